@@ -1,0 +1,30 @@
+# `make demo` and `make test` each set everything up first (a virtualenv in .venv), so both work
+# on a fresh clone. PYTHON must be 3.11 or newer.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: demo test setup lint clean
+
+$(INSTALLED): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "connect-watchdog needs Python 3.11+, found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+setup: $(INSTALLED)
+
+demo: $(INSTALLED)
+	$(BIN)/watchdog demo $(DEMO_ARGS)
+
+test: $(INSTALLED)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(INSTALLED)
+	$(BIN)/pip install --quiet -e '.[test,dev]'
+	$(BIN)/ruff check watchdog tests
+	$(BIN)/mypy watchdog
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,13 @@
+import pytest
+
+# Fake, test-only values: a test that finds them anywhere it should not has found a leak.
+TEST_API_KEY = "TESTKEY0123456789"
+TEST_API_SECRET = "test-secret-Zq8xV3nR7tLk2Pw9"
+
+
+@pytest.fixture
+def credentials_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `main` credential, from the environment as in production."""
+    monkeypatch.setenv("WATCHDOG_CREDENTIALS__MAIN__API_KEY", TEST_API_KEY)
+    monkeypatch.setenv("WATCHDOG_CREDENTIALS__MAIN__API_SECRET", TEST_API_SECRET)
+    monkeypatch.delenv("WATCHDOG_SECRETS_DIR", raising=False)

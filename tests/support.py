@@ -1,0 +1,109 @@
+"""Helpers for daemon tests: a simulated Confluent Cloud and a config pointing at it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from watchdog.app import Daemon
+from watchdog.config import Config, Credential, build_config
+from watchdog.simulator import Scenario, Simulator, create_app, serve
+
+from .conftest import TEST_API_KEY, TEST_API_SECRET
+
+ENVIRONMENT = "env-abc123"
+CLUSTER_ID = "lkc-prod01"
+CLUSTER = "prod"
+
+
+def sim_scenario(connectors: list[dict[str, Any]], **settings: Any) -> dict[str, Any]:
+    return {
+        "api_keys": [{"id": TEST_API_KEY, "secret": TEST_API_SECRET}],
+        "environments": [{"id": ENVIRONMENT, "clusters": [{"id": CLUSTER_ID, "connectors": copy.deepcopy(connectors)}]}],
+        **settings,
+    }
+
+
+def daemon_config(rules: list[dict[str, Any]], base_url: str = "http://sim", **settings: Any) -> Config:
+    data: dict[str, Any] = {
+        "api": {"base_url": base_url},
+        "credentials": {"main": {}},
+        "clusters": {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
+        "server": {"host": "127.0.0.1", "port": 0},
+        "rules": rules,
+        **settings,
+    }
+    credential = Credential(api_key=SecretStr(TEST_API_KEY), api_secret=SecretStr(TEST_API_SECRET))
+    return build_config(data, "test config", credentials={"main": credential})
+
+
+class Clock:
+    """One fake time for the simulator (monotonic seconds) and the daemon (UTC wall time)."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+        self.epoch = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def wall(self) -> datetime:
+        return self.epoch + timedelta(seconds=self.t - 1000.0)
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+@dataclass
+class World:
+    simulator: Simulator
+    daemon: Daemon
+    clock: Clock | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def sample(self, name: str, **labels: str) -> float:
+        value = self.daemon.metrics.registry.get_sample_value(name, labels)
+        return 0.0 if value is None else value
+
+    def total(self, name: str, **labels: str) -> float:
+        """Sum of every series of `name` whose labels include `labels`."""
+        total = 0.0
+        for metric in self.daemon.metrics.registry.collect():
+            for sample in metric.samples:
+                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                    total += sample.value
+        return total
+
+
+def in_process(scenario: dict[str, Any], config: Config, *, fake_time: bool = False, rng: float | None = None) -> World:
+    """A Daemon whose HTTP client talks to the simulator through httpx.ASGITransport."""
+    clock = Clock() if fake_time else None
+    simulator = Simulator(Scenario.model_validate(scenario), **({"clock": clock.monotonic} if clock else {}))
+    transport = httpx.ASGITransport(app=create_app(simulator))
+    kwargs: dict[str, Any] = {"transport": transport}
+    if clock is not None:
+        kwargs["now"] = clock.wall
+    if rng is not None:
+        kwargs["rng"] = lambda: rng
+    return World(simulator, Daemon(config, **kwargs), clock)
+
+
+@contextlib.asynccontextmanager
+async def served(simulator: Simulator) -> AsyncIterator[str]:
+    """Serve the simulator on a real loopback socket; yields its base URL."""
+    started, stop = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(serve(simulator, "127.0.0.1", 0, started=started, stop=stop))
+    await started.wait()
+    try:
+        yield f"http://127.0.0.1:{simulator.bound_port}"
+    finally:
+        stop.set()
+        await task

@@ -1,0 +1,73 @@
+"""The command line: version, restart, demo, exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import yaml
+
+from watchdog import __version__
+from watchdog.cli import main
+from watchdog.demo import run_demo
+from watchdog.simulator import Scenario, Simulator
+
+from .support import CLUSTER_ID, ENVIRONMENT, served, sim_scenario
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["explode"])
+    assert exited.value.code == 2
+
+
+def test_run_with_a_missing_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--config", str(tmp_path / "missing.yaml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def _config(tmp_path: Path, url: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({
+        "api": {"base_url": url},
+        "credentials": {"main": {}},
+        "clusters": {"prod": {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
+    }))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("connector", "code", "expected"),
+    [("orders", 0, "prod/orders: accepted (HTTP 202)"), ("paused", 1, "prod/paused: not restarted (transient)"),
+     ("nope", 1, "prod/nope: not restarted (missing)")],
+)
+async def test_restart_command(tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None,
+                               connector: str, code: int, expected: str) -> None:
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}, {"name": "paused", "script": {"initial": "PAUSED"}}])))
+    async with served(simulator) as url:
+        path = _config(tmp_path, url)
+        result = await asyncio.to_thread(main, ["restart", "prod", connector, "--config", str(path), "--log-level", "ERROR"])
+    assert result == code
+    assert expected in capsys.readouterr().out
+
+
+def test_restart_of_an_unknown_cluster_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None) -> None:
+    path = _config(tmp_path, "http://127.0.0.1:9")
+    assert main(["restart", "staging", "orders", "--config", str(path)]) == 2
+    assert "unknown cluster 'staging'" in capsys.readouterr().err
+
+
+async def test_demo_heals_the_built_in_scenario(capsys: pytest.CaptureFixture[str]) -> None:
+    assert await run_demo(duration=12, port=0) == 0
+    out = capsys.readouterr().out
+    assert "demo summary" in out
+    assert "orders/billing-sink" in out, "the connector that fails at t=5 was restarted"
+    assert "orders/crm-source" not in out and "platform/audit-sink" not in out and "platform/users-source" not in out

@@ -1,0 +1,110 @@
+"""Config loading: every good fixture loads, every bad one is refused with its exact error.
+
+Each file in fixtures/configs/bad/ starts with `# error: <text the error must contain>`, and may
+set (`# env: NAME=value`) or remove (`# unset: NAME`) environment variables first.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from watchdog.cli import main
+from watchdog.config import ConfigError, load_config
+
+from .conftest import TEST_API_SECRET
+
+FIXTURES = Path(__file__).parent / "fixtures" / "configs"
+ROOT = Path(__file__).parent.parent
+
+
+def _headers(path: Path) -> dict[str, list[str]]:
+    headers: dict[str, list[str]] = {}
+    for line in path.read_text().splitlines():
+        if not line.startswith("# ") or ":" not in line:
+            break
+        name, _, value = line[2:].partition(": ")
+        headers.setdefault(name, []).append(value)
+    return headers
+
+
+def _apply_env(path: Path, monkeypatch: pytest.MonkeyPatch) -> str | None:
+    headers = _headers(path)
+    for assignment in headers.get("env", []):
+        name, _, value = assignment.partition("=")
+        monkeypatch.setenv(name, value)
+    for name in headers.get("unset", []):
+        monkeypatch.delenv(name, raising=False)
+    return headers.get("error", [None])[0]
+
+
+@pytest.mark.parametrize("path", sorted((FIXTURES / "good").glob("*.yaml")), ids=lambda p: p.stem)
+def test_good_configs_load(path: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    _apply_env(path, monkeypatch)
+    assert load_config(path).clusters
+
+
+def test_the_example_config_is_valid(credentials_env: None) -> None:
+    config = load_config(ROOT / "config.example.yaml")
+    assert config.dry_run is True
+    assert [rule.name for rule in config.rules] == ["heal-failed", "nightly-jdbc"]
+
+
+@pytest.mark.parametrize("path", sorted((FIXTURES / "bad").glob("*.yaml")), ids=lambda p: p.stem)
+def test_bad_configs_are_refused_with_the_path_of_the_bad_value(
+    path: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = _apply_env(path, monkeypatch)
+    assert expected, f"{path.name} must start with '# error: ...'"
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert expected in str(caught.value)
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"config file .*nowhere.yaml does not exist"):
+        load_config(tmp_path / "nowhere.yaml")
+
+
+def test_environment_overrides_a_nested_yaml_value(credentials_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WATCHDOG_RATE_LIMIT__RESERVE", "7")
+    monkeypatch.setenv("WATCHDOG_DRY_RUN", "true")
+    config = load_config(FIXTURES / "good" / "minimal.yaml")
+    assert config.rate_limit.reserve == 7
+    assert config.dry_run is True
+    assert config.rate_limit.max_concurrent_requests == 4  # untouched defaults stay
+
+
+def test_secrets_come_from_files_named_like_the_environment_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("WATCHDOG_CREDENTIALS__MAIN__API_KEY", "WATCHDOG_CREDENTIALS__MAIN__API_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "watchdog_credentials__main__api_key").write_text("file-key\n")
+    (tmp_path / "WATCHDOG_CREDENTIALS__MAIN__API_SECRET").write_text("file-secret\n")
+    config = load_config(FIXTURES / "good" / "minimal.yaml", secrets_dir=tmp_path)
+    assert config.credentials["main"].api_key.get_secret_value() == "file-key"
+    assert config.credentials["main"].api_secret.get_secret_value() == "file-secret"
+
+
+def test_a_missing_secrets_directory_that_was_asked_for_is_an_error(credentials_env: None, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="secrets directory .*absent does not exist"):
+        load_config(FIXTURES / "good" / "minimal.yaml", secrets_dir=tmp_path / "absent")
+
+
+def test_secrets_do_not_appear_in_repr(credentials_env: None) -> None:
+    config = load_config(FIXTURES / "good" / "minimal.yaml")
+    assert TEST_API_SECRET not in repr(config)
+    assert TEST_API_SECRET not in config.model_dump_json()
+
+
+def test_check_config_exits_2_on_a_bad_file(capsys: pytest.CaptureFixture[str], credentials_env: None) -> None:
+    assert main(["check-config", "--config", str(FIXTURES / "bad" / "cron-numeric-weekday.yaml")]) == 2
+    assert "rules[0].trigger.cron" in capsys.readouterr().err
+
+
+def test_check_config_summarises_without_secrets(capsys: pytest.CaptureFixture[str], credentials_env: None) -> None:
+    assert main(["check-config", "--config", str(ROOT / "config.example.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "heal-failed" in out and "nightly-jdbc" in out and "env-abc123/lkc-xyz789" in out
+    assert "api_key: set" in out
+    assert TEST_API_SECRET not in out

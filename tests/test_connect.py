@@ -1,0 +1,143 @@
+"""The Confluent Cloud client against the simulator: every answer classified into an outcome."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from watchdog.connect import ConfluentCloudBackend
+from watchdog.connect.backend import error_message
+from watchdog.model import Outcome
+from watchdog.simulator import Scenario, Simulator, create_app
+
+from .conftest import TEST_API_KEY, TEST_API_SECRET
+from .support import CLUSTER_ID, ENVIRONMENT, served, sim_scenario
+
+CONNECTORS = [
+    {"name": "orders-source", "tasks": 2},
+    {"name": "billing-sink", "type": "sink", "script": {"initial": "FAILED"}},
+    {"name": "audit-sink", "type": "sink", "script": {"initial": "PAUSED"}},
+    {"name": "crm-source", "script": {"initial": "PROVISIONING"}},
+]
+
+
+def backend_for(scenario: dict[str, Any], auth: tuple[str, str] = (TEST_API_KEY, TEST_API_SECRET)) -> tuple[ConfluentCloudBackend, Simulator]:
+    simulator = Simulator(Scenario.model_validate(scenario))
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(simulator)), base_url="http://sim", auth=auth)
+    return ConfluentCloudBackend(http, ENVIRONMENT, CLUSTER_ID), simulator
+
+
+async def test_one_list_call_returns_every_status_and_the_lcc_ids() -> None:
+    backend, simulator = backend_for(sim_scenario(CONNECTORS, status_diagnostics=True))
+    result = await backend.list_connectors()
+    assert result.outcome is Outcome.ACCEPTED and result.status_code == 200
+    assert set(result.value) == {"orders-source", "billing-sink", "audit-sink", "crm-source"}
+    assert result.value["orders-source"].state == "RUNNING"
+    assert [t.state for t in result.value["orders-source"].tasks] == ["RUNNING", "RUNNING"]
+    assert result.value["billing-sink"].state == "FAILED"
+    assert result.value["billing-sink"].trace, "the failure trace is captured"
+    assert result.value["orders-source"].resource_id.startswith("lcc-")
+    assert result.request_id
+    assert [call.endpoint for call in simulator.calls] == ["list"]
+
+
+async def test_single_status_and_restart_answers() -> None:
+    backend, simulator = backend_for(sim_scenario(CONNECTORS))
+    status = await backend.connector_status("billing-sink")
+    assert status.ok and status.value.state == "FAILED"
+    restart = await backend.restart("billing-sink")
+    assert (restart.outcome, restart.status_code) == (Outcome.ACCEPTED, 202)
+    assert len(simulator.restarts(connector="billing-sink")) == 1
+
+
+@pytest.mark.parametrize(("connector", "message"), [("audit-sink", "PAUSED"), ("crm-source", "PROVISIONING")])
+async def test_restart_refused_while_paused_or_provisioning(connector: str, message: str) -> None:
+    backend, _ = backend_for(sim_scenario(CONNECTORS))
+    result = await backend.restart(connector)
+    assert (result.outcome, result.status_code) == (Outcome.REJECTED, 400)
+    assert message in result.message
+
+
+@pytest.mark.parametrize("shape", ["nested", "flat"])
+async def test_both_error_shapes_are_read(shape: str) -> None:
+    backend, _ = backend_for(sim_scenario(CONNECTORS, error_shape=shape))
+    result = await backend.restart("no-such-connector")
+    assert (result.outcome, result.status_code) == (Outcome.NOT_FOUND, 404)
+    assert result.message == "resource not found"
+
+
+async def test_bad_key_is_unauthorized() -> None:
+    backend, _ = backend_for(sim_scenario(CONNECTORS), auth=(TEST_API_KEY, "wrong"))
+    result = await backend.list_connectors()
+    assert (result.outcome, result.message) == (Outcome.UNAUTHORIZED, "Unauthorized")
+
+
+async def test_key_without_access_to_the_cluster_is_forbidden() -> None:
+    scenario = sim_scenario(CONNECTORS)
+    scenario["api_keys"][0]["clusters"] = ["lkc-other1"]
+    scenario["environments"][0]["clusters"].append({"id": "lkc-other1", "connectors": []})
+    backend, _ = backend_for(scenario)
+    assert (await backend.restart("orders-source")).outcome is Outcome.FORBIDDEN
+
+
+@pytest.mark.parametrize(("status", "outcome"), [(500, Outcome.SERVER_ERROR), (502, Outcome.SERVER_ERROR), (503, Outcome.SERVER_ERROR), (409, Outcome.REJECTED)])
+async def test_injected_status_codes_are_classified(status: int, outcome: Outcome) -> None:
+    backend, _ = backend_for(sim_scenario(CONNECTORS, faults=[{"action": {"status": status}}]))
+    assert (await backend.restart("orders-source")).outcome is outcome
+
+
+async def test_429_with_an_empty_body_carries_the_documented_headers() -> None:
+    backend, _ = backend_for(sim_scenario(CONNECTORS, rate_limit={"limit": 1, "window_seconds": 60}))
+    assert (await backend.list_connectors()).ok
+    result = await backend.restart("orders-source")
+    assert (result.outcome, result.status_code) == (Outcome.RATE_LIMITED, 429)
+    assert result.headers.limit == 1 and result.headers.remaining == 0
+    assert 0 < result.headers.reset <= 60 and result.headers.retry_after == result.headers.reset
+
+
+async def test_malformed_rate_limit_headers_are_ignored() -> None:
+    headers = {"Retry-After": "soon", "X-RateLimit-Reset": "-5", "X-RateLimit-Limit": "many"}
+    backend, _ = backend_for(sim_scenario(CONNECTORS, faults=[{"action": {"status": 429, "headers": headers}}]))
+    result = await backend.restart("orders-source")
+    assert result.outcome is Outcome.RATE_LIMITED
+    assert (result.headers.retry_after, result.headers.reset, result.headers.limit) == (None, None, None)
+
+
+async def test_a_200_with_invalid_json_is_a_server_error_not_a_crash() -> None:
+    backend, _ = backend_for(sim_scenario(CONNECTORS, faults=[{"match": {"endpoint": "list"}, "action": {"invalid_json": True}}]))
+    result = await backend.list_connectors()
+    assert result.outcome is Outcome.SERVER_ERROR
+    assert "unreadable response" in result.message
+
+
+async def test_unknown_fields_and_states_are_tolerated() -> None:
+    body = {"x": {"id": {"id": "lcc-1", "id_type": "ID"}, "extensions": {}, "status": {
+        "name": "x", "type": "unknown", "connector": {"state": "SOMETHING_NEW", "worker_id": "x", "new_field": 1},
+        "tasks": [{"id": "zero", "state": "WEIRD", "worker_id": "x"}], "override_message": "hi"}}}
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=body))
+    backend = ConfluentCloudBackend(httpx.AsyncClient(transport=transport, base_url="http://x"), "env-1", "lkc-1")
+    result = await backend.list_connectors()
+    assert result.ok and result.value["x"].state == "SOMETHING_NEW" and result.value["x"].tasks[0].state == "WEIRD"
+
+
+@pytest.mark.parametrize("action", [{"truncated": True}, {"reset": True}])
+async def test_cut_connections_are_network_errors(action: dict[str, bool]) -> None:
+    simulator = Simulator(Scenario.model_validate(sim_scenario(CONNECTORS, faults=[{"match": {"endpoint": "list"}, "action": action}])))
+    async with served(simulator) as url, httpx.AsyncClient(base_url=url, auth=(TEST_API_KEY, TEST_API_SECRET)) as http:
+        result = await ConfluentCloudBackend(http, ENVIRONMENT, CLUSTER_ID).list_connectors()
+    assert result.outcome is Outcome.NETWORK_ERROR and result.status_code is None
+
+
+async def test_timeouts_are_network_errors() -> None:
+    simulator = Simulator(Scenario.model_validate(sim_scenario(CONNECTORS, faults=[{"action": {"delay_seconds": 2}}])))
+    async with served(simulator) as url, httpx.AsyncClient(base_url=url, auth=(TEST_API_KEY, TEST_API_SECRET), timeout=0.2) as http:
+        result = await ConfluentCloudBackend(http, ENVIRONMENT, CLUSTER_ID).restart("orders-source")
+    assert result.outcome is Outcome.NETWORK_ERROR
+
+
+def test_error_message_falls_back_to_text_and_reason() -> None:
+    assert error_message(httpx.Response(502, text="<html>bad gateway</html>")) == "<html>bad gateway</html>"
+    assert error_message(httpx.Response(429)) == "Too Many Requests"
+    assert error_message(httpx.Response(400, json={"errors": [{"detail": "quota"}]})) == "quota"

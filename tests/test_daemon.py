@@ -1,0 +1,169 @@
+"""The daemon's rules end to end against the simulator, on a fake clock driven poll by poll.
+
+The scheduler is not running here: each test calls the cluster poller itself and advances one
+fake time shared by the simulator and the daemon, so minutes of backoff take milliseconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from watchdog.model import ConnectorKey
+from watchdog.policy import backoff_gap
+
+from .support import CLUSTER, CLUSTER_ID, World, daemon_config, in_process, sim_scenario
+
+
+def status_rule(**fields: Any) -> dict[str, Any]:
+    rule = {
+        "name": "heal",
+        "trigger": {"type": "status", "interval": 5, "confirm_polls": 2},
+        "select": {"include": ["*"]},
+        "backoff": {"base": 1, "cap": 60, "jitter": 0.1},
+    }
+    rule.update(fields)
+    return rule
+
+
+def world(connectors: list[dict[str, Any]], rules: list[dict[str, Any]], scenario: dict[str, Any] | None = None, **config: Any) -> World:
+    scenario = scenario or sim_scenario(connectors, restart={"delay_seconds": 2})
+    # The limiter runs on real time; its local ceiling must not slow a fake-time test down.
+    config.setdefault("rate_limit", {"max_requests_per_second": 10000})
+    w = in_process(scenario, daemon_config(rules, **config), fake_time=True, rng=0.5)
+    w.daemon.queue.start()
+    return w
+
+
+async def run_polls(w: World, seconds: float, every: float = 1.0) -> None:
+    for _ in range(round(seconds / every)):
+        await w.daemon.pollers[CLUSTER].poll()
+        await w.daemon.queue.join()
+        w.clock.advance(every)
+
+
+def restart_times(w: World, connector: str) -> list[float]:
+    return [c.t for c in w.simulator.restarts(connector=connector)]
+
+
+async def test_a_connector_that_fails_after_every_restart_follows_the_strimzi_gaps() -> None:
+    w = world([{"name": "flaky", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 1}}],
+              [status_rule()])
+    await run_polls(w, 300)
+    times = restart_times(w, "flaky")
+    assert len(times) >= 6
+    backoff = w.daemon.config.rules[0].backoff
+    for n, (earlier, later) in enumerate(zip(times, times[1:]), start=1):
+        gap = backoff_gap(n, backoff)
+        assert later - earlier >= gap, f"restart {n + 1} came {later - earlier:.1f}s after restart {n}, gap is {gap}s"
+        # Never much later either: the gap with jitter, then at most the next poll.
+        assert later - earlier <= gap * 1.1 + 1.5, f"restart {n + 1} came late"
+
+
+async def test_first_restart_waits_for_the_confirmation_polls() -> None:
+    w = world([{"name": "broken", "script": {"fail_at": 0, "recover_after_restarts": 1}}], [status_rule(trigger={"type": "status", "confirm_polls": 3})])
+    await run_polls(w, 2)
+    assert restart_times(w, "broken") == []
+    await run_polls(w, 1)
+    assert len(restart_times(w, "broken")) == 1
+    assert w.sample("watchdog_decisions_total", cluster=CLUSTER, rule="heal", trigger="status", decision="unconfirmed") == 2
+
+
+async def test_a_recovered_connector_is_not_restarted_again_and_its_counter_resets() -> None:
+    w = world([{"name": "once", "script": {"initial": "FAILED", "recover_after_restarts": 1}}], [status_rule()])
+    await run_polls(w, 60)
+    assert len(restart_times(w, "once")) == 1
+    state = w.daemon.state.load(ConnectorKey(CLUSTER, "once"))
+    assert state.attempts == 0 and state.health.value == "healthy"
+    assert w.sample("watchdog_connector_backoff_step", cluster=CLUSTER, connector="once") == 0
+
+
+async def test_after_max_restarts_the_connector_is_marked_gave_up() -> None:
+    w = world([{"name": "hopeless", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 1}}],
+              [status_rule(max_restarts=3)])
+    await run_polls(w, 200)
+    assert len(restart_times(w, "hopeless")) == 3
+    assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 1
+    assert w.sample("watchdog_decisions_total", cluster=CLUSTER, rule="heal", trigger="status", decision="budget_spent") > 0
+
+
+async def test_gave_up_clears_once_the_connector_recovers_by_itself() -> None:
+    w = world([{"name": "hopeless", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 1}}],
+              [status_rule(max_restarts=1)])
+    await run_polls(w, 20)
+    assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 1
+    w.simulator.set_state(CLUSTER_ID, "hopeless", "RUNNING")
+    await run_polls(w, 2)
+    assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 0
+
+
+async def test_paused_provisioning_and_user_error_connectors_are_left_alone() -> None:
+    connectors = [
+        {"name": "paused", "script": {"initial": "PAUSED"}},
+        {"name": "provisioning", "script": {"initial": "PROVISIONING"}},
+        {"name": "bad-config", "script": {"initial": "USER_ACTIONABLE_ERROR", "recover_after_restarts": "never"}},
+    ]
+    w = world(connectors, [status_rule()])
+    await run_polls(w, 30)
+    assert w.simulator.restarts() == []
+    assert w.sample("watchdog_connectors", cluster=CLUSTER, health="transient") == 2
+    assert w.sample("watchdog_connectors", cluster=CLUSTER, health="user_error") == 1
+    assert w.sample("watchdog_decisions_total", cluster=CLUSTER, rule="heal", trigger="status", decision="user_error") == 30
+
+
+async def test_a_rule_can_opt_in_to_restarting_user_errors() -> None:
+    connectors = [{"name": "bad-config", "script": {"initial": "USER_ACTIONABLE_ERROR", "recover_after_restarts": 1}}]
+    w = world(connectors, [status_rule(restart_user_errors=True)])
+    await run_polls(w, 5)
+    assert len(restart_times(w, "bad-config")) == 1
+
+
+async def test_a_revoked_key_backs_off_like_a_failing_connector() -> None:
+    connectors = [{"name": "broken", "script": {"initial": "FAILED", "recover_after_restarts": "never"}}]
+    scenario = sim_scenario(connectors, faults=[{"match": {"endpoint": "restart"}, "action": {"status": 401}}])
+    w = world(connectors, [status_rule()], scenario=scenario)
+    await run_polls(w, 60)
+    calls = [c for c in w.simulator.calls if c.endpoint == "restart"]
+    # gaps of 2, 6, 12, 20 s (plus jitter): 5 tries in a minute, not one per poll.
+    assert 3 <= len(calls) <= 5
+    assert w.sample("watchdog_restarts_total", cluster=CLUSTER, connector="broken", rule="heal", trigger="status", outcome="unauthorized") == len(calls)
+
+
+async def test_dry_run_counts_the_decision_and_sends_nothing() -> None:
+    connectors = [{"name": "broken", "script": {"initial": "FAILED", "recover_after_restarts": "never"}}]
+    w = world(connectors, [status_rule()], dry_run=True)
+    await run_polls(w, 10)
+    assert w.simulator.restarts(accepted_only=False) == []
+    assert w.sample("watchdog_restarts_total", cluster=CLUSTER, connector="broken", rule="heal", trigger="status", outcome="dry_run") >= 1
+
+
+async def test_a_deleted_connector_loses_its_series_and_state() -> None:
+    w = world([{"name": "short-lived"}, {"name": "stays"}], [status_rule()])
+    await run_polls(w, 2)
+    assert w.daemon.metrics.registry.get_sample_value("watchdog_connector_backoff_step", {"cluster": CLUSTER, "connector": "short-lived"}) == 0
+    w.simulator.delete_connector(CLUSTER_ID, "short-lived")
+    await run_polls(w, 1)
+    assert w.daemon.metrics.registry.get_sample_value("watchdog_connector_backoff_step", {"cluster": CLUSTER, "connector": "short-lived"}) is None
+    assert ConnectorKey(CLUSTER, "short-lived") not in dict(w.daemon.state.items())
+
+
+async def test_schedule_rule_restarts_running_connectors_and_skips_refusing_states() -> None:
+    connectors = [{"name": "a"}, {"name": "b", "script": {"initial": "PAUSED"}}, {"name": "c", "script": {"initial": "PROVISIONING"}}]
+    schedule = {"name": "nightly", "trigger": {"type": "schedule", "interval": 3600}, "select": {"connectors": ["a", "b", "c", "gone"]}}
+    w = world(connectors, [schedule])
+    await w.daemon._run_schedule_rule("nightly")
+    await w.daemon.queue.join()
+    assert [c.connector for c in w.simulator.restarts()] == ["a"]
+    decisions = {d: w.sample("watchdog_decisions_total", cluster=CLUSTER, rule="nightly", trigger="schedule", decision=d)
+                 for d in ("restart", "transient", "missing")}
+    assert decisions == {"restart": 1, "transient": 2, "missing": 1}
+
+
+@pytest.mark.parametrize(("fault", "code"), [(None, 0), ({"status": 500}, 1)])
+async def test_once_exits_non_zero_when_a_restart_failed(fault: dict[str, Any] | None, code: int) -> None:
+    connectors = [{"name": "a"}]
+    faults = [{"match": {"endpoint": "restart"}, "action": fault}] if fault else []
+    schedule = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"connectors": ["a"]}}
+    w = in_process(sim_scenario(connectors, faults=faults), daemon_config([schedule], rate_limit={"backoff": {"base": 0.01, "cap": 0.01}}))
+    assert await w.daemon.run_once() == code

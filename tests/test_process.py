@@ -1,0 +1,127 @@
+"""The real thing: `watchdog simulate` and `watchdog run` as separate processes over loopback.
+
+The daemon's /metrics must agree with the simulator's own record of the calls it received, and
+SIGTERM must end the daemon cleanly with exit code 0.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from .conftest import TEST_API_KEY, TEST_API_SECRET
+from .support import CLUSTER_ID, ENVIRONMENT, sim_scenario
+
+pytestmark = pytest.mark.process
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, timeout: float = 15.0) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            response = httpx.get(url, timeout=1)
+            if response.status_code == 200:
+                return response
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} did not answer 200 within {timeout}s")
+        time.sleep(0.1)
+
+
+def accepted_restarts(metrics_text: str) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            if sample.name == "watchdog_restarts_total" and sample.labels["outcome"] == "accepted":
+                counts[sample.labels["connector"]] += int(sample.value)
+    return +counts
+
+
+@pytest.fixture
+def processes(tmp_path: Path):
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(*args: str, env: dict[str, str] | None = None, log: str) -> subprocess.Popen[bytes]:
+        out = open(tmp_path / log, "wb")
+        proc = subprocess.Popen([sys.executable, "-m", "watchdog", *args], stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, **(env or {})})
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_daemon_process_metrics_match_what_the_simulator_saw(tmp_path: Path, processes) -> None:
+    scenario = sim_scenario(
+        [
+            {"name": "healthy-source"},
+            {"name": "flaky-sink", "type": "sink", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 0.5}},
+            {"name": "recovers-sink", "type": "sink", "script": {"fail_at": 0, "recover_after_restarts": 1}},
+            {"name": "paused-source", "script": {"initial": "PAUSED"}},
+        ],
+        restart={"delay_seconds": 0.5},
+    )
+    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(scenario))
+    sim_port, daemon_port = free_port(), free_port()
+    config = {
+        "api": {"base_url": f"http://127.0.0.1:{sim_port}"},
+        "credentials": {"main": {}},
+        "clusters": {"prod": {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
+        "server": {"host": "127.0.0.1", "port": daemon_port},
+        "rules": [{
+            "name": "heal", "trigger": {"type": "status", "interval": 5, "confirm_polls": 1},
+            "select": {"include": ["*"]}, "backoff": {"base": 1, "cap": 4, "jitter": 0},
+        }],
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+
+    processes("simulate", "--scenario", str(tmp_path / "scenario.yaml"), "--port", str(sim_port), log="simulator.log")
+    wait_for(f"http://127.0.0.1:{sim_port}/_sim/state")
+    daemon = processes(
+        "run", "--config", str(tmp_path / "config.yaml"), "--log-format", "json", log="daemon.log",
+        env={"WATCHDOG_CREDENTIALS__MAIN__API_KEY": TEST_API_KEY, "WATCHDOG_CREDENTIALS__MAIN__API_SECRET": TEST_API_SECRET},
+    )
+    wait_for(f"http://127.0.0.1:{daemon_port}/readyz")
+    time.sleep(11)  # three polls: restarts, backoff, more restarts
+
+    # Counters and the simulator's record must agree at a quiet moment between two scrapes.
+    for _ in range(50):
+        before = accepted_restarts(httpx.get(f"http://127.0.0.1:{daemon_port}/metrics").text)
+        calls = httpx.get(f"http://127.0.0.1:{sim_port}/_sim/calls").json()
+        after = accepted_restarts(httpx.get(f"http://127.0.0.1:{daemon_port}/metrics").text)
+        seen = Counter(c["connector"] for c in calls if c["endpoint"] == "restart" and c["status_code"] == 202)
+        if before == after == seen:
+            break
+        time.sleep(0.2)
+    assert before == after == seen, (before, after, seen)
+    assert seen["flaky-sink"] >= 2 and seen["recovers-sink"] == 1
+    assert "paused-source" not in seen and "healthy-source" not in seen
+    assert all(c["status_code"] != 401 for c in calls)
+
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=30) == 0
+    log = (tmp_path / "daemon.log").read_text()
+    assert '"event": "stopped"' in log
+    assert TEST_API_SECRET not in log

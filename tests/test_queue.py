@@ -1,0 +1,179 @@
+"""The restart queue against the simulator: dedupe, retries, pauses and terminal outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from watchdog.model import ConnectorKey, Health, Outcome, RestartRequest, Trigger
+from watchdog.queue import Phase
+from watchdog.simulator import Scenario, Simulator
+
+from .support import CLUSTER, World, daemon_config, in_process, served, sim_scenario
+
+CONNECTORS = [{"name": f"c{i}"} for i in range(6)] + [
+    {"name": "paused", "script": {"initial": "PAUSED"}},
+]
+FAST_RETRIES = {"max_retries": 2, "backoff": {"base": 0.01, "cap": 0.02}, "max_requests_per_second": 1000}
+
+
+def world(scenario: dict[str, Any] | None = None, **rate_limit: Any) -> World:
+    config = daemon_config([], rate_limit={**FAST_RETRIES, **rate_limit})
+    return in_process(scenario or sim_scenario(CONNECTORS), config)
+
+
+def request(connector: str, trigger: Trigger = Trigger.MANUAL, *, dry_run: bool = False, rid: str = "r") -> RestartRequest:
+    from datetime import datetime, timezone
+
+    return RestartRequest(
+        id=f"{rid}-{connector}", key=ConnectorKey(CLUSTER, connector), rule="manual", trigger=trigger,
+        reason="test", requested_at=datetime.now(timezone.utc), dry_run=dry_run,
+    )
+
+
+async def run_jobs(w: World, *requests: RestartRequest) -> list[Any]:
+    jobs = [w.daemon.queue.submit(r)[0] for r in requests]
+    w.daemon.queue.start()
+    await asyncio.wait_for(w.daemon.queue.join(), 10)
+    await w.daemon.queue.close(0)
+    return jobs
+
+
+async def test_a_second_request_for_a_queued_connector_joins_it() -> None:
+    w = world()
+    first, merged_first = w.daemon.queue.submit(request("c1", Trigger.STATUS, rid="a"))
+    second, merged_second = w.daemon.queue.submit(request("c1", Trigger.MANUAL, rid="b"))
+    assert second is first and (merged_first, merged_second) == (False, True)
+    await run_jobs(w)
+    assert first.outcome is Outcome.ACCEPTED
+    assert [r.trigger for r in first.requests] == [Trigger.STATUS, Trigger.MANUAL]
+    assert len(w.simulator.restarts(connector="c1")) == 1
+    assert w.total("watchdog_restarts_total", connector="c1") == 1
+
+
+async def test_a_status_restart_is_dropped_if_the_connector_recovered_before_its_turn() -> None:
+    w = world()
+    from watchdog.model import ConnectorState
+
+    w.daemon.state.save(ConnectorKey(CLUSTER, "c2"), ConnectorState(health=Health.HEALTHY))
+    (job,) = await run_jobs(w, request("c2", Trigger.STATUS))
+    assert job.outcome is Outcome.DROPPED
+    assert w.simulator.restarts(connector="c2") == []
+
+
+async def test_a_manual_restart_is_not_dropped_for_health() -> None:
+    w = world()
+    from watchdog.model import ConnectorState
+
+    w.daemon.state.save(ConnectorKey(CLUSTER, "c2"), ConnectorState(health=Health.HEALTHY))
+    (job,) = await run_jobs(w, request("c2", Trigger.MANUAL))
+    assert job.outcome is Outcome.ACCEPTED
+
+
+async def test_server_errors_are_retried_a_bounded_number_of_times() -> None:
+    w = world(sim_scenario(CONNECTORS, faults=[{"match": {"endpoint": "restart"}, "action": {"status": 503}}]))
+    (job,) = await run_jobs(w, request("c1"))
+    assert job.outcome is Outcome.SERVER_ERROR and job.tries == 3
+    assert len([c for c in w.simulator.calls if c.endpoint == "restart"]) == 3
+
+
+async def test_a_transient_5xx_then_success_is_accepted() -> None:
+    w = world(sim_scenario(CONNECTORS, faults=[{"match": {"endpoint": "restart"}, "when": {"count": 1}, "action": {"status": 500}}]))
+    (job,) = await run_jobs(w, request("c1"))
+    assert (job.outcome, job.tries) == (Outcome.ACCEPTED, 2)
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [(400, Outcome.REJECTED), (401, Outcome.UNAUTHORIZED), (403, Outcome.FORBIDDEN), (404, Outcome.NOT_FOUND)],
+)
+async def test_client_errors_are_never_retried(status: int, outcome: Outcome) -> None:
+    w = world(sim_scenario(CONNECTORS, faults=[{"match": {"endpoint": "restart"}, "action": {"status": status}}]))
+    (job,) = await run_jobs(w, request("c1"))
+    assert (job.outcome, job.tries) == (outcome, 1)
+
+
+async def test_restart_of_a_paused_connector_is_rejected_once() -> None:
+    w = world()
+    (job,) = await run_jobs(w, request("paused"))
+    assert (job.outcome, job.status_code, job.tries) == (Outcome.REJECTED, 400, 1)
+
+
+async def test_network_errors_are_retried_then_reported() -> None:
+    simulator = Simulator(Scenario.model_validate(sim_scenario(CONNECTORS, faults=[{"match": {"endpoint": "restart"}, "action": {"reset": True}}])))
+    async with served(simulator) as url:
+        from watchdog.app import Daemon
+
+        daemon = Daemon(daemon_config([], base_url=url, rate_limit=FAST_RETRIES))
+        job, _ = daemon.queue.submit(request("c1"))
+        daemon.queue.start()
+        await asyncio.wait_for(daemon.queue.join(), 10)
+        await daemon.stop()
+    assert (job.outcome, job.tries) == (Outcome.NETWORK_ERROR, 3)
+
+
+async def test_dry_run_decides_without_calling() -> None:
+    w = world()
+    (job,) = await run_jobs(w, request("c1", dry_run=True))
+    assert job.outcome is Outcome.DRY_RUN
+    assert w.simulator.calls == []
+
+
+async def test_a_live_request_makes_a_merged_dry_run_job_live() -> None:
+    w = world()
+    job, _ = w.daemon.queue.submit(request("c1", dry_run=True, rid="a"))
+    w.daemon.queue.submit(request("c1", dry_run=False, rid="b"))
+    await run_jobs(w)
+    assert job.outcome is Outcome.ACCEPTED
+
+
+async def test_withdrawing_every_request_cancels_the_job() -> None:
+    w = world()
+    job, _ = w.daemon.queue.submit(request("c1", Trigger.ALERT))
+    removed = w.daemon.queue.withdraw(job.key, lambda r: r.trigger is Trigger.ALERT)
+    assert len(removed) == 1 and job.outcome is Outcome.CANCELLED
+    assert not w.daemon.queue.is_pending(job.key)
+    assert w.total("watchdog_restarts_total", connector="c1", outcome="cancelled") == 1
+
+
+async def test_a_429_pauses_every_queued_request() -> None:
+    scenario = sim_scenario(CONNECTORS, rate_limit={"limit": 3, "window_seconds": 1})
+    w = world(scenario)
+    jobs = await run_jobs(w, *(request(f"c{i}") for i in range(6)))
+    assert all(job.outcome is Outcome.ACCEPTED for job in jobs)
+    calls = w.simulator.calls
+    refused = [c for c in calls if c.status_code == 429]
+    assert len(refused) == 1, "one request at a time until the limit is known: a single 429"
+    after = [c for c in calls if c.t > refused[0].t]
+    assert after and all(c.t >= refused[0].t + 0.5 for c in after), "nobody went before the pause ended"
+
+
+async def test_shutdown_deadline_leaves_the_rest_unsent_and_counted() -> None:
+    scenario = sim_scenario(CONNECTORS, faults=[{"match": {"endpoint": "restart"}, "action": {"status": 429, "headers": {"Retry-After": "30"}}}])
+    w = world(scenario)
+    jobs = [w.daemon.queue.submit(request(f"c{i}"))[0] for i in range(4)]
+    w.daemon.queue.start()
+    await asyncio.sleep(0.2)
+    unsent = await w.daemon.queue.close(deadline=0.1)
+    assert {job.outcome for job in jobs} == {Outcome.UNSENT}
+    assert len(unsent) == 4
+    assert w.total("watchdog_restarts_total", outcome="unsent") == 4
+    assert all(job.phase is Phase.DONE for job in jobs)
+
+
+async def test_a_job_ends_exactly_once() -> None:
+    w = world()
+    (job,) = await run_jobs(w, request("c1"))
+    with pytest.raises(RuntimeError, match="already ended"):
+        w.daemon.queue._finish(job, Outcome.UNSENT)
+
+
+async def test_closed_queue_refuses_new_work() -> None:
+    from watchdog.queue import QueueClosed
+
+    w = world()
+    await w.daemon.queue.close(0)
+    with pytest.raises(QueueClosed):
+        w.daemon.queue.submit(request("c1"))

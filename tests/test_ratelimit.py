@@ -1,0 +1,173 @@
+"""The rate limiter's decisions, against a fixed-window server model on a fake clock.
+
+The model answers like Confluent Cloud: a fixed window per key, 429 with Retry-After and
+X-RateLimit-Reset rounded up to whole seconds, and X-RateLimit-* on every answer or on 429 only.
+"""
+
+import asyncio
+import math
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from watchdog.config import RateLimitSettings
+from watchdog.ratelimit import RateLimiter, RateLimitHeaders, RateLimitState, parse_headers
+
+
+class FixedWindowServer:
+    def __init__(self, limit: int, window: float, headers_always: bool, start: float = 0.37) -> None:
+        self.limit, self.window, self.headers_always, self.start = limit, window, headers_always, start
+        self.count: dict[int, int] = {}
+        self.rejected = 0
+
+    def answer(self, now: float) -> tuple[int, RateLimitHeaders]:
+        index = math.floor((now - self.start) / self.window)
+        reset = math.ceil(self.start + (index + 1) * self.window - now)
+        used = self.count.get(index, 0)
+        if used >= self.limit:
+            self.rejected += 1
+            return 429, RateLimitHeaders(self.limit, 0, reset, reset)
+        self.count[index] = used + 1
+        if self.headers_always:
+            return 202, RateLimitHeaders(self.limit, self.limit - used - 1, reset, None)
+        return 202, RateLimitHeaders()
+
+
+def drain(state: RateLimitState, server: FixedWindowServer, requests: int, latency: float = 0.002) -> float:
+    """Send `requests` one at a time as the state allows; 429s are retried. Returns the end time."""
+    now, done = 0.0, 0
+    while done < requests:
+        wait, _ = state.delay(now)
+        assert not math.isinf(wait), "nothing is in flight, so the limiter must not wait for an answer"
+        now += max(0.0, wait)
+        if wait > 0:
+            continue
+        state.on_send(now)
+        sent_at, now = now, now + latency
+        status, headers = server.answer(sent_at)
+        state.on_response(sent_at, now, status, headers)
+        if status != 429:
+            done += 1
+    return now
+
+
+def settings(**overrides) -> RateLimitSettings:
+    base = {"reserve": 0, "max_requests_per_second": 1000, "max_concurrent_requests": 4}
+    return RateLimitSettings(**(base | overrides))
+
+
+def test_headers_on_every_answer_use_the_whole_budget_without_a_429() -> None:
+    server = FixedWindowServer(limit=20, window=2, headers_always=True)
+    end = drain(RateLimitState(settings()), server, 200)
+    assert server.rejected == 0
+    assert end <= 20 * 1.1
+
+
+def test_headers_on_429_only_cost_at_most_two_429s() -> None:
+    for start in (0.0, 0.37, 0.5, 0.93, 1.49, 1.99):
+        server = FixedWindowServer(limit=20, window=2, headers_always=False, start=start)
+        state = RateLimitState(settings())
+        end = drain(state, server, 200)
+        assert server.rejected <= 2, f"start={start}"
+        assert state.window == 2.0
+        assert end <= 20 * 1.1 + 1, f"start={start}"
+
+
+def test_longer_windows_are_learned_too() -> None:
+    server = FixedWindowServer(limit=60, window=10, headers_always=False)
+    state = RateLimitState(settings())
+    end = drain(state, server, 600)
+    assert server.rejected <= 2
+    assert state.window == 10.0
+    assert end <= 100 * 1.1
+
+
+def test_reserve_is_left_for_other_clients() -> None:
+    server = FixedWindowServer(limit=20, window=2, headers_always=True)
+    drain(RateLimitState(settings(reserve=5)), server, 60)
+    assert max(server.count.values()) <= 15
+
+
+def test_reserve_never_blocks_every_request() -> None:
+    server = FixedWindowServer(limit=3, window=1, headers_always=True)
+    state = RateLimitState(settings(reserve=10))
+    drain(state, server, 6)
+    assert state.reserve == 2
+
+
+def test_local_ceiling_holds_without_any_headers() -> None:
+    state = RateLimitState(settings(max_requests_per_second=5))
+    server = FixedWindowServer(limit=10**6, window=1, headers_always=False)
+    end = drain(state, server, 50, latency=0.0)
+    assert end >= (50 - 5) / 5  # one second of burst, then 5 per second
+
+
+def test_one_request_at_a_time_until_the_limit_is_known() -> None:
+    state = RateLimitState(settings())
+    state.on_send(0.0)
+    assert state.delay(0.0) == (math.inf, "unknown_limit")
+    state.on_response(0.0, 0.01, 202, RateLimitHeaders(limit=100, remaining=99, reset=1))
+    state.on_send(0.01)
+    assert state.delay(0.01) == (0.0, "")
+
+
+def test_a_429_pauses_every_caller_for_retry_after() -> None:
+    state = RateLimitState(settings())
+    pause = state.on_response(0.0, 0.0, 429, RateLimitHeaders(limit=10, remaining=0, reset=7, retry_after=5))
+    assert (pause.seconds, pause.source) == (5, "retry_after")
+    assert state.delay(1.0) == (4.0, "pause")
+
+
+def test_a_429_without_hints_backs_off_exponentially_with_jitter_and_a_cap() -> None:
+    state = RateLimitState(settings(backoff={"base": 1, "cap": 8}), rng=lambda: 0.999)
+    pauses = [state.on_response(0, 0, 429, RateLimitHeaders()).seconds for _ in range(6)]
+    assert pauses == pytest.approx([1, 2, 4, 8, 8, 8], rel=0.01)
+    assert state.on_response(0, 0, 429, RateLimitHeaders()).source == "backoff"
+
+
+def test_a_pause_longer_than_max_pause_is_capped_and_says_so() -> None:
+    state = RateLimitState(settings(max_pause=60))
+    pause = state.on_response(0, 0, 429, RateLimitHeaders(retry_after=3 * 3600))
+    assert pause.seconds == 60
+    assert pause.capped_from == 3 * 3600
+
+
+def test_parse_headers_reads_valid_values() -> None:
+    parsed = parse_headers({"x-ratelimit-limit": "60", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "7", "retry-after": "7"})
+    assert parsed == RateLimitHeaders(limit=60, remaining=0, reset=7.0, retry_after=7.0)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"x-ratelimit-limit": "lots", "x-ratelimit-remaining": "-3", "x-ratelimit-reset": "-1", "retry-after": "soon"},
+        {"x-ratelimit-limit": "0", "x-ratelimit-remaining": "", "x-ratelimit-reset": "nan", "retry-after": "inf"},
+        {},
+    ],
+)
+def test_malformed_headers_are_ignored(headers: dict[str, str]) -> None:
+    assert parse_headers(headers) == RateLimitHeaders()
+
+
+def test_retry_after_may_be_an_http_date() -> None:
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+    later = now + timedelta(seconds=30)
+    parsed = parse_headers({"retry-after": later.strftime("%a, %d %b %Y %H:%M:%S GMT")}, now)
+    assert parsed.retry_after == 30
+
+
+async def test_async_limiter_holds_all_queued_callers_during_a_pause() -> None:
+    loop = asyncio.get_running_loop()
+    limiter = RateLimiter("main", settings(), clock=loop.time)
+    sent: list[float] = []
+
+    async def call(first: bool) -> None:
+        async with limiter.permit() as permit:
+            sent.append(loop.time())
+            status = 429 if first else 202
+            limiter.observe(permit, status, RateLimitHeaders(limit=5, remaining=0 if first else 4, reset=0.3, retry_after=0.3 if first else None))
+
+    started = loop.time()
+    await call(first=True)
+    await asyncio.gather(*(call(first=False) for _ in range(3)))
+    assert all(t - started >= 0.29 for t in sent[1:]), "every caller waited out the pause"

@@ -1,0 +1,141 @@
+"""Health classification of every state, selectors, and the decisions of status and schedule rules."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from watchdog.config import Rule
+from watchdog.model import ConnectorState, ConnectorStatus, Decision, Health, TaskStatus
+from watchdog.rules import (
+    classify,
+    decide_on_request,
+    decide_on_status,
+    named_but_missing,
+    selected,
+    selects,
+    status_rule_for,
+)
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def status(state: str, *task_states: str) -> ConnectorStatus:
+    return ConnectorStatus(
+        name="c", state=state, tasks=tuple(TaskStatus(id=i, state=s) for i, s in enumerate(task_states))
+    )
+
+
+@pytest.mark.parametrize(
+    ("connector", "tasks", "health"),
+    [
+        pytest.param("RUNNING", ("RUNNING", "RUNNING"), Health.HEALTHY, id="all-running"),
+        pytest.param("RUNNING", (), Health.HEALTHY, id="running-no-tasks"),
+        pytest.param("PROVISIONING", ("STOPPED",), Health.TRANSIENT, id="provisioning"),
+        pytest.param("PAUSED", ("STOPPED",), Health.TRANSIENT, id="paused"),
+        pytest.param("PAUSED", ("SYSTEM_ERROR",), Health.TRANSIENT, id="paused-wins-over-tasks"),
+        pytest.param("NONE", (), Health.TRANSIENT, id="none"),
+        pytest.param("DELETED", (), Health.TRANSIENT, id="deleted"),
+        pytest.param("RUNNING", ("RUNNING", "UNASSIGNED"), Health.TRANSIENT, id="task-unassigned"),
+        pytest.param("RUNNING", ("RESTARTING",), Health.TRANSIENT, id="task-restarting"),
+        pytest.param("RUNNING", ("SOMETHING_NEW",), Health.TRANSIENT, id="unknown-task-state"),
+        pytest.param("SOMETHING_NEW", (), Health.TRANSIENT, id="unknown-connector-state"),
+        pytest.param("FAILED", (), Health.FAILED, id="failed-no-tasks"),
+        pytest.param("FAILED", ("SYSTEM_ERROR",), Health.FAILED, id="failed-system-error"),
+        pytest.param("RUNNING", ("RUNNING", "FAILED"), Health.FAILED, id="running-with-failed-task"),
+        pytest.param("DEGRADED", ("RUNNING", "SYSTEM_ERROR"), Health.FAILED, id="degraded"),
+        pytest.param("DEGRADED", ("RUNNING", "UNASSIGNED"), Health.FAILED, id="degraded-unassigned"),
+        pytest.param("FAILED", ("USER_ACTIONABLE_ERROR",), Health.USER_ERROR, id="user-error"),
+        pytest.param("DEGRADED", ("RUNNING", "USER_ACTIONABLE_ERROR"), Health.USER_ERROR, id="degraded-user-error"),
+        pytest.param("FAILED", ("USER_ACTIONABLE_ERROR", "SYSTEM_ERROR"), Health.FAILED, id="system-error-wins"),
+        pytest.param("running", ("running",), Health.HEALTHY, id="case-insensitive"),
+    ],
+)
+def test_classify(connector: str, tasks: tuple[str, ...], health: Health) -> None:
+    assert classify(status(connector, *tasks)) is health
+
+
+def rule(**fields) -> Rule:
+    data = {"name": "r", "trigger": {"type": "status"}, "select": {"include": ["*"]}}
+    data.update(fields)
+    return Rule.model_validate(data)
+
+
+def test_selectors_combine_names_and_globs_and_exclusion_wins() -> None:
+    r = rule(select={"clusters": ["prod"], "connectors": ["exact"], "include": ["orders-*"], "exclude": ["*-tmp"]})
+    names = ["exact", "orders-sink", "orders-tmp", "payments", "exactly"]
+    assert selected(r, "prod", names) == ["exact", "orders-sink"]
+    assert selected(r, "staging", names) == []
+    assert not selects(r.select, "prod", "orders-tmp")
+
+
+def test_named_connectors_missing_from_the_cluster_are_reported() -> None:
+    r = rule(select={"connectors": ["a", "b", "gone"], "exclude": ["b"]})
+    assert named_but_missing(r, "prod", ["a"]) == ["gone"]
+
+
+def test_first_matching_status_rule_owns_a_connector() -> None:
+    first = rule(name="first", select={"include": ["orders-*"]})
+    second = rule(name="second", select={"include": ["*"]})
+    disabled = rule(name="off", enabled=False, select={"include": ["*"]})
+    schedule = rule(name="sched", trigger={"type": "schedule", "interval": 60}, select={"include": ["*"]})
+    rules = [schedule, disabled, first, second]
+    assert status_rule_for(rules, "prod", "orders-1").name == "first"
+    assert status_rule_for(rules, "prod", "other").name == "second"
+
+
+def failing(consecutive: int, attempts: int = 0, next_allowed: datetime | None = None, gave_up: bool = False) -> ConnectorState:
+    return ConnectorState(consecutive_failures=consecutive, attempts=attempts, next_allowed_at=next_allowed, gave_up=gave_up)
+
+
+def test_failure_needs_the_configured_number_of_polls() -> None:
+    r = rule(trigger={"type": "status", "confirm_polls": 3})
+    assert decide_on_status(r, failing(2), Health.FAILED, T0, pending=False) is Decision.UNCONFIRMED
+    assert decide_on_status(r, failing(3), Health.FAILED, T0, pending=False) is Decision.RESTART
+
+
+def test_confirmation_applies_to_the_first_restart_only() -> None:
+    r = rule(trigger={"type": "status", "confirm_polls": 3})
+    assert decide_on_status(r, failing(0, attempts=1, next_allowed=T0), Health.FAILED, T0, pending=False) is Decision.RESTART
+
+
+def test_backoff_holds_until_the_next_allowed_time() -> None:
+    r = rule()
+    state = failing(0, attempts=2, next_allowed=T0 + timedelta(minutes=6))
+    assert decide_on_status(r, state, Health.FAILED, T0 + timedelta(minutes=5), pending=False) is Decision.BACKOFF
+    assert decide_on_status(r, state, Health.FAILED, T0 + timedelta(minutes=6), pending=False) is Decision.RESTART
+
+
+def test_budget_spent_after_max_restarts() -> None:
+    r = rule(max_restarts=3)
+    assert decide_on_status(r, failing(5, attempts=3), Health.FAILED, T0, pending=False) is Decision.BUDGET_SPENT
+    assert decide_on_status(r, failing(5, attempts=2), Health.FAILED, T0, pending=False) is Decision.RESTART
+    assert decide_on_status(rule(), failing(5, gave_up=True), Health.FAILED, T0, pending=False) is Decision.BUDGET_SPENT
+
+
+def test_user_errors_are_reported_unless_the_rule_opts_in() -> None:
+    assert decide_on_status(rule(), failing(5), Health.USER_ERROR, T0, pending=False) is Decision.USER_ERROR
+    opted = rule(restart_user_errors=True)
+    assert decide_on_status(opted, failing(5), Health.USER_ERROR, T0, pending=False) is Decision.RESTART
+
+
+@pytest.mark.parametrize(("health", "decision"), [(Health.HEALTHY, Decision.HEALTHY), (Health.TRANSIENT, Decision.TRANSIENT)])
+def test_not_actionable_states_are_skipped(health: Health, decision: Decision) -> None:
+    assert decide_on_status(rule(), failing(9), health, T0, pending=False) is decision
+
+
+def test_a_queued_restart_absorbs_the_next_decision() -> None:
+    assert decide_on_status(rule(), failing(9), Health.FAILED, T0, pending=True) is Decision.DUPLICATE
+
+
+@pytest.mark.parametrize(
+    ("state", "decision"),
+    [("RUNNING", Decision.RESTART), ("FAILED", Decision.RESTART), ("DEGRADED", Decision.RESTART),
+     ("PROVISIONING", Decision.TRANSIENT), ("PAUSED", Decision.TRANSIENT), ("DELETED", Decision.TRANSIENT)],
+)
+def test_scheduled_restarts_skip_states_that_refuse_them(state: str, decision: Decision) -> None:
+    assert decide_on_request(status(state), pending=False) is decision
+
+
+def test_scheduled_restart_of_a_missing_or_queued_connector() -> None:
+    assert decide_on_request(None, pending=False) is Decision.MISSING
+    assert decide_on_request(status("RUNNING"), pending=True) is Decision.DUPLICATE

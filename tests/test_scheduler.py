@@ -1,0 +1,119 @@
+"""Schedule rules: cron in a time zone (DST included), intervals, and the scheduler wiring."""
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from freezegun import freeze_time
+
+from watchdog.config import Rule
+from watchdog.metrics import Metrics
+from watchdog.triggers.scheduler import add_rule_job, build_scheduler, rule_trigger
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def schedule_rule(**trigger) -> Rule:
+    return Rule.model_validate(
+        {"name": "nightly", "trigger": {"type": "schedule", **trigger}, "select": {"connectors": ["a"]}}
+    )
+
+
+def fire_times(rule: Rule, start: datetime, count: int) -> list[datetime]:
+    trigger = rule_trigger(rule)
+    times, previous, now = [], None, start
+    for _ in range(count):
+        nxt = trigger.get_next_fire_time(previous, now)
+        times.append(nxt)
+        previous, now = nxt, nxt + timedelta(seconds=1)
+    return times
+
+
+def test_cron_weekday_names_fire_on_those_days_in_local_time() -> None:
+    rule = schedule_rule(cron="30 3 * * mon-fri", timezone="Europe/Berlin")
+    start = datetime(2026, 3, 6, 12, 0, tzinfo=timezone.utc)  # a Friday
+    times = fire_times(rule, start, 3)
+    assert [t.astimezone(BERLIN).strftime("%a %H:%M") for t in times] == ["Mon 03:30", "Tue 03:30", "Wed 03:30"]
+
+
+def test_sunday_by_name_is_sunday() -> None:
+    # APScheduler's from_crontab would read a numeric 0 as Monday; names are unambiguous.
+    rule = schedule_rule(cron="0 4 * * sun")
+    times = fire_times(rule, datetime(2026, 5, 4, tzinfo=timezone.utc), 2)
+    assert [t.strftime("%A") for t in times] == ["Sunday", "Sunday"]
+
+
+def test_cron_keeps_local_wall_time_across_the_spring_dst_change() -> None:
+    rule = schedule_rule(cron="30 3 * * *", timezone="Europe/Berlin")
+    times = fire_times(rule, datetime(2026, 3, 27, 12, 0, tzinfo=timezone.utc), 3)
+    # 28 March is CET (UTC+1); from 29 March Berlin is on CEST (UTC+2).
+    assert [t.astimezone(timezone.utc).strftime("%d %H:%M") for t in times] == ["28 02:30", "29 01:30", "30 01:30"]
+
+
+def test_a_time_skipped_by_dst_does_not_stall_the_schedule() -> None:
+    rule = schedule_rule(cron="30 2 * * *", timezone="Europe/Berlin")  # 02:30 does not exist on 29 March
+    times = fire_times(rule, datetime(2026, 3, 28, 12, 0, tzinfo=timezone.utc), 2)
+    assert times[1].astimezone(BERLIN).date().isoformat() == "2026-03-30"
+
+
+def test_interval_rule_fires_at_the_interval() -> None:
+    rule = schedule_rule(interval="6h")
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    times = fire_times(rule, start, 3)
+    assert times[1] - times[0] == timedelta(hours=6)
+
+
+async def test_scheduler_runs_the_rule_when_its_time_comes() -> None:
+    ran: list[datetime] = []
+    rule = schedule_rule(cron="0 * * * *")
+
+    async def run() -> None:
+        ran.append(datetime.now(timezone.utc))
+
+    with freeze_time("2026-06-01 10:59:30", real_asyncio=True, tz_offset=0) as frozen:
+        scheduler = build_scheduler(Metrics())
+        add_rule_job(scheduler, rule, run)
+        scheduler.start()
+        try:
+            await asyncio.sleep(0.05)
+            assert ran == []
+            frozen.tick(timedelta(seconds=31))
+            scheduler.wakeup()
+            for _ in range(50):
+                if ran:
+                    break
+                await asyncio.sleep(0.01)
+            assert len(ran) == 1
+            assert ran[0].replace(tzinfo=None) >= datetime(2026, 6, 1, 11, 0)
+        finally:
+            scheduler.shutdown(wait=False)
+
+
+async def test_a_run_missed_by_more_than_the_grace_time_is_counted() -> None:
+    metrics = Metrics()
+    rule = schedule_rule(cron="0 * * * *")
+
+    async def run() -> None:
+        pass
+
+    with freeze_time("2026-06-01 10:59:59", real_asyncio=True, tz_offset=0) as frozen:
+        scheduler = build_scheduler(metrics)
+        add_rule_job(scheduler, rule, run)
+        scheduler.start(paused=True)
+        try:
+            frozen.tick(timedelta(minutes=20))  # the daemon was stuck past the 5-minute grace
+            scheduler.resume()
+            for _ in range(50):
+                if metrics.registry.get_sample_value("watchdog_scheduler_job_events_total", {"event": "missed"}):
+                    break
+                await asyncio.sleep(0.01)
+            assert metrics.registry.get_sample_value("watchdog_scheduler_job_events_total", {"event": "missed"}) == 1
+        finally:
+            scheduler.shutdown(wait=False)
+
+
+@pytest.mark.parametrize("cron", ["0 3 * * 0", "0 3 * * 1-5", "0 3 * * mon,3"])
+def test_numeric_weekdays_are_refused(cron: str) -> None:
+    with pytest.raises(ValueError, match="numeric weekday"):
+        schedule_rule(cron=cron)

@@ -1,0 +1,259 @@
+"""The composition root: builds the real objects from a Config, starts them, stops them in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import random
+import signal
+import time
+from collections.abc import Awaitable, Callable
+
+import httpx
+from prometheus_client import CollectorRegistry
+
+from . import __version__
+from .asgi_server import EmbeddedServer, start_server, stop_server
+from .config import Config, Credential, Rule, ScheduleTrigger, StatusTrigger
+from .connect import ConfluentCloudBackend, ConnectBackend, Gateway
+from .engine import MANUAL_RULE, Engine, JobRecorder, WallClock, utc_now
+from .logs import get_logger
+from .metrics import Metrics
+from .model import ERROR_OUTCOMES, ConnectorKey, Decision, Trigger
+from .queue import RestartJob, RestartQueue
+from .ratelimit import RateLimiter
+from .server import Probes, create_app
+from .state import MemoryStateStore, StateStore
+from .triggers.poller import ClusterPoller
+from .triggers.scheduler import add_poll_job, add_rule_job, build_scheduler
+
+log = get_logger("watchdog.app")
+
+USER_AGENT = f"connect-watchdog/{__version__} (+https://github.com/connect-watchdog/connect-watchdog)"
+
+
+def poll_intervals(config: Config) -> dict[str, float]:
+    """Each cluster with a status rule is polled once per the shortest interval among its rules."""
+    intervals: dict[str, float] = {}
+    for cluster in config.clusters:
+        for rule in config.rules_for_cluster(cluster):
+            if isinstance(rule.trigger, StatusTrigger):
+                intervals[cluster] = min(intervals.get(cluster, rule.trigger.interval), rule.trigger.interval)
+    return intervals
+
+
+def rule_clusters(config: Config, rule: Rule) -> list[str]:
+    return list(rule.select.clusters) if rule.select.clusters is not None else list(config.clusters)
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        registry: CollectorRegistry | None = None,
+        state: StateStore | None = None,
+        now: WallClock = utc_now,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.config = config
+        self.metrics = Metrics(registry)
+        self.state = state if state is not None else MemoryStateStore()
+        self._now = now
+        self.http = {name: self._http_client(cred, transport) for name, cred in self._used_credentials().items()}
+        self.gateways = {
+            name: Gateway(RateLimiter(name, config.rate_limit, clock=clock, rng=rng, observer=self.metrics), self.metrics)
+            for name in self.http
+        }
+        cluster_credentials = {name: config.credential_for(c) for name, c in config.clusters.items()}
+        self.backends: dict[str, ConnectBackend] = {
+            name: ConfluentCloudBackend(self.http[cluster_credentials[name]], c.environment_id, c.kafka_cluster_id)
+            for name, c in config.clusters.items()
+        }
+        self.recorder = JobRecorder(lambda: self.config, self.state, self.metrics, now=now, rng=rng)
+        self.queue = RestartQueue(
+            self.gateways, self.backends, cluster_credentials, config.rate_limit, self.recorder, clock=clock, rng=rng
+        )
+        self.engine = Engine(config, self.state, self.queue, self.metrics, now=now)
+        self.pollers = {
+            name: ClusterPoller(
+                name, self.backends[name], self.gateways[cluster_credentials[name]], self.engine, self.metrics, now
+            )
+            for name in config.clusters
+        }
+        self.probes = Probes(clock)
+        self.probes.pending_clusters = lambda: [
+            c for c in poll_intervals(self.config) if not self.pollers[c].first_poll_done
+        ]
+        self._server: tuple[EmbeddedServer, asyncio.Task[None]] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._scheduler = None
+        self._stopping = False
+        self._preinitialise_metrics()
+
+    # -- construction helpers --------------------------------------------------------------------
+
+    def _used_credentials(self) -> dict[str, Credential]:
+        used = {self.config.credential_for(c) for c in self.config.clusters.values()}
+        return {name: self.config.credentials[name] for name in sorted(used)}
+
+    def _http_client(self, credential: Credential, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+        assert credential.api_key is not None and credential.api_secret is not None  # config checked
+        timeouts = self.config.api.timeouts
+        concurrency = self.config.rate_limit.max_concurrent_requests
+        # Idle connections are dropped after 4 s, before the 5 s idle timeout common to HTTP
+        # servers and proxies: reusing a connection the server is closing fails with ReadError.
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=4.0)
+        return httpx.AsyncClient(
+            base_url=self.config.api.base_url,
+            # Retries of failed connection attempts only (nothing was sent); every other retry
+            # belongs to the queue, which knows what is safe to repeat.
+            transport=transport or httpx.AsyncHTTPTransport(retries=1, limits=limits),
+            auth=httpx.BasicAuth(credential.api_key.get_secret_value(), credential.api_secret.get_secret_value()),
+            timeout=httpx.Timeout(connect=timeouts.connect, read=timeouts.read, write=timeouts.write, pool=timeouts.pool),
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        )
+
+    def _preinitialise_metrics(self) -> None:
+        for credential in self.http:
+            self.metrics.init_credential(credential)
+        for cluster in self.config.clusters:
+            rules = self.config.rules_for_cluster(cluster)
+            self.metrics.init_cluster(cluster, [(r.name, _trigger_of(r)) for r in rules] + [(MANUAL_RULE, Trigger.MANUAL)])
+            for rule in rules:
+                for connector in rule.select.connectors:
+                    self.metrics.init_connector(cluster, connector, rule.name, _trigger_of(rule))
+
+    # -- running ---------------------------------------------------------------------------------
+
+    async def start(self, *, serve_http: bool = True) -> None:
+        self.queue.start()
+        scheduler = build_scheduler(self.metrics)
+        for cluster, interval in poll_intervals(self.config).items():
+            add_poll_job(scheduler, cluster, interval, functools.partial(self._job, self.pollers[cluster].poll))
+        for rule in self.config.rules:
+            if rule.enabled and isinstance(rule.trigger, ScheduleTrigger):
+                add_rule_job(scheduler, rule, functools.partial(self._job, self._run_schedule_rule, rule.name))
+        scheduler.start()
+        self._scheduler = scheduler
+        self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
+        if serve_http:
+            app = create_app(self.metrics.registry, self.probes)
+            self._server = await start_server(app, self.config.server.host, self.config.server.port)
+        self.probes.config_loaded = True
+        log.info(
+            "started", version=__version__, dry_run=self.config.dry_run, clusters=sorted(self.config.clusters),
+            rules=[r.name for r in self.config.rules if r.enabled], polled=poll_intervals(self.config),
+            listen=f"{self.config.server.host}:{self.bound_port}" if self._server else None,
+        )
+        if self.config.dry_run:
+            log.warning("dry_run", note="DRY-RUN: decisions are logged and counted, no restart is sent")
+
+    @property
+    def bound_port(self) -> int | None:
+        return self._server[0].bound_port if self._server else None
+
+    async def stop(self) -> list[RestartJob]:
+        """Stop triggers, drain the queue within the deadline, then close everything."""
+        self._stopping = True
+        log.info("stopping", queued=self.queue.depth(), deadline_seconds=self.config.queue.shutdown_deadline)
+        if self._scheduler is not None:
+            # The asyncio executor cancels running jobs; they only poll and enqueue, so nothing
+            # that was accepted is lost by that.
+            self._scheduler.shutdown(wait=False)
+        unsent = await self.queue.close(self.config.queue.shutdown_deadline)
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+        if self._server is not None:
+            await stop_server(*self._server)
+        for client in self.http.values():
+            await client.aclose()
+        log.info("stopped", unsent=len(unsent), outcomes={o.value: n for o, n in self.recorder.outcomes.items() if n})
+        return unsent
+
+    async def run(self, stop: asyncio.Event) -> int:
+        await self.start()
+        await stop.wait()
+        await self.stop()
+        return 0
+
+    async def run_once(self) -> int:
+        """One pass over every rule, then drain the queue. Non-zero when a restart failed."""
+        self.queue.start()
+        self.probes.config_loaded = True
+        for cluster in poll_intervals(self.config):
+            await self.pollers[cluster].poll()
+        for rule in self.config.rules:
+            if rule.enabled and isinstance(rule.trigger, ScheduleTrigger):
+                await self._run_schedule_rule(rule.name)
+        await self.queue.join()
+        await self.stop()
+        failed = [job for job in self.recorder.finished_jobs if job.outcome in ERROR_OUTCOMES]
+        return 1 if failed else 0
+
+    async def restart_now(self, cluster: str, connector: str, *, reason: str) -> tuple[Decision, RestartJob | None]:
+        """One manual restart without the scheduler or HTTP server (the `restart` command)."""
+        self.queue.start()
+        try:
+            statuses = await self.pollers[cluster].list()
+            if statuses is None:
+                return Decision.MISSING, None
+            decision, job = self.engine.on_request(
+                ConnectorKey(cluster, connector), statuses.get(connector),
+                trigger=Trigger.MANUAL, rule=MANUAL_RULE, reason=reason,
+            )
+            if job is not None:
+                await job.done.wait()
+            return decision, job
+        finally:
+            await self.stop()
+
+    async def _job(self, work: Callable[..., Awaitable[None]], *args: object) -> None:
+        """A scheduler job. At shutdown APScheduler cancels running jobs; a poll or a schedule run
+        cut short then only gathered facts (nothing accepted is lost), so that is not an error."""
+        try:
+            await work(*args)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            log.debug("job_cancelled_at_shutdown", job=getattr(work, "__qualname__", str(work)))
+
+    async def _beat(self) -> None:
+        while True:
+            self.probes.tick()
+            await asyncio.sleep(1.0)
+
+    async def _run_schedule_rule(self, rule_name: str) -> None:
+        rule = next((r for r in self.config.rules if r.name == rule_name), None)
+        if rule is None:
+            return
+        for cluster in rule_clusters(self.config, rule):
+            statuses = await self.pollers[cluster].list()
+            if statuses is None:
+                log.error("scheduled_restart_skipped", rule=rule.name, cluster=cluster,
+                          reason="could not list the cluster's connectors; see poll_failed")
+                continue
+            self.engine.on_schedule(rule, cluster, statuses)
+
+
+def _trigger_of(rule: Rule) -> Trigger:
+    return Trigger.STATUS if isinstance(rule.trigger, StatusTrigger) else Trigger.SCHEDULE
+
+
+async def run_until_signalled(daemon: Daemon) -> int:
+    """Run the daemon until SIGTERM or SIGINT, then shut down in order and return 0."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        return await daemon.run(stop)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+

@@ -1,0 +1,219 @@
+"""The `watchdog` command: run, check-config, restart, simulate, demo.
+
+Exit codes: 0 success; 1 a restart (or a --once pass) ended in an error outcome, or the daemon
+failed at run time; 2 the config or the command line is invalid (nothing was started).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .config import Config, ConfigError, ScheduleTrigger, StatusTrigger, load_config
+from .logs import configure_logging, get_logger
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+DEFAULT_CONFIG = "config.yaml"
+
+log = get_logger("watchdog.cli")
+
+
+def _common(parser: argparse.ArgumentParser, *, config: bool = True) -> None:
+    if config:
+        parser.add_argument(
+            "--config", "-c", metavar="PATH",
+            default=os.environ.get("WATCHDOG_CONFIG", DEFAULT_CONFIG),
+            help="YAML config file (default: $WATCHDOG_CONFIG or ./config.yaml)",
+        )
+        parser.add_argument(
+            "--secrets-dir", metavar="DIR",
+            help="directory of secret files (default: $WATCHDOG_SECRETS_DIR, else /etc/watchdog/secrets if present)",
+        )
+    parser.add_argument("--log-format", choices=["json", "console"], help="default: console on a terminal, else json")
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="watchdog", description="Keeps Kafka connectors on Confluent Cloud healthy.")
+    parser.add_argument("--version", action="version", version=f"connect-watchdog {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the daemon")
+    _common(run)
+    run.add_argument("--dry-run", action="store_true", help="decide, log and count, but send no restart")
+    run.add_argument("--once", action="store_true", help="one pass over every rule, drain the queue, exit")
+
+    check = commands.add_parser("check-config", help="validate a config file and print a summary")
+    _common(check)
+
+    restart = commands.add_parser("restart", help="restart one connector now, through the rate-limited queue")
+    _common(restart)
+    restart.add_argument("cluster", help="the cluster's name in the config")
+    restart.add_argument("connector")
+    restart.add_argument("--reason", default="requested from the command line")
+    restart.add_argument("--dry-run", action="store_true")
+
+    simulate = commands.add_parser("simulate", help="serve the Confluent Cloud simulator over HTTP")
+    _common(simulate, config=False)
+    simulate.add_argument("--scenario", metavar="FILE", help="scenario YAML (default: the built-in demo scenario)")
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=8080)
+
+    demo = commands.add_parser("demo", help="run the daemon against the built-in simulator")
+    _common(demo, config=False)
+    demo.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: until Ctrl-C)")
+    demo.add_argument("--port", type=int, default=9464, help="the daemon's /metrics port (0: any free port)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {
+        "run": _run,
+        "check-config": _check_config,
+        "restart": _restart,
+        "simulate": _simulate,
+        "demo": _demo,
+    }[args.command]
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _load(args: argparse.Namespace) -> Config:
+    config = load_config(Path(args.config), secrets_dir=args.secrets_dir)
+    updates = {}
+    if getattr(args, "dry_run", False):
+        updates["dry_run"] = True
+    return config.model_copy(update=updates) if updates else config
+
+
+def _configure_logging(args: argparse.Namespace, config: Config | None = None) -> None:
+    level = args.log_level or (config.log.level if config else "INFO")
+    fmt = args.log_format or (config.log.format if config else "auto")
+    configure_logging(level, fmt)
+
+
+def _config_or_exit(args: argparse.Namespace) -> Config | None:
+    try:
+        return _load(args)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .app import Daemon, run_until_signalled
+
+    config = _config_or_exit(args)
+    if config is None:
+        return EXIT_CONFIG
+    _configure_logging(args, config)
+    daemon = Daemon(config)
+    if args.once:
+        return asyncio.run(daemon.run_once())
+    return asyncio.run(run_until_signalled(daemon))
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    config = _config_or_exit(args)
+    if config is None:
+        return EXIT_CONFIG
+    print(summarize(config, args.config))
+    return EXIT_OK
+
+
+def _restart(args: argparse.Namespace) -> int:
+    from .app import Daemon
+    from .model import Outcome
+
+    config = _config_or_exit(args)
+    if config is None:
+        return EXIT_CONFIG
+    if args.cluster not in config.clusters:
+        print(f"unknown cluster {args.cluster!r}; configured: {', '.join(sorted(config.clusters))}", file=sys.stderr)
+        return EXIT_CONFIG
+    _configure_logging(args, config)
+    daemon = Daemon(config)
+    decision, job = asyncio.run(daemon.restart_now(args.cluster, args.connector, reason=args.reason))
+    if job is None:
+        print(f"{args.cluster}/{args.connector}: not restarted ({decision.value})")
+        return EXIT_FAILED
+    detail = f" (HTTP {job.status_code})" if job.status_code else ""
+    message = f": {job.message}" if job.message else ""
+    print(f"{args.cluster}/{args.connector}: {job.outcome.value if job.outcome else 'unknown'}{detail}{message}")
+    return EXIT_OK if job.outcome in (Outcome.ACCEPTED, Outcome.DRY_RUN) else EXIT_FAILED
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from .simulator.scenario import ScenarioError
+    from .simulator.server import run as run_simulator
+
+    _configure_logging(args)
+    try:
+        run_simulator(args.scenario, args.host, args.port)
+    except ScenarioError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    _configure_logging(args)
+    return asyncio.run(run_demo(duration=args.duration, port=args.port))
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def summarize(config: Config, source: str) -> str:
+    """A one-screen view of what the daemon would do with this config. Secrets are never shown."""
+    lines = [f"config {source}: valid", f"api: {config.api.base_url}   dry_run: {str(config.dry_run).lower()}"]
+    lines.append("credentials:")
+    for name, cred in sorted(config.credentials.items()):
+        lines.append(f"  {name:<16} api_key: {'set' if cred.api_key else 'MISSING'}   api_secret: {'set' if cred.api_secret else 'MISSING'}")
+    lines.append("clusters:")
+    for name, cluster in sorted(config.clusters.items()):
+        lines.append(f"  {name:<16} {cluster.environment_id}/{cluster.kafka_cluster_id}   credential: {config.credential_for(cluster)}")
+    lines.append("rules:")
+    for rule in config.rules:
+        trigger = rule.trigger
+        if isinstance(trigger, StatusTrigger):
+            what = f"status every {_duration(trigger.interval)}, confirm {trigger.confirm_polls} polls"
+            what += f", backoff {_duration(rule.backoff.base)}..{_duration(rule.backoff.cap)}"
+            what += f", max_restarts {rule.max_restarts or 'unlimited'}"
+            if rule.restart_user_errors:
+                what += ", restarts user errors"
+        else:
+            assert isinstance(trigger, ScheduleTrigger)
+            what = f"schedule cron '{trigger.cron}' {trigger.timezone}" if trigger.cron else f"schedule every {_duration(trigger.interval or 0)}"
+        flags = "".join([" [disabled]" if not rule.enabled else "", " [dry-run]" if rule.dry_run else ""])
+        lines.append(f"  {rule.name:<16} {what}{flags}")
+        sel = rule.select
+        parts = [f"clusters {','.join(sel.clusters) if sel.clusters else 'all'}"]
+        if sel.connectors:
+            parts.append(f"connectors {','.join(sel.connectors)}")
+        if sel.include:
+            parts.append(f"include {','.join(sel.include)}")
+        if sel.exclude:
+            parts.append(f"exclude {','.join(sel.exclude)}")
+        lines.append(f"  {'':<16} select: {'; '.join(parts)}")
+    rl = config.rate_limit
+    lines.append(
+        f"rate_limit: reserve {rl.reserve}, at most {rl.max_requests_per_second:g}/s and {rl.max_concurrent_requests} at once, "
+        f"retries {rl.max_retries} (5xx/network) and {rl.max_rate_limited_retries} (429)"
+    )
+    lines.append(f"server: {config.server.host}:{config.server.port}   shutdown deadline: {_duration(config.queue.shutdown_deadline)}")
+    return "\n".join(lines)

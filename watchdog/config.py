@@ -1,0 +1,509 @@
+"""The configuration: one YAML file, `WATCHDOG_*` environment overrides, and a secrets directory.
+
+Strict on purpose: a typo in a rule must stop the daemon before it starts, with a message that
+names the exact path of the bad value (`rules[2].trigger.cron`). `load_config` is the only entry
+point; it raises `ConfigError` and never returns a half-valid config.
+
+Priority, highest first: environment (`WATCHDOG_RULES__0__DRY_RUN=true`, nested with `__`),
+secret files (same names, one file each, e.g. a Kubernetes Secret mounted at
+`/etc/watchdog/secrets`), then the YAML file, then defaults. API keys and secrets may come only
+from the environment or secret files, never from the YAML file: config files end up in git and
+ConfigMaps.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    NestedSecretsSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+
+ENV_PREFIX = "WATCHDOG_"
+DEFAULT_SECRETS_DIR = Path("/etc/watchdog/secrets")
+DEFAULT_BASE_URL = "https://api.confluent.cloud"
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9_.-]*[a-z0-9])?$"
+# Credential names become parts of environment variable names, so no dots or dashes.
+CREDENTIAL_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+SECRET_FIELDS = ("api_key", "api_secret")
+
+
+class ConfigError(Exception):
+    """A config that must not be run. `problems` is a list of (path, message)."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        lines = [f"invalid config {self.source}:"]
+        lines += [f"  {path}: {message}" if path else f"  {message}" for path, message in self.problems]
+        return "\n".join(lines)
+
+
+# --- value types -------------------------------------------------------------------------------
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> Any:
+    """`90`, `90s`, `1m30s`, `2h`, `500ms` -> seconds as float. Other types go to pydantic."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 30s, 5m or 1h, not a boolean")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if re.fullmatch(r"\d+(\.\d+)?", text):
+            return float(text)
+        parts = _DURATION_PART.findall(text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            raise ValueError(f"expected a duration like 30s, 5m, 1h30m, got {value!r}")
+        return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=63)]
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r} (use an IANA name like Europe/Berlin)") from exc
+    return name
+
+
+TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- sections ----------------------------------------------------------------------------------
+
+
+class Timeouts(Strict):
+    """HTTP timeouts for the Connect API, in seconds."""
+
+    connect: PositiveDuration = 5.0
+    read: PositiveDuration = 30.0
+    write: PositiveDuration = 10.0
+    pool: PositiveDuration = 10.0
+
+
+class ApiSettings(Strict):
+    base_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")] = DEFAULT_BASE_URL
+    timeouts: Timeouts = Timeouts()
+
+
+class Credential(Strict):
+    # Filled from WATCHDOG_CREDENTIALS__<NAME>__API_KEY / __API_SECRET or secret files of the
+    # same names; a missing one is reported by Config's cross-checks with those names.
+    api_key: SecretStr | None = None
+    api_secret: SecretStr | None = None
+
+
+class Cluster(Strict):
+    environment_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")]
+    kafka_cluster_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")]
+    credential: str | None = None  # may be left out when exactly one credential is configured
+
+
+class RetryBackoff(Strict):
+    """Capped exponential backoff with full jitter, for 5xx, network errors and hint-less 429s."""
+
+    base: PositiveDuration = 1.0
+    cap: PositiveDuration = 60.0
+
+    @model_validator(mode="after")
+    def _cap_not_below_base(self) -> RetryBackoff:
+        if self.cap < self.base:
+            raise ValueError(f"cap ({self.cap}s) must not be below base ({self.base}s)")
+        return self
+
+
+class RateLimitSettings(Strict):
+    """Pacing for all calls made with one credential (restarts and status polls share it)."""
+
+    reserve: Annotated[int, Field(ge=0)] = 1
+    max_requests_per_second: Annotated[float, Field(gt=0)] = 10.0
+    max_concurrent_requests: Annotated[int, Field(ge=1, le=64)] = 4
+    max_pause: PositiveDuration = 900.0
+    max_retries: Annotated[int, Field(ge=0, le=20)] = 3
+    max_rate_limited_retries: Annotated[int, Field(ge=0, le=100)] = 10
+    backoff: RetryBackoff = RetryBackoff()
+
+
+class ServerSettings(Strict):
+    host: str = "0.0.0.0"
+    port: Annotated[int, Field(ge=0, le=65535)] = 9464
+
+
+class QueueSettings(Strict):
+    shutdown_deadline: Duration = Field(default=20.0, ge=0)
+
+
+class LogSettings(Strict):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Selector(Strict):
+    """Which connectors a rule acts on. Exact names and glob patterns may be combined."""
+
+    clusters: list[str] | None = None  # None: every configured cluster
+    connectors: list[Annotated[str, Field(min_length=1)]] = []
+    include: list[Annotated[str, Field(min_length=1)]] = []
+    exclude: list[Annotated[str, Field(min_length=1)]] = []
+
+    @model_validator(mode="after")
+    def _selects_something(self) -> Selector:
+        if not self.connectors and not self.include:
+            raise ValueError("select needs `connectors` (exact names) or `include` (globs)")
+        if self.clusters is not None and not self.clusters:
+            raise ValueError("select.clusters must not be empty (leave it out for every cluster)")
+        return self
+
+
+class Backoff(Strict):
+    """Strimzi's restart backoff: gap(n) = min(base * (n^2 + n), cap), lengthened by jitter."""
+
+    base: PositiveDuration = 60.0
+    cap: PositiveDuration = 3600.0
+    jitter: Annotated[float, Field(ge=0, le=1)] = 0.1
+
+    @model_validator(mode="after")
+    def _cap_not_below_base(self) -> Backoff:
+        if self.cap < self.base:
+            raise ValueError(f"cap ({self.cap}s) must not be below base ({self.base}s)")
+        return self
+
+
+_NUMERIC_WEEKDAY = re.compile(r"\d")
+
+
+def _check_cron(expr: str) -> str:
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(f"cron needs 5 fields (minute hour day month weekday), got {len(fields)}")
+    if _NUMERIC_WEEKDAY.search(fields[4]):
+        # APScheduler 3 counts weekday 0 as Monday where crontab counts it as Sunday; a numeric
+        # weekday would silently fire on the wrong day.
+        raise ValueError(
+            f"numeric weekday {fields[4]!r} is ambiguous; use names like mon-fri or sun"
+        )
+    try:
+        CronTrigger.from_crontab(expr, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"bad cron expression {expr!r}: {exc}") from exc
+    return expr
+
+
+class ScheduleTrigger(Strict):
+    type: Literal["schedule"]
+    cron: Annotated[str, AfterValidator(_check_cron)] | None = None
+    interval: PositiveDuration | None = None
+    timezone: TimeZoneName = "UTC"
+    jitter: Duration = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _cron_xor_interval(self) -> ScheduleTrigger:
+        if (self.cron is None) == (self.interval is None):
+            raise ValueError("a schedule trigger needs exactly one of `cron` or `interval`")
+        if self.jitter and self.cron is None:
+            # APScheduler adds interval jitter to the previous (already jittered) run, so the
+            # schedule would drift later and later.
+            raise ValueError("jitter is only supported with `cron`")
+        return self
+
+
+class StatusTrigger(Strict):
+    type: Literal["status"]
+    interval: Annotated[float, BeforeValidator(parse_duration), Field(ge=5)] = 60.0
+    confirm_polls: Annotated[int, Field(ge=1, le=20)] = 2
+
+
+TriggerSettings = Annotated[ScheduleTrigger | StatusTrigger, Field(discriminator="type")]
+TRIGGER_TYPES = ("schedule", "status")
+
+
+class Rule(Strict):
+    name: Name
+    trigger: TriggerSettings
+    select: Selector
+    backoff: Backoff = Backoff()
+    max_restarts: Annotated[int, Field(ge=1)] | None = None
+    restart_user_errors: bool = False
+    dry_run: bool = False
+    enabled: bool = True
+
+
+# --- the root ----------------------------------------------------------------------------------
+
+
+class Config(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        secrets_dir_missing="ok",
+    )
+
+    api: ApiSettings = ApiSettings()
+    credentials: dict[str, Credential] = {}
+    clusters: dict[Name, Cluster]
+    rate_limit: RateLimitSettings = RateLimitSettings()
+    server: ServerSettings = ServerSettings()
+    queue: QueueSettings = QueueSettings()
+    log: LogSettings = LogSettings()
+    dry_run: bool = False
+    rules: list[Rule] = []
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML document arrives as init kwargs (parsed by load_config, which must check the
+        # file itself: pydantic-settings silently skips a missing YAML file), so it gets the
+        # lowest priority here rather than the highest.
+        return (
+            env_settings,
+            NestedSecretsSettingsSource(file_secret_settings),
+            init_settings,
+        )
+
+    def credential_for(self, cluster: Cluster) -> str:
+        if cluster.credential is not None:
+            return cluster.credential
+        return next(iter(self.credentials))
+
+    def rules_for_cluster(self, cluster: str) -> list[Rule]:
+        return [
+            r
+            for r in self.rules
+            if r.enabled and (r.select.clusters is None or cluster in r.select.clusters)
+        ]
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def load_config(path: str | Path, *, secrets_dir: str | Path | None = None) -> Config:
+    """Read, merge and validate the config, or raise ConfigError naming every bad value."""
+    path = Path(path)
+    return build_config(_read_yaml(path), str(path), secrets_dir=secrets_dir)
+
+
+def build_config(
+    data: dict[str, Any],
+    source: str,
+    *,
+    secrets_dir: str | Path | None = None,
+    credentials: dict[str, Credential] | None = None,
+) -> Config:
+    """Validate a parsed YAML document. `credentials` are for callers that hold them in memory
+    (the demo's fake key); everyone else gets them from the environment or secret files."""
+    problems = _secrets_in_yaml(data)
+    if problems:
+        raise ConfigError(source, problems)
+    if credentials:
+        data = {**data, "credentials": {**data.get("credentials", {}), **credentials}}
+    secrets = _secrets_dir(secrets_dir, source)
+    try:
+        config = Config(_secrets_dir=secrets, **data)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise ConfigError(source, _validation_problems(exc)) from None
+    except SettingsError as exc:
+        # Raised for an env value that must be JSON (a list or mapping) and is not.
+        raise ConfigError(source, [("", f"environment override: {exc}")]) from None
+    problems = cross_check(config)
+    if problems:
+        raise ConfigError(source, problems)
+    return config
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    source = str(path)
+    if not path.exists():
+        raise ConfigError(source, [("", f"config file {source} does not exist")])
+    if not path.is_file():
+        raise ConfigError(source, [("", f"config path {source} is not a file")])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, [("", f"cannot read config file: {exc}")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [("", _describe_yaml_error(exc))]) from None
+    if data is None:
+        raise ConfigError(source, [("", "config file is empty")])
+    if not isinstance(data, dict):
+        raise ConfigError(
+            source, [("", f"config must be a mapping at the top level, got {type(data).__name__}")]
+        )
+    for key in data:
+        if not isinstance(key, str):
+            # PyYAML turns `on:`/`yes:`/`no:` into booleans (YAML 1.1).
+            raise ConfigError(source, [(repr(key), "keys must be strings; quote it")])
+    return data
+
+
+def _describe_yaml_error(exc: yaml.YAMLError) -> str:
+    def at(mark: yaml.Mark | None) -> str:
+        return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+
+    problem = getattr(exc, "problem", None) or str(exc)
+    text = f"YAML syntax error{at(getattr(exc, 'problem_mark', None))}: {problem}"
+    context = getattr(exc, "context", None)
+    if context:
+        text += f" ({context}{at(getattr(exc, 'context_mark', None))})"
+    return text
+
+
+def _secrets_in_yaml(data: dict[str, Any]) -> list[tuple[str, str]]:
+    problems = []
+    credentials = data.get("credentials")
+    if isinstance(credentials, dict):
+        for name, body in credentials.items():
+            if isinstance(body, dict):
+                for secret in SECRET_FIELDS:
+                    if secret in body:
+                        env = f"{ENV_PREFIX}CREDENTIALS__{str(name).upper()}__{secret.upper()}"
+                        problems.append(
+                            (
+                                f"credentials.{name}.{secret}",
+                                f"secrets are not read from the config file; set {env} "
+                                "or put it in a file of that name in the secrets directory",
+                            )
+                        )
+    return problems
+
+
+def _secrets_dir(explicit: str | Path | None, source: str) -> Path | None:
+    chosen = explicit or os.environ.get(f"{ENV_PREFIX}SECRETS_DIR")
+    if chosen:
+        path = Path(chosen)
+        if not path.is_dir():
+            raise ConfigError(source, [("", f"secrets directory {path} does not exist")])
+        return path
+    return DEFAULT_SECRETS_DIR if DEFAULT_SECRETS_DIR.is_dir() else None
+
+
+def format_location(loc: tuple[Any, ...]) -> str:
+    """('rules', 2, 'trigger', 'schedule', 'cron') -> 'rules[2].trigger.cron'."""
+    out = ""
+    previous: Any = None
+    for part in loc:
+        if previous == "trigger" and part in TRIGGER_TYPES:
+            continue  # pydantic puts the union's tag in the path; users never wrote it
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+        previous = part
+    return out
+
+
+def _validation_problems(exc: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        loc = tuple(error["loc"])
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; see config.example.yaml)"
+        elif error["type"] == "missing":
+            message = "required"
+        elif error["type"] == "union_tag_invalid":
+            loc = (*loc, "type")
+            message = f"unknown trigger type {error['ctx']['tag']}; expected one of {', '.join(TRIGGER_TYPES)}"
+        elif error["type"] == "union_tag_not_found":
+            loc = (*loc, "type")
+            message = f"required; one of {', '.join(TRIGGER_TYPES)}"
+        elif message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        problems.append((format_location(loc), message))
+    return problems
+
+
+def cross_check(config: Config) -> list[tuple[str, str]]:
+    """Checks that span sections: names that must exist, be unique, or be complete."""
+    problems: list[tuple[str, str]] = []
+    for name in config.credentials:
+        if not CREDENTIAL_NAME_PATTERN.fullmatch(name):
+            problems.append(
+                (f"credentials.{name}", "credential names are lower-case letters, digits and single underscores")
+            )
+    if not config.clusters:
+        problems.append(("clusters", "at least one cluster is required"))
+    if not config.credentials:
+        problems.append(
+            ("credentials", f"at least one credential is required (e.g. credentials: {{main: {{}}}} "
+             f"with {ENV_PREFIX}CREDENTIALS__MAIN__API_KEY and __API_SECRET set)")
+        )
+    for name, cluster in config.clusters.items():
+        if cluster.credential is None:
+            if len(config.credentials) > 1:
+                problems.append(
+                    (f"clusters.{name}.credential", "required when more than one credential is configured")
+                )
+        elif cluster.credential not in config.credentials:
+            problems.append(
+                (f"clusters.{name}.credential", f"unknown credential {cluster.credential!r}; "
+                 f"known: {', '.join(sorted(config.credentials)) or 'none'}")
+            )
+    used = {config.credential_for(c) for c in config.clusters.values() if config.credentials}
+    for name in sorted(used & set(config.credentials)):
+        credential = config.credentials[name]
+        for secret in SECRET_FIELDS:
+            if getattr(credential, secret) is None:
+                env = f"{ENV_PREFIX}CREDENTIALS__{name.upper()}__{secret.upper()}"
+                problems.append(
+                    (f"credentials.{name}.{secret}", f"missing; set {env} or put it in a file of that name in the secrets directory")
+                )
+    seen: dict[str, int] = {}
+    for index, rule in enumerate(config.rules):
+        if rule.name in seen:
+            problems.append(
+                (f"rules[{index}].name", f"duplicate rule name {rule.name!r} (also rules[{seen[rule.name]}])")
+            )
+        seen.setdefault(rule.name, index)
+        for position, cluster_name in enumerate(rule.select.clusters or []):
+            if cluster_name not in config.clusters:
+                problems.append(
+                    (f"rules[{index}].select.clusters[{position}]", f"unknown cluster {cluster_name!r}; "
+                     f"known: {', '.join(sorted(config.clusters))}")
+                )
+    return problems

@@ -1,0 +1,136 @@
+"""The protocol every Connect backend implements, and the result every call returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Generic, Protocol, TypeVar
+
+import httpx
+
+from ..model import ConnectorStatus, Outcome, TaskStatus
+from ..ratelimit import RateLimitHeaders
+
+T = TypeVar("T")
+
+MAX_MESSAGE_CHARS = 300
+
+
+class Endpoint(StrEnum):
+    LIST = "list"
+    STATUS = "status"
+    RESTART = "restart"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiResult(Generic[T]):
+    endpoint: Endpoint
+    outcome: Outcome  # ACCEPTED for any 2xx
+    status_code: int | None = None  # None when no answer arrived
+    request_id: str | None = None
+    headers: RateLimitHeaders = RateLimitHeaders()
+    message: str = ""
+    value: T | None = None
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.ACCEPTED
+
+    @property
+    def status_class(self) -> str:
+        """A bounded label for metrics: 2xx, 4xx, 429, 5xx, or error when no answer came."""
+        if self.status_code is None:
+            return "error"
+        if self.status_code == 429:
+            return "429"
+        return f"{self.status_code // 100}xx"
+
+
+class ConnectBackend(Protocol):
+    """One cluster's Connect API. Implementations classify answers; they never retry or wait."""
+
+    kind: str
+
+    async def list_connectors(self) -> ApiResult[dict[str, ConnectorStatus]]:
+        """Every connector of the cluster with its status, in one call."""
+
+    async def connector_status(self, connector: str) -> ApiResult[ConnectorStatus]: ...
+
+    async def restart(self, connector: str) -> ApiResult[None]: ...
+
+
+def classify_status(code: int) -> Outcome:
+    if 200 <= code < 300:
+        return Outcome.ACCEPTED
+    if code == 401:
+        return Outcome.UNAUTHORIZED
+    if code == 403:
+        return Outcome.FORBIDDEN
+    if code == 404:
+        return Outcome.NOT_FOUND
+    if code == 429:
+        return Outcome.RATE_LIMITED
+    if code >= 500:
+        return Outcome.SERVER_ERROR
+    # 400 (PROVISIONING, PAUSED) and anything else a client cannot fix by asking again.
+    return Outcome.REJECTED
+
+
+def error_message(response: httpx.Response) -> str:
+    """The server's reason, from any of the error shapes Confluent and Kafka Connect use.
+
+    `{"error": {"code", "message"}}` (connect/v1 spec), `{"error_code", "message"}` (Kafka
+    Connect and some Confluent answers), `{"errors": [{"detail"}]}` (other Confluent APIs), an
+    empty body (429), or plain text.
+    """
+    text = ""
+    try:
+        data: Any = response.json()
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            text = error["message"]
+        elif isinstance(data.get("message"), str):
+            text = data["message"]
+        elif isinstance(data.get("errors"), list):
+            text = "; ".join(
+                str(e.get("detail") or e.get("title") or "") for e in data["errors"] if isinstance(e, dict)
+            )
+    if not text:
+        text = response.text.strip() if data is None else ""
+    return (text or response.reason_phrase or "")[:MAX_MESSAGE_CHARS]
+
+
+def parse_status(data: Any, resource_id: str | None = None) -> ConnectorStatus:
+    """A status object, read leniently: unknown fields and unknown states are kept or ignored."""
+    if not isinstance(data, dict):
+        raise ValueError("status is not an object")
+    connector = data.get("connector")
+    if not isinstance(connector, dict) or not isinstance(connector.get("state"), str):
+        raise ValueError("status has no connector.state")
+    tasks: list[TaskStatus] = []
+    for task in data.get("tasks") or []:
+        if isinstance(task, dict) and isinstance(task.get("state"), str):
+            try:
+                task_id = int(task.get("id", len(tasks)))
+            except (TypeError, ValueError):
+                task_id = len(tasks)
+            tasks.append(
+                TaskStatus(
+                    id=task_id,
+                    state=task["state"],
+                    msg=str(task.get("msg") or ""),
+                    trace=str(task.get("trace") or ""),
+                )
+            )
+    return ConnectorStatus(
+        name=str(data.get("name") or ""),
+        state=connector["state"],
+        type=str(data.get("type") or "unknown"),
+        trace=str(connector.get("trace") or ""),
+        tasks=tuple(tasks),
+        resource_id=resource_id,
+    )

@@ -1,0 +1,63 @@
+"""Every Connect API call made with one credential passes here: paced, measured, logged."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from ..logs import get_logger
+from ..metrics import Metrics
+from ..ratelimit import Pause, RateLimiter
+from .backend import ApiResult
+
+T = TypeVar("T")
+
+log = get_logger("watchdog.api")
+
+
+class Gateway:
+    """Status polls and restarts share one gateway per credential: the limit is per key."""
+
+    def __init__(self, limiter: RateLimiter, metrics: Metrics) -> None:
+        self.limiter = limiter
+        self.credential = limiter.credential
+        self._metrics = metrics
+
+    async def call(
+        self, cluster: str, call: Callable[[], Awaitable[ApiResult[T]]], **context: object
+    ) -> tuple[ApiResult[T], Pause | None]:
+        """Wait for budget, make the call, feed the answer back to the limiter.
+
+        Returns the result and the pause a 429 imposed on every caller (None otherwise), so the
+        caller can report how long it will wait.
+        """
+        async with self.limiter.permit() as permit:
+            result = await call()
+            pause = None
+            if result.status_code is not None:
+                pause = self.limiter.observe(permit, result.status_code, result.headers)
+        self._metrics.api_requests.labels(self.credential, result.endpoint.value, result.status_class).inc()
+        self._metrics.api_latency.labels(result.endpoint.value).observe(result.elapsed)
+        fields = {
+            "credential": self.credential,
+            "cluster": cluster,
+            "endpoint": result.endpoint.value,
+            "status_code": result.status_code,
+            "outcome": result.outcome.value,
+            "request_id": result.request_id,
+            "elapsed_ms": round(result.elapsed * 1000, 1),
+            **context,
+        }
+        if result.message and not result.ok:
+            fields["message"] = result.message
+        if pause is not None:
+            fields["pause_seconds"] = round(pause.seconds, 3)
+            fields["pause_source"] = pause.source
+            if pause.capped_from is not None:
+                fields["server_asked_seconds"] = round(pause.capped_from, 3)
+            log.warning("rate_limited", **fields)
+        elif result.ok:
+            log.debug("api_call", **fields)
+        else:
+            log.warning("api_call_failed", **fields)
+        return result, pause

@@ -1,0 +1,87 @@
+"""`watchdog demo`: the built-in simulator and the daemon, wired together on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections import Counter
+from importlib.resources import files
+
+import yaml
+from pydantic import SecretStr
+
+from .app import Daemon
+from .config import Config, Credential, build_config
+from .logs import get_logger
+from .simulator import Simulator, builtin_scenario, serve
+
+log = get_logger("watchdog.demo")
+
+# The simulator's fake demo key (see simulator/builtin/demo.yaml); not a secret of anyone's.
+DEMO_KEY, DEMO_SECRET = "demo-key", "demo-secret"
+
+
+def demo_config(base_url: str, port: int) -> Config:
+    data = yaml.safe_load(files("watchdog").joinpath("demo-config.yaml").read_text(encoding="utf-8"))
+    data.setdefault("api", {})["base_url"] = base_url
+    data.setdefault("server", {})["port"] = port
+    credential = Credential(api_key=SecretStr(DEMO_KEY), api_secret=SecretStr(DEMO_SECRET))
+    return build_config(data, "built-in demo config", credentials={"demo": credential})
+
+
+async def run_demo(duration: float | None = None, port: int = 9464) -> int:
+    simulator = Simulator(builtin_scenario("demo"))
+    started, stop_simulator = asyncio.Event(), asyncio.Event()
+    simulator_task = asyncio.create_task(serve(simulator, "127.0.0.1", 0, started=started, stop=stop_simulator))
+    await started.wait()
+    base_url = f"http://127.0.0.1:{simulator.bound_port}"
+    daemon = Daemon(demo_config(base_url, port))
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if duration is not None:
+        loop.call_later(duration, stop.set)
+    try:
+        await daemon.start()
+        log.info(
+            "demo_started", simulator=base_url, metrics=f"http://127.0.0.1:{daemon.bound_port}/metrics",
+            stop="Ctrl-C" if duration is None else f"after {duration:g}s",
+        )
+        await stop.wait()
+        await daemon.stop()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        stop_simulator.set()
+        await simulator_task
+    print(summary(daemon, simulator), flush=True)
+    return 0
+
+
+def summary(daemon: Daemon, simulator: Simulator) -> str:
+    """What the demo did, in a few lines: outcomes, decisions, restarts per connector, 429s."""
+    outcomes = {o.value: n for o, n in daemon.recorder.outcomes.items() if n}
+    decisions: Counter[str] = Counter()
+    for metric in daemon.metrics.decisions.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total") and sample.value:
+                decisions[sample.labels["decision"]] += int(sample.value)
+    names = {c.kafka_cluster_id: name for name, c in daemon.config.clusters.items()}
+    restarted = Counter(f"{names.get(c.cluster or '', c.cluster)}/{c.connector}" for c in simulator.restarts())
+    rate_limited = sum(1 for c in simulator.calls if c.rate_limited)
+    lines = [
+        "",
+        "demo summary",
+        f"  restart outcomes:  {_pairs(outcomes) or 'none'}",
+        f"  decisions:         {_pairs(dict(decisions.most_common())) or 'none'}",
+        f"  API calls:         {len(simulator.calls)} ({rate_limited} answered 429)",
+        "  restarts accepted by the simulator:",
+    ]
+    lines += [f"    {name:<32} {count}" for name, count in sorted(restarted.items())] or ["    none"]
+    return "\n".join(lines)
+
+
+def _pairs(values: dict[str, int]) -> str:
+    return ", ".join(f"{key} {count}" for key, count in values.items())

@@ -1,0 +1,194 @@
+"""Every Prometheus metric the daemon exports, on an injected registry.
+
+Names follow DESIGN.md: prefix `watchdog_`, base units, counters end in `_total`. Label values
+come only from bounded sets (config names, connectors seen in configured clusters, the enums of
+model.py). Series are created at 0 as soon as their labels are known, so `increase()` sees the
+first event, and a connector's series are removed when it disappears from its cluster.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from . import __version__
+from .model import ConnectorState, Decision, Health, Outcome, Trigger
+from .ratelimit import Pause, RateLimitState
+
+API_STATUS_CLASSES = ("2xx", "4xx", "429", "5xx", "error")
+ENDPOINTS = ("list", "status", "restart")
+WAIT_REASONS = ("pause", "budget", "ceiling", "unknown_limit", "probe")
+PAUSE_SOURCES = ("retry_after", "reset", "backoff")
+RELOAD_RESULTS = ("success", "error")
+SCHEDULER_EVENTS = ("missed", "error", "max_instances")
+POLL_RESULTS = ("ok", *(o.value for o in Outcome if o not in (Outcome.ACCEPTED, Outcome.DRY_RUN, Outcome.DROPPED, Outcome.UNSENT, Outcome.CANCELLED)))
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.build_info = Gauge(
+            "watchdog_build_info", "Always 1; labels carry the version.", ["version", "python_version"], registry=r
+        )
+        self.build_info.labels(__version__, platform.python_version()).set(1)
+        self.restarts = Counter(
+            "watchdog_restarts",
+            "Restart jobs by terminal outcome (one per job; merged requests share it).",
+            ["cluster", "connector", "rule", "trigger", "outcome"],
+            registry=r,
+        )
+        self.decisions = Counter(
+            "watchdog_decisions",
+            "Rule decisions: `restart` or the reason a connector was skipped.",
+            ["cluster", "rule", "trigger", "decision"],
+            registry=r,
+        )
+        self.api_requests = Counter(
+            "watchdog_api_requests",
+            "Connect API calls by endpoint and status class (error: no answer).",
+            ["credential", "endpoint", "status_class"],
+            registry=r,
+        )
+        self.api_latency = Histogram(
+            "watchdog_api_request_duration_seconds",
+            "Connect API call latency.",
+            ["endpoint"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        self.ratelimit_remaining = Gauge(
+            "watchdog_ratelimit_remaining",
+            "Requests the current window still allows, as far as the limiter knows (NaN: unknown).",
+            ["credential"],
+            registry=r,
+        )
+        self.ratelimit_limit = Gauge(
+            "watchdog_ratelimit_limit", "The server's limit per window, once known (NaN: unknown).", ["credential"], registry=r
+        )
+        self.ratelimit_reset = Gauge(
+            "watchdog_ratelimit_reset_seconds",
+            "Seconds until the current rate-limit window resets (NaN: unknown).",
+            ["credential"],
+            registry=r,
+        )
+        self.ratelimit_wait = Counter(
+            "watchdog_ratelimit_wait_seconds",
+            "Time calls spent waiting for rate-limit budget, by reason.",
+            ["credential", "reason"],
+            registry=r,
+        )
+        self.ratelimit_pauses = Counter(
+            "watchdog_ratelimit_pauses",
+            "Pauses of every queued call after a 429, by where the pause length came from.",
+            ["credential", "source"],
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "watchdog_queue_depth", "Restart jobs queued or in flight.", ["credential"], registry=r
+        )
+        self.connectors = Gauge(
+            "watchdog_connectors", "Watched connectors by health class.", ["cluster", "health"], registry=r
+        )
+        self.backoff_step = Gauge(
+            "watchdog_connector_backoff_step",
+            "Restarts since the connector's backoff last reset (n in gap(n)).",
+            ["cluster", "connector"],
+            registry=r,
+        )
+        self.gave_up = Gauge(
+            "watchdog_connector_gave_up",
+            "1 while the connector has used its restart budget and is left alone until it recovers.",
+            ["cluster", "connector"],
+            registry=r,
+        )
+        self.next_restart = Gauge(
+            "watchdog_connector_next_restart_timestamp_seconds",
+            "Earliest time the next failure restart is allowed (0: now).",
+            ["cluster", "connector"],
+            registry=r,
+        )
+        self.last_poll = Gauge(
+            "watchdog_last_successful_poll_timestamp_seconds",
+            "When the cluster's connectors were last listed successfully.",
+            ["cluster"],
+            registry=r,
+        )
+        self.polls = Counter("watchdog_polls", "Status polls by result.", ["cluster", "result"], registry=r)
+        self.config_reloads = Counter(
+            "watchdog_config_reloads", "Config reloads by result.", ["result"], registry=r
+        )
+        self.scheduler_events = Counter(
+            "watchdog_scheduler_job_events",
+            "Scheduler jobs that were missed, failed, or skipped because the previous run was still going.",
+            ["event"],
+            registry=r,
+        )
+        for result in RELOAD_RESULTS:
+            self.config_reloads.labels(result)
+        for event in SCHEDULER_EVENTS:
+            self.scheduler_events.labels(event)
+
+    # -- pre-initialisation ----------------------------------------------------------------------
+
+    def init_credential(self, credential: str) -> None:
+        for endpoint in ENDPOINTS:
+            for status_class in API_STATUS_CLASSES:
+                self.api_requests.labels(credential, endpoint, status_class)
+        for reason in WAIT_REASONS:
+            self.ratelimit_wait.labels(credential, reason)
+        for source in PAUSE_SOURCES:
+            self.ratelimit_pauses.labels(credential, source)
+        for gauge in (self.ratelimit_remaining, self.ratelimit_limit, self.ratelimit_reset):
+            gauge.labels(credential).set(math.nan)
+        self.queue_depth.labels(credential).set(0)
+
+    def init_cluster(self, cluster: str, rules: Iterable[tuple[str, Trigger]]) -> None:
+        for health in Health:
+            self.connectors.labels(cluster, health.value).set(0)
+        for result in POLL_RESULTS:
+            self.polls.labels(cluster, result)
+        for rule, trigger in rules:
+            for decision in Decision:
+                self.decisions.labels(cluster, rule, trigger.value, decision.value)
+
+    def init_connector(self, cluster: str, connector: str, rule: str, trigger: Trigger) -> None:
+        for outcome in Outcome:
+            self.restarts.labels(cluster, connector, rule, trigger.value, outcome.value)
+        self.backoff_step.labels(cluster, connector)
+        self.gave_up.labels(cluster, connector)
+        self.next_restart.labels(cluster, connector)
+
+    def show_connector_state(self, cluster: str, connector: str, state: ConnectorState) -> None:
+        self.backoff_step.labels(cluster, connector).set(state.attempts)
+        self.gave_up.labels(cluster, connector).set(1 if state.gave_up else 0)
+        next_at = state.next_allowed_at.timestamp() if state.next_allowed_at else 0
+        self.next_restart.labels(cluster, connector).set(next_at)
+
+    def forget_connector(self, cluster: str, connector: str) -> None:
+        labels = {"cluster": cluster, "connector": connector}
+        for metric in (self.restarts, self.backoff_step, self.gave_up, self.next_restart):
+            metric.remove_by_labels(labels)
+
+    def forget_cluster(self, cluster: str) -> None:
+        for metric in (self.connectors, self.polls, self.decisions, self.last_poll, self.restarts,
+                       self.backoff_step, self.gave_up, self.next_restart):
+            metric.remove_by_labels({"cluster": cluster})
+
+    # -- rate-limiter observer (see ratelimit.LimiterObserver) -----------------------------------
+
+    def waited(self, credential: str, seconds: float, reason: str) -> None:
+        self.ratelimit_wait.labels(credential, reason).inc(max(0.0, seconds))
+
+    def paused(self, credential: str, pause: Pause) -> None:
+        self.ratelimit_pauses.labels(credential, pause.source).inc()
+
+    def budget(self, credential: str, state: RateLimitState, now: float) -> None:
+        remaining = state.remaining_estimate(now)
+        reset = state.seconds_to_reset(now)
+        self.ratelimit_remaining.labels(credential).set(math.nan if remaining is None else max(0, remaining))
+        self.ratelimit_limit.labels(credential).set(math.nan if state.limit is None else state.limit)
+        self.ratelimit_reset.labels(credential).set(math.nan if reset is None else reset)

@@ -1,0 +1,143 @@
+"""The vocabulary shared by every module (see DESIGN.md, "Vocabulary").
+
+Plain value types only: no I/O, no clock. The words here are the words in metrics, logs and docs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Trigger(StrEnum):
+    SCHEDULE = "schedule"
+    STATUS = "status"
+    ALERT = "alert"
+    MANUAL = "manual"
+
+
+class Health(StrEnum):
+    HEALTHY = "healthy"
+    # Not actionable now: provisioning, paused, restarting, unassigned, unknown states.
+    TRANSIENT = "transient"
+    FAILED = "failed"
+    # USER_ACTIONABLE_ERROR: a restart will not fix bad config or bad data.
+    USER_ERROR = "user_error"
+
+
+class Decision(StrEnum):
+    """What the rules decided for one connector: `restart`, or the reason it was skipped."""
+
+    RESTART = "restart"
+    HEALTHY = "healthy"
+    TRANSIENT = "transient"
+    UNCONFIRMED = "unconfirmed"  # failure seen on fewer polls than the rule asks for
+    USER_ERROR = "user_error"  # reported, not restarted (the rule did not opt in)
+    BACKOFF = "backoff"
+    BUDGET_SPENT = "budget_spent"  # max_restarts reached: the connector is marked gave-up
+    DUPLICATE = "duplicate"  # a restart for it is already queued or in flight
+    MISSING = "missing"  # named by a rule but not present in the cluster
+    EXCLUDED = "excluded"
+    WINDOW_CLOSED = "window_closed"
+    BREAKER_OPEN = "breaker_open"
+    BLOCKED = "blocked"
+
+
+class Outcome(StrEnum):
+    """The single terminal outcome of a restart job."""
+
+    ACCEPTED = "accepted"  # 202
+    REJECTED = "rejected"  # 400 (PROVISIONING, PAUSED) and other non-retryable 4xx
+    UNAUTHORIZED = "unauthorized"  # 401
+    FORBIDDEN = "forbidden"  # 403
+    NOT_FOUND = "not_found"  # 404
+    RATE_LIMITED = "rate_limited"  # still 429 after the allowed retries
+    SERVER_ERROR = "server_error"  # 5xx (or a malformed answer) after the allowed retries
+    NETWORK_ERROR = "network_error"  # timeouts, resets, refused connections after retries
+    DRY_RUN = "dry_run"  # decided, logged and counted; no call sent
+    DROPPED = "dropped"  # a status-triggered restart whose connector was healthy at its turn
+    UNSENT = "unsent"  # still queued when the shutdown deadline passed
+    CANCELLED = "cancelled"  # withdrawn before it was sent (a resolved alert)
+
+
+# Outcomes that mean "the watchdog could not do what it was asked": --once exits non-zero on them.
+ERROR_OUTCOMES = frozenset(
+    {
+        Outcome.REJECTED,
+        Outcome.UNAUTHORIZED,
+        Outcome.FORBIDDEN,
+        Outcome.NOT_FOUND,
+        Outcome.RATE_LIMITED,
+        Outcome.SERVER_ERROR,
+        Outcome.NETWORK_ERROR,
+        Outcome.UNSENT,
+    }
+)
+
+@dataclass(frozen=True, slots=True)
+class ConnectorKey:
+    cluster: str  # the cluster's name in the config, not its lkc- id
+    connector: str
+
+    def __str__(self) -> str:
+        return f"{self.cluster}/{self.connector}"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStatus:
+    id: int
+    state: str
+    msg: str = ""
+    trace: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorStatus:
+    """One connector as the Connect API reported it. Unknown fields are dropped on parse."""
+
+    name: str
+    state: str
+    type: str = "unknown"
+    trace: str = ""
+    tasks: tuple[TaskStatus, ...] = ()
+    resource_id: str | None = None  # the lcc- id, only from the list call's `expand=id`
+
+    def failure_evidence(self) -> dict[str, Any]:
+        """The connector and task messages a restart will erase, for logs and history."""
+        return {
+            "state": self.state,
+            "trace": self.trace,
+            "tasks": [
+                {"id": t.id, "state": t.state, "msg": t.msg, "trace": t.trace}
+                for t in self.tasks
+                if t.state != "RUNNING"
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RestartRequest:
+    """One ask to restart one connector, from one rule and trigger."""
+
+    id: str
+    key: ConnectorKey
+    rule: str
+    trigger: Trigger
+    reason: str
+    requested_at: datetime
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorState:
+    """What the watchdog remembers about one connector between polls (and, later, restarts)."""
+
+    consecutive_failures: int = 0  # polls in a row that saw it failed (transient polls are neutral)
+    attempts: int = 0  # restarts since the counter last reset: n in Strimzi's gap(n)
+    last_restart_at: datetime | None = None
+    next_allowed_at: datetime | None = None
+    gave_up: bool = False
+    health: Health | None = None
+    healthy_since: datetime | None = None

@@ -1,0 +1,73 @@
+"""Restart policy: Strimzi's backoff, the restart budget and its reset. Pure functions.
+
+Every function takes the time (`now`) and, where randomness is needed, a number in [0, 1) from
+the caller, so the same inputs always give the same state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from .config import Backoff
+from .model import ConnectorState, Health
+
+
+def backoff_gap(attempts: int, backoff: Backoff) -> float:
+    """Seconds to wait after the `attempts`-th restart before the next one.
+
+    Strimzi's auto-restart: gap(n) = min(base * (n^2 + n), cap). With the defaults (1 min, 60 min)
+    the gaps after restarts 1, 2, 3, ... are 2, 6, 12, 20, 30, 42, 56, 60, 60 ... minutes.
+    """
+    if attempts <= 0:
+        return 0.0
+    return min(backoff.base * (attempts * attempts + attempts), backoff.cap)
+
+
+def observe(state: ConnectorState, health: Health, now: datetime, backoff: Backoff) -> ConnectorState:
+    """Fold one observed health into the remembered state.
+
+    The counter resets only after the connector has stayed healthy, without a single failed poll
+    in between, for gap(attempts) since it was first seen healthy again. Strimzi checks a single
+    healthy sample after the gap, which lets a flapping connector reset its own backoff; we poll
+    continuously, so we can ask for continuous health.
+    """
+    if health is Health.HEALTHY:
+        healthy_since = state.healthy_since or now
+        state = replace(state, health=health, consecutive_failures=0, healthy_since=healthy_since, gave_up=False)
+        if state.attempts and now - healthy_since >= timedelta(seconds=backoff_gap(state.attempts, backoff)):
+            state = replace(state, attempts=0, next_allowed_at=None)
+        return state
+    if health in (Health.FAILED, Health.USER_ERROR):
+        return replace(
+            state, health=health, consecutive_failures=state.consecutive_failures + 1, healthy_since=None
+        )
+    # Transient (restarting, provisioning, paused...): neither a failure nor a recovery.
+    return replace(state, health=health, healthy_since=None)
+
+
+def record_attempt(state: ConnectorState, now: datetime, backoff: Backoff, jitter_draw: float) -> ConnectorState:
+    """A restart was sent (or would have been, in dry-run): start the next backoff gap.
+
+    Jitter only lengthens the gap (by up to `backoff.jitter` of it), so restarts are never closer
+    together than Strimzi's gaps, and many connectors that failed together drift apart.
+    """
+    attempts = state.attempts + 1
+    gap = backoff_gap(attempts, backoff) * (1.0 + backoff.jitter * jitter_draw)
+    return replace(
+        state,
+        attempts=attempts,
+        last_restart_at=now,
+        next_allowed_at=now + timedelta(seconds=gap),
+        consecutive_failures=0,
+        healthy_since=None,
+    )
+
+
+def record_manual_restart(state: ConnectorState, now: datetime) -> ConnectorState:
+    """A scheduled or requested restart: remembered for display, but it is not a failure retry."""
+    return replace(state, last_restart_at=now)
+
+
+def give_up(state: ConnectorState) -> ConnectorState:
+    return replace(state, gave_up=True)

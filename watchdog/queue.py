@@ -1,0 +1,292 @@
+"""The restart queue: one lane per credential, deduplicated per connector, retried within bounds.
+
+Every job ends in exactly one terminal outcome (`finish` refuses a second one), reported to the
+observer that counts and logs it. Retries live here, not in the HTTP client:
+
+- 429: the limiter pauses every caller of the credential; the job goes again after the pause,
+  up to `max_rate_limited_retries` times;
+- 5xx, network errors, unreadable answers: capped exponential backoff with full jitter, up to
+  `max_retries` times;
+- 400, 401, 403, 404: final at once (asking again cannot help, and a revoked key must not loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+from .config import RateLimitSettings
+from .connect import ApiResult, ConnectBackend, Gateway
+from .logs import get_logger
+from .model import ConnectorKey, Outcome, RestartRequest, Trigger
+
+log = get_logger("watchdog.queue")
+
+_RETRYABLE = frozenset({Outcome.SERVER_ERROR, Outcome.NETWORK_ERROR})
+
+
+class QueueClosed(Exception):
+    """The daemon is shutting down and takes no new restarts."""
+
+
+class Phase(Enum):
+    QUEUED = "queued"
+    WAITING = "waiting"  # taken by a worker, waiting for rate-limit budget or a retry backoff
+    SENDING = "sending"  # the HTTP call is on the wire
+    DONE = "done"
+
+
+@dataclass(eq=False)
+class RestartJob:
+    """One restart of one connector, possibly asked for by several requests (deduplicated)."""
+
+    id: str
+    key: ConnectorKey
+    credential: str
+    requests: list[RestartRequest]
+    enqueued_at: float
+    phase: Phase = Phase.QUEUED
+    outcome: Outcome | None = None
+    status_code: int | None = None
+    request_id: str | None = None
+    message: str = ""
+    tries: int = 0
+    first_sent_at: float | None = None
+    finished_at: float | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def primary(self) -> RestartRequest:
+        return self.requests[0]
+
+    @property
+    def dry_run(self) -> bool:
+        # A live request merged into a dry-run job makes the job live: dry-run never hides a
+        # restart someone else really asked for.
+        return all(r.dry_run for r in self.requests)
+
+    @property
+    def triggers(self) -> list[Trigger]:
+        return sorted({r.trigger for r in self.requests})
+
+
+class JobObserver(Protocol):
+    def should_drop(self, job: RestartJob) -> bool:
+        """True when the job is no longer wanted at its turn (e.g. the connector recovered)."""
+
+    def finished(self, job: RestartJob) -> None:
+        """Count, log and remember the job's terminal outcome."""
+
+    def depth_changed(self, credential: str, depth: int) -> None: ...
+
+
+class RestartQueue:
+    def __init__(
+        self,
+        gateways: Mapping[str, Gateway],
+        backends: Mapping[str, ConnectBackend],
+        cluster_credentials: Mapping[str, str],
+        settings: RateLimitSettings,
+        observer: JobObserver,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self._gateways = dict(gateways)
+        self._backends = dict(backends)
+        self._credentials = dict(cluster_credentials)
+        self._settings = settings
+        self._observer = observer
+        self._clock = clock
+        self._rng = rng
+        self._pending: dict[ConnectorKey, RestartJob] = {}
+        self._lanes: dict[str, asyncio.Queue[RestartJob]] = {c: asyncio.Queue() for c in self._gateways}
+        self._workers: list[_Worker] = []
+        self._closed = False
+        self._stopping = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # -- public ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for credential, lane in self._lanes.items():
+            for index in range(self._settings.max_concurrent_requests):
+                worker = _Worker(f"{credential}-{index}")
+                worker.task = asyncio.create_task(self._work(worker, lane), name=f"restart-worker-{worker.name}")
+                self._workers.append(worker)
+
+    def is_pending(self, key: ConnectorKey) -> bool:
+        return key in self._pending
+
+    def pending_job(self, key: ConnectorKey) -> RestartJob | None:
+        return self._pending.get(key)
+
+    def depth(self, credential: str | None = None) -> int:
+        return sum(1 for job in self._pending.values() if credential in (None, job.credential))
+
+    def submit(self, request: RestartRequest) -> tuple[RestartJob, bool]:
+        """Queue a restart. Returns the job and whether the request joined one already pending."""
+        if self._closed:
+            raise QueueClosed("shutting down; no new restarts are taken")
+        existing = self._pending.get(request.key)
+        if existing is not None:
+            existing.requests.append(request)
+            return existing, True
+        credential = self._credentials[request.key.cluster]
+        job = RestartJob(
+            id=secrets.token_hex(8),
+            key=request.key,
+            credential=credential,
+            requests=[request],
+            enqueued_at=self._clock(),
+        )
+        self._pending[request.key] = job
+        self._idle.clear()
+        self._lanes[credential].put_nowait(job)
+        self._observer.depth_changed(credential, self.depth(credential))
+        return job, False
+
+    def withdraw(self, key: ConnectorKey, predicate: Callable[[RestartRequest], bool]) -> list[RestartRequest]:
+        """Remove matching requests from a job that has not been sent; cancel it if none remain."""
+        job = self._pending.get(key)
+        if job is None or job.phase is not Phase.QUEUED:
+            return []
+        removed = [r for r in job.requests if predicate(r)]
+        if not removed:
+            return []
+        job.requests = [r for r in job.requests if not predicate(r)]
+        if not job.requests:
+            job.requests = removed  # the job is reported under the requests it was for
+            self._finish(job, Outcome.CANCELLED)
+        return removed
+
+    async def join(self) -> None:
+        """Wait until nothing is queued or in flight."""
+        await self._idle.wait()
+
+    async def close(self, deadline: float) -> list[RestartJob]:
+        """Stop taking work, try what is queued for `deadline` seconds, then give up on the rest.
+
+        A request already on the wire is allowed to finish (its HTTP timeouts bound it); jobs still
+        waiting for budget or a retry end as `unsent`. Returns those unsent jobs.
+        """
+        self._closed = True
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout=max(0.0, deadline))
+        except TimeoutError:
+            pass
+        self._stopping = True
+        at_deadline = list(self._pending.values())
+        for worker in self._workers:
+            if worker.job is None or worker.job.phase is not Phase.SENDING:
+                worker.task.cancel()
+        await asyncio.gather(*(w.task for w in self._workers), return_exceptions=True)
+        for job in list(self._pending.values()):
+            if job.outcome is None:
+                self._finish(job, Outcome.UNSENT, message="still queued when the shutdown deadline passed")
+        return [job for job in at_deadline if job.outcome is Outcome.UNSENT]
+
+    # -- workers ---------------------------------------------------------------------------------
+
+    async def _work(self, worker: _Worker, lane: asyncio.Queue[RestartJob]) -> None:
+        while not self._stopping:
+            job = await lane.get()
+            if job.outcome is not None:
+                continue  # cancelled while it waited
+            worker.job = job
+            try:
+                await self._dispatch(job)
+            except asyncio.CancelledError:
+                if job.outcome is None:
+                    self._finish(job, Outcome.UNSENT, message="still waiting when the shutdown deadline passed")
+                raise
+            except Exception as exc:  # a bug must not kill the worker or lose the job
+                log.exception("restart_job_crashed", job=job.id, cluster=job.key.cluster, connector=job.key.connector)
+                if job.outcome is None:
+                    self._finish(job, Outcome.NETWORK_ERROR, message=f"internal error: {type(exc).__name__}")
+            finally:
+                worker.job = None
+
+    async def _dispatch(self, job: RestartJob) -> None:
+        job.phase = Phase.WAITING
+        if self._observer.should_drop(job):
+            self._finish(job, Outcome.DROPPED, message="connector healthy again before its turn")
+            return
+        if job.dry_run:
+            self._finish(job, Outcome.DRY_RUN)
+            return
+        backend = self._backends[job.key.cluster]
+        gateway = self._gateways[job.credential]
+        rate_limited = failures = 0
+
+        async def send() -> ApiResult[None]:
+            job.phase = Phase.SENDING
+            if job.first_sent_at is None:
+                job.first_sent_at = self._clock()
+            try:
+                return await backend.restart(job.key.connector)
+            finally:
+                job.phase = Phase.WAITING
+
+        while True:
+            result, _ = await gateway.call(
+                job.key.cluster, send, connector=job.key.connector, rule=job.primary.rule, job=job.id
+            )
+            job.tries += 1
+            retry = False
+            if result.outcome is Outcome.RATE_LIMITED:
+                # No sleep here: the limiter holds every caller of the credential until the
+                # pause the 429 imposed is over.
+                rate_limited += 1
+                retry = rate_limited <= self._settings.max_rate_limited_retries
+            elif result.outcome in _RETRYABLE:
+                failures += 1
+                retry = failures <= self._settings.max_retries
+            if not retry or self._stopping:
+                self._finish(job, result.outcome, result)
+                return
+            if result.outcome in _RETRYABLE:
+                await asyncio.sleep(self._retry_delay(failures))
+
+    def _retry_delay(self, failures: int) -> float:
+        backoff = self._settings.backoff
+        ceiling = min(backoff.cap, backoff.base * 2 ** (failures - 1))
+        return ceiling * self._rng()  # full jitter: retries of many jobs spread out
+
+    def _finish(
+        self, job: RestartJob, outcome: Outcome, result: ApiResult[None] | None = None, message: str = ""
+    ) -> None:
+        if job.outcome is not None:
+            raise RuntimeError(f"job {job.id} already ended as {job.outcome}")
+        job.outcome = outcome
+        job.phase = Phase.DONE
+        job.finished_at = self._clock()
+        if result is not None:
+            job.status_code = result.status_code
+            job.request_id = result.request_id
+            job.message = result.message
+        if message:
+            job.message = message
+        if self._pending.get(job.key) is job:
+            del self._pending[job.key]
+        try:
+            self._observer.finished(job)
+        finally:
+            job.done.set()
+            self._observer.depth_changed(job.credential, self.depth(job.credential))
+            if not self._pending:
+                self._idle.set()
+
+
+@dataclass(eq=False)
+class _Worker:
+    name: str
+    task: asyncio.Task[None] = field(init=False)
+    job: RestartJob | None = None

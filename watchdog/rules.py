@@ -1,0 +1,117 @@
+"""Selectors, health classification and rule decisions. Pure functions of their arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from fnmatch import fnmatchcase
+
+from .config import Rule, Selector, StatusTrigger
+from .model import ConnectorState, ConnectorStatus, Decision, Health
+
+# Confluent Cloud answers a restart with 400 in these states (observed by Confluent's own MCP
+# integration tests); a deleted connector has nothing to restart.
+RESTART_REFUSED_STATES = frozenset({"PROVISIONING", "PAUSED", "DELETED"})
+
+_TRANSIENT_CONNECTOR_STATES = frozenset({"PROVISIONING", "PAUSED", "NONE", "DELETED", "UNASSIGNED", "RESTARTING"})
+_FAILED_TASK_STATES = frozenset({"FAILED", "SYSTEM_ERROR"})
+_USER_ERROR_STATE = "USER_ACTIONABLE_ERROR"
+_FAILED_CONNECTOR_STATES = frozenset({"FAILED", "DEGRADED"})
+
+
+def classify(status: ConnectorStatus) -> Health:
+    """The health class of a connector, from its connector and task states.
+
+    Order matters:
+    1. A connector that is provisioning, paused or gone is not actionable, whatever its tasks say.
+    2. Any task in SYSTEM_ERROR or FAILED makes it `failed`: a restart can heal that task, even if
+       another task has a user error.
+    3. Otherwise any USER_ACTIONABLE_ERROR task makes it `user_error` (bad config or data).
+    4. Otherwise a FAILED or DEGRADED connector is `failed`.
+    5. Otherwise any task that is not RUNNING (restarting, unassigned, or a state we do not know)
+       makes it `transient`: wait and look again rather than act on something we cannot read.
+    """
+    state = status.state.upper()
+    if state in _TRANSIENT_CONNECTOR_STATES:
+        return Health.TRANSIENT
+    task_states = {task.state.upper() for task in status.tasks}
+    if task_states & _FAILED_TASK_STATES:
+        return Health.FAILED
+    if _USER_ERROR_STATE in task_states or state == _USER_ERROR_STATE:
+        return Health.USER_ERROR
+    if state in _FAILED_CONNECTOR_STATES:
+        return Health.FAILED
+    if state != "RUNNING" or task_states - {"RUNNING"}:
+        return Health.TRANSIENT
+    return Health.HEALTHY
+
+
+def selects(selector: Selector, cluster: str, connector: str) -> bool:
+    """Exact names and `include` globs add, `exclude` globs remove; exclusion always wins."""
+    if selector.clusters is not None and cluster not in selector.clusters:
+        return False
+    if any(fnmatchcase(connector, pattern) for pattern in selector.exclude):
+        return False
+    return connector in selector.connectors or any(
+        fnmatchcase(connector, pattern) for pattern in selector.include
+    )
+
+
+def selected(rule: Rule, cluster: str, connectors: Iterable[str]) -> list[str]:
+    return sorted(name for name in connectors if selects(rule.select, cluster, name))
+
+
+def named_but_missing(rule: Rule, cluster: str, present: Iterable[str]) -> list[str]:
+    """Connectors a rule names exactly that the cluster does not have (a typo or a deletion)."""
+    if rule.select.clusters is not None and cluster not in rule.select.clusters:
+        return []
+    known = set(present)
+    return sorted(
+        name
+        for name in rule.select.connectors
+        if name not in known and not any(fnmatchcase(name, p) for p in rule.select.exclude)
+    )
+
+
+def status_rule_for(rules: Iterable[Rule], cluster: str, connector: str) -> Rule | None:
+    """The first enabled status rule that selects the connector owns it: one policy per connector."""
+    for rule in rules:
+        if rule.enabled and isinstance(rule.trigger, StatusTrigger) and selects(rule.select, cluster, connector):
+            return rule
+    return None
+
+
+def decide_on_status(
+    rule: Rule, state: ConnectorState, health: Health, now: datetime, *, pending: bool
+) -> Decision:
+    """Decide for one polled connector. `state` already includes this poll's observation."""
+    assert isinstance(rule.trigger, StatusTrigger)
+    if health is Health.HEALTHY:
+        return Decision.HEALTHY
+    if health is Health.TRANSIENT:
+        return Decision.TRANSIENT
+    if health is Health.USER_ERROR and not rule.restart_user_errors:
+        return Decision.USER_ERROR
+    if pending:
+        return Decision.DUPLICATE
+    if state.gave_up or (rule.max_restarts is not None and state.attempts >= rule.max_restarts):
+        return Decision.BUDGET_SPENT
+    # Debounce only the first restart: after that the backoff decides, and the connector has
+    # already proven it fails for real.
+    if state.attempts == 0 and state.consecutive_failures < rule.trigger.confirm_polls:
+        return Decision.UNCONFIRMED
+    if state.next_allowed_at is not None and now < state.next_allowed_at:
+        return Decision.BACKOFF
+    return Decision.RESTART
+
+
+def decide_on_request(status: ConnectorStatus | None, *, pending: bool) -> Decision:
+    """A scheduled or requested restart: deliberate, so no backoff, but never into a state that
+    refuses it (the API would answer 400) and never twice at once."""
+    if status is None:
+        return Decision.MISSING
+    if status.state.upper() in RESTART_REFUSED_STATES:
+        return Decision.TRANSIENT
+    if pending:
+        return Decision.DUPLICATE
+    return Decision.RESTART

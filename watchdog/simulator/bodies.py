@@ -1,0 +1,127 @@
+"""The JSON bodies of the Connect API, shaped as the connect/v1 spec and research note §2 show."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from watchdog.simulator.connector import (
+    FAILURE_PHASES,
+    TASK_ERROR_STATES,
+    Phase,
+    SimulatedConnector,
+    connector_state,
+)
+
+# Cloud returns every secret-looking config value masked like this (spec examples, §2.2).
+MASK = "****************"
+_SECRET_MARKERS = (
+    "password",
+    "secret",
+    "api.key",
+    "credentials",
+    "access.key",
+    "private.key",
+    "token",
+)
+
+
+def error_body(status: int, message: str, shape: str) -> dict[str, Any]:
+    """`nested` is the spec's ConnectorError; `flat` is the Kafka Connect style also seen (§2.8)."""
+    if shape == "flat":
+        return {"error_code": status, "message": message}
+    return {"error": {"code": status, "message": message}}
+
+
+def effective_config(connector: SimulatedConnector) -> dict[str, str]:
+    """The scenario's config over the keys the spec marks required, secrets masked."""
+    spec = connector.spec
+    suffix = connector.cluster.removeprefix("lkc-")
+    config = {
+        "cloud.environment": "prod",
+        "cloud.provider": "aws",
+        "connector.class": "DatagenSource" if spec.type == "source" else "S3_SINK",
+        "kafka.api.key": MASK,
+        "kafka.api.secret": MASK,
+        "kafka.endpoint": f"SASL_SSL://pkc-{suffix}.us-west-2.aws.confluent.cloud:9092",
+        "kafka.region": "us-west-2",
+        **spec.config,
+        "name": spec.name,
+        "tasks.max": str(spec.tasks),
+    }
+    return {key: MASK if _is_secret(key) else value for key, value in config.items()}
+
+
+def _is_secret(key: str) -> bool:
+    return any(marker in key.lower() for marker in _SECRET_MARKERS)
+
+
+def info_body(connector: SimulatedConnector) -> dict[str, Any]:
+    """The `info` expansion, which is also the body of GET /connectors/{name}."""
+    return {
+        "name": connector.name,
+        "config": effective_config(connector),
+        "tasks": [
+            {"connector": connector.name, "task": task} for task in range(connector.spec.tasks)
+        ],
+        "type": connector.spec.type,
+    }
+
+
+def id_body(connector: SimulatedConnector) -> dict[str, str]:
+    return {"id": connector.id, "id_type": "ID"}
+
+
+def status_body(connector: SimulatedConnector, t: float, *, diagnostics: bool) -> dict[str, Any]:
+    """GET /status; with `diagnostics`, failing ones carry Cloud's unpromised extras (§2.3)."""
+    phase = connector.phase_at(t)
+    failure = connector.failure
+    # worker_id is the connector name on Cloud (§2.2).
+    worker = connector.name
+    tasks = []
+    for task_id, state in enumerate(connector.task_states_at(t)):
+        failed = state in TASK_ERROR_STATES
+        task: dict[str, Any] = {
+            "id": task_id,
+            "state": state,
+            "worker_id": worker,
+            "msg": failure.task_message if failed else "",
+        }
+        if diagnostics and failed:
+            task["trace"] = failure.task_trace
+        tasks.append(task)
+    trace = failure.connector_trace if phase in (Phase.FAILED, Phase.USER_ACTIONABLE_ERROR) else ""
+    body: dict[str, Any] = {
+        "name": connector.name,
+        "connector": {"state": connector_state(phase), "worker_id": worker, "trace": trace},
+        "tasks": tasks,
+        "type": connector.spec.type,
+    }
+    if diagnostics and phase in FAILURE_PHASES:
+        body |= {
+            "error_summary": failure.summary,
+            "validation_errors": list(failure.validation_errors),
+            "errors_from_trace": list(failure.errors_from_trace),
+            "is_csfle_error": False,
+            "error_recommendation_enabled": True,
+        }
+    return body
+
+
+def expansion_body(connector: SimulatedConnector, t: float, expand: set[str]) -> dict[str, Any]:
+    """One entry of GET /connectors?expand=...: only the requested keys."""
+    entry: dict[str, Any] = {}
+    if "id" in expand:
+        entry["id"] = id_body(connector)
+    if "info" in expand:
+        entry["info"] = info_body(connector)
+    if "status" in expand:
+        entry["status"] = status_body(connector, t, diagnostics=False)
+    return entry
+
+
+def recommendations_body(connector: SimulatedConnector, event_time: int) -> dict[str, Any]:
+    return {
+        "error": None,
+        "event_id": f"{connector.id}_{event_time}",
+        "recommendations": list(connector.failure.recommendations),
+    }

@@ -1,0 +1,300 @@
+"""One simulated connector: its script, the lifecycle calls it received, its records counter.
+
+State is never stored. It is computed for a time t from the script and from the windows that
+restarts, pauses and stalls opened; every window is half-open, [start, end), in simulator
+seconds. Methods that change a connector take the current time, which never goes backwards, and
+only ever change the future, so the past stays as it was computed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+from watchdog.simulator.failures import FailureText, failure_text
+from watchdog.simulator.scenario import FAILURE_KINDS, ConnectorSpec, Script
+
+
+class Phase(StrEnum):
+    """The simulator's view: the API's connector states plus the two it hides in other names."""
+
+    PROVISIONING = "PROVISIONING"
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    RESTARTING = "RESTARTING"  # shown as connector RUNNING, tasks RESTARTING or UNASSIGNED
+    FAILED = "FAILED"
+    DEGRADED = "DEGRADED"
+    USER_ACTIONABLE_ERROR = "USER_ACTIONABLE_ERROR"  # shown as connector FAILED
+
+
+FAILURE_PHASES = frozenset({Phase.FAILED, Phase.DEGRADED, Phase.USER_ACTIONABLE_ERROR})
+TASK_ERROR_STATES = frozenset({"SYSTEM_ERROR", "USER_ACTIONABLE_ERROR"})
+
+
+def connector_state(phase: Phase) -> str:
+    """The connector `state` the API reports for a phase."""
+    if phase is Phase.RESTARTING:
+        return "RUNNING"  # KIP-745 shows a restarting connector RUNNING with RESTARTING tasks
+    if phase is Phase.USER_ACTIONABLE_ERROR:
+        return "FAILED"
+    return phase.value
+
+
+def task_states(phase: Phase, tasks: int, restarting_as: str) -> tuple[str, ...]:
+    """The task states the API reports (Confluent's task vocabulary, research note §2.3)."""
+    if phase is Phase.PROVISIONING:
+        return ()  # the spec's PROVISIONING example lists no tasks
+    if phase is Phase.DEGRADED:
+        return ("RUNNING",) * (tasks - 1) + ("SYSTEM_ERROR",)
+    state = {
+        Phase.RUNNING: "RUNNING",
+        Phase.PAUSED: "STOPPED",  # "STOPPED (connector paused)" in Confluent's status docs
+        Phase.RESTARTING: restarting_as,
+        Phase.FAILED: "SYSTEM_ERROR",
+        Phase.USER_ACTIONABLE_ERROR: "USER_ACTIONABLE_ERROR",
+    }[phase]
+    return (state,) * tasks
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    start: float
+    end: float = math.inf
+
+    def contains(self, t: float) -> bool:
+        return self.start <= t < self.end
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorSnapshot:
+    """A connector as it is at one moment, for tests, /_sim/state and metrics."""
+
+    environment: str
+    cluster: str
+    name: str
+    id: str
+    type: str
+    state: str  # the connector state the API shows
+    phase: str  # the simulator's phase (adds RESTARTING and USER_ACTIONABLE_ERROR)
+    tasks: tuple[str, ...]
+    stalled: bool
+    records: int  # grows while RUNNING and not stalled
+    restarts_accepted: int
+
+
+class SimulatedConnector:
+    _script: Script
+    _origin: float  # when the script's clock started
+    _pause: _Window | None
+    _restart: _Window | None
+    _grace: _Window | None  # RUNNING after a restart that did not cure
+    _cured_at: float | None
+    _restarts_while_failing: int
+    _stall: _Window | None
+
+    def __init__(
+        self,
+        spec: ConnectorSpec,
+        *,
+        environment: str,
+        cluster: str,
+        created_at: float,
+        restarting_as: str,
+    ) -> None:
+        self.spec = spec
+        self.environment = environment
+        self.cluster = cluster
+        self.id = spec.resource_id(cluster, spec.name)
+        self.restarts_accepted = 0
+        self._restarting_as = restarting_as
+        self._records = 0.0
+        self._records_as_of = created_at
+        self._start_script(spec.script, created_at)
+
+    # --- reading --------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def failure(self) -> FailureText:
+        script = self._script
+        return failure_text(
+            script.failure_kind, self.spec.type, trace=script.trace, message=script.message
+        )
+
+    def phase_at(self, t: float) -> Phase:
+        if self._pause is not None and self._pause.contains(t):
+            return Phase.PAUSED
+        if self._restart is not None and self._restart.contains(t):
+            return Phase.RESTARTING
+        if self._cured_at is not None and t >= self._cured_at:
+            return Phase.RUNNING
+        phase = self._script_phase(t)
+        if phase in FAILURE_PHASES and self._grace is not None and self._grace.contains(t):
+            return Phase.RUNNING
+        return phase
+
+    def task_states_at(self, t: float) -> tuple[str, ...]:
+        return task_states(self.phase_at(t), self.spec.tasks, self._restarting_as)
+
+    def stalled_at(self, t: float) -> bool:
+        return self._stall is not None and self._stall.contains(t)
+
+    def snapshot(self, t: float) -> ConnectorSnapshot:
+        self._advance_records(t)
+        phase = self.phase_at(t)
+        return ConnectorSnapshot(
+            environment=self.environment,
+            cluster=self.cluster,
+            name=self.name,
+            id=self.id,
+            type=self.spec.type,
+            state=connector_state(phase),
+            phase=phase.value,
+            tasks=task_states(phase, self.spec.tasks, self._restarting_as),
+            stalled=self.stalled_at(t),
+            records=int(self._records),
+            restarts_accepted=self.restarts_accepted,
+        )
+
+    # --- lifecycle calls ------------------------------------------------------------------
+
+    def restart(self, now: float, delay: float) -> None:
+        """An accepted restart: restarting for `delay`, then the script decides the outcome."""
+        self._advance_records(now)
+        self.restarts_accepted += 1
+        resolves = now + delay
+        self._restart = _Window(now, resolves)
+        if self._stall is not None and self._stall.contains(now):
+            self._stall = _Window(self._stall.start, resolves)
+        if not self._failure_present(now):
+            return
+        self._restarts_while_failing += 1
+        needed = self._script.recover_after_restarts
+        if needed != "never" and self._restarts_while_failing >= needed:
+            self._cured_at = resolves
+        elif self._script.refail_after is not None:
+            self._grace = _Window(resolves, resolves + self._script.refail_after)
+        else:
+            self._grace = None
+
+    def pause(self, now: float, delay: float) -> None:
+        """Pause after `delay`; a paused or pausing connector stays as it is."""
+        self._advance_records(now)
+        if self._pause is not None and self._pause.end > now:
+            return
+        self._pause = _Window(now + delay)
+
+    def resume(self, now: float, delay: float) -> None:
+        """Resume after `delay`; "do nothing if the connector is not paused" (spec)."""
+        self._advance_records(now)
+        if self._pause is None or not self._pause.contains(now) or self._pause.end != math.inf:
+            return
+        self._pause = _Window(self._pause.start, now + delay)
+
+    # --- runtime changes (control API) -----------------------------------------------------
+
+    def set_script(self, now: float, script: Script) -> None:
+        """Play `script` from now on, as if the connector had just been created."""
+        self._advance_records(now)
+        self._start_script(script, now)
+
+    def set_state(self, now: float, state: str) -> None:
+        """Show `state` from now on; restarts keep following the connector's recovery rules."""
+        self._advance_records(now)
+        if state == "PAUSED":
+            self._pause = _Window(now)
+            return
+        stall = self._stall
+        script = self._script.model_copy(
+            update={
+                "initial": state,
+                "provisioning_until": None,
+                "fail_at": None,
+                "flap": None,
+                "failure": state if state in FAILURE_KINDS else None,
+                "stall_at": None,
+            }
+        )
+        self._start_script(script, now)
+        self._stall = stall
+
+    def set_stalled(self, now: float, stalled: bool) -> None:
+        self._advance_records(now)
+        if stalled and not self.stalled_at(now):
+            self._stall = _Window(now)
+        elif not stalled and self._stall is not None:
+            self._stall = _Window(self._stall.start, now) if self._stall.start < now else None
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _start_script(self, script: Script, origin: float) -> None:
+        self._script = script
+        self._origin = origin
+        self._pause = _Window(origin) if script.initial == "PAUSED" else None
+        self._restart = None
+        self._grace = None
+        self._cured_at = None
+        self._restarts_while_failing = 0
+        stall_at = script.stall_at
+        self._stall = None if stall_at is None else _Window(origin + stall_at)
+
+    def _script_phase(self, t: float) -> Phase:
+        script, elapsed = self._script, t - self._origin
+        if script.initial == "PROVISIONING" and (
+            script.provisioning_until is None or elapsed < script.provisioning_until
+        ):
+            return Phase.PROVISIONING
+        return Phase(script.failure_kind) if self._script_failing(elapsed) else Phase.RUNNING
+
+    def _script_failing(self, elapsed: float) -> bool:
+        script = self._script
+        if script.initial in FAILURE_KINDS:
+            return True
+        if script.fail_at is not None:
+            return elapsed >= script.fail_at
+        if script.flap is not None:
+            period = script.flap.running_seconds + script.flap.failed_seconds
+            return elapsed % period >= script.flap.running_seconds
+        return False
+
+    def _failure_present(self, t: float) -> bool:
+        begins = self._script.failure_begins_at
+        return self._cured_at is None and begins is not None and t >= self._origin + begins
+
+    def _next_change_after(self, t: float) -> float:
+        """The first time after t at which phase or stall may change."""
+        script, origin = self._script, self._origin
+        candidates = [self._cured_at]
+        for window in (self._pause, self._restart, self._grace, self._stall):
+            if window is not None:
+                candidates += [window.start, window.end]
+        for offset in (script.provisioning_until, script.fail_at):
+            if offset is not None:
+                candidates.append(origin + offset)
+        if script.flap is not None:
+            period = script.flap.running_seconds + script.flap.failed_seconds
+            cycle_start = origin + math.floor((t - origin) / period) * period
+            running = script.flap.running_seconds
+            # Three candidates: float rounding may put t on either side of a boundary.
+            candidates += [
+                cycle_start + running,
+                cycle_start + period,
+                cycle_start + period + running,
+            ]
+        return min((c for c in candidates if c is not None and c > t), default=math.inf)
+
+    def _advance_records(self, now: float) -> None:
+        """Add the records produced since the last look, segment by segment."""
+        t = self._records_as_of
+        while t < now:
+            end = min(self._next_change_after(t), now)
+            # The middle of a segment is safely away from its float-rounded boundaries.
+            middle = (t + end) / 2
+            if self.phase_at(middle) is Phase.RUNNING and not self.stalled_at(middle):
+                self._records += self.spec.records_per_second * (end - t)
+            t = end
+        self._records_as_of = max(self._records_as_of, now)

@@ -1,0 +1,461 @@
+"""Scenario files: the world the simulator plays, as YAML.
+
+Every key is optional unless marked *required*; unknown keys are errors. Times are seconds since
+the simulator started (for a script set at runtime: since it was set). `builtin/demo.yaml` is a
+commented example.
+
+    seed: 7                        # randomness of fault probabilities, latency and request ids
+    error_shape: nested            # nested: {"error": {"code", "message"}} (connect/v1 spec);
+                                   # flat: {"error_code", "message"} (also seen, research §2.8)
+    status_diagnostics: true       # failing /status bodies carry Cloud's undocumented extras
+                                   # (error_summary, errors_from_trace, ..., and a trace on
+                                   # failed tasks; research §2.3)
+    latency_seconds: 0             # added to every Connect API answer: a number or [min, max]
+    api_keys:                      # *required*, at least one
+      - id: demo-key               # *required*: the HTTP Basic user name
+        secret: demo-secret        # *required*: the HTTP Basic password
+        clusters: [lkc-demo01]     # where the key may act (403 elsewhere); default: everywhere
+    environments:                  # *required*
+      - id: env-demo01             # *required*, env-...
+        clusters:
+          - id: lkc-demo01         # *required*, lkc-..., unique across environments
+            connectors:
+              - name: orders-sink  # *required*, unique within its cluster
+                type: sink         # source | sink (default source)
+                tasks: 2           # default 1
+                id: lcc-abc123     # default: derived from cluster and name, stable across runs
+                config: {}         # merged over the spec's required keys; secrets come back masked
+                records_per_second: 10   # throughput while RUNNING and not stalled
+                script: {}         # how its state changes over time, below; default: RUNNING
+    rate_limit:                    # omitted: no limit
+      limit: 10                    # *required*: requests per window and API key
+      window_seconds: 5            # *required*: windows start when the simulator starts
+      headers: on_429              # on_429 (documented) | always (X-RateLimit-* on every answer)
+      body: empty                  # empty (documented) | error (a connect-style 429 error body)
+    restart:
+      delay_seconds: 3             # time spent restarting before the script decides the outcome
+      rejected_states: [PROVISIONING, PAUSED]   # restart answers 400 here (research §2.6)
+      task_state: RESTARTING       # RESTARTING | UNASSIGNED: the tasks' state while restarting
+    pause_resume:
+      delay_seconds: 2             # pause and resume take effect this long after the 202
+    faults: []                     # injected faults, below
+
+A connector script (all keys optional):
+
+    initial: RUNNING               # RUNNING | PROVISIONING | PAUSED | FAILED | DEGRADED
+                                   # | USER_ACTIONABLE_ERROR
+    provisioning_until: 30         # PROVISIONING ends then (only with initial PROVISIONING);
+                                   # omitted: it stays PROVISIONING
+    fail_at: 5                     # the failure shows from then on (PROVISIONING, while it
+                                   # lasts, hides it)
+    flap: {running_seconds: 10, failed_seconds: 5}   # RUNNING and failed in turn, from t = 0
+    failure: FAILED                # how the failure shows: FAILED (connector FAILED, tasks
+                                   # SYSTEM_ERROR), DEGRADED (one task SYSTEM_ERROR, needs 2+
+                                   # tasks), USER_ACTIONABLE_ERROR (connector FAILED, tasks
+                                   # USER_ACTIONABLE_ERROR); default: initial if that is one of
+                                   # these, else FAILED
+    recover_after_restarts: 1      # the k-th restart made while the failure exists clears it for
+                                   # good; `never`: restarts do not help. Restarting a connector
+                                   # whose failure has not begun yet counts for nothing.
+    refail_after: 4                # after a restart that does not clear the failure the connector
+                                   # shows RUNNING this long before failing again; omitted: it
+                                   # fails again as soon as the restart ends
+    stall_at: 60                   # RUNNING but its records counter stops; a restart ends it
+    trace: "..."                   # the connector trace of the failure (default: realistic text)
+    message: "..."                 # the failed tasks' msg (default: realistic text)
+
+A fault rule. Rules are tried in order; the first that matches fires. Rules act after
+authentication and the rate limit, so they never answer an unauthenticated request, and every
+request they touch is still recorded in `Simulator.calls`.
+
+    name: restart-503              # shown as the call record's `fault`; default "faults[i]"
+    match:                         # all optional; an omitted key matches anything
+      endpoint: restart            # list | status | read | restart | pause | resume
+                                   # | error_recommendations | other
+      cluster: lkc-demo01
+      connector: orders-sink
+      api_key: demo-key
+    when:                          # all optional
+      from: 10                     # active from this time ...
+      until: 20                    # ... until this time (exclusive)
+      count: 2                     # fire at most this many times
+      probability: 0.5             # fire with this probability (seeded)
+    action:                        # *required*: one of status, invalid_json, truncated, reset,
+                                   # or delay_seconds alone; delay_seconds combines with any
+      status: 503                  # answer this instead of the real thing; the request never
+                                   # reaches the connector
+      body: {...}                  # with status: a JSON object or list, or a string sent as
+                                   # is; default: the connect error body for 4xx/5xx except
+                                   # 429, else empty
+      headers: {Retry-After: soon} # with status: the headers sent (besides X-Request-Id)
+      delay_seconds: 30            # answer this much later (real seconds)
+      invalid_json: true           # the real answer, its body cut to broken JSON
+      truncated: true              # the real answer, Content-Length larger than the bytes sent,
+                                   # then the connection closes
+      reset: true                  # a TCP reset instead of the real answer
+    # invalid_json, truncated and reset act after the operation ran: a restart answered that way
+    # did happen. truncated and reset need a real connection (`serve`); in-process (ASGI
+    # transport) they raise ConnectionResetError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal, cast, get_args
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+
+from watchdog.simulator.routing import EndpointKind
+
+InitialState = Literal[
+    "RUNNING", "PROVISIONING", "PAUSED", "FAILED", "DEGRADED", "USER_ACTIONABLE_ERROR"
+]
+FailureKind = Literal["FAILED", "DEGRADED", "USER_ACTIONABLE_ERROR"]
+FAILURE_KINDS: frozenset[str] = frozenset(get_args(FailureKind))
+# The connector states a restart can be refused in (the spec's enum less NONE and DELETED,
+# which a listed connector never shows).
+ConnectorState = Literal["PROVISIONING", "RUNNING", "DEGRADED", "FAILED", "PAUSED"]
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be used; the message names the file and the offending fields."""
+
+
+def _java_string(value: Any) -> Any:
+    # Connector configs are string maps in the spec; YAML turns `tasks.max: 1` into an int and
+    # `enabled: true` into a bool, which Kafka Connect would spell "1" and "true".
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+ConfigValue = Annotated[str, BeforeValidator(_java_string)]
+HeaderValue = Annotated[str, BeforeValidator(_java_string), Field(pattern=r"^[\x20-\x7e]*$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Flap(_Model):
+    running_seconds: PositiveFloat
+    failed_seconds: PositiveFloat
+
+
+class Script(_Model):
+    initial: InitialState = "RUNNING"
+    provisioning_until: NonNegativeFloat | None = None
+    fail_at: NonNegativeFloat | None = None
+    flap: Flap | None = None
+    failure: FailureKind | None = None
+    recover_after_restarts: PositiveInt | Literal["never"] = 1
+    refail_after: NonNegativeFloat | None = None
+    stall_at: NonNegativeFloat | None = None
+    trace: str | None = None
+    message: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Script:
+        starts_failed = self.initial in FAILURE_KINDS
+        if self.provisioning_until is not None and self.initial != "PROVISIONING":
+            raise ValueError("provisioning_until needs initial: PROVISIONING")
+        if self.fail_at is not None and self.flap is not None:
+            raise ValueError("fail_at and flap exclude each other")
+        if starts_failed and (self.fail_at is not None or self.flap is not None):
+            raise ValueError(f"fail_at and flap have no effect: initial {self.initial} is failed")
+        if starts_failed and self.failure not in (None, self.initial):
+            raise ValueError(f"failure {self.failure} contradicts initial {self.initial}")
+        if self.refail_after is not None and self.recover_after_restarts == 1:
+            raise ValueError(
+                "refail_after has no effect when the first restart recovers: "
+                "set recover_after_restarts to 2 or more, or never"
+            )
+        return self
+
+    @property
+    def failure_kind(self) -> FailureKind:
+        if self.failure is not None:
+            return self.failure
+        if self.initial in FAILURE_KINDS:
+            return cast(FailureKind, self.initial)
+        return "FAILED"
+
+    @property
+    def failure_begins_at(self) -> float | None:
+        """When the failure first shows (script time), or None if it never does."""
+        if self.initial in FAILURE_KINDS:
+            return 0.0
+        if self.fail_at is not None:
+            return self.fail_at
+        if self.flap is not None:
+            return self.flap.running_seconds
+        return None
+
+
+class ConnectorDefinition(_Model):
+    """A connector without its name (the name comes from the list or from the URL)."""
+
+    type: Literal["source", "sink"] = "source"
+    tasks: PositiveInt = 1
+    id: str | None = Field(None, pattern=r"^lcc-[a-z0-9]+$")
+    config: dict[str, ConfigValue] = {}
+    records_per_second: NonNegativeFloat = 10.0
+    script: Script = Script()
+
+    @model_validator(mode="after")
+    def _degraded_needs_a_running_task(self) -> ConnectorDefinition:
+        if self.script.failure_kind == "DEGRADED" and self.tasks < 2:
+            raise ValueError("a DEGRADED connector needs tasks: 2 or more (one fails)")
+        return self
+
+    def resource_id(self, cluster: str, name: str) -> str:
+        """The lcc- id: the given one, or one derived from cluster and name (stable)."""
+        if self.id is not None:
+            return self.id
+        digest = hashlib.sha256(f"{cluster}/{name}".encode()).digest()
+        return "lcc-" + _base36(int.from_bytes(digest[:8], "big"))
+
+
+class ConnectorSpec(ConnectorDefinition):
+    name: str = Field(min_length=1, pattern=r"^[^/]+$")
+
+
+class ClusterSpec(_Model):
+    id: str = Field(pattern=r"^lkc-[a-z0-9]+$")
+    connectors: list[ConnectorSpec] = []
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> ClusterSpec:
+        _reject_duplicates((c.name for c in self.connectors), "connector name")
+        return self
+
+
+class EnvironmentSpec(_Model):
+    id: str = Field(pattern=r"^env-[a-z0-9]+$")
+    clusters: list[ClusterSpec] = []
+
+
+class ApiKeySpec(_Model):
+    id: str = Field(min_length=1, pattern=r"^[^:]+$")  # ':' ends the user name in HTTP Basic
+    secret: SecretStr
+    clusters: list[str] | None = None
+
+    def may_use(self, cluster: str) -> bool:
+        return self.clusters is None or cluster in self.clusters
+
+
+class RateLimitSpec(_Model):
+    limit: PositiveInt
+    window_seconds: PositiveFloat
+    headers: Literal["on_429", "always"] = "on_429"
+    body: Literal["empty", "error"] = "empty"
+
+
+class RestartSpec(_Model):
+    delay_seconds: NonNegativeFloat = 3.0
+    rejected_states: list[ConnectorState] = ["PROVISIONING", "PAUSED"]
+    task_state: Literal["RESTARTING", "UNASSIGNED"] = "RESTARTING"
+
+
+class PauseResumeSpec(_Model):
+    delay_seconds: NonNegativeFloat = 2.0
+
+
+class FaultMatch(_Model):
+    endpoint: EndpointKind | None = None
+    cluster: str | None = None
+    connector: str | None = None
+    api_key: str | None = None
+
+
+class FaultWhen(_Model):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True)
+
+    from_: NonNegativeFloat = Field(0.0, alias="from")
+    until: NonNegativeFloat | None = None
+    count: PositiveInt | None = None
+    probability: float = Field(1.0, ge=0.0, le=1.0)
+
+
+class FaultAction(_Model):
+    status: int | None = Field(None, ge=100, le=599)
+    body: dict[str, Any] | list[Any] | str | None = None
+    headers: dict[str, HeaderValue] = {}
+    delay_seconds: NonNegativeFloat = 0.0
+    invalid_json: bool = False
+    truncated: bool = False
+    reset: bool = False
+
+    @model_validator(mode="after")
+    def _one_effect(self) -> FaultAction:
+        effects = [
+            name
+            for name, chosen in (
+                ("status", self.status is not None),
+                ("invalid_json", self.invalid_json),
+                ("truncated", self.truncated),
+                ("reset", self.reset),
+            )
+            if chosen
+        ]
+        if len(effects) > 1:
+            raise ValueError(f"choose one of {', '.join(effects)}")
+        if not effects and self.delay_seconds == 0:
+            raise ValueError(
+                "an action needs status, invalid_json, truncated, reset or delay_seconds"
+            )
+        if self.status is None and (self.body is not None or self.headers):
+            raise ValueError("body and headers go with status")
+        framing = {"content-length", "transfer-encoding"} & {h.lower() for h in self.headers}
+        if framing:
+            raise ValueError(f"{', '.join(sorted(framing))} cannot be set: use truncated")
+        return self
+
+
+class FaultRule(_Model):
+    name: str | None = None
+    match: FaultMatch = FaultMatch()
+    when: FaultWhen = FaultWhen.model_validate({})
+    action: FaultAction
+
+
+class Scenario(_Model):
+    seed: int | None = None
+    error_shape: Literal["nested", "flat"] = "nested"
+    status_diagnostics: bool = True
+    latency_seconds: NonNegativeFloat | tuple[NonNegativeFloat, NonNegativeFloat] = 0.0
+    api_keys: list[ApiKeySpec] = Field(min_length=1)
+    environments: list[EnvironmentSpec]
+    rate_limit: RateLimitSpec | None = None
+    restart: RestartSpec = RestartSpec()
+    pause_resume: PauseResumeSpec = PauseResumeSpec()
+    faults: list[FaultRule] = []
+
+    @model_validator(mode="after")
+    def _references(self) -> Scenario:
+        _reject_duplicates((e.id for e in self.environments), "environment id")
+        clusters = [c for e in self.environments for c in e.clusters]
+        _reject_duplicates((c.id for c in clusters), "cluster id")
+        _reject_duplicates(
+            (s.resource_id(c.id, s.name) for c in clusters for s in c.connectors), "connector id"
+        )
+        _reject_duplicates((k.id for k in self.api_keys), "api key id")
+        known = {c.id for c in clusters}
+        for key in self.api_keys:
+            unknown = set(key.clusters or ()) - known
+            if unknown:
+                raise ValueError(f"api key {key.id}: unknown clusters {sorted(unknown)}")
+        check_fault_references(self.faults, known, {k.id for k in self.api_keys})
+        return self
+
+    @property
+    def cluster_ids(self) -> set[str]:
+        return {c.id for e in self.environments for c in e.clusters}
+
+
+class ConnectorChange(_Model):
+    """A runtime change to one connector (the body of POST /_sim/connectors/{cluster}/{name})."""
+
+    create: ConnectorDefinition | None = None
+    delete: bool = False
+    script: Script | None = None
+    state: InitialState | None = None
+    stalled: bool | None = None
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> ConnectorChange:
+        wanted = self.model_fields_set - ({"delete"} if not self.delete else set())
+        if not wanted:
+            raise ValueError("give one of create, delete, script, state, stalled")
+        if wanted & {"create", "delete"} and len(wanted) > 1:
+            raise ValueError("create and delete go alone")
+        return self
+
+
+def check_fault_references(rules: list[FaultRule], clusters: set[str], keys: set[str]) -> None:
+    """Reject rules naming clusters or keys that do not exist: such a rule would never fire."""
+    for index, rule in enumerate(rules):
+        if rule.match.cluster is not None and rule.match.cluster not in clusters:
+            raise ValueError(f"faults[{index}].match.cluster: unknown cluster {rule.match.cluster}")
+        if rule.match.api_key is not None and rule.match.api_key not in keys:
+            raise ValueError(f"faults[{index}].match.api_key: unknown api key {rule.match.api_key}")
+
+
+def _reject_duplicates(values: Any, what: str) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"duplicate {what}: {value}")
+        seen.add(value)
+
+
+def _base36(number: int, width: int = 6) -> str:
+    """The last `width` base-36 digits of `number`, lower case like Cloud ids."""
+    alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+    digits = []
+    for _ in range(width):
+        number, digit = divmod(number, 36)
+        digits.append(alphabet[digit])
+    return "".join(reversed(digits))
+
+
+def describe_errors(error: ValidationError) -> str:
+    """One line per problem, each starting with the dotted path of the field."""
+    lines = []
+    for problem in error.errors(include_url=False):
+        where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        lines.append(f"  {where}: {problem['msg']}")
+    return "\n".join(lines)
+
+
+def parse_scenario(data: Any, source: str) -> Scenario:
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: a scenario is a mapping, not {type(data).__name__}")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as error:
+        raise ScenarioError(f"{source}: invalid scenario\n{describe_errors(error)}") from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario YAML file; ScenarioError says what is wrong and where."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ScenarioError(f"{path}: cannot read scenario: {error.strerror}") from None
+    return _parse_yaml(text, str(path))
+
+
+def builtin_scenario(name: str) -> Scenario:
+    """A scenario shipped in watchdog/simulator/builtin/ (e.g. `demo`)."""
+    folder = resources.files("watchdog.simulator") / "builtin"
+    available = sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
+    if name not in available:
+        raise ScenarioError(f"no built-in scenario {name!r}; available: {', '.join(available)}")
+    return _parse_yaml((folder / f"{name}.yaml").read_text(encoding="utf-8"), f"builtin:{name}")
+
+
+def _parse_yaml(text: str, source: str) -> Scenario:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ScenarioError(f"{source}: not valid YAML: {error}") from None
+    return parse_scenario(data, source)

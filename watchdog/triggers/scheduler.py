@@ -1,0 +1,101 @@
+"""APScheduler wiring: status polls per cluster and schedule rules. Jobs only gather and enqueue.
+
+APScheduler 3.11 notes (DESIGN.md): AsyncIOScheduler in UTC; every job sets coalesce,
+max_instances and misfire_grace_time explicitly; numeric cron weekdays are refused at config
+load because `from_crontab` counts 0 as Monday.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+)
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from ..config import Rule, ScheduleTrigger
+from ..logs import get_logger
+from ..metrics import Metrics
+
+log = get_logger("watchdog.scheduler")
+
+# A scheduled restart that could not start within 5 minutes of its time is skipped (and counted
+# as missed) rather than fired late, when nobody expects it.
+SCHEDULE_MISFIRE_GRACE_SECONDS = 300
+
+_EVENT_NAMES = {EVENT_JOB_MISSED: "missed", EVENT_JOB_ERROR: "error", EVENT_JOB_MAX_INSTANCES: "max_instances"}
+
+
+def build_scheduler(metrics: Metrics) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(
+        timezone=timezone.utc,
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": SCHEDULE_MISFIRE_GRACE_SECONDS},
+    )
+
+    def on_event(event: JobExecutionEvent | JobSubmissionEvent) -> None:
+        name = _EVENT_NAMES[event.code]
+        metrics.scheduler_events.labels(name).inc()
+        # Execution events carry one run time; max_instances comes as a submission event with several.
+        run_time = getattr(event, "scheduled_run_time", None) or getattr(event, "scheduled_run_times", None)
+        fields = {"job_id": event.job_id, "event": name, "scheduled_run_time": str(run_time)}
+        if getattr(event, "exception", None) is not None:
+            log.error("scheduler_job_event", error=repr(event.exception), **fields)
+        else:
+            log.warning("scheduler_job_event", **fields)
+
+    scheduler.add_listener(on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES)
+    return scheduler
+
+
+def add_poll_job(
+    scheduler: AsyncIOScheduler, cluster: str, interval: float, poll: Callable[[], Awaitable[None]]
+) -> None:
+    scheduler.add_job(
+        poll,
+        IntervalTrigger(seconds=interval, timezone=timezone.utc),
+        id=f"poll:{cluster}",
+        name=f"status poll of {cluster}",
+        next_run_time=datetime.now(timezone.utc),  # the first poll now: readiness waits for it
+        misfire_grace_time=max(1, int(interval)),  # a late poll is superseded by the next one
+        coalesce=True,
+        max_instances=1,
+        replace_existing=True,
+    )
+
+
+def rule_trigger(rule: Rule) -> CronTrigger | IntervalTrigger:
+    trigger = rule.trigger
+    assert isinstance(trigger, ScheduleTrigger)
+    if trigger.cron is not None:
+        # Jitter on a cron trigger stays within [slot, slot + jitter]; on an interval trigger it
+        # would accumulate, so config allows it only with cron.
+        # (CronTrigger.from_crontab does the same field split but takes no jitter.)
+        return CronTrigger(**_cron_fields(trigger.cron), timezone=trigger.timezone, jitter=int(trigger.jitter) or None)
+    assert trigger.interval is not None
+    return IntervalTrigger(seconds=trigger.interval, timezone=timezone.utc)
+
+
+def _cron_fields(expr: str) -> dict[str, str]:
+    minute, hour, day, month, day_of_week = expr.split()
+    return {"minute": minute, "hour": hour, "day": day, "month": month, "day_of_week": day_of_week}
+
+
+def add_rule_job(scheduler: AsyncIOScheduler, rule: Rule, run: Callable[[], Awaitable[None]]) -> None:
+    scheduler.add_job(
+        run,
+        rule_trigger(rule),
+        id=f"rule:{rule.name}",
+        name=f"schedule rule {rule.name}",
+        misfire_grace_time=SCHEDULE_MISFIRE_GRACE_SECONDS,
+        coalesce=True,
+        max_instances=1,
+        replace_existing=True,
+    )
