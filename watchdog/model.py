@@ -141,3 +141,38 @@ class ConnectorState:
     gave_up: bool = False
     health: Health | None = None
     healthy_since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRecord:
+    """One finished restart job, as `watchdog history` shows it and the state store keeps it."""
+
+    at: datetime  # when the job ended
+    key: ConnectorKey
+    job_id: str
+    rule: str
+    trigger: Trigger  # of the first request; `triggers` lists every request the job served
+    triggers: tuple[Trigger, ...]
+    outcome: Outcome
+    status_code: int | None = None
+    request_id: str | None = None  # Confluent's X-Request-Id of the last call
+    message: str = ""
+    tries: int = 0
+    attempt: int | None = None  # the connector's restart count after this job (failure triggers)
+    # The connector and task state, trace and msg captured before the restart erased them.
+    evidence: dict[str, Any] | None = None
+    recommendations: tuple[str, ...] = ()  # Confluent's error-recommendations, when asked for
+
+
+class PendingPhase(StrEnum):
+    QUEUED = "queued"  # accepted, not yet sent
+    SENDING = "sending"  # the call may have gone out: the attempt is already counted
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRequest:
+    """A restart request accepted but not finished, persisted so a crash cannot lose it."""
+
+    request: RestartRequest
+    job_id: str
+    phase: PendingPhase = PendingPhase.QUEUED
