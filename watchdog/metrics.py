@@ -23,6 +23,9 @@ ENDPOINTS = ("list", "status", "restart")
 WAIT_REASONS = ("pause", "budget", "ceiling", "unknown_limit", "probe")
 PAUSE_SOURCES = ("retry_after", "reset", "backoff")
 RELOAD_RESULTS = ("success", "error")
+WEBHOOK_RESULTS = ("restart_requested", "duplicate", "unmatched", "resolved", "cancelled", "refused")
+BLOCKING_RESULTS = ("clear", "blocked", "error_blocked", "error_allowed")
+HTTP_ROUTES = ("alertmanager", "restarts", "restart_status", "connectors")
 SCHEDULER_EVENTS = ("missed", "error", "max_instances")
 POLL_RESULTS = ("ok", *(o.value for o in Outcome if o not in (Outcome.ACCEPTED, Outcome.DRY_RUN, Outcome.DROPPED, Outcome.UNSENT, Outcome.CANCELLED)))
 
@@ -127,8 +130,40 @@ class Metrics:
             ["event"],
             registry=r,
         )
+        self.breaker_open = Gauge(
+            "watchdog_breaker_open",
+            "1 while restarts are stopped because too much is failing at once (scope: a cluster, or fleet).",
+            ["scope"],
+            registry=r,
+        )
+        self.webhook_alerts = Counter(
+            "watchdog_webhook_alerts",
+            "Alerts received from Alertmanager, by what became of them.",
+            ["result"],
+            registry=r,
+        )
+        self.http_requests = Counter(
+            "watchdog_http_requests",
+            "Requests to the webhook and restart API, by route and status class.",
+            ["route", "status_class"],
+            registry=r,
+        )
+        self.blocking_checks = Counter(
+            "watchdog_blocking_checks",
+            "Checks of Alertmanager for blocking alerts, by result (error_*: Alertmanager unreachable).",
+            ["result"],
+            registry=r,
+        )
         for result in RELOAD_RESULTS:
             self.config_reloads.labels(result)
+        for result in WEBHOOK_RESULTS:
+            self.webhook_alerts.labels(result)
+        for result in BLOCKING_RESULTS:
+            self.blocking_checks.labels(result)
+        for route in HTTP_ROUTES:
+            for status_class in ("2xx", "4xx", "5xx"):
+                self.http_requests.labels(route, status_class)
+        self.breaker_open.labels("fleet").set(0)
         for event in SCHEDULER_EVENTS:
             self.scheduler_events.labels(event)
 
@@ -147,6 +182,7 @@ class Metrics:
         self.queue_depth.labels(credential).set(0)
 
     def init_cluster(self, cluster: str, rules: Iterable[tuple[str, Trigger]]) -> None:
+        self.breaker_open.labels(cluster).set(0)
         for health in Health:
             self.connectors.labels(cluster, health.value).set(0)
         for result in POLL_RESULTS:
