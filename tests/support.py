@@ -32,7 +32,7 @@ def sim_scenario(connectors: list[dict[str, Any]], **settings: Any) -> dict[str,
     }
 
 
-def daemon_config(rules: list[dict[str, Any]], base_url: str = "http://sim", **settings: Any) -> Config:
+def daemon_config(rules: list[dict[str, Any]], base_url: str = "http://sim", token: str | None = None, **settings: Any) -> Config:
     data: dict[str, Any] = {
         "api": {"base_url": base_url},
         "credentials": {"main": {}},
@@ -42,7 +42,10 @@ def daemon_config(rules: list[dict[str, Any]], base_url: str = "http://sim", **s
         **settings,
     }
     credential = Credential(api_key=SecretStr(TEST_API_KEY), api_secret=SecretStr(TEST_API_SECRET))
-    return build_config(data, "test config", credentials={"main": credential})
+    secrets: dict[str, Any] = {"credentials": {"main": credential}}
+    if token is not None:
+        secrets["server"] = {"auth_token": SecretStr(token)}
+    return build_config(data, "test config", secrets=secrets)
 
 
 class Clock:

@@ -43,10 +43,11 @@ def test_good_configs_load(path: Path, credentials_env: None, monkeypatch: pytes
     assert load_config(path).clusters
 
 
-def test_the_example_config_is_valid(credentials_env: None) -> None:
+def test_the_example_config_is_valid(credentials_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "example-token")
     config = load_config(ROOT / "config.example.yaml")
     assert config.dry_run is True
-    assert [rule.name for rule in config.rules] == ["heal-failed", "nightly-jdbc"]
+    assert [rule.name for rule in config.rules] == ["heal-failed", "restart-stalled", "nightly-jdbc"]
 
 
 @pytest.mark.parametrize("path", sorted((FIXTURES / "bad").glob("*.yaml")), ids=lambda p: p.stem)
@@ -102,9 +103,14 @@ def test_check_config_exits_2_on_a_bad_file(capsys: pytest.CaptureFixture[str], 
     assert "rules[0].trigger.cron" in capsys.readouterr().err
 
 
-def test_check_config_summarises_without_secrets(capsys: pytest.CaptureFixture[str], credentials_env: None) -> None:
+def test_check_config_summarises_without_secrets(
+    capsys: pytest.CaptureFixture[str], credentials_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "example-token-b7f3")
     assert main(["check-config", "--config", str(ROOT / "config.example.yaml")]) == 0
     out = capsys.readouterr().out
     assert "heal-failed" in out and "nightly-jdbc" in out and "env-abc123/lkc-xyz789" in out
-    assert "api_key: set" in out
-    assert TEST_API_SECRET not in out
+    assert "api_key: set" in out and "auth_token: set" in out
+    assert "restart-stalled  alert alertname=ConnectorStalled" in out
+    assert "breaker: cluster more than 50% of a cluster (at least 3); fleet 30 restarts per 10m" in out
+    assert TEST_API_SECRET not in out and "example-token-b7f3" not in out

@@ -9,12 +9,16 @@ import random
 import signal
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 from prometheus_client import CollectorRegistry
 
 from . import __version__
+from .api import ApiContext
 from .asgi_server import EmbeddedServer, start_server, stop_server
+from .blocking import AlertBlocker
+from .breaker import Breaker
 from .config import Config, Credential, Rule, ScheduleTrigger, StatusTrigger
 from .connect import ConfluentCloudBackend, ConnectBackend, Gateway
 from .engine import MANUAL_RULE, Engine, JobRecorder, WallClock, utc_now
@@ -53,6 +57,7 @@ class Daemon:
         config: Config,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        blocking_transport: httpx.AsyncBaseTransport | None = None,
         registry: CollectorRegistry | None = None,
         state: StateStore | None = None,
         now: WallClock = utc_now,
@@ -73,11 +78,19 @@ class Daemon:
             name: ConfluentCloudBackend(self.http[cluster_credentials[name]], c.environment_id, c.kafka_cluster_id)
             for name, c in config.clusters.items()
         }
-        self.recorder = JobRecorder(lambda: self.config, self.state, self.metrics, now=now, rng=rng)
+        self.breaker = Breaker(config.breaker)
+        self.blocker = (
+            AlertBlocker(config.blocking, self.metrics, transport=blocking_transport, clock=clock)
+            if config.blocking is not None else None
+        )
+        self.recorder = JobRecorder(lambda: self.config, self.state, self.metrics, self.breaker, now=now, rng=rng)
         self.queue = RestartQueue(
             self.gateways, self.backends, cluster_credentials, config.rate_limit, self.recorder, clock=clock, rng=rng
         )
-        self.engine = Engine(config, self.state, self.queue, self.metrics, now=now)
+        self.engine = Engine(
+            config, self.state, self.queue, self.metrics, breaker=self.breaker, blocker=self.blocker, now=now
+        )
+        self.recorder.gate = self.engine.dispatch_gate
         self.pollers = {
             name: ClusterPoller(
                 name, self.backends[name], self.gateways[cluster_credentials[name]], self.engine, self.metrics, now
@@ -130,6 +143,9 @@ class Daemon:
     # -- running ---------------------------------------------------------------------------------
 
     async def start(self, *, serve_http: bool = True) -> None:
+        if self.blocker is not None:
+            await self.blocker.refresh()  # know before the first decision, not one TTL later
+            self.blocker.start()
         self.queue.start()
         scheduler = build_scheduler(self.metrics)
         for cluster, interval in poll_intervals(self.config).items():
@@ -141,7 +157,7 @@ class Daemon:
         self._scheduler = scheduler
         self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
         if serve_http:
-            app = create_app(self.metrics.registry, self.probes)
+            app = create_app(self.metrics.registry, self.probes, self._api_context())
             self._server = await start_server(app, self.config.server.host, self.config.server.port)
         self.probes.config_loaded = True
         log.info(
@@ -151,6 +167,33 @@ class Daemon:
         )
         if self.config.dry_run:
             log.warning("dry_run", note="DRY-RUN: decisions are logged and counted, no restart is sent")
+
+    def _api_context(self) -> ApiContext:
+        return ApiContext(
+            engine=self.engine,
+            metrics=self.metrics,
+            config=lambda: self.config,
+            polled_clusters=lambda: {c for c, p in self.pollers.items() if p.first_poll_done and c in poll_intervals(self.config)},
+            accepting=lambda: not self._stopping,
+            connectors=self.connector_rows,
+        )
+
+    def connector_rows(self) -> list[dict[str, Any]]:
+        """Every connector the daemon remembers, with its health and restart state."""
+        rows = []
+        for key, state in sorted(self.state.items(), key=lambda item: (item[0].cluster, item[0].connector)):
+            status = self.engine.statuses.get(key)
+            rows.append({
+                "cluster": key.cluster,
+                "connector": key.connector,
+                "health": state.health.value if state.health else None,
+                "state": status.state if status else None,
+                "attempts": state.attempts,
+                "last_restart": state.last_restart_at.isoformat() if state.last_restart_at else None,
+                "next_allowed": state.next_allowed_at.isoformat() if state.next_allowed_at else None,
+                "gave_up": state.gave_up,
+            })
+        return rows
 
     @property
     def bound_port(self) -> int | None:
@@ -173,6 +216,8 @@ class Daemon:
             await stop_server(*self._server)
         for client in self.http.values():
             await client.aclose()
+        if self.blocker is not None:
+            await self.blocker.close()
         log.info("stopped", unsent=len(unsent), outcomes={o.value: n for o, n in self.recorder.outcomes.items() if n})
         return unsent
 
@@ -200,16 +245,18 @@ class Daemon:
         """One manual restart without the scheduler or HTTP server (the `restart` command)."""
         self.queue.start()
         try:
+            if self.blocker is not None:
+                await self.blocker.refresh()
             statuses = await self.pollers[cluster].list()
             if statuses is None:
                 return Decision.MISSING, None
-            decision, job = self.engine.on_request(
+            record = self.engine.on_request(
                 ConnectorKey(cluster, connector), statuses.get(connector),
                 trigger=Trigger.MANUAL, rule=MANUAL_RULE, reason=reason,
             )
-            if job is not None:
-                await job.done.wait()
-            return decision, job
+            if record.job is not None:
+                await record.job.done.wait()
+            return record.decision, record.job
         finally:
             await self.stop()
 

@@ -12,10 +12,22 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
-from .config import Config, ConfigError, ScheduleTrigger, StatusTrigger, load_config
+from .config import (
+    AlertTrigger,
+    Config,
+    ConfigError,
+    ScheduleTrigger,
+    StatusTrigger,
+    WindowSettings,
+    load_config,
+)
 from .logs import configure_logging, get_logger
+
+if TYPE_CHECKING:
+    import httpx
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 DEFAULT_CONFIG = "config.yaml"
@@ -57,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     restart.add_argument("connector")
     restart.add_argument("--reason", default="requested from the command line")
     restart.add_argument("--dry-run", action="store_true")
+    restart.add_argument(
+        "--daemon", metavar="URL",
+        help="ask a running daemon (e.g. http://watchdog:9464) instead of calling the API directly; "
+             "the token comes from $WATCHDOG_SERVER__AUTH_TOKEN or --token-file",
+    )
+    restart.add_argument("--token-file", metavar="PATH", help="file holding the daemon's bearer token")
+    restart.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
+                         help="with --daemon: how long to wait for the outcome (default 60)")
 
     simulate = commands.add_parser("simulate", help="serve the Confluent Cloud simulator over HTTP")
     _common(simulate, config=False)
@@ -130,6 +150,11 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _restart(args: argparse.Namespace) -> int:
+    if args.daemon:
+        if args.dry_run:
+            print("--dry-run cannot be combined with --daemon: the daemon's config decides", file=sys.stderr)
+            return EXIT_CONFIG
+        return _restart_via_daemon(args)
     from .app import Daemon
     from .model import Outcome
 
@@ -149,6 +174,58 @@ def _restart(args: argparse.Namespace) -> int:
     message = f": {job.message}" if job.message else ""
     print(f"{args.cluster}/{args.connector}: {job.outcome.value if job.outcome else 'unknown'}{detail}{message}")
     return EXIT_OK if job.outcome in (Outcome.ACCEPTED, Outcome.DRY_RUN) else EXIT_FAILED
+
+
+def _daemon_token(args: argparse.Namespace) -> str | None:
+    if args.token_file:
+        return Path(args.token_file).read_text(encoding="utf-8").strip()
+    return os.environ.get("WATCHDOG_SERVER__AUTH_TOKEN")
+
+
+def _restart_via_daemon(args: argparse.Namespace) -> int:
+    """POST /v1/restarts on a running daemon, then follow GET /v1/restarts/{id} to the outcome."""
+    import time
+
+    import httpx
+
+    token = _daemon_token(args)
+    if not token:
+        print("no token: set WATCHDOG_SERVER__AUTH_TOKEN or pass --token-file", file=sys.stderr)
+        return EXIT_CONFIG
+    target = f"{args.cluster}/{args.connector}"
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        with httpx.Client(base_url=args.daemon, headers=headers, timeout=10.0) as http:
+            response = http.post("/v1/restarts", json={"cluster": args.cluster, "connector": args.connector, "reason": args.reason})
+            if response.status_code != 202:
+                print(f"{target}: refused by the daemon (HTTP {response.status_code}): {_error_text(response)}", file=sys.stderr)
+                return EXIT_FAILED
+            record = response.json()
+            deadline = time.monotonic() + args.wait
+            while record["state"] == "pending" and time.monotonic() < deadline:
+                time.sleep(0.5)
+                record = http.get(f"/v1/restarts/{record['id']}").json()
+    except httpx.HTTPError as exc:
+        print(f"cannot reach the daemon at {args.daemon}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    job = record.get("job") or {}
+    if record["state"] == "skipped":
+        print(f"{target}: not restarted ({record['decision']}); request {record['id']}")
+        return EXIT_FAILED
+    if record["state"] == "pending":
+        print(f"{target}: still queued after {args.wait:g}s; follow it with GET /v1/restarts/{record['id']}")
+        return EXIT_FAILED
+    detail = f" (HTTP {job['status_code']})" if job.get("status_code") else ""
+    message = f": {job['message']}" if job.get("message") else ""
+    print(f"{target}: {job.get('outcome')}{detail}{message}; request {record['id']}")
+    return EXIT_OK if job.get("outcome") in ("accepted", "dry_run") else EXIT_FAILED
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("error"))
+    except ValueError:
+        return response.text[:200]
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -196,6 +273,10 @@ def summarize(config: Config, source: str) -> str:
             what += f", max_restarts {rule.max_restarts or 'unlimited'}"
             if rule.restart_user_errors:
                 what += ", restarts user errors"
+        elif isinstance(trigger, AlertTrigger):
+            matchers = [f"{k}={v}" for k, v in trigger.match.items()] + [f"{k}=~{v}" for k, v in trigger.match_re.items()]
+            what = f"alert {' '.join(matchers)} -> {trigger.cluster_label}/{trigger.connector_label}"
+            what += f", backoff {_duration(rule.backoff.base)}..{_duration(rule.backoff.cap)}"
         else:
             assert isinstance(trigger, ScheduleTrigger)
             what = f"schedule cron '{trigger.cron}' {trigger.timezone}" if trigger.cron else f"schedule every {_duration(trigger.interval or 0)}"
@@ -210,10 +291,28 @@ def summarize(config: Config, source: str) -> str:
         if sel.exclude:
             parts.append(f"exclude {','.join(sel.exclude)}")
         lines.append(f"  {'':<16} select: {'; '.join(parts)}")
+        if rule.windows is not None and rule.windows.configured:
+            lines.append(f"  {'':<16} windows: {_windows(rule.windows)}")
     rl = config.rate_limit
     lines.append(
         f"rate_limit: reserve {rl.reserve}, at most {rl.max_requests_per_second:g}/s and {rl.max_concurrent_requests} at once, "
         f"retries {rl.max_retries} (5xx/network) and {rl.max_rate_limited_retries} (429)"
     )
-    lines.append(f"server: {config.server.host}:{config.server.port}   shutdown deadline: {_duration(config.queue.shutdown_deadline)}")
+    token = "set" if config.server.auth_token else "not set (webhook and restart API refuse every request)"
+    lines.append(f"server: {config.server.host}:{config.server.port}   auth_token: {token}   shutdown deadline: {_duration(config.queue.shutdown_deadline)}")
+    if config.windows.configured:
+        lines.append(f"windows: {_windows(config.windows)}")
+    br = config.breaker
+    share = f"more than {br.max_failing_share:.0%} of a cluster (at least {br.min_failing})" if br.max_failing_share else "off"
+    fleet = f"{br.max_restarts} restarts per {_duration(br.window)}" if br.max_restarts else "off"
+    lines.append(f"breaker: cluster {share}; fleet {fleet}")
+    if config.blocking is not None:
+        bl = config.blocking
+        lines.append(f"blocking: {bl.alertmanager_url} filters {bl.filters or 'none'}, cache {_duration(bl.cache_ttl)}, on error {bl.on_error}")
     return "\n".join(lines)
+
+
+def _windows(windows: WindowSettings) -> str:
+    allowed = ", ".join(windows.allowed) if windows.allowed is not None else "always"
+    blackout = ", ".join(windows.blackout) or "none"
+    return f"allowed {allowed}; blackout {blackout}"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -38,6 +38,9 @@ from pydantic_settings import (
     SettingsConfigDict,
     SettingsError,
 )
+
+if TYPE_CHECKING:
+    from .windows import Windows
 
 ENV_PREFIX = "WATCHDOG_"
 DEFAULT_SECRETS_DIR = Path("/etc/watchdog/secrets")
@@ -99,6 +102,16 @@ def _check_timezone(name: str) -> str:
 
 
 TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
+
+
+def _check_window(text: str) -> str:
+    from .windows import parse_window
+
+    parse_window(text)  # raises WindowError (a ValueError) naming the bad text
+    return text
+
+
+WindowText = Annotated[str, AfterValidator(_check_window)]
 
 
 class Strict(BaseModel):
@@ -163,6 +176,11 @@ class RateLimitSettings(Strict):
 class ServerSettings(Strict):
     host: str = "0.0.0.0"
     port: Annotated[int, Field(ge=0, le=65535)] = 9464
+    # Bearer token for the Alertmanager webhook and the restart API (never from the YAML file:
+    # WATCHDOG_SERVER__AUTH_TOKEN or a secret file of that name). Without it those routes refuse
+    # every request; /metrics, /healthz and /readyz stay open.
+    auth_token: SecretStr | None = None
+    max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 1024 * 1024
 
 
 class QueueSettings(Strict):
@@ -249,8 +267,86 @@ class StatusTrigger(Strict):
     confirm_polls: Annotated[int, Field(ge=1, le=20)] = 2
 
 
-TriggerSettings = Annotated[ScheduleTrigger | StatusTrigger, Field(discriminator="type")]
-TRIGGER_TYPES = ("schedule", "status")
+def _check_regexes(patterns: dict[str, str]) -> dict[str, str]:
+    for label, pattern in patterns.items():
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"bad regular expression for label {label!r}: {pattern!r} ({exc})") from exc
+    return patterns
+
+
+LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
+
+
+class AlertTrigger(Strict):
+    """Restart on a firing Alertmanager alert (POST /v1/alertmanager)."""
+
+    type: Literal["alert"]
+    match: dict[LabelName, str] = {}  # label == value
+    match_re: Annotated[dict[LabelName, str], AfterValidator(_check_regexes)] = {}  # label =~ regex (anchored)
+    # The label naming the cluster (a configured cluster's name or its kafka_cluster_id) and the
+    # label naming the connector (its name, or its lcc- id as Confluent's metrics label it).
+    cluster_label: LabelName = "kafka_cluster_id"
+    connector_label: LabelName = "connector"
+
+    @model_validator(mode="after")
+    def _matches_something(self) -> AlertTrigger:
+        if not self.match and not self.match_re:
+            raise ValueError("an alert trigger needs `match` or `match_re`, or it would act on every alert")
+        return self
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        if any(labels.get(name) != value for name, value in self.match.items()):
+            return False
+        return all(re.fullmatch(pattern, labels.get(name, "")) for name, pattern in self.match_re.items())
+
+
+TriggerSettings = Annotated[ScheduleTrigger | StatusTrigger | AlertTrigger, Field(discriminator="type")]
+TRIGGER_TYPES = ("schedule", "status", "alert")
+
+
+class WindowSettings(Strict):
+    """When restarts may happen: inside any `allowed` window (all the time if none) and outside
+    every `blackout` window. Forms: `Mon-Fri 06:30-20:30 Europe/Berlin`, an ISO-8601 range
+    `2026-12-24T00:00:00+01:00-2026-12-27T00:00:00+01:00`, `always`, `never`."""
+
+    allowed: list[WindowText] | None = None
+    blackout: list[WindowText] = []
+
+    @property
+    def configured(self) -> bool:
+        return self.allowed is not None or bool(self.blackout)
+
+    def compile(self) -> Windows:
+        from .windows import Windows, parse_window
+
+        allowed = None if self.allowed is None else [parse_window(text) for text in self.allowed]
+        return Windows(allowed, [parse_window(text) for text in self.blackout])
+
+
+class BreakerSettings(Strict):
+    """Stop every restart while too much fails at once: a systemic outage is not healed by
+    restarting everything, and a storm of restarts can make it worse. Leave a limit out to
+    disable it."""
+
+    max_failing_share: Annotated[float, Field(gt=0, le=1)] | None = 0.5  # of a cluster's watched connectors
+    min_failing: Annotated[int, Field(ge=1)] = 3  # the share only counts from this many failing
+    max_restarts: Annotated[int, Field(ge=1)] | None = 30  # restarts sent fleet-wide within `window`
+    window: PositiveDuration = 600.0
+
+
+class BlockingSettings(Strict):
+    """Before a restart, ask Alertmanager whether a blocking alert (a Confluent incident, a
+    cluster outage) is firing; silenced and inhibited alerts do not block."""
+
+    alertmanager_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")]
+    # Alertmanager matchers, ANDed, e.g. 'alertname=~"ConfluentCloudIncident|KafkaClusterDown"'.
+    filters: list[Annotated[str, Field(min_length=3)]] = []
+    receiver: str | None = None
+    cache_ttl: PositiveDuration = 30.0
+    timeout: PositiveDuration = 5.0
+    on_error: Literal["block", "allow"] = "block"  # fail closed by default, as Kured does
 
 
 class Rule(Strict):
@@ -260,6 +356,7 @@ class Rule(Strict):
     backoff: Backoff = Backoff()
     max_restarts: Annotated[int, Field(ge=1)] | None = None
     restart_user_errors: bool = False
+    windows: WindowSettings | None = None
     dry_run: bool = False
     enabled: bool = True
 
@@ -283,6 +380,9 @@ class Config(BaseSettings):
     server: ServerSettings = ServerSettings()
     queue: QueueSettings = QueueSettings()
     log: LogSettings = LogSettings()
+    windows: WindowSettings = WindowSettings()
+    breaker: BreakerSettings = BreakerSettings()
+    blocking: BlockingSettings | None = None
     dry_run: bool = False
     rules: list[Rule] = []
 
@@ -331,18 +431,19 @@ def build_config(
     source: str,
     *,
     secrets_dir: str | Path | None = None,
-    credentials: dict[str, Credential] | None = None,
+    secrets: dict[str, Any] | None = None,
 ) -> Config:
-    """Validate a parsed YAML document. `credentials` are for callers that hold them in memory
-    (the demo's fake key); everyone else gets them from the environment or secret files."""
+    """Validate a parsed YAML document. `secrets` (same shape as the config, e.g.
+    {"credentials": {"demo": {...}}}) are for callers that hold them in memory, like the demo's
+    fake key; everyone else gets them from the environment or secret files."""
     problems = _secrets_in_yaml(data)
     if problems:
         raise ConfigError(source, problems)
-    if credentials:
-        data = {**data, "credentials": {**data.get("credentials", {}), **credentials}}
-    secrets = _secrets_dir(secrets_dir, source)
+    if secrets:
+        data = _deep_merge(data, secrets)
+    directory = _secrets_dir(secrets_dir, source)
     try:
-        config = Config(_secrets_dir=secrets, **data)  # type: ignore[call-arg]
+        config = Config(_secrets_dir=directory, **data)  # type: ignore[call-arg]
     except ValidationError as exc:
         raise ConfigError(source, _validation_problems(exc)) from None
     except SettingsError as exc:
@@ -352,6 +453,16 @@ def build_config(
     if problems:
         raise ConfigError(source, problems)
     return config
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -395,6 +506,12 @@ def _describe_yaml_error(exc: yaml.YAMLError) -> str:
 
 def _secrets_in_yaml(data: dict[str, Any]) -> list[tuple[str, str]]:
     problems = []
+    server = data.get("server")
+    if isinstance(server, dict) and "auth_token" in server:
+        problems.append(
+            ("server.auth_token", f"secrets are not read from the config file; set {ENV_PREFIX}SERVER__AUTH_TOKEN "
+             "or put it in a file of that name in the secrets directory")
+        )
     credentials = data.get("credentials")
     if isinstance(credentials, dict):
         for name, body in credentials.items():
@@ -493,6 +610,11 @@ def cross_check(config: Config) -> list[tuple[str, str]]:
                 problems.append(
                     (f"credentials.{name}.{secret}", f"missing; set {env} or put it in a file of that name in the secrets directory")
                 )
+    if config.server.auth_token is None and any(isinstance(r.trigger, AlertTrigger) and r.enabled for r in config.rules):
+        problems.append(
+            ("server.auth_token", f"required by alert rules (Alertmanager must authenticate); set {ENV_PREFIX}SERVER__AUTH_TOKEN "
+             "or put it in a file of that name in the secrets directory")
+        )
     seen: dict[str, int] = {}
     for index, rule in enumerate(config.rules):
         if rule.name in seen:

@@ -26,7 +26,7 @@ def demo_config(base_url: str, port: int) -> Config:
     data.setdefault("api", {})["base_url"] = base_url
     data.setdefault("server", {})["port"] = port
     credential = Credential(api_key=SecretStr(DEMO_KEY), api_secret=SecretStr(DEMO_SECRET))
-    return build_config(data, "built-in demo config", credentials={"demo": credential})
+    return build_config(data, "built-in demo config", secrets={"credentials": {"demo": credential}})
 
 
 async def run_demo(duration: float | None = None, port: int = 9464) -> int:

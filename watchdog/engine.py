@@ -1,19 +1,26 @@
 """Turns facts from triggers into decisions, and decisions into queued restarts.
 
-Triggers (status polls, schedules, later alerts and API calls) gather facts and hand them here;
-the pure functions of rules.py and policy.py decide; this module records each decision (metric and
-log event), keeps the per-connector state, and submits restarts to the queue. `JobRecorder`
-closes the loop when a restart job ends.
+Triggers (status polls, schedules, alerts, API and CLI requests) gather facts and hand them here;
+the pure functions of rules.py and policy.py decide; the safety gates (maintenance windows, the
+global breaker, blocking alerts) may still hold a restart; this module records each decision
+(metric and log event), keeps the per-connector state, and submits restarts to the queue.
+`JobRecorder` closes the loop when a restart job is sent and when it ends.
 """
 
 from __future__ import annotations
 
 import random
 import secrets
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
-from .config import Backoff, Config, Rule
+from .alerts import Alert, EpisodeMemory, WebhookPayload
+from .blocking import AlertBlocker
+from .breaker import Breaker
+from .config import AlertTrigger, Backoff, Config, Rule
 from .logs import get_logger
 from .metrics import Metrics
 from .model import (
@@ -30,13 +37,18 @@ from .policy import give_up, observe, record_attempt, record_manual_restart
 from .queue import QueueClosed, RestartJob, RestartQueue
 from .rules import (
     classify,
+    decide_on_alert,
     decide_on_request,
     decide_on_status,
     named_but_missing,
     selected,
+    selects,
     status_rule_for,
 )
 from .state import StateStore
+
+if TYPE_CHECKING:
+    from .windows import Windows
 
 log = get_logger("watchdog.engine")
 
@@ -48,6 +60,9 @@ MANUAL_RULE = "manual"
 # Triggers whose restarts follow the failure backoff; schedules and manual requests are deliberate.
 FAILURE_TRIGGERS = frozenset({Trigger.STATUS, Trigger.ALERT})
 
+# Requests the API can be asked about (GET /v1/restarts/{id}); the oldest are forgotten first.
+REQUEST_MEMORY = 10_000
+
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
@@ -55,6 +70,38 @@ def utc_now() -> datetime:
 
 def new_request_id() -> str:
     return secrets.token_hex(8)
+
+
+@dataclass
+class RequestRecord:
+    """What became of one request, for the API: the decision now, the job's outcome later."""
+
+    request_id: str
+    key: ConnectorKey
+    rule: str
+    trigger: Trigger
+    reason: str
+    requested_at: datetime
+    decision: Decision
+    job: RestartJob | None = None
+
+
+@dataclass
+class AlertResult:
+    fingerprint: str
+    status: str
+    result: str  # one of metrics.WEBHOOK_RESULTS
+    rule: str | None = None
+    cluster: str | None = None
+    connector: str | None = None
+    decision: str | None = None
+    request_id: str | None = None
+    detail: str = ""
+
+
+@dataclass
+class WebhookResult:
+    alerts: list[AlertResult] = field(default_factory=list)
 
 
 class Engine:
@@ -65,23 +112,35 @@ class Engine:
         queue: RestartQueue,
         metrics: Metrics,
         *,
+        breaker: Breaker,
+        blocker: AlertBlocker | None = None,
         now: WallClock = utc_now,
     ) -> None:
-        self.config = config
         self.state = state
         self.queue = queue
         self.metrics = metrics
+        self.breaker = breaker
+        self.blocker = blocker
         self._now = now
         self.statuses: dict[ConnectorKey, ConnectorStatus] = {}  # latest seen, watched connectors
+        self.requests: OrderedDict[str, RequestRecord] = OrderedDict()
+        self._episodes = EpisodeMemory()
         self._last_decision: dict[tuple[ConnectorKey, str], Decision] = {}
         self._watched: dict[str, set[str]] = {}
+        self.set_config(config)
+
+    def set_config(self, config: Config) -> None:
+        self.config = config
+        self._global_windows = config.windows.compile() if config.windows.configured else None
+        self._rule_windows: dict[str, Windows] = {r.name: r.windows.compile() for r in config.rules if r.windows}
+        self._cluster_ids = {c.kafka_cluster_id: name for name, c in config.clusters.items()}
 
     # -- status polls ----------------------------------------------------------------------------
 
     def on_poll(self, cluster: str, statuses: Mapping[str, ConnectorStatus]) -> None:
         now = self._now()
         counts = dict.fromkeys(Health, 0)
-        watched: set[str] = set()
+        judged: list[tuple[Rule, ConnectorKey, ConnectorStatus, Health]] = []
         for name, status in statuses.items():
             rule = status_rule_for(self.config.rules, cluster, name)
             if rule is None:
@@ -89,16 +148,20 @@ class Engine:
             key = ConnectorKey(cluster, name)
             if name not in self._watched.get(cluster, set()):
                 self.metrics.init_connector(cluster, name, rule.name, Trigger.STATUS)
-            watched.add(name)
             health = classify(status)
             counts[health] += 1
             self.statuses[key] = status
-            self._judge(rule, key, status, health, now)
-        for name in self._watched.get(cluster, set()) - watched:
+            judged.append((rule, key, status, health))
+        for name in self._watched.get(cluster, set()) - {key.connector for _, key, _, _ in judged}:
             self._forget(ConnectorKey(cluster, name))
-        self._watched[cluster] = watched
+        self._watched[cluster] = {key.connector for _, key, _, _ in judged}
         for health, count in counts.items():
             self.metrics.connectors.labels(cluster, health.value).set(count)
+        # The breaker sees the whole cluster before any connector of it is judged.
+        self.breaker.observe_cluster(cluster, counts[Health.FAILED] + counts[Health.USER_ERROR], len(judged))
+        self.update_breaker(now)
+        for rule, key, status, health in judged:
+            self._judge(rule, key, status, health, now)
 
     def _judge(self, rule: Rule, key: ConnectorKey, status: ConnectorStatus, health: Health, now: datetime) -> None:
         state = observe(self.state.load(key), health, now, rule.backoff)
@@ -112,12 +175,11 @@ class Engine:
             )
         self.state.save(key, state)
         self.metrics.show_connector_state(key.cluster, key.connector, state)
-        self._record_decision(rule.name, Trigger.STATUS, key, decision, health=health, status=status, state=state)
-        if decision is Decision.RESTART:
-            self._submit(
-                rule.name, Trigger.STATUS, key, reason=f"{health.value}: connector {status.state}",
-                dry_run=rule.dry_run, attempt=state.attempts + 1,
-            )
+        self._decide_and_submit(
+            rule.name, Trigger.STATUS, key, decision, now, windows=self._rule_windows.get(rule.name),
+            reason=f"{health.value}: connector {status.state}", dry_run=rule.dry_run,
+            attempt=state.attempts + 1, health=health, status=status, state=state,
+        )
 
     def _forget(self, key: ConnectorKey) -> None:
         log.info("connector_gone", cluster=key.cluster, connector=key.connector)
@@ -134,14 +196,15 @@ class Engine:
     # -- schedules -------------------------------------------------------------------------------
 
     def on_schedule(self, rule: Rule, cluster: str, statuses: Mapping[str, ConnectorStatus]) -> None:
-        names = selected(rule, cluster, statuses) + named_but_missing(rule, cluster, statuses)
-        for name in names:
+        now = self._now()
+        for name in selected(rule, cluster, statuses) + named_but_missing(rule, cluster, statuses):
             key = ConnectorKey(cluster, name)
             status = statuses.get(name)
             decision = decide_on_request(status, pending=self.queue.is_pending(key))
-            self._record_decision(rule.name, Trigger.SCHEDULE, key, decision, status=status)
-            if decision is Decision.RESTART:
-                self._submit(rule.name, Trigger.SCHEDULE, key, reason="scheduled", dry_run=rule.dry_run)
+            self._decide_and_submit(
+                rule.name, Trigger.SCHEDULE, key, decision, now, windows=self._rule_windows.get(rule.name),
+                reason="scheduled", dry_run=rule.dry_run, status=status,
+            )
 
     # -- requests from people and other systems --------------------------------------------------
 
@@ -154,41 +217,195 @@ class Engine:
         rule: str,
         reason: str,
         dry_run: bool = False,
-    ) -> tuple[Decision, RestartJob | None]:
-        """A restart asked for by name (CLI, API): the same guards as a schedule."""
-        decision = decide_on_request(status, pending=self.queue.is_pending(key))
-        self._record_decision(rule, trigger, key, decision, status=status)
-        job = None
-        if decision is Decision.RESTART:
-            job = self._submit(rule, trigger, key, reason=reason, dry_run=dry_run)
-        elif decision is Decision.DUPLICATE:
-            job = self.queue.pending_job(key)
-        return decision, job
+        known_missing: bool = True,
+    ) -> RequestRecord:
+        """A restart asked for by name (CLI, API): the same guards as a schedule.
 
-    # -- shared ----------------------------------------------------------------------------------
-
-    def _submit(
-        self, rule: str, trigger: Trigger, key: ConnectorKey, *, reason: str, dry_run: bool, attempt: int | None = None
-    ) -> RestartJob | None:
-        request = RestartRequest(
-            id=new_request_id(),
-            key=key,
-            rule=rule,
-            trigger=trigger,
-            reason=reason,
-            requested_at=self._now(),
-            dry_run=self.config.dry_run or dry_run,
+        `known_missing=False` when no fresh listing says whether the connector exists: the
+        request then goes ahead and the API's own answer (404) settles it.
+        """
+        now = self._now()
+        if status is None and not known_missing:
+            decision = Decision.DUPLICATE if self.queue.is_pending(key) else Decision.RESTART
+        else:
+            decision = decide_on_request(status, pending=self.queue.is_pending(key))
+        return self._decide_and_submit(
+            rule, trigger, key, decision, now, windows=None, reason=reason, dry_run=dry_run, status=status
         )
-        self.metrics.init_connector(key.cluster, key.connector, rule, trigger)
+
+    def watched_rules(self, key: ConnectorKey) -> list[Rule]:
+        """The enabled rules that select a connector: the API restarts only watched connectors."""
+        return [r for r in self.config.rules if r.enabled and selects(r.select, key.cluster, key.connector)]
+
+    def cluster_named(self, label: str) -> str | None:
+        """A configured cluster from its name or its kafka_cluster_id."""
+        if label in self.config.clusters:
+            return label
+        return self._cluster_ids.get(label)
+
+    # -- alerts ----------------------------------------------------------------------------------
+
+    def on_alerts(self, payload: WebhookPayload) -> WebhookResult:
+        now = self._now()
+        result = WebhookResult()
+        for alert in payload.alerts:
+            outcome = self._on_alert(alert, now)
+            self.metrics.webhook_alerts.labels(outcome.result).inc()
+            result.alerts.append(outcome)
+        return result
+
+    def _on_alert(self, alert: Alert, now: datetime) -> AlertResult:
+        base = AlertResult(fingerprint=alert.identity, status=alert.status, result="unmatched")
+        rules = [r for r in self.config.rules if r.enabled and isinstance(r.trigger, AlertTrigger) and r.trigger.matches(alert.labels)]
+        if not rules:
+            return base
+        if alert.status == "resolved":
+            return self._on_resolved(alert, base)
+        if not self._episodes.first_time(alert, now):
+            base.result, base.detail = "duplicate", "this firing episode (fingerprint, startsAt) was already handled"
+            return base
+        for rule in rules:
+            trigger = rule.trigger
+            assert isinstance(trigger, AlertTrigger)
+            target = self._alert_target(alert, trigger)
+            if isinstance(target, str):
+                base.detail = target
+                continue
+            key = target
+            if not selects(rule.select, key.cluster, key.connector):
+                base.detail = f"{key} is not selected by rule {rule.name}"
+                continue
+            state = self.state.load(key)
+            status = self.statuses.get(key)
+            decision = decide_on_alert(rule, state, status, now, pending=self.queue.is_pending(key))
+            summary = alert.annotations.get("summary") or alert.labels.get("alertname", "alert")
+            record = self._decide_and_submit(
+                rule.name, Trigger.ALERT, key, decision, now, windows=self._rule_windows.get(rule.name),
+                reason=f"alert {summary}", dry_run=rule.dry_run, status=status, state=state, origin=alert.identity,
+            )
+            requested = record.decision is Decision.RESTART
+            return AlertResult(
+                fingerprint=alert.identity, status=alert.status, result="restart_requested" if requested else "refused",
+                rule=rule.name, cluster=key.cluster, connector=key.connector, decision=record.decision.value,
+                request_id=record.request_id,
+            )
+        return base
+
+    def _on_resolved(self, alert: Alert, base: AlertResult) -> AlertResult:
+        cancelled = []
+        for key in list(self.statuses) + [job.key for job in self.queue.pending_jobs()]:
+            cancelled += self.queue.withdraw(key, lambda r: r.origin == alert.identity)
+        base.result = "cancelled" if cancelled else "resolved"
+        if cancelled:
+            base.detail = f"withdrew {len(cancelled)} queued restart(s)"
+            log.info("alert_resolved_restart_cancelled", fingerprint=alert.identity, requests=[r.id for r in cancelled])
+        return base
+
+    def _alert_target(self, alert: Alert, trigger: AlertTrigger) -> ConnectorKey | str:
+        """The connector an alert names, or why it names none we watch."""
+        cluster_label = alert.labels.get(trigger.cluster_label)
+        connector_label = alert.labels.get(trigger.connector_label)
+        if not cluster_label or not connector_label:
+            return f"alert lacks the labels {trigger.cluster_label!r} and {trigger.connector_label!r}"
+        cluster = self.cluster_named(cluster_label)
+        if cluster is None:
+            return f"cluster {cluster_label!r} is not configured"
+        connector = self._connector_named(cluster, connector_label)
+        return ConnectorKey(cluster, connector)
+
+    def _connector_named(self, cluster: str, label: str) -> str:
+        """Confluent's metrics name connectors by their lcc- id; rules and the API by name."""
+        if label.startswith("lcc-"):
+            for key, status in self.statuses.items():
+                if key.cluster == cluster and status.resource_id == label:
+                    return key.connector
+        return label
+
+    # -- gates and submission --------------------------------------------------------------------
+
+    def gate(self, key: ConnectorKey, now: datetime, windows: Windows | None) -> tuple[Decision, str] | None:
+        """Why a restart must not go now, whatever the rule decided; None when it may."""
+        if self._global_windows is not None and not self._global_windows.is_open(now):
+            return Decision.WINDOW_CLOSED, f"global windows closed; next open {_when(self._global_windows.next_open(now))}"
+        if windows is not None and not windows.is_open(now):
+            return Decision.WINDOW_CLOSED, f"rule windows closed; next open {_when(windows.next_open(now))}"
+        reason = self.breaker.open_reason(key.cluster)
+        if reason is not None:
+            return Decision.BREAKER_OPEN, reason
+        if self.blocker is not None:
+            verdict = self.blocker.verdict()
+            if verdict.blocked:
+                return Decision.BLOCKED, verdict.reason
+        return None
+
+    def dispatch_gate(self, job: RestartJob) -> str | None:
+        """The gates again when a job's turn comes: a queued restart can wait for minutes behind
+        the rate limit, and the breaker may have opened or a blocking alert started meanwhile."""
+        now = self._now()
+        self.update_breaker(now)
+        rule = next((r for r in self.config.rules if r.name == job.primary.rule), None)
+        held = self.gate(job.key, now, self._rule_windows.get(rule.name) if rule else None)
+        return None if held is None else f"{held[0].value}: {held[1]}"
+
+    def update_breaker(self, now: datetime) -> None:
+        for change in self.breaker.evaluate(now):
+            self.metrics.breaker_open.labels(change.scope).set(1 if change.opened else 0)
+            if change.opened:
+                log.error("breaker_opened", scope=change.scope, reason=change.reason,
+                          note="restarts are held until the condition clears")
+            else:
+                log.warning("breaker_closed", scope=change.scope)
+
+    def _decide_and_submit(
+        self,
+        rule: str,
+        trigger: Trigger,
+        key: ConnectorKey,
+        decision: Decision,
+        now: datetime,
+        *,
+        windows: Windows | None,
+        reason: str,
+        dry_run: bool,
+        attempt: int | None = None,
+        health: Health | None = None,
+        status: ConnectorStatus | None = None,
+        state: ConnectorState | None = None,
+        origin: str = "",
+    ) -> RequestRecord:
+        detail = ""
+        if decision is Decision.RESTART:
+            held = self.gate(key, now, windows)
+            if held is not None:
+                decision, detail = held
+        self._record_decision(rule, trigger, key, decision, health=health, status=status, state=state, detail=detail)
+        record = RequestRecord(new_request_id(), key, rule, trigger, reason, now, decision)
+        if decision is Decision.RESTART:
+            record.job = self._submit(record, dry_run=dry_run, attempt=attempt, origin=origin)
+        elif decision is Decision.DUPLICATE:
+            record.job = self.queue.pending_job(key)
+        self.requests[record.request_id] = record
+        while len(self.requests) > REQUEST_MEMORY:
+            self.requests.popitem(last=False)
+        return record
+
+    def _submit(self, record: RequestRecord, *, dry_run: bool, attempt: int | None, origin: str) -> RestartJob | None:
+        key = record.key
+        request = RestartRequest(
+            id=record.request_id, key=key, rule=record.rule, trigger=record.trigger, reason=record.reason,
+            requested_at=record.requested_at, dry_run=self.config.dry_run or dry_run, origin=origin,
+        )
+        self.metrics.init_connector(key.cluster, key.connector, record.rule, record.trigger)
         try:
             job, merged = self.queue.submit(request)
         except QueueClosed:
-            log.warning("restart_not_queued", cluster=key.cluster, connector=key.connector, rule=rule,
-                        trigger=trigger.value, reason="shutting down")
+            log.warning("restart_not_queued", cluster=key.cluster, connector=key.connector, rule=record.rule,
+                        trigger=record.trigger.value, reason="shutting down")
             return None
         log.info(
-            "restart_queued", cluster=key.cluster, connector=key.connector, rule=rule, trigger=trigger.value,
-            request=request.id, job=job.id, merged=merged, dry_run=request.dry_run, attempt=attempt, reason=reason,
+            "restart_queued", cluster=key.cluster, connector=key.connector, rule=record.rule,
+            trigger=record.trigger.value, request=request.id, job=job.id, merged=merged,
+            dry_run=request.dry_run, attempt=attempt, reason=record.reason,
         )
         return job
 
@@ -202,6 +419,7 @@ class Engine:
         health: Health | None = None,
         status: ConnectorStatus | None = None,
         state: ConnectorState | None = None,
+        detail: str = "",
     ) -> None:
         self.metrics.decisions.labels(key.cluster, rule, trigger.value, decision.value).inc()
         previous = self._last_decision.get((key, rule))
@@ -210,6 +428,8 @@ class Engine:
             "cluster": key.cluster, "connector": key.connector, "rule": rule, "trigger": trigger.value,
             "decision": decision.value,
         }
+        if detail:
+            fields["detail"] = detail
         if health is not None:
             fields["health"] = health.value
         if status is not None:
@@ -230,14 +450,19 @@ class Engine:
             log.debug("decision", **fields)
 
 
+def _when(moment: datetime | None) -> str:
+    return moment.isoformat() if moment is not None else "not within the next year"
+
+
 class JobRecorder:
-    """The queue's observer: counts, logs and remembers every terminal outcome."""
+    """The queue's observer: counts, logs and remembers every send and every terminal outcome."""
 
     def __init__(
         self,
         config: Callable[[], Config],
         state: StateStore,
         metrics: Metrics,
+        breaker: Breaker,
         *,
         now: WallClock = utc_now,
         rng: Callable[[], float] = random.random,
@@ -245,18 +470,28 @@ class JobRecorder:
         self._config = config
         self._state = state
         self._metrics = metrics
+        self._breaker = breaker
         self._now = now
         self._rng = rng
+        self.gate: Callable[[RestartJob], str | None] = lambda job: None  # set by the composition root
         self.finished_jobs: list[RestartJob] = []  # the current run's jobs, for --once and summaries
         self.outcomes: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
 
-    def should_drop(self, job: RestartJob) -> bool:
-        if any(r.trigger is not Trigger.STATUS for r in job.requests):
-            return False
-        return self._state.load(job.key).health is Health.HEALTHY
+    def drop_reason(self, job: RestartJob) -> str | None:
+        if all(r.trigger is Trigger.STATUS for r in job.requests) and self._state.load(job.key).health is Health.HEALTHY:
+            return "connector healthy again before its turn"
+        return self.gate(job)
 
     def depth_changed(self, credential: str, depth: int) -> None:
         self._metrics.queue_depth.labels(credential).set(depth)
+
+    def sending(self, job: RestartJob) -> None:
+        """The first call of a job is about to go out: count the attempt now, not after the
+        answer, so that no crash between the two can forget it (and undo the backoff)."""
+        now = self._now()
+        self._breaker.record_restart(now)
+        if self._failure_requests(job):
+            self._record_attempt(job, now)
 
     def finished(self, job: RestartJob) -> None:
         assert job.outcome is not None
@@ -266,12 +501,19 @@ class JobRecorder:
         self._metrics.restarts.labels(
             job.key.cluster, job.key.connector, primary.rule, primary.trigger.value, job.outcome.value
         ).inc()
-        state = self._remember(job)
+        state = self._state.load(job.key)
+        if job.outcome is Outcome.DRY_RUN and self._failure_requests(job):
+            # Dry-run advances the backoff as a real restart would, so the log shows the cadence
+            # production would have.
+            state = self._record_attempt(job, self._now())
+        elif job.outcome is Outcome.ACCEPTED and not self._failure_requests(job):
+            state = record_manual_restart(state, self._now())
+            self._state.save(job.key, state)
         fields = {
             "cluster": job.key.cluster, "connector": job.key.connector, "job": job.id, "outcome": job.outcome.value,
             "rule": primary.rule, "trigger": primary.trigger.value, "triggers": [t.value for t in job.triggers],
             "requests": [r.id for r in job.requests], "tries": job.tries, "status_code": job.status_code,
-            "request_id": job.request_id, "attempt": state.attempts if state else None,
+            "request_id": job.request_id, "attempt": state.attempts,
         }
         if job.message:
             fields["message"] = job.message
@@ -280,28 +522,17 @@ class JobRecorder:
         else:
             log.error("restart_finished", **fields)
 
-    def _remember(self, job: RestartJob) -> ConnectorState | None:
-        """Update the connector's memory from a finished job.
+    def _failure_requests(self, job: RestartJob) -> list[RestartRequest]:
+        return [r for r in job.requests if r.trigger in FAILURE_TRIGGERS]
 
-        For failure-driven restarts, a call that went out (or would have, in dry-run) is an
-        attempt whatever its answer: counting failed calls is what keeps a revoked key or a broken
-        endpoint from turning into a hot loop, since the backoff grows as for a failing connector.
-        Deliberate restarts (schedule, manual) are remembered only once the API accepted them.
-        """
-        failure_requests = [r for r in job.requests if r.trigger in FAILURE_TRIGGERS]
-        state = self._state.load(job.key)
-        now = self._now()
-        if failure_requests:
-            if job.first_sent_at is None and job.outcome is not Outcome.DRY_RUN:
-                return None
-            rule = _rule_named(self._config(), failure_requests[0].rule)
-            # A rule removed by a reload still leaves the connector a backoff, never none.
-            backoff = rule.backoff if rule is not None else Backoff()
-            state = record_attempt(state, now, backoff, self._rng())
-        elif job.outcome is Outcome.ACCEPTED:
-            state = record_manual_restart(state, now)
-        else:
-            return None
+    def _record_attempt(self, job: RestartJob, now: datetime) -> ConnectorState:
+        """A failure restart that went out (or would have, in dry-run) is an attempt whatever its
+        answer: counting failed calls keeps a revoked key or a broken endpoint from becoming a
+        hot loop, since the backoff grows exactly as for a connector that keeps failing."""
+        rule = _rule_named(self._config(), self._failure_requests(job)[0].rule)
+        # A rule removed by a reload still leaves the connector a backoff, never none.
+        backoff = rule.backoff if rule is not None else Backoff()
+        state = record_attempt(self._state.load(job.key), now, backoff, self._rng())
         self._state.save(job.key, state)
         self._metrics.show_connector_state(job.key.cluster, job.key.connector, state)
         return state

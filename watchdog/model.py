@@ -128,6 +128,7 @@ class RestartRequest:
     reason: str
     requested_at: datetime
     dry_run: bool = False
+    origin: str = ""  # what asked: an alert's fingerprint, so that its resolution can withdraw it
 
 
 @dataclass(frozen=True, slots=True)

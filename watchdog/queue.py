@@ -77,8 +77,12 @@ class RestartJob:
 
 
 class JobObserver(Protocol):
-    def should_drop(self, job: RestartJob) -> bool:
-        """True when the job is no longer wanted at its turn (e.g. the connector recovered)."""
+    def drop_reason(self, job: RestartJob) -> str | None:
+        """Why the job is no longer wanted at its turn (the connector recovered, the breaker
+        opened...), or None to send it."""
+
+    def sending(self, job: RestartJob) -> None:
+        """The job's first call is about to go out."""
 
     def finished(self, job: RestartJob) -> None:
         """Count, log and remember the job's terminal outcome."""
@@ -127,6 +131,9 @@ class RestartQueue:
 
     def pending_job(self, key: ConnectorKey) -> RestartJob | None:
         return self._pending.get(key)
+
+    def pending_jobs(self) -> list[RestartJob]:
+        return list(self._pending.values())
 
     def depth(self, credential: str | None = None) -> int:
         return sum(1 for job in self._pending.values() if credential in (None, job.credential))
@@ -216,8 +223,9 @@ class RestartQueue:
 
     async def _dispatch(self, job: RestartJob) -> None:
         job.phase = Phase.WAITING
-        if self._observer.should_drop(job):
-            self._finish(job, Outcome.DROPPED, message="connector healthy again before its turn")
+        reason = self._observer.drop_reason(job)
+        if reason is not None:
+            self._finish(job, Outcome.DROPPED, message=reason)
             return
         if job.dry_run:
             self._finish(job, Outcome.DRY_RUN)
@@ -230,6 +238,7 @@ class RestartQueue:
             job.phase = Phase.SENDING
             if job.first_sent_at is None:
                 job.first_sent_at = self._clock()
+                self._observer.sending(job)
             try:
                 return await backend.restart(job.key.connector)
             finally:

@@ -105,6 +105,23 @@ def decide_on_status(
     return Decision.RESTART
 
 
+def decide_on_alert(
+    rule: Rule, state: ConnectorState, status: ConnectorStatus | None, now: datetime, *, pending: bool
+) -> Decision:
+    """A firing alert names a connector as failing: no confirmation (the alert rule already waited
+    for its `for:`), but the same backoff and budget as a failure seen by polling. The connector
+    may look healthy to the status API (a stalled connector is RUNNING): that is the point."""
+    if status is not None and status.state.upper() in RESTART_REFUSED_STATES:
+        return Decision.TRANSIENT
+    if pending:
+        return Decision.DUPLICATE
+    if state.gave_up or (rule.max_restarts is not None and state.attempts >= rule.max_restarts):
+        return Decision.BUDGET_SPENT
+    if state.next_allowed_at is not None and now < state.next_allowed_at:
+        return Decision.BACKOFF
+    return Decision.RESTART
+
+
 def decide_on_request(status: ConnectorStatus | None, *, pending: bool) -> Decision:
     """A scheduled or requested restart: deliberate, so no backoff, but never into a state that
     refuses it (the API would answer 400) and never twice at once."""

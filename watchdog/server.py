@@ -1,4 +1,4 @@
-"""The daemon's HTTP surface: /metrics, /healthz, /readyz.
+"""The daemon's HTTP surface: /metrics, /healthz, /readyz (open) and the API of api.py (token).
 
 prometheus-client's own `start_http_server` answers every path with metrics, so the daemon serves
 its own Starlette app and mounts `make_asgi_app(registry)` at /metrics.
@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .api import ApiContext, api_routes
 
 # The heartbeat ticks every second; a loop that has not ticked for this long is stuck.
 HEARTBEAT_STALE_SECONDS = 15.0
@@ -52,7 +54,7 @@ class _AsgiEndpoint:
         await self._app(scope, receive, send)
 
 
-def create_app(registry: CollectorRegistry, probes: Probes) -> Starlette:
+def create_app(registry: CollectorRegistry, probes: Probes, api: ApiContext | None = None) -> Starlette:
     async def healthz(request: Request) -> JSONResponse:
         ok, detail = probes.liveness()
         return JSONResponse({"status": "ok" if ok else "stalled", **detail}, status_code=200 if ok else 503)
@@ -61,11 +63,12 @@ def create_app(registry: CollectorRegistry, probes: Probes) -> Starlette:
         ok, detail = probes.readiness()
         return JSONResponse({"status": "ready" if ok else "not_ready", **detail}, status_code=200 if ok else 503)
 
-    return Starlette(
-        routes=[
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            # A Route, not a Mount: a Mount would redirect /metrics to /metrics/.
-            Route("/metrics", _AsgiEndpoint(make_asgi_app(registry)), methods=["GET"]),
-        ]
-    )
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        # A Route, not a Mount: a Mount would redirect /metrics to /metrics/.
+        Route("/metrics", _AsgiEndpoint(make_asgi_app(registry)), methods=["GET"]),
+    ]
+    if api is not None:
+        routes += api_routes(api)
+    return Starlette(routes=routes)

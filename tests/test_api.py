@@ -1,0 +1,277 @@
+"""The webhook and restart API: authentication, input limits, and what each request leads to.
+
+Every refused request is also checked against the simulator's record: nothing reached the
+Connect API.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+import pytest
+
+from watchdog.server import create_app
+
+from .support import CLUSTER, CLUSTER_ID, World, daemon_config, in_process, sim_scenario
+
+TOKEN = "test-token-5d1c0e2a"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+CONNECTORS = [
+    {"name": "orders-sink", "id": "lcc-orders1"},
+    {"name": "billing-sink"},
+    {"name": "paused-sink", "script": {"initial": "PAUSED"}},
+    {"name": "tmp-sink"},
+]
+RULES = [
+    {"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "select": {"include": ["*"], "exclude": ["tmp-*"]},
+     "backoff": {"base": 60, "cap": 600, "jitter": 0}},
+    {"name": "on-alert", "trigger": {"type": "alert", "match": {"alertname": "ConnectorStalled"}, "cluster_label": "kafka_cluster_id",
+                                      "connector_label": "connector"},
+     "select": {"include": ["*"], "exclude": ["tmp-*"]}, "backoff": {"base": 60, "cap": 600, "jitter": 0}},
+]
+
+
+def world(token: str | None = TOKEN, **config: Any) -> tuple[World, httpx.AsyncClient]:
+    w = in_process(sim_scenario(CONNECTORS), daemon_config(RULES if token else RULES[:1], token=token, **config))
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon._api_context())
+    return w, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon")
+
+
+async def polled(w: World) -> None:
+    w.daemon.queue.start()
+    await w.daemon.pollers[CLUSTER].poll()
+    await w.daemon.queue.join()
+
+
+def alert(status: str = "firing", connector: str = "orders-sink", starts: datetime | None = None, fingerprint: str = "fp1") -> dict[str, Any]:
+    starts = starts or datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+    return {
+        "status": status, "labels": {"alertname": "ConnectorStalled", "kafka_cluster_id": CLUSTER_ID, "connector": connector},
+        "annotations": {"summary": "orders-sink stopped moving data"}, "startsAt": starts.isoformat(),
+        "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://prometheus/graph", "fingerprint": fingerprint,
+    }
+
+
+def payload(*alerts: dict[str, Any], status: str = "firing") -> dict[str, Any]:
+    return {"version": "4", "groupKey": "{}:{alertname=\"ConnectorStalled\"}", "truncatedAlerts": 0, "status": status,
+            "receiver": "watchdog", "groupLabels": {"alertname": "ConnectorStalled"}, "commonLabels": {},
+            "commonAnnotations": {}, "externalURL": "http://alertmanager:9093", "alerts": list(alerts),
+            "notification_reason": "new_alert", "routeLabels": {}}
+
+
+def restart_calls(w: World) -> int:
+    return len([c for c in w.simulator.calls if c.endpoint == "restart"])
+
+
+# -- authentication ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [({}, 401), ({"Authorization": "Bearer wrong"}, 401), ({"Authorization": f"Basic {TOKEN}"}, 401),
+     ({"Authorization": f"Bearer {TOKEN}x"}, 401), ({"Authorization": "Bearer"}, 401)],
+)
+@pytest.mark.parametrize(("method", "path"), [("POST", "/v1/alertmanager"), ("POST", "/v1/restarts"), ("GET", "/v1/connectors"), ("GET", "/v1/restarts/abc")])
+async def test_requests_without_the_token_are_refused_and_reach_nothing(headers, status, method, path) -> None:
+    w, http = world()
+    await polled(w)
+    before = len(w.simulator.calls)
+    body = payload(alert()) if path == "/v1/alertmanager" else {"cluster": CLUSTER, "connector": "orders-sink"}
+    response = await http.request(method, path, headers=headers, json=body if method == "POST" else None)
+    assert response.status_code == status
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert len(w.simulator.calls) == before
+    assert TOKEN not in response.text
+
+
+async def test_without_a_configured_token_the_api_is_disabled() -> None:
+    w, http = world(token=None)
+    response = await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "orders-sink"}, headers=AUTH)
+    assert response.status_code == 403
+    assert "WATCHDOG_SERVER__AUTH_TOKEN" in response.json()["error"]
+
+
+async def test_open_endpoints_need_no_token() -> None:
+    _, http = world()
+    assert (await http.get("/metrics")).status_code == 200
+    assert (await http.get("/healthz")).status_code == 200
+
+
+# -- input limits -----------------------------------------------------------------------------
+
+
+async def test_oversized_bodies_are_refused() -> None:
+    w, http = world()
+    big = b"{" + b" " * (2 * 1024 * 1024) + b"}"
+    response = await http.post("/v1/alertmanager", content=big, headers={**AUTH, "Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert restart_calls(w) == 0
+
+
+async def test_oversized_bodies_without_a_content_length_are_refused() -> None:
+    w, http = world()
+
+    async def chunks():
+        for _ in range(40):
+            yield b" " * 65536
+
+    response = await http.post("/v1/restarts", content=chunks(), headers=AUTH)
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "expected"),
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (b'{"cluster": "prod"}', 422, "connector"),
+        (b'{"cluster": "prod", "connector": "orders-sink", "force": true}', 422, "force"),
+        (b'{"cluster": 7, "connector": "orders-sink"}', 422, "cluster"),
+        (b'[]', 422, "(body)"),
+    ],
+)
+async def test_malformed_restart_requests_get_a_reason(body: bytes, status: int, expected: str) -> None:
+    w, http = world()
+    response = await http.post("/v1/restarts", content=body, headers={**AUTH, "Content-Type": "application/json"})
+    assert response.status_code == status
+    assert expected in response.text
+    assert restart_calls(w) == 0
+
+
+async def test_malformed_webhook_payloads_get_a_reason() -> None:
+    _, http = world()
+    wrong_version = {**payload(alert()), "version": "3"}
+    assert (await http.post("/v1/alertmanager", json=wrong_version, headers=AUTH)).status_code == 422
+    no_start = payload({**alert(), "startsAt": "yesterday"})
+    response = await http.post("/v1/alertmanager", json=no_start, headers=AUTH)
+    assert response.status_code == 422 and "alerts[0].startsAt" in response.text
+
+
+@pytest.mark.parametrize(
+    ("cluster", "connector", "status", "expected"),
+    [("staging", "orders-sink", 404, "unknown cluster"), (CLUSTER, "tmp-sink", 422, "not watched"),
+     (CLUSTER, "ghost-sink", 404, "not found")],
+)
+async def test_only_watched_connectors_of_configured_clusters_can_be_restarted(cluster, connector, status, expected) -> None:
+    w, http = world()
+    await polled(w)
+    before = restart_calls(w)
+    response = await http.post("/v1/restarts", json={"cluster": cluster, "connector": connector}, headers=AUTH)
+    assert response.status_code == status and expected in response.json()["error"]
+    assert restart_calls(w) == before
+
+
+# -- the restart API --------------------------------------------------------------------------
+
+
+async def test_restart_request_is_accepted_and_its_outcome_can_be_followed() -> None:
+    w, http = world()
+    await polled(w)
+    response = await http.post("/v1/restarts", json={"cluster": CLUSTER_ID, "connector": "orders-sink", "reason": "deploy"}, headers=AUTH)
+    assert response.status_code == 202
+    created = response.json()
+    assert created["decision"] == "restart" and created["cluster"] == CLUSTER
+    assert response.headers["location"] == f"/v1/restarts/{created['id']}"
+    await w.daemon.queue.join()
+    followed = (await http.get(f"/v1/restarts/{created['id']}", headers=AUTH)).json()
+    assert followed["state"] == "finished" and followed["job"]["outcome"] == "accepted" and followed["job"]["status_code"] == 202
+    assert [c.connector for c in w.simulator.restarts()] == ["orders-sink"]
+
+
+async def test_restart_of_a_paused_connector_is_decided_not_sent() -> None:
+    w, http = world()
+    await polled(w)
+    created = (await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "paused-sink"}, headers=AUTH)).json()
+    assert created["decision"] == "transient" and created["state"] == "skipped"
+    assert restart_calls(w) == 0
+
+
+async def test_connectors_lists_watched_connectors_with_their_state() -> None:
+    w, http = world()
+    await polled(w)
+    rows = (await http.get("/v1/connectors", headers=AUTH)).json()["connectors"]
+    names = {row["connector"]: row for row in rows}
+    assert set(names) == {"orders-sink", "billing-sink", "paused-sink"}
+    assert names["paused-sink"]["health"] == "transient" and names["orders-sink"]["gave_up"] is False
+
+
+async def test_unknown_request_id_is_404() -> None:
+    _, http = world()
+    assert (await http.get("/v1/restarts/nope", headers=AUTH)).status_code == 404
+
+
+async def test_shutting_down_answers_503_so_alertmanager_retries() -> None:
+    w, http = world()
+    await polled(w)
+    w.daemon._stopping = True
+    assert (await http.post("/v1/alertmanager", json=payload(alert()), headers=AUTH)).status_code == 503
+
+
+# -- the Alertmanager webhook -----------------------------------------------------------------
+
+
+async def test_a_firing_alert_restarts_the_connector_it_names() -> None:
+    w, http = world()
+    await polled(w)
+    response = await http.post("/v1/alertmanager", json=payload(alert()), headers=AUTH)
+    assert response.status_code == 200
+    (result,) = response.json()["alerts"]
+    assert result["result"] == "restart_requested" and result["connector"] == "orders-sink"
+    await w.daemon.queue.join()
+    assert [c.connector for c in w.simulator.restarts()] == ["orders-sink"]
+    assert w.sample("watchdog_restarts_total", cluster=CLUSTER, connector="orders-sink", rule="on-alert", trigger="alert", outcome="accepted") == 1
+
+
+async def test_the_connector_label_may_carry_the_lcc_id() -> None:
+    w, http = world()
+    await polled(w)
+    response = await http.post("/v1/alertmanager", json=payload(alert(connector="lcc-orders1")), headers=AUTH)
+    assert response.json()["alerts"][0]["connector"] == "orders-sink"
+
+
+async def test_resent_alerts_do_not_restart_twice() -> None:
+    w, http = world()
+    await polled(w)
+    for _ in range(5):  # Alertmanager re-sends every repeat_interval, and HA peers send too
+        assert (await http.post("/v1/alertmanager", json=payload(alert()), headers=AUTH)).status_code == 200
+        await w.daemon.queue.join()
+    assert restart_calls(w) == 1
+    assert w.sample("watchdog_webhook_alerts_total", result="duplicate") == 4
+
+
+async def test_a_new_episode_inside_the_backoff_is_refused() -> None:
+    w, http = world()
+    await polled(w)
+    await http.post("/v1/alertmanager", json=payload(alert()), headers=AUTH)
+    await w.daemon.queue.join()
+    later = alert(starts=datetime(2026, 3, 1, 12, 5, tzinfo=timezone.utc))
+    result = (await http.post("/v1/alertmanager", json=payload(later), headers=AUTH)).json()["alerts"][0]
+    assert (result["result"], result["decision"]) == ("refused", "backoff")
+    assert restart_calls(w) == 1
+
+
+async def test_resolved_alert_cancels_its_queued_restart() -> None:
+    w, http = world()
+    await w.daemon.pollers[CLUSTER].poll()  # queue not started: the restart stays queued
+    fired = (await http.post("/v1/alertmanager", json=payload(alert()), headers=AUTH)).json()["alerts"][0]
+    assert fired["result"] == "restart_requested"
+    resolved = (await http.post("/v1/alertmanager", json=payload(alert(status="resolved"), status="resolved"), headers=AUTH)).json()
+    assert resolved["alerts"][0]["result"] == "cancelled"
+    w.daemon.queue.start()
+    await w.daemon.queue.join()
+    assert restart_calls(w) == 0
+    assert w.sample("watchdog_restarts_total", cluster=CLUSTER, connector="orders-sink", rule="on-alert", trigger="alert", outcome="cancelled") == 1
+
+
+async def test_alerts_no_rule_matches_or_for_unknown_targets_are_ignored() -> None:
+    w, http = world()
+    await polled(w)
+    other = {**alert(), "labels": {"alertname": "DiskFull", "kafka_cluster_id": CLUSTER_ID, "connector": "orders-sink"}}
+    unknown_cluster = {**alert(fingerprint="fp2"), "labels": {"alertname": "ConnectorStalled", "kafka_cluster_id": "lkc-nope", "connector": "x"}}
+    excluded = alert(connector="tmp-sink", fingerprint="fp3")
+    results = (await http.post("/v1/alertmanager", json=payload(other, unknown_cluster, excluded), headers=AUTH)).json()["alerts"]
+    assert [r["result"] for r in results] == ["unmatched", "unmatched", "unmatched"]
+    assert "not configured" in results[1]["detail"] and "not selected" in results[2]["detail"]
+    await w.daemon.queue.join()
+    assert restart_calls(w) == 0

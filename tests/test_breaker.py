@@ -1,0 +1,53 @@
+"""The global breaker: thresholds per cluster and fleet-wide, opening and closing once each."""
+
+from datetime import datetime, timedelta, timezone
+
+from watchdog.breaker import FLEET, Breaker
+from watchdog.config import BreakerSettings
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def breaker(**settings) -> Breaker:
+    return Breaker(BreakerSettings(**settings))
+
+
+def test_a_cluster_opens_above_the_failing_share_and_closes_when_it_clears() -> None:
+    b = breaker(max_failing_share=0.5, min_failing=3)
+    b.observe_cluster("prod", failing=5, watched=10)
+    assert b.evaluate(T0) == []  # exactly half is not more than half
+    b.observe_cluster("prod", failing=6, watched=10)
+    (change,) = b.evaluate(T0)
+    assert (change.scope, change.opened) == ("prod", True)
+    assert "6 of 10 watched connectors failing" in b.open_reason("prod")
+    assert b.open_reason("staging") is None
+    assert b.evaluate(T0) == [], "an open breaker is reported once"
+    b.observe_cluster("prod", failing=1, watched=10)
+    (change,) = b.evaluate(T0)
+    assert (change.scope, change.opened) == ("prod", False)
+    assert b.open_reason("prod") is None
+
+
+def test_few_failures_in_a_small_cluster_do_not_open_it() -> None:
+    b = breaker(max_failing_share=0.5, min_failing=3)
+    b.observe_cluster("tiny", failing=2, watched=2)
+    assert b.evaluate(T0) == []
+
+
+def test_the_fleet_opens_when_restarts_come_too_fast_and_closes_as_they_age() -> None:
+    b = breaker(max_restarts=3, window=600)
+    for minute in range(3):
+        b.record_restart(T0 + timedelta(minutes=minute))
+    (change,) = b.evaluate(T0 + timedelta(minutes=3))
+    assert change.scope == FLEET and change.opened
+    assert "3 restarts" in b.open_reason("any-cluster")
+    (change,) = b.evaluate(T0 + timedelta(minutes=10, seconds=1))
+    assert change.scope == FLEET and not change.opened
+
+
+def test_limits_left_out_are_disabled() -> None:
+    b = breaker(max_failing_share=None, max_restarts=None)
+    b.observe_cluster("prod", failing=100, watched=100)
+    for _ in range(1000):
+        b.record_restart(T0)
+    assert b.evaluate(T0) == []

@@ -1,0 +1,80 @@
+"""Safety gates in the running engine: the breaker and blocking alerts hold restarts, at decision
+time and again when a queued restart's turn comes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from watchdog.app import Daemon
+from watchdog.simulator import Scenario, Simulator, create_app
+
+from .support import CLUSTER, World, daemon_config, sim_scenario
+from .test_blocking import FakeAlertmanager
+
+
+def failing(name: str) -> dict[str, Any]:
+    return {"name": name, "script": {"initial": "FAILED", "recover_after_restarts": 1}}
+
+
+HEAL = {"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "select": {"include": ["*"]},
+        "backoff": {"base": 60, "cap": 600, "jitter": 0}}
+
+
+def world(connectors: list[dict[str, Any]], alertmanager: FakeAlertmanager | None = None, **config: Any) -> World:
+    simulator = Simulator(Scenario.model_validate(sim_scenario(connectors)))
+    config.setdefault("rate_limit", {"max_requests_per_second": 10000})
+    daemon = Daemon(
+        daemon_config([HEAL], **config),
+        transport=httpx.ASGITransport(app=create_app(simulator)),
+        blocking_transport=httpx.MockTransport(alertmanager) if alertmanager else None,
+    )
+    daemon.queue.start()
+    return World(simulator, daemon)
+
+
+async def poll(w: World) -> None:
+    await w.daemon.pollers[CLUSTER].poll()
+    await w.daemon.queue.join()
+
+
+def decisions(w: World, decision: str) -> float:
+    return w.sample("watchdog_decisions_total", cluster=CLUSTER, rule="heal", trigger="status", decision=decision)
+
+
+async def test_a_cluster_mostly_failing_holds_every_restart_until_it_clears() -> None:
+    connectors = [failing(f"f{i}") for i in range(4)] + [{"name": "ok"}]
+    w = world(connectors, breaker={"max_failing_share": 0.5, "min_failing": 3, "max_restarts": None})
+    await poll(w)
+    assert w.simulator.restarts() == []
+    assert decisions(w, "breaker_open") == 4
+    assert w.sample("watchdog_breaker_open", scope=CLUSTER) == 1
+    for i in range(3):
+        w.simulator.set_state("lkc-prod01", f"f{i}", "RUNNING")
+    await poll(w)
+    assert w.sample("watchdog_breaker_open", scope=CLUSTER) == 0
+    assert [c.connector for c in w.simulator.restarts()] == ["f3"]
+
+
+async def test_the_fleet_breaker_caps_restarts_per_window() -> None:
+    w = world([failing(f"f{i}") for i in range(5)], breaker={"max_failing_share": None, "max_restarts": 2, "window": 600})
+    await poll(w)
+    assert len(w.simulator.restarts()) == 2
+    assert w.sample("watchdog_breaker_open", scope="fleet") == 1
+    dropped = w.total("watchdog_restarts_total", outcome="dropped")
+    assert dropped + decisions(w, "breaker_open") == 3, "each held restart is either decided or dropped as breaker_open"
+
+
+async def test_a_blocking_alert_holds_restarts_and_a_silence_lifts_it() -> None:
+    alertmanager = FakeAlertmanager()
+    alertmanager.alerts = [{"labels": {"alertname": "ConfluentCloudIncident"}}]
+    w = world([failing("f0")], alertmanager, blocking={"alertmanager_url": "http://alertmanager:9093",
+                                                        "filters": ['alertname="ConfluentCloudIncident"']})
+    await w.daemon.blocker.refresh()
+    await poll(w)
+    assert w.simulator.restarts() == [] and decisions(w, "blocked") == 1
+    alertmanager.alerts = []  # silenced: Alertmanager no longer lists it as active and unsilenced
+    await w.daemon.blocker.refresh()
+    await poll(w)
+    assert [c.connector for c in w.simulator.restarts()] == ["f0"]

@@ -1,0 +1,114 @@
+"""Blocking on active alerts: no restart while Alertmanager reports a blocking alert firing.
+
+Alertmanager rather than Prometheus, so that silences count: a silenced incident alert no longer
+blocks (Kured's users asked for exactly this). The answer is refreshed every `cache_ttl` by a
+background task and read synchronously by the decision code; when Alertmanager cannot be reached,
+`on_error` decides (block, as Kured does, or allow), and every check is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from .config import BlockingSettings
+from .logs import get_logger
+from .metrics import Metrics
+
+log = get_logger("watchdog.blocking")
+
+# How many alert names a verdict quotes: enough to act on, short enough for a log line.
+_NAMES_SHOWN = 5
+
+
+@dataclass(frozen=True, slots=True)
+class BlockingVerdict:
+    blocked: bool
+    reason: str
+
+
+class AlertBlocker:
+    def __init__(
+        self,
+        settings: BlockingSettings,
+        metrics: Metrics,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self._metrics = metrics
+        self._clock = clock
+        self._http = httpx.AsyncClient(
+            base_url=settings.alertmanager_url, timeout=settings.timeout, transport=transport
+        )
+        self._verdict: BlockingVerdict | None = None
+        self._checked_at: float | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def verdict(self) -> BlockingVerdict:
+        """The latest answer; a missing or stale one (two TTLs old) counts as an error."""
+        stale = self._checked_at is None or self._clock() - self._checked_at > 2 * self.settings.cache_ttl
+        if self._verdict is None or stale:
+            return self._on_error("no fresh answer from Alertmanager")
+        return self._verdict
+
+    async def refresh(self) -> BlockingVerdict:
+        try:
+            response = await self._http.get("/api/v2/alerts", params=self._params())
+            response.raise_for_status()
+            alerts = response.json()
+            if not isinstance(alerts, list):
+                raise ValueError("answer is not a list of alerts")
+        except (httpx.HTTPError, ValueError) as exc:
+            verdict = self._on_error(f"Alertmanager unreachable: {type(exc).__name__}: {exc}"[:300])
+            self._metrics.blocking_checks.labels("error_blocked" if verdict.blocked else "error_allowed").inc()
+            self._remember(verdict)
+            return verdict
+        names = sorted({str(a.get("labels", {}).get("alertname", "?")) for a in alerts if isinstance(a, dict)})
+        if names:
+            shown = ", ".join(names[:_NAMES_SHOWN]) + (" ..." if len(names) > _NAMES_SHOWN else "")
+            verdict = BlockingVerdict(True, f"blocking alert firing: {shown}")
+        else:
+            verdict = BlockingVerdict(False, "no blocking alert firing")
+        self._metrics.blocking_checks.labels("blocked" if verdict.blocked else "clear").inc()
+        self._remember(verdict)
+        return verdict
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="alert-blocker")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self._http.aclose()
+
+    async def _run(self) -> None:
+        while True:
+            await self.refresh()
+            await asyncio.sleep(self.settings.cache_ttl)
+
+    def _params(self) -> list[tuple[str, str | int | float | bool | None]]:
+        # Only alerts a human has not silenced or inhibited block: that is how an operator lifts
+        # a block without touching the watchdog.
+        params: list[tuple[str, str | int | float | bool | None]] = [("active", "true"), ("silenced", "false"), ("inhibited", "false"), ("unprocessed", "false")]
+        params += [("filter", matcher) for matcher in self.settings.filters]
+        if self.settings.receiver:
+            params.append(("receiver", self.settings.receiver))
+        return params
+
+    def _on_error(self, reason: str) -> BlockingVerdict:
+        if self.settings.on_error == "block":
+            return BlockingVerdict(True, f"{reason}; blocking (on_error: block)")
+        return BlockingVerdict(False, f"{reason}; allowing (on_error: allow)")
+
+    def _remember(self, verdict: BlockingVerdict) -> None:
+        if self._verdict is None or verdict != self._verdict:
+            log.warning("blocking_changed", blocked=verdict.blocked, reason=verdict.reason)
+        self._verdict = verdict
+        self._checked_at = self._clock()

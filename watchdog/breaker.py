@@ -1,0 +1,86 @@
+"""The global breaker: stop restarting while too much fails at once. Pure: time is passed in.
+
+Two conditions open it:
+- a cluster: more than `max_failing_share` of its watched connectors failing (at least
+  `min_failing` of them) — a systemic outage (Confluent incident, expired credentials) that no
+  restart will heal; the breaker then holds restarts for that cluster only;
+- the fleet: more than `max_restarts` restarts sent within `window` — a restart storm, whatever
+  its cause; the breaker then holds every restart.
+
+Each closes by itself once its condition clears. `evaluate` reports changes so that the caller
+logs each opening and closing once.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .config import BreakerSettings
+
+FLEET = "fleet"
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerChange:
+    scope: str  # a cluster name, or "fleet"
+    opened: bool
+    reason: str
+
+
+class Breaker:
+    def __init__(self, settings: BreakerSettings) -> None:
+        self.settings = settings
+        self._failing: dict[str, tuple[int, int]] = {}  # cluster -> (failing, watched)
+        self._sent: deque[datetime] = deque()
+        self._open: dict[str, str] = {}  # scope -> reason
+
+    def observe_cluster(self, cluster: str, failing: int, watched: int) -> None:
+        self._failing[cluster] = (failing, watched)
+
+    def forget_cluster(self, cluster: str) -> None:
+        self._failing.pop(cluster, None)
+
+    def record_restart(self, at: datetime) -> None:
+        self._sent.append(at)
+
+    def open_reason(self, cluster: str) -> str | None:
+        """Why restarts in `cluster` are held, or None. Call `evaluate` first for fresh answers."""
+        return self._open.get(FLEET) or self._open.get(cluster)
+
+    @property
+    def open_scopes(self) -> dict[str, str]:
+        return dict(self._open)
+
+    def evaluate(self, now: datetime) -> list[BreakerChange]:
+        wanted: dict[str, str] = {}
+        fleet = self._fleet_reason(now)
+        if fleet:
+            wanted[FLEET] = fleet
+        for cluster, (failing, watched) in self._failing.items():
+            reason = self._cluster_reason(failing, watched)
+            if reason:
+                wanted[cluster] = reason
+        changes = [BreakerChange(scope, True, reason) for scope, reason in wanted.items() if scope not in self._open]
+        changes += [BreakerChange(scope, False, "condition cleared") for scope in self._open if scope not in wanted]
+        self._open = wanted
+        return changes
+
+    def _cluster_reason(self, failing: int, watched: int) -> str | None:
+        share = self.settings.max_failing_share
+        if share is None or watched == 0 or failing < self.settings.min_failing:
+            return None
+        if failing / watched > share:
+            return f"{failing} of {watched} watched connectors failing (more than {share:.0%})"
+        return None
+
+    def _fleet_reason(self, now: datetime) -> str | None:
+        limit = self.settings.max_restarts
+        horizon = now - timedelta(seconds=self.settings.window)
+        while self._sent and self._sent[0] < horizon:
+            self._sent.popleft()
+        # At most `max_restarts` go out per window: the one that would exceed it is held.
+        if limit is not None and len(self._sent) >= limit:
+            return f"{len(self._sent)} restarts in the last {self.settings.window:g}s (limit {limit})"
+        return None
