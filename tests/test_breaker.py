@@ -19,13 +19,14 @@ def test_a_cluster_opens_above_the_failing_share_and_closes_when_it_clears() -> 
     b.observe_cluster("prod", failing=6, watched=10)
     (change,) = b.evaluate(T0)
     assert (change.scope, change.opened) == ("prod", True)
-    assert "6 of 10 watched connectors failing" in b.open_reason("prod")
-    assert b.open_reason("staging") is None
+    assert "6 of 10 watched connectors failing" in b.open_reason("prod", failure=True)
+    assert "6 of 10" in b.open_reason("prod", failure=False), "a cluster outage holds planned restarts too"
+    assert b.open_reason("staging", failure=True) is None
     assert b.evaluate(T0) == [], "an open breaker is reported once"
     b.observe_cluster("prod", failing=1, watched=10)
     (change,) = b.evaluate(T0)
     assert (change.scope, change.opened) == ("prod", False)
-    assert b.open_reason("prod") is None
+    assert b.open_reason("prod", failure=True) is None
 
 
 def test_few_failures_in_a_small_cluster_do_not_open_it() -> None:
@@ -40,7 +41,8 @@ def test_the_fleet_opens_when_restarts_come_too_fast_and_closes_as_they_age() ->
         b.record_restart(T0 + timedelta(minutes=minute))
     (change,) = b.evaluate(T0 + timedelta(minutes=3))
     assert change.scope == FLEET and change.opened
-    assert "3 restarts" in b.open_reason("any-cluster")
+    assert "3 restarts" in b.open_reason("any-cluster", failure=True)
+    assert b.open_reason("any-cluster", failure=False) is None, "planned restarts are not a storm"
     (change,) = b.evaluate(T0 + timedelta(minutes=10, seconds=1))
     assert change.scope == FLEET and not change.opened
 

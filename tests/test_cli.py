@@ -71,3 +71,31 @@ async def test_demo_heals_the_built_in_scenario(capsys: pytest.CaptureFixture[st
     assert "demo summary" in out
     assert "orders/billing-sink" in out, "the connector that fails at t=5 was restarted"
     assert "orders/crm-source" not in out and "platform/audit-sink" not in out and "platform/users-source" not in out
+
+
+async def test_restart_through_a_running_daemon(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from watchdog.app import Daemon
+
+    from .support import daemon_config
+
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    heal = {"name": "heal", "trigger": {"type": "status"}, "select": {"include": ["*"]}}
+    async with served(simulator) as url:
+        daemon = Daemon(daemon_config([heal], base_url=url, token="cli-token-1"))
+        await daemon.start()
+        try:
+            for _ in range(100):
+                if daemon.pollers["prod"].first_poll_done:
+                    break
+                await asyncio.sleep(0.05)
+            daemon_url = f"http://127.0.0.1:{daemon.bound_port}"
+            monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-token-1")
+            ok = await asyncio.to_thread(main, ["restart", "prod", "orders", "--daemon", daemon_url])
+            monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "wrong")
+            refused = await asyncio.to_thread(main, ["restart", "prod", "orders", "--daemon", daemon_url])
+        finally:
+            await daemon.stop()
+    captured = capsys.readouterr()
+    assert ok == 0 and "prod/orders: accepted (HTTP 202)" in captured.out
+    assert refused == 1 and "HTTP 401" in captured.err
+    assert len(simulator.restarts()) == 1

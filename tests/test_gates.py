@@ -78,3 +78,35 @@ async def test_a_blocking_alert_holds_restarts_and_a_silence_lifts_it() -> None:
     await w.daemon.blocker.refresh()
     await poll(w)
     assert [c.connector for c in w.simulator.restarts()] == ["f0"]
+
+
+async def test_a_failure_during_a_blackout_is_restarted_when_the_window_opens() -> None:
+    from .support import in_process
+
+    heal = {**HEAL, "backoff": {"base": 60, "cap": 600, "jitter": 0}}
+    config = daemon_config([heal], windows={"blackout": ["2026-03-01T11:00:00Z-2026-03-01T12:10:00Z"]},
+                           rate_limit={"max_requests_per_second": 10000})
+    w = in_process(sim_scenario([failing("f0")]), config, fake_time=True, rng=0.5)  # fake time starts 12:00 UTC
+    w.daemon.queue.start()
+    restarted_at = None
+    for _ in range(20):
+        await poll(w)
+        if w.simulator.restarts() and restarted_at is None:
+            restarted_at = w.clock.wall()
+        w.clock.advance(60)
+    assert restarted_at is not None and restarted_at.isoformat() == "2026-03-01T12:10:00+00:00"
+    assert decisions(w, "window_closed") == 10
+
+
+async def test_rule_windows_hold_restarts_outside_working_hours() -> None:
+    from .support import in_process
+
+    heal = {**HEAL, "windows": {"allowed": ["Mon-Fri 08:00-18:00 UTC"]}}
+    w = in_process(sim_scenario([failing("f0")]), daemon_config([heal], rate_limit={"max_requests_per_second": 10000}),
+                   fake_time=True)  # a Sunday
+    w.daemon.queue.start()
+    await poll(w)
+    assert w.simulator.restarts() == [] and decisions(w, "window_closed") == 1
+    w.clock.advance(20 * 3600)  # Monday 08:00
+    await poll(w)
+    assert len(w.simulator.restarts()) == 1

@@ -4,8 +4,11 @@ Two conditions open it:
 - a cluster: more than `max_failing_share` of its watched connectors failing (at least
   `min_failing` of them) — a systemic outage (Confluent incident, expired credentials) that no
   restart will heal; the breaker then holds restarts for that cluster only;
-- the fleet: more than `max_restarts` restarts sent within `window` — a restart storm, whatever
-  its cause; the breaker then holds every restart.
+- the fleet: `max_restarts` failure restarts (status and alert triggers) sent within `window` —
+  a restart storm, whatever its cause; the breaker then holds every further failure restart.
+  Scheduled and requested restarts are planned by people, so they neither count towards it nor
+  are held by it (a nightly restart of 200 connectors is not a storm); the cluster condition
+  holds them too.
 
 Each closes by itself once its condition clears. `evaluate` reports changes so that the caller
 logs each opening and closing once.
@@ -45,9 +48,9 @@ class Breaker:
     def record_restart(self, at: datetime) -> None:
         self._sent.append(at)
 
-    def open_reason(self, cluster: str) -> str | None:
-        """Why restarts in `cluster` are held, or None. Call `evaluate` first for fresh answers."""
-        return self._open.get(FLEET) or self._open.get(cluster)
+    def open_reason(self, cluster: str, *, failure: bool) -> str | None:
+        """Why a restart in `cluster` is held, or None. Call `evaluate` first for fresh answers."""
+        return (self._open.get(FLEET) if failure else None) or self._open.get(cluster)
 
     @property
     def open_scopes(self) -> dict[str, str]:

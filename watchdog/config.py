@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -39,8 +39,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
-if TYPE_CHECKING:
-    from .windows import Windows
+from .windows import Windows, parse_window
 
 ENV_PREFIX = "WATCHDOG_"
 DEFAULT_SECRETS_DIR = Path("/etc/watchdog/secrets")
@@ -105,8 +104,6 @@ TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
 
 
 def _check_window(text: str) -> str:
-    from .windows import parse_window
-
     parse_window(text)  # raises WindowError (a ValueError) naming the bad text
     return text
 
@@ -319,8 +316,6 @@ class WindowSettings(Strict):
         return self.allowed is not None or bool(self.blackout)
 
     def compile(self) -> Windows:
-        from .windows import Windows, parse_window
-
         allowed = None if self.allowed is None else [parse_window(text) for text in self.allowed]
         return Windows(allowed, [parse_window(text) for text in self.blackout])
 

@@ -15,7 +15,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
 
 from .alerts import Alert, EpisodeMemory, WebhookPayload
 from .blocking import AlertBlocker
@@ -46,9 +45,7 @@ from .rules import (
     status_rule_for,
 )
 from .state import StateStore
-
-if TYPE_CHECKING:
-    from .windows import Windows
+from .windows import Windows
 
 log = get_logger("watchdog.engine")
 
@@ -323,13 +320,16 @@ class Engine:
 
     # -- gates and submission --------------------------------------------------------------------
 
-    def gate(self, key: ConnectorKey, now: datetime, windows: Windows | None) -> tuple[Decision, str] | None:
-        """Why a restart must not go now, whatever the rule decided; None when it may."""
+    def gate(
+        self, key: ConnectorKey, now: datetime, windows: Windows | None, *, failure: bool
+    ) -> tuple[Decision, str] | None:
+        """Why a restart must not go now, whatever the rule decided; None when it may.
+        `failure`: a status- or alert-triggered restart (the fleet breaker holds only those)."""
         if self._global_windows is not None and not self._global_windows.is_open(now):
             return Decision.WINDOW_CLOSED, f"global windows closed; next open {_when(self._global_windows.next_open(now))}"
         if windows is not None and not windows.is_open(now):
             return Decision.WINDOW_CLOSED, f"rule windows closed; next open {_when(windows.next_open(now))}"
-        reason = self.breaker.open_reason(key.cluster)
+        reason = self.breaker.open_reason(key.cluster, failure=failure)
         if reason is not None:
             return Decision.BREAKER_OPEN, reason
         if self.blocker is not None:
@@ -344,7 +344,8 @@ class Engine:
         now = self._now()
         self.update_breaker(now)
         rule = next((r for r in self.config.rules if r.name == job.primary.rule), None)
-        held = self.gate(job.key, now, self._rule_windows.get(rule.name) if rule else None)
+        failure = any(r.trigger in FAILURE_TRIGGERS for r in job.requests)
+        held = self.gate(job.key, now, self._rule_windows.get(rule.name) if rule else None, failure=failure)
         return None if held is None else f"{held[0].value}: {held[1]}"
 
     def update_breaker(self, now: datetime) -> None:
@@ -375,7 +376,7 @@ class Engine:
     ) -> RequestRecord:
         detail = ""
         if decision is Decision.RESTART:
-            held = self.gate(key, now, windows)
+            held = self.gate(key, now, windows, failure=trigger in FAILURE_TRIGGERS)
             if held is not None:
                 decision, detail = held
         self._record_decision(rule, trigger, key, decision, health=health, status=status, state=state, detail=detail)
@@ -488,9 +489,9 @@ class JobRecorder:
     def sending(self, job: RestartJob) -> None:
         """The first call of a job is about to go out: count the attempt now, not after the
         answer, so that no crash between the two can forget it (and undo the backoff)."""
-        now = self._now()
-        self._breaker.record_restart(now)
         if self._failure_requests(job):
+            now = self._now()
+            self._breaker.record_restart(now)
             self._record_attempt(job, now)
 
     def finished(self, job: RestartJob) -> None:
