@@ -233,9 +233,15 @@ async def test_the_connector_label_may_carry_the_lcc_id() -> None:
 async def test_resent_alerts_do_not_restart_twice() -> None:
     w, http = world()
     await polled(w)
+    results = []
     for _ in range(5):  # Alertmanager re-sends every repeat_interval, and HA peers send too
-        assert (await http.post("/v1/alertmanager", json=payload(alert()), headers=AUTH)).status_code == 200
-        await w.daemon.queue.join()
+        response = await http.post("/v1/alertmanager", json=payload(alert()), headers=AUTH)
+        results.append(response.json()["alerts"][0]["decision"])
+    await w.daemon.queue.join()
+    for _ in range(3):
+        response = await http.post("/v1/alertmanager", json=payload(alert()), headers=AUTH)
+        results.append(response.json()["alerts"][0]["decision"])
+    assert results == ["restart"] + ["duplicate"] * 4 + ["backoff"] * 3
     assert restart_calls(w) == 1
     assert w.sample("watchdog_webhook_alerts_total", result="duplicate") == 4
 

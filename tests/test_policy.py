@@ -95,3 +95,17 @@ def test_manual_restart_is_remembered_but_not_an_attempt() -> None:
     state = record_manual_restart(_restarted(2), T0 + timedelta(hours=1))
     assert state.attempts == 2
     assert state.last_restart_at == T0 + timedelta(hours=1)
+
+
+def test_after_an_alert_restart_polled_health_does_not_reset_the_backoff_until_the_alert_resolves() -> None:
+    from watchdog.policy import alert_resolved
+
+    state = record_attempt(ConnectorState(), T0, STRIMZI, 0.0, from_alert=True)  # gap(1) = 2 minutes
+    for minute in range(1, 10):
+        state = observe(state, Health.HEALTHY, T0 + timedelta(minutes=minute), STRIMZI)
+    assert state.attempts == 1, "a stalled connector looks RUNNING; that is not recovery"
+    state = alert_resolved(state, T0 + timedelta(minutes=10))
+    state = observe(state, Health.HEALTHY, T0 + timedelta(minutes=11), STRIMZI)
+    assert state.attempts == 1
+    state = observe(state, Health.HEALTHY, T0 + timedelta(minutes=12), STRIMZI)
+    assert state.attempts == 0

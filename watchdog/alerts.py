@@ -1,25 +1,20 @@
-"""Alertmanager's webhook payload (version 4) and the memory that makes re-sends harmless.
+"""Alertmanager's webhook payload (version 4).
 
 Alertmanager delivers at least once and re-sends a firing alert every `repeat_interval`; in HA
-mode several instances may each send it. One firing episode of one alert is identified by its
-fingerprint and `startsAt` (a new episode gets a new `startsAt`), so that pair is remembered and a
-repeat is answered 200 without a second restart. The backoff policy still guards a new episode.
+mode several instances may each send it. Re-sends are harmless without any memory of them here:
+each one is decided like a status poll, so it finds the restart it caused queued (`duplicate`)
+or the connector inside its backoff (`backoff`), and it restarts again only when the backoff
+policy allows, i.e. when the connector is still failing after the gap.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections import OrderedDict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
-# How long an episode is remembered, and how many: Alertmanager's default repeat_interval is 4 h.
-EPISODE_MEMORY = timedelta(hours=24)
-EPISODE_LIMIT = 50_000
-
 
 class Alert(BaseModel):
     model_config = ConfigDict(extra="ignore")  # newer Alertmanager fields are ignored
@@ -51,30 +46,3 @@ class WebhookPayload(BaseModel):
     groupLabels: dict[str, str] = {}  # noqa: N815
     commonLabels: dict[str, str] = {}  # noqa: N815
     alerts: list[Alert] = Field(max_length=10_000)
-
-
-class EpisodeMemory:
-    """Firing episodes already acted on, bounded in age and size."""
-
-    def __init__(self, keep: timedelta = EPISODE_MEMORY, limit: int = EPISODE_LIMIT) -> None:
-        self._keep = keep
-        self._limit = limit
-        self._seen: OrderedDict[tuple[str, str], datetime] = OrderedDict()
-
-    def first_time(self, alert: Alert, now: datetime) -> bool:
-        """Remember the episode; True if it was not known yet."""
-        self._expire(now)
-        key = (alert.identity, alert.startsAt.isoformat())
-        if key in self._seen:
-            return False
-        self._seen[key] = now
-        while len(self._seen) > self._limit:
-            self._seen.popitem(last=False)
-        return True
-
-    def _expire(self, now: datetime) -> None:
-        while self._seen:
-            key, at = next(iter(self._seen.items()))
-            if now - at < self._keep:
-                return
-            del self._seen[key]

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from .alerts import Alert, EpisodeMemory, WebhookPayload
+from .alerts import Alert, WebhookPayload
 from .blocking import AlertBlocker
 from .breaker import Breaker
 from .config import AlertTrigger, Backoff, Config, Rule
@@ -32,7 +32,7 @@ from .model import (
     RestartRequest,
     Trigger,
 )
-from .policy import give_up, observe, record_attempt, record_manual_restart
+from .policy import alert_resolved, give_up, observe, record_attempt, record_manual_restart
 from .queue import QueueClosed, RestartJob, RestartQueue
 from .rules import (
     classify,
@@ -121,7 +121,6 @@ class Engine:
         self._now = now
         self.statuses: dict[ConnectorKey, ConnectorStatus] = {}  # latest seen, watched connectors
         self.requests: OrderedDict[str, RequestRecord] = OrderedDict()
-        self._episodes = EpisodeMemory()
         self._last_decision: dict[tuple[ConnectorKey, str], Decision] = {}
         self._watched: dict[str, set[str]] = {}
         self.set_config(config)
@@ -254,13 +253,6 @@ class Engine:
     def _on_alert(self, alert: Alert, now: datetime) -> AlertResult:
         base = AlertResult(fingerprint=alert.identity, status=alert.status, result="unmatched")
         rules = [r for r in self.config.rules if r.enabled and isinstance(r.trigger, AlertTrigger) and r.trigger.matches(alert.labels)]
-        if not rules:
-            return base
-        if alert.status == "resolved":
-            return self._on_resolved(alert, base)
-        if not self._episodes.first_time(alert, now):
-            base.result, base.detail = "duplicate", "this firing episode (fingerprint, startsAt) was already handled"
-            return base
         for rule in rules:
             trigger = rule.trigger
             assert isinstance(trigger, AlertTrigger)
@@ -272,6 +264,11 @@ class Engine:
             if not selects(rule.select, key.cluster, key.connector):
                 base.detail = f"{key} is not selected by rule {rule.name}"
                 continue
+            if alert.status == "resolved":
+                return self._on_resolved(alert, rule, key, now)
+            # A re-send of the same firing episode is decided like any other: it finds its
+            # restart queued (duplicate) or the connector inside its backoff, and restarts again
+            # only when the backoff allows it, i.e. when the connector still fails after the gap.
             state = self.state.load(key)
             status = self.statuses.get(key)
             decision = decide_on_alert(rule, state, status, now, pending=self.queue.is_pending(key))
@@ -280,23 +277,33 @@ class Engine:
                 rule.name, Trigger.ALERT, key, decision, now, windows=self._rule_windows.get(rule.name),
                 reason=f"alert {summary}", dry_run=rule.dry_run, status=status, state=state, origin=alert.identity,
             )
-            requested = record.decision is Decision.RESTART
+            if record.decision is Decision.RESTART:
+                result = "restart_requested"
+            elif record.decision is Decision.DUPLICATE:
+                result = "duplicate"
+            else:
+                result = "refused"
             return AlertResult(
-                fingerprint=alert.identity, status=alert.status, result="restart_requested" if requested else "refused",
-                rule=rule.name, cluster=key.cluster, connector=key.connector, decision=record.decision.value,
+                fingerprint=alert.identity, status=alert.status, result=result, rule=rule.name,
+                cluster=key.cluster, connector=key.connector, decision=record.decision.value,
                 request_id=record.request_id,
             )
         return base
 
-    def _on_resolved(self, alert: Alert, base: AlertResult) -> AlertResult:
-        cancelled = []
-        for key in list(self.statuses) + [job.key for job in self.queue.pending_jobs()]:
-            cancelled += self.queue.withdraw(key, lambda r: r.origin == alert.identity)
-        base.result = "cancelled" if cancelled else "resolved"
+    def _on_resolved(self, alert: Alert, rule: Rule, key: ConnectorKey, now: datetime) -> AlertResult:
+        """The alert stopped firing: withdraw its restart if still queued, and let the backoff
+        count health from now (polling could not see the failure the alert reported)."""
+        self.state.save(key, alert_resolved(self.state.load(key), now))
+        cancelled = self.queue.withdraw(key, lambda r: r.origin == alert.identity)
+        result = AlertResult(
+            fingerprint=alert.identity, status=alert.status, result="cancelled" if cancelled else "resolved",
+            rule=rule.name, cluster=key.cluster, connector=key.connector,
+        )
         if cancelled:
-            base.detail = f"withdrew {len(cancelled)} queued restart(s)"
-            log.info("alert_resolved_restart_cancelled", fingerprint=alert.identity, requests=[r.id for r in cancelled])
-        return base
+            result.detail = f"withdrew {len(cancelled)} queued restart(s)"
+            log.info("alert_resolved_restart_cancelled", fingerprint=alert.identity, cluster=key.cluster,
+                     connector=key.connector, requests=[r.id for r in cancelled])
+        return result
 
     def _alert_target(self, alert: Alert, trigger: AlertTrigger) -> ConnectorKey | str:
         """The connector an alert names, or why it names none we watch."""
@@ -530,10 +537,12 @@ class JobRecorder:
         """A failure restart that went out (or would have, in dry-run) is an attempt whatever its
         answer: counting failed calls keeps a revoked key or a broken endpoint from becoming a
         hot loop, since the backoff grows exactly as for a connector that keeps failing."""
-        rule = _rule_named(self._config(), self._failure_requests(job)[0].rule)
+        failures = self._failure_requests(job)
+        rule = _rule_named(self._config(), failures[0].rule)
         # A rule removed by a reload still leaves the connector a backoff, never none.
         backoff = rule.backoff if rule is not None else Backoff()
-        state = record_attempt(self._state.load(job.key), now, backoff, self._rng())
+        from_alert = all(r.trigger is Trigger.ALERT for r in failures)
+        state = record_attempt(self._state.load(job.key), now, backoff, self._rng(), from_alert=from_alert)
         self._state.save(job.key, state)
         self._metrics.show_connector_state(job.key.cluster, job.key.connector, state)
         return state

@@ -142,6 +142,10 @@ class ConnectorState:
     gave_up: bool = False
     health: Health | None = None
     healthy_since: datetime | None = None
+    # The last failure restart came from an alert: the status API cannot see that failure (a
+    # stalled connector is RUNNING), so health seen by polling resets the backoff only after the
+    # alert has resolved.
+    awaiting_resolution: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,9 @@ def observe(state: ConnectorState, health: Health, now: datetime, backoff: Backo
     continuously, so we can ask for continuous health.
     """
     if health is Health.HEALTHY:
+        if state.awaiting_resolution:
+            # Polling cannot see the failure that the alert reported; health counts from its resolution.
+            return replace(state, health=health, consecutive_failures=0)
         healthy_since = state.healthy_since or now
         state = replace(state, health=health, consecutive_failures=0, healthy_since=healthy_since, gave_up=False)
         if state.attempts and now - healthy_since >= timedelta(seconds=backoff_gap(state.attempts, backoff)):
@@ -46,7 +49,9 @@ def observe(state: ConnectorState, health: Health, now: datetime, backoff: Backo
     return replace(state, health=health, healthy_since=None)
 
 
-def record_attempt(state: ConnectorState, now: datetime, backoff: Backoff, jitter_draw: float) -> ConnectorState:
+def record_attempt(
+    state: ConnectorState, now: datetime, backoff: Backoff, jitter_draw: float, *, from_alert: bool = False
+) -> ConnectorState:
     """A restart was sent (or would have been, in dry-run): start the next backoff gap.
 
     Jitter only lengthens the gap (by up to `backoff.jitter` of it), so restarts are never closer
@@ -61,7 +66,15 @@ def record_attempt(state: ConnectorState, now: datetime, backoff: Backoff, jitte
         next_allowed_at=now + timedelta(seconds=gap),
         consecutive_failures=0,
         healthy_since=None,
+        awaiting_resolution=from_alert,
     )
+
+
+def alert_resolved(state: ConnectorState, now: datetime) -> ConnectorState:
+    """The alert behind the last restart resolved: from now on, health seen by polling counts."""
+    if not state.awaiting_resolution:
+        return state
+    return replace(state, awaiting_resolution=False, healthy_since=now if state.health is Health.HEALTHY else None)
 
 
 def record_manual_restart(state: ConnectorState, now: datetime) -> ConnectorState:
