@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+
 class Alert(BaseModel):
     model_config = ConfigDict(extra="ignore")  # newer Alertmanager fields are ignored
 

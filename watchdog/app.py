@@ -1,17 +1,22 @@
-"""The composition root: builds the real objects from a Config, starts them, stops them in order."""
+"""The composition root: builds the real objects from a Config, starts them, stops them in order,
+and swaps in a new config on reload."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import functools
+import logging
 import random
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import httpx
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry
 
 from . import __version__
@@ -19,7 +24,15 @@ from .api import ApiContext
 from .asgi_server import EmbeddedServer, start_server, stop_server
 from .blocking import AlertBlocker
 from .breaker import Breaker
-from .config import Config, Credential, Rule, ScheduleTrigger, StatusTrigger
+from .config import (
+    AlertTrigger,
+    Config,
+    ConfigError,
+    Credential,
+    Rule,
+    ScheduleTrigger,
+    StatusTrigger,
+)
 from .connect import ConfluentCloudBackend, ConnectBackend, Gateway
 from .engine import MANUAL_RULE, Engine, JobRecorder, WallClock, utc_now
 from .logs import get_logger
@@ -27,6 +40,7 @@ from .metrics import Metrics
 from .model import ERROR_OUTCOMES, ConnectorKey, Decision, Trigger
 from .queue import RestartJob, RestartQueue
 from .ratelimit import RateLimiter
+from .reload import ConfigDiff, ConfigWatcher, diff_configs
 from .server import Probes, create_app
 from .state import MemoryStateStore, StateStore
 from .triggers.poller import ClusterPoller
@@ -60,6 +74,8 @@ class Daemon:
         blocking_transport: httpx.AsyncBaseTransport | None = None,
         registry: CollectorRegistry | None = None,
         state: StateStore | None = None,
+        reload_config: Callable[[], Config] | None = None,
+        config_path: Path | None = None,
         now: WallClock = utc_now,
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
@@ -67,51 +83,59 @@ class Daemon:
         self.config = config
         self.metrics = Metrics(registry)
         self.state = state if state is not None else MemoryStateStore()
+        self._reload_config = reload_config
+        self._config_path = config_path
         self._now = now
-        self.http = {name: self._http_client(cred, transport) for name, cred in self._used_credentials().items()}
+        self._clock = clock
+        self._blocking_transport = blocking_transport
+        # Credentials cannot change without a restart (reload.RESTART_ONLY_SECTIONS), so every
+        # complete one gets its client and limiter now, ready for clusters a reload may add.
+        self.http = {
+            name: self._http_client(cred, transport)
+            for name, cred in sorted(config.credentials.items())
+            if cred.api_key is not None and cred.api_secret is not None
+        }
         self.gateways = {
             name: Gateway(RateLimiter(name, config.rate_limit, clock=clock, rng=rng, observer=self.metrics), self.metrics)
             for name in self.http
         }
-        cluster_credentials = {name: config.credential_for(c) for name, c in config.clusters.items()}
-        self.backends: dict[str, ConnectBackend] = {
-            name: ConfluentCloudBackend(self.http[cluster_credentials[name]], c.environment_id, c.kafka_cluster_id)
-            for name, c in config.clusters.items()
-        }
         self.breaker = Breaker(config.breaker)
-        self.blocker = (
-            AlertBlocker(config.blocking, self.metrics, transport=blocking_transport, clock=clock)
-            if config.blocking is not None else None
-        )
+        self.blocker = self._build_blocker(config)
         self.recorder = JobRecorder(lambda: self.config, self.state, self.metrics, self.breaker, now=now, rng=rng)
-        self.queue = RestartQueue(
-            self.gateways, self.backends, cluster_credentials, config.rate_limit, self.recorder, clock=clock, rng=rng
-        )
+        self.queue = RestartQueue(self.gateways, {}, {}, config.rate_limit, self.recorder, clock=clock, rng=rng)
         self.engine = Engine(
             config, self.state, self.queue, self.metrics, breaker=self.breaker, blocker=self.blocker, now=now
         )
         self.recorder.gate = self.engine.dispatch_gate
-        self.pollers = {
-            name: ClusterPoller(
-                name, self.backends[name], self.gateways[cluster_credentials[name]], self.engine, self.metrics, now
-            )
-            for name in config.clusters
-        }
+        self.backends: dict[str, ConnectBackend] = {}
+        self.pollers: dict[str, ClusterPoller] = {}
+        for name in config.clusters:
+            self._add_cluster(name)
         self.probes = Probes(clock)
         self.probes.pending_clusters = lambda: [
             c for c in poll_intervals(self.config) if not self.pollers[c].first_poll_done
         ]
         self._server: tuple[EmbeddedServer, asyncio.Task[None]] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
-        self._scheduler = None
+        self._scheduler: AsyncIOScheduler | None = None
+        self._watcher: ConfigWatcher | None = None
         self._stopping = False
         self._preinitialise_metrics()
 
     # -- construction helpers --------------------------------------------------------------------
 
-    def _used_credentials(self) -> dict[str, Credential]:
-        used = {self.config.credential_for(c) for c in self.config.clusters.values()}
-        return {name: self.config.credentials[name] for name in sorted(used)}
+    def _add_cluster(self, name: str) -> None:
+        cluster = self.config.clusters[name]
+        credential = self.config.credential_for(cluster)
+        backend = ConfluentCloudBackend(self.http[credential], cluster.environment_id, cluster.kafka_cluster_id)
+        self.backends[name] = backend
+        self.queue.add_cluster(name, backend, credential)
+        self.pollers[name] = ClusterPoller(name, backend, self.gateways[credential], self.engine, self.metrics, self._now)
+
+    def _build_blocker(self, config: Config) -> AlertBlocker | None:
+        if config.blocking is None:
+            return None
+        return AlertBlocker(config.blocking, self.metrics, transport=self._blocking_transport, clock=self._clock)
 
     def _http_client(self, credential: Credential, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
         assert credential.api_key is not None and credential.api_secret is not None  # config checked
@@ -133,7 +157,10 @@ class Daemon:
     def _preinitialise_metrics(self) -> None:
         for credential in self.http:
             self.metrics.init_credential(credential)
-        for cluster in self.config.clusters:
+        self._preinitialise_clusters(self.config.clusters)
+
+    def _preinitialise_clusters(self, clusters: Iterable[str]) -> None:
+        for cluster in clusters:
             rules = self.config.rules_for_cluster(cluster)
             self.metrics.init_cluster(cluster, [(r.name, _trigger_of(r)) for r in rules] + [(MANUAL_RULE, Trigger.MANUAL)])
             for rule in rules:
@@ -147,14 +174,12 @@ class Daemon:
             await self.blocker.refresh()  # know before the first decision, not one TTL later
             self.blocker.start()
         self.queue.start()
-        scheduler = build_scheduler(self.metrics)
-        for cluster, interval in poll_intervals(self.config).items():
-            add_poll_job(scheduler, cluster, interval, functools.partial(self._job, self.pollers[cluster].poll))
-        for rule in self.config.rules:
-            if rule.enabled and isinstance(rule.trigger, ScheduleTrigger):
-                add_rule_job(scheduler, rule, functools.partial(self._job, self._run_schedule_rule, rule.name))
-        scheduler.start()
-        self._scheduler = scheduler
+        self._scheduler = build_scheduler(self.metrics)
+        self._sync_jobs(previous=None, changed_clusters=set())
+        self._scheduler.start()
+        if self._config_path is not None and self._reload_config is not None and self.config.reload.watch:
+            self._watcher = ConfigWatcher(self._config_path, self.reload, self.config.reload.interval)
+            self._watcher.start()
         self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
         if serve_http:
             app = create_app(self.metrics.registry, self.probes, self._api_context())
@@ -195,6 +220,88 @@ class Daemon:
             })
         return rows
 
+    def _sync_jobs(self, previous: Config | None, changed_clusters: set[str]) -> None:
+        """Make the scheduler's jobs match the config. Jobs whose definition did not change keep
+        their timing (an interval rule is not postponed by every reload)."""
+        assert self._scheduler is not None
+        scheduler = self._scheduler
+        old_polls = poll_intervals(previous) if previous is not None else {}
+        new_polls = poll_intervals(self.config)
+        for cluster in old_polls.keys() - new_polls.keys():
+            _remove_job(scheduler, f"poll:{cluster}")
+        for cluster, interval in new_polls.items():
+            if old_polls.get(cluster) != interval or cluster in changed_clusters:
+                add_poll_job(scheduler, cluster, interval, functools.partial(self._job, self._poll, cluster))
+        old_rules = _schedule_rules(previous) if previous is not None else {}
+        new_rules = _schedule_rules(self.config)
+        for name in old_rules.keys() - new_rules.keys():
+            _remove_job(scheduler, f"rule:{name}")
+        for name, rule in new_rules.items():
+            if old_rules.get(name) != rule:
+                add_rule_job(scheduler, rule, functools.partial(self._job, self._run_schedule_rule, name))
+
+    async def _poll(self, cluster: str) -> None:
+        poller = self.pollers.get(cluster)
+        if poller is not None:  # a reload may have removed the cluster while the job waited
+            await poller.poll()
+
+    # -- live reload -----------------------------------------------------------------------------
+
+    async def reload(self, reason: str) -> bool:
+        """Load and validate the config again; apply it only if it is valid as a whole."""
+        if self._reload_config is None:
+            return False
+        try:
+            new = self._reload_config()
+        except ConfigError as exc:
+            self.metrics.config_reloads.labels("error").inc()
+            log.error("config_reload_failed", reason=reason, source=exc.source,
+                      errors=[f"{path}: {message}" if path else message for path, message in exc.problems],
+                      note="the running config stays in effect")
+            return False
+        diff = diff_configs(self.config, new)
+        if diff.restart_required:
+            self.metrics.config_reloads.labels("error").inc()
+            log.error("config_reload_refused", reason=reason, sections=diff.restart_required,
+                      note="these sections need a process restart; the running config stays in effect")
+            return False
+        previous = self.config
+        self._apply(new, diff)
+        self.metrics.config_reloads.labels("success").inc()
+        log.info("config_reloaded", reason=reason, unchanged=diff.empty, **diff.summary())
+        if previous.blocking != new.blocking:
+            await self._swap_blocker()
+        return True
+
+    def _apply(self, new: Config, diff: ConfigDiff) -> None:
+        """Swap the config in one step of the event loop: no other task sees half of it."""
+        previous = self.config
+        self.config = new
+        self.engine.set_config(new)
+        self.breaker.settings = new.breaker
+        for name in diff.clusters_removed + diff.clusters_changed:
+            self.engine.forget_cluster(name)
+            self.breaker.forget_cluster(name)
+            self.metrics.forget_cluster(name)
+            del self.pollers[name]
+            # Its backend stays with the queue: a restart already queued for it is still sent.
+        for name in diff.clusters_added + diff.clusters_changed:
+            self._add_cluster(name)
+        self.engine.prune_unwatched()
+        self._preinitialise_clusters(new.clusters)
+        logging.getLogger().setLevel(new.log.level)
+        if self._scheduler is not None:
+            self._sync_jobs(previous, changed_clusters=set(diff.clusters_changed))
+
+    async def _swap_blocker(self) -> None:
+        old, self.blocker = self.blocker, self._build_blocker(self.config)
+        self.engine.blocker = self.blocker
+        if old is not None:
+            await old.close()
+        if self.blocker is not None:
+            await self.blocker.refresh()
+            self.blocker.start()
+
     @property
     def bound_port(self) -> int | None:
         return self._server[0].bound_port if self._server else None
@@ -203,6 +310,8 @@ class Daemon:
         """Stop triggers, drain the queue within the deadline, then close everything."""
         self._stopping = True
         log.info("stopping", queued=self.queue.depth(), deadline_seconds=self.config.queue.shutdown_deadline)
+        if self._watcher is not None:
+            await self._watcher.stop()
         if self._scheduler is not None:
             # The asyncio executor cancels running jobs; they only poll and enqueue, so nothing
             # that was accepted is lost by that.
@@ -289,18 +398,40 @@ class Daemon:
 
 
 def _trigger_of(rule: Rule) -> Trigger:
-    return Trigger.STATUS if isinstance(rule.trigger, StatusTrigger) else Trigger.SCHEDULE
+    if isinstance(rule.trigger, StatusTrigger):
+        return Trigger.STATUS
+    if isinstance(rule.trigger, AlertTrigger):
+        return Trigger.ALERT
+    return Trigger.SCHEDULE
+
+
+def _schedule_rules(config: Config) -> dict[str, Rule]:
+    return {r.name: r for r in config.rules if r.enabled and isinstance(r.trigger, ScheduleTrigger)}
+
+
+def _remove_job(scheduler: AsyncIOScheduler, job_id: str) -> None:
+    # A running instance is not cancelled by removal: a poll in progress finishes its work.
+    with contextlib.suppress(JobLookupError):
+        scheduler.remove_job(job_id)
 
 
 async def run_until_signalled(daemon: Daemon) -> int:
     """Run the daemon until SIGTERM or SIGINT, then shut down in order and return 0."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    reloads: set[asyncio.Task[bool]] = set()
+
+    def reload() -> None:
+        task = loop.create_task(daemon.reload("SIGHUP"))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload)
     try:
         return await daemon.run(stop)
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
 

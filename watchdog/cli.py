@@ -135,7 +135,7 @@ def _run(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_CONFIG
     _configure_logging(args, config)
-    daemon = Daemon(config)
+    daemon = Daemon(config, reload_config=lambda: _load(args), config_path=Path(args.config))
     if args.once:
         return asyncio.run(daemon.run_once())
     return asyncio.run(run_until_signalled(daemon))

@@ -184,6 +184,13 @@ class QueueSettings(Strict):
     shutdown_deadline: Duration = Field(default=20.0, ge=0)
 
 
+class ReloadSettings(Strict):
+    """Live reload: on SIGHUP always, and when the config file's contents change if `watch`."""
+
+    watch: bool = True
+    interval: PositiveDuration = 10.0
+
+
 class LogSettings(Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "json", "console"] = "auto"
@@ -375,6 +382,7 @@ class Config(BaseSettings):
     server: ServerSettings = ServerSettings()
     queue: QueueSettings = QueueSettings()
     log: LogSettings = LogSettings()
+    reload: ReloadSettings = ReloadSettings()
     windows: WindowSettings = WindowSettings()
     breaker: BreakerSettings = BreakerSettings()
     blocking: BlockingSettings | None = None

@@ -185,6 +185,18 @@ class Engine:
             del self._last_decision[remembered]
         self.metrics.forget_connector(key.cluster, key.connector)
 
+    def forget_cluster(self, cluster: str) -> None:
+        """A reload removed (or redefined) the cluster: what was known of it no longer applies."""
+        for name in self._watched.pop(cluster, set()):
+            self._forget(ConnectorKey(cluster, name))
+
+    def prune_unwatched(self) -> None:
+        """After a reload: connectors no rule watches any more lose their state and series."""
+        for cluster, names in self._watched.items():
+            for name in [n for n in names if status_rule_for(self.config.rules, cluster, n) is None]:
+                names.discard(name)
+                self._forget(ConnectorKey(cluster, name))
+
     def on_poll_failed(self, cluster: str, outcome: Outcome, message: str) -> None:
         self.metrics.polls.labels(cluster, outcome.value).inc()
         log.warning("poll_failed", cluster=cluster, outcome=outcome.value, message=message)

@@ -119,6 +119,12 @@ class RestartQueue:
 
     # -- public ----------------------------------------------------------------------------------
 
+    def add_cluster(self, cluster: str, backend: ConnectBackend, credential: str) -> None:
+        """Route a cluster's restarts (at construction, and when a reload adds a cluster).
+        A cluster that a reload removes keeps its route: its queued restarts are still sent."""
+        self._backends[cluster] = backend
+        self._credentials[cluster] = credential
+
     def start(self) -> None:
         for credential, lane in self._lanes.items():
             for index in range(self._settings.max_concurrent_requests):

@@ -1,0 +1,132 @@
+"""Live reload: a broken file changes nothing; a good one takes effect without a restart."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import structlog
+import yaml
+
+from watchdog.app import Daemon
+from watchdog.config import load_config
+from watchdog.simulator import Scenario, Simulator, create_app
+
+from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, World, sim_scenario
+
+HEAL = {"name": "heal", "trigger": {"type": "status", "interval": 30, "confirm_polls": 1}, "select": {"include": ["*"]}}
+NIGHTLY = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"connectors": ["orders"]}}
+
+
+def write(path: Path, rules: list[dict[str, Any]], **extra: Any) -> None:
+    data = {
+        "credentials": {"main": {}},
+        "clusters": {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
+        "server": {"host": "127.0.0.1", "port": 0},
+        "reload": {"interval": 0.2},
+        "rules": rules,
+        **extra,
+    }
+    path.write_text(yaml.safe_dump(data))
+
+
+@pytest.fixture
+def setup(tmp_path: Path, credentials_env: None):
+    path = tmp_path / "config.yaml"
+    write(path, [HEAL])
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}, {"name": "billing"}])))
+    daemon = Daemon(load_config(path), transport=httpx.ASGITransport(app=create_app(simulator)),
+                    reload_config=lambda: load_config(path), config_path=path)
+    return path, World(simulator, daemon)
+
+
+def job_ids(daemon: Daemon) -> set[str]:
+    return {job.id for job in daemon._scheduler.get_jobs()}
+
+
+async def test_a_broken_file_keeps_the_running_config(setup) -> None:
+    path, w = setup
+    await w.daemon.start(serve_http=False)
+    try:
+        before = w.daemon.config
+        path.write_text(path.read_text() + "\nrules:\n  - name: x\n    trigger: {type: schedule, cron: '0 3 * * 1'}\n    select: {connectors: [a]}\n")
+        with structlog.testing.capture_logs() as logs:
+            assert await w.daemon.reload("test") is False
+        assert w.daemon.config is before
+        assert w.sample("watchdog_config_reloads_total", result="error") == 1
+        (failed,) = [e for e in logs if e["event"] == "config_reload_failed"]
+        assert any(error.startswith("rules[0].trigger.cron: numeric weekday") for error in failed["errors"])
+    finally:
+        await w.daemon.stop()
+
+
+async def test_a_good_file_swaps_rules_and_schedules_in_place(setup) -> None:
+    path, w = setup
+    await w.daemon.start(serve_http=False)
+    try:
+        await w.daemon._poll(CLUSTER)
+        assert job_ids(w.daemon) == {f"poll:{CLUSTER}"}
+        assert w.daemon.metrics.registry.get_sample_value(
+            "watchdog_connector_backoff_step", {"cluster": CLUSTER, "connector": "billing"}) == 0
+        narrowed = {**HEAL, "select": {"connectors": ["orders"]}}
+        write(path, [narrowed, NIGHTLY])
+        with structlog.testing.capture_logs() as logs:
+            assert await w.daemon.reload("test") is True
+        assert job_ids(w.daemon) == {f"poll:{CLUSTER}", "rule:nightly"}
+        assert [r.name for r in w.daemon.engine.config.rules] == ["heal", "nightly"]
+        (event,) = [e for e in logs if e["event"] == "config_reloaded"]
+        assert event["rules_added"] == ["nightly"] and event["rules_changed"] == ["heal"]
+        # billing is no longer watched: its series are gone, orders keeps its state.
+        assert w.daemon.metrics.registry.get_sample_value(
+            "watchdog_connector_backoff_step", {"cluster": CLUSTER, "connector": "billing"}) is None
+        assert w.daemon.metrics.registry.get_sample_value(
+            "watchdog_connector_backoff_step", {"cluster": CLUSTER, "connector": "orders"}) == 0
+        assert w.sample("watchdog_config_reloads_total", result="success") == 1
+    finally:
+        await w.daemon.stop()
+
+
+async def test_sections_that_need_a_restart_are_refused_by_name(setup) -> None:
+    path, w = setup
+    await w.daemon.start(serve_http=False)
+    try:
+        write(path, [HEAL], rate_limit={"reserve": 5})
+        with structlog.testing.capture_logs() as logs:
+            assert await w.daemon.reload("test") is False
+        (event,) = [e for e in logs if e["event"] == "config_reload_refused"]
+        assert event["sections"] == ["rate_limit"]
+        assert w.daemon.config.rate_limit.reserve == 1
+    finally:
+        await w.daemon.stop()
+
+
+async def test_the_file_watcher_reloads_when_the_contents_change(setup) -> None:
+    path, w = setup
+    await w.daemon.start(serve_http=False)
+    try:
+        write(path, [HEAL, NIGHTLY])
+        for _ in range(50):
+            if "rule:nightly" in job_ids(w.daemon):
+                break
+            await asyncio.sleep(0.05)
+        assert "rule:nightly" in job_ids(w.daemon)
+    finally:
+        await w.daemon.stop()
+
+
+async def test_nothing_queued_is_lost_by_a_reload(setup) -> None:
+    path, w = setup
+    from watchdog.engine import MANUAL_RULE
+    from watchdog.model import ConnectorKey, Trigger
+
+    record = w.daemon.engine.on_request(ConnectorKey(CLUSTER, "orders"), None, trigger=Trigger.MANUAL,
+                                        rule=MANUAL_RULE, reason="test", known_missing=False)
+    write(path, [NIGHTLY])  # the status rule is gone, the cluster stays
+    assert await w.daemon.reload("test") is True
+    w.daemon.queue.start()
+    await w.daemon.queue.join()
+    assert record.job.outcome.value == "accepted"
+    await w.daemon.stop()

@@ -1,0 +1,94 @@
+"""Live reload: what changed between two configs, and a watcher for the config file.
+
+A reload is validated in full before anything is touched: a broken file leaves the running
+config in place. Rules, schedules, clusters, windows, the breaker, blocking, dry-run and the log
+level change in place; the sections that shape long-lived connections and listeners (API
+endpoint and timeouts, credentials, rate limits, the HTTP server, the queue) need a process
+restart, and a reload that changes them is refused with the names of those sections rather than
+half-applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Config
+
+# Sections whose objects live for the whole process (HTTP clients, limiters, listeners, lanes).
+RESTART_ONLY_SECTIONS = ("api", "credentials", "rate_limit", "server", "queue")
+
+
+@dataclass(frozen=True)
+class ConfigDiff:
+    rules_added: list[str] = field(default_factory=list)
+    rules_removed: list[str] = field(default_factory=list)
+    rules_changed: list[str] = field(default_factory=list)
+    clusters_added: list[str] = field(default_factory=list)
+    clusters_removed: list[str] = field(default_factory=list)
+    clusters_changed: list[str] = field(default_factory=list)
+    sections_changed: list[str] = field(default_factory=list)  # windows, breaker, blocking, dry_run, log
+    restart_required: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not any(vars(self).values())
+
+    def summary(self) -> dict[str, list[str]]:
+        return {name: value for name, value in vars(self).items() if value}
+
+
+def diff_configs(old: Config, new: Config) -> ConfigDiff:
+    old_rules = {r.name: r for r in old.rules}
+    new_rules = {r.name: r for r in new.rules}
+    return ConfigDiff(
+        rules_added=sorted(new_rules.keys() - old_rules.keys()),
+        rules_removed=sorted(old_rules.keys() - new_rules.keys()),
+        rules_changed=sorted(n for n in old_rules.keys() & new_rules.keys() if old_rules[n] != new_rules[n]),
+        clusters_added=sorted(new.clusters.keys() - old.clusters.keys()),
+        clusters_removed=sorted(old.clusters.keys() - new.clusters.keys()),
+        clusters_changed=sorted(
+            n for n in old.clusters.keys() & new.clusters.keys() if old.clusters[n] != new.clusters[n]
+        ),
+        sections_changed=[s for s in ("windows", "breaker", "blocking", "dry_run", "log") if getattr(old, s) != getattr(new, s)],
+        restart_required=[s for s in RESTART_ONLY_SECTIONS if getattr(old, s) != getattr(new, s)],
+    )
+
+
+def file_fingerprint(path: Path) -> str | None:
+    """A hash of the file's bytes: Kubernetes swaps ConfigMap files through symlinks, so modification
+    times are not a reliable sign of change; contents are. None when the file cannot be read."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+class ConfigWatcher:
+    """Polls the config file and calls `reload` when its contents change."""
+
+    def __init__(self, path: Path, reload: Callable[[str], Awaitable[object]], interval: float) -> None:
+        self._path = path
+        self._reload = reload
+        self._interval = interval
+        self._seen = file_fingerprint(path)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="config-watcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            current = file_fingerprint(self._path)
+            if current is not None and current != self._seen:
+                self._seen = current
+                await self._reload("file changed")
