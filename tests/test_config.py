@@ -58,7 +58,37 @@ def test_bad_configs_are_refused_with_the_path_of_the_bad_value(
     assert expected, f"{path.name} must start with '# error: ...'"
     with pytest.raises(ConfigError) as caught:
         load_config(path)
-    assert expected in str(caught.value)
+    problems = [f"{where}: {what}" if where else what for where, what in caught.value.problems]
+    assert expected in problems, f"expected exactly {expected!r}, got {problems}"
+
+
+def test_the_bad_config_corpus_covers_every_section() -> None:
+    corpus = sorted((FIXTURES / "bad").glob("*.yaml"))
+    assert len(corpus) >= 60
+    errors = " ".join(_headers(path)["error"][0] for path in corpus)
+    for section in ("api.", "credentials", "clusters", "rate_limit.", "server.", "queue.", "log.", "reload.",
+                    "windows.", "breaker.", "blocking.", "rules[0].trigger", "rules[0].select", "rules[0].backoff",
+                    "invalid YAML", "config file is empty", "at the top level", "duplicate rule name", "unknown cluster",
+                    "missing; set", "numeric weekday", "invalid window"):
+        assert section in errors, f"no bad config exercises {section}"
+
+
+@pytest.mark.parametrize("path", sorted((FIXTURES / "bad").glob("*.yaml")), ids=lambda p: p.stem)
+def test_bad_configs_stop_every_command_with_exit_code_2_before_any_network_call(
+    path: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import httpx
+
+    _apply_env(path, monkeypatch)
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a network call was made with an invalid config")
+
+    monkeypatch.setattr(httpx.AsyncClient, "send", no_network)
+    monkeypatch.setattr(httpx.Client, "send", no_network)
+    for command in (["run"], ["run", "--once"], ["check-config"], ["restart", "prod", "orders"]):
+        assert main([*command, "--config", str(path)]) == 2, command
+    assert "invalid config" in capsys.readouterr().err
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:

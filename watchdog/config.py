@@ -89,7 +89,25 @@ def parse_duration(value: Any) -> Any:
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
-Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=63)]
+def _matching(pattern: str, what: str) -> AfterValidator:
+    """A pattern check whose error says what is allowed, not which regular expression failed."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"{value!r} is not valid: {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+Name = Annotated[
+    str,
+    _matching(NAME_PATTERN, "use lower-case letters, digits, '.', '_' and '-', starting and ending with a letter or digit"),
+    Field(max_length=63),
+]
+HttpUrl = Annotated[str, _matching(r"^https?://[^\s/]+(/[^\s]*)?$", "expected an http:// or https:// URL")]
+ResourceId = Annotated[str, _matching(r"^[A-Za-z0-9_-]+$", "expected an id like env-abc123 or lkc-xyz789")]
 
 
 def _check_timezone(name: str) -> str:
@@ -128,7 +146,7 @@ class Timeouts(Strict):
 
 
 class ApiSettings(Strict):
-    base_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")] = DEFAULT_BASE_URL
+    base_url: HttpUrl = DEFAULT_BASE_URL
     timeouts: Timeouts = Timeouts()
 
 
@@ -140,8 +158,8 @@ class Credential(Strict):
 
 
 class Cluster(Strict):
-    environment_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")]
-    kafka_cluster_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")]
+    environment_id: ResourceId
+    kafka_cluster_id: ResourceId
     credential: str | None = None  # may be left out when exactly one credential is configured
 
 
@@ -280,7 +298,9 @@ def _check_regexes(patterns: dict[str, str]) -> dict[str, str]:
     return patterns
 
 
-LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
+LabelName = Annotated[
+    str, _matching(r"^[a-zA-Z_][a-zA-Z0-9_]*$", "Prometheus label names are letters, digits and '_', not starting with a digit")
+]
 
 
 class AlertTrigger(Strict):
@@ -342,7 +362,7 @@ class BlockingSettings(Strict):
     """Before a restart, ask Alertmanager whether a blocking alert (a Confluent incident, a
     cluster outage) is firing; silenced and inhibited alerts do not block."""
 
-    alertmanager_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")]
+    alertmanager_url: HttpUrl
     # Alertmanager matchers, ANDed, e.g. 'alertname=~"ConfluentCloudIncident|KafkaClusterDown"'.
     filters: list[Annotated[str, Field(min_length=3)]] = []
     receiver: str | None = None
@@ -451,7 +471,11 @@ def build_config(
         raise ConfigError(source, _validation_problems(exc)) from None
     except SettingsError as exc:
         # Raised for an env value that must be JSON (a list or mapping) and is not.
-        raise ConfigError(source, [("", f"environment override: {exc}")]) from None
+        field_name = re.search(r'field "(\w+)"', str(exc))
+        variable = f"{ENV_PREFIX}{field_name.group(1).upper()}" if field_name else "an environment variable"
+        raise ConfigError(
+            source, [("", f"{variable}: not valid JSON (lists and mappings set from the environment must be JSON)")]
+        ) from None
     problems = cross_check(config)
     if problems:
         raise ConfigError(source, problems)
@@ -479,7 +503,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(source, [("", f"cannot read config file: {exc}")]) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ConfigError(source, [("", _describe_yaml_error(exc))]) from None
     if data is None:
@@ -495,12 +519,34 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys: PyYAML keeps the last one silently, so a rule or a
+    cluster written twice would lose its first definition without a word."""
+
+
+def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, yaml.Node] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if isinstance(key, str) and key in seen:
+            raise yaml.constructor.ConstructorError(
+                f"while reading the mapping that starts at line {node.start_mark.line + 1}", None,
+                f"duplicate key {key!r} (first at line {seen[key].start_mark.line + 1})", key_node.start_mark,
+            )
+        if isinstance(key, str):
+            seen[key] = key_node
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
 def _describe_yaml_error(exc: yaml.YAMLError) -> str:
     def at(mark: yaml.Mark | None) -> str:
         return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
 
     problem = getattr(exc, "problem", None) or str(exc)
-    text = f"YAML syntax error{at(getattr(exc, 'problem_mark', None))}: {problem}"
+    text = f"invalid YAML{at(getattr(exc, 'problem_mark', None))}: {problem}"
     context = getattr(exc, "context", None)
     if context:
         text += f" ({context}{at(getattr(exc, 'context_mark', None))})"
@@ -549,6 +595,8 @@ def format_location(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if previous == "trigger" and part in TRIGGER_TYPES:
             continue  # pydantic puts the union's tag in the path; users never wrote it
+        if part == "[key]":
+            continue  # a mapping's key failed: the path up to it already names the key
         if isinstance(part, int):
             out += f"[{part}]"
         else:
