@@ -281,3 +281,11 @@ async def test_alerts_no_rule_matches_or_for_unknown_targets_are_ignored() -> No
     assert "not configured" in results[1]["detail"] and "not selected" in results[2]["detail"]
     await w.daemon.queue.join()
     assert restart_calls(w) == 0
+
+
+async def test_an_alert_with_only_an_lcc_id_finds_its_cluster() -> None:
+    w, http = world()
+    await polled(w)
+    bare = {**alert(), "labels": {"alertname": "ConnectorStalled", "connector": "lcc-orders1"}}
+    result = (await http.post("/v1/alertmanager", json=payload(bare), headers=AUTH)).json()["alerts"][0]
+    assert (result["result"], result["cluster"], result["connector"]) == ("restart_requested", CLUSTER, "orders-sink")

@@ -318,24 +318,28 @@ class Engine:
         return result
 
     def _alert_target(self, alert: Alert, trigger: AlertTrigger) -> ConnectorKey | str:
-        """The connector an alert names, or why it names none we watch."""
+        """The connector an alert names, or why it names none we watch.
+
+        Confluent's exported metrics label a connector only by its lcc- id, which is unique
+        across clusters: such an alert needs no cluster label (the id was learned by polling).
+        """
         cluster_label = alert.labels.get(trigger.cluster_label)
         connector_label = alert.labels.get(trigger.connector_label)
-        if not cluster_label or not connector_label:
-            return f"alert lacks the labels {trigger.cluster_label!r} and {trigger.connector_label!r}"
+        if not connector_label:
+            return f"alert lacks the connector label {trigger.connector_label!r}"
+        if not cluster_label:
+            key = self._connector_by_id(connector_label)
+            return key or f"alert lacks the cluster label {trigger.cluster_label!r} and {connector_label!r} is not a known lcc- id"
         cluster = self.cluster_named(cluster_label)
         if cluster is None:
             return f"cluster {cluster_label!r} is not configured"
-        connector = self._connector_named(cluster, connector_label)
-        return ConnectorKey(cluster, connector)
+        key = self._connector_by_id(connector_label)
+        return key if key is not None and key.cluster == cluster else ConnectorKey(cluster, connector_label)
 
-    def _connector_named(self, cluster: str, label: str) -> str:
-        """Confluent's metrics name connectors by their lcc- id; rules and the API by name."""
-        if label.startswith("lcc-"):
-            for key, status in self.statuses.items():
-                if key.cluster == cluster and status.resource_id == label:
-                    return key.connector
-        return label
+    def _connector_by_id(self, resource_id: str) -> ConnectorKey | None:
+        if not resource_id.startswith("lcc-"):
+            return None
+        return next((key for key, status in self.statuses.items() if status.resource_id == resource_id), None)
 
     # -- gates and submission --------------------------------------------------------------------
 
