@@ -18,7 +18,10 @@ setup: $(INSTALLED)
 demo: $(INSTALLED)
 	$(BIN)/watchdog demo $(DEMO_ARGS)
 
+# The end-to-end and deploy tests need Debian's prometheus and prometheus-alertmanager (and a
+# few system tools): the script installs what is missing when run as root, else says what to do.
 test: $(INSTALLED)
+	bash scripts/install-test-tools.sh $(VENV)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(INSTALLED)

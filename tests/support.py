@@ -38,6 +38,7 @@ def daemon_config(rules: list[dict[str, Any]], base_url: str = "http://sim", tok
         "credentials": {"main": {}},
         "clusters": {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
         "server": {"host": "127.0.0.1", "port": 0},
+        "state": {"path": ":memory:"},
         "rules": rules,
         **settings,
     }

@@ -40,6 +40,7 @@ def _config(tmp_path: Path, url: str) -> Path:
         "api": {"base_url": url},
         "credentials": {"main": {}},
         "clusters": {"prod": {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
+        "state": {"path": str(tmp_path / "state.db")},
     }))
     return path
 

@@ -90,6 +90,7 @@ def test_daemon_process_metrics_match_what_the_simulator_saw(tmp_path: Path, pro
         "credentials": {"main": {}},
         "clusters": {"prod": {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
         "server": {"host": "127.0.0.1", "port": daemon_port},
+        "state": {"path": str(tmp_path / "state.db")},
         "rules": [{
             "name": "heal", "trigger": {"type": "status", "interval": 5, "confirm_polls": 1},
             "select": {"include": ["*"]}, "backoff": {"base": 1, "cap": 4, "jitter": 0},
@@ -125,3 +126,56 @@ def test_daemon_process_metrics_match_what_the_simulator_saw(tmp_path: Path, pro
     log = (tmp_path / "daemon.log").read_text()
     assert '"event": "stopped"' in log
     assert TEST_API_SECRET not in log
+
+
+def test_sighup_reloads_a_good_config_and_keeps_running_on_a_broken_one(tmp_path: Path, processes) -> None:
+    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(sim_scenario([{"name": "orders"}])))
+    sim_port, daemon_port = free_port(), free_port()
+    config = {
+        "api": {"base_url": f"http://127.0.0.1:{sim_port}"},
+        "credentials": {"main": {}},
+        "clusters": {"prod": {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
+        "server": {"host": "127.0.0.1", "port": daemon_port},
+        "state": {"path": str(tmp_path / "state.db")},
+        "reload": {"watch": False},  # only the signal reloads here
+        "rules": [{"name": "heal", "trigger": {"type": "status", "interval": 30}, "select": {"include": ["*"]}}],
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    processes("simulate", "--scenario", str(tmp_path / "scenario.yaml"), "--port", str(sim_port), log="simulator.log")
+    wait_for(f"http://127.0.0.1:{sim_port}/_sim/state")
+    daemon = processes(
+        "run", "--config", str(path), "--log-format", "json", log="daemon.log",
+        env={"WATCHDOG_CREDENTIALS__MAIN__API_KEY": TEST_API_KEY, "WATCHDOG_CREDENTIALS__MAIN__API_SECRET": TEST_API_SECRET},
+    )
+    wait_for(f"http://127.0.0.1:{daemon_port}/readyz")
+
+    def reloads(result: str) -> float:
+        for family in text_string_to_metric_families(httpx.get(f"http://127.0.0.1:{daemon_port}/metrics").text):
+            for sample in family.samples:
+                if sample.name == "watchdog_config_reloads_total" and sample.labels["result"] == result:
+                    return sample.value
+        return 0.0
+
+    config["rules"].append({"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"connectors": ["orders"]}})
+    path.write_text(yaml.safe_dump(config))
+    daemon.send_signal(signal.SIGHUP)
+    for _ in range(50):
+        if reloads("success") == 1:
+            break
+        time.sleep(0.1)
+    assert reloads("success") == 1
+
+    path.write_text("rules: [unclosed")
+    daemon.send_signal(signal.SIGHUP)
+    for _ in range(50):
+        if reloads("error") == 1:
+            break
+        time.sleep(0.1)
+    assert reloads("error") == 1
+    assert httpx.get(f"http://127.0.0.1:{daemon_port}/healthz").status_code == 200, "still running on the old config"
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=30) == 0
+    log = (tmp_path / "daemon.log").read_text()
+    assert '"event": "config_reloaded"' in log and '"rules_added": ["nightly"]' in log
+    assert '"event": "config_reload_failed"' in log and "invalid YAML" in log

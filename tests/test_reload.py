@@ -27,6 +27,7 @@ def write(path: Path, rules: list[dict[str, Any]], **extra: Any) -> None:
         "clusters": {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
         "server": {"host": "127.0.0.1", "port": 0},
         "reload": {"interval": 0.2},
+        "state": {"path": ":memory:"},
         "rules": rules,
         **extra,
     }
@@ -52,13 +53,13 @@ async def test_a_broken_file_keeps_the_running_config(setup) -> None:
     await w.daemon.start(serve_http=False)
     try:
         before = w.daemon.config
-        path.write_text(path.read_text() + "\nrules:\n  - name: x\n    trigger: {type: schedule, cron: '0 3 * * 1'}\n    select: {connectors: [a]}\n")
+        write(path, [HEAL, {**NIGHTLY, "trigger": {"type": "schedule", "cron": "0 3 * * 1"}}])
         with structlog.testing.capture_logs() as logs:
             assert await w.daemon.reload("test") is False
         assert w.daemon.config is before
         assert w.sample("watchdog_config_reloads_total", result="error") == 1
         (failed,) = [e for e in logs if e["event"] == "config_reload_failed"]
-        assert any(error.startswith("rules[0].trigger.cron: numeric weekday") for error in failed["errors"])
+        assert any(error.startswith("rules[1].trigger.cron: numeric weekday") for error in failed["errors"])
     finally:
         await w.daemon.stop()
 

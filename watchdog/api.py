@@ -55,6 +55,7 @@ class ApiContext:
     polled_clusters: Callable[[], set[str]]  # clusters listed at least once: their connectors are known
     accepting: Callable[[], bool]  # False while shutting down
     connectors: Callable[[], list[dict[str, Any]]]  # the rows of GET /v1/connectors
+    history: Callable[[ConnectorKey | None, int], list[dict[str, Any]]]  # GET /v1/history
 
 
 def api_routes(ctx: ApiContext) -> list[Route]:
@@ -63,6 +64,7 @@ def api_routes(ctx: ApiContext) -> list[Route]:
         Route("/v1/restarts", _guarded(ctx, "restarts", _create_restart), methods=["POST"]),
         Route("/v1/restarts/{request_id}", _guarded(ctx, "restart_status", _restart_status), methods=["GET"]),
         Route("/v1/connectors", _guarded(ctx, "connectors", _connectors), methods=["GET"]),
+        Route("/v1/history", _guarded(ctx, "history", _history), methods=["GET"]),
     ]
 
 
@@ -161,6 +163,28 @@ async def _restart_status(ctx: ApiContext, request: Request) -> JSONResponse:
 
 async def _connectors(ctx: ApiContext, request: Request) -> JSONResponse:
     return JSONResponse({"connectors": ctx.connectors()})
+
+
+MAX_HISTORY = 1000
+
+
+async def _history(ctx: ApiContext, request: Request) -> JSONResponse:
+    """GET /v1/history[?cluster=C&connector=N][&limit=50]: recent restarts, newest first."""
+    params = request.query_params
+    limit_text = params.get("limit", "50")
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_HISTORY:
+        raise BadRequest(400, f"limit must be a whole number from 1 to {MAX_HISTORY}")
+    limit = int(limit_text)
+    connector, cluster_label = params.get("connector"), params.get("cluster")
+    if connector and cluster_label:
+        cluster = ctx.engine.cluster_named(cluster_label)
+        if cluster is None:
+            raise BadRequest(404, f"unknown cluster {cluster_label!r}")
+        return JSONResponse({"restarts": ctx.history(ConnectorKey(cluster, connector), limit)})
+    restarts = ctx.history(None, MAX_HISTORY if connector else limit)
+    if connector:  # a name without its cluster: that name in every cluster
+        restarts = [r for r in restarts if r["connector"] == connector][:limit]
+    return JSONResponse({"restarts": restarts})
 
 
 def _describe(record: RequestRecord) -> dict[str, Any]:

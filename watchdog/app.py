@@ -11,6 +11,7 @@ import random
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,15 @@ from .model import ERROR_OUTCOMES, ConnectorKey, Decision, Trigger
 from .queue import RestartJob, RestartQueue
 from .ratelimit import RateLimiter
 from .reload import ConfigDiff, ConfigWatcher, diff_configs
+from .report import history_json, status_json
 from .server import Probes, create_app
-from .state import MemoryStateStore, StateStore
+from .state import SqliteStateStore
 from .triggers.poller import ClusterPoller
 from .triggers.scheduler import add_poll_job, add_rule_job, build_scheduler
 
 log = get_logger("watchdog.app")
+
+HISTORY_PRUNE_BEATS = 3600  # the heartbeat ticks every second: prune once an hour
 
 USER_AGENT = f"connect-watchdog/{__version__} (+https://github.com/connect-watchdog/connect-watchdog)"
 
@@ -73,7 +77,7 @@ class Daemon:
         transport: httpx.AsyncBaseTransport | None = None,
         blocking_transport: httpx.AsyncBaseTransport | None = None,
         registry: CollectorRegistry | None = None,
-        state: StateStore | None = None,
+        state: SqliteStateStore | None = None,
         reload_config: Callable[[], Config] | None = None,
         config_path: Path | None = None,
         now: WallClock = utc_now,
@@ -82,7 +86,9 @@ class Daemon:
     ) -> None:
         self.config = config
         self.metrics = Metrics(registry)
-        self.state = state if state is not None else MemoryStateStore()
+        # Opened first: a state file that cannot be used stops the daemon before anything starts
+        # (StateStoreError names the file and how to recover).
+        self.state = state if state is not None else SqliteStateStore(config.state.path, now=now)
         self._reload_config = reload_config
         self._config_path = config_path
         self._now = now
@@ -173,6 +179,8 @@ class Daemon:
         if self.blocker is not None:
             await self.blocker.refresh()  # know before the first decision, not one TTL later
             self.blocker.start()
+        self._prune_history()
+        self.engine.recover()
         self.queue.start()
         self._scheduler = build_scheduler(self.metrics)
         self._sync_jobs(previous=None, changed_clusters=set())
@@ -201,23 +209,12 @@ class Daemon:
             polled_clusters=lambda: {c for c, p in self.pollers.items() if p.first_poll_done and c in poll_intervals(self.config)},
             accepting=lambda: not self._stopping,
             connectors=self.connector_rows,
+            history=lambda key, limit: history_json(self.state.history(key, limit))["restarts"],
         )
 
     def connector_rows(self) -> list[dict[str, Any]]:
         """Every connector the daemon remembers, with its health and restart state."""
-        rows = []
-        for key, state in sorted(self.state.items(), key=lambda item: (item[0].cluster, item[0].connector)):
-            status = self.engine.statuses.get(key)
-            rows.append({
-                "cluster": key.cluster,
-                "connector": key.connector,
-                "health": state.health.value if state.health else None,
-                "state": status.state if status else None,
-                "attempts": state.attempts,
-                "last_restart": state.last_restart_at.isoformat() if state.last_restart_at else None,
-                "next_allowed": state.next_allowed_at.isoformat() if state.next_allowed_at else None,
-                "gave_up": state.gave_up,
-            })
+        rows: list[dict[str, Any]] = status_json(self.state.rows())["connectors"]
         return rows
 
     def _sync_jobs(self, previous: Config | None, changed_clusters: set[str]) -> None:
@@ -327,6 +324,7 @@ class Daemon:
             await client.aclose()
         if self.blocker is not None:
             await self.blocker.close()
+        self.state.close()
         log.info("stopped", unsent=len(unsent), outcomes={o.value: n for o, n in self.recorder.outcomes.items() if n})
         return unsent
 
@@ -338,6 +336,7 @@ class Daemon:
 
     async def run_once(self) -> int:
         """One pass over every rule, then drain the queue. Non-zero when a restart failed."""
+        self.engine.recover()
         self.queue.start()
         self.probes.config_loaded = True
         for cluster in poll_intervals(self.config):
@@ -380,9 +379,20 @@ class Daemon:
             log.debug("job_cancelled_at_shutdown", job=getattr(work, "__qualname__", str(work)))
 
     async def _beat(self) -> None:
+        """The liveness heartbeat, and the hourly pruning of the restart history."""
+        beats = 0
         while True:
             self.probes.tick()
+            beats += 1
+            if beats % HISTORY_PRUNE_BEATS == 0:
+                self._prune_history()
             await asyncio.sleep(1.0)
+
+    def _prune_history(self) -> None:
+        history = self.config.state.history
+        removed = self.state.prune(timedelta(seconds=history.max_age), history.max_entries)
+        if removed:
+            log.info("history_pruned", removed=removed, max_age_seconds=history.max_age, max_entries=history.max_entries)
 
     async def _run_schedule_rule(self, rule_name: str) -> None:
         rule = next((r for r in self.config.rules if r.name == rule_name), None)

@@ -1,4 +1,4 @@
-"""The `watchdog` command: run, check-config, restart, simulate, demo.
+"""The `watchdog` command: run, check-config, restart, status, history, simulate, demo.
 
 Exit codes: 0 success; 1 a restart (or a --once pass) ended in an error outcome, or the daemon
 failed at run time; 2 the config or the command line is invalid (nothing was started).
@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .config import (
@@ -28,6 +30,8 @@ from .logs import configure_logging, get_logger
 
 if TYPE_CHECKING:
     import httpx
+
+    from .state import SqliteStateStore
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 DEFAULT_CONFIG = "config.yaml"
@@ -78,6 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
     restart.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
                          help="with --daemon: how long to wait for the outcome (default 60)")
 
+    status = commands.add_parser("status", help="watched connectors: health, attempts, backoff, gave-up")
+    _common(status)
+    _report_source(status)
+
+    history = commands.add_parser("history", help="recent restarts with trigger, outcome and the captured error")
+    _common(history)
+    _report_source(history)
+    history.add_argument("connector", nargs="?", help="only this connector (give --cluster when names repeat)")
+    history.add_argument("--cluster", help="the connector's cluster (its name in the config)")
+    history.add_argument("--limit", type=int, default=50, help="at most this many restarts (default 50)")
+
     simulate = commands.add_parser("simulate", help="serve the Confluent Cloud simulator over HTTP")
     _common(simulate, config=False)
     simulate.add_argument("--scenario", metavar="FILE", help="scenario YAML (default: the built-in demo scenario)")
@@ -91,12 +106,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _report_source(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--daemon", metavar="URL", help="ask a running daemon's API (token from $WATCHDOG_SERVER__AUTH_TOKEN or --token-file)")
+    parser.add_argument("--token-file", metavar="PATH", help="file holding the daemon's bearer token")
+    parser.add_argument("--state", metavar="PATH", help="read this state file (default: state.path from --config)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {
         "run": _run,
         "check-config": _check_config,
         "restart": _restart,
+        "status": _status,
+        "history": _history,
         "simulate": _simulate,
         "demo": _demo,
     }[args.command]
@@ -130,12 +154,17 @@ def _config_or_exit(args: argparse.Namespace) -> Config | None:
 
 def _run(args: argparse.Namespace) -> int:
     from .app import Daemon, run_until_signalled
+    from .state import StateStoreError
 
     config = _config_or_exit(args)
     if config is None:
         return EXIT_CONFIG
     _configure_logging(args, config)
-    daemon = Daemon(config, reload_config=lambda: _load(args), config_path=Path(args.config))
+    try:
+        daemon = Daemon(config, reload_config=lambda: _load(args), config_path=Path(args.config))
+    except StateStoreError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_FAILED
     if args.once:
         return asyncio.run(daemon.run_once())
     return asyncio.run(run_until_signalled(daemon))
@@ -165,7 +194,13 @@ def _restart(args: argparse.Namespace) -> int:
         print(f"unknown cluster {args.cluster!r}; configured: {', '.join(sorted(config.clusters))}", file=sys.stderr)
         return EXIT_CONFIG
     _configure_logging(args, config)
-    daemon = Daemon(config)
+    from .state import StateStoreError
+
+    try:
+        daemon = Daemon(config)
+    except StateStoreError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_FAILED
     decision, job = asyncio.run(daemon.restart_now(args.cluster, args.connector, reason=args.reason))
     if job is None:
         print(f"{args.cluster}/{args.connector}: not restarted ({decision.value})")
@@ -174,6 +209,93 @@ def _restart(args: argparse.Namespace) -> int:
     message = f": {job.message}" if job.message else ""
     print(f"{args.cluster}/{args.connector}: {job.outcome.value if job.outcome else 'unknown'}{detail}{message}")
     return EXIT_OK if job.outcome in (Outcome.ACCEPTED, Outcome.DRY_RUN) else EXIT_FAILED
+
+
+def _status(args: argparse.Namespace) -> int:
+    from .report import render_status, status_json, status_rows_from_json
+
+    if args.daemon:
+        document = _from_daemon(args, "/v1/connectors", {})
+        if document is None:
+            return EXIT_FAILED
+        rows = status_rows_from_json(document)
+    else:
+        store = _open_state(args)
+        if store is None:
+            return EXIT_FAILED
+        with store:
+            rows = store.rows()
+    print(json.dumps(status_json(rows), indent=2) if args.json else render_status(rows, now=_utc_now()))
+    return EXIT_OK
+
+
+def _history(args: argparse.Namespace) -> int:
+    from .model import ConnectorKey
+    from .report import history_from_json, history_json, render_history
+
+    if args.daemon:
+        params: dict[str, str | int] = {"limit": args.limit}
+        if args.connector:
+            params["connector"] = args.connector
+        if args.cluster:
+            params["cluster"] = args.cluster
+        document = _from_daemon(args, "/v1/history", params)
+        if document is None:
+            return EXIT_FAILED
+        records = history_from_json(document)
+    else:
+        store = _open_state(args)
+        if store is None:
+            return EXIT_FAILED
+        with store:
+            if args.connector and args.cluster:
+                records = store.history(ConnectorKey(args.cluster, args.connector), args.limit)
+            else:
+                records = [r for r in store.history(None, 100_000) if not args.connector or r.key.connector == args.connector]
+                records = records[: args.limit]
+    print(json.dumps(history_json(records), indent=2) if args.json else render_history(records, now=_utc_now()))
+    return EXIT_OK
+
+
+def _open_state(args: argparse.Namespace) -> SqliteStateStore | None:
+    """The state file, read-only: it may be in use by a running daemon."""
+    from .state import SqliteStateStore, StateStoreError
+
+    path = args.state
+    if path is None:
+        config = _config_or_exit(args)
+        if config is None:
+            return None
+        path = config.state.path
+    try:
+        return SqliteStateStore(path, read_only=True)
+    except StateStoreError as exc:
+        print(str(exc), file=sys.stderr)
+        return None
+
+
+def _from_daemon(args: argparse.Namespace, path: str, params: dict[str, str | int]) -> dict[str, Any] | None:
+    import httpx
+
+    token = _daemon_token(args)
+    if not token:
+        print("no token: set WATCHDOG_SERVER__AUTH_TOKEN or pass --token-file", file=sys.stderr)
+        return None
+    try:
+        response = httpx.get(f"{args.daemon.rstrip('/')}{path}", params=params, timeout=10.0,
+                             headers={"Authorization": f"Bearer {token}"})
+    except httpx.HTTPError as exc:
+        print(f"cannot reach the daemon at {args.daemon}: {exc}", file=sys.stderr)
+        return None
+    if response.status_code != 200:
+        print(f"the daemon answered HTTP {response.status_code}: {_error_text(response)}", file=sys.stderr)
+        return None
+    document: dict[str, Any] = response.json()
+    return document
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def _daemon_token(args: argparse.Namespace) -> str | None:

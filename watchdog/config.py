@@ -202,6 +202,19 @@ class QueueSettings(Strict):
     shutdown_deadline: Duration = Field(default=20.0, ge=0)
 
 
+class HistorySettings(Strict):
+    max_age: PositiveDuration = 30 * 86400.0
+    max_entries: Annotated[int, Field(ge=1)] = 200  # per connector: a noisy one cannot push out the rest
+
+
+class StateSettings(Strict):
+    """The state file: backoff, budgets, gave-up flags, history and unsent requests survive a
+    restart of the daemon. `:memory:` keeps nothing (tests, `--once` experiments)."""
+
+    path: str = "watchdog.db"
+    history: HistorySettings = HistorySettings()
+
+
 class ReloadSettings(Strict):
     """Live reload: on SIGHUP always, and when the config file's contents change if `watch`."""
 
@@ -378,6 +391,9 @@ class Rule(Strict):
     backoff: Backoff = Backoff()
     max_restarts: Annotated[int, Field(ge=1)] | None = None
     restart_user_errors: bool = False
+    # Ask Confluent's error-recommendations endpoint before a failure restart and keep the
+    # advice in the history (one extra, rate-limited call per restart).
+    fetch_recommendations: bool = False
     windows: WindowSettings | None = None
     dry_run: bool = False
     enabled: bool = True
@@ -403,6 +419,7 @@ class Config(BaseSettings):
     queue: QueueSettings = QueueSettings()
     log: LogSettings = LogSettings()
     reload: ReloadSettings = ReloadSettings()
+    state: StateSettings = StateSettings()
     windows: WindowSettings = WindowSettings()
     breaker: BreakerSettings = BreakerSettings()
     blocking: BlockingSettings | None = None

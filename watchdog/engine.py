@@ -28,7 +28,9 @@ from .model import (
     ConnectorStatus,
     Decision,
     Health,
+    HistoryRecord,
     Outcome,
+    PendingPhase,
     RestartRequest,
     Trigger,
 )
@@ -44,7 +46,7 @@ from .rules import (
     selects,
     status_rule_for,
 )
-from .state import StateStore
+from .state import SqliteStateStore
 from .windows import Windows
 
 log = get_logger("watchdog.engine")
@@ -105,7 +107,7 @@ class Engine:
     def __init__(
         self,
         config: Config,
-        state: StateStore,
+        state: SqliteStateStore,
         queue: RestartQueue,
         metrics: Metrics,
         *,
@@ -119,7 +121,9 @@ class Engine:
         self.breaker = breaker
         self.blocker = blocker
         self._now = now
-        self.statuses: dict[ConnectorKey, ConnectorStatus] = {}  # latest seen, watched connectors
+        # The latest status of every connector listed in a polled cluster, watched or not: the API
+        # and alerts need to know what exists, and lcc- ids are learned here.
+        self.statuses: dict[ConnectorKey, ConnectorStatus] = {}
         self.requests: OrderedDict[str, RequestRecord] = OrderedDict()
         self._last_decision: dict[tuple[ConnectorKey, str], Decision] = {}
         self._watched: dict[str, set[str]] = {}
@@ -137,16 +141,18 @@ class Engine:
         now = self._now()
         counts = dict.fromkeys(Health, 0)
         judged: list[tuple[Rule, ConnectorKey, ConnectorStatus, Health]] = []
+        for key in [k for k in self.statuses if k.cluster == cluster and k.connector not in statuses]:
+            del self.statuses[key]
         for name, status in statuses.items():
+            key = ConnectorKey(cluster, name)
+            self.statuses[key] = status
             rule = status_rule_for(self.config.rules, cluster, name)
             if rule is None:
                 continue
-            key = ConnectorKey(cluster, name)
             if name not in self._watched.get(cluster, set()):
                 self.metrics.init_connector(cluster, name, rule.name, Trigger.STATUS)
             health = classify(status)
             counts[health] += 1
-            self.statuses[key] = status
             judged.append((rule, key, status, health))
         for name in self._watched.get(cluster, set()) - {key.connector for _, key, _, _ in judged}:
             self._forget(ConnectorKey(cluster, name))
@@ -160,6 +166,7 @@ class Engine:
             self._judge(rule, key, status, health, now)
 
     def _judge(self, rule: Rule, key: ConnectorKey, status: ConnectorStatus, health: Health, now: datetime) -> None:
+        self.state.observe_status(key, status.state, now)
         state = observe(self.state.load(key), health, now, rule.backoff)
         decision = decide_on_status(rule, state, health, now, pending=self.queue.is_pending(key))
         if decision is Decision.BUDGET_SPENT and not state.gave_up:
@@ -178,9 +185,8 @@ class Engine:
         )
 
     def _forget(self, key: ConnectorKey) -> None:
-        log.info("connector_gone", cluster=key.cluster, connector=key.connector)
+        log.info("connector_unwatched", cluster=key.cluster, connector=key.connector)
         self.state.forget(key)
-        self.statuses.pop(key, None)
         for remembered in [k for k in self._last_decision if k[0] == key]:
             del self._last_decision[remembered]
         self.metrics.forget_connector(key.cluster, key.connector)
@@ -189,6 +195,8 @@ class Engine:
         """A reload removed (or redefined) the cluster: what was known of it no longer applies."""
         for name in self._watched.pop(cluster, set()):
             self._forget(ConnectorKey(cluster, name))
+        for key in [k for k in self.statuses if k.cluster == cluster]:
+            del self.statuses[key]
 
     def prune_unwatched(self) -> None:
         """After a reload: connectors no rule watches any more lose their state and series."""
@@ -307,6 +315,7 @@ class Engine:
         count health from now (polling could not see the failure the alert reported)."""
         self.state.save(key, alert_resolved(self.state.load(key), now))
         cancelled = self.queue.withdraw(key, lambda r: r.origin == alert.identity)
+        self.state.withdraw_pending([r.id for r in cancelled])
         result = AlertResult(
             fingerprint=alert.identity, status=alert.status, result="cancelled" if cancelled else "resolved",
             rule=rule.name, cluster=key.cluster, connector=key.connector,
@@ -340,6 +349,48 @@ class Engine:
         if not resource_id.startswith("lcc-"):
             return None
         return next((key for key, status in self.statuses.items() if status.resource_id == resource_id), None)
+
+    # -- recovery after a restart of the daemon --------------------------------------------------
+
+    def recover(self) -> tuple[int, int]:
+        """Requests accepted but not finished before the daemon stopped (or was killed).
+
+        - Never sent (`queued`): queued again, so nothing accepted is lost, except status-
+          triggered ones: the first poll decides again with the backoff and failure counts the
+          store kept (a connector that recovered meanwhile is then left alone).
+        - Perhaps sent (`sending`: the process died with the call on the wire): ended as
+          `interrupted` and reported, not sent again, so one request never restarts a connector
+          twice. The attempt was counted before the call, so the backoff holds either way.
+        - For a cluster no longer configured: ended as `dropped`.
+        Returns (requeued, ended).
+        """
+        requeued = ended = 0
+        now = self._now()
+        for pending in self.state.pending():
+            request = pending.request
+            why = ""
+            outcome = Outcome.DROPPED
+            if request.key.cluster not in self.config.clusters:
+                why = "the daemon restarted and its cluster is no longer configured"
+            elif pending.phase is PendingPhase.SENDING:
+                outcome = Outcome.INTERRUPTED
+                why = "the daemon stopped while this restart was being sent; it may or may not have reached the API"
+            elif request.trigger is Trigger.STATUS:
+                why = "the daemon restarted before sending it; the next poll decides again"
+            if why:
+                self.state.finish(pending.job_id, request.key, None, _ended(pending.job_id, request, now, outcome, why))
+                self.metrics.restarts.labels(request.key.cluster, request.key.connector, request.rule,
+                                             request.trigger.value, outcome.value).inc()
+                log.warning("recovered_request_ended", cluster=request.key.cluster, connector=request.key.connector,
+                            request=request.id, outcome=outcome.value, reason=why)
+                ended += 1
+                continue
+            job, _ = self.queue.submit(request)
+            self.state.add_pending(request, job.id)
+            requeued += 1
+        if requeued or ended:
+            log.warning("recovered_requests", requeued=requeued, ended=ended)
+        return requeued, ended
 
     # -- gates and submission --------------------------------------------------------------------
 
@@ -406,6 +457,12 @@ class Engine:
         record = RequestRecord(new_request_id(), key, rule, trigger, reason, now, decision)
         if decision is Decision.RESTART:
             record.job = self._submit(record, dry_run=dry_run, attempt=attempt, origin=origin)
+            if record.job is not None and record.job.evidence is None and status is not None:
+                # The restart will erase the trace: keep the copy for the history.
+                record.job.evidence = status.failure_evidence()
+            if record.job is not None and trigger in FAILURE_TRIGGERS:
+                rule_config = next((r for r in self.config.rules if r.name == rule), None)
+                record.job.wants_recommendations |= bool(rule_config and rule_config.fetch_recommendations)
         elif decision is Decision.DUPLICATE:
             record.job = self.queue.pending_job(key)
         self.requests[record.request_id] = record
@@ -422,6 +479,7 @@ class Engine:
         self.metrics.init_connector(key.cluster, key.connector, record.rule, record.trigger)
         try:
             job, merged = self.queue.submit(request)
+            self.state.add_pending(request, job.id)
         except QueueClosed:
             log.warning("restart_not_queued", cluster=key.cluster, connector=key.connector, rule=record.rule,
                         trigger=record.trigger.value, reason="shutting down")
@@ -474,6 +532,13 @@ class Engine:
             log.debug("decision", **fields)
 
 
+def _ended(job_id: str, request: RestartRequest, now: datetime, outcome: Outcome, why: str) -> HistoryRecord:
+    return HistoryRecord(
+        at=now, key=request.key, job_id=job_id, rule=request.rule, trigger=request.trigger,
+        triggers=(request.trigger,), outcome=outcome, message=why,
+    )
+
+
 def _when(moment: datetime | None) -> str:
     return moment.isoformat() if moment is not None else "not within the next year"
 
@@ -484,7 +549,7 @@ class JobRecorder:
     def __init__(
         self,
         config: Callable[[], Config],
-        state: StateStore,
+        state: SqliteStateStore,
         metrics: Metrics,
         breaker: Breaker,
         *,
@@ -510,12 +575,17 @@ class JobRecorder:
         self._metrics.queue_depth.labels(credential).set(depth)
 
     def sending(self, job: RestartJob) -> None:
-        """The first call of a job is about to go out: count the attempt now, not after the
-        answer, so that no crash between the two can forget it (and undo the backoff)."""
-        if self._failure_requests(job):
+        """The first call of a job is about to go out. The attempt is counted now, in the same
+        transaction that marks the requests as sending, not after the answer: a kill -9 between
+        the call and its answer then cannot undo the backoff (no restart storm after a crash)."""
+        state = self._state.load(job.key)
+        if self._failure_requests(job) and not job.attempt_counted:
             now = self._now()
             self._breaker.record_restart(now)
-            self._record_attempt(job, now)
+            state = self._attempt(job, state, now)
+            job.attempt_counted = True
+        self._state.mark_sending(job.id, job.key, state)
+        self._metrics.show_connector_state(job.key.cluster, job.key.connector, state)
 
     def finished(self, job: RestartJob) -> None:
         assert job.outcome is not None
@@ -525,14 +595,23 @@ class JobRecorder:
         self._metrics.restarts.labels(
             job.key.cluster, job.key.connector, primary.rule, primary.trigger.value, job.outcome.value
         ).inc()
+        now = self._now()
         state = self._state.load(job.key)
+        changed: ConnectorState | None = None
         if job.outcome is Outcome.DRY_RUN and self._failure_requests(job):
             # Dry-run advances the backoff as a real restart would, so the log shows the cadence
             # production would have.
-            state = self._record_attempt(job, self._now())
+            changed = self._attempt(job, state, now)
         elif job.outcome is Outcome.ACCEPTED and not self._failure_requests(job):
-            state = record_manual_restart(state, self._now())
-            self._state.save(job.key, state)
+            changed = record_manual_restart(state, now)
+        state = changed or state
+        if job.outcome is Outcome.UNSENT:
+            # Still pending in the state file: the next start of the daemon sends it.
+            pass
+        else:
+            self._state.finish(job.id, job.key, changed, self._history(job, state, now))
+        if changed is not None:
+            self._metrics.show_connector_state(job.key.cluster, job.key.connector, changed)
         fields = {
             "cluster": job.key.cluster, "connector": job.key.connector, "job": job.id, "outcome": job.outcome.value,
             "rule": primary.rule, "trigger": primary.trigger.value, "triggers": [t.value for t in job.triggers],
@@ -541,15 +620,27 @@ class JobRecorder:
         }
         if job.message:
             fields["message"] = job.message
+        if job.outcome is Outcome.UNSENT:
+            fields["note"] = "kept in the state file; sent at the next start"
         if job.outcome in (Outcome.ACCEPTED, Outcome.DRY_RUN, Outcome.DROPPED, Outcome.CANCELLED):
             log.info("restart_finished", **fields)
         else:
             log.error("restart_finished", **fields)
 
+    def _history(self, job: RestartJob, state: ConnectorState, now: datetime) -> HistoryRecord:
+        assert job.outcome is not None
+        return HistoryRecord(
+            at=now, key=job.key, job_id=job.id, rule=job.primary.rule, trigger=job.primary.trigger,
+            triggers=tuple(job.triggers), outcome=job.outcome, status_code=job.status_code,
+            request_id=job.request_id, message=job.message, tries=job.tries,
+            attempt=state.attempts if self._failure_requests(job) else None,
+            evidence=job.evidence, recommendations=job.recommendations,
+        )
+
     def _failure_requests(self, job: RestartJob) -> list[RestartRequest]:
         return [r for r in job.requests if r.trigger in FAILURE_TRIGGERS]
 
-    def _record_attempt(self, job: RestartJob, now: datetime) -> ConnectorState:
+    def _attempt(self, job: RestartJob, state: ConnectorState, now: datetime) -> ConnectorState:
         """A failure restart that went out (or would have, in dry-run) is an attempt whatever its
         answer: counting failed calls keeps a revoked key or a broken endpoint from becoming a
         hot loop, since the backoff grows exactly as for a connector that keeps failing."""
@@ -558,10 +649,7 @@ class JobRecorder:
         # A rule removed by a reload still leaves the connector a backoff, never none.
         backoff = rule.backoff if rule is not None else Backoff()
         from_alert = all(r.trigger is Trigger.ALERT for r in failures)
-        state = record_attempt(self._state.load(job.key), now, backoff, self._rng(), from_alert=from_alert)
-        self._state.save(job.key, state)
-        self._metrics.show_connector_state(job.key.cluster, job.key.connector, state)
-        return state
+        return record_attempt(state, now, backoff, self._rng(), from_alert=from_alert)
 
 
 def _rule_named(config: Config, name: str) -> Rule | None:

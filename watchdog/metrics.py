@@ -19,13 +19,13 @@ from .model import ConnectorState, Decision, Health, Outcome, Trigger
 from .ratelimit import Pause, RateLimitState
 
 API_STATUS_CLASSES = ("2xx", "4xx", "429", "5xx", "error")
-ENDPOINTS = ("list", "status", "restart")
+ENDPOINTS = ("list", "status", "restart", "error_recommendations")
 WAIT_REASONS = ("pause", "budget", "ceiling", "unknown_limit", "probe")
 PAUSE_SOURCES = ("retry_after", "reset", "backoff")
 RELOAD_RESULTS = ("success", "error")
 WEBHOOK_RESULTS = ("restart_requested", "duplicate", "unmatched", "resolved", "cancelled", "refused")
 BLOCKING_RESULTS = ("clear", "blocked", "error_blocked", "error_allowed")
-HTTP_ROUTES = ("alertmanager", "restarts", "restart_status", "connectors")
+HTTP_ROUTES = ("alertmanager", "restarts", "restart_status", "connectors", "history")
 SCHEDULER_EVENTS = ("missed", "error", "max_instances")
 POLL_RESULTS = ("ok", *(o.value for o in Outcome if o not in (Outcome.ACCEPTED, Outcome.DRY_RUN, Outcome.DROPPED, Outcome.UNSENT, Outcome.CANCELLED)))
 

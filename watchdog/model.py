@@ -53,6 +53,9 @@ class Outcome(StrEnum):
     UNAUTHORIZED = "unauthorized"  # 401
     FORBIDDEN = "forbidden"  # 403
     NOT_FOUND = "not_found"  # 404
+    # 409 from self-managed Kafka Connect: a rebalance is under way (no known leader) or the
+    # config is stale; worth retrying after a short wait. Confluent Cloud's 409 stays REJECTED.
+    CONFLICT = "conflict"
     RATE_LIMITED = "rate_limited"  # still 429 after the allowed retries
     SERVER_ERROR = "server_error"  # 5xx (or a malformed answer) after the allowed retries
     NETWORK_ERROR = "network_error"  # timeouts, resets, refused connections after retries
@@ -60,6 +63,10 @@ class Outcome(StrEnum):
     DROPPED = "dropped"  # a status-triggered restart whose connector was healthy at its turn
     UNSENT = "unsent"  # still queued when the shutdown deadline passed
     CANCELLED = "cancelled"  # withdrawn before it was sent (a resolved alert)
+    # The daemon stopped (a crash, kill -9) while the call was on the wire: it may or may not
+    # have reached the API. Reported rather than sent again, so one request never restarts a
+    # connector twice.
+    INTERRUPTED = "interrupted"
 
 
 # Outcomes that mean "the watchdog could not do what it was asked": --once exits non-zero on them.
@@ -69,10 +76,12 @@ ERROR_OUTCOMES = frozenset(
         Outcome.UNAUTHORIZED,
         Outcome.FORBIDDEN,
         Outcome.NOT_FOUND,
+        Outcome.CONFLICT,
         Outcome.RATE_LIMITED,
         Outcome.SERVER_ERROR,
         Outcome.NETWORK_ERROR,
         Outcome.UNSENT,
+        Outcome.INTERRUPTED,
     }
 )
 

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
 from .config import RateLimitSettings
 from .connect import ApiResult, ConnectBackend, Gateway
@@ -60,6 +60,12 @@ class RestartJob:
     first_sent_at: float | None = None
     finished_at: float | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set by the engine: the failure evidence captured before the restart erases it, and whether
+    # the rule wants Confluent's error recommendations fetched first.
+    evidence: dict[str, Any] | None = None
+    wants_recommendations: bool = False
+    recommendations: tuple[str, ...] = ()
+    attempt_counted: bool = False  # set once the attempt is in the state store
 
     @property
     def primary(self) -> RestartRequest:
@@ -238,6 +244,8 @@ class RestartQueue:
             return
         backend = self._backends[job.key.cluster]
         gateway = self._gateways[job.credential]
+        if job.wants_recommendations:
+            await self._fetch_recommendations(job, backend, gateway)
         rate_limited = failures = 0
 
         async def send() -> ApiResult[None]:
@@ -269,6 +277,16 @@ class RestartQueue:
                 return
             if result.outcome in _RETRYABLE:
                 await asyncio.sleep(self._retry_delay(failures))
+
+    async def _fetch_recommendations(self, job: RestartJob, backend: ConnectBackend, gateway: Gateway) -> None:
+        """Confluent's advice exists only while the connector is failed: ask before the restart.
+        One try, no retries: it is evidence, not the job."""
+        result, _ = await gateway.call(
+            job.key.cluster, lambda: backend.error_recommendations(job.key.connector),
+            connector=job.key.connector, job=job.id,
+        )
+        if result.ok and result.value:
+            job.recommendations = tuple(result.value)
 
     def _retry_delay(self, failures: int) -> float:
         backoff = self._settings.backoff

@@ -3,7 +3,7 @@
 A reload is validated in full before anything is touched: a broken file leaves the running
 config in place. Rules, schedules, clusters, windows, the breaker, blocking, dry-run and the log
 level change in place; the sections that shape long-lived connections and listeners (API
-endpoint and timeouts, credentials, rate limits, the HTTP server, the queue) need a process
+endpoint and timeouts, credentials, rate limits, the HTTP server, the queue, the state file) need a process
 restart, and a reload that changes them is refused with the names of those sections rather than
 half-applied.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 from .config import Config
 
 # Sections whose objects live for the whole process (HTTP clients, limiters, listeners, lanes).
-RESTART_ONLY_SECTIONS = ("api", "credentials", "rate_limit", "server", "queue")
+RESTART_ONLY_SECTIONS = ("api", "credentials", "rate_limit", "server", "queue", "state")
 
 
 @dataclass(frozen=True)

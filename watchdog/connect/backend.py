@@ -20,6 +20,8 @@ class Endpoint(StrEnum):
     LIST = "list"
     STATUS = "status"
     RESTART = "restart"
+    ERROR_RECOMMENDATIONS = "error_recommendations"
+    METRICS_QUERY = "metrics_query"  # the Metrics API's POST /v2/metrics/cloud/query
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,9 @@ class ConnectBackend(Protocol):
     async def connector_status(self, connector: str) -> ApiResult[ConnectorStatus]: ...
 
     async def restart(self, connector: str) -> ApiResult[None]: ...
+
+    async def error_recommendations(self, connector: str) -> ApiResult[list[str]]:
+        """Advice on a failed connector, where the backend offers it (REJECTED where not)."""
 
 
 def classify_status(code: int) -> Outcome:

@@ -40,6 +40,13 @@ class ConfluentCloudBackend:
         # 202 Accepted with an empty body; the restart happens asynchronously.
         return await self._call(Endpoint.RESTART, "POST", f"{self._connector_path(connector)}/restart", None)
 
+    async def error_recommendations(self, connector: str) -> ApiResult[list[str]]:
+        # 400 when the connector has no stack trace yet (research notes §2.7): REJECTED, harmless.
+        return await self._call(
+            Endpoint.ERROR_RECOMMENDATIONS, "GET", f"{self._connector_path(connector)}/error-recommendations",
+            _parse_recommendations,
+        )
+
     def _connector_path(self, connector: str) -> str:
         return f"{self._prefix}/{quote(connector, safe='')}"
 
@@ -94,3 +101,9 @@ def _parse_expanded_list(data: Any) -> dict[str, ConnectorStatus]:
         status = parse_status(entry["status"], resource_id=resource_id)
         connectors[name] = status
     return connectors
+
+
+def _parse_recommendations(data: Any) -> list[str]:
+    if not isinstance(data, dict):
+        raise ValueError("recommendations are not an object")
+    return [str(text) for text in data.get("recommendations") or [] if text]

@@ -1,0 +1,112 @@
+# connect-watchdog container image.
+#
+#   docker build -t connect-watchdog:0.1.0 \
+#     --build-arg VERSION=0.1.0 --build-arg REVISION="$(git rev-parse HEAD)" \
+#     --build-arg CREATED="$(date -u +%Y-%m-%dT%H:%M:%SZ)" .
+#   docker run --read-only --tmpfs /tmp -v watchdog-state:/var/lib/watchdog \
+#     -v "$PWD/config.yaml:/etc/watchdog/config.yaml:ro" -v "$PWD/secrets:/etc/watchdog/secrets:ro" \
+#     -p 9464:9464 --stop-timeout 60 connect-watchdog:0.1.0
+#
+# Three stages: `build` turns the source into wheels (the project's and every dependency's),
+# `install` installs them into a virtualenv without network access, and `runtime` copies only
+# that virtualenv onto a clean slim Python: no compiler, no wheels, no pip cache, no source tree.
+#
+# No container engine runs in CI, so tests/deploy/test_image.py replays this file instead: it
+# runs the two RUN steps marked "replayed by tests/deploy/test_image.py" (hence paths only through
+# ARG/ENV variables in them), then starts ENTRYPOINT + CMD with the runtime ENV, as the USER below,
+# as PID 1 of its own PID namespace on a read-only root filesystem with only the state volume and
+# /tmp writable, runs the HEALTHCHECK command, and stops it with SIGTERM.
+
+# The base image of every stage: the same Python in all three, so the virtualenv built in
+# `install` runs unchanged in `runtime` (its interpreter link points at /usr/local/bin/python3).
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ARG WHEEL_DIR=/wheels
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY watchdog ./watchdog
+# replayed by tests/deploy/test_image.py
+RUN python -m pip wheel --no-cache-dir --wheel-dir "${WHEEL_DIR}" .
+
+FROM ${PYTHON_IMAGE} AS install
+ARG WHEEL_DIR=/wheels
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    VIRTUAL_ENV=/opt/watchdog
+COPY --from=build ${WHEEL_DIR} ${WHEEL_DIR}
+# The virtualenv gets no pip of its own (nothing installs at run time); the base image's pip
+# installs into it. --no-index: only the wheels built above, exactly what `build` resolved.
+# replayed by tests/deploy/test_image.py
+RUN python -m venv --without-pip "${VIRTUAL_ENV}" \
+ && python -m pip --python "${VIRTUAL_ENV}/bin/python" install \
+      --no-cache-dir --no-index --find-links "${WHEEL_DIR}" connect-watchdog \
+ && "${VIRTUAL_ENV}/bin/watchdog" --version
+
+FROM ${PYTHON_IMAGE} AS runtime
+ARG PYTHON_IMAGE
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=unknown
+LABEL org.opencontainers.image.title="connect-watchdog" \
+      org.opencontainers.image.description="Keeps Kafka connectors on Confluent Cloud healthy: scheduled and failure-driven restarts through one rate-limit-aware queue, with Prometheus metrics." \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.source="https://github.com/connect-watchdog/connect-watchdog" \
+      org.opencontainers.image.url="https://github.com/connect-watchdog/connect-watchdog" \
+      org.opencontainers.image.documentation="https://github.com/connect-watchdog/connect-watchdog/blob/main/docs/runbook.md" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="${PYTHON_IMAGE}"
+
+# Every path the daemon uses, in one place. The config file and the secrets directory are
+# mounted read-only; the secrets directory is the daemon's default, /etc/watchdog/secrets
+# (created below; $WATCHDOG_SECRETS_DIR would move it). The state file lives on the volume at
+# /var/lib/watchdog. Temporary files go to TMPDIR, which must be writable too under a read-only
+# root (a tmpfs or an emptyDir). The install is read-only and compiled at install time, so
+# Python writes no bytecode.
+ENV VIRTUAL_ENV=/opt/watchdog \
+    PATH=/opt/watchdog/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    WATCHDOG_CONFIG=/etc/watchdog/config.yaml \
+    WATCHDOG_STATE__PATH=/var/lib/watchdog/state.db \
+    TMPDIR=/tmp
+
+# A fixed uid/gid (10001, above any distribution's system range) so volume ownership, the
+# Kubernetes securityContext and the compose file can name it. Root owns the install and the
+# config directory; the user owns only the state directory.
+RUN groupadd --system --gid 10001 watchdog \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /var/lib/watchdog \
+      --shell /usr/sbin/nologin watchdog \
+ && mkdir -p /etc/watchdog/secrets /var/lib/watchdog \
+ && chown 10001:10001 /var/lib/watchdog \
+ && chmod 0750 /var/lib/watchdog
+
+COPY --from=install /opt/watchdog /opt/watchdog
+# For reference only: mount your own config at /etc/watchdog/config.yaml.
+COPY config.example.yaml /etc/watchdog/config.example.yaml
+
+VOLUME ["/var/lib/watchdog"]
+WORKDIR /var/lib/watchdog
+USER 10001:10001
+EXPOSE 9464
+
+# The daemon is PID 1 and handles SIGTERM itself: it stops its triggers, drains the queue for
+# queue.shutdown_deadline (20s by default) and exits 0. It installs that handler about a second
+# after starting, before it serves /healthz; until then, as for any PID 1 without a handler, the
+# kernel drops SIGTERM and a stop in that first second waits for the engine's SIGKILL. It starts
+# no child processes, so there are no zombies to reap and no init is needed. Give it time to
+# drain: `docker stop -t 60`, compose's stop_grace_period, Kubernetes' terminationGracePeriodSeconds.
+STOPSIGNAL SIGTERM
+
+# /healthz answers 200 while the event loop ticks. The slim image has no curl; Python is there.
+# It asks port 9464, or $WATCHDOG_SERVER__PORT when set: to move the port, set that variable
+# rather than server.port in the YAML file (the variable overrides the file for the daemon too).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('WATCHDOG_SERVER__PORT', '9464'), timeout=4)"]
+
+ENTRYPOINT ["watchdog"]
+CMD ["run"]

@@ -1,0 +1,166 @@
+"""The compose playground: a valid Compose file (the compose-spec parser, strict), whose every
+mounted config is one that CI checks elsewhere, wired consistently (service names, ports, paths),
+and running the Prometheus and Alertmanager versions CI tests with."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from watchdog.config import load_config
+
+from . import dockerfile as df
+from .tools import (
+    ALERTMANAGER_CONFIG,
+    DAEMON_CONFIG,
+    DAEMON_SECRETS,
+    DASHBOARD,
+    DEPLOY,
+    PROMETHEUS_CONFIG,
+    RULES,
+    prometheus,
+    python_module,
+    run,
+    tool,
+)
+
+COMPOSE_DIR = DEPLOY / "compose"
+COMPOSE_FILE = COMPOSE_DIR / "compose.yaml"
+GRAFANA = DEPLOY / "grafana"
+
+
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+
+
+def service(name: str) -> dict[str, Any]:
+    return compose()["services"][name]
+
+
+def bind_mounts(name: str) -> dict[str, Path]:
+    """container path -> host path of a service's bind mounts (named volumes left out)."""
+    mounts = {}
+    for volume in service(name).get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith("."):
+            mounts[target] = (COMPOSE_DIR / source).resolve()
+    return mounts
+
+
+def test_the_compose_file_is_valid_compose() -> None:
+    python_module("compose_spec", package="the compose-spec wheel (the compose_spec parser)")
+    from compose_spec import PyCompose
+
+    # PyYAML resolves the `<<: *hardened` merge keys, as Compose does, before the strict parser.
+    parsed = PyCompose.from_json(json.dumps(compose()))
+    parsed.validate()
+    assert parsed.service_names() == ["simulator", "watchdog", "prometheus", "alertmanager", "grafana"]
+    declared = set(compose()["volumes"])
+    for name, spec in compose()["services"].items():
+        for volume in spec.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (COMPOSE_DIR / source).exists(), f"{name}: {source} does not exist"
+            else:
+                assert source in declared, f"{name}: named volume {source} is not declared"
+
+
+def test_every_mounted_config_is_one_ci_checks() -> None:
+    checked = {
+        # the daemon's config and secrets: tests/deploy/test_queries.py runs the daemon with them,
+        # test_image.py runs the replayed image with them
+        ("watchdog", "/etc/watchdog/config.yaml"): DAEMON_CONFIG,
+        ("watchdog", "/etc/watchdog/secrets"): DAEMON_SECRETS,
+        # prometheus.yml and the alert rules: promtool, and the live Prometheus of test_queries.py
+        ("prometheus", "/etc/prometheus"): PROMETHEUS_CONFIG.parent,
+        # amtool check-config
+        ("alertmanager", "/etc/alertmanager/alertmanager.yml"): ALERTMANAGER_CONFIG,
+        # the dashboard: every query run by test_queries.py; the provisioning: checked below
+        ("grafana", "/etc/grafana/provisioning"): GRAFANA / "provisioning",
+        ("grafana", "/var/lib/grafana/dashboards"): DASHBOARD.parent,
+    }
+    mounted = {(name, target): source for name in compose()["services"] for target, source in bind_mounts(name).items()}
+    assert mounted == {key: value.resolve() for key, value in checked.items()}
+    assert RULES.parent == PROMETHEUS_CONFIG.parent
+    assert sorted(p.name for p in DASHBOARD.parent.iterdir()) == [DASHBOARD.name]
+
+
+def test_services_find_each_other() -> None:
+    prometheus_config = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+    daemon_config = yaml.safe_load(DAEMON_CONFIG.read_text(encoding="utf-8"))
+    expose = df.parse().final.one("EXPOSE").text
+    # The daemon listens where Prometheus scrapes it and where the port is published.
+    (scrape,) = prometheus_config["scrape_configs"]
+    assert scrape["static_configs"][0]["targets"] == [f"watchdog:{daemon_config['server']['port']}"]
+    assert str(daemon_config["server"]["port"]) == expose
+    assert daemon_config["server"]["host"] == "0.0.0.0"
+    assert service("watchdog")["ports"] == [f"{expose}:{expose}"]
+    # The daemon calls the simulator at the address the simulator serves.
+    command = service("simulator")["command"]
+    assert command[0] == "simulate"
+    assert daemon_config["api"]["base_url"] == f"http://simulator:{command[command.index('--port') + 1]}"
+    assert "--port" in command and "8080" in " ".join(service("simulator")["healthcheck"]["test"])
+    # Prometheus sends alerts to the Alertmanager service.
+    (alertmanagers,) = prometheus_config["alerting"]["alertmanagers"]
+    assert alertmanagers["static_configs"][0]["targets"] == ["alertmanager:9093"]
+    assert service("alertmanager")["ports"] == ["9093:9093"]
+    # Grafana's data source is the Prometheus service.
+    (datasource,) = yaml.safe_load((GRAFANA / "provisioning/datasources/prometheus.yaml").read_text())["datasources"]
+    assert datasource["url"] == "http://prometheus:9090" and datasource["type"] == "prometheus"
+    assert datasource["isDefault"] is True
+    assert datasource["jsonData"]["timeInterval"] == prometheus_config["global"]["scrape_interval"]
+
+
+def test_grafana_provisions_the_dashboard_as_home() -> None:
+    (provider,) = yaml.safe_load((GRAFANA / "provisioning/dashboards/connect-watchdog.yaml").read_text())["providers"]
+    mounts = bind_mounts("grafana")
+    assert mounts[provider["options"]["path"]] == DASHBOARD.parent.resolve()
+    home = service("grafana")["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home == f"{provider['options']['path']}/{DASHBOARD.name}"
+
+
+def test_the_daemon_runs_hardened_with_its_state_on_a_volume() -> None:
+    watchdog = service("watchdog")
+    assert watchdog["read_only"] is True
+    assert watchdog["cap_drop"] == ["ALL"]
+    assert watchdog["security_opt"] == ["no-new-privileges:true"]
+    env = dict(pair for instruction in df.parse().final.all("ENV") for pair in df.key_values(instruction))
+    assert watchdog["tmpfs"] == [env["TMPDIR"]]
+    state_dir = str(Path(env["WATCHDOG_STATE__PATH"]).parent)
+    assert f"watchdog-state:{state_dir}" in watchdog["volumes"]
+    assert service("simulator")["image"] == watchdog["image"] and "build" in service("simulator")
+
+
+def test_stop_grace_outlasts_the_drain() -> None:
+    config = load_config(DAEMON_CONFIG, secrets_dir=DAEMON_SECRETS)
+    grace = service("watchdog")["stop_grace_period"]
+    seconds = int(re.fullmatch(r"(\d+)s", grace).group(1))  # type: ignore[union-attr]
+    assert seconds > config.queue.shutdown_deadline + config.api.timeouts.connect + config.api.timeouts.read
+
+
+def test_the_playground_config_passes_check_config_and_really_restarts() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "watchdog", "check-config", "--config", str(DAEMON_CONFIG), "--secrets-dir",
+         str(DAEMON_SECRETS)], capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "dry_run: false" in done.stdout
+
+
+def test_prometheus_and_alertmanager_are_the_versions_ci_tests_with() -> None:
+    images = {name: spec["image"] for name, spec in compose()["services"].items()}
+    done = run([prometheus(), "--version"])
+    prometheus_version = re.search(r"version (\d+\.\d+\.\d+)", done.stdout + done.stderr)
+    alertmanager = tool("prometheus-alertmanager", package="Debian's prometheus-alertmanager package")
+    done = run([alertmanager, "--version"])
+    alertmanager_version = re.search(r"version (\d+\.\d+\.\d+)", done.stdout + done.stderr)
+    assert prometheus_version and alertmanager_version
+    assert images["prometheus"] == f"prom/prometheus:v{prometheus_version.group(1)}"
+    assert images["alertmanager"] == f"prom/alertmanager:v{alertmanager_version.group(1)}"
+    assert re.fullmatch(r"grafana/grafana:\d+\.\d+\.\d+", images["grafana"]), "Grafana pinned to a release"

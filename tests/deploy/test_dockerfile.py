@@ -1,0 +1,84 @@
+"""The Dockerfile and .dockerignore: hadolint passes, and the image declares what the deploy
+manifests and the daemon rely on (user, port, paths, health check, labels, build context)."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from watchdog import __version__
+from watchdog.config import DEFAULT_SECRETS_DIR, ServerSettings
+
+from . import dockerfile as df
+from .tools import REPO, hadolint, run
+
+
+def test_hadolint_passes_with_no_unexplained_ignores() -> None:
+    result = run([hadolint(), "--no-color", "--failure-threshold", "info", str(df.DOCKERFILE)], check=False)
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
+    lines = df.DOCKERFILE.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines):
+        if re.search(r"#\s*hadolint\s+(global\s+)?ignore=", line):
+            reason = lines[number - 1].strip() if number else ""
+            assert reason.startswith("#") and "hadolint" not in reason and len(reason) > 10, (
+                f"Dockerfile:{number + 1}: a hadolint ignore needs its reason in the comment line above it"
+            )
+
+
+def test_every_stage_uses_the_same_pinned_python_base() -> None:
+    parsed = df.parse()
+    assert [stage.base for stage in parsed.stages] == ["${PYTHON_IMAGE}"] * 3
+    image = parsed.global_args["PYTHON_IMAGE"]
+    assert re.fullmatch(r"python:3\.1[1-9]-slim-[a-z]+", image), image
+    requires = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["requires-python"]
+    assert requires == ">=3.11" and image.startswith("python:3.11"), "the image's Python is the oldest supported"
+
+
+def test_the_runtime_stage_declares_user_port_paths_and_health_check() -> None:
+    final = df.parse().final
+    env = dict(pair for instruction in final.all("ENV") for pair in df.key_values(instruction))
+    assert re.fullmatch(r"[1-9]\d*:[1-9]\d*", final.one("USER").text), "a fixed numeric non-root uid:gid"
+    assert final.one("EXPOSE").text == str(ServerSettings().port) == "9464"
+    assert env["WATCHDOG_CONFIG"] == "/etc/watchdog/config.yaml"
+    assert DEFAULT_SECRETS_DIR == Path("/etc/watchdog/secrets")
+    assert "mkdir -p /etc/watchdog/secrets /var/lib/watchdog" in final.one("RUN").text
+    assert env["WATCHDOG_STATE__PATH"] == "/var/lib/watchdog/state.db"
+    assert final.one("VOLUME").text == '["/var/lib/watchdog"]'
+    assert env["TMPDIR"] == "/tmp"
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1"
+    assert final.one("ENTRYPOINT").exec_form() == ["watchdog"]
+    assert final.one("CMD").exec_form() == ["run"]
+    assert final.one("STOPSIGNAL").text == "SIGTERM"
+    healthcheck = final.one("HEALTHCHECK")
+    assert "http://127.0.0.1:%s/healthz" in " ".join(healthcheck.exec_form())
+    assert {"interval", "timeout", "start-period", "retries"} <= set(healthcheck.flags)
+
+
+def test_oci_labels_describe_the_image() -> None:
+    final = df.parse().final
+    labels = dict(df.key_values(final.one("LABEL")))
+    args = dict(pair for instruction in final.all("ARG") for pair in df.key_values(instruction))
+    required = {"title", "description", "version", "revision", "created", "source", "url", "documentation",
+                "licenses", "base.name"}
+    assert {f"org.opencontainers.image.{name}" for name in required} <= set(labels)
+    assert labels["org.opencontainers.image.version"] == "${VERSION}" and args["VERSION"] == __version__, (
+        "the VERSION build argument defaults to the package version"
+    )
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert labels["org.opencontainers.image.licenses"] == project["license"]["text"]
+    assert labels["org.opencontainers.image.documentation"].endswith("/docs/runbook.md")
+
+
+def test_the_build_context_is_only_what_the_image_needs() -> None:
+    context = df.build_context()
+    assert {path.split("/")[0] for path in context} == {"pyproject.toml", "README.md", "config.example.yaml", "watchdog"}
+    assert not [p for p in context if "__pycache__" in p or p.endswith(".pyc")]
+    for stage in df.parse().stages:
+        for copy in stage.all("COPY"):
+            if "from" in copy.flags:
+                continue
+            for source in copy.body.split()[:-1]:
+                assert any(p == source or p.startswith(source + "/") for p in context), (
+                    f"Dockerfile:{copy.line}: COPY {source} is excluded by .dockerignore"
+                )

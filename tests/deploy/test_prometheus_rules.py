@@ -1,0 +1,81 @@
+"""The alert rules: promtool accepts them, their unit tests pass, and every alert is tested both
+firing and silent, carries a summary, a description and a runbook link that leads somewhere."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from .tools import (
+    ALERTMANAGER_CONFIG,
+    PROMETHEUS_CONFIG,
+    RULE_TESTS,
+    RULES,
+    RUNBOOK,
+    amtool,
+    promtool,
+    run,
+)
+
+RUNBOOK_URL = "https://github.com/connect-watchdog/connect-watchdog/blob/main/docs/runbook.md#"
+
+
+def alert_rules() -> list[dict]:
+    groups = yaml.safe_load(RULES.read_text(encoding="utf-8"))["groups"]
+    return [rule for group in groups for rule in group["rules"] if "alert" in rule]
+
+
+def test_promtool_check_rules_accepts_the_alert_rules() -> None:
+    out = run([promtool(), "check", "rules", str(RULES)]).stdout
+    assert f"SUCCESS: {len(alert_rules())} rules found" in out
+
+
+def test_promtool_unit_tests_of_the_alert_rules_pass() -> None:
+    out = run([promtool(), "test", "rules", str(RULE_TESTS)], cwd=RULE_TESTS.parent)
+    assert "SUCCESS" in out.stdout, out.stdout + out.stderr
+
+
+def test_every_alert_has_a_firing_and_a_silent_unit_test() -> None:
+    cases = yaml.safe_load(RULE_TESTS.read_text(encoding="utf-8"))["tests"]
+    firing: set[str] = set()
+    silent: set[str] = set()
+    for case in cases:
+        for check in case.get("alert_rule_test", []):
+            (firing if check.get("exp_alerts") else silent).add(check["alertname"])
+    names = {rule["alert"] for rule in alert_rules()}
+    assert names - firing == set(), "alerts without a test that makes them fire"
+    assert names - silent == set(), "alerts without a test that keeps them silent"
+    assert (firing | silent) - names == set(), "tests of alerts that do not exist"
+
+
+def test_the_playground_prometheus_config_and_its_rules_pass_promtool() -> None:
+    out = run([promtool(), "check", "config", str(PROMETHEUS_CONFIG)]).stdout
+    assert "watchdog-alerts.yaml" in out and "SUCCESS" in out
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+    assert [job["job_name"] for job in config["scrape_configs"]] == ["connect-watchdog"]
+
+
+def test_the_playground_alertmanager_config_passes_amtool() -> None:
+    out = run([amtool(), "check-config", str(ALERTMANAGER_CONFIG)])
+    assert "SUCCESS" in out.stdout + out.stderr
+
+
+def test_every_alert_explains_itself_and_links_to_its_runbook_section() -> None:
+    anchors = {_github_anchor(h) for h in re.findall(r"^#{1,6} (.+)$", RUNBOOK.read_text(encoding="utf-8"), re.M)}
+    for rule in alert_rules():
+        name = rule["alert"]
+        annotations = rule.get("annotations", {})
+        assert annotations.get("summary") and annotations.get("description"), name
+        assert rule["labels"]["severity"] in {"critical", "warning"}, name
+        url = annotations.get("runbook_url", "")
+        assert url == RUNBOOK_URL + name.lower(), f"{name}: runbook_url {url!r}"
+        assert name.lower() in anchors, f"{name}: docs/runbook.md has no heading '{name}'"
+        # The rules select the scrape job the compose config and the ServiceMonitor produce.
+        assert 'job="connect-watchdog"' in rule["expr"], name
+
+
+def _github_anchor(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading: lower case, punctuation dropped, spaces to dashes."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")

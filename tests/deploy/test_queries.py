@@ -1,0 +1,254 @@
+"""Every PromQL expression we ship, run by a real Prometheus against a real daemon.
+
+The stack, all on 127.0.0.1 at free ports, in a temporary directory, bounded in time:
+`watchdog simulate` (the built-in demo scenario) <- `watchdog run` with the compose playground's
+config and secrets <- Debian's `prometheus` with the playground's prometheus.yml (only the target
+address, a 1s scrape/evaluation interval, the rule file's absolute path and no Alertmanager
+differ) and the alert rules.
+
+Once Prometheus holds a few scrapes and the daemon has restarted something, every alert rule must
+evaluate without error, every dashboard query must succeed and return data (a panel that stays
+empty against a working daemon is a broken panel), every metric named must exist, and every
+PromQL snippet of the runbook must run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from .live import free_port, start, start_simulator, stop_process, wait_until
+from .tools import (
+    DAEMON_CONFIG,
+    DAEMON_SECRETS,
+    DASHBOARD,
+    DEPLOY,
+    PROMETHEUS_CONFIG,
+    RULES,
+    RUNBOOK,
+    prometheus,
+)
+
+pytestmark = pytest.mark.process
+
+SCRAPE_SECONDS = 1
+# Grafana's $__rate_interval is at least four scrape intervals.
+RATE_INTERVAL = f"{4 * SCRAPE_SECONDS}s"
+# Alerts that must stay silent against a healthy daemon talking to a healthy (simulated) cloud.
+SILENT_WHEN_HEALTHY = {"WatchdogDown", "WatchdogNotPolling", "WatchdogPollsFailing", "WatchdogApiKeyRejected"}
+
+
+@dataclass
+class Stack:
+    prometheus: str  # base URL of the Prometheus HTTP API
+    daemon: str  # base URL of the daemon
+    simulator: str
+    started: float  # unix time the daemon started
+    logs: Path
+
+    def query(self, expr: str, **params: str) -> dict[str, Any]:
+        response = httpx.get(f"{self.prometheus}/api/v1/query", params={"query": expr, **params}, timeout=10)
+        return _data(response, expr)
+
+    def query_range(self, expr: str) -> dict[str, Any]:
+        end = time.time()
+        response = httpx.get(f"{self.prometheus}/api/v1/query_range", timeout=10, params={
+            "query": expr, "start": f"{self.started:.3f}", "end": f"{end:.3f}", "step": f"{SCRAPE_SECONDS}s"})
+        return _data(response, expr)
+
+
+def _data(response: httpx.Response, expr: str) -> Any:
+    body = response.json()
+    assert response.status_code == 200 and body["status"] == "success", (
+        f"Prometheus refused {expr!r}: {body.get('errorType')}: {body.get('error')}"
+    )
+    return body["data"]
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    binary = prometheus()
+    workdir = Path(tempfile.mkdtemp(prefix="watchdog-queries-"))
+    procs = []
+    try:
+        simulator, simulator_url = start_simulator(workdir / "simulator.log")
+        procs.append(simulator)
+
+        port = free_port()
+        daemon_url = f"http://127.0.0.1:{port}"
+        env = {key: value for key, value in os.environ.items() if not key.startswith("WATCHDOG_")}
+        env.update({"WATCHDOG_API__BASE_URL": simulator_url, "WATCHDOG_SERVER__HOST": "127.0.0.1",
+                    "WATCHDOG_SERVER__PORT": str(port), "WATCHDOG_STATE__PATH": str(workdir / "state.db")})
+        started = time.time()
+        daemon = start([sys.executable, "-m", "watchdog", "run", "--config", str(DAEMON_CONFIG),
+                        "--secrets-dir", str(DAEMON_SECRETS)], workdir / "daemon.log", env=env)
+        procs.append(daemon)
+        wait_until(lambda: httpx.get(f"{daemon_url}/readyz", timeout=1).status_code == 200 or None, 30,
+                   "the daemon to be ready", log=workdir / "daemon.log", alive=daemon)
+
+        # The playground's Prometheus config, pointed at this daemon.
+        config = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+        config["global"].update(scrape_interval=f"{SCRAPE_SECONDS}s", evaluation_interval=f"{SCRAPE_SECONDS}s")
+        config["rule_files"] = [str((PROMETHEUS_CONFIG.parent / name).resolve()) for name in config["rule_files"]]
+        config.pop("alerting")
+        (job,) = config["scrape_configs"]
+        job["static_configs"] = [{"targets": [f"127.0.0.1:{port}"]}]
+        (workdir / "prometheus.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+        prometheus_port = free_port()
+        prometheus_url = f"http://127.0.0.1:{prometheus_port}"
+        server = start([binary, f"--config.file={workdir / 'prometheus.yml'}",
+                        f"--storage.tsdb.path={workdir / 'data'}",
+                        f"--web.listen-address=127.0.0.1:{prometheus_port}", "--log.level=warn"],
+                       workdir / "prometheus.log")
+        procs.append(server)
+        wait_until(lambda: httpx.get(f"{prometheus_url}/-/ready", timeout=1).status_code == 200 or None, 30,
+                   "Prometheus to be ready", log=workdir / "prometheus.log", alive=server)
+        stack = Stack(prometheus_url, daemon_url, simulator_url, started, workdir)
+
+        def has(expr: str) -> bool | None:
+            return True if stack.query(expr)["result"] else None
+
+        # Enough scrapes for rate() and increase() over $__rate_interval, and restarts done.
+        wait_until(lambda: has('count_over_time(up{job="connect-watchdog"}[1m]) >= 6'), 30,
+                   "six scrapes of the daemon", log=workdir / "prometheus.log", alive=server)
+        wait_until(lambda: has('sum(watchdog_restarts_total{outcome="accepted"}) > 0'), 45,
+                   "an accepted restart in Prometheus", log=workdir / "daemon.log", alive=daemon)
+        yield stack
+    finally:
+        for proc in reversed(procs):
+            stop_process(proc)
+        for log in sorted(workdir.glob("*.log")):
+            sys.stderr.write(f"--- {log.name} (last lines)\n" + "\n".join(log.read_text(errors="replace").splitlines()[-5:]) + "\n")
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    return [rule for group in yaml.safe_load(RULES.read_text(encoding="utf-8"))["groups"] for rule in group["rules"]]
+
+
+def dashboard() -> dict[str, Any]:
+    return json.loads(DASHBOARD.read_text(encoding="utf-8"))
+
+
+def panels() -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for panel in dashboard()["panels"]:
+        found += panel.get("panels", []) if panel["type"] == "row" else [panel]
+    return found
+
+
+def _substitute(expr: str, values: dict[str, str]) -> str:
+    return re.sub(r"\$(\w+)|\$\{(\w+)\}", lambda m: values[m.group(1) or m.group(2)], expr)
+
+
+def _label_values(stack: Stack, definition: str, values: dict[str, str]) -> list[str]:
+    """Grafana's label_values(selector, label) as Prometheus' label values API answers it."""
+    match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", _substitute(definition, values))
+    assert match, f"variable query {definition!r}: only label_values(selector, label) is used"
+    response = httpx.get(f"{stack.prometheus}/api/v1/label/{match.group(2)}/values",
+                         params={"match[]": match.group(1)}, timeout=10)
+    values_found: list[str] = _data(response, definition)
+    return values_found
+
+
+def variable_values(stack: Stack) -> dict[str, str]:
+    """What Grafana puts in for each variable: the first value found, or the All value."""
+    values = {"__rate_interval": RATE_INTERVAL}
+    for variable in dashboard()["templating"]["list"]:
+        if variable["type"] == "datasource":
+            continue
+        found = _label_values(stack, variable["query"]["query"], values)
+        assert found, f"variable ${variable['name']} ({variable['query']['query']}) finds no value"
+        values[variable["name"]] = variable["allValue"] if variable.get("includeAll") else found[0]
+    return values
+
+
+def test_prometheus_loads_the_alert_rules_and_evaluates_each_without_error(stack: Stack) -> None:
+    names = {rule["alert"] for rule in alert_rules()}
+
+    def evaluated() -> list[dict[str, Any]] | None:
+        groups = _data(httpx.get(f"{stack.prometheus}/api/v1/rules", timeout=10), "rules")["groups"]
+        rules = [rule for group in groups for rule in group["rules"]]
+        done = all(not rule["lastEvaluation"].startswith("0001") for rule in rules)
+        return rules if done and {rule["name"] for rule in rules} == names else None
+
+    rules = wait_until(evaluated, 20, "every alert rule evaluated once")
+    assert {rule["name"]: (rule["health"], rule.get("lastError", "")) for rule in rules} == {
+        name: ("ok", "") for name in names
+    }
+
+
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda rule: rule["alert"])
+def test_every_alert_expression_runs_against_the_live_daemon(stack: Stack, rule: dict[str, Any]) -> None:
+    result = stack.query(rule["expr"])["result"]
+    if rule["alert"] in SILENT_WHEN_HEALTHY:
+        assert result == [], f"{rule['alert']} would fire against a healthy daemon: {result}"
+
+
+def test_every_metric_named_in_rules_and_dashboard_exists(stack: Stack) -> None:
+    exprs = [rule["expr"] for rule in alert_rules()]
+    exprs += [target["expr"] for panel in panels() for target in panel.get("targets", [])]
+    exprs += [variable["query"]["query"] for variable in dashboard()["templating"]["list"] if "query" in variable
+              and isinstance(variable["query"], dict)]
+    names = sorted({name for expr in exprs for name in re.findall(r"\b(watchdog_[a-z_]+|up)\b(?!\s*\()", expr)})
+    missing = [name for name in names if not stack.query(f'count({{__name__="{name}", job="connect-watchdog"}})')["result"]]
+    assert missing == [], f"metrics named but not exported by the daemon: {missing}"
+
+
+def test_every_dashboard_panel_returns_data(stack: Stack) -> None:
+    values = variable_values(stack)
+    empty = []
+    for panel in panels():
+        targets = panel.get("targets", [])
+        assert targets, f"panel {panel['title']!r} has no query"
+        for target in targets:
+            assert target["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
+            expr = _substitute(target["expr"], values)
+            data = stack.query(expr) if target.get("instant") else stack.query_range(expr)
+            if not data["result"]:
+                empty.append(f"{panel['title']} [{target['refId']}]: {expr}")
+    assert empty == [], "panels with no data against a running daemon:\n" + "\n".join(empty)
+
+
+def test_the_dashboard_covers_what_an_operator_needs() -> None:
+    exprs = " ".join(target["expr"] for panel in panels() for target in panel.get("targets", []))
+    for needed in ("sum by (outcome) (increase(watchdog_restarts_total", "sum by (trigger) (increase(watchdog_restarts_total",
+                   "watchdog_connectors{", "watchdog_connector_gave_up{", "watchdog_ratelimit_remaining{",
+                   "watchdog_ratelimit_wait_seconds_total{", "watchdog_queue_depth{", "watchdog_api_request_duration_seconds_bucket{",
+                   "time() - watchdog_last_successful_poll_timestamp_seconds{"):
+        assert needed in exprs, needed
+    cluster = next(v for v in dashboard()["templating"]["list"] if v["name"] == "cluster")
+    assert cluster["includeAll"] and cluster["multi"]
+    clustered = [t["expr"] for p in panels() for t in p.get("targets", []) if "cluster" in t["expr"]]
+    assert all('cluster=~"$cluster"' in expr for expr in clustered), "panels by cluster follow the variable"
+    ids = [panel["id"] for panel in dashboard()["panels"]]
+    assert len(ids) == len(set(ids)), "panel ids are unique"
+
+
+def test_the_runbooks_promql_runs(stack: Stack) -> None:
+    blocks = re.findall(r"```promql\n(.*?)```", RUNBOOK.read_text(encoding="utf-8"), re.S)
+    assert len(blocks) >= len(alert_rules()), "every alert's section shows how to confirm it in PromQL"
+    for block in blocks:
+        for expr in (line for line in block.strip().splitlines() if line.strip() and not line.startswith("#")):
+            stack.query(expr)
+
+
+def test_the_playground_simulators_healthcheck_path_answers(stack: Stack) -> None:
+    compose = yaml.safe_load((DEPLOY / "compose" / "compose.yaml").read_text(encoding="utf-8"))
+    test = " ".join(compose["services"]["simulator"]["healthcheck"]["test"])
+    path = re.search(r"http://127\.0\.0\.1:\d+(/\S+?)'", test)
+    assert path, test
+    assert httpx.get(stack.simulator + path.group(1), timeout=5).status_code == 200

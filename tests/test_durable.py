@@ -1,0 +1,193 @@
+"""The state file in the running daemon: what survives a restart, and `watchdog status/history`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from watchdog.app import Daemon
+from watchdog.cli import main
+from watchdog.model import ConnectorKey, HistoryRecord, Outcome, PendingPhase
+from watchdog.simulator import Scenario, Simulator, create_app
+from watchdog.state import SqliteStateStore
+
+from .support import CLUSTER, CLUSTER_ID, Clock, daemon_config, sim_scenario
+
+HEAL = {"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "select": {"include": ["*"]},
+        "backoff": {"base": 60, "cap": 3600, "jitter": 0}, "fetch_recommendations": True}
+BROKEN = [{"name": "broken", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 1}},
+          {"name": "fine"}]
+
+
+def daemon(path: Path, simulator: Simulator, clock: Clock, rules: list[dict[str, Any]] | None = None) -> Daemon:
+    config = daemon_config(rules or [HEAL], state={"path": str(path)}, rate_limit={"max_requests_per_second": 10000})
+    return Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall, rng=lambda: 0.5)
+
+
+async def poll(d: Daemon) -> None:
+    await d.pollers[CLUSTER].poll()
+    await d.queue.join()
+
+
+async def test_backoff_history_and_evidence_survive_a_restart_of_the_daemon(tmp_path: Path) -> None:
+    clock = Clock()
+    simulator = Simulator(Scenario.model_validate(sim_scenario(BROKEN, restart={"delay_seconds": 1})), clock=clock.monotonic)
+    first = daemon(tmp_path / "state.db", simulator, clock)
+    first.queue.start()
+    await poll(first)
+    clock.advance(5)
+    await poll(first)
+    await first.stop()
+    assert len(simulator.restarts(connector="broken")) == 1
+
+    second = daemon(tmp_path / "state.db", simulator, clock)
+    second.queue.start()
+    for _ in range(10):  # 100 s: within gap(1) = 120 s, a forgetful daemon would restart again
+        clock.advance(10)
+        await poll(second)
+    assert len(simulator.restarts(connector="broken")) == 1, "the backoff was remembered"
+    state = second.state.load(ConnectorKey(CLUSTER, "broken"))
+    assert state.attempts == 1
+    (record,) = second.state.history(ConnectorKey(CLUSTER, "broken"))
+    assert record.outcome is Outcome.ACCEPTED and record.trigger.value == "status"
+    assert record.evidence["state"] == "FAILED" and record.evidence["trace"], "the trace the restart erased"
+    assert record.recommendations, "Confluent's advice was fetched before the restart"
+    await second.stop()
+
+
+async def test_requests_left_unsent_at_shutdown_are_sent_at_the_next_start(tmp_path: Path) -> None:
+    clock = Clock()
+    limited = sim_scenario([{"name": "orders"}], faults=[{"match": {"endpoint": "restart"}, "when": {"count": 1},
+                                                          "action": {"status": 429, "headers": {"Retry-After": "3600"}}}])
+    simulator = Simulator(Scenario.model_validate(limited), clock=clock.monotonic)
+    schedule = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"connectors": ["orders"]}}
+    first = daemon(tmp_path / "state.db", simulator, clock, [schedule])
+    first.config = first.config.model_copy(update={"queue": first.config.queue.model_copy(update={"shutdown_deadline": 0.2})})
+    first.queue.start()
+    await first._run_schedule_rule("nightly")
+    import asyncio
+
+    await asyncio.sleep(0.1)
+    unsent = await first.stop()
+    assert [job.outcome for job in unsent] == [Outcome.UNSENT]
+    with SqliteStateStore(tmp_path / "state.db") as store:
+        (pending,) = store.pending()
+        assert pending.phase is PendingPhase.SENDING and pending.request.key.connector == "orders"
+
+    # Its call went out and came back 429 before the shutdown: it was sending, so it ends as
+    # interrupted rather than going out twice.
+    second = daemon(tmp_path / "state.db", simulator, clock, [schedule])
+    assert second.engine.recover() == (0, 1)
+    await second.stop()
+    with SqliteStateStore(tmp_path / "state.db") as store:
+        assert store.pending() == []
+        assert [r.outcome for r in store.history()] == [Outcome.INTERRUPTED]
+
+
+async def test_requests_never_sent_are_sent_after_a_restart(tmp_path: Path) -> None:
+    clock = Clock()
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])), clock=clock.monotonic)
+    schedule = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"connectors": ["orders"]}}
+    first = daemon(tmp_path / "state.db", simulator, clock, [schedule])
+    await first._run_schedule_rule("nightly")  # queued; the queue never started: a crash before sending
+    first.state.close()
+    second = daemon(tmp_path / "state.db", simulator, clock, [schedule])
+    assert second.engine.recover() == (1, 0)
+    second.queue.start()
+    await second.queue.join()
+    await second.stop()
+    assert [c.status_code for c in simulator.calls if c.endpoint == "restart"] == [202]
+    with SqliteStateStore(tmp_path / "state.db") as store:
+        assert store.pending() == []
+        assert [r.outcome for r in store.history()] == [Outcome.ACCEPTED]
+
+
+def test_a_corrupt_state_file_stops_the_daemon_with_the_file_named(tmp_path: Path, credentials_env: None,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    state = tmp_path / "state.db"
+    state.write_bytes(b"this is not a database" * 100)
+    config = tmp_path / "config.yaml"
+    config.write_text(json.dumps({
+        "credentials": {"main": {}}, "clusters": {"prod": {"environment_id": "env-1", "kafka_cluster_id": "lkc-1"}},
+        "state": {"path": str(state)},
+    }))
+    assert main(["run", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert str(state) in err and "move" in err and "aside" in err
+    assert state.read_bytes() == b"this is not a database" * 100, "never silently replaced"
+
+
+def _state_with_history(path: Path) -> None:
+    from datetime import datetime, timezone
+
+    from watchdog.model import ConnectorState, Trigger
+
+    with SqliteStateStore(path) as store:
+        key = ConnectorKey("prod", "orders-sink")
+        store.save(key, ConnectorState(attempts=2, health=None))
+        store.finish("job-1", key, ConnectorState(attempts=2), HistoryRecord(
+            at=datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc), key=key, job_id="job-1", rule="heal",
+            trigger=Trigger.STATUS, triggers=(Trigger.STATUS,), outcome=Outcome.ACCEPTED, status_code=202,
+            tries=1, attempt=2, evidence={"state": "FAILED", "trace": "java.net.SocketTimeoutException: Read timed out\n\tat x"},
+        ))
+
+
+def test_status_and_history_read_the_state_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "state.db"
+    _state_with_history(path)
+    assert main(["status", "--state", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "orders-sink" in out and "prod" in out
+    assert main(["history", "orders-sink", "--state", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "accepted" in out and "SocketTimeoutException: Read timed out" in out
+    assert main(["history", "--state", str(path), "--json"]) == 0
+    (restart,) = json.loads(capsys.readouterr().out)["restarts"]
+    assert restart["outcome"] == "accepted" and restart["connector"] == "orders-sink"
+
+
+def test_status_of_a_missing_state_file_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "--state", str(tmp_path / "nope.db")]) == 1
+    assert "nope.db" in capsys.readouterr().err
+
+
+async def test_status_and_history_through_a_running_daemon(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    simulator = Simulator(Scenario.model_validate(sim_scenario(BROKEN)))
+    from .support import served
+
+    async with served(simulator) as url:
+        d = Daemon(daemon_config([HEAL], base_url=url, token="status-token", state={"path": str(tmp_path / "s.db")}))
+        await d.start()
+        try:
+            for _ in range(100):
+                if d.recorder.finished_jobs:
+                    break
+                await asyncio.sleep(0.05)
+            monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "status-token")
+            url_daemon = f"http://127.0.0.1:{d.bound_port}"
+            assert await asyncio.to_thread(main, ["status", "--daemon", url_daemon, "--json"]) == 0
+            rows = json.loads(capsys.readouterr().out)["connectors"]
+            assert {r["connector"]: r["attempts"] for r in rows} == {"broken": 1, "fine": 0}
+            assert await asyncio.to_thread(main, ["history", "broken", "--daemon", url_daemon]) == 0
+            assert "broken" in capsys.readouterr().out
+        finally:
+            await d.stop()
+
+
+def test_a_second_daemon_on_the_same_state_file_is_refused(tmp_path: Path) -> None:
+    from watchdog.state import StateStoreError
+
+    with SqliteStateStore(tmp_path / "state.db"):
+        with pytest.raises(StateStoreError, match="in use by another watchdog process"):
+            SqliteStateStore(tmp_path / "state.db")
+        with SqliteStateStore(tmp_path / "state.db", read_only=True) as reader:
+            assert reader.rows() == [], "readers (watchdog status) need no lock"
+    with SqliteStateStore(tmp_path / "state.db"):
+        pass  # released on close

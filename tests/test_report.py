@@ -1,0 +1,211 @@
+"""`watchdog status` and `watchdog history`: exact tables for a fixed `now`, and the JSON shapes the
+API and `--json` share."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from watchdog.model import ConnectorKey, ConnectorState, Health, HistoryRecord, Outcome, Trigger
+from watchdog.report import (
+    StatusRow,
+    captured_error,
+    format_timestamp,
+    history_from_json,
+    history_json,
+    parse_timestamp,
+    render_history,
+    render_status,
+    status_json,
+    status_rows_from_json,
+)
+
+NOW = datetime(2026, 3, 29, 12, 0, tzinfo=timezone.utc)
+BILLING = ConnectorKey("prod", "billing-sink")
+ORDERS = ConnectorKey("prod", "orders-source")
+AUDIT = ConnectorKey("staging", "audit")
+
+ROWS = [
+    StatusRow(
+        BILLING,
+        ConnectorState(
+            attempts=3, last_restart_at=NOW - timedelta(minutes=3, seconds=20),
+            next_allowed_at=NOW + timedelta(minutes=8, seconds=40), health=Health.FAILED,
+        ),
+        "FAILED",
+        NOW - timedelta(seconds=10),
+    ),
+    StatusRow(
+        ORDERS,
+        ConnectorState(
+            consecutive_failures=4, attempts=12, last_restart_at=NOW - timedelta(hours=2, minutes=5),
+            next_allowed_at=NOW - timedelta(minutes=1), gave_up=True, health=Health.FAILED,
+        ),
+        "FAILED",
+        NOW,
+    ),
+    StatusRow(
+        AUDIT,
+        ConnectorState(health=Health.HEALTHY, healthy_since=NOW - timedelta(days=1), next_allowed_at=NOW),
+        "RUNNING",
+        NOW,
+    ),
+    StatusRow(ConnectorKey("staging", "new-one"), ConnectorState()),
+]
+
+JAVA_TRACE = (
+    "org.apache.kafka.connect.errors.ConnectException: Failed to connect to database: password "
+    'authentication failed for user "etl" (SQLState 28P01)\n\tat io.confluent.Foo.bar(Foo.java:12)'
+)
+
+RECORDS = [
+    HistoryRecord(
+        at=NOW - timedelta(seconds=45), key=BILLING, job_id="j3", rule="heal", trigger=Trigger.STATUS,
+        triggers=(Trigger.STATUS, Trigger.ALERT), outcome=Outcome.ACCEPTED, status_code=202, request_id="rq-9",
+        tries=1, attempt=3, evidence={"state": "FAILED", "trace": JAVA_TRACE, "tasks": []},
+        recommendations=("Check the database password",),
+    ),
+    HistoryRecord(
+        at=NOW - timedelta(days=2, hours=3), key=ORDERS, job_id="j2", rule="heal", trigger=Trigger.STATUS,
+        triggers=(Trigger.STATUS,), outcome=Outcome.SERVER_ERROR, status_code=503, tries=4, attempt=12,
+        evidence={
+            "state": "RUNNING", "trace": "",
+            "tasks": [{"id": 1, "state": "FAILED", "msg": "", "trace": "\n  java.lang.OutOfMemoryError: heap\n at x"}],
+        },
+    ),
+    HistoryRecord(
+        at=NOW - timedelta(days=3), key=AUDIT, job_id="j1", rule="nightly", trigger=Trigger.SCHEDULE,
+        triggers=(Trigger.SCHEDULE,), outcome=Outcome.REJECTED, status_code=400, tries=1,
+        message="HTTP 400: connector is paused",
+    ),
+    HistoryRecord(
+        at=NOW - timedelta(days=3), key=AUDIT, job_id="j0", rule="nightly", trigger=Trigger.SCHEDULE, triggers=(),
+        outcome=Outcome.DRY_RUN,
+    ),
+]
+
+
+def test_status_table() -> None:
+    assert render_status(ROWS, now=NOW) == (
+        "CLUSTER  CONNECTOR      HEALTH   STATE    ATTEMPTS  LAST RESTART                      NEXT ALLOWED  GAVE UP\n"
+        "prod     billing-sink   failed   FAILED          3  2026-03-29T11:56:40Z (3m ago)     in 8m         no\n"
+        "prod     orders-source  failed   FAILED         12  2026-03-29T09:55:00Z (2h05m ago)  when healthy  yes\n"
+        "staging  audit          healthy  RUNNING         0  -                                 now           no\n"
+        "staging  new-one        -        -               0  -                                 now           no"
+    )
+
+
+def test_status_table_when_nothing_is_watched() -> None:
+    assert render_status([], now=NOW) == "No watched connectors."
+
+
+@pytest.mark.parametrize(
+    ("ago", "shown"),
+    [
+        (timedelta(0), "0s ago"),
+        (timedelta(seconds=59.9), "59s ago"),
+        (timedelta(seconds=60), "1m ago"),
+        (timedelta(minutes=59, seconds=59), "59m ago"),
+        (timedelta(hours=1), "1h00m ago"),
+        (timedelta(hours=23, minutes=59), "23h59m ago"),
+        (timedelta(days=1), "1d00h ago"),
+        (timedelta(days=400, hours=5), "400d05h ago"),
+        (-timedelta(minutes=2), "in 2m"),  # a clock that moved back: say so rather than "-2m ago"
+    ],
+)
+def test_relative_times(ago: timedelta, shown: str) -> None:
+    row = StatusRow(BILLING, ConnectorState(last_restart_at=NOW - ago))
+    assert f"({shown})" in render_status([row], now=NOW)
+
+
+def test_history_table() -> None:
+    assert render_history(RECORDS, now=NOW) == (
+        "TIME                              CONNECTOR           TRIGGER       OUTCOME       HTTP  ERROR\n"
+        "2026-03-29T11:59:15Z (45s ago)    prod/billing-sink   status+alert  accepted      202   "
+        "org.apache.kafka.connect.errors.ConnectException: Failed to connect to database: password authent...\n"
+        "2026-03-27T09:00:00Z (2d03h ago)  prod/orders-source  status        server_error  503   "
+        "task 1: java.lang.OutOfMemoryError: heap\n"
+        "2026-03-26T12:00:00Z (3d00h ago)  staging/audit       schedule      rejected      400   "
+        "HTTP 400: connector is paused\n"
+        "2026-03-26T12:00:00Z (3d00h ago)  staging/audit       schedule      dry_run       -     -"
+    )
+
+
+def test_history_table_when_nothing_happened() -> None:
+    assert render_history([], now=NOW) == "No restarts recorded."
+
+
+@pytest.mark.parametrize(
+    ("evidence", "message", "error"),
+    [
+        ({"trace": "Boom\nat x", "tasks": [{"id": 0, "msg": "task msg"}]}, "HTTP 500", "Boom"),
+        ({"trace": "", "tasks": [{"id": 0, "state": "RUNNING"}, {"id": 2, "msg": "Bad creds", "trace": "T"}]}, "", "task 2: Bad creds"),
+        ({"trace": "  \n", "tasks": [{"id": 3, "msg": "", "trace": "\nOOM\nat y"}]}, "", "task 3: OOM"),
+        ({"state": "FAILED"}, "HTTP 404: not found\nbody", "HTTP 404: not found"),  # older evidence, no keys
+        (None, "", ""),
+    ],
+)
+def test_the_captured_error_prefers_the_connector_trace_then_tasks_then_the_message(
+    evidence: dict[str, object] | None, message: str, error: str
+) -> None:
+    record = HistoryRecord(
+        at=NOW, key=BILLING, job_id="j", rule="r", trigger=Trigger.STATUS, triggers=(), outcome=Outcome.ACCEPTED,
+        message=message, evidence=evidence,
+    )
+    assert captured_error(record) == error
+
+
+def test_status_json_shape_and_round_trip() -> None:
+    document = status_json(ROWS)
+    assert document["connectors"][1] == {
+        "cluster": "prod",
+        "connector": "orders-source",
+        "health": "failed",
+        "seen_state": "FAILED",
+        "seen_at": "2026-03-29T12:00:00.000000+00:00",
+        "consecutive_failures": 4,
+        "attempts": 12,
+        "last_restart_at": "2026-03-29T09:55:00.000000+00:00",
+        "next_allowed_at": "2026-03-29T11:59:00.000000+00:00",
+        "gave_up": True,
+        "healthy_since": None,
+    }
+    assert document["connectors"][3]["health"] is None and document["connectors"][3]["seen_at"] is None
+    assert status_rows_from_json(json.loads(json.dumps(document))) == ROWS
+
+
+def test_history_json_shape_and_round_trip() -> None:
+    document = history_json(RECORDS)
+    assert document["restarts"][0] == {
+        "at": "2026-03-29T11:59:15.000000+00:00",
+        "cluster": "prod",
+        "connector": "billing-sink",
+        "job_id": "j3",
+        "rule": "heal",
+        "trigger": "status",
+        "triggers": ["status", "alert"],
+        "outcome": "accepted",
+        "status_code": 202,
+        "request_id": "rq-9",
+        "message": "",
+        "tries": 1,
+        "attempt": 3,
+        "error": JAVA_TRACE.splitlines()[0],
+        "evidence": {"state": "FAILED", "trace": JAVA_TRACE, "tasks": []},
+        "recommendations": ["Check the database password"],
+    }
+    assert history_from_json(json.loads(json.dumps(document))) == RECORDS
+
+
+def test_timestamps_are_fixed_width_utc_and_exact() -> None:
+    plus_two = timezone(timedelta(hours=2))
+    moment = datetime(2026, 3, 29, 14, 0, 0, 7, tzinfo=plus_two)
+    assert format_timestamp(moment) == "2026-03-29T12:00:00.000007+00:00"
+    assert format_timestamp(NOW) == "2026-03-29T12:00:00.000000+00:00"
+    assert parse_timestamp(format_timestamp(moment)) == moment
+    with pytest.raises(ValueError, match="has no time zone"):
+        format_timestamp(datetime(2026, 3, 29, 12, 0))
+    with pytest.raises(ValueError, match="has no time zone"):
+        parse_timestamp("2026-03-29T12:00:00")

@@ -1,0 +1,723 @@
+"""The durable state store: round trips, the pending-request flow and its transactions, pruning,
+schema migrations, every way a state file can be unusable, and a writer killed with SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+import watchdog.state as state_module
+from watchdog.model import (
+    ConnectorKey,
+    ConnectorState,
+    Health,
+    HistoryRecord,
+    Outcome,
+    PendingPhase,
+    PendingRequest,
+    RestartRequest,
+    Trigger,
+)
+from watchdog.report import StatusRow
+from watchdog.state import (
+    MIGRATIONS,
+    MemoryStateStore,
+    Migration,
+    SqliteStateStore,
+    StateStoreError,
+)
+
+T0 = datetime(2026, 3, 29, 10, 0, tzinfo=timezone.utc)
+ORDERS = ConnectorKey("prod", "orders-source")
+BILLING = ConnectorKey("prod", "billing-sink")
+AUDIT = ConnectorKey("staging", "audit-sink")
+
+FULL_STATE = ConnectorState(
+    consecutive_failures=2,
+    attempts=3,
+    last_restart_at=T0 + timedelta(microseconds=123456),
+    next_allowed_at=T0 + timedelta(minutes=12),
+    gave_up=True,
+    health=Health.FAILED,
+    healthy_since=None,
+)
+
+
+class Clock:
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def request(request_id: str, key: ConnectorKey = ORDERS, *, at: datetime = T0, **changes: object) -> RestartRequest:
+    base = RestartRequest(
+        id=request_id, key=key, rule="heal", trigger=Trigger.STATUS, reason="failed: connector FAILED",
+        requested_at=at,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def record(job_id: str, key: ConnectorKey = ORDERS, *, at: datetime = T0, **changes: object) -> HistoryRecord:
+    base = HistoryRecord(
+        at=at, key=key, job_id=job_id, rule="heal", trigger=Trigger.STATUS, triggers=(Trigger.STATUS,),
+        outcome=Outcome.ACCEPTED, status_code=202, request_id="rq-1", tries=1, attempt=1,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "watchdog.db"
+
+
+@pytest.fixture
+def store(path: Path) -> Iterator[SqliteStateStore]:
+    with SqliteStateStore(path, now=Clock(T0 + timedelta(days=1))) as opened:
+        yield opened
+
+
+def reopened(path: Path) -> SqliteStateStore:
+    """What a daemon started after a crash would read: only what was committed. Read-only, as
+    the store under test still holds the file's one-daemon lock."""
+    return SqliteStateStore(path, read_only=True)
+
+
+# -- per-connector state -------------------------------------------------------------------------
+
+
+def test_an_unknown_connector_has_the_initial_state(store: SqliteStateStore) -> None:
+    assert store.load(ORDERS) == ConnectorState()
+
+
+def test_state_round_trips_exactly(store: SqliteStateStore, path: Path) -> None:
+    healthy = ConnectorState(attempts=1, health=Health.HEALTHY, healthy_since=T0 + timedelta(seconds=1))
+    store.save(ORDERS, FULL_STATE)
+    store.save(BILLING, healthy)
+    with reopened(path) as other:
+        assert other.load(ORDERS) == FULL_STATE
+        assert other.load(BILLING) == healthy
+        assert list(other.items()) == [(BILLING, healthy), (ORDERS, FULL_STATE)]
+
+
+def test_times_in_other_zones_are_kept_as_the_same_instant_in_utc(store: SqliteStateStore) -> None:
+    plus_two = timezone(timedelta(hours=2))
+    store.save(ORDERS, ConnectorState(last_restart_at=datetime(2026, 3, 29, 12, 0, tzinfo=plus_two)))
+    loaded = store.load(ORDERS).last_restart_at
+    assert loaded == T0 and loaded.tzinfo == timezone.utc
+
+
+def test_naive_times_are_refused(store: SqliteStateStore) -> None:
+    with pytest.raises(ValueError, match="no time zone"):
+        store.save(ORDERS, ConnectorState(last_restart_at=datetime(2026, 3, 29, 10, 0)))
+    assert store.load(ORDERS) == ConnectorState()
+
+
+def test_save_replaces_and_forget_drops_only_that_connector(store: SqliteStateStore) -> None:
+    store.save(ORDERS, FULL_STATE)
+    store.save(ORDERS, ConnectorState(attempts=1))
+    store.save(BILLING, FULL_STATE)
+    store.forget(ORDERS)
+    store.forget(AUDIT)  # never seen: nothing to do
+    assert dict(store.items()) == {BILLING: FULL_STATE}
+
+
+def test_forgetting_a_connector_keeps_its_history(store: SqliteStateStore) -> None:
+    store.finish("j1", ORDERS, FULL_STATE, record("j1"))
+    store.forget(ORDERS)
+    assert [r.job_id for r in store.history(ORDERS)] == ["j1"]
+
+
+def test_status_rows_join_the_state_and_the_last_seen_status(store: SqliteStateStore) -> None:
+    store.observe_status(ORDERS, "FAILED", T0)
+    store.save(ORDERS, FULL_STATE)  # saving the state keeps the seen status...
+    store.save(BILLING, ConnectorState(health=Health.HEALTHY))
+    store.observe_status(BILLING, "RUNNING", T0 + timedelta(seconds=5))  # ...and the reverse
+    store.observe_status(AUDIT, "PROVISIONING", T0)  # seen before any state was saved
+    assert store.rows() == [
+        StatusRow(BILLING, ConnectorState(health=Health.HEALTHY), "RUNNING", T0 + timedelta(seconds=5)),
+        StatusRow(ORDERS, FULL_STATE, "FAILED", T0),
+        StatusRow(AUDIT, ConnectorState(), "PROVISIONING", T0),
+    ]
+
+
+# -- history -------------------------------------------------------------------------------------
+
+
+def test_history_round_trips_every_field(store: SqliteStateStore, path: Path) -> None:
+    evidence = {
+        "state": "FAILED",
+        "trace": "org.apache.kafka.connect.errors.ConnectException: boom\n\tat X.y(X.java:1)",
+        "tasks": [{"id": 0, "state": "FAILED", "msg": "Invalid credentials", "trace": "é ☃ \u0000 null byte"}],
+    }
+    full = record(
+        "j1", at=T0 + timedelta(microseconds=1), trigger=Trigger.ALERT, triggers=(Trigger.STATUS, Trigger.ALERT),
+        outcome=Outcome.SERVER_ERROR, status_code=503, request_id="abc", message="HTTP 503: busy", tries=4,
+        attempt=2, evidence=evidence, recommendations=("Check the API key", "Rotate it"),
+    )
+    bare = record(
+        "j2", key=BILLING, at=T0 + timedelta(minutes=1), trigger=Trigger.SCHEDULE, triggers=(),
+        outcome=Outcome.DRY_RUN, status_code=None, request_id=None, tries=0, attempt=None,
+    )
+    store.finish("j1", ORDERS, None, full)
+    store.finish("j2", BILLING, None, bare)
+    with reopened(path) as other:
+        assert other.history() == [bare, full]
+
+
+def test_history_is_newest_first_per_connector_and_limited(store: SqliteStateStore) -> None:
+    for minute in range(5):
+        store.finish(f"o{minute}", ORDERS, None, record(f"o{minute}", at=T0 + timedelta(minutes=minute)))
+        store.finish(f"b{minute}", BILLING, None, record(f"b{minute}", BILLING, at=T0 + timedelta(minutes=minute)))
+    assert [r.job_id for r in store.history(ORDERS)] == ["o4", "o3", "o2", "o1", "o0"]
+    assert [r.job_id for r in store.history(limit=3)] == ["b4", "o4", "b3"]
+    assert [r.job_id for r in store.history(BILLING, limit=2)] == ["b4", "b3"]
+    assert store.history(AUDIT) == []
+
+
+def test_prune_by_age_deletes_older_records_of_every_connector(path: Path) -> None:
+    clock = Clock(T0 + timedelta(days=30))
+    with SqliteStateStore(path, now=clock) as store:
+        store.finish("old", ORDERS, None, record("old", at=T0))
+        store.finish("old-b", BILLING, None, record("old-b", BILLING, at=T0 + timedelta(days=1) - timedelta(microseconds=1)))
+        store.finish("edge", ORDERS, None, record("edge", at=T0 + timedelta(days=1)))
+        store.finish("new", BILLING, None, record("new", BILLING, at=T0 + timedelta(days=29)))
+        assert store.prune(max_age=timedelta(days=29), max_entries=100) == 2
+        assert [r.job_id for r in store.history()] == ["new", "edge"]
+
+
+def test_prune_by_count_keeps_the_newest_of_each_connector(store: SqliteStateStore) -> None:
+    for minute in range(6):
+        store.finish(f"o{minute}", ORDERS, None, record(f"o{minute}", at=T0 + timedelta(minutes=minute)))
+    store.finish("b0", BILLING, None, record("b0", BILLING, at=T0 - timedelta(minutes=5)))
+    # Two records at the same instant: the one written last counts as newer.
+    store.finish("o5-again", ORDERS, None, record("o5-again", at=T0 + timedelta(minutes=5)))
+    assert store.prune(max_age=timedelta(days=365), max_entries=2) == 5
+    assert [r.job_id for r in store.history(ORDERS)] == ["o5-again", "o5"]
+    assert [r.job_id for r in store.history(BILLING)] == ["b0"], "a quiet connector keeps its history"
+    assert store.prune(max_age=timedelta(days=365), max_entries=2) == 0
+
+
+@pytest.mark.parametrize(("max_age", "max_entries"), [(timedelta(0), 10), (timedelta(days=1), 0)])
+def test_prune_refuses_limits_that_would_delete_everything(
+    store: SqliteStateStore, max_age: timedelta, max_entries: int
+) -> None:
+    store.finish("j1", ORDERS, None, record("j1"))
+    with pytest.raises(ValueError, match="history limits must be positive"):
+        store.prune(max_age=max_age, max_entries=max_entries)
+    assert len(store.history()) == 1
+
+
+# -- pending requests: queued -> sending -> finished ---------------------------------------------
+
+
+def test_a_request_goes_queued_then_sending_then_finished(store: SqliteStateStore, path: Path) -> None:
+    alert = request("r1", trigger=Trigger.ALERT, origin="fp-123", dry_run=True, reason="alert: ConnectorDown")
+    counted = ConnectorState(attempts=1, last_restart_at=T0, next_allowed_at=T0 + timedelta(minutes=2))
+
+    store.add_pending(alert, "job-1")
+    with reopened(path) as after_crash:
+        assert after_crash.pending() == [PendingRequest(alert, "job-1", PendingPhase.QUEUED)]
+        assert after_crash.load(ORDERS) == ConnectorState(), "nothing counted before the call"
+
+    store.mark_sending("job-1", ORDERS, counted)
+    with reopened(path) as after_crash:
+        assert after_crash.pending() == [PendingRequest(alert, "job-1", PendingPhase.SENDING)]
+        assert after_crash.load(ORDERS) == counted, "the attempt is counted before the call goes out"
+
+    final = replace(counted, health=Health.FAILED)
+    store.finish("job-1", ORDERS, final, record("job-1", attempt=1))
+    with reopened(path) as after_crash:
+        assert after_crash.pending() == []
+        assert after_crash.load(ORDERS) == final
+        assert [r.job_id for r in after_crash.history()] == ["job-1"]
+
+
+def test_finish_without_a_state_leaves_the_state_alone(store: SqliteStateStore) -> None:
+    store.save(ORDERS, FULL_STATE)
+    store.add_pending(request("r1", trigger=Trigger.SCHEDULE), "job-1")
+    store.finish("job-1", ORDERS, None, record("job-1", outcome=Outcome.REJECTED, status_code=400))
+    assert store.load(ORDERS) == FULL_STATE
+    assert store.pending() == []
+
+
+def test_merged_requests_move_through_the_phases_together(store: SqliteStateStore) -> None:
+    store.add_pending(request("r1"), "job-1")
+    store.add_pending(request("r2", trigger=Trigger.ALERT, at=T0 + timedelta(seconds=1)), "job-1")
+    store.add_pending(request("r3", BILLING, at=T0 + timedelta(seconds=2)), "job-2")
+    store.mark_sending("job-1", ORDERS, ConnectorState(attempts=1))
+    assert [(p.request.id, p.phase) for p in store.pending()] == [
+        ("r1", PendingPhase.SENDING), ("r2", PendingPhase.SENDING), ("r3", PendingPhase.QUEUED),
+    ]
+    store.finish("job-1", ORDERS, None, record("job-1"))
+    assert [p.request.id for p in store.pending()] == ["r3"]
+
+
+def test_pending_is_oldest_first(store: SqliteStateStore) -> None:
+    store.add_pending(request("late", at=T0 + timedelta(minutes=1)), "job-1")
+    store.add_pending(request("early", BILLING, at=T0), "job-2")
+    store.add_pending(request("early-too", AUDIT, at=T0), "job-3")
+    assert [p.request.id for p in store.pending()] == ["early", "early-too", "late"]
+
+
+def test_a_recovered_request_queued_again_keeps_its_phase(store: SqliteStateStore) -> None:
+    store.add_pending(request("r1"), "job-old")
+    store.mark_sending("job-old", ORDERS, ConnectorState(attempts=1))
+    # The daemon died; the new one queues the request again, under a new job.
+    store.add_pending(request("r1"), "job-new")
+    assert store.pending() == [PendingRequest(request("r1"), "job-new", PendingPhase.SENDING)]
+    store.finish("job-new", ORDERS, None, record("job-new"))
+    assert store.pending() == []
+
+
+def test_withdrawn_requests_are_forgotten(store: SqliteStateStore) -> None:
+    for rid in ("r1", "r2", "r3"):
+        store.add_pending(request(rid), "job-1")
+    store.withdraw_pending(["r1", "r3", "unknown"])
+    assert [p.request.id for p in store.pending()] == ["r2"]
+
+
+def test_finish_refuses_a_record_of_another_job(store: SqliteStateStore) -> None:
+    store.add_pending(request("r1"), "job-1")
+    with pytest.raises(ValueError, match="given for prod/orders-source job job-1"):
+        store.finish("job-1", ORDERS, None, record("job-2"))
+    with pytest.raises(ValueError, match="given for prod/billing-sink"):
+        store.finish("job-1", BILLING, None, record("job-1"))
+    assert len(store.pending()) == 1 and store.history() == []
+
+
+def _fail_on(path: Path, table: str, event: str) -> None:
+    """Make the next write of `event` on `table` fail inside SQLite, part-way through a transaction."""
+    with sqlite3.connect(path) as db:
+        db.execute(f"CREATE TRIGGER fail_{event.lower()} BEFORE {event} ON {table} BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
+    db.close()
+
+
+def test_finish_is_all_or_nothing(store: SqliteStateStore, path: Path) -> None:
+    store.save(ORDERS, FULL_STATE)
+    store.add_pending(request("r1"), "job-1")
+    _fail_on(path, "pending_request", "DELETE")  # the last of finish's three writes
+    with pytest.raises(StateStoreError) as caught:
+        store.finish("job-1", ORDERS, ConnectorState(), record("job-1"))
+    assert str(caught.value) == f"State file {path}: could not record a finished restart: disk on fire."
+    with reopened(path) as after:
+        assert after.history() == [], "the history insert was rolled back"
+        assert after.load(ORDERS) == FULL_STATE, "the state save was rolled back"
+        assert len(after.pending()) == 1
+
+
+def test_mark_sending_is_all_or_nothing(store: SqliteStateStore, path: Path) -> None:
+    store.add_pending(request("r1"), "job-1")
+    _fail_on(path, "connector_state", "INSERT")  # after the phase flip
+    with pytest.raises(StateStoreError, match="could not mark a restart as sending: disk on fire"):
+        store.mark_sending("job-1", ORDERS, ConnectorState(attempts=1))
+    with reopened(path) as after:
+        assert after.pending()[0].phase is PendingPhase.QUEUED
+        assert after.load(ORDERS) == ConnectorState()
+
+
+def test_the_store_works_after_a_failed_transaction(store: SqliteStateStore, path: Path) -> None:
+    _fail_on(path, "restart_history", "INSERT")
+    with pytest.raises(StateStoreError):
+        store.finish("job-1", ORDERS, None, record("job-1"))
+    store.save(ORDERS, FULL_STATE)  # no transaction was left open
+    assert store.load(ORDERS) == FULL_STATE
+
+
+# -- memory, WAL, readers ------------------------------------------------------------------------
+
+
+def test_memory_stores_are_complete_and_separate() -> None:
+    first, second = MemoryStateStore(), SqliteStateStore(":memory:")
+    first.save(ORDERS, FULL_STATE)
+    first.add_pending(request("r1"), "job-1")
+    first.finish("job-1", ORDERS, FULL_STATE, record("job-1"))
+    assert first.load(ORDERS) == FULL_STATE and len(first.history()) == 1
+    assert second.load(ORDERS) == ConnectorState() and second.history() == []
+    assert first.path == ":memory:" and first.schema_version == len(MIGRATIONS)
+
+
+def test_a_file_is_in_wal_mode_at_the_latest_schema(store: SqliteStateStore, path: Path) -> None:
+    store.save(ORDERS, FULL_STATE)
+    assert Path(f"{path}-wal").exists(), "commits go to the write-ahead log"
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert raw.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
+    raw.close()
+    assert store.schema_version == len(MIGRATIONS)
+
+
+def test_closing_checkpoints_the_log_into_the_file(path: Path) -> None:
+    with SqliteStateStore(path) as store:
+        store.save(ORDERS, FULL_STATE)
+    assert not Path(f"{path}-wal").exists()
+    with SqliteStateStore(path) as again:
+        assert again.load(ORDERS) == FULL_STATE
+
+
+def test_a_read_only_reader_sees_a_running_writer_without_changing_anything(store: SqliteStateStore, path: Path) -> None:
+    store.save(ORDERS, FULL_STATE)
+    with SqliteStateStore(path, read_only=True) as reader:
+        assert reader.load(ORDERS) == FULL_STATE
+        store.save(BILLING, FULL_STATE)  # the writer is not blocked by the reader
+        assert [row.key for row in reader.rows()] == [BILLING, ORDERS]
+        with pytest.raises(StateStoreError) as caught:
+            reader.save(AUDIT, FULL_STATE)
+    assert str(caught.value) == (
+        f"State file {path}: could not save a connector's state: attempt to write a readonly database."
+    )
+
+
+def test_a_relative_path_is_named_in_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with SqliteStateStore("state.db") as store:
+        assert store.path == tmp_path / "state.db"
+    assert (tmp_path / "state.db").is_file()
+
+
+def test_paths_with_uri_characters_work_for_writers_and_readers(tmp_path: Path) -> None:
+    # The file is opened through a SQLite URI: ?, # and % in a path must not be read as syntax.
+    path = tmp_path / "odd ?#%41 dir" / "state?#%41.db"
+    path.parent.mkdir()
+    with SqliteStateStore(path) as store:
+        store.save(ORDERS, FULL_STATE)
+        with SqliteStateStore(path, read_only=True) as reader:
+            assert reader.load(ORDERS) == FULL_STATE
+    assert path.is_file()
+
+
+# -- schema versions and migrations ----------------------------------------------------------------
+
+
+def test_an_empty_file_is_taken_as_a_new_store(path: Path) -> None:
+    path.touch()  # e.g. created by a deployment script
+    with SqliteStateStore(path) as store:
+        assert store.schema_version == len(MIGRATIONS)
+        store.save(ORDERS, FULL_STATE)
+        assert store.load(ORDERS) == FULL_STATE
+
+
+def test_a_version_zero_database_without_tables_is_migrated(path: Path) -> None:
+    with sqlite3.connect(path) as raw:
+        raw.execute("PRAGMA page_size = 4096")
+        raw.execute("VACUUM")  # writes the header: a real, empty version-0 database
+    raw.close()
+    with SqliteStateStore(path) as store:
+        assert store.schema_version == len(MIGRATIONS)
+
+
+def test_a_hand_written_version_one_file_reads_back_exactly(path: Path) -> None:
+    """Pins the on-disk format: a change to it without a migration breaks this test."""
+    with sqlite3.connect(path) as raw:
+        for statement in MIGRATIONS[0].statements:
+            raw.execute(statement)
+        raw.execute("PRAGMA user_version = 1")
+        raw.execute(
+            "INSERT INTO connector_state VALUES ('prod', 'orders-source', 2, 3, '2026-03-29T10:00:00.123456+00:00',"
+            " '2026-03-29T10:12:00.000000+00:00', 1, 'failed', NULL, 0, 'FAILED', '2026-03-29T10:00:00.000000+00:00')"
+        )
+        raw.execute(
+            "INSERT INTO restart_history (at, cluster, connector, job_id, rule, primary_trigger, triggers, outcome,"
+            " status_code, request_id, message, tries, attempt, evidence, recommendations) VALUES"
+            " ('2026-03-29T10:00:00.000000+00:00', 'prod', 'orders-source', 'j1', 'heal', 'status', '[\"status\"]',"
+            " 'accepted', 202, 'rq-1', '', 1, 1, '{\"state\": \"FAILED\"}', '[\"Check it\"]')"
+        )
+        raw.execute(
+            "INSERT INTO pending_request (request_id, job_id, phase, cluster, connector, rule, trigger_name, reason,"
+            " origin, requested_at, dry_run) VALUES ('r1', 'job-1', 'sending', 'prod', 'orders-source', 'heal',"
+            " 'status', 'failed: connector FAILED', '', '2026-03-29T10:00:00.000000+00:00', 0)"
+        )
+    raw.close()
+    with SqliteStateStore(path) as store:
+        assert store.rows() == [StatusRow(ORDERS, FULL_STATE, "FAILED", T0)]
+        assert store.history() == [record("j1", evidence={"state": "FAILED"}, recommendations=("Check it",))]
+        assert store.pending() == [PendingRequest(request("r1"), "job-1", PendingPhase.SENDING)]
+
+
+def _next_migration(*statements: str) -> tuple[Migration, ...]:
+    return (*MIGRATIONS, Migration("a later release's change", statements))
+
+
+def test_an_older_file_is_migrated_forward_keeping_its_data(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with SqliteStateStore(path) as old:
+        old.finish("j1", ORDERS, FULL_STATE, record("j1"))
+    monkeypatch.setattr(state_module, "MIGRATIONS", _next_migration("ALTER TABLE restart_history ADD COLUMN note TEXT"))
+    with SqliteStateStore(path) as store:
+        assert store.schema_version == len(MIGRATIONS) + 1
+        assert store.load(ORDERS) == FULL_STATE
+        assert [r.job_id for r in store.history()] == ["j1"]
+    with sqlite3.connect(path) as raw:
+        assert "note" in [row[1] for row in raw.execute("PRAGMA table_info(restart_history)")]
+    raw.close()
+
+
+def test_a_failed_migration_leaves_the_file_as_it_was(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with SqliteStateStore(path) as old:
+        old.save(ORDERS, FULL_STATE)
+    version = len(MIGRATIONS)
+    monkeypatch.setattr(
+        state_module, "MIGRATIONS",
+        _next_migration("ALTER TABLE restart_history ADD COLUMN note TEXT", "ALTER TABLE nowhere ADD COLUMN x TEXT"),
+    )
+    with pytest.raises(StateStoreError) as caught:
+        SqliteStateStore(path)
+    assert str(caught.value) == (
+        f"State file {path}: upgrading the schema from version {version} to {version + 1} failed "
+        f"(no such table: nowhere); the file was left at version {version}. {recovery(path)}"
+    )
+    monkeypatch.setattr(state_module, "MIGRATIONS", MIGRATIONS)
+    with SqliteStateStore(path) as store:
+        assert store.schema_version == version and store.load(ORDERS) == FULL_STATE
+    with sqlite3.connect(path) as raw:
+        assert "note" not in [row[1] for row in raw.execute("PRAGMA table_info(restart_history)")]
+    raw.close()
+
+
+def test_a_newer_schema_is_refused_and_left_unchanged(path: Path) -> None:
+    with SqliteStateStore(path) as store:
+        store.save(ORDERS, FULL_STATE)
+    with sqlite3.connect(path) as raw:
+        raw.execute("PRAGMA user_version = 99")
+    raw.close()
+    before = path.read_bytes()
+    with pytest.raises(StateStoreError) as caught:
+        SqliteStateStore(path)
+    assert str(caught.value) == (
+        f"State file {path} has schema version 99, newer than the {len(MIGRATIONS)} this watchdog knows: "
+        "a newer release wrote it. Run that release (or a later one), or move the file aside to start "
+        "fresh with a new one. The file was not changed."
+    )
+    assert path.read_bytes() == before
+
+
+def test_a_read_only_reader_does_not_migrate(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    SqliteStateStore(path).close()
+    monkeypatch.setattr(state_module, "MIGRATIONS", _next_migration("ALTER TABLE restart_history ADD COLUMN note TEXT"))
+    with pytest.raises(StateStoreError) as caught:
+        SqliteStateStore(path, read_only=True)
+    latest = len(MIGRATIONS) + 1
+    assert str(caught.value) == (
+        f"State file {path} has schema version {latest - 1}; this watchdog reads version {latest}. "
+        "Start the daemon once to upgrade it (a read-only reader never changes the file)."
+    )
+
+
+# -- unusable files: each refused with a message that names the file and the way out ---------------
+
+
+def recovery(path: Path) -> str:
+    return (
+        f"To recover, stop the watchdog and move {path} aside together with {path}-wal and {path}-shm "
+        "if they exist (they belong to it), or restore all of them from a backup; then start it again. "
+        "With no file, the watchdog creates a new, empty one and forgets backoff, restart budgets, "
+        "gave-up flags and history. The watchdog never replaces or deletes a state file itself."
+    )
+
+
+def refusal(path: Path, *, read_only: bool = False) -> str:
+    before = path.read_bytes() if path.is_file() else None
+    with pytest.raises(StateStoreError) as caught:
+        SqliteStateStore(path, read_only=read_only)
+    if before is not None:
+        assert path.read_bytes() == before, "a refused file is never changed"
+    return str(caught.value)
+
+
+def test_random_bytes_are_not_a_database(path: Path) -> None:
+    path.write_bytes(bytes(range(256)) * 32)
+    assert refusal(path) == f"State file {path} is not a readable SQLite database (file is not a database). {recovery(path)}"
+
+
+def test_a_text_file_is_not_a_database(path: Path) -> None:
+    path.write_text("cluster: prod\n" * 100)
+    assert refusal(path) == f"State file {path} is not a readable SQLite database (file is not a database). {recovery(path)}"
+
+
+def _state_file_with_history(path: Path, records: int = 300) -> None:
+    with SqliteStateStore(path) as store:
+        for n in range(records):
+            evidence = {"state": "FAILED", "trace": f"ConnectException {n}: " + "x" * 300}
+            store.finish(f"j{n}", ORDERS, FULL_STATE, record(f"j{n}", evidence=evidence))
+
+
+def test_a_truncated_file_is_refused(path: Path) -> None:
+    _state_file_with_history(path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    assert refusal(path) == (
+        f"State file {path} is not a readable SQLite database (database disk image is malformed). {recovery(path)}"
+    )
+
+
+def test_a_damaged_page_is_found_by_the_integrity_check(path: Path) -> None:
+    _state_file_with_history(path)
+    with sqlite3.connect(path) as raw:
+        (root,) = raw.execute("SELECT rootpage FROM sqlite_master WHERE name = 'restart_history'").fetchone()
+        (page_size,) = raw.execute("PRAGMA page_size").fetchone()
+    raw.close()
+    data = bytearray(path.read_bytes())
+    data[(root - 1) * page_size : root * page_size] = b"\xff" * page_size
+    path.write_bytes(bytes(data))
+    message = refusal(path)
+    prefix = f"State file {path} is damaged: SQLite's integrity check reports: Page {root}: btreeInitPage() returns error code 11"
+    assert message.startswith(prefix)
+    assert message.endswith(f". {recovery(path)}")
+
+
+def test_a_directory_is_refused(path: Path) -> None:
+    path.mkdir()
+    assert refusal(path) == (
+        f"State file {path} is a directory, not a file. Point the state path at a file in it, such as {path / 'watchdog.db'}."
+    )
+
+
+def test_an_unreadable_file_is_refused(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    SqliteStateStore(path).close()
+    path.chmod(0)
+    if os.geteuid() == 0:
+        # root reads anything; make the check see what any other user would.
+        real_access = os.access
+        monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == path else real_access(p, mode))
+    try:
+        with pytest.raises(StateStoreError) as caught:
+            SqliteStateStore(path)
+    finally:
+        path.chmod(0o600)
+    assert str(caught.value) == (
+        f"State file {path} is not readable and writable by this user (uid {os.geteuid()}). Fix its owner or "
+        f"permissions (and those of {path}-wal and {path}-shm if they exist). {recovery(path)}"
+    )
+
+
+def test_a_missing_directory_is_not_created(tmp_path: Path) -> None:
+    path = tmp_path / "volume" / "watchdog.db"
+    assert refusal(path) == (
+        f"Cannot create state file {path}: directory {path.parent} does not exist (is the volume mounted?). "
+        "Create the directory or point the state path elsewhere."
+    )
+    assert not path.parent.exists()
+
+
+def test_a_log_left_without_its_database_is_refused(path: Path) -> None:
+    Path(f"{path}-wal").write_bytes(b"leftover")
+    assert refusal(path) == (
+        f"State file {path} does not exist but {path}-wal does: the state file was moved or deleted without it. "
+        f"Move {path}-wal aside too (or put the state file back), then start again."
+    )
+    assert not path.exists()
+
+
+def test_another_applications_database_is_refused(path: Path) -> None:
+    with sqlite3.connect(path) as raw:
+        raw.execute("CREATE TABLE users (name TEXT)")
+        raw.execute("CREATE TABLE orders (id INTEGER)")
+    raw.close()
+    assert refusal(path) == (
+        f"State file {path} is a SQLite database but not a watchdog state file (it has the tables orders, users "
+        "and no watchdog schema version). Point the state path at another file. The file was not changed."
+    )
+
+
+def test_a_read_only_reader_needs_an_existing_file(path: Path) -> None:
+    assert refusal(path, read_only=True) == (
+        f"State file {path} does not exist: no daemon has written state there yet."
+    )
+    assert not path.exists()
+
+
+# -- kill -9 -------------------------------------------------------------------------------------
+
+# A writer that does what the daemon does, as fast as it can: recover what the last run left
+# pending, then count, send and finish restarts of one connector forever.
+WRITER = """
+import sys
+from datetime import datetime, timedelta, timezone
+from watchdog.model import *
+from watchdog.state import SqliteStateStore
+
+KEY = ConnectorKey("prod", "orders-source")
+T0 = datetime(2026, 3, 29, tzinfo=timezone.utc)
+
+def counted(n):
+    return ConnectorState(attempts=n, last_restart_at=T0 + timedelta(seconds=n), next_allowed_at=T0 + timedelta(seconds=2 * n))
+
+def finish(store, job, n):
+    record = HistoryRecord(at=T0 + timedelta(seconds=n), key=KEY, job_id=job, rule="heal", trigger=Trigger.STATUS,
+                           triggers=(Trigger.STATUS,), outcome=Outcome.ACCEPTED, attempt=n,
+                           evidence={"trace": "x" * 500})
+    store.finish(job, KEY, counted(n), record)
+
+store = SqliteStateStore(sys.argv[1])
+for pending in store.pending():
+    n = store.load(KEY).attempts
+    if pending.phase is PendingPhase.QUEUED:
+        n += 1
+        store.mark_sending(pending.job_id, KEY, counted(n))
+    finish(store, pending.job_id, n)
+n = store.load(KEY).attempts
+print("ready", flush=True)
+while True:
+    n += 1
+    job = f"job-{n}"
+    store.add_pending(RestartRequest(id=f"r-{n}", key=KEY, rule="heal", trigger=Trigger.STATUS, reason="failed",
+                                     requested_at=T0), job)
+    store.mark_sending(job, KEY, counted(n))
+    finish(store, job, n)
+"""
+
+
+def _kill_writer_mid_loop(path: Path, after_seconds: float) -> None:
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True,
+        cwd=Path(__file__).parent.parent,
+    )
+    try:
+        assert writer.stdout is not None
+        lines = iter(writer.stdout.readline, "")  # log lines of opening the store come first
+        assert "ready\n" in lines, "the writer died before its loop"
+        time.sleep(after_seconds)
+    finally:
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.wait()
+    assert writer.returncode == -signal.SIGKILL
+
+
+def _assert_consistent(path: Path) -> int:
+    """Every attempt counted is either finished in the history or pending as `sending`; none lost,
+    none counted twice. Returns the number of finished restarts."""
+    with SqliteStateStore(path) as store:
+        finished = sorted(r.attempt or 0 for r in store.history(limit=1_000_000))
+        assert finished == list(range(1, len(finished) + 1))
+        attempts = store.load(ORDERS).attempts
+        pending = store.pending()
+        assert len(pending) <= 1
+        if not pending:
+            assert attempts == len(finished)
+        else:
+            (only,) = pending
+            assert only.job_id == f"job-{len(finished) + 1}"
+            counted = 1 if only.phase is PendingPhase.SENDING else 0
+            assert attempts == len(finished) + counted
+        return len(finished)
+
+
+def test_a_writer_killed_at_random_moments_leaves_a_consistent_file(path: Path) -> None:
+    finished = 0
+    # Eight kills at spread-out moments: each phase of the loop (queued, sending, finished) is
+    # hit in practice; a lost or double-counted attempt in any of them fails the check.
+    for after_seconds in (0.0, 0.02, 0.05, 0.08, 0.13, 0.2, 0.25, 0.31):
+        _kill_writer_mid_loop(path, after_seconds)
+        now_finished = _assert_consistent(path)
+        assert now_finished >= finished, "a finished restart was lost"
+        finished = now_finished
+    assert finished > 50, "the writer made progress between kills"

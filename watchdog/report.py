@@ -1,0 +1,280 @@
+"""What `watchdog status` and `watchdog history` show, as text tables and as JSON.
+
+Pure: values in, strings and JSON-ready structures out, the time passed in as `now`. The daemon's
+HTTP API (`GET /v1/connectors`, the history route) and the CLI's `--json` output both call
+`status_json` / `history_json`, and the CLI renders an API answer by reading it back with
+`status_rows_from_json` / `history_from_json`, so a table looks the same whether its rows came
+from a running daemon or straight from the state file.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from .model import ConnectorKey, ConnectorState, Health, HistoryRecord, Outcome, Trigger
+
+# The captured error is cut to this many characters in the history table; JSON keeps it whole.
+ERROR_WIDTH = 100
+
+COLUMN_GAP = "  "
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRow:
+    """One watched connector as the status table shows it."""
+
+    key: ConnectorKey
+    state: ConnectorState
+    seen_state: str | None = None  # the connector state of the last poll: RUNNING, FAILED, ...
+    seen_at: datetime | None = None  # when that poll saw it
+
+
+# -- timestamps ----------------------------------------------------------------------------------
+
+
+def format_timestamp(moment: datetime) -> str:
+    """ISO 8601 in UTC with microseconds: exact, and sortable as text (the state file relies on
+    that for age pruning, so the width must never vary)."""
+    if moment.utcoffset() is None:
+        raise ValueError(f"{moment!r} has no time zone: the watchdog keeps UTC times only")
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def parse_timestamp(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    if moment.utcoffset() is None:
+        raise ValueError(f"timestamp {text!r} has no time zone")
+    return moment.astimezone(timezone.utc)
+
+
+def timestamp_or_none(moment: datetime | None) -> str | None:
+    return None if moment is None else format_timestamp(moment)
+
+
+def parse_timestamp_or_none(text: str | None) -> datetime | None:
+    return None if text is None else parse_timestamp(text)
+
+
+# -- JSON: the API's and --json's shapes ------------------------------------------------------------
+
+
+def status_json(rows: Iterable[StatusRow]) -> dict[str, Any]:
+    """`GET /v1/connectors` and `watchdog status --json`."""
+    return {"connectors": [_row_json(row) for row in rows]}
+
+
+def _row_json(row: StatusRow) -> dict[str, Any]:
+    state = row.state
+    return {
+        "cluster": row.key.cluster,
+        "connector": row.key.connector,
+        "health": None if state.health is None else state.health.value,
+        "seen_state": row.seen_state,
+        "seen_at": timestamp_or_none(row.seen_at),
+        "consecutive_failures": state.consecutive_failures,
+        "attempts": state.attempts,
+        "last_restart_at": timestamp_or_none(state.last_restart_at),
+        "next_allowed_at": timestamp_or_none(state.next_allowed_at),
+        "gave_up": state.gave_up,
+        "healthy_since": timestamp_or_none(state.healthy_since),
+    }
+
+
+def status_rows_from_json(document: Mapping[str, Any]) -> list[StatusRow]:
+    """The inverse of `status_json`, for rendering a running daemon's answer as a table."""
+    return [_row_from_json(item) for item in document["connectors"]]
+
+
+def _row_from_json(item: Mapping[str, Any]) -> StatusRow:
+    state = ConnectorState(
+        consecutive_failures=item["consecutive_failures"],
+        attempts=item["attempts"],
+        last_restart_at=parse_timestamp_or_none(item["last_restart_at"]),
+        next_allowed_at=parse_timestamp_or_none(item["next_allowed_at"]),
+        gave_up=item["gave_up"],
+        health=None if item["health"] is None else Health(item["health"]),
+        healthy_since=parse_timestamp_or_none(item["healthy_since"]),
+    )
+    return StatusRow(
+        key=ConnectorKey(item["cluster"], item["connector"]),
+        state=state,
+        seen_state=item["seen_state"],
+        seen_at=parse_timestamp_or_none(item["seen_at"]),
+    )
+
+
+def history_json(records: Iterable[HistoryRecord]) -> dict[str, Any]:
+    """The history route of the API and `watchdog history --json`, newest first as given."""
+    return {"restarts": [_record_json(record) for record in records]}
+
+
+def _record_json(record: HistoryRecord) -> dict[str, Any]:
+    return {
+        "at": format_timestamp(record.at),
+        "cluster": record.key.cluster,
+        "connector": record.key.connector,
+        "job_id": record.job_id,
+        "rule": record.rule,
+        "trigger": record.trigger.value,
+        "triggers": [trigger.value for trigger in record.triggers],
+        "outcome": record.outcome.value,
+        "status_code": record.status_code,
+        "request_id": record.request_id,
+        "message": record.message,
+        "tries": record.tries,
+        "attempt": record.attempt,
+        # Derived, for readers that want the one line the table shows; ignored when read back.
+        "error": captured_error(record),
+        "evidence": record.evidence,
+        "recommendations": list(record.recommendations),
+    }
+
+
+def history_from_json(document: Mapping[str, Any]) -> list[HistoryRecord]:
+    """The inverse of `history_json`."""
+    return [_record_from_json(item) for item in document["restarts"]]
+
+
+def _record_from_json(item: Mapping[str, Any]) -> HistoryRecord:
+    return HistoryRecord(
+        at=parse_timestamp(item["at"]),
+        key=ConnectorKey(item["cluster"], item["connector"]),
+        job_id=item["job_id"],
+        rule=item["rule"],
+        trigger=Trigger(item["trigger"]),
+        triggers=tuple(Trigger(value) for value in item["triggers"]),
+        outcome=Outcome(item["outcome"]),
+        status_code=item["status_code"],
+        request_id=item["request_id"],
+        message=item["message"],
+        tries=item["tries"],
+        attempt=item["attempt"],
+        evidence=item["evidence"],
+        recommendations=tuple(item["recommendations"]),
+    )
+
+
+# -- the captured error --------------------------------------------------------------------------
+
+
+def captured_error(record: HistoryRecord) -> str:
+    """The one line that says what was wrong: the first line of the connector's trace, else of
+    the first failed task's msg or trace (as captured before the restart erased them), else the
+    job's own message (the API's error, for a restart that was refused). Empty when none."""
+    for text in _error_texts(record.evidence or {}):
+        line = _first_line(text)
+        if line:
+            return line
+    return _first_line(record.message)
+
+
+def _error_texts(evidence: Mapping[str, Any]) -> Iterable[str]:
+    # Evidence is stored as captured; read it defensively, an older record may lack a key.
+    yield str(evidence.get("trace") or "")
+    for task in evidence.get("tasks") or ():
+        for field in ("msg", "trace"):
+            text = _first_line(str(task.get(field) or ""))
+            if text:
+                yield f"task {task.get('id', '?')}: {text}"
+                break
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+# -- tables ----------------------------------------------------------------------------------------
+
+STATUS_HEADER = ("CLUSTER", "CONNECTOR", "HEALTH", "STATE", "ATTEMPTS", "LAST RESTART", "NEXT ALLOWED", "GAVE UP")
+HISTORY_HEADER = ("TIME", "CONNECTOR", "TRIGGER", "OUTCOME", "HTTP", "ERROR")
+
+
+def render_status(rows: Sequence[StatusRow], *, now: datetime) -> str:
+    if not rows:
+        return "No watched connectors."
+    body = [_status_cells(row, now) for row in rows]
+    return _table(STATUS_HEADER, body, right_aligned={STATUS_HEADER.index("ATTEMPTS")})
+
+
+def _status_cells(row: StatusRow, now: datetime) -> tuple[str, ...]:
+    state = row.state
+    return (
+        row.key.cluster,
+        row.key.connector,
+        "-" if state.health is None else state.health.value,
+        row.seen_state or "-",
+        str(state.attempts),
+        "-" if state.last_restart_at is None else _moment(state.last_restart_at, now),
+        _next_allowed(state, now),
+        "yes" if state.gave_up else "no",
+    )
+
+
+def _next_allowed(state: ConnectorState, now: datetime) -> str:
+    if state.gave_up:
+        # Given up: no restart is due at any time; the flag clears when it is seen healthy.
+        return "when healthy"
+    if state.next_allowed_at is None or state.next_allowed_at <= now:
+        return "now"
+    return f"in {_span((state.next_allowed_at - now).total_seconds())}"
+
+
+def render_history(records: Sequence[HistoryRecord], *, now: datetime) -> str:
+    if not records:
+        return "No restarts recorded."
+    body = [_history_cells(record, now) for record in records]
+    return _table(HISTORY_HEADER, body, right_aligned=set())
+
+
+def _history_cells(record: HistoryRecord, now: datetime) -> tuple[str, ...]:
+    triggers = record.triggers or (record.trigger,)
+    return (
+        _moment(record.at, now),
+        str(record.key),
+        "+".join(trigger.value for trigger in triggers),
+        record.outcome.value,
+        "-" if record.status_code is None else str(record.status_code),
+        _shorten(captured_error(record), ERROR_WIDTH) or "-",
+    )
+
+
+def _moment(moment: datetime, now: datetime) -> str:
+    """`2026-03-29T10:04:00Z (3m ago)`: the fixed-width ISO part first, so a column lines up."""
+    iso = moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    seconds = (now - moment).total_seconds()
+    relative = f"{_span(seconds)} ago" if seconds >= 0 else f"in {_span(-seconds)}"
+    return f"{iso} ({relative})"
+
+
+def _span(seconds: float) -> str:
+    """A duration in its two largest units, rounded down: 45s, 3m, 1h05m, 2d04h."""
+    whole = math.floor(seconds)
+    minutes, hours, days = whole // 60, whole // 3600, whole // 86400
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{minutes}m"
+    if whole < 86400:
+        return f"{hours}h{minutes % 60:02d}m"
+    return f"{days}d{hours % 24:02d}h"
+
+
+def _table(header: Sequence[str], body: Sequence[Sequence[str]], *, right_aligned: set[int]) -> str:
+    widths = [max(len(row[column]) for row in (header, *body)) for column in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = (
+            cell.rjust(width) if column in right_aligned else cell.ljust(width)
+            for column, (cell, width) in enumerate(zip(cells, widths))
+        )
+        return COLUMN_GAP.join(padded).rstrip()
+
+    return "\n".join(line(row) for row in (header, *body))
