@@ -1,0 +1,132 @@
+"""Secrets never leak: known secret values, a full daemon run and a bad-config run, and a search
+for those values (and the Basic auth header built from them) everywhere a user could see them:
+stdout, stderr, logs, /metrics, API responses, the state file, and exception text."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import sys
+import time
+from importlib.resources import files
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from .test_process import free_port, wait_for
+
+pytestmark = pytest.mark.process
+
+KEY = "LEAKCHECKKEY7Q2W"
+SECRET = "leak-check-secret-Vb93kQ0pXz71mN4s"
+TOKEN = "leak-check-token-Hq5Tz8cR2wLe"
+WRONG_TOKEN = "leak-check-wrong-Jd7Pq"
+
+
+def forbidden() -> list[str]:
+    basic = base64.b64encode(f"{KEY}:{SECRET}".encode()).decode()
+    return [KEY, SECRET, TOKEN, basic, basic[:16]]
+
+
+def assert_clean(where: str, text: str | bytes) -> None:
+    data = text if isinstance(text, bytes) else text.encode()
+    for value in forbidden():
+        assert value.encode() not in data, f"a secret ({value[:4]}...) appears in {where}"
+
+
+def demo_scenario() -> dict:
+    scenario = yaml.safe_load(files("watchdog.simulator").joinpath("builtin/demo.yaml").read_text())
+    scenario["api_keys"] = [{"id": KEY, "secret": SECRET}]
+    return scenario
+
+
+def test_no_secret_appears_anywhere_in_a_demo_run(tmp_path: Path) -> None:
+    sim_port, daemon_port = free_port(), free_port()
+    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(demo_scenario()))
+    config = yaml.safe_load(files("watchdog").joinpath("demo-config.yaml").read_text())
+    config["api"] = {"base_url": f"http://127.0.0.1:{sim_port}"}
+    config["server"] = {"host": "127.0.0.1", "port": daemon_port}
+    config["state"] = {"path": str(tmp_path / "state.db")}
+    config["log"] = {"level": "DEBUG", "format": "json"}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "WATCHDOG_CREDENTIALS__DEMO__API_KEY": KEY, "WATCHDOG_CREDENTIALS__DEMO__API_SECRET": SECRET,
+           "WATCHDOG_SERVER__AUTH_TOKEN": TOKEN}
+    simulator = subprocess.Popen([sys.executable, "-m", "watchdog", "simulate", "--scenario", str(tmp_path / "scenario.yaml"),
+                                  "--port", str(sim_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out, err = open(tmp_path / "stdout", "wb"), open(tmp_path / "stderr", "wb")
+    daemon = subprocess.Popen([sys.executable, "-m", "watchdog", "run", "--config", str(tmp_path / "config.yaml")],
+                              stdout=out, stderr=err, env=env)
+    answers: list[str] = []
+    try:
+        wait_for(f"http://127.0.0.1:{daemon_port}/readyz")
+        base = f"http://127.0.0.1:{daemon_port}"
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        time.sleep(12)  # restarts, backoff, a 429 from the demo's tight limit
+        answers.append(httpx.post(f"{base}/v1/restarts", json={"cluster": "orders", "connector": "orders-source"}, headers=auth).text)
+        answers.append(httpx.get(f"{base}/v1/connectors", headers=auth).text)
+        answers.append(httpx.get(f"{base}/v1/history", headers=auth).text)
+        answers.append(httpx.get(f"{base}/v1/connectors", headers={"Authorization": f"Bearer {WRONG_TOKEN}"}).text)
+        answers.append(httpx.get(f"{base}/healthz").text)
+        # Exception text: the Connect API goes away under the daemon, calls fail with network errors.
+        simulator.send_signal(signal.SIGTERM)
+        simulator.wait(timeout=10)
+        time.sleep(6)
+        answers.append(httpx.get(f"{base}/metrics").text)
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=30) == 0
+    finally:
+        for process in (daemon, simulator):
+            if process.poll() is None:
+                process.kill()
+        out.close()
+        err.close()
+
+    stdout = (tmp_path / "stdout").read_text()
+    assert '"event": "restart_finished"' in stdout and "network_error" in stdout, "the run exercised restarts and failures"
+    assert WRONG_TOKEN not in stdout, "not even a wrong token is logged"
+    assert_clean("stdout", stdout)
+    assert_clean("stderr", (tmp_path / "stderr").read_bytes())
+    for answer in answers:
+        assert_clean("an HTTP answer", answer)
+    assert "watchdog_restarts_total" in answers[-1]
+    for state_file in tmp_path.glob("state.db*"):
+        assert_clean(state_file.name, state_file.read_bytes())
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"server": {"port": "nine"}},  # a validation error
+        {"rules": [{"name": "x", "trigger": {"type": "schedule", "cron": "0 3 * * 1"}, "select": {"connectors": ["a"]}}]},
+        {"credentials": {"main": {"api_secret": SECRET}}},  # a secret pasted into the file
+    ],
+    ids=["bad-type", "bad-cron", "secret-in-yaml"],
+)
+def test_no_secret_appears_in_a_bad_config_run(tmp_path: Path, bad: dict) -> None:
+    config = {"credentials": {"main": {}}, "clusters": {"prod": {"environment_id": "env-1", "kafka_cluster_id": "lkc-1"}},
+              **bad}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "WATCHDOG_CREDENTIALS__MAIN__API_KEY": KEY, "WATCHDOG_CREDENTIALS__MAIN__API_SECRET": SECRET,
+           "WATCHDOG_SERVER__AUTH_TOKEN": TOKEN}
+    for command in (["run"], ["check-config"], ["restart", "prod", "orders"]):
+        result = subprocess.run([sys.executable, "-m", "watchdog", *command, "--config", str(tmp_path / "config.yaml")],
+                                capture_output=True, env=env, timeout=30)
+        assert result.returncode == 2
+        assert b"invalid config" in result.stderr
+        assert_clean(f"{command[0]} stdout", result.stdout)
+        assert_clean(f"{command[0]} stderr", result.stderr)
+
+
+def test_check_config_shows_that_secrets_are_set_without_showing_them(tmp_path: Path) -> None:
+    config = {"credentials": {"main": {}}, "clusters": {"prod": {"environment_id": "env-1", "kafka_cluster_id": "lkc-1"}}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "WATCHDOG_CREDENTIALS__MAIN__API_KEY": KEY, "WATCHDOG_CREDENTIALS__MAIN__API_SECRET": SECRET,
+           "WATCHDOG_SERVER__AUTH_TOKEN": TOKEN}
+    result = subprocess.run([sys.executable, "-m", "watchdog", "check-config", "--config", str(tmp_path / "config.yaml")],
+                            capture_output=True, env=env, timeout=30)
+    assert result.returncode == 0 and b"api_secret: set" in result.stdout and b"auth_token: set" in result.stdout
+    assert_clean("check-config", result.stdout + result.stderr)
