@@ -11,3 +11,9 @@ def credentials_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WATCHDOG_CREDENTIALS__MAIN__API_KEY", TEST_API_KEY)
     monkeypatch.setenv("WATCHDOG_CREDENTIALS__MAIN__API_SECRET", TEST_API_SECRET)
     monkeypatch.delenv("WATCHDOG_SECRETS_DIR", raising=False)
+
+
+@pytest.fixture(params=["confluent_cloud", "kafka_connect"], ids=["cloud", "self-managed"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Tests of rules and guards take this fixture: they run against both backends."""
+    return str(request.param)

@@ -1,4 +1,8 @@
-"""Helpers for daemon tests: a simulated Confluent Cloud and a config pointing at it."""
+"""Helpers for daemon tests: a simulated Confluent Cloud (or self-managed Kafka Connect cluster)
+and a config pointing at it.
+
+`backend` chooses which: the same rules and guards must hold for both, so the tests of rules and
+guards run against each (the `backend` fixture in conftest.py)."""
 
 from __future__ import annotations
 
@@ -22,21 +26,38 @@ from .conftest import TEST_API_KEY, TEST_API_SECRET
 ENVIRONMENT = "env-abc123"
 CLUSTER_ID = "lkc-prod01"
 CLUSTER = "prod"
+CLOUD, SELF_MANAGED = "confluent_cloud", "kafka_connect"
+KAFKA_CONNECT_NAME = "connect-prod"  # the simulator's name for the self-managed cluster
 
 
-def sim_scenario(connectors: list[dict[str, Any]], **settings: Any) -> dict[str, Any]:
-    return {
-        "api_keys": [{"id": TEST_API_KEY, "secret": TEST_API_SECRET}],
-        "environments": [{"id": ENVIRONMENT, "clusters": [{"id": CLUSTER_ID, "connectors": copy.deepcopy(connectors)}]}],
-        **settings,
-    }
+def sim_cluster(backend: str = CLOUD) -> str:
+    """How the simulator names the cluster (for its control calls and its call record)."""
+    return CLUSTER_ID if backend == CLOUD else KAFKA_CONNECT_NAME
 
 
-def daemon_config(rules: list[dict[str, Any]], base_url: str = "http://sim", token: str | None = None, **settings: Any) -> Config:
+def sim_scenario(connectors: list[dict[str, Any]], backend: str = CLOUD, **settings: Any) -> dict[str, Any]:
+    scenario: dict[str, Any] = {"api_keys": [{"id": TEST_API_KEY, "secret": TEST_API_SECRET}]}
+    if backend == CLOUD:
+        scenario["environments"] = [{"id": ENVIRONMENT, "clusters": [{"id": CLUSTER_ID, "connectors": copy.deepcopy(connectors)}]}]
+    else:
+        scenario["environments"] = []
+        scenario["kafka_connect_clusters"] = [{"name": KAFKA_CONNECT_NAME, "connectors": copy.deepcopy(connectors)}]
+    return {**scenario, **settings}
+
+
+def cluster_config(backend: str, base_url: str) -> dict[str, Any]:
+    if backend == CLOUD:
+        return {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}
+    return {"backend": SELF_MANAGED, "urls": [f"{base_url}/kafka-connect/{KAFKA_CONNECT_NAME}"]}
+
+
+def daemon_config(
+    rules: list[dict[str, Any]], base_url: str = "http://sim", token: str | None = None, backend: str = CLOUD, **settings: Any
+) -> Config:
     data: dict[str, Any] = {
         "api": {"base_url": base_url},
         "credentials": {"main": {}},
-        "clusters": {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
+        "clusters": {CLUSTER: cluster_config(backend, base_url)},
         "server": {"host": "127.0.0.1", "port": 0},
         "state": {"path": ":memory:"},
         "rules": rules,

@@ -100,3 +100,10 @@ async def test_restart_through_a_running_daemon(capsys: pytest.CaptureFixture[st
     assert ok == 0 and "prod/orders: accepted (HTTP 202)" in captured.out
     assert refused == 1 and "HTTP 401" in captured.err
     assert len(simulator.restarts()) == 1
+
+
+async def test_demo_runs_against_self_managed_kafka_connect(capsys: pytest.CaptureFixture[str]) -> None:
+    assert await run_demo(duration=12, port=0, backend="kafka_connect") == 0
+    out = capsys.readouterr().out
+    assert "orders/billing-sink" in out and "(0 answered 429)" in out
+    assert "platform/audit-sink" not in out and "orders/crm-source" not in out

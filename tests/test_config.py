@@ -47,7 +47,8 @@ def test_the_example_config_is_valid(credentials_env: None, monkeypatch: pytest.
     monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "example-token")
     config = load_config(ROOT / "config.example.yaml")
     assert config.dry_run is True
-    assert [rule.name for rule in config.rules] == ["heal-failed", "restart-stalled", "nightly-jdbc"]
+    assert [rule.name for rule in config.rules] == ["heal-failed", "restart-on-alert", "restart-stalled-connectors", "nightly-jdbc"]
+    assert config.clusters["onprem"].backend == "kafka_connect"
 
 
 @pytest.mark.parametrize("path", sorted((FIXTURES / "bad").glob("*.yaml")), ids=lambda p: p.stem)
@@ -141,6 +142,6 @@ def test_check_config_summarises_without_secrets(
     out = capsys.readouterr().out
     assert "heal-failed" in out and "nightly-jdbc" in out and "env-abc123/lkc-xyz789" in out
     assert "api_key: set" in out and "auth_token: set" in out
-    assert "restart-stalled  alert alertname=ConnectorStalled" in out
+    assert "restart-on-alert alert alertname=ConnectorStalled" in out
     assert "breaker: cluster more than 50% of a cluster (at least 3); fleet 30 restarts per 10m" in out
     assert TEST_API_SECRET not in out and "example-token-b7f3" not in out

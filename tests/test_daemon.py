@@ -1,7 +1,8 @@
 """The daemon's rules end to end against the simulator, on a fake clock driven poll by poll.
 
 The scheduler is not running here: each test calls the cluster poller itself and advances one
-fake time shared by the simulator and the daemon, so minutes of backoff take milliseconds.
+fake time shared by the simulator and the daemon, so minutes of backoff take milliseconds. Tests
+that take the `backend` fixture run against Confluent Cloud and self-managed Kafka Connect alike.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pytest
 from watchdog.model import ConnectorKey
 from watchdog.policy import backoff_gap
 
-from .support import CLUSTER, CLUSTER_ID, World, daemon_config, in_process, sim_scenario
+from .support import CLOUD, CLUSTER, World, daemon_config, in_process, sim_cluster, sim_scenario
 
 
 def status_rule(**fields: Any) -> dict[str, Any]:
@@ -27,11 +28,14 @@ def status_rule(**fields: Any) -> dict[str, Any]:
     return rule
 
 
-def world(connectors: list[dict[str, Any]], rules: list[dict[str, Any]], scenario: dict[str, Any] | None = None, **config: Any) -> World:
-    scenario = scenario or sim_scenario(connectors, restart={"delay_seconds": 2})
+def world(
+    connectors: list[dict[str, Any]], rules: list[dict[str, Any]], scenario: dict[str, Any] | None = None,
+    backend: str = CLOUD, **config: Any,
+) -> World:
+    scenario = scenario or sim_scenario(connectors, backend, restart={"delay_seconds": 2})
     # The limiter runs on real time; its local ceiling must not slow a fake-time test down.
     config.setdefault("rate_limit", {"max_requests_per_second": 10000})
-    w = in_process(scenario, daemon_config(rules, **config), fake_time=True, rng=0.5)
+    w = in_process(scenario, daemon_config(rules, backend=backend, **config), fake_time=True, rng=0.5)
     w.daemon.queue.start()
     return w
 
@@ -47,9 +51,9 @@ def restart_times(w: World, connector: str) -> list[float]:
     return [c.t for c in w.simulator.restarts(connector=connector)]
 
 
-async def test_a_connector_that_fails_after_every_restart_follows_the_strimzi_gaps() -> None:
+async def test_a_connector_that_fails_after_every_restart_follows_the_strimzi_gaps(backend: str) -> None:
     w = world([{"name": "flaky", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 1}}],
-              [status_rule()])
+              [status_rule()], backend=backend)
     await run_polls(w, 300)
     times = restart_times(w, "flaky")
     assert len(times) >= 6
@@ -61,8 +65,8 @@ async def test_a_connector_that_fails_after_every_restart_follows_the_strimzi_ga
         assert later - earlier <= gap * 1.1 + 1.5, f"restart {n + 1} came late"
 
 
-async def test_first_restart_waits_for_the_confirmation_polls() -> None:
-    w = world([{"name": "broken", "script": {"fail_at": 0, "recover_after_restarts": 1}}], [status_rule(trigger={"type": "status", "confirm_polls": 3})])
+async def test_first_restart_waits_for_the_confirmation_polls(backend: str) -> None:
+    w = world([{"name": "broken", "script": {"fail_at": 0, "recover_after_restarts": 1}}], [status_rule(trigger={"type": "status", "confirm_polls": 3})], backend=backend)
     await run_polls(w, 2)
     assert restart_times(w, "broken") == []
     await run_polls(w, 1)
@@ -70,8 +74,8 @@ async def test_first_restart_waits_for_the_confirmation_polls() -> None:
     assert w.sample("watchdog_decisions_total", cluster=CLUSTER, rule="heal", trigger="status", decision="unconfirmed") == 2
 
 
-async def test_a_recovered_connector_is_not_restarted_again_and_its_counter_resets() -> None:
-    w = world([{"name": "once", "script": {"initial": "FAILED", "recover_after_restarts": 1}}], [status_rule()])
+async def test_a_recovered_connector_is_not_restarted_again_and_its_counter_resets(backend: str) -> None:
+    w = world([{"name": "once", "script": {"initial": "FAILED", "recover_after_restarts": 1}}], [status_rule()], backend=backend)
     await run_polls(w, 60)
     assert len(restart_times(w, "once")) == 1
     state = w.daemon.state.load(ConnectorKey(CLUSTER, "once"))
@@ -79,21 +83,21 @@ async def test_a_recovered_connector_is_not_restarted_again_and_its_counter_rese
     assert w.sample("watchdog_connector_backoff_step", cluster=CLUSTER, connector="once") == 0
 
 
-async def test_after_max_restarts_the_connector_is_marked_gave_up() -> None:
+async def test_after_max_restarts_the_connector_is_marked_gave_up(backend: str) -> None:
     w = world([{"name": "hopeless", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 1}}],
-              [status_rule(max_restarts=3)])
+              [status_rule(max_restarts=3)], backend=backend)
     await run_polls(w, 200)
     assert len(restart_times(w, "hopeless")) == 3
     assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 1
     assert w.sample("watchdog_decisions_total", cluster=CLUSTER, rule="heal", trigger="status", decision="budget_spent") > 0
 
 
-async def test_gave_up_clears_once_the_connector_recovers_by_itself() -> None:
+async def test_gave_up_clears_once_the_connector_recovers_by_itself(backend: str) -> None:
     w = world([{"name": "hopeless", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 1}}],
-              [status_rule(max_restarts=1)])
+              [status_rule(max_restarts=1)], backend=backend)
     await run_polls(w, 20)
     assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 1
-    w.simulator.set_state(CLUSTER_ID, "hopeless", "RUNNING")
+    w.simulator.set_state(sim_cluster(backend), "hopeless", "RUNNING")
     await run_polls(w, 2)
     assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 0
 
@@ -119,10 +123,10 @@ async def test_a_rule_can_opt_in_to_restarting_user_errors() -> None:
     assert len(restart_times(w, "bad-config")) == 1
 
 
-async def test_a_revoked_key_backs_off_like_a_failing_connector() -> None:
+async def test_a_revoked_key_backs_off_like_a_failing_connector(backend: str) -> None:
     connectors = [{"name": "broken", "script": {"initial": "FAILED", "recover_after_restarts": "never"}}]
-    scenario = sim_scenario(connectors, faults=[{"match": {"endpoint": "restart"}, "action": {"status": 401}}])
-    w = world(connectors, [status_rule()], scenario=scenario)
+    scenario = sim_scenario(connectors, backend, faults=[{"match": {"endpoint": "restart"}, "action": {"status": 401}}])
+    w = world(connectors, [status_rule()], scenario=scenario, backend=backend)
     await run_polls(w, 60)
     calls = [c for c in w.simulator.calls if c.endpoint == "restart"]
     # gaps of 2, 6, 12, 20 s (plus jitter): 5 tries in a minute, not one per poll.
@@ -130,19 +134,19 @@ async def test_a_revoked_key_backs_off_like_a_failing_connector() -> None:
     assert w.sample("watchdog_restarts_total", cluster=CLUSTER, connector="broken", rule="heal", trigger="status", outcome="unauthorized") == len(calls)
 
 
-async def test_dry_run_counts_the_decision_and_sends_nothing() -> None:
+async def test_dry_run_counts_the_decision_and_sends_nothing(backend: str) -> None:
     connectors = [{"name": "broken", "script": {"initial": "FAILED", "recover_after_restarts": "never"}}]
-    w = world(connectors, [status_rule()], dry_run=True)
+    w = world(connectors, [status_rule()], backend=backend, dry_run=True)
     await run_polls(w, 10)
     assert w.simulator.restarts(accepted_only=False) == []
     assert w.sample("watchdog_restarts_total", cluster=CLUSTER, connector="broken", rule="heal", trigger="status", outcome="dry_run") >= 1
 
 
-async def test_a_deleted_connector_loses_its_series_and_state() -> None:
-    w = world([{"name": "short-lived"}, {"name": "stays"}], [status_rule()])
+async def test_a_deleted_connector_loses_its_series_and_state(backend: str) -> None:
+    w = world([{"name": "short-lived"}, {"name": "stays"}], [status_rule()], backend=backend)
     await run_polls(w, 2)
     assert w.daemon.metrics.registry.get_sample_value("watchdog_connector_backoff_step", {"cluster": CLUSTER, "connector": "short-lived"}) == 0
-    w.simulator.delete_connector(CLUSTER_ID, "short-lived")
+    w.simulator.delete_connector(sim_cluster(backend), "short-lived")
     await run_polls(w, 1)
     assert w.daemon.metrics.registry.get_sample_value("watchdog_connector_backoff_step", {"cluster": CLUSTER, "connector": "short-lived"}) is None
     assert ConnectorKey(CLUSTER, "short-lived") not in dict(w.daemon.state.items())

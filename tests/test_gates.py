@@ -1,5 +1,6 @@
-"""Safety gates in the running engine: the breaker and blocking alerts hold restarts, at decision
-time and again when a queued restart's turn comes."""
+"""Safety gates in the running engine: the breaker, blocking alerts and maintenance windows hold
+restarts, at decision time and again when a queued restart's turn comes. Each test runs against
+Confluent Cloud and self-managed Kafka Connect alike."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import httpx
 from watchdog.app import Daemon
 from watchdog.simulator import Scenario, Simulator, create_app
 
-from .support import CLUSTER, World, daemon_config, sim_scenario
+from .support import CLUSTER, World, daemon_config, sim_cluster, sim_scenario
 from .test_blocking import FakeAlertmanager
 
 
@@ -22,11 +23,11 @@ HEAL = {"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "sele
         "backoff": {"base": 60, "cap": 600, "jitter": 0}}
 
 
-def world(connectors: list[dict[str, Any]], alertmanager: FakeAlertmanager | None = None, **config: Any) -> World:
-    simulator = Simulator(Scenario.model_validate(sim_scenario(connectors)))
+def world(connectors: list[dict[str, Any]], backend: str, alertmanager: FakeAlertmanager | None = None, **config: Any) -> World:
+    simulator = Simulator(Scenario.model_validate(sim_scenario(connectors, backend)))
     config.setdefault("rate_limit", {"max_requests_per_second": 10000})
     daemon = Daemon(
-        daemon_config([HEAL], **config),
+        daemon_config([HEAL], backend=backend, **config),
         transport=httpx.ASGITransport(app=create_app(simulator)),
         blocking_transport=httpx.MockTransport(alertmanager) if alertmanager else None,
     )
@@ -43,22 +44,22 @@ def decisions(w: World, decision: str) -> float:
     return w.sample("watchdog_decisions_total", cluster=CLUSTER, rule="heal", trigger="status", decision=decision)
 
 
-async def test_a_cluster_mostly_failing_holds_every_restart_until_it_clears() -> None:
+async def test_a_cluster_mostly_failing_holds_every_restart_until_it_clears(backend: str) -> None:
     connectors = [failing(f"f{i}") for i in range(4)] + [{"name": "ok"}]
-    w = world(connectors, breaker={"max_failing_share": 0.5, "min_failing": 3, "max_restarts": None})
+    w = world(connectors, backend, breaker={"max_failing_share": 0.5, "min_failing": 3, "max_restarts": None})
     await poll(w)
     assert w.simulator.restarts() == []
     assert decisions(w, "breaker_open") == 4
     assert w.sample("watchdog_breaker_open", scope=CLUSTER) == 1
     for i in range(3):
-        w.simulator.set_state("lkc-prod01", f"f{i}", "RUNNING")
+        w.simulator.set_state(sim_cluster(backend), f"f{i}", "RUNNING")
     await poll(w)
     assert w.sample("watchdog_breaker_open", scope=CLUSTER) == 0
     assert [c.connector for c in w.simulator.restarts()] == ["f3"]
 
 
-async def test_the_fleet_breaker_caps_restarts_per_window() -> None:
-    w = world([failing(f"f{i}") for i in range(5)], breaker={"max_failing_share": None, "max_restarts": 2, "window": 600})
+async def test_the_fleet_breaker_caps_restarts_per_window(backend: str) -> None:
+    w = world([failing(f"f{i}") for i in range(5)], backend, breaker={"max_failing_share": None, "max_restarts": 2, "window": 600})
     await poll(w)
     assert len(w.simulator.restarts()) == 2
     assert w.sample("watchdog_breaker_open", scope="fleet") == 1
@@ -66,10 +67,10 @@ async def test_the_fleet_breaker_caps_restarts_per_window() -> None:
     assert dropped + decisions(w, "breaker_open") == 3, "each held restart is either decided or dropped as breaker_open"
 
 
-async def test_a_blocking_alert_holds_restarts_and_a_silence_lifts_it() -> None:
+async def test_a_blocking_alert_holds_restarts_and_a_silence_lifts_it(backend: str) -> None:
     alertmanager = FakeAlertmanager()
     alertmanager.alerts = [{"labels": {"alertname": "ConfluentCloudIncident"}}]
-    w = world([failing("f0")], alertmanager, blocking={"alertmanager_url": "http://alertmanager:9093",
+    w = world([failing("f0")], backend, alertmanager, blocking={"alertmanager_url": "http://alertmanager:9093",
                                                         "filters": ['alertname="ConfluentCloudIncident"']})
     await w.daemon.blocker.refresh()
     await poll(w)
@@ -80,13 +81,13 @@ async def test_a_blocking_alert_holds_restarts_and_a_silence_lifts_it() -> None:
     assert [c.connector for c in w.simulator.restarts()] == ["f0"]
 
 
-async def test_a_failure_during_a_blackout_is_restarted_when_the_window_opens() -> None:
+async def test_a_failure_during_a_blackout_is_restarted_when_the_window_opens(backend: str) -> None:
     from .support import in_process
 
     heal = {**HEAL, "backoff": {"base": 60, "cap": 600, "jitter": 0}}
-    config = daemon_config([heal], windows={"blackout": ["2026-03-01T11:00:00Z-2026-03-01T12:10:00Z"]},
+    config = daemon_config([heal], backend=backend, windows={"blackout": ["2026-03-01T11:00:00Z-2026-03-01T12:10:00Z"]},
                            rate_limit={"max_requests_per_second": 10000})
-    w = in_process(sim_scenario([failing("f0")]), config, fake_time=True, rng=0.5)  # fake time starts 12:00 UTC
+    w = in_process(sim_scenario([failing("f0")], backend), config, fake_time=True, rng=0.5)  # fake time starts 12:00 UTC
     w.daemon.queue.start()
     restarted_at = None
     for _ in range(20):
@@ -98,11 +99,12 @@ async def test_a_failure_during_a_blackout_is_restarted_when_the_window_opens() 
     assert decisions(w, "window_closed") == 10
 
 
-async def test_rule_windows_hold_restarts_outside_working_hours() -> None:
+async def test_rule_windows_hold_restarts_outside_working_hours(backend: str) -> None:
     from .support import in_process
 
     heal = {**HEAL, "windows": {"allowed": ["Mon-Fri 08:00-18:00 UTC"]}}
-    w = in_process(sim_scenario([failing("f0")]), daemon_config([heal], rate_limit={"max_requests_per_second": 10000}),
+    w = in_process(sim_scenario([failing("f0")], backend),
+                   daemon_config([heal], backend=backend, rate_limit={"max_requests_per_second": 10000}),
                    fake_time=True)  # a Sunday
     w.daemon.queue.start()
     await poll(w)

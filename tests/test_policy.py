@@ -98,13 +98,13 @@ def test_manual_restart_is_remembered_but_not_an_attempt() -> None:
 
 
 def test_after_an_alert_restart_polled_health_does_not_reset_the_backoff_until_the_alert_resolves() -> None:
-    from watchdog.policy import alert_resolved
+    from watchdog.policy import signal_cleared
 
-    state = record_attempt(ConnectorState(), T0, STRIMZI, 0.0, from_alert=True)  # gap(1) = 2 minutes
+    state = record_attempt(ConnectorState(), T0, STRIMZI, 0.0, from_signal=True)  # gap(1) = 2 minutes
     for minute in range(1, 10):
         state = observe(state, Health.HEALTHY, T0 + timedelta(minutes=minute), STRIMZI)
     assert state.attempts == 1, "a stalled connector looks RUNNING; that is not recovery"
-    state = alert_resolved(state, T0 + timedelta(minutes=10))
+    state = signal_cleared(state, T0 + timedelta(minutes=10))
     state = observe(state, Health.HEALTHY, T0 + timedelta(minutes=11), STRIMZI)
     assert state.attempts == 1
     state = observe(state, Health.HEALTHY, T0 + timedelta(minutes=12), STRIMZI)

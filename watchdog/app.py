@@ -25,16 +25,22 @@ from .api import ApiContext
 from .asgi_server import EmbeddedServer, start_server, stop_server
 from .blocking import AlertBlocker
 from .breaker import Breaker
+from .clients import cloud_client, kafka_connect_client, metrics_api_client
 from .config import (
     AlertTrigger,
+    CloudCluster,
     Config,
     ConfigError,
-    Credential,
+    KafkaConnectCluster,
+    RateLimitSettings,
     Rule,
     ScheduleTrigger,
+    StalledTrigger,
     StatusTrigger,
 )
 from .connect import ConfluentCloudBackend, ConnectBackend, Gateway
+from .connect.kafka_connect import KafkaConnectBackend
+from .connect.metrics_api import MetricsApiClient
 from .engine import MANUAL_RULE, Engine, JobRecorder, WallClock, utc_now
 from .logs import get_logger
 from .metrics import Metrics
@@ -46,22 +52,25 @@ from .report import history_json, status_json
 from .server import Probes, create_app
 from .state import SqliteStateStore
 from .triggers.poller import ClusterPoller
-from .triggers.scheduler import add_poll_job, add_rule_job, build_scheduler
+from .triggers.scheduler import add_poll_job, add_rule_job, add_stall_job, build_scheduler
+from .triggers.stall import StallChecker
 
 log = get_logger("watchdog.app")
 
 HISTORY_PRUNE_BEATS = 3600  # the heartbeat ticks every second: prune once an hour
 
-USER_AGENT = f"connect-watchdog/{__version__} (+https://github.com/connect-watchdog/connect-watchdog)"
 
 
 def poll_intervals(config: Config) -> dict[str, float]:
-    """Each cluster with a status rule is polled once per the shortest interval among its rules."""
+    """Each cluster with a status rule is polled once per the shortest interval among its rules.
+    A stalled rule needs polling too (which connectors run, since when, their lcc- ids): at its
+    own interval unless a status rule polls faster."""
     intervals: dict[str, float] = {}
-    for cluster in config.clusters:
+    for cluster, settings in config.clusters.items():
         for rule in config.rules_for_cluster(cluster):
-            if isinstance(rule.trigger, StatusTrigger):
-                intervals[cluster] = min(intervals.get(cluster, rule.trigger.interval), rule.trigger.interval)
+            trigger = rule.trigger
+            if isinstance(trigger, StatusTrigger) or (isinstance(trigger, StalledTrigger) and isinstance(settings, CloudCluster)):
+                intervals[cluster] = min(intervals.get(cluster, trigger.interval), trigger.interval)
     return intervals
 
 
@@ -94,21 +103,20 @@ class Daemon:
         self._now = now
         self._clock = clock
         self._blocking_transport = blocking_transport
-        # Credentials cannot change without a restart (reload.RESTART_ONLY_SECTIONS), so every
-        # complete one gets its client and limiter now, ready for clusters a reload may add.
-        self.http = {
-            name: self._http_client(cred, transport)
-            for name, cred in sorted(config.credentials.items())
-            if cred.api_key is not None and cred.api_secret is not None
-        }
-        self.gateways = {
-            name: Gateway(RateLimiter(name, config.rate_limit, clock=clock, rng=rng, observer=self.metrics), self.metrics)
-            for name in self.http
-        }
+        self._transport = transport
+        self._rng = rng
+        self.http: dict[str, httpx.AsyncClient] = {}
+        self.gateways: dict[str, Gateway] = {}
+        self._retired: list[httpx.AsyncClient] = []  # replaced by a reload, closed at stop
         self.breaker = Breaker(config.breaker)
         self.blocker = self._build_blocker(config)
         self.recorder = JobRecorder(lambda: self.config, self.state, self.metrics, self.breaker, now=now, rng=rng)
-        self.queue = RestartQueue(self.gateways, {}, {}, config.rate_limit, self.recorder, clock=clock, rng=rng)
+        self.queue = RestartQueue({}, {}, {}, config.rate_limit, self.recorder, clock=clock, rng=rng)
+        # Credentials cannot change without a restart (reload.RESTART_ONLY_SECTIONS), so every
+        # complete one gets its client and limiter now, ready for clusters a reload may add.
+        for name, credential in sorted(config.credentials.items()):
+            if credential.api_key is not None and credential.api_secret is not None:
+                self._add_lane(name, cloud_client(config, credential, transport))
         self.engine = Engine(
             config, self.state, self.queue, self.metrics, breaker=self.breaker, blocker=self.blocker, now=now
         )
@@ -125,44 +133,43 @@ class Daemon:
         self._heartbeat: asyncio.Task[None] | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self._watcher: ConfigWatcher | None = None
+        self._stall_checker: StallChecker | None = None
         self._stopping = False
         self._preinitialise_metrics()
 
     # -- construction helpers --------------------------------------------------------------------
 
+    def _add_lane(self, lane: str, client: httpx.AsyncClient, settings: RateLimitSettings | None = None) -> None:
+        """A rate-limit lane: one HTTP client, one limiter, and (for restarts) its queue workers."""
+        limiter = RateLimiter(lane, settings or self.config.rate_limit, clock=self._clock, rng=self._rng, observer=self.metrics)
+        self.http[lane] = client
+        self.gateways[lane] = Gateway(limiter, self.metrics)
+        self.queue.add_lane(lane, self.gateways[lane])
+        self.metrics.init_credential(lane)
+
     def _add_cluster(self, name: str) -> None:
         cluster = self.config.clusters[name]
-        credential = self.config.credential_for(cluster)
-        backend = ConfluentCloudBackend(self.http[credential], cluster.environment_id, cluster.kafka_cluster_id)
+        lane = self.config.lane_for(name)
+        backend: ConnectBackend
+        if isinstance(cluster, KafkaConnectCluster):
+            if lane in self.http:  # a reload redefined the cluster: new workers, TLS or auth
+                self._retired.append(self.http[lane])
+                self.http[lane] = kafka_connect_client(self.config, cluster, self._transport)
+            else:
+                self._add_lane(lane, kafka_connect_client(self.config, cluster, self._transport))
+            backend = KafkaConnectBackend(self.http[lane], [str(url) for url in cluster.urls])
+        else:
+            backend = ConfluentCloudBackend(self.http[lane], cluster.environment_id, cluster.kafka_cluster_id)
         self.backends[name] = backend
-        self.queue.add_cluster(name, backend, credential)
-        self.pollers[name] = ClusterPoller(name, backend, self.gateways[credential], self.engine, self.metrics, self._now)
+        self.queue.add_cluster(name, backend, lane)
+        self.pollers[name] = ClusterPoller(name, backend, self.gateways[lane], self.engine, self.metrics, self._now)
 
     def _build_blocker(self, config: Config) -> AlertBlocker | None:
         if config.blocking is None:
             return None
         return AlertBlocker(config.blocking, self.metrics, transport=self._blocking_transport, clock=self._clock)
 
-    def _http_client(self, credential: Credential, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
-        assert credential.api_key is not None and credential.api_secret is not None  # config checked
-        timeouts = self.config.api.timeouts
-        concurrency = self.config.rate_limit.max_concurrent_requests
-        # Idle connections are dropped after 4 s, before the 5 s idle timeout common to HTTP
-        # servers and proxies: reusing a connection the server is closing fails with ReadError.
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=4.0)
-        return httpx.AsyncClient(
-            base_url=self.config.api.base_url,
-            # Retries of failed connection attempts only (nothing was sent); every other retry
-            # belongs to the queue, which knows what is safe to repeat.
-            transport=transport or httpx.AsyncHTTPTransport(retries=1, limits=limits),
-            auth=httpx.BasicAuth(credential.api_key.get_secret_value(), credential.api_secret.get_secret_value()),
-            timeout=httpx.Timeout(connect=timeouts.connect, read=timeouts.read, write=timeouts.write, pool=timeouts.pool),
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-        )
-
     def _preinitialise_metrics(self) -> None:
-        for credential in self.http:
-            self.metrics.init_credential(credential)
         self._preinitialise_clusters(self.config.clusters)
 
     def _preinitialise_clusters(self, clusters: Iterable[str]) -> None:
@@ -229,12 +236,18 @@ class Daemon:
         for cluster, interval in new_polls.items():
             if old_polls.get(cluster) != interval or cluster in changed_clusters:
                 add_poll_job(scheduler, cluster, interval, functools.partial(self._job, self._poll, cluster))
-        old_rules = _schedule_rules(previous) if previous is not None else {}
-        new_rules = _schedule_rules(self.config)
-        for name in old_rules.keys() - new_rules.keys():
-            _remove_job(scheduler, f"rule:{name}")
+        old_rules = _timed_rules(previous) if previous is not None else {}
+        new_rules = _timed_rules(self.config)
+        for name, rule in old_rules.items():
+            if name not in new_rules:
+                _remove_job(scheduler, _job_id(rule))
         for name, rule in new_rules.items():
-            if old_rules.get(name) != rule:
+            if old_rules.get(name) == rule:
+                continue
+            if isinstance(rule.trigger, StalledTrigger):
+                self._ensure_metrics_lane()
+                add_stall_job(scheduler, rule, functools.partial(self._job, self._run_stall_check, name))
+            else:
                 add_rule_job(scheduler, rule, functools.partial(self._job, self._run_schedule_rule, name))
 
     async def _poll(self, cluster: str) -> None:
@@ -320,7 +333,7 @@ class Daemon:
                 await self._heartbeat
         if self._server is not None:
             await stop_server(*self._server)
-        for client in self.http.values():
+        for client in [*self.http.values(), *self._retired]:
             await client.aclose()
         if self.blocker is not None:
             await self.blocker.close()
@@ -344,6 +357,9 @@ class Daemon:
         for rule in self.config.rules:
             if rule.enabled and isinstance(rule.trigger, ScheduleTrigger):
                 await self._run_schedule_rule(rule.name)
+            if rule.enabled and isinstance(rule.trigger, StalledTrigger):
+                self._ensure_metrics_lane()
+                await self._run_stall_check(rule.name)
         await self.queue.join()
         await self.stop()
         failed = [job for job in self.recorder.finished_jobs if job.outcome in ERROR_OUTCOMES]
@@ -394,6 +410,26 @@ class Daemon:
         if removed:
             log.info("history_pruned", removed=removed, max_age_seconds=history.max_age, max_entries=history.max_entries)
 
+    METRICS_LANE = "metrics-api"
+
+    def _ensure_metrics_lane(self) -> None:
+        """The Metrics API's client and limiter, made when the first stalled rule needs them."""
+        if self.METRICS_LANE in self.http:
+            return
+        name = self.config.credential_for(self.config.metrics_api)
+        assert name is not None  # cross_check requires a credential for stalled rules
+        client = metrics_api_client(self.config, self.config.credentials[name], self._transport)
+        settings = self.config.rate_limit.model_copy(update={"max_requests_per_second": self.config.metrics_api.max_requests_per_second})
+        self._add_lane(self.METRICS_LANE, client, settings)
+        self._stall_checker = StallChecker(MetricsApiClient(client), self.gateways[self.METRICS_LANE], self.engine, self._now)
+
+    async def _run_stall_check(self, rule_name: str) -> None:
+        rule = next((r for r in self.config.rules if r.name == rule_name), None)
+        if rule is None or self._stall_checker is None:
+            return
+        clusters = [c for c in rule_clusters(self.config, rule) if isinstance(self.config.clusters[c], CloudCluster)]
+        await self._stall_checker.check(rule, clusters)
+
     async def _run_schedule_rule(self, rule_name: str) -> None:
         rule = next((r for r in self.config.rules if r.name == rule_name), None)
         if rule is None:
@@ -412,11 +448,18 @@ def _trigger_of(rule: Rule) -> Trigger:
         return Trigger.STATUS
     if isinstance(rule.trigger, AlertTrigger):
         return Trigger.ALERT
+    if isinstance(rule.trigger, StalledTrigger):
+        return Trigger.STALLED
     return Trigger.SCHEDULE
 
 
-def _schedule_rules(config: Config) -> dict[str, Rule]:
-    return {r.name: r for r in config.rules if r.enabled and isinstance(r.trigger, ScheduleTrigger)}
+def _timed_rules(config: Config) -> dict[str, Rule]:
+    """Rules with a job of their own: schedules and stall checks."""
+    return {r.name: r for r in config.rules if r.enabled and isinstance(r.trigger, ScheduleTrigger | StalledTrigger)}
+
+
+def _job_id(rule: Rule) -> str:
+    return f"stalled:{rule.name}" if isinstance(rule.trigger, StalledTrigger) else f"rule:{rule.name}"
 
 
 def _remove_job(scheduler: AsyncIOScheduler, job_id: str) -> None:

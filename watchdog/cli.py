@@ -21,8 +21,11 @@ from .config import (
     AlertTrigger,
     Config,
     ConfigError,
+    KafkaConnectCluster,
     ScheduleTrigger,
+    StalledTrigger,
     StatusTrigger,
+    TlsSettings,
     WindowSettings,
     load_config,
 )
@@ -103,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(demo, config=False)
     demo.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: until Ctrl-C)")
     demo.add_argument("--port", type=int, default=9464, help="the daemon's /metrics port (0: any free port)")
+    demo.add_argument("--backend", choices=["confluent_cloud", "kafka_connect"], default="confluent_cloud",
+                      help="simulate Confluent Cloud (default) or self-managed Kafka Connect clusters")
     return parser
 
 
@@ -367,7 +372,7 @@ def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     _configure_logging(args)
-    return asyncio.run(run_demo(duration=args.duration, port=args.port))
+    return asyncio.run(run_demo(duration=args.duration, port=args.port, backend=args.backend))
 
 
 def _duration(seconds: float) -> str:
@@ -385,7 +390,13 @@ def summarize(config: Config, source: str) -> str:
         lines.append(f"  {name:<16} api_key: {'set' if cred.api_key else 'MISSING'}   api_secret: {'set' if cred.api_secret else 'MISSING'}")
     lines.append("clusters:")
     for name, cluster in sorted(config.clusters.items()):
-        lines.append(f"  {name:<16} {cluster.environment_id}/{cluster.kafka_cluster_id}   credential: {config.credential_for(cluster)}")
+        if isinstance(cluster, KafkaConnectCluster):
+            where = f"Kafka Connect {', '.join(str(u) for u in cluster.urls)}"
+            auth = f"basic auth: {cluster.credential}" if cluster.credential else "no auth"
+            tls = "" if cluster.tls == TlsSettings() else "   custom TLS"
+            lines.append(f"  {name:<16} {where}   {auth}{tls}")
+        else:
+            lines.append(f"  {name:<16} {cluster.environment_id}/{cluster.kafka_cluster_id}   credential: {config.credential_for(cluster)}")
     lines.append("rules:")
     for rule in config.rules:
         trigger = rule.trigger
@@ -395,6 +406,10 @@ def summarize(config: Config, source: str) -> str:
             what += f", max_restarts {rule.max_restarts or 'unlimited'}"
             if rule.restart_user_errors:
                 what += ", restarts user errors"
+        elif isinstance(trigger, StalledTrigger):
+            what = (f"stalled every {_duration(trigger.interval)}: two {_duration(trigger.window)} windows ending "
+                    f"{_duration(trigger.delay)} ago, after {_duration(trigger.grace)} RUNNING")
+            what += f", backoff {_duration(rule.backoff.base)}..{_duration(rule.backoff.cap)}"
         elif isinstance(trigger, AlertTrigger):
             matchers = [f"{k}={v}" for k, v in trigger.match.items()] + [f"{k}=~{v}" for k, v in trigger.match_re.items()]
             what = f"alert {' '.join(matchers)} -> {trigger.cluster_label}/{trigger.connector_label}"

@@ -26,8 +26,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     SecretStr,
+    Tag,
     ValidationError,
     model_validator,
 )
@@ -157,10 +159,70 @@ class Credential(Strict):
     api_secret: SecretStr | None = None
 
 
-class Cluster(Strict):
+class CloudCluster(Strict):
+    """A Kafka cluster in Confluent Cloud: its connectors through the connect/v1 API."""
+
+    backend: Literal["confluent_cloud"] = "confluent_cloud"
     environment_id: ResourceId
     kafka_cluster_id: ResourceId
     credential: str | None = None  # may be left out when exactly one credential is configured
+
+
+def _readable_file(path: Path) -> Path:
+    if not path.is_file():
+        raise ValueError(f"file {path} does not exist or is not a file")
+    return path
+
+
+ReadableFile = Annotated[Path, AfterValidator(_readable_file)]
+
+
+class TlsSettings(Strict):
+    ca_file: ReadableFile | None = None  # CA bundle for the workers' certificates
+    cert_file: ReadableFile | None = None  # client certificate (mutual TLS) ...
+    key_file: ReadableFile | None = None  # ... and its key
+    verify: bool = True
+
+    @model_validator(mode="after")
+    def _cert_and_key_together(self) -> TlsSettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (mutual TLS needs both)")
+        return self
+
+
+class KafkaConnectCluster(Strict):
+    """A self-managed Apache Kafka Connect cluster, through its REST API."""
+
+    backend: Literal["kafka_connect"]
+    # Worker URLs: each serves every call; the next one is tried when one cannot be reached.
+    urls: Annotated[list[HttpUrl], Field(min_length=1)]
+    credential: str | None = None  # optional HTTP basic auth: api_key is the user, api_secret the password
+    tls: TlsSettings = TlsSettings()
+
+
+BACKENDS = ("confluent_cloud", "kafka_connect")
+
+
+def _cluster_backend(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("backend", "confluent_cloud"))
+    return str(getattr(value, "backend", "confluent_cloud"))
+
+
+Cluster = Annotated[
+    Annotated[CloudCluster, Tag("confluent_cloud")] | Annotated[KafkaConnectCluster, Tag("kafka_connect")],
+    Discriminator(_cluster_backend),
+]
+
+
+class MetricsApiSettings(Strict):
+    """Confluent's Metrics API (its own host and limits), used by `stalled` rules."""
+
+    base_url: HttpUrl = "https://api.telemetry.confluent.cloud"
+    credential: str | None = None  # may be left out when exactly one credential is configured
+    timeouts: Timeouts = Timeouts()
+    # The Metrics API allows 300 requests per IP and minute (its published limit).
+    max_requests_per_second: Annotated[float, Field(gt=0)] = 4.0
 
 
 class RetryBackoff(Strict):
@@ -339,8 +401,31 @@ class AlertTrigger(Strict):
         return all(re.fullmatch(pattern, labels.get(name, "")) for name, pattern in self.match_re.items())
 
 
-TriggerSettings = Annotated[ScheduleTrigger | StatusTrigger | AlertTrigger, Field(discriminator="type")]
-TRIGGER_TYPES = ("schedule", "status", "alert")
+class StalledTrigger(Strict):
+    """Restart connectors that are RUNNING but move no data, judged from Confluent's Metrics API.
+
+    Every `interval` the last two windows of `window` each, ending `delay` ago (Confluent's data
+    arrives about 3 minutes late), are read for the connectors that have been RUNNING for at
+    least `grace`: a source that sent nothing, or a sink that received nothing while its lag is
+    above zero, in both windows, is stalled. An idle sink (no lag, no records) is not."""
+
+    type: Literal["stalled"]
+    interval: Annotated[float, BeforeValidator(parse_duration), Field(ge=60)] = 300.0
+    grace: Annotated[float, BeforeValidator(parse_duration), Field(ge=0)] = 600.0
+    window: Annotated[float, BeforeValidator(parse_duration), Field(ge=60, le=6 * 3600)] = 600.0
+    delay: Annotated[float, BeforeValidator(parse_duration), Field(ge=180)] = 180.0
+
+    @model_validator(mode="after")
+    def _whole_minutes(self) -> StalledTrigger:
+        if self.window % 60:
+            raise ValueError("window must be a whole number of minutes (the Metrics API counts per minute)")
+        return self
+
+
+TriggerSettings = Annotated[
+    ScheduleTrigger | StatusTrigger | AlertTrigger | StalledTrigger, Field(discriminator="type")
+]
+TRIGGER_TYPES = ("schedule", "status", "alert", "stalled")
 
 
 class WindowSettings(Strict):
@@ -414,6 +499,7 @@ class Config(BaseSettings):
     api: ApiSettings = ApiSettings()
     credentials: dict[str, Credential] = {}
     clusters: dict[Name, Cluster]
+    metrics_api: MetricsApiSettings = MetricsApiSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
     server: ServerSettings = ServerSettings()
     queue: QueueSettings = QueueSettings()
@@ -444,10 +530,28 @@ class Config(BaseSettings):
             init_settings,
         )
 
-    def credential_for(self, cluster: Cluster) -> str:
+    def credential_for(self, cluster: CloudCluster | KafkaConnectCluster | MetricsApiSettings) -> str | None:
+        """The credential a cluster (or the Metrics API) uses: its own, or the only one configured.
+        Self-managed Kafka Connect clusters use none unless they name one (basic auth)."""
         if cluster.credential is not None:
             return cluster.credential
+        if isinstance(cluster, KafkaConnectCluster) or not self.credentials:
+            return None
         return next(iter(self.credentials))
+
+    def lane_for(self, cluster: str) -> str:
+        """The rate-limit lane of a cluster's calls. Confluent limits per API key, so Cloud clusters
+        sharing a key share a lane; a self-managed cluster has its own (its workers, its limits)."""
+        settings = self.clusters[cluster]
+        if isinstance(settings, KafkaConnectCluster):
+            return f"kafka-connect/{cluster}"
+        credential = self.credential_for(settings)
+        assert credential is not None  # cross_check requires one for every Cloud cluster
+        return credential
+
+    @property
+    def has_stalled_rules(self) -> bool:
+        return any(r.enabled and isinstance(r.trigger, StalledTrigger) for r in self.rules)
 
     def rules_for_cluster(self, cluster: str) -> list[Rule]:
         return [
@@ -609,9 +713,11 @@ def format_location(loc: tuple[Any, ...]) -> str:
     """('rules', 2, 'trigger', 'schedule', 'cron') -> 'rules[2].trigger.cron'."""
     out = ""
     previous: Any = None
-    for part in loc:
+    for index, part in enumerate(loc):
         if previous == "trigger" and part in TRIGGER_TYPES:
             continue  # pydantic puts the union's tag in the path; users never wrote it
+        if index >= 2 and loc[index - 2] == "clusters" and part in BACKENDS:
+            continue  # the same for a cluster's backend
         if part == "[key]":
             continue  # a mapping's key failed: the path up to it already names the key
         if isinstance(part, int):
@@ -631,6 +737,9 @@ def _validation_problems(exc: ValidationError) -> list[tuple[str, str]]:
             message = "unknown key (check the spelling; see config.example.yaml)"
         elif error["type"] == "missing":
             message = "required"
+        elif error["type"] == "union_tag_invalid" and loc[:1] == ("clusters",):
+            loc = (*loc, "backend")
+            message = f"unknown backend {error['ctx']['tag']}; expected one of {', '.join(BACKENDS)}"
         elif error["type"] == "union_tag_invalid":
             loc = (*loc, "type")
             message = f"unknown trigger type {error['ctx']['tag']}; expected one of {', '.join(TRIGGER_TYPES)}"
@@ -653,23 +762,26 @@ def cross_check(config: Config) -> list[tuple[str, str]]:
             )
     if not config.clusters:
         problems.append(("clusters", "at least one cluster is required"))
-    if not config.credentials:
+    cloud = {name: c for name, c in config.clusters.items() if isinstance(c, CloudCluster)}
+    needs_credential = bool(cloud) or config.has_stalled_rules
+    if needs_credential and not config.credentials:
         problems.append(
             ("credentials", f"at least one credential is required (e.g. credentials: {{main: {{}}}} "
              f"with {ENV_PREFIX}CREDENTIALS__MAIN__API_KEY and __API_SECRET set)")
         )
-    for name, cluster in config.clusters.items():
-        if cluster.credential is None:
-            if len(config.credentials) > 1:
-                problems.append(
-                    (f"clusters.{name}.credential", "required when more than one credential is configured")
-                )
-        elif cluster.credential not in config.credentials:
+    users: dict[str, CloudCluster | KafkaConnectCluster | MetricsApiSettings] = dict(config.clusters)
+    if config.has_stalled_rules:
+        users["metrics_api"] = config.metrics_api
+    for name, user in users.items():
+        path = "metrics_api.credential" if name == "metrics_api" else f"clusters.{name}.credential"
+        if user.credential is None:
+            if not isinstance(user, KafkaConnectCluster) and len(config.credentials) > 1:
+                problems.append((path, "required when more than one credential is configured"))
+        elif user.credential not in config.credentials:
             problems.append(
-                (f"clusters.{name}.credential", f"unknown credential {cluster.credential!r}; "
-                 f"known: {', '.join(sorted(config.credentials)) or 'none'}")
+                (path, f"unknown credential {user.credential!r}; known: {', '.join(sorted(config.credentials)) or 'none'}")
             )
-    used = {config.credential_for(c) for c in config.clusters.values() if config.credentials}
+    used = {used_name for u in users.values() if (used_name := config.credential_for(u)) is not None}
     for name in sorted(used & set(config.credentials)):
         credential = config.credentials[name]
         for secret in SECRET_FIELDS:
@@ -695,5 +807,10 @@ def cross_check(config: Config) -> list[tuple[str, str]]:
                 problems.append(
                     (f"rules[{index}].select.clusters[{position}]", f"unknown cluster {cluster_name!r}; "
                      f"known: {', '.join(sorted(config.clusters))}")
+                )
+            elif isinstance(rule.trigger, StalledTrigger) and isinstance(config.clusters[cluster_name], KafkaConnectCluster):
+                problems.append(
+                    (f"rules[{index}].select.clusters[{position}]", f"{cluster_name!r} is self-managed Kafka Connect: "
+                     "stalled rules need Confluent Cloud's Metrics API")
                 )
     return problems

@@ -1,4 +1,8 @@
-"""`watchdog demo`: the built-in simulator and the daemon, wired together on 127.0.0.1."""
+"""`watchdog demo`: the built-in simulator and the daemon, wired together on 127.0.0.1.
+
+`--backend kafka_connect` plays the same connectors on self-managed Kafka Connect clusters (the
+simulator's second mode) and points the same rules at them: only the cluster definitions differ.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from pydantic import SecretStr
 from .app import Daemon
 from .config import Config, Credential, build_config
 from .logs import get_logger
-from .simulator import Simulator, builtin_scenario, serve
+from .simulator import Scenario, Simulator, builtin_scenario, serve
 
 log = get_logger("watchdog.demo")
 
@@ -21,21 +25,45 @@ log = get_logger("watchdog.demo")
 DEMO_KEY, DEMO_SECRET = "demo-key", "demo-secret"
 
 
-def demo_config(base_url: str, port: int) -> Config:
+CLOUD, SELF_MANAGED = "confluent_cloud", "kafka_connect"
+
+
+def demo_config(base_url: str, port: int, backend: str = CLOUD) -> Config:
     data = yaml.safe_load(files("watchdog").joinpath("demo-config.yaml").read_text(encoding="utf-8"))
     data.setdefault("api", {})["base_url"] = base_url
     data.setdefault("server", {})["port"] = port
+    if backend == SELF_MANAGED:
+        data["clusters"] = {
+            name: {"backend": SELF_MANAGED, "urls": [f"{base_url}/kafka-connect/{name}"]} for name in data["clusters"]
+        }
     credential = Credential(api_key=SecretStr(DEMO_KEY), api_secret=SecretStr(DEMO_SECRET))
     return build_config(data, "built-in demo config", secrets={"credentials": {"demo": credential}})
 
 
-async def run_demo(duration: float | None = None, port: int = 9464) -> int:
-    simulator = Simulator(builtin_scenario("demo"))
+def demo_scenario(backend: str = CLOUD) -> Scenario:
+    """The built-in demo scenario; for self-managed, its clusters become Kafka Connect clusters
+    named as the demo config names them (orders, platform)."""
+    scenario = builtin_scenario("demo")
+    if backend == CLOUD:
+        return scenario
+    data = scenario.model_dump(mode="json", exclude_none=True, exclude_defaults=True, by_alias=True)
+    names = {c.kafka_cluster_id: n for n, c in demo_config("http://x", 0).clusters.items() if hasattr(c, "kafka_cluster_id")}
+    data["kafka_connect_clusters"] = [
+        {"name": names[cluster["id"]], "connectors": cluster.get("connectors", [])}
+        for environment in data.pop("environments") for cluster in environment["clusters"]
+    ]
+    data["environments"] = []
+    data.pop("rate_limit", None)  # Kafka Connect has no API rate limit
+    return Scenario.model_validate(data)
+
+
+async def run_demo(duration: float | None = None, port: int = 9464, backend: str = CLOUD) -> int:
+    simulator = Simulator(demo_scenario(backend))
     started, stop_simulator = asyncio.Event(), asyncio.Event()
     simulator_task = asyncio.create_task(serve(simulator, "127.0.0.1", 0, started=started, stop=stop_simulator))
     await started.wait()
     base_url = f"http://127.0.0.1:{simulator.bound_port}"
-    daemon = Daemon(demo_config(base_url, port))
+    daemon = Daemon(demo_config(base_url, port, backend))
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -68,7 +96,7 @@ def summary(daemon: Daemon, simulator: Simulator) -> str:
         for sample in metric.samples:
             if sample.name.endswith("_total") and sample.value:
                 decisions[sample.labels["decision"]] += int(sample.value)
-    names = {c.kafka_cluster_id: name for name, c in daemon.config.clusters.items()}
+    names = {getattr(c, "kafka_cluster_id", name): name for name, c in daemon.config.clusters.items()}
     restarted = Counter(f"{names.get(c.cluster or '', c.cluster)}/{c.connector}" for c in simulator.restarts())
     rate_limited = sum(1 for c in simulator.calls if c.rate_limited)
     lines = [

@@ -14,12 +14,12 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from .alerts import Alert, WebhookPayload
 from .blocking import AlertBlocker
 from .breaker import Breaker
-from .config import AlertTrigger, Backoff, Config, Rule
+from .config import AlertTrigger, Backoff, CloudCluster, Config, Rule, StalledTrigger
 from .logs import get_logger
 from .metrics import Metrics
 from .model import (
@@ -34,18 +34,19 @@ from .model import (
     RestartRequest,
     Trigger,
 )
-from .policy import alert_resolved, give_up, observe, record_attempt, record_manual_restart
+from .policy import give_up, observe, record_attempt, record_manual_restart, signal_cleared
 from .queue import QueueClosed, RestartJob, RestartQueue
 from .rules import (
     classify,
-    decide_on_alert,
     decide_on_request,
+    decide_on_signal,
     decide_on_status,
     named_but_missing,
     selected,
     selects,
     status_rule_for,
 )
+from .stall import Judgement, StallVerdict
 from .state import SqliteStateStore
 from .windows import Windows
 
@@ -57,7 +58,9 @@ WallClock = Callable[[], datetime]
 MANUAL_RULE = "manual"
 
 # Triggers whose restarts follow the failure backoff; schedules and manual requests are deliberate.
-FAILURE_TRIGGERS = frozenset({Trigger.STATUS, Trigger.ALERT})
+FAILURE_TRIGGERS = frozenset({Trigger.STATUS, Trigger.ALERT, Trigger.STALLED})
+# Failures the status API cannot see: their backoff resets only after the signal clears.
+SIGNAL_TRIGGERS = frozenset({Trigger.ALERT, Trigger.STALLED})
 
 # Requests the API can be asked about (GET /v1/restarts/{id}); the oldest are forgotten first.
 REQUEST_MEMORY = 10_000
@@ -127,13 +130,16 @@ class Engine:
         self.requests: OrderedDict[str, RequestRecord] = OrderedDict()
         self._last_decision: dict[tuple[ConnectorKey, str], Decision] = {}
         self._watched: dict[str, set[str]] = {}
+        # Since when each listed connector has been seen RUNNING (stall checks wait for a grace
+        # period first). Learned by polling; after a restart of the daemon the grace starts over.
+        self.running_since: dict[ConnectorKey, datetime] = {}
         self.set_config(config)
 
     def set_config(self, config: Config) -> None:
         self.config = config
         self._global_windows = config.windows.compile() if config.windows.configured else None
         self._rule_windows: dict[str, Windows] = {r.name: r.windows.compile() for r in config.rules if r.windows}
-        self._cluster_ids = {c.kafka_cluster_id: name for name, c in config.clusters.items()}
+        self._cluster_ids = {c.kafka_cluster_id: name for name, c in config.clusters.items() if isinstance(c, CloudCluster)}
 
     # -- status polls ----------------------------------------------------------------------------
 
@@ -143,9 +149,14 @@ class Engine:
         judged: list[tuple[Rule, ConnectorKey, ConnectorStatus, Health]] = []
         for key in [k for k in self.statuses if k.cluster == cluster and k.connector not in statuses]:
             del self.statuses[key]
+            self.running_since.pop(key, None)
         for name, status in statuses.items():
             key = ConnectorKey(cluster, name)
             self.statuses[key] = status
+            if classify(status) is Health.HEALTHY:
+                self.running_since.setdefault(key, now)
+            else:
+                self.running_since.pop(key, None)
             rule = status_rule_for(self.config.rules, cluster, name)
             if rule is None:
                 continue
@@ -291,7 +302,7 @@ class Engine:
             # only when the backoff allows it, i.e. when the connector still fails after the gap.
             state = self.state.load(key)
             status = self.statuses.get(key)
-            decision = decide_on_alert(rule, state, status, now, pending=self.queue.is_pending(key))
+            decision = decide_on_signal(rule, state, status, now, pending=self.queue.is_pending(key))
             summary = alert.annotations.get("summary") or alert.labels.get("alertname", "alert")
             record = self._decide_and_submit(
                 rule.name, Trigger.ALERT, key, decision, now, windows=self._rule_windows.get(rule.name),
@@ -313,7 +324,7 @@ class Engine:
     def _on_resolved(self, alert: Alert, rule: Rule, key: ConnectorKey, now: datetime) -> AlertResult:
         """The alert stopped firing: withdraw its restart if still queued, and let the backoff
         count health from now (polling could not see the failure the alert reported)."""
-        self.state.save(key, alert_resolved(self.state.load(key), now))
+        self.state.save(key, signal_cleared(self.state.load(key), now))
         cancelled = self.queue.withdraw(key, lambda r: r.origin == alert.identity)
         self.state.withdraw_pending([r.id for r in cancelled])
         result = AlertResult(
@@ -322,7 +333,7 @@ class Engine:
         )
         if cancelled:
             result.detail = f"withdrew {len(cancelled)} queued restart(s)"
-            log.info("alert_resolved_restart_cancelled", fingerprint=alert.identity, cluster=key.cluster,
+            log.info("signal_cleared_restart_cancelled", fingerprint=alert.identity, cluster=key.cluster,
                      connector=key.connector, requests=[r.id for r in cancelled])
         return result
 
@@ -349,6 +360,38 @@ class Engine:
         if not resource_id.startswith("lcc-"):
             return None
         return next((key for key, status in self.statuses.items() if status.resource_id == resource_id), None)
+
+    # -- stall checks ----------------------------------------------------------------------------
+
+    def stall_candidates(self, rule: Rule, cluster: str, judged_from: datetime) -> list[tuple[ConnectorKey, ConnectorStatus]]:
+        """Connectors a stalled rule checks: selected, with a known lcc- id (the Metrics API names
+        connectors by id only), and seen RUNNING for at least the grace period and for the whole
+        time being judged (from `judged_from`): a window from before it ran proves nothing."""
+        assert isinstance(rule.trigger, StalledTrigger)
+        since = min(self._now() - timedelta(seconds=rule.trigger.grace), judged_from)
+        return [
+            (key, status) for key, status in sorted(self.statuses.items(), key=lambda item: item[0].connector)
+            if key.cluster == cluster and status.resource_id and selects(rule.select, cluster, key.connector)
+            and key in self.running_since and self.running_since[key] <= since
+        ]
+
+    def on_stall_check(self, rule: Rule, key: ConnectorKey, judgement: Judgement) -> None:
+        now = self._now()
+        self.metrics.stall_checks.labels(key.cluster, judgement.verdict.value).inc()
+        if judgement.verdict is not StallVerdict.STALLED:
+            if judgement.verdict in (StallVerdict.MOVING, StallVerdict.IDLE):
+                self.state.save(key, signal_cleared(self.state.load(key), now))
+            log.debug("stall_check", cluster=key.cluster, connector=key.connector, rule=rule.name,
+                      verdict=judgement.verdict.value, detail=judgement.detail)
+            return
+        state = self.state.load(key)
+        status = self.statuses.get(key)
+        decision = decide_on_signal(rule, state, status, now, pending=self.queue.is_pending(key))
+        self._decide_and_submit(
+            rule.name, Trigger.STALLED, key, decision, now, windows=self._rule_windows.get(rule.name),
+            reason=f"stalled: {judgement.detail}", dry_run=rule.dry_run, status=status, state=state,
+            detail=judgement.detail,
+        )
 
     # -- recovery after a restart of the daemon --------------------------------------------------
 
@@ -447,8 +490,8 @@ class Engine:
         status: ConnectorStatus | None = None,
         state: ConnectorState | None = None,
         origin: str = "",
+        detail: str = "",
     ) -> RequestRecord:
-        detail = ""
         if decision is Decision.RESTART:
             held = self.gate(key, now, windows, failure=trigger in FAILURE_TRIGGERS)
             if held is not None:
@@ -460,7 +503,7 @@ class Engine:
             if record.job is not None and record.job.evidence is None and status is not None:
                 # The restart will erase the trace: keep the copy for the history.
                 record.job.evidence = status.failure_evidence()
-            if record.job is not None and trigger in FAILURE_TRIGGERS:
+            if record.job is not None and trigger in FAILURE_TRIGGERS and isinstance(self.config.clusters.get(key.cluster), CloudCluster):
                 rule_config = next((r for r in self.config.rules if r.name == rule), None)
                 record.job.wants_recommendations |= bool(rule_config and rule_config.fetch_recommendations)
         elif decision is Decision.DUPLICATE:
@@ -648,8 +691,8 @@ class JobRecorder:
         rule = _rule_named(self._config(), failures[0].rule)
         # A rule removed by a reload still leaves the connector a backoff, never none.
         backoff = rule.backoff if rule is not None else Backoff()
-        from_alert = all(r.trigger is Trigger.ALERT for r in failures)
-        return record_attempt(state, now, backoff, self._rng(), from_alert=from_alert)
+        from_signal = all(r.trigger in SIGNAL_TRIGGERS for r in failures)
+        return record_attempt(state, now, backoff, self._rng(), from_signal=from_signal)
 
 
 def _rule_named(config: Config, name: str) -> Rule | None:

@@ -19,12 +19,13 @@ from .model import ConnectorState, Decision, Health, Outcome, Trigger
 from .ratelimit import Pause, RateLimitState
 
 API_STATUS_CLASSES = ("2xx", "4xx", "429", "5xx", "error")
-ENDPOINTS = ("list", "status", "restart", "error_recommendations")
+ENDPOINTS = ("list", "status", "restart", "error_recommendations", "metrics_query")
 WAIT_REASONS = ("pause", "budget", "ceiling", "unknown_limit", "probe")
 PAUSE_SOURCES = ("retry_after", "reset", "backoff")
 RELOAD_RESULTS = ("success", "error")
 WEBHOOK_RESULTS = ("restart_requested", "duplicate", "unmatched", "resolved", "cancelled", "refused")
 BLOCKING_RESULTS = ("clear", "blocked", "error_blocked", "error_allowed")
+STALL_VERDICTS = ("moving", "idle", "stalling", "stalled")
 HTTP_ROUTES = ("alertmanager", "restarts", "restart_status", "connectors", "history")
 SCHEDULER_EVENTS = ("missed", "error", "max_instances")
 POLL_RESULTS = ("ok", *(o.value for o in Outcome if o not in (Outcome.ACCEPTED, Outcome.DRY_RUN, Outcome.DROPPED, Outcome.UNSENT, Outcome.CANCELLED)))
@@ -148,6 +149,12 @@ class Metrics:
             ["route", "status_class"],
             registry=r,
         )
+        self.stall_checks = Counter(
+            "watchdog_stall_checks",
+            "Stall checks of RUNNING connectors against the Metrics API, by verdict.",
+            ["cluster", "verdict"],
+            registry=r,
+        )
         self.blocking_checks = Counter(
             "watchdog_blocking_checks",
             "Checks of Alertmanager for blocking alerts, by result (error_*: Alertmanager unreachable).",
@@ -183,6 +190,8 @@ class Metrics:
 
     def init_cluster(self, cluster: str, rules: Iterable[tuple[str, Trigger]]) -> None:
         self.breaker_open.labels(cluster).set(0)
+        for verdict in STALL_VERDICTS:
+            self.stall_checks.labels(cluster, verdict)
         for health in Health:
             self.connectors.labels(cluster, health.value).set(0)
         for result in POLL_RESULTS:
@@ -211,7 +220,7 @@ class Metrics:
 
     def forget_cluster(self, cluster: str) -> None:
         for metric in (self.connectors, self.polls, self.decisions, self.last_poll, self.restarts,
-                       self.backoff_step, self.gave_up, self.next_restart):
+                       self.backoff_step, self.gave_up, self.next_restart, self.stall_checks, self.breaker_open):
             metric.remove_by_labels({"cluster": cluster})
 
     # -- rate-limiter observer (see ratelimit.LimiterObserver) -----------------------------------

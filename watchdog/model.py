@@ -15,6 +15,7 @@ class Trigger(StrEnum):
     SCHEDULE = "schedule"
     STATUS = "status"
     ALERT = "alert"
+    STALLED = "stalled"  # RUNNING, but the Metrics API shows no data moving
     MANUAL = "manual"
 
 
@@ -151,9 +152,9 @@ class ConnectorState:
     gave_up: bool = False
     health: Health | None = None
     healthy_since: datetime | None = None
-    # The last failure restart came from an alert: the status API cannot see that failure (a
-    # stalled connector is RUNNING), so health seen by polling resets the backoff only after the
-    # alert has resolved.
+    # The last failure restart came from an alert or a stall check: the status API cannot see
+    # that failure (a stalled connector is RUNNING), so health seen by polling resets the backoff
+    # only after that signal has cleared.
     awaiting_resolution: bool = False
 
 

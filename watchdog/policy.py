@@ -34,7 +34,8 @@ def observe(state: ConnectorState, health: Health, now: datetime, backoff: Backo
     """
     if health is Health.HEALTHY:
         if state.awaiting_resolution:
-            # Polling cannot see the failure that the alert reported; health counts from its resolution.
+            # Polling cannot see the failure an alert or a stall check reported; health counts
+            # from the moment that signal cleared.
             return replace(state, health=health, consecutive_failures=0)
         healthy_since = state.healthy_since or now
         state = replace(state, health=health, consecutive_failures=0, healthy_since=healthy_since, gave_up=False)
@@ -50,7 +51,7 @@ def observe(state: ConnectorState, health: Health, now: datetime, backoff: Backo
 
 
 def record_attempt(
-    state: ConnectorState, now: datetime, backoff: Backoff, jitter_draw: float, *, from_alert: bool = False
+    state: ConnectorState, now: datetime, backoff: Backoff, jitter_draw: float, *, from_signal: bool = False
 ) -> ConnectorState:
     """A restart was sent (or would have been, in dry-run): start the next backoff gap.
 
@@ -66,12 +67,13 @@ def record_attempt(
         next_allowed_at=now + timedelta(seconds=gap),
         consecutive_failures=0,
         healthy_since=None,
-        awaiting_resolution=from_alert,
+        awaiting_resolution=from_signal,
     )
 
 
-def alert_resolved(state: ConnectorState, now: datetime) -> ConnectorState:
-    """The alert behind the last restart resolved: from now on, health seen by polling counts."""
+def signal_cleared(state: ConnectorState, now: datetime) -> ConnectorState:
+    """The signal behind the last restart (an alert, a stall) cleared: from now on, health seen
+    by polling counts towards resetting the backoff."""
     if not state.awaiting_resolution:
         return state
     return replace(state, awaiting_resolution=False, healthy_since=now if state.health is Health.HEALTHY else None)

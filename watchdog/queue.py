@@ -28,7 +28,8 @@ from .model import ConnectorKey, Outcome, RestartRequest, Trigger
 
 log = get_logger("watchdog.queue")
 
-_RETRYABLE = frozenset({Outcome.SERVER_ERROR, Outcome.NETWORK_ERROR})
+# 409 comes from self-managed Kafka Connect during a rebalance: worth another try shortly.
+_RETRYABLE = frozenset({Outcome.SERVER_ERROR, Outcome.NETWORK_ERROR, Outcome.CONFLICT})
 
 
 class QueueClosed(Exception):
@@ -78,6 +79,12 @@ class RestartJob:
         return all(r.dry_run for r in self.requests)
 
     @property
+    def only_failed(self) -> bool:
+        """Where the API can (self-managed Kafka Connect), restart only the failed instances of a
+        connector whose failure the status showed; a stall, an alert or a person asks for all."""
+        return all(r.trigger is Trigger.STATUS for r in self.requests)
+
+    @property
     def triggers(self) -> list[Trigger]:
         return sorted({r.trigger for r in self.requests})
 
@@ -122,21 +129,33 @@ class RestartQueue:
         self._stopping = False
         self._idle = asyncio.Event()
         self._idle.set()
+        self._started = False
 
     # -- public ----------------------------------------------------------------------------------
 
-    def add_cluster(self, cluster: str, backend: ConnectBackend, credential: str) -> None:
+    def add_lane(self, lane: str, gateway: Gateway) -> None:
+        """A new rate-limit lane (a self-managed cluster a reload added): its own workers."""
+        self._gateways[lane] = gateway
+        self._lanes[lane] = asyncio.Queue()
+        if self._started:
+            self._start_workers(lane, self._lanes[lane])
+
+    def add_cluster(self, cluster: str, backend: ConnectBackend, lane: str) -> None:
         """Route a cluster's restarts (at construction, and when a reload adds a cluster).
         A cluster that a reload removes keeps its route: its queued restarts are still sent."""
         self._backends[cluster] = backend
-        self._credentials[cluster] = credential
+        self._credentials[cluster] = lane
 
     def start(self) -> None:
-        for credential, lane in self._lanes.items():
-            for index in range(self._settings.max_concurrent_requests):
-                worker = _Worker(f"{credential}-{index}")
-                worker.task = asyncio.create_task(self._work(worker, lane), name=f"restart-worker-{worker.name}")
-                self._workers.append(worker)
+        self._started = True
+        for lane, jobs in self._lanes.items():
+            self._start_workers(lane, jobs)
+
+    def _start_workers(self, lane: str, jobs: asyncio.Queue[RestartJob]) -> None:
+        for index in range(self._settings.max_concurrent_requests):
+            worker = _Worker(f"{lane}-{index}")
+            worker.task = asyncio.create_task(self._work(worker, jobs), name=f"restart-worker-{worker.name}")
+            self._workers.append(worker)
 
     def is_pending(self, key: ConnectorKey) -> bool:
         return key in self._pending
@@ -248,13 +267,13 @@ class RestartQueue:
             await self._fetch_recommendations(job, backend, gateway)
         rate_limited = failures = 0
 
-        async def send() -> ApiResult[None]:
+        async def send() -> ApiResult[Any]:
             job.phase = Phase.SENDING
             if job.first_sent_at is None:
                 job.first_sent_at = self._clock()
                 self._observer.sending(job)
             try:
-                return await backend.restart(job.key.connector)
+                return await backend.restart(job.key.connector, only_failed=job.only_failed)
             finally:
                 job.phase = Phase.WAITING
 
@@ -294,7 +313,7 @@ class RestartQueue:
         return ceiling * self._rng()  # full jitter: retries of many jobs spread out
 
     def _finish(
-        self, job: RestartJob, outcome: Outcome, result: ApiResult[None] | None = None, message: str = ""
+        self, job: RestartJob, outcome: Outcome, result: ApiResult[Any] | None = None, message: str = ""
     ) -> None:
         if job.outcome is not None:
             raise RuntimeError(f"job {job.id} already ended as {job.outcome}")

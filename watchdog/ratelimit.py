@@ -85,12 +85,18 @@ def _retry_after(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
-def parse_headers(headers: Mapping[str, str], now: datetime | None = None) -> RateLimitHeaders:
-    """Read the rate-limit headers; malformed or negative values are ignored, never fatal."""
+def parse_headers(
+    headers: Mapping[str, str], now: datetime | None = None, *, prefix: str = "x-ratelimit-"
+) -> RateLimitHeaders:
+    """Read the rate-limit headers; malformed or negative values are ignored, never fatal.
+
+    `prefix` names the family: Confluent Cloud's `X-RateLimit-*`, or the Metrics API's
+    `rateLimit-*` (pass "ratelimit-"; header names are case-insensitive).
+    """
     return RateLimitHeaders(
-        limit=_non_negative_int(headers.get("x-ratelimit-limit")) or None,  # a limit of 0 is nonsense
-        remaining=_non_negative_int(headers.get("x-ratelimit-remaining")),
-        reset=_non_negative_seconds(headers.get("x-ratelimit-reset")),
+        limit=_non_negative_int(headers.get(f"{prefix}limit")) or None,  # a limit of 0 is nonsense
+        remaining=_non_negative_int(headers.get(f"{prefix}remaining")),
+        reset=_non_negative_seconds(headers.get(f"{prefix}reset")),
         retry_after=_retry_after(headers.get("retry-after"), now or datetime.now(timezone.utc)),
     )
 
@@ -114,7 +120,11 @@ class RateLimitState:
         self.budget: int | None = None  # requests we may still send before window_end
         self.paused_until = 0.0
         self.consecutive_429 = 0
-        self.inflight = 0
+        # Tickets (numbered in send order) of the requests sent and not yet answered. An answer's
+        # X-RateLimit-Remaining already counts every request the server saw before it, so only
+        # the ones sent after it are still to be subtracted (see _adopt_window).
+        self._inflight: set[int] = set()
+        self._tickets = 0
         self._anchor: float | None = None  # the window end the previous 429 revealed
         self._sent_since_anchor = 0
         # Local ceiling: a token bucket holding up to one second's worth of requests.
@@ -122,6 +132,10 @@ class RateLimitState:
         self._tokens_at = 0.0
 
     # -- reading ---------------------------------------------------------------------------------
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
 
     @property
     def reserve(self) -> int:
@@ -160,35 +174,62 @@ class RateLimitState:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def on_send(self, now: float) -> None:
+    def on_send(self, now: float) -> int:
+        """Count a request going out; returns its ticket, to hand back with its answer."""
         self._roll(now)
         self._refill(now)
         self._tokens -= 1.0
-        self.inflight += 1
+        self._tickets += 1
+        self._inflight.add(self._tickets)
         self._sent_since_anchor += 1
         if self.budget is not None:
             self.budget -= 1
+        return self._tickets
 
-    def on_response(self, sent_at: float, now: float, status: int, headers: RateLimitHeaders) -> Pause | None:
-        """Learn from an answer. Returns the pause every caller must now respect, if any."""
-        self.inflight = max(0, self.inflight - 1)
+    def on_response(
+        self, sent_at: float, now: float, status: int, headers: RateLimitHeaders, *, ticket: int | None = None
+    ) -> Pause | None:
+        """Learn from an answer. Returns the pause every caller must now respect, if any.
+
+        `ticket` (from on_send) says which request this answers; without it the limiter cannot
+        tell which requests in flight the server had already counted and assumes none.
+        """
+        self._settle(ticket)
         if headers.limit is not None:
             self.limit = headers.limit
         if status == 429:
             return self._on_429(now, headers)
         self.consecutive_429 = 0
         if headers.remaining is not None and headers.reset is not None:
-            self._adopt_window(sent_at, now + headers.reset, headers.remaining)
+            # A reset further away than max_pause is capped like a pause: no header may hold
+            # every call for hours.
+            end = now + min(headers.reset, self.settings.max_pause)
+            self._adopt_window(sent_at, end, headers.remaining, self._sent_after(ticket))
         return None
 
-    def on_no_response(self) -> None:
+    def on_no_response(self, ticket: int | None = None) -> None:
         """The request failed before an answer (timeout, reset): it may or may not have counted."""
-        self.inflight = max(0, self.inflight - 1)
+        self._settle(ticket)
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _adopt_window(self, sent_at: float, end: float, remaining: int) -> None:
-        available = remaining - self.reserve - self.inflight
+    def _settle(self, ticket: int | None) -> None:
+        if ticket is not None and ticket in self._inflight:
+            self._inflight.discard(ticket)
+        elif self._inflight:
+            self._inflight.discard(min(self._inflight))  # unnamed: the oldest one
+
+    def _sent_after(self, ticket: int | None) -> int:
+        """Requests in flight that were sent after the answered one: its Remaining cannot count them."""
+        if ticket is None:
+            return self.inflight
+        return sum(1 for other in self._inflight if other > ticket)
+
+    def _adopt_window(self, sent_at: float, end: float, remaining: int, unseen: int) -> None:
+        # Requests sent before this one and still in flight reached the server first and are in
+        # `remaining` already; subtracting them too would shrink every estimate, and since the
+        # smallest estimate of a window is kept, each out-of-order answer would waste budget.
+        available = remaining - self.reserve - unseen
         new_window = (
             self.window_end is None or sent_at >= self.window_end or end >= self.window_end + _ROUNDING
         )
@@ -202,14 +243,15 @@ class RateLimitState:
 
     def _on_429(self, now: float, headers: RateLimitHeaders) -> Pause:
         self.consecutive_429 += 1
-        hint_end = None
-        if headers.reset is not None:
-            hint_end = now + headers.reset
-        elif headers.retry_after is not None:
-            hint_end = now + headers.retry_after
-        if hint_end is not None:
-            self._learn_window(hint_end)
-            self.window_end = hint_end
+        hint = headers.reset if headers.reset is not None else headers.retry_after
+        if hint is not None and hint > self.settings.max_pause:
+            # Hours away: not a window we can learn from, and waiting for it would outlast the
+            # capped pause. Look again once max_pause has passed.
+            self._anchor, self._sent_since_anchor = None, 0
+            self.window_end = now + self.settings.max_pause
+        elif hint is not None:
+            self._learn_window(now + hint)
+            self.window_end = now + hint
         self.budget = 0
         pause = self._pause_for(headers)
         self.paused_until = max(self.paused_until, now + pause.seconds)
@@ -279,6 +321,7 @@ class LimiterObserver(Protocol):
 @dataclass
 class Permit:
     sent_at: float
+    ticket: int | None = None
     answered: bool = False
 
 
@@ -314,19 +357,19 @@ class RateLimiter:
             async with self._turn:
                 await self._wait_for_turn()
                 now = self._clock()
-                self.state.on_send(now)
-            permit = Permit(sent_at=now)
+                ticket = self.state.on_send(now)
+            permit = Permit(sent_at=now, ticket=ticket)
             try:
                 yield permit
             finally:
                 if not permit.answered:
-                    self.state.on_no_response()
+                    self.state.on_no_response(permit.ticket)
                     self._answered.set()
 
     def observe(self, permit: Permit, status: int, headers: RateLimitHeaders) -> Pause | None:
         permit.answered = True
         now = self._clock()
-        pause = self.state.on_response(permit.sent_at, now, status, headers)
+        pause = self.state.on_response(permit.sent_at, now, status, headers, ticket=permit.ticket)
         self._answered.set()
         if self._observer is not None:
             if pause is not None:

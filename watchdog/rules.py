@@ -105,12 +105,13 @@ def decide_on_status(
     return Decision.RESTART
 
 
-def decide_on_alert(
+def decide_on_signal(
     rule: Rule, state: ConnectorState, status: ConnectorStatus | None, now: datetime, *, pending: bool
 ) -> Decision:
-    """A firing alert names a connector as failing: no confirmation (the alert rule already waited
-    for its `for:`), but the same backoff and budget as a failure seen by polling. The connector
-    may look healthy to the status API (a stalled connector is RUNNING): that is the point."""
+    """A firing alert or a confirmed stall names a connector as failing: no confirmation polls
+    (the signal was confirmed at its source), but the same backoff and budget as a failure seen
+    by polling. The connector may look healthy to the status API (a stalled connector is
+    RUNNING): that is the point."""
     if status is not None and status.state.upper() in RESTART_REFUSED_STATES:
         return Decision.TRANSIENT
     if pending:

@@ -10,7 +10,7 @@ import pytest
 
 from watchdog.simulator import Scenario, Simulator
 
-from .support import AUTH, Build, FakeClock, Harness, client, scenario
+from .support import AUTH, EPOCH, Build, FakeClock, Harness, client, scenario
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def build(clock: FakeClock) -> AsyncIterator[Build]:
-    """build(scenario_dict=None, seed=None, auth=AUTH) -> Harness over an in-process transport."""
+    """build(scenario_dict=None, seed=None, auth=AUTH, epoch=EPOCH) -> Harness, in-process."""
     clients: list[httpx.AsyncClient] = []
 
     def make(
@@ -28,9 +28,10 @@ async def build(clock: FakeClock) -> AsyncIterator[Build]:
         *,
         seed: int | None = None,
         auth: tuple[str, str] | None = AUTH,
+        epoch: float = EPOCH,
     ) -> Harness:
         data = scenario() if scenario_data is None else scenario_data
-        simulator = Simulator(Scenario.model_validate(data), clock=clock, seed=seed)
+        simulator = Simulator(Scenario.model_validate(data), clock=clock, seed=seed, epoch=epoch)
         harness = Harness(simulator, client(simulator, auth), clock)
         clients.append(harness.client)
         return harness

@@ -15,6 +15,9 @@ ENVIRONMENT = "env-test01"
 CLUSTER = "lkc-test01"
 OTHER_CLUSTER = "lkc-test02"
 AUTH = ("test-key", "test-secret")
+# The Unix time at simulator t = 0 in these tests: 2026-01-01T00:00:00Z, a whole minute, so that
+# simulator seconds and the Metrics API's minute boundaries line up.
+EPOCH = 1_767_225_600.0
 NARROW_AUTH = ("narrow-key", "narrow-secret")  # may only use CLUSTER
 
 

@@ -8,20 +8,16 @@ keyword is translated before validating.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from watchdog.simulator.routing import classify
 
+from .openapi import Spec, assert_valid
 from .support import NARROW_AUTH, OTHER_CLUSTER, Build, Harness, path, scenario
 
-SPECS = Path(__file__).parent / "specs"
 PREFIX = "/connect/v1/environments/{environment_id}/clusters/{kafka_cluster_id}"
 LIST = f"{PREFIX}/connectors"
 EXPANDED_LIST = f"{PREFIX}/connectors?expand=info,status,id"
@@ -49,56 +45,6 @@ EVERY_STATE: list[dict[str, Any]] = [
 ]
 
 
-def _openapi_to_json_schema(node: Any) -> Any:
-    if isinstance(node, list):
-        return [_openapi_to_json_schema(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    converted = {
-        key: _openapi_to_json_schema(value) for key, value in node.items() if key != "nullable"
-    }
-    if node.get("nullable") is True:
-        if "type" in converted:
-            converted["type"] = [converted["type"], "null"]
-        else:
-            converted = {"anyOf": [converted, {"type": "null"}]}
-    return converted
-
-
-class Spec:
-    def __init__(self, file: str) -> None:
-        with (SPECS / file).open(encoding="utf-8") as handle:
-            self.document = _openapi_to_json_schema(yaml.load(handle, Loader=yaml.CSafeLoader))
-        self._uri = f"urn:spec:{file}"
-        resource = Resource.from_contents(self.document, default_specification=DRAFT202012)
-        self._registry = Registry().with_resource(self._uri, resource)
-
-    def operation(self, spec_path: str, method: str) -> dict[str, Any]:
-        operation: dict[str, Any] = self.document["paths"][spec_path][method]
-        return operation
-
-    def response(self, spec_path: str, method: str, status: int) -> dict[str, Any]:
-        """The response object, with a components/responses $ref followed."""
-        response: dict[str, Any] = self.operation(spec_path, method)["responses"][str(status)]
-        if "$ref" in response:
-            name = response["$ref"].rsplit("/", 1)[-1]
-            response = self.document["components"]["responses"][name]
-        return response
-
-    def validator(self, spec_path: str, method: str, status: int) -> Draft202012Validator:
-        """A validator for the JSON body of that response ($refs are followed when validating)."""
-        response = self.operation(spec_path, method)["responses"][str(status)]
-        escaped = [p.replace("~", "~0").replace("/", "~1") for p in ("paths", spec_path, method)]
-        pointer = response.get("$ref") or "#/" + "/".join([*escaped, "responses", str(status)])
-        return self._validator(f"{pointer}/content/application~1json/schema")
-
-    def schema_validator(self, name: str) -> Draft202012Validator:
-        return self._validator(f"#/components/schemas/{name}")
-
-    def _validator(self, pointer: str) -> Draft202012Validator:
-        return Draft202012Validator({"$ref": f"{self._uri}{pointer}"}, registry=self._registry)
-
-
 @pytest.fixture(scope="module")
 def connect() -> Spec:
     return Spec("confluent-connect-v1-openapi.yaml")
@@ -109,16 +55,11 @@ def lifecycle() -> Spec:
     return Spec("confluent-connect-v1-lifecycle-2026-excerpt.yaml")
 
 
-def _assert_valid(validator: Draft202012Validator, body: Any) -> None:
-    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(body)]
-    assert errors == []
-
-
 def _assert_exact_error(
     validator: Draft202012Validator, body: dict[str, Any], example: Any
 ) -> None:
     """Valid, the same fields as the spec's example, and the example's own values."""
-    _assert_valid(validator, body)
+    assert_valid(validator, body)
     assert body == example
 
 
@@ -156,9 +97,9 @@ async def test_lists_match_their_schemas(build: Build, connect: Spec) -> None:
     expanded = await harness.client.get(path(), params={"expand": "info,status,id"})
     partial = await harness.client.get(path(), params=[("expand", "status"), ("expand", "id")])
 
-    _assert_valid(connect.validator(LIST, "get", 200), plain.json())
-    _assert_valid(connect.validator(EXPANDED_LIST, "get", 200), expanded.json())
-    _assert_valid(connect.validator(EXPANDED_LIST, "get", 200), partial.json())
+    assert_valid(connect.validator(LIST, "get", 200), plain.json())
+    assert_valid(connect.validator(EXPANDED_LIST, "get", 200), expanded.json())
+    assert_valid(connect.validator(EXPANDED_LIST, "get", 200), partial.json())
 
 
 async def test_status_and_read_match_their_schemas_in_every_state(
@@ -174,8 +115,8 @@ async def test_status_and_read_match_their_schemas_in_every_state(
             await harness.client.get(path(connector=connector["name"], operation="status"))
         ).json()
         read = (await harness.client.get(path(connector=connector["name"]))).json()
-        _assert_valid(status_schema, status)
-        _assert_valid(read_schema, read)
+        assert_valid(status_schema, status)
+        assert_valid(read_schema, read)
         states.add((status["connector"]["state"], tuple(t["state"] for t in status["tasks"])))
 
     assert ("RUNNING", ("RESTARTING", "RESTARTING")) in states
@@ -250,7 +191,7 @@ async def test_a_refused_restart_is_a_connect_error(build: Build, connect: Spec)
     response = await harness.client.post(path(connector="new", operation="restart"))
 
     assert response.status_code == 400
-    _assert_valid(connect.schema_validator("connect.v1.ConnectorError"), response.json())
+    assert_valid(connect.schema_validator("connect.v1.ConnectorError"), response.json())
     assert set(response.json()["error"]) == {"code", "message"}
 
 
@@ -262,7 +203,7 @@ async def test_the_flat_error_shape_is_the_specs_inline_response_500(
     body = (await harness.client.get(path(connector="ghost"))).json()
 
     schema = connect.document["components"]["schemas"]["inline_response_500"]
-    _assert_valid(connect.schema_validator("inline_response_500"), body)
+    assert_valid(connect.schema_validator("inline_response_500"), body)
     assert set(body) == set(schema["properties"])
 
 

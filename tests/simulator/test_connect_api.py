@@ -338,6 +338,7 @@ async def test_each_call_is_recorded(build: Build) -> None:
         "request_id": response.headers["x-request-id"],
         "rate_limited": False,
         "fault": None,
+        "api": "cloud",
     }
     assert (other.endpoint, other.cluster, other.status_code) == ("other", None, 404)
     assert harness.simulator.restarts() == [restart]

@@ -132,6 +132,30 @@ def test_inconsistent_scripts_are_rejected(script: dict[str, Any], complaint: st
             "rate_limit.headers",
         ),
         (scenario(latency_seconds=[1]), "latency_seconds"),
+        (scenario(metrics_api={"export_sample_seconds": 0}), "metrics_api.export_sample_seconds"),
+        (scenario(metrics_api={"zero_points": "skip"}), "metrics_api.zero_points"),
+        (scenario(metrics_api={"rate_limit": {"limit": 0}}), "metrics_api.rate_limit.limit"),
+        (scenario(metrics_api={"delay": 3}), "metrics_api.delay"),
+        (scenario([{"name": "c", "script": {"idle_at": -1}}]), "script.idle_at"),
+        (
+            scenario(kafka_connect_clusters=[{"name": "k", "bare_restart_status": 202}]),
+            "kafka_connect_clusters.0.bare_restart_status",
+        ),
+        (
+            scenario(
+                kafka_connect_clusters=[
+                    {"name": "k", "basic_auth": {"username": "a:b", "password": "p"}}
+                ]
+            ),
+            "kafka_connect_clusters.0.basic_auth.username",
+        ),
+        (
+            scenario(
+                kafka_connect_clusters=[{"name": "k"}],
+                api_keys=[{"id": "x", "secret": "s", "clusters": ["k"]}],
+            ),
+            "api key x: unknown clusters ['k']",
+        ),
     ],
 )
 def test_invalid_worlds_are_rejected(data: dict[str, Any], complaint: str) -> None:
@@ -181,3 +205,18 @@ def test_derived_connector_ids_are_stable_and_shaped_like_cloud_ids() -> None:
     assert ids == [c.id for c in second.connectors()]
     assert all(re.fullmatch(r"lcc-[a-z0-9]{6}", i) for i in ids)
     assert len(set(ids)) == len(ids)
+
+
+def test_a_scenario_may_hold_only_kafka_connect_clusters() -> None:
+    loaded = Scenario.model_validate(
+        {
+            "api_keys": [{"id": "k", "secret": "s"}],
+            "environments": [],
+            "kafka_connect_clusters": [{"name": "onprem", "connectors": [{"name": "c"}]}],
+            "faults": [{"match": {"cluster": "onprem"}, "action": {"status": 409}}],
+        }
+    )
+
+    assert loaded.cluster_ids == {"onprem"}
+    assert loaded.metrics_api.rate_limit is not None and loaded.metrics_api.rate_limit.limit == 300
+    assert [c.cluster for c in Simulator(loaded, clock=lambda: 0.0).connectors()] == ["onprem"]

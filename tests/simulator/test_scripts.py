@@ -316,3 +316,44 @@ async def test_a_restart_during_a_restart_starts_the_wait_again(build: Build) ->
     assert _phase(harness) == "RESTARTING"
     harness.clock.advance(1)
     assert _phase(harness) == "RUNNING"
+
+
+def test_an_idle_connector_runs_but_moves_nothing(build: Build) -> None:
+    harness = _one(build, {"idle_at": 10}, type="sink", records_per_second=2)
+    harness.clock.advance(30)
+
+    idle = harness.simulator.connector(CLUSTER, "c")
+
+    assert (idle.state, idle.idle, idle.records, idle.lag) == ("RUNNING", True, 20, 0)
+
+
+def test_a_stalled_connector_falls_behind_until_it_flows_again(build: Build) -> None:
+    harness = _one(build, {"stall_at": 10}, type="sink", records_per_second=2)
+    harness.clock.advance(30)
+    assert harness.simulator.connector(CLUSTER, "c").lag == 40
+
+    harness.simulator.set_stalled(CLUSTER, "c", False)
+    harness.clock.advance(5)
+
+    flowing = harness.simulator.connector(CLUSTER, "c")
+    assert (flowing.records, flowing.lag) == (30, 0)
+
+
+def test_idleness_can_be_switched_at_runtime_and_survives_restarts(build: Build) -> None:
+    harness = _one(build, {}, records_per_second=1)
+    harness.clock.advance(10)
+
+    assert harness.simulator.set_idle(CLUSTER, "c").idle is True
+    harness.clock.advance(10)
+    assert harness.simulator.change_connector(CLUSTER, "c", {"idle": False}).records == 10
+    harness.clock.advance(10)
+    assert harness.simulator.connector(CLUSTER, "c").records == 20
+
+
+async def test_a_restart_does_not_end_idleness(build: Build) -> None:
+    harness = _one(build, {"idle_at": 0})
+
+    await _restart(harness)
+    harness.clock.advance(10)
+
+    assert harness.simulator.connector(CLUSTER, "c").idle is True

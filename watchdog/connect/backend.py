@@ -59,7 +59,9 @@ class ConnectBackend(Protocol):
 
     async def connector_status(self, connector: str) -> ApiResult[ConnectorStatus]: ...
 
-    async def restart(self, connector: str) -> ApiResult[None]: ...
+    async def restart(self, connector: str, *, only_failed: bool = True) -> ApiResult[Any]:
+        """Restart the connector; `only_failed` restarts only its failed instances where the API
+        can (Kafka Connect's onlyFailed); Confluent Cloud always restarts all of them."""
 
     async def error_recommendations(self, connector: str) -> ApiResult[list[str]]:
         """Advice on a failed connector, where the backend offers it (REJECTED where not)."""

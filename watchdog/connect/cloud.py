@@ -36,8 +36,9 @@ class ConfluentCloudBackend:
     async def connector_status(self, connector: str) -> ApiResult[ConnectorStatus]:
         return await self._call(Endpoint.STATUS, "GET", f"{self._connector_path(connector)}/status", parse_status)
 
-    async def restart(self, connector: str) -> ApiResult[None]:
-        # 202 Accepted with an empty body; the restart happens asynchronously.
+    async def restart(self, connector: str, *, only_failed: bool = True) -> ApiResult[Any]:
+        # 202 Accepted with an empty body; the restart happens asynchronously. Confluent Cloud has
+        # no includeTasks/onlyFailed (research notes §2.6): it restarts the connector and every task.
         return await self._call(Endpoint.RESTART, "POST", f"{self._connector_path(connector)}/restart", None)
 
     async def error_recommendations(self, connector: str) -> ApiResult[list[str]]:

@@ -1,7 +1,9 @@
-"""A faithful fake of the Confluent Cloud Connect API (connect/v1), as an ASGI app.
+"""A faithful fake of Confluent Cloud's Connect API (connect/v1), as an ASGI app, with the
+Metrics API's query and export endpoints and self-managed Apache Kafka Connect clusters beside it.
 
 It stands on its own: nothing here imports the rest of `watchdog`. See `scenario` for the
-scenario file, `app` for the control endpoints and `server` for serving it over sockets.
+scenario file, `routing` for which paths serve which API, `app` for the control endpoints and
+`server` for serving it over sockets.
 """
 
 from watchdog.simulator.app import create_app

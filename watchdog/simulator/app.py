@@ -1,4 +1,8 @@
-"""The simulator as an ASGI app: the Connect API, plus /_sim/ for control and inspection.
+"""The simulator as an ASGI app: its APIs, plus /_sim/ for control and inspection.
+
+Every path outside /_sim is one of the simulated APIs (see routing.py): Confluent Cloud's Connect
+API, the Metrics API under /v2/metrics/, and self-managed Kafka Connect clusters under
+/kafka-connect/{cluster}/.
 
 Control endpoints (no authentication; never recorded as calls):
 
@@ -9,7 +13,10 @@ Control endpoints (no authentication; never recorded as calls):
     DELETE /_sim/faults                       remove every fault rule
     POST   /_sim/connectors/{cluster}/{name}  change one connector: {"create": {...}},
                                               {"delete": true}, {"script": {...}},
-                                              {"state": "FAILED"}, {"stalled": true}
+                                              {"state": "FAILED"}, {"stalled": true},
+                                              {"idle": true}
+    POST   /_sim/rebalances/{cluster}         a Kafka Connect cluster rebalances from now:
+                                              {"seconds": 10}
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
-from watchdog.simulator.engine import ApiRequest, Simulator
+from watchdog.simulator.doors import ApiRequest
+from watchdog.simulator.engine import Simulator
 from watchdog.simulator.operations import ApiReply
 
 # A server that wants the truncated and reset faults to cut real connections puts the
@@ -41,25 +49,28 @@ def create_app(simulator: Simulator) -> Starlette:
     return Starlette(
         routes=[
             Mount("/_sim", routes=_control_routes(simulator)),
-            Route("/{path:path}", _ConnectApiEndpoint(simulator)),
+            Route("/{path:path}", _ApiEndpoint(simulator)),
         ]
     )
 
 
-class _ConnectApiEndpoint:
-    """Every path outside /_sim is the Connect API: the simulator decides, this sends."""
+class _ApiEndpoint:
+    """Every path outside /_sim is a simulated API: the simulator decides, this sends."""
 
     def __init__(self, simulator: Simulator) -> None:
         self._simulator = simulator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope)
+        request = Request(scope, receive)
+        body = await request.body() if request.method in ("POST", "PUT") else b""
         reply = self._simulator.handle(
             ApiRequest(
                 method=request.method,
                 path=scope["path"],
                 query=tuple(request.query_params.multi_items()),
                 authorization=request.headers.get("authorization"),
+                body=body,
+                client=request.client.host if request.client is not None else None,
             )
         )
         if reply.delay_seconds > 0 and not await _sleep_unless_disconnected(
@@ -84,7 +95,7 @@ class _ConnectApiEndpoint:
 def _raw_headers(reply: ApiReply, content_length: int) -> list[tuple[bytes, bytes]]:
     headers = [
         (name.lower().encode("latin-1"), value.encode("latin-1"))
-        for name, value in reply.headers.items()
+        for name, value in [*reply.headers.items(), *reply.repeated_headers]
     ]
     return [*headers, (b"content-length", str(content_length).encode())]
 
@@ -164,11 +175,24 @@ def _control_routes(simulator: Simulator) -> list[Route]:
 
         return await _validated(request, apply)
 
+    async def rebalance(request: Request) -> Response:
+        cluster = request.path_params["cluster"]
+
+        def apply(body: Any) -> Response:
+            seconds = body.get("seconds") if isinstance(body, dict) else None
+            if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+                raise ValueError('expected {"seconds": <number>}')
+            simulator.start_rebalance(cluster, seconds)
+            return JSONResponse({"cluster": cluster, "until": simulator.now() + seconds})
+
+        return await _validated(request, apply)
+
     return [
         Route("/calls", calls, methods=["GET"]),
         Route("/state", state, methods=["GET"]),
         Route("/faults", faults, methods=["POST", "DELETE"]),
         Route("/connectors/{cluster}/{name}", change_connector, methods=["POST"]),
+        Route("/rebalances/{cluster}", rebalance, methods=["POST"]),
     ]
 
 

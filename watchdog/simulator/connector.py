@@ -1,9 +1,11 @@
-"""One simulated connector: its script, the lifecycle calls it received, its records counter.
+"""One simulated connector: its script, the lifecycle calls it received, its throughput.
 
 State is never stored. It is computed for a time t from the script and from the windows that
-restarts, pauses and stalls opened; every window is half-open, [start, end), in simulator
-seconds. Methods that change a connector take the current time, which never goes backwards, and
-only ever change the future, so the past stays as it was computed.
+restarts, pauses, stalls and idle spells opened; every window is half-open, [start, end), in
+simulator seconds. Methods that change a connector take the current time, which never goes
+backwards, and only ever change the future. Before they do, the time up to now is written into
+the connector's throughput ledger, so the past stays as it was computed (the Metrics API reads
+it back).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from enum import StrEnum
 
 from watchdog.simulator.failures import FailureText, failure_text
 from watchdog.simulator.scenario import FAILURE_KINDS, ConnectorSpec, Script
+from watchdog.simulator.throughput import ThroughputLedger
 
 
 class Phase(StrEnum):
@@ -79,7 +82,9 @@ class ConnectorSnapshot:
     phase: str  # the simulator's phase (adds RESTARTING and USER_ACTIONABLE_ERROR)
     tasks: tuple[str, ...]
     stalled: bool
-    records: int  # grows while RUNNING and not stalled
+    idle: bool
+    records: int  # grows while RUNNING, not stalled and not idle
+    lag: int  # records upstream produced that the connector has not taken yet
     restarts_accepted: int
 
 
@@ -92,6 +97,7 @@ class SimulatedConnector:
     _cured_at: float | None
     _restarts_while_failing: int
     _stall: _Window | None
+    _idle: _Window | None
 
     def __init__(
         self,
@@ -108,8 +114,7 @@ class SimulatedConnector:
         self.id = spec.resource_id(cluster, spec.name)
         self.restarts_accepted = 0
         self._restarting_as = restarting_as
-        self._records = 0.0
-        self._records_as_of = created_at
+        self.throughput = ThroughputLedger(created_at)
         self._start_script(spec.script, created_at)
 
     # --- reading --------------------------------------------------------------------------
@@ -117,6 +122,10 @@ class SimulatedConnector:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def created_at(self) -> float:
+        return self.throughput.start
 
     @property
     def failure(self) -> FailureText:
@@ -143,8 +152,11 @@ class SimulatedConnector:
     def stalled_at(self, t: float) -> bool:
         return self._stall is not None and self._stall.contains(t)
 
+    def idle_at(self, t: float) -> bool:
+        return self._idle is not None and self._idle.contains(t)
+
     def snapshot(self, t: float) -> ConnectorSnapshot:
-        self._advance_records(t)
+        self.advance(t)
         phase = self.phase_at(t)
         return ConnectorSnapshot(
             environment=self.environment,
@@ -156,7 +168,9 @@ class SimulatedConnector:
             phase=phase.value,
             tasks=task_states(phase, self.spec.tasks, self._restarting_as),
             stalled=self.stalled_at(t),
-            records=int(self._records),
+            idle=self.idle_at(t),
+            records=int(self.throughput.records_at(t)),
+            lag=int(self.throughput.lag_at(t)),
             restarts_accepted=self.restarts_accepted,
         )
 
@@ -164,7 +178,7 @@ class SimulatedConnector:
 
     def restart(self, now: float, delay: float) -> None:
         """An accepted restart: restarting for `delay`, then the script decides the outcome."""
-        self._advance_records(now)
+        self.advance(now)
         self.restarts_accepted += 1
         resolves = now + delay
         self._restart = _Window(now, resolves)
@@ -183,14 +197,14 @@ class SimulatedConnector:
 
     def pause(self, now: float, delay: float) -> None:
         """Pause after `delay`; a paused or pausing connector stays as it is."""
-        self._advance_records(now)
+        self.advance(now)
         if self._pause is not None and self._pause.end > now:
             return
         self._pause = _Window(now + delay)
 
     def resume(self, now: float, delay: float) -> None:
         """Resume after `delay`; "do nothing if the connector is not paused" (spec)."""
-        self._advance_records(now)
+        self.advance(now)
         if self._pause is None or not self._pause.contains(now) or self._pause.end != math.inf:
             return
         self._pause = _Window(self._pause.start, now + delay)
@@ -199,16 +213,16 @@ class SimulatedConnector:
 
     def set_script(self, now: float, script: Script) -> None:
         """Play `script` from now on, as if the connector had just been created."""
-        self._advance_records(now)
+        self.advance(now)
         self._start_script(script, now)
 
     def set_state(self, now: float, state: str) -> None:
         """Show `state` from now on; restarts keep following the connector's recovery rules."""
-        self._advance_records(now)
+        self.advance(now)
         if state == "PAUSED":
             self._pause = _Window(now)
             return
-        stall = self._stall
+        stall, idle = self._stall, self._idle
         script = self._script.model_copy(
             update={
                 "initial": state,
@@ -217,17 +231,31 @@ class SimulatedConnector:
                 "flap": None,
                 "failure": state if state in FAILURE_KINDS else None,
                 "stall_at": None,
+                "idle_at": None,
             }
         )
         self._start_script(script, now)
-        self._stall = stall
+        self._stall, self._idle = stall, idle
 
     def set_stalled(self, now: float, stalled: bool) -> None:
-        self._advance_records(now)
-        if stalled and not self.stalled_at(now):
-            self._stall = _Window(now)
-        elif not stalled and self._stall is not None:
-            self._stall = _Window(self._stall.start, now) if self._stall.start < now else None
+        self.advance(now)
+        self._stall = _switched(self._stall, now, stalled)
+
+    def set_idle(self, now: float, idle: bool) -> None:
+        self.advance(now)
+        self._idle = _switched(self._idle, now, idle)
+
+    def advance(self, now: float) -> None:
+        """Write the throughput since the last look into the ledger, segment by segment."""
+        t = self.throughput.end
+        while t < now:
+            end = min(self._next_change_after(t), now)
+            # The middle of a segment is safely away from its float-rounded boundaries.
+            middle = (t + end) / 2
+            flowing = self.phase_at(middle) is Phase.RUNNING and not self.stalled_at(middle)
+            upstream = 0.0 if self.idle_at(middle) else self.spec.records_per_second
+            self.throughput.extend(end, flowing=flowing, upstream_rate=upstream)
+            t = end
 
     # --- internals ------------------------------------------------------------------------
 
@@ -239,8 +267,9 @@ class SimulatedConnector:
         self._grace = None
         self._cured_at = None
         self._restarts_while_failing = 0
-        stall_at = script.stall_at
+        stall_at, idle_at = script.stall_at, script.idle_at
         self._stall = None if stall_at is None else _Window(origin + stall_at)
+        self._idle = None if idle_at is None else _Window(origin + idle_at)
 
     def _script_phase(self, t: float) -> Phase:
         script, elapsed = self._script, t - self._origin
@@ -266,10 +295,10 @@ class SimulatedConnector:
         return self._cured_at is None and begins is not None and t >= self._origin + begins
 
     def _next_change_after(self, t: float) -> float:
-        """The first time after t at which phase or stall may change."""
+        """The first time after t at which phase, stall or idleness may change."""
         script, origin = self._script, self._origin
         candidates = [self._cured_at]
-        for window in (self._pause, self._restart, self._grace, self._stall):
+        for window in (self._pause, self._restart, self._grace, self._stall, self._idle):
             if window is not None:
                 candidates += [window.start, window.end]
         for offset in (script.provisioning_until, script.fail_at):
@@ -287,14 +316,11 @@ class SimulatedConnector:
             ]
         return min((c for c in candidates if c is not None and c > t), default=math.inf)
 
-    def _advance_records(self, now: float) -> None:
-        """Add the records produced since the last look, segment by segment."""
-        t = self._records_as_of
-        while t < now:
-            end = min(self._next_change_after(t), now)
-            # The middle of a segment is safely away from its float-rounded boundaries.
-            middle = (t + end) / 2
-            if self.phase_at(middle) is Phase.RUNNING and not self.stalled_at(middle):
-                self._records += self.spec.records_per_second * (end - t)
-            t = end
-        self._records_as_of = max(self._records_as_of, now)
+
+def _switched(window: _Window | None, now: float, on: bool) -> _Window | None:
+    """An open-ended window switched on or off at `now` (the past part is kept)."""
+    if on:
+        return window if window is not None and window.contains(now) else _Window(now)
+    if window is None or not window.contains(now):
+        return window
+    return _Window(window.start, now) if window.start < now else None

@@ -1,65 +1,54 @@
-"""The simulated Confluent Cloud Connect API: the world, its gatekeeping and its call record.
+"""The simulator: its world, the three APIs it serves, its fault rules and its call record.
 
-A request passes, in order: authentication (401), the per-key rate limit (429), the fault rules,
-the key's cluster permission (403), then the operation itself (404, 400, 200, 202). Everything
-is computed from the injected clock when a request arrives; nothing runs in the background.
+A request passes, in order: its API's door (authentication: 401; the API's own rate limit:
+429), the fault rules, then the rest of the door (permissions: 403; the operation itself). The
+APIs are Confluent Cloud's Connect API (cloud_api.py), the Metrics API (metrics_api.py) and
+self-managed Kafka Connect clusters (kafka_connect_api.py); routing.py tells them apart.
+Everything is computed from the injected clock when a request arrives; nothing runs in the
+background.
 """
 
 from __future__ import annotations
 
-import base64
-import hmac
 import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
-from http import HTTPStatus
 from typing import Any
 
 from pydantic import TypeAdapter
 
+from watchdog.simulator.cloud_api import CloudApi
 from watchdog.simulator.connector import ConnectorSnapshot
+from watchdog.simulator.credentials import KeyRing
+from watchdog.simulator.doors import ApiDoor, ApiRequest
 from watchdog.simulator.faults import FaultBook, FiredFault
-from watchdog.simulator.operations import ApiReply, Operations, error_reply, json_reply
-from watchdog.simulator.ratelimit import FixedWindowLimiter, Verdict
-from watchdog.simulator.routing import EndpointKind, Route, classify
+from watchdog.simulator.kafka_connect_api import KafkaConnectApi
+from watchdog.simulator.metrics_api import MetricsApi
+from watchdog.simulator.operations import ApiReply, json_reply
+from watchdog.simulator.routing import ApiFamily, EndpointKind, classify
 from watchdog.simulator.scenario import (
-    ApiKeySpec,
     ConnectorChange,
     ConnectorSpec,
     FaultAction,
     FaultRule,
     InitialState,
-    RateLimitSpec,
     Scenario,
     Script,
     check_fault_references,
 )
 from watchdog.simulator.world import World
 
+__all__ = ["ApiRequest", "CallRecord", "Simulator"]
+
 _FAULT_RULES = TypeAdapter(list[FaultRule])
 _STATE = TypeAdapter(InitialState)
-# Default bodies of injected errors: the spec's example messages where it has one.
-_ERROR_MESSAGES = {
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "resource not found",
-    500: "Oops, something went wrong",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class ApiRequest:
-    method: str
-    path: str
-    query: tuple[tuple[str, str], ...] = ()
-    authorization: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class CallRecord:
-    """One Connect API request as the simulator saw and answered it."""
+    """One API request as the simulator saw and answered it."""
 
     t: float  # simulator seconds (since start) when it arrived
     method: str
@@ -67,23 +56,26 @@ class CallRecord:
     endpoint: EndpointKind
     api_key: str | None  # the key id when it names a scenario key; never the secret
     environment: str | None
-    cluster: str | None
+    cluster: str | None  # an lkc- id, or a Kafka Connect cluster's name
     connector: str | None
     status_code: int  # for truncated and reset answers: the status in the cut-off response
     request_id: str
     rate_limited: bool
     fault: str | None  # the label of the fault rule that fired
+    api: ApiFamily = "cloud"  # cloud (connect/v1), metrics, or kafka_connect
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 class Simulator:
-    """The in-memory Confluent Cloud.
+    """The in-memory Confluent Cloud, its Metrics API and self-managed Kafka Connect clusters.
 
     `clock` gives monotonic seconds (default `time.monotonic`); t = 0 is the moment the
-    simulator is built. `seed` (default: the scenario's) makes fault probabilities, latency and
-    request ids repeatable. `bound_port` is set by `serve` while it listens.
+    simulator is built. `epoch` is the Unix time at t = 0 (default: the wall clock then): the
+    Metrics API's timestamps and minute boundaries are `epoch + t`. `seed` (default: the
+    scenario's) makes fault probabilities, latency and request ids repeatable. `bound_port` is
+    set by `serve` while it listens.
     """
 
     def __init__(
@@ -92,22 +84,24 @@ class Simulator:
         *,
         clock: Callable[[], float] = time.monotonic,
         seed: int | None = None,
+        epoch: float | None = None,
     ) -> None:
         self.scenario = scenario
         self.bound_port: int | None = None
+        self.epoch = time.time() if epoch is None else epoch
         self._clock = clock
         self._started_at = clock()
         seed = scenario.seed if seed is None else seed
         self._latency_rng = _stream(seed, "latency")
         self._id_rng = _stream(seed, "request-id")
-        self._keys = {key.id: key for key in scenario.api_keys}
+        self._keys = KeyRing(scenario.api_keys)
         self._world = World(scenario, 0.0)
-        # Event ids of error recommendations embed wall-clock seconds (§2.7); only they do.
-        self._operations = Operations(self._world, scenario, epoch_at_start=time.time())
-        limit = scenario.rate_limit
-        self._limiter = (
-            None if limit is None else FixedWindowLimiter(limit.limit, limit.window_seconds)
-        )
+        self._kafka_connect = KafkaConnectApi(scenario, self._world)
+        self._doors: dict[ApiFamily, ApiDoor] = {
+            "cloud": CloudApi(scenario, self._world, self._keys, self.epoch),
+            "metrics": MetricsApi(scenario.metrics_api, self._world, self._keys, epoch=self.epoch),
+            "kafka_connect": self._kafka_connect,
+        }
         self._faults = FaultBook(scenario.faults, _stream(seed, "faults"))
         self._calls: list[CallRecord] = []
 
@@ -115,18 +109,26 @@ class Simulator:
         """Seconds since the simulator was built."""
         return self._clock() - self._started_at
 
-    # --- the Connect API ------------------------------------------------------------------
+    # --- the APIs -------------------------------------------------------------------------
 
     def handle(self, request: ApiRequest) -> ApiReply:
-        """Answer one Connect API request and record it."""
+        """Answer one API request and record it."""
         t = self.now()
         route = classify(request.method, request.path)
-        claimed, key = self._authenticate(request.authorization)
-        if key is None:
-            reply = error_reply(401, "Unauthorized", self.scenario.error_shape)
-            fired, rate_limited = None, False
+        door = self._doors[route.api]
+        admission = door.admit(route, request, t)
+        fired: FiredFault | None = None
+        if admission.refusal is not None:
+            reply = admission.refusal
         else:
-            reply, fired, rate_limited = self._admit(route, request, key, t)
+            fired = self._faults.pick(route, admission.principal, t)
+            if fired is not None and fired.action.status is not None:
+                # An injected answer carries exactly the headers its rule lists.
+                reply = _injected_reply(door, fired.action.status, fired.action)
+            else:
+                reply = door.answer(route, request, admission, t)
+                if fired is not None:
+                    _spoil(reply, fired.action)
         reply.delay_seconds += self._latency()
         request_id = str(uuid.UUID(int=self._id_rng.getrandbits(128), version=4))
         reply.headers["X-Request-Id"] = request_id
@@ -136,71 +138,17 @@ class Simulator:
                 method=request.method,
                 path=request.path,
                 endpoint=route.kind,
-                api_key=claimed if claimed in self._keys else None,
+                api_key=admission.principal,
                 environment=route.environment,
                 cluster=route.cluster,
                 connector=route.connector,
                 status_code=reply.status,
                 request_id=request_id,
-                rate_limited=rate_limited,
+                rate_limited=admission.rate_limited,
                 fault=None if fired is None else fired.label,
+                api=route.api,
             )
         )
-        return reply
-
-    def _authenticate(self, authorization: str | None) -> tuple[str | None, ApiKeySpec | None]:
-        """(the key id the request claims, the key if the secret matches) from HTTP Basic."""
-        scheme, _, encoded = (authorization or "").partition(" ")
-        if scheme.lower() != "basic":
-            return None, None
-        try:
-            decoded = base64.b64decode(encoded.strip(), validate=True).decode()
-        except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
-            return None, None
-        key_id, colon, secret = decoded.partition(":")
-        key = self._keys.get(key_id)
-        if not colon or key is None:
-            return key_id, None
-        if not hmac.compare_digest(key.secret.get_secret_value().encode(), secret.encode()):
-            return key_id, None
-        return key_id, key
-
-    def _admit(
-        self, route: Route, request: ApiRequest, key: ApiKeySpec, t: float
-    ) -> tuple[ApiReply, FiredFault | None, bool]:
-        """(reply, the fault that fired, whether rate limited) for an authenticated request."""
-        settings = self.scenario.rate_limit
-        verdict = None if self._limiter is None else self._limiter.admit(key.id, t)
-        if settings is not None and verdict is not None and not verdict.allowed:
-            return _too_many_requests(verdict, settings, self.scenario.error_shape), None, True
-        fired = self._faults.pick(route, key.id, t)
-        if fired is not None and fired.action.status is not None:
-            # An injected answer carries exactly the headers its rule lists.
-            return self._injected_reply(fired.action.status, fired.action), fired, False
-        if route.cluster is not None and not key.may_use(route.cluster):
-            reply = error_reply(403, "Forbidden", self.scenario.error_shape)
-        else:
-            reply = self._operations.answer(route, request.query, t)
-        if fired is not None:
-            _spoil(reply, fired.action)
-        if settings is not None and verdict is not None and settings.headers == "always":
-            reply.headers.update(_rate_limit_headers(verdict))
-        return reply, fired, False
-
-    def _injected_reply(self, status: int, action: FaultAction) -> ApiReply:
-        if action.body is None and status >= 400 and status != 429:
-            message = _ERROR_MESSAGES.get(status) or _phrase(status)
-            reply = error_reply(status, message, self.scenario.error_shape)
-        elif action.body is None:
-            reply = ApiReply(status)
-        elif isinstance(action.body, str):
-            reply = ApiReply(
-                status, action.body.encode(), {"Content-Type": "text/plain; charset=utf-8"}
-            )
-        else:
-            reply = json_reply(status, action.body)
-        reply.headers.update(action.headers)
-        reply.delay_seconds = action.delay_seconds
         return reply
 
     def _latency(self) -> float:
@@ -218,14 +166,15 @@ class Simulator:
     def restarts(
         self, cluster: str | None = None, connector: str | None = None, accepted_only: bool = True
     ) -> list[CallRecord]:
-        """Restart calls, optionally for one cluster or connector; by default only the 202s."""
+        """Restart calls, optionally for one cluster or connector; by default only the accepted
+        ones (2xx: Confluent Cloud answers 202, Kafka Connect 202, 204 or 200)."""
         return [
             call
             for call in self._calls
             if call.endpoint == "restart"
             and (cluster is None or call.cluster == cluster)
             and (connector is None or call.connector == connector)
-            and (not accepted_only or call.status_code == 202)
+            and (not accepted_only or 200 <= call.status_code < 300)
         ]
 
     def connector(self, cluster: str, name: str) -> ConnectorSnapshot:
@@ -248,7 +197,7 @@ class Simulator:
     def set_faults(self, rules: Iterable[FaultRule | Mapping[str, Any]]) -> None:
         """Replace the fault rules (validated like the scenario's); their counts restart."""
         parsed = _FAULT_RULES.validate_python(list(rules))
-        check_fault_references(parsed, self.scenario.cluster_ids, set(self._keys))
+        check_fault_references(parsed, self.scenario.cluster_ids, self._keys.ids)
         self._faults.replace(parsed)
 
     def clear_faults(self) -> None:
@@ -287,6 +236,16 @@ class Simulator:
         connector.set_stalled(self.now(), stalled)
         return connector.snapshot(self.now())
 
+    def set_idle(self, cluster: str, name: str, idle: bool = True) -> ConnectorSnapshot:
+        """Upstream has nothing (idle) or has data again: no records and no lag while idle."""
+        connector = self._world.connector(cluster, name)
+        connector.set_idle(self.now(), idle)
+        return connector.snapshot(self.now())
+
+    def start_rebalance(self, cluster: str, seconds: float) -> None:
+        """A Kafka Connect cluster rebalances from now: its restarts answer 409 meanwhile."""
+        self._kafka_connect.start_rebalance(cluster, self.now(), seconds)
+
     def change_connector(
         self, cluster: str, name: str, change: ConnectorChange | Mapping[str, Any]
     ) -> ConnectorSnapshot | None:
@@ -303,7 +262,25 @@ class Simulator:
             self.set_state(cluster, name, change.state)
         if change.stalled is not None:
             self.set_stalled(cluster, name, change.stalled)
+        if change.idle is not None:
+            self.set_idle(cluster, name, change.idle)
         return self.connector(cluster, name)
+
+
+def _injected_reply(door: ApiDoor, status: int, action: FaultAction) -> ApiReply:
+    if action.body is None and status >= 400 and status != 429:
+        reply = door.injected_error(status)
+    elif action.body is None:
+        reply = ApiReply(status)
+    elif isinstance(action.body, str):
+        reply = ApiReply(
+            status, action.body.encode(), {"Content-Type": "text/plain; charset=utf-8"}
+        )
+    else:
+        reply = json_reply(status, action.body)
+    reply.headers.update(action.headers)
+    reply.delay_seconds = action.delay_seconds
+    return reply
 
 
 def _spoil(reply: ApiReply, action: FaultAction) -> None:
@@ -317,32 +294,6 @@ def _spoil(reply: ApiReply, action: FaultAction) -> None:
     elif action.reset:
         reply.connection_fault = "reset"
     reply.delay_seconds = action.delay_seconds
-
-
-def _too_many_requests(verdict: Verdict, settings: RateLimitSpec, error_shape: str) -> ApiReply:
-    # The spec declares no 429 body (research note §3.1); the error body is an option.
-    if settings.body == "error":
-        reply = error_reply(429, "Too Many Requests", error_shape)
-    else:
-        reply = ApiReply(429)
-    reply.headers.update(_rate_limit_headers(verdict))
-    reply.headers["Retry-After"] = str(verdict.reset_seconds)
-    return reply
-
-
-def _rate_limit_headers(verdict: Verdict) -> dict[str, str]:
-    return {
-        "X-RateLimit-Limit": str(verdict.limit),
-        "X-RateLimit-Remaining": str(verdict.remaining),
-        "X-RateLimit-Reset": str(verdict.reset_seconds),
-    }
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
 
 
 def _stream(seed: int | None, purpose: str) -> random.Random:

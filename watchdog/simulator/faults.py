@@ -29,7 +29,7 @@ class FaultBook:
         self._rules = list(rules)
         self._fired = [0] * len(self._rules)
 
-    def pick(self, route: Route, api_key: str, t: float) -> FiredFault | None:
+    def pick(self, route: Route, api_key: str | None, t: float) -> FiredFault | None:
         """The first rule that matches this request at time t and still may fire, counted."""
         for index, rule in enumerate(self._rules):
             match, when = rule.match, rule.when

@@ -1,4 +1,4 @@
-"""The Connect API operations themselves, for a request already authenticated and admitted."""
+"""Confluent Cloud's Connect API operations, for a request already authenticated and admitted."""
 
 from __future__ import annotations
 
@@ -35,6 +35,9 @@ class ApiReply:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    # Header fields sent more than once, after `headers` (the Metrics API sends one set of
+    # rateLimit-* headers per rate-limit scope, research note §3.4).
+    repeated_headers: list[tuple[str, str]] = field(default_factory=list)
     delay_seconds: float = 0.0
     connection_fault: ConnectionFault | None = None
 
@@ -55,6 +58,7 @@ class Operations:
         self._epoch_at_start = epoch_at_start
 
     def answer(self, route: Route, query: Sequence[tuple[str, str]], t: float) -> ApiReply:
+        """Answer a connect/v1 operation (research note §2)."""
         connectors = self._world.cluster(route.environment, route.cluster)
         if route.kind == "other" or connectors is None:
             return self._not_found(route)

@@ -10,8 +10,9 @@ commented example.
     status_diagnostics: true       # failing /status bodies carry Cloud's undocumented extras
                                    # (error_summary, errors_from_trace, ..., and a trace on
                                    # failed tasks; research §2.3)
-    latency_seconds: 0             # added to every Connect API answer: a number or [min, max]
-    api_keys:                      # *required*, at least one
+    latency_seconds: 0             # added to every API answer (Connect, Metrics, Kafka
+                                   # Connect): a number or [min, max]
+    api_keys:                      # *required*, at least one; Connect and Metrics API keys
       - id: demo-key               # *required*: the HTTP Basic user name
         secret: demo-secret        # *required*: the HTTP Basic password
         clusters: [lkc-demo01]     # where the key may act (403 elsewhere); default: everywhere
@@ -25,8 +26,23 @@ commented example.
                 tasks: 2           # default 1
                 id: lcc-abc123     # default: derived from cluster and name, stable across runs
                 config: {}         # merged over the spec's required keys; secrets come back masked
-                records_per_second: 10   # throughput while RUNNING and not stalled
+                records_per_second: 10   # throughput while RUNNING, not stalled, not idle
+                record_bytes: 512  # average record size, for the *_bytes metrics
                 script: {}         # how its state changes over time, below; default: RUNNING
+    kafka_connect_clusters:        # self-managed Apache Kafka Connect clusters (research §4),
+                                   # each served at /kafka-connect/{name}/ + the Kafka Connect
+                                   # REST paths; see kafka_connect_api.py
+      - name: onprem               # *required*; unique among all cluster ids and names
+        workers: 3                 # worker_id 10.0.0.1:8083, 10.0.0.2:8083, ...
+        basic_auth:                # optional: the BasicAuthSecurityRestExtension's check
+          username: admin
+          password: admin-secret
+        bare_restart_status: 204   # POST .../restart without flags: 204 (AK >= 3.0 as
+                                   # released, KAFKA-13139) or 200 (the KIP-745 text)
+        rebalances:                # restarts answer 409 while one is in progress
+          - {from: 30, until: 40}
+        connectors: []             # as under environments; the script's failure shows the
+                                   # Kafka Connect way (see kafka_connect_bodies.py)
     rate_limit:                    # omitted: no limit
       limit: 10                    # *required*: requests per window and API key
       window_seconds: 5            # *required*: windows start when the simulator starts
@@ -38,6 +54,18 @@ commented example.
       task_state: RESTARTING       # RESTARTING | UNASSIGNED: the tasks' state while restarting
     pause_resume:
       delay_seconds: 2             # pause and resume take effect this long after the 202
+    metrics_api:                   # the Metrics API (research §5); every key has a default
+      rate_limit:                  # its own limit per client IP (research §3.4); null: none
+        limit: 300
+        window_seconds: 60
+        headers: on_429            # on_429 | always: rateLimit-limit/-remaining/-reset
+      export_rate_limit:           # export only: per resource and key (research §3.4); null:
+        limit: 160                 # none. A real Prometheus scraping every 15 s exceeds it.
+        window_seconds: 3600
+      query_delay_seconds: 180     # query: a minute is answered once it is this old (§5)
+      export_offset_seconds: 300   # export: serves the sample at now - offset, rounded down
+      export_sample_seconds: 60    # export: the length of each sample (60: Confluent's)
+      zero_points: emit            # emit | omit: whether query answers carry points of 0
     faults: []                     # injected faults, below
 
 A connector script (all keys optional):
@@ -60,7 +88,11 @@ A connector script (all keys optional):
     refail_after: 4                # after a restart that does not clear the failure the connector
                                    # shows RUNNING this long before failing again; omitted: it
                                    # fails again as soon as the restart ends
-    stall_at: 60                   # RUNNING but its records counter stops; a restart ends it
+    stall_at: 60                   # RUNNING, but its records counter stops and its lag
+                                   # grows; a restart ends it (on Kafka Connect a restart of
+                                   # every task: onlyFailed=true finds nothing failed)
+    idle_at: 90                    # RUNNING, nothing upstream: no records and no lag; a
+                                   # restart does not change it
     trace: "..."                   # the connector trace of the failure (default: realistic text)
     message: "..."                 # the failed tasks' msg (default: realistic text)
 
@@ -71,10 +103,11 @@ request they touch is still recorded in `Simulator.calls`.
     name: restart-503              # shown as the call record's `fault`; default "faults[i]"
     match:                         # all optional; an omitted key matches anything
       endpoint: restart            # list | status | read | restart | pause | resume
-                                   # | error_recommendations | other
-      cluster: lkc-demo01
+                                   # | error_recommendations | metrics_query
+                                   # | metrics_export | other
+      cluster: lkc-demo01          # an lkc- id or a kafka_connect_clusters name
       connector: orders-sink
-      api_key: demo-key
+      api_key: demo-key            # never matches Kafka Connect calls (no API keys there)
     when:                          # all optional
       from: 10                     # active from this time ...
       until: 20                    # ... until this time (exclusive)
@@ -85,8 +118,8 @@ request they touch is still recorded in `Simulator.calls`.
       status: 503                  # answer this instead of the real thing; the request never
                                    # reaches the connector
       body: {...}                  # with status: a JSON object or list, or a string sent as
-                                   # is; default: the connect error body for 4xx/5xx except
-                                   # 429, else empty
+                                   # is; default: the API's own error body for 4xx/5xx except
+                                   # 429 (connect/v1, Kafka Connect or Metrics API), else empty
       headers: {Retry-After: soon} # with status: the headers sent (besides X-Request-Id)
       delay_seconds: 30            # answer this much later (real seconds)
       invalid_json: true           # the real answer, its body cut to broken JSON
@@ -167,6 +200,7 @@ class Script(_Model):
     recover_after_restarts: PositiveInt | Literal["never"] = 1
     refail_after: NonNegativeFloat | None = None
     stall_at: NonNegativeFloat | None = None
+    idle_at: NonNegativeFloat | None = None
     trace: str | None = None
     message: str | None = None
 
@@ -216,6 +250,7 @@ class ConnectorDefinition(_Model):
     id: str | None = Field(None, pattern=r"^lcc-[a-z0-9]+$")
     config: dict[str, ConfigValue] = {}
     records_per_second: NonNegativeFloat = 10.0
+    record_bytes: PositiveInt = 512
     script: Script = Script()
 
     @model_validator(mode="after")
@@ -275,6 +310,62 @@ class RestartSpec(_Model):
 
 class PauseResumeSpec(_Model):
     delay_seconds: NonNegativeFloat = 2.0
+
+
+class MetricsRateLimitSpec(_Model):
+    # 300 requests per IP address per minute: the current published Metrics spec (research
+    # §3.4); the saved 2022 spec's 60 is outdated.
+    limit: PositiveInt = 300
+    window_seconds: PositiveFloat = 60.0
+    headers: Literal["on_429", "always"] = "on_429"
+
+
+class ExportRateLimitSpec(_Model):
+    # 160 requests per resource, per hour, per principal (current spec, research §3.4).
+    limit: PositiveInt = 160
+    window_seconds: PositiveFloat = 3600.0
+
+
+class MetricsApiSpec(_Model):
+    rate_limit: MetricsRateLimitSpec | None = MetricsRateLimitSpec()
+    export_rate_limit: ExportRateLimitSpec | None = ExportRateLimitSpec()
+    query_delay_seconds: NonNegativeFloat = 180.0
+    export_offset_seconds: NonNegativeFloat = 300.0
+    export_sample_seconds: PositiveInt = 60
+    zero_points: Literal["emit", "omit"] = "emit"
+
+
+class BasicAuthSpec(_Model):
+    username: str = Field(min_length=1, pattern=r"^[^:]+$")
+    password: SecretStr
+
+
+class RebalanceSpec(_Model):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True)
+
+    from_: NonNegativeFloat = Field(alias="from")
+    until: NonNegativeFloat
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RebalanceSpec:
+        if self.until <= self.from_:
+            raise ValueError("a rebalance ends after it starts: until > from")
+        return self
+
+
+class KafkaConnectClusterSpec(_Model):
+    # The name is a path segment of the cluster's base URL.
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    workers: int = Field(3, ge=1, le=254)
+    basic_auth: BasicAuthSpec | None = None
+    bare_restart_status: Literal[200, 204] = 204
+    rebalances: list[RebalanceSpec] = []
+    connectors: list[ConnectorSpec] = []
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> KafkaConnectClusterSpec:
+        _reject_duplicates((c.name for c in self.connectors), "connector name")
+        return self
 
 
 class FaultMatch(_Model):
@@ -345,28 +436,35 @@ class Scenario(_Model):
     rate_limit: RateLimitSpec | None = None
     restart: RestartSpec = RestartSpec()
     pause_resume: PauseResumeSpec = PauseResumeSpec()
+    metrics_api: MetricsApiSpec = MetricsApiSpec()
+    kafka_connect_clusters: list[KafkaConnectClusterSpec] = []
     faults: list[FaultRule] = []
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
         _reject_duplicates((e.id for e in self.environments), "environment id")
         clusters = [c for e in self.environments for c in e.clusters]
-        _reject_duplicates((c.id for c in clusters), "cluster id")
+        self_managed = self.kafka_connect_clusters
+        _reject_duplicates(
+            [*(c.id for c in clusters), *(c.name for c in self_managed)], "cluster id"
+        )
         _reject_duplicates(
             (s.resource_id(c.id, s.name) for c in clusters for s in c.connectors), "connector id"
         )
         _reject_duplicates((k.id for k in self.api_keys), "api key id")
-        known = {c.id for c in clusters}
+        cloud = {c.id for c in clusters}
         for key in self.api_keys:
-            unknown = set(key.clusters or ()) - known
+            unknown = set(key.clusters or ()) - cloud
             if unknown:
                 raise ValueError(f"api key {key.id}: unknown clusters {sorted(unknown)}")
-        check_fault_references(self.faults, known, {k.id for k in self.api_keys})
+        check_fault_references(self.faults, self.cluster_ids, {k.id for k in self.api_keys})
         return self
 
     @property
     def cluster_ids(self) -> set[str]:
-        return {c.id for e in self.environments for c in e.clusters}
+        """Confluent Cloud cluster ids and self-managed Kafka Connect cluster names."""
+        cloud = {c.id for e in self.environments for c in e.clusters}
+        return cloud | {c.name for c in self.kafka_connect_clusters}
 
 
 class ConnectorChange(_Model):
@@ -377,12 +475,13 @@ class ConnectorChange(_Model):
     script: Script | None = None
     state: InitialState | None = None
     stalled: bool | None = None
+    idle: bool | None = None
 
     @model_validator(mode="after")
     def _something_to_do(self) -> ConnectorChange:
         wanted = self.model_fields_set - ({"delete"} if not self.delete else set())
         if not wanted:
-            raise ValueError("give one of create, delete, script, state, stalled")
+            raise ValueError("give one of create, delete, script, state, stalled, idle")
         if wanted & {"create", "delete"} and len(wanted) > 1:
             raise ValueError("create and delete go alone")
         return self

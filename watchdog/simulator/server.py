@@ -13,6 +13,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from watchdog.asgi_server import EmbeddedServer
 from watchdog.simulator.app import TRANSPORT_STATE_KEY, create_app
 from watchdog.simulator.engine import Simulator
+from watchdog.simulator.routing import KAFKA_CONNECT_PREFIX
 from watchdog.simulator.scenario import builtin_scenario, load_scenario
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,13 @@ async def _serve_until_signalled(simulator: Simulator, host: str, port: int) -> 
 async def _announce(started: asyncio.Event, simulator: Simulator, host: str) -> None:
     await started.wait()
     shown = f"[{host}]" if ":" in host else host
-    print(
-        f"Confluent Cloud Connect API simulator on http://{shown}:{simulator.bound_port}",
-        flush=True,
-    )
+    base = f"http://{shown}:{simulator.bound_port}"
+    lines = [
+        f"Confluent Cloud Connect API simulator on {base}",
+        f"  Metrics API: {base}/v2/metrics/cloud/query and {base}/v2/metrics/cloud/export",
+        *(
+            f"  Kafka Connect cluster {cluster.name}: {base}{KAFKA_CONNECT_PREFIX}/{cluster.name}"
+            for cluster in simulator.scenario.kafka_connect_clusters
+        ),
+    ]
+    print("\n".join(lines), flush=True)

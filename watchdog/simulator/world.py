@@ -1,4 +1,5 @@
-"""Where the connectors live: environments, their clusters, and each cluster's connectors."""
+"""Where the connectors live: Confluent Cloud environments and their clusters, and self-managed
+Kafka Connect clusters, each with its connectors."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from watchdog.simulator.scenario import ConnectorSpec, Scenario
 class World:
     def __init__(self, scenario: Scenario, now: float) -> None:
         self._restarting_as = scenario.restart.task_state
-        self._environment_of: dict[str, str] = {}
-        # cluster id -> connector name -> connector, in scenario order (the list call's order)
+        # cluster -> its environment id; None for a self-managed Kafka Connect cluster
+        self._environment_of: dict[str, str | None] = {}
+        # cluster -> connector name -> connector, in scenario order (the list call's order)
         self._clusters: dict[str, dict[str, SimulatedConnector]] = {}
         for environment in scenario.environments:
             for cluster in environment.clusters:
@@ -20,14 +22,30 @@ class World:
                 self._clusters[cluster.id] = {}
                 for spec in cluster.connectors:
                     self.add(cluster.id, spec, now)
+        for self_managed in scenario.kafka_connect_clusters:
+            self._environment_of[self_managed.name] = None
+            self._clusters[self_managed.name] = {}
+            for spec in self_managed.connectors:
+                self.add(self_managed.name, spec, now)
 
     def cluster(
         self, environment: str | None, cluster: str | None
     ) -> dict[str, SimulatedConnector] | None:
-        """The cluster's connectors, or None if the environment does not hold that cluster."""
-        if cluster is None or self._environment_of.get(cluster) != environment:
+        """A Confluent Cloud cluster's connectors, or None if the environment has no such cluster."""
+        if environment is None or cluster is None:
+            return None
+        if cluster not in self._clusters or self._environment_of[cluster] != environment:
             return None
         return self._clusters[cluster]
+
+    def is_cloud_cluster(self, cluster: str) -> bool:
+        return self._environment_of.get(cluster) is not None
+
+    def self_managed_cluster(self, name: str | None) -> dict[str, SimulatedConnector] | None:
+        """A self-managed Kafka Connect cluster's connectors, or None if there is none so named."""
+        if name is None or name not in self._clusters or self._environment_of[name] is not None:
+            return None
+        return self._clusters[name]
 
     def connector(self, cluster: str, name: str) -> SimulatedConnector:
         """The connector; KeyError names what is missing."""
@@ -42,6 +60,16 @@ class World:
         for connectors in self._clusters.values():
             yield from connectors.values()
 
+    def cloud_connector(self, resource_id: str) -> SimulatedConnector | None:
+        """The Confluent Cloud connector with this lcc- id (the Metrics API's resource id)."""
+        for cluster, connectors in self._clusters.items():
+            if self._environment_of[cluster] is None:
+                continue  # self-managed connectors have no lcc- id and no Confluent metrics
+            for connector in connectors.values():
+                if connector.id == resource_id:
+                    return connector
+        return None
+
     def add(self, cluster: str, spec: ConnectorSpec, now: float) -> SimulatedConnector:
         if cluster not in self._clusters:
             raise KeyError(f"unknown cluster {cluster}")
@@ -49,7 +77,7 @@ class World:
             raise ValueError(f"connector {spec.name} already exists in cluster {cluster}")
         connector = SimulatedConnector(
             spec,
-            environment=self._environment_of[cluster],
+            environment=self._environment_of[cluster] or "",
             cluster=cluster,
             created_at=now,
             restarting_as=self._restarting_as,

@@ -21,7 +21,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from ..config import Rule, ScheduleTrigger
+from ..config import Rule, ScheduleTrigger, StalledTrigger
 from ..logs import get_logger
 from ..metrics import Metrics
 
@@ -95,6 +95,23 @@ def add_rule_job(scheduler: AsyncIOScheduler, rule: Rule, run: Callable[[], Awai
         id=f"rule:{rule.name}",
         name=f"schedule rule {rule.name}",
         misfire_grace_time=SCHEDULE_MISFIRE_GRACE_SECONDS,
+        coalesce=True,
+        max_instances=1,
+        replace_existing=True,
+    )
+
+
+def add_stall_job(scheduler: AsyncIOScheduler, rule: Rule, run: Callable[[], Awaitable[None]]) -> None:
+    trigger = rule.trigger
+    assert isinstance(trigger, StalledTrigger)
+    scheduler.add_job(
+        run,
+        IntervalTrigger(seconds=trigger.interval, timezone=timezone.utc),
+        id=f"stalled:{rule.name}",
+        name=f"stall check {rule.name}",
+        # The first check after one interval: connectors must have been seen RUNNING for the
+        # grace period anyway. A late check is superseded by the next one.
+        misfire_grace_time=max(1, int(trigger.interval)),
         coalesce=True,
         max_instances=1,
         replace_existing=True,

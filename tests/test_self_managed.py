@@ -1,0 +1,125 @@
+"""What differs on self-managed Kafka Connect: only failed instances are restarted when the status
+showed the failure, 409 during a rebalance is retried, worker URLs fail over, and config can mix
+both kinds of cluster."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from watchdog.app import Daemon
+from watchdog.config import ConfigError, load_config
+from watchdog.engine import MANUAL_RULE
+from watchdog.model import ConnectorKey, Outcome, Trigger
+from watchdog.simulator import Scenario, Simulator, create_app
+
+from .support import CLUSTER, KAFKA_CONNECT_NAME, SELF_MANAGED, daemon_config, sim_scenario
+
+HEAL = {"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "select": {"include": ["*"]}}
+FAST = {"max_requests_per_second": 10000, "backoff": {"base": 0.2, "cap": 0.5}, "max_retries": 8}
+
+
+def daemon(simulator: Simulator) -> Daemon:
+    config = daemon_config([HEAL], backend=SELF_MANAGED, rate_limit=FAST)
+    d = Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)))
+    d.queue.start()
+    return d
+
+
+async def test_a_status_restart_restarts_only_the_failed_task() -> None:
+    simulator = Simulator(Scenario.model_validate(sim_scenario(
+        [{"name": "partly", "tasks": 3, "script": {"initial": "DEGRADED", "recover_after_restarts": 1}}],
+        SELF_MANAGED, restart={"delay_seconds": 5})))
+    d = daemon(simulator)
+    await d.pollers[CLUSTER].poll()
+    await d.queue.join()
+    (job,) = d.recorder.finished_jobs
+    assert job.outcome is Outcome.ACCEPTED and job.status_code == 202
+    status = (await d.backends[CLUSTER].connector_status("partly")).value
+    assert [t.state for t in status.tasks] == ["RUNNING", "RUNNING", "RESTARTING"], "includeTasks=true&onlyFailed=true"
+    await d.stop()
+
+
+async def test_a_manual_restart_restarts_every_instance() -> None:
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "fine", "tasks": 2}], SELF_MANAGED,
+                                                                restart={"delay_seconds": 5})))
+    d = daemon(simulator)
+    await d.pollers[CLUSTER].poll()
+    record = d.engine.on_request(ConnectorKey(CLUSTER, "fine"), d.engine.statuses[ConnectorKey(CLUSTER, "fine")],
+                                 trigger=Trigger.MANUAL, rule=MANUAL_RULE, reason="test")
+    await d.queue.join()
+    assert record.job.outcome is Outcome.ACCEPTED
+    status = (await d.backends[CLUSTER].connector_status("fine")).value
+    assert status.state == "RESTARTING" and [t.state for t in status.tasks] == ["RESTARTING", "RESTARTING"]
+    await d.stop()
+
+
+async def test_409_during_a_rebalance_is_retried_after_a_short_wait() -> None:
+    simulator = Simulator(Scenario.model_validate(sim_scenario(
+        [{"name": "broken", "script": {"initial": "FAILED", "recover_after_restarts": 1}}], SELF_MANAGED)))
+    d = daemon(simulator)
+    simulator.start_rebalance(KAFKA_CONNECT_NAME, 0.6)
+    await d.pollers[CLUSTER].poll()
+    await asyncio.wait_for(d.queue.join(), 10)
+    (job,) = d.recorder.finished_jobs
+    codes = [c.status_code for c in simulator.calls if c.endpoint == "restart"]
+    assert codes[0] == 409 and codes[-1] == 202 and set(codes[:-1]) == {409}
+    assert job.outcome is Outcome.ACCEPTED and job.tries == len(codes)
+    await d.stop()
+
+
+async def test_a_dead_worker_fails_over_to_the_next() -> None:
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "fine"}], SELF_MANAGED)))
+    config = daemon_config([HEAL], backend=SELF_MANAGED, rate_limit=FAST)
+    cluster = config.clusters[CLUSTER].model_copy(update={"urls": ["http://127.0.0.1:9", f"http://sim/kafka-connect/{KAFKA_CONNECT_NAME}"]})
+    config = config.model_copy(update={"clusters": {CLUSTER: cluster}})
+    app_transport = httpx.ASGITransport(app=create_app(simulator))
+
+    class DeadFirstWorker(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.port == 9:
+                raise httpx.ConnectError("connection refused", request=request)
+            return await app_transport.handle_async_request(request)
+
+    d = Daemon(config, transport=DeadFirstWorker())
+    await d.pollers[CLUSTER].poll()
+    assert ConnectorKey(CLUSTER, "fine") in d.engine.statuses
+    await d.stop()
+
+
+def test_a_config_can_mix_cloud_and_self_managed_clusters(tmp_path: Path, credentials_env: None) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({
+        "credentials": {"main": {}},
+        "clusters": {
+            "cloud": {"environment_id": "env-1", "kafka_cluster_id": "lkc-1"},
+            "onprem": {"backend": "kafka_connect", "urls": ["http://connect-1:8083", "http://connect-2:8083"]},
+        },
+        "rules": [HEAL],
+    }))
+    config = load_config(path)
+    assert config.lane_for("cloud") == "main" and config.lane_for("onprem") == "kafka-connect/onprem"
+    assert config.credential_for(config.clusters["onprem"]) is None, "no auth unless the cluster names a credential"
+
+
+@pytest.mark.parametrize(
+    ("cluster", "error"),
+    [
+        ({"backend": "kafka_connect", "urls": []}, "clusters.onprem.urls: List should have at least 1 item"),
+        ({"backend": "kafka_connect", "urls": ["connect-1:8083"]}, "clusters.onprem.urls[0]: 'connect-1:8083' is not valid"),
+        ({"backend": "kafka_connect", "urls": ["http://c:8083"], "tls": {"cert_file": "/nope.pem", "key_file": "/nope.key"}},
+         "clusters.onprem.tls.cert_file: file /nope.pem does not exist or is not a file"),
+        ({"backend": "kafka_connect", "urls": ["http://c:8083"], "credential": "nobody"}, "clusters.onprem.credential: unknown credential 'nobody'"),
+        ({"backend": "mystery", "urls": ["http://c:8083"]}, "clusters.onprem"),
+    ],
+)
+def test_self_managed_cluster_config_errors(tmp_path: Path, credentials_env: None, cluster: dict, error: str) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"credentials": {"main": {}}, "clusters": {"onprem": cluster}}))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert error in str(caught.value)

@@ -1,0 +1,87 @@
+"""The stalled trigger against the simulator's Metrics API, on a fake clock: a source that stops
+sending and a sink that stops receiving while its lag grows are restarted once their stall shows
+in two windows; an idle sink and a busy source are left alone."""
+
+from __future__ import annotations
+
+import httpx
+import structlog
+
+from watchdog.app import Daemon
+from watchdog.simulator import Scenario, Simulator, create_app
+
+from .support import CLUSTER, CLUSTER_ID, Clock, World, daemon_config, sim_scenario
+
+STALL_AT = 300
+STALLED_RULE = {
+    "name": "stalled", "select": {"include": ["*"]}, "backoff": {"base": 600, "cap": 3600, "jitter": 0},
+    "trigger": {"type": "stalled", "interval": 60, "grace": 120, "window": 300, "delay": 180},
+}
+
+
+def world() -> World:
+    clock = Clock()
+    connectors = [
+        {"name": "orders-source", "records_per_second": 10, "script": {"stall_at": STALL_AT}},
+        {"name": "billing-sink", "type": "sink", "records_per_second": 5, "script": {"stall_at": STALL_AT}},
+        {"name": "idle-sink", "type": "sink", "script": {"idle_at": 0}},
+        {"name": "steady-source", "records_per_second": 10},
+    ]
+    scenario = sim_scenario(connectors, restart={"delay_seconds": 5}, metrics_api={"rate_limit": None})
+    simulator = Simulator(Scenario.model_validate(scenario), clock=clock.monotonic, epoch=clock.epoch.timestamp())
+    config = daemon_config([STALLED_RULE], metrics_api={"base_url": "http://sim", "max_requests_per_second": 10000},
+                           rate_limit={"max_requests_per_second": 10000})
+    daemon = Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall, rng=lambda: 0.5)
+    daemon.queue.start()
+    daemon._ensure_metrics_lane()
+    return World(simulator, daemon, clock)
+
+
+async def run(w: World, seconds: int) -> None:
+    for _ in range(seconds // 60):
+        await w.daemon.pollers[CLUSTER].poll()
+        await w.daemon._run_stall_check("stalled")
+        await w.daemon.queue.join()
+        w.clock.advance(60)
+
+
+def restarts(w: World, connector: str) -> list[float]:
+    return [c.t for c in w.simulator.restarts(connector=connector)]
+
+
+async def test_stalled_connectors_are_restarted_once_and_idle_ones_left_alone() -> None:
+    w = world()
+    with structlog.testing.capture_logs() as logs:
+        await run(w, 1800)
+    # Two 5-minute windows ending 3 minutes ago must both be quiet: not before 300 + 600 + 180 s.
+    for name in ("orders-source", "billing-sink"):
+        times = restarts(w, name)
+        assert len(times) == 1, f"{name}: {times}"
+        assert STALL_AT + 600 + 180 <= times[0] <= STALL_AT + 600 + 180 + 120
+    assert restarts(w, "idle-sink") == [] and restarts(w, "steady-source") == []
+    assert w.sample("watchdog_stall_checks_total", cluster=CLUSTER, verdict="idle") > 0
+    assert w.sample("watchdog_stall_checks_total", cluster=CLUSTER, verdict="stalling") > 0
+    assert w.sample("watchdog_restarts_total", cluster=CLUSTER, connector="orders-source", rule="stalled",
+                    trigger="stalled", outcome="accepted") == 1
+    decided = [e for e in logs if e["event"] == "decision" and e.get("trigger") == "stalled" and e["decision"] == "restart"]
+    assert {e["connector"] for e in decided} == {"orders-source", "billing-sink"}
+    assert any("source sent 0 records in" in e["detail"] for e in decided)
+    assert any("while its lag stayed up to" in e["detail"] for e in decided)
+    assert not w.simulator.connector(CLUSTER_ID, "orders-source").stalled, "the restart ended the stall"
+
+
+async def test_one_query_per_metric_batch_not_per_connector() -> None:
+    w = world()
+    # Connectors qualify once they have run for the two windows and the delay: 13 minutes here.
+    await run(w, 1020)
+    queries = [c for c in w.simulator.calls if c.endpoint == "metrics_query"]
+    # Each check: sent_records for the sources, received_records and records_lag_max for the sinks.
+    checks = len([t for t in range(0, 1020, 60) if t >= 2 * 300 + 180])
+    assert checks > 0 and len(queries) == 3 * checks
+
+
+async def test_no_verdict_before_the_connector_has_run_for_both_windows() -> None:
+    w = world()
+    await run(w, 720)
+    assert [c for c in w.simulator.calls if c.endpoint == "metrics_query"] == []
+    assert w.simulator.restarts() == []

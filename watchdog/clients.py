@@ -1,0 +1,75 @@
+"""The HTTP clients: one per rate-limit lane, each with its auth, timeouts, TLS and pool.
+
+Confluent Cloud lanes are per API key (its limits are per key), self-managed Kafka Connect lanes
+per cluster, and the Metrics API has its own host and limits.
+"""
+
+from __future__ import annotations
+
+import ssl
+
+import httpx
+
+from . import __version__
+from .config import Config, Credential, KafkaConnectCluster, Timeouts, TlsSettings
+
+USER_AGENT = f"connect-watchdog/{__version__} (+https://github.com/connect-watchdog/connect-watchdog)"
+
+
+def _client(
+    config: Config,
+    *,
+    base_url: str,
+    timeouts: Timeouts,
+    credential: Credential | None,
+    transport: httpx.AsyncBaseTransport | None,
+    verify: ssl.SSLContext | bool = True,
+) -> httpx.AsyncClient:
+    concurrency = config.rate_limit.max_concurrent_requests
+    # Idle connections are dropped after 4 s, before the 5 s idle timeout common to HTTP servers
+    # and proxies: reusing a connection the server is closing fails with ReadError.
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=4.0)
+    auth = None
+    if credential is not None:
+        assert credential.api_key is not None and credential.api_secret is not None  # config checked
+        auth = httpx.BasicAuth(credential.api_key.get_secret_value(), credential.api_secret.get_secret_value())
+    return httpx.AsyncClient(
+        base_url=base_url,
+        # Retries of failed connection attempts only (nothing was sent); every other retry belongs
+        # to the queue, which knows what is safe to repeat.
+        transport=transport or httpx.AsyncHTTPTransport(retries=1, limits=limits, verify=verify),
+        auth=auth,
+        timeout=httpx.Timeout(connect=timeouts.connect, read=timeouts.read, write=timeouts.write, pool=timeouts.pool),
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+    )
+
+
+def cloud_client(config: Config, credential: Credential, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+    return _client(config, base_url=config.api.base_url, timeouts=config.api.timeouts, credential=credential,
+                   transport=transport)
+
+
+def kafka_connect_client(
+    config: Config, cluster: KafkaConnectCluster, transport: httpx.AsyncBaseTransport | None
+) -> httpx.AsyncClient:
+    credential = config.credentials[cluster.credential] if cluster.credential else None
+    # The backend builds absolute URLs from the worker list (it fails over between them).
+    return _client(config, base_url="", timeouts=config.api.timeouts, credential=credential,
+                   transport=transport, verify=tls_context(cluster.tls))
+
+
+def metrics_api_client(config: Config, credential: Credential, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+    settings = config.metrics_api
+    return _client(config, base_url=settings.base_url, timeouts=settings.timeouts, credential=credential,
+                   transport=transport)
+
+
+def tls_context(tls: TlsSettings) -> ssl.SSLContext | bool:
+    if not tls.verify:
+        return False
+    if tls.ca_file is None and tls.cert_file is None:
+        return True
+    context = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
+    if tls.cert_file is not None and tls.key_file is not None:
+        context.load_cert_chain(str(tls.cert_file), str(tls.key_file))
+    return context

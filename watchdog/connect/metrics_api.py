@@ -1,0 +1,198 @@
+"""Confluent's Metrics API (`POST /v2/metrics/cloud/query`), for "RUNNING but not moving data".
+
+One call asks for one metric over many connectors: the connector ids go into one OR filter with
+`group_by: ["resource.connector.id"]`, so each point comes back labelled with its connector
+(research note §5). The spec bounds `limit` (groups per page) to 1..1000 and pages the groups
+with `page_token`; it sets no bound on a filter's size, so ids go in batches of at most
+`max_ids_per_query` (100, the spec's default `limit`: one page per batch, and a request body of
+a few kilobytes) and every page is followed.
+
+The answer maps every requested connector id to its points, oldest first. A connector without
+points maps to an empty list: the API reports no data, which is not the same as zero (research
+note §5; minutes newer than about 3 minutes are not available yet, so windows should end at
+`now - 3 min` or earlier).
+
+Rate limits: the Metrics API limits requests per IP address (300 a minute in the current spec)
+and answers `rateLimit-limit`, `rateLimit-remaining` and `rateLimit-reset` (relative seconds),
+possibly once per scope (research note §3.4). `ApiResult.headers` holds the tightest scope.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from ..model import Outcome
+from ..ratelimit import RateLimitHeaders, parse_headers
+from .backend import MAX_MESSAGE_CHARS, ApiResult, Endpoint, classify_status, error_message
+
+CONNECTOR_ID = "resource.connector.id"
+QUERY_PATH = "/v2/metrics/cloud/query"
+GRANULARITIES = frozenset({"PT1M", "PT5M", "PT15M", "PT30M", "PT1H", "PT4H", "PT6H", "PT12H", "P1D", "ALL"})
+MAX_LIMIT = 1000  # the spec's maximum `limit`
+# A server that hands out page tokens forever must not keep us here forever.
+_MAX_PAGES = 100
+
+Points = dict[str, list[tuple[datetime, float]]]
+
+
+class MetricsApiClient:
+    """`http` points at the Metrics API host (https://api.telemetry.confluent.cloud) with a
+    Cloud API key as HTTP Basic auth."""
+
+    def __init__(self, http: httpx.AsyncClient, *, max_ids_per_query: int = 100) -> None:
+        if not 1 <= max_ids_per_query <= MAX_LIMIT:
+            raise ValueError(f"max_ids_per_query must be 1..{MAX_LIMIT}")
+        self._http = http
+        self._batch = max_ids_per_query
+
+    async def query(
+        self,
+        metric: str,
+        connector_ids: list[str],
+        start: datetime,
+        end: datetime,
+        granularity: str = "PT1M",
+    ) -> ApiResult[Points]:
+        """Points of `metric` for each connector in [start, end), one per `granularity` bucket.
+
+        Stops at the first answer that is not a success and returns it (no partial data).
+        """
+        if granularity not in GRANULARITIES:
+            raise ValueError(f"granularity must be one of {sorted(GRANULARITIES)}")
+        interval = f"{_iso(start)}/{_iso(end)}"
+        if not start < end:
+            raise ValueError(f"empty interval {interval}")
+        ids = list(dict.fromkeys(connector_ids))
+        points: Points = {connector_id: [] for connector_id in ids}
+        started = time.perf_counter()
+        last: ApiResult[Points] = ApiResult(Endpoint.METRICS_QUERY, Outcome.ACCEPTED, value=points)
+        for batch in _batches(ids, self._batch):
+            body = _request_body(metric, batch, interval, granularity)
+            token: str | None = None
+            seen_tokens: set[str] = set()
+            for _ in range(_MAX_PAGES):
+                params = {"page_token": token} if token is not None else None
+                result, token = await self._page(body, params, started)
+                if not result.ok or result.value is None:
+                    return result
+                for connector_id, found in result.value.items():
+                    if connector_id in points:  # anything else was not asked for
+                        points[connector_id].extend(found)
+                last = result
+                if token is None or token in seen_tokens:
+                    break
+                seen_tokens.add(token)
+        for series in points.values():
+            series.sort()
+        return ApiResult(
+            Endpoint.METRICS_QUERY,
+            Outcome.ACCEPTED,
+            status_code=last.status_code,
+            request_id=last.request_id,
+            headers=last.headers,
+            value=points,
+            elapsed=time.perf_counter() - started,
+        )
+
+    async def _page(
+        self, body: dict[str, Any], params: dict[str, str] | None, started: float
+    ) -> tuple[ApiResult[Points], str | None]:
+        """One request: (its result, the next page's token or None)."""
+        try:
+            response = await self._http.post(QUERY_PATH, json=body, params=params)
+        except httpx.HTTPError as exc:
+            message = f"{type(exc).__name__}: {exc}"[:MAX_MESSAGE_CHARS]
+            elapsed = time.perf_counter() - started
+            return ApiResult(Endpoint.METRICS_QUERY, Outcome.NETWORK_ERROR, message=message, elapsed=elapsed), None
+        common: dict[str, Any] = {
+            "status_code": response.status_code,
+            "request_id": response.headers.get("x-request-id"),
+            "headers": rate_limit_headers(response.headers),
+            "elapsed": time.perf_counter() - started,
+        }
+        outcome = classify_status(response.status_code)
+        if outcome is not Outcome.ACCEPTED:
+            return ApiResult(Endpoint.METRICS_QUERY, outcome, message=error_message(response), **common), None
+        try:
+            value, token = _parse_page(response.json())
+        except ValueError as exc:
+            message = f"unreadable response: {exc}"[:MAX_MESSAGE_CHARS]
+            return ApiResult(Endpoint.METRICS_QUERY, Outcome.SERVER_ERROR, message=message, **common), None
+        return ApiResult(Endpoint.METRICS_QUERY, outcome, value=value, **common), token
+
+
+def rate_limit_headers(headers: httpx.Headers) -> RateLimitHeaders:
+    """The tightest of the `rateLimit-*` sets: the scope with the fewest requests remaining
+    (the latest reset among equals). Each set may come as its own header lines or joined by
+    commas, which HTTP treats as the same thing."""
+    names = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset")
+    columns = [headers.get_list(name, split_commas=True) for name in names]
+    shared = {"retry-after": headers["retry-after"]} if "retry-after" in headers else {}
+    scopes = [
+        parse_headers({**shared, **dict(zip(names, values, strict=True))}, prefix="ratelimit-")
+        for values in zip(*columns, strict=False)
+    ]
+    if not scopes:
+        return parse_headers(headers, prefix="ratelimit-")
+
+    def tightness(scope: RateLimitHeaders) -> tuple[float, float]:
+        remaining = float("inf") if scope.remaining is None else scope.remaining
+        return remaining, -(scope.reset or 0.0)
+
+    return min(scopes, key=tightness)
+
+
+def _request_body(metric: str, ids: Sequence[str], interval: str, granularity: str) -> dict[str, Any]:
+    filters = [{"field": CONNECTOR_ID, "op": "EQ", "value": connector_id} for connector_id in ids]
+    return {
+        # No `agg`: the API applies each metric's own aggregation (spec changelog 2021-08-24).
+        "aggregations": [{"metric": metric}],
+        "filter": filters[0] if len(filters) == 1 else {"op": "OR", "filters": filters},
+        "granularity": granularity,
+        "intervals": [interval],
+        "group_by": [CONNECTOR_ID],
+        "limit": len(ids),
+        "format": "FLAT",
+    }
+
+
+def _parse_page(data: Any) -> tuple[Points, str | None]:
+    """The FLAT points of one page, and the next page's token (meta.pagination)."""
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise ValueError("the answer has no data list")
+    points: Points = {}
+    for point in data["data"]:
+        if not isinstance(point, dict):
+            continue
+        connector_id, stamp, value = point.get(CONNECTOR_ID), point.get("timestamp"), point.get("value")
+        if not isinstance(connector_id, str) or not isinstance(stamp, str):
+            continue
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            continue
+        try:
+            when = datetime.fromisoformat(stamp)
+        except ValueError:
+            continue
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when
+        points.setdefault(connector_id, []).append((when, float(value)))
+    meta = data.get("meta")
+    pagination = meta.get("pagination") if isinstance(meta, dict) else None
+    token = pagination.get("next_page_token") if isinstance(pagination, dict) else None
+    return points, token if isinstance(token, str) and token else None
+
+
+def _batches(ids: list[str], size: int) -> Iterable[list[str]]:
+    for first in range(0, len(ids), size):
+        yield ids[first : first + size]
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("use timezone-aware datetimes (UTC)")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+

@@ -1,0 +1,92 @@
+"""The door of Confluent Cloud's Connect API (connect/v1).
+
+Authentication with an API key (401), the per-key rate limit (429), then, after the fault rules,
+the key's cluster permission (403) and the operation itself (404, 400, 200, 202).
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from watchdog.simulator.credentials import KeyRing
+from watchdog.simulator.doors import Admission, ApiRequest
+from watchdog.simulator.operations import ApiReply, Operations, error_reply
+from watchdog.simulator.ratelimit import FixedWindowLimiter, Verdict
+from watchdog.simulator.routing import Route
+from watchdog.simulator.scenario import Scenario
+from watchdog.simulator.world import World
+
+# Default bodies of injected errors: the spec's example messages where it has one.
+_ERROR_MESSAGES = {
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "resource not found",
+    500: "Oops, something went wrong",
+}
+
+
+class CloudApi:
+    def __init__(self, scenario: Scenario, world: World, keys: KeyRing, epoch: float) -> None:
+        self._scenario = scenario
+        self._keys = keys
+        self._operations = Operations(world, scenario, epoch_at_start=epoch)
+        limit = scenario.rate_limit
+        self._limiter = (
+            None if limit is None else FixedWindowLimiter(limit.limit, limit.window_seconds)
+        )
+
+    def admit(self, route: Route, request: ApiRequest, t: float) -> Admission:
+        principal, key = self._keys.authenticate(request.authorization)
+        if key is None:
+            return Admission(principal, refusal=self._error(401, "Unauthorized"))
+        if self._limiter is None:
+            return Admission(principal, key)
+        verdict = self._limiter.admit(key.id, t)
+        if not verdict.allowed:
+            return Admission(principal, key, self._too_many_requests(verdict), rate_limited=True)
+        return Admission(principal, key, verdicts=[verdict])
+
+    def answer(self, route: Route, request: ApiRequest, admission: Admission, t: float) -> ApiReply:
+        assert admission.key is not None  # admit() refuses every request without a key
+        if route.cluster is not None and not admission.key.may_use(route.cluster):
+            reply = self._error(403, "Forbidden")
+        else:
+            reply = self._operations.answer(route, request.query, t)
+        settings = self._scenario.rate_limit
+        if settings is not None and settings.headers == "always":
+            for verdict in admission.verdicts:
+                reply.headers.update(rate_limit_headers(verdict))
+        return reply
+
+    def injected_error(self, status: int) -> ApiReply:
+        return self._error(status, _ERROR_MESSAGES.get(status) or phrase(status))
+
+    def _error(self, status: int, message: str) -> ApiReply:
+        return error_reply(status, message, self._scenario.error_shape)
+
+    def _too_many_requests(self, verdict: Verdict) -> ApiReply:
+        # The spec declares no 429 body (research note §3.1); the error body is an option.
+        settings = self._scenario.rate_limit
+        if settings is not None and settings.body == "error":
+            reply = self._error(429, "Too Many Requests")
+        else:
+            reply = ApiReply(429)
+        reply.headers.update(rate_limit_headers(verdict))
+        reply.headers["Retry-After"] = str(verdict.reset_seconds)
+        return reply
+
+
+def rate_limit_headers(verdict: Verdict) -> dict[str, str]:
+    """The documented RateLimitError headers (research note §3.1)."""
+    return {
+        "X-RateLimit-Limit": str(verdict.limit),
+        "X-RateLimit-Remaining": str(verdict.remaining),
+        "X-RateLimit-Reset": str(verdict.reset_seconds),
+    }
+
+
+def phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

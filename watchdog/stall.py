@@ -1,0 +1,91 @@
+"""Stalled connectors: RUNNING by their status, moving no data by Confluent's Metrics API. Pure.
+
+A connector is judged on two consecutive windows (the issue's "over the window and again over the
+next window"), read in one query so that the judgement needs no memory between checks:
+
+- a source that sent no record in a window stalled in it;
+- a sink that received no record while its lag stayed above zero stalled in it;
+- a sink with no records and no lag is idle: nothing to do, not stalled;
+- a source with no data points at all counts as having sent nothing (a running source that
+  reports nothing for a whole window is what a stall looks like from outside); a sink without
+  lag data cannot be told apart from an idle one, so it is not called stalled.
+
+Stalled in both windows: restart (through the same guards as every failure).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+SENT = "io.confluent.kafka.connect/sent_records"
+RECEIVED = "io.confluent.kafka.connect/received_records"
+LAG = "io.confluent.kafka.connect/records_lag_max"
+
+Points = Sequence[tuple[datetime, float]]
+
+
+class StallVerdict(StrEnum):
+    MOVING = "moving"
+    IDLE = "idle"  # a sink with nothing to consume
+    STALLED = "stalled"  # in both windows
+    STALLING = "stalling"  # in the later window only: wait for the next check to confirm
+
+
+@dataclass(frozen=True, slots=True)
+class Windows:
+    """[start, middle) and [middle, end): the earlier and the later window."""
+
+    start: datetime
+    middle: datetime
+    end: datetime
+
+    @classmethod
+    def ending(cls, now: datetime, window: float, delay: float) -> Windows:
+        # Whole minutes, since the Metrics API answers per minute; ending `delay` ago at least.
+        end = (now - timedelta(seconds=delay)).replace(second=0, microsecond=0)
+        span = timedelta(seconds=window)
+        return cls(end - 2 * span, end - span, end)
+
+    def split(self, points: Points) -> tuple[list[float], list[float]]:
+        earlier = [v for t, v in points if self.start <= t < self.middle]
+        later = [v for t, v in points if self.middle <= t < self.end]
+        return earlier, later
+
+    def describe(self) -> str:
+        return f"{self.start:%H:%M}-{self.middle:%H:%M} and {self.middle:%H:%M}-{self.end:%H:%M} UTC"
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    verdict: StallVerdict
+    detail: str
+
+
+def judge_source(windows: Windows, sent: Points) -> Judgement:
+    earlier, later = windows.split(sent)
+    stalled = [sum(w) == 0 for w in (earlier, later)]
+    if all(stalled):
+        return Judgement(StallVerdict.STALLED, f"source sent 0 records in {windows.describe()}")
+    if stalled[1]:
+        return Judgement(StallVerdict.STALLING, f"source sent 0 records in the last window ({windows.describe()}); confirming")
+    return Judgement(StallVerdict.MOVING, f"source sent {sum(later):g} records in the last window")
+
+
+def judge_sink(windows: Windows, received: Points, lag: Points) -> Judgement:
+    received_windows = windows.split(received)
+    lag_windows = windows.split(lag)
+    stalled = [sum(r) == 0 and max(lagged, default=0) > 0 for r, lagged in zip(received_windows, lag_windows, strict=True)]
+    last_received, last_lag = received_windows[1], lag_windows[1]
+    if all(stalled):
+        return Judgement(
+            StallVerdict.STALLED,
+            f"sink received 0 records in {windows.describe()} while its lag stayed up to {max(last_lag):g} records",
+        )
+    if stalled[1]:
+        return Judgement(StallVerdict.STALLING, f"sink received 0 records with lag {max(last_lag):g} in the last window; confirming")
+    if sum(last_received) == 0:
+        return Judgement(StallVerdict.IDLE, "sink received nothing and has no lag: idle, not stalled")
+    return Judgement(StallVerdict.MOVING, f"sink received {sum(last_received):g} records in the last window")
