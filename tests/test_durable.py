@@ -15,7 +15,7 @@ from watchdog.model import ConnectorKey, HistoryRecord, Outcome, PendingPhase
 from watchdog.simulator import Scenario, Simulator, create_app
 from watchdog.state import SqliteStateStore
 
-from .support import CLUSTER, CLUSTER_ID, Clock, daemon_config, sim_scenario
+from .support import CLUSTER, Clock, daemon_config, sim_scenario
 
 HEAL = {"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "select": {"include": ["*"]},
         "backoff": {"base": 60, "cap": 3600, "jitter": 0}, "fetch_recommendations": True}
