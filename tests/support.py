@@ -132,3 +132,17 @@ async def served(simulator: Simulator) -> AsyncIterator[str]:
     finally:
         stop.set()
         await task
+
+
+def process_config(sim_port: int, daemon_port: int, state_file: Any, rules: list[dict[str, Any]], **settings: Any) -> dict[str, Any]:
+    """A config file's contents for `watchdog run` as a separate process against a simulator
+    process; the credential comes from the environment (see conftest's test key and secret)."""
+    return {
+        "api": {"base_url": f"http://127.0.0.1:{sim_port}"},
+        "credentials": {"main": {}},
+        "clusters": {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
+        "server": {"host": "127.0.0.1", "port": daemon_port},
+        "state": {"path": str(state_file)},
+        "rules": rules,
+        **settings,
+    }

@@ -29,7 +29,7 @@ from watchdog.policy import backoff_gap
 from watchdog.state import SqliteStateStore
 
 from .conftest import TEST_API_KEY, TEST_API_SECRET
-from .support import CLUSTER_ID, ENVIRONMENT, sim_scenario
+from .support import process_config, sim_scenario
 from .test_process import free_port, wait_for
 
 pytestmark = pytest.mark.process
@@ -59,20 +59,12 @@ def test_kill_9_at_any_point_neither_storms_nor_loses_a_request(tmp_path: Path) 
     sim_port, daemon_port = free_port(), free_port()
     state_path = tmp_path / "state.db"
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({
-        "api": {"base_url": f"http://127.0.0.1:{sim_port}"},
-        "credentials": {"main": {}},
-        "clusters": {"prod": {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
-        "server": {"host": "127.0.0.1", "port": daemon_port},
-        "state": {"path": str(state_path)},
-        "rate_limit": {"max_concurrent_requests": 1},
-        "rules": [
-            {"name": "heal", "trigger": {"type": "status", "interval": 5, "confirm_polls": 1},
-             "select": {"include": ["flaky-*"]}, "backoff": BACKOFF},
-            # Makes the requested connectors watched (the API restarts only those); it never fires here.
-            {"name": "yearly", "trigger": {"type": "schedule", "cron": "0 0 1 1 *"}, "select": {"include": ["requested-*"]}},
-        ],
-    }))
+    config.write_text(yaml.safe_dump(process_config(sim_port, daemon_port, state_path, [
+        {"name": "heal", "trigger": {"type": "status", "interval": 5, "confirm_polls": 1},
+         "select": {"include": ["flaky-*"]}, "backoff": BACKOFF},
+        # Makes the requested connectors watched (the API restarts only those); it never fires here.
+        {"name": "yearly", "trigger": {"type": "schedule", "cron": "0 0 1 1 *"}, "select": {"include": ["requested-*"]}},
+    ], rate_limit={"max_concurrent_requests": 1})))
     simulator = subprocess.Popen([sys.executable, "-m", "watchdog", "simulate", "--scenario", str(tmp_path / "scenario.yaml"),
                                   "--port", str(sim_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

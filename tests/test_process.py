@@ -21,7 +21,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from .conftest import TEST_API_KEY, TEST_API_SECRET
-from .support import CLUSTER_ID, ENVIRONMENT, sim_scenario
+from .support import process_config, sim_scenario
 
 pytestmark = pytest.mark.process
 
@@ -85,17 +85,10 @@ def test_daemon_process_metrics_match_what_the_simulator_saw(tmp_path: Path, pro
     )
     (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(scenario))
     sim_port, daemon_port = free_port(), free_port()
-    config = {
-        "api": {"base_url": f"http://127.0.0.1:{sim_port}"},
-        "credentials": {"main": {}},
-        "clusters": {"prod": {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
-        "server": {"host": "127.0.0.1", "port": daemon_port},
-        "state": {"path": str(tmp_path / "state.db")},
-        "rules": [{
-            "name": "heal", "trigger": {"type": "status", "interval": 5, "confirm_polls": 1},
-            "select": {"include": ["*"]}, "backoff": {"base": 1, "cap": 4, "jitter": 0},
-        }],
-    }
+    config = process_config(sim_port, daemon_port, tmp_path / "state.db", [{
+        "name": "heal", "trigger": {"type": "status", "interval": 5, "confirm_polls": 1},
+        "select": {"include": ["*"]}, "backoff": {"base": 1, "cap": 4, "jitter": 0},
+    }])
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
 
     processes("simulate", "--scenario", str(tmp_path / "scenario.yaml"), "--port", str(sim_port), log="simulator.log")
@@ -131,15 +124,11 @@ def test_daemon_process_metrics_match_what_the_simulator_saw(tmp_path: Path, pro
 def test_sighup_reloads_a_good_config_and_keeps_running_on_a_broken_one(tmp_path: Path, processes) -> None:
     (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(sim_scenario([{"name": "orders"}])))
     sim_port, daemon_port = free_port(), free_port()
-    config = {
-        "api": {"base_url": f"http://127.0.0.1:{sim_port}"},
-        "credentials": {"main": {}},
-        "clusters": {"prod": {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
-        "server": {"host": "127.0.0.1", "port": daemon_port},
-        "state": {"path": str(tmp_path / "state.db")},
-        "reload": {"watch": False},  # only the signal reloads here
-        "rules": [{"name": "heal", "trigger": {"type": "status", "interval": 30}, "select": {"include": ["*"]}}],
-    }
+    config = process_config(
+        sim_port, daemon_port, tmp_path / "state.db",
+        [{"name": "heal", "trigger": {"type": "status", "interval": 30}, "select": {"include": ["*"]}}],
+        reload={"watch": False},  # only the signal reloads here
+    )
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     processes("simulate", "--scenario", str(tmp_path / "scenario.yaml"), "--port", str(sim_port), log="simulator.log")

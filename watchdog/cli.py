@@ -11,10 +11,10 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import __version__
 from .config import (
@@ -34,7 +34,10 @@ from .logs import configure_logging, get_logger
 if TYPE_CHECKING:
     import httpx
 
+    from .model import HistoryRecord
     from .state import SqliteStateStore
+
+T = TypeVar("T")
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 DEFAULT_CONFIG = "config.yaml"
@@ -219,17 +222,9 @@ def _restart(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from .report import render_status, status_json, status_rows_from_json
 
-    if args.daemon:
-        document = _from_daemon(args, "/v1/connectors", {})
-        if document is None:
-            return EXIT_FAILED
-        rows = status_rows_from_json(document)
-    else:
-        store = _open_state(args)
-        if store is None:
-            return EXIT_FAILED
-        with store:
-            rows = store.rows()
+    rows = _read_report(args, "/v1/connectors", {}, status_rows_from_json, lambda store: store.rows())
+    if rows is None:
+        return EXIT_FAILED
     print(json.dumps(status_json(rows), indent=2) if args.json else render_status(rows, now=_utc_now()))
     return EXIT_OK
 
@@ -238,28 +233,42 @@ def _history(args: argparse.Namespace) -> int:
     from .model import ConnectorKey
     from .report import history_from_json, history_json, render_history
 
-    if args.daemon:
-        params: dict[str, str | int] = {"limit": args.limit}
-        if args.connector:
-            params["connector"] = args.connector
-        if args.cluster:
-            params["cluster"] = args.cluster
-        document = _from_daemon(args, "/v1/history", params)
-        if document is None:
-            return EXIT_FAILED
-        records = history_from_json(document)
-    else:
-        store = _open_state(args)
-        if store is None:
-            return EXIT_FAILED
-        with store:
-            if args.connector and args.cluster:
-                records = store.history(ConnectorKey(args.cluster, args.connector), args.limit)
-            else:
-                records = [r for r in store.history(None, 100_000) if not args.connector or r.key.connector == args.connector]
-                records = records[: args.limit]
+    params: dict[str, str | int] = {"limit": args.limit}
+    if args.connector:
+        params["connector"] = args.connector
+    if args.cluster:
+        params["cluster"] = args.cluster
+
+    def from_store(store: SqliteStateStore) -> list[HistoryRecord]:
+        if args.connector and args.cluster:
+            return store.history(ConnectorKey(args.cluster, args.connector), args.limit)
+        records = store.history(None, 100_000)
+        return [r for r in records if not args.connector or r.key.connector == args.connector][: args.limit]
+
+    records = _read_report(args, "/v1/history", params, history_from_json, from_store)
+    if records is None:
+        return EXIT_FAILED
     print(json.dumps(history_json(records), indent=2) if args.json else render_history(records, now=_utc_now()))
     return EXIT_OK
+
+
+def _read_report(
+    args: argparse.Namespace,
+    path: str,
+    params: dict[str, str | int],
+    from_json: Callable[[dict[str, Any]], list[T]],
+    from_store: Callable[[SqliteStateStore], list[T]],
+) -> list[T] | None:
+    """What `status` and `history` show: from a running daemon's API (--daemon) or straight from
+    the state file. None when neither can be read (the reason is already on stderr)."""
+    if args.daemon:
+        document = _from_daemon(args, path, params)
+        return None if document is None else from_json(document)
+    store = _open_state(args)
+    if store is None:
+        return None
+    with store:
+        return from_store(store)
 
 
 def _open_state(args: argparse.Namespace) -> SqliteStateStore | None:
