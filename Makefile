@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test setup lint clean
+.PHONY: demo test bench setup lint clean
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "connect-watchdog needs Python 3.11+, found " + sys.version.split()[0])'
@@ -24,9 +24,13 @@ test: $(INSTALLED)
 	bash scripts/install-test-tools.sh $(VENV)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The four benchmarks of docs/benchmarks.md, each printing its comparison table (about 5 minutes).
+bench: $(INSTALLED)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 lint: $(INSTALLED)
 	$(BIN)/pip install --quiet -e '.[test,dev]'
-	$(BIN)/ruff check watchdog tests
+	$(BIN)/ruff check watchdog tests bench
 	$(BIN)/mypy watchdog
 
 clean:

@@ -160,8 +160,6 @@ class Engine:
             rule = status_rule_for(self.config.rules, cluster, name)
             if rule is None:
                 continue
-            if name not in self._watched.get(cluster, set()):
-                self.metrics.init_connector(cluster, name, rule.name, Trigger.STATUS)
             health = classify(status)
             counts[health] += 1
             judged.append((rule, key, status, health))

@@ -4,6 +4,12 @@ Names follow DESIGN.md: prefix `watchdog_`, base units, counters end in `_total`
 come only from bounded sets (config names, connectors seen in configured clusters, the enums of
 model.py). Series are created at 0 as soon as their labels are known, so `increase()` sees the
 first event, and a connector's series are removed when it disappears from its cluster.
+
+One exception, for scale: a connector's `watchdog_restarts_total` series (one per outcome) are
+created for connectors named in the config at start-up, but for connectors found by globs only
+when their first restart is queued. At 10,000 connectors, creating them all up front cost 150,000
+series, about 100 MiB and seconds of CPU per scrape (docs/benchmarks.md); the per-connector
+gauges (backoff step, gave-up, next restart) still exist from the first poll.
 """
 
 from __future__ import annotations

@@ -89,7 +89,18 @@ async def serve(
 
 def _listen(host: str, port: int) -> socket.socket:
     family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    return socket.create_server(address, family=family)
+    # Say TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose protocol is IPPROTO_TCP,
+    # and with Nagle's algorithm on, an answer's body (a second write) waits ~40 ms for the
+    # client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen()
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 async def _exit_when_set(stop: asyncio.Event, server: uvicorn.Server) -> None:

@@ -1,0 +1,29 @@
+"""`python -m bench [NAME ...]`: run the benchmarks (all of them by default) and print their tables."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import time
+
+from .report import emit, machine
+
+BENCHMARKS = ("budget", "latency", "scale", "footprint")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(BENCHMARKS)} (default: all)")
+    chosen = parser.parse_args().names or list(BENCHMARKS)
+    unknown = sorted(set(chosen) - set(BENCHMARKS))
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
+    emit(f"# connect-watchdog benchmarks\n\nMachine: {machine()}\n")
+    for name in chosen:
+        started = time.monotonic()
+        importlib.import_module(f"bench.{name}").main()
+        emit(f"({name}: {time.monotonic() - started:.0f} s)\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""The five things every fault case must show, whatever the fault:
+
+1. the daemon stays up: /healthz answered 200 every time it was asked, and it still restarts
+   a connector when asked after the fault;
+2. every restart job it accepted reached exactly one terminal outcome, and none was left unsent;
+3. it made no more API calls than its policy allows (no hot loop), never more per second than
+   its local ceiling, and never went silent for longer than its longest allowed pause;
+4. no connector was restarted before its backoff gap had passed;
+5. its metrics account for every call and every outcome, and show the fault itself.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+
+from watchdog.config import Rule, StatusTrigger
+from watchdog.model import ConnectorKey, Outcome, Trigger
+from watchdog.queue import RestartJob
+from watchdog.simulator import CallRecord
+
+from .bounds import max_calls_per_second, max_jobs, max_silence, max_tries, restart_gap
+from .cases import FaultCase
+from .record import FaultRun
+from .world import CLUSTER_IDS, FAILING
+
+
+def check_all(case: FaultCase, run: FaultRun) -> None:
+    stays_up(run)
+    every_job_ends(run)
+    calls_within_policy(case, run)
+    restarts_respect_backoff(run)
+    metrics_tell_what_happened(case, run)
+    if case.expect is not None:
+        case.expect(run)
+
+
+# 1 -----------------------------------------------------------------------------------------------
+
+
+def stays_up(run: FaultRun) -> None:
+    assert run.health, "/healthz was never asked"
+    bad = Counter(code for code in run.health if code != 200)
+    assert not bad, f"/healthz answered {dict(bad)} out of {len(run.health)} probes"
+    assert run.notes.get("after_fault") is Outcome.ACCEPTED, (
+        f"a restart asked for after the fault ended as {run.notes.get('after_fault')}, not accepted"
+    )
+
+
+# 2 -----------------------------------------------------------------------------------------------
+
+
+def every_job_ends(run: FaultRun) -> None:
+    unfinished = [job for job in run.jobs if job.outcome is None or not job.done.is_set()]
+    assert not unfinished, f"{len(unfinished)} jobs never reached an outcome: {[str(j.key) for j in unfinished]}"
+    assert not run.unsent, f"{len(run.unsent)} jobs were still queued at shutdown"
+    unsent = [job for job in run.jobs if job.outcome in (Outcome.UNSENT, Outcome.CANCELLED)]
+    assert not unsent, f"jobs ended without being tried: {[(str(j.key), j.outcome) for j in unsent]}"
+
+
+# 3 -----------------------------------------------------------------------------------------------
+
+
+def calls_within_policy(case: FaultCase, run: FaultRun) -> None:
+    settings = run.config.rate_limit
+    endpoints = Counter(call.endpoint for call in run.calls)
+    assert set(endpoints) <= {"list", "restart"}, f"unexpected endpoints called: {endpoints}"
+
+    lists = Counter(call.cluster for call in run.calls if call.endpoint == "list")
+    due = math.floor(run.elapsed / _poll_interval(run)) + 1
+    for cluster, polls in run.polls.items():
+        cluster_id = CLUSTER_IDS[cluster]
+        # A poll is exactly one list call: failed polls are not retried, they wait for the next.
+        assert lists[cluster_id] == polls, f"{cluster}: {lists[cluster_id]} list calls for {polls} polls"
+        assert polls <= due, f"{cluster}: {polls} polls in {run.elapsed:.0f}s; one per interval allows {due}"
+
+    rule = _status_rule(run)
+    tries = max_tries(settings, case.outcomes)
+    per_connector = min(max_jobs(run.polling_seconds, rule.backoff), max(run.polls.values()))
+    by_connector = Counter(job.key for job in run.jobs if _failure_job(job))
+    for key, jobs in by_connector.items():
+        assert key.connector in FAILING[key.cluster], f"{key} is healthy and got a failure restart"
+        assert jobs <= per_connector, f"{key}: {jobs} failure restarts; the backoff allows {per_connector}"
+    failing = sum(len(names) for names in FAILING.values())
+    requested = len(run.jobs) - sum(by_connector.values())  # manual requests, made by the test
+    bound = (failing * per_connector + requested) * tries
+    restarts = endpoints["restart"]
+    assert restarts <= bound, f"{restarts} restart calls; the policy allows at most {bound}"
+    for job in run.jobs:
+        assert job.tries <= tries, f"{job.key}: {job.tries} calls for one job; the policy allows {tries}"
+
+    times = sorted(call.t for call in run.calls)
+    ceiling = max_calls_per_second(settings)
+    busiest = max((_within(times, i, 1.0) for i in range(len(times))), default=0)
+    assert busiest <= ceiling, f"{busiest} calls within one second; the local ceiling allows {ceiling}"
+    quiet = max((later - earlier for earlier, later in zip(times, times[1:])), default=0.0)
+    allowed = max_silence(settings, _poll_interval(run))
+    assert quiet <= allowed, f"no call for {quiet:.0f}s while work was due; the longest pause allowed is {allowed:.0f}s"
+
+
+def _within(times: list[float], start: int, span: float) -> int:
+    end = start
+    while end < len(times) and times[end] < times[start] + span:
+        end += 1
+    return end - start
+
+
+# 4 -----------------------------------------------------------------------------------------------
+
+
+def restarts_respect_backoff(run: FaultRun) -> None:
+    """A failure restart counts as an attempt once sent, whatever the answer: the n+1-th goes
+    no sooner than gap(n) after the n-th. The failing connectors never recover, so n is simply
+    the number of earlier restarts."""
+    backoff = _status_rule(run).backoff
+    sent: dict[ConnectorKey, list[float]] = defaultdict(list)
+    for job in run.jobs:
+        if _failure_job(job) and job.first_sent_at is not None:
+            sent[job.key].append(job.first_sent_at)
+    for key, times in sent.items():
+        times.sort()
+        for n, (earlier, later) in enumerate(zip(times, times[1:]), start=1):
+            gap = restart_gap(n, backoff)
+            assert later - earlier >= gap - 1e-3, (
+                f"{key}: restart {n + 1} came {later - earlier:.2f}s after restart {n}; the backoff gap is {gap:.0f}s"
+            )
+
+
+# 5 -----------------------------------------------------------------------------------------------
+
+
+def metrics_tell_what_happened(case: FaultCase, run: FaultRun) -> None:
+    seen = {key: float(n) for key, n in Counter((c.endpoint, _status_class(c, case)) for c in run.calls).items()}
+    counted = {
+        (endpoint, status_class): run.sample("watchdog_api_requests_total", endpoint=endpoint, status_class=status_class)
+        for endpoint, status_class in seen
+    }
+    assert counted == seen, f"API calls counted by the daemon {dict(counted)} != seen by the API {dict(seen)}"
+    assert run.sample("watchdog_api_requests_total") == len(run.calls)
+
+    # A deleted connector's series are removed (bounded cardinality); every other job is counted.
+    outcomes = Counter(job.outcome.value for job in run.jobs if job.outcome and job.key.connector not in run.gone)
+    for connector in run.gone:
+        assert not run.has_series("watchdog_restarts_total", connector=connector), f"{connector} is gone but keeps its series"
+    for outcome in Outcome:
+        assert run.sample("watchdog_restarts_total", outcome=outcome.value) == outcomes.get(outcome.value, 0), (
+            f"watchdog_restarts_total{{outcome={outcome.value}}} does not match the jobs"
+        )
+
+    for signal in case.signals:
+        value = run.sample(signal.metric, **signal.labels)
+        if signal.equals is not None:
+            assert math.isclose(value, signal.equals), f"{signal.metric}{signal.labels} = {value}, expected {signal.equals}"
+        else:
+            assert value >= signal.at_least, f"{signal.metric}{signal.labels} = {value}: the fault does not show"
+
+
+def _status_class(call: CallRecord, case: FaultCase) -> str:
+    if call.fault in case.connection_faults:
+        return "error"  # the answer never arrived whole
+    if call.status_code == 429:
+        return "429"
+    return f"{call.status_code // 100}xx"
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def _status_rule(run: FaultRun) -> Rule:
+    return next(rule for rule in run.config.rules if isinstance(rule.trigger, StatusTrigger))
+
+
+def _poll_interval(run: FaultRun) -> float:
+    trigger = _status_rule(run).trigger
+    assert isinstance(trigger, StatusTrigger)
+    return trigger.interval
+
+
+def _failure_job(job: RestartJob) -> bool:
+    return any(request.trigger in (Trigger.STATUS, Trigger.ALERT) for request in job.requests)

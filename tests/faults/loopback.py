@@ -1,0 +1,93 @@
+"""Play a fault case against the real daemon over loopback sockets, in real time.
+
+Resets, truncated bodies and read timeouts need a real connection, so these cases run the
+daemon as it runs in production, `Daemon.start()`: APScheduler polls, the HTTP server on a
+port, /healthz asked over TCP ten times a second while the fault lasts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import httpx
+
+from watchdog.app import Daemon
+from watchdog.simulator import Scenario, Simulator
+
+from ..support import served
+from . import world
+from .cases import LOOPBACK_SECONDS, FaultCase
+from .record import FaultRun, JobLedger
+from .virtual import drain_limit, request_restart
+
+# Polls every 5 s (the shortest allowed) and a restart at the first sighting, so that a run of a
+# few seconds sees polls and restarts; fast retries, and a read timeout the slow answer exceeds.
+RULE = {**world.STATUS_RULE, "trigger": {"type": "status", "interval": 5, "confirm_polls": 1}}
+TIMEOUTS = {"connect": 1.0, "read": 0.3, "write": 1.0, "pool": 1.0}
+RETRIES = {"max_retries": 2, "backoff": {"base": 0.05, "cap": 0.2}}
+
+
+class HttpHealthProbe:
+    def __init__(self, daemon: Daemon) -> None:
+        self._daemon = daemon
+        self._client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{daemon.bound_port}", timeout=2.0)
+        self.health: list[int] = []
+        self.readiness: list[int] = []
+
+    async def run(self) -> None:
+        while True:
+            self.health.append(await self._status("/healthz"))
+            if all(poller.first_poll_done for poller in self._daemon.pollers.values()):
+                self.readiness.append(await self._status("/readyz"))
+            await asyncio.sleep(0.1)
+
+    async def _status(self, path: str) -> int:
+        try:
+            return (await self._client.get(path)).status_code
+        except httpx.HTTPError:
+            return 0  # no answer at all: as bad as it gets
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+async def play_loopback(case: FaultCase) -> FaultRun:
+    loop = asyncio.get_running_loop()
+    simulator = Simulator(Scenario.model_validate(world.scenario(list(case.faults))))
+    async with served(simulator) as url:
+        daemon = Daemon(world.config(url, rule=RULE, api={"timeouts": TIMEOUTS}, rate_limit=RETRIES))
+        ledger = JobLedger(daemon.queue)
+        await daemon.start()
+        probe = HttpHealthProbe(daemon)
+        probing = asyncio.create_task(probe.run(), name="probe")
+        for at, cluster, connector in case.manual:
+            loop.call_later(max(0.0, at - simulator.now()), request_restart, daemon, cluster, connector)
+        await asyncio.sleep(max(0.0, LOOPBACK_SECONDS - simulator.now()))
+        polling_seconds = simulator.now()
+        await asyncio.wait_for(daemon.queue.join(), drain_limit(daemon, case))
+        after = request_restart(daemon, world.PROD, world.HEALTHY[world.PROD][0])
+        assert after.job is not None, f"a restart asked for after the fault was {after.decision.value}"
+        await asyncio.wait_for(after.job.done.wait(), drain_limit(daemon, case))
+        assert not probing.done(), f"the probe died: {probing.exception()!r}"
+        probing.cancel()
+        await asyncio.gather(probing, return_exceptions=True)
+        await probe.close()
+        unsent = await daemon.stop()
+        elapsed = simulator.now()
+    lists = Counter(call.cluster for call in simulator.calls if call.endpoint == "list")
+    return FaultRun(
+        case=case.id,
+        config=daemon.config,
+        calls=simulator.calls,
+        jobs=ledger.jobs,
+        unsent=unsent,
+        health=probe.health,
+        readiness=probe.readiness,
+        registry=daemon.metrics.registry,
+        polling_seconds=polling_seconds,
+        elapsed=elapsed,
+        # Polls are APScheduler's here; each is one list call, which the checks bound by time.
+        polls={name: lists[cid] for name, cid in world.CLUSTER_IDS.items()},
+        notes={"after_fault": after.job.outcome},
+    )
