@@ -276,9 +276,11 @@ async def test_alerts_no_rule_matches_or_for_unknown_targets_are_ignored() -> No
     other = {**alert(), "labels": {"alertname": "DiskFull", "kafka_cluster_id": CLUSTER_ID, "connector": "orders-sink"}}
     unknown_cluster = {**alert(fingerprint="fp2"), "labels": {"alertname": "ConnectorStalled", "kafka_cluster_id": "lkc-nope", "connector": "x"}}
     excluded = alert(connector="tmp-sink", fingerprint="fp3")
-    results = (await http.post("/v1/alertmanager", json=payload(other, unknown_cluster, excluded), headers=AUTH)).json()["alerts"]
-    assert [r["result"] for r in results] == ["unmatched", "unmatched", "unmatched"]
+    ghost = alert(connector="ghost-sink", fingerprint="fp4")
+    results = (await http.post("/v1/alertmanager", json=payload(other, unknown_cluster, excluded, ghost), headers=AUTH)).json()["alerts"]
+    assert [r["result"] for r in results] == ["unmatched"] * 4
     assert "not configured" in results[1]["detail"] and "not selected" in results[2]["detail"]
+    assert "not found in its cluster" in results[3]["detail"]
     await w.daemon.queue.join()
     assert restart_calls(w) == 0
 

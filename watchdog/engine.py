@@ -293,6 +293,9 @@ class Engine:
             if not selects(rule.select, key.cluster, key.connector):
                 base.detail = f"{key} is not selected by rule {rule.name}"
                 continue
+            if self._listed(key.cluster) and key not in self.statuses:
+                base.detail = f"{key} was not found in its cluster at the last poll"
+                continue
             if alert.status == "resolved":
                 return self._on_resolved(alert, rule, key, now)
             # A re-send of the same firing episode is decided like any other: it finds its
@@ -353,6 +356,9 @@ class Engine:
             return f"cluster {cluster_label!r} is not configured"
         key = self._connector_by_id(connector_label)
         return key if key is not None and key.cluster == cluster else ConnectorKey(cluster, connector_label)
+
+    def _listed(self, cluster: str) -> bool:
+        return any(key.cluster == cluster for key in self.statuses)
 
     def _connector_by_id(self, resource_id: str) -> ConnectorKey | None:
         if not resource_id.startswith("lcc-"):
