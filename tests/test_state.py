@@ -31,7 +31,6 @@ from watchdog.model import (
 from watchdog.report import StatusRow
 from watchdog.state import (
     MIGRATIONS,
-    MemoryStateStore,
     Migration,
     SqliteStateStore,
     StateStoreError,
@@ -339,7 +338,7 @@ def test_the_store_works_after_a_failed_transaction(store: SqliteStateStore, pat
 
 
 def test_memory_stores_are_complete_and_separate() -> None:
-    first, second = MemoryStateStore(), SqliteStateStore(":memory:")
+    first, second = SqliteStateStore(":memory:"), SqliteStateStore(":memory:")
     first.save(ORDERS, FULL_STATE)
     first.add_pending(request("r1"), "job-1")
     first.finish("job-1", ORDERS, FULL_STATE, record("job-1"))

@@ -52,10 +52,6 @@ class Breaker:
         """Why a restart in `cluster` is held, or None. Call `evaluate` first for fresh answers."""
         return (self._open.get(FLEET) if failure else None) or self._open.get(cluster)
 
-    @property
-    def open_scopes(self) -> dict[str, str]:
-        return dict(self._open)
-
     def evaluate(self, now: datetime) -> list[BreakerChange]:
         wanted: dict[str, str] = {}
         fleet = self._fleet_reason(now)

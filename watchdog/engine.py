@@ -659,12 +659,17 @@ class JobRecorder:
             self._state.finish(job.id, job.key, changed, self._history(job, state, now))
         if changed is not None:
             self._metrics.show_connector_state(job.key.cluster, job.key.connector, changed)
-        fields = {
+        fields: dict[str, object] = {
             "cluster": job.key.cluster, "connector": job.key.connector, "job": job.id, "outcome": job.outcome.value,
             "rule": primary.rule, "trigger": primary.trigger.value, "triggers": [t.value for t in job.triggers],
             "requests": [r.id for r in job.requests], "tries": job.tries, "status_code": job.status_code,
             "request_id": job.request_id, "attempt": state.attempts,
         }
+        if job.first_sent_at is not None:
+            # How long it waited in the queue (rate limit, pauses) and how long its calls took.
+            fields["queued_seconds"] = round(job.first_sent_at - job.enqueued_at, 3)
+            if job.finished_at is not None:
+                fields["sending_seconds"] = round(job.finished_at - job.first_sent_at, 3)
         if job.message:
             fields["message"] = job.message
         if job.outcome is Outcome.UNSENT:

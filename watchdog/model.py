@@ -40,7 +40,6 @@ class Decision(StrEnum):
     BUDGET_SPENT = "budget_spent"  # max_restarts reached: the connector is marked gave-up
     DUPLICATE = "duplicate"  # a restart for it is already queued or in flight
     MISSING = "missing"  # named by a rule but not present in the cluster
-    EXCLUDED = "excluded"
     WINDOW_CLOSED = "window_closed"
     BREAKER_OPEN = "breaker_open"
     BLOCKED = "blocked"

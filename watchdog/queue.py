@@ -163,9 +163,6 @@ class RestartQueue:
     def pending_job(self, key: ConnectorKey) -> RestartJob | None:
         return self._pending.get(key)
 
-    def pending_jobs(self) -> list[RestartJob]:
-        return list(self._pending.values())
-
     def depth(self, credential: str | None = None) -> int:
         return sum(1 for job in self._pending.values() if credential in (None, job.credential))
 

@@ -3,7 +3,7 @@ requests accepted but not yet finished.
 
 `SqliteStateStore` keeps it in an embedded SQLite file so that a daemon killed at any moment comes
 back with its backoff, budgets and gave-up flags intact (no restart storm) and sends the requests it
-had accepted. `MemoryStateStore` is the same store on `:memory:`, for tests and one-shot runs.
+had accepted. On `:memory:` it keeps nothing beyond the process (tests, the demo).
 
 Crash safety rests on three choices:
 - Every write is one short transaction. The ones that must move together share one:
@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 from .logs import get_logger
 from .model import (
@@ -67,13 +67,6 @@ BUSY_TIMEOUT_MS = 5000
 
 class StateStoreError(Exception):
     """The state store cannot be used. The message names the file and says how to recover."""
-
-
-class StateStore(Protocol):
-    def load(self, key: ConnectorKey) -> ConnectorState: ...
-    def save(self, key: ConnectorKey, state: ConnectorState) -> None: ...
-    def forget(self, key: ConnectorKey) -> None: ...
-    def items(self) -> Iterator[tuple[ConnectorKey, ConnectorState]]: ...
 
 
 def utc_now() -> datetime:
@@ -209,7 +202,7 @@ class SqliteStateStore:
     def schema_version(self) -> int:
         return int(self._read("read the schema version", "PRAGMA user_version")[0][0])
 
-    # -- per-connector state (the StateStore protocol) --------------------------------------------
+    # -- per-connector state ----------------------------------------------------------------------
 
     def load(self, key: ConnectorKey) -> ConnectorState:
         rows = self._read(
@@ -389,13 +382,6 @@ class SqliteStateStore:
 
     def _failure(self, what: str, error: sqlite3.Error) -> StateStoreError:
         return StateStoreError(f"State file {self.path}: could not {what}: {error}.")
-
-
-class MemoryStateStore(SqliteStateStore):
-    """The same store held in memory for the life of the process: tests and one-shot runs."""
-
-    def __init__(self, *, now: Callable[[], datetime] = utc_now) -> None:
-        super().__init__(MEMORY, now=now)
 
 
 # -- opening, checking and migrating the file ---------------------------------------------------
