@@ -107,3 +107,12 @@ async def test_demo_runs_against_self_managed_kafka_connect(capsys: pytest.Captu
     out = capsys.readouterr().out
     assert "orders/billing-sink" in out and "(0 answered 429)" in out
     assert "platform/audit-sink" not in out and "orders/crm-source" not in out
+
+
+async def test_restart_dry_run_sends_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None) -> None:
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    async with served(simulator) as url:
+        path = _config(tmp_path, url)
+        result = await asyncio.to_thread(main, ["restart", "prod", "orders", "--dry-run", "--config", str(path), "--log-level", "ERROR"])
+    assert result == 0 and "prod/orders: dry_run" in capsys.readouterr().out
+    assert simulator.restarts(accepted_only=False) == []
