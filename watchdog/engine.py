@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import secrets
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -127,6 +127,10 @@ class Engine:
         # The latest status of every connector listed in a polled cluster, watched or not: the API
         # and alerts need to know what exists, and lcc- ids are learned here.
         self.statuses: dict[ConnectorKey, ConnectorStatus] = {}
+        # Indexes over `statuses`, so that a poll, an alert or a stall check touches its own
+        # cluster and connector rather than every connector of every cluster.
+        self._listed: dict[str, set[str]] = {}  # cluster -> the names its last poll listed
+        self._by_resource_id: dict[str, ConnectorKey] = {}
         self.requests: OrderedDict[str, RequestRecord] = OrderedDict()
         self._last_decision: dict[tuple[ConnectorKey, str], Decision] = {}
         self._watched: dict[str, set[str]] = {}
@@ -147,20 +151,21 @@ class Engine:
         now = self._now()
         counts = dict.fromkeys(Health, 0)
         judged: list[tuple[Rule, ConnectorKey, ConnectorStatus, Health]] = []
-        for key in [k for k in self.statuses if k.cluster == cluster and k.connector not in statuses]:
-            del self.statuses[key]
-            self.running_since.pop(key, None)
+        self._unlist(cluster, keep=statuses.keys())
+        self._listed[cluster] = set(statuses)
         for name, status in statuses.items():
             key = ConnectorKey(cluster, name)
             self.statuses[key] = status
-            if classify(status) is Health.HEALTHY:
+            if status.resource_id:
+                self._by_resource_id[status.resource_id] = key
+            health = classify(status)
+            if health is Health.HEALTHY:
                 self.running_since.setdefault(key, now)
             else:
                 self.running_since.pop(key, None)
             rule = status_rule_for(self.config.rules, cluster, name)
             if rule is None:
                 continue
-            health = classify(status)
             counts[health] += 1
             judged.append((rule, key, status, health))
         for name in self._watched.get(cluster, set()) - {key.connector for _, key, _, _ in judged}:
@@ -204,8 +209,17 @@ class Engine:
         """A reload removed (or redefined) the cluster: what was known of it no longer applies."""
         for name in self._watched.pop(cluster, set()):
             self._forget(ConnectorKey(cluster, name))
-        for key in [k for k in self.statuses if k.cluster == cluster]:
-            del self.statuses[key]
+        self._unlist(cluster, keep=())
+        self._listed.pop(cluster, None)
+
+    def _unlist(self, cluster: str, keep: Iterable[str]) -> None:
+        """Drop what the last poll of `cluster` listed and this one does not (`keep`)."""
+        for name in self._listed.get(cluster, set()) - set(keep):
+            key = ConnectorKey(cluster, name)
+            status = self.statuses.pop(key, None)
+            if status is not None and status.resource_id:
+                self._by_resource_id.pop(status.resource_id, None)
+            self.running_since.pop(key, None)
 
     def prune_unwatched(self) -> None:
         """After a reload: connectors no rule watches any more lose their state and series."""
@@ -293,7 +307,7 @@ class Engine:
             if not selects(rule.select, key.cluster, key.connector):
                 base.detail = f"{key} is not selected by rule {rule.name}"
                 continue
-            if self._listed(key.cluster) and key not in self.statuses:
+            if key.cluster in self._listed and key not in self.statuses:
                 base.detail = f"{key} was not found in its cluster at the last poll"
                 continue
             if alert.status == "resolved":
@@ -357,13 +371,8 @@ class Engine:
         key = self._connector_by_id(connector_label)
         return key if key is not None and key.cluster == cluster else ConnectorKey(cluster, connector_label)
 
-    def _listed(self, cluster: str) -> bool:
-        return any(key.cluster == cluster for key in self.statuses)
-
     def _connector_by_id(self, resource_id: str) -> ConnectorKey | None:
-        if not resource_id.startswith("lcc-"):
-            return None
-        return next((key for key, status in self.statuses.items() if status.resource_id == resource_id), None)
+        return self._by_resource_id.get(resource_id) if resource_id.startswith("lcc-") else None
 
     # -- stall checks ----------------------------------------------------------------------------
 
@@ -373,9 +382,10 @@ class Engine:
         time being judged (from `judged_from`): a window from before it ran proves nothing."""
         assert isinstance(rule.trigger, StalledTrigger)
         since = min(self._now() - timedelta(seconds=rule.trigger.grace), judged_from)
+        keys = [ConnectorKey(cluster, name) for name in sorted(self._listed.get(cluster, ()))]
         return [
-            (key, status) for key, status in sorted(self.statuses.items(), key=lambda item: item[0].connector)
-            if key.cluster == cluster and status.resource_id and selects(rule.select, cluster, key.connector)
+            (key, self.statuses[key]) for key in keys
+            if self.statuses[key].resource_id and selects(rule.select, cluster, key.connector)
             and key in self.running_since and self.running_since[key] <= since
         ]
 

@@ -16,6 +16,7 @@ import asyncio
 import random
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -123,6 +124,7 @@ class RestartQueue:
         self._clock = clock
         self._rng = rng
         self._pending: dict[ConnectorKey, RestartJob] = {}
+        self._depths: Counter[str] = Counter()  # pending jobs per lane, kept as jobs come and go
         self._lanes: dict[str, asyncio.Queue[RestartJob]] = {c: asyncio.Queue() for c in self._gateways}
         self._workers: list[_Worker] = []
         self._closed = False
@@ -164,7 +166,7 @@ class RestartQueue:
         return self._pending.get(key)
 
     def depth(self, credential: str | None = None) -> int:
-        return sum(1 for job in self._pending.values() if credential in (None, job.credential))
+        return len(self._pending) if credential is None else self._depths[credential]
 
     def submit(self, request: RestartRequest) -> tuple[RestartJob, bool]:
         """Queue a restart. Returns the job and whether the request joined one already pending."""
@@ -183,6 +185,7 @@ class RestartQueue:
             enqueued_at=self._clock(),
         )
         self._pending[request.key] = job
+        self._depths[credential] += 1
         self._idle.clear()
         self._lanes[credential].put_nowait(job)
         self._observer.depth_changed(credential, self.depth(credential))
@@ -325,6 +328,7 @@ class RestartQueue:
             job.message = message
         if self._pending.get(job.key) is job:
             del self._pending[job.key]
+            self._depths[job.credential] -= 1
         try:
             self._observer.finished(job)
         finally:
