@@ -1,0 +1,148 @@
+"""The configuration: one YAML file, `WATCHDOG_*` environment overrides, and a secrets directory.
+
+Strict on purpose: a typo in a rule must stop the daemon before it starts, with a message that
+names the exact path of the bad value (`rules[2].trigger.cron`). `load_config` is the only entry
+point; it raises `ConfigError` and never returns a half-valid config.
+
+Priority, highest first: environment (`WATCHDOG_RULES__0__DRY_RUN=true`, nested with `__`),
+secret files (same names, one file each, e.g. a Kubernetes Secret mounted at
+`/etc/watchdog/secrets`), then the YAML file, then defaults. API keys and secrets may come only
+from the environment or secret files, never from the YAML file: config files end up in git and
+ConfigMaps.
+
+The schema and its loading, one job per file:
+
+    types.py      field types every section uses: durations, names, URLs, time zones, `Strict`
+    sections.py   api, credentials, clusters (and TLS), metrics_api, rate_limit, server, queue,
+                  state, reload, log
+    rules.py      rules: selectors, backoff, the four triggers
+    gates.py      the gates' settings: windows, breaker, blocking
+    root.py       `Config`: the sections together, the sources' priority, cross-section lookups
+    loading.py    `load_config`/`build_config`: strict YAML, secrets refused in YAML, merging
+    errors.py     `ConfigError` and pydantic's errors as paths the user wrote
+    checks.py     `cross_check`: names that must exist, be unique, or be complete
+"""
+
+from .checks import (
+    CREDENTIAL_NAME_PATTERN,
+    cross_check,
+)
+from .errors import (
+    ConfigError,
+    format_location,
+)
+from .gates import (
+    BlockingSettings,
+    BreakerSettings,
+    WindowSettings,
+    WindowText,
+)
+from .loading import (
+    DEFAULT_SECRETS_DIR,
+    build_config,
+    load_config,
+)
+from .root import (
+    ENV_PREFIX,
+    Config,
+)
+from .rules import (
+    TRIGGER_TYPES,
+    AlertTrigger,
+    Backoff,
+    LabelName,
+    Rule,
+    ScheduleTrigger,
+    Selector,
+    StalledTrigger,
+    StatusTrigger,
+    TriggerSettings,
+)
+from .sections import (
+    BACKENDS,
+    DEFAULT_BASE_URL,
+    SECRET_FIELDS,
+    ApiSettings,
+    CloudCluster,
+    Cluster,
+    Credential,
+    HistorySettings,
+    KafkaConnectCluster,
+    LogSettings,
+    MetricsApiSettings,
+    QueueSettings,
+    RateLimitSettings,
+    ReloadSettings,
+    RetryBackoff,
+    ServerSettings,
+    StateSettings,
+    Timeouts,
+    TlsSettings,
+)
+from .types import (
+    NAME_PATTERN,
+    Duration,
+    HttpUrl,
+    Name,
+    PositiveDuration,
+    ReadableFile,
+    ResourceId,
+    Strict,
+    TimeZoneName,
+    parse_duration,
+)
+
+__all__ = [
+    "AlertTrigger",
+    "ApiSettings",
+    "BACKENDS",
+    "Backoff",
+    "BlockingSettings",
+    "BreakerSettings",
+    "CREDENTIAL_NAME_PATTERN",
+    "CloudCluster",
+    "Cluster",
+    "Config",
+    "ConfigError",
+    "Credential",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_SECRETS_DIR",
+    "Duration",
+    "ENV_PREFIX",
+    "HistorySettings",
+    "HttpUrl",
+    "KafkaConnectCluster",
+    "LabelName",
+    "LogSettings",
+    "MetricsApiSettings",
+    "NAME_PATTERN",
+    "Name",
+    "PositiveDuration",
+    "QueueSettings",
+    "RateLimitSettings",
+    "ReadableFile",
+    "ReloadSettings",
+    "ResourceId",
+    "RetryBackoff",
+    "Rule",
+    "SECRET_FIELDS",
+    "ScheduleTrigger",
+    "Selector",
+    "ServerSettings",
+    "StalledTrigger",
+    "StateSettings",
+    "StatusTrigger",
+    "Strict",
+    "TRIGGER_TYPES",
+    "TimeZoneName",
+    "Timeouts",
+    "TlsSettings",
+    "TriggerSettings",
+    "WindowSettings",
+    "WindowText",
+    "build_config",
+    "cross_check",
+    "format_location",
+    "load_config",
+    "parse_duration",
+]

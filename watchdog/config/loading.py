@@ -1,0 +1,166 @@
+"""Reading the config: the YAML file (strictly: duplicate keys are errors, secrets are refused),
+merged with the environment and secret files, validated, then cross-checked. `load_config` is the
+only entry point the daemon uses."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+
+from .checks import cross_check
+from .errors import ConfigError, validation_problems
+from .root import ENV_PREFIX, Config
+from .sections import SECRET_FIELDS
+
+DEFAULT_SECRETS_DIR = Path("/etc/watchdog/secrets")
+
+
+def load_config(path: str | Path, *, secrets_dir: str | Path | None = None) -> Config:
+    """Read, merge and validate the config, or raise ConfigError naming every bad value."""
+    path = Path(path)
+    return build_config(_read_yaml(path), str(path), secrets_dir=secrets_dir)
+
+
+def build_config(
+    data: dict[str, Any],
+    source: str,
+    *,
+    secrets_dir: str | Path | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> Config:
+    """Validate a parsed YAML document. `secrets` (same shape as the config, e.g.
+    {"credentials": {"demo": {...}}}) are for callers that hold them in memory, like the demo's
+    fake key; everyone else gets them from the environment or secret files."""
+    problems = _secrets_in_yaml(data)
+    if problems:
+        raise ConfigError(source, problems)
+    if secrets:
+        data = _deep_merge(data, secrets)
+    directory = _secrets_dir(secrets_dir, source)
+    try:
+        config = Config(_secrets_dir=directory, **data)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise ConfigError(source, validation_problems(exc)) from None
+    except SettingsError as exc:
+        # Raised for an env value that must be JSON (a list or mapping) and is not.
+        field_name = re.search(r'field "(\w+)"', str(exc))
+        variable = f"{ENV_PREFIX}{field_name.group(1).upper()}" if field_name else "an environment variable"
+        raise ConfigError(
+            source, [("", f"{variable}: not valid JSON (lists and mappings set from the environment must be JSON)")]
+        ) from None
+    problems = cross_check(config)
+    if problems:
+        raise ConfigError(source, problems)
+    return config
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    source = str(path)
+    if not path.exists():
+        raise ConfigError(source, [("", f"config file {source} does not exist")])
+    if not path.is_file():
+        raise ConfigError(source, [("", f"config path {source} is not a file")])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, [("", f"cannot read config file: {exc}")]) from None
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [("", _describe_yaml_error(exc))]) from None
+    if data is None:
+        raise ConfigError(source, [("", "config file is empty")])
+    if not isinstance(data, dict):
+        raise ConfigError(
+            source, [("", f"config must be a mapping at the top level, got {type(data).__name__}")]
+        )
+    for key in data:
+        if not isinstance(key, str):
+            # PyYAML turns `on:`/`yes:`/`no:` into booleans (YAML 1.1).
+            raise ConfigError(source, [(repr(key), "keys must be strings; quote it")])
+    return data
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys: PyYAML keeps the last one silently, so a rule or a
+    cluster written twice would lose its first definition without a word."""
+
+
+def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, yaml.Node] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if isinstance(key, str) and key in seen:
+            raise yaml.constructor.ConstructorError(
+                f"while reading the mapping that starts at line {node.start_mark.line + 1}", None,
+                f"duplicate key {key!r} (first at line {seen[key].start_mark.line + 1})", key_node.start_mark,
+            )
+        if isinstance(key, str):
+            seen[key] = key_node
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def _describe_yaml_error(exc: yaml.YAMLError) -> str:
+    def at(mark: yaml.Mark | None) -> str:
+        return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+
+    problem = getattr(exc, "problem", None) or str(exc)
+    text = f"invalid YAML{at(getattr(exc, 'problem_mark', None))}: {problem}"
+    context = getattr(exc, "context", None)
+    if context:
+        text += f" ({context}{at(getattr(exc, 'context_mark', None))})"
+    return text
+
+
+def _secrets_in_yaml(data: dict[str, Any]) -> list[tuple[str, str]]:
+    problems = []
+    server = data.get("server")
+    if isinstance(server, dict) and "auth_token" in server:
+        problems.append(
+            ("server.auth_token", f"secrets are not read from the config file; set {ENV_PREFIX}SERVER__AUTH_TOKEN "
+             "or put it in a file of that name in the secrets directory")
+        )
+    credentials = data.get("credentials")
+    if isinstance(credentials, dict):
+        for name, body in credentials.items():
+            if isinstance(body, dict):
+                for secret in SECRET_FIELDS:
+                    if secret in body:
+                        env = f"{ENV_PREFIX}CREDENTIALS__{str(name).upper()}__{secret.upper()}"
+                        problems.append(
+                            (
+                                f"credentials.{name}.{secret}",
+                                f"secrets are not read from the config file; set {env} "
+                                "or put it in a file of that name in the secrets directory",
+                            )
+                        )
+    return problems
+
+
+def _secrets_dir(explicit: str | Path | None, source: str) -> Path | None:
+    chosen = explicit or os.environ.get(f"{ENV_PREFIX}SECRETS_DIR")
+    if chosen:
+        path = Path(chosen)
+        if not path.is_dir():
+            raise ConfigError(source, [("", f"secrets directory {path} does not exist")])
+        return path
+    return DEFAULT_SECRETS_DIR if DEFAULT_SECRETS_DIR.is_dir() else None

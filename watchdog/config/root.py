@@ -1,0 +1,105 @@
+"""`Config`, the root of the schema: its sections, where values come from (environment, secret
+files, the YAML document) and the lookups that span sections."""
+
+from __future__ import annotations
+
+from pydantic_settings import (
+    BaseSettings,
+    NestedSecretsSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from .gates import BlockingSettings, BreakerSettings, WindowSettings
+from .rules import Rule, StalledTrigger
+from .sections import (
+    ApiSettings,
+    CloudCluster,
+    Cluster,
+    Credential,
+    KafkaConnectCluster,
+    LogSettings,
+    MetricsApiSettings,
+    QueueSettings,
+    RateLimitSettings,
+    ReloadSettings,
+    ServerSettings,
+    StateSettings,
+)
+from .types import Name
+
+ENV_PREFIX = "WATCHDOG_"
+
+
+class Config(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        secrets_dir_missing="ok",
+    )
+
+    api: ApiSettings = ApiSettings()
+    credentials: dict[str, Credential] = {}
+    clusters: dict[Name, Cluster]
+    metrics_api: MetricsApiSettings = MetricsApiSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
+    server: ServerSettings = ServerSettings()
+    queue: QueueSettings = QueueSettings()
+    log: LogSettings = LogSettings()
+    reload: ReloadSettings = ReloadSettings()
+    state: StateSettings = StateSettings()
+    windows: WindowSettings = WindowSettings()
+    breaker: BreakerSettings = BreakerSettings()
+    blocking: BlockingSettings | None = None
+    dry_run: bool = False
+    rules: list[Rule] = []
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML document arrives as init kwargs (parsed by load_config, which must check the
+        # file itself: pydantic-settings silently skips a missing YAML file), so it gets the
+        # lowest priority here rather than the highest.
+        return (
+            env_settings,
+            NestedSecretsSettingsSource(file_secret_settings),
+            init_settings,
+        )
+
+    def credential_for(self, cluster: CloudCluster | KafkaConnectCluster | MetricsApiSettings) -> str | None:
+        """The credential a cluster (or the Metrics API) uses: its own, or the only one configured.
+        Self-managed Kafka Connect clusters use none unless they name one (basic auth)."""
+        if cluster.credential is not None:
+            return cluster.credential
+        if isinstance(cluster, KafkaConnectCluster) or not self.credentials:
+            return None
+        return next(iter(self.credentials))
+
+    def lane_for(self, cluster: str) -> str:
+        """The rate-limit lane of a cluster's calls. Confluent limits per API key, so Cloud clusters
+        sharing a key share a lane; a self-managed cluster has its own (its workers, its limits)."""
+        settings = self.clusters[cluster]
+        if isinstance(settings, KafkaConnectCluster):
+            return f"kafka-connect/{cluster}"
+        credential = self.credential_for(settings)
+        assert credential is not None  # cross_check requires one for every Cloud cluster
+        return credential
+
+    @property
+    def has_stalled_rules(self) -> bool:
+        return any(r.enabled and isinstance(r.trigger, StalledTrigger) for r in self.rules)
+
+    def rules_for_cluster(self, cluster: str) -> list[Rule]:
+        return [
+            r
+            for r in self.rules
+            if r.enabled and (r.select.clusters is None or cluster in r.select.clusters)
+        ]

@@ -1,0 +1,167 @@
+"""The `rules` section: which connectors a rule selects, its trigger (schedule, status, alert,
+stalled), its backoff and budget."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+
+from .gates import WindowSettings
+from .types import Duration, Name, PositiveDuration, Strict, TimeZoneName, matching, parse_duration
+
+
+class Selector(Strict):
+    """Which connectors a rule acts on. Exact names and glob patterns may be combined."""
+
+    clusters: list[str] | None = None  # None: every configured cluster
+    connectors: list[Annotated[str, Field(min_length=1)]] = []
+    include: list[Annotated[str, Field(min_length=1)]] = []
+    exclude: list[Annotated[str, Field(min_length=1)]] = []
+
+    @model_validator(mode="after")
+    def _selects_something(self) -> Selector:
+        if not self.connectors and not self.include:
+            raise ValueError("select needs `connectors` (exact names) or `include` (globs)")
+        if self.clusters is not None and not self.clusters:
+            raise ValueError("select.clusters must not be empty (leave it out for every cluster)")
+        return self
+
+
+class Backoff(Strict):
+    """Strimzi's restart backoff: gap(n) = min(base * (n^2 + n), cap), lengthened by jitter."""
+
+    base: PositiveDuration = 60.0
+    cap: PositiveDuration = 3600.0
+    jitter: Annotated[float, Field(ge=0, le=1)] = 0.1
+
+    @model_validator(mode="after")
+    def _cap_not_below_base(self) -> Backoff:
+        if self.cap < self.base:
+            raise ValueError(f"cap ({self.cap}s) must not be below base ({self.base}s)")
+        return self
+
+
+_NUMERIC_WEEKDAY = re.compile(r"\d")
+
+
+def _check_cron(expr: str) -> str:
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(f"cron needs 5 fields (minute hour day month weekday), got {len(fields)}")
+    if _NUMERIC_WEEKDAY.search(fields[4]):
+        # APScheduler 3 counts weekday 0 as Monday where crontab counts it as Sunday; a numeric
+        # weekday would silently fire on the wrong day.
+        raise ValueError(
+            f"numeric weekday {fields[4]!r} is ambiguous; use names like mon-fri or sun"
+        )
+    try:
+        CronTrigger.from_crontab(expr, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"bad cron expression {expr!r}: {exc}") from exc
+    return expr
+
+
+class ScheduleTrigger(Strict):
+    type: Literal["schedule"]
+    cron: Annotated[str, AfterValidator(_check_cron)] | None = None
+    interval: PositiveDuration | None = None
+    timezone: TimeZoneName = "UTC"
+    jitter: Duration = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _cron_xor_interval(self) -> ScheduleTrigger:
+        if (self.cron is None) == (self.interval is None):
+            raise ValueError("a schedule trigger needs exactly one of `cron` or `interval`")
+        if self.jitter and self.cron is None:
+            # APScheduler adds interval jitter to the previous (already jittered) run, so the
+            # schedule would drift later and later.
+            raise ValueError("jitter is only supported with `cron`")
+        return self
+
+
+class StatusTrigger(Strict):
+    type: Literal["status"]
+    interval: Annotated[float, BeforeValidator(parse_duration), Field(ge=5)] = 60.0
+    confirm_polls: Annotated[int, Field(ge=1, le=20)] = 2
+
+
+def _check_regexes(patterns: dict[str, str]) -> dict[str, str]:
+    for label, pattern in patterns.items():
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"bad regular expression for label {label!r}: {pattern!r} ({exc})") from exc
+    return patterns
+
+
+LabelName = Annotated[
+    str, matching(r"^[a-zA-Z_][a-zA-Z0-9_]*$", "Prometheus label names are letters, digits and '_', not starting with a digit")
+]
+
+
+class AlertTrigger(Strict):
+    """Restart on a firing Alertmanager alert (POST /v1/alertmanager)."""
+
+    type: Literal["alert"]
+    match: dict[LabelName, str] = {}  # label == value
+    match_re: Annotated[dict[LabelName, str], AfterValidator(_check_regexes)] = {}  # label =~ regex (anchored)
+    # The label naming the cluster (a configured cluster's name or its kafka_cluster_id) and the
+    # label naming the connector (its name, or its lcc- id as Confluent's metrics label it).
+    cluster_label: LabelName = "kafka_cluster_id"
+    connector_label: LabelName = "connector"
+
+    @model_validator(mode="after")
+    def _matches_something(self) -> AlertTrigger:
+        if not self.match and not self.match_re:
+            raise ValueError("an alert trigger needs `match` or `match_re`, or it would act on every alert")
+        return self
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        if any(labels.get(name) != value for name, value in self.match.items()):
+            return False
+        return all(re.fullmatch(pattern, labels.get(name, "")) for name, pattern in self.match_re.items())
+
+
+class StalledTrigger(Strict):
+    """Restart connectors that are RUNNING but move no data, judged from Confluent's Metrics API.
+
+    Every `interval` the last two windows of `window` each, ending `delay` ago (Confluent's data
+    arrives about 3 minutes late), are read for the connectors that have been RUNNING for at
+    least `grace`: a source that sent nothing, or a sink that received nothing while its lag is
+    above zero, in both windows, is stalled. An idle sink (no lag, no records) is not."""
+
+    type: Literal["stalled"]
+    interval: Annotated[float, BeforeValidator(parse_duration), Field(ge=60)] = 300.0
+    grace: Annotated[float, BeforeValidator(parse_duration), Field(ge=0)] = 600.0
+    window: Annotated[float, BeforeValidator(parse_duration), Field(ge=60, le=6 * 3600)] = 600.0
+    delay: Annotated[float, BeforeValidator(parse_duration), Field(ge=180)] = 180.0
+
+    @model_validator(mode="after")
+    def _whole_minutes(self) -> StalledTrigger:
+        if self.window % 60:
+            raise ValueError("window must be a whole number of minutes (the Metrics API counts per minute)")
+        return self
+
+
+TriggerSettings = Annotated[
+    ScheduleTrigger | StatusTrigger | AlertTrigger | StalledTrigger, Field(discriminator="type")
+]
+TRIGGER_TYPES = ("schedule", "status", "alert", "stalled")
+
+
+class Rule(Strict):
+    name: Name
+    trigger: TriggerSettings
+    select: Selector
+    backoff: Backoff = Backoff()
+    max_restarts: Annotated[int, Field(ge=1)] | None = None
+    restart_user_errors: bool = False
+    # Ask Confluent's error-recommendations endpoint before a failure restart and keep the
+    # advice in the history (one extra, rate-limited call per restart).
+    fetch_recommendations: bool = False
+    windows: WindowSettings | None = None
+    dry_run: bool = False
+    enabled: bool = True
