@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-import watchdog.state as state_module
+import watchdog.state.schema as state_module  # the module whose MIGRATIONS the store reads
 from watchdog.model import (
     ConnectorKey,
     ConnectorState,

@@ -1,0 +1,44 @@
+"""The state store: what the watchdog remembers per connector, the restart history, and the restart
+requests accepted but not yet finished.
+
+`SqliteStateStore` keeps it in an embedded SQLite file so that a daemon killed at any moment comes
+back with its backoff, budgets and gave-up flags intact (no restart storm) and sends the requests it
+had accepted. On `:memory:` it keeps nothing beyond the process (tests, the demo).
+
+Crash safety rests on three choices:
+- Every write is one short transaction. The ones that must move together share one:
+  `mark_sending` counts the attempt in the same transaction that marks the request as possibly
+  sent, and `finish` writes the history record, the state and the removal of the request together.
+- WAL journal with `synchronous=NORMAL`: a commit is in the write-ahead log, in the operating
+  system's page cache, before COMMIT returns, so a process crash (kill -9, OOM kill) loses no
+  committed transaction and cannot corrupt the file. Only a power loss or kernel crash can lose
+  the last commits since a checkpoint (never corrupt the file); `FULL` would add an fsync to every
+  commit, i.e. to every connector on every poll, to guard against that rarer loss, whose cost is
+  a few restarts counted too few.
+- A file we cannot read is never replaced: opening it raises `StateStoreError`, which names the
+  file and how to recover.
+
+One job per file:
+
+    store.py     `SqliteStateStore`: the reads and the (transactional) writes
+    opening.py   the lock, the checks that refuse an untrustworthy file, WAL, the upgrade
+    schema.py    the tables, `MIGRATIONS` and the version checks
+    rows.py      rows <-> values (timestamps as sortable ISO 8601 UTC text, JSON for lists)
+    errors.py    `StateStoreError` and the recovery advice every refusal carries
+"""
+
+from .errors import StateStoreError
+from .opening import BUSY_TIMEOUT_MS, MEMORY
+from .schema import MIGRATIONS, Migration, latest_schema_version
+from .store import SqliteStateStore, utc_now
+
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "MEMORY",
+    "MIGRATIONS",
+    "Migration",
+    "SqliteStateStore",
+    "StateStoreError",
+    "latest_schema_version",
+    "utc_now",
+]

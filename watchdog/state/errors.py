@@ -1,0 +1,20 @@
+"""`StateStoreError`, and what every refusal of a state file tells the operator to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class StateStoreError(Exception):
+    """The state store cannot be used. The message names the file and says how to recover."""
+
+
+
+def recovery_advice(path: Path) -> str:
+    return (
+        f"To recover, stop the watchdog and move {path} aside together with {path}-wal and {path}-shm "
+        "if they exist (they belong to it), or restore all of them from a backup; then start it again. "
+        "With no file, the watchdog creates a new, empty one and forgets backoff, restart budgets, "
+        "gave-up flags and history. The watchdog never replaces or deletes a state file itself."
+    )
+

@@ -1,0 +1,157 @@
+"""Opening the state file: one daemon per file (a lock), refusing a file that cannot be trusted
+(missing directory, wrong permissions, damage, another program's database, a newer schema) with a
+message that says how to recover, then WAL mode and the schema brought up to date."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+from pathlib import Path
+from typing import IO
+
+from ..logs import get_logger
+from .errors import StateStoreError, recovery_advice
+from .schema import check_version, migrate, require_current
+
+log = get_logger("watchdog.state")
+
+MEMORY = ":memory:"
+
+# How long a statement waits for another connection's lock (a `watchdog status` reader, a
+# checkpoint) before failing. Writers never wait on readers in WAL mode; this covers the rest.
+BUSY_TIMEOUT_MS = 5000
+
+
+def exclusive_lock(path: Path) -> IO[bytes]:
+    """One daemon per state file: two would each believe they own every backoff and restart
+    twice. An advisory lock on a companion file (SQLite's own locks guard pages, not ownership);
+    the kernel releases it when the process dies, even on kill -9."""
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        handle = open(lock_path, "ab")  # noqa: SIM115 - held for the store's lifetime
+    except OSError as exc:
+        raise StateStoreError(f"State file {path}: cannot create its lock file {lock_path}: {exc}") from None
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise StateStoreError(
+            f"State file {path} is in use by another watchdog process (it holds {lock_path}). "
+            "Run one daemon per state file; stop the other one or give this one its own state.path."
+        ) from None
+    return handle
+
+
+def open_database(path: str | Path, *, read_only: bool) -> sqlite3.Connection:
+    if isinstance(path, Path):
+        check_path(path, read_only=read_only)
+        created = not path.exists()
+        db = _connect(path, read_only=read_only)
+    else:
+        created = False
+        db = sqlite3.connect(MEMORY, isolation_level=None, check_same_thread=False)
+    db.row_factory = sqlite3.Row
+    try:
+        _prepare(db, path, read_only=read_only)
+    except BaseException:
+        db.close()
+        raise
+    if created:
+        log.info("state_file_created", path=str(path))
+    return db
+
+
+def check_path(path: Path, *, read_only: bool) -> None:
+    if path.is_dir():
+        raise StateStoreError(
+            f"State file {path} is a directory, not a file. Point the state path at a file in it, "
+            f"such as {path / 'watchdog.db'}."
+        )
+    if path.exists():
+        wanted = os.R_OK if read_only else os.R_OK | os.W_OK
+        if not os.access(path, wanted):
+            access = "readable" if read_only else "readable and writable"
+            raise StateStoreError(
+                f"State file {path} is not {access} by this user (uid {os.geteuid()}). Fix its owner or "
+                f"permissions (and those of {path}-wal and {path}-shm if they exist). {recovery_advice(path)}"
+            )
+        return
+    if read_only:
+        raise StateStoreError(f"State file {path} does not exist: no daemon has written state there yet.")
+    if not path.parent.is_dir():
+        # Creating it would hide a missing volume: the state would live in the container and be
+        # lost with it, which is exactly what the file is for.
+        raise StateStoreError(
+            f"Cannot create state file {path}: directory {path.parent} does not exist (is the volume "
+            "mounted?). Create the directory or point the state path elsewhere."
+        )
+    for sidecar in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if sidecar.exists():
+            # SQLite would apply a leftover log to the new, empty database.
+            raise StateStoreError(
+                f"State file {path} does not exist but {sidecar} does: the state file was moved or "
+                f"deleted without it. Move {sidecar} aside too (or put the state file back), then "
+                "start again."
+            )
+
+
+def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
+    target = f"{path.as_uri()}?mode={'ro' if read_only else 'rwc'}"
+    try:
+        # check_same_thread off: the daemon's thread is not always the one that built the store
+        # (the CLI runs it in a worker thread); calls never overlap, and SQLite is serialized.
+        return sqlite3.connect(target, uri=True, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as error:
+        raise _unusable(path, error) from error
+
+
+def _prepare(db: sqlite3.Connection, path: str | Path, *, read_only: bool) -> None:
+    """Check the file, then bring its schema up to date. Nothing is written before the checks
+    pass, so a file that is refused is left exactly as it was."""
+    try:
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        _check_integrity(db, path)
+        version = check_version(db, path)
+        if read_only:
+            require_current(version, path)
+            return
+        _use_wal(db, path)
+        db.execute("PRAGMA synchronous = NORMAL")
+        migrate(db, path, version)
+    except sqlite3.Error as error:
+        raise _unusable(path, error) from error
+
+
+def _check_integrity(db: sqlite3.Connection, path: str | Path) -> None:
+    # quick_check reads every page once but skips matching indexes against their tables: cheap on
+    # a pruned state file, and it catches truncation and torn pages before we trust the numbers.
+    report = [row[0] for row in db.execute("PRAGMA quick_check(3)").fetchall()]
+    if report != ["ok"]:
+        # One row may hold several lines, under a "*** in database main ***" banner.
+        problems = [line for text in report for line in text.splitlines() if not line.startswith("***")]
+        raise StateStoreError(
+            f"State file {path} is damaged: SQLite's integrity check reports: {'; '.join(problems[:3])}. "
+            f"{recovery_advice(Path(path))}"
+        )
+
+
+def _use_wal(db: sqlite3.Connection, path: str | Path) -> None:
+    mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if path != MEMORY and mode != "wal":
+        # Rollback journals are as safe against a process crash; readers just wait for writers.
+        log.warning("state_wal_unavailable", path=str(path), journal_mode=mode)
+
+
+def _unusable(path: str | Path, error: sqlite3.Error) -> StateStoreError:
+    """Map SQLite's refusal to open or read a file to what the operator can do about it."""
+    code = getattr(error, "sqlite_errorname", "")
+    if code in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+        return StateStoreError(
+            f"State file {path} is not a readable SQLite database ({error}). {recovery_advice(Path(path))}"
+        )
+    return StateStoreError(
+        f"State file {path} cannot be opened ({error}). Check that the file, its -wal and -shm "
+        f"files and its directory are readable and writable by this user (uid {os.geteuid()}) and "
+        "that the disk is not full."
+    )

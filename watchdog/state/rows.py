@@ -1,0 +1,114 @@
+"""Rows <-> values: how connector state, history records and pending requests are written to and
+read from their tables. Timestamps are ISO 8601 UTC text of fixed width (sortable), enums are
+stored by value, evidence and recommendations as JSON."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from ..model import (
+    ConnectorKey,
+    ConnectorState,
+    Health,
+    HistoryRecord,
+    Outcome,
+    PendingPhase,
+    PendingRequest,
+    RestartRequest,
+    Trigger,
+)
+from ..report import format_timestamp, parse_timestamp, parse_timestamp_or_none, timestamp_or_none
+
+
+def save_state(db: sqlite3.Connection, key: ConnectorKey, state: ConnectorState) -> None:
+    # An upsert that leaves seen_state/seen_at alone: observe_status owns those.
+    db.execute(
+        """
+        INSERT INTO connector_state (cluster, connector, consecutive_failures, attempts, last_restart_at,
+            next_allowed_at, gave_up, health, healthy_since, awaiting_resolution)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (cluster, connector) DO UPDATE SET
+            consecutive_failures = excluded.consecutive_failures,
+            attempts = excluded.attempts,
+            last_restart_at = excluded.last_restart_at,
+            next_allowed_at = excluded.next_allowed_at,
+            gave_up = excluded.gave_up,
+            health = excluded.health,
+            healthy_since = excluded.healthy_since,
+            awaiting_resolution = excluded.awaiting_resolution
+        """,
+        (
+            key.cluster, key.connector, state.consecutive_failures, state.attempts,
+            timestamp_or_none(state.last_restart_at), timestamp_or_none(state.next_allowed_at), int(state.gave_up),
+            None if state.health is None else state.health.value, timestamp_or_none(state.healthy_since),
+            int(state.awaiting_resolution),
+        ),
+    )
+
+
+def insert_history(db: sqlite3.Connection, record: HistoryRecord) -> None:
+    db.execute(
+        """
+        INSERT INTO restart_history (at, cluster, connector, job_id, rule, primary_trigger, triggers,
+            outcome, status_code, request_id, message, tries, attempt, evidence, recommendations)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+        (
+            format_timestamp(record.at), record.key.cluster, record.key.connector, record.job_id, record.rule,
+            record.trigger.value, json.dumps([t.value for t in record.triggers]), record.outcome.value,
+            record.status_code, record.request_id, record.message, record.tries, record.attempt,
+            None if record.evidence is None else json.dumps(record.evidence),
+            json.dumps(list(record.recommendations)),
+        ),
+    )
+
+
+def key_from_row(row: sqlite3.Row) -> ConnectorKey:
+    return ConnectorKey(row["cluster"], row["connector"])
+
+
+def state_from_row(row: sqlite3.Row) -> ConnectorState:
+    return ConnectorState(
+        consecutive_failures=row["consecutive_failures"],
+        attempts=row["attempts"],
+        last_restart_at=parse_timestamp_or_none(row["last_restart_at"]),
+        next_allowed_at=parse_timestamp_or_none(row["next_allowed_at"]),
+        gave_up=bool(row["gave_up"]),
+        health=None if row["health"] is None else Health(row["health"]),
+        healthy_since=parse_timestamp_or_none(row["healthy_since"]),
+        awaiting_resolution=bool(row["awaiting_resolution"]),
+    )
+
+
+def history_from_row(row: sqlite3.Row) -> HistoryRecord:
+    return HistoryRecord(
+        at=parse_timestamp(row["at"]),
+        key=key_from_row(row),
+        job_id=row["job_id"],
+        rule=row["rule"],
+        trigger=Trigger(row["primary_trigger"]),
+        triggers=tuple(Trigger(value) for value in json.loads(row["triggers"])),
+        outcome=Outcome(row["outcome"]),
+        status_code=row["status_code"],
+        request_id=row["request_id"],
+        message=row["message"],
+        tries=row["tries"],
+        attempt=row["attempt"],
+        evidence=None if row["evidence"] is None else json.loads(row["evidence"]),
+        recommendations=tuple(json.loads(row["recommendations"])),
+    )
+
+
+def pending_from_row(row: sqlite3.Row) -> PendingRequest:
+    request = RestartRequest(
+        id=row["request_id"],
+        key=key_from_row(row),
+        rule=row["rule"],
+        trigger=Trigger(row["trigger_name"]),
+        reason=row["reason"],
+        requested_at=parse_timestamp(row["requested_at"]),
+        dry_run=bool(row["dry_run"]),
+        origin=row["origin"],
+    )
+    return PendingRequest(request=request, job_id=row["job_id"], phase=PendingPhase(row["phase"]))

@@ -1,0 +1,143 @@
+"""The schema of the state file and its migrations. The version is `PRAGMA user_version`;
+`MIGRATIONS[n - 1]` takes a file from version n - 1 to n."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..logs import get_logger
+from .errors import StateStoreError, recovery_advice
+
+log = get_logger("watchdog.state")
+
+
+@dataclass(frozen=True)
+class Migration:
+    description: str
+    statements: tuple[str, ...]  # run one by one: executescript would commit mid-migration
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "connector state, restart history, pending requests",
+        (
+            """
+            CREATE TABLE connector_state (
+                cluster              TEXT NOT NULL,
+                connector            TEXT NOT NULL,
+                consecutive_failures INTEGER NOT NULL DEFAULT 0,
+                attempts             INTEGER NOT NULL DEFAULT 0,
+                last_restart_at      TEXT,
+                next_allowed_at      TEXT,
+                gave_up              INTEGER NOT NULL DEFAULT 0 CHECK (gave_up IN (0, 1)),
+                health               TEXT,
+                healthy_since        TEXT,
+                awaiting_resolution  INTEGER NOT NULL DEFAULT 0 CHECK (awaiting_resolution IN (0, 1)),
+                seen_state           TEXT,  -- the connector state of the last poll (RUNNING...)
+                seen_at              TEXT,
+                PRIMARY KEY (cluster, connector)
+            ) WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE restart_history (
+                id              INTEGER PRIMARY KEY,
+                at              TEXT NOT NULL,
+                cluster         TEXT NOT NULL,
+                connector       TEXT NOT NULL,
+                job_id          TEXT NOT NULL,
+                rule            TEXT NOT NULL,
+                primary_trigger TEXT NOT NULL,
+                triggers        TEXT NOT NULL,  -- JSON array of trigger values
+                outcome         TEXT NOT NULL,
+                status_code     INTEGER,
+                request_id      TEXT,
+                message         TEXT NOT NULL,
+                tries           INTEGER NOT NULL,
+                attempt         INTEGER,
+                evidence        TEXT,           -- JSON object, or NULL
+                recommendations TEXT NOT NULL   -- JSON array of strings
+            )
+            """,
+            "CREATE INDEX restart_history_by_connector ON restart_history (cluster, connector, at)",
+            "CREATE INDEX restart_history_by_time ON restart_history (at)",
+            """
+            CREATE TABLE pending_request (
+                seq          INTEGER PRIMARY KEY,  -- acceptance order, kept when re-queued
+                request_id   TEXT NOT NULL UNIQUE,
+                job_id       TEXT NOT NULL,
+                phase        TEXT NOT NULL CHECK (phase IN ('queued', 'sending')),
+                cluster      TEXT NOT NULL,
+                connector    TEXT NOT NULL,
+                rule         TEXT NOT NULL,
+                trigger_name TEXT NOT NULL,
+                reason       TEXT NOT NULL,
+                origin       TEXT NOT NULL,
+                requested_at TEXT NOT NULL,
+                dry_run      INTEGER NOT NULL CHECK (dry_run IN (0, 1))
+            )
+            """,
+            "CREATE INDEX pending_request_by_job ON pending_request (job_id)",
+        ),
+    ),
+)
+
+
+def latest_schema_version() -> int:
+    return len(MIGRATIONS)
+
+
+
+def check_version(db: sqlite3.Connection, path: str | Path) -> int:
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    latest = latest_schema_version()
+    if version > latest:
+        raise StateStoreError(
+            f"State file {path} has schema version {version}, newer than the {latest} this watchdog "
+            "knows: a newer release wrote it. Run that release (or a later one), or move the file "
+            "aside to start fresh with a new one. The file was not changed."
+        )
+    if version == 0:
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        if tables:
+            raise StateStoreError(
+                f"State file {path} is a SQLite database but not a watchdog state file (it has the "
+                f"tables {', '.join(tables)} and no watchdog schema version). Point the state path "
+                "at another file. The file was not changed."
+            )
+    return version
+
+
+def require_current(version: int, path: str | Path) -> None:
+    latest = latest_schema_version()
+    if version != latest:
+        raise StateStoreError(
+            f"State file {path} has schema version {version}; this watchdog reads version {latest}. "
+            "Start the daemon once to upgrade it (a read-only reader never changes the file)."
+        )
+
+
+def migrate(db: sqlite3.Connection, path: str | Path, found: int) -> None:
+    """Take the file from its version to the latest, all in one transaction: a failure, or a
+    crash, leaves it at the version it had."""
+    latest = latest_schema_version()
+    if found == latest:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        # Another process may have migrated the file between our read and taking the lock.
+        start = int(db.execute("PRAGMA user_version").fetchone()[0])
+        for version in range(start + 1, latest + 1):
+            for statement in MIGRATIONS[version - 1].statements:
+                db.execute(statement)
+        db.execute(f"PRAGMA user_version = {latest}")
+        db.execute("COMMIT")
+    except sqlite3.Error as error:
+        db.execute("ROLLBACK")
+        raise StateStoreError(
+            f"State file {path}: upgrading the schema from version {start} to {latest} failed "
+            f"({error}); the file was left at version {start}. {recovery_advice(Path(path))}"
+        ) from error
+    if start < latest:
+        log.info("state_schema_migrated", path=str(path), from_version=start, to_version=latest)

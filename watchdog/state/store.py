@@ -1,0 +1,266 @@
+"""`SqliteStateStore`: what the watchdog remembers per connector, the restart history, and the
+restart requests accepted but not yet finished, each write one short transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from ..model import (
+    ConnectorKey,
+    ConnectorState,
+    HistoryRecord,
+    PendingPhase,
+    PendingRequest,
+    RestartRequest,
+)
+from ..report import StatusRow, format_timestamp, parse_timestamp_or_none
+from .errors import StateStoreError
+from .opening import MEMORY, check_path, exclusive_lock, open_database
+from .rows import (
+    history_from_row,
+    insert_history,
+    key_from_row,
+    pending_from_row,
+    save_state,
+    state_from_row,
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+
+class SqliteStateStore:
+    """The durable state store. Synchronous on purpose: every call is a short local transaction,
+    and the daemon is one asyncio thread, so there is no lock to share and nothing to await.
+
+    `read_only=True` is for readers beside a running daemon (`watchdog status --state-file`): the
+    file must exist at the current schema version, and nothing in it is changed or migrated.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        now: Callable[[], datetime] = utc_now,
+        read_only: bool = False,
+    ) -> None:
+        # Absolute, so that every message names the file wherever the daemon was started.
+        self.path: str | Path = MEMORY if str(path) == MEMORY else Path(path).absolute()
+        self._now = now
+        self._lock = None
+        if not read_only and self.path != MEMORY:
+            check_path(Path(self.path), read_only=False)  # say "missing directory", not "no lock file"
+            self._lock = exclusive_lock(Path(self.path))
+        try:
+            self._db = open_database(self.path, read_only=read_only)
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def close(self) -> None:
+        # For a file, the last connection to close checkpoints the log and removes -wal and -shm.
+        self._db.close()
+        self._release_lock()
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing the descriptor releases the flock
+            self._lock = None
+
+    def __enter__(self) -> SqliteStateStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._read("read the schema version", "PRAGMA user_version")[0][0])
+
+    # -- per-connector state ----------------------------------------------------------------------
+
+    def load(self, key: ConnectorKey) -> ConnectorState:
+        rows = self._read(
+            "load a connector's state",
+            "SELECT * FROM connector_state WHERE cluster = ? AND connector = ?",
+            (key.cluster, key.connector),
+        )
+        return state_from_row(rows[0]) if rows else ConnectorState()
+
+    def save(self, key: ConnectorKey, state: ConnectorState) -> None:
+        with self._write("save a connector's state") as db:
+            save_state(db, key, state)
+
+    def forget(self, key: ConnectorKey) -> None:
+        """Drop the connector's state (it left the cluster). Its history stays until pruned."""
+        with self._write("forget a connector") as db:
+            db.execute(
+                "DELETE FROM connector_state WHERE cluster = ? AND connector = ?", (key.cluster, key.connector)
+            )
+
+    def items(self) -> Iterator[tuple[ConnectorKey, ConnectorState]]:
+        return iter([(row.key, row.state) for row in self.rows()])
+
+    def observe_status(self, key: ConnectorKey, seen_state: str, seen_at: datetime) -> None:
+        """Remember the connector state a poll saw (RUNNING, FAILED...), for the status table."""
+        with self._write("record a connector's status") as db:
+            db.execute(
+                """
+                INSERT INTO connector_state (cluster, connector, seen_state, seen_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (cluster, connector) DO UPDATE
+                SET seen_state = excluded.seen_state, seen_at = excluded.seen_at
+                """,
+                (key.cluster, key.connector, seen_state, format_timestamp(seen_at)),
+            )
+
+    def rows(self) -> list[StatusRow]:
+        """Every remembered connector, by cluster and name, for `watchdog status`."""
+        found = self._read("list connector states", "SELECT * FROM connector_state ORDER BY cluster, connector")
+        return [
+            StatusRow(
+                key=key_from_row(row),
+                state=state_from_row(row),
+                seen_state=row["seen_state"],
+                seen_at=parse_timestamp_or_none(row["seen_at"]),
+            )
+            for row in found
+        ]
+
+    # -- restart requests: queued -> sending -> finished ------------------------------------------
+
+    def add_pending(self, request: RestartRequest, job_id: str) -> None:
+        """Remember an accepted request (phase `queued`) before it can be lost to a crash.
+
+        Adding a request the store already holds (one recovered after a restart of the daemon and
+        queued again, under a new job) moves it to `job_id` and keeps its phase and place: a request
+        that was `sending` when the daemon died stays `sending`, so the daemon knows its attempt
+        was already counted.
+        """
+        with self._write("remember a restart request") as db:
+            db.execute(
+                """
+                INSERT INTO pending_request (request_id, job_id, phase, cluster, connector, rule,
+                    trigger_name, reason, origin, requested_at, dry_run)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (request_id) DO UPDATE SET job_id = excluded.job_id
+                """,
+                (
+                    request.id, job_id, PendingPhase.QUEUED.value, request.key.cluster, request.key.connector,
+                    request.rule, request.trigger.value, request.reason, request.origin,
+                    format_timestamp(request.requested_at), int(request.dry_run),
+                ),
+            )
+
+    def mark_sending(self, job_id: str, key: ConnectorKey, state: ConnectorState) -> None:
+        """The job's call is about to go out: mark its requests `sending` and save the connector's
+        state (with the attempt already counted) in one transaction, so a crash just after the
+        call can lose neither the attempt nor the request."""
+        with self._write("mark a restart as sending") as db:
+            db.execute(
+                "UPDATE pending_request SET phase = ? WHERE job_id = ?", (PendingPhase.SENDING.value, job_id)
+            )
+            save_state(db, key, state)
+
+    def finish(self, job_id: str, key: ConnectorKey, state: ConnectorState | None, record: HistoryRecord) -> None:
+        """The job ended: in one transaction, add its history record, save the connector's state
+        (when given) and drop the job's pending requests."""
+        if record.key != key or record.job_id != job_id:
+            raise ValueError(f"history record of {record.key} job {record.job_id} given for {key} job {job_id}")
+        with self._write("record a finished restart") as db:
+            insert_history(db, record)
+            if state is not None:
+                save_state(db, key, state)
+            db.execute("DELETE FROM pending_request WHERE job_id = ?", (job_id,))
+
+    def withdraw_pending(self, request_ids: Sequence[str]) -> None:
+        """Forget requests that will not be sent (cancelled before their turn)."""
+        with self._write("withdraw restart requests") as db:
+            db.executemany("DELETE FROM pending_request WHERE request_id = ?", [(rid,) for rid in request_ids])
+
+    def pending(self) -> list[PendingRequest]:
+        """Requests accepted but not finished, oldest first: what a restarted daemon must send."""
+        rows = self._read(
+            "list pending restart requests", "SELECT * FROM pending_request ORDER BY requested_at, seq"
+        )
+        return [pending_from_row(row) for row in rows]
+
+    # -- history -----------------------------------------------------------------------------------
+
+    def history(self, key: ConnectorKey | None = None, limit: int = 50) -> list[HistoryRecord]:
+        """Finished restarts, newest first; of one connector when `key` is given."""
+        if key is None:
+            rows = self._read(
+                "read the restart history",
+                "SELECT * FROM restart_history ORDER BY at DESC, id DESC LIMIT ?",
+                (limit,),
+            )
+        else:
+            rows = self._read(
+                "read the restart history",
+                """
+                SELECT * FROM restart_history WHERE cluster = ? AND connector = ?
+                ORDER BY at DESC, id DESC LIMIT ?
+                """,
+                (key.cluster, key.connector, limit),
+            )
+        return [history_from_row(row) for row in rows]
+
+    def prune(self, max_age: timedelta, max_entries: int) -> int:
+        """Delete history records older than `max_age` (all connectors), then all but the newest
+        `max_entries` of EACH connector: counting per connector keeps a quiet connector's last
+        restarts from being pushed out by a noisy one. Returns the number of records deleted."""
+        if max_age <= timedelta(0) or max_entries < 1:
+            raise ValueError(f"history limits must be positive, got max_age={max_age}, max_entries={max_entries}")
+        cutoff = format_timestamp(self._now() - max_age)
+        with self._write("prune the restart history") as db:
+            too_old = db.execute("DELETE FROM restart_history WHERE at < ?", (cutoff,)).rowcount
+            too_many = db.execute(
+                """
+                DELETE FROM restart_history WHERE id IN (
+                    SELECT id FROM (
+                        SELECT id, ROW_NUMBER() OVER (
+                            PARTITION BY cluster, connector ORDER BY at DESC, id DESC
+                        ) AS newest_first
+                        FROM restart_history
+                    ) WHERE newest_first > ?
+                )
+                """,
+                (max_entries,),
+            ).rowcount
+        return too_old + too_many
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    def _read(self, what: str, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        try:
+            return self._db.execute(sql, params).fetchall()
+        except sqlite3.Error as error:
+            raise self._failure(what, error) from error
+
+    @contextmanager
+    def _write(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One transaction: all of the block's statements are committed, or none."""
+        db = self._db
+        try:
+            # IMMEDIATE takes the write lock up front, so the block cannot fail half-way on a
+            # lock upgrade it could have waited for.
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as error:
+            raise self._failure(what, error) from error
+
+    def _failure(self, what: str, error: sqlite3.Error) -> StateStoreError:
+        return StateStoreError(f"State file {self.path}: could not {what}: {error}.")
