@@ -1,0 +1,44 @@
+"""Turns facts from triggers into decisions, and decisions into queued restarts.
+
+Triggers (status polls, schedules, alerts, API and CLI requests) gather facts and hand them here;
+the pure functions of rules.py and policy.py decide; the safety gates (maintenance windows, the
+global breaker, blocking alerts) may still hold a restart; the engine records each decision
+(metric and log event), keeps the per-connector state, and submits restarts to the queue.
+`JobRecorder` closes the loop when a restart job is sent and when it ends.
+
+One job per file (`Engine` is one object made of these parts):
+
+    core.py             what the parts share: collaborators, config, what the polls listed
+    status_intake.py    the status trigger: polls judged, unwatched connectors forgotten
+    schedule_intake.py  the schedule trigger
+    manual_intake.py    restarts asked for by name (API, CLI); `MANUAL_RULE`
+    alert_intake.py     the alert trigger (Alertmanager's webhook)
+    stall_intake.py     the stalled trigger: candidates and verdicts
+    gates.py            windows, breaker, blocking: at decision time and at dispatch time
+    decisions.py        each decision recorded, each restart submitted; `RequestRecord`
+    recovery.py         requests kept in the state file, after a restart of the daemon
+    recorder.py         `JobRecorder`, the queue's observer
+    facade.py           `Engine`, the parts put together
+"""
+
+from .alert_intake import AlertResult, WebhookResult
+from .core import FAILURE_TRIGGERS, SIGNAL_TRIGGERS, WallClock, utc_now
+from .decisions import REQUEST_MEMORY, RequestRecord, new_request_id
+from .facade import Engine
+from .manual_intake import MANUAL_RULE
+from .recorder import JobRecorder
+
+__all__ = [
+    "FAILURE_TRIGGERS",
+    "MANUAL_RULE",
+    "REQUEST_MEMORY",
+    "SIGNAL_TRIGGERS",
+    "AlertResult",
+    "Engine",
+    "JobRecorder",
+    "RequestRecord",
+    "WallClock",
+    "WebhookResult",
+    "new_request_id",
+    "utc_now",
+]

@@ -1,0 +1,82 @@
+"""What every part of the engine shares: its collaborators, the config and what it implies,
+and what the last polls listed (the latest status of every connector, by cluster and by lcc- id)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from ..blocking import AlertBlocker
+from ..breaker import Breaker
+from ..config import CloudCluster, Config
+from ..logs import get_logger
+from ..metrics import Metrics
+from ..model import ConnectorKey, ConnectorStatus, Decision, Trigger
+from ..queue import RestartQueue
+from ..state import SqliteStateStore
+from ..windows import Windows
+
+if TYPE_CHECKING:  # only for the annotation: decisions.py builds on this module
+    from .decisions import RequestRecord
+
+
+log = get_logger("watchdog.engine")
+
+WallClock = Callable[[], datetime]
+
+# Triggers whose restarts follow the failure backoff; schedules and manual requests are deliberate.
+FAILURE_TRIGGERS = frozenset({Trigger.STATUS, Trigger.ALERT, Trigger.STALLED})
+# Failures the status API cannot see: their backoff resets only after the signal clears.
+SIGNAL_TRIGGERS = frozenset({Trigger.ALERT, Trigger.STALLED})
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class EngineCore:
+    def __init__(
+        self,
+        config: Config,
+        state: SqliteStateStore,
+        queue: RestartQueue,
+        metrics: Metrics,
+        *,
+        breaker: Breaker,
+        blocker: AlertBlocker | None = None,
+        now: WallClock = utc_now,
+    ) -> None:
+        self.state = state
+        self.queue = queue
+        self.metrics = metrics
+        self.breaker = breaker
+        self.blocker = blocker
+        self._now = now
+        # The latest status of every connector listed in a polled cluster, watched or not: the API
+        # and alerts need to know what exists, and lcc- ids are learned here.
+        self.statuses: dict[ConnectorKey, ConnectorStatus] = {}
+        # Indexes over `statuses`, so that a poll, an alert or a stall check touches its own
+        # cluster and connector rather than every connector of every cluster.
+        self._listed: dict[str, set[str]] = {}  # cluster -> the names its last poll listed
+        self._by_resource_id: dict[str, ConnectorKey] = {}
+        self.requests: OrderedDict[str, RequestRecord] = OrderedDict()
+        self._last_decision: dict[tuple[ConnectorKey, str], Decision] = {}
+        self._watched: dict[str, set[str]] = {}
+        # Since when each listed connector has been seen RUNNING (stall checks wait for a grace
+        # period first). Learned by polling; after a restart of the daemon the grace starts over.
+        self.running_since: dict[ConnectorKey, datetime] = {}
+        self.set_config(config)
+
+    def set_config(self, config: Config) -> None:
+        self.config = config
+        self._global_windows = config.windows.compile() if config.windows.configured else None
+        self._rule_windows: dict[str, Windows] = {r.name: r.windows.compile() for r in config.rules if r.windows}
+        self._cluster_ids = {c.kafka_cluster_id: name for name, c in config.clusters.items() if isinstance(c, CloudCluster)}
+
+    def cluster_named(self, label: str) -> str | None:
+        """A configured cluster from its name or its kafka_cluster_id."""
+        if label in self.config.clusters:
+            return label
+        return self._cluster_ids.get(label)

@@ -1,0 +1,146 @@
+"""Every decision recorded (metric and log event), held by the gates where they say so, and each
+restart submitted to the queue; `RequestRecord` keeps what became of it for the API."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..config import CloudCluster
+from ..model import (
+    ConnectorKey,
+    ConnectorState,
+    ConnectorStatus,
+    Decision,
+    Health,
+    RestartRequest,
+    Trigger,
+)
+from ..queue import QueueClosed, RestartJob
+from ..windows import Windows
+from .core import FAILURE_TRIGGERS, log
+from .gates import Gates
+
+# Requests the API can be asked about (GET /v1/restarts/{id}); the oldest are forgotten first.
+REQUEST_MEMORY = 10_000
+
+
+def new_request_id() -> str:
+    return secrets.token_hex(8)
+
+
+@dataclass
+class RequestRecord:
+    """What became of one request, for the API: the decision now, the job's outcome later."""
+
+    request_id: str
+    key: ConnectorKey
+    rule: str
+    trigger: Trigger
+    reason: str
+    requested_at: datetime
+    decision: Decision
+    job: RestartJob | None = None
+
+
+class Decisions(Gates):
+    def _decide_and_submit(
+        self,
+        rule: str,
+        trigger: Trigger,
+        key: ConnectorKey,
+        decision: Decision,
+        now: datetime,
+        *,
+        windows: Windows | None,
+        reason: str,
+        dry_run: bool,
+        attempt: int | None = None,
+        health: Health | None = None,
+        status: ConnectorStatus | None = None,
+        state: ConnectorState | None = None,
+        origin: str = "",
+        detail: str = "",
+    ) -> RequestRecord:
+        if decision is Decision.RESTART:
+            held = self.gate(key, now, windows, failure=trigger in FAILURE_TRIGGERS)
+            if held is not None:
+                decision, detail = held
+        self._record_decision(rule, trigger, key, decision, health=health, status=status, state=state, detail=detail)
+        record = RequestRecord(new_request_id(), key, rule, trigger, reason, now, decision)
+        if decision is Decision.RESTART:
+            record.job = self._submit(record, dry_run=dry_run, attempt=attempt, origin=origin)
+            if record.job is not None and record.job.evidence is None and status is not None:
+                # The restart will erase the trace: keep the copy for the history.
+                record.job.evidence = status.failure_evidence()
+            if record.job is not None and trigger in FAILURE_TRIGGERS and isinstance(self.config.clusters.get(key.cluster), CloudCluster):
+                rule_config = next((r for r in self.config.rules if r.name == rule), None)
+                record.job.wants_recommendations |= bool(rule_config and rule_config.fetch_recommendations)
+        elif decision is Decision.DUPLICATE:
+            record.job = self.queue.pending_job(key)
+        self.requests[record.request_id] = record
+        while len(self.requests) > REQUEST_MEMORY:
+            self.requests.popitem(last=False)
+        return record
+
+    def _submit(self, record: RequestRecord, *, dry_run: bool, attempt: int | None, origin: str) -> RestartJob | None:
+        key = record.key
+        request = RestartRequest(
+            id=record.request_id, key=key, rule=record.rule, trigger=record.trigger, reason=record.reason,
+            requested_at=record.requested_at, dry_run=self.config.dry_run or dry_run, origin=origin,
+        )
+        self.metrics.init_connector(key.cluster, key.connector, record.rule, record.trigger)
+        try:
+            job, merged = self.queue.submit(request)
+            self.state.add_pending(request, job.id)
+        except QueueClosed:
+            log.warning("restart_not_queued", cluster=key.cluster, connector=key.connector, rule=record.rule,
+                        trigger=record.trigger.value, reason="shutting down")
+            return None
+        log.info(
+            "restart_queued", cluster=key.cluster, connector=key.connector, rule=record.rule,
+            trigger=record.trigger.value, request=request.id, job=job.id, merged=merged,
+            dry_run=request.dry_run, attempt=attempt, reason=record.reason,
+        )
+        return job
+
+    def _record_decision(
+        self,
+        rule: str,
+        trigger: Trigger,
+        key: ConnectorKey,
+        decision: Decision,
+        *,
+        health: Health | None = None,
+        status: ConnectorStatus | None = None,
+        state: ConnectorState | None = None,
+        detail: str = "",
+    ) -> None:
+        self.metrics.decisions.labels(key.cluster, rule, trigger.value, decision.value).inc()
+        previous = self._last_decision.get((key, rule))
+        self._last_decision[(key, rule)] = decision
+        fields: dict[str, object] = {
+            "cluster": key.cluster, "connector": key.connector, "rule": rule, "trigger": trigger.value,
+            "decision": decision.value,
+        }
+        if detail:
+            fields["detail"] = detail
+        if health is not None:
+            fields["health"] = health.value
+        if status is not None:
+            fields["state"] = status.state
+        if state is not None:
+            fields["attempts"] = state.attempts
+            fields["consecutive_failures"] = state.consecutive_failures
+            if state.next_allowed_at is not None:
+                fields["next_allowed_at"] = state.next_allowed_at.isoformat()
+        if decision is Decision.RESTART and status is not None and trigger in FAILURE_TRIGGERS:
+            # The restart will erase the trace; this is the only copy the operator gets.
+            fields["evidence"] = status.failure_evidence()
+        # Every decision is counted; a repeated skip is logged at debug so that a connector that
+        # stays paused does not write a line per poll.
+        if decision is Decision.RESTART or (decision is not Decision.HEALTHY and decision != previous):
+            log.info("decision", **fields)
+        else:
+            log.debug("decision", **fields)

@@ -1,0 +1,42 @@
+"""Restarts asked for by name (the API and the CLI), which no rule decided."""
+
+from __future__ import annotations
+
+from ..config import Rule
+from ..model import ConnectorKey, ConnectorStatus, Decision, Trigger
+from ..rules import decide_on_request, selects
+from .decisions import Decisions, RequestRecord
+
+# The rule name recorded for restarts asked for by name (CLI, API), which no rule decided.
+MANUAL_RULE = "manual"
+
+
+class ManualIntake(Decisions):
+    def on_request(
+        self,
+        key: ConnectorKey,
+        status: ConnectorStatus | None,
+        *,
+        trigger: Trigger,
+        rule: str,
+        reason: str,
+        dry_run: bool = False,
+        known_missing: bool = True,
+    ) -> RequestRecord:
+        """A restart asked for by name (CLI, API): the same guards as a schedule.
+
+        `known_missing=False` when no fresh listing says whether the connector exists: the
+        request then goes ahead and the API's own answer (404) settles it.
+        """
+        now = self._now()
+        if status is None and not known_missing:
+            decision = Decision.DUPLICATE if self.queue.is_pending(key) else Decision.RESTART
+        else:
+            decision = decide_on_request(status, pending=self.queue.is_pending(key))
+        return self._decide_and_submit(
+            rule, trigger, key, decision, now, windows=None, reason=reason, dry_run=dry_run, status=status
+        )
+
+    def watched_rules(self, key: ConnectorKey) -> list[Rule]:
+        """The enabled rules that select a connector: the API restarts only watched connectors."""
+        return [r for r in self.config.rules if r.enabled and selects(r.select, key.cluster, key.connector)]

@@ -1,0 +1,135 @@
+"""`JobRecorder`, the queue's observer: counts, logs and remembers every send and every terminal
+outcome, and counts a failure restart as an attempt before its call goes out."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import datetime
+
+from ..breaker import Breaker
+from ..config import Backoff, Config, Rule
+from ..metrics import Metrics
+from ..model import ConnectorState, Health, HistoryRecord, Outcome, RestartRequest, Trigger
+from ..policy import record_attempt, record_manual_restart
+from ..queue import RestartJob
+from ..state import SqliteStateStore
+from .core import FAILURE_TRIGGERS, SIGNAL_TRIGGERS, WallClock, log, utc_now
+
+
+class JobRecorder:
+    """The queue's observer: counts, logs and remembers every send and every terminal outcome."""
+
+    def __init__(
+        self,
+        config: Callable[[], Config],
+        state: SqliteStateStore,
+        metrics: Metrics,
+        breaker: Breaker,
+        *,
+        now: WallClock = utc_now,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self._config = config
+        self._state = state
+        self._metrics = metrics
+        self._breaker = breaker
+        self._now = now
+        self._rng = rng
+        self.gate: Callable[[RestartJob], str | None] = lambda job: None  # set by the composition root
+        self.finished_jobs: list[RestartJob] = []  # the current run's jobs, for --once and summaries
+        self.outcomes: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
+
+    def drop_reason(self, job: RestartJob) -> str | None:
+        if all(r.trigger is Trigger.STATUS for r in job.requests) and self._state.load(job.key).health is Health.HEALTHY:
+            return "connector healthy again before its turn"
+        return self.gate(job)
+
+    def depth_changed(self, credential: str, depth: int) -> None:
+        self._metrics.queue_depth.labels(credential).set(depth)
+
+    def sending(self, job: RestartJob) -> None:
+        """The first call of a job is about to go out. The attempt is counted now, in the same
+        transaction that marks the requests as sending, not after the answer: a kill -9 between
+        the call and its answer then cannot undo the backoff (no restart storm after a crash)."""
+        state = self._state.load(job.key)
+        if self._failure_requests(job) and not job.attempt_counted:
+            now = self._now()
+            self._breaker.record_restart(now)
+            state = self._attempt(job, state, now)
+            job.attempt_counted = True
+        self._state.mark_sending(job.id, job.key, state)
+        self._metrics.show_connector_state(job.key.cluster, job.key.connector, state)
+
+    def finished(self, job: RestartJob) -> None:
+        assert job.outcome is not None
+        primary = job.primary
+        self.outcomes[job.outcome] += 1
+        self.finished_jobs.append(job)
+        self._metrics.restarts.labels(
+            job.key.cluster, job.key.connector, primary.rule, primary.trigger.value, job.outcome.value
+        ).inc()
+        now = self._now()
+        state = self._state.load(job.key)
+        changed: ConnectorState | None = None
+        if job.outcome is Outcome.DRY_RUN and self._failure_requests(job):
+            # Dry-run advances the backoff as a real restart would, so the log shows the cadence
+            # production would have.
+            changed = self._attempt(job, state, now)
+        elif job.outcome is Outcome.ACCEPTED and not self._failure_requests(job):
+            changed = record_manual_restart(state, now)
+        state = changed or state
+        if job.outcome is Outcome.UNSENT:
+            # Still pending in the state file: the next start of the daemon sends it.
+            pass
+        else:
+            self._state.finish(job.id, job.key, changed, self._history(job, state, now))
+        if changed is not None:
+            self._metrics.show_connector_state(job.key.cluster, job.key.connector, changed)
+        fields: dict[str, object] = {
+            "cluster": job.key.cluster, "connector": job.key.connector, "job": job.id, "outcome": job.outcome.value,
+            "rule": primary.rule, "trigger": primary.trigger.value, "triggers": [t.value for t in job.triggers],
+            "requests": [r.id for r in job.requests], "tries": job.tries, "status_code": job.status_code,
+            "request_id": job.request_id, "attempt": state.attempts,
+        }
+        if job.first_sent_at is not None:
+            # How long it waited in the queue (rate limit, pauses) and how long its calls took.
+            fields["queued_seconds"] = round(job.first_sent_at - job.enqueued_at, 3)
+            if job.finished_at is not None:
+                fields["sending_seconds"] = round(job.finished_at - job.first_sent_at, 3)
+        if job.message:
+            fields["message"] = job.message
+        if job.outcome is Outcome.UNSENT:
+            fields["note"] = "kept in the state file; sent at the next start"
+        if job.outcome in (Outcome.ACCEPTED, Outcome.DRY_RUN, Outcome.DROPPED, Outcome.CANCELLED):
+            log.info("restart_finished", **fields)
+        else:
+            log.error("restart_finished", **fields)
+
+    def _history(self, job: RestartJob, state: ConnectorState, now: datetime) -> HistoryRecord:
+        assert job.outcome is not None
+        return HistoryRecord(
+            at=now, key=job.key, job_id=job.id, rule=job.primary.rule, trigger=job.primary.trigger,
+            triggers=tuple(job.triggers), outcome=job.outcome, status_code=job.status_code,
+            request_id=job.request_id, message=job.message, tries=job.tries,
+            attempt=state.attempts if self._failure_requests(job) else None,
+            evidence=job.evidence, recommendations=job.recommendations,
+        )
+
+    def _failure_requests(self, job: RestartJob) -> list[RestartRequest]:
+        return [r for r in job.requests if r.trigger in FAILURE_TRIGGERS]
+
+    def _attempt(self, job: RestartJob, state: ConnectorState, now: datetime) -> ConnectorState:
+        """A failure restart that went out (or would have, in dry-run) is an attempt whatever its
+        answer: counting failed calls keeps a revoked key or a broken endpoint from becoming a
+        hot loop, since the backoff grows exactly as for a connector that keeps failing."""
+        failures = self._failure_requests(job)
+        rule = _rule_named(self._config(), failures[0].rule)
+        # A rule removed by a reload still leaves the connector a backoff, never none.
+        backoff = rule.backoff if rule is not None else Backoff()
+        from_signal = all(r.trigger in SIGNAL_TRIGGERS for r in failures)
+        return record_attempt(state, now, backoff, self._rng(), from_signal=from_signal)
+
+
+def _rule_named(config: Config, name: str) -> Rule | None:
+    return next((rule for rule in config.rules if rule.name == name), None)

@@ -1,0 +1,57 @@
+"""Recovery after a restart of the daemon: the requests the state file kept, queued again or ended."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..model import HistoryRecord, Outcome, PendingPhase, RestartRequest, Trigger
+from .core import EngineCore, log
+
+
+class Recovery(EngineCore):
+    def recover(self) -> tuple[int, int]:
+        """Requests accepted but not finished before the daemon stopped (or was killed).
+
+        - Never sent (`queued`): queued again, so nothing accepted is lost, except status-
+          triggered ones: the first poll decides again with the backoff and failure counts the
+          store kept (a connector that recovered meanwhile is then left alone).
+        - Perhaps sent (`sending`: the process died with the call on the wire): ended as
+          `interrupted` and reported, not sent again, so one request never restarts a connector
+          twice. The attempt was counted before the call, so the backoff holds either way.
+        - For a cluster no longer configured: ended as `dropped`.
+        Returns (requeued, ended).
+        """
+        requeued = ended = 0
+        now = self._now()
+        for pending in self.state.pending():
+            request = pending.request
+            why = ""
+            outcome = Outcome.DROPPED
+            if request.key.cluster not in self.config.clusters:
+                why = "the daemon restarted and its cluster is no longer configured"
+            elif pending.phase is PendingPhase.SENDING:
+                outcome = Outcome.INTERRUPTED
+                why = "the daemon stopped while this restart was being sent; it may or may not have reached the API"
+            elif request.trigger is Trigger.STATUS:
+                why = "the daemon restarted before sending it; the next poll decides again"
+            if why:
+                self.state.finish(pending.job_id, request.key, None, _ended(pending.job_id, request, now, outcome, why))
+                self.metrics.restarts.labels(request.key.cluster, request.key.connector, request.rule,
+                                             request.trigger.value, outcome.value).inc()
+                log.warning("recovered_request_ended", cluster=request.key.cluster, connector=request.key.connector,
+                            request=request.id, outcome=outcome.value, reason=why)
+                ended += 1
+                continue
+            job, _ = self.queue.submit(request)
+            self.state.add_pending(request, job.id)
+            requeued += 1
+        if requeued or ended:
+            log.warning("recovered_requests", requeued=requeued, ended=ended)
+        return requeued, ended
+
+
+def _ended(job_id: str, request: RestartRequest, now: datetime, outcome: Outcome, why: str) -> HistoryRecord:
+    return HistoryRecord(
+        at=now, key=request.key, job_id=job_id, rule=request.rule, trigger=request.trigger,
+        triggers=(request.trigger,), outcome=outcome, message=why,
+    )

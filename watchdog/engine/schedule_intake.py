@@ -1,0 +1,23 @@
+"""The schedule trigger: a cron or interval rule's turn, for the connectors it selects."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..config import Rule
+from ..model import ConnectorKey, ConnectorStatus, Trigger
+from ..rules import decide_on_request, named_but_missing, selected
+from .decisions import Decisions
+
+
+class ScheduleIntake(Decisions):
+    def on_schedule(self, rule: Rule, cluster: str, statuses: Mapping[str, ConnectorStatus]) -> None:
+        now = self._now()
+        for name in selected(rule, cluster, statuses) + named_but_missing(rule, cluster, statuses):
+            key = ConnectorKey(cluster, name)
+            status = statuses.get(name)
+            decision = decide_on_request(status, pending=self.queue.is_pending(key))
+            self._decide_and_submit(
+                rule.name, Trigger.SCHEDULE, key, decision, now, windows=self._rule_windows.get(rule.name),
+                reason="scheduled", dry_run=rule.dry_run, status=status,
+            )

@@ -1,0 +1,46 @@
+"""The stalled trigger: which connectors a stall check may judge, and what its verdict leads to."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from ..config import Rule, StalledTrigger
+from ..model import ConnectorKey, ConnectorStatus, Trigger
+from ..policy import signal_cleared
+from ..rules import decide_on_signal, selects
+from ..stall import Judgement, StallVerdict
+from .core import log
+from .decisions import Decisions
+
+
+class StallIntake(Decisions):
+    def stall_candidates(self, rule: Rule, cluster: str, judged_from: datetime) -> list[tuple[ConnectorKey, ConnectorStatus]]:
+        """Connectors a stalled rule checks: selected, with a known lcc- id (the Metrics API names
+        connectors by id only), and seen RUNNING for at least the grace period and for the whole
+        time being judged (from `judged_from`): a window from before it ran proves nothing."""
+        assert isinstance(rule.trigger, StalledTrigger)
+        since = min(self._now() - timedelta(seconds=rule.trigger.grace), judged_from)
+        keys = [ConnectorKey(cluster, name) for name in sorted(self._listed.get(cluster, ()))]
+        return [
+            (key, self.statuses[key]) for key in keys
+            if self.statuses[key].resource_id and selects(rule.select, cluster, key.connector)
+            and key in self.running_since and self.running_since[key] <= since
+        ]
+
+    def on_stall_check(self, rule: Rule, key: ConnectorKey, judgement: Judgement) -> None:
+        now = self._now()
+        self.metrics.stall_checks.labels(key.cluster, judgement.verdict.value).inc()
+        if judgement.verdict is not StallVerdict.STALLED:
+            if judgement.verdict in (StallVerdict.MOVING, StallVerdict.IDLE):
+                self.state.save(key, signal_cleared(self.state.load(key), now))
+            log.debug("stall_check", cluster=key.cluster, connector=key.connector, rule=rule.name,
+                      verdict=judgement.verdict.value, detail=judgement.detail)
+            return
+        state = self.state.load(key)
+        status = self.statuses.get(key)
+        decision = decide_on_signal(rule, state, status, now, pending=self.queue.is_pending(key))
+        self._decide_and_submit(
+            rule.name, Trigger.STALLED, key, decision, now, windows=self._rule_windows.get(rule.name),
+            reason=f"stalled: {judgement.detail}", dry_run=rule.dry_run, status=status, state=state,
+            detail=judgement.detail,
+        )
