@@ -199,7 +199,7 @@ def simulator_scenario(restart_delay: float) -> dict[str, Any]:
     """The simulator's Kafka Connect cluster holding the same connectors in the same states."""
     sink = {"type": "sink", "tasks": 1, "config": {"connector.class": SINK_CLASS}}
     return {
-        "api_keys": [],
+        "api_keys": [{"id": "unused", "secret": "unused-secret"}],  # the Cloud side needs one
         "environments": [],
         "restart": {"delay_seconds": restart_delay},
         "pause_resume": {"delay_seconds": 0},
