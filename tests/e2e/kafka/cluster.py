@@ -51,7 +51,7 @@ logger.noisy1.name = org.apache.kafka.clients
 logger.noisy1.level = WARN
 logger.noisy2.name = org.apache.kafka.common.utils.AppInfoParser
 logger.noisy2.level = WARN
-logger.noisy3.name = org.apache.kafka.connect.runtime.WorkerConfig
+logger.noisy3.name = org.apache.kafka.common.config.AbstractConfig
 logger.noisy3.level = WARN
 """
 
@@ -208,7 +208,8 @@ class KafkaCluster:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         formatted = subprocess.run(
             ["java", *JAVA_OPTIONS, "-cp", f"{self.lib}/*", "kafka.tools.StorageTool", "format",
-             "-t", cluster_id, "-c", str(config)],
+             # One argument: a random id may begin with '-', which argparse takes for an option.
+             f"--cluster-id={cluster_id}", f"--config={config}"],
             capture_output=True, text=True, timeout=60, cwd=directory,
         )
         if formatted.returncode != 0:
