@@ -26,7 +26,17 @@ from watchdog.engine import MANUAL_RULE
 from watchdog.model import ConnectorKey, Outcome, Trigger
 
 from ...support import CLUSTER, SELF_MANAGED, daemon_config
-from .admin import POISON, Admin, brief, connector_state, eventually, good_record, running, task_failed, task_states
+from .admin import (
+    POISON,
+    Admin,
+    brief,
+    connector_state,
+    eventually,
+    good_record,
+    running,
+    task_failed,
+    task_states,
+)
 from .cluster import KafkaCluster, Worker
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
