@@ -21,6 +21,7 @@ import pytest
 from watchdog.simulator import Scenario, Simulator
 
 from ..e2e.kafka.exchanges import CASES, play, simulator_scenario
+from ..e2e.kafka.jars import kafka_version
 from .serving import served
 
 RECORDINGS = sorted((Path(__file__).resolve().parents[1] / "fixtures" / "kafka_connect").glob("real-*.json"))
@@ -28,6 +29,8 @@ RECORDINGS = sorted((Path(__file__).resolve().parents[1] / "fixtures" / "kafka_c
 
 def test_there_is_a_recording_of_every_case() -> None:
     assert RECORDINGS, "no recording: run python -m tests.e2e.kafka.record"
+    pinned = f"real-{kafka_version()}.json"
+    assert pinned in [path.name for path in RECORDINGS], f"no recording of the pinned Kafka: record {pinned}"
     for path in RECORDINGS:
         recorded = [e["case"] for e in json.loads(path.read_text())["exchanges"]]
         assert recorded == [case.name for case in CASES], f"{path.name} is stale: record it again"
