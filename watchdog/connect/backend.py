@@ -154,5 +154,6 @@ def describe_answer(status_code: int | None, status: ConnectorStatus) -> str:
 
     `202: connector RUNNING; tasks 0 RESTARTING, 1 RUNNING`
     """
-    tasks = ", ".join(f"{task.id} {task.state}" for task in status.tasks) or "none"
+    # Sorted: a real worker lists tasks in no particular order.
+    tasks = ", ".join(f"{task.id} {task.state}" for task in sorted(status.tasks, key=lambda t: t.id)) or "none"
     return f"{status_code}: connector {status.state}; tasks {tasks}"[:MAX_MESSAGE_CHARS]
