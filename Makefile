@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test bench setup lint clean
+.PHONY: demo demo-kafka test bench setup lint clean
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "connect-watchdog needs Python 3.11+, found " + sys.version.split()[0])'
@@ -17,6 +17,11 @@ setup: $(INSTALLED)
 
 demo: $(INSTALLED)
 	$(BIN)/watchdog demo $(DEMO_ARGS)
+
+# The demo on a real Apache Kafka broker and two Kafka Connect workers (needs Java 17+ and Maven;
+# the jars are fetched once into ~/.cache/connect-watchdog): a connector healed for real.
+demo-kafka: $(INSTALLED)
+	$(BIN)/python -m tests.e2e.kafka.demo $(DEMO_ARGS)
 
 # The end-to-end and deploy tests need Debian's prometheus and prometheus-alertmanager (and a
 # few system tools): the script installs what is missing when run as root, else says what to do.

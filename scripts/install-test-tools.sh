@@ -7,6 +7,9 @@
 #   mount                           Debian package mount                  (image replay: read-only root)
 #   python3 >= 3.11 with venv, pip  Debian packages python3, python3-venv, python3-pip
 #                                   (image replay: the base image's Python, runnable by a non-root user)
+#   java (17 or newer), mvn         Debian packages openjdk-17-jre-headless, maven
+#                                   (tests/e2e/kafka: a real Kafka broker and Connect workers, whose
+#                                   jars Maven fetches on first use, see tests/e2e/kafka/jars.py)
 #
 # and checks that the virtualenv has the tools that come with the `test` extra of pyproject.toml
 # (hadolint, kubectl, kubernetes-validate, the CRD and compose schemas).
@@ -35,6 +38,11 @@ need unshare util-linux
 need setpriv util-linux
 need nsenter util-linux
 need mount mount
+need mvn maven
+# Kafka 4.x needs Java 17 or newer: an older java on the PATH is as good as none.
+if ! java -version 2>&1 | grep -qE 'version "(1[7-9]|[2-9][0-9])'; then
+    missing_packages+=(openjdk-17-jre-headless)
+fi
 # The image replay needs a system Python that a non-root user may run (the project's own
 # interpreter may live under /root): Debian's python3 with venv and pip.
 if ! /usr/bin/python3 -c 'import sys, venv, pip; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then

@@ -9,6 +9,7 @@ from watchdog.model import ConnectorState, ConnectorStatus, Decision, Health, Ta
 from watchdog.rules import (
     classify,
     decide_on_request,
+    decide_on_signal,
     decide_on_status,
     named_but_missing,
     selected,
@@ -130,10 +131,18 @@ def test_a_queued_restart_absorbs_the_next_decision() -> None:
 @pytest.mark.parametrize(
     ("state", "decision"),
     [("RUNNING", Decision.RESTART), ("FAILED", Decision.RESTART), ("DEGRADED", Decision.RESTART),
-     ("PROVISIONING", Decision.TRANSIENT), ("PAUSED", Decision.TRANSIENT), ("DELETED", Decision.TRANSIENT)],
+     ("PROVISIONING", Decision.TRANSIENT), ("PAUSED", Decision.TRANSIENT), ("DELETED", Decision.TRANSIENT),
+     # Kafka Connect 3.5+ (KIP-875): stopped on purpose; a real worker answers 202 and stays STOPPED.
+     ("STOPPED", Decision.TRANSIENT)],
 )
 def test_scheduled_restarts_skip_states_that_refuse_them(state: str, decision: Decision) -> None:
     assert decide_on_request(status(state), pending=False) is decision
+
+
+def test_a_stopped_connector_is_transient_and_refuses_alert_and_stall_restarts() -> None:
+    stopped = ConnectorStatus(name="c", state="STOPPED", tasks=())
+    assert classify(stopped) is Health.TRANSIENT
+    assert decide_on_signal(rule(), ConnectorState(), stopped, T0, pending=False) is Decision.TRANSIENT
 
 
 def test_scheduled_restart_of_a_missing_or_queued_connector() -> None:

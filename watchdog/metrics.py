@@ -34,7 +34,9 @@ BLOCKING_RESULTS = ("clear", "blocked", "error_blocked", "error_allowed")
 STALL_VERDICTS = ("moving", "idle", "stalling", "stalled")
 HTTP_ROUTES = ("alertmanager", "restarts", "restart_status", "connectors", "history")
 SCHEDULER_EVENTS = ("missed", "error", "max_instances")
-POLL_RESULTS = ("ok", *(o.value for o in Outcome if o not in (Outcome.ACCEPTED, Outcome.DRY_RUN, Outcome.DROPPED, Outcome.UNSENT, Outcome.CANCELLED)))
+# Polls are reads: never unsent, cancelled or unconfirmed (a read is simply asked again).
+POLL_RESULTS = ("ok", *(o.value for o in Outcome if o not in (
+    Outcome.ACCEPTED, Outcome.DRY_RUN, Outcome.DROPPED, Outcome.UNSENT, Outcome.CANCELLED, Outcome.UNCONFIRMED)))
 
 
 class Metrics:

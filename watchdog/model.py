@@ -67,6 +67,10 @@ class Outcome(StrEnum):
     # have reached the API. Reported rather than sent again, so one request never restarts a
     # connector twice.
     INTERRUPTED = "interrupted"
+    # The restart call may have reached the server (its answer never came: a read timeout, a
+    # connection cut after the request was written) and was not safe to send again (a restart
+    # of every instance). Not sent again; the next status poll judges what became of it.
+    UNCONFIRMED = "unconfirmed"
 
 
 # Outcomes that mean "the watchdog could not do what it was asked": --once exits non-zero on them.
@@ -82,6 +86,8 @@ ERROR_OUTCOMES = frozenset(
         Outcome.NETWORK_ERROR,
         Outcome.UNSENT,
         Outcome.INTERRUPTED,
+        # Not a success either: nobody saw the restart accepted. --once says so with its exit code.
+        Outcome.UNCONFIRMED,
     }
 )
 

@@ -24,8 +24,9 @@ from typing import Any, Protocol
 
 from .config import RateLimitSettings
 from .connect import ApiResult, ConnectBackend, Gateway
+from .connect.backend import describe_answer
 from .logs import get_logger
-from .model import ConnectorKey, Outcome, RestartRequest, Trigger
+from .model import ConnectorKey, ConnectorStatus, Outcome, RestartRequest, Trigger
 
 log = get_logger("watchdog.queue")
 
@@ -68,6 +69,9 @@ class RestartJob:
     wants_recommendations: bool = False
     recommendations: tuple[str, ...] = ()
     attempt_counted: bool = False  # set once the attempt is in the state store
+    # What the API answered an accepted restart with, where it says (Kafka Connect's 202 body:
+    # which instances it is restarting). Summarised into `message`, so history and logs keep it.
+    answer: ConnectorStatus | None = None
 
     @property
     def primary(self) -> RestartRequest:
@@ -324,6 +328,9 @@ class RestartQueue:
             job.status_code = result.status_code
             job.request_id = result.request_id
             job.message = result.message
+            if isinstance(result.value, ConnectorStatus):
+                job.answer = result.value
+                job.message = job.message or describe_answer(result.status_code, result.value)
         if message:
             job.message = message
         if self._pending.get(job.key) is job:

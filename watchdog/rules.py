@@ -10,10 +10,15 @@ from .config import Rule, Selector, StatusTrigger
 from .model import ConnectorState, ConnectorStatus, Decision, Health
 
 # Confluent Cloud answers a restart with 400 in these states (observed by Confluent's own MCP
-# integration tests); a deleted connector has nothing to restart.
-RESTART_REFUSED_STATES = frozenset({"PROVISIONING", "PAUSED", "DELETED"})
+# integration tests); a deleted connector has nothing to restart. STOPPED (Kafka Connect 3.5+,
+# KIP-875: `PUT /connectors/{name}/stop`) and PAUSED are an operator's deliberate choice: a real
+# Kafka Connect worker answers a restart of either 202 and leaves it as it was (observed on
+# 4.3.1), so sending one would only report a success that did nothing.
+RESTART_REFUSED_STATES = frozenset({"PROVISIONING", "PAUSED", "STOPPED", "DELETED"})
 
-_TRANSIENT_CONNECTOR_STATES = frozenset({"PROVISIONING", "PAUSED", "NONE", "DELETED", "UNASSIGNED", "RESTARTING"})
+_TRANSIENT_CONNECTOR_STATES = frozenset(
+    {"PROVISIONING", "PAUSED", "STOPPED", "NONE", "DELETED", "UNASSIGNED", "RESTARTING"}
+)
 _FAILED_TASK_STATES = frozenset({"FAILED", "SYSTEM_ERROR"})
 _USER_ERROR_STATE = "USER_ACTIONABLE_ERROR"
 _FAILED_CONNECTOR_STATES = frozenset({"FAILED", "DEGRADED"})

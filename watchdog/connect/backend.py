@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
@@ -14,6 +15,7 @@ from ..ratelimit import RateLimitHeaders
 T = TypeVar("T")
 
 MAX_MESSAGE_CHARS = 300
+_HTML_TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 
 class Endpoint(StrEnum):
@@ -106,8 +108,12 @@ def error_message(response: httpx.Response) -> str:
             text = "; ".join(
                 str(e.get("detail") or e.get("title") or "") for e in data["errors"] if isinstance(e, dict)
             )
-    if not text:
-        text = response.text.strip() if data is None else ""
+    if not text and data is None:
+        text = response.text.strip()
+        # An HTML error page (Jetty's, a proxy's): its title says it, the markup does not help.
+        title = _HTML_TITLE.search(text)
+        if title is not None:
+            text = title.group(1).strip()
     return (text or response.reason_phrase or "")[:MAX_MESSAGE_CHARS]
 
 
@@ -141,3 +147,13 @@ def parse_status(data: Any, resource_id: str | None = None) -> ConnectorStatus:
         tasks=tuple(tasks),
         resource_id=resource_id,
     )
+
+
+def describe_answer(status_code: int | None, status: ConnectorStatus) -> str:
+    """One line for a restart's answer body: what the API says it is restarting.
+
+    `202: connector RUNNING; tasks 0 RESTARTING, 1 RUNNING`
+    """
+    # Sorted: a real worker lists tasks in no particular order.
+    tasks = ", ".join(f"{task.id} {task.state}" for task in sorted(status.tasks, key=lambda t: t.id)) or "none"
+    return f"{status_code}: connector {status.state}; tasks {tasks}"[:MAX_MESSAGE_CHARS]

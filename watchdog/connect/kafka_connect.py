@@ -16,11 +16,36 @@ Falling over to the next worker after a network error is safe call by call:
 - a restart of every instance (`only_failed=False`) is not safe to repeat, so it only falls
   over when the connection was never made (the request cannot have reached any worker).
 
+- a restart that may have reached a worker (the request was written, no answer came: a read
+  timeout, a connection cut) and is not safe to repeat ends `Outcome.UNCONFIRMED`: it is
+  neither sent again nor sent to another worker; the next status poll shows what it did.
+
 Answers: 202 with the connector's status (instances being restarted show RESTARTING) is
 accepted and carries that status in `ApiResult.value`; 204 and 200 (a restart without flags,
 by version) are accepted too. 409 is `Outcome.CONFLICT` (a rebalance is under way: retry after
 a short wait); other codes are classified as for Confluent Cloud. Errors come as
 `{"error_code": N, "message": "..."}`, or as plain text from the basic-auth extension.
+
+What real workers showed (Apache Kafka 4.3.1, tests/fixtures/kafka_connect/; see
+docs/reliability.md):
+
+- A worker that is starting answers every Connect path with Jetty's own 404 page (text/html)
+  for a few seconds, before Connect's resources are registered. That 404 says nothing about the
+  connector: the next worker is asked (nothing reached Connect, so this is safe for every call),
+  and when no worker serves yet the call is a retryable server error, never `not_found`.
+- Kafka Connect before 3.0 ignores `includeTasks` and `onlyFailed` and answers 204 (the restart
+  was a `void` method): it restarted the connector instance only, and FAILED tasks stay FAILED.
+  A flagged restart answered 204 is therefore completed task by task: the status is read and
+  each FAILED task (every task, for `only_failed=False`) is restarted with
+  `POST /connectors/{name}/tasks/{id}/restart`.
+- A worker times a request out after 90 s (its `rest.request.timeout`), and a restart can take
+  that long while the herd rebalances: restarts wait at least `RESTART_READ_TIMEOUT` for the
+  answer, whatever the configured read timeout.
+- Names: the worker (Jetty 12) refuses an encoded `/`, `%` or a backslash in a path with a 400 page,
+  and an encoded `.` or `..` segment too; a literal `.` or `..` segment it routes to the
+  connector of that name, but httpx removes such segments from every URL it sends, so the call
+  would reach another resource. Connectors named `.` or `..` are therefore refused here,
+  without a call; the others are sent and the worker's 400 is reported as `rejected`.
 """
 
 from __future__ import annotations
@@ -32,7 +57,7 @@ from urllib.parse import quote
 
 import httpx
 
-from ..model import ConnectorStatus, Outcome
+from ..model import ConnectorStatus, Outcome, TaskStatus
 from ..ratelimit import parse_headers
 from .backend import (
     MAX_MESSAGE_CHARS,
@@ -50,6 +75,12 @@ T = TypeVar("T")
 LIST_EXPANSIONS = (("expand", "status"), ("expand", "info"))
 # Errors that prove the request never left: the connection (or a pooled one) was not obtained.
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# A worker gives up on a request after 90 s (rest.request.timeout.ms, Kafka Connect's default)
+# and answers 500 "Request timed out"; a restart must wait longer than that to hear it.
+RESTART_READ_TIMEOUT = 100.0
+# Names httpx cannot send as a path segment (it removes dot segments from every URL), while the
+# worker refuses their percent-encoded spelling (Jetty 12: "Ambiguous URI path segment").
+_UNADDRESSABLE_NAMES = frozenset({".", ".."})
 
 
 class KafkaConnectBackend:
@@ -69,7 +100,8 @@ class KafkaConnectBackend:
         return await self._call(Endpoint.LIST, "GET", "/connectors", _parse_expanded_list, params=LIST_EXPANSIONS)
 
     async def connector_status(self, connector: str) -> ApiResult[ConnectorStatus]:
-        return await self._call(Endpoint.STATUS, "GET", f"{_connector_path(connector)}/status", parse_status)
+        return await self._call(Endpoint.STATUS, "GET", f"{_connector_path(connector)}/status", parse_status,
+                                name=connector)
 
     async def restart(self, connector: str, *, only_failed: bool = True) -> ApiResult[Any]:
         """Restart what failed (default), or the connector and every task (`only_failed=False`,
@@ -78,7 +110,7 @@ class KafkaConnectBackend:
         `value` is the ConnectorStatus of a 202 (None after a 204 or 200).
         """
         params = (("includeTasks", "true"), ("onlyFailed", "true" if only_failed else "false"))
-        return await self._call(
+        result = await self._call(
             Endpoint.RESTART,
             "POST",
             f"{_connector_path(connector)}/restart",
@@ -86,6 +118,48 @@ class KafkaConnectBackend:
             params=params,
             repeatable=only_failed,
             body_optional=True,
+            read_timeout=RESTART_READ_TIMEOUT,
+            name=connector,
+        )
+        if result.ok and result.status_code in (200, 204) and result.value is None:
+            # 3.0 and later answer a flagged restart 202 with a body: this worker ignored the
+            # flags (before 3.0), so only the connector instance was restarted.
+            return await self._restart_tasks_one_by_one(connector, only_failed, result)
+        return result
+
+    async def _restart_tasks_one_by_one(
+        self, connector: str, only_failed: bool, first: ApiResult[Any]
+    ) -> ApiResult[Any]:
+        """Finish a restart a pre-3.0 worker did only in part: restart the tasks by id."""
+        started = time.perf_counter() - first.elapsed
+        status = await self.connector_status(connector)
+        note = f"this Kafka Connect ignored includeTasks/onlyFailed (answered {first.status_code})"
+        if not status.ok or status.value is None:
+            return _with(status, Endpoint.RESTART, f"{note}; reading the task states failed: {status.message}", started)
+        tasks: list[TaskStatus] = [
+            task for task in status.value.tasks if not only_failed or task.state.upper() == "FAILED"
+        ]
+        restarted: list[int] = []
+        for task in tasks:
+            answer = await self._call(
+                Endpoint.RESTART,
+                "POST",
+                f"{_connector_path(connector)}/tasks/{task.id}/restart",
+                parse_status,
+                repeatable=only_failed,
+                body_optional=True,
+                read_timeout=RESTART_READ_TIMEOUT,
+                name=connector,
+            )
+            if not answer.ok:
+                done = f"; restarted tasks {_ids(restarted)}" if restarted else ""
+                return _with(answer, Endpoint.RESTART, f"{note}{done}; task {task.id}: {answer.message}", started)
+            restarted.append(task.id)
+        what = f"restarted tasks {_ids(restarted)} one by one" if restarted else "no task to restart"
+        return ApiResult(
+            Endpoint.RESTART, Outcome.ACCEPTED, status_code=first.status_code, request_id=first.request_id,
+            headers=first.headers, message=f"{note}; {what}"[:MAX_MESSAGE_CHARS],
+            elapsed=time.perf_counter() - started,
         )
 
     async def error_recommendations(self, connector: str) -> ApiResult[list[str]]:
@@ -103,34 +177,77 @@ class KafkaConnectBackend:
         params: Sequence[tuple[str, str]] = (),
         repeatable: bool = True,
         body_optional: bool = False,
+        read_timeout: float | None = None,
+        name: str | None = None,
     ) -> ApiResult[T]:
         """Ask the workers in turn, from the one that answered last, until one answers.
 
         `repeatable`: the call may be sent again after a network error that may have happened
         after the request left. `body_optional`: a 2xx without a readable body is still
         accepted (a restart answered 204, or a 202 whose body was cut short: the restart was
-        accepted either way).
+        accepted either way). `read_timeout`: wait at least this long for the answer.
         """
         started = time.perf_counter()
+        if name is not None and name in _UNADDRESSABLE_NAMES:
+            return ApiResult(endpoint, Outcome.REJECTED, elapsed=0.0, message=(
+                f"a connector named {name!r} cannot be addressed through Kafka Connect's REST API "
+                "(a '.' or '..' path segment); nothing was sent"))
+        timeout = self._http.timeout
+        if read_timeout is not None and (timeout.read is None or timeout.read < read_timeout):
+            timeout = httpx.Timeout(connect=timeout.connect, read=read_timeout, write=timeout.write, pool=timeout.pool)
         failures: list[str] = []
         count = len(self._urls)
         for attempt in range(count):
             index = (self._preferred + attempt) % count
+            url = self._urls[index]
             try:
-                response = await self._http.request(method, f"{self._urls[index]}{path}", params=list(params))
+                response = await self._http.request(method, f"{url}{path}", params=list(params), timeout=timeout)
             except httpx.HTTPError as exc:
-                failures.append(f"{self._urls[index]}: {type(exc).__name__}: {exc}")
+                failures.append(f"{url}: {type(exc).__name__}: {exc}")
                 if repeatable or isinstance(exc, _NEVER_SENT):
                     continue
-                break
+                return ApiResult(endpoint, Outcome.UNCONFIRMED, elapsed=time.perf_counter() - started, message=(
+                    f"no answer from {url} ({type(exc).__name__}) after the request may have reached it; "
+                    "not sent again: the next poll shows what became of it")[:MAX_MESSAGE_CHARS])
+            if _not_serving(response):
+                # Observed: a starting worker answers Jetty's own 404 page for a few seconds.
+                failures.append(f"{url}: 404 {response.headers.get('content-type') or 'without a body type'}: "
+                                "the worker does not serve Kafka Connect's REST API (yet)")
+                continue
             self._preferred = index
             return _result(endpoint, response, parse, body_optional, time.perf_counter() - started)
+        if failures and all("does not serve" in failure for failure in failures):
+            # Every worker is up but none serves Connect yet (all starting): worth a retry.
+            return ApiResult(endpoint, Outcome.SERVER_ERROR, status_code=404, elapsed=time.perf_counter() - started,
+                             message="; ".join(failures)[:MAX_MESSAGE_CHARS])
         return ApiResult(
             endpoint,
             Outcome.NETWORK_ERROR,
             message="; ".join(failures)[:MAX_MESSAGE_CHARS],
             elapsed=time.perf_counter() - started,
         )
+
+
+def _not_serving(response: httpx.Response) -> bool:
+    """A 404 that is not Kafka Connect's own error body (`{"error_code": 404, ...}`): the worker's
+    web server is up but Connect's resources are not registered yet (or a proxy answered)."""
+    if response.status_code != 404:
+        return False
+    try:
+        data = response.json()
+    except ValueError:
+        return True
+    return not (isinstance(data, dict) and "error_code" in data)
+
+
+def _with(result: ApiResult[Any], endpoint: Endpoint, message: str, started: float) -> ApiResult[Any]:
+    return ApiResult(endpoint, result.outcome, status_code=result.status_code, request_id=result.request_id,
+                     headers=result.headers, message=message[:MAX_MESSAGE_CHARS],
+                     elapsed=time.perf_counter() - started)
+
+
+def _ids(ids: list[int]) -> str:
+    return ", ".join(str(i) for i in ids)
 
 
 def _result(

@@ -67,6 +67,7 @@ class _ApiEndpoint:
             ApiRequest(
                 method=request.method,
                 path=scope["path"],
+                raw_path=scope.get("raw_path", b"").decode("latin-1") or None,
                 query=tuple(request.query_params.multi_items()),
                 authorization=request.headers.get("authorization"),
                 body=body,

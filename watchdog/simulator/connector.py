@@ -25,6 +25,7 @@ class Phase(StrEnum):
     PROVISIONING = "PROVISIONING"
     RUNNING = "RUNNING"
     PAUSED = "PAUSED"
+    STOPPED = "STOPPED"  # Kafka Connect 3.5+ (KIP-875): stopped by an operator, no tasks
     RESTARTING = "RESTARTING"  # shown as connector RUNNING, tasks RESTARTING or UNASSIGNED
     FAILED = "FAILED"
     DEGRADED = "DEGRADED"
@@ -46,8 +47,8 @@ def connector_state(phase: Phase) -> str:
 
 def task_states(phase: Phase, tasks: int, restarting_as: str) -> tuple[str, ...]:
     """The task states the API reports (Confluent's task vocabulary, research note §2.3)."""
-    if phase is Phase.PROVISIONING:
-        return ()  # the spec's PROVISIONING example lists no tasks
+    if phase in (Phase.PROVISIONING, Phase.STOPPED):
+        return ()  # the spec's PROVISIONING example lists no tasks; a stopped connector has none
     if phase is Phase.DEGRADED:
         return ("RUNNING",) * (tasks - 1) + ("SYSTEM_ERROR",)
     state = {
@@ -92,6 +93,7 @@ class SimulatedConnector:
     _script: Script
     _origin: float  # when the script's clock started
     _pause: _Window | None
+    _stop: _Window | None
     _restart: _Window | None
     _grace: _Window | None  # RUNNING after a restart that did not cure
     _cured_at: float | None
@@ -135,6 +137,8 @@ class SimulatedConnector:
         )
 
     def phase_at(self, t: float) -> Phase:
+        if self._stop is not None and self._stop.contains(t):
+            return Phase.STOPPED
         if self._pause is not None and self._pause.contains(t):
             return Phase.PAUSED
         if self._restart is not None and self._restart.contains(t):
@@ -202,9 +206,21 @@ class SimulatedConnector:
             return
         self._pause = _Window(now + delay)
 
-    def resume(self, now: float, delay: float) -> None:
-        """Resume after `delay`; "do nothing if the connector is not paused" (spec)."""
+    def stop(self, now: float) -> None:
+        """Stop now (Kafka Connect's PUT /stop answers once the connector is stopped)."""
         self.advance(now)
+        if self._stop is None or not self._stop.contains(now):
+            self._stop = _Window(now)
+        if self._pause is not None and self._pause.contains(now):
+            self._pause = _Window(self._pause.start, now)
+
+    def resume(self, now: float, delay: float) -> None:
+        """Resume after `delay`; "do nothing if the connector is not paused" (spec). A stopped
+        connector resumes too (KIP-875)."""
+        self.advance(now)
+        if self._stop is not None and self._stop.contains(now):
+            self._stop = _Window(self._stop.start, now + delay)
+            return
         if self._pause is None or not self._pause.contains(now) or self._pause.end != math.inf:
             return
         self._pause = _Window(self._pause.start, now + delay)
@@ -221,6 +237,9 @@ class SimulatedConnector:
         self.advance(now)
         if state == "PAUSED":
             self._pause = _Window(now)
+            return
+        if state == "STOPPED":
+            self._stop = _Window(now)
             return
         stall, idle = self._stall, self._idle
         script = self._script.model_copy(
@@ -263,6 +282,7 @@ class SimulatedConnector:
         self._script = script
         self._origin = origin
         self._pause = _Window(origin) if script.initial == "PAUSED" else None
+        self._stop = _Window(origin) if script.initial == "STOPPED" else None
         self._restart = None
         self._grace = None
         self._cured_at = None
@@ -298,7 +318,7 @@ class SimulatedConnector:
         """The first time after t at which phase, stall or idleness may change."""
         script, origin = self._script, self._origin
         candidates = [self._cured_at]
-        for window in (self._pause, self._restart, self._grace, self._stall, self._idle):
+        for window in (self._pause, self._stop, self._restart, self._grace, self._stall, self._idle):
             if window is not None:
                 candidates += [window.start, window.end]
         for offset in (script.provisioning_until, script.fail_at):

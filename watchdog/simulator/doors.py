@@ -25,6 +25,9 @@ class ApiRequest:
     authorization: str | None = None
     body: bytes = b""
     client: str | None = None  # the caller's IP address (the Metrics API limits per IP)
+    # The path as it came on the wire, percent-encoding and all (`path` is decoded): Kafka
+    # Connect's Jetty refuses some encodings before any routing.
+    raw_path: str | None = None
 
 
 @dataclass(slots=True)

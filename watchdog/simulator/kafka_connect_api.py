@@ -17,11 +17,23 @@ cluster forwards to the leader, so one prefix serves the whole cluster.
                                                        instances shown RESTARTING (KIP-745)
     POST /connectors/{name}/tasks/{id}/restart         204, that task, synchronously
     PUT  /connectors/{name}/pause | /resume            202, no body, asynchronous
+    PUT  /connectors/{name}/stop                       204, stopped (3.5+, KIP-875): no tasks
 
 Errors are `{"error_code": N, "message": "..."}` with Kafka Connect's own wording: 404 for an
 unknown connector or task, 409 on restarts while a scripted rebalance is in progress, and a 401
 in plain text when the cluster has basic auth (BasicAuthSecurityRestExtension). No rate limit,
-no rate-limit headers.
+no rate-limit headers, no X-Request-Id.
+
+Checked against real workers (Apache Kafka 4.3.1; tests/fixtures/kafka_connect/ holds their
+answers and tests/simulator/test_kafka_connect_vs_real.py compares): every status entry carries
+the plugin's `version`; a restart's 202 body shows the selected instances RESTARTING and keeps
+the trace of those that were FAILED; a restart of a PAUSED or STOPPED connector is answered 202
+(instances shown RESTARTING) and leaves it as it was; a task restart of a STOPPED connector is a
+409 (its tasks run nowhere, so no worker can take it); Jetty answers a path with an encoded `/`,
+`%`, backslash or dot segment with a 400 HTML page before any routing, and a path no resource
+serves with Connect's JSON 404 but no Content-Type; literal `.` and `..` segments reach the
+connectors of those names. `ignores_restart_flags` plays a worker before 3.0 (KIP-745): flags
+ignored, every restart a bare one.
 
 How a restart meets the connector's script: a restart heals (counts towards
 `recover_after_restarts`, ends a stall) when it restarts every failed instance, or every task;
@@ -33,10 +45,11 @@ failed) connector alone, as it would in Kafka Connect.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 from watchdog.simulator import kafka_connect_bodies as bodies
 from watchdog.simulator.cloud_api import phrase
-from watchdog.simulator.connector import SimulatedConnector
+from watchdog.simulator.connector import Phase, SimulatedConnector
 from watchdog.simulator.credentials import basic_credentials, same_secret
 from watchdog.simulator.doors import Admission, ApiRequest
 from watchdog.simulator.kafka_connect_bodies import REBALANCE_MESSAGE, Instances
@@ -50,6 +63,16 @@ _NO_SUCH_PATH = "HTTP 404 Not Found"
 # JaasBasicAuthFilter's answer (apache/kafka connect/basic-auth-extension).
 _UNAUTHORIZED = "User cannot access the resource."
 _INJECTED_MESSAGES = {404: _NO_SUCH_PATH, 409: REBALANCE_MESSAGE, 500: "Request timed out"}
+# Jetty 12's URI compliance (observed: the titles of its 400 pages), checked in this order.
+_JETTY_REFUSALS = (
+    ("%2f", "Ambiguous URI path separator"),
+    ("%25", "Ambiguous URI path encoding"),
+    ("%5c", "Suspicious Path Character"),
+)
+_JETTY_PAGE = (
+    '<html>\n<head>\n<meta http-equiv="Content-Type" content="text/html;charset=ISO-8859-1"/>\n'
+    "<title>Error 400 {reason}</title>\n</head>\n<body>\n<h2>HTTP ERROR 400 {reason}</h2>\n</body>\n</html>\n"
+)
 
 
 def kafka_connect_error(status: int, message: str) -> ApiReply:
@@ -79,9 +102,12 @@ class KafkaConnectApi:
     # --- the door -----------------------------------------------------------------------------
 
     def admit(self, route: Route, request: ApiRequest, t: float) -> Admission:
+        refusal = _jetty_refusal(request.raw_path)
+        if refusal is not None:
+            return Admission(None, refusal=refusal)
         cluster = self._clusters.get(route.cluster or "")
         if cluster is None:
-            return Admission(None, refusal=kafka_connect_error(404, _NO_SUCH_PATH))
+            return Admission(None, refusal=_no_such_path())
         auth = cluster.basic_auth
         if auth is not None:
             credentials = basic_credentials(request.authorization)
@@ -101,11 +127,11 @@ class KafkaConnectApi:
             return self._list(cluster, connectors, request.query, t)
         connector = connectors.get(route.connector or "")
         if route.kind == "other":
-            return kafka_connect_error(404, _NO_SUCH_PATH)
+            return _no_such_path()
         if connector is None:
             return kafka_connect_error(404, _unknown_connector(route))
         if route.kind == "read":
-            return json_reply(200, bodies.info_body(connector))
+            return json_reply(200, bodies.info_body(connector, t))
         if route.kind == "status":
             return self._status(cluster, connector, route.task, t)
         if route.kind == "pause":
@@ -114,6 +140,9 @@ class KafkaConnectApi:
         if route.kind == "resume":
             connector.resume(t, self._pause_delay)
             return ApiReply(202)
+        if route.kind == "stop":
+            connector.stop(t)
+            return ApiReply(204)
         if self._rebalancing(cluster.name, t):
             # Restarts are forwarded to the leader, which is unknown mid-rebalance (§4.1).
             return kafka_connect_error(409, REBALANCE_MESSAGE)
@@ -143,7 +172,7 @@ class KafkaConnectApi:
             if "status" in expansions:
                 entry["status"] = self._status_body(cluster, connector, t)
             if "info" in expansions:
-                entry["info"] = bodies.info_body(connector)
+                entry["info"] = bodies.info_body(connector, t)
             body[name] = entry
         return json_reply(200, body)
 
@@ -170,6 +199,8 @@ class KafkaConnectApi:
         t: float,
     ) -> ApiReply:
         include_tasks, only_failed = _flag(query, "includeTasks"), _flag(query, "onlyFailed")
+        if cluster.ignores_restart_flags:
+            include_tasks = only_failed = False  # before 3.0 the method took no parameters
         if not include_tasks and not only_failed:
             # The connector instance alone, synchronously: 204 as released (KAFKA-13139), 200
             # in the KIP-745 text and the first 3.0 code.
@@ -186,10 +217,13 @@ class KafkaConnectApi:
             ),
         )
         shown = self._apply(connector, selected, delay=self._restart_delay, t=t)
-        body = self._status_body(cluster, connector, t, shown_restarting=shown)
+        body = self._status_body(cluster, connector, t, shown_restarting=shown, failed_before=failed)
         return json_reply(202, body)
 
     def _restart_task(self, connector: SimulatedConnector, task: int, t: float) -> ApiReply:
+        if connector.phase_at(t) is Phase.STOPPED:
+            # Observed: a stopped connector's tasks run on no worker, none can take the restart.
+            return kafka_connect_error(409, REBALANCE_MESSAGE)
         _, task_states = bodies.states(connector, t, self._restarted.get(_key(connector)))
         if not 0 <= task < len(task_states):
             return kafka_connect_error(404, f"Unknown task: {connector.name}-{task}")
@@ -214,10 +248,12 @@ class KafkaConnectApi:
         t: float,
         *,
         shown_restarting: Instances = bodies.NO_INSTANCES,
+        failed_before: Instances = bodies.NO_INSTANCES,
     ) -> dict[str, Any]:
         restarting = self._restarted.get(_key(connector))
         return bodies.status_body(
-            connector, t, cluster.workers, restarting, shown_restarting=shown_restarting
+            connector, t, cluster.workers, restarting, shown_restarting=shown_restarting, failed_before=failed_before,
+            versions=not cluster.ignores_restart_flags,
         )
 
     def _rebalancing(self, cluster: str, t: float) -> bool:
@@ -241,3 +277,27 @@ def _unknown_connector(route: Route) -> str:
     if route.kind == "read":
         return f"Connector {route.connector} not found"
     return f"Unknown connector: {route.connector}"
+
+
+def _no_such_path() -> ApiReply:
+    """Jersey's 404 for a path no resource serves: Connect's JSON body, but no Content-Type
+    (observed on 4.3.1)."""
+    return ApiReply(404, b'{"error_code":404,"message":"HTTP 404 Not Found"}')
+
+
+def _jetty_refusal(raw_path: str | None) -> ApiReply | None:
+    """Jetty's 400 for a path its URI compliance calls ambiguous, before Connect sees it."""
+    if not raw_path:
+        return None
+    reason = None
+    for segment in raw_path.split("?", 1)[0].split("/"):
+        lowered = segment.lower()
+        reason = next((why for code, why in _JETTY_REFUSALS if code in lowered), None)
+        if reason is None and "%" in segment and unquote(segment) in (".", ".."):
+            reason = "Ambiguous URI path segment"
+        if reason is not None:
+            break
+    if reason is None:
+        return None
+    headers = {"Content-Type": "text/html;charset=iso-8859-1", "Cache-Control": "must-revalidate,no-cache,no-store"}
+    return ApiReply(400, _JETTY_PAGE.format(reason=reason).encode("latin-1"), headers)

@@ -6,6 +6,7 @@ A scenario's connector phases show the Apache Kafka way:
     PROVISIONING            UNASSIGNED    none yet
     RUNNING                 RUNNING       RUNNING
     PAUSED                  PAUSED        PAUSED
+    STOPPED                 STOPPED       none (KIP-875: a stopped connector has no tasks)
     FAILED                  RUNNING       all FAILED (the usual Kafka Connect failure: the
                                           connector instance keeps running, its tasks die)
     DEGRADED                RUNNING       the last one FAILED, the others RUNNING
@@ -30,6 +31,8 @@ REBALANCE_MESSAGE = (
     "Cannot complete request momentarily due to no known leader URL, "
     "likely because a rebalance was underway."
 )
+# What the FileStream connectors of the recorded workers report as their plugin version.
+PLUGIN_VERSION = "4.3.1"
 _DEFAULT_CLASSES = {
     "source": "org.apache.kafka.connect.file.FileStreamSourceConnector",
     "sink": "org.apache.kafka.connect.file.FileStreamSinkConnector",
@@ -71,6 +74,7 @@ def states(
         tasks = ["RESTARTING" if i in chosen.tasks else "RUNNING" for i in range(count)]
         return ("RESTARTING" if chosen.connector else "RUNNING"), tasks
     return {
+        Phase.STOPPED: ("STOPPED", []),
         Phase.PROVISIONING: ("UNASSIGNED", []),
         Phase.RUNNING: ("RUNNING", ["RUNNING"] * count),
         Phase.PAUSED: ("PAUSED", ["PAUSED"] * count),
@@ -100,33 +104,42 @@ def status_body(
     restarting: Instances | None,
     *,
     shown_restarting: Instances = NO_INSTANCES,
+    failed_before: Instances = NO_INSTANCES,
+    versions: bool = True,
 ) -> dict[str, Any]:
-    """ConnectorStateInfo; `shown_restarting` marks instances a restart has just selected."""
+    """ConnectorStateInfo; `shown_restarting` marks instances a restart has just selected
+    (observed: those in `failed_before` keep their failure's trace until they run again). `versions`: the
+    plugin version on every entry, as 4.x workers show it (older ones do not)."""
     state, task_states = states(connector, t, restarting)
     failure = connector.failure
-    if shown_restarting.connector:
-        state = "RESTARTING"
-    head: dict[str, Any] = {"state": state, "worker_id": worker_id(connector, workers)}
-    if state == "FAILED":
+    head: dict[str, Any] = {
+        "state": "RESTARTING" if shown_restarting.connector else state,
+        "worker_id": worker_id(connector, workers),
+    }
+    if versions:
+        head["version"] = PLUGIN_VERSION
+    if state == "FAILED" or (shown_restarting.connector and failed_before.connector):
         head["trace"] = failure.connector_trace
     tasks = []
     for task_id, task_state in enumerate(task_states):
-        if task_id in shown_restarting.tasks:
-            task_state = "RESTARTING"
         task: dict[str, Any] = {
             "id": task_id,
-            "state": task_state,
+            "state": "RESTARTING" if task_id in shown_restarting.tasks else task_state,
             "worker_id": worker_id(connector, workers, task_id),
         }
-        if task_state == "FAILED":
+        if versions:
+            task["version"] = PLUGIN_VERSION
+        if task_state == "FAILED" or (task_id in shown_restarting.tasks and task_id in failed_before.tasks):
             task["trace"] = failure.task_trace
         tasks.append(task)
     return {"name": connector.name, "connector": head, "tasks": tasks, "type": connector.spec.type}
 
 
-def info_body(connector: SimulatedConnector) -> dict[str, Any]:
-    """ConnectorInfo: the config as given (a worker does not mask it), task ids and type."""
+def info_body(connector: SimulatedConnector, t: float) -> dict[str, Any]:
+    """ConnectorInfo: the config as given (a worker does not mask it), task ids and type. A
+    stopped connector lists no tasks (observed: stopping removes its task configs)."""
     spec = connector.spec
+    tasks = 0 if connector.phase_at(t) is Phase.STOPPED else spec.tasks
     config = {
         "connector.class": _DEFAULT_CLASSES[spec.type],
         **spec.config,
@@ -136,6 +149,6 @@ def info_body(connector: SimulatedConnector) -> dict[str, Any]:
     return {
         "name": spec.name,
         "config": config,
-        "tasks": [{"connector": spec.name, "task": task} for task in range(spec.tasks)],
+        "tasks": [{"connector": spec.name, "task": task} for task in range(tasks)],
         "type": spec.type,
     }

@@ -25,6 +25,7 @@ EndpointKind = Literal[
     "restart",
     "pause",
     "resume",
+    "stop",
     "error_recommendations",
     "metrics_query",
     "metrics_export",
@@ -54,6 +55,7 @@ _KAFKA_CONNECT_OPERATIONS: dict[tuple[str, str], EndpointKind] = {
     ("GET", "status"): "status",
     ("PUT", "pause"): "pause",
     ("PUT", "resume"): "resume",
+    ("PUT", "stop"): "stop",  # 3.5+ (KIP-875)
     ("POST", "restart"): "restart",
 }
 _KAFKA_CONNECT_TASK_OPERATIONS: dict[tuple[str, str], EndpointKind] = {

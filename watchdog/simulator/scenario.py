@@ -70,7 +70,7 @@ commented example.
 
 A connector script (all keys optional):
 
-    initial: RUNNING               # RUNNING | PROVISIONING | PAUSED | FAILED | DEGRADED
+    initial: RUNNING               # RUNNING | PROVISIONING | PAUSED | STOPPED | FAILED | DEGRADED
                                    # | USER_ACTIONABLE_ERROR
     provisioning_until: 30         # PROVISIONING ends then (only with initial PROVISIONING);
                                    # omitted: it stays PROVISIONING
@@ -154,8 +154,9 @@ from pydantic import (
 
 from watchdog.simulator.routing import EndpointKind
 
+# STOPPED: Kafka Connect 3.5+ (KIP-875), a connector an operator stopped; it has no tasks.
 InitialState = Literal[
-    "RUNNING", "PROVISIONING", "PAUSED", "FAILED", "DEGRADED", "USER_ACTIONABLE_ERROR"
+    "RUNNING", "PROVISIONING", "PAUSED", "STOPPED", "FAILED", "DEGRADED", "USER_ACTIONABLE_ERROR"
 ]
 FailureKind = Literal["FAILED", "DEGRADED", "USER_ACTIONABLE_ERROR"]
 FAILURE_KINDS: frozenset[str] = frozenset(get_args(FailureKind))
@@ -359,6 +360,9 @@ class KafkaConnectClusterSpec(_Model):
     workers: int = Field(3, ge=1, le=254)
     basic_auth: BasicAuthSpec | None = None
     bare_restart_status: Literal[200, 204] = 204
+    # Kafka Connect before 3.0 (KIP-745): includeTasks and onlyFailed are ignored, every restart
+    # restarts the connector instance only and is answered like a bare one (204, no body).
+    ignores_restart_flags: bool = False
     rebalances: list[RebalanceSpec] = []
     connectors: list[ConnectorSpec] = []
 

@@ -1,0 +1,217 @@
+"""What real Kafka Connect workers do that the client must survive (issue 11 items 7-9, and what
+the real 4.3.1 cluster of tests/e2e/kafka showed): workers before 3.0 ignore the restart flags,
+restarts are slow and unsafe to repeat, a starting worker answers Jetty's 404 page, some names
+cannot be addressed, and the 202 body says what the worker restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from typing import Any
+
+import httpx
+import pytest
+
+from watchdog.app import Daemon
+from watchdog.connect import kafka_connect
+from watchdog.connect.kafka_connect import RESTART_READ_TIMEOUT, KafkaConnectBackend
+from watchdog.engine import MANUAL_RULE
+from watchdog.model import ERROR_OUTCOMES, ConnectorKey, Outcome, Trigger
+from watchdog.simulator import Scenario, Simulator, create_app
+
+from .support import CLUSTER, KAFKA_CONNECT_NAME, SELF_MANAGED, daemon_config, served, sim_scenario
+
+PREFIX = f"/kafka-connect/{KAFKA_CONNECT_NAME}"
+CONNECTORS: list[dict[str, Any]] = [
+    {"name": "billing-sink", "type": "sink", "tasks": 2, "script": {"initial": "FAILED"}},
+    {"name": "search-sink", "type": "sink", "tasks": 3, "script": {"initial": "DEGRADED"}},
+    {"name": "orders-source", "tasks": 2},
+]
+HEAL = {"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "select": {"include": ["*"]}}
+FAST = {"max_requests_per_second": 10000, "backoff": {"base": 0.05, "cap": 0.1}, "max_retries": 3}
+
+
+def simulator(**cluster: Any) -> Simulator:
+    scenario = sim_scenario(copy.deepcopy(CONNECTORS), SELF_MANAGED, restart={"delay_seconds": 5})
+    scenario["kafka_connect_clusters"][0].update(cluster)
+    return Simulator(Scenario.model_validate(scenario))
+
+
+def backend(sim: Simulator, transport: httpx.AsyncBaseTransport | None = None, urls: list[str] | None = None) -> KafkaConnectBackend:
+    http = httpx.AsyncClient(transport=transport or httpx.ASGITransport(app=create_app(sim)), timeout=30)
+    return KafkaConnectBackend(http, urls or [f"http://sim{PREFIX}"])
+
+
+def task_states(sim: Simulator, name: str) -> list[str]:
+    return list(sim.connector(KAFKA_CONNECT_NAME, name).tasks)
+
+
+# --- item 8: before 3.0, a flagged restart is answered 204 and restarts the connector only -----
+
+
+async def test_a_pre_3_0_worker_gets_each_failed_task_restarted_by_id() -> None:
+    sim = simulator(ignores_restart_flags=True)
+
+    result = await backend(sim).restart("search-sink")
+
+    assert result.outcome is Outcome.ACCEPTED and result.status_code == 204
+    assert "ignored includeTasks/onlyFailed" in result.message and "restarted tasks 2 one by one" in result.message
+    calls = [(c.endpoint, c.method, c.path.removeprefix(PREFIX), c.status_code) for c in sim.calls]
+    assert calls == [
+        ("restart", "POST", "/connectors/search-sink/restart", 204),
+        ("status", "GET", "/connectors/search-sink/status", 200),
+        ("restart", "POST", "/connectors/search-sink/tasks/2/restart", 204),
+    ]
+    healed = sim.connector(KAFKA_CONNECT_NAME, "search-sink")
+    assert (healed.phase, healed.restarts_accepted) == ("RUNNING", 1), "the task restart (synchronous) healed it"
+
+
+async def test_a_pre_3_0_worker_gets_every_task_restarted_when_all_were_asked_for() -> None:
+    sim = simulator(ignores_restart_flags=True)
+
+    result = await backend(sim).restart("orders-source", only_failed=False)
+
+    assert result.ok and "restarted tasks 0, 1 one by one" in result.message
+    assert [c.path.removeprefix(PREFIX) for c in sim.restarts()] == [
+        "/connectors/orders-source/restart", "/connectors/orders-source/tasks/0/restart", "/connectors/orders-source/tasks/1/restart"]
+
+
+async def test_a_task_restart_that_fails_is_reported_with_what_was_done() -> None:
+    sim = simulator(ignores_restart_flags=True)
+    sim.set_faults([{"match": {"endpoint": "restart"}, "when": {"from": 0}, "action": {"status": 500}}])
+
+    result = await backend(sim).restart("billing-sink")
+
+    # The bare restart itself already fails here: nothing is attempted task by task.
+    assert result.outcome is Outcome.SERVER_ERROR and result.status_code == 500
+
+
+async def test_a_3_x_worker_is_not_asked_twice() -> None:
+    sim = simulator()
+
+    result = await backend(sim).restart("search-sink")
+
+    assert result.status_code == 202 and len(sim.calls) == 1
+
+
+# --- item 9: restarts wait past the worker's own 90 s timeout, and are not repeated blindly ---
+
+
+async def test_restarts_wait_longer_than_the_workers_request_timeout() -> None:
+    sim = simulator()
+    app = httpx.ASGITransport(app=create_app(sim))
+    seen: dict[str, float] = {}
+
+    class Recording(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            seen[request.url.path.rsplit("/", 1)[-1]] = request.extensions["timeout"]["read"]
+            return await app.handle_async_request(request)
+
+    client = backend(sim, Recording())
+    await client.restart("billing-sink")
+    await client.connector_status("billing-sink")
+
+    assert RESTART_READ_TIMEOUT > 90 and seen["restart"] == RESTART_READ_TIMEOUT
+    assert seen["status"] == 30, "reads keep the configured timeout"
+
+
+async def test_a_restart_of_every_instance_without_an_answer_is_unconfirmed_and_not_sent_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(kafka_connect, "RESTART_READ_TIMEOUT", 0.2)
+    sim = simulator()
+    sim.set_faults([{"match": {"endpoint": "restart"}, "action": {"delay_seconds": 1.0}}])
+    async with served(sim) as url:  # a real socket: timeouts are the client's, over loopback
+        config = daemon_config([HEAL], url, backend=SELF_MANAGED, rate_limit=FAST,
+                               api={"base_url": url, "timeouts": {"read": 0.2}})
+        d = Daemon(config)
+        d.queue.start()
+        await d.pollers[CLUSTER].poll()
+        key = ConnectorKey(CLUSTER, "orders-source")
+        record = d.engine.on_request(key, d.engine.statuses[key], trigger=Trigger.MANUAL, rule=MANUAL_RULE, reason="test")
+        await asyncio.wait_for(d.queue.join(), 10)
+
+    assert record.job.outcome is Outcome.UNCONFIRMED and Outcome.UNCONFIRMED in ERROR_OUTCOMES
+    assert len(sim.restarts(connector="orders-source", accepted_only=False)) == 1, "sent once, never again"
+    assert d.metrics.registry.get_sample_value("watchdog_restarts_total", {
+        "cluster": CLUSTER, "connector": "orders-source", "rule": MANUAL_RULE, "trigger": "manual",
+        "outcome": "unconfirmed"}) == 1
+    await d.stop()
+
+
+# --- a starting worker answers Jetty's own 404 page (observed on 4.3.1) ------------------------
+
+
+class _Starting(httpx.AsyncBaseTransport):
+    """Hosts named `starting*` answer like a worker whose Connect resources are not up yet."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self._app = httpx.ASGITransport(app=create_app(sim))
+        self.pages = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host.startswith("starting"):
+            self.pages += 1
+            return httpx.Response(404, headers={"Content-Type": "text/html;charset=iso-8859-1"},
+                                  text="<html><head><title>Error 404 Not Found</title></head></html>")
+        return await self._app.handle_async_request(request)
+
+
+async def test_a_starting_workers_404_page_sends_the_call_to_the_next_worker() -> None:
+    sim = simulator()
+    transport = _Starting(sim)
+    client = backend(sim, transport, [f"http://starting{PREFIX}", f"http://sim{PREFIX}"])
+
+    restarted = await client.restart("orders-source", only_failed=False)  # not repeatable, yet safe here
+
+    assert restarted.status_code == 202 and transport.pages == 1
+    assert len(sim.restarts()) == 1
+
+
+async def test_when_every_worker_is_starting_the_call_is_retryable_not_not_found() -> None:
+    sim = simulator()
+    client = backend(sim, _Starting(sim), [f"http://starting-1{PREFIX}", f"http://starting-2{PREFIX}"])
+
+    result = await client.restart("billing-sink")
+
+    assert result.outcome is Outcome.SERVER_ERROR and "does not serve Kafka Connect's REST API" in result.message
+
+
+# --- names the REST API cannot address ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+async def test_dot_names_are_refused_without_a_call(name: str) -> None:
+    sim = simulator()
+
+    result = await backend(sim).restart(name)
+
+    assert result.outcome is Outcome.REJECTED and "cannot be addressed" in result.message
+    assert sim.calls == []
+
+
+async def test_an_encoded_slash_is_refused_by_the_worker_with_a_readable_reason() -> None:
+    sim = simulator()
+
+    result = await backend(sim).connector_status("a/b")
+
+    assert (result.outcome, result.status_code) == (Outcome.REJECTED, 400)
+    assert result.message == "Error 400 Ambiguous URI path separator"
+
+
+# --- the 202 body is kept: what the worker said it restarts ----------------------------------
+
+
+async def test_the_restart_answer_is_recorded_in_the_history() -> None:
+    sim = simulator()
+    d = Daemon(daemon_config([HEAL], backend=SELF_MANAGED, rate_limit=FAST), transport=httpx.ASGITransport(app=create_app(sim)))
+    d.queue.start()
+    await d.pollers[CLUSTER].poll()
+    await asyncio.wait_for(d.queue.join(), 10)
+
+    jobs = {job.key.connector: job for job in d.recorder.finished_jobs}
+    assert jobs["search-sink"].message == "202: connector RUNNING; tasks 0 RUNNING, 1 RUNNING, 2 RESTARTING"
+    assert jobs["search-sink"].answer is not None and jobs["search-sink"].answer.tasks[2].state == "RESTARTING"
+    history = d.state.history(ConnectorKey(CLUSTER, "billing-sink"), limit=1)
+    assert history[0].message == "202: connector RUNNING; tasks 0 RESTARTING, 1 RESTARTING"
+    await d.stop()
