@@ -43,7 +43,11 @@ def status(state: str, *task_states: str) -> ConnectorStatus:
         pytest.param("FAILED", ("SYSTEM_ERROR",), Health.FAILED, id="failed-system-error"),
         pytest.param("RUNNING", ("RUNNING", "FAILED"), Health.FAILED, id="running-with-failed-task"),
         pytest.param("DEGRADED", ("RUNNING", "SYSTEM_ERROR"), Health.FAILED, id="degraded"),
-        pytest.param("DEGRADED", ("RUNNING", "UNASSIGNED"), Health.FAILED, id="degraded-unassigned"),
+        # Tasks awaiting a worker: Confluent allocates them; a restart would stop the running one.
+        pytest.param("DEGRADED", ("RUNNING", "UNASSIGNED"), Health.TRANSIENT, id="degraded-unassigned"),
+        pytest.param("DEGRADED", ("UNASSIGNED", "UNASSIGNED"), Health.TRANSIENT, id="degraded-all-unassigned"),
+        pytest.param("DEGRADED", (), Health.TRANSIENT, id="degraded-no-tasks"),
+        pytest.param("DEGRADED", ("RUNNING", "FAILED"), Health.FAILED, id="degraded-failed-task"),
         pytest.param("FAILED", ("USER_ACTIONABLE_ERROR",), Health.USER_ERROR, id="user-error"),
         pytest.param("DEGRADED", ("RUNNING", "USER_ACTIONABLE_ERROR"), Health.USER_ERROR, id="degraded-user-error"),
         pytest.param("FAILED", ("USER_ACTIONABLE_ERROR", "SYSTEM_ERROR"), Health.FAILED, id="system-error-wins"),

@@ -121,6 +121,13 @@ class Metrics:
             ["cluster", "connector"],
             registry=r,
         )
+        self.degraded_too_long = Gauge(
+            "watchdog_connectors_degraded_too_long",
+            "Watched connectors DEGRADED with no task in error for longer than their rule's "
+            "degraded_report_after (reported, not restarted).",
+            ["cluster"],
+            registry=r,
+        )
         self.last_poll = Gauge(
             "watchdog_last_successful_poll_timestamp_seconds",
             "When the cluster's connectors were last listed successfully.",
@@ -200,6 +207,7 @@ class Metrics:
             self.stall_checks.labels(cluster, verdict)
         for health in Health:
             self.connectors.labels(cluster, health.value).set(0)
+        self.degraded_too_long.labels(cluster).set(0)
         for result in POLL_RESULTS:
             self.polls.labels(cluster, result)
         for rule, trigger in rules:
@@ -225,7 +233,7 @@ class Metrics:
             metric.remove_by_labels(labels)
 
     def forget_cluster(self, cluster: str) -> None:
-        for metric in (self.connectors, self.polls, self.decisions, self.last_poll, self.restarts,
+        for metric in (self.connectors, self.degraded_too_long, self.polls, self.decisions, self.last_poll, self.restarts,
                        self.backoff_step, self.gave_up, self.next_restart, self.stall_checks, self.breaker_open):
             metric.remove_by_labels({"cluster": cluster})
 

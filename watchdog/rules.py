@@ -16,7 +16,7 @@ RESTART_REFUSED_STATES = frozenset({"PROVISIONING", "PAUSED", "DELETED"})
 _TRANSIENT_CONNECTOR_STATES = frozenset({"PROVISIONING", "PAUSED", "NONE", "DELETED", "UNASSIGNED", "RESTARTING"})
 _FAILED_TASK_STATES = frozenset({"FAILED", "SYSTEM_ERROR"})
 _USER_ERROR_STATE = "USER_ACTIONABLE_ERROR"
-_FAILED_CONNECTOR_STATES = frozenset({"FAILED", "DEGRADED"})
+_ERROR_TASK_STATES = _FAILED_TASK_STATES | {_USER_ERROR_STATE}
 
 
 def classify(status: ConnectorStatus) -> Health:
@@ -27,9 +27,13 @@ def classify(status: ConnectorStatus) -> Health:
     2. Any task in SYSTEM_ERROR or FAILED makes it `failed`: a restart can heal that task, even if
        another task has a user error.
     3. Otherwise any USER_ACTIONABLE_ERROR task makes it `user_error` (bad config or data).
-    4. Otherwise a FAILED or DEGRADED connector is `failed`.
-    5. Otherwise any task that is not RUNNING (restarting, unassigned, or a state we do not know)
-       makes it `transient`: wait and look again rather than act on something we cannot read.
+    4. Otherwise a FAILED connector is `failed`.
+    5. Otherwise (a DEGRADED connector among them: its tasks are RUNNING or UNASSIGNED, "awaiting
+       allocation to a cloud worker" in Confluent's words, which Confluent heals by itself) any
+       state but RUNNING, or any task that is not RUNNING (restarting, unassigned, or a state we
+       do not know), makes it `transient`: wait and look again rather than act on something we
+       cannot read. On Confluent Cloud a restart restarts every task, so restarting a DEGRADED
+       connector for its unassigned tasks would stop the ones that run.
     """
     state = status.state.upper()
     if state in _TRANSIENT_CONNECTOR_STATES:
@@ -39,11 +43,18 @@ def classify(status: ConnectorStatus) -> Health:
         return Health.FAILED
     if _USER_ERROR_STATE in task_states or state == _USER_ERROR_STATE:
         return Health.USER_ERROR
-    if state in _FAILED_CONNECTOR_STATES:
+    if state == "FAILED":
         return Health.FAILED
     if state != "RUNNING" or task_states - {"RUNNING"}:
         return Health.TRANSIENT
     return Health.HEALTHY
+
+
+def degraded_without_error(status: ConnectorStatus) -> bool:
+    """DEGRADED with no task in error: tasks awaiting a worker, not a failure (see classify)."""
+    return status.state.upper() == "DEGRADED" and not any(
+        task.state.upper() in _ERROR_TASK_STATES for task in status.tasks
+    )
 
 
 def selects(selector: Selector, cluster: str, connector: str) -> bool:

@@ -86,6 +86,9 @@ class StatusTrigger(Strict):
     type: Literal["status"]
     interval: Annotated[float, BeforeValidator(parse_duration), Field(ge=5)] = 60.0
     confirm_polls: Annotated[int, Field(ge=1, le=20)] = 2
+    # A connector DEGRADED with no task in error (tasks awaiting a worker) is left to Confluent;
+    # once it has stayed so this long it is reported (log and metric), still not restarted.
+    degraded_report_after: PositiveDuration = 1800.0
 
 
 def _check_regexes(patterns: dict[str, str]) -> dict[str, str]:

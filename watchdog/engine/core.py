@@ -67,6 +67,11 @@ class EngineCore:
         # Since when each listed connector has been seen RUNNING (stall checks wait for a grace
         # period first). Learned by polling; after a restart of the daemon the grace starts over.
         self.running_since: dict[ConnectorKey, datetime] = {}
+        # Since when each watched connector has been DEGRADED with no task in error, and those
+        # already reported for staying so too long. Memory only: after a restart of the daemon
+        # the clock starts over (a report comes late, never early).
+        self.degraded_since: dict[ConnectorKey, datetime] = {}
+        self.degraded_reported: set[ConnectorKey] = set()
         self.set_config(config)
 
     def set_config(self, config: Config) -> None:

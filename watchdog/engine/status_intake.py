@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from ..config import Rule
+from ..config import Rule, StatusTrigger
 from ..model import ConnectorKey, ConnectorStatus, Decision, Health, Outcome, Trigger
 from ..policy import give_up, observe
-from ..rules import classify, decide_on_status, status_rule_for
+from ..rules import classify, decide_on_status, degraded_without_error, status_rule_for
 from .core import log
 from .decisions import Decisions
 
@@ -46,8 +46,12 @@ class StatusIntake(Decisions):
         self.update_breaker(now)
         for rule, key, status, health in judged:
             self._judge(rule, key, status, health, now)
+        self.metrics.degraded_too_long.labels(cluster).set(
+            sum(1 for key in self.degraded_reported if key.cluster == cluster)
+        )
 
     def _judge(self, rule: Rule, key: ConnectorKey, status: ConnectorStatus, health: Health, now: datetime) -> None:
+        self._watch_degraded(rule, key, status, now)
         self.state.observe_status(key, status.state, now)
         state = observe(self.state.load(key), health, now, rule.backoff)
         decision = decide_on_status(rule, state, health, now, pending=self.queue.is_pending(key))
@@ -60,14 +64,40 @@ class StatusIntake(Decisions):
             )
         self.state.save(key, state)
         self.metrics.show_connector_state(key.cluster, key.connector, state)
+        detail = ""
+        if key in self.degraded_since:
+            detail = "DEGRADED with no task in error: tasks await a worker; Confluent allocates them"
         self._decide_and_submit(
             rule.name, Trigger.STATUS, key, decision, now, windows=self._rule_windows.get(rule.name),
             reason=f"{health.value}: connector {status.state}", dry_run=rule.dry_run,
-            attempt=state.attempts + 1, health=health, status=status, state=state,
+            attempt=state.attempts + 1, health=health, status=status, state=state, detail=detail,
         )
+
+    def _watch_degraded(self, rule: Rule, key: ConnectorKey, status: ConnectorStatus, now: datetime) -> None:
+        """A connector DEGRADED with no task in error is not restarted (its tasks await a worker);
+        one that stays so longer than the rule's `degraded_report_after` is reported once."""
+        if not degraded_without_error(status):
+            self.degraded_since.pop(key, None)
+            if key in self.degraded_reported:
+                self.degraded_reported.discard(key)
+                log.info("degraded_ended", cluster=key.cluster, connector=key.connector, state=status.state)
+            return
+        since = self.degraded_since.setdefault(key, now)
+        assert isinstance(rule.trigger, StatusTrigger)
+        limit = rule.trigger.degraded_report_after
+        if key not in self.degraded_reported and (now - since).total_seconds() >= limit:
+            self.degraded_reported.add(key)
+            log.warning(
+                "degraded_too_long", cluster=key.cluster, connector=key.connector, rule=rule.name,
+                since=since.isoformat(), report_after_seconds=limit,
+                tasks={t.id: t.state for t in status.tasks},
+                note="DEGRADED with no task in error (tasks await a worker): not restarted; ask Confluent support if it stays",
+            )
 
     def _forget(self, key: ConnectorKey) -> None:
         log.info("connector_unwatched", cluster=key.cluster, connector=key.connector)
+        self.degraded_since.pop(key, None)
+        self.degraded_reported.discard(key)
         self.state.forget(key)
         for remembered in [k for k in self._last_decision if k[0] == key]:
             del self._last_decision[remembered]

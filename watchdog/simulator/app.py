@@ -14,7 +14,7 @@ Control endpoints (no authentication; never recorded as calls):
     POST   /_sim/connectors/{cluster}/{name}  change one connector: {"create": {...}},
                                               {"delete": true}, {"script": {...}},
                                               {"state": "FAILED"}, {"stalled": true},
-                                              {"idle": true}
+                                              {"idle": true}, {"unassigned": 1}
     POST   /_sim/rebalances/{cluster}         a Kafka Connect cluster rebalances from now:
                                               {"seconds": 10}
 """

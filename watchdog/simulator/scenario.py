@@ -93,6 +93,13 @@ A connector script (all keys optional):
                                    # every task: onlyFailed=true finds nothing failed)
     idle_at: 90                    # RUNNING, nothing upstream: no records and no lag; a
                                    # restart does not change it
+    unassigned: {from: 0, until: 60, tasks: 1}   # tasks awaiting a worker: while the connector
+                                   # would be RUNNING it shows DEGRADED, its last `tasks` tasks
+                                   # UNASSIGNED and the others RUNNING (Confluent's status docs:
+                                   # UNASSIGNED is "awaiting allocation to a cloud worker", and
+                                   # DEGRADED covers RUNNING + UNASSIGNED tasks; the Terraform
+                                   # provider waits through PROVISIONING -> DEGRADED -> RUNNING).
+                                   # until omitted: for good. A restart does not change it.
     trace: "..."                   # the connector trace of the failure (default: realistic text)
     message: "..."                 # the failed tasks' msg (default: realistic text)
 
@@ -145,6 +152,7 @@ from pydantic import (
     ConfigDict,
     Field,
     NonNegativeFloat,
+    NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     SecretStr,
@@ -191,6 +199,22 @@ class Flap(_Model):
     failed_seconds: PositiveFloat
 
 
+class UnassignedSpell(_Model):
+    """Tasks awaiting allocation to a worker (connector DEGRADED, no task in error)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True)
+
+    from_: NonNegativeFloat = Field(0.0, alias="from")
+    until: NonNegativeFloat | None = None
+    tasks: PositiveInt = 1
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UnassignedSpell:
+        if self.until is not None and self.until <= self.from_:
+            raise ValueError("unassigned ends after it starts: until > from")
+        return self
+
+
 class Script(_Model):
     initial: InitialState = "RUNNING"
     provisioning_until: NonNegativeFloat | None = None
@@ -201,6 +225,7 @@ class Script(_Model):
     refail_after: NonNegativeFloat | None = None
     stall_at: NonNegativeFloat | None = None
     idle_at: NonNegativeFloat | None = None
+    unassigned: UnassignedSpell | None = None
     trace: str | None = None
     message: str | None = None
 
@@ -257,6 +282,9 @@ class ConnectorDefinition(_Model):
     def _degraded_needs_a_running_task(self) -> ConnectorDefinition:
         if self.script.failure_kind == "DEGRADED" and self.tasks < 2:
             raise ValueError("a DEGRADED connector needs tasks: 2 or more (one fails)")
+        spell = self.script.unassigned
+        if spell is not None and spell.tasks > self.tasks:
+            raise ValueError(f"unassigned.tasks ({spell.tasks}) exceeds the connector's tasks ({self.tasks})")
         return self
 
     def resource_id(self, cluster: str, name: str) -> str:
@@ -476,12 +504,13 @@ class ConnectorChange(_Model):
     state: InitialState | None = None
     stalled: bool | None = None
     idle: bool | None = None
+    unassigned: NonNegativeInt | None = None  # tasks awaiting a worker from now on; 0 ends it
 
     @model_validator(mode="after")
     def _something_to_do(self) -> ConnectorChange:
         wanted = self.model_fields_set - ({"delete"} if not self.delete else set())
         if not wanted:
-            raise ValueError("give one of create, delete, script, state, stalled, idle")
+            raise ValueError("give one of create, delete, script, state, stalled, idle, unassigned")
         if wanted & {"create", "delete"} and len(wanted) > 1:
             raise ValueError("create and delete go alone")
         return self

@@ -1,0 +1,62 @@
+"""Situations Confluent Cloud produces that a watchdog must not misread (issue 11): tasks
+awaiting a worker, unusable list entries, `type: "unknown"`, configuration errors, custom
+connectors. Each is a scenario key or control call; these tests show the simulator plays it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .support import CLUSTER, Build, Harness, path, scenario
+
+
+def _one(build: Build, script: dict[str, Any] | None = None, **connector: Any) -> Harness:
+    return build(scenario([{"name": "c", "script": script or {}, **connector}]))
+
+
+async def _status(harness: Harness) -> dict[str, Any]:
+    response = await harness.client.get(path(connector="c", operation="status"))
+    assert response.status_code == 200
+    body: dict[str, Any] = response.json()
+    return body
+
+
+# -- DEGRADED with tasks awaiting a worker ---------------------------------------------------------
+
+
+async def test_unassigned_tasks_show_degraded_without_an_error_then_running(build: Build) -> None:
+    harness = _one(build, {"unassigned": {"from": 5, "until": 60, "tasks": 2}}, tasks=3)
+    assert harness.state("c") == "RUNNING"
+    harness.clock.advance(5)
+
+    body = await _status(harness)
+
+    assert body["connector"] == {"state": "DEGRADED", "worker_id": "c", "trace": ""}
+    assert [t["state"] for t in body["tasks"]] == ["RUNNING", "UNASSIGNED", "UNASSIGNED"]
+    assert all(t["msg"] == "" for t in body["tasks"])
+    harness.clock.advance(55)
+    assert (harness.state("c"), harness.tasks("c")) == ("RUNNING", ("RUNNING",) * 3)
+
+
+async def test_unassigned_without_an_end_stays_and_survives_restarts(build: Build) -> None:
+    harness = _one(build, {"unassigned": {"tasks": 1}}, tasks=2)
+    response = await harness.client.post(path(connector="c", operation="restart"))
+    assert response.status_code == 202
+    harness.clock.advance(86_400)
+
+    assert (harness.state("c"), harness.tasks("c")) == ("DEGRADED", ("RUNNING", "UNASSIGNED"))
+
+
+def test_unassigned_can_be_switched_at_runtime(build: Build) -> None:
+    harness = _one(build, tasks=2)
+
+    harness.simulator.change_connector(CLUSTER, "c", {"unassigned": 2})
+    assert (harness.state("c"), harness.tasks("c")) == ("DEGRADED", ("UNASSIGNED", "UNASSIGNED"))
+    harness.simulator.change_connector(CLUSTER, "c", {"unassigned": 0})
+    assert harness.state("c") == "RUNNING"
+
+
+def test_unassigned_cannot_exceed_the_tasks(build: Build) -> None:
+    with pytest.raises(ValueError, match="unassigned.tasks"):
+        _one(build, {"unassigned": {"tasks": 3}}, tasks=2)
