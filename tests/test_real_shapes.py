@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from structlog.testing import capture_logs
 
-from .support import CLUSTER, CLUSTER_ID
+from watchdog.model import ConnectorKey, ConnectorState
+
+from .support import CLUSTER, CLUSTER_ID, sim_scenario
 from .test_daemon import restart_times, run_polls, status_rule, world
 
 
@@ -43,3 +46,79 @@ async def test_degraded_with_tasks_awaiting_a_worker_is_reported_not_restarted()
     await run_polls(w, 1)
     assert w.sample("watchdog_connectors_degraded_too_long", cluster=CLUSTER) == 0
     assert restart_times(w, "allocating") == []
+
+
+# -- 2. one unusable list entry, 14. an answer with no usable entry --------------------------------
+
+
+async def test_an_unusable_entry_does_not_cost_its_neighbours_their_poll() -> None:
+    connectors = [
+        {"name": "odd", "list_entry": "status_null"},
+        {"name": "broken", "script": {"initial": "FAILED", "recover_after_restarts": 1}},
+    ]
+    w = world(connectors, [status_rule()])
+
+    await run_polls(w, 3)
+
+    assert len(restart_times(w, "broken")) == 1, "a FAILED neighbour of an unusable entry was not restarted"
+    assert w.sample("watchdog_unusable_entries_total", cluster=CLUSTER, reason="status_not_object") == 3
+    assert w.sample("watchdog_polls_total", cluster=CLUSTER, result="ok") == 3
+    assert restart_times(w, "odd") == []
+
+
+@pytest.mark.parametrize("list_entry", ["status_null", "status_empty", "status_missing", "connector_null"])
+async def test_an_unusable_entry_keeps_the_connectors_state(list_entry: str) -> None:
+    w = world([{"name": "hopeless", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 1}},
+               {"name": "fine"}], [status_rule(max_restarts=2)])
+    await run_polls(w, 30)
+    assert len(restart_times(w, "hopeless")) == 2
+    assert w.daemon.state.load(ConnectorKey(CLUSTER, "hopeless")).gave_up
+
+    w.simulator.change_connector(CLUSTER_ID, "hopeless", {"list_entry": list_entry})
+    await run_polls(w, 3)
+    w.simulator.change_connector(CLUSTER_ID, "hopeless", {"list_entry": "complete"})
+    await run_polls(w, 30)
+
+    assert w.daemon.state.load(ConnectorKey(CLUSTER, "hopeless")).gave_up, "the gave-up flag was forgotten"
+    assert len(restart_times(w, "hopeless")) == 2, "restarted past max_restarts after an unusable entry"
+
+
+async def test_an_answer_with_no_usable_entry_is_a_failed_poll_and_wipes_nothing() -> None:
+    faults = [{"match": {"endpoint": "list"}, "when": {"from": 30, "until": 35},
+               "action": {"status": 200, "body": {"message": "Service temporarily unavailable"}}}]
+    connectors = [{"name": "hopeless", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 1}}]
+    w = world(connectors, [status_rule(max_restarts=2)],
+              scenario=sim_scenario(connectors, restart={"delay_seconds": 2}, faults=faults))
+
+    await run_polls(w, 80)
+
+    assert len(restart_times(w, "hopeless")) == 2, "restarted past max_restarts after a 200 with no usable entry"
+    assert w.sample("watchdog_polls_total", cluster=CLUSTER, result="unusable") == 5
+    assert w.sample("watchdog_unusable_entries_total", cluster=CLUSTER, reason="entry_not_object") == 5
+    assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 1
+
+
+async def test_an_empty_cluster_is_legal_and_vanished_connectors_keep_their_state_for_the_grace() -> None:
+    connectors = [{"name": "hopeless", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 1}}]
+    w = world(connectors, [status_rule(max_restarts=2)])
+    await run_polls(w, 30)
+    key = ConnectorKey(CLUSTER, "hopeless")
+    spec = {"type": "source", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 1}}
+
+    w.simulator.delete_connector(CLUSTER_ID, "hopeless")  # the answer is now `{}`
+    await run_polls(w, 3)
+    assert w.sample("watchdog_polls_total", cluster=CLUSTER, result="ok") == 33, "an empty map is a cluster without connectors"
+    assert w.daemon.metrics.registry.get_sample_value("watchdog_connector_gave_up", {"cluster": CLUSTER, "connector": "hopeless"}) is None
+    w.daemon.engine.forget_vanished()
+    assert w.daemon.state.load(key).gave_up, "state forgotten before the grace period"
+
+    w.simulator.change_connector(CLUSTER_ID, "hopeless", {"create": spec})  # back within the grace
+    await run_polls(w, 10)
+    assert len(restart_times(w, "hopeless")) == 2 and w.daemon.state.load(key).gave_up
+
+    w.simulator.delete_connector(CLUSTER_ID, "hopeless")
+    await run_polls(w, 1)
+    w.clock.advance(w.daemon.config.state.forget_vanished_after)
+    await run_polls(w, 1)
+    assert w.daemon.engine.forget_vanished() == 1
+    assert w.daemon.state.load(key) == ConnectorState()

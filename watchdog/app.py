@@ -405,10 +405,13 @@ class Daemon:
             await asyncio.sleep(1.0)
 
     def _prune_history(self) -> None:
+        """Hourly: old history, and the state of connectors gone from their cluster for longer
+        than `state.forget_vanished_after`."""
         history = self.config.state.history
         removed = self.state.prune(timedelta(seconds=history.max_age), history.max_entries)
         if removed:
             log.info("history_pruned", removed=removed, max_age_seconds=history.max_age, max_entries=history.max_entries)
+        self.engine.forget_vanished()
 
     METRICS_LANE = "metrics-api"
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from . import __version__
-from .model import ConnectorState, Decision, Health, Outcome, Trigger
+from .model import ConnectorState, Decision, Health, Outcome, Trigger, Unusable
 from .ratelimit import Pause, RateLimitState
 
 API_STATUS_CLASSES = ("2xx", "4xx", "429", "5xx", "error")
@@ -34,7 +34,8 @@ BLOCKING_RESULTS = ("clear", "blocked", "error_blocked", "error_allowed")
 STALL_VERDICTS = ("moving", "idle", "stalling", "stalled")
 HTTP_ROUTES = ("alertmanager", "restarts", "restart_status", "connectors", "history")
 SCHEDULER_EVENTS = ("missed", "error", "max_instances")
-POLL_RESULTS = ("ok", *(o.value for o in Outcome if o not in (Outcome.ACCEPTED, Outcome.DRY_RUN, Outcome.DROPPED, Outcome.UNSENT, Outcome.CANCELLED)))
+# `unusable`: the answer was a map whose entries could not be read, none of them.
+POLL_RESULTS = ("ok", "unusable", *(o.value for o in Outcome if o not in (Outcome.ACCEPTED, Outcome.DRY_RUN, Outcome.DROPPED, Outcome.UNSENT, Outcome.CANCELLED)))
 
 
 class Metrics:
@@ -135,6 +136,12 @@ class Metrics:
             registry=r,
         )
         self.polls = Counter("watchdog_polls", "Status polls by result.", ["cluster", "result"], registry=r)
+        self.unusable_entries = Counter(
+            "watchdog_unusable_entries",
+            "Entries of a status poll's answer that could not be read, by reason (judged transient, state kept).",
+            ["cluster", "reason"],
+            registry=r,
+        )
         self.config_reloads = Counter(
             "watchdog_config_reloads", "Config reloads by result.", ["result"], registry=r
         )
@@ -210,6 +217,8 @@ class Metrics:
         self.degraded_too_long.labels(cluster).set(0)
         for result in POLL_RESULTS:
             self.polls.labels(cluster, result)
+        for reason in Unusable:
+            self.unusable_entries.labels(cluster, reason.value)
         for rule, trigger in rules:
             for decision in Decision:
                 self.decisions.labels(cluster, rule, trigger.value, decision.value)
@@ -233,7 +242,7 @@ class Metrics:
             metric.remove_by_labels(labels)
 
     def forget_cluster(self, cluster: str) -> None:
-        for metric in (self.connectors, self.degraded_too_long, self.polls, self.decisions, self.last_poll, self.restarts,
+        for metric in (self.connectors, self.degraded_too_long, self.polls, self.unusable_entries, self.decisions, self.last_poll, self.restarts,
                        self.backoff_step, self.gave_up, self.next_restart, self.stall_checks, self.breaker_open):
             metric.remove_by_labels({"cluster": cluster})
 

@@ -85,6 +85,15 @@ ERROR_OUTCOMES = frozenset(
     }
 )
 
+class Unusable(StrEnum):
+    """Why an entry of a list answer could not be read (connect/entries.py); a metric label."""
+
+    ENTRY_NOT_OBJECT = "entry_not_object"  # the entry is null, a string, a list...
+    STATUS_MISSING = "status_missing"  # no `status` key (a connector being deleted may lose it)
+    STATUS_NOT_OBJECT = "status_not_object"  # `status: null`, or not an object
+    CONNECTOR_STATE_MISSING = "connector_state_missing"  # `status: {}`, `connector: null`, no state
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectorKey:
     cluster: str  # the cluster's name in the config, not its lkc- id
@@ -112,6 +121,9 @@ class ConnectorStatus:
     trace: str = ""
     tasks: tuple[TaskStatus, ...] = ()
     resource_id: str | None = None  # the lcc- id, only from the list call's `expand=id`
+    # Why its list entry could not be read, if it could not: such a connector is listed, so its
+    # remembered state is kept, but nothing is known about its health.
+    unusable: Unusable | None = None
 
     def failure_evidence(self) -> dict[str, Any]:
         """The connector and task messages a restart will erase, for logs and history."""

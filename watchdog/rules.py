@@ -23,6 +23,7 @@ def classify(status: ConnectorStatus) -> Health:
     """The health class of a connector, from its connector and task states.
 
     Order matters:
+    0. A connector whose list entry could not be read is `transient`: look again next poll.
     1. A connector that is provisioning, paused or gone is not actionable, whatever its tasks say.
     2. Any task in SYSTEM_ERROR or FAILED makes it `failed`: a restart can heal that task, even if
        another task has a user error.
@@ -35,6 +36,8 @@ def classify(status: ConnectorStatus) -> Health:
        cannot read. On Confluent Cloud a restart restarts every task, so restarting a DEGRADED
        connector for its unassigned tasks would stop the ones that run.
     """
+    if status.unusable:
+        return Health.TRANSIENT  # its list entry could not be read: nothing is known
     state = status.state.upper()
     if state in _TRANSIENT_CONNECTOR_STATES:
         return Health.TRANSIENT

@@ -60,3 +60,33 @@ def test_unassigned_can_be_switched_at_runtime(build: Build) -> None:
 def test_unassigned_cannot_exceed_the_tasks(build: Build) -> None:
     with pytest.raises(ValueError, match="unassigned.tasks"):
         _one(build, {"unassigned": {"tasks": 3}}, tasks=2)
+
+
+# -- list entries an answer may break ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("list_entry", "expected"),
+    [
+        ("status_null", {"status": None}),
+        ("status_empty", {"status": {}}),
+        ("status_missing", {}),
+        ("connector_null", {"status": {"name": "c", "connector": None, "tasks": [{"id": 0, "state": "RUNNING", "worker_id": "c", "msg": ""}], "type": "source"}}),
+    ],
+)
+async def test_a_connector_can_come_broken_in_the_expanded_list(build: Build, list_entry: str, expected: dict[str, Any]) -> None:
+    harness = build(scenario([{"name": "c", "list_entry": list_entry}, {"name": "fine"}]))
+
+    listed = (await harness.client.get(path(), params={"expand": "status"})).json()
+
+    assert listed["c"] == expected
+    assert listed["fine"]["status"]["connector"]["state"] == "RUNNING"
+    assert (await _status(harness))["connector"]["state"] == "RUNNING", "/status stays complete"
+
+
+async def test_list_entries_can_be_broken_at_runtime(build: Build) -> None:
+    harness = _one(build)
+    harness.simulator.change_connector(CLUSTER, "c", {"list_entry": "status_null"})
+    assert (await harness.client.get(path(), params={"expand": "status,id"})).json()["c"]["status"] is None
+    harness.simulator.change_connector(CLUSTER, "c", {"list_entry": "complete"})
+    assert (await harness.client.get(path(), params={"expand": "status"})).json()["c"]["status"]["connector"]["state"] == "RUNNING"

@@ -108,7 +108,8 @@ def status_body(connector: SimulatedConnector, t: float, *, diagnostics: bool) -
 
 
 def expansion_body(connector: SimulatedConnector, t: float, expand: set[str]) -> dict[str, Any]:
-    """One entry of GET /connectors?expand=...: only the requested keys."""
+    """One entry of GET /connectors?expand=...: only the requested keys, broken as the
+    connector's `list_entry` says (shapes an independent fake of the API answered with)."""
     entry: dict[str, Any] = {}
     if "id" in expand:
         entry["id"] = id_body(connector)
@@ -116,6 +117,15 @@ def expansion_body(connector: SimulatedConnector, t: float, expand: set[str]) ->
         entry["info"] = info_body(connector)
     if "status" in expand:
         entry["status"] = status_body(connector, t, diagnostics=False)
+        broken = connector.list_entry
+        if broken == "status_null":
+            entry["status"] = None
+        elif broken == "status_empty":
+            entry["status"] = {}
+        elif broken == "status_missing":
+            del entry["status"]
+        elif broken == "connector_null":
+            entry["status"]["connector"] = None
     return entry
 
 

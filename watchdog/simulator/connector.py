@@ -123,6 +123,7 @@ class SimulatedConnector:
         self.cluster = cluster
         self.id = spec.resource_id(cluster, spec.name)
         self.restarts_accepted = 0
+        self.list_entry = spec.list_entry  # how the expanded list shows it (bodies.expansion_body)
         self._restarting_as = restarting_as
         self.throughput = ThroughputLedger(created_at)
         self._start_script(spec.script, created_at)

@@ -275,6 +275,8 @@ class Simulator:
             self.set_idle(cluster, name, change.idle)
         if change.unassigned is not None:
             self.set_unassigned(cluster, name, change.unassigned)
+        if change.list_entry is not None:
+            self._world.connector(cluster, name).list_entry = change.list_entry
         return self.connector(cluster, name)
 
 

@@ -27,6 +27,9 @@ commented example.
                 id: lcc-abc123     # default: derived from cluster and name, stable across runs
                 config: {}         # merged over the spec's required keys; secrets come back masked
                 records_per_second: 10   # throughput while RUNNING, not stalled, not idle
+                list_entry: complete   # its entry in the expanded list: complete, or broken as
+                                   # an answer may be: status_null, status_empty ({}),
+                                   # status_missing, connector_null; /status stays complete
                 record_bytes: 512  # average record size, for the *_bytes metrics
                 script: {}         # how its state changes over time, below; default: RUNNING
     kafka_connect_clusters:        # self-managed Apache Kafka Connect clusters (research §4),
@@ -267,6 +270,9 @@ class Script(_Model):
         return None
 
 
+ListEntry = Literal["complete", "status_null", "status_empty", "status_missing", "connector_null"]
+
+
 class ConnectorDefinition(_Model):
     """A connector without its name (the name comes from the list or from the URL)."""
 
@@ -276,6 +282,7 @@ class ConnectorDefinition(_Model):
     config: dict[str, ConfigValue] = {}
     records_per_second: NonNegativeFloat = 10.0
     record_bytes: PositiveInt = 512
+    list_entry: ListEntry = "complete"
     script: Script = Script()
 
     @model_validator(mode="after")
@@ -505,12 +512,13 @@ class ConnectorChange(_Model):
     stalled: bool | None = None
     idle: bool | None = None
     unassigned: NonNegativeInt | None = None  # tasks awaiting a worker from now on; 0 ends it
+    list_entry: ListEntry | None = None  # how its expanded-list entry looks from now on
 
     @model_validator(mode="after")
     def _something_to_do(self) -> ConnectorChange:
         wanted = self.model_fields_set - ({"delete"} if not self.delete else set())
         if not wanted:
-            raise ValueError("give one of create, delete, script, state, stalled, idle, unassigned")
+            raise ValueError("give one of create, delete, script, state, stalled, idle, unassigned, list_entry")
         if wanted & {"create", "delete"} and len(wanted) > 1:
             raise ValueError("create and delete go alone")
         return self
