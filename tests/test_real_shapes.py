@@ -122,3 +122,29 @@ async def test_an_empty_cluster_is_legal_and_vanished_connectors_keep_their_stat
     await run_polls(w, 1)
     assert w.daemon.engine.forget_vanished() == 1
     assert w.daemon.state.load(key) == ConnectorState()
+
+
+# -- 3. FAILED with no tasks and a configuration error ---------------------------------------------
+
+
+async def test_a_configuration_error_is_reported_not_restarted() -> None:
+    connectors = [{"name": "misconfigured", "script": {"initial": "CONFIG_ERROR", "recover_after_restarts": "never"}}]
+    w = world(connectors, [status_rule()])
+
+    await run_polls(w, 60)
+
+    assert restart_times(w, "misconfigured") == [], "a connector whose configuration is wrong was restarted"
+    assert w.sample("watchdog_connectors", cluster=CLUSTER, health="user_error") == 1
+    assert w.sample("watchdog_decisions_total", cluster=CLUSTER, rule="heal", trigger="status", decision="user_error") == 60
+
+
+async def test_without_max_restarts_a_connector_is_given_up_after_ten() -> None:
+    rule = status_rule()
+    assert "max_restarts" not in rule
+    connectors = [{"name": "hopeless", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 1}}]
+    w = world(connectors, [rule])
+
+    await run_polls(w, 400)
+
+    assert len(restart_times(w, "hopeless")) == 10
+    assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 1

@@ -25,6 +25,36 @@ def status(state: str, *task_states: str) -> ConnectorStatus:
     )
 
 
+CONFIG_TRACE = "There were some errors with your configuration:\ntopics: Provided Kafka ApiKey is invalid\n"
+
+
+@pytest.mark.parametrize(
+    ("trace", "validation_errors", "tasks", "health"),
+    [
+        # The connect/v1 spec's own FAILED example: no tasks, a configuration error.
+        pytest.param(CONFIG_TRACE, (), (), Health.USER_ERROR, id="spec-example"),
+        pytest.param("", ("topics: Provided Kafka ApiKey is invalid",), (), Health.USER_ERROR, id="validation-errors"),
+        pytest.param("java.net.SocketTimeoutException", (), (), Health.FAILED, id="other-trace"),
+        pytest.param("", (), (), Health.FAILED, id="no-evidence"),
+        # A task a restart can heal wins over the configuration message.
+        pytest.param(CONFIG_TRACE, (), ("SYSTEM_ERROR",), Health.FAILED, id="system-error-task-wins"),
+    ],
+)
+def test_failed_with_a_configuration_error_is_a_user_error(
+    trace: str, validation_errors: tuple[str, ...], tasks: tuple[str, ...], health: Health
+) -> None:
+    failed = ConnectorStatus(
+        name="c", state="FAILED", trace=trace, validation_errors=validation_errors,
+        tasks=tuple(TaskStatus(id=i, state=s) for i, s in enumerate(tasks)),
+    )
+    assert classify(failed) is health
+
+
+def test_max_restarts_is_finite_by_default() -> None:
+    assert rule().max_restarts == 10
+    assert rule(max_restarts=None).max_restarts is None  # null: no limit, if asked for
+
+
 @pytest.mark.parametrize(
     ("connector", "tasks", "health"),
     [

@@ -124,10 +124,13 @@ class ConnectorStatus:
     # Why its list entry could not be read, if it could not: such a connector is listed, so its
     # remembered state is kept, but nothing is known about its health.
     unusable: Unusable | None = None
+    # Confluent Cloud's `validation_errors` ("field: message"), an extra of failing statuses that
+    # the spec does not promise (research note §2.3).
+    validation_errors: tuple[str, ...] = ()
 
     def failure_evidence(self) -> dict[str, Any]:
         """The connector and task messages a restart will erase, for logs and history."""
-        return {
+        evidence: dict[str, Any] = {
             "state": self.state,
             "trace": self.trace,
             "tasks": [
@@ -136,6 +139,9 @@ class ConnectorStatus:
                 if t.state != "RUNNING"
             ],
         }
+        if self.validation_errors:
+            evidence["validation_errors"] = list(self.validation_errors)
+        return evidence
 
 
 @dataclass(frozen=True, slots=True)

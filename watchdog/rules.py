@@ -17,6 +17,9 @@ _TRANSIENT_CONNECTOR_STATES = frozenset({"PROVISIONING", "PAUSED", "NONE", "DELE
 _FAILED_TASK_STATES = frozenset({"FAILED", "SYSTEM_ERROR"})
 _USER_ERROR_STATE = "USER_ACTIONABLE_ERROR"
 _ERROR_TASK_STATES = _FAILED_TASK_STATES | {_USER_ERROR_STATE}
+# How Confluent Cloud words a connector that cannot start because of its configuration (the
+# connect/v1 spec's own FAILED example: no tasks, this trace, then "field: message" lines).
+_CONFIGURATION_ERROR_MARKERS = ("there were some errors with your configuration",)
 
 
 def classify(status: ConnectorStatus) -> Health:
@@ -28,7 +31,9 @@ def classify(status: ConnectorStatus) -> Health:
     2. Any task in SYSTEM_ERROR or FAILED makes it `failed`: a restart can heal that task, even if
        another task has a user error.
     3. Otherwise any USER_ACTIONABLE_ERROR task makes it `user_error` (bad config or data).
-    4. Otherwise a FAILED connector is `failed`.
+    4. Otherwise a FAILED connector is `failed`, unless its status says its configuration is
+       wrong (Confluent's `validation_errors`, or the trace Confluent gives such a connector):
+       then it is `user_error`, since no restart can fix a configuration.
     5. Otherwise (a DEGRADED connector among them: its tasks are RUNNING or UNASSIGNED, "awaiting
        allocation to a cloud worker" in Confluent's words, which Confluent heals by itself) any
        state but RUNNING, or any task that is not RUNNING (restarting, unassigned, or a state we
@@ -47,10 +52,16 @@ def classify(status: ConnectorStatus) -> Health:
     if _USER_ERROR_STATE in task_states or state == _USER_ERROR_STATE:
         return Health.USER_ERROR
     if state == "FAILED":
-        return Health.FAILED
+        return Health.USER_ERROR if configuration_error(status) else Health.FAILED
     if state != "RUNNING" or task_states - {"RUNNING"}:
         return Health.TRANSIENT
     return Health.HEALTHY
+
+
+def configuration_error(status: ConnectorStatus) -> bool:
+    """The status names a configuration problem: Cloud's validation errors, or its trace."""
+    trace = status.trace.lower()
+    return bool(status.validation_errors) or any(marker in trace for marker in _CONFIGURATION_ERROR_MARKERS)
 
 
 def degraded_without_error(status: ConnectorStatus) -> bool:

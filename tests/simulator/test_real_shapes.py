@@ -90,3 +90,21 @@ async def test_list_entries_can_be_broken_at_runtime(build: Build) -> None:
     assert (await harness.client.get(path(), params={"expand": "status,id"})).json()["c"]["status"] is None
     harness.simulator.change_connector(CLUSTER, "c", {"list_entry": "complete"})
     assert (await harness.client.get(path(), params={"expand": "status"})).json()["c"]["status"]["connector"]["state"] == "RUNNING"
+
+
+# -- FAILED for its configuration: the spec's own FAILED example -----------------------------------
+
+
+async def test_config_error_shows_the_specs_failed_example(build: Build) -> None:
+    harness = _one(build, {"initial": "CONFIG_ERROR"})
+
+    listed = (await harness.client.get(path(), params={"expand": "status"})).json()["c"]["status"]
+    body = await _status(harness)
+
+    for status in (listed, body):
+        assert status["connector"]["state"] == "FAILED"
+        assert status["connector"]["trace"].startswith("There were some errors with your configuration:\n")
+        assert status["tasks"] == []
+    assert body["validation_errors"] == [
+        "topics: Provided Kafka ApiKey is invalid", "kafka.api.secret: Provided Kafka ApiKey is invalid",
+    ]

@@ -155,12 +155,18 @@ TriggerSettings = Annotated[
 TRIGGER_TYPES = ("schedule", "status", "alert", "stalled")
 
 
+DEFAULT_MAX_RESTARTS = 10
+
+
 class Rule(Strict):
     name: Name
     trigger: TriggerSettings
     select: Selector
     backoff: Backoff = Backoff()
-    max_restarts: Annotated[int, Field(ge=1)] | None = None
+    # Then the connector is marked gave-up until it is seen healthy. Finite by default: a failure
+    # no restart can fix must not be restarted forever (on Confluent Cloud each restart stops
+    # every task). 10 restarts span about 5 hours with the default backoff. null: no limit.
+    max_restarts: Annotated[int, Field(ge=1)] | None = DEFAULT_MAX_RESTARTS
     restart_user_errors: bool = False
     # Ask Confluent's error-recommendations endpoint before a failure restart and keep the
     # advice in the history (one extra, rate-limited call per restart).

@@ -133,6 +133,7 @@ def parse_status(data: Any, resource_id: str | None = None) -> ConnectorStatus:
                     trace=str(task.get("trace") or ""),
                 )
             )
+    validation_errors = data.get("validation_errors")
     return ConnectorStatus(
         name=str(data.get("name") or ""),
         state=connector["state"],
@@ -140,4 +141,7 @@ def parse_status(data: Any, resource_id: str | None = None) -> ConnectorStatus:
         trace=str(connector.get("trace") or ""),
         tasks=tuple(tasks),
         resource_id=resource_id,
+        validation_errors=tuple(
+            str(e) for e in (validation_errors if isinstance(validation_errors, list) else []) if e
+        ),
     )

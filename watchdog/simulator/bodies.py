@@ -7,7 +7,6 @@ from typing import Any
 from watchdog.simulator.connector import (
     FAILURE_PHASES,
     TASK_ERROR_STATES,
-    Phase,
     SimulatedConnector,
     connector_state,
 )
@@ -89,7 +88,7 @@ def status_body(connector: SimulatedConnector, t: float, *, diagnostics: bool) -
         if diagnostics and failed:
             task["trace"] = failure.task_trace
         tasks.append(task)
-    trace = failure.connector_trace if phase in (Phase.FAILED, Phase.USER_ACTIONABLE_ERROR) else ""
+    trace = failure.connector_trace if connector_state(phase) == "FAILED" else ""
     body: dict[str, Any] = {
         "name": connector.name,
         "connector": {"state": connector_state(phase), "worker_id": worker, "trace": trace},

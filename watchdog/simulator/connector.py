@@ -29,12 +29,14 @@ class Phase(StrEnum):
     FAILED = "FAILED"
     DEGRADED = "DEGRADED"
     USER_ACTIONABLE_ERROR = "USER_ACTIONABLE_ERROR"  # shown as connector FAILED
+    # Cannot start for its configuration: connector FAILED, no tasks (the spec's FAILED example).
+    CONFIG_ERROR = "CONFIG_ERROR"
     # Would be RUNNING, but some tasks await a worker: shown as connector DEGRADED with those
     # tasks UNASSIGNED and the others RUNNING; no task is in error.
     ALLOCATING = "ALLOCATING"
 
 
-FAILURE_PHASES = frozenset({Phase.FAILED, Phase.DEGRADED, Phase.USER_ACTIONABLE_ERROR})
+FAILURE_PHASES = frozenset({Phase.FAILED, Phase.DEGRADED, Phase.USER_ACTIONABLE_ERROR, Phase.CONFIG_ERROR})
 TASK_ERROR_STATES = frozenset({"SYSTEM_ERROR", "USER_ACTIONABLE_ERROR"})
 
 
@@ -42,7 +44,7 @@ def connector_state(phase: Phase) -> str:
     """The connector `state` the API reports for a phase."""
     if phase is Phase.RESTARTING:
         return "RUNNING"  # KIP-745 shows a restarting connector RUNNING with RESTARTING tasks
-    if phase is Phase.USER_ACTIONABLE_ERROR:
+    if phase in (Phase.USER_ACTIONABLE_ERROR, Phase.CONFIG_ERROR):
         return "FAILED"
     if phase is Phase.ALLOCATING:
         return "DEGRADED"
@@ -51,8 +53,8 @@ def connector_state(phase: Phase) -> str:
 
 def task_states(phase: Phase, tasks: int, restarting_as: str, unassigned: int = 0) -> tuple[str, ...]:
     """The task states the API reports (Confluent's task vocabulary, research note §2.3)."""
-    if phase is Phase.PROVISIONING:
-        return ()  # the spec's PROVISIONING example lists no tasks
+    if phase in (Phase.PROVISIONING, Phase.CONFIG_ERROR):
+        return ()  # the spec's PROVISIONING and FAILED examples list no tasks
     if phase is Phase.DEGRADED:
         return ("RUNNING",) * (tasks - 1) + ("SYSTEM_ERROR",)
     if phase is Phase.ALLOCATING:
@@ -87,7 +89,7 @@ class ConnectorSnapshot:
     id: str
     type: str
     state: str  # the connector state the API shows
-    phase: str  # the simulator's phase (adds RESTARTING and USER_ACTIONABLE_ERROR)
+    phase: str  # the simulator's phase (adds RESTARTING, USER_ACTIONABLE_ERROR, CONFIG_ERROR, ALLOCATING)
     tasks: tuple[str, ...]
     stalled: bool
     idle: bool

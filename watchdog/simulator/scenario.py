@@ -74,7 +74,7 @@ commented example.
 A connector script (all keys optional):
 
     initial: RUNNING               # RUNNING | PROVISIONING | PAUSED | FAILED | DEGRADED
-                                   # | USER_ACTIONABLE_ERROR
+                                   # | USER_ACTIONABLE_ERROR | CONFIG_ERROR
     provisioning_until: 30         # PROVISIONING ends then (only with initial PROVISIONING);
                                    # omitted: it stays PROVISIONING
     fail_at: 5                     # the failure shows from then on (PROVISIONING, while it
@@ -83,8 +83,10 @@ A connector script (all keys optional):
     failure: FAILED                # how the failure shows: FAILED (connector FAILED, tasks
                                    # SYSTEM_ERROR), DEGRADED (one task SYSTEM_ERROR, needs 2+
                                    # tasks), USER_ACTIONABLE_ERROR (connector FAILED, tasks
-                                   # USER_ACTIONABLE_ERROR); default: initial if that is one of
-                                   # these, else FAILED
+                                   # USER_ACTIONABLE_ERROR), CONFIG_ERROR (connector FAILED, no
+                                   # tasks, "There were some errors with your configuration"
+                                   # and validation errors: the spec's own FAILED example);
+                                   # default: initial if that is one of these, else FAILED
     recover_after_restarts: 1      # the k-th restart made while the failure exists clears it for
                                    # good; `never`: restarts do not help. Restarting a connector
                                    # whose failure has not begun yet counts for nothing.
@@ -166,9 +168,10 @@ from pydantic import (
 from watchdog.simulator.routing import EndpointKind
 
 InitialState = Literal[
-    "RUNNING", "PROVISIONING", "PAUSED", "FAILED", "DEGRADED", "USER_ACTIONABLE_ERROR"
+    "RUNNING", "PROVISIONING", "PAUSED", "FAILED", "DEGRADED", "USER_ACTIONABLE_ERROR",
+    "CONFIG_ERROR",
 ]
-FailureKind = Literal["FAILED", "DEGRADED", "USER_ACTIONABLE_ERROR"]
+FailureKind = Literal["FAILED", "DEGRADED", "USER_ACTIONABLE_ERROR", "CONFIG_ERROR"]
 FAILURE_KINDS: frozenset[str] = frozenset(get_args(FailureKind))
 # The connector states a restart can be refused in (the spec's enum less NONE and DELETED,
 # which a listed connector never shows).
