@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from . import __version__
 from .model import ConnectorState, Decision, Health, Outcome, Trigger, Unusable
 from .ratelimit import Pause, RateLimitState
+from .stall import Unjudged
 
 API_STATUS_CLASSES = ("2xx", "4xx", "429", "5xx", "error")
 ENDPOINTS = ("list", "status", "restart", "error_recommendations", "metrics_query")
@@ -175,6 +176,12 @@ class Metrics:
             ["cluster", "verdict"],
             registry=r,
         )
+        self.stall_unjudged = Counter(
+            "watchdog_stall_unjudged",
+            "Connectors a stall check selected but could not judge, by reason (never restarted for a stall).",
+            ["cluster", "reason"],
+            registry=r,
+        )
         self.blocking_checks = Counter(
             "watchdog_blocking_checks",
             "Checks of Alertmanager for blocking alerts, by result (error_*: Alertmanager unreachable).",
@@ -212,13 +219,15 @@ class Metrics:
         self.breaker_open.labels(cluster).set(0)
         for verdict in STALL_VERDICTS:
             self.stall_checks.labels(cluster, verdict)
+        for reason in Unjudged:
+            self.stall_unjudged.labels(cluster, reason.value)
         for health in Health:
             self.connectors.labels(cluster, health.value).set(0)
         self.degraded_too_long.labels(cluster).set(0)
         for result in POLL_RESULTS:
             self.polls.labels(cluster, result)
-        for reason in Unusable:
-            self.unusable_entries.labels(cluster, reason.value)
+        for unusable in Unusable:
+            self.unusable_entries.labels(cluster, unusable.value)
         for rule, trigger in rules:
             for decision in Decision:
                 self.decisions.labels(cluster, rule, trigger.value, decision.value)
@@ -243,7 +252,7 @@ class Metrics:
 
     def forget_cluster(self, cluster: str) -> None:
         for metric in (self.connectors, self.degraded_too_long, self.polls, self.unusable_entries, self.decisions, self.last_poll, self.restarts,
-                       self.backoff_step, self.gave_up, self.next_restart, self.stall_checks, self.breaker_open):
+                       self.backoff_step, self.gave_up, self.next_restart, self.stall_checks, self.stall_unjudged, self.breaker_open):
             metric.remove_by_labels({"cluster": cluster})
 
     # -- rate-limiter observer (see ratelimit.LimiterObserver) -----------------------------------

@@ -127,6 +127,10 @@ class ConnectorStatus:
     # Confluent Cloud's `validation_errors` ("field: message"), an extra of failing statuses that
     # the spec does not promise (research note §2.3).
     validation_errors: tuple[str, ...] = ()
+    # From the list call's `info` expansion: `connector.class`, and whether `info.config` says
+    # `confluent.connector.type: CUSTOM` (a custom connector: its metrics are in another dataset).
+    connector_class: str = ""
+    custom: bool = False
 
     def failure_evidence(self) -> dict[str, Any]:
         """The connector and task messages a restart will erase, for logs and history."""

@@ -27,6 +27,26 @@ LAG = "io.confluent.kafka.connect/records_lag_max"
 Points = Sequence[tuple[datetime, float]]
 
 
+class Unjudged(StrEnum):
+    """Why a stall check selected a connector but could not judge it (a metric label)."""
+
+    TYPE_UNKNOWN = "type_unknown"  # neither its type nor its connector class says source or sink
+    CUSTOM_CONNECTOR = "custom_connector"  # its metrics are not in the `cloud` dataset
+    FORBIDDEN = "forbidden"  # the Metrics API answered 403 for its id
+
+
+def connector_kind(type_shown: str, connector_class: str) -> str | None:
+    """source or sink: the type the API showed, else the one its connector class names
+    (`DatagenSourceInternal`, `S3_SINK`, `io.confluent.connect.jdbc.JdbcSourceConnector`), else
+    None. Confluent's recorded answers show `"type": "unknown"`; a connector of unknown type
+    cannot be judged (which metric would show it moving?)."""
+    if type_shown.lower() in ("source", "sink"):
+        return type_shown.lower()
+    name = connector_class.rsplit(".", 1)[-1].lower()
+    named = [kind for kind in ("source", "sink") if kind in name]
+    return named[0] if len(named) == 1 else None
+
+
 class StallVerdict(StrEnum):
     MOVING = "moving"
     IDLE = "idle"  # a sink with nothing to consume

@@ -327,7 +327,7 @@ async def test_a_key_reads_only_connectors_of_its_clusters(build: Build) -> None
 @pytest.mark.parametrize(
     ("method", "url"),
     [
-        ("POST", "/v2/metrics/cloud-custom/query"),
+        ("POST", "/v2/metrics/health-plus/query"),  # cloud and cloud-custom are served
         ("GET", QUERY),
         ("GET", "/v2/metrics/cloud/descriptors/metrics"),
     ],

@@ -108,3 +108,45 @@ async def test_config_error_shows_the_specs_failed_example(build: Build) -> None
     assert body["validation_errors"] == [
         "topics: Provided Kafka ApiKey is invalid", "kafka.api.secret: Provided Kafka ApiKey is invalid",
     ]
+
+
+# -- type "unknown", custom connectors and the cloud-custom dataset ---------------------------------
+
+
+async def test_a_connector_can_show_type_unknown_in_status_and_info(build: Build) -> None:
+    harness = _one(build, shown_type="unknown")
+
+    entry = (await harness.client.get(path(), params={"expand": "status,info"})).json()["c"]
+
+    assert entry["status"]["type"] == entry["info"]["type"] == "unknown"
+    assert entry["info"]["config"]["connector.class"] == "DatagenSource"
+
+
+async def test_a_custom_connector_is_marked_in_its_config_and_has_a_clcc_id(build: Build) -> None:
+    harness = build(scenario([{"name": "mine", "custom": True}, {"name": "managed"}]))
+
+    listed = (await harness.client.get(path(), params={"expand": "info,id"})).json()
+
+    assert listed["mine"]["info"]["config"]["confluent.connector.type"] == "CUSTOM"
+    assert listed["mine"]["info"]["config"]["connector.class"] == "io.confluent.kafka.connect.datagen.DatagenConnector"
+    assert listed["mine"]["id"]["id"].startswith("clcc-")
+    assert "confluent.connector.type" not in listed["managed"]["info"]["config"]
+
+
+async def test_custom_connectors_metrics_are_in_the_cloud_custom_dataset_only(build: Build) -> None:
+    harness = build(scenario([{"name": "mine", "custom": True}, {"name": "managed"}]))
+    harness.clock.advance(600)
+    ids = {name: harness.simulator.connector(CLUSTER, name).id for name in ("mine", "managed")}
+    query = {
+        "aggregations": [{"metric": "io.confluent.kafka.connect/sent_records"}],
+        "filter": {"op": "OR", "filters": [{"field": "resource.connector.id", "op": "EQ", "value": i} for i in ids.values()]},
+        "granularity": "PT1M", "intervals": ["2026-01-01T00:00:00Z/PT5M"], "group_by": ["resource.connector.id"],
+    }
+
+    found = {}
+    for dataset in ("cloud", "cloud-custom"):
+        response = await harness.client.post(f"/v2/metrics/{dataset}/query", json=query)
+        assert response.status_code == 200
+        found[dataset] = {point["resource.connector.id"] for point in response.json()["data"]}
+
+    assert found == {"cloud": {ids["managed"]}, "cloud-custom": {ids["mine"]}}

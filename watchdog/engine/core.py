@@ -15,6 +15,7 @@ from ..logs import get_logger
 from ..metrics import Metrics
 from ..model import ConnectorKey, ConnectorStatus, Decision, Trigger
 from ..queue import RestartQueue
+from ..stall import Unjudged
 from ..state import SqliteStateStore
 from ..windows import Windows
 
@@ -72,6 +73,8 @@ class EngineCore:
         # the clock starts over (a report comes late, never early).
         self.degraded_since: dict[ConnectorKey, datetime] = {}
         self.degraded_reported: set[ConnectorKey] = set()
+        # Connectors a stall rule could not judge, and why (logged when it starts or changes).
+        self._unjudged: dict[tuple[ConnectorKey, str], Unjudged] = {}
         self.set_config(config)
 
     def set_config(self, config: Config) -> None:

@@ -24,6 +24,12 @@ _SECRET_MARKERS = (
 )
 
 
+_CUSTOM_CLASSES = {
+    "source": "io.confluent.kafka.connect.datagen.DatagenConnector",
+    "sink": "com.example.connect.WarehouseSinkConnector",
+}
+
+
 def error_body(status: int, message: str, shape: str) -> dict[str, Any]:
     """`nested` is the spec's ConnectorError; `flat` is the Kafka Connect style also seen (§2.8)."""
     if shape == "flat":
@@ -35,10 +41,19 @@ def effective_config(connector: SimulatedConnector) -> dict[str, str]:
     """The scenario's config over the keys the spec marks required, secrets masked."""
     spec = connector.spec
     suffix = connector.cluster.removeprefix("lkc-")
+    custom: dict[str, str] = {}
+    if spec.custom:
+        # The Terraform provider's recorded custom connector (a plugin's own Java class).
+        custom = {
+            "confluent.connector.type": "CUSTOM",
+            "confluent.custom.plugin.id": "ccp-" + connector.id.rsplit("-", 1)[-1],
+            "connector.class": _CUSTOM_CLASSES[spec.type],
+        }
     config = {
         "cloud.environment": "prod",
         "cloud.provider": "aws",
         "connector.class": "DatagenSource" if spec.type == "source" else "S3_SINK",
+        **custom,
         "kafka.api.key": MASK,
         "kafka.api.secret": MASK,
         "kafka.endpoint": f"SASL_SSL://pkc-{suffix}.us-west-2.aws.confluent.cloud:9092",
@@ -62,8 +77,13 @@ def info_body(connector: SimulatedConnector) -> dict[str, Any]:
         "tasks": [
             {"connector": connector.name, "task": task} for task in range(connector.spec.tasks)
         ],
-        "type": connector.spec.type,
+        "type": shown_type(connector),
     }
+
+
+def shown_type(connector: SimulatedConnector) -> str:
+    """The `type` status and info show: the real one, or what the scenario says ("unknown")."""
+    return connector.spec.shown_type or connector.spec.type
 
 
 def id_body(connector: SimulatedConnector) -> dict[str, str]:
@@ -93,7 +113,7 @@ def status_body(connector: SimulatedConnector, t: float, *, diagnostics: bool) -
         "name": connector.name,
         "connector": {"state": connector_state(phase), "worker_id": worker, "trace": trace},
         "tasks": tasks,
-        "type": connector.spec.type,
+        "type": shown_type(connector),
     }
     if diagnostics and phase in FAILURE_PHASES:
         body |= {

@@ -23,8 +23,17 @@ commented example.
             connectors:
               - name: orders-sink  # *required*, unique within its cluster
                 type: sink         # source | sink (default source)
+                shown_type: unknown   # the `type` its status and info show, if not `type`:
+                                   # Confluent's recorded answers (Terraform provider test
+                                   # fixtures) show "unknown" in both; OBSERVED, not in the spec
                 tasks: 2           # default 1
                 id: lcc-abc123     # default: derived from cluster and name, stable across runs
+                custom: false      # a custom connector (bring your own plugin): info.config says
+                                   # confluent.connector.type: CUSTOM, its id is clcc-...
+                                   # (OBSERVED in the Terraform provider's recorded answers) and
+                                   # its metrics are in the Metrics API's `cloud-custom` dataset,
+                                   # not in `cloud` (current Metrics spec), under the same metric
+                                   # and label names (ASSUMED: the spec does not list them)
                 config: {}         # merged over the spec's required keys; secrets come back masked
                 records_per_second: 10   # throughput while RUNNING, not stalled, not idle
                 list_entry: complete   # its entry in the expanded list: complete, or broken as
@@ -280,8 +289,10 @@ class ConnectorDefinition(_Model):
     """A connector without its name (the name comes from the list or from the URL)."""
 
     type: Literal["source", "sink"] = "source"
+    shown_type: Literal["source", "sink", "unknown"] | None = None
     tasks: PositiveInt = 1
-    id: str | None = Field(None, pattern=r"^lcc-[a-z0-9]+$")
+    id: str | None = Field(None, pattern=r"^c?lcc-[a-z0-9]+$")
+    custom: bool = False
     config: dict[str, ConfigValue] = {}
     records_per_second: NonNegativeFloat = 10.0
     record_bytes: PositiveInt = 512
@@ -298,11 +309,12 @@ class ConnectorDefinition(_Model):
         return self
 
     def resource_id(self, cluster: str, name: str) -> str:
-        """The lcc- id: the given one, or one derived from cluster and name (stable)."""
+        """The lcc- id (clcc- for a custom connector): the given one, or one derived from
+        cluster and name (stable)."""
         if self.id is not None:
             return self.id
         digest = hashlib.sha256(f"{cluster}/{name}".encode()).digest()
-        return "lcc-" + _base36(int.from_bytes(digest[:8], "big"))
+        return ("clcc-" if self.custom else "lcc-") + _base36(int.from_bytes(digest[:8], "big"))
 
 
 class ConnectorSpec(ConnectorDefinition):
