@@ -70,3 +70,15 @@ def test_the_verdict_says_why() -> None:
 )
 def test_connector_kind_from_the_type_shown_or_the_connector_class(shown: str, connector_class: str, kind: str | None) -> None:
     assert connector_kind(shown, connector_class) == kind
+
+
+@pytest.mark.parametrize(
+    ("window", "granularity", "step"),
+    [(600, "PT1M", 60), (3 * 3600, "PT1M", 60), (3 * 3600 + 300, "PT5M", 300), (6 * 3600, "PT5M", 300)],
+)
+def test_the_granularity_is_the_finest_whose_interval_holds_both_windows(window: int, granularity: str, step: int) -> None:
+    windows = Windows.ending(NOW, window=window, delay=180)
+    assert (windows.granularity, windows.step) == (granularity, step)
+    # The Metrics API's longest interval for the granularity (PT1M: 6 h, PT5M: 1 d) holds both.
+    assert windows.end - windows.start <= timedelta(hours=6 if step == 60 else 24)
+    assert windows.end.timestamp() % step == 0 and windows.end <= NOW - timedelta(seconds=180)

@@ -114,3 +114,24 @@ async def test_an_id_the_metrics_api_refuses_does_not_cost_its_batch_its_verdict
     checks = len([c for c in w.simulator.calls if c.endpoint == "metrics_query" and c.status_code == 200])
     # Found by halving once; from then on the refused id is asked about alone: one 403 a check.
     assert len(refused) <= checks + 1
+
+
+# -- 6. windows longer than one-minute points allow per query -------------------------------------
+
+
+async def test_a_window_over_three_hours_is_read_at_a_coarser_granularity() -> None:
+    window = 4 * 3600
+    w = world([{"name": "orders-source", "records_per_second": 10, "script": {"stall_at": 3600}}],
+              stalled_rule(window=f"{window}s", grace=600, interval=300))
+
+    for _ in range((3600 + 2 * window + 3600) // 300):
+        await w.daemon.pollers[CLUSTER].poll()
+        await w.daemon._run_stall_check("stalled")
+        await w.daemon.queue.join()
+        w.clock.advance(300)
+
+    queries = [c for c in w.simulator.calls if c.endpoint == "metrics_query"]
+    assert queries and all(c.status_code == 200 for c in queries), "the Metrics API refused the stall queries"
+    times = restarts(w, "orders-source")
+    assert len(times) == 1, "a source stalled for two 4-hour windows was not restarted"
+    assert 3600 + 2 * window + 180 <= times[0] <= 3600 + 2 * window + 180 + 600

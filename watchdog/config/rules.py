@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
+from ..stall import granularity_for
 from .gates import WindowSettings
 from .types import Duration, Name, PositiveDuration, Strict, TimeZoneName, matching, parse_duration
 
@@ -143,9 +144,16 @@ class StalledTrigger(Strict):
     delay: Annotated[float, BeforeValidator(parse_duration), Field(ge=180)] = 180.0
 
     @model_validator(mode="after")
-    def _whole_minutes(self) -> StalledTrigger:
+    def _whole_points(self) -> StalledTrigger:
         if self.window % 60:
             raise ValueError("window must be a whole number of minutes (the Metrics API counts per minute)")
+        granularity, step = granularity_for(self.window)
+        if self.window % step:
+            raise ValueError(
+                f"a window over 3h is read in {step // 60}-minute points ({granularity}: the Metrics API "
+                f"gives one-minute points for at most 6h per query, and two windows are read): make it a "
+                f"multiple of {step // 60} minutes"
+            )
         return self
 
 

@@ -115,7 +115,9 @@ class StallChecker:
         denied: set[str] = set()
         while pending:
             batch = pending.pop()
-            query = functools.partial(self._client.query, metric, batch, windows.start, windows.end)
+            query = functools.partial(
+                self._client.query, metric, batch, windows.start, windows.end, windows.granularity
+            )
             result, _ = await self._gateway.call(cluster, query, metric=metric)
             if result.ok and result.value is not None:
                 points.update(result.value)
