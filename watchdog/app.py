@@ -47,6 +47,7 @@ from .metrics import Metrics
 from .model import ERROR_OUTCOMES, ConnectorKey, Decision, Trigger
 from .queue import RestartJob, RestartQueue
 from .ratelimit import RateLimiter
+from .redirects import redirect_hook
 from .reload import ConfigDiff, ConfigWatcher, diff_configs
 from .report import history_json, status_json
 from .server import Probes, create_app
@@ -116,7 +117,7 @@ class Daemon:
         # complete one gets its client and limiter now, ready for clusters a reload may add.
         for name, credential in sorted(config.credentials.items()):
             if credential.api_key is not None and credential.api_secret is not None:
-                self._add_lane(name, cloud_client(config, credential, transport))
+                self._add_lane(name, cloud_client(config, credential, transport, [redirect_hook(name, self.metrics)]))
         self.engine = Engine(
             config, self.state, self.queue, self.metrics, breaker=self.breaker, blocker=self.blocker, now=now
         )
@@ -154,9 +155,9 @@ class Daemon:
         if isinstance(cluster, KafkaConnectCluster):
             if lane in self.http:  # a reload redefined the cluster: new workers, TLS or auth
                 self._retired.append(self.http[lane])
-                self.http[lane] = kafka_connect_client(self.config, cluster, self._transport)
+                self.http[lane] = kafka_connect_client(self.config, cluster, self._transport, [redirect_hook(lane, self.metrics)])
             else:
-                self._add_lane(lane, kafka_connect_client(self.config, cluster, self._transport))
+                self._add_lane(lane, kafka_connect_client(self.config, cluster, self._transport, [redirect_hook(lane, self.metrics)]))
             backend = KafkaConnectBackend(self.http[lane], [str(url) for url in cluster.urls])
         else:
             backend = ConfluentCloudBackend(self.http[lane], cluster.environment_id, cluster.kafka_cluster_id)
@@ -421,7 +422,8 @@ class Daemon:
             return
         name = self.config.credential_for(self.config.metrics_api)
         assert name is not None  # cross_check requires a credential for stalled rules
-        client = metrics_api_client(self.config, self.config.credentials[name], self._transport)
+        client = metrics_api_client(self.config, self.config.credentials[name], self._transport,
+                                    [redirect_hook(self.METRICS_LANE, self.metrics)])
         settings = self.config.rate_limit.model_copy(update={"max_requests_per_second": self.config.metrics_api.max_requests_per_second})
         self._add_lane(self.METRICS_LANE, client, settings)
         self._stall_checker = StallChecker(MetricsApiClient(client), self.gateways[self.METRICS_LANE], self.engine, self._now)

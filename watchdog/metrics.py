@@ -65,6 +65,12 @@ class Metrics:
             ["credential", "endpoint", "status_class"],
             registry=r,
         )
+        self.api_redirects = Counter(
+            "watchdog_api_redirects",
+            "HTTP redirects followed (Confluent's compatibility policy asks clients to), by status code.",
+            ["credential", "status_code"],
+            registry=r,
+        )
         self.api_latency = Histogram(
             "watchdog_api_request_duration_seconds",
             "Connect API call latency.",

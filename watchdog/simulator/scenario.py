@@ -141,7 +141,9 @@ request they touch is still recorded in `Simulator.calls`.
       body: {...}                  # with status: a JSON object or list, or a string sent as
                                    # is; default: the API's own error body for 4xx/5xx except
                                    # 429 (connect/v1, Kafka Connect or Metrics API), else empty
-      headers: {Retry-After: soon} # with status: the headers sent (besides X-Request-Id)
+      headers: {Retry-After: soon} # with status: the headers sent (besides X-Request-Id); a
+                                   # redirect is status 301/307 with a Location header (Confluent's
+                                   # compatibility policy says clients must follow them)
       delay_seconds: 30            # answer this much later (real seconds)
       invalid_json: true           # the real answer, its body cut to broken JSON
       truncated: true              # the real answer, Content-Length larger than the bytes sent,
