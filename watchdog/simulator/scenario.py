@@ -75,9 +75,12 @@ commented example.
         limit: 160                 # none. A real Prometheus scraping every 15 s exceeds it.
         window_seconds: 3600
       query_delay_seconds: 180     # query: a minute is answered once it is this old (§5)
-      export_offset_seconds: 300   # export: serves the sample at now - offset, rounded down
+      export_offset_seconds: 180   # export: serves the sample at now - offset, rounded down
+                                   # (3 minutes: the Metrics spec's changelog of 2026-06-18)
       export_sample_seconds: 60    # export: the length of each sample (60: Confluent's)
-      zero_points: emit            # emit | omit: whether query answers carry points of 0
+      zero_points: omit            # omit | emit: whether query answers carry points of 0;
+                                   # the real API leaves minutes without data out (OBSERVED:
+                                   # the spec does not say), so a stalled source has no rows
     faults: []                     # injected faults, below
 
 A connector script (all keys optional):
@@ -382,9 +385,9 @@ class MetricsApiSpec(_Model):
     rate_limit: MetricsRateLimitSpec | None = MetricsRateLimitSpec()
     export_rate_limit: ExportRateLimitSpec | None = ExportRateLimitSpec()
     query_delay_seconds: NonNegativeFloat = 180.0
-    export_offset_seconds: NonNegativeFloat = 300.0
+    export_offset_seconds: NonNegativeFloat = 180.0
     export_sample_seconds: PositiveInt = 60
-    zero_points: Literal["emit", "omit"] = "emit"
+    zero_points: Literal["emit", "omit"] = "omit"
 
 
 class BasicAuthSpec(_Model):
