@@ -148,3 +148,32 @@ async def test_without_max_restarts_a_connector_is_given_up_after_ten() -> None:
 
     assert len(restart_times(w, "hopeless")) == 10
     assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 1
+
+
+# -- names with '/', '.' and '..' ------------------------------------------------------------------
+
+FAILED_ONCE = {"initial": "FAILED", "recover_after_restarts": 1}
+
+
+async def test_connectors_named_with_slashes_and_dots_are_restarted_by_their_own_path() -> None:
+    names = ["a/b", ".", ".."]
+    healthy = [{"name": f"fine-{i}"} for i in range(4)]  # so that the cluster breaker stays closed
+    w = world([{"name": name, "script": FAILED_ONCE} for name in names] + healthy, [status_rule()])
+
+    await run_polls(w, 3)
+
+    for name in names:
+        assert len(restart_times(w, name)) == 1, f"{name!r} was not restarted"
+    assert [c.status_code for c in w.simulator.calls if c.endpoint != "list"] == [202, 202, 202]
+
+
+async def test_a_name_whose_path_could_reach_another_connector_is_never_addressed() -> None:
+    connectors = [{"name": "x/../y", "script": FAILED_ONCE}, {"name": "y"}]
+    # A gateway that decodes %2F before routing would take x%2F..%2Fy/restart to y.
+    scenario = sim_scenario(connectors, restart={"delay_seconds": 2}, routing={"encoded_slash": "decode"})
+    w = world(connectors, [status_rule()], scenario=scenario)
+
+    await run_polls(w, 10)
+
+    assert w.simulator.restarts() == [], "a restart meant for x/../y went out (and reached y)"
+    assert w.sample("watchdog_decisions_total", cluster=CLUSTER, rule="heal", trigger="status", decision="unaddressable") == 9

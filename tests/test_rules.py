@@ -14,6 +14,7 @@ from watchdog.rules import (
     selected,
     selects,
     status_rule_for,
+    unaddressable,
 )
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -173,3 +174,12 @@ def test_scheduled_restarts_skip_states_that_refuse_them(state: str, decision: D
 def test_scheduled_restart_of_a_missing_or_queued_connector() -> None:
     assert decide_on_request(None, pending=False) is Decision.MISSING
     assert decide_on_request(status("RUNNING"), pending=True) is Decision.DUPLICATE
+
+
+@pytest.mark.parametrize(
+    ("name", "refused"),
+    [("orders", False), ("a/b", False), (".", False), ("..", False), ("a.b/..c", False),
+     ("x/../y", True), ("../y", True), ("x/.", True), ("./x", True)],
+)
+def test_names_whose_parts_are_dot_segments_are_unaddressable(name: str, refused: bool) -> None:
+    assert unaddressable(name) is refused

@@ -43,6 +43,9 @@ class Decision(StrEnum):
     WINDOW_CLOSED = "window_closed"
     BREAKER_OPEN = "breaker_open"
     BLOCKED = "blocked"
+    # Its name has `/`-separated `.` or `..` parts: a server that decodes %2F before routing
+    # would send the call to another resource, so no call is made for it.
+    UNADDRESSABLE = "unaddressable"
 
 
 class Outcome(StrEnum):

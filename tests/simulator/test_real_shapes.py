@@ -4,11 +4,19 @@ connectors. Each is a scenario key or control call; these tests show the simulat
 
 from __future__ import annotations
 
+import base64
 from typing import Any
+from urllib.parse import quote, unquote
 
 import pytest
 
-from .support import CLUSTER, Build, Harness, path, scenario
+from watchdog.simulator.doors import ApiRequest
+
+from .support import AUTH, CLUSTER, Build, Harness, path, scenario
+
+
+def _basic() -> str:
+    return "Basic " + base64.b64encode(f"{AUTH[0]}:{AUTH[1]}".encode()).decode()
 
 
 def _one(build: Build, script: dict[str, Any] | None = None, **connector: Any) -> Harness:
@@ -150,3 +158,41 @@ async def test_custom_connectors_metrics_are_in_the_cloud_custom_dataset_only(bu
         found[dataset] = {point["resource.connector.id"] for point in response.json()["data"]}
 
     assert found == {"cloud": {ids["managed"]}, "cloud-custom": {ids["mine"]}}
+
+
+# -- names with '/', '.' and '..' ----------------------------------------------------------------
+
+ODD_NAMES = ["a/b", ".", "..", "x/../y", "100% sure", "ümlaut"]
+
+
+@pytest.mark.parametrize("name", ODD_NAMES)
+async def test_each_name_is_reached_by_its_percent_encoded_path(build: Build, name: str) -> None:
+    harness = build(scenario([{"name": n} for n in [*ODD_NAMES, "y"]]))
+    segment = quote(name, safe="")
+    segment = segment.replace(".", "%2E") if segment in (".", "..") else segment
+
+    response = await harness.client.get(path(connector=segment, operation="status"))
+
+    assert response.status_code == 200
+    assert response.json()["name"] == name
+    assert harness.simulator.calls[-1].connector == name
+
+
+async def test_literal_dot_segments_are_removed_before_routing(build: Build) -> None:
+    harness = build(scenario([{"name": "c"}]))
+    raw = path(connector="c", operation="status").replace("/connectors/c/", "/connectors/x/../c/./")
+
+    request = ApiRequest("GET", unquote(raw), authorization=_basic(), raw_path=raw)
+
+    assert harness.simulator.handle(request).status == 200
+    assert harness.simulator.calls[-1].connector == "c"
+
+
+async def test_a_gateway_that_decodes_slashes_first_routes_a_dotted_name_elsewhere(build: Build) -> None:
+    harness = build(scenario([{"name": "x/../y"}, {"name": "y", "script": {"initial": "FAILED"}}],
+                             routing={"encoded_slash": "decode"}))
+
+    response = await harness.client.post(path(connector=quote("x/../y", safe=""), operation="restart"))
+
+    assert response.status_code == 202
+    assert [c.connector for c in harness.simulator.restarts()] == ["y"], "the restart of x/../y reached y"

@@ -118,7 +118,10 @@ def test_inconsistent_scripts_are_rejected(script: dict[str, Any], complaint: st
             "duplicate connector id",
         ),
         (scenario([{"name": "c", "id": "connector-1"}]), "connectors.0.id"),
-        (scenario([{"name": "a/b"}]), "connectors.0.name"),
+        (scenario([{"name": ""}]), "connectors.0.name"),
+        # Confluent Cloud names may hold '/' (routed percent-encoded); Kafka Connect refuses them.
+        (scenario(kafka_connect_clusters=[{"name": "k", "connectors": [{"name": "a/b"}]}]), "refuses '/' in names"),
+        (scenario(routing={"encoded_slash": "mangle"}), "routing.encoded_slash"),
         (scenario([{"name": "c", "type": "both"}]), "connectors.0.type"),
         (
             scenario(api_keys=[{"id": "k", "secret": "s", "clusters": ["lkc-nope"]}]),

@@ -11,7 +11,7 @@ import httpx
 
 from ..model import ConnectorStatus, Outcome
 from ..ratelimit import parse_headers
-from .backend import ApiResult, Endpoint, classify_status, error_message, parse_status
+from .backend import ApiResult, Endpoint, classify_status, error_message, parse_status, path_segment
 from .entries import parse_expanded_list
 
 T = TypeVar("T")
@@ -50,7 +50,7 @@ class ConfluentCloudBackend:
         )
 
     def _connector_path(self, connector: str) -> str:
-        return f"{self._prefix}/{quote(connector, safe='')}"
+        return f"{self._prefix}/{path_segment(connector)}"
 
     async def _call(
         self,

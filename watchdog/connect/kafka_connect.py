@@ -28,7 +28,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import httpx
 
@@ -41,6 +40,7 @@ from .backend import (
     classify_status,
     error_message,
     parse_status,
+    path_segment,
 )
 from .entries import parse_expanded_list
 
@@ -160,5 +160,5 @@ def _result(
 
 
 def _connector_path(connector: str) -> str:
-    return f"/connectors/{quote(connector, safe='')}"
+    return f"/connectors/{path_segment(connector)}"
 

@@ -25,6 +25,7 @@ class ApiRequest:
     authorization: str | None = None
     body: bytes = b""
     client: str | None = None  # the caller's IP address (the Metrics API limits per IP)
+    raw_path: str | None = None  # the path as sent, still percent-encoded (None: `path` is)
 
 
 @dataclass(slots=True)

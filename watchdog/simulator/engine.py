@@ -114,7 +114,9 @@ class Simulator:
     def handle(self, request: ApiRequest) -> ApiReply:
         """Answer one API request and record it."""
         t = self.now()
-        route = classify(request.method, request.path)
+        route = classify(
+            request.method, request.path, request.raw_path, self.scenario.routing.encoded_slash
+        )
         door = self._doors[route.api]
         admission = door.admit(route, request, t)
         fired: FiredFault | None = None

@@ -81,6 +81,10 @@ commented example.
       zero_points: omit            # omit | emit: whether query answers carry points of 0;
                                    # the real API leaves minutes without data out (OBSERVED:
                                    # the spec does not say), so a stalled source has no rows
+    routing:                       # how Confluent Cloud paths are routed (routing.py); ASSUMED:
+      encoded_slash: keep          # keep: %2F stays inside the connector's name, literal . and
+                                   # .. segments are removed first; decode: the path is decoded
+                                   # first, so `a%2F..%2Fb` reaches b
     faults: []                     # injected faults, below
 
 A connector script (all keys optional):
@@ -179,7 +183,7 @@ from pydantic import (
     model_validator,
 )
 
-from watchdog.simulator.routing import EndpointKind
+from watchdog.simulator.routing import EncodedSlash, EndpointKind
 
 InitialState = Literal[
     "RUNNING", "PROVISIONING", "PAUSED", "FAILED", "DEGRADED", "USER_ACTIONABLE_ERROR",
@@ -323,7 +327,8 @@ class ConnectorDefinition(_Model):
 
 
 class ConnectorSpec(ConnectorDefinition):
-    name: str = Field(min_length=1, pattern=r"^[^/]+$")
+    # Any name: Confluent Cloud paths carry it percent-encoded (see `routing`).
+    name: str = Field(min_length=1)
 
 
 class ClusterSpec(_Model):
@@ -420,7 +425,16 @@ class KafkaConnectClusterSpec(_Model):
     @model_validator(mode="after")
     def _unique_names(self) -> KafkaConnectClusterSpec:
         _reject_duplicates((c.name for c in self.connectors), "connector name")
+        for connector in self.connectors:
+            if "/" in connector.name:
+                # Kafka Connect refuses to create such a connector (KAFKA-4372).
+                raise ValueError(f"connector name {connector.name!r}: Kafka Connect refuses '/' in names")
         return self
+
+
+class RoutingSpec(_Model):
+    # How Confluent Cloud paths are routed (routing.py); ASSUMED either way, see there.
+    encoded_slash: EncodedSlash = "keep"
 
 
 class FaultMatch(_Model):
@@ -492,6 +506,7 @@ class Scenario(_Model):
     restart: RestartSpec = RestartSpec()
     pause_resume: PauseResumeSpec = PauseResumeSpec()
     metrics_api: MetricsApiSpec = MetricsApiSpec()
+    routing: RoutingSpec = RoutingSpec()
     kafka_connect_clusters: list[KafkaConnectClusterSpec] = []
     faults: list[FaultRule] = []
 
