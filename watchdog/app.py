@@ -136,6 +136,7 @@ class Daemon:
         self._watcher: ConfigWatcher | None = None
         self._stall_checker: StallChecker | None = None
         self._stopping = False
+        self._job_tasks: set[asyncio.Task[Any]] = set()  # scheduler jobs running now
         self._preinitialise_metrics()
 
     # -- construction helpers --------------------------------------------------------------------
@@ -324,9 +325,12 @@ class Daemon:
         if self._watcher is not None:
             await self._watcher.stop()
         if self._scheduler is not None:
-            # The asyncio executor cancels running jobs; they only poll and enqueue, so nothing
-            # that was accepted is lost by that.
             self._scheduler.shutdown(wait=False)
+            # Running jobs only poll and enqueue: cutting them short loses nothing accepted.
+            running = list(self._job_tasks)
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
         unsent = await self.queue.close(self.config.queue.shutdown_deadline)
         if self._heartbeat is not None:
             self._heartbeat.cancel()
@@ -386,14 +390,23 @@ class Daemon:
             await self.stop()
 
     async def _job(self, work: Callable[..., Awaitable[None]], *args: object) -> None:
-        """A scheduler job. At shutdown APScheduler cancels running jobs; a poll or a schedule run
-        cut short then only gathered facts (nothing accepted is lost), so that is not an error."""
+        """A scheduler job. One that starts while the daemon stops does nothing; one running
+        when it stops is cancelled by stop(): a poll or a schedule run cut short only gathered
+        facts (nothing accepted is lost), so that is a normal end, not an error."""
+        if self._stopping:
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self._job_tasks.add(task)
         try:
             await work(*args)
         except asyncio.CancelledError:
             if not self._stopping:
                 raise
             log.debug("job_cancelled_at_shutdown", job=getattr(work, "__qualname__", str(work)))
+        finally:
+            if task is not None:
+                self._job_tasks.discard(task)
 
     async def _beat(self) -> None:
         """The liveness heartbeat, and the hourly pruning of the restart history."""
