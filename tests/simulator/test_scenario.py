@@ -29,7 +29,9 @@ def test_demo_scenario_has_the_promised_cast() -> None:
     assert [k.id for k in demo.api_keys] == ["demo-key"]
     assert [e.id for e in demo.environments] == ["env-demo01"]
     assert {cluster for cluster, _, _ in states.values()} == {"lkc-demo01", "lkc-demo02"}
-    assert len(states) == 12
+    assert len(states) == 13
+    assert states["inventory-sink"][1:] == ("DEGRADED", ("RUNNING", "UNASSIGNED"))
+    assert states["warehouse-sink"][1:] == ("FAILED", ())
     assert states["crm-source"][1] == "PROVISIONING"
     assert states["audit-sink"][1] == "PAUSED"
     assert states["metrics-sink"][1:] == ("DEGRADED", ("RUNNING", "RUNNING", "SYSTEM_ERROR"))

@@ -4,12 +4,17 @@ Every key is optional unless marked *required*; unknown keys are errors. Times a
 the simulator started (for a script set at runtime: since it was set). `builtin/demo.yaml` is a
 commented example.
 
+Where the behaviour comes from: unmarked keys follow Confluent's published specs (connect/v1,
+Metrics v2) and docs. OBSERVED marks behaviour seen in real answers or in tests Confluent runs
+against the real service, which no spec promises (it may change without notice); ASSUMED marks
+what no source shows, chosen so that a client safe against it is safe against the real service.
+
     seed: 7                        # randomness of fault probabilities, latency and request ids
     error_shape: nested            # nested: {"error": {"code", "message"}} (connect/v1 spec);
-                                   # flat: {"error_code", "message"} (also seen, research §2.8)
+                                   # flat: {"error_code", "message"} (OBSERVED, research §2.8)
     status_diagnostics: true       # failing /status bodies carry Cloud's undocumented extras
-                                   # (error_summary, errors_from_trace, ..., and a trace on
-                                   # failed tasks; research §2.3)
+                                   # (error_summary, errors_from_trace, validation_errors, ...,
+                                   # and a trace on failed tasks; OBSERVED, research §2.3)
     latency_seconds: 0             # added to every API answer (Connect, Metrics, Kafka
                                    # Connect): a number or [min, max]
     api_keys:                      # *required*, at least one; Connect and Metrics API keys
@@ -58,14 +63,20 @@ commented example.
     rate_limit:                    # omitted: no limit
       limit: 10                    # *required*: requests per window and API key
       window_seconds: 5            # *required*: windows start when the simulator starts
-      headers: on_429              # on_429 (documented) | always (X-RateLimit-* on every answer)
+      headers: on_429              # on_429 (documented) | always (X-RateLimit-* on every answer:
+                                   # ASSUMED, the headers are documented on 429 only)
       body: empty                  # empty (documented) | error (a connect-style 429 error body)
     restart:
       delay_seconds: 3             # time spent restarting before the script decides the outcome
-      rejected_states: [PROVISIONING, PAUSED]   # restart answers 400 here (research §2.6)
+      rejected_states: [PROVISIONING, PAUSED]   # restart answers 400 here: OBSERVED (Confluent's
+                                   # MCP server integration tests against the real service,
+                                   # research §2.6); the spec lists no 400 for restart, and the
+                                   # 400's message is the simulator's own wording (ASSUMED)
       task_state: RESTARTING       # RESTARTING | UNASSIGNED: the tasks' state while restarting
+                                   # (the connector shows RUNNING meanwhile: ASSUMED, after KIP-745)
     pause_resume:
-      delay_seconds: 2             # pause and resume take effect this long after the 202
+      delay_seconds: 2             # pause and resume take effect this long after the 202 (the
+                                   # spec says asynchronous; the delay is ASSUMED)
     metrics_api:                   # the Metrics API (research §5); every key has a default
       rate_limit:                  # its own limit per client IP (research §3.4); null: none
         limit: 300
