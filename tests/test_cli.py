@@ -84,8 +84,8 @@ async def test_demo_heals_the_built_in_scenario(capsys: pytest.CaptureFixture[st
     assert "restarted for its status once (accepted 1)" in story["orders/billing-sink"], (
         "the connector that fails at t=5 was restarted"
     )
-    assert "left alone: Confluent refuses restarts while PROVISIONING" in story["orders/crm-source"]
-    assert "left alone: Confluent refuses restarts while PAUSED" in story["platform/audit-sink"]
+    assert "left alone: restarts are refused while PROVISIONING" in story["orders/crm-source"]
+    assert "left alone: restarts are refused while PAUSED" in story["platform/audit-sink"]
     assert "reported, not restarted" in story["platform/users-source"]
     assert "reported, not restarted" in story["orders/warehouse-sink"]
     assert story["orders/inventory-sink"].startswith("found DEGRADED (1 of 2 tasks UNASSIGNED); left alone")

@@ -84,13 +84,13 @@ def _done(found: ConnectorStatus | None, jobs: list[RestartJob], state: Connecto
     health = classify(found)
     if health is Health.USER_ERROR:
         return "reported, not restarted: no restart fixes a configuration"
-    if degraded_without_error(found):
-        return "left alone: its tasks await a worker, which Confluent allocates"
+    if degraded_without_error(found) or any(task.state.upper() == "UNASSIGNED" for task in found.tasks):
+        return "left alone: its tasks await a worker, which the cluster assigns by itself"
     if found.state.upper() in RESTART_REFUSED_STATES:
-        return f"left alone: Confluent refuses restarts while {found.state}"
+        return f"left alone: restarts are refused while {found.state}"
     if health is Health.FAILED:
         return "not restarted yet (confirmation polls, backoff or a gate)"
-    return "left alone: nothing a restart would help"
+    return f"left alone: {found.state} is transient, looked at again each poll"
 
 
 def outcome_counts(jobs: Iterable[RestartJob]) -> dict[str, int]:

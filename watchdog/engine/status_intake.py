@@ -117,6 +117,8 @@ class StatusIntake(Decisions):
     def _drop_series(self, key: ConnectorKey) -> None:
         self.degraded_since.pop(key, None)
         self.degraded_reported.discard(key)
+        for unjudged in [k for k in self._unjudged if k[0] == key]:
+            del self._unjudged[unjudged]
         for remembered in [k for k in self._last_decision if k[0] == key]:
             del self._last_decision[remembered]
         self.metrics.forget_connector(key.cluster, key.connector)
