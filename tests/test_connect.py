@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from watchdog.connect import ConfluentCloudBackend
-from watchdog.connect.backend import error_message
+from watchdog.connect.backend import error_message, path_segment
 from watchdog.model import Outcome
 from watchdog.simulator import Scenario, Simulator, create_app
 
@@ -141,3 +141,14 @@ def test_error_message_falls_back_to_text_and_reason() -> None:
     assert error_message(httpx.Response(502, text="<html>bad gateway</html>")) == "<html>bad gateway</html>"
     assert error_message(httpx.Response(429)) == "Too Many Requests"
     assert error_message(httpx.Response(400, json={"errors": [{"detail": "quota"}]})) == "quota"
+
+
+@pytest.mark.parametrize(
+    ("name", "segment"),
+    [("orders", "orders"), ("a/b", "a%2Fb"), (".", "%2E"), ("..", "%2E%2E"), ("x/../y", "x%2F..%2Fy"), ("a b%", "a%20b%25")],
+)
+def test_a_connector_name_is_one_path_segment_that_no_client_collapses(name: str, segment: str) -> None:
+    assert path_segment(name) == segment
+    # httpx removes literal dot segments: the encoded name must survive it.
+    url = httpx.URL("http://sim/connect/v1/connectors/").join(f"{segment}/restart")
+    assert url.raw_path.decode() == f"/connect/v1/connectors/{segment}/restart"

@@ -142,14 +142,20 @@ async def test_dry_run_counts_the_decision_and_sends_nothing(backend: str) -> No
     assert w.sample("watchdog_restarts_total", cluster=CLUSTER, connector="broken", rule="heal", trigger="status", outcome="dry_run") >= 1
 
 
-async def test_a_deleted_connector_loses_its_series_and_state(backend: str) -> None:
+async def test_a_deleted_connector_loses_its_series_at_once_and_its_state_after_the_grace(backend: str) -> None:
     w = world([{"name": "short-lived"}, {"name": "stays"}], [status_rule()], backend=backend)
     await run_polls(w, 2)
     assert w.daemon.metrics.registry.get_sample_value("watchdog_connector_backoff_step", {"cluster": CLUSTER, "connector": "short-lived"}) == 0
     w.simulator.delete_connector(sim_cluster(backend), "short-lived")
     await run_polls(w, 1)
     assert w.daemon.metrics.registry.get_sample_value("watchdog_connector_backoff_step", {"cluster": CLUSTER, "connector": "short-lived"}) is None
+    # Its state outlives it for state.forget_vanished_after (issue 12, item 14), then goes.
+    assert ConnectorKey(CLUSTER, "short-lived") in dict(w.daemon.state.items())
+    w.clock.advance(w.daemon.config.state.forget_vanished_after)
+    await run_polls(w, 1)
+    w.daemon.engine.forget_vanished()
     assert ConnectorKey(CLUSTER, "short-lived") not in dict(w.daemon.state.items())
+    assert ConnectorKey(CLUSTER, "stays") in dict(w.daemon.state.items())
 
 
 async def test_schedule_rule_restarts_running_connectors_and_skips_refusing_states() -> None:

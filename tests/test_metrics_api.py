@@ -81,7 +81,7 @@ async def test_points_come_per_connector_oldest_first() -> None:
         {"name": "orders-source", "records_per_second": 1},
         {"name": "stuck-source", "records_per_second": 1, "script": {"stall_at": 120}},
     ]
-    client, simulator, _ = setup(connectors)
+    client, simulator, _ = setup(connectors, metrics_api={"zero_points": "emit"})
     orders, stuck = ids_of(simulator, "orders-source", "stuck-source")
 
     result = await client.query(SENT, [orders, stuck], START, START + timedelta(minutes=5))
@@ -110,7 +110,7 @@ async def test_a_stalled_sink_shows_no_records_and_growing_lag_an_idle_one_neith
         },
         {"name": "idle-sink", "type": "sink", "script": {"idle_at": 0}},
     ]
-    client, simulator, _ = setup(connectors)
+    client, simulator, _ = setup(connectors, metrics_api={"zero_points": "emit"})
     ids = ids_of(simulator, "stalled-sink", "idle-sink")
     end = START + timedelta(minutes=3)
 

@@ -15,6 +15,7 @@ from watchdog.rules import (
     selected,
     selects,
     status_rule_for,
+    unaddressable,
 )
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -24,6 +25,36 @@ def status(state: str, *task_states: str) -> ConnectorStatus:
     return ConnectorStatus(
         name="c", state=state, tasks=tuple(TaskStatus(id=i, state=s) for i, s in enumerate(task_states))
     )
+
+
+CONFIG_TRACE = "There were some errors with your configuration:\ntopics: Provided Kafka ApiKey is invalid\n"
+
+
+@pytest.mark.parametrize(
+    ("trace", "validation_errors", "tasks", "health"),
+    [
+        # The connect/v1 spec's own FAILED example: no tasks, a configuration error.
+        pytest.param(CONFIG_TRACE, (), (), Health.USER_ERROR, id="spec-example"),
+        pytest.param("", ("topics: Provided Kafka ApiKey is invalid",), (), Health.USER_ERROR, id="validation-errors"),
+        pytest.param("java.net.SocketTimeoutException", (), (), Health.FAILED, id="other-trace"),
+        pytest.param("", (), (), Health.FAILED, id="no-evidence"),
+        # A task a restart can heal wins over the configuration message.
+        pytest.param(CONFIG_TRACE, (), ("SYSTEM_ERROR",), Health.FAILED, id="system-error-task-wins"),
+    ],
+)
+def test_failed_with_a_configuration_error_is_a_user_error(
+    trace: str, validation_errors: tuple[str, ...], tasks: tuple[str, ...], health: Health
+) -> None:
+    failed = ConnectorStatus(
+        name="c", state="FAILED", trace=trace, validation_errors=validation_errors,
+        tasks=tuple(TaskStatus(id=i, state=s) for i, s in enumerate(tasks)),
+    )
+    assert classify(failed) is health
+
+
+def test_max_restarts_is_finite_by_default() -> None:
+    assert rule().max_restarts == 10
+    assert rule(max_restarts=None).max_restarts is None  # null: no limit, if asked for
 
 
 @pytest.mark.parametrize(
@@ -44,7 +75,11 @@ def status(state: str, *task_states: str) -> ConnectorStatus:
         pytest.param("FAILED", ("SYSTEM_ERROR",), Health.FAILED, id="failed-system-error"),
         pytest.param("RUNNING", ("RUNNING", "FAILED"), Health.FAILED, id="running-with-failed-task"),
         pytest.param("DEGRADED", ("RUNNING", "SYSTEM_ERROR"), Health.FAILED, id="degraded"),
-        pytest.param("DEGRADED", ("RUNNING", "UNASSIGNED"), Health.FAILED, id="degraded-unassigned"),
+        # Tasks awaiting a worker: Confluent allocates them; a restart would stop the running one.
+        pytest.param("DEGRADED", ("RUNNING", "UNASSIGNED"), Health.TRANSIENT, id="degraded-unassigned"),
+        pytest.param("DEGRADED", ("UNASSIGNED", "UNASSIGNED"), Health.TRANSIENT, id="degraded-all-unassigned"),
+        pytest.param("DEGRADED", (), Health.TRANSIENT, id="degraded-no-tasks"),
+        pytest.param("DEGRADED", ("RUNNING", "FAILED"), Health.FAILED, id="degraded-failed-task"),
         pytest.param("FAILED", ("USER_ACTIONABLE_ERROR",), Health.USER_ERROR, id="user-error"),
         pytest.param("DEGRADED", ("RUNNING", "USER_ACTIONABLE_ERROR"), Health.USER_ERROR, id="degraded-user-error"),
         pytest.param("FAILED", ("USER_ACTIONABLE_ERROR", "SYSTEM_ERROR"), Health.FAILED, id="system-error-wins"),
@@ -148,3 +183,12 @@ def test_a_stopped_connector_is_transient_and_refuses_alert_and_stall_restarts()
 def test_scheduled_restart_of_a_missing_or_queued_connector() -> None:
     assert decide_on_request(None, pending=False) is Decision.MISSING
     assert decide_on_request(status("RUNNING"), pending=True) is Decision.DUPLICATE
+
+
+@pytest.mark.parametrize(
+    ("name", "refused"),
+    [("orders", False), ("a/b", False), (".", False), ("..", False), ("a.b/..c", False),
+     ("x/../y", True), ("../y", True), ("x/.", True), ("./x", True)],
+)
+def test_names_whose_parts_are_dot_segments_are_unaddressable(name: str, refused: bool) -> None:
+    assert unaddressable(name) is refused

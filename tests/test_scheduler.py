@@ -1,15 +1,19 @@
 """Schedule rules: cron in a time zone (DST included), intervals, and the scheduler wiring."""
 
 import asyncio
+import logging
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 from freezegun import freeze_time
+from structlog.testing import capture_logs
 
 from watchdog.config import Rule
 from watchdog.metrics import Metrics
-from watchdog.triggers.scheduler import add_rule_job, build_scheduler, rule_trigger
+from watchdog.triggers.scheduler import add_poll_job, add_rule_job, build_scheduler, rule_trigger
+
+from .support import daemon_config, in_process, sim_scenario
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -117,3 +121,46 @@ async def test_a_run_missed_by_more_than_the_grace_time_is_counted() -> None:
 def test_numeric_weekdays_are_refused(cron: str) -> None:
     with pytest.raises(ValueError, match="numeric weekday"):
         schedule_rule(cron=cron)
+
+
+async def test_a_run_skipped_because_the_last_is_still_going_is_counted_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    metrics = Metrics()
+    release = asyncio.Event()
+
+    async def slow_poll() -> None:
+        await release.wait()
+
+    scheduler = build_scheduler(metrics)
+    add_poll_job(scheduler, "prod", 0.05, slow_poll)
+    with capture_logs() as logs:
+        scheduler.start()
+        try:
+            for _ in range(200):
+                if metrics.registry.get_sample_value("watchdog_scheduler_job_events_total", {"event": "max_instances"}):
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            release.set()
+            scheduler.shutdown(wait=False)
+            await asyncio.sleep(0.01)
+
+    assert metrics.registry.get_sample_value("watchdog_scheduler_job_events_total", {"event": "max_instances"}) >= 1
+    assert not [r for r in caplog.records if "Error notifying listener" in r.getMessage()], "the listener failed"
+    skipped = [e for e in logs if e["event"] == "scheduler_job_event"]
+    assert skipped and skipped[0]["job_event"] == "max_instances" and skipped[0]["job_id"] == "poll:prod"
+
+
+async def test_a_stop_as_a_poll_starts_logs_no_error(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    rules = [{"name": "heal", "trigger": {"type": "status", "interval": 5}, "select": {"include": ["*"]}}]
+    for yields in range(4):  # stop before the first poll's task has run, and at each step after
+        w = in_process(sim_scenario([{"name": "a"}]), daemon_config(rules))
+        with capture_logs() as logs:
+            await w.daemon.start(serve_http=False)
+            for _ in range(yields):
+                await asyncio.sleep(0)
+            await w.daemon.stop()
+            await asyncio.sleep(0.05)
+        errors = [(r.name, r.getMessage()) for r in caplog.records if r.levelno >= logging.ERROR]
+        assert errors == [], f"stopping after {yields} loop steps logged {errors}"
+        assert [e for e in logs if e["log_level"] in ("error", "critical")] == []

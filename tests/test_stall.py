@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from watchdog.stall import StallVerdict, Windows, judge_sink, judge_source
+from watchdog.stall import StallVerdict, Windows, connector_kind, judge_sink, judge_source
 
 NOW = datetime(2026, 3, 1, 12, 30, 42, tzinfo=timezone.utc)
 WINDOWS = Windows.ending(NOW, window=600, delay=180)
@@ -53,3 +53,32 @@ def test_sinks(received: list[float], lag: list[float], verdict: StallVerdict) -
 def test_the_verdict_says_why() -> None:
     stalled = judge_sink(WINDOWS, minutes(WINDOWS.start, [0.0] * 20), minutes(WINDOWS.start, [70.0] * 20))
     assert stalled.detail == "sink received 0 records in 12:07-12:17 and 12:17-12:27 UTC while its lag stayed up to 70 records"
+
+
+@pytest.mark.parametrize(
+    ("shown", "connector_class", "kind"),
+    [
+        ("source", "", "source"),
+        ("SINK", "DatagenSource", "sink"),  # the type shown wins
+        ("unknown", "DatagenSourceInternal", "source"),  # Confluent's recorded answer
+        ("unknown", "S3_SINK", "sink"),
+        ("unknown", "io.confluent.connect.jdbc.JdbcSourceConnector", "source"),
+        ("unknown", "io.debezium.connector.mysql.MySqlConnector", None),
+        ("unknown", "SourceToSinkBridge", None),  # both: no guess
+        ("", "", None),
+    ],
+)
+def test_connector_kind_from_the_type_shown_or_the_connector_class(shown: str, connector_class: str, kind: str | None) -> None:
+    assert connector_kind(shown, connector_class) == kind
+
+
+@pytest.mark.parametrize(
+    ("window", "granularity", "step"),
+    [(600, "PT1M", 60), (3 * 3600, "PT1M", 60), (3 * 3600 + 300, "PT5M", 300), (6 * 3600, "PT5M", 300)],
+)
+def test_the_granularity_is_the_finest_whose_interval_holds_both_windows(window: int, granularity: str, step: int) -> None:
+    windows = Windows.ending(NOW, window=window, delay=180)
+    assert (windows.granularity, windows.step) == (granularity, step)
+    # The Metrics API's longest interval for the granularity (PT1M: 6 h, PT5M: 1 d) holds both.
+    assert windows.end - windows.start <= timedelta(hours=6 if step == 60 else 24)
+    assert windows.end.timestamp() % step == 0 and windows.end <= NOW - timedelta(seconds=180)

@@ -47,6 +47,7 @@ from .metrics import Metrics
 from .model import ERROR_OUTCOMES, ConnectorKey, Decision, Trigger
 from .queue import RestartJob, RestartQueue
 from .ratelimit import RateLimiter
+from .redirects import redirect_hook
 from .reload import ConfigDiff, ConfigWatcher, diff_configs
 from .report import history_json, status_json
 from .server import Probes, create_app
@@ -116,7 +117,7 @@ class Daemon:
         # complete one gets its client and limiter now, ready for clusters a reload may add.
         for name, credential in sorted(config.credentials.items()):
             if credential.api_key is not None and credential.api_secret is not None:
-                self._add_lane(name, cloud_client(config, credential, transport))
+                self._add_lane(name, cloud_client(config, credential, transport, [redirect_hook(name, self.metrics)]))
         self.engine = Engine(
             config, self.state, self.queue, self.metrics, breaker=self.breaker, blocker=self.blocker, now=now
         )
@@ -135,6 +136,7 @@ class Daemon:
         self._watcher: ConfigWatcher | None = None
         self._stall_checker: StallChecker | None = None
         self._stopping = False
+        self._job_tasks: set[asyncio.Task[Any]] = set()  # scheduler jobs running now
         self._preinitialise_metrics()
 
     # -- construction helpers --------------------------------------------------------------------
@@ -154,9 +156,9 @@ class Daemon:
         if isinstance(cluster, KafkaConnectCluster):
             if lane in self.http:  # a reload redefined the cluster: new workers, TLS or auth
                 self._retired.append(self.http[lane])
-                self.http[lane] = kafka_connect_client(self.config, cluster, self._transport)
+                self.http[lane] = kafka_connect_client(self.config, cluster, self._transport, [redirect_hook(lane, self.metrics)])
             else:
-                self._add_lane(lane, kafka_connect_client(self.config, cluster, self._transport))
+                self._add_lane(lane, kafka_connect_client(self.config, cluster, self._transport, [redirect_hook(lane, self.metrics)]))
             backend = KafkaConnectBackend(self.http[lane], [str(url) for url in cluster.urls])
         else:
             backend = ConfluentCloudBackend(self.http[lane], cluster.environment_id, cluster.kafka_cluster_id)
@@ -323,9 +325,12 @@ class Daemon:
         if self._watcher is not None:
             await self._watcher.stop()
         if self._scheduler is not None:
-            # The asyncio executor cancels running jobs; they only poll and enqueue, so nothing
-            # that was accepted is lost by that.
             self._scheduler.shutdown(wait=False)
+            # Running jobs only poll and enqueue: cutting them short loses nothing accepted.
+            running = list(self._job_tasks)
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
         unsent = await self.queue.close(self.config.queue.shutdown_deadline)
         if self._heartbeat is not None:
             self._heartbeat.cancel()
@@ -385,14 +390,23 @@ class Daemon:
             await self.stop()
 
     async def _job(self, work: Callable[..., Awaitable[None]], *args: object) -> None:
-        """A scheduler job. At shutdown APScheduler cancels running jobs; a poll or a schedule run
-        cut short then only gathered facts (nothing accepted is lost), so that is not an error."""
+        """A scheduler job. One that starts while the daemon stops does nothing; one running
+        when it stops is cancelled by stop(): a poll or a schedule run cut short only gathered
+        facts (nothing accepted is lost), so that is a normal end, not an error."""
+        if self._stopping:
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self._job_tasks.add(task)
         try:
             await work(*args)
         except asyncio.CancelledError:
             if not self._stopping:
                 raise
             log.debug("job_cancelled_at_shutdown", job=getattr(work, "__qualname__", str(work)))
+        finally:
+            if task is not None:
+                self._job_tasks.discard(task)
 
     async def _beat(self) -> None:
         """The liveness heartbeat, and the hourly pruning of the restart history."""
@@ -405,10 +419,13 @@ class Daemon:
             await asyncio.sleep(1.0)
 
     def _prune_history(self) -> None:
+        """Hourly: old history, and the state of connectors gone from their cluster for longer
+        than `state.forget_vanished_after`."""
         history = self.config.state.history
         removed = self.state.prune(timedelta(seconds=history.max_age), history.max_entries)
         if removed:
             log.info("history_pruned", removed=removed, max_age_seconds=history.max_age, max_entries=history.max_entries)
+        self.engine.forget_vanished()
 
     METRICS_LANE = "metrics-api"
 
@@ -418,7 +435,8 @@ class Daemon:
             return
         name = self.config.credential_for(self.config.metrics_api)
         assert name is not None  # cross_check requires a credential for stalled rules
-        client = metrics_api_client(self.config, self.config.credentials[name], self._transport)
+        client = metrics_api_client(self.config, self.config.credentials[name], self._transport,
+                                    [redirect_hook(self.METRICS_LANE, self.metrics)])
         settings = self.config.rate_limit.model_copy(update={"max_requests_per_second": self.config.metrics_api.max_requests_per_second})
         self._add_lane(self.METRICS_LANE, client, settings)
         self._stall_checker = StallChecker(MetricsApiClient(client), self.gateways[self.METRICS_LANE], self.engine, self._now)

@@ -7,11 +7,13 @@ per cluster, and the Metrics API has its own host and limits.
 from __future__ import annotations
 
 import ssl
+from collections.abc import Sequence
 
 import httpx
 
 from . import __version__
 from .config import Config, Credential, KafkaConnectCluster, Timeouts, TlsSettings
+from .redirects import MAX_REDIRECTS, ResponseHook
 
 USER_AGENT = f"connect-watchdog/{__version__} (+https://github.com/connect-watchdog/connect-watchdog)"
 
@@ -24,6 +26,7 @@ def _client(
     credential: Credential | None,
     transport: httpx.AsyncBaseTransport | None,
     verify: ssl.SSLContext | bool = True,
+    hooks: Sequence[ResponseHook] = (),
 ) -> httpx.AsyncClient:
     concurrency = config.rate_limit.max_concurrent_requests
     # Idle connections are dropped after 4 s, before the 5 s idle timeout common to HTTP servers
@@ -41,27 +44,37 @@ def _client(
         auth=auth,
         timeout=httpx.Timeout(connect=timeouts.connect, read=timeouts.read, write=timeouts.write, pool=timeouts.pool),
         headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        # Confluent's APIs may answer 301/307 and clients must follow (redirects.py); httpx
+        # drops the credentials when a redirect leaves the origin.
+        follow_redirects=True,
+        max_redirects=MAX_REDIRECTS,
+        event_hooks={"response": list(hooks)},
     )
 
 
-def cloud_client(config: Config, credential: Credential, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+def cloud_client(
+    config: Config, credential: Credential, transport: httpx.AsyncBaseTransport | None, hooks: Sequence[ResponseHook] = ()
+) -> httpx.AsyncClient:
     return _client(config, base_url=config.api.base_url, timeouts=config.api.timeouts, credential=credential,
-                   transport=transport)
+                   transport=transport, hooks=hooks)
 
 
 def kafka_connect_client(
-    config: Config, cluster: KafkaConnectCluster, transport: httpx.AsyncBaseTransport | None
+    config: Config, cluster: KafkaConnectCluster, transport: httpx.AsyncBaseTransport | None,
+    hooks: Sequence[ResponseHook] = (),
 ) -> httpx.AsyncClient:
     credential = config.credentials[cluster.credential] if cluster.credential else None
     # The backend builds absolute URLs from the worker list (it fails over between them).
     return _client(config, base_url="", timeouts=config.api.timeouts, credential=credential,
-                   transport=transport, verify=tls_context(cluster.tls))
+                   transport=transport, verify=tls_context(cluster.tls), hooks=hooks)
 
 
-def metrics_api_client(config: Config, credential: Credential, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+def metrics_api_client(
+    config: Config, credential: Credential, transport: httpx.AsyncBaseTransport | None, hooks: Sequence[ResponseHook] = ()
+) -> httpx.AsyncClient:
     settings = config.metrics_api
     return _client(config, base_url=settings.base_url, timeouts=settings.timeouts, credential=credential,
-                   transport=transport)
+                   transport=transport, hooks=hooks)
 
 
 def tls_context(tls: TlsSettings) -> ssl.SSLContext | bool:

@@ -7,6 +7,7 @@ simulator's second mode) and points the same rules at them: only the cluster def
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections import Counter
 from importlib.resources import files
@@ -16,7 +17,9 @@ from pydantic import SecretStr
 
 from .app import Daemon
 from .config import Config, Credential, build_config
+from .demo_story import Sightings, outcome_counts, story
 from .logs import get_logger
+from .model import ConnectorKey, ConnectorState
 from .simulator import Scenario, Simulator, builtin_scenario, serve
 
 log = get_logger("watchdog.demo")
@@ -60,6 +63,8 @@ def demo_scenario(backend: str = CLOUD) -> Scenario:
 async def run_demo(duration: float | None = None, port: int = 9464, backend: str = CLOUD) -> int:
     simulator = Simulator(demo_scenario(backend))
     started, stop_simulator = asyncio.Event(), asyncio.Event()
+    # Two servers starting and stopping are not part of the story (demo_started says where).
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     simulator_task = asyncio.create_task(serve(simulator, "127.0.0.1", 0, started=started, stop=stop_simulator))
     await started.wait()
     base_url = f"http://127.0.0.1:{simulator.bound_port}"
@@ -71,43 +76,59 @@ async def run_demo(duration: float | None = None, port: int = 9464, backend: str
         loop.add_signal_handler(sig, stop.set)
     if duration is not None:
         loop.call_later(duration, stop.set)
+    sightings = Sightings()
+    states: dict[ConnectorKey, ConnectorState] = {}
+    watcher: asyncio.Task[None] | None = None
     try:
         await daemon.start()
         log.info(
             "demo_started", simulator=base_url, metrics=f"http://127.0.0.1:{daemon.bound_port}/metrics",
             stop="Ctrl-C" if duration is None else f"after {duration:g}s",
         )
+        watcher = asyncio.create_task(_watch(daemon, sightings))
         await stop.wait()
+        watcher.cancel()
+        sightings.look(daemon.engine.statuses)
+        states = dict(daemon.state.items())  # before stop() closes the state file
         await daemon.stop()
     finally:
+        if watcher is not None:
+            watcher.cancel()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         stop_simulator.set()
         await simulator_task
-    print(summary(daemon, simulator), flush=True)
+    print(summary(daemon, simulator, sightings, states), flush=True)
     return 0
 
 
-def summary(daemon: Daemon, simulator: Simulator) -> str:
-    """What the demo did, in a few lines: outcomes, decisions, restarts per connector, 429s."""
-    outcomes = {o.value: n for o, n in daemon.recorder.outcomes.items() if n}
+async def _watch(daemon: Daemon, sightings: Sightings) -> None:
+    """What the daemon's polls show, looked at every half second for the story."""
+    while True:
+        sightings.look(daemon.engine.statuses)
+        await asyncio.sleep(0.5)
+
+
+def summary(
+    daemon: Daemon, simulator: Simulator, sightings: Sightings | None = None,
+    states: dict[ConnectorKey, ConnectorState] | None = None,
+) -> str:
+    """What the demo did: per connector what was found, what was done, what came of it; then
+    outcomes, decisions and API calls in a few lines."""
+    jobs = daemon.recorder.finished_jobs
     decisions: Counter[str] = Counter()
     for metric in daemon.metrics.decisions.collect():
         for sample in metric.samples:
             if sample.name.endswith("_total") and sample.value:
                 decisions[sample.labels["decision"]] += int(sample.value)
-    names = {getattr(c, "kafka_cluster_id", name): name for name, c in daemon.config.clusters.items()}
-    restarted = Counter(f"{names.get(c.cluster or '', c.cluster)}/{c.connector}" for c in simulator.restarts())
     rate_limited = sum(1 for c in simulator.calls if c.rate_limited)
-    lines = [
-        "",
-        "demo summary",
-        f"  restart outcomes:  {_pairs(outcomes) or 'none'}",
+    lines = ["", "demo summary", "  what was found, what was done, what came of it:"]
+    lines += story(sightings or Sightings(), jobs, states or {}) or ["    nothing was in trouble"]
+    lines += [
+        f"  restart outcomes:  {_pairs(outcome_counts(jobs)) or 'none'}",
         f"  decisions:         {_pairs(dict(decisions.most_common())) or 'none'}",
         f"  API calls:         {len(simulator.calls)} ({rate_limited} answered 429)",
-        "  restarts accepted by the simulator:",
     ]
-    lines += [f"    {name:<32} {count}" for name, count in sorted(restarted.items())] or ["    none"]
     return "\n".join(lines)
 
 

@@ -21,8 +21,9 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from . import __version__
-from .model import ConnectorState, Decision, Health, Outcome, Trigger
+from .model import ConnectorState, Decision, Health, Outcome, Trigger, Unusable
 from .ratelimit import Pause, RateLimitState
+from .stall import Unjudged
 
 API_STATUS_CLASSES = ("2xx", "4xx", "429", "5xx", "error")
 ENDPOINTS = ("list", "status", "restart", "error_recommendations", "metrics_query")
@@ -35,7 +36,8 @@ STALL_VERDICTS = ("moving", "idle", "stalling", "stalled")
 HTTP_ROUTES = ("alertmanager", "restarts", "restart_status", "connectors", "history")
 SCHEDULER_EVENTS = ("missed", "error", "max_instances")
 # Polls are reads: never unsent, cancelled or unconfirmed (a read is simply asked again).
-POLL_RESULTS = ("ok", *(o.value for o in Outcome if o not in (
+# `unusable`: the answer was a map whose entries could not be read, none of them.
+POLL_RESULTS = ("ok", "unusable", *(o.value for o in Outcome if o not in (
     Outcome.ACCEPTED, Outcome.DRY_RUN, Outcome.DROPPED, Outcome.UNSENT, Outcome.CANCELLED, Outcome.UNCONFIRMED)))
 
 
@@ -63,6 +65,12 @@ class Metrics:
             "watchdog_api_requests",
             "Connect API calls by endpoint and status class (error: no answer).",
             ["credential", "endpoint", "status_class"],
+            registry=r,
+        )
+        self.api_redirects = Counter(
+            "watchdog_api_redirects",
+            "HTTP redirects followed (Confluent's compatibility policy asks clients to), by status code.",
+            ["credential", "status_code"],
             registry=r,
         )
         self.api_latency = Histogram(
@@ -123,6 +131,13 @@ class Metrics:
             ["cluster", "connector"],
             registry=r,
         )
+        self.degraded_too_long = Gauge(
+            "watchdog_connectors_degraded_too_long",
+            "Watched connectors DEGRADED with no task in error for longer than their rule's "
+            "degraded_report_after (reported, not restarted).",
+            ["cluster"],
+            registry=r,
+        )
         self.last_poll = Gauge(
             "watchdog_last_successful_poll_timestamp_seconds",
             "When the cluster's connectors were last listed successfully.",
@@ -130,6 +145,12 @@ class Metrics:
             registry=r,
         )
         self.polls = Counter("watchdog_polls", "Status polls by result.", ["cluster", "result"], registry=r)
+        self.unusable_entries = Counter(
+            "watchdog_unusable_entries",
+            "Entries of a status poll's answer that could not be read, by reason (judged transient, state kept).",
+            ["cluster", "reason"],
+            registry=r,
+        )
         self.config_reloads = Counter(
             "watchdog_config_reloads", "Config reloads by result.", ["result"], registry=r
         )
@@ -161,6 +182,12 @@ class Metrics:
             "watchdog_stall_checks",
             "Stall checks of RUNNING connectors against the Metrics API, by verdict.",
             ["cluster", "verdict"],
+            registry=r,
+        )
+        self.stall_unjudged = Counter(
+            "watchdog_stall_unjudged",
+            "Connectors a stall check selected but could not judge, by reason (never restarted for a stall).",
+            ["cluster", "reason"],
             registry=r,
         )
         self.blocking_checks = Counter(
@@ -200,10 +227,15 @@ class Metrics:
         self.breaker_open.labels(cluster).set(0)
         for verdict in STALL_VERDICTS:
             self.stall_checks.labels(cluster, verdict)
+        for reason in Unjudged:
+            self.stall_unjudged.labels(cluster, reason.value)
         for health in Health:
             self.connectors.labels(cluster, health.value).set(0)
+        self.degraded_too_long.labels(cluster).set(0)
         for result in POLL_RESULTS:
             self.polls.labels(cluster, result)
+        for unusable in Unusable:
+            self.unusable_entries.labels(cluster, unusable.value)
         for rule, trigger in rules:
             for decision in Decision:
                 self.decisions.labels(cluster, rule, trigger.value, decision.value)
@@ -227,8 +259,8 @@ class Metrics:
             metric.remove_by_labels(labels)
 
     def forget_cluster(self, cluster: str) -> None:
-        for metric in (self.connectors, self.polls, self.decisions, self.last_poll, self.restarts,
-                       self.backoff_step, self.gave_up, self.next_restart, self.stall_checks, self.breaker_open):
+        for metric in (self.connectors, self.degraded_too_long, self.polls, self.unusable_entries, self.decisions, self.last_poll, self.restarts,
+                       self.backoff_step, self.gave_up, self.next_restart, self.stall_checks, self.stall_unjudged, self.breaker_open):
             metric.remove_by_labels({"cluster": cluster})
 
     # -- rate-limiter observer (see ratelimit.LimiterObserver) -----------------------------------

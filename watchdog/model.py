@@ -43,6 +43,9 @@ class Decision(StrEnum):
     WINDOW_CLOSED = "window_closed"
     BREAKER_OPEN = "breaker_open"
     BLOCKED = "blocked"
+    # Its name has `/`-separated `.` or `..` parts: a server that decodes %2F before routing
+    # would send the call to another resource, so no call is made for it.
+    UNADDRESSABLE = "unaddressable"
 
 
 class Outcome(StrEnum):
@@ -91,6 +94,15 @@ ERROR_OUTCOMES = frozenset(
     }
 )
 
+class Unusable(StrEnum):
+    """Why an entry of a list answer could not be read (connect/entries.py); a metric label."""
+
+    ENTRY_NOT_OBJECT = "entry_not_object"  # the entry is null, a string, a list...
+    STATUS_MISSING = "status_missing"  # no `status` key (a connector being deleted may lose it)
+    STATUS_NOT_OBJECT = "status_not_object"  # `status: null`, or not an object
+    CONNECTOR_STATE_MISSING = "connector_state_missing"  # `status: {}`, `connector: null`, no state
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectorKey:
     cluster: str  # the cluster's name in the config, not its lkc- id
@@ -118,10 +130,20 @@ class ConnectorStatus:
     trace: str = ""
     tasks: tuple[TaskStatus, ...] = ()
     resource_id: str | None = None  # the lcc- id, only from the list call's `expand=id`
+    # Why its list entry could not be read, if it could not: such a connector is listed, so its
+    # remembered state is kept, but nothing is known about its health.
+    unusable: Unusable | None = None
+    # Confluent Cloud's `validation_errors` ("field: message"), an extra of failing statuses that
+    # the spec does not promise (research note §2.3).
+    validation_errors: tuple[str, ...] = ()
+    # From the list call's `info` expansion: `connector.class`, and whether `info.config` says
+    # `confluent.connector.type: CUSTOM` (a custom connector: its metrics are in another dataset).
+    connector_class: str = ""
+    custom: bool = False
 
     def failure_evidence(self) -> dict[str, Any]:
         """The connector and task messages a restart will erase, for logs and history."""
-        return {
+        evidence: dict[str, Any] = {
             "state": self.state,
             "trace": self.trace,
             "tasks": [
@@ -130,6 +152,9 @@ class ConnectorStatus:
                 if t.state != "RUNNING"
             ],
         }
+        if self.validation_errors:
+            evidence["validation_errors"] = list(self.validation_errors)
+        return evidence
 
 
 @dataclass(frozen=True, slots=True)

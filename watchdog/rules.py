@@ -21,21 +21,33 @@ _TRANSIENT_CONNECTOR_STATES = frozenset(
 )
 _FAILED_TASK_STATES = frozenset({"FAILED", "SYSTEM_ERROR"})
 _USER_ERROR_STATE = "USER_ACTIONABLE_ERROR"
-_FAILED_CONNECTOR_STATES = frozenset({"FAILED", "DEGRADED"})
+_ERROR_TASK_STATES = _FAILED_TASK_STATES | {_USER_ERROR_STATE}
+# How Confluent Cloud words a connector that cannot start because of its configuration (the
+# connect/v1 spec's own FAILED example: no tasks, this trace, then "field: message" lines).
+_CONFIGURATION_ERROR_MARKERS = ("there were some errors with your configuration",)
 
 
 def classify(status: ConnectorStatus) -> Health:
     """The health class of a connector, from its connector and task states.
 
     Order matters:
+    0. A connector whose list entry could not be read is `transient`: look again next poll.
     1. A connector that is provisioning, paused or gone is not actionable, whatever its tasks say.
     2. Any task in SYSTEM_ERROR or FAILED makes it `failed`: a restart can heal that task, even if
        another task has a user error.
     3. Otherwise any USER_ACTIONABLE_ERROR task makes it `user_error` (bad config or data).
-    4. Otherwise a FAILED or DEGRADED connector is `failed`.
-    5. Otherwise any task that is not RUNNING (restarting, unassigned, or a state we do not know)
-       makes it `transient`: wait and look again rather than act on something we cannot read.
+    4. Otherwise a FAILED connector is `failed`, unless its status says its configuration is
+       wrong (Confluent's `validation_errors`, or the trace Confluent gives such a connector):
+       then it is `user_error`, since no restart can fix a configuration.
+    5. Otherwise (a DEGRADED connector among them: its tasks are RUNNING or UNASSIGNED, "awaiting
+       allocation to a cloud worker" in Confluent's words, which Confluent heals by itself) any
+       state but RUNNING, or any task that is not RUNNING (restarting, unassigned, or a state we
+       do not know), makes it `transient`: wait and look again rather than act on something we
+       cannot read. On Confluent Cloud a restart restarts every task, so restarting a DEGRADED
+       connector for its unassigned tasks would stop the ones that run.
     """
+    if status.unusable:
+        return Health.TRANSIENT  # its list entry could not be read: nothing is known
     state = status.state.upper()
     if state in _TRANSIENT_CONNECTOR_STATES:
         return Health.TRANSIENT
@@ -44,11 +56,37 @@ def classify(status: ConnectorStatus) -> Health:
         return Health.FAILED
     if _USER_ERROR_STATE in task_states or state == _USER_ERROR_STATE:
         return Health.USER_ERROR
-    if state in _FAILED_CONNECTOR_STATES:
-        return Health.FAILED
+    if state == "FAILED":
+        return Health.USER_ERROR if configuration_error(status) else Health.FAILED
     if state != "RUNNING" or task_states - {"RUNNING"}:
         return Health.TRANSIENT
     return Health.HEALTHY
+
+
+def configuration_error(status: ConnectorStatus) -> bool:
+    """The status names a configuration problem: Cloud's validation errors, or its trace."""
+    trace = status.trace.lower()
+    return bool(status.validation_errors) or any(marker in trace for marker in _CONFIGURATION_ERROR_MARKERS)
+
+
+def degraded_without_error(status: ConnectorStatus) -> bool:
+    """DEGRADED with no task in error: tasks awaiting a worker, not a failure (see classify)."""
+    return status.state.upper() == "DEGRADED" and not any(
+        task.state.upper() in _ERROR_TASK_STATES for task in status.tasks
+    )
+
+
+def unaddressable(name: str) -> bool:
+    """A name no request can be trusted to reach: `/`-separated parts `.` or `..` (`a/../b`).
+
+    Sent percent-encoded it is one segment, but a server or gateway that decodes %2F before
+    routing (and removes dot segments, as RFC 3986 says) would route `a%2F..%2Fb/restart` to
+    the connector `b`. Confluent does not say how its gateway routes; restarting the wrong
+    connector is worse than not restarting this one, so it is never addressed. The names `.`
+    and `..` alone are safe: at worst such a server answers 404.
+    """
+    parts = name.split("/")
+    return len(parts) > 1 and any(part in (".", "..") for part in parts)
 
 
 def selects(selector: Selector, cluster: str, connector: str) -> bool:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 SENT = "io.confluent.kafka.connect/sent_records"
@@ -27,6 +27,26 @@ LAG = "io.confluent.kafka.connect/records_lag_max"
 Points = Sequence[tuple[datetime, float]]
 
 
+class Unjudged(StrEnum):
+    """Why a stall check selected a connector but could not judge it (a metric label)."""
+
+    TYPE_UNKNOWN = "type_unknown"  # neither its type nor its connector class says source or sink
+    CUSTOM_CONNECTOR = "custom_connector"  # its metrics are not in the `cloud` dataset
+    FORBIDDEN = "forbidden"  # the Metrics API answered 403 for its id
+
+
+def connector_kind(type_shown: str, connector_class: str) -> str | None:
+    """source or sink: the type the API showed, else the one its connector class names
+    (`DatagenSourceInternal`, `S3_SINK`, `io.confluent.connect.jdbc.JdbcSourceConnector`), else
+    None. Confluent's recorded answers show `"type": "unknown"`; a connector of unknown type
+    cannot be judged (which metric would show it moving?)."""
+    if type_shown.lower() in ("source", "sink"):
+        return type_shown.lower()
+    name = connector_class.rsplit(".", 1)[-1].lower()
+    named = [kind for kind in ("source", "sink") if kind in name]
+    return named[0] if len(named) == 1 else None
+
+
 class StallVerdict(StrEnum):
     MOVING = "moving"
     IDLE = "idle"  # a sink with nothing to consume
@@ -34,20 +54,45 @@ class StallVerdict(StrEnum):
     STALLING = "stalling"  # in the later window only: wait for the next check to confirm
 
 
+# The Metrics API's granularities with the longest interval each allows per query (spec,
+# QueryRequest.granularity): (name, seconds per point, longest interval in seconds).
+GRANULARITIES = (
+    ("PT1M", 60, 6 * 3600),
+    ("PT5M", 300, 86400),
+    ("PT15M", 900, 4 * 86400),
+    ("PT30M", 1800, 7 * 86400),
+)
+
+
+def granularity_for(window: float) -> tuple[str, int]:
+    """The finest granularity whose longest interval holds both windows (one query reads them):
+    one-minute points up to 3-hour windows, five-minute points up to 12 hours, and so on."""
+    for name, seconds, longest in GRANULARITIES:
+        if 2 * window <= longest:
+            return name, seconds
+    raise ValueError(f"a window of {window:g}s is longer than any granularity allows")
+
+
 @dataclass(frozen=True, slots=True)
 class Windows:
-    """[start, middle) and [middle, end): the earlier and the later window."""
+    """[start, middle) and [middle, end): the earlier and the later window, read at
+    `granularity` (points of `step` seconds)."""
 
     start: datetime
     middle: datetime
     end: datetime
+    granularity: str = "PT1M"
+    step: int = 60
 
     @classmethod
     def ending(cls, now: datetime, window: float, delay: float) -> Windows:
-        # Whole minutes, since the Metrics API answers per minute; ending `delay` ago at least.
-        end = (now - timedelta(seconds=delay)).replace(second=0, microsecond=0)
+        # On the granularity's boundaries (the Metrics API answers per point), ending `delay`
+        # ago at least; config checks that the window is a whole number of points.
+        granularity, step = granularity_for(window)
+        latest = (now - timedelta(seconds=delay)).timestamp()
+        end = datetime.fromtimestamp(latest - latest % step, UTC)
         span = timedelta(seconds=window)
-        return cls(end - 2 * span, end - span, end)
+        return cls(end - 2 * span, end - span, end, granularity, step)
 
     def split(self, points: Points) -> tuple[list[float], list[float]]:
         earlier = [v for t, v in points if self.start <= t < self.middle]

@@ -160,6 +160,30 @@ def acts_on_no_unreadable_list(run: FaultRun) -> None:
     heals_after_the_fault(run)
 
 
+def keeps_state_through_unusable_answers(run: FaultRun) -> None:
+    """A 200 whose entries are all unusable decides nothing and forgets nothing: no status
+    restart during the fault, every failing connector still watched (its series and health
+    intact) and, by check 4, its backoff continued where it was rather than starting over."""
+    acts_on_no_unreadable_list(run)
+    assert run.sample("watchdog_connectors", cluster=PROD, health="failed") == len(FAILING[PROD])
+    for connector in FAILING[PROD]:
+        assert run.has_series("watchdog_connector_backoff_step", cluster=PROD, connector=connector), (
+            f"{connector} lost its series: the unusable answer was taken for an empty cluster"
+        )
+
+
+def neighbours_are_healed_while_entries_are_unusable(run: FaultRun) -> None:
+    """One unreadable entry costs only itself: the other failing connectors of its cluster are
+    restarted during the fault; the one whose entry is unusable is left alone until it reads."""
+    unusable, *others = FAILING[PROD]
+    for connector in others:
+        assert status_jobs(run, since=FAULT_FROM + POLL_INTERVAL, until=FAULT_UNTIL, connector=connector), (
+            f"{connector} was not restarted while a neighbour's entry was unusable"
+        )
+    assert not status_jobs(run, since=FAULT_FROM + POLL_INTERVAL, until=FAULT_UNTIL, connector=unusable)
+    heals_after_the_fault(run)
+
+
 def connection_failures_are_retried_then_reported(run: FaultRun) -> None:
     broken = [job for job in run.jobs if job.outcome is Outcome.NETWORK_ERROR]
     assert broken and all(job.tries == 1 + run.config.rate_limit.max_retries for job in broken)
@@ -178,6 +202,13 @@ def _delete(*names: str) -> Callable[[Simulator], None]:
     def apply(simulator: Simulator) -> None:
         for name in names:
             simulator.delete_connector(CLUSTER_IDS[PROD], name)
+    return apply
+
+
+def _list_entries(entries: dict[str, str]) -> Callable[[Simulator], None]:
+    def apply(simulator: Simulator) -> None:
+        for name, entry in entries.items():
+            simulator.change_connector(CLUSTER_IDS[PROD], name, {"list_entry": entry})
     return apply
 
 
@@ -352,6 +383,35 @@ VIRTUAL_CASES = (
         ),
         manual=manual_in_fault(),
         expect=acts_on_no_unreadable_list,
+    ),
+    FaultCase(
+        id="answer-without-usable-entries",
+        injected='list calls answered 200 `{"message": "Service temporarily unavailable"}`',
+        faults=(during({"status": 200, "body": {"message": "Service temporarily unavailable"}}, endpoint="list"),),
+        outcomes=frozenset({Outcome.ACCEPTED}),
+        signals=(
+            Signal("watchdog_polls_total", {"cluster": PROD, "result": "unusable"}),
+            Signal("watchdog_polls_total", {"cluster": SIDE, "result": "unusable"}),
+            Signal("watchdog_unusable_entries_total", {"reason": "entry_not_object"}),
+        ),
+        manual=manual_in_fault(),
+        expect=keeps_state_through_unusable_answers,
+    ),
+    FaultCase(
+        id="unusable-entries",
+        injected="the list entries of a failing and a healthy connector broken (`status: null`, `status: {}`)",
+        faults=(),
+        outcomes=frozenset({Outcome.ACCEPTED}),
+        signals=(
+            Signal("watchdog_unusable_entries_total", {"cluster": PROD, "reason": "status_not_object"}),
+            Signal("watchdog_unusable_entries_total", {"cluster": PROD, "reason": "connector_state_missing"}),
+            Signal("watchdog_polls_total", {"cluster": PROD, "result": "unusable"}, equals=0),
+        ),
+        changes=(
+            WorldChange(FAULT_FROM, _list_entries({FAILING[PROD][0]: "status_null", HEALTHY[PROD][0]: "status_empty"})),
+            WorldChange(FAULT_UNTIL, _list_entries({FAILING[PROD][0]: "complete", HEALTHY[PROD][0]: "complete"})),
+        ),
+        expect=neighbours_are_healed_while_entries_are_unusable,
     ),
 )
 

@@ -28,6 +28,8 @@ STATUS_RULE = {
     "select": {"include": ["*"]},
     # Short gaps so that a run of a few minutes sees many restarts of each failing connector.
     "backoff": {"base": 1, "cap": 30, "jitter": 0.1},
+    # No budget: the matrix follows each failing connector's backoff through the whole run.
+    "max_restarts": None,
 }
 RATE_LIMIT: dict[str, Any] = {}  # the defaults: retries, backoff, max_pause, ceiling
 # The fleet-wide breaker holds every restart after 30 in 10 minutes; four connectors failing for

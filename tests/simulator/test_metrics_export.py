@@ -22,7 +22,7 @@ from .support import (
 
 EXPORT = "/v2/metrics/cloud/export"
 # The simulator's defaults, as the spec describes them: 5 minutes back, whole minutes.
-OFFSET, SAMPLE = 300, 60
+OFFSET, SAMPLE = 180, 60  # the default offset: 3 minutes
 
 
 def _series(text: str) -> dict[tuple[str, str], tuple[float, float | None]]:
@@ -47,11 +47,11 @@ def _id(harness: Harness, name: str, cluster: str = CLUSTER) -> str:
     return harness.simulator.connector(cluster, name).id
 
 
-async def test_a_running_source_exports_the_records_of_the_minute_five_minutes_back(
+async def test_a_running_source_exports_the_records_of_the_minute_three_minutes_back(
     build: Build,
 ) -> None:
     harness = build(scenario([{"name": "orders-source", "records_per_second": 10}]))
-    harness.clock.advance(400)  # 00:06:40: the sample is 00:01:00 to 00:02:00
+    harness.clock.advance(280)  # 00:04:40: the sample is 00:01:00 to 00:02:00
 
     response = await _export(harness, "orders-source")
 
@@ -68,7 +68,7 @@ async def test_a_running_source_exports_the_records_of_the_minute_five_minutes_b
 async def test_sink_series_carry_records_bytes_lag_and_dead_letters(build: Build) -> None:
     sink = {"name": "billing-sink", "type": "sink", "records_per_second": 2, "record_bytes": 100}
     harness = build(scenario([sink]))
-    harness.clock.advance(400)
+    harness.clock.advance(280)
 
     series = _series((await _export(harness, "billing-sink")).text)
 
@@ -86,7 +86,7 @@ async def test_a_stall_shows_as_zero_records_and_growing_lag(build: Build) -> No
     harness = build(scenario([sink, {"name": "orders-source", "script": {"stall_at": 90}}]))
     sink_id, source_id = _id(harness, "billing-sink"), _id(harness, "orders-source")
     harness.simulator.set_stalled(CLUSTER, "billing-sink")  # from t = 0
-    harness.clock.advance(300 + 150)  # the sample is [120, 180)
+    harness.clock.advance(180 + 150)  # the sample is [120, 180)
 
     series = _series((await _export(harness, "billing-sink", "orders-source")).text)
 
@@ -98,7 +98,7 @@ async def test_a_stall_shows_as_zero_records_and_growing_lag(build: Build) -> No
 
 async def test_a_stall_that_begins_mid_minute_shows_the_part_before_it(build: Build) -> None:
     harness = build(scenario([{"name": "c", "records_per_second": 10, "script": {"stall_at": 75}}]))
-    harness.clock.advance(360)  # the sample is [60, 120)
+    harness.clock.advance(240)  # the sample is [60, 120)
 
     series = _series((await _export(harness, "c")).text)
 

@@ -27,6 +27,10 @@ RECEIVED = "io.confluent.kafka.connect/received_records"
 LAG = "io.confluent.kafka.connect/records_lag_max"
 
 
+# Points of 0 in the answers: these tests read every minute (the default leaves them out).
+EMIT = {"zero_points": "emit"}
+
+
 def _id(harness: Harness, name: str, cluster: str = CLUSTER) -> str:
     return harness.simulator.connector(cluster, name).id
 
@@ -64,7 +68,7 @@ async def test_a_running_source_sends_its_rate_every_minute_newest_first(build: 
 
 
 async def test_a_stalled_source_sends_nothing_from_its_stall_on(build: Build) -> None:
-    harness = build(scenario([{"name": "c", "records_per_second": 1, "script": {"stall_at": 150}}]))
+    harness = build(scenario([{"name": "c", "records_per_second": 1, "script": {"stall_at": 150}}], metrics_api=EMIT))
     harness.clock.advance(480)
 
     body = (await harness.client.post(QUERY, json=_request(SENT, [_id(harness, "c")]))).json()
@@ -80,7 +84,7 @@ async def test_a_stalled_source_sends_nothing_from_its_stall_on(build: Build) ->
 
 async def test_a_stalled_sink_receives_nothing_while_its_lag_grows(build: Build) -> None:
     sink = {"name": "s", "type": "sink", "records_per_second": 2, "script": {"stall_at": 120}}
-    harness = build(scenario([sink]))
+    harness = build(scenario([sink], metrics_api=EMIT))
     harness.clock.advance(480)
     ids = [_id(harness, "s")]
 
@@ -94,7 +98,7 @@ async def test_a_stalled_sink_receives_nothing_while_its_lag_grows(build: Build)
 
 async def test_a_restart_ends_the_stall_and_the_lag(build: Build) -> None:
     sink = {"name": "s", "type": "sink", "records_per_second": 1, "script": {"stall_at": 60}}
-    harness = build(scenario([sink], restart={"delay_seconds": 0}))
+    harness = build(scenario([sink], restart={"delay_seconds": 0}, metrics_api=EMIT))
     harness.clock.advance(120)
     await harness.client.post(path(connector="s", operation="restart"))
     harness.clock.advance(360)
@@ -107,7 +111,7 @@ async def test_a_restart_ends_the_stall_and_the_lag(build: Build) -> None:
 
 
 async def test_an_idle_sink_has_zero_records_and_zero_lag(build: Build) -> None:
-    harness = build(scenario([{"name": "s", "type": "sink", "script": {"idle_at": 0}}]))
+    harness = build(scenario([{"name": "s", "type": "sink", "script": {"idle_at": 0}}], metrics_api=EMIT))
     harness.clock.advance(480)
     ids = [_id(harness, "s")]
 
@@ -200,6 +204,15 @@ async def test_the_data_delay_is_a_setting(build: Build) -> None:
     assert [minute for minute, _ in _values(body)] == ["00:02", "00:01", "00:00"]
 
 
+async def test_zero_points_are_left_out_by_default(build: Build) -> None:
+    harness = build(scenario([{"name": "c", "script": {"stall_at": 120}}]))
+    harness.clock.advance(600)
+
+    body = (await harness.client.post(QUERY, json=_request(SENT, [_id(harness, "c")]))).json()
+
+    assert [minute for minute, _ in _values(body)] == ["00:01", "00:00"], "minutes without data have no rows"
+
+
 async def test_zero_points_can_be_left_out(build: Build) -> None:
     harness = build(
         scenario([{"name": "c", "script": {"stall_at": 120}}], metrics_api={"zero_points": "omit"})
@@ -213,11 +226,11 @@ async def test_zero_points_can_be_left_out(build: Build) -> None:
 
 async def test_query_points_add_up_to_the_export_samples(build: Build) -> None:
     script = {"flap": {"running_seconds": 50, "failed_seconds": 25}}
-    harness = build(scenario([{"name": "c", "records_per_second": 3, "script": script}]))
+    harness = build(scenario([{"name": "c", "records_per_second": 3, "script": script}], metrics_api=EMIT))
     cid = _id(harness, "c")
     exported = {}
     for minute in range(10):
-        harness.clock.now = 5000 + 300 + minute * 60 + 1
+        harness.clock.now = 5000 + 180 + minute * 60 + 1  # the export offset: 3 minutes
         text = (
             await harness.client.get(
                 "/v2/metrics/cloud/export", params={"resource.connector.id": cid}
@@ -229,6 +242,7 @@ async def test_query_points_add_up_to_the_export_samples(build: Build) -> None:
             if line.startswith("confluent_kafka_connect_sent_records{")
         ]
         exported[f"00:0{minute}"] = float(value[0].split()[1])
+    harness.clock.advance(120)  # the query answers a minute once it is 3 minutes old
 
     body = (await harness.client.post(QUERY, json=_request(SENT, [cid]))).json()
 
@@ -327,7 +341,7 @@ async def test_a_key_reads_only_connectors_of_its_clusters(build: Build) -> None
 @pytest.mark.parametrize(
     ("method", "url"),
     [
-        ("POST", "/v2/metrics/cloud-custom/query"),
+        ("POST", "/v2/metrics/health-plus/query"),  # cloud and cloud-custom are served
         ("GET", QUERY),
         ("GET", "/v2/metrics/cloud/descriptors/metrics"),
     ],

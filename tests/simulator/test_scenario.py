@@ -29,7 +29,9 @@ def test_demo_scenario_has_the_promised_cast() -> None:
     assert [k.id for k in demo.api_keys] == ["demo-key"]
     assert [e.id for e in demo.environments] == ["env-demo01"]
     assert {cluster for cluster, _, _ in states.values()} == {"lkc-demo01", "lkc-demo02"}
-    assert len(states) == 12
+    assert len(states) == 13
+    assert states["inventory-sink"][1:] == ("DEGRADED", ("RUNNING", "UNASSIGNED"))
+    assert states["warehouse-sink"][1:] == ("FAILED", ())
     assert states["crm-source"][1] == "PROVISIONING"
     assert states["audit-sink"][1] == "PAUSED"
     assert states["metrics-sink"][1:] == ("DEGRADED", ("RUNNING", "RUNNING", "SYSTEM_ERROR"))
@@ -118,7 +120,10 @@ def test_inconsistent_scripts_are_rejected(script: dict[str, Any], complaint: st
             "duplicate connector id",
         ),
         (scenario([{"name": "c", "id": "connector-1"}]), "connectors.0.id"),
-        (scenario([{"name": "a/b"}]), "connectors.0.name"),
+        (scenario([{"name": ""}]), "connectors.0.name"),
+        # Confluent Cloud names may hold '/' (routed percent-encoded); Kafka Connect refuses them.
+        (scenario(kafka_connect_clusters=[{"name": "k", "connectors": [{"name": "a/b"}]}]), "refuses '/' in names"),
+        (scenario(routing={"encoded_slash": "mangle"}), "routing.encoded_slash"),
         (scenario([{"name": "c", "type": "both"}]), "connectors.0.type"),
         (
             scenario(api_keys=[{"id": "k", "secret": "s", "clusters": ["lkc-nope"]}]),

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
+from ..stall import granularity_for
 from .gates import WindowSettings
 from .types import Duration, Name, PositiveDuration, Strict, TimeZoneName, matching, parse_duration
 
@@ -86,6 +87,9 @@ class StatusTrigger(Strict):
     type: Literal["status"]
     interval: Annotated[float, BeforeValidator(parse_duration), Field(ge=5)] = 60.0
     confirm_polls: Annotated[int, Field(ge=1, le=20)] = 2
+    # A connector DEGRADED with no task in error (tasks awaiting a worker) is left to Confluent;
+    # once it has stayed so this long it is reported (log and metric), still not restarted.
+    degraded_report_after: PositiveDuration = 1800.0
 
 
 def _check_regexes(patterns: dict[str, str]) -> dict[str, str]:
@@ -140,9 +144,16 @@ class StalledTrigger(Strict):
     delay: Annotated[float, BeforeValidator(parse_duration), Field(ge=180)] = 180.0
 
     @model_validator(mode="after")
-    def _whole_minutes(self) -> StalledTrigger:
+    def _whole_points(self) -> StalledTrigger:
         if self.window % 60:
             raise ValueError("window must be a whole number of minutes (the Metrics API counts per minute)")
+        granularity, step = granularity_for(self.window)
+        if self.window % step:
+            raise ValueError(
+                f"a window over 3h is read in {step // 60}-minute points ({granularity}: the Metrics API "
+                f"gives one-minute points for at most 6h per query, and two windows are read): make it a "
+                f"multiple of {step // 60} minutes"
+            )
         return self
 
 
@@ -152,12 +163,18 @@ TriggerSettings = Annotated[
 TRIGGER_TYPES = ("schedule", "status", "alert", "stalled")
 
 
+DEFAULT_MAX_RESTARTS = 10
+
+
 class Rule(Strict):
     name: Name
     trigger: TriggerSettings
     select: Selector
     backoff: Backoff = Backoff()
-    max_restarts: Annotated[int, Field(ge=1)] | None = None
+    # Then the connector is marked gave-up until it is seen healthy. Finite by default: a failure
+    # no restart can fix must not be restarted forever (on Confluent Cloud each restart stops
+    # every task). 10 restarts span about 5 hours with the default backoff. null: no limit.
+    max_restarts: Annotated[int, Field(ge=1)] | None = DEFAULT_MAX_RESTARTS
     restart_user_errors: bool = False
     # Ask Confluent's error-recommendations endpoint before a failure restart and keep the
     # advice in the history (one extra, rate-limited call per restart).

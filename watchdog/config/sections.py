@@ -6,9 +6,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, SecretStr, Tag, model_validator
+from pydantic import BeforeValidator, Discriminator, Field, SecretStr, Tag, model_validator
 
-from .types import Duration, HttpUrl, PositiveDuration, ReadableFile, ResourceId, Strict
+from .types import (
+    Duration,
+    HttpUrl,
+    PositiveDuration,
+    ReadableFile,
+    ResourceId,
+    Strict,
+    parse_duration,
+)
 
 DEFAULT_BASE_URL = "https://api.confluent.cloud"
 SECRET_FIELDS = ("api_key", "api_secret")
@@ -142,6 +150,10 @@ class StateSettings(Strict):
 
     path: str = "watchdog.db"
     history: HistorySettings = HistorySettings()
+    # A connector the polls no longer list keeps its backoff, budget and gave-up flag this long
+    # before they are deleted: a short answer (a glitch, a cluster listed only in part) must not
+    # hand every connector a fresh restart budget. At least a day.
+    forget_vanished_after: Annotated[float, BeforeValidator(parse_duration), Field(ge=86400)] = 3 * 86400.0
 
 
 class ReloadSettings(Strict):

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
+from urllib.parse import quote
 
 import httpx
 
@@ -67,6 +68,18 @@ class ConnectBackend(Protocol):
 
     async def error_recommendations(self, connector: str) -> ApiResult[list[str]]:
         """Advice on a failed connector, where the backend offers it (REJECTED where not)."""
+
+
+def path_segment(name: str) -> str:
+    """A connector's name as one path segment: every reserved character percent-encoded (`/` too).
+
+    `quote` leaves `.` alone, and a client following RFC 3986 (httpx does) removes the segments
+    `.` and `..` before sending: a call for the connector `..` would go to the cluster's own
+    path. Those two names are sent as `%2E` and `%2E%2E`. (Names whose `/`-separated parts are
+    dot segments cannot be addressed safely at all: see rules.unaddressable.)
+    """
+    segment = quote(name, safe="")
+    return segment.replace(".", "%2E") if segment in (".", "..") else segment
 
 
 def classify_status(code: int) -> Outcome:
@@ -139,6 +152,7 @@ def parse_status(data: Any, resource_id: str | None = None) -> ConnectorStatus:
                     trace=str(task.get("trace") or ""),
                 )
             )
+    validation_errors = data.get("validation_errors")
     return ConnectorStatus(
         name=str(data.get("name") or ""),
         state=connector["state"],
@@ -146,6 +160,9 @@ def parse_status(data: Any, resource_id: str | None = None) -> ConnectorStatus:
         trace=str(connector.get("trace") or ""),
         tasks=tuple(tasks),
         resource_id=resource_id,
+        validation_errors=tuple(
+            str(e) for e in (validation_errors if isinstance(validation_errors, list) else []) if e
+        ),
     )
 
 

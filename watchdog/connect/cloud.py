@@ -11,7 +11,8 @@ import httpx
 
 from ..model import ConnectorStatus, Outcome
 from ..ratelimit import parse_headers
-from .backend import ApiResult, Endpoint, classify_status, error_message, parse_status
+from .backend import ApiResult, Endpoint, classify_status, error_message, parse_status, path_segment
+from .entries import parse_expanded_list
 
 T = TypeVar("T")
 
@@ -31,7 +32,7 @@ class ConfluentCloudBackend:
         )
 
     async def list_connectors(self) -> ApiResult[dict[str, ConnectorStatus]]:
-        return await self._call(Endpoint.LIST, "GET", self._prefix, _parse_expanded_list, params=LIST_EXPANSIONS)
+        return await self._call(Endpoint.LIST, "GET", self._prefix, parse_expanded_list, params=LIST_EXPANSIONS)
 
     async def connector_status(self, connector: str) -> ApiResult[ConnectorStatus]:
         return await self._call(Endpoint.STATUS, "GET", f"{self._connector_path(connector)}/status", parse_status)
@@ -49,7 +50,7 @@ class ConfluentCloudBackend:
         )
 
     def _connector_path(self, connector: str) -> str:
-        return f"{self._prefix}/{quote(connector, safe='')}"
+        return f"{self._prefix}/{path_segment(connector)}"
 
     async def _call(
         self,
@@ -88,20 +89,6 @@ class ConfluentCloudBackend:
             # fault and worth a retry later, not a reason to believe anything about connectors.
             return ApiResult(endpoint, Outcome.SERVER_ERROR, message=f"unreadable response: {exc}"[:300], **common)
         return ApiResult(endpoint, outcome, value=value, **common)
-
-
-def _parse_expanded_list(data: Any) -> dict[str, ConnectorStatus]:
-    if not isinstance(data, dict):
-        raise ValueError("expanded list is not an object")
-    connectors = {}
-    for name, entry in data.items():
-        if not isinstance(entry, dict) or "status" not in entry:
-            continue  # a connector being deleted can lose its expansions mid-list
-        ident = entry.get("id")
-        resource_id = ident.get("id") if isinstance(ident, dict) else None
-        status = parse_status(entry["status"], resource_id=resource_id)
-        connectors[name] = status
-    return connectors
 
 
 def _parse_recommendations(data: Any) -> list[str]:

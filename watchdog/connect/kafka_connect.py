@@ -53,7 +53,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import httpx
 
@@ -66,7 +65,9 @@ from .backend import (
     classify_status,
     error_message,
     parse_status,
+    path_segment,
 )
+from .entries import parse_expanded_list
 
 T = TypeVar("T")
 
@@ -97,7 +98,7 @@ class KafkaConnectBackend:
         self._preferred = 0  # the worker that answered last
 
     async def list_connectors(self) -> ApiResult[dict[str, ConnectorStatus]]:
-        return await self._call(Endpoint.LIST, "GET", "/connectors", _parse_expanded_list, params=LIST_EXPANSIONS)
+        return await self._call(Endpoint.LIST, "GET", "/connectors", parse_expanded_list, params=LIST_EXPANSIONS)
 
     async def connector_status(self, connector: str) -> ApiResult[ConnectorStatus]:
         return await self._call(Endpoint.STATUS, "GET", f"{_connector_path(connector)}/status", parse_status,
@@ -276,15 +277,5 @@ def _result(
 
 
 def _connector_path(connector: str) -> str:
-    return f"/connectors/{quote(connector, safe='')}"
+    return f"/connectors/{path_segment(connector)}"
 
-
-def _parse_expanded_list(data: Any) -> dict[str, ConnectorStatus]:
-    if not isinstance(data, dict):
-        raise ValueError("expanded list is not an object")
-    # A connector deleted mid-request is left out by the worker or comes without its status.
-    return {
-        name: parse_status(entry["status"])
-        for name, entry in data.items()
-        if isinstance(entry, dict) and "status" in entry
-    }

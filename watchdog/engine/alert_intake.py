@@ -122,4 +122,5 @@ class AlertIntake(Decisions):
         return key if key is not None and key.cluster == cluster else ConnectorKey(cluster, connector_label)
 
     def _connector_by_id(self, resource_id: str) -> ConnectorKey | None:
-        return self._by_resource_id.get(resource_id) if resource_id.startswith("lcc-") else None
+        # Custom connectors' ids start clcc- (Confluent's recorded answers, Terraform fixtures).
+        return self._by_resource_id.get(resource_id) if resource_id.startswith(("lcc-", "clcc-")) else None

@@ -15,6 +15,7 @@ from ..logs import get_logger
 from ..metrics import Metrics
 from ..model import ConnectorKey, ConnectorStatus, Decision, Trigger
 from ..queue import RestartQueue
+from ..stall import Unjudged
 from ..state import SqliteStateStore
 from ..windows import Windows
 
@@ -67,6 +68,13 @@ class EngineCore:
         # Since when each listed connector has been seen RUNNING (stall checks wait for a grace
         # period first). Learned by polling; after a restart of the daemon the grace starts over.
         self.running_since: dict[ConnectorKey, datetime] = {}
+        # Since when each watched connector has been DEGRADED with no task in error, and those
+        # already reported for staying so too long. Memory only: after a restart of the daemon
+        # the clock starts over (a report comes late, never early).
+        self.degraded_since: dict[ConnectorKey, datetime] = {}
+        self.degraded_reported: set[ConnectorKey] = set()
+        # Connectors a stall rule could not judge, and why (logged when it starts or changes).
+        self._unjudged: dict[tuple[ConnectorKey, str], Unjudged] = {}
         self.set_config(config)
 
     def set_config(self, config: Config) -> None:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from ..model import ConnectorKey, Decision
 from ..queue import RestartJob
+from ..rules import unaddressable
 from ..windows import Windows
 from .core import FAILURE_TRIGGERS, EngineCore, log
 
@@ -17,6 +18,8 @@ class Gates(EngineCore):
     ) -> tuple[Decision, str] | None:
         """Why a restart must not go now, whatever the rule decided; None when it may.
         `failure`: a status- or alert-triggered restart (the fleet breaker holds only those)."""
+        if unaddressable(key.connector):
+            return Decision.UNADDRESSABLE, "its name has '/'-separated '.' or '..' parts: a call for it could reach another connector"
         if self._global_windows is not None and not self._global_windows.is_open(now):
             return Decision.WINDOW_CLOSED, f"global windows closed; next open {_when(self._global_windows.next_open(now))}"
         if windows is not None and not windows.is_open(now):

@@ -8,9 +8,15 @@ from ..config import Rule, StalledTrigger
 from ..model import ConnectorKey, ConnectorStatus, Trigger
 from ..policy import signal_cleared
 from ..rules import decide_on_signal, selects
-from ..stall import Judgement, StallVerdict
+from ..stall import Judgement, StallVerdict, Unjudged
 from .core import log
 from .decisions import Decisions
+
+_UNJUDGED_NOTES = {
+    Unjudged.TYPE_UNKNOWN: "neither its type nor its connector.class says source or sink: no stall check",
+    Unjudged.CUSTOM_CONNECTOR: "a custom connector: its metrics are not in the cloud dataset; no stall check",
+    Unjudged.FORBIDDEN: "the Metrics API refused its id (403): the key needs MetricsViewer on it",
+}
 
 
 class StallIntake(Decisions):
@@ -27,7 +33,19 @@ class StallIntake(Decisions):
             and key in self.running_since and self.running_since[key] <= since
         ]
 
+    def on_stall_unjudged(self, rule: Rule, key: ConnectorKey, reason: Unjudged) -> None:
+        """Selected by a stall check but not judged: counted every time, logged when it starts
+        (or its reason changes), so a connector that can never be judged is seen, not spammed."""
+        self.metrics.stall_unjudged.labels(key.cluster, reason.value).inc()
+        fields = {"cluster": key.cluster, "connector": key.connector, "rule": rule.name, "reason": reason.value}
+        if self._unjudged.get((key, rule.name)) is reason:
+            log.debug("stall_unjudged", **fields)
+            return
+        self._unjudged[(key, rule.name)] = reason
+        log.warning("stall_unjudged", **fields, note=_UNJUDGED_NOTES[reason])
+
     def on_stall_check(self, rule: Rule, key: ConnectorKey, judgement: Judgement) -> None:
+        self._unjudged.pop((key, rule.name), None)
         now = self._now()
         self.metrics.stall_checks.labels(key.cluster, judgement.verdict.value).inc()
         if judgement.verdict is not StallVerdict.STALLED:

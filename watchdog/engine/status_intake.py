@@ -1,15 +1,16 @@
 """The status trigger: what a poll of a cluster listed, judged connector by connector (and by the
-breaker as a whole), and the connectors no rule watches any more forgotten."""
+breaker as a whole); connectors no rule watches any more forgotten, and those that vanished from
+their cluster forgotten once they have stayed away for `state.forget_vanished_after`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from ..config import Rule
-from ..model import ConnectorKey, ConnectorStatus, Decision, Health, Outcome, Trigger
+from ..config import Rule, StatusTrigger
+from ..model import ConnectorKey, ConnectorStatus, Decision, Health, Trigger
 from ..policy import give_up, observe
-from ..rules import classify, decide_on_status, status_rule_for
+from ..rules import classify, decide_on_status, degraded_without_error, status_rule_for
 from .core import log
 from .decisions import Decisions
 
@@ -37,7 +38,10 @@ class StatusIntake(Decisions):
             counts[health] += 1
             judged.append((rule, key, status, health))
         for name in self._watched.get(cluster, set()) - {key.connector for _, key, _, _ in judged}:
-            self._forget(ConnectorKey(cluster, name))
+            if name in statuses:
+                self._forget(ConnectorKey(cluster, name))  # listed, but no rule selects it now
+            else:
+                self._vanish(ConnectorKey(cluster, name))
         self._watched[cluster] = {key.connector for _, key, _, _ in judged}
         for health, count in counts.items():
             self.metrics.connectors.labels(cluster, health.value).set(count)
@@ -46,9 +50,13 @@ class StatusIntake(Decisions):
         self.update_breaker(now)
         for rule, key, status, health in judged:
             self._judge(rule, key, status, health, now)
+        self.metrics.degraded_too_long.labels(cluster).set(
+            sum(1 for key in self.degraded_reported if key.cluster == cluster)
+        )
 
     def _judge(self, rule: Rule, key: ConnectorKey, status: ConnectorStatus, health: Health, now: datetime) -> None:
-        self.state.observe_status(key, status.state, now)
+        self._watch_degraded(rule, key, status, now)
+        self.state.observe_status(key, status.state or "UNUSABLE", now)
         state = observe(self.state.load(key), health, now, rule.backoff)
         decision = decide_on_status(rule, state, health, now, pending=self.queue.is_pending(key))
         if decision is Decision.BUDGET_SPENT and not state.gave_up:
@@ -60,18 +68,79 @@ class StatusIntake(Decisions):
             )
         self.state.save(key, state)
         self.metrics.show_connector_state(key.cluster, key.connector, state)
+        detail = ""
+        if status.unusable is not None:
+            detail = f"its list entry could not be read ({status.unusable}): health unknown, looked at again next poll"
+        elif key in self.degraded_since:
+            detail = "DEGRADED with no task in error: tasks await a worker; Confluent allocates them"
         self._decide_and_submit(
             rule.name, Trigger.STATUS, key, decision, now, windows=self._rule_windows.get(rule.name),
             reason=f"{health.value}: connector {status.state}", dry_run=rule.dry_run,
-            attempt=state.attempts + 1, health=health, status=status, state=state,
+            attempt=state.attempts + 1, health=health, status=status, state=state, detail=detail,
         )
+
+    def _watch_degraded(self, rule: Rule, key: ConnectorKey, status: ConnectorStatus, now: datetime) -> None:
+        """A connector DEGRADED with no task in error is not restarted (its tasks await a worker);
+        one that stays so longer than the rule's `degraded_report_after` is reported once."""
+        if not degraded_without_error(status):
+            self.degraded_since.pop(key, None)
+            if key in self.degraded_reported:
+                self.degraded_reported.discard(key)
+                log.info("degraded_ended", cluster=key.cluster, connector=key.connector, state=status.state)
+            return
+        since = self.degraded_since.setdefault(key, now)
+        assert isinstance(rule.trigger, StatusTrigger)
+        limit = rule.trigger.degraded_report_after
+        if key not in self.degraded_reported and (now - since).total_seconds() >= limit:
+            self.degraded_reported.add(key)
+            log.warning(
+                "degraded_too_long", cluster=key.cluster, connector=key.connector, rule=rule.name,
+                since=since.isoformat(), report_after_seconds=limit,
+                tasks={t.id: t.state for t in status.tasks},
+                note="DEGRADED with no task in error (tasks await a worker): not restarted; ask Confluent support if it stays",
+            )
 
     def _forget(self, key: ConnectorKey) -> None:
         log.info("connector_unwatched", cluster=key.cluster, connector=key.connector)
+        self._drop_series(key)
         self.state.forget(key)
+
+    def _vanish(self, key: ConnectorKey) -> None:
+        """Gone from the cluster's list. Its series go (dashboards show what exists), but its
+        backoff, budget and gave-up flag stay for `state.forget_vanished_after`: an answer that
+        briefly lists less than the cluster has must not hand a connector a fresh budget."""
+        grace = self.config.state.forget_vanished_after
+        log.info("connector_vanished", cluster=key.cluster, connector=key.connector,
+                 state_kept_seconds=grace, note="its state is kept in case it comes back")
+        self._drop_series(key)
+
+    def _drop_series(self, key: ConnectorKey) -> None:
+        self.degraded_since.pop(key, None)
+        self.degraded_reported.discard(key)
+        for unjudged in [k for k in self._unjudged if k[0] == key]:
+            del self._unjudged[unjudged]
         for remembered in [k for k in self._last_decision if k[0] == key]:
             del self._last_decision[remembered]
         self.metrics.forget_connector(key.cluster, key.connector)
+
+    def forget_vanished(self) -> int:
+        """Forget connectors that the latest successful poll of their cluster did not list and
+        that no poll has seen for `state.forget_vanished_after` (from the state file, so a restart
+        of the daemon does not reset the grace). Clusters not polled successfully since the
+        daemon started are left alone: absence from no answer proves nothing."""
+        now = self._now()
+        grace = timedelta(seconds=self.config.state.forget_vanished_after)
+        forgotten = 0
+        for row in self.state.rows():
+            listed = self._listed.get(row.key.cluster)
+            if listed is None or row.key.connector in listed or row.seen_at is None:
+                continue
+            if now - row.seen_at >= grace:
+                log.info("connector_forgotten", cluster=row.key.cluster, connector=row.key.connector,
+                         last_seen=row.seen_at.isoformat())
+                self.state.forget(row.key)
+                forgotten += 1
+        return forgotten
 
     def forget_cluster(self, cluster: str) -> None:
         """A reload removed (or redefined) the cluster: what was known of it no longer applies."""
@@ -96,6 +165,7 @@ class StatusIntake(Decisions):
                 names.discard(name)
                 self._forget(ConnectorKey(cluster, name))
 
-    def on_poll_failed(self, cluster: str, outcome: Outcome, message: str) -> None:
-        self.metrics.polls.labels(cluster, outcome.value).inc()
-        log.warning("poll_failed", cluster=cluster, outcome=outcome.value, message=message)
+    def on_poll_failed(self, cluster: str, result: str, message: str) -> None:
+        """A poll that decided nothing: `result` is its outcome (server_error...) or `unusable`."""
+        self.metrics.polls.labels(cluster, result).inc()
+        log.warning("poll_failed", cluster=cluster, outcome=result, message=message)

@@ -14,7 +14,7 @@ Control endpoints (no authentication; never recorded as calls):
     POST   /_sim/connectors/{cluster}/{name}  change one connector: {"create": {...}},
                                               {"delete": true}, {"script": {...}},
                                               {"state": "FAILED"}, {"stalled": true},
-                                              {"idle": true}
+                                              {"idle": true}, {"unassigned": 1}
     POST   /_sim/rebalances/{cluster}         a Kafka Connect cluster rebalances from now:
                                               {"seconds": 10}
 """
@@ -67,7 +67,7 @@ class _ApiEndpoint:
             ApiRequest(
                 method=request.method,
                 path=scope["path"],
-                raw_path=scope.get("raw_path", b"").decode("latin-1") or None,
+                raw_path=_raw_path(scope),
                 query=tuple(request.query_params.multi_items()),
                 authorization=request.headers.get("authorization"),
                 body=body,
@@ -91,6 +91,15 @@ class _ApiEndpoint:
         else:
             _reset(transport)
         await _wait_for_disconnect(receive)
+
+
+def _raw_path(scope: Scope) -> str | None:
+    """The path as the client sent it (routing reads encoded slashes and dots from it). Some
+    servers put the query string in raw_path (httpx's ASGI transport); it is cut off."""
+    raw = scope.get("raw_path")
+    if not raw:
+        return None
+    return bytes(raw).decode("latin-1").split("?", 1)[0]
 
 
 def _raw_headers(reply: ApiReply, content_length: int) -> list[tuple[bytes, bytes]]:
@@ -192,7 +201,7 @@ def _control_routes(simulator: Simulator) -> list[Route]:
         Route("/calls", calls, methods=["GET"]),
         Route("/state", state, methods=["GET"]),
         Route("/faults", faults, methods=["POST", "DELETE"]),
-        Route("/connectors/{cluster}/{name}", change_connector, methods=["POST"]),
+        Route("/connectors/{cluster}/{name:path}", change_connector, methods=["POST"]),
         Route("/rebalances/{cluster}", rebalance, methods=["POST"]),
     ]
 

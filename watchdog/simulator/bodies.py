@@ -7,7 +7,6 @@ from typing import Any
 from watchdog.simulator.connector import (
     FAILURE_PHASES,
     TASK_ERROR_STATES,
-    Phase,
     SimulatedConnector,
     connector_state,
 )
@@ -25,6 +24,12 @@ _SECRET_MARKERS = (
 )
 
 
+_CUSTOM_CLASSES = {
+    "source": "io.confluent.kafka.connect.datagen.DatagenConnector",
+    "sink": "com.example.connect.WarehouseSinkConnector",
+}
+
+
 def error_body(status: int, message: str, shape: str) -> dict[str, Any]:
     """`nested` is the spec's ConnectorError; `flat` is the Kafka Connect style also seen (§2.8)."""
     if shape == "flat":
@@ -36,10 +41,19 @@ def effective_config(connector: SimulatedConnector) -> dict[str, str]:
     """The scenario's config over the keys the spec marks required, secrets masked."""
     spec = connector.spec
     suffix = connector.cluster.removeprefix("lkc-")
+    custom: dict[str, str] = {}
+    if spec.custom:
+        # The Terraform provider's recorded custom connector (a plugin's own Java class).
+        custom = {
+            "confluent.connector.type": "CUSTOM",
+            "confluent.custom.plugin.id": "ccp-" + connector.id.rsplit("-", 1)[-1],
+            "connector.class": _CUSTOM_CLASSES[spec.type],
+        }
     config = {
         "cloud.environment": "prod",
         "cloud.provider": "aws",
         "connector.class": "DatagenSource" if spec.type == "source" else "S3_SINK",
+        **custom,
         "kafka.api.key": MASK,
         "kafka.api.secret": MASK,
         "kafka.endpoint": f"SASL_SSL://pkc-{suffix}.us-west-2.aws.confluent.cloud:9092",
@@ -63,8 +77,13 @@ def info_body(connector: SimulatedConnector) -> dict[str, Any]:
         "tasks": [
             {"connector": connector.name, "task": task} for task in range(connector.spec.tasks)
         ],
-        "type": connector.spec.type,
+        "type": shown_type(connector),
     }
+
+
+def shown_type(connector: SimulatedConnector) -> str:
+    """The `type` status and info show: the real one, or what the scenario says ("unknown")."""
+    return connector.spec.shown_type or connector.spec.type
 
 
 def id_body(connector: SimulatedConnector) -> dict[str, str]:
@@ -89,12 +108,12 @@ def status_body(connector: SimulatedConnector, t: float, *, diagnostics: bool) -
         if diagnostics and failed:
             task["trace"] = failure.task_trace
         tasks.append(task)
-    trace = failure.connector_trace if phase in (Phase.FAILED, Phase.USER_ACTIONABLE_ERROR) else ""
+    trace = failure.connector_trace if connector_state(phase) == "FAILED" else ""
     body: dict[str, Any] = {
         "name": connector.name,
         "connector": {"state": connector_state(phase), "worker_id": worker, "trace": trace},
         "tasks": tasks,
-        "type": connector.spec.type,
+        "type": shown_type(connector),
     }
     if diagnostics and phase in FAILURE_PHASES:
         body |= {
@@ -108,7 +127,8 @@ def status_body(connector: SimulatedConnector, t: float, *, diagnostics: bool) -
 
 
 def expansion_body(connector: SimulatedConnector, t: float, expand: set[str]) -> dict[str, Any]:
-    """One entry of GET /connectors?expand=...: only the requested keys."""
+    """One entry of GET /connectors?expand=...: only the requested keys, broken as the
+    connector's `list_entry` says (shapes an independent fake of the API answered with)."""
     entry: dict[str, Any] = {}
     if "id" in expand:
         entry["id"] = id_body(connector)
@@ -116,6 +136,15 @@ def expansion_body(connector: SimulatedConnector, t: float, expand: set[str]) ->
         entry["info"] = info_body(connector)
     if "status" in expand:
         entry["status"] = status_body(connector, t, diagnostics=False)
+        broken = connector.list_entry
+        if broken == "status_null":
+            entry["status"] = None
+        elif broken == "status_empty":
+            entry["status"] = {}
+        elif broken == "status_missing":
+            del entry["status"]
+        elif broken == "connector_null":
+            entry["status"]["connector"] = None
     return entry
 
 

@@ -30,9 +30,14 @@ class Phase(StrEnum):
     FAILED = "FAILED"
     DEGRADED = "DEGRADED"
     USER_ACTIONABLE_ERROR = "USER_ACTIONABLE_ERROR"  # shown as connector FAILED
+    # Cannot start for its configuration: connector FAILED, no tasks (the spec's FAILED example).
+    CONFIG_ERROR = "CONFIG_ERROR"
+    # Would be RUNNING, but some tasks await a worker: shown as connector DEGRADED with those
+    # tasks UNASSIGNED and the others RUNNING; no task is in error.
+    ALLOCATING = "ALLOCATING"
 
 
-FAILURE_PHASES = frozenset({Phase.FAILED, Phase.DEGRADED, Phase.USER_ACTIONABLE_ERROR})
+FAILURE_PHASES = frozenset({Phase.FAILED, Phase.DEGRADED, Phase.USER_ACTIONABLE_ERROR, Phase.CONFIG_ERROR})
 TASK_ERROR_STATES = frozenset({"SYSTEM_ERROR", "USER_ACTIONABLE_ERROR"})
 
 
@@ -40,17 +45,23 @@ def connector_state(phase: Phase) -> str:
     """The connector `state` the API reports for a phase."""
     if phase is Phase.RESTARTING:
         return "RUNNING"  # KIP-745 shows a restarting connector RUNNING with RESTARTING tasks
-    if phase is Phase.USER_ACTIONABLE_ERROR:
+    if phase in (Phase.USER_ACTIONABLE_ERROR, Phase.CONFIG_ERROR):
         return "FAILED"
+    if phase is Phase.ALLOCATING:
+        return "DEGRADED"
     return phase.value
 
 
-def task_states(phase: Phase, tasks: int, restarting_as: str) -> tuple[str, ...]:
+def task_states(phase: Phase, tasks: int, restarting_as: str, unassigned: int = 0) -> tuple[str, ...]:
     """The task states the API reports (Confluent's task vocabulary, research note §2.3)."""
-    if phase in (Phase.PROVISIONING, Phase.STOPPED):
-        return ()  # the spec's PROVISIONING example lists no tasks; a stopped connector has none
+    if phase in (Phase.PROVISIONING, Phase.STOPPED, Phase.CONFIG_ERROR):
+        # The spec's PROVISIONING and FAILED examples list no tasks; a stopped connector has none.
+        return ()
     if phase is Phase.DEGRADED:
         return ("RUNNING",) * (tasks - 1) + ("SYSTEM_ERROR",)
+    if phase is Phase.ALLOCATING:
+        waiting = min(max(unassigned, 1), tasks)
+        return ("RUNNING",) * (tasks - waiting) + ("UNASSIGNED",) * waiting
     state = {
         Phase.RUNNING: "RUNNING",
         Phase.PAUSED: "STOPPED",  # "STOPPED (connector paused)" in Confluent's status docs
@@ -80,7 +91,7 @@ class ConnectorSnapshot:
     id: str
     type: str
     state: str  # the connector state the API shows
-    phase: str  # the simulator's phase (adds RESTARTING and USER_ACTIONABLE_ERROR)
+    phase: str  # the simulator's phase (adds RESTARTING, USER_ACTIONABLE_ERROR, CONFIG_ERROR, ALLOCATING)
     tasks: tuple[str, ...]
     stalled: bool
     idle: bool
@@ -100,6 +111,8 @@ class SimulatedConnector:
     _restarts_while_failing: int
     _stall: _Window | None
     _idle: _Window | None
+    _unassigned: _Window | None  # tasks awaiting a worker
+    unassigned_tasks: int
 
     def __init__(
         self,
@@ -115,6 +128,7 @@ class SimulatedConnector:
         self.cluster = cluster
         self.id = spec.resource_id(cluster, spec.name)
         self.restarts_accepted = 0
+        self.list_entry = spec.list_entry  # how the expanded list shows it (bodies.expansion_body)
         self._restarting_as = restarting_as
         self.throughput = ThroughputLedger(created_at)
         self._start_script(spec.script, created_at)
@@ -143,6 +157,12 @@ class SimulatedConnector:
             return Phase.PAUSED
         if self._restart is not None and self._restart.contains(t):
             return Phase.RESTARTING
+        phase = self._settled_phase(t)
+        if phase is Phase.RUNNING and self._unassigned is not None and self._unassigned.contains(t):
+            return Phase.ALLOCATING
+        return phase
+
+    def _settled_phase(self, t: float) -> Phase:
         if self._cured_at is not None and t >= self._cured_at:
             return Phase.RUNNING
         phase = self._script_phase(t)
@@ -151,7 +171,7 @@ class SimulatedConnector:
         return phase
 
     def task_states_at(self, t: float) -> tuple[str, ...]:
-        return task_states(self.phase_at(t), self.spec.tasks, self._restarting_as)
+        return task_states(self.phase_at(t), self.spec.tasks, self._restarting_as, self.unassigned_tasks)
 
     def stalled_at(self, t: float) -> bool:
         return self._stall is not None and self._stall.contains(t)
@@ -170,7 +190,7 @@ class SimulatedConnector:
             type=self.spec.type,
             state=connector_state(phase),
             phase=phase.value,
-            tasks=task_states(phase, self.spec.tasks, self._restarting_as),
+            tasks=task_states(phase, self.spec.tasks, self._restarting_as, self.unassigned_tasks),
             stalled=self.stalled_at(t),
             idle=self.idle_at(t),
             records=int(self.throughput.records_at(t)),
@@ -264,6 +284,13 @@ class SimulatedConnector:
         self.advance(now)
         self._idle = _switched(self._idle, now, idle)
 
+    def set_unassigned(self, now: float, tasks: int) -> None:
+        """`tasks` of its tasks await a worker from now on (0: every task has one again)."""
+        self.advance(now)
+        self._unassigned = _switched(self._unassigned, now, tasks > 0)
+        if tasks > 0:
+            self.unassigned_tasks = min(tasks, self.spec.tasks)
+
     def advance(self, now: float) -> None:
         """Write the throughput since the last look into the ledger, segment by segment."""
         t = self.throughput.end
@@ -271,7 +298,8 @@ class SimulatedConnector:
             end = min(self._next_change_after(t), now)
             # The middle of a segment is safely away from its float-rounded boundaries.
             middle = (t + end) / 2
-            flowing = self.phase_at(middle) is Phase.RUNNING and not self.stalled_at(middle)
+            # Tasks awaiting a worker move nothing; the connector's running tasks still do.
+            flowing = self.phase_at(middle) in (Phase.RUNNING, Phase.ALLOCATING) and not self.stalled_at(middle)
             upstream = 0.0 if self.idle_at(middle) else self.spec.records_per_second
             self.throughput.extend(end, flowing=flowing, upstream_rate=upstream)
             t = end
@@ -290,6 +318,13 @@ class SimulatedConnector:
         stall_at, idle_at = script.stall_at, script.idle_at
         self._stall = None if stall_at is None else _Window(origin + stall_at)
         self._idle = None if idle_at is None else _Window(origin + idle_at)
+        spell = script.unassigned
+        self._unassigned = None
+        self.unassigned_tasks = 0
+        if spell is not None:
+            end = math.inf if spell.until is None else origin + spell.until
+            self._unassigned = _Window(origin + spell.from_, end)
+            self.unassigned_tasks = spell.tasks
 
     def _script_phase(self, t: float) -> Phase:
         script, elapsed = self._script, t - self._origin
@@ -318,7 +353,7 @@ class SimulatedConnector:
         """The first time after t at which phase, stall or idleness may change."""
         script, origin = self._script, self._origin
         candidates = [self._cured_at]
-        for window in (self._pause, self._stop, self._restart, self._grace, self._stall, self._idle):
+        for window in (self._pause, self._stop, self._restart, self._grace, self._stall, self._idle, self._unassigned):
             if window is not None:
                 candidates += [window.start, window.end]
         for offset in (script.provisioning_until, script.fail_at):

@@ -25,8 +25,9 @@ class ApiRequest:
     authorization: str | None = None
     body: bytes = b""
     client: str | None = None  # the caller's IP address (the Metrics API limits per IP)
-    # The path as it came on the wire, percent-encoding and all (`path` is decoded): Kafka
-    # Connect's Jetty refuses some encodings before any routing.
+    # The path as it came on the wire, percent-encoding and all (`path` is decoded; None: `path`
+    # is as sent): routing reads encoded slashes and dots from it, and Kafka Connect's Jetty
+    # refuses some encodings before any routing.
     raw_path: str | None = None
 
 

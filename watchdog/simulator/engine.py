@@ -114,7 +114,9 @@ class Simulator:
     def handle(self, request: ApiRequest) -> ApiReply:
         """Answer one API request and record it."""
         t = self.now()
-        route = classify(request.method, request.path)
+        route = classify(
+            request.method, request.path, request.raw_path, self.scenario.routing.encoded_slash
+        )
         door = self._doors[route.api]
         admission = door.admit(route, request, t)
         fired: FiredFault | None = None
@@ -244,6 +246,15 @@ class Simulator:
         connector.set_idle(self.now(), idle)
         return connector.snapshot(self.now())
 
+    def set_unassigned(self, cluster: str, name: str, tasks: int) -> ConnectorSnapshot:
+        """`tasks` of the connector's tasks await a worker from now on (0 ends it): shown as
+        DEGRADED with those tasks UNASSIGNED, no task in error."""
+        connector = self._world.connector(cluster, name)
+        if tasks > connector.spec.tasks:
+            raise ValueError(f"{name} has {connector.spec.tasks} tasks, not {tasks}")
+        connector.set_unassigned(self.now(), tasks)
+        return connector.snapshot(self.now())
+
     def start_rebalance(self, cluster: str, seconds: float) -> None:
         """A Kafka Connect cluster rebalances from now: its restarts answer 409 meanwhile."""
         self._kafka_connect.start_rebalance(cluster, self.now(), seconds)
@@ -266,6 +277,10 @@ class Simulator:
             self.set_stalled(cluster, name, change.stalled)
         if change.idle is not None:
             self.set_idle(cluster, name, change.idle)
+        if change.unassigned is not None:
+            self.set_unassigned(cluster, name, change.unassigned)
+        if change.list_entry is not None:
+            self._world.connector(cluster, name).list_entry = change.list_entry
         return self.connector(cluster, name)
 
 

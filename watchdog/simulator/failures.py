@@ -54,10 +54,33 @@ _USER_ERROR_MESSAGE = (
 )
 
 
+# The connect/v1 spec's own FAILED example (list with expansions): no tasks, this trace.
+_CONFIG_ERROR_TRACE = (
+    "There were some errors with your configuration:\n"
+    "topics: Provided Kafka ApiKey is invalid\n"
+    "kafka.api.secret: Provided Kafka ApiKey is invalid\n"
+)
+
+
 def failure_text(
     kind: str, connector_type: str, *, trace: str | None = None, message: str | None = None
 ) -> FailureText:
-    """The texts for a failure of `kind` (FAILED, DEGRADED, USER_ACTIONABLE_ERROR)."""
+    """The texts for a failure of `kind` (FAILED, DEGRADED, USER_ACTIONABLE_ERROR, CONFIG_ERROR)."""
+    if kind == "CONFIG_ERROR":
+        connector_trace = trace if trace is not None else _CONFIG_ERROR_TRACE
+        return FailureText(
+            connector_trace=connector_trace,
+            task_message=message if message is not None else "",
+            task_trace="",
+            summary="The connector configuration has errors",
+            errors_from_trace=(),
+            validation_errors=tuple(
+                line for line in connector_trace.splitlines()[1:] if ": " in line
+            ),
+            recommendations=(
+                "Correct the configuration values named in the validation errors, then update the connector.",
+            ),
+        )
     if kind == "USER_ACTIONABLE_ERROR":
         connector_trace = trace if trace is not None else _USER_ERROR_TRACE
         return FailureText(

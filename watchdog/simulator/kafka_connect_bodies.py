@@ -81,6 +81,9 @@ def states(
         Phase.FAILED: ("RUNNING", ["FAILED"] * count),
         Phase.DEGRADED: ("RUNNING", ["RUNNING"] * (count - 1) + ["FAILED"]),
         Phase.USER_ACTIONABLE_ERROR: ("FAILED", []),
+        Phase.CONFIG_ERROR: ("FAILED", []),
+        # Kafka Connect has no DEGRADED: tasks awaiting a worker are UNASSIGNED.
+        Phase.ALLOCATING: ("RUNNING", list(connector.task_states_at(t))),
     }[phase]
 
 

@@ -10,6 +10,12 @@ Errors come as the spec's ErrorResponse, `{"errors": [{"status": "400", "detail"
 Rate-limit headers are lower case `rateLimit-limit`, `rateLimit-remaining` and `rateLimit-reset`
 (relative seconds), one set per scope: the per-IP scope, and on export also the per-resource
 scope (research note §3.4: "You get two sets of the headers above").
+
+Two datasets (current Metrics spec, "Datasets"): `cloud` holds the metrics of managed
+connectors, `cloud-custom` those of custom connectors, under the same metric and label names
+(ASSUMED: the spec names the dataset, not its metrics). A query names ids the key may read
+(403 otherwise) and gets the points of those in its dataset: asking `cloud` about a custom
+connector answers 200 with no data, which is what made a healthy custom source look stalled.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from watchdog.simulator.scenario import ApiKeySpec, MetricsApiSpec
 from watchdog.simulator.world import World
 
 DATASET = "cloud"
+CUSTOM_DATASET = "cloud-custom"
+DATASETS = (DATASET, CUSTOM_DATASET)
 # The export endpoint's resource parameters (spec); only connectors and Kafka clusters exist here.
 _EXPORT_RESOURCES = (
     "resource.kafka.id",
@@ -86,12 +94,13 @@ class MetricsApi:
 
     def answer(self, route: Route, request: ApiRequest, admission: Admission, t: float) -> ApiReply:
         assert admission.key is not None  # admit() refuses every request without a key
-        if route.dataset != DATASET or route.kind not in ("metrics_query", "metrics_export"):
+        if route.dataset not in DATASETS or route.kind not in ("metrics_query", "metrics_export"):
             return metrics_error(404, "Not Found")
+        custom = route.dataset == CUSTOM_DATASET
         if route.kind == "metrics_export":
-            reply, verdicts = self._export(request, admission.key, t)
+            reply, verdicts = self._export(request, admission.key, t, custom)
         else:
-            reply, verdicts = self._query(request, admission.key, t), []
+            reply, verdicts = self._query(request, admission.key, t, custom), []
         if self._headers_always():
             _add_rate_limit_headers(reply, [*admission.verdicts, *verdicts])
         return reply
@@ -107,7 +116,7 @@ class MetricsApi:
     # --- export -------------------------------------------------------------------------------
 
     def _export(
-        self, request: ApiRequest, key: ApiKeySpec, t: float
+        self, request: ApiRequest, key: ApiKeySpec, t: float, custom: bool
     ) -> tuple[ApiReply, list[Verdict]]:
         named = {
             name: list(dict.fromkeys(v for k, v in request.query if k == name))
@@ -142,7 +151,7 @@ class MetricsApi:
             t, self._epoch, settings.export_offset_seconds, settings.export_sample_seconds
         )
         wanted = {v for k, v in request.query if k == "metric"} or None
-        text = render(connectors, window, wanted)
+        text = render([c for c in connectors if c.spec.custom == custom], window, wanted)
         # One set of resource-scope headers: the most nearly spent resource's.
         tightest = sorted(verdicts, key=lambda v: (v.remaining, -v.reset_seconds))[:1]
         return ApiReply(200, text.encode(), {"Content-Type": CONTENT_TYPE}), tightest
@@ -160,7 +169,7 @@ class MetricsApi:
 
     # --- query --------------------------------------------------------------------------------
 
-    def _query(self, request: ApiRequest, key: ApiKeySpec, t: float) -> ApiReply:
+    def _query(self, request: ApiRequest, key: ApiKeySpec, t: float, custom: bool) -> ApiReply:
         now = datetime.fromtimestamp(self._epoch + t, UTC)
         try:
             body = json.loads(request.body or b"null")
@@ -185,7 +194,9 @@ class MetricsApi:
         matching = [
             c
             for c in connectors
-            if query.metric.applies_to(c) and query.filter.matches({CONNECTOR_ID_LABEL: c.id})
+            if c.spec.custom == custom
+            and query.metric.applies_to(c)
+            and query.filter.matches({CONNECTOR_ID_LABEL: c.id})
         ]
         # Minutes are answered once they ended query_delay_seconds ago (research note §5).
         available_until = floor_to(self._epoch + t - self._settings.query_delay_seconds, 60)

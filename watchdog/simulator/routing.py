@@ -9,6 +9,17 @@ One simulator process serves three APIs side by side:
 - Self-managed Apache Kafka Connect clusters (research note §4): `/kafka-connect/{cluster}`
   followed by the worker's own REST paths, so that `http://host:port/kafka-connect/{cluster}`
   stands for one cluster's worker URL.
+
+Connector names in Confluent Cloud paths (ASSUMED: Confluent does not publish how its API
+gateway routes encoded paths; `routing.encoded_slash` in the scenario picks one of two servers):
+
+- `keep` (default): the path is split on `/` as sent, literal `.` and `..` segments are removed
+  (RFC 3986, as every proxy does), then each segment is percent-decoded. `%2F` stays inside its
+  segment, so `a%2Fb` names the connector `a/b`, and `%2E%2E` names the connector `..`. This is
+  how routers that match on the escaped path behave (Go's ServeMux since 1.22, Envoy by default).
+- `decode`: the path is percent-decoded first, then dot segments are removed, then it is split:
+  `a%2F..%2Fb/restart` restarts `b`. A server like this is why a client must never send a name
+  whose `/`-separated parts include `.` or `..` (the daemon refuses: `unaddressable`).
 """
 
 from __future__ import annotations
@@ -16,8 +27,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import unquote
 
 ApiFamily = Literal["cloud", "kafka_connect", "metrics"]
+EncodedSlash = Literal["keep", "decode"]
 EndpointKind = Literal[
     "list",
     "status",
@@ -34,9 +47,6 @@ EndpointKind = Literal[
 
 KAFKA_CONNECT_PREFIX = "/kafka-connect"
 
-_CLUSTER_PATH = re.compile(
-    r"^/connect/v1/environments/(?P<environment>[^/]+)/clusters/(?P<cluster>[^/]+)(?P<rest>/.*)?$"
-)
 _KAFKA_CONNECT_PATH = re.compile(rf"^{KAFKA_CONNECT_PREFIX}/(?P<cluster>[^/]+)(?P<rest>/.*)?$")
 _METRICS_PATH = re.compile(r"^/v2/metrics/(?P<dataset>[^/]+)(?P<rest>/.*)?$")
 
@@ -79,8 +89,13 @@ class Route:
     dataset: str | None = None  # the Metrics API's dataset
 
 
-def classify(method: str, path: str) -> Route:
-    """Name the API and the operation; a path or method none of them serves is `other`."""
+def classify(
+    method: str, path: str, raw_path: str | None = None, encoded_slash: EncodedSlash = "keep"
+) -> Route:
+    """Name the API and the operation; a path or method none of them serves is `other`.
+
+    `path` is percent-decoded; `raw_path` is the path as sent (None: `path` is taken as sent).
+    """
     path = path.rstrip("/")
     if (match := _KAFKA_CONNECT_PATH.match(path)) is not None:
         return _kafka_connect_route(method, match["cluster"], match["rest"])
@@ -88,20 +103,46 @@ def classify(method: str, path: str) -> Route:
         operation = (match["rest"] or "").strip("/")
         kind = _METRICS_OPERATIONS.get((method, operation), "other")
         return Route(kind, api="metrics", dataset=match["dataset"])
-    return _cloud_route(method, path)
+    return _cloud_route(method, cloud_segments(raw_path if raw_path is not None else path, encoded_slash))
 
 
-def _cloud_route(method: str, path: str) -> Route:
-    match = _CLUSTER_PATH.match(path)
-    if match is None:
+def cloud_segments(raw_path: str, encoded_slash: EncodedSlash = "keep") -> list[str]:
+    """The decoded segments of a Confluent Cloud path, split as the module docstring says."""
+    if encoded_slash == "decode":
+        return _without_dot_segments(unquote(raw_path).split("/"))
+    return [unquote(segment) for segment in _without_dot_segments(raw_path.split("/"))]
+
+
+def _without_dot_segments(segments: list[str]) -> list[str]:
+    """RFC 3986 5.2.4 on a split path: `.` is dropped, `..` drops the segment before it."""
+    kept: list[str] = []
+    for segment in segments:
+        if segment == ".":
+            continue
+        if segment == "..":
+            if len(kept) > 1:
+                kept.pop()
+            continue
+        kept.append(segment)
+    return kept
+
+
+_CLOUD_PREFIX = ["", "connect", "v1", "environments"]
+
+
+def _cloud_route(method: str, segments: list[str]) -> Route:
+    while len(segments) > 1 and segments[-1] == "":
+        segments = segments[:-1]  # a trailing slash
+    if segments[:4] != _CLOUD_PREFIX or len(segments) < 7 or segments[5] != "clusters":
         return Route("other")
-    environment, cluster = match["environment"], match["cluster"]
-    parts = (match["rest"] or "").strip("/").split("/")
-    if parts[0] != "connectors":
+    environment, cluster, rest = segments[4], segments[6], segments[7:]
+    if not environment or not cluster:
+        return Route("other")
+    if not rest or rest[0] != "connectors":
         return Route("other", environment, cluster)
-    if len(parts) == 1:
+    if len(rest) == 1:
         return Route("list" if method == "GET" else "other", environment, cluster)
-    connector, operation = parts[1], "/".join(parts[2:])
+    connector, operation = rest[1], "/".join(rest[2:])
     kind = _CONNECTOR_OPERATIONS.get((method, operation), "other")
     return Route(kind, environment, cluster, connector)
 

@@ -4,12 +4,17 @@ Every key is optional unless marked *required*; unknown keys are errors. Times a
 the simulator started (for a script set at runtime: since it was set). `builtin/demo.yaml` is a
 commented example.
 
+Where the behaviour comes from: unmarked keys follow Confluent's published specs (connect/v1,
+Metrics v2) and docs. OBSERVED marks behaviour seen in real answers or in tests Confluent runs
+against the real service, which no spec promises (it may change without notice); ASSUMED marks
+what no source shows, chosen so that a client safe against it is safe against the real service.
+
     seed: 7                        # randomness of fault probabilities, latency and request ids
     error_shape: nested            # nested: {"error": {"code", "message"}} (connect/v1 spec);
-                                   # flat: {"error_code", "message"} (also seen, research §2.8)
+                                   # flat: {"error_code", "message"} (OBSERVED, research §2.8)
     status_diagnostics: true       # failing /status bodies carry Cloud's undocumented extras
-                                   # (error_summary, errors_from_trace, ..., and a trace on
-                                   # failed tasks; research §2.3)
+                                   # (error_summary, errors_from_trace, validation_errors, ...,
+                                   # and a trace on failed tasks; OBSERVED, research §2.3)
     latency_seconds: 0             # added to every API answer (Connect, Metrics, Kafka
                                    # Connect): a number or [min, max]
     api_keys:                      # *required*, at least one; Connect and Metrics API keys
@@ -23,10 +28,22 @@ commented example.
             connectors:
               - name: orders-sink  # *required*, unique within its cluster
                 type: sink         # source | sink (default source)
+                shown_type: unknown   # the `type` its status and info show, if not `type`:
+                                   # Confluent's recorded answers (Terraform provider test
+                                   # fixtures) show "unknown" in both; OBSERVED, not in the spec
                 tasks: 2           # default 1
                 id: lcc-abc123     # default: derived from cluster and name, stable across runs
+                custom: false      # a custom connector (bring your own plugin): info.config says
+                                   # confluent.connector.type: CUSTOM, its id is clcc-...
+                                   # (OBSERVED in the Terraform provider's recorded answers) and
+                                   # its metrics are in the Metrics API's `cloud-custom` dataset,
+                                   # not in `cloud` (current Metrics spec), under the same metric
+                                   # and label names (ASSUMED: the spec does not list them)
                 config: {}         # merged over the spec's required keys; secrets come back masked
                 records_per_second: 10   # throughput while RUNNING, not stalled, not idle
+                list_entry: complete   # its entry in the expanded list: complete, or broken as
+                                   # an answer may be: status_null, status_empty ({}),
+                                   # status_missing, connector_null; /status stays complete
                 record_bytes: 512  # average record size, for the *_bytes metrics
                 script: {}         # how its state changes over time, below; default: RUNNING
     kafka_connect_clusters:        # self-managed Apache Kafka Connect clusters (research §4),
@@ -46,14 +63,20 @@ commented example.
     rate_limit:                    # omitted: no limit
       limit: 10                    # *required*: requests per window and API key
       window_seconds: 5            # *required*: windows start when the simulator starts
-      headers: on_429              # on_429 (documented) | always (X-RateLimit-* on every answer)
+      headers: on_429              # on_429 (documented) | always (X-RateLimit-* on every answer:
+                                   # ASSUMED, the headers are documented on 429 only)
       body: empty                  # empty (documented) | error (a connect-style 429 error body)
     restart:
       delay_seconds: 3             # time spent restarting before the script decides the outcome
-      rejected_states: [PROVISIONING, PAUSED]   # restart answers 400 here (research §2.6)
+      rejected_states: [PROVISIONING, PAUSED]   # restart answers 400 here: OBSERVED (Confluent's
+                                   # MCP server integration tests against the real service,
+                                   # research §2.6); the spec lists no 400 for restart, and the
+                                   # 400's message is the simulator's own wording (ASSUMED)
       task_state: RESTARTING       # RESTARTING | UNASSIGNED: the tasks' state while restarting
+                                   # (the connector shows RUNNING meanwhile: ASSUMED, after KIP-745)
     pause_resume:
-      delay_seconds: 2             # pause and resume take effect this long after the 202
+      delay_seconds: 2             # pause and resume take effect this long after the 202 (the
+                                   # spec says asynchronous; the delay is ASSUMED)
     metrics_api:                   # the Metrics API (research §5); every key has a default
       rate_limit:                  # its own limit per client IP (research §3.4); null: none
         limit: 300
@@ -63,15 +86,22 @@ commented example.
         limit: 160                 # none. A real Prometheus scraping every 15 s exceeds it.
         window_seconds: 3600
       query_delay_seconds: 180     # query: a minute is answered once it is this old (§5)
-      export_offset_seconds: 300   # export: serves the sample at now - offset, rounded down
+      export_offset_seconds: 180   # export: serves the sample at now - offset, rounded down
+                                   # (3 minutes: the Metrics spec's changelog of 2026-06-18)
       export_sample_seconds: 60    # export: the length of each sample (60: Confluent's)
-      zero_points: emit            # emit | omit: whether query answers carry points of 0
+      zero_points: omit            # omit | emit: whether query answers carry points of 0;
+                                   # the real API leaves minutes without data out (OBSERVED:
+                                   # the spec does not say), so a stalled source has no rows
+    routing:                       # how Confluent Cloud paths are routed (routing.py); ASSUMED:
+      encoded_slash: keep          # keep: %2F stays inside the connector's name, literal . and
+                                   # .. segments are removed first; decode: the path is decoded
+                                   # first, so `a%2F..%2Fb` reaches b
     faults: []                     # injected faults, below
 
 A connector script (all keys optional):
 
     initial: RUNNING               # RUNNING | PROVISIONING | PAUSED | STOPPED | FAILED | DEGRADED
-                                   # | USER_ACTIONABLE_ERROR
+                                   # | USER_ACTIONABLE_ERROR | CONFIG_ERROR
     provisioning_until: 30         # PROVISIONING ends then (only with initial PROVISIONING);
                                    # omitted: it stays PROVISIONING
     fail_at: 5                     # the failure shows from then on (PROVISIONING, while it
@@ -80,8 +110,10 @@ A connector script (all keys optional):
     failure: FAILED                # how the failure shows: FAILED (connector FAILED, tasks
                                    # SYSTEM_ERROR), DEGRADED (one task SYSTEM_ERROR, needs 2+
                                    # tasks), USER_ACTIONABLE_ERROR (connector FAILED, tasks
-                                   # USER_ACTIONABLE_ERROR); default: initial if that is one of
-                                   # these, else FAILED
+                                   # USER_ACTIONABLE_ERROR), CONFIG_ERROR (connector FAILED, no
+                                   # tasks, "There were some errors with your configuration"
+                                   # and validation errors: the spec's own FAILED example);
+                                   # default: initial if that is one of these, else FAILED
     recover_after_restarts: 1      # the k-th restart made while the failure exists clears it for
                                    # good; `never`: restarts do not help. Restarting a connector
                                    # whose failure has not begun yet counts for nothing.
@@ -93,6 +125,13 @@ A connector script (all keys optional):
                                    # every task: onlyFailed=true finds nothing failed)
     idle_at: 90                    # RUNNING, nothing upstream: no records and no lag; a
                                    # restart does not change it
+    unassigned: {from: 0, until: 60, tasks: 1}   # tasks awaiting a worker: while the connector
+                                   # would be RUNNING it shows DEGRADED, its last `tasks` tasks
+                                   # UNASSIGNED and the others RUNNING (Confluent's status docs:
+                                   # UNASSIGNED is "awaiting allocation to a cloud worker", and
+                                   # DEGRADED covers RUNNING + UNASSIGNED tasks; the Terraform
+                                   # provider waits through PROVISIONING -> DEGRADED -> RUNNING).
+                                   # until omitted: for good. A restart does not change it.
     trace: "..."                   # the connector trace of the failure (default: realistic text)
     message: "..."                 # the failed tasks' msg (default: realistic text)
 
@@ -120,7 +159,9 @@ request they touch is still recorded in `Simulator.calls`.
       body: {...}                  # with status: a JSON object or list, or a string sent as
                                    # is; default: the API's own error body for 4xx/5xx except
                                    # 429 (connect/v1, Kafka Connect or Metrics API), else empty
-      headers: {Retry-After: soon} # with status: the headers sent (besides X-Request-Id)
+      headers: {Retry-After: soon} # with status: the headers sent (besides X-Request-Id); a
+                                   # redirect is status 301/307 with a Location header (Confluent's
+                                   # compatibility policy says clients must follow them)
       delay_seconds: 30            # answer this much later (real seconds)
       invalid_json: true           # the real answer, its body cut to broken JSON
       truncated: true              # the real answer, Content-Length larger than the bytes sent,
@@ -145,6 +186,7 @@ from pydantic import (
     ConfigDict,
     Field,
     NonNegativeFloat,
+    NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     SecretStr,
@@ -152,13 +194,14 @@ from pydantic import (
     model_validator,
 )
 
-from watchdog.simulator.routing import EndpointKind
+from watchdog.simulator.routing import EncodedSlash, EndpointKind
 
 # STOPPED: Kafka Connect 3.5+ (KIP-875), a connector an operator stopped; it has no tasks.
 InitialState = Literal[
-    "RUNNING", "PROVISIONING", "PAUSED", "STOPPED", "FAILED", "DEGRADED", "USER_ACTIONABLE_ERROR"
+    "RUNNING", "PROVISIONING", "PAUSED", "STOPPED", "FAILED", "DEGRADED", "USER_ACTIONABLE_ERROR",
+    "CONFIG_ERROR",
 ]
-FailureKind = Literal["FAILED", "DEGRADED", "USER_ACTIONABLE_ERROR"]
+FailureKind = Literal["FAILED", "DEGRADED", "USER_ACTIONABLE_ERROR", "CONFIG_ERROR"]
 FAILURE_KINDS: frozenset[str] = frozenset(get_args(FailureKind))
 # The connector states a restart can be refused in (the spec's enum less NONE and DELETED,
 # which a listed connector never shows).
@@ -192,6 +235,22 @@ class Flap(_Model):
     failed_seconds: PositiveFloat
 
 
+class UnassignedSpell(_Model):
+    """Tasks awaiting allocation to a worker (connector DEGRADED, no task in error)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True)
+
+    from_: NonNegativeFloat = Field(0.0, alias="from")
+    until: NonNegativeFloat | None = None
+    tasks: PositiveInt = 1
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UnassignedSpell:
+        if self.until is not None and self.until <= self.from_:
+            raise ValueError("unassigned ends after it starts: until > from")
+        return self
+
+
 class Script(_Model):
     initial: InitialState = "RUNNING"
     provisioning_until: NonNegativeFloat | None = None
@@ -202,6 +261,7 @@ class Script(_Model):
     refail_after: NonNegativeFloat | None = None
     stall_at: NonNegativeFloat | None = None
     idle_at: NonNegativeFloat | None = None
+    unassigned: UnassignedSpell | None = None
     trace: str | None = None
     message: str | None = None
 
@@ -243,33 +303,44 @@ class Script(_Model):
         return None
 
 
+ListEntry = Literal["complete", "status_null", "status_empty", "status_missing", "connector_null"]
+
+
 class ConnectorDefinition(_Model):
     """A connector without its name (the name comes from the list or from the URL)."""
 
     type: Literal["source", "sink"] = "source"
+    shown_type: Literal["source", "sink", "unknown"] | None = None
     tasks: PositiveInt = 1
-    id: str | None = Field(None, pattern=r"^lcc-[a-z0-9]+$")
+    id: str | None = Field(None, pattern=r"^c?lcc-[a-z0-9]+$")
+    custom: bool = False
     config: dict[str, ConfigValue] = {}
     records_per_second: NonNegativeFloat = 10.0
     record_bytes: PositiveInt = 512
+    list_entry: ListEntry = "complete"
     script: Script = Script()
 
     @model_validator(mode="after")
     def _degraded_needs_a_running_task(self) -> ConnectorDefinition:
         if self.script.failure_kind == "DEGRADED" and self.tasks < 2:
             raise ValueError("a DEGRADED connector needs tasks: 2 or more (one fails)")
+        spell = self.script.unassigned
+        if spell is not None and spell.tasks > self.tasks:
+            raise ValueError(f"unassigned.tasks ({spell.tasks}) exceeds the connector's tasks ({self.tasks})")
         return self
 
     def resource_id(self, cluster: str, name: str) -> str:
-        """The lcc- id: the given one, or one derived from cluster and name (stable)."""
+        """The lcc- id (clcc- for a custom connector): the given one, or one derived from
+        cluster and name (stable)."""
         if self.id is not None:
             return self.id
         digest = hashlib.sha256(f"{cluster}/{name}".encode()).digest()
-        return "lcc-" + _base36(int.from_bytes(digest[:8], "big"))
+        return ("clcc-" if self.custom else "lcc-") + _base36(int.from_bytes(digest[:8], "big"))
 
 
 class ConnectorSpec(ConnectorDefinition):
-    name: str = Field(min_length=1, pattern=r"^[^/]+$")
+    # Any name: Confluent Cloud paths carry it percent-encoded (see `routing`).
+    name: str = Field(min_length=1)
 
 
 class ClusterSpec(_Model):
@@ -331,9 +402,9 @@ class MetricsApiSpec(_Model):
     rate_limit: MetricsRateLimitSpec | None = MetricsRateLimitSpec()
     export_rate_limit: ExportRateLimitSpec | None = ExportRateLimitSpec()
     query_delay_seconds: NonNegativeFloat = 180.0
-    export_offset_seconds: NonNegativeFloat = 300.0
+    export_offset_seconds: NonNegativeFloat = 180.0
     export_sample_seconds: PositiveInt = 60
-    zero_points: Literal["emit", "omit"] = "emit"
+    zero_points: Literal["emit", "omit"] = "omit"
 
 
 class BasicAuthSpec(_Model):
@@ -369,7 +440,16 @@ class KafkaConnectClusterSpec(_Model):
     @model_validator(mode="after")
     def _unique_names(self) -> KafkaConnectClusterSpec:
         _reject_duplicates((c.name for c in self.connectors), "connector name")
+        for connector in self.connectors:
+            if "/" in connector.name:
+                # Kafka Connect refuses to create such a connector (KAFKA-4372).
+                raise ValueError(f"connector name {connector.name!r}: Kafka Connect refuses '/' in names")
         return self
+
+
+class RoutingSpec(_Model):
+    # How Confluent Cloud paths are routed (routing.py); ASSUMED either way, see there.
+    encoded_slash: EncodedSlash = "keep"
 
 
 class FaultMatch(_Model):
@@ -441,6 +521,7 @@ class Scenario(_Model):
     restart: RestartSpec = RestartSpec()
     pause_resume: PauseResumeSpec = PauseResumeSpec()
     metrics_api: MetricsApiSpec = MetricsApiSpec()
+    routing: RoutingSpec = RoutingSpec()
     kafka_connect_clusters: list[KafkaConnectClusterSpec] = []
     faults: list[FaultRule] = []
 
@@ -480,12 +561,14 @@ class ConnectorChange(_Model):
     state: InitialState | None = None
     stalled: bool | None = None
     idle: bool | None = None
+    unassigned: NonNegativeInt | None = None  # tasks awaiting a worker from now on; 0 ends it
+    list_entry: ListEntry | None = None  # how its expanded-list entry looks from now on
 
     @model_validator(mode="after")
     def _something_to_do(self) -> ConnectorChange:
         wanted = self.model_fields_set - ({"delete"} if not self.delete else set())
         if not wanted:
-            raise ValueError("give one of create, delete, script, state, stalled, idle")
+            raise ValueError("give one of create, delete, script, state, stalled, idle, unassigned, list_entry")
         if wanted & {"create", "delete"} and len(wanted) > 1:
             raise ValueError("create and delete go alone")
         return self

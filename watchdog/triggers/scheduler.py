@@ -17,6 +17,7 @@ from apscheduler.events import (
     JobExecutionEvent,
     JobSubmissionEvent,
 )
+from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -34,9 +35,22 @@ SCHEDULE_MISFIRE_GRACE_SECONDS = 300
 _EVENT_NAMES = {EVENT_JOB_MISSED: "missed", EVENT_JOB_ERROR: "error", EVENT_JOB_MAX_INSTANCES: "max_instances"}
 
 
+class JobExecutor(AsyncIOExecutor):
+    """APScheduler's asyncio executor, except that its shutdown leaves running jobs to their
+    owner. APScheduler cancels every job task at shutdown; a task cancelled before its first
+    step dies outside the job's own code and is logged as "Error running job" at ERROR with a
+    traceback, which happened whenever a stop coincided with a poll. The daemon's jobs end
+    themselves instead: one that starts while the daemon stops returns at once, and the daemon
+    cancels those still running, which treat that as a normal end (app.Daemon._job)."""
+
+    def shutdown(self, wait: bool = True) -> None:
+        pass
+
+
 def build_scheduler(metrics: Metrics) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(
         timezone=timezone.utc,
+        executors={"default": JobExecutor()},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": SCHEDULE_MISFIRE_GRACE_SECONDS},
     )
 
@@ -45,7 +59,8 @@ def build_scheduler(metrics: Metrics) -> AsyncIOScheduler:
         metrics.scheduler_events.labels(name).inc()
         # Execution events carry one run time; max_instances comes as a submission event with several.
         run_time = getattr(event, "scheduled_run_time", None) or getattr(event, "scheduled_run_times", None)
-        fields = {"job_id": event.job_id, "event": name, "scheduled_run_time": str(run_time)}
+        # Not `event=`: structlog's first argument is the event name.
+        fields = {"job_id": event.job_id, "job_event": name, "scheduled_run_time": str(run_time)}
         if getattr(event, "exception", None) is not None:
             log.error("scheduler_job_event", error=repr(event.exception), **fields)
         else:

@@ -1,26 +1,54 @@
 """The stalled trigger: reads Confluent's Metrics API for RUNNING connectors, hands the verdicts
 to the engine. One query per metric per batch of connectors (grouped by connector id), paced by
-the Metrics API's own limiter."""
+the Metrics API's own limiter.
+
+Connectors it cannot judge are handed over as such, with the reason (`Unjudged`), and never
+called stalled:
+- a type that is neither source nor sink, even from its connector class (Confluent's recorded
+  answers show `"type": "unknown"`): which metric would show it moving?
+- a custom connector: its metrics live in the `cloud-custom` dataset (the current Metrics spec),
+  whose metric and label names the spec does not list. Reading it under the `cloud` names would
+  give no data, and no data reads as "sent nothing": a healthy custom source would be restarted.
+- an id the Metrics API answers 403 for (a connector deleted since the last poll, or one the key
+  may not read). The API refuses a whole query for one such id, so a refused batch is split in
+  halves until the refused ids are found; the others are judged as usual. Ids refused once are
+  asked about alone for the next hour, so they do not spoil a batch at every check.
+"""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ..config import Rule, StalledTrigger
 from ..connect import Gateway
 from ..connect.metrics_api import MetricsApiClient
 from ..engine import Engine
 from ..logs import get_logger
-from ..model import ConnectorKey, ConnectorStatus
-from ..stall import LAG, RECEIVED, SENT, Judgement, Points, Windows, judge_sink, judge_source
+from ..model import ConnectorKey, ConnectorStatus, Outcome
+from ..stall import (
+    LAG,
+    RECEIVED,
+    SENT,
+    Judgement,
+    Points,
+    Unjudged,
+    Windows,
+    connector_kind,
+    judge_sink,
+    judge_source,
+)
 
 log = get_logger("watchdog.stall")
 
 # Ids per query: the Metrics API allows `limit` up to 1000 points; 100 connectors of one metric
 # stay well inside it for windows up to several hours at one point a minute when grouped.
 BATCH = 100
+# How long an id the API refused is asked about alone rather than in a batch.
+REFUSED_MEMORY = timedelta(hours=1)
+
+Candidates = list[tuple[ConnectorKey, ConnectorStatus]]
 
 
 class StallChecker:
@@ -29,43 +57,83 @@ class StallChecker:
         self._gateway = gateway
         self._engine = engine
         self._now = now
+        self._refused: dict[str, datetime] = {}  # id -> when the API last refused it
 
     async def check(self, rule: Rule, clusters: list[str]) -> None:
         trigger = rule.trigger
         assert isinstance(trigger, StalledTrigger)
         windows = Windows.ending(self._now(), trigger.window, trigger.delay)
         for cluster in clusters:
-            candidates = self._engine.stall_candidates(rule, cluster, windows.start)
-            sources = [(k, s) for k, s in candidates if s.type == "source"]
-            sinks = [(k, s) for k, s in candidates if s.type == "sink"]
+            sources, sinks = self._sorted(rule, self._engine.stall_candidates(rule, cluster, windows.start))
             sent = await self._points(cluster, SENT, sources, windows)
             received = await self._points(cluster, RECEIVED, sinks, windows)
             lag = await self._points(cluster, LAG, sinks, windows)
             judgements: list[tuple[ConnectorKey, Judgement]] = []
+            refused: set[ConnectorKey] = set()
             if sent is not None:
-                judgements += [(k, judge_source(windows, sent.get(_id(s), []))) for k, s in sources]
+                points, denied = sent
+                refused |= {k for k, s in sources if _id(s) in denied}
+                judgements += [(k, judge_source(windows, points.get(_id(s), []))) for k, s in sources if _id(s) not in denied]
             if received is not None and lag is not None:
-                judgements += [(k, judge_sink(windows, received.get(_id(s), []), lag.get(_id(s), []))) for k, s in sinks]
+                denied = received[1] | lag[1]
+                refused |= {k for k, s in sinks if _id(s) in denied}
+                judgements += [
+                    (k, judge_sink(windows, received[0].get(_id(s), []), lag[0].get(_id(s), [])))
+                    for k, s in sinks if _id(s) not in denied
+                ]
+            for key in sorted(refused, key=str):
+                self._engine.on_stall_unjudged(rule, key, Unjudged.FORBIDDEN)
             for key, judgement in judgements:
                 self._engine.on_stall_check(rule, key, judgement)
 
+    def _sorted(self, rule: Rule, candidates: Candidates) -> tuple[Candidates, Candidates]:
+        """(sources, sinks); the others are reported as unjudged."""
+        sources: Candidates = []
+        sinks: Candidates = []
+        for key, status in candidates:
+            kind = connector_kind(status.type, status.connector_class)
+            if status.custom:
+                self._engine.on_stall_unjudged(rule, key, Unjudged.CUSTOM_CONNECTOR)
+            elif kind is None:
+                self._engine.on_stall_unjudged(rule, key, Unjudged.TYPE_UNKNOWN)
+            else:
+                (sources if kind == "source" else sinks).append((key, status))
+        return sources, sinks
+
     async def _points(
-        self, cluster: str, metric: str, connectors: list[tuple[ConnectorKey, ConnectorStatus]], windows: Windows
-    ) -> dict[str, Points] | None:
-        """Every connector's points of one metric, or None when a query failed (no verdicts then:
-        missing data must not look like a stall)."""
+        self, cluster: str, metric: str, connectors: Candidates, windows: Windows
+    ) -> tuple[dict[str, Points], set[str]] | None:
+        """Every connector's points of one metric and the ids the API refused (403), or None
+        when a query failed otherwise (no verdicts then: missing data must not look like a stall)."""
+        now = self._now()
+        self._refused = {i: at for i, at in self._refused.items() if now - at < REFUSED_MEMORY}
         ids = [_id(status) for _, status in connectors]
+        alone = [[i] for i in ids if i in self._refused]
+        together = [i for i in ids if i not in self._refused]
+        pending = alone + [together[start:start + BATCH] for start in range(0, len(together), BATCH)]
         points: dict[str, Points] = {}
-        for start in range(0, len(ids), BATCH):
-            batch = ids[start:start + BATCH]
-            query = functools.partial(self._client.query, metric, batch, windows.start, windows.end)
+        denied: set[str] = set()
+        while pending:
+            batch = pending.pop()
+            query = functools.partial(
+                self._client.query, metric, batch, windows.start, windows.end, windows.granularity
+            )
             result, _ = await self._gateway.call(cluster, query, metric=metric)
-            if not result.ok or result.value is None:
+            if result.ok and result.value is not None:
+                points.update(result.value)
+                for resource_id in batch:
+                    self._refused.pop(resource_id, None)
+            elif result.outcome is Outcome.FORBIDDEN and len(batch) > 1:
+                half = len(batch) // 2
+                pending += [batch[:half], batch[half:]]
+            elif result.outcome is Outcome.FORBIDDEN:
+                denied.add(batch[0])
+                self._refused[batch[0]] = now
+            else:
                 log.warning("stall_check_failed", cluster=cluster, metric=metric, outcome=result.outcome.value,
                             message=result.message, connectors=len(batch))
                 return None
-            points.update(result.value)
-        return points
+        return points, denied
 
 
 def _id(status: ConnectorStatus) -> str:

@@ -1,0 +1,179 @@
+"""Decisions against situations real Confluent Cloud produces (issue 11), each played by the
+simulator: a connector whose tasks await a worker, unusable list entries, configuration errors,
+connectors of type "unknown". Fake clock, poll by poll, as in test_daemon.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from watchdog.model import ConnectorKey, ConnectorState
+
+from .support import CLUSTER, CLUSTER_ID, sim_scenario
+from .test_daemon import restart_times, run_polls, status_rule, world
+
+
+def rule_with(**trigger: Any) -> dict[str, Any]:
+    return status_rule(trigger={"type": "status", "interval": 5, "confirm_polls": 2, **trigger})
+
+
+# -- 1. DEGRADED with no task in error ------------------------------------------------------------
+
+
+async def test_degraded_with_tasks_awaiting_a_worker_is_reported_not_restarted() -> None:
+    connectors = [
+        {"name": "allocating", "tasks": 2, "script": {"unassigned": {"tasks": 1}}},
+        # The control: DEGRADED because a task failed is a failure and is restarted.
+        {"name": "broken", "tasks": 2, "script": {"initial": "DEGRADED", "recover_after_restarts": 1}},
+    ]
+    w = world(connectors, [rule_with(degraded_report_after="60s")])
+
+    with capture_logs() as logs:
+        await run_polls(w, 59)
+        assert w.sample("watchdog_connectors_degraded_too_long", cluster=CLUSTER) == 0
+        await run_polls(w, 3)
+
+    assert restart_times(w, "allocating") == [], "a DEGRADED connector without a failed task was restarted"
+    assert len(restart_times(w, "broken")) == 1
+    assert w.sample("watchdog_connectors_degraded_too_long", cluster=CLUSTER) == 1
+    assert w.sample("watchdog_connectors", cluster=CLUSTER, health="transient") == 1
+    reports = [e for e in logs if e["event"] == "degraded_too_long"]
+    assert [(e["connector"], e["log_level"]) for e in reports] == [("allocating", "warning")], "reported once"
+
+    w.simulator.change_connector(CLUSTER_ID, "allocating", {"unassigned": 0})
+    await run_polls(w, 1)
+    assert w.sample("watchdog_connectors_degraded_too_long", cluster=CLUSTER) == 0
+    assert restart_times(w, "allocating") == []
+
+
+# -- 2. one unusable list entry, 14. an answer with no usable entry --------------------------------
+
+
+async def test_an_unusable_entry_does_not_cost_its_neighbours_their_poll() -> None:
+    connectors = [
+        {"name": "odd", "list_entry": "status_null"},
+        {"name": "broken", "script": {"initial": "FAILED", "recover_after_restarts": 1}},
+    ]
+    w = world(connectors, [status_rule()])
+
+    await run_polls(w, 3)
+
+    assert len(restart_times(w, "broken")) == 1, "a FAILED neighbour of an unusable entry was not restarted"
+    assert w.sample("watchdog_unusable_entries_total", cluster=CLUSTER, reason="status_not_object") == 3
+    assert w.sample("watchdog_polls_total", cluster=CLUSTER, result="ok") == 3
+    assert restart_times(w, "odd") == []
+
+
+@pytest.mark.parametrize("list_entry", ["status_null", "status_empty", "status_missing", "connector_null"])
+async def test_an_unusable_entry_keeps_the_connectors_state(list_entry: str) -> None:
+    w = world([{"name": "hopeless", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 1}},
+               {"name": "fine"}], [status_rule(max_restarts=2)])
+    await run_polls(w, 30)
+    assert len(restart_times(w, "hopeless")) == 2
+    assert w.daemon.state.load(ConnectorKey(CLUSTER, "hopeless")).gave_up
+
+    w.simulator.change_connector(CLUSTER_ID, "hopeless", {"list_entry": list_entry})
+    await run_polls(w, 3)
+    w.simulator.change_connector(CLUSTER_ID, "hopeless", {"list_entry": "complete"})
+    await run_polls(w, 30)
+
+    assert w.daemon.state.load(ConnectorKey(CLUSTER, "hopeless")).gave_up, "the gave-up flag was forgotten"
+    assert len(restart_times(w, "hopeless")) == 2, "restarted past max_restarts after an unusable entry"
+
+
+async def test_an_answer_with_no_usable_entry_is_a_failed_poll_and_wipes_nothing() -> None:
+    faults = [{"match": {"endpoint": "list"}, "when": {"from": 30, "until": 35},
+               "action": {"status": 200, "body": {"message": "Service temporarily unavailable"}}}]
+    connectors = [{"name": "hopeless", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 1}}]
+    w = world(connectors, [status_rule(max_restarts=2)],
+              scenario=sim_scenario(connectors, restart={"delay_seconds": 2}, faults=faults))
+
+    await run_polls(w, 80)
+
+    assert len(restart_times(w, "hopeless")) == 2, "restarted past max_restarts after a 200 with no usable entry"
+    assert w.sample("watchdog_polls_total", cluster=CLUSTER, result="unusable") == 5
+    assert w.sample("watchdog_unusable_entries_total", cluster=CLUSTER, reason="entry_not_object") == 5
+    assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 1
+
+
+async def test_an_empty_cluster_is_legal_and_vanished_connectors_keep_their_state_for_the_grace() -> None:
+    connectors = [{"name": "hopeless", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 1}}]
+    w = world(connectors, [status_rule(max_restarts=2)])
+    await run_polls(w, 30)
+    key = ConnectorKey(CLUSTER, "hopeless")
+    spec = {"type": "source", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 1}}
+
+    w.simulator.delete_connector(CLUSTER_ID, "hopeless")  # the answer is now `{}`
+    await run_polls(w, 3)
+    assert w.sample("watchdog_polls_total", cluster=CLUSTER, result="ok") == 33, "an empty map is a cluster without connectors"
+    assert w.daemon.metrics.registry.get_sample_value("watchdog_connector_gave_up", {"cluster": CLUSTER, "connector": "hopeless"}) is None
+    w.daemon.engine.forget_vanished()
+    assert w.daemon.state.load(key).gave_up, "state forgotten before the grace period"
+
+    w.simulator.change_connector(CLUSTER_ID, "hopeless", {"create": spec})  # back within the grace
+    await run_polls(w, 10)
+    assert len(restart_times(w, "hopeless")) == 2 and w.daemon.state.load(key).gave_up
+
+    w.simulator.delete_connector(CLUSTER_ID, "hopeless")
+    await run_polls(w, 1)
+    w.clock.advance(w.daemon.config.state.forget_vanished_after)
+    await run_polls(w, 1)
+    assert w.daemon.engine.forget_vanished() == 1
+    assert w.daemon.state.load(key) == ConnectorState()
+
+
+# -- 3. FAILED with no tasks and a configuration error ---------------------------------------------
+
+
+async def test_a_configuration_error_is_reported_not_restarted() -> None:
+    connectors = [{"name": "misconfigured", "script": {"initial": "CONFIG_ERROR", "recover_after_restarts": "never"}}]
+    w = world(connectors, [status_rule()])
+
+    await run_polls(w, 60)
+
+    assert restart_times(w, "misconfigured") == [], "a connector whose configuration is wrong was restarted"
+    assert w.sample("watchdog_connectors", cluster=CLUSTER, health="user_error") == 1
+    assert w.sample("watchdog_decisions_total", cluster=CLUSTER, rule="heal", trigger="status", decision="user_error") == 60
+
+
+async def test_without_max_restarts_a_connector_is_given_up_after_ten() -> None:
+    rule = status_rule()
+    assert "max_restarts" not in rule
+    connectors = [{"name": "hopeless", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 1}}]
+    w = world(connectors, [rule])
+
+    await run_polls(w, 400)
+
+    assert len(restart_times(w, "hopeless")) == 10
+    assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 1
+
+
+# -- names with '/', '.' and '..' ------------------------------------------------------------------
+
+FAILED_ONCE = {"initial": "FAILED", "recover_after_restarts": 1}
+
+
+async def test_connectors_named_with_slashes_and_dots_are_restarted_by_their_own_path() -> None:
+    names = ["a/b", ".", ".."]
+    healthy = [{"name": f"fine-{i}"} for i in range(4)]  # so that the cluster breaker stays closed
+    w = world([{"name": name, "script": FAILED_ONCE} for name in names] + healthy, [status_rule()])
+
+    await run_polls(w, 3)
+
+    for name in names:
+        assert len(restart_times(w, name)) == 1, f"{name!r} was not restarted"
+    assert [c.status_code for c in w.simulator.calls if c.endpoint != "list"] == [202, 202, 202]
+
+
+async def test_a_name_whose_path_could_reach_another_connector_is_never_addressed() -> None:
+    connectors = [{"name": "x/../y", "script": FAILED_ONCE}, {"name": "y"}]
+    # A gateway that decodes %2F before routing would take x%2F..%2Fy/restart to y.
+    scenario = sim_scenario(connectors, restart={"delay_seconds": 2}, routing={"encoded_slash": "decode"})
+    w = world(connectors, [status_rule()], scenario=scenario)
+
+    await run_polls(w, 10)
+
+    assert w.simulator.restarts() == [], "a restart meant for x/../y went out (and reached y)"
+    assert w.sample("watchdog_decisions_total", cluster=CLUSTER, rule="heal", trigger="status", decision="unaddressable") == 9

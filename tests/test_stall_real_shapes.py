@@ -1,0 +1,137 @@
+"""Stall checks against what real Confluent Cloud answers (issue 11): connectors of type
+"unknown", custom connectors (their metrics are in another dataset), an id the Metrics API
+refuses inside a batch, and windows longer than one query at one-minute granularity allows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import structlog
+
+from watchdog.app import Daemon
+from watchdog.simulator import Scenario, Simulator, create_app
+
+from .support import CLUSTER, CLUSTER_ID, Clock, World, daemon_config, sim_scenario
+
+STALL_AT = 300
+
+
+def stalled_rule(**trigger: Any) -> dict[str, Any]:
+    return {
+        "name": "stalled", "select": {"include": ["*"]}, "backoff": {"base": 600, "cap": 3600, "jitter": 0},
+        "trigger": {"type": "stalled", "interval": 60, "grace": 120, "window": 300, "delay": 180, **trigger},
+    }
+
+
+def world(connectors: list[dict[str, Any]], rule: dict[str, Any] | None = None) -> World:
+    clock = Clock()
+    scenario = sim_scenario(connectors, restart={"delay_seconds": 5}, metrics_api={"rate_limit": None})
+    simulator = Simulator(Scenario.model_validate(scenario), clock=clock.monotonic, epoch=clock.epoch.timestamp())
+    config = daemon_config([rule or stalled_rule()], metrics_api={"base_url": "http://sim", "max_requests_per_second": 10000},
+                           rate_limit={"max_requests_per_second": 10000})
+    daemon = Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall, rng=lambda: 0.5)
+    daemon.queue.start()
+    daemon._ensure_metrics_lane()
+    return World(simulator, daemon, clock)
+
+
+async def run(w: World, seconds: int, between: Any = None) -> None:
+    """Each minute: a poll, then (optionally) `between(w)`, then a stall check."""
+    for _ in range(seconds // 60):
+        await w.daemon.pollers[CLUSTER].poll()
+        if between is not None:
+            between(w)
+        await w.daemon._run_stall_check("stalled")
+        await w.daemon.queue.join()
+        w.clock.advance(60)
+
+
+def restarts(w: World, connector: str) -> list[float]:
+    return [c.t for c in w.simulator.restarts(connector=connector)]
+
+
+# -- 4. type "unknown" ------------------------------------------------------------------------------
+
+
+async def test_a_connector_of_type_unknown_is_judged_by_its_connector_class() -> None:
+    connectors = [
+        # DatagenSource: the class says source.
+        {"name": "unknown-source", "shown_type": "unknown", "records_per_second": 10, "script": {"stall_at": STALL_AT}},
+        # Nothing in the class says which: it cannot be judged, and says so.
+        {"name": "opaque", "shown_type": "unknown", "config": {"connector.class": "io.debezium.connector.mysql.MySqlConnector"},
+         "script": {"stall_at": STALL_AT}},
+    ]
+    w = world(connectors)
+
+    with structlog.testing.capture_logs() as logs:
+        await run(w, 1800)
+
+    assert len(restarts(w, "unknown-source")) == 1, "a stalled source of type unknown was never judged"
+    assert restarts(w, "opaque") == []
+    assert w.sample("watchdog_stall_unjudged_total", cluster=CLUSTER, reason="type_unknown") > 10
+    warned = [e for e in logs if e["event"] == "stall_unjudged" and e["log_level"] == "warning"]
+    assert [(e["connector"], e["reason"]) for e in warned] == [("opaque", "type_unknown")], "logged once, not every check"
+
+
+# -- 5. custom connectors and a 403 inside a batch ------------------------------------------------
+
+
+async def test_a_healthy_custom_connector_is_not_called_stalled() -> None:
+    connectors = [
+        {"name": "custom-source", "custom": True, "records_per_second": 10},
+        {"name": "orders-source", "records_per_second": 10, "script": {"stall_at": STALL_AT}},
+    ]
+    w = world(connectors)
+
+    await run(w, 1800)
+
+    assert restarts(w, "custom-source") == [], "a healthy custom source was restarted as stalled"
+    assert len(restarts(w, "orders-source")) == 1
+    assert w.sample("watchdog_stall_unjudged_total", cluster=CLUSTER, reason="custom_connector") > 10
+
+
+async def test_an_id_the_metrics_api_refuses_does_not_cost_its_batch_its_verdicts() -> None:
+    doomed = {"name": "doomed-source", "records_per_second": 10}
+    w = world([{"name": "orders-source", "records_per_second": 10, "script": {"stall_at": STALL_AT}}, doomed])
+
+    def delete_after_the_poll(w: World) -> None:
+        # Listed by every poll, gone by every stall check: the API answers 403 for its id.
+        w.simulator.delete_connector(CLUSTER_ID, "doomed-source")
+
+    def recreate(w: World) -> None:
+        w.simulator.add_connector(CLUSTER_ID, doomed)
+
+    for _ in range(30):
+        await run(w, 60, between=delete_after_the_poll)
+        recreate(w)
+
+    times = restarts(w, "orders-source")
+    assert len(times) == 1, "the stalled source shared a batch with a refused id and was never judged"
+    assert STALL_AT + 600 + 180 <= times[0] <= STALL_AT + 600 + 180 + 120
+    assert w.sample("watchdog_stall_unjudged_total", cluster=CLUSTER, reason="forbidden") > 10
+    refused = [c for c in w.simulator.calls if c.endpoint == "metrics_query" and c.status_code == 403]
+    checks = len([c for c in w.simulator.calls if c.endpoint == "metrics_query" and c.status_code == 200])
+    # Found by halving once; from then on the refused id is asked about alone: one 403 a check.
+    assert len(refused) <= checks + 1
+
+
+# -- 6. windows longer than one-minute points allow per query -------------------------------------
+
+
+async def test_a_window_over_three_hours_is_read_at_a_coarser_granularity() -> None:
+    window = 4 * 3600
+    w = world([{"name": "orders-source", "records_per_second": 10, "script": {"stall_at": 3600}}],
+              stalled_rule(window=f"{window}s", grace=600, interval=300))
+
+    for _ in range((3600 + 2 * window + 3600) // 300):
+        await w.daemon.pollers[CLUSTER].poll()
+        await w.daemon._run_stall_check("stalled")
+        await w.daemon.queue.join()
+        w.clock.advance(300)
+
+    queries = [c for c in w.simulator.calls if c.endpoint == "metrics_query"]
+    assert queries and all(c.status_code == 200 for c in queries), "the Metrics API refused the stall queries"
+    times = restarts(w, "orders-source")
+    assert len(times) == 1, "a source stalled for two 4-hour windows was not restarted"
+    assert 3600 + 2 * window + 180 <= times[0] <= 3600 + 2 * window + 180 + 600

@@ -1,0 +1,65 @@
+"""The expanded list (`GET .../connectors?expand=...`), read entry by entry.
+
+Each entry gives the connector's status, its lcc- id (`id`) and, from `info`, its connector
+class and whether it is a custom connector. Where `status.type` is not source or sink (Confluent's
+recorded answers show "unknown"), `info.type` is used when it says more.
+
+One malformed entry must not cost the whole cluster its poll: an entry that cannot be read is
+kept as an *unusable* connector (listed, so its remembered state stays; health unknown, so
+nothing is decided for it) with a bounded reason for the metrics. Only an answer that is not a
+map fails the poll here; an answer whose entries are all unusable fails it in the poller (a
+non-empty map of nothing usable is not an empty cluster: see triggers/poller.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from ..model import ConnectorStatus, Unusable
+from .backend import parse_status
+
+
+def parse_expanded_list(data: Any) -> dict[str, ConnectorStatus]:
+    """Every entry of the map, each read on its own; ValueError only when `data` is no map."""
+    if not isinstance(data, dict):
+        raise ValueError("expanded list is not an object")
+    return {str(name): parse_entry(str(name), entry) for name, entry in data.items()}
+
+
+def parse_entry(name: str, entry: Any) -> ConnectorStatus:
+    if not isinstance(entry, dict):
+        return ConnectorStatus(name=name, state="", unusable=Unusable.ENTRY_NOT_OBJECT)
+    ident = entry.get("id")
+    resource_id = ident.get("id") if isinstance(ident, dict) and isinstance(ident.get("id"), str) else None
+    if "status" not in entry:
+        return ConnectorStatus(name=name, state="", resource_id=resource_id, unusable=Unusable.STATUS_MISSING)
+    status = entry["status"]
+    if not isinstance(status, dict):
+        return ConnectorStatus(name=name, state="", resource_id=resource_id, unusable=Unusable.STATUS_NOT_OBJECT)
+    try:
+        parsed = parse_status(status, resource_id=resource_id)
+    except ValueError:
+        return ConnectorStatus(name=name, state="", resource_id=resource_id, unusable=Unusable.CONNECTOR_STATE_MISSING)
+    # The map's key is the connector's name: the one every other call addresses it by.
+    return replace(parsed, name=name, **_from_info(entry.get("info"), parsed.type))
+
+
+KNOWN_TYPES = ("source", "sink")
+
+
+def _from_info(info: Any, status_type: str) -> dict[str, Any]:
+    """What `info` adds to the status; nothing when it is missing or not an object."""
+    if not isinstance(info, dict):
+        return {}
+    found: dict[str, Any] = {}
+    config = info.get("config")
+    if isinstance(config, dict):
+        if isinstance(config.get("connector.class"), str):
+            found["connector_class"] = config["connector.class"]
+        kind = config.get("confluent.connector.type")
+        found["custom"] = isinstance(kind, str) and kind.strip().upper() == "CUSTOM"
+    info_type = info.get("type")
+    if status_type.lower() not in KNOWN_TYPES and isinstance(info_type, str) and info_type.lower() in KNOWN_TYPES:
+        found["type"] = info_type.lower()
+    return found
