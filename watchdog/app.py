@@ -182,7 +182,16 @@ class Daemon:
 
     # -- running ---------------------------------------------------------------------------------
 
+    def _warn_plaintext_credentials(self) -> None:
+        """Once at start: a key sent over http:// can be read by anyone on the path."""
+        found = self.config.plaintext_credential_urls()
+        if found:
+            log.warning("credentials_over_plain_http", settings=[where for where, _ in found],
+                        urls=sorted({url for _, url in found}),
+                        note="these URLs are http://: the credentials sent to them travel unencrypted; use https://")
+
     async def start(self, *, serve_http: bool = True) -> None:
+        self._warn_plaintext_credentials()
         if self.blocker is not None:
             await self.blocker.refresh()  # know before the first decision, not one TTL later
             self.blocker.start()
@@ -349,6 +358,7 @@ class Daemon:
 
     async def run_once(self) -> int:
         """One pass over every rule, then drain the queue. Non-zero when a restart failed."""
+        self._warn_plaintext_credentials()
         self.engine.recover()
         self.queue.start()
         self.probes.config_loaded = True

@@ -43,8 +43,15 @@ class AlertBlocker:
         self.settings = settings
         self._metrics = metrics
         self._clock = clock
+        auth: httpx.Auth | None = None
+        headers: dict[str, str] = {}
+        credentials = settings.credentials()
+        if isinstance(credentials, tuple):
+            auth = httpx.BasicAuth(credentials[0], credentials[1].get_secret_value())
+        elif credentials is not None:
+            headers["Authorization"] = f"Bearer {credentials.get_secret_value()}"
         self._http = httpx.AsyncClient(
-            base_url=settings.alertmanager_url, timeout=settings.timeout, transport=transport
+            base_url=settings.alertmanager_url, timeout=settings.timeout, transport=transport, auth=auth, headers=headers
         )
         self._verdict: BlockingVerdict | None = None
         self._checked_at: float | None = None
