@@ -50,7 +50,7 @@ from .ratelimit import RateLimiter
 from .reload import ConfigDiff, ConfigWatcher, diff_configs
 from .report import history_json, status_json
 from .server import Probes, create_app
-from .state import SqliteStateStore
+from .state import SqliteStateStore, StateStoreError
 from .triggers.poller import ClusterPoller
 from .triggers.scheduler import add_poll_job, add_rule_job, add_stall_job, build_scheduler
 from .triggers.stall import StallChecker
@@ -58,7 +58,11 @@ from .triggers.stall import StallChecker
 log = get_logger("watchdog.app")
 
 HISTORY_PRUNE_BEATS = 3600  # the heartbeat ticks every second: prune once an hour
-
+# An alert or an API request naming a connector of a cluster that no rule polls lists the
+# cluster first when its last listing is older than this; a polled cluster, when its last
+# listing is older than its poll interval plus LISTING_SLACK_SECONDS (a poll in progress).
+ON_DEMAND_LISTING_MAX_AGE = 60.0
+LISTING_SLACK_SECONDS = 10.0
 
 
 def poll_intervals(config: Config) -> dict[str, float]:
@@ -111,7 +115,12 @@ class Daemon:
         self.breaker = Breaker(config.breaker)
         self.blocker = self._build_blocker(config)
         self.recorder = JobRecorder(lambda: self.config, self.state, self.metrics, self.breaker, now=now, rng=rng)
-        self.queue = RestartQueue({}, {}, {}, config.rate_limit, self.recorder, clock=clock, rng=rng)
+        self.queue = RestartQueue({}, {}, {}, config.rate_limit, self.recorder, clock=clock, rng=rng,
+                                  max_jobs_per_lane=config.queue.max_jobs_per_lane)
+        # A state file that stops taking writes (a full disk) is counted, shown by
+        # watchdog_state_store_writable and /readyz, and alerted on (deploy/prometheus).
+        self.state.on_failure = self.metrics.state_store_errors.inc
+        self.metrics.state_store_writable.set_function(lambda: 0.0 if self.state.problem else 1.0)
         # Credentials cannot change without a restart (reload.RESTART_ONLY_SECTIONS), so every
         # complete one gets its client and limiter now, ready for clusters a reload may add.
         for name, credential in sorted(config.credentials.items()):
@@ -127,8 +136,9 @@ class Daemon:
             self._add_cluster(name)
         self.probes = Probes(clock)
         self.probes.pending_clusters = lambda: [
-            c for c in poll_intervals(self.config) if not self.pollers[c].first_poll_done
+            c for c in poll_intervals(self.config) if c not in self.pollers or not self.pollers[c].first_poll_done
         ]
+        self.probes.state_problem = lambda: self.state.problem
         self._server: tuple[EmbeddedServer, asyncio.Task[None]] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._scheduler: AsyncIOScheduler | None = None
@@ -207,7 +217,9 @@ class Daemon:
         self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
         if serve_http:
             app = create_app(self.metrics.registry, self.probes, self._api_context())
-            self._server = await start_server(app, self.config.server.host, self.config.server.port)
+            server = self.config.server
+            self._server = await start_server(app, server.host, server.port, max_connections=server.max_connections,
+                                              request_timeout=server.request_timeout)
         self.probes.config_loaded = True
         log.info(
             "started", version=__version__, dry_run=self.config.dry_run, clusters=sorted(self.config.clusters),
@@ -222,11 +234,31 @@ class Daemon:
             engine=self.engine,
             metrics=self.metrics,
             config=lambda: self.config,
-            polled_clusters=lambda: {c for c, p in self.pollers.items() if p.first_poll_done and c in poll_intervals(self.config)},
+            ensure_listed=self.ensure_listed,
             accepting=lambda: not self._stopping,
             connectors=self.connector_rows,
             history=lambda key, limit: history_json(self.state.history(key, limit))["restarts"],
         )
+
+    async def ensure_listed(self, clusters: Iterable[str]) -> dict[str, str]:
+        """List, through their rate limiters, the clusters whose last listing is too old to say
+        which connectors exist; returns those that could not be listed, with why."""
+        # One after the other: almost always one cluster, and a fresh listing needs no await
+        # that suspends (so a request that lists nothing does not yield to other tasks).
+        problems = {}
+        for cluster in sorted(set(clusters)):
+            reason = await self._ensure_listed(cluster)
+            if reason is not None:
+                problems[cluster] = reason
+        return problems
+
+    async def _ensure_listed(self, cluster: str) -> str | None:
+        poller = self.pollers.get(cluster)
+        if poller is None:
+            return "not configured"
+        interval = poll_intervals(self.config).get(cluster)
+        max_age = ON_DEMAND_LISTING_MAX_AGE if interval is None else interval + LISTING_SLACK_SECONDS
+        return await poller.ensure_listed(max_age)
 
     def connector_rows(self) -> list[dict[str, Any]]:
         """Every connector the daemon remembers, with its health and restart state."""
@@ -335,7 +367,9 @@ class Daemon:
             # The asyncio executor cancels running jobs; they only poll and enqueue, so nothing
             # that was accepted is lost by that.
             self._scheduler.shutdown(wait=False)
-        unsent = await self.queue.close(self.config.queue.shutdown_deadline)
+        for poller in self.pollers.values():
+            await poller.close()
+        unsent = await self.queue.close(self.config.queue.shutdown_deadline, self.config.queue.in_flight_grace)
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -403,6 +437,11 @@ class Daemon:
             if not self._stopping:
                 raise
             log.debug("job_cancelled_at_shutdown", job=getattr(work, "__qualname__", str(work)))
+        except StateStoreError as exc:
+            # Counted by the store, shown by /readyz and watchdog_state_store_writable; the next
+            # run tries again.
+            log.error("job_not_recorded", job=getattr(work, "__qualname__", str(work)), error=str(exc),
+                      note="the state file cannot record decisions; nothing was restarted")
 
     async def _beat(self) -> None:
         """The liveness heartbeat, and the hourly pruning of the restart history."""

@@ -43,6 +43,9 @@ class Decision(StrEnum):
     WINDOW_CLOSED = "window_closed"
     BREAKER_OPEN = "breaker_open"
     BLOCKED = "blocked"
+    # The restart was decided but the queue could not take it: nothing was queued.
+    QUEUE_FULL = "queue_full"  # its lane holds queue.max_jobs_per_lane jobs already
+    SHUTTING_DOWN = "shutting_down"  # the daemon is stopping and takes no new restarts
 
 
 class Outcome(StrEnum):
@@ -84,6 +87,23 @@ ERROR_OUTCOMES = frozenset(
         Outcome.INTERRUPTED,
     }
 )
+
+# Kafka Connect and Confluent Cloud take names up to this long (the restart API's own limit).
+MAX_CONNECTOR_NAME_CHARS = 255
+
+
+def connector_name_problem(name: str) -> str | None:
+    """Why a name cannot be a connector's (None when it can): empty, longer than 255 characters,
+    or holding control characters (which no Connect API accepts, and which would reach URLs,
+    logs and terminals). Names are never quoted back: they may be huge or hostile."""
+    if not name:
+        return "is empty"
+    if len(name) > MAX_CONNECTOR_NAME_CHARS:
+        return f"is {len(name)} characters long; connector names have at most {MAX_CONNECTOR_NAME_CHARS}"
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+        return "contains control characters"
+    return None
+
 
 @dataclass(frozen=True, slots=True)
 class ConnectorKey:

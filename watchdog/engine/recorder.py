@@ -13,7 +13,7 @@ from ..metrics import Metrics
 from ..model import ConnectorState, Health, HistoryRecord, Outcome, RestartRequest, Trigger
 from ..policy import record_attempt, record_manual_restart
 from ..queue import RestartJob
-from ..state import SqliteStateStore
+from ..state import SqliteStateStore, StateStoreError
 from .core import FAILURE_TRIGGERS, SIGNAL_TRIGGERS, WallClock, log, utc_now
 
 
@@ -41,6 +41,10 @@ class JobRecorder:
         self.outcomes: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
 
     def drop_reason(self, job: RestartJob) -> str | None:
+        if self._state.problem is not None:
+            # Its attempt could not be counted: sending it anyway would let a failing connector
+            # escape its backoff (and the restart could not be remembered across a crash).
+            return f"the state file cannot be written ({self._state.problem})"
         if all(r.trigger is Trigger.STATUS for r in job.requests) and self._state.load(job.key).health is Health.HEALTHY:
             return "connector healthy again before its turn"
         return self.gate(job)
@@ -70,7 +74,10 @@ class JobRecorder:
             job.key.cluster, job.key.connector, primary.rule, primary.trigger.value, job.outcome.value
         ).inc()
         now = self._now()
-        state = self._state.load(job.key)
+        try:
+            state = self._state.load(job.key)
+        except StateStoreError:
+            state = ConnectorState()
         changed: ConnectorState | None = None
         if job.outcome is Outcome.DRY_RUN and self._failure_requests(job):
             # Dry-run advances the backoff as a real restart would, so the log shows the cadence
@@ -83,7 +90,13 @@ class JobRecorder:
             # Still pending in the state file: the next start of the daemon sends it.
             pass
         else:
-            self._state.finish(job.id, job.key, changed, self._history(job, state, now))
+            try:
+                self._state.finish(job.id, job.key, changed, self._history(job, state, now))
+            except StateStoreError as exc:
+                # The outcome is still counted and logged below; only its history record and the
+                # state it changed are lost (counted by the store, shown by /readyz).
+                log.error("restart_outcome_not_recorded", cluster=job.key.cluster, connector=job.key.connector,
+                          job=job.id, outcome=job.outcome.value, error=str(exc))
         if changed is not None:
             self._metrics.show_connector_state(job.key.cluster, job.key.connector, changed)
         fields: dict[str, object] = {

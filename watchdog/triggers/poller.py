@@ -1,14 +1,28 @@
-"""One list call per cluster: every connector's status at once."""
+"""One list call per cluster: every connector's status at once.
+
+A listing is also what makes a connector real to the daemon: alerts and API requests act only on
+connectors a listing showed, and `ensure_listed` lists a cluster on demand (through its rate
+limiter) when its last listing is too old for that.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from ..connect import ConnectBackend, Gateway
 from ..engine import Engine
+from ..logs import get_logger
 from ..metrics import Metrics
 from ..model import ConnectorStatus
+from ..state import StateStoreError
+
+log = get_logger("watchdog.poller")
+
+# After a failed on-demand listing, alerts and requests are told the same failure for this long
+# instead of each sending another list call: a burst of webhooks costs one call, not one each.
+FAILED_LISTING_MEMORY_SECONDS = 10.0
 
 
 class ClusterPoller:
@@ -30,20 +44,70 @@ class ClusterPoller:
         # Ready means "we have tried", not "it worked": a cluster answering 403 must not keep the
         # pod out of its Service, or Prometheus would stop scraping exactly when it matters.
         self.first_poll_done = False
+        self.listed_at: datetime | None = None  # the last listing that worked
+        self._failed_at: datetime | None = None
+        self._failure = ""
+        self._on_demand: asyncio.Task[Mapping[str, ConnectorStatus] | None] | None = None
 
-    async def list(self) -> Mapping[str, ConnectorStatus] | None:
-        """The cluster's connectors, or None when the call failed (already counted and logged)."""
+    async def _fetch(self) -> Mapping[str, ConnectorStatus] | None:
+        """The list call; None when it failed (counted and logged)."""
         result, _ = await self._gateway.call(self.cluster, self._backend.list_connectors)
         self.first_poll_done = True
         if not result.ok or result.value is None:
+            self._failed_at, self._failure = self._now(), f"{result.outcome.value}: {result.message}"[:300]
             self._engine.on_poll_failed(self.cluster, result.outcome, result.message)
             return None
-        self._metrics.polls.labels(self.cluster, "ok").inc()
-        self._metrics.last_poll.labels(self.cluster).set(self._now().timestamp())
         return result.value
 
+    def _listed(self) -> None:
+        now = self._now()
+        self.listed_at = now
+        self._metrics.polls.labels(self.cluster, "ok").inc()
+        self._metrics.last_poll.labels(self.cluster).set(now.timestamp())
+
+    async def list(self) -> Mapping[str, ConnectorStatus] | None:
+        """The cluster's connectors, or None when the call failed (already counted and logged)."""
+        statuses = await self._fetch()
+        if statuses is None:
+            return None
+        statuses = self._engine.on_listing(self.cluster, statuses)
+        self._listed()
+        return statuses
+
     async def poll(self) -> None:
-        """The status trigger: list, then let the engine judge every watched connector."""
-        statuses = await self.list()
-        if statuses is not None:
+        """The status trigger: list, then let the engine judge every watched connector. The poll
+        counts as `ok` (and as the last successful poll) only once it has been judged: a daemon
+        whose state file cannot record the decisions has not healed anything."""
+        statuses = await self._fetch()
+        if statuses is None:
+            return
+        try:
             self._engine.on_poll(self.cluster, statuses)
+        except StateStoreError as exc:
+            self._metrics.polls.labels(self.cluster, "state_error").inc()
+            log.error("poll_not_judged", cluster=self.cluster, error=str(exc),
+                      note="the state file cannot record decisions; nothing was restarted")
+            return
+        self._listed()
+
+    async def ensure_listed(self, max_age: float) -> str | None:
+        """List the cluster unless it was listed within `max_age` seconds. None when the
+        connectors are known; otherwise why they are not (the listing failed)."""
+        now = self._now()
+        if self.listed_at is not None and (now - self.listed_at).total_seconds() <= max_age:
+            return None
+        if self._on_demand is None or self._on_demand.done():
+            recent_failure = (self._failed_at is not None
+                              and (now - self._failed_at).total_seconds() < FAILED_LISTING_MEMORY_SECONDS
+                              and (self.listed_at is None or self._failed_at > self.listed_at))
+            if recent_failure:
+                return self._failure
+            self._on_demand = asyncio.create_task(self.list(), name=f"list-{self.cluster}")
+        # Shielded: a client that hangs up does not cancel a listing others may be waiting for.
+        statuses = await asyncio.shield(self._on_demand)
+        return None if statuses is not None else self._failure
+
+    async def close(self) -> None:
+        if self._on_demand is not None and not self._on_demand.done():
+            self._on_demand.cancel()
+            await asyncio.gather(self._on_demand, return_exceptions=True)
