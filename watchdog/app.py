@@ -41,6 +41,7 @@ from .config import (
 from .connect import ConfluentCloudBackend, ConnectBackend, Gateway
 from .connect.kafka_connect import KafkaConnectBackend
 from .connect.metrics_api import MetricsApiClient
+from .connect.transfer import CallLimits
 from .engine import MANUAL_RULE, Engine, JobRecorder, WallClock, utc_now
 from .logs import get_logger
 from .metrics import Metrics
@@ -167,17 +168,23 @@ class Daemon:
                 self.http[lane] = kafka_connect_client(self.config, cluster, self._transport)
             else:
                 self._add_lane(lane, kafka_connect_client(self.config, cluster, self._transport))
-            backend = KafkaConnectBackend(self.http[lane], [str(url) for url in cluster.urls])
+            backend = KafkaConnectBackend(self.http[lane], [str(url) for url in cluster.urls], limits=self._call_limits())
         else:
-            backend = ConfluentCloudBackend(self.http[lane], cluster.environment_id, cluster.kafka_cluster_id)
+            backend = ConfluentCloudBackend(self.http[lane], cluster.environment_id, cluster.kafka_cluster_id,
+                                            limits=self._call_limits())
         self.backends[name] = backend
         self.queue.add_cluster(name, backend, lane)
         self.pollers[name] = ClusterPoller(name, backend, self.gateways[lane], self.engine, self.metrics, self._now)
 
+    def _call_limits(self) -> CallLimits:
+        """Every Connect API call, as a whole: its total time and the size of its answer."""
+        return CallLimits(self.config.api.timeouts.total, self.config.api.max_response_bytes)
+
     def _build_blocker(self, config: Config) -> AlertBlocker | None:
         if config.blocking is None:
             return None
-        return AlertBlocker(config.blocking, self.metrics, transport=self._blocking_transport, clock=self._clock)
+        return AlertBlocker(config.blocking, self.metrics, transport=self._blocking_transport, clock=self._clock,
+                            max_response_bytes=config.api.max_response_bytes)
 
     def _preinitialise_metrics(self) -> None:
         self._preinitialise_clusters(self.config.clusters)
@@ -470,7 +477,9 @@ class Daemon:
         client = metrics_api_client(self.config, self.config.credentials[name], self._transport)
         settings = self.config.rate_limit.model_copy(update={"max_requests_per_second": self.config.metrics_api.max_requests_per_second})
         self._add_lane(self.METRICS_LANE, client, settings)
-        self._stall_checker = StallChecker(MetricsApiClient(client), self.gateways[self.METRICS_LANE], self.engine, self._now)
+        limits = CallLimits(self.config.metrics_api.timeouts.total, self.config.api.max_response_bytes)
+        self._stall_checker = StallChecker(MetricsApiClient(client, limits=limits), self.gateways[self.METRICS_LANE],
+                                           self.engine, self._now)
 
     async def _run_stall_check(self, rule_name: str) -> None:
         rule = next((r for r in self.config.rules if r.name == rule_name), None)

@@ -41,6 +41,15 @@ class QueueFull(Exception):
     """The lane already holds as many jobs as it may (queue.max_jobs_per_lane)."""
 
 
+class JobNotRecorded(Exception):
+    """The observer could not record that the job is about to be sent (its attempt, in the state
+    file): the job must not be sent, or the backoff would not hold."""
+
+
+def new_job_id() -> str:
+    return secrets.token_hex(8)
+
+
 class Phase(Enum):
     QUEUED = "queued"
     WAITING = "waiting"  # taken by a worker, waiting for rate-limit budget or a retry backoff
@@ -100,7 +109,7 @@ class JobObserver(Protocol):
         opened...), or None to send it."""
 
     def sending(self, job: RestartJob) -> None:
-        """The job's first call is about to go out."""
+        """The job's first call is about to go out (raises JobNotRecorded to stop it)."""
 
     def finished(self, job: RestartJob) -> None:
         """Count, log and remember the job's terminal outcome."""
@@ -191,10 +200,13 @@ class RestartQueue:
                     f"(queue.max_jobs_per_lane); try again once some are done")
         return None
 
-    def submit(self, request: RestartRequest, *, recovered: bool = False) -> tuple[RestartJob, bool]:
+    def submit(
+        self, request: RestartRequest, *, recovered: bool = False, job_id: str | None = None
+    ) -> tuple[RestartJob, bool]:
         """Queue a restart. Returns the job and whether the request joined one already pending.
         `recovered`: a request accepted before the daemon restarted, queued again whatever the
-        lane holds (it was counted against the cap when first accepted)."""
+        lane holds (it was counted against the cap when first accepted). `job_id`: the id a new
+        job gets (the caller recorded the request under it first)."""
         if self._closed:
             raise QueueClosed("shutting down; no new restarts are taken")
         existing = self._pending.get(request.key)
@@ -206,7 +218,7 @@ class RestartQueue:
             raise QueueFull(full)
         credential = self._credentials[request.key.cluster]
         job = RestartJob(
-            id=secrets.token_hex(8),
+            id=job_id or new_job_id(),
             key=request.key,
             credential=credential,
             requests=[request],
@@ -308,19 +320,23 @@ class RestartQueue:
         rate_limited = failures = 0
 
         async def send() -> ApiResult[Any]:
-            job.phase = Phase.SENDING
             if job.first_sent_at is None:
+                self._observer.sending(job)  # may raise JobNotRecorded: then nothing is sent
                 job.first_sent_at = self._clock()
-                self._observer.sending(job)
+            job.phase = Phase.SENDING
             # Cancelled on the wire (shutdown), the job stays SENDING: it may have reached the API.
             result = await backend.restart(job.key.connector, only_failed=job.only_failed)
             job.phase = Phase.WAITING
             return result
 
         while True:
-            result, _ = await gateway.call(
-                job.key.cluster, send, connector=job.key.connector, rule=job.primary.rule, job=job.id
-            )
+            try:
+                result, _ = await gateway.call(
+                    job.key.cluster, send, connector=job.key.connector, rule=job.primary.rule, job=job.id
+                )
+            except JobNotRecorded as exc:
+                self._finish(job, Outcome.DROPPED, message=f"not sent: {exc}")
+                return
             job.tries += 1
             retry = False
             if result.outcome is Outcome.RATE_LIMITED:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import httpx
 
@@ -42,6 +41,8 @@ from .backend import (
     error_message,
     parse_status,
 )
+from .paths import path_segment
+from .transfer import DEFAULT_LIMITS, Answer, CallLimits, fetch
 
 T = TypeVar("T")
 
@@ -55,13 +56,14 @@ _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 class KafkaConnectBackend:
     kind = "kafka_connect"
 
-    def __init__(self, http: httpx.AsyncClient, urls: Sequence[str]) -> None:
+    def __init__(self, http: httpx.AsyncClient, urls: Sequence[str], limits: CallLimits = DEFAULT_LIMITS) -> None:
         if not urls:
             raise ValueError("a Kafka Connect cluster needs at least one worker URL")
         for url in urls:
             if not httpx.URL(url).is_absolute_url:
                 raise ValueError(f"worker URL {url!r} is not absolute (http://host:port[/prefix])")
         self._http = http
+        self._limits = limits
         self._urls = [url.rstrip("/") for url in urls]
         self._preferred = 0  # the worker that answered last
 
@@ -117,14 +119,14 @@ class KafkaConnectBackend:
         for attempt in range(count):
             index = (self._preferred + attempt) % count
             try:
-                response = await self._http.request(method, f"{self._urls[index]}{path}", params=list(params))
+                answer = await fetch(self._http, method, f"{self._urls[index]}{path}", self._limits, params=list(params))
             except httpx.HTTPError as exc:
                 failures.append(f"{self._urls[index]}: {type(exc).__name__}: {exc}")
                 if repeatable or isinstance(exc, _NEVER_SENT):
                     continue
                 break
             self._preferred = index
-            return _result(endpoint, response, parse, body_optional, time.perf_counter() - started)
+            return _result(endpoint, answer, self._limits, parse, body_optional, time.perf_counter() - started)
         return ApiResult(
             endpoint,
             Outcome.NETWORK_ERROR,
@@ -134,8 +136,9 @@ class KafkaConnectBackend:
 
 
 def _result(
-    endpoint: Endpoint, response: httpx.Response, parse: Callable[[Any], T], body_optional: bool, elapsed: float
+    endpoint: Endpoint, answer: Answer, limits: CallLimits, parse: Callable[[Any], T], body_optional: bool, elapsed: float
 ) -> ApiResult[T]:
+    response = answer.response
     common: dict[str, Any] = {
         "status_code": response.status_code,
         "request_id": response.headers.get("x-request-id"),
@@ -147,6 +150,11 @@ def _result(
         return ApiResult(endpoint, outcome, message=error_message(response), **common)
     if body_optional and not response.content:
         return ApiResult(endpoint, outcome, **common)
+    if not answer.complete:
+        message = answer.too_large_message(limits)
+        if body_optional:  # a restart accepted with a body too large to read is still accepted
+            return ApiResult(endpoint, outcome, message=message, **common)
+        return ApiResult(endpoint, Outcome.SERVER_ERROR, message=message, **common)
     try:
         value = parse(response.json())
     except ValueError as exc:
@@ -159,7 +167,7 @@ def _result(
 
 
 def _connector_path(connector: str) -> str:
-    return f"/connectors/{quote(connector, safe='')}"
+    return f"/connectors/{path_segment(connector)}"
 
 
 def _parse_expanded_list(data: Any) -> dict[str, ConnectorStatus]:

@@ -17,7 +17,7 @@ from ..model import (
     RestartRequest,
     Trigger,
 )
-from ..queue import QueueClosed, QueueFull, RestartJob
+from ..queue import QueueClosed, QueueFull, RestartJob, new_job_id
 from ..state import StateStoreError
 from ..windows import Windows
 from .core import FAILURE_TRIGGERS, log
@@ -103,20 +103,21 @@ class Decisions(Gates):
             id=record.request_id, key=key, rule=record.rule, trigger=record.trigger, reason=record.reason,
             requested_at=record.requested_at, dry_run=self.config.dry_run or dry_run, origin=origin,
         )
+        pending = self.queue.pending_job(key)
+        job_id = pending.id if pending is not None else new_job_id()
         try:
-            job, merged = self.queue.submit(request)
-        except (QueueClosed, QueueFull) as exc:  # checked just before, in the same step of the loop
-            raise AssertionError(f"the queue refused a restart it had room for: {exc}") from exc
-        try:
-            self.state.add_pending(request, job.id)
+            # Remembered first: a restart the state file cannot record is not queued at all (a
+            # crash would lose it, and its attempt could not be counted: no backoff would hold).
+            self.state.add_pending(request, job_id)
         except StateStoreError:
-            # Not remembered, so not sent either: a restart the state file cannot record would be
-            # lost to a crash and, worse, escape the backoff (the attempt could not be counted).
-            self.queue.withdraw(key, lambda r: r is request)
             log.error("restart_not_recorded", cluster=key.cluster, connector=key.connector, rule=record.rule,
                       trigger=record.trigger.value, request=request.id,
-                      note="the state file cannot be written; the restart was withdrawn")
+                      note="the state file cannot be written; nothing was queued")
             raise
+        try:
+            job, merged = self.queue.submit(request, job_id=job_id)
+        except (QueueClosed, QueueFull) as exc:  # checked just before, in the same step of the loop
+            raise AssertionError(f"the queue refused a restart it had room for: {exc}") from exc
         self.metrics.init_connector(key.cluster, key.connector, record.rule, record.trigger)
         log.info(
             "restart_queued", cluster=key.cluster, connector=key.connector, rule=record.rule,

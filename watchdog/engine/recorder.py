@@ -12,7 +12,7 @@ from ..config import Backoff, Config, Rule
 from ..metrics import Metrics
 from ..model import ConnectorState, Health, HistoryRecord, Outcome, RestartRequest, Trigger
 from ..policy import record_attempt, record_manual_restart
-from ..queue import RestartJob
+from ..queue import JobNotRecorded, RestartJob
 from ..state import SqliteStateStore, StateStoreError
 from .core import FAILURE_TRIGGERS, SIGNAL_TRIGGERS, WallClock, log, utc_now
 
@@ -56,13 +56,19 @@ class JobRecorder:
         """The first call of a job is about to go out. The attempt is counted now, in the same
         transaction that marks the requests as sending, not after the answer: a kill -9 between
         the call and its answer then cannot undo the backoff (no restart storm after a crash)."""
-        state = self._state.load(job.key)
-        if self._failure_requests(job) and not job.attempt_counted:
-            now = self._now()
-            self._breaker.record_restart(now)
-            state = self._attempt(job, state, now)
-            job.attempt_counted = True
-        self._state.mark_sending(job.id, job.key, state)
+        try:
+            state = self._state.load(job.key)
+            if self._failure_requests(job) and not job.attempt_counted:
+                now = self._now()
+                state = self._attempt(job, state, now)
+                self._state.mark_sending(job.id, job.key, state)
+                self._breaker.record_restart(now)
+                job.attempt_counted = True
+            else:
+                self._state.mark_sending(job.id, job.key, state)
+        except StateStoreError as exc:
+            # Sent without its attempt recorded, a failing connector would escape its backoff.
+            raise JobNotRecorded(f"the state file cannot record the attempt ({exc})") from exc
         self._metrics.show_connector_state(job.key.cluster, job.key.connector, state)
 
     def finished(self, job: RestartJob) -> None:
