@@ -23,64 +23,39 @@ from prometheus_client import CollectorRegistry
 from . import __version__
 from .api import ApiContext
 from .asgi_server import EmbeddedServer, start_server, stop_server
+from .assembly import BuiltCluster, build_cluster
 from .blocking import AlertBlocker
 from .breaker import Breaker
-from .clients import cloud_client, kafka_connect_client, metrics_api_client
+from .clients import cloud_client, metrics_api_client
 from .config import (
-    AlertTrigger,
     CloudCluster,
     Config,
     ConfigError,
-    KafkaConnectCluster,
     RateLimitSettings,
-    Rule,
     ScheduleTrigger,
     StalledTrigger,
-    StatusTrigger,
 )
-from .connect import ConfluentCloudBackend, ConnectBackend, Gateway
-from .connect.kafka_connect import KafkaConnectBackend
+from .connect import ConnectBackend, Gateway
 from .connect.metrics_api import MetricsApiClient
 from .connect.transfer import CallLimits
 from .engine import MANUAL_RULE, Engine, JobRecorder, WallClock, utc_now
 from .logs import get_logger
 from .metrics import Metrics
 from .model import ERROR_OUTCOMES, ConnectorKey, Decision, Trigger
+from .plan import job_id, poll_intervals, rule_clusters, timed_rules, trigger_of
 from .queue import RestartJob, RestartQueue
 from .ratelimit import RateLimiter
 from .reload import ConfigDiff, ConfigWatcher, diff_configs
 from .report import history_json, status_json
 from .server import Probes, create_app
 from .state import SqliteStateStore, StateStoreError
-from .triggers.poller import ClusterPoller
+from .triggers.poller import ClusterPoller, ensure_listed
 from .triggers.scheduler import add_poll_job, add_rule_job, add_stall_job, build_scheduler
 from .triggers.stall import StallChecker
 
 log = get_logger("watchdog.app")
 
 HISTORY_PRUNE_BEATS = 3600  # the heartbeat ticks every second: prune once an hour
-# An alert or an API request naming a connector of a cluster that no rule polls lists the
-# cluster first when its last listing is older than this; a polled cluster, when its last
-# listing is older than its poll interval plus LISTING_SLACK_SECONDS (a poll in progress).
-ON_DEMAND_LISTING_MAX_AGE = 60.0
-LISTING_SLACK_SECONDS = 10.0
-
-
-def poll_intervals(config: Config) -> dict[str, float]:
-    """Each cluster with a status rule is polled once per the shortest interval among its rules.
-    A stalled rule needs polling too (which connectors run, since when, their lcc- ids): at its
-    own interval unless a status rule polls faster."""
-    intervals: dict[str, float] = {}
-    for cluster, settings in config.clusters.items():
-        for rule in config.rules_for_cluster(cluster):
-            trigger = rule.trigger
-            if isinstance(trigger, StatusTrigger) or (isinstance(trigger, StalledTrigger) and isinstance(settings, CloudCluster)):
-                intervals[cluster] = min(intervals.get(cluster, trigger.interval), trigger.interval)
-    return intervals
-
-
-def rule_clusters(config: Config, rule: Rule) -> list[str]:
-    return list(rule.select.clusters) if rule.select.clusters is not None else list(config.clusters)
 
 
 class Daemon:
@@ -134,7 +109,7 @@ class Daemon:
         self.backends: dict[str, ConnectBackend] = {}
         self.pollers: dict[str, ClusterPoller] = {}
         for name in config.clusters:
-            self._add_cluster(name)
+            self._install_cluster(self._build_cluster(config, name))
         self.probes = Probes(clock)
         self.probes.pending_clusters = lambda: [
             c for c in poll_intervals(self.config) if c not in self.pollers or not self.pollers[c].first_poll_done
@@ -158,23 +133,25 @@ class Daemon:
         self.queue.add_lane(lane, self.gateways[lane])
         self.metrics.init_credential(lane)
 
-    def _add_cluster(self, name: str) -> None:
-        cluster = self.config.clusters[name]
-        lane = self.config.lane_for(name)
-        backend: ConnectBackend
-        if isinstance(cluster, KafkaConnectCluster):
-            if lane in self.http:  # a reload redefined the cluster: new workers, TLS or auth
-                self._retired.append(self.http[lane])
-                self.http[lane] = kafka_connect_client(self.config, cluster, self._transport)
-            else:
-                self._add_lane(lane, kafka_connect_client(self.config, cluster, self._transport))
-            backend = KafkaConnectBackend(self.http[lane], [str(url) for url in cluster.urls], limits=self._call_limits())
-        else:
-            backend = ConfluentCloudBackend(self.http[lane], cluster.environment_id, cluster.kafka_cluster_id,
-                                            limits=self._call_limits())
-        self.backends[name] = backend
-        self.queue.add_cluster(name, backend, lane)
-        self.pollers[name] = ClusterPoller(name, backend, self.gateways[lane], self.engine, self.metrics, self._now)
+    def _build_cluster(self, config: Config, name: str) -> BuiltCluster:
+        return build_cluster(config, name, cloud_clients=self.http, lanes=self.gateways, metrics=self.metrics,
+                             transport=self._transport, clock=self._clock, rng=self._rng)
+
+    def _install_cluster(self, built: BuiltCluster) -> None:
+        """Put a built cluster in service. Assignments only: nothing here can fail half-way."""
+        lane = built.lane
+        if built.gateway is not None and built.client is not None:
+            self.http[lane] = built.client
+            self.gateways[lane] = built.gateway
+            self.queue.add_lane(lane, built.gateway)
+            self.metrics.init_credential(lane)
+        elif built.client is not None:  # a reload redefined the cluster: new workers, TLS or auth
+            self._retired.append(self.http[lane])
+            self.http[lane] = built.client
+        self.backends[built.name] = built.backend
+        self.queue.add_cluster(built.name, built.backend, lane)
+        self.pollers[built.name] = ClusterPoller(built.name, built.backend, self.gateways[lane], self.engine,
+                                                 self.metrics, self._now)
 
     def _call_limits(self) -> CallLimits:
         """Every Connect API call, as a whole: its total time and the size of its answer."""
@@ -192,10 +169,10 @@ class Daemon:
     def _preinitialise_clusters(self, clusters: Iterable[str]) -> None:
         for cluster in clusters:
             rules = self.config.rules_for_cluster(cluster)
-            self.metrics.init_cluster(cluster, [(r.name, _trigger_of(r)) for r in rules] + [(MANUAL_RULE, Trigger.MANUAL)])
+            self.metrics.init_cluster(cluster, [(r.name, trigger_of(r)) for r in rules] + [(MANUAL_RULE, Trigger.MANUAL)])
             for rule in rules:
                 for connector in rule.select.connectors:
-                    self.metrics.init_connector(cluster, connector, rule.name, _trigger_of(rule))
+                    self.metrics.init_connector(cluster, connector, rule.name, trigger_of(rule))
 
     # -- running ---------------------------------------------------------------------------------
 
@@ -248,24 +225,8 @@ class Daemon:
         )
 
     async def ensure_listed(self, clusters: Iterable[str]) -> dict[str, str]:
-        """List, through their rate limiters, the clusters whose last listing is too old to say
-        which connectors exist; returns those that could not be listed, with why."""
-        # One after the other: almost always one cluster, and a fresh listing needs no await
-        # that suspends (so a request that lists nothing does not yield to other tasks).
-        problems = {}
-        for cluster in sorted(set(clusters)):
-            reason = await self._ensure_listed(cluster)
-            if reason is not None:
-                problems[cluster] = reason
-        return problems
-
-    async def _ensure_listed(self, cluster: str) -> str | None:
-        poller = self.pollers.get(cluster)
-        if poller is None:
-            return "not configured"
-        interval = poll_intervals(self.config).get(cluster)
-        max_age = ON_DEMAND_LISTING_MAX_AGE if interval is None else interval + LISTING_SLACK_SECONDS
-        return await poller.ensure_listed(max_age)
+        """List the named clusters whose last listing is stale; returns those that could not be."""
+        return await ensure_listed(self.pollers, poll_intervals(self.config), clusters)
 
     def connector_rows(self) -> list[dict[str, Any]]:
         """Every connector the daemon remembers, with its health and restart state."""
@@ -284,11 +245,11 @@ class Daemon:
         for cluster, interval in new_polls.items():
             if old_polls.get(cluster) != interval or cluster in changed_clusters:
                 add_poll_job(scheduler, cluster, interval, functools.partial(self._job, self._poll, cluster))
-        old_rules = _timed_rules(previous) if previous is not None else {}
-        new_rules = _timed_rules(self.config)
+        old_rules = timed_rules(previous) if previous is not None else {}
+        new_rules = timed_rules(self.config)
         for name, rule in old_rules.items():
             if name not in new_rules:
-                _remove_job(scheduler, _job_id(rule))
+                _remove_job(scheduler, job_id(rule))
         for name, rule in new_rules.items():
             if old_rules.get(name) == rule:
                 continue
@@ -306,11 +267,23 @@ class Daemon:
     # -- live reload -----------------------------------------------------------------------------
 
     async def reload(self, reason: str) -> bool:
-        """Load and validate the config again; apply it only if it is valid as a whole."""
+        """Load and validate the config again; apply it only if it is valid as a whole and
+        everything it describes could be built. Never raises: whatever goes wrong is logged and
+        counted, and the running config stays in effect (this runs from the file watcher and the
+        SIGHUP handler, which must survive any reload)."""
         if self._reload_config is None:
             return False
         try:
-            new = self._reload_config()
+            return await self._reload(reason)
+        except Exception as exc:
+            self.metrics.config_reloads.labels("error").inc()
+            log.exception("config_reload_failed", reason=reason, error=f"{type(exc).__name__}: {exc}"[:500],
+                          note="the running config stays in effect")
+            return False
+
+    async def _reload(self, reason: str) -> bool:
+        try:
+            new = self._reload_config() if self._reload_config is not None else self.config
         except ConfigError as exc:
             self.metrics.config_reloads.labels("error").inc()
             log.error("config_reload_failed", reason=reason, source=exc.source,
@@ -323,15 +296,28 @@ class Daemon:
             log.error("config_reload_refused", reason=reason, sections=diff.restart_required,
                       note="these sections need a process restart; the running config stays in effect")
             return False
+        # Build first, swap last: if any part cannot be made, nothing has changed.
+        built: list[BuiltCluster] = []
+        blocker = self.blocker
+        try:
+            for name in diff.clusters_added + diff.clusters_changed:
+                built.append(self._build_cluster(new, name))
+            if new.blocking != self.config.blocking:
+                blocker = self._build_blocker(new)
+        except BaseException:
+            for part in built:
+                if part.client is not None:
+                    await part.client.aclose()
+            raise
         previous = self.config
-        self._apply(new, diff)
+        self._apply(new, diff, built)
         self.metrics.config_reloads.labels("success").inc()
         log.info("config_reloaded", reason=reason, unchanged=diff.empty, **diff.summary())
         if previous.blocking != new.blocking:
-            await self._swap_blocker()
+            await self._swap_blocker(blocker)
         return True
 
-    def _apply(self, new: Config, diff: ConfigDiff) -> None:
+    def _apply(self, new: Config, diff: ConfigDiff, built: list[BuiltCluster]) -> None:
         """Swap the config in one step of the event loop: no other task sees half of it."""
         previous = self.config
         self.config = new
@@ -343,16 +329,16 @@ class Daemon:
             self.metrics.forget_cluster(name)
             del self.pollers[name]
             # Its backend stays with the queue: a restart already queued for it is still sent.
-        for name in diff.clusters_added + diff.clusters_changed:
-            self._add_cluster(name)
+        for part in built:
+            self._install_cluster(part)
         self.engine.prune_unwatched()
         self._preinitialise_clusters(new.clusters)
         logging.getLogger().setLevel(new.log.level)
         if self._scheduler is not None:
             self._sync_jobs(previous, changed_clusters=set(diff.clusters_changed))
 
-    async def _swap_blocker(self) -> None:
-        old, self.blocker = self.blocker, self._build_blocker(self.config)
+    async def _swap_blocker(self, blocker: AlertBlocker | None) -> None:
+        old, self.blocker = self.blocker, blocker
         self.engine.blocker = self.blocker
         if old is not None:
             await old.close()
@@ -499,25 +485,6 @@ class Daemon:
                           reason="could not list the cluster's connectors; see poll_failed")
                 continue
             self.engine.on_schedule(rule, cluster, statuses)
-
-
-def _trigger_of(rule: Rule) -> Trigger:
-    if isinstance(rule.trigger, StatusTrigger):
-        return Trigger.STATUS
-    if isinstance(rule.trigger, AlertTrigger):
-        return Trigger.ALERT
-    if isinstance(rule.trigger, StalledTrigger):
-        return Trigger.STALLED
-    return Trigger.SCHEDULE
-
-
-def _timed_rules(config: Config) -> dict[str, Rule]:
-    """Rules with a job of their own: schedules and stall checks."""
-    return {r.name: r for r in config.rules if r.enabled and isinstance(r.trigger, ScheduleTrigger | StalledTrigger)}
-
-
-def _job_id(rule: Rule) -> str:
-    return f"stalled:{rule.name}" if isinstance(rule.trigger, StalledTrigger) else f"rule:{rule.name}"
 
 
 def _remove_job(scheduler: AsyncIOScheduler, job_id: str) -> None:

@@ -209,13 +209,16 @@ def _restart(args: argparse.Namespace) -> int:
     except StateStoreError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_FAILED
+    from .report import printable
+
     decision, job = asyncio.run(daemon.restart_now(args.cluster, args.connector, reason=args.reason))
+    target = printable(f"{args.cluster}/{args.connector}")
     if job is None:
-        print(f"{args.cluster}/{args.connector}: not restarted ({decision.value})")
+        print(f"{target}: not restarted ({decision.value})")
         return EXIT_FAILED
     detail = f" (HTTP {job.status_code})" if job.status_code else ""
-    message = f": {job.message}" if job.message else ""
-    print(f"{args.cluster}/{args.connector}: {job.outcome.value if job.outcome else 'unknown'}{detail}{message}")
+    message = f": {printable(job.message)}" if job.message else ""
+    print(f"{target}: {job.outcome.value if job.outcome else 'unknown'}{detail}{message}")
     return EXIT_OK if job.outcome in (Outcome.ACCEPTED, Outcome.DRY_RUN) else EXIT_FAILED
 
 
@@ -330,7 +333,9 @@ def _restart_via_daemon(args: argparse.Namespace) -> int:
     if not token:
         print("no token: set WATCHDOG_SERVER__AUTH_TOKEN or pass --token-file", file=sys.stderr)
         return EXIT_CONFIG
-    target = f"{args.cluster}/{args.connector}"
+    from .report import printable
+
+    target = printable(f"{args.cluster}/{args.connector}")
     headers = {"Authorization": f"Bearer {token}"}
     try:
         with httpx.Client(base_url=args.daemon, headers=headers, timeout=10.0) as http:
@@ -354,16 +359,18 @@ def _restart_via_daemon(args: argparse.Namespace) -> int:
         print(f"{target}: still queued after {args.wait:g}s; follow it with GET /v1/restarts/{record['id']}")
         return EXIT_FAILED
     detail = f" (HTTP {job['status_code']})" if job.get("status_code") else ""
-    message = f": {job['message']}" if job.get("message") else ""
+    message = f": {printable(str(job['message']))}" if job.get("message") else ""
     print(f"{target}: {job.get('outcome')}{detail}{message}; request {record['id']}")
     return EXIT_OK if job.get("outcome") in ("accepted", "dry_run") else EXIT_FAILED
 
 
 def _error_text(response: httpx.Response) -> str:
+    from .report import printable
+
     try:
-        return str(response.json().get("error"))
-    except ValueError:
-        return response.text[:200]
+        return printable(str(response.json().get("error")))
+    except (ValueError, AttributeError):
+        return printable(response.text[:200])
 
 
 def _simulate(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ limiter) when its last listing is too old for that.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 from ..connect import ConnectBackend, Gateway
@@ -20,6 +20,11 @@ from ..state import StateStoreError
 
 log = get_logger("watchdog.poller")
 
+# An alert or an API request naming a connector of a cluster that no rule polls lists the
+# cluster first when its last listing is older than this; a polled cluster, when its last
+# listing is older than its poll interval plus LISTING_SLACK_SECONDS (a poll in progress).
+ON_DEMAND_LISTING_MAX_AGE = 60.0
+LISTING_SLACK_SECONDS = 10.0
 # After a failed on-demand listing, alerts and requests are told the same failure for this long
 # instead of each sending another list call: a burst of webhooks costs one call, not one each.
 FAILED_LISTING_MEMORY_SECONDS = 10.0
@@ -111,3 +116,24 @@ class ClusterPoller:
         if self._on_demand is not None and not self._on_demand.done():
             self._on_demand.cancel()
             await asyncio.gather(self._on_demand, return_exceptions=True)
+
+
+async def ensure_listed(
+    pollers: Mapping[str, ClusterPoller], intervals: Mapping[str, float], clusters: Iterable[str]
+) -> dict[str, str]:
+    """List, through their rate limiters, the clusters whose last listing is too old to say
+    which connectors exist; returns those that could not be listed, with why. One after the
+    other: almost always one cluster, and a fresh listing needs no await that suspends (so a
+    request that lists nothing does not yield to other tasks)."""
+    problems = {}
+    for cluster in sorted(set(clusters)):
+        poller = pollers.get(cluster)
+        if poller is None:
+            problems[cluster] = "not configured"
+            continue
+        interval = intervals.get(cluster)
+        max_age = ON_DEMAND_LISTING_MAX_AGE if interval is None else interval + LISTING_SLACK_SECONDS
+        reason = await poller.ensure_listed(max_age)
+        if reason is not None:
+            problems[cluster] = reason
+    return problems
