@@ -259,3 +259,27 @@ async def test_a_webhook_of_thousands_of_alerts_does_not_stall_healthz() -> None
     # Parsing the body is one step; deciding 7,000 alerts is 70 steps with yields between them.
     # Before, the loop was held for the whole request.
     assert max(gaps) < max(0.5, took / 4), f"the event loop was held for {max(gaps):.2f}s of a {took:.2f}s webhook"
+
+
+async def test_at_most_four_request_bodies_are_parsed_and_decided_at_once() -> None:
+    # Each 1 MiB webhook costs about 10 MiB parsed: with max_connections of them at once, memory
+    # would be the connection cap times that.
+    w, _ = world()
+    ctx = w.daemon._api_context()
+    inside = peak = 0
+
+    async def slow_listing(clusters: Any) -> dict[str, str]:
+        nonlocal inside, peak
+        inside += 1
+        peak = max(peak, inside)
+        await asyncio.sleep(0.05)
+        inside -= 1
+        return {}
+
+    ctx.ensure_listed = slow_listing
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, ctx)
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon")
+    answers = await asyncio.gather(*(http.post("/v1/alertmanager", json=payload(alert(fingerprint=f"fp{i}")), headers=AUTH)
+                                     for i in range(12)))
+    assert all(a.status_code == 200 for a in answers)
+    assert peak == 4

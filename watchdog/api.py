@@ -43,6 +43,10 @@ ALERT_CHUNK = 100
 AUTH_FAILURE_LOG_INTERVAL = 10.0
 # Alertmanager and API clients retry a 429 or 503 after this many seconds.
 RETRY_AFTER_SECONDS = 30
+# Request bodies read, parsed and decided at once. A 1 MiB webhook costs about 10 MiB parsed;
+# without this, max_connections of them at once would cost that many times over. Others wait,
+# their bodies still in the socket, not in memory.
+CONCURRENT_BODIES = 4
 
 
 def _valid_connector_name(name: str) -> str:
@@ -118,13 +122,27 @@ class AuthFailureLog:
 
 def api_routes(ctx: ApiContext) -> list[Route]:
     refusals = AuthFailureLog(ctx.metrics)
+    bodies = asyncio.Semaphore(CONCURRENT_BODIES)
     return [
-        Route("/v1/alertmanager", _guarded(ctx, refusals, "alertmanager", _alertmanager), methods=["POST"]),
-        Route("/v1/restarts", _guarded(ctx, refusals, "restarts", _create_restart), methods=["POST"]),
+        Route("/v1/alertmanager", _guarded(ctx, refusals, "alertmanager", _one_of(bodies, _alertmanager)), methods=["POST"]),
+        Route("/v1/restarts", _guarded(ctx, refusals, "restarts", _one_of(bodies, _create_restart)), methods=["POST"]),
         Route("/v1/restarts/{request_id}", _guarded(ctx, refusals, "restart_status", _restart_status), methods=["GET"]),
         Route("/v1/connectors", _guarded(ctx, refusals, "connectors", _connectors), methods=["GET"]),
         Route("/v1/history", _guarded(ctx, refusals, "history", _history), methods=["GET"]),
     ]
+
+
+def _one_of(
+    bodies: asyncio.Semaphore, handler: Callable[[ApiContext, Request], Awaitable[JSONResponse]]
+) -> Callable[[ApiContext, Request], Awaitable[JSONResponse]]:
+    """The handler, run while holding one of the body slots (after authentication: a client
+    without the token never takes one)."""
+
+    async def bounded(ctx: ApiContext, request: Request) -> JSONResponse:
+        async with bodies:
+            return await handler(ctx, request)
+
+    return bounded
 
 
 def _guarded(

@@ -70,9 +70,9 @@ class Timeouts(Strict):
         return self
 
 
-# Upstream answers larger than this are refused (a 10,000-connector expanded list with traces is
-# about 10 MiB; see docs/benchmarks.md).
-DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+# Upstream answers larger than this are refused (a 10,000-connector expanded list is 7.1 MiB and
+# parses into about 50 MiB; see docs/benchmarks.md).
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
 
 class ApiSettings(Strict):

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 DEFAULT_TOTAL_SECONDS = 30.0
-DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 # Headers that describe the body as it came over the wire, not the decoded copy we keep.
 _WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
