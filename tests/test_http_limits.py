@@ -72,3 +72,14 @@ async def test_refused_tokens_are_counted_each_but_logged_at_most_once_per_inter
     refused = [e for e in logs if e["event"] == "http_request" and e.get("status") == 401]
     assert len(refused) == 1, f"{len(refused)} log lines for 50 refused tokens"
     assert "wrong-token" not in str(logs)
+
+
+async def test_requests_to_a_disabled_api_are_throttled_in_the_log_too() -> None:
+    from .test_api import world as api_world
+
+    w, http = api_world(token=None)
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(20):
+            assert (await http.get("/v1/connectors")).status_code == 403
+    assert w.sample("watchdog_http_auth_failures_total") == 20
+    assert len([e for e in logs if e["event"] == "http_request"]) == 1

@@ -62,12 +62,18 @@ def _printable(text: str) -> str:
     return text
 
 
+def _printable_text(text: str) -> str:
+    _printable(text.replace("\n", " ").replace("\t", " "))
+    return text
+
+
 class RestartBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     cluster: Annotated[str, AfterValidator(_printable)] = Field(min_length=1, max_length=63)
     connector: Annotated[str, AfterValidator(_valid_connector_name)] = Field(min_length=1, max_length=MAX_CONNECTOR_NAME_CHARS)
-    reason: Annotated[str, AfterValidator(_printable)] = Field(default="requested through the API", max_length=500)
+    # Free text (line breaks and tabs allowed): kept with the request and logged, never printed raw.
+    reason: Annotated[str, AfterValidator(_printable_text)] = Field(default="requested through the API", max_length=500)
 
 
 class BadRequest(Exception):
@@ -109,14 +115,15 @@ class AuthFailureLog:
         self._suppressed = 0
 
     def refused(self, route: str, request: Request, status: int) -> None:
-        self._metrics.http_auth_failures.inc()
+        self._metrics.http_auth_failures.inc()  # 403 (API disabled) too: the same flood, the same bound
         now = self._clock()
         if self._last is not None and now - self._last < self._interval:
             self._suppressed += 1
             return
         log.warning("http_request", route=route, method=request.method, status=status,
                     client=request.client.host if request.client else None,
-                    refused_since_last_logged=self._suppressed, note="missing or invalid bearer token")
+                    refused_since_last_logged=self._suppressed,
+                    note="missing or invalid bearer token" if status == 401 else "the API is disabled (no auth token)")
         self._last, self._suppressed = now, 0
 
 
@@ -155,13 +162,18 @@ def _guarded(
     async def endpoint(request: Request) -> JSONResponse:
         try:
             _authenticate(ctx.config(), request)
+        except BadRequest as exc:
+            # 401 (no or a wrong token) and 403 (no token configured): counted one by one,
+            # logged at most once per interval, so a client hammering the API floods nothing.
+            response = JSONResponse(exc.body, status_code=exc.status)
+            if exc.status == 401:
+                response.headers["WWW-Authenticate"] = 'Bearer realm="connect-watchdog"'
+            refusals.refused(route, request, exc.status)
+            return response
+        try:
             response = await handler(ctx, request)
         except BadRequest as exc:
             response = JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
-            if exc.status == 401:
-                response.headers["WWW-Authenticate"] = 'Bearer realm="connect-watchdog"'
-                refusals.refused(route, request, exc.status)
-                return response
         except StateStoreError as exc:
             # Nothing was decided: a client (Alertmanager) asking again later is what we want.
             log.error("http_request_not_recorded", route=route, error=str(exc))

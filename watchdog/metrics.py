@@ -162,7 +162,7 @@ class Metrics:
         )
         self.http_auth_failures = Counter(
             "watchdog_http_auth_failures",
-            "Requests to the webhook and restart API refused for a missing or wrong bearer token.",
+            "Requests to the webhook and restart API refused by authentication (401; 403 while no token is set).",
             registry=r,
         )
         self.state_store_errors = Counter(
