@@ -7,9 +7,12 @@
 #     -v "$PWD/config.yaml:/etc/watchdog/config.yaml:ro" -v "$PWD/secrets:/etc/watchdog/secrets:ro" \
 #     -p 9464:9464 --stop-timeout 60 connect-watchdog:0.1.0
 #
-# Three stages: `build` turns the source into wheels (the project's and every dependency's),
-# `install` installs them into a virtualenv without network access, and `runtime` copies only
-# that virtualenv onto a clean slim Python: no compiler, no wheels, no pip cache, no source tree.
+# Three stages: `build` downloads every dependency pinned in requirements.lock, each checked against
+# its sha256 (pip --require-hashes, binary wheels only: nothing is compiled from an unchecked
+# source), and builds the project's own wheel with a build backend pinned and checked the same way
+# (build-requirements.lock); `install` installs them into a virtualenv without network access,
+# checking the hashes again; and `runtime` copies only that virtualenv onto a clean slim Python:
+# no compiler, no wheels, no pip cache, no source tree. `make lock` regenerates the lock files.
 #
 # No container engine runs in CI, so tests/deploy/test_image.py replays this file instead: it
 # runs the two RUN steps marked "replayed by tests/deploy/test_image.py" (hence paths only through
@@ -19,17 +22,30 @@
 
 # The base image of every stage: the same Python in all three, so the virtualenv built in
 # `install` runs unchanged in `runtime` (its interpreter link points at /usr/local/bin/python3).
+# Pin it by digest where you build, so that a rebuild cannot silently pick up another image:
+#   docker buildx imagetools inspect python:3.11-slim-bookworm    # the index digest, "Digest: sha256:..."
+#   docker build --build-arg PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:<that digest> ...
+# The default below is the tag alone because no registry could be reached where this file was
+# last changed, so no digest could be verified; docs/reliability.md says so.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 ARG WHEEL_DIR=/wheels
+ARG BUILD_VENV=/build-venv
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY requirements.lock build-requirements.lock pyproject.toml README.md ./
 COPY watchdog ./watchdog
+# The build backend goes into a throwaway virtualenv (never into the base image's Python), so
+# that the project's wheel is built without build isolation fetching an unpinned setuptools.
 # replayed by tests/deploy/test_image.py
-RUN python -m pip wheel --no-cache-dir --wheel-dir "${WHEEL_DIR}" .
+RUN python -m venv "${BUILD_VENV}" \
+ && "${BUILD_VENV}/bin/python" -m pip install --no-cache-dir --require-hashes -r build-requirements.lock \
+ && "${BUILD_VENV}/bin/python" -m pip download --no-cache-dir --require-hashes --only-binary=:all: \
+      --dest "${WHEEL_DIR}" -r requirements.lock \
+ && "${BUILD_VENV}/bin/python" -m pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir "${WHEEL_DIR}" . \
+ && cp requirements.lock "${WHEEL_DIR}/"
 
 FROM ${PYTHON_IMAGE} AS install
 ARG WHEEL_DIR=/wheels
@@ -38,11 +54,16 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     VIRTUAL_ENV=/opt/watchdog
 COPY --from=build ${WHEEL_DIR} ${WHEEL_DIR}
 # The virtualenv gets no pip of its own (nothing installs at run time); the base image's pip
-# installs into it. --no-index: only the wheels built above, exactly what `build` resolved.
+# installs into it. --no-index: only the wheels downloaded above, their hashes checked again
+# against the lock; then the project's own wheel without resolving anything, and `pip check`
+# proves the lock holds every dependency the project declares.
 # replayed by tests/deploy/test_image.py
 RUN python -m venv --without-pip "${VIRTUAL_ENV}" \
- && python -m pip --python "${VIRTUAL_ENV}/bin/python" install \
-      --no-cache-dir --no-index --find-links "${WHEEL_DIR}" connect-watchdog \
+ && python -m pip --python "${VIRTUAL_ENV}/bin/python" install --no-cache-dir --no-index \
+      --find-links "${WHEEL_DIR}" --require-hashes -r "${WHEEL_DIR}/requirements.lock" \
+ && python -m pip --python "${VIRTUAL_ENV}/bin/python" install --no-cache-dir --no-index --no-deps \
+      --find-links "${WHEEL_DIR}" connect-watchdog \
+ && python -m pip --python "${VIRTUAL_ENV}/bin/python" check \
  && "${VIRTUAL_ENV}/bin/watchdog" --version
 
 FROM ${PYTHON_IMAGE} AS runtime

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo demo-kafka test bench setup lint clean
+.PHONY: demo demo-kafka test bench setup lint lock clean
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "connect-watchdog needs Python 3.11+, found " + sys.version.split()[0])'
@@ -37,6 +37,16 @@ lint: $(INSTALLED)
 	$(BIN)/pip install --quiet -e '.[test,dev]'
 	$(BIN)/ruff check watchdog tests bench
 	$(BIN)/mypy watchdog
+
+# The image installs exactly these pins, each checked against its sha256 (pip --require-hashes):
+# requirements.lock from pyproject.toml's dependencies, build-requirements.lock for the build
+# backend. Regenerate after changing dependencies, and commit both.
+lock: $(INSTALLED)
+	$(BIN)/pip install --quiet pip-tools
+	PIP_FIND_LINKS= $(BIN)/pip-compile --quiet --generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links \
+	  --output-file requirements.lock pyproject.toml
+	PIP_FIND_LINKS= $(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
+	  --no-emit-find-links --output-file build-requirements.lock build-requirements.in
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -85,3 +85,19 @@ async def test_a_garbled_answer_is_an_error() -> None:
     fake.alerts = {"not": "a list"}  # type: ignore[assignment]
     verdict = await b.refresh()
     assert verdict.blocked and "not a list" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("auth", "expected"),
+    [({"auth": "basic", "username": "watchdog", "password": "am-password-7Kq"}, "Basic d2F0Y2hkb2c6YW0tcGFzc3dvcmQtN0tx"),
+     ({"auth": "bearer", "bearer_token": "am-token-0123456789"}, "Bearer am-token-0123456789")],
+    ids=["basic", "bearer"],
+)
+async def test_alertmanager_credentials_are_sent_from_their_own_settings(auth: dict, expected: str) -> None:
+    # Credentials in alertmanager_url are refused (they would be printed and logged): blocking
+    # has its own, from the environment or the secrets directory.
+    fake = FakeAlertmanager()
+    b, _ = blocker(fake, **auth)
+    await b.refresh()
+    assert fake.requests[0].headers["authorization"] == expected
+    assert "@" not in str(fake.requests[0].url)

@@ -122,7 +122,7 @@ async def test_restart_through_a_running_daemon(capsys: pytest.CaptureFixture[st
     simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
     heal = {"name": "heal", "trigger": {"type": "status"}, "select": {"include": ["*"]}}
     async with served(simulator) as url:
-        daemon = Daemon(daemon_config([heal], base_url=url, token="cli-token-1"))
+        daemon = Daemon(daemon_config([heal], base_url=url, token="cli-token-1-5f0a9e3d"))
         await daemon.start()
         try:
             for _ in range(100):
@@ -130,7 +130,7 @@ async def test_restart_through_a_running_daemon(capsys: pytest.CaptureFixture[st
                     break
                 await asyncio.sleep(0.05)
             daemon_url = f"http://127.0.0.1:{daemon.bound_port}"
-            monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-token-1")
+            monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-token-1-5f0a9e3d")
             ok = await asyncio.to_thread(main, ["restart", "prod", "orders", "--daemon", daemon_url])
             monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "wrong")
             refused = await asyncio.to_thread(main, ["restart", "prod", "orders", "--daemon", daemon_url])
@@ -158,3 +158,13 @@ async def test_restart_dry_run_sends_nothing(tmp_path: Path, capsys: pytest.Capt
         result = await asyncio.to_thread(main, ["restart", "prod", "orders", "--dry-run", "--config", str(path), "--log-level", "ERROR"])
     assert result == 0 and "prod/orders: dry_run" in capsys.readouterr().out
     assert simulator.restarts(accepted_only=False) == []
+
+
+def test_check_config_warns_when_a_credential_would_travel_over_plain_http(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("api: {base_url: 'http://confluent-proxy:8080'}\ncredentials: {main: {}}\n"
+                      "clusters: {prod: {environment_id: env-1, kafka_cluster_id: lkc-1}}\n")
+    assert main(["check-config", "--config", str(config)]) == 0
+    assert "warning: api.base_url http://confluent-proxy:8080 is plain http://" in capsys.readouterr().out

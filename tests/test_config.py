@@ -44,7 +44,7 @@ def test_good_configs_load(path: Path, credentials_env: None, monkeypatch: pytes
 
 
 def test_the_example_config_is_valid(credentials_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "example-token")
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "example-token-0123456789")
     config = load_config(ROOT / "config.example.yaml")
     assert config.dry_run is True
     assert [rule.name for rule in config.rules] == ["heal-failed", "restart-on-alert", "restart-stalled-connectors", "nightly-jdbc"]
@@ -137,11 +137,57 @@ def test_check_config_exits_2_on_a_bad_file(capsys: pytest.CaptureFixture[str], 
 def test_check_config_summarises_without_secrets(
     capsys: pytest.CaptureFixture[str], credentials_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "example-token-b7f3")
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "example-token-b7f3-4e9a1c")
     assert main(["check-config", "--config", str(ROOT / "config.example.yaml")]) == 0
     out = capsys.readouterr().out
     assert "heal-failed" in out and "nightly-jdbc" in out and "env-abc123/lkc-xyz789" in out
     assert "api_key: set" in out and "auth_token: set" in out
     assert "restart-on-alert alert alertname=ConnectorStalled" in out
     assert "breaker: cluster more than 50% of a cluster (at least 3); fleet 30 restarts per 10m" in out
-    assert TEST_API_SECRET not in out and "example-token-b7f3" not in out
+    assert TEST_API_SECRET not in out and "example-token-b7f3-4e9a1c" not in out
+
+
+# -- secrets are stripped, blank ones refused (issue 12, items 1 and 4) ---------------------------
+
+
+def test_a_token_with_a_trailing_newline_is_stripped(credentials_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A Kubernetes Secret made from a file often ends in a newline; the daemon used to expect it
+    # in the Authorization header, locking everyone out while check-config said "set".
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "  token-from-a-secret-0123\n")
+    config = load_config(FIXTURES / "good" / "minimal.yaml")
+    assert config.server.auth_token is not None
+    assert config.server.auth_token.get_secret_value() == "token-from-a-secret-0123"
+
+
+def test_a_secret_file_holding_only_whitespace_is_refused(
+    credentials_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "WATCHDOG_SERVER__AUTH_TOKEN").write_text(" \n\t\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(FIXTURES / "good" / "minimal.yaml", secrets_dir=tmp_path)
+    assert [path for path, _ in caught.value.problems] == ["server.auth_token"]
+    assert main(["check-config", "--config", str(FIXTURES / "good" / "minimal.yaml"), "--secrets-dir", str(tmp_path)]) == 2
+    assert "server.auth_token: is empty" in capsys.readouterr().err
+
+
+def test_credentials_are_stripped_and_blank_ones_are_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WATCHDOG_CREDENTIALS__MAIN__API_KEY", "KEY0123456789\n")
+    monkeypatch.setenv("WATCHDOG_CREDENTIALS__MAIN__API_SECRET", "   ")
+    monkeypatch.delenv("WATCHDOG_SECRETS_DIR", raising=False)
+    with pytest.raises(ConfigError) as caught:
+        load_config(FIXTURES / "good" / "minimal.yaml")
+    assert [path for path, _ in caught.value.problems] == ["credentials.main.api_secret"]
+    monkeypatch.setenv("WATCHDOG_CREDENTIALS__MAIN__API_SECRET", "secret\n")
+    credential = load_config(FIXTURES / "good" / "minimal.yaml").credentials["main"]
+    assert credential.api_key is not None and credential.api_key.get_secret_value() == "KEY0123456789"
+
+
+def test_blocking_credentials_come_from_the_environment(credentials_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text((FIXTURES / "good" / "minimal.yaml").read_text()
+                    + "blocking: {alertmanager_url: 'https://alertmanager:9093', auth: basic, username: watchdog}\n")
+    monkeypatch.setenv("WATCHDOG_BLOCKING__PASSWORD", "am-password-Qx7\n")
+    blocking = load_config(path).blocking
+    assert blocking is not None
+    user, password = blocking.credentials()  # type: ignore[misc]
+    assert user == "watchdog" and password.get_secret_value() == "am-password-Qx7"

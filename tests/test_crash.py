@@ -34,7 +34,7 @@ from .test_process import free_port, wait_for
 
 pytestmark = pytest.mark.process
 
-TOKEN = "crash-test-token"
+TOKEN = "crash-test-token-7e2b"
 FLAKY = ["flaky-a", "flaky-b"]
 REQUESTED = [f"requested-{i}" for i in range(8)]
 BACKOFF = {"base": 1, "cap": 30, "jitter": 0}

@@ -177,3 +177,13 @@ async def test_once_exits_non_zero_when_a_restart_failed(fault: dict[str, Any] |
     schedule = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"connectors": ["a"]}}
     w = in_process(sim_scenario(connectors, faults=faults), daemon_config([schedule], rate_limit={"backoff": {"base": 0.01, "cap": 0.01}}))
     assert await w.daemon.run_once() == code
+
+
+async def test_a_credential_sent_over_plain_http_is_warned_about_once_at_start() -> None:
+    import structlog
+
+    w = world([{"name": "a"}], [status_rule()])  # the simulator's URL is http://
+    with structlog.testing.capture_logs() as logs:
+        await w.daemon.run_once()
+    warnings = [e for e in logs if e["event"] == "credentials_over_plain_http"]
+    assert len(warnings) == 1 and warnings[0]["settings"] == ["api.base_url"]

@@ -163,14 +163,14 @@ async def test_status_and_history_through_a_running_daemon(tmp_path: Path, capsy
     from .support import served
 
     async with served(simulator) as url:
-        d = Daemon(daemon_config([HEAL], base_url=url, token="status-token", state={"path": str(tmp_path / "s.db")}))
+        d = Daemon(daemon_config([HEAL], base_url=url, token="status-token-3c8d1a9f", state={"path": str(tmp_path / "s.db")}))
         await d.start()
         try:
             for _ in range(100):
                 if d.recorder.finished_jobs:
                     break
                 await asyncio.sleep(0.05)
-            monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "status-token")
+            monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "status-token-3c8d1a9f")
             url_daemon = f"http://127.0.0.1:{d.bound_port}"
             assert await asyncio.to_thread(main, ["status", "--daemon", url_daemon, "--json"]) == 0
             rows = json.loads(capsys.readouterr().out)["connectors"]

@@ -131,3 +131,94 @@ async def test_nothing_queued_is_lost_by_a_reload(setup) -> None:
     await w.daemon.queue.join()
     assert record.job.outcome.value == "accepted"
     await w.daemon.stop()
+
+
+# -- a failed reload is never half-applied, and never silent (issue 12, item 13) ------------------
+
+
+ONPREM = {"backend": "kafka_connect", "urls": ["https://connect-1:8083"]}
+
+
+async def _readiness(daemon: Daemon) -> int:
+    from watchdog.server import create_app as daemon_app
+
+    app = daemon_app(daemon.metrics.registry, daemon.probes)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://d") as http:
+        return (await http.get("/readyz")).status_code
+
+
+async def test_a_reload_with_a_ca_file_that_is_not_pem_changes_nothing(setup) -> None:
+    path, w = setup
+    await w.daemon.start(serve_http=False)
+    try:
+        await w.daemon._poll(CLUSTER)
+        before = w.daemon.config
+        write(path, [HEAL], clusters={CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID},
+                                      "onprem": {**ONPREM, "tls": {"ca_file": "/etc/passwd"}}})
+        with structlog.testing.capture_logs() as logs:
+            assert await w.daemon.reload("test") is False
+        assert w.daemon.config is before and "onprem" not in w.daemon.pollers
+        (failed,) = [e for e in logs if e["event"] == "config_reload_failed"]
+        assert any(error.startswith("clusters.onprem.tls.ca_file: /etc/passwd is not a readable PEM CA bundle")
+                   for error in failed["errors"])
+        assert await _readiness(w.daemon) == 200
+    finally:
+        await w.daemon.stop()
+
+
+async def test_a_reload_whose_parts_cannot_be_built_changes_nothing_and_says_why(setup, monkeypatch) -> None:
+    import watchdog.assembly
+
+    path, w = setup
+    await w.daemon.start(serve_http=False)
+    try:
+        await w.daemon._poll(CLUSTER)
+        before = w.daemon.config
+
+        def broken(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("cannot build this client")
+
+        monkeypatch.setattr(watchdog.assembly, "kafka_connect_client", broken)
+        write(path, [HEAL, NIGHTLY], clusters={CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID},
+                                               "onprem": ONPREM})
+        with structlog.testing.capture_logs() as logs:
+            assert await w.daemon.reload("test") is False
+        # Nothing of the new config took effect: not its rules, not its schedules, not its cluster.
+        assert w.daemon.config is before and w.daemon.engine.config is before
+        assert set(w.daemon.pollers) == {CLUSTER} and job_ids(w.daemon) == {f"poll:{CLUSTER}"}
+        assert w.sample("watchdog_config_reloads_total", result="error") == 1
+        (failed,) = [e for e in logs if e["event"] == "config_reload_failed"]
+        assert "cannot build this client" in failed["error"]
+        assert await _readiness(w.daemon) == 200
+    finally:
+        await w.daemon.stop()
+
+
+async def test_the_file_watcher_survives_a_reload_that_raises(tmp_path: Path) -> None:
+    from watchdog.reload import ConfigWatcher
+
+    path = tmp_path / "config.yaml"
+    path.write_text("a")
+    seen: list[str] = []
+
+    async def reload(reason: str) -> None:
+        seen.append(path.read_text())
+        if len(seen) == 1:
+            raise RuntimeError("a bug in the reload path")
+
+    watcher = ConfigWatcher(path, reload, 0.02)
+    watcher.start()
+    try:
+        path.write_text("b")
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.02)
+        path.write_text("c")
+        for _ in range(100):
+            if len(seen) == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert seen == ["b", "c"], "the watcher died with the first reload"
+    finally:
+        await watcher.stop()

@@ -209,3 +209,18 @@ def test_timestamps_are_fixed_width_utc_and_exact() -> None:
         format_timestamp(datetime(2026, 3, 29, 12, 0))
     with pytest.raises(ValueError, match="has no time zone"):
         parse_timestamp("2026-03-29T12:00:00")
+
+
+# -- terminal escapes from upstream are shown, never obeyed (issue 12, item 16) -------------------
+
+HOSTILE = "\x1b]0;pwned\x07\x1b[2J\x1b[H\u202e"
+
+
+def test_tables_escape_what_a_terminal_would_obey() -> None:
+    key = ConnectorKey("prod", f"sink{HOSTILE}")
+    row = StatusRow(key=key, state=ConnectorState(health=Health.FAILED), seen_state=f"FAILED{HOSTILE}", seen_at=NOW)
+    record = HistoryRecord(at=NOW, key=key, job_id="j1", rule="heal", trigger=Trigger.STATUS, triggers=(Trigger.STATUS,),
+                           outcome=Outcome.ACCEPTED, status_code=202, evidence={"trace": f"boom{HOSTILE}\nline 2", "tasks": []})
+    for text in (render_status([row], now=NOW), render_history([record], now=NOW)):
+        assert not any(c in text for c in "\x1b\x07\u202e"), "a control character reached the terminal"
+        assert "\\x1b]0;pwned\\x07\\x1b[2J" in text, "the escape is shown, not hidden"

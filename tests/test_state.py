@@ -720,3 +720,58 @@ def test_a_writer_killed_at_random_moments_leaves_a_consistent_file(path: Path) 
         assert now_finished >= finished, "a finished restart was lost"
         finished = now_finished
     assert finished > 50, "the writer made progress between kills"
+
+
+# -- issue 12: file permissions, and a migration whose first read fails ---------------------------
+
+
+def test_the_state_file_and_its_companions_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    old = os.umask(0o022)  # the usual umask: files would be 0644
+    try:
+        path = tmp_path / "state.db"
+        with SqliteStateStore(path) as store:
+            store.save(ConnectorKey("prod", "a"), ConnectorState(attempts=1))
+            made = [path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}.lock")]
+            assert all(p.exists() for p in made)
+            modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in made}
+        assert modes == dict.fromkeys(modes, 0o600), modes
+    finally:
+        os.umask(old)
+
+
+def test_a_state_file_an_older_release_left_world_readable_is_tightened(tmp_path: Path) -> None:
+    import stat
+
+    path = tmp_path / "state.db"
+    with SqliteStateStore(path):
+        pass
+    path.chmod(0o644)
+    with SqliteStateStore(path):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_migration_whose_first_read_fails_raises_a_state_store_error(tmp_path: Path) -> None:
+    import sqlite3
+
+    from watchdog.state import StateStoreError
+    from watchdog.state.schema import migrate
+
+    class FailingVersionRead:
+        """A connection whose `PRAGMA user_version` fails inside the migration's transaction."""
+
+        def __init__(self) -> None:
+            self.statements: list[str] = []
+
+        def execute(self, sql: str, *args: object) -> object:
+            self.statements.append(sql)
+            if sql == "PRAGMA user_version":
+                raise sqlite3.OperationalError("disk I/O error")
+            return self
+
+    db = FailingVersionRead()
+    with pytest.raises(StateStoreError, match="from version 0 to 1 failed .disk I/O error.; the file was left at version 0"):
+        migrate(db, tmp_path / "state.db", 0)  # type: ignore[arg-type]
+    assert db.statements[-1] == "ROLLBACK"

@@ -30,8 +30,9 @@ class Alert(BaseModel):
 
     @property
     def identity(self) -> str:
-        """The fingerprint, or a stable hash of the labels when a sender leaves it out."""
-        if self.fingerprint:
+        """The fingerprint, or a stable hash of the labels when a sender leaves it out (or sends
+        one far longer than Alertmanager's 16 hex digits: it is kept with every request)."""
+        if self.fingerprint and len(self.fingerprint) <= 64 and self.fingerprint.isprintable():
             return self.fingerprint
         digest = hashlib.sha256(json.dumps(self.labels, sort_keys=True).encode()).hexdigest()
         return f"labels:{digest[:16]}"

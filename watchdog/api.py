@@ -8,14 +8,17 @@ Alertmanager retries 5xx and not 4xx, so 5xx is kept for "could not take it" (sh
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
-from collections.abc import Awaitable, Callable
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.requests import Request
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
@@ -24,27 +27,65 @@ from .config import Config, format_location
 from .engine import MANUAL_RULE, Engine, RequestRecord
 from .logs import get_logger
 from .metrics import Metrics
-from .model import ConnectorKey, Trigger
+from .model import MAX_CONNECTOR_NAME_CHARS, ConnectorKey, Decision, Trigger, connector_name_problem
 from .queue import Phase
+from .state import StateStoreError
 
 log = get_logger("watchdog.api")
 
 Handler = Callable[[Request], Awaitable[JSONResponse]]
 
+# Alerts are decided this many at a time, with a yield to the event loop in between: a webhook
+# of thousands must not keep /healthz (and every other task) waiting until it is done.
+ALERT_CHUNK = 100
+# A refused bearer token is logged at most once per this many seconds (with how many were not
+# logged); each one is counted in watchdog_http_auth_failures_total.
+AUTH_FAILURE_LOG_INTERVAL = 10.0
+# Alertmanager and API clients retry a 429 or 503 after this many seconds.
+RETRY_AFTER_SECONDS = 30
+# Request bodies read, parsed and decided at once. A 1 MiB webhook costs about 10 MiB parsed;
+# without this, max_connections of them at once would cost that many times over. Others wait,
+# their bodies still in the socket, not in memory.
+CONCURRENT_BODIES = 4
+
+
+def _valid_connector_name(name: str) -> str:
+    problem = connector_name_problem(name)
+    if problem is not None:
+        raise ValueError(f"connector name {problem}")
+    return name
+
+
+def _printable(text: str) -> str:
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text):
+        raise ValueError("contains control characters")
+    return text
+
+
+def _printable_text(text: str) -> str:
+    _printable(text.replace("\n", " ").replace("\t", " "))
+    return text
+
 
 class RestartBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    cluster: str = Field(min_length=1, max_length=63)
-    connector: str = Field(min_length=1, max_length=255)
-    reason: str = Field(default="requested through the API", max_length=500)
+    cluster: Annotated[str, AfterValidator(_printable)] = Field(min_length=1, max_length=63)
+    connector: Annotated[str, AfterValidator(_valid_connector_name)] = Field(min_length=1, max_length=MAX_CONNECTOR_NAME_CHARS)
+    # Free text (line breaks and tabs allowed): kept with the request and logged, never printed raw.
+    reason: Annotated[str, AfterValidator(_printable_text)] = Field(default="requested through the API", max_length=500)
 
 
 class BadRequest(Exception):
-    def __init__(self, status: int, error: str, **detail: Any) -> None:
+    def __init__(self, status: int, error: str, *, headers: dict[str, str] | None = None, **detail: Any) -> None:
         super().__init__(error)
         self.status = status
+        self.headers = headers
         self.body = {"error": error, **detail}
+
+
+def _retry_later(status: int, error: str, **detail: Any) -> BadRequest:
+    return BadRequest(status, error, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, **detail)
 
 
 @dataclass
@@ -52,32 +93,93 @@ class ApiContext:
     engine: Engine
     metrics: Metrics
     config: Callable[[], Config]
-    polled_clusters: Callable[[], set[str]]  # clusters listed at least once: their connectors are known
+    # Lists each named cluster whose last listing is stale (through its rate limiter); returns
+    # the clusters that could not be listed, with why. Only connectors a listing showed are
+    # ever acted on: names nobody listed would otherwise grow series, state and the queue.
+    ensure_listed: Callable[[Iterable[str]], Awaitable[dict[str, str]]]
     accepting: Callable[[], bool]  # False while shutting down
     connectors: Callable[[], list[dict[str, Any]]]  # the rows of GET /v1/connectors
     history: Callable[[ConnectorKey | None, int], list[dict[str, Any]]]  # GET /v1/history
 
 
+class AuthFailureLog:
+    """Refused tokens are counted one by one but logged at most once per interval: a client
+    hammering the API with a wrong token must not flood the log."""
+
+    def __init__(self, metrics: Metrics, interval: float = AUTH_FAILURE_LOG_INTERVAL,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._metrics = metrics
+        self._interval = interval
+        self._clock = clock
+        self._last: float | None = None
+        self._suppressed = 0
+
+    def refused(self, route: str, request: Request, status: int) -> None:
+        self._metrics.http_auth_failures.inc()  # 403 (API disabled) too: the same flood, the same bound
+        now = self._clock()
+        if self._last is not None and now - self._last < self._interval:
+            self._suppressed += 1
+            return
+        log.warning("http_request", route=route, method=request.method, status=status,
+                    client=request.client.host if request.client else None,
+                    refused_since_last_logged=self._suppressed,
+                    note="missing or invalid bearer token" if status == 401 else "the API is disabled (no auth token)")
+        self._last, self._suppressed = now, 0
+
+
 def api_routes(ctx: ApiContext) -> list[Route]:
+    refusals = AuthFailureLog(ctx.metrics)
+    bodies = asyncio.Semaphore(CONCURRENT_BODIES)
     return [
-        Route("/v1/alertmanager", _guarded(ctx, "alertmanager", _alertmanager), methods=["POST"]),
-        Route("/v1/restarts", _guarded(ctx, "restarts", _create_restart), methods=["POST"]),
-        Route("/v1/restarts/{request_id}", _guarded(ctx, "restart_status", _restart_status), methods=["GET"]),
-        Route("/v1/connectors", _guarded(ctx, "connectors", _connectors), methods=["GET"]),
-        Route("/v1/history", _guarded(ctx, "history", _history), methods=["GET"]),
+        Route("/v1/alertmanager", _guarded(ctx, refusals, "alertmanager", _one_of(bodies, _alertmanager)), methods=["POST"]),
+        Route("/v1/restarts", _guarded(ctx, refusals, "restarts", _one_of(bodies, _create_restart)), methods=["POST"]),
+        Route("/v1/restarts/{request_id}", _guarded(ctx, refusals, "restart_status", _restart_status), methods=["GET"]),
+        Route("/v1/connectors", _guarded(ctx, refusals, "connectors", _connectors), methods=["GET"]),
+        Route("/v1/history", _guarded(ctx, refusals, "history", _history), methods=["GET"]),
     ]
 
 
-def _guarded(ctx: ApiContext, route: str, handler: Callable[[ApiContext, Request], Awaitable[JSONResponse]]) -> Handler:
+def _one_of(
+    bodies: asyncio.Semaphore, handler: Callable[[ApiContext, Request], Awaitable[JSONResponse]]
+) -> Callable[[ApiContext, Request], Awaitable[JSONResponse]]:
+    """The handler, run while holding one of the body slots (after authentication: a client
+    without the token never takes one)."""
+
+    async def bounded(ctx: ApiContext, request: Request) -> JSONResponse:
+        async with bodies:
+            return await handler(ctx, request)
+
+    return bounded
+
+
+def _guarded(
+    ctx: ApiContext, refusals: AuthFailureLog, route: str,
+    handler: Callable[[ApiContext, Request], Awaitable[JSONResponse]],
+) -> Handler:
+    """Authentication, then the handler; every refusal a 4xx or 503 naming its reason, logged.
+    (Counting is the server's: it counts every answer, 5xx included.)"""
+
     async def endpoint(request: Request) -> JSONResponse:
         try:
             _authenticate(ctx.config(), request)
-            response = await handler(ctx, request)
         except BadRequest as exc:
+            # 401 (no or a wrong token) and 403 (no token configured): counted one by one,
+            # logged at most once per interval, so a client hammering the API floods nothing.
             response = JSONResponse(exc.body, status_code=exc.status)
             if exc.status == 401:
                 response.headers["WWW-Authenticate"] = 'Bearer realm="connect-watchdog"'
-        ctx.metrics.http_requests.labels(route, f"{response.status_code // 100}xx").inc()
+            refusals.refused(route, request, exc.status)
+            return response
+        try:
+            response = await handler(ctx, request)
+        except BadRequest as exc:
+            response = JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
+        except StateStoreError as exc:
+            # Nothing was decided: a client (Alertmanager) asking again later is what we want.
+            log.error("http_request_not_recorded", route=route, error=str(exc))
+            response = JSONResponse({"error": "the daemon cannot record decisions now (its state file cannot be "
+                                              "written); nothing was done; try again later"},
+                                    status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         level = log.info if response.status_code < 400 else log.warning
         level("http_request", route=route, method=request.method, status=response.status_code,
               client=request.client.host if request.client else None)
@@ -91,9 +193,12 @@ def _authenticate(config: Config, request: Request) -> None:
     if token is None:
         raise BadRequest(403, "this API is disabled: the daemon has no auth token (set WATCHDOG_SERVER__AUTH_TOKEN)")
     scheme, _, provided = request.headers.get("authorization", "").partition(" ")
+    presented = provided.strip().encode()
     expected = token.get_secret_value().encode()
-    # compare_digest on bytes: the time taken does not reveal how much of the token matched.
-    if scheme.lower() != "bearer" or not hmac.compare_digest(provided.strip().encode(), expected):
+    # An empty token never authenticates, whatever the config says (the config refuses a blank
+    # one; this holds even if one slipped through). compare_digest on bytes: the time taken does
+    # not reveal how much of the token matched.
+    if scheme.lower() != "bearer" or not presented or not expected or not hmac.compare_digest(presented, expected):
         raise BadRequest(401, "missing or invalid bearer token")
 
 
@@ -102,19 +207,29 @@ async def _json_body(request: Request, limit: int) -> Any:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BadRequest(413, f"request body larger than {limit} bytes")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise BadRequest(413, f"request body larger than {limit} bytes")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise BadRequest(413, f"request body larger than {limit} bytes")
+    except ClientDisconnect:
+        # The client went away, or was cut off for sending too slowly (server.request_timeout).
+        raise BadRequest(408, "the request body did not arrive whole") from None
     try:
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequest(400, f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest(400, "request body is not acceptable JSON: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise BadRequest(400, f"request body is not acceptable JSON: {str(exc)[:200]}") from None
 
 
 def _validated(model: type[BaseModel], data: Any) -> Any:
     try:
         return model.model_validate(data)
+    except RecursionError:
+        raise BadRequest(422, "request body does not match the expected shape: nested too deeply") from None
     except ValidationError as exc:
         problems = [
             {"field": format_location(tuple(e["loc"])) or "(body)", "problem": e["msg"]}
@@ -127,9 +242,21 @@ async def _alertmanager(ctx: ApiContext, request: Request) -> JSONResponse:
     payload = _validated(WebhookPayload, await _json_body(request, ctx.config().server.max_body_bytes))
     if not ctx.accepting():
         # 5xx: Alertmanager will send it again, to this daemon's successor.
-        raise BadRequest(503, "shutting down; send again later")
-    result = ctx.engine.on_alerts(payload)
-    return JSONResponse({"alerts": [vars(a) for a in result.alerts]})
+        raise _retry_later(503, "shutting down; send again later")
+    engine = ctx.engine
+    unlisted = await ctx.ensure_listed(engine.alert_clusters(payload.alerts))
+    results = []
+    for start in range(0, len(payload.alerts), ALERT_CHUNK):
+        if start:
+            await asyncio.sleep(0)  # let /healthz, the queue and the polls run between chunks
+        results += engine.on_alerts(payload.alerts[start:start + ALERT_CHUNK], unlisted=unlisted).alerts
+    body = {"alerts": [a.as_json() for a in results]}
+    if any(a.retry for a in results):
+        # Some alerts could not be acted on for a reason that passes (a full queue, a cluster
+        # that could not be listed, shutdown): Alertmanager sends the group again; the alerts
+        # already acted on then come back as `duplicate` or inside their backoff.
+        return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return JSONResponse(body)
 
 
 async def _create_restart(ctx: ApiContext, request: Request) -> JSONResponse:
@@ -142,14 +269,21 @@ async def _create_restart(ctx: ApiContext, request: Request) -> JSONResponse:
     if not engine.watched_rules(key):
         raise BadRequest(422, f"connector {body.connector!r} in {cluster!r} is not watched by any rule; "
                               "only watched connectors can be restarted")
-    polled = cluster in ctx.polled_clusters()
-    status = engine.statuses.get(key)
-    if polled and status is None:
-        raise BadRequest(404, f"connector {body.connector!r} was not found in cluster {cluster!r} at the last poll")
     if not ctx.accepting():
-        raise BadRequest(503, "shutting down; send again later")
-    record = engine.on_request(key, status, trigger=Trigger.MANUAL, rule=MANUAL_RULE, reason=body.reason,
-                               known_missing=polled)
+        raise _retry_later(503, "shutting down; send again later")
+    unlisted = await ctx.ensure_listed([cluster])
+    if cluster in unlisted:
+        raise _retry_later(503, f"cluster {cluster!r} could not be listed ({unlisted[cluster]}), so whether "
+                                f"{body.connector!r} exists is not known; try again later")
+    status = engine.statuses.get(key)
+    if status is None:
+        raise BadRequest(404, f"connector {body.connector!r} was not found in cluster {cluster!r} at the last listing")
+    record = engine.on_request(key, status, trigger=Trigger.MANUAL, rule=MANUAL_RULE, reason=body.reason)
+    if record.decision is Decision.QUEUE_FULL:
+        raise _retry_later(429, "the restart queue is full; nothing was queued; try again later",
+                           **_describe(record))
+    if record.decision is Decision.SHUTTING_DOWN:
+        raise _retry_later(503, "shutting down; nothing was queued; send again later", **_describe(record))
     return JSONResponse(_describe(record), status_code=202, headers={"Location": f"/v1/restarts/{record.request_id}"})
 
 
@@ -172,10 +306,14 @@ async def _history(ctx: ApiContext, request: Request) -> JSONResponse:
     """GET /v1/history[?cluster=C&connector=N][&limit=50]: recent restarts, newest first."""
     params = request.query_params
     limit_text = params.get("limit", "50")
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_HISTORY:
+    # ASCII digits only: str.isdigit() is also true for '²' and other digits int() refuses.
+    if not re.fullmatch(r"[0-9]{1,4}", limit_text) or not 1 <= int(limit_text) <= MAX_HISTORY:
         raise BadRequest(400, f"limit must be a whole number from 1 to {MAX_HISTORY}")
     limit = int(limit_text)
     connector, cluster_label = params.get("connector"), params.get("cluster")
+    for name, value in (("connector", connector), ("cluster", cluster_label)):
+        if value and connector_name_problem(value) is not None:
+            raise BadRequest(400, f"{name} {connector_name_problem(value)}")
     if connector and cluster_label:
         cluster = ctx.engine.cluster_named(cluster_label)
         if cluster is None:

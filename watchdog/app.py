@@ -23,60 +23,40 @@ from prometheus_client import CollectorRegistry
 from . import __version__
 from .api import ApiContext
 from .asgi_server import EmbeddedServer, start_server, stop_server
+from .assembly import BuiltCluster, build_cluster
 from .blocking import AlertBlocker
 from .breaker import Breaker
-from .clients import cloud_client, kafka_connect_client, metrics_api_client
+from .clients import cloud_client, metrics_api_client
 from .config import (
-    AlertTrigger,
     CloudCluster,
     Config,
     ConfigError,
-    KafkaConnectCluster,
     RateLimitSettings,
-    Rule,
     ScheduleTrigger,
     StalledTrigger,
-    StatusTrigger,
 )
-from .connect import ConfluentCloudBackend, ConnectBackend, Gateway
-from .connect.kafka_connect import KafkaConnectBackend
+from .connect import ConnectBackend, Gateway
 from .connect.metrics_api import MetricsApiClient
+from .connect.transfer import CallLimits
 from .engine import MANUAL_RULE, Engine, JobRecorder, WallClock, utc_now
 from .logs import get_logger
 from .metrics import Metrics
 from .model import ERROR_OUTCOMES, ConnectorKey, Decision, Trigger
+from .plan import job_id, poll_intervals, rule_clusters, timed_rules, trigger_of
 from .queue import RestartJob, RestartQueue
 from .ratelimit import RateLimiter
 from .redirects import redirect_hook
 from .reload import ConfigDiff, ConfigWatcher, diff_configs
 from .report import history_json, status_json
 from .server import Probes, create_app
-from .state import SqliteStateStore
-from .triggers.poller import ClusterPoller
+from .state import SqliteStateStore, StateStoreError
+from .triggers.poller import ClusterPoller, ensure_listed
 from .triggers.scheduler import add_poll_job, add_rule_job, add_stall_job, build_scheduler
 from .triggers.stall import StallChecker
 
 log = get_logger("watchdog.app")
 
 HISTORY_PRUNE_BEATS = 3600  # the heartbeat ticks every second: prune once an hour
-
-
-
-def poll_intervals(config: Config) -> dict[str, float]:
-    """Each cluster with a status rule is polled once per the shortest interval among its rules.
-    A stalled rule needs polling too (which connectors run, since when, their lcc- ids): at its
-    own interval unless a status rule polls faster."""
-    intervals: dict[str, float] = {}
-    for cluster, settings in config.clusters.items():
-        for rule in config.rules_for_cluster(cluster):
-            trigger = rule.trigger
-            if isinstance(trigger, StatusTrigger) or (isinstance(trigger, StalledTrigger) and isinstance(settings, CloudCluster)):
-                intervals[cluster] = min(intervals.get(cluster, trigger.interval), trigger.interval)
-    return intervals
-
-
-def rule_clusters(config: Config, rule: Rule) -> list[str]:
-    return list(rule.select.clusters) if rule.select.clusters is not None else list(config.clusters)
 
 
 class Daemon:
@@ -112,7 +92,12 @@ class Daemon:
         self.breaker = Breaker(config.breaker)
         self.blocker = self._build_blocker(config)
         self.recorder = JobRecorder(lambda: self.config, self.state, self.metrics, self.breaker, now=now, rng=rng)
-        self.queue = RestartQueue({}, {}, {}, config.rate_limit, self.recorder, clock=clock, rng=rng)
+        self.queue = RestartQueue({}, {}, {}, config.rate_limit, self.recorder, clock=clock, rng=rng,
+                                  max_jobs_per_lane=config.queue.max_jobs_per_lane)
+        # A state file that stops taking writes (a full disk) is counted, shown by
+        # watchdog_state_store_writable and /readyz, and alerted on (deploy/prometheus).
+        self.state.on_failure = self.metrics.state_store_errors.inc
+        self.metrics.state_store_writable.set_function(lambda: 0.0 if self.state.problem else 1.0)
         # Credentials cannot change without a restart (reload.RESTART_ONLY_SECTIONS), so every
         # complete one gets its client and limiter now, ready for clusters a reload may add.
         for name, credential in sorted(config.credentials.items()):
@@ -125,11 +110,12 @@ class Daemon:
         self.backends: dict[str, ConnectBackend] = {}
         self.pollers: dict[str, ClusterPoller] = {}
         for name in config.clusters:
-            self._add_cluster(name)
+            self._install_cluster(self._build_cluster(config, name))
         self.probes = Probes(clock)
         self.probes.pending_clusters = lambda: [
-            c for c in poll_intervals(self.config) if not self.pollers[c].first_poll_done
+            c for c in poll_intervals(self.config) if c not in self.pollers or not self.pollers[c].first_poll_done
         ]
+        self.probes.state_problem = lambda: self.state.problem
         self._server: tuple[EmbeddedServer, asyncio.Task[None]] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._scheduler: AsyncIOScheduler | None = None
@@ -149,27 +135,35 @@ class Daemon:
         self.queue.add_lane(lane, self.gateways[lane])
         self.metrics.init_credential(lane)
 
-    def _add_cluster(self, name: str) -> None:
-        cluster = self.config.clusters[name]
-        lane = self.config.lane_for(name)
-        backend: ConnectBackend
-        if isinstance(cluster, KafkaConnectCluster):
-            if lane in self.http:  # a reload redefined the cluster: new workers, TLS or auth
-                self._retired.append(self.http[lane])
-                self.http[lane] = kafka_connect_client(self.config, cluster, self._transport, [redirect_hook(lane, self.metrics)])
-            else:
-                self._add_lane(lane, kafka_connect_client(self.config, cluster, self._transport, [redirect_hook(lane, self.metrics)]))
-            backend = KafkaConnectBackend(self.http[lane], [str(url) for url in cluster.urls])
-        else:
-            backend = ConfluentCloudBackend(self.http[lane], cluster.environment_id, cluster.kafka_cluster_id)
-        self.backends[name] = backend
-        self.queue.add_cluster(name, backend, lane)
-        self.pollers[name] = ClusterPoller(name, backend, self.gateways[lane], self.engine, self.metrics, self._now)
+    def _build_cluster(self, config: Config, name: str) -> BuiltCluster:
+        return build_cluster(config, name, cloud_clients=self.http, lanes=self.gateways, metrics=self.metrics,
+                             transport=self._transport, clock=self._clock, rng=self._rng)
+
+    def _install_cluster(self, built: BuiltCluster) -> None:
+        """Put a built cluster in service. Assignments only: nothing here can fail half-way."""
+        lane = built.lane
+        if built.gateway is not None and built.client is not None:
+            self.http[lane] = built.client
+            self.gateways[lane] = built.gateway
+            self.queue.add_lane(lane, built.gateway)
+            self.metrics.init_credential(lane)
+        elif built.client is not None:  # a reload redefined the cluster: new workers, TLS or auth
+            self._retired.append(self.http[lane])
+            self.http[lane] = built.client
+        self.backends[built.name] = built.backend
+        self.queue.add_cluster(built.name, built.backend, lane)
+        self.pollers[built.name] = ClusterPoller(built.name, built.backend, self.gateways[lane], self.engine,
+                                                 self.metrics, self._now)
+
+    def _call_limits(self) -> CallLimits:
+        """Every Connect API call, as a whole: its total time and the size of its answer."""
+        return CallLimits(self.config.api.timeouts.total, self.config.api.max_response_bytes)
 
     def _build_blocker(self, config: Config) -> AlertBlocker | None:
         if config.blocking is None:
             return None
-        return AlertBlocker(config.blocking, self.metrics, transport=self._blocking_transport, clock=self._clock)
+        return AlertBlocker(config.blocking, self.metrics, transport=self._blocking_transport, clock=self._clock,
+                            max_response_bytes=config.api.max_response_bytes)
 
     def _preinitialise_metrics(self) -> None:
         self._preinitialise_clusters(self.config.clusters)
@@ -177,14 +171,23 @@ class Daemon:
     def _preinitialise_clusters(self, clusters: Iterable[str]) -> None:
         for cluster in clusters:
             rules = self.config.rules_for_cluster(cluster)
-            self.metrics.init_cluster(cluster, [(r.name, _trigger_of(r)) for r in rules] + [(MANUAL_RULE, Trigger.MANUAL)])
+            self.metrics.init_cluster(cluster, [(r.name, trigger_of(r)) for r in rules] + [(MANUAL_RULE, Trigger.MANUAL)])
             for rule in rules:
                 for connector in rule.select.connectors:
-                    self.metrics.init_connector(cluster, connector, rule.name, _trigger_of(rule))
+                    self.metrics.init_connector(cluster, connector, rule.name, trigger_of(rule))
 
     # -- running ---------------------------------------------------------------------------------
 
+    def _warn_plaintext_credentials(self) -> None:
+        """Once at start: a key sent over http:// can be read by anyone on the path."""
+        found = self.config.plaintext_credential_urls()
+        if found:
+            log.warning("credentials_over_plain_http", settings=[where for where, _ in found],
+                        urls=sorted({url for _, url in found}),
+                        note="these URLs are http://: the credentials sent to them travel unencrypted; use https://")
+
     async def start(self, *, serve_http: bool = True) -> None:
+        self._warn_plaintext_credentials()
         if self.blocker is not None:
             await self.blocker.refresh()  # know before the first decision, not one TTL later
             self.blocker.start()
@@ -200,7 +203,9 @@ class Daemon:
         self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
         if serve_http:
             app = create_app(self.metrics.registry, self.probes, self._api_context())
-            self._server = await start_server(app, self.config.server.host, self.config.server.port)
+            server = self.config.server
+            self._server = await start_server(app, server.host, server.port, max_connections=server.max_connections,
+                                              request_timeout=server.request_timeout)
         self.probes.config_loaded = True
         log.info(
             "started", version=__version__, dry_run=self.config.dry_run, clusters=sorted(self.config.clusters),
@@ -215,11 +220,15 @@ class Daemon:
             engine=self.engine,
             metrics=self.metrics,
             config=lambda: self.config,
-            polled_clusters=lambda: {c for c, p in self.pollers.items() if p.first_poll_done and c in poll_intervals(self.config)},
+            ensure_listed=self.ensure_listed,
             accepting=lambda: not self._stopping,
             connectors=self.connector_rows,
             history=lambda key, limit: history_json(self.state.history(key, limit))["restarts"],
         )
+
+    async def ensure_listed(self, clusters: Iterable[str]) -> dict[str, str]:
+        """List the named clusters whose last listing is stale; returns those that could not be."""
+        return await ensure_listed(self.pollers, poll_intervals(self.config), clusters)
 
     def connector_rows(self) -> list[dict[str, Any]]:
         """Every connector the daemon remembers, with its health and restart state."""
@@ -238,11 +247,11 @@ class Daemon:
         for cluster, interval in new_polls.items():
             if old_polls.get(cluster) != interval or cluster in changed_clusters:
                 add_poll_job(scheduler, cluster, interval, functools.partial(self._job, self._poll, cluster))
-        old_rules = _timed_rules(previous) if previous is not None else {}
-        new_rules = _timed_rules(self.config)
+        old_rules = timed_rules(previous) if previous is not None else {}
+        new_rules = timed_rules(self.config)
         for name, rule in old_rules.items():
             if name not in new_rules:
-                _remove_job(scheduler, _job_id(rule))
+                _remove_job(scheduler, job_id(rule))
         for name, rule in new_rules.items():
             if old_rules.get(name) == rule:
                 continue
@@ -260,11 +269,23 @@ class Daemon:
     # -- live reload -----------------------------------------------------------------------------
 
     async def reload(self, reason: str) -> bool:
-        """Load and validate the config again; apply it only if it is valid as a whole."""
+        """Load and validate the config again; apply it only if it is valid as a whole and
+        everything it describes could be built. Never raises: whatever goes wrong is logged and
+        counted, and the running config stays in effect (this runs from the file watcher and the
+        SIGHUP handler, which must survive any reload)."""
         if self._reload_config is None:
             return False
         try:
-            new = self._reload_config()
+            return await self._reload(reason)
+        except Exception as exc:
+            self.metrics.config_reloads.labels("error").inc()
+            log.exception("config_reload_failed", reason=reason, error=f"{type(exc).__name__}: {exc}"[:500],
+                          note="the running config stays in effect")
+            return False
+
+    async def _reload(self, reason: str) -> bool:
+        try:
+            new = self._reload_config() if self._reload_config is not None else self.config
         except ConfigError as exc:
             self.metrics.config_reloads.labels("error").inc()
             log.error("config_reload_failed", reason=reason, source=exc.source,
@@ -277,15 +298,28 @@ class Daemon:
             log.error("config_reload_refused", reason=reason, sections=diff.restart_required,
                       note="these sections need a process restart; the running config stays in effect")
             return False
+        # Build first, swap last: if any part cannot be made, nothing has changed.
+        built: list[BuiltCluster] = []
+        blocker = self.blocker
+        try:
+            for name in diff.clusters_added + diff.clusters_changed:
+                built.append(self._build_cluster(new, name))
+            if new.blocking != self.config.blocking:
+                blocker = self._build_blocker(new)
+        except BaseException:
+            for part in built:
+                if part.client is not None:
+                    await part.client.aclose()
+            raise
         previous = self.config
-        self._apply(new, diff)
+        self._apply(new, diff, built)
         self.metrics.config_reloads.labels("success").inc()
         log.info("config_reloaded", reason=reason, unchanged=diff.empty, **diff.summary())
         if previous.blocking != new.blocking:
-            await self._swap_blocker()
+            await self._swap_blocker(blocker)
         return True
 
-    def _apply(self, new: Config, diff: ConfigDiff) -> None:
+    def _apply(self, new: Config, diff: ConfigDiff, built: list[BuiltCluster]) -> None:
         """Swap the config in one step of the event loop: no other task sees half of it."""
         previous = self.config
         self.config = new
@@ -297,16 +331,16 @@ class Daemon:
             self.metrics.forget_cluster(name)
             del self.pollers[name]
             # Its backend stays with the queue: a restart already queued for it is still sent.
-        for name in diff.clusters_added + diff.clusters_changed:
-            self._add_cluster(name)
+        for part in built:
+            self._install_cluster(part)
         self.engine.prune_unwatched()
         self._preinitialise_clusters(new.clusters)
         logging.getLogger().setLevel(new.log.level)
         if self._scheduler is not None:
             self._sync_jobs(previous, changed_clusters=set(diff.clusters_changed))
 
-    async def _swap_blocker(self) -> None:
-        old, self.blocker = self.blocker, self._build_blocker(self.config)
+    async def _swap_blocker(self, blocker: AlertBlocker | None) -> None:
+        old, self.blocker = self.blocker, blocker
         self.engine.blocker = self.blocker
         if old is not None:
             await old.close()
@@ -331,7 +365,9 @@ class Daemon:
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
-        unsent = await self.queue.close(self.config.queue.shutdown_deadline)
+        for poller in self.pollers.values():
+            await poller.close()
+        unsent = await self.queue.close(self.config.queue.shutdown_deadline, self.config.queue.in_flight_grace)
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -354,6 +390,7 @@ class Daemon:
 
     async def run_once(self) -> int:
         """One pass over every rule, then drain the queue. Non-zero when a restart failed."""
+        self._warn_plaintext_credentials()
         self.engine.recover()
         self.queue.start()
         self.probes.config_loaded = True
@@ -404,6 +441,11 @@ class Daemon:
             if not self._stopping:
                 raise
             log.debug("job_cancelled_at_shutdown", job=getattr(work, "__qualname__", str(work)))
+        except StateStoreError as exc:
+            # Counted by the store, shown by /readyz and watchdog_state_store_writable; the next
+            # run tries again.
+            log.error("job_not_recorded", job=getattr(work, "__qualname__", str(work)), error=str(exc),
+                      note="the state file cannot record decisions; nothing was restarted")
         finally:
             if task is not None:
                 self._job_tasks.discard(task)
@@ -439,7 +481,9 @@ class Daemon:
                                     [redirect_hook(self.METRICS_LANE, self.metrics)])
         settings = self.config.rate_limit.model_copy(update={"max_requests_per_second": self.config.metrics_api.max_requests_per_second})
         self._add_lane(self.METRICS_LANE, client, settings)
-        self._stall_checker = StallChecker(MetricsApiClient(client), self.gateways[self.METRICS_LANE], self.engine, self._now)
+        limits = CallLimits(self.config.metrics_api.timeouts.total, self.config.api.max_response_bytes)
+        self._stall_checker = StallChecker(MetricsApiClient(client, limits=limits), self.gateways[self.METRICS_LANE],
+                                           self.engine, self._now)
 
     async def _run_stall_check(self, rule_name: str) -> None:
         rule = next((r for r in self.config.rules if r.name == rule_name), None)
@@ -459,25 +503,6 @@ class Daemon:
                           reason="could not list the cluster's connectors; see poll_failed")
                 continue
             self.engine.on_schedule(rule, cluster, statuses)
-
-
-def _trigger_of(rule: Rule) -> Trigger:
-    if isinstance(rule.trigger, StatusTrigger):
-        return Trigger.STATUS
-    if isinstance(rule.trigger, AlertTrigger):
-        return Trigger.ALERT
-    if isinstance(rule.trigger, StalledTrigger):
-        return Trigger.STALLED
-    return Trigger.SCHEDULE
-
-
-def _timed_rules(config: Config) -> dict[str, Rule]:
-    """Rules with a job of their own: schedules and stall checks."""
-    return {r.name: r for r in config.rules if r.enabled and isinstance(r.trigger, ScheduleTrigger | StalledTrigger)}
-
-
-def _job_id(rule: Rule) -> str:
-    return f"stalled:{rule.name}" if isinstance(rule.trigger, StalledTrigger) else f"rule:{rule.name}"
 
 
 def _remove_job(scheduler: AsyncIOScheduler, job_id: str) -> None:

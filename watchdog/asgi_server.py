@@ -1,7 +1,14 @@
-"""Run an ASGI app with uvicorn inside the daemon's own event loop.
+"""Run an ASGI app with uvicorn inside the daemon's own event loop, with bounds on connections.
 
 uvicorn's `Server.serve()` installs SIGINT/SIGTERM handlers of its own and restores them on exit;
 the daemon owns signal handling (it must drain its queue first), so they are turned off here.
+
+uvicorn has no deadline for a request to arrive: a connection that sends nothing, or trickles
+its headers a byte at a time, is held for ever (its keep-alive timer only runs between requests,
+and every byte received cancels it), and it caps nothing but concurrent requests. `GuardedH11`
+adds both bounds: connections beyond `max_connections` are closed as they open, and a request
+that has not arrived whole within `request_timeout` of its connection (or of the previous answer
+on it) has its connection closed.
 """
 
 from __future__ import annotations
@@ -11,7 +18,18 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+import h11
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from .logs import get_logger
+
+log = get_logger("watchdog.server")
+
+# Idle keep-alive connections are closed after this long (uvicorn's default, said out loud).
+KEEP_ALIVE_SECONDS = 5
+# On shutdown, requests in progress get this long to finish before their connections are closed.
+GRACEFUL_SHUTDOWN_SECONDS = 5
 
 
 class EmbeddedServer(uvicorn.Server):
@@ -28,9 +46,61 @@ class EmbeddedServer(uvicorn.Server):
         raise RuntimeError("server is not listening")
 
 
-async def start_server(app: Any, host: str, port: int) -> tuple[EmbeddedServer, asyncio.Task[None]]:
+def guarded_protocol(max_connections: int, request_timeout: float) -> type[H11Protocol]:
+    """An h11 protocol class bound to these limits (uvicorn makes one instance per connection)."""
+
+    class GuardedH11(H11Protocol):
+        _request_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            if len(self.connections) > max_connections:
+                log.warning("http_connection_refused", open_connections=len(self.connections) - 1,
+                            max_connections=max_connections)
+                transport.abort()
+                return
+            self._arm_request_timer()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm_request_timer()
+            super().connection_lost(exc)
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm_request_timer()  # the next request on this connection has as long
+
+        def _arm_request_timer(self) -> None:
+            self._disarm_request_timer()
+            self._request_timer = self.loop.call_later(request_timeout, self._request_timed_out)
+
+        def _disarm_request_timer(self) -> None:
+            if self._request_timer is not None:
+                self._request_timer.cancel()
+                self._request_timer = None
+
+        def _request_timed_out(self) -> None:
+            self._request_timer = None
+            # Still waiting for a request line, headers or body: the client is too slow (or never
+            # meant to send). A request that arrived whole and is being answered is left alone.
+            if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
+                self.transport.close()
+
+    return GuardedH11
+
+
+async def start_server(
+    app: Any, host: str, port: int, *, max_connections: int = 64, request_timeout: float = 10.0
+) -> tuple[EmbeddedServer, asyncio.Task[None]]:
     """Start serving in the background and return once the socket is bound."""
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off")
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, lifespan="off",
+        http=guarded_protocol(max_connections, request_timeout),
+        # Requests in progress beyond this are answered 503 by uvicorn itself.
+        limit_concurrency=max_connections + 1,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
     server = EmbeddedServer(config)
     task = asyncio.create_task(server.serve(), name=f"http-{host}:{port}")
     while not server.started:

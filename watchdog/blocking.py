@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import httpx
 
 from .config import BlockingSettings
+from .connect.transfer import DEFAULT_MAX_BYTES, CallLimits, fetch
 from .logs import get_logger
 from .metrics import Metrics
 
@@ -39,12 +40,23 @@ class AlertBlocker:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
+        max_response_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.settings = settings
+        # `timeout` bounds the whole check, answer included: a trickling Alertmanager must not
+        # hold the check (and, with on_error: block, every restart) longer than that.
+        self._limits = CallLimits(settings.timeout, max_response_bytes)
         self._metrics = metrics
         self._clock = clock
+        auth: httpx.Auth | None = None
+        headers: dict[str, str] = {}
+        credentials = settings.credentials()
+        if isinstance(credentials, tuple):
+            auth = httpx.BasicAuth(credentials[0], credentials[1].get_secret_value())
+        elif credentials is not None:
+            headers["Authorization"] = f"Bearer {credentials.get_secret_value()}"
         self._http = httpx.AsyncClient(
-            base_url=settings.alertmanager_url, timeout=settings.timeout, transport=transport
+            base_url=settings.alertmanager_url, timeout=settings.timeout, transport=transport, auth=auth, headers=headers
         )
         self._verdict: BlockingVerdict | None = None
         self._checked_at: float | None = None
@@ -59,9 +71,11 @@ class AlertBlocker:
 
     async def refresh(self) -> BlockingVerdict:
         try:
-            response = await self._http.get("/api/v2/alerts", params=self._params())
-            response.raise_for_status()
-            alerts = response.json()
+            answer = await fetch(self._http, "GET", "/api/v2/alerts", self._limits, params=self._params())
+            answer.response.raise_for_status()
+            if not answer.complete:
+                raise ValueError(answer.too_large_message(self._limits))
+            alerts = answer.response.json()
             if not isinstance(alerts, list):
                 raise ValueError("answer is not a list of alerts")
         except (httpx.HTTPError, ValueError) as exc:

@@ -29,7 +29,7 @@ from .config import (
     WindowSettings,
     load_config,
 )
-from .logs import configure_logging, get_logger
+from .logs import configure_logging, get_logger, redact_url_credentials
 
 if TYPE_CHECKING:
     import httpx
@@ -209,13 +209,16 @@ def _restart(args: argparse.Namespace) -> int:
     except StateStoreError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_FAILED
+    from .report import printable
+
     decision, job = asyncio.run(daemon.restart_now(args.cluster, args.connector, reason=args.reason))
+    target = printable(f"{args.cluster}/{args.connector}")
     if job is None:
-        print(f"{args.cluster}/{args.connector}: not restarted ({decision.value})")
+        print(f"{target}: not restarted ({decision.value})")
         return EXIT_FAILED
     detail = f" (HTTP {job.status_code})" if job.status_code else ""
-    message = f": {job.message}" if job.message else ""
-    print(f"{args.cluster}/{args.connector}: {job.outcome.value if job.outcome else 'unknown'}{detail}{message}")
+    message = f": {printable(job.message)}" if job.message else ""
+    print(f"{target}: {job.outcome.value if job.outcome else 'unknown'}{detail}{message}")
     return EXIT_OK if job.outcome in (Outcome.ACCEPTED, Outcome.DRY_RUN) else EXIT_FAILED
 
 
@@ -313,9 +316,11 @@ def _utc_now() -> datetime:
 
 
 def _daemon_token(args: argparse.Namespace) -> str | None:
+    # Stripped as the daemon strips its own: a token from a Secret often ends in a newline.
     if args.token_file:
         return Path(args.token_file).read_text(encoding="utf-8").strip()
-    return os.environ.get("WATCHDOG_SERVER__AUTH_TOKEN")
+    token = os.environ.get("WATCHDOG_SERVER__AUTH_TOKEN", "").strip()
+    return token or None
 
 
 def _restart_via_daemon(args: argparse.Namespace) -> int:
@@ -328,7 +333,9 @@ def _restart_via_daemon(args: argparse.Namespace) -> int:
     if not token:
         print("no token: set WATCHDOG_SERVER__AUTH_TOKEN or pass --token-file", file=sys.stderr)
         return EXIT_CONFIG
-    target = f"{args.cluster}/{args.connector}"
+    from .report import printable
+
+    target = printable(f"{args.cluster}/{args.connector}")
     headers = {"Authorization": f"Bearer {token}"}
     try:
         with httpx.Client(base_url=args.daemon, headers=headers, timeout=10.0) as http:
@@ -352,16 +359,18 @@ def _restart_via_daemon(args: argparse.Namespace) -> int:
         print(f"{target}: still queued after {args.wait:g}s; follow it with GET /v1/restarts/{record['id']}")
         return EXIT_FAILED
     detail = f" (HTTP {job['status_code']})" if job.get("status_code") else ""
-    message = f": {job['message']}" if job.get("message") else ""
+    message = f": {printable(str(job['message']))}" if job.get("message") else ""
     print(f"{target}: {job.get('outcome')}{detail}{message}; request {record['id']}")
     return EXIT_OK if job.get("outcome") in ("accepted", "dry_run") else EXIT_FAILED
 
 
 def _error_text(response: httpx.Response) -> str:
+    from .report import printable
+
     try:
-        return str(response.json().get("error"))
-    except ValueError:
-        return response.text[:200]
+        return printable(str(response.json().get("error")))
+    except (ValueError, AttributeError):
+        return printable(response.text[:200])
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -393,14 +402,14 @@ def _duration(seconds: float) -> str:
 
 def summarize(config: Config, source: str) -> str:
     """A one-screen view of what the daemon would do with this config. Secrets are never shown."""
-    lines = [f"config {source}: valid", f"api: {config.api.base_url}   dry_run: {str(config.dry_run).lower()}"]
+    lines = [f"config {source}: valid", f"api: {redact_url_credentials(config.api.base_url)}   dry_run: {str(config.dry_run).lower()}"]
     lines.append("credentials:")
     for name, cred in sorted(config.credentials.items()):
         lines.append(f"  {name:<16} api_key: {'set' if cred.api_key else 'MISSING'}   api_secret: {'set' if cred.api_secret else 'MISSING'}")
     lines.append("clusters:")
     for name, cluster in sorted(config.clusters.items()):
         if isinstance(cluster, KafkaConnectCluster):
-            where = f"Kafka Connect {', '.join(str(u) for u in cluster.urls)}"
+            where = f"Kafka Connect {', '.join(redact_url_credentials(u) for u in cluster.urls)}"
             auth = f"basic auth: {cluster.credential}" if cluster.credential else "no auth"
             tls = "" if cluster.tls == TlsSettings() else "   custom TLS"
             lines.append(f"  {name:<16} {where}   {auth}{tls}")
@@ -454,7 +463,11 @@ def summarize(config: Config, source: str) -> str:
     lines.append(f"breaker: cluster {share}; fleet {fleet}")
     if config.blocking is not None:
         bl = config.blocking
-        lines.append(f"blocking: {bl.alertmanager_url} filters {bl.filters or 'none'}, cache {_duration(bl.cache_ttl)}, on error {bl.on_error}")
+        auth = {"none": "no auth", "basic": f"basic auth as {bl.username}", "bearer": "bearer token"}[bl.auth]
+        lines.append(f"blocking: {redact_url_credentials(bl.alertmanager_url)} ({auth}) filters {bl.filters or 'none'}, "
+                     f"cache {_duration(bl.cache_ttl)}, on error {bl.on_error}")
+    for where, url in config.plaintext_credential_urls():
+        lines.append(f"warning: {where} {redact_url_credentials(url)} is plain http://: its credentials travel unencrypted")
     return "\n".join(lines)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import httpx
 
 from . import __version__
-from .config import Config, Credential, KafkaConnectCluster, Timeouts, TlsSettings
+from .config import Config, Credential, KafkaConnectCluster, Timeouts
 from .redirects import MAX_REDIRECTS, ResponseHook
 
 USER_AGENT = f"connect-watchdog/{__version__} (+https://github.com/connect-watchdog/connect-watchdog)"
@@ -66,7 +66,7 @@ def kafka_connect_client(
     credential = config.credentials[cluster.credential] if cluster.credential else None
     # The backend builds absolute URLs from the worker list (it fails over between them).
     return _client(config, base_url="", timeouts=config.api.timeouts, credential=credential,
-                   transport=transport, verify=tls_context(cluster.tls), hooks=hooks)
+                   transport=transport, verify=cluster.tls.context(), hooks=hooks)
 
 
 def metrics_api_client(
@@ -76,13 +76,3 @@ def metrics_api_client(
     return _client(config, base_url=settings.base_url, timeouts=settings.timeouts, credential=credential,
                    transport=transport, hooks=hooks)
 
-
-def tls_context(tls: TlsSettings) -> ssl.SSLContext | bool:
-    if not tls.verify:
-        return False
-    if tls.ca_file is None and tls.cert_file is None:
-        return True
-    context = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
-    if tls.cert_file is not None and tls.key_file is not None:
-        context.load_cert_chain(str(tls.cert_file), str(tls.key_file))
-    return context

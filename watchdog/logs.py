@@ -7,12 +7,38 @@ Our own events and third-party stdlib logs (apscheduler, uvicorn, httpx) go thro
 from __future__ import annotations
 
 import logging
+import re
 import sys
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 import structlog
+from structlog.tracebacks import ExceptionDictTransformer
 
 LogFormat = Literal["auto", "json", "console"]
+
+# `scheme://user:password@host`: what a URL's credentials look like wherever they turn up.
+_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]*@")
+
+
+def redact_url_credentials(text: str) -> str:
+    """`https://user:pass@host/x` -> `https://***@host/x`, anywhere in a text."""
+    return _URL_USERINFO.sub(r"\g<scheme>***@", text)
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_url_credentials(value) if "@" in value else value
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item) for item in value]
+    return value
+
+
+def _redact_url_credentials(logger: Any, method: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
+    """The config refuses URLs with credentials in them, but an upstream's error message, a
+    redirect or an exception can still carry one: no log line ever shows it."""
+    return {key: _redacted(value) for key, value in event.items()}
 
 
 def configure_logging(level: str = "INFO", fmt: LogFormat = "auto", stream: IO[str] | None = None) -> None:
@@ -40,10 +66,21 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "auto", stream: IO[s
         cache_logger_on_first_use=False,
     )
     tail: list[structlog.types.Processor] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
+    # Tracebacks are rendered WITHOUT the frames' local variables, in both formats: a frame's
+    # locals can hold anything, a request's Authorization header included (uvicorn's proxy-headers
+    # frame held the last header read when an app raised). structlog's defaults show them.
     if fmt == "json":
-        tail += [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
+        tail += [
+            structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False)),
+            _redact_url_credentials,
+            structlog.processors.JSONRenderer(),
+        ]
     else:
-        tail += [structlog.dev.ConsoleRenderer(colors=stream.isatty())]
+        tail += [
+            structlog.processors.format_exc_info,
+            _redact_url_credentials,
+            structlog.dev.ConsoleRenderer(colors=stream.isatty(), exception_formatter=structlog.dev.plain_traceback),
+        ]
     handler = logging.StreamHandler(stream)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=tail))
     root = logging.getLogger()

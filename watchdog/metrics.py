@@ -34,10 +34,15 @@ WEBHOOK_RESULTS = ("restart_requested", "duplicate", "unmatched", "resolved", "c
 BLOCKING_RESULTS = ("clear", "blocked", "error_blocked", "error_allowed")
 STALL_VERDICTS = ("moving", "idle", "stalling", "stalled")
 HTTP_ROUTES = ("alertmanager", "restarts", "restart_status", "connectors", "history")
+# Every answer of the HTTP server is counted: the API routes above, the open ones, and `other`
+# for any path that matches no route (404, 405).
+SERVED_ROUTES = (*HTTP_ROUTES, "metrics", "healthz", "readyz", "other")
 SCHEDULER_EVENTS = ("missed", "error", "max_instances")
 # Polls are reads: never unsent, cancelled or unconfirmed (a read is simply asked again).
 # `unusable`: the answer was a map whose entries could not be read, none of them.
-POLL_RESULTS = ("ok", "unusable", *(o.value for o in Outcome if o not in (
+# `state_error`: the list call worked but its connectors could not be judged, because the state
+# file could not record the decisions (a full disk).
+POLL_RESULTS = ("ok", "unusable", "state_error", *(o.value for o in Outcome if o not in (
     Outcome.ACCEPTED, Outcome.DRY_RUN, Outcome.DROPPED, Outcome.UNSENT, Outcome.CANCELLED, Outcome.UNCONFIRMED)))
 
 
@@ -174,8 +179,24 @@ class Metrics:
         )
         self.http_requests = Counter(
             "watchdog_http_requests",
-            "Requests to the webhook and restart API, by route and status class.",
+            "Answers of the daemon's HTTP server (webhook, restart API, metrics, probes), by route and status class.",
             ["route", "status_class"],
+            registry=r,
+        )
+        self.http_auth_failures = Counter(
+            "watchdog_http_auth_failures",
+            "Requests to the webhook and restart API refused by authentication (401; 403 while no token is set).",
+            registry=r,
+        )
+        self.state_store_errors = Counter(
+            "watchdog_state_store_errors",
+            "Reads and writes of the state file that failed (a full disk, a read-only file): "
+            "decisions that could not be recorded were not acted on.",
+            registry=r,
+        )
+        self.state_store_writable = Gauge(
+            "watchdog_state_store_writable",
+            "1 while the state file takes writes; 0 from a failed write until one succeeds again.",
             registry=r,
         )
         self.stall_checks = Counter(
@@ -202,9 +223,10 @@ class Metrics:
             self.webhook_alerts.labels(result)
         for result in BLOCKING_RESULTS:
             self.blocking_checks.labels(result)
-        for route in HTTP_ROUTES:
+        for route in SERVED_ROUTES:
             for status_class in ("2xx", "4xx", "5xx"):
                 self.http_requests.labels(route, status_class)
+        self.state_store_writable.set(1)
         self.breaker_open.labels("fleet").set(0)
         for event in SCHEDULER_EVENTS:
             self.scheduler_events.labels(event)

@@ -46,6 +46,9 @@ class Decision(StrEnum):
     # Its name has `/`-separated `.` or `..` parts: a server that decodes %2F before routing
     # would send the call to another resource, so no call is made for it.
     UNADDRESSABLE = "unaddressable"
+    # The restart was decided but the queue could not take it: nothing was queued.
+    QUEUE_FULL = "queue_full"  # its lane holds queue.max_jobs_per_lane jobs already
+    SHUTTING_DOWN = "shutting_down"  # the daemon is stopping and takes no new restarts
 
 
 class Outcome(StrEnum):
@@ -101,6 +104,23 @@ class Unusable(StrEnum):
     STATUS_MISSING = "status_missing"  # no `status` key (a connector being deleted may lose it)
     STATUS_NOT_OBJECT = "status_not_object"  # `status: null`, or not an object
     CONNECTOR_STATE_MISSING = "connector_state_missing"  # `status: {}`, `connector: null`, no state
+
+
+# Kafka Connect and Confluent Cloud take names up to this long (the restart API's own limit).
+MAX_CONNECTOR_NAME_CHARS = 255
+
+
+def connector_name_problem(name: str) -> str | None:
+    """Why a name cannot be a connector's (None when it can): empty, longer than 255 characters,
+    or holding control characters (which no Connect API accepts, and which would reach URLs,
+    logs and terminals). Names are never quoted back: they may be huge or hostile."""
+    if not name:
+        return "is empty"
+    if len(name) > MAX_CONNECTOR_NAME_CHARS:
+        return f"is {len(name)} characters long; connector names have at most {MAX_CONNECTOR_NAME_CHARS}"
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+        return "contains control characters"
+    return None
 
 
 @dataclass(frozen=True, slots=True)

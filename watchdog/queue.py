@@ -38,6 +38,19 @@ class QueueClosed(Exception):
     """The daemon is shutting down and takes no new restarts."""
 
 
+class QueueFull(Exception):
+    """The lane already holds as many jobs as it may (queue.max_jobs_per_lane)."""
+
+
+class JobNotRecorded(Exception):
+    """The observer could not record that the job is about to be sent (its attempt, in the state
+    file): the job must not be sent, or the backoff would not hold."""
+
+
+def new_job_id() -> str:
+    return secrets.token_hex(8)
+
+
 class Phase(Enum):
     QUEUED = "queued"
     WAITING = "waiting"  # taken by a worker, waiting for rate-limit budget or a retry backoff
@@ -100,7 +113,7 @@ class JobObserver(Protocol):
         opened...), or None to send it."""
 
     def sending(self, job: RestartJob) -> None:
-        """The job's first call is about to go out."""
+        """The job's first call is about to go out (raises JobNotRecorded to stop it)."""
 
     def finished(self, job: RestartJob) -> None:
         """Count, log and remember the job's terminal outcome."""
@@ -119,8 +132,12 @@ class RestartQueue:
         *,
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
+        max_jobs_per_lane: int = 1000,
     ) -> None:
         self._gateways = dict(gateways)
+        # Jobs are deduplicated per connector, so this bounds memory, the state file's pending
+        # rows and the time to drain a lane, whatever names the API and alerts bring.
+        self.max_jobs_per_lane = max_jobs_per_lane
         self._backends = dict(backends)
         self._credentials = dict(cluster_credentials)
         self._settings = settings
@@ -172,17 +189,40 @@ class RestartQueue:
     def depth(self, credential: str | None = None) -> int:
         return len(self._pending) if credential is None else self._depths[credential]
 
-    def submit(self, request: RestartRequest) -> tuple[RestartJob, bool]:
-        """Queue a restart. Returns the job and whether the request joined one already pending."""
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def full_for(self, key: ConnectorKey) -> str | None:
+        """Why a new restart of `key` cannot be queued because its lane is full (None if it can:
+        a restart that joins a job already pending takes no room)."""
+        if key in self._pending:
+            return None
+        lane = self._credentials.get(key.cluster)
+        if lane is not None and self._depths[lane] >= self.max_jobs_per_lane:
+            return (f"lane {lane} already holds {self._depths[lane]} restart jobs "
+                    f"(queue.max_jobs_per_lane); try again once some are done")
+        return None
+
+    def submit(
+        self, request: RestartRequest, *, recovered: bool = False, job_id: str | None = None
+    ) -> tuple[RestartJob, bool]:
+        """Queue a restart. Returns the job and whether the request joined one already pending.
+        `recovered`: a request accepted before the daemon restarted, queued again whatever the
+        lane holds (it was counted against the cap when first accepted). `job_id`: the id a new
+        job gets (the caller recorded the request under it first)."""
         if self._closed:
             raise QueueClosed("shutting down; no new restarts are taken")
         existing = self._pending.get(request.key)
         if existing is not None:
             existing.requests.append(request)
             return existing, True
+        full = None if recovered else self.full_for(request.key)
+        if full is not None:
+            raise QueueFull(full)
         credential = self._credentials[request.key.cluster]
         job = RestartJob(
-            id=secrets.token_hex(8),
+            id=job_id or new_job_id(),
             key=request.key,
             credential=credential,
             requests=[request],
@@ -213,11 +253,13 @@ class RestartQueue:
         """Wait until nothing is queued or in flight."""
         await self._idle.wait()
 
-    async def close(self, deadline: float) -> list[RestartJob]:
+    async def close(self, deadline: float, in_flight_grace: float = 10.0) -> list[RestartJob]:
         """Stop taking work, try what is queued for `deadline` seconds, then give up on the rest.
 
-        A request already on the wire is allowed to finish (its HTTP timeouts bound it); jobs still
-        waiting for budget or a retry end as `unsent`. Returns those unsent jobs.
+        A request already on the wire may still finish for `in_flight_grace` seconds (its own
+        total timeout bounds it too); one still unanswered then ends `interrupted` (it may have
+        reached the API). Jobs still waiting for budget or a retry end as `unsent`. Returns
+        those unsent jobs.
         """
         self._closed = True
         try:
@@ -226,9 +268,16 @@ class RestartQueue:
             pass
         self._stopping = True
         at_deadline = list(self._pending.values())
+        on_the_wire = []
         for worker in self._workers:
             if worker.job is None or worker.job.phase is not Phase.SENDING:
                 worker.task.cancel()
+            else:
+                on_the_wire.append(worker.task)
+        if on_the_wire:
+            _, late = await asyncio.wait(on_the_wire, timeout=max(0.0, in_flight_grace))
+            for task in late:
+                task.cancel()
         await asyncio.gather(*(w.task for w in self._workers), return_exceptions=True)
         for job in list(self._pending.values()):
             if job.outcome is None:
@@ -246,13 +295,16 @@ class RestartQueue:
             try:
                 await self._dispatch(job)
             except asyncio.CancelledError:
-                if job.outcome is None:
+                if job.outcome is None and job.phase is Phase.SENDING:
+                    self._finish(job, Outcome.INTERRUPTED, message="the daemon stopped before the call on the wire "
+                                 "was answered; it may or may not have reached the API")
+                elif job.outcome is None:
                     self._finish(job, Outcome.UNSENT, message="still waiting when the shutdown deadline passed")
                 raise
             except Exception as exc:  # a bug must not kill the worker or lose the job
                 log.exception("restart_job_crashed", job=job.id, cluster=job.key.cluster, connector=job.key.connector)
                 if job.outcome is None:
-                    self._finish(job, Outcome.NETWORK_ERROR, message=f"internal error: {type(exc).__name__}")
+                    self._finish(job, Outcome.NETWORK_ERROR, message=f"internal error: {type(exc).__name__}: {exc}"[:300])
             finally:
                 worker.job = None
 
@@ -272,19 +324,23 @@ class RestartQueue:
         rate_limited = failures = 0
 
         async def send() -> ApiResult[Any]:
-            job.phase = Phase.SENDING
             if job.first_sent_at is None:
+                self._observer.sending(job)  # may raise JobNotRecorded: then nothing is sent
                 job.first_sent_at = self._clock()
-                self._observer.sending(job)
-            try:
-                return await backend.restart(job.key.connector, only_failed=job.only_failed)
-            finally:
-                job.phase = Phase.WAITING
+            job.phase = Phase.SENDING
+            # Cancelled on the wire (shutdown), the job stays SENDING: it may have reached the API.
+            result = await backend.restart(job.key.connector, only_failed=job.only_failed)
+            job.phase = Phase.WAITING
+            return result
 
         while True:
-            result, _ = await gateway.call(
-                job.key.cluster, send, connector=job.key.connector, rule=job.primary.rule, job=job.id
-            )
+            try:
+                result, _ = await gateway.call(
+                    job.key.cluster, send, connector=job.key.connector, rule=job.primary.rule, job=job.id
+                )
+            except JobNotRecorded as exc:
+                self._finish(job, Outcome.DROPPED, message=f"not sent: {exc}")
+                return
             job.tries += 1
             retry = False
             if result.outcome is Outcome.RATE_LIMITED:

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Config
+from .logs import get_logger
+
+log = get_logger("watchdog.reload")
 
 # Sections whose objects live for the whole process (HTTP clients, limiters, listeners, lanes).
 RESTART_ONLY_SECTIONS = ("api", "credentials", "rate_limit", "server", "queue", "state")
@@ -91,4 +94,10 @@ class ConfigWatcher:
             current = file_fingerprint(self._path)
             if current is not None and current != self._seen:
                 self._seen = current
-                await self._reload("file changed")
+                try:
+                    await self._reload("file changed")
+                except Exception:
+                    # The watcher outlives any reload: a dead watcher would ignore every later
+                    # edit until someone sent SIGHUP.
+                    log.exception("config_watch_reload_failed", path=str(self._path),
+                                  note="the watcher goes on; later edits are still picked up")

@@ -191,6 +191,16 @@ def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+def printable(text: str) -> str:
+    """Text safe to print on a terminal: every character that is not printable (escape
+    sequences, control characters, bidirectional overrides) shown as its escape (`\x1b`), so
+    that a trace or a name from upstream cannot clear the screen, set the window title or hide
+    what follows it."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 # -- tables ----------------------------------------------------------------------------------------
 
 STATUS_HEADER = ("CLUSTER", "CONNECTOR", "HEALTH", "STATE", "ATTEMPTS", "LAST RESTART", "NEXT ALLOWED", "GAVE UP")
@@ -268,6 +278,7 @@ def _span(seconds: float) -> str:
 
 
 def _table(header: Sequence[str], body: Sequence[Sequence[str]], *, right_aligned: set[int]) -> str:
+    body = [[printable(cell) for cell in row] for row in body]
     widths = [max(len(row[column]) for row in (header, *body)) for column in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:

@@ -1,7 +1,9 @@
 """The daemon's HTTP surface: /metrics, /healthz, /readyz (open) and the API of api.py (token).
 
 prometheus-client's own `start_http_server` answers every path with metrics, so the daemon serves
-its own Starlette app and mounts `make_asgi_app(registry)` at /metrics.
+its own Starlette app and mounts `make_asgi_app(registry)` at /metrics. Every answer, whatever
+the route and whatever went wrong, is counted in `watchdog_http_requests_total`; an exception
+becomes a logged, counted 500 (never an unlogged one from the framework).
 """
 
 from __future__ import annotations
@@ -11,25 +13,49 @@ from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, make_asgi_app
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .api import ApiContext, api_routes
+from .logs import get_logger
+from .metrics import Metrics
+
+log = get_logger("watchdog.server")
 
 # The heartbeat ticks every second; a loop that has not ticked for this long is stuck.
 HEARTBEAT_STALE_SECONDS = 15.0
 
+_ROUTES_BY_PATH = {
+    "/v1/alertmanager": "alertmanager",
+    "/v1/restarts": "restarts",
+    "/v1/connectors": "connectors",
+    "/v1/history": "history",
+    "/metrics": "metrics",
+    "/healthz": "healthz",
+    "/readyz": "readyz",
+}
+
+
+def route_of(path: str) -> str:
+    """A bounded label for any path: a hostile client cannot create series."""
+    if path.startswith("/v1/restarts/") and path.count("/") == 3:
+        return "restart_status"
+    return _ROUTES_BY_PATH.get(path, "other")
+
 
 class Probes:
-    """Liveness: the event loop is ticking. Readiness: config loaded and every cluster polled once."""
+    """Liveness: the event loop is ticking. Readiness: config loaded, every cluster polled once,
+    and the state file taking writes (a daemon that cannot record its decisions acts on none)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._last_tick = clock()
         self.config_loaded = False
         self.pending_clusters: Callable[[], Iterable[str]] = lambda: ()
+        self.state_problem: Callable[[], str | None] = lambda: None
 
     def tick(self) -> None:
         self._last_tick = self._clock()
@@ -40,8 +66,10 @@ class Probes:
 
     def readiness(self) -> tuple[bool, dict[str, object]]:
         pending = sorted(self.pending_clusters())
-        ready = self.config_loaded and not pending
-        return ready, {"config_loaded": self.config_loaded, "clusters_not_yet_polled": pending}
+        problem = self.state_problem()
+        ready = self.config_loaded and not pending and problem is None
+        return ready, {"config_loaded": self.config_loaded, "clusters_not_yet_polled": pending,
+                       "state_store": problem or "ok"}
 
 
 class _AsgiEndpoint:
@@ -54,7 +82,43 @@ class _AsgiEndpoint:
         await self._app(scope, receive, send)
 
 
-def create_app(registry: CollectorRegistry, probes: Probes, api: ApiContext | None = None) -> Starlette:
+class CountEveryAnswer:
+    """Counts every answer by route and status class, and turns an exception into a logged,
+    counted 500 with a JSON body (Starlette's own handler would answer in plain text and leave
+    the logging to uvicorn)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self._app = app
+        self._metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        route = route_of(scope["path"])
+        status: int | None = None
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self._app(scope, receive, sending)
+        except Exception as exc:
+            log.exception("http_request_failed", route=route, method=scope.get("method"), error=type(exc).__name__)
+            if status is None:
+                status = 500
+                response = JSONResponse({"error": "internal error; the daemon's log has the details"}, status_code=500)
+                await response(scope, receive, send)
+        finally:
+            if status is not None:
+                self._metrics.http_requests.labels(route, f"{min(status // 100, 5)}xx").inc()
+
+
+def create_app(registry: CollectorRegistry, probes: Probes, api: ApiContext | None = None,
+               metrics: Metrics | None = None) -> Starlette:
     async def healthz(request: Request) -> JSONResponse:
         ok, detail = probes.liveness()
         return JSONResponse({"status": "ok" if ok else "stalled", **detail}, status_code=200 if ok else 503)
@@ -71,4 +135,6 @@ def create_app(registry: CollectorRegistry, probes: Probes, api: ApiContext | No
     ]
     if api is not None:
         routes += api_routes(api)
-    return Starlette(routes=routes)
+        metrics = metrics or api.metrics
+    middleware = [Middleware(CountEveryAnswer, metrics=metrics)] if metrics is not None else []
+    return Starlette(routes=routes, middleware=middleware)

@@ -30,7 +30,8 @@ def test_every_stage_uses_the_same_pinned_python_base() -> None:
     parsed = df.parse()
     assert [stage.base for stage in parsed.stages] == ["${PYTHON_IMAGE}"] * 3
     image = parsed.global_args["PYTHON_IMAGE"]
-    assert re.fullmatch(r"python:3\.1[1-9]-slim-[a-z]+", image), image
+    # A tag, or a tag pinned to its index digest (`@sha256:...`, see the Dockerfile's comment).
+    assert re.fullmatch(r"python:3\.1[1-9]-slim-[a-z]+(@sha256:[0-9a-f]{64})?", image), image
     requires = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["requires-python"]
     assert requires == ">=3.11" and image.startswith("python:3.11"), "the image's Python is the oldest supported"
 
@@ -72,7 +73,8 @@ def test_oci_labels_describe_the_image() -> None:
 
 def test_the_build_context_is_only_what_the_image_needs() -> None:
     context = df.build_context()
-    assert {path.split("/")[0] for path in context} == {"pyproject.toml", "README.md", "config.example.yaml", "watchdog"}
+    assert {path.split("/")[0] for path in context} == {"pyproject.toml", "requirements.lock", "build-requirements.lock",
+                                                         "README.md", "config.example.yaml", "watchdog"}
     assert not [p for p in context if "__pycache__" in p or p.endswith(".pyc")]
     for stage in df.parse().stages:
         for copy in stage.all("COPY"):
@@ -82,3 +84,31 @@ def test_the_build_context_is_only_what_the_image_needs() -> None:
                 assert any(p == source or p.startswith(source + "/") for p in context), (
                     f"Dockerfile:{copy.line}: COPY {source} is excluded by .dockerignore"
                 )
+
+
+def _locked(path: Path) -> dict[str, list[str]]:
+    """name -> its sha256 hashes, from a pip-compile --generate-hashes file."""
+    pins: dict[str, list[str]] = {}
+    current = ""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if match := re.match(r"^([A-Za-z0-9_.-]+)==[^ ]+", line):
+            current = match.group(1).lower().replace("_", "-")
+            pins[current] = []
+        elif match := re.search(r"--hash=sha256:([0-9a-f]{64})", line):
+            pins[current].append(match.group(1))
+    return pins
+
+
+def test_the_image_installs_only_hash_checked_pins_of_every_dependency() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    locked = _locked(REPO / "requirements.lock")
+    for requirement in project["dependencies"]:
+        name = re.match(r"[A-Za-z0-9_.-]+", requirement).group(0).lower().replace("_", "-")  # type: ignore[union-attr]
+        assert name in locked, f"{name} is a dependency but not pinned in requirements.lock (run `make lock`)"
+    assert all(hashes for hashes in locked.values()), "every pin carries its sha256 hashes"
+    build = _locked(REPO / "build-requirements.lock")
+    assert {"setuptools", "wheel"} <= set(build) and all(build.values())
+    steps = [i.text for stage in df.parse().stages[:2] for i in stage.all("RUN")]
+    assert "--require-hashes -r build-requirements.lock" in steps[0]
+    assert "--require-hashes --only-binary=:all:" in steps[0] and "--no-build-isolation" in steps[0]
+    assert '--require-hashes -r "${WHEEL_DIR}/requirements.lock"' in steps[1] and "--no-index" in steps[1]

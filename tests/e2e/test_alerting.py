@@ -25,7 +25,7 @@ from .harness import Service, eventually, free_port, start_alertmanager, start_p
 
 pytestmark = pytest.mark.e2e
 
-TOKEN = "e2e-token-7c9d41"
+TOKEN = "e2e-token-7c9d41-a0b2"
 STALLED, HEALTHY = "orders-source", "billing-source"
 
 

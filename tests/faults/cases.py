@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from watchdog.app import Daemon
 from watchdog.model import Outcome
 from watchdog.queue import RestartJob
 from watchdog.simulator import Simulator
@@ -48,6 +49,14 @@ class WorldChange:
 
 
 @dataclass(frozen=True)
+class DaemonChange:
+    """A fault on the daemon's side rather than the API's (its state file stops taking writes)."""
+
+    at: float
+    apply: Callable[[Daemon], object]
+
+
+@dataclass(frozen=True)
 class FaultCase:
     id: str
     injected: str  # what the simulator does, for the docs table
@@ -59,6 +68,8 @@ class FaultCase:
     manual: tuple[tuple[float, str, str], ...] = ()  # (time, cluster, connector) restart requests
     expect: Callable[[FaultRun], None] | None = None  # what this fault particularly requires
     connection_faults: frozenset[str] = field(default_factory=frozenset)  # rules that cut answers off
+    config: dict[str, dict[str, Any]] = field(default_factory=dict)  # config sections changed for this case
+    daemon_changes: tuple[DaemonChange, ...] = ()
 
 
 def during(action: dict[str, Any], *, endpoint: str | None = None, name: str | None = None,
@@ -187,6 +198,35 @@ def neighbours_are_healed_while_entries_are_unusable(run: FaultRun) -> None:
 def connection_failures_are_retried_then_reported(run: FaultRun) -> None:
     broken = [job for job in run.jobs if job.outcome is Outcome.NETWORK_ERROR]
     assert broken and all(job.tries == 1 + run.config.rate_limit.max_retries for job in broken)
+
+
+def oversized_lists_decide_nothing(run: FaultRun) -> None:
+    acts_on_no_unreadable_list(run)
+
+
+def nothing_is_sent_while_decisions_cannot_be_recorded(run: FaultRun) -> None:
+    # Polls that could not record their decisions restart nothing (the restart calls at the
+    # fault's very start were decided, and recorded, just before it).
+    during = [c for c in run.calls if c.endpoint == "restart" and FAULT_FROM + POLL_INTERVAL <= c.t < FAULT_UNTIL]
+    assert not during, f"{len(during)} restarts went out while the state file took no writes"
+    assert 503 in run.readiness, "/readyz never said that decisions could not be recorded"
+    assert run.readiness[-1] == 200, "/readyz did not recover once writes worked again"
+    heals_after_the_fault(run)
+
+
+def a_trickling_answer_ends_at_the_deadline(run: FaultRun) -> None:
+    total = run.config.api.timeouts.total
+    trickled = [c for c in run.calls if c.endpoint == "list" and c.fault == "trickling-answer-list"]
+    assert trickled, "no list call was answered by trickling"
+    assert run.sample("watchdog_api_request_duration_seconds_sum", endpoint="list") <= total * (len(trickled) + 1) + 1.0
+
+
+def _stop_writes(daemon: Daemon) -> None:
+    daemon.state._db.execute("PRAGMA query_only = 1")
+
+
+def _allow_writes(daemon: Daemon) -> None:
+    daemon.state._db.execute("PRAGMA query_only = 0")
 
 
 # -- the matrix -----------------------------------------------------------------------------------
@@ -413,6 +453,31 @@ VIRTUAL_CASES = (
         ),
         expect=neighbours_are_healed_while_entries_are_unusable,
     ),
+    FaultCase(
+        id="oversized-list",
+        injected="every list answer padded to 2 MB; api.max_response_bytes is 1 MB",
+        faults=(during({"pad_to_bytes": 2_000_000}, endpoint="list"),),
+        outcomes=frozenset({Outcome.SERVER_ERROR}),
+        signals=(
+            Signal("watchdog_polls_total", {"cluster": PROD, "result": "server_error"}),
+            Signal("watchdog_polls_total", {"cluster": SIDE, "result": "server_error"}),
+        ),
+        manual=manual_in_fault(),
+        expect=oversized_lists_decide_nothing,
+        config={"api": {"max_response_bytes": 1_000_000}},
+    ),
+    FaultCase(
+        id="state-file-unwritable",
+        injected="the daemon's state file takes no writes for 2 minutes (a full disk)",
+        faults=(),
+        outcomes=frozenset({Outcome.ACCEPTED}),
+        signals=(
+            Signal("watchdog_polls_total", {"cluster": PROD, "result": "state_error"}),
+            Signal("watchdog_state_store_errors_total", {}),
+        ),
+        daemon_changes=(DaemonChange(FAULT_FROM, _stop_writes), DaemonChange(FAULT_UNTIL, _allow_writes)),
+        expect=nothing_is_sent_while_decisions_cannot_be_recorded,
+    ),
 )
 
 
@@ -441,6 +506,20 @@ LOOPBACK_CASES = (
     _loopback("connection-reset", "TCP reset instead of the answer (list, restart)", {"reset": True}),
     _loopback("truncated-body", "Content-Length promises more than is sent, then the connection closes", {"truncated": True}),
     _loopback("slow-response", "answers 1 s late, the client's read timeout is 0.3 s", {"delay_seconds": 1.0}),
+    FaultCase(
+        id="trickling-answer",
+        injected="list answers sent a byte every 20 ms (each read well within the 0.3 s read timeout); timeouts.total is 1 s",
+        faults=({"name": "trickling-answer-list", "match": {"endpoint": "list"}, "when": {"count": 2},
+                 "action": {"trickle_seconds": 0.02}},),
+        outcomes=frozenset({Outcome.NETWORK_ERROR}),
+        signals=(
+            Signal("watchdog_api_requests_total", {"endpoint": "list", "status_class": "error"}, equals=2),
+            Signal("watchdog_polls_total", {"result": "network_error"}, equals=2),
+        ),
+        manual=tuple((at, PROD, HEALTHY[PROD][1]) for at in LOOPBACK_MANUAL_AT),
+        expect=a_trickling_answer_ends_at_the_deadline,
+        connection_faults=frozenset({"trickling-answer-list"}),
+    ),
 )
 
 ALL_CASES = VIRTUAL_CASES + LOOPBACK_CASES

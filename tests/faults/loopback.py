@@ -24,7 +24,7 @@ from .virtual import drain_limit, request_restart
 # Polls every 5 s (the shortest allowed) and a restart at the first sighting, so that a run of a
 # few seconds sees polls and restarts; fast retries, and a read timeout the slow answer exceeds.
 RULE = {**world.STATUS_RULE, "trigger": {"type": "status", "interval": 5, "confirm_polls": 1}}
-TIMEOUTS = {"connect": 1.0, "read": 0.3, "write": 1.0, "pool": 1.0}
+TIMEOUTS = {"connect": 1.0, "read": 0.3, "write": 1.0, "pool": 1.0, "total": 1.0}
 RETRIES = {"max_retries": 2, "backoff": {"base": 0.05, "cap": 0.2}}
 
 
@@ -56,7 +56,10 @@ async def play_loopback(case: FaultCase) -> FaultRun:
     loop = asyncio.get_running_loop()
     simulator = Simulator(Scenario.model_validate(world.scenario(list(case.faults))))
     async with served(simulator) as url:
-        daemon = Daemon(world.config(url, rule=RULE, api={"timeouts": TIMEOUTS}, rate_limit=RETRIES))
+        sections = {"api": {"timeouts": TIMEOUTS}, "rate_limit": RETRIES}
+        for section, values in case.config.items():
+            sections[section] = {**sections.get(section, {}), **values}
+        daemon = Daemon(world.config(url, rule=RULE, **sections))
         ledger = JobLedger(daemon.queue)
         await daemon.start()
         probe = HttpHealthProbe(daemon)

@@ -3,8 +3,8 @@ restart job the daemon accepted, what /healthz answered, and the daemon's metric
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -19,10 +19,10 @@ class JobLedger:
 
     def __init__(self, queue: RestartQueue) -> None:
         self.jobs: list[RestartJob] = []
-        submit: Callable[[RestartRequest], tuple[RestartJob, bool]] = queue.submit
+        submit = queue.submit
 
-        def recording_submit(request: RestartRequest) -> tuple[RestartJob, bool]:
-            job, merged = submit(request)
+        def recording_submit(request: RestartRequest, **options: Any) -> tuple[RestartJob, bool]:
+            job, merged = submit(request, **options)
             if not merged:
                 self.jobs.append(job)
             return job, merged

@@ -98,7 +98,7 @@ async def play(case: FaultCase) -> FaultRun:
     loop = asyncio.get_running_loop()
     simulator = Simulator(Scenario.model_validate(world.scenario(list(case.faults))), clock=loop.time)
     daemon = Daemon(
-        world.config(),
+        world.config(**case.config),
         transport=httpx.ASGITransport(app=create_simulator_app(simulator)),
         clock=loop.time,
         now=lambda: EPOCH + timedelta(seconds=loop.time()),
@@ -111,6 +111,8 @@ async def play(case: FaultCase) -> FaultRun:
     background = [asyncio.create_task(daemon._beat(), name="heartbeat"), asyncio.create_task(probe.run(), name="probe")]
     for change in case.changes:
         loop.call_at(change.at, change.apply, simulator)
+    for daemon_change in case.daemon_changes:
+        loop.call_at(daemon_change.at, daemon_change.apply, daemon)
     for at, cluster, connector in case.manual:
         loop.call_at(at, request_restart, daemon, cluster, connector)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, SecretStr, model_validator
 
 from ..windows import Windows, parse_window
+from .sections import StrippedSecret
 from .types import HttpUrl, PositiveDuration, Strict
 
 
@@ -55,5 +56,36 @@ class BlockingSettings(Strict):
     filters: list[Annotated[str, Field(min_length=3)]] = []
     receiver: str | None = None
     cache_ttl: PositiveDuration = 30.0
-    timeout: PositiveDuration = 5.0
+    timeout: PositiveDuration = 5.0  # the whole call, answer included
     on_error: Literal["block", "allow"] = "block"  # fail closed by default, as Kured does
+    # How to authenticate to Alertmanager (never with credentials in the URL, which is refused):
+    # `basic` with `username` and a password from WATCHDOG_BLOCKING__PASSWORD (or a secret file of
+    # that name), `bearer` with a token from WATCHDOG_BLOCKING__BEARER_TOKEN.
+    auth: Literal["none", "basic", "bearer"] = "none"
+    username: str | None = None
+    password: StrippedSecret | None = None
+    bearer_token: StrippedSecret | None = None
+
+    @model_validator(mode="after")
+    def _auth_complete(self) -> BlockingSettings:
+        if self.auth == "basic" and (not self.username or self.password is None):
+            raise ValueError(
+                "auth basic needs `username` and a password (WATCHDOG_BLOCKING__PASSWORD or a secret file of that name)"
+            )
+        if self.auth == "bearer" and self.bearer_token is None:
+            raise ValueError("auth bearer needs a token (WATCHDOG_BLOCKING__BEARER_TOKEN or a secret file of that name)")
+        unused = [name for name, value in (("password", self.password), ("bearer_token", self.bearer_token))
+                  if value is not None and not (self.auth == "basic" and name == "password")
+                  and not (self.auth == "bearer" and name == "bearer_token")]
+        if unused:
+            raise ValueError(f"{', '.join(unused)} is set but auth is {self.auth!r}: set auth to use it, or unset it")
+        return self
+
+    def credentials(self) -> tuple[str, SecretStr] | SecretStr | None:
+        """(username, password) for basic auth, the token for bearer, None for none."""
+        if self.auth == "basic":
+            assert self.username is not None and self.password is not None  # validated
+            return self.username, self.password
+        if self.auth == "bearer":
+            return self.bearer_token
+        return None

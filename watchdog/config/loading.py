@@ -19,6 +19,12 @@ from .root import ENV_PREFIX, Config
 from .sections import SECRET_FIELDS
 
 DEFAULT_SECRETS_DIR = Path("/etc/watchdog/secrets")
+# Deeper nesting than any valid config has; deeper documents are refused before they reach the
+# recursive parts of the YAML composer and the validator (RecursionError, a traceback).
+MAX_DEPTH = 32
+# Secrets the YAML file must not hold, by section: they come from the environment or the secrets
+# directory only (config files end up in git and ConfigMaps).
+_BLOCKING_SECRETS = ("password", "bearer_token")
 
 
 def load_config(path: str | Path, *, secrets_dir: str | Path | None = None) -> Config:
@@ -37,7 +43,7 @@ def build_config(
     """Validate a parsed YAML document. `secrets` (same shape as the config, e.g.
     {"credentials": {"demo": {...}}}) are for callers that hold them in memory, like the demo's
     fake key; everyone else gets them from the environment or secret files."""
-    problems = _secrets_in_yaml(data)
+    problems = _top_level_problems(data) + _secrets_in_yaml(data) + _depth_problems(data)
     if problems:
         raise ConfigError(source, problems)
     if secrets:
@@ -47,6 +53,8 @@ def build_config(
         config = Config(_secrets_dir=directory, **data)  # type: ignore[call-arg]
     except ValidationError as exc:
         raise ConfigError(source, validation_problems(exc)) from None
+    except RecursionError:
+        raise ConfigError(source, [("", f"the config nests too deeply (more than {MAX_DEPTH} levels)")]) from None
     except SettingsError as exc:
         # Raised for an env value that must be JSON (a list or mapping) and is not.
         field_name = re.search(r'field "(\w+)"', str(exc))
@@ -84,6 +92,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ConfigError(source, [("", _describe_yaml_error(exc))]) from None
+    except RecursionError:
+        raise ConfigError(source, [("", f"invalid YAML: nested too deeply (a config needs at most {MAX_DEPTH} levels)")]) from None
     if data is None:
         raise ConfigError(source, [("", "config file is empty")])
     if not isinstance(data, dict):
@@ -131,29 +141,74 @@ def _describe_yaml_error(exc: yaml.YAMLError) -> str:
     return text
 
 
-def _secrets_in_yaml(data: dict[str, Any]) -> list[tuple[str, str]]:
-    problems = []
-    server = data.get("server")
-    if isinstance(server, dict) and "auth_token" in server:
-        problems.append(
-            ("server.auth_token", f"secrets are not read from the config file; set {ENV_PREFIX}SERVER__AUTH_TOKEN "
-             "or put it in a file of that name in the secrets directory")
-        )
-    credentials = data.get("credentials")
-    if isinstance(credentials, dict):
-        for name, body in credentials.items():
-            if isinstance(body, dict):
-                for secret in SECRET_FIELDS:
-                    if secret in body:
-                        env = f"{ENV_PREFIX}CREDENTIALS__{str(name).upper()}__{secret.upper()}"
-                        problems.append(
-                            (
-                                f"credentials.{name}.{secret}",
-                                f"secrets are not read from the config file; set {env} "
-                                "or put it in a file of that name in the secrets directory",
-                            )
-                        )
+def _top_level_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """Top-level keys are checked by name before anything else sees them. pydantic-settings
+    matches them without regard to letter case (so `CREDENTIALS:` or `Server:` would slip past
+    the checks below and `dry_run` next to `DRY_RUN` would be decided by their order), and takes
+    keys starting with `_` as instructions to itself (`_env_prefix` would silently turn off every
+    WATCHDOG_* variable, `_env_file` read a dotenv file, `_cli_parse_args` read the command line)."""
+    problems: list[tuple[str, str]] = []
+    fields = set(Config.model_fields)
+    spellings: dict[str, list[str]] = {}
+    for key in data:
+        spellings.setdefault(str(key).lower(), []).append(str(key))
+    for key in data:
+        key = str(key)
+        lower = key.lower()
+        if key.startswith("_"):
+            problems.append((key, "keys starting with '_' are not config options"))
+        elif len(spellings[lower]) > 1 and key != lower:
+            others = ", ".join(k for k in spellings[lower] if k != key)
+            problems.append((key, f"duplicate of {others} (keys are compared without regard to letter case)"))
+        elif key not in fields and lower in fields:
+            problems.append((key, f"config keys are lower-case: write {lower!r}"))
+        elif key not in fields:
+            problems.append((key, "unknown key (check the spelling; see config.example.yaml)"))
     return problems
+
+
+def _secrets_in_yaml(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """Secrets written in the file, found whatever the letter case of the keys on their path
+    (which is how pydantic-settings would have matched them)."""
+
+    def section(mapping: Any, name: str) -> list[tuple[str, Any]]:
+        if not isinstance(mapping, dict):
+            return []
+        return [(str(key), value) for key, value in mapping.items() if str(key).lower() == name]
+
+    def refused(path: str, variable: str) -> tuple[str, str]:
+        return (path, f"secrets are not read from the config file; set {ENV_PREFIX}{variable} "
+                      "or put it in a file of that name in the secrets directory")
+
+    problems = []
+    for server_key, server in section(data, "server"):
+        for token_key, _ in section(server, "auth_token"):
+            problems.append(refused(f"{server_key}.{token_key}", "SERVER__AUTH_TOKEN"))
+    for credentials_key, credentials in section(data, "credentials"):
+        if not isinstance(credentials, dict):
+            continue
+        for name, body in credentials.items():
+            for secret in SECRET_FIELDS:
+                for secret_key, _ in section(body, secret):
+                    problems.append(refused(f"{credentials_key}.{name}.{secret_key}",
+                                            f"CREDENTIALS__{str(name).upper()}__{secret.upper()}"))
+    for blocking_key, blocking in section(data, "blocking"):
+        for secret in _BLOCKING_SECRETS:
+            for secret_key, _ in section(blocking, secret):
+                problems.append(refused(f"{blocking_key}.{secret_key}", f"BLOCKING__{secret.upper()}"))
+    return problems
+
+
+def _depth_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """Walked without recursion, so that the check itself cannot overflow the stack."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return [("", f"the config nests deeper than {MAX_DEPTH} levels; no option needs that")]
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+    return []
 
 
 def _secrets_dir(explicit: str | Path | None, source: str) -> Path | None:

@@ -93,6 +93,20 @@ class Config(BaseSettings):
         assert credential is not None  # cross_check requires one for every Cloud cluster
         return credential
 
+    def plaintext_credential_urls(self) -> list[tuple[str, str]]:
+        """(where, url) for each http:// URL that a credential would be sent to in the clear."""
+        found: list[tuple[str, str]] = []
+        if self.api.base_url.startswith("http://") and any(isinstance(c, CloudCluster) for c in self.clusters.values()):
+            found.append(("api.base_url", self.api.base_url))
+        if self.has_stalled_rules and self.metrics_api.base_url.startswith("http://"):
+            found.append(("metrics_api.base_url", self.metrics_api.base_url))
+        for name, cluster in self.clusters.items():
+            if isinstance(cluster, KafkaConnectCluster) and cluster.credential is not None:
+                found += [(f"clusters.{name}.urls", url) for url in cluster.urls if url.startswith("http://")]
+        if self.blocking is not None and self.blocking.auth != "none" and self.blocking.alertmanager_url.startswith("http://"):
+            found.append(("blocking.alertmanager_url", self.blocking.alertmanager_url))
+        return found
+
     @property
     def has_stalled_rules(self) -> bool:
         return any(r.enabled and isinstance(r.trigger, StalledTrigger) for r in self.rules)

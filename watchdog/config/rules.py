@@ -4,9 +4,11 @@ stalled), its backoff and budget."""
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from typing import Annotated, Literal
 
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from ..stall import granularity_for
@@ -65,10 +67,25 @@ def _check_cron(expr: str) -> str:
     return expr
 
 
+def _schedulable(seconds: float) -> float:
+    """The interval job the scheduler will make, made once now: what passes check-config must
+    not fail when `run` schedules it (an interval so long the date arithmetic overflows)."""
+    try:
+        IntervalTrigger(seconds=seconds, timezone=timezone.utc).get_next_fire_time(None, _EPOCH)
+    except (OverflowError, ValueError) as exc:
+        raise ValueError(f"interval {seconds:g}s cannot be scheduled ({exc})") from None
+    return seconds
+
+
+_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+ScheduleInterval = Annotated[float, BeforeValidator(parse_duration), Field(gt=0), AfterValidator(_schedulable)]
+
+
 class ScheduleTrigger(Strict):
     type: Literal["schedule"]
     cron: Annotated[str, AfterValidator(_check_cron)] | None = None
-    interval: PositiveDuration | None = None
+    interval: ScheduleInterval | None = None
     timezone: TimeZoneName = "UTC"
     jitter: Duration = Field(default=0.0, ge=0)
 
@@ -80,12 +97,19 @@ class ScheduleTrigger(Strict):
             # APScheduler adds interval jitter to the previous (already jittered) run, so the
             # schedule would drift later and later.
             raise ValueError("jitter is only supported with `cron`")
+        if self.cron is not None:
+            minute, hour, day, month, weekday = self.cron.split()
+            try:  # the trigger the scheduler will make, with its time zone and jitter
+                CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=weekday,
+                            timezone=self.timezone, jitter=int(self.jitter) or None)
+            except (ValueError, OverflowError) as exc:
+                raise ValueError(f"cron {self.cron!r} cannot be scheduled: {exc}") from None
         return self
 
 
 class StatusTrigger(Strict):
     type: Literal["status"]
-    interval: Annotated[float, BeforeValidator(parse_duration), Field(ge=5)] = 60.0
+    interval: Annotated[float, BeforeValidator(parse_duration), Field(ge=5), AfterValidator(_schedulable)] = 60.0
     confirm_polls: Annotated[int, Field(ge=1, le=20)] = 2
     # A connector DEGRADED with no task in error (tasks awaiting a worker) is left to Confluent;
     # once it has stayed so this long it is reported (log and metric), still not restarted.
@@ -138,7 +162,7 @@ class StalledTrigger(Strict):
     above zero, in both windows, is stalled. An idle sink (no lag, no records) is not."""
 
     type: Literal["stalled"]
-    interval: Annotated[float, BeforeValidator(parse_duration), Field(ge=60)] = 300.0
+    interval: Annotated[float, BeforeValidator(parse_duration), Field(ge=60), AfterValidator(_schedulable)] = 300.0
     grace: Annotated[float, BeforeValidator(parse_duration), Field(ge=0)] = 600.0
     window: Annotated[float, BeforeValidator(parse_duration), Field(ge=60, le=6 * 3600)] = 600.0
     delay: Annotated[float, BeforeValidator(parse_duration), Field(ge=180)] = 180.0

@@ -4,9 +4,19 @@ the state file, reload and logging."""
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Discriminator, Field, SecretStr, Tag, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    model_validator,
+)
 
 from .types import (
     Duration,
@@ -20,27 +30,64 @@ from .types import (
 
 DEFAULT_BASE_URL = "https://api.confluent.cloud"
 SECRET_FIELDS = ("api_key", "api_secret")
+# The shortest bearer token accepted for the webhook and the restart API: shorter ones can be
+# guessed, and an empty one used to switch authentication off.
+MIN_TOKEN_CHARS = 16
+
+
+def _stripped_secret(value: SecretStr | None) -> SecretStr | None:
+    """Surrounding whitespace is never part of a secret: a Kubernetes Secret made from a file
+    often ends in a newline, which would otherwise lock everyone out while check-config says
+    "set". A secret that is only whitespace is not set at all."""
+    if value is None:
+        return None
+    text = value.get_secret_value().strip()
+    return SecretStr(text) if text else None
+
+
+StrippedSecret = Annotated[SecretStr, AfterValidator(_stripped_secret)]
 
 
 class Timeouts(Strict):
-    """HTTP timeouts for the Connect API, in seconds."""
+    """HTTP timeouts for the Connect API, in seconds. connect, read, write and pool bound one
+    step each (a read timeout bounds the wait for the next byte, not for the whole answer);
+    `total` bounds the whole call, so that an answer trickling in a byte at a time cannot hold a
+    rate-limit lane, or the shutdown, for longer."""
 
     connect: PositiveDuration = 5.0
     read: PositiveDuration = 30.0
     write: PositiveDuration = 10.0
     pool: PositiveDuration = 10.0
+    total: PositiveDuration = 30.0
+
+    @model_validator(mode="after")
+    def _total_covers_a_read(self) -> Timeouts:
+        if self.total < max(self.connect, self.read):
+            raise ValueError(
+                f"total ({self.total:g}s) must be at least connect and read ({max(self.connect, self.read):g}s): "
+                "it bounds the whole call"
+            )
+        return self
+
+
+# Upstream answers larger than this are refused (a 10,000-connector expanded list is 7.1 MiB and
+# parses into about 50 MiB; see docs/benchmarks.md).
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
 
 class ApiSettings(Strict):
     base_url: HttpUrl = DEFAULT_BASE_URL
     timeouts: Timeouts = Timeouts()
+    # Every upstream answer (Connect API, Metrics API, Alertmanager) is read up to this many
+    # bytes; a larger one is a failed call (a failed poll), never a reason to run out of memory.
+    max_response_bytes: Annotated[int, Field(ge=64 * 1024, le=1024 * 1024 * 1024)] = DEFAULT_MAX_RESPONSE_BYTES
 
 
 class Credential(Strict):
     # Filled from WATCHDOG_CREDENTIALS__<NAME>__API_KEY / __API_SECRET or secret files of the
     # same names; a missing one is reported by Config's cross-checks with those names.
-    api_key: SecretStr | None = None
-    api_secret: SecretStr | None = None
+    api_key: StrippedSecret | None = None
+    api_secret: StrippedSecret | None = None
 
 
 class CloudCluster(Strict):
@@ -52,8 +99,30 @@ class CloudCluster(Strict):
     credential: str | None = None  # may be left out when exactly one credential is configured
 
 
+def _check_ca_file(path: Path | None) -> Path | None:
+    # Built now, not when the first client is made: a file that is not a PEM CA bundle must stop
+    # check-config (and a reload), not crash `run` with a traceback.
+    if path is not None:
+        try:
+            ssl.create_default_context(cafile=str(path))
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise ValueError(f"{path} is not a readable PEM CA bundle ({_ssl_reason(exc)})") from None
+    return path
+
+
+def _ssl_reason(exc: Exception) -> str:
+    # OpenSSL's reason code (NO_CERTIFICATE_OR_CRL_FOUND, KEY_VALUES_MISMATCH...) when it gives
+    # one; its message otherwise carries a C source line that differs between builds.
+    reason = getattr(exc, "reason", None)
+    if reason:
+        return str(reason)
+    if isinstance(exc, OSError) and not isinstance(exc, ssl.SSLError) and exc.strerror:
+        return exc.strerror
+    return "not PEM"
+
+
 class TlsSettings(Strict):
-    ca_file: ReadableFile | None = None  # CA bundle for the workers' certificates
+    ca_file: Annotated[ReadableFile | None, AfterValidator(_check_ca_file)] = None  # CA bundle for the workers' certificates
     cert_file: ReadableFile | None = None  # client certificate (mutual TLS) ...
     key_file: ReadableFile | None = None  # ... and its key
     verify: bool = True
@@ -62,7 +131,26 @@ class TlsSettings(Strict):
     def _cert_and_key_together(self) -> TlsSettings:
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("cert_file and key_file go together (mutual TLS needs both)")
+        if self.cert_file is not None and self.key_file is not None:
+            try:
+                ssl.create_default_context().load_cert_chain(str(self.cert_file), str(self.key_file))
+            except (ssl.SSLError, OSError, ValueError) as exc:
+                raise ValueError(
+                    f"cert_file {self.cert_file} and key_file {self.key_file} are not a PEM certificate "
+                    f"and its unencrypted private key ({_ssl_reason(exc)})"
+                ) from None
         return self
+
+    def context(self) -> ssl.SSLContext | bool:
+        """What httpx's `verify` takes: the files were proven loadable when the config was read."""
+        if not self.verify:
+            return False
+        if self.ca_file is None and self.cert_file is None:
+            return True
+        context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        if self.cert_file is not None and self.key_file is not None:
+            context.load_cert_chain(str(self.cert_file), str(self.key_file))
+        return context
 
 
 class KafkaConnectCluster(Strict):
@@ -125,18 +213,49 @@ class RateLimitSettings(Strict):
     backoff: RetryBackoff = RetryBackoff()
 
 
+def _check_token(value: SecretStr | None) -> SecretStr | None:
+    """Stripped like every secret; then refused when blank or short. A blank token used to turn
+    authentication off (an empty `Bearer` matched it); the message never quotes the token."""
+    if value is None:
+        return None
+    text = value.get_secret_value().strip()
+    if not text:
+        raise ValueError(
+            "is empty or only whitespace; set a random token of at least "
+            f"{MIN_TOKEN_CHARS} characters (e.g. `openssl rand -hex 32`), or unset it to turn the API off"
+        )
+    if len(text) < MIN_TOKEN_CHARS:
+        raise ValueError(
+            f"is {len(text)} characters long; at least {MIN_TOKEN_CHARS} are required (e.g. `openssl rand -hex 32`)"
+        )
+    return SecretStr(text)
+
+
 class ServerSettings(Strict):
     host: str = "0.0.0.0"
     port: Annotated[int, Field(ge=0, le=65535)] = 9464
     # Bearer token for the Alertmanager webhook and the restart API (never from the YAML file:
     # WATCHDOG_SERVER__AUTH_TOKEN or a secret file of that name). Without it those routes refuse
     # every request; /metrics, /healthz and /readyz stay open.
-    auth_token: SecretStr | None = None
+    auth_token: Annotated[SecretStr | None, AfterValidator(_check_token)] = None
     max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 1024 * 1024
+    # Open connections beyond this are closed at once: Prometheus, Alertmanager and the kubelet
+    # need a handful, and each idle one costs memory.
+    max_connections: Annotated[int, Field(ge=4, le=10_000)] = 64
+    # A request must arrive whole (headers and body) within this long of its connection opening
+    # or of the previous answer on it; slower ones are cut off (half-open and trickling
+    # connections would otherwise be held for ever).
+    request_timeout: Annotated[float, BeforeValidator(parse_duration), Field(gt=0, le=300)] = 10.0
 
 
 class QueueSettings(Strict):
     shutdown_deadline: Duration = Field(default=20.0, ge=0)
+    # After the deadline, how long a call already on the wire may still take before the process
+    # stops without its answer (it is then reported `interrupted`: it may have reached the API).
+    in_flight_grace: Duration = Field(default=10.0, ge=0)
+    # Restart jobs queued or in flight per rate-limit lane. More are refused (the API answers
+    # 429, alerts are refused, polls decide again next time) and counted as `queue_full`.
+    max_jobs_per_lane: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
 
 
 class HistorySettings(Strict):

@@ -3,14 +3,21 @@ of every section (unknown keys are errors, values are frozen)."""
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9_.-]*[a-z0-9])?$"
+
+# No duration in the config may be longer than this. Longer ones are typos (`99999999999999`,
+# `.inf`) that would pass validation and then overflow the scheduler's or the clock's arithmetic
+# at run time; a year is more than any interval, backoff, pause or history age needs.
+MAX_DURATION_SECONDS = 366 * 86400.0
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -21,16 +28,24 @@ def parse_duration(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError("expected a duration like 30s, 5m or 1h, not a boolean")
     if isinstance(value, int | float):
-        return float(value)
+        return _bounded(float(value), value)
     if isinstance(value, str):
         text = value.strip().lower()
         if re.fullmatch(r"\d+(\.\d+)?", text):
-            return float(text)
+            return _bounded(float(text), value)
         parts = _DURATION_PART.findall(text)
         if not parts or "".join(n + u for n, u in parts) != text:
             raise ValueError(f"expected a duration like 30s, 5m, 1h30m, got {value!r}")
-        return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+        return _bounded(sum(float(n) * _UNIT_SECONDS[u] for n, u in parts), value)
     return value
+
+
+def _bounded(seconds: float, written: Any) -> float:
+    if not math.isfinite(seconds):
+        raise ValueError(f"expected a finite duration, got {written!r}")
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"{written!r} is longer than the longest duration allowed, 366 days")
+    return seconds
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -54,7 +69,32 @@ Name = Annotated[
     matching(NAME_PATTERN, "use lower-case letters, digits, '.', '_' and '-', starting and ending with a letter or digit"),
     Field(max_length=63),
 ]
-HttpUrl = Annotated[str, matching(r"^https?://[^\s/]+(/[^\s]*)?$", "expected an http:// or https:// URL")]
+_URL = re.compile(r"^https?://[^\s/]+(/[^\s]*)?$")
+
+
+def _check_url(url: str) -> str:
+    """An http:// or https:// URL without credentials in it. Credentials in a URL
+    (`https://user:pass@host`) would be printed by check-config and written to every log line that
+    names the URL; they go in secrets instead. A URL with an `@` is never quoted in an error:
+    it may hold a password."""
+    if not _URL.fullmatch(url):
+        shown = "the URL" if "@" in url else repr(url)
+        raise ValueError(f"{shown} is not valid: expected an http:// or https:// URL")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL: {exc}") from None
+    if "@" in parts.netloc:
+        raise ValueError(
+            "a URL must not carry a user name or password (user:pass@host): it would be shown by "
+            "check-config and in logs; give credentials through `credential` or `blocking.auth`, "
+            "from the environment or the secrets directory"
+        )
+    return url
+
+
+HttpUrl = Annotated[str, AfterValidator(_check_url)]
 ResourceId = Annotated[str, matching(r"^[A-Za-z0-9_-]+$", "expected an id like env-abc123 or lkc-xyz789")]
 
 
@@ -79,4 +119,5 @@ ReadableFile = Annotated[Path, AfterValidator(_readable_file)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: `.inf` and `.nan` are valid YAML floats and no setting means them.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)

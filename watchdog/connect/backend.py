@@ -6,7 +6,6 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
-from urllib.parse import quote
 
 import httpx
 
@@ -68,18 +67,6 @@ class ConnectBackend(Protocol):
 
     async def error_recommendations(self, connector: str) -> ApiResult[list[str]]:
         """Advice on a failed connector, where the backend offers it (REJECTED where not)."""
-
-
-def path_segment(name: str) -> str:
-    """A connector's name as one path segment: every reserved character percent-encoded (`/` too).
-
-    `quote` leaves `.` alone, and a client following RFC 3986 (httpx does) removes the segments
-    `.` and `..` before sending: a call for the connector `..` would go to the cluster's own
-    path. Those two names are sent as `%2E` and `%2E%2E`. (Names whose `/`-separated parts are
-    dot segments cannot be addressed safely at all: see rules.unaddressable.)
-    """
-    segment = quote(name, safe="")
-    return segment.replace(".", "%2E") if segment in (".", "..") else segment
 
 
 def classify_status(code: int) -> Outcome:

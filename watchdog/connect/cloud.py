@@ -5,14 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import httpx
 
 from ..model import ConnectorStatus, Outcome
 from ..ratelimit import parse_headers
-from .backend import ApiResult, Endpoint, classify_status, error_message, parse_status, path_segment
+from .backend import ApiResult, Endpoint, classify_status, error_message, parse_status
 from .entries import parse_expanded_list
+from .paths import path_segment
+from .transfer import DEFAULT_LIMITS, CallLimits, fetch
 
 T = TypeVar("T")
 
@@ -24,11 +25,14 @@ LIST_EXPANSIONS = {"expand": "info,status,id"}
 class ConfluentCloudBackend:
     kind = "confluent_cloud"
 
-    def __init__(self, http: httpx.AsyncClient, environment_id: str, kafka_cluster_id: str) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, environment_id: str, kafka_cluster_id: str, limits: CallLimits = DEFAULT_LIMITS
+    ) -> None:
         self._http = http
+        self._limits = limits
         self._prefix = (
-            f"/connect/v1/environments/{quote(environment_id, safe='')}"
-            f"/clusters/{quote(kafka_cluster_id, safe='')}/connectors"
+            f"/connect/v1/environments/{path_segment(environment_id)}"
+            f"/clusters/{path_segment(kafka_cluster_id)}/connectors"
         )
 
     async def list_connectors(self) -> ApiResult[dict[str, ConnectorStatus]]:
@@ -62,7 +66,7 @@ class ConfluentCloudBackend:
     ) -> ApiResult[T]:
         started = time.perf_counter()
         try:
-            response = await self._http.request(method, path, params=params)
+            answer = await fetch(self._http, method, path, self._limits, params=params)
         except httpx.HTTPError as exc:
             return ApiResult(
                 endpoint,
@@ -71,6 +75,7 @@ class ConfluentCloudBackend:
                 elapsed=time.perf_counter() - started,
             )
         elapsed = time.perf_counter() - started
+        response = answer.response
         common: dict[str, Any] = {
             "status_code": response.status_code,
             "request_id": response.headers.get("x-request-id"),
@@ -82,6 +87,9 @@ class ConfluentCloudBackend:
             return ApiResult(endpoint, outcome, message=error_message(response), **common)
         if parse is None:
             return ApiResult(endpoint, outcome, **common)
+        if not answer.complete:
+            # A list we could not read whole decides nothing: a failed poll, counted as such.
+            return ApiResult(endpoint, Outcome.SERVER_ERROR, message=answer.too_large_message(self._limits), **common)
         try:
             value = parse(response.json())
         except ValueError as exc:

@@ -65,9 +65,10 @@ from .backend import (
     classify_status,
     error_message,
     parse_status,
-    path_segment,
 )
 from .entries import parse_expanded_list
+from .paths import path_segment
+from .transfer import DEFAULT_LIMITS, Answer, CallLimits, fetch
 
 T = TypeVar("T")
 
@@ -82,18 +83,21 @@ RESTART_READ_TIMEOUT = 100.0
 # Names httpx cannot send as a path segment (it removes dot segments from every URL), while the
 # worker refuses their percent-encoded spelling (Jetty 12: "Ambiguous URI path segment").
 _UNADDRESSABLE_NAMES = frozenset({".", ".."})
+# Beyond a restart's read timeout, the time its call may take to connect and send.
+RESTART_CALL_SLACK_SECONDS = 10.0
 
 
 class KafkaConnectBackend:
     kind = "kafka_connect"
 
-    def __init__(self, http: httpx.AsyncClient, urls: Sequence[str]) -> None:
+    def __init__(self, http: httpx.AsyncClient, urls: Sequence[str], limits: CallLimits = DEFAULT_LIMITS) -> None:
         if not urls:
             raise ValueError("a Kafka Connect cluster needs at least one worker URL")
         for url in urls:
             if not httpx.URL(url).is_absolute_url:
                 raise ValueError(f"worker URL {url!r} is not absolute (http://host:port[/prefix])")
         self._http = http
+        self._limits = limits
         self._urls = [url.rstrip("/") for url in urls]
         self._preferred = 0  # the worker that answered last
 
@@ -193,16 +197,20 @@ class KafkaConnectBackend:
             return ApiResult(endpoint, Outcome.REJECTED, elapsed=0.0, message=(
                 f"a connector named {name!r} cannot be addressed through Kafka Connect's REST API "
                 "(a '.' or '..' path segment); nothing was sent"))
-        timeout = self._http.timeout
+        timeout, limits = self._http.timeout, self._limits
         if read_timeout is not None and (timeout.read is None or timeout.read < read_timeout):
             timeout = httpx.Timeout(connect=timeout.connect, read=read_timeout, write=timeout.write, pool=timeout.pool)
+        if read_timeout is not None and limits.total_seconds < read_timeout + RESTART_CALL_SLACK_SECONDS:
+            # The whole-call bound must outlast the worker's own restart timeout too, else a slow
+            # restart is cut short and reported unconfirmed although the worker would answer.
+            limits = CallLimits(read_timeout + RESTART_CALL_SLACK_SECONDS, limits.max_bytes)
         failures: list[str] = []
         count = len(self._urls)
         for attempt in range(count):
             index = (self._preferred + attempt) % count
             url = self._urls[index]
             try:
-                response = await self._http.request(method, f"{url}{path}", params=list(params), timeout=timeout)
+                answer = await fetch(self._http, method, f"{url}{path}", limits, params=list(params), timeout=timeout)
             except httpx.HTTPError as exc:
                 failures.append(f"{url}: {type(exc).__name__}: {exc}")
                 if repeatable or isinstance(exc, _NEVER_SENT):
@@ -210,13 +218,14 @@ class KafkaConnectBackend:
                 return ApiResult(endpoint, Outcome.UNCONFIRMED, elapsed=time.perf_counter() - started, message=(
                     f"no answer from {url} ({type(exc).__name__}) after the request may have reached it; "
                     "not sent again: the next poll shows what became of it")[:MAX_MESSAGE_CHARS])
+            response = answer.response
             if _not_serving(response):
                 # Observed: a starting worker answers Jetty's own 404 page for a few seconds.
                 failures.append(f"{url}: 404 {response.headers.get('content-type') or 'without a body type'}: "
                                 "the worker does not serve Kafka Connect's REST API (yet)")
                 continue
             self._preferred = index
-            return _result(endpoint, response, parse, body_optional, time.perf_counter() - started)
+            return _result(endpoint, answer, self._limits, parse, body_optional, time.perf_counter() - started)
         if failures and all("does not serve" in failure for failure in failures):
             # Every worker is up but none serves Connect yet (all starting): worth a retry.
             return ApiResult(endpoint, Outcome.SERVER_ERROR, status_code=404, elapsed=time.perf_counter() - started,
@@ -252,8 +261,9 @@ def _ids(ids: list[int]) -> str:
 
 
 def _result(
-    endpoint: Endpoint, response: httpx.Response, parse: Callable[[Any], T], body_optional: bool, elapsed: float
+    endpoint: Endpoint, answer: Answer, limits: CallLimits, parse: Callable[[Any], T], body_optional: bool, elapsed: float
 ) -> ApiResult[T]:
+    response = answer.response
     common: dict[str, Any] = {
         "status_code": response.status_code,
         "request_id": response.headers.get("x-request-id"),
@@ -265,6 +275,11 @@ def _result(
         return ApiResult(endpoint, outcome, message=error_message(response), **common)
     if body_optional and not response.content:
         return ApiResult(endpoint, outcome, **common)
+    if not answer.complete:
+        message = answer.too_large_message(limits)
+        if body_optional:  # a restart accepted with a body too large to read is still accepted
+            return ApiResult(endpoint, outcome, message=message, **common)
+        return ApiResult(endpoint, Outcome.SERVER_ERROR, message=message, **common)
     try:
         value = parse(response.json())
     except ValueError as exc:

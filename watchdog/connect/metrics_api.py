@@ -29,6 +29,7 @@ import httpx
 from ..model import Outcome
 from ..ratelimit import RateLimitHeaders, parse_headers
 from .backend import MAX_MESSAGE_CHARS, ApiResult, Endpoint, classify_status, error_message
+from .transfer import DEFAULT_LIMITS, CallLimits, fetch
 
 CONNECTOR_ID = "resource.connector.id"
 QUERY_PATH = "/v2/metrics/cloud/query"
@@ -44,10 +45,11 @@ class MetricsApiClient:
     """`http` points at the Metrics API host (https://api.telemetry.confluent.cloud) with a
     Cloud API key as HTTP Basic auth."""
 
-    def __init__(self, http: httpx.AsyncClient, *, max_ids_per_query: int = 100) -> None:
+    def __init__(self, http: httpx.AsyncClient, *, max_ids_per_query: int = 100, limits: CallLimits = DEFAULT_LIMITS) -> None:
         if not 1 <= max_ids_per_query <= MAX_LIMIT:
             raise ValueError(f"max_ids_per_query must be 1..{MAX_LIMIT}")
         self._http = http
+        self._limits = limits
         self._batch = max_ids_per_query
 
     async def query(
@@ -104,11 +106,12 @@ class MetricsApiClient:
     ) -> tuple[ApiResult[Points], str | None]:
         """One request: (its result, the next page's token or None)."""
         try:
-            response = await self._http.post(QUERY_PATH, json=body, params=params)
+            answer = await fetch(self._http, "POST", QUERY_PATH, self._limits, json=body, params=params)
         except httpx.HTTPError as exc:
             message = f"{type(exc).__name__}: {exc}"[:MAX_MESSAGE_CHARS]
             elapsed = time.perf_counter() - started
             return ApiResult(Endpoint.METRICS_QUERY, Outcome.NETWORK_ERROR, message=message, elapsed=elapsed), None
+        response = answer.response
         common: dict[str, Any] = {
             "status_code": response.status_code,
             "request_id": response.headers.get("x-request-id"),
@@ -118,6 +121,9 @@ class MetricsApiClient:
         outcome = classify_status(response.status_code)
         if outcome is not Outcome.ACCEPTED:
             return ApiResult(Endpoint.METRICS_QUERY, outcome, message=error_message(response), **common), None
+        if not answer.complete:
+            message = answer.too_large_message(self._limits)
+            return ApiResult(Endpoint.METRICS_QUERY, Outcome.SERVER_ERROR, message=message, **common), None
         try:
             value, token = _parse_page(response.json())
         except ValueError as exc:

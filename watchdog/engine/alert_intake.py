@@ -3,12 +3,14 @@ resolved alert withdraws the restart it asked for if that is still queued."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from ..alerts import Alert, WebhookPayload
 from ..config import AlertTrigger, Rule
-from ..model import ConnectorKey, Decision, Trigger
+from ..model import ConnectorKey, Decision, Trigger, connector_name_problem
 from ..policy import signal_cleared
 from ..rules import decide_on_signal, selects
 from .core import log
@@ -26,6 +28,12 @@ class AlertResult:
     decision: str | None = None
     request_id: str | None = None
     detail: str = ""
+    # Not acted on for a reason that passes (a full queue, an unlisted cluster, shutdown): the
+    # webhook then asks Alertmanager to send the group again.
+    retry: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {name: value for name, value in vars(self).items() if name != "retry"}
 
 
 @dataclass
@@ -33,17 +41,41 @@ class WebhookResult:
     alerts: list[AlertResult] = field(default_factory=list)
 
 
+# Decisions that say "not now" rather than "no": the same alert sent again may be acted on.
+_RETRY_DECISIONS = frozenset({Decision.QUEUE_FULL, Decision.SHUTTING_DOWN})
+
+
 class AlertIntake(Decisions):
-    def on_alerts(self, payload: WebhookPayload) -> WebhookResult:
+    def on_alerts(
+        self, alerts: WebhookPayload | Sequence[Alert], *, unlisted: Mapping[str, str] | None = None
+    ) -> WebhookResult:
+        """Decide each alert. Only connectors that a listing of their cluster showed are acted
+        on; `unlisted` names the clusters that could not be listed just now, and why."""
         now = self._now()
         result = WebhookResult()
-        for alert in payload.alerts:
-            outcome = self._on_alert(alert, now)
+        for alert in alerts.alerts if isinstance(alerts, WebhookPayload) else alerts:
+            outcome = self._on_alert(alert, now, unlisted or {})
             self.metrics.webhook_alerts.labels(outcome.result).inc()
             result.alerts.append(outcome)
         return result
 
-    def _on_alert(self, alert: Alert, now: datetime) -> AlertResult:
+    def alert_clusters(self, alerts: Iterable[Alert]) -> set[str]:
+        """The configured clusters that firing alerts name through a matching rule: the ones
+        whose listing must be fresh before the alerts are decided."""
+        clusters: set[str] = set()
+        rules = [r for r in self.config.rules if r.enabled and isinstance(r.trigger, AlertTrigger)]
+        for alert in alerts:
+            if alert.status != "firing":
+                continue
+            for rule in rules:
+                assert isinstance(rule.trigger, AlertTrigger)
+                label = alert.labels.get(rule.trigger.cluster_label)
+                cluster = self.cluster_named(label) if label else None
+                if cluster is not None and rule.trigger.matches(alert.labels):
+                    clusters.add(cluster)
+        return clusters
+
+    def _on_alert(self, alert: Alert, now: datetime, unlisted: Mapping[str, str]) -> AlertResult:
         base = AlertResult(fingerprint=alert.identity, status=alert.status, result="unmatched")
         rules = [r for r in self.config.rules if r.enabled and isinstance(r.trigger, AlertTrigger) and r.trigger.matches(alert.labels)]
         for rule in rules:
@@ -57,8 +89,14 @@ class AlertIntake(Decisions):
             if not selects(rule.select, key.cluster, key.connector):
                 base.detail = f"{key} is not selected by rule {rule.name}"
                 continue
-            if key.cluster in self._listed and key not in self.statuses:
-                base.detail = f"{key} was not found in its cluster at the last poll"
+            if key.cluster in unlisted and alert.status == "firing":
+                base.result, base.retry = "refused", True
+                base.detail = f"cluster {key.cluster} could not be listed ({unlisted[key.cluster]}); send again later"
+                continue
+            if key not in self.statuses:
+                # Only what a listing showed is acted on: names nobody listed would otherwise grow
+                # metric series, state rows and the queue, and be sent to the real API.
+                base.detail = f"{key} was not found in its cluster at the last listing"
                 continue
             if alert.status == "resolved":
                 return self._on_resolved(alert, rule, key, now)
@@ -68,12 +106,12 @@ class AlertIntake(Decisions):
             state = self.state.load(key)
             status = self.statuses.get(key)
             decision = decide_on_signal(rule, state, status, now, pending=self.queue.is_pending(key))
-            summary = alert.annotations.get("summary") or alert.labels.get("alertname", "alert")
+            summary = (alert.annotations.get("summary") or alert.labels.get("alertname", "alert"))[:200]
             record = self._decide_and_submit(
                 rule.name, Trigger.ALERT, key, decision, now, windows=self._rule_windows.get(rule.name),
                 reason=f"alert {summary}", dry_run=rule.dry_run, status=status, state=state, origin=alert.identity,
             )
-            if record.decision is Decision.RESTART:
+            if record.decision is Decision.RESTART and record.job is not None:
                 result = "restart_requested"
             elif record.decision is Decision.DUPLICATE:
                 result = "duplicate"
@@ -82,7 +120,7 @@ class AlertIntake(Decisions):
             return AlertResult(
                 fingerprint=alert.identity, status=alert.status, result=result, rule=rule.name,
                 cluster=key.cluster, connector=key.connector, decision=record.decision.value,
-                request_id=record.request_id,
+                request_id=record.request_id, retry=record.decision in _RETRY_DECISIONS,
             )
         return base
 
@@ -112,6 +150,11 @@ class AlertIntake(Decisions):
         connector_label = alert.labels.get(trigger.connector_label)
         if not connector_label:
             return f"alert lacks the connector label {trigger.connector_label!r}"
+        problem = connector_name_problem(connector_label)
+        if problem is not None:  # the value is not quoted back: it may be huge or hostile
+            return f"the connector label {trigger.connector_label!r} {problem}"
+        if cluster_label is not None and len(cluster_label) > 255:
+            return f"the cluster label {trigger.cluster_label!r} is longer than 255 characters"
         if not cluster_label:
             key = self._connector_by_id(connector_label)
             return key or f"alert lacks the cluster label {trigger.cluster_label!r} and {connector_label!r} is not a known lcc- id"

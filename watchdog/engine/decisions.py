@@ -17,7 +17,8 @@ from ..model import (
     RestartRequest,
     Trigger,
 )
-from ..queue import QueueClosed, RestartJob
+from ..queue import QueueClosed, QueueFull, RestartJob, new_job_id
+from ..state import StateStoreError
 from ..windows import Windows
 from .core import FAILURE_TRIGGERS, log
 from .gates import Gates
@@ -67,14 +68,20 @@ class Decisions(Gates):
             held = self.gate(key, now, windows, failure=trigger in FAILURE_TRIGGERS)
             if held is not None:
                 decision, detail = held
+        if decision is Decision.RESTART:
+            # Checked before the decision is recorded, so that a restart the queue cannot take
+            # is counted and reported as what it is, never as requested.
+            refused = self._queue_refusal(key)
+            if refused is not None:
+                decision, detail = refused
         self._record_decision(rule, trigger, key, decision, health=health, status=status, state=state, detail=detail)
         record = RequestRecord(new_request_id(), key, rule, trigger, reason, now, decision)
         if decision is Decision.RESTART:
             record.job = self._submit(record, dry_run=dry_run, attempt=attempt, origin=origin)
-            if record.job is not None and record.job.evidence is None and status is not None:
+            if record.job.evidence is None and status is not None:
                 # The restart will erase the trace: keep the copy for the history.
                 record.job.evidence = status.failure_evidence()
-            if record.job is not None and trigger in FAILURE_TRIGGERS and isinstance(self.config.clusters.get(key.cluster), CloudCluster):
+            if trigger in FAILURE_TRIGGERS and isinstance(self.config.clusters.get(key.cluster), CloudCluster):
                 rule_config = next((r for r in self.config.rules if r.name == rule), None)
                 record.job.wants_recommendations |= bool(rule_config and rule_config.fetch_recommendations)
         elif decision is Decision.DUPLICATE:
@@ -84,20 +91,34 @@ class Decisions(Gates):
             self.requests.popitem(last=False)
         return record
 
-    def _submit(self, record: RequestRecord, *, dry_run: bool, attempt: int | None, origin: str) -> RestartJob | None:
+    def _queue_refusal(self, key: ConnectorKey) -> tuple[Decision, str] | None:
+        if self.queue.closed:
+            return Decision.SHUTTING_DOWN, "the daemon is shutting down and takes no new restarts"
+        full = self.queue.full_for(key)
+        return None if full is None else (Decision.QUEUE_FULL, full)
+
+    def _submit(self, record: RequestRecord, *, dry_run: bool, attempt: int | None, origin: str) -> RestartJob:
         key = record.key
         request = RestartRequest(
             id=record.request_id, key=key, rule=record.rule, trigger=record.trigger, reason=record.reason,
             requested_at=record.requested_at, dry_run=self.config.dry_run or dry_run, origin=origin,
         )
-        self.metrics.init_connector(key.cluster, key.connector, record.rule, record.trigger)
+        pending = self.queue.pending_job(key)
+        job_id = pending.id if pending is not None else new_job_id()
         try:
-            job, merged = self.queue.submit(request)
-            self.state.add_pending(request, job.id)
-        except QueueClosed:
-            log.warning("restart_not_queued", cluster=key.cluster, connector=key.connector, rule=record.rule,
-                        trigger=record.trigger.value, reason="shutting down")
-            return None
+            # Remembered first: a restart the state file cannot record is not queued at all (a
+            # crash would lose it, and its attempt could not be counted: no backoff would hold).
+            self.state.add_pending(request, job_id)
+        except StateStoreError:
+            log.error("restart_not_recorded", cluster=key.cluster, connector=key.connector, rule=record.rule,
+                      trigger=record.trigger.value, request=request.id,
+                      note="the state file cannot be written; nothing was queued")
+            raise
+        try:
+            job, merged = self.queue.submit(request, job_id=job_id)
+        except (QueueClosed, QueueFull) as exc:  # checked just before, in the same step of the loop
+            raise AssertionError(f"the queue refused a restart it had room for: {exc}") from exc
+        self.metrics.init_connector(key.cluster, key.connector, record.rule, record.trigger)
         log.info(
             "restart_queued", cluster=key.cluster, connector=key.connector, rule=record.rule,
             trigger=record.trigger.value, request=request.id, job=job.id, merged=merged,

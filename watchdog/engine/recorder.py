@@ -12,8 +12,8 @@ from ..config import Backoff, Config, Rule
 from ..metrics import Metrics
 from ..model import ConnectorState, Health, HistoryRecord, Outcome, RestartRequest, Trigger
 from ..policy import record_attempt, record_manual_restart
-from ..queue import RestartJob
-from ..state import SqliteStateStore
+from ..queue import JobNotRecorded, RestartJob
+from ..state import SqliteStateStore, StateStoreError
 from .core import FAILURE_TRIGGERS, SIGNAL_TRIGGERS, WallClock, log, utc_now
 
 
@@ -41,6 +41,10 @@ class JobRecorder:
         self.outcomes: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
 
     def drop_reason(self, job: RestartJob) -> str | None:
+        if self._state.problem is not None:
+            # Its attempt could not be counted: sending it anyway would let a failing connector
+            # escape its backoff (and the restart could not be remembered across a crash).
+            return f"the state file cannot be written ({self._state.problem})"
         if all(r.trigger is Trigger.STATUS for r in job.requests) and self._state.load(job.key).health is Health.HEALTHY:
             return "connector healthy again before its turn"
         return self.gate(job)
@@ -52,13 +56,19 @@ class JobRecorder:
         """The first call of a job is about to go out. The attempt is counted now, in the same
         transaction that marks the requests as sending, not after the answer: a kill -9 between
         the call and its answer then cannot undo the backoff (no restart storm after a crash)."""
-        state = self._state.load(job.key)
-        if self._failure_requests(job) and not job.attempt_counted:
-            now = self._now()
-            self._breaker.record_restart(now)
-            state = self._attempt(job, state, now)
-            job.attempt_counted = True
-        self._state.mark_sending(job.id, job.key, state)
+        try:
+            state = self._state.load(job.key)
+            if self._failure_requests(job) and not job.attempt_counted:
+                now = self._now()
+                state = self._attempt(job, state, now)
+                self._state.mark_sending(job.id, job.key, state)
+                self._breaker.record_restart(now)
+                job.attempt_counted = True
+            else:
+                self._state.mark_sending(job.id, job.key, state)
+        except StateStoreError as exc:
+            # Sent without its attempt recorded, a failing connector would escape its backoff.
+            raise JobNotRecorded(f"the state file cannot record the attempt ({exc})") from exc
         self._metrics.show_connector_state(job.key.cluster, job.key.connector, state)
 
     def finished(self, job: RestartJob) -> None:
@@ -70,7 +80,10 @@ class JobRecorder:
             job.key.cluster, job.key.connector, primary.rule, primary.trigger.value, job.outcome.value
         ).inc()
         now = self._now()
-        state = self._state.load(job.key)
+        try:
+            state = self._state.load(job.key)
+        except StateStoreError:
+            state = ConnectorState()
         changed: ConnectorState | None = None
         if job.outcome is Outcome.DRY_RUN and self._failure_requests(job):
             # Dry-run advances the backoff as a real restart would, so the log shows the cadence
@@ -83,7 +96,13 @@ class JobRecorder:
             # Still pending in the state file: the next start of the daemon sends it.
             pass
         else:
-            self._state.finish(job.id, job.key, changed, self._history(job, state, now))
+            try:
+                self._state.finish(job.id, job.key, changed, self._history(job, state, now))
+            except StateStoreError as exc:
+                # The outcome is still counted and logged below; only its history record and the
+                # state it changed are lost (counted by the store, shown by /readyz).
+                log.error("restart_outcome_not_recorded", cluster=job.key.cluster, connector=job.key.connector,
+                          job=job.id, outcome=job.outcome.value, error=str(exc))
         if changed is not None:
             self._metrics.show_connector_state(job.key.cluster, job.key.connector, changed)
         fields: dict[str, object] = {

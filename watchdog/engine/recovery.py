@@ -42,7 +42,7 @@ class Recovery(EngineCore):
                             request=request.id, outcome=outcome.value, reason=why)
                 ended += 1
                 continue
-            job, _ = self.queue.submit(request)
+            job, _ = self.queue.submit(request, recovered=True)
             self.state.add_pending(request, job.id)
             requeued += 1
         if requeued or ended:

@@ -8,7 +8,14 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
 from ..config import Rule, StatusTrigger
-from ..model import ConnectorKey, ConnectorStatus, Decision, Health, Trigger
+from ..model import (
+    ConnectorKey,
+    ConnectorStatus,
+    Decision,
+    Health,
+    Trigger,
+    connector_name_problem,
+)
 from ..policy import give_up, observe
 from ..rules import classify, decide_on_status, degraded_without_error, status_rule_for
 from .core import log
@@ -16,10 +23,18 @@ from .decisions import Decisions
 
 
 class StatusIntake(Decisions):
-    def on_poll(self, cluster: str, statuses: Mapping[str, ConnectorStatus]) -> None:
+    def on_listing(self, cluster: str, statuses: Mapping[str, ConnectorStatus]) -> Mapping[str, ConnectorStatus]:
+        """What a listing of the cluster showed (a poll, a schedule's turn, or one made on demand
+        for an alert or a request): the connectors that exist, their lcc- ids, since when they
+        run. Only connectors a listing showed are ever acted on. Returns the listing without the
+        names no connector can have (longer than 255 characters, control characters), which an
+        upstream we do not trust could send to grow our series and state."""
         now = self._now()
-        counts = dict.fromkeys(Health, 0)
-        judged: list[tuple[Rule, ConnectorKey, ConnectorStatus, Health]] = []
+        unusable = [name for name in statuses if connector_name_problem(name) is not None]
+        if unusable:
+            log.warning("unusable_connector_names_ignored", cluster=cluster, count=len(unusable),
+                        note="names longer than 255 characters or with control characters")
+            statuses = {name: status for name, status in statuses.items() if connector_name_problem(name) is None}
         self._unlist(cluster, keep=statuses.keys())
         self._listed[cluster] = set(statuses)
         for name, status in statuses.items():
@@ -27,11 +42,20 @@ class StatusIntake(Decisions):
             self.statuses[key] = status
             if status.resource_id:
                 self._by_resource_id[status.resource_id] = key
-            health = classify(status)
-            if health is Health.HEALTHY:
+            if classify(status) is Health.HEALTHY:
                 self.running_since.setdefault(key, now)
             else:
                 self.running_since.pop(key, None)
+        return statuses
+
+    def on_poll(self, cluster: str, statuses: Mapping[str, ConnectorStatus]) -> None:
+        now = self._now()
+        counts = dict.fromkeys(Health, 0)
+        judged: list[tuple[Rule, ConnectorKey, ConnectorStatus, Health]] = []
+        statuses = self.on_listing(cluster, statuses)
+        for name, status in statuses.items():
+            key = ConnectorKey(cluster, name)
+            health = classify(status)
             rule = status_rule_for(self.config.rules, cluster, name)
             if rule is None:
                 continue
@@ -150,13 +174,19 @@ class StatusIntake(Decisions):
         self._listed.pop(cluster, None)
 
     def _unlist(self, cluster: str, keep: Iterable[str]) -> None:
-        """Drop what the last poll of `cluster` listed and this one does not (`keep`)."""
+        """Drop what the last listing of `cluster` showed and this one does not (`keep`)."""
+        watched = self._watched.get(cluster, set())
         for name in self._listed.get(cluster, set()) - set(keep):
             key = ConnectorKey(cluster, name)
             status = self.statuses.pop(key, None)
             if status is not None and status.resource_id:
                 self._by_resource_id.pop(status.resource_id, None)
             self.running_since.pop(key, None)
+            if name not in watched:
+                # Series made for a restart of a connector no status rule watches (an alert's, a
+                # schedule's, a request's) go when the connector does; watched ones go with the
+                # rest of their state when the poll forgets them.
+                self.metrics.forget_connector(cluster, name)
 
     def prune_unwatched(self) -> None:
         """After a reload: connectors no rule watches any more lose their state and series."""

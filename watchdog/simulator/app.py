@@ -78,6 +78,9 @@ class _ApiEndpoint:
             reply.delay_seconds, receive
         ):
             return
+        if reply.connection_fault is None and reply.trickle_seconds > 0 and reply.body:
+            await _trickle(send, receive, reply)
+            return
         if reply.connection_fault is None:
             await _send_reply(send, reply)
             return
@@ -118,6 +121,23 @@ async def _send_reply(send: Send, reply: ApiReply) -> None:
     }
     await send(start)
     await send({"type": "http.response.body", "body": reply.body})
+
+
+async def _trickle(send: Send, receive: Receive, reply: ApiReply) -> None:
+    """One byte, a pause, the next byte: each read gets a byte long before any read timeout,
+    so only a deadline on the whole call ends it. Stops when the client has gone."""
+    body = reply.body
+    await send({"type": "http.response.start", "status": reply.status, "headers": _raw_headers(reply, len(body))})
+    gone = asyncio.ensure_future(_wait_for_disconnect(receive))
+    try:
+        for index in range(len(body)):
+            await send({"type": "http.response.body", "body": body[index:index + 1], "more_body": index + 1 < len(body)})
+            await asyncio.wait({gone}, timeout=reply.trickle_seconds)
+            if gone.done():
+                return
+    finally:
+        gone.cancel()
+        await asyncio.gather(gone, return_exceptions=True)
 
 
 async def _send_truncated(send: Send, reply: ApiReply, transport: asyncio.Transport) -> None:

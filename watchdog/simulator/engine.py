@@ -310,6 +310,11 @@ def _spoil(reply: ApiReply, action: FaultAction) -> None:
         reply.connection_fault = "truncated"
     elif action.reset:
         reply.connection_fault = "reset"
+    elif action.trickle_seconds > 0:
+        reply.trickle_seconds = action.trickle_seconds
+    elif action.pad_to_bytes is not None:
+        # Trailing whitespace keeps a JSON body valid: only its size changes.
+        reply.body = reply.body.ljust(action.pad_to_bytes, b" ")
     reply.delay_seconds = action.delay_seconds
 
 

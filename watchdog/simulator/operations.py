@@ -40,6 +40,7 @@ class ApiReply:
     repeated_headers: list[tuple[str, str]] = field(default_factory=list)
     delay_seconds: float = 0.0
     connection_fault: ConnectionFault | None = None
+    trickle_seconds: float = 0.0  # send the body one byte at a time, this long apart
 
 
 def json_reply(status: int, payload: Any) -> ApiReply:

@@ -167,8 +167,12 @@ request they touch is still recorded in `Simulator.calls`.
       truncated: true              # the real answer, Content-Length larger than the bytes sent,
                                    # then the connection closes
       reset: true                  # a TCP reset instead of the real answer
-    # invalid_json, truncated and reset act after the operation ran: a restart answered that way
-    # did happen. truncated and reset need a real connection (`serve`); in-process (ASGI
+      trickle_seconds: 0.5         # the real answer, its body sent one byte at a time with this
+                                   # pause between bytes (a read timeout never fires)
+      pad_to_bytes: 2000000        # the real answer, its JSON body padded with trailing spaces
+                                   # (still valid JSON) to at least this size
+    # invalid_json, truncated, reset, trickle_seconds and pad_to_bytes act after the operation
+    # ran: a restart answered that way did happen. truncated and reset need a real connection (`serve`); in-process (ASGI
     # transport) they raise ConnectionResetError.
 """
 
@@ -476,6 +480,8 @@ class FaultAction(_Model):
     invalid_json: bool = False
     truncated: bool = False
     reset: bool = False
+    trickle_seconds: NonNegativeFloat = 0.0
+    pad_to_bytes: int | None = Field(None, ge=1, le=1_000_000_000)
 
     @model_validator(mode="after")
     def _one_effect(self) -> FaultAction:
@@ -486,6 +492,8 @@ class FaultAction(_Model):
                 ("invalid_json", self.invalid_json),
                 ("truncated", self.truncated),
                 ("reset", self.reset),
+                ("trickle_seconds", self.trickle_seconds > 0),
+                ("pad_to_bytes", self.pad_to_bytes is not None),
             )
             if chosen
         ]
@@ -493,7 +501,8 @@ class FaultAction(_Model):
             raise ValueError(f"choose one of {', '.join(effects)}")
         if not effects and self.delay_seconds == 0:
             raise ValueError(
-                "an action needs status, invalid_json, truncated, reset or delay_seconds"
+                "an action needs status, invalid_json, truncated, reset, trickle_seconds, "
+                "pad_to_bytes or delay_seconds"
             )
         if self.status is None and (self.body is not None or self.headers):
             raise ValueError("body and headers go with status")

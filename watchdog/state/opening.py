@@ -18,6 +18,10 @@ log = get_logger("watchdog.state")
 
 MEMORY = ":memory:"
 
+# The state file holds failure traces and reasons: readable by its owner only. SQLite creates the
+# -wal and -shm files with the database file's permissions; the lock file is ours.
+FILE_MODE = 0o600
+
 # How long a statement waits for another connection's lock (a `watchdog status` reader, a
 # checkpoint) before failing. Writers never wait on readers in WAL mode; this covers the rest.
 BUSY_TIMEOUT_MS = 5000
@@ -29,7 +33,9 @@ def exclusive_lock(path: Path) -> IO[bytes]:
     the kernel releases it when the process dies, even on kill -9."""
     lock_path = path.with_name(path.name + ".lock")
     try:
-        handle = open(lock_path, "ab")  # noqa: SIM115 - held for the store's lifetime
+        descriptor = os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+        handle = os.fdopen(descriptor, "ab")  # held for the store's lifetime
+        _owner_only(lock_path)
     except OSError as exc:
         raise StateStoreError(f"State file {path}: cannot create its lock file {lock_path}: {exc}") from None
     try:
@@ -47,6 +53,8 @@ def open_database(path: str | Path, *, read_only: bool) -> sqlite3.Connection:
     if isinstance(path, Path):
         check_path(path, read_only=read_only)
         created = not path.exists()
+        if not read_only:
+            _create_owner_only(path)
         db = _connect(path, read_only=read_only)
     else:
         created = False
@@ -94,6 +102,27 @@ def check_path(path: Path, *, read_only: bool) -> None:
                 f"deleted without it. Move {sidecar} aside too (or put the state file back), then "
                 "start again."
             )
+
+
+def _create_owner_only(path: Path) -> None:
+    """Create the file 0600 before SQLite opens it (SQLite would create it 0644, and its -wal and
+    -shm files after it), and take group and other access away from one an older release made."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+        os.close(descriptor)
+        for member in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            if member.exists():
+                _owner_only(member)
+    except OSError as exc:
+        raise StateStoreError(f"State file {path} cannot be created or opened for writing: {exc}") from None
+
+
+def _owner_only(path: Path) -> None:
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077 and path.stat().st_uid == os.geteuid():
+        os.chmod(path, mode & 0o700)
+        log.info("state_file_permissions_tightened", path=str(path), mode=oct(mode & 0o700),
+                 note="the state file holds failure traces: readable by its owner only")
 
 
 def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:

@@ -125,6 +125,7 @@ def migrate(db: sqlite3.Connection, path: str | Path, found: int) -> None:
     if found == latest:
         return
     db.execute("BEGIN IMMEDIATE")
+    start = found  # what the file had, should the first read below fail
     try:
         # Another process may have migrated the file between our read and taking the lock.
         start = int(db.execute("PRAGMA user_version").fetchone()[0])

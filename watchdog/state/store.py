@@ -54,6 +54,11 @@ class SqliteStateStore:
         # Absolute, so that every message names the file wherever the daemon was started.
         self.path: str | Path = MEMORY if str(path) == MEMORY else Path(path).absolute()
         self._now = now
+        # Why the last write failed (a full disk, a file gone read-only), until a write succeeds
+        # again: a daemon that cannot record its decisions must say so (readiness, a metric, an
+        # alert) rather than look healthy while every decision fails.
+        self.problem: str | None = None
+        self.on_failure: Callable[[], None] = lambda: None  # set by the daemon: counts each failure
         self._lock = None
         if not read_only and self.path != MEMORY:
             check_path(Path(self.path), read_only=False)  # say "missing directory", not "no lock file"
@@ -261,6 +266,10 @@ class SqliteStateStore:
                 raise
         except sqlite3.Error as error:
             raise self._failure(what, error) from error
+        self.problem = None
 
     def _failure(self, what: str, error: sqlite3.Error) -> StateStoreError:
-        return StateStoreError(f"State file {self.path}: could not {what}: {error}.")
+        failure = StateStoreError(f"State file {self.path}: could not {what}: {error}.")
+        self.problem = str(failure)
+        self.on_failure()
+        return failure

@@ -1,0 +1,58 @@
+"""Logging never shows a secret: tracebacks are rendered without frame locals, and credentials in
+URLs are masked wherever they turn up (issue 12, items 3 and 4)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from watchdog.logs import configure_logging, get_logger, redact_url_credentials
+
+TOKEN = "log-check-token-Wq3Rt8Yz1Kp5"
+
+
+def _fail_with_a_secret_in_a_local() -> None:
+    header = f"Bearer {TOKEN}".encode()  # what uvicorn's proxy-headers frame held
+    raise RuntimeError(f"boom ({len(header)} bytes)")
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_a_logged_traceback_does_not_show_the_frames_locals(fmt: str) -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", fmt, stream)  # type: ignore[arg-type]
+    try:
+        _fail_with_a_secret_in_a_local()
+    except RuntimeError:
+        get_logger("test").exception("request_failed")
+    out = stream.getvalue()
+    assert "_fail_with_a_secret_in_a_local" in out and "boom" in out, "the traceback is still there"
+    assert TOKEN not in out
+
+
+def test_json_tracebacks_carry_no_locals_key() -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", "json", stream)
+    try:
+        _fail_with_a_secret_in_a_local()
+    except RuntimeError:
+        get_logger("test").exception("request_failed")
+    frames = json.loads(stream.getvalue())["exception"][0]["frames"]
+    assert frames and all("locals" not in frame for frame in frames)
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_credentials_in_urls_are_masked_in_every_log_line(fmt: str) -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", fmt, stream)  # type: ignore[arg-type]
+    get_logger("test").warning("call_failed", message="GET https://KEY123:hunter2@api.example.com/x failed",
+                               urls=["http://admin:pw@connect:8083"])
+    out = stream.getvalue()
+    assert "hunter2" not in out and "admin:pw" not in out and "KEY123" not in out
+    assert "https://***@api.example.com/x" in out
+
+
+def test_redaction_leaves_other_text_alone() -> None:
+    assert redact_url_credentials("mail me at someone@example.com") == "mail me at someone@example.com"
+    assert redact_url_credentials("https://u:p@h/a@b") == "https://***@h/a@b"

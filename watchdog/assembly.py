@@ -1,0 +1,58 @@
+"""The parts a cluster needs in service (its backend, and for a self-managed cluster its own HTTP
+client and rate-limit lane), made apart from the running daemon: a reload builds every part
+first and installs them only once all could be made."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import httpx
+
+from .clients import kafka_connect_client
+from .config import Config, KafkaConnectCluster
+from .connect import ConfluentCloudBackend, ConnectBackend, Gateway
+from .connect.kafka_connect import KafkaConnectBackend
+from .connect.transfer import CallLimits
+from .metrics import Metrics
+from .ratelimit import RateLimiter
+from .redirects import redirect_hook
+
+
+@dataclass(frozen=True)
+class BuiltCluster:
+    name: str
+    lane: str
+    backend: ConnectBackend
+    client: httpx.AsyncClient | None  # a self-managed cluster's own HTTP client
+    gateway: Gateway | None  # set when the cluster brings a new rate-limit lane
+
+
+def build_cluster(
+    config: Config,
+    name: str,
+    *,
+    cloud_clients: Mapping[str, httpx.AsyncClient],
+    lanes: Mapping[str, Gateway],
+    metrics: Metrics,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    rng: Callable[[], float] = random.random,
+) -> BuiltCluster:
+    """Everything cluster `name` of `config` needs, made without touching the running daemon.
+    `cloud_clients` and `lanes`: the clients and gateways already in service, by lane."""
+    cluster = config.clusters[name]
+    lane = config.lane_for(name)
+    limits = CallLimits(config.api.timeouts.total, config.api.max_response_bytes)
+    if isinstance(cluster, KafkaConnectCluster):
+        client = kafka_connect_client(config, cluster, transport, [redirect_hook(lane, metrics)])
+        gateway = None
+        if lane not in lanes:  # a new self-managed cluster: a lane of its own
+            gateway = Gateway(RateLimiter(lane, config.rate_limit, clock=clock, rng=rng, observer=metrics), metrics)
+        backend: ConnectBackend = KafkaConnectBackend(client, [str(url) for url in cluster.urls], limits=limits)
+        return BuiltCluster(name, lane, backend, client, gateway)
+    # Confluent Cloud lanes are per credential, made at start (credentials need a restart).
+    backend = ConfluentCloudBackend(cloud_clients[lane], cluster.environment_id, cluster.kafka_cluster_id, limits=limits)
+    return BuiltCluster(name, lane, backend, None, None)
