@@ -45,9 +45,16 @@ commented example.
                                    # Kafka Connect way (see kafka_connect_bodies.py)
     rate_limit:                    # omitted: no limit
       limit: 10                    # *required*: requests per window and API key
-      window_seconds: 5            # *required*: windows start when the simulator starts
-      headers: on_429              # on_429 (documented) | always (X-RateLimit-* on every answer)
+      window_seconds: 5            # *required*: aligned windows start when the simulator starts
+      algorithm: fixed_aligned     # fixed_aligned | fixed_anchored | sliding_log |
+                                   # sliding_counter | token_bucket | gcra: what each admits
+                                   # and what its headers mean: simulator/ratelimit.py
+      headers: on_429              # on_429 (documented) | always (X-RateLimit-* on every
+                                   # answer) | never (a 429 carries no X-RateLimit-*)
+      retry_after: true            # whether a 429 carries Retry-After
       body: empty                  # empty (documented) | error (a connect-style 429 error body)
+      other_clients:               # other tools on the same key, sharing its budget
+        - {pattern: steady, share: 0.33}   # steady | bursty; share of the limit per window
     restart:
       delay_seconds: 3             # time spent restarting before the script decides the outcome
       rejected_states: [PROVISIONING, PAUSED]   # restart answers 400 here (research §2.6)
@@ -153,6 +160,7 @@ from pydantic import (
 )
 
 from watchdog.simulator.routing import EndpointKind
+from watchdog.simulator.ratelimit import Algorithm
 
 InitialState = Literal[
     "RUNNING", "PROVISIONING", "PAUSED", "FAILED", "DEGRADED", "USER_ACTIONABLE_ERROR"
@@ -295,11 +303,21 @@ class ApiKeySpec(_Model):
         return self.clusters is None or cluster in self.clusters
 
 
+class OtherClientSpec(_Model):
+    """Another tool on the same key (simulator/ratelimit.py: OtherClient)."""
+
+    pattern: Literal["steady", "bursty"] = "steady"
+    share: float = Field(gt=0, le=1)  # of the limit, per window
+
+
 class RateLimitSpec(_Model):
     limit: PositiveInt
     window_seconds: PositiveFloat
-    headers: Literal["on_429", "always"] = "on_429"
+    algorithm: Algorithm = "fixed_aligned"
+    headers: Literal["on_429", "always", "never"] = "on_429"
+    retry_after: bool = True  # whether a 429 carries Retry-After (with `never`: the only hint)
     body: Literal["empty", "error"] = "empty"
+    other_clients: list[OtherClientSpec] = []
 
 
 class RestartSpec(_Model):

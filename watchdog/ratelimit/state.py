@@ -1,0 +1,253 @@
+"""When the next request of one credential may go: the pure decision core of the rate limiter.
+
+Confluent Cloud limits requests per key and organisation-wide, publishes neither its numbers nor
+its algorithm, and documents X-RateLimit-Limit, -Remaining, -Reset (relative seconds) and
+Retry-After on 429 answers only. The limiter therefore assumes no algorithm. What it relies on,
+and why each holds against any of the common ones (simulator/ratelimit.py plays all six):
+
+1. **A 429 holds every caller** of the credential, not only the refused one, for Retry-After,
+   else X-RateLimit-Reset, else a capped exponential backoff with jitter (at most `max_pause`).
+2. **X-RateLimit-Remaining is an upper bound on what may go now**, less the requests we sent after
+   the answer that said it, and only until its Reset: never a promise that the whole limit comes
+   back at Reset (a token bucket refills gradually, a sliding log one request at a time, a sliding
+   counter's previous window still weighs on the next). After Reset the budget is unknown again.
+3. **Once the sustained rate is known, requests are spaced evenly below it** (pacer.py, with a
+   margin of at least 1/limit): even spacing below the rate is the one pattern every algorithm
+   admits. The rate is learned from the headers when answers carry them, else from what was
+   admitted between 429s (estimate.py), and adapts when another client takes part of the key.
+4. **While nothing is known, one request at a time**, so that crossing an unknown limit costs one
+   429, not one per concurrent request. While the rate is not yet trusted, the last unit of a
+   Remaining is kept in hand: spending it before knowing when capacity returns is how a sliding
+   counter is overrun.
+5. **A local ceiling** (`max_requests_per_second`, a token bucket) always holds.
+
+`RateLimitState` takes the monotonic time in every method and does no I/O: the asyncio wrapper is
+limiter.py. Relative seconds in headers are taken as "after this long", never earlier: servers
+send whole seconds and must round up for that to hold.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..config import RateLimitSettings
+from .estimate import RateEstimate
+from .headers import Pause, RateLimitHeaders
+from .pacer import Pacer
+
+# The smallest safety margin under a learned sustained rate. Under a sliding counter the margin
+# must also be at least 1/limit (its weighted count rounds against a client paced at exactly the
+# rate), so the margin is the larger of the two.
+MIN_MARGIN = 0.04
+
+
+@dataclass(frozen=True, slots=True)
+class _ServerWord:
+    """What the latest answer carrying X-RateLimit-Remaining and -Reset said."""
+
+    ticket: int  # the request it answered: the server had counted it and everything before it
+    remaining: int
+    until: float  # when its Reset passes: after that the budget is unknown again
+
+
+class RateLimitState:
+    """What we know about one credential's budget, and when the next request may go."""
+
+    def __init__(self, settings: RateLimitSettings, *, rng: Callable[[], float] = random.random) -> None:
+        self.settings = settings
+        self._rng = rng
+        self.limit: int | None = None
+        self.paused_until = 0.0
+        self.consecutive_429 = 0
+        self.pacer = Pacer()
+        self.estimate = RateEstimate()
+        # Requests are numbered (tickets) in send order: an answer's Remaining already counts every
+        # request sent before it, so only those sent after it are still to be subtracted.
+        self._tickets = 0
+        self._inflight: set[int] = set()
+        self._refused_after_word: set[int] = set()  # 429s since the word: they did not count
+        self._admitted = 0  # answers that were not 429
+        self._word: _ServerWord | None = None
+        # Local ceiling: a token bucket holding up to one second's worth of requests.
+        self._tokens = max(1.0, settings.max_requests_per_second)
+        self._tokens_at = 0.0
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    @property
+    def reserve(self) -> int:
+        """The configured reserve, but never so large that a window allows nothing at all."""
+        if self.limit is None:
+            return self.settings.reserve
+        return min(self.settings.reserve, self.limit - 1)
+
+    @property
+    def pacing_rate(self) -> float | None:
+        """Requests per second the limiter paces at when the server says nothing; None: unknown."""
+        return self.pacer.rate
+
+    def remaining_estimate(self, now: float) -> int | None:
+        word = self._live_word(now)
+        return None if word is None else max(0, self._available(word))
+
+    def seconds_to_reset(self, now: float) -> float | None:
+        word = self._live_word(now)
+        return None if word is None else max(0.0, word.until - now)
+
+    def delay(self, now: float) -> tuple[float, str]:
+        """Seconds until a request may be sent (math.inf: until an answer arrives), and why."""
+        if now < self.paused_until:
+            return self.paused_until - now, "pause"
+        word = self._live_word(now)
+        paced = self.pacer.rate is not None
+        if word is not None:
+            if self._available(word) > (0 if paced else 1):
+                return self._ceiling_delay(now)  # the server said it can take this one now
+            # Spent, as far as the server's last word goes. It comes back by that word's Reset;
+            # once the sustained rate is known, possibly earlier (a token bucket, a sliding
+            # counter): the next paced slot, never before, is when to look.
+            wake = min(word.until, self.pacer.ready_at()) if paced else word.until
+            if wake > now:
+                return wake - now, "budget"
+        elif paced:
+            ready = self.pacer.ready_at()
+            if ready > now:
+                return ready - now, "pace"
+            return self._ceiling_delay(now)
+        if self.inflight > 0:
+            # Nothing known about what may go: one request at a time, so that crossing an unknown
+            # limit (or looking again after a spent budget) costs one 429, not one per caller.
+            return math.inf, "unknown_limit" if self.limit is None else "probe"
+        return self._ceiling_delay(now)
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def on_send(self, now: float) -> int:
+        """Count a request going out; returns its ticket, to hand back with its answer."""
+        self._refill(now)
+        self._tokens -= 1.0
+        self._tickets += 1
+        self._inflight.add(self._tickets)
+        self.pacer.on_send(now)
+        return self._tickets
+
+    def on_response(
+        self, sent_at: float, now: float, status: int, headers: RateLimitHeaders, *, ticket: int | None = None
+    ) -> Pause | None:
+        """Learn from an answer. Returns the pause every caller must now respect, if any.
+
+        `ticket` (from on_send) says which request this answers; without it the oldest request
+        in flight is taken to be the one answered.
+        """
+        ticket = self._settle(ticket)
+        if headers.limit is not None:
+            self.limit = headers.limit
+        if status == 429:
+            return self._on_429(sent_at, now, headers, ticket)
+        self.consecutive_429 = 0
+        self._admitted += 1
+        if headers.remaining is not None and headers.reset is not None:
+            # A Reset further away than max_pause is capped like a pause: no header may hold
+            # every call for hours.
+            self._adopt_word(ticket, headers.remaining, min(headers.reset, self.settings.max_pause), now)
+        self.estimate.creep(now)
+        self._repace(now)
+        return None
+
+    def on_no_response(self, ticket: int | None = None) -> None:
+        """The request failed before an answer (timeout, reset): it may or may not have counted."""
+        self._settle(ticket)
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _settle(self, ticket: int | None) -> int:
+        if ticket is None or ticket not in self._inflight:
+            ticket = min(self._inflight) if self._inflight else self._tickets
+        self._inflight.discard(ticket)
+        return ticket
+
+    def _live_word(self, now: float) -> _ServerWord | None:
+        word = self._word
+        return word if word is not None and now < word.until else None
+
+    def _available(self, word: _ServerWord) -> int:
+        sent_after = self._tickets - word.ticket - len(self._refused_after_word)
+        return word.remaining - self.reserve - sent_after
+
+    def _adopt_word(self, ticket: int, remaining: int, reset: float, now: float) -> None:
+        self.estimate.observe_reset(reset)
+        word = self._word
+        if word is not None and ticket < word.ticket and now < word.until:
+            return  # an older answer overtaken by a newer one: the newer one knows more
+        if word is not None and self.estimate.spent_seen and not self.estimate.refill_seen:
+            admitted_between = ticket - word.ticket - sum(1 for t in self._refused_after_word if t <= ticket)
+            if remaining > word.remaining - admitted_between:
+                self.estimate.refill_seen = True  # spent, then back: the longest Reset is the window
+        if remaining <= self.reserve + 1:
+            # Spent, as far as we go before the rate is trusted (the last unit is kept in hand).
+            self.estimate.spent_seen = True
+        self._word = _ServerWord(ticket, remaining, now + reset)
+        self._refused_after_word = {t for t in self._refused_after_word if t > ticket}
+
+    def _on_429(self, sent_at: float, now: float, headers: RateLimitHeaders, ticket: int) -> Pause:
+        self.consecutive_429 += 1
+        pause = self._pause_for(headers)
+        self.paused_until = max(self.paused_until, now + pause.seconds)
+        if self._word is not None and ticket > self._word.ticket:
+            self._refused_after_word.add(ticket)
+        # The server's last word was wrong (another client, or a Reset that was not a refill):
+        # after the pause the budget is unknown until an answer says it again.
+        self._word = None
+        if headers.reset is not None:
+            self.estimate.observe_reset(min(headers.reset, self.settings.max_pause))
+        # For learning, where capacity returns in the server's frame: its Retry-After counts from
+        # when it refused, i.e. when the request arrived, not when its answer reached us.
+        self.estimate.on_refusal(now, sent_at + pause.seconds, self._admitted, limit=self.limit, reserve=self.reserve)
+        self._repace(self.paused_until)
+        return pause
+
+    def _repace(self, not_before: float) -> None:
+        rate = self.estimate.rate(self.limit, self.reserve)
+        if rate is None:
+            return
+        margin = max(MIN_MARGIN, 1.0 / (self.limit + 1)) if self.limit else MIN_MARGIN
+        paced = rate * (1.0 - margin)
+        if self.limit is not None and self.estimate.measured is not None and self.reserve:
+            # The reserve is per window of `limit`: leave the same share of a learned rate.
+            paced *= (self.limit - self.reserve) / self.limit
+        if paced != self.pacer.rate:
+            self.pacer.set_rate(paced, not_before=not_before)
+
+    def _pause_for(self, headers: RateLimitHeaders) -> Pause:
+        max_pause = self.settings.max_pause
+        if headers.retry_after is not None:
+            asked, source = headers.retry_after, "retry_after"
+        elif headers.reset is not None:
+            asked, source = headers.reset, "reset"
+        else:
+            # No hint at all: capped exponential backoff with full jitter (Confluent's advice).
+            backoff = self.settings.backoff
+            ceiling = min(backoff.cap, backoff.base * 2 ** (self.consecutive_429 - 1))
+            asked, source = max(backoff.base, ceiling * self._rng()), "backoff"
+        if asked > max_pause:
+            return Pause(max_pause, source, capped_from=asked)
+        return Pause(asked, source)
+
+    def _refill(self, now: float) -> None:
+        rate = self.settings.max_requests_per_second
+        capacity = max(1.0, rate)
+        self._tokens = min(capacity, self._tokens + (now - self._tokens_at) * rate)
+        self._tokens_at = now
+
+    def _ceiling_delay(self, now: float) -> tuple[float, str]:
+        self._refill(now)
+        if self._tokens >= 1.0 - 1e-9:  # float rounding must not leave a caller waiting forever
+            return 0.0, ""
+        return (1.0 - self._tokens) / self.settings.max_requests_per_second, "ceiling"
