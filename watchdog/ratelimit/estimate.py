@@ -19,9 +19,10 @@ Two sources, and the lower one wins:
 After a decrease the rate creeps back up (`CREEP_STEP` every `CREEP_EVERY` seconds without a 429),
 so that a share another client gave back is taken again, but slowly enough that a key at its limit
 sees about one 429 per many minutes, not one per window. The creep never passes the best sample
-measured so far, widened by that sample's own error: the resume points it was measured between
+measured so far, widened by that sample's own error (the resume points it was measured between
 come from whole-second Retry-After values, each up to a second late, so a sample over a span of
-s seconds may be low by up to a factor s / (s - 1).
+s seconds may be low by up to a factor s / (s - 1)), and never passes N per longest Reset: every
+common algorithm's Reset is at most its window, so no key sustains more than that.
 """
 
 from __future__ import annotations
@@ -103,18 +104,34 @@ class RateEstimate:
             self.measured *= DECREASE
         self._last = _Saturation(resume_at, admitted)
 
-    def creep(self, now: float) -> bool:
-        """Called while pacing; True when the rate rose."""
+    def on_contention(self, now: float, pace: float | None) -> None:
+        """A 429 although the server's last word left room: another client took it. Not a
+        measurement of the key's rate, but a sign to take less of it (AIMD's decrease), and to
+        creep back no higher than where we were."""
+        self._quiet_since = now
+        if pace is None:
+            return
+        self.measured = pace * DECREASE if self.measured is None else min(self.measured, pace) * DECREASE
+        if self._creep_ceiling is None:
+            self._creep_ceiling = pace
+
+    def creep(self, now: float, limit: int | None = None) -> bool:
+        """Called while pacing; True when the rate rose. `limit`: X-RateLimit-Limit, if known."""
         if self.measured is None or self._creep_ceiling is None or now - self._quiet_since < self._creep_every:
             return False
         self._quiet_since = now
-        raised = min(self._creep_ceiling, self.measured * (1.0 + CREEP_STEP))
+        ceiling = self._creep_ceiling
+        if limit is not None and self._longest_reset > 0:
+            ceiling = min(ceiling, limit / self._longest_reset)
+        raised = min(ceiling, self.measured * (1.0 + CREEP_STEP))
         if raised <= self.measured:
             return False
         self.measured = raised
         return True
 
-    def rate(self, limit: int | None, reserve: int) -> float | None:
-        """The sustained rate to pace under (before the safety margin), or None if unknown."""
-        rates = [r for r in (self.measured, self.from_headers(limit, reserve)) if r is not None]
+    def rate(self, limit: int | None, reserve: int, *, share: float | None = None) -> float | None:
+        """The sustained rate to pace under (before the safety margin), or None if unknown.
+        `share`: our share of the key as the headers show it (budget.py), when they can."""
+        rates = [r for r in (self.measured, self.from_headers(limit, reserve), share) if r is not None]
         return min(rates) if rates else None
+

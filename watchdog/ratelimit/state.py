@@ -16,9 +16,9 @@ and why each holds against any of the common ones (simulator/ratelimit.py plays 
    admits. The rate is learned from the headers when answers carry them, else from what was
    admitted between 429s (estimate.py), and adapts when another client takes part of the key.
 4. **While nothing is known, one request at a time**, so that crossing an unknown limit costs one
-   429, not one per concurrent request. While the rate is not yet trusted, the last unit of a
-   Remaining is kept in hand: spending it before knowing when capacity returns is how a sliding
-   counter is overrun.
+   429, not one per concurrent request. While the rate is not yet trusted and no `reserve` is
+   set, the last unit of a Remaining is kept in hand: spending it before knowing when capacity
+   returns is how a sliding counter is overrun.
 5. **A local ceiling** (`max_requests_per_second`, a token bucket) always holds.
 
 `RateLimitState` takes the monotonic time in every method and does no I/O: the asyncio wrapper is
@@ -31,9 +31,8 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
-
 from ..config import RateLimitSettings
+from .budget import ServerBudget, Word
 from .estimate import RateEstimate
 from .headers import Pause, RateLimitHeaders
 from .pacer import Pacer
@@ -42,15 +41,6 @@ from .pacer import Pacer
 # must also be at least 1/limit (its weighted count rounds against a client paced at exactly the
 # rate), so the margin is the larger of the two.
 MIN_MARGIN = 0.04
-
-
-@dataclass(frozen=True, slots=True)
-class _ServerWord:
-    """What the latest answer carrying X-RateLimit-Remaining and -Reset said."""
-
-    ticket: int  # the request it answered: the server had counted it and everything before it
-    remaining: int
-    until: float  # when its Reset passes: after that the budget is unknown again
 
 
 class RateLimitState:
@@ -62,15 +52,16 @@ class RateLimitState:
         self.limit: int | None = None
         self.paused_until = 0.0
         self.consecutive_429 = 0
+        self.contended = False  # another client was seen taking what the server's word left us
         self.pacer = Pacer()
         self.estimate = RateEstimate()
         # Requests are numbered (tickets) in send order: an answer's Remaining already counts every
         # request sent before it, so only those sent after it are still to be subtracted.
         self._tickets = 0
         self._inflight: set[int] = set()
-        self._refused_after_word: set[int] = set()  # 429s since the word: they did not count
+        self._refused: set[int] = set()  # refused tickets after the server's word: they did not count
         self._admitted = 0  # answers that were not 429
-        self._word: _ServerWord | None = None
+        self.budget = ServerBudget()
         # Local ceiling: a token bucket holding up to one second's worth of requests.
         self._tokens = max(1.0, settings.max_requests_per_second)
         self._tokens_at = 0.0
@@ -94,29 +85,33 @@ class RateLimitState:
         return self.pacer.rate
 
     def remaining_estimate(self, now: float) -> int | None:
-        word = self._live_word(now)
-        return None if word is None else max(0, self._available(word))
+        word = self.budget.live(now)
+        return None if word is None else max(0, self._available(word, now))
 
     def seconds_to_reset(self, now: float) -> float | None:
-        word = self._live_word(now)
+        word = self.budget.live(now)
         return None if word is None else max(0.0, word.until - now)
 
     def delay(self, now: float) -> tuple[float, str]:
         """Seconds until a request may be sent (math.inf: until an answer arrives), and why."""
         if now < self.paused_until:
             return self.paused_until - now, "pause"
-        word = self._live_word(now)
+        word = self.budget.live(now)
         paced = self.pacer.rate is not None
         if word is not None:
-            if self._available(word) > (0 if paced else 1):
+            if self._available(word, now) > self._held_back():
                 return self._ceiling_delay(now)  # the server said it can take this one now
             # Spent, as far as the server's last word goes. It comes back by that word's Reset;
-            # once the sustained rate is known, possibly earlier (a token bucket, a sliding
-            # counter): the next paced slot, never before, is when to look.
-            wake = min(word.until, self.pacer.ready_at()) if paced else word.until
+            # on a server seen to refill before its Reset (a token bucket, a sliding counter),
+            # possibly earlier: then our next paced slot, never before, is when to look.
+            early = paced and self.budget.refills_early
+            wake = min(word.until, self.pacer.ready_at()) if early else word.until
             if wake > now:
                 return wake - now, "budget"
-        elif paced:
+        elif paced and (self.budget.refills_early or not self.budget.spoken):
+            # Between words (none yet, or the last one's Reset has passed): our own pace, except
+            # on a server that sends Remaining and refills only at its Reset: there the budget
+            # is back whole, and the next answer will say how much.
             ready = self.pacer.ready_at()
             if ready > now:
                 return ready - now, "pace"
@@ -156,8 +151,8 @@ class RateLimitState:
         if headers.remaining is not None and headers.reset is not None:
             # A Reset further away than max_pause is capped like a pause: no header may hold
             # every call for hours.
-            self._adopt_word(ticket, headers.remaining, min(headers.reset, self.settings.max_pause), now)
-        self.estimate.creep(now)
+            self._adopt_word(ticket, headers.remaining, min(headers.reset, self.settings.max_pause), sent_at, now)
+        self.estimate.creep(now, self.limit)
         self._repace(now)
         return None
 
@@ -173,38 +168,54 @@ class RateLimitState:
         self._inflight.discard(ticket)
         return ticket
 
-    def _live_word(self, now: float) -> _ServerWord | None:
-        word = self._word
-        return word if word is not None and now < word.until else None
+    def _held_back(self) -> int:
+        """Units of a Remaining kept in hand: the last one, until the sustained rate is known and
+        unless the reserve already leaves it (a window spent to its last request is how a sliding
+        counter is overrun at the next boundary: its previous window still weighs in full), and
+        for good once another client has been seen racing us to it."""
+        untrusted = self.pacer.rate is None and self.reserve == 0
+        return 1 if untrusted or self.contended else 0
 
-    def _available(self, word: _ServerWord) -> int:
-        sent_after = self._tickets - word.ticket - len(self._refused_after_word)
-        return word.remaining - self.reserve - sent_after
+    def _ours_after(self, ticket: int, upto: int | None = None) -> int:
+        """Our requests after `ticket` (up to `upto`) that the server counted (not refused)."""
+        upto = self._tickets if upto is None else upto
+        return upto - ticket - sum(1 for t in self._refused if ticket < t <= upto)
 
-    def _adopt_word(self, ticket: int, remaining: int, reset: float, now: float) -> None:
+    def _available(self, word: Word, now: float) -> int:
+        return self.budget.available(word, now, self._ours_after(word.ticket), self.reserve)
+
+    def _adopt_word(self, ticket: int, remaining: int, reset: float, sent_at: float, now: float) -> None:
         self.estimate.observe_reset(reset)
-        word = self._word
-        if word is not None and ticket < word.ticket and now < word.until:
+        previous = self.budget.word
+        if previous is not None and ticket < previous.ticket and now < previous.until:
             return  # an older answer overtaken by a newer one: the newer one knows more
-        if word is not None and self.estimate.spent_seen and not self.estimate.refill_seen:
-            admitted_between = ticket - word.ticket - sum(1 for t in self._refused_after_word if t <= ticket)
-            if remaining > word.remaining - admitted_between:
-                self.estimate.refill_seen = True  # spent, then back: the longest Reset is the window
-        if remaining <= self.reserve + 1:
-            # Spent, as far as we go before the rate is trusted (the last unit is kept in hand).
-            self.estimate.spent_seen = True
-        self._word = _ServerWord(ticket, remaining, now + reset)
-        self._refused_after_word = {t for t in self._refused_after_word if t > ticket}
+        ours_between = self._ours_after(previous.ticket, ticket) if previous is not None else 0
+        came_back = self.budget.adopt(Word(ticket, remaining, sent_at, now + reset), ours_between, self.limit)
+        if came_back and self.estimate.spent_seen:
+            self.estimate.refill_seen = True  # spent, then back: the longest Reset is the window
+        if self.budget.word is not None and self._available(self.budget.word, now) <= self._held_back():
+            self.estimate.spent_seen = True  # spent, as far as we ever spend it
+        self._refused = {t for t in self._refused if t > ticket}
 
     def _on_429(self, sent_at: float, now: float, headers: RateLimitHeaders, ticket: int) -> Pause:
         self.consecutive_429 += 1
         pause = self._pause_for(headers)
         self.paused_until = max(self.paused_until, now + pause.seconds)
-        if self._word is not None and ticket > self._word.ticket:
-            self._refused_after_word.add(ticket)
+        self._refused.add(ticket)
+        word = self.budget.live(now)
+        raced = word is not None and ticket > word.ticket and self._available(word, now) >= 0
         # The server's last word was wrong (another client, or a Reset that was not a refill):
         # after the pause the budget is unknown until an answer says it again.
-        self._word = None
+        self.budget.forget()
+        self.estimate.spent_seen = True
+        if raced:
+            # Refused although the last word left room for it: someone else took that request
+            # between the word and ours. Not a sign that our pace is too fast; from now on the
+            # last unit of every word stays in hand, so that a race needs two of theirs.
+            self.contended = True
+            self.estimate.on_contention(now, self.pacer.rate)
+            self._repace(self.paused_until)
+            return pause
         if headers.reset is not None:
             self.estimate.observe_reset(min(headers.reset, self.settings.max_pause))
         # For learning, where capacity returns in the server's frame: its Retry-After counts from
@@ -214,7 +225,7 @@ class RateLimitState:
         return pause
 
     def _repace(self, not_before: float) -> None:
-        rate = self.estimate.rate(self.limit, self.reserve)
+        rate = self.estimate.rate(self.limit, self.reserve, share=self._share())
         if rate is None:
             return
         margin = max(MIN_MARGIN, 1.0 / (self.limit + 1)) if self.limit else MIN_MARGIN
@@ -224,6 +235,15 @@ class RateLimitState:
             paced *= (self.limit - self.reserve) / self.limit
         if paced != self.pacer.rate:
             self.pacer.set_rate(paced, not_before=not_before)
+
+    def _share(self) -> float | None:
+        """Our share of the key's rate as the headers show it, when they can (budget.py)."""
+        limit_rate = self.estimate.from_headers(self.limit, self.reserve)
+        if limit_rate is None:
+            return None
+        if self.budget.refills_early:
+            return None  # others cannot be told from refill here (budget.py)
+        return max(limit_rate * 0.05, limit_rate - self.budget.others_rate)
 
     def _pause_for(self, headers: RateLimitHeaders) -> Pause:
         max_pause = self.settings.max_pause
