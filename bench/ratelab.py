@@ -23,7 +23,8 @@ from typing import Any
 
 import httpx
 
-from watchdog.simulator import Simulator, create_app
+from watchdog.app import Daemon
+from watchdog.simulator import Simulator, create_app, serve
 from watchdog.simulator.ratelimit import KeyBudgets
 
 from . import fixtures, virtualtime
@@ -101,18 +102,39 @@ def run_naive(case: Case) -> Measured:
     return virtualtime.run(_naive(case))
 
 
-async def _daemon(case: Case) -> Measured:
-    simulator = Simulator(case.scenario(), clock=asyncio.get_running_loop().time)
+def _config(case: Case, base_url: str = "http://sim") -> Any:
     rule = {"name": "backlog", "trigger": {"type": "schedule", "interval": "1d"}, "select": {"include": ["*"]}}
     rate_limit = {
         "reserve": case.reserve, "max_requests_per_second": case.max_requests_per_second,
         "max_concurrent_requests": case.max_concurrent_requests,
     }
-    config = fixtures.config(1, [rule], breaker=fixtures.NO_BREAKER, rate_limit=rate_limit)
-    daemon = fixtures.virtual_daemon(config, simulator, seed=case.seed)
+    return fixtures.config(1, [rule], base_url=base_url, breaker=fixtures.NO_BREAKER, rate_limit=rate_limit)
+
+
+async def _daemon(case: Case) -> Measured:
+    simulator = Simulator(case.scenario(), clock=asyncio.get_running_loop().time)
+    daemon = fixtures.virtual_daemon(_config(case), simulator, seed=case.seed)
     await daemon.run_once()
-    accepted = sum(1 for job in daemon.recorder.finished_jobs if job.outcome and job.outcome.value == "accepted")
-    return measure(case, "daemon", simulator, lost=case.backlog - accepted)
+    return measure(case, "daemon", simulator, lost=case.backlog - _accepted(daemon))
+
+
+async def run_daemon_real(case: Case) -> Measured:
+    """The same on the real clock, the simulator served over loopback sockets."""
+    simulator = Simulator(case.scenario())
+    started, stop = asyncio.Event(), asyncio.Event()
+    server = asyncio.create_task(serve(simulator, "127.0.0.1", 0, started=started, stop=stop))
+    await started.wait()
+    try:
+        daemon = Daemon(_config(case, f"http://127.0.0.1:{simulator.bound_port}"))
+        await daemon.run_once()
+    finally:
+        stop.set()
+        await server
+    return measure(case, "daemon", simulator, lost=case.backlog - _accepted(daemon))
+
+
+def _accepted(daemon: Daemon) -> int:
+    return sum(1 for job in daemon.recorder.finished_jobs if job.outcome and job.outcome.value == "accepted")
 
 
 async def _naive(case: Case) -> Measured:

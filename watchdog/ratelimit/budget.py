@@ -10,8 +10,11 @@ Two facts about the server are learned from the answers, because they decide whe
 look again once the budget is spent:
 
 - `refills_early`: the budget was seen coming back before a Reset had passed (a token bucket, a
-  sliding log or counter, a GCRA). Only then may the next request go at our paced slot before the
-  Reset; under a fixed window, nothing comes back before it.
+  sliding log or counter, a GCRA), or coming back only in part once it had (a sliding log or
+  counter, whose earlier requests still count after the Reset). Only then may the next request go
+  at our paced slot before the Reset, and only then must even a Remaining with room be spent at
+  our pace: bursting a whole Remaining is safe where the budget comes back whole at the Reset (a
+  fixed window), and overruns a sliding counter's next window.
 - `others_rate`: requests per second other clients take, learned only on servers that refill at
   their Reset (within one reset period nothing comes back, so Remaining falling faster than our
   own requests explain is someone else's use). On a server that refills gradually the two cannot
@@ -66,11 +69,17 @@ class ServerBudget:
         if previous is None:
             return False
         came_back = word.remaining > previous.remaining - ours_between
+        if not came_back and word.until > previous.until > word.sent_at:
+            # One reset period, two whole-second Resets: each bounds the same end from above,
+            # and the earlier bound is the tighter one (up to a second, half of a 2 s window).
+            self.word = word = Word(word.ticket, word.remaining, word.sent_at, previous.until)
         # Reset is whole seconds rounded up: a window may legitimately end up to a second before
         # `until`. Only what came back earlier than that is a refill before the Reset.
         same_period = word.sent_at < previous.until - 1.0
         if came_back and same_period:
             self.refills_early = True
+        if limit is not None and word.sent_at >= previous.until and word.remaining < limit // 2 - self.others_rate:
+            self.refills_early = True  # a new period, and most of the budget did not come back
         if same_period and not self.refills_early:
             self._learn_others(previous, word, ours_between)
         return came_back

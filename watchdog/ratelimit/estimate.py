@@ -53,6 +53,8 @@ class RateEstimate:
         self._creep_every = CREEP_EVERY
         self._last: _Saturation | None = None
         self._longest_reset = 0.0
+        self._longest_dry = 0.0  # longest stretch of refusals with nothing admitted
+        self._spell_start: float | None = None  # first refusal after the last admission
         self.spent_seen = False  # an answer said Remaining 0, or a 429 came
         self.refill_seen = False  # ... and a later answer showed the budget coming back
         self._quiet_since = 0.0  # last 429 or last creep step
@@ -67,32 +69,59 @@ class RateEstimate:
             return None
         return max(1, limit - reserve) / self._longest_reset
 
+    @property
+    def window_floor(self) -> float:
+        """The server's window is at least this long: the longest Reset it sent, or the longest
+        time it kept refusing us."""
+        return max(self._longest_reset, self._longest_dry)
+
     # -- refusals --------------------------------------------------------------------------------
 
     def on_refusal(
-        self, now: float, resume_at: float, admitted: int, *, limit: int | None = None, reserve: int = 0
+        self,
+        now: float,
+        resume_at: float,
+        admitted: int,
+        *,
+        refused_at: float | None = None,
+        limit: int | None = None,
+        reserve: int = 0,
     ) -> None:
+        """A 429 at `now` (for a request the server refused at `refused_at`, in its frame), after
+        which callers resume at `resume_at`; `admitted`: our admitted requests so far."""
+        refused_at = now if refused_at is None else refused_at
         last = self._last
         self._quiet_since = now
         if last is not None and admitted == last.admitted:
             # Nothing got through since the last resume: that pause was too short (a backoff
             # without Retry-After, or several refusals of one burst). Not a sample; capacity
-            # comes back later than we thought.
+            # comes back later than we thought, and the key has now been shut at least this long,
+            # so its window is at least as long.
+            if self._spell_start is not None:
+                self._longest_dry = max(self._longest_dry, refused_at - self._spell_start)
             self._last = _Saturation(max(resume_at, last.resume_at), admitted)
             return
+        self._spell_start = refused_at
         if self.measured is not None and self._creep_ceiling is not None:
             # Refused at this rate: it is above what the key sustains for us now, so the creep
             # must stay clearly below it from here on (else it would find this 429 again).
             self._creep_ceiling = min(self._creep_ceiling, self.measured * (1.0 - CEILING_CUT))
         if last is not None and resume_at > last.resume_at:
             span = resume_at - last.resume_at
-            sample = (admitted - last.admitted) / span
-            if limit is not None and span < self._longest_reset:
-                # Shorter than a window: the stretch may have held only the trickle of a gradual
-                # refill (a sliding counter just after its boundary). N per (window + span) is
-                # what any of the common algorithms sustains at least, given a window no longer
-                # than the longest Reset seen.
-                sample = max(sample, max(1, limit - reserve) / (self._longest_reset + span))
+            got = admitted - last.admitted
+            sample = got / span
+            floor = self.window_floor
+            if span < floor:
+                # Shorter than a window: what got through may be a window's refill taken in a
+                # burst (then `got` per window is the rate, not per span), or the trickle of a
+                # gradual refill (a sliding counter just after its boundary: then the raw sample
+                # is about right). With the limit known, a whole limit per window plus span is
+                # the better guess for the trickle; without it, `got` per window plus span is
+                # the safe one for the burst.
+                if limit is not None:
+                    sample = max(sample, max(1, limit - reserve) / (floor + span))
+                else:
+                    sample = got / (floor + span)
             if self.best_sample is None:
                 self.best_sample = sample
                 self._creep_ceiling = sample * span / max(span - 1.0, span / 2)

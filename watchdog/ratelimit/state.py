@@ -12,9 +12,10 @@ and why each holds against any of the common ones (simulator/ratelimit.py plays 
    back at Reset (a token bucket refills gradually, a sliding log one request at a time, a sliding
    counter's previous window still weighs on the next). After Reset the budget is unknown again.
 3. **Once the sustained rate is known, requests are spaced evenly below it** (pacer.py, with a
-   margin of at least 1/limit): even spacing below the rate is the one pattern every algorithm
-   admits. The rate is learned from the headers when answers carry them, else from what was
-   admitted between 429s (estimate.py), and adapts when another client takes part of the key.
+   margin of at least 1/limit), even while Remaining has room: even spacing below the rate is the
+   one pattern every algorithm admits. The rate is learned from the headers when answers carry
+   them, else from what was admitted between 429s (estimate.py), and adapts when another client
+   takes part of the key.
 4. **While nothing is known, one request at a time**, so that crossing an unknown limit costs one
    429, not one per concurrent request. While the rate is not yet trusted and no `reserve` is
    set, the last unit of a Remaining is kept in hand: spending it before knowing when capacity
@@ -100,7 +101,14 @@ class RateLimitState:
         paced = self.pacer.rate is not None
         if word is not None:
             if self._available(word, now) > self._held_back():
-                return self._ceiling_delay(now)  # the server said it can take this one now
+                # The server said it can take this one now. Where the budget comes back whole at
+                # the Reset (a fixed window) that is the only limit; where it comes back gradually
+                # or in part, the pace holds too once known: a burst of all a sliding counter's
+                # Remaining at its boundary weighs on the whole next window (budget.py).
+                ready = self.pacer.ready_at() if paced and self.budget.refills_early else -math.inf
+                if ready > now:
+                    return ready - now, "pace"
+                return self._ceiling_delay(now)
             # Spent, as far as the server's last word goes. It comes back by that word's Reset;
             # on a server seen to refill before its Reset (a token bucket, a sliding counter),
             # possibly earlier: then our next paced slot, never before, is when to look.
@@ -220,7 +228,9 @@ class RateLimitState:
             self.estimate.observe_reset(min(headers.reset, self.settings.max_pause))
         # For learning, where capacity returns in the server's frame: its Retry-After counts from
         # when it refused, i.e. when the request arrived, not when its answer reached us.
-        self.estimate.on_refusal(now, sent_at + pause.seconds, self._admitted, limit=self.limit, reserve=self.reserve)
+        self.estimate.on_refusal(
+            now, sent_at + pause.seconds, self._admitted, refused_at=sent_at, limit=self.limit, reserve=self.reserve
+        )
         self._repace(self.paused_until)
         return pause
 
@@ -252,10 +262,15 @@ class RateLimitState:
         elif headers.reset is not None:
             asked, source = headers.reset, "reset"
         else:
-            # No hint at all: capped exponential backoff with full jitter (Confluent's advice).
+            # No hint at all: capped exponential backoff with jitter (Confluent's advice). Equal
+            # jitter, not full: this pause holds every caller of the key, so there is nothing to
+            # decorrelate, and each pause after a refusal must be reliably longer than the last
+            # until it outlasts the server's window (full jitter kept drawing short ones, and the
+            # job at the head of the queue spent its retries on them).
+            # A key already seen shut for longer starts there: each too-short pause is a 429.
             backoff = self.settings.backoff
-            ceiling = min(backoff.cap, backoff.base * 2 ** (self.consecutive_429 - 1))
-            asked, source = max(backoff.base, ceiling * self._rng()), "backoff"
+            ceiling = min(backoff.cap, max(backoff.base * 2 ** (self.consecutive_429 - 1), self.estimate.window_floor))
+            asked, source = max(backoff.base, ceiling * (0.5 + 0.5 * self._rng())), "backoff"
         if asked > max_pause:
             return Pause(max_pause, source, capped_from=asked)
         return Pause(asked, source)
