@@ -45,6 +45,7 @@ class ServerBudget:
         self.word: Word | None = None
         self.spoken = False  # the server has sent Remaining and Reset on a successful answer
         self.refills_early = False
+        self.late_reset = False  # a look right at a spent word's Reset was refused (state.py)
         self.others_rate = 0.0
         self._others_weight = 0.0  # seconds of observation behind others_rate, capped at the horizon
 

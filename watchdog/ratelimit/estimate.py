@@ -37,6 +37,8 @@ CREEP_STEP = 0.02
 CREEP_EVERY = 5.0
 # A 429 met while pacing caps the creep this far below the rate that met it.
 CEILING_CUT = 0.05
+# A race lost to another client (a 429 although the server's word left room): take this much less.
+CONTENTION_DECREASE = 0.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +142,7 @@ class RateEstimate:
         self._quiet_since = now
         if pace is None:
             return
-        self.measured = pace * DECREASE if self.measured is None else min(self.measured, pace) * DECREASE
+        self.measured = pace * CONTENTION_DECREASE if self.measured is None else min(self.measured, pace) * CONTENTION_DECREASE
         if self._creep_ceiling is None:
             self._creep_ceiling = pace
 

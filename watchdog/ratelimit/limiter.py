@@ -86,7 +86,7 @@ class RateLimiter:
         reason = ""
         while True:
             seconds, why = self.state.delay(self._clock())
-            if seconds <= 0:
+            if seconds <= 0.0:
                 break
             reason = reason or why
             # Wake early when an answer arrives: it can free a slot or reveal a new window.

@@ -32,16 +32,21 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
+
 from ..config import RateLimitSettings
 from .budget import ServerBudget, Word
 from .estimate import RateEstimate
 from .headers import Pause, RateLimitHeaders
 from .pacer import Pacer
 
-# The smallest safety margin under a learned sustained rate. Under a sliding counter the margin
-# must also be at least 1/limit (its weighted count rounds against a client paced at exactly the
-# rate), so the margin is the larger of the two.
+# The safety margin under a learned sustained rate (see _repace for the sliding counter's).
 MIN_MARGIN = 0.04
+# How long after a Reset or a Retry-After the budget is looked at again (see _adopt_word).
+RESET_SLACK_SECONDS = 0.05
+# Times this close count as reached: float rounding (8.9e-16 s has been seen) must neither leave a
+# caller waiting on a clock that cannot represent the difference nor let a pause that is over in
+# all but rounding skip the checks that follow it (every caller then went out at once).
+ROUNDING_SECONDS = 1e-6
 
 
 class RateLimitState:
@@ -52,7 +57,8 @@ class RateLimitState:
         self._rng = rng
         self.limit: int | None = None
         self.paused_until = 0.0
-        self.consecutive_429 = 0
+        self.consecutive_429 = 0  # fresh tries refused in a row, nothing admitted between
+        self._resumed_at = 0.0  # when the last 429 was answered: requests sent before it share its refusal
         self.contended = False  # another client was seen taking what the server's word left us
         self.pacer = Pacer()
         self.estimate = RateEstimate()
@@ -95,7 +101,7 @@ class RateLimitState:
 
     def delay(self, now: float) -> tuple[float, str]:
         """Seconds until a request may be sent (math.inf: until an answer arrives), and why."""
-        if now < self.paused_until:
+        if now + ROUNDING_SECONDS < self.paused_until:
             return self.paused_until - now, "pause"
         word = self.budget.live(now)
         paced = self.pacer.rate is not None
@@ -106,7 +112,7 @@ class RateLimitState:
                 # or in part, the pace holds too once known: a burst of all a sliding counter's
                 # Remaining at its boundary weighs on the whole next window (budget.py).
                 ready = self.pacer.ready_at() if paced and self.budget.refills_early else -math.inf
-                if ready > now:
+                if ready > now + ROUNDING_SECONDS:
                     return ready - now, "pace"
                 return self._ceiling_delay(now)
             # Spent, as far as the server's last word goes. It comes back by that word's Reset;
@@ -114,14 +120,18 @@ class RateLimitState:
             # possibly earlier: then our next paced slot, never before, is when to look.
             early = paced and self.budget.refills_early
             wake = min(word.until, self.pacer.ready_at()) if early else word.until
-            if wake > now:
+            if wake > now + ROUNDING_SECONDS:
                 return wake - now, "budget"
+        elif self.budget.late_reset and self.budget.word is not None and now + ROUNDING_SECONDS < self._reopens(self.budget.word):
+            # This server refused a look right at a spent word's Reset before (a sliding
+            # counter's previous window still weighs in full there): look a paced slot later.
+            return self._reopens(self.budget.word) - now, "budget"
         elif paced and (self.budget.refills_early or not self.budget.spoken):
             # Between words (none yet, or the last one's Reset has passed): our own pace, except
             # on a server that sends Remaining and refills only at its Reset: there the budget
             # is back whole, and the next answer will say how much.
             ready = self.pacer.ready_at()
-            if ready > now:
+            if ready > now + ROUNDING_SECONDS:
                 return ready - now, "pace"
             return self._ceiling_delay(now)
         if self.inflight > 0:
@@ -176,6 +186,10 @@ class RateLimitState:
         self._inflight.discard(ticket)
         return ticket
 
+    def _reopens(self, word: Word) -> float:
+        """When to look again after a spent word on a server whose Reset is not a refill."""
+        return word.until + (1.0 / self.pacer.rate if self.pacer.rate else 1.0)
+
     def _held_back(self) -> int:
         """Units of a Remaining kept in hand: the last one, until the sustained rate is known and
         unless the reserve already leaves it (a window spent to its last request is how a sliding
@@ -198,7 +212,10 @@ class RateLimitState:
         if previous is not None and ticket < previous.ticket and now < previous.until:
             return  # an older answer overtaken by a newer one: the newer one knows more
         ours_between = self._ours_after(previous.ticket, ticket) if previous is not None else 0
-        came_back = self.budget.adopt(Word(ticket, remaining, sent_at, now + reset), ours_between, self.limit)
+        # A little after the Reset, never on it: whole-second arithmetic can put a look exactly on
+        # the boundary, where a sliding counter's previous window still weighs in full.
+        until = now + min(reset + RESET_SLACK_SECONDS, self.settings.max_pause)
+        came_back = self.budget.adopt(Word(ticket, remaining, sent_at, until), ours_between, self.limit)
         if came_back and self.estimate.spent_seen:
             self.estimate.refill_seen = True  # spent, then back: the longest Reset is the window
         if self.budget.word is not None and self._available(self.budget.word, now) <= self._held_back():
@@ -206,10 +223,18 @@ class RateLimitState:
         self._refused = {t for t in self._refused if t > ticket}
 
     def _on_429(self, sent_at: float, now: float, headers: RateLimitHeaders, ticket: int) -> Pause:
-        self.consecutive_429 += 1
+        if sent_at >= self._resumed_at:
+            # A fresh try refused again; requests refused together in one burst count once.
+            self.consecutive_429 += 1
+        self._resumed_at = max(self._resumed_at, now)
         pause = self._pause_for(headers)
-        self.paused_until = max(self.paused_until, now + pause.seconds)
+        # A hinted pause ends a little after the hint, for the same reason as a Reset (_adopt_word).
+        slack = RESET_SLACK_SECONDS if pause.source != "backoff" and pause.capped_from is None else 0.0
+        self.paused_until = max(self.paused_until, now + pause.seconds + slack)
         self._refused.add(ticket)
+        last = self.budget.word
+        if last is not None and sent_at >= last.until and last.remaining <= self.reserve + self._held_back():
+            self.budget.late_reset = True  # refused right after a spent word's Reset: no refill there
         word = self.budget.live(now)
         raced = word is not None and ticket > word.ticket and self._available(word, now) >= 0
         # The server's last word was wrong (another client, or a Reset that was not a refill):
@@ -238,7 +263,10 @@ class RateLimitState:
         rate = self.estimate.rate(self.limit, self.reserve, share=self._share())
         if rate is None:
             return
-        margin = max(MIN_MARGIN, 1.0 / (self.limit + 1)) if self.limit else MIN_MARGIN
+        # A sliding counter's weighted count rounds against a client paced at exactly its rate:
+        # where the budget is seen to come back gradually, the margin is at least 1 / (limit + 1).
+        gradual = self.limit is not None and self.budget.refills_early
+        margin = max(MIN_MARGIN, 1.0 / (self.limit + 1)) if gradual and self.limit else MIN_MARGIN
         paced = rate * (1.0 - margin)
         if self.limit is not None and self.estimate.measured is not None and self.reserve:
             # The reserve is per window of `limit`: leave the same share of a learned rate.
@@ -257,10 +285,18 @@ class RateLimitState:
 
     def _pause_for(self, headers: RateLimitHeaders) -> Pause:
         max_pause = self.settings.max_pause
-        if headers.retry_after is not None:
-            asked, source = headers.retry_after, "retry_after"
-        elif headers.reset is not None:
-            asked, source = headers.reset, "reset"
+        backoff = self.settings.backoff
+        hint = headers.retry_after if headers.retry_after is not None else headers.reset
+        if hint is not None:
+            asked, source = hint, "retry_after" if headers.retry_after is not None else "reset"
+            if self.consecutive_429 >= 2:
+                # Refused again and again with nothing admitted between (another tool holding the
+                # whole key, a server that sends Retry-After: 1 whatever happens): the hint is a
+                # floor, and the exponential backoff grows above it, so that a key we cannot use
+                # sees a 429 from us ever more rarely, not once per hint.
+                grown = min(backoff.cap, backoff.base * 2 ** (self.consecutive_429 - 2))
+                if grown > asked:
+                    asked, source = grown, "backoff"
         else:
             # No hint at all: capped exponential backoff with jitter (Confluent's advice). Equal
             # jitter, not full: this pause holds every caller of the key, so there is nothing to
@@ -268,7 +304,6 @@ class RateLimitState:
             # until it outlasts the server's window (full jitter kept drawing short ones, and the
             # job at the head of the queue spent its retries on them).
             # A key already seen shut for longer starts there: each too-short pause is a 429.
-            backoff = self.settings.backoff
             ceiling = min(backoff.cap, max(backoff.base * 2 ** (self.consecutive_429 - 1), self.estimate.window_floor))
             asked, source = max(backoff.base, ceiling * (0.5 + 0.5 * self._rng())), "backoff"
         if asked > max_pause:

@@ -35,7 +35,7 @@ class CloudApi:
             None
             if limit is None
             else KeyBudgets(
-                limit.algorithm, limit.limit, limit.window_seconds, seed=scenario.seed,
+                limit.algorithm, limit.limit, limit.window_seconds, seed=scenario.seed or 0,
                 others=[(other.pattern, other.share) for other in limit.other_clients],
             )
         )

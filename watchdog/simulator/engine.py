@@ -26,8 +26,8 @@ from watchdog.simulator.doors import ApiDoor, ApiRequest
 from watchdog.simulator.faults import FaultBook, FiredFault
 from watchdog.simulator.kafka_connect_api import KafkaConnectApi
 from watchdog.simulator.metrics_api import MetricsApi
-from watchdog.simulator.ratelimit import KeyBudgets
 from watchdog.simulator.operations import ApiReply, json_reply
+from watchdog.simulator.ratelimit import KeyBudgets
 from watchdog.simulator.routing import ApiFamily, EndpointKind, classify
 from watchdog.simulator.scenario import (
     ConnectorChange,

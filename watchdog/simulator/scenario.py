@@ -159,8 +159,8 @@ from pydantic import (
     model_validator,
 )
 
-from watchdog.simulator.routing import EndpointKind
 from watchdog.simulator.ratelimit import Algorithm
+from watchdog.simulator.routing import EndpointKind
 
 InitialState = Literal[
     "RUNNING", "PROVISIONING", "PAUSED", "FAILED", "DEGRADED", "USER_ACTIONABLE_ERROR"
