@@ -171,7 +171,7 @@ def _row(path: str, values: list[float], scale: float, unit: str, target: str, e
             f"{max(values) * scale:.1f} {unit}", target, extra]
 
 
-def main() -> None:
+def main() -> int:
     rows = []
     notes = []
     with processes() as procs:
@@ -180,16 +180,17 @@ def main() -> None:
                      f"missed {status['missed']}"))
     rows.append(_row("status: confirming poll -> restart", status["overhead"], 1000, "ms", "(daemon's part)", ""))
     worst = max(status["latency"])
+    status_met = worst <= STATUS_BOUND and not status["missed"]
     notes.append(f"- status path: max {worst:.2f} s against {STATUS_BOUND:g} s "
-                 f"({POLL_INTERVAL:g} s interval x {CONFIRM_POLLS} polls + 1 s): {'met' if worst <= STATUS_BOUND and not status['missed'] else 'NOT met'}")
+                 f"({POLL_INTERVAL:g} s interval x {CONFIRM_POLLS} polls + 1 s): {'met' if status_met else 'NOT met'}")
     with processes() as procs:
         webhook = webhook_path(procs)
     rows.append(_row("webhook: sent -> restart", webhook["latency"], 1000, "ms", f"p99 < {WEBHOOK_BOUND_MS:g} ms",
                      f"missed {webhook['missed']}, not requested {webhook['refused']}"))
     rows.append(_row("floor: restart sent straight to the API", webhook["floor"], 1000, "ms", "(no daemon)", ""))
     p99 = percentile(webhook["latency"], 99) * 1000
-    notes.append(f"- webhook path: p99 {p99:.1f} ms against {WEBHOOK_BOUND_MS:g} ms: "
-                 f"{'met' if p99 < WEBHOOK_BOUND_MS and not webhook['missed'] else 'NOT met'}")
+    webhook_met = p99 < WEBHOOK_BOUND_MS and not webhook["missed"]
+    notes.append(f"- webhook path: p99 {p99:.1f} ms against {WEBHOOK_BOUND_MS:g} ms: {'met' if webhook_met else 'NOT met'}")
     emit(table(
         "Signal to restart latency (real time, three processes on loopback)",
         ["path", "events", "p50", "p99", "max", "target", ""],
@@ -197,7 +198,8 @@ def main() -> None:
         notes=[f"Status: polls every {POLL_INTERVAL:g} s, confirm_polls {CONFIRM_POLLS}; the ideal is the confirming poll itself.",
                "Targets:", *notes],
     ))
+    return 0 if status_met and webhook_met else 1
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -16,6 +16,7 @@ fault matrix in tests/faults/.
 from __future__ import annotations
 
 import asyncio
+import math
 import selectors
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -45,8 +46,9 @@ class _JumpingSelector(selectors.DefaultSelector):
             return ready
         if timeout is None:
             raise VirtualTimeDeadlock("every task waits and no timer is set: this run can never end")
-        # The loop asked to sleep exactly until its earliest timer: be there at once.
-        self._clock.now += timeout
+        # The loop asked to sleep exactly until its earliest timer: be there at once, and always
+        # move (a timeout below the clock's float resolution would otherwise leave it in place).
+        self._clock.now = max(self._clock.now + timeout, math.nextafter(self._clock.now, math.inf))
         return []
 
 

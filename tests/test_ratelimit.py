@@ -12,6 +12,7 @@ import pytest
 
 from watchdog.config import RateLimitSettings
 from watchdog.ratelimit import RateLimiter, RateLimitHeaders, RateLimitState, parse_headers
+from watchdog.ratelimit.state import RESET_SLACK_SECONDS
 
 
 class FixedWindowServer:
@@ -69,7 +70,7 @@ def test_headers_on_429_only_cost_at_most_two_429s() -> None:
         state = RateLimitState(settings())
         end = drain(state, server, 200)
         assert server.rejected <= 2, f"start={start}"
-        assert state.window == 2.0
+        assert state.pacing_rate is not None and 0.9 * 10 <= state.pacing_rate <= 10
         assert end <= 20 * 1.1 + 1, f"start={start}"
 
 
@@ -78,7 +79,7 @@ def test_longer_windows_are_learned_too() -> None:
     state = RateLimitState(settings())
     end = drain(state, server, 600)
     assert server.rejected <= 2
-    assert state.window == 10.0
+    assert state.pacing_rate is not None and 0.9 * 6 <= state.pacing_rate <= 6
     assert end <= 100 * 1.1
 
 
@@ -115,7 +116,9 @@ def test_a_429_pauses_every_caller_for_retry_after() -> None:
     state = RateLimitState(settings())
     pause = state.on_response(0.0, 0.0, 429, RateLimitHeaders(limit=10, remaining=0, reset=7, retry_after=5))
     assert (pause.seconds, pause.source) == (5, "retry_after")
-    assert state.delay(1.0) == (4.0, "pause")
+    # Every caller waits the 5 s, and RESET_SLACK_SECONDS more: a look exactly on the server's
+    # boundary may still find the previous window's weight (a sliding counter).
+    assert state.delay(1.0) == (pytest.approx(4.0 + RESET_SLACK_SECONDS), "pause")
 
 
 def test_a_429_without_hints_backs_off_exponentially_with_jitter_and_a_cap() -> None:

@@ -27,7 +27,7 @@ from .stall import Unjudged
 
 API_STATUS_CLASSES = ("2xx", "4xx", "429", "5xx", "error")
 ENDPOINTS = ("list", "status", "restart", "error_recommendations", "metrics_query")
-WAIT_REASONS = ("pause", "budget", "ceiling", "unknown_limit", "probe")
+WAIT_REASONS = ("pause", "budget", "pace", "ceiling", "unknown_limit", "probe")
 PAUSE_SOURCES = ("retry_after", "reset", "backoff")
 RELOAD_RESULTS = ("success", "error")
 WEBHOOK_RESULTS = ("restart_requested", "duplicate", "unmatched", "resolved", "cancelled", "refused")
@@ -97,6 +97,13 @@ class Metrics:
         self.ratelimit_reset = Gauge(
             "watchdog_ratelimit_reset_seconds",
             "Seconds until the current rate-limit window resets (NaN: unknown).",
+            ["credential"],
+            registry=r,
+        )
+        self.ratelimit_pacing = Gauge(
+            "watchdog_ratelimit_pacing_rate",
+            "Requests per second the limiter spaces calls at, below the rate it learned the key "
+            "sustains (NaN: not learned yet; until then one call at a time, or what Remaining allows).",
             ["credential"],
             registry=r,
         )
@@ -241,7 +248,7 @@ class Metrics:
             self.ratelimit_wait.labels(credential, reason)
         for source in PAUSE_SOURCES:
             self.ratelimit_pauses.labels(credential, source)
-        for gauge in (self.ratelimit_remaining, self.ratelimit_limit, self.ratelimit_reset):
+        for gauge in (self.ratelimit_remaining, self.ratelimit_limit, self.ratelimit_reset, self.ratelimit_pacing):
             gauge.labels(credential).set(math.nan)
         self.queue_depth.labels(credential).set(0)
 
@@ -299,3 +306,5 @@ class Metrics:
         self.ratelimit_remaining.labels(credential).set(math.nan if remaining is None else max(0, remaining))
         self.ratelimit_limit.labels(credential).set(math.nan if state.limit is None else state.limit)
         self.ratelimit_reset.labels(credential).set(math.nan if reset is None else reset)
+        pacing = state.pacing_rate
+        self.ratelimit_pacing.labels(credential).set(math.nan if pacing is None else pacing)

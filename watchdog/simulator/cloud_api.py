@@ -11,7 +11,7 @@ from http import HTTPStatus
 from watchdog.simulator.credentials import KeyRing
 from watchdog.simulator.doors import Admission, ApiRequest
 from watchdog.simulator.operations import ApiReply, Operations, error_reply
-from watchdog.simulator.ratelimit import FixedWindowLimiter, Verdict
+from watchdog.simulator.ratelimit import KeyBudgets, Verdict
 from watchdog.simulator.routing import Route
 from watchdog.simulator.scenario import Scenario
 from watchdog.simulator.world import World
@@ -32,8 +32,18 @@ class CloudApi:
         self._operations = Operations(world, scenario, epoch_at_start=epoch)
         limit = scenario.rate_limit
         self._limiter = (
-            None if limit is None else FixedWindowLimiter(limit.limit, limit.window_seconds)
+            None
+            if limit is None
+            else KeyBudgets(
+                limit.algorithm, limit.limit, limit.window_seconds, seed=scenario.seed or 0,
+                others=[(other.pattern, other.share) for other in limit.other_clients],
+            )
         )
+
+    @property
+    def budgets(self) -> KeyBudgets | None:
+        """The per-key budgets, for inspection (other clients' use) by tests and benchmarks."""
+        return self._limiter
 
     def admit(self, route: Route, request: ApiRequest, t: float) -> Admission:
         principal, key = self._keys.authenticate(request.authorization)
@@ -71,8 +81,10 @@ class CloudApi:
             reply = self._error(429, "Too Many Requests")
         else:
             reply = ApiReply(429)
-        reply.headers.update(rate_limit_headers(verdict))
-        reply.headers["Retry-After"] = str(verdict.reset_seconds)
+        if settings is None or settings.headers != "never":
+            reply.headers.update(rate_limit_headers(verdict))
+        if settings is None or settings.retry_after:
+            reply.headers["Retry-After"] = str(verdict.retry_after)
         return reply
 
 

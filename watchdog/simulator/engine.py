@@ -27,6 +27,7 @@ from watchdog.simulator.faults import FaultBook, FiredFault
 from watchdog.simulator.kafka_connect_api import KafkaConnectApi
 from watchdog.simulator.metrics_api import MetricsApi
 from watchdog.simulator.operations import ApiReply, json_reply
+from watchdog.simulator.ratelimit import KeyBudgets
 from watchdog.simulator.routing import ApiFamily, EndpointKind, classify
 from watchdog.simulator.scenario import (
     ConnectorChange,
@@ -162,6 +163,13 @@ class Simulator:
         return latency
 
     # --- inspection -----------------------------------------------------------------------
+
+    @property
+    def cloud_budgets(self) -> KeyBudgets | None:
+        """The Connect API's per-key rate-limit budgets (with other clients' use), or None."""
+        door = self._doors["cloud"]
+        assert isinstance(door, CloudApi)
+        return door.budgets
 
     @property
     def calls(self) -> list[CallRecord]:

@@ -32,7 +32,7 @@ from watchdog.simulator.metrics_export import CONTENT_TYPE, export_window, rende
 from watchdog.simulator.metrics_query import QueryError, parse_query
 from watchdog.simulator.metrics_series import QueryAnswer, floor_to, page_offset
 from watchdog.simulator.operations import ApiReply, json_reply
-from watchdog.simulator.ratelimit import FixedWindowLimiter, Verdict
+from watchdog.simulator.ratelimit import KeyBudgets, Verdict
 from watchdog.simulator.routing import Route
 from watchdog.simulator.scenario import ApiKeySpec, MetricsApiSpec
 from watchdog.simulator.world import World
@@ -69,12 +69,12 @@ class MetricsApi:
         self._epoch = epoch  # Unix time at simulator t = 0
         limit, export_limit = settings.rate_limit, settings.export_rate_limit
         self._ip_limiter = (
-            None if limit is None else FixedWindowLimiter(limit.limit, limit.window_seconds)
+            None if limit is None else KeyBudgets("fixed_aligned", limit.limit, limit.window_seconds)
         )
         self._export_limiter = (
             None
             if export_limit is None
-            else FixedWindowLimiter(export_limit.limit, export_limit.window_seconds)
+            else KeyBudgets("fixed_aligned", export_limit.limit, export_limit.window_seconds)
         )
 
     # --- the door -----------------------------------------------------------------------------

@@ -62,10 +62,18 @@ what no source shows, chosen so that a client safe against it is safe against th
                                    # Kafka Connect way (see kafka_connect_bodies.py)
     rate_limit:                    # omitted: no limit
       limit: 10                    # *required*: requests per window and API key
-      window_seconds: 5            # *required*: windows start when the simulator starts
-      headers: on_429              # on_429 (documented) | always (X-RateLimit-* on every answer:
-                                   # ASSUMED, the headers are documented on 429 only)
+      window_seconds: 5            # *required*: aligned windows start when the simulator starts
+      algorithm: fixed_aligned     # fixed_aligned | fixed_anchored | sliding_log |
+                                   # sliding_counter | token_bucket | gcra: what each admits
+                                   # and what its headers mean: simulator/ratelimit.py (Confluent
+                                   # publishes neither its numbers nor its algorithm)
+      headers: on_429              # on_429 (documented) | always (X-RateLimit-* on every
+                                   # answer: ASSUMED, the headers are documented on 429 only) |
+                                   # never (a 429 carries no X-RateLimit-*)
+      retry_after: true            # whether a 429 carries Retry-After
       body: empty                  # empty (documented) | error (a connect-style 429 error body)
+      other_clients:               # other tools on the same key, sharing its budget
+        - {pattern: steady, share: 0.33}   # steady | bursty; share of the limit per window
     restart:
       delay_seconds: 3             # time spent restarting before the script decides the outcome
       rejected_states: [PROVISIONING, PAUSED]   # restart answers 400 here: OBSERVED (Confluent's
@@ -198,6 +206,7 @@ from pydantic import (
     model_validator,
 )
 
+from watchdog.simulator.ratelimit import Algorithm
 from watchdog.simulator.routing import EncodedSlash, EndpointKind
 
 # STOPPED: Kafka Connect 3.5+ (KIP-875), a connector an operator stopped; it has no tasks.
@@ -371,11 +380,21 @@ class ApiKeySpec(_Model):
         return self.clusters is None or cluster in self.clusters
 
 
+class OtherClientSpec(_Model):
+    """Another tool on the same key (simulator/ratelimit.py: OtherClient)."""
+
+    pattern: Literal["steady", "bursty"] = "steady"
+    share: float = Field(gt=0, le=1)  # of the limit, per window
+
+
 class RateLimitSpec(_Model):
     limit: PositiveInt
     window_seconds: PositiveFloat
-    headers: Literal["on_429", "always"] = "on_429"
+    algorithm: Algorithm = "fixed_aligned"
+    headers: Literal["on_429", "always", "never"] = "on_429"
+    retry_after: bool = True  # whether a 429 carries Retry-After (with `never`: the only hint)
     body: Literal["empty", "error"] = "empty"
+    other_clients: list[OtherClientSpec] = []
 
 
 class RestartSpec(_Model):

@@ -1,0 +1,191 @@
+"""One rate-limit experiment: a backlog of restarts against a key under a given algorithm.
+
+Shared by `python -m bench budget` (the table) and tests/test_ratelimit_property.py (random
+draws). A case names the server (algorithm, limit, window, which headers it sends, other tools on
+the key, latency) and the backlog; `run_daemon` plays it with the real daemon (`Daemon.run_once`:
+one list call, then one restart per connector through the real queue and limiter) and `run_naive`
+with a Terraform-style client, both on virtual time against the simulator in process.
+
+The ideal is what the algorithm admits at best: a greedy oracle that knows the server's state
+exactly and sends each request the instant it would be admitted, from the moment the client sent
+its first request, racing the same other clients. Nothing a real client can do is faster, so
+time / ideal >= 1 always; a client's local ceiling (`max_requests_per_second`) is part of the
+ideal when it is the tighter bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from watchdog.app import Daemon
+from watchdog.simulator import Simulator, create_app, serve
+from watchdog.simulator.ratelimit import KeyBudgets
+
+from . import fixtures, virtualtime
+from .clients import NaiveClient
+
+OWN_ENDPOINTS = frozenset({"list", "restart"})
+
+
+@dataclass(frozen=True)
+class Case:
+    algorithm: str
+    headers: str  # always | on_429 | never
+    limit: int
+    window: float
+    backlog: int
+    retry_after: bool = True
+    others: tuple[tuple[str, float], ...] = ()  # (steady | bursty, share of the limit)
+    latency: tuple[float, float] = (0.05, 0.15)
+    reserve: int = 0
+    max_requests_per_second: float = 1000.0
+    max_concurrent_requests: int = 4
+    seed: int = 1
+
+    @property
+    def shared(self) -> bool:
+        return bool(self.others)
+
+    @property
+    def header_mode(self) -> str:
+        if self.headers != "never":
+            return self.headers
+        return "never" + ("" if self.retry_after else ", no Retry-After")
+
+    def scenario(self) -> Any:
+        rate_limit = {
+            "limit": self.limit, "window_seconds": self.window, "algorithm": self.algorithm,
+            "headers": self.headers, "retry_after": self.retry_after,
+            "other_clients": [{"pattern": p, "share": s} for p, s in self.others],
+        }
+        connectors = [{"name": f"conn-{i:05d}"} for i in range(self.backlog)]
+        return fixtures.scenario([connectors], latency_seconds=list(self.latency), rate_limit=rate_limit, seed=self.seed)
+
+    def budgets(self) -> KeyBudgets:
+        """A fresh copy of the server's budgets, as the simulator builds them (for the oracle)."""
+        return KeyBudgets(self.algorithm, self.limit, self.window, others=list(self.others), seed=self.seed)
+
+
+@dataclass
+class Measured:
+    case: Case
+    client: str
+    sent: int
+    admitted: int
+    refused: int  # 429s of this client
+    lost: int  # restarts that never succeeded
+    seconds: float  # first request sent to last admitted
+    ideal: float
+    use: float  # admitted per window / limit (full windows only)
+    use_of_left: float  # admitted per window / what the other clients left of the limit
+    other_sent: int = 0
+    other_refused: int = 0
+    windows: int = 0  # windows the run spanned
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        return self.seconds / self.ideal if self.ideal > 0 else float("nan")
+
+
+def run_daemon(case: Case) -> Measured:
+    return virtualtime.run(_daemon(case))
+
+
+def run_naive(case: Case) -> Measured:
+    return virtualtime.run(_naive(case))
+
+
+def _config(case: Case, base_url: str = "http://sim") -> Any:
+    rule = {"name": "backlog", "trigger": {"type": "schedule", "interval": "1d"}, "select": {"include": ["*"]}}
+    rate_limit = {
+        "reserve": case.reserve, "max_requests_per_second": case.max_requests_per_second,
+        "max_concurrent_requests": case.max_concurrent_requests,
+    }
+    return fixtures.config(1, [rule], base_url=base_url, breaker=fixtures.NO_BREAKER, rate_limit=rate_limit)
+
+
+async def _daemon(case: Case) -> Measured:
+    simulator = Simulator(case.scenario(), clock=asyncio.get_running_loop().time)
+    daemon = fixtures.virtual_daemon(_config(case), simulator, seed=case.seed)
+    await daemon.run_once()
+    return measure(case, "daemon", simulator, lost=case.backlog - _accepted(daemon))
+
+
+async def run_daemon_real(case: Case) -> Measured:
+    """The same on the real clock, the simulator served over loopback sockets."""
+    simulator = Simulator(case.scenario())
+    started, stop = asyncio.Event(), asyncio.Event()
+    server = asyncio.create_task(serve(simulator, "127.0.0.1", 0, started=started, stop=stop))
+    await started.wait()
+    try:
+        daemon = Daemon(_config(case, f"http://127.0.0.1:{simulator.bound_port}"))
+        await daemon.run_once()
+    finally:
+        stop.set()
+        await server
+    return measure(case, "daemon", simulator, lost=case.backlog - _accepted(daemon))
+
+
+def _accepted(daemon: Daemon) -> int:
+    return sum(1 for job in daemon.recorder.finished_jobs if job.outcome and job.outcome.value == "accepted")
+
+
+async def _naive(case: Case) -> Measured:
+    simulator = Simulator(case.scenario(), clock=asyncio.get_running_loop().time)
+    transport = httpx.ASGITransport(app=create_app(simulator))
+    async with httpx.AsyncClient(transport=transport, base_url="http://sim", auth=fixtures.basic_auth()) as client:
+        base = f"/connect/v1/environments/{fixtures.ENVIRONMENT}/clusters/{fixtures.cluster_id(0)}/connectors"
+        paths = [f"{base}/conn-{i:05d}/restart" for i in range(case.backlog)]
+        result = await NaiveClient(client).restart_all(paths)
+    return measure(case, "naive", simulator, lost=result.lost)
+
+
+def measure(case: Case, client: str, simulator: Simulator, *, lost: int) -> Measured:
+    own = [c for c in simulator.calls if c.endpoint in OWN_ENDPOINTS]
+    admitted = [c.t for c in own if c.status_code != 429]
+    start, end = min(c.t for c in own), max(admitted)
+    budgets = simulator_budgets(simulator)
+    others = [o.log for o in budgets.others.get(fixtures.API_KEY, [])] if budgets else []
+    other_admitted = Counter(math.floor(t / case.window) for log in others for t in log.admitted_at)
+    ours = Counter(math.floor(t / case.window) for t in admitted)
+    # Full windows only: the first and the last hold whatever the run's start and end left.
+    full = range(math.floor(start / case.window) + 1, math.floor(end / case.window))
+    use = _mean([ours[w] / case.limit for w in full])
+    use_of_left = _mean([ours[w] / max(1, case.limit - other_admitted[w]) for w in full])
+    return Measured(
+        case=case, client=client, sent=len(own), admitted=len(admitted),
+        refused=sum(1 for c in own if c.status_code == 429), lost=lost,
+        seconds=end - start, ideal=ideal_seconds(case, len(admitted), start),
+        use=use, use_of_left=use_of_left,
+        other_sent=sum(log.sent for log in others), other_refused=sum(log.refused for log in others),
+        windows=max(1, math.ceil((end - start) / case.window)),
+    )
+
+
+def simulator_budgets(simulator: Simulator) -> KeyBudgets | None:
+    return simulator.cloud_budgets
+
+
+def ideal_seconds(case: Case, requests: int, start: float) -> float:
+    """When a greedy oracle starting at `start` would have had `requests` admitted (see module doc)."""
+    budgets = case.budgets()
+    t, done, last = start, 0, start
+    while done < requests:
+        verdict = budgets.admit(fixtures.API_KEY, t)
+        if verdict.allowed:
+            done, last = done + 1, t
+        else:
+            t += max(verdict.wait_exact, 1e-6)
+    ceiling = (requests - 1) / case.max_requests_per_second
+    return max(last - start, ceiling)
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")

@@ -1,0 +1,188 @@
+"""The limiter's parts on their own: the pacer, the server's word, the rate estimate, and the
+decisions of RateLimitState that each of them drives. Expected values are worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from watchdog.config import RateLimitSettings
+from watchdog.ratelimit import RateLimitHeaders, RateLimitState
+from watchdog.ratelimit.budget import ServerBudget, Word
+from watchdog.ratelimit.estimate import RateEstimate
+from watchdog.ratelimit.pacer import Pacer
+from watchdog.ratelimit.state import MIN_MARGIN, RESET_SLACK_SECONDS
+
+
+def state(**overrides: object) -> RateLimitState:
+    base: dict[str, object] = {"reserve": 0, "max_requests_per_second": 1000, "max_concurrent_requests": 4}
+    return RateLimitState(RateLimitSettings.model_validate(base | overrides))
+
+
+# -- the pacer ------------------------------------------------------------------------------------
+
+
+def test_the_pacer_spaces_requests_evenly_and_keeps_no_burst_after_idling() -> None:
+    pacer = Pacer()
+    assert pacer.ready_at() == -math.inf  # not pacing until a rate is set
+    pacer.set_rate(2.0, not_before=10.0)
+    assert pacer.ready_at() == 10.0
+    pacer.on_send(10.0)
+    assert pacer.ready_at() == 10.5
+    pacer.on_send(30.0)  # idle for 20 s: the next slot is 0.5 s after this send, no saved-up burst
+    assert pacer.ready_at() == 30.5
+
+
+def test_the_pacer_counts_a_burst_the_server_allowed() -> None:
+    pacer = Pacer()
+    pacer.set_rate(4.0, not_before=0.0)
+    for _ in range(8):
+        pacer.on_send(0.0)  # eight at once, as a Remaining allowed
+    assert pacer.ready_at() == 2.0  # the pace resumes where eight requests at 4/s would end
+
+
+# -- the server's word ----------------------------------------------------------------------------
+
+
+def test_remaining_falling_faster_than_our_requests_is_another_clients_use() -> None:
+    budget = ServerBudget()
+    budget.adopt(Word(ticket=1, remaining=50, sent_at=0.0, until=10.0), ours_between=0)
+    # 4 s later, 3 of ours counted since, yet Remaining fell by 11: 8 are someone else's.
+    budget.adopt(Word(ticket=4, remaining=39, sent_at=4.0, until=10.0), ours_between=3)
+    assert budget.others_rate == pytest.approx(2.0)
+    assert not budget.refills_early
+    # Six seconds after the word, about 12 more of theirs are assumed gone.
+    assert budget.available(budget.word, now=10.0, ours_after=0, reserve=0) == 39 - 12
+
+
+def test_a_budget_that_comes_back_before_its_reset_is_a_gradual_refill() -> None:
+    budget = ServerBudget()
+    budget.adopt(Word(ticket=1, remaining=0, sent_at=0.0, until=10.0), ours_between=0)
+    came_back = budget.adopt(Word(ticket=2, remaining=3, sent_at=5.0, until=10.0), ours_between=1)
+    assert came_back and budget.refills_early
+
+
+def test_a_refill_within_the_rounding_of_a_whole_second_reset_is_still_a_step() -> None:
+    """Reset is rounded up: a fixed window may end up to a second before `until`."""
+    budget = ServerBudget()
+    budget.adopt(Word(ticket=1, remaining=0, sent_at=0.0, until=10.0), ours_between=0)
+    budget.adopt(Word(ticket=2, remaining=59, sent_at=9.3, until=19.3), ours_between=1, limit=60)
+    assert not budget.refills_early
+
+
+def test_a_new_period_that_brings_back_little_is_a_partial_refill() -> None:
+    """A sliding log or counter after its Reset: the requests before still count."""
+    budget = ServerBudget()
+    budget.adopt(Word(ticket=1, remaining=0, sent_at=0.0, until=10.0), ours_between=0)
+    budget.adopt(Word(ticket=2, remaining=4, sent_at=10.5, until=20.5), ours_between=1, limit=60)
+    assert budget.refills_early
+
+
+def test_two_resets_of_one_period_keep_the_earlier_bound() -> None:
+    budget = ServerBudget()
+    budget.adopt(Word(ticket=1, remaining=10, sent_at=0.0, until=10.2), ours_between=0)
+    budget.adopt(Word(ticket=2, remaining=9, sent_at=0.5, until=10.9), ours_between=1)
+    assert budget.word is not None and budget.word.until == 10.2
+
+
+# -- the rate estimate ----------------------------------------------------------------------------
+
+
+def test_what_was_admitted_between_two_resume_points_is_the_sustained_rate() -> None:
+    estimate = RateEstimate()
+    estimate.on_refusal(now=2.0, resume_at=10.0, admitted=60, limit=60)  # first 429: nothing to compare
+    assert estimate.measured is None
+    estimate.on_refusal(now=12.0, resume_at=20.0, admitted=120, limit=60)
+    assert estimate.measured == pytest.approx(6.0)  # 60 admitted between resume points 10 s apart
+
+
+def test_a_run_of_refusals_with_nothing_admitted_is_no_sample_but_a_window_floor() -> None:
+    estimate = RateEstimate()
+    estimate.on_refusal(now=0.0, resume_at=1.0, admitted=2, refused_at=0.0)
+    estimate.on_refusal(now=1.0, resume_at=3.0, admitted=2, refused_at=1.0)
+    estimate.on_refusal(now=3.0, resume_at=7.0, admitted=2, refused_at=3.0)
+    assert estimate.measured is None
+    assert estimate.window_floor == pytest.approx(3.0)  # shut from 0 s to 3 s at least
+    # Two admitted in a moment after a long shut spell: two per (floor + span), not per span.
+    estimate.on_refusal(now=7.5, resume_at=8.5, admitted=4, refused_at=7.5)
+    assert estimate.measured == pytest.approx(2 / (3.0 + 1.5))
+
+
+def test_a_429_while_pacing_cuts_the_rate_and_caps_the_creep_below_it() -> None:
+    estimate = RateEstimate()
+    estimate.on_refusal(now=0.0, resume_at=0.0, admitted=0)
+    estimate.on_refusal(now=10.0, resume_at=10.0, admitted=50)  # 5/s over 10 s
+    for step in range(1, 8):
+        estimate.creep(10.0 + 10.0 * step)
+    crept = estimate.measured
+    assert crept is not None and 5.0 < crept <= 5.0 * 10 / 9  # at most the sample's error bound
+    estimate.on_refusal(now=90.0, resume_at=91.0, admitted=400)  # refused at `crept`
+    for step in range(1, 30):
+        estimate.creep(91.0 + 10.0 * step)
+    assert estimate.measured is not None and estimate.measured <= crept * 0.95
+
+
+def test_headers_give_a_rate_only_once_the_budget_was_seen_spent_and_back() -> None:
+    estimate = RateEstimate()
+    estimate.observe_reset(10.0)
+    assert estimate.from_headers(60, 0) is None
+    estimate.spent_seen = estimate.refill_seen = True
+    assert estimate.from_headers(60, 0) == pytest.approx(6.0)
+    assert estimate.from_headers(60, 6) == pytest.approx(5.4)  # the reserve is left
+
+
+# -- decisions ------------------------------------------------------------------------------------
+
+
+def test_the_last_unit_of_a_remaining_is_kept_until_the_rate_is_known() -> None:
+    limiter = state()
+    ticket = limiter.on_send(0.0)
+    limiter.on_response(0.0, 0.1, 202, RateLimitHeaders(limit=3, remaining=2, reset=10), ticket=ticket)
+    assert limiter.delay(0.1) == (0.0, "")  # 2 left: one may go
+    limiter.on_send(0.1)
+    seconds, why = limiter.delay(0.2)  # 1 left, and it is kept in hand
+    assert why == "budget" and seconds == pytest.approx(0.1 + 10 + RESET_SLACK_SECONDS - 0.2)
+
+
+def test_a_429_that_contradicts_the_servers_word_is_a_race_not_a_rate() -> None:
+    limiter = state()
+    first = limiter.on_send(0.0)
+    limiter.on_response(0.0, 0.1, 202, RateLimitHeaders(limit=10, remaining=5, reset=10), ticket=first)
+    second = limiter.on_send(0.1)
+    pause = limiter.on_response(0.1, 0.2, 429, RateLimitHeaders(limit=10, remaining=0, reset=9, retry_after=1),
+                                ticket=second)
+    assert pause is not None and limiter.contended
+    assert limiter.estimate.measured is None  # no sample was taken from a race
+
+
+def test_once_paced_an_unknown_budget_waits_for_the_pace() -> None:
+    limiter = state()
+    limiter.estimate.measured = 10.0
+    limiter.estimate.best_sample = 10.0
+    limiter._repace(0.0)
+    assert limiter.pacing_rate == pytest.approx(10.0 * (1 - MIN_MARGIN))
+    limiter.on_send(0.0)
+    seconds, why = limiter.delay(0.0)
+    assert why == "pace" and seconds == pytest.approx(1 / (10.0 * (1 - MIN_MARGIN)))
+
+
+def test_repeated_fresh_refusals_grow_the_pause_above_a_short_retry_after() -> None:
+    limiter = state(backoff={"base": 1, "cap": 60})
+    pauses = []
+    now = 0.0
+    for _ in range(5):
+        now = max(now, limiter.paused_until)
+        ticket = limiter.on_send(now)
+        pause = limiter.on_response(now, now, 429, RateLimitHeaders(retry_after=1), ticket=ticket)
+        assert pause is not None
+        pauses.append(pause.seconds)
+    assert pauses == [1, 1, 2, 4, 8]
+
+
+def test_refusals_of_one_burst_count_once() -> None:
+    limiter = state(backoff={"base": 1, "cap": 60})
+    tickets = [limiter.on_send(0.0) for _ in range(4)]
+    for ticket in tickets:
+        limiter.on_response(0.0, 0.1, 429, RateLimitHeaders(retry_after=1), ticket=ticket)
+    assert limiter.consecutive_429 == 1

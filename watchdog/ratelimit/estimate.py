@@ -1,0 +1,168 @@
+"""Learning the rate a key sustains for us, without knowing the server's algorithm.
+
+Two sources, and the lower one wins:
+
+- **Headers on successful answers** (some servers send X-RateLimit-* on every answer): the limit N
+  and the longest X-RateLimit-Reset seen, W. Every common algorithm resets within one window, so
+  the longest Reset is the window (rounded up), and N per W is the sustained rate. It is trusted
+  only once the budget has been seen spent and then coming back: before that, the longest Reset
+  may be the tail of a window we arrived in late, or a token bucket's time to refill the few
+  tokens it was missing.
+- **Refusals** (the only signal when headers come on 429 only, as Confluent documents, or never):
+  each 429 marks a moment the key was saturated, and the pause it imposes ends where capacity has
+  come back. What was admitted between two such resume points, divided by the time between them,
+  is the rate the key sustained for us over that stretch, whatever the algorithm and whoever else
+  used the key meanwhile (their use is simply not ours to have). A 429 while pacing means we went
+  too fast: the rate drops to that sample, and at least by `DECREASE` (the multiplicative decrease
+  of AIMD, as TCP and the AWS SDKs' adaptive retry mode do).
+
+After a decrease the rate creeps back up (`CREEP_STEP` every `CREEP_EVERY` seconds without a 429),
+so that a share another client gave back is taken again, but slowly enough that a key at its limit
+sees about one 429 per many minutes, not one per window. The creep never passes the best sample
+measured so far, widened by that sample's own error (the resume points it was measured between
+come from whole-second Retry-After values, each up to a second late, so a sample over a span of
+s seconds may be low by up to a factor s / (s - 1)), and never passes N per longest Reset: every
+common algorithm's Reset is at most its window, so no key sustains more than that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# After a 429 while pacing: at most this fraction of the rate that was refused.
+DECREASE = 0.9
+# Additive increase while no 429 comes: this fraction of the rate, once per span of the best
+# sample (about a window), and no more often than every CREEP_EVERY seconds.
+CREEP_STEP = 0.02
+CREEP_EVERY = 5.0
+# A 429 met while pacing caps the creep this far below the rate that met it.
+CEILING_CUT = 0.05
+# A race lost to another client (a 429 although the server's word left room): take this much less.
+CONTENTION_DECREASE = 0.8
+
+
+@dataclass(frozen=True, slots=True)
+class _Saturation:
+    resume_at: float  # when the pause after the 429 ended: capacity is back by then
+    admitted: int  # our admitted requests up to the 429
+
+
+class RateEstimate:
+    def __init__(self) -> None:
+        self.measured: float | None = None  # from refusals
+        self.best_sample: float | None = None
+        self._creep_ceiling: float | None = None
+        self._creep_every = CREEP_EVERY
+        self._last: _Saturation | None = None
+        self._longest_reset = 0.0
+        self._longest_dry = 0.0  # longest stretch of refusals with nothing admitted
+        self._spell_start: float | None = None  # first refusal after the last admission
+        self.spent_seen = False  # an answer said Remaining 0, or a 429 came
+        self.refill_seen = False  # ... and a later answer showed the budget coming back
+        self._quiet_since = 0.0  # last 429 or last creep step
+
+    # -- headers ---------------------------------------------------------------------------------
+
+    def observe_reset(self, reset: float) -> None:
+        self._longest_reset = max(self._longest_reset, reset)
+
+    def from_headers(self, limit: int | None, reserve: int) -> float | None:
+        if limit is None or not self.refill_seen or self._longest_reset <= 0:
+            return None
+        return max(1, limit - reserve) / self._longest_reset
+
+    @property
+    def window_floor(self) -> float:
+        """The server's window is at least this long: the longest Reset it sent, or the longest
+        time it kept refusing us."""
+        return max(self._longest_reset, self._longest_dry)
+
+    # -- refusals --------------------------------------------------------------------------------
+
+    def on_refusal(
+        self,
+        now: float,
+        resume_at: float,
+        admitted: int,
+        *,
+        refused_at: float | None = None,
+        limit: int | None = None,
+        reserve: int = 0,
+    ) -> None:
+        """A 429 at `now` (for a request the server refused at `refused_at`, in its frame), after
+        which callers resume at `resume_at`; `admitted`: our admitted requests so far."""
+        refused_at = now if refused_at is None else refused_at
+        last = self._last
+        self._quiet_since = now
+        if last is not None and admitted == last.admitted:
+            # Nothing got through since the last resume: that pause was too short (a backoff
+            # without Retry-After, or several refusals of one burst). Not a sample; capacity
+            # comes back later than we thought, and the key has now been shut at least this long,
+            # so its window is at least as long.
+            if self._spell_start is not None:
+                self._longest_dry = max(self._longest_dry, refused_at - self._spell_start)
+            self._last = _Saturation(max(resume_at, last.resume_at), admitted)
+            return
+        self._spell_start = refused_at
+        if self.measured is not None and self._creep_ceiling is not None:
+            # Refused at this rate: it is above what the key sustains for us now, so the creep
+            # must stay clearly below it from here on (else it would find this 429 again).
+            self._creep_ceiling = min(self._creep_ceiling, self.measured * (1.0 - CEILING_CUT))
+        if last is not None and resume_at > last.resume_at:
+            span = resume_at - last.resume_at
+            got = admitted - last.admitted
+            sample = got / span
+            floor = self.window_floor
+            if span < floor:
+                # Shorter than a window: what got through may be a window's refill taken in a
+                # burst (then `got` per window is the rate, not per span), or the trickle of a
+                # gradual refill (a sliding counter just after its boundary: then the raw sample
+                # is about right). With the limit known, a whole limit per window plus span is
+                # the better guess for the trickle; without it, `got` per window plus span is
+                # the safe one for the burst.
+                if limit is not None:
+                    sample = max(sample, max(1, limit - reserve) / (floor + span))
+                else:
+                    sample = got / (floor + span)
+            if self.best_sample is None:
+                self.best_sample = sample
+                self._creep_ceiling = sample * span / max(span - 1.0, span / 2)
+                self._creep_every = max(CREEP_EVERY, span)
+            elif sample > self.best_sample:
+                self.best_sample = sample
+            self.measured = sample if self.measured is None else min(sample, self.measured * DECREASE)
+        elif self.measured is not None:
+            self.measured *= DECREASE
+        self._last = _Saturation(resume_at, admitted)
+
+    def on_contention(self, now: float, pace: float | None) -> None:
+        """A 429 although the server's last word left room: another client took it. Not a
+        measurement of the key's rate, but a sign to take less of it (AIMD's decrease), and to
+        creep back no higher than where we were."""
+        self._quiet_since = now
+        if pace is None:
+            return
+        self.measured = pace * CONTENTION_DECREASE if self.measured is None else min(self.measured, pace) * CONTENTION_DECREASE
+        if self._creep_ceiling is None:
+            self._creep_ceiling = pace
+
+    def creep(self, now: float, limit: int | None = None) -> bool:
+        """Called while pacing; True when the rate rose. `limit`: X-RateLimit-Limit, if known."""
+        if self.measured is None or self._creep_ceiling is None or now - self._quiet_since < self._creep_every:
+            return False
+        self._quiet_since = now
+        ceiling = self._creep_ceiling
+        if limit is not None and self._longest_reset > 0:
+            ceiling = min(ceiling, limit / self._longest_reset)
+        raised = min(ceiling, self.measured * (1.0 + CREEP_STEP))
+        if raised <= self.measured:
+            return False
+        self.measured = raised
+        return True
+
+    def rate(self, limit: int | None, reserve: int, *, share: float | None = None) -> float | None:
+        """The sustained rate to pace under (before the safety margin), or None if unknown.
+        `share`: our share of the key as the headers show it (budget.py), when they can."""
+        rates = [r for r in (self.measured, self.from_headers(limit, reserve), share) if r is not None]
+        return min(rates) if rates else None
+

@@ -1,0 +1,100 @@
+"""The asyncio gate in front of every call made with one credential (state.py decides)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..config import RateLimitSettings
+from .headers import Pause, RateLimitHeaders
+from .state import RateLimitState
+
+
+class LimiterObserver(Protocol):
+    def waited(self, credential: str, seconds: float, reason: str) -> None: ...
+    def paused(self, credential: str, pause: Pause) -> None: ...
+    def budget(self, credential: str, state: RateLimitState, now: float) -> None: ...
+
+
+@dataclass
+class Permit:
+    sent_at: float
+    ticket: int | None = None
+    answered: bool = False
+
+
+class RateLimiter:
+    """The asyncio gate in front of every Connect API call made with one credential.
+
+    Waiting uses asyncio timers, so the event loop's clock drives it; pass `clock=loop.time`
+    (the default is the same monotonic clock) to run it under a virtual-time loop.
+    """
+
+    def __init__(
+        self,
+        credential: str,
+        settings: RateLimitSettings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
+        observer: LimiterObserver | None = None,
+    ) -> None:
+        self.credential = credential
+        self.state = RateLimitState(settings, rng=rng)
+        self._clock = clock
+        self._observer = observer
+        self._concurrency = asyncio.Semaphore(settings.max_concurrent_requests)
+        # One caller at a time computes its turn and waits for it; asyncio.Lock is FIFO, so
+        # callers are served in arrival order and a 429 pause holds every one of them.
+        self._turn = asyncio.Lock()
+        self._answered = asyncio.Event()
+
+    @asynccontextmanager
+    async def permit(self) -> AsyncIterator[Permit]:
+        async with self._concurrency:
+            async with self._turn:
+                await self._wait_for_turn()
+                now = self._clock()
+                ticket = self.state.on_send(now)
+            permit = Permit(sent_at=now, ticket=ticket)
+            try:
+                yield permit
+            finally:
+                if not permit.answered:
+                    self.state.on_no_response(permit.ticket)
+                    self._answered.set()
+
+    def observe(self, permit: Permit, status: int, headers: RateLimitHeaders) -> Pause | None:
+        permit.answered = True
+        now = self._clock()
+        pause = self.state.on_response(permit.sent_at, now, status, headers, ticket=permit.ticket)
+        self._answered.set()
+        if self._observer is not None:
+            if pause is not None:
+                self._observer.paused(self.credential, pause)
+            self._observer.budget(self.credential, self.state, now)
+        return pause
+
+    async def _wait_for_turn(self) -> None:
+        started = self._clock()
+        reason = ""
+        while True:
+            seconds, why = self.state.delay(self._clock())
+            if seconds <= 0.0:
+                break
+            reason = reason or why
+            # Wake early when an answer arrives: it can free a slot or reveal a new window.
+            self._answered.clear()
+            try:
+                await asyncio.wait_for(self._answered.wait(), None if math.isinf(seconds) else seconds)
+            except TimeoutError:
+                pass
+        waited = self._clock() - started
+        if reason and self._observer is not None:
+            self._observer.waited(self.credential, waited, reason)

@@ -1,0 +1,39 @@
+"""Our own pacing: a GCRA that spaces requests evenly at a learned rate.
+
+Spacing requests evenly below the server's sustained rate is the one sending pattern every common
+limit algorithm admits (a fixed or anchored window, a sliding log or counter, a token bucket, a
+GCRA): bursting a presumed window is safe only under some of them. The pacer has no burst
+tolerance of its own; a burst goes out only when the server has said it can take it
+(X-RateLimit-Remaining, see state.py).
+"""
+
+from __future__ import annotations
+
+import math
+
+
+class Pacer:
+    def __init__(self) -> None:
+        self.rate: float | None = None  # requests per second; None: not pacing
+        self._tat = -math.inf  # theoretical arrival time of the next request
+
+    def ready_at(self) -> float:
+        """The earliest time the next request may go (-inf when not pacing)."""
+        return self._tat if self.rate is not None else -math.inf
+
+    def on_send(self, now: float) -> None:
+        """Every request counts, paced or not (a burst the server allowed pushes the next paced
+        request back as far as the burst used the rate): so the pace after a burst is the pace
+        the server can sustain, not the pace plus the burst."""
+        if self.rate is not None:
+            self._tat = max(self._tat, now) + 1.0 / self.rate
+
+    def set_rate(self, rate: float, *, not_before: float) -> None:
+        """Pace at `rate` from now on; the next request goes no earlier than `not_before`."""
+        previous = self.rate
+        self.rate = rate
+        if previous is None:
+            self._tat = not_before
+        else:
+            # Keep the schedule already made, but spaced at the new interval from here on.
+            self._tat = max(self._tat - 1.0 / previous + 1.0 / rate, not_before)

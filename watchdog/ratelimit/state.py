@@ -1,0 +1,323 @@
+"""When the next request of one credential may go: the pure decision core of the rate limiter.
+
+Confluent Cloud limits requests per key and organisation-wide, publishes neither its numbers nor
+its algorithm, and documents X-RateLimit-Limit, -Remaining, -Reset (relative seconds) and
+Retry-After on 429 answers only. The limiter therefore assumes no algorithm. What it relies on,
+and why each holds against any of the common ones (simulator/ratelimit.py plays all six):
+
+1. **A 429 holds every caller** of the credential, not only the refused one, for Retry-After,
+   else X-RateLimit-Reset, else a capped exponential backoff with jitter (at most `max_pause`).
+2. **X-RateLimit-Remaining is an upper bound on what may go now**, less the requests we sent after
+   the answer that said it, and only until its Reset: never a promise that the whole limit comes
+   back at Reset (a token bucket refills gradually, a sliding log one request at a time, a sliding
+   counter's previous window still weighs on the next). After Reset the budget is unknown again.
+3. **Once the sustained rate is known, requests are spaced evenly below it** (pacer.py, with a
+   margin of at least 1/limit), even while Remaining has room: even spacing below the rate is the
+   one pattern every algorithm admits. The rate is learned from the headers when answers carry
+   them, else from what was admitted between 429s (estimate.py), and adapts when another client
+   takes part of the key.
+4. **While nothing is known, one request at a time**, so that crossing an unknown limit costs one
+   429, not one per concurrent request. While the rate is not yet trusted and no `reserve` is
+   set, the last unit of a Remaining is kept in hand: spending it before knowing when capacity
+   returns is how a sliding counter is overrun.
+5. **A local ceiling** (`max_requests_per_second`, a token bucket) always holds.
+
+`RateLimitState` takes the monotonic time in every method and does no I/O: the asyncio wrapper is
+limiter.py. Relative seconds in headers are taken as "after this long", never earlier: servers
+send whole seconds and must round up for that to hold.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+
+from ..config import RateLimitSettings
+from .budget import ServerBudget, Word
+from .estimate import RateEstimate
+from .headers import Pause, RateLimitHeaders
+from .pacer import Pacer
+
+# The safety margin under a learned sustained rate (see _repace for the sliding counter's).
+MIN_MARGIN = 0.04
+# How long after a Reset or a Retry-After the budget is looked at again (see _adopt_word).
+RESET_SLACK_SECONDS = 0.05
+# Times this close count as reached: float rounding (8.9e-16 s has been seen) must neither leave a
+# caller waiting on a clock that cannot represent the difference nor let a pause that is over in
+# all but rounding skip the checks that follow it (every caller then went out at once).
+ROUNDING_SECONDS = 1e-6
+
+
+class RateLimitState:
+    """What we know about one credential's budget, and when the next request may go."""
+
+    def __init__(self, settings: RateLimitSettings, *, rng: Callable[[], float] = random.random) -> None:
+        self.settings = settings
+        self._rng = rng
+        self.limit: int | None = None
+        self.paused_until = 0.0
+        self.consecutive_429 = 0  # fresh tries refused in a row, nothing admitted between
+        self._resumed_at = 0.0  # when the last 429 was answered: requests sent before it share its refusal
+        self.contended = False  # another client was seen taking what the server's word left us
+        self.pacer = Pacer()
+        self.estimate = RateEstimate()
+        # Requests are numbered (tickets) in send order: an answer's Remaining already counts every
+        # request sent before it, so only those sent after it are still to be subtracted.
+        self._tickets = 0
+        self._inflight: set[int] = set()
+        self._refused: set[int] = set()  # refused tickets after the server's word: they did not count
+        self._admitted = 0  # answers that were not 429
+        self.budget = ServerBudget()
+        # Local ceiling: a token bucket holding up to one second's worth of requests.
+        self._tokens = max(1.0, settings.max_requests_per_second)
+        self._tokens_at = 0.0
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    @property
+    def reserve(self) -> int:
+        """The configured reserve, but never so large that a window allows nothing at all."""
+        if self.limit is None:
+            return self.settings.reserve
+        return min(self.settings.reserve, self.limit - 1)
+
+    @property
+    def pacing_rate(self) -> float | None:
+        """Requests per second the limiter paces at when the server says nothing; None: unknown."""
+        return self.pacer.rate
+
+    def remaining_estimate(self, now: float) -> int | None:
+        word = self.budget.live(now)
+        return None if word is None else max(0, self._available(word, now))
+
+    def seconds_to_reset(self, now: float) -> float | None:
+        word = self.budget.live(now)
+        return None if word is None else max(0.0, word.until - now)
+
+    def delay(self, now: float) -> tuple[float, str]:
+        """Seconds until a request may be sent (math.inf: until an answer arrives), and why."""
+        if now + ROUNDING_SECONDS < self.paused_until:
+            return self.paused_until - now, "pause"
+        word = self.budget.live(now)
+        paced = self.pacer.rate is not None
+        if word is not None:
+            if self._available(word, now) > self._held_back():
+                # The server said it can take this one now. Where the budget comes back whole at
+                # the Reset (a fixed window) that is the only limit; where it comes back gradually
+                # or in part, the pace holds too once known: a burst of all a sliding counter's
+                # Remaining at its boundary weighs on the whole next window (budget.py).
+                ready = self.pacer.ready_at() if paced and self.budget.refills_early else -math.inf
+                if ready > now + ROUNDING_SECONDS:
+                    return ready - now, "pace"
+                return self._ceiling_delay(now)
+            # Spent, as far as the server's last word goes. It comes back by that word's Reset;
+            # on a server seen to refill before its Reset (a token bucket, a sliding counter),
+            # possibly earlier: then our next paced slot, never before, is when to look.
+            early = paced and self.budget.refills_early
+            wake = min(word.until, self.pacer.ready_at()) if early else word.until
+            if wake > now + ROUNDING_SECONDS:
+                return wake - now, "budget"
+        elif self.budget.late_reset and self.budget.word is not None and now + ROUNDING_SECONDS < self._reopens(self.budget.word):
+            # This server refused a look right at a spent word's Reset before (a sliding
+            # counter's previous window still weighs in full there): look a paced slot later.
+            return self._reopens(self.budget.word) - now, "budget"
+        elif paced and (self.budget.refills_early or not self.budget.spoken):
+            # Between words (none yet, or the last one's Reset has passed): our own pace, except
+            # on a server that sends Remaining and refills only at its Reset: there the budget
+            # is back whole, and the next answer will say how much.
+            ready = self.pacer.ready_at()
+            if ready > now + ROUNDING_SECONDS:
+                return ready - now, "pace"
+            return self._ceiling_delay(now)
+        if self.inflight > 0:
+            # Nothing known about what may go: one request at a time, so that crossing an unknown
+            # limit (or looking again after a spent budget) costs one 429, not one per caller.
+            return math.inf, "unknown_limit" if self.limit is None else "probe"
+        return self._ceiling_delay(now)
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def on_send(self, now: float) -> int:
+        """Count a request going out; returns its ticket, to hand back with its answer."""
+        self._refill(now)
+        self._tokens -= 1.0
+        self._tickets += 1
+        self._inflight.add(self._tickets)
+        self.pacer.on_send(now)
+        return self._tickets
+
+    def on_response(
+        self, sent_at: float, now: float, status: int, headers: RateLimitHeaders, *, ticket: int | None = None
+    ) -> Pause | None:
+        """Learn from an answer. Returns the pause every caller must now respect, if any.
+
+        `ticket` (from on_send) says which request this answers; without it the oldest request
+        in flight is taken to be the one answered.
+        """
+        ticket = self._settle(ticket)
+        if headers.limit is not None:
+            self.limit = headers.limit
+        if status == 429:
+            return self._on_429(sent_at, now, headers, ticket)
+        self.consecutive_429 = 0
+        self._admitted += 1
+        if headers.remaining is not None and headers.reset is not None:
+            # A Reset further away than max_pause is capped like a pause: no header may hold
+            # every call for hours.
+            self._adopt_word(ticket, headers.remaining, min(headers.reset, self.settings.max_pause), sent_at, now)
+        self.estimate.creep(now, self.limit)
+        self._repace(now)
+        return None
+
+    def on_no_response(self, ticket: int | None = None) -> None:
+        """The request failed before an answer (timeout, reset): it may or may not have counted."""
+        self._settle(ticket)
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _settle(self, ticket: int | None) -> int:
+        if ticket is None or ticket not in self._inflight:
+            ticket = min(self._inflight) if self._inflight else self._tickets
+        self._inflight.discard(ticket)
+        return ticket
+
+    def _reopens(self, word: Word) -> float:
+        """When to look again after a spent word on a server whose Reset is not a refill."""
+        return word.until + (1.0 / self.pacer.rate if self.pacer.rate else 1.0)
+
+    def _held_back(self) -> int:
+        """Units of a Remaining kept in hand: the last one, until the sustained rate is known and
+        unless the reserve already leaves it (a window spent to its last request is how a sliding
+        counter is overrun at the next boundary: its previous window still weighs in full), and
+        for good once another client has been seen racing us to it."""
+        untrusted = self.pacer.rate is None and self.reserve == 0
+        return 1 if untrusted or self.contended else 0
+
+    def _ours_after(self, ticket: int, upto: int | None = None) -> int:
+        """Our requests after `ticket` (up to `upto`) that the server counted (not refused)."""
+        upto = self._tickets if upto is None else upto
+        return upto - ticket - sum(1 for t in self._refused if ticket < t <= upto)
+
+    def _available(self, word: Word, now: float) -> int:
+        return self.budget.available(word, now, self._ours_after(word.ticket), self.reserve)
+
+    def _adopt_word(self, ticket: int, remaining: int, reset: float, sent_at: float, now: float) -> None:
+        self.estimate.observe_reset(reset)
+        previous = self.budget.word
+        if previous is not None and ticket < previous.ticket and now < previous.until:
+            return  # an older answer overtaken by a newer one: the newer one knows more
+        ours_between = self._ours_after(previous.ticket, ticket) if previous is not None else 0
+        # A little after the Reset, never on it: whole-second arithmetic can put a look exactly on
+        # the boundary, where a sliding counter's previous window still weighs in full.
+        until = now + min(reset + RESET_SLACK_SECONDS, self.settings.max_pause)
+        came_back = self.budget.adopt(Word(ticket, remaining, sent_at, until), ours_between, self.limit)
+        if came_back and self.estimate.spent_seen:
+            self.estimate.refill_seen = True  # spent, then back: the longest Reset is the window
+        if self.budget.word is not None and self._available(self.budget.word, now) <= self._held_back():
+            self.estimate.spent_seen = True  # spent, as far as we ever spend it
+        self._refused = {t for t in self._refused if t > ticket}
+
+    def _on_429(self, sent_at: float, now: float, headers: RateLimitHeaders, ticket: int) -> Pause:
+        if sent_at >= self._resumed_at:
+            # A fresh try refused again; requests refused together in one burst count once.
+            self.consecutive_429 += 1
+        self._resumed_at = max(self._resumed_at, now)
+        pause = self._pause_for(headers)
+        # A hinted pause ends a little after the hint, for the same reason as a Reset (_adopt_word).
+        slack = RESET_SLACK_SECONDS if pause.source != "backoff" and pause.capped_from is None else 0.0
+        self.paused_until = max(self.paused_until, now + pause.seconds + slack)
+        self._refused.add(ticket)
+        last = self.budget.word
+        if last is not None and sent_at >= last.until and last.remaining <= self.reserve + self._held_back():
+            self.budget.late_reset = True  # refused right after a spent word's Reset: no refill there
+        word = self.budget.live(now)
+        raced = word is not None and ticket > word.ticket and self._available(word, now) >= 0
+        # The server's last word was wrong (another client, or a Reset that was not a refill):
+        # after the pause the budget is unknown until an answer says it again.
+        self.budget.forget()
+        self.estimate.spent_seen = True
+        if raced:
+            # Refused although the last word left room for it: someone else took that request
+            # between the word and ours. Not a sign that our pace is too fast; from now on the
+            # last unit of every word stays in hand, so that a race needs two of theirs.
+            self.contended = True
+            self.estimate.on_contention(now, self.pacer.rate)
+            self._repace(self.paused_until)
+            return pause
+        if headers.reset is not None:
+            self.estimate.observe_reset(min(headers.reset, self.settings.max_pause))
+        # For learning, where capacity returns in the server's frame: its Retry-After counts from
+        # when it refused, i.e. when the request arrived, not when its answer reached us.
+        self.estimate.on_refusal(
+            now, sent_at + pause.seconds, self._admitted, refused_at=sent_at, limit=self.limit, reserve=self.reserve
+        )
+        self._repace(self.paused_until)
+        return pause
+
+    def _repace(self, not_before: float) -> None:
+        rate = self.estimate.rate(self.limit, self.reserve, share=self._share())
+        if rate is None:
+            return
+        # A sliding counter's weighted count rounds against a client paced at exactly its rate:
+        # where the budget is seen to come back gradually, the margin is at least 1 / (limit + 1).
+        gradual = self.limit is not None and self.budget.refills_early
+        margin = max(MIN_MARGIN, 1.0 / (self.limit + 1)) if gradual and self.limit else MIN_MARGIN
+        paced = rate * (1.0 - margin)
+        if self.limit is not None and self.estimate.measured is not None and self.reserve:
+            # The reserve is per window of `limit`: leave the same share of a learned rate.
+            paced *= (self.limit - self.reserve) / self.limit
+        if paced != self.pacer.rate:
+            self.pacer.set_rate(paced, not_before=not_before)
+
+    def _share(self) -> float | None:
+        """Our share of the key's rate as the headers show it, when they can (budget.py)."""
+        limit_rate = self.estimate.from_headers(self.limit, self.reserve)
+        if limit_rate is None:
+            return None
+        if self.budget.refills_early:
+            return None  # others cannot be told from refill here (budget.py)
+        return max(limit_rate * 0.05, limit_rate - self.budget.others_rate)
+
+    def _pause_for(self, headers: RateLimitHeaders) -> Pause:
+        max_pause = self.settings.max_pause
+        backoff = self.settings.backoff
+        hint = headers.retry_after if headers.retry_after is not None else headers.reset
+        if hint is not None:
+            asked, source = hint, "retry_after" if headers.retry_after is not None else "reset"
+            if self.consecutive_429 >= 2:
+                # Refused again and again with nothing admitted between (another tool holding the
+                # whole key, a server that sends Retry-After: 1 whatever happens): the hint is a
+                # floor, and the exponential backoff grows above it, so that a key we cannot use
+                # sees a 429 from us ever more rarely, not once per hint.
+                grown = min(backoff.cap, backoff.base * 2 ** (self.consecutive_429 - 2))
+                if grown > asked:
+                    asked, source = grown, "backoff"
+        else:
+            # No hint at all: capped exponential backoff with jitter (Confluent's advice). Equal
+            # jitter, not full: this pause holds every caller of the key, so there is nothing to
+            # decorrelate, and each pause after a refusal must be reliably longer than the last
+            # until it outlasts the server's window (full jitter kept drawing short ones, and the
+            # job at the head of the queue spent its retries on them).
+            # A key already seen shut for longer starts there: each too-short pause is a 429.
+            ceiling = min(backoff.cap, max(backoff.base * 2 ** (self.consecutive_429 - 1), self.estimate.window_floor))
+            asked, source = max(backoff.base, ceiling * (0.5 + 0.5 * self._rng())), "backoff"
+        if asked > max_pause:
+            return Pause(max_pause, source, capped_from=asked)
+        return Pause(asked, source)
+
+    def _refill(self, now: float) -> None:
+        rate = self.settings.max_requests_per_second
+        capacity = max(1.0, rate)
+        self._tokens = min(capacity, self._tokens + (now - self._tokens_at) * rate)
+        self._tokens_at = now
+
+    def _ceiling_delay(self, now: float) -> tuple[float, str]:
+        self._refill(now)
+        if self._tokens >= 1.0 - 1e-9:  # float rounding must not leave a caller waiting forever
+            return 0.0, ""
+        return (1.0 - self._tokens) / self.settings.max_requests_per_second, "ceiling"
