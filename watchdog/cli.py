@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import httpx
 
     from .model import HistoryRecord
+    from .report import ClusterPlace, StatusRow
     from .state import SqliteStateStore
 
 T = TypeVar("T")
@@ -223,13 +224,41 @@ def _restart(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from .report import render_status, status_json, status_rows_from_json
+    from .report import (
+        places_from_json,
+        render_status,
+        status_json,
+        status_rows_from_json,
+    )
 
-    rows = _read_report(args, "/v1/connectors", {}, status_rows_from_json, lambda store: store.rows())
+    places: dict[str, ClusterPlace] = {}
+
+    def from_daemon(document: dict[str, Any]) -> list[StatusRow]:
+        places.update(places_from_json(document))  # a daemon knows its discovered clusters too
+        return status_rows_from_json(document)
+
+    def from_store(store: SqliteStateStore) -> list[StatusRow]:
+        places.update(_config_places(args))  # configured clusters only: discovery is the daemon's
+        return store.rows()
+
+    rows = _read_report(args, "/v1/connectors", {}, from_daemon, from_store)
     if rows is None:
         return EXIT_FAILED
-    print(json.dumps(status_json(rows), indent=2) if args.json else render_status(rows, now=_utc_now()))
+    print(json.dumps(status_json(rows, places or None), indent=2) if args.json
+          else render_status(rows, now=_utc_now(), places=places))
     return EXIT_OK
+
+
+def _config_places(args: argparse.Namespace) -> dict[str, ClusterPlace]:
+    """Where the configured clusters are, when the config can be read (status may be run with
+    --state alone, on a machine without the daemon's config)."""
+    from .report import cluster_places
+
+    try:
+        config = _load(args)
+    except ConfigError:
+        return {}
+    return cluster_places(config, {}, lambda environment: None)
 
 
 def _history(args: argparse.Namespace) -> int:
