@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check-config", help="validate a config file and print a summary")
     _common(check)
+    check.add_argument("--discover", action="store_true",
+                       help="also list what discovery would watch now (one round of its list calls, nothing else)")
 
     restart = commands.add_parser("restart", help="restart one connector now, through the rate-limited queue")
     _common(restart)
@@ -184,7 +186,18 @@ def _check_config(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_CONFIG
     print(summarize(config, args.config))
-    return EXIT_OK
+    if not args.discover:
+        return EXIT_OK
+    if config.discovery is None:
+        print("--discover: the config has no discovery section; nothing to discover", file=sys.stderr)
+        return EXIT_CONFIG
+    from .discovery.preview import discover_once
+
+    # Failed calls are logged (to stderr, apart from the summary) as well as shown.
+    configure_logging(args.log_level or "WARNING", args.log_format or "console", stream=sys.stderr)
+    complete, text = asyncio.run(discover_once(config))
+    print(text)
+    return EXIT_OK if complete else EXIT_FAILED
 
 
 def _restart(args: argparse.Namespace) -> int:
@@ -495,6 +508,9 @@ def summarize(config: Config, source: str) -> str:
         auth = {"none": "no auth", "basic": f"basic auth as {bl.username}", "bearer": "bearer token"}[bl.auth]
         lines.append(f"blocking: {redact_url_credentials(bl.alertmanager_url)} ({auth}) filters {bl.filters or 'none'}, "
                      f"cache {_duration(bl.cache_ttl)}, on error {bl.on_error}")
+    from .discovery.preview import settings_summary
+
+    lines += settings_summary(config)
     for where, url in config.plaintext_credential_urls():
         lines.append(f"warning: {where} {redact_url_credentials(url)} is plain http://: its credentials travel unencrypted")
     return "\n".join(lines)
