@@ -129,3 +129,17 @@ async def test_status_from_the_daemon_places_discovered_clusters_in_their_enviro
     assert "  CLUSTER payments (lkc-pay)" in out
     (orders,) = [row for row in rows if row["cluster"] == "lkc-orders"]
     assert orders["environment_id"] == "env-prod" and orders["cluster_display_name"] == "orders"
+
+
+async def test_restart_of_a_discovered_cluster_from_the_command_line(
+    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    simulator = Simulator(Scenario.model_validate(SCENARIO))
+    async with served(simulator) as url:
+        path = write_config(tmp_path, url)
+        code = await asyncio.to_thread(main, ["restart", "lkc-orders", "orders-sink", "--config", str(path), "--log-level", "ERROR"])
+        unknown = await asyncio.to_thread(main, ["restart", "lkc-nope", "orders-sink", "--config", str(path), "--log-level", "ERROR"])
+    out = capsys.readouterr().out
+    assert code == 0 and "lkc-orders/orders-sink: accepted (HTTP 202)" in out
+    assert unknown == 1 and "lkc-nope/orders-sink: not restarted (missing)" in out
+    assert len(simulator.restarts("lkc-orders")) == 1

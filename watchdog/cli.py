@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import __version__
 from .config import (
+    KAFKA_CLUSTER_ID_PREFIX,
     AlertTrigger,
     Config,
     ConfigError,
@@ -212,7 +213,8 @@ def _restart(args: argparse.Namespace) -> int:
     config = _config_or_exit(args)
     if config is None:
         return EXIT_CONFIG
-    if args.cluster not in config.clusters:
+    discoverable = config.discovery is not None and args.cluster.startswith(KAFKA_CLUSTER_ID_PREFIX)
+    if args.cluster not in config.clusters and not discoverable:
         print(f"unknown cluster {args.cluster!r}; configured: {', '.join(sorted(config.clusters))}", file=sys.stderr)
         return EXIT_CONFIG
     _configure_logging(args, config)

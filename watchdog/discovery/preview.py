@@ -30,7 +30,9 @@ def settings_summary(config: Config) -> list[str]:
     if selection.everything:
         where = "every environment the key can see"
     else:
-        where = ", ".join([*selection.ids, *(f"named {glob}" for glob in selection.names)])
+        parts = ([", ".join(selection.ids)] if selection.ids else []) + (
+            [f"those named {' or '.join(selection.names)}"] if selection.names else [])
+        where = "environments " + " and ".join(parts)
     clusters = f"include {','.join(settings.clusters.include)}"
     if settings.clusters.exclude:
         clusters += f"; exclude {','.join(settings.clusters.exclude)}"
