@@ -147,6 +147,9 @@ async def test_a_deleted_cluster_is_dropped_after_two_refreshes_with_its_series_
     assert discovered(w) == ["lkc-goes", "lkc-stays"], "missing from one refresh: still watched"
     assert w.sample("watchdog_discovery_clusters", state="missing") == 1
     assert w.sample("watchdog_discovery_changes_total", change="missing") == 1
+    await daemon.refresh_discovery()  # an early refresh (a reload woke the loop): too soon to drop
+    assert discovered(w) == ["lkc-goes", "lkc-stays"]
+    w.clock.advance(300)
     await daemon.refresh_discovery()
     assert discovered(w) == ["lkc-stays"]
     assert "lkc-goes" not in daemon.pollers
@@ -350,7 +353,9 @@ async def test_forgotten_state_of_a_dropped_cluster_is_not_forgotten_early() -> 
     await wait_for(lambda: w.daemon.state.load(key).attempts == 1)
     w.clock.advance(20)
     await w.daemon.refresh_discovery()
+    w.clock.advance(300)
     await w.daemon.refresh_discovery()
+    assert "lkc-goes" not in w.daemon.pollers
     w.clock.advance(timedelta(days=1).total_seconds())
     w.daemon.engine.forget_vanished()
     assert w.daemon.state.load(key).attempts == 1

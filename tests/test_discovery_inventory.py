@@ -42,6 +42,15 @@ def sweep(*results: EnvironmentResult, listed: tuple[FoundEnvironment, ...] | No
     return Sweep(tuple(results), listed)
 
 
+_CLOCK = [0.0]
+
+
+def record(inventory: Inventory, found: Sweep, settings: DiscoverySettings, *, after: float = 300.0) -> list[Any]:
+    """One refresh, `after` seconds after the previous one (an interval, by default)."""
+    _CLOCK[0] += after
+    return inventory.record(found, settings, now=_CLOCK[0])
+
+
 def changes(events: list[Any]) -> list[tuple[str, str]]:
     return [(e.change.value, e.cluster.id) for e in events]
 
@@ -117,84 +126,95 @@ def test_display_names_are_made_printable_and_bounded() -> None:
 
 def test_a_cluster_is_watched_from_the_refresh_that_finds_it_provisioned() -> None:
     inventory = Inventory()
-    inventory.record(sweep(read(PROD, cluster("lkc-a")), read(DEV)), ALL)
+    record(inventory, sweep(read(PROD, cluster("lkc-a")), read(DEV)), ALL)
     assert list(inventory.watched(ALL, ())) == ["lkc-a"]
 
 
 def test_a_cluster_missing_once_stays_watched_and_is_dropped_the_second_time() -> None:
     inventory = Inventory()
-    inventory.record(sweep(read(PROD, cluster("lkc-a"), cluster("lkc-b"))), ALL)
-    events = inventory.record(sweep(read(PROD, cluster("lkc-a"))), ALL)
+    record(inventory, sweep(read(PROD, cluster("lkc-a"), cluster("lkc-b"))), ALL)
+    events = record(inventory, sweep(read(PROD, cluster("lkc-a"))), ALL)
     assert changes(events) == [("missing", "lkc-b")]
     assert set(inventory.watched(ALL, ())) == {"lkc-a", "lkc-b"}
     assert inventory.counts(ALL, ())[ClusterState.MISSING] == 1
-    inventory.record(sweep(read(PROD, cluster("lkc-a"))), ALL)
+    record(inventory, sweep(read(PROD, cluster("lkc-a"))), ALL)
     assert set(inventory.watched(ALL, ())) == {"lkc-a"}
     assert "2 refreshes in a row" in inventory.why_not_watched("lkc-b", ALL, ())
 
 
+def test_two_absences_within_much_less_than_an_interval_do_not_drop_a_cluster() -> None:
+    # A refresh made early (after a reload, or 30 s after a failed one) must not shorten the grace.
+    inventory = Inventory()
+    record(inventory, sweep(read(PROD, cluster("lkc-a"), cluster("lkc-b"))), ALL)
+    record(inventory, sweep(read(PROD, cluster("lkc-a"))), ALL)
+    record(inventory, sweep(read(PROD, cluster("lkc-a"))), ALL, after=30)
+    assert "lkc-b" in inventory.watched(ALL, ())
+    record(inventory, sweep(read(PROD, cluster("lkc-a"))), ALL, after=270)
+    assert "lkc-b" not in inventory.watched(ALL, ()), "absent from every refresh over a whole interval"
+
+
 def test_a_cluster_listed_again_before_its_second_absence_returns() -> None:
     inventory = Inventory()
-    inventory.record(sweep(read(PROD, cluster("lkc-a"))), ALL)
-    inventory.record(sweep(read(PROD)), ALL)
-    assert changes(inventory.record(sweep(read(PROD, cluster("lkc-a"))), ALL)) == [("returned", "lkc-a")]
-    inventory.record(sweep(read(PROD)), ALL)
+    record(inventory, sweep(read(PROD, cluster("lkc-a"))), ALL)
+    record(inventory, sweep(read(PROD)), ALL)
+    assert changes(record(inventory, sweep(read(PROD, cluster("lkc-a"))), ALL)) == [("returned", "lkc-a")]
+    record(inventory, sweep(read(PROD)), ALL)
     assert "lkc-a" in inventory.watched(ALL, ()), "the count started over when it came back"
 
 
 def test_an_environment_that_could_not_be_read_says_nothing_about_its_clusters() -> None:
     inventory = Inventory()
-    inventory.record(sweep(read(PROD, cluster("lkc-a"))), ALL)
+    record(inventory, sweep(read(PROD, cluster("lkc-a"))), ALL)
     unknown = EnvironmentResult(PROD, EnvironmentOutcome.UNKNOWN, detail="server_error: 503")
     for _ in range(3):
-        assert inventory.record(sweep(unknown), ALL) == []
+        assert record(inventory, sweep(unknown), ALL) == []
     assert "lkc-a" in inventory.watched(ALL, ())
-    inventory.record(Sweep(failure="unauthorized: bad key"), ALL)
+    record(inventory, Sweep(failure="unauthorized: bad key"), ALL)
     assert "lkc-a" in inventory.watched(ALL, ())
 
 
 def test_a_forbidden_environment_counts_as_read_and_empty_without_touching_its_neighbour() -> None:
     inventory = Inventory()
-    inventory.record(sweep(read(PROD, cluster("lkc-a")), read(DEV, cluster("lkc-d", DEV))), ALL)
+    record(inventory, sweep(read(PROD, cluster("lkc-a")), read(DEV, cluster("lkc-d", DEV))), ALL)
     gone = EnvironmentResult(DEV, EnvironmentOutcome.GONE, detail="forbidden: User Access Unauthorized")
-    inventory.record(sweep(read(PROD, cluster("lkc-a")), gone), ALL)
-    inventory.record(sweep(read(PROD, cluster("lkc-a")), gone), ALL)
+    record(inventory, sweep(read(PROD, cluster("lkc-a")), gone), ALL)
+    record(inventory, sweep(read(PROD, cluster("lkc-a")), gone), ALL)
     assert list(inventory.watched(ALL, ())) == ["lkc-a"]
     assert "forbidden" in inventory.why_not_watched("lkc-d", ALL, ())
 
 
 def test_an_environment_no_longer_listed_takes_its_clusters_after_two_refreshes() -> None:
     inventory = Inventory()
-    inventory.record(sweep(read(PROD, cluster("lkc-a")), read(DEV, cluster("lkc-d", DEV))), ALL)
-    inventory.record(sweep(read(PROD, cluster("lkc-a")), listed=(PROD,)), ALL)
+    record(inventory, sweep(read(PROD, cluster("lkc-a")), read(DEV, cluster("lkc-d", DEV))), ALL)
+    record(inventory, sweep(read(PROD, cluster("lkc-a")), listed=(PROD,)), ALL)
     assert "lkc-d" in inventory.watched(ALL, ())
-    inventory.record(sweep(read(PROD, cluster("lkc-a")), listed=(PROD,)), ALL)
+    record(inventory, sweep(read(PROD, cluster("lkc-a")), listed=(PROD,)), ALL)
     assert list(inventory.watched(ALL, ())) == ["lkc-a"]
 
 
 def test_a_cluster_not_yet_provisioned_waits_and_once_ready_stays_watched_whatever_its_phase() -> None:
     inventory = Inventory()
-    events = inventory.record(sweep(read(PROD, cluster("lkc-new", phase="PROVISIONING"))), ALL)
+    events = record(inventory, sweep(read(PROD, cluster("lkc-new", phase="PROVISIONING"))), ALL)
     assert changes(events) == [("not_ready", "lkc-new")]
     assert inventory.watched(ALL, ()) == {}
     assert inventory.counts(ALL, ())[ClusterState.NOT_READY] == 1
-    assert inventory.record(sweep(read(PROD, cluster("lkc-new", phase="PROVISIONING"))), ALL) == []
-    inventory.record(sweep(read(PROD, cluster("lkc-new"))), ALL)
+    assert record(inventory, sweep(read(PROD, cluster("lkc-new", phase="PROVISIONING"))), ALL) == []
+    record(inventory, sweep(read(PROD, cluster("lkc-new"))), ALL)
     assert "lkc-new" in inventory.watched(ALL, ())
-    inventory.record(sweep(read(PROD, cluster("lkc-new", phase="SOMETHING_NEW"))), ALL)
+    record(inventory, sweep(read(PROD, cluster("lkc-new", phase="SOMETHING_NEW"))), ALL)
     assert "lkc-new" in inventory.watched(ALL, ())
 
 
 def test_a_failed_provisioning_is_never_watched() -> None:
     inventory = Inventory()
-    inventory.record(sweep(read(PROD, cluster("lkc-broken", phase="FAILED"))), ALL)
+    record(inventory, sweep(read(PROD, cluster("lkc-broken", phase="FAILED"))), ALL)
     assert inventory.watched(ALL, ()) == {}
 
 
 def test_globs_on_display_names_and_ids_include_and_exclude() -> None:
     settings = DiscoverySettings.model_validate({"clusters": {"include": ["orders-*", "lkc-keep*"], "exclude": ["*-scratch"]}})
     inventory = Inventory()
-    inventory.record(sweep(read(PROD, cluster("lkc-1", name="orders-eu"), cluster("lkc-2", name="orders-scratch"),
+    record(inventory, sweep(read(PROD, cluster("lkc-1", name="orders-eu"), cluster("lkc-2", name="orders-scratch"),
                                 cluster("lkc-keep9", name="misc"), cluster("lkc-3", name="billing"))), settings)
     assert list(inventory.watched(settings, ())) == ["lkc-1", "lkc-keep9"]
     assert inventory.counts(settings, ())[ClusterState.EXCLUDED] == 2
@@ -202,15 +222,15 @@ def test_globs_on_display_names_and_ids_include_and_exclude() -> None:
 
 def test_a_cluster_configured_statically_is_left_to_its_entry() -> None:
     inventory = Inventory()
-    inventory.record(sweep(read(PROD, cluster("lkc-a"), cluster("lkc-b"))), ALL)
+    record(inventory, sweep(read(PROD, cluster("lkc-a"), cluster("lkc-b"))), ALL)
     assert list(inventory.watched(ALL, {"lkc-a"})) == ["lkc-b"]
     assert inventory.counts(ALL, {"lkc-a"})[ClusterState.STATIC] == 1
 
 
 def test_a_renamed_cluster_keeps_its_name_and_says_so() -> None:
     inventory = Inventory()
-    inventory.record(sweep(read(PROD, cluster("lkc-a", name="orders"))), ALL)
-    events = inventory.record(sweep(read(PROD, cluster("lkc-a", name="orders-v2"))), ALL)
+    record(inventory, sweep(read(PROD, cluster("lkc-a", name="orders"))), ALL)
+    events = record(inventory, sweep(read(PROD, cluster("lkc-a", name="orders-v2"))), ALL)
     assert changes(events) == [("renamed", "lkc-a")] and events[0].change is Change.RENAMED
     assert inventory.watched(ALL, ())["lkc-a"].display_name == "orders-v2"
 
@@ -222,14 +242,14 @@ def test_environments_selected_by_name_glob_and_by_id() -> None:
     assert not settings.environments.selects(DEV.id, DEV.display_name)
     assert settings.environments.selects(other.id, None)
     inventory = Inventory()
-    inventory.record(sweep(read(PROD, cluster("lkc-a")), read(other, cluster("lkc-o", other)), listed=(PROD, DEV, other)),
+    record(inventory, sweep(read(PROD, cluster("lkc-a")), read(other, cluster("lkc-o", other)), listed=(PROD, DEV, other)),
                      settings)
     assert list(inventory.watched(settings, ())) == ["lkc-a", "lkc-o"]
 
 
 def test_clusters_of_an_environment_no_longer_selected_are_forgotten_at_once() -> None:
     inventory = Inventory()
-    inventory.record(sweep(read(PROD, cluster("lkc-a")), read(DEV, cluster("lkc-d", DEV))), ALL)
+    record(inventory, sweep(read(PROD, cluster("lkc-a")), read(DEV, cluster("lkc-d", DEV))), ALL)
     narrower = DiscoverySettings.model_validate({"environments": {"ids": ["env-prod"]}})
     assert list(inventory.watched(narrower, ())) == ["lkc-a"]
     inventory.prune(narrower)

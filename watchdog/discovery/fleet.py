@@ -145,7 +145,7 @@ class Fleet:
     async def refresh(self, client: DiscoveryClient, settings: DiscoverySettings) -> Refresh:
         started = time.perf_counter()
         found, calls = await sweep(client, settings)
-        events = self.inventory.record(found, settings)
+        events = self.inventory.record(found, settings, now=self._now().timestamp())
         result = refresh_result(found)
         self.metrics.refreshes.labels(result).inc()
         if result == "ok":

@@ -9,6 +9,7 @@ step of the event loop, so that no task ever sees half of it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -57,6 +58,9 @@ class DiscoveryHost:
     def _init_discovery(self, loaded: Config, now: WallClock) -> None:
         self.fleet = Fleet(loaded, DiscoveryMetrics(self.metrics.registry), now)
         self._discovery_loop = DiscoveryLoop(self.refresh_discovery, self._discovery_interval)
+        # One refresh at a time (the loop, `restart` and `run --once` may each start one): two
+        # at once would count one absence twice.
+        self._refreshing = asyncio.Lock()
 
     def _discovery_interval(self) -> float:
         settings = self.fleet.loaded.discovery
@@ -84,6 +88,10 @@ class DiscoveryHost:
     async def refresh_discovery(self) -> bool:
         """One refresh: the list calls, then the watched clusters swapped in. True when every
         selected environment could be read."""
+        async with self._refreshing:
+            return await self._refresh_discovery()
+
+    async def _refresh_discovery(self) -> bool:
         settings: DiscoverySettings | None = self.fleet.loaded.discovery
         if settings is None:
             return True

@@ -6,9 +6,11 @@ The rules, in one place:
 - A cluster is watched once a refresh has seen it PROVISIONED, and from then on whatever its
   phase, while its environment and its own name are selected and no `clusters:` entry covers it
   (a static entry with the same kafka_cluster_id wins).
-- A cluster is gone when two refreshes in a row could read its environment and did not list it;
-  an environment answering 403 or 404 (deleted, or the key lost access), or missing from the
-  environment listing, counts as read and empty. A refresh that could not read an environment
+- A cluster is gone when two refreshes in a row could read its environment and did not list it,
+  the second at least about one `discovery.interval` after the first (a refresh made early, after
+  a reload or a failure, must not shorten the grace to seconds); an environment answering 403 or
+  404 (deleted, or the key lost access), or missing from the environment listing, counts as read
+  and empty. A refresh that could not read an environment
   (429, 5xx, a network error, an answer it could not parse) says nothing about its clusters:
   it neither counts them missing nor resets their count.
 - Clusters of environments the settings no longer select are forgotten at once (the user chose).
@@ -16,7 +18,7 @@ The rules, in one place:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -27,6 +29,10 @@ from .found import FoundCluster, FoundEnvironment
 # cluster is dropped: one short answer (a glitch, a cluster listed late) must not cost a cluster
 # its series and its polls.
 MISSING_REFRESHES_TO_DROP = 2
+# ... and the last of them this share of `discovery.interval` or more after the first (the loop
+# starts a refresh an interval after the previous one ended, so regular refreshes are further
+# apart than the interval; the slack absorbs sweeps of different lengths).
+MISSING_SPAN_SHARE = 0.9
 
 
 class Change(StrEnum):
@@ -95,6 +101,7 @@ class Event:
 class _Tracked:
     cluster: FoundCluster
     missing: int = 0
+    missing_since: float = 0.0  # when the first of `missing` refreshes recorded its absence
     ready_once: bool = False
 
 
@@ -104,11 +111,15 @@ class Inventory:
     environment_names: dict[str, str | None] = field(default_factory=dict)
     # Why clusters left the inventory at the last `record`, for the `removed` events.
     dropped: dict[str, str] = field(default_factory=dict)
+    _now: float = 0.0
+    _span: float = 0.0
 
-    def record(self, sweep: Sweep, settings: DiscoverySettings) -> list[Event]:
-        """Take in one refresh's findings; returns the events it caused (every change but
-        `added` and `removed`, which follow from comparing watched sets: see `watched`)."""
+    def record(self, sweep: Sweep, settings: DiscoverySettings, *, now: float) -> list[Event]:
+        """Take in one refresh's findings, made at `now` (seconds, any epoch); returns the events
+        it caused (every change but `added` and `removed`, which follow from comparing watched
+        sets: see `watched`)."""
         self.dropped = {}
+        self._now, self._span = now, settings.interval * MISSING_SPAN_SHARE
         if sweep.failure is not None:
             return []
         events: list[Event] = []
@@ -154,8 +165,10 @@ class Inventory:
             if tracked.cluster.environment_id != environment_id or identifier in seen:
                 continue
             tracked.missing += 1
+            if tracked.missing == 1:
+                tracked.missing_since = self._now
             reason = why or "not in its environment's cluster list"
-            if tracked.missing >= MISSING_REFRESHES_TO_DROP:
+            if tracked.missing >= MISSING_REFRESHES_TO_DROP and self._now - tracked.missing_since >= self._span:
                 del self.clusters[identifier]
                 self.dropped[identifier] = f"{reason}, {tracked.missing} refreshes in a row"
             elif tracked.ready_once:
@@ -170,7 +183,7 @@ class Inventory:
                 del self.clusters[identifier]
                 self.dropped.setdefault(identifier, "its environment is not selected by discovery.environments")
 
-    def state_of(self, identifier: str, settings: DiscoverySettings, static_ids: Iterable[str]) -> ClusterState | None:
+    def state_of(self, identifier: str, settings: DiscoverySettings, static_ids: Collection[str]) -> ClusterState | None:
         tracked = self.clusters.get(identifier)
         if tracked is None:
             return None
@@ -178,7 +191,7 @@ class Inventory:
         environment = cluster.environment_id
         if not settings.environments.selects(environment, self.environment_names.get(environment)):
             return None  # pruned at the next refresh or settle
-        if identifier in set(static_ids):
+        if identifier in static_ids:
             return ClusterState.STATIC
         if not settings.clusters.selects(cluster.id, cluster.display_name):
             return ClusterState.EXCLUDED
@@ -186,7 +199,7 @@ class Inventory:
             return ClusterState.NOT_READY
         return ClusterState.MISSING if tracked.missing else ClusterState.WATCHED
 
-    def watched(self, settings: DiscoverySettings, static_ids: Iterable[str]) -> dict[str, WatchedCluster]:
+    def watched(self, settings: DiscoverySettings, static_ids: Collection[str]) -> dict[str, WatchedCluster]:
         """The clusters to poll, by name (their lkc- id), sorted."""
         static = set(static_ids)
         watched = {}
@@ -198,7 +211,7 @@ class Inventory:
                 )
         return watched
 
-    def counts(self, settings: DiscoverySettings, static_ids: Iterable[str]) -> dict[ClusterState, int]:
+    def counts(self, settings: DiscoverySettings, static_ids: Collection[str]) -> dict[ClusterState, int]:
         """How many clusters stand where; `missing` ones are counted in `watched` too."""
         static = set(static_ids)
         counts = dict.fromkeys(ClusterState, 0)
@@ -209,7 +222,7 @@ class Inventory:
         counts[ClusterState.WATCHED] += counts[ClusterState.MISSING]
         return counts
 
-    def why_not_watched(self, identifier: str, settings: DiscoverySettings, static_ids: Iterable[str]) -> str:
+    def why_not_watched(self, identifier: str, settings: DiscoverySettings, static_ids: Collection[str]) -> str:
         """Why a cluster that was watched is not any more (for its `removed` event)."""
         if identifier in self.dropped:
             return self.dropped[identifier]
