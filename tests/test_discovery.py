@@ -9,7 +9,9 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
+import structlog
 from pydantic import SecretStr
 
 from watchdog.config import Config, ConfigError, Credential, build_config
@@ -368,3 +370,45 @@ async def wait_for(condition: Any, seconds: float = 10.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.01)
+
+
+async def test_a_renamed_cluster_keeps_its_name_its_state_and_its_series_against_a_server_we_did_not_write() -> None:
+    # Not the simulator: a bare HTTP handler answering as the recorded answers do (no next link at
+    # all on the last page, unknown fields, a `next` on another host).
+    names = {"lkc-19ynpv": "TestCluster"}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/org/v2/environments":
+            return httpx.Response(200, json={"api_version": "org/v2", "kind": "EnvironmentList", "metadata": {},
+                                             "data": [{"id": "env-1jrymj", "display_name": "test_env_display_name",
+                                                       "stream_governance_config": {"package": "ESSENTIALS"}}]})
+        if path == "/cmk/v2/clusters" and "page_token" not in request.url.params:
+            return httpx.Response(200, json={"kind": "ClusterList", "metadata": {
+                "next": "https://api.confluent.cloud/cmk/v2/clusters?page_token=dyJpZCI6InNhLTd5OXbyby&environment=env-1jrymj"},
+                "data": []})
+        if path == "/cmk/v2/clusters":
+            assert request.url.host == "sim" and request.url.params["environment"] == "env-1jrymj"
+            return httpx.Response(200, json={"kind": "ClusterList", "metadata": {"next": None}, "data": [
+                {"id": cluster, "spec": {"display_name": name, "environment": {"id": "env-1jrymj"}, "cloud": "GCP"},
+                 "status": {"phase": "PROVISIONED", "cku": 2}} for cluster, name in names.items()]})
+        return httpx.Response(200, json={"c1": {"status": {"connector": {"state": "RUNNING"}, "tasks": []}}})
+
+    from watchdog.app import Daemon
+
+    daemon = Daemon(make_config(config_data({})), transport=httpx.MockTransport(handler))
+    await daemon.refresh_discovery()
+    await daemon.pollers["lkc-19ynpv"].poll()
+    info = {"cluster": "lkc-19ynpv", "environment": "env-1jrymj", "environment_name": "test_env_display_name"}
+    registry = daemon.metrics.registry
+    assert registry.get_sample_value("watchdog_discovered_cluster_info", {**info, "display_name": "TestCluster"}) == 1
+    names["lkc-19ynpv"] = "Renamed Cluster (EU)"
+    with structlog.testing.capture_logs() as logs:
+        await daemon.refresh_discovery()
+    assert [e["event"] for e in logs if e["event"].startswith("discovery_cluster_")] == ["discovery_cluster_renamed"]
+    assert list(daemon.pollers) == ["lkc-19ynpv"], "the same name: nothing was rebuilt, nothing forgotten"
+    assert ConnectorKey("lkc-19ynpv", "c1") in daemon.engine.statuses
+    assert registry.get_sample_value("watchdog_discovered_cluster_info", {**info, "display_name": "TestCluster"}) is None
+    assert registry.get_sample_value("watchdog_discovered_cluster_info", {**info, "display_name": "Renamed Cluster (EU)"}) == 1
+    assert registry.get_sample_value("watchdog_connectors", {"cluster": "lkc-19ynpv", "health": "healthy"}) == 1
+    await daemon.stop()
