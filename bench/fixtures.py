@@ -48,7 +48,9 @@ def scenario_data(clusters: list[list[dict[str, Any]]], **settings: Any) -> dict
         "api_keys": [{"id": API_KEY, "secret": API_SECRET}],
         "environments": [{
             "id": ENVIRONMENT,
-            "clusters": [{"id": cluster_id(i), "connectors": connectors} for i, connectors in enumerate(clusters)],
+            "display_name": "bench",
+            "clusters": [{"id": cluster_id(i), "display_name": cluster_name(i), "connectors": connectors}
+                         for i, connectors in enumerate(clusters)],
         }],
         **settings,
     }
@@ -72,6 +74,15 @@ def config_data(
         "rules": rules,
         **sections,
     }
+
+
+def discovered_config(rules: list[dict[str, Any]], base_url: str, **sections: Any) -> Config:
+    """The same daemon config with no cluster listed: discovery finds them (every environment the
+    key sees, every cluster)."""
+    data = config_data(0, rules, base_url, **sections)
+    del data["clusters"]
+    data["discovery"] = {}
+    return build_config(data, "benchmark config", secrets=secrets())
 
 
 def secrets(token: str | None = None) -> dict[str, Any]:

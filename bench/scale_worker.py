@@ -2,7 +2,10 @@
 memory are its own: `python -m bench.scale_worker URL MODE CYCLES` prints one JSON object.
 
 MODE `list` is the daemon as it is: one expanded list call per cluster and poll. MODE
-`per-connector` is the baseline: the same daemon, but each cluster's poll lists the connector
+`discovered` is the same daemon with no cluster listed in its config: discovery finds the 100
+clusters (GET /org/v2/environments, GET /cmk/v2/clusters) before the first poll; its calls are
+counted apart from the polls', and one more refresh (finding nothing new) is measured on its own
+after the cycles. MODE `per-connector` is the baseline: the same daemon, but each cluster's poll lists the connector
 names and then asks for every connector's status one by one (sequentially per cluster, every
 cluster at once, through the same HTTP client).
 
@@ -69,7 +72,9 @@ class CallCounter:
 
     async def _count(self, request: httpx.Request) -> None:
         path = request.url.path
-        if path.endswith("/restart"):
+        if path.startswith(("/org/v2/", "/cmk/v2/")):
+            self.counts["discovery"] += 1
+        elif path.endswith("/restart"):
             self.counts["restart"] += 1
         elif path.endswith("/status"):
             self.counts["status"] += 1
@@ -84,7 +89,11 @@ async def measure(url: str, mode: str, cycles: int, state: str) -> dict[str, Any
             "select": {"include": ["*"]}}
     # The local ceiling is raised so that a cycle's wall time shows the work, not the pacing
     # (at the default 10 per second a cycle needs calls / 10 seconds; the table says so).
-    config = fixtures.config(CLUSTERS, [rule], base_url=url, state=state, rate_limit={"max_requests_per_second": 10_000})
+    rate_limit = {"max_requests_per_second": 10_000}
+    if mode == "discovered":
+        config = fixtures.discovered_config([rule], base_url=url, state=state, rate_limit=rate_limit)
+    else:
+        config = fixtures.config(CLUSTERS, [rule], base_url=url, state=state, rate_limit=rate_limit)
     daemon = Daemon(config)
     if mode == "per-connector":
         for name, backend in daemon.backends.items():
@@ -105,8 +114,8 @@ async def measure(url: str, mode: str, cycles: int, state: str) -> dict[str, Any
     rss_before = _rss_kib()
     results = []
     meter = CycleMeter(daemon, calls, deciding)
-    await daemon.start()  # the scheduler polls every cluster now: cycle 1
-    while not all(p.first_poll_done for p in daemon.pollers.values()):
+    await daemon.start()  # the scheduler polls every cluster now (after discovery, if discovered): cycle 1
+    while daemon.discovery_pending() or not all(p.first_poll_done for p in daemon.pollers.values()):
         await asyncio.sleep(0.01)
     await daemon.queue.join()
     results.append(meter.done())
@@ -115,6 +124,13 @@ async def measure(url: str, mode: str, cycles: int, state: str) -> dict[str, Any
         await asyncio.gather(*(poller.poll() for poller in daemon.pollers.values()))
         await daemon.queue.join()
         results.append(meter.done())
+    refresh = None
+    if mode == "discovered":
+        # One more refresh, as the loop makes every discovery.interval: it finds what it knew.
+        before, cpu, wall = Counter(calls.counts), time.process_time(), time.perf_counter()
+        await daemon.refresh_discovery()
+        refresh = {"cpu_seconds": time.process_time() - cpu, "wall_seconds": time.perf_counter() - wall,
+                   "calls": dict(calls.counts - before)}
     idle_cpu = time.process_time()
     await asyncio.sleep(IDLE_SECONDS)  # heartbeat, HTTP server and scheduler, nothing due
     idle = (time.process_time() - idle_cpu) / IDLE_SECONDS
@@ -134,6 +150,8 @@ async def measure(url: str, mode: str, cycles: int, state: str) -> dict[str, Any
         "scrape_cpu_seconds": scrape_cpu,
         "scrape_bytes": len(exposition),
         "connectors": len(daemon.engine.statuses),
+        "clusters": len(daemon.pollers),
+        "discovery_refresh": refresh,
     }
 
 

@@ -80,7 +80,14 @@ def story_lines(out: str) -> dict[str, str]:
 
 async def test_demo_heals_the_built_in_scenario(capsys: pytest.CaptureFixture[str]) -> None:
     assert await run_demo(duration=12, port=0) == 0
-    story = story_lines(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    story = story_lines(out)
+    # The analytics environment is discovered, not listed: its clusters are watched by lkc- id,
+    # the excluded scratch cluster is not, and the one created at t=3 comes with the refresh at 10 s.
+    (discovered,) = [line for line in out.splitlines() if line.startswith("  discovered:")]
+    assert "lkc-demo03 (clickstream, analytics)" in discovered and "lkc-demo04 (reporting, analytics)" in discovered
+    assert "lkc-demo05" not in out
+    assert "found FAILED" in story["lkc-demo03/events-sink"]
     assert "restarted for its status once (accepted 1)" in story["orders/billing-sink"], (
         "the connector that fails at t=5 was restarted"
     )

@@ -222,3 +222,21 @@ async def test_the_file_watcher_survives_a_reload_that_raises(tmp_path: Path) ->
         assert seen == ["b", "c"], "the watcher died with the first reload"
     finally:
         await watcher.stop()
+
+
+async def test_a_reload_that_removes_a_cluster_removes_its_series_and_keeps_the_others_gauges(setup) -> None:
+    path, w = setup
+    staging = {"environment_id": ENVIRONMENT, "kafka_cluster_id": "lkc-staging1"}
+    write(path, [HEAL], clusters={CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}, "staging": staging})
+    assert await w.daemon.reload("test") is True
+    await w.daemon._poll(CLUSTER)
+    assert w.sample("watchdog_connectors", cluster=CLUSTER, health="healthy") == 2
+    write(path, [HEAL])
+    assert await w.daemon.reload("test") is True
+    assert set(w.daemon.pollers) == {CLUSTER}
+    registry = w.daemon.metrics.registry
+    assert registry.get_sample_value("watchdog_breaker_open", {"scope": "staging"}) is None
+    assert registry.get_sample_value("watchdog_polls_total", {"cluster": "staging", "result": "ok"}) is None
+    # What the last poll showed is not blanked by the reload: it stays until the next poll.
+    assert w.sample("watchdog_connectors", cluster=CLUSTER, health="healthy") == 2
+    await w.daemon.stop()

@@ -10,12 +10,14 @@ import pytest
 
 from watchdog.model import ConnectorKey, ConnectorState, Health, HistoryRecord, Outcome, Trigger
 from watchdog.report import (
+    ClusterPlace,
     StatusRow,
     captured_error,
     format_timestamp,
     history_from_json,
     history_json,
     parse_timestamp,
+    places_from_json,
     render_history,
     render_status,
     status_json,
@@ -87,14 +89,50 @@ RECORDS = [
 ]
 
 
-def test_status_table() -> None:
-    assert render_status(ROWS, now=NOW) == (
-        "CLUSTER  CONNECTOR      HEALTH   STATE    ATTEMPTS  LAST RESTART                      NEXT ALLOWED  GAVE UP\n"
-        "prod     billing-sink   failed   FAILED          3  2026-03-29T11:56:40Z (3m ago)     in 8m         no\n"
-        "prod     orders-source  failed   FAILED         12  2026-03-29T09:55:00Z (2h05m ago)  when healthy  yes\n"
-        "staging  audit          healthy  RUNNING         0  -                                 now           no\n"
-        "staging  new-one        -        -               0  -                                 now           no"
+PLACES = {
+    "prod": ClusterPlace("env-abc123", "production", "lkc-prod01"),
+    "staging": ClusterPlace("env-def456", None, "lkc-stag01"),
+    "lkc-9x7y": ClusterPlace("env-abc123", "production", "lkc-9x7y", display_name="Clickstream EU"),
+}
+
+
+def test_status_table_groups_by_environment_and_cluster() -> None:
+    rows = [*ROWS, StatusRow(ConnectorKey("lkc-9x7y", "clicks-sink"), ConnectorState(health=Health.HEALTHY), "RUNNING")]
+    assert render_status(rows, now=NOW, places=PLACES) == (
+        "ENVIRONMENT env-abc123 (production)\n"
+        "  CLUSTER lkc-9x7y (Clickstream EU)\n"
+        "    CONNECTOR      HEALTH   STATE    ATTEMPTS  LAST RESTART                      NEXT ALLOWED  GAVE UP\n"
+        "    clicks-sink    healthy  RUNNING         0  -                                 now           no\n"
+        "  CLUSTER prod (lkc-prod01)\n"
+        "    CONNECTOR      HEALTH   STATE    ATTEMPTS  LAST RESTART                      NEXT ALLOWED  GAVE UP\n"
+        "    billing-sink   failed   FAILED          3  2026-03-29T11:56:40Z (3m ago)     in 8m         no\n"
+        "    orders-source  failed   FAILED         12  2026-03-29T09:55:00Z (2h05m ago)  when healthy  yes\n"
+        "\n"
+        "ENVIRONMENT env-def456\n"
+        "  CLUSTER staging (lkc-stag01)\n"
+        "    CONNECTOR      HEALTH   STATE    ATTEMPTS  LAST RESTART                      NEXT ALLOWED  GAVE UP\n"
+        "    audit          healthy  RUNNING         0  -                                 now           no\n"
+        "    new-one        -        -               0  -                                 now           no"
     )
+
+
+def test_status_table_without_places_groups_by_cluster_under_an_unknown_environment() -> None:
+    text = render_status(ROWS[2:], now=NOW, places={"prod": PLACES["prod"]})
+    assert text.splitlines()[:2] == [
+        "ENVIRONMENT unknown (not in the config: discovered clusters are placed by `--daemon URL`)",
+        "  CLUSTER staging",
+    ]
+
+
+def test_status_json_says_where_each_cluster_is_when_asked() -> None:
+    document = status_json(ROWS[:1], PLACES)
+    assert {k: document["connectors"][0][k] for k in ("environment_id", "environment_name", "kafka_cluster_id",
+                                                     "cluster_display_name", "self_managed")} == {
+        "environment_id": "env-abc123", "environment_name": "production", "kafka_cluster_id": "lkc-prod01",
+        "cluster_display_name": None, "self_managed": False,
+    }
+    assert places_from_json(json.loads(json.dumps(document))) == {"prod": PLACES["prod"]}
+    assert "environment_id" not in status_json(ROWS[:1])["connectors"][0]
 
 
 def test_status_table_when_nothing_is_watched() -> None:

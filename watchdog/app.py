@@ -38,6 +38,7 @@ from .config import (
 from .connect import ConnectBackend, Gateway
 from .connect.metrics_api import MetricsApiClient
 from .connect.transfer import CallLimits
+from .discovery.host import DiscoveryHost
 from .engine import MANUAL_RULE, Engine, JobRecorder, WallClock, utc_now
 from .logs import get_logger
 from .metrics import Metrics
@@ -59,7 +60,7 @@ log = get_logger("watchdog.app")
 HISTORY_PRUNE_BEATS = 3600  # the heartbeat ticks every second: prune once an hour
 
 
-class Daemon:
+class Daemon(DiscoveryHost):
     def __init__(
         self,
         config: Config,
@@ -107,6 +108,7 @@ class Daemon:
             config, self.state, self.queue, self.metrics, breaker=self.breaker, blocker=self.blocker, now=now
         )
         self.recorder.gate = self.engine.dispatch_gate
+        self._init_discovery(config, now)  # until its first refresh, the config's clusters are all
         self.backends: dict[str, ConnectBackend] = {}
         self.pollers: dict[str, ClusterPoller] = {}
         for name in config.clusters:
@@ -115,6 +117,7 @@ class Daemon:
         self.probes.pending_clusters = lambda: [
             c for c in poll_intervals(self.config) if c not in self.pollers or not self.pollers[c].first_poll_done
         ]
+        self.probes.discovery_pending = self.discovery_pending
         self.probes.state_problem = lambda: self.state.problem
         self._server: tuple[EmbeddedServer, asyncio.Task[None]] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
@@ -192,11 +195,12 @@ class Daemon:
             await self.blocker.refresh()  # know before the first decision, not one TTL later
             self.blocker.start()
         self._prune_history()
-        self.engine.recover()
+        self.engine.recover(hold=self.may_be_discovered)
         self.queue.start()
         self._scheduler = build_scheduler(self.metrics)
         self._sync_jobs(previous=None, changed_clusters=set())
         self._scheduler.start()
+        self._start_discovery()
         if self._config_path is not None and self._reload_config is not None and self.config.reload.watch:
             self._watcher = ConfigWatcher(self._config_path, self.reload, self.config.reload.interval)
             self._watcher.start()
@@ -231,8 +235,9 @@ class Daemon:
         return await ensure_listed(self.pollers, poll_intervals(self.config), clusters)
 
     def connector_rows(self) -> list[dict[str, Any]]:
-        """Every connector the daemon remembers, with its health and restart state."""
-        rows: list[dict[str, Any]] = status_json(self.state.rows())["connectors"]
+        """Every connector the daemon remembers, with its health and restart state, and where its
+        cluster is (environment, display names)."""
+        rows: list[dict[str, Any]] = status_json(self.state.rows(), self.cluster_places())["connectors"]
         return rows
 
     def _sync_jobs(self, previous: Config | None, changed_clusters: set[str]) -> None:
@@ -285,13 +290,14 @@ class Daemon:
 
     async def _reload(self, reason: str) -> bool:
         try:
-            new = self._reload_config() if self._reload_config is not None else self.config
+            loaded = self._reload_config() if self._reload_config is not None else self.fleet.loaded
         except ConfigError as exc:
             self.metrics.config_reloads.labels("error").inc()
             log.error("config_reload_failed", reason=reason, source=exc.source,
                       errors=[f"{path}: {message}" if path else message for path, message in exc.problems],
                       note="the running config stays in effect")
             return False
+        new, watched = self.fleet.effective(loaded)  # with the discovered clusters `loaded` selects
         diff = diff_configs(self.config, new)
         if diff.restart_required:
             self.metrics.config_reloads.labels("error").inc()
@@ -312,21 +318,24 @@ class Daemon:
                     await part.client.aclose()
             raise
         previous = self.config
-        self._apply(new, diff, built)
+        self._apply(new, diff, built, keep_state=self.discovered_among(diff))
+        self.fleet.settle(loaded, watched)
         self.metrics.config_reloads.labels("success").inc()
         log.info("config_reloaded", reason=reason, unchanged=diff.empty, **diff.summary())
+        await self._discovery_reloaded(previous.discovery, started=self._scheduler is not None)
         if previous.blocking != new.blocking:
             await self._swap_blocker(blocker)
         return True
 
-    def _apply(self, new: Config, diff: ConfigDiff, built: list[BuiltCluster]) -> None:
-        """Swap the config in one step of the event loop: no other task sees half of it."""
+    def _apply(self, new: Config, diff: ConfigDiff, built: list[BuiltCluster], keep_state: frozenset[str] = frozenset()) -> None:
+        """Swap the config in one step of the event loop: no other task sees half of it.
+        `keep_state`: removed clusters whose connectors' state stays (discovered ones)."""
         previous = self.config
         self.config = new
         self.engine.set_config(new)
         self.breaker.settings = new.breaker
         for name in diff.clusters_removed + diff.clusters_changed:
-            self.engine.forget_cluster(name)
+            self.engine.forget_cluster(name, keep_state=name in keep_state)
             self.breaker.forget_cluster(name)
             self.metrics.forget_cluster(name)
             del self.pollers[name]
@@ -356,6 +365,7 @@ class Daemon:
         """Stop triggers, drain the queue within the deadline, then close everything."""
         self._stopping = True
         log.info("stopping", queued=self.queue.depth(), deadline_seconds=self.config.queue.shutdown_deadline)
+        await self._stop_discovery()
         if self._watcher is not None:
             await self._watcher.stop()
         if self._scheduler is not None:
@@ -391,6 +401,7 @@ class Daemon:
     async def run_once(self) -> int:
         """One pass over every rule, then drain the queue. Non-zero when a restart failed."""
         self._warn_plaintext_credentials()
+        await self.refresh_discovery()  # the clusters to pass over (a no-op without discovery)
         self.engine.recover()
         self.queue.start()
         self.probes.config_loaded = True
@@ -413,6 +424,10 @@ class Daemon:
         try:
             if self.blocker is not None:
                 await self.blocker.refresh()
+            if cluster not in self.pollers and self.may_be_discovered(cluster):
+                await self.refresh_discovery()
+            if cluster not in self.pollers:
+                return Decision.MISSING, None
             statuses = await self.pollers[cluster].list()
             if statuses is None:
                 return Decision.MISSING, None

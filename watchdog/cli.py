@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import __version__
 from .config import (
+    KAFKA_CLUSTER_ID_PREFIX,
     AlertTrigger,
     Config,
     ConfigError,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     import httpx
 
     from .model import HistoryRecord
+    from .report import ClusterPlace, StatusRow
     from .state import SqliteStateStore
 
 T = TypeVar("T")
@@ -72,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check-config", help="validate a config file and print a summary")
     _common(check)
+    check.add_argument("--discover", action="store_true",
+                       help="also list what discovery would watch now (one round of its list calls, nothing else)")
 
     restart = commands.add_parser("restart", help="restart one connector now, through the rate-limited queue")
     _common(restart)
@@ -183,7 +187,18 @@ def _check_config(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_CONFIG
     print(summarize(config, args.config))
-    return EXIT_OK
+    if not args.discover:
+        return EXIT_OK
+    if config.discovery is None:
+        print("--discover: the config has no discovery section; nothing to discover", file=sys.stderr)
+        return EXIT_CONFIG
+    from .discovery.preview import discover_once
+
+    # Failed calls are logged (to stderr, apart from the summary) as well as shown.
+    configure_logging(args.log_level or "WARNING", args.log_format or "console", stream=sys.stderr)
+    complete, text = asyncio.run(discover_once(config))
+    print(text)
+    return EXIT_OK if complete else EXIT_FAILED
 
 
 def _restart(args: argparse.Namespace) -> int:
@@ -198,7 +213,8 @@ def _restart(args: argparse.Namespace) -> int:
     config = _config_or_exit(args)
     if config is None:
         return EXIT_CONFIG
-    if args.cluster not in config.clusters:
+    discoverable = config.discovery is not None and args.cluster.startswith(KAFKA_CLUSTER_ID_PREFIX)
+    if args.cluster not in config.clusters and not discoverable:
         print(f"unknown cluster {args.cluster!r}; configured: {', '.join(sorted(config.clusters))}", file=sys.stderr)
         return EXIT_CONFIG
     _configure_logging(args, config)
@@ -223,13 +239,41 @@ def _restart(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from .report import render_status, status_json, status_rows_from_json
+    from .report import (
+        places_from_json,
+        render_status,
+        status_json,
+        status_rows_from_json,
+    )
 
-    rows = _read_report(args, "/v1/connectors", {}, status_rows_from_json, lambda store: store.rows())
+    places: dict[str, ClusterPlace] = {}
+
+    def from_daemon(document: dict[str, Any]) -> list[StatusRow]:
+        places.update(places_from_json(document))  # a daemon knows its discovered clusters too
+        return status_rows_from_json(document)
+
+    def from_store(store: SqliteStateStore) -> list[StatusRow]:
+        places.update(_config_places(args))  # configured clusters only: discovery is the daemon's
+        return store.rows()
+
+    rows = _read_report(args, "/v1/connectors", {}, from_daemon, from_store)
     if rows is None:
         return EXIT_FAILED
-    print(json.dumps(status_json(rows), indent=2) if args.json else render_status(rows, now=_utc_now()))
+    print(json.dumps(status_json(rows, places or None), indent=2) if args.json
+          else render_status(rows, now=_utc_now(), places=places))
     return EXIT_OK
+
+
+def _config_places(args: argparse.Namespace) -> dict[str, ClusterPlace]:
+    """Where the configured clusters are, when the config can be read (status may be run with
+    --state alone, on a machine without the daemon's config)."""
+    from .report import cluster_places
+
+    try:
+        config = _load(args)
+    except ConfigError:
+        return {}
+    return cluster_places(config, {}, lambda environment: None)
 
 
 def _history(args: argparse.Namespace) -> int:
@@ -466,6 +510,9 @@ def summarize(config: Config, source: str) -> str:
         auth = {"none": "no auth", "basic": f"basic auth as {bl.username}", "bearer": "bearer token"}[bl.auth]
         lines.append(f"blocking: {redact_url_credentials(bl.alertmanager_url)} ({auth}) filters {bl.filters or 'none'}, "
                      f"cache {_duration(bl.cache_ttl)}, on error {bl.on_error}")
+    from .discovery.preview import settings_summary
+
+    lines += settings_summary(config)
     for where, url in config.plaintext_credential_urls():
         lines.append(f"warning: {where} {redact_url_credentials(url)} is plain http://: its credentials travel unencrypted")
     return "\n".join(lines)

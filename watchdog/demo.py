@@ -39,6 +39,7 @@ def demo_config(base_url: str, port: int, backend: str = CLOUD) -> Config:
         data["clusters"] = {
             name: {"backend": SELF_MANAGED, "urls": [f"{base_url}/kafka-connect/{name}"]} for name in data["clusters"]
         }
+        data.pop("discovery")  # Confluent Cloud's environments: nothing to discover on Kafka Connect
     credential = Credential(api_key=SecretStr(DEMO_KEY), api_secret=SecretStr(DEMO_SECRET))
     return build_config(data, "built-in demo config", secrets={"credentials": {"demo": credential}})
 
@@ -54,6 +55,7 @@ def demo_scenario(backend: str = CLOUD) -> Scenario:
     data["kafka_connect_clusters"] = [
         {"name": names[cluster["id"]], "connectors": cluster.get("connectors", [])}
         for environment in data.pop("environments") for cluster in environment["clusters"]
+        if cluster["id"] in names  # the clusters the config lists; discovered ones stay Cloud's
     ]
     data["environments"] = []
     data.pop("rate_limit", None)  # Kafka Connect has no API rate limit
@@ -129,6 +131,9 @@ def summary(
         f"  decisions:         {_pairs(dict(decisions.most_common())) or 'none'}",
         f"  API calls:         {len(simulator.calls)} ({rate_limited} answered 429)",
     ]
+    found = sorted(daemon.fleet.watched.values(), key=lambda c: c.id)
+    if found:
+        lines.append(f"  discovered:        {', '.join(f'{c.id} ({c.display_name}, {c.environment_name})' for c in found)}")
     return "\n".join(lines)
 
 

@@ -26,7 +26,7 @@ from .ratelimit import Pause, RateLimitState
 from .stall import Unjudged
 
 API_STATUS_CLASSES = ("2xx", "4xx", "429", "5xx", "error")
-ENDPOINTS = ("list", "status", "restart", "error_recommendations", "metrics_query")
+ENDPOINTS = ("list", "status", "restart", "error_recommendations", "metrics_query", "list_environments", "list_clusters")
 WAIT_REASONS = ("pause", "budget", "pace", "ceiling", "unknown_limit", "probe")
 PAUSE_SOURCES = ("retry_after", "reset", "backoff")
 RELOAD_RESULTS = ("success", "error")
@@ -253,14 +253,16 @@ class Metrics:
         self.queue_depth.labels(credential).set(0)
 
     def init_cluster(self, cluster: str, rules: Iterable[tuple[str, Trigger]]) -> None:
-        self.breaker_open.labels(cluster).set(0)
+        # Series are created at 0, never set to 0: this runs again for every cluster on each
+        # reload and discovery change, and must not blank what a cluster's last poll showed.
+        self.breaker_open.labels(cluster)
         for verdict in STALL_VERDICTS:
             self.stall_checks.labels(cluster, verdict)
         for reason in Unjudged:
             self.stall_unjudged.labels(cluster, reason.value)
         for health in Health:
-            self.connectors.labels(cluster, health.value).set(0)
-        self.degraded_too_long.labels(cluster).set(0)
+            self.connectors.labels(cluster, health.value)
+        self.degraded_too_long.labels(cluster)
         for result in POLL_RESULTS:
             self.polls.labels(cluster, result)
         for unusable in Unusable:
@@ -289,8 +291,9 @@ class Metrics:
 
     def forget_cluster(self, cluster: str) -> None:
         for metric in (self.connectors, self.degraded_too_long, self.polls, self.unusable_entries, self.decisions, self.last_poll, self.restarts,
-                       self.backoff_step, self.gave_up, self.next_restart, self.stall_checks, self.stall_unjudged, self.breaker_open):
+                       self.backoff_step, self.gave_up, self.next_restart, self.stall_checks, self.stall_unjudged):
             metric.remove_by_labels({"cluster": cluster})
+        self.breaker_open.remove_by_labels({"scope": cluster})  # its label is `scope` (a cluster, or fleet)
 
     # -- rate-limiter observer (see ratelimit.LimiterObserver) -----------------------------------
 

@@ -30,7 +30,8 @@ def poll_intervals(config: Config) -> dict[str, float]:
 
 
 def rule_clusters(config: Config, rule: Rule) -> list[str]:
-    return list(rule.select.clusters) if rule.select.clusters is not None else list(config.clusters)
+    """The clusters, configured or discovered, that the rule's `select.clusters` names or globs match."""
+    return [cluster for cluster in config.clusters if rule.select.selects_cluster(cluster)]
 
 
 def trigger_of(rule: Rule) -> Trigger:

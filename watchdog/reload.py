@@ -1,8 +1,8 @@
 """Live reload: what changed between two configs, and a watcher for the config file.
 
 A reload is validated in full before anything is touched: a broken file leaves the running
-config in place. Rules, schedules, clusters, windows, the breaker, blocking, dry-run and the log
-level change in place; the sections that shape long-lived connections and listeners (API
+config in place. Rules, schedules, clusters, discovery, windows, the breaker, blocking, dry-run
+and the log level change in place; the sections that shape long-lived connections and listeners (API
 endpoint and timeouts, credentials, rate limits, the HTTP server, the queue, the state file) need a process
 restart, and a reload that changes them is refused with the names of those sections rather than
 half-applied.
@@ -33,7 +33,7 @@ class ConfigDiff:
     clusters_added: list[str] = field(default_factory=list)
     clusters_removed: list[str] = field(default_factory=list)
     clusters_changed: list[str] = field(default_factory=list)
-    sections_changed: list[str] = field(default_factory=list)  # windows, breaker, blocking, dry_run, log
+    sections_changed: list[str] = field(default_factory=list)  # windows, breaker, blocking, dry_run, log, discovery
     restart_required: list[str] = field(default_factory=list)
 
     @property
@@ -56,7 +56,7 @@ def diff_configs(old: Config, new: Config) -> ConfigDiff:
         clusters_changed=sorted(
             n for n in old.clusters.keys() & new.clusters.keys() if old.clusters[n] != new.clusters[n]
         ),
-        sections_changed=[s for s in ("windows", "breaker", "blocking", "dry_run", "log") if getattr(old, s) != getattr(new, s)],
+        sections_changed=[s for s in ("windows", "breaker", "blocking", "dry_run", "log", "discovery") if getattr(old, s) != getattr(new, s)],
         restart_required=[s for s in RESTART_ONLY_SECTIONS if getattr(old, s) != getattr(new, s)],
     )
 

@@ -10,11 +10,12 @@ from a running daemon or straight from the state file.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from .config import CloudCluster, Config
 from .model import ConnectorKey, ConnectorState, Health, HistoryRecord, Outcome, Trigger
 
 # The captured error is cut to this many characters in the history table; JSON keeps it whole.
@@ -31,6 +32,39 @@ class StatusRow:
     state: ConnectorState
     seen_state: str | None = None  # the connector state of the last poll: RUNNING, FAILED, ...
     seen_at: datetime | None = None  # when that poll saw it
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterPlace:
+    """Where a cluster is, for grouping the status table: its environment (id and display name)
+    and its Kafka cluster id and display name, where known. Self-managed Kafka Connect clusters
+    have no environment."""
+
+    environment_id: str | None = None
+    environment_name: str | None = None
+    kafka_cluster_id: str | None = None
+    display_name: str | None = None
+    self_managed: bool = False
+
+
+def cluster_places(
+    config: Config, display_names: Mapping[str, Any], environment_name: Callable[[str], str | None]
+) -> dict[str, ClusterPlace]:
+    """Every cluster of `config`: configured ones from their entry, discovered ones (in
+    `display_names`, by name: objects with a `display_name`) with what discovery saw."""
+    places = {}
+    for name, cluster in config.clusters.items():
+        if not isinstance(cluster, CloudCluster):
+            places[name] = ClusterPlace(self_managed=True)
+            continue
+        found = display_names.get(name)
+        places[name] = ClusterPlace(
+            environment_id=cluster.environment_id,
+            environment_name=environment_name(cluster.environment_id),
+            kafka_cluster_id=cluster.kafka_cluster_id,
+            display_name=getattr(found, "display_name", None),
+        )
+    return places
 
 
 # -- timestamps ----------------------------------------------------------------------------------
@@ -62,9 +96,36 @@ def parse_timestamp_or_none(text: str | None) -> datetime | None:
 # -- JSON: the API's and --json's shapes ------------------------------------------------------------
 
 
-def status_json(rows: Iterable[StatusRow]) -> dict[str, Any]:
-    """`GET /v1/connectors` and `watchdog status --json`."""
-    return {"connectors": [_row_json(row) for row in rows]}
+def status_json(rows: Iterable[StatusRow], places: Mapping[str, ClusterPlace] | None = None) -> dict[str, Any]:
+    """`GET /v1/connectors` and `watchdog status --json`. With `places`, every row also says
+    where its cluster is (null where that is not known)."""
+    if places is None:
+        return {"connectors": [_row_json(row) for row in rows]}
+    return {"connectors": [{**_row_json(row), **_place_json(places.get(row.key.cluster))} for row in rows]}
+
+
+def _place_json(place: ClusterPlace | None) -> dict[str, Any]:
+    place = place or ClusterPlace()
+    return {
+        "environment_id": place.environment_id,
+        "environment_name": place.environment_name,
+        "kafka_cluster_id": place.kafka_cluster_id,
+        "cluster_display_name": place.display_name,
+        "self_managed": place.self_managed,
+    }
+
+
+def places_from_json(document: Mapping[str, Any]) -> dict[str, ClusterPlace]:
+    """The clusters' places in a `status_json` document made with them (none otherwise)."""
+    places = {}
+    for item in document["connectors"]:
+        if "environment_id" in item:
+            places[item["cluster"]] = ClusterPlace(
+                environment_id=item["environment_id"], environment_name=item["environment_name"],
+                kafka_cluster_id=item["kafka_cluster_id"], display_name=item["cluster_display_name"],
+                self_managed=bool(item["self_managed"]),
+            )
+    return places
 
 
 def _row_json(row: StatusRow) -> dict[str, Any]:
@@ -203,21 +264,64 @@ def printable(text: str) -> str:
 
 # -- tables ----------------------------------------------------------------------------------------
 
-STATUS_HEADER = ("CLUSTER", "CONNECTOR", "HEALTH", "STATE", "ATTEMPTS", "LAST RESTART", "NEXT ALLOWED", "GAVE UP")
+STATUS_HEADER = ("CONNECTOR", "HEALTH", "STATE", "ATTEMPTS", "LAST RESTART", "NEXT ALLOWED", "GAVE UP")
 HISTORY_HEADER = ("TIME", "CONNECTOR", "TRIGGER", "OUTCOME", "HTTP", "ERROR")
+GROUP_INDENT = "  "
 
 
-def render_status(rows: Sequence[StatusRow], *, now: datetime) -> str:
+def render_status(
+    rows: Sequence[StatusRow], *, now: datetime, places: Mapping[str, ClusterPlace] | None = None
+) -> str:
+    """The watched connectors grouped by environment, then by cluster; one column layout for
+    the whole table, so that every group lines up."""
     if not rows:
         return "No watched connectors."
-    body = [_status_cells(row, now) for row in rows]
-    return _table(STATUS_HEADER, body, right_aligned={STATUS_HEADER.index("ATTEMPTS")})
+    places = places or {}
+    by_cluster: dict[str, list[StatusRow]] = {}
+    for row in rows:
+        by_cluster.setdefault(row.key.cluster, []).append(row)
+    groups: dict[tuple[int, str], list[str]] = {}
+    for cluster in by_cluster:
+        groups.setdefault(_environment_heading(places.get(cluster)), []).append(cluster)
+    blocks: list[tuple[str, list[tuple[str, ...]]]] = []  # (heading, rows of cells)
+    for environment in sorted(groups):
+        blocks.append((environment[1], []))
+        for cluster in sorted(groups[environment]):
+            blocks.append((f"{GROUP_INDENT}CLUSTER {_cluster_heading(cluster, places.get(cluster))}",
+                           [_status_cells(row, now) for row in by_cluster[cluster]]))
+    lines = _table(STATUS_HEADER, [cells for _, group in blocks for cells in group],
+                   right_aligned={STATUS_HEADER.index("ATTEMPTS")}).split("\n")
+    header, body = lines[0], iter(lines[1:])
+    out: list[str] = []
+    for heading, group in blocks:
+        if out and not heading.startswith(GROUP_INDENT):
+            out.append("")
+        out.append(printable(heading))
+        if group:
+            out.append(GROUP_INDENT * 2 + header)
+            out += [GROUP_INDENT * 2 + next(body) for _ in group]
+    return "\n".join(out)
+
+
+def _environment_heading(place: ClusterPlace | None) -> tuple[int, str]:
+    """(sort order, heading): environments by id, then self-managed clusters, then unknown."""
+    if place is None or (place.environment_id is None and not place.self_managed):
+        return (2, "ENVIRONMENT unknown (not in the config: discovered clusters are placed by `--daemon URL`)")
+    if place.self_managed:
+        return (1, "SELF-MANAGED KAFKA CONNECT")
+    name = f" ({place.environment_name})" if place.environment_name and place.environment_name != place.environment_id else ""
+    return (0, f"ENVIRONMENT {place.environment_id}{name}")
+
+
+def _cluster_heading(cluster: str, place: ClusterPlace | None) -> str:
+    details = [d for d in (place.display_name if place else None,
+                           place.kafka_cluster_id if place else None) if d and d != cluster]
+    return f"{cluster} ({', '.join(dict.fromkeys(details))})" if details else cluster
 
 
 def _status_cells(row: StatusRow, now: datetime) -> tuple[str, ...]:
     state = row.state
     return (
-        row.key.cluster,
         row.key.connector,
         "-" if state.health is None else state.health.value,
         row.seen_state or "-",

@@ -91,7 +91,7 @@ def unaddressable(name: str) -> bool:
 
 def selects(selector: Selector, cluster: str, connector: str) -> bool:
     """Exact names and `include` globs add, `exclude` globs remove; exclusion always wins."""
-    if selector.clusters is not None and cluster not in selector.clusters:
+    if not selector.selects_cluster(cluster):
         return False
     if any(fnmatchcase(connector, pattern) for pattern in selector.exclude):
         return False
@@ -106,7 +106,7 @@ def selected(rule: Rule, cluster: str, connectors: Iterable[str]) -> list[str]:
 
 def named_but_missing(rule: Rule, cluster: str, present: Iterable[str]) -> list[str]:
     """Connectors a rule names exactly that the cluster does not have (a typo or a deletion)."""
-    if rule.select.clusters is not None and cluster not in rule.select.clusters:
+    if not rule.select.selects_cluster(cluster):
         return []
     known = set(present)
     return sorted(

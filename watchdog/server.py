@@ -47,14 +47,16 @@ def route_of(path: str) -> str:
 
 
 class Probes:
-    """Liveness: the event loop is ticking. Readiness: config loaded, every cluster polled once,
-    and the state file taking writes (a daemon that cannot record its decisions acts on none)."""
+    """Liveness: the event loop is ticking. Readiness: config loaded, discovery (when configured)
+    has finished its first refresh, every cluster polled once, and the state file taking writes
+    (a daemon that cannot record its decisions acts on none)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._last_tick = clock()
         self.config_loaded = False
         self.pending_clusters: Callable[[], Iterable[str]] = lambda: ()
+        self.discovery_pending: Callable[[], bool] = lambda: False
         self.state_problem: Callable[[], str | None] = lambda: None
 
     def tick(self) -> None:
@@ -66,10 +68,14 @@ class Probes:
 
     def readiness(self) -> tuple[bool, dict[str, object]]:
         pending = sorted(self.pending_clusters())
+        discovering = self.discovery_pending()
         problem = self.state_problem()
-        ready = self.config_loaded and not pending and problem is None
-        return ready, {"config_loaded": self.config_loaded, "clusters_not_yet_polled": pending,
-                       "state_store": problem or "ok"}
+        ready = self.config_loaded and not pending and not discovering and problem is None
+        detail: dict[str, object] = {"config_loaded": self.config_loaded, "clusters_not_yet_polled": pending,
+                                     "state_store": problem or "ok"}
+        if discovering:
+            detail["discovery"] = "the first refresh has not finished"
+        return ready, detail
 
 
 class _AsgiEndpoint:

@@ -27,9 +27,16 @@ def test_demo_scenario_has_the_promised_cast() -> None:
 
     states = {c.name: (c.cluster, c.state, c.tasks) for c in simulator.connectors()}
     assert [k.id for k in demo.api_keys] == ["demo-key"]
-    assert [e.id for e in demo.environments] == ["env-demo01"]
-    assert {cluster for cluster, _, _ in states.values()} == {"lkc-demo01", "lkc-demo02"}
-    assert len(states) == 13
+    assert [e.id for e in demo.environments] == ["env-demo01", "env-demo02"]
+    listed = {name: state for name, state in states.items() if state[0] in ("lkc-demo01", "lkc-demo02")}
+    assert len(listed) == 13
+    # The environment the demo discovers: named analytics, one cluster created at t=3, one excluded.
+    analytics = demo.environments[1]
+    assert analytics.display_name == "analytics"
+    assert {c.id: c.display_name for c in analytics.clusters} == {
+        "lkc-demo03": "clickstream", "lkc-demo04": "reporting", "lkc-demo05": "scratch-sandbox"}
+    assert analytics.clusters[1].lifecycle.created_at == 3
+    assert states["events-sink"][:2] == ("lkc-demo03", "RUNNING")
     assert states["inventory-sink"][1:] == ("DEGRADED", ("RUNNING", "UNASSIGNED"))
     assert states["warehouse-sink"][1:] == ("FAILED", ())
     assert states["crm-source"][1] == "PROVISIONING"

@@ -16,6 +16,7 @@ The schema and its loading, one job per file:
     sections.py   api, credentials, clusters (and TLS), metrics_api, rate_limit, server, queue,
                   state, reload, log
     rules.py      rules: selectors, backoff, the four triggers
+    discovery.py  discovery: which environments and clusters are found at run time
     gates.py      the gates' settings: windows, breaker, blocking
     root.py       `Config`: the sections together, the sources' priority, cross-section lookups
     loading.py    `load_config`/`build_config`: strict YAML, secrets refused in YAML, merging
@@ -25,7 +26,13 @@ The schema and its loading, one job per file:
 
 from .checks import (
     CREDENTIAL_NAME_PATTERN,
+    KAFKA_CLUSTER_ID_PREFIX,
     cross_check,
+)
+from .discovery import (
+    ClusterSelection,
+    DiscoverySettings,
+    EnvironmentSelection,
 )
 from .errors import (
     ConfigError,
@@ -102,15 +109,19 @@ __all__ = [
     "CREDENTIAL_NAME_PATTERN",
     "CloudCluster",
     "Cluster",
+    "ClusterSelection",
     "Config",
     "ConfigError",
     "Credential",
     "DEFAULT_BASE_URL",
     "DEFAULT_SECRETS_DIR",
+    "DiscoverySettings",
     "Duration",
     "ENV_PREFIX",
+    "EnvironmentSelection",
     "HistorySettings",
     "HttpUrl",
+    "KAFKA_CLUSTER_ID_PREFIX",
     "KafkaConnectCluster",
     "LabelName",
     "LogSettings",

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import re
 
+from .discovery import DiscoverySettings
 from .root import ENV_PREFIX, Config
-from .rules import AlertTrigger, StalledTrigger
+from .rules import AlertTrigger, Rule, StalledTrigger
 from .sections import SECRET_FIELDS, CloudCluster, KafkaConnectCluster, MetricsApiSettings
 
 # Credential names become parts of environment variable names, so no dots or dashes.
 CREDENTIAL_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+# Discovered clusters are named by their id; a name of this shape may name one.
+KAFKA_CLUSTER_ID_PREFIX = "lkc-"
+_GLOB_CHARACTERS = re.compile(r"[*?\[]")
 
 
 def cross_check(config: Config) -> list[tuple[str, str]]:
@@ -20,20 +24,24 @@ def cross_check(config: Config) -> list[tuple[str, str]]:
             problems.append(
                 (f"credentials.{name}", "credential names are lower-case letters, digits and single underscores")
             )
-    if not config.clusters:
-        problems.append(("clusters", "at least one cluster is required"))
+    if not config.clusters and config.discovery is None:
+        problems.append(("clusters", "at least one cluster is required, or a `discovery` section that finds them"))
     cloud = {name: c for name, c in config.clusters.items() if isinstance(c, CloudCluster)}
-    needs_credential = bool(cloud) or config.has_stalled_rules
+    needs_credential = bool(cloud) or config.has_stalled_rules or config.discovery is not None
     if needs_credential and not config.credentials:
         problems.append(
             ("credentials", f"at least one credential is required (e.g. credentials: {{main: {{}}}} "
              f"with {ENV_PREFIX}CREDENTIALS__MAIN__API_KEY and __API_SECRET set)")
         )
-    users: dict[str, CloudCluster | KafkaConnectCluster | MetricsApiSettings] = dict(config.clusters)
+    users: dict[str, CloudCluster | KafkaConnectCluster | MetricsApiSettings | DiscoverySettings] = {
+        f"clusters.{name}": cluster for name, cluster in config.clusters.items()
+    }
     if config.has_stalled_rules:
         users["metrics_api"] = config.metrics_api
+    if config.discovery is not None:
+        users["discovery"] = config.discovery
     for name, user in users.items():
-        path = "metrics_api.credential" if name == "metrics_api" else f"clusters.{name}.credential"
+        path = f"{name}.credential"
         if user.credential is None:
             if not isinstance(user, KafkaConnectCluster) and len(config.credentials) > 1:
                 problems.append((path, "required when more than one credential is configured"))
@@ -62,15 +70,42 @@ def cross_check(config: Config) -> list[tuple[str, str]]:
                 (f"rules[{index}].name", f"duplicate rule name {rule.name!r} (also rules[{seen[rule.name]}])")
             )
         seen.setdefault(rule.name, index)
-        for position, cluster_name in enumerate(rule.select.clusters or []):
-            if cluster_name not in config.clusters:
-                problems.append(
-                    (f"rules[{index}].select.clusters[{position}]", f"unknown cluster {cluster_name!r}; "
-                     f"known: {', '.join(sorted(config.clusters))}")
-                )
-            elif isinstance(rule.trigger, StalledTrigger) and isinstance(config.clusters[cluster_name], KafkaConnectCluster):
-                problems.append(
-                    (f"rules[{index}].select.clusters[{position}]", f"{cluster_name!r} is self-managed Kafka Connect: "
-                     "stalled rules need Confluent Cloud's Metrics API")
-                )
+        problems += _selected_cluster_problems(config, index, rule)
+    problems += _discovery_name_problems(config)
     return problems
+
+
+def _selected_cluster_problems(config: Config, index: int, rule: Rule) -> list[tuple[str, str]]:
+    """Each `select.clusters` entry must be able to select something: an exact name must name a
+    configured cluster (or, with discovery, may be an lkc- id: discovered clusters are named so),
+    and a glob must match a configured cluster unless discovery may bring some."""
+    problems = []
+    known = ", ".join(sorted(config.clusters)) or "none"
+    for position, entry in enumerate(rule.select.clusters or []):
+        path = f"rules[{index}].select.clusters[{position}]"
+        if _GLOB_CHARACTERS.search(entry):
+            if config.discovery is None and not any(rule.select.selects_cluster(name) for name in config.clusters):
+                problems.append((path, f"{entry!r} matches no cluster; known: {known}"))
+        elif entry not in config.clusters:
+            if config.discovery is not None and entry.startswith(KAFKA_CLUSTER_ID_PREFIX):
+                continue  # a discovered cluster, perhaps not created yet
+            hint = " (discovered clusters are named by their lkc- id)" if config.discovery is not None else ""
+            problems.append((path, f"unknown cluster {entry!r}; known: {known}{hint}"))
+        elif isinstance(rule.trigger, StalledTrigger) and isinstance(config.clusters[entry], KafkaConnectCluster):
+            problems.append((path, f"{entry!r} is self-managed Kafka Connect: stalled rules need Confluent Cloud's Metrics API"))
+    return problems
+
+
+def _discovery_name_problems(config: Config) -> list[tuple[str, str]]:
+    """Discovered clusters are named by their lkc- id. A configured cluster named like an lkc- id
+    must be that very cluster, or it and a discovered cluster could share one name (and one
+    state, and one set of series)."""
+    if config.discovery is None:
+        return []
+    return [
+        (f"clusters.{name}", f"with discovery, a cluster named like a Kafka cluster id must be that cluster "
+         f"(kafka_cluster_id: {name}); discovered clusters are named by their id. Rename it")
+        for name, cluster in config.clusters.items()
+        if name.startswith(KAFKA_CLUSTER_ID_PREFIX)
+        and not (isinstance(cluster, CloudCluster) and cluster.kafka_cluster_id == name)
+    ]

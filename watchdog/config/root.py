@@ -10,6 +10,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from .discovery import DiscoverySettings
 from .gates import BlockingSettings, BreakerSettings, WindowSettings
 from .rules import Rule, StalledTrigger
 from .sections import (
@@ -42,7 +43,9 @@ class Config(BaseSettings):
 
     api: ApiSettings = ApiSettings()
     credentials: dict[str, Credential] = {}
-    clusters: dict[Name, Cluster]
+    # Static clusters; with `discovery`, more are found at run time (cross_check wants one or the other).
+    clusters: dict[Name, Cluster] = {}
+    discovery: DiscoverySettings | None = None
     metrics_api: MetricsApiSettings = MetricsApiSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
     server: ServerSettings = ServerSettings()
@@ -74,8 +77,10 @@ class Config(BaseSettings):
             init_settings,
         )
 
-    def credential_for(self, cluster: CloudCluster | KafkaConnectCluster | MetricsApiSettings) -> str | None:
-        """The credential a cluster (or the Metrics API) uses: its own, or the only one configured.
+    def credential_for(
+        self, cluster: CloudCluster | KafkaConnectCluster | MetricsApiSettings | DiscoverySettings
+    ) -> str | None:
+        """The credential a cluster (the Metrics API, discovery) uses: its own, or the only one configured.
         Self-managed Kafka Connect clusters use none unless they name one (basic auth)."""
         if cluster.credential is not None:
             return cluster.credential
@@ -96,7 +101,8 @@ class Config(BaseSettings):
     def plaintext_credential_urls(self) -> list[tuple[str, str]]:
         """(where, url) for each http:// URL that a credential would be sent to in the clear."""
         found: list[tuple[str, str]] = []
-        if self.api.base_url.startswith("http://") and any(isinstance(c, CloudCluster) for c in self.clusters.values()):
+        cloud = self.discovery is not None or any(isinstance(c, CloudCluster) for c in self.clusters.values())
+        if self.api.base_url.startswith("http://") and cloud:
             found.append(("api.base_url", self.api.base_url))
         if self.has_stalled_rules and self.metrics_api.base_url.startswith("http://"):
             found.append(("metrics_api.base_url", self.metrics_api.base_url))
@@ -115,5 +121,5 @@ class Config(BaseSettings):
         return [
             r
             for r in self.rules
-            if r.enabled and (r.select.clusters is None or cluster in r.select.clusters)
+            if r.enabled and r.select.selects_cluster(cluster)
         ]

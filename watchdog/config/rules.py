@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from fnmatch import fnmatchcase
 from typing import Annotated, Literal
 
 from apscheduler.triggers.cron import CronTrigger
@@ -19,7 +20,9 @@ from .types import Duration, Name, PositiveDuration, Strict, TimeZoneName, match
 class Selector(Strict):
     """Which connectors a rule acts on. Exact names and glob patterns may be combined."""
 
-    clusters: list[str] | None = None  # None: every configured cluster
+    # Cluster names or globs on them (`lkc-*`, `prod-*`); None: every cluster, configured or
+    # discovered. Names have no glob characters, so an exact name matches only itself.
+    clusters: list[Annotated[str, Field(min_length=1)]] | None = None
     connectors: list[Annotated[str, Field(min_length=1)]] = []
     include: list[Annotated[str, Field(min_length=1)]] = []
     exclude: list[Annotated[str, Field(min_length=1)]] = []
@@ -31,6 +34,9 @@ class Selector(Strict):
         if self.clusters is not None and not self.clusters:
             raise ValueError("select.clusters must not be empty (leave it out for every cluster)")
         return self
+
+    def selects_cluster(self, cluster: str) -> bool:
+        return self.clusters is None or any(fnmatchcase(cluster, pattern) for pattern in self.clusters)
 
 
 class Backoff(Strict):

@@ -24,6 +24,8 @@ class Endpoint(StrEnum):
     RESTART = "restart"
     ERROR_RECOMMENDATIONS = "error_recommendations"
     METRICS_QUERY = "metrics_query"  # the Metrics API's POST /v2/metrics/cloud/query
+    LIST_ENVIRONMENTS = "list_environments"  # discovery: GET /org/v2/environments
+    LIST_CLUSTERS = "list_clusters"  # discovery: GET /cmk/v2/clusters?environment=...
 
 
 @dataclass(frozen=True, slots=True)

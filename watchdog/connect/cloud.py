@@ -64,39 +64,53 @@ class ConfluentCloudBackend:
         parse: Callable[[Any], T] | None,
         params: dict[str, str] | None = None,
     ) -> ApiResult[T]:
-        started = time.perf_counter()
-        try:
-            answer = await fetch(self._http, method, path, self._limits, params=params)
-        except httpx.HTTPError as exc:
-            return ApiResult(
-                endpoint,
-                Outcome.NETWORK_ERROR,
-                message=f"{type(exc).__name__}: {exc}"[:300],
-                elapsed=time.perf_counter() - started,
-            )
-        elapsed = time.perf_counter() - started
-        response = answer.response
-        common: dict[str, Any] = {
-            "status_code": response.status_code,
-            "request_id": response.headers.get("x-request-id"),
-            "headers": parse_headers(response.headers),
-            "elapsed": elapsed,
-        }
-        outcome = classify_status(response.status_code)
-        if outcome is not Outcome.ACCEPTED:
-            return ApiResult(endpoint, outcome, message=error_message(response), **common)
-        if parse is None:
-            return ApiResult(endpoint, outcome, **common)
-        if not answer.complete:
-            # A list we could not read whole decides nothing: a failed poll, counted as such.
-            return ApiResult(endpoint, Outcome.SERVER_ERROR, message=answer.too_large_message(self._limits), **common)
-        try:
-            value = parse(response.json())
-        except ValueError as exc:
-            # A 2xx we cannot read (invalid JSON, truncated body, wrong shape) is the server's
-            # fault and worth a retry later, not a reason to believe anything about connectors.
-            return ApiResult(endpoint, Outcome.SERVER_ERROR, message=f"unreadable response: {exc}"[:300], **common)
-        return ApiResult(endpoint, outcome, value=value, **common)
+        return await call_api(self._http, self._limits, endpoint, method, path, parse, params)
+
+
+async def call_api(
+    http: httpx.AsyncClient,
+    limits: CallLimits,
+    endpoint: Endpoint,
+    method: str,
+    path: str,
+    parse: Callable[[Any], T] | None,
+    params: dict[str, str] | None = None,
+) -> ApiResult[T]:
+    """One call to a Confluent Cloud API on `http`'s base URL, its answer classified and (for a
+    2xx) parsed. Never raises for what the server or the network did."""
+    started = time.perf_counter()
+    try:
+        answer = await fetch(http, method, path, limits, params=params)
+    except httpx.HTTPError as exc:
+        return ApiResult(
+            endpoint,
+            Outcome.NETWORK_ERROR,
+            message=f"{type(exc).__name__}: {exc}"[:300],
+            elapsed=time.perf_counter() - started,
+        )
+    elapsed = time.perf_counter() - started
+    response = answer.response
+    common: dict[str, Any] = {
+        "status_code": response.status_code,
+        "request_id": response.headers.get("x-request-id"),
+        "headers": parse_headers(response.headers),
+        "elapsed": elapsed,
+    }
+    outcome = classify_status(response.status_code)
+    if outcome is not Outcome.ACCEPTED:
+        return ApiResult(endpoint, outcome, message=error_message(response), **common)
+    if parse is None:
+        return ApiResult(endpoint, outcome, **common)
+    if not answer.complete:
+        # A list we could not read whole decides nothing: a failed poll, counted as such.
+        return ApiResult(endpoint, Outcome.SERVER_ERROR, message=answer.too_large_message(limits), **common)
+    try:
+        value = parse(response.json())
+    except ValueError as exc:
+        # A 2xx we cannot read (invalid JSON, truncated body, wrong shape) is the server's
+        # fault and worth a retry later, not a reason to believe anything about connectors.
+        return ApiResult(endpoint, Outcome.SERVER_ERROR, message=f"unreadable response: {exc}"[:300], **common)
+    return ApiResult(endpoint, outcome, value=value, **common)
 
 
 def _parse_recommendations(data: Any) -> list[str]:

@@ -75,6 +75,9 @@ class EngineCore:
         self.degraded_reported: set[ConnectorKey] = set()
         # Connectors a stall rule could not judge, and why (logged when it starts or changes).
         self._unjudged: dict[tuple[ConnectorKey, str], Unjudged] = {}
+        # Clusters with requests kept in the state file that recovery left for later: they may be
+        # discovered clusters, and discovery had not run yet (see Recovery.recover).
+        self.held_clusters: set[str] = set()
         self.set_config(config)
 
     def set_config(self, config: Config) -> None:

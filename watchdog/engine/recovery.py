@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from datetime import datetime
 
 from ..model import HistoryRecord, Outcome, PendingPhase, RestartRequest, Trigger
@@ -9,7 +10,9 @@ from .core import EngineCore, log
 
 
 class Recovery(EngineCore):
-    def recover(self) -> tuple[int, int]:
+    def recover(
+        self, *, only: Collection[str] | None = None, hold: Callable[[str], bool] | None = None
+    ) -> tuple[int, int]:
         """Requests accepted but not finished before the daemon stopped (or was killed).
 
         - Never sent (`queued`): queued again, so nothing accepted is lost, except status-
@@ -18,15 +21,23 @@ class Recovery(EngineCore):
         - Perhaps sent (`sending`: the process died with the call on the wire): ended as
           `interrupted` and reported, not sent again, so one request never restarts a connector
           twice. The attempt was counted before the call, so the backoff holds either way.
-        - For a cluster no longer configured: ended as `dropped`.
+        - For a cluster no longer configured: ended as `dropped`, unless `hold` says the cluster
+          may yet be found (discovery has not run yet): then left in the state file, untouched,
+          and its name kept in `held_clusters` for a later `recover(only=...)`.
+        `only`: recover the requests of these clusters alone (those held before).
         Returns (requeued, ended).
         """
         requeued = ended = 0
         now = self._now()
         for pending in self.state.pending():
             request = pending.request
+            if only is not None and request.key.cluster not in only:
+                continue
             why = ""
             outcome = Outcome.DROPPED
+            if request.key.cluster not in self.config.clusters and hold is not None and hold(request.key.cluster):
+                self.held_clusters.add(request.key.cluster)
+                continue
             if request.key.cluster not in self.config.clusters:
                 why = "the daemon restarted and its cluster is no longer configured"
             elif pending.phase is PendingPhase.SENDING:

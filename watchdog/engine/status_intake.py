@@ -157,6 +157,10 @@ class StatusIntake(Decisions):
         forgotten = 0
         for row in self.state.rows():
             listed = self._listed.get(row.key.cluster)
+            if listed is None and row.key.cluster not in self.config.clusters:
+                # A cluster no longer watched (discovery dropped it, or the config no longer
+                # names it): its connectors are gone with it, and go after the same grace.
+                listed = set()
             if listed is None or row.key.connector in listed or row.seen_at is None:
                 continue
             if now - row.seen_at >= grace:
@@ -166,10 +170,16 @@ class StatusIntake(Decisions):
                 forgotten += 1
         return forgotten
 
-    def forget_cluster(self, cluster: str) -> None:
-        """A reload removed (or redefined) the cluster: what was known of it no longer applies."""
+    def forget_cluster(self, cluster: str, *, keep_state: bool = False) -> None:
+        """A reload removed (or redefined) the cluster: what was known of it no longer applies.
+        `keep_state`: a discovered cluster that went away; its connectors' series go, but their
+        backoff, budget and gave-up flag stay for `state.forget_vanished_after` (it may come back:
+        an environment the key lost access to for an hour must not hand out fresh budgets)."""
         for name in self._watched.pop(cluster, set()):
-            self._forget(ConnectorKey(cluster, name))
+            if keep_state:
+                self._drop_series(ConnectorKey(cluster, name))
+            else:
+                self._forget(ConnectorKey(cluster, name))
         self._unlist(cluster, keep=())
         self._listed.pop(cluster, None)
 

@@ -7,6 +7,7 @@ the key's cluster permission (403) and the operation itself (404, 400, 200, 202)
 from __future__ import annotations
 
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 
 from watchdog.simulator.credentials import KeyRing
 from watchdog.simulator.doors import Admission, ApiRequest
@@ -15,6 +16,9 @@ from watchdog.simulator.ratelimit import KeyBudgets, Verdict
 from watchdog.simulator.routing import Route
 from watchdog.simulator.scenario import Scenario
 from watchdog.simulator.world import World
+
+if TYPE_CHECKING:
+    from watchdog.simulator.discovery_api import ClusterLifecycles
 
 # Default bodies of injected errors: the spec's example messages where it has one.
 _ERROR_MESSAGES = {
@@ -26,8 +30,11 @@ _ERROR_MESSAGES = {
 
 
 class CloudApi:
-    def __init__(self, scenario: Scenario, world: World, keys: KeyRing, epoch: float) -> None:
+    def __init__(
+        self, scenario: Scenario, world: World, keys: KeyRing, epoch: float, lifecycles: ClusterLifecycles | None = None
+    ) -> None:
         self._scenario = scenario
+        self._lifecycles = lifecycles  # clusters created or deleted on a timeline (discovery_api.py)
         self._keys = keys
         self._operations = Operations(world, scenario, epoch_at_start=epoch)
         limit = scenario.rate_limit
@@ -60,6 +67,8 @@ class CloudApi:
         assert admission.key is not None  # admit() refuses every request without a key
         if route.cluster is not None and not admission.key.may_use(route.cluster):
             reply = self._error(403, "Forbidden")
+        elif route.cluster is not None and self._lifecycles is not None and not self._lifecycles.exists(route.cluster, t):
+            reply = self._operations.answer(Route("other", route.environment, route.cluster), (), t)  # 404
         else:
             reply = self._operations.answer(route, request.query, t)
         settings = self._scenario.rate_limit

@@ -22,6 +22,7 @@ from pydantic import TypeAdapter
 from watchdog.simulator.cloud_api import CloudApi
 from watchdog.simulator.connector import ConnectorSnapshot
 from watchdog.simulator.credentials import KeyRing
+from watchdog.simulator.discovery_api import ClusterLifecycles, DiscoveryApi
 from watchdog.simulator.doors import ApiDoor, ApiRequest
 from watchdog.simulator.faults import FaultBook, FiredFault
 from watchdog.simulator.kafka_connect_api import KafkaConnectApi
@@ -63,7 +64,7 @@ class CallRecord:
     request_id: str
     rate_limited: bool
     fault: str | None  # the label of the fault rule that fired
-    api: ApiFamily = "cloud"  # cloud (connect/v1), metrics, or kafka_connect
+    api: ApiFamily = "cloud"  # cloud (connect/v1), discovery (org/v2, cmk/v2), metrics, or kafka_connect
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,8 +99,11 @@ class Simulator:
         self._keys = KeyRing(scenario.api_keys)
         self._world = World(scenario, 0.0)
         self._kafka_connect = KafkaConnectApi(scenario, self._world)
+        lifecycles = ClusterLifecycles(scenario)
+        cloud = CloudApi(scenario, self._world, self._keys, self.epoch, lifecycles)
         self._doors: dict[ApiFamily, ApiDoor] = {
-            "cloud": CloudApi(scenario, self._world, self._keys, self.epoch),
+            "cloud": cloud,
+            "discovery": DiscoveryApi(scenario, cloud, lifecycles, self.epoch),
             "metrics": MetricsApi(scenario.metrics_api, self._world, self._keys, epoch=self.epoch),
             "kafka_connect": self._kafka_connect,
         }

@@ -1,11 +1,13 @@
 """Which API, and which operation of it, a request addresses.
 
-One simulator process serves three APIs side by side:
+One simulator process serves four APIs side by side:
 
 - Confluent Cloud's Connect API (research note §2): every operation lives under
   `/connect/v1/environments/{environment_id}/clusters/{kafka_cluster_id}`.
 - Confluent's Metrics API (research note §5): `POST /v2/metrics/{dataset}/query` and
   `GET /v2/metrics/{dataset}/export` (on api.telemetry.confluent.cloud in real life).
+- Confluent Cloud's environment and cluster lists (org/v2, cmk/v2) for discovery:
+  `GET /org/v2/environments` and `GET /cmk/v2/clusters?environment=...`.
 - Self-managed Apache Kafka Connect clusters (research note §4): `/kafka-connect/{cluster}`
   followed by the worker's own REST paths, so that `http://host:port/kafka-connect/{cluster}`
   stands for one cluster's worker URL.
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote
 
-ApiFamily = Literal["cloud", "kafka_connect", "metrics"]
+ApiFamily = Literal["cloud", "kafka_connect", "metrics", "discovery"]
 EncodedSlash = Literal["keep", "decode"]
 EndpointKind = Literal[
     "list",
@@ -42,6 +44,8 @@ EndpointKind = Literal[
     "error_recommendations",
     "metrics_query",
     "metrics_export",
+    "list_environments",  # GET /org/v2/environments (discovery_api.py)
+    "list_clusters",  # GET /cmk/v2/clusters (discovery_api.py)
     "other",
 ]
 
@@ -49,6 +53,8 @@ KAFKA_CONNECT_PREFIX = "/kafka-connect"
 
 _KAFKA_CONNECT_PATH = re.compile(rf"^{KAFKA_CONNECT_PREFIX}/(?P<cluster>[^/]+)(?P<rest>/.*)?$")
 _METRICS_PATH = re.compile(r"^/v2/metrics/(?P<dataset>[^/]+)(?P<rest>/.*)?$")
+# Confluent Cloud's organization and cluster-management lists, on the same host and key as connect/v1.
+_DISCOVERY_PATHS: dict[str, EndpointKind] = {"/org/v2/environments": "list_environments", "/cmk/v2/clusters": "list_clusters"}
 
 # (method, path after /connectors/{name}) -> operation
 _CONNECTOR_OPERATIONS: dict[tuple[str, str], EndpointKind] = {
@@ -99,6 +105,8 @@ def classify(
     path = path.rstrip("/")
     if (match := _KAFKA_CONNECT_PATH.match(path)) is not None:
         return _kafka_connect_route(method, match["cluster"], match["rest"])
+    if path in _DISCOVERY_PATHS:
+        return Route(_DISCOVERY_PATHS[path] if method == "GET" else "other", api="discovery")
     if (match := _METRICS_PATH.match(path)) is not None:
         operation = (match["rest"] or "").strip("/")
         kind = _METRICS_OPERATIONS.get((method, operation), "other")

@@ -2,7 +2,9 @@
 
 Every key is optional unless marked *required*; unknown keys are errors. Times are seconds since
 the simulator started (for a script set at runtime: since it was set). `builtin/demo.yaml` is a
-commented example.
+commented example. Discovery (`GET /org/v2/environments`, `GET /cmk/v2/clusters`: display names,
+clusters appearing and disappearing, which environments a key sees) has its keys described in
+`discovery_scenario.py`.
 
 Where the behaviour comes from: unmarked keys follow Confluent's published specs (connect/v1,
 Metrics v2) and docs. OBSERVED marks behaviour seen in real answers or in tests Confluent runs
@@ -206,6 +208,12 @@ from pydantic import (
     model_validator,
 )
 
+from watchdog.simulator.discovery_scenario import (
+    DiscoverableCluster,
+    DiscoverableEnvironment,
+    DiscoverySpec,
+    EnvironmentAccess,
+)
 from watchdog.simulator.ratelimit import Algorithm
 from watchdog.simulator.routing import EncodedSlash, EndpointKind
 
@@ -356,7 +364,7 @@ class ConnectorSpec(ConnectorDefinition):
     name: str = Field(min_length=1)
 
 
-class ClusterSpec(_Model):
+class ClusterSpec(DiscoverableCluster):  # display name, lifecycle: discovery_scenario.py
     id: str = Field(pattern=r"^lkc-[a-z0-9]+$")
     connectors: list[ConnectorSpec] = []
 
@@ -366,12 +374,12 @@ class ClusterSpec(_Model):
         return self
 
 
-class EnvironmentSpec(_Model):
+class EnvironmentSpec(DiscoverableEnvironment):  # display name, deletion: discovery_scenario.py
     id: str = Field(pattern=r"^env-[a-z0-9]+$")
     clusters: list[ClusterSpec] = []
 
 
-class ApiKeySpec(_Model):
+class ApiKeySpec(EnvironmentAccess):  # `environments`: discovery_scenario.py
     id: str = Field(min_length=1, pattern=r"^[^:]+$")  # ':' ends the user name in HTTP Basic
     secret: SecretStr
     clusters: list[str] | None = None
@@ -551,6 +559,7 @@ class Scenario(_Model):
     metrics_api: MetricsApiSpec = MetricsApiSpec()
     routing: RoutingSpec = RoutingSpec()
     kafka_connect_clusters: list[KafkaConnectClusterSpec] = []
+    discovery: DiscoverySpec = DiscoverySpec()  # discovery_scenario.py
     faults: list[FaultRule] = []
 
     @model_validator(mode="after")
@@ -570,6 +579,9 @@ class Scenario(_Model):
             unknown = set(key.clusters or ()) - cloud
             if unknown:
                 raise ValueError(f"api key {key.id}: unknown clusters {sorted(unknown)}")
+            unknown = set(key.environments or ()) - {e.id for e in self.environments}
+            if unknown:
+                raise ValueError(f"api key {key.id}: unknown environments {sorted(unknown)}")
         check_fault_references(self.faults, self.cluster_ids, {k.id for k in self.api_keys})
         return self
 

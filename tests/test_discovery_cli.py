@@ -1,0 +1,145 @@
+"""`watchdog check-config --discover`: one round of list calls against a real loopback server,
+shown cluster by cluster; and `watchdog status` placing discovered clusters in their environment."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from watchdog.cli import main
+from watchdog.simulator import Scenario, Simulator
+
+from .conftest import TEST_API_KEY, TEST_API_SECRET
+from .support import served
+
+SCENARIO = {
+    "api_keys": [{"id": TEST_API_KEY, "secret": TEST_API_SECRET, "environments": ["env-prod"]}],
+    "discovery": {"unpermitted_environments": "listed"},
+    "environments": [
+        {"id": "env-prod", "display_name": "production", "clusters": [
+            {"id": "lkc-orders", "display_name": "orders", "connectors": [{"name": "orders-sink", "type": "sink"}]},
+            {"id": "lkc-scratch", "display_name": "orders-scratch"},
+            {"id": "lkc-pay", "display_name": "payments", "connectors": [{"name": "payments-source"}]},
+            {"id": "lkc-new", "display_name": "new", "lifecycle": {"provisioning_seconds": None}},
+        ]},
+        {"id": "env-shut", "display_name": "locked", "clusters": [{"id": "lkc-shut"}]},
+    ],
+}
+
+
+def write_config(tmp_path: Path, base_url: str, **extra: Any) -> Path:
+    data = {
+        "api": {"base_url": base_url},
+        "credentials": {"main": {}},
+        "clusters": {"payments": {"environment_id": "env-prod", "kafka_cluster_id": "lkc-pay"}},
+        "discovery": {"clusters": {"exclude": ["*-scratch"]}},
+        "server": {"host": "127.0.0.1", "port": 0},
+        "state": {"path": str(tmp_path / "state.db")},
+        "rules": [{"name": "heal", "trigger": {"type": "status"}, "select": {"include": ["*"]}}],
+        **extra,
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+async def test_check_config_discover_shows_what_would_be_watched_and_calls_nothing_else(
+    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    simulator = Simulator(Scenario.model_validate(SCENARIO))
+    async with served(simulator) as url:
+        path = write_config(tmp_path, url)
+        code = await asyncio.to_thread(main, ["check-config", "--config", str(path), "--discover"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "discovery: every environment the key can see; clusters include *; exclude *-scratch; credential main; every 5m" in out
+    lines = [line.split() for line in out.splitlines()]
+    assert ["lkc-orders", "orders", "watched,", "as", "lkc-orders"] in lines
+    assert ["lkc-scratch", "orders-scratch", "excluded", "by", "discovery.clusters"] in lines
+    assert ["lkc-pay", "payments", "watched", "as", "clusters.payments", "(the", "static", "entry", "wins)"] in lines
+    assert any(line[:2] == ["lkc-new", "new"] and "PROVISIONING)" in line for line in lines)
+    assert any("ENVIRONMENT env-shut (locked): refused (forbidden:" in line for line in out.splitlines())
+    assert "would watch 1 discovered cluster(s) and 1 configured one(s)" in out
+    assert {call.endpoint for call in simulator.calls} == {"list_environments", "list_clusters"}
+    assert not (tmp_path / "state.db").exists(), "nothing else: not even the state file"
+    assert TEST_API_SECRET not in out
+
+
+async def test_check_config_discover_fails_when_the_key_is_refused(
+    tmp_path: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WATCHDOG_CREDENTIALS__MAIN__API_SECRET", "not-the-secret-at-all")
+    async with served(Simulator(Scenario.model_validate(SCENARIO))) as url:
+        path = write_config(tmp_path, url)
+        code = await asyncio.to_thread(main, ["check-config", "--config", str(path), "--discover"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "the environments could not be listed: unauthorized: Valid authentication credentials must be provided" in captured.out
+    assert "not-the-secret-at-all" not in captured.out + captured.err
+
+
+def test_check_config_discover_without_a_discovery_section_says_so(
+    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(tmp_path, "https://api.confluent.cloud")
+    data = yaml.safe_load(path.read_text())
+    del data["discovery"]
+    path.write_text(yaml.safe_dump(data))
+    assert main(["check-config", "--config", str(path), "--discover"]) == 2
+    assert "no discovery section" in capsys.readouterr().err
+
+
+async def test_status_from_the_daemon_places_discovered_clusters_in_their_environment(
+    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from watchdog.app import Daemon
+    from watchdog.config import load_config
+
+    token = "status-token-0123456789"
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", token)
+    async with served(Simulator(Scenario.model_validate(SCENARIO))) as url:
+        daemon = Daemon(load_config(write_config(tmp_path, url)))
+        await daemon.start()
+        try:
+            await daemon.refresh_discovery()
+            await daemon.pollers["lkc-orders"].poll()
+            await daemon.pollers["payments"].poll()
+            address = f"http://127.0.0.1:{daemon.bound_port}"
+            code = await asyncio.to_thread(main, ["status", "--daemon", address])
+            out = capsys.readouterr().out
+            assert code == 0
+            assert await asyncio.to_thread(main, ["status", "--daemon", address, "--json"]) == 0
+            printed = capsys.readouterr().out  # the daemon's own log lines share stdout in this test
+            rows = json.loads(printed[printed.index("{\n"):])["connectors"]
+        finally:
+            await daemon.stop()
+    table = out.splitlines()
+    table = table[table.index("ENVIRONMENT env-prod (production)"):]
+    assert table[:4] == [
+        "ENVIRONMENT env-prod (production)",
+        "  CLUSTER lkc-orders (orders)",
+        "    CONNECTOR        HEALTH   STATE    ATTEMPTS  LAST RESTART  NEXT ALLOWED  GAVE UP",
+        "    orders-sink      healthy  RUNNING         0  -             now           no",
+    ]
+    assert "  CLUSTER payments (lkc-pay)" in out
+    (orders,) = [row for row in rows if row["cluster"] == "lkc-orders"]
+    assert orders["environment_id"] == "env-prod" and orders["cluster_display_name"] == "orders"
+
+
+async def test_restart_of_a_discovered_cluster_from_the_command_line(
+    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    simulator = Simulator(Scenario.model_validate(SCENARIO))
+    async with served(simulator) as url:
+        path = write_config(tmp_path, url)
+        code = await asyncio.to_thread(main, ["restart", "lkc-orders", "orders-sink", "--config", str(path), "--log-level", "ERROR"])
+        unknown = await asyncio.to_thread(main, ["restart", "lkc-nope", "orders-sink", "--config", str(path), "--log-level", "ERROR"])
+    out = capsys.readouterr().out
+    assert code == 0 and "lkc-orders/orders-sink: accepted (HTTP 202)" in out
+    assert unknown == 1 and "lkc-nope/orders-sink: not restarted (missing)" in out
+    assert len(simulator.restarts("lkc-orders")) == 1

@@ -1,0 +1,257 @@
+"""Discovery's pure parts: reading org/v2 and cmk/v2 pages, and what the inventory makes of
+refreshes (missing, gone, returned, not ready, excluded, static, deselected)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from watchdog.config import DiscoverySettings
+from watchdog.discovery.found import (
+    FoundCluster,
+    FoundEnvironment,
+    cluster_parser,
+    next_page_token,
+    parse_environment,
+    parse_page,
+)
+from watchdog.discovery.inventory import (
+    Change,
+    ClusterState,
+    EnvironmentOutcome,
+    EnvironmentResult,
+    Inventory,
+    Sweep,
+)
+
+PROD = FoundEnvironment("env-prod", "production")
+DEV = FoundEnvironment("env-dev", "development")
+ALL = DiscoverySettings()
+
+
+def cluster(identifier: str, environment: FoundEnvironment = PROD, name: str | None = None, phase: str = "PROVISIONED") -> FoundCluster:
+    return FoundCluster(identifier, environment.id, name or identifier, phase)
+
+
+def read(environment: FoundEnvironment, *clusters: FoundCluster) -> EnvironmentResult:
+    return EnvironmentResult(environment, EnvironmentOutcome.READ, tuple(clusters))
+
+
+def sweep(*results: EnvironmentResult, listed: tuple[FoundEnvironment, ...] | None = (PROD, DEV)) -> Sweep:
+    return Sweep(tuple(results), listed)
+
+
+_CLOCK = [0.0]
+
+
+def record(inventory: Inventory, found: Sweep, settings: DiscoverySettings, *, after: float = 300.0) -> list[Any]:
+    """One refresh, `after` seconds after the previous one (an interval, by default)."""
+    _CLOCK[0] += after
+    return inventory.record(found, settings, now=_CLOCK[0])
+
+
+def changes(events: list[Any]) -> list[tuple[str, str]]:
+    return [(e.change.value, e.cluster.id) for e in events]
+
+
+# -- pages ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("metadata", [None, {}, {"next": None}, {"next": ""}, {"first": "https://x/y", "total_size": 3}])
+def test_no_next_link_is_the_last_page(metadata: Any) -> None:
+    assert next_page_token(metadata) is None
+
+
+def test_the_page_token_is_taken_from_the_next_link_and_its_host_ignored() -> None:
+    link = "https://elsewhere.example/cmk/v2/clusters?page_token=dyJpZCI6InNh&environment=env-1jrymj"
+    assert next_page_token({"next": link}) == "dyJpZCI6InNh"
+
+
+@pytest.mark.parametrize("metadata", [{"next": "https://api.confluent.cloud/cmk/v2/clusters?environment=env-1"},
+                                      {"next": 7}, ["next"]])
+def test_a_next_link_without_a_token_fails_the_page_rather_than_ending_the_listing(metadata: Any) -> None:
+    with pytest.raises(ValueError):
+        next_page_token(metadata)
+
+
+@pytest.mark.parametrize("body", [[], {}, {"data": None}, {"data": {}}, "text"])
+def test_a_page_without_a_data_array_fails(body: Any) -> None:
+    with pytest.raises(ValueError, match="data"):
+        parse_page(body, parse_environment)
+
+
+def test_entries_that_cannot_be_read_are_skipped_and_counted() -> None:
+    page = parse_page({"data": [
+        {"id": "env-1", "display_name": "one"},
+        {"id": "env-2"},  # no display name: its id stands in
+        {"display_name": "no id"},
+        {"id": "env/3"},
+        "not an object",
+    ]}, parse_environment)
+    assert page.items == (FoundEnvironment("env-1", "one"), FoundEnvironment("env-2", "env-2"))
+    assert page.skipped == 3
+
+
+def test_clusters_are_read_from_the_recorded_cmk_shape() -> None:
+    parse = cluster_parser("env-1jrymj")
+    entry = {  # the Terraform provider's recorded answer, trimmed
+        "api_version": "cmk/v2", "id": "lkc-19ynpv", "kind": "Cluster",
+        "spec": {"display_name": "TestCluster", "environment": {"id": "env-1jrymj", "kind": "Environment"},
+                 "cloud": "GCP", "unknown_field": {"ignored": True}},
+        "status": {"phase": "PROVISIONING"},
+    }
+    assert parse(entry) == FoundCluster("lkc-19ynpv", "env-1jrymj", "TestCluster", "PROVISIONING")
+    assert parse({**entry, "status": None}) == FoundCluster("lkc-19ynpv", "env-1jrymj", "TestCluster", "")
+
+
+@pytest.mark.parametrize("entry", [
+    {"id": "LKC-UPPER"},  # its id becomes a name in metrics and the state file: it must be one
+    {"id": "lkc-" + "x" * 64},
+    {"id": "lkc-other", "spec": {"environment": {"id": "env-someone-else"}}},  # the filter was not applied
+    {"spec": {}},
+])
+def test_clusters_whose_id_or_environment_cannot_be_trusted_are_skipped(entry: dict[str, Any]) -> None:
+    assert cluster_parser("env-1")(entry) is None
+
+
+def test_display_names_are_made_printable_and_bounded() -> None:
+    found = cluster_parser("env-1")({"id": "lkc-1", "spec": {"display_name": "a\x1b[2Jb" + "n" * 300}})
+    assert found is not None
+    assert found.display_name.startswith("a?[2Jb") and len(found.display_name) == 128
+
+
+# -- the inventory --------------------------------------------------------------------------------
+
+
+def test_a_cluster_is_watched_from_the_refresh_that_finds_it_provisioned() -> None:
+    inventory = Inventory()
+    record(inventory, sweep(read(PROD, cluster("lkc-a")), read(DEV)), ALL)
+    assert list(inventory.watched(ALL, ())) == ["lkc-a"]
+
+
+def test_a_cluster_missing_once_stays_watched_and_is_dropped_the_second_time() -> None:
+    inventory = Inventory()
+    record(inventory, sweep(read(PROD, cluster("lkc-a"), cluster("lkc-b"))), ALL)
+    events = record(inventory, sweep(read(PROD, cluster("lkc-a"))), ALL)
+    assert changes(events) == [("missing", "lkc-b")]
+    assert set(inventory.watched(ALL, ())) == {"lkc-a", "lkc-b"}
+    assert inventory.counts(ALL, ())[ClusterState.MISSING] == 1
+    record(inventory, sweep(read(PROD, cluster("lkc-a"))), ALL)
+    assert set(inventory.watched(ALL, ())) == {"lkc-a"}
+    assert "2 refreshes in a row" in inventory.why_not_watched("lkc-b", ALL, ())
+
+
+def test_two_absences_within_much_less_than_an_interval_do_not_drop_a_cluster() -> None:
+    # A refresh made early (after a reload, or 30 s after a failed one) must not shorten the grace.
+    inventory = Inventory()
+    record(inventory, sweep(read(PROD, cluster("lkc-a"), cluster("lkc-b"))), ALL)
+    record(inventory, sweep(read(PROD, cluster("lkc-a"))), ALL)
+    record(inventory, sweep(read(PROD, cluster("lkc-a"))), ALL, after=30)
+    assert "lkc-b" in inventory.watched(ALL, ())
+    record(inventory, sweep(read(PROD, cluster("lkc-a"))), ALL, after=270)
+    assert "lkc-b" not in inventory.watched(ALL, ()), "absent from every refresh over a whole interval"
+
+
+def test_a_cluster_listed_again_before_its_second_absence_returns() -> None:
+    inventory = Inventory()
+    record(inventory, sweep(read(PROD, cluster("lkc-a"))), ALL)
+    record(inventory, sweep(read(PROD)), ALL)
+    assert changes(record(inventory, sweep(read(PROD, cluster("lkc-a"))), ALL)) == [("returned", "lkc-a")]
+    record(inventory, sweep(read(PROD)), ALL)
+    assert "lkc-a" in inventory.watched(ALL, ()), "the count started over when it came back"
+
+
+def test_an_environment_that_could_not_be_read_says_nothing_about_its_clusters() -> None:
+    inventory = Inventory()
+    record(inventory, sweep(read(PROD, cluster("lkc-a"))), ALL)
+    unknown = EnvironmentResult(PROD, EnvironmentOutcome.UNKNOWN, detail="server_error: 503")
+    for _ in range(3):
+        assert record(inventory, sweep(unknown), ALL) == []
+    assert "lkc-a" in inventory.watched(ALL, ())
+    record(inventory, Sweep(failure="unauthorized: bad key"), ALL)
+    assert "lkc-a" in inventory.watched(ALL, ())
+
+
+def test_a_forbidden_environment_counts_as_read_and_empty_without_touching_its_neighbour() -> None:
+    inventory = Inventory()
+    record(inventory, sweep(read(PROD, cluster("lkc-a")), read(DEV, cluster("lkc-d", DEV))), ALL)
+    gone = EnvironmentResult(DEV, EnvironmentOutcome.GONE, detail="forbidden: User Access Unauthorized")
+    record(inventory, sweep(read(PROD, cluster("lkc-a")), gone), ALL)
+    record(inventory, sweep(read(PROD, cluster("lkc-a")), gone), ALL)
+    assert list(inventory.watched(ALL, ())) == ["lkc-a"]
+    assert "forbidden" in inventory.why_not_watched("lkc-d", ALL, ())
+
+
+def test_an_environment_no_longer_listed_takes_its_clusters_after_two_refreshes() -> None:
+    inventory = Inventory()
+    record(inventory, sweep(read(PROD, cluster("lkc-a")), read(DEV, cluster("lkc-d", DEV))), ALL)
+    record(inventory, sweep(read(PROD, cluster("lkc-a")), listed=(PROD,)), ALL)
+    assert "lkc-d" in inventory.watched(ALL, ())
+    record(inventory, sweep(read(PROD, cluster("lkc-a")), listed=(PROD,)), ALL)
+    assert list(inventory.watched(ALL, ())) == ["lkc-a"]
+
+
+def test_a_cluster_not_yet_provisioned_waits_and_once_ready_stays_watched_whatever_its_phase() -> None:
+    inventory = Inventory()
+    events = record(inventory, sweep(read(PROD, cluster("lkc-new", phase="PROVISIONING"))), ALL)
+    assert changes(events) == [("not_ready", "lkc-new")]
+    assert inventory.watched(ALL, ()) == {}
+    assert inventory.counts(ALL, ())[ClusterState.NOT_READY] == 1
+    assert record(inventory, sweep(read(PROD, cluster("lkc-new", phase="PROVISIONING"))), ALL) == []
+    record(inventory, sweep(read(PROD, cluster("lkc-new"))), ALL)
+    assert "lkc-new" in inventory.watched(ALL, ())
+    record(inventory, sweep(read(PROD, cluster("lkc-new", phase="SOMETHING_NEW"))), ALL)
+    assert "lkc-new" in inventory.watched(ALL, ())
+
+
+def test_a_failed_provisioning_is_never_watched() -> None:
+    inventory = Inventory()
+    record(inventory, sweep(read(PROD, cluster("lkc-broken", phase="FAILED"))), ALL)
+    assert inventory.watched(ALL, ()) == {}
+
+
+def test_globs_on_display_names_and_ids_include_and_exclude() -> None:
+    settings = DiscoverySettings.model_validate({"clusters": {"include": ["orders-*", "lkc-keep*"], "exclude": ["*-scratch"]}})
+    inventory = Inventory()
+    record(inventory, sweep(read(PROD, cluster("lkc-1", name="orders-eu"), cluster("lkc-2", name="orders-scratch"),
+                                cluster("lkc-keep9", name="misc"), cluster("lkc-3", name="billing"))), settings)
+    assert list(inventory.watched(settings, ())) == ["lkc-1", "lkc-keep9"]
+    assert inventory.counts(settings, ())[ClusterState.EXCLUDED] == 2
+
+
+def test_a_cluster_configured_statically_is_left_to_its_entry() -> None:
+    inventory = Inventory()
+    record(inventory, sweep(read(PROD, cluster("lkc-a"), cluster("lkc-b"))), ALL)
+    assert list(inventory.watched(ALL, {"lkc-a"})) == ["lkc-b"]
+    assert inventory.counts(ALL, {"lkc-a"})[ClusterState.STATIC] == 1
+
+
+def test_a_renamed_cluster_keeps_its_name_and_says_so() -> None:
+    inventory = Inventory()
+    record(inventory, sweep(read(PROD, cluster("lkc-a", name="orders"))), ALL)
+    events = record(inventory, sweep(read(PROD, cluster("lkc-a", name="orders-v2"))), ALL)
+    assert changes(events) == [("renamed", "lkc-a")] and events[0].change is Change.RENAMED
+    assert inventory.watched(ALL, ())["lkc-a"].display_name == "orders-v2"
+
+
+def test_environments_selected_by_name_glob_and_by_id() -> None:
+    settings = DiscoverySettings.model_validate({"environments": {"names": ["prod*"], "ids": ["env-other"]}})
+    other = FoundEnvironment("env-other", "sandbox")
+    assert settings.environments.selects(PROD.id, PROD.display_name)
+    assert not settings.environments.selects(DEV.id, DEV.display_name)
+    assert settings.environments.selects(other.id, None)
+    inventory = Inventory()
+    record(inventory, sweep(read(PROD, cluster("lkc-a")), read(other, cluster("lkc-o", other)), listed=(PROD, DEV, other)),
+                     settings)
+    assert list(inventory.watched(settings, ())) == ["lkc-a", "lkc-o"]
+
+
+def test_clusters_of_an_environment_no_longer_selected_are_forgotten_at_once() -> None:
+    inventory = Inventory()
+    record(inventory, sweep(read(PROD, cluster("lkc-a")), read(DEV, cluster("lkc-d", DEV))), ALL)
+    narrower = DiscoverySettings.model_validate({"environments": {"ids": ["env-prod"]}})
+    assert list(inventory.watched(narrower, ())) == ["lkc-a"]
+    inventory.prune(narrower)
+    assert "not selected" in inventory.why_not_watched("lkc-d", narrower, ())
+    assert "lkc-d" not in inventory.clusters

@@ -1,0 +1,107 @@
+"""The two list calls discovery makes, page by page, each page through the credential's
+`Gateway` (its rate limiter, metrics and log, shared with every poll and restart of that key).
+
+    GET /org/v2/environments?page_size=99[&page_token=...]
+    GET /cmk/v2/clusters?environment={id}&page_size=99[&page_token=...]
+
+No retries here: a listing that fails is reported as failed, and the next refresh (sooner after
+a failure) asks again. A listing is whole or failed, never partial: a cluster missing from a
+listing cut short must not be taken for a deleted one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import httpx
+
+from ..connect import Endpoint, Gateway
+from ..connect.cloud import call_api
+from ..connect.transfer import CallLimits
+from ..model import Outcome
+from .found import (
+    FoundCluster,
+    FoundEnvironment,
+    Page,
+    cluster_parser,
+    parse_environment,
+    parse_page,
+)
+
+T = TypeVar("T")
+
+ENVIRONMENTS_PATH = "/org/v2/environments"
+CLUSTERS_PATH = "/cmk/v2/clusters"
+# The specs allow 1..100 per page (default 10). 99, as Confluent's own Terraform provider asks
+# for every list: a value the real service is known to take.
+PAGE_SIZE = 99
+# A listing longer than this many pages is refused as a failure (an upstream handing out page
+# tokens for ever must not hold the lane): 9,900 environments, or clusters in one environment.
+MAX_PAGES = 100
+# Gateway.call logs the cluster a call is for; discovery calls are for none.
+NO_CLUSTER = "-"
+
+
+@dataclass(frozen=True, slots=True)
+class Listing(Generic[T]):
+    items: tuple[T, ...] | None  # None: the listing failed
+    outcome: Outcome  # ACCEPTED when whole; else the failing page's outcome
+    message: str = ""
+    calls: int = 0
+    skipped: int = 0  # entries that could not be read (logged, counted)
+
+    @property
+    def ok(self) -> bool:
+        return self.items is not None
+
+
+class DiscoveryClient:
+    def __init__(self, http: httpx.AsyncClient, gateway: Gateway, limits: CallLimits) -> None:
+        self._http = http
+        self._gateway = gateway
+        self._limits = limits
+
+    @property
+    def lane(self) -> str:
+        return self._gateway.credential
+
+    async def environments(self) -> Listing[FoundEnvironment]:
+        return await self._pages(Endpoint.LIST_ENVIRONMENTS, ENVIRONMENTS_PATH, {}, parse_environment)
+
+    async def clusters(self, environment_id: str) -> Listing[FoundCluster]:
+        return await self._pages(Endpoint.LIST_CLUSTERS, CLUSTERS_PATH, {"environment": environment_id},
+                                 cluster_parser(environment_id))
+
+    async def _pages(
+        self, endpoint: Endpoint, path: str, filters: dict[str, str], parse_item: Callable[[Any], T | None]
+    ) -> Listing[T]:
+        items: list[T] = []
+        skipped = 0
+        token: str | None = None
+        tokens_seen: set[str] = set()
+
+        def parse(data: Any) -> Page[T]:
+            return parse_page(data, parse_item)
+
+        for page in range(1, MAX_PAGES + 1):
+            params = {**filters, "page_size": str(PAGE_SIZE)}
+            if token is not None:
+                params["page_token"] = token
+
+            async def call(params: dict[str, str] = params) -> Any:
+                return await call_api(self._http, self._limits, endpoint, "GET", path, parse, params)
+
+            result, _ = await self._gateway.call(NO_CLUSTER, call, page=page, **filters)
+            if not result.ok or result.value is None:
+                return Listing(None, result.outcome, result.message, page, skipped)
+            items += result.value.items
+            skipped += result.value.skipped
+            token = result.value.next_token
+            if token is None:
+                return Listing(tuple(items), Outcome.ACCEPTED, "", page, skipped)
+            if token in tokens_seen:
+                return Listing(None, Outcome.SERVER_ERROR, f"page {page} handed out a page token already used", page, skipped)
+            tokens_seen.add(token)
+        return Listing(None, Outcome.SERVER_ERROR, f"more than {MAX_PAGES} pages; not read further", MAX_PAGES, skipped)

@@ -1,0 +1,238 @@
+"""The clusters the daemon watches: those `clusters:` lists, and those discovery finds.
+
+`Fleet` keeps the loaded config (the static part) and the discovery inventory, and makes the
+config the daemon runs with: the loaded one with every watched discovered cluster added as an
+ordinary Confluent Cloud cluster named by its lkc- id. The daemon swaps that config in the way a
+reload does (parts built first, swapped in one step), so that rules, polls, metrics, alerts and
+the API treat a discovered cluster exactly like a listed one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..config import CloudCluster, Config, DiscoverySettings
+from ..logs import get_logger
+from ..model import Outcome
+from .client import DiscoveryClient
+from .found import FoundEnvironment
+from .inventory import (
+    Change,
+    ClusterState,
+    EnvironmentOutcome,
+    EnvironmentResult,
+    Event,
+    Inventory,
+    Sweep,
+    WatchedCluster,
+    added_and_removed,
+)
+from .metrics import DiscoveryMetrics
+
+log = get_logger("watchdog.discovery")
+
+# A listing answered 403 or 404 means the environment is gone for this key (deleted, or the key
+# lost its role there); anything else that failed (429, 5xx, network, unreadable) says nothing.
+_GONE_OUTCOMES = (Outcome.FORBIDDEN, Outcome.NOT_FOUND)
+
+
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    """What one refresh found and what it cost."""
+
+    result: str  # ok, partial, failed
+    sweep: Sweep
+    events: list[Event] = field(default_factory=list)
+    calls: int = 0
+    seconds: float = 0.0
+
+
+async def sweep(client: DiscoveryClient, settings: DiscoverySettings) -> tuple[Sweep, int]:
+    """One round of list calls: the environments (unless only ids are selected), then the
+    clusters of each selected environment, one environment after the other (one lane: the
+    limiter paces them with every poll and restart of the key). Returns the findings and the
+    number of calls made."""
+    calls = 0
+    listed: tuple[FoundEnvironment, ...] | None = None
+    selection = settings.environments
+    if selection.needs_listing:
+        environments = await client.environments()
+        calls += environments.calls
+        if environments.items is None:
+            return Sweep(failure=f"{environments.outcome.value}: {environments.message}"[:300]), calls
+        _report_skipped("environments", environments.skipped)
+        listed = environments.items
+    targets = {e.id: e for e in listed or () if selection.selects(e.id, e.display_name)}
+    for identifier in selection.ids:
+        targets.setdefault(identifier, FoundEnvironment(identifier, None))
+    results = []
+    for identifier in sorted(targets):
+        environment = targets[identifier]
+        clusters = await client.clusters(identifier)
+        calls += clusters.calls
+        if clusters.items is not None:
+            _report_skipped("clusters", clusters.skipped, environment=identifier)
+            results.append(EnvironmentResult(environment, EnvironmentOutcome.READ, clusters.items))
+            continue
+        outcome = EnvironmentOutcome.GONE if clusters.outcome in _GONE_OUTCOMES else EnvironmentOutcome.UNKNOWN
+        detail = f"{clusters.outcome.value}: {clusters.message}"[:300]
+        results.append(EnvironmentResult(environment, outcome, detail=detail))
+        log.warning("discovery_environment_unreadable", environment=identifier, outcome=clusters.outcome.value,
+                    message=clusters.message,
+                    note=("the key cannot list its clusters (deleted, or no role there): they count as missing"
+                          if outcome is EnvironmentOutcome.GONE else
+                          "its clusters stay as they were; the next refresh asks again"))
+    return Sweep(tuple(results), listed), calls
+
+
+def _report_skipped(what: str, skipped: int, **fields: str) -> None:
+    if skipped:
+        log.warning("discovery_entries_unreadable", listing=what, count=skipped, **fields,
+                    note="entries without a usable id (or of another environment) were skipped")
+
+
+def refresh_result(found: Sweep) -> str:
+    if found.failure is not None:
+        return "failed"
+    outcomes = [r.outcome for r in found.results]
+    if outcomes and all(o is EnvironmentOutcome.UNKNOWN for o in outcomes):
+        return "failed"
+    return "partial" if EnvironmentOutcome.UNKNOWN in outcomes else "ok"
+
+
+def static_cluster_ids(config: Config) -> set[str]:
+    """The Kafka cluster ids `clusters:` covers: discovery leaves those to their static entry."""
+    return {c.kafka_cluster_id for c in config.clusters.values() if isinstance(c, CloudCluster)}
+
+
+class Fleet:
+    def __init__(self, loaded: Config, metrics: DiscoveryMetrics, now: Callable[[], datetime]) -> None:
+        self.loaded = loaded  # the config as the file (and environment) say: static clusters only
+        self.inventory = Inventory()
+        self.metrics = metrics
+        self._now = now
+        self.watched: dict[str, WatchedCluster] = {}  # the discovered clusters in effect
+        self.refreshes = 0  # refreshes that ran to the end, whatever their result
+        self.last: Refresh | None = None
+        self._environment_outcomes: dict[str, EnvironmentOutcome] = {}
+
+    # -- the config the daemon runs with -----------------------------------------------------
+
+    def effective(self, loaded: Config) -> tuple[Config, dict[str, WatchedCluster]]:
+        """`loaded` with the discovered clusters it selects, and those clusters by name. Changes
+        nothing: a reload may still be refused after this."""
+        settings = loaded.discovery
+        if settings is None:
+            return loaded, {}
+        watched = self.inventory.watched(settings, static_cluster_ids(loaded))
+        credential = loaded.credential_for(settings)
+        clusters = dict(loaded.clusters)
+        for name, cluster in watched.items():
+            # cross_check refuses a static name of this shape unless it is this very cluster,
+            # and static_cluster_ids kept that one out of `watched`: no name is taken twice.
+            clusters[name] = CloudCluster(environment_id=cluster.environment_id, kafka_cluster_id=cluster.id,
+                                          credential=credential)
+        return loaded.model_copy(update={"clusters": clusters}), watched
+
+    def is_discovered(self, cluster: str) -> bool:
+        return cluster in self.watched
+
+    # -- a refresh ------------------------------------------------------------------------------
+
+    async def refresh(self, client: DiscoveryClient, settings: DiscoverySettings) -> Refresh:
+        started = time.perf_counter()
+        found, calls = await sweep(client, settings)
+        events = self.inventory.record(found, settings, now=self._now().timestamp())
+        result = refresh_result(found)
+        self.metrics.refreshes.labels(result).inc()
+        if result == "ok":
+            self.metrics.last_success.set(self._now().timestamp())
+        for environment in found.results:
+            self._environment_outcomes[environment.environment.id] = environment.outcome
+        if found.failure is not None:
+            log.error("discovery_failed", lane=client.lane, error=found.failure,
+                      note="the environments could not be listed; every discovered cluster stays as it was")
+        self.refreshes += 1
+        self.last = Refresh(result, found, events, calls, time.perf_counter() - started)
+        return self.last
+
+    # -- after the daemon swapped a config in ---------------------------------------------------
+
+    def settle(self, loaded: Config, watched: dict[str, WatchedCluster], events: Iterable[Event] = ()) -> int:
+        """The daemon runs with `loaded` and these discovered clusters now: log and count every
+        change, one event each, and show where every known cluster stands. Returns how many
+        changes were announced."""
+        before, self.watched, self.loaded = self.watched, watched, loaded
+        settings = loaded.discovery
+        static = static_cluster_ids(loaded)
+        added, removed = added_and_removed(before, watched)
+        changes = len(added) + len(removed)
+        if settings is None:
+            self.inventory = Inventory()  # discovery turned off: nothing of it applies any more
+        else:
+            self.inventory.prune(settings)
+        for cluster in added:
+            self._change(Change.ADDED, cluster, "watched from now on: polled at once, then by its rules")
+        for cluster in removed:
+            why = self.inventory.why_not_watched(cluster.id, settings, static) if settings else "discovery is off"
+            self._change(Change.REMOVED, cluster, f"{why}; its series are removed, its connectors' state is kept "
+                                                  "for state.forget_vanished_after")
+        for event in events:
+            if self._announced(event, settings, static):
+                shown = watched.get(event.cluster.id) or before.get(event.cluster.id) or WatchedCluster(event.cluster.id, event.cluster.environment_id,
+                                                  event.environment_name, event.cluster.display_name)
+                self._change(event.change, shown, event.detail, phase=event.cluster.phase or None)
+                changes += 1
+        self.metrics.show_watched(before, watched)
+        self._show_counts(settings, static)
+        return changes
+
+    def _announced(self, event: Event, settings: DiscoverySettings | None, static: set[str]) -> bool:
+        """Changes worth an event: those of clusters watched (missing, returned, renamed), and
+        clusters waiting to be ready that would be watched then."""
+        if settings is None:
+            return False
+        state = self.inventory.state_of(event.cluster.id, settings, static)
+        if event.change is Change.NOT_READY:
+            return state is ClusterState.NOT_READY
+        return state in (ClusterState.WATCHED, ClusterState.MISSING) or event.cluster.id in self.watched
+
+    def _change(self, change: Change, cluster: WatchedCluster, detail: str, **fields: object) -> None:
+        self.metrics.changes.labels(change.value).inc()
+        level = log.warning if change in (Change.REMOVED, Change.MISSING) else log.info
+        level(f"discovery_cluster_{change.value}", cluster=cluster.id, display_name=cluster.display_name,
+              environment=cluster.environment_id, environment_name=cluster.environment_name, detail=detail,
+              **{k: v for k, v in fields.items() if v is not None})
+
+    def _show_counts(self, settings: DiscoverySettings | None, static: set[str]) -> None:
+        counts = self.inventory.counts(settings, static) if settings else dict.fromkeys(ClusterState, 0)
+        for state, count in counts.items():
+            self.metrics.clusters.labels(state.value).set(count)
+        selected = {} if settings is None else {
+            e: o for e, o in self._environment_outcomes.items()
+            if settings.environments.selects(e, self.inventory.environment_names.get(e))
+        }
+        self._environment_outcomes = selected
+        for outcome in EnvironmentOutcome:
+            self.metrics.environments.labels(outcome.value).set(sum(1 for o in selected.values() if o is outcome))
+
+    def log_refresh(self, refresh: Refresh, lane: str, changes: int) -> None:
+        """One line per refresh: at info when it changed something or did not read everything."""
+        settings = self.loaded.discovery
+        counts = self.inventory.counts(settings, static_cluster_ids(self.loaded)) if settings else {}
+        fields = {
+            "result": refresh.result, "lane": lane, "calls": refresh.calls, "seconds": round(refresh.seconds, 3),
+            "environments": {o.value: sum(1 for r in refresh.sweep.results if r.outcome is o) for o in EnvironmentOutcome},
+            "clusters": {state.value: count for state, count in counts.items()},
+        }
+        quiet = refresh.result == "ok" and not changes
+        (log.debug if quiet else log.info)("discovery_refreshed", **fields)
+
+    def place(self, cluster: str) -> WatchedCluster | None:
+        return self.watched.get(cluster)
+
+    def environment_name(self, environment_id: str) -> str | None:
+        return self.inventory.environment_names.get(environment_id)

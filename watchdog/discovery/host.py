@@ -1,0 +1,144 @@
+"""Discovery inside the daemon: its loop, its refreshes, and their results swapped in.
+
+`DiscoveryHost` is mixed into `app.Daemon` and uses the daemon's own parts (its config, lanes,
+engine, and the build-then-swap steps a reload uses); it lives here so that app.py stays the
+wiring of everything else. A refresh's result is applied exactly like a reload that adds or
+removes clusters: every part of a new cluster is built first, then the config is swapped in one
+step of the event loop, so that no task ever sees half of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import httpx
+
+from ..config import KAFKA_CLUSTER_ID_PREFIX, Config, DiscoverySettings
+from ..config.discovery import DEFAULT_DISCOVERY_INTERVAL
+from ..connect import Gateway
+from ..connect.transfer import CallLimits
+from ..logs import get_logger
+from ..metrics import Metrics
+from ..reload import ConfigDiff, diff_configs
+from ..report import ClusterPlace, cluster_places
+from .client import DiscoveryClient
+from .fleet import Fleet
+from .inventory import Event
+from .loop import DiscoveryLoop
+from .metrics import DiscoveryMetrics
+
+if TYPE_CHECKING:
+    from ..assembly import BuiltCluster
+    from ..engine import Engine, WallClock
+
+log = get_logger("watchdog.discovery")
+
+
+class DiscoveryHost:
+    # The daemon's parts this uses (app.Daemon sets them).
+    config: Config
+    http: dict[str, httpx.AsyncClient]
+    gateways: dict[str, Gateway]
+    engine: Engine
+    metrics: Metrics
+
+    def _build_cluster(self, config: Config, name: str) -> BuiltCluster:
+        raise NotImplementedError
+
+    def _apply(self, new: Config, diff: ConfigDiff, built: list[BuiltCluster], keep_state: frozenset[str] = frozenset()) -> None:
+        raise NotImplementedError
+
+    def _call_limits(self) -> CallLimits:
+        raise NotImplementedError
+
+    # -- set-up ----------------------------------------------------------------------------------
+
+    def _init_discovery(self, loaded: Config, now: WallClock) -> None:
+        self.fleet = Fleet(loaded, DiscoveryMetrics(self.metrics.registry), now)
+        self._discovery_loop = DiscoveryLoop(self.refresh_discovery, self._discovery_interval)
+        # One refresh at a time (the loop, `restart` and `run --once` may each start one): two
+        # at once would count one absence twice.
+        self._refreshing = asyncio.Lock()
+
+    def _discovery_interval(self) -> float:
+        settings = self.fleet.loaded.discovery
+        return settings.interval if settings is not None else DEFAULT_DISCOVERY_INTERVAL
+
+    def discovery_pending(self) -> bool:
+        """Readiness waits for the first refresh to finish (whatever it found): until then the
+        daemon does not know what it is meant to watch."""
+        return self.fleet.loaded.discovery is not None and self.fleet.refreshes == 0
+
+    def may_be_discovered(self, cluster: str) -> bool:
+        """Whether a cluster the config does not name may be one discovery finds (they are named
+        by their lkc- id): requests kept for it are held until discovery has run."""
+        return self.fleet.loaded.discovery is not None and cluster.startswith(KAFKA_CLUSTER_ID_PREFIX)
+
+    def _start_discovery(self) -> None:
+        if self.fleet.loaded.discovery is not None:
+            self._discovery_loop.start()
+
+    async def _stop_discovery(self) -> None:
+        await self._discovery_loop.stop()
+
+    # -- a refresh -------------------------------------------------------------------------------
+
+    async def refresh_discovery(self) -> bool:
+        """One refresh: the list calls, then the watched clusters swapped in. True when every
+        selected environment could be read."""
+        async with self._refreshing:
+            return await self._refresh_discovery()
+
+    async def _refresh_discovery(self) -> bool:
+        settings: DiscoverySettings | None = self.fleet.loaded.discovery
+        if settings is None:
+            return True
+        lane = self.fleet.loaded.credential_for(settings)
+        assert lane is not None  # cross_check requires a credential for discovery
+        client = DiscoveryClient(self.http[lane], self.gateways[lane], self._call_limits())
+        refresh = await self.fleet.refresh(client, settings)
+        # Whatever a reload changed while the calls were out: the config loaded now decides.
+        changes = self._swap_in(self.fleet.loaded, refresh.events)
+        self.fleet.log_refresh(refresh, lane, changes)
+        if self.engine.held_clusters and refresh.result != "failed":
+            held = set(self.engine.held_clusters)
+            self.engine.held_clusters.clear()
+            self.engine.recover(only=held)
+        return refresh.result == "ok"
+
+    def _swap_in(self, loaded: Config, events: Iterable[Event] = ()) -> int:
+        """Run with `loaded` and the discovered clusters it selects. Returns the changes announced."""
+        new, watched = self.fleet.effective(loaded)
+        diff = diff_configs(self.config, new)
+        if diff.clusters_added or diff.clusters_removed or diff.clusters_changed:
+            # A Confluent Cloud cluster's parts are its backend on the credential's client: made
+            # without I/O, nothing to close if one could not be made.
+            built = [self._build_cluster(new, name) for name in diff.clusters_added + diff.clusters_changed]
+            self._apply(new, diff, built, keep_state=self.discovered_among(diff))
+        return self.fleet.settle(loaded, watched, events)
+
+    def discovered_among(self, diff: ConfigDiff) -> frozenset[str]:
+        """The clusters a diff removes or redefines that discovery had found: their connectors'
+        state is kept (for state.forget_vanished_after), as for connectors that vanish."""
+        return frozenset(n for n in [*diff.clusters_removed, *diff.clusters_changed] if self.fleet.is_discovered(n))
+
+    async def _discovery_reloaded(self, previous: DiscoverySettings | None, started: bool) -> None:
+        """After a reload: discovery turned on, off, or changed (refresh at once: new settings
+        may select environments nobody listed yet)."""
+        settings = self.fleet.loaded.discovery
+        if settings is None:
+            await self._stop_discovery()
+        elif not self._discovery_loop.running:
+            if started:
+                self._discovery_loop.start()
+        elif settings != previous:
+            self._discovery_loop.wake()
+
+    # -- what status shows -----------------------------------------------------------------------
+
+    def cluster_places(self) -> dict[str, ClusterPlace]:
+        """Per cluster name: its environment (id and display name) and its own display name,
+        where known; for `watchdog status` and GET /v1/connectors."""
+        return cluster_places(self.config, self.fleet.watched, self.fleet.environment_name)

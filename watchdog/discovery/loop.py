@@ -1,0 +1,59 @@
+"""When discovery refreshes: at start, then every `discovery.interval`; sooner after a refresh
+that could not read everything, and at once when a reload changed the discovery settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from ..logs import get_logger
+
+log = get_logger("watchdog.discovery")
+
+# After a refresh that failed or read only part, the next one comes after this long (or the
+# interval, if shorter): a first refresh that met a 503 must not leave the fleet unwatched for
+# five minutes. The rate limiter still paces every call.
+RETRY_SECONDS = 30.0
+
+
+class DiscoveryLoop:
+    def __init__(self, refresh: Callable[[], Awaitable[bool]], interval: Callable[[], float]) -> None:
+        self._refresh = refresh  # True when everything selected could be read
+        self._interval = interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        if not self.running:
+            self._task = asyncio.create_task(self._run(), name="discovery")
+
+    def wake(self) -> None:
+        """Refresh now (after a reload that changed what to discover)."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                complete = await self._refresh()
+            except Exception as exc:
+                # The loop outlives any refresh: a dead loop would freeze the fleet silently.
+                log.exception("discovery_refresh_crashed", error=f"{type(exc).__name__}: {exc}"[:300],
+                              note="the discovered clusters stay as they were; the next refresh tries again")
+                complete = False
+            interval = self._interval()
+            delay = interval if complete else min(interval, RETRY_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)

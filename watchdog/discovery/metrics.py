@@ -1,0 +1,68 @@
+"""The `watchdog_discovery_*` metrics, on the daemon's registry. Label values are bounded: states,
+results and changes are fixed sets; the info metric has one series per watched cluster."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from .inventory import Change, ClusterState, EnvironmentOutcome, WatchedCluster
+
+REFRESH_RESULTS = ("ok", "partial", "failed")
+
+
+class DiscoveryMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.clusters = Gauge(
+            "watchdog_discovery_clusters",
+            "Clusters discovery knows of, by state: watched (polled; includes missing), missing (absent "
+            "from the last refresh that read its environment), not_ready (not PROVISIONED), excluded "
+            "(by discovery.clusters), static (a clusters: entry covers it).",
+            ["state"], registry=registry,
+        )
+        self.environments = Gauge(
+            "watchdog_discovery_environments",
+            "Selected environments by the outcome of their last listing: read, gone (403/404, or no "
+            "longer listed), unknown (could not be read).",
+            ["outcome"], registry=registry,
+        )
+        self.refreshes = Counter(
+            "watchdog_discovery_refreshes",
+            "Discovery refreshes: ok (every selected environment read), partial (some could not be "
+            "read), failed (the environments could not be listed, or none could be read).",
+            ["result"], registry=registry,
+        )
+        self.last_success = Gauge(
+            "watchdog_discovery_last_success_timestamp_seconds",
+            "When a discovery refresh last read every selected environment (0: never).",
+            registry=registry,
+        )
+        self.changes = Counter(
+            "watchdog_discovery_changes",
+            "Changes to discovered clusters: added, removed, missing, returned, renamed, not_ready.",
+            ["change"], registry=registry,
+        )
+        self.cluster_info = Gauge(
+            "watchdog_discovered_cluster_info",
+            "1 per watched discovered cluster; its labels name it (join on `cluster` for display names).",
+            ["cluster", "environment", "environment_name", "display_name"], registry=registry,
+        )
+        for state in ClusterState:
+            self.clusters.labels(state.value)
+        for outcome in EnvironmentOutcome:
+            self.environments.labels(outcome.value)
+        for result in REFRESH_RESULTS:
+            self.refreshes.labels(result)
+        for change in Change:
+            self.changes.labels(change.value)
+
+    def show_watched(self, before: dict[str, WatchedCluster], after: dict[str, WatchedCluster]) -> None:
+        for name, cluster in before.items():
+            if after.get(name) != cluster:
+                self.cluster_info.remove(*_info_labels(cluster))
+        for name, cluster in after.items():
+            if before.get(name) != cluster:
+                self.cluster_info.labels(*_info_labels(cluster)).set(1)
+
+
+def _info_labels(cluster: WatchedCluster) -> tuple[str, str, str, str]:
+    return (cluster.id, cluster.environment_id, cluster.environment_name or "", cluster.display_name)
