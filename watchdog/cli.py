@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import httpx
 
     from .model import HistoryRecord
-    from .state import SqliteStateStore
+    from .state import StateStore
 
 T = TypeVar("T")
 
@@ -242,7 +242,7 @@ def _history(args: argparse.Namespace) -> int:
     if args.cluster:
         params["cluster"] = args.cluster
 
-    def from_store(store: SqliteStateStore) -> list[HistoryRecord]:
+    def from_store(store: StateStore) -> list[HistoryRecord]:
         if args.connector and args.cluster:
             return store.history(ConnectorKey(args.cluster, args.connector), args.limit)
         records = store.history(None, 100_000)
@@ -260,7 +260,7 @@ def _read_report(
     path: str,
     params: dict[str, str | int],
     from_json: Callable[[dict[str, Any]], list[T]],
-    from_store: Callable[[SqliteStateStore], list[T]],
+    from_store: Callable[[StateStore], list[T]],
 ) -> list[T] | None:
     """What `status` and `history` show: from a running daemon's API (--daemon) or straight from
     the state file. None when neither can be read (the reason is already on stderr)."""
@@ -270,22 +270,24 @@ def _read_report(
     store = _open_state(args)
     if store is None:
         return None
-    with store:
+    try:
         return from_store(store)
+    finally:
+        store.close()
 
 
-def _open_state(args: argparse.Namespace) -> SqliteStateStore | None:
-    """The state file, read-only: it may be in use by a running daemon."""
-    from .state import SqliteStateStore, StateStoreError
+def _open_state(args: argparse.Namespace) -> StateStore | None:
+    """The state store, read-only: it may be in use by a running daemon. `--state FILE` names a
+    SQLite file; otherwise the config's store (its `state.path`, or its PostgreSQL `state.url`)."""
+    from .state import SqliteStateStore, StateStoreError, open_store
 
-    path = args.state
-    if path is None:
+    try:
+        if args.state is not None:
+            return SqliteStateStore(args.state, read_only=True)
         config = _config_or_exit(args)
         if config is None:
             return None
-        path = config.state.path
-    try:
-        return SqliteStateStore(path, read_only=True)
+        return open_store(config.state, read_only=True)
     except StateStoreError as exc:
         print(str(exc), file=sys.stderr)
         return None
