@@ -276,6 +276,19 @@ def _read_report(
         store.close()
 
 
+def _state_summary(config: Config) -> str:
+    state = config.state
+    if state.url is None:
+        return f"state: SQLite file {state.path} (one replica)"
+    from .state.postgres_connection import describe
+
+    lease = state.leader_election
+    password = "set" if state.password is not None else "not set"
+    return (f"state: PostgreSQL {describe(state.url)}   password: {password}   leader election: lease "
+            f"{_duration(lease.lease_duration)}, renew deadline {_duration(lease.renew_deadline)}, "
+            f"renew every {_duration(lease.renew_interval)}")
+
+
 def _open_state(args: argparse.Namespace) -> StateStore | None:
     """The state store, read-only: it may be in use by a running daemon. `--state FILE` names a
     SQLite file; otherwise the config's store (its `state.path`, or its PostgreSQL `state.url`)."""
@@ -457,6 +470,7 @@ def summarize(config: Config, source: str) -> str:
     )
     token = "set" if config.server.auth_token else "not set (webhook and restart API refuse every request)"
     lines.append(f"server: {config.server.host}:{config.server.port}   auth_token: {token}   shutdown deadline: {_duration(config.queue.shutdown_deadline)}")
+    lines.append(_state_summary(config))
     if config.windows.configured:
         lines.append(f"windows: {_windows(config.windows)}")
     br = config.breaker

@@ -281,9 +281,8 @@ class StateSettings(Strict):
 
     @model_validator(mode="after")
     def _one_store(self) -> StateSettings:
-        if self.url is not None and "path" in self.model_fields_set:
-            raise ValueError("set either `path` (a SQLite file, one replica) or `url` (PostgreSQL, "
-                             "replicas with a leader), not both")
+        # With `url`, `path` is not used (the image sets WATCHDOG_STATE__PATH for the SQLite default,
+        # and a Kubernetes env cannot unset an image's variable).
         if self.url is None and self.password is not None:
             raise ValueError("a database password is set (WATCHDOG_STATE__PASSWORD) but no `url`")
         return self
