@@ -26,7 +26,7 @@ from watchdog.model import Outcome
 from watchdog.policy import backoff_gap
 from watchdog.state.postgres import PostgresStateStore
 
-from .ha import LEASE, HaWorld, Replica, scenario, wait_until
+from .ha import LEASE, HaWorld, scenario, wait_until
 from .postgres import PostgresServer
 
 pytestmark = pytest.mark.process

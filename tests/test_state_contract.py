@@ -108,7 +108,8 @@ class Backend:
             self.server: PostgresServer = request.getfixturevalue("postgres_server")
             self.url: str = request.getfixturevalue("postgres_url")
 
-    def open(self, now: Callable[[], datetime] = Clock(T0 + timedelta(days=1))) -> StateStore:
+    def open(self, now: Callable[[], datetime] | None = None) -> StateStore:
+        now = now or Clock(T0 + timedelta(days=1))
         if self.name == "sqlite":
             return SqliteStateStore(self.path, now=now)
         store = PostgresStateStore(self.url, password=self.server.password, now=now)

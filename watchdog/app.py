@@ -39,6 +39,8 @@ from .connect import ConnectBackend, Gateway
 from .connect.metrics_api import MetricsApiClient
 from .connect.transfer import CallLimits
 from .engine import MANUAL_RULE, Engine, JobRecorder, WallClock, utc_now
+from .leadership.build import build_leadership
+from .leadership.elector import Elector
 from .logs import get_logger
 from .metrics import Metrics
 from .model import ERROR_OUTCOMES, ConnectorKey, Decision, Trigger
@@ -49,8 +51,6 @@ from .redirects import redirect_hook
 from .reload import ConfigDiff, ConfigWatcher, diff_configs
 from .report import history_json, status_json
 from .server import Probes, create_app
-from .leadership.build import build_leadership
-from .leadership.elector import Elector
 from .state import Fenced, StateStore, StateStoreError, open_store
 from .triggers.poller import ClusterPoller, ensure_listed
 from .triggers.scheduler import add_poll_job, add_rule_job, add_stall_job, build_scheduler

@@ -334,7 +334,7 @@ class PostgresStateStore:
     def _read(self, what: str, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         try:
             conn = self._batch or self._connection()
-            return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]  # our own constant SQL
+            return conn.execute(sql, params).fetchall()
         except psycopg.Error as error:
             raise self._failure(what, error) from error
 

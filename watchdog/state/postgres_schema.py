@@ -157,7 +157,7 @@ def migrate(conn: psycopg.Connection[Any], where: str) -> None:
                 conn.execute("INSERT INTO schema_version (version) VALUES (0)")
             for version in range(start + 1, latest + 1):
                 for statement in MIGRATIONS[version - 1].statements:
-                    conn.execute(statement)  # type: ignore[arg-type]  # our own constant SQL
+                    conn.execute(statement)
             conn.execute("UPDATE schema_version SET version = %s", (latest,))
     except psycopg.Error as error:
         raise StateStoreError(
