@@ -19,9 +19,17 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from watchdog.model import ConnectorKey, ConnectorState, Health, HistoryRecord, Outcome, RestartRequest, Trigger
-from watchdog.policy import observe
 from watchdog.config import Backoff
+from watchdog.model import (
+    ConnectorKey,
+    ConnectorState,
+    Health,
+    HistoryRecord,
+    Outcome,
+    RestartRequest,
+    Trigger,
+)
+from watchdog.policy import observe
 
 from .report import emit, median, progress, table
 
