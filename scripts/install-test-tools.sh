@@ -7,6 +7,8 @@
 #   mount                           Debian package mount                  (image replay: read-only root)
 #   python3 >= 3.11 with venv, pip  Debian packages python3, python3-venv, python3-pip
 #                                   (image replay: the base image's Python, runnable by a non-root user)
+#   initdb, pg_ctl, postgres        Debian package postgresql (tests/postgres.py: a real PostgreSQL for
+#                                   the shared state store, started by the tests on loopback)
 #   java (17 or newer), mvn         Debian packages openjdk-17-jre-headless, maven
 #                                   (tests/e2e/kafka: a real Kafka broker and Connect workers, whose
 #                                   jars Maven fetches on first use, see tests/e2e/kafka/jars.py)
@@ -39,6 +41,10 @@ need setpriv util-linux
 need nsenter util-linux
 need mount mount
 need mvn maven
+# The server binaries live under /usr/lib/postgresql/VERSION/bin, not on the PATH.
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && ! command -v initdb >/dev/null 2>&1; then
+    missing_packages+=(postgresql)
+fi
 # Kafka 4.x needs Java 17 or newer: an older java on the PATH is as good as none.
 if ! java -version 2>&1 | grep -qE 'version "(1[7-9]|[2-9][0-9])'; then
     missing_packages+=(openjdk-17-jre-headless)
@@ -59,8 +65,9 @@ if [ ${#missing_packages[@]} -gt 0 ]; then
         exit 1
     fi
     echo "install-test-tools: installing ${packages[*]}"
-    # Package scripts must not start the Prometheus or Alertmanager services: the tests start
-    # their own on free loopback ports. policy-rc.d answering 101 forbids starting services.
+    # Package scripts must not start the Prometheus, Alertmanager or PostgreSQL services: the
+    # tests start their own on free loopback ports. policy-rc.d answering 101 forbids starting
+    # services.
     temporary_policy=""
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         temporary_policy=/usr/sbin/policy-rc.d

@@ -17,3 +17,24 @@ def credentials_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def backend(request: pytest.FixtureRequest) -> str:
     """Tests of rules and guards take this fixture: they run against both backends."""
     return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():  # type: ignore[no-untyped-def]
+    """One real PostgreSQL for the session (tests/postgres.py); each test takes a database of it."""
+    from .postgres import PostgresServer
+
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):  # type: ignore[no-untyped-def]
+    """A fresh, empty database on the session's server: its URL (the password is the server's)."""
+    url = postgres_server.database()
+    yield url
+    postgres_server.drop(url)

@@ -8,8 +8,9 @@ import pytest
 
 PACKAGE = Path(__file__).parent.parent / "watchdog"
 PURE = ["model", "config", "rules", "policy", "ratelimit", "windows", "breaker", "stall"]
-EDGES = {"connect", "queue", "engine", "server", "app", "metrics", "state", "triggers", "cli", "demo", "simulator", "asgi_server"}
-IO_LIBRARIES = {"httpx", "prometheus_client", "starlette", "uvicorn", "sqlite3", "structlog"}
+EDGES = {"connect", "queue", "engine", "server", "app", "metrics", "state", "triggers", "cli", "demo", "simulator", "asgi_server",
+         "leadership"}
+IO_LIBRARIES = {"httpx", "prometheus_client", "starlette", "uvicorn", "sqlite3", "structlog", "psycopg"}
 
 
 def imported_modules(path: Path) -> set[str]:

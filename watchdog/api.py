@@ -29,7 +29,7 @@ from .logs import get_logger
 from .metrics import Metrics
 from .model import MAX_CONNECTOR_NAME_CHARS, ConnectorKey, Decision, Trigger, connector_name_problem
 from .queue import Phase
-from .state import StateStoreError
+from .state import Fenced, StateStoreError
 
 log = get_logger("watchdog.api")
 
@@ -100,6 +100,19 @@ class ApiContext:
     accepting: Callable[[], bool]  # False while shutting down
     connectors: Callable[[], list[dict[str, Any]]]  # the rows of GET /v1/connectors
     history: Callable[[ConnectorKey | None, int], list[dict[str, Any]]]  # GET /v1/history
+    # Why this replica may not act (a standby: another replica leads), and the Retry-After to
+    # answer with; None while it leads. Reads (connectors, history) are served by every replica.
+    not_leading: Callable[[], str | None] = lambda: None
+    standby_retry_after: int = RETRY_AFTER_SECONDS
+
+
+def _leader_only(ctx: ApiContext) -> None:
+    """A standby acts on nothing: 503 with Retry-After, which Alertmanager and API clients retry,
+    by then (through the Service, which routes to the ready replica only) at the leader."""
+    reason = ctx.not_leading()
+    if reason is not None:
+        raise BadRequest(503, f"not the leader ({reason}); nothing was done; send again later",
+                         headers={"Retry-After": str(ctx.standby_retry_after)})
 
 
 class AuthFailureLog:
@@ -174,6 +187,11 @@ def _guarded(
             response = await handler(ctx, request)
         except BadRequest as exc:
             response = JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
+        except Fenced as exc:
+            # Another replica took the lead while this request was decided: nothing was written.
+            log.warning("http_request_not_leader", route=route, error=str(exc))
+            response = JSONResponse({"error": "not the leader any more; nothing was done; send again later"},
+                                    status_code=503, headers={"Retry-After": str(ctx.standby_retry_after)})
         except StateStoreError as exc:
             # Nothing was decided: a client (Alertmanager) asking again later is what we want.
             log.error("http_request_not_recorded", route=route, error=str(exc))
@@ -240,6 +258,7 @@ def _validated(model: type[BaseModel], data: Any) -> Any:
 
 async def _alertmanager(ctx: ApiContext, request: Request) -> JSONResponse:
     payload = _validated(WebhookPayload, await _json_body(request, ctx.config().server.max_body_bytes))
+    _leader_only(ctx)
     if not ctx.accepting():
         # 5xx: Alertmanager will send it again, to this daemon's successor.
         raise _retry_later(503, "shutting down; send again later")
@@ -269,6 +288,7 @@ async def _create_restart(ctx: ApiContext, request: Request) -> JSONResponse:
     if not engine.watched_rules(key):
         raise BadRequest(422, f"connector {body.connector!r} in {cluster!r} is not watched by any rule; "
                               "only watched connectors can be restarted")
+    _leader_only(ctx)
     if not ctx.accepting():
         raise _retry_later(503, "shutting down; send again later")
     unlisted = await ctx.ensure_listed([cluster])
@@ -289,6 +309,7 @@ async def _create_restart(ctx: ApiContext, request: Request) -> JSONResponse:
 
 async def _restart_status(ctx: ApiContext, request: Request) -> JSONResponse:
     request_id = request.path_params["request_id"]
+    _leader_only(ctx)  # the leader that accepted a request knows what became of it
     record = ctx.engine.requests.get(request_id)
     if record is None:
         raise BadRequest(404, f"unknown or expired request id {request_id!r}")

@@ -40,6 +40,8 @@ from .connect.metrics_api import MetricsApiClient
 from .connect.transfer import CallLimits
 from .discovery.host import DiscoveryHost
 from .engine import MANUAL_RULE, Engine, JobRecorder, WallClock, utc_now
+from .leadership.build import build_leadership
+from .leadership.elector import Elector
 from .logs import get_logger
 from .metrics import Metrics
 from .model import ERROR_OUTCOMES, ConnectorKey, Decision, Trigger
@@ -50,7 +52,7 @@ from .redirects import redirect_hook
 from .reload import ConfigDiff, ConfigWatcher, diff_configs
 from .report import history_json, status_json
 from .server import Probes, create_app
-from .state import SqliteStateStore, StateStoreError
+from .state import Fenced, StateStore, StateStoreError, open_store
 from .triggers.poller import ClusterPoller, ensure_listed
 from .triggers.scheduler import add_poll_job, add_rule_job, add_stall_job, build_scheduler
 from .triggers.stall import StallChecker
@@ -68,7 +70,7 @@ class Daemon(DiscoveryHost):
         transport: httpx.AsyncBaseTransport | None = None,
         blocking_transport: httpx.AsyncBaseTransport | None = None,
         registry: CollectorRegistry | None = None,
-        state: SqliteStateStore | None = None,
+        state: StateStore | None = None,
         reload_config: Callable[[], Config] | None = None,
         config_path: Path | None = None,
         now: WallClock = utc_now,
@@ -79,7 +81,10 @@ class Daemon(DiscoveryHost):
         self.metrics = Metrics(registry)
         # Opened first: a state file that cannot be used stops the daemon before anything starts
         # (StateStoreError names the file and how to recover).
-        self.state = state if state is not None else SqliteStateStore(config.state.path, now=now)
+        self.state = state if state is not None else open_store(config.state, now=now)
+        # With a shared (PostgreSQL) store, replicas elect a leader; only it runs the triggers and
+        # the queue. With a SQLite file this daemon is the only one and leads from the start.
+        self.leadership = build_leadership(config.state, self.metrics.registry)
         self._reload_config = reload_config
         self._config_path = config_path
         self._now = now
@@ -95,6 +100,7 @@ class Daemon(DiscoveryHost):
         self.recorder = JobRecorder(lambda: self.config, self.state, self.metrics, self.breaker, now=now, rng=rng)
         self.queue = RestartQueue({}, {}, {}, config.rate_limit, self.recorder, clock=clock, rng=rng,
                                   max_jobs_per_lane=config.queue.max_jobs_per_lane)
+        self.queue.may_send = self.leadership.may_send
         # A state file that stops taking writes (a full disk) is counted, shown by
         # watchdog_state_store_writable and /readyz, and alerted on (deploy/prometheus).
         self.state.on_failure = self.metrics.state_store_errors.inc
@@ -119,6 +125,7 @@ class Daemon(DiscoveryHost):
         ]
         self.probes.discovery_pending = self.discovery_pending
         self.probes.state_problem = lambda: self.state.problem
+        self.probes.not_leader = self.leadership.may_send
         self._server: tuple[EmbeddedServer, asyncio.Task[None]] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._scheduler: AsyncIOScheduler | None = None
@@ -194,13 +201,10 @@ class Daemon(DiscoveryHost):
         if self.blocker is not None:
             await self.blocker.refresh()  # know before the first decision, not one TTL later
             self.blocker.start()
-        self._prune_history()
-        self.engine.recover(hold=self.may_be_discovered)
-        self.queue.start()
-        self._scheduler = build_scheduler(self.metrics)
-        self._sync_jobs(previous=None, changed_clusters=set())
-        self._scheduler.start()
-        self._start_discovery()
+        if isinstance(self.leadership, Elector):
+            self.leadership.start(self._lead, self._follow)  # a standby until elected
+        else:
+            await self._lead(None)
         if self._config_path is not None and self._reload_config is not None and self.config.reload.watch:
             self._watcher = ConfigWatcher(self._config_path, self.reload, self.config.reload.interval)
             self._watcher.start()
@@ -219,6 +223,36 @@ class Daemon(DiscoveryHost):
         if self.config.dry_run:
             log.warning("dry_run", note="DRY-RUN: decisions are logged and counted, no restart is sent")
 
+    async def _lead(self, epoch: int | None) -> None:
+        """This replica leads (from the start with a SQLite file; once elected with PostgreSQL):
+        fence the store's writes with the epoch, recover what the last leader left pending
+        exactly as after a crash, and start the queue and the triggers."""
+        self.state.fence(epoch)
+        self._prune_history()
+        # Requests kept for a cluster discovery may find wait for its first refresh (leader only:
+        # a standby lists nothing, so that two replicas never spend the key's budget twice).
+        self.engine.recover(hold=self.may_be_discovered)
+        self.queue.start()
+        self._scheduler = build_scheduler(self.metrics)
+        self._sync_jobs(previous=None, changed_clusters=set())
+        self._scheduler.start()
+        self._start_discovery()
+
+    async def _follow(self, reason: str) -> None:
+        """This replica stopped leading: no write, no trigger, no call from here on. Jobs not
+        sent stay in the shared state for the next leader (possibly this replica again)."""
+        self.state.fence(None)
+        await self._stop_discovery()
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        running = list(self._job_tasks)
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        left = await self.queue.abandon()
+        log.warning("standing_by", reason=reason, restarts_left_to_leader=left)
+
     def _api_context(self) -> ApiContext:
         return ApiContext(
             engine=self.engine,
@@ -228,6 +262,8 @@ class Daemon(DiscoveryHost):
             accepting=lambda: not self._stopping,
             connectors=self.connector_rows,
             history=lambda key, limit: history_json(self.state.history(key, limit))["restarts"],
+            not_leading=self.leadership.may_send,
+            standby_retry_after=self.leadership.retry_after,
         )
 
     async def ensure_listed(self, clusters: Iterable[str]) -> dict[str, str]:
@@ -378,6 +414,9 @@ class Daemon(DiscoveryHost):
         for poller in self.pollers.values():
             await poller.close()
         unsent = await self.queue.close(self.config.queue.shutdown_deadline, self.config.queue.in_flight_grace)
+        # After the drain (still the leader while it sends): give the lease back, so that a
+        # standby takes over at its next try rather than a lease later.
+        await self.leadership.stop(release=True)
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -402,8 +441,9 @@ class Daemon(DiscoveryHost):
         """One pass over every rule, then drain the queue. Non-zero when a restart failed."""
         self._warn_plaintext_credentials()
         await self.refresh_discovery()  # the clusters to pass over (a no-op without discovery)
-        self.engine.recover()
-        self.queue.start()
+        if not await self._lead_once():
+            await self.stop()
+            return 1
         self.probes.config_loaded = True
         for cluster in poll_intervals(self.config):
             await self.pollers[cluster].poll()
@@ -420,7 +460,9 @@ class Daemon(DiscoveryHost):
 
     async def restart_now(self, cluster: str, connector: str, *, reason: str) -> tuple[Decision, RestartJob | None]:
         """One manual restart without the scheduler or HTTP server (the `restart` command)."""
-        self.queue.start()
+        if not await self._lead_once():
+            await self.stop()
+            return Decision.MISSING, None
         try:
             if self.blocker is not None:
                 await self.blocker.refresh()
@@ -441,11 +483,35 @@ class Daemon(DiscoveryHost):
         finally:
             await self.stop()
 
+    async def _lead_once(self) -> bool:
+        """For one-shot commands: lead (recover, start the queue) without triggers, after winning
+        the lease when replicas share the store. False when another replica leads."""
+        if not isinstance(self.leadership, Elector):
+            self.engine.recover()
+            self.queue.start()
+            return True
+        elected = asyncio.Event()
+
+        async def lead(epoch: int) -> None:
+            self.state.fence(epoch)
+            self.engine.recover()
+            self.queue.start()
+            elected.set()
+
+        self.leadership.start(lead, self._follow)
+        try:
+            await asyncio.wait_for(elected.wait(), self.leadership.timing.renew_interval * 2)
+        except TimeoutError:
+            log.error("not_the_leader", note="another replica holds the lease (or the database cannot be "
+                      "reached); ask the running daemon instead: --daemon URL")
+            return False
+        return True
+
     async def _job(self, work: Callable[..., Awaitable[None]], *args: object) -> None:
         """A scheduler job. One that starts while the daemon stops does nothing; one running
         when it stops is cancelled by stop(): a poll or a schedule run cut short only gathered
         facts (nothing accepted is lost), so that is a normal end, not an error."""
-        if self._stopping:
+        if self._stopping or not self.leadership.leading:
             return
         task = asyncio.current_task()
         if task is not None:
@@ -456,6 +522,9 @@ class Daemon(DiscoveryHost):
             if not self._stopping:
                 raise
             log.debug("job_cancelled_at_shutdown", job=getattr(work, "__qualname__", str(work)))
+        except Fenced as exc:
+            log.warning("job_not_leader", job=getattr(work, "__qualname__", str(work)), error=str(exc),
+                        note="another replica leads now; nothing was written or restarted")
         except StateStoreError as exc:
             # Counted by the store, shown by /readyz and watchdog_state_store_writable; the next
             # run tries again.
@@ -471,8 +540,11 @@ class Daemon(DiscoveryHost):
         while True:
             self.probes.tick()
             beats += 1
-            if beats % HISTORY_PRUNE_BEATS == 0:
-                self._prune_history()
+            if beats % HISTORY_PRUNE_BEATS == 0 and self.leadership.leading:
+                try:
+                    self._prune_history()
+                except StateStoreError as exc:  # counted by the store; the next hour tries again
+                    log.error("history_not_pruned", error=str(exc))
             await asyncio.sleep(1.0)
 
     def _prune_history(self) -> None:

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from .model import HistoryRecord
     from .report import ClusterPlace, StatusRow
-    from .state import SqliteStateStore
+    from .state import StateStore
 
 T = TypeVar("T")
 
@@ -252,7 +252,7 @@ def _status(args: argparse.Namespace) -> int:
         places.update(places_from_json(document))  # a daemon knows its discovered clusters too
         return status_rows_from_json(document)
 
-    def from_store(store: SqliteStateStore) -> list[StatusRow]:
+    def from_store(store: StateStore) -> list[StatusRow]:
         places.update(_config_places(args))  # configured clusters only: discovery is the daemon's
         return store.rows()
 
@@ -286,7 +286,7 @@ def _history(args: argparse.Namespace) -> int:
     if args.cluster:
         params["cluster"] = args.cluster
 
-    def from_store(store: SqliteStateStore) -> list[HistoryRecord]:
+    def from_store(store: StateStore) -> list[HistoryRecord]:
         if args.connector and args.cluster:
             return store.history(ConnectorKey(args.cluster, args.connector), args.limit)
         records = store.history(None, 100_000)
@@ -304,7 +304,7 @@ def _read_report(
     path: str,
     params: dict[str, str | int],
     from_json: Callable[[dict[str, Any]], list[T]],
-    from_store: Callable[[SqliteStateStore], list[T]],
+    from_store: Callable[[StateStore], list[T]],
 ) -> list[T] | None:
     """What `status` and `history` show: from a running daemon's API (--daemon) or straight from
     the state file. None when neither can be read (the reason is already on stderr)."""
@@ -314,22 +314,37 @@ def _read_report(
     store = _open_state(args)
     if store is None:
         return None
-    with store:
+    try:
         return from_store(store)
+    finally:
+        store.close()
 
 
-def _open_state(args: argparse.Namespace) -> SqliteStateStore | None:
-    """The state file, read-only: it may be in use by a running daemon."""
-    from .state import SqliteStateStore, StateStoreError
+def _state_summary(config: Config) -> str:
+    state = config.state
+    if state.url is None:
+        return f"state: SQLite file {state.path} (one replica)"
+    from .state.postgres_connection import describe
 
-    path = args.state
-    if path is None:
+    lease = state.leader_election
+    password = "set" if state.password is not None else "not set"
+    return (f"state: PostgreSQL {describe(state.url)}   password: {password}   leader election: lease "
+            f"{_duration(lease.lease_duration)}, renew deadline {_duration(lease.renew_deadline)}, "
+            f"renew every {_duration(lease.renew_interval)}")
+
+
+def _open_state(args: argparse.Namespace) -> StateStore | None:
+    """The state store, read-only: it may be in use by a running daemon. `--state FILE` names a
+    SQLite file; otherwise the config's store (its `state.path`, or its PostgreSQL `state.url`)."""
+    from .state import SqliteStateStore, StateStoreError, open_store
+
+    try:
+        if args.state is not None:
+            return SqliteStateStore(args.state, read_only=True)
         config = _config_or_exit(args)
         if config is None:
             return None
-        path = config.state.path
-    try:
-        return SqliteStateStore(path, read_only=True)
+        return open_store(config.state, read_only=True)
     except StateStoreError as exc:
         print(str(exc), file=sys.stderr)
         return None
@@ -499,6 +514,7 @@ def summarize(config: Config, source: str) -> str:
     )
     token = "set" if config.server.auth_token else "not set (webhook and restart API refuse every request)"
     lines.append(f"server: {config.server.host}:{config.server.port}   auth_token: {token}   shutdown deadline: {_duration(config.queue.shutdown_deadline)}")
+    lines.append(_state_summary(config))
     if config.windows.configured:
         lines.append(f"windows: {_windows(config.windows)}")
     br = config.breaker

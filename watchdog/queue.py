@@ -47,6 +47,11 @@ class JobNotRecorded(Exception):
     file): the job must not be sent, or the backoff would not hold."""
 
 
+class Abandoned(Exception):
+    """This replica may no longer send (it is not, or no longer surely, the leader): the job is
+    left as the shared state holds it, for the leader to recover, and ends nowhere here."""
+
+
 def new_job_id() -> str:
     return secrets.token_hex(8)
 
@@ -153,6 +158,10 @@ class RestartQueue:
         self._idle = asyncio.Event()
         self._idle.set()
         self._started = False
+        self._abandoning = False
+        # Asked right before every call goes out (retries included): why this replica may not
+        # send now (it lost the leadership), or None. Set by the composition root.
+        self.may_send: Callable[[], str | None] = lambda: None
 
     # -- public ----------------------------------------------------------------------------------
 
@@ -284,6 +293,35 @@ class RestartQueue:
                 self._finish(job, Outcome.UNSENT, message="still queued when the shutdown deadline passed")
         return [job for job in at_deadline if job.outcome is Outcome.UNSENT]
 
+    async def abandon(self) -> int:
+        """This replica stopped leading: stop every worker at once, send nothing more, and forget
+        every job without an outcome. The shared state still holds their requests (queued, or
+        sending if a call was on the wire), and the next leader recovers them exactly as after a
+        crash, so each still ends once, there. Returns how many jobs were left. The queue can be
+        started again (`start`) when this replica leads again."""
+        self._abandoning = True
+        try:
+            tasks = [worker.task for worker in self._workers]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            self._abandoning = False
+        left = list(self._pending.values())
+        for job in left:
+            log.warning("restart_left_to_leader", job=job.id, cluster=job.key.cluster, connector=job.key.connector,
+                        phase=job.phase.value, requests=[r.id for r in job.requests],
+                        note="this replica stopped leading; the leader recovers it from the shared state")
+        self._pending.clear()
+        self._depths.clear()
+        self._workers = []
+        self._lanes = {lane: asyncio.Queue() for lane in self._lanes}
+        self._started = False
+        self._idle.set()
+        for lane in self._lanes:
+            self._observer.depth_changed(lane, 0)
+        return len(left)
+
     # -- workers ---------------------------------------------------------------------------------
 
     async def _work(self, worker: _Worker, lane: asyncio.Queue[RestartJob]) -> None:
@@ -295,12 +333,16 @@ class RestartQueue:
             try:
                 await self._dispatch(job)
             except asyncio.CancelledError:
+                if self._abandoning:
+                    raise  # left to the leader: no outcome here
                 if job.outcome is None and job.phase is Phase.SENDING:
                     self._finish(job, Outcome.INTERRUPTED, message="the daemon stopped before the call on the wire "
                                  "was answered; it may or may not have reached the API")
                 elif job.outcome is None:
                     self._finish(job, Outcome.UNSENT, message="still waiting when the shutdown deadline passed")
                 raise
+            except Abandoned as exc:
+                self._leave(job, str(exc))
             except Exception as exc:  # a bug must not kill the worker or lose the job
                 log.exception("restart_job_crashed", job=job.id, cluster=job.key.cluster, connector=job.key.connector)
                 if job.outcome is None:
@@ -310,6 +352,7 @@ class RestartQueue:
 
     async def _dispatch(self, job: RestartJob) -> None:
         job.phase = Phase.WAITING
+        self._check_leading()
         reason = self._observer.drop_reason(job)
         if reason is not None:
             self._finish(job, Outcome.DROPPED, message=reason)
@@ -324,9 +367,16 @@ class RestartQueue:
         rate_limited = failures = 0
 
         async def send() -> ApiResult[Any]:
+            self._check_leading()
             if job.first_sent_at is None:
-                self._observer.sending(job)  # may raise JobNotRecorded: then nothing is sent
+                # May raise JobNotRecorded (then nothing is sent), or Abandoned (the write was
+                # fenced: another replica leads now).
+                self._observer.sending(job)
                 job.first_sent_at = self._clock()
+            # Checked again right before the call, with nothing in between that could wait: a
+            # restart decided under an old leadership is never sent (the first check may have been
+            # followed by a slow write).
+            self._check_leading()
             job.phase = Phase.SENDING
             # Cancelled on the wire (shutdown), the job stays SENDING: it may have reached the API.
             result = await backend.restart(job.key.connector, only_failed=job.only_failed)
@@ -356,6 +406,23 @@ class RestartQueue:
                 return
             if result.outcome in _RETRYABLE:
                 await asyncio.sleep(self._retry_delay(failures))
+
+    def _check_leading(self) -> None:
+        reason = self.may_send()
+        if reason is not None:
+            raise Abandoned(reason)
+
+    def _leave(self, job: RestartJob, reason: str) -> None:
+        """One job this replica may not send: forgotten here, left to the leader (see abandon)."""
+        if self._pending.get(job.key) is job:
+            del self._pending[job.key]
+            self._depths[job.credential] -= 1
+            self._observer.depth_changed(job.credential, self.depth(job.credential))
+            if not self._pending:
+                self._idle.set()
+        log.warning("restart_left_to_leader", job=job.id, cluster=job.key.cluster, connector=job.key.connector,
+                    reason=reason, requests=[r.id for r in job.requests],
+                    note="not sent by this replica; the leader recovers it from the shared state")
 
     async def _fetch_recommendations(self, job: RestartJob, backend: ConnectBackend, gateway: Gateway) -> None:
         """Confluent's advice exists only while the connector is failed: ask before the restart.

@@ -47,9 +47,9 @@ def route_of(path: str) -> str:
 
 
 class Probes:
-    """Liveness: the event loop is ticking. Readiness: config loaded, discovery (when configured)
-    has finished its first refresh, every cluster polled once, and the state file taking writes
-    (a daemon that cannot record its decisions acts on none)."""
+    """Liveness: the event loop is ticking. Readiness: this replica leads, config loaded,
+    discovery (when configured) has finished its first refresh, every cluster polled once, and the
+    state store taking writes (a daemon that cannot record its decisions acts on none)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -58,6 +58,9 @@ class Probes:
         self.pending_clusters: Callable[[], Iterable[str]] = lambda: ()
         self.discovery_pending: Callable[[], bool] = lambda: False
         self.state_problem: Callable[[], str | None] = lambda: None
+        # Why this replica does not lead (None: it does). Only the leader is ready, so that a
+        # Service sends the webhook and the API to the leader alone.
+        self.not_leader: Callable[[], str | None] = lambda: None
 
     def tick(self) -> None:
         self._last_tick = self._clock()
@@ -70,9 +73,10 @@ class Probes:
         pending = sorted(self.pending_clusters())
         discovering = self.discovery_pending()
         problem = self.state_problem()
-        ready = self.config_loaded and not pending and not discovering and problem is None
+        not_leader = self.not_leader()
+        ready = self.config_loaded and not pending and not discovering and problem is None and not_leader is None
         detail: dict[str, object] = {"config_loaded": self.config_loaded, "clusters_not_yet_polled": pending,
-                                     "state_store": problem or "ok"}
+                                     "state_store": problem or "ok", "leader": not_leader or "yes"}
         if discovering:
             detail["discovery"] = "the first refresh has not finished"
         return ready, detail

@@ -164,3 +164,41 @@ def test_prometheus_and_alertmanager_are_the_versions_ci_tests_with() -> None:
     assert images["prometheus"] == f"prom/prometheus:v{prometheus_version.group(1)}"
     assert images["alertmanager"] == f"prom/alertmanager:v{alertmanager_version.group(1)}"
     assert re.fullmatch(r"grafana/grafana:\d+\.\d+\.\d+", images["grafana"]), "Grafana pinned to a release"
+
+
+HA_FILE = COMPOSE_DIR / "compose.ha.yaml"
+
+
+class _Loader(yaml.SafeLoader):
+    """Compose's `!override` tag (replace, do not merge, a list of the base file)."""
+
+
+_Loader.add_constructor("!override", lambda loader, node: loader.construct_sequence(node))  # type: ignore[arg-type]
+
+
+def test_the_ha_playground_runs_two_daemons_on_postgresql() -> None:
+    ha = yaml.load(HA_FILE.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - a SafeLoader with one tag
+    python_module("compose_spec", package="the compose-spec wheel (the compose_spec parser)")
+    from compose_spec import PyCompose
+
+    merged = compose()
+    merged["services"] = {**merged["services"], **{name: {**merged["services"].get(name, {}), **spec}
+                                                    for name, spec in ha["services"].items()}}
+    merged["volumes"] = {**merged["volumes"], **ha["volumes"]}
+    PyCompose.from_json(json.dumps({k: v for k, v in merged.items() if not k.startswith("x-")})).validate()
+    replicas = [name for name, spec in merged["services"].items() if spec.get("image") == "connect-watchdog:local"
+                and spec.get("command") is None]
+    assert replicas == ["watchdog", "watchdog-b"]
+    for name in replicas:
+        spec = merged["services"][name]
+        assert spec["environment"]["WATCHDOG_STATE__URL"].startswith("postgresql://watchdog@postgres:5432/")
+        assert "watchdog-state:/var/lib/watchdog" not in spec["volumes"], "no state volume"
+        assert spec["depends_on"]["postgres"] == {"condition": "service_healthy"}
+    secrets = COMPOSE_DIR / "watchdog" / "secrets-ha"
+    assert (secrets / "WATCHDOG_STATE__PASSWORD").read_text() == (COMPOSE_DIR / "postgres" / "password").read_text()
+    env = {key: value for key, value in __import__("os").environ.items() if not key.startswith("WATCHDOG_")}
+    env["WATCHDOG_STATE__URL"] = merged["services"]["watchdog"]["environment"]["WATCHDOG_STATE__URL"]
+    done = subprocess.run([sys.executable, "-m", "watchdog", "check-config", "--config", str(DAEMON_CONFIG),
+                           "--secrets-dir", str(secrets)], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "state: PostgreSQL postgresql://watchdog@postgres:5432/watchdog   password: set" in done.stdout

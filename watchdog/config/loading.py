@@ -192,6 +192,9 @@ def _secrets_in_yaml(data: dict[str, Any]) -> list[tuple[str, str]]:
                 for secret_key, _ in section(body, secret):
                     problems.append(refused(f"{credentials_key}.{name}.{secret_key}",
                                             f"CREDENTIALS__{str(name).upper()}__{secret.upper()}"))
+    for state_key, state in section(data, "state"):
+        for password_key, _ in section(state, "password"):
+            problems.append(refused(f"{state_key}.{password_key}", "STATE__PASSWORD"))
     for blocking_key, blocking in section(data, "blocking"):
         for secret in _BLOCKING_SECRETS:
             for secret_key, _ in section(blocking, secret):

@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from .leadership import DatabaseUrl, LeaderElectionSettings
 from .types import (
     Duration,
     HttpUrl,
@@ -265,14 +266,26 @@ class HistorySettings(Strict):
 
 class StateSettings(Strict):
     """The state file: backoff, budgets, gave-up flags, history and unsent requests survive a
-    restart of the daemon. `:memory:` keeps nothing (tests, `--once` experiments)."""
+    restart of the daemon. `:memory:` keeps nothing (tests, `--once` experiments). With `url`
+    (PostgreSQL) instead, replicas share the state and elect a leader (config/leadership.py)."""
 
     path: str = "watchdog.db"
+    url: DatabaseUrl | None = None
+    password: StrippedSecret | None = None  # for `url`: WATCHDOG_STATE__PASSWORD or a secret file
+    leader_election: LeaderElectionSettings = LeaderElectionSettings()
     history: HistorySettings = HistorySettings()
     # A connector the polls no longer list keeps its backoff, budget and gave-up flag this long
     # before they are deleted: a short answer (a glitch, a cluster listed only in part) must not
     # hand every connector a fresh restart budget. At least a day.
     forget_vanished_after: Annotated[float, BeforeValidator(parse_duration), Field(ge=86400)] = 3 * 86400.0
+
+    @model_validator(mode="after")
+    def _one_store(self) -> StateSettings:
+        # With `url`, `path` is not used (the image sets WATCHDOG_STATE__PATH for the SQLite default,
+        # and a Kubernetes env cannot unset an image's variable).
+        if self.url is None and self.password is not None:
+            raise ValueError("a database password is set (WATCHDOG_STATE__PASSWORD) but no `url`")
+        return self
 
 
 class ReloadSettings(Strict):

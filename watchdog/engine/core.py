@@ -16,7 +16,7 @@ from ..metrics import Metrics
 from ..model import ConnectorKey, ConnectorStatus, Decision, Trigger
 from ..queue import RestartQueue
 from ..stall import Unjudged
-from ..state import SqliteStateStore
+from ..state import StateStore
 from ..windows import Windows
 
 if TYPE_CHECKING:  # only for the annotation: decisions.py builds on this module
@@ -41,7 +41,7 @@ class EngineCore:
     def __init__(
         self,
         config: Config,
-        state: SqliteStateStore,
+        state: StateStore,
         queue: RestartQueue,
         metrics: Metrics,
         *,

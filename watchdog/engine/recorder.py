@@ -12,8 +12,8 @@ from ..config import Backoff, Config, Rule
 from ..metrics import Metrics
 from ..model import ConnectorState, Health, HistoryRecord, Outcome, RestartRequest, Trigger
 from ..policy import record_attempt, record_manual_restart
-from ..queue import JobNotRecorded, RestartJob
-from ..state import SqliteStateStore, StateStoreError
+from ..queue import Abandoned, JobNotRecorded, RestartJob
+from ..state import Fenced, StateStore, StateStoreError
 from .core import FAILURE_TRIGGERS, SIGNAL_TRIGGERS, WallClock, log, utc_now
 
 
@@ -23,7 +23,7 @@ class JobRecorder:
     def __init__(
         self,
         config: Callable[[], Config],
-        state: SqliteStateStore,
+        state: StateStore,
         metrics: Metrics,
         breaker: Breaker,
         *,
@@ -66,6 +66,9 @@ class JobRecorder:
                 job.attempt_counted = True
             else:
                 self._state.mark_sending(job.id, job.key, state)
+        except Fenced as exc:
+            # Another replica leads now: it recovers this job's requests from the shared state.
+            raise Abandoned(str(exc)) from exc
         except StateStoreError as exc:
             # Sent without its attempt recorded, a failing connector would escape its backoff.
             raise JobNotRecorded(f"the state file cannot record the attempt ({exc})") from exc

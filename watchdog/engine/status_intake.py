@@ -49,6 +49,12 @@ class StatusIntake(Decisions):
         return statuses
 
     def on_poll(self, cluster: str, statuses: Mapping[str, ConnectorStatus]) -> None:
+        # One transaction for the poll's writes (two per connector) where the store needs it
+        # (PostgreSQL: one commit instead of thousands); a restart request still commits at once.
+        with self.state.batch():
+            self._on_poll(cluster, statuses)
+
+    def _on_poll(self, cluster: str, statuses: Mapping[str, ConnectorStatus]) -> None:
         now = self._now()
         counts = dict.fromkeys(Health, 0)
         judged: list[tuple[Rule, ConnectorKey, ConnectorStatus, Health]] = []

@@ -18,3 +18,9 @@ def recovery_advice(path: Path) -> str:
         "gave-up flags and history. The watchdog never replaces or deletes a state file itself."
     )
 
+
+
+class Fenced(StateStoreError):
+    """A write refused because this replica no longer holds the leadership it was decided under
+    (another replica took over: the shared state's epoch is newer), or holds none. Nothing was
+    written. Not a failure of the store: the daemon steps down rather than count it."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,19 @@ class SqliteStateStore:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    @property
+    def description(self) -> str:
+        return f"State file {self.path}"
+
+    def fence(self, epoch: int | None) -> None:
+        """One writer per file is the lock's job (a second daemon is refused at start), so there is
+        no other leader to be fenced from: the epoch is not needed here."""
+
+    def batch(self) -> AbstractContextManager[None]:
+        # Each write is already a transaction of a few tens of microseconds on a local file:
+        # grouping a poll's writes would save little and widen what one failure rolls back.
+        return nullcontext()
 
     @property
     def schema_version(self) -> int:

@@ -1,0 +1,82 @@
+"""The `ha` overlay: two replicas sharing a PostgreSQL state store, never on one node, no state
+volume, at most one evicted at a time, the database URL and password from a Secret, and a config
+the daemon accepts with them."""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .tools import DEPLOY, kubectl, run
+
+OVERLAY = DEPLOY / "kubernetes" / "overlays" / "ha"
+
+
+@functools.cache
+def rendered() -> tuple[dict[str, Any], ...]:
+    out = run([kubectl(), "kustomize", str(OVERLAY)]).stdout
+    return tuple(doc for doc in yaml.safe_load_all(out) if doc)
+
+
+def the(kind: str) -> dict[str, Any]:
+    (found,) = [doc for doc in rendered() if doc["kind"] == kind]
+    return found
+
+
+def test_two_replicas_on_two_nodes_without_a_volume() -> None:
+    kinds = sorted(doc["kind"] for doc in rendered())
+    assert kinds == sorted(["ConfigMap", "Deployment", "NetworkPolicy", "PodDisruptionBudget", "PrometheusRule",
+                            "Service", "ServiceMonitor"])
+    deployment = the("Deployment")["spec"]
+    assert deployment["replicas"] == 2
+    # Only the leader is Ready: a rollout that waited for new Ready pods would stall.
+    assert deployment["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 2, "maxUnavailable": "100%"}}
+    pod = deployment["template"]["spec"]
+    (required,) = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert required["topologyKey"] == "kubernetes.io/hostname"
+    assert required["labelSelector"]["matchLabels"].items() <= deployment["template"]["metadata"]["labels"].items()
+    assert [v["name"] for v in pod["volumes"]] == ["config", "secrets", "tmp"], "no state volume"
+    (container,) = pod["containers"]
+    assert "state" not in [m["name"] for m in container["volumeMounts"]]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
+def test_at_most_one_replica_is_evicted_at_a_time() -> None:
+    budget = the("PodDisruptionBudget")["spec"]
+    assert budget["maxUnavailable"] == 1 and budget["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    assert budget["selector"]["matchLabels"].items() <= the("Deployment")["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_the_database_comes_from_a_secret_and_the_policy_lets_it_through() -> None:
+    (container,) = the("Deployment")["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item for item in container["env"]}
+    for name in ("WATCHDOG_STATE__URL", "WATCHDOG_STATE__PASSWORD"):
+        assert env[name]["valueFrom"]["secretKeyRef"] == {"name": "connect-watchdog-database", "key": name}
+    assert env["WATCHDOG_DRY_RUN"]["value"] == "false"
+    egress = the("NetworkPolicy")["spec"]["egress"]
+    assert {"ports": [{"port": 5432, "protocol": "TCP"}]} in egress
+
+
+def test_the_config_with_a_database_url_is_valid(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(the("ConfigMap")["data"]["config.yaml"])
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    for name in ("WATCHDOG_CREDENTIALS__MAIN__API_KEY", "WATCHDOG_CREDENTIALS__MAIN__API_SECRET"):
+        (secrets / name).write_text("placeholder-value-0123456789\n")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("WATCHDOG_")}
+    # As the image and the Secret set them: the image's SQLite path stays, the URL wins.
+    env.update({"WATCHDOG_STATE__PATH": "/var/lib/watchdog/state.db", "WATCHDOG_DRY_RUN": "false",
+                "WATCHDOG_STATE__URL": "postgresql://watchdog@db.example.internal:5432/watchdog?sslmode=verify-full",
+                "WATCHDOG_STATE__PASSWORD": "db-password-not-shown-7Tq"})
+    done = subprocess.run([sys.executable, "-m", "watchdog", "check-config", "--config", str(config),
+                           "--secrets-dir", str(secrets)], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "db-password-not-shown-7Tq" not in done.stdout + done.stderr
+    assert "postgresql://watchdog@db.example.internal:5432/watchdog" in done.stdout, done.stdout

@@ -1,0 +1,616 @@
+"""The state store contract (watchdog/state/contract.py), run against both backends: the embedded
+SQLite file and a real PostgreSQL server (tests/postgres.py). Round trips, the pending-request
+flow and its transactions, history and its pruning, batches, and (PostgreSQL) fencing by epoch.
+
+`reopened()` is what a daemon started after a crash, or another replica, would read: only what was
+committed (SQLite: a read-only reader beside the writer, which holds the file's lock; PostgreSQL:
+another connection)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from watchdog.leadership import lease
+from watchdog.model import (
+    ConnectorKey,
+    ConnectorState,
+    Health,
+    HistoryRecord,
+    Outcome,
+    PendingPhase,
+    PendingRequest,
+    RestartRequest,
+    Trigger,
+)
+from watchdog.report import StatusRow
+from watchdog.state import Fenced, SqliteStateStore, StateStore, StateStoreError
+from watchdog.state.postgres import PostgresStateStore
+from watchdog.state.postgres_schema import MIGRATIONS as POSTGRES_MIGRATIONS
+from watchdog.state.schema import MIGRATIONS as SQLITE_MIGRATIONS
+
+from .postgres import PostgresServer
+
+T0 = datetime(2026, 3, 29, 10, 0, tzinfo=timezone.utc)
+ORDERS = ConnectorKey("prod", "orders-source")
+BILLING = ConnectorKey("prod", "billing-sink")
+AUDIT = ConnectorKey("staging", "audit-sink")
+
+FULL_STATE = ConnectorState(
+    consecutive_failures=2,
+    attempts=3,
+    last_restart_at=T0 + timedelta(microseconds=123456),
+    next_allowed_at=T0 + timedelta(minutes=12),
+    gave_up=True,
+    health=Health.FAILED,
+    healthy_since=None,
+)
+
+Reopen = Callable[[], AbstractContextManager[StateStore]]
+FailOn = Callable[[str, str], None]
+OpenStore = Callable[[Callable[[], datetime]], AbstractContextManager[StateStore]]
+
+
+class Clock:
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def request(request_id: str, key: ConnectorKey = ORDERS, *, at: datetime = T0, **changes: object) -> RestartRequest:
+    base = RestartRequest(
+        id=request_id, key=key, rule="heal", trigger=Trigger.STATUS, reason="failed: connector FAILED",
+        requested_at=at,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def record(job_id: str, key: ConnectorKey = ORDERS, *, at: datetime = T0, **changes: object) -> HistoryRecord:
+    base = HistoryRecord(
+        at=at, key=key, job_id=job_id, rule="heal", trigger=Trigger.STATUS, triggers=(Trigger.STATUS,),
+        outcome=Outcome.ACCEPTED, status_code=202, request_id="rq-1", tries=1, attempt=1,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def take_lease(server: PostgresServer, url: str, holder: str = "test-replica") -> int:
+    """The lease, taken as a replica takes it (watchdog.leadership.lease); returns its epoch."""
+
+    async def acquire() -> int:
+        conn = await psycopg.AsyncConnection.connect(url, password=server.password.get_secret_value(), autocommit=True)
+        async with conn:
+            epoch = await lease.acquire(conn, holder, 60.0)
+        assert epoch is not None, "the lease was held"
+        return epoch
+
+    return asyncio.run(acquire())
+
+
+class Backend:
+    """How one backend opens, reopens and breaks a store."""
+
+    def __init__(self, name: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+        self.name = name
+        if name == "sqlite":
+            self.path = tmp_path / "watchdog.db"
+        else:
+            self.server: PostgresServer = request.getfixturevalue("postgres_server")
+            self.url: str = request.getfixturevalue("postgres_url")
+
+    def open(self, now: Callable[[], datetime] | None = None) -> StateStore:
+        now = now or Clock(T0 + timedelta(days=1))
+        if self.name == "sqlite":
+            return SqliteStateStore(self.path, now=now)
+        store = PostgresStateStore(self.url, password=self.server.password, now=now)
+        store.fence(take_lease(self.server, self.url))
+        return store
+
+    def reopen(self) -> StateStore:
+        if self.name == "sqlite":
+            return SqliteStateStore(self.path, read_only=True)
+        return PostgresStateStore(self.url, password=self.server.password, read_only=True)
+
+    def fail_on(self, table: str, event: str) -> None:
+        """Make the next write of `event` on `table` fail inside the database, part-way through a
+        transaction."""
+        name = f"fail_{event.lower()}"
+        if self.name == "sqlite":
+            with sqlite3.connect(self.path) as db:
+                db.execute(f"CREATE TRIGGER {name} BEFORE {event} ON {table} BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
+            db.close()
+            return
+        with psycopg.connect(self.url, password=self.server.password.get_secret_value(), autocommit=True) as db:
+            db.execute(f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS "  # type: ignore[arg-type]
+                       "$$ BEGIN RAISE EXCEPTION 'disk on fire'; END $$")
+            db.execute(f"CREATE TRIGGER {name} BEFORE {event} ON {table} FOR EACH ROW EXECUTE FUNCTION {name}()")  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend_of_store(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    return Backend(str(request.param), tmp_path, request)
+
+
+@pytest.fixture
+def store(backend_of_store: Backend) -> Iterator[StateStore]:
+    opened = backend_of_store.open()
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def reopened(backend_of_store: Backend) -> Reopen:
+    def reopen() -> AbstractContextManager[StateStore]:
+        return backend_of_store.reopen()  # type: ignore[return-value]  # both stores are context managers
+
+    return reopen
+
+
+@pytest.fixture
+def fail_on(backend_of_store: Backend) -> FailOn:
+    return backend_of_store.fail_on
+
+
+@pytest.fixture
+def open_store(backend_of_store: Backend) -> OpenStore:
+    return backend_of_store.open  # type: ignore[return-value]
+
+
+# -- per-connector state -------------------------------------------------------------------------
+
+
+def test_an_unknown_connector_has_the_initial_state(store: StateStore) -> None:
+    assert store.load(ORDERS) == ConnectorState()
+
+
+def test_state_round_trips_exactly(store: StateStore, reopened: Reopen) -> None:
+    healthy = ConnectorState(attempts=1, health=Health.HEALTHY, healthy_since=T0 + timedelta(seconds=1))
+    store.save(ORDERS, FULL_STATE)
+    store.save(BILLING, healthy)
+    with reopened() as other:
+        assert other.load(ORDERS) == FULL_STATE
+        assert other.load(BILLING) == healthy
+        assert list(other.items()) == [(BILLING, healthy), (ORDERS, FULL_STATE)]
+
+
+def test_times_in_other_zones_are_kept_as_the_same_instant_in_utc(store: StateStore) -> None:
+    plus_two = timezone(timedelta(hours=2))
+    store.save(ORDERS, ConnectorState(last_restart_at=datetime(2026, 3, 29, 12, 0, tzinfo=plus_two)))
+    loaded = store.load(ORDERS).last_restart_at
+    assert loaded == T0 and loaded.tzinfo == timezone.utc
+
+
+def test_naive_times_are_refused(store: StateStore) -> None:
+    with pytest.raises(ValueError, match="no time zone"):
+        store.save(ORDERS, ConnectorState(last_restart_at=datetime(2026, 3, 29, 10, 0)))
+    assert store.load(ORDERS) == ConnectorState()
+
+
+def test_save_replaces_and_forget_drops_only_that_connector(store: StateStore) -> None:
+    store.save(ORDERS, FULL_STATE)
+    store.save(ORDERS, ConnectorState(attempts=1))
+    store.save(BILLING, FULL_STATE)
+    store.forget(ORDERS)
+    store.forget(AUDIT)  # never seen: nothing to do
+    assert dict(store.items()) == {BILLING: FULL_STATE}
+
+
+def test_forgetting_a_connector_keeps_its_history(store: StateStore) -> None:
+    store.finish("j1", ORDERS, FULL_STATE, record("j1"))
+    store.forget(ORDERS)
+    assert [r.job_id for r in store.history(ORDERS)] == ["j1"]
+
+
+def test_status_rows_join_the_state_and_the_last_seen_status(store: StateStore) -> None:
+    store.observe_status(ORDERS, "FAILED", T0)
+    store.save(ORDERS, FULL_STATE)  # saving the state keeps the seen status...
+    store.save(BILLING, ConnectorState(health=Health.HEALTHY))
+    store.observe_status(BILLING, "RUNNING", T0 + timedelta(seconds=5))  # ...and the reverse
+    store.observe_status(AUDIT, "PROVISIONING", T0)  # seen before any state was saved
+    assert store.rows() == [
+        StatusRow(BILLING, ConnectorState(health=Health.HEALTHY), "RUNNING", T0 + timedelta(seconds=5)),
+        StatusRow(ORDERS, FULL_STATE, "FAILED", T0),
+        StatusRow(AUDIT, ConnectorState(), "PROVISIONING", T0),
+    ]
+
+
+# -- history -------------------------------------------------------------------------------------
+
+
+def test_history_round_trips_every_field(store: StateStore, reopened: Reopen) -> None:
+    evidence = {
+        "state": "FAILED",
+        "trace": "org.apache.kafka.connect.errors.ConnectException: boom\n\tat X.y(X.java:1)",
+        "tasks": [{"id": 0, "state": "FAILED", "msg": "Invalid credentials", "trace": "é ☃ \u0000 null byte"}],
+    }
+    full = record(
+        "j1", at=T0 + timedelta(microseconds=1), trigger=Trigger.ALERT, triggers=(Trigger.STATUS, Trigger.ALERT),
+        outcome=Outcome.SERVER_ERROR, status_code=503, request_id="abc", message="HTTP 503: busy", tries=4,
+        attempt=2, evidence=evidence, recommendations=("Check the API key", "Rotate it"),
+    )
+    bare = record(
+        "j2", key=BILLING, at=T0 + timedelta(minutes=1), trigger=Trigger.SCHEDULE, triggers=(),
+        outcome=Outcome.DRY_RUN, status_code=None, request_id=None, tries=0, attempt=None,
+    )
+    store.finish("j1", ORDERS, None, full)
+    store.finish("j2", BILLING, None, bare)
+    with reopened() as other:
+        assert other.history() == [bare, full]
+
+
+def test_history_is_newest_first_per_connector_and_limited(store: StateStore) -> None:
+    for minute in range(5):
+        store.finish(f"o{minute}", ORDERS, None, record(f"o{minute}", at=T0 + timedelta(minutes=minute)))
+        store.finish(f"b{minute}", BILLING, None, record(f"b{minute}", BILLING, at=T0 + timedelta(minutes=minute)))
+    assert [r.job_id for r in store.history(ORDERS)] == ["o4", "o3", "o2", "o1", "o0"]
+    assert [r.job_id for r in store.history(limit=3)] == ["b4", "o4", "b3"]
+    assert [r.job_id for r in store.history(BILLING, limit=2)] == ["b4", "b3"]
+    assert store.history(AUDIT) == []
+
+
+def test_prune_by_age_deletes_older_records_of_every_connector(open_store: OpenStore) -> None:
+    clock = Clock(T0 + timedelta(days=30))
+    with open_store(clock) as store:
+        store.finish("old", ORDERS, None, record("old", at=T0))
+        store.finish("old-b", BILLING, None, record("old-b", BILLING, at=T0 + timedelta(days=1) - timedelta(microseconds=1)))
+        store.finish("edge", ORDERS, None, record("edge", at=T0 + timedelta(days=1)))
+        store.finish("new", BILLING, None, record("new", BILLING, at=T0 + timedelta(days=29)))
+        assert store.prune(max_age=timedelta(days=29), max_entries=100) == 2
+        assert [r.job_id for r in store.history()] == ["new", "edge"]
+
+
+def test_prune_by_count_keeps_the_newest_of_each_connector(store: StateStore) -> None:
+    for minute in range(6):
+        store.finish(f"o{minute}", ORDERS, None, record(f"o{minute}", at=T0 + timedelta(minutes=minute)))
+    store.finish("b0", BILLING, None, record("b0", BILLING, at=T0 - timedelta(minutes=5)))
+    # Two records at the same instant: the one written last counts as newer.
+    store.finish("o5-again", ORDERS, None, record("o5-again", at=T0 + timedelta(minutes=5)))
+    assert store.prune(max_age=timedelta(days=365), max_entries=2) == 5
+    assert [r.job_id for r in store.history(ORDERS)] == ["o5-again", "o5"]
+    assert [r.job_id for r in store.history(BILLING)] == ["b0"], "a quiet connector keeps its history"
+    assert store.prune(max_age=timedelta(days=365), max_entries=2) == 0
+
+
+@pytest.mark.parametrize(("max_age", "max_entries"), [(timedelta(0), 10), (timedelta(days=1), 0)])
+def test_prune_refuses_limits_that_would_delete_everything(
+    store: StateStore, max_age: timedelta, max_entries: int
+) -> None:
+    store.finish("j1", ORDERS, None, record("j1"))
+    with pytest.raises(ValueError, match="history limits must be positive"):
+        store.prune(max_age=max_age, max_entries=max_entries)
+    assert len(store.history()) == 1
+
+
+# -- pending requests: queued -> sending -> finished ---------------------------------------------
+
+
+def test_a_request_goes_queued_then_sending_then_finished(store: StateStore, reopened: Reopen) -> None:
+    alert = request("r1", trigger=Trigger.ALERT, origin="fp-123", dry_run=True, reason="alert: ConnectorDown")
+    counted = ConnectorState(attempts=1, last_restart_at=T0, next_allowed_at=T0 + timedelta(minutes=2))
+
+    store.add_pending(alert, "job-1")
+    with reopened() as after_crash:
+        assert after_crash.pending() == [PendingRequest(alert, "job-1", PendingPhase.QUEUED)]
+        assert after_crash.load(ORDERS) == ConnectorState(), "nothing counted before the call"
+
+    store.mark_sending("job-1", ORDERS, counted)
+    with reopened() as after_crash:
+        assert after_crash.pending() == [PendingRequest(alert, "job-1", PendingPhase.SENDING)]
+        assert after_crash.load(ORDERS) == counted, "the attempt is counted before the call goes out"
+
+    final = replace(counted, health=Health.FAILED)
+    store.finish("job-1", ORDERS, final, record("job-1", attempt=1))
+    with reopened() as after_crash:
+        assert after_crash.pending() == []
+        assert after_crash.load(ORDERS) == final
+        assert [r.job_id for r in after_crash.history()] == ["job-1"]
+
+
+def test_finish_without_a_state_leaves_the_state_alone(store: StateStore) -> None:
+    store.save(ORDERS, FULL_STATE)
+    store.add_pending(request("r1", trigger=Trigger.SCHEDULE), "job-1")
+    store.finish("job-1", ORDERS, None, record("job-1", outcome=Outcome.REJECTED, status_code=400))
+    assert store.load(ORDERS) == FULL_STATE
+    assert store.pending() == []
+
+
+def test_merged_requests_move_through_the_phases_together(store: StateStore) -> None:
+    store.add_pending(request("r1"), "job-1")
+    store.add_pending(request("r2", trigger=Trigger.ALERT, at=T0 + timedelta(seconds=1)), "job-1")
+    store.add_pending(request("r3", BILLING, at=T0 + timedelta(seconds=2)), "job-2")
+    store.mark_sending("job-1", ORDERS, ConnectorState(attempts=1))
+    assert [(p.request.id, p.phase) for p in store.pending()] == [
+        ("r1", PendingPhase.SENDING), ("r2", PendingPhase.SENDING), ("r3", PendingPhase.QUEUED),
+    ]
+    store.finish("job-1", ORDERS, None, record("job-1"))
+    assert [p.request.id for p in store.pending()] == ["r3"]
+
+
+def test_pending_is_oldest_first(store: StateStore) -> None:
+    store.add_pending(request("late", at=T0 + timedelta(minutes=1)), "job-1")
+    store.add_pending(request("early", BILLING, at=T0), "job-2")
+    store.add_pending(request("early-too", AUDIT, at=T0), "job-3")
+    assert [p.request.id for p in store.pending()] == ["early", "early-too", "late"]
+
+
+def test_a_recovered_request_queued_again_keeps_its_phase(store: StateStore) -> None:
+    store.add_pending(request("r1"), "job-old")
+    store.mark_sending("job-old", ORDERS, ConnectorState(attempts=1))
+    # The daemon died; the new one queues the request again, under a new job.
+    store.add_pending(request("r1"), "job-new")
+    assert store.pending() == [PendingRequest(request("r1"), "job-new", PendingPhase.SENDING)]
+    store.finish("job-new", ORDERS, None, record("job-new"))
+    assert store.pending() == []
+
+
+def test_withdrawn_requests_are_forgotten(store: StateStore) -> None:
+    for rid in ("r1", "r2", "r3"):
+        store.add_pending(request(rid), "job-1")
+    store.withdraw_pending(["r1", "r3", "unknown"])
+    assert [p.request.id for p in store.pending()] == ["r2"]
+
+
+def test_finish_refuses_a_record_of_another_job(store: StateStore) -> None:
+    store.add_pending(request("r1"), "job-1")
+    with pytest.raises(ValueError, match="given for prod/orders-source job job-1"):
+        store.finish("job-1", ORDERS, None, record("job-2"))
+    with pytest.raises(ValueError, match="given for prod/billing-sink"):
+        store.finish("job-1", BILLING, None, record("job-1"))
+    assert len(store.pending()) == 1 and store.history() == []
+
+
+def test_finish_is_all_or_nothing(store: StateStore, reopened: Reopen, fail_on: FailOn) -> None:
+    store.save(ORDERS, FULL_STATE)
+    store.add_pending(request("r1"), "job-1")
+    fail_on("pending_request", "DELETE")  # the last of finish's three writes
+    with pytest.raises(StateStoreError) as caught:
+        store.finish("job-1", ORDERS, ConnectorState(), record("job-1"))
+    assert str(caught.value) == f"{store.description}: could not record a finished restart: disk on fire."
+    with reopened() as after:
+        assert after.history() == [], "the history insert was rolled back"
+        assert after.load(ORDERS) == FULL_STATE, "the state save was rolled back"
+        assert len(after.pending()) == 1
+
+
+def test_mark_sending_is_all_or_nothing(store: StateStore, reopened: Reopen, fail_on: FailOn) -> None:
+    store.add_pending(request("r1"), "job-1")
+    fail_on("connector_state", "INSERT")  # after the phase flip
+    with pytest.raises(StateStoreError, match="could not mark a restart as sending: disk on fire"):
+        store.mark_sending("job-1", ORDERS, ConnectorState(attempts=1))
+    with reopened() as after:
+        assert after.pending()[0].phase is PendingPhase.QUEUED
+        assert after.load(ORDERS) == ConnectorState()
+
+
+def test_the_store_works_after_a_failed_transaction(store: StateStore, fail_on: FailOn) -> None:
+    fail_on("restart_history", "INSERT")
+    with pytest.raises(StateStoreError):
+        store.finish("job-1", ORDERS, None, record("job-1"))
+    store.save(ORDERS, FULL_STATE)  # no transaction was left open
+    assert store.load(ORDERS) == FULL_STATE
+
+
+# -- batches -------------------------------------------------------------------------------------
+
+
+def test_a_batch_commits_its_writes_together(store: StateStore, reopened: Reopen) -> None:
+    with store.batch():
+        store.observe_status(ORDERS, "FAILED", T0)
+        store.save(ORDERS, FULL_STATE)
+        assert store.load(ORDERS) == FULL_STATE, "a batch reads its own writes"
+    with reopened() as other:
+        assert other.rows() == [StatusRow(ORDERS, FULL_STATE, "FAILED", T0)]
+
+
+def test_a_request_added_inside_a_batch_is_durable_when_add_pending_returns(store: StateStore, reopened: Reopen) -> None:
+    with pytest.raises(RuntimeError, match="the poll broke"), store.batch():
+        store.add_pending(request("r1"), "job-1")
+        with reopened() as other:
+            assert [p.request.id for p in other.pending()] == ["r1"], "remembered before it is queued"
+        raise RuntimeError("the poll broke")
+    with reopened() as other:
+        assert [p.request.id for p in other.pending()] == ["r1"], "a later failure of the batch keeps it"
+
+
+def test_a_failed_batch_leaves_the_store_usable(store: StateStore, fail_on: FailOn) -> None:
+    fail_on("restart_history", "INSERT")
+    with pytest.raises(StateStoreError), store.batch():
+        store.save(BILLING, FULL_STATE)
+        store.finish("job-1", ORDERS, None, record("job-1"))
+    store.save(ORDERS, FULL_STATE)
+    assert store.load(ORDERS) == FULL_STATE
+    assert store.problem is None, "a write that succeeds clears the problem"
+
+
+def test_a_failed_write_is_reported_until_one_succeeds(store: StateStore, fail_on: FailOn) -> None:
+    failures: list[int] = []
+    store.on_failure = lambda: failures.append(1)
+    fail_on("restart_history", "INSERT")
+    with pytest.raises(StateStoreError):
+        store.finish("job-1", ORDERS, None, record("job-1"))
+    assert failures == [1] and store.problem is not None and "disk on fire" in store.problem
+    store.save(ORDERS, FULL_STATE)
+    assert store.problem is None
+
+
+def test_both_backends_have_the_same_schema_versions() -> None:
+    assert [m.description for m in POSTGRES_MIGRATIONS] == [m.description for m in SQLITE_MIGRATIONS]
+
+
+def test_a_new_store_is_at_the_latest_schema(store: StateStore) -> None:
+    assert store.schema_version == len(SQLITE_MIGRATIONS)
+
+
+# -- fencing (PostgreSQL: replicas share the store) ------------------------------------------------
+
+
+@pytest.fixture
+def pg(postgres_server: PostgresServer, postgres_url: str) -> Iterator[PostgresStateStore]:
+    with PostgresStateStore(postgres_url, password=postgres_server.password, now=Clock()) as opened:
+        yield opened
+
+
+def test_a_store_without_leadership_writes_nothing(pg: PostgresStateStore) -> None:
+    with pytest.raises(Fenced, match="not the leader"):
+        pg.save(ORDERS, FULL_STATE)
+    assert pg.load(ORDERS) == ConnectorState() and pg.problem is None, "fencing is not a store failure"
+
+
+def test_a_write_under_a_stale_epoch_is_refused_and_changes_nothing(
+    pg: PostgresStateStore, postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    old = take_lease(postgres_server, postgres_url, "replica-a")
+    pg.fence(old)
+    pg.add_pending(request("r1"), "job-1")
+    new = take_lease(postgres_server, postgres_url, "replica-a")  # the same holder again: the epoch still rises
+    assert new == old + 1
+    for write in (
+        lambda: pg.mark_sending("job-1", ORDERS, ConnectorState(attempts=1)),
+        lambda: pg.finish("job-1", ORDERS, FULL_STATE, record("job-1")),
+        lambda: pg.save(ORDERS, FULL_STATE),
+        lambda: pg.add_pending(request("r2"), "job-2"),
+        lambda: pg.withdraw_pending(["r1"]),
+        lambda: pg.prune(timedelta(days=1), 1),
+    ):
+        with pytest.raises(Fenced, match=f"epoch {old}, the lease is at epoch {new}"):
+            write()
+    assert pg.pending() == [PendingRequest(request("r1"), "job-1", PendingPhase.QUEUED)]
+    assert pg.load(ORDERS) == ConnectorState() and pg.history() == []
+    assert pg.problem is None
+    pg.fence(new)
+    pg.save(ORDERS, FULL_STATE)
+    assert pg.load(ORDERS) == FULL_STATE
+
+
+def test_a_takeover_waits_for_a_batch_then_fences_it(
+    pg: PostgresStateStore, postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    """A batch holds the lease row share-locked from its first write to its commit (commit points
+    included): a replica taking over waits for it, and every write after the takeover is refused.
+    So a batch is all the old leader's, or (refused at its start) nothing of it is written."""
+    import threading
+
+    pg.fence(take_lease(postgres_server, postgres_url, "replica-a"))
+    with postgres_server.connect(postgres_url.rsplit("/", 1)[1]) as db:
+        db.execute("UPDATE leader_lease SET expires_at = '-infinity'")  # replica-a froze; its lease ran out
+    taken: list[int] = []
+    with pg.batch():
+        pg.save(ORDERS, FULL_STATE)
+        takeover = threading.Thread(target=lambda: taken.append(take_lease(postgres_server, postgres_url, "replica-b")))
+        takeover.start()
+        takeover.join(0.5)
+        assert taken == [], "the takeover did not wait for the batch"
+        pg.add_pending(request("r1"), "job-1")  # a commit point: the batch goes on under its lock
+        takeover.join(0.3)
+        assert taken == []
+        pg.save(BILLING, FULL_STATE)
+    takeover.join(10)
+    assert len(taken) == 1
+    with pytest.raises(Fenced):
+        pg.save(AUDIT, FULL_STATE)
+    with pytest.raises(Fenced), pg.batch():
+        pass
+    assert [p.request.id for p in pg.pending()] == ["r1"]
+    assert pg.load(ORDERS) == FULL_STATE and pg.load(BILLING) == FULL_STATE and pg.load(AUDIT) == ConnectorState()
+
+
+def test_a_takeover_waits_for_a_write_in_progress(
+    pg: PostgresStateStore, postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    """The epoch is checked in the write's own transaction: a takeover cannot slip between the
+    check and the write."""
+    pg.fence(take_lease(postgres_server, postgres_url, "replica-a"))
+    with psycopg.connect(postgres_url, password=postgres_server.password.get_secret_value(), autocommit=True) as other:
+        other.execute("UPDATE leader_lease SET expires_at = '-infinity'")
+        other.execute("SET statement_timeout = 500")
+        with pg.batch():
+            pg.save(ORDERS, FULL_STATE)
+            with pytest.raises(psycopg.errors.QueryCanceled):
+                other.execute("UPDATE leader_lease SET holder = 'replica-b', epoch = epoch + 1")
+    assert pg.load(ORDERS) == FULL_STATE
+
+
+def test_a_database_restart_needs_no_action(tmp_path: Path) -> None:
+    server = PostgresServer()
+    server.start()
+    try:
+        url = server.database()
+        with PostgresStateStore(url, password=server.password) as store:
+            store.fence(take_lease(server, url))
+            store.save(ORDERS, FULL_STATE)
+            server.stop("fast")
+            with pytest.raises(StateStoreError, match="could not load a connector's state"):
+                store.load(ORDERS)
+            with pytest.raises(StateStoreError):
+                store.load(ORDERS)  # fails at once: no new connection for a second
+            server.start()
+            deadline = asyncio.run(_wait_for(lambda: _loads(store), 10.0))
+            assert deadline, "the store did not reconnect"
+            assert store.load(ORDERS) == FULL_STATE
+    finally:
+        server.destroy()
+
+
+def _loads(store: StateStore) -> bool:
+    try:
+        store.load(ORDERS)
+    except StateStoreError:
+        return False
+    return True
+
+
+async def _wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while loop.time() < end:
+        if condition():
+            return True
+        await asyncio.sleep(0.2)
+    return False
+
+
+def test_a_newer_database_is_refused(postgres_server: PostgresServer, postgres_url: str) -> None:
+    PostgresStateStore(postgres_url, password=postgres_server.password).close()
+    with postgres_server.connect(postgres_url.rsplit("/", 1)[1]) as db:
+        db.execute("UPDATE schema_version SET version = 99")
+    with pytest.raises(StateStoreError, match="has schema version 99, newer than the 1 this watchdog knows"):
+        PostgresStateStore(postgres_url, password=postgres_server.password)
+
+
+def test_another_applications_tables_are_refused(postgres_server: PostgresServer, postgres_url: str) -> None:
+    with postgres_server.connect(postgres_url.rsplit("/", 1)[1]) as db:
+        db.execute("CREATE TABLE connector_state (id int)")
+    with pytest.raises(StateStoreError, match="has the tables connector_state but no watchdog schema version"):
+        PostgresStateStore(postgres_url, password=postgres_server.password)
+
+
+def test_a_wrong_password_is_refused_without_showing_it(postgres_server: PostgresServer, postgres_url: str) -> None:
+    from pydantic import SecretStr
+
+    with pytest.raises(StateStoreError) as caught:
+        PostgresStateStore(postgres_url, password=SecretStr("wrong-password-9Kq"))
+    assert "password authentication failed" in str(caught.value)
+    assert "wrong-password-9Kq" not in str(caught.value) and postgres_url in str(caught.value)
+
+
+def test_replicas_starting_together_migrate_once(postgres_server: PostgresServer, postgres_url: str) -> None:
+    import concurrent.futures
+
+    def open_one(_: Any) -> int:
+        with PostgresStateStore(postgres_url, password=postgres_server.password) as store:
+            return store.schema_version
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(open_one, range(4))) == [1, 1, 1, 1]

@@ -1,0 +1,101 @@
+"""The settings of a shared state store: the PostgreSQL URL (its password never in it) and the
+leader election's lease, renew deadline and renew interval."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import parse_qs, urlsplit
+
+from pydantic import AfterValidator, model_validator
+
+from .types import PositiveDuration, Strict
+
+DATABASE_SCHEMES = ("postgresql", "postgres")
+
+
+def _check_database_url(url: str) -> str:
+    """A postgresql:// URL without a password in it: the URL is printed by check-config and
+    logged, so the password comes from WATCHDOG_STATE__PASSWORD or a secret file of that name.
+    Never quoted in an error: it may hold one."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise ValueError(f"the database URL is not valid: {exc}") from None
+    if parts.scheme not in DATABASE_SCHEMES or not parts.hostname:
+        raise ValueError("expected a URL like postgresql://USER@HOST:5432/DATABASE")
+    if parts.password is not None or "password" in {key.lower() for key in parse_qs(parts.query)}:
+        raise ValueError(
+            "the database URL must not carry a password (it would be shown by check-config and in logs); "
+            "set WATCHDOG_STATE__PASSWORD or put it in a file of that name in the secrets directory"
+        )
+    return url
+
+
+DatabaseUrl = Annotated[str, AfterValidator(_check_database_url)]
+
+
+# The lease's three durations and what follows from them (pure: no clock is read here).
+#
+#     renew_interval < renew_deadline < lease_duration
+#
+# - The leader renews every `renew_interval`: expires_at = (database's clock at the renewal) +
+#   `lease_duration`.
+# - It sends nothing once `renew_deadline` has passed since the START of its last successful renewal
+#   (measured on its own monotonic clock), and steps down. That moment precedes the expiry the
+#   database recorded by at least `margin` = lease_duration - renew_deadline, since the renewal
+#   cannot have reached the database before it started.
+# - A standby takes the lease only once the database's clock is past expires_at.
+#
+# Only the database's clock decides expiry, so the replicas' wall clocks need not agree at all. What
+# `margin` must cover is the leader's monotonic clock running slower than the database's over one
+# lease (clock rate drift: parts per million, i.e. microseconds) and, mostly, the time between the
+# leader's check and its request reaching the Connect API (scheduling, a GC pause). Defaults as
+# controller-runtime's leader election: 15 s lease, 10 s renew deadline (a 5 s margin), a try every
+# 2 s.
+@dataclass(frozen=True)
+class LeaseTiming:
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    renew_interval: float = 2.0
+
+    @property
+    def margin(self) -> float:
+        return self.lease_duration - self.renew_deadline
+
+    def send_deadline(self, renewal_started: float) -> float:
+        """Until when (monotonic) a leader whose last successful renewal started at
+        `renewal_started` may send."""
+        return renewal_started + self.renew_deadline
+
+    def problems(self) -> list[str]:
+        found = []
+        if not 0 < self.renew_interval < self.renew_deadline < self.lease_duration:
+            found.append("needs 0 < renew_interval < renew_deadline < lease_duration")
+        elif self.renew_deadline < 2 * self.renew_interval:
+            found.append("renew_deadline must leave room for at least two renewals (>= 2 x renew_interval)")
+        elif self.margin < max(1.0, 0.2 * self.lease_duration):
+            found.append(f"lease_duration - renew_deadline (the margin for clock drift and pauses, now "
+                         f"{self.margin:g}s) must be at least 1s and 20% of lease_duration")
+        return found
+
+
+class LeaderElectionSettings(Strict):
+    """Used with `state.url` (PostgreSQL): replicas compete for a lease in the database; the holder
+    runs triggers and the queue. See `LeaseTiming` above and the README for why the
+    defaults (controller-runtime's) are safe."""
+
+    lease_duration: PositiveDuration = 15.0
+    renew_deadline: PositiveDuration = 10.0
+    renew_interval: PositiveDuration = 2.0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LeaderElectionSettings:
+        problems = self.timing().problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def timing(self) -> LeaseTiming:
+        return LeaseTiming(self.lease_duration, self.renew_deadline, self.renew_interval)

@@ -1,0 +1,33 @@
+"""The leadership a config asks for: an election among replicas sharing a PostgreSQL store, or a
+sole leader for a SQLite file."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry
+
+from ..config import StateSettings
+from .metrics import LeadershipMetrics
+from .sole import SoleLeader
+
+
+class Leadership(Protocol):
+    leading: bool
+    epoch: int | None
+
+    def may_send(self) -> str | None: ...
+
+    @property
+    def retry_after(self) -> int: ...
+
+    async def stop(self, *, release: bool = True) -> None: ...
+
+
+def build_leadership(settings: StateSettings, registry: CollectorRegistry) -> Leadership:
+    metrics = LeadershipMetrics(registry)
+    if settings.url is None:
+        return SoleLeader(metrics)
+    from .elector import Elector
+
+    return Elector(settings.url, settings.password, settings.leader_election.timing(), metrics)

@@ -1,0 +1,217 @@
+"""`Elector`: this replica's part in the leader election. It campaigns for the lease while it
+is a standby, renews it while it leads, steps down when it cannot renew in time or finds the
+lease taken, and says at every moment whether this replica may send (`may_send`).
+
+It runs on the event loop with its own asynchronous connection, apart from the store's: a
+renewal never waits behind a poll's writes, and a loop stuck for longer than the renew deadline
+(a frozen process) cannot renew at all, so a standby takes over, as it should. `may_send` reads
+only the monotonic clock, so the queue asks it right before every call to the Connect API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import psycopg
+from pydantic import SecretStr
+
+from ..config.leadership import LeaseTiming
+from ..logs import get_logger
+from ..state.postgres_connection import connection_parameters, describe, replica_identity
+from . import lease
+from .metrics import LeadershipMetrics
+
+log = get_logger("watchdog.leadership")
+
+Elected = Callable[[int], Awaitable[None]]
+Lost = Callable[[str], Awaitable[None]]
+
+
+class Elector:
+    def __init__(
+        self,
+        url: str,
+        password: SecretStr | None,
+        timing: LeaseTiming,
+        metrics: LeadershipMetrics,
+        *,
+        identity: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.timing = timing
+        self.identity = identity or replica_identity()
+        self._database = describe(url)
+        self._parameters = connection_parameters(url, password, role="lease")
+        self._metrics = metrics
+        self._clock = clock
+        self.leading = False
+        self.epoch: int | None = None
+        self._deadline = 0.0  # monotonic: no send after this without a renewal
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._on_elected: Elected | None = None
+        self._on_lost: Lost | None = None
+        self._last_error: str | None = None
+        metrics.show(leading=False, epoch=None)
+
+    # -- what the rest of the daemon asks -------------------------------------------------------
+
+    def may_send(self) -> str | None:
+        """None while this replica leads and its lease is surely its own; else why not."""
+        if not self.leading:
+            return "this replica is not the leader"
+        if self._clock() >= self._deadline:
+            return (f"the lease was not renewed within renew_deadline ({self.timing.renew_deadline:g}s); "
+                    "stepping down before it can expire")
+        return None
+
+    @property
+    def retry_after(self) -> int:
+        """What a standby tells clients: by then some replica leads, unless none can."""
+        return int(self.timing.lease_duration + self.timing.renew_interval + 0.999)
+
+    # -- running ----------------------------------------------------------------------------------
+
+    def start(self, on_elected: Elected, on_lost: Lost) -> None:
+        self._on_elected, self._on_lost = on_elected, on_lost
+        self._task = asyncio.create_task(self._run(), name="leader-election")
+        log.info("leader_election_started", replica=self.identity, database=self._database,
+                 lease_duration=self.timing.lease_duration, renew_deadline=self.timing.renew_deadline,
+                 renew_interval=self.timing.renew_interval)
+
+    async def stop(self, *, release: bool = True) -> None:
+        """Stop campaigning; a leader gives the lease back (a standby takes over at its next try)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if release and self.leading and self.epoch is not None:
+            try:
+                conn = await self._connection()
+                await asyncio.wait_for(lease.release(conn, self.identity, self.epoch), self.timing.renew_interval)
+                log.info("leader_lease_released", replica=self.identity, epoch=self.epoch)
+            except (psycopg.Error, OSError, TimeoutError) as exc:
+                log.warning("leader_lease_not_released", replica=self.identity, error=_short(exc),
+                            note="a standby takes over once the lease expires")
+        self.leading, self.epoch = False, None
+        self._metrics.show(leading=False, epoch=None)
+        await self._close()
+
+    async def _run(self) -> None:
+        while True:
+            if self.leading:
+                await self._renew()
+            else:
+                await self._campaign()
+            wait = self.timing.renew_interval
+            if self.leading:
+                wait = min(wait, max(0.0, self._deadline - self._clock()))
+            await asyncio.sleep(wait)
+
+    async def _campaign(self) -> None:
+        started = self._clock()
+        try:
+            conn = await self._connection()
+            epoch = await asyncio.wait_for(lease.acquire(conn, self.identity, self.timing.lease_duration),
+                                           self.timing.renew_interval)
+            if epoch is None:
+                view = await asyncio.wait_for(lease.read(conn), self.timing.renew_interval)
+                self._metrics.show(leading=False, epoch=view.epoch)
+                self._recovered()
+                return
+        except (psycopg.Error, OSError, TimeoutError) as exc:
+            await self._failed("campaign", exc)
+            return
+        self._recovered()
+        self.leading, self.epoch = True, epoch
+        self._deadline = self.timing.send_deadline(started)
+        self._metrics.show(leading=True, epoch=epoch)
+        self._metrics.changes.labels("acquired").inc()
+        log.warning("leader_elected", replica=self.identity, epoch=epoch,
+                    note="this replica now runs the triggers and the restart queue")
+        assert self._on_elected is not None
+        try:
+            await self._on_elected(epoch)
+        except Exception as exc:
+            log.exception("leader_start_failed", replica=self.identity, epoch=epoch, error=_short(exc))
+            await self._step_down(f"could not start leading: {_short(exc)}", release=True)
+
+    async def _renew(self) -> None:
+        if self._clock() >= self._deadline:
+            await self._step_down(self.may_send() or "renew deadline passed")
+            return
+        started = self._clock()
+        assert self.epoch is not None
+        try:
+            conn = await self._connection()
+            timeout = max(0.05, min(self.timing.renew_interval, self._deadline - started))
+            held = await asyncio.wait_for(lease.renew(conn, self.identity, self.epoch, self.timing.lease_duration),
+                                          timeout)
+        except (psycopg.Error, OSError, TimeoutError) as exc:
+            await self._failed("renewal", exc)
+            if self._clock() >= self._deadline:
+                await self._step_down(f"could not renew the lease within renew_deadline "
+                                      f"({self.timing.renew_deadline:g}s): {_short(exc)}")
+            return
+        self._recovered()
+        if held:
+            self._deadline = self.timing.send_deadline(started)
+        else:
+            await self._step_down("another replica took the lease over (its epoch is newer)")
+
+    async def _step_down(self, reason: str, *, release: bool = False) -> None:
+        epoch = self.epoch
+        self.leading, self.epoch = False, None
+        self._deadline = 0.0
+        self._metrics.show(leading=False, epoch=epoch)
+        self._metrics.changes.labels("lost").inc()
+        log.error("leadership_lost", replica=self.identity, epoch=epoch, reason=reason,
+                  note="stopped sending; restarts not yet sent are left to the next leader, which recovers them")
+        assert self._on_lost is not None
+        try:
+            await self._on_lost(reason)
+        except Exception:
+            log.exception("leader_stop_failed", replica=self.identity)
+        if release and epoch is not None:
+            with contextlib.suppress(psycopg.Error, OSError, TimeoutError):
+                conn = await self._connection()
+                await asyncio.wait_for(lease.release(conn, self.identity, epoch), self.timing.renew_interval)
+
+    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+        if self._conn is not None and not self._conn.closed and not self._conn.broken:
+            return self._conn
+        await self._close()
+        self._conn = await asyncio.wait_for(
+            psycopg.AsyncConnection.connect(autocommit=True, **self._parameters),
+            self._parameters["connect_timeout"] + 1,
+        )
+        return self._conn
+
+    async def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def _failed(self, what: str, exc: BaseException) -> None:
+        await self._close()  # made again at the next try
+        error = _short(exc)
+        if error != self._last_error:  # one line per kind of trouble, not one per try
+            log.warning("leader_lease_unreachable", replica=self.identity, operation=what, error=error,
+                        leading=self.leading, database=self._database)
+        self._last_error = error
+
+    def _recovered(self) -> None:
+        if self._last_error is not None:
+            log.info("leader_lease_reachable", replica=self.identity, database=self._database)
+            self._last_error = None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]

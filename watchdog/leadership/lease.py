@@ -1,0 +1,77 @@
+"""The lease row in the shared database: take it, renew it, give it back, read it.
+
+One row (`leader_lease`, made by the store's migrations): holder, epoch, expires_at. Every
+statement is one UPDATE, atomic on its own; all times are the database's (`clock_timestamp()`),
+so replicas never compare their own clocks. The epoch rises with every change of holder and is
+what the store's writes are fenced with (state/postgres.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+AsyncConnection = psycopg.AsyncConnection[Any]
+
+ACQUIRE = """
+UPDATE leader_lease
+SET holder = %(me)s, epoch = epoch + 1, expires_at = clock_timestamp() + make_interval(secs => %(lease)s),
+    acquired_at = clock_timestamp(), renewed_at = clock_timestamp()
+WHERE id = 1 AND (expires_at <= clock_timestamp() OR holder = %(me)s)
+RETURNING epoch
+"""
+# A replica that stepped down (it could not renew in time) and finds its own name still there may
+# take the lease again at once: the epoch rises all the same, so whatever it had decided before is
+# fenced off.
+
+RENEW = """
+UPDATE leader_lease SET expires_at = clock_timestamp() + make_interval(secs => %(lease)s), renewed_at = clock_timestamp()
+WHERE id = 1 AND holder = %(me)s AND epoch = %(epoch)s
+RETURNING epoch
+"""
+
+RELEASE = """
+UPDATE leader_lease SET holder = NULL, expires_at = '-infinity'
+WHERE id = 1 AND holder = %(me)s AND epoch = %(epoch)s
+"""
+
+READ = """
+SELECT holder, epoch, expires_at > clock_timestamp() AS valid,
+       extract(epoch FROM expires_at - clock_timestamp()) AS expires_in
+FROM leader_lease WHERE id = 1
+"""
+
+
+@dataclass(frozen=True)
+class LeaseView:
+    holder: str | None
+    epoch: int
+    valid: bool  # held and not expired, on the database's clock
+
+
+async def acquire(conn: AsyncConnection, me: str, lease_seconds: float) -> int | None:
+    """The new epoch if this replica now holds the lease, else None (another holds a valid one)."""
+    cursor = await conn.execute(ACQUIRE, {"me": me, "lease": lease_seconds})
+    row = await cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+async def renew(conn: AsyncConnection, me: str, epoch: int, lease_seconds: float) -> bool:
+    """False: the lease is no longer ours under this epoch (another replica took it over)."""
+    cursor = await conn.execute(RENEW, {"me": me, "epoch": epoch, "lease": lease_seconds})
+    return await cursor.fetchone() is not None
+
+
+async def release(conn: AsyncConnection, me: str, epoch: int) -> None:
+    """Give the lease back at a clean stop: a standby takes over at its next try, not a lease later."""
+    await conn.execute(RELEASE, {"me": me, "epoch": epoch})
+
+
+async def read(conn: AsyncConnection) -> LeaseView:
+    cursor = await conn.execute(READ)
+    row = await cursor.fetchone()
+    if row is None:
+        return LeaseView(None, 0, False)
+    return LeaseView(row[0], int(row[1]), bool(row[2]) and row[0] is not None)

@@ -1,0 +1,76 @@
+"""`StateStore`: what every state backend promises, whatever keeps the records.
+
+Two implementations: `SqliteStateStore` (an embedded file, one daemon per file) and
+`PostgresStateStore` (a shared database, several replicas, one of them the leader). The engine,
+the recorder, recovery, the API and the CLI know only this protocol; `tests/test_state_contract.py`
+runs the same suite against both.
+
+The guarantees, for both:
+- Every write is all or nothing. `mark_sending` counts the attempt in the transaction that marks
+  the request as possibly sent; `finish` writes the history record, the state and the removal of
+  the request together. A write that returns is durable against a crash of the daemon.
+- `add_pending` is durable when it returns, even inside a `batch()`: a request is remembered before
+  it is queued, so a crash never loses it.
+- Writes are fenced (PostgreSQL): each carries the epoch of the leadership it was decided under,
+  checked in its own transaction; a stale one raises `Fenced` and changes nothing. The SQLite
+  store has one writer by construction (an exclusive lock on the file), so it needs no epoch.
+- A failed write raises `StateStoreError` (naming the store and the operation), sets `problem`
+  until a write succeeds again, and calls `on_failure` (which the daemon counts). `Fenced` is not
+  a failure of the store: it leaves `problem` alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from ..model import ConnectorKey, ConnectorState, HistoryRecord, PendingRequest, RestartRequest
+from ..report import StatusRow
+
+
+class StateStore(Protocol):
+    # Why the last write failed, until a write succeeds again (readiness, a metric, an alert).
+    problem: str | None
+    # Called on every failed read or write (the daemon counts them).
+    on_failure: Callable[[], None]
+
+    @property
+    def description(self) -> str:
+        """What the store is, for messages: the file's path, or the database without its password."""
+        ...
+
+    @property
+    def schema_version(self) -> int: ...
+
+    def close(self) -> None: ...
+
+    def fence(self, epoch: int | None) -> None:
+        """The epoch every following write is checked against (None: this replica may not write)."""
+        ...
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Group the writes of one step (a poll) into as few transactions as the backend needs;
+        `add_pending` still commits before it returns. A failure inside rolls back what the batch
+        wrote since its last commit point and is raised."""
+        ...
+
+    # -- per-connector state
+    def load(self, key: ConnectorKey) -> ConnectorState: ...
+    def save(self, key: ConnectorKey, state: ConnectorState) -> None: ...
+    def forget(self, key: ConnectorKey) -> None: ...
+    def items(self) -> Iterator[tuple[ConnectorKey, ConnectorState]]: ...
+    def observe_status(self, key: ConnectorKey, seen_state: str, seen_at: datetime) -> None: ...
+    def rows(self) -> list[StatusRow]: ...
+
+    # -- restart requests: queued -> sending -> finished
+    def add_pending(self, request: RestartRequest, job_id: str) -> None: ...
+    def mark_sending(self, job_id: str, key: ConnectorKey, state: ConnectorState) -> None: ...
+    def finish(self, job_id: str, key: ConnectorKey, state: ConnectorState | None, record: HistoryRecord) -> None: ...
+    def withdraw_pending(self, request_ids: Sequence[str]) -> None: ...
+    def pending(self) -> list[PendingRequest]: ...
+
+    # -- history
+    def history(self, key: ConnectorKey | None = None, limit: int = 50) -> list[HistoryRecord]: ...
+    def prune(self, max_age: timedelta, max_entries: int) -> int: ...

@@ -1,0 +1,471 @@
+"""`PostgresStateStore`: the state store in a PostgreSQL database that several replicas share.
+
+The same records and the same guarantees as `SqliteStateStore` (see contract.py), plus fencing:
+every write transaction starts by reading the lease row `FOR SHARE` and comparing its epoch with
+the one this replica leads under (`fence`). The share lock is held until the transaction commits,
+and a replica taking the lease over must update that row, so the two cannot interleave: a write
+either commits before the takeover (and the new leader's recovery, which reads after it took the
+lease, sees it) or finds the new epoch and is refused (`Fenced`), whatever the old leader's
+process was doing in between (paused, swapped out, cut off).
+
+Synchronous on purpose, like the SQLite store: the engine calls the store from the event loop
+between two awaits, and every decision reads and writes the state in one step. A write costs a
+few round trips and one commit (about 1-3 ms on loopback, mostly the commit's WAL flush), so the
+writes of one poll go into one transaction (`batch`); every wait is bounded (connect 3 s, statement
+5 s, TCP 5 s), and after a failed connection attempt calls fail at once for `RECONNECT_PAUSE`
+instead of blocking the loop again. The connection is made again on the next call after that:
+a database restart needs no action from anyone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Json
+from pydantic import SecretStr
+
+from ..model import (
+    ConnectorKey,
+    ConnectorState,
+    Health,
+    HistoryRecord,
+    Outcome,
+    PendingPhase,
+    PendingRequest,
+    RestartRequest,
+    Trigger,
+)
+from ..report import StatusRow
+from .errors import Fenced, StateStoreError
+from .postgres_connection import connection_parameters, describe
+from .postgres_schema import migrate, read_version, require_current
+
+Row = dict[str, Any]
+Connection = psycopg.Connection[Row]
+
+# After a failed attempt to connect, calls fail at once for this long rather than each waiting
+# for the connect timeout on the event loop.
+RECONNECT_PAUSE = 1.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """Times are kept in UTC; a naive one is refused (as the SQLite store does), never guessed."""
+    if moment is None:
+        return None
+    if moment.utcoffset() is None:
+        raise ValueError(f"{moment!r} has no time zone: the watchdog keeps UTC times only")
+    return moment.astimezone(timezone.utc)
+
+
+class PostgresStateStore:
+    def __init__(
+        self,
+        url: str,
+        *,
+        password: SecretStr | None = None,
+        now: Callable[[], datetime] = utc_now,
+        read_only: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.url = url
+        self.path = describe(url)  # what messages and `watchdog status` name
+        self._parameters = connection_parameters(url, password, role="reader" if read_only else "store")
+        self._now = now
+        self._clock = clock
+        self._read_only = read_only
+        self.problem: str | None = None
+        self.on_failure: Callable[[], None] = lambda: None
+        self._epoch: int | None = None
+        self._conn: Connection | None = None
+        self._no_connect_before = 0.0
+        self._batch: Connection | None = None  # the connection holding a batch's transaction
+        try:
+            conn = self._connection()
+            if read_only:
+                require_current(read_version(conn, self.description), self.description)
+            else:
+                migrate(conn, self.description)
+        except psycopg.Error as error:
+            self.close()
+            raise StateStoreError(
+                f"{self.description} cannot be used ({_first_line(error)}). Check that it is reachable, "
+                "that the user may connect and create tables, and the password "
+                "(WATCHDOG_STATE__PASSWORD or a secret file of that name)."
+            ) from error
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def description(self) -> str:
+        return f"PostgreSQL database {self.path}"
+
+    @property
+    def schema_version(self) -> int:
+        rows = self._read("read the schema version", "SELECT max(version) AS version FROM schema_version")
+        return int(rows[0]["version"])
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> PostgresStateStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def fence(self, epoch: int | None) -> None:
+        self._epoch = epoch
+
+    @property
+    def epoch(self) -> int | None:
+        return self._epoch
+
+    # -- per-connector state ----------------------------------------------------------------------
+
+    def load(self, key: ConnectorKey) -> ConnectorState:
+        rows = self._read("load a connector's state",
+                          "SELECT * FROM connector_state WHERE cluster = %s AND connector = %s",
+                          (key.cluster, key.connector))
+        return _state(rows[0]) if rows else ConnectorState()
+
+    def save(self, key: ConnectorKey, state: ConnectorState) -> None:
+        values = _state_values(key, state)
+        with self._write("save a connector's state") as db:
+            _save_state(db, values)
+
+    def forget(self, key: ConnectorKey) -> None:
+        with self._write("forget a connector") as db:
+            db.execute("DELETE FROM connector_state WHERE cluster = %s AND connector = %s", (key.cluster, key.connector))
+
+    def items(self) -> Iterator[tuple[ConnectorKey, ConnectorState]]:
+        return iter([(row.key, row.state) for row in self.rows()])
+
+    def observe_status(self, key: ConnectorKey, seen_state: str, seen_at: datetime) -> None:
+        at = _utc(seen_at)
+        with self._write("record a connector's status") as db:
+            db.execute(
+                """
+                INSERT INTO connector_state (cluster, connector, seen_state, seen_at) VALUES (%s, %s, %s, %s)
+                ON CONFLICT (cluster, connector) DO UPDATE
+                SET seen_state = excluded.seen_state, seen_at = excluded.seen_at
+                """,
+                (key.cluster, key.connector, seen_state, at),
+            )
+
+    def rows(self) -> list[StatusRow]:
+        found = self._read("list connector states",
+                           "SELECT * FROM connector_state ORDER BY cluster COLLATE \"C\", connector COLLATE \"C\"")
+        return [StatusRow(key=_key(row), state=_state(row), seen_state=row["seen_state"], seen_at=row["seen_at"])
+                for row in found]
+
+    # -- restart requests: queued -> sending -> finished ------------------------------------------
+
+    def add_pending(self, request: RestartRequest, job_id: str) -> None:
+        values = (
+            request.id, job_id, PendingPhase.QUEUED.value, request.key.cluster, request.key.connector,
+            request.rule, request.trigger.value, _text(request.reason), request.origin, _utc(request.requested_at),
+            request.dry_run,
+        )
+        # Durable before the request is queued, even inside a batch (a commit point).
+        with self._write("remember a restart request", commit=True) as db:
+            db.execute(
+                """
+                INSERT INTO pending_request (request_id, job_id, phase, cluster, connector, rule,
+                    trigger_name, reason, origin, requested_at, dry_run)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                ON CONFLICT (request_id) DO UPDATE SET job_id = excluded.job_id
+                """,
+                values,
+            )
+
+    def mark_sending(self, job_id: str, key: ConnectorKey, state: ConnectorState) -> None:
+        values = _state_values(key, state)
+        with self._write("mark a restart as sending", commit=True) as db:
+            db.execute("UPDATE pending_request SET phase = %s WHERE job_id = %s", (PendingPhase.SENDING.value, job_id))
+            _save_state(db, values)
+
+    def finish(self, job_id: str, key: ConnectorKey, state: ConnectorState | None, record: HistoryRecord) -> None:
+        if record.key != key or record.job_id != job_id:
+            raise ValueError(f"history record of {record.key} job {record.job_id} given for {key} job {job_id}")
+        history = _history_values(record)
+        values = None if state is None else _state_values(key, state)
+        with self._write("record a finished restart", commit=True) as db:
+            db.execute(
+                """
+                INSERT INTO restart_history (at, cluster, connector, job_id, rule, primary_trigger, triggers,
+                    outcome, status_code, request_id, message, tries, attempt, evidence, recommendations)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                """,
+                history,
+            )
+            if values is not None:
+                _save_state(db, values)
+            db.execute("DELETE FROM pending_request WHERE job_id = %s", (job_id,))
+
+    def withdraw_pending(self, request_ids: Sequence[str]) -> None:
+        with self._write("withdraw restart requests") as db:
+            db.execute("DELETE FROM pending_request WHERE request_id = ANY(%s)", (list(request_ids),))
+
+    def pending(self) -> list[PendingRequest]:
+        rows = self._read("list pending restart requests", "SELECT * FROM pending_request ORDER BY requested_at, seq")
+        return [_pending(row) for row in rows]
+
+    # -- history -----------------------------------------------------------------------------------
+
+    def history(self, key: ConnectorKey | None = None, limit: int = 50) -> list[HistoryRecord]:
+        if key is None:
+            rows = self._read("read the restart history",
+                              "SELECT * FROM restart_history ORDER BY at DESC, id DESC LIMIT %s", (limit,))
+        else:
+            rows = self._read(
+                "read the restart history",
+                "SELECT * FROM restart_history WHERE cluster = %s AND connector = %s ORDER BY at DESC, id DESC LIMIT %s",
+                (key.cluster, key.connector, limit),
+            )
+        return [_record(row) for row in rows]
+
+    def prune(self, max_age: timedelta, max_entries: int) -> int:
+        if max_age <= timedelta(0) or max_entries < 1:
+            raise ValueError(f"history limits must be positive, got max_age={max_age}, max_entries={max_entries}")
+        cutoff = self._now() - max_age
+        with self._write("prune the restart history") as db:
+            too_old = db.execute("DELETE FROM restart_history WHERE at < %s", (cutoff,)).rowcount
+            too_many = db.execute(
+                """
+                DELETE FROM restart_history WHERE id IN (
+                    SELECT id FROM (
+                        SELECT id, ROW_NUMBER() OVER (
+                            PARTITION BY cluster, connector ORDER BY at DESC, id DESC
+                        ) AS newest_first
+                        FROM restart_history
+                    ) AS ranked WHERE newest_first > %s
+                )
+                """,
+                (max_entries,),
+            ).rowcount
+        return too_old + too_many
+
+    # -- transactions ------------------------------------------------------------------------------
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction for the writes of one step (a poll: two writes per connector), so that
+        a poll of a large cluster costs one commit, not thousands. Nested batches join the outer."""
+        if self._batch is not None:
+            yield
+            return
+        conn = self._begin("start a batch of writes")
+        self._batch = conn
+        try:
+            yield
+        except BaseException:
+            self._batch = None
+            _rollback(conn)
+            raise
+        self._batch = None
+        try:
+            conn.execute("COMMIT")
+        except psycopg.Error as error:
+            raise self._failure("commit a batch of writes", error) from error
+        self.problem = None
+
+    @contextmanager
+    def _write(self, what: str, *, commit: bool = False) -> Iterator[Connection]:
+        """One transaction, fenced; inside a batch, part of the batch's (and with `commit`, the
+        batch's commit point: committed before returning, the batch going on in a new one)."""
+        if self._batch is not None:
+            conn = self._batch
+            try:
+                yield conn
+                if commit:
+                    conn.execute("COMMIT")
+                    self._fence_check(conn)  # begins the batch's next transaction
+            except psycopg.Error as error:
+                raise self._failure(what, error) from error
+            return
+        conn = self._begin(what)
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except psycopg.Error as error:
+            _rollback(conn)
+            raise self._failure(what, error) from error
+        except BaseException:
+            _rollback(conn)
+            raise
+        self.problem = None
+
+    def _begin(self, what: str) -> Connection:
+        """A connection in a new transaction whose epoch has been checked (and stays valid until it
+        ends: the lease row is share-locked)."""
+        if self._epoch is None:
+            raise Fenced(f"{self.description}: not written ({what}): this replica is not the leader")
+        try:
+            conn = self._connection()
+            self._fence_check(conn)
+        except Fenced:
+            raise
+        except psycopg.Error as error:
+            raise self._failure(what, error) from error
+        return conn
+
+    def _fence_check(self, conn: Connection) -> None:
+        conn.execute("BEGIN")
+        row = conn.execute("SELECT epoch, holder FROM leader_lease WHERE id = 1 FOR SHARE").fetchone()
+        if row is None or row["epoch"] != self._epoch:
+            _rollback(conn)
+            found = None if row is None else row["epoch"]
+            raise Fenced(f"{self.description}: write refused: this replica leads under epoch {self._epoch}, "
+                         f"the lease is at epoch {found} (held by {None if row is None else row['holder']})")
+
+    def _read(self, what: str, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        try:
+            conn = self._batch or self._connection()
+            return conn.execute(sql, params).fetchall()
+        except psycopg.Error as error:
+            raise self._failure(what, error) from error
+
+    def _connection(self) -> Connection:
+        conn = self._conn
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn
+        self.close()
+        if self._clock() < self._no_connect_before:
+            raise psycopg.OperationalError("the last attempt to connect failed less than a second ago")
+        try:
+            self._conn = psycopg.connect(autocommit=True, row_factory=dict_row, **self._parameters)
+        except psycopg.Error:
+            self._no_connect_before = self._clock() + RECONNECT_PAUSE
+            raise
+        return self._conn
+
+    def _failure(self, what: str, error: psycopg.Error) -> StateStoreError:
+        if isinstance(error, psycopg.OperationalError):
+            self.close()  # made again on the next call
+        failure = StateStoreError(f"{self.description}: could not {what}: {_first_line(error)}.")
+        self.problem = str(failure)
+        self.on_failure()
+        return failure
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
+def _rollback(conn: Connection) -> None:
+    try:
+        if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.execute("ROLLBACK")
+    except psycopg.Error:
+        conn.close()  # a connection in an unknown state is not used again
+
+
+# -- rows <-> values ---------------------------------------------------------------------------------
+
+
+def _state_values(key: ConnectorKey, state: ConnectorState) -> tuple[Any, ...]:
+    return (
+        key.cluster, key.connector, state.consecutive_failures, state.attempts, _utc(state.last_restart_at),
+        _utc(state.next_allowed_at), state.gave_up, None if state.health is None else state.health.value,
+        _utc(state.healthy_since), state.awaiting_resolution,
+    )
+
+
+def _save_state(db: Connection, values: tuple[Any, ...]) -> None:
+    # An upsert that leaves seen_state/seen_at alone: observe_status owns those.
+    db.execute(
+        """
+        INSERT INTO connector_state (cluster, connector, consecutive_failures, attempts, last_restart_at,
+            next_allowed_at, gave_up, health, healthy_since, awaiting_resolution)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT (cluster, connector) DO UPDATE SET
+            consecutive_failures = excluded.consecutive_failures,
+            attempts = excluded.attempts,
+            last_restart_at = excluded.last_restart_at,
+            next_allowed_at = excluded.next_allowed_at,
+            gave_up = excluded.gave_up,
+            health = excluded.health,
+            healthy_since = excluded.healthy_since,
+            awaiting_resolution = excluded.awaiting_resolution
+        """,
+        values,
+    )
+
+
+def _history_values(record: HistoryRecord) -> tuple[Any, ...]:
+    return (
+        _utc(record.at), record.key.cluster, record.key.connector, record.job_id, record.rule, record.trigger.value,
+        Json([t.value for t in record.triggers]), record.outcome.value, record.status_code,
+        record.request_id, _text(record.message), record.tries, record.attempt,
+        None if record.evidence is None else Json(record.evidence), Json(list(record.recommendations)),
+    )
+
+
+def _text(value: str) -> str:
+    """PostgreSQL's text cannot hold a NUL character (SQLite's can); an upstream message with one
+    keeps everything else. (JSON columns are safe: JSON writes NUL as the escape \\u0000.)"""
+    return value.replace("\x00", "\ufffd")
+
+
+def _key(row: Row) -> ConnectorKey:
+    return ConnectorKey(row["cluster"], row["connector"])
+
+
+def _state(row: Row) -> ConnectorState:
+    return ConnectorState(
+        consecutive_failures=row["consecutive_failures"],
+        attempts=row["attempts"],
+        last_restart_at=row["last_restart_at"],
+        next_allowed_at=row["next_allowed_at"],
+        gave_up=row["gave_up"],
+        health=None if row["health"] is None else Health(row["health"]),
+        healthy_since=row["healthy_since"],
+        awaiting_resolution=row["awaiting_resolution"],
+    )
+
+
+def _record(row: Row) -> HistoryRecord:
+    return HistoryRecord(
+        at=row["at"],
+        key=_key(row),
+        job_id=row["job_id"],
+        rule=row["rule"],
+        trigger=Trigger(row["primary_trigger"]),
+        triggers=tuple(Trigger(value) for value in row["triggers"]),
+        outcome=Outcome(row["outcome"]),
+        status_code=row["status_code"],
+        request_id=row["request_id"],
+        message=row["message"],
+        tries=row["tries"],
+        attempt=row["attempt"],
+        evidence=row["evidence"],
+        recommendations=tuple(row["recommendations"]),
+    )
+
+
+def _pending(row: Row) -> PendingRequest:
+    request = RestartRequest(
+        id=row["request_id"],
+        key=_key(row),
+        rule=row["rule"],
+        trigger=Trigger(row["trigger_name"]),
+        reason=row["reason"],
+        requested_at=row["requested_at"],
+        dry_run=row["dry_run"],
+        origin=row["origin"],
+    )
+    return PendingRequest(request=request, job_id=row["job_id"], phase=PendingPhase(row["phase"]))

@@ -1,0 +1,65 @@
+"""How the daemon connects to PostgreSQL: the URL and the password (kept apart: the password comes
+from the environment or the secrets directory, never the URL), bounded waits everywhere, UTC.
+
+Every wait is bounded because the daemon calls the store from its event loop (see
+`PostgresStateStore`): a database that stops answering must cost seconds, not a hung daemon.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import SecretStr
+
+# Seconds for a new connection (libpq's minimum is 2).
+CONNECT_TIMEOUT = 3
+# Server-side bound on one statement, lock waits included (the fence takes a share lock on the
+# lease row; a replica taking the lease over waits for it).
+STATEMENT_TIMEOUT_MS = 5000
+# Linux: how long sent data may stay unacknowledged before the connection is dropped (a database
+# whose host vanished without closing its connections), and keepalives for idle ones.
+TCP_USER_TIMEOUT_MS = 5000
+SCHEMES = ("postgresql", "postgres")
+
+
+def describe(url: str) -> str:
+    """The database for messages: scheme, user, host, port and database, no query string."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def connection_parameters(url: str, password: SecretStr | None, *, role: str) -> dict[str, Any]:
+    """Keyword arguments for psycopg's `connect`. `role` ends up in `application_name`, so that
+    `pg_stat_activity` shows which replica holds which connection."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    given = conninfo_to_dict(url)
+    options = " ".join(filter(None, [
+        str(given.get("options") or ""),
+        "-c TimeZone=UTC",
+        f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+        f"-c idle_in_transaction_session_timeout={STATEMENT_TIMEOUT_MS * 2}",
+    ]))
+    parameters: dict[str, Any] = {
+        "conninfo": url,
+        "connect_timeout": given.get("connect_timeout", CONNECT_TIMEOUT),
+        "application_name": f"connect-watchdog {role} {replica_identity()}"[:63],
+        "options": options,
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 3,
+        "keepalives_count": 3,
+        "tcp_user_timeout": given.get("tcp_user_timeout", TCP_USER_TIMEOUT_MS),
+    }
+    if password is not None:
+        parameters["password"] = password.get_secret_value()
+    return parameters
+
+
+def replica_identity() -> str:
+    """Who this process is, in the lease and in pg_stat_activity: the host (the pod's name on
+    Kubernetes) and the process id."""
+    return f"{os.environ.get('HOSTNAME') or socket.gethostname()}/{os.getpid()}"

@@ -1,0 +1,167 @@
+"""The schema of the PostgreSQL state store and its migrations: the same records, in the same
+versions, as the SQLite file's (`schema.MIGRATIONS[n - 1]` and `MIGRATIONS[n - 1]` here both take
+a store from version n - 1 to n), in PostgreSQL's own types (timestamptz, boolean, json: not jsonb, which refuses the
+\u0000 escape a failure trace may hold), plus
+the leader lease, which only a shared store needs. The version is the one row of
+`schema_version`; migrations are forward-only and a database newer than this code is refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg.rows import tuple_row
+
+from ..logs import get_logger
+from .errors import StateStoreError
+from .schema import Migration
+
+log = get_logger("watchdog.state")
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "connector state, restart history, pending requests",
+        (
+            """
+            CREATE TABLE connector_state (
+                cluster              text NOT NULL,
+                connector            text NOT NULL,
+                consecutive_failures integer NOT NULL DEFAULT 0,
+                attempts             integer NOT NULL DEFAULT 0,
+                last_restart_at      timestamptz,
+                next_allowed_at      timestamptz,
+                gave_up              boolean NOT NULL DEFAULT false,
+                health               text,
+                healthy_since        timestamptz,
+                awaiting_resolution  boolean NOT NULL DEFAULT false,
+                seen_state           text,
+                seen_at              timestamptz,
+                PRIMARY KEY (cluster, connector)
+            )
+            """,
+            """
+            CREATE TABLE restart_history (
+                id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                at              timestamptz NOT NULL,
+                cluster         text NOT NULL,
+                connector       text NOT NULL,
+                job_id          text NOT NULL,
+                rule            text NOT NULL,
+                primary_trigger text NOT NULL,
+                triggers        json NOT NULL,
+                outcome         text NOT NULL,
+                status_code     integer,
+                request_id      text,
+                message         text NOT NULL,
+                tries           integer NOT NULL,
+                attempt         integer,
+                evidence        json,
+                recommendations json NOT NULL
+            )
+            """,
+            "CREATE INDEX restart_history_by_connector ON restart_history (cluster, connector, at)",
+            "CREATE INDEX restart_history_by_time ON restart_history (at)",
+            """
+            CREATE TABLE pending_request (
+                seq          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                request_id   text NOT NULL UNIQUE,
+                job_id       text NOT NULL,
+                phase        text NOT NULL CHECK (phase IN ('queued', 'sending')),
+                cluster      text NOT NULL,
+                connector    text NOT NULL,
+                rule         text NOT NULL,
+                trigger_name text NOT NULL,
+                reason       text NOT NULL,
+                origin       text NOT NULL,
+                requested_at timestamptz NOT NULL,
+                dry_run      boolean NOT NULL
+            )
+            """,
+            "CREATE INDEX pending_request_by_job ON pending_request (job_id)",
+            # The leader lease: one row. `epoch` rises with every change of holder and fences every
+            # write (see postgres.py); `expires_at` is on the database's clock only, so the
+            # replicas' own clocks never have to agree.
+            """
+            CREATE TABLE leader_lease (
+                id          smallint PRIMARY KEY CHECK (id = 1),
+                holder      text,
+                epoch       bigint NOT NULL,
+                expires_at  timestamptz NOT NULL,
+                acquired_at timestamptz,
+                renewed_at  timestamptz
+            )
+            """,
+            "INSERT INTO leader_lease (id, holder, epoch, expires_at) VALUES (1, NULL, 0, '-infinity')",
+        ),
+    ),
+)
+
+OUR_TABLES = ("connector_state", "restart_history", "pending_request", "leader_lease")
+# Serialises the migration of replicas that start together (any constant; "cwd1" in ASCII).
+MIGRATION_LOCK = 0x63776431
+
+
+def latest_schema_version() -> int:
+    return len(MIGRATIONS)
+
+
+def read_version(conn: psycopg.Connection[Any], where: str) -> int:
+    """The database's schema version (0: no watchdog schema yet). Refuses a database that holds
+    tables of our names without our version table (someone else's), or a newer version."""
+    cursor = conn.cursor(row_factory=tuple_row)  # whatever rows the connection makes by default
+    tables = {row[0] for row in cursor.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+    ).fetchall()}
+    if "schema_version" not in tables:
+        clash = sorted(tables & set(OUR_TABLES))
+        if clash:
+            raise StateStoreError(
+                f"{where} has the tables {', '.join(clash)} but no watchdog schema version: they are "
+                "not the watchdog's. Give the watchdog a database (or a schema, with "
+                "options=-csearch_path=NAME in the URL) of its own. Nothing was changed."
+            )
+        return 0
+    row = cursor.execute("SELECT max(version) FROM schema_version").fetchone()
+    version = int(row[0]) if row and row[0] is not None else 0
+    latest = latest_schema_version()
+    if version > latest:
+        raise StateStoreError(
+            f"{where} has schema version {version}, newer than the {latest} this watchdog knows: a "
+            "newer release wrote it. Run that release (or a later one). Nothing was changed."
+        )
+    return version
+
+
+def require_current(version: int, where: str) -> None:
+    latest = latest_schema_version()
+    if version != latest:
+        raise StateStoreError(
+            f"{where} has schema version {version}; this watchdog reads version {latest}. Start the "
+            "daemon once to upgrade it (a read-only reader never changes the database)."
+        )
+
+
+def migrate(conn: psycopg.Connection[Any], where: str) -> None:
+    """Bring the schema up to date in one transaction, under an advisory lock so that two replicas
+    starting together migrate once: a failure, or a crash, leaves the version it had."""
+    start = 0
+    try:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            start = read_version(conn, where)  # another replica may have migrated meanwhile
+            latest = latest_schema_version()
+            if start == latest:
+                return
+            if start == 0:
+                conn.execute("CREATE TABLE schema_version (version integer NOT NULL)")
+                conn.execute("INSERT INTO schema_version (version) VALUES (0)")
+            for version in range(start + 1, latest + 1):
+                for statement in MIGRATIONS[version - 1].statements:
+                    conn.execute(statement)
+            conn.execute("UPDATE schema_version SET version = %s", (latest,))
+    except psycopg.Error as error:
+        raise StateStoreError(
+            f"{where}: upgrading the schema from version {start} to {latest_schema_version()} failed "
+            f"({error}); the database was left at version {start}."
+        ) from error
+    log.info("state_schema_migrated", database=where, from_version=start, to_version=latest_schema_version())
