@@ -1,0 +1,222 @@
+"""The `watchdog` command: run, check-config, restart, status, history, simulate, demo.
+
+Exit codes: 0 success; 1 a restart (or a --once pass) ended in an error outcome, or the daemon
+failed at run time; 2 the config or the command line is invalid (nothing was started).
+
+This module holds the parser and the commands that run the daemon; `reports` the ones that read
+what it did, `summary` check-config's view of a config, `common` what they share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .. import __version__
+from ..config import KAFKA_CLUSTER_ID_PREFIX
+from ..logs import configure_logging
+from .common import (
+    DEFAULT_CONFIG,
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_OK,
+    config_or_exit,
+    configure,
+    load,
+)
+from .reports import history_command, restart_via_daemon, status_command
+from .summary import summarize
+
+
+
+def _common(parser: argparse.ArgumentParser, *, config: bool = True) -> None:
+    if config:
+        parser.add_argument(
+            "--config", "-c", metavar="PATH",
+            default=os.environ.get("WATCHDOG_CONFIG", DEFAULT_CONFIG),
+            help="YAML config file (default: $WATCHDOG_CONFIG or ./config.yaml)",
+        )
+        parser.add_argument(
+            "--secrets-dir", metavar="DIR",
+            help="directory of secret files (default: $WATCHDOG_SECRETS_DIR, else /etc/watchdog/secrets if present)",
+        )
+    parser.add_argument("--log-format", choices=["json", "console"], help="default: console on a terminal, else json")
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="watchdog", description="Keeps Kafka connectors on Confluent Cloud healthy.")
+    parser.add_argument("--version", action="version", version=f"connect-watchdog {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the daemon")
+    _common(run)
+    run.add_argument("--dry-run", action="store_true", help="decide, log and count, but send no restart")
+    run.add_argument("--once", action="store_true", help="one pass over every rule, drain the queue, exit")
+
+    check = commands.add_parser("check-config", help="validate a config file and print a summary")
+    _common(check)
+    check.add_argument("--discover", action="store_true",
+                       help="also list what discovery would watch now (one round of its list calls, nothing else)")
+
+    restart = commands.add_parser("restart", help="restart one connector now, through the rate-limited queue")
+    _common(restart)
+    restart.add_argument("cluster", help="the cluster's name in the config")
+    restart.add_argument("connector")
+    restart.add_argument("--reason", default="requested from the command line")
+    restart.add_argument("--dry-run", action="store_true")
+    restart.add_argument(
+        "--daemon", metavar="URL",
+        help="ask a running daemon (e.g. http://watchdog:9464) instead of calling the API directly; "
+             "the token comes from $WATCHDOG_SERVER__AUTH_TOKEN or --token-file",
+    )
+    restart.add_argument("--token-file", metavar="PATH", help="file holding the daemon's bearer token")
+    restart.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
+                         help="with --daemon: how long to wait for the outcome (default 60)")
+
+    status = commands.add_parser("status", help="watched connectors: health, attempts, backoff, gave-up")
+    _common(status)
+    _report_source(status)
+
+    history = commands.add_parser("history", help="recent restarts with trigger, outcome and the captured error")
+    _common(history)
+    _report_source(history)
+    history.add_argument("connector", nargs="?", help="only this connector (give --cluster when names repeat)")
+    history.add_argument("--cluster", help="the connector's cluster (its name in the config)")
+    history.add_argument("--limit", type=int, default=50, help="at most this many restarts (default 50)")
+
+    simulate = commands.add_parser("simulate", help="serve the Confluent Cloud simulator over HTTP")
+    _common(simulate, config=False)
+    simulate.add_argument("--scenario", metavar="FILE", help="scenario YAML (default: the built-in demo scenario)")
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=8080)
+
+    demo = commands.add_parser("demo", help="run the daemon against the built-in simulator")
+    _common(demo, config=False)
+    demo.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: until Ctrl-C)")
+    demo.add_argument("--port", type=int, default=9464, help="the daemon's /metrics port (0: any free port)")
+    demo.add_argument("--backend", choices=["confluent_cloud", "kafka_connect"], default="confluent_cloud",
+                      help="simulate Confluent Cloud (default) or self-managed Kafka Connect clusters")
+    return parser
+
+
+def _report_source(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--daemon", metavar="URL", help="ask a running daemon's API (token from $WATCHDOG_SERVER__AUTH_TOKEN or --token-file)")
+    parser.add_argument("--token-file", metavar="PATH", help="file holding the daemon's bearer token")
+    parser.add_argument("--state", metavar="PATH", help="read this state file (default: state.path from --config)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {
+        "run": _run,
+        "check-config": _check_config,
+        "restart": _restart,
+        "status": status_command,
+        "history": history_command,
+        "simulate": _simulate,
+        "demo": _demo,
+    }[args.command]
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..app import Daemon, run_until_signalled
+    from ..state import StateStoreError
+
+    config = config_or_exit(args)
+    if config is None:
+        return EXIT_CONFIG
+    configure(args, config)
+    try:
+        daemon = Daemon(config, reload_config=lambda: load(args), config_path=Path(args.config))
+    except StateStoreError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_FAILED
+    if args.once:
+        return asyncio.run(daemon.run_once())
+    return asyncio.run(run_until_signalled(daemon))
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    config = config_or_exit(args)
+    if config is None:
+        return EXIT_CONFIG
+    print(summarize(config, args.config))
+    if not args.discover:
+        return EXIT_OK
+    if config.discovery is None:
+        print("--discover: the config has no discovery section; nothing to discover", file=sys.stderr)
+        return EXIT_CONFIG
+    from ..discovery.preview import discover_once
+
+    # Failed calls are logged (to stderr, apart from the summary) as well as shown.
+    configure_logging(args.log_level or "WARNING", args.log_format or "console", stream=sys.stderr)
+    complete, text = asyncio.run(discover_once(config))
+    print(text)
+    return EXIT_OK if complete else EXIT_FAILED
+
+
+def _restart(args: argparse.Namespace) -> int:
+    if args.daemon:
+        if args.dry_run:
+            print("--dry-run cannot be combined with --daemon: the daemon's config decides", file=sys.stderr)
+            return EXIT_CONFIG
+        return restart_via_daemon(args)
+    from ..app import Daemon
+    from ..model import Outcome
+
+    config = config_or_exit(args)
+    if config is None:
+        return EXIT_CONFIG
+    discoverable = config.discovery is not None and args.cluster.startswith(KAFKA_CLUSTER_ID_PREFIX)
+    if args.cluster not in config.clusters and not discoverable:
+        print(f"unknown cluster {args.cluster!r}; configured: {', '.join(sorted(config.clusters))}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure(args, config)
+    from ..state import StateStoreError
+
+    try:
+        daemon = Daemon(config)
+    except StateStoreError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_FAILED
+    from ..report import printable
+
+    decision, job = asyncio.run(daemon.restart_now(args.cluster, args.connector, reason=args.reason))
+    target = printable(f"{args.cluster}/{args.connector}")
+    if job is None:
+        print(f"{target}: not restarted ({decision.value})")
+        return EXIT_FAILED
+    detail = f" (HTTP {job.status_code})" if job.status_code else ""
+    message = f": {printable(job.message)}" if job.message else ""
+    print(f"{target}: {job.outcome.value if job.outcome else 'unknown'}{detail}{message}")
+    return EXIT_OK if job.outcome in (Outcome.ACCEPTED, Outcome.DRY_RUN) else EXIT_FAILED
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from ..simulator.scenario import ScenarioError
+    from ..simulator.server import run as run_simulator
+
+    configure(args)
+    try:
+        run_simulator(args.scenario, args.host, args.port)
+    except ScenarioError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ..demo import run_demo
+
+    configure(args)
+    return asyncio.run(run_demo(duration=args.duration, port=args.port, backend=args.backend))

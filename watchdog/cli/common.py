@@ -1,0 +1,35 @@
+"""What every `watchdog` command shares: exit codes, loading the config, logging set-up."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..config import Config, ConfigError, load_config
+from ..logs import configure_logging
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+DEFAULT_CONFIG = "config.yaml"
+
+
+def load(args: argparse.Namespace) -> Config:
+    config = load_config(Path(args.config), secrets_dir=args.secrets_dir)
+    updates = {}
+    if getattr(args, "dry_run", False):
+        updates["dry_run"] = True
+    return config.model_copy(update=updates) if updates else config
+
+
+def configure(args: argparse.Namespace, config: Config | None = None) -> None:
+    level = args.log_level or (config.log.level if config else "INFO")
+    fmt = args.log_format or (config.log.format if config else "auto")
+    configure_logging(level, fmt)
+
+
+def config_or_exit(args: argparse.Namespace) -> Config | None:
+    try:
+        return load(args)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return None

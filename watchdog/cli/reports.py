@@ -1,0 +1,206 @@
+"""`watchdog status`, `watchdog history` and `watchdog restart --daemon`: read from a running
+daemon's API, or straight from the state store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..config import ConfigError
+from .common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, config_or_exit, load
+
+if TYPE_CHECKING:
+    import httpx
+
+    from ..model import HistoryRecord
+    from ..report import ClusterPlace, StatusRow
+    from ..state import StateStore
+
+T = TypeVar("T")
+
+
+def status_command(args: argparse.Namespace) -> int:
+    from ..report import (
+        places_from_json,
+        render_status,
+        status_json,
+        status_rows_from_json,
+    )
+
+    places: dict[str, ClusterPlace] = {}
+
+    def from_daemon(document: dict[str, Any]) -> list[StatusRow]:
+        places.update(places_from_json(document))  # a daemon knows its discovered clusters too
+        return status_rows_from_json(document)
+
+    def from_store(store: StateStore) -> list[StatusRow]:
+        places.update(_config_places(args))  # configured clusters only: discovery is the daemon's
+        return store.rows()
+
+    rows = _read_report(args, "/v1/connectors", {}, from_daemon, from_store)
+    if rows is None:
+        return EXIT_FAILED
+    print(json.dumps(status_json(rows, places or None), indent=2) if args.json
+          else render_status(rows, now=_utc_now(), places=places))
+    return EXIT_OK
+
+
+def _config_places(args: argparse.Namespace) -> dict[str, ClusterPlace]:
+    """Where the configured clusters are, when the config can be read (status may be run with
+    --state alone, on a machine without the daemon's config)."""
+    from ..report import cluster_places
+
+    try:
+        config = load(args)
+    except ConfigError:
+        return {}
+    return cluster_places(config, {}, lambda environment: None)
+
+
+def history_command(args: argparse.Namespace) -> int:
+    from ..model import ConnectorKey
+    from ..report import history_from_json, history_json, render_history
+
+    params: dict[str, str | int] = {"limit": args.limit}
+    if args.connector:
+        params["connector"] = args.connector
+    if args.cluster:
+        params["cluster"] = args.cluster
+
+    def from_store(store: StateStore) -> list[HistoryRecord]:
+        if args.connector and args.cluster:
+            return store.history(ConnectorKey(args.cluster, args.connector), args.limit)
+        records = store.history(None, 100_000)
+        return [r for r in records if not args.connector or r.key.connector == args.connector][: args.limit]
+
+    records = _read_report(args, "/v1/history", params, history_from_json, from_store)
+    if records is None:
+        return EXIT_FAILED
+    print(json.dumps(history_json(records), indent=2) if args.json else render_history(records, now=_utc_now()))
+    return EXIT_OK
+
+
+def _read_report(
+    args: argparse.Namespace,
+    path: str,
+    params: dict[str, str | int],
+    from_json: Callable[[dict[str, Any]], list[T]],
+    from_store: Callable[[StateStore], list[T]],
+) -> list[T] | None:
+    """What `status` and `history` show: from a running daemon's API (--daemon) or straight from
+    the state file. None when neither can be read (the reason is already on stderr)."""
+    if args.daemon:
+        document = _from_daemon(args, path, params)
+        return None if document is None else from_json(document)
+    store = _open_state(args)
+    if store is None:
+        return None
+    try:
+        return from_store(store)
+    finally:
+        store.close()
+
+
+def _open_state(args: argparse.Namespace) -> StateStore | None:
+    """The state store, read-only: it may be in use by a running daemon. `--state FILE` names a
+    SQLite file; otherwise the config's store (its `state.path`, or its PostgreSQL `state.url`)."""
+    from ..state import SqliteStateStore, StateStoreError, open_store
+
+    try:
+        if args.state is not None:
+            return SqliteStateStore(args.state, read_only=True)
+        config = config_or_exit(args)
+        if config is None:
+            return None
+        return open_store(config.state, read_only=True)
+    except StateStoreError as exc:
+        print(str(exc), file=sys.stderr)
+        return None
+
+
+def _from_daemon(args: argparse.Namespace, path: str, params: dict[str, str | int]) -> dict[str, Any] | None:
+    import httpx
+
+    token = _daemon_token(args)
+    if not token:
+        print("no token: set WATCHDOG_SERVER__AUTH_TOKEN or pass --token-file", file=sys.stderr)
+        return None
+    try:
+        response = httpx.get(f"{args.daemon.rstrip('/')}{path}", params=params, timeout=10.0,
+                             headers={"Authorization": f"Bearer {token}"})
+    except httpx.HTTPError as exc:
+        print(f"cannot reach the daemon at {args.daemon}: {exc}", file=sys.stderr)
+        return None
+    if response.status_code != 200:
+        print(f"the daemon answered HTTP {response.status_code}: {error_text(response)}", file=sys.stderr)
+        return None
+    document: dict[str, Any] = response.json()
+    return document
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _daemon_token(args: argparse.Namespace) -> str | None:
+    # Stripped as the daemon strips its own: a token from a Secret often ends in a newline.
+    if args.token_file:
+        return Path(args.token_file).read_text(encoding="utf-8").strip()
+    token = os.environ.get("WATCHDOG_SERVER__AUTH_TOKEN", "").strip()
+    return token or None
+
+
+def restart_via_daemon(args: argparse.Namespace) -> int:
+    """POST /v1/restarts on a running daemon, then follow GET /v1/restarts/{id} to the outcome."""
+    import time
+
+    import httpx
+
+    token = _daemon_token(args)
+    if not token:
+        print("no token: set WATCHDOG_SERVER__AUTH_TOKEN or pass --token-file", file=sys.stderr)
+        return EXIT_CONFIG
+    from ..report import printable
+
+    target = printable(f"{args.cluster}/{args.connector}")
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        with httpx.Client(base_url=args.daemon, headers=headers, timeout=10.0) as http:
+            response = http.post("/v1/restarts", json={"cluster": args.cluster, "connector": args.connector, "reason": args.reason})
+            if response.status_code != 202:
+                print(f"{target}: refused by the daemon (HTTP {response.status_code}): {error_text(response)}", file=sys.stderr)
+                return EXIT_FAILED
+            record = response.json()
+            deadline = time.monotonic() + args.wait
+            while record["state"] == "pending" and time.monotonic() < deadline:
+                time.sleep(0.5)
+                record = http.get(f"/v1/restarts/{record['id']}").json()
+    except httpx.HTTPError as exc:
+        print(f"cannot reach the daemon at {args.daemon}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    job = record.get("job") or {}
+    if record["state"] == "skipped":
+        print(f"{target}: not restarted ({record['decision']}); request {record['id']}")
+        return EXIT_FAILED
+    if record["state"] == "pending":
+        print(f"{target}: still queued after {args.wait:g}s; follow it with GET /v1/restarts/{record['id']}")
+        return EXIT_FAILED
+    detail = f" (HTTP {job['status_code']})" if job.get("status_code") else ""
+    message = f": {printable(str(job['message']))}" if job.get("message") else ""
+    print(f"{target}: {job.get('outcome')}{detail}{message}; request {record['id']}")
+    return EXIT_OK if job.get("outcome") in ("accepted", "dry_run") else EXIT_FAILED
+
+
+def error_text(response: httpx.Response) -> str:
+    from ..report import printable
+
+    try:
+        return printable(str(response.json().get("error")))
+    except (ValueError, AttributeError):
+        return printable(response.text[:200])
