@@ -32,7 +32,6 @@ from .reports import history_command, restart_via_daemon, status_command
 from .summary import summarize
 
 
-
 def _common(parser: argparse.ArgumentParser, *, config: bool = True) -> None:
     if config:
         parser.add_argument(
