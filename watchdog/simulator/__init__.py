@@ -9,8 +9,8 @@ scenario file, `routing` for which paths serve which API, `app` for the control 
 from watchdog.simulator.app import create_app
 from watchdog.simulator.connector import ConnectorSnapshot
 from watchdog.simulator.engine import CallRecord, Simulator
+from watchdog.simulator.fault_rules import FaultRule
 from watchdog.simulator.scenario import (
-    FaultRule,
     Scenario,
     ScenarioError,
     builtin_scenario,

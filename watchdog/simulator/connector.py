@@ -14,8 +14,8 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
+from watchdog.simulator.connector_script import FAILURE_KINDS, ConnectorSpec, Script
 from watchdog.simulator.failures import FailureText, failure_text
-from watchdog.simulator.scenario import FAILURE_KINDS, ConnectorSpec, Script
 from watchdog.simulator.throughput import ThroughputLedger
 
 

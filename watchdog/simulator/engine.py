@@ -21,25 +21,18 @@ from pydantic import TypeAdapter
 
 from watchdog.simulator.cloud_api import CloudApi
 from watchdog.simulator.connector import ConnectorSnapshot
+from watchdog.simulator.connector_script import ConnectorChange, ConnectorSpec, InitialState, Script
 from watchdog.simulator.credentials import KeyRing
 from watchdog.simulator.discovery_api import ClusterLifecycles, DiscoveryApi
 from watchdog.simulator.doors import ApiDoor, ApiRequest
+from watchdog.simulator.fault_rules import FaultAction, FaultRule, check_fault_references
 from watchdog.simulator.faults import FaultBook, FiredFault
 from watchdog.simulator.kafka_connect_api import KafkaConnectApi
 from watchdog.simulator.metrics_api import MetricsApi
 from watchdog.simulator.operations import ApiReply, json_reply
 from watchdog.simulator.ratelimit import KeyBudgets
 from watchdog.simulator.routing import ApiFamily, EndpointKind, classify
-from watchdog.simulator.scenario import (
-    ConnectorChange,
-    ConnectorSpec,
-    FaultAction,
-    FaultRule,
-    InitialState,
-    Scenario,
-    Script,
-    check_fault_references,
-)
+from watchdog.simulator.scenario import Scenario
 from watchdog.simulator.world import World
 
 __all__ = ["ApiRequest", "CallRecord", "Simulator"]

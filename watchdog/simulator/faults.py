@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from watchdog.simulator.fault_rules import FaultAction, FaultRule
 from watchdog.simulator.routing import Route
-from watchdog.simulator.scenario import FaultAction, FaultRule
 
 
 @dataclass(frozen=True, slots=True)

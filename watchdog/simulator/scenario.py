@@ -4,7 +4,8 @@ Every key is optional unless marked *required*; unknown keys are errors. Times a
 the simulator started (for a script set at runtime: since it was set). `builtin/demo.yaml` is a
 commented example. Discovery (`GET /org/v2/environments`, `GET /cmk/v2/clusters`: display names,
 clusters appearing and disappearing, which environments a key sees) has its keys described in
-`discovery_scenario.py`.
+`discovery_scenario.py`, a connector's script in `connector_script.py`, fault rules in
+`fault_rules.py`; what the models share in `spec_model.py`.
 
 Where the behaviour comes from: unmarked keys follow Confluent's published specs (connect/v1,
 Metrics v2) and docs. OBSERVED marks behaviour seen in real answers or in tests Confluent runs
@@ -108,99 +109,22 @@ what no source shows, chosen so that a client safe against it is safe against th
                                    # first, so `a%2F..%2Fb` reaches b
     faults: []                     # injected faults, below
 
-A connector script (all keys optional):
+A connector script: see connector_script.py.
 
-    initial: RUNNING               # RUNNING | PROVISIONING | PAUSED | STOPPED | FAILED | DEGRADED
-                                   # | USER_ACTIONABLE_ERROR | CONFIG_ERROR
-    provisioning_until: 30         # PROVISIONING ends then (only with initial PROVISIONING);
-                                   # omitted: it stays PROVISIONING
-    fail_at: 5                     # the failure shows from then on (PROVISIONING, while it
-                                   # lasts, hides it)
-    flap: {running_seconds: 10, failed_seconds: 5}   # RUNNING and failed in turn, from t = 0
-    failure: FAILED                # how the failure shows: FAILED (connector FAILED, tasks
-                                   # SYSTEM_ERROR), DEGRADED (one task SYSTEM_ERROR, needs 2+
-                                   # tasks), USER_ACTIONABLE_ERROR (connector FAILED, tasks
-                                   # USER_ACTIONABLE_ERROR), CONFIG_ERROR (connector FAILED, no
-                                   # tasks, "There were some errors with your configuration"
-                                   # and validation errors: the spec's own FAILED example);
-                                   # default: initial if that is one of these, else FAILED
-    recover_after_restarts: 1      # the k-th restart made while the failure exists clears it for
-                                   # good; `never`: restarts do not help. Restarting a connector
-                                   # whose failure has not begun yet counts for nothing.
-    refail_after: 4                # after a restart that does not clear the failure the connector
-                                   # shows RUNNING this long before failing again; omitted: it
-                                   # fails again as soon as the restart ends
-    stall_at: 60                   # RUNNING, but its records counter stops and its lag
-                                   # grows; a restart ends it (on Kafka Connect a restart of
-                                   # every task: onlyFailed=true finds nothing failed)
-    idle_at: 90                    # RUNNING, nothing upstream: no records and no lag; a
-                                   # restart does not change it
-    unassigned: {from: 0, until: 60, tasks: 1}   # tasks awaiting a worker: while the connector
-                                   # would be RUNNING it shows DEGRADED, its last `tasks` tasks
-                                   # UNASSIGNED and the others RUNNING (Confluent's status docs:
-                                   # UNASSIGNED is "awaiting allocation to a cloud worker", and
-                                   # DEGRADED covers RUNNING + UNASSIGNED tasks; the Terraform
-                                   # provider waits through PROVISIONING -> DEGRADED -> RUNNING).
-                                   # until omitted: for good. A restart does not change it.
-    trace: "..."                   # the connector trace of the failure (default: realistic text)
-    message: "..."                 # the failed tasks' msg (default: realistic text)
-
-A fault rule. Rules are tried in order; the first that matches fires. Rules act after
-authentication and the rate limit, so they never answer an unauthenticated request, and every
-request they touch is still recorded in `Simulator.calls`.
-
-    name: restart-503              # shown as the call record's `fault`; default "faults[i]"
-    match:                         # all optional; an omitted key matches anything
-      endpoint: restart            # list | status | read | restart | pause | resume
-                                   # | error_recommendations | metrics_query
-                                   # | metrics_export | other
-      cluster: lkc-demo01          # an lkc- id or a kafka_connect_clusters name
-      connector: orders-sink
-      api_key: demo-key            # never matches Kafka Connect calls (no API keys there)
-    when:                          # all optional
-      from: 10                     # active from this time ...
-      until: 20                    # ... until this time (exclusive)
-      count: 2                     # fire at most this many times
-      probability: 0.5             # fire with this probability (seeded)
-    action:                        # *required*: one of status, invalid_json, truncated, reset,
-                                   # or delay_seconds alone; delay_seconds combines with any
-      status: 503                  # answer this instead of the real thing; the request never
-                                   # reaches the connector
-      body: {...}                  # with status: a JSON object or list, or a string sent as
-                                   # is; default: the API's own error body for 4xx/5xx except
-                                   # 429 (connect/v1, Kafka Connect or Metrics API), else empty
-      headers: {Retry-After: soon} # with status: the headers sent (besides X-Request-Id); a
-                                   # redirect is status 301/307 with a Location header (Confluent's
-                                   # compatibility policy says clients must follow them)
-      delay_seconds: 30            # answer this much later (real seconds)
-      invalid_json: true           # the real answer, its body cut to broken JSON
-      truncated: true              # the real answer, Content-Length larger than the bytes sent,
-                                   # then the connection closes
-      reset: true                  # a TCP reset instead of the real answer
-      trickle_seconds: 0.5         # the real answer, its body sent one byte at a time with this
-                                   # pause between bytes (a read timeout never fires)
-      pad_to_bytes: 2000000        # the real answer, its JSON body padded with trailing spaces
-                                   # (still valid JSON) to at least this size
-    # invalid_json, truncated, reset, trickle_seconds and pad_to_bytes act after the operation
-    # ran: a restart answered that way did happen. truncated and reset need a real connection (`serve`); in-process (ASGI
-    # transport) they raise ConnectionResetError.
+A fault rule: see fault_rules.py (`faults:` holds a list of them).
 """
 
 from __future__ import annotations
 
-import hashlib
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal, cast, get_args
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     NonNegativeFloat,
-    NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     SecretStr,
@@ -208,160 +132,24 @@ from pydantic import (
     model_validator,
 )
 
+from watchdog.simulator.connector_script import ConnectorSpec, ConnectorState
 from watchdog.simulator.discovery_scenario import (
     DiscoverableCluster,
     DiscoverableEnvironment,
     DiscoverySpec,
     EnvironmentAccess,
 )
+from watchdog.simulator.fault_rules import (
+    FaultRule,
+    check_fault_references,
+)
 from watchdog.simulator.ratelimit import Algorithm
-from watchdog.simulator.routing import EncodedSlash, EndpointKind
-
-# STOPPED: Kafka Connect 3.5+ (KIP-875), a connector an operator stopped; it has no tasks.
-InitialState = Literal[
-    "RUNNING", "PROVISIONING", "PAUSED", "STOPPED", "FAILED", "DEGRADED", "USER_ACTIONABLE_ERROR",
-    "CONFIG_ERROR",
-]
-FailureKind = Literal["FAILED", "DEGRADED", "USER_ACTIONABLE_ERROR", "CONFIG_ERROR"]
-FAILURE_KINDS: frozenset[str] = frozenset(get_args(FailureKind))
-# The connector states a restart can be refused in (the spec's enum less NONE and DELETED,
-# which a listed connector never shows).
-ConnectorState = Literal["PROVISIONING", "RUNNING", "DEGRADED", "FAILED", "PAUSED"]
+from watchdog.simulator.routing import EncodedSlash
+from watchdog.simulator.spec_model import SpecModel as _Model
 
 
 class ScenarioError(ValueError):
     """A scenario that cannot be used; the message names the file and the offending fields."""
-
-
-def _java_string(value: Any) -> Any:
-    # Connector configs are string maps in the spec; YAML turns `tasks.max: 1` into an int and
-    # `enabled: true` into a bool, which Kafka Connect would spell "1" and "true".
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return value
-
-
-ConfigValue = Annotated[str, BeforeValidator(_java_string)]
-HeaderValue = Annotated[str, BeforeValidator(_java_string), Field(pattern=r"^[\x20-\x7e]*$")]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Flap(_Model):
-    running_seconds: PositiveFloat
-    failed_seconds: PositiveFloat
-
-
-class UnassignedSpell(_Model):
-    """Tasks awaiting allocation to a worker (connector DEGRADED, no task in error)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True)
-
-    from_: NonNegativeFloat = Field(0.0, alias="from")
-    until: NonNegativeFloat | None = None
-    tasks: PositiveInt = 1
-
-    @model_validator(mode="after")
-    def _ordered(self) -> UnassignedSpell:
-        if self.until is not None and self.until <= self.from_:
-            raise ValueError("unassigned ends after it starts: until > from")
-        return self
-
-
-class Script(_Model):
-    initial: InitialState = "RUNNING"
-    provisioning_until: NonNegativeFloat | None = None
-    fail_at: NonNegativeFloat | None = None
-    flap: Flap | None = None
-    failure: FailureKind | None = None
-    recover_after_restarts: PositiveInt | Literal["never"] = 1
-    refail_after: NonNegativeFloat | None = None
-    stall_at: NonNegativeFloat | None = None
-    idle_at: NonNegativeFloat | None = None
-    unassigned: UnassignedSpell | None = None
-    trace: str | None = None
-    message: str | None = None
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Script:
-        starts_failed = self.initial in FAILURE_KINDS
-        if self.provisioning_until is not None and self.initial != "PROVISIONING":
-            raise ValueError("provisioning_until needs initial: PROVISIONING")
-        if self.fail_at is not None and self.flap is not None:
-            raise ValueError("fail_at and flap exclude each other")
-        if starts_failed and (self.fail_at is not None or self.flap is not None):
-            raise ValueError(f"fail_at and flap have no effect: initial {self.initial} is failed")
-        if starts_failed and self.failure not in (None, self.initial):
-            raise ValueError(f"failure {self.failure} contradicts initial {self.initial}")
-        if self.refail_after is not None and self.recover_after_restarts == 1:
-            raise ValueError(
-                "refail_after has no effect when the first restart recovers: "
-                "set recover_after_restarts to 2 or more, or never"
-            )
-        return self
-
-    @property
-    def failure_kind(self) -> FailureKind:
-        if self.failure is not None:
-            return self.failure
-        if self.initial in FAILURE_KINDS:
-            return cast(FailureKind, self.initial)
-        return "FAILED"
-
-    @property
-    def failure_begins_at(self) -> float | None:
-        """When the failure first shows (script time), or None if it never does."""
-        if self.initial in FAILURE_KINDS:
-            return 0.0
-        if self.fail_at is not None:
-            return self.fail_at
-        if self.flap is not None:
-            return self.flap.running_seconds
-        return None
-
-
-ListEntry = Literal["complete", "status_null", "status_empty", "status_missing", "connector_null"]
-
-
-class ConnectorDefinition(_Model):
-    """A connector without its name (the name comes from the list or from the URL)."""
-
-    type: Literal["source", "sink"] = "source"
-    shown_type: Literal["source", "sink", "unknown"] | None = None
-    tasks: PositiveInt = 1
-    id: str | None = Field(None, pattern=r"^c?lcc-[a-z0-9]+$")
-    custom: bool = False
-    config: dict[str, ConfigValue] = {}
-    records_per_second: NonNegativeFloat = 10.0
-    record_bytes: PositiveInt = 512
-    list_entry: ListEntry = "complete"
-    script: Script = Script()
-
-    @model_validator(mode="after")
-    def _degraded_needs_a_running_task(self) -> ConnectorDefinition:
-        if self.script.failure_kind == "DEGRADED" and self.tasks < 2:
-            raise ValueError("a DEGRADED connector needs tasks: 2 or more (one fails)")
-        spell = self.script.unassigned
-        if spell is not None and spell.tasks > self.tasks:
-            raise ValueError(f"unassigned.tasks ({spell.tasks}) exceeds the connector's tasks ({self.tasks})")
-        return self
-
-    def resource_id(self, cluster: str, name: str) -> str:
-        """The lcc- id (clcc- for a custom connector): the given one, or one derived from
-        cluster and name (stable)."""
-        if self.id is not None:
-            return self.id
-        digest = hashlib.sha256(f"{cluster}/{name}".encode()).digest()
-        return ("clcc-" if self.custom else "lcc-") + _base36(int.from_bytes(digest[:8], "big"))
-
-
-class ConnectorSpec(ConnectorDefinition):
-    # Any name: Confluent Cloud paths carry it percent-encoded (see `routing`).
-    name: str = Field(min_length=1)
 
 
 class ClusterSpec(DiscoverableCluster):  # display name, lifecycle: discovery_scenario.py
@@ -483,69 +271,6 @@ class RoutingSpec(_Model):
     encoded_slash: EncodedSlash = "keep"
 
 
-class FaultMatch(_Model):
-    endpoint: EndpointKind | None = None
-    cluster: str | None = None
-    connector: str | None = None
-    api_key: str | None = None
-
-
-class FaultWhen(_Model):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True)
-
-    from_: NonNegativeFloat = Field(0.0, alias="from")
-    until: NonNegativeFloat | None = None
-    count: PositiveInt | None = None
-    probability: float = Field(1.0, ge=0.0, le=1.0)
-
-
-class FaultAction(_Model):
-    status: int | None = Field(None, ge=100, le=599)
-    body: dict[str, Any] | list[Any] | str | None = None
-    headers: dict[str, HeaderValue] = {}
-    delay_seconds: NonNegativeFloat = 0.0
-    invalid_json: bool = False
-    truncated: bool = False
-    reset: bool = False
-    trickle_seconds: NonNegativeFloat = 0.0
-    pad_to_bytes: int | None = Field(None, ge=1, le=1_000_000_000)
-
-    @model_validator(mode="after")
-    def _one_effect(self) -> FaultAction:
-        effects = [
-            name
-            for name, chosen in (
-                ("status", self.status is not None),
-                ("invalid_json", self.invalid_json),
-                ("truncated", self.truncated),
-                ("reset", self.reset),
-                ("trickle_seconds", self.trickle_seconds > 0),
-                ("pad_to_bytes", self.pad_to_bytes is not None),
-            )
-            if chosen
-        ]
-        if len(effects) > 1:
-            raise ValueError(f"choose one of {', '.join(effects)}")
-        if not effects and self.delay_seconds == 0:
-            raise ValueError(
-                "an action needs status, invalid_json, truncated, reset, trickle_seconds, "
-                "pad_to_bytes or delay_seconds"
-            )
-        if self.status is None and (self.body is not None or self.headers):
-            raise ValueError("body and headers go with status")
-        framing = {"content-length", "transfer-encoding"} & {h.lower() for h in self.headers}
-        if framing:
-            raise ValueError(f"{', '.join(sorted(framing))} cannot be set: use truncated")
-        return self
-
-
-class FaultRule(_Model):
-    name: str | None = None
-    match: FaultMatch = FaultMatch()
-    when: FaultWhen = FaultWhen.model_validate({})
-    action: FaultAction
-
-
 class Scenario(_Model):
     seed: int | None = None
     error_shape: Literal["nested", "flat"] = "nested"
@@ -592,53 +317,12 @@ class Scenario(_Model):
         return cloud | {c.name for c in self.kafka_connect_clusters}
 
 
-class ConnectorChange(_Model):
-    """A runtime change to one connector (the body of POST /_sim/connectors/{cluster}/{name})."""
-
-    create: ConnectorDefinition | None = None
-    delete: bool = False
-    script: Script | None = None
-    state: InitialState | None = None
-    stalled: bool | None = None
-    idle: bool | None = None
-    unassigned: NonNegativeInt | None = None  # tasks awaiting a worker from now on; 0 ends it
-    list_entry: ListEntry | None = None  # how its expanded-list entry looks from now on
-
-    @model_validator(mode="after")
-    def _something_to_do(self) -> ConnectorChange:
-        wanted = self.model_fields_set - ({"delete"} if not self.delete else set())
-        if not wanted:
-            raise ValueError("give one of create, delete, script, state, stalled, idle, unassigned, list_entry")
-        if wanted & {"create", "delete"} and len(wanted) > 1:
-            raise ValueError("create and delete go alone")
-        return self
-
-
-def check_fault_references(rules: list[FaultRule], clusters: set[str], keys: set[str]) -> None:
-    """Reject rules naming clusters or keys that do not exist: such a rule would never fire."""
-    for index, rule in enumerate(rules):
-        if rule.match.cluster is not None and rule.match.cluster not in clusters:
-            raise ValueError(f"faults[{index}].match.cluster: unknown cluster {rule.match.cluster}")
-        if rule.match.api_key is not None and rule.match.api_key not in keys:
-            raise ValueError(f"faults[{index}].match.api_key: unknown api key {rule.match.api_key}")
-
-
 def _reject_duplicates(values: Any, what: str) -> None:
     seen: set[str] = set()
     for value in values:
         if value in seen:
             raise ValueError(f"duplicate {what}: {value}")
         seen.add(value)
-
-
-def _base36(number: int, width: int = 6) -> str:
-    """The last `width` base-36 digits of `number`, lower case like Cloud ids."""
-    alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
-    digits = []
-    for _ in range(width):
-        number, digit = divmod(number, 36)
-        digits.append(alphabet[digit])
-    return "".join(reversed(digits))
 
 
 def describe_errors(error: ValidationError) -> str:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from watchdog.simulator.connector import SimulatedConnector
-from watchdog.simulator.scenario import ConnectorSpec, Scenario
+from watchdog.simulator.connector_script import ConnectorSpec
+from watchdog.simulator.scenario import Scenario
 
 
 class World:
