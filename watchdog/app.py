@@ -1,12 +1,14 @@
-"""The composition root: builds the real objects from a Config, starts them, stops them in order,
-and swaps in a new config on reload."""
+"""The composition root: builds the real objects from a Config, starts them, stops them in order.
+
+Three parts of the daemon live in mixins of their own, each with one job: taking and losing the
+lead (leadership/host.py), swapping in a reloaded config (reloading.py), and discovery's refreshes
+(discovery/host.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import functools
-import logging
 import random
 import signal
 import time
@@ -30,7 +32,6 @@ from .clients import cloud_client, metrics_api_client
 from .config import (
     CloudCluster,
     Config,
-    ConfigError,
     RateLimitSettings,
     ScheduleTrigger,
     StalledTrigger,
@@ -42,6 +43,7 @@ from .discovery.host import DiscoveryHost
 from .engine import MANUAL_RULE, Engine, JobRecorder, WallClock, utc_now
 from .leadership.build import build_leadership
 from .leadership.elector import Elector
+from .leadership.host import LeadershipHost
 from .logs import get_logger
 from .metrics import Metrics
 from .model import ERROR_OUTCOMES, ConnectorKey, Decision, Trigger
@@ -49,12 +51,13 @@ from .plan import job_id, poll_intervals, rule_clusters, timed_rules, trigger_of
 from .queue import RestartJob, RestartQueue
 from .ratelimit import RateLimiter
 from .redirects import redirect_hook
-from .reload import ConfigDiff, ConfigWatcher, diff_configs
+from .reload import ConfigWatcher
+from .reloading import ReloadHost
 from .report import history_json, status_json
 from .server import Probes, create_app
 from .state import Fenced, StateStore, StateStoreError, open_store
 from .triggers.poller import ClusterPoller, ensure_listed
-from .triggers.scheduler import add_poll_job, add_rule_job, add_stall_job, build_scheduler
+from .triggers.scheduler import add_poll_job, add_rule_job, add_stall_job
 from .triggers.stall import StallChecker
 
 log = get_logger("watchdog.app")
@@ -62,7 +65,7 @@ log = get_logger("watchdog.app")
 HISTORY_PRUNE_BEATS = 3600  # the heartbeat ticks every second: prune once an hour
 
 
-class Daemon(DiscoveryHost):
+class Daemon(LeadershipHost, ReloadHost, DiscoveryHost):
     def __init__(
         self,
         config: Config,
@@ -223,36 +226,6 @@ class Daemon(DiscoveryHost):
         if self.config.dry_run:
             log.warning("dry_run", note="DRY-RUN: decisions are logged and counted, no restart is sent")
 
-    async def _lead(self, epoch: int | None) -> None:
-        """This replica leads (from the start with a SQLite file; once elected with PostgreSQL):
-        fence the store's writes with the epoch, recover what the last leader left pending
-        exactly as after a crash, and start the queue and the triggers."""
-        self.state.fence(epoch)
-        self._prune_history()
-        # Requests kept for a cluster discovery may find wait for its first refresh (leader only:
-        # a standby lists nothing, so that two replicas never spend the key's budget twice).
-        self.engine.recover(hold=self.may_be_discovered)
-        self.queue.start()
-        self._scheduler = build_scheduler(self.metrics)
-        self._sync_jobs(previous=None, changed_clusters=set())
-        self._scheduler.start()
-        self._start_discovery()
-
-    async def _follow(self, reason: str) -> None:
-        """This replica stopped leading: no write, no trigger, no call from here on. Jobs not
-        sent stay in the shared state for the next leader (possibly this replica again)."""
-        self.state.fence(None)
-        await self._stop_discovery()
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
-            self._scheduler = None
-        running = list(self._job_tasks)
-        for task in running:
-            task.cancel()
-        await asyncio.gather(*running, return_exceptions=True)
-        left = await self.queue.abandon()
-        log.warning("standing_by", reason=reason, restarts_left_to_leader=left)
-
     def _api_context(self) -> ApiContext:
         return ApiContext(
             engine=self.engine,
@@ -306,92 +279,6 @@ class Daemon(DiscoveryHost):
         poller = self.pollers.get(cluster)
         if poller is not None:  # a reload may have removed the cluster while the job waited
             await poller.poll()
-
-    # -- live reload -----------------------------------------------------------------------------
-
-    async def reload(self, reason: str) -> bool:
-        """Load and validate the config again; apply it only if it is valid as a whole and
-        everything it describes could be built. Never raises: whatever goes wrong is logged and
-        counted, and the running config stays in effect (this runs from the file watcher and the
-        SIGHUP handler, which must survive any reload)."""
-        if self._reload_config is None:
-            return False
-        try:
-            return await self._reload(reason)
-        except Exception as exc:
-            self.metrics.config_reloads.labels("error").inc()
-            log.exception("config_reload_failed", reason=reason, error=f"{type(exc).__name__}: {exc}"[:500],
-                          note="the running config stays in effect")
-            return False
-
-    async def _reload(self, reason: str) -> bool:
-        try:
-            loaded = self._reload_config() if self._reload_config is not None else self.fleet.loaded
-        except ConfigError as exc:
-            self.metrics.config_reloads.labels("error").inc()
-            log.error("config_reload_failed", reason=reason, source=exc.source,
-                      errors=[f"{path}: {message}" if path else message for path, message in exc.problems],
-                      note="the running config stays in effect")
-            return False
-        new, watched = self.fleet.effective(loaded)  # with the discovered clusters `loaded` selects
-        diff = diff_configs(self.config, new)
-        if diff.restart_required:
-            self.metrics.config_reloads.labels("error").inc()
-            log.error("config_reload_refused", reason=reason, sections=diff.restart_required,
-                      note="these sections need a process restart; the running config stays in effect")
-            return False
-        # Build first, swap last: if any part cannot be made, nothing has changed.
-        built: list[BuiltCluster] = []
-        blocker = self.blocker
-        try:
-            for name in diff.clusters_added + diff.clusters_changed:
-                built.append(self._build_cluster(new, name))
-            if new.blocking != self.config.blocking:
-                blocker = self._build_blocker(new)
-        except BaseException:
-            for part in built:
-                if part.client is not None:
-                    await part.client.aclose()
-            raise
-        previous = self.config
-        self._apply(new, diff, built, keep_state=self.discovered_among(diff))
-        self.fleet.settle(loaded, watched)
-        self.metrics.config_reloads.labels("success").inc()
-        log.info("config_reloaded", reason=reason, unchanged=diff.empty, **diff.summary())
-        await self._discovery_reloaded(previous.discovery, started=self._scheduler is not None)
-        if previous.blocking != new.blocking:
-            await self._swap_blocker(blocker)
-        return True
-
-    def _apply(self, new: Config, diff: ConfigDiff, built: list[BuiltCluster], keep_state: frozenset[str] = frozenset()) -> None:
-        """Swap the config in one step of the event loop: no other task sees half of it.
-        `keep_state`: removed clusters whose connectors' state stays (discovered ones)."""
-        previous = self.config
-        self.config = new
-        self.engine.set_config(new)
-        self.breaker.settings = new.breaker
-        for name in diff.clusters_removed + diff.clusters_changed:
-            self.engine.forget_cluster(name, keep_state=name in keep_state)
-            self.breaker.forget_cluster(name)
-            self.metrics.forget_cluster(name)
-            del self.pollers[name]
-            # Its backend stays with the queue: a restart already queued for it is still sent.
-        for part in built:
-            self._install_cluster(part)
-        self.engine.prune_unwatched()
-        self._preinitialise_clusters(new.clusters)
-        logging.getLogger().setLevel(new.log.level)
-        if self._scheduler is not None:
-            self._sync_jobs(previous, changed_clusters=set(diff.clusters_changed))
-
-    async def _swap_blocker(self, blocker: AlertBlocker | None) -> None:
-        old, self.blocker = self.blocker, blocker
-        self.engine.blocker = self.blocker
-        if old is not None:
-            await old.close()
-        if self.blocker is not None:
-            await self.blocker.refresh()
-            self.blocker.start()
 
     @property
     def bound_port(self) -> int | None:
@@ -482,30 +369,6 @@ class Daemon(DiscoveryHost):
             return record.decision, record.job
         finally:
             await self.stop()
-
-    async def _lead_once(self) -> bool:
-        """For one-shot commands: lead (recover, start the queue) without triggers, after winning
-        the lease when replicas share the store. False when another replica leads."""
-        if not isinstance(self.leadership, Elector):
-            self.engine.recover()
-            self.queue.start()
-            return True
-        elected = asyncio.Event()
-
-        async def lead(epoch: int) -> None:
-            self.state.fence(epoch)
-            self.engine.recover()
-            self.queue.start()
-            elected.set()
-
-        self.leadership.start(lead, self._follow)
-        try:
-            await asyncio.wait_for(elected.wait(), self.leadership.timing.renew_interval * 2)
-        except TimeoutError:
-            log.error("not_the_leader", note="another replica holds the lease (or the database cannot be "
-                      "reached); ask the running daemon instead: --daemon URL")
-            return False
-        return True
 
     async def _job(self, work: Callable[..., Awaitable[None]], *args: object) -> None:
         """A scheduler job. One that starts while the daemon stops does nothing; one running

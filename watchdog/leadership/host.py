@@ -1,0 +1,99 @@
+"""Leading and standing by inside the daemon: what starts when this replica takes the lead, and
+what stops when it loses it.
+
+`LeadershipHost` is mixed into `app.Daemon`; the lease itself is elector.py's (PostgreSQL) or
+sole.py's (a SQLite file: this daemon leads from the start).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from ..logs import get_logger
+from ..triggers.scheduler import build_scheduler
+from .elector import Elector
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from ..config import Config
+    from ..engine import Engine
+    from ..metrics import Metrics
+    from ..queue import RestartQueue
+    from ..state import StateStore
+    from .build import Leadership
+
+log = get_logger("watchdog.app")
+
+
+class LeadershipHost:
+    # The daemon's parts this uses (app.Daemon sets them).
+    state: StateStore
+    leadership: Leadership
+    engine: Engine
+    queue: RestartQueue
+    metrics: Metrics
+    _scheduler: AsyncIOScheduler | None
+    _job_tasks: set[asyncio.Task[Any]]
+
+    if TYPE_CHECKING:
+        def _prune_history(self) -> None: ...
+        def _sync_jobs(self, previous: Config | None, changed_clusters: set[str]) -> None: ...
+        def _start_discovery(self) -> None: ...
+        async def _stop_discovery(self) -> None: ...
+        def may_be_discovered(self, cluster: str) -> bool: ...
+
+    async def _lead(self, epoch: int | None) -> None:
+        """This replica leads (from the start with a SQLite file; once elected with PostgreSQL):
+        fence the store's writes with the epoch, recover what the last leader left pending
+        exactly as after a crash, and start the queue and the triggers."""
+        self.state.fence(epoch)
+        self._prune_history()
+        # Requests kept for a cluster discovery may find wait for its first refresh (leader only:
+        # a standby lists nothing, so that two replicas never spend the key's budget twice).
+        self.engine.recover(hold=self.may_be_discovered)
+        self.queue.start()
+        self._scheduler = build_scheduler(self.metrics)
+        self._sync_jobs(previous=None, changed_clusters=set())
+        self._scheduler.start()
+        self._start_discovery()
+
+    async def _follow(self, reason: str) -> None:
+        """This replica stopped leading: no write, no trigger, no call from here on. Jobs not
+        sent stay in the shared state for the next leader (possibly this replica again)."""
+        self.state.fence(None)
+        await self._stop_discovery()
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        running = list(self._job_tasks)
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        left = await self.queue.abandon()
+        log.warning("standing_by", reason=reason, restarts_left_to_leader=left)
+
+    async def _lead_once(self) -> bool:
+        """For one-shot commands: lead (recover, start the queue) without triggers, after winning
+        the lease when replicas share the store. False when another replica leads."""
+        if not isinstance(self.leadership, Elector):
+            self.engine.recover()
+            self.queue.start()
+            return True
+        elected = asyncio.Event()
+
+        async def lead(epoch: int) -> None:
+            self.state.fence(epoch)
+            self.engine.recover()
+            self.queue.start()
+            elected.set()
+
+        self.leadership.start(lead, self._follow)
+        try:
+            await asyncio.wait_for(elected.wait(), self.leadership.timing.renew_interval * 2)
+        except TimeoutError:
+            log.error("not_the_leader", note="another replica holds the lease (or the database cannot be "
+                      "reached); ask the running daemon instead: --daemon URL")
+            return False
+        return True

@@ -1,0 +1,137 @@
+"""Live reload inside the daemon: a new config validated and built in full, then swapped in.
+
+`ReloadHost` is mixed into `app.Daemon` (reload.py decides what changed and watches the file;
+this applies it). Build first, swap last: if any part of the new config cannot be made, nothing
+has changed, and the swap itself happens in one step of the event loop, so that no task sees half
+of it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from .config import Config, ConfigError
+from .logs import get_logger
+from .reload import ConfigDiff, diff_configs
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from .assembly import BuiltCluster
+    from .blocking import AlertBlocker
+    from .breaker import Breaker
+    from .config import DiscoverySettings
+    from .discovery.fleet import Fleet
+    from .engine import Engine
+    from .metrics import Metrics
+    from .triggers.poller import ClusterPoller
+
+log = get_logger("watchdog.app")
+
+
+class ReloadHost:
+    # The daemon's parts this uses (app.Daemon and DiscoveryHost set them).
+    config: Config
+    metrics: Metrics
+    engine: Engine
+    breaker: Breaker
+    blocker: AlertBlocker | None
+    pollers: dict[str, ClusterPoller]
+    fleet: Fleet
+    _reload_config: Callable[[], Config] | None
+    _scheduler: AsyncIOScheduler | None
+
+    if TYPE_CHECKING:
+        def _build_cluster(self, config: Config, name: str) -> BuiltCluster: ...
+        def _build_blocker(self, config: Config) -> AlertBlocker | None: ...
+        def _install_cluster(self, built: BuiltCluster) -> None: ...
+        def _preinitialise_clusters(self, clusters: Iterable[str]) -> None: ...
+        def _sync_jobs(self, previous: Config | None, changed_clusters: set[str]) -> None: ...
+        def discovered_among(self, diff: ConfigDiff) -> frozenset[str]: ...
+        async def _discovery_reloaded(self, previous: DiscoverySettings | None, started: bool) -> None: ...
+
+    async def reload(self, reason: str) -> bool:
+        """Load and validate the config again; apply it only if it is valid as a whole and
+        everything it describes could be built. Never raises: whatever goes wrong is logged and
+        counted, and the running config stays in effect (this runs from the file watcher and the
+        SIGHUP handler, which must survive any reload)."""
+        if self._reload_config is None:
+            return False
+        try:
+            return await self._reload(reason)
+        except Exception as exc:
+            self.metrics.config_reloads.labels("error").inc()
+            log.exception("config_reload_failed", reason=reason, error=f"{type(exc).__name__}: {exc}"[:500],
+                          note="the running config stays in effect")
+            return False
+
+    async def _reload(self, reason: str) -> bool:
+        try:
+            loaded = self._reload_config() if self._reload_config is not None else self.fleet.loaded
+        except ConfigError as exc:
+            self.metrics.config_reloads.labels("error").inc()
+            log.error("config_reload_failed", reason=reason, source=exc.source,
+                      errors=[f"{path}: {message}" if path else message for path, message in exc.problems],
+                      note="the running config stays in effect")
+            return False
+        new, watched = self.fleet.effective(loaded)  # with the discovered clusters `loaded` selects
+        diff = diff_configs(self.config, new)
+        if diff.restart_required:
+            self.metrics.config_reloads.labels("error").inc()
+            log.error("config_reload_refused", reason=reason, sections=diff.restart_required,
+                      note="these sections need a process restart; the running config stays in effect")
+            return False
+        # Build first, swap last: if any part cannot be made, nothing has changed.
+        built: list[BuiltCluster] = []
+        blocker = self.blocker
+        try:
+            for name in diff.clusters_added + diff.clusters_changed:
+                built.append(self._build_cluster(new, name))
+            if new.blocking != self.config.blocking:
+                blocker = self._build_blocker(new)
+        except BaseException:
+            for part in built:
+                if part.client is not None:
+                    await part.client.aclose()
+            raise
+        previous = self.config
+        self._apply(new, diff, built, keep_state=self.discovered_among(diff))
+        self.fleet.settle(loaded, watched)
+        self.metrics.config_reloads.labels("success").inc()
+        log.info("config_reloaded", reason=reason, unchanged=diff.empty, **diff.summary())
+        await self._discovery_reloaded(previous.discovery, started=self._scheduler is not None)
+        if previous.blocking != new.blocking:
+            await self._swap_blocker(blocker)
+        return True
+
+    def _apply(self, new: Config, diff: ConfigDiff, built: list[BuiltCluster], keep_state: frozenset[str] = frozenset()) -> None:
+        """Swap the config in one step of the event loop: no other task sees half of it.
+        `keep_state`: removed clusters whose connectors' state stays (discovered ones)."""
+        previous = self.config
+        self.config = new
+        self.engine.set_config(new)
+        self.breaker.settings = new.breaker
+        for name in diff.clusters_removed + diff.clusters_changed:
+            self.engine.forget_cluster(name, keep_state=name in keep_state)
+            self.breaker.forget_cluster(name)
+            self.metrics.forget_cluster(name)
+            del self.pollers[name]
+            # Its backend stays with the queue: a restart already queued for it is still sent.
+        for part in built:
+            self._install_cluster(part)
+        self.engine.prune_unwatched()
+        self._preinitialise_clusters(new.clusters)
+        logging.getLogger().setLevel(new.log.level)
+        if self._scheduler is not None:
+            self._sync_jobs(previous, changed_clusters=set(diff.clusters_changed))
+
+    async def _swap_blocker(self, blocker: AlertBlocker | None) -> None:
+        old, self.blocker = self.blocker, blocker
+        self.engine.blocker = self.blocker
+        if old is not None:
+            await old.close()
+        if self.blocker is not None:
+            await self.blocker.refresh()
+            self.blocker.start()
