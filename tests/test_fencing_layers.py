@@ -1,0 +1,121 @@
+"""Each layer that keeps two replicas from sending at once, on its own.
+
+tests/test_ha.py shows that a frozen leader is fenced as a whole, but that test passes as long as
+any one layer works. Here each layer is checked with the others out of the way, so that a broken
+layer fails its own test:
+
+1. The elector stops saying "may send" once its renew deadline passes without a renewal, while
+   its lease in the database is still valid (the margin that covers clock drift and pauses).
+2. The queue asks `may_send` right before every call: a job it may not send is not sent, and
+   stays pending in the store for the next leader.
+3. The store refuses a write under a stale epoch (tests/test_state_contract.py:
+   test_a_write_under_a_stale_epoch_is_refused_and_changes_nothing and the takeover tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from watchdog.config.leadership import LeaseTiming
+from watchdog.engine import MANUAL_RULE
+from watchdog.leadership.elector import Elector
+from watchdog.leadership.metrics import LeadershipMetrics
+from watchdog.model import ConnectorKey, PendingPhase, Trigger
+from watchdog.state.postgres import PostgresStateStore
+
+from .postgres import PostgresServer
+from .support import CLUSTER, daemon_config, in_process, sim_scenario
+
+# Renewals far apart in real time: none happens while a test moves its own clock.
+SLOW_RENEWALS = LeaseTiming(lease_duration=100.0, renew_deadline=60.0, renew_interval=30.0)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def schema(postgres_server: PostgresServer, postgres_url: str) -> Iterator[str]:
+    """A database with the daemon's schema (the lease table comes with the migrations)."""
+    with PostgresStateStore(postgres_url, password=postgres_server.password):
+        pass
+    yield postgres_url
+
+
+async def _elected(elector: Elector) -> int:
+    elected: asyncio.Queue[int] = asyncio.Queue()
+
+    async def on_elected(epoch: int) -> None:
+        elected.put_nowait(epoch)
+
+    async def on_lost(reason: str) -> None:
+        pass
+
+    elector.start(on_elected, on_lost)
+    return await asyncio.wait_for(elected.get(), 30)
+
+
+async def test_a_leader_stops_sending_at_its_renew_deadline_while_its_lease_still_holds(
+    postgres_server: PostgresServer, schema: str
+) -> None:
+    clock = Clock()
+    leader = Elector(schema, postgres_server.password, SLOW_RENEWALS, LeadershipMetrics(CollectorRegistry()),
+                     identity="a", clock=clock)
+    rival = Elector(schema, postgres_server.password, SLOW_RENEWALS, LeadershipMetrics(CollectorRegistry()),
+                    identity="b")
+    try:
+        await _elected(leader)
+        assert leader.may_send() is None
+        clock.now += SLOW_RENEWALS.renew_deadline - 1
+        assert leader.may_send() is None, "within the renew deadline the leader may send"
+        clock.now += 1
+        reason = leader.may_send()
+        assert reason is not None and "renew_deadline" in reason
+        # Nothing in the database changed: the lease is still the leader's, so no other replica
+        # can start sending before this one has stopped.
+        rival.start(_never_called, _never_lost)
+        await asyncio.sleep(0.5)
+        assert not rival.leading and rival.may_send() == "this replica is not the leader"
+    finally:
+        await rival.stop(release=False)
+        await leader.stop(release=False)
+
+
+async def _never_called(epoch: int) -> None:
+    raise AssertionError(f"a second replica was elected (epoch {epoch}) while the lease was held")
+
+
+async def _never_lost(reason: str) -> None:
+    pass
+
+
+async def test_the_queue_sends_nothing_once_this_replica_may_not_and_leaves_the_rest_pending() -> None:
+    world = in_process(sim_scenario([{"name": f"c{i}"} for i in range(3)]),
+                       daemon_config([], rate_limit={"max_requests_per_second": 1000, "max_concurrent_requests": 1}))
+    daemon, simulator = world.daemon, world.simulator
+
+    def restarts_sent() -> list[str | None]:
+        return [c.connector for c in simulator.calls if c.endpoint == "restart"]
+
+    # Leadership is lost right after the first restart went out (as a renew deadline passing
+    # while the queue works through a backlog would): only the queue's own check stands between
+    # the other two and the API here, the store being SQLite (no epoch to fence writes with).
+    daemon.queue.may_send = lambda: "this replica is not the leader" if restarts_sent() else None
+    for i in range(3):
+        daemon.engine.on_request(ConnectorKey(CLUSTER, f"c{i}"), None, trigger=Trigger.MANUAL, rule=MANUAL_RULE,
+                                 reason="test", known_missing=False)
+    daemon.queue.start()
+    await asyncio.wait_for(daemon.queue.join(), 10)
+    assert restarts_sent() == ["c0"]
+    left = sorted((p.request.key.connector, p.phase) for p in daemon.state.pending())
+    assert left == [("c1", PendingPhase.QUEUED), ("c2", PendingPhase.QUEUED)], (
+        "the restarts not sent stay pending, queued, for the next leader to recover and send")
+    await daemon.queue.close(0)
