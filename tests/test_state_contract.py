@@ -497,33 +497,38 @@ def test_a_write_under_a_stale_epoch_is_refused_and_changes_nothing(
 def test_a_takeover_waits_for_a_batch_then_fences_it(
     pg: PostgresStateStore, postgres_server: PostgresServer, postgres_url: str
 ) -> None:
-    """A batch holds the lease row share-locked from its first write to its commit (commit points
-    included): a replica taking over waits for it, and every write after the takeover is refused.
-    So a batch is all the old leader's, or (refused at its start) nothing of it is written."""
+    """A batch holds the lease row share-locked from its first write to its commit: a replica
+    taking over waits for it. A commit point (add_pending, durable when it returns) releases the
+    lock, as any COMMIT does, and a takeover waiting on it gets in there: what the batch wrote up
+    to that point is kept (it committed under the old epoch, before the takeover, and the new
+    leader's recovery reads it), and every write after it is refused. Nothing is written after a
+    takeover, and no caller sees an error for a write that committed."""
     import threading
 
     pg.fence(take_lease(postgres_server, postgres_url, "replica-a"))
     with postgres_server.connect(postgres_url.rsplit("/", 1)[1]) as db:
         db.execute("UPDATE leader_lease SET expires_at = '-infinity'")  # replica-a froze; its lease ran out
     taken: list[int] = []
-    with pg.batch():
+    returned: list[str] = []
+    with pytest.raises(Fenced, match="the lease is at epoch 2"), pg.batch():
         pg.save(ORDERS, FULL_STATE)
         takeover = threading.Thread(target=lambda: taken.append(take_lease(postgres_server, postgres_url, "replica-b")))
         takeover.start()
         takeover.join(0.5)
         assert taken == [], "the takeover did not wait for the batch"
-        pg.add_pending(request("r1"), "job-1")  # a commit point: the batch goes on under its lock
-        takeover.join(0.3)
-        assert taken == []
-        pg.save(BILLING, FULL_STATE)
-    takeover.join(10)
-    assert len(taken) == 1
+        pg.add_pending(request("r1"), "job-1")  # a commit point: returns normally, its write committed
+        returned.append("add_pending")
+        takeover.join(10)
+        assert len(taken) == 1, "the takeover did not get in at the commit point"
+        pg.save(BILLING, FULL_STATE)  # after the takeover: refused
+    assert returned == ["add_pending"], "a write that committed was reported as refused"
     with pytest.raises(Fenced):
         pg.save(AUDIT, FULL_STATE)
     with pytest.raises(Fenced), pg.batch():
         pass
     assert [p.request.id for p in pg.pending()] == ["r1"]
-    assert pg.load(ORDERS) == FULL_STATE and pg.load(BILLING) == FULL_STATE and pg.load(AUDIT) == ConnectorState()
+    assert pg.load(ORDERS) == FULL_STATE, "written before the takeover: kept"
+    assert pg.load(BILLING) == ConnectorState() and pg.load(AUDIT) == ConnectorState()
 
 
 def test_a_takeover_waits_for_a_write_in_progress(

@@ -107,6 +107,16 @@ def heals_after_the_fault(run: FaultRun) -> None:
     assert later, "no failing connector was restarted successfully once the fault was over"
 
 
+def outgrows_a_zero_hint(run: FaultRun) -> None:
+    """A key refused again and again with nothing admitted between takes the hint as a floor and
+    backs off above it (1 s doubling to the 60 s cap from the second refusal in a row): a
+    server answering `Retry-After: 0` to everything sees a handful of calls over the fault's
+    120 s, not one per job per retry (11 per job, at the 10/s ceiling, before this rule)."""
+    refused = [c for c in run.calls if c.status_code == 429]
+    assert 0 < len(refused) <= 12, f"{len(refused)} calls refused during the fault"
+    heals_after_the_fault(run)
+
+
 def honours_the_capped_pause(run: FaultRun) -> None:
     """A pause the server asks for beyond max_pause is cut to max_pause: nothing goes out during
     it, and calls resume when it ends (not when the server's hours have passed)."""
@@ -309,10 +319,10 @@ VIRTUAL_CASES = (
         outcomes=RATE_LIMITED,
         signals=(
             Signal("watchdog_ratelimit_pauses_total", {"source": "retry_after"}),
-            Signal("watchdog_restarts_total", {"outcome": "rate_limited"}),
+            Signal("watchdog_ratelimit_pauses_total", {"source": "backoff"}),
         ),
         manual=manual_in_fault(),
-        expect=heals_after_the_fault,
+        expect=outgrows_a_zero_hint,
     ),
     FaultCase(
         id="retry-after-hours",

@@ -89,6 +89,7 @@ class PostgresStateStore:
         self._conn: Connection | None = None
         self._no_connect_before = 0.0
         self._batch: Connection | None = None  # the connection holding a batch's transaction
+        self._batch_open = False  # whether that transaction is open (not just past a commit point)
         try:
             conn = self._connection()
             if read_only:
@@ -268,14 +269,17 @@ class PostgresStateStore:
             yield
             return
         conn = self._begin("start a batch of writes")
-        self._batch = conn
+        self._batch, self._batch_open = conn, True
         try:
             yield
         except BaseException:
             self._batch = None
-            _rollback(conn)
+            if self._batch_open:
+                _rollback(conn)
             raise
         self._batch = None
+        if not self._batch_open:
+            return  # its last write was a commit point: nothing left to commit
         try:
             conn.execute("COMMIT")
         except psycopg.Error as error:
@@ -289,10 +293,19 @@ class PostgresStateStore:
         if self._batch is not None:
             conn = self._batch
             try:
+                if not self._batch_open:
+                    # The first write after a commit point begins the batch's next transaction,
+                    # fenced again: a takeover waiting on the lease row got in at the commit (a
+                    # COMMIT releases every lock; nothing can keep it), and then this write and
+                    # every later one are refused. Checking here, not right after the commit,
+                    # keeps the committed write's caller from seeing an error for a write that
+                    # happened.
+                    self._fence_check(conn)
+                    self._batch_open = True
                 yield conn
                 if commit:
                     conn.execute("COMMIT")
-                    self._fence_check(conn)  # begins the batch's next transaction
+                    self._batch_open = False
             except psycopg.Error as error:
                 raise self._failure(what, error) from error
             return
