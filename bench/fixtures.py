@@ -64,9 +64,10 @@ def config_data(
     clusters: int, rules: list[dict[str, Any]], base_url: str, *, state: str = ":memory:", **sections: Any
 ) -> dict[str, Any]:
     """The YAML document of a daemon config (credentials come from the environment). `state`:
-    the state file; kept in memory unless a benchmark measures the daemon as deployed."""
+    the state file (kept in memory unless a benchmark measures the daemon as deployed), or a
+    PostgreSQL URL (its password from WATCHDOG_STATE__PASSWORD)."""
     return {
-        "state": {"path": state},
+        "state": {"url": state} if state.startswith("postgresql://") else {"path": state},
         "api": {"base_url": base_url},
         "credentials": {"main": {}},
         "clusters": {cluster_name(i): {"environment_id": ENVIRONMENT, "kafka_cluster_id": cluster_id(i)} for i in range(clusters)},

@@ -4,7 +4,9 @@
 (bench/scale_worker.py) so that CPU time and memory are the daemon's alone. Real time, loopback.
 The baseline is the same daemon polling every connector's status one by one; a third run has no
 cluster listed in its config and discovers the 100 (its discovery calls are counted apart, and a
-refresh is measured on its own): its polls must cost what the listed run's do, within 5%.
+refresh is measured on its own): its polls must cost what the listed run's do, within 5%. A fourth
+keeps its state in PostgreSQL (a real server started in a temporary directory, as the tests do,
+fsync on) instead of a SQLite file: what the HA setup costs at this scale.
 
 Average core use at the 60 s interval = (CPU seconds of a median cycle + 60 s x idle CPU per
 second) / 60 s. The breaker keeps its defaults, as in production: of the 200 failing
@@ -13,9 +15,13 @@ connectors, 30 are restarted in the confirming cycle and the rest are held (brea
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from . import fixtures
@@ -25,7 +31,7 @@ from .scale_worker import CLUSTERS, POLL_INTERVAL
 
 CONNECTORS_PER_CLUSTER = 100
 FAILING_PER_CLUSTER = 2  # 2%
-CYCLES = {"list": 5, "discovered": 5, "per-connector": 2}
+CYCLES = {"list": 5, "discovered": 5, "per-connector": 2, "postgres": 5}
 # Discovered clusters must cost no more than listed ones: calls and CPU per poll cycle within this.
 DISCOVERED_TOLERANCE = 0.05
 # The listed and the discovered daemon run in turn, this many times each, and are compared on
@@ -37,6 +43,23 @@ CORE_TARGET = 0.05
 RSS_TARGET_MIB = 150.0
 DEFAULT_CEILING = 10.0  # the daemon's default max_requests_per_second
 SCRAPE_INTERVAL = 30.0  # a common Prometheus scrape interval
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A real PostgreSQL (tests/postgres.py), one database: its URL; the password goes to the
+    worker through the environment, as the daemon takes it."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.postgres import PostgresServer
+
+    server = PostgresServer(fsync=True)
+    server.start()
+    try:
+        os.environ["WATCHDOG_STATE__PASSWORD"] = server.password.get_secret_value()
+        yield server.database()
+    finally:
+        os.environ.pop("WATCHDOG_STATE__PASSWORD", None)
+        server.destroy()
 
 
 def fleet() -> dict[str, Any]:
@@ -99,14 +122,16 @@ def main() -> int:
     fixtures.quiet_logs()
     order = [mode for _ in range(ROUNDS) for mode in ("list", "discovered")] + ["per-connector"]
     runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in CYCLES}
-    with processes() as procs:
+    with processes() as procs, postgres_database() as database:
         url = procs.simulator(fleet())
         for mode in order:
             runs[mode].append(run_worker(url, mode))
+        os.environ["WATCHDOG_SCALE_STATE_URL"] = database
+        runs["postgres"].append(run_worker(url, "postgres"))
     results = [summarize(runs[mode]) for mode in CYCLES]
     rows = []
     names = {"list": "daemon (one list per cluster)", "discovered": "daemon, clusters discovered",
-             "per-connector": "baseline (status one by one)"}
+             "per-connector": "baseline (status one by one)", "postgres": "daemon, state in PostgreSQL"}
     for r in results:
         polls = r["lists"] if r["mode"] != "per-connector" else [f"{r['lists'][0]} lists + {r['status'][0]} status"]
         rows.append([
@@ -116,7 +141,7 @@ def main() -> int:
             f"{r['calls_per_cycle'] / DEFAULT_CEILING:.0f}", f"{r['core'] * 100:.2f}%", f"{r['peak_mib']:.0f} / {r['peak_scraped_mib']:.0f} MiB",
             f"{r['scrape_cpu']:.2f} s, {r['scrape_mib']:.0f} MiB",
         ])
-    daemon, found = results[0], results[1]
+    daemon, found, shared = results[0], results[1], results[3]
     met_calls = daemon["lists"] == [CLUSTERS] and daemon["status"] == [0]
     scrape_core = daemon["scrape_cpu"] / SCRAPE_INTERVAL
     refresh = found["refresh"] or {}
@@ -150,6 +175,9 @@ def main() -> int:
         f"  Discovery apart: {found['discovery_calls']} calls before the first poll; one refresh later "
         f"{sum(refresh.get('calls', {}).values())} calls, {refresh.get('cpu_seconds', 0) * 1000:.0f} ms CPU, "
         f"every discovery.interval (5 min by default: {refresh.get('cpu_seconds', 0) / 300 * 100:.3f}% of a core).",
+        f"PostgreSQL instead of a SQLite file (one run): {shared['steady_cpu']:.3f} vs {daemon['steady_cpu']:.3f} CPU s per steady "
+        f"cycle ({(shared['steady_cpu'] / daemon['steady_cpu'] - 1) * 100:+.0f}%), {shared['wall']:.1f} vs {daemon['wall']:.1f} s wall, "
+        f"core use {shared['core'] * 100:.2f}% (reported, no target; writes per cycle: `python -m bench store`).",
     ]
     emit(table(
         f"Scale: {CLUSTERS * CONNECTORS_PER_CLUSTER:,} connectors in {CLUSTERS} clusters, 2% failing, polled every {POLL_INTERVAL:g} s (real time)",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -193,6 +194,12 @@ def _rss_kib() -> int:
 def main() -> None:
     url, mode, cycles = sys.argv[1], sys.argv[2], int(sys.argv[3])
     fixtures.quiet_logs()
+    if mode == "postgres":
+        # The shared store of the HA setup (its URL and password from bench/scale.py): the same
+        # polls, the state in PostgreSQL, leadership by lease (this one replica wins at once).
+        result = asyncio.run(measure(url, mode, cycles, os.environ["WATCHDOG_SCALE_STATE_URL"]))
+        print(json.dumps(result), flush=True)
+        return
     # A state file, as deployed: every decision's bookkeeping is part of the cost.
     with tempfile.TemporaryDirectory(prefix="watchdog-scale-") as folder:
         result = asyncio.run(measure(url, mode, cycles, str(Path(folder) / "watchdog.db")))
