@@ -108,7 +108,7 @@ async def play(case: FaultCase) -> FaultRun:
     probe = HealthProbe(daemon)
     daemon.queue.start()
     daemon.probes.config_loaded = True
-    background = [asyncio.create_task(daemon._beat(), name="heartbeat"), asyncio.create_task(probe.run(), name="probe")]
+    background = [asyncio.create_task(daemon.heartbeat(), name="heartbeat"), asyncio.create_task(probe.run(), name="probe")]
     for change in case.changes:
         loop.call_at(change.at, change.apply, simulator)
     for daemon_change in case.daemon_changes:
