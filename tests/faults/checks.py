@@ -33,6 +33,11 @@ def check_all(case: FaultCase, run: FaultRun) -> None:
     metrics_tell_what_happened(case, run)
     if case.expect is not None:
         case.expect(run)
+    # What docs/reliability.md says the daemon does under this fault (imported here: claims.py
+    # builds on cases.py, which this module's callers import first).
+    from .claims import check_claims
+
+    check_claims(case.id, run)
 
 
 # 1 -----------------------------------------------------------------------------------------------

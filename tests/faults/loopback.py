@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 
 import httpx
+import structlog
 
 from watchdog.app import Daemon
 from watchdog.simulator import Scenario, Simulator
@@ -72,6 +73,13 @@ class HttpHealthProbe:
 
 
 async def play_loopback(case: FaultCase) -> FaultRun:
+    with structlog.testing.capture_logs() as logs:
+        run = await _play_loopback(case)
+    run.logs = logs
+    return run
+
+
+async def _play_loopback(case: FaultCase) -> FaultRun:
     loop = asyncio.get_running_loop()
     simulator = Simulator(Scenario.model_validate(world.scenario(list(case.faults))))
     async with served(simulator) as url:
