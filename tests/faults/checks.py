@@ -128,8 +128,11 @@ def restarts_respect_backoff(run: FaultRun) -> None:
     backoff = _status_rule(run).backoff
     jobs: dict[ConnectorKey, list[RestartJob]] = defaultdict(list)
     for job in run.jobs:
-        if job.tries:
-            jobs[job.key].append(job)
+        jobs[job.key].append(job)
+    clusters = {cluster_id: name for name, cluster_id in CLUSTER_IDS.items()}
+    for call in run.calls:
+        if call.endpoint == "restart" and call.cluster in clusters and call.connector is not None:
+            jobs.setdefault(ConnectorKey(clusters[call.cluster], call.connector), [])  # a call no job accounts for
     sent: dict[ConnectorKey, list[float]] = defaultdict(list)
     for key, connector_jobs in jobs.items():
         arrived = sorted(call.t for call in run.calls if call.endpoint == "restart" and (call.cluster, call.connector)
