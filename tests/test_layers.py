@@ -22,7 +22,8 @@ import pytest
 
 ROOT = Path(__file__).parent.parent
 PACKAGE = ROOT / "watchdog"
-LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+# import-linter's `lint-imports` command, run by this interpreter wherever its script was installed.
+LINT_IMPORTS = [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())"]
 # What the simulator may use besides itself: the plumbing that runs an ASGI app and sets up logs.
 SIMULATOR_MAY_USE = {"watchdog.asgi_server", "watchdog.logs"}
 
@@ -56,7 +57,7 @@ def package_modules() -> set[str]:
 def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
     """Run import-linter with this repo's contracts over the package found under `root`."""
     return subprocess.run(
-        [str(LINT_IMPORTS), "--config", str(ROOT / "pyproject.toml"), "--no-cache"],
+        [*LINT_IMPORTS, "--config", str(ROOT / "pyproject.toml"), "--no-cache"],
         cwd=root, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
         capture_output=True, text=True, timeout=100,
     )
