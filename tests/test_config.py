@@ -107,7 +107,7 @@ def test_the_bad_config_corpus_covers_every_section() -> None:
     for section in ("api.", "credentials", "clusters", "rate_limit.", "server.", "queue.", "log.", "reload.",
                     "windows.", "breaker.", "blocking.", "rules[0].trigger", "rules[0].select", "rules[0].backoff",
                     "invalid YAML", "config file is empty", "at the top level", "duplicate rule name", "unknown cluster",
-                    "missing; set", "numeric weekday", "invalid window", "discovery."):
+                    "missing; set", "numeric weekday", "invalid window", "discovery.", "state.url", "state.leader_election"):
         assert section in errors, f"no bad config exercises {section}"
 
 
@@ -228,3 +228,17 @@ def test_blocking_credentials_come_from_the_environment(credentials_env: None, t
     assert blocking is not None
     user, password = blocking.credentials()  # type: ignore[misc]
     assert user == "watchdog" and password.get_secret_value() == "am-password-Qx7"
+
+
+@pytest.mark.parametrize("url", ["postgresql://watchdog:hunter2hunter2@db:5432/watchdog",
+                                 "postgresql://watchdog@db:5432/watchdog?password=hunter2hunter2"])
+def test_a_password_in_the_database_url_is_refused_without_being_repeated(
+    url: str, credentials_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("credentials: {main: {}}\nclusters: {prod: {environment_id: env-abc123, kafka_cluster_id: lkc-xyz789}}\n"
+                    f"state: {{url: '{url}'}}\n")
+    assert main(["check-config", "--config", str(path)]) == 2
+    shown = capsys.readouterr()
+    assert "state.url: the database URL must not carry a password" in shown.err
+    assert "hunter2hunter2" not in shown.out + shown.err
