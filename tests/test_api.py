@@ -6,6 +6,7 @@ Connect API.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
 from typing import Any
 
@@ -35,7 +36,7 @@ RULES = [
 
 def world(token: str | None = TOKEN, **config: Any) -> tuple[World, httpx.AsyncClient]:
     w = in_process(sim_scenario(CONNECTORS), daemon_config(RULES if token else RULES[:1], token=token, **config))
-    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon._api_context())
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
     return w, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon")
 
 
@@ -94,9 +95,23 @@ async def test_without_a_configured_token_the_api_is_disabled() -> None:
 
 
 async def test_open_endpoints_need_no_token() -> None:
-    _, http = world()
+    w, http = world()
     assert (await http.get("/metrics")).status_code == 200
     assert (await http.get("/healthz")).status_code == 200
+    # /readyz, asked without a token as a kubelet asks: not ready (503, saying why) until a real
+    # start() has loaded the config and polled every cluster, then ready. Never a 401.
+    before = await http.get("/readyz")
+    assert before.status_code == 503 and before.json()["status"] == "not_ready"
+    await w.daemon.start(serve_http=False)
+    try:
+        async with asyncio.timeout(60):
+            while (ready := await http.get("/readyz")).status_code != 200:
+                assert ready.status_code == 503, ready.text
+                await asyncio.sleep(0.05)
+        assert ready.json() == {"status": "ready", "config_loaded": True, "clusters_not_yet_polled": [],
+                                "state_store": "ok", "leader": "yes"}
+    finally:
+        await w.daemon.stop()
 
 
 # -- input limits -----------------------------------------------------------------------------
@@ -202,10 +217,28 @@ async def test_unknown_request_id_is_404() -> None:
 
 
 async def test_shutting_down_answers_503_so_alertmanager_retries() -> None:
-    w, http = world()
+    """From the moment a real stop() begins (here: while it waits for a restart on the wire),
+    the webhook answers 503 with Retry-After, so that Alertmanager sends the group again to the
+    daemon that comes next, and the alert's restart is not taken on by one that is leaving."""
+    slow = [{"match": {"endpoint": "restart"}, "action": {"delay_seconds": 1.0}}]
+    w = in_process(sim_scenario(CONNECTORS, faults=slow), daemon_config(RULES, token=TOKEN))
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(w.daemon.metrics.registry, w.daemon.probes,
+                                                                         w.daemon.api_context())), base_url="http://daemon")
     await polled(w)
-    w.daemon._stopping = True
-    assert (await http.post("/v1/alertmanager", json=payload(alert()), headers=AUTH)).status_code == 503
+    requested = await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "billing-sink"}, headers=AUTH)
+    assert requested.status_code == 202
+    async with asyncio.timeout(30):
+        while not w.simulator.calls or w.simulator.calls[-1].endpoint != "restart":
+            await asyncio.sleep(0.01)  # billing-sink's restart is on the wire (answered after 1 s)
+    stopping = asyncio.create_task(w.daemon.stop())
+    async with asyncio.timeout(30):
+        while not w.daemon.stopping:
+            await asyncio.sleep(0.01)
+    answer = await http.post("/v1/alertmanager", json=payload(alert()), headers=AUTH)
+    assert not stopping.done(), "stop() was still draining when the alert came"
+    assert answer.status_code == 503 and int(answer.headers["retry-after"]) > 0
+    await stopping
+    assert [c.connector for c in w.simulator.restarts()] == ["billing-sink"], "the alert's restart was not taken on"
 
 
 # -- the Alertmanager webhook -----------------------------------------------------------------

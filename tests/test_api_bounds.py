@@ -29,7 +29,7 @@ CONNECTORS = [{"name": f"sink-{i}", "id": f"lcc-sink{i}"} for i in range(5)]
 def world(rules: list[dict[str, Any]] = ALERT_ONLY, connectors: list[dict[str, Any]] = CONNECTORS,
           **config: Any) -> tuple[World, httpx.AsyncClient]:
     w = in_process(sim_scenario(connectors), daemon_config(rules, token=TOKEN, **config))
-    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon._api_context())
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
     return w, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon")
 
 
@@ -212,7 +212,7 @@ async def test_an_exception_in_a_handler_is_a_counted_logged_500() -> None:
         raise RuntimeError("a bug")
 
     w.daemon.connector_rows = broken  # type: ignore[method-assign]
-    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon._api_context())
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://daemon")
     with structlog.testing.capture_logs() as logs:
         response = await http.get("/v1/connectors", headers=AUTH)
@@ -265,7 +265,7 @@ async def test_at_most_four_request_bodies_are_parsed_and_decided_at_once() -> N
     # Each 1 MiB webhook costs about 10 MiB parsed: with max_connections of them at once, memory
     # would be the connection cap times that.
     w, _ = world()
-    ctx = w.daemon._api_context()
+    ctx = w.daemon.api_context()
     inside = peak = 0
 
     async def slow_listing(clusters: Any) -> dict[str, str]:

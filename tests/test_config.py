@@ -1,7 +1,9 @@
 """Config loading: every good fixture loads, every bad one is refused with its exact error.
 
-Each file in fixtures/configs/bad/ starts with `# error: <text the error must contain>`, and may
-set (`# env: NAME=value`) or remove (`# unset: NAME`) environment variables first.
+Each file in fixtures/configs/bad/ starts with `# error: <the problem as reported>`, one line per
+problem it holds, and may set (`# env: NAME=value`) or remove (`# unset: NAME`) environment
+variables first. README promises that all problems are reported at once: a file with several
+errors must report every one of them.
 """
 
 from pathlib import Path
@@ -27,14 +29,15 @@ def _headers(path: Path) -> dict[str, list[str]]:
     return headers
 
 
-def _apply_env(path: Path, monkeypatch: pytest.MonkeyPatch) -> str | None:
+def _apply_env(path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Set the fixture's environment; return the problems it must be refused with."""
     headers = _headers(path)
     for assignment in headers.get("env", []):
         name, _, value = assignment.partition("=")
         monkeypatch.setenv(name, value)
     for name in headers.get("unset", []):
         monkeypatch.delenv(name, raising=False)
-    return headers.get("error", [None])[0]
+    return headers.get("error", [])
 
 
 @pytest.mark.parametrize("path", sorted((FIXTURES / "good").glob("*.yaml")), ids=lambda p: p.stem)
@@ -61,17 +64,50 @@ def test_bad_configs_are_refused_with_the_path_of_the_bad_value(
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     problems = [f"{where}: {what}" if where else what for where, what in caught.value.problems]
-    assert expected in problems, f"expected exactly {expected!r}, got {problems}"
+    missing = [problem for problem in expected if problem not in problems]
+    assert not missing, f"not reported: {missing}; got {problems}"
+    if len(expected) > 1:  # a file made to hold several errors reports those and nothing else
+        assert sorted(problems) == sorted(expected)
+
+
+def test_the_bad_config_corpus_has_files_with_several_errors_in_each_stage_of_checking() -> None:
+    """The loader checks in stages (keys read before anything else, then shapes and values, then
+    names across sections); each stage must report all of its problems at once."""
+    several = {path.stem: _headers(path)["error"] for path in sorted((FIXTURES / "bad").glob("*.yaml"))
+               if len(_headers(path)["error"]) >= 3}
+    assert {"several-top-level-keys-wrong-at-once", "several-values-wrong-at-once",
+            "several-references-wrong-at-once"} <= set(several)
+    sections = {problem.split(".")[0].split("[")[0].split(":")[0] for problem in several["several-values-wrong-at-once"]}
+    assert {"clusters", "server", "windows", "rules"} <= sections
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: names across sections and missing secrets are checked only once "
+                   "the shapes and values are right, so a file with both kinds reports them in two rounds")
+def test_a_wrong_value_and_a_wrong_name_in_one_file_are_reported_together(
+    credentials_env: None, tmp_path: Path
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "credentials: {main: {}}\n"
+        "clusters: {prod: {environment_id: env-abc123, kafka_cluster_id: lkc-xyz789}}\n"
+        "server: {port: not-a-number}\n"
+        "rules:\n"
+        "  - {name: heal, trigger: {type: status}, select: {clusters: [nowhere], include: ['*']}}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    where = {where for where, _ in caught.value.problems}
+    assert {"server.port", "rules[0].select.clusters[0]"} <= where
 
 
 def test_the_bad_config_corpus_covers_every_section() -> None:
     corpus = sorted((FIXTURES / "bad").glob("*.yaml"))
     assert len(corpus) >= 60
-    errors = " ".join(_headers(path)["error"][0] for path in corpus)
+    errors = " ".join(" ".join(_headers(path)["error"]) for path in corpus)
     for section in ("api.", "credentials", "clusters", "rate_limit.", "server.", "queue.", "log.", "reload.",
                     "windows.", "breaker.", "blocking.", "rules[0].trigger", "rules[0].select", "rules[0].backoff",
                     "invalid YAML", "config file is empty", "at the top level", "duplicate rule name", "unknown cluster",
-                    "missing; set", "numeric weekday", "invalid window", "discovery."):
+                    "missing; set", "numeric weekday", "invalid window", "discovery.", "state.url", "state.leader_election"):
         assert section in errors, f"no bad config exercises {section}"
 
 
@@ -192,3 +228,17 @@ def test_blocking_credentials_come_from_the_environment(credentials_env: None, t
     assert blocking is not None
     user, password = blocking.credentials()  # type: ignore[misc]
     assert user == "watchdog" and password.get_secret_value() == "am-password-Qx7"
+
+
+@pytest.mark.parametrize("url", ["postgresql://watchdog:hunter2hunter2@db:5432/watchdog",
+                                 "postgresql://watchdog@db:5432/watchdog?password=hunter2hunter2"])
+def test_a_password_in_the_database_url_is_refused_without_being_repeated(
+    url: str, credentials_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("credentials: {main: {}}\nclusters: {prod: {environment_id: env-abc123, kafka_cluster_id: lkc-xyz789}}\n"
+                    f"state: {{url: '{url}'}}\n")
+    assert main(["check-config", "--config", str(path)]) == 2
+    shown = capsys.readouterr()
+    assert "state.url: the database URL must not carry a password" in shown.err
+    assert "hunter2hunter2" not in shown.out + shown.err

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from watchdog.model import ConnectorKey
-from watchdog.policy import backoff_gap
 
+from .faults.bounds import restart_gap
 from .support import CLOUD, CLUSTER, World, daemon_config, in_process, sim_cluster, sim_scenario
 
 
@@ -58,8 +58,10 @@ async def test_a_connector_that_fails_after_every_restart_follows_the_strimzi_ga
     times = restart_times(w, "flaky")
     assert len(times) >= 6
     backoff = w.daemon.config.rules[0].backoff
+    # README's gap(n) = min(base * (n^2 + n), cap): 2, 6, 12, 20, 30 s here (base 1 s).
+    assert [restart_gap(n, backoff) for n in range(1, 6)] == [2, 6, 12, 20, 30]
     for n, (earlier, later) in enumerate(zip(times, times[1:]), start=1):
-        gap = backoff_gap(n, backoff)
+        gap = restart_gap(n, backoff)
         assert later - earlier >= gap, f"restart {n + 1} came {later - earlier:.1f}s after restart {n}, gap is {gap}s"
         # Never much later either: the gap with jitter, then at most the next poll.
         assert later - earlier <= gap * 1.1 + 1.5, f"restart {n + 1} came late"
@@ -128,9 +130,11 @@ async def test_a_revoked_key_backs_off_like_a_failing_connector(backend: str) ->
     scenario = sim_scenario(connectors, backend, faults=[{"match": {"endpoint": "restart"}, "action": {"status": 401}}])
     w = world(connectors, [status_rule()], scenario=scenario, backend=backend)
     await run_polls(w, 60)
-    calls = [c for c in w.simulator.calls if c.endpoint == "restart"]
-    # gaps of 2, 6, 12, 20 s (plus jitter): 5 tries in a minute, not one per poll.
-    assert 3 <= len(calls) <= 5
+    calls = [c.t for c in w.simulator.calls if c.endpoint == "restart"]
+    # The second poll (t=1) confirms the failure; then gaps of 2, 6, 12, 20 s, each lengthened by
+    # 5% jitter (rng 0.5 of 10%) and met at the next whole-second poll: t = 1, 4, 11, 24, 45, and
+    # the sixth would be due at 76.5 s. A 401 is never retried: one call per attempt.
+    assert calls == [1, 4, 11, 24, 45]
     assert w.sample("watchdog_restarts_total", cluster=CLUSTER, connector="broken", rule="heal", trigger="status", outcome="unauthorized") == len(calls)
 
 
@@ -162,7 +166,7 @@ async def test_schedule_rule_restarts_running_connectors_and_skips_refusing_stat
     connectors = [{"name": "a"}, {"name": "b", "script": {"initial": "PAUSED"}}, {"name": "c", "script": {"initial": "PROVISIONING"}}]
     schedule = {"name": "nightly", "trigger": {"type": "schedule", "interval": 3600}, "select": {"connectors": ["a", "b", "c", "gone"]}}
     w = world(connectors, [schedule])
-    await w.daemon._run_schedule_rule("nightly")
+    await w.daemon.run_schedule_rule("nightly")
     await w.daemon.queue.join()
     assert [c.connector for c in w.simulator.restarts()] == ["a"]
     decisions = {d: w.sample("watchdog_decisions_total", cluster=CLUSTER, rule="nightly", trigger="schedule", decision=d)

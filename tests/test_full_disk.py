@@ -40,7 +40,7 @@ def allow_writes(db: sqlite3.Connection) -> None:
 
 async def test_a_full_disk_stops_restarts_and_says_so(tmp_path: Path) -> None:
     w = world(tmp_path)
-    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon._api_context())
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon")
     w.daemon.probes.config_loaded = True
     stop_writes(w.daemon.state._db)

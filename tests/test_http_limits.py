@@ -27,7 +27,7 @@ async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bool:
 
 async def test_half_open_and_trickling_connections_are_cut_off_and_capped() -> None:
     w, _ = world()
-    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon._api_context())
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
     server, task = await start_server(app, "127.0.0.1", 0, max_connections=8, request_timeout=0.5)
     port = server.bound_port
     try:
@@ -53,8 +53,8 @@ async def test_half_open_and_trickling_connections_are_cut_off_and_capped() -> N
         assert await _closed_within(reader, 2.0), "a trickling request held its connection"
         trickling.cancel()
         await asyncio.gather(trickling, return_exceptions=True)
-        for _, writer in silent:
-            writer.close()
+        for closing in [writer, *(w for _, w in silent)]:
+            closing.close()
         # And the server still answers.
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             assert (await http.get("/healthz")).status_code == 200

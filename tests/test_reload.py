@@ -240,3 +240,47 @@ async def test_a_reload_that_removes_a_cluster_removes_its_series_and_keeps_the_
     # What the last poll showed is not blanked by the reload: it stays until the next poll.
     assert w.sample("watchdog_connectors", cluster=CLUSTER, health="healthy") == 2
     await w.daemon.stop()
+
+
+async def test_a_reload_changes_the_log_level_in_place(setup) -> None:
+    """README: the log level changes on reload without a restart. What the log shows of a poll
+    follows the new level at once: the per-call `api_call` line is debug, `config_reloaded` info."""
+    import io
+    import json
+    import logging
+
+    from watchdog.logs import configure_logging
+
+    path, w = setup
+    root = logging.getLogger()
+    saved_handlers, saved_level, saved_structlog = root.handlers[:], root.level, structlog.get_config()
+    stream = io.StringIO()
+    configure_logging(w.daemon.config.log.level, "json", stream)
+
+    def events() -> list[str]:
+        lines = [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
+        stream.seek(0)
+        stream.truncate()
+        return lines
+
+    await w.daemon.start(serve_http=False)
+    try:
+        await w.daemon._poll(CLUSTER)
+        shown = events()
+        assert "api_call" not in shown and "started" in shown, "INFO: no debug lines"
+
+        write(path, [HEAL], log={"level": "DEBUG"})
+        assert await w.daemon.reload("test") is True
+        await w.daemon._poll(CLUSTER)
+        shown = events()
+        assert "config_reloaded" in shown and "api_call" in shown, "DEBUG at once, without a restart"
+
+        write(path, [HEAL], log={"level": "WARNING"})
+        assert await w.daemon.reload("test") is True
+        await w.daemon._poll(CLUSTER)
+        assert events() == [], "WARNING: nothing of a quiet poll, not even the reload's info line"
+    finally:
+        await w.daemon.stop()
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+        structlog.configure(**saved_structlog)

@@ -79,8 +79,11 @@ async def test_a_dead_worker_fails_over_to_the_next() -> None:
     config = config.model_copy(update={"clusters": {CLUSTER: cluster}})
     app_transport = httpx.ASGITransport(app=create_app(simulator))
 
+    asked: list[str] = []
+
     class DeadFirstWorker(httpx.AsyncBaseTransport):
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            asked.append(f"{request.url.host}:{request.url.port}")
             if request.url.port == 9:
                 raise httpx.ConnectError("connection refused", request=request)
             return await app_transport.handle_async_request(request)
@@ -88,7 +91,15 @@ async def test_a_dead_worker_fails_over_to_the_next() -> None:
     d = Daemon(config, transport=DeadFirstWorker())
     await d.pollers[CLUSTER].poll()
     assert ConnectorKey(CLUSTER, "fine") in d.engine.statuses
+    assert asked[0] == "127.0.0.1:9", "the first worker listed is asked first"
+    assert asked[1:] == ["sim:None"], "then the next one, once, which answers the poll"
+    assert [c.endpoint for c in simulator.calls] == ["list"]
+    assert w_polls_ok(d) == 1
     await d.stop()
+
+
+def w_polls_ok(d: Daemon) -> float:
+    return d.metrics.registry.get_sample_value("watchdog_polls_total", {"cluster": CLUSTER, "result": "ok"}) or 0.0
 
 
 def test_a_config_can_mix_cloud_and_self_managed_clusters(tmp_path: Path, credentials_env: None) -> None:

@@ -42,7 +42,7 @@ async def run(w: World, seconds: int, between: Any = None) -> None:
         await w.daemon.pollers[CLUSTER].poll()
         if between is not None:
             between(w)
-        await w.daemon._run_stall_check("stalled")
+        await w.daemon.run_stall_check("stalled")
         await w.daemon.queue.join()
         w.clock.advance(60)
 
@@ -126,7 +126,7 @@ async def test_a_window_over_three_hours_is_read_at_a_coarser_granularity() -> N
 
     for _ in range((3600 + 2 * window + 3600) // 300):
         await w.daemon.pollers[CLUSTER].poll()
-        await w.daemon._run_stall_check("stalled")
+        await w.daemon.run_stall_check("stalled")
         await w.daemon.queue.join()
         w.clock.advance(300)
 

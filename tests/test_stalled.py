@@ -40,7 +40,7 @@ def world() -> World:
 async def run(w: World, seconds: int) -> None:
     for _ in range(seconds // 60):
         await w.daemon.pollers[CLUSTER].poll()
-        await w.daemon._run_stall_check("stalled")
+        await w.daemon.run_stall_check("stalled")
         await w.daemon.queue.join()
         w.clock.advance(60)
 

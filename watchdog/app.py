@@ -211,9 +211,9 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost):
         if self._config_path is not None and self._reload_config is not None and self.config.reload.watch:
             self._watcher = ConfigWatcher(self._config_path, self.reload, self.config.reload.interval)
             self._watcher.start()
-        self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
+        self._heartbeat = asyncio.create_task(self.heartbeat(), name="heartbeat")
         if serve_http:
-            app = create_app(self.metrics.registry, self.probes, self._api_context())
+            app = create_app(self.metrics.registry, self.probes, self.api_context())
             server = self.config.server
             self._server = await start_server(app, server.host, server.port, max_connections=server.max_connections,
                                               request_timeout=server.request_timeout)
@@ -226,7 +226,15 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost):
         if self.config.dry_run:
             log.warning("dry_run", note="DRY-RUN: decisions are logged and counted, no restart is sent")
 
-    def _api_context(self) -> ApiContext:
+    @property
+    def stopping(self) -> bool:
+        """True from the first moment of stop(): triggers start nothing more and the API refuses
+        new restarts (503, `shutting_down`) while the queue drains."""
+        return self._stopping
+
+    def api_context(self) -> ApiContext:
+        """What the HTTP API needs of the daemon: start() serves `create_app(..., api_context())`;
+        tests and embedders serve the same app over their own transport."""
         return ApiContext(
             engine=self.engine,
             metrics=self.metrics,
@@ -271,9 +279,9 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost):
                 continue
             if isinstance(rule.trigger, StalledTrigger):
                 self._ensure_metrics_lane()
-                add_stall_job(scheduler, rule, functools.partial(self._job, self._run_stall_check, name))
+                add_stall_job(scheduler, rule, functools.partial(self._job, self.run_stall_check, name))
             else:
-                add_rule_job(scheduler, rule, functools.partial(self._job, self._run_schedule_rule, name))
+                add_rule_job(scheduler, rule, functools.partial(self._job, self.run_schedule_rule, name))
 
     async def _poll(self, cluster: str) -> None:
         poller = self.pollers.get(cluster)
@@ -336,10 +344,10 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost):
             await self.pollers[cluster].poll()
         for rule in self.config.rules:
             if rule.enabled and isinstance(rule.trigger, ScheduleTrigger):
-                await self._run_schedule_rule(rule.name)
+                await self.run_schedule_rule(rule.name)
             if rule.enabled and isinstance(rule.trigger, StalledTrigger):
                 self._ensure_metrics_lane()
-                await self._run_stall_check(rule.name)
+                await self.run_stall_check(rule.name)
         await self.queue.join()
         await self.stop()
         failed = [job for job in self.recorder.finished_jobs if job.outcome in ERROR_OUTCOMES]
@@ -397,8 +405,10 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost):
             if task is not None:
                 self._job_tasks.discard(task)
 
-    async def _beat(self) -> None:
-        """The liveness heartbeat, and the hourly pruning of the restart history."""
+    async def heartbeat(self) -> None:
+        """The liveness heartbeat (/healthz fails when it stops ticking), and the hourly pruning
+        of the restart history. Runs until cancelled: start() runs it as a task, and a harness
+        that drives polls itself (the virtual-time fault matrix) runs it the same way."""
         beats = 0
         while True:
             self.probes.tick()
@@ -435,14 +445,17 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost):
         self._stall_checker = StallChecker(MetricsApiClient(client, limits=limits), self.gateways[self.METRICS_LANE],
                                            self.engine, self._now)
 
-    async def _run_stall_check(self, rule_name: str) -> None:
+    async def run_stall_check(self, rule_name: str) -> None:
+        """One stall check of a `stalled` rule, as its scheduler job runs it (and `run --once`)."""
         rule = next((r for r in self.config.rules if r.name == rule_name), None)
         if rule is None or self._stall_checker is None:
             return
         clusters = [c for c in rule_clusters(self.config, rule) if isinstance(self.config.clusters[c], CloudCluster)]
         await self._stall_checker.check(rule, clusters)
 
-    async def _run_schedule_rule(self, rule_name: str) -> None:
+    async def run_schedule_rule(self, rule_name: str) -> None:
+        """One firing of a `schedule` rule, as its cron or interval job runs it (and `run
+        --once`): list each selected cluster, then decide and enqueue its restarts."""
         rule = next((r for r in self.config.rules if r.name == rule_name), None)
         if rule is None:
             return
@@ -453,6 +466,9 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost):
                           reason="could not list the cluster's connectors; see poll_failed")
                 continue
             self.engine.on_schedule(rule, cluster, statuses)
+
+    # The old private name, still used by tests/test_durable.py and tests/test_burst.py.
+    _run_schedule_rule = run_schedule_rule
 
 
 def _remove_job(scheduler: AsyncIOScheduler, job_id: str) -> None:

@@ -283,6 +283,7 @@ VIRTUAL_CASES = (
             Signal("watchdog_polls_total", {"cluster": PROD, "result": "server_error"}),
             Signal("watchdog_polls_total", {"cluster": SIDE, "result": "server_error"}),
             Signal("watchdog_restarts_total", {"outcome": "server_error"}),
+            Signal("watchdog_api_requests_total", {"status_class": "5xx"}),
         ),
         manual=manual_in_fault(),
         expect=heals_after_the_fault,
@@ -319,6 +320,7 @@ VIRTUAL_CASES = (
         outcomes=RATE_LIMITED,
         signals=(
             Signal("watchdog_ratelimit_pauses_total", {"source": "retry_after"}),
+            # Refused again, the hint becomes a floor under the exponential backoff.
             Signal("watchdog_ratelimit_pauses_total", {"source": "backoff"}),
         ),
         manual=manual_in_fault(),

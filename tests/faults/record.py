@@ -42,8 +42,10 @@ class FaultRun:
     registry: CollectorRegistry
     polling_seconds: float  # how long polls were due
     elapsed: float  # the whole run, start to stop, in the simulator's seconds
-    polls: dict[str, int]  # polls started per cluster
+    polls: dict[str, int]  # polls started per cluster, counted where they start (never from the calls)
     gone: frozenset[str] = frozenset()  # connectors deleted during the run
+    polls_cut_short: dict[str, int] = field(default_factory=dict)  # polls cancelled by stop() per cluster
+    logs: list[dict[str, Any]] = field(default_factory=list)  # every event the daemon logged, debug included
     notes: dict[str, object] = field(default_factory=dict)
 
     def sample(self, name: str, **labels: str) -> float:

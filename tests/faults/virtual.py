@@ -15,6 +15,7 @@ import random
 from datetime import datetime, timedelta, timezone
 
 import httpx
+import structlog
 
 from watchdog.app import Daemon, poll_intervals
 from watchdog.engine import MANUAL_RULE, RequestRecord
@@ -66,12 +67,16 @@ class HealthProbe:
         self._daemon = daemon
         self.health: list[int] = []
         self.readiness: list[int] = []
+        self.writable: list[float] = []  # watchdog_state_store_writable, read as a scrape reads it
 
     async def run(self) -> None:
         while True:
             self.health.append((await self._client.get("/healthz")).status_code)
             if all(poller.first_poll_done for poller in self._daemon.pollers.values()):
                 self.readiness.append((await self._client.get("/readyz")).status_code)
+            writable = self._daemon.metrics.registry.get_sample_value("watchdog_state_store_writable")
+            if writable is not None:
+                self.writable.append(writable)
             await asyncio.sleep(1.0)
 
     async def close(self) -> None:
@@ -95,6 +100,13 @@ def drain_limit(daemon: Daemon, case: FaultCase) -> float:
 
 
 async def play(case: FaultCase) -> FaultRun:
+    with structlog.testing.capture_logs() as logs:
+        run = await _play(case)
+    run.logs = logs
+    return run
+
+
+async def _play(case: FaultCase) -> FaultRun:
     loop = asyncio.get_running_loop()
     simulator = Simulator(Scenario.model_validate(world.scenario(list(case.faults))), clock=loop.time)
     daemon = Daemon(
@@ -108,7 +120,7 @@ async def play(case: FaultCase) -> FaultRun:
     probe = HealthProbe(daemon)
     daemon.queue.start()
     daemon.probes.config_loaded = True
-    background = [asyncio.create_task(daemon._beat(), name="heartbeat"), asyncio.create_task(probe.run(), name="probe")]
+    background = [asyncio.create_task(daemon.heartbeat(), name="heartbeat"), asyncio.create_task(probe.run(), name="probe")]
     for change in case.changes:
         loop.call_at(change.at, change.apply, simulator)
     for daemon_change in case.daemon_changes:
@@ -149,5 +161,5 @@ async def play(case: FaultCase) -> FaultRun:
         elapsed=simulator.now(),
         polls=polls.started,
         gone=frozenset(name for c in world.CLUSTER_IDS for name in world.FAILING[c] + world.HEALTHY[c]) - present,
-        notes={"after_fault": after.job.outcome},
+        notes={"after_fault": after.job.outcome, "state_store_writable": probe.writable},
     )

@@ -314,7 +314,7 @@ async def test_stopped_and_paused_connectors_are_never_restarted_by_any_trigger(
         await d.start()
         try:
             await poll(d)
-            await d._run_schedule_rule("nightly")  # noqa: SLF001 - what the scheduler runs
+            await d.run_schedule_rule("nightly")
             for name in ("held-stopped", "held-paused"):
                 key = ConnectorKey(CLUSTER, name)
                 manual = d.engine.on_request(key, d.engine.statuses[key], trigger=Trigger.MANUAL, rule=MANUAL_RULE,
@@ -358,7 +358,7 @@ async def test_schedule_and_manual_restarts_restart_every_instance_and_keep_the_
             manual = d.engine.on_request(key, statuses["everything"], trigger=Trigger.MANUAL, rule=MANUAL_RULE, reason="t")
             await asyncio.wait_for(d.queue.join(), 130)
             await admin.wait_for("everything", lambda s: running(s, 2), "did not run again after the manual restart")
-            await d._run_schedule_rule("nightly")  # noqa: SLF001 - what the scheduler runs
+            await d.run_schedule_rule("nightly")
             await asyncio.wait_for(d.queue.join(), 130)
             scheduled = next(job for job in d.recorder.finished_jobs if job.primary.trigger is Trigger.SCHEDULE)
             for job in (manual.job, scheduled):
