@@ -10,7 +10,6 @@ import yaml
 
 from watchdog import __version__
 from watchdog.cli import main
-from watchdog.demo import run_demo
 from watchdog.simulator import Scenario, Simulator
 
 from .support import CLUSTER_ID, ENVIRONMENT, served, sim_scenario
@@ -78,9 +77,54 @@ def story_lines(out: str) -> dict[str, str]:
     return story
 
 
-async def test_demo_heals_the_built_in_scenario(capsys: pytest.CaptureFixture[str]) -> None:
-    assert await run_demo(duration=12, port=0) == 0
-    out = capsys.readouterr().out
+def demo_events(log: Path) -> list[dict]:
+    import json
+
+    return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+
+
+def run_demo_until(tmp_path: Path, args: list[str], awaited: list[tuple[str, str]]) -> str:
+    """`watchdog demo`, stopped with SIGTERM (as Ctrl-C) once the log shows every awaited
+    (event, connector or cluster) -- restarts as `accepted` -- and a status poll decided after
+    the last of them; not after a fixed number of seconds. Returns its output."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    log = tmp_path / "demo.log"
+
+    def done() -> bool:
+        seen = demo_events(log)
+        last = -1
+        for event, subject in awaited:
+            found = [i for i, e in enumerate(seen) if e["event"] == event and subject in (e.get("connector"), e.get("cluster"))
+                     and e.get("outcome", "accepted") == "accepted"]
+            if not found:
+                return False
+            last = max(last, found[0])
+        return any(e["event"] == "decision" and e.get("trigger") == "status" for e in seen[last + 1:])
+
+    with open(log, "wb") as out:
+        demo = subprocess.Popen([sys.executable, "-m", "watchdog", "demo", *args, "--port", "0", "--log-format", "json",
+                                 "--log-level", "DEBUG"], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while not done():
+            assert demo.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.1)
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(timeout=60) == 0
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    return log.read_text()
+
+
+def test_demo_heals_the_built_in_scenario(tmp_path: Path) -> None:
+    out = run_demo_until(tmp_path, [], [("discovery_cluster_added", "lkc-demo04"), ("restart_finished", "billing-sink"),
+                                        ("restart_finished", "events-sink")])
     story = story_lines(out)
     # The analytics environment is discovered, not listed: its clusters are watched by lkc- id,
     # the excluded scratch cluster is not, and the one created at t=3 comes with the refresh at 10 s.
@@ -132,9 +176,9 @@ async def test_restart_through_a_running_daemon(capsys: pytest.CaptureFixture[st
         daemon = Daemon(daemon_config([heal], base_url=url, token="cli-token-1-5f0a9e3d"))
         await daemon.start()
         try:
-            for _ in range(100):
-                if daemon.pollers["prod"].first_poll_done:
-                    break
+            deadline = asyncio.get_running_loop().time() + 30
+            while not daemon.pollers["prod"].first_poll_done:
+                assert asyncio.get_running_loop().time() < deadline, "no first poll within 30 s"
                 await asyncio.sleep(0.05)
             daemon_url = f"http://127.0.0.1:{daemon.bound_port}"
             monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-token-1-5f0a9e3d")
@@ -149,9 +193,8 @@ async def test_restart_through_a_running_daemon(capsys: pytest.CaptureFixture[st
     assert len(simulator.restarts()) == 1
 
 
-async def test_demo_runs_against_self_managed_kafka_connect(capsys: pytest.CaptureFixture[str]) -> None:
-    assert await run_demo(duration=12, port=0, backend="kafka_connect") == 0
-    out = capsys.readouterr().out
+def test_demo_runs_against_self_managed_kafka_connect(tmp_path: Path) -> None:
+    out = run_demo_until(tmp_path, ["--backend", "kafka_connect"], [("restart_finished", "billing-sink")])
     assert "(0 answered 429)" in out
     story = story_lines(out)
     assert "restarted for its status" in story["orders/billing-sink"]

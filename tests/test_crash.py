@@ -2,10 +2,15 @@
 
 The simulator runs as its own process and outlives every daemon. Between kills the test asks the
 daemon's API for restarts of connectors no rule restarts by itself, so that each such connector
-stands for exactly one accepted request. After the last start the checks are:
-- no failing connector was restarted before its backoff allowed it, across all the kills;
+stands for exactly one accepted request. The kills are timed by what the simulator saw, not by
+the clock: with a restart call on the wire (the simulator recorded its arrival and answers it
+3 s later), right after the requests were accepted (queued), and after an answer. After the last
+start the checks are:
+- no failing connector was restarted before its backoff allowed it, across all the kills (the
+  expected gaps come from README's table, not from the daemon's code);
 - every accepted request ended exactly once: restarted once, or (killed with the call on the
-  wire) reported as `interrupted`, never restarted twice;
+  wire) reported as `interrupted`, never restarted twice; each one killed on the wire is
+  `interrupted`, and there is at least one;
 - nothing is left pending in the state file.
 """
 
@@ -17,15 +22,14 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
-from watchdog.config import Backoff
 from watchdog.model import Outcome
-from watchdog.policy import backoff_gap
 from watchdog.state import SqliteStateStore
 
 from .conftest import TEST_API_KEY, TEST_API_SECRET
@@ -36,11 +40,16 @@ pytestmark = pytest.mark.process
 
 TOKEN = "crash-test-token-7e2b"
 FLAKY = ["flaky-a", "flaky-b"]
-REQUESTED = [f"requested-{i}" for i in range(8)]
 BACKOFF = {"base": 1, "cap": 30, "jitter": 0}
-# When to kill the daemon after its start, in seconds: before, during and after its first polls,
-# with requested restarts queued and on the wire (each requested restart answers after 1.5 s).
-KILL_AFTER = [0.3, 1.2, 2.0, 3.1, 0.8, 4.5]
+# README: the gap after the n-th restart is min(base * (n^2 + n), cap); with base 1 s, cap 30 s:
+GAPS = [2, 6, 12, 20, 30]  # after restarts 1..5, then 30 s
+ANSWER_DELAY = 3.0  # seconds the simulator takes to answer a requested restart
+# Per start: the moment of the kill and how many restarts are asked for first.
+#   wire: a requested restart's call arrived and is not answered yet;
+#   accepted: right after the API accepted the requests (queued, perhaps just sent);
+#   answered: once a requested restart was answered (the daemon's metrics count it).
+ROUNDS = [("wire", 1), ("accepted", 2), ("wire", 1), ("answered", 2), ("wire", 1)]
+REQUESTED = [f"requested-{i}" for i in range(sum(n for _, n in ROUNDS))]
 
 
 def start_daemon(tmp_path: Path, config: Path, log: str) -> subprocess.Popen[bytes]:
@@ -51,12 +60,34 @@ def start_daemon(tmp_path: Path, config: Path, log: str) -> subprocess.Popen[byt
                                 stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
+def eventually(condition: Callable[[], object], what: str, timeout: float = 60.0, step: float = 0.02) -> object:
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(step)
+    return value
+
+
+def requested_calls(sim: str) -> list[str]:
+    """The requested connectors' restart calls, in the order they arrived at the simulator."""
+    calls = httpx.get(f"{sim}/_sim/calls", timeout=5).json()
+    return [c["connector"] for c in calls if c["endpoint"] == "restart" and c["connector"] in REQUESTED]
+
+
+def answered(daemon: str) -> float:
+    text = httpx.get(f"{daemon}/metrics", timeout=5).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("watchdog_restarts_total{") and 'connector="requested-' in line)
+
+
 def test_kill_9_at_any_point_neither_storms_nor_loses_a_request(tmp_path: Path) -> None:
     connectors = [{"name": n, "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 0.2}} for n in FLAKY]
     connectors += [{"name": n} for n in REQUESTED]
-    slow = [{"match": {"endpoint": "restart", "connector": n}, "action": {"delay_seconds": 1.5}} for n in REQUESTED]
+    slow = [{"match": {"endpoint": "restart", "connector": n}, "action": {"delay_seconds": ANSWER_DELAY}} for n in REQUESTED]
     (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(sim_scenario(connectors, restart={"delay_seconds": 0.2}, faults=slow)))
     sim_port, daemon_port = free_port(), free_port()
+    sim, daemon_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{daemon_port}"
     state_path = tmp_path / "state.db"
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(process_config(sim_port, daemon_port, state_path, [
@@ -68,30 +99,45 @@ def test_kill_9_at_any_point_neither_storms_nor_loses_a_request(tmp_path: Path) 
     simulator = subprocess.Popen([sys.executable, "-m", "watchdog", "simulate", "--scenario", str(tmp_path / "scenario.yaml"),
                                   "--port", str(sim_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for(f"http://127.0.0.1:{sim_port}/_sim/state")
+        wait_for(f"{sim}/_sim/state")
         requested = iter(REQUESTED)
         asked: list[str] = []
-        for round_, delay in enumerate(KILL_AFTER):
+        killed_on_the_wire: list[str] = []
+        for round_, (moment, count) in enumerate(ROUNDS):
             daemon = start_daemon(tmp_path, config, f"daemon-{round_}.log")
-            wait_for(f"http://127.0.0.1:{daemon_port}/healthz")
-            for _ in range(2 if round_ % 2 else 1):
-                name = next(requested, None)
-                if name is not None:
-                    response = httpx.post(f"http://127.0.0.1:{daemon_port}/v1/restarts", json={"cluster": "prod", "connector": name},
-                                          headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
-                    assert response.status_code == 202, response.text
-                    asked.append(name)
-            time.sleep(delay)
+            wait_for(f"{daemon_url}/healthz")
+            seen = len(requested_calls(sim))
+            for name in [next(requested) for _ in range(count)]:
+                response = httpx.post(f"{daemon_url}/v1/restarts", json={"cluster": "prod", "connector": name},
+                                      headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+                assert response.status_code == 202, response.text
+                asked.append(name)
+            if moment == "wire":
+                arrived = eventually(lambda seen=seen: requested_calls(sim)[seen:], "a requested restart call arrived")
+            elif moment == "answered":
+                eventually(lambda: answered(daemon_url) >= 1, "a requested restart was answered", step=0.1)
             daemon.send_signal(signal.SIGKILL)
             daemon.wait(timeout=10)
+            if moment == "wire":
+                assert isinstance(arrived, list) and len(arrived) == 1, arrived  # one worker: one call at a time
+                killed_on_the_wire.append(arrived[0])
 
-        # A last, clean run: everything recovered is sent, then a graceful stop.
+        # A last, clean run: everything recovered is sent, the flaky connectors restarted again
+        # after their backoff, then a graceful stop.
         daemon = start_daemon(tmp_path, config, "daemon-final.log")
-        wait_for(f"http://127.0.0.1:{daemon_port}/readyz")
-        time.sleep(8)
+        wait_for(f"{daemon_url}/readyz")
+
+        def settled() -> bool:
+            with SqliteStateStore(state_path, read_only=True) as store:
+                ended = {r.key.connector for r in store.history(None, 10_000)}
+            flaky_restarts = [c for c in httpx.get(f"{sim}/_sim/calls", timeout=5).json()
+                              if c["endpoint"] == "restart" and c["connector"] in FLAKY]
+            return set(asked) <= ended and len(flaky_restarts) >= 2 * len(FLAKY)
+
+        eventually(settled, "every request ended and each flaky connector restarted twice", timeout=90, step=0.5)
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=30) == 0
-        calls = httpx.get(f"http://127.0.0.1:{sim_port}/_sim/calls").json()
+        calls = httpx.get(f"{sim}/_sim/calls").json()
     finally:
         simulator.terminate()
         simulator.wait(timeout=10)
@@ -101,17 +147,18 @@ def test_kill_9_at_any_point_neither_storms_nor_loses_a_request(tmp_path: Path) 
         if call["endpoint"] == "restart":
             restarts[call["connector"]].append(call["t"])
 
-    backoff = Backoff(**BACKOFF)
     for name in FLAKY:
         times = restarts[name]
         assert len(times) >= 2, f"{name} was restarted {len(times)} times"
         for n, (earlier, later) in enumerate(zip(times, times[1:]), start=1):
+            gap = GAPS[min(n, len(GAPS)) - 1]
             # Timestamps come from two processes: allow 100 ms of clock and scheduling skew.
-            assert later - earlier >= backoff_gap(n, backoff) - 0.1, f"{name}: restart {n + 1} inside the backoff"
+            assert later - earlier >= gap - 0.1, f"{name}: restart {n + 1} {later - earlier:.2f} s after, inside the {gap} s backoff"
 
     with SqliteStateStore(state_path, read_only=True) as store:
         assert store.pending() == [], "nothing accepted is left unsent"
         history = store.history(None, 10_000)
+    assert len(asked) == len(REQUESTED)
     for name in asked:
         ended = [r.outcome for r in history if r.key.connector == name]
         assert len(ended) == 1, f"{name}: one request, {ended} terminal outcomes"
@@ -120,4 +167,8 @@ def test_kill_9_at_any_point_neither_storms_nor_loses_a_request(tmp_path: Path) 
             assert len(restarts[name]) == 1
         else:
             assert ended == [Outcome.INTERRUPTED], f"{name}: {ended}"
+    assert killed_on_the_wire, "at least one kill with a call on the wire"
+    for name in killed_on_the_wire:
+        ended = [r.outcome for r in history if r.key.connector == name]
+        assert ended == [Outcome.INTERRUPTED], f"{name} was killed with its call on the wire, yet ended {ended}"
     assert any(r.outcome is Outcome.ACCEPTED and r.key.connector in asked for r in history)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,22 @@ async def test_backoff_history_and_evidence_survive_a_restart_of_the_daemon(tmp_
     await second.stop()
 
 
+async def schedule_now(d: Daemon, rule_name: str) -> None:
+    """What the rule's cron job does when it fires: list the cluster, hand the statuses over."""
+    statuses = await d.pollers[CLUSTER].list()
+    assert statuses is not None
+    (rule,) = [r for r in d.config.rules if r.name == rule_name]
+    d.engine.on_schedule(rule, CLUSTER, statuses)
+
+
+async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        await asyncio.sleep(0.01)
+
+
 async def test_requests_left_unsent_at_shutdown_are_sent_at_the_next_start(tmp_path: Path) -> None:
     clock = Clock()
     limited = sim_scenario([{"name": "orders"}], faults=[{"match": {"endpoint": "restart"}, "when": {"count": 1},
@@ -68,24 +86,25 @@ async def test_requests_left_unsent_at_shutdown_are_sent_at_the_next_start(tmp_p
     first = daemon(tmp_path / "state.db", simulator, clock, [schedule])
     first.config = first.config.model_copy(update={"queue": first.config.queue.model_copy(update={"shutdown_deadline": 0.2})})
     first.queue.start()
-    await first._run_schedule_rule("nightly")
-    import asyncio
-
-    await asyncio.sleep(0.1)
+    await schedule_now(first, "nightly")
+    await wait_until(lambda: [c.status_code for c in simulator.calls if c.endpoint == "restart"] == [429],
+                     "the first try answered 429")
     unsent = await first.stop()
     assert [job.outcome for job in unsent] == [Outcome.UNSENT]
     with SqliteStateStore(tmp_path / "state.db") as store:
         (pending,) = store.pending()
-        assert pending.phase is PendingPhase.SENDING and pending.request.key.connector == "orders"
+        # The 429 proved the call was off the wire: the request is as unsent as one never tried.
+        assert pending.phase is PendingPhase.QUEUED and pending.request.key.connector == "orders"
 
-    # Its call went out and came back 429 before the shutdown: it was sending, so it ends as
-    # interrupted rather than going out twice.
     second = daemon(tmp_path / "state.db", simulator, clock, [schedule])
-    assert second.engine.recover() == (0, 1)
+    assert second.engine.recover() == (1, 0)
+    second.queue.start()
+    await asyncio.wait_for(second.queue.join(), 30)
     await second.stop()
+    assert [c.status_code for c in simulator.calls if c.endpoint == "restart"] == [429, 202], "sent once more, once"
     with SqliteStateStore(tmp_path / "state.db") as store:
         assert store.pending() == []
-        assert [r.outcome for r in store.history()] == [Outcome.INTERRUPTED]
+        assert [r.outcome for r in store.history()] == [Outcome.ACCEPTED], "one terminal outcome in the record"
 
 
 async def test_requests_never_sent_are_sent_after_a_restart(tmp_path: Path) -> None:
@@ -93,7 +112,7 @@ async def test_requests_never_sent_are_sent_after_a_restart(tmp_path: Path) -> N
     simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])), clock=clock.monotonic)
     schedule = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"connectors": ["orders"]}}
     first = daemon(tmp_path / "state.db", simulator, clock, [schedule])
-    await first._run_schedule_rule("nightly")  # queued; the queue never started: a crash before sending
+    await schedule_now(first, "nightly")  # queued; the queue never started: a crash before sending
     first.state.close()
     second = daemon(tmp_path / "state.db", simulator, clock, [schedule])
     assert second.engine.recover() == (1, 0)
@@ -157,8 +176,6 @@ def test_status_of_a_missing_state_file_says_so(tmp_path: Path, capsys: pytest.C
 
 async def test_status_and_history_through_a_running_daemon(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    import asyncio
-
     simulator = Simulator(Scenario.model_validate(sim_scenario(BROKEN)))
     from .support import served
 
@@ -166,10 +183,7 @@ async def test_status_and_history_through_a_running_daemon(tmp_path: Path, capsy
         d = Daemon(daemon_config([HEAL], base_url=url, token="status-token-3c8d1a9f", state={"path": str(tmp_path / "s.db")}))
         await d.start()
         try:
-            for _ in range(100):
-                if d.recorder.finished_jobs:
-                    break
-                await asyncio.sleep(0.05)
+            await wait_until(lambda: bool(d.recorder.finished_jobs), "the first restart finished")
             monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "status-token-3c8d1a9f")
             url_daemon = f"http://127.0.0.1:{d.bound_port}"
             assert await asyncio.to_thread(main, ["status", "--daemon", url_daemon, "--json"]) == 0

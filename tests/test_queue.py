@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -31,6 +32,14 @@ def request(connector: str, trigger: Trigger = Trigger.MANUAL, *, dry_run: bool 
         id=f"{rid}-{connector}", key=ConnectorKey(CLUSTER, connector), rule="manual", trigger=trigger,
         reason="test", requested_at=datetime.now(timezone.utc), dry_run=dry_run,
     )
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        await asyncio.sleep(0.005)
 
 
 async def run_jobs(w: World, *requests: RestartRequest) -> list[Any]:
@@ -147,7 +156,9 @@ async def test_a_429_pauses_every_queued_request() -> None:
     refused = [c for c in calls if c.status_code == 429]
     assert len(refused) == 1, "one request at a time until the limit is known: a single 429"
     after = [c for c in calls if c.t > refused[0].t]
-    assert after and all(c.t >= refused[0].t + 0.5 for c in after), "nobody went before the pause ended"
+    # The simulator's window is aligned whole seconds, so its Retry-After (whole seconds, rounded
+    # up) is at least 1: the pause ends no earlier than 1 s after the 429 arrived.
+    assert after and all(c.t >= refused[0].t + 1.0 for c in after), "nobody went before the pause ended"
 
 
 async def test_shutdown_deadline_leaves_the_rest_unsent_and_counted() -> None:
@@ -155,7 +166,7 @@ async def test_shutdown_deadline_leaves_the_rest_unsent_and_counted() -> None:
     w = world(scenario)
     jobs = [w.daemon.queue.submit(request(f"c{i}"))[0] for i in range(4)]
     w.daemon.queue.start()
-    await asyncio.sleep(0.2)
+    await until(lambda: any(c.status_code == 429 for c in w.simulator.calls), "the first try answered 429")
     unsent = await w.daemon.queue.close(deadline=0.1)
     assert {job.outcome for job in jobs} == {Outcome.UNSENT}
     assert len(unsent) == 4
@@ -165,9 +176,66 @@ async def test_shutdown_deadline_leaves_the_rest_unsent_and_counted() -> None:
 
 async def test_a_job_ends_exactly_once() -> None:
     w = world()
-    (job,) = await run_jobs(w, request("c1"))
-    with pytest.raises(RuntimeError, match="already ended"):
-        w.daemon.queue._finish(job, Outcome.UNSENT)
+    # Ended before its turn: the worker that takes it from the lane later sends nothing.
+    cancelled, _ = w.daemon.queue.submit(request("c1", Trigger.ALERT))
+    assert len(w.daemon.queue.withdraw(cancelled.key, lambda r: True)) == 1
+    (accepted,) = await run_jobs(w, request("c2"))  # also closes the queue: nothing ends twice
+    assert w.daemon.queue.withdraw(accepted.key, lambda r: True) == [], "an ended job cannot be cancelled"
+    assert (cancelled.outcome, accepted.outcome) == (Outcome.CANCELLED, Outcome.ACCEPTED)
+    assert w.simulator.restarts(connector="c1") == [] and len(w.simulator.restarts(connector="c2")) == 1
+    assert w.total("watchdog_restarts_total", connector="c1") == 1
+    assert w.total("watchdog_restarts_total", connector="c2") == 1
+    assert [job.outcome for job in w.daemon.recorder.finished_jobs] == [Outcome.CANCELLED, Outcome.ACCEPTED]
+
+
+async def test_an_answer_while_stopping_leaves_the_retry_to_the_next_start() -> None:
+    """A 503 that arrives after the shutdown began: the job is not ended `server_error` (its retry
+    is due), but `unsent`, and its request stays queued in the state store for the next start."""
+    scenario = sim_scenario(CONNECTORS, faults=[{"match": {"endpoint": "restart"}, "when": {"count": 1},
+                                                 "action": {"status": 503, "delay_seconds": 0.5}}])
+    w = world(scenario)
+    job, _ = w.daemon.queue.submit(request("c1"))
+    w.daemon.state.add_pending(job.primary, job.id)
+    w.daemon.queue.start()
+    await until(lambda: job.phase is Phase.SENDING, "the call is on the wire")
+    unsent = await w.daemon.queue.close(deadline=0, in_flight_grace=30)
+    assert unsent == [job] and job.outcome is Outcome.UNSENT and job.status_code == 503
+    (pending,) = w.daemon.state.pending()
+    assert pending.phase.value == "queued"
+
+
+async def test_an_answered_job_waiting_for_its_retry_is_unsent_and_queued_at_shutdown() -> None:
+    scenario = sim_scenario(CONNECTORS, faults=[{"match": {"endpoint": "restart"}, "when": {"count": 1},
+                                                 "action": {"status": 503}}])
+    w = world(scenario, backoff={"base": 600, "cap": 600})  # the retry is far away: the shutdown comes first
+    job, _ = w.daemon.queue.submit(request("c1"))
+    w.daemon.state.add_pending(job.primary, job.id)
+    w.daemon.queue.start()
+    await until(lambda: job.tries == 1, "the first try was answered")
+    (pending,) = w.daemon.state.pending()
+    assert pending.phase.value == "queued", "answered: off the wire, sent at the next start"
+    assert await w.daemon.queue.close(deadline=0) == [job] and job.outcome is Outcome.UNSENT
+
+
+async def test_a_job_waiting_to_retry_a_call_that_got_no_answer_ends_interrupted_at_shutdown() -> None:
+    """A network error proves nothing about whether the restart reached the API: stopped before
+    its retry, the job ends `interrupted` now (not `unsent`, which the next start would send)."""
+    simulator = Simulator(Scenario.model_validate(sim_scenario(CONNECTORS, faults=[
+        {"match": {"endpoint": "restart"}, "when": {"count": 1}, "action": {"reset": True}}])))
+    async with served(simulator) as url:
+        from watchdog.app import Daemon
+
+        daemon = Daemon(daemon_config([], base_url=url, rate_limit={**FAST_RETRIES, "backoff": {"base": 600, "cap": 600}}))
+        job, _ = daemon.queue.submit(request("c1"))
+        daemon.state.add_pending(job.primary, job.id)
+        daemon.queue.start()
+        await until(lambda: job.tries == 1, "the first try failed")
+        (pending,) = daemon.state.pending()
+        assert pending.phase.value == "sending", "no answer: it may have reached the API"
+        assert await daemon.queue.close(deadline=0) == []
+        assert job.outcome is Outcome.INTERRUPTED
+        assert daemon.state.pending() == [], "ended now, not left for the next start"
+        await daemon.stop()
 
 
 async def test_closed_queue_refuses_new_work() -> None:

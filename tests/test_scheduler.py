@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -16,6 +17,15 @@ from watchdog.triggers.scheduler import add_poll_job, add_rule_job, build_schedu
 from .support import daemon_config, in_process, sim_scenario
 
 BERLIN = ZoneInfo("Europe/Berlin")
+
+
+async def until(condition: Callable[[], object], what: str, timeout: float = 30.0) -> None:
+    """Wait for a condition with a generous deadline (never a fixed budget of real time)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        await asyncio.sleep(0.01)
 
 
 def schedule_rule(**trigger) -> Rule:
@@ -80,14 +90,12 @@ async def test_scheduler_runs_the_rule_when_its_time_comes() -> None:
         add_rule_job(scheduler, rule, run)
         scheduler.start()
         try:
-            await asyncio.sleep(0.05)
+            (job,) = scheduler.get_jobs()
+            assert job.next_run_time == datetime(2026, 6, 1, 11, 0, tzinfo=timezone.utc), "not before its time"
             assert ran == []
             frozen.tick(timedelta(seconds=31))
             scheduler.wakeup()
-            for _ in range(50):
-                if ran:
-                    break
-                await asyncio.sleep(0.01)
+            await until(lambda: ran, "the rule ran")
             assert len(ran) == 1
             assert ran[0].replace(tzinfo=None) >= datetime(2026, 6, 1, 11, 0)
         finally:
@@ -108,10 +116,8 @@ async def test_a_run_missed_by_more_than_the_grace_time_is_counted() -> None:
         try:
             frozen.tick(timedelta(minutes=20))  # the daemon was stuck past the 5-minute grace
             scheduler.resume()
-            for _ in range(50):
-                if metrics.registry.get_sample_value("watchdog_scheduler_job_events_total", {"event": "missed"}):
-                    break
-                await asyncio.sleep(0.01)
+            await until(lambda: metrics.registry.get_sample_value("watchdog_scheduler_job_events_total", {"event": "missed"}),
+                        "the missed run counted")
             assert metrics.registry.get_sample_value("watchdog_scheduler_job_events_total", {"event": "missed"}) == 1
         finally:
             scheduler.shutdown(wait=False)
@@ -135,10 +141,8 @@ async def test_a_run_skipped_because_the_last_is_still_going_is_counted_and_logg
     with capture_logs() as logs:
         scheduler.start()
         try:
-            for _ in range(200):
-                if metrics.registry.get_sample_value("watchdog_scheduler_job_events_total", {"event": "max_instances"}):
-                    break
-                await asyncio.sleep(0.01)
+            await until(lambda: metrics.registry.get_sample_value("watchdog_scheduler_job_events_total",
+                                                                 {"event": "max_instances"}), "a skipped run counted")
         finally:
             release.set()
             scheduler.shutdown(wait=False)

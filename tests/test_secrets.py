@@ -44,6 +44,16 @@ def demo_scenario() -> dict:
     return scenario
 
 
+def logged(path: Path, *events: str, timeout: float = 60.0) -> None:
+    """Wait until the daemon's log holds every one of `events` (a generous deadline, no fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not all(event in path.read_text() for event in events):
+        if time.monotonic() > deadline:
+            missing = [event for event in events if event not in path.read_text()]
+            raise AssertionError(f"not logged within {timeout} s: {missing}")
+        time.sleep(0.1)
+
+
 def test_no_secret_appears_anywhere_in_a_demo_run(tmp_path: Path) -> None:
     sim_port, daemon_port = free_port(), free_port()
     (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(demo_scenario()))
@@ -65,7 +75,8 @@ def test_no_secret_appears_anywhere_in_a_demo_run(tmp_path: Path) -> None:
         wait_for(f"http://127.0.0.1:{daemon_port}/readyz")
         base = f"http://127.0.0.1:{daemon_port}"
         auth = {"Authorization": f"Bearer {TOKEN}"}
-        time.sleep(12)  # restarts, backoff, a 429 from the demo's tight limit
+        # Restarts, and a 429 from the demo's tight limit (its headers and the pause are logged).
+        logged(tmp_path / "stdout", '"event": "restart_finished"', '"event": "rate_limited"')
         answers.append(httpx.post(f"{base}/v1/restarts", json={"cluster": "orders", "connector": "orders-source"}, headers=auth).text)
         answers.append(httpx.get(f"{base}/v1/connectors", headers=auth).text)
         answers.append(httpx.get(f"{base}/v1/history", headers=auth).text)
@@ -74,7 +85,7 @@ def test_no_secret_appears_anywhere_in_a_demo_run(tmp_path: Path) -> None:
         # Exception text: the Connect API goes away under the daemon, calls fail with network errors.
         simulator.send_signal(signal.SIGTERM)
         simulator.wait(timeout=10)
-        time.sleep(6)
+        logged(tmp_path / "stdout", '"outcome": "network_error"')
         answers.append(httpx.get(f"{base}/metrics").text)
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=30) == 0

@@ -318,6 +318,24 @@ def test_a_request_goes_queued_then_sending_then_finished(store: StateStore, reo
         assert [r.job_id for r in after_crash.history()] == ["job-1"]
 
 
+def test_an_answered_request_is_queued_again_with_its_attempt_kept(store: StateStore, reopened: Reopen) -> None:
+    """A 429 (or any answer) proves the call is off the wire: until its next try the request is
+    as unsent as one never tried, so a restart of the daemon sends it rather than ending it."""
+    store.add_pending(request("r1"), "job-1")
+    store.add_pending(request("r2", BILLING, at=T0 + timedelta(seconds=1)), "job-2")
+    counted = ConnectorState(attempts=1, last_restart_at=T0, next_allowed_at=T0 + timedelta(minutes=2))
+    store.mark_sending("job-1", ORDERS, counted)
+    store.mark_sending("job-2", BILLING, ConnectorState(attempts=1))
+    store.mark_queued("job-1")
+    with reopened() as after_crash:
+        assert [(p.request.id, p.phase) for p in after_crash.pending()] == [
+            ("r1", PendingPhase.QUEUED), ("r2", PendingPhase.SENDING),
+        ], "only that job's requests"
+        assert after_crash.load(ORDERS) == counted, "the attempt stays counted"
+    store.mark_sending("job-1", ORDERS, counted)  # the retry goes out
+    assert store.pending()[0].phase is PendingPhase.SENDING
+
+
 def test_finish_without_a_state_leaves_the_state_alone(store: StateStore) -> None:
     store.save(ORDERS, FULL_STATE)
     store.add_pending(request("r1", trigger=Trigger.SCHEDULE), "job-1")
@@ -478,6 +496,7 @@ def test_a_write_under_a_stale_epoch_is_refused_and_changes_nothing(
     assert new == old + 1
     for write in (
         lambda: pg.mark_sending("job-1", ORDERS, ConnectorState(attempts=1)),
+        lambda: pg.mark_queued("job-1"),
         lambda: pg.finish("job-1", ORDERS, FULL_STATE, record("job-1")),
         lambda: pg.save(ORDERS, FULL_STATE),
         lambda: pg.add_pending(request("r2"), "job-2"),

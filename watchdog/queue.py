@@ -87,6 +87,11 @@ class RestartJob:
     wants_recommendations: bool = False
     recommendations: tuple[str, ...] = ()
     attempt_counted: bool = False  # set once the attempt is in the state store
+    # True while the state store holds the job as `sending`: a call went out and no answer has
+    # proved it off the wire since (none came yet, or it was lost: a network error). A job ended
+    # by a shutdown then ends `interrupted` (it may have reached the API), otherwise `unsent`
+    # (kept as `queued`, sent at the next start).
+    maybe_sent: bool = False
     # What the API answered an accepted restart with, where it says (Kafka Connect's 202 body:
     # which instances it is restarting). Summarised into `message`, so history and logs keep it.
     answer: ConnectorStatus | None = None
@@ -118,7 +123,13 @@ class JobObserver(Protocol):
         opened...), or None to send it."""
 
     def sending(self, job: RestartJob) -> None:
-        """The job's first call is about to go out (raises JobNotRecorded to stop it)."""
+        """A call of the job is about to go out, the first or a retry: the store must hold it as
+        possibly sent first (raises JobNotRecorded to stop it, Abandoned when fenced)."""
+
+    def answered(self, job: RestartJob) -> bool:
+        """A call of the job was answered (any HTTP status) and the job is kept for another try:
+        the call is no longer on the wire, so the store holds it as `queued` again. Returns
+        whether that was recorded (raises Abandoned when fenced)."""
 
     def finished(self, job: RestartJob) -> None:
         """Count, log and remember the job's terminal outcome."""
@@ -290,7 +301,7 @@ class RestartQueue:
         await asyncio.gather(*(w.task for w in self._workers), return_exceptions=True)
         for job in list(self._pending.values()):
             if job.outcome is None:
-                self._finish(job, Outcome.UNSENT, message="still queued when the shutdown deadline passed")
+                self._finish_at_shutdown(job)
         return [job for job in at_deadline if job.outcome is Outcome.UNSENT]
 
     async def abandon(self) -> int:
@@ -339,7 +350,7 @@ class RestartQueue:
                     self._finish(job, Outcome.INTERRUPTED, message="the daemon stopped before the call on the wire "
                                  "was answered; it may or may not have reached the API")
                 elif job.outcome is None:
-                    self._finish(job, Outcome.UNSENT, message="still waiting when the shutdown deadline passed")
+                    self._finish_at_shutdown(job)
                 raise
             except Abandoned as exc:
                 self._leave(job, str(exc))
@@ -368,10 +379,13 @@ class RestartQueue:
 
         async def send() -> ApiResult[Any]:
             self._check_leading()
+            # Before every call, retries included: the store must hold the job as possibly sent
+            # while a call is on the wire (a kill -9 then never sends it twice). May raise
+            # JobNotRecorded (then nothing is sent), or Abandoned (the write was fenced: another
+            # replica leads now). The attempt is counted at the first call only.
+            self._observer.sending(job)
+            job.maybe_sent = True
             if job.first_sent_at is None:
-                # May raise JobNotRecorded (then nothing is sent), or Abandoned (the write was
-                # fenced: another replica leads now).
-                self._observer.sending(job)
                 job.first_sent_at = self._clock()
             # Checked again right before the call, with nothing in between that could wait: a
             # restart decided under an old leadership is never sent (the first check may have been
@@ -401,11 +415,32 @@ class RestartQueue:
             elif result.outcome in _RETRYABLE:
                 failures += 1
                 retry = failures <= self._settings.max_retries
+            if retry and result.status_code is not None and self._observer.answered(job):
+                # An answer, whatever its status, proves the call is off the wire: until the next
+                # try the job is as unsent as one never tried. (A network error proves nothing:
+                # the call may have reached the API, so the store keeps it `sending`.)
+                job.maybe_sent = False
+            if retry and self._stopping and not job.maybe_sent:
+                # Answered while the daemon stops (a call on the wire may finish): the retry it
+                # was due is left to the next start, as for every job not yet sent.
+                self._finish(job, Outcome.UNSENT, result, message=(
+                    f"answered {result.status_code} while the daemon was stopping; kept for the next start"))
+                return
             if not retry or self._stopping:
                 self._finish(job, result.outcome, result)
                 return
             if result.outcome in _RETRYABLE:
                 await asyncio.sleep(self._retry_delay(failures))
+
+    def _finish_at_shutdown(self, job: RestartJob) -> None:
+        """A job the shutdown ends before it could be sent (again)."""
+        if job.maybe_sent:
+            # Its last call got no answer (a network error) and it waited to try again: that call
+            # may have reached the API, so it is not sent again at the next start either.
+            self._finish(job, Outcome.INTERRUPTED, message="the daemon stopped while this restart waited for another "
+                         "try after a call that got no answer; that call may or may not have reached the API")
+        else:
+            self._finish(job, Outcome.UNSENT, message="still queued or waiting when the shutdown deadline passed")
 
     def _check_leading(self) -> None:
         reason = self.may_send()

@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -49,6 +49,25 @@ def wait_until(probe: Callable[[], T | None], timeout: float, what: str, *, log:
         time.sleep(interval)
 
 
+class Budget:
+    """One deadline shared by several waits, so that their sum stays inside the test timeout
+    (pytest's 120 s, which counts a fixture's setup too): each wait gets at most what is left,
+    and running out fails with what was being waited for, not with pytest-timeout's kill."""
+
+    def __init__(self, seconds: float, what: str) -> None:
+        self.seconds, self.what = seconds, what
+        self._deadline = time.monotonic() + seconds
+
+    def left(self, at_most: float | None = None) -> float:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            pytest.fail(f"{self.what} took longer than its {self.seconds:g}s budget", pytrace=False)
+        return left if at_most is None else min(left, at_most)
+
+    def wait_until(self, probe: Callable[[], T | None], timeout: float, what: str, **kwargs: Any) -> T:
+        return wait_until(probe, self.left(timeout), f"{what} ({self.what}: {self.seconds:g}s budget)", **kwargs)
+
+
 def start(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     with open(log, "wb") as out:
         return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env,
@@ -67,12 +86,12 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
         proc.wait(timeout=timeout)
 
 
-def start_simulator(log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_simulator(log: Path, timeout: float = 20) -> tuple[subprocess.Popen[bytes], str]:
     """`watchdog simulate` with the built-in demo scenario (the playground's simulator)."""
     port = free_port()
     proc = start([sys.executable, "-m", "watchdog", "simulate", "--host", "127.0.0.1", "--port", str(port)], log,
                  env={**os.environ})
     base_url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: httpx.get(f"{base_url}/_sim/state", timeout=1).status_code == 200 or None, 20,
+    wait_until(lambda: httpx.get(f"{base_url}/_sim/state", timeout=1).status_code == 200 or None, timeout,
                "the simulator", log=log, alive=proc)
     return proc, base_url

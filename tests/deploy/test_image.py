@@ -43,10 +43,19 @@ import pytest
 from watchdog.config import DEFAULT_SECRETS_DIR
 
 from . import dockerfile as df
-from .live import free_port, start_simulator, stop_process, wait_until
+from .live import Budget, free_port, start_simulator, stop_process
 from .tools import DAEMON_CONFIG, DAEMON_SECRETS, INSTALL_HINT, REPO, tool
 
 pytestmark = pytest.mark.process
+
+# Every test's waits, inside pytest's 120 s per test (which counts fixture setup): the build runs
+# in the first test's setup, a daemon starts in every test's, then the test's own waits.
+# Each test's teardown stops its daemon and simulator (STOP_SECONDS at most), also counted.
+BUILD_SECONDS = 50  # measured: 20-30 s on a loaded 2-core machine
+START_SECONDS = 15
+TEST_SECONDS = 35
+STOP_SECONDS = 16
+assert BUILD_SECONDS + START_SECONDS + TEST_SECONDS + STOP_SECONDS <= 120 - 4
 
 # Runs as root inside the new namespaces: makes the root file system read-only except the given
 # directories, then execs the command (which becomes PID 1 in place of this script).
@@ -162,7 +171,7 @@ def _copy_from_context(instruction: df.Instruction, env: dict[str, str], cwd: Pa
 
 
 def _replay_stage(stage: df.Stage, global_args: dict[str, str], env: dict[str, str], root: Path,
-                  context: set[str], *, run_steps: bool) -> dict[str, str]:
+                  context: set[str], *, run_steps: bool, budget: Budget) -> dict[str, str]:
     env = dict(env)
     cwd = root
     for instruction in stage.instructions:
@@ -191,15 +200,35 @@ def _replay_stage(stage: df.Stage, global_args: dict[str, str], env: dict[str, s
             literal = re.findall(r"(?<![\w$}/.-])/[\w.-]+", instruction.text)
             assert not literal, f"line {instruction.line}: literal paths {literal} cannot be replayed; use ARG/ENV"
             done = subprocess.run(["/bin/sh", "-c", instruction.text], cwd=cwd, env=env, capture_output=True,
-                                  text=True, timeout=300)
+                                  text=True, timeout=budget.left())
             assert done.returncode == 0, (
                 f"line {instruction.line}: RUN failed ({done.returncode})\n{done.stdout}\n{done.stderr}"
             )
     return env
 
 
+@dataclass
+class Image:
+    """The replayed build: its file system and what `docker run` needs, without a daemon."""
+
+    root: Path
+    scratch: Path
+    dockerfile: df.Dockerfile
+    runtime_env: dict[str, str]
+    uid: int
+    gid: int
+    command: list[str]
+    healthcheck: list[str]
+    state_dir: Path
+    tmp_dir: Path
+    secrets_dir: Path
+    tools: dict[str, str]
+
+
 @pytest.fixture(scope="module")
-def replay() -> Iterator[Replay]:
+def image() -> Iterator[Image]:
+    """Built once per module (part of the first test's setup, inside its 120 s: BUILD_SECONDS)."""
+    build = Budget(BUILD_SECONDS, "the image build")
     tools = _require_root_and_util_linux()
     dockerfile = df.parse()
     uid, gid = _user(dockerfile.final)
@@ -208,8 +237,6 @@ def replay() -> Iterator[Replay]:
     scratch.chmod(0o755)  # the image's user must reach its files under it
     root = scratch / "root"  # the image's file system
     root.mkdir(mode=0o755)
-    simulator = None
-    state: Replay | None = None
     try:
         # The base image: its python on PATH first, a home for root, a UTF-8 locale.
         (root / "usr/local/bin").mkdir(parents=True)
@@ -222,9 +249,9 @@ def replay() -> Iterator[Replay]:
         stages = {stage.name: stage for stage in dockerfile.stages}
         assert list(stages) == ["build", "install", "runtime"], list(stages)
         for name in ("build", "install"):
-            _replay_stage(stages[name], dockerfile.global_args, base_env, root, context, run_steps=True)
+            _replay_stage(stages[name], dockerfile.global_args, base_env, root, context, run_steps=True, budget=build)
         runtime_env = _replay_stage(stages["runtime"], dockerfile.global_args, base_env, root, context,
-                                    run_steps=False)
+                                    run_steps=False, budget=build)
 
         # What the runtime stage's one RUN does (user and directories), which must not run here:
         # it has to create exactly the uid/gid of USER and hand them the state directory.
@@ -251,25 +278,40 @@ def replay() -> Iterator[Replay]:
         venv = Path(runtime_env["VIRTUAL_ENV"])
         subprocess.run(["chmod", "-R", "a-w", str(venv)], check=True)
 
-        port = free_port()
-        simulator, base_url = start_simulator(scratch / "simulator.log")
-        run_env = {**runtime_env, "WATCHDOG_SECRETS_DIR": str(secrets_dir), "WATCHDOG_API__BASE_URL": base_url,
-                   "WATCHDOG_SERVER__HOST": "127.0.0.1", "WATCHDOG_SERVER__PORT": str(port)}
         final = dockerfile.final
         command = final.one("ENTRYPOINT").exec_form() + final.one("CMD").exec_form()
-        resolved = shutil.which(command[0], path=run_env["PATH"])
+        resolved = shutil.which(command[0], path=runtime_env["PATH"])
         assert resolved and Path(resolved).is_relative_to(venv), f"{command[0]} resolves to {resolved}, not the install"
-        healthcheck = final.one("HEALTHCHECK").exec_form()
-        state = Replay(root, dockerfile, run_env, uid, gid, [resolved, *command[1:]], healthcheck, port)
+        yield Image(root, scratch, dockerfile, runtime_env, uid, gid, [resolved, *command[1:]],
+                    final.one("HEALTHCHECK").exec_form(), state_dir, tmp_dir, secrets_dir, tools)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
-        drop = [tools["setpriv"], f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--no-new-privs",
+
+@pytest.fixture
+def replay(image: Image) -> Iterator[Replay]:
+    """`docker run` of the image: a daemon of its own for every test, on an empty state volume
+    (the SIGTERM test stops its daemon; the others never depend on which test ran first)."""
+    start = Budget(START_SECONDS, "the daemon's start in its namespaces")
+    for leftover in image.state_dir.iterdir():
+        leftover.unlink()
+    simulator = None
+    state: Replay | None = None
+    try:
+        port = free_port()
+        simulator, base_url = start_simulator(image.scratch / "simulator.log", timeout=start.left(15))
+        run_env = {**image.runtime_env, "WATCHDOG_SECRETS_DIR": str(image.secrets_dir), "WATCHDOG_API__BASE_URL": base_url,
+                   "WATCHDOG_SERVER__HOST": "127.0.0.1", "WATCHDOG_SERVER__PORT": str(port)}
+        state = Replay(image.root, image.dockerfile, run_env, image.uid, image.gid, image.command, image.healthcheck, port)
+        tools = image.tools
+        drop = [tools["setpriv"], f"--reuid={image.uid}", f"--regid={image.gid}", "--clear-groups", "--no-new-privs",
                 "--inh-caps=-all", "--bounding-set=-all", "--"]
-        state.log = scratch / "daemon.log"
+        state.log = image.scratch / "daemon.log"
         with open(state.log, "wb") as log:
             state.launcher = subprocess.Popen(
                 [tools["unshare"], "--pid", "--mount", "--fork", "--kill-child", "--mount-proc", "--",
-                 sys.executable, "-c", LAUNCHER, str(state_dir), str(tmp_dir), "--", *drop, *state.command],
-                env=run_env, stdout=log, stderr=subprocess.STDOUT, cwd=state_dir,
+                 sys.executable, "-c", LAUNCHER, str(image.state_dir), str(image.tmp_dir), "--", *drop, *state.command],
+                env=run_env, stdout=log, stderr=subprocess.STDOUT, cwd=image.state_dir,
             )
         launcher = state.launcher
 
@@ -279,18 +321,19 @@ def replay() -> Iterator[Replay]:
             if not text:
                 return None
             comm = Path(f"/proc/{text[0]}/cmdline").read_bytes()
-            return int(text[0]) if b"watchdog" in comm else None
+            # The launcher and setpriv carry the command in their own arguments: only once setpriv
+            # has exec'd it is PID 1 the daemon (each test starts one, so this race is every test's).
+            return int(text[0]) if b"watchdog" in comm and b"setpriv" not in comm else None
 
-        pid = wait_until(daemon_pid, 30, "the daemon to start in its namespaces", log=state.log,
-                         alive=launcher)
-        state.pid = pid
+        state.pid = start.wait_until(daemon_pid, 30, "the daemon to start in its namespaces", log=state.log,
+                                     alive=launcher)
         yield state
     finally:
+        # Within STOP_SECONDS: pytest's timeout counts the teardown too.
         if state is not None and state.launcher is not None:
-            stop_process(state.launcher)
+            stop_process(state.launcher, timeout=STOP_SECONDS / 4)  # SIGKILL ends the namespace (--kill-child)
         if simulator is not None:
-            stop_process(simulator)
-        shutil.rmtree(scratch, ignore_errors=True)
+            stop_process(simulator, timeout=STOP_SECONDS / 4)
 
 
 def _in_container(replay: Replay, nsenter: str, setpriv: str, argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
@@ -309,6 +352,7 @@ def test_the_healthcheck_turns_healthy_within_the_start_period(replay: Replay) -
     flags = replay.dockerfile.final.one("HEALTHCHECK").flags
     start_period = float(flags["start-period"].rstrip("s"))
     timeout = float(flags["timeout"].rstrip("s"))
+    assert start_period <= TEST_SECONDS, "the start period must fit in the test's budget"
     deadline = time.monotonic() + start_period
     last: subprocess.CompletedProcess[str] | None = None
     while time.monotonic() < deadline:
@@ -338,14 +382,15 @@ def test_the_daemon_is_pid_1_as_the_images_non_root_user_without_privileges(repl
 def test_the_daemon_works_on_a_read_only_root_with_only_the_volumes_writable(replay: Replay) -> None:
     nsenter, setpriv = tool("nsenter", package="util-linux"), tool("setpriv", package="util-linux")
     base = f"http://127.0.0.1:{replay.port}"
+    budget = Budget(TEST_SECONDS, "the test")
     # Ready: config loaded and both clusters listed through the simulator.
-    wait_until(lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 200 or None, 30,
-               "/readyz to answer 200", log=replay.log)
+    budget.wait_until(lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 200 or None, 30,
+                      "/readyz to answer 200", log=replay.log)
     # Working: a failing connector of the demo scenario restarted (two confirming polls, 5s apart).
     def accepted() -> bool | None:
         text = httpx.get(f"{base}/metrics", timeout=2).text
         return True if re.search(r'watchdog_restarts_total\{[^}]*outcome="accepted"[^}]*\} [1-9]', text) else None
-    wait_until(accepted, 45, "a restart accepted by the simulator", log=replay.log)
+    budget.wait_until(accepted, 30, "a restart accepted by the simulator", log=replay.log)
     # From inside: the install and the config cannot be written, the volumes can.
     venv = replay.runtime_env["VIRTUAL_ENV"]
     state_dir = str(Path(replay.runtime_env["WATCHDOG_STATE__PATH"]).parent)
@@ -358,7 +403,7 @@ def test_the_daemon_works_on_a_read_only_root_with_only_the_volumes_writable(rep
              "        print(d, 'read-only' if e.errno == 30 else f'refused ({e.strerror})')\n")
     done = _in_container(replay, nsenter, setpriv,
                          ["python", "-c", probe, venv, str(Path(replay.runtime_env["WATCHDOG_CONFIG"]).parent),
-                          state_dir, replay.runtime_env["TMPDIR"]], 20)
+                          state_dir, replay.runtime_env["TMPDIR"]], budget.left(20))
     assert done.returncode == 0, done.stderr
     verdicts = dict(line.rsplit(" ", 1) for line in done.stdout.splitlines())
     assert verdicts[venv] == "read-only"
@@ -371,13 +416,14 @@ def test_sigterm_to_pid_1_drains_and_exits_0(replay: Replay) -> None:
     assert replay.launcher is not None
     # Serving means the daemon's own SIGTERM handler is installed (as PID 1 it ignores SIGTERM
     # until then, like any PID 1 without a handler).
-    wait_until(lambda: httpx.get(f"http://127.0.0.1:{replay.port}/healthz", timeout=2).status_code == 200 or None,
-               30, "/healthz to answer 200", log=replay.log)
+    budget = Budget(TEST_SECONDS, "the test")
+    budget.wait_until(lambda: httpx.get(f"http://127.0.0.1:{replay.port}/healthz", timeout=2).status_code == 200 or None,
+                      15, "/healthz to answer 200", log=replay.log)
     os.kill(replay.pid, signal.SIGTERM)
     try:
-        code = replay.launcher.wait(timeout=30)
+        code = replay.launcher.wait(timeout=budget.left())
     except subprocess.TimeoutExpired:
-        pytest.fail(f"the daemon did not exit within 30s of SIGTERM\n{replay.log_text()}")
+        pytest.fail(f"the daemon did not exit within {TEST_SECONDS}s of its test's start after SIGTERM\n{replay.log_text()}")
     log = replay.log_text()
     assert code == 0, log
     assert '"event": "stopping"' in log and '"event": "stopped"' in log, log

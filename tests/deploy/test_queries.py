@@ -30,7 +30,7 @@ import httpx
 import pytest
 import yaml
 
-from .live import free_port, start, start_simulator, stop_process, wait_until
+from .live import Budget, free_port, start, start_simulator, stop_process, wait_until
 from .tools import (
     DAEMON_CONFIG,
     DAEMON_SECRETS,
@@ -45,6 +45,9 @@ from .tools import (
 pytestmark = pytest.mark.process
 
 SCRAPE_SECONDS = 1
+# The module fixture's waits together (they counted up to 135 s, past the 120 s test timeout);
+# the first test then has the rest (its own waits are at most 20 s).
+SETUP_SECONDS = 90
 # Grafana's $__rate_interval is at least four scrape intervals.
 RATE_INTERVAL = f"{4 * SCRAPE_SECONDS}s"
 # Alerts that must stay silent against a healthy daemon talking to a healthy (simulated) cloud.
@@ -81,10 +84,12 @@ def _data(response: httpx.Response, expr: str) -> Any:
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     binary = prometheus()
+    # Its waits share one budget, inside the first test's 120 s with room for that test's own.
+    setup = Budget(SETUP_SECONDS, "the stack's setup")
     workdir = Path(tempfile.mkdtemp(prefix="watchdog-queries-"))
     procs = []
     try:
-        simulator, simulator_url = start_simulator(workdir / "simulator.log")
+        simulator, simulator_url = start_simulator(workdir / "simulator.log", timeout=setup.left(20))
         procs.append(simulator)
 
         port = free_port()
@@ -96,7 +101,7 @@ def stack() -> Iterator[Stack]:
         daemon = start([sys.executable, "-m", "watchdog", "run", "--config", str(DAEMON_CONFIG),
                         "--secrets-dir", str(DAEMON_SECRETS)], workdir / "daemon.log", env=env)
         procs.append(daemon)
-        wait_until(lambda: httpx.get(f"{daemon_url}/readyz", timeout=1).status_code == 200 or None, 30,
+        setup.wait_until(lambda: httpx.get(f"{daemon_url}/readyz", timeout=1).status_code == 200 or None, 30,
                    "the daemon to be ready", log=workdir / "daemon.log", alive=daemon)
 
         # The playground's Prometheus config, pointed at this daemon.
@@ -114,7 +119,7 @@ def stack() -> Iterator[Stack]:
                         f"--web.listen-address=127.0.0.1:{prometheus_port}", "--log.level=warn"],
                        workdir / "prometheus.log")
         procs.append(server)
-        wait_until(lambda: httpx.get(f"{prometheus_url}/-/ready", timeout=1).status_code == 200 or None, 30,
+        setup.wait_until(lambda: httpx.get(f"{prometheus_url}/-/ready", timeout=1).status_code == 200 or None, 30,
                    "Prometheus to be ready", log=workdir / "prometheus.log", alive=server)
         stack = Stack(prometheus_url, daemon_url, simulator_url, started, workdir)
 
@@ -122,9 +127,9 @@ def stack() -> Iterator[Stack]:
             return True if stack.query(expr)["result"] else None
 
         # Enough scrapes for rate() and increase() over $__rate_interval, and restarts done.
-        wait_until(lambda: has('count_over_time(up{job="connect-watchdog"}[1m]) >= 6'), 30,
+        setup.wait_until(lambda: has('count_over_time(up{job="connect-watchdog"}[1m]) >= 6'), 30,
                    "six scrapes of the daemon", log=workdir / "prometheus.log", alive=server)
-        wait_until(lambda: has('sum(watchdog_restarts_total{outcome="accepted"}) > 0'), 45,
+        setup.wait_until(lambda: has('sum(watchdog_restarts_total{outcome="accepted"}) > 0'), 45,
                    "an accepted restart in Prometheus", log=workdir / "daemon.log", alive=daemon)
         yield stack
     finally:

@@ -53,9 +53,10 @@ class JobRecorder:
         self._metrics.queue_depth.labels(credential).set(depth)
 
     def sending(self, job: RestartJob) -> None:
-        """The first call of a job is about to go out. The attempt is counted now, in the same
-        transaction that marks the requests as sending, not after the answer: a kill -9 between
-        the call and its answer then cannot undo the backoff (no restart storm after a crash)."""
+        """A call of a job is about to go out (the first, or a retry after an answer). The attempt
+        is counted at the first, in the same transaction that marks the requests as sending, not
+        after the answer: a kill -9 between the call and its answer then cannot undo the backoff
+        (no restart storm after a crash). A retry only marks the requests as sending again."""
         try:
             state = self._state.load(job.key)
             if self._failure_requests(job) and not job.attempt_counted:
@@ -73,6 +74,21 @@ class JobRecorder:
             # Sent without its attempt recorded, a failing connector would escape its backoff.
             raise JobNotRecorded(f"the state file cannot record the attempt ({exc})") from exc
         self._metrics.show_connector_state(job.key.cluster, job.key.connector, state)
+
+    def answered(self, job: RestartJob) -> bool:
+        """A call was answered and the job will be tried again: its requests are `queued` again, so
+        a shutdown or crash before the next try leaves them to be sent at the next start (a 429
+        otherwise would turn a restart nobody received into an `interrupted` one)."""
+        try:
+            self._state.mark_queued(job.id)
+        except Fenced as exc:
+            raise Abandoned(str(exc)) from exc
+        except StateStoreError as exc:
+            # Left `sending`: the safe side (at worst it ends `interrupted`, never sent twice).
+            log.warning("restart_phase_not_recorded", cluster=job.key.cluster, connector=job.key.connector,
+                        job=job.id, error=str(exc), note="still marked as possibly sent in the state file")
+            return False
+        return True
 
     def finished(self, job: RestartJob) -> None:
         assert job.outcome is not None

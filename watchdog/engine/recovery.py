@@ -15,10 +15,13 @@ class Recovery(EngineCore):
     ) -> tuple[int, int]:
         """Requests accepted but not finished before the daemon stopped (or was killed).
 
-        - Never sent (`queued`): queued again, so nothing accepted is lost, except status-
-          triggered ones: the first poll decides again with the backoff and failure counts the
-          store kept (a connector that recovered meanwhile is then left alone).
-        - Perhaps sent (`sending`: the process died with the call on the wire): ended as
+        - Never sent, or answered and waiting for another try (`queued`: an answer, even a 429,
+          proves the call is off the wire): queued again, so nothing accepted is lost, except
+          status-triggered ones: the first poll decides again with the backoff and failure counts
+          the store kept (a connector that recovered meanwhile is then left alone). One tried
+          before counts one more attempt when it goes out: the backoff errs long, never short.
+        - Perhaps sent (`sending`: the process died with a call on the wire, or after a call
+          that got no answer): ended as
           `interrupted` and reported, not sent again, so one request never restarts a connector
           twice. The attempt was counted before the call, so the backoff holds either way.
         - For a cluster no longer configured: ended as `dropped`, unless `hold` says the cluster

@@ -198,6 +198,10 @@ class PostgresStateStore:
             db.execute("UPDATE pending_request SET phase = %s WHERE job_id = %s", (PendingPhase.SENDING.value, job_id))
             _save_state(db, values)
 
+    def mark_queued(self, job_id: str) -> None:
+        with self._write("mark a restart as queued again", commit=True) as db:
+            db.execute("UPDATE pending_request SET phase = %s WHERE job_id = %s", (PendingPhase.QUEUED.value, job_id))
+
     def finish(self, job_id: str, key: ConnectorKey, state: ConnectorState | None, record: HistoryRecord) -> None:
         if record.key != key or record.job_id != job_id:
             raise ValueError(f"history record of {record.key} job {record.job_id} given for {key} job {job_id}")

@@ -186,6 +186,15 @@ class SqliteStateStore:
             )
             save_state(db, key, state)
 
+    def mark_queued(self, job_id: str) -> None:
+        """The job's call was answered and the job will be tried again: its requests are back to
+        `queued` (an answer proves the call is no longer on the wire), so a restart of the daemon
+        before the next try sends them instead of ending them `interrupted`."""
+        with self._write("mark a restart as queued again") as db:
+            db.execute(
+                "UPDATE pending_request SET phase = ? WHERE job_id = ?", (PendingPhase.QUEUED.value, job_id)
+            )
+
     def finish(self, job_id: str, key: ConnectorKey, state: ConnectorState | None, record: HistoryRecord) -> None:
         """The job ended: in one transaction, add its history record, save the connector's state
         (when given) and drop the job's pending requests."""
