@@ -45,7 +45,7 @@ def setup(tmp_path: Path, credentials_env: None):
 
 
 def job_ids(daemon: Daemon) -> set[str]:
-    return {job.id for job in daemon._scheduler.get_jobs()}
+    return daemon.scheduled_job_ids()
 
 
 async def test_a_broken_file_keeps_the_running_config(setup) -> None:
@@ -68,7 +68,7 @@ async def test_a_good_file_swaps_rules_and_schedules_in_place(setup) -> None:
     path, w = setup
     await w.daemon.start(serve_http=False)
     try:
-        await w.daemon._poll(CLUSTER)
+        await w.daemon.pollers[CLUSTER].poll()
         assert job_ids(w.daemon) == {f"poll:{CLUSTER}"}
         assert w.daemon.metrics.registry.get_sample_value(
             "watchdog_connector_backoff_step", {"cluster": CLUSTER, "connector": "billing"}) == 0
@@ -151,7 +151,7 @@ async def test_a_reload_with_a_ca_file_that_is_not_pem_changes_nothing(setup) ->
     path, w = setup
     await w.daemon.start(serve_http=False)
     try:
-        await w.daemon._poll(CLUSTER)
+        await w.daemon.pollers[CLUSTER].poll()
         before = w.daemon.config
         write(path, [HEAL], clusters={CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID},
                                       "onprem": {**ONPREM, "tls": {"ca_file": "/etc/passwd"}}})
@@ -172,7 +172,7 @@ async def test_a_reload_whose_parts_cannot_be_built_changes_nothing_and_says_why
     path, w = setup
     await w.daemon.start(serve_http=False)
     try:
-        await w.daemon._poll(CLUSTER)
+        await w.daemon.pollers[CLUSTER].poll()
         before = w.daemon.config
 
         def broken(*args: object, **kwargs: object) -> None:
@@ -229,7 +229,7 @@ async def test_a_reload_that_removes_a_cluster_removes_its_series_and_keeps_the_
     staging = {"environment_id": ENVIRONMENT, "kafka_cluster_id": "lkc-staging1"}
     write(path, [HEAL], clusters={CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}, "staging": staging})
     assert await w.daemon.reload("test") is True
-    await w.daemon._poll(CLUSTER)
+    await w.daemon.pollers[CLUSTER].poll()
     assert w.sample("watchdog_connectors", cluster=CLUSTER, health="healthy") == 2
     write(path, [HEAL])
     assert await w.daemon.reload("test") is True
@@ -265,19 +265,19 @@ async def test_a_reload_changes_the_log_level_in_place(setup) -> None:
 
     await w.daemon.start(serve_http=False)
     try:
-        await w.daemon._poll(CLUSTER)
+        await w.daemon.pollers[CLUSTER].poll()
         shown = events()
         assert "api_call" not in shown and "started" in shown, "INFO: no debug lines"
 
         write(path, [HEAL], log={"level": "DEBUG"})
         assert await w.daemon.reload("test") is True
-        await w.daemon._poll(CLUSTER)
+        await w.daemon.pollers[CLUSTER].poll()
         shown = events()
         assert "config_reloaded" in shown and "api_call" in shown, "DEBUG at once, without a restart"
 
         write(path, [HEAL], log={"level": "WARNING"})
         assert await w.daemon.reload("test") is True
-        await w.daemon._poll(CLUSTER)
+        await w.daemon.pollers[CLUSTER].poll()
         assert events() == [], "WARNING: nothing of a quiet poll, not even the reload's info line"
     finally:
         await w.daemon.stop()

@@ -226,6 +226,11 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost):
         if self.config.dry_run:
             log.warning("dry_run", note="DRY-RUN: decisions are logged and counted, no restart is sent")
 
+    def scheduled_job_ids(self) -> set[str]:
+        """The ids of the jobs the scheduler holds now (`poll:CLUSTER`, one per timed rule; see
+        plan.job_id): what a reload added, kept or removed. Empty while this replica stands by."""
+        return {job.id for job in self._scheduler.get_jobs()} if self._scheduler is not None else set()
+
     @property
     def stopping(self) -> bool:
         """True from the first moment of stop(): triggers start nothing more and the API refuses
@@ -467,8 +472,6 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost):
                 continue
             self.engine.on_schedule(rule, cluster, statuses)
 
-    # The old private name, still used by tests/test_durable.py and tests/test_burst.py.
-    _run_schedule_rule = run_schedule_rule
 
 
 def _remove_job(scheduler: AsyncIOScheduler, job_id: str) -> None:
