@@ -14,6 +14,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -58,9 +59,11 @@ def accepted_restarts(metrics_text: str) -> Counter[str]:
 @pytest.fixture
 def processes(tmp_path: Path):
     started: list[subprocess.Popen[bytes]] = []
+    logs: list[IO[bytes]] = []
 
     def start(*args: str, env: dict[str, str] | None = None, log: str) -> subprocess.Popen[bytes]:
-        out = open(tmp_path / log, "wb")
+        out = open(tmp_path / log, "wb")  # noqa: SIM115 - the process writes to it until the fixture ends
+        logs.append(out)
         proc = subprocess.Popen([sys.executable, "-m", "watchdog", *args], stdout=out, stderr=subprocess.STDOUT,
                                 env={**os.environ, **(env or {})})
         started.append(proc)
@@ -71,6 +74,8 @@ def processes(tmp_path: Path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    for out in logs:
+        out.close()
 
 
 def test_daemon_process_metrics_match_what_the_simulator_saw(tmp_path: Path, processes) -> None:

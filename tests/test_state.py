@@ -485,6 +485,8 @@ def _kill_writer_mid_loop(path: Path, after_seconds: float) -> None:
     finally:
         os.kill(writer.pid, signal.SIGKILL)
         writer.wait()
+        if writer.stdout is not None:
+            writer.stdout.close()
     assert writer.returncode == -signal.SIGKILL
 
 
