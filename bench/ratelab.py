@@ -108,7 +108,10 @@ def _config(case: Case, base_url: str = "http://sim") -> Any:
         "reserve": case.reserve, "max_requests_per_second": case.max_requests_per_second,
         "max_concurrent_requests": case.max_concurrent_requests,
     }
-    return fixtures.config(1, [rule], base_url=base_url, breaker=fixtures.NO_BREAKER, rate_limit=rate_limit)
+    # The whole backlog is queued at once: the lane's cap (1,000 by default) is raised to hold it.
+    queue = {"max_jobs_per_lane": max(1000, case.backlog)}
+    return fixtures.config(1, [rule], base_url=base_url, breaker=fixtures.NO_BREAKER, rate_limit=rate_limit,
+                           queue=queue)
 
 
 async def _daemon(case: Case) -> Measured:
