@@ -115,14 +115,19 @@ class RateEstimate:
             floor = self.window_floor
             if span < floor:
                 # Shorter than a window: what got through may be a window's refill taken in a
-                # burst (a fixed window's, or a sliding log's: its slots come back in the order
-                # and at the pace they were taken a window earlier, so after a burst the raw
-                # sample mirrors that burst), or the trickle of a gradual refill (a sliding
-                # counter just after its boundary). The algorithm is unknown, so the lower guess:
-                # `got` (or, with the limit known, the whole limit, if that is less) per window
-                # plus span; a trickle's rate is then found again by the creep.
-                per_window = got if limit is None else min(got, max(1, limit - reserve))
-                sample = min(sample, per_window / (floor + span))
+                # burst (then `got` per window is the rate, not per span), or the trickle of a
+                # gradual refill (a sliding counter just after its boundary: then the raw sample
+                # is about right). With the limit known, a whole limit per window plus span is
+                # the better guess for the trickle; without it, `got` per window plus span is
+                # the safe one for the burst.
+                if limit is not None:
+                    sample = max(sample, max(1, limit - reserve) / (floor + span))
+                    # A sliding log's slots come back at the pace they were taken a window
+                    # earlier: after a burst, the raw sample mirrors that burst. No algorithm
+                    # sustains more than its limit per window, and the window is at least `floor`.
+                    sample = min(sample, max(1, limit - reserve) / floor)
+                else:
+                    sample = got / (floor + span)
             if self.best_sample is None:
                 self.best_sample = sample
                 self._creep_ceiling = sample * span / max(span - 1.0, span / 2)
