@@ -44,14 +44,11 @@ class DiscoveryHost:
     engine: Engine
     metrics: Metrics
 
-    def _build_cluster(self, config: Config, name: str) -> BuiltCluster:
-        raise NotImplementedError
-
-    def _apply(self, new: Config, diff: ConfigDiff, built: list[BuiltCluster], keep_state: frozenset[str] = frozenset()) -> None:
-        raise NotImplementedError
-
-    def _call_limits(self) -> CallLimits:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # the daemon's own steps (app.py, reloading.py), declared for the type checker
+        def _build_cluster(self, config: Config, name: str) -> BuiltCluster: ...
+        def _apply(self, new: Config, diff: ConfigDiff, built: list[BuiltCluster],
+                   keep_state: frozenset[str] = frozenset()) -> None: ...
+        def _call_limits(self) -> CallLimits: ...
 
     # -- set-up ----------------------------------------------------------------------------------
 
