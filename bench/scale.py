@@ -46,19 +46,18 @@ SCRAPE_INTERVAL = 30.0  # a common Prometheus scrape interval
 
 
 @contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    """A real PostgreSQL (tests/postgres.py), one database: its URL; the password goes to the
-    worker through the environment, as the daemon takes it."""
+def postgres_database() -> Iterator[dict[str, str]]:
+    """A real PostgreSQL (tests/postgres.py), one database: the environment of the worker that
+    uses it (its URL, and the password as the daemon takes it)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from tests.postgres import PostgresServer
 
     server = PostgresServer(fsync=True)
     server.start()
     try:
-        os.environ["WATCHDOG_STATE__PASSWORD"] = server.password.get_secret_value()
-        yield server.database()
+        yield {"WATCHDOG_SCALE_STATE_URL": server.database(),
+               "WATCHDOG_STATE__PASSWORD": server.password.get_secret_value()}
     finally:
-        os.environ.pop("WATCHDOG_STATE__PASSWORD", None)
         server.destroy()
 
 
@@ -75,12 +74,14 @@ def fleet() -> dict[str, Any]:
     return fixtures.scenario_data(clusters)
 
 
-def run_worker(url: str, mode: str) -> dict[str, Any]:
+def run_worker(url: str, mode: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     progress(f"scale: {CLUSTERS * CONNECTORS_PER_CLUSTER} connectors, mode {mode}, {CYCLES[mode]} cycles")
     done = subprocess.run(
         [sys.executable, "-m", "bench.scale_worker", url, mode, str(CYCLES[mode])],
-        capture_output=True, text=True, check=True, timeout=900,
+        capture_output=True, text=True, timeout=900, env={**os.environ, **(env or {})},
     )
+    if done.returncode != 0:
+        raise RuntimeError(f"the {mode} worker failed ({done.returncode}):\n{done.stderr[-3000:]}")
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
@@ -126,8 +127,7 @@ def main() -> int:
         url = procs.simulator(fleet())
         for mode in order:
             runs[mode].append(run_worker(url, mode))
-        os.environ["WATCHDOG_SCALE_STATE_URL"] = database
-        runs["postgres"].append(run_worker(url, "postgres"))
+        runs["postgres"].append(run_worker(url, "postgres", database))
     results = [summarize(runs[mode]) for mode in CYCLES]
     rows = []
     names = {"list": "daemon (one list per cluster)", "discovered": "daemon, clusters discovered",
