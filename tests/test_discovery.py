@@ -412,3 +412,23 @@ async def test_a_renamed_cluster_keeps_its_name_its_state_and_its_series_against
     assert registry.get_sample_value("watchdog_discovered_cluster_info", {**info, "display_name": "Renamed Cluster (EU)"}) == 1
     assert registry.get_sample_value("watchdog_connectors", {"cluster": "lkc-19ynpv", "health": "healthy"}) == 1
     await daemon.stop()
+
+
+@pytest.mark.parametrize(("status", "level"), [(429, "warning"), (503, "warning"), (401, "error")])
+async def test_a_failed_environment_listing_is_an_error_only_when_someone_must_act(status: int, level: str) -> None:
+    """A 429 or a 5xx on the environment list clears by itself (the next refresh comes 30 s
+    later, and WatchdogDiscoveryFailing pages if it lasts): a warning. A 401 needs the key
+    fixed: an error."""
+    from watchdog.app import Daemon
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers = {"Retry-After": "1"} if status == 429 else {}
+        return httpx.Response(status, headers=headers, json={"errors": [{"status": str(status), "detail": "no"}]})
+
+    config = make_config(config_data({}, rate_limit={"max_retries": 0, "max_rate_limited_retries": 0}))
+    daemon = Daemon(config, transport=httpx.MockTransport(handler))
+    with structlog.testing.capture_logs() as logs:
+        assert await daemon.refresh_discovery() is False
+    failed = [e for e in logs if e["event"] == "discovery_failed"]
+    assert [e["log_level"] for e in failed] == [level]
+    await daemon.stop()

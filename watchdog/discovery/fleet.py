@@ -37,6 +37,7 @@ log = get_logger("watchdog.discovery")
 # A listing answered 403 or 404 means the environment is gone for this key (deleted, or the key
 # lost its role there); anything else that failed (429, 5xx, network, unreadable) says nothing.
 _GONE_OUTCOMES = (Outcome.FORBIDDEN, Outcome.NOT_FOUND)
+_TRANSIENT_OUTCOMES = (Outcome.RATE_LIMITED, Outcome.SERVER_ERROR, Outcome.NETWORK_ERROR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +63,8 @@ async def sweep(client: DiscoveryClient, settings: DiscoverySettings) -> tuple[S
         environments = await client.environments()
         calls += environments.calls
         if environments.items is None:
-            return Sweep(failure=f"{environments.outcome.value}: {environments.message}"[:300]), calls
+            return Sweep(failure=f"{environments.outcome.value}: {environments.message}"[:300],
+                         transient=environments.outcome in _TRANSIENT_OUTCOMES), calls
         _report_skipped("environments", environments.skipped)
         listed = environments.items
     targets = {e.id: e for e in listed or () if selection.selects(e.id, e.display_name)}
@@ -153,8 +155,9 @@ class Fleet:
         for environment in found.results:
             self._environment_outcomes[environment.environment.id] = environment.outcome
         if found.failure is not None:
-            log.error("discovery_failed", lane=client.lane, error=found.failure,
-                      note="the environments could not be listed; every discovered cluster stays as it was")
+            report = log.warning if found.transient else log.error
+            report("discovery_failed", lane=client.lane, error=found.failure,
+                   note="the environments could not be listed; every discovered cluster stays as it was")
         self.refreshes += 1
         self.last = Refresh(result, found, events, calls, time.perf_counter() - started)
         return self.last

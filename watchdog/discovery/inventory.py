@@ -79,6 +79,10 @@ class Sweep:
     results: tuple[EnvironmentResult, ...] = ()
     listed: tuple[FoundEnvironment, ...] | None = None
     failure: str | None = None
+    # Whether that failure clears by itself (a 429, a 5xx, the network): then the next refresh,
+    # 30 s later, tries again and nobody needs to act yet (WatchdogDiscoveryFailing pages if it
+    # lasts); a 401 or 403 needs someone to fix the key.
+    transient: bool = False
 
 
 @dataclass(frozen=True, slots=True)
