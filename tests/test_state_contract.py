@@ -22,14 +22,11 @@ import pytest
 
 from watchdog.leadership import lease
 from watchdog.model import (
-    ConnectorKey,
     ConnectorState,
     Health,
-    HistoryRecord,
     Outcome,
     PendingPhase,
     PendingRequest,
-    RestartRequest,
     Trigger,
 )
 from watchdog.report import StatusRow
@@ -39,49 +36,11 @@ from watchdog.state.postgres_schema import MIGRATIONS as POSTGRES_MIGRATIONS
 from watchdog.state.schema import MIGRATIONS as SQLITE_MIGRATIONS
 
 from .postgres import PostgresServer
-
-T0 = datetime(2026, 3, 29, 10, 0, tzinfo=timezone.utc)
-ORDERS = ConnectorKey("prod", "orders-source")
-BILLING = ConnectorKey("prod", "billing-sink")
-AUDIT = ConnectorKey("staging", "audit-sink")
-
-FULL_STATE = ConnectorState(
-    consecutive_failures=2,
-    attempts=3,
-    last_restart_at=T0 + timedelta(microseconds=123456),
-    next_allowed_at=T0 + timedelta(minutes=12),
-    gave_up=True,
-    health=Health.FAILED,
-    healthy_since=None,
-)
+from .state_samples import AUDIT, BILLING, FULL_STATE, ORDERS, T0, Clock, record, request
 
 Reopen = Callable[[], AbstractContextManager[StateStore]]
 FailOn = Callable[[str, str], None]
 OpenStore = Callable[[Callable[[], datetime]], AbstractContextManager[StateStore]]
-
-
-class Clock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def request(request_id: str, key: ConnectorKey = ORDERS, *, at: datetime = T0, **changes: object) -> RestartRequest:
-    base = RestartRequest(
-        id=request_id, key=key, rule="heal", trigger=Trigger.STATUS, reason="failed: connector FAILED",
-        requested_at=at,
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
-
-
-def record(job_id: str, key: ConnectorKey = ORDERS, *, at: datetime = T0, **changes: object) -> HistoryRecord:
-    base = HistoryRecord(
-        at=at, key=key, job_id=job_id, rule="heal", trigger=Trigger.STATUS, triggers=(Trigger.STATUS,),
-        outcome=Outcome.ACCEPTED, status_code=202, request_id="rq-1", tries=1, attempt=1,
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
 
 
 def take_lease(server: PostgresServer, url: str, holder: str = "test-replica") -> int:

@@ -101,7 +101,8 @@ class RateLimitState:
 
     def delay(self, now: float) -> tuple[float, str]:
         """Seconds until a request may be sent (math.inf: until an answer arrives), and why."""
-        if now + ROUNDING_SECONDS < self.paused_until:
+        reached = now + ROUNDING_SECONDS  # a time at or before this has come (ROUNDING_SECONDS)
+        if reached < self.paused_until:
             return self.paused_until - now, "pause"
         word = self.budget.live(now)
         paced = self.pacer.rate is not None
@@ -112,7 +113,7 @@ class RateLimitState:
                 # or in part, the pace holds too once known: a burst of all a sliding counter's
                 # Remaining at its boundary weighs on the whole next window (budget.py).
                 ready = self.pacer.ready_at() if paced and self.budget.refills_early else -math.inf
-                if ready > now + ROUNDING_SECONDS:
+                if ready > reached:
                     return ready - now, "pace"
                 return self._ceiling_delay(now)
             # Spent, as far as the server's last word goes. It comes back by that word's Reset;
@@ -120,9 +121,9 @@ class RateLimitState:
             # possibly earlier: then our next paced slot, never before, is when to look.
             early = paced and self.budget.refills_early
             wake = min(word.until, self.pacer.ready_at()) if early else word.until
-            if wake > now + ROUNDING_SECONDS:
+            if wake > reached:
                 return wake - now, "budget"
-        elif self.budget.late_reset and self.budget.word is not None and now + ROUNDING_SECONDS < self._reopens(self.budget.word):
+        elif self.budget.late_reset and self.budget.word is not None and reached < self._reopens(self.budget.word):
             # This server refused a look right at a spent word's Reset before (a sliding
             # counter's previous window still weighs in full there): look a paced slot later.
             return self._reopens(self.budget.word) - now, "budget"
@@ -131,7 +132,7 @@ class RateLimitState:
             # on a server that sends Remaining and refills only at its Reset: there the budget
             # is back whole, and the next answer will say how much.
             ready = self.pacer.ready_at()
-            if ready > now + ROUNDING_SECONDS:
+            if ready > reached:
                 return ready - now, "pace"
             return self._ceiling_delay(now)
         if self.inflight > 0:

@@ -1,0 +1,56 @@
+"""Sample records the state-store tests share: the SQLite file's own tests (test_state.py) and
+the contract both stores keep (test_state_contract.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+from watchdog.model import (
+    ConnectorKey,
+    ConnectorState,
+    Health,
+    HistoryRecord,
+    Outcome,
+    RestartRequest,
+    Trigger,
+)
+
+T0 = datetime(2026, 3, 29, 10, 0, tzinfo=timezone.utc)
+ORDERS = ConnectorKey("prod", "orders-source")
+BILLING = ConnectorKey("prod", "billing-sink")
+AUDIT = ConnectorKey("staging", "audit-sink")
+
+FULL_STATE = ConnectorState(
+    consecutive_failures=2,
+    attempts=3,
+    last_restart_at=T0 + timedelta(microseconds=123456),
+    next_allowed_at=T0 + timedelta(minutes=12),
+    gave_up=True,
+    health=Health.FAILED,
+    healthy_since=None,
+)
+
+
+class Clock:
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def request(request_id: str, key: ConnectorKey = ORDERS, *, at: datetime = T0, **changes: object) -> RestartRequest:
+    base = RestartRequest(
+        id=request_id, key=key, rule="heal", trigger=Trigger.STATUS, reason="failed: connector FAILED",
+        requested_at=at,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def record(job_id: str, key: ConnectorKey = ORDERS, *, at: datetime = T0, **changes: object) -> HistoryRecord:
+    base = HistoryRecord(
+        at=at, key=key, job_id=job_id, rule="heal", trigger=Trigger.STATUS, triggers=(Trigger.STATUS,),
+        outcome=Outcome.ACCEPTED, status_code=202, request_id="rq-1", tries=1, attempt=1,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
