@@ -10,7 +10,7 @@ import pytest
 from watchdog.config import RateLimitSettings
 from watchdog.ratelimit import RateLimitHeaders, RateLimitState
 from watchdog.ratelimit.budget import ServerBudget, Word
-from watchdog.ratelimit.estimate import RateEstimate
+from watchdog.ratelimit.estimate import CREEP_GAP, CREEP_STEP, RateEstimate
 from watchdog.ratelimit.pacer import Pacer
 from watchdog.ratelimit.state import MIN_MARGIN, RESET_SLACK_SECONDS
 
@@ -40,6 +40,17 @@ def test_the_pacer_counts_a_burst_the_server_allowed() -> None:
     for _ in range(8):
         pacer.on_send(0.0)  # eight at once, as a Remaining allowed
     assert pacer.ready_at() == 2.0  # the pace resumes where eight requests at 4/s would end
+
+
+def test_a_pace_learned_mid_stream_starts_an_interval_after_our_last_request() -> None:
+    pacer = Pacer()
+    pacer.on_send(42.13)  # sent before any pace was known, as a Remaining allowed
+    pacer.set_rate(0.1, not_before=42.2)
+    assert pacer.ready_at() == pytest.approx(52.13)  # not 42.2: that request counts
+    late = Pacer()
+    late.on_send(1.0)
+    late.set_rate(0.1, not_before=20.0)  # after a pause longer than the interval: the pause rules
+    assert late.ready_at() == 20.0
 
 
 # -- the server's word ----------------------------------------------------------------------------
@@ -111,16 +122,61 @@ def test_a_run_of_refusals_with_nothing_admitted_is_no_sample_but_a_window_floor
 
 def test_a_429_while_pacing_cuts_the_rate_and_caps_the_creep_below_it() -> None:
     estimate = RateEstimate()
-    estimate.on_refusal(now=0.0, resume_at=0.0, admitted=0)
-    estimate.on_refusal(now=10.0, resume_at=10.0, admitted=50)  # 5/s over 10 s
-    for step in range(1, 8):
-        estimate.creep(10.0 + 10.0 * step)
+    estimate.on_refusal(now=0.0, resume_at=0.0, admitted=0, limit=60)
+    estimate.on_refusal(now=10.0, resume_at=10.0, admitted=50, limit=60)  # 5/s over 10 s
+    for step in range(1, 20):
+        estimate.creep(10.0 + 10.0 * step, limit=60)
     crept = estimate.measured
-    assert crept is not None and 5.0 < crept <= 5.0 * 10 / 9  # at most the sample's error bound
-    estimate.on_refusal(now=90.0, resume_at=91.0, admitted=400)  # refused at `crept`
+    assert crept == pytest.approx(5.0 * 10 / 9)  # up to the sample's error bound, and no further
+    estimate.on_refusal(now=300.0, resume_at=301.0, admitted=1500, limit=60)  # refused at `crept`
     for step in range(1, 30):
-        estimate.creep(91.0 + 10.0 * step)
+        estimate.creep(301.0 + 10.0 * step, limit=60)
     assert estimate.measured is not None and estimate.measured <= crept * 0.95
+
+
+def test_the_creep_closes_most_of_the_way_to_its_ceiling_in_a_few_steps() -> None:
+    estimate = RateEstimate()
+    estimate.on_refusal(now=0.0, resume_at=0.0, admitted=0, limit=60)
+    estimate.on_refusal(now=10.0, resume_at=10.0, admitted=50, limit=60)  # 5/s, ceiling 5.56/s
+    ceiling = 5.0 * 10 / 9
+    for step in range(1, 3):
+        estimate.creep(10.0 + 10.0 * step, limit=60)
+    # Each step closes CREEP_GAP of what is left, while that is more than CREEP_STEP of the rate.
+    assert estimate.measured == pytest.approx(ceiling - (ceiling - 5.0) * (1 - CREEP_GAP) ** 2)
+    estimate.creep(40.0, limit=60)  # what is left is small now: CREEP_STEP of the rate
+    assert estimate.measured == pytest.approx((ceiling - (ceiling - 5.0) * (1 - CREEP_GAP) ** 2) * (1 + CREEP_STEP))
+
+
+def test_another_client_on_the_key_keeps_the_creep_slow() -> None:
+    estimate = RateEstimate()
+    estimate.on_refusal(now=0.0, resume_at=0.0, admitted=0, limit=60)
+    estimate.on_refusal(now=10.0, resume_at=10.0, admitted=50, limit=60)
+    estimate.on_contention(12.0, pace=5.0)  # 4.0 from here, creeping back to 5.0
+    estimate.creep(22.0, limit=60)
+    assert estimate.measured == pytest.approx(4.0 * (1 + CREEP_STEP))
+
+
+def test_with_no_limit_said_the_ceiling_is_a_guess_probed_until_a_429_at_pace() -> None:
+    estimate = RateEstimate()
+    estimate.on_refusal(now=0.0, resume_at=0.0, admitted=0)
+    estimate.on_refusal(now=10.0, resume_at=10.0, admitted=50)  # 5/s, ceiling 5.56/s
+    for step in range(1, 40):
+        estimate.creep(10.0 + 10.0 * step)
+    probed = estimate.measured
+    assert probed is not None and probed > 5.0 * 10 / 9 * (1 + CREEP_STEP) ** 5  # well past the guess
+    estimate.on_refusal(now=400.0, resume_at=401.0, admitted=2500)  # refused at `probed`
+    for step in range(1, 60):
+        estimate.creep(401.0 + 10.0 * step)
+    assert estimate.measured is not None and estimate.measured <= probed * 0.95  # the ceiling is real now
+
+
+def test_sparse_traffic_never_raises_the_ceiling() -> None:
+    estimate = RateEstimate()
+    estimate.on_refusal(now=0.0, resume_at=0.0, admitted=0)
+    estimate.on_refusal(now=10.0, resume_at=10.0, admitted=50)
+    for step in range(1, 200):
+        estimate.creep(10.0 + 10.0 * step, busy=False)
+    assert estimate.measured == pytest.approx(5.0 * 10 / 9)
 
 
 def test_headers_give_a_rate_only_once_the_budget_was_seen_spent_and_back() -> None:
@@ -186,3 +242,37 @@ def test_refusals_of_one_burst_count_once() -> None:
     for ticket in tickets:
         limiter.on_response(0.0, 0.1, 429, RateLimitHeaders(retry_after=1), ticket=ticket)
     assert limiter.consecutive_429 == 1
+
+
+def _paced_by_headers_on_a_gradual_server() -> RateLimitState:
+    """20 per 2 s, seen spent and coming back before its Reset (a sliding log, a token bucket)."""
+    limiter = state()
+    limiter.limit = 20
+    limiter.estimate.observe_reset(2.0)
+    limiter.estimate.spent_seen = limiter.estimate.refill_seen = True
+    limiter.budget.refills_early = True
+    limiter._repace(0.0)
+    return limiter
+
+
+def test_on_a_gradual_server_a_paced_slot_is_kept_with_one_answer_out() -> None:
+    limiter = _paced_by_headers_on_a_gradual_server()
+    interval = 1 / limiter.pacing_rate
+    first = limiter.on_send(0.0)
+    limiter.on_response(0.0, 0.05, 202, RateLimitHeaders(limit=20, remaining=0, reset=1), ticket=first)
+    seconds, why = limiter.delay(0.05)  # spent by its word: until our next paced slot
+    assert why == "budget" and seconds == pytest.approx(interval - 0.05)
+    limiter.on_send(interval)  # its answer is still out at the next slot...
+    assert limiter.delay(2 * interval) == (0.0, "")  # ... and the slot is kept
+    limiter.on_send(2 * interval)
+    assert limiter.delay(3 * interval)[0] == math.inf  # two out: wait for an answer
+
+
+def test_once_another_client_raced_us_a_spent_word_waits_for_every_answer() -> None:
+    limiter = _paced_by_headers_on_a_gradual_server()
+    limiter.contended = True
+    interval = 1 / limiter.pacing_rate
+    first = limiter.on_send(0.0)
+    limiter.on_response(0.0, 0.05, 202, RateLimitHeaders(limit=20, remaining=0, reset=1), ticket=first)
+    limiter.on_send(interval)
+    assert limiter.delay(2 * interval)[0] == math.inf

@@ -35,6 +35,12 @@ DECREASE = 0.9
 # sample (about a window), and no more often than every CREEP_EVERY seconds.
 CREEP_STEP = 0.02
 CREEP_EVERY = 5.0
+# ... or this share of the way to the creep's ceiling when that is more, until a 429 comes at our
+# pace or another client is seen on the key: the ceiling is the best evidence of what the key
+# sustains, and a short run spends most of its time below it with steps of CREEP_STEP alone.
+# After such a 429 the ceiling may still be above the key's rate (it is cut by CEILING_CUT a
+# time), and fast steps would find it again and again.
+CREEP_GAP = 0.4
 # A 429 met while pacing caps the creep this far below the rate that met it.
 CEILING_CUT = 0.05
 # A race lost to another client (a 429 although the server's word left room): take this much less.
@@ -60,6 +66,8 @@ class RateEstimate:
         self.spent_seen = False  # an answer said Remaining 0, or a 429 came
         self.refill_seen = False  # ... and a later answer showed the budget coming back
         self._quiet_since = 0.0  # last 429 or last creep step
+        self._paced_refusal = False  # a 429 came while pacing: the ceiling is measured, not guessed
+        self._contended = False  # another client was seen racing us (on_contention)
 
     # -- headers ---------------------------------------------------------------------------------
 
@@ -108,6 +116,7 @@ class RateEstimate:
             # Refused at this rate: it is above what the key sustains for us now, so the creep
             # must stay clearly below it from here on (else it would find this 429 again).
             self._creep_ceiling = min(self._creep_ceiling, self.measured * (1.0 - CEILING_CUT))
+            self._paced_refusal = True
         if last is not None and resume_at > last.resume_at:
             span = resume_at - last.resume_at
             got = admitted - last.admitted
@@ -144,22 +153,34 @@ class RateEstimate:
         measurement of the key's rate, but a sign to take less of it (AIMD's decrease), and to
         creep back no higher than where we were."""
         self._quiet_since = now
+        self._contended = True
         if pace is None:
             return
         self.measured = pace * CONTENTION_DECREASE if self.measured is None else min(self.measured, pace) * CONTENTION_DECREASE
         if self._creep_ceiling is None:
             self._creep_ceiling = pace
 
-    def creep(self, now: float, limit: int | None = None) -> bool:
-        """Called while pacing; True when the rate rose. `limit`: X-RateLimit-Limit, if known."""
+    def creep(self, now: float, limit: int | None = None, *, busy: bool = True) -> bool:
+        """Called while pacing; True when the rate rose. `limit`: X-RateLimit-Limit, if known.
+        `busy`: the pace is what holds our requests back (a backlog), so a 429 would answer a probe
+        above the ceiling; sparse traffic says nothing about the key and never raises the ceiling."""
         if self.measured is None or self._creep_ceiling is None or now - self._quiet_since < self._creep_every:
             return False
         self._quiet_since = now
         ceiling = self._creep_ceiling
         if limit is not None and self._longest_reset > 0:
             ceiling = min(ceiling, limit / self._longest_reset)
-        raised = min(ceiling, self.measured * (1.0 + CREEP_STEP))
+        step = self.measured * CREEP_STEP
+        if not self._contended and not self._paced_refusal:
+            step = max(step, (ceiling - self.measured) * CREEP_GAP)
+        raised = min(ceiling, self.measured + step)
         if raised <= self.measured:
+            if limit is None and busy and not self._paced_refusal and not self._contended:
+                # At the ceiling, and it is only a guess: no header said the limit, and no 429 has
+                # yet come at our pace. Raise it slowly until one does (AIMD's additive increase):
+                # one 429 per run buys the key's real rate, where a low guess would cost time
+                # for good. A 429 at pace fixes the ceiling below it (on_refusal).
+                self._creep_ceiling *= 1.0 + CREEP_STEP
             return False
         self.measured = raised
         return True

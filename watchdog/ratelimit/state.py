@@ -123,6 +123,14 @@ class RateLimitState:
             wake = min(word.until, self.pacer.ready_at()) if early else word.until
             if wake > reached:
                 return wake - now, "budget"
+            if early and self._pace_from_headers() and self.inflight <= 1:
+                # Our paced slot has come, and the pace is the server's own limit per window
+                # (less the margin): at that pace a gradual server has the unit back by now
+                # whatever its last word said, so the slot is kept with one answer still out.
+                # Waiting for every answer instead (the probe below) spaced requests by the
+                # latency, not the pace: 9.0 where 9.5 per second was due. Not once another
+                # client was seen racing us: then its use, not our pace, decides.
+                return self._ceiling_delay(now)
         elif self.budget.late_reset and self.budget.word is not None and reached < self._reopens(self.budget.word):
             # This server refused a look right at a spent word's Reset before (a sliding
             # counter's previous window still weighs in full there): look a paced slot later.
@@ -171,7 +179,8 @@ class RateLimitState:
             # A Reset further away than max_pause is capped like a pause: no header may hold
             # every call for hours.
             self._adopt_word(ticket, headers.remaining, min(headers.reset, self.settings.max_pause), sent_at, now)
-        self.estimate.creep(now, self.limit)
+        # Busy: the next paced slot is still ahead, so requests are going at the pace.
+        self.estimate.creep(now, self.limit, busy=self.pacer.ready_at() > now)
         self._repace(now)
         return None
 
@@ -274,6 +283,11 @@ class RateLimitState:
             paced *= (self.limit - self.reserve) / self.limit
         if paced != self.pacer.rate:
             self.pacer.set_rate(paced, not_before=not_before)
+
+    def _pace_from_headers(self) -> bool:
+        """The pace comes from the server's own Limit and Reset (not from 429s alone), and no
+        other client shares what the headers describe."""
+        return self.estimate.from_headers(self.limit, self.reserve) is not None and not self.contended
 
     def _share(self) -> float | None:
         """Our share of the key's rate as the headers show it, when they can (budget.py)."""
