@@ -16,13 +16,17 @@ Two sources, and the lower one wins:
   too fast: the rate drops to that sample, and at least by `DECREASE` (the multiplicative decrease
   of AIMD, as TCP and the AWS SDKs' adaptive retry mode do).
 
-After a decrease the rate creeps back up (`CREEP_STEP` every `CREEP_EVERY` seconds without a 429),
-so that a share another client gave back is taken again, but slowly enough that a key at its limit
-sees about one 429 per many minutes, not one per window. The creep never passes the best sample
-measured so far, widened by that sample's own error (the resume points it was measured between
-come from whole-second Retry-After values, each up to a second late, so a sample over a span of
-s seconds may be low by up to a factor s / (s - 1)), and never passes N per longest Reset: every
-common algorithm's Reset is at most its window, so no key sustains more than that.
+After a decrease the rate creeps back up, so that a share another client gave back is taken
+again: `CREEP_GAP` of the way to the creep's ceiling every window or so (`CREEP_EVERY` seconds at
+least) until a 429 comes at our pace or another client is seen, `CREEP_STEP` of the rate after
+that, so that a key at its limit sees about one 429 per many minutes, not one per window. The
+creep never passes the best sample measured so far, widened by that sample's own error (the
+resume points it was measured between come from whole-second Retry-After values, each up to a
+second late, so a sample over a span of s seconds may be low by up to a factor s / (s - 1)), and
+never passes N per longest Reset: every common algorithm's Reset is at most its window, so no key
+sustains more than that. With no X-RateLimit-Limit ever seen, that ceiling is a guess (a sample
+taken right after a sliding counter's boundary is a trickle): at the ceiling, with a backlog
+waiting on the pace, the ceiling itself rises by CREEP_STEP until a 429 at pace fixes it.
 """
 
 from __future__ import annotations

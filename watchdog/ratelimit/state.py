@@ -15,7 +15,10 @@ and why each holds against any of the common ones (simulator/ratelimit.py plays 
    margin of at least 1/limit), even while Remaining has room: even spacing below the rate is the
    one pattern every algorithm admits. The rate is learned from the headers when answers carry
    them, else from what was admitted between 429s (estimate.py), and adapts when another client
-   takes part of the key.
+   takes part of the key. On a server seen to refill before its Reset, a spent Remaining is looked
+   at again at our next paced slot: one request at a time, or with one answer still out when the
+   pace is the server's own Limit per Reset and no other client was seen (the unit is back by
+   then; waiting for every answer would space requests by the latency, not by the pace).
 4. **While nothing is known, one request at a time**, so that crossing an unknown limit costs one
    429, not one per concurrent request. While the rate is not yet trusted and no `reserve` is
    set, the last unit of a Remaining is kept in hand: spending it before knowing when capacity
