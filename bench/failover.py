@@ -1,5 +1,5 @@
 """Benchmark 5: failover time. Two replicas of `watchdog run` share a real PostgreSQL (started in a
-temporary directory, as the tests do: tests/postgres.py) and work through a backlog of requested
+temporary directory, as the tests do: bench/postgres.py) and work through a backlog of requested
 restarts against the simulator; the leader is killed with SIGKILL. Measured on the simulator's clock:
 from the kill to the first restart the new leader sends. 10 runs per lease setting.
 
@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 
+from . import ha
+from .postgres import PostgresServer
 from .report import emit, median, progress, table
 
 RUNS = 10
@@ -28,9 +30,6 @@ SETTINGS = [
 
 
 def one_run(server: Any, lease: dict[str, float]) -> float:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tests import ha
-
     ha.LEASE.clear()
     ha.LEASE.update(lease)
     requested = [f"requested-{i:03d}" for i in range(BACKLOG)]
@@ -67,9 +66,6 @@ def one_run(server: Any, lease: dict[str, float]) -> float:
 
 
 def main(settings: list[dict[str, float]] | None = None) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tests.postgres import PostgresServer
-
     server = PostgresServer()
     server.start()
     rows = []

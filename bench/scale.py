@@ -21,10 +21,10 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from . import fixtures
+from .postgres import PostgresServer
 from .processes import processes
 from .report import emit, median, progress, table
 from .scale_worker import CLUSTERS, POLL_INTERVAL
@@ -47,11 +47,8 @@ SCRAPE_INTERVAL = 30.0  # a common Prometheus scrape interval
 
 @contextlib.contextmanager
 def postgres_database() -> Iterator[dict[str, str]]:
-    """A real PostgreSQL (tests/postgres.py), one database: the environment of the worker that
+    """A real PostgreSQL (bench/postgres.py), one database: the environment of the worker that
     uses it (its URL, and the password as the daemon takes it)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tests.postgres import PostgresServer
-
     server = PostgresServer(fsync=True)
     server.start()
     try:

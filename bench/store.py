@@ -12,7 +12,6 @@ loop is held.
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
@@ -31,6 +30,7 @@ from watchdog.model import (
 )
 from watchdog.policy import observe
 
+from .postgres import PostgresServer, take_lease
 from .report import emit, median, progress, table
 
 CLUSTERS, PER_CLUSTER, FAILING_PER_CLUSTER, CYCLES = 100, 100, 2, 3
@@ -69,9 +69,6 @@ def measure(store: Any) -> dict[str, float]:
 
 
 def main() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tests.contract_lease import take_lease_for_bench
-    from tests.postgres import PostgresServer
     from watchdog.state import SqliteStateStore
     from watchdog.state.postgres import PostgresStateStore
 
@@ -88,7 +85,7 @@ def main() -> None:
         progress("store: PostgreSQL")
         url = server.database()
         with PostgresStateStore(url, password=server.password) as postgres:
-            postgres.fence(take_lease_for_bench(server, url))
+            postgres.fence(take_lease(server, url, "benchmark"))
             result = measure(postgres)
         rows.append(["PostgreSQL (loopback, fsync on)", result["writes"],
                      f"{CLUSTERS + CLUSTERS * PER_CLUSTER // 50 * 3:,}", f"{result['cpu']:.2f} s", f"{result['wall']:.2f} s"])

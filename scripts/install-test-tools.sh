@@ -7,7 +7,7 @@
 #   mount                           Debian package mount                  (image replay: read-only root)
 #   python3 >= 3.11 with venv, pip  Debian packages python3, python3-venv, python3-pip
 #                                   (image replay: the base image's Python, runnable by a non-root user)
-#   initdb, pg_ctl, postgres        Debian package postgresql (tests/postgres.py: a real PostgreSQL for
+#   initdb, pg_ctl, postgres        Debian package postgresql (bench/postgres.py: a real PostgreSQL for
 #                                   the shared state store, started by the tests on loopback)
 #   java (17 or newer), mvn         Debian packages openjdk-17-jre-headless, maven
 #                                   (tests/e2e/kafka: a real Kafka broker and Connect workers, whose

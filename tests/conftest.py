@@ -21,8 +21,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def postgres_server():  # type: ignore[no-untyped-def]
-    """One real PostgreSQL for the session (tests/postgres.py); each test takes a database of it."""
-    from .postgres import PostgresServer
+    """One real PostgreSQL for the session (bench/postgres.py); each test takes a database of it."""
+    from bench.postgres import PostgresServer
 
     server = PostgresServer()
     server.start()

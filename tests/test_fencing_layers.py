@@ -20,6 +20,7 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
+from bench.postgres import PostgresServer
 from watchdog.config.leadership import LeaseTiming
 from watchdog.engine import MANUAL_RULE
 from watchdog.leadership.elector import Elector
@@ -27,7 +28,6 @@ from watchdog.leadership.metrics import LeadershipMetrics
 from watchdog.model import ConnectorKey, PendingPhase, Trigger
 from watchdog.state.postgres import PostgresStateStore
 
-from .postgres import PostgresServer
 from .support import CLUSTER, daemon_config, in_process, sim_scenario
 
 # Renewals far apart in real time: none happens while a test moves its own clock.

@@ -1,6 +1,6 @@
 """High availability with real processes: two replicas of the daemon sharing a real PostgreSQL
-(tests/postgres.py), one simulator process whose call record says which replica (by API key) sent
-what, and when. Lease 3 s, renew deadline 2 s, a try every 0.5 s (tests/ha.py).
+(bench/postgres.py), one simulator process whose call record says which replica (by API key) sent
+what, and when. Lease 3 s, renew deadline 2 s, a try every 0.5 s (bench/ha.py).
 
 - the leader killed with SIGKILL in the middle of a 500-restart backlog;
 - the leader frozen (SIGSTOP) past its lease, then resumed;
@@ -21,13 +21,12 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.ha import LEASE, HaWorld, scenario, wait_until
+from bench.postgres import PostgresServer
 from watchdog.config import Backoff
 from watchdog.model import Outcome
 from watchdog.policy import backoff_gap
 from watchdog.state.postgres import PostgresStateStore
-
-from .ha import LEASE, HaWorld, scenario, wait_until
-from .postgres import PostgresServer
 
 pytestmark = pytest.mark.process
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from .ha import LEASE, HaWorld, scenario, wait_until
-from .postgres import PostgresServer
+from bench.ha import LEASE, HaWorld, scenario, wait_until
+from bench.postgres import PostgresServer
 
 pytestmark = pytest.mark.process
 

@@ -1,5 +1,5 @@
 """The state store contract (watchdog/state/contract.py), run against both backends: the embedded
-SQLite file and a real PostgreSQL server (tests/postgres.py). Round trips, the pending-request
+SQLite file and a real PostgreSQL server (bench/postgres.py). Round trips, the pending-request
 flow and its transactions, history and its pruning, batches, and (PostgreSQL) fencing by epoch.
 
 `reopened()` is what a daemon started after a crash, or another replica, would read: only what was
@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from watchdog.leadership import lease
+from bench.postgres import PostgresServer, take_lease
 from watchdog.model import (
     ConnectorState,
     Health,
@@ -35,25 +35,11 @@ from watchdog.state.postgres import PostgresStateStore
 from watchdog.state.postgres_schema import MIGRATIONS as POSTGRES_MIGRATIONS
 from watchdog.state.schema import MIGRATIONS as SQLITE_MIGRATIONS
 
-from .postgres import PostgresServer
 from .state_samples import AUDIT, BILLING, FULL_STATE, ORDERS, T0, Clock, record, request
 
 Reopen = Callable[[], AbstractContextManager[StateStore]]
 FailOn = Callable[[str, str], None]
 OpenStore = Callable[[Callable[[], datetime]], AbstractContextManager[StateStore]]
-
-
-def take_lease(server: PostgresServer, url: str, holder: str = "test-replica") -> int:
-    """The lease, taken as a replica takes it (watchdog.leadership.lease); returns its epoch."""
-
-    async def acquire() -> int:
-        conn = await psycopg.AsyncConnection.connect(url, password=server.password.get_secret_value(), autocommit=True)
-        async with conn:
-            epoch = await lease.acquire(conn, holder, 60.0)
-        assert epoch is not None, "the lease was held"
-        return epoch
-
-    return asyncio.run(acquire())
 
 
 class Backend:

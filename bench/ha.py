@@ -1,6 +1,7 @@
-"""Replicas of the daemon as real processes, sharing a real PostgreSQL (tests/postgres.py), against
-a simulator process: what the high-availability tests (tests/test_ha.py) and the failover benchmark
-(bench/failover.py) start and watch.
+"""Replicas of the daemon as real processes, sharing a real PostgreSQL (bench/postgres.py), against
+a simulator process: what the high-availability tests (tests/test_ha.py, tests/test_ha_discovery.py)
+and the failover benchmark (bench/failover.py) start and watch. It lives in `bench` so that the
+benchmark need not import the test tree.
 
 Each replica uses its own API key (both valid in the simulator), so the simulator's call record
 says which replica sent each call."""
@@ -22,7 +23,12 @@ import httpx
 import yaml
 
 from .postgres import PostgresServer
-from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT
+
+# The simulated cluster: the same names as the tests' (tests/support.py), which this module, used
+# by a benchmark too, does not import.
+ENVIRONMENT = "env-abc123"
+CLUSTER_ID = "lkc-prod01"
+CLUSTER = "prod"
 
 TOKEN = "ha-test-token-4f1c9a"
 KEYS = {"a": ("KEYREPLICAA00001", "secret-replica-a-Qx81"), "b": ("KEYREPLICAB00002", "secret-replica-b-Zr55")}

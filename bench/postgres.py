@@ -1,14 +1,22 @@
-"""A real PostgreSQL server for the tests: Debian's `postgresql` package (installed by
-scripts/install-test-tools.sh), a cluster made with initdb in a temporary directory, listening on
-127.0.0.1 only, on a free port, with password authentication (the daemon's password travels as in
-production: WATCHDOG_STATE__PASSWORD). initdb and postgres refuse to run as root: as root (CI),
-they run as the `postgres` user the package creates (or `nobody`), through util-linux's setpriv.
+"""A real PostgreSQL server for the tests and the benchmarks: Debian's `postgresql` package
+(installed by scripts/install-test-tools.sh), a cluster made with initdb in a temporary directory,
+listening on 127.0.0.1 only, on a free port, with password authentication (the daemon's password
+travels as in production: WATCHDOG_STATE__PASSWORD). initdb and postgres refuse to run as root: as
+root (CI), they run as the `postgres` user the package creates (or `nobody`), through util-linux's
+setpriv.
 
 `PostgresServer` can be stopped and started again on the same port and data (the database-restart
-tests); `database()` makes a fresh, empty database per test."""
+tests); `database()` makes a fresh, empty database per test; `take_lease` takes the leader's lease
+as a replica does, for a store that must be fenced.
+
+Used by the tests (the `postgres_server` fixture in tests/conftest.py, the state contract, HA and
+fencing tests), by bench/ha.py, and by the benchmarks bench/failover.py, bench/store.py and
+bench/scale.py. It lives in `bench` so that a benchmark need not import the test tree; a setup
+failure is reported with `pytest.fail` (pytest comes with the `test` extra), as the tests need."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import glob
 import os
@@ -23,6 +31,8 @@ from pathlib import Path
 import psycopg
 import pytest
 from pydantic import SecretStr
+
+from watchdog.leadership import lease
 
 INSTALL_HINT = ("install Debian's postgresql package (scripts/install-test-tools.sh does, as root; or "
                 "`apt-get install --no-install-recommends postgresql`)")
@@ -114,3 +124,16 @@ class PostgresServer:
         name = url.rsplit("/", 1)[1]
         with contextlib.suppress(psycopg.Error), self.connect() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def take_lease(server: PostgresServer, url: str, holder: str = "test-replica") -> int:
+    """The lease, taken as a replica takes it (watchdog.leadership.lease); returns its epoch."""
+
+    async def acquire() -> int:
+        conn = await psycopg.AsyncConnection.connect(url, password=server.password.get_secret_value(), autocommit=True)
+        async with conn:
+            epoch = await lease.acquire(conn, holder, 60.0)
+        assert epoch is not None, "the lease was held"
+        return epoch
+
+    return asyncio.run(acquire())
