@@ -23,6 +23,7 @@ import httpx
 import yaml
 
 from .postgres import PostgresServer
+from .processes import free_port
 
 # The simulated cluster: the same names as the tests' (tests/support.py), which this module, used
 # by a benchmark too, does not import.
@@ -34,14 +35,6 @@ TOKEN = "ha-test-token-4f1c9a"
 KEYS = {"a": ("KEYREPLICAA00001", "secret-replica-a-Qx81"), "b": ("KEYREPLICAB00002", "secret-replica-b-Zr55")}
 # Short, so that the tests run in seconds; consistent with the config's rules (margin 1 s).
 LEASE = {"lease_duration": 3, "renew_deadline": 2, "renew_interval": 0.5}
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str, every: float = 0.05) -> None:

@@ -23,7 +23,6 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -33,6 +32,8 @@ import pytest
 from pydantic import SecretStr
 
 from watchdog.leadership import lease
+
+from .processes import free_port
 
 INSTALL_HINT = ("install Debian's postgresql package (scripts/install-test-tools.sh does, as root; or "
                 "`apt-get install --no-install-recommends postgresql`)")
@@ -49,16 +50,10 @@ def _binaries() -> Path:
     pytest.fail(f"PostgreSQL's initdb was not found: {INSTALL_HINT}", pytrace=False)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class PostgresServer:
     def __init__(self, *, fsync: bool = False) -> None:
         self.bin = _binaries()
-        self.port = _free_port()
+        self.port = free_port()
         self.password = SecretStr(secrets.token_urlsafe(18))
         self.root = Path(tempfile.mkdtemp(prefix="watchdog-pg-"))
         self.data = self.root / "data"

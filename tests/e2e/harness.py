@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,6 +16,8 @@ from typing import Any, TypeVar
 
 import httpx
 import yaml
+
+from bench.processes import free_port
 
 T = TypeVar("T")
 
@@ -29,12 +30,6 @@ def binary(name: str) -> str:
     if path is None:
         raise AssertionError(f"{name} is not installed: run scripts/install-test-tools.sh (make test does)")
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Service:

@@ -28,6 +28,8 @@ from typing import IO, Any
 
 import httpx
 
+from bench.processes import free_port
+
 from .jars import ensure_jars, kafka_version
 
 JAVA_OPTIONS = [
@@ -54,12 +56,6 @@ logger.noisy2.level = WARN
 logger.noisy3.name = org.apache.kafka.common.config.AbstractConfig
 logger.noisy3.level = WARN
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _properties(path: Path, values: dict[str, Any]) -> Path:
