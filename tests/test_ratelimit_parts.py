@@ -74,30 +74,6 @@ def test_a_budget_that_comes_back_before_its_reset_is_a_gradual_refill() -> None
     assert came_back and budget.refills_early
 
 
-def test_what_came_back_while_we_spent_it_is_the_servers_return_rate() -> None:
-    budget = ServerBudget()
-    budget.adopt(Word(ticket=1, remaining=50, sent_at=0.0, until=10.0), ours_between=0)
-    assert budget.return_rate is None  # nothing seen coming back yet
-    budget.adopt(Word(ticket=11, remaining=43, sent_at=0.5, until=10.0), ours_between=10)  # 3 back
-    budget.adopt(Word(ticket=21, remaining=33, sent_at=1.0, until=10.0), ours_between=10)  # none
-    assert budget.return_rate == pytest.approx(3 / 1.0)
-
-
-def test_before_any_pace_a_spent_bucket_is_looked_at_when_a_unit_is_back() -> None:
-    limiter = state()
-    # One at a time, every 0.1 s, against a bucket of 10 that gave one back at 0.5 s.
-    for step, remaining in enumerate([9, 8, 7, 6, 5, 5, 4, 3, 2, 1]):
-        sent = step / 10
-        ticket = limiter.on_send(sent)
-        limiter.on_response(sent, sent + 0.01, 202, RateLimitHeaders(limit=10, remaining=remaining, reset=5),
-                            ticket=ticket)
-    assert limiter.pacing_rate is None and limiter.budget.refills_early
-    assert limiter.budget.return_rate == pytest.approx(1 / 0.9)  # one back over 0.9 s of answers
-    seconds, why = limiter.delay(0.91)  # the last unit is kept in hand: spent, as far as we go
-    # Not at the Reset, 5 s away: when one more unit is back after our last request (0.9 s).
-    assert why == "budget" and seconds == pytest.approx(0.9 + 0.9 - 0.91)
-
-
 def test_a_refill_within_the_rounding_of_a_whole_second_reset_is_still_a_step() -> None:
     """Reset is rounded up: a fixed window may end up to a second before `until`."""
     budget = ServerBudget()

@@ -15,10 +15,6 @@ look again once the budget is spent:
   at our paced slot before the Reset, and only then must even a Remaining with room be spent at
   our pace: bursting a whole Remaining is safe where the budget comes back whole at the Reset (a
   fixed window), and overruns a sliding counter's next window.
-- `return_rate`: units per second seen coming back within reset periods while we spent them.
-  Before any pace is known, a spent Remaining on such a server is looked at again when one unit
-  is back at that rate after our last request (state.py), not at a Reset that, for a token
-  bucket or a GCRA, is the time until full.
 - `others_rate`: requests per second other clients take, learned only on servers that refill at
   their Reset (within one reset period nothing comes back, so Remaining falling faster than our
   own requests explain is someone else's use). On a server that refills gradually the two cannot
@@ -51,8 +47,6 @@ class ServerBudget:
         self.refills_early = False
         self.late_reset = False  # a look right at a spent word's Reset was refused (state.py)
         self.others_rate = 0.0
-        self._returned = 0  # units seen coming back within a reset period ...
-        self._returned_over = 0.0  # ... over this many seconds of answers
         self._others_weight = 0.0  # seconds of observation behind others_rate, capped at the horizon
 
 
@@ -85,28 +79,11 @@ class ServerBudget:
         same_period = word.sent_at < previous.until - 1.0
         if came_back and same_period:
             self.refills_early = True
-            # What came back, and over how long: the pace at which the server returned budget
-            # while we were spending it (a bucket's refill), before any window is known.
-            back = word.remaining - (previous.remaining - ours_between)
-            span = word.sent_at - previous.sent_at
-            if span > 0:
-                self._returned += back
-                self._returned_over += span
-        elif same_period and word.sent_at > previous.sent_at:
-            self._returned_over += word.sent_at - previous.sent_at
         if limit is not None and word.sent_at >= previous.until and word.remaining < limit // 2 - self.others_rate:
             self.refills_early = True  # a new period, and most of the budget did not come back
         if same_period and not self.refills_early:
             self._learn_others(previous, word, ours_between)
         return came_back
-
-    @property
-    def return_rate(self) -> float | None:
-        """Units per second seen coming back within reset periods while we spent them; None
-        until some came back."""
-        if self._returned <= 0 or self._returned_over <= 0:
-            return None
-        return self._returned / self._returned_over
 
     def forget(self) -> None:
         """After a 429: the word was wrong (another client, or a Reset that was no refill)."""

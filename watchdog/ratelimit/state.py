@@ -124,11 +124,6 @@ class RateLimitState:
             # possibly earlier: then our next paced slot, never before, is when to look.
             early = paced and self.budget.refills_early
             wake = min(word.until, self.pacer.ready_at()) if early else word.until
-            returning = self.budget.return_rate if self.budget.refills_early and not paced else None
-            if returning is not None and self.inflight == 0:
-                # Not paced yet, but budget was seen coming back while we spent it (a bucket's
-                # refill): one request at a time, a unit's return after our last request.
-                wake = min(wake, self.pacer.last_sent + 1.0 / returning)
             if wake > reached:
                 return wake - now, "budget"
             if early and self._pace_from_headers() and self.inflight <= 1:
