@@ -25,8 +25,8 @@ import yaml
 from .postgres import PostgresServer
 from .processes import free_port
 
-# The simulated cluster: the same names as the tests' (tests/support.py), which this module, used
-# by a benchmark too, does not import.
+# The simulated cluster of this world: its scenario and its replicas' config both name it (the
+# same names as tests/support.py's, for a reader of the logs; nothing requires them to match).
 ENVIRONMENT = "env-abc123"
 CLUSTER_ID = "lkc-prod01"
 CLUSTER = "prod"

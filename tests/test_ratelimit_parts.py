@@ -270,7 +270,7 @@ def test_on_a_gradual_server_a_paced_slot_is_kept_with_one_answer_out() -> None:
 
 def test_once_another_client_raced_us_a_spent_word_waits_for_every_answer() -> None:
     limiter = _paced_by_headers_on_a_gradual_server()
-    limiter.contended = True
+    limiter.estimate.contended = True
     interval = 1 / limiter.pacing_rate
     first = limiter.on_send(0.0)
     limiter.on_response(0.0, 0.05, 202, RateLimitHeaders(limit=20, remaining=0, reset=1), ticket=first)

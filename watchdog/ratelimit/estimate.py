@@ -71,7 +71,7 @@ class RateEstimate:
         self.refill_seen = False  # ... and a later answer showed the budget coming back
         self._quiet_since = 0.0  # last 429 or last creep step
         self._paced_refusal = False  # a 429 came while pacing: the ceiling is measured, not guessed
-        self._contended = False  # another client was seen racing us (on_contention)
+        self.contended = False  # another client was seen racing us (on_contention)
 
     # -- headers ---------------------------------------------------------------------------------
 
@@ -157,7 +157,7 @@ class RateEstimate:
         measurement of the key's rate, but a sign to take less of it (AIMD's decrease), and to
         creep back no higher than where we were."""
         self._quiet_since = now
-        self._contended = True
+        self.contended = True
         if pace is None:
             return
         self.measured = pace * CONTENTION_DECREASE if self.measured is None else min(self.measured, pace) * CONTENTION_DECREASE
@@ -175,11 +175,11 @@ class RateEstimate:
         if limit is not None and self._longest_reset > 0:
             ceiling = min(ceiling, limit / self._longest_reset)
         step = self.measured * CREEP_STEP
-        if not self._contended and not self._paced_refusal:
+        if not self.contended and not self._paced_refusal:
             step = max(step, (ceiling - self.measured) * CREEP_GAP)
         raised = min(ceiling, self.measured + step)
         if raised <= self.measured:
-            if limit is None and busy and not self._paced_refusal and not self._contended:
+            if limit is None and busy and not self._paced_refusal and not self.contended:
                 # At the ceiling, and it is only a guess: no header said the limit, and no 429 has
                 # yet come at our pace. Raise it slowly until one does (AIMD's additive increase):
                 # one 429 per run buys the key's real rate, where a low guess would cost time

@@ -62,7 +62,6 @@ class RateLimitState:
         self.paused_until = 0.0
         self.consecutive_429 = 0  # fresh tries refused in a row, nothing admitted between
         self._resumed_at = 0.0  # when the last 429 was answered: requests sent before it share its refusal
-        self.contended = False  # another client was seen taking what the server's word left us
         self.pacer = Pacer()
         self.estimate = RateEstimate()
         # Requests are numbered (tickets) in send order: an answer's Remaining already counts every
@@ -77,6 +76,11 @@ class RateLimitState:
         self._tokens_at = 0.0
 
     # -- reading ---------------------------------------------------------------------------------
+
+    @property
+    def contended(self) -> bool:
+        """Another client was seen taking what the server's word left us (estimate.py keeps it)."""
+        return self.estimate.contended
 
     @property
     def inflight(self) -> int:
@@ -258,7 +262,6 @@ class RateLimitState:
             # Refused although the last word left room for it: someone else took that request
             # between the word and ours. Not a sign that our pace is too fast; from now on the
             # last unit of every word stays in hand, so that a race needs two of theirs.
-            self.contended = True
             self.estimate.on_contention(now, self.pacer.rate)
             self._repace(self.paused_until)
             return pause
