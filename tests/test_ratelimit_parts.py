@@ -9,10 +9,15 @@ import pytest
 
 from watchdog.config import RateLimitSettings
 from watchdog.ratelimit import RateLimitHeaders, RateLimitState
-from watchdog.ratelimit.budget import ServerBudget, Word
+from watchdog.ratelimit.budget import Baseline, ServerBudget, Word
 from watchdog.ratelimit.estimate import CREEP_GAP, CREEP_STEP, RateEstimate
 from watchdog.ratelimit.pacer import Pacer
 from watchdog.ratelimit.state import MIN_MARGIN, RESET_SLACK_SECONDS
+
+
+def said(ticket: int, remaining: int, sent_at: float, until: float) -> Word:
+    """A word answered at once, its Reset whole seconds (the period may end up to 1 s early)."""
+    return Word(ticket, remaining, sent_at, answered_at=sent_at, until=until, ends_after=until - 1.0)
 
 
 def state(**overrides: object) -> RateLimitState:
@@ -58,9 +63,10 @@ def test_a_pace_learned_mid_stream_starts_an_interval_after_our_last_request() -
 
 def test_remaining_falling_faster_than_our_requests_is_another_clients_use() -> None:
     budget = ServerBudget()
-    budget.adopt(Word(ticket=1, remaining=50, sent_at=0.0, until=10.0), ours_between=0)
+    first = said(1, 50, 0.0, 10.0)
+    budget.adopt(first, ours_between=0, baseline=None)
     # 4 s later, 3 of ours counted since, yet Remaining fell by 11: 8 are someone else's.
-    budget.adopt(Word(ticket=4, remaining=39, sent_at=4.0, until=10.0), ours_between=3)
+    budget.adopt(said(4, 39, 4.0, 10.0), ours_between=3, baseline=Baseline(first, surely_counted=3))
     assert budget.others_rate == pytest.approx(2.0)
     assert not budget.refills_early
     # Six seconds after the word, about 12 more of theirs are assumed gone.
@@ -69,31 +75,96 @@ def test_remaining_falling_faster_than_our_requests_is_another_clients_use() -> 
 
 def test_a_budget_that_comes_back_before_its_reset_is_a_gradual_refill() -> None:
     budget = ServerBudget()
-    budget.adopt(Word(ticket=1, remaining=0, sent_at=0.0, until=10.0), ours_between=0)
-    came_back = budget.adopt(Word(ticket=2, remaining=3, sent_at=5.0, until=10.0), ours_between=1)
+    spent = said(1, 0, 0.0, 10.0)
+    budget.adopt(spent, ours_between=0, baseline=None)
+    came_back = budget.adopt(said(2, 3, 5.0, 10.0), ours_between=1, baseline=Baseline(spent, surely_counted=1))
     assert came_back and budget.refills_early
+
+
+def test_a_return_not_surely_seen_is_no_gradual_refill() -> None:
+    """More left than every request sent since explains, but the order in which the server
+    counted them is unknown (no baseline): a fixed window's answers out of order look so."""
+    budget = ServerBudget()
+    budget.adopt(said(2, 18, 0.0, 2.0), ours_between=0, baseline=None)
+    came_back = budget.adopt(said(6, 17, 0.01, 2.0), ours_between=4, baseline=None)
+    assert came_back and not budget.refills_early
+
+
+def test_what_came_back_while_we_spent_it_is_the_servers_return_rate() -> None:
+    budget = ServerBudget()
+    first = said(1, 50, 0.0, 10.0)
+    budget.adopt(first, ours_between=0, baseline=None)
+    assert budget.return_rate is None  # nothing seen coming back yet
+    budget.adopt(said(11, 43, 0.5, 10.0), ours_between=10, baseline=Baseline(first, surely_counted=10))  # 3 back
+    assert budget.return_rate == pytest.approx(3 / 0.5)
+    # Against the same baseline, 20 of ours since and 3 back in all: over the longer span.
+    budget.adopt(said(21, 33, 1.0, 10.0), ours_between=10, baseline=Baseline(first, surely_counted=20))
+    assert budget.return_rate == pytest.approx(3 / 1.0)
+
+
+def test_before_any_pace_a_spent_bucket_is_looked_at_when_a_unit_is_back() -> None:
+    limiter = state()
+    # One at a time, every 0.1 s, against a bucket of 10 that gave one back at 0.5 s.
+    for step, remaining in enumerate([9, 8, 7, 6, 5, 5, 4, 3, 2, 1]):
+        sent = step / 10
+        ticket = limiter.on_send(sent)
+        limiter.on_response(sent, sent + 0.01, 202, RateLimitHeaders(limit=10, remaining=remaining, reset=5),
+                            ticket=ticket)
+    assert limiter.pacing_rate is None and limiter.budget.refills_early
+    # One back, over the longest it may have taken: first request out to last answer in.
+    assert limiter.budget.return_rate == pytest.approx(1 / 0.91)
+    seconds, why = limiter.delay(0.91)  # the last unit is kept in hand: spent, as far as we go
+    # Not at the Reset, 5 s away: when one more unit is back after our last request (0.9 s).
+    assert why == "budget" and seconds == pytest.approx(0.9 + 0.91 - 0.91)
+
+
+def test_concurrent_requests_counted_out_of_order_are_no_refill() -> None:
+    """Four in flight reach a real server in any order: the answer to the last one sent may be
+    the first counted. Taking every request sent before it as counted saw 17 left where 14 were
+    expected, and called a fixed window a gradual refill (a real-clock run on loopback)."""
+    limiter = state()
+    headers = RateLimitHeaders(limit=20, remaining=19, reset=2)
+    first = limiter.on_send(0.0)
+    limiter.on_response(0.0, 0.001, 202, headers, ticket=first)
+    tickets = [limiter.on_send(0.002) for _ in range(4)]
+    # The server counted the fourth before the other three.
+    limiter.on_response(0.002, 0.003, 202, RateLimitHeaders(limit=20, remaining=18, reset=2), ticket=tickets[-1])
+    assert not limiter.budget.refills_early
+    for ticket, remaining in zip(tickets[:3], (17, 16, 15), strict=True):
+        limiter.on_response(0.002, 0.004, 202, RateLimitHeaders(limit=20, remaining=remaining, reset=2),
+                            ticket=ticket)
+    assert not limiter.budget.refills_early
+    # One at a time, each answered before the next went out: a unit back mid-period is a refill.
+    for sent, remaining in ((0.5, 14), (0.6, 14)):
+        ticket = limiter.on_send(sent)
+        limiter.on_response(sent, sent + 0.001, 202, RateLimitHeaders(limit=20, remaining=remaining, reset=2),
+                            ticket=ticket)
+    assert limiter.budget.refills_early
 
 
 def test_a_refill_within_the_rounding_of_a_whole_second_reset_is_still_a_step() -> None:
     """Reset is rounded up: a fixed window may end up to a second before `until`."""
-    budget = ServerBudget()
-    budget.adopt(Word(ticket=1, remaining=0, sent_at=0.0, until=10.0), ours_between=0)
-    budget.adopt(Word(ticket=2, remaining=59, sent_at=9.3, until=19.3), ours_between=1, limit=60)
-    assert not budget.refills_early
+    limiter = state()
+    spent = limiter.on_send(0.0)
+    limiter.on_response(0.0, 0.01, 202, RateLimitHeaders(limit=60, remaining=0, reset=10), ticket=spent)
+    # Answered 9.3 s later, before `until` (10.06) but after the earliest end (9.0).
+    back = limiter.on_send(9.3)
+    limiter.on_response(9.3, 9.31, 202, RateLimitHeaders(limit=60, remaining=59, reset=10), ticket=back)
+    assert not limiter.budget.refills_early
 
 
 def test_a_new_period_that_brings_back_little_is_a_partial_refill() -> None:
     """A sliding log or counter after its Reset: the requests before still count."""
     budget = ServerBudget()
-    budget.adopt(Word(ticket=1, remaining=0, sent_at=0.0, until=10.0), ours_between=0)
-    budget.adopt(Word(ticket=2, remaining=4, sent_at=10.5, until=20.5), ours_between=1, limit=60)
+    budget.adopt(said(1, 0, 0.0, 10.0), ours_between=0, baseline=None)
+    budget.adopt(said(2, 4, 10.5, 20.5), ours_between=1, limit=60, baseline=None)
     assert budget.refills_early
 
 
 def test_two_resets_of_one_period_keep_the_earlier_bound() -> None:
     budget = ServerBudget()
-    budget.adopt(Word(ticket=1, remaining=10, sent_at=0.0, until=10.2), ours_between=0)
-    budget.adopt(Word(ticket=2, remaining=9, sent_at=0.5, until=10.9), ours_between=1)
+    budget.adopt(said(1, 10, 0.0, 10.2), ours_between=0, baseline=None)
+    budget.adopt(said(2, 9, 0.5, 10.9), ours_between=1, baseline=None)
     assert budget.word is not None and budget.word.until == 10.2
 
 

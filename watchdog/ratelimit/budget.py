@@ -15,6 +15,10 @@ look again once the budget is spent:
   at our paced slot before the Reset, and only then must even a Remaining with room be spent at
   our pace: bursting a whole Remaining is safe where the budget comes back whole at the Reset (a
   fixed window), and overruns a sliding counter's next window.
+- `return_rate`: units per second seen coming back within reset periods while we spent them.
+  Before any pace is known, a spent Remaining on such a server is looked at again when one unit
+  is back at that rate after our last request (state.py), not at a Reset that, for a token
+  bucket or a GCRA, is the time until full.
 - `others_rate`: requests per second other clients take, learned only on servers that refill at
   their Reset (within one reset period nothing comes back, so Remaining falling faster than our
   own requests explain is someone else's use). On a server that refills gradually the two cannot
@@ -23,7 +27,7 @@ look again once the budget is spent:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # Other clients' use is averaged over at least this long before it is trusted, and forgotten at
 # this pace: an EWMA whose weight is the observed span over this many seconds.
@@ -34,10 +38,22 @@ OTHERS_HORIZON = 30.0
 class Word:
     """What one answer said."""
 
-    ticket: int  # the request it answered: the server had counted it and all before it
+    ticket: int  # the request it answered
     remaining: int
-    sent_at: float  # when that request went out (about when the server counted it)
-    until: float  # when its Reset passes: after that the budget is unknown again
+    sent_at: float  # when that request went out: the server counted it after this ...
+    answered_at: float  # ... and before this
+    until: float  # when its Reset has surely passed: after that the budget is unknown again
+    ends_after: float  # its reset period lasts at least until here (whole-second Resets round up)
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """An earlier word to measure a newer one against: the server counted the newer request
+    after it, within its reset period, and surely counted this many of ours in between (the
+    newer one included)."""
+
+    word: Word
+    surely_counted: int
 
 
 class ServerBudget:
@@ -47,6 +63,7 @@ class ServerBudget:
         self.refills_early = False
         self.late_reset = False  # a look right at a spent word's Reset was refused (state.py)
         self.others_rate = 0.0
+        self.return_rate: float | None = None  # units per second seen coming back while we spent them
         self._others_weight = 0.0  # seconds of observation behind others_rate, capped at the horizon
 
 
@@ -59,26 +76,39 @@ class ServerBudget:
         theirs = 0.0 if self.refills_early else self.others_rate * max(0.0, now - word.sent_at)
         return word.remaining - reserve - ours_after - int(theirs + 0.999)
 
-    def adopt(self, word: Word, ours_between: int, limit: int | None = None) -> bool:
-        """Take a newer word. `ours_between`: our requests the server counted after the previous
-        word's and up to this one's. `limit`: X-RateLimit-Limit, when known.
-        Returns True when the budget was seen coming back (more left than the previous word
-        minus what we sent since)."""
+    def adopt(self, word: Word, ours_between: int, limit: int | None = None, *, baseline: Baseline | None) -> bool:
+        """Take a newer word. `ours_between`: our requests sent after the previous word's and up
+        to this one's that were not refused (at most this many were counted between the two).
+        `baseline`: an earlier word of the same reset period that this one was surely counted
+        after, for telling whether budget came back (state.py picks it). `limit`:
+        X-RateLimit-Limit, when known.
+
+        Returns True when the budget came back since the previous word, in this period or a new
+        one (more left than it said less every request of ours since). Only a return surely
+        seen within one period, against the baseline, is a refill before the Reset: concurrent
+        requests reach a real server in any order, a later request's answer may not yet count
+        an earlier one still on its way, and taking every request sent before it as counted
+        made a fixed window look as if it refilled mid-window (a real-clock run, four in flight
+        on loopback: 17 left where 14 were expected)."""
         previous = self.word
         self.word = word
         self.spoken = True
         if previous is None:
             return False
         came_back = word.remaining > previous.remaining - ours_between
+        if baseline is not None:
+            back = word.remaining - (baseline.word.remaining - baseline.surely_counted)
+            if back > 0:
+                self.refills_early = True
+                # The pace at which the server returned budget while we spent it (a bucket's
+                # refill): a lower bound, counted over the longest time it may have taken.
+                self.return_rate = back / max(word.answered_at - baseline.word.sent_at, 1e-3)
         if not came_back and word.until > previous.until > word.sent_at:
             # One reset period, two whole-second Resets: each bounds the same end from above,
             # and the earlier bound is the tighter one (up to a second, half of a 2 s window).
-            self.word = word = Word(word.ticket, word.remaining, word.sent_at, previous.until)
-        # Reset is whole seconds rounded up: a window may legitimately end up to a second before
-        # `until`. Only what came back earlier than that is a refill before the Reset.
-        same_period = word.sent_at < previous.until - 1.0
-        if came_back and same_period:
-            self.refills_early = True
+            self.word = word = replace(word, until=previous.until)
+        # This answer arrived before the earliest end the previous word's Reset allows.
+        same_period = word.answered_at < previous.ends_after
         if limit is not None and word.sent_at >= previous.until and word.remaining < limit // 2 - self.others_rate:
             self.refills_early = True  # a new period, and most of the budget did not come back
         if same_period and not self.refills_early:

@@ -16,7 +16,7 @@ class Pacer:
     def __init__(self) -> None:
         self.rate: float | None = None  # requests per second; None: not pacing
         self._tat = -math.inf  # theoretical arrival time of the next request
-        self._last_sent = -math.inf
+        self.last_sent = -math.inf
 
     def ready_at(self) -> float:
         """The earliest time the next request may go (-inf when not pacing)."""
@@ -26,7 +26,7 @@ class Pacer:
         """Every request counts, paced or not (a burst the server allowed pushes the next paced
         request back as far as the burst used the rate): so the pace after a burst is the pace
         the server can sustain, not the pace plus the burst."""
-        self._last_sent = max(self._last_sent, now)
+        self.last_sent = max(self.last_sent, now)
         if self.rate is not None:
             self._tat = max(self._tat, now) + 1.0 / self.rate
 
@@ -39,7 +39,7 @@ class Pacer:
             # pace is learned mid-stream, that request was the last one the server allowed before
             # we knew (a sliding counter still weighs it, with the burst before it, on its next
             # window). Replaying the whole burst instead would idle a token bucket for a window.
-            self._tat = max(not_before, self._last_sent + 1.0 / rate)
+            self._tat = max(not_before, self.last_sent + 1.0 / rate)
         else:
             # Keep the schedule already made, but spaced at the new interval from here on.
             self._tat = max(self._tat - 1.0 / previous + 1.0 / rate, not_before)

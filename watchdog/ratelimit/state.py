@@ -34,10 +34,11 @@ from __future__ import annotations
 
 import math
 import random
+from collections import deque
 from collections.abc import Callable
 
 from ..config import RateLimitSettings
-from .budget import ServerBudget, Word
+from .budget import Baseline, ServerBudget, Word
 from .estimate import RateEstimate
 from .headers import Pause, RateLimitHeaders
 from .pacer import Pacer
@@ -46,6 +47,9 @@ from .pacer import Pacer
 MIN_MARGIN = 0.04
 # How long after a Reset or a Retry-After the budget is looked at again (see _adopt_word).
 RESET_SLACK_SECONDS = 0.05
+# Recent words kept as baselines for telling a gradual refill (_baseline): a few windows' worth
+# of answers at the rates the limiter meets, bounded so that each answer's search stays cheap.
+SAID_KEPT = 64
 # Times this close count as reached: float rounding (8.9e-16 s has been seen) must neither leave a
 # caller waiting on a clock that cannot represent the difference nor let a pause that is over in
 # all but rounding skip the checks that follow it (every caller then went out at once).
@@ -67,8 +71,15 @@ class RateLimitState:
         # Requests are numbered (tickets) in send order: an answer's Remaining already counts every
         # request sent before it, so only those sent after it are still to be subtracted.
         self._tickets = 0
-        self._inflight: set[int] = set()
+        # Concurrent requests may reach the server in any order, so "sent before" is not
+        # "counted before". In flight: ticket -> the oldest ticket still unanswered when it went
+        # out (every ticket below that one was answered, hence counted, before it was sent).
+        self._inflight: dict[int, int] = {}
         self._refused: set[int] = set()  # refused tickets after the server's word: they did not count
+        self._unanswered: set[int] = set()  # tickets after the word that failed: counted or not
+        # Recent words, each with the last ticket sent when it arrived (every later ticket was
+        # counted after it): the baselines a newer word is measured against (_baseline).
+        self._said: deque[tuple[Word, int]] = deque(maxlen=SAID_KEPT)
         self._admitted = 0  # answers that were not 429
         self.budget = ServerBudget()
         # Local ceiling: a token bucket holding up to one second's worth of requests.
@@ -128,6 +139,11 @@ class RateLimitState:
             # possibly earlier: then our next paced slot, never before, is when to look.
             early = paced and self.budget.refills_early
             wake = min(word.until, self.pacer.ready_at()) if early else word.until
+            returning = self.budget.return_rate if self.budget.refills_early and not paced else None
+            if returning is not None and self.inflight == 0:
+                # Not paced yet, but budget was seen coming back while we spent it (a bucket's
+                # refill): one request at a time, a unit's return after our last request.
+                wake = min(wake, self.pacer.last_sent + 1.0 / returning)
             if wake > reached:
                 return wake - now, "budget"
             if early and self._pace_from_headers() and self.inflight <= 1:
@@ -163,7 +179,7 @@ class RateLimitState:
         self._refill(now)
         self._tokens -= 1.0
         self._tickets += 1
-        self._inflight.add(self._tickets)
+        self._inflight[self._tickets] = min(self._inflight, default=self._tickets)
         self.pacer.on_send(now)
         return self._tickets
 
@@ -175,7 +191,7 @@ class RateLimitState:
         `ticket` (from on_send) says which request this answers; without it the oldest request
         in flight is taken to be the one answered.
         """
-        ticket = self._settle(ticket)
+        ticket, oldest_unanswered = self._settle(ticket)
         if headers.limit is not None:
             self.limit = headers.limit
         if status == 429:
@@ -185,7 +201,8 @@ class RateLimitState:
         if headers.remaining is not None and headers.reset is not None:
             # A Reset further away than max_pause is capped like a pause: no header may hold
             # every call for hours.
-            self._adopt_word(ticket, headers.remaining, min(headers.reset, self.settings.max_pause), sent_at, now)
+            reset = min(headers.reset, self.settings.max_pause)
+            self._adopt_word(ticket, oldest_unanswered, headers.remaining, reset, sent_at, now)
         # Busy: the next paced slot is still ahead, so requests are going at the pace.
         self.estimate.creep(now, self.limit, busy=self.pacer.ready_at() > now)
         self._repace(now)
@@ -193,15 +210,16 @@ class RateLimitState:
 
     def on_no_response(self, ticket: int | None = None) -> None:
         """The request failed before an answer (timeout, reset): it may or may not have counted."""
-        self._settle(ticket)
+        ticket, _ = self._settle(ticket)
+        self._unanswered.add(ticket)
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _settle(self, ticket: int | None) -> int:
+    def _settle(self, ticket: int | None) -> tuple[int, int]:
+        """The ticket answered, and the oldest ticket unanswered when it was sent."""
         if ticket is None or ticket not in self._inflight:
             ticket = min(self._inflight) if self._inflight else self._tickets
-        self._inflight.discard(ticket)
-        return ticket
+        return ticket, self._inflight.pop(ticket, ticket)
 
     def _reopens(self, word: Word) -> float:
         """When to look again after a spent word on a server whose Reset is not a refill."""
@@ -223,21 +241,42 @@ class RateLimitState:
     def _available(self, word: Word, now: float) -> int:
         return self.budget.available(word, now, self._ours_after(word.ticket), self.reserve)
 
-    def _adopt_word(self, ticket: int, remaining: int, reset: float, sent_at: float, now: float) -> None:
+    def _baseline(self, ticket: int, oldest_unanswered: int, answered_at: float) -> Baseline | None:
+        """The oldest recent word this answer can be measured against: its request went out
+        after that word arrived (so the server counted it later), and it arrived before that
+        word's period can have ended. The longest span tells a gradual refill most surely: each
+        comparison leaves out the requests whose order is unknown, a few at most."""
+        for word, last_sent in self._said:
+            if last_sent < ticket and answered_at < word.ends_after:
+                # Ours surely counted between: sent after that word arrived and answered before
+                # this one went out (neither refused nor failed), and this one.
+                between = range(last_sent + 1, oldest_unanswered)
+                counted = sum(1 for t in between if t not in self._refused and t not in self._unanswered)
+                return Baseline(word, 1 + counted)
+        return None
+
+    def _adopt_word(
+        self, ticket: int, oldest_unanswered: int, remaining: int, reset: float, sent_at: float, now: float
+    ) -> None:
         self.estimate.observe_reset(reset)
         previous = self.budget.word
         if previous is not None and ticket < previous.ticket and now < previous.until:
             return  # an older answer overtaken by a newer one: the newer one knows more
         ours_between = self._ours_after(previous.ticket, ticket) if previous is not None else 0
+        baseline = self._baseline(ticket, oldest_unanswered, now)
         # A little after the Reset, never on it: whole-second arithmetic can put a look exactly on
         # the boundary, where a sliding counter's previous window still weighs in full.
         until = now + min(reset + RESET_SLACK_SECONDS, self.settings.max_pause)
-        came_back = self.budget.adopt(Word(ticket, remaining, sent_at, until), ours_between, self.limit)
+        word = Word(ticket, remaining, sent_at, answered_at=now, until=until, ends_after=sent_at + reset - 1.0)
+        came_back = self.budget.adopt(word, ours_between, self.limit, baseline=baseline)
+        self._said.append((word, self._tickets))
         if came_back and self.estimate.spent_seen:
             self.estimate.refill_seen = True  # spent, then back: the longest Reset is the window
         if self.budget.word is not None and self._available(self.budget.word, now) <= self._held_back():
             self.estimate.spent_seen = True  # spent, as far as we ever spend it
-        self._refused = {t for t in self._refused if t > ticket}
+        oldest = min(ticket, self._said[0][0].ticket)  # kept while a baseline may still need them
+        self._refused = {t for t in self._refused if t > oldest}
+        self._unanswered = {t for t in self._unanswered if t > oldest}
 
     def _on_429(self, sent_at: float, now: float, headers: RateLimitHeaders, ticket: int) -> Pause:
         if sent_at >= self._resumed_at:
@@ -257,6 +296,7 @@ class RateLimitState:
         # The server's last word was wrong (another client, or a Reset that was not a refill):
         # after the pause the budget is unknown until an answer says it again.
         self.budget.forget()
+        self._said.clear()
         self.estimate.spent_seen = True
         if raced:
             # Refused although the last word left room for it: someone else took that request
