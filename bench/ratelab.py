@@ -43,6 +43,7 @@ class Case:
     retry_after: bool = True
     others: tuple[tuple[str, float], ...] = ()  # (steady | bursty, share of the limit)
     latency: tuple[float, float] = (0.05, 0.15)
+    arrival: tuple[float, float] = (0.0, 0.0)  # before the server counts a request (out of order)
     reserve: int = 0
     max_requests_per_second: float = 1000.0
     max_concurrent_requests: int = 4
@@ -65,7 +66,10 @@ class Case:
             "other_clients": [{"pattern": p, "share": s} for p, s in self.others],
         }
         connectors = [{"name": f"conn-{i:05d}"} for i in range(self.backlog)]
-        return fixtures.scenario([connectors], latency_seconds=list(self.latency), rate_limit=rate_limit, seed=self.seed)
+        return fixtures.scenario(
+            [connectors], latency_seconds=list(self.latency), arrival_delay_seconds=list(self.arrival),
+            rate_limit=rate_limit, seed=self.seed,
+        )
 
     def budgets(self) -> KeyBudgets:
         """A fresh copy of the server's budgets, as the simulator builds them (for the oracle)."""

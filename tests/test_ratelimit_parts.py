@@ -142,6 +142,17 @@ def test_concurrent_requests_counted_out_of_order_are_no_refill() -> None:
     assert limiter.budget.refills_early
 
 
+def test_an_answer_is_not_taken_to_count_requests_still_on_their_way_when_it_went_out() -> None:
+    limiter = state()
+    tickets = [limiter.on_send(0.0) for _ in range(4)]
+    # The fourth's answer comes first: 3 left of 5. The other three may be counted after it.
+    limiter.on_response(0.0, 0.01, 202, RateLimitHeaders(limit=5, remaining=3, reset=10), ticket=tickets[3])
+    assert limiter.remaining_estimate(0.01) == 0
+    # The first's answer says more was left than the fourth's: counted before it, not after.
+    limiter.on_response(0.0, 0.02, 202, RateLimitHeaders(limit=5, remaining=4, reset=10), ticket=tickets[0])
+    assert limiter.remaining_estimate(0.02) == 1
+
+
 def test_a_refill_within_the_rounding_of_a_whole_second_reset_is_still_a_step() -> None:
     """Reset is rounded up: a fixed window may end up to a second before `until`."""
     limiter = state()

@@ -144,6 +144,7 @@ def test_inconsistent_scripts_are_rejected(script: dict[str, Any], complaint: st
             "rate_limit.headers",
         ),
         (scenario(latency_seconds=[1]), "latency_seconds"),
+        (scenario(arrival_delay_seconds=-1), "arrival_delay_seconds"),
         (scenario(metrics_api={"export_sample_seconds": 0}), "metrics_api.export_sample_seconds"),
         (scenario(metrics_api={"zero_points": "skip"}), "metrics_api.zero_points"),
         (scenario(metrics_api={"rate_limit": {"limit": 0}}), "metrics_api.rate_limit.limit"),

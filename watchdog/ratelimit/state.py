@@ -8,7 +8,8 @@ and why each holds against any of the common ones (simulator/ratelimit.py plays 
 1. **A 429 holds every caller** of the credential, not only the refused one, for Retry-After,
    else X-RateLimit-Reset, else a capped exponential backoff with jitter (at most `max_pause`).
 2. **X-RateLimit-Remaining is an upper bound on what may go now**, less the requests we sent after
-   the answer that said it, and only until its Reset: never a promise that the whole limit comes
+   the answer that said it and those sent before it that it may not have counted (concurrent
+   requests reach a real server in any order), and only until its Reset: never a promise that the whole limit comes
    back at Reset (a token bucket refills gradually, a sliding log one request at a time, a sliding
    counter's previous window still weighs on the next). After Reset the budget is unknown again.
 3. **Once the sustained rate is known, requests are spaced evenly below it** (pacer.py, with a
@@ -80,6 +81,8 @@ class RateLimitState:
         # Recent words, each with the last ticket sent when it arrived (every later ticket was
         # counted after it): the baselines a newer word is measured against (_baseline).
         self._said: deque[tuple[Word, int]] = deque(maxlen=SAID_KEPT)
+        self._word_sent_among = 0  # the oldest ticket unanswered when the word's request went out
+        self._told: dict[int, int] = {}  # ticket -> the Remaining its answer said (recent ones)
         self._admitted = 0  # answers that were not 429
         self.budget = ServerBudget()
         # Local ceiling: a token bucket holding up to one second's worth of requests.
@@ -192,6 +195,8 @@ class RateLimitState:
         in flight is taken to be the one answered.
         """
         ticket, oldest_unanswered = self._settle(ticket)
+        if headers.remaining is not None:
+            self._told[ticket] = headers.remaining
         if headers.limit is not None:
             self.limit = headers.limit
         if status == 429:
@@ -239,7 +244,17 @@ class RateLimitState:
         return upto - ticket - sum(1 for t in self._refused if ticket < t <= upto)
 
     def _available(self, word: Word, now: float) -> int:
-        return self.budget.available(word, now, self._ours_after(word.ticket), self.reserve)
+        ours = self._ours_after(word.ticket) + self._maybe_uncounted(word)
+        return self.budget.available(word, now, ours, self.reserve)
+
+    def _maybe_uncounted(self, word: Word) -> int:
+        """Our requests sent before the word's, still on their way when it went out, and not
+        known to be in its count: a real server may have counted them after it. One whose
+        answer said more was left than the word says was counted before it."""
+        return sum(
+            1 for t in range(self._word_sent_among, word.ticket)
+            if t not in self._refused and self._told.get(t, -1) <= word.remaining
+        )
 
     def _baseline(self, ticket: int, oldest_unanswered: int, answered_at: float) -> Baseline | None:
         """The oldest recent word this answer can be measured against: its request went out
@@ -262,7 +277,9 @@ class RateLimitState:
         previous = self.budget.word
         if previous is not None and ticket < previous.ticket and now < previous.until:
             return  # an older answer overtaken by a newer one: the newer one knows more
-        ours_between = self._ours_after(previous.ticket, ticket) if previous is not None else 0
+        # At most this many of ours were counted between the two words: those sent after the
+        # previous one's request, and those sent before it that it may not have counted yet.
+        ours_between = 0 if previous is None else self._ours_after(previous.ticket, ticket) + self._maybe_uncounted(previous)
         baseline = self._baseline(ticket, oldest_unanswered, now)
         # A little after the Reset, never on it: whole-second arithmetic can put a look exactly on
         # the boundary, where a sliding counter's previous window still weighs in full.
@@ -270,13 +287,16 @@ class RateLimitState:
         word = Word(ticket, remaining, sent_at, answered_at=now, until=until, ends_after=sent_at + reset - 1.0)
         came_back = self.budget.adopt(word, ours_between, self.limit, baseline=baseline)
         self._said.append((word, self._tickets))
+        self._word_sent_among = oldest_unanswered
         if came_back and self.estimate.spent_seen:
             self.estimate.refill_seen = True  # spent, then back: the longest Reset is the window
         if self.budget.word is not None and self._available(self.budget.word, now) <= self._held_back():
             self.estimate.spent_seen = True  # spent, as far as we ever spend it
-        oldest = min(ticket, self._said[0][0].ticket)  # kept while a baseline may still need them
-        self._refused = {t for t in self._refused if t > oldest}
-        self._unanswered = {t for t in self._unanswered if t > oldest}
+        # Kept while a baseline or the word's own uncounted requests may still need them.
+        oldest = min(oldest_unanswered, self._said[0][0].ticket)
+        self._refused = {t for t in self._refused if t >= oldest}
+        self._unanswered = {t for t in self._unanswered if t >= oldest}
+        self._told = {t: left for t, left in self._told.items() if t >= oldest}
 
     def _on_429(self, sent_at: float, now: float, headers: RateLimitHeaders, ticket: int) -> Pause:
         if sent_at >= self._resumed_at:

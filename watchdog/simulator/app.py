@@ -63,6 +63,9 @@ class _ApiEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         body = await request.body() if request.method in ("POST", "PUT") else b""
+        arrival = self._simulator.arrival_delay()
+        if arrival > 0 and not await _sleep_unless_disconnected(arrival, receive):
+            return
         reply = self._simulator.handle(
             ApiRequest(
                 method=request.method,

@@ -88,6 +88,7 @@ class Simulator:
         self._started_at = clock()
         seed = scenario.seed if seed is None else seed
         self._latency_rng = _stream(seed, "latency")
+        self._arrival_rng = _stream(seed, "arrival")
         self._id_rng = _stream(seed, "request-id")
         self._keys = KeyRing(scenario.api_keys)
         self._world = World(scenario, 0.0)
@@ -153,11 +154,14 @@ class Simulator:
         )
         return reply
 
+    def arrival_delay(self) -> float:
+        """How long the next request takes to reach the server (the HTTP layer waits it out
+        before `handle` counts the request): drawn per request, so that concurrent requests
+        can be counted out of the order they were sent in."""
+        return _draw(self.scenario.arrival_delay_seconds, self._arrival_rng)
+
     def _latency(self) -> float:
-        latency = self.scenario.latency_seconds
-        if isinstance(latency, tuple):
-            return self._latency_rng.uniform(*latency)
-        return latency
+        return _draw(self.scenario.latency_seconds, self._latency_rng)
 
     # --- inspection -----------------------------------------------------------------------
 
@@ -321,6 +325,10 @@ def _spoil(reply: ApiReply, action: FaultAction) -> None:
         # Trailing whitespace keeps a JSON body valid: only its size changes.
         reply.body = reply.body.ljust(action.pad_to_bytes, b" ")
     reply.delay_seconds = action.delay_seconds
+
+
+def _draw(seconds: float | tuple[float, float], rng: random.Random) -> float:
+    return rng.uniform(*seconds) if isinstance(seconds, tuple) else seconds
 
 
 def _stream(seed: int | None, purpose: str) -> random.Random:

@@ -20,6 +20,9 @@ what no source shows, chosen so that a client safe against it is safe against th
                                    # and a trace on failed tasks; OBSERVED, research §2.3)
     latency_seconds: 0             # added to every API answer (Connect, Metrics, Kafka
                                    # Connect): a number or [min, max]
+    arrival_delay_seconds: 0       # before the server counts a request: a number or
+                                   # [min, max]; a range makes concurrent requests be counted
+                                   # in another order than they were sent, as over a network
     api_keys:                      # *required*, at least one; Connect and Metrics API keys
       - id: demo-key               # *required*: the HTTP Basic user name
         secret: demo-secret        # *required*: the HTTP Basic password
@@ -276,6 +279,7 @@ class Scenario(_Model):
     error_shape: Literal["nested", "flat"] = "nested"
     status_diagnostics: bool = True
     latency_seconds: NonNegativeFloat | tuple[NonNegativeFloat, NonNegativeFloat] = 0.0
+    arrival_delay_seconds: NonNegativeFloat | tuple[NonNegativeFloat, NonNegativeFloat] = 0.0
     api_keys: list[ApiKeySpec] = Field(min_length=1)
     environments: list[EnvironmentSpec]
     rate_limit: RateLimitSpec | None = None
