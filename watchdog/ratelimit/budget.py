@@ -76,9 +76,14 @@ class ServerBudget:
         theirs = 0.0 if self.refills_early else self.others_rate * max(0.0, now - word.sent_at)
         return word.remaining - reserve - ours_after - int(theirs + 0.999)
 
-    def adopt(self, word: Word, ours_between: int, limit: int | None = None, *, baseline: Baseline | None) -> bool:
+    def adopt(
+        self, word: Word, ours_between: int, limit: int | None = None, *, baseline: Baseline | None,
+        ours_at_most: int | None = None,
+    ) -> bool:
         """Take a newer word. `ours_between`: our requests sent after the previous word's and up
-        to this one's that were not refused (at most this many were counted between the two).
+        to this one's that were not refused. `ours_at_most`: that, plus those sent before the
+        previous word's that it may not have counted (at most this many of ours were counted
+        between the two: the rest of a fall in Remaining is other clients' use).
         `baseline`: an earlier word of the same reset period that this one was surely counted
         after, for telling whether budget came back (state.py picks it). `limit`:
         X-RateLimit-Limit, when known.
@@ -112,7 +117,7 @@ class ServerBudget:
         if limit is not None and word.sent_at >= previous.until and word.remaining < limit // 2 - self.others_rate:
             self.refills_early = True  # a new period, and most of the budget did not come back
         if same_period and not self.refills_early:
-            self._learn_others(previous, word, ours_between)
+            self._learn_others(previous, word, ours_between if ours_at_most is None else ours_at_most)
         return came_back
 
     def forget(self) -> None:

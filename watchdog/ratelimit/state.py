@@ -277,15 +277,16 @@ class RateLimitState:
         previous = self.budget.word
         if previous is not None and ticket < previous.ticket and now < previous.until:
             return  # an older answer overtaken by a newer one: the newer one knows more
+        ours_between = self._ours_after(previous.ticket, ticket) if previous is not None else 0
         # At most this many of ours were counted between the two words: those sent after the
         # previous one's request, and those sent before it that it may not have counted yet.
-        ours_between = 0 if previous is None else self._ours_after(previous.ticket, ticket) + self._maybe_uncounted(previous)
+        ours_at_most = ours_between + self._maybe_uncounted(previous) if previous is not None else 0
         baseline = self._baseline(ticket, oldest_unanswered, now)
         # A little after the Reset, never on it: whole-second arithmetic can put a look exactly on
         # the boundary, where a sliding counter's previous window still weighs in full.
         until = now + min(reset + RESET_SLACK_SECONDS, self.settings.max_pause)
         word = Word(ticket, remaining, sent_at, answered_at=now, until=until, ends_after=sent_at + reset - 1.0)
-        came_back = self.budget.adopt(word, ours_between, self.limit, baseline=baseline)
+        came_back = self.budget.adopt(word, ours_between, self.limit, baseline=baseline, ours_at_most=ours_at_most)
         self._said.append((word, self._tickets))
         self._word_sent_among = oldest_unanswered
         if came_back and self.estimate.spent_seen:
