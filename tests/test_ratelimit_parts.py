@@ -17,7 +17,8 @@ from watchdog.ratelimit.state import MIN_MARGIN, RESET_SLACK_SECONDS
 
 def said(ticket: int, remaining: int, sent_at: float, until: float) -> Word:
     """A word answered at once, its Reset whole seconds (the period may end up to 1 s early)."""
-    return Word(ticket, remaining, sent_at, answered_at=sent_at, until=until, ends_after=until - 1.0)
+    return Word(ticket, remaining, sent_at, answered_at=sent_at, until=until, ends_after=until - 1.0,
+                oldest_in_flight=ticket, sent_by_then=ticket)
 
 
 def state(**overrides: object) -> RateLimitState:

@@ -44,6 +44,11 @@ class Word:
     answered_at: float  # ... and before this
     until: float  # when its Reset has surely passed: after that the budget is unknown again
     ends_after: float  # its reset period lasts at least until here (whole-second Resets round up)
+    # Concurrent requests reach a real server in any order, so "sent before" is not "counted
+    # before". Ours from this ticket up to the answered one were still on their way when it went
+    # out, and may have been counted after it ...
+    oldest_in_flight: int
+    sent_by_then: int  # ... and ours after this ticket went out after the answer: counted later
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,19 +69,15 @@ class RateLimitState:
         self._resumed_at = 0.0  # when the last 429 was answered: requests sent before it share its refusal
         self.pacer = Pacer()
         self.estimate = RateEstimate()
-        # Requests are numbered (tickets) in send order: an answer's Remaining already counts every
-        # request sent before it, so only those sent after it are still to be subtracted.
+        # Requests are numbered (tickets) in send order. An answer's Remaining counts every request
+        # answered before it went out, none sent after it, and maybe some in flight with it (Word).
         self._tickets = 0
-        # Concurrent requests may reach the server in any order, so "sent before" is not
-        # "counted before". In flight: ticket -> the oldest ticket still unanswered when it went
-        # out (every ticket below that one was answered, hence counted, before it was sent).
+        # In flight: ticket -> the oldest ticket still unanswered when it went out (every ticket
+        # below that one was answered, hence counted, before it was sent).
         self._inflight: dict[int, int] = {}
         self._refused: set[int] = set()  # refused tickets after the server's word: they did not count
         self._unanswered: set[int] = set()  # tickets after the word that failed: counted or not
-        # Recent words, each with the last ticket sent when it arrived (every later ticket was
-        # counted after it): the baselines a newer word is measured against (_baseline).
-        self._said: deque[tuple[Word, int]] = deque(maxlen=SAID_KEPT)
-        self._word_sent_among = 0  # the oldest ticket unanswered when the word's request went out
+        self._said: deque[Word] = deque(maxlen=SAID_KEPT)  # recent words: baselines (_baseline)
         self._told: dict[int, int] = {}  # ticket -> the Remaining its answer said (recent ones)
         self._admitted = 0  # answers that were not 429
         self.budget = ServerBudget()
@@ -142,7 +138,7 @@ class RateLimitState:
             # possibly earlier: then our next paced slot, never before, is when to look.
             early = paced and self.budget.refills_early
             wake = min(word.until, self.pacer.ready_at()) if early else word.until
-            returning = self.budget.return_rate if self.budget.refills_early and not paced else None
+            returning = None if paced else self.budget.return_rate  # set only with refills_early
             if returning is not None and self.inflight == 0:
                 # Not paced yet, but budget was seen coming back while we spent it (a bucket's
                 # refill): one request at a time, a unit's return after our last request.
@@ -252,7 +248,7 @@ class RateLimitState:
         known to be in its count: a real server may have counted them after it. One whose
         answer said more was left than the word says was counted before it."""
         return sum(
-            1 for t in range(self._word_sent_among, word.ticket)
+            1 for t in range(word.oldest_in_flight, word.ticket)
             if t not in self._refused and self._told.get(t, -1) <= word.remaining
         )
 
@@ -261,11 +257,11 @@ class RateLimitState:
         after that word arrived (so the server counted it later), and it arrived before that
         word's period can have ended. The longest span tells a gradual refill most surely: each
         comparison leaves out the requests whose order is unknown, a few at most."""
-        for word, last_sent in self._said:
-            if last_sent < ticket and answered_at < word.ends_after:
+        for word in self._said:
+            if word.sent_by_then < ticket and answered_at < word.ends_after:
                 # Ours surely counted between: sent after that word arrived and answered before
                 # this one went out (neither refused nor failed), and this one.
-                between = range(last_sent + 1, oldest_unanswered)
+                between = range(word.sent_by_then + 1, oldest_unanswered)
                 counted = sum(1 for t in between if t not in self._refused and t not in self._unanswered)
                 return Baseline(word, 1 + counted)
         return None
@@ -285,16 +281,18 @@ class RateLimitState:
         # A little after the Reset, never on it: whole-second arithmetic can put a look exactly on
         # the boundary, where a sliding counter's previous window still weighs in full.
         until = now + min(reset + RESET_SLACK_SECONDS, self.settings.max_pause)
-        word = Word(ticket, remaining, sent_at, answered_at=now, until=until, ends_after=sent_at + reset - 1.0)
+        word = Word(
+            ticket, remaining, sent_at, answered_at=now, until=until, ends_after=sent_at + reset - 1.0,
+            oldest_in_flight=oldest_unanswered, sent_by_then=self._tickets,
+        )
         came_back = self.budget.adopt(word, ours_between, self.limit, baseline=baseline, ours_at_most=ours_at_most)
-        self._said.append((word, self._tickets))
-        self._word_sent_among = oldest_unanswered
+        self._said.append(word)
         if came_back and self.estimate.spent_seen:
             self.estimate.refill_seen = True  # spent, then back: the longest Reset is the window
         if self.budget.word is not None and self._available(self.budget.word, now) <= self._held_back():
             self.estimate.spent_seen = True  # spent, as far as we ever spend it
         # Kept while a baseline or the word's own uncounted requests may still need them.
-        oldest = min(oldest_unanswered, self._said[0][0].ticket)
+        oldest = min(oldest_unanswered, self._said[0].ticket)
         self._refused = {t for t in self._refused if t >= oldest}
         self._unanswered = {t for t in self._unanswered if t >= oldest}
         self._told = {t: left for t, left in self._told.items() if t >= oldest}
