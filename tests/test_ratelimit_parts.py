@@ -17,7 +17,7 @@ from watchdog.ratelimit.state import MIN_MARGIN, RESET_SLACK_SECONDS
 
 def said(ticket: int, remaining: int, sent_at: float, until: float) -> Word:
     """A word answered at once, its Reset whole seconds (the period may end up to 1 s early)."""
-    return Word(ticket, remaining, sent_at, answered_at=sent_at, until=until, ends_after=until - 1.0,
+    return Word(ticket, remaining, sent_at, answered_at=sent_at, until=until, ends_after=until - 1.0, ends_by=until,
                 oldest_in_flight=ticket, sent_by_then=ticket)
 
 
@@ -72,6 +72,36 @@ def test_remaining_falling_faster_than_our_requests_is_another_clients_use() -> 
     assert not budget.refills_early
     # Six seconds after the word, about 12 more of theirs are assumed gone.
     assert budget.available(budget.word, now=10.0, ours_after=0, reserve=0) == 39 - 12
+
+
+def test_requests_counted_out_of_order_are_no_other_client() -> None:
+    """The server counted our third request before our second: the second's answer says 18 left
+    after one more of ours (a fall of two), the third's, arriving after it, 19. Clipped pair by
+    pair, the first pair's surplus stayed and the second's deficit was dropped: a phantom client
+    (a token bucket of 28 per 9 s, four in flight, was paced at 1.35 per second where 3 were due)."""
+    budget = ServerBudget()
+    budget.adopt(said(1, 20, 0.0, 10.0), ours_between=0, baseline=None)
+    budget.adopt(said(2, 18, 0.1, 10.0), ours_between=1, baseline=None)
+    assert budget.others_rate > 0  # alone, a fall our requests do not explain
+    budget.adopt(said(3, 19, 0.2, 10.0), ours_between=1, baseline=None)
+    assert budget.others_rate == 0.0
+
+
+def test_a_reset_whose_end_moves_later_within_one_period_is_a_gradual_refill() -> None:
+    """A fixed window's end stays put while it is spent; a token bucket's time until full grows
+    with each request. Read from the Resets alone, whatever order the requests were counted in."""
+    bucket = state()
+    fixed = state()
+    # Four in flight, each answer 0.08 s after its request; the bucket's Reset grows by a second
+    # per three requests (a bucket of 28 per 9 s), the window's shrinks with the clock.
+    for step in range(12):
+        sent = step * 0.03
+        for limiter, reset in ((bucket, 1 + step // 3), (fixed, 9 - int(sent + 0.08))):
+            ticket = limiter.on_send(sent)
+            limiter.on_response(sent, sent + 0.08, 202, RateLimitHeaders(limit=28, remaining=27 - step, reset=reset),
+                                ticket=ticket)
+    assert bucket.budget.refills_early
+    assert not fixed.budget.refills_early
 
 
 def test_a_budget_that_comes_back_before_its_reset_is_a_gradual_refill() -> None:

@@ -36,7 +36,13 @@ Each server also delays each request by up to 50 ms on its way in, drawn per req
 concurrent requests are counted out of the order they were sent in, as over a real network. That
 draw found a GCRA of 32 per 32 s taking 6.3 x the ideal: requests counted between two answers
 out of order were taken for another client's use, and the pace fell to 5% of the key (fixed:
-the requests an answer may not have counted are ours too).
+the requests an answer may not have counted are ours too). With 600 examples it found a token
+bucket of 28 per 9 s, headers on every answer, four in flight, at 1.53 x the ideal: with 38 ms
+of jitter the bucket's return hid in the doubt over which requests each answer counted, so it
+was taken for a fixed window and every burst waited out its time until full; and requests
+counted out of order passed for another client, pair by pair. Fixed: a Reset whose end moves
+later within its period is a gradual refill, and others' use is averaged signed (1.17 now; kept
+as an explicit example).
 
 Known counterexample, drawn by WATCHDOG_PROPERTY_EXAMPLES=200 before the arrival draw was added
 (which changed the servers drawn; the 200 drawn now pass) and still failing when run on its own
@@ -117,6 +123,9 @@ def servers(draw: st.DrawFn) -> Case:
 # the first paced look on a sliding counter came right after the burst it was learned in.
 @example(case=Case("sliding_counter", "always", 5, 42.0, 40, latency=(0.05707933542938069, 0.11415867085876139),
                    max_concurrent_requests=16, seed=504))
+# A token bucket's return hidden by requests counted out of order (module docstring).
+@example(case=Case("token_bucket", "always", 28, 9.0, 224, latency=(0.05, 0.09855633436043285),
+                   arrival=(0.0, 0.037835842157459235), max_concurrent_requests=4, seed=9))
 def test_the_limiter_keeps_its_promises_against_any_server(case: Case) -> None:
     fixtures.quiet_logs()
     run = ratelab.run_daemon(case)

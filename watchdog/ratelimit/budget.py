@@ -11,7 +11,9 @@ look again once the budget is spent:
 
 - `refills_early`: the budget was seen coming back before a Reset had passed (a token bucket, a
   sliding log or counter, a GCRA), or coming back only in part once it had (a sliding log or
-  counter, whose earlier requests still count after the Reset). Only then may the next request go
+  counter, whose earlier requests still count after the Reset), or a Reset was seen ending
+  later than an earlier one of the same period (a bucket's time until full grows as it is spent;
+  a window's end stays put). Only then may the next request go
   at our paced slot before the Reset, and only then must even a Remaining with room be spent at
   our pace: bursting a whole Remaining is safe where the budget comes back whole at the Reset (a
   fixed window), and overruns a sliding counter's next window.
@@ -21,7 +23,8 @@ look again once the budget is spent:
   bucket or a GCRA, is the time until full.
 - `others_rate`: requests per second other clients take, learned only on servers that refill at
   their Reset (within one reset period nothing comes back, so Remaining falling faster than our
-  own requests explain is someone else's use). On a server that refills gradually the two cannot
+  own requests explain is someone else's use). Averaged signed, pair by pair: requests counted
+  out of order make one pair's fall too large and the next one's too small. On a server that refills gradually the two cannot
   be told apart from headers; there a 429 is the signal (estimate.py).
 """
 
@@ -44,6 +47,7 @@ class Word:
     answered_at: float  # ... and before this
     until: float  # when its Reset has surely passed: after that the budget is unknown again
     ends_after: float  # its reset period lasts at least until here (whole-second Resets round up)
+    ends_by: float  # ... and has surely ended by here
     # Concurrent requests reach a real server in any order, so "sent before" is not "counted
     # before". Ours from this ticket up to the answered one were still on their way when it went
     # out, and may have been counted after it ...
@@ -67,10 +71,19 @@ class ServerBudget:
         self.spoken = False  # the server has sent Remaining and Reset on a successful answer
         self.refills_early = False
         self.late_reset = False  # a look right at a spent word's Reset was refused (state.py)
-        self.others_rate = 0.0
+        # Signed: the fall of Remaining between two answers less our requests between them is
+        # theirs, but which of our concurrent requests each answer counted is unknown (they reach
+        # the server in any order), so one pair's surplus is the next pair's deficit. Summed
+        # signed, the order cancels out; clipped per pair, it piled up as a phantom client.
+        self._others_signed = 0.0
         self.return_rate: float | None = None  # units per second seen coming back while we spent them
         self._others_weight = 0.0  # seconds of observation behind others_rate, capped at the horizon
 
+
+    @property
+    def others_rate(self) -> float:
+        """Requests per second other clients take from the key (0 until seen)."""
+        return max(0.0, self._others_signed)
 
     def live(self, now: float) -> Word | None:
         word = self.word
@@ -83,15 +96,14 @@ class ServerBudget:
 
     def adopt(
         self, word: Word, ours_between: int, limit: int | None = None, *, baseline: Baseline | None,
-        ours_at_most: int | None = None,
+        end_moved: bool = False,
     ) -> bool:
         """Take a newer word. `ours_between`: our requests sent after the previous word's and up
-        to this one's that were not refused. `ours_at_most`: that, plus those sent before the
-        previous word's that it may not have counted (at most this many of ours were counted
-        between the two: the rest of a fall in Remaining is other clients' use).
-        `baseline`: an earlier word of the same reset period that this one was surely counted
+        to this one's that were not refused (the rest of a fall in Remaining is other clients'
+        use). `baseline`: an earlier word of the same reset period that this one was surely counted
         after, for telling whether budget came back (state.py picks it). `limit`:
-        X-RateLimit-Limit, when known.
+        X-RateLimit-Limit, when known. `end_moved`: this word's reset period surely ends later
+        than an earlier word's of the same period (state.py): no fixed window.
 
         Returns True when the budget came back since the previous word, in this period or a new
         one (more left than it said less every request of ours since). Only a return surely
@@ -106,6 +118,14 @@ class ServerBudget:
         if previous is None:
             return False
         came_back = word.remaining > previous.remaining - ours_between
+        if end_moved:
+            # A fixed window's end stays where it is while it is spent; a bucket's time until
+            # full grows with every request (a GCRA's likewise, a sliding log's once its oldest
+            # request aged out). Unlike a return of budget, this needs no knowing which of our
+            # concurrent requests each answer counted: with four in flight and a little jitter
+            # on the way in, a token bucket's return hid in that doubt, it was taken for a fixed
+            # window, and every burst waited out its time until full.
+            self.refills_early = True
         if baseline is not None:
             back = word.remaining - (baseline.word.remaining - baseline.surely_counted)
             if back > 0:
@@ -122,7 +142,7 @@ class ServerBudget:
         if limit is not None and word.sent_at >= previous.until and word.remaining < limit // 2 - self.others_rate:
             self.refills_early = True  # a new period, and most of the budget did not come back
         if same_period and not self.refills_early:
-            self._learn_others(previous, word, ours_between if ours_at_most is None else ours_at_most)
+            self._learn_others(previous, word, ours_between)
         return came_back
 
     def forget(self) -> None:
@@ -132,8 +152,8 @@ class ServerBudget:
     def _learn_others(self, previous: Word, word: Word, ours_between: int) -> None:
         span = word.sent_at - previous.sent_at
         if span > 0:
-            theirs = max(0.0, previous.remaining - word.remaining - ours_between)
-            self.others_rate, self._others_weight = _average(self.others_rate, self._others_weight, theirs, span)
+            theirs = previous.remaining - word.remaining - ours_between
+            self._others_signed, self._others_weight = _average(self._others_signed, self._others_weight, theirs, span)
 
 
 def _average(rate: float, weight: float, count: float, span: float) -> tuple[float, float]:

@@ -203,7 +203,8 @@ class RateLimitState:
             # A Reset further away than max_pause is capped like a pause: no header may hold
             # every call for hours.
             reset = min(headers.reset, self.settings.max_pause)
-            self._adopt_word(ticket, oldest_unanswered, headers.remaining, reset, sent_at, now)
+            capped_from = headers.reset if headers.reset > reset else None
+            self._adopt_word(ticket, oldest_unanswered, headers.remaining, reset, sent_at, now, capped_from)
         # Busy: the next paced slot is still ahead, so requests are going at the pace.
         self.estimate.creep(now, self.limit, busy=self.pacer.ready_at() > now)
         self._repace(now)
@@ -266,26 +267,31 @@ class RateLimitState:
                 return Baseline(word, 1 + counted)
         return None
 
+    def _end_moved(self, word: Word) -> bool:
+        """This word's reset period surely ends later than that of a recent word it is surely in
+        the same period as (counted before that period's earliest end): budget.py."""
+        return any(word.answered_at < said.ends_after and word.ends_after > said.ends_by for said in self._said)
+
     def _adopt_word(
-        self, ticket: int, oldest_unanswered: int, remaining: int, reset: float, sent_at: float, now: float
+        self, ticket: int, oldest_unanswered: int, remaining: int, reset: float, sent_at: float, now: float,
+        capped_from: float | None = None,
     ) -> None:
         self.estimate.observe_reset(reset)
         previous = self.budget.word
         if previous is not None and ticket < previous.ticket and now < previous.until:
             return  # an older answer overtaken by a newer one: the newer one knows more
         ours_between = self._ours_after(previous.ticket, ticket) if previous is not None else 0
-        # At most this many of ours were counted between the two words: those sent after the
-        # previous one's request, and those sent before it that it may not have counted yet.
-        ours_at_most = ours_between + self._maybe_uncounted(previous) if previous is not None else 0
         baseline = self._baseline(ticket, oldest_unanswered, now)
         # A little after the Reset, never on it: whole-second arithmetic can put a look exactly on
         # the boundary, where a sliding counter's previous window still weighs in full.
         until = now + min(reset + RESET_SLACK_SECONDS, self.settings.max_pause)
         word = Word(
             ticket, remaining, sent_at, answered_at=now, until=until, ends_after=sent_at + reset - 1.0,
-            oldest_in_flight=oldest_unanswered, sent_by_then=self._tickets,
+            ends_by=now + reset, oldest_in_flight=oldest_unanswered, sent_by_then=self._tickets,
         )
-        came_back = self.budget.adopt(word, ours_between, self.limit, baseline=baseline, ours_at_most=ours_at_most)
+        came_back = self.budget.adopt(
+            word, ours_between, self.limit, baseline=baseline, end_moved=capped_from is None and self._end_moved(word)
+        )
         self._said.append(word)
         if came_back and self.estimate.spent_seen:
             self.estimate.refill_seen = True  # spent, then back: the longest Reset is the window
