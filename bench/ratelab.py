@@ -44,6 +44,7 @@ class Case:
     others: tuple[tuple[str, float], ...] = ()  # (steady | bursty, share of the limit)
     latency: tuple[float, float] = (0.05, 0.15)
     arrival: tuple[float, float] = (0.0, 0.0)  # before the server counts a request (out of order)
+    reset_format: str = "seconds"  # X-RateLimit-Reset: relative seconds | unix_time
     reserve: int = 0
     max_requests_per_second: float = 1000.0
     max_concurrent_requests: int = 4
@@ -62,7 +63,7 @@ class Case:
     def scenario(self) -> Any:
         rate_limit = {
             "limit": self.limit, "window_seconds": self.window, "algorithm": self.algorithm,
-            "headers": self.headers, "retry_after": self.retry_after,
+            "headers": self.headers, "retry_after": self.retry_after, "reset_format": self.reset_format,
             "other_clients": [{"pattern": p, "share": s} for p, s in self.others],
         }
         connectors = [{"name": f"conn-{i:05d}"} for i in range(self.backlog)]

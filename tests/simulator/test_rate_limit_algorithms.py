@@ -168,3 +168,21 @@ async def test_header_modes(headers: str, retry_after: bool, on_success: set[str
     assert second.status_code == 429 and rate_headers & set(second.headers) == on_429
     if "retry-after" in on_429:
         assert second.headers["retry-after"] == "60"
+
+
+async def test_a_unix_time_reset_is_the_periods_end_by_the_date_header_clock() -> None:
+    """reset_format unix_time: X-RateLimit-Reset is the Unix time the period ends, rounded up, and
+    the Date header says the simulator's time (epoch + t) it is to be read against."""
+    scenario = _scenario(limit=2, headers="always", reset_format="unix_time")
+    # Unix time 1,800,000,000.25 at t = 0, where the aligned window of 60 s starts.
+    simulator = Simulator(scenario, clock=lambda: 0.0, epoch=1_800_000_000.25)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(simulator)), base_url="http://sim",
+        auth=(TEST_API_KEY, TEST_API_SECRET),
+    ) as client:
+        path = "/connect/v1/environments/env-1/clusters/lkc-1/connectors"
+        admitted, _, refused = [await client.get(path) for _ in range(3)]
+    assert admitted.status_code == 200 and refused.status_code == 429
+    for answer in (admitted, refused):
+        assert answer.headers["x-ratelimit-reset"] == "1800000061"  # 1,800,000,060.25, rounded up
+        assert answer.headers["date"] == "Fri, 15 Jan 2027 08:00:00 GMT"  # 1,800,000,000.25

@@ -138,7 +138,7 @@ def rate_limit_headers(headers: httpx.Headers) -> RateLimitHeaders:
     commas, which HTTP treats as the same thing."""
     names = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset")
     columns = [headers.get_list(name, split_commas=True) for name in names]
-    shared = {"retry-after": headers["retry-after"]} if "retry-after" in headers else {}
+    shared = {name: headers[name] for name in ("retry-after", "date") if name in headers}
     scopes = [
         parse_headers({**shared, **dict(zip(names, values, strict=True))}, prefix="ratelimit-")
         for values in zip(*columns, strict=False)

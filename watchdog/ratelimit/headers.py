@@ -1,6 +1,14 @@
 """Reading the rate-limit headers of an answer: X-RateLimit-* (or the Metrics API's rateLimit-*)
 and Retry-After. Malformed or negative values are ignored, never fatal: a server we did not write
 may send anything, and a header we cannot read is simply no information.
+
+Confluent documents X-RateLimit-Reset in relative seconds; some APIs send the Unix time the
+period ends instead (GitHub's x-ratelimit-reset). Read as seconds, such a value held every call
+for `max_pause` and, on every answer, set the pace to the limit per `max_pause`. A value no
+relative Reset can have (10^9 seconds is 31 years) is therefore read as a Unix time, and one
+from 10^12 as a Unix time in milliseconds. A Unix time, like an HTTP-date Retry-After, is read
+against the answer's own Date header when it has one: the server's clock, so that a skew
+between its clock and ours does not move the pause; else against our clock.
 """
 
 from __future__ import annotations
@@ -44,6 +52,32 @@ def _non_negative_seconds(value: str | None) -> float | None:
     return number if math.isfinite(number) and number >= 0 else None
 
 
+# A Reset at least this large is a Unix time in seconds, and from the second in milliseconds.
+UNIX_TIME_FROM = 1e9
+UNIX_MILLISECONDS_FROM = 1e12
+
+
+def _reset(value: str | None, now: datetime) -> float | None:
+    """Relative seconds, or a Unix time (module docstring) made relative to `now`."""
+    seconds = _non_negative_seconds(value)
+    if seconds is None or seconds < UNIX_TIME_FROM:
+        return seconds
+    if seconds >= UNIX_MILLISECONDS_FROM:
+        seconds /= 1000.0
+    return max(0.0, seconds - now.timestamp())
+
+
+def _answered_at(headers: Mapping[str, str], now: datetime | None) -> datetime:
+    """The answer's time by the server's clock (its Date header), else `now`, else ours."""
+    try:
+        when = parsedate_to_datetime(headers.get("date", ""))
+    except (TypeError, ValueError, IndexError):
+        when = None
+    if when is not None and when.tzinfo is not None:
+        return when
+    return now or datetime.now(timezone.utc)
+
+
 def _retry_after(value: str | None, now: datetime) -> float | None:
     """Retry-After is delta-seconds or an HTTP-date (RFC 9110 10.2.3); anything else is ignored."""
     seconds = _non_negative_seconds(value)
@@ -64,13 +98,16 @@ def parse_headers(
     """Read the rate-limit headers; malformed or negative values are ignored, never fatal.
 
     `prefix` names the family: Confluent Cloud's `X-RateLimit-*`, or the Metrics API's
-    `rateLimit-*` (pass "ratelimit-"; header names are case-insensitive).
+    `rateLimit-*` (pass "ratelimit-"; header names are case-insensitive). `now`: when the answer
+    came, for a Unix-time Reset or an HTTP-date Retry-After in an answer without a Date header
+    (default: our clock).
     """
+    answered_at = _answered_at(headers, now)
     return RateLimitHeaders(
         limit=_non_negative_int(headers.get(f"{prefix}limit")) or None,  # a limit of 0 is nonsense
         remaining=_non_negative_int(headers.get(f"{prefix}remaining")),
-        reset=_non_negative_seconds(headers.get(f"{prefix}reset")),
-        retry_after=_retry_after(headers.get("retry-after"), now or datetime.now(timezone.utc)),
+        reset=_reset(headers.get(f"{prefix}reset"), answered_at),
+        retry_after=_retry_after(headers.get("retry-after"), answered_at),
     )
 
 

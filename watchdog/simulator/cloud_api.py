@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from watchdog.simulator.credentials import KeyRing
 from watchdog.simulator.doors import Admission, ApiRequest
 from watchdog.simulator.operations import ApiReply, Operations, error_reply
-from watchdog.simulator.ratelimit import KeyBudgets, Verdict
+from watchdog.simulator.ratelimit import KeyBudgets, Verdict, whole_seconds
 from watchdog.simulator.routing import Route
 from watchdog.simulator.scenario import Scenario
 from watchdog.simulator.world import World
@@ -37,6 +37,7 @@ class CloudApi:
         self._lifecycles = lifecycles  # clusters created or deleted on a timeline (discovery_api.py)
         self._keys = keys
         self._operations = Operations(world, scenario, epoch_at_start=epoch)
+        self._epoch = epoch
         limit = scenario.rate_limit
         self._limiter = (
             None
@@ -60,7 +61,7 @@ class CloudApi:
             return Admission(principal, key)
         verdict = self._limiter.admit(key.id, t)
         if not verdict.allowed:
-            return Admission(principal, key, self._too_many_requests(verdict), rate_limited=True)
+            return Admission(principal, key, self._too_many_requests(verdict, t), rate_limited=True)
         return Admission(principal, key, verdicts=[verdict])
 
     def answer(self, route: Route, request: ApiRequest, admission: Admission, t: float) -> ApiReply:
@@ -74,8 +75,15 @@ class CloudApi:
         settings = self._scenario.rate_limit
         if settings is not None and settings.headers == "always":
             for verdict in admission.verdicts:
-                reply.headers.update(rate_limit_headers(verdict))
+                reply.headers.update(self.rate_limit_headers(verdict, t))
         return reply
+
+    def rate_limit_headers(self, verdict: Verdict, t: float) -> dict[str, str]:
+        """The documented RateLimitError headers (research note §3.1), their Reset in the
+        scenario's format."""
+        settings = self._scenario.rate_limit
+        unix_time = settings is not None and settings.reset_format == "unix_time"
+        return rate_limit_headers(verdict, unix_now=self._epoch + t if unix_time else None)
 
     def injected_error(self, status: int) -> ApiReply:
         return self._error(status, _ERROR_MESSAGES.get(status) or phrase(status))
@@ -83,7 +91,7 @@ class CloudApi:
     def _error(self, status: int, message: str) -> ApiReply:
         return error_reply(status, message, self._scenario.error_shape)
 
-    def _too_many_requests(self, verdict: Verdict) -> ApiReply:
+    def _too_many_requests(self, verdict: Verdict, t: float) -> ApiReply:
         # The spec declares no 429 body (research note §3.1); the error body is an option.
         settings = self._scenario.rate_limit
         if settings is not None and settings.body == "error":
@@ -91,18 +99,21 @@ class CloudApi:
         else:
             reply = ApiReply(429)
         if settings is None or settings.headers != "never":
-            reply.headers.update(rate_limit_headers(verdict))
+            reply.headers.update(self.rate_limit_headers(verdict, t))
         if settings is None or settings.retry_after:
             reply.headers["Retry-After"] = str(verdict.retry_after)
         return reply
 
 
-def rate_limit_headers(verdict: Verdict) -> dict[str, str]:
-    """The documented RateLimitError headers (research note §3.1)."""
+def rate_limit_headers(verdict: Verdict, *, unix_now: float | None = None) -> dict[str, str]:
+    """The documented RateLimitError headers (research note §3.1). X-RateLimit-Reset is relative
+    seconds, or with `unix_now` (the Unix time of the answer) the Unix time the period ends;
+    both rounded up, so that waiting until then is always enough."""
+    reset = verdict.reset_seconds if unix_now is None else whole_seconds(unix_now + verdict.reset)
     return {
         "X-RateLimit-Limit": str(verdict.limit),
         "X-RateLimit-Remaining": str(verdict.remaining),
-        "X-RateLimit-Reset": str(verdict.reset_seconds),
+        "X-RateLimit-Reset": str(reset),
     }
 
 

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
 
-from watchdog.simulator.cloud_api import CloudApi, phrase, rate_limit_headers
+from watchdog.simulator.cloud_api import CloudApi, phrase
 from watchdog.simulator.doors import Admission, ApiRequest
 from watchdog.simulator.operations import ApiReply, json_reply
 from watchdog.simulator.routing import Route
@@ -85,7 +85,7 @@ class DiscoveryApi:
         settings = self._scenario.rate_limit
         if settings is not None and settings.headers == "always":
             for verdict in admission.verdicts:
-                reply.headers.update(rate_limit_headers(verdict))
+                reply.headers.update(self._cloud.rate_limit_headers(verdict, t))
         return reply
 
     def injected_error(self, status: int) -> ApiReply:

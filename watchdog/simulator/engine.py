@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
+from email.utils import formatdate
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -130,6 +131,10 @@ class Simulator:
                 reply = door.answer(route, request, admission, t)
                 if fired is not None:
                     _spoil(reply, fired.action)
+        if not any(name.lower() == "date" for name in reply.headers):
+            # Every HTTP server sends one; it is also the clock a Unix-time X-RateLimit-Reset is
+            # read by (scenario rate_limit.reset_format), so it follows the simulator's clock.
+            reply.headers["Date"] = formatdate(self.epoch + t, usegmt=True)
         reply.delay_seconds += self._latency()
         request_id = str(uuid.UUID(int=self._id_rng.getrandbits(128), version=4))
         if route.api != "kafka_connect":

@@ -60,12 +60,17 @@ class Verdict:
     allowed: bool
     limit: int
     remaining: int
-    # X-RateLimit-Reset: whole seconds, rounded up (its meaning per algorithm: module docstring).
-    reset_seconds: int
+    # X-RateLimit-Reset, exact: seconds from now (its meaning per algorithm: module docstring).
+    reset: float
     # Retry-After of a refusal: whole seconds until a request would be admitted, at least 1.
     retry_after: int = 1
     # The same, exact: what only an oracle could know (benchmarks compute the ideal with it).
     wait_exact: float = 0.0
+
+    @property
+    def reset_seconds(self) -> int:
+        """X-RateLimit-Reset as sent: whole seconds, rounded up."""
+        return whole_seconds(self.reset)
 
 
 def whole_seconds(seconds: float) -> int:
@@ -75,7 +80,7 @@ def whole_seconds(seconds: float) -> int:
 
 def _refusal(limit: int, reset: float, admitted_in: float) -> Verdict:
     return Verdict(
-        False, limit, 0, whole_seconds(reset), max(1, whole_seconds(admitted_in)), max(admitted_in, 0.0)
+        False, limit, 0, max(reset, 0.0), max(1, whole_seconds(admitted_in)), max(admitted_in, 0.0)
     )
 
 
@@ -98,7 +103,7 @@ class FixedAligned:
         if self._used >= self.limit:
             return _refusal(self.limit, until_end, until_end)
         self._used += 1
-        return Verdict(True, self.limit, self.limit - self._used, whole_seconds(until_end))
+        return Verdict(True, self.limit, self.limit - self._used, until_end)
 
 
 class FixedAnchored:
@@ -114,7 +119,7 @@ class FixedAnchored:
         if self._used >= self.limit:
             return _refusal(self.limit, until_end, until_end)
         self._used += 1
-        return Verdict(True, self.limit, self.limit - self._used, whole_seconds(until_end))
+        return Verdict(True, self.limit, self.limit - self._used, until_end)
 
 
 class SlidingLog:
@@ -131,7 +136,7 @@ class SlidingLog:
         self._admitted.append(t)
         return Verdict(
             True, self.limit, self.limit - len(self._admitted),
-            whole_seconds(self._admitted[0] + self.window - t),
+            self._admitted[0] + self.window - t,
         )
 
 
@@ -155,7 +160,7 @@ class SlidingCounter:
             return _refusal(self.limit, until_end, self._until_admitted(t, index))
         self._current += 1
         remaining = math.ceil(self.limit - weighted - 1 - _EPSILON)
-        return Verdict(True, self.limit, max(0, remaining), whole_seconds(until_end))
+        return Verdict(True, self.limit, max(0, remaining), until_end)
 
     def _until_admitted(self, t: float, index: int) -> float:
         """How long from `t` until prev * (1 - f) + cur < N."""
@@ -184,7 +189,7 @@ class TokenBucket:
             return _refusal(self.limit, until_full, (1.0 - self._tokens) / self._rate)
         self._tokens -= 1.0
         until_full = (self.limit - self._tokens) / self._rate
-        return Verdict(True, self.limit, math.floor(self._tokens + _EPSILON), whole_seconds(until_full))
+        return Verdict(True, self.limit, math.floor(self._tokens + _EPSILON), until_full)
 
 
 class Gcra:
@@ -201,7 +206,7 @@ class Gcra:
             return _refusal(self.limit, tat - t, allowed_at - t)
         self._tat = tat + self._interval
         remaining = math.floor((t + self._tolerance - self._tat) / self._interval + _EPSILON) + 1
-        return Verdict(True, self.limit, max(0, min(self.limit, remaining)), whole_seconds(self._tat - t))
+        return Verdict(True, self.limit, max(0, min(self.limit, remaining)), max(0.0, self._tat - t))
 
 
 _BUDGETS: dict[str, Callable[[int, float], Budget]] = {

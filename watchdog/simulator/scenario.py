@@ -77,6 +77,9 @@ what no source shows, chosen so that a client safe against it is safe against th
                                    # answer: ASSUMED, the headers are documented on 429 only) |
                                    # never (a 429 carries no X-RateLimit-*)
       retry_after: true            # whether a 429 carries Retry-After
+      reset_format: seconds        # X-RateLimit-Reset as relative seconds (documented) |
+                                   # unix_time (the Unix time the period ends, as GitHub sends
+                                   # it: ASSUMED possible), read by each answer's Date header
       body: empty                  # empty (documented) | error (a connect-style 429 error body)
       other_clients:               # other tools on the same key, sharing its budget
         - {pattern: steady, share: 0.33}   # steady | bursty; share of the limit per window
@@ -192,6 +195,9 @@ class RateLimitSpec(_Model):
     algorithm: Algorithm = "fixed_aligned"
     headers: Literal["on_429", "always", "never"] = "on_429"
     retry_after: bool = True  # whether a 429 carries Retry-After (with `never`: the only hint)
+    # X-RateLimit-Reset as Confluent documents it (relative seconds), or as a Unix time (GitHub's
+    # style), rounded up to the second, read by the Date header every answer carries.
+    reset_format: Literal["seconds", "unix_time"] = "seconds"
     body: Literal["empty", "error"] = "empty"
     other_clients: list[OtherClientSpec] = []
 

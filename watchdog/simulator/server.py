@@ -67,6 +67,7 @@ async def serve(
         access_log=False,  # the simulator records every call itself
         proxy_headers=False,
         server_header=False,
+        date_header=False,  # the simulator sends its own, by its clock (engine.py)
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
     server = _EmbeddedServer(config, started)
