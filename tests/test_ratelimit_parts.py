@@ -74,19 +74,6 @@ def test_remaining_falling_faster_than_our_requests_is_another_clients_use() -> 
     assert budget.available(budget.word, now=10.0, ours_after=0, reserve=0) == 39 - 12
 
 
-def test_requests_counted_out_of_order_are_no_other_client() -> None:
-    """The server counted our third request before our second: the second's answer says 18 left
-    after one more of ours (a fall of two), the third's, arriving after it, 19. Clipped pair by
-    pair, the first pair's surplus stayed and the second's deficit was dropped: a phantom client
-    (a token bucket of 28 per 9 s, four in flight, was paced at 1.35 per second where 3 were due)."""
-    budget = ServerBudget()
-    budget.adopt(said(1, 20, 0.0, 10.0), ours_between=0, baseline=None)
-    budget.adopt(said(2, 18, 0.1, 10.0), ours_between=1, baseline=None)
-    assert budget.others_rate > 0  # alone, a fall our requests do not explain
-    budget.adopt(said(3, 19, 0.2, 10.0), ours_between=1, baseline=None)
-    assert budget.others_rate == 0.0
-
-
 def test_a_reset_whose_end_moves_later_within_one_period_is_a_gradual_refill() -> None:
     """A fixed window's end stays put while it is spent; a token bucket's time until full grows
     with each request. Read from the Resets alone, whatever order the requests were counted in."""

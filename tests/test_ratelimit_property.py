@@ -39,10 +39,9 @@ out of order were taken for another client's use, and the pace fell to 5% of the
 the requests an answer may not have counted are ours too). With 600 examples it found a token
 bucket of 28 per 9 s, headers on every answer, four in flight, at 1.53 x the ideal: with 38 ms
 of jitter the bucket's return hid in the doubt over which requests each answer counted, so it
-was taken for a fixed window and every burst waited out its time until full; and requests
-counted out of order passed for another client, pair by pair. Fixed: a Reset whose end moves
-later within its period is a gradual refill, and others' use is averaged signed (1.17 now; kept
-as an explicit example).
+was taken for a fixed window and every burst waited out its time until full. Fixed: a Reset
+whose end moves later within its period is a gradual refill (1.17 now; kept as an explicit
+example).
 
 Known counterexample, drawn by WATCHDOG_PROPERTY_EXAMPLES=200 before the arrival draw was added
 (which changed the servers drawn; the 200 drawn now pass) and still failing when run on its own

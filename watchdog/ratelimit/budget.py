@@ -23,8 +23,7 @@ look again once the budget is spent:
   bucket or a GCRA, is the time until full.
 - `others_rate`: requests per second other clients take, learned only on servers that refill at
   their Reset (within one reset period nothing comes back, so Remaining falling faster than our
-  own requests explain is someone else's use). Averaged signed, pair by pair: requests counted
-  out of order make one pair's fall too large and the next one's too small. On a server that refills gradually the two cannot
+  own requests explain is someone else's use). On a server that refills gradually the two cannot
   be told apart from headers; there a 429 is the signal (estimate.py).
 """
 
@@ -71,19 +70,10 @@ class ServerBudget:
         self.spoken = False  # the server has sent Remaining and Reset on a successful answer
         self.refills_early = False
         self.late_reset = False  # a look right at a spent word's Reset was refused (state.py)
-        # Signed: the fall of Remaining between two answers less our requests between them is
-        # theirs, but which of our concurrent requests each answer counted is unknown (they reach
-        # the server in any order), so one pair's surplus is the next pair's deficit. Summed
-        # signed, the order cancels out; clipped per pair, it piled up as a phantom client.
-        self._others_signed = 0.0
+        self.others_rate = 0.0
         self.return_rate: float | None = None  # units per second seen coming back while we spent them
         self._others_weight = 0.0  # seconds of observation behind others_rate, capped at the horizon
 
-
-    @property
-    def others_rate(self) -> float:
-        """Requests per second other clients take from the key (0 until seen)."""
-        return max(0.0, self._others_signed)
 
     def live(self, now: float) -> Word | None:
         word = self.word
@@ -96,11 +86,13 @@ class ServerBudget:
 
     def adopt(
         self, word: Word, ours_between: int, limit: int | None = None, *, baseline: Baseline | None,
-        end_moved: bool = False,
+        ours_at_most: int | None = None, end_moved: bool = False,
     ) -> bool:
         """Take a newer word. `ours_between`: our requests sent after the previous word's and up
-        to this one's that were not refused (the rest of a fall in Remaining is other clients'
-        use). `baseline`: an earlier word of the same reset period that this one was surely counted
+        to this one's that were not refused. `ours_at_most`: that, plus those sent before the
+        previous word's that it may not have counted (at most this many of ours were counted
+        between the two: the rest of a fall in Remaining is other clients' use).
+        `baseline`: an earlier word of the same reset period that this one was surely counted
         after, for telling whether budget came back (state.py picks it). `limit`:
         X-RateLimit-Limit, when known. `end_moved`: this word's reset period surely ends later
         than an earlier word's of the same period (state.py): no fixed window.
@@ -142,7 +134,7 @@ class ServerBudget:
         if limit is not None and word.sent_at >= previous.until and word.remaining < limit // 2 - self.others_rate:
             self.refills_early = True  # a new period, and most of the budget did not come back
         if same_period and not self.refills_early:
-            self._learn_others(previous, word, ours_between)
+            self._learn_others(previous, word, ours_between if ours_at_most is None else ours_at_most)
         return came_back
 
     def forget(self) -> None:
@@ -152,8 +144,8 @@ class ServerBudget:
     def _learn_others(self, previous: Word, word: Word, ours_between: int) -> None:
         span = word.sent_at - previous.sent_at
         if span > 0:
-            theirs = previous.remaining - word.remaining - ours_between
-            self._others_signed, self._others_weight = _average(self._others_signed, self._others_weight, theirs, span)
+            theirs = max(0.0, previous.remaining - word.remaining - ours_between)
+            self.others_rate, self._others_weight = _average(self.others_rate, self._others_weight, theirs, span)
 
 
 def _average(rate: float, weight: float, count: float, span: float) -> tuple[float, float]:

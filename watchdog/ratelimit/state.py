@@ -281,6 +281,9 @@ class RateLimitState:
         if previous is not None and ticket < previous.ticket and now < previous.until:
             return  # an older answer overtaken by a newer one: the newer one knows more
         ours_between = self._ours_after(previous.ticket, ticket) if previous is not None else 0
+        # At most this many of ours were counted between the two words: those sent after the
+        # previous one's request, and those sent before it that it may not have counted yet.
+        ours_at_most = ours_between + self._maybe_uncounted(previous) if previous is not None else 0
         baseline = self._baseline(ticket, oldest_unanswered, now)
         # A little after the Reset, never on it: whole-second arithmetic can put a look exactly on
         # the boundary, where a sliding counter's previous window still weighs in full.
@@ -290,7 +293,7 @@ class RateLimitState:
             ends_by=now + reset, oldest_in_flight=oldest_unanswered, sent_by_then=self._tickets,
         )
         came_back = self.budget.adopt(
-            word, ours_between, self.limit, baseline=baseline, end_moved=capped_from is None and self._end_moved(word)
+            word, ours_between, self.limit, baseline=baseline, ours_at_most=ours_at_most, end_moved=capped_from is None and self._end_moved(word)
         )
         self._said.append(word)
         if came_back and self.estimate.spent_seen:
