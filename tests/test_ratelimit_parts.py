@@ -68,6 +68,8 @@ def test_remaining_falling_faster_than_our_requests_is_another_clients_use() -> 
     budget.adopt(first, ours_between=0, baseline=None)
     # 4 s later, 3 of ours counted since, yet Remaining fell by 11: 8 are someone else's.
     budget.adopt(said(4, 39, 4.0, 10.0), ours_between=3, baseline=Baseline(first, surely_counted=3))
+    assert budget.word is not None and budget.tells_others(first, budget.word)
+    budget.learn_others(first, budget.word, ours_counted=3)
     assert budget.others_rate == pytest.approx(2.0)
     assert not budget.refills_early
     # Six seconds after the word, about 12 more of theirs are assumed gone.
@@ -89,6 +91,30 @@ def test_a_reset_whose_end_moves_later_within_one_period_is_a_gradual_refill() -
                                 ticket=ticket)
     assert bucket.budget.refills_early
     assert not fixed.budget.refills_early
+
+
+def test_ours_counted_out_of_order_are_told_from_others_once_all_have_answered() -> None:
+    """Sixteen in flight: the server counted the other fifteen before the first. Its answer, 25
+    left after 41, is a fall of 16 for one request of ours: taken at once, fifteen passed for
+    another client, and a sliding counter of 42 per 42 s was paced at 5% of it. Once every
+    answer is in, each one's Remaining says where it was counted: all between, no one else's."""
+    limiter = state()
+    first = limiter.on_send(0.0)
+    limiter.on_response(0.0, 0.01, 202, RateLimitHeaders(limit=42, remaining=41, reset=42), ticket=first)
+    tickets = [limiter.on_send(0.02) for _ in range(16)]
+    # Counted in the order 2..16, then 1: the first request's answer (26 left) comes first.
+    order = tickets[1:] + tickets[:1]
+    told = {ticket: 40 - position for position, ticket in enumerate(order)}
+    for ticket in tickets:
+        limiter.on_response(0.02, 0.05, 202, RateLimitHeaders(limit=42, remaining=told[ticket], reset=42), ticket=ticket)
+        if ticket == tickets[0]:
+            assert limiter.budget.others_rate == 0.0  # not yet: fifteen of ours still out
+    assert limiter.budget.others_rate == 0.0
+    # Then another client takes 7 while 2 of ours go, one at a time: that is learned.
+    for sent, remaining in ((1.0, 21), (2.0, 16)):
+        ticket = limiter.on_send(sent)
+        limiter.on_response(sent, sent + 0.01, 202, RateLimitHeaders(limit=42, remaining=remaining, reset=40), ticket=ticket)
+    assert limiter.budget.others_rate > 0.0
 
 
 def test_a_budget_that_comes_back_before_its_reset_is_a_gradual_refill() -> None:

@@ -33,15 +33,32 @@ WATCHDOG_PROPERTY_EXAMPLES to draw more (a counterexample is shrunk to the small
 still breaks a promise, and printed with WATCHDOG_PROPERTY_SHRINK=1).
 
 Each server also delays each request by up to 50 ms on its way in, drawn per request, so that
-concurrent requests are counted out of the order they were sent in, as over a real network. That
-draw found a GCRA of 32 per 32 s taking 6.3 x the ideal: requests counted between two answers
-out of order were taken for another client's use, and the pace fell to 5% of the key (fixed:
-the requests an answer may not have counted are ours too). With 600 examples it found a token
-bucket of 28 per 9 s, headers on every answer, four in flight, at 1.53 x the ideal: with 38 ms
-of jitter the bucket's return hid in the doubt over which requests each answer counted, so it
-was taken for a fixed window and every burst waited out its time until full. Fixed: a Reset
-whose end moves later within its period is a gradual refill (1.17 now; kept as an explicit
-example).
+concurrent requests are counted out of the order they were sent in, as over a real network.
+Found with more examples, fixed, and kept as explicit examples where noted:
+
+- a GCRA of 32 per 32 s at 6.3 x the ideal (200 examples): requests counted between two answers
+  out of order were taken for another client's use, and the pace fell to 5% of the key;
+- a token bucket of 28 per 9 s, headers on every answer, four in flight, 38 ms of jitter, at
+  1.53 x (600 examples): the bucket's return hid in the doubt over which requests each answer
+  counted, so it was taken for a fixed window and every burst waited out its time until full.
+  Now a Reset whose end moves later within its period is a gradual refill: 1.17 (kept);
+- a sliding counter of 42 per 42 s, headers on every answer, 16 in flight counted in another
+  order than sent, at 9.7 x (1,200 examples, counterexamples logged rather than raised): the
+  first answer's Remaining counted fifteen requests sent with it, which passed for another
+  client taking most of the key. Now others' use is measured once every request that may have
+  been counted between two answers has answered: 1.04 (kept).
+
+Still failing after those fixes, all without rate headers, reported rather than excluded:
+
+- a token bucket of 31 per 38 s, Retry-After only, a reserve of 1: 6 429s against the bound of 5
+  (the creep toward its ceiling finds the key's rate three times, each cut 5% under the refused
+  pace; a deeper cut after a second refusal fixed it, and cost 5 to 8% more time in about 25 of
+  the benchmark's 144 rows, most on a shared key);
+- one request per second (a GCRA, an anchored window, a sliding log), Retry-After only: 1.51 to
+  1.61 x against 1.5 (each whole-second Retry-After is the whole window);
+- a sliding counter of 5 per 43 s with no hint at all: 4.05 x against 4;
+- an anchored window of 205 per 53 s shared with a bursty client, no hint at all: 9 429s in 4
+  windows against 8.
 
 Known counterexample, drawn by WATCHDOG_PROPERTY_EXAMPLES=200 before the arrival draw was added
 (which changed the servers drawn; the 200 drawn now pass) and still failing when run on its own
@@ -122,6 +139,9 @@ def servers(draw: st.DrawFn) -> Case:
 # the first paced look on a sliding counter came right after the burst it was learned in.
 @example(case=Case("sliding_counter", "always", 5, 42.0, 40, latency=(0.05707933542938069, 0.11415867085876139),
                    max_concurrent_requests=16, seed=504))
+# Requests counted out of order taken for another client (module docstring).
+@example(case=Case("sliding_counter", "always", 42, 42.0, 336, latency=(0.03277741175368761, 0.06555482350737522),
+                   arrival=(0.0, 2.178788703230523e-211), max_concurrent_requests=16, seed=220))
 # A token bucket's return hidden by requests counted out of order (module docstring).
 @example(case=Case("token_bucket", "always", 28, 9.0, 224, latency=(0.05, 0.09855633436043285),
                    arrival=(0.0, 0.037835842157459235), max_concurrent_requests=4, seed=9))

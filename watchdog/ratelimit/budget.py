@@ -23,7 +23,8 @@ look again once the budget is spent:
   bucket or a GCRA, is the time until full.
 - `others_rate`: requests per second other clients take, learned only on servers that refill at
   their Reset (within one reset period nothing comes back, so Remaining falling faster than our
-  own requests explain is someone else's use). On a server that refills gradually the two cannot
+  own requests explain is someone else's use), measured between two answers once every request
+  of ours that may have been counted between them has answered (state.py). On a server that refills gradually the two cannot
   be told apart from headers; there a 429 is the signal (estimate.py).
 """
 
@@ -86,13 +87,10 @@ class ServerBudget:
 
     def adopt(
         self, word: Word, ours_between: int, limit: int | None = None, *, baseline: Baseline | None,
-        ours_at_most: int | None = None, end_moved: bool = False,
+        end_moved: bool = False,
     ) -> bool:
         """Take a newer word. `ours_between`: our requests sent after the previous word's and up
-        to this one's that were not refused. `ours_at_most`: that, plus those sent before the
-        previous word's that it may not have counted (at most this many of ours were counted
-        between the two: the rest of a fall in Remaining is other clients' use).
-        `baseline`: an earlier word of the same reset period that this one was surely counted
+        to this one's that were not refused. `baseline`: an earlier word of the same reset period that this one was surely counted
         after, for telling whether budget came back (state.py picks it). `limit`:
         X-RateLimit-Limit, when known. `end_moved`: this word's reset period surely ends later
         than an earlier word's of the same period (state.py): no fixed window.
@@ -129,22 +127,26 @@ class ServerBudget:
             # One reset period, two whole-second Resets: each bounds the same end from above,
             # and the earlier bound is the tighter one (up to a second, half of a 2 s window).
             self.word = word = replace(word, until=previous.until)
-        # This answer arrived before the earliest end the previous word's Reset allows.
-        same_period = word.answered_at < previous.ends_after
         if limit is not None and word.sent_at >= previous.until and word.remaining < limit // 2 - self.others_rate:
             self.refills_early = True  # a new period, and most of the budget did not come back
-        if same_period and not self.refills_early:
-            self._learn_others(previous, word, ours_between if ours_at_most is None else ours_at_most)
         return came_back
+
+    def tells_others(self, previous: Word, word: Word) -> bool:
+        """Whether the fall of Remaining from `previous` to `word` is ours and others' use alone:
+        one reset period (this answer arrived before the earliest end the previous word's Reset
+        allows), on a server where nothing comes back within a period."""
+        return word.answered_at < previous.ends_after and not self.refills_early
 
     def forget(self) -> None:
         """After a 429: the word was wrong (another client, or a Reset that was no refill)."""
         self.word = None
 
-    def _learn_others(self, previous: Word, word: Word, ours_between: int) -> None:
+    def learn_others(self, previous: Word, word: Word, ours_counted: int) -> None:
+        """`ours_counted`: our requests the server counted after `previous` and up to `word`
+        (which of them, state.py works out once all have answered)."""
         span = word.sent_at - previous.sent_at
         if span > 0:
-            theirs = max(0.0, previous.remaining - word.remaining - ours_between)
+            theirs = max(0.0, previous.remaining - word.remaining - ours_counted)
             self.others_rate, self._others_weight = _average(self.others_rate, self._others_weight, theirs, span)
 
 
