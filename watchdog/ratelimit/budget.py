@@ -11,12 +11,12 @@ look again once the budget is spent:
 
 - `refills_early`: the budget was seen coming back before a Reset had passed (a token bucket, a
   sliding log or counter, a GCRA), or coming back only in part once it had (a sliding log or
-  counter, whose earlier requests still count after the Reset), or a Reset was seen ending
-  later than an earlier one of the same period (a bucket's time until full grows as it is spent;
-  a window's end stays put). Only then may the next request go
-  at our paced slot before the Reset, and only then must even a Remaining with room be spent at
-  our pace: bursting a whole Remaining is safe where the budget comes back whole at the Reset (a
-  fixed window), and overruns a sliding counter's next window.
+  counter, whose earlier requests still count after the Reset), or a Reset was seen ending later
+  than an earlier one of the same period (a bucket's time until full grows as it is spent; a
+  window's end stays put). Only then may the next request go at our paced slot before the Reset,
+  and only then must even a Remaining with room be spent at our pace: bursting a whole Remaining
+  is safe where the budget comes back whole at the Reset (a fixed window), and overruns a
+  sliding counter's next window.
 - `return_rate`: units per second seen coming back within reset periods while we spent them.
   Before any pace is known, a spent Remaining on such a server is looked at again when one unit
   is back at that rate after our last request (state.py), not at a Reset that, for a token
@@ -24,8 +24,9 @@ look again once the budget is spent:
 - `others_rate`: requests per second other clients take, learned only on servers that refill at
   their Reset (within one reset period nothing comes back, so Remaining falling faster than our
   own requests explain is someone else's use), measured between two answers once every request
-  of ours that may have been counted between them has answered (state.py). On a server that refills gradually the two cannot
-  be told apart from headers; there a 429 is the signal (estimate.py).
+  of ours that may have been counted between them has answered (state.py). On a server that
+  refills gradually the two cannot be told apart from headers; there a 429 is the signal
+  (estimate.py).
 """
 
 from __future__ import annotations
@@ -90,10 +91,10 @@ class ServerBudget:
         end_moved: bool = False,
     ) -> bool:
         """Take a newer word. `ours_between`: our requests sent after the previous word's and up
-        to this one's that were not refused. `baseline`: an earlier word of the same reset period that this one was surely counted
-        after, for telling whether budget came back (state.py picks it). `limit`:
-        X-RateLimit-Limit, when known. `end_moved`: this word's reset period surely ends later
-        than an earlier word's of the same period (state.py): no fixed window.
+        to this one's that were not refused. `baseline`: an earlier word of the same reset period
+        that this one was surely counted after, for telling whether budget came back (state.py
+        picks it). `limit`: X-RateLimit-Limit, when known. `end_moved`: this word's reset period
+        surely ends later than an earlier word's of the same period (state.py): no fixed window.
 
         Returns True when the budget came back since the previous word, in this period or a new
         one (more left than it said less every request of ours since). Only a return surely

@@ -81,8 +81,9 @@ class RateLimitState:
         self._told: dict[int, int] = {}  # ticket -> the Remaining its answer said (recent ones)
         # Pairs of successive words of one period whose fall of Remaining is ours and others' use,
         # waiting for every request that may have been counted between them to answer
-        # (_learn_settled).
-        self._unsettled: deque[tuple[Word, Word]] = deque()
+        # (_learn_settled); bounded, should one request hang until its timeout (the oldest pairs
+        # are then dropped, unlearned).
+        self._unsettled: deque[tuple[Word, Word]] = deque(maxlen=SAID_KEPT)
         self._admitted = 0  # answers that were not 429
         self.budget = ServerBudget()
         # Local ceiling: a token bucket holding up to one second's worth of requests.
