@@ -95,7 +95,7 @@ def test_requests_counted_out_of_order_take_no_429_with_headers_on_every_answer(
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_requests_counted_out_of_order_cost_little_time_at_network_latency(algorithm: str) -> None:
     """The same 200 at the benchmark's 50-150 ms latency plus 0-20 ms of arrival jitter (the
-    benchmark has none): measured 1.06 to 1.20 x the ideal. Learning other clients'
+    benchmark has none): measured 1.01 to 1.24 x the ideal. Learning other clients'
     use from answers counted out of order once took a sliding log to 2.70 and a sliding counter
     to 2.19 here, with no 429 to show for it."""
     case = Case(algorithm=algorithm, headers="always", limit=LIMIT, window=WINDOW, backlog=CONNECTORS,
