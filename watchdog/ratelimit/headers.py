@@ -14,7 +14,7 @@ between its clock and ours does not move the pause; else against our clock.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -57,39 +57,32 @@ UNIX_TIME_FROM = 1e9
 UNIX_MILLISECONDS_FROM = 1e12
 
 
-def _reset(value: str | None, now: datetime) -> float | None:
-    """Relative seconds, or a Unix time (module docstring) made relative to `now`."""
+def _reset(value: str | None, answered_at: Callable[[], datetime]) -> float | None:
+    """Relative seconds, or a Unix time (module docstring) made relative to the answer's time."""
     seconds = _non_negative_seconds(value)
     if seconds is None or seconds < UNIX_TIME_FROM:
         return seconds
     if seconds >= UNIX_MILLISECONDS_FROM:
         seconds /= 1000.0
-    return max(0.0, seconds - now.timestamp())
+    return max(0.0, seconds - answered_at().timestamp())
 
 
-def _answered_at(headers: Mapping[str, str], now: datetime | None) -> datetime:
-    """The answer's time by the server's clock (its Date header), else `now`, else ours."""
-    try:
-        when = parsedate_to_datetime(headers.get("date", ""))
-    except (TypeError, ValueError, IndexError):
-        when = None
-    if when is not None and when.tzinfo is not None:
-        return when
-    return now or datetime.now(timezone.utc)
-
-
-def _retry_after(value: str | None, now: datetime) -> float | None:
+def _retry_after(value: str | None, answered_at: Callable[[], datetime]) -> float | None:
     """Retry-After is delta-seconds or an HTTP-date (RFC 9110 10.2.3); anything else is ignored."""
     seconds = _non_negative_seconds(value)
     if seconds is not None or value is None:
         return seconds
+    when = _http_date(value)
+    return None if when is None else max(0.0, (when - answered_at()).total_seconds())
+
+
+def _http_date(value: str) -> datetime | None:
+    """An HTTP-date with its time zone, else None."""
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, (when - now).total_seconds())
+    return when if when.tzinfo is not None else None
 
 
 def parse_headers(
@@ -102,7 +95,11 @@ def parse_headers(
     came, for a Unix-time Reset or an HTTP-date Retry-After in an answer without a Date header
     (default: our clock).
     """
-    answered_at = _answered_at(headers, now)
+
+    def answered_at() -> datetime:
+        # The server's clock (Date) when a value needs a time at all, which most answers' do not.
+        return _http_date(headers.get("date", "")) or now or datetime.now(timezone.utc)
+
     return RateLimitHeaders(
         limit=_non_negative_int(headers.get(f"{prefix}limit")) or None,  # a limit of 0 is nonsense
         remaining=_non_negative_int(headers.get(f"{prefix}remaining")),

@@ -205,11 +205,7 @@ class RateLimitState:
         self.consecutive_429 = 0
         self._admitted += 1
         if headers.remaining is not None and headers.reset is not None:
-            # A Reset further away than max_pause is capped like a pause: no header may hold
-            # every call for hours.
-            reset = min(headers.reset, self.settings.max_pause)
-            capped_from = headers.reset if headers.reset > reset else None
-            self._adopt_word(ticket, oldest_unanswered, headers.remaining, reset, sent_at, now, capped_from)
+            self._adopt_word(ticket, oldest_unanswered, headers.remaining, headers.reset, sent_at, now)
         self._learn_settled()
         # Busy: the next paced slot is still ahead, so requests are going at the pace.
         self.estimate.creep(now, self.limit, busy=self.pacer.ready_at() > now)
@@ -309,9 +305,12 @@ class RateLimitState:
         return any(word.answered_at < said.ends_after and word.ends_after > said.ends_by for said in self._said)
 
     def _adopt_word(
-        self, ticket: int, oldest_unanswered: int, remaining: int, reset: float, sent_at: float, now: float,
-        capped_from: float | None = None,
+        self, ticket: int, oldest_unanswered: int, remaining: int, reset: float, sent_at: float, now: float
     ) -> None:
+        # A Reset further away than max_pause is capped like a pause: no header may hold every
+        # call for hours. A capped Reset says nothing about where the period ends.
+        capped = reset > self.settings.max_pause
+        reset = min(reset, self.settings.max_pause)
         self.estimate.observe_reset(reset)
         previous = self.budget.word
         if previous is not None and ticket < previous.ticket and now < previous.until:
@@ -325,9 +324,9 @@ class RateLimitState:
             ticket, remaining, sent_at, answered_at=now, until=until, ends_after=sent_at + reset - 1.0,
             ends_by=now + reset, oldest_in_flight=oldest_unanswered, sent_by_then=self._tickets,
         )
-        came_back = self.budget.adopt(
-            word, ours_between, self.limit, baseline=baseline, end_moved=capped_from is None and self._end_moved(word)
-        )
+        # Once a gradual refill is known, the 64 recent words need not be searched for one.
+        end_moved = not capped and not self.budget.refills_early and self._end_moved(word)
+        came_back = self.budget.adopt(word, ours_between, self.limit, baseline=baseline, end_moved=end_moved)
         if previous is not None and self.budget.word is not None and self.budget.tells_others(previous, self.budget.word):
             self._unsettled.append((previous, self.budget.word))
         self._said.append(word)

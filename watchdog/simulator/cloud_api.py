@@ -72,18 +72,31 @@ class CloudApi:
             reply = self._operations.answer(Route("other", route.environment, route.cluster), (), t)  # 404
         else:
             reply = self._operations.answer(route, request.query, t)
+        self.add_success_headers(reply, admission, t)
+        return reply
+
+    def add_success_headers(self, reply: ApiReply, admission: Admission, t: float) -> None:
+        """X-RateLimit-* on an admitted request's answer, where the scenario sends them always
+        (this API's and discovery's answers alike)."""
         settings = self._scenario.rate_limit
         if settings is not None and settings.headers == "always":
             for verdict in admission.verdicts:
-                reply.headers.update(self.rate_limit_headers(verdict, t))
-        return reply
+                reply.headers.update(self._rate_limit_headers(verdict, t))
 
-    def rate_limit_headers(self, verdict: Verdict, t: float) -> dict[str, str]:
-        """The documented RateLimitError headers (research note §3.1), their Reset in the
-        scenario's format."""
+    def _rate_limit_headers(self, verdict: Verdict, t: float) -> dict[str, str]:
+        """The documented RateLimitError headers (research note §3.1). X-RateLimit-Reset is
+        relative seconds, or (scenario reset_format: unix_time) the Unix time the period ends;
+        both rounded up, so that waiting until then is always enough."""
         settings = self._scenario.rate_limit
-        unix_time = settings is not None and settings.reset_format == "unix_time"
-        return rate_limit_headers(verdict, unix_now=self._epoch + t if unix_time else None)
+        if settings is not None and settings.reset_format == "unix_time":
+            reset = whole_seconds(self._epoch + t + verdict.reset)
+        else:
+            reset = verdict.reset_seconds
+        return {
+            "X-RateLimit-Limit": str(verdict.limit),
+            "X-RateLimit-Remaining": str(verdict.remaining),
+            "X-RateLimit-Reset": str(reset),
+        }
 
     def injected_error(self, status: int) -> ApiReply:
         return self._error(status, _ERROR_MESSAGES.get(status) or phrase(status))
@@ -99,22 +112,10 @@ class CloudApi:
         else:
             reply = ApiReply(429)
         if settings is None or settings.headers != "never":
-            reply.headers.update(self.rate_limit_headers(verdict, t))
+            reply.headers.update(self._rate_limit_headers(verdict, t))
         if settings is None or settings.retry_after:
             reply.headers["Retry-After"] = str(verdict.retry_after)
         return reply
-
-
-def rate_limit_headers(verdict: Verdict, *, unix_now: float | None = None) -> dict[str, str]:
-    """The documented RateLimitError headers (research note §3.1). X-RateLimit-Reset is relative
-    seconds, or with `unix_now` (the Unix time of the answer) the Unix time the period ends;
-    both rounded up, so that waiting until then is always enough."""
-    reset = verdict.reset_seconds if unix_now is None else whole_seconds(unix_now + verdict.reset)
-    return {
-        "X-RateLimit-Limit": str(verdict.limit),
-        "X-RateLimit-Remaining": str(verdict.remaining),
-        "X-RateLimit-Reset": str(reset),
-    }
 
 
 def phrase(status: int) -> str:

@@ -82,10 +82,7 @@ class DiscoveryApi:
                 reply = failure_reply(404)
         except _BadRequest as problem:
             reply = failure_reply(400, str(problem), code=problem.code)
-        settings = self._scenario.rate_limit
-        if settings is not None and settings.headers == "always":
-            for verdict in admission.verdicts:
-                reply.headers.update(self._cloud.rate_limit_headers(verdict, t))
+        self._cloud.add_success_headers(reply, admission, t)
         return reply
 
     def injected_error(self, status: int) -> ApiReply:
