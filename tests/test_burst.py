@@ -95,11 +95,12 @@ def test_requests_counted_out_of_order_take_no_429_with_headers_on_every_answer(
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_requests_counted_out_of_order_cost_little_time_at_network_latency(algorithm: str) -> None:
     """The same 200 at the benchmark's 50-150 ms latency plus 0-20 ms of arrival jitter (the
-    benchmark has none): measured 1.01 to 1.24 x the ideal. Learning other clients'
+    benchmark has none): measured 1.01 to 1.09 x the ideal. Learning other clients'
     use from answers counted out of order once took a sliding log to 2.70 and a sliding counter
-    to 2.19 here, with no 429 to show for it."""
+    to 2.19 here, with no 429 to show for it; and an answer counted out of order, taken for a new
+    period, once put every look at an anchored window's end up to a second late (1.24)."""
     case = Case(algorithm=algorithm, headers="always", limit=LIMIT, window=WINDOW, backlog=CONNECTORS,
                 arrival=(0.0, 0.02))
     measured = run_daemon(case)
     assert (measured.lost, measured.refused) == (0, 0), f"{measured.refused} answers were 429"
-    assert measured.ratio <= 1.25, f"took {measured.ratio:.2f} x the ideal"
+    assert measured.ratio <= 1.15, f"took {measured.ratio:.2f} x the ideal"

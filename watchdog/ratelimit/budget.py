@@ -124,9 +124,14 @@ class ServerBudget:
                 # The pace at which the server returned budget while we spent it (a bucket's
                 # refill): a lower bound, counted over the longest time it may have taken.
                 self.return_rate = back / max(word.answered_at - baseline.word.sent_at, 1e-3)
-        if not came_back and word.until > previous.until > word.sent_at:
-            # One reset period, two whole-second Resets: each bounds the same end from above,
-            # and the earlier bound is the tighter one (up to a second, half of a 2 s window).
+        # One reset period: nothing came back, or this answer arrived before the previous word's
+        # period can have ended. A return seen that early is an answer counted out of order (or a
+        # gradual refill), not a new period: taken for one, with a little arrival jitter every
+        # look at an anchored window's end came up to a second late (1.24 x the ideal).
+        same_period = not came_back or word.answered_at < previous.ends_after
+        if same_period and word.until > previous.until > word.sent_at:
+            # Two whole-second Resets of one period: each bounds the same end from above, and the
+            # earlier bound is the tighter one (up to a second, half of a 2 s window).
             self.word = word = replace(word, until=previous.until)
         if limit is not None and word.sent_at >= previous.until and word.remaining < limit // 2 - self.others_rate:
             self.refills_early = True  # a new period, and most of the budget did not come back
