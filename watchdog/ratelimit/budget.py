@@ -13,10 +13,9 @@ look again once the budget is spent:
   sliding log or counter, a GCRA), or coming back only in part once it had (a sliding log or
   counter, whose earlier requests still count after the Reset), or a Reset was seen ending later
   than an earlier one of the same period (a bucket's time until full grows as it is spent; a
-  window's end stays put). Only then may the next request go at our paced slot before the Reset,
-  and only then must even a Remaining with room be spent at our pace: bursting a whole Remaining
-  is safe where the budget comes back whole at the Reset (a fixed window), and overruns a
-  sliding counter's next window.
+  window's end stays put). Only then may the next request go at our paced slot before the Reset;
+  and only there, once another client was seen racing us, is even a Remaining with room spent at
+  our pace (its use cannot be told from the refill, see `others_rate`).
 - `return_rate`: units per second seen coming back within reset periods while we spent them.
   Before any pace is known, a spent Remaining on such a server is looked at again when one unit
   is back at that rate after our last request (state.py), not at a Reset that, for a token

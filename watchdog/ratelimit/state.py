@@ -13,8 +13,10 @@ and why each holds against any of the common ones (simulator/ratelimit.py plays 
    back at Reset (a token bucket refills gradually, a sliding log one request at a time, a sliding
    counter's previous window still weighs on the next). After Reset the budget is unknown again.
 3. **Once the sustained rate is known, requests are spaced evenly below it** (pacer.py, with a
-   margin of at least 1/limit), even while Remaining has room: even spacing below the rate is the
-   one pattern every algorithm admits. The rate is learned from the headers when answers carry
+   margin of at least 1/limit) whenever no Remaining says there is room: even spacing below the
+   rate is the one pattern every algorithm admits. A Remaining with room is spent at once (what
+   a server says it admits now it admits, and the pacer counts the burst), except on a server
+   that refills gradually once another client was seen racing us there: then at the pace. The rate is learned from the headers when answers carry
    them, else from what was admitted between 429s (estimate.py), and adapts when another client
    takes part of the key. On a server seen to refill before its Reset, a spent Remaining is looked
    at again at our next paced slot: one request at a time, or with one answer still out when the
@@ -130,11 +132,15 @@ class RateLimitState:
         paced = self.pacer.rate is not None
         if word is not None:
             if self._available(word, now) > self._held_back():
-                # The server said it can take this one now. Where the budget comes back whole at
-                # the Reset (a fixed window) that is the only limit; where it comes back gradually
-                # or in part, the pace holds too once known: a burst of all a sliding counter's
-                # Remaining at its boundary weighs on the whole next window (budget.py).
-                ready = self.pacer.ready_at() if paced and self.budget.refills_early else -math.inf
+                # The server said it can take this one now, so it goes: what a server admits at
+                # once it admits, whatever its algorithm, and the pacer counts the burst (the
+                # next paced slot moves back as far as the burst used the rate). Except where
+                # the budget comes back gradually and another client was seen racing us for it:
+                # there its use cannot be told from the refill (budget.py), and the Remaining
+                # is spent at our pace. Paced always, a sliding log's whole window came back at
+                # once and went out at 6 per second: 1.15 x the ideal where bursting it is 1.05.
+                contested = self.budget.refills_early and self.contended
+                ready = self.pacer.ready_at() if paced and contested else -math.inf
                 if ready > reached:
                     return ready - now, "pace"
                 return self._ceiling_delay(now)
