@@ -239,6 +239,16 @@ def test_an_answer_counted_out_of_order_keeps_the_earlier_bound_of_its_period() 
     assert budget.word is not None and budget.word.until == 20.0
 
 
+def test_an_earlier_reset_bound_that_this_words_own_reset_rules_out_is_not_kept() -> None:
+    """A sliding log's Reset is when its oldest request ages out: 1 s, with 17 left. Once that one
+    is gone the next answer's Reset names a later end (20 s) although nothing came back. Keeping
+    the 1 s bound put a look at a budget we had spent since: a 429 with headers on every answer."""
+    budget = ServerBudget()
+    budget.adopt(said(1, 17, 100.0, 101.0), ours_between=0, baseline=None)
+    assert not budget.adopt(said(2, 11, 100.2, 120.2), ours_between=6, baseline=None)
+    assert budget.word is not None and budget.word.until == 120.2
+
+
 # -- the rate estimate ----------------------------------------------------------------------------
 
 

@@ -46,7 +46,12 @@ Found with more examples, fixed, and kept as explicit examples where noted:
   order than sent, at 9.7 x (1,200 examples, counterexamples logged rather than raised): the
   first answer's Remaining counted fifteen requests sent with it, which passed for another
   client taking most of the key. Now others' use is measured once every request that may have
-  been counted between two answers has answered: 1.04 (kept).
+  been counted between two answers has answered: 1.04 (kept);
+- a sliding log of 20 per 20 s, headers on every answer, 16 in flight, 30 ms of jitter: one 429
+  (1,200 examples, logged). An answer's Reset of 1 s (the oldest request ageing out, with 17
+  left) was kept as the end of the period after later answers said 20 s, as two Resets of one
+  fixed window would be; the look at 1 s found that slot spent by our own burst. An earlier
+  bound is now kept only where the later answer's own Reset allows it: 0 429s (kept).
 
 Still failing after those fixes, all without rate headers, reported rather than excluded:
 
@@ -145,6 +150,10 @@ def servers(draw: st.DrawFn) -> Case:
 # A token bucket's return hidden by requests counted out of order (module docstring).
 @example(case=Case("token_bucket", "always", 28, 9.0, 224, latency=(0.05, 0.09855633436043285),
                    arrival=(0.0, 0.037835842157459235), max_concurrent_requests=4, seed=9))
+# A sliding log's Reset of 1 s (its oldest request ageing out) kept as its period's end after
+# later answers named a later one: a look at a spent budget, one 429 (module docstring).
+@example(case=Case("sliding_log", "always", 20, 20.0, 160, latency=(0.10792278700331213, 0.20404584762051536),
+                   arrival=(0.0, 0.03030168617134594), max_concurrent_requests=16, seed=325))
 def test_the_limiter_keeps_its_promises_against_any_server(case: Case) -> None:
     fixtures.quiet_logs()
     run = ratelab.run_daemon(case)

@@ -127,8 +127,13 @@ class ServerBudget:
         # period can have ended. A return seen that early is an answer counted out of order (or a
         # gradual refill), not a new period: taken for one, with a little arrival jitter every
         # look at an anchored window's end came up to a second late (1.24 x the ideal).
+        # And the earlier bound must be one this word's own Reset allows: a period that surely
+        # ends after it is another end (a sliding log's Reset is when its oldest request ages
+        # out; once that one is gone, the next-oldest names a later end). Kept anyway, a look
+        # at a sliding log's Reset of 1 s came after we had spent that slot: a 429 with
+        # headers on every answer.
         same_period = not came_back or word.answered_at < previous.ends_after
-        if same_period and word.until > previous.until > word.sent_at:
+        if same_period and word.ends_after < previous.until < word.until and previous.until > word.sent_at:
             # Two whole-second Resets of one period: each bounds the same end from above, and the
             # earlier bound is the tighter one (up to a second, half of a 2 s window).
             self.word = word = replace(word, until=previous.until)
