@@ -123,19 +123,17 @@ class ServerBudget:
                 # The pace at which the server returned budget while we spent it (a bucket's
                 # refill): a lower bound, counted over the longest time it may have taken.
                 self.return_rate = back / max(word.answered_at - baseline.word.sent_at, 1e-3)
-        # One reset period: nothing came back, or this answer arrived before the previous word's
-        # period can have ended. A return seen that early is an answer counted out of order (or a
-        # gradual refill), not a new period: taken for one, with a little arrival jitter every
-        # look at an anchored window's end came up to a second late (1.24 x the ideal).
-        # And the earlier bound must be one this word's own Reset allows: a period that surely
-        # ends after it is another end (a sliding log's Reset is when its oldest request ages
-        # out; once that one is gone, the next-oldest names a later end). Kept anyway, a look
-        # at a sliding log's Reset of 1 s came after we had spent that slot: a 429 with
-        # headers on every answer.
+        # The earlier of two whole-second Resets bounds an end more tightly (by up to a second, half
+        # of a 2 s window) when both name the same end:
+        # - one period: nothing came back, or this answer arrived before the previous word's period
+        #   can have ended. A return seen that early is an answer counted out of order (or a
+        #   gradual refill); taken for a new period, every look at an anchored window's end under
+        #   a little arrival jitter came up to a second late (1.24 x the ideal);
+        # - and this word's own Reset allows that end. A sliding log's Reset is when its oldest
+        #   request ages out; once that one is gone, the next-oldest names a later end, and a look
+        #   at the old one found a slot we had spent since (a 429 with headers on every answer).
         same_period = not came_back or word.answered_at < previous.ends_after
         if same_period and word.ends_after < previous.until < word.until and previous.until > word.sent_at:
-            # Two whole-second Resets of one period: each bounds the same end from above, and the
-            # earlier bound is the tighter one (up to a second, half of a 2 s window).
             self.word = word = replace(word, until=previous.until)
         if limit is not None and word.sent_at >= previous.until and word.remaining < limit // 2 - self.others_rate:
             self.refills_early = True  # a new period, and most of the budget did not come back

@@ -9,19 +9,21 @@ and why each holds against any of the common ones (simulator/ratelimit.py plays 
    else X-RateLimit-Reset, else a capped exponential backoff with jitter (at most `max_pause`).
 2. **X-RateLimit-Remaining is an upper bound on what may go now**, less the requests we sent after
    the answer that said it and those sent before it that it may not have counted (concurrent
-   requests reach a real server in any order), and only until its Reset: never a promise that the whole limit comes
-   back at Reset (a token bucket refills gradually, a sliding log one request at a time, a sliding
-   counter's previous window still weighs on the next). After Reset the budget is unknown again.
+   requests reach a real server in any order), and only until its Reset: never a promise that the
+   whole limit comes back at Reset (a token bucket refills gradually, a sliding log one request at
+   a time, a sliding counter's previous window still weighs on the next). After Reset the budget is
+   unknown again.
 3. **Once the sustained rate is known, requests are spaced evenly below it** (pacer.py, with a
    margin of at least 1/limit) whenever no Remaining says there is room: even spacing below the
-   rate is the one pattern every algorithm admits. A Remaining with room is spent at once (what
-   a server says it admits now it admits, and the pacer counts the burst), except on a server
-   that refills gradually once another client was seen racing us there: then at the pace. The rate is learned from the headers when answers carry
-   them, else from what was admitted between 429s (estimate.py), and adapts when another client
-   takes part of the key. On a server seen to refill before its Reset, a spent Remaining is looked
-   at again at our next paced slot: one request at a time, or with one answer still out when the
-   pace is the server's own Limit per Reset and no other client was seen (the unit is back by
-   then; waiting for every answer would space requests by the latency, not by the pace).
+   rate is the one pattern every algorithm admits. A Remaining with room is spent at once (what a
+   server says it admits now it admits, and the pacer counts the burst), except on a server that
+   refills gradually once another client was seen racing us there: then at the pace. The rate is
+   learned from the headers when answers carry them, else from what was admitted between 429s
+   (estimate.py), and adapts when another client takes part of the key. On a server seen to refill
+   before its Reset, a spent Remaining is looked at again at our next paced slot: one request at a
+   time, or with one answer still out when the pace is the server's own Limit per Reset and no
+   other client was seen (the unit is back by then; waiting for every answer would space requests
+   by the latency, not by the pace).
 4. **While nothing is known, one request at a time**, so that crossing an unknown limit costs one
    429, not one per concurrent request. While the rate is not yet trusted and no `reserve` is
    set, the last unit of a Remaining is kept in hand: spending it before knowing when capacity
