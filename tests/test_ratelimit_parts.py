@@ -430,25 +430,30 @@ def test_once_another_client_raced_us_a_spent_word_waits_for_every_answer() -> N
     assert limiter.delay(2 * interval)[0] == math.inf
 
 
-def test_a_remaining_with_room_goes_at_once_unless_another_client_races_us_on_a_gradual_server() -> None:
+def _told_room_on_a_gradual_server(*, contended: bool) -> tuple[RateLimitState, float]:
+    """Paced by headers on a gradual server; one answer says 15 left. Returns the pace interval."""
+    limiter = _paced_by_headers_on_a_gradual_server()
+    limiter.estimate.contended = contended
+    first = limiter.on_send(0.0)
+    limiter.on_response(0.0, 0.05, 202, RateLimitHeaders(limit=20, remaining=15, reset=2), ticket=first)
+    return limiter, 1 / limiter.pacing_rate
+
+
+def test_a_remaining_with_room_goes_at_once_on_a_gradual_server() -> None:
     """What the server says it admits now it admits, whatever its algorithm: a sliding log whose
-    whole window came back went out at our pace (6 per second) and took 1.15 x the ideal. Where
-    another client was seen racing us on a gradual server, its use hides in the refill, and the
-    room is spent at our pace."""
-    for contended in (False, True):
-        limiter = _paced_by_headers_on_a_gradual_server()
-        limiter.estimate.contended = contended
-        interval = 1 / limiter.pacing_rate
-        first = limiter.on_send(0.0)
-        limiter.on_response(0.0, 0.05, 202, RateLimitHeaders(limit=20, remaining=15, reset=2), ticket=first)
-        if not contended:
-            for _ in range(15):
-                assert limiter.delay(0.05) == (0.0, "")
-                limiter.on_send(0.05)
-            # Room spent: the burst counts against the pace, so the next slot is 16 intervals
-            # after the first request.
-            seconds, why = limiter.delay(0.05)
-            assert why == "budget" and seconds == pytest.approx(16 * interval - 0.05)
-        else:
-            seconds, why = limiter.delay(0.05)
-            assert why == "pace" and seconds == pytest.approx(interval - 0.05)
+    whole window came back went out at our pace (6 per second) and took 1.15 x the ideal."""
+    limiter, interval = _told_room_on_a_gradual_server(contended=False)
+    for _ in range(15):
+        assert limiter.delay(0.05) == (0.0, "")
+        limiter.on_send(0.05)
+    # Room spent: the burst counts against the pace, so the next slot is 16 intervals after the
+    # first request.
+    seconds, why = limiter.delay(0.05)
+    assert why == "budget" and seconds == pytest.approx(16 * interval - 0.05)
+
+
+def test_once_another_client_raced_us_on_a_gradual_server_room_is_spent_at_the_pace() -> None:
+    """Its use hides in the refill there, so a Remaining with room no longer says it is ours."""
+    limiter, interval = _told_room_on_a_gradual_server(contended=True)
+    seconds, why = limiter.delay(0.05)
+    assert why == "pace" and seconds == pytest.approx(interval - 0.05)

@@ -54,6 +54,11 @@ class Word:
     oldest_in_flight: int
     sent_by_then: int  # ... and ours after this ticket went out after the answer: counted later
 
+    def covers(self, answered_at: float) -> bool:
+        """An answer that arrived at `answered_at` was counted within this word's reset period:
+        before the earliest end its Reset allows."""
+        return answered_at < self.ends_after
+
 
 @dataclass(frozen=True, slots=True)
 class Baseline:
@@ -132,7 +137,7 @@ class ServerBudget:
         # - and this word's own Reset allows that end. A sliding log's Reset is when its oldest
         #   request ages out; once that one is gone, the next-oldest names a later end, and a look
         #   at the old one found a slot we had spent since (a 429 with headers on every answer).
-        same_period = not came_back or word.answered_at < previous.ends_after
+        same_period = not came_back or previous.covers(word.answered_at)
         if same_period and word.ends_after < previous.until < word.until and previous.until > word.sent_at:
             self.word = word = replace(word, until=previous.until)
         if limit is not None and word.sent_at >= previous.until and word.remaining < limit // 2 - self.others_rate:
@@ -143,7 +148,7 @@ class ServerBudget:
         """Whether the fall of Remaining from `previous` to `word` is ours and others' use alone:
         one reset period (this answer arrived before the earliest end the previous word's Reset
         allows), on a server where nothing comes back within a period."""
-        return word.answered_at < previous.ends_after and not self.refills_early
+        return previous.covers(word.answered_at) and not self.refills_early
 
     def forget(self) -> None:
         """After a 429: the word was wrong (another client, or a Reset that was no refill)."""

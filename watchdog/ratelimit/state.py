@@ -270,7 +270,7 @@ class RateLimitState:
         word's period can have ended. The longest span tells a gradual refill most surely: each
         comparison leaves out the requests whose order is unknown, a few at most."""
         for word in self._said:
-            if word.sent_by_then < ticket and answered_at < word.ends_after:
+            if word.sent_by_then < ticket and word.covers(answered_at):
                 # Ours surely counted between: sent after that word arrived and answered before
                 # this one went out (neither refused nor failed), and this one.
                 between = range(word.sent_by_then + 1, oldest_unanswered)
@@ -310,7 +310,7 @@ class RateLimitState:
     def _end_moved(self, word: Word) -> bool:
         """This word's reset period surely ends later than that of a recent word it is surely in
         the same period as (counted before that period's earliest end): budget.py."""
-        return any(word.answered_at < said.ends_after and word.ends_after > said.ends_by for said in self._said)
+        return any(said.covers(word.answered_at) and word.ends_after > said.ends_by for said in self._said)
 
     def _adopt_word(
         self, ticket: int, oldest_unanswered: int, remaining: int, reset: float, sent_at: float, now: float
