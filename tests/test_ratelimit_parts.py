@@ -10,7 +10,7 @@ import pytest
 from watchdog.config import RateLimitSettings
 from watchdog.ratelimit import RateLimitHeaders, RateLimitState
 from watchdog.ratelimit.budget import Baseline, ServerBudget, Word
-from watchdog.ratelimit.estimate import CREEP_GAP, CREEP_STEP, RateEstimate
+from watchdog.ratelimit.estimate import CREEP_EVERY, CREEP_GAP, CREEP_STEP, RateEstimate
 from watchdog.ratelimit.pacer import Pacer
 from watchdog.ratelimit.state import MIN_MARGIN, RESET_SLACK_SECONDS
 
@@ -272,6 +272,27 @@ def test_a_run_of_refusals_with_nothing_admitted_is_no_sample_but_a_window_floor
     assert estimate.measured == pytest.approx(2 / (3.0 + 1.5))
 
 
+def test_a_sample_over_about_one_window_may_be_a_trickle_and_is_read_with_the_limit() -> None:
+    """A sliding counter of 5 per 1 s just after its boundary: the previous window's five still
+    weigh in full, so one request goes and the next is refused with a whole-second Retry-After.
+    Resume points 1.06 s apart are within that second's error of the 1 s window, so the sample is
+    at least the limit per window and span (5 per 2.06 s), not the trickle (1 per 1.06 s) that
+    kept a 40-restart run at 3.3 x the ideal."""
+    estimate = RateEstimate()
+    estimate.observe_reset(1.0)
+    estimate.on_refusal(now=0.03, resume_at=1.02, admitted=5, limit=5)
+    estimate.on_refusal(now=1.09, resume_at=2.08, admitted=6, limit=5)
+    assert estimate.measured == pytest.approx(5 / (1.0 + 1.06))
+
+
+def test_a_sample_a_second_or_more_longer_than_the_window_stands_as_measured() -> None:
+    estimate = RateEstimate()
+    estimate.observe_reset(1.0)
+    estimate.on_refusal(now=0.03, resume_at=1.02, admitted=5, limit=5)
+    estimate.on_refusal(now=2.1, resume_at=3.1, admitted=7, limit=5)
+    assert estimate.measured == pytest.approx(2 / 2.08)
+
+
 def test_a_429_while_pacing_cuts_the_rate_and_caps_the_creep_below_it() -> None:
     estimate = RateEstimate()
     estimate.on_refusal(now=0.0, resume_at=0.0, admitted=0, limit=60)
@@ -297,6 +318,27 @@ def test_the_creep_closes_most_of_the_way_to_its_ceiling_in_a_few_steps() -> Non
     assert estimate.measured == pytest.approx(ceiling - (ceiling - 5.0) * (1 - CREEP_GAP) ** 2)
     estimate.creep(40.0, limit=60)  # what is left is small now: CREEP_STEP of the rate
     assert estimate.measured == pytest.approx((ceiling - (ceiling - 5.0) * (1 - CREEP_GAP) ** 2) * (1 + CREEP_STEP))
+
+
+def test_closing_the_gap_to_its_ceiling_the_creep_steps_once_a_window_then_every_few_seconds() -> None:
+    estimate = RateEstimate()
+    estimate.on_refusal(now=0.0, resume_at=0.0, admitted=0, limit=20)
+    estimate.on_refusal(now=2.0, resume_at=2.0, admitted=16, limit=20)  # 8/s over a 2 s span
+    assert estimate.creep(4.1, limit=20)  # a span later: a 2 s window's short run gains early
+    assert not estimate.creep(5.0, limit=20)  # not twice within a span
+    # After a 429 at our pace the ceiling is measured: steps of CREEP_STEP, CREEP_EVERY apart,
+    # so that a key at its limit sees a 429 in minutes, not in windows.
+    estimate.on_refusal(now=6.0, resume_at=7.0, admitted=40, limit=20)
+    assert not estimate.creep(6.0 + CREEP_EVERY - 0.5, limit=20)
+    assert estimate.creep(6.0 + CREEP_EVERY + 0.1, limit=20)
+
+
+def test_without_the_limit_said_the_creep_toward_a_guessed_ceiling_keeps_its_slow_cadence() -> None:
+    estimate = RateEstimate()
+    estimate.on_refusal(now=0.0, resume_at=0.0, admitted=0)
+    estimate.on_refusal(now=2.0, resume_at=2.0, admitted=16)  # 8/s over 2 s; the ceiling a guess
+    assert not estimate.creep(4.1)
+    assert estimate.creep(2.0 + CREEP_EVERY + 0.1)
 
 
 def test_another_client_on_the_key_keeps_the_creep_slow() -> None:
