@@ -33,7 +33,7 @@ test: $(INSTALLED)
 	bash scripts/install-test-tools.sh $(VENV)
 	$(BIN)/pytest $(COVERAGE) $(PYTEST_ARGS)
 
-# The four benchmarks of docs/benchmarks.md, each printing its comparison table (about 5 minutes).
+# The benchmarks of docs/benchmarks.md, each printing its comparison table (about 50 minutes).
 bench: $(INSTALLED)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

@@ -9,7 +9,7 @@ import time
 
 from .report import emit, machine
 
-BENCHMARKS = ("budget", "latency", "scale", "footprint", "failover", "store")
+BENCHMARKS = ("budget", "reserve", "latency", "scale", "footprint", "failover", "store")
 
 
 def main() -> None:
