@@ -14,17 +14,17 @@ from __future__ import annotations
 import pytest
 
 from bench import fixtures
+from bench.budget import LATENCY, OTHER
 from bench.ratelab import Case, run_daemon
+from bench.reserve import their_share
 
 LIMIT, WINDOW = 20, 2.0
-OTHER_SHARE = 1 / 3
 
 
 @pytest.mark.parametrize("algorithm", ["sliding_log", "sliding_counter", "token_bucket", "gcra"])
 def test_a_reserve_at_the_other_tools_share_leaves_both_unrefused(algorithm: str) -> None:
     fixtures.quiet_logs()
-    case = Case(algorithm, "always", LIMIT, WINDOW, 1_000, latency=(0.05, 0.15),
-                others=(("steady", OTHER_SHARE),), reserve=round(LIMIT * OTHER_SHARE))
+    case = Case(algorithm, "always", LIMIT, WINDOW, 1_000, latency=LATENCY, others=OTHER, reserve=their_share(LIMIT))
     run = run_daemon(case)
     assert run.lost == 0
     assert run.refused == 0, f"{run.refused} of our requests were refused"
