@@ -76,6 +76,20 @@ def test_remaining_falling_faster_than_our_requests_is_another_clients_use() -> 
     assert budget.available(budget.word, now=10.0, ours_after=0, reserve=0) == 39 - 12
 
 
+def test_a_reserve_comes_off_a_word_only_as_far_as_the_periods_quota_needs() -> None:
+    """On a server that refills at its Reset, `reserve` is a share of each period left to
+    others: of 15 left, with 3 of ours in the period, 20 - 7 - 3 = 10 may still be ours."""
+    budget = ServerBudget()
+    budget.adopt(said(4, 15, 0.0, 2.0), ours_between=0, baseline=None)
+    word = budget.word
+    assert word is not None
+    assert budget.available(word, 0.0, ours_after=0, reserve=7) == 8  # period unknown: the reserve whole
+    assert budget.available(word, 0.0, ours_after=0, reserve=7, quota=10) == 10
+    assert budget.available(word, 0.0, ours_after=0, reserve=7, quota=20) == 15  # never beyond the word
+    assert budget.available(word, 0.0, ours_after=0, reserve=7, quota=2) == 8  # never less than before
+    assert budget.available(word, 0.0, ours_after=0, reserve=0, quota=20) == 15  # no reserve: no change
+
+
 def test_a_reset_whose_end_moves_later_within_one_period_is_a_gradual_refill() -> None:
     """A fixed window's end stays put while it is spent; a token bucket's time until full grows
     with each request. Read from the Resets alone, whatever order the requests were counted in."""
@@ -393,6 +407,46 @@ def test_the_last_unit_of_a_remaining_is_kept_until_the_rate_is_known() -> None:
     limiter.on_send(0.1)
     seconds, why = limiter.delay(0.2)  # 1 left, and it is kept in hand
     assert why == "budget" and seconds == pytest.approx(0.1 + 10 + RESET_SLACK_SECONDS - 0.2)
+
+
+def answer(limiter: RateLimitState, sent: float, answered: float, remaining: int, reset: int, status: int = 202) -> None:
+    ticket = limiter.on_send(sent)
+    limiter.on_response(sent, answered, status, RateLimitHeaders(limit=20, remaining=remaining, reset=reset), ticket=ticket)
+
+
+def test_ours_in_a_period_are_counted_from_a_word_sent_after_the_last_reset() -> None:
+    """What makes the reserve's quota (budget.py): a count of ours that the period of the
+    server's last word may have counted, on a window of 20 with a reserve of 7."""
+    limiter = state(reserve=7)
+    answer(limiter, 0.0, 0.1, remaining=18, reset=2)  # Reset surely passed at 2.15
+    assert limiter.remaining_estimate(0.1) == 18 - 7  # no period known yet: the reserve whole
+    # Sent after that Reset: a new period, in which others already took 4 and we 1.
+    answer(limiter, 2.2, 2.3, remaining=15, reset=2)  # ends after 3.2
+    assert limiter.remaining_estimate(2.3) == 20 - 7 - 1  # 7 for others, 4 of which they took
+    answer(limiter, 3.1, 3.15, remaining=14, reset=1)  # answered before 3.2: the same period
+    assert limiter.remaining_estimate(3.15) == 20 - 7 - 2
+    # This Reset alone allows an end after 3.1; the period's earlier word said after 3.2.
+    answer(limiter, 3.16, 3.18, remaining=13, reset=1)
+    assert limiter.remaining_estimate(3.18) == 20 - 7 - 3
+    # Answered after 3.2, sent before 4.23: maybe the next period, and the count is unknown.
+    answer(limiter, 3.25, 3.3, remaining=12, reset=1)
+    assert limiter.remaining_estimate(3.3) == 12 - 7
+    # Sent after that word's Reset (4.2): a new period again, others took 2. Ours answered after
+    # the last one's earliest end (3.25) may be counted in it: 3.3's and this one.
+    answer(limiter, 4.4, 4.45, remaining=17, reset=2)
+    assert limiter.remaining_estimate(4.45) == 20 - 7 - 2
+
+
+def test_after_a_429_ours_in_a_period_are_unknown_until_the_next_period() -> None:
+    limiter = state(reserve=7)
+    answer(limiter, 0.0, 0.1, remaining=18, reset=2)
+    answer(limiter, 2.2, 2.3, remaining=15, reset=2)
+    assert limiter.remaining_estimate(2.3) == 12
+    answer(limiter, 2.4, 2.45, remaining=0, reset=2, status=429)  # Reset surely passed at 4.5
+    answer(limiter, 3.5, 3.55, remaining=3, reset=1)
+    assert limiter.remaining_estimate(3.55) == 0  # 3 - 7: the reserve whole
+    answer(limiter, 4.7, 4.75, remaining=16, reset=2)
+    assert limiter.remaining_estimate(4.75) == 20 - 7 - 2  # 3.55's answer may count in it too
 
 
 def test_a_429_that_contradicts_the_servers_word_is_a_race_not_a_rate() -> None:

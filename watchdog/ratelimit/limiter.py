@@ -67,7 +67,7 @@ class RateLimiter:
                 yield permit
             finally:
                 if not permit.answered:
-                    self.state.on_no_response(permit.ticket)
+                    self.state.on_no_response(self._clock(), permit.ticket)
                     self._answered.set()
 
     def observe(self, permit: Permit, status: int, headers: RateLimitHeaders) -> Pause | None:

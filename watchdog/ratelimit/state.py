@@ -12,7 +12,9 @@ and why each holds against any of the common ones (simulator/ratelimit.py plays 
    requests reach a real server in any order), and only until its Reset: never a promise that the
    whole limit comes back at Reset (a token bucket refills gradually, a sliding log one request at
    a time, a sliding counter's previous window still weighs on the next). After Reset the budget is
-   unknown again.
+   unknown again. `reserve` units of it are left to other clients; on a server that refills only
+   at its Reset, of each period as a whole: at most the limit less `reserve` is ours in a period
+   whose count of ours is known (_track_period), whatever others already took of it.
 3. **Once the sustained rate is known, requests are spaced evenly below it** (pacer.py, with a
    margin of at least 1/limit) whenever no Remaining says there is room: even spacing below the
    rate is the one pattern every algorithm admits. A Remaining with room is spent at once (what a
@@ -41,6 +43,7 @@ import math
 import random
 from collections import deque
 from collections.abc import Callable
+from itertools import takewhile
 
 from ..config import RateLimitSettings
 from .budget import Baseline, ServerBudget, Word
@@ -55,6 +58,9 @@ RESET_SLACK_SECONDS = 0.05
 # Recent words kept as baselines for telling a gradual refill (_baseline): a few windows' worth
 # of answers at the rates the limiter meets, bounded so that each answer's search stays cheap.
 SAID_KEPT = 64
+# Answer times kept for counting ours in a reset period (_track_period): more than a period holds
+# at the limits the limiter meets; a period with more answers than this is left unknown.
+ANSWERS_KEPT = 1024
 # Times this close count as reached: float rounding (8.9e-16 s has been seen) must neither leave a
 # caller waiting on a clock that cannot represent the difference nor let a pause that is over in
 # all but rounding skip the checks that follow it (every caller then went out at once).
@@ -89,6 +95,12 @@ class RateLimitState:
         # are then dropped, unlearned).
         self._unsettled: deque[tuple[Word, Word]] = deque(maxlen=SAID_KEPT)
         self._admitted = 0  # answers that were not 429
+        # For `reserve` on a server that refills only at its Reset (_available): when recent
+        # answers that may have been counted arrived (refused ones cannot have been), and how
+        # many of ours the current word's reset period may have counted (None: unknown).
+        self._counted_answers: deque[float] = deque(maxlen=ANSWERS_KEPT)
+        self._period_ours: int | None = None
+        self._period_ends_after = -math.inf  # the earliest end of the last word's period, by every word of it
         self.budget = ServerBudget()
         # Local ceiling: a token bucket holding up to one second's worth of requests.
         self._tokens = max(1.0, settings.max_requests_per_second)
@@ -191,6 +203,8 @@ class RateLimitState:
         self._refill(now)
         self._tokens -= 1.0
         self._tickets += 1
+        if self._period_ours is not None:
+            self._period_ours += 1
         self._inflight[self._tickets] = min(self._inflight, default=self._tickets)
         self.pacer.on_send(now)
         return self._tickets
@@ -210,6 +224,7 @@ class RateLimitState:
             self.limit = headers.limit
         if status == 429:
             return self._on_429(sent_at, now, headers, ticket)
+        self._counted_answers.append(now)
         self.consecutive_429 = 0
         self._admitted += 1
         if headers.remaining is not None and headers.reset is not None:
@@ -220,10 +235,12 @@ class RateLimitState:
         self._repace(now)
         return None
 
-    def on_no_response(self, ticket: int | None = None) -> None:
-        """The request failed before an answer (timeout, reset): it may or may not have counted."""
+    def on_no_response(self, now: float, ticket: int | None = None) -> None:
+        """The request failed before an answer (timeout, reset): it may or may not have counted
+        (for a period's count of ours, _track_period, as if counted when it failed)."""
         ticket, _ = self._settle(ticket)
         self._unanswered.add(ticket)
+        self._counted_answers.append(now)  # failed on the way back, maybe: counted or not
         self._learn_settled()
 
     # -- internals -------------------------------------------------------------------------------
@@ -253,7 +270,44 @@ class RateLimitState:
 
     def _available(self, word: Word, now: float) -> int:
         ours = self._ours_after(word.ticket) + self._maybe_uncounted(word)
-        return self.budget.available(word, now, ours, self.reserve)
+        return self.budget.available(word, now, ours, self.reserve, quota=self._quota())
+
+    def _quota(self) -> int | None:
+        """What of the limit we may still take in this reset period while leaving `reserve` to
+        others, when the server refills only at its Reset and the limit and our count in the
+        period are known (budget.py); else None."""
+        if self.limit is None or self._period_ours is None or self.budget.refills_early:
+            return None
+        return self.limit - self.reserve - self._period_ours
+
+    def _track_period(self, previous: Word | None, word: Word) -> None:
+        """Keep count of ours that the new word's reset period may have counted.
+
+        A word sent after the previous one's Reset surely passed opens a new period (on a server
+        that refills only at its Reset: _quota). Ours that period may count are those answered
+        after the earliest end the last period allowed, and those still on their way: one
+        answered before that was counted before it. From then on each request sent adds one. A
+        word surely counted in the same period (answered before the earliest end any word of it
+        allowed) keeps the count and may move that end later: whole-second Resets of 2 and then
+        1, a few milliseconds apart, pin a 2 s window's end to those milliseconds, where the last
+        word's alone left a second of doubt, the count unknown, and the reserve whole again (6
+        of the 13 a window left us). Any other word leaves the count unknown, as does a 429; the
+        earliest end still moves later with it, which holds for whatever period the word is in,
+        since periods follow one another."""
+        if previous is None:
+            self._period_ours = None
+        elif word.sent_at >= previous.until:
+            answers, ended_after = self._counted_answers, self._period_ends_after
+            if len(answers) == answers.maxlen and answers[0] >= ended_after:
+                self._period_ours = None  # the answers that would tell are no longer kept
+            else:
+                since = takewhile(lambda answered: answered >= ended_after, reversed(answers))  # in time order
+                self._period_ours = self.inflight + sum(1 for _ in since)
+            self._period_ends_after = word.ends_after
+            return
+        elif word.answered_at >= self._period_ends_after:
+            self._period_ours = None
+        self._period_ends_after = max(self._period_ends_after, word.ends_after)
 
     def _maybe_uncounted(self, word: Word) -> int:
         """Our requests sent before the word's, still on their way when it went out, and not
@@ -335,6 +389,7 @@ class RateLimitState:
         # Once a gradual refill is known, the 64 recent words need not be searched for one.
         end_moved = not capped and not self.budget.refills_early and self._end_moved(word)
         came_back = self.budget.adopt(word, ours_between, self.limit, baseline=baseline, end_moved=end_moved)
+        self._track_period(previous, word)
         if previous is not None and self.budget.word is not None and self.budget.tells_others(previous, self.budget.word):
             self._unsettled.append((previous, self.budget.word))
         self._said.append(word)
@@ -369,6 +424,7 @@ class RateLimitState:
         # The server's last word was wrong (another client, or a Reset that was not a refill):
         # after the pause the budget is unknown until an answer says it again.
         self.budget.forget()
+        self._period_ours = None
         self._said.clear()
         self._unsettled.clear()
         self.estimate.spent_seen = True
