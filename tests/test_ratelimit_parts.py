@@ -418,9 +418,10 @@ def test_ours_in_a_period_are_counted_from_a_word_sent_after_the_last_reset() ->
     """What makes the reserve's quota (budget.py): a count of ours that the period of the
     server's last word may have counted, on a window of 20 with a reserve of 7."""
     limiter = state(reserve=7)
-    answer(limiter, 0.0, 0.1, remaining=18, reset=2)  # Reset surely passed at 2.15
-    assert limiter.remaining_estimate(0.1) == 18 - 7  # no period known yet: the reserve whole
-    # Sent after that Reset: a new period, in which others already took 4 and we 1.
+    answer(limiter, 0.0, 0.1, remaining=9, reset=2)  # Reset surely passed at 2.15
+    assert limiter.remaining_estimate(0.1) == 9 - 7  # no period known yet: the reserve whole
+    # Sent after that Reset, and the budget is back: a new period, in which others already took
+    # 4 and we 1.
     answer(limiter, 2.2, 2.3, remaining=15, reset=2)  # ends after 3.2
     assert limiter.remaining_estimate(2.3) == 20 - 7 - 1  # 7 for others, 4 of which they took
     answer(limiter, 3.1, 3.15, remaining=14, reset=1)  # answered before 3.2: the same period
@@ -437,9 +438,18 @@ def test_ours_in_a_period_are_counted_from_a_word_sent_after_the_last_reset() ->
     assert limiter.remaining_estimate(4.45) == 20 - 7 - 2
 
 
+def test_a_reset_that_passes_with_nothing_back_opens_no_new_period() -> None:
+    """A server whose Reset comes before its window really ends (or others who took all that
+    came back): counting ours afresh there would spend the reserve of a window still open."""
+    limiter = state(reserve=7)
+    answer(limiter, 0.0, 0.1, remaining=18, reset=1)  # Reset surely passed at 1.15
+    answer(limiter, 1.2, 1.25, remaining=17, reset=1)  # 18 less ours: nothing came back
+    assert limiter.remaining_estimate(1.25) == 17 - 7  # the reserve whole, as before
+
+
 def test_after_a_429_ours_in_a_period_are_unknown_until_the_next_period() -> None:
     limiter = state(reserve=7)
-    answer(limiter, 0.0, 0.1, remaining=18, reset=2)
+    answer(limiter, 0.0, 0.1, remaining=9, reset=2)
     answer(limiter, 2.2, 2.3, remaining=15, reset=2)
     assert limiter.remaining_estimate(2.3) == 12
     answer(limiter, 2.4, 2.45, remaining=0, reset=2, status=429)  # Reset surely passed at 4.5

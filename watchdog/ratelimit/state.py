@@ -280,11 +280,14 @@ class RateLimitState:
             return None
         return self.limit - self.reserve - self._period_ours
 
-    def _track_period(self, previous: Word | None, word: Word) -> None:
+    def _track_period(self, previous: Word | None, word: Word, came_back: bool) -> None:
         """Keep count of ours that the new word's reset period may have counted.
 
-        A word sent after the previous one's Reset surely passed opens a new period (on a server
-        that refills only at its Reset: _quota). Ours that period may count are those answered
+        A word sent after the previous one's Reset surely passed, and that shows the budget back
+        (`came_back`, budget.py), opens a new period (on a server that refills only at its Reset:
+        _quota). Nothing back after a Reset is a server whose Reset came early (or others took
+        it all): the same period, maybe, and a new count there would spend the reserve. Ours that
+        period may count are those answered
         after the earliest end the last period allowed, and those still on their way: one
         answered before that was counted before it. From then on each request sent adds one. A
         word surely counted in the same period (answered before the earliest end any word of it
@@ -296,7 +299,7 @@ class RateLimitState:
         since periods follow one another."""
         if previous is None:
             self._period_ours = None
-        elif word.sent_at >= previous.until:
+        elif word.sent_at >= previous.until and came_back:
             answers, ended_after = self._counted_answers, self._period_ends_after
             if len(answers) == answers.maxlen and answers[0] >= ended_after:
                 self._period_ours = None  # the answers that would tell are no longer kept
@@ -389,7 +392,7 @@ class RateLimitState:
         # Once a gradual refill is known, the 64 recent words need not be searched for one.
         end_moved = not capped and not self.budget.refills_early and self._end_moved(word)
         came_back = self.budget.adopt(word, ours_between, self.limit, baseline=baseline, end_moved=end_moved)
-        self._track_period(previous, word)
+        self._track_period(previous, word, came_back)
         if previous is not None and self.budget.word is not None and self.budget.tells_others(previous, self.budget.word):
             self._unsettled.append((previous, self.budget.word))
         self._said.append(word)
