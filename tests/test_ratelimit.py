@@ -36,20 +36,39 @@ class FixedWindowServer:
 
 def drain(state: RateLimitState, server: FixedWindowServer, requests: int, latency: float = 0.002) -> float:
     """Send `requests` one at a time as the state allows; 429s are retried. Returns the end time."""
-    now, done = 0.0, 0
+    return drain_beside(state, server, requests, [], latency)[0]
+
+
+def drain_beside(
+    state: RateLimitState, server: FixedWindowServer, requests: int, theirs: list[float], latency: float = 0.002
+) -> tuple[float, list[int], int]:
+    """`drain`, with another client sending at the times in `theirs` on the same key. Returns the
+    end time, ours admitted per window (the first and last left out: partly used) and their 429s."""
+    now, done, refused, upcoming = 0.0, 0, 0, sorted(theirs)
+    ours: dict[int, int] = {}
+
+    def their_turns_until(t: float) -> None:
+        nonlocal refused
+        while upcoming and upcoming[0] <= t:
+            refused += server.answer(upcoming.pop(0))[0] == 429
+
     while done < requests:
         wait, _ = state.delay(now)
         assert not math.isinf(wait), "nothing is in flight, so the limiter must not wait for an answer"
-        now += max(0.0, wait)
         if wait > 0:
+            their_turns_until(now + wait)
+            now += wait
             continue
+        their_turns_until(now)
         state.on_send(now)
         sent_at, now = now, now + latency
         status, headers = server.answer(sent_at)
         state.on_response(sent_at, now, status, headers)
         if status != 429:
             done += 1
-    return now
+            index = math.floor((sent_at - server.start) / server.window)
+            ours[index] = ours.get(index, 0) + 1
+    return now, [ours[i] for i in sorted(ours)[1:-1]], refused
 
 
 def settings(**overrides) -> RateLimitSettings:
@@ -89,38 +108,6 @@ def test_reserve_is_left_for_other_clients() -> None:
     assert max(server.count.values()) <= 15
 
 
-def drain_beside(
-    state: RateLimitState, server: FixedWindowServer, requests: int, theirs: list[float], latency: float = 0.002
-) -> tuple[list[int], int]:
-    """`drain`, with another client sending at the times in `theirs` on the same key. Returns
-    ours admitted per window (the first and last left out: partly used) and their 429s."""
-    now, done, refused, upcoming = 0.0, 0, 0, sorted(theirs)
-    ours: dict[int, int] = {}
-
-    def their_turns_until(t: float) -> None:
-        nonlocal refused
-        while upcoming and upcoming[0] <= t:
-            refused += server.answer(upcoming.pop(0))[0] == 429
-
-    while done < requests:
-        wait, _ = state.delay(now)
-        assert not math.isinf(wait)
-        if wait > 0:
-            their_turns_until(now + wait)
-            now += wait
-            continue
-        their_turns_until(now)
-        state.on_send(now)
-        sent_at, now = now, now + latency
-        status, headers = server.answer(sent_at)
-        state.on_response(sent_at, now, status, headers)
-        if status != 429:
-            done += 1
-            index = math.floor((sent_at - server.start) / server.window)
-            ours[index] = ours.get(index, 0) + 1
-    return [ours[i] for i in sorted(ours)[1:-1]], refused
-
-
 @pytest.mark.parametrize("when", ["evenly", "at each window's start", "at each window's end"])
 def test_a_reserve_leaves_another_tools_share_and_we_take_the_rest(when: str) -> None:
     """README's advice for a key another tool also uses: `reserve` at its share. A tool sending 7
@@ -135,7 +122,7 @@ def test_a_reserve_leaves_another_tools_share_and_we_take_the_rest(when: str) ->
         "at each window's end": [1.99 - 0.001 * k for k in range(7)],
     }[when]
     theirs = [server.start + 2 * w + offset for w in windows for offset in offsets]
-    per_window, their_429s = drain_beside(RateLimitState(settings(reserve=7)), server, 13 * 30, theirs)
+    _, per_window, their_429s = drain_beside(RateLimitState(settings(reserve=7)), server, 13 * 30, theirs)
     assert their_429s == 0
     assert max(per_window) <= 13
     assert sum(per_window) / len(per_window) >= 0.9 * 13, per_window
