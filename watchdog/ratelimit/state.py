@@ -286,11 +286,13 @@ class RateLimitState:
         A word sent after the previous one's Reset surely passed, and that shows the budget back
         (`came_back`, budget.py), opens a new period (on a server that refills only at its Reset:
         _quota). Nothing back after a Reset is a server whose Reset came early (or others took
-        it all): the same period, maybe, and a new count there would spend the reserve. Ours that
-        period may count are those answered
-        after the earliest end the last period allowed, and those still on their way: one
-        answered before that was counted before it. From then on each request sent adds one. A
-        word surely counted in the same period (answered before the earliest end any word of it
+        it all): the same period, maybe, and a new count there would spend the reserve.
+
+        Ours the new period may count are those answered after the earliest end the last period
+        allowed, and those still on their way: one answered before that was counted before it.
+        From then on each request sent adds one.
+
+        A word surely counted in the same period (answered before the earliest end any word of it
         allowed) keeps the count and may move that end later: whole-second Resets of 2 and then
         1, a few milliseconds apart, pin a 2 s window's end to those milliseconds, where the last
         word's alone left a second of doubt, the count unknown, and the reserve whole again (6
