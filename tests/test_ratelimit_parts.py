@@ -26,6 +26,12 @@ def state(**overrides: object) -> RateLimitState:
     return RateLimitState(RateLimitSettings.model_validate(base | overrides))
 
 
+def answer(limiter: RateLimitState, sent: float, answered: float, remaining: int, reset: int, status: int = 202) -> None:
+    """One request of ours, sent and answered, on a key of 20 per window."""
+    ticket = limiter.on_send(sent)
+    limiter.on_response(sent, answered, status, RateLimitHeaders(limit=20, remaining=remaining, reset=reset), ticket=ticket)
+
+
 # -- the pacer ------------------------------------------------------------------------------------
 
 
@@ -407,11 +413,6 @@ def test_the_last_unit_of_a_remaining_is_kept_until_the_rate_is_known() -> None:
     limiter.on_send(0.1)
     seconds, why = limiter.delay(0.2)  # 1 left, and it is kept in hand
     assert why == "budget" and seconds == pytest.approx(0.1 + 10 + RESET_SLACK_SECONDS - 0.2)
-
-
-def answer(limiter: RateLimitState, sent: float, answered: float, remaining: int, reset: int, status: int = 202) -> None:
-    ticket = limiter.on_send(sent)
-    limiter.on_response(sent, answered, status, RateLimitHeaders(limit=20, remaining=remaining, reset=reset), ticket=ticket)
 
 
 def test_ours_in_a_period_are_counted_from_a_word_sent_after_the_last_reset() -> None:

@@ -19,7 +19,7 @@ import pytest
 from bench import fixtures
 from bench.budget import LATENCY, OTHER
 from bench.ratelab import Case, run_daemon
-from bench.reserve import their_share
+from bench.reserve import misses, their_share
 from watchdog.simulator.ratelimit import ALGORITHMS
 
 LIMIT, WINDOW = 20, 2.0
@@ -31,6 +31,5 @@ def test_a_reserve_at_the_other_tools_share_leaves_both_unrefused(algorithm: str
     case = Case(algorithm, "always", LIMIT, WINDOW, 1_000, latency=LATENCY, others=OTHER, reserve=their_share(LIMIT))
     run = run_daemon(case)
     assert run.lost == 0
-    assert run.refused == 0, f"{run.refused} of our requests were refused"
-    assert run.other_refused == 0, f"the other tool was refused {run.other_refused} times"
-    assert run.use_of_left >= 0.9, f"we used {run.use_of_left:.3f} of what the other tool left"
+    # The benchmark's own targets: no 429 for us or the other tool, >= 0.9 of what it leaves.
+    assert misses(run) == []

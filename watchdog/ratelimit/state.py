@@ -96,10 +96,11 @@ class RateLimitState:
         self._unsettled: deque[tuple[Word, Word]] = deque(maxlen=SAID_KEPT)
         self._admitted = 0  # answers that were not 429
         # For `reserve` on a server that refills only at its Reset (_available): when recent
-        # answers that may have been counted arrived (refused ones cannot have been), and how
-        # many of ours the current word's reset period may have counted (None: unknown).
+        # answers that may have been counted arrived (refused ones cannot have been), and, when
+        # the current word's reset period opened, how many of ours it may have counted and how
+        # many tickets had been sent (None: unknown; _period_ours).
         self._counted_answers: deque[float] = deque(maxlen=ANSWERS_KEPT)
-        self._period_ours: int | None = None
+        self._period_opened: tuple[int, int] | None = None
         self._period_ends_after = -math.inf  # the earliest end of the last word's period, by every word of it
         self.budget = ServerBudget()
         # Local ceiling: a token bucket holding up to one second's worth of requests.
@@ -203,8 +204,6 @@ class RateLimitState:
         self._refill(now)
         self._tokens -= 1.0
         self._tickets += 1
-        if self._period_ours is not None:
-            self._period_ours += 1
         self._inflight[self._tickets] = min(self._inflight, default=self._tickets)
         self.pacer.on_send(now)
         return self._tickets
@@ -276,9 +275,18 @@ class RateLimitState:
         """What of the limit we may still take in this reset period while leaving `reserve` to
         others, when the server refills only at its Reset and the limit and our count in the
         period are known (budget.py); else None."""
-        if self.limit is None or self._period_ours is None or self.budget.refills_early:
+        ours = self._period_ours()
+        if self.limit is None or ours is None or self.budget.refills_early:
             return None
-        return self.limit - self.reserve - self._period_ours
+        return self.limit - self.reserve - ours
+
+    def _period_ours(self) -> int | None:
+        """Ours the current word's reset period may have counted: those it may have counted when
+        it opened, and every request sent since."""
+        if self._period_opened is None:
+            return None
+        counted, tickets = self._period_opened
+        return counted + self._tickets - tickets
 
     def _track_period(self, previous: Word | None, word: Word, came_back: bool) -> None:
         """Keep count of ours that the new word's reset period may have counted.
@@ -290,28 +298,28 @@ class RateLimitState:
 
         Ours the new period may count are those answered after the earliest end the last period
         allowed, and those still on their way: one answered before that was counted before it.
-        From then on each request sent adds one.
+        From then on each request sent adds one (_period_ours).
 
         A word surely counted in the same period (answered before the earliest end any word of it
         allowed) keeps the count and may move that end later: whole-second Resets of 2 and then
         1, a few milliseconds apart, pin a 2 s window's end to those milliseconds, where the last
         word's alone left a second of doubt, the count unknown, and the reserve whole again (6
-        of the 13 a window left us). Any other word leaves the count unknown, as does a 429; the
-        earliest end still moves later with it, which holds for whatever period the word is in,
-        since periods follow one another."""
+        of the 13 a window left us). Any other word leaves the count unknown, as does the first
+        word after a 429 (which forgets the previous one); the earliest end still moves later
+        with it, which holds for whatever period the word is in, since periods follow one another."""
         if previous is None:
-            self._period_ours = None
+            self._period_opened = None
         elif word.sent_at >= previous.until and came_back:
             answers, ended_after = self._counted_answers, self._period_ends_after
             if len(answers) == answers.maxlen and answers[0] >= ended_after:
-                self._period_ours = None  # the answers that would tell are no longer kept
+                self._period_opened = None  # the answers that would tell are no longer kept
             else:
                 since = takewhile(lambda answered: answered >= ended_after, reversed(answers))  # in time order
-                self._period_ours = self.inflight + sum(1 for _ in since)
+                self._period_opened = (self.inflight + sum(1 for _ in since), self._tickets)
             self._period_ends_after = word.ends_after
             return
         elif word.answered_at >= self._period_ends_after:
-            self._period_ours = None
+            self._period_opened = None
         self._period_ends_after = max(self._period_ends_after, word.ends_after)
 
     def _maybe_uncounted(self, word: Word) -> int:
@@ -429,7 +437,6 @@ class RateLimitState:
         # The server's last word was wrong (another client, or a Reset that was not a refill):
         # after the pause the budget is unknown until an answer says it again.
         self.budget.forget()
-        self._period_ours = None
         self._said.clear()
         self._unsettled.clear()
         self.estimate.spent_seen = True
