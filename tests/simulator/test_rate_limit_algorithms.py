@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from watchdog.simulator import Scenario, Simulator, create_app
 from watchdog.simulator.ratelimit import ALGORITHMS, KeyBudgets, budget
@@ -131,6 +132,25 @@ def test_a_bursty_other_client_sends_its_whole_share_at_one_moment_per_window() 
     for window in range(4):
         in_window = [t for t in times if window * 5 <= t < window * 5 + 5]
         assert len(in_window) == 5 and len(set(in_window)) == 1
+
+
+def test_an_other_client_that_leaves_sends_nothing_from_then_on() -> None:
+    """until_seconds: the tool stops at that time (a batch job that ends), and the whole budget is
+    the daemon's again."""
+    budgets = KeyBudgets("fixed_aligned", 9, 3.0, others=[("steady", 1 / 3, 4.0)])
+    budgets.admit("k", 30.0)
+    other = budgets.others["k"][0].log
+    assert other.admitted_at == [0.5, 1.5, 2.5, 3.5]
+    # With the first admission above, all 9 of the window at 30 s are ours.
+    assert all(budgets.admit("k", 30.0).allowed for _ in range(8))
+    assert not budgets.admit("k", 30.0).allowed
+
+
+def test_a_scenario_says_when_an_other_client_leaves() -> None:
+    scenario = _scenario(other_clients=[{"pattern": "bursty", "share": 0.5, "until_seconds": 120}])
+    assert scenario.rate_limit is not None and scenario.rate_limit.other_clients[0].until_seconds == 120
+    with pytest.raises(ValidationError, match="until_seconds"):
+        _scenario(other_clients=[{"share": 0.5, "until_seconds": 0}])
 
 
 def _scenario(**rate_limit: object) -> Scenario:

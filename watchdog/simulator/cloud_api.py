@@ -44,7 +44,7 @@ class CloudApi:
             if limit is None
             else KeyBudgets(
                 limit.algorithm, limit.limit, limit.window_seconds, seed=scenario.seed or 0,
-                others=[(other.pattern, other.share) for other in limit.other_clients],
+                others=[(other.pattern, other.share, other.until_seconds) for other in limit.other_clients],
             )
         )
 

@@ -226,6 +226,8 @@ def budget(algorithm: str, limit: int, window: float) -> Budget:
 # -- other clients on the same key ----------------------------------------------------------------
 
 Pattern = Literal["steady", "bursty"]
+# (pattern, share of the limit per window), optionally with the time it leaves (OtherClient).
+OtherSpec = tuple[Pattern, float] | tuple[Pattern, float, float | None]
 
 
 @dataclass
@@ -239,18 +241,22 @@ class OtherClientLog:
 
 
 class OtherClient:
-    """Another tool using the key: `share` of the limit per window, from t = 0.
+    """Another tool using the key: `share` of the limit per window, from t = 0 until `until`
+    (None: for good; a tool that leaves gives its share back, and the daemon should take it).
 
     steady: evenly spread, half a period off every window boundary; bursty: the whole share at
     once at a random moment of each window (seeded), as a cron job or a CI run would.
     """
 
-    def __init__(self, pattern: Pattern, per_window: int, window: float, rng: random.Random) -> None:
+    def __init__(
+        self, pattern: Pattern, per_window: int, window: float, rng: random.Random, *, until: float | None = None
+    ) -> None:
         self.pattern, self.per_window, self.window = pattern, per_window, window
         self._rng = rng
+        self._until = math.inf if until is None else until
         self.log = OtherClientLog()
         self._times = self._schedule()
-        self.next_at = next(self._times)
+        self.next_at = self._next()
 
     def _schedule(self) -> Iterator[float]:
         period = self.window / self.per_window
@@ -267,7 +273,11 @@ class OtherClient:
             index += 1
 
     def advance(self) -> None:
-        self.next_at = next(self._times)
+        self.next_at = self._next()
+
+    def _next(self) -> float:
+        at = next(self._times)
+        return at if at < self._until else math.inf  # left: never due again
 
 
 class KeyBudgets:
@@ -279,7 +289,7 @@ class KeyBudgets:
         limit: int,
         window: float,
         *,
-        others: list[tuple[Pattern, float]] = (),  # type: ignore[assignment]
+        others: list[OtherSpec] = (),  # type: ignore[assignment]
         seed: int = 0,
     ) -> None:
         self.algorithm, self.limit, self.window = algorithm, limit, window
@@ -299,8 +309,8 @@ class KeyBudgets:
             found = self._budgets[key] = budget(self.algorithm, self.limit, self.window)
             rng = random.Random(f"{self._seed}:{key}:others")
             self.others[key] = [
-                OtherClient(pattern, max(1, round(share * self.limit)), self.window, rng)
-                for pattern, share in self._others_spec
+                OtherClient(pattern, max(1, round(share * self.limit)), self.window, rng, until=until[0] if until else None)
+                for pattern, share, *until in self._others_spec
             ]
         return found
 

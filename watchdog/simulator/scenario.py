@@ -82,7 +82,8 @@ what no source shows, chosen so that a client safe against it is safe against th
                                    # it: ASSUMED possible), read by each answer's Date header
       body: empty                  # empty (documented) | error (a connect-style 429 error body)
       other_clients:               # other tools on the same key, sharing its budget
-        - {pattern: steady, share: 0.33}   # steady | bursty; share of the limit per window
+        - {pattern: steady, share: 0.33}   # steady | bursty; share of the limit per window;
+                                   # until_seconds: 300 makes it stop then (a tool that leaves)
     restart:
       delay_seconds: 3             # time spent restarting before the script decides the outcome
       rejected_states: [PROVISIONING, PAUSED]   # restart answers 400 here: OBSERVED (Confluent's
@@ -187,6 +188,7 @@ class OtherClientSpec(_Model):
 
     pattern: Literal["steady", "bursty"] = "steady"
     share: float = Field(gt=0, le=1)  # of the limit, per window
+    until_seconds: PositiveFloat | None = None  # it sends nothing from then on (None: never stops)
 
 
 class RateLimitSpec(_Model):
