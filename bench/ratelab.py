@@ -41,7 +41,8 @@ class Case:
     window: float
     backlog: int
     retry_after: bool = True
-    others: tuple[tuple[str, float], ...] = ()  # (steady | bursty, share of the limit)
+    # (steady | bursty, share of the limit), and optionally when that client leaves (seconds)
+    others: tuple[tuple[str, float] | tuple[str, float, float], ...] = ()
     latency: tuple[float, float] = (0.05, 0.15)
     arrival: tuple[float, float] = (0.0, 0.0)  # before the server counts a request (out of order)
     reset_format: str = "seconds"  # X-RateLimit-Reset: relative seconds | unix_time
@@ -64,7 +65,9 @@ class Case:
         rate_limit = {
             "limit": self.limit, "window_seconds": self.window, "algorithm": self.algorithm,
             "headers": self.headers, "retry_after": self.retry_after, "reset_format": self.reset_format,
-            "other_clients": [{"pattern": p, "share": s} for p, s in self.others],
+            "other_clients": [
+                {"pattern": p, "share": s, "until_seconds": until[0] if until else None} for p, s, *until in self.others
+            ],
         }
         connectors = [{"name": f"conn-{i:05d}"} for i in range(self.backlog)]
         return fixtures.scenario(
@@ -120,10 +123,16 @@ def _config(case: Case, base_url: str = "http://sim") -> Any:
 
 
 async def _daemon(case: Case) -> Measured:
+    return (await play_daemon(case))[0]
+
+
+async def play_daemon(case: Case) -> tuple[Measured, Simulator]:
+    """The daemon's run on virtual time (inside virtualtime.run), and the simulator it ran
+    against, for a look at every call (bench/leave.py)."""
     simulator = Simulator(case.scenario(), clock=asyncio.get_running_loop().time)
     daemon = fixtures.virtual_daemon(_config(case), simulator, seed=case.seed)
     await daemon.run_once()
-    return measure(case, "daemon", simulator, lost=case.backlog - _accepted(daemon))
+    return measure(case, "daemon", simulator, lost=case.backlog - _accepted(daemon)), simulator
 
 
 async def run_daemon_real(case: Case) -> Measured:

@@ -32,6 +32,7 @@ waiting on the pace, the ceiling itself rises by CREEP_STEP until a 429 at pace 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 # After a 429 while pacing: at most this fraction of the rate that was refused.
@@ -54,6 +55,18 @@ CREEP_GAP = 0.4
 CEILING_CUT = 0.05
 # A race lost to another client (a 429 although the server's word left room): take this much less.
 CONTENTION_DECREASE = 0.8
+# A ceiling cut by 429s is not forever: the client that shared the key may have left, and nothing
+# but a probe can tell (with headers on 429 only, an answer shows nobody's use; on a server that
+# refills gradually, room in its Remaining is also what our own cut leaves). Once no 429 has come
+# for this long (and for at least REGROW_INTERVALS creep intervals), the ceiling and the rate rise
+# together by CREEP_STEP per creep interval while the pace holds back a backlog: AIMD's additive
+# increase, never stopped. On a key still shared that is a 429 per quarter hour or so (issue 10:
+# one per many windows); on a key given back, its whole rate again a few minutes later. Without it,
+# a key shared for its first five minutes was used at two thirds of its rate for good (the
+# benchmark's "client that leaves" table). A quarter hour, not less: a run alone whose climb
+# crossed the limit once (a 429 at our pace) would take one more 429 every such period.
+REGROW_AFTER = 900.0
+REGROW_INTERVALS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +90,7 @@ class RateEstimate:
         self._quiet_since = 0.0  # last 429 or last creep step
         self._paced_refusal = False  # a 429 came while pacing: the ceiling is measured, not guessed
         self.contended = False  # another client was seen racing us (on_contention)
+        self._last_429 = 0.0  # when the last 429 (or lost race) came
 
     # -- headers ---------------------------------------------------------------------------------
 
@@ -110,7 +124,7 @@ class RateEstimate:
         which callers resume at `resume_at`; `admitted`: our admitted requests so far."""
         refused_at = now if refused_at is None else refused_at
         last = self._last
-        self._quiet_since = now
+        self._quiet_since = self._last_429 = now
         if last is not None and admitted == last.admitted:
             # Nothing got through since the last resume: that pause was too short (a backoff
             # without Retry-After, or several refusals of one burst). Not a sample; capacity
@@ -166,13 +180,15 @@ class RateEstimate:
         """A 429 although the server's last word left room: another client took it. Not a
         measurement of the key's rate, but a sign to take less of it (AIMD's decrease), and to
         creep back no higher than where we were."""
-        self._quiet_since = now
+        self._quiet_since = self._last_429 = now
         self.contended = True
         if pace is None:
             return
         self.measured = pace * CONTENTION_DECREASE if self.measured is None else min(self.measured, pace) * CONTENTION_DECREASE
-        if self._creep_ceiling is None:
-            self._creep_ceiling = pace
+        # The creep stays below the pace that lost the race, as below one refused at (on_refusal):
+        # back at that pace, the race is lost again (a token bucket shared with a steady third was
+        # raced 19 times in 5,000 restarts; 3 with this cut). Regrown as every cut is (creep).
+        self._creep_ceiling = pace if self._creep_ceiling is None else min(self._creep_ceiling, pace * (1.0 - CEILING_CUT))
 
     def _creep_interval(self, limit: int | None) -> float:
         # Quick steps only toward a ceiling the headers cap at N per longest Reset. Without the
@@ -189,9 +205,9 @@ class RateEstimate:
         if self.measured is None or self._creep_ceiling is None or now - self._quiet_since < self._creep_interval(limit):
             return False
         self._quiet_since = now
-        ceiling = self._creep_ceiling
-        if limit is not None and self._longest_reset > 0:
-            ceiling = min(ceiling, limit / self._longest_reset)
+        # No key sustains more than N per longest Reset (module docstring).
+        cap = limit / self._longest_reset if limit is not None and self._longest_reset > 0 else math.inf
+        ceiling = min(self._creep_ceiling, cap)
         step = self.measured * CREEP_STEP
         if not self.contended and not self._paced_refusal:
             step = max(step, (ceiling - self.measured) * CREEP_GAP)
@@ -203,9 +219,21 @@ class RateEstimate:
                 # one 429 per run buys the key's real rate, where a low guess would cost time
                 # for good. A 429 at pace fixes the ceiling below it (on_refusal).
                 self._creep_ceiling *= 1.0 + CREEP_STEP
+            elif busy and ceiling < cap and self._regrows(now, limit):
+                self._creep_ceiling = min(cap, ceiling * (1.0 + CREEP_STEP))
+                self.measured = min(self._creep_ceiling, self.measured * (1.0 + CREEP_STEP))
+                return True
             return False
         self.measured = raised
         return True
+
+    def _regrows(self, now: float, limit: int | None) -> bool:
+        """The ceiling, reached with a backlog and below N per longest Reset, may rise
+        (REGROW_AFTER): it was cut by 429s or races (a guessed one rises anyway, in creep), and no
+        429 has come for long."""
+        if not (self._paced_refusal or self.contended):
+            return False
+        return now - self._last_429 >= max(REGROW_AFTER, REGROW_INTERVALS * self._creep_interval(limit))
 
     def rate(self, limit: int | None, reserve: int, *, share: float | None = None) -> float | None:
         """The sustained rate to pace under (before the safety margin), or None if unknown.
