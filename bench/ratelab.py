@@ -95,11 +95,18 @@ class Measured:
     other_sent: int = 0
     other_refused: int = 0
     windows: int = 0  # windows the run spanned
+    even: float | None = None  # seconds for the best even pacing (even_pacing_seconds); alone only
     notes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ratio(self) -> float:
         return self.seconds / self.ideal if self.ideal > 0 else float("nan")
+
+    @property
+    def even_ratio(self) -> float | None:
+        """Time / ideal of the best even pacing: the bound of a limiter that spaces its requests
+        evenly where the server does not say there is room (state.py, rule 3)."""
+        return None if self.even is None or self.ideal <= 0 else self.even / self.ideal
 
 
 def run_daemon(case: Case) -> Measured:
@@ -183,6 +190,7 @@ def measure(case: Case, client: str, simulator: Simulator, *, lost: int) -> Meas
         use=use, use_of_left=use_of_left,
         other_sent=sum(log.sent for log in others), other_refused=sum(log.refused for log in others),
         windows=max(1, math.ceil((end - start) / case.window)),
+        even=None if case.shared else even_pacing_seconds(case, len(admitted), start),
     )
 
 
@@ -202,6 +210,30 @@ def ideal_seconds(case: Case, requests: int, start: float) -> float:
             t += max(verdict.wait_exact, 1e-6)
     ceiling = (requests - 1) / case.max_requests_per_second
     return max(last - start, ceiling)
+
+
+def even_pacing_seconds(case: Case, requests: int, start: float) -> float:
+    """First to last of `requests` spaced evenly from `start` at the fastest rate at which the
+    algorithm admits them all, found to 0.1% (never above the limit per window, which no algorithm
+    sustains). That is a client that knows the key's rate from the start and paces at it with no
+    margin: no limiter that spaces requests evenly where the server says nothing is faster. Where
+    the ideal bursts a window that comes back whole, it is slower than the ideal."""
+    if requests <= 1:
+        return 0.0
+
+    def admits_all(rate: float) -> bool:
+        budgets = case.budgets()
+        return all(budgets.admit(fixtures.API_KEY, start + k / rate).allowed for k in range(requests))
+
+    low, high = 0.0, case.limit / case.window
+    if not admits_all(high):
+        while high - low > high * 0.001:
+            middle = (low + high) / 2
+            low, high = (middle, high) if admits_all(middle) else (low, middle)
+        high = low
+    if high <= 0:
+        return math.inf
+    return max((requests - 1) / high, (requests - 1) / case.max_requests_per_second)
 
 
 def _mean(values: list[float]) -> float:
