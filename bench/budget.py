@@ -23,14 +23,13 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 
 from watchdog.simulator.ratelimit import ALGORITHMS
 
 from . import fixtures
 from .ratelab import Case, Measured, run_daemon, run_daemon_real, run_naive
-from .report import emit, progress, table
+from .report import emit, run_cases, table
 
 SETTINGS = ((60, 10.0), (20, 2.0))
 BACKLOGS = (200, 5_000)
@@ -142,10 +141,7 @@ NOTES = [
 
 def main() -> int:
     fixtures.quiet_logs()
-    all_cases = cases()
-    progress(f"budget: {len(all_cases)} cases, each with the daemon and the naive client, on 2 processes")
-    with ProcessPoolExecutor(max_workers=2) as pool:
-        rows = list(pool.map(run_case, all_cases))
+    rows = run_cases("budget", run_case, cases(), each=", each with the daemon and the naive client")
     for limit, window in SETTINGS:
         emit(rows_table([r for r in rows if (r.daemon.case.limit, r.daemon.case.window) == (limit, window)], limit, window))
     virtual, real = real_time_check()

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 
 from . import fixtures, virtualtime
 from .budget import LATENCY
 from .ratelab import OWN_ENDPOINTS, Case, Measured, play_daemon, run_daemon
-from .report import emit, progress, table
+from .report import emit, run_cases, table
 
 LEAVES_AT = 300.0
 BACKLOG = 8_000
@@ -118,10 +117,7 @@ NOTES = [
 
 
 def main() -> int:
-    all_cases = cases()
-    progress(f"leave: {len(all_cases)} cases, each also alone, on 2 processes")
-    with ProcessPoolExecutor(max_workers=2) as pool:
-        rows = list(pool.map(run_case, all_cases))
+    rows = run_cases("leave", run_case, cases(), each=", each also alone")
     lines, met = [], 0
     for left in rows:
         c, missed = left.measured.case, misses(left)

@@ -1,4 +1,4 @@
-"""Printing: the machine the numbers came from, and plain-text tables."""
+"""Printing: the machine the numbers came from, and plain-text tables; running a table's cases."""
 
 from __future__ import annotations
 
@@ -7,8 +7,13 @@ import os
 import platform
 import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
+from typing import TypeVar
+
+C = TypeVar("C")
+R = TypeVar("R")
 
 
 def machine() -> str:
@@ -53,6 +58,14 @@ def emit(text: str) -> None:
 def progress(message: str) -> None:
     """Where a long benchmark is, on stderr, so that stdout holds only the tables."""
     print(f"  ... {message}", file=sys.stderr, flush=True)
+
+
+def run_cases(name: str, run: Callable[[C], R], cases: Sequence[C], *, each: str = "") -> list[R]:
+    """`run` on every case, on 2 processes (the machines these run on have 2 cores), in order;
+    `each` says what a case runs beyond the daemon, for the progress line."""
+    progress(f"{name}: {len(cases)} cases{each}, on 2 processes")
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(run, cases))
 
 
 def percentile(values: Sequence[float], p: float) -> float:

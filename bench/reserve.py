@@ -13,7 +13,6 @@ and at least 0.9 of what the other tool leaves (issue 10's shared target).
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 
 from watchdog.simulator.ratelimit import ALGORITHMS
@@ -21,7 +20,7 @@ from watchdog.simulator.ratelimit import ALGORITHMS
 from . import fixtures
 from .budget import BACKLOGS, LATENCY, OTHER, SETTINGS
 from .ratelab import Case, Measured, run_daemon
-from .report import emit, progress, table
+from .report import emit, run_cases, table
 
 
 def their_share(limit: int) -> int:
@@ -68,10 +67,7 @@ NOTES = [
 
 
 def main() -> int:
-    all_cases = cases()
-    progress(f"reserve: {len(all_cases)} cases on 2 processes")
-    with ProcessPoolExecutor(max_workers=2) as pool:
-        measured = list(pool.map(run_case, all_cases))
+    measured = run_cases("reserve", run_case, cases())
     lines, verdicts = [], []
     for m in measured:
         verdict = ""
