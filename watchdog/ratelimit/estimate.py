@@ -27,7 +27,10 @@ second late, so a sample over a span of s seconds may be low by up to a factor s
 never passes N per longest Reset: every common algorithm's Reset is at most its window, so no key
 sustains more than that. With no X-RateLimit-Limit ever seen, that ceiling is a guess (a sample
 taken right after a sliding counter's boundary is a trickle): at the ceiling, with a backlog
-waiting on the pace, the ceiling itself rises by CREEP_STEP until a 429 at pace fixes it.
+waiting on the pace, the ceiling itself rises by CREEP_STEP until a 429 at pace fixes it. Each
+429 at our pace, and each race lost to another client, cuts the ceiling `CEILING_CUT` below the
+pace it came at; a quarter hour after the last one (`REGROW_AFTER`) a cut ceiling rises again,
+since the client that took the difference may have left.
 """
 
 from __future__ import annotations
@@ -179,7 +182,7 @@ class RateEstimate:
     def on_contention(self, now: float, pace: float | None) -> None:
         """A 429 although the server's last word left room: another client took it. Not a
         measurement of the key's rate, but a sign to take less of it (AIMD's decrease), and to
-        creep back no higher than where we were."""
+        creep back to no more than just below where we were."""
         self._quiet_since = self._last_429 = now
         self.contended = True
         if pace is None:
@@ -187,7 +190,7 @@ class RateEstimate:
         self.measured = pace * CONTENTION_DECREASE if self.measured is None else min(self.measured, pace) * CONTENTION_DECREASE
         # The creep stays below the pace that lost the race, as below one refused at (on_refusal):
         # back at that pace, the race is lost again (a token bucket shared with a steady third was
-        # raced 19 times in 5,000 restarts; 3 with this cut). Regrown as every cut is (creep).
+        # raced 19 times in 5,000 restarts, 5 with this cut). It regrows as every cut does (creep).
         self._creep_ceiling = pace if self._creep_ceiling is None else min(self._creep_ceiling, pace * (1.0 - CEILING_CUT))
 
     def _creep_interval(self, limit: int | None) -> float:
