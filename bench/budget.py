@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from watchdog.simulator.ratelimit import ALGORITHMS
 
 from . import fixtures
-from .ratelab import Case, Measured, run_daemon, run_daemon_real, run_naive
+from .ratelab import Case, Measured, even_pacing_ratio, run_daemon, run_daemon_real, run_naive
 from .report import emit, run_cases, table
 
 SETTINGS = ((60, 10.0), (20, 2.0))
@@ -87,8 +87,8 @@ def misses(row: Row) -> list[str]:
         if c.headers == "never" and d.refused > n.refused / 10:
             found.append(f"{d.refused} 429s without headers (target <= naive's {n.refused} / 10)")
         if d.ratio > 1.1:
-            even = "" if d.even_ratio is None else f"; even pacing at the key's rate: {d.even_ratio:.3f}"
-            found.append(f"time / ideal {d.ratio:.3f} (target <= 1.1{even})")
+            even = even_pacing_ratio(d)
+            found.append(f"time / ideal {d.ratio:.3f} (target <= 1.1; even pacing at the key's rate: {even:.3f})")
         return found
     if c.headers == "always" and d.refused:
         found.append(f"{d.refused} 429s with headers on every answer (target 0)")

@@ -80,10 +80,8 @@ def run_case(case: Case) -> Left:
     shared = range(math.floor(min(admitted) / case.window) + 1, math.floor(left_at / case.window))
     per_minute_limit = case.limit * 60.0 / case.window
     minutes = math.floor((max(admitted) - left_at) / 60.0)
-    per_minute = [
-        sum(1 for t in admitted if left_at + 60 * m <= t < left_at + 60 * (m + 1)) / per_minute_limit
-        for m in range(minutes)
-    ]
+    ours_per_minute = Counter(math.floor((t - left_at) / 60.0) for t in admitted if t >= left_at)
+    per_minute = [ours_per_minute[m] / per_minute_limit for m in range(minutes)]
     alone = run_daemon(replace(case, others=(), backlog=case.backlog // 2))
     return Left(
         measured=measured,

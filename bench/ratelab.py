@@ -95,18 +95,12 @@ class Measured:
     other_sent: int = 0
     other_refused: int = 0
     windows: int = 0  # windows the run spanned
-    even: float | None = None  # seconds for the best even pacing (even_pacing_seconds); alone only
+    start: float = 0.0  # when its first request went: where the ideal (and even pacing) start
     notes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ratio(self) -> float:
         return self.seconds / self.ideal if self.ideal > 0 else float("nan")
-
-    @property
-    def even_ratio(self) -> float | None:
-        """Time / ideal of the best even pacing: the bound of a limiter that spaces its requests
-        evenly where the server does not say there is room (state.py, rule 3)."""
-        return None if self.even is None or self.ideal <= 0 else self.even / self.ideal
 
 
 def run_daemon(case: Case) -> Measured:
@@ -190,7 +184,7 @@ def measure(case: Case, client: str, simulator: Simulator, *, lost: int) -> Meas
         use=use, use_of_left=use_of_left,
         other_sent=sum(log.sent for log in others), other_refused=sum(log.refused for log in others),
         windows=max(1, math.ceil((end - start) / case.window)),
-        even=None if case.shared else even_pacing_seconds(case, len(admitted), start),
+        start=start,
     )
 
 
@@ -210,6 +204,14 @@ def ideal_seconds(case: Case, requests: int, start: float) -> float:
             t += max(verdict.wait_exact, 1e-6)
     ceiling = (requests - 1) / case.max_requests_per_second
     return max(last - start, ceiling)
+
+
+def even_pacing_ratio(measured: Measured) -> float:
+    """Time / ideal of the best even pacing for the same requests from the same start: the bound
+    of a limiter that spaces its requests evenly where the server does not say there is room
+    (state.py, rule 3). Computed only where asked (a missed time target): a search of its own."""
+    seconds = even_pacing_seconds(measured.case, measured.admitted, measured.start)
+    return seconds / measured.ideal if measured.ideal > 0 else float("nan")
 
 
 def even_pacing_seconds(case: Case, requests: int, start: float) -> float:
