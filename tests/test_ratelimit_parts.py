@@ -15,6 +15,7 @@ from watchdog.ratelimit.estimate import (
     CREEP_EVERY,
     CREEP_GAP,
     CREEP_STEP,
+    GUESS_STEP,
     REGROW_AFTER,
     RateEstimate,
 )
@@ -443,6 +444,22 @@ def test_with_no_limit_said_the_ceiling_is_a_guess_probed_until_a_429_at_pace() 
     for step in range(1, 60):
         estimate.creep(401.0 + 10.0 * step)
     assert estimate.measured is not None and estimate.measured <= probed * 0.95  # the ceiling is real now
+
+
+def test_a_guessed_ceiling_reached_with_a_backlog_rises_a_tenth_per_creep_interval() -> None:
+    """With no limit said and no 429 yet at our pace, the ceiling is only the first sample's guess,
+    and that sample may be a trickle (a sliding counter just after its boundary, at a fifth of the
+    key's rate): at the ceiling, the rate rises by GUESS_STEP each interval, so that a run of a few
+    dozen intervals reaches the key's rate, where CREEP_STEP every other interval took some eighty."""
+    estimate = RateEstimate()
+    estimate.on_refusal(now=0.0, resume_at=0.0, admitted=0)
+    estimate.on_refusal(now=10.0, resume_at=10.0, admitted=10)  # 1/s over 10 s, ceiling 1.11/s
+    rates = []
+    for step in range(1, 25):
+        assert estimate.creep(10.0 + 10.0 * step)  # a step every interval
+        rates.append(estimate.measured)
+    assert rates[-1] == pytest.approx(rates[-2] * (1 + GUESS_STEP))
+    assert rates[-1] > 5.0  # five times the first sample within 24 intervals
 
 
 def test_sparse_traffic_never_raises_the_ceiling() -> None:

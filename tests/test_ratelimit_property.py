@@ -60,8 +60,14 @@ Still failing after those fixes, all without rate headers, reported rather than 
   pace; a deeper cut after a second refusal fixed it, and cost 5 to 8% more time in about 25 of
   the benchmark's 144 rows, most on a shared key);
 - one request per second (a GCRA, an anchored window, a sliding log), Retry-After only: 1.51 to
-  1.61 x against 1.5 (each whole-second Retry-After is the whole window);
-- a sliding counter of 5 per 43 s with no hint at all: 4.05 x against 4;
+  1.61 x against 1.5 (each whole-second Retry-After is the whole window). A floor under the
+  decrease at what was admitted from the last resume point to the 429 brought them to 1.32 to
+  1.44, but in the benchmark took one to three more 429s on twelve rows (one or two fewer on
+  six), most on a token bucket or GCRA: a resume point rounded up by up to a second finds a
+  bucket holding up to a second's refill, so what followed it is no proof of the key's rate.
+  Not landed;
+- a sliding counter of 5 per 43 s with no hint at all: 4.05 x against 4 (of the kind fixed below,
+  its draw not kept, so not replayed);
 - an anchored window of 205 per 53 s shared with a bursty client, no hint at all: 9 429s in 4
   windows against 8.
 
@@ -86,6 +92,13 @@ every 5 s. With the limit known (from the 429's headers), a stretch less than a 
 than the window is now read as maybe shorter than it (limit per window and span, 5 per 2.06 s),
 and while the creep closes the gap to its ceiling it steps once a window: 1.32 (kept as an
 explicit example).
+
+A sliding counter of 5 per 47 s with no hint at all took 4.10 x the ideal against the bound of 4
+(1,200 examples, logged). The first sample was a trickle, a fifth of the key's rate; no header
+said the limit, so its ceiling was only a guess, and at that ceiling the rate rose 2% every other
+creep interval. It now rises a tenth each interval until a 429 at our pace fixes the ceiling
+(GUESS_STEP in estimate.py): 2.2 x (kept as an explicit example). The sliding counter of 5 per
+43 s listed above is of the same kind.
 
 Found and fixed this way too: a sliding counter of 5 per 42 s with headers on every answer took
 one 429, because the first paced look came right after the burst the pace was learned in (the pacer
@@ -168,6 +181,9 @@ def servers(draw: st.DrawFn) -> Case:
                    arrival=(0.0, 0.03030168617134594), max_concurrent_requests=16, seed=325))
 # A sliding counter's trickle right after its boundary taken for its rate (module docstring).
 @example(case=Case("sliding_counter", "on_429", 5, 1.0, 40, latency=(0.005, 0.005), max_concurrent_requests=16, seed=151))
+# A guessed ceiling from a trickle's sample, with no hint at all, rising too slowly (module docstring).
+@example(case=Case("sliding_counter", "never", 5, 47.0, 40, retry_after=False, latency=(0.005, 0.06941439942945757),
+                   max_concurrent_requests=16, seed=39587))
 def test_the_limiter_keeps_its_promises_against_any_server(case: Case) -> None:
     fixtures.quiet_logs()
     run = ratelab.run_daemon(case)

@@ -27,7 +27,7 @@ second late, so a sample over a span of s seconds may be low by up to a factor s
 never passes N per longest Reset: every common algorithm's Reset is at most its window, so no key
 sustains more than that. With no X-RateLimit-Limit ever seen, that ceiling is a guess (a sample
 taken right after a sliding counter's boundary is a trickle): at the ceiling, with a backlog
-waiting on the pace, the ceiling itself rises by CREEP_STEP until a 429 at pace fixes it. Each
+waiting on the pace, the ceiling and the rate rise by GUESS_STEP until a 429 at pace fixes it. Each
 429 at our pace, and each race lost to another client, cuts the ceiling `CEILING_CUT` below the
 pace it came at; a quarter hour after the last one (`REGROW_AFTER`) a cut ceiling rises again,
 since the client that took the difference may have left.
@@ -54,6 +54,13 @@ FAST_CREEP_EVERY = 1.0
 # After such a 429 the ceiling may still be above the key's rate (it is cut by CEILING_CUT a
 # time), and fast steps would find it again and again.
 CREEP_GAP = 0.4
+# A guessed ceiling (no limit in any header, no 429 yet at our pace) reached with a backlog rises
+# by this much per creep interval, and the rate with it, until a 429 at our pace fixes it. The
+# first sample may be a trickle: a sliding counter's of 5 per 47 s with no hint at all was a fifth
+# of the key's rate, and rising by CREEP_STEP (the ceiling one interval, the rate the next) its
+# backlog of 40 took 4.1 x the ideal; by a tenth each interval, 2.2. The cost: the one 429 at our
+# pace that fixes the ceiling comes sooner in a run, or in a run that ended before it.
+GUESS_STEP = 0.1
 # A 429 met while pacing caps the creep this far below the rate that met it.
 CEILING_CUT = 0.05
 # A race lost to another client (a 429 although the server's word left room): take this much less.
@@ -218,10 +225,12 @@ class RateEstimate:
         if raised <= self.measured:
             if limit is None and busy and not self._paced_refusal and not self.contended:
                 # At the ceiling, and it is only a guess: no header said the limit, and no 429 has
-                # yet come at our pace. Raise it slowly until one does (AIMD's additive increase):
+                # yet come at our pace. Raise it, and the rate with it, until one does (GUESS_STEP):
                 # one 429 per run buys the key's real rate, where a low guess would cost time
                 # for good. A 429 at pace fixes the ceiling below it (on_refusal).
-                self._creep_ceiling *= 1.0 + CREEP_STEP
+                self._creep_ceiling *= 1.0 + GUESS_STEP
+                self.measured = min(self._creep_ceiling, self.measured * (1.0 + GUESS_STEP))
+                return True
             elif busy and ceiling < cap and self._regrows(now, limit):
                 self._creep_ceiling = min(cap, ceiling * (1.0 + CREEP_STEP))
                 self.measured = min(self._creep_ceiling, self.measured * (1.0 + CREEP_STEP))
