@@ -222,21 +222,23 @@ class RateEstimate:
         if not self.contended and not self._paced_refusal:
             step = max(step, (ceiling - self.measured) * CREEP_GAP)
         raised = min(ceiling, self.measured + step)
-        if raised <= self.measured:
-            if limit is None and busy and not self._paced_refusal and not self.contended:
-                # At the ceiling, and it is only a guess: no header said the limit, and no 429 has
-                # yet come at our pace. Raise it, and the rate with it, until one does (GUESS_STEP):
-                # one 429 per run buys the key's real rate, where a low guess would cost time
-                # for good. A 429 at pace fixes the ceiling below it (on_refusal).
-                self._creep_ceiling *= 1.0 + GUESS_STEP
-                self.measured = min(self._creep_ceiling, self.measured * (1.0 + GUESS_STEP))
-                return True
-            elif busy and ceiling < cap and self._regrows(now, limit):
-                self._creep_ceiling = min(cap, ceiling * (1.0 + CREEP_STEP))
-                self.measured = min(self._creep_ceiling, self.measured * (1.0 + CREEP_STEP))
-                return True
+        if raised > self.measured:
+            self.measured = raised
+            return True
+        # At the ceiling. It rises, and the rate with it, only while a backlog waits on the pace:
+        if not busy:
             return False
-        self.measured = raised
+        if limit is None and not self._paced_refusal and not self.contended:
+            # ... by GUESS_STEP where it is only a guess (no header said the limit, and no 429
+            # has yet come at our pace), until a 429 at pace fixes it below (on_refusal): one 429
+            # per run buys the key's real rate, where a low guess would cost time for good;
+            grow = GUESS_STEP
+        elif ceiling < cap and self._regrows(now, limit):
+            grow = CREEP_STEP  # ... by CREEP_STEP where cut by 429s long ago (REGROW_AFTER).
+        else:
+            return False
+        self._creep_ceiling = min(cap, ceiling * (1.0 + grow))
+        self.measured = min(self._creep_ceiling, self.measured * (1.0 + grow))
         return True
 
     def _regrows(self, now: float, limit: int | None) -> bool:
