@@ -40,6 +40,16 @@ def answer(limiter: RateLimitState, sent: float, answered: float, remaining: int
     limiter.on_response(sent, answered, status, RateLimitHeaders(limit=20, remaining=remaining, reset=reset), ticket=ticket)
 
 
+def creep_at_pace(estimate: RateEstimate, now: float, limit: int | None = None, *, used: bool = True) -> bool:
+    """A creep step at `now` after about a creep interval (10 s here) in which a backlog went out at
+    the pace (`used`), or in which nothing did."""
+    pace = estimate.measured
+    if used and pace is not None:
+        for _ in range(math.ceil(pace * 10.0)):
+            estimate.on_admitted()
+    return estimate.creep(now, limit, pace=pace)
+
+
 # -- the pacer ------------------------------------------------------------------------------------
 
 
@@ -405,7 +415,7 @@ def test_a_ceiling_cut_by_429s_regrows_after_a_quarter_hour_without_one() -> Non
     times = [301.0 + 10.0 * step for step in range(1, 120)]
     rates = []
     for now in times:
-        estimate.creep(now, limit=60, busy=now < 1000.0 or now >= 1100.0)
+        creep_at_pace(estimate, now, limit=60, used=now < 1000.0 or now >= 1100.0)
         rates.append(estimate.measured)
     held = [rate for now, rate in zip(times, rates, strict=True) if now < 300.0 + REGROW_AFTER]
     assert max(held) <= cut * (1 + CREEP_STEP) ** 3  # only what the slow creep under the cut allows
@@ -428,7 +438,7 @@ def test_the_headers_cap_a_regrowing_ceiling_at_the_limit_per_longest_reset() ->
     estimate.on_refusal(now=10.0, resume_at=10.0, admitted=50, limit=60)
     estimate.on_refusal(now=300.0, resume_at=301.0, admitted=1500, limit=60)
     for step in range(1, 400):
-        estimate.creep(301.0 + 10.0 * step, limit=60)
+        creep_at_pace(estimate, 301.0 + 10.0 * step, limit=60)
     assert estimate.measured == pytest.approx(6.0)
 
 
@@ -437,7 +447,7 @@ def test_with_no_limit_said_the_ceiling_is_a_guess_probed_until_a_429_at_pace() 
     estimate.on_refusal(now=0.0, resume_at=0.0, admitted=0)
     estimate.on_refusal(now=10.0, resume_at=10.0, admitted=50)  # 5/s, ceiling 5.56/s
     for step in range(1, 40):
-        estimate.creep(10.0 + 10.0 * step)
+        creep_at_pace(estimate, 10.0 + 10.0 * step)
     probed = estimate.measured
     assert probed is not None and probed > 5.0 * 10 / 9 * (1 + CREEP_STEP) ** 5  # well past the guess
     estimate.on_refusal(now=400.0, resume_at=401.0, admitted=2500)  # refused at `probed`
@@ -456,7 +466,7 @@ def test_a_guessed_ceiling_reached_with_a_backlog_rises_a_tenth_per_creep_interv
     estimate.on_refusal(now=10.0, resume_at=10.0, admitted=10)  # 1/s over 10 s, ceiling 1.11/s
     rates = []
     for step in range(1, 25):
-        assert estimate.creep(10.0 + 10.0 * step)  # a step every interval
+        assert creep_at_pace(estimate, 10.0 + 10.0 * step)  # a step every interval
         rates.append(estimate.measured)
     assert rates[-1] == pytest.approx(rates[-2] * (1 + GUESS_STEP))
     assert rates[-1] > 5.0  # five times the first sample within 24 intervals
@@ -467,7 +477,9 @@ def test_sparse_traffic_never_raises_the_ceiling() -> None:
     estimate.on_refusal(now=0.0, resume_at=0.0, admitted=0)
     estimate.on_refusal(now=10.0, resume_at=10.0, admitted=50)
     for step in range(1, 200):
-        estimate.creep(10.0 + 10.0 * step, busy=False)
+        for _ in range(20):  # 20 in 10 s, where the pace allowed 55: under half (USED_SHARE)
+            estimate.on_admitted()
+        estimate.creep(10.0 + 10.0 * step, pace=estimate.measured)
     assert estimate.measured == pytest.approx(5.0 * 10 / 9)
 
 
@@ -642,3 +654,45 @@ def test_once_another_client_raced_us_on_a_gradual_server_room_is_spent_at_the_p
     limiter, interval = _told_room_on_a_gradual_server(contended=True)
     seconds, why = limiter.delay(0.05)
     assert why == "pace" and seconds == pytest.approx(interval - 0.05)
+
+
+def _learned_from_two_429s_without_headers() -> tuple[RateLimitState, float]:
+    """A key that says nothing but Retry-After: 1 on its 429s, 10 admitted between them (1/s),
+    so the ceiling of the climb is only a guess (no limit said, no 429 yet at our pace)."""
+    limiter = state()
+    refused = RateLimitHeaders(retry_after=1)
+    limiter.on_response(0.0, 0.0, 429, refused, ticket=limiter.on_send(0.0))
+    for second in range(1, 11):
+        limiter.on_response(second, second + 0.05, 202, RateLimitHeaders(), ticket=limiter.on_send(second))
+    limiter.on_response(11.0, 11.0, 429, refused, ticket=limiter.on_send(11.0))
+    return limiter, 12.0
+
+
+def _send_when_allowed(limiter: RateLimitState, at: float, latency: float = 0.05) -> float:
+    """One request that arrives `at` and goes as soon as the limiter allows; returns its answer time."""
+    seconds, _ = limiter.delay(at)
+    sent = at + max(0.0, seconds)
+    limiter.on_response(sent, sent + latency, 202, RateLimitHeaders(), ticket=limiter.on_send(sent))
+    return sent + latency
+
+
+def test_a_guessed_ceiling_rises_only_while_requests_use_the_pace() -> None:
+    """The climb past a guessed ceiling is a probe, and only traffic at the pace tests it (TCP grows
+    its window only while it fills it, RFC 7661): a request a minute, or two at once, answered
+    within the pace interval, must not raise it, or a backlog that comes hours later (an incident)
+    would start far above the key's rate. A backlog at the pace raises it."""
+    limiter, now = _learned_from_two_429s_without_headers()
+    learned = limiter.pacing_rate
+    assert learned is not None
+    guessed_ceiling = learned * 11 / 10  # the sample, 10 over the 11 s between resumes, widened by 11/10
+    for minute in range(240):  # four quiet hours: one request a minute, and now and then two at once
+        at = now + 60.0 * minute
+        _send_when_allowed(limiter, at)
+        if minute % 3 == 0:
+            _send_when_allowed(limiter, at + 0.01)
+    assert limiter.pacing_rate == pytest.approx(guessed_ceiling)  # climbed to the guess, not past it
+    now += 240 * 60.0
+    answered = now
+    for _ in range(300):  # a backlog: each request is there as soon as the pace allows it
+        answered = _send_when_allowed(limiter, answered)
+    assert limiter.pacing_rate > guessed_ceiling * (1 + GUESS_STEP) ** 5

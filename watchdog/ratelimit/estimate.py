@@ -26,11 +26,11 @@ resume points it was measured between come from whole-second Retry-After values,
 second late, so a sample over a span of s seconds may be low by up to a factor s / (s - 1)), and
 never passes N per longest Reset: every common algorithm's Reset is at most its window, so no key
 sustains more than that. With no X-RateLimit-Limit ever seen, that ceiling is a guess (a sample
-taken right after a sliding counter's boundary is a trickle): at the ceiling, with a backlog
-waiting on the pace, the ceiling and the rate rise by GUESS_STEP until a 429 at pace fixes it. Each
-429 at our pace, and each race lost to another client, cuts the ceiling `CEILING_CUT` below the
-pace it came at; a quarter hour after the last one (`REGROW_AFTER`) a cut ceiling rises again,
-since the client that took the difference may have left.
+taken right after a sliding counter's boundary is a trickle): at the ceiling, while our requests
+use the pace (USED_SHARE), the ceiling and the rate rise by GUESS_STEP until a 429 at pace fixes
+it. Each 429 at our pace, and each race lost to another client, cuts the ceiling `CEILING_CUT`
+below the pace it came at; a quarter hour after the last one (`REGROW_AFTER`) a cut ceiling rises
+again, while our requests use the pace, since the client that took the difference may have left.
 """
 
 from __future__ import annotations
@@ -54,12 +54,13 @@ FAST_CREEP_EVERY = 1.0
 # After such a 429 the ceiling may still be above the key's rate (it is cut by CEILING_CUT a
 # time), and fast steps would find it again and again.
 CREEP_GAP = 0.4
-# A guessed ceiling (no limit in any header, no 429 yet at our pace) reached with a backlog rises
-# by this much per creep interval, and the rate with it, until a 429 at our pace fixes it. The
-# first sample may be a trickle: a sliding counter's of 5 per 47 s with no hint at all was a fifth
-# of the key's rate, and rising by CREEP_STEP (the ceiling one interval, the rate the next) its
-# backlog of 40 took 4.1 x the ideal; by a tenth each interval, 2.2. The cost: the one 429 at our
-# pace that fixes the ceiling comes sooner in a run, or in a run that ended before it.
+# A guessed ceiling (no limit in any header, no 429 yet at our pace), reached while our requests
+# use the pace (USED_SHARE), rises by this much per creep interval, and the rate with it, until a
+# 429 at our pace fixes it. The first sample may be a trickle: a sliding counter's of 5 per 47 s
+# with no hint at all was a fifth of the key's rate, and rising by CREEP_STEP (the ceiling one
+# interval, the rate the next) its backlog of 40 took 4.1 x the ideal; by a tenth each interval,
+# 2.2. The cost: the one 429 at our pace that fixes the ceiling comes sooner in a run, or in a run
+# that ended before it.
 GUESS_STEP = 0.1
 # A 429 met while pacing caps the creep this far below the rate that met it.
 CEILING_CUT = 0.05
@@ -69,7 +70,7 @@ CONTENTION_DECREASE = 0.8
 # but a probe can tell (with headers on 429 only, an answer shows nobody's use; on a server that
 # refills gradually, room in its Remaining is also what our own cut leaves). Once no 429 has come
 # for this long (and for at least REGROW_INTERVALS creep intervals), the ceiling and the rate rise
-# together by CREEP_STEP per creep interval while the pace holds back a backlog: AIMD's additive
+# together by CREEP_STEP per creep interval while our requests use the pace: AIMD's additive
 # increase, never stopped. On a key still shared that is a 429 per quarter hour or so (issue 10:
 # one per many windows); on a key given back, its whole rate again a few minutes later. Without it,
 # a key shared for its first five minutes was used at two thirds of its rate for good (the
@@ -77,6 +78,14 @@ CONTENTION_DECREASE = 0.8
 # crossed the limit once (a 429 at our pace) would take one more 429 every such period.
 REGROW_AFTER = 900.0
 REGROW_INTERVALS = 20
+# The ceiling rises (GUESS_STEP, REGROW_AFTER) only while our requests use the pace: what was
+# admitted since the last creep step is at least this share of what the pace allowed over that
+# time. A rise is a probe, and only traffic at the pace tests it: TCP grows its congestion window
+# only while the sender fills it, and takes half of it filled as filled (RFC 7661's pipeACK test).
+# A request now and then, or a few at once between long quiet spells, says nothing of the key:
+# with a climb on every answer answered within the pace interval, four quiet hours of a request a
+# minute took a pace guessed at 0.9/s to 20/s, for the next incident's backlog to start at.
+USED_SHARE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +107,7 @@ class RateEstimate:
         self.spent_seen = False  # an answer said Remaining 0, or a 429 came
         self.refill_seen = False  # ... and a later answer showed the budget coming back
         self._quiet_since = 0.0  # last 429 or last creep step
+        self._used = 0  # our admitted requests since then (USED_SHARE)
         self._paced_refusal = False  # a 429 came while pacing: the ceiling is measured, not guessed
         self.contended = False  # another client was seen racing us (on_contention)
         self._last_429 = 0.0  # when the last 429 (or lost race) came
@@ -134,7 +144,8 @@ class RateEstimate:
         which callers resume at `resume_at`; `admitted`: our admitted requests so far."""
         refused_at = now if refused_at is None else refused_at
         last = self._last
-        self._quiet_since = self._last_429 = now
+        self._quiet(now)
+        self._last_429 = now
         if last is not None and admitted == last.admitted:
             # Nothing got through since the last resume: that pause was too short (a backoff
             # without Retry-After, or several refusals of one burst). Not a sample; capacity
@@ -190,7 +201,8 @@ class RateEstimate:
         """A 429 although the server's last word left room: another client took it. Not a
         measurement of the key's rate, but a sign to take less of it (AIMD's decrease), and to
         creep back to no more than just below where we were."""
-        self._quiet_since = self._last_429 = now
+        self._quiet(now)
+        self._last_429 = now
         self.contended = True
         if pace is None:
             return
@@ -208,13 +220,24 @@ class RateEstimate:
         quick = limit is not None and not self.contended and not self._paced_refusal
         return max(FAST_CREEP_EVERY if quick else CREEP_EVERY, self._sample_span)
 
-    def creep(self, now: float, limit: int | None = None, *, busy: bool = True) -> bool:
-        """Called while pacing; True when the rate rose. `limit`: X-RateLimit-Limit, if known.
-        `busy`: the pace is what holds our requests back (a backlog), so a 429 would answer a probe
-        above the ceiling; sparse traffic says nothing about the key and never raises the ceiling."""
+    def on_admitted(self) -> None:
+        """One of our requests was admitted (an answer that was not a 429)."""
+        self._used += 1
+
+    def _quiet(self, now: float) -> None:
+        """A 429, a lost race or a creep step: the next step is a creep interval from now."""
+        self._quiet_since = now
+        self._used = 0
+
+    def creep(self, now: float, limit: int | None = None, *, pace: float | None = None) -> bool:
+        """Called after each admitted answer (on_admitted first); True when the rate rose.
+        `limit`: X-RateLimit-Limit, if known. `pace`: the rate we send at (requests per second),
+        which tells whether our requests use it (USED_SHARE); None: not pacing."""
         if self.measured is None or self._creep_ceiling is None or now - self._quiet_since < self._creep_interval(limit):
             return False
-        self._quiet_since = now
+        # A 429 would answer a probe above the ceiling only if our requests went at the pace.
+        busy = pace is not None and self._used >= USED_SHARE * pace * (now - self._quiet_since)
+        self._quiet(now)
         # No key sustains more than N per longest Reset (module docstring).
         cap = limit / self._longest_reset if limit is not None and self._longest_reset > 0 else math.inf
         ceiling = min(self._creep_ceiling, cap)
@@ -225,7 +248,7 @@ class RateEstimate:
         if raised > self.measured:
             self.measured = raised
             return True
-        # At the ceiling. It rises, and the rate with it, only while a backlog waits on the pace:
+        # At the ceiling. It rises, and the rate with it, only while our requests use the pace:
         if not busy:
             return False
         if limit is None and not self._paced_refusal and not self.contended:
@@ -242,9 +265,9 @@ class RateEstimate:
         return True
 
     def _regrows(self, now: float, limit: int | None) -> bool:
-        """The ceiling, reached with a backlog and below N per longest Reset, may rise
-        (REGROW_AFTER): it was cut by 429s or races (a guessed one rises anyway, in creep), and no
-        429 has come for long."""
+        """The ceiling, reached while our requests use the pace and below N per longest Reset,
+        may rise (REGROW_AFTER): it was cut by 429s or races (a guessed one rises anyway, in
+        creep), and no 429 has come for long."""
         if not (self._paced_refusal or self.contended):
             return False
         return now - self._last_429 >= max(REGROW_AFTER, REGROW_INTERVALS * self._creep_interval(limit))

@@ -229,8 +229,8 @@ class RateLimitState:
         if headers.remaining is not None and headers.reset is not None:
             self._adopt_word(ticket, oldest_unanswered, headers.remaining, headers.reset, sent_at, now)
         self._learn_settled()
-        # Busy: the next paced slot is still ahead, so requests are going at the pace.
-        self.estimate.creep(now, self.limit, busy=self.pacer.ready_at() > now)
+        self.estimate.on_admitted()
+        self.estimate.creep(now, self.limit, pace=self.pacer.rate)
         self._repace(now)
         return None
 
