@@ -102,14 +102,18 @@ async def test_scheduler_runs_the_rule_when_its_time_comes() -> None:
             scheduler.shutdown(wait=False)
 
 
-async def test_a_run_missed_by_more_than_the_grace_time_is_counted() -> None:
+def apscheduler_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name.startswith("apscheduler") and r.levelno >= logging.WARNING]
+
+
+async def test_a_run_missed_by_more_than_the_grace_time_is_counted_and_logged_once(caplog: pytest.LogCaptureFixture) -> None:
     metrics = Metrics()
     rule = schedule_rule(cron="0 * * * *")
 
     async def run() -> None:
         pass
 
-    with freeze_time("2026-06-01 10:59:59", real_asyncio=True, tz_offset=0) as frozen:
+    with freeze_time("2026-06-01 10:59:59", real_asyncio=True, tz_offset=0) as frozen, capture_logs() as logs:
         scheduler = build_scheduler(metrics)
         add_rule_job(scheduler, rule, run)
         scheduler.start(paused=True)
@@ -121,6 +125,12 @@ async def test_a_run_missed_by_more_than_the_grace_time_is_counted() -> None:
             assert metrics.registry.get_sample_value("watchdog_scheduler_job_events_total", {"event": "missed"}) == 1
         finally:
             scheduler.shutdown(wait=False)
+
+    missed = [e for e in logs if e["event"] == "scheduler_job_event"]
+    assert len(missed) == 1 and missed[0]["job_event"] == "missed"
+    assert missed[0]["scheduled_run_time"] == "2026-06-01T11:00:00+00:00"  # the time it was due, not a repr
+    assert "grace" in missed[0]["note"]
+    assert not apscheduler_warnings(caplog), "APScheduler's own free-text copy of the same event"
 
 
 @pytest.mark.parametrize("cron", ["0 3 * * 0", "0 3 * * 1-5", "0 3 * * mon,3"])
@@ -152,6 +162,10 @@ async def test_a_run_skipped_because_the_last_is_still_going_is_counted_and_logg
     assert not [r for r in caplog.records if "Error notifying listener" in r.getMessage()], "the listener failed"
     skipped = [e for e in logs if e["event"] == "scheduler_job_event"]
     assert skipped and skipped[0]["job_event"] == "max_instances" and skipped[0]["job_id"] == "poll:prod"
+    assert datetime.fromisoformat(skipped[0]["scheduled_run_time"]).tzinfo is not None  # ISO 8601, not a list's repr
+    assert "still running" in skipped[0]["note"]
+    # One line per skipped run, ours: APScheduler's own warning said the same without the metric's name.
+    assert not apscheduler_warnings(caplog), "APScheduler's own free-text copy of the same event"
 
 
 async def test_a_stop_as_a_poll_starts_logs_no_error(caplog: pytest.LogCaptureFixture) -> None:

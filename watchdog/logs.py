@@ -88,7 +88,8 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "auto", stream: IO[s
     root.setLevel(level.upper())
     # httpx logs every request at INFO; our gateway logs each call once, with more context.
     # APScheduler logs every job added, run and removed at INFO ("Adding job tentatively...");
-    # missed and failed runs come at WARNING and above, and scheduler_job_event reports them.
+    # skipped, missed and failed runs come at WARNING and above, and scheduler_job_event reports
+    # them (triggers/scheduler.py drops APScheduler's own line for the first two).
     for noisy in ("httpx", "httpcore", "uvicorn.access", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # uvicorn installs its own handlers; route its records through ours instead.
