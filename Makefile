@@ -27,11 +27,12 @@ demo-kafka: $(INSTALLED)
 # few system tools): the script installs what is missing when run as root, else says what to do.
 # Line and branch coverage of the package is measured and the run fails below the floor in
 # pyproject.toml ([tool.coverage.report] fail_under); `make test COVERAGE=` skips it, e.g. for a
-# part of the suite (PYTEST_ARGS=tests/test_rules.py), whose coverage says nothing.
+# part of the suite (PYTEST_ARGS=tests/test_rules.py), whose coverage says nothing. The log ends
+# with the 25 slowest tests, so that a CI run that takes longer than the last says where.
 COVERAGE ?= --cov --cov-report=term-missing:skip-covered
 test: $(INSTALLED)
 	bash scripts/install-test-tools.sh $(VENV)
-	$(BIN)/pytest $(COVERAGE) $(PYTEST_ARGS)
+	$(BIN)/pytest $(COVERAGE) --durations=25 $(PYTEST_ARGS)
 
 # The benchmarks of docs/benchmarks.md, each printing its comparison table (about 50 minutes).
 bench: $(INSTALLED)
