@@ -21,6 +21,7 @@ from watchdog.ratelimit.estimate import (
 )
 from watchdog.ratelimit.pacer import Pacer
 from watchdog.ratelimit.state import MIN_MARGIN, RESET_SLACK_SECONDS
+from watchdog.simulator.ratelimit import FixedAligned
 
 
 def said(ticket: int, remaining: int, sent_at: float, until: float) -> Word:
@@ -696,3 +697,47 @@ def test_a_guessed_ceiling_rises_only_while_requests_use_the_pace() -> None:
     for _ in range(300):  # a backlog: each request is there as soon as the pace allows it
         answered = _send_when_allowed(limiter, answered)
     assert limiter.pacing_rate > guessed_ceiling * (1 + GUESS_STEP) ** 5
+
+
+def _restart(limiter: RateLimitState, key: FixedAligned, at: float) -> tuple[float, int]:
+    """One restart that arrives `at`, sent when the limiter allows and again after each 429 (the
+    key says nothing but Retry-After), 50 ms latency; returns when it was admitted, and its 429s."""
+    refused = 0
+    while True:
+        seconds, _ = limiter.delay(at)
+        while seconds > 0:
+            at += seconds
+            seconds, _ = limiter.delay(at)
+        ticket = limiter.on_send(at)
+        verdict = key.admit(at)
+        if verdict.allowed:
+            limiter.on_response(at, at + 0.05, 202, RateLimitHeaders(), ticket=ticket)
+            return at + 0.05, refused
+        refused += 1
+        limiter.on_response(at, at + 0.05, 429, RateLimitHeaders(retry_after=verdict.retry_after), ticket=ticket)
+        at += 0.05
+
+
+def test_a_429_after_quiet_hours_is_no_sample_of_the_keys_rate() -> None:
+    """What was admitted between two resume points is the key's rate only while our requests used
+    the pace: after four quiet hours (a restart a minute) it is our demand, 0.02 per second on a
+    key of 1. Taken as a sample, the incident's backlog of 200 that followed crawled: over half
+    an hour where the key allowed 200 s. The 429 only says the pace was too fast: a decrease, not
+    a sample."""
+    limiter, key = state(), FixedAligned(10, 10.0)  # 1 per second
+    answered = 0.0
+    for _ in range(60):  # learned with a backlog
+        answered, _ = _restart(limiter, key, answered)
+    learned = limiter.pacing_rate
+    assert learned is not None and learned > 0.9
+    start = answered + 1.0
+    for minute in range(240):
+        _restart(limiter, key, start + 60.0 * minute)
+    began = answered = start + 240 * 60.0 + 5.0
+    refused = 0
+    for _ in range(200):
+        answered, more = _restart(limiter, key, answered)
+        refused += more
+    assert refused <= 2
+    assert answered - began <= 1.1 * 200  # at the key's rate, give or take the 429s' pauses
+    assert limiter.pacing_rate is not None and limiter.pacing_rate >= 0.9 * learned

@@ -12,9 +12,11 @@ Two sources, and the lower one wins:
   each 429 marks a moment the key was saturated, and the pause it imposes ends where capacity has
   come back. What was admitted between two such resume points, divided by the time between them,
   is the rate the key sustained for us over that stretch, whatever the algorithm and whoever else
-  used the key meanwhile (their use is simply not ours to have). A 429 while pacing means we went
-  too fast: the rate drops to that sample, and at least by `DECREASE` (the multiplicative decrease
-  of AIMD, as TCP and the AWS SDKs' adaptive retry mode do).
+  used the key meanwhile (their use is simply not ours to have), provided our requests used the
+  pace all along (USED_SHARE): after quiet hours it is only our demand. A 429 while pacing means
+  we went too fast: the rate drops to that sample, and at least by `DECREASE` (the
+  multiplicative decrease of AIMD, as TCP and the AWS SDKs' adaptive retry mode do); after a
+  stretch that did not use the pace, by `DECREASE` alone.
 
 After a decrease the rate creeps back up, so that a share another client gave back is taken
 again: `CREEP_GAP` of the way to the creep's ceiling every window or so (`FAST_CREEP_EVERY`
@@ -80,7 +82,8 @@ REGROW_AFTER = 900.0
 REGROW_INTERVALS = 20
 # The ceiling rises (GUESS_STEP, REGROW_AFTER) only while our requests use the pace: what was
 # admitted since the last creep step is at least this share of what the pace allowed over that
-# time. A rise is a probe, and only traffic at the pace tests it: TCP grows its congestion window
+# time (a pause after a 429 not counted). A stretch between two 429s with an interval that did
+# not use the pace is no sample of the key's rate either (on_refusal). A rise is a probe, and only traffic at the pace tests it: TCP grows its congestion window
 # only while the sender fills it, and takes half of it filled as filled (RFC 7661's pipeACK test).
 # A request now and then, or a few at once between long quiet spells, says nothing of the key:
 # with a climb on every answer answered within the pace interval, four quiet hours of a request a
@@ -108,6 +111,9 @@ class RateEstimate:
         self.refill_seen = False  # ... and a later answer showed the budget coming back
         self._quiet_since = 0.0  # last 429 or last creep step
         self._used = 0  # our admitted requests since then (USED_SHARE)
+        # Since the last resume point, a creep interval in which our requests did not use the pace:
+        # what is admitted up to the next 429 is our demand, not the key's rate (on_refusal).
+        self._idle = False
         self._paced_refusal = False  # a 429 came while pacing: the ceiling is measured, not guessed
         self.contended = False  # another client was seen racing us (on_contention)
         self._last_429 = 0.0  # when the last 429 (or lost race) came
@@ -144,6 +150,7 @@ class RateEstimate:
         which callers resume at `resume_at`; `admitted`: our admitted requests so far."""
         refused_at = now if refused_at is None else refused_at
         last = self._last
+        idle, self._idle = self._idle, False
         self._quiet(now)
         self._last_429 = now
         if last is not None and admitted == last.admitted:
@@ -161,7 +168,12 @@ class RateEstimate:
             # must stay clearly below it from here on (else it would find this 429 again).
             self._creep_ceiling = min(self._creep_ceiling, self.measured * (1.0 - CEILING_CUT))
             self._paced_refusal = True
-        if last is not None and resume_at > last.resume_at:
+        # What was admitted between two resume points is the key's rate only if our requests
+        # used the pace all along. After quiet hours it is our demand: a request a minute for four
+        # hours, then an incident's backlog and a 429, "measured" 0.02 per second on a key of 1,
+        # and the backlog of 200 took over half an hour where the key allowed it in 200 s. Such a
+        # 429 only says the pace was too fast: the decrease below, not the sample.
+        if last is not None and resume_at > last.resume_at and not idle:
             span = resume_at - last.resume_at
             got = admitted - last.admitted
             sample = got / span
@@ -235,8 +247,11 @@ class RateEstimate:
         which tells whether our requests use it (USED_SHARE); None: not pacing."""
         if self.measured is None or self._creep_ceiling is None or now - self._quiet_since < self._creep_interval(limit):
             return False
-        # A 429 would answer a probe above the ceiling only if our requests went at the pace.
-        busy = pace is not None and self._used >= USED_SHARE * pace * (now - self._quiet_since)
+        # A 429 would answer a probe above the ceiling only if our requests went at the pace
+        # (counted from the end of a pause after a 429: nothing may go before it).
+        since = max(self._quiet_since, self._last.resume_at if self._last is not None else -math.inf)
+        busy = pace is not None and self._used >= USED_SHARE * pace * max(0.0, now - since)
+        self._idle = self._idle or not busy
         self._quiet(now)
         # No key sustains more than N per longest Reset (module docstring).
         cap = limit / self._longest_reset if limit is not None and self._longest_reset > 0 else math.inf

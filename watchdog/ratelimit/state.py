@@ -21,7 +21,7 @@ and why each holds against any of the common ones (simulator/ratelimit.py plays 
    server says it admits now it admits, and the pacer counts the burst), except on a server that
    refills gradually once another client was seen racing us there: then at the pace. The rate is
    learned from the headers when answers carry them, else from what was admitted between 429s
-   (estimate.py), and adapts when another client takes part of the key. On a server seen to refill
+   while our requests used the pace (estimate.py), and adapts when another client takes part of the key. On a server seen to refill
    before its Reset, a spent Remaining is looked at again at our next paced slot: one request at a
    time, or with one answer still out when the pace is the server's own Limit per Reset and no
    other client was seen (the unit is back by then; waiting for every answer would space requests
