@@ -82,12 +82,13 @@ REGROW_AFTER = 900.0
 REGROW_INTERVALS = 20
 # The ceiling rises (GUESS_STEP, REGROW_AFTER) only while our requests use the pace: what was
 # admitted since the last creep step is at least this share of what the pace allowed over that
-# time (a pause after a 429 not counted). A stretch between two 429s with an interval that did
-# not use the pace is no sample of the key's rate either (on_refusal). A rise is a probe, and only traffic at the pace tests it: TCP grows its congestion window
-# only while the sender fills it, and takes half of it filled as filled (RFC 7661's pipeACK test).
-# A request now and then, or a few at once between long quiet spells, says nothing of the key:
-# with a climb on every answer answered within the pace interval, four quiet hours of a request a
-# minute took a pace guessed at 0.9/s to 20/s, for the next incident's backlog to start at.
+# time (a pause after a 429 not counted). A rise is a probe, and only traffic at the pace tests
+# it: TCP grows its congestion window only while the sender fills it, and takes half of it
+# filled as filled (RFC 7661's pipeACK test). A request now and then, or a few at once between
+# long quiet spells, says nothing of the key: with a climb on every answer answered within the
+# pace interval, four quiet hours of a request a minute took a pace guessed at 0.9/s to 20/s, for
+# the next incident's backlog to start at. A stretch between two 429s with an interval that did
+# not use the pace is no sample of the key's rate either (on_refusal).
 USED_SHARE = 0.5
 
 

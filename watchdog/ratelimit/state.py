@@ -21,11 +21,11 @@ and why each holds against any of the common ones (simulator/ratelimit.py plays 
    server says it admits now it admits, and the pacer counts the burst), except on a server that
    refills gradually once another client was seen racing us there: then at the pace. The rate is
    learned from the headers when answers carry them, else from what was admitted between 429s
-   while our requests used the pace (estimate.py), and adapts when another client takes part of the key. On a server seen to refill
-   before its Reset, a spent Remaining is looked at again at our next paced slot: one request at a
-   time, or with one answer still out when the pace is the server's own Limit per Reset and no
-   other client was seen (the unit is back by then; waiting for every answer would space requests
-   by the latency, not by the pace).
+   while our requests used the pace (estimate.py), and adapts when another client takes part of
+   the key. On a server seen to refill before its Reset, a spent Remaining is looked at again at
+   our next paced slot: one request at a time, or with one answer still out when the pace is the
+   server's own Limit per Reset and no other client was seen (the unit is back by then; waiting
+   for every answer would space requests by the latency, not by the pace).
 4. **While nothing is known, one request at a time**, so that crossing an unknown limit costs one
    429, not one per concurrent request. While the rate is not yet trusted and no `reserve` is
    set, the last unit of a Remaining is kept in hand: spending it before knowing when capacity

@@ -34,7 +34,7 @@ log = get_logger("watchdog.scheduler")
 SCHEDULE_MISFIRE_GRACE_SECONDS = 300
 
 _EVENT_NAMES = {EVENT_JOB_MISSED: "missed", EVENT_JOB_ERROR: "error", EVENT_JOB_MAX_INSTANCES: "max_instances"}
-# What each event means for whoever reads the log at 3 a.m. (runbook.md, WatchdogPollsStale).
+# What each event means for whoever reads the log at 3 a.m. (docs/runbook.md, WatchdogNotPolling).
 _EVENT_NOTES = {
     "missed": "not run: it could not start within its grace time of when it was due (the daemon was "
               "stopped, stuck or starved of CPU); the next run is at its usual time",
