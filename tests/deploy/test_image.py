@@ -330,10 +330,29 @@ def replay(image: Image) -> Iterator[Replay]:
         yield state
     finally:
         # Within STOP_SECONDS: pytest's timeout counts the teardown too.
+        if state is not None and state.pid and _runs_from(state.pid, image.root):
+            # The daemon first, by its own pid: unshare's --kill-child is a parent-death signal,
+            # which the kernel clears when setpriv changes the user, so stopping the launcher alone
+            # left every test's daemon running as PID 1 of its namespace, for good (three per CI
+            # run). Killing a namespace's PID 1 ends the whole namespace.
+            os.kill(state.pid, signal.SIGKILL)
         if state is not None and state.launcher is not None:
-            stop_process(state.launcher, timeout=STOP_SECONDS / 4)  # SIGKILL ends the namespace (--kill-child)
+            stop_process(state.launcher, timeout=STOP_SECONDS / 4)
         if simulator is not None:
             stop_process(simulator, timeout=STOP_SECONDS / 4)
+        if state is not None and state.pid:
+            assert not _runs_from(state.pid, image.root), f"the daemon (pid {state.pid}) outlived its test"
+
+
+def _runs_from(pid: int, root: Path) -> bool:
+    """The process is alive (not a zombie) and runs a program under `root`: the image's daemon,
+    not another process that was given its pid after it ended (the SIGTERM test ends its own)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z" and str(root).encode() in command
 
 
 def _in_container(replay: Replay, nsenter: str, setpriv: str, argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
