@@ -669,11 +669,19 @@ def _learned_from_two_429s_without_headers() -> tuple[RateLimitState, float]:
     return limiter, 12.0
 
 
-def _send_when_allowed(limiter: RateLimitState, at: float, latency: float = 0.05) -> float:
-    """One request that arrives `at` and goes as soon as the limiter allows; returns its answer time."""
+def _send_when_allowed(limiter: RateLimitState, at: float) -> tuple[int, float]:
+    """A request that arrives `at` goes as soon as the limiter allows: its ticket and send time."""
     seconds, _ = limiter.delay(at)
-    sent = at + max(0.0, seconds)
-    limiter.on_response(sent, sent + latency, 202, RateLimitHeaders(), ticket=limiter.on_send(sent))
+    while seconds > 0:
+        at += seconds
+        seconds, _ = limiter.delay(at)
+    return limiter.on_send(at), at
+
+
+def _admitted_when_allowed(limiter: RateLimitState, at: float, latency: float = 0.05) -> float:
+    """One request sent as soon as the limiter allows and admitted; returns its answer time."""
+    ticket, sent = _send_when_allowed(limiter, at)
+    limiter.on_response(sent, sent + latency, 202, RateLimitHeaders(), ticket=ticket)
     return sent + latency
 
 
@@ -688,14 +696,14 @@ def test_a_guessed_ceiling_rises_only_while_requests_use_the_pace() -> None:
     guessed_ceiling = learned * 11 / 10  # the sample, 10 over the 11 s between resumes, widened by 11/10
     for minute in range(240):  # four quiet hours: one request a minute, and now and then two at once
         at = now + 60.0 * minute
-        _send_when_allowed(limiter, at)
+        _admitted_when_allowed(limiter, at)
         if minute % 3 == 0:
-            _send_when_allowed(limiter, at + 0.01)
+            _admitted_when_allowed(limiter, at + 0.01)
     assert limiter.pacing_rate == pytest.approx(guessed_ceiling)  # climbed to the guess, not past it
     now += 240 * 60.0
     answered = now
     for _ in range(300):  # a backlog: each request is there as soon as the pace allows it
-        answered = _send_when_allowed(limiter, answered)
+        answered = _admitted_when_allowed(limiter, answered)
     assert limiter.pacing_rate > guessed_ceiling * (1 + GUESS_STEP) ** 5
 
 
@@ -704,11 +712,7 @@ def _restart(limiter: RateLimitState, key: Budget, at: float) -> tuple[float, in
     key says nothing but Retry-After), 50 ms latency; returns when it was admitted, and its 429s."""
     refused = 0
     while True:
-        seconds, _ = limiter.delay(at)
-        while seconds > 0:
-            at += seconds
-            seconds, _ = limiter.delay(at)
-        ticket = limiter.on_send(at)
+        ticket, at = _send_when_allowed(limiter, at)
         verdict = key.admit(at)
         if verdict.allowed:
             limiter.on_response(at, at + 0.05, 202, RateLimitHeaders(), ticket=ticket)

@@ -242,17 +242,23 @@ class RateEstimate:
         self._quiet_since = now
         self._used = 0
 
+    def _pace_was_used(self, now: float, pace: float | None) -> bool:
+        """Our requests used the pace since the last step (USED_SHARE), counted from the end of
+        a pause after a 429 (nothing may go before it). If not, the stretch since the last resume
+        point is no sample of the key's rate (on_refusal)."""
+        since = max(self._quiet_since, self._last.resume_at if self._last is not None else -math.inf)
+        used = pace is not None and self._used >= USED_SHARE * pace * max(0.0, now - since)
+        self._idle = self._idle or not used
+        return used
+
     def creep(self, now: float, limit: int | None = None, *, pace: float | None = None) -> bool:
         """Called after each admitted answer (on_admitted first); True when the rate rose.
         `limit`: X-RateLimit-Limit, if known. `pace`: the rate we send at (requests per second),
         which tells whether our requests use it (USED_SHARE); None: not pacing."""
         if self.measured is None or self._creep_ceiling is None or now - self._quiet_since < self._creep_interval(limit):
             return False
-        # A 429 would answer a probe above the ceiling only if our requests went at the pace
-        # (counted from the end of a pause after a 429: nothing may go before it).
-        since = max(self._quiet_since, self._last.resume_at if self._last is not None else -math.inf)
-        busy = pace is not None and self._used >= USED_SHARE * pace * max(0.0, now - since)
-        self._idle = self._idle or not busy
+        # A 429 would answer a probe above the ceiling only if our requests went at the pace.
+        busy = self._pace_was_used(now, pace)
         self._quiet(now)
         # No key sustains more than N per longest Reset (module docstring).
         cap = limit / self._longest_reset if limit is not None and self._longest_reset > 0 else math.inf

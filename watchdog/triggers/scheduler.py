@@ -33,30 +33,26 @@ log = get_logger("watchdog.scheduler")
 # as missed) rather than fired late, when nobody expects it.
 SCHEDULE_MISFIRE_GRACE_SECONDS = 300
 
-_EVENT_NAMES = {EVENT_JOB_MISSED: "missed", EVENT_JOB_ERROR: "error", EVENT_JOB_MAX_INSTANCES: "max_instances"}
-# What each event means for whoever reads the log at 3 a.m. (docs/runbook.md, WatchdogNotPolling).
-_EVENT_NOTES = {
-    "missed": "not run: it could not start within its grace time of when it was due (the daemon was "
-              "stopped, stuck or starved of CPU); the next run is at its usual time",
-    "max_instances": "not run: the job's previous run is still running (a poll held back by a rate-limit "
-                     "pause, or a slow API); the next run is at its usual time",
-    "error": "the job failed; the next run is at its usual time",
+# Each event the listener reports: its name (the metric's label, the log's job_event) and what it
+# means for whoever reads the log at 3 a.m. (docs/runbook.md, WatchdogNotPolling).
+_EVENTS = {
+    EVENT_JOB_MISSED: ("missed", "not run: it could not start within its grace time of when it was due "
+                                 "(the daemon was stopped, stuck or starved of CPU); the next run is at its usual time"),
+    EVENT_JOB_MAX_INSTANCES: ("max_instances", "not run: the job's previous run is still running (a poll held "
+                                               "back by a rate-limit pause, or a slow API); the next run is at its usual time"),
+    EVENT_JOB_ERROR: ("error", "the job failed; the next run is at its usual time"),
 }
+# APScheduler's own free-text warnings for a skipped or a missed run: the listener reports each as
+# one structured `scheduler_job_event` and counts it, and two lines per event, one without the
+# job's id as a field, only cost the reader time. Failures are left alone: APScheduler's line
+# carries the traceback.
+_REPORTED_BY_THE_LISTENER = ('Execution of job "%s" skipped: maximum number of running', 'Run time of job "%s" was missed by')
 
 
-class _ReportedByTheListener(logging.Filter):
-    """Drops APScheduler's own free-text warnings for a skipped or missed run: the scheduler's
-    listener (build_scheduler) reports each as one structured `scheduler_job_event` and counts it,
-    and two lines per event, one without the job's id as a field, only cost the reader time.
-    Failures are left alone: APScheduler's line carries the traceback."""
-
-    TEMPLATES = ('Execution of job "%s" skipped: maximum number of running', 'Run time of job "%s" was missed by')
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (isinstance(record.msg, str) and record.msg.startswith(self.TEMPLATES))
+def _not_reported_by_the_listener(record: logging.LogRecord) -> bool:
+    return not (isinstance(record.msg, str) and record.msg.startswith(_REPORTED_BY_THE_LISTENER))
 
 
-_REPORTED_BY_THE_LISTENER = _ReportedByTheListener()
 # Where APScheduler 3.11 logs them: the scheduler (skipped) and the "default" executor (missed).
 _APSCHEDULER_LOGGERS = ("apscheduler.scheduler", "apscheduler.executors.default")
 
@@ -81,7 +77,7 @@ def build_scheduler(metrics: Metrics) -> AsyncIOScheduler:
     )
 
     def on_event(event: JobExecutionEvent | JobSubmissionEvent) -> None:
-        name = _EVENT_NAMES[event.code]
+        name, note = _EVENTS[event.code]
         metrics.scheduler_events.labels(name).inc()
         # Execution events carry one run time; max_instances comes as a submission event with a
         # list (one with coalesce, which every job sets): the latest is the one skipped.
@@ -91,7 +87,7 @@ def build_scheduler(metrics: Metrics) -> AsyncIOScheduler:
             run_time = event.scheduled_run_time
         # Not `event=`: structlog's first argument is the event name.
         fields = {"job_id": event.job_id, "job_event": name, "scheduled_run_time": run_time.isoformat(),
-                  "note": _EVENT_NOTES[name]}
+                  "note": note}
         if getattr(event, "exception", None) is not None:
             log.error("scheduler_job_event", error=repr(event.exception), **fields)
         else:
@@ -99,8 +95,7 @@ def build_scheduler(metrics: Metrics) -> AsyncIOScheduler:
 
     scheduler.add_listener(on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES)
     for name in _APSCHEDULER_LOGGERS:
-        if _REPORTED_BY_THE_LISTENER not in logging.getLogger(name).filters:
-            logging.getLogger(name).addFilter(_REPORTED_BY_THE_LISTENER)
+        logging.getLogger(name).addFilter(_not_reported_by_the_listener)  # once: addFilter skips a known one
     return scheduler
 
 
