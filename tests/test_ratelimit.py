@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from bench import virtualtime
 from watchdog.config import RateLimitSettings
 from watchdog.ratelimit import RateLimiter, RateLimitHeaders, RateLimitState, parse_headers
 from watchdog.ratelimit.state import RESET_SLACK_SECONDS
@@ -213,3 +214,38 @@ async def test_async_limiter_holds_all_queued_callers_during_a_pause() -> None:
     await call(first=True)
     await asyncio.gather(*(call(first=False) for _ in range(3)))
     assert all(t - started >= 0.29 for t in sent[1:]), "every caller waited out the pause"
+
+
+def test_the_async_limiter_tells_quiet_hours_from_a_backlog() -> None:
+    """The gate passes each call's arrival to the state, so that time a caller waited on the
+    limiter counts as demand and time with no caller as none (state.on_send, queued_at): one 429
+    at start, four quiet hours of a call a minute, then an incident's 200 calls. Without it the
+    incident's second 429 measured the quiet (about 0.02 per second on a key of 1) and the 200
+    took over three hours."""
+    server = FixedWindowServer(10, 10.0, headers_always=False, start=0.0)
+
+    async def main() -> tuple[float, int]:
+        loop = asyncio.get_running_loop()
+        limiter = RateLimiter("main", settings(), clock=loop.time)
+
+        async def call() -> None:
+            while True:
+                async with limiter.permit() as permit:
+                    await asyncio.sleep(0.05)
+                    status, headers = server.answer(permit.sent_at)
+                    if limiter.observe(permit, status, headers) is None:
+                        return
+
+        for _ in range(11):  # the window's 10, and the 11th refused once
+            await call()
+        assert server.rejected == 1 and limiter.state.pacing_rate is None
+        for _ in range(240):
+            await asyncio.sleep(60.0)
+            await call()
+        began, refused = loop.time(), server.rejected
+        await asyncio.gather(*(call() for _ in range(200)))
+        return loop.time() - began, server.rejected - refused
+
+    seconds, refused = virtualtime.run(main())
+    assert seconds <= 230  # the key allows the 200 in 200 s
+    assert refused <= 5

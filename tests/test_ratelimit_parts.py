@@ -484,6 +484,23 @@ def test_sparse_traffic_never_raises_the_ceiling() -> None:
     assert estimate.measured == pytest.approx(5.0 * 10 / 9)
 
 
+def test_a_stretch_with_nothing_to_send_for_over_half_its_time_is_no_sample() -> None:
+    """Before the rate is known there is no pace to measure use against: the time with nothing
+    in flight and no caller waiting tells a backlog from quiet (USED_SHARE of the stretch)."""
+    busy = RateEstimate()
+    busy.on_refusal(now=0.0, resume_at=10.0, admitted=10)
+    busy.on_no_demand(5.0, 14.0)  # before the resume point (a pause) does not count: 4 s of 10
+    busy.on_refusal(now=20.0, resume_at=20.0, admitted=20)
+    assert busy.measured == pytest.approx(1.0)  # 10 over the 10 s between the resume points
+    quiet = RateEstimate()
+    quiet.on_refusal(now=0.0, resume_at=10.0, admitted=10)
+    quiet.on_no_demand(10.0, 15.5)  # 5.5 s of 10 with nothing to send
+    quiet.on_refusal(now=20.0, resume_at=20.0, admitted=20)
+    assert quiet.measured is None and quiet.best_sample is None  # no sample: not a rate yet
+    quiet.on_refusal(now=30.0, resume_at=30.0, admitted=30)  # the next stretch is busy again
+    assert quiet.measured == pytest.approx(1.0)
+
+
 def test_headers_give_a_rate_only_once_the_budget_was_seen_spent_and_back() -> None:
     estimate = RateEstimate()
     estimate.observe_reset(10.0)
@@ -671,11 +688,12 @@ def _learned_from_two_429s_without_headers() -> tuple[RateLimitState, float]:
 
 def _send_when_allowed(limiter: RateLimitState, at: float) -> tuple[int, float]:
     """A request that arrives `at` goes as soon as the limiter allows: its ticket and send time."""
+    arrived = at
     seconds, _ = limiter.delay(at)
     while seconds > 0:
         at += seconds
         seconds, _ = limiter.delay(at)
-    return limiter.on_send(at), at
+    return limiter.on_send(at, queued_at=arrived), at
 
 
 def _admitted_when_allowed(limiter: RateLimitState, at: float, latency: float = 0.05) -> float:
@@ -758,3 +776,29 @@ def test_a_429_after_quiet_hours_is_no_sample_of_the_keys_rate(algorithm: str, m
         refused += more
     assert refused <= most_429s
     assert answered - began <= most_seconds  # about the key's rate, give or take the 429s' pauses
+
+
+@pytest.mark.parametrize("algorithm", ["fixed_aligned", "fixed_anchored", "sliding_log", "sliding_counter", "token_bucket", "gcra"])
+def test_a_429_after_quiet_hours_before_the_rate_is_known_is_no_sample_either(algorithm: str) -> None:
+    """Before the rate is known there is no pace to measure use against: a daemon that met one
+    429 at start, then four quiet hours of a restart a minute, took its incident's second 429 as
+    a sample of 260 admitted over four hours (0.02 per second on a key of 1), and the backlog of
+    200 took 8,514 s. The stretch is no sample when for over half of it nothing was in flight and
+    no caller waited."""
+    limiter, key = state(), budget(algorithm, 10, 10.0)  # 1 per second
+    answered, refused = 0.0, 0
+    for _ in range(11):  # the key's 10 at once, and the 11th refused once
+        answered, more = _restart(limiter, key, answered)
+        refused += more
+    assert refused == 1 and limiter.pacing_rate is None  # one 429: no rate known yet
+    start = answered + 1.0
+    for minute in range(240):
+        _restart(limiter, key, start + 60.0 * minute)
+    assert limiter.pacing_rate is None
+    began = answered = start + 240 * 60.0 + 5.0
+    refused = 0
+    for _ in range(200):
+        answered, more = _restart(limiter, key, answered)
+        refused += more
+    assert refused <= 5  # the first no sample, the second the first sample, then settling
+    assert answered - began <= 230  # about the key's rate (200 s), give or take the 429s' pauses

@@ -57,11 +57,12 @@ class RateLimiter:
 
     @asynccontextmanager
     async def permit(self) -> AsyncIterator[Permit]:
+        queued_at = self._clock()  # from here the caller waits on us: demand, not quiet (state.on_send)
         async with self._concurrency:
             async with self._turn:
                 await self._wait_for_turn()
                 now = self._clock()
-                ticket = self.state.on_send(now)
+                ticket = self.state.on_send(now, queued_at=queued_at)
             permit = Permit(sent_at=now, ticket=ticket)
             try:
                 yield permit

@@ -95,6 +95,7 @@ class RateLimitState:
         # are then dropped, unlearned).
         self._unsettled: deque[tuple[Word, Word]] = deque(maxlen=SAID_KEPT)
         self._admitted = 0  # answers that were not 429
+        self._free_since: float | None = None  # when the last request in flight was answered
         # For `reserve` on a server that refills only at its Reset (_available): when recent
         # answers that may have been counted arrived (refused ones cannot have been), and, when
         # the current word's reset period opened, how many of ours it may have counted and how
@@ -199,8 +200,13 @@ class RateLimitState:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def on_send(self, now: float) -> int:
-        """Count a request going out; returns its ticket, to hand back with its answer."""
+    def on_send(self, now: float, *, queued_at: float | None = None) -> int:
+        """Count a request going out; returns its ticket, to hand back with its answer.
+        `queued_at`: when its caller asked to send. From the last answer to then, with nothing in
+        flight, we had nothing to send (estimate.py, on_no_demand); None: not known, taken as no
+        gap."""
+        if queued_at is not None and not self._inflight and self._free_since is not None:
+            self.estimate.on_no_demand(self._free_since, min(now, queued_at))
         self._refill(now)
         self._tokens -= 1.0
         self._tickets += 1
@@ -216,7 +222,7 @@ class RateLimitState:
         `ticket` (from on_send) says which request this answers; without it the oldest request
         in flight is taken to be the one answered.
         """
-        ticket, oldest_unanswered = self._settle(ticket)
+        ticket, oldest_unanswered = self._settle(ticket, now)
         if headers.remaining is not None:
             self._told[ticket] = headers.remaining
         if headers.limit is not None:
@@ -237,18 +243,21 @@ class RateLimitState:
     def on_no_response(self, now: float, ticket: int | None = None) -> None:
         """The request failed before an answer (timeout, reset): it may or may not have counted
         (for a period's count of ours, _track_period, as if counted when it failed)."""
-        ticket, _ = self._settle(ticket)
+        ticket, _ = self._settle(ticket, now)
         self._unanswered.add(ticket)
         self._counted_answers.append(now)  # failed on the way back, maybe: counted or not
         self._learn_settled()
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _settle(self, ticket: int | None) -> tuple[int, int]:
-        """The ticket answered, and the oldest ticket unanswered when it was sent."""
+    def _settle(self, ticket: int | None, now: float) -> tuple[int, int]:
+        """The ticket answered at `now`, and the oldest ticket unanswered when it was sent."""
         if ticket is None or ticket not in self._inflight:
             ticket = min(self._inflight) if self._inflight else self._tickets
-        return ticket, self._inflight.pop(ticket, ticket)
+        oldest_unanswered = self._inflight.pop(ticket, ticket)
+        if not self._inflight:
+            self._free_since = now
+        return ticket, oldest_unanswered
 
     def _reopens(self, word: Word) -> float:
         """When to look again after a spent word on a server whose Reset is not a refill."""
