@@ -485,7 +485,7 @@ def test_sparse_traffic_never_raises_the_ceiling() -> None:
 
 
 def test_a_stretch_with_nothing_to_send_for_over_half_its_time_is_no_sample() -> None:
-    """Before the rate is known there is no pace to measure use against: the time with nothing
+    """Before the first sample there is no pace to measure use against: the time with nothing
     in flight and no caller waiting tells a backlog from quiet (USED_SHARE of the stretch)."""
     busy = RateEstimate()
     busy.on_refusal(now=0.0, resume_at=10.0, admitted=10)

@@ -13,9 +13,9 @@ Two sources, and the lower one wins:
   come back. What was admitted between two such resume points, divided by the time between them,
   is the rate the key sustained for us over that stretch, whatever the algorithm and whoever else
   used the key meanwhile (their use is simply not ours to have), provided our requests used the
-  pace all along (USED_SHARE), and, with or without a pace, that we had something to send
-  (in flight or waiting on the limiter) for at least that share of the time (on_no_demand):
-  after quiet hours it is only our demand. A 429 while pacing means
+  pace all along (USED_SHARE), or, before the first sample gave a pace, that we had something
+  to send (in flight or waiting on the limiter) for at least that share of the time
+  (on_no_demand): after quiet hours it is only our demand. A 429 while pacing means
   we went too fast: the rate drops to that sample, and at least by `DECREASE` (the
   multiplicative decrease of AIMD, as TCP and the AWS SDKs' adaptive retry mode do); after a
   stretch that did not use the pace, by `DECREASE` alone.
@@ -118,7 +118,7 @@ class RateEstimate:
         # what is admitted up to the next 429 is our demand, not the key's rate (on_refusal).
         self._idle = False
         # Seconds since the last resume point in which we had nothing to send: nothing in flight
-        # and no caller waiting (on_no_demand). Before the rate is known there is no pace to
+        # and no caller waiting (on_no_demand). Before the first sample there is no pace to
         # measure use against, and this is what tells a backlog from quiet hours (on_refusal).
         self._no_demand = 0.0
         self._paced_refusal = False  # a 429 came while pacing: the ceiling is measured, not guessed
@@ -181,11 +181,12 @@ class RateEstimate:
         # hours, then an incident's backlog and a 429, "measured" 0.02 per second on a key of 1,
         # and the backlog of 200 took over half an hour where the key allowed it in 200 s. Such a
         # 429 only says the pace was too fast: the decrease below, not the sample.
-        # Before the rate is known there is no pace to measure use against: then time tells, a
-        # stretch with nothing to send for over half of it (one 429 at start, four quiet hours,
-        # and the incident's backlog of 200 took 8,514 s on a key that allows it in 200 s).
-        if last is not None and resume_at > last.resume_at:
-            idle = idle or no_demand > (1.0 - USED_SHARE) * (resume_at - last.resume_at)
+        # Before the first sample there is no pace to measure use against (_pace_was_used): then
+        # time tells, a stretch with nothing to send for over half of it (one 429 at start, four
+        # quiet hours, and the incident's backlog of 200 took 8,514 s on a key that allows it in
+        # 200 s).
+        if self.measured is None and last is not None and resume_at > last.resume_at:
+            idle = no_demand > (1.0 - USED_SHARE) * (resume_at - last.resume_at)
         if last is not None and resume_at > last.resume_at and not idle:
             span = resume_at - last.resume_at
             got = admitted - last.admitted
