@@ -185,10 +185,10 @@ class RateEstimate:
         # time tells, a stretch with nothing to send for over half of it (one 429 at start, four
         # quiet hours, and the incident's backlog of 200 took 8,514 s on a key that allows it in
         # 200 s).
-        if self.measured is None and last is not None and resume_at > last.resume_at:
-            idle = no_demand > (1.0 - USED_SHARE) * (resume_at - last.resume_at)
-        if last is not None and resume_at > last.resume_at and not idle:
-            span = resume_at - last.resume_at
+        span = resume_at - last.resume_at if last is not None else 0.0
+        if self.measured is None:
+            idle = no_demand > (1.0 - USED_SHARE) * span
+        if last is not None and span > 0 and not idle:
             got = admitted - last.admitted
             sample = got / span
             floor = self.window_floor
