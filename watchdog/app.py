@@ -1,24 +1,22 @@
 """The composition root: builds the real objects from a Config, starts them, stops them in order.
 
-Three parts of the daemon live in mixins of their own, each with one job: taking and losing the
-lead (leadership/host.py), swapping in a reloaded config (reloading.py), and discovery's refreshes
-(discovery/host.py)."""
+Four parts of the daemon live in mixins of their own, each with one job: taking and losing the
+lead (leadership/host.py), swapping in a reloaded config (reloading.py), discovery's refreshes
+(discovery/host.py), and the scheduler's jobs and what each runs (triggers/host.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import random
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry
 
@@ -28,16 +26,14 @@ from .asgi_server import EmbeddedServer, start_server, stop_server
 from .assembly import BuiltCluster, build_cluster
 from .blocking import AlertBlocker
 from .breaker import Breaker
-from .clients import cloud_client, metrics_api_client
+from .clients import cloud_client
 from .config import (
-    CloudCluster,
     Config,
     RateLimitSettings,
     ScheduleTrigger,
     StalledTrigger,
 )
 from .connect import ConnectBackend, Gateway
-from .connect.metrics_api import MetricsApiClient
 from .connect.transfer import CallLimits
 from .discovery.host import DiscoveryHost
 from .engine import MANUAL_RULE, Engine, JobRecorder, WallClock, utc_now
@@ -47,7 +43,7 @@ from .leadership.host import LeadershipHost
 from .logs import get_logger
 from .metrics import Metrics
 from .model import ERROR_OUTCOMES, ConnectorKey, Decision, Trigger
-from .plan import job_id, poll_intervals, rule_clusters, timed_rules, trigger_of
+from .plan import poll_intervals, trigger_of
 from .queue import RestartJob, RestartQueue
 from .ratelimit import RateLimiter
 from .redirects import redirect_hook
@@ -55,9 +51,9 @@ from .reload import ConfigWatcher
 from .reloading import ReloadHost
 from .report import history_json, status_json
 from .server import Probes, create_app
-from .state import Fenced, StateStore, StateStoreError, open_store
+from .state import StateStore, StateStoreError, open_store
+from .triggers.host import SchedulerHost
 from .triggers.poller import ClusterPoller, ensure_listed
-from .triggers.scheduler import add_poll_job, add_rule_job, add_stall_job
 from .triggers.stall import StallChecker
 
 log = get_logger("watchdog.app")
@@ -65,7 +61,7 @@ log = get_logger("watchdog.app")
 HISTORY_PRUNE_BEATS = 3600  # the heartbeat ticks every second: prune once an hour
 
 
-class Daemon(LeadershipHost, ReloadHost, DiscoveryHost):
+class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
     def __init__(
         self,
         config: Config,
@@ -226,11 +222,6 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost):
         if self.config.dry_run:
             log.warning("dry_run", note="DRY-RUN: decisions are logged and counted, no restart is sent")
 
-    def scheduled_job_ids(self) -> set[str]:
-        """The ids of the jobs the scheduler holds now (`poll:CLUSTER`, one per timed rule; see
-        plan.job_id): what a reload added, kept or removed. Empty while this replica stands by."""
-        return {job.id for job in self._scheduler.get_jobs()} if self._scheduler is not None else set()
-
     @property
     def stopping(self) -> bool:
         """True from the first moment of stop(): triggers start nothing more and the API refuses
@@ -261,37 +252,6 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost):
         cluster is (environment, display names)."""
         rows: list[dict[str, Any]] = status_json(self.state.rows(), self.cluster_places())["connectors"]
         return rows
-
-    def _sync_jobs(self, previous: Config | None, changed_clusters: set[str]) -> None:
-        """Make the scheduler's jobs match the config. Jobs whose definition did not change keep
-        their timing (an interval rule is not postponed by every reload)."""
-        assert self._scheduler is not None
-        scheduler = self._scheduler
-        old_polls = poll_intervals(previous) if previous is not None else {}
-        new_polls = poll_intervals(self.config)
-        for cluster in old_polls.keys() - new_polls.keys():
-            _remove_job(scheduler, f"poll:{cluster}")
-        for cluster, interval in new_polls.items():
-            if old_polls.get(cluster) != interval or cluster in changed_clusters:
-                add_poll_job(scheduler, cluster, interval, functools.partial(self._job, self._poll, cluster))
-        old_rules = timed_rules(previous) if previous is not None else {}
-        new_rules = timed_rules(self.config)
-        for name, rule in old_rules.items():
-            if name not in new_rules:
-                _remove_job(scheduler, job_id(rule))
-        for name, rule in new_rules.items():
-            if old_rules.get(name) == rule:
-                continue
-            if isinstance(rule.trigger, StalledTrigger):
-                self._ensure_metrics_lane()
-                add_stall_job(scheduler, rule, functools.partial(self._job, self.run_stall_check, name))
-            else:
-                add_rule_job(scheduler, rule, functools.partial(self._job, self.run_schedule_rule, name))
-
-    async def _poll(self, cluster: str) -> None:
-        poller = self.pollers.get(cluster)
-        if poller is not None:  # a reload may have removed the cluster while the job waited
-            await poller.poll()
 
     @property
     def bound_port(self) -> int | None:
@@ -383,33 +343,6 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost):
         finally:
             await self.stop()
 
-    async def _job(self, work: Callable[..., Awaitable[None]], *args: object) -> None:
-        """A scheduler job. One that starts while the daemon stops does nothing; one running
-        when it stops is cancelled by stop(): a poll or a schedule run cut short only gathered
-        facts (nothing accepted is lost), so that is a normal end, not an error."""
-        if self._stopping or not self.leadership.leading:
-            return
-        task = asyncio.current_task()
-        if task is not None:
-            self._job_tasks.add(task)
-        try:
-            await work(*args)
-        except asyncio.CancelledError:
-            if not self._stopping:
-                raise
-            log.debug("job_cancelled_at_shutdown", job=getattr(work, "__qualname__", str(work)))
-        except Fenced as exc:
-            log.warning("job_not_leader", job=getattr(work, "__qualname__", str(work)), error=str(exc),
-                        note="another replica leads now; nothing was written or restarted")
-        except StateStoreError as exc:
-            # Counted by the store, shown by /readyz and watchdog_state_store_writable; the next
-            # run tries again.
-            log.error("job_not_recorded", job=getattr(work, "__qualname__", str(work)), error=str(exc),
-                      note="the state file cannot record decisions; nothing was restarted")
-        finally:
-            if task is not None:
-                self._job_tasks.discard(task)
-
     async def heartbeat(self) -> None:
         """The liveness heartbeat (/healthz fails when it stops ticking), and the hourly pruning
         of the restart history. Runs until cancelled: start() runs it as a task, and a harness
@@ -433,51 +366,6 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost):
         if removed:
             log.info("history_pruned", removed=removed, max_age_seconds=history.max_age, max_entries=history.max_entries)
         self.engine.forget_vanished()
-
-    METRICS_LANE = "metrics-api"
-
-    def _ensure_metrics_lane(self) -> None:
-        """The Metrics API's client and limiter, made when the first stalled rule needs them."""
-        if self.METRICS_LANE in self.http:
-            return
-        name = self.config.credential_for(self.config.metrics_api)
-        assert name is not None  # cross_check requires a credential for stalled rules
-        client = metrics_api_client(self.config, self.config.credentials[name], self._transport,
-                                    [redirect_hook(self.METRICS_LANE, self.metrics)])
-        settings = self.config.rate_limit.model_copy(update={"max_requests_per_second": self.config.metrics_api.max_requests_per_second})
-        self._add_lane(self.METRICS_LANE, client, settings)
-        limits = CallLimits(self.config.metrics_api.timeouts.total, self.config.api.max_response_bytes)
-        self._stall_checker = StallChecker(MetricsApiClient(client, limits=limits), self.gateways[self.METRICS_LANE],
-                                           self.engine, self._now)
-
-    async def run_stall_check(self, rule_name: str) -> None:
-        """One stall check of a `stalled` rule, as its scheduler job runs it (and `run --once`)."""
-        rule = next((r for r in self.config.rules if r.name == rule_name), None)
-        if rule is None or self._stall_checker is None:
-            return
-        clusters = [c for c in rule_clusters(self.config, rule) if isinstance(self.config.clusters[c], CloudCluster)]
-        await self._stall_checker.check(rule, clusters)
-
-    async def run_schedule_rule(self, rule_name: str) -> None:
-        """One firing of a `schedule` rule, as its cron or interval job runs it (and `run
-        --once`): list each selected cluster, then decide and enqueue its restarts."""
-        rule = next((r for r in self.config.rules if r.name == rule_name), None)
-        if rule is None:
-            return
-        for cluster in rule_clusters(self.config, rule):
-            statuses = await self.pollers[cluster].list()
-            if statuses is None:
-                log.error("scheduled_restart_skipped", rule=rule.name, cluster=cluster,
-                          reason="could not list the cluster's connectors; see poll_failed")
-                continue
-            self.engine.on_schedule(rule, cluster, statuses)
-
-
-
-def _remove_job(scheduler: AsyncIOScheduler, job_id: str) -> None:
-    # A running instance is not cancelled by removal: a poll in progress finishes its work.
-    with contextlib.suppress(JobLookupError):
-        scheduler.remove_job(job_id)
 
 
 async def run_until_signalled(daemon: Daemon) -> int:

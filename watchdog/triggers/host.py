@@ -1,0 +1,168 @@
+"""The scheduler's jobs inside the daemon: which run (polls, timed rules, stall checks), kept in
+step with the config, and what each one does when it fires.
+
+`SchedulerHost` is mixed into `app.Daemon`, as leadership/host.py, reloading.py and
+discovery/host.py are; it lives here so that app.py stays the wiring. The scheduler itself is
+built when this replica takes the lead (leadership/host.py); each job only gathers facts and
+hands them to the engine, so cancelling one at a stop or a loss of the lead loses nothing
+accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from ..clients import metrics_api_client
+from ..config import CloudCluster, Config, RateLimitSettings, StalledTrigger
+from ..connect import Gateway
+from ..connect.metrics_api import MetricsApiClient
+from ..connect.transfer import CallLimits
+from ..logs import get_logger
+from ..plan import job_id, poll_intervals, rule_clusters, timed_rules
+from ..redirects import redirect_hook
+from ..state import Fenced, StateStoreError
+from .scheduler import add_poll_job, add_rule_job, add_stall_job
+from .stall import StallChecker
+
+if TYPE_CHECKING:
+    from ..engine import Engine, WallClock
+    from ..leadership.build import Leadership
+    from ..metrics import Metrics
+    from .poller import ClusterPoller
+
+log = get_logger("watchdog.app")
+
+
+class SchedulerHost:
+    # The daemon's parts this uses (app.Daemon sets them).
+    config: Config
+    metrics: Metrics
+    engine: Engine
+    leadership: Leadership
+    pollers: dict[str, ClusterPoller]
+    http: dict[str, httpx.AsyncClient]
+    gateways: dict[str, Gateway]
+    _scheduler: AsyncIOScheduler | None
+    _stall_checker: StallChecker | None
+    _stopping: bool
+    _job_tasks: set[asyncio.Task[Any]]  # scheduler jobs running now
+    _transport: httpx.AsyncBaseTransport | None
+    _now: WallClock
+
+    if TYPE_CHECKING:  # the daemon's own step (app.py), declared for the type checker
+        def _add_lane(self, lane: str, client: httpx.AsyncClient, settings: RateLimitSettings | None = None) -> None: ...
+
+    METRICS_LANE = "metrics-api"
+
+    def scheduled_job_ids(self) -> set[str]:
+        """The ids of the jobs the scheduler holds now (`poll:CLUSTER`, one per timed rule; see
+        plan.job_id): what a reload added, kept or removed. Empty while this replica stands by."""
+        return {job.id for job in self._scheduler.get_jobs()} if self._scheduler is not None else set()
+
+    def _sync_jobs(self, previous: Config | None, changed_clusters: set[str]) -> None:
+        """Make the scheduler's jobs match the config. Jobs whose definition did not change keep
+        their timing (an interval rule is not postponed by every reload)."""
+        assert self._scheduler is not None
+        scheduler = self._scheduler
+        old_polls = poll_intervals(previous) if previous is not None else {}
+        new_polls = poll_intervals(self.config)
+        for cluster in old_polls.keys() - new_polls.keys():
+            _remove_job(scheduler, f"poll:{cluster}")
+        for cluster, interval in new_polls.items():
+            if old_polls.get(cluster) != interval or cluster in changed_clusters:
+                add_poll_job(scheduler, cluster, interval, functools.partial(self._job, self._poll, cluster))
+        old_rules = timed_rules(previous) if previous is not None else {}
+        new_rules = timed_rules(self.config)
+        for name, rule in old_rules.items():
+            if name not in new_rules:
+                _remove_job(scheduler, job_id(rule))
+        for name, rule in new_rules.items():
+            if old_rules.get(name) == rule:
+                continue
+            if isinstance(rule.trigger, StalledTrigger):
+                self._ensure_metrics_lane()
+                add_stall_job(scheduler, rule, functools.partial(self._job, self.run_stall_check, name))
+            else:
+                add_rule_job(scheduler, rule, functools.partial(self._job, self.run_schedule_rule, name))
+
+    async def _poll(self, cluster: str) -> None:
+        poller = self.pollers.get(cluster)
+        if poller is not None:  # a reload may have removed the cluster while the job waited
+            await poller.poll()
+
+    async def _job(self, work: Callable[..., Awaitable[None]], *args: object) -> None:
+        """A scheduler job. One that starts while the daemon stops does nothing; one running
+        when it stops is cancelled by stop(): a poll or a schedule run cut short only gathered
+        facts (nothing accepted is lost), so that is a normal end, not an error."""
+        if self._stopping or not self.leadership.leading:
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self._job_tasks.add(task)
+        try:
+            await work(*args)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            log.debug("job_cancelled_at_shutdown", job=getattr(work, "__qualname__", str(work)))
+        except Fenced as exc:
+            log.warning("job_not_leader", job=getattr(work, "__qualname__", str(work)), error=str(exc),
+                        note="another replica leads now; nothing was written or restarted")
+        except StateStoreError as exc:
+            # Counted by the store, shown by /readyz and watchdog_state_store_writable; the next
+            # run tries again.
+            log.error("job_not_recorded", job=getattr(work, "__qualname__", str(work)), error=str(exc),
+                      note="the state file cannot record decisions; nothing was restarted")
+        finally:
+            if task is not None:
+                self._job_tasks.discard(task)
+
+    def _ensure_metrics_lane(self) -> None:
+        """The Metrics API's client and limiter, made when the first stalled rule needs them."""
+        if self.METRICS_LANE in self.http:
+            return
+        name = self.config.credential_for(self.config.metrics_api)
+        assert name is not None  # cross_check requires a credential for stalled rules
+        client = metrics_api_client(self.config, self.config.credentials[name], self._transport,
+                                    [redirect_hook(self.METRICS_LANE, self.metrics)])
+        settings = self.config.rate_limit.model_copy(update={"max_requests_per_second": self.config.metrics_api.max_requests_per_second})
+        self._add_lane(self.METRICS_LANE, client, settings)
+        limits = CallLimits(self.config.metrics_api.timeouts.total, self.config.api.max_response_bytes)
+        self._stall_checker = StallChecker(MetricsApiClient(client, limits=limits), self.gateways[self.METRICS_LANE],
+                                           self.engine, self._now)
+
+    async def run_stall_check(self, rule_name: str) -> None:
+        """One stall check of a `stalled` rule, as its scheduler job runs it (and `run --once`)."""
+        rule = next((r for r in self.config.rules if r.name == rule_name), None)
+        if rule is None or self._stall_checker is None:
+            return
+        clusters = [c for c in rule_clusters(self.config, rule) if isinstance(self.config.clusters[c], CloudCluster)]
+        await self._stall_checker.check(rule, clusters)
+
+    async def run_schedule_rule(self, rule_name: str) -> None:
+        """One firing of a `schedule` rule, as its cron or interval job runs it (and `run
+        --once`): list each selected cluster, then decide and enqueue its restarts."""
+        rule = next((r for r in self.config.rules if r.name == rule_name), None)
+        if rule is None:
+            return
+        for cluster in rule_clusters(self.config, rule):
+            statuses = await self.pollers[cluster].list()
+            if statuses is None:
+                log.error("scheduled_restart_skipped", rule=rule.name, cluster=cluster,
+                          reason="could not list the cluster's connectors; see poll_failed")
+                continue
+            self.engine.on_schedule(rule, cluster, statuses)
+
+
+def _remove_job(scheduler: AsyncIOScheduler, job_id: str) -> None:
+    # A running instance is not cancelled by removal: a poll in progress finishes its work.
+    with contextlib.suppress(JobLookupError):
+        scheduler.remove_job(job_id)
