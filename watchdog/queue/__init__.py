@@ -1,0 +1,33 @@
+"""The restart queue, split along its one seam (each file has one job):
+
+    job.py            a restart job, its phases, the observer the queue reports to, and the
+                      exceptions that stop a job
+    restart_queue.py  the queue: one lane per credential, deduplicated per connector, sent through
+                      the lane's rate limiter and retried within bounds, ended exactly once
+
+Every name the rest of the package imports is re-exported here.
+"""
+
+from .job import (
+    Abandoned,
+    JobNotRecorded,
+    JobObserver,
+    Phase,
+    QueueClosed,
+    QueueFull,
+    RestartJob,
+    new_job_id,
+)
+from .restart_queue import RestartQueue
+
+__all__ = [
+    "Abandoned",
+    "JobNotRecorded",
+    "JobObserver",
+    "Phase",
+    "QueueClosed",
+    "QueueFull",
+    "RestartJob",
+    "RestartQueue",
+    "new_job_id",
+]

@@ -1,0 +1,116 @@
+"""A restart job and its vocabulary: the phases it moves through, the observer the queue reports
+to, and the exceptions that stop it. The queue (restart_queue.py) moves jobs; the engine and the
+recorder read and end them."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+
+from ..model import ConnectorKey, ConnectorStatus, Outcome, RestartRequest, Trigger
+
+
+class QueueClosed(Exception):
+    """The daemon is shutting down and takes no new restarts."""
+
+
+class QueueFull(Exception):
+    """The lane already holds as many jobs as it may (queue.max_jobs_per_lane)."""
+
+
+class JobNotRecorded(Exception):
+    """The observer could not record that the job is about to be sent (its attempt, in the state
+    file): the job must not be sent, or the backoff would not hold."""
+
+
+class Abandoned(Exception):
+    """This replica may no longer send (it is not, or no longer surely, the leader): the job is
+    left as the shared state holds it, for the leader to recover, and ends nowhere here."""
+
+
+def new_job_id() -> str:
+    return secrets.token_hex(8)
+
+
+class Phase(Enum):
+    QUEUED = "queued"
+    WAITING = "waiting"  # taken by a worker, waiting for rate-limit budget or a retry backoff
+    SENDING = "sending"  # the HTTP call is on the wire
+    DONE = "done"
+
+
+@dataclass(eq=False)
+class RestartJob:
+    """One restart of one connector, possibly asked for by several requests (deduplicated)."""
+
+    id: str
+    key: ConnectorKey
+    credential: str
+    requests: list[RestartRequest]
+    enqueued_at: float
+    phase: Phase = Phase.QUEUED
+    outcome: Outcome | None = None
+    status_code: int | None = None
+    request_id: str | None = None
+    message: str = ""
+    tries: int = 0
+    first_sent_at: float | None = None
+    finished_at: float | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set by the engine: the failure evidence captured before the restart erases it, and whether
+    # the rule wants Confluent's error recommendations fetched first.
+    evidence: dict[str, Any] | None = None
+    wants_recommendations: bool = False
+    recommendations: tuple[str, ...] = ()
+    attempt_counted: bool = False  # set once the attempt is in the state store
+    # True while the state store holds the job as `sending`: a call went out and no answer has
+    # proved it off the wire since (none came yet, or it was lost: a network error). A job ended
+    # by a shutdown then ends `interrupted` (it may have reached the API), otherwise `unsent`
+    # (kept as `queued`, sent at the next start).
+    maybe_sent: bool = False
+    # What the API answered an accepted restart with, where it says (Kafka Connect's 202 body:
+    # which instances it is restarting). Summarised into `message`, so history and logs keep it.
+    answer: ConnectorStatus | None = None
+
+    @property
+    def primary(self) -> RestartRequest:
+        return self.requests[0]
+
+    @property
+    def dry_run(self) -> bool:
+        # A live request merged into a dry-run job makes the job live: dry-run never hides a
+        # restart someone else really asked for.
+        return all(r.dry_run for r in self.requests)
+
+    @property
+    def only_failed(self) -> bool:
+        """Where the API can (self-managed Kafka Connect), restart only the failed instances of a
+        connector whose failure the status showed; a stall, an alert or a person asks for all."""
+        return all(r.trigger is Trigger.STATUS for r in self.requests)
+
+    @property
+    def triggers(self) -> list[Trigger]:
+        return sorted({r.trigger for r in self.requests})
+
+
+class JobObserver(Protocol):
+    def drop_reason(self, job: RestartJob) -> str | None:
+        """Why the job is no longer wanted at its turn (the connector recovered, the breaker
+        opened...), or None to send it."""
+
+    def sending(self, job: RestartJob) -> None:
+        """A call of the job is about to go out, the first or a retry: the store must hold it as
+        possibly sent first (raises JobNotRecorded to stop it, Abandoned when fenced)."""
+
+    def answered(self, job: RestartJob) -> bool:
+        """A call of the job was answered (any HTTP status) and the job is kept for another try:
+        the call is no longer on the wire, so the store holds it as `queued` again. Returns
+        whether that was recorded (raises Abandoned when fenced)."""
+
+    def finished(self, job: RestartJob) -> None:
+        """Count, log and remember the job's terminal outcome."""
+
+    def depth_changed(self, credential: str, depth: int) -> None: ...
