@@ -10,12 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog
 
 from watchdog.app import Daemon
 from watchdog.cli import main
 from watchdog.model import ConnectorKey, HistoryRecord, Outcome, PendingPhase
 from watchdog.simulator import Scenario, Simulator, create_app
-from watchdog.state import SqliteStateStore
+from watchdog.state import MEMORY, SqliteStateStore
 
 from .support import CLUSTER, Clock, daemon_config, sim_scenario
 
@@ -105,6 +106,47 @@ async def test_requests_left_unsent_at_shutdown_are_sent_at_the_next_start(tmp_p
     with SqliteStateStore(tmp_path / "state.db") as store:
         assert store.pending() == []
         assert [r.outcome for r in store.history()] == [Outcome.ACCEPTED], "one terminal outcome in the record"
+
+
+@pytest.mark.parametrize("in_memory", [False, True], ids=["state file", "memory"])
+async def test_the_log_says_whether_an_unsent_restart_is_kept_for_the_next_start(tmp_path: Path, in_memory: bool) -> None:
+    """An operator reading `outcome: unsent` decides from the note whether to send it by hand:
+    a `:memory:` state keeps nothing, so the note must not promise the next start."""
+    clock = Clock()
+    limited = sim_scenario([{"name": "orders"}], faults=[{"match": {"endpoint": "restart"},
+                                                          "action": {"status": 429, "headers": {"Retry-After": "3600"}}}])
+    simulator = Simulator(Scenario.model_validate(limited), clock=clock.monotonic)
+    schedule = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"connectors": ["orders"]}}
+    path = Path(MEMORY) if in_memory else tmp_path / "state.db"
+    first = daemon(path, simulator, clock, [schedule])
+    first.config = first.config.model_copy(update={"queue": first.config.queue.model_copy(update={"shutdown_deadline": 0.2})})
+    first.queue.start()
+    await schedule_now(first, "nightly")
+    await wait_until(lambda: any(c.status_code == 429 for c in simulator.calls), "the first try answered 429")
+    with structlog.testing.capture_logs() as logs:
+        await first.stop()
+    (unsent,) = [e for e in logs if e["event"] == "restart_finished"]
+    assert unsent["outcome"] == "unsent" and unsent["log_level"] == "error"
+    if in_memory:
+        assert unsent["note"].startswith("lost when the daemon stops") and ":memory:" in unsent["note"]
+        assert "sent at the next start" not in unsent["note"]
+    else:
+        assert unsent["note"] == f"kept (State file {tmp_path / 'state.db'}); sent at the next start"
+
+
+@pytest.mark.parametrize("in_memory", [False, True], ids=["state file", "memory"])
+async def test_the_start_names_the_state_and_warns_when_it_keeps_nothing(tmp_path: Path, in_memory: bool) -> None:
+    clock = Clock()
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])), clock=clock.monotonic)
+    d = daemon(Path(MEMORY) if in_memory else tmp_path / "state.db", simulator, clock)
+    with structlog.testing.capture_logs() as logs:
+        await d.start(serve_http=False)
+    await d.stop()
+    (started,) = [e for e in logs if e["event"] == "started"]
+    assert started["state"] == ("State file :memory:" if in_memory else f"State file {tmp_path / 'state.db'}")
+    warned = [e for e in logs if e["event"] == "state_not_kept"]
+    assert len(warned) == (1 if in_memory else 0)
+    assert all(e["log_level"] == "warning" and "lost when the daemon stops" in e["note"] for e in warned)
 
 
 async def test_requests_never_sent_are_sent_after_a_restart(tmp_path: Path) -> None:

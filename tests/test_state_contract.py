@@ -30,7 +30,7 @@ from watchdog.model import (
     Trigger,
 )
 from watchdog.report import StatusRow
-from watchdog.state import Fenced, SqliteStateStore, StateStore, StateStoreError
+from watchdog.state import MEMORY, Fenced, SqliteStateStore, StateStore, StateStoreError
 from watchdog.state.postgres import PostgresStateStore
 from watchdog.state.postgres_schema import MIGRATIONS as POSTGRES_MIGRATIONS
 from watchdog.state.schema import MIGRATIONS as SQLITE_MIGRATIONS
@@ -114,6 +114,13 @@ def open_store(backend_of_store: Backend) -> OpenStore:
 
 
 # -- per-connector state -------------------------------------------------------------------------
+
+
+def test_both_stores_say_they_outlive_the_daemon_and_memory_does_not(store: StateStore) -> None:
+    # The log's note for an `unsent` restart ("kept ..., sent at the next start") rests on it.
+    assert store.durable is True
+    with SqliteStateStore(MEMORY) as in_memory:
+        assert in_memory.durable is False
 
 
 def test_an_unknown_connector_has_the_initial_state(store: StateStore) -> None:

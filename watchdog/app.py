@@ -218,7 +218,12 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
             "started", version=__version__, dry_run=self.config.dry_run, clusters=sorted(self.config.clusters),
             rules=[r.name for r in self.config.rules if r.enabled], polled=poll_intervals(self.config),
             listen=f"{self.config.server.host}:{self.bound_port}" if self._server else None,
+            state=self.state.description,
         )
+        if not self.state.durable:
+            # Said once at start, where whoever set `:memory:` by mistake sees it before it matters.
+            log.warning("state_not_kept", note="state.path is ':memory:': backoff, budgets, history and restarts "
+                        "left unsent at a stop are lost when the daemon stops")
         if self.config.dry_run:
             log.warning("dry_run", note="DRY-RUN: decisions are logged and counted, no restart is sent")
 

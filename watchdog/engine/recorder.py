@@ -112,7 +112,7 @@ class JobRecorder:
             changed = record_manual_restart(state, now)
         state = changed or state
         if job.outcome is Outcome.UNSENT:
-            # Still pending in the state file: the next start of the daemon sends it.
+            # Still pending in the store: the next start of the daemon sends it (a durable store).
             pass
         else:
             try:
@@ -138,11 +138,18 @@ class JobRecorder:
         if job.message:
             fields["message"] = job.message
         if job.outcome is Outcome.UNSENT:
-            fields["note"] = "kept in the state file; sent at the next start"
+            fields["note"] = self._unsent_note()
         if job.outcome in (Outcome.ACCEPTED, Outcome.DRY_RUN, Outcome.DROPPED, Outcome.CANCELLED):
             log.info("restart_finished", **fields)
         else:
             log.error("restart_finished", **fields)
+
+    def _unsent_note(self) -> str:
+        """Where an unsent restart went: the operator decides from this whether to send it by hand."""
+        if self._state.durable:
+            return f"kept ({self._state.description}); sent at the next start"
+        return ("lost when the daemon stops: state.path is ':memory:', which keeps nothing for the next start; "
+                "send it again by hand (watchdog restart) if it is still needed")
 
     def _history(self, job: RestartJob, state: ConnectorState, now: datetime) -> HistoryRecord:
         assert job.outcome is not None

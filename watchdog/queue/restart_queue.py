@@ -329,7 +329,7 @@ class RestartQueue:
                 # Answered while the daemon stops (a call on the wire may finish): the retry it
                 # was due is left to the next start, as for every job not yet sent.
                 self._finish(job, Outcome.UNSENT, result, message=(
-                    f"answered {result.status_code} while the daemon was stopping; kept for the next start"))
+                    f"answered {result.status_code} while the daemon was stopping; not tried again before it stops"))
                 return
             if not retry or self._stopping:
                 self._finish(job, result.outcome, result)

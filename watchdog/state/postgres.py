@@ -112,6 +112,10 @@ class PostgresStateStore:
         return f"PostgreSQL database {self.path}"
 
     @property
+    def durable(self) -> bool:
+        return True
+
+    @property
     def schema_version(self) -> int:
         rows = self._read("read the schema version", "SELECT max(version) AS version FROM schema_version")
         return int(rows[0]["version"])

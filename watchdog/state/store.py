@@ -89,6 +89,10 @@ class SqliteStateStore:
     def description(self) -> str:
         return f"State file {self.path}"
 
+    @property
+    def durable(self) -> bool:
+        return self.path != MEMORY
+
     def fence(self, epoch: int | None) -> None:
         """One writer per file is the lock's job (a second daemon is refused at start), so there is
         no other leader to be fenced from: the epoch is not needed here."""
