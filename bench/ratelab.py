@@ -46,6 +46,7 @@ class Case:
     latency: tuple[float, float] = (0.05, 0.15)
     arrival: tuple[float, float] = (0.0, 0.0)  # before the server counts a request (out of order)
     reset_format: str = "seconds"  # X-RateLimit-Reset: relative seconds | unix_time
+    limit_format: str = "plain"  # X-RateLimit-Limit: the number | quota_policy (Envoy's "N, N;w=W")
     reserve: int = 0
     max_requests_per_second: float = 1000.0
     max_concurrent_requests: int = 4
@@ -65,6 +66,7 @@ class Case:
         rate_limit = {
             "limit": self.limit, "window_seconds": self.window, "algorithm": self.algorithm,
             "headers": self.headers, "retry_after": self.retry_after, "reset_format": self.reset_format,
+            "limit_format": self.limit_format,
             "other_clients": [
                 {"pattern": p, "share": s, "until_seconds": until[0] if until else None} for p, s, *until in self.others
             ],

@@ -206,3 +206,18 @@ async def test_a_unix_time_reset_is_the_periods_end_by_the_date_header_clock() -
     for answer in (admitted, refused):
         assert answer.headers["x-ratelimit-reset"] == "1800000061"  # 1,800,000,060.25, rounded up
         assert answer.headers["date"] == "Fri, 15 Jan 2027 08:00:00 GMT"  # 1,800,000,000.25
+
+
+async def test_a_quota_policy_limit_says_the_limit_then_its_window_as_envoy_does() -> None:
+    """limit_format quota_policy: X-RateLimit-Limit is "N, N;w=W" on every answer that has it."""
+    scenario = _scenario(limit=2, headers="always", limit_format="quota_policy")
+    simulator = Simulator(scenario, clock=lambda: 0.0)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(simulator)), base_url="http://sim",
+        auth=(TEST_API_KEY, TEST_API_SECRET),
+    ) as client:
+        path = "/connect/v1/environments/env-1/clusters/lkc-1/connectors"
+        admitted, _, refused = [await client.get(path) for _ in range(3)]
+    assert admitted.status_code == 200 and refused.status_code == 429
+    for answer in (admitted, refused):
+        assert answer.headers["x-ratelimit-limit"] == "2, 2;w=60"

@@ -9,6 +9,13 @@ relative Reset can have (10^9 seconds is 31 years) is therefore read as a Unix t
 from 10^12 as a Unix time in milliseconds. A Unix time, like an HTTP-date Retry-After, is read
 against the answer's own Date header when it has one: the server's clock, so that a skew
 between its clock and ours does not move the pause; else against our clock.
+
+A header may also be a list (RFC 9110 5.3: a field sent twice, or joined by a proxy, reads as
+"v1, v2"), and X-RateLimit-Limit may carry quota policies after the limit: Envoy's rate-limit
+filter sends `X-RateLimit-Limit: 10, 10;w=1, 1000;w=3600` (draft-polli-ratelimit-headers-00/03:
+the limit that applies now, then each policy). Read as one integer, either lost the limit. The
+first member's number is the limit (the one that applies now); of a list of Remaining values the
+least, and of Resets and Retry-After seconds the longest, since each may be the one that binds.
 """
 
 from __future__ import annotations
@@ -52,6 +59,32 @@ def _non_negative_seconds(value: str | None) -> float | None:
     return number if math.isfinite(number) and number >= 0 else None
 
 
+def _members(value: str | None) -> list[str]:
+    """A list-valued field's members, each without its parameters (`10;w=1` is 10)."""
+    return [] if value is None else [member.split(";", 1)[0] for member in value.split(",")]
+
+
+def _limit(value: str | None) -> int | None:
+    """The first member: the limit that applies now (module docstring). 0 is nonsense: unknown."""
+    members = _members(value)
+    return (_non_negative_int(members[0]) or None) if members else None
+
+
+def _remaining(value: str | None) -> int | None:
+    """The least of the values: every member readable, else unknown (a list we cannot read whole
+    may hide the one that binds)."""
+    numbers = [_non_negative_int(member) for member in _members(value)]
+    known = [n for n in numbers if n is not None]
+    return min(known) if known and len(known) == len(numbers) else None
+
+
+def _longest_seconds(value: str | None) -> float | None:
+    """The longest of the values, every member readable, else unknown."""
+    numbers = [_non_negative_seconds(member) for member in _members(value)]
+    known = [n for n in numbers if n is not None]
+    return max(known) if known and len(known) == len(numbers) else None
+
+
 # A Reset at least this large is a Unix time in seconds, and from the second in milliseconds.
 UNIX_TIME_FROM = 1e9
 UNIX_MILLISECONDS_FROM = 1e12
@@ -59,7 +92,7 @@ UNIX_MILLISECONDS_FROM = 1e12
 
 def _reset(value: str | None, answered_at: Callable[[], datetime]) -> float | None:
     """Relative seconds, or a Unix time (module docstring) made relative to the answer's time."""
-    seconds = _non_negative_seconds(value)
+    seconds = _longest_seconds(value)
     if seconds is None or seconds < UNIX_TIME_FROM:
         return seconds
     if seconds >= UNIX_MILLISECONDS_FROM:
@@ -69,10 +102,10 @@ def _reset(value: str | None, answered_at: Callable[[], datetime]) -> float | No
 
 def _retry_after(value: str | None, answered_at: Callable[[], datetime]) -> float | None:
     """Retry-After is delta-seconds or an HTTP-date (RFC 9110 10.2.3); anything else is ignored."""
-    seconds = _non_negative_seconds(value)
+    seconds = _longest_seconds(value)
     if seconds is not None or value is None:
         return seconds
-    when = _http_date(value)
+    when = _http_date(value)  # before any list: an HTTP-date has a comma of its own
     return None if when is None else max(0.0, (when - answered_at()).total_seconds())
 
 
@@ -101,8 +134,8 @@ def parse_headers(
         return _http_date(headers.get("date", "")) or now or datetime.now(timezone.utc)
 
     return RateLimitHeaders(
-        limit=_non_negative_int(headers.get(f"{prefix}limit")) or None,  # a limit of 0 is nonsense
-        remaining=_non_negative_int(headers.get(f"{prefix}remaining")),
+        limit=_limit(headers.get(f"{prefix}limit")),
+        remaining=_remaining(headers.get(f"{prefix}remaining")),
         reset=_reset(headers.get(f"{prefix}reset"), answered_at),
         retry_after=_retry_after(headers.get("retry-after"), answered_at),
     )

@@ -86,14 +86,18 @@ class CloudApi:
     def _rate_limit_headers(self, verdict: Verdict, t: float) -> dict[str, str]:
         """The documented RateLimitError headers (research note §3.1). X-RateLimit-Reset is
         relative seconds, or (scenario reset_format: unix_time) the Unix time the period ends;
-        both rounded up, so that waiting until then is always enough."""
+        both rounded up, so that waiting until then is always enough. X-RateLimit-Limit is the
+        limit, or (limit_format: quota_policy) the limit and its window as Envoy sends them."""
         settings = self._scenario.rate_limit
         if settings is not None and settings.reset_format == "unix_time":
             reset = whole_seconds(self._epoch + t + verdict.reset)
         else:
             reset = verdict.reset_seconds
+        limit = str(verdict.limit)
+        if settings is not None and settings.limit_format == "quota_policy":
+            limit = f"{limit}, {limit};w={settings.window_seconds:g}"
         return {
-            "X-RateLimit-Limit": str(verdict.limit),
+            "X-RateLimit-Limit": limit,
             "X-RateLimit-Remaining": str(verdict.remaining),
             "X-RateLimit-Reset": str(reset),
         }

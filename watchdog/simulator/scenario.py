@@ -80,6 +80,9 @@ what no source shows, chosen so that a client safe against it is safe against th
       reset_format: seconds        # X-RateLimit-Reset as relative seconds (documented) |
                                    # unix_time (the Unix time the period ends, as GitHub sends
                                    # it: ASSUMED possible), read by each answer's Date header
+      limit_format: plain          # X-RateLimit-Limit as a number (documented) | quota_policy
+                                   # ("10, 10;w=5": the limit, then its window, as Envoy's
+                                   # rate-limit filter sends it: ASSUMED possible)
       body: empty                  # empty (documented) | error (a connect-style 429 error body)
       other_clients:               # other tools on the same key, sharing its budget
         - {pattern: steady, share: 0.33}   # steady | bursty; share of the limit per window;
@@ -200,6 +203,9 @@ class RateLimitSpec(_Model):
     # X-RateLimit-Reset as Confluent documents it (relative seconds), or as a Unix time (GitHub's
     # style), rounded up to the second, read by the Date header every answer carries.
     reset_format: Literal["seconds", "unix_time"] = "seconds"
+    # X-RateLimit-Limit as Confluent documents it (an integer), or with its quota policy after it
+    # (draft-polli-ratelimit-headers, as Envoy's rate-limit filter sends it).
+    limit_format: Literal["plain", "quota_policy"] = "plain"
     body: Literal["empty", "error"] = "empty"
     other_clients: list[OtherClientSpec] = []
 
