@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import structlog
 
 from watchdog.model import ConnectorKey, Health, Outcome, RestartRequest, Trigger
 from watchdog.queue import Phase
@@ -92,6 +93,39 @@ async def test_a_transient_5xx_then_success_is_accepted() -> None:
     w = world(sim_scenario(CONNECTORS, faults=[{"match": {"endpoint": "restart"}, "when": {"count": 1}, "action": {"status": 500}}]))
     (job,) = await run_jobs(w, request("c1"))
     assert (job.outcome, job.tries) == (Outcome.ACCEPTED, 2)
+
+
+async def test_a_503_that_says_retry_after_is_tried_again_no_sooner() -> None:
+    """A gateway in maintenance: 503 and Retry-After: 1. Our own backoff (10 to 20 ms here) would
+    spend the job's two retries within 50 ms and end it `server_error`; the server said a second."""
+    faults = [{"match": {"endpoint": "restart"}, "when": {"count": 2}, "action": {"status": 503, "headers": {"Retry-After": "1"}}}]
+    w = world(sim_scenario(CONNECTORS, faults=faults))
+    with structlog.testing.capture_logs() as logs:
+        (job,) = await run_jobs(w, request("c1"))
+    assert (job.outcome, job.tries) == (Outcome.ACCEPTED, 3)
+    times = [c.t for c in w.simulator.calls if c.endpoint == "restart"]
+    assert len(times) == 3 and all(b - a >= 0.95 for a, b in zip(times, times[1:])), times
+    scheduled = [e for e in logs if e["event"] == "restart_retry_scheduled"]
+    assert [(e["status_code"], e["source"], e["delay_seconds"]) for e in scheduled] == [(503, "retry_after", 1.0)] * 2
+
+
+async def test_a_retry_after_longer_than_max_pause_is_capped_there() -> None:
+    faults = [{"match": {"endpoint": "restart"}, "when": {"count": 1}, "action": {"status": 503, "headers": {"Retry-After": "3600"}}}]
+    w = world(sim_scenario(CONNECTORS, faults=faults), max_pause=1)
+    with structlog.testing.capture_logs() as logs:
+        (job,) = await run_jobs(w, request("c1"))
+    assert (job.outcome, job.tries) == (Outcome.ACCEPTED, 2)
+    (scheduled,) = [e for e in logs if e["event"] == "restart_retry_scheduled"]
+    assert (scheduled["source"], scheduled["delay_seconds"]) == ("retry_after", 1.0)
+
+
+async def test_a_5xx_without_retry_after_backs_off_on_our_own_schedule() -> None:
+    faults = [{"match": {"endpoint": "restart"}, "when": {"count": 1}, "action": {"status": 500}}]
+    w = world(sim_scenario(CONNECTORS, faults=faults))
+    with structlog.testing.capture_logs() as logs:
+        await run_jobs(w, request("c1"))
+    (scheduled,) = [e for e in logs if e["event"] == "restart_retry_scheduled"]
+    assert scheduled["source"] == "backoff" and scheduled["delay_seconds"] <= 0.01  # base 0.01, first retry
 
 
 @pytest.mark.parametrize(

@@ -335,7 +335,11 @@ class RestartQueue:
                 self._finish(job, result.outcome, result)
                 return
             if result.outcome in _RETRYABLE:
-                await asyncio.sleep(self._retry_delay(failures))
+                delay, source = self._retry_delay(failures, result)
+                log.info("restart_retry_scheduled", cluster=job.key.cluster, connector=job.key.connector, job=job.id,
+                         status_code=result.status_code, outcome=result.outcome.value, tries=job.tries,
+                         delay_seconds=round(delay, 3), source=source)
+                await asyncio.sleep(delay)
 
     def _finish_at_shutdown(self, job: RestartJob) -> None:
         """A job the shutdown ends before it could be sent (again)."""
@@ -374,10 +378,20 @@ class RestartQueue:
         if result.ok and result.value:
             job.recommendations = tuple(result.value)
 
-    def _retry_delay(self, failures: int) -> float:
+    def _retry_delay(self, failures: int, result: ApiResult[Any]) -> tuple[float, str]:
+        """How long before the next try after a 5xx, a 409 or a network error, and why."""
         backoff = self._settings.backoff
         ceiling = min(backoff.cap, backoff.base * 2 ** (failures - 1))
-        return ceiling * self._rng()  # full jitter: retries of many jobs spread out
+        delay = ceiling * self._rng()  # full jitter: retries of many jobs spread out
+        # A 503 with Retry-After says when the server expects to be back (RFC 9110 10.2.3), as
+        # a gateway in maintenance does: a try before then is a wasted call against a struggling
+        # server, and spends one of the job's few retries for nothing (three quick 503s ended the
+        # restart `server_error` while the server had said "in a minute"). Honoured on any answer
+        # that is retried, capped like every pause a server asks for (rate_limit.max_pause).
+        asked = result.headers.retry_after
+        if asked is not None and min(asked, self._settings.max_pause) > delay:
+            return min(asked, self._settings.max_pause), "retry_after"
+        return delay, "backoff"
 
     def _finish(
         self, job: RestartJob, outcome: Outcome, result: ApiResult[Any] | None = None, message: str = ""
