@@ -13,7 +13,7 @@ import pytest
 from bench import virtualtime
 from watchdog.config import RateLimitSettings
 from watchdog.ratelimit import RateLimiter, RateLimitHeaders, RateLimitState, parse_headers
-from watchdog.ratelimit.state import RESET_SLACK_SECONDS
+from watchdog.ratelimit.words import RESET_SLACK_SECONDS
 
 
 class FixedWindowServer:

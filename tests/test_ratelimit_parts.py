@@ -20,7 +20,8 @@ from watchdog.ratelimit.estimate import (
     RateEstimate,
 )
 from watchdog.ratelimit.pacer import Pacer
-from watchdog.ratelimit.state import MIN_MARGIN, RESET_SLACK_SECONDS
+from watchdog.ratelimit.state import MIN_MARGIN
+from watchdog.ratelimit.words import RESET_SLACK_SECONDS
 from watchdog.simulator.ratelimit import Budget, budget
 
 

@@ -1,5 +1,15 @@
 """Rate-limit pacing for one API credential, fed by the server's answers (see state.py for what
-it assumes and guarantees)."""
+it assumes and guarantees).
+
+    headers.py   reading X-RateLimit-* and Retry-After, whatever form a server sends them in
+    limiter.py   the asyncio gate every call with the credential passes (RateLimiter)
+    state.py     when the next request may go: the pure decision core (RateLimitState), with two
+                 mixins: words.py (the server's Remaining and Reset counted against our
+                 requests) and refusals.py (what a 429 does: the pause, and what it teaches)
+    budget.py    what the server's last word leaves us, and how it comes back
+    estimate.py  the sustained rate learned from headers and from 429s
+    pacer.py     even spacing at that rate
+"""
 
 from .headers import Pause, RateLimitHeaders, parse_headers
 from .limiter import LimiterObserver, Permit, RateLimiter

@@ -23,7 +23,7 @@ look again once the budget is spent:
 - `others_rate`: requests per second other clients take, learned only on servers that refill at
   their Reset (within one reset period nothing comes back, so Remaining falling faster than our
   own requests explain is someone else's use), measured between two answers once every request
-  of ours that may have been counted between them has answered (state.py). On a server that
+  of ours that may have been counted between them has answered (words.py). On a server that
   refills gradually the two cannot be told apart from headers; there a 429 is the signal
   (estimate.py).
 """
@@ -75,7 +75,7 @@ class ServerBudget:
         self.word: Word | None = None
         self.spoken = False  # the server has sent Remaining and Reset on a successful answer
         self.refills_early = False
-        self.late_reset = False  # a look right at a spent word's Reset was refused (state.py)
+        self.late_reset = False  # a look right at a spent word's Reset was refused (refusals.py)
         self.others_rate = 0.0
         self.return_rate: float | None = None  # units per second seen coming back while we spent them
         self._others_weight = 0.0  # seconds of observation behind others_rate, capped at the horizon
@@ -90,7 +90,7 @@ class ServerBudget:
         and less `reserve`, kept for other clients.
 
         `quota`: on a server that refills only at its Reset, the limit less `reserve` less ours
-        the word's period may have counted (state.py), when known. `reserve` is a share of each
+        the word's period may have counted (words.py), when known. `reserve` is a share of each
         period left to others; taken off every word instead, it stayed whole however much of it
         they had already used in the period, and a steady tool sending a third of 20 per 2 s
         left 2 to 3 units of each window unused (0.70 to 0.74 of what it left us, benchmark 1b).
@@ -108,9 +108,9 @@ class ServerBudget:
     ) -> bool:
         """Take a newer word. `ours_between`: our requests sent after the previous word's and up
         to this one's that were not refused. `baseline`: an earlier word of the same reset period
-        that this one was surely counted after, for telling whether budget came back (state.py
+        that this one was surely counted after, for telling whether budget came back (words.py
         picks it). `limit`: X-RateLimit-Limit, when known. `end_moved`: this word's reset period
-        surely ends later than an earlier word's of the same period (state.py): no fixed window.
+        surely ends later than an earlier word's of the same period (words.py): no fixed window.
 
         Returns True when the budget came back since the previous word, in this period or a new
         one (more left than it said less every request of ours since). Only a return surely
@@ -168,7 +168,7 @@ class ServerBudget:
 
     def learn_others(self, previous: Word, word: Word, ours_counted: int) -> None:
         """`ours_counted`: our requests the server counted after `previous` and up to `word`
-        (which of them, state.py works out once all have answered)."""
+        (which of them, words.py works out once all have answered)."""
         span = word.sent_at - previous.sent_at
         if span > 0:
             theirs = max(0.0, previous.remaining - word.remaining - ours_counted)

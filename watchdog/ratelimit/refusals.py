@@ -1,0 +1,111 @@
+"""What a 429 does: the pause it imposes on every caller of the key, and what it teaches.
+
+`Refusals` is mixed into `RateLimitState` (state.py). A 429 holds every caller for Retry-After,
+else X-RateLimit-Reset, else a capped exponential backoff (_pause_for); a 429 although the
+server's last word left room is another client racing us (estimate.on_contention), any other is
+a moment the key was saturated, from which the sustained rate is learned (estimate.on_refusal).
+After either, the server's last word is forgotten: the budget is unknown until an answer says it
+again.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ..config import RateLimitSettings
+from .budget import ServerBudget, Word
+from .estimate import RateEstimate
+from .headers import Pause, RateLimitHeaders
+from .pacer import Pacer
+from .words import RESET_SLACK_SECONDS
+
+
+class Refusals:
+    # The state's parts this uses (RateLimitState sets them; state.py says what each holds).
+    settings: RateLimitSettings
+    limit: int | None
+    paused_until: float
+    consecutive_429: int
+    pacer: Pacer
+    estimate: RateEstimate
+    budget: ServerBudget
+    _rng: Callable[[], float]
+    _resumed_at: float
+    _refused: set[int]
+    _said: deque[Word]
+    _unsettled: deque[tuple[Word, Word]]
+    _admitted: int
+
+    if TYPE_CHECKING:  # the state's own and ServerWords', declared for the type checker
+        @property
+        def reserve(self) -> int: ...
+        def _held_back(self) -> int: ...
+        def _available(self, word: Word, now: float) -> int: ...
+        def _repace(self, not_before: float) -> None: ...
+
+    def _on_429(self, sent_at: float, now: float, headers: RateLimitHeaders, ticket: int) -> Pause:
+        if sent_at >= self._resumed_at:
+            # A fresh try refused again; requests refused together in one burst count once.
+            self.consecutive_429 += 1
+        self._resumed_at = max(self._resumed_at, now)
+        pause = self._pause_for(headers)
+        # A hinted pause ends a little after the hint, for the same reason as a Reset (_adopt_word).
+        slack = RESET_SLACK_SECONDS if pause.source != "backoff" and pause.capped_from is None else 0.0
+        self.paused_until = max(self.paused_until, now + pause.seconds + slack)
+        self._refused.add(ticket)
+        last = self.budget.word
+        if last is not None and sent_at >= last.until and last.remaining <= self.reserve + self._held_back():
+            self.budget.late_reset = True  # refused right after a spent word's Reset: no refill there
+        word = self.budget.live(now)
+        raced = word is not None and ticket > word.ticket and self._available(word, now) >= 0
+        # The server's last word was wrong (another client, or a Reset that was not a refill):
+        # after the pause the budget is unknown until an answer says it again.
+        self.budget.forget()
+        self._said.clear()
+        self._unsettled.clear()
+        self.estimate.spent_seen = True
+        if raced:
+            # Refused although the last word left room for it: someone else took that request
+            # between the word and ours. Not a sign that our pace is too fast; from now on the
+            # last unit of every word stays in hand, so that a race needs two of theirs.
+            self.estimate.on_contention(now, self.pacer.rate)
+            self._repace(self.paused_until)
+            return pause
+        if headers.reset is not None:
+            self.estimate.observe_reset(min(headers.reset, self.settings.max_pause))
+        # For learning, where capacity returns in the server's frame: its Retry-After counts from
+        # when it refused, i.e. when the request arrived, not when its answer reached us.
+        self.estimate.on_refusal(
+            now, sent_at + pause.seconds, self._admitted, refused_at=sent_at, limit=self.limit, reserve=self.reserve
+        )
+        self._repace(self.paused_until)
+        return pause
+
+    def _pause_for(self, headers: RateLimitHeaders) -> Pause:
+        max_pause = self.settings.max_pause
+        backoff = self.settings.backoff
+        hint = headers.retry_after if headers.retry_after is not None else headers.reset
+        if hint is not None:
+            asked, source = hint, "retry_after" if headers.retry_after is not None else "reset"
+            if self.consecutive_429 >= 2:
+                # Refused again and again with nothing admitted between (another tool holding the
+                # whole key, a server that sends Retry-After: 1 whatever happens): the hint is a
+                # floor, and the exponential backoff grows above it, so that a key we cannot use
+                # sees a 429 from us ever more rarely, not once per hint.
+                grown = min(backoff.cap, backoff.base * 2 ** (self.consecutive_429 - 2))
+                if grown > asked:
+                    asked, source = grown, "backoff"
+        else:
+            # No hint at all: capped exponential backoff with jitter (Confluent's advice). Equal
+            # jitter, not full: this pause holds every caller of the key, so there is nothing to
+            # decorrelate, and each pause after a refusal must be reliably longer than the last
+            # until it outlasts the server's window (full jitter kept drawing short ones, and the
+            # job at the head of the queue spent its retries on them).
+            # A key already seen shut for longer starts there: each too-short pause is a 429.
+            ceiling = min(backoff.cap, max(backoff.base * 2 ** (self.consecutive_429 - 1), self.estimate.window_floor))
+            asked, source = max(backoff.base, ceiling * (0.5 + 0.5 * self._rng())), "backoff"
+        if asked > max_pause:
+            return Pause(max_pause, source, capped_from=asked)
+        return Pause(asked, source)
