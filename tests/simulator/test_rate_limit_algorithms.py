@@ -161,14 +161,19 @@ def _scenario(**rate_limit: object) -> Scenario:
     })
 
 
-async def _two_lists(scenario: Scenario) -> tuple[httpx.Response, httpx.Response]:
-    simulator = Simulator(scenario, clock=lambda: 0.0)
+async def _lists(simulator: Simulator, count: int) -> list[httpx.Response]:
+    """`count` list calls in a row, answered by the simulator in process."""
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(simulator)), base_url="http://sim",
         auth=(TEST_API_KEY, TEST_API_SECRET),
     ) as client:
         path = "/connect/v1/environments/env-1/clusters/lkc-1/connectors"
-        return await client.get(path), await client.get(path)
+        return [await client.get(path) for _ in range(count)]
+
+
+async def _two_lists(scenario: Scenario) -> tuple[httpx.Response, httpx.Response]:
+    first, second = await _lists(Simulator(scenario, clock=lambda: 0.0), 2)
+    return first, second
 
 
 @pytest.mark.parametrize(
@@ -195,13 +200,7 @@ async def test_a_unix_time_reset_is_the_periods_end_by_the_date_header_clock() -
     the Date header says the simulator's time (epoch + t) it is to be read against."""
     scenario = _scenario(limit=2, headers="always", reset_format="unix_time")
     # Unix time 1,800,000,000.25 at t = 0, where the aligned window of 60 s starts.
-    simulator = Simulator(scenario, clock=lambda: 0.0, epoch=1_800_000_000.25)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(simulator)), base_url="http://sim",
-        auth=(TEST_API_KEY, TEST_API_SECRET),
-    ) as client:
-        path = "/connect/v1/environments/env-1/clusters/lkc-1/connectors"
-        admitted, _, refused = [await client.get(path) for _ in range(3)]
+    admitted, _, refused = await _lists(Simulator(scenario, clock=lambda: 0.0, epoch=1_800_000_000.25), 3)
     assert admitted.status_code == 200 and refused.status_code == 429
     for answer in (admitted, refused):
         assert answer.headers["x-ratelimit-reset"] == "1800000061"  # 1,800,000,060.25, rounded up
@@ -211,13 +210,7 @@ async def test_a_unix_time_reset_is_the_periods_end_by_the_date_header_clock() -
 async def test_a_quota_policy_limit_says_the_limit_then_its_window_as_envoy_does() -> None:
     """limit_format quota_policy: X-RateLimit-Limit is "N, N;w=W" on every answer that has it."""
     scenario = _scenario(limit=2, headers="always", limit_format="quota_policy")
-    simulator = Simulator(scenario, clock=lambda: 0.0)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(simulator)), base_url="http://sim",
-        auth=(TEST_API_KEY, TEST_API_SECRET),
-    ) as client:
-        path = "/connect/v1/environments/env-1/clusters/lkc-1/connectors"
-        admitted, _, refused = [await client.get(path) for _ in range(3)]
+    admitted, _, refused = await _lists(Simulator(scenario, clock=lambda: 0.0), 3)
     assert admitted.status_code == 200 and refused.status_code == 429
     for answer in (admitted, refused):
         assert answer.headers["x-ratelimit-limit"] == "2, 2;w=60"
