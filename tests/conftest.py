@@ -1,7 +1,16 @@
 import gc
+import os
 from collections.abc import Iterator
 
 import pytest
+
+# Every server the tests talk to is on loopback, and the daemon honours HTTPS_PROXY and the rest
+# (watchdog/clients.py): a proxy set on the machine for package downloads must not route them.
+# Loopback is added to NO_PROXY (not the proxies removed), so what does go out keeps its proxy;
+# the daemons and tools the tests start inherit it. tests/test_proxy.py sets its own.
+LOOPBACK = "127.0.0.1,localhost,::1"
+for _name in ("NO_PROXY", "no_proxy"):
+    os.environ[_name] = ",".join(filter(None, [os.environ.get(_name, ""), LOOPBACK]))
 
 # Fake, test-only values: a test that finds them anywhere it should not has found a leak.
 TEST_API_KEY = "TESTKEY0123456789"

@@ -26,7 +26,7 @@ from .asgi_server import EmbeddedServer, start_server, stop_server
 from .assembly import BuiltCluster, build_cluster
 from .blocking import AlertBlocker
 from .breaker import Breaker
-from .clients import cloud_client
+from .clients import cloud_client, environment_proxy
 from .config import (
     Config,
     RateLimitSettings,
@@ -218,7 +218,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
             "started", version=__version__, dry_run=self.config.dry_run, clusters=sorted(self.config.clusters),
             rules=[r.name for r in self.config.rules if r.enabled], polled=poll_intervals(self.config),
             listen=f"{self.config.server.host}:{self.bound_port}" if self._server else None,
-            state=self.state.description,
+            state=self.state.description, proxy=environment_proxy(str(self.config.api.base_url)),
         )
         if not self.state.durable:
             # Said once at start, where whoever set `:memory:` by mistake sees it before it matters.

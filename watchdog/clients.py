@@ -2,11 +2,19 @@
 
 Confluent Cloud lanes are per API key (its limits are per key), self-managed Kafka Connect lanes
 per cluster, and the Metrics API has its own host and limits.
+
+An egress proxy is taken from the environment, as curl, Confluent's CLI and its Terraform
+provider take it: HTTPS_PROXY, HTTP_PROXY or ALL_PROXY, with NO_PROXY for the hosts that bypass
+it (httpx reads them). httpx reads them only for transports it builds itself, so a client is
+given a transport of ours (with its retry of a failed connection attempt) only when no proxy is
+set; before, the explicit transport silently turned every proxy setting off, and a daemon behind
+an egress proxy could not reach the API at all.
 """
 
 from __future__ import annotations
 
 import ssl
+import urllib.request
 from collections.abc import Sequence
 
 import httpx
@@ -36,11 +44,17 @@ def _client(
     if credential is not None:
         assert credential.api_key is not None and credential.api_secret is not None  # config checked
         auth = httpx.BasicAuth(credential.api_key.get_secret_value(), credential.api_secret.get_secret_value())
+    if transport is None and not _environment_proxies():
+        # Retries of failed connection attempts only (nothing was sent); every other retry belongs
+        # to the queue, which knows what is safe to repeat. Behind a proxy httpx builds the
+        # transports (module docstring), and the connection attempt is to the proxy.
+        transport = httpx.AsyncHTTPTransport(retries=1, limits=limits, verify=verify)
     return httpx.AsyncClient(
         base_url=base_url,
-        # Retries of failed connection attempts only (nothing was sent); every other retry belongs
-        # to the queue, which knows what is safe to repeat.
-        transport=transport or httpx.AsyncHTTPTransport(retries=1, limits=limits, verify=verify),
+        transport=transport,
+        limits=limits,
+        verify=verify,
+        trust_env=True,
         auth=auth,
         timeout=httpx.Timeout(connect=timeouts.connect, read=timeouts.read, write=timeouts.write, pool=timeouts.pool),
         headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
@@ -76,3 +90,23 @@ def metrics_api_client(
     return _client(config, base_url=settings.base_url, timeouts=settings.timeouts, credential=credential,
                    transport=transport, hooks=hooks)
 
+
+def _environment_proxies() -> dict[str, str]:
+    """The proxies the environment names, by scheme (http, https, all): what httpx reads,
+    HTTPS_PROXY and the others, upper or lower case."""
+    return {scheme: url for scheme, url in urllib.request.getproxies().items() if scheme in ("http", "https", "all") and url}
+
+
+def environment_proxy(url: str) -> str | None:
+    """The proxy calls to `url` go through, without its credentials (for the `started` log
+    line); None when the environment names none for its scheme or NO_PROXY exempts its host."""
+    target = httpx.URL(url)
+    proxies = _environment_proxies()
+    named = proxies.get(target.scheme) or proxies.get("all")
+    if named is None or urllib.request.proxy_bypass(target.host):
+        return None
+    try:
+        proxy = httpx.URL(named if "://" in named else f"http://{named}")
+    except httpx.InvalidURL:
+        return "(unreadable proxy URL)"  # never the value itself: it may hold a password
+    return str(proxy.copy_with(userinfo=b""))

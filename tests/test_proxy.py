@@ -1,0 +1,133 @@
+"""An egress proxy named by the environment (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY; NO_PROXY), as
+curl, Confluent's CLI and its Terraform provider take it. Every client of ours was built with an
+explicit transport, and httpx reads the proxy variables only for transports it builds itself: a
+daemon behind an egress proxy could not reach the API at all (watchdog/clients.py).
+
+A real forward proxy on loopback (a thread serving HTTP/1.1, forwarding each absolute-form request
+to the simulator served on another loopback port) stands for the corporate proxy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+import structlog
+
+from watchdog.app import Daemon
+from watchdog.clients import environment_proxy
+from watchdog.model import Outcome
+from watchdog.simulator import Scenario, Simulator
+
+from .support import daemon_config, served, sim_scenario
+
+SCHEDULE = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"connectors": ["orders"]}}
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy", "no_proxy")
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authorization", "transfer-encoding", "te", "upgrade"}
+
+
+@contextlib.contextmanager
+def forward_proxy() -> Iterator[tuple[str, list[str]]]:
+    """A forward proxy on 127.0.0.1 and a free port: yields its URL and the list of the request
+    lines it forwarded (method and absolute URL)."""
+    seen: list[str] = []
+
+    class Forward(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _forward(self) -> None:
+            seen.append(f"{self.command} {self.path}")
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP | {"host", "content-length"}}
+            with httpx.Client(trust_env=False, timeout=10) as upstream:
+                answer = upstream.request(self.command, self.path, headers=headers, content=body)
+            self.send_response(answer.status_code)
+            for name, value in answer.headers.items():
+                if name.lower() not in HOP_BY_HOP | {"content-length", "content-encoding"}:
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(answer.content)))
+            self.end_headers()
+            self.wfile.write(answer.content)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _forward
+
+        def log_message(self, format: str, *args: object) -> None:  # quiet in test output
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+async def run_once() -> tuple[Simulator, Daemon, int]:
+    """`watchdog run --once` with one schedule rule against a simulator on loopback."""
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    async with served(simulator) as base_url:
+        daemon = Daemon(daemon_config([SCHEDULE], base_url=base_url))
+        return_code = await daemon.run_once()
+    return simulator, daemon, return_code
+
+
+async def test_every_api_call_goes_through_the_proxy_the_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    with forward_proxy() as (proxy_url, seen):
+        monkeypatch.setenv("HTTP_PROXY", proxy_url)
+        simulator, daemon, code = await run_once()
+    assert code == 0 and [job.outcome for job in daemon.recorder.finished_jobs] == [Outcome.ACCEPTED]
+    restarts = [c for c in simulator.calls if c.endpoint == "restart"]
+    assert len(restarts) == 1
+    assert len(seen) == len(simulator.calls) >= 2, "every call the simulator answered came through the proxy"
+    assert any(line.startswith("POST http://127.0.0.1:") and line.endswith("/connectors/orders/restart") for line in seen)
+
+
+async def test_no_proxy_sends_the_calls_directly(monkeypatch: pytest.MonkeyPatch) -> None:
+    with forward_proxy() as (proxy_url, seen):
+        monkeypatch.setenv("HTTP_PROXY", proxy_url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        simulator, daemon, code = await run_once()
+    assert code == 0 and len([c for c in simulator.calls if c.endpoint == "restart"]) == 1
+    assert seen == []
+
+
+async def test_without_a_proxy_nothing_goes_through_one() -> None:
+    with forward_proxy() as (_, seen):
+        simulator, _, code = await run_once()
+    assert code == 0 and len([c for c in simulator.calls if c.endpoint == "restart"]) == 1
+    assert seen == []
+
+
+def test_the_started_line_names_the_proxy_for_the_api_without_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://watchdog:s3cret-proxy-password@proxy.corp.example:3128")
+    assert environment_proxy("https://api.confluent.cloud") == "http://proxy.corp.example:3128"
+    monkeypatch.setenv("NO_PROXY", "confluent.cloud")
+    assert environment_proxy("https://api.confluent.cloud") is None
+    monkeypatch.delenv("NO_PROXY")
+    monkeypatch.setenv("HTTPS_PROXY", "proxy.corp.example:3128")  # no scheme: http://, as httpx reads it
+    assert environment_proxy("https://api.confluent.cloud") == "http://proxy.corp.example:3128"
+    assert environment_proxy("http://connect.internal:8083") is None, "HTTPS_PROXY is not for http:// targets"
+
+
+async def test_the_daemon_logs_the_proxy_it_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://watchdog:s3cret-proxy-password@proxy.corp.example:3128")
+    daemon = Daemon(daemon_config([], base_url="https://api.confluent.cloud"))
+    with structlog.testing.capture_logs() as logs:
+        await daemon.start(serve_http=False)
+    await daemon.stop()
+    (started,) = [e for e in logs if e["event"] == "started"]
+    assert started["proxy"] == "http://proxy.corp.example:3128"
+    assert "s3cret" not in repr(logs)
