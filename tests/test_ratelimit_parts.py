@@ -373,6 +373,23 @@ def test_closing_the_gap_to_its_ceiling_the_creep_steps_once_a_window_then_every
     assert estimate.creep(6.0 + CREEP_EVERY + 0.1, limit=20)
 
 
+@pytest.mark.parametrize("words_on_success", [False, True], ids=["headers on 429 only", "headers on every answer"])
+def test_a_sample_spanning_several_windows_climbs_once_a_window_where_only_429s_say_the_limit(words_on_success: bool) -> None:
+    """The probe before the first sample can span several windows (20 per 2 s at about the
+    probe's own pace: 6.6 s between the two 429s). Where only 429s carry the headers, the climb
+    steps once per limit at the measured rate (2.5 s at 8 per second), not once per 6.6 s; with
+    headers on every answer the server's own Limit and Reset give the rate, and the climb keeps
+    the span's cadence (a quicker one there took a shared key's share before the other client
+    was seen: python -m bench reserve)."""
+    estimate = RateEstimate()
+    estimate.words_on_success = words_on_success
+    estimate.on_refusal(now=0.0, resume_at=0.0, admitted=0, limit=20)
+    estimate.on_refusal(now=6.6, resume_at=6.6, admitted=53, limit=20)  # 8.0/s over 6.6 s
+    assert estimate.measured == pytest.approx(53 / 6.6)
+    assert estimate.creep(6.6 + 20 / (53 / 6.6) + 0.1, limit=20) is not words_on_success
+    assert estimate.creep(6.6 + 6.6 + 0.1, limit=20)
+
+
 def test_without_the_limit_said_the_creep_toward_a_guessed_ceiling_keeps_its_slow_cadence() -> None:
     estimate = RateEstimate()
     estimate.on_refusal(now=0.0, resume_at=0.0, admitted=0)
