@@ -382,12 +382,12 @@ def test_a_sample_spanning_several_windows_climbs_once_a_window_where_only_429s_
     the span's cadence (a quicker one there took a shared key's share before the other client
     was seen: python -m bench reserve)."""
     estimate = RateEstimate()
-    estimate.words_on_success = words_on_success
     estimate.on_refusal(now=0.0, resume_at=0.0, admitted=0, limit=20)
     estimate.on_refusal(now=6.6, resume_at=6.6, admitted=53, limit=20)  # 8.0/s over 6.6 s
     assert estimate.measured == pytest.approx(53 / 6.6)
-    assert estimate.creep(6.6 + 20 / (53 / 6.6) + 0.1, limit=20) is not words_on_success
-    assert estimate.creep(6.6 + 6.6 + 0.1, limit=20)
+    said = {"limit": 20, "words_on_success": words_on_success}
+    assert estimate.creep(6.6 + 20 / (53 / 6.6) + 0.1, **said) is not words_on_success
+    assert estimate.creep(6.6 + 6.6 + 0.1, **said)
 
 
 def test_without_the_limit_said_the_creep_toward_a_guessed_ceiling_keeps_its_slow_cadence() -> None:

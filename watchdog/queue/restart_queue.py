@@ -389,8 +389,10 @@ class RestartQueue:
         # restart `server_error` while the server had said "in a minute"). Honoured on any answer
         # that is retried, capped like every pause a server asks for (rate_limit.max_pause).
         asked = result.headers.retry_after
-        if asked is not None and min(asked, self._settings.max_pause) > delay:
-            return min(asked, self._settings.max_pause), "retry_after"
+        if asked is not None:
+            asked = min(asked, self._settings.max_pause)
+            if asked > delay:
+                return asked, "retry_after"
         return delay, "backoff"
 
     def _finish(

@@ -123,9 +123,6 @@ class RateEstimate:
         self._no_demand = 0.0
         self._paced_refusal = False  # a 429 came while pacing: the ceiling is measured, not guessed
         self.contended = False  # another client was seen racing us (on_contention)
-        # A successful answer carried Remaining and Reset: the server describes its budget as we
-        # spend it (headers on every answer), so the climb need not hurry (_creep_interval).
-        self.words_on_success = False
         self._last_429 = 0.0  # when the last 429 (or lost race) came
 
     # -- headers ---------------------------------------------------------------------------------
@@ -241,7 +238,7 @@ class RateEstimate:
         # raced 19 times in 5,000 restarts, 5 with this cut). It regrows as every cut does (creep).
         self._creep_ceiling = pace if self._creep_ceiling is None else min(self._creep_ceiling, pace * (1.0 - CEILING_CUT))
 
-    def _creep_interval(self, limit: int | None) -> float:
+    def _creep_interval(self, limit: int | None, words_on_success: bool = False) -> float:
         # Quick steps only toward a ceiling the headers cap at N per longest Reset. Without the
         # limit the ceiling is a wide guess (twice the sample over a span of 1 s), and stepping
         # toward it once a window crossed one request per second at the first step, with a sample
@@ -258,7 +255,7 @@ class RateEstimate:
         # quicker climb on a key shared from the start reached past our share before the other
         # client was seen (python -m bench reserve: its 429s went from 3 to 33 next to us).
         window = self._sample_span
-        if limit is not None and not self.words_on_success and self.measured:
+        if limit is not None and not words_on_success and self.measured:
             window = min(window, limit / self.measured)
         return max(FAST_CREEP_EVERY, window)
 
@@ -285,11 +282,16 @@ class RateEstimate:
         self._idle = self._idle or not used
         return used
 
-    def creep(self, now: float, limit: int | None = None, *, pace: float | None = None) -> bool:
+    def creep(
+        self, now: float, limit: int | None = None, *, pace: float | None = None, words_on_success: bool = False
+    ) -> bool:
         """Called after each admitted answer (on_admitted first); True when the rate rose.
         `limit`: X-RateLimit-Limit, if known. `pace`: the rate we send at (requests per second),
-        which tells whether our requests use it (USED_SHARE); None: not pacing."""
-        if self.measured is None or self._creep_ceiling is None or now - self._quiet_since < self._creep_interval(limit):
+        which tells whether our requests use it (USED_SHARE); None: not pacing.
+        `words_on_success`: successful answers carry Remaining and Reset (the server describes
+        its budget as we spend it), so the climb need not hurry (_creep_interval)."""
+        interval = self._creep_interval(limit, words_on_success)
+        if self.measured is None or self._creep_ceiling is None or now - self._quiet_since < interval:
             return False
         # A 429 would answer a probe above the ceiling only if our requests went at the pace.
         busy = self._pace_was_used(now, pace)

@@ -25,6 +25,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,19 +73,24 @@ def _limit(value: str | None) -> int | None:
     return (_non_negative_int(members[0]) or None) if members else None
 
 
-def _remaining(value: str | None) -> int | None:
-    """The least of the values: every member readable, else unknown (a list we cannot read whole
-    may hide the one that binds)."""
-    numbers = [_non_negative_int(member) for member in _members(value)]
+def _every(value: str | None, read: Callable[[str], T | None]) -> list[T] | None:
+    """Every member read, or None if any cannot be (a list we cannot read whole may hide the
+    value that binds)."""
+    numbers = [read(member) for member in _members(value)]
     known = [n for n in numbers if n is not None]
-    return min(known) if known and len(known) == len(numbers) else None
+    return known if known and len(known) == len(numbers) else None
+
+
+def _remaining(value: str | None) -> int | None:
+    """The least of the values (module docstring)."""
+    numbers = _every(value, _non_negative_int)
+    return None if numbers is None else min(numbers)
 
 
 def _longest_seconds(value: str | None) -> float | None:
-    """The longest of the values, every member readable, else unknown."""
-    numbers = [_non_negative_seconds(member) for member in _members(value)]
-    known = [n for n in numbers if n is not None]
-    return max(known) if known and len(known) == len(numbers) else None
+    """The longest of the values (module docstring)."""
+    numbers = _every(value, _non_negative_seconds)
+    return None if numbers is None else max(numbers)
 
 
 # A Reset at least this large is a Unix time in seconds, and from the second in milliseconds.

@@ -236,11 +236,10 @@ class RateLimitState(ServerWords, Refusals):
         self.consecutive_429 = 0
         self._admitted += 1
         if headers.remaining is not None and headers.reset is not None:
-            self.estimate.words_on_success = True
             self._adopt_word(ticket, oldest_unanswered, headers.remaining, headers.reset, sent_at, now)
         self._learn_settled()
         self.estimate.on_admitted()
-        self.estimate.creep(now, self.limit, pace=self.pacer.rate)
+        self.estimate.creep(now, self.limit, pace=self.pacer.rate, words_on_success=self.budget.spoken)
         self._repace(now)
         return None
 
