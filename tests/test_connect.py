@@ -145,6 +145,22 @@ def test_error_message_falls_back_to_text_and_reason() -> None:
 
 
 @pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        # Confluent's Error object has every field optional: the most telling one that is set.
+        ({"errors": [{"id": "a", "status": "400", "code": "invalid_filter"}, {"title": "Bad Request"}, {}]},
+         "invalid_filter; Bad Request"),
+        ({"errors": [{"status": 403}]}, "403"),
+        ({"error": "invalid API key"}, "invalid API key"),  # a gateway's {"error": "text"}
+        ("Forbidden: key lacks CloudClusterAdmin", "Forbidden: key lacks CloudClusterAdmin"),  # a bare JSON string
+        ({"errors": [{"detail": "  "}]}, "Unauthorized"),  # nothing said: the reason phrase
+    ],
+)
+def test_error_message_reads_every_legal_error_shape(body: object, message: str) -> None:
+    assert error_message(httpx.Response(401, json=body)) == message
+
+
+@pytest.mark.parametrize(
     ("name", "segment"),
     [("orders", "orders"), ("a/b", "a%2Fb"), (".", "%2E"), ("..", "%2E%2E"), ("x/../y", "x%2F..%2Fy"), ("a b%", "a%20b%25")],
 )

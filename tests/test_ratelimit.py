@@ -199,6 +199,17 @@ def test_retry_after_may_be_an_http_date() -> None:
     assert parsed.retry_after == 30
 
 
+@pytest.mark.parametrize(
+    "form", ["%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"],
+    ids=["imf-fixdate", "rfc850", "asctime"],
+)
+def test_retry_after_is_read_in_each_of_the_three_http_date_forms(form: str) -> None:
+    # RFC 9110 5.6.7: a recipient must accept all three; the asctime form names no zone (GMT).
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+    parsed = parse_headers({"retry-after": (now + timedelta(seconds=30)).strftime(form)}, now)
+    assert parsed.retry_after == 30
+
+
 async def test_async_limiter_holds_all_queued_callers_during_a_pause() -> None:
     loop = asyncio.get_running_loop()
     limiter = RateLimiter("main", settings(), clock=loop.time)

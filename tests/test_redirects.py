@@ -1,16 +1,30 @@
 """Redirects (issue 11, item 10): Confluent's compatibility policy says clients must follow 301
-and 307. Followed and counted; an API key never goes to another host."""
+and 307. Followed and counted; an API key never goes to another host; a restart stays a POST."""
 
 from __future__ import annotations
 
+import pytest
 from structlog.testing import capture_logs
 
-from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, sim_scenario
+from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, World, sim_scenario
 from .test_daemon import restart_times, run_polls, status_rule, world
 from .test_stall_real_shapes import STALL_AT, restarts, run
 from .test_stall_real_shapes import world as stall_world
 
 LIST_PATH = f"/connect/v1/environments/{ENVIRONMENT}/clusters/{CLUSTER_ID}/connectors?expand=info,status,id"
+RESTART_PATH = f"/connect/v1/environments/{ENVIRONMENT}/clusters/{CLUSTER_ID}/connectors/broken/restart"
+BROKEN = [{"name": "broken", "script": {"initial": "FAILED", "recover_after_restarts": 1}}]
+
+
+def redirected_restart(status: int, location: str) -> World:
+    faults = [{"match": {"endpoint": "restart"}, "when": {"count": 1},
+               "action": {"status": status, "headers": {"Location": location}}}]
+    return world(BROKEN, [status_rule()], scenario=sim_scenario(BROKEN, restart={"delay_seconds": 2}, faults=faults))
+
+
+def restart_outcomes(w: World) -> dict[str, float]:
+    return {outcome: w.sample("watchdog_restarts_total", cluster=CLUSTER, connector="broken", rule="heal",
+                              trigger="status", outcome=outcome) for outcome in ("accepted", "rejected", "not_found")}
 
 
 async def test_a_poll_answered_with_a_redirect_follows_it() -> None:
@@ -36,10 +50,61 @@ async def test_a_redirect_to_another_host_does_not_carry_the_key() -> None:
     with capture_logs() as logs:
         await run(w, 1800)
 
-    followed = [c for c in w.simulator.calls if c.endpoint == "metrics_query" and c.fault is None]
-    assert followed[0].api_key is None and followed[0].status_code == 401, "the key went to another host"
-    assert all(c.api_key is not None for c in followed[1:])
+    # The query is a POST: not sent to another host at all (redirects.py), with or without the key.
+    queries = [c for c in w.simulator.calls if c.endpoint == "metrics_query"]
+    assert queries[0].fault is not None and queries[0].status_code == 307
+    assert all(c.api_key is not None and c.fault is None for c in queries[1:]), "a query went to another host"
     assert w.sample("watchdog_api_redirects_total", credential="metrics-api", status_code="307") == 1
     [event] = [e for e in logs if e["event"] == "api_redirected"]
-    assert event["to"] == "http://mirror.example:8443/v2/metrics/cloud/query" and event["credentials_sent"] is False
+    assert event["to"] == "http://mirror.example:8443/v2/metrics/cloud/query"
+    assert event["followed"] is False and event["credentials_sent"] is False
     assert len(restarts(w, "orders-source")) == 1, "stall checks did not carry on after the redirect"
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+async def test_a_restart_answered_with_a_redirect_is_sent_again_as_a_post(status: int) -> None:
+    # httpx re-sends a POST answered 301 or 302 as a GET, as browsers do: the GET of .../restart
+    # was answered 404 and the job ended not_found with nothing restarted.
+    w = redirected_restart(status, RESTART_PATH)
+
+    with capture_logs() as logs:
+        await run_polls(w, 3)
+
+    calls = [(c.method, c.status_code) for c in w.simulator.calls if c.endpoint != "list"]
+    assert calls == [("POST", status), ("POST", 202)], calls
+    assert len(restart_times(w, "broken")) == 1
+    assert restart_outcomes(w) == {"accepted": 1, "rejected": 0, "not_found": 0}
+    assert w.sample("watchdog_api_redirects_total", credential="main", status_code=str(status)) == 1
+    [event] = [e for e in logs if e["event"] == "api_redirected"]
+    assert event["method"] == "POST" and event["followed"] is True and event["credentials_sent"] is True
+
+
+async def test_a_restart_answered_303_is_not_followed_and_says_why() -> None:
+    # 303 See Other: the server says it handled the POST and its result is elsewhere; a GET there
+    # is not a restart's answer, so the job ends rejected (not retried) with the reason.
+    w = redirected_restart(303, RESTART_PATH)
+
+    with capture_logs() as logs:
+        await run_polls(w, 3)
+
+    assert [(c.method, c.status_code) for c in w.simulator.calls if c.endpoint != "list"] == [("POST", 303)]
+    assert restart_outcomes(w)["rejected"] == 1
+    [ended] = [e for e in logs if e["event"] == "restart_finished"]
+    assert ended["outcome"] == "rejected" and ended["status_code"] == 303
+    assert ended["message"].startswith(f"303 redirect to http://sim{RESTART_PATH}, not followed: a 303 says"), ended
+
+
+async def test_a_restart_redirected_to_another_host_is_not_sent_there() -> None:
+    w = redirected_restart(307, "https://mirror.example" + RESTART_PATH + "?token=secret-in-query")
+
+    with capture_logs() as logs:
+        await run_polls(w, 3)
+
+    assert [(c.method, c.status_code) for c in w.simulator.calls if c.endpoint != "list"] == [("POST", 307)], \
+        "the restart went to another host"
+    assert restart_outcomes(w)["rejected"] == 1
+    [ended] = [e for e in logs if e["event"] == "restart_finished"]
+    assert ended["outcome"] == "rejected" and "307 redirect to https://mirror.example/" in ended["message"]
+    assert "another host" in ended["message"] and "secret-in-query" not in str(logs)
+    [event] = [e for e in logs if e["event"] == "api_redirected"]
+    assert event["followed"] is False and event["credentials_sent"] is False

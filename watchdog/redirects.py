@@ -3,10 +3,22 @@
 Confluent's compatibility policy (Metrics API spec, "Client Responsibilities"): "A resource may
 be modified to return a redirection response (e.g. 301, 307) instead of directly returning the
 resource. Clients must handle HTTP-level redirects, and respect HTTP headers (e.g. Location)."
-Every HTTP client follows them (clients.py, at most MAX_REDIRECTS in a row). httpx drops the
-Authorization header when a redirect leaves the origin (scheme, host and port), except for a
-plain http -> https upgrade of the same host, so an API key is never sent to another host; such
-a request then fails as unauthenticated, which is logged and counted like any other answer.
+
+- **GET** (lists, status polls, discovery): httpx follows (clients.py, at most MAX_REDIRECTS in a
+  row). It drops the Authorization header when a redirect leaves the origin (scheme, host and
+  port), except for a plain http -> https upgrade of the same host, so an API key is never sent
+  to another host; such a request then fails as unauthenticated, logged and counted like any
+  other answer.
+- **POST** (a restart, a Metrics API query): httpx would re-send a 301, 302 or 303 as a GET, as
+  browsers do ("for historical reasons", RFC 9110 15.4.2): a restart answered 301 became a GET of
+  `.../restart`, was answered 404 and ended `not_found` with nothing restarted. So these are
+  followed here (`resend_target`, used by transfer.fetch): 301, 302, 307 and 308 are sent again
+  with the same method and body, and only within the origin (an unauthenticated POST to another
+  host could only fail, and a request that changes something goes nowhere we were not pointed
+  at). A 303 ("See Other": the server says it handled the request and its result is elsewhere)
+  is not followed: a GET there is no restart's answer. A redirect not followed ends the call as
+  the answer it is (a 3xx: `rejected`, not retried), with a message that says where it pointed
+  and why it was not followed (`not_followed`).
 
 The hook below sees every answer of a redirect chain: each redirect is counted by lane and
 status code and logged with where it pointed (host and path; never a query string or header).
@@ -25,6 +37,10 @@ log = get_logger("watchdog.api")
 
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = ("301", "302", "303", "307", "308")
+# A request other than GET or HEAD is sent again, method and body kept, on these (module docstring).
+RESEND_STATUSES = frozenset({301, 302, 307, 308})
+# httpx follows these itself: a redirect cannot change what they do.
+FOLLOWED_BY_HTTPX = frozenset({"GET", "HEAD"})
 
 ResponseHook = Callable[[httpx.Response], Awaitable[None]]
 
@@ -38,18 +54,55 @@ def redirect_hook(lane: str, metrics: Metrics) -> ResponseHook:
             return
         # has_redirect_location: one of REDIRECT_STATUSES with a Location header.
         metrics.api_redirects.labels(lane, str(response.status_code)).inc()
-        target = response.request.url.join(response.headers["location"])
-        same_origin = (target.scheme, target.host, target.port) == (
-            response.request.url.scheme, response.request.url.host, response.request.url.port,
-        )
+        target = _target(response)
+        followed = response.request.method in FOLLOWED_BY_HTTPX or resend_target(response) is not None
         log.info(
             "api_redirected", credential=lane, status_code=response.status_code,
-            method=response.request.method, path=response.request.url.path,
-            to=f"{target.scheme}://{target.host}{':' + str(target.port) if target.port else ''}{target.path}",
-            credentials_sent=same_origin or _https_upgrade(response.request.url, target),
+            method=response.request.method, path=response.request.url.path, to=_where(target), followed=followed,
+            credentials_sent=followed and (_same_origin(response.request.url, target) or _https_upgrade(response.request.url, target)),
         )
 
     return count
+
+
+def resend_target(response: httpx.Response) -> httpx.URL | None:
+    """Where a redirected request other than GET or HEAD is sent again, with its method and body
+    (module docstring); None: not followed."""
+    if response.request.method in FOLLOWED_BY_HTTPX or response.status_code not in RESEND_STATUSES:
+        return None
+    if not response.has_redirect_location:
+        return None
+    target = _target(response)
+    return target if _same_origin(response.request.url, target) else None
+
+
+def not_followed(response: httpx.Response) -> str:
+    """Why a redirect answer ended the call: where it pointed (no query string) and why it was
+    not followed."""
+    code = response.status_code
+    if not response.has_redirect_location:
+        return f"{code} redirect without a Location: nothing to follow"
+    target = _target(response)
+    where = f"{code} redirect to {_where(target)}, not followed"
+    method = response.request.method
+    if code not in RESEND_STATUSES:
+        return f"{where}: a {code} says a {method} was handled elsewhere, and a GET there is not its answer"
+    if not _same_origin(response.request.url, target):
+        return f"{where}: another host (a {method} goes only to the host configured)"
+    return f"{where}: more than {MAX_REDIRECTS} redirects in a row"
+
+
+def _target(response: httpx.Response) -> httpx.URL:
+    return response.request.url.join(response.headers["location"])
+
+
+def _where(url: httpx.URL) -> str:
+    """Scheme, host, port and path: never a query string, which may carry a token."""
+    return f"{url.scheme}://{url.host}{':' + str(url.port) if url.port else ''}{url.path}"
+
+
+def _same_origin(source: httpx.URL, target: httpx.URL) -> bool:
+    return (target.scheme, target.host, target.port) == (source.scheme, source.host, source.port)
 
 
 def _https_upgrade(source: httpx.URL, target: httpx.URL) -> bool:

@@ -77,16 +77,18 @@ def degraded_without_error(status: ConnectorStatus) -> bool:
 
 
 def unaddressable(name: str) -> bool:
-    """A name no request can be trusted to reach: `/`-separated parts `.` or `..` (`a/../b`).
+    """A name no request can be trusted to reach: `/`-separated parts `.`, `..` or empty
+    (`a/../b`, `/orders`, `orders/`, `a//b`).
 
     Sent percent-encoded it is one segment, but a server or gateway that decodes %2F before
-    routing (and removes dot segments, as RFC 3986 says) would route `a%2F..%2Fb/restart` to
-    the connector `b`. Confluent does not say how its gateway routes; restarting the wrong
-    connector is worse than not restarting this one, so it is never addressed. The names `.`
-    and `..` alone are safe: at worst such a server answers 404.
+    routing (and removes dot segments, as RFC 3986 says, and merges adjacent slashes, as nginx
+    does by default) would route `a%2F..%2Fb/restart` to the connector `b`, and `%2Forders/restart`
+    or `orders%2F/restart` to `orders`. Confluent does not say how its gateway routes; restarting
+    the wrong connector is worse than not restarting this one, so it is never addressed. The
+    names `.` and `..` alone are safe: at worst such a server answers 404.
     """
     parts = name.split("/")
-    return len(parts) > 1 and any(part in (".", "..") for part in parts)
+    return len(parts) > 1 and any(part in ("", ".", "..") for part in parts)
 
 
 def selects(selector: Selector, cluster: str, connector: str) -> bool:

@@ -11,6 +11,7 @@ import httpx
 
 from ..model import ConnectorStatus, Outcome, TaskStatus
 from ..ratelimit import RateLimitHeaders
+from ..redirects import not_followed
 
 T = TypeVar("T")
 
@@ -92,9 +93,13 @@ def error_message(response: httpx.Response) -> str:
     """The server's reason, from any of the error shapes Confluent and Kafka Connect use.
 
     `{"error": {"code", "message"}}` (connect/v1 spec), `{"error_code", "message"}` (Kafka
-    Connect and some Confluent answers), `{"errors": [{"detail"}]}` (other Confluent APIs), an
-    empty body (429), or plain text.
+    Connect and some Confluent answers), `{"errors": [{"detail"}]}` (other Confluent APIs, whose
+    Error object has every field optional: then its `title`, `code` or `status`), `{"error":
+    "text"}` and a bare JSON string (gateways), an empty body (429), or plain text. A redirect
+    that ended the call says where it pointed and why it was not followed (redirects.py).
     """
+    if 300 <= response.status_code < 400:
+        return not_followed(response)[:MAX_MESSAGE_CHARS]
     text = ""
     try:
         data: Any = response.json()
@@ -104,19 +109,32 @@ def error_message(response: httpx.Response) -> str:
         error = data.get("error")
         if isinstance(error, dict) and isinstance(error.get("message"), str):
             text = error["message"]
+        elif isinstance(error, str):
+            text = error
         elif isinstance(data.get("message"), str):
             text = data["message"]
         elif isinstance(data.get("errors"), list):
-            text = "; ".join(
-                str(e.get("detail") or e.get("title") or "") for e in data["errors"] if isinstance(e, dict)
-            )
+            text = "; ".join(filter(None, (_error_entry(e) for e in data["errors"])))
+    elif isinstance(data, str):
+        text = data
     if not text and data is None:
         text = response.text.strip()
         # An HTML error page (Jetty's, a proxy's): its title says it, the markup does not help.
         title = _HTML_TITLE.search(text)
         if title is not None:
             text = title.group(1).strip()
-    return (text or response.reason_phrase or "")[:MAX_MESSAGE_CHARS]
+    return (text.strip() or response.reason_phrase or "")[:MAX_MESSAGE_CHARS]
+
+
+def _error_entry(entry: Any) -> str:
+    """One entry of an `errors` list: its most telling field that is set."""
+    if not isinstance(entry, dict):
+        return ""
+    for field in ("detail", "title", "code", "status"):
+        value = entry.get(field)
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+            return str(value).strip()
+    return ""
 
 
 def parse_status(data: Any, resource_id: str | None = None) -> ConnectorStatus:

@@ -5,7 +5,8 @@ connection), not the call: an answer that trickles in a byte every few seconds n
 read timeout and holds a rate-limit lane, and the shutdown, for as long as the server likes. And
 httpx reads any body whole into memory: a list answer of 200 MB costs a gigabyte. `fetch` bounds
 both: the whole call (connection, request, answer) within `total_seconds`, and the body (after
-decompression, so a compressed bomb is bounded too) at `max_bytes`.
+decompression, so a compressed bomb is bounded too) at `max_bytes`. A POST answered with a
+redirect is followed here, its method kept (redirects.py), within the same deadline.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from ..redirects import MAX_REDIRECTS, resend_target
 
 DEFAULT_TOTAL_SECONDS = 30.0
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
@@ -54,8 +57,16 @@ async def fetch(http: httpx.AsyncClient, method: str, url: str, limits: CallLimi
     CallDeadlineExceeded) when no answer arrives whole in time."""
     try:
         async with asyncio.timeout(limits.total_seconds):
-            async with http.stream(method, url, **request) as response:
-                body, complete = await _read_capped(response, limits.max_bytes)
+            for _ in range(MAX_REDIRECTS + 1):
+                # httpx follows a GET's redirects itself; it would turn a POST into a GET, so a
+                # POST's are followed below (redirects.py).
+                async with http.stream(method, url, follow_redirects=method in ("GET", "HEAD"), **request) as response:
+                    body, complete = await _read_capped(response, limits.max_bytes)
+                target = resend_target(response)
+                if target is None:
+                    break
+                url = str(target)
+                request.pop("params", None)  # the Location carries its own query, as httpx does
     except TimeoutError:
         raise CallDeadlineExceeded(f"no complete answer within {limits.total_seconds:g}s (timeouts.total)") from None
     headers = [(name, value) for name, value in response.headers.multi_items() if name.lower() not in _WIRE_HEADERS]

@@ -118,12 +118,15 @@ def _retry_after(value: str | None, answered_at: Callable[[], datetime]) -> floa
 
 
 def _http_date(value: str) -> datetime | None:
-    """An HTTP-date with its time zone, else None."""
+    """An HTTP-date in any of its three forms (RFC 9110 5.6.7: a recipient must accept them all),
+    else None. Every HTTP-date is GMT: the asctime form names no zone, and Python reads it (and a
+    zone of -0000) as naive, which is taken as UTC here; ignored, a 429's `Retry-After: Sun Nov  6
+    08:49:37 1994` left the pause to our own backoff."""
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
-    return when if when.tzinfo is not None else None
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
 
 
 def parse_headers(

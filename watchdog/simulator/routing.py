@@ -19,9 +19,11 @@ gateway routes encoded paths; `routing.encoded_slash` in the scenario picks one 
   (RFC 3986, as every proxy does), then each segment is percent-decoded. `%2F` stays inside its
   segment, so `a%2Fb` names the connector `a/b`, and `%2E%2E` names the connector `..`. This is
   how routers that match on the escaped path behave (Go's ServeMux since 1.22, Envoy by default).
-- `decode`: the path is percent-decoded first, then dot segments are removed, then it is split:
-  `a%2F..%2Fb/restart` restarts `b`. A server like this is why a client must never send a name
-  whose `/`-separated parts include `.` or `..` (the daemon refuses: `unaddressable`).
+- `decode`: the path is percent-decoded first, adjacent slashes are merged (nginx's default,
+  `merge_slashes on`), then dot segments are removed: `a%2F..%2Fb/restart` restarts `b`, and
+  `%2Forders/restart` or `orders%2F/restart` restarts `orders`. A server like this is why a
+  client must never send a name whose `/`-separated parts include `.`, `..` or an empty one
+  (the daemon refuses: `unaddressable`).
 """
 
 from __future__ import annotations
@@ -117,7 +119,9 @@ def classify(
 def cloud_segments(raw_path: str, encoded_slash: EncodedSlash = "keep") -> list[str]:
     """The decoded segments of a Confluent Cloud path, split as the module docstring says."""
     if encoded_slash == "decode":
-        return _without_dot_segments(unquote(raw_path).split("/"))
+        # The leading "" stands for the root; any other empty segment is a merged slash.
+        merged = [segment for i, segment in enumerate(unquote(raw_path).split("/")) if segment or i == 0]
+        return _without_dot_segments(merged)
     return [unquote(segment) for segment in _without_dot_segments(raw_path.split("/"))]
 
 
