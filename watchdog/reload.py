@@ -2,10 +2,12 @@
 
 A reload is validated in full before anything is touched: a broken file leaves the running
 config in place. Rules, schedules, clusters, discovery, windows, the breaker, blocking, dry-run
-and the log level change in place; the sections that shape long-lived connections and listeners (API
-endpoint and timeouts, credentials, rate limits, the HTTP server, the queue, the state file) need a process
+and the log level change in place; the sections that shape long-lived connections, listeners and
+tasks (API endpoint and timeouts, credentials, the Metrics API client, rate limits, the HTTP
+server, the queue, the state file, the reload watcher itself, the log format) need a process
 restart, and a reload that changes them is refused with the names of those sections rather than
-half-applied.
+half-applied. Every section is in one list or the other (tests/test_reload.py checks it): a
+section in neither was taken, logged as unchanged, and silently not applied.
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ from .logs import get_logger
 
 log = get_logger("watchdog.reload")
 
-# Sections whose objects live for the whole process (HTTP clients, limiters, listeners, lanes).
-RESTART_ONLY_SECTIONS = ("api", "credentials", "rate_limit", "server", "queue", "state")
+# Sections whose objects live for the whole process (HTTP clients, limiters, listeners, lanes,
+# the file watcher). `log.format` too: the log's renderer is set once, at start.
+RESTART_ONLY_SECTIONS = ("api", "credentials", "metrics_api", "rate_limit", "server", "queue", "state", "reload")
+# Sections a reload applies in place (`rules` and `clusters` are diffed by name).
+LIVE_SECTIONS = ("windows", "breaker", "blocking", "dry_run", "log", "discovery")
 
 
 @dataclass(frozen=True)
@@ -56,9 +61,16 @@ def diff_configs(old: Config, new: Config) -> ConfigDiff:
         clusters_changed=sorted(
             n for n in old.clusters.keys() & new.clusters.keys() if old.clusters[n] != new.clusters[n]
         ),
-        sections_changed=[s for s in ("windows", "breaker", "blocking", "dry_run", "log", "discovery") if getattr(old, s) != getattr(new, s)],
-        restart_required=[s for s in RESTART_ONLY_SECTIONS if getattr(old, s) != getattr(new, s)],
+        sections_changed=[s for s in LIVE_SECTIONS if _live_part(old, s) != _live_part(new, s)],
+        restart_required=[s for s in RESTART_ONLY_SECTIONS if getattr(old, s) != getattr(new, s)]
+        + (["log.format"] if old.log.format != new.log.format else []),
     )
+
+
+def _live_part(config: Config, section: str) -> object:
+    """What of a live section a reload applies: of `log`, the level alone (log.format is
+    restart-only)."""
+    return config.log.level if section == "log" else getattr(config, section)
 
 
 def file_fingerprint(path: Path) -> str | None:

@@ -49,7 +49,6 @@ class ReloadHost:
         def _install_cluster(self, built: BuiltCluster) -> None: ...
         def _preinitialise_clusters(self, clusters: Iterable[str]) -> None: ...
         def _sync_jobs(self, previous: Config | None, changed_clusters: set[str]) -> None: ...
-        def discovered_among(self, diff: ConfigDiff) -> frozenset[str]: ...
         async def _discovery_reloaded(self, previous: DiscoverySettings | None, started: bool) -> None: ...
 
     async def reload(self, reason: str) -> bool:
@@ -97,7 +96,7 @@ class ReloadHost:
                     await part.client.aclose()
             raise
         previous = self.config
-        self._apply(new, diff, built, keep_state=self.discovered_among(diff))
+        self._apply(new, diff, built)
         self.fleet.settle(loaded, watched)
         self.metrics.config_reloads.labels("success").inc()
         log.info("config_reloaded", reason=reason, unchanged=diff.empty, **diff.summary())
@@ -106,15 +105,15 @@ class ReloadHost:
             await self._swap_blocker(blocker)
         return True
 
-    def _apply(self, new: Config, diff: ConfigDiff, built: list[BuiltCluster], keep_state: frozenset[str] = frozenset()) -> None:
-        """Swap the config in one step of the event loop: no other task sees half of it.
-        `keep_state`: removed clusters whose connectors' state stays (discovered ones)."""
+    def _apply(self, new: Config, diff: ConfigDiff, built: list[BuiltCluster]) -> None:
+        """Swap the config in one step of the event loop: no other task sees half of it. The
+        connectors of a removed or redefined cluster keep their state (forget_cluster)."""
         previous = self.config
         self.config = new
         self.engine.set_config(new)
         self.breaker.settings = new.breaker
         for name in diff.clusters_removed + diff.clusters_changed:
-            self.engine.forget_cluster(name, keep_state=name in keep_state)
+            self.engine.forget_cluster(name)
             self.breaker.forget_cluster(name)
             self.metrics.forget_cluster(name)
             del self.pollers[name]
@@ -123,7 +122,10 @@ class ReloadHost:
             self._install_cluster(part)
         self.engine.prune_unwatched()
         self._preinitialise_clusters(new.clusters)
-        logging.getLogger().setLevel(new.log.level)
+        if new.log.level != previous.log.level:
+            # Only a change of the file's level: `watchdog run --log-level DEBUG` holds until then
+            # (set at every reload, the first one, even of an unchanged file, undid the flag).
+            logging.getLogger().setLevel(new.log.level)
         if self._scheduler is not None:
             self._sync_jobs(previous, changed_clusters=set(diff.clusters_changed))
 

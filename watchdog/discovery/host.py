@@ -46,8 +46,7 @@ class DiscoveryHost:
 
     if TYPE_CHECKING:  # the daemon's own steps (app.py, reloading.py), declared for the type checker
         def _build_cluster(self, config: Config, name: str) -> BuiltCluster: ...
-        def _apply(self, new: Config, diff: ConfigDiff, built: list[BuiltCluster],
-                   keep_state: frozenset[str] = frozenset()) -> None: ...
+        def _apply(self, new: Config, diff: ConfigDiff, built: list[BuiltCluster]) -> None: ...
         def _call_limits(self) -> CallLimits: ...
 
     # -- set-up ----------------------------------------------------------------------------------
@@ -113,13 +112,8 @@ class DiscoveryHost:
             # A Confluent Cloud cluster's parts are its backend on the credential's client: made
             # without I/O, nothing to close if one could not be made.
             built = [self._build_cluster(new, name) for name in diff.clusters_added + diff.clusters_changed]
-            self._apply(new, diff, built, keep_state=self.discovered_among(diff))
+            self._apply(new, diff, built)
         return self.fleet.settle(loaded, watched, events)
-
-    def discovered_among(self, diff: ConfigDiff) -> frozenset[str]:
-        """The clusters a diff removes or redefines that discovery had found: their connectors'
-        state is kept (for state.forget_vanished_after), as for connectors that vanish."""
-        return frozenset(n for n in [*diff.clusters_removed, *diff.clusters_changed] if self.fleet.is_discovered(n))
 
     async def _discovery_reloaded(self, previous: DiscoverySettings | None, started: bool) -> None:
         """After a reload: discovery turned on, off, or changed (refresh at once: new settings

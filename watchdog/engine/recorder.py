@@ -47,7 +47,39 @@ class JobRecorder:
             return f"the state file cannot be written ({self._state.problem})"
         if all(r.trigger is Trigger.STATUS for r in job.requests) and self._state.load(job.key).health is Health.HEALTHY:
             return "connector healthy again before its turn"
+        gone = self._rules_gone(job)
+        if gone:
+            return f"its rule {gone} was disabled or removed by a reload before its turn"
         return self.gate(job)
+
+    def dry_run_now(self, job: RestartJob) -> bool:
+        """Whether the config, as it is at the job's turn, says dry run for every request of it:
+        dry-run set (by a reload, or at the start that recovered it from the state file), or
+        each request's rule now in dry run. The runbook's first step in an incident is dry-run;
+        checked only when the job was queued, the restarts already waiting went out anyway
+        (after a reload to dry-run, five of eight queued; at a start in dry-run, every one the
+        state file kept). A request of no configured rule (the API, the CLI) follows the
+        global setting alone."""
+        config = self._config()
+        if config.dry_run:
+            return True
+        rules = {rule.name: rule for rule in config.rules}
+        return all((rule := rules.get(r.rule)) is not None and rule.dry_run for r in job.requests)
+
+    def _rules_gone(self, job: RestartJob) -> str | None:
+        """The rules of a job that a reload disabled or removed, when every request of it came
+        from such a rule (a restart someone asked for by name, or one of a rule still on, keeps
+        the job); None otherwise."""
+        rules = {rule.name: rule for rule in self._config().rules}
+        gone = set()
+        for request in job.requests:
+            if request.trigger is Trigger.MANUAL:
+                return None
+            rule = rules.get(request.rule)
+            if rule is not None and rule.enabled:
+                return None
+            gone.add(request.rule)
+        return ", ".join(f"'{name}'" for name in sorted(gone)) or None
 
     def depth_changed(self, credential: str, depth: int) -> None:
         self._metrics.queue_depth.labels(credential).set(depth)

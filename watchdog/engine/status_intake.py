@@ -176,16 +176,16 @@ class StatusIntake(Decisions):
                 forgotten += 1
         return forgotten
 
-    def forget_cluster(self, cluster: str, *, keep_state: bool = False) -> None:
-        """A reload removed (or redefined) the cluster: what was known of it no longer applies.
-        `keep_state`: a discovered cluster that went away; its connectors' series go, but their
-        backoff, budget and gave-up flag stay for `state.forget_vanished_after` (it may come back:
-        an environment the key lost access to for an hour must not hand out fresh budgets)."""
+    def forget_cluster(self, cluster: str) -> None:
+        """A reload (or discovery) removed or redefined the cluster: what was known of its
+        listing no longer applies, and its connectors' series go. Their backoff, budget and
+        gave-up flag stay for `state.forget_vanished_after`, as for connectors that vanish: a
+        cluster redefined (a worker URL, a CA file, a credential) is the same cluster, and one
+        removed may come back (a config rolled back, an environment the key lost access to for
+        an hour). Forgotten at once, one ConfigMap edit handed every failing connector of the
+        cluster a fresh budget, the one that had given up included: a restart storm."""
         for name in self._watched.pop(cluster, set()):
-            if keep_state:
-                self._drop_series(ConnectorKey(cluster, name))
-            else:
-                self._forget(ConnectorKey(cluster, name))
+            self._drop_series(ConnectorKey(cluster, name))
         self._unlist(cluster, keep=())
         self._listed.pop(cluster, None)
 

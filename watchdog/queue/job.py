@@ -101,6 +101,10 @@ class JobObserver(Protocol):
         """Why the job is no longer wanted at its turn (the connector recovered, the breaker
         opened...), or None to send it."""
 
+    def dry_run_now(self, job: RestartJob) -> bool:
+        """Whether the config at the job's turn says dry run for it (whatever it said when the
+        job was queued): then it ends dry_run, unsent."""
+
     def sending(self, job: RestartJob) -> None:
         """A call of the job is about to go out, the first or a retry: the store must hold it as
         possibly sent first (raises JobNotRecorded to stop it, Abandoned when fenced)."""

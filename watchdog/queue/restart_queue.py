@@ -273,7 +273,7 @@ class RestartQueue:
         if reason is not None:
             self._finish(job, Outcome.DROPPED, message=reason)
             return
-        if job.dry_run:
+        if job.dry_run or self._observer.dry_run_now(job):
             self._finish(job, Outcome.DRY_RUN)
             return
         backend = self._backends[job.key.cluster]

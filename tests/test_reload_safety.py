@@ -1,0 +1,198 @@
+"""What a reload, or a start, changes for restarts already waiting, and what it must never undo.
+
+The runbook's first step in an incident is dry-run: a restart queued before it (waiting behind the
+rate limit) or kept in the state file across a restart of the daemon must obey it at its turn.
+A rule turned off must not fire the restarts it queued. An edit to a cluster's entry must not
+hand its failing connectors fresh restart budgets. And every section of the config is either
+applied by a reload or refused by name: never taken and silently ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import httpx
+import structlog
+
+from watchdog.app import Daemon
+from watchdog.config import Config
+from watchdog.engine import MANUAL_RULE
+from watchdog.model import ConnectorKey, Outcome, Trigger
+from watchdog.reload import LIVE_SECTIONS, RESTART_ONLY_SECTIONS
+from watchdog.simulator import Scenario, Simulator, create_app
+from watchdog.state import SqliteStateStore
+
+from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, Clock, World, sim_scenario
+from .test_durable import daemon, schedule_now
+from .test_reload import HEAL, write
+
+FAILING = {"name": "orders", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 1}}
+NIGHTLY = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"connectors": ["orders"]}}
+CLUSTERS = {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}}
+
+
+def reloadable(path: Path, rules: list[dict[str, object]], connectors: list[dict[str, object]]) -> World:
+    from watchdog.config import load_config
+
+    write(path, rules)
+    simulator = Simulator(Scenario.model_validate(sim_scenario(connectors)))
+    d = Daemon(load_config(path), transport=httpx.ASGITransport(app=create_app(simulator)),
+               reload_config=lambda: load_config(path), config_path=path)
+    return World(simulator, d)
+
+
+def ask(w: World, connector: str = "orders"):
+    return w.daemon.engine.on_request(ConnectorKey(CLUSTER, connector), None, trigger=Trigger.MANUAL,
+                                      rule=MANUAL_RULE, reason="test", known_missing=False)
+
+
+async def test_a_reload_to_dry_run_stops_the_restarts_already_queued(tmp_path: Path, credentials_env: None) -> None:
+    path = tmp_path / "config.yaml"
+    w = reloadable(path, [HEAL], [{"name": "orders"}, {"name": "billing"}])
+    records = [ask(w, name) for name in ("orders", "billing")]  # waiting: the queue has not started
+    write(path, [HEAL], dry_run=True)
+    assert await w.daemon.reload("test") is True
+
+    w.daemon.queue.start()
+    await w.daemon.queue.join()
+    await w.daemon.stop()
+
+    assert [r.job.outcome for r in records] == [Outcome.DRY_RUN, Outcome.DRY_RUN]
+    assert w.simulator.restarts() == [], "a restart queued before the reload to dry-run went out"
+
+
+async def test_a_rule_turned_to_dry_run_stops_its_queued_restarts_and_no_one_elses(tmp_path: Path, credentials_env: None) -> None:
+    path = tmp_path / "config.yaml"
+    w = reloadable(path, [HEAL, NIGHTLY], [{"name": "orders"}, {"name": "billing"}])
+    statuses = await w.daemon.pollers[CLUSTER].list()
+    assert statuses is not None
+    w.daemon.engine.on_schedule(w.daemon.config.rules[1], CLUSTER, statuses)
+    manual = ask(w, "billing")
+    write(path, [HEAL, {**NIGHTLY, "dry_run": True}])
+    assert await w.daemon.reload("test") is True
+
+    w.daemon.queue.start()
+    await w.daemon.queue.join()
+    await w.daemon.stop()
+
+    assert [c.connector for c in w.simulator.restarts()] == ["billing"]
+    assert manual.job.outcome is Outcome.ACCEPTED
+    assert w.sample("watchdog_restarts_total", cluster=CLUSTER, connector="orders", rule="nightly",
+                    trigger="schedule", outcome="dry_run") == 1
+
+
+async def test_a_rule_disabled_or_removed_by_a_reload_does_not_fire_what_it_queued(
+    tmp_path: Path, credentials_env: None
+) -> None:
+    path = tmp_path / "config.yaml"
+    w = reloadable(path, [HEAL, NIGHTLY], [{"name": "orders"}])
+    statuses = await w.daemon.pollers[CLUSTER].list()
+    assert statuses is not None
+    w.daemon.engine.on_schedule(w.daemon.config.rules[1], CLUSTER, statuses)
+    job = w.daemon.queue.pending_job(ConnectorKey(CLUSTER, "orders"))
+    assert job is not None
+    write(path, [HEAL, {**NIGHTLY, "enabled": False}])
+    assert await w.daemon.reload("test") is True
+
+    with structlog.testing.capture_logs() as logs:
+        w.daemon.queue.start()
+        await w.daemon.queue.join()
+    await w.daemon.stop()
+
+    assert w.simulator.restarts() == []
+    assert job.outcome is Outcome.DROPPED
+    assert "rule 'nightly' was disabled or removed by a reload" in job.message
+    assert any(e["event"] == "restart_finished" and e["outcome"] == "dropped" for e in logs)
+
+
+async def test_restarts_kept_at_shutdown_obey_dry_run_at_the_next_start(tmp_path: Path) -> None:
+    clock = Clock()
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])), clock=clock.monotonic)
+    first = daemon(tmp_path / "state.db", simulator, clock, [NIGHTLY])
+    await schedule_now(first, "nightly")  # queued, never sent: kept in the state file
+    first.state.close()
+
+    second = daemon(tmp_path / "state.db", simulator, clock, [NIGHTLY])
+    second.config = dry_run(second.config)  # as `WATCHDOG_DRY_RUN=true watchdog run` starts it
+    second.engine.set_config(second.config)
+    assert second.engine.recover() == (1, 0)
+    second.queue.start()
+    await second.queue.join()
+    await second.stop()
+
+    assert [c for c in simulator.calls if c.endpoint == "restart"] == [], "a kept restart went out in dry-run"
+    with SqliteStateStore(tmp_path / "state.db") as store:
+        assert store.pending() == []
+        assert [r.outcome for r in store.history()] == [Outcome.DRY_RUN]
+
+
+def dry_run(config: Config) -> Config:
+    return config.model_copy(update={"dry_run": True})
+
+
+async def test_a_reload_that_redefines_or_removes_a_cluster_keeps_its_connectors_backoff(
+    tmp_path: Path, credentials_env: None
+) -> None:
+    # One ConfigMap edit (a credential named, a CA file, a worker URL) must not hand every failing
+    # connector of the cluster a fresh budget: it was forgotten, and restarted again at once.
+    path = tmp_path / "config.yaml"
+    w = reloadable(path, [HEAL], [FAILING, {"name": "billing"}])
+    w.daemon.queue.start()
+    await w.daemon.pollers[CLUSTER].poll()
+    await w.daemon.queue.join()
+    key = ConnectorKey(CLUSTER, "orders")
+    before = w.daemon.state.load(key)
+    assert before.attempts == 1 and len(w.simulator.restarts()) == 1
+
+    write(path, [HEAL], clusters={CLUSTER: {**CLUSTERS[CLUSTER], "credential": "main"}})  # the same cluster, said otherwise
+    assert await w.daemon.reload("test") is True
+    assert w.daemon.state.load(key) == before, "a redefined cluster's connector lost its backoff"
+    await w.daemon.pollers[CLUSTER].poll()
+    await w.daemon.queue.join()
+    assert len(w.simulator.restarts()) == 1, "restarted again at once, its backoff forgotten"
+
+    # Removed (a rollback may bring it back): kept for state.forget_vanished_after, as a vanished one.
+    write(path, [HEAL], clusters={"other": {"environment_id": ENVIRONMENT, "kafka_cluster_id": "lkc-other1"}})
+    assert await w.daemon.reload("test") is True
+    assert w.daemon.state.load(key).attempts == 1, "a removed cluster's connector lost its backoff at once"
+    await w.daemon.stop()
+
+
+def test_every_config_section_is_applied_by_a_reload_or_refused_by_name() -> None:
+    diffed_by_name = {"rules", "clusters"}
+    assert set(Config.model_fields) == diffed_by_name | set(LIVE_SECTIONS) | set(RESTART_ONLY_SECTIONS)
+
+
+async def test_changes_a_reload_cannot_apply_are_refused_by_name(tmp_path: Path, credentials_env: None) -> None:
+    path = tmp_path / "config.yaml"
+    w = reloadable(path, [HEAL], [{"name": "orders"}])
+    changes = {
+        "metrics_api": {"metrics_api": {"base_url": "https://metrics.example"}},
+        "reload": {"reload": {"interval": 0.2, "watch": False}},
+        "log.format": {"log": {"format": "console"}},
+    }
+    for section, change in changes.items():
+        write(path, [HEAL], **change)
+        with structlog.testing.capture_logs() as logs:
+            assert await w.daemon.reload("test") is False, section
+        (event,) = [e for e in logs if e["event"] == "config_reload_refused"]
+        assert event["sections"] == [section]
+
+
+async def test_a_reload_keeps_the_log_level_given_on_the_command_line_until_the_file_changes_it(
+    tmp_path: Path, credentials_env: None
+) -> None:
+    path = tmp_path / "config.yaml"
+    w = reloadable(path, [HEAL], [{"name": "orders"}])
+    root = logging.getLogger()
+    saved = root.level
+    try:
+        root.setLevel("DEBUG")  # `watchdog run --log-level DEBUG` over the file's INFO
+        assert await w.daemon.reload("unchanged") is True
+        assert root.level == logging.DEBUG, "the first reload undid --log-level"
+        write(path, [HEAL], log={"level": "WARNING"})
+        assert await w.daemon.reload("test") is True
+        assert root.level == logging.WARNING
+    finally:
+        root.setLevel(saved)
