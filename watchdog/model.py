@@ -39,6 +39,8 @@ class Decision(StrEnum):
     BACKOFF = "backoff"
     BUDGET_SPENT = "budget_spent"  # max_restarts reached: the connector is marked gave-up
     DUPLICATE = "duplicate"  # a restart for it is already queued or in flight
+    # Asked for by name (API, CLI) within queue.manual_restart_gap of its last restart.
+    RECENTLY_RESTARTED = "recently_restarted"
     MISSING = "missing"  # named by a rule but not present in the cluster
     WINDOW_CLOSED = "window_closed"
     BREAKER_OPEN = "breaker_open"

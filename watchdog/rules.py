@@ -168,13 +168,29 @@ def decide_on_signal(
     return Decision.RESTART
 
 
-def decide_on_request(status: ConnectorStatus | None, *, pending: bool) -> Decision:
+def decide_on_request(
+    status: ConnectorStatus | None, *, pending: bool, too_soon: bool = False
+) -> Decision:
     """A scheduled or requested restart: deliberate, so no backoff, but never into a state that
-    refuses it (the API would answer 400) and never twice at once."""
+    refuses it (the API would answer 400) and never twice at once. `too_soon`: asked for by name
+    within the manual gap of the connector's last restart (decide_manual_gap)."""
     if status is None:
         return Decision.MISSING
     if status.state.upper() in RESTART_REFUSED_STATES:
         return Decision.TRANSIENT
     if pending:
         return Decision.DUPLICATE
+    if too_soon:
+        return Decision.RECENTLY_RESTARTED
     return Decision.RESTART
+
+
+def manual_gap_left(state: ConnectorState, now: datetime, gap: float) -> float:
+    """Seconds before a restart asked for by name may go, after the connector's last restart
+    (`queue.manual_restart_gap`); 0 when it may go now. A careless loop or a double click must
+    not restart a connector several times a second: the duplicate check holds only while a
+    restart is queued, and once its 202 came, the next request (the last listing still RUNNING)
+    went out again, 97 times in 20 s for one connector."""
+    if state.last_restart_at is None or gap <= 0:
+        return 0.0
+    return max(0.0, gap - (now - state.last_restart_at).total_seconds())

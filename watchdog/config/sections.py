@@ -257,6 +257,9 @@ class QueueSettings(Strict):
     # Restart jobs queued or in flight per rate-limit lane. More are refused (the API answers
     # 429, alerts are refused, polls decide again next time) and counted as `queue_full`.
     max_jobs_per_lane: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
+    # A restart asked for by name (the API, the CLI) within this long of the connector's last
+    # restart is refused as `recently_restarted` (rules.manual_gap_left); 0 turns the check off.
+    manual_restart_gap: Duration = Field(default=60.0, ge=0, le=86400)
 
 
 class HistorySettings(Strict):

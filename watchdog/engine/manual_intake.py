@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..config import Rule
 from ..model import ConnectorKey, ConnectorStatus, Decision, Trigger
-from ..rules import decide_on_request, selects
+from ..rules import decide_on_request, manual_gap_left, selects
 from .decisions import Decisions, RequestRecord
 
 # The rule name recorded for restarts asked for by name (CLI, API), which no rule decided.
@@ -29,12 +29,17 @@ class ManualIntake(Decisions):
         request then goes ahead and the API's own answer (404) settles it.
         """
         now = self._now()
+        wait = manual_gap_left(self.state.load(key), now, self.config.queue.manual_restart_gap)
+        detail = f"restarted {self.config.queue.manual_restart_gap - wait:.0f} s ago; asked for by name, " \
+                 f"it may go again in {wait:.0f} s (queue.manual_restart_gap)" if wait else ""
         if status is None and not known_missing:
-            decision = Decision.DUPLICATE if self.queue.is_pending(key) else Decision.RESTART
+            pending = self.queue.is_pending(key)
+            decision = Decision.DUPLICATE if pending else Decision.RECENTLY_RESTARTED if wait else Decision.RESTART
         else:
-            decision = decide_on_request(status, pending=self.queue.is_pending(key))
+            decision = decide_on_request(status, pending=self.queue.is_pending(key), too_soon=wait > 0)
         return self._decide_and_submit(
-            rule, trigger, key, decision, now, windows=None, reason=reason, dry_run=dry_run, status=status
+            rule, trigger, key, decision, now, windows=None, reason=reason, dry_run=dry_run, status=status,
+            detail=detail if decision is Decision.RECENTLY_RESTARTED else "",
         )
 
     def watched_rules(self, key: ConnectorKey) -> list[Rule]:

@@ -1,0 +1,72 @@
+"""A restart asked for by name waits `queue.manual_restart_gap` after the connector's last restart.
+
+Found by probing the restart API: the duplicate check holds only while a restart is queued, so a
+careless loop (or a double click) restarted one connector 97 times in 20 s, each answered 202.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import structlog
+
+from watchdog.server import create_app
+
+from .support import CLUSTER, CLUSTER_ID, World, daemon_config, in_process, sim_scenario
+from .test_api import AUTH, CONNECTORS, RULES, TOKEN
+
+
+def world(**config: Any) -> tuple[World, httpx.AsyncClient]:
+    w = in_process(sim_scenario(CONNECTORS), daemon_config(RULES, token=TOKEN, **config), fake_time=True, rng=0.5)
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
+    return w, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon")
+
+
+async def ask(w: World, http: httpx.AsyncClient, connector: str = "billing-sink") -> str:
+    response = await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": connector}, headers=AUTH)
+    assert response.status_code == 202, response.text
+    await w.daemon.queue.join()
+    return str(response.json()["decision"])
+
+
+async def test_a_restart_asked_for_again_within_the_gap_is_refused_and_says_when_it_may_go() -> None:
+    w, http = world(queue={"manual_restart_gap": 60})
+    w.daemon.queue.start()
+    await w.daemon.pollers[CLUSTER].poll()
+
+    decisions = [await ask(w, http)]
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(20):  # a careless loop, a request a second
+            w.clock.advance(1)
+            decisions.append(await ask(w, http))
+    w.clock.advance(40)  # 61 s after the first restart
+    decisions.append(await ask(w, http))
+
+    assert decisions == ["restart"] + ["recently_restarted"] * 20 + ["restart"]
+    assert [c.connector for c in w.simulator.restarts()] == ["billing-sink", "billing-sink"]
+    first_refusal = next(e for e in logs if e.get("decision") == "recently_restarted")
+    assert first_refusal["detail"] == "restarted 1 s ago; asked for by name, it may go again in 59 s (queue.manual_restart_gap)"
+    assert w.sample("watchdog_decisions_total", cluster=CLUSTER, rule="manual", trigger="manual",
+                    decision="recently_restarted") == 20
+
+
+async def test_the_gap_counts_from_any_restart_and_holds_only_the_connector_restarted() -> None:
+    w, http = world(queue={"manual_restart_gap": 60})
+    w.daemon.queue.start()
+    w.simulator.set_state(CLUSTER_ID, "orders-sink", "FAILED")
+    await w.daemon.pollers[CLUSTER].poll()  # the status rule restarts orders-sink
+    await w.daemon.queue.join()
+    assert [c.connector for c in w.simulator.restarts()] == ["orders-sink"]
+
+    w.clock.advance(5)
+    assert await ask(w, http, "orders-sink") == "recently_restarted"
+    assert await ask(w, http, "billing-sink") == "restart"
+
+
+async def test_a_gap_of_zero_turns_the_check_off() -> None:
+    w, http = world(queue={"manual_restart_gap": 0})
+    w.daemon.queue.start()
+    await w.daemon.pollers[CLUSTER].poll()
+    assert [await ask(w, http) for _ in range(3)] == ["restart"] * 3
+    assert len(w.simulator.restarts()) == 3
