@@ -177,6 +177,74 @@ async def test_when_every_worker_is_starting_the_call_is_retryable_not_not_found
     assert result.outcome is Outcome.SERVER_ERROR and "does not serve Kafka Connect's REST API" in result.message
 
 
+# --- a 500 may come after the worker took the request (Kafka's HerderRequestHandler) -------------
+
+# What a worker whose herder did not finish within 90 s answers; the request still runs.
+REQUEST_TIMED_OUT = {"error_code": 500, "message": "Request timed out. The worker is currently ensuring membership in the cluster"}
+
+
+class _Answering(httpx.AsyncBaseTransport):
+    """Requests whose path ends with `suffix` on hosts named `host*` get `answer` (`times` times);
+    everything else reaches the simulator."""
+
+    def __init__(self, sim: Simulator, answer: httpx.Response, *, host: str = "", suffix: str = "", times: int = 1000) -> None:
+        self._app = httpx.ASGITransport(app=create_app(sim))
+        self._answer, self._host, self._suffix, self.left = answer, host, suffix, times
+        self.asked: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.asked.append(f"{request.url.host} {request.url.path.removeprefix(PREFIX)}")
+        if request.url.host.startswith(self._host) and request.url.path.endswith(self._suffix) and self.left:
+            self.left -= 1
+            return httpx.Response(self._answer.status_code, headers=self._answer.headers, content=self._answer.content)
+        return await self._app.handle_async_request(request)
+
+
+async def test_a_restart_of_every_instance_answered_500_is_unconfirmed_and_not_sent_again() -> None:
+    sim = simulator()
+    sim.set_faults([{"match": {"endpoint": "restart"}, "action": {"status": 500, "body": REQUEST_TIMED_OUT}}])
+
+    result = await backend(sim).restart("orders-source", only_failed=False)
+
+    assert result.outcome is Outcome.UNCONFIRMED and result.status_code == 500
+    assert "Request timed out" in result.message and "not sent again" in result.message
+    assert len(sim.restarts(accepted_only=False)) == 1
+
+
+async def test_a_restart_of_every_instance_answered_503_was_not_run_and_is_retried() -> None:
+    sim = simulator()
+    sim.set_faults([{"match": {"endpoint": "restart"}, "action": {"status": 503}}])
+
+    result = await backend(sim).restart("orders-source", only_failed=False)
+
+    assert result.outcome is Outcome.SERVER_ERROR and result.status_code == 503
+
+
+async def test_a_restart_safe_to_repeat_answered_500_by_one_worker_asks_the_next() -> None:
+    sim = simulator()
+    transport = _Answering(sim, httpx.Response(500, json=REQUEST_TIMED_OUT), host="blocked")
+    client = backend(sim, transport, [f"http://blocked{PREFIX}", f"http://sim{PREFIX}"])
+
+    result = await client.restart("billing-sink")  # only the failed instances: safe to repeat
+
+    assert result.ok and result.status_code == 202
+    assert [a.split()[0] for a in transport.asked] == ["blocked", "sim"]
+
+
+async def test_a_pre_3_0_restart_that_fails_part_way_is_unconfirmed_not_sent_all_again() -> None:
+    sim = simulator(ignores_restart_flags=True)
+    rebalance = {"error_code": 409, "message": "Cannot complete request because of a conflicting operation (e.g. worker rebalance)"}
+    transport = _Answering(sim, httpx.Response(409, json=rebalance), suffix="/tasks/1/restart", times=1)
+
+    result = await backend(sim, transport).restart("orders-source", only_failed=False)
+
+    # The connector instance and task 0 were restarted: a retry would restart them again.
+    assert result.outcome is Outcome.UNCONFIRMED and "restarted tasks 0; task 1" in result.message
+    assert [a.split()[1] for a in transport.asked] == [
+        "/connectors/orders-source/restart", "/connectors/orders-source/status",
+        "/connectors/orders-source/tasks/0/restart", "/connectors/orders-source/tasks/1/restart"]
+
+
 # --- names the REST API cannot address ---------------------------------------------------------
 
 

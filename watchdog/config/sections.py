@@ -143,12 +143,18 @@ class TlsSettings(Strict):
         return self
 
     def context(self) -> ssl.SSLContext | bool:
-        """What httpx's `verify` takes: the files were proven loadable when the config was read."""
-        if not self.verify:
+        """What httpx's `verify` takes: the files were proven loadable when the config was read.
+        `verify: false` with a client certificate still presents it (a worker with a self-signed
+        certificate that requires client auth, `ssl.client.auth=required`): httpx's `False` is a
+        context without one, and every call failed with a bare ReadError."""
+        if not self.verify and self.cert_file is None:
             return False
         if self.ca_file is None and self.cert_file is None:
             return True
         context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        if not self.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
         if self.cert_file is not None and self.key_file is not None:
             context.load_cert_chain(str(self.cert_file), str(self.key_file))
         return context

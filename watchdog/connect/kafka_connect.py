@@ -140,25 +140,32 @@ class KafkaConnectBackend:
         status = await self.connector_status(connector)
         note = f"this Kafka Connect ignored includeTasks/onlyFailed (answered {first.status_code})"
         if not status.ok or status.value is None:
-            return _with(status, Endpoint.RESTART, f"{note}; reading the task states failed: {status.message}", started)
+            return _unconfirmed(status, f"{note}; reading the task states failed: {status.message}; "
+                                        "the connector instance was restarted, its tasks were not", started)
         tasks: list[TaskStatus] = [
             task for task in status.value.tasks if not only_failed or task.state.upper() == "FAILED"
         ]
         restarted: list[int] = []
         for task in tasks:
+            # Never repeatable: a task restart takes no onlyFailed, and the worker restarts the task
+            # whatever its state (Kafka's DistributedHerder.restartTask), so a repeat restarts it
+            # again.
             answer = await self._call(
                 Endpoint.RESTART,
                 "POST",
                 f"{_connector_path(connector)}/tasks/{task.id}/restart",
                 parse_status,
-                repeatable=only_failed,
+                repeatable=False,
                 body_optional=True,
                 read_timeout=RESTART_READ_TIMEOUT,
                 name=connector,
             )
             if not answer.ok:
+                # The connector instance was restarted already (the first answer), maybe some
+                # tasks too: the queue must not send it all again (it did: the connector restart,
+                # the status read and every task restart twice after one 409).
                 done = f"; restarted tasks {_ids(restarted)}" if restarted else ""
-                return _with(answer, Endpoint.RESTART, f"{note}{done}; task {task.id}: {answer.message}", started)
+                return _unconfirmed(answer, f"{note}{done}; task {task.id}: {answer.message}; not sent again", started)
             restarted.append(task.id)
         what = f"restarted tasks {_ids(restarted)} one by one" if restarted else "no task to restart"
         return ApiResult(
@@ -224,6 +231,23 @@ class KafkaConnectBackend:
                 failures.append(f"{url}: 404 {response.headers.get('content-type') or 'without a body type'}: "
                                 "the worker does not serve Kafka Connect's REST API (yet)")
                 continue
+            if 500 <= response.status_code < 600 and response.status_code != 503:
+                if not repeatable:
+                    # Kafka Connect answers 500 "Request timed out" when its herder did not finish
+                    # in 90 s, and still runs the request (HerderRequestHandler cancels nothing),
+                    # and 500 "IO Error trying to forward REST request" after the forward may have
+                    # reached the leader; a proxy's 502 or 504 may come after the worker took it.
+                    # Such a call is a lost answer: not sent again (a 503, "still starting up",
+                    # was not run, and is retried as any 5xx).
+                    return ApiResult(endpoint, Outcome.UNCONFIRMED, status_code=response.status_code,
+                                     elapsed=time.perf_counter() - started, message=(
+                        f"{response.status_code} from {url}: {error_message(response)}; the worker may "
+                        "have run it; not sent again: the next poll shows what became of it")[:MAX_MESSAGE_CHARS])
+                if attempt + 1 < count:
+                    # One worker's blocked herder (its 500 "Request timed out") says nothing of
+                    # the others, which forward to the leader: a call safe to repeat asks the next.
+                    failures.append(f"{url}: {response.status_code} {error_message(response)}")
+                    continue
             self._preferred = index
             return _result(endpoint, answer, self._limits, parse, body_optional, time.perf_counter() - started)
         if failures and all("does not serve" in failure for failure in failures):
@@ -250,9 +274,10 @@ def _not_serving(response: httpx.Response) -> bool:
     return not (isinstance(data, dict) and "error_code" in data)
 
 
-def _with(result: ApiResult[Any], endpoint: Endpoint, message: str, started: float) -> ApiResult[Any]:
-    return ApiResult(endpoint, result.outcome, status_code=result.status_code, request_id=result.request_id,
-                     headers=result.headers, message=message[:MAX_MESSAGE_CHARS],
+def _unconfirmed(result: ApiResult[Any], message: str, started: float) -> ApiResult[Any]:
+    """A restart that went out in part: not one to send again (the next poll judges)."""
+    return ApiResult(Endpoint.RESTART, Outcome.UNCONFIRMED, status_code=result.status_code,
+                     request_id=result.request_id, headers=result.headers, message=message[:MAX_MESSAGE_CHARS],
                      elapsed=time.perf_counter() - started)
 
 

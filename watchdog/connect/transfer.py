@@ -12,6 +12,7 @@ redirect is followed here, its method kept (redirects.py), within the same deadl
 from __future__ import annotations
 
 import asyncio
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,15 @@ DEFAULT_LIMITS = CallLimits()
 class CallDeadlineExceeded(httpx.TimeoutException):
     """No complete answer within the call's total deadline (an httpx timeout, so every caller's
     handling of network errors covers it)."""
+
+
+class TlsAlert(httpx.ReadError):
+    """A TLS alert from the server after the handshake: with TLS 1.3 a server that wants a client
+    certificate (or refuses ours) says so at the first read. anyio re-raises that ssl.SSLError
+    as it is and httpcore maps only anyio's own errors, so it escaped httpx's exceptions (a poll
+    or a restart ended in a traceback); an httpx.ReadError here, so every caller takes it for
+    the network error it is (the request may have been written: a read error, not a connect
+    error)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +79,8 @@ async def fetch(http: httpx.AsyncClient, method: str, url: str, limits: CallLimi
                 request.pop("params", None)  # the Location carries its own query, as httpx does
     except TimeoutError:
         raise CallDeadlineExceeded(f"no complete answer within {limits.total_seconds:g}s (timeouts.total)") from None
+    except ssl.SSLError as exc:
+        raise TlsAlert(f"TLS: {exc}") from exc
     headers = [(name, value) for name, value in response.headers.multi_items() if name.lower() not in _WIRE_HEADERS]
     kept = httpx.Response(response.status_code, headers=headers, content=body, request=response.request,
                           extensions={k: v for k, v in response.extensions.items() if k == "reason_phrase"})

@@ -1,0 +1,90 @@
+"""TLS to Kafka Connect workers (`clusters.*.tls`): a worker that requires a client certificate
+(`listeners.https.ssl.client.auth=required`) gets ours, with or without checking its own."""
+
+from __future__ import annotations
+
+import http.server
+import ssl
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import trustme
+
+from watchdog.config.sections import TlsSettings
+from watchdog.connect.kafka_connect import KafkaConnectBackend
+from watchdog.model import Outcome
+
+
+class _EmptyList(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+        body = b"{}"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def worker_requiring_a_client_certificate(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
+    """A worker on 127.0.0.1 whose certificate no trust store knows (a self-signed one, as far as
+    the client goes) and that refuses a handshake without a certificate its CA issued. Yields its
+    URL and a client certificate and key that CA issued."""
+    ca = trustme.CA()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EmptyList)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca.configure_trust(context)
+    context.verify_mode = ssl.CERT_REQUIRED
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    client = ca.issue_cert("watchdog")
+    cert, key = tmp_path / "client.pem", tmp_path / "client.key"
+    client.cert_chain_pems[0].write_to_path(str(cert))
+    client.private_key_pem.write_to_path(str(key))
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}", cert, key
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_verify_false_still_presents_the_client_certificate(worker_requiring_a_client_certificate) -> None:
+    # httpx's verify=False is a context without a client certificate: every call failed with a
+    # bare ReadError while the config named cert_file and key_file.
+    url, cert, key = worker_requiring_a_client_certificate
+    tls = TlsSettings(cert_file=cert, key_file=key, verify=False)
+    async with httpx.AsyncClient(verify=tls.context(), timeout=5.0) as http:
+        result = await KafkaConnectBackend(http, [url]).list_connectors()
+    assert result.outcome is Outcome.ACCEPTED, result.message
+
+
+async def test_without_a_client_certificate_the_worker_refuses_and_the_call_fails(worker_requiring_a_client_certificate) -> None:
+    # With TLS 1.3 the worker's refusal (a certificate_required alert) comes at the first read,
+    # as an ssl.SSLError that escaped httpx: a network error here, never a traceback.
+    url, _, _ = worker_requiring_a_client_certificate
+    async with httpx.AsyncClient(verify=TlsSettings(verify=False).context(), timeout=5.0) as http:
+        for _ in range(30):  # the alert comes at the handshake or at the first read, by timing
+            result = await KafkaConnectBackend(http, [url]).list_connectors()
+            assert result.outcome is Outcome.NETWORK_ERROR, result.message
+
+
+class _AlertAtFirstRead(httpx.AsyncBaseTransport):
+    """What httpx lets through when the alert comes at the first read: anyio's ssl.SSLError."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise ssl.SSLError(1, "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate required")
+
+
+async def test_a_tls_alert_that_escapes_httpx_is_a_network_error_with_its_reason() -> None:
+    async with httpx.AsyncClient(transport=_AlertAtFirstRead()) as http:
+        result = await KafkaConnectBackend(http, ["https://worker-1:8083"]).list_connectors()
+    assert result.outcome is Outcome.NETWORK_ERROR
+    assert "TLSV13_ALERT_CERTIFICATE_REQUIRED" in result.message, result.message
