@@ -324,7 +324,7 @@ MAX_HISTORY = 1000
 
 
 async def _history(ctx: ApiContext, request: Request) -> JSONResponse:
-    """GET /v1/history[?cluster=C&connector=N][&limit=50]: recent restarts, newest first."""
+    """GET /v1/history[?cluster=C][&connector=N][&limit=50]: recent restarts, newest first."""
     params = request.query_params
     limit_text = params.get("limit", "50")
     # ASCII digits only: str.isdigit() is also true for '²' and other digits int() refuses.
@@ -335,15 +335,21 @@ async def _history(ctx: ApiContext, request: Request) -> JSONResponse:
     for name, value in (("connector", connector), ("cluster", cluster_label)):
         if value and connector_name_problem(value) is not None:
             raise BadRequest(400, f"{name} {connector_name_problem(value)}")
-    if connector and cluster_label:
+    cluster: str | None = None
+    if cluster_label:
+        # By name or lkc- id, with or without a connector: an unknown cluster is a 404 either way.
         cluster = ctx.engine.cluster_named(cluster_label)
         if cluster is None:
             raise BadRequest(404, f"unknown cluster {cluster_label!r}")
+    if connector and cluster:
         return JSONResponse({"restarts": ctx.history(ConnectorKey(cluster, connector), limit)})
-    restarts = ctx.history(None, MAX_HISTORY if connector else limit)
-    if connector:  # a name without its cluster: that name in every cluster
-        restarts = [r for r in restarts if r["connector"] == connector][:limit]
-    return JSONResponse({"restarts": restarts})
+    if not connector and not cluster:
+        return JSONResponse({"restarts": ctx.history(None, limit)})
+    # One of the two: filtered from the newest MAX_HISTORY restarts of every connector (the
+    # store is read by connector or not at all).
+    restarts = [r for r in ctx.history(None, MAX_HISTORY)
+                if (not connector or r["connector"] == connector) and (not cluster or r["cluster"] == cluster)]
+    return JSONResponse({"restarts": restarts[:limit]})
 
 
 def _describe(record: RequestRecord) -> dict[str, Any]:

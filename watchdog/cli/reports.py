@@ -77,7 +77,9 @@ def history_command(args: argparse.Namespace) -> int:
         if args.connector and args.cluster:
             return store.history(ConnectorKey(args.cluster, args.connector), args.limit)
         records = store.history(None, 100_000)
-        return [r for r in records if not args.connector or r.key.connector == args.connector][: args.limit]
+        return [r for r in records
+                if (not args.connector or r.key.connector == args.connector)
+                and (not args.cluster or r.key.cluster == args.cluster)][: args.limit]
 
     records = _read_report(args, "/v1/history", params, history_from_json, from_store)
     if records is None:

@@ -1,0 +1,69 @@
+"""GET /v1/history and `watchdog history`: the cluster filter holds with or without a connector."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from watchdog.cli import main
+from watchdog.model import ConnectorKey, ConnectorState, HistoryRecord, Outcome, Trigger
+from watchdog.state import SqliteStateStore, StateStore
+
+from .support import CLUSTER, CLUSTER_ID
+from .test_api import AUTH, world
+
+OTHER = "staging"  # a cluster with history but (here) no longer in the config
+
+
+def _restart(store: StateStore, cluster: str, connector: str, minutes: int) -> None:
+    key = ConnectorKey(cluster, connector)
+    store.finish(f"job-{cluster}-{connector}-{minutes}", key, ConnectorState(attempts=1), HistoryRecord(
+        at=datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc) + timedelta(minutes=minutes), key=key,
+        job_id=f"job-{cluster}-{connector}-{minutes}", rule="heal", trigger=Trigger.STATUS, triggers=(Trigger.STATUS,),
+        outcome=Outcome.ACCEPTED, status_code=202, tries=1, attempt=1,
+    ))
+
+
+def _fill(store: StateStore) -> None:
+    _restart(store, CLUSTER, "orders-sink", 1)
+    _restart(store, OTHER, "orders-sink", 2)
+    _restart(store, OTHER, "audit-sink", 3)
+    _restart(store, CLUSTER, "billing-sink", 4)
+
+
+async def test_history_of_one_cluster_without_a_connector_shows_that_cluster_only() -> None:
+    w, http = world()
+    _fill(w.daemon.state)
+    for label in (CLUSTER, CLUSTER_ID):  # by name or by lkc- id
+        response = await http.get("/v1/history", params={"cluster": label}, headers=AUTH)
+        assert response.status_code == 200, response.text
+        rows = response.json()["restarts"]
+        assert [(r["cluster"], r["connector"]) for r in rows] == [(CLUSTER, "billing-sink"), (CLUSTER, "orders-sink")]
+    limited = await http.get("/v1/history", params={"cluster": CLUSTER, "limit": "1"}, headers=AUTH)
+    assert [r["connector"] for r in limited.json()["restarts"]] == ["billing-sink"]
+    everything = await http.get("/v1/history", headers=AUTH)
+    assert len(everything.json()["restarts"]) == 4
+
+
+async def test_history_of_an_unknown_cluster_is_404_with_or_without_a_connector() -> None:
+    w, http = world()
+    _fill(w.daemon.state)
+    for params in ({"cluster": "nope"}, {"cluster": "nope", "connector": "orders-sink"}):
+        response = await http.get("/v1/history", params=params, headers=AUTH)
+        assert response.status_code == 404, params
+        assert response.json()["error"] == "unknown cluster 'nope'"
+
+
+def test_history_command_filters_the_state_file_by_cluster(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "state.db"
+    with SqliteStateStore(path) as store:
+        _fill(store)
+    capsys.readouterr()  # the store's own log lines
+    assert main(["history", "--cluster", OTHER, "--state", str(path), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["restarts"]
+    assert [(r["cluster"], r["connector"]) for r in rows] == [(OTHER, "audit-sink"), (OTHER, "orders-sink")]
+    assert main(["history", "orders-sink", "--cluster", OTHER, "--state", str(path), "--json"]) == 0
+    assert [r["cluster"] for r in json.loads(capsys.readouterr().out)["restarts"]] == [OTHER]
