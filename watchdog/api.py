@@ -47,6 +47,8 @@ RETRY_AFTER_SECONDS = 30
 # without this, max_connections of them at once would cost that many times over. Others wait,
 # their bodies still in the socket, not in memory.
 CONCURRENT_BODIES = 4
+# The shape of every request id (engine.new_request_id: 8 random bytes in hex).
+_REQUEST_ID = re.compile(r"[0-9a-f]{16}")
 
 
 def _valid_connector_name(name: str) -> str:
@@ -309,6 +311,10 @@ async def _create_restart(ctx: ApiContext, request: Request) -> JSONResponse:
 
 async def _restart_status(ctx: ApiContext, request: Request) -> JSONResponse:
     request_id = request.path_params["request_id"]
+    if not _REQUEST_ID.fullmatch(request_id):
+        # Not an id this daemon ever hands out: said without quoting it back (it can be any
+        # length, and whatever the caller put in it).
+        raise BadRequest(404, "no such request: request ids are 16 lowercase hexadecimal characters")
     _leader_only(ctx)  # the leader that accepted a request knows what became of it
     record = ctx.engine.requests.get(request_id)
     if record is None:
