@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .alerts import WebhookPayload
+from .asgi_server import LogThrottle
 from .config import Config, format_location
 from .engine import MANUAL_RULE, Engine, RequestRecord
 from .logs import get_logger
@@ -124,22 +125,17 @@ class AuthFailureLog:
     def __init__(self, metrics: Metrics, interval: float = AUTH_FAILURE_LOG_INTERVAL,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._metrics = metrics
-        self._interval = interval
-        self._clock = clock
-        self._last: float | None = None
-        self._suppressed = 0
+        self._throttle = LogThrottle(interval, clock)
 
     def refused(self, route: str, request: Request, status: int) -> None:
         self._metrics.http_auth_failures.inc()  # 403 (API disabled) too: the same flood, the same bound
-        now = self._clock()
-        if self._last is not None and now - self._last < self._interval:
-            self._suppressed += 1
+        not_logged = self._throttle.admit()
+        if not_logged is None:
             return
         log.warning("http_request", route=route, method=request.method, status=status,
                     client=request.client.host if request.client else None,
-                    refused_since_last_logged=self._suppressed,
+                    refused_since_last_logged=not_logged,
                     note="missing or invalid bearer token" if status == 401 else "the API is disabled (no auth token)")
-        self._last, self._suppressed = now, 0
 
 
 def api_routes(ctx: ApiContext) -> list[Route]:

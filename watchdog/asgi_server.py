@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import h11
@@ -30,6 +31,30 @@ log = get_logger("watchdog.server")
 KEEP_ALIVE_SECONDS = 5
 # On shutdown, requests in progress get this long to finish before their connections are closed.
 GRACEFUL_SHUTDOWN_SECONDS = 5
+# A connection refused for the cap is logged at most once per this many seconds (with how many
+# were not logged): a flood of connections must not become a flood of log lines.
+REFUSAL_LOG_INTERVAL = 10.0
+
+
+class LogThrottle:
+    """One line per interval for an event anyone can repeat at will (refused tokens, refused
+    connections); the lines held back are counted and reported with the next one let through."""
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._last: float | None = None
+        self._suppressed = 0
+
+    def admit(self) -> int | None:
+        """None: do not log this one (it is counted). Otherwise log it, saying that this many
+        were not logged since the last line."""
+        now = self._clock()
+        if self._last is not None and now - self._last < self._interval:
+            self._suppressed += 1
+            return None
+        suppressed, self._last, self._suppressed = self._suppressed, now, 0
+        return suppressed
 
 
 class EmbeddedServer(uvicorn.Server):
@@ -48,6 +73,7 @@ class EmbeddedServer(uvicorn.Server):
 
 def guarded_protocol(max_connections: int, request_timeout: float) -> type[H11Protocol]:
     """An h11 protocol class bound to these limits (uvicorn makes one instance per connection)."""
+    refusals = LogThrottle(REFUSAL_LOG_INTERVAL)  # shared by every connection of this server
 
     class GuardedH11(H11Protocol):
         _request_timer: asyncio.TimerHandle | None = None
@@ -55,8 +81,10 @@ def guarded_protocol(max_connections: int, request_timeout: float) -> type[H11Pr
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             if len(self.connections) > max_connections:
-                log.warning("http_connection_refused", open_connections=len(self.connections) - 1,
-                            max_connections=max_connections)
+                not_logged = refusals.admit()
+                if not_logged is not None:
+                    log.warning("http_connection_refused", open_connections=len(self.connections) - 1,
+                                max_connections=max_connections, refused_since_last_logged=not_logged)
                 transport.abort()
                 return
             self._arm_request_timer()
