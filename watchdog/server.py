@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, make_asgi_app
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -147,4 +148,22 @@ def create_app(registry: CollectorRegistry, probes: Probes, api: ApiContext | No
         routes += api_routes(api)
         metrics = metrics or api.metrics
     middleware = [Middleware(CountEveryAnswer, metrics=metrics)] if metrics is not None else []
-    return Starlette(routes=routes, middleware=middleware)
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: _framework_refusal})
+    # Starlette would answer /v1/restarts/ with a 307 to a Location built from the Host header
+    # (any host the caller names); a path with a trailing slash is just not a route: 404.
+    app.router.redirect_slashes = False
+    return app
+
+
+async def _framework_refusal(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own refusals (404 no such route, 405 wrong method) in JSON, like every other
+    answer; the path is not quoted back (it is the caller's, of any length)."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        error = "no such route"
+    elif exc.status_code == 405:
+        allowed = {name.lower(): value for name, value in (exc.headers or {}).items()}.get("allow", "")
+        error = f"method not allowed here; allowed: {allowed}"
+    else:
+        error = exc.detail
+    return JSONResponse({"error": error}, status_code=exc.status_code, headers=exc.headers)

@@ -1,0 +1,26 @@
+"""Refusals that come before a handler: ambiguous credentials, paths and methods no route has,
+and input Python's own error messages would describe in Python's terms. Each is JSON."""
+
+from __future__ import annotations
+
+from .test_api import AUTH, world
+
+
+async def test_a_trailing_slash_is_not_redirected_to_a_host_the_caller_names() -> None:
+    _, http = world()
+    for path in ("/v1/restarts/", "/healthz/", "/v1/connectors/"):
+        response = await http.get(path, headers={**AUTH, "Host": "evil.example"})
+        assert response.status_code == 404, path
+        assert "location" not in response.headers
+        assert response.json() == {"error": "no such route"}
+
+
+async def test_unknown_paths_and_wrong_methods_answer_json() -> None:
+    w, http = world()
+    missing = await http.get("/nope/" + "x" * 5000, headers=AUTH)
+    assert missing.status_code == 404 and missing.json() == {"error": "no such route"}
+    wrong = await http.delete("/v1/restarts", headers=AUTH)
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
+    assert wrong.json() == {"error": "method not allowed here; allowed: POST"}
+    assert w.sample("watchdog_http_requests_total", route="other", status_class="4xx") == 1
+    assert w.sample("watchdog_http_requests_total", route="restarts", status_class="4xx") == 1
