@@ -3,7 +3,16 @@ and input Python's own error messages would describe in Python's terms. Each is 
 
 from __future__ import annotations
 
-from .test_api import AUTH, world
+from .test_api import AUTH, TOKEN, world
+
+
+async def test_two_authorization_headers_are_refused_whichever_comes_first() -> None:
+    w, http = world()
+    for first, second in ((f"Bearer {TOKEN}", "Bearer wrong"), ("Bearer wrong", f"Bearer {TOKEN}")):
+        response = await http.get("/v1/connectors", headers=[("Authorization", first), ("Authorization", second)])
+        assert response.status_code == 400, (first, second)
+        assert response.json()["error"] == "more than one Authorization header; send exactly one"
+    assert (await http.get("/v1/connectors", headers=AUTH)).status_code == 200
 
 
 async def test_a_trailing_slash_is_not_redirected_to_a_host_the_caller_names() -> None:
@@ -24,3 +33,11 @@ async def test_unknown_paths_and_wrong_methods_answer_json() -> None:
     assert wrong.json() == {"error": "method not allowed here; allowed: POST"}
     assert w.sample("watchdog_http_requests_total", route="other", status_class="4xx") == 1
     assert w.sample("watchdog_http_requests_total", route="restarts", status_class="4xx") == 1
+
+
+async def test_a_number_with_too_many_digits_is_explained_in_plain_words() -> None:
+    _, http = world()
+    body = b'{"cluster": "prod", "connector": "orders-sink", "n": ' + b"9" * 5000 + b"}"
+    response = await http.post("/v1/restarts", content=body, headers={**AUTH, "Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["error"] == "request body is not acceptable JSON: a number has more than 4300 digits"

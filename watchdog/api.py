@@ -12,6 +12,7 @@ import asyncio
 import hmac
 import json
 import re
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -127,15 +128,14 @@ class AuthFailureLog:
         self._metrics = metrics
         self._throttle = LogThrottle(interval, clock)
 
-    def refused(self, route: str, request: Request, status: int) -> None:
+    def refused(self, route: str, request: Request, status: int, note: str) -> None:
         self._metrics.http_auth_failures.inc()  # 403 (API disabled) too: the same flood, the same bound
         not_logged = self._throttle.admit()
         if not_logged is None:
             return
         log.warning("http_request", route=route, method=request.method, status=status,
                     client=request.client.host if request.client else None,
-                    refused_since_last_logged=not_logged,
-                    note="missing or invalid bearer token" if status == 401 else "the API is disabled (no auth token)")
+                    refused_since_last_logged=not_logged, note=note)
 
 
 def api_routes(ctx: ApiContext) -> list[Route]:
@@ -179,7 +179,7 @@ def _guarded(
             response = JSONResponse(exc.body, status_code=exc.status)
             if exc.status == 401:
                 response.headers["WWW-Authenticate"] = 'Bearer realm="connect-watchdog"'
-            refusals.refused(route, request, exc.status)
+            refusals.refused(route, request, exc.status, exc.body["error"])
             return response
         try:
             response = await handler(ctx, request)
@@ -208,7 +208,11 @@ def _authenticate(config: Config, request: Request) -> None:
     token = config.server.auth_token
     if token is None:
         raise BadRequest(403, "this API is disabled: the daemon has no auth token (set WATCHDOG_SERVER__AUTH_TOKEN)")
-    scheme, _, provided = request.headers.get("authorization", "").partition(" ")
+    presented_headers = request.headers.getlist("authorization")
+    if len(presented_headers) > 1:
+        # Which one counts would be a guess (and a proxy may read the other one): neither does.
+        raise BadRequest(400, "more than one Authorization header; send exactly one")
+    scheme, _, provided = (presented_headers[0] if presented_headers else "").partition(" ")
     presented = provided.strip().encode()
     expected = token.get_secret_value().encode()
     # An empty token never authenticates, whatever the config says (the config refuses a blank
@@ -237,8 +241,11 @@ async def _json_body(request: Request, limit: int) -> Any:
         raise BadRequest(400, f"request body is not valid JSON: {exc}") from None
     except RecursionError:
         raise BadRequest(400, "request body is not acceptable JSON: nested too deeply") from None
-    except ValueError as exc:  # e.g. an integer of more than 4300 digits
-        raise BadRequest(400, f"request body is not acceptable JSON: {str(exc)[:200]}") from None
+    except ValueError as exc:
+        # Python's own words here advise calling sys.set_int_max_str_digits(): not for a caller.
+        problem = (f"a number has more than {sys.get_int_max_str_digits()} digits" if "digits" in str(exc)
+                   else "it cannot be converted")
+        raise BadRequest(400, f"request body is not acceptable JSON: {problem}") from None
 
 
 def _validated(model: type[BaseModel], data: Any) -> Any:
