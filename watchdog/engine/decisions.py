@@ -4,8 +4,10 @@ restart submitted to the queue; `RequestRecord` keeps what became of it for the 
 from __future__ import annotations
 
 import secrets
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from ..config import CloudCluster
 from ..model import (
@@ -23,7 +25,10 @@ from ..windows import Windows
 from .core import FAILURE_TRIGGERS, log
 from .gates import Gates
 
-# Requests the API can be asked about (GET /v1/restarts/{id}); the oldest are forgotten first.
+# Requests the API can be asked about (GET /v1/restarts/{id}), this many per trigger; the oldest
+# of a trigger are forgotten first. Per trigger so that one intake's traffic (a webhook of
+# thousands of alerts, a poll of thousands of connectors) never pushes out another's: a restart
+# asked for through the API stays until 10,000 newer ones were asked for the same way.
 REQUEST_MEMORY = 10_000
 
 
@@ -86,10 +91,20 @@ class Decisions(Gates):
                 record.job.wants_recommendations |= bool(rule_config and rule_config.fetch_recommendations)
         elif decision is Decision.DUPLICATE:
             record.job = self.queue.pending_job(key)
-        self.requests[record.request_id] = record
-        while len(self.requests) > REQUEST_MEMORY:
-            self.requests.popitem(last=False)
+        self._remember(record)
         return record
+
+    @cached_property
+    def _remembered(self) -> dict[Trigger, deque[str]]:
+        """The ids in `requests`, per trigger, oldest first."""
+        return {}
+
+    def _remember(self, record: RequestRecord) -> None:
+        self.requests[record.request_id] = record
+        ids = self._remembered.setdefault(record.trigger, deque())
+        ids.append(record.request_id)
+        while len(ids) > REQUEST_MEMORY:
+            self.requests.pop(ids.popleft(), None)
 
     def _queue_refusal(self, key: ConnectorKey) -> tuple[Decision, str] | None:
         if self.queue.closed:
