@@ -1,9 +1,12 @@
-"""The daemon's HTTP server under many connections: refusals are logged at a bounded rate."""
+"""The daemon's HTTP server under many or slow connections: refusals are logged at a bounded
+rate, and slow senders hold their own connection only."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
+import httpx
 import pytest
 import structlog
 
@@ -11,6 +14,7 @@ from watchdog import asgi_server
 from watchdog.asgi_server import start_server, stop_server
 from watchdog.server import create_app
 
+from .test_api import AUTH, payload
 from .test_api_bounds import world
 
 
@@ -48,5 +52,35 @@ async def test_refused_connections_are_logged_at_most_once_per_interval(monkeypa
         assert len(lines) == 2 and lines[1]["refused_since_last_logged"] == 29
     finally:
         for writer in opened:
+            writer.close()
+        await stop_server(server, task)
+
+
+async def test_clients_sending_their_bodies_slowly_do_not_hold_up_anyone_else() -> None:
+    w, _ = world()
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
+    server, task = await start_server(app, "127.0.0.1", 0, max_connections=16, request_timeout=5.0)
+    port = server.bound_port
+    slow: list[asyncio.StreamWriter] = []
+    try:
+        # Six authenticated requests (more than the four body slots) that promise 1,000 bytes
+        # and send one.
+        for path in ["/v1/alertmanager", "/v1/restarts"] * 3:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(f"POST {path} HTTP/1.1\r\nHost: daemon\r\nAuthorization: {AUTH['Authorization']}\r\n"
+                         "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{".encode())
+            await writer.drain()
+            slow.append(writer)
+        await asyncio.sleep(0.3)  # every one of them is in its handler by now
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=AUTH, timeout=10.0) as http:
+            started = time.monotonic()
+            webhook = await http.post("/v1/alertmanager", json=payload())
+            restart = await http.post("/v1/restarts", json={"cluster": "nope", "connector": "orders-sink"})
+            took = time.monotonic() - started
+        assert webhook.status_code == 200 and restart.status_code == 404
+        # Before, both waited for the slow ones to be cut off at request_timeout (5 s).
+        assert took < 2.0, f"a webhook and a restart took {took:.1f}s behind six slow bodies"
+    finally:
+        for writer in slow:
             writer.close()
         await stop_server(server, task)

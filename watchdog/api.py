@@ -45,9 +45,11 @@ ALERT_CHUNK = 100
 AUTH_FAILURE_LOG_INTERVAL = 10.0
 # Alertmanager and API clients retry a 429 or 503 after this many seconds.
 RETRY_AFTER_SECONDS = 30
-# Request bodies read, parsed and decided at once. A 1 MiB webhook costs about 10 MiB parsed;
-# without this, max_connections of them at once would cost that many times over. Others wait,
-# their bodies still in the socket, not in memory.
+# Request bodies parsed and decided at once. A 1 MiB webhook costs about 10 MiB parsed; without
+# this, max_connections of them at once would cost that many times over. Bodies are read before
+# a slot is taken (raw, at most max_body_bytes each, one per connection: max_connections MiB at
+# worst), so that a client sending slowly holds its own connection only, never a slot: four of
+# them would otherwise stop every webhook and restart for server.request_timeout.
 CONCURRENT_BODIES = 4
 # The shape of every request id (engine.new_request_id: 8 random bytes in hex).
 _REQUEST_ID = re.compile(r"[0-9a-f]{16}")
@@ -151,14 +153,16 @@ def api_routes(ctx: ApiContext) -> list[Route]:
 
 
 def _one_of(
-    bodies: asyncio.Semaphore, handler: Callable[[ApiContext, Request], Awaitable[JSONResponse]]
+    bodies: asyncio.Semaphore, handler: Callable[[ApiContext, Request, bytes], Awaitable[JSONResponse]]
 ) -> Callable[[ApiContext, Request], Awaitable[JSONResponse]]:
-    """The handler, run while holding one of the body slots (after authentication: a client
-    without the token never takes one)."""
+    """The body read whole (bounded in size here, in time by the server), then the handler run
+    with it while holding one of the body slots (after authentication: a client without the
+    token never takes one)."""
 
     async def bounded(ctx: ApiContext, request: Request) -> JSONResponse:
+        body = await _read_body(request, ctx.config().server.max_body_bytes)
         async with bodies:
-            return await handler(ctx, request)
+            return await handler(ctx, request, body)
 
     return bounded
 
@@ -222,7 +226,7 @@ def _authenticate(config: Config, request: Request) -> None:
         raise BadRequest(401, "missing or invalid bearer token")
 
 
-async def _json_body(request: Request, limit: int) -> Any:
+async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BadRequest(413, f"request body larger than {limit} bytes")
@@ -235,6 +239,10 @@ async def _json_body(request: Request, limit: int) -> Any:
     except ClientDisconnect:
         # The client went away, or was cut off for sending too slowly (server.request_timeout).
         raise BadRequest(408, "the request body did not arrive whole") from None
+    return bytes(body)
+
+
+def _json_body(body: bytes) -> Any:
     try:
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -261,8 +269,8 @@ def _validated(model: type[BaseModel], data: Any) -> Any:
         raise BadRequest(422, "request body does not match the expected shape", problems=problems) from None
 
 
-async def _alertmanager(ctx: ApiContext, request: Request) -> JSONResponse:
-    payload = _validated(WebhookPayload, await _json_body(request, ctx.config().server.max_body_bytes))
+async def _alertmanager(ctx: ApiContext, request: Request, raw: bytes) -> JSONResponse:
+    payload = _validated(WebhookPayload, _json_body(raw))
     _leader_only(ctx)
     if not ctx.accepting():
         # 5xx: Alertmanager will send it again, to this daemon's successor.
@@ -283,8 +291,8 @@ async def _alertmanager(ctx: ApiContext, request: Request) -> JSONResponse:
     return JSONResponse(body)
 
 
-async def _create_restart(ctx: ApiContext, request: Request) -> JSONResponse:
-    body: RestartBody = _validated(RestartBody, await _json_body(request, ctx.config().server.max_body_bytes))
+async def _create_restart(ctx: ApiContext, request: Request, raw: bytes) -> JSONResponse:
+    body: RestartBody = _validated(RestartBody, _json_body(raw))
     engine = ctx.engine
     cluster = engine.cluster_named(body.cluster)
     if cluster is None:
