@@ -4,6 +4,7 @@ rate, and slow senders hold their own connection only."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import httpx
@@ -82,5 +83,54 @@ async def test_clients_sending_their_bodies_slowly_do_not_hold_up_anyone_else() 
         assert took < 2.0, f"a webhook and a restart took {took:.1f}s behind six slow bodies"
     finally:
         for writer in slow:
+            writer.close()
+        await stop_server(server, task)
+
+
+async def test_idle_connections_from_one_address_do_not_lock_out_the_probes_or_the_webhook() -> None:
+    # The flood comes from 127.0.0.2 (still loopback: the server listens on 127.0.0.1 only), the
+    # probes and Alertmanager from 127.0.0.1, as the kubelet's and a pod's addresses differ.
+    w, _ = world()
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
+    server, task = await start_server(app, "127.0.0.1", 0, max_connections=8, request_timeout=10.0)
+    port = server.bound_port
+
+    async def from_flood(first: bytes = b"") -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.0.2", 0))
+        if first:
+            writer.write(first)
+            await writer.drain()
+        return reader, writer
+
+    body = json.dumps(payload()).encode()
+    flood: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    try:
+        # One request in progress (an authenticated body half sent), two request heads half sent,
+        # five silent sockets: the cap is full, for as long as request_timeout (10 s).
+        in_progress = await from_flood(f"POST /v1/alertmanager HTTP/1.1\r\nHost: daemon\r\nAuthorization: "
+                                       f"{AUTH['Authorization']}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                                       + body[:5])
+        flood += [in_progress, *[await from_flood(b"GET /healthz HTTP/1.1\r\nHo") for _ in range(2)]]
+        flood += [await from_flood() for _ in range(5)]
+        await asyncio.sleep(0.2)
+        # More from the same address: it holds the most already, so it only displaces itself.
+        extra = await from_flood()
+        assert await _closed_within(extra[0], 1.0), "the flooding address got a ninth connection"
+        extra[1].close()
+        # A new connection per request, as the kubelet's probes make.
+        fresh = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=fresh, timeout=3.0) as http:
+            started = time.monotonic()
+            assert (await http.get("/healthz")).status_code == 200
+            assert (await http.get("/readyz")).json()["status"] in ("ready", "not_ready")
+            assert (await http.post("/v1/alertmanager", json=payload(), headers=AUTH)).status_code == 200
+            assert time.monotonic() - started < 2.0
+        # The request in progress was not the one closed for room: it is answered once it arrives.
+        in_progress[1].write(body[5:])
+        await in_progress[1].drain()
+        answer = await asyncio.wait_for(in_progress[0].readuntil(b"\r\n\r\n"), 3.0)
+        assert answer.startswith(b"HTTP/1.1 200 "), answer[:40]
+    finally:
+        for _, writer in flood:
             writer.close()
         await stop_server(server, task)

@@ -6,16 +6,34 @@ the daemon owns signal handling (it must drain its queue first), so they are tur
 uvicorn has no deadline for a request to arrive: a connection that sends nothing, or trickles
 its headers a byte at a time, is held for ever (its keep-alive timer only runs between requests,
 and every byte received cancels it), and it caps nothing but concurrent requests. `GuardedH11`
-adds both bounds: connections beyond `max_connections` are closed as they open, and a request
-that has not arrived whole within `request_timeout` of its connection (or of the previous answer
-on it) has its connection closed.
+adds both bounds: at most `max_connections` connections are open, and a request that has not
+arrived whole within `request_timeout` of its connection (or of the previous answer on it) has
+its connection closed.
+
+At the cap, a new connection makes room by closing an idle connection (one with no request
+being answered on it: silent, still sending its request head, or kept alive between requests) of
+the client address that holds the most connections, when that address holds more than the new
+connection's own; otherwise the new connection is closed as it opens. Without this, 64 idle
+sockets from anyone (no token needed) locked out /healthz and /readyz for as long as they were
+renewed, and the kubelet would restart the pod in a loop. Why this rather than the alternatives:
+- a per-address cap alone leaves a few addresses able to fill every slot, and could refuse the
+  kubelet when its node address is shared (hostNetwork pods, SNAT through a NodePort);
+- a shorter deadline for the request head shortens each hold but not a flood that reconnects;
+- here, a client address can only take room from addresses holding more than it does: the
+  kubelet (one connection per probe) always gets in while any other address holds two idle
+  connections, and a flood from one address only ever displaces itself once at the cap.
+Closing an idle keep-alive connection loses nothing: its client opens another. A connection with
+a request in progress is never closed for room (it is bounded by `request_timeout` while its
+request arrives).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -73,21 +91,52 @@ class EmbeddedServer(uvicorn.Server):
 
 def guarded_protocol(max_connections: int, request_timeout: float) -> type[H11Protocol]:
     """An h11 protocol class bound to these limits (uvicorn makes one instance per connection)."""
-    refusals = LogThrottle(REFUSAL_LOG_INTERVAL)  # shared by every connection of this server
+    # Shared by every connection of this server.
+    refusals = LogThrottle(REFUSAL_LOG_INTERVAL)
+    evictions = LogThrottle(REFUSAL_LOG_INTERVAL)
+    serials = itertools.count()
 
     class GuardedH11(H11Protocol):
         _request_timer: asyncio.TimerHandle | None = None
+        _client: str | None = None
+        _serial = 0
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
-            if len(self.connections) > max_connections:
+            peer = transport.get_extra_info("peername")
+            self._client = str(peer[0]) if isinstance(peer, tuple) and peer else None
+            self._serial = next(serials)
+            open_now = [c for c in self.connections if isinstance(c, GuardedH11) and not c.transport.is_closing()]
+            if len(open_now) > max_connections and not self._make_room(open_now):
                 not_logged = refusals.admit()
                 if not_logged is not None:
-                    log.warning("http_connection_refused", open_connections=len(self.connections) - 1,
-                                max_connections=max_connections, refused_since_last_logged=not_logged)
+                    log.warning("http_connection_refused", open_connections=len(open_now) - 1,
+                                max_connections=max_connections, client=self._client,
+                                refused_since_last_logged=not_logged)
                 transport.abort()
                 return
             self._arm_request_timer()
+
+        def _make_room(self, open_now: list[GuardedH11]) -> bool:
+            """Close the longest-open idle connection of the address holding the most
+            connections, if it holds more than this connection's own (see the module's doc)."""
+            held = Counter(c._client for c in open_now)
+            candidates = [c for c in open_now if c is not self and c._idle() and held[c._client] > held[self._client]]
+            if not candidates:
+                return False
+            victim = max(candidates, key=lambda c: (held[c._client], -c._serial))
+            victim.transport.abort()  # abort, not close: nothing to flush, and gone at once
+            not_logged = evictions.admit()
+            if not_logged is not None:
+                log.warning("http_connection_closed_for_room", client=victim._client, for_client=self._client,
+                            connections_of_client=held[victim._client], max_connections=max_connections,
+                            closed_since_last_logged=not_logged)
+            return True
+
+        def _idle(self) -> bool:
+            # No request being answered (uvicorn's own test for a connection it may close at once
+            # on shutdown): silent, sending its request head, or kept alive between requests.
+            return self.cycle is None or self.cycle.response_complete
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm_request_timer()
