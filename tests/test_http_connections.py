@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -19,6 +21,18 @@ from .test_api import AUTH, payload
 from .test_api_bounds import world
 
 
+@asynccontextmanager
+async def daemon_server(max_connections: int, request_timeout: float) -> AsyncIterator[int]:
+    """The daemon's HTTP server on 127.0.0.1 with these limits; yields its port."""
+    w, _ = world()
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
+    server, task = await start_server(app, "127.0.0.1", 0, max_connections=max_connections, request_timeout=request_timeout)
+    try:
+        yield server.bound_port
+    finally:
+        await stop_server(server, task)
+
+
 async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bool:
     try:
         return await asyncio.wait_for(reader.read(), seconds) is not None
@@ -28,109 +42,97 @@ async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bool:
 
 async def test_refused_connections_are_logged_at_most_once_per_interval(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(asgi_server, "REFUSAL_LOG_INTERVAL", 0.5)
-    w, _ = world()
-    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
-    server, task = await start_server(app, "127.0.0.1", 0, max_connections=2, request_timeout=10.0)
-    port = server.bound_port
     opened: list[asyncio.StreamWriter] = []
 
-    async def refused(count: int) -> None:
+    async def refused(port: int, count: int) -> None:
         for _ in range(count):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             opened.append(writer)
             assert await _closed_within(reader, 2.0), "a connection beyond max_connections was kept open"
 
-    try:
-        with structlog.testing.capture_logs() as logs:
-            for _ in range(2):  # hold the two allowed connections
-                opened.append((await asyncio.open_connection("127.0.0.1", port))[1])
-            await refused(30)
-            first = [e for e in logs if e["event"] == "http_connection_refused"]
-            await asyncio.sleep(0.6)
-            await refused(1)
-        lines = [e for e in logs if e["event"] == "http_connection_refused"]
-        assert len(first) == 1, f"{len(first)} log lines for 30 refused connections"
-        assert len(lines) == 2 and lines[1]["refused_since_last_logged"] == 29
-    finally:
-        for writer in opened:
-            writer.close()
-        await stop_server(server, task)
+    async with daemon_server(max_connections=2, request_timeout=10.0) as port:
+        try:
+            with structlog.testing.capture_logs() as logs:
+                for _ in range(2):  # hold the two allowed connections
+                    opened.append((await asyncio.open_connection("127.0.0.1", port))[1])
+                await refused(port, 30)
+                first = [e for e in logs if e["event"] == "http_connection_refused"]
+                await asyncio.sleep(0.6)
+                await refused(port, 1)
+        finally:
+            for writer in opened:
+                writer.close()
+    lines = [e for e in logs if e["event"] == "http_connection_refused"]
+    assert len(first) == 1, f"{len(first)} log lines for 30 refused connections"
+    assert len(lines) == 2 and lines[1]["refused_since_last_logged"] == 29
 
 
 async def test_clients_sending_their_bodies_slowly_do_not_hold_up_anyone_else() -> None:
-    w, _ = world()
-    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
-    server, task = await start_server(app, "127.0.0.1", 0, max_connections=16, request_timeout=5.0)
-    port = server.bound_port
     slow: list[asyncio.StreamWriter] = []
-    try:
-        # Six authenticated requests (more than the four body slots) that promise 1,000 bytes
-        # and send one.
-        for path in ["/v1/alertmanager", "/v1/restarts"] * 3:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(f"POST {path} HTTP/1.1\r\nHost: daemon\r\nAuthorization: {AUTH['Authorization']}\r\n"
-                         "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{".encode())
-            await writer.drain()
-            slow.append(writer)
-        await asyncio.sleep(0.3)  # every one of them is in its handler by now
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=AUTH, timeout=10.0) as http:
-            started = time.monotonic()
-            webhook = await http.post("/v1/alertmanager", json=payload())
-            restart = await http.post("/v1/restarts", json={"cluster": "nope", "connector": "orders-sink"})
-            took = time.monotonic() - started
-        assert webhook.status_code == 200 and restart.status_code == 404
-        # Before, both waited for the slow ones to be cut off at request_timeout (5 s).
-        assert took < 2.0, f"a webhook and a restart took {took:.1f}s behind six slow bodies"
-    finally:
-        for writer in slow:
-            writer.close()
-        await stop_server(server, task)
+    async with daemon_server(max_connections=16, request_timeout=30.0) as port:
+        try:
+            # Six authenticated requests (more than the four body slots) that promise 1,000 bytes
+            # and send one.
+            for path in ["/v1/alertmanager", "/v1/restarts"] * 3:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(f"POST {path} HTTP/1.1\r\nHost: daemon\r\nAuthorization: {AUTH['Authorization']}\r\n"
+                             "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{".encode())
+                await writer.drain()
+                slow.append(writer)
+            await asyncio.sleep(0.3)  # every one of them is in its handler by now
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=AUTH, timeout=20.0) as http:
+                started = time.monotonic()
+                webhook = await http.post("/v1/alertmanager", json=payload())
+                restart = await http.post("/v1/restarts", json={"cluster": "nope", "connector": "orders-sink"})
+                took = time.monotonic() - started
+        finally:
+            for writer in slow:
+                writer.close()
+    assert webhook.status_code == 200 and restart.status_code == 404
+    # Before, both waited for the slow ones to be cut off at request_timeout (30 s here): a third
+    # of that leaves a slow machine room and still tells the two apart.
+    assert took < 10.0, f"a webhook and a restart took {took:.1f}s behind six slow bodies"
 
 
 async def test_idle_connections_from_one_address_do_not_lock_out_the_probes_or_the_webhook() -> None:
     # The flood comes from 127.0.0.2 (still loopback: the server listens on 127.0.0.1 only), the
     # probes and Alertmanager from 127.0.0.1, as the kubelet's and a pod's addresses differ.
-    w, _ = world()
-    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
-    server, task = await start_server(app, "127.0.0.1", 0, max_connections=8, request_timeout=10.0)
-    port = server.bound_port
-
-    async def from_flood(first: bytes = b"") -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.0.2", 0))
-        if first:
-            writer.write(first)
-            await writer.drain()
-        return reader, writer
-
     body = json.dumps(payload()).encode()
     flood: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-    try:
-        # One request in progress (an authenticated body half sent), two request heads half sent,
-        # five silent sockets: the cap is full, for as long as request_timeout (10 s).
-        in_progress = await from_flood(f"POST /v1/alertmanager HTTP/1.1\r\nHost: daemon\r\nAuthorization: "
-                                       f"{AUTH['Authorization']}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-                                       + body[:5])
-        flood += [in_progress, *[await from_flood(b"GET /healthz HTTP/1.1\r\nHo") for _ in range(2)]]
-        flood += [await from_flood() for _ in range(5)]
-        await asyncio.sleep(0.2)
-        # More from the same address: it holds the most already, so it only displaces itself.
-        extra = await from_flood()
-        assert await _closed_within(extra[0], 1.0), "the flooding address got a ninth connection"
-        extra[1].close()
-        # A new connection per request, as the kubelet's probes make.
-        fresh = httpx.Limits(max_keepalive_connections=0)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=fresh, timeout=3.0) as http:
-            started = time.monotonic()
-            assert (await http.get("/healthz")).status_code == 200
-            assert (await http.get("/readyz")).json()["status"] in ("ready", "not_ready")
-            assert (await http.post("/v1/alertmanager", json=payload(), headers=AUTH)).status_code == 200
-            assert time.monotonic() - started < 2.0
-        # The request in progress was not the one closed for room: it is answered once it arrives.
-        in_progress[1].write(body[5:])
-        await in_progress[1].drain()
-        answer = await asyncio.wait_for(in_progress[0].readuntil(b"\r\n\r\n"), 3.0)
-        assert answer.startswith(b"HTTP/1.1 200 "), answer[:40]
-    finally:
-        for _, writer in flood:
-            writer.close()
-        await stop_server(server, task)
+    async with daemon_server(max_connections=8, request_timeout=10.0) as port:
+
+        async def from_flood(first: bytes = b"") -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.0.2", 0))
+            if first:
+                writer.write(first)
+                await writer.drain()
+            return reader, writer
+
+        try:
+            # One request in progress (an authenticated body half sent), two request heads half
+            # sent, five silent sockets: the cap is full, for as long as request_timeout (10 s).
+            in_progress = await from_flood(f"POST /v1/alertmanager HTTP/1.1\r\nHost: daemon\r\nAuthorization: "
+                                           f"{AUTH['Authorization']}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                                           + body[:5])
+            flood += [in_progress, *[await from_flood(b"GET /healthz HTTP/1.1\r\nHo") for _ in range(2)]]
+            flood += [await from_flood() for _ in range(5)]
+            await asyncio.sleep(0.2)
+            # More from the same address: it holds the most already, so it only displaces itself.
+            extra = await from_flood()
+            assert await _closed_within(extra[0], 1.0), "the flooding address got a ninth connection"
+            extra[1].close()
+            # A new connection per request, as the kubelet's probes make. Locked out, each would
+            # fail at once ("Server disconnected"), not slowly.
+            fresh = httpx.Limits(max_keepalive_connections=0)
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=fresh, timeout=10.0) as http:
+                assert (await http.get("/healthz")).status_code == 200
+                assert (await http.get("/readyz")).json()["status"] in ("ready", "not_ready")
+                assert (await http.post("/v1/alertmanager", json=payload(), headers=AUTH)).status_code == 200
+            # The request in progress was not the one closed for room: it is answered once it arrives.
+            in_progress[1].write(body[5:])
+            await in_progress[1].drain()
+            answer = await asyncio.wait_for(in_progress[0].readuntil(b"\r\n\r\n"), 3.0)
+            assert answer.startswith(b"HTTP/1.1 200 "), answer[:40]
+        finally:
+            for _, writer in flood:
+                writer.close()
