@@ -332,7 +332,33 @@ async def test_a_server_repeating_its_page_token_is_not_followed_forever() -> No
         SENT, ["lcc-a"], START, START + timedelta(minutes=1)
     )
 
-    assert result.ok and calls == 2
+    # Stopped after the repeat, and not an answer: what the unread pages held is unknown.
+    assert calls == 2
+    assert result.outcome is Outcome.SERVER_ERROR and result.value is None
+    assert result.message is not None and result.message.startswith("pagination incomplete")
+
+
+async def test_pages_beyond_the_page_cap_fail_the_query_rather_than_read_as_no_data() -> None:
+    # lcc-a's points on every page; lcc-b's would come on a page after the cap. A partial answer
+    # would show lcc-b, a busy source, as having sent nothing: a stall.
+    calls = 0
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        point = {"timestamp": "2026-01-01T00:00:00Z", "value": 7, "resource.connector.id": "lcc-a"}
+        return httpx.Response(
+            200, json={"data": [point], "meta": {"pagination": {"next_page_token": f"p{calls}"}}}
+        )
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(answer), base_url="http://telemetry")
+    result = await MetricsApiClient(http).query(
+        SENT, ["lcc-a", "lcc-b"], START, START + timedelta(minutes=1)
+    )
+
+    assert calls == 100, "the page cap still bounds the requests"
+    assert not result.ok and result.outcome is Outcome.SERVER_ERROR and result.value is None
+    assert result.message == "pagination incomplete: still more after 100 pages"
 
 
 @pytest.mark.parametrize("body", [b"{broken", b'{"data": 7}', b"[]"])

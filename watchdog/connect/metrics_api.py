@@ -62,7 +62,8 @@ class MetricsApiClient:
     ) -> ApiResult[Points]:
         """Points of `metric` for each connector in [start, end), one per `granularity` bucket.
 
-        Stops at the first answer that is not a success and returns it (no partial data).
+        Stops at the first answer that is not a success and returns it (no partial data); pages
+        that cannot all be read (a repeated token, or more than `_MAX_PAGES`) are a SERVER_ERROR.
         """
         if granularity not in GRANULARITIES:
             raise ValueError(f"granularity must be one of {sorted(GRANULARITIES)}")
@@ -77,6 +78,7 @@ class MetricsApiClient:
             body = _request_body(metric, batch, interval, granularity)
             token: str | None = None
             seen_tokens: set[str] = set()
+            repeated = False
             for _ in range(_MAX_PAGES):
                 params = {"page_token": token} if token is not None else None
                 result, token = await self._page(body, params, started)
@@ -86,9 +88,24 @@ class MetricsApiClient:
                     if connector_id in points:  # anything else was not asked for
                         points[connector_id].extend(found)
                 last = result
-                if token is None or token in seen_tokens:
+                repeated = token in seen_tokens
+                if token is None or repeated:
                     break
                 seen_tokens.add(token)
+            if token is not None:
+                # A page is still pending (the page cap was reached, or the server repeated a
+                # token): the connectors on the unread pages would read as "sent nothing", which
+                # is what a stall looks like. No partial answer, so no verdicts.
+                why = "a page token repeated" if repeated else f"still more after {_MAX_PAGES} pages"
+                return ApiResult(
+                    Endpoint.METRICS_QUERY,
+                    Outcome.SERVER_ERROR,
+                    status_code=last.status_code,
+                    request_id=last.request_id,
+                    headers=last.headers,
+                    message=f"pagination incomplete: {why}",
+                    elapsed=time.perf_counter() - started,
+                )
         for series in points.values():
             series.sort()
         return ApiResult(
