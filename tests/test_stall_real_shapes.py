@@ -24,13 +24,29 @@ def stalled_rule(**trigger: Any) -> dict[str, Any]:
     }
 
 
-def world(connectors: list[dict[str, Any]], rule: dict[str, Any] | None = None) -> World:
+class WithoutIds(httpx.AsyncBaseTransport):
+    """The connector list answered without the `id` expansion: no lcc- ids are learned."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        if request.url.path.endswith("/connectors") and response.status_code == 200:
+            await response.aread()
+            entries = {name: {k: v for k, v in entry.items() if k != "id"} for name, entry in response.json().items()}
+            return httpx.Response(200, json=entries)
+        return response
+
+
+def world(connectors: list[dict[str, Any]], rule: dict[str, Any] | None = None, *, ids: bool = True) -> World:
     clock = Clock()
     scenario = sim_scenario(connectors, restart={"delay_seconds": 5}, metrics_api={"rate_limit": None})
     simulator = Simulator(Scenario.model_validate(scenario), clock=clock.monotonic, epoch=clock.epoch.timestamp())
     config = daemon_config([rule or stalled_rule()], metrics_api={"base_url": "http://sim", "max_requests_per_second": 10000},
                            rate_limit={"max_requests_per_second": 10000})
-    daemon = Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall, rng=lambda: 0.5)
+    transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=create_app(simulator))
+    daemon = Daemon(config, transport=transport if ids else WithoutIds(transport), now=clock.wall, rng=lambda: 0.5)
     daemon.queue.start()
     daemon._ensure_metrics_lane()
     return World(simulator, daemon, clock)
@@ -114,6 +130,21 @@ async def test_an_id_the_metrics_api_refuses_does_not_cost_its_batch_its_verdict
     checks = len([c for c in w.simulator.calls if c.endpoint == "metrics_query" and c.status_code == 200])
     # Found by halving once; from then on the refused id is asked about alone: one 403 a check.
     assert len(refused) <= checks + 1
+
+
+async def test_a_connector_without_an_id_is_reported_unjudged_not_skipped_silently() -> None:
+    # The list answer lacked the id expansion: the Metrics API cannot be asked about the source,
+    # so its stall cannot be seen; that must show in the log and the metric, once per connector.
+    w = world([{"name": "orders-source", "records_per_second": 10, "script": {"stall_at": STALL_AT}}], ids=False)
+
+    with structlog.testing.capture_logs() as logs:
+        await run(w, 1800)
+
+    assert [c for c in w.simulator.calls if c.endpoint == "metrics_query"] == [], "no id, nothing to ask"
+    assert restarts(w, "orders-source") == []
+    assert w.sample("watchdog_stall_unjudged_total", cluster=CLUSTER, reason="no_id") > 10
+    warned = [e for e in logs if e["event"] == "stall_unjudged" and e["log_level"] == "warning"]
+    assert [(e["connector"], e["reason"]) for e in warned] == [("orders-source", "no_id")], "logged once, not every check"
 
 
 # -- 6. windows longer than one-minute points allow per query -------------------------------------

@@ -33,6 +33,7 @@ class Unjudged(StrEnum):
     TYPE_UNKNOWN = "type_unknown"  # neither its type nor its connector class says source or sink
     CUSTOM_CONNECTOR = "custom_connector"  # its metrics are not in the `cloud` dataset
     FORBIDDEN = "forbidden"  # the Metrics API answered 403 for its id
+    NO_ID = "no_id"  # the connector list gave no lcc- id for it, and the Metrics API knows only ids
 
 
 def connector_kind(type_shown: str, connector_class: str) -> str | None:

@@ -16,20 +16,23 @@ _UNJUDGED_NOTES = {
     Unjudged.TYPE_UNKNOWN: "neither its type nor its connector.class says source or sink: no stall check",
     Unjudged.CUSTOM_CONNECTOR: "a custom connector: its metrics are not in the cloud dataset; no stall check",
     Unjudged.FORBIDDEN: "the Metrics API refused its id (403): the key needs MetricsViewer on it",
+    Unjudged.NO_ID: "the connector list gave no lcc- id for it (the Metrics API names connectors by id only): no stall check",
 }
 
 
 class StallIntake(Decisions):
     def stall_candidates(self, rule: Rule, cluster: str, judged_from: datetime) -> list[tuple[ConnectorKey, ConnectorStatus]]:
-        """Connectors a stalled rule checks: selected, with a known lcc- id (the Metrics API names
-        connectors by id only), and seen RUNNING for at least the grace period and for the whole
-        time being judged (from `judged_from`): a window from before it ran proves nothing."""
+        """Connectors a stalled rule checks: selected and seen RUNNING for at least the grace
+        period and for the whole time being judged (from `judged_from`): a window from before it
+        ran proves nothing. Those without an lcc- id are kept too: the checker reports them as
+        unjudged (`no_id`), since a connector dropped here silently would never be checked and
+        nothing would say so."""
         assert isinstance(rule.trigger, StalledTrigger)
         since = min(self._now() - timedelta(seconds=rule.trigger.grace), judged_from)
         keys = [ConnectorKey(cluster, name) for name in sorted(self._listed.get(cluster, ()))]
         return [
             (key, self.statuses[key]) for key in keys
-            if self.statuses[key].resource_id and selects(rule.select, cluster, key.connector)
+            if selects(rule.select, cluster, key.connector)
             and key in self.running_since and self.running_since[key] <= since
         ]
 

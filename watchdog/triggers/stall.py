@@ -9,6 +9,7 @@ called stalled:
 - a custom connector: its metrics live in the `cloud-custom` dataset (the current Metrics spec),
   whose metric and label names the spec does not list. Reading it under the `cloud` names would
   give no data, and no data reads as "sent nothing": a healthy custom source would be restarted.
+- a connector without an lcc- id (the connector list gave none): the Metrics API knows only ids.
 - an id the Metrics API answers 403 for (a connector deleted since the last poll, or one the key
   may not read). The API refuses a whole query for one such id, so a refused batch is split in
   halves until the refused ids are found; the others are judged as usual. Ids refused once are
@@ -92,7 +93,11 @@ class StallChecker:
         sinks: Candidates = []
         for key, status in candidates:
             kind = connector_kind(status.type, status.connector_class)
-            if status.custom:
+            if not status.resource_id:
+                # The Metrics API names connectors by their lcc- id only (the list answer lacked
+                # the id expansion for it): it cannot be asked about, and must not go unnoticed.
+                self._engine.on_stall_unjudged(rule, key, Unjudged.NO_ID)
+            elif status.custom:
                 self._engine.on_stall_unjudged(rule, key, Unjudged.CUSTOM_CONNECTOR)
             elif kind is None:
                 self._engine.on_stall_unjudged(rule, key, Unjudged.TYPE_UNKNOWN)
@@ -137,5 +142,5 @@ class StallChecker:
 
 
 def _id(status: ConnectorStatus) -> str:
-    assert status.resource_id is not None  # stall_candidates keeps only connectors with an id
+    assert status.resource_id is not None  # _sorted reports connectors without an id as unjudged
     return status.resource_id
