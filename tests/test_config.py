@@ -223,3 +223,12 @@ def test_a_password_in_the_database_url_is_refused_without_being_repeated(
     shown = capsys.readouterr()
     assert "state.url: the database URL must not carry a password" in shown.err
     assert "hunter2hunter2" not in shown.out + shown.err
+
+
+def test_a_stalled_rule_leaves_the_metrics_apis_five_minutes_by_default() -> None:
+    # The spec: data points are typically available within 5 minutes. A rule without `delay`
+    # must not read minutes the API may not have yet (missing minutes read as "sent nothing").
+    from watchdog.config import StalledTrigger
+
+    assert StalledTrigger.model_validate({"type": "stalled"}).delay == 300
+    assert StalledTrigger.model_validate({"type": "stalled", "delay": "5m"}).delay == 300

@@ -15,12 +15,13 @@ from watchdog.simulator import Scenario, Simulator, create_app
 from .support import CLUSTER, CLUSTER_ID, Clock, World, daemon_config, sim_scenario
 
 STALL_AT = 300
+DELAY = 300  # the shortest `delay`: the Metrics API's data is typically available within 5 minutes
 
 
 def stalled_rule(**trigger: Any) -> dict[str, Any]:
     return {
         "name": "stalled", "select": {"include": ["*"]}, "backoff": {"base": 600, "cap": 3600, "jitter": 0},
-        "trigger": {"type": "stalled", "interval": 60, "grace": 120, "window": 300, "delay": 180, **trigger},
+        "trigger": {"type": "stalled", "interval": 60, "grace": 120, "window": 300, "delay": DELAY, **trigger},
     }
 
 
@@ -124,7 +125,7 @@ async def test_an_id_the_metrics_api_refuses_does_not_cost_its_batch_its_verdict
 
     times = restarts(w, "orders-source")
     assert len(times) == 1, "the stalled source shared a batch with a refused id and was never judged"
-    assert STALL_AT + 600 + 180 <= times[0] <= STALL_AT + 600 + 180 + 120
+    assert STALL_AT + 600 + DELAY <= times[0] <= STALL_AT + 600 + DELAY + 120
     assert w.sample("watchdog_stall_unjudged_total", cluster=CLUSTER, reason="forbidden") > 10
     refused = [c for c in w.simulator.calls if c.endpoint == "metrics_query" and c.status_code == 403]
     checks = len([c for c in w.simulator.calls if c.endpoint == "metrics_query" and c.status_code == 200])
@@ -165,4 +166,4 @@ async def test_a_window_over_three_hours_is_read_at_a_coarser_granularity() -> N
     assert queries and all(c.status_code == 200 for c in queries), "the Metrics API refused the stall queries"
     times = restarts(w, "orders-source")
     assert len(times) == 1, "a source stalled for two 4-hour windows was not restarted"
-    assert 3600 + 2 * window + 180 <= times[0] <= 3600 + 2 * window + 180 + 600
+    assert 3600 + 2 * window + DELAY <= times[0] <= 3600 + 2 * window + DELAY + 600

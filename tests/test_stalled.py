@@ -13,9 +13,10 @@ from watchdog.simulator import Scenario, Simulator, create_app
 from .support import CLUSTER, CLUSTER_ID, Clock, World, daemon_config, sim_scenario
 
 STALL_AT = 300
+DELAY = 300  # the shortest `delay`: the Metrics API's data is typically available within 5 minutes
 STALLED_RULE = {
     "name": "stalled", "select": {"include": ["*"]}, "backoff": {"base": 600, "cap": 3600, "jitter": 0},
-    "trigger": {"type": "stalled", "interval": 60, "grace": 120, "window": 300, "delay": 180},
+    "trigger": {"type": "stalled", "interval": 60, "grace": 120, "window": 300, "delay": DELAY},
 }
 
 
@@ -53,11 +54,11 @@ async def test_stalled_connectors_are_restarted_once_and_idle_ones_left_alone() 
     w = world()
     with structlog.testing.capture_logs() as logs:
         await run(w, 1800)
-    # Two 5-minute windows ending 3 minutes ago must both be quiet: not before 300 + 600 + 180 s.
+    # Two 5-minute windows ending 5 minutes ago must both be quiet: not before 300 + 600 + DELAY s.
     for name in ("orders-source", "billing-sink"):
         times = restarts(w, name)
         assert len(times) == 1, f"{name}: {times}"
-        assert STALL_AT + 600 + 180 <= times[0] <= STALL_AT + 600 + 180 + 120
+        assert STALL_AT + 600 + DELAY <= times[0] <= STALL_AT + 600 + DELAY + 120
     assert restarts(w, "idle-sink") == [] and restarts(w, "steady-source") == []
     assert w.sample("watchdog_stall_checks_total", cluster=CLUSTER, verdict="idle") > 0
     assert w.sample("watchdog_stall_checks_total", cluster=CLUSTER, verdict="stalling") > 0
@@ -72,16 +73,16 @@ async def test_stalled_connectors_are_restarted_once_and_idle_ones_left_alone() 
 
 async def test_one_query_per_metric_batch_not_per_connector() -> None:
     w = world()
-    # Connectors qualify once they have run for the two windows and the delay: 13 minutes here.
+    # Connectors qualify once they have run for the two windows and the delay: 15 minutes here.
     await run(w, 1020)
     queries = [c for c in w.simulator.calls if c.endpoint == "metrics_query"]
     # Each check: sent_records for the sources, received_records and records_lag_max for the sinks.
-    checks = len([t for t in range(0, 1020, 60) if t >= 2 * 300 + 180])
+    checks = len([t for t in range(0, 1020, 60) if t >= 2 * 300 + DELAY])
     assert checks > 0 and len(queries) == 3 * checks
 
 
 async def test_no_verdict_before_the_connector_has_run_for_both_windows() -> None:
     w = world()
-    await run(w, 720)
+    await run(w, 2 * 300 + DELAY)  # checks up to a minute before the connectors qualify
     assert [c for c in w.simulator.calls if c.endpoint == "metrics_query"] == []
     assert w.simulator.restarts() == []

@@ -159,19 +159,35 @@ class AlertTrigger(Strict):
         return all(re.fullmatch(pattern, labels.get(name, "")) for name, pattern in self.match_re.items())
 
 
+# The Metrics API's own word on its latency (spec, "Data Latency"): "data points are typically
+# available for query in the API within 5 minutes of their origination at the source". Windows
+# ending sooner than that ago read a busy connector's newest minutes as missing, and a missing
+# minute reads as "sent nothing": every busy source would look stalled at once.
+MIN_STALL_DELAY = 300.0
+
+
+def _delay_covers_latency(seconds: float) -> float:
+    if seconds < MIN_STALL_DELAY:
+        raise ValueError(
+            f"delay must be at least 5m, got {seconds:g}s: the Metrics API's data is typically "
+            "available only within 5 minutes, and newer minutes would read as no data (a stall)"
+        )
+    return seconds
+
+
 class StalledTrigger(Strict):
     """Restart connectors that are RUNNING but move no data, judged from Confluent's Metrics API.
 
-    Every `interval` the last two windows of `window` each, ending `delay` ago (Confluent's data
-    arrives about 3 minutes late), are read for the connectors that have been RUNNING for at
-    least `grace`: a source that sent nothing, or a sink that received nothing while its lag is
+    Every `interval` the last two windows of `window` each, ending `delay` ago (at least 5
+    minutes: the Metrics API's data points are typically available within 5 minutes), are read
+    for the connectors that have been RUNNING for at least `grace`: a source that sent nothing, or a sink that received nothing while its lag is
     above zero, in both windows, is stalled. An idle sink (no lag, no records) is not."""
 
     type: Literal["stalled"]
     interval: Annotated[float, BeforeValidator(parse_duration), Field(ge=60), AfterValidator(_schedulable)] = 300.0
     grace: Annotated[float, BeforeValidator(parse_duration), Field(ge=0)] = 600.0
     window: Annotated[float, BeforeValidator(parse_duration), Field(ge=60, le=6 * 3600)] = 600.0
-    delay: Annotated[float, BeforeValidator(parse_duration), Field(ge=180)] = 180.0
+    delay: Annotated[float, BeforeValidator(parse_duration), AfterValidator(_delay_covers_latency)] = MIN_STALL_DELAY
 
     @model_validator(mode="after")
     def _whole_points(self) -> StalledTrigger:
