@@ -1,4 +1,5 @@
-"""Stall verdicts from Metrics API points, two windows at a time. Pure: points in, verdict out."""
+"""Stall verdicts from Metrics API points, three windows at a time (`before`, `earlier`, `later`).
+Pure: points in, verdict out."""
 
 from datetime import datetime, timedelta, timezone
 
@@ -7,7 +8,7 @@ import pytest
 from watchdog.stall import StallVerdict, Windows, connector_kind, judge_sink, judge_source
 
 NOW = datetime(2026, 3, 1, 12, 30, 42, tzinfo=timezone.utc)
-WINDOWS = Windows.ending(NOW, window=600, delay=180)
+WINDOWS = Windows.ending(NOW, window=600, delay=300)
 
 
 def minutes(start: datetime, values: list[float]) -> list[tuple[datetime, float]]:
@@ -15,24 +16,38 @@ def minutes(start: datetime, values: list[float]) -> list[tuple[datetime, float]
 
 
 def test_windows_end_at_least_the_delay_ago_on_a_whole_minute() -> None:
-    assert WINDOWS.end == datetime(2026, 3, 1, 12, 27, tzinfo=timezone.utc)
-    assert WINDOWS.middle == WINDOWS.end - timedelta(minutes=10)
-    assert WINDOWS.start == WINDOWS.end - timedelta(minutes=20)
+    assert WINDOWS.end == datetime(2026, 3, 1, 12, 25, tzinfo=timezone.utc)
+    assert WINDOWS.later == WINDOWS.end - timedelta(minutes=10)
+    assert WINDOWS.earlier == WINDOWS.end - timedelta(minutes=20)
+    assert WINDOWS.start == WINDOWS.end - timedelta(minutes=30)
 
 
 @pytest.mark.parametrize(
-    ("earlier", "later", "verdict"),
+    ("before", "earlier", "later", "verdict"),
     [
-        pytest.param([5.0] * 10, [3.0] * 10, StallVerdict.MOVING, id="moving"),
-        pytest.param([0.0] * 10, [0.0] * 10, StallVerdict.STALLED, id="nothing-in-both-windows"),
-        pytest.param([4.0] + [0.0] * 9, [0.0] * 10, StallVerdict.STALLING, id="only-the-later-window"),
-        pytest.param([0.0] * 10, [0.0] * 9 + [1.0], StallVerdict.MOVING, id="one-record-is-movement"),
-        pytest.param([], [], StallVerdict.STALLED, id="no-data-at-all"),
+        pytest.param([5.0] * 10, [5.0] * 10, [3.0] * 10, StallVerdict.MOVING, id="moving"),
+        pytest.param([5.0] * 10, [0.0] * 10, [0.0] * 10, StallVerdict.STALLED, id="moved-then-nothing-in-two-windows"),
+        pytest.param([5.0] * 10, [], [], StallVerdict.STALLED, id="moved-then-no-points-in-two-windows"),
+        pytest.param([5.0] * 10, [4.0] + [0.0] * 9, [0.0] * 10, StallVerdict.STALLING, id="only-the-later-window"),
+        pytest.param([5.0] * 10, [0.0] * 10, [0.0] * 9 + [1.0], StallVerdict.MOVING, id="one-record-is-movement"),
+        pytest.param([0.0] * 10, [0.0] * 10, [0.0] * 10, StallVerdict.IDLE, id="nothing-in-three-windows-is-idle"),
+        pytest.param([], [], [], StallVerdict.IDLE, id="no-data-at-all-is-idle"),
     ],
 )
-def test_sources(earlier: list[float], later: list[float], verdict: StallVerdict) -> None:
-    points = minutes(WINDOWS.start, earlier) + minutes(WINDOWS.middle, later)
+def test_sources(before: list[float], earlier: list[float], later: list[float], verdict: StallVerdict) -> None:
+    points = minutes(WINDOWS.start, before) + minutes(WINDOWS.earlier, earlier) + minutes(WINDOWS.later, later)
     assert judge_source(WINDOWS, points).verdict is verdict
+
+
+def test_a_source_that_sent_nothing_at_all_is_not_called_stalled_and_the_verdict_says_why() -> None:
+    # The Metrics API returns no points for a connector with no activity: an idle source.
+    idle = judge_source(WINDOWS, [])
+    assert idle.verdict is StallVerdict.IDLE
+    assert idle.detail == (
+        "source sent nothing in the last 3 windows (11:55-12:25 UTC): idle, or its data is not in the Metrics API; not restarted"
+    )
+    stalled = judge_source(WINDOWS, minutes(WINDOWS.start, [5.0] * 10))
+    assert stalled.detail == "source sent 50 records in 11:55-12:05, then 0 in 12:05-12:15 and 12:15-12:25 UTC"
 
 
 @pytest.mark.parametrize(
@@ -46,13 +61,14 @@ def test_sources(earlier: list[float], later: list[float], verdict: StallVerdict
     ],
 )
 def test_sinks(received: list[float], lag: list[float], verdict: StallVerdict) -> None:
-    judgement = judge_sink(WINDOWS, minutes(WINDOWS.start, received), minutes(WINDOWS.start, lag))
+    # Sinks are judged on `earlier` and `later` only.
+    judgement = judge_sink(WINDOWS, minutes(WINDOWS.earlier, received), minutes(WINDOWS.earlier, lag))
     assert judgement.verdict is verdict
 
 
 def test_the_verdict_says_why() -> None:
-    stalled = judge_sink(WINDOWS, minutes(WINDOWS.start, [0.0] * 20), minutes(WINDOWS.start, [70.0] * 20))
-    assert stalled.detail == "sink received 0 records in 12:07-12:17 and 12:17-12:27 UTC while its lag stayed up to 70 records"
+    stalled = judge_sink(WINDOWS, minutes(WINDOWS.earlier, [0.0] * 20), minutes(WINDOWS.earlier, [70.0] * 20))
+    assert stalled.detail == "sink received 0 records in 12:05-12:15 and 12:15-12:25 UTC while its lag stayed up to 70 records"
 
 
 @pytest.mark.parametrize(
@@ -74,11 +90,12 @@ def test_connector_kind_from_the_type_shown_or_the_connector_class(shown: str, c
 
 @pytest.mark.parametrize(
     ("window", "granularity", "step"),
-    [(600, "PT1M", 60), (3 * 3600, "PT1M", 60), (3 * 3600 + 300, "PT5M", 300), (6 * 3600, "PT5M", 300)],
+    [(600, "PT1M", 60), (2 * 3600, "PT1M", 60), (2 * 3600 + 300, "PT5M", 300), (6 * 3600, "PT5M", 300)],
 )
-def test_the_granularity_is_the_finest_whose_interval_holds_both_windows(window: int, granularity: str, step: int) -> None:
-    windows = Windows.ending(NOW, window=window, delay=180)
+def test_the_granularity_is_the_finest_whose_interval_holds_all_three_windows(window: int, granularity: str, step: int) -> None:
+    windows = Windows.ending(NOW, window=window, delay=300)
     assert (windows.granularity, windows.step) == (granularity, step)
-    # The Metrics API's longest interval for the granularity (PT1M: 6 h, PT5M: 1 d) holds both.
+    # The Metrics API's longest interval for the granularity (PT1M: 6 h, PT5M: 1 d) holds all three.
+    assert windows.end - windows.start == timedelta(seconds=3 * window)
     assert windows.end - windows.start <= timedelta(hours=6 if step == 60 else 24)
-    assert windows.end.timestamp() % step == 0 and windows.end <= NOW - timedelta(seconds=180)
+    assert windows.end.timestamp() % step == 0 and windows.end <= NOW - timedelta(seconds=300)

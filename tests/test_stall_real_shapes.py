@@ -1,6 +1,8 @@
 """Stall checks against what real Confluent Cloud answers (issue 11): connectors of type
 "unknown", custom connectors (their metrics are in another dataset), an id the Metrics API
-refuses inside a batch, and windows longer than one query at one-minute granularity allows."""
+refuses inside a batch, a connector listed without its id, and windows longer than one query at
+one-minute granularity allows. Runs last 40 minutes: a connector is judged once it has been
+RUNNING for three 5-minute windows and the 5-minute delay."""
 
 from __future__ import annotations
 
@@ -82,7 +84,7 @@ async def test_a_connector_of_type_unknown_is_judged_by_its_connector_class() ->
     w = world(connectors)
 
     with structlog.testing.capture_logs() as logs:
-        await run(w, 1800)
+        await run(w, 2400)
 
     assert len(restarts(w, "unknown-source")) == 1, "a stalled source of type unknown was never judged"
     assert restarts(w, "opaque") == []
@@ -101,7 +103,7 @@ async def test_a_healthy_custom_connector_is_not_called_stalled() -> None:
     ]
     w = world(connectors)
 
-    await run(w, 1800)
+    await run(w, 2400)
 
     assert restarts(w, "custom-source") == [], "a healthy custom source was restarted as stalled"
     assert len(restarts(w, "orders-source")) == 1
@@ -119,7 +121,7 @@ async def test_an_id_the_metrics_api_refuses_does_not_cost_its_batch_its_verdict
     def recreate(w: World) -> None:
         w.simulator.add_connector(CLUSTER_ID, doomed)
 
-    for _ in range(30):
+    for _ in range(40):
         await run(w, 60, between=delete_after_the_poll)
         recreate(w)
 
@@ -139,7 +141,7 @@ async def test_a_connector_without_an_id_is_reported_unjudged_not_skipped_silent
     w = world([{"name": "orders-source", "records_per_second": 10, "script": {"stall_at": STALL_AT}}], ids=False)
 
     with structlog.testing.capture_logs() as logs:
-        await run(w, 1800)
+        await run(w, 2400)
 
     assert [c for c in w.simulator.calls if c.endpoint == "metrics_query"] == [], "no id, nothing to ask"
     assert restarts(w, "orders-source") == []
@@ -151,12 +153,15 @@ async def test_a_connector_without_an_id_is_reported_unjudged_not_skipped_silent
 # -- 6. windows longer than one-minute points allow per query -------------------------------------
 
 
-async def test_a_window_over_three_hours_is_read_at_a_coarser_granularity() -> None:
+async def test_a_window_over_two_hours_is_read_at_a_coarser_granularity() -> None:
     window = 4 * 3600
-    w = world([{"name": "orders-source", "records_per_second": 10, "script": {"stall_at": 3600}}],
+    # Stopping once the source has run for one window (`before`) and the grace period: it is
+    # judged once it has been RUNNING through all three windows.
+    stall_at = window + 3600
+    w = world([{"name": "orders-source", "records_per_second": 10, "script": {"stall_at": stall_at}}],
               stalled_rule(window=f"{window}s", grace=600, interval=300))
 
-    for _ in range((3600 + 2 * window + 3600) // 300):
+    for _ in range((stall_at + 2 * window + 3600) // 300):
         await w.daemon.pollers[CLUSTER].poll()
         await w.daemon.run_stall_check("stalled")
         await w.daemon.queue.join()
@@ -166,4 +171,4 @@ async def test_a_window_over_three_hours_is_read_at_a_coarser_granularity() -> N
     assert queries and all(c.status_code == 200 for c in queries), "the Metrics API refused the stall queries"
     times = restarts(w, "orders-source")
     assert len(times) == 1, "a source stalled for two 4-hour windows was not restarted"
-    assert 3600 + 2 * window + DELAY <= times[0] <= 3600 + 2 * window + DELAY + 600
+    assert stall_at + 2 * window + DELAY <= times[0] <= stall_at + 2 * window + DELAY + 600

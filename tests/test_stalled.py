@@ -1,10 +1,13 @@
 """The stalled trigger against the simulator's Metrics API, on a fake clock: a source that stops
-sending and a sink that stops receiving while its lag grows are restarted once their stall shows
-in two windows; an idle sink and a busy source are left alone."""
+sending after moving and a sink that stops receiving while its lag grows are restarted once their
+stall shows in two windows; an idle sink, an idle source and a busy source are left alone."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+import pytest
 import structlog
 
 from watchdog.app import Daemon
@@ -12,7 +15,7 @@ from watchdog.simulator import Scenario, Simulator, create_app
 
 from .support import CLUSTER, CLUSTER_ID, Clock, World, daemon_config, sim_scenario
 
-STALL_AT = 300
+STALL_AT = 600  # after the first check (three windows and the delay in): it sees the stall coming
 DELAY = 300  # the shortest `delay`: the Metrics API's data is typically available within 5 minutes
 STALLED_RULE = {
     "name": "stalled", "select": {"include": ["*"]}, "backoff": {"base": 600, "cap": 3600, "jitter": 0},
@@ -20,15 +23,17 @@ STALLED_RULE = {
 }
 
 
-def world() -> World:
+CONNECTORS = [
+    {"name": "orders-source", "records_per_second": 10, "script": {"stall_at": STALL_AT}},
+    {"name": "billing-sink", "type": "sink", "records_per_second": 5, "script": {"stall_at": STALL_AT}},
+    {"name": "idle-sink", "type": "sink", "script": {"idle_at": 0}},
+    {"name": "steady-source", "records_per_second": 10},
+]
+
+
+def world(connectors: list[dict[str, Any]] = CONNECTORS, **metrics_api: Any) -> World:
     clock = Clock()
-    connectors = [
-        {"name": "orders-source", "records_per_second": 10, "script": {"stall_at": STALL_AT}},
-        {"name": "billing-sink", "type": "sink", "records_per_second": 5, "script": {"stall_at": STALL_AT}},
-        {"name": "idle-sink", "type": "sink", "script": {"idle_at": 0}},
-        {"name": "steady-source", "records_per_second": 10},
-    ]
-    scenario = sim_scenario(connectors, restart={"delay_seconds": 5}, metrics_api={"rate_limit": None})
+    scenario = sim_scenario(connectors, restart={"delay_seconds": 5}, metrics_api={"rate_limit": None, **metrics_api})
     simulator = Simulator(Scenario.model_validate(scenario), clock=clock.monotonic, epoch=clock.epoch.timestamp())
     config = daemon_config([STALLED_RULE], metrics_api={"base_url": "http://sim", "max_requests_per_second": 10000},
                            rate_limit={"max_requests_per_second": 10000})
@@ -66,23 +71,38 @@ async def test_stalled_connectors_are_restarted_once_and_idle_ones_left_alone() 
                     trigger="stalled", outcome="accepted") == 1
     decided = [e for e in logs if e["event"] == "decision" and e.get("trigger") == "stalled" and e["decision"] == "restart"]
     assert {e["connector"] for e in decided} == {"orders-source", "billing-sink"}
-    assert any("source sent 0 records in" in e["detail"] for e in decided)
+    assert any(e["detail"].startswith("source sent ") and ", then 0 in " in e["detail"] for e in decided)
     assert any("while its lag stayed up to" in e["detail"] for e in decided)
     assert not w.simulator.connector(CLUSTER_ID, "orders-source").stalled, "the restart ended the stall"
 
 
+@pytest.mark.parametrize("zero_points", ["omit", "emit"])
+async def test_an_idle_source_is_never_restarted(zero_points: str) -> None:
+    # RUNNING with nothing upstream: the Metrics API shows no activity (no points, or points of
+    # 0), just as it would for a stalled source. Never seen moving, it cannot be said to stop.
+    w = world([{"name": "quiet-jdbc-source", "script": {"idle_at": 0}}], zero_points=zero_points)
+    with structlog.testing.capture_logs() as logs:
+        await run(w, 7200)
+    assert restarts(w, "quiet-jdbc-source") == []
+    assert w.sample("watchdog_stall_checks_total", cluster=CLUSTER, verdict="idle") > 50
+    assert w.sample("watchdog_stall_checks_total", cluster=CLUSTER, verdict="stalled") == 0
+    checked = [e for e in logs if e["event"] == "stall_check" and e["connector"] == "quiet-jdbc-source"]
+    assert checked and all(e["verdict"] == "idle" for e in checked)
+    assert "idle, or its data is not in the Metrics API; not restarted" in checked[0]["detail"]
+
+
 async def test_one_query_per_metric_batch_not_per_connector() -> None:
     w = world()
-    # Connectors qualify once they have run for the two windows and the delay: 15 minutes here.
-    await run(w, 1020)
+    # Connectors qualify once they have run for the three windows and the delay: 20 minutes here.
+    await run(w, 1320)
     queries = [c for c in w.simulator.calls if c.endpoint == "metrics_query"]
     # Each check: sent_records for the sources, received_records and records_lag_max for the sinks.
-    checks = len([t for t in range(0, 1020, 60) if t >= 2 * 300 + DELAY])
+    checks = len([t for t in range(0, 1320, 60) if t >= 3 * 300 + DELAY])
     assert checks > 0 and len(queries) == 3 * checks
 
 
-async def test_no_verdict_before_the_connector_has_run_for_both_windows() -> None:
+async def test_no_verdict_before_the_connector_has_run_for_all_three_windows() -> None:
     w = world()
-    await run(w, 2 * 300 + DELAY)  # checks up to a minute before the connectors qualify
+    await run(w, 3 * 300 + DELAY)  # checks up to a minute before the connectors qualify
     assert [c for c in w.simulator.calls if c.endpoint == "metrics_query"] == []
     assert w.simulator.restarts() == []

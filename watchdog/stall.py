@@ -1,16 +1,19 @@
 """Stalled connectors: RUNNING by their status, moving no data by Confluent's Metrics API. Pure.
 
-A connector is judged on two consecutive windows (the issue's "over the window and again over the
-next window"), read in one query so that the judgement needs no memory between checks:
+A connector is judged on consecutive windows read in one query, so that the judgement needs no
+memory between checks: `before`, `earlier` and `later`, oldest first.
 
-- a source that sent no record in a window stalled in it;
-- a sink that received no record while its lag stayed above zero stalled in it;
-- a sink with no records and no lag is idle: nothing to do, not stalled;
-- a source with no data points at all counts as having sent nothing (a running source that
-  reports nothing for a whole window is what a stall looks like from outside); a sink without
-  lag data cannot be told apart from an idle one, so it is not called stalled.
+- a source stalled if it sent records in `before` and none in `earlier` and `later`: it was
+  moving, then stopped (the issue's "over the window and again over the next window");
+- a source that sent nothing in all three windows is idle: never restarted. The Metrics API
+  returns no points at all for a connector with no activity, and none for minutes it has not
+  ingested yet, so "nothing" from a source cannot tell idle, stalled and late data apart; only a
+  source seen moving before can be said to have stopped;
+- a sink that received no record while its lag stayed above zero, in `earlier` and in `later`,
+  stalled; a sink with no records and no lag is idle; a sink without lag data cannot be told
+  apart from an idle one, so it is not called stalled.
 
-Stalled in both windows: restart (through the same guards as every failure).
+Stalled: restart (through the same guards as every failure).
 """
 
 from __future__ import annotations
@@ -50,8 +53,8 @@ def connector_kind(type_shown: str, connector_class: str) -> str | None:
 
 class StallVerdict(StrEnum):
     MOVING = "moving"
-    IDLE = "idle"  # a sink with nothing to consume
-    STALLED = "stalled"  # in both windows
+    IDLE = "idle"  # a sink with nothing to consume, or a source that sent nothing in any window
+    STALLED = "stalled"  # in `earlier` and `later` (a source: after moving in `before`)
     STALLING = "stalling"  # in the later window only: wait for the next check to confirm
 
 
@@ -65,22 +68,27 @@ GRANULARITIES = (
 )
 
 
+# How many windows one query reads: `before`, `earlier`, `later`.
+WINDOWS_READ = 3
+
+
 def granularity_for(window: float) -> tuple[str, int]:
-    """The finest granularity whose longest interval holds both windows (one query reads them):
-    one-minute points up to 3-hour windows, five-minute points up to 12 hours, and so on."""
+    """The finest granularity whose longest interval holds the three windows (one query reads
+    them): one-minute points up to 2-hour windows, five-minute points up to 8 hours, and so on."""
     for name, seconds, longest in GRANULARITIES:
-        if 2 * window <= longest:
+        if WINDOWS_READ * window <= longest:
             return name, seconds
     raise ValueError(f"a window of {window:g}s is longer than any granularity allows")
 
 
 @dataclass(frozen=True, slots=True)
 class Windows:
-    """[start, middle) and [middle, end): the earlier and the later window, read at
-    `granularity` (points of `step` seconds)."""
+    """[start, earlier), [earlier, later) and [later, end): the `before`, `earlier` and `later`
+    windows, read at `granularity` (points of `step` seconds)."""
 
     start: datetime
-    middle: datetime
+    earlier: datetime
+    later: datetime
     end: datetime
     granularity: str = "PT1M"
     step: int = 60
@@ -93,36 +101,56 @@ class Windows:
         latest = (now - timedelta(seconds=delay)).timestamp()
         end = datetime.fromtimestamp(latest - latest % step, UTC)
         span = timedelta(seconds=window)
-        return cls(end - 2 * span, end - span, end, granularity, step)
+        return cls(end - 3 * span, end - 2 * span, end - span, end, granularity, step)
 
-    def split(self, points: Points) -> tuple[list[float], list[float]]:
-        earlier = [v for t, v in points if self.start <= t < self.middle]
-        later = [v for t, v in points if self.middle <= t < self.end]
-        return earlier, later
+    def split(self, points: Points) -> tuple[list[float], list[float], list[float]]:
+        """The values in `before`, `earlier` and `later`."""
+        before = [v for t, v in points if self.start <= t < self.earlier]
+        earlier = [v for t, v in points if self.earlier <= t < self.later]
+        later = [v for t, v in points if self.later <= t < self.end]
+        return before, earlier, later
 
     def describe(self) -> str:
-        return f"{self.start:%H:%M}-{self.middle:%H:%M} and {self.middle:%H:%M}-{self.end:%H:%M} UTC"
+        """The two windows a stall must show in."""
+        return f"{self.earlier:%H:%M}-{self.later:%H:%M} and {self.later:%H:%M}-{self.end:%H:%M} UTC"
 
 
 @dataclass(frozen=True, slots=True)
 class Judgement:
     verdict: StallVerdict
     detail: str
+    # Whether the verdict shows the connector healthy, which ends a stall restart's backoff (the
+    # status API cannot see a stall). An idle source is not known healthy: its data may just not
+    # be in the Metrics API, or a restart may not have helped.
+    healthy: bool = False
 
 
 def judge_source(windows: Windows, sent: Points) -> Judgement:
-    earlier, later = windows.split(sent)
-    stalled = [sum(w) == 0 for w in (earlier, later)]
-    if all(stalled):
-        return Judgement(StallVerdict.STALLED, f"source sent 0 records in {windows.describe()}")
-    if stalled[1]:
+    before, earlier, later = (sum(values) for values in windows.split(sent))
+    if later > 0:
+        return Judgement(StallVerdict.MOVING, f"source sent {later:g} records in the last window", healthy=True)
+    if earlier > 0:
         return Judgement(StallVerdict.STALLING, f"source sent 0 records in the last window ({windows.describe()}); confirming")
-    return Judgement(StallVerdict.MOVING, f"source sent {sum(later):g} records in the last window")
+    if before > 0:
+        return Judgement(
+            StallVerdict.STALLED,
+            f"source sent {before:g} records in {windows.start:%H:%M}-{windows.earlier:%H:%M}, "
+            f"then 0 in {windows.describe()}",
+        )
+    # No points reads as nothing sent; but the API gives no points for a connector with no
+    # activity, nor for minutes it has not ingested: an idle source looks like this too.
+    return Judgement(
+        StallVerdict.IDLE,
+        f"source sent nothing in the last {WINDOWS_READ} windows ({windows.start:%H:%M}-{windows.end:%H:%M} UTC): "
+        "idle, or its data is not in the Metrics API; not restarted",
+    )
 
 
 def judge_sink(windows: Windows, received: Points, lag: Points) -> Judgement:
-    received_windows = windows.split(received)
-    lag_windows = windows.split(lag)
+    # Sinks have their own evidence (lag above zero while nothing is received): `earlier` and
+    # `later` only, as before the third window was read.
+    received_windows = windows.split(received)[1:]
+    lag_windows = windows.split(lag)[1:]
     stalled = [sum(r) == 0 and max(lagged, default=0) > 0 for r, lagged in zip(received_windows, lag_windows, strict=True)]
     last_received, last_lag = received_windows[1], lag_windows[1]
     if all(stalled):
@@ -133,5 +161,5 @@ def judge_sink(windows: Windows, received: Points, lag: Points) -> Judgement:
     if stalled[1]:
         return Judgement(StallVerdict.STALLING, f"sink received 0 records with lag {max(last_lag):g} in the last window; confirming")
     if sum(last_received) == 0:
-        return Judgement(StallVerdict.IDLE, "sink received nothing and has no lag: idle, not stalled")
-    return Judgement(StallVerdict.MOVING, f"sink received {sum(last_received):g} records in the last window")
+        return Judgement(StallVerdict.IDLE, "sink received nothing and has no lag: idle, not stalled", healthy=True)
+    return Judgement(StallVerdict.MOVING, f"sink received {sum(last_received):g} records in the last window", healthy=True)

@@ -40,7 +40,7 @@ def summarize(config: Config, source: str) -> str:
             if rule.restart_user_errors:
                 what += ", restarts user errors"
         elif isinstance(trigger, StalledTrigger):
-            what = (f"stalled every {duration(trigger.interval)}: two {duration(trigger.window)} windows ending "
+            what = (f"stalled every {duration(trigger.interval)}: three {duration(trigger.window)} windows ending "
                     f"{duration(trigger.delay)} ago, after {duration(trigger.grace)} RUNNING")
             what += f", backoff {duration(rule.backoff.base)}..{duration(rule.backoff.cap)}"
         elif isinstance(trigger, AlertTrigger):

@@ -12,7 +12,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
-from ..stall import granularity_for
+from ..stall import GRANULARITIES, WINDOWS_READ, granularity_for
 from .gates import WindowSettings
 from .types import Duration, Name, PositiveDuration, Strict, TimeZoneName, matching, parse_duration
 
@@ -175,18 +175,35 @@ def _delay_covers_latency(seconds: float) -> float:
     return seconds
 
 
+# The longest window: three are read in one query, and at 5-minute points (a day per query)
+# windows up to 8h would fit; a stall that takes longer than a day to confirm helps no one.
+MAX_STALL_WINDOW = 6 * 3600.0
+
+
+def _window_fits(seconds: float) -> float:
+    if seconds > MAX_STALL_WINDOW:
+        raise ValueError(
+            f"window must be at most 6h, got {seconds:g}s: three windows are read, so a stall "
+            "takes three windows and the delay to confirm"
+        )
+    return seconds
+
+
 class StalledTrigger(Strict):
     """Restart connectors that are RUNNING but move no data, judged from Confluent's Metrics API.
 
-    Every `interval` the last two windows of `window` each, ending `delay` ago (at least 5
-    minutes: the Metrics API's data points are typically available within 5 minutes), are read
-    for the connectors that have been RUNNING for at least `grace`: a source that sent nothing, or a sink that received nothing while its lag is
-    above zero, in both windows, is stalled. An idle sink (no lag, no records) is not."""
+    Every `interval` the last three windows of `window` each (`before`, `earlier`, `later`),
+    ending `delay` ago (at least 5 minutes: the Metrics API's data points are typically available
+    within 5 minutes), are read for the connectors that have been RUNNING for at least `grace`
+    and through all three: a source that sent records in `before` and none in `earlier` and
+    `later`, or a sink that received nothing while its lag is above zero in `earlier` and
+    `later`, is stalled. A source that sent nothing in all three is idle (or its data is not in
+    the API), and so is a sink with no lag and no records: neither is restarted."""
 
     type: Literal["stalled"]
     interval: Annotated[float, BeforeValidator(parse_duration), Field(ge=60), AfterValidator(_schedulable)] = 300.0
     grace: Annotated[float, BeforeValidator(parse_duration), Field(ge=0)] = 600.0
-    window: Annotated[float, BeforeValidator(parse_duration), Field(ge=60, le=6 * 3600)] = 600.0
+    window: Annotated[float, BeforeValidator(parse_duration), Field(ge=60), AfterValidator(_window_fits)] = 600.0
     delay: Annotated[float, BeforeValidator(parse_duration), AfterValidator(_delay_covers_latency)] = MIN_STALL_DELAY
 
     @model_validator(mode="after")
@@ -195,10 +212,12 @@ class StalledTrigger(Strict):
             raise ValueError("window must be a whole number of minutes (the Metrics API counts per minute)")
         granularity, step = granularity_for(self.window)
         if self.window % step:
+            # The longest window the finest granularity holds, three to a query.
+            finest = GRANULARITIES[0][2] / WINDOWS_READ
             raise ValueError(
-                f"a window over 3h is read in {step // 60}-minute points ({granularity}: the Metrics API "
-                f"gives one-minute points for at most 6h per query, and two windows are read): make it a "
-                f"multiple of {step // 60} minutes"
+                f"a window over {finest / 3600:g}h is read in {step // 60}-minute points ({granularity}: the "
+                f"Metrics API gives one-minute points for at most {GRANULARITIES[0][2] / 3600:g}h per query, and "
+                f"three windows are read): make it a multiple of {step // 60} minutes"
             )
         return self
 

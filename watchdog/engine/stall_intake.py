@@ -52,7 +52,7 @@ class StallIntake(Decisions):
         now = self._now()
         self.metrics.stall_checks.labels(key.cluster, judgement.verdict.value).inc()
         if judgement.verdict is not StallVerdict.STALLED:
-            if judgement.verdict in (StallVerdict.MOVING, StallVerdict.IDLE):
+            if judgement.healthy:
                 self.state.save(key, signal_cleared(self.state.load(key), now))
             log.debug("stall_check", cluster=key.cluster, connector=key.connector, rule=rule.name,
                       verdict=judgement.verdict.value, detail=judgement.detail)

@@ -65,6 +65,8 @@ class StallChecker:
         assert isinstance(trigger, StalledTrigger)
         windows = Windows.ending(self._now(), trigger.window, trigger.delay)
         for cluster in clusters:
+            # RUNNING through all three windows: a source's movement in `before` must be movement
+            # of the run that then stopped, not of one before a pause or a restart.
             sources, sinks = self._sorted(rule, self._engine.stall_candidates(rule, cluster, windows.start))
             sent = await self._points(cluster, SENT, sources, windows)
             received = await self._points(cluster, RECEIVED, sinks, windows)
