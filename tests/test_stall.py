@@ -5,7 +5,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from watchdog.stall import StallVerdict, Windows, connector_kind, judge_sink, judge_source
+from watchdog.stall import (
+    StallVerdict,
+    Windows,
+    connector_kind,
+    data_late,
+    judge_sink,
+    judge_source,
+)
 
 NOW = datetime(2026, 3, 1, 12, 30, 42, tzinfo=timezone.utc)
 WINDOWS = Windows.ending(NOW, window=600, delay=300)
@@ -48,6 +55,26 @@ def test_a_source_that_sent_nothing_at_all_is_not_called_stalled_and_the_verdict
     )
     stalled = judge_source(WINDOWS, minutes(WINDOWS.start, [5.0] * 10))
     assert stalled.detail == "source sent 50 records in 11:55-12:05, then 0 in 12:05-12:15 and 12:15-12:25 UTC"
+
+
+MOVED_THEN_NOTHING = minutes(WINDOWS.start, [5.0] * 10)
+BUSY = minutes(WINDOWS.start, [5.0] * 30)
+
+
+@pytest.mark.parametrize(
+    ("batch", "late"),
+    [
+        pytest.param([MOVED_THEN_NOTHING, MOVED_THEN_NOTHING], True, id="two-moved-and-no-point-for-any-in-later"),
+        pytest.param([MOVED_THEN_NOTHING, MOVED_THEN_NOTHING, []], True, id="an-idle-one-changes-nothing"),
+        pytest.param([MOVED_THEN_NOTHING], False, id="one-source-stopping-is-a-stall"),
+        pytest.param([MOVED_THEN_NOTHING, MOVED_THEN_NOTHING, BUSY], False, id="another-has-points-in-later"),
+        pytest.param([MOVED_THEN_NOTHING, MOVED_THEN_NOTHING + minutes(WINDOWS.later, [0.0])], False, id="a-point-of-0-is-a-point"),
+    ],
+)
+def test_an_answer_is_late_when_several_sources_moved_and_none_has_a_point_in_the_later_window(
+    batch: list[list[tuple[datetime, float]]], late: bool
+) -> None:
+    assert data_late(WINDOWS, batch) is late
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ stall shows in two windows; an idle sink, an idle source and a busy source are l
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -31,13 +32,37 @@ CONNECTORS = [
 ]
 
 
-def world(connectors: list[dict[str, Any]] = CONNECTORS, **metrics_api: Any) -> World:
+class Backlog(httpx.AsyncBaseTransport):
+    """The Metrics API with an ingestion backlog: until `until` (wall time), no minute from `since`
+    on has been ingested, so its answers hold no point from then (real answers, filtered)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, clock: Clock, since: datetime, until: datetime) -> None:
+        self._inner, self._clock, self._since, self._until = inner, clock, since, until
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        if request.url.path != "/v2/metrics/cloud/query" or self._clock.wall() >= self._until or response.status_code != 200:
+            return response
+        await response.aread()
+        answer = response.json()
+        answer["data"] = [p for p in answer["data"] if datetime.fromisoformat(p["timestamp"]) < self._since]
+        return httpx.Response(200, json=answer, headers=response.headers)
+
+
+def world(
+    connectors: list[dict[str, Any]] = CONNECTORS, backlog: tuple[float, float] | None = None, **metrics_api: Any
+) -> World:
+    """`backlog`: (from, until) in seconds from the start, an ingestion backlog at the Metrics API."""
     clock = Clock()
     scenario = sim_scenario(connectors, restart={"delay_seconds": 5}, metrics_api={"rate_limit": None, **metrics_api})
     simulator = Simulator(Scenario.model_validate(scenario), clock=clock.monotonic, epoch=clock.epoch.timestamp())
     config = daemon_config([STALLED_RULE], metrics_api={"base_url": "http://sim", "max_requests_per_second": 10000},
                            rate_limit={"max_requests_per_second": 10000})
-    daemon = Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall, rng=lambda: 0.5)
+    transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=create_app(simulator))
+    if backlog is not None:
+        since, until = (clock.wall() + timedelta(seconds=t) for t in backlog)
+        transport = Backlog(transport, clock, since, until)
+    daemon = Daemon(config, transport=transport, now=clock.wall, rng=lambda: 0.5)
     daemon.queue.start()
     daemon._ensure_metrics_lane()
     return World(simulator, daemon, clock)
@@ -89,6 +114,24 @@ async def test_an_idle_source_is_never_restarted(zero_points: str) -> None:
     checked = [e for e in logs if e["event"] == "stall_check" and e["connector"] == "quiet-jdbc-source"]
     assert checked and all(e["verdict"] == "idle" for e in checked)
     assert "idle, or its data is not in the Metrics API; not restarted" in checked[0]["detail"]
+
+
+async def test_late_metrics_data_does_not_restart_every_busy_source() -> None:
+    # A 25-minute ingestion backlog from t = 1800 s: every busy source's newest minutes go
+    # missing at once, which reads as each of them having stopped after moving.
+    sources = [{"name": f"busy-source-{n}", "records_per_second": 10} for n in range(3)]
+    w = world(sources, backlog=(1800, 1800 + 1500))
+    with structlog.testing.capture_logs() as logs:
+        await run(w, 4200)
+    assert w.simulator.restarts() == [], "busy sources were restarted because the Metrics API was late"
+    # No point in `later` for any of them while they moved in `before`: t = 2400 to 2940 s.
+    assert w.sample("watchdog_stall_unjudged_total", cluster=CLUSTER, reason="data_late") == 3 * 10
+    assert w.sample("watchdog_stall_checks_total", cluster=CLUSTER, verdict="stalled") == 0
+    warned = [e for e in logs if e["event"] == "stall_unjudged" and e["log_level"] == "warning"]
+    assert sorted((e["connector"], e["reason"]) for e in warned) == [(s["name"], "data_late") for s in sources], "logged once"
+    # Once the data is in, they are judged (and seen moving) again.
+    last = [e for e in logs if e["event"] == "stall_check" and e["connector"] == "busy-source-0"][-1]
+    assert last["verdict"] == "moving"
 
 
 async def test_one_query_per_metric_batch_not_per_connector() -> None:

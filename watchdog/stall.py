@@ -37,6 +37,7 @@ class Unjudged(StrEnum):
     CUSTOM_CONNECTOR = "custom_connector"  # its metrics are not in the `cloud` dataset
     FORBIDDEN = "forbidden"  # the Metrics API answered 403 for its id
     NO_ID = "no_id"  # the connector list gave no lcc- id for it, and the Metrics API knows only ids
+    DATA_LATE = "data_late"  # its query's answer shows the Metrics API's data late (`data_late`)
 
 
 def connector_kind(type_shown: str, connector_class: str) -> str | None:
@@ -123,6 +124,23 @@ class Judgement:
     # status API cannot see a stall). An idle source is not known healthy: its data may just not
     # be in the Metrics API, or a restart may not have helped.
     healthy: bool = False
+
+
+# How many sources of one query must have moved in `before` for an answer with no point at all in
+# `later` to mean late data rather than stalls: one source stopping is a stall; several stopping
+# at the same minute, with not one point for any, is the API not having the minutes yet.
+LATE_MOVERS = 2
+
+
+def data_late(windows: Windows, batch: Sequence[Points]) -> bool:
+    """Whether one query's answer for a batch of sources shows the Metrics API's data late: at
+    least LATE_MOVERS of them sent records in `before`, and none has any point (not even a 0) in
+    `later`. Its data is "typically available within 5 minutes" (spec) and this can vary: an
+    ingestion backlog longer than `delay` would show every busy source as having stopped at once,
+    and restarting them all is the worst thing the daemon could do. No verdict for the batch then."""
+    splits = [windows.split(sent) for sent in batch]
+    moved = sum(1 for before, _, _ in splits if sum(before) > 0)
+    return moved >= LATE_MOVERS and not any(later for _, _, later in splits)
 
 
 def judge_source(windows: Windows, sent: Points) -> Judgement:

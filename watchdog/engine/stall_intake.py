@@ -17,6 +17,10 @@ _UNJUDGED_NOTES = {
     Unjudged.CUSTOM_CONNECTOR: "a custom connector: its metrics are not in the cloud dataset; no stall check",
     Unjudged.FORBIDDEN: "the Metrics API refused its id (403): the key needs MetricsViewer on it",
     Unjudged.NO_ID: "the connector list gave no lcc- id for it (the Metrics API names connectors by id only): no stall check",
+    Unjudged.DATA_LATE: (
+        "the Metrics API's answer had no point in the last window for any connector of its query while several "
+        "moved before it: its data is late; no verdict until it arrives"
+    ),
 }
 
 

@@ -10,6 +10,9 @@ called stalled:
   whose metric and label names the spec does not list. Reading it under the `cloud` names would
   give no data, and no data reads as "sent nothing": a healthy custom source would be restarted.
 - a connector without an lcc- id (the connector list gave none): the Metrics API knows only ids.
+- sources whose query's answer shows the Metrics API's data late (`data_late`: several of the
+  batch moved in `before`, and not one point for any of them in `later`): an ingestion backlog
+  must not read as every busy source stopping at once.
 - an id the Metrics API answers 403 for (a connector deleted since the last poll, or one the key
   may not read). The API refuses a whole query for one such id, so a refused batch is split in
   halves until the refused ids are found; the others are judged as usual. Ids refused once are
@@ -37,6 +40,7 @@ from ..stall import (
     Unjudged,
     Windows,
     connector_kind,
+    data_late,
     judge_sink,
     judge_source,
 )
@@ -73,11 +77,19 @@ class StallChecker:
             lag = await self._points(cluster, LAG, sinks, windows)
             judgements: list[tuple[ConnectorKey, Judgement]] = []
             refused: set[ConnectorKey] = set()
+            late: set[ConnectorKey] = set()
             if sent is not None:
-                points, denied = sent
+                points, denied, batches = sent
+                # Per answered query (its batch of sources): an answer with late data gives no verdict.
+                late_ids = {i for batch in batches if data_late(windows, [points.get(i, []) for i in batch]) for i in batch}
                 refused |= {k for k, s in sources if _id(s) in denied}
-                judgements += [(k, judge_source(windows, points.get(_id(s), []))) for k, s in sources if _id(s) not in denied]
+                late |= {k for k, s in sources if _id(s) in late_ids}
+                judgements += [
+                    (k, judge_source(windows, points.get(_id(s), [])))
+                    for k, s in sources if _id(s) not in denied and _id(s) not in late_ids
+                ]
             if received is not None and lag is not None:
+                # Sinks need no lateness guard: missing lag points never make a sink stalled.
                 denied = received[1] | lag[1]
                 refused |= {k for k, s in sinks if _id(s) in denied}
                 judgements += [
@@ -86,6 +98,8 @@ class StallChecker:
                 ]
             for key in sorted(refused, key=str):
                 self._engine.on_stall_unjudged(rule, key, Unjudged.FORBIDDEN)
+            for key in sorted(late, key=str):
+                self._engine.on_stall_unjudged(rule, key, Unjudged.DATA_LATE)
             for key, judgement in judgements:
                 self._engine.on_stall_check(rule, key, judgement)
 
@@ -109,9 +123,10 @@ class StallChecker:
 
     async def _points(
         self, cluster: str, metric: str, connectors: Candidates, windows: Windows
-    ) -> tuple[dict[str, Points], set[str]] | None:
-        """Every connector's points of one metric and the ids the API refused (403), or None
-        when a query failed otherwise (no verdicts then: missing data must not look like a stall)."""
+    ) -> tuple[dict[str, Points], set[str], list[list[str]]] | None:
+        """Every connector's points of one metric, the ids the API refused (403) and the batches
+        of ids each answered query asked about; or None when a query failed otherwise (no
+        verdicts then: missing data must not look like a stall)."""
         now = self._now()
         self._refused = {i: at for i, at in self._refused.items() if now - at < REFUSED_MEMORY}
         ids = [_id(status) for _, status in connectors]
@@ -120,6 +135,7 @@ class StallChecker:
         pending = alone + [together[start:start + BATCH] for start in range(0, len(together), BATCH)]
         points: dict[str, Points] = {}
         denied: set[str] = set()
+        answered: list[list[str]] = []
         while pending:
             batch = pending.pop()
             query = functools.partial(
@@ -128,6 +144,7 @@ class StallChecker:
             result, _ = await self._gateway.call(cluster, query, metric=metric)
             if result.ok and result.value is not None:
                 points.update(result.value)
+                answered.append(batch)
                 for resource_id in batch:
                     self._refused.pop(resource_id, None)
             elif result.outcome is Outcome.FORBIDDEN and len(batch) > 1:
@@ -140,7 +157,7 @@ class StallChecker:
                 log.warning("stall_check_failed", cluster=cluster, metric=metric, outcome=result.outcome.value,
                             message=result.message, connectors=len(batch))
                 return None
-        return points, denied
+        return points, denied, answered
 
 
 def _id(status: ConnectorStatus) -> str:
