@@ -9,8 +9,9 @@ a few kilobytes) and every page is followed.
 
 The answer maps every requested connector id to its points, oldest first. A connector without
 points maps to an empty list: the API reports no data, which is not the same as zero (research
-note §5; minutes newer than about 3 minutes are not available yet, so windows should end at
-`now - 3 min` or earlier).
+note §5). Data points are "typically available for query in the API within 5 minutes" (spec,
+"Metric Data Latency"), and this can vary: windows end 5 minutes ago or earlier, and an empty
+list may mean no activity or data not ingested yet, never proof of a stall by itself.
 
 Rate limits: the Metrics API limits requests per IP address (300 a minute in the current spec)
 and answers `rateLimit-limit`, `rateLimit-remaining` and `rateLimit-reset` (relative seconds),
