@@ -84,7 +84,7 @@ async def test_stalled_connectors_are_restarted_once_and_idle_ones_left_alone() 
     w = world()
     with structlog.testing.capture_logs() as logs:
         await run(w, 1800)
-    # Two 5-minute windows ending 5 minutes ago must both be quiet: not before 300 + 600 + DELAY s.
+    # Two 5-minute windows ending 5 minutes ago must both be quiet: not before STALL_AT + 600 + DELAY s.
     for name in ("orders-source", "billing-sink"):
         times = restarts(w, name)
         assert len(times) == 1, f"{name}: {times}"
