@@ -50,13 +50,14 @@ class Backlog(httpx.AsyncBaseTransport):
 
 
 def world(
-    connectors: list[dict[str, Any]] = CONNECTORS, backlog: tuple[float, float] | None = None, **metrics_api: Any
+    connectors: list[dict[str, Any]] = CONNECTORS, backlog: tuple[float, float] | None = None,
+    rule: dict[str, Any] = STALLED_RULE, **metrics_api: Any,
 ) -> World:
     """`backlog`: (from, until) in seconds from the start, an ingestion backlog at the Metrics API."""
     clock = Clock()
     scenario = sim_scenario(connectors, restart={"delay_seconds": 5}, metrics_api={"rate_limit": None, **metrics_api})
     simulator = Simulator(Scenario.model_validate(scenario), clock=clock.monotonic, epoch=clock.epoch.timestamp())
-    config = daemon_config([STALLED_RULE], metrics_api={"base_url": "http://sim", "max_requests_per_second": 10000},
+    config = daemon_config([rule], metrics_api={"base_url": "http://sim", "max_requests_per_second": 10000},
                            rate_limit={"max_requests_per_second": 10000})
     transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=create_app(simulator))
     if backlog is not None:
@@ -99,6 +100,17 @@ async def test_stalled_connectors_are_restarted_once_and_idle_ones_left_alone() 
     assert any(e["detail"].startswith("source sent ") and ", then 0 in " in e["detail"] for e in decided)
     assert any("while its lag stayed up to" in e["detail"] for e in decided)
     assert not w.simulator.connector(CLUSTER_ID, "orders-source").stalled, "the restart ended the stall"
+
+
+async def test_a_restarted_connector_is_not_judged_again_on_windows_from_before_its_restart() -> None:
+    # Backoff gaps of 1 and 3 min, shorter than the windows (15 min in all, 5 min late): after the
+    # restart, the next checks read windows that still show the stall the restart answered.
+    quick = {**STALLED_RULE, "backoff": {"base": 30, "cap": 60, "jitter": 0}}
+    w = world([CONNECTORS[0], CONNECTORS[3]], rule=quick)
+    await run(w, 2400)
+    times = restarts(w, "orders-source")
+    assert len(times) == 1, f"restarted again on the windows the first restart answered: {times}"
+    assert not w.simulator.connector(CLUSTER_ID, "orders-source").stalled
 
 
 @pytest.mark.parametrize("zero_points", ["omit", "emit"])

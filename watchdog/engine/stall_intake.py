@@ -30,7 +30,10 @@ class StallIntake(Decisions):
         period and for the whole time being judged (from `judged_from`): a window from before it
         ran proves nothing. Those without an lcc- id are kept too: the checker reports them as
         unjudged (`no_id`), since a connector dropped here silently would never be checked and
-        nothing would say so."""
+        nothing would say so. Nor is one restarted since `judged_from`: the windows then show the
+        run before that restart (the Metrics API's data comes minutes late, and a restart often
+        shows no other state between two polls), and once its backoff had run out it was restarted
+        again on the evidence the first restart answered."""
         assert isinstance(rule.trigger, StalledTrigger)
         since = min(self._now() - timedelta(seconds=rule.trigger.grace), judged_from)
         keys = [ConnectorKey(cluster, name) for name in sorted(self._listed.get(cluster, ()))]
@@ -38,7 +41,12 @@ class StallIntake(Decisions):
             (key, self.statuses[key]) for key in keys
             if selects(rule.select, cluster, key.connector)
             and key in self.running_since and self.running_since[key] <= since
+            and not self._restarted_since(key, judged_from)
         ]
+
+    def _restarted_since(self, key: ConnectorKey, moment: datetime) -> bool:
+        restarted = self.state.load(key).last_restart_at
+        return restarted is not None and restarted >= moment
 
     def on_stall_unjudged(self, rule: Rule, key: ConnectorKey, reason: Unjudged) -> None:
         """Selected by a stall check but not judged: counted every time, logged when it starts
