@@ -4,9 +4,9 @@ Strict on purpose: a typo in a rule must stop the daemon before it starts, with 
 names the exact path of the bad value (`rules[2].trigger.cron`). `load_config` is the only entry
 point; it raises `ConfigError` and never returns a half-valid config.
 
-Priority, highest first: environment (`WATCHDOG_RULES__0__DRY_RUN=true`, nested with `__`),
-secret files (same names, one file each, e.g. a Kubernetes Secret mounted at
-`/etc/watchdog/secrets`), then the YAML file, then defaults. API keys and secrets may come only
+Priority, highest first: environment (`WATCHDOG_RULES__0__DRY_RUN=true`, nested with `__`, a
+list's entry named by its position), secret files (same names, one file each, e.g. a Kubernetes
+Secret mounted at `/etc/watchdog/secrets`), then the YAML file, then defaults. API keys and secrets may come only
 from the environment or secret files, never from the YAML file: config files end up in git and
 ConfigMaps.
 
@@ -19,6 +19,7 @@ The schema and its loading, one job per file:
     discovery.py  discovery: which environments and clusters are found at run time
     gates.py      the gates' settings: windows, breaker, blocking
     root.py       `Config`: the sections together, the sources' priority, cross-section lookups
+    sources.py    the sources layered: a variable naming a list's entry merged into that entry
     loading.py    `load_config`/`build_config`: strict YAML, secrets refused in YAML, merging
     errors.py     `ConfigError` and pydantic's errors as paths the user wrote
     checks.py     `cross_check`: names that must exist, be unique, or be complete

@@ -17,6 +17,7 @@ from .checks import cross_check
 from .errors import ConfigError, validation_problems
 from .root import ENV_PREFIX, Config
 from .sections import SECRET_FIELDS
+from .sources import SourceProblems
 
 DEFAULT_SECRETS_DIR = Path("/etc/watchdog/secrets")
 # Deeper nesting than any valid config has; deeper documents are refused before they reach the
@@ -55,6 +56,8 @@ def build_config(
         raise ConfigError(source, validation_problems(exc)) from None
     except RecursionError:
         raise ConfigError(source, [("", f"the config nests too deeply (more than {MAX_DEPTH} levels)")]) from None
+    except SourceProblems as exc:
+        raise ConfigError(source, exc.problems) from None
     except SettingsError as exc:
         # Raised for an env value that must be JSON (a list or mapping) and is not.
         field_name = re.search(r'field "(\w+)"', str(exc))

@@ -27,6 +27,7 @@ from .sections import (
     ServerSettings,
     StateSettings,
 )
+from .sources import Layer, LayeredSources
 from .types import Name
 
 ENV_PREFIX = "WATCHDOG_"
@@ -38,7 +39,6 @@ class Config(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
         frozen=True,
-        secrets_dir_missing="ok",
     )
 
     api: ApiSettings = ApiSettings()
@@ -70,11 +70,14 @@ class Config(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The YAML document arrives as init kwargs (parsed by load_config, which must check the
         # file itself: pydantic-settings silently skips a missing YAML file), so it gets the
-        # lowest priority here rather than the highest.
+        # lowest priority here rather than the highest. The three are layered by one source of
+        # ours, which can merge a variable naming a list's entry into that entry (sources.py).
         return (
-            env_settings,
-            NestedSecretsSettingsSource(file_secret_settings),
-            init_settings,
+            LayeredSources(settings_cls, [
+                Layer(env_settings, ENV_PREFIX, "environment"),
+                Layer(NestedSecretsSettingsSource(file_secret_settings, secrets_dir_missing="ok"), ENV_PREFIX, "secrets"),
+                Layer(init_settings, None, "file"),
+            ]),
         )
 
     def credential_for(

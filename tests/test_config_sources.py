@@ -1,0 +1,119 @@
+"""Where values come from: a variable (or a secret file) naming an entry of a list by its position
+changes that entry of the file's list, and nothing else; one that cannot is refused by name."""
+
+from pathlib import Path
+
+import pytest
+
+from watchdog.cli import main
+from watchdog.config import ConfigError, load_config
+
+TWO_RULES = """\
+credentials: {main: {}}
+clusters:
+  prod: {environment_id: env-abc123, kafka_cluster_id: lkc-xyz789}
+  onprem: {backend: kafka_connect, urls: ["http://worker-1:8083", "http://worker-2:8083"]}
+rules:
+  - name: heal
+    trigger: {type: status, interval: 30s}
+    select: {include: ["*"]}
+  - name: nightly
+    trigger: {type: schedule, cron: "0 3 * * *"}
+    select: {clusters: [prod], connectors: [orders-sink, audit-sink]}
+"""
+
+
+@pytest.fixture
+def two_rules(tmp_path: Path) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(TWO_RULES)
+    return path
+
+
+def _problems(path: Path, **kwargs: object) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, **kwargs)  # type: ignore[arg-type]
+    return [f"{where}: {what}" if where else what for where, what in caught.value.problems]
+
+
+def test_the_readme_example_puts_the_first_rule_in_dry_run_and_keeps_the_rest_of_the_file(
+    two_rules: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It used to replace the whole list: every config was refused ("rules: Input should be a valid list").
+    monkeypatch.setenv("WATCHDOG_RULES__0__DRY_RUN", "true")
+    config = load_config(two_rules)
+    assert [(rule.name, rule.dry_run) for rule in config.rules] == [("heal", True), ("nightly", False)]
+    assert config.rules[0].trigger.interval == 30  # type: ignore[union-attr]
+    assert config.rules[1].select.connectors == ["orders-sink", "audit-sink"]
+
+
+def test_check_config_shows_the_rule_put_in_dry_run_from_the_environment(
+    two_rules: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WATCHDOG_RULES__1__DRY_RUN", "true")
+    assert main(["check-config", "--config", str(two_rules)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any("nightly" in line and "[dry-run]" in line for line in lines)
+    assert not any("heal " in line and "[dry-run]" in line for line in lines)
+
+
+def test_entries_of_lists_inside_entries_and_of_nested_lists_can_be_changed(
+    two_rules: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WATCHDOG_RULES__1__SELECT__CONNECTORS__1", "billing-sink")
+    monkeypatch.setenv("WATCHDOG_CLUSTERS__ONPREM__URLS__1", "http://worker-9:8083")
+    monkeypatch.setenv("WATCHDOG_RULES__0__BACKOFF", '{"base": "5m", "cap": "2h"}')  # a mapping, as JSON
+    config = load_config(two_rules)
+    assert config.rules[1].select.connectors == ["orders-sink", "billing-sink"]
+    assert config.clusters["onprem"].urls == ["http://worker-1:8083", "http://worker-9:8083"]  # type: ignore[union-attr]
+    assert (config.rules[0].backoff.base, config.rules[0].backoff.cap) == (300, 7200)
+
+
+def test_a_secret_file_can_name_an_entry_and_the_environment_still_wins(
+    two_rules: Path, credentials_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "WATCHDOG_RULES__0__MAX_RESTARTS").write_text("3\n")
+    (secrets / "WATCHDOG_RULES__1__ENABLED").write_text("false\n")
+    monkeypatch.setenv("WATCHDOG_RULES__0__MAX_RESTARTS", "4")
+    config = load_config(two_rules, secrets_dir=secrets)
+    assert (config.rules[0].max_restarts, config.rules[1].enabled) == (4, False)
+
+
+def test_an_entry_the_file_does_not_have_is_refused_naming_each_variable(
+    two_rules: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WATCHDOG_RULES__2__DRY_RUN", "true")
+    monkeypatch.setenv("WATCHDOG_RULES__NIGHTLY__ENABLED", "false")
+    monkeypatch.setenv("WATCHDOG_WINDOWS__BLACKOUT__0", "always")
+    assert sorted(_problems(two_rules)) == [
+        "WATCHDOG_RULES__2__DRY_RUN: the config file has no rules[2] (rules has 2 entries); "
+        "a variable can change an entry of a list, not add one",
+        "WATCHDOG_RULES__NIGHTLY__ENABLED: rules is a list: name an entry by its position, from 0 (WATCHDOG_RULES__0__...)",
+        "WATCHDOG_WINDOWS__BLACKOUT__0: the config file has no windows.blackout list; "
+        "a variable can change an entry of a list the file has, not add one",
+    ]
+    assert main(["check-config", "--config", str(two_rules)]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_whole_list_and_one_of_its_entries_together_are_refused(
+    two_rules: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pydantic-settings would take the whole list and drop the entry without a word.
+    monkeypatch.setenv("WATCHDOG_RULES__1__SELECT__CONNECTORS", '["orders-sink"]')
+    monkeypatch.setenv("WATCHDOG_RULES__1__SELECT__CONNECTORS__0", "audit-sink")
+    assert _problems(two_rules) == [
+        "WATCHDOG_RULES__1__SELECT__CONNECTORS__0: WATCHDOG_RULES__1__SELECT__CONNECTORS is set too, "
+        "and sets the whole list: set one or the other"
+    ]
+
+
+def test_a_mapping_inside_an_entry_that_is_not_json_is_named(
+    two_rules: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WATCHDOG_RULES__0__SELECT", "include=*")
+    assert _problems(two_rules) == [
+        "WATCHDOG_RULES__0__SELECT: not valid JSON (lists and mappings set from the environment must be JSON)"
+    ]

@@ -1,0 +1,215 @@
+"""Where values come from, and how they are layered: the YAML document, then secret files, then
+the environment, each overriding the one before.
+
+pydantic-settings merges its sources with a deep update that knows only mappings: a variable that
+names an entry of a list (`WATCHDOG_RULES__0__DRY_RUN`) arrives as a mapping {"0": {...}} and
+replaced the whole list of the file, so that every config became invalid ("rules: Input should be
+a valid list") without a word about the variable. pydantic-settings documents no support for
+indexing into lists from the environment (pydantic/pydantic-settings#376 is an open request), so
+the sources are layered here instead: an entry named by its position is merged into that entry of
+the list below it, and a position the list does not have is an error naming the variable."""
+
+from __future__ import annotations
+
+import json
+import re
+import types
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+_INDEX = re.compile(r"\d+")
+_ABSENT: Any = object()
+
+Shape = Literal["list", "mapping", "scalar"]
+
+
+class SourceProblems(Exception):
+    """Values the sources could not hand to validation, as (where, message) like ConfigError's."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{where}: {what}" if where else what for where, what in problems))
+
+
+class Layer:
+    """One source, and how to name a value it gave (`WATCHDOG_RULES__0__DRY_RUN`, or the secret
+    file of that name) in an error."""
+
+    def __init__(self, source: PydanticBaseSettingsSource, prefix: str | None, kind: str) -> None:
+        self.source = source
+        self.prefix = prefix  # None: the YAML document, whose values are named by their path
+        self.kind = kind
+
+    def name(self, path: tuple[str | int, ...]) -> str:
+        if self.prefix is None:
+            return _location(path)
+        variable = self.prefix + "__".join(str(part).upper() for part in path)
+        return variable if self.kind == "environment" else f"secret file {variable}"
+
+
+class LayeredSources(PydanticBaseSettingsSource):
+    """The layers, lowest priority last, merged into one mapping for validation."""
+
+    def __init__(self, settings_cls: type[BaseSettings], layers: list[Layer]) -> None:
+        super().__init__(settings_cls)
+        self.layers = layers
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # not used: __call__ reads the layers themselves
+
+    def __call__(self) -> dict[str, Any]:
+        problems: list[tuple[str, str]] = []
+        merged: dict[str, Any] = {}
+        for layer in reversed(self.layers):
+            problems += _whole_and_entry_both_set(self.settings_cls, layer)
+            merged = _overlay(self.settings_cls, merged, layer.source(), (), layer, problems, in_entry=False)
+        if problems:
+            raise SourceProblems(problems)
+        return merged
+
+
+def _overlay(
+    root: type[BaseModel],
+    base: Any,
+    over: Any,
+    path: tuple[str | int, ...],
+    layer: Layer,
+    problems: list[tuple[str, str]],
+    *,
+    in_entry: bool,
+) -> Any:
+    """`over` laid on `base` as pydantic-settings would (mappings merged key by key, anything
+    else replaced), except that a mapping keyed by positions is merged into a list's entries."""
+    if isinstance(over, dict):
+        positions = [key for key in over if _INDEX.fullmatch(str(key))]
+        if isinstance(base, list):
+            return _overlay_entries(root, base, over, positions, path, layer, problems)
+        if base is _ABSENT and over and len(positions) == len(over) and _shape(_annotation_at(root, path)) == "list":
+            problems += [(layer.name(leaf), f"the config file has no {_location(path)} list; a variable can change "
+                          "an entry of a list the file has, not add one") for leaf in _leaves(over, path)]
+            return base
+        merged = dict(base) if isinstance(base, dict) else {}
+        for key, value in over.items():
+            merged[key] = _overlay(root, merged.get(key, _ABSENT), value, (*path, key), layer, problems, in_entry=in_entry)
+        return merged
+    if in_entry and isinstance(over, str) and (
+        isinstance(base, dict | list) or _shape(_annotation_at(root, path)) in ("list", "mapping")
+    ):
+        # pydantic-settings decodes JSON only where its own walk of the schema reaches, which
+        # stops at a list: inside an entry, a list or mapping is decoded here.
+        try:
+            return json.loads(over)
+        except ValueError:
+            problems.append((layer.name(path), "not valid JSON (lists and mappings set from the environment must be JSON)"))
+            return base
+    return over
+
+
+def _overlay_entries(
+    root: type[BaseModel],
+    base: list[Any],
+    over: dict[Any, Any],
+    positions: list[Any],
+    path: tuple[str | int, ...],
+    layer: Layer,
+    problems: list[tuple[str, str]],
+) -> list[Any]:
+    merged = list(base)
+    for key in over:
+        if key not in positions:
+            problems += [(layer.name(leaf), f"{_location(path)} is a list: name an entry by its position, from 0 "
+                          f"({layer.name((*path, 0))}__...)") for leaf in _leaves(over[key], (*path, key))]
+    for key in positions:
+        index = int(key)
+        if index >= len(base):
+            entries = f"{len(base)} entries" if len(base) != 1 else "1 entry"
+            problems += [(layer.name(leaf), f"the config file has no {_location((*path, index))} ({_location(path)} "
+                          f"has {entries}); a variable can change an entry of a list, not add one")
+                         for leaf in _leaves(over[key], (*path, index))]
+            continue
+        merged[index] = _overlay(root, base[index], over[key], (*path, index), layer, problems, in_entry=True)
+    return merged
+
+
+def _whole_and_entry_both_set(root: type[BaseModel], layer: Layer) -> list[tuple[str, str]]:
+    """`WATCHDOG_RULES` (the whole list, as JSON) and `WATCHDOG_RULES__0__DRY_RUN` together:
+    pydantic-settings takes the first and silently drops the second."""
+    names: dict[str, str] | None = getattr(layer.source, "env_vars", None)
+    if layer.prefix is None or not names:
+        return []
+    prefix = layer.prefix.lower()
+    found = []
+    for name in names:
+        if not name.startswith(prefix):
+            continue
+        parts = name[len(prefix):].split("__")
+        for cut in range(1, len(parts)):
+            whole = prefix + "__".join(parts[:cut])
+            if (_INDEX.fullmatch(parts[cut]) and whole in names
+                    and _shape(_annotation_at(root, tuple(parts[:cut]))) == "list"):
+                found.append((layer.name(tuple(parts)), f"{layer.name(tuple(parts[:cut]))} is set too, and sets the whole "
+                              "list: set one or the other"))
+                break
+    return found
+
+
+def _leaves(value: Any, path: tuple[str | int, ...]) -> list[tuple[str | int, ...]]:
+    """The paths of the values a source's mapping holds: one per variable or secret file."""
+    if isinstance(value, dict) and value:
+        return [leaf for key, child in value.items() for leaf in _leaves(child, (*path, key))]
+    return [path]
+
+
+def _location(path: tuple[str | int, ...]) -> str:
+    """('rules', 0, 'dry_run') -> 'rules[0].dry_run', as ConfigError names values."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The types an annotation may hold: Annotated and Optional unwrapped, unions split."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _members(get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        return [member for arg in get_args(annotation) if arg is not type(None) for member in _members(arg)]
+    return [annotation]
+
+
+def _annotation_at(root: type[BaseModel], path: tuple[str | int, ...]) -> Any:
+    """The schema's type at a path of keys and positions, or None where the schema does not say."""
+    current: Any = root
+    for key in path:
+        step = None
+        for member in _members(current):
+            origin = get_origin(member)
+            if origin is list and _INDEX.fullmatch(str(key)):
+                step = get_args(member)[0]
+            elif origin is dict:
+                step = get_args(member)[1]
+            elif isinstance(member, type) and issubclass(member, BaseModel) and key in member.model_fields:
+                step = member.model_fields[str(key)].annotation
+            if step is not None:
+                break
+        if step is None:
+            return None
+        current = step
+    return current
+
+
+def _shape(annotation: Any) -> Shape | None:
+    if annotation is None:
+        return None
+    members = _members(annotation)
+    if any(get_origin(member) is list for member in members):
+        return "list"
+    if any(get_origin(member) is dict or (isinstance(member, type) and issubclass(member, BaseModel)) for member in members):
+        return "mapping"
+    return "scalar"
