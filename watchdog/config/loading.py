@@ -23,6 +23,13 @@ DEFAULT_SECRETS_DIR = Path("/etc/watchdog/secrets")
 # Deeper nesting than any valid config has; deeper documents are refused before they reach the
 # recursive parts of the YAML composer and the validator (RecursionError, a traceback).
 MAX_DEPTH = 32
+# The largest config file read, and the most values its document may expand to. A config of a
+# thousand rules is some 100 KiB and 30,000 values; the bounds are ten times that and more, and
+# keep a typo (a log file given as --config) or an alias "bomb" (a few lines of anchors, each
+# repeating the one before ten times, which expand to billions of values) from holding
+# check-config, or a reload in the running daemon, for minutes. Aliases within the bound work.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CONFIG_VALUES = 250_000
 # Secrets the YAML file must not hold, by section: they come from the environment or the secrets
 # directory only (config files end up in git and ConfigMaps).
 _BLOCKING_SECRETS = ("password", "bearer_token")
@@ -88,11 +95,17 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(source, [("", f"config path {source} is not a file")])
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_CONFIG_BYTES + 1)  # never more: the file may be anything
+            size = max(len(raw), os.fstat(stream.fileno()).st_size)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(source, [("", f"config file {source} is {size:,} bytes, more than the 1 MiB "
+                                            f"({MAX_CONFIG_BYTES:,} bytes) a config may have; is it the right file?")])
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(source, [("", f"cannot read config file: {exc}")]) from None
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        data = _load_bounded(text, source)
     except yaml.YAMLError as exc:
         raise ConfigError(source, [("", _describe_yaml_error(exc))]) from None
     except RecursionError:
@@ -108,6 +121,61 @@ def _read_yaml(path: Path) -> dict[str, Any]:
             # PyYAML turns `on:`/`yes:`/`no:` into booleans (YAML 1.1).
             raise ConfigError(source, [(repr(key), "keys must be strings; quote it")])
     return data
+
+
+def _load_bounded(text: str, source: str) -> Any:
+    """yaml.load, with the composed document's size checked before it is built into values. An
+    alias is one node of the composed graph however often it is used, and the values built from
+    it are shared too; but everything that reads the values afterwards (the checks below,
+    validation) walks each use again, so the document is measured as it expands."""
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        values = _expanded_values(node)
+        if values is None:
+            raise ConfigError(source, [("", f"config file {source}: an alias refers to a node that contains it, "
+                                            "so the document never ends")])
+        if values > MAX_CONFIG_VALUES:
+            raise ConfigError(source, [("", f"config file {source} expands to more than {MAX_CONFIG_VALUES:,} values "
+                                            f"({values:.3g}, counting each use of an alias), more than any config "
+                                            "needs; is an alias repeating a large part many times?")])
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _expanded_values(root: yaml.Node) -> int | None:
+    """How many nodes the document has once every alias is replaced by what it refers to, or None
+    if an alias refers to one of its own ancestors. Each node is counted once and its count
+    reused (an alias is the very node it refers to), so this costs the size of the file, not of
+    the expansion; and it walks without recursion, so no nesting can overflow the stack."""
+    sizes: dict[int, int] = {}
+    ancestors: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if children_done:
+            sizes[key] = 1 + sum(sizes[id(child)] for child in children)
+            ancestors.discard(key)
+        elif key not in sizes:
+            if key in ancestors:
+                return None
+            ancestors.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 class _StrictLoader(yaml.SafeLoader):

@@ -1,0 +1,80 @@
+"""The config file is read within bounds: at most 1 MiB, and a document that expands (through
+aliases) to at most 250,000 values. Beyond them check-config, `run` and a reload refuse it at once,
+naming the file, instead of reading or walking it for seconds to hours."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from watchdog.cli import main
+from watchdog.config import ConfigError, load_config
+
+MIB = 1024 * 1024  # the documented limit
+HEAD = """\
+credentials: {main: {}}
+clusters: {prod: {environment_id: env-abc123, kafka_cluster_id: lkc-xyz789}}
+"""
+
+
+def _bomb(levels: int) -> str:
+    """Anchors each repeating the one before ten times: a few hundred bytes, 10**levels values."""
+    lines = ['    - &l0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    for level in range(1, levels):
+        lines.append(f"    - &l{level} [" + ", ".join([f"*l{level - 1}"] * 10) + "]")
+    return "\n".join(lines)
+
+
+def test_an_alias_bomb_in_a_valid_place_is_refused_naming_the_file_and_shared_lists_still_work(
+    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 10**6 connector names from 400 bytes: it used to be validated and accepted (10**9, the
+    # audit's, hung check-config for good).
+    path = tmp_path / "bomb.yaml"
+    path.write_text(HEAD + "rules:\n  - name: heal\n    trigger: {type: status}\n    select:\n      connectors: &all\n"
+                    + _bomb(6).replace("    - ", "        - ") + "\n")
+    assert path.stat().st_size < 1024
+    assert main(["check-config", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(rf"config file {re.escape(str(path))} expands to more than 250,000 values \(1\.\d+e\+06, "
+                     r"counting each use of an alias\)", err)
+    assert "Traceback" not in err
+    # One list of 5,000 connector names shared by twenty rules: 100,000 values once expanded.
+    names = ", ".join(f"sink-{i}" for i in range(5000))
+    rules = "".join(f"  - name: r{i}\n    trigger: {{type: status}}\n    select: {{connectors: *sinks}}\n" for i in range(1, 20))
+    path.write_text(HEAD + f"rules:\n  - name: r0\n    trigger: {{type: status}}\n    select: {{connectors: &sinks [{names}]}}\n" + rules)
+    config = load_config(path)
+    assert len(config.rules) == 20 and all(len(rule.select.connectors) == 5000 for rule in config.rules)
+
+
+@pytest.mark.timeout(30)  # the walk of the expanded values it replaced never ended
+def test_a_bomb_of_a_billion_values_is_refused_at_once(tmp_path: Path, credentials_env: None) -> None:
+    path = tmp_path / "bomb.yaml"
+    path.write_text(HEAD + "rules:\n  - name: heal\n    trigger: {type: status}\n    select:\n      connectors:\n"
+                    + _bomb(9).replace("    - ", "        - ") + "\n")
+    with pytest.raises(ConfigError, match=r"expands to more than 250,000 values \(1\.\d+e\+09"):
+        load_config(path)
+
+
+def test_an_alias_that_contains_itself_is_refused(tmp_path: Path, credentials_env: None) -> None:
+    path = tmp_path / "loop.yaml"
+    path.write_text(HEAD + "rules: &rules\n  - *rules\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.problems == [("", f"config file {path}: an alias refers to a node that contains it, so the document never ends")]
+
+
+def test_a_file_over_one_mebibyte_is_refused_and_one_just_under_is_read(
+    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It used to be read (12 MB took 21 s) and accepted: here, comments after a valid config.
+    path = tmp_path / "big.yaml"
+    padding = "# " + "x" * 97 + "\n"
+    path.write_text(HEAD + padding * (MIB // len(padding) + 1))
+    assert main(["check-config", "--config", str(path)]) == 2
+    size = path.stat().st_size
+    assert (f"config file {path} is {size:,} bytes, more than the 1 MiB (1,048,576 bytes) a config may have"
+            in capsys.readouterr().err)
+    path.write_text(HEAD + padding * ((MIB - len(HEAD)) // len(padding)))
+    assert path.stat().st_size <= MIB
+    assert load_config(path).clusters
