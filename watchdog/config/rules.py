@@ -70,6 +70,18 @@ def _check_cron(expr: str) -> str:
         CronTrigger.from_crontab(expr, timezone="UTC")
     except ValueError as exc:
         raise ValueError(f"bad cron expression {expr!r}: {exc}") from exc
+    # A day no month has (30 February, 31 April) is a valid expression that never fires: the rule
+    # would be accepted and silently never run. The Gregorian calendar repeats every 400 years
+    # (weekdays included), so an expression that fires at all fires within 400 years of any date;
+    # bounding the search there spares the second APScheduler takes to search up to the year 9999.
+    minute, hour, day, month, weekday = fields
+    horizon = CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=weekday,
+                          timezone="UTC", end_date=_EPOCH.replace(year=_EPOCH.year + 400))
+    if horizon.get_next_fire_time(None, _EPOCH) is None:
+        raise ValueError(
+            f"cron {expr!r} never fires: no date has the day and month it asks for (such as 30 February "
+            "or 31 April), on the weekday it asks for"
+        )
     return expr
 
 
