@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pydantic_settings import (
     BaseSettings,
-    NestedSecretsSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -27,7 +26,7 @@ from .sections import (
     ServerSettings,
     StateSettings,
 )
-from .sources import Layer, LayeredSources
+from .sources import Layer, LayeredSources, SecretFiles
 from .types import Name
 
 ENV_PREFIX = "WATCHDOG_"
@@ -75,7 +74,7 @@ class Config(BaseSettings):
         return (
             LayeredSources(settings_cls, [
                 Layer(env_settings, ENV_PREFIX, "environment"),
-                Layer(NestedSecretsSettingsSource(file_secret_settings, secrets_dir_missing="ok"), ENV_PREFIX, "secrets"),
+                Layer(SecretFiles(file_secret_settings, secrets_dir_missing="ok"), ENV_PREFIX, "secrets"),
                 Layer(init_settings, None, "file"),
             ]),
         )

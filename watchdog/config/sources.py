@@ -12,14 +12,21 @@ the list below it, and a position the list does not have is an error naming the 
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 import types
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+from pydantic_settings import BaseSettings, NestedSecretsSettingsSource, PydanticBaseSettingsSource
 
 _INDEX = re.compile(r"\d+")
+# The longest secret file read: no key, token or password comes near it. Longer is refused, not
+# read (the file may be anything).
+MAX_SECRET_FILE_BYTES = 64 * 1024
 _ABSENT: Any = object()
 
 Shape = Literal["list", "mapping", "scalar"]
@@ -68,6 +75,78 @@ class LayeredSources(PydanticBaseSettingsSource):
         if problems:
             raise SourceProblems(problems)
         return merged
+
+
+class SecretFiles(NestedSecretsSettingsSource):
+    """The secrets directory: a file named like a setting (`WATCHDOG_CREDENTIALS__MAIN__API_KEY`,
+    in any letter case) holds its value. Only those files are read. A Kubernetes Secret volume or
+    a shared directory may hold other keys (a keystore.p12, a CA bundle, Kubernetes' own `..data`
+    links), which are none of our business: pydantic-settings read every file as UTF-8 text, so
+    one binary file beside the secrets stopped the daemon with a traceback, and their sizes
+    counted against its limit for the directory. A file that does name a setting and cannot be
+    read as text is refused by its path, never with its content."""
+
+    def validate_secrets_path(self, path: Path) -> None:
+        # Whether the directory exists is checked by the loader, which names it; sizes are
+        # checked per file read, below, so that files not read cost nothing.
+        pass
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        self.env_parse_none_str = None  # as NestedSecretsSettingsSource: a file's text is its value
+        fields = {name.lower() for name in self.settings_cls.model_fields}
+        prefix = self.secrets_prefix.lower()
+        problems: list[tuple[str, str]] = []
+        values: dict[str, str | None] = {}
+        for directory in self.secrets_paths:
+            try:
+                entries = sorted(directory.iterdir())
+            except OSError as exc:
+                problems.append(("", f"secrets directory {directory} cannot be listed ({exc.strerror or exc})"))
+                continue
+            for entry in entries:
+                name = entry.name.lower()
+                if not name.startswith(prefix) or name[len(prefix):].split("__")[0] not in fields:
+                    continue
+                text = _read_secret_file(directory, entry, problems)
+                if text is not None:
+                    values[entry.name if self.case_sensitive else name] = text.strip()
+        if problems:
+            raise SourceProblems(problems)
+        return values
+
+
+def _read_secret_file(directory: Path, entry: Path, problems: list[tuple[str, str]]) -> str | None:
+    where = f"secret file {entry}"
+    try:
+        resolved = entry.resolve(strict=True)
+        if directory not in resolved.parents:
+            # pydantic-settings skipped such a file without a word (so that a link cannot make the
+            # daemon read a file from anywhere); a setting silently missing is worse than a refusal.
+            problems.append(("", f"{where} is a link to {resolved}, outside the secrets directory; "
+                                 "put the file itself in the directory"))
+            return None
+        # Opened without blocking, then checked: a FIFO named like a setting would block the open
+        # until someone writes to it, and a device could make the read never end.
+        with open(os.open(resolved, os.O_RDONLY | os.O_NONBLOCK), "rb") as stream:
+            if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                problems.append(("", f"{where} is not a regular file"))
+                return None
+            raw = stream.read(MAX_SECRET_FILE_BYTES + 1)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a loop of links (Python < 3.13)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "a loop of links"
+        problems.append(("", f"{where} cannot be read ({reason})"))
+        return None
+    if len(raw) > MAX_SECRET_FILE_BYTES:
+        problems.append(("", f"{where} is larger than {MAX_SECRET_FILE_BYTES // 1024} KiB, more than any setting holds; "
+                             "is it a secret of this daemon?"))
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        # The decoder's message quotes the bytes it could not read: never repeated here.
+        problems.append(("", f"{where} is not UTF-8 text; files named like a setting ({entry.name}) hold its value "
+                             "as text"))
+        return None
 
 
 def _overlay(

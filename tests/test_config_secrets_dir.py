@@ -1,0 +1,75 @@
+"""The secrets directory: only files named like a setting are read. Other files (a Kubernetes
+Secret volume may hold a keystore, a CA bundle, its own `..data` links) are left alone, and a file
+that names a setting but cannot be read as text stops every command with exit 2 and its path,
+never a traceback and never its content."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from watchdog.cli import main
+from watchdog.config import ConfigError, load_config
+
+from .conftest import TEST_API_KEY, TEST_API_SECRET
+
+FIXTURES = Path(__file__).parent / "fixtures" / "configs"
+MINIMAL = FIXTURES / "good" / "minimal.yaml"
+
+
+@pytest.fixture
+def no_credentials_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("WATCHDOG_CREDENTIALS__MAIN__API_KEY", "WATCHDOG_CREDENTIALS__MAIN__API_SECRET", "WATCHDOG_SECRETS_DIR"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _kubernetes_secret_volume(directory: Path, files: dict[str, bytes]) -> None:
+    """The layout kubelet makes: the files in a timestamped directory, `..data` linking to it, and
+    each key a link through `..data`."""
+    stamped = directory / "..2026_12_01_05_00_00.000000001"
+    stamped.mkdir(parents=True)
+    for name, content in files.items():
+        (stamped / name).write_bytes(content)
+    (directory / "..data").symlink_to(stamped.name)
+    for name in files:
+        (directory / name).symlink_to(Path("..data") / name)
+
+
+def test_other_keys_of_a_secret_volume_are_ignored_and_the_settings_read(tmp_path: Path, no_credentials_env: None) -> None:
+    # A binary keystore beside the secrets used to stop the daemon with a UnicodeDecodeError
+    # traceback (exit 1), and a large file anywhere in the directory with a misleading error.
+    _kubernetes_secret_volume(tmp_path, {
+        "WATCHDOG_CREDENTIALS__MAIN__API_KEY": f"{TEST_API_KEY}\n".encode(),
+        "WATCHDOG_CREDENTIALS__MAIN__API_SECRET": f"{TEST_API_SECRET}\n".encode(),
+        "keystore.p12": bytes(range(256)) * 8,
+        "ca.crt": b"-----BEGIN CERTIFICATE-----\n",
+    })
+    (tmp_path / "truststore.jks").write_bytes(b"\xfe\xed\xfe\xed" + b"\x00" * (17 * 1024 * 1024))
+    config = load_config(MINIMAL, secrets_dir=tmp_path)
+    credential = config.credentials["main"]
+    assert credential.api_key is not None and credential.api_key.get_secret_value() == TEST_API_KEY
+    assert credential.api_secret is not None and credential.api_secret.get_secret_value() == TEST_API_SECRET
+
+
+def test_files_naming_settings_that_cannot_be_read_are_refused_together_by_path(
+    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "WATCHDOG_SERVER__AUTH_TOKEN").write_bytes(b"\xff\xfetoken-Zq8xV3nR7tLk2Pw9\x80")
+    (tmp_path / "watchdog_state__password").mkdir()
+    os.mkfifo(tmp_path / "WATCHDOG_BLOCKING__PASSWORD")  # would block an open for ever
+    (tmp_path / "WATCHDOG_LOG__LEVEL").write_text("x" * (65 * 1024))
+    with pytest.raises(ConfigError) as caught:
+        load_config(MINIMAL, secrets_dir=tmp_path)
+    assert sorted(caught.value.problems) == [
+        ("", f"secret file {tmp_path / 'WATCHDOG_BLOCKING__PASSWORD'} is not a regular file"),
+        ("", f"secret file {tmp_path / 'WATCHDOG_LOG__LEVEL'} is larger than 64 KiB, more than any setting holds; "
+             "is it a secret of this daemon?"),
+        ("", f"secret file {tmp_path / 'WATCHDOG_SERVER__AUTH_TOKEN'} is not UTF-8 text; files named like a setting "
+             "(WATCHDOG_SERVER__AUTH_TOKEN) hold its value as text"),
+        ("", f"secret file {tmp_path / 'watchdog_state__password'} cannot be read (Is a directory)"),
+    ]
+    for command in (["check-config"], ["run", "--once"]):
+        assert main([*command, "--config", str(MINIMAL), "--secrets-dir", str(tmp_path)]) == 2
+        shown = capsys.readouterr()
+        assert f"secret file {tmp_path / 'WATCHDOG_SERVER__AUTH_TOKEN'} is not UTF-8 text" in shown.err
+        assert "Traceback" not in shown.err and "Zq8xV3nR7tLk2Pw9" not in shown.out + shown.err
