@@ -14,7 +14,16 @@ from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from ..stall import GRANULARITIES, WINDOWS_READ, granularity_for
 from .gates import WindowSettings
-from .types import Duration, Name, PositiveDuration, Strict, TimeZoneName, matching, parse_duration
+from .types import (
+    Duration,
+    Name,
+    PositiveDuration,
+    Strict,
+    TimeZoneName,
+    at_least,
+    matching,
+    parse_duration,
+)
 
 
 class Selector(Strict):
@@ -97,7 +106,18 @@ def _schedulable(seconds: float) -> float:
 
 _EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
-ScheduleInterval = Annotated[float, BeforeValidator(parse_duration), Field(gt=0), AfterValidator(_schedulable)]
+# The shortest schedule interval. A schedule rule restarts its connectors unconditionally, and on
+# Confluent Cloud a restart stops every task; a connector restarted again before it is back
+# (PROVISIONING, tasks UNASSIGNED) is only held down, and intervals of milliseconds flooded the
+# queue (1 ms: thousands of skipped-run warnings a minute, restarts beyond the interval's share).
+# 10 s, as discovery's floor, leaves the demo's and the compose playground's 20 s.
+MIN_SCHEDULE_INTERVAL = 10.0
+
+ScheduleInterval = Annotated[
+    float, BeforeValidator(parse_duration), Field(gt=0), AfterValidator(_schedulable),
+    at_least(MIN_SCHEDULE_INTERVAL, "a schedule restarts its connectors unconditionally, and restarted that often "
+             "a connector has not come back from the last restart"),
+]
 
 
 class ScheduleTrigger(Strict):

@@ -52,6 +52,17 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 
 
+def at_least(minimum: float, why: str) -> AfterValidator:
+    """A floor for a duration, whose error says the value, the floor and why there is one."""
+
+    def check(seconds: float) -> float:
+        if seconds < minimum:
+            raise ValueError(f"{seconds:g}s is shorter than the shortest allowed, {minimum:g}s: {why}")
+        return seconds
+
+    return AfterValidator(check)
+
+
 def matching(pattern: str, what: str) -> AfterValidator:
     """A pattern check whose error says what is allowed, not which regular expression failed."""
     compiled = re.compile(pattern)
