@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, SecretStr, model_validator
 
 from ..windows import Windows, parse_window
-from .sections import StrippedSecret
+from .sections import MAX_COUNT, StrippedSecret
 from .types import HttpUrl, PositiveDuration, Strict
 
 
@@ -42,8 +42,8 @@ class BreakerSettings(Strict):
     disable it."""
 
     max_failing_share: Annotated[float, Field(gt=0, le=1)] | None = 0.5  # of a cluster's watched connectors
-    min_failing: Annotated[int, Field(ge=1)] = 3  # the share only counts from this many failing
-    max_restarts: Annotated[int, Field(ge=1)] | None = 30  # restarts sent fleet-wide within `window`
+    min_failing: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 3  # the share only counts from this many failing
+    max_restarts: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = 30  # restarts sent fleet-wide within `window`
     window: PositiveDuration = 600.0
 
 

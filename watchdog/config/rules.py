@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from ..stall import GRANULARITIES, WINDOWS_READ, granularity_for
 from .gates import WindowSettings
+from .sections import MAX_COUNT
 from .types import (
     Duration,
     Name,
@@ -271,7 +272,7 @@ class Rule(Strict):
     # Then the connector is marked gave-up until it is seen healthy. Finite by default: a failure
     # no restart can fix must not be restarted forever (on Confluent Cloud each restart stops
     # every task). 10 restarts span about 5 hours with the default backoff. null: no limit.
-    max_restarts: Annotated[int, Field(ge=1)] | None = DEFAULT_MAX_RESTARTS
+    max_restarts: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = DEFAULT_MAX_RESTARTS
     restart_user_errors: bool = False
     # Ask Confluent's error-recommendations endpoint before a failure restart and keep the
     # advice in the history (one extra, rate-limited call per restart).

@@ -4,6 +4,8 @@ the state file, reload and logging."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import ssl
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -35,6 +37,11 @@ SECRET_FIELDS = ("api_key", "api_secret")
 # The shortest bearer token accepted for the webhook and the restart API: shorter ones can be
 # guessed, and an empty one used to switch authentication off.
 MIN_TOKEN_CHARS = 16
+# The largest count any setting takes (history entries per connector, requests kept in reserve,
+# restarts before giving up, the breaker's limits). Far beyond any use: larger is a typo, and
+# some counts reach SQLite, which stores integers in 64 bits (`1e30` entries stopped `run` with
+# an OverflowError after check-config had passed it).
+MAX_COUNT = 1_000_000
 
 
 def _stripped_secret(value: SecretStr | None) -> SecretStr | None:
@@ -212,7 +219,7 @@ class RetryBackoff(Strict):
 class RateLimitSettings(Strict):
     """Pacing for all calls made with one credential (restarts and status polls share it)."""
 
-    reserve: Annotated[int, Field(ge=0)] = 1
+    reserve: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 1
     max_requests_per_second: Annotated[float, Field(gt=0)] = 10.0
     max_concurrent_requests: Annotated[int, Field(ge=1, le=64)] = 4
     max_pause: PositiveDuration = 900.0
@@ -239,8 +246,32 @@ def _check_token(value: SecretStr | None) -> SecretStr | None:
     return SecretStr(text)
 
 
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def _check_host(host: str) -> str:
+    """An IP address (v4 or v6) or a host name (RFC 1123: dot-separated labels of letters, digits
+    and '-'). Anything else passed check-config and then stopped `run` with uvicorn's traceback
+    (exit 3) when it could not bind."""
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    name = host.removesuffix(".")
+    labels = name.split(".")
+    # A last label of digits only is an IPv4 address gone wrong (999.1.1.1), never a name: no
+    # top-level domain is numeric (RFC 1123, 2.1).
+    if 0 < len(name) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels) and not labels[-1].isdigit():
+        return host
+    raise ValueError(
+        f"{host!r} is not an IP address or a host name (dot-separated labels of letters, digits and '-'); "
+        "e.g. 0.0.0.0 (every IPv4 interface), :: or 127.0.0.1"
+    )
+
+
 class ServerSettings(Strict):
-    host: str = "0.0.0.0"
+    host: Annotated[str, AfterValidator(_check_host)] = "0.0.0.0"
     port: Annotated[int, Field(ge=0, le=65535)] = 9464
     # Bearer token for the Alertmanager webhook and the restart API (never from the YAML file:
     # WATCHDOG_SERVER__AUTH_TOKEN or a secret file of that name). Without it those routes refuse
@@ -271,7 +302,7 @@ class QueueSettings(Strict):
 
 class HistorySettings(Strict):
     max_age: PositiveDuration = 30 * 86400.0
-    max_entries: Annotated[int, Field(ge=1)] = 200  # per connector: a noisy one cannot push out the rest
+    max_entries: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 200  # per connector: a noisy one cannot push out the rest
 
 
 class StateSettings(Strict):
