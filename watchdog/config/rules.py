@@ -16,7 +16,6 @@ from ..stall import GRANULARITIES, WINDOWS_READ, granularity_for
 from .gates import WindowSettings
 from .sections import MAX_COUNT
 from .types import (
-    Duration,
     Name,
     PositiveDuration,
     Strict,
@@ -107,6 +106,14 @@ def _schedulable(seconds: float) -> float:
 
 _EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
+
+def _whole_seconds(seconds: float) -> float:
+    # The scheduler gives APScheduler whole seconds of jitter (watchdog/triggers/scheduler.py), so
+    # 0.5 silently became no jitter at all and 1.5 one second.
+    if seconds != int(seconds):
+        raise ValueError(f"{seconds:g}s is not a whole number of seconds: jitter counts whole seconds (e.g. 30s or 1m)")
+    return seconds
+
 # The shortest schedule interval. A schedule rule restarts its connectors unconditionally, and on
 # Confluent Cloud a restart stops every task; a connector restarted again before it is back
 # (PROVISIONING, tasks UNASSIGNED) is only held down, and intervals of milliseconds flooded the
@@ -126,7 +133,7 @@ class ScheduleTrigger(Strict):
     cron: Annotated[str, AfterValidator(_check_cron)] | None = None
     interval: ScheduleInterval | None = None
     timezone: TimeZoneName = "UTC"
-    jitter: Duration = Field(default=0.0, ge=0)
+    jitter: Annotated[float, BeforeValidator(parse_duration), Field(ge=0), AfterValidator(_whole_seconds)] = 0.0
 
     @model_validator(mode="after")
     def _cron_xor_interval(self) -> ScheduleTrigger:
