@@ -77,8 +77,9 @@ def matching(pattern: str, what: str) -> AfterValidator:
 
 Name = Annotated[
     str,
-    matching(NAME_PATTERN, "use lower-case letters, digits, '.', '_' and '-', starting and ending with a letter or digit"),
+    # The length first: after a validator function pydantic counts "items", not characters.
     Field(max_length=63),
+    matching(NAME_PATTERN, "use lower-case letters, digits, '.', '_' and '-', starting and ending with a letter or digit"),
 ]
 _URL = re.compile(r"^https?://[^\s/]+(/[^\s]*)?$")
 
