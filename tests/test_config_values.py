@@ -27,3 +27,24 @@ def test_server_host_is_an_ip_address_or_a_host_name(tmp_path: Path, credentials
         with pytest.raises(ConfigError) as caught:
             _load(tmp_path, f"server: {{host: '{host}'}}\n")
         assert [where for where, _ in caught.value.problems] == ["server.host"], host
+
+
+def test_credentials_in_a_url_query_are_refused_and_never_shown(
+    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from watchdog.cli import main
+
+    # Only user:pass@host and `password=` were refused: `sslpassword=`, a token or a key in the
+    # query passed, to be printed by check-config and logged.
+    fixture = Path(__file__).parent / "fixtures" / "configs" / "bad" / "urls-with-credentials-in-the-query.yaml"
+    assert main(["check-config", "--config", str(fixture)]) == 2
+    shown = capsys.readouterr()
+    assert "(its sslpassword parameter)" in shown.err and "(its api_key parameter)" in shown.err
+    assert "hunter2hunter2" not in shown.out + shown.err
+    # A URL that is not valid for another reason is not quoted either, when it holds one.
+    path = tmp_path / "config.yaml"
+    path.write_text(HEAD + "api: {base_url: 'https://api confluent.cloud/?token=hunter2hunter2'}\n")
+    assert main(["check-config", "--config", str(path)]) == 2
+    shown = capsys.readouterr()
+    assert "api.base_url: the URL is not valid: expected an http:// or https:// URL" in shown.err
+    assert "hunter2hunter2" not in shown.out + shown.err

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, model_validator
 
-from .types import PositiveDuration, Strict
+from .types import PositiveDuration, Strict, credential_parameters
 
 DATABASE_SCHEMES = ("postgresql", "postgres")
 
@@ -25,10 +25,18 @@ def _check_database_url(url: str) -> str:
         raise ValueError(f"the database URL is not valid: {exc}") from None
     if parts.scheme not in DATABASE_SCHEMES or not parts.hostname:
         raise ValueError("expected a URL like postgresql://USER@HOST:5432/DATABASE")
-    if parts.password is not None or "password" in {key.lower() for key in parse_qs(parts.query)}:
+    found = credential_parameters(parts.query)
+    if parts.password is not None or "password" in {name.lower() for name in found}:
         raise ValueError(
             "the database URL must not carry a password (it would be shown by check-config and in logs); "
             "set WATCHDOG_STATE__PASSWORD or put it in a file of that name in the secrets directory"
+        )
+    if found:
+        # sslpassword (a client key's passphrase) and the like: as much a secret as the password.
+        raise ValueError(
+            f"the database URL must not carry credentials (its {', '.join(found)} parameter): it would be shown by "
+            "check-config and in logs; only the user's password has a place of its own (WATCHDOG_STATE__PASSWORD "
+            "or a file of that name in the secrets directory)"
         )
     return url
 

@@ -7,7 +7,7 @@ import math
 import re
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -84,13 +84,31 @@ Name = Annotated[
 _URL = re.compile(r"^https?://[^\s/]+(/[^\s]*)?$")
 
 
+# Query parameters that carry a credential, by their name without '-' and '_' in lower case:
+# those containing one of the words, and those that are one of the names. `passfile`, `sslkey` or
+# `sslcert` name files, and `require_auth` a method: not credentials.
+_CREDENTIAL_WORDS = ("password", "passwd", "secret", "token", "apikey", "accesskey", "credential")
+_CREDENTIAL_NAMES = ("pwd", "pass")
+
+
+def credential_parameters(query: str) -> list[str]:
+    """The names of a URL query's parameters that carry a credential (`password`, `sslpassword`,
+    `token`, `api_key`...), as written, each once."""
+    found: list[str] = []
+    for name in parse_qs(query, keep_blank_values=True):
+        plain = name.lower().replace("-", "").replace("_", "")
+        if (any(word in plain for word in _CREDENTIAL_WORDS) or plain in _CREDENTIAL_NAMES) and name not in found:
+            found.append(name)
+    return found
+
+
 def _check_url(url: str) -> str:
     """An http:// or https:// URL without credentials in it. Credentials in a URL
-    (`https://user:pass@host`) would be printed by check-config and written to every log line that
-    names the URL; they go in secrets instead. A URL with an `@` is never quoted in an error:
-    it may hold a password."""
+    (`https://user:pass@host`, `?token=...`) would be printed by check-config and written to every
+    log line that names the URL; they go in secrets instead. A URL with an `@` or a credential
+    parameter is never quoted in an error: it may hold a password."""
     if not _URL.fullmatch(url):
-        shown = "the URL" if "@" in url else repr(url)
+        shown = "the URL" if "@" in url or credential_parameters(url.partition("?")[2]) else repr(url)
         raise ValueError(f"{shown} is not valid: expected an http:// or https:// URL")
     try:
         parts = urlsplit(url)
@@ -102,6 +120,13 @@ def _check_url(url: str) -> str:
             "a URL must not carry a user name or password (user:pass@host): it would be shown by "
             "check-config and in logs; give credentials through `credential` or `blocking.auth`, "
             "from the environment or the secrets directory"
+        )
+    found = credential_parameters(parts.query)
+    if found:
+        raise ValueError(
+            f"a URL must not carry credentials (its {', '.join(found)} parameter): it would be shown by check-config "
+            "and in logs; give credentials through `credential` or `blocking.auth`, from the environment or the "
+            "secrets directory"
         )
     return url
 
