@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic_settings import BaseSettings, NestedSecretsSettingsSource, PydanticBaseSettingsSource
 
-_INDEX = re.compile(r"\d+")
+_INDEX = re.compile(r"[0-9]+")
 # The longest secret file read: no key, token or password comes near it. Longer is refused, not
 # read (the file may be anything).
 MAX_SECRET_FILE_BYTES = 64 * 1024
@@ -161,6 +161,8 @@ def _overlay(
 ) -> Any:
     """`over` laid on `base` as pydantic-settings would (mappings merged key by key, anything
     else replaced), except that a mapping keyed by positions is merged into a list's entries."""
+    if layer.prefix is None:
+        return over  # the file's own values, laid on nothing: validation says what is wrong with them
     if isinstance(over, dict):
         positions = [key for key in over if _INDEX.fullmatch(str(key))]
         if isinstance(base, list):
