@@ -84,12 +84,14 @@ def test_a_page_without_a_data_array_fails(body: Any) -> None:
 def test_entries_that_cannot_be_read_are_skipped_and_counted() -> None:
     page = parse_page({"data": [
         {"id": "env-1", "display_name": "one"},
-        {"id": "env-2"},  # no display name: its id stands in
+        # No display name (optional in org/v2): none is taken. Its id stood in once, which renamed
+        # a known environment and dropped its clusters at once under a `names:` selection.
+        {"id": "env-2"},
         {"display_name": "no id"},
         {"id": "env/3"},
         "not an object",
     ]}, parse_environment)
-    assert page.items == (FoundEnvironment("env-1", "one"), FoundEnvironment("env-2", "env-2"))
+    assert page.items == (FoundEnvironment("env-1", "one"), FoundEnvironment("env-2", None))
     assert page.skipped == 3
 
 
@@ -110,6 +112,11 @@ def test_clusters_are_read_from_the_recorded_cmk_shape() -> None:
     {"id": "lkc-" + "x" * 64},
     {"id": "lkc-other", "spec": {"environment": {"id": "env-someone-else"}}},  # the filter was not applied
     {"spec": {}},
+    # The spec's id is a free string: one not of the lkc- shape could take a configured
+    # cluster's name (`orders`) and replace it.
+    {"id": "orders"},
+    # Being deleted ("was (or will be) deleted"): not listed, so it goes by the missing path.
+    {"id": "lkc-going", "metadata": {"deleted_at": "2026-11-30T00:00:00Z"}},
 ])
 def test_clusters_whose_id_or_environment_cannot_be_trusted_are_skipped(entry: dict[str, Any]) -> None:
     assert cluster_parser("env-1")(entry) is None
@@ -255,3 +262,19 @@ def test_clusters_of_an_environment_no_longer_selected_are_forgotten_at_once() -
     inventory.prune(narrower)
     assert "not selected" in inventory.why_not_watched("lkc-d", narrower, ())
     assert "lkc-d" not in inventory.clusters
+
+
+def test_an_environment_answered_without_its_name_keeps_the_name_it_had_and_its_clusters() -> None:
+    # display_name is optional in org/v2's Environment. Taken as the id, it renamed `production`
+    # to `env-prod`, a `names: [prod*]` selection no longer matched, and every cluster of the
+    # environment was dropped at once, with no grace.
+    settings = DiscoverySettings.model_validate({"environments": {"names": ["prod*"]}})
+    inventory = Inventory()
+    record(inventory, sweep(read(PROD, cluster("lkc-a")), listed=(PROD,)), settings)
+    assert set(inventory.watched(settings, ())) == {"lkc-a"}
+
+    nameless = FoundEnvironment(PROD.id, None)
+    record(inventory, sweep(read(nameless, cluster("lkc-a")), listed=(nameless,)), settings)
+
+    assert set(inventory.watched(settings, ())) == {"lkc-a"} and inventory.dropped == {}
+    assert inventory.environment_names[PROD.id] == "production"

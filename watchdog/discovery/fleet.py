@@ -10,7 +10,7 @@ the API treat a discovered cluster exactly like a listed one.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -51,7 +51,9 @@ class Refresh:
     seconds: float = 0.0
 
 
-async def sweep(client: DiscoveryClient, settings: DiscoverySettings) -> tuple[Sweep, int]:
+async def sweep(
+    client: DiscoveryClient, settings: DiscoverySettings, known_names: Mapping[str, str | None] | None = None
+) -> tuple[Sweep, int]:
     """One round of list calls: the environments (unless only ids are selected), then the
     clusters of each selected environment, one environment after the other (one lane: the
     limiter paces them with every poll and restart of the key). Returns the findings and the
@@ -67,7 +69,9 @@ async def sweep(client: DiscoveryClient, settings: DiscoverySettings) -> tuple[S
                          transient=environments.outcome in _TRANSIENT_OUTCOMES), calls
         _report_skipped("environments", environments.skipped)
         listed = environments.items
-    targets = {e.id: e for e in listed or () if selection.selects(e.id, e.display_name)}
+    # An environment answered without a name keeps the one it was known by (`known_names`).
+    names = known_names or {}
+    targets = {e.id: e for e in listed or () if selection.selects(e.id, e.display_name or names.get(e.id))}
     for identifier in selection.ids:
         targets.setdefault(identifier, FoundEnvironment(identifier, None))
     results = []
@@ -134,7 +138,10 @@ class Fleet:
         clusters = dict(loaded.clusters)
         for name, cluster in watched.items():
             # cross_check refuses a static name of this shape unless it is this very cluster,
-            # and static_cluster_ids kept that one out of `watched`: no name is taken twice.
+            # static_cluster_ids kept that one out of `watched`, and found.py reads only lkc- ids:
+            # no name is taken twice. Should one ever be, the configured entry stays.
+            if name in loaded.clusters:
+                continue
             clusters[name] = CloudCluster(environment_id=cluster.environment_id, kafka_cluster_id=cluster.id,
                                           credential=credential)
         return loaded.model_copy(update={"clusters": clusters}), watched
@@ -146,7 +153,7 @@ class Fleet:
 
     async def refresh(self, client: DiscoveryClient, settings: DiscoverySettings) -> Refresh:
         started = time.perf_counter()
-        found, calls = await sweep(client, settings)
+        found, calls = await sweep(client, settings, self.inventory.environment_names)
         events = self.inventory.record(found, settings, now=self._now().timestamp())
         result = refresh_result(found)
         self.metrics.refreshes.labels(result).inc()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from ..config import NAME_PATTERN
+from ..config import KAFKA_CLUSTER_ID_PREFIX, NAME_PATTERN
 
 T = TypeVar("T")
 
@@ -32,7 +32,10 @@ _ENVIRONMENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 @dataclass(frozen=True, slots=True)
 class FoundEnvironment:
     id: str
-    display_name: str | None  # None when the environments were not listed (ids only)
+    # None when the environments were not listed (ids only), or when the answer gave no name:
+    # display_name is optional in org/v2's Environment, and a missing one must not rename the
+    # environment to its id (its clusters were dropped at once by a `names:` selection).
+    display_name: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +100,7 @@ def parse_environment(entry: Any) -> FoundEnvironment | None:
     if not isinstance(identifier, str) or not _ENVIRONMENT_ID.fullmatch(identifier):
         return None
     name = entry.get("display_name")
-    return FoundEnvironment(identifier, _display(name) if isinstance(name, str) and name else identifier)
+    return FoundEnvironment(identifier, _display(name) if isinstance(name, str) and name else None)
 
 
 def cluster_parser(environment_id: str) -> Callable[[Any], FoundCluster | None]:
@@ -109,6 +112,17 @@ def cluster_parser(environment_id: str) -> Callable[[Any], FoundCluster | None]:
         identifier = entry.get("id")
         if not isinstance(identifier, str) or len(identifier) > 63 or not _NAME.fullmatch(identifier):
             # Its id becomes its name in metrics, logs and the state file: it must be one.
+            return None
+        if not identifier.startswith(KAFKA_CLUSTER_ID_PREFIX):
+            # The spec's id is a free string; only the lkc- shape keeps a discovered cluster's name
+            # apart from the configured ones (config refuses a configured lkc- name that is not
+            # that very cluster). Taken as it came, an id `orders` replaced the configured
+            # cluster `orders`: its rules, state and restarts went to another cluster.
+            return None
+        metadata = _object(entry.get("metadata"))
+        if _deleted(metadata.get("deleted_at")):
+            # A cluster being deleted is taken as not listed: it follows the missing-then-dropped
+            # path (two refreshes) instead of being polled while it goes.
             return None
         spec = _object(entry.get("spec"))
         environment = spec.get("environment")
@@ -127,6 +141,13 @@ def cluster_parser(environment_id: str) -> Callable[[Any], FoundCluster | None]:
         )
 
     return parse
+
+
+def _deleted(value: Any) -> bool:
+    """`metadata.deleted_at` is set: "the date and time at which this object was (or will be)
+    deleted". A cluster set to go is let go now rather than at that time (no clock is read here:
+    this module is pure), which at worst stops its watch early."""
+    return value is not None and value != ""
 
 
 def _object(value: Any) -> dict[str, Any]:

@@ -128,7 +128,7 @@ class Inventory:
             return []
         events: list[Event] = []
         if sweep.listed is not None:
-            self.environment_names.update({e.id: e.display_name for e in sweep.listed})
+            self.environment_names.update({e.id: e.display_name for e in sweep.listed if e.display_name is not None})
         for result in sweep.results:
             environment = result.environment
             if environment.display_name is not None:
