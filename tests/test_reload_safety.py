@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 import structlog
 
 from watchdog.app import Daemon
@@ -196,3 +198,31 @@ async def test_a_reload_keeps_the_log_level_given_on_the_command_line_until_the_
         assert root.level == logging.WARNING
     finally:
         root.setLevel(saved)
+
+
+def test_the_watcher_reads_no_more_of_the_file_than_the_loader_and_still_sees_every_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A log given as --config by mistake was hashed whole at every look (every reload.interval).
+    from watchdog.config.loading import MAX_CONFIG_BYTES
+    from watchdog.reload import file_fingerprint
+
+    path = tmp_path / "config.yaml"
+    path.write_bytes(b"x" * (3 * MAX_CONFIG_BYTES))
+    read: list[int] = []
+    real_open = Path.open
+
+    def counting_open(self: Path, *args: Any, **kwargs: Any) -> Any:
+        stream = real_open(self, *args, **kwargs)
+        real_read = stream.read
+        stream.read = lambda n=-1: (read.append(n), real_read(n))[1]  # type: ignore[method-assign]
+        return stream
+
+    before = file_fingerprint(path)
+    monkeypatch.setattr(Path, "open", counting_open)
+    assert file_fingerprint(path) == before
+    assert read and all(0 < n <= MAX_CONFIG_BYTES + 1 for n in read), read
+    monkeypatch.undo()
+    with path.open("ab") as stream:
+        stream.write(b"y")  # beyond what is hashed: the size tells
+    assert file_fingerprint(path) != before

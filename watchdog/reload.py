@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Config
+from .config.loading import MAX_CONFIG_BYTES
 from .logs import get_logger
 
 log = get_logger("watchdog.reload")
@@ -75,11 +77,16 @@ def _live_part(config: Config, section: str) -> object:
 
 def file_fingerprint(path: Path) -> str | None:
     """A hash of the file's bytes: Kubernetes swaps ConfigMap files through symlinks, so modification
-    times are not a reliable sign of change; contents are. None when the file cannot be read."""
+    times are not a reliable sign of change; contents are. None when the file cannot be read.
+    Only as much as the loader reads (MAX_CONFIG_BYTES and one more byte) is hashed, with the
+    size: a file given by mistake (a log) was hashed whole at every look, every `reload.interval`."""
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        with path.open("rb") as stream:
+            head = stream.read(MAX_CONFIG_BYTES + 1)
+            size = os.fstat(stream.fileno()).st_size
     except OSError:
         return None
+    return hashlib.sha256(head + str(size).encode()).hexdigest()
 
 
 class ConfigWatcher:

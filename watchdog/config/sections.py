@@ -193,6 +193,12 @@ Cluster = Annotated[
 ]
 
 
+# A local ceiling on calls per second. At least one call per 100 s: below that nothing works (a
+# poll of one cluster waited hours, and 1e-300 was accepted: the daemon never polled). At most a
+# million: a ceiling, not a target, and infinity is no number of calls.
+RequestRate = Annotated[float, Field(ge=0.01, le=1_000_000)]
+
+
 class MetricsApiSettings(Strict):
     """Confluent's Metrics API (its own host and limits), used by `stalled` rules."""
 
@@ -200,7 +206,7 @@ class MetricsApiSettings(Strict):
     credential: str | None = None  # may be left out when exactly one credential is configured
     timeouts: Timeouts = Timeouts()
     # The Metrics API allows 300 requests per IP and minute (its published limit).
-    max_requests_per_second: Annotated[float, Field(gt=0)] = 4.0
+    max_requests_per_second: RequestRate = 4.0
 
 
 class RetryBackoff(Strict):
@@ -220,7 +226,7 @@ class RateLimitSettings(Strict):
     """Pacing for all calls made with one credential (restarts and status polls share it)."""
 
     reserve: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 1
-    max_requests_per_second: Annotated[float, Field(gt=0)] = 10.0
+    max_requests_per_second: RequestRate = 10.0
     max_concurrent_requests: Annotated[int, Field(ge=1, le=64)] = 4
     max_pause: PositiveDuration = 900.0
     max_retries: Annotated[int, Field(ge=0, le=20)] = 3
