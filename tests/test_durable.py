@@ -247,3 +247,43 @@ def test_a_second_daemon_on_the_same_state_file_is_refused(tmp_path: Path) -> No
             assert reader.rows() == [], "readers (watchdog status) need no lock"
     with SqliteStateStore(tmp_path / "state.db"):
         pass  # released on close
+
+
+def test_a_second_daemon_on_the_same_state_file_through_a_symlink_is_refused(tmp_path: Path) -> None:
+    from watchdog.state import StateStoreError
+
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "state.db").symlink_to(tmp_path / "state.db")
+    with SqliteStateStore(tmp_path / "state.db"):
+        with pytest.raises(StateStoreError, match="in use by another watchdog process"):
+            SqliteStateStore(tmp_path / "other" / "state.db")
+
+
+async def test_an_outcome_the_state_file_refused_is_written_later_and_never_sent_at_the_next_start(tmp_path: Path) -> None:
+    # Another process holds the file's write lock (a sqlite3 shell, a backup) when the restart's
+    # turn comes: it cannot be marked sending, so it ends `dropped`, not sent; the record of that
+    # failed too, and the pending row was left for the next start to send, hours later.
+    import sqlite3
+
+    clock = Clock()
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])), clock=clock.monotonic)
+    schedule = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"connectors": ["orders"]}}
+    first = daemon(tmp_path / "state.db", simulator, clock, [schedule])
+    await schedule_now(first, "nightly")
+    other = sqlite3.connect(tmp_path / "state.db", isolation_level=None, timeout=0)
+    other.execute("BEGIN IMMEDIATE")
+    first.queue.start()
+    await first.queue.join()
+    (job,) = first.recorder.finished_jobs
+    assert job.outcome is Outcome.DROPPED
+    other.execute("ROLLBACK")
+    other.close()
+    await first.stop()
+
+    second = daemon(tmp_path / "state.db", simulator, clock, [schedule])
+    assert second.engine.recover() == (0, 0), "a restart reported dropped was queued again"
+    await second.stop()
+    assert [c for c in simulator.calls if c.endpoint == "restart"] == []
+    with SqliteStateStore(tmp_path / "state.db") as store:
+        assert store.pending() == []
+        assert [r.outcome for r in store.history()] == [Outcome.DROPPED]

@@ -465,6 +465,22 @@ def test_a_write_under_a_stale_epoch_is_refused_and_changes_nothing(
     assert pg.load(ORDERS) == FULL_STATE
 
 
+def test_a_write_under_the_same_epoch_won_by_another_holder_is_refused(
+    pg: PostgresStateStore, postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    """A failover of the database that loses its last commits (asynchronous replication) rolls
+    the lease back; the next replica then wins the very epoch the old leader still writes under.
+    The holder is checked too, so the old leader's writes are refused."""
+    epoch = take_lease(postgres_server, postgres_url, "replica-a")
+    pg.fence(epoch, "replica-a")
+    pg.save(ORDERS, FULL_STATE)
+    with postgres_server.connect(postgres_url.rsplit("/", 1)[1]) as db:
+        db.execute("UPDATE leader_lease SET holder = 'replica-b'")  # same epoch, another holder
+    with pytest.raises(Fenced, match=f"epoch {epoch} as replica-a, the lease is at epoch {epoch} \\(held by replica-b\\)"):
+        pg.save(BILLING, FULL_STATE)
+    assert pg.load(BILLING) == ConnectorState()
+
+
 def test_a_takeover_waits_for_a_batch_then_fences_it(
     pg: PostgresStateStore, postgres_server: PostgresServer, postgres_url: str
 ) -> None:
@@ -516,6 +532,43 @@ def test_a_takeover_waits_for_a_write_in_progress(
             with pytest.raises(psycopg.errors.QueryCanceled):
                 other.execute("UPDATE leader_lease SET holder = 'replica-b', epoch = epoch + 1")
     assert pg.load(ORDERS) == FULL_STATE
+
+
+def test_a_read_only_spell_ends_with_the_store_writable_again(
+    pg: PostgresStateStore, postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    """A database turned read-only for a while (a failover in progress, a disk nearly full):
+    writes fail, then work again. The fence check's transaction was left aborted by the refused
+    SELECT ... FOR SHARE, and every later write on the connection failed for good ("current
+    transaction is aborted"): a leader that held its lease and recorded nothing."""
+    import time
+
+    pg.fence(take_lease(postgres_server, postgres_url, "replica-a"))
+    pg.save(ORDERS, FULL_STATE)
+
+    def eventually(write: Callable[[], object], succeeds: bool) -> None:
+        deadline = time.monotonic() + 10  # a reload reaches every session within moments
+        while True:
+            try:
+                write()
+                if succeeds:
+                    return
+            except StateStoreError:
+                if not succeeds:
+                    return
+            assert time.monotonic() < deadline, f"the write {'never succeeded' if succeeds else 'never failed'}"
+            time.sleep(0.1)
+
+    with psycopg.connect(postgres_url, password=postgres_server.password.get_secret_value(), autocommit=True) as admin:
+        admin.execute("ALTER SYSTEM SET default_transaction_read_only = on")
+        admin.execute("SELECT pg_reload_conf()")
+        try:
+            eventually(lambda: pg.save(BILLING, FULL_STATE), succeeds=False)
+        finally:
+            admin.execute("ALTER SYSTEM RESET default_transaction_read_only")
+            admin.execute("SELECT pg_reload_conf()")
+    eventually(lambda: pg.save(AUDIT, FULL_STATE), succeeds=True)
+    assert pg.load(AUDIT) == FULL_STATE and pg.problem is None
 
 
 def test_a_database_restart_needs_no_action(tmp_path: Path) -> None:

@@ -279,6 +279,9 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         for poller in self.pollers.values():
             await poller.close()
         unsent = await self.queue.close(self.config.queue.shutdown_deadline, self.config.queue.in_flight_grace)
+        # Outcomes the state file refused earlier, once more while this replica still leads: left
+        # pending there, the next start would send restarts reported ended.
+        self.recorder.record_unrecorded()
         # After the drain (still the leader while it sends): give the lease back, so that a
         # standby takes over at its next try rather than a lease later.
         await self.leadership.stop(release=True)

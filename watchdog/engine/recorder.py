@@ -4,17 +4,30 @@ outcome, and counts a failure restart as an attempt before its call goes out."""
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
 from ..breaker import Breaker
 from ..config import Backoff, Config, Rule
 from ..metrics import Metrics
-from ..model import ConnectorState, Health, HistoryRecord, Outcome, RestartRequest, Trigger
+from ..model import (
+    ConnectorKey,
+    ConnectorState,
+    Health,
+    HistoryRecord,
+    Outcome,
+    RestartRequest,
+    Trigger,
+)
 from ..policy import record_attempt, record_manual_restart
 from ..queue import Abandoned, JobNotRecorded, RestartJob
 from ..state import Fenced, StateStore, StateStoreError
 from .core import FAILURE_TRIGGERS, SIGNAL_TRIGGERS, WallClock, log, utc_now
+
+# Outcomes waiting to be written again when the state file refused them: bounded, should it stay
+# unwritable for long (each is also logged; the oldest are given up first).
+UNRECORDED_KEPT = 10_000
 
 
 class JobRecorder:
@@ -38,6 +51,11 @@ class JobRecorder:
         self._rng = rng
         self.gate: Callable[[RestartJob], str | None] = lambda job: None  # set by the composition root
         self.finished_jobs: list[RestartJob] = []  # the current run's jobs, for --once and summaries
+        # Outcomes the state file did not take: it still holds their requests as pending, and the
+        # next start (or leader) would send a restart reported ended (`dropped` because the file
+        # could not be written, say). Written again before every later write, and at the stop (record_unrecorded).
+        self._unrecorded: deque[tuple[str, ConnectorKey, ConnectorState | None, HistoryRecord]] = deque(
+            maxlen=UNRECORDED_KEPT)
         self.outcomes: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
 
     def drop_reason(self, job: RestartJob) -> str | None:
@@ -89,6 +107,7 @@ class JobRecorder:
         is counted at the first, in the same transaction that marks the requests as sending, not
         after the answer: a kill -9 between the call and its answer then cannot undo the backoff
         (no restart storm after a crash). A retry only marks the requests as sending again."""
+        self.record_unrecorded()
         try:
             state = self._state.load(job.key)
             if self._failure_requests(job) and not job.attempt_counted:
@@ -147,13 +166,21 @@ class JobRecorder:
             # Still pending in the store: the next start of the daemon sends it (a durable store).
             pass
         else:
+            self.record_unrecorded()
+            finish = (job.id, job.key, changed, self._history(job, state, now))
             try:
-                self._state.finish(job.id, job.key, changed, self._history(job, state, now))
+                self._state.finish(*finish)
+            except Fenced:
+                pass  # another replica leads: its recovery decides what became of these requests
             except StateStoreError as exc:
-                # The outcome is still counted and logged below; only its history record and the
-                # state it changed are lost (counted by the store, shown by /readyz).
+                # The outcome is still counted and logged below; the record is written again with
+                # the next write that succeeds (counted by the store, shown by /readyz).
+                self._unrecorded.append(finish)
                 log.error("restart_outcome_not_recorded", cluster=job.key.cluster, connector=job.key.connector,
-                          job=job.id, outcome=job.outcome.value, error=str(exc))
+                          job=job.id, outcome=job.outcome.value, error=str(exc),
+                          note="the state file still holds this restart as pending; its outcome is written "
+                               "again with the next write; if none succeeds before the daemon stops, the next "
+                               "start sends it")
         if changed is not None:
             self._metrics.show_connector_state(job.key.cluster, job.key.connector, changed)
         fields: dict[str, object] = {
@@ -175,6 +202,19 @@ class JobRecorder:
             log.info("restart_finished", **fields)
         else:
             log.error("restart_finished", **fields)
+
+    def record_unrecorded(self) -> None:
+        """Write the outcomes the state file did not take, oldest first, until one fails again."""
+        while self._unrecorded:
+            try:
+                self._state.finish(*self._unrecorded[0])
+            except Fenced:
+                self._unrecorded.clear()  # another replica leads: its recovery decides
+                return
+            except StateStoreError:
+                return
+            job_id, key = self._unrecorded.popleft()[:2]
+            log.warning("restart_outcome_recorded_late", cluster=key.cluster, connector=key.connector, job=job_id)
 
     def _unsent_note(self) -> str:
         """Where an unsent restart went: the operator decides from this whether to send it by hand."""

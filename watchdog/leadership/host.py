@@ -48,7 +48,7 @@ class LeadershipHost:
         """This replica leads (from the start with a SQLite file; once elected with PostgreSQL):
         fence the store's writes with the epoch, recover what the last leader left pending
         exactly as after a crash, and start the queue and the triggers."""
-        self.state.fence(epoch)
+        self.state.fence(epoch, self._holder())
         self._prune_history()
         # Requests kept for a cluster discovery may find wait for its first refresh (leader only:
         # a standby lists nothing, so that two replicas never spend the key's budget twice).
@@ -58,6 +58,10 @@ class LeadershipHost:
         self._sync_jobs(previous=None, changed_clusters=set())
         self._scheduler.start()
         self._start_discovery()
+
+    def _holder(self) -> str | None:
+        """The lease holder this replica is elected as (None with one daemon per SQLite file)."""
+        return self.leadership.identity if isinstance(self.leadership, Elector) else None
 
     async def _follow(self, reason: str) -> None:
         """This replica stopped leading: no write, no trigger, no call from here on. Jobs not
@@ -84,7 +88,7 @@ class LeadershipHost:
         elected = asyncio.Event()
 
         async def lead(epoch: int) -> None:
-            self.state.fence(epoch)
+            self.state.fence(epoch, self._holder())
             self.engine.recover()
             self.queue.start()
             elected.set()

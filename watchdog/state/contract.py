@@ -53,8 +53,9 @@ class StateStore(Protocol):
 
     def close(self) -> None: ...
 
-    def fence(self, epoch: int | None) -> None:
-        """The epoch every following write is checked against (None: this replica may not write)."""
+    def fence(self, epoch: int | None, holder: str | None = None) -> None:
+        """The epoch every following write is checked against (None: this replica may not write),
+        and the lease holder it was won as, when leaders are elected (then both must still match)."""
         ...
 
     def batch(self) -> AbstractContextManager[None]:

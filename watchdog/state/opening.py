@@ -31,7 +31,10 @@ def exclusive_lock(path: Path) -> IO[bytes]:
     """One daemon per state file: two would each believe they own every backoff and restart
     twice. An advisory lock on a companion file (SQLite's own locks guard pages, not ownership);
     the kernel releases it when the process dies, even on kill -9."""
-    lock_path = path.with_name(path.name + ".lock")
+    # Beside the file itself, links resolved: through a symlink to the same file, a second daemon
+    # locked a companion of another name, and both wrote the one file.
+    real = path.resolve()
+    lock_path = real.with_name(real.name + ".lock")
     try:
         descriptor = os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
         handle = os.fdopen(descriptor, "ab")  # held for the store's lifetime

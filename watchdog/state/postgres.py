@@ -86,6 +86,7 @@ class PostgresStateStore:
         self.problem: str | None = None
         self.on_failure: Callable[[], None] = lambda: None
         self._epoch: int | None = None
+        self._holder: str | None = None  # the lease holder this replica won the epoch as (fence)
         self._conn: Connection | None = None
         self._no_connect_before = 0.0
         self._batch: Connection | None = None  # the connection holding a batch's transaction
@@ -131,8 +132,8 @@ class PostgresStateStore:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def fence(self, epoch: int | None) -> None:
-        self._epoch = epoch
+    def fence(self, epoch: int | None, holder: str | None = None) -> None:
+        self._epoch, self._holder = epoch, holder
 
     @property
     def epoch(self) -> int | None:
@@ -334,23 +335,34 @@ class PostgresStateStore:
         ends: the lease row is share-locked)."""
         if self._epoch is None:
             raise Fenced(f"{self.description}: not written ({what}): this replica is not the leader")
+        conn: Connection | None = None
         try:
             conn = self._connection()
             self._fence_check(conn)
         except Fenced:
             raise
         except psycopg.Error as error:
+            if conn is not None:
+                # The check's BEGIN opened a transaction the error aborted (a read-only database
+                # refuses SELECT ... FOR SHARE): left open, every later statement on this
+                # connection failed with "current transaction is aborted", after the database
+                # was writable again too, and the leader recorded nothing for good.
+                _rollback(conn)
             raise self._failure(what, error) from error
         return conn
 
     def _fence_check(self, conn: Connection) -> None:
         conn.execute("BEGIN")
         row = conn.execute("SELECT epoch, holder FROM leader_lease WHERE id = 1 FOR SHARE").fetchone()
-        if row is None or row["epoch"] != self._epoch:
+        # The holder too: an epoch is `epoch + 1` of a row that a failover losing its last
+        # commits (asynchronous replication) rolls back, and the next leader then wins the very
+        # epoch the old one still writes under; by epoch alone the old leader's writes passed.
+        if row is None or row["epoch"] != self._epoch or (self._holder is not None and row["holder"] != self._holder):
             _rollback(conn)
             found = None if row is None else row["epoch"]
-            raise Fenced(f"{self.description}: write refused: this replica leads under epoch {self._epoch}, "
-                         f"the lease is at epoch {found} (held by {None if row is None else row['holder']})")
+            raise Fenced(f"{self.description}: write refused: this replica leads under epoch {self._epoch}"
+                         f"{'' if self._holder is None else f' as {self._holder}'}, the lease is at epoch {found} "
+                         f"(held by {None if row is None else row['holder']})")
 
     def _read(self, what: str, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         try:

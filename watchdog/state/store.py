@@ -93,7 +93,7 @@ class SqliteStateStore:
     def durable(self) -> bool:
         return self.path != MEMORY
 
-    def fence(self, epoch: int | None) -> None:
+    def fence(self, epoch: int | None, holder: str | None = None) -> None:
         """One writer per file is the lock's job (a second daemon is refused at start), so there is
         no other leader to be fenced from: the epoch is not needed here."""
 
