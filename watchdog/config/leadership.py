@@ -56,7 +56,9 @@ DatabaseUrl = Annotated[str, AfterValidator(_check_database_url)]
 #   cannot have reached the database before it started.
 # - A standby takes the lease only once the database's clock is past expires_at.
 #
-# Only the database's clock decides expiry, so the replicas' wall clocks need not agree at all. What
+# Only the database's clock decides expiry, so for the lease the replicas' wall clocks need not
+# agree at all (backoff and budget times are another matter: each replica writes them by its own
+# clock, README "Failover"). What
 # `margin` must cover is the leader's monotonic clock running slower than the database's over one
 # lease (clock rate drift: parts per million, i.e. microseconds) and, mostly, the time between the
 # leader's check and its request reaching the Connect API (scheduling, a GC pause). Defaults as
