@@ -2,8 +2,9 @@
 
 Alertmanager rather than Prometheus, so that silences count: a silenced incident alert no longer
 blocks (Kured's users asked for exactly this). The answer is refreshed every `cache_ttl` by a
-background task and read synchronously by the decision code; when Alertmanager cannot be reached,
-`on_error` decides (block, as Kured does, or allow), and every check is counted.
+background task and read synchronously by the decision code; when Alertmanager cannot be reached
+or sends an answer that cannot be read, `on_error` decides (block, as Kured does, or allow), and
+every check is counted.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from .config import BlockingSettings
 from .connect.transfer import DEFAULT_MAX_BYTES, CallLimits, fetch
@@ -24,6 +26,30 @@ log = get_logger("watchdog.blocking")
 
 # How many alert names a verdict quotes: enough to act on, short enough for a log line.
 _NAMES_SHOWN = 5
+
+
+class _GettableAlert(BaseModel):
+    """What is read of one alert in Alertmanager's GET /api/v2/alerts answer (gettableAlert).
+
+    Fields the watchdog does not use are ignored, so a newer Alertmanager still reads; a field it
+    uses in the wrong shape (`labels: null`) makes the whole answer unreadable, which is an error
+    like an unreachable Alertmanager: `on_error` decides, rather than a guess about that alert.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    labels: dict[str, str]
+
+
+_ANSWER = TypeAdapter(list[_GettableAlert])
+
+
+def _shape_problem(exc: ValidationError) -> str:
+    # Where and what, never the offending input: it may hold label values of any size.
+    first = exc.errors(include_input=False, include_url=False)[0]
+    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"])
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"unreadable answer: alert{where}: {first['msg']}{more}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +87,9 @@ class AlertBlocker:
         self._verdict: BlockingVerdict | None = None
         self._checked_at: float | None = None
         self._task: asyncio.Task[None] | None = None
+        # The last problem logged at error level, so that one that persists is logged once, not
+        # every `cache_ttl`; cleared by a readable answer.
+        self._logged_problem: str | None = None
 
     def verdict(self) -> BlockingVerdict:
         """The latest answer; a missing or stale one (two TTLs old) counts as an error."""
@@ -75,15 +104,19 @@ class AlertBlocker:
             answer.response.raise_for_status()
             if not answer.complete:
                 raise ValueError(answer.too_large_message(self._limits))
-            alerts = answer.response.json()
-            if not isinstance(alerts, list):
+            body = answer.response.json()
+            if not isinstance(body, list):
                 raise ValueError("answer is not a list of alerts")
-        except (httpx.HTTPError, ValueError) as exc:
-            verdict = self._on_error(f"Alertmanager unreachable: {type(exc).__name__}: {exc}"[:300])
-            self._metrics.blocking_checks.labels("error_blocked" if verdict.blocked else "error_allowed").inc()
-            self._remember(verdict)
-            return verdict
-        names = sorted({str(a.get("labels", {}).get("alertname", "?")) for a in alerts if isinstance(a, dict)})
+        except (httpx.HTTPError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deep
+            return self._failed(f"Alertmanager unreachable: {type(exc).__name__}: {exc}"[:300])
+        try:
+            alerts = _ANSWER.validate_python(body)
+        except ValidationError as exc:
+            problem = _shape_problem(exc)[:300]
+            self._log_problem("blocking_answer_unreadable", problem)
+            return self._failed(f"Alertmanager sent an {problem}")
+        self._logged_problem = None
+        names = sorted({a.labels.get("alertname", "?") for a in alerts})
         if names:
             shown = ", ".join(names[:_NAMES_SHOWN]) + (" ..." if len(names) > _NAMES_SHOWN else "")
             verdict = BlockingVerdict(True, f"blocking alert firing: {shown}")
@@ -104,7 +137,13 @@ class AlertBlocker:
 
     async def _run(self) -> None:
         while True:
-            await self.refresh()
+            try:
+                await self.refresh()
+            except Exception as exc:
+                # The loop outlives any refresh: a dead loop would leave verdict() at "no fresh
+                # answer" for good, blocking every restart (or, with on_error: allow, letting
+                # them through while a blocking alert fires) with nothing in the logs.
+                self._log_problem("blocking_refresh_crashed", f"{type(exc).__name__}: {exc}"[:300])
             await asyncio.sleep(self.settings.cache_ttl)
 
     def _params(self) -> list[tuple[str, str | int | float | bool | None]]:
@@ -120,6 +159,18 @@ class AlertBlocker:
         if self.settings.on_error == "block":
             return BlockingVerdict(True, f"{reason}; blocking (on_error: block)")
         return BlockingVerdict(False, f"{reason}; allowing (on_error: allow)")
+
+    def _failed(self, reason: str) -> BlockingVerdict:
+        verdict = self._on_error(reason)
+        self._metrics.blocking_checks.labels("error_blocked" if verdict.blocked else "error_allowed").inc()
+        self._remember(verdict)
+        return verdict
+
+    def _log_problem(self, event: str, problem: str) -> None:
+        if problem != self._logged_problem:
+            log.error(event, problem=problem, on_error=self.settings.on_error,
+                      note="logged once while it persists; watchdog_blocking_checks_total counts every check")
+            self._logged_problem = problem
 
     def _remember(self, verdict: BlockingVerdict) -> None:
         if self._verdict is None or verdict != self._verdict:
