@@ -13,6 +13,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
@@ -28,6 +29,14 @@ log = get_logger("watchdog.blocking")
 _NAMES_SHOWN = 5
 
 
+class _AlertStatus(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    state: Literal["active", "suppressed", "unprocessed"]
+    silencedBy: list[str] = []  # noqa: N815 - Alertmanager's field names
+    inhibitedBy: list[str] = []  # noqa: N815
+
+
 class _GettableAlert(BaseModel):
     """What is read of one alert in Alertmanager's GET /api/v2/alerts answer (gettableAlert).
 
@@ -39,6 +48,17 @@ class _GettableAlert(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     labels: dict[str, str]
+    # Optional: an answer without it (a minimal proxy) is read as not suppressed, i.e. blocking.
+    status: _AlertStatus | None = None
+
+    @property
+    def blocks(self) -> bool:
+        """Active or unprocessed (not yet through the pipeline: it may well be about to fire),
+        not suppressed: a silenced or inhibited alert does not block even when the answer holds
+        it because a proxy or an old Alertmanager ignored silenced=false and inhibited=false."""
+        if self.status is None:
+            return True
+        return self.status.state != "suppressed" and not self.status.silencedBy and not self.status.inhibitedBy
 
 
 _ANSWER = TypeAdapter(list[_GettableAlert])
@@ -116,7 +136,7 @@ class AlertBlocker:
             self._log_problem("blocking_answer_unreadable", problem)
             return self._failed(f"Alertmanager sent an {problem}")
         self._logged_problem = None
-        names = sorted({a.labels.get("alertname", "?") for a in alerts})
+        names = sorted({a.labels.get("alertname", "?") for a in alerts if a.blocks})
         if names:
             shown = ", ".join(names[:_NAMES_SHOWN]) + (" ..." if len(names) > _NAMES_SHOWN else "")
             verdict = BlockingVerdict(True, f"blocking alert firing: {shown}")
@@ -148,8 +168,9 @@ class AlertBlocker:
 
     def _params(self) -> list[tuple[str, str | int | float | bool | None]]:
         # Only alerts a human has not silenced or inhibited block: that is how an operator lifts
-        # a block without touching the watchdog.
-        params: list[tuple[str, str | int | float | bool | None]] = [("active", "true"), ("silenced", "false"), ("inhibited", "false"), ("unprocessed", "false")]
+        # a block without touching the watchdog. Unprocessed ones (just received, not yet
+        # matched against silences and inhibitions) are asked for too: the safe side.
+        params: list[tuple[str, str | int | float | bool | None]] = [("active", "true"), ("silenced", "false"), ("inhibited", "false"), ("unprocessed", "true")]
         params += [("filter", matcher) for matcher in self.settings.filters]
         if self.settings.receiver:
             params.append(("receiver", self.settings.receiver))
