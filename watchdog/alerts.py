@@ -48,3 +48,6 @@ class WebhookPayload(BaseModel):
     groupLabels: dict[str, str] = {}  # noqa: N815
     commonLabels: dict[str, str] = {}  # noqa: N815
     alerts: list[Alert] = Field(max_length=10_000)
+    # How many of the group's alerts Alertmanager left out to keep to the receiver's
+    # `max_alerts`: those are not delivered at all while the group stays as it is.
+    truncatedAlerts: int = 0  # noqa: N815

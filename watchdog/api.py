@@ -276,6 +276,7 @@ async def _alertmanager(ctx: ApiContext, request: Request, raw: bytes) -> JSONRe
         # 5xx: Alertmanager will send it again, to this daemon's successor.
         raise _retry_later(503, "shutting down; send again later")
     engine = ctx.engine
+    engine.note_truncation(payload)
     unlisted = await ctx.ensure_listed(engine.alert_clusters(payload.alerts))
     results = []
     for start in range(0, len(payload.alerts), ALERT_CHUNK):

@@ -184,6 +184,11 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.webhook_truncated_alerts = Counter(
+            "watchdog_webhook_truncated_alerts",
+            "Alerts Alertmanager left out of a webhook to keep to the receiver's max_alerts (its truncatedAlerts): never seen here.",
+            registry=r,
+        )
         self.http_requests = Counter(
             "watchdog_http_requests",
             "Answers of the daemon's HTTP server (webhook, restart API, metrics, probes), by route and status class.",

@@ -53,11 +53,25 @@ class AlertIntake(Decisions):
         on; `unlisted` names the clusters that could not be listed just now, and why."""
         now = self._now()
         result = WebhookResult()
+        if isinstance(alerts, WebhookPayload):
+            self.note_truncation(alerts)
         for alert in alerts.alerts if isinstance(alerts, WebhookPayload) else alerts:
             outcome = self._on_alert(alert, now, unlisted or {})
             self.metrics.webhook_alerts.labels(outcome.result).inc()
             result.alerts.append(outcome)
         return result
+
+    def note_truncation(self, payload: WebhookPayload) -> None:
+        """Alertmanager cut the group to the receiver's `max_alerts`: the alerts it left out never
+        reach the daemon while the group stays unchanged, so nothing restarts their connectors.
+        Say so, with the group key only (the left-out alerts' labels are not known anyway)."""
+        if payload.truncatedAlerts <= 0:
+            return
+        self.metrics.webhook_truncated_alerts.inc(payload.truncatedAlerts)
+        log.warning("webhook_alerts_truncated", group_key=payload.groupKey[:500], truncated=payload.truncatedAlerts,
+                    delivered=len(payload.alerts),
+                    note="Alertmanager left these alerts out (max_alerts on this receiver): they are not acted on; "
+                         "unset max_alerts or keep it above the largest group")
 
     def alert_clusters(self, alerts: Iterable[Alert]) -> set[str]:
         """The configured clusters that firing alerts name through a matching rule: the ones
