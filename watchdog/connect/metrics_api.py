@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -98,26 +99,12 @@ class MetricsApiClient:
                 # token): the connectors on the unread pages would read as "sent nothing", which
                 # is what a stall looks like. No partial answer, so no verdicts.
                 why = "a page token repeated" if repeated else f"still more after {_MAX_PAGES} pages"
-                return ApiResult(
-                    Endpoint.METRICS_QUERY,
-                    Outcome.SERVER_ERROR,
-                    status_code=last.status_code,
-                    request_id=last.request_id,
-                    headers=last.headers,
-                    message=f"pagination incomplete: {why}",
-                    elapsed=time.perf_counter() - started,
-                )
+                return replace(last, outcome=Outcome.SERVER_ERROR, message=f"pagination incomplete: {why}",
+                               value=None, elapsed=time.perf_counter() - started)
         for series in points.values():
             series.sort()
-        return ApiResult(
-            Endpoint.METRICS_QUERY,
-            Outcome.ACCEPTED,
-            status_code=last.status_code,
-            request_id=last.request_id,
-            headers=last.headers,
-            value=points,
-            elapsed=time.perf_counter() - started,
-        )
+        # The last page's answer (status, request id, headers), with every page's points.
+        return replace(last, outcome=Outcome.ACCEPTED, value=points, elapsed=time.perf_counter() - started)
 
     async def _page(
         self, body: dict[str, Any], params: dict[str, str] | None, started: float
