@@ -23,11 +23,15 @@ def world(**config: Any) -> tuple[World, httpx.AsyncClient]:
     return w, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon")
 
 
-async def ask(w: World, http: httpx.AsyncClient, connector: str = "billing-sink") -> str:
+async def answer(w: World, http: httpx.AsyncClient, connector: str = "billing-sink") -> dict[str, Any]:
     response = await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": connector}, headers=AUTH)
     assert response.status_code == 202, response.text
     await w.daemon.queue.join()
-    return str(response.json()["decision"])
+    return dict(response.json())
+
+
+async def ask(w: World, http: httpx.AsyncClient, connector: str = "billing-sink") -> str:
+    return str((await answer(w, http, connector))["decision"])
 
 
 async def test_a_restart_asked_for_again_within_the_gap_is_refused_and_says_when_it_may_go() -> None:
@@ -70,3 +74,18 @@ async def test_a_gap_of_zero_turns_the_check_off() -> None:
     await w.daemon.pollers[CLUSTER].poll()
     assert [await ask(w, http) for _ in range(3)] == ["restart"] * 3
     assert len(w.simulator.restarts()) == 3
+
+
+async def test_the_answer_says_why_and_when_the_connector_may_be_restarted_again() -> None:
+    # The caller, not only the log, learns why nothing was queued.
+    w, http = world(queue={"manual_restart_gap": 60})
+    w.daemon.queue.start()
+    await w.daemon.pollers[CLUSTER].poll()
+    first = await answer(w, http)
+    w.clock.advance(15)
+    again = await answer(w, http)
+    assert first["decision"] == "restart" and first["detail"] == ""
+    assert again["decision"] == "recently_restarted" and again["state"] == "skipped"
+    assert again["detail"] == "restarted 15 s ago; asked for by name, it may go again in 45 s (queue.manual_restart_gap)"
+    followed = (await http.get(f"/v1/restarts/{again['id']}", headers=AUTH)).json()
+    assert followed["detail"] == again["detail"]

@@ -381,6 +381,9 @@ def _describe(record: RequestRecord) -> dict[str, Any]:
         "reason": record.reason,
         "requested_at": record.requested_at.isoformat(),
         "decision": record.decision.value,
+        # Why a restart was not queued (backoff, a closed window, recently restarted...), as the
+        # decision log says it; "" when it was.
+        "detail": record.detail,
         "state": "skipped" if job is None else ("finished" if job.phase is Phase.DONE else "pending"),
         "job": None,
     }

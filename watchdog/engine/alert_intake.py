@@ -134,7 +134,7 @@ class AlertIntake(Decisions):
             return AlertResult(
                 fingerprint=alert.identity, status=alert.status, result=result, rule=rule.name,
                 cluster=key.cluster, connector=key.connector, decision=record.decision.value,
-                request_id=record.request_id, retry=record.decision in _RETRY_DECISIONS,
+                request_id=record.request_id, detail=record.detail, retry=record.decision in _RETRY_DECISIONS,
             )
         return base
 

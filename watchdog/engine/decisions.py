@@ -48,6 +48,7 @@ class RequestRecord:
     requested_at: datetime
     decision: Decision
     job: RestartJob | None = None
+    detail: str = ""  # why it was skipped or held, as the decision log says it ("" for a plain restart)
 
 
 class Decisions(Gates):
@@ -80,7 +81,8 @@ class Decisions(Gates):
             if refused is not None:
                 decision, detail = refused
         self._record_decision(rule, trigger, key, decision, health=health, status=status, state=state, detail=detail)
-        record = RequestRecord(new_request_id(), key, rule, trigger, reason, now, decision)
+        record = RequestRecord(new_request_id(), key, rule, trigger, reason, now, decision,
+                               detail="" if decision is Decision.RESTART else detail)
         if decision is Decision.RESTART:
             record.job = self._submit(record, dry_run=dry_run, attempt=attempt, origin=origin)
             if record.job.evidence is None and status is not None:
