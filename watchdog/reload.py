@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Config
-from .config.loading import MAX_CONFIG_BYTES
+from .config.loading import read_config_head
 from .logs import get_logger
 
 log = get_logger("watchdog.reload")
@@ -78,12 +77,9 @@ def _live_part(config: Config, section: str) -> object:
 def file_fingerprint(path: Path) -> str | None:
     """A hash of the file's bytes: Kubernetes swaps ConfigMap files through symlinks, so modification
     times are not a reliable sign of change; contents are. None when the file cannot be read.
-    Only as much as the loader reads (MAX_CONFIG_BYTES and one more byte) is hashed, with the
-    size: a file given by mistake (a log) was hashed whole at every look, every `reload.interval`."""
+    Only as much as the loader reads (read_config_head) is hashed, with the size: a file given by mistake (a log) was hashed whole at every look, every `reload.interval`."""
     try:
-        with path.open("rb") as stream:
-            head = stream.read(MAX_CONFIG_BYTES + 1)
-            size = os.fstat(stream.fileno()).st_size
+        head, size = read_config_head(path)
     except OSError:
         return None
     return hashlib.sha256(head + str(size).encode()).hexdigest()

@@ -88,6 +88,15 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def read_config_head(path: Path) -> tuple[bytes, int]:
+    """At most MAX_CONFIG_BYTES and one more byte of a config file (never more: the file may be
+    anything), and its size. The loader refuses a file over the bound; the reload watcher
+    (reload.file_fingerprint) hashes the same bytes. Raises OSError."""
+    with path.open("rb") as stream:
+        head = stream.read(MAX_CONFIG_BYTES + 1)
+        return head, max(len(head), os.fstat(stream.fileno()).st_size)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     source = str(path)
     if not path.exists():
@@ -95,9 +104,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(source, [("", f"config path {source} is not a file")])
     try:
-        with path.open("rb") as stream:
-            raw = stream.read(MAX_CONFIG_BYTES + 1)  # never more: the file may be anything
-            size = max(len(raw), os.fstat(stream.fileno()).st_size)
+        raw, size = read_config_head(path)
         if len(raw) > MAX_CONFIG_BYTES:
             raise ConfigError(source, [("", f"config file {source} is {size:,} bytes, more than the 1 MiB "
                                             f"({MAX_CONFIG_BYTES:,} bytes) a config may have; is it the right file?")])

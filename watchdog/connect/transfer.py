@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from ..redirects import MAX_REDIRECTS, resend_target
+from ..redirects import FOLLOWED_BY_HTTPX, MAX_REDIRECTS, resend_target
 
 DEFAULT_TOTAL_SECONDS = 30.0
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
@@ -70,7 +70,7 @@ async def fetch(http: httpx.AsyncClient, method: str, url: str, limits: CallLimi
             for _ in range(MAX_REDIRECTS + 1):
                 # httpx follows a GET's redirects itself; it would turn a POST into a GET, so a
                 # POST's are followed below (redirects.py).
-                async with http.stream(method, url, follow_redirects=method in ("GET", "HEAD"), **request) as response:
+                async with http.stream(method, url, follow_redirects=method in FOLLOWED_BY_HTTPX, **request) as response:
                     body, complete = await _read_capped(response, limits.max_bytes)
                 target = resend_target(response)
                 if target is None:

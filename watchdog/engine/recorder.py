@@ -78,17 +78,19 @@ class JobRecorder:
         (after a reload to dry-run, five of eight queued; at a start in dry-run, every one the
         state file kept). A request of no configured rule (the API, the CLI) follows the
         global setting alone."""
-        config = self._config()
-        if config.dry_run:
+        if self._config().dry_run:
             return True
-        rules = {rule.name: rule for rule in config.rules}
+        rules = self._rules_by_name()
         return all((rule := rules.get(r.rule)) is not None and rule.dry_run for r in job.requests)
+
+    def _rules_by_name(self) -> dict[str, Rule]:
+        return {rule.name: rule for rule in self._config().rules}
 
     def _rules_gone(self, job: RestartJob) -> str | None:
         """The rules of a job that a reload disabled or removed, when every request of it came
         from such a rule (a restart someone asked for by name, or one of a rule still on, keeps
         the job); None otherwise."""
-        rules = {rule.name: rule for rule in self._config().rules}
+        rules = self._rules_by_name()
         gone = set()
         for request in job.requests:
             if request.trigger is Trigger.MANUAL:
