@@ -104,3 +104,20 @@ def test_requests_counted_out_of_order_cost_little_time_at_network_latency(algor
     measured = run_daemon(case)
     assert (measured.lost, measured.refused) == (0, 0), f"{measured.refused} answers were 429"
     assert measured.ratio <= 1.15, f"took {measured.ratio:.2f} x the ideal"
+
+
+@pytest.mark.parametrize("algorithm", ["fixed_aligned", "fixed_anchored", "sliding_log", "token_bucket", "gcra"])
+def test_the_burst_without_rate_headers_takes_three_429s_and_little_more_than_the_ideal(algorithm: str) -> None:
+    """Retry-After only, no X-RateLimit-* at all, at loopback latency (issue 10's setting): the
+    first 429 crosses the unknown limit, the second measures the rate, the third is the creep
+    toward a guessed ceiling finding the limit. After that one the rate goes back to what was
+    measured, not down to the stretch the creep ended (which reads low: its pace rose over it,
+    and its resume points are each up to a second late): 1.11 x the ideal where it took 1.26 to
+    1.30. Not on a sliding counter: its first sample, right after its boundary, is a trickle
+    (docs/benchmarks.md)."""
+    case = Case(algorithm=algorithm, headers="never", limit=LIMIT, window=WINDOW, backlog=CONNECTORS,
+                max_requests_per_second=100, max_concurrent_requests=4, latency=(0.001, 0.005))
+    measured = run_daemon(case)
+    assert measured.lost == 0
+    assert measured.refused <= 3, f"{measured.refused} answers were 429"
+    assert measured.ratio <= 1.15, f"took {measured.ratio:.3f} x the ideal"

@@ -347,6 +347,48 @@ def test_a_429_while_pacing_cuts_the_rate_and_caps_the_creep_below_it() -> None:
     assert estimate.measured is not None and estimate.measured <= crept * 0.95
 
 
+def test_a_429_met_by_the_creep_above_the_best_sample_goes_back_to_that_sample_not_below() -> None:
+    """A key of 20 per 2 s with Retry-After only, at loopback latency: the first sample is 9.5 per
+    second, the creep takes the rate toward its guessed ceiling (twice that) and meets a 429 at
+    13; the stretch it ended, over which the pace rose and whose resume points are each up to a
+    second late, reads 8 (48 over 6 s, so up to 9.6). The creep went too far, not the
+    measurement: back to 9.5, still under the refused pace's cut."""
+    estimate = RateEstimate()
+    estimate.on_refusal(now=0.0, resume_at=1.0, admitted=20)
+    estimate.on_refusal(now=2.0, resume_at=3.0, admitted=39)  # 19 over 2 s: 9.5/s
+    assert estimate.measured == pytest.approx(9.5)
+    assert creep_at_pace(estimate, 3.0 + CREEP_EVERY + 0.1)
+    crept = estimate.measured
+    assert crept is not None and crept > 9.5 * 1.3
+    estimate.on_refusal(now=8.0, resume_at=9.0, admitted=39 + 48)  # 48 over 6 s: 8/s
+    assert estimate.measured == pytest.approx(9.5)
+    for step in range(1, 80):
+        creep_at_pace(estimate, 9.0 + 10.0 * step)
+        assert estimate.measured is not None and estimate.measured <= crept * (1 - CEILING_CUT) + 1e-9
+
+
+def test_a_429_at_no_more_than_the_best_sample_cuts_the_rate_to_what_was_admitted() -> None:
+    estimate = RateEstimate()
+    estimate.on_refusal(now=0.0, resume_at=1.0, admitted=20)
+    estimate.on_refusal(now=2.0, resume_at=3.0, admitted=39)  # 9.5/s, and no creep since
+    estimate.on_refusal(now=8.0, resume_at=9.0, admitted=39 + 48)  # refused at 9.5: 48 over 6 s
+    assert estimate.measured == pytest.approx(8.0)
+
+
+def test_going_back_toward_the_best_sample_stops_at_the_new_samples_error_bound() -> None:
+    """A first sample far above the key (a sliding log of 75 per 33 s gives back a burst it took
+    a window earlier: 9.3 per second over 3 s, for a key of 2.3) is what a later 429 proves wrong:
+    after the creep met one above it, 74 over 33 s, the rate goes no higher than that sample's
+    error bound (its resume points each up to a second late: x 33 / 32). Back at 9.3 it cost three
+    more 429s in a run of 400."""
+    estimate = RateEstimate()
+    estimate.on_refusal(now=0.0, resume_at=1.0, admitted=0)
+    estimate.on_refusal(now=3.0, resume_at=4.0, admitted=28)  # 28 over 3 s: 9.3/s
+    assert creep_at_pace(estimate, 4.0 + CREEP_EVERY + 0.1)  # above it
+    estimate.on_refusal(now=36.0, resume_at=37.0, admitted=28 + 74)  # 74 over 33 s: 2.24/s
+    assert estimate.measured == pytest.approx(74 / 33 * 33 / 32)
+
+
 def test_the_creep_closes_most_of_the_way_to_its_ceiling_in_a_few_steps() -> None:
     estimate = RateEstimate()
     estimate.on_refusal(now=0.0, resume_at=0.0, admitted=0, limit=60)

@@ -65,7 +65,10 @@ Still failing after those fixes, all without rate headers, reported rather than 
   1.44, but in the benchmark took one to three more 429s on twelve rows (one or two fewer on
   six), most on a token bucket or GCRA: a resume point rounded up by up to a second finds a
   bucket holding up to a second's refill, so what followed it is no proof of the key's rate.
-  Not landed;
+  Not landed. They pass since a 429 that the creep meets above the best sample sends the rate
+  back toward that sample, not down to the stretch it ended (estimate.py, _back_toward_best):
+  1.13 to 1.37 at 5 to 200 ms of latency, 3 429s each, where they took 1.27 to 1.52; over 400
+  and 600 draws of this test the failing draws went from 1 to 0, the 429s up by 2%;
 - a sliding counter of 5 per 43 s with no hint at all: 4.05 x against 4 (of the kind fixed below,
   its draw not kept, so not replayed);
 - an anchored window of 205 per 53 s shared with a bursty client, no hint at all: 9 429s in 4
@@ -184,6 +187,10 @@ def servers(draw: st.DrawFn) -> Case:
 # A guessed ceiling from a trickle's sample, with no hint at all, rising too slowly (module docstring).
 @example(case=Case("sliding_counter", "never", 5, 47.0, 40, retry_after=False, latency=(0.005, 0.06941439942945757),
                    max_concurrent_requests=16, seed=39587))
+# One request per second with Retry-After only, cut below what it had measured by a 429 its creep
+# met: 1.51 x the ideal (module docstring).
+@example(case=Case("sliding_log", "never", 1, 1.0, 20, latency=(0.04944155447926665, 0.0988831089585333),
+                   arrival=(0.0, 0.04944155447926665), max_concurrent_requests=4, seed=1))
 def test_the_limiter_keeps_its_promises_against_any_server(case: Case) -> None:
     fixtures.quiet_logs()
     run = ratelab.run_daemon(case)

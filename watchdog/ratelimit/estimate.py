@@ -18,7 +18,9 @@ Two sources, and the lower one wins:
   (on_no_demand): after quiet hours it is only our demand. A 429 while pacing means
   we went too fast: the rate drops to that sample, and at least by `DECREASE` (the
   multiplicative decrease of AIMD, as TCP and the AWS SDKs' adaptive retry mode do); after a
-  stretch that did not use the pace, by `DECREASE` alone.
+  stretch that did not use the pace, by `DECREASE` alone. But where the creep (below) had taken
+  the rate past the best sample so far, it goes back up toward that sample, as far as the new
+  sample's own error allows: the creep went too far, not the measurement (_back_toward_best).
 
 After a decrease the rate creeps back up, so that a share another client gave back is taken
 again: `CREEP_GAP` of the way to the creep's ceiling every window or so (`FAST_CREEP_EVERY`
@@ -212,16 +214,39 @@ class RateEstimate:
                     sample = min(sample, max(1, limit - reserve) / floor)
                 else:
                     sample = got / (floor + span)
+            earlier_best = self.best_sample  # before this one: what the creep may have gone past
             if self.best_sample is None:
                 self.best_sample = sample
                 self._creep_ceiling = sample * span / max(span - 1.0, span / 2)
                 self._sample_span = span
             elif sample > self.best_sample:
                 self.best_sample = sample
+            previous_rate = self.measured or 0.0
             self.measured = sample if self.measured is None else min(sample, self.measured * DECREASE)
+            if earlier_best is not None and previous_rate > earlier_best:
+                self._back_toward_best(earlier_best, sample, span)
         elif self.measured is not None:
             self.measured *= DECREASE
         self._last = _Saturation(resume_at, admitted)
+
+    def _back_toward_best(self, best: float, sample: float, span: float) -> None:
+        """A 429 met at a rate the creep had taken above `best`, the best sample before this one;
+        the rate was just cut to this stretch's `sample` (or by DECREASE).
+
+        It goes back up toward `best`, as far as this sample's own error bound allows (its resume
+        points each up to a second late: x span / (span - 1), as for the first sample's ceiling):
+        the creep, not the measurement, went too far, and a stretch over which the pace rose
+        reads low. Cut to the sample, a key of 20 per 2 s with Retry-After only, at loopback
+        latency, was paced at 7.7 per second for the rest of a run of 200 where 9.5 had been
+        measured (1.26 x the ideal; now 1.11). Not past that bound: a first sample far above the
+        key (a sliding log of 75 per 33 s giving back a burst it took a window earlier: 9.3 per
+        second for a key of 2.3) is then what the 429 proved wrong, and going back to it cost
+        three more 429s in a run of 400. Where `best` was a little high (a token bucket holds up
+        to a second's refill at a resume point rounded up), going back costs one more 429, after
+        which the rate is cut as usual: it is then no longer above the best sample."""
+        assert self.measured is not None
+        bound = sample * span / max(span - 1.0, span / 2)
+        self.measured = max(self.measured, min(best, bound))
 
     def on_contention(self, now: float, pace: float | None) -> None:
         """A 429 although the server's last word left room: another client took it. Not a
