@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,17 +142,37 @@ async def play_daemon(case: Case) -> tuple[Measured, Simulator]:
 
 async def run_daemon_real(case: Case) -> Measured:
     """The same on the real clock, the simulator served over loopback sockets."""
+    async with _served(case) as (simulator, base_url):
+        daemon = Daemon(_config(case, base_url))
+        await daemon.run_once()
+    return measure(case, "daemon", simulator, lost=case.backlog - _accepted(daemon))
+
+
+async def run_naive_real(case: Case) -> Measured:
+    """The naive client on the real clock, against the simulator over loopback sockets."""
+    async with _served(case) as (simulator, base_url):
+        async with httpx.AsyncClient(base_url=base_url, auth=fixtures.basic_auth()) as client:
+            result = await NaiveClient(client).restart_all(_restart_paths(case))
+    return measure(case, "naive", simulator, lost=result.lost)
+
+
+@asynccontextmanager
+async def _served(case: Case) -> AsyncIterator[tuple[Simulator, str]]:
+    """A fresh simulator of the case on a free 127.0.0.1 port, and its base URL."""
     simulator = Simulator(case.scenario())
     started, stop = asyncio.Event(), asyncio.Event()
     server = asyncio.create_task(serve(simulator, "127.0.0.1", 0, started=started, stop=stop))
     await started.wait()
     try:
-        daemon = Daemon(_config(case, f"http://127.0.0.1:{simulator.bound_port}"))
-        await daemon.run_once()
+        yield simulator, f"http://127.0.0.1:{simulator.bound_port}"
     finally:
         stop.set()
         await server
-    return measure(case, "daemon", simulator, lost=case.backlog - _accepted(daemon))
+
+
+def _restart_paths(case: Case) -> list[str]:
+    base = f"/connect/v1/environments/{fixtures.ENVIRONMENT}/clusters/{fixtures.cluster_id(0)}/connectors"
+    return [f"{base}/conn-{i:05d}/restart" for i in range(case.backlog)]
 
 
 def _accepted(daemon: Daemon) -> int:
@@ -161,9 +183,7 @@ async def _naive(case: Case) -> Measured:
     simulator = Simulator(case.scenario(), clock=asyncio.get_running_loop().time)
     transport = httpx.ASGITransport(app=create_app(simulator))
     async with httpx.AsyncClient(transport=transport, base_url="http://sim", auth=fixtures.basic_auth()) as client:
-        base = f"/connect/v1/environments/{fixtures.ENVIRONMENT}/clusters/{fixtures.cluster_id(0)}/connectors"
-        paths = [f"{base}/conn-{i:05d}/restart" for i in range(case.backlog)]
-        result = await NaiveClient(client).restart_all(paths)
+        result = await NaiveClient(client).restart_all(_restart_paths(case))
     return measure(case, "naive", simulator, lost=result.lost)
 
 
