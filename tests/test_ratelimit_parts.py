@@ -367,6 +367,20 @@ def test_a_429_met_by_the_creep_above_the_best_sample_goes_back_to_that_sample_n
         assert estimate.measured is not None and estimate.measured <= crept * (1 - CEILING_CUT) + 1e-9
 
 
+def test_going_back_toward_the_best_sample_stays_clear_of_the_pace_refused() -> None:
+    """A creep that went only a little past the best sample (5 per second, crept to 5.2) and met
+    a 429 says that sample was about the key's limit: the rate goes back no higher than
+    CEILING_CUT below the pace refused, as every climb after a 429 does."""
+    estimate = RateEstimate()
+    estimate.on_refusal(now=0.0, resume_at=0.0, admitted=0, limit=60)
+    estimate.on_refusal(now=10.0, resume_at=10.0, admitted=50, limit=60)  # 5/s over 10 s
+    assert creep_at_pace(estimate, 20.1, limit=60)
+    crept = estimate.measured
+    assert crept is not None and 5.0 < crept < 5.0 / (1 - CEILING_CUT)
+    estimate.on_refusal(now=20.5, resume_at=21.0, admitted=50 + 52, limit=60)  # 52 over 11 s: 4.7/s
+    assert estimate.measured == pytest.approx(crept * (1 - CEILING_CUT))
+
+
 def test_a_429_at_no_more_than_the_best_sample_cuts_the_rate_to_what_was_admitted() -> None:
     estimate = RateEstimate()
     estimate.on_refusal(now=0.0, resume_at=1.0, admitted=20)

@@ -241,12 +241,14 @@ class RateEstimate:
         measured (1.26 x the ideal; now 1.11). Not past that bound: a first sample far above the
         key (a sliding log of 75 per 33 s giving back a burst it took a window earlier: 9.3 per
         second for a key of 2.3) is then what the 429 proved wrong, and going back to it cost
-        three more 429s in a run of 400. Where `best` was a little high (a token bucket holds up
-        to a second's refill at a resume point rounded up), going back costs one more 429, after
-        which the rate is cut as usual: it is then no longer above the best sample."""
-        assert self.measured is not None
+        three more 429s in a run of 400. Nor past the ceiling just cut CEILING_CUT below the pace
+        refused: a creep that went only a little past `best` says `best` itself was about the
+        key's limit. Where `best` was a little high (a token bucket holds up to a second's refill
+        at a resume point rounded up), going back costs one more 429, after which the rate is cut
+        as usual: it is then no longer above the best sample."""
+        assert self.measured is not None and self._creep_ceiling is not None
         bound = sample * span / max(span - 1.0, span / 2)
-        self.measured = max(self.measured, min(best, bound))
+        self.measured = max(self.measured, min(best, bound, self._creep_ceiling))
 
     def on_contention(self, now: float, pace: float | None) -> None:
         """A 429 although the server's last word left room: another client took it. Not a
