@@ -12,8 +12,9 @@ Every row runs on virtual time (bench/virtualtime.py), 5,000 restarts in seconds
 again in real time over loopback sockets as a check that virtual time changes nothing that
 matters. A last table makes issue 10's own measurement again as it was made: 200 restarts at 20
 per 2 s in real time over loopback sockets, the issue's four algorithms and three header modes,
-beside the numbers the issue reported. The ideal (bench/ratelab.py) is what the algorithm admits at best: a greedy oracle that
-knows the server's state and sends each request the instant it would be admitted.
+beside the numbers the issue reported. The ideal (bench/ratelab.py) is what the algorithm admits
+at best: a greedy oracle that knows the server's state and sends each request the instant it
+would be admitted.
 
 Two limits: 60 per 10 s (whole-second Retry-After values are a small error against the window),
 and 20 per 2 s, the setting of the independent fake in issue 10, where they are a large one.
