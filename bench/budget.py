@@ -40,7 +40,7 @@ from .ratelab import (
     run_naive,
     run_naive_real,
 )
-from .report import emit, run_cases, table
+from .report import emit, run_cases, table, verdict
 
 SETTINGS = ((60, 10.0), (20, 2.0))
 BACKLOGS = (200, 5_000)
@@ -112,7 +112,7 @@ def issue_table(rows: Iterable[Row]) -> str:
         lines.append([
             c.algorithm, c.headers, f"{d.refused} / {n.refused}", f"{before[c.headers]} / {before['naive']}",
             f"{d.ratio:.3f} / {n.ratio:.3f}", f"{d.seconds:.1f}", f"{d.lost} / {n.lost}",
-            "met" if not missed else "NOT met: " + "; ".join(missed),
+            verdict(missed),
         ])
     return table(
         "Issue 10's setting in real time: 200 restarts, 20 requests per 2 s, loopback sockets, daemon / naive",
@@ -173,7 +173,7 @@ def rows_table(rows: Iterable[Row], limit: int, window: float) -> str:
             f"{d.use:.3f} / {n.use:.3f}" + (f" ({d.use_of_left:.3f})" if c.shared else ""),
             f"{d.ratio:.3f} / {n.ratio:.3f}", f"{d.lost} / {n.lost}",
             f"{d.other_refused} / {n.other_refused}" if c.shared else "",
-            "met" if not missed else "NOT met: " + "; ".join(missed),
+            verdict(missed),
         ])
     return table(
         f"Rate-limit budget: {limit} requests per {window:g} s, {LATENCY[0]:g}-{LATENCY[1]:g} s latency, daemon / naive",

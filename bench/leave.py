@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from . import fixtures, virtualtime
 from .budget import LATENCY
 from .ratelab import OWN_ENDPOINTS, Case, Measured, play_daemon, run_daemon
-from .report import emit, run_cases, table
+from .report import emit, run_cases, table, verdict
 
 LEAVES_AT = 300.0
 BACKLOG = 8_000
@@ -123,7 +123,7 @@ def main() -> int:
         lines.append([
             c.algorithm, c.header_mode, f"{left.measured.refused} ({left.refused_after})",
             f"{left.use_while_shared:.3f}", left.regained_after if left.regained_after is not None else "never",
-            f"{left.last_minutes:.3f} / {left.alone_use:.3f}", "met" if not missed else "NOT met: " + "; ".join(missed),
+            f"{left.last_minutes:.3f} / {left.alone_use:.3f}", verdict(missed),
         ])
     emit(table(
         f"A key given back: another tool sends a third of 60 per 10 s for the first {LEAVES_AT:g} s, then leaves;"

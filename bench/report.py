@@ -51,6 +51,11 @@ def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]], 
     return "\n".join(lines) + "\n"
 
 
+def verdict(missed: Sequence[str]) -> str:
+    """A table's targets cell: `met`, or each target missed."""
+    return "met" if not missed else "NOT met: " + "; ".join(missed)
+
+
 def emit(text: str) -> None:
     print(text, flush=True)
 

@@ -20,7 +20,7 @@ from watchdog.simulator.ratelimit import ALGORITHMS
 from . import fixtures
 from .budget import BACKLOGS, LATENCY, OTHER, SETTINGS
 from .ratelab import Case, Measured, run_daemon
-from .report import emit, run_cases, table
+from .report import emit, run_cases, table, verdict
 
 
 def their_share(limit: int) -> int:
@@ -70,13 +70,13 @@ def main() -> int:
     measured = run_cases("reserve", run_case, cases())
     lines, verdicts = [], []
     for m in measured:
-        verdict = ""
+        targets = ""
         if targeted(m.case):
             missed = misses(m)
             verdicts.append(not missed)
-            verdict = "met" if not missed else "NOT met: " + "; ".join(missed)
+            targets = verdict(missed)
         lines.append([f"{m.case.limit} per {m.case.window:g} s", m.case.algorithm, m.case.reserve, m.refused,
-                      f"{m.use_of_left:.3f}", m.other_refused, f"{m.ratio:.3f}", verdict])
+                      f"{m.use_of_left:.3f}", m.other_refused, f"{m.ratio:.3f}", targets])
     emit(table(
         f"Reserve on a shared key: headers on every answer, another tool using a third of the limit, "
         f"{BACKLOGS[-1]} restarts, {LATENCY[0]:g}-{LATENCY[1]:g} s latency",

@@ -96,6 +96,13 @@ REGROW_INTERVALS = 20
 USED_SHARE = 0.5
 
 
+def _widened(sample: float, span: float) -> float:
+    """The highest rate a sample over `span` seconds may stand for: its resume points come from
+    whole-second Retry-After values, each up to a second late (module docstring); at most twice
+    the sample where the span is under 2 s."""
+    return sample * span / max(span - 1.0, span / 2)
+
+
 @dataclass(frozen=True, slots=True)
 class _Saturation:
     resume_at: float  # when the pause after the 429 ended: capacity is back by then
@@ -217,7 +224,7 @@ class RateEstimate:
             earlier_best = self.best_sample  # before this one: what the creep may have gone past
             if self.best_sample is None:
                 self.best_sample = sample
-                self._creep_ceiling = sample * span / max(span - 1.0, span / 2)
+                self._creep_ceiling = _widened(sample, span)
                 self._sample_span = span
             elif sample > self.best_sample:
                 self.best_sample = sample
@@ -247,8 +254,7 @@ class RateEstimate:
         at a resume point rounded up), going back costs one more 429, after which the rate is cut
         as usual: it is then no longer above the best sample."""
         assert self.measured is not None and self._creep_ceiling is not None
-        bound = sample * span / max(span - 1.0, span / 2)
-        self.measured = max(self.measured, min(best, bound, self._creep_ceiling))
+        self.measured = max(self.measured, min(best, _widened(sample, span), self._creep_ceiling))
 
     def on_contention(self, now: float, pace: float | None) -> None:
         """A 429 although the server's last word left room: another client took it. Not a
