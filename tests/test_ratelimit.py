@@ -129,6 +129,53 @@ def test_a_reserve_leaves_another_tools_share_and_we_take_the_rest(when: str) ->
     assert sum(per_window) / len(per_window) >= 0.9 * 13, per_window
 
 
+def _their_refusals_by_window(server: FixedWindowServer, theirs: list[float]) -> list[int]:
+    """Wraps the server's answer so that the windows of the other client's refused requests are
+    recorded; returns that record."""
+    answer, times, windows = server.answer, set(theirs), []
+
+    def recording(now: float) -> tuple[int, RateLimitHeaders]:
+        status, headers = answer(now)
+        if now in times and status == 429:
+            windows.append(math.floor((now - server.start) / server.window))
+        return status, headers
+
+    server.answer = recording  # type: ignore[method-assign]
+    return windows
+
+
+@pytest.mark.parametrize("reserve", [0, 3])
+def test_a_tool_seen_taking_part_of_each_window_keeps_its_share_without_a_reserve(reserve: int) -> None:
+    """Issue 10, shared keys: "leaves the other client its share". A tool sending 7 of 20 per 2 s
+    evenly is seen in the windows' Remaining falling faster than ours; from then on the daemon
+    spends a Remaining at its pace, not at each window's start, and the tool is refused no more.
+    Spending each window as it opened, the tool was refused 81 of its 280 requests, in every
+    window. With a `reserve` below the tool's use, the pace is what the tool leaves: the reserve
+    is theirs, not taken off a second time (that left us 8.6 of the 13 per window)."""
+    server = FixedWindowServer(limit=20, window=2, headers_always=True)
+    theirs = [server.start + 2 * w + 0.01 + 2 * k / 7 for w in range(40) for k in range(7)]
+    refused_in = _their_refusals_by_window(server, theirs)
+    state = RateLimitState(settings(reserve=reserve))
+    _, per_window, their_429s = drain_beside(state, server, 13 * 30, theirs)
+    assert their_429s == len(refused_in) and max(refused_in) <= 3, refused_in  # learning, then none
+    assert server.rejected == their_429s  # and no 429 for us
+    settled = per_window[6:]
+    assert max(settled) <= 13
+    assert sum(settled) / len(settled) >= 0.9 * 13, per_window
+
+
+def test_a_tool_never_seen_is_left_nothing_without_a_reserve() -> None:
+    """The limit of the above, and why README advises `reserve` for a key another tool uses: a
+    tool whose requests all come after the window is spent is never admitted, so no answer of
+    ours shows it, and no 429 of ours races it. It is refused every time; a reserve at its share
+    leaves it that share (test_a_reserve_leaves_another_tools_share_and_we_take_the_rest)."""
+    server = FixedWindowServer(limit=20, window=2, headers_always=True)
+    theirs = [server.start + 2 * w + 1.99 - 0.001 * k for w in range(40) for k in range(7)]
+    _, per_window, their_429s = drain_beside(RateLimitState(settings()), server, 13 * 30, theirs)
+    assert max(per_window) == 20
+    assert their_429s >= 0.9 * 7 * len(per_window)
+
+
 def test_reserve_never_blocks_every_request() -> None:
     server = FixedWindowServer(limit=3, window=1, headers_always=True)
     state = RateLimitState(settings(reserve=10))

@@ -22,6 +22,7 @@ class Gateway:
         self.limiter = limiter
         self.credential = limiter.credential
         self._metrics = metrics
+        self._shared = False  # last told: another client seen on the key (rate_limit_shared)
 
     async def call(
         self, cluster: str, call: Callable[[], Awaitable[ApiResult[T]]], **context: object
@@ -36,6 +37,7 @@ class Gateway:
             pause = None
             if result.status_code is not None:
                 pause = self.limiter.observe(permit, result.status_code, result.headers)
+        self._tell_if_shared()
         self._metrics.api_requests.labels(self.credential, result.endpoint.value, result.status_class).inc()
         self._metrics.api_latency.labels(result.endpoint.value).observe(result.elapsed)
         fields = {
@@ -61,3 +63,18 @@ class Gateway:
         else:
             log.warning("api_call_failed", **fields)
         return result, pause
+
+    def _tell_if_shared(self) -> None:
+        """Log when another client is first seen on the key, and when it is no longer: from then
+        the daemon spends a Remaining at its pace and leaves that client its share, so restarts
+        go slower, and this says why (README, "Rate limits")."""
+        state = self.limiter.state
+        if state.shared == self._shared:
+            return
+        self._shared = state.shared
+        log.info(
+            "rate_limit_shared",
+            credential=self.credential,
+            shared=state.shared,
+            others_per_second=round(state.others_per_second, 3),
+        )

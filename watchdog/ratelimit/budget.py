@@ -14,8 +14,8 @@ look again once the budget is spent:
   counter, whose earlier requests still count after the Reset), or a Reset was seen ending later
   than an earlier one of the same period (a bucket's time until full grows as it is spent; a
   window's end stays put). Only then may the next request go at our paced slot before the Reset;
-  and only there, once another client was seen racing us, is even a Remaining with room spent at
-  our pace (its use cannot be told from the refill, see `others_rate`).
+  and there, once another client was seen racing us, even a Remaining with room is spent at our
+  pace (its use cannot be told from the refill, see `others_rate`; state.py, _shared).
 - `return_rate`: units per second seen coming back within reset periods while we spent them.
   Before any pace is known, a spent Remaining on such a server is looked at again when one unit
   is back at that rate after our last request (state.py), not at a Reset that, for a token
@@ -23,7 +23,9 @@ look again once the budget is spent:
 - `others_rate`: requests per second other clients take, learned only on servers that refill at
   their Reset (within one reset period nothing comes back, so Remaining falling faster than our
   own requests explain is someone else's use), measured between two answers once every request
-  of ours that may have been counted between them has answered (words.py). On a server that
+  of ours that may have been counted between them has answered (words.py). Once it comes to a
+  request of each window more than `reserve` leaves them, a Remaining with room is spent at our
+  pace, no longer at once, and the pace is what they leave (state.py, _shared). On a server that
   refills gradually the two cannot be told apart from headers; there a 429 is the signal
   (estimate.py).
 """
