@@ -4,9 +4,10 @@ A schedule rule selecting every connector runs once (`Daemon.run_once`: one list
 restart per connector) against a key limited by each of the six algorithms the simulator plays
 (watchdog/simulator/ratelimit.py), with X-RateLimit-* on every answer, on 429 only (as Confluent
 documents), or never (with and without Retry-After); alone, or with another tool on the key using
-a third of the limit, evenly. The daemon runs with `reserve: 0` and a raised local ceiling, so that
-the server's limit is what binds. The baseline is a naive client with the policy of Confluent's
-Terraform provider (bench/clients.py), against a fresh simulator of the same case.
+a third of the limit, evenly or in one burst per window. The daemon runs with `reserve: 0` and a
+raised local ceiling, so that the server's limit is what binds. The baseline is a naive client
+with the policy of Confluent's Terraform provider (bench/clients.py), against a fresh simulator
+of the same case.
 
 Every row runs on virtual time (bench/virtualtime.py), 5,000 restarts in seconds; one case runs
 again in real time over loopback sockets as a check that virtual time changes nothing that
@@ -46,6 +47,9 @@ SETTINGS = ((60, 10.0), (20, 2.0))
 BACKLOGS = (200, 5_000)
 HEADER_MODES = (("always", True), ("on_429", True), ("never", True), ("never", False))
 OTHER = (("steady", 1 / 3),)
+# The same share sent in one burst at a random moment of each window, as a cron job or a CI run
+# would: any window of a sliding log (or an anchored one) may then hold two of its bursts.
+OTHER_BURSTY = (("bursty", 1 / 3),)
 LATENCY = (0.05, 0.15)
 
 
@@ -63,6 +67,7 @@ def cases() -> list[Case]:
                 base = Case(algorithm, headers, limit, window, BACKLOGS[0], retry_after=retry_after, latency=LATENCY)
                 found += [replace(base, backlog=n) for n in BACKLOGS]
                 found.append(replace(base, backlog=BACKLOGS[-1], others=OTHER))
+                found.append(replace(base, backlog=BACKLOGS[-1], others=OTHER_BURSTY))
     return found
 
 
@@ -162,13 +167,18 @@ def misses(row: Row) -> list[str]:
     return found
 
 
+def key_label(case: Case) -> str:
+    """alone, or shared with the other client's pattern (steady | bursty)."""
+    return "shared, " + case.others[0][0] if case.shared else "alone"
+
+
 def rows_table(rows: Iterable[Row], limit: int, window: float) -> str:
     lines = []
     for row in rows:
         d, n, c = row.daemon, row.naive, row.daemon.case
         missed = misses(row)
         lines.append([
-            c.algorithm, c.header_mode, "shared" if c.shared else "alone", c.backlog,
+            c.algorithm, c.header_mode, key_label(c), c.backlog,
             f"{d.refused} / {n.refused}",
             f"{d.use:.3f} / {n.use:.3f}" + (f" ({d.use_of_left:.3f})" if c.shared else ""),
             f"{d.ratio:.3f} / {n.ratio:.3f}", f"{d.lost} / {n.lost}",
