@@ -164,6 +164,32 @@ def test_a_tool_seen_taking_part_of_each_window_keeps_its_share_without_a_reserv
     assert sum(settled) / len(settled) >= 0.9 * 13, per_window
 
 
+def test_a_tool_that_leaves_gives_each_window_back_whole() -> None:
+    """The tool of the test above leaves after 40 s. No answer says so; its measured use fades
+    (an average over the last 30 s of answers, budget.py), the pace rises with what it leaves,
+    and once its use is under a request per window the daemon spends each window as it opens
+    again: `shared` (what the `rate_limit_shared` log line reports) goes back to False."""
+    server = FixedWindowServer(limit=20, window=2, headers_always=True)
+    theirs = [server.start + 2 * w + 0.01 + 2 * k / 7 for w in range(20) for k in range(7)]
+    state = RateLimitState(settings())
+    flips: list[tuple[float, bool]] = [(0.0, False)]
+    answer = state.on_response
+
+    def watching(sent_at: float, now: float, status: int, headers: RateLimitHeaders) -> object:
+        paused = answer(sent_at, now, status, headers)
+        if state.shared != flips[-1][1]:
+            flips.append((now, state.shared))
+        return paused
+
+    state.on_response = watching  # type: ignore[method-assign,assignment]
+    _, per_window, their_429s = drain_beside(state, server, 13 * 20 + 20 * 60, theirs)
+    assert [shared for _, shared in flips] == [False, True, False]
+    assert flips[1][0] < 10.0  # seen within its first windows
+    assert flips[2][0] - theirs[-1] < 120.0  # and let go within two minutes of leaving
+    assert per_window[-10:] == [20] * 10
+    assert their_429s <= 20
+
+
 def test_a_tool_never_seen_is_left_nothing_without_a_reserve() -> None:
     """The limit of the above, and why README advises `reserve` for a key another tool uses: a
     tool whose requests all come after the window is spent is never admitted, so no answer of
