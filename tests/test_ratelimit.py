@@ -129,6 +129,12 @@ def test_a_reserve_leaves_another_tools_share_and_we_take_the_rest(when: str) ->
     assert sum(per_window) / len(per_window) >= 0.9 * 13, per_window
 
 
+def _seven_of_twenty_evenly(server: FixedWindowServer, windows: int) -> list[float]:
+    """Another tool's request times: 7 per 2 s window of `server`, evenly, for `windows` windows
+    (off the boundary, which floats blur)."""
+    return [server.start + 2 * w + 0.01 + 2 * k / 7 for w in range(windows) for k in range(7)]
+
+
 def _their_refusals_by_window(server: FixedWindowServer, theirs: list[float]) -> list[int]:
     """Wraps the server's answer so that the windows of the other client's refused requests are
     recorded; returns that record."""
@@ -153,7 +159,7 @@ def test_a_tool_seen_taking_part_of_each_window_keeps_its_share_without_a_reserv
     window. With a `reserve` below the tool's use, the pace is what the tool leaves: the reserve
     is theirs, not taken off a second time (that left us 8.6 of the 13 per window)."""
     server = FixedWindowServer(limit=20, window=2, headers_always=True)
-    theirs = [server.start + 2 * w + 0.01 + 2 * k / 7 for w in range(40) for k in range(7)]
+    theirs = _seven_of_twenty_evenly(server, 40)
     refused_in = _their_refusals_by_window(server, theirs)
     state = RateLimitState(settings(reserve=reserve))
     _, per_window, their_429s = drain_beside(state, server, 13 * 30, theirs)
@@ -170,7 +176,7 @@ def test_a_tool_that_leaves_gives_each_window_back_whole() -> None:
     and once its use is under a request per window the daemon spends each window as it opens
     again: `shared` (what the `rate_limit_shared` log line reports) goes back to False."""
     server = FixedWindowServer(limit=20, window=2, headers_always=True)
-    theirs = [server.start + 2 * w + 0.01 + 2 * k / 7 for w in range(20) for k in range(7)]
+    theirs = _seven_of_twenty_evenly(server, 20)
     state = RateLimitState(settings())
     flips: list[tuple[float, bool]] = [(0.0, False)]
     answer = state.on_response

@@ -69,12 +69,13 @@ class Gateway:
         the daemon spends a Remaining at its pace and leaves that client its share, so restarts
         go slower, and this says why (README, "Rate limits")."""
         state = self.limiter.state
-        if state.shared == self._shared:
+        shared = state.shared
+        if shared == self._shared:
             return
-        self._shared = state.shared
+        self._shared = shared
         log.info(
             "rate_limit_shared",
             credential=self.credential,
-            shared=state.shared,
+            shared=shared,
             others_per_second=round(state.others_per_second, 3),
         )

@@ -15,7 +15,7 @@ look again once the budget is spent:
   than an earlier one of the same period (a bucket's time until full grows as it is spent; a
   window's end stays put). Only then may the next request go at our paced slot before the Reset;
   and there, once another client was seen racing us, even a Remaining with room is spent at our
-  pace (its use cannot be told from the refill, see `others_rate`; state.py, _shared).
+  pace (its use cannot be told from the refill, see `others_rate`; state.py, RateLimitState.shared).
 - `return_rate`: units per second seen coming back within reset periods while we spent them.
   Before any pace is known, a spent Remaining on such a server is looked at again when one unit
   is back at that rate after our last request (state.py), not at a Reset that, for a token
@@ -25,7 +25,7 @@ look again once the budget is spent:
   own requests explain is someone else's use), measured between two answers once every request
   of ours that may have been counted between them has answered (words.py). Once it comes to a
   request of each window more than `reserve` leaves them, a Remaining with room is spent at our
-  pace, no longer at once, and the pace is what they leave (state.py, _shared). On a server that
+  pace, no longer at once, and the pace is what they leave (state.py, RateLimitState.shared). On a server that
   refills gradually the two cannot be told apart from headers; there a 429 is the signal
   (estimate.py).
 """

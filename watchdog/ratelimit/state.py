@@ -19,7 +19,7 @@ and why each holds against any of the common ones (simulator/ratelimit.py plays 
    margin of at least 1/limit) whenever no Remaining says there is room: even spacing below the
    rate is the one pattern every algorithm admits. A Remaining with room is spent at once (what a
    server says it admits now it admits, and the pacer counts the burst), except once another
-   client was seen on the key (_shared): then at the pace, which leaves it its share. The rate is
+   client was seen on the key (shared): then at the pace, which leaves it its share. The rate is
    learned from the headers when answers carry them, else from what was admitted between 429s
    while our requests used the pace (estimate.py), and adapts when another client takes part of
    the key. On a server seen to refill before its Reset, a spent Remaining is looked at again at
@@ -55,7 +55,7 @@ from .words import ServerWords
 # The safety margin under a learned sustained rate (see _repace for the sliding counter's).
 MIN_MARGIN = 0.04
 # Another client's use per window, measured from Remaining, within this factor of `reserve` is
-# taken as the share the reserve already leaves it (_shared).
+# taken as the share the reserve already leaves it (shared).
 RESERVE_READ_HIGH = 1.2
 # Recent words kept as baselines for telling a gradual refill (_baseline): a few windows' worth
 # of answers at the rates the limiter meets, bounded so that each answer's search stays cheap.
@@ -123,9 +123,33 @@ class RateLimitState(ServerWords, Refusals):
 
     @property
     def shared(self) -> bool:
-        """Another client was seen on the key, and a Remaining with room is spent at our pace
-        (_shared)."""
-        return self._shared()
+        """Another client shares the key: it raced us (a 429 though the server's word left room),
+        or, where the budget comes back only at its Reset, it was seen taking at least a unit of
+        each window more than `reserve` leaves it (budget.others_rate, learned from Remaining
+        falling faster than ours).
+
+        Then a Remaining with room is spent at our pace, never at once. On a server that refills
+        gradually the other client's use cannot be told from the refill (budget.py), and a burst
+        races it to the refill. On a fixed window a burst of ours at the window's start takes
+        what the other tool comes for later in it: a tool sending a third of 60 per 10 s evenly
+        was refused 1,423 of its 1,781 requests beside us (the naive client: 1,522), and one
+        sending its third in one burst per window 1,342 of 1,820, while we lost a race to it one
+        window in four. Paced at what it leaves, 15 of 2,505 and 208 of 2,560, and one 429 of
+        ours per 32 windows: issue 10's "leaves the other client its share". The cost is ours:
+        the run takes longer, as it must if the other tool is to have its share. The use fades
+        from budget.others_rate over a few of its horizons once the other tool leaves, and
+        bursts come back."""
+        if self.contended:
+            return True
+        if self.budget.refills_early:
+            return False
+        # A `reserve` already leaves them their share of each window (budget.available), so a
+        # window may still be spent at once as far as it goes. The measured use reads a little
+        # high (a tool sending 7 per 2 s read as 7.5), so a use within a fifth over the reserve
+        # is taken as covered by it: a reserve of 20 at 60 per 10 s, the tool's share, was
+        # otherwise paced, and left us 0.943 of what the tool left, not 1.000.
+        others_per_window = self.budget.others_rate * self.estimate.window_floor
+        return others_per_window >= max(self.reserve + 1.0, self.reserve * RESERVE_READ_HIGH)
 
     @property
     def others_per_second(self) -> float:
@@ -169,10 +193,10 @@ class RateLimitState(ServerWords, Refusals):
                 # The server said it can take this one now, so it goes: what a server admits at
                 # once it admits, whatever its algorithm, and the pacer counts the burst (the
                 # next paced slot moves back as far as the burst used the rate). Except once
-                # another client shares the key (_shared): then the Remaining is spent at our
+                # another client shares the key (shared): then the Remaining is spent at our
                 # pace. Paced always, a sliding log's whole window came back at once and went
                 # out at 6 per second: 1.15 x the ideal where bursting it is 1.05.
-                ready = self.pacer.ready_at() if paced and self._shared() else -math.inf
+                ready = self.pacer.ready_at() if paced and self.shared else -math.inf
                 if ready > reached:
                     return ready - now, "pace"
                 return self._ceiling_delay(now)
@@ -296,10 +320,10 @@ class RateLimitState(ServerWords, Refusals):
         # where the budget is seen to come back gradually, the margin is at least 1 / (limit + 1).
         gradual = self.limit is not None and self.budget.refills_early
         margin = max(MIN_MARGIN, 1.0 / (self.limit + 1)) if gradual and self.limit else MIN_MARGIN
-        if share is not None and rate >= share and self._shared():
+        if share is not None and rate >= share and self.shared:
             # Paced at what another client leaves on a server that refills only at its Reset:
             # there each answer's Remaining keeps us within the limit, and the pace only leaves
-            # the other client room. The share, measured, already reads a little high (_shared);
+            # the other client room. The share, measured, already reads a little high (shared);
             # a margin under it too left us 0.892 of what a steady tool left at 20 per 2 s.
             margin = 0.0
         paced = rate * (1.0 - margin)
@@ -308,35 +332,6 @@ class RateLimitState(ServerWords, Refusals):
             paced *= (self.limit - self.reserve) / self.limit
         if paced != self.pacer.rate:
             self.pacer.set_rate(paced, not_before=not_before)
-
-    def _shared(self) -> bool:
-        """Another client shares the key: it raced us (a 429 though the server's word left room),
-        or, where the budget comes back only at its Reset, it was seen taking at least a unit of
-        each window more than `reserve` leaves it (budget.others_rate, learned from Remaining
-        falling faster than ours).
-
-        Then a Remaining with room is spent at our pace, never at once. On a server that refills
-        gradually the other client's use cannot be told from the refill (budget.py), and a burst
-        races it to the refill. On a fixed window a burst of ours at the window's start takes
-        what the other tool comes for later in it: a tool sending a third of 60 per 10 s evenly
-        was refused 1,423 of its 1,781 requests beside us (the naive client: 1,522), and one
-        sending its third in one burst per window 1,342 of 1,820, while we lost a race to it one
-        window in four. Paced at what it leaves, 15 of 2,505 and 208 of 2,560, and one 429 of
-        ours per 32 windows: issue 10's "leaves the other client its share". The cost is ours:
-        the run takes longer, as it must if the other tool is to have its share. The use fades
-        from budget.others_rate over a few of its horizons once the other tool leaves, and
-        bursts come back."""
-        if self.contended:
-            return True
-        if self.budget.refills_early:
-            return False
-        # A `reserve` already leaves them their share of each window (budget.available), so a
-        # window may still be spent at once as far as it goes. The measured use reads a little
-        # high (a tool sending 7 per 2 s read as 7.5), so a use within a fifth over the reserve
-        # is taken as covered by it: a reserve of 20 at 60 per 10 s, the tool's share, was
-        # otherwise paced, and left us 0.943 of what the tool left, not 1.000.
-        others_per_window = self.budget.others_rate * self.estimate.window_floor
-        return others_per_window >= max(self.reserve + 1.0, self.reserve * RESERVE_READ_HIGH)
 
     def _pace_from_headers(self) -> bool:
         """The pace comes from the server's own Limit and Reset (not from 429s alone), and no
