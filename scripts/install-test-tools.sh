@@ -9,6 +9,8 @@
 #                                   (image replay: the base image's Python, runnable by a non-root user)
 #   initdb, pg_ctl, postgres        Debian package postgresql (bench/postgres.py: a real PostgreSQL for
 #                                   the shared state store, started by the tests on loopback)
+#   nginx, haproxy                  Debian packages nginx, haproxy (tests/e2e/test_real_gateways.py and
+#                                   `python -m bench gateways`: real rate-limiting gateways on loopback)
 #   java (17 or newer), mvn         Debian packages openjdk-17-jre-headless, maven
 #                                   (tests/e2e/kafka: a real Kafka broker and Connect workers, whose
 #                                   jars Maven fetches on first use, see tests/e2e/kafka/jars.py)
@@ -41,6 +43,8 @@ need setpriv util-linux
 need nsenter util-linux
 need mount mount
 need mvn maven
+need nginx nginx
+need haproxy haproxy
 # The server binaries live under /usr/lib/postgresql/VERSION/bin, not on the PATH.
 if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && ! command -v initdb >/dev/null 2>&1; then
     missing_packages+=(postgresql)
