@@ -97,17 +97,22 @@ class Processes:
         return proc, f"http://127.0.0.1:{port}"
 
     def stop(self, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                return proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        return proc.wait()
+        return stop_process(proc, timeout)
 
     def stop_all(self) -> None:
         for proc in reversed(self._started):
             self.stop(proc)
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds; its exit status."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait()
 
 
 @contextlib.contextmanager

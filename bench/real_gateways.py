@@ -45,7 +45,7 @@ from watchdog.simulator import Simulator, serve
 
 from . import fixtures
 from .clients import NaiveClient
-from .processes import free_port
+from .processes import free_port, stop_process
 
 INSTALL_HINT = ("install Debian's nginx and haproxy packages (scripts/install-test-tools.sh does, as root; or "
                 "`apt-get install --no-install-recommends nginx haproxy`)")
@@ -119,13 +119,8 @@ class _Process:
         _wait_listening(self._port, self._process, self.output)
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        if self._process is not None:
+            stop_process(self._process, timeout=5)
         self._process = None
 
     def answers(self) -> list[Answer]:

@@ -333,6 +333,53 @@ def test_a_sample_a_second_or_more_longer_than_the_window_stands_as_measured() -
     assert estimate.measured == pytest.approx(2 / 2.08)
 
 
+def _burst_then_refused(estimate: RateEstimate, burst: int, start: float, before: int = 0) -> None:
+    """`burst` of ours admitted at once from rest (`before` admitted earlier), then a 429 with
+    `Retry-After: 1`."""
+    for _ in range(burst):
+        estimate.on_admitted()
+    estimate.on_refusal(now=start + 0.15, resume_at=start + 1.15, admitted=before + burst, refused_at=start + 0.14)
+
+
+def test_a_key_still_shut_after_its_own_hint_is_measured_with_the_burst_it_took_at_once() -> None:
+    """HAProxy's request rate (a sliding counter that counts the requests it refuses too) with a
+    constant Retry-After: 1: twenty go at once, the next is refused, so is the first try a second
+    later, and a second after that one goes and the next is refused. Read alone, that stretch says
+    1 per 1.06 s on a key of 10 per second (200 restarts took 4.9 x the ideal behind a real
+    HAProxy). The key stayed shut past its own hint, so the hint is no measure of when capacity
+    comes back; what it took at once from rest, per the time it stayed shut and the stretch, is
+    (benchmark 1d)."""
+    estimate = RateEstimate()
+    _burst_then_refused(estimate, 20, start=0.0)
+    estimate.on_refusal(now=1.16, resume_at=2.19, admitted=20, refused_at=1.15)  # refused again: shut 1.01 s
+    estimate.on_admitted()
+    estimate.on_refusal(now=2.25, resume_at=3.25, admitted=21, refused_at=2.24)
+    assert estimate.measured == pytest.approx(20 / (1.01 + 1.06))
+
+
+def test_a_trickle_after_a_hint_that_held_stands_as_measured() -> None:
+    """A token bucket of 20 refilling one a second: its Retry-After (a unit's return) holds, a
+    unit goes after each pause, and a unit per pause is its rate: no burst reading."""
+    estimate = RateEstimate()
+    _burst_then_refused(estimate, 20, start=0.0)
+    estimate.on_admitted()
+    estimate.on_refusal(now=1.2, resume_at=2.2, admitted=21, refused_at=1.19)
+    assert estimate.measured == pytest.approx(1 / 1.05)
+
+
+def test_the_burst_is_only_what_went_since_we_last_had_nothing_to_send() -> None:
+    """Hours of polls before a backlog are no burst the key took at once."""
+    estimate = RateEstimate()
+    for _ in range(500):
+        estimate.on_admitted()
+    estimate.on_no_demand(since=100.0, until=160.0)
+    _burst_then_refused(estimate, 20, start=200.0, before=500)
+    estimate.on_refusal(now=201.16, resume_at=202.19, admitted=520, refused_at=201.15)
+    estimate.on_admitted()
+    estimate.on_refusal(now=202.25, resume_at=203.25, admitted=521, refused_at=202.24)
+    assert estimate.measured == pytest.approx(20 / (1.01 + 1.06))
+
+
 def test_a_429_while_pacing_cuts_the_rate_and_caps_the_creep_below_it() -> None:
     estimate = RateEstimate()
     estimate.on_refusal(now=0.0, resume_at=0.0, admitted=0, limit=60)

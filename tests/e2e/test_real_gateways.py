@@ -34,23 +34,34 @@ async def test_behind_nginx_limit_req_nothing_is_lost_at_a_tenth_of_the_naive_cl
     assert daemon.ratio <= 1.5, f"{daemon.seconds:.1f} s where the key allows {daemon.ideal:.1f} s"
 
 
+# HAProxy counts the requests it refuses: a try at its own Retry-After can find the key still
+# shut by our refused tries. Each such try doubles the next pause (README, "Rate limits"), and
+# after its first burst it stayed shut for two of them at most: up to 2 more 429s than the
+# simulator's algorithms cost (tests/test_ratelimit_property.py), where a client that retries on
+# 429 takes hundreds (docs/benchmarks.md 1d).
+REFUSED_TRIES_COUNTED = 2
+
+
 @pytest.mark.parametrize(
-    ("retry_after", "mode"), [(False, "never, no Retry-After"), (True, "never")], ids=["bare 429", "Retry-After 1"]
+    ("retry_after", "limit_header", "mode", "backlog"),
+    [(False, False, "never, no Retry-After", 160), (True, False, "never", 400), (True, True, "on_429", 160)],
+    ids=["bare 429", "Retry-After 1", "Retry-After 1 and X-RateLimit-Limit"],
 )
-async def test_behind_haproxy_request_rate_nothing_is_lost_and_429s_are_few(retry_after: bool, mode: str) -> None:
-    run = await run_daemon(HaproxyRate(20, 2, retry_after=retry_after), 60)
+async def test_behind_haproxy_request_rate_nothing_is_lost_and_the_backlog_goes_near_the_keys_rate(
+    retry_after: bool, limit_header: bool, mode: str, backlog: int
+) -> None:
+    """With a constant `Retry-After: 1` and no limit said, the first measure of HAProxy's sliding
+    counter was the trickle right after the first crossing (one request per second on a key of
+    ten), and 200 restarts took up to 4.9 x the ideal; a key that stays shut past its own hint
+    is now measured with the burst it took at once (estimate.py, on_refusal). That reading is
+    cautious where the key stayed shut for two tries (the burst per both pauses and the stretch,
+    6.3 per second on a key of 10), and the climb from there steps every 5 s while no header says
+    the limit: 160 restarts took 1.48 to 1.49 x in 5 runs of 5, within the bound by too little
+    for a shared machine's clock; 400 (20 windows), 1.20, as a real incident's backlog would."""
+    run = await run_daemon(HaproxyRate(20, 2, retry_after=retry_after, limit_header=limit_header), backlog)
     assert run.lost == 0
-    # The property test's bounds for a key alone without rate headers (tests/test_ratelimit_property.py).
-    assert run.refused <= ALONE_429S[mode], run.refused
-
-
-async def test_behind_haproxy_that_says_its_limit_on_429_the_backlog_goes_near_the_keys_rate() -> None:
-    """The remedy the README gives for a gateway whose 429s say nothing: let them say the limit.
-    With a constant `Retry-After: 1` alone, the daemon's first measure of HAProxy's sliding counter
-    is the trickle right after the first crossing (one request per second on a key of ten), and
-    200 restarts took 4.9 x the ideal (docs/benchmarks.md 1d)."""
-    run = await run_daemon(HaproxyRate(20, 2, retry_after=True, limit_header=True), 160)
-    assert run.lost == 0
-    assert run.refused <= ALONE_429S["on_429"], run.refused
-    # The property test's bound for a key alone with any hint, over a backlog of 8 windows.
-    assert run.ratio <= 1.5, f"{run.seconds:.1f} s where the key allows {run.ideal:.1f} s"
+    assert run.refused <= ALONE_429S[mode] + REFUSED_TRIES_COUNTED, run.refused
+    # The property test's bounds for a key alone over a backlog of 8 windows: 1.5 x the ideal with
+    # any hint, 4 x with none (after a refusal with no hint the pause is the longest seen shut).
+    bound = 4.0 if mode == "never, no Retry-After" else 1.5
+    assert run.ratio <= bound, f"{run.seconds:.1f} s where the key allows {run.ideal:.1f} s"

@@ -21,6 +21,9 @@ Two sources, and the lower one wins:
   stretch that did not use the pace, by `DECREASE` alone. But where the creep (below) had taken
   the rate past the best sample so far, it goes back up toward that sample, as far as the new
   sample's own error allows: the creep went too far, not the measurement (_back_toward_best).
+  Where the key stayed shut past its own hint before the first sample, that sample is at least
+  what the key took at once from rest per the time it stayed shut and the stretch (on_refusal):
+  a stretch after such a spell may be a trickle.
 
 After a decrease the rate creeps back up, so that a share another client gave back is taken
 again: `CREEP_GAP` of the way to the creep's ceiling every window or so (`FAST_CREEP_EVERY`
@@ -130,6 +133,8 @@ class RateEstimate:
         # and no caller waiting (on_no_demand). Before the first sample there is no pace to
         # measure use against, and this is what tells a backlog from quiet hours (on_refusal).
         self._no_demand = 0.0
+        self._since_rest = 0  # our admitted requests since we last had nothing to send
+        self._first_burst: int | None = None  # ... counted at the first 429: what the key took at once
         self._paced_refusal = False  # a 429 came while pacing: the ceiling is measured, not guessed
         self.contended = False  # another client was seen racing us (on_contention)
         self._last_429 = 0.0  # when the last 429 (or lost race) came
@@ -166,6 +171,8 @@ class RateEstimate:
         which callers resume at `resume_at`; `admitted`: our admitted requests so far."""
         refused_at = now if refused_at is None else refused_at
         last = self._last
+        if self._first_burst is None:
+            self._first_burst = self._since_rest
         idle, self._idle = self._idle, False
         no_demand, self._no_demand = self._no_demand, 0.0
         self._quiet(now)
@@ -221,6 +228,19 @@ class RateEstimate:
                     sample = min(sample, max(1, limit - reserve) / floor)
                 else:
                     sample = got / (floor + span)
+            if limit is None and self.best_sample is None and self._longest_dry > 0 and self._first_burst:
+                # The key stayed shut past its own hint (a try after the pause refused too, with
+                # nothing admitted: _longest_dry), so the hint does not say when capacity comes
+                # back, and this stretch may be the trickle of a previous period ageing out:
+                # HAProxy's request rate (a sliding counter that counts the requests it refuses
+                # too) with a constant `Retry-After: 1` let one request through per second on a
+                # key of 10, and 200 restarts behind a real HAProxy took 4.9 x the ideal
+                # (benchmark 1d). What the key took at once from rest (the burst that met the
+                # first 429), per the time it stayed shut and this stretch, reads it as the limit
+                # does where a header says it (above). The first sample only: a 429 at that pace
+                # measures again. Not without such a spell: a token bucket's hint (a unit's
+                # return) holds, and its burst says nothing of its rate.
+                sample = max(sample, self._first_burst / (floor + span))
             earlier_best = self.best_sample  # before this one: what the creep may have gone past
             if self.best_sample is None:
                 self.best_sample = sample
@@ -294,12 +314,15 @@ class RateEstimate:
 
     def on_no_demand(self, since: float, until: float) -> None:
         """From `since` to `until` we had nothing to send: nothing in flight, no caller waiting."""
+        if until > since:
+            self._since_rest = 0
         if self._last is not None:
             self._no_demand += max(0.0, until - max(since, self._last.resume_at))
 
     def on_admitted(self) -> None:
         """One of our requests was admitted (an answer that was not a 429)."""
         self._used += 1
+        self._since_rest += 1
 
     def _quiet(self, now: float) -> None:
         """A 429, a lost race or a creep step: the next step is a creep interval from now."""
