@@ -66,6 +66,7 @@ class Gateway(Protocol):
 
     def start(self, upstream_port: int) -> None: ...
     def stop(self) -> None: ...
+    def remove(self) -> None: ...
     def answers(self) -> list[Answer]: ...
     @property
     def port(self) -> int: ...
@@ -122,6 +123,10 @@ class _Process:
         if self._process is not None:
             stop_process(self._process, timeout=5)
         self._process = None
+
+    def remove(self) -> None:
+        """Its configuration and logs, once measured."""
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def answers(self) -> list[Answer]:
         found = []
@@ -258,6 +263,7 @@ async def behind(gateway: Gateway, backlog: int) -> AsyncIterator[tuple[Simulato
     started, stop = asyncio.Event(), asyncio.Event()
     server = asyncio.create_task(serve(simulator, "127.0.0.1", 0, started=started, stop=stop))
     await started.wait()
+    assert simulator.bound_port is not None  # set by serve() before `started`
     try:
         await asyncio.to_thread(gateway.start, simulator.bound_port)
         yield simulator, f"http://127.0.0.1:{gateway.port}"
@@ -289,16 +295,22 @@ def _config(base_url: str, backlog: int) -> Config:
 
 async def run_daemon(gateway: Gateway, backlog: int) -> Run:
     """`watchdog run --once` with a schedule rule selecting every connector, through the gateway."""
-    async with behind(gateway, backlog) as (_, base_url):
-        daemon = Daemon(_config(base_url, backlog))
-        await daemon.run_once()
-    return _measure(gateway, "daemon", backlog)
+    try:
+        async with behind(gateway, backlog) as (_, base_url):
+            daemon = Daemon(_config(base_url, backlog))
+            await daemon.run_once()
+        return _measure(gateway, "daemon", backlog)
+    finally:
+        gateway.remove()
 
 
 async def run_naive(gateway: Gateway, backlog: int) -> Run:
     """The Terraform-style client of bench/clients.py, through the gateway."""
-    async with behind(gateway, backlog) as (_, base_url):
-        async with httpx.AsyncClient(base_url=base_url, auth=fixtures.basic_auth()) as client:
-            base = f"/connect/v1/environments/{fixtures.ENVIRONMENT}/clusters/{fixtures.cluster_id(0)}/connectors"
-            await NaiveClient(client).restart_all([f"{base}/conn-{i:05d}/restart" for i in range(backlog)])
-    return _measure(gateway, "naive", backlog)
+    try:
+        async with behind(gateway, backlog) as (_, base_url):
+            async with httpx.AsyncClient(base_url=base_url, auth=fixtures.basic_auth()) as client:
+                base = f"/connect/v1/environments/{fixtures.ENVIRONMENT}/clusters/{fixtures.cluster_id(0)}/connectors"
+                await NaiveClient(client).restart_all([f"{base}/conn-{i:05d}/restart" for i in range(backlog)])
+        return _measure(gateway, "naive", backlog)
+    finally:
+        gateway.remove()
