@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from watchdog.app import Daemon
+from watchdog.config import Config
 from watchdog.simulator import Simulator, create_app, serve
 from watchdog.simulator.ratelimit import KeyBudgets
 
@@ -73,9 +74,8 @@ class Case:
                 {"pattern": p, "share": s, "until_seconds": until[0] if until else None} for p, s, *until in self.others
             ],
         }
-        connectors = [{"name": f"conn-{i:05d}"} for i in range(self.backlog)]
         return fixtures.scenario(
-            [connectors], latency_seconds=list(self.latency), arrival_delay_seconds=list(self.arrival),
+            [backlog_connectors(self.backlog)], latency_seconds=list(self.latency), arrival_delay_seconds=list(self.arrival),
             rate_limit=rate_limit, seed=self.seed,
         )
 
@@ -116,15 +116,30 @@ def run_naive(case: Case) -> Measured:
 
 
 def _config(case: Case, base_url: str = "http://sim") -> Any:
-    rule = {"name": "backlog", "trigger": {"type": "schedule", "interval": "1d"}, "select": {"include": ["*"]}}
-    rate_limit = {
+    return backlog_config(base_url, case.backlog, {
         "reserve": case.reserve, "max_requests_per_second": case.max_requests_per_second,
         "max_concurrent_requests": case.max_concurrent_requests,
-    }
+    })
+
+
+def backlog_config(base_url: str, backlog: int, rate_limit: dict[str, Any]) -> Config:
+    """A daemon config whose one schedule rule selects every connector of `backlog_connectors`."""
+    rule = {"name": "backlog", "trigger": {"type": "schedule", "interval": "1d"}, "select": {"include": ["*"]}}
     # The whole backlog is queued at once: the lane's cap (1,000 by default) is raised to hold it.
-    queue = {"max_jobs_per_lane": max(1000, case.backlog)}
+    queue = {"max_jobs_per_lane": max(1000, backlog)}
     return fixtures.config(1, [rule], base_url=base_url, breaker=fixtures.NO_BREAKER, rate_limit=rate_limit,
                            queue=queue)
+
+
+def backlog_connectors(backlog: int) -> list[dict[str, Any]]:
+    """The connectors of one cluster that a backlog restarts, in the simulator's scenario."""
+    return [{"name": f"conn-{i:05d}"} for i in range(backlog)]
+
+
+def restart_paths(backlog: int) -> list[str]:
+    """The restart path of each of `backlog_connectors`."""
+    base = f"/connect/v1/environments/{fixtures.ENVIRONMENT}/clusters/{fixtures.cluster_id(0)}/connectors"
+    return [f"{base}/{connector['name']}/restart" for connector in backlog_connectors(backlog)]
 
 
 async def _daemon(case: Case) -> Measured:
@@ -152,7 +167,7 @@ async def run_naive_real(case: Case) -> Measured:
     """The naive client on the real clock, against the simulator over loopback sockets."""
     async with _served(case) as (simulator, base_url):
         async with httpx.AsyncClient(base_url=base_url, auth=fixtures.basic_auth()) as client:
-            result = await NaiveClient(client).restart_all(_restart_paths(case))
+            result = await NaiveClient(client).restart_all(restart_paths(case.backlog))
     return measure(case, "naive", simulator, lost=result.lost)
 
 
@@ -170,11 +185,6 @@ async def _served(case: Case) -> AsyncIterator[tuple[Simulator, str]]:
         await server
 
 
-def _restart_paths(case: Case) -> list[str]:
-    base = f"/connect/v1/environments/{fixtures.ENVIRONMENT}/clusters/{fixtures.cluster_id(0)}/connectors"
-    return [f"{base}/conn-{i:05d}/restart" for i in range(case.backlog)]
-
-
 def _accepted(daemon: Daemon) -> int:
     return sum(1 for job in daemon.recorder.finished_jobs if job.outcome and job.outcome.value == "accepted")
 
@@ -183,7 +193,7 @@ async def _naive(case: Case) -> Measured:
     simulator = Simulator(case.scenario(), clock=asyncio.get_running_loop().time)
     transport = httpx.ASGITransport(app=create_app(simulator))
     async with httpx.AsyncClient(transport=transport, base_url="http://sim", auth=fixtures.basic_auth()) as client:
-        result = await NaiveClient(client).restart_all(_restart_paths(case))
+        result = await NaiveClient(client).restart_all(restart_paths(case.backlog))
     return measure(case, "naive", simulator, lost=result.lost)
 
 

@@ -30,22 +30,22 @@ import shutil
 import subprocess
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import httpx
 import pytest
 
 from watchdog.app import Daemon
-from watchdog.config import Config
 from watchdog.simulator import Simulator, serve
 
 from . import fixtures
 from .clients import NaiveClient
 from .processes import free_port, stop_process
+from .ratelab import backlog_config, backlog_connectors, restart_paths
 
 INSTALL_HINT = ("install Debian's nginx and haproxy packages (scripts/install-test-tools.sh does, as root; or "
                 "`apt-get install --no-install-recommends nginx haproxy`)")
@@ -57,19 +57,6 @@ class Answer:
     at: float  # seconds since the epoch, as the gateway logged it
     status: int
     path: str
-
-
-class Gateway(Protocol):
-    name: str
-    rate: float  # requests per second the key sustains
-    burst: int  # requests the key admits at once from rest
-
-    def start(self, upstream_port: int) -> None: ...
-    def stop(self) -> None: ...
-    def remove(self) -> None: ...
-    def answers(self) -> list[Answer]: ...
-    @property
-    def port(self) -> int: ...
 
 
 def _binary(name: str) -> str:
@@ -93,15 +80,19 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> N
     pytest.fail(f"the gateway did not listen on 127.0.0.1:{port} within {START_SECONDS:g} s", pytrace=False)
 
 
-class _Process:
-    """A gateway process in its own temporary directory; subclasses write its configuration."""
+class Gateway(ABC):
+    """A gateway process in its own temporary directory; each kind writes its configuration
+    (`command`) and says where it logs its answers, one per line: time, status, path."""
 
     name = "gateway"
+    rate: float  # requests per second the key sustains
+    burst: int  # requests the key admits at once from rest
+    log_time_unit = 1.0  # seconds per unit of the logged time
 
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix=f"watchdog-{self.name}-"))
-        self.log = self.root / "access.log"
         self.output = self.root / "output.log"
+        self.log = self.root / "access.log"
         self._process: subprocess.Popen[bytes] | None = None
         self._port = 0
 
@@ -109,8 +100,10 @@ class _Process:
     def port(self) -> int:
         return self._port
 
+    @abstractmethod
     def command(self, upstream_port: int) -> list[str]:
-        raise NotImplementedError
+        """Write the configuration for a gateway on `self.port` in front of `upstream_port`;
+        return the command line that runs it in the foreground."""
 
     def start(self, upstream_port: int) -> None:
         self._port = free_port()
@@ -133,11 +126,14 @@ class _Process:
         for line in self.log.read_text().splitlines() if self.log.exists() else []:
             parts = line.split()
             if len(parts) >= 3 and parts[1].isdigit():
-                found.append(Answer(float(parts[0]), int(parts[1]), parts[2]))
+                try:
+                    found.append(Answer(float(parts[0]) * self.log_time_unit, int(parts[1]), parts[2]))
+                except ValueError:
+                    continue  # a line of its own (a warning at start), not an answer
         return found
 
 
-class NginxLimitReq(_Process):
+class NginxLimitReq(Gateway):
     name = "nginx"
 
     def __init__(self, rate: int, burst: int, *, retry_after: bool = False) -> None:
@@ -182,17 +178,19 @@ http {{
         return [_binary("nginx"), "-p", str(self.root), "-c", str(self.root / "nginx.conf")]
 
 
-class HaproxyRate(_Process):
+class HaproxyRate(Gateway):
     name = "haproxy"
+    log_time_unit = 0.001  # %[date(0,ms)]: milliseconds since the epoch
 
     def __init__(self, limit: int, period: int, *, retry_after: bool = False, limit_header: bool = False) -> None:
         super().__init__()
-        self.limit_header = limit_header
+        self.log = self.output  # HAProxy logs to its standard output (no syslog in a test)
         self.limit = limit
         self.period = period
         self.rate = limit / period
         self.burst = limit
         self.retry_after = retry_after
+        self.limit_header = limit_header
 
     def command(self, upstream_port: int) -> list[str]:
         added = "  http-after-response set-header Retry-After 1 if { status 429 }\n" if self.retry_after else ""
@@ -221,14 +219,6 @@ backend simulator
 """)
         return [_binary("haproxy"), "-db", "-f", str(self.root / "haproxy.cfg")]
 
-    def answers(self) -> list[Answer]:
-        # HAProxy logs to its standard output (no syslog in a test).
-        found = []
-        for line in self.output.read_text().splitlines() if self.output.exists() else []:
-            parts = line.split()
-            if len(parts) >= 3 and parts[0].isdigit() and parts[1].isdigit():
-                found.append(Answer(int(parts[0]) / 1000, int(parts[1]), parts[2]))
-        return found
 
 
 @dataclass(frozen=True)
@@ -258,8 +248,7 @@ def ideal_seconds(gateway: Gateway, requests: int) -> float:
 async def behind(gateway: Gateway, backlog: int) -> AsyncIterator[tuple[Simulator, str]]:
     """The simulator (no limit of its own, `backlog` connectors in one cluster) on a free loopback
     port, the gateway in front of it, and the gateway's base URL."""
-    connectors = [{"name": f"conn-{i:05d}"} for i in range(backlog)]
-    simulator = Simulator(fixtures.scenario([connectors]))
+    simulator = Simulator(fixtures.scenario([backlog_connectors(backlog)]))
     started, stop = asyncio.Event(), asyncio.Event()
     server = asyncio.create_task(serve(simulator, "127.0.0.1", 0, started=started, stop=stop))
     await started.wait()
@@ -284,20 +273,13 @@ def _measure(gateway: Gateway, client: str, backlog: int) -> Run:
     )
 
 
-def _config(base_url: str, backlog: int) -> Config:
-    """Issue 10's setting: a schedule rule selecting every connector, `reserve: 0`, and the local
-    ceiling (10 per second by default) raised, so that the gateway, not the ceiling, is the bound."""
-    rule = {"name": "backlog", "trigger": {"type": "schedule", "interval": "1d"}, "select": {"include": ["*"]}}
-    return fixtures.config(1, [rule], base_url=base_url, breaker=fixtures.NO_BREAKER,
-                           rate_limit={"reserve": 0, "max_requests_per_second": 1000.0},
-                           queue={"max_jobs_per_lane": max(1000, backlog)})
-
-
 async def run_daemon(gateway: Gateway, backlog: int) -> Run:
     """`watchdog run --once` with a schedule rule selecting every connector, through the gateway."""
     try:
         async with behind(gateway, backlog) as (_, base_url):
-            daemon = Daemon(_config(base_url, backlog))
+            # Issue 10's setting: `reserve: 0`, and the local ceiling (10 per second by default)
+            # raised, so that the gateway, not the ceiling, is the bound.
+            daemon = Daemon(backlog_config(base_url, backlog, {"reserve": 0, "max_requests_per_second": 1000.0}))
             await daemon.run_once()
         return _measure(gateway, "daemon", backlog)
     finally:
@@ -309,8 +291,7 @@ async def run_naive(gateway: Gateway, backlog: int) -> Run:
     try:
         async with behind(gateway, backlog) as (_, base_url):
             async with httpx.AsyncClient(base_url=base_url, auth=fixtures.basic_auth()) as client:
-                base = f"/connect/v1/environments/{fixtures.ENVIRONMENT}/clusters/{fixtures.cluster_id(0)}/connectors"
-                await NaiveClient(client).restart_all([f"{base}/conn-{i:05d}/restart" for i in range(backlog)])
+                await NaiveClient(client).restart_all(restart_paths(backlog))
         return _measure(gateway, "naive", backlog)
     finally:
         gateway.remove()
