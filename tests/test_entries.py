@@ -66,3 +66,9 @@ def test_only_a_non_map_fails_the_whole_answer() -> None:
     with pytest.raises(ValueError, match="not an object"):
         parse_expanded_list(["a", "b"])
     assert parse_expanded_list({}) == {}
+
+
+def test_an_array_of_names_says_which_workers_answer_so() -> None:
+    # Kafka Connect before 2.3 (KIP-465) ignores ?expand and answers with the names alone.
+    with pytest.raises(ValueError, match="Kafka Connect before 2.3"):
+        parse_expanded_list(["a", "b"])

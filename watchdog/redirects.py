@@ -41,6 +41,9 @@ REDIRECT_STATUSES = ("301", "302", "303", "307", "308")
 RESEND_STATUSES = frozenset({301, 302, 307, 308})
 # httpx follows these itself: a redirect cannot change what they do.
 FOLLOWED_BY_HTTPX = frozenset({"GET", "HEAD"})
+# Where a redirect whose Location is no URL is said to point (never the value itself: it may
+# carry anything).
+INVALID_LOCATION = "an invalid Location"
 
 ResponseHook = Callable[[httpx.Response], Awaitable[None]]
 
@@ -55,11 +58,22 @@ def redirect_hook(lane: str, metrics: Metrics) -> ResponseHook:
         # has_redirect_location: one of REDIRECT_STATUSES with a Location header.
         metrics.api_redirects.labels(lane, str(response.status_code)).inc()
         target = _target(response)
+        if target is None:
+            # Not followed by anyone: httpx ends a GET with RemoteProtocolError (a failed call),
+            # and a POST ends with this answer (not_followed).
+            log.info("api_redirected", credential=lane, status_code=response.status_code,
+                     method=response.request.method, path=response.request.url.path, to=INVALID_LOCATION,
+                     followed=False, credentials_sent=False)
+            return
         followed = response.request.method in FOLLOWED_BY_HTTPX or resend_target(response) is not None
+        # Only a request that still carried the key passes it on: after a hop to another host
+        # httpx has dropped it for the rest of the chain.
+        carried = "authorization" in response.request.headers
+        kept = _same_origin(response.request.url, target) or _https_upgrade(response.request.url, target)
         log.info(
             "api_redirected", credential=lane, status_code=response.status_code,
             method=response.request.method, path=response.request.url.path, to=_where(target), followed=followed,
-            credentials_sent=followed and (_same_origin(response.request.url, target) or _https_upgrade(response.request.url, target)),
+            credentials_sent=followed and carried and kept,
         )
 
     return count
@@ -73,7 +87,7 @@ def resend_target(response: httpx.Response) -> httpx.URL | None:
     if not response.has_redirect_location:
         return None
     target = _target(response)
-    return target if _same_origin(response.request.url, target) else None
+    return target if target is not None and _same_origin(response.request.url, target) else None
 
 
 def not_followed(response: httpx.Response) -> str:
@@ -83,6 +97,8 @@ def not_followed(response: httpx.Response) -> str:
     if not response.has_redirect_location:
         return f"{code} redirect without a Location: nothing to follow"
     target = _target(response)
+    if target is None:
+        return f"{code} redirect to {INVALID_LOCATION}, not followed"
     where = f"{code} redirect to {_where(target)}, not followed"
     method = response.request.method
     if code not in RESEND_STATUSES:
@@ -92,8 +108,14 @@ def not_followed(response: httpx.Response) -> str:
     return f"{where}: more than {MAX_REDIRECTS} redirects in a row"
 
 
-def _target(response: httpx.Response) -> httpx.URL:
-    return response.request.url.join(response.headers["location"])
+def _target(response: httpx.Response) -> httpx.URL | None:
+    """Where the redirect points; None when its Location is no URL (`http://h:abc/x`). httpx's
+    InvalidURL is no httpx.HTTPError: raised from the hook that sees every answer, it escaped
+    every caller's handling, and a restart ended `network_error` with no status recorded."""
+    try:
+        return response.request.url.join(response.headers["location"])
+    except httpx.InvalidURL:
+        return None
 
 
 def _where(url: httpx.URL) -> str:

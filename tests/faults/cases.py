@@ -210,6 +210,19 @@ def connection_failures_are_retried_then_reported(run: FaultRun) -> None:
     assert broken and all(job.tries == 1 + run.config.rate_limit.max_retries for job in broken)
 
 
+def a_restart_answered_2xx_is_not_sent_again(run: FaultRun) -> None:
+    # The 202 status line came, and the body after it did not: the restart happened, and
+    # sending it again would restart the connector twice (it was sent three times before).
+    cut = [c for c in run.calls if c.endpoint == "restart" and c.fault == "truncated-body-restart"]
+    assert cut, "no restart was answered with a cut-off body"
+    restarts = [c for c in run.calls if c.endpoint == "restart"]
+    assert run.jobs and all(job.outcome is Outcome.ACCEPTED and job.tries == 1 for job in run.jobs), [
+        (job.key, job.outcome, job.tries) for job in run.jobs]
+    assert len(restarts) == len(run.jobs), f"{len(restarts)} restart calls for {len(run.jobs)} restarts"
+    said = [job for job in run.jobs if "cut off after its status line" in job.message]
+    assert len(said) == len(cut), [job.message for job in run.jobs]
+
+
 def oversized_lists_decide_nothing(run: FaultRun) -> None:
     acts_on_no_unreadable_list(run)
 
@@ -520,7 +533,25 @@ def _loopback(case_id: str, injected: str, action: dict[str, Any]) -> FaultCase:
 
 LOOPBACK_CASES = (
     _loopback("connection-reset", "TCP reset instead of the answer (list, restart)", {"reset": True}),
-    _loopback("truncated-body", "Content-Length promises more than is sent, then the connection closes", {"truncated": True}),
+    FaultCase(
+        id="truncated-body",
+        injected="Content-Length promises more than is sent, then the connection closes",
+        faults=(
+            {"name": "truncated-body-list", "match": {"endpoint": "list"}, "when": {"count": 2}, "action": {"truncated": True}},
+            {"name": "truncated-body-restart", "match": {"endpoint": "restart"}, "when": {"until": LOOPBACK_FAULT_UNTIL},
+             "action": {"truncated": True}},
+        ),
+        outcomes=frozenset({Outcome.ACCEPTED}),
+        signals=(
+            Signal("watchdog_api_requests_total", {"endpoint": "list", "status_class": "error"}, equals=2),
+            Signal("watchdog_polls_total", {"result": "network_error"}, equals=2),
+            Signal("watchdog_restarts_total", {"outcome": "accepted"}),
+        ),
+        manual=tuple((at, PROD, HEALTHY[PROD][1]) for at in LOOPBACK_MANUAL_AT),
+        expect=a_restart_answered_2xx_is_not_sent_again,
+        # The list's body never arrives whole: a failed call. A restart's 202 status line does.
+        connection_faults=frozenset({"truncated-body-list"}),
+    ),
     _loopback("slow-response", "answers 1 s late, the client's read timeout is 0.3 s", {"delay_seconds": 1.0}),
     FaultCase(
         id="trickling-answer",

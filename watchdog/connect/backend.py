@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -72,6 +73,17 @@ class ConnectBackend(Protocol):
         """Advice on a failed connector, where the backend offers it (REJECTED where not)."""
 
 
+def read_json(response: httpx.Response) -> Any:
+    """The body as JSON; ValueError for any body that cannot be read as such. A body nested too
+    deep (a 200 of 100,000 `[`) makes Python's reader raise RecursionError, which no caller's
+    `except ValueError` took: the poll ended in a traceback, uncounted and unlogged, and /readyz
+    stayed 503 for good."""
+    try:
+        return response.json()
+    except RecursionError:
+        raise ValueError("JSON nested too deep to read") from None
+
+
 def classify_status(code: int) -> Outcome:
     if 200 <= code < 300:
         return Outcome.ACCEPTED
@@ -98,11 +110,19 @@ def error_message(response: httpx.Response) -> str:
     "text"}` and a bare JSON string (gateways), an empty body (429), or plain text. A redirect
     that ended the call says where it pointed and why it was not followed (redirects.py).
     """
+    try:
+        sent = response.request.headers
+    except RuntimeError:  # a response made by hand, never sent
+        sent = httpx.Headers()
+    return without_credentials(_reason(response), sent)[:MAX_MESSAGE_CHARS]
+
+
+def _reason(response: httpx.Response) -> str:
     if 300 <= response.status_code < 400:
-        return not_followed(response)[:MAX_MESSAGE_CHARS]
+        return not_followed(response)
     text = ""
     try:
-        data: Any = response.json()
+        data: Any = read_json(response)
     except ValueError:
         data = None
     if isinstance(data, dict):
@@ -123,7 +143,31 @@ def error_message(response: httpx.Response) -> str:
         title = _HTML_TITLE.search(text)
         if title is not None:
             text = title.group(1).strip()
-    return (text.strip() or response.reason_phrase or "")[:MAX_MESSAGE_CHARS]
+    return text.strip() or response.reason_phrase or ""
+
+
+# A secret shorter than this is not looked for in a message: every short word would be starred.
+MIN_SECRET_CHARS = 6
+
+
+def without_credentials(text: str, sent: httpx.Headers) -> str:
+    """`text` with the credentials a request carried (its headers: `sent`) starred out. A server's reason is its own
+    text, and one that echoes what it was sent (`Invalid credentials: key:secret`) put the
+    secret into `api_call_failed`, `restart_finished` and the state file's history; the secret
+    is known here from the request's own Authorization header (Basic: the decoded pair and its
+    password, and the encoded token; any other scheme: its token)."""
+    scheme, _, token = sent.get("authorization", "").partition(" ")
+    secrets = [token.strip()]
+    if scheme.lower() == "basic":
+        try:
+            pair = base64.b64decode(token.strip(), validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            pair = ""
+        secrets += [pair, pair.partition(":")[2]]
+    for secret in sorted(secrets, key=len, reverse=True):  # the longest first: a pair holds its password
+        if len(secret) >= MIN_SECRET_CHARS:
+            text = text.replace(secret, "***")
+    return text
 
 
 def _error_entry(entry: Any) -> str:
@@ -149,7 +193,7 @@ def parse_status(data: Any, resource_id: str | None = None) -> ConnectorStatus:
         if isinstance(task, dict) and isinstance(task.get("state"), str):
             try:
                 task_id = int(task.get("id", len(tasks)))
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # OverflowError: 1e400 reads as inf
                 task_id = len(tasks)
             tasks.append(
                 TaskStatus(

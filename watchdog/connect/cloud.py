@@ -10,7 +10,7 @@ import httpx
 
 from ..model import ConnectorStatus, Outcome
 from ..ratelimit import parse_headers
-from .backend import ApiResult, Endpoint, classify_status, error_message, parse_status
+from .backend import ApiResult, Endpoint, classify_status, error_message, parse_status, read_json
 from .entries import parse_expanded_list
 from .paths import path_segment
 from .transfer import DEFAULT_LIMITS, CallLimits, fetch
@@ -100,12 +100,14 @@ async def call_api(
     if outcome is not Outcome.ACCEPTED:
         return ApiResult(endpoint, outcome, message=error_message(response), **common)
     if parse is None:
-        return ApiResult(endpoint, outcome, **common)
+        # A restart's 2xx needs no body; one cut off after its status line is said so (transfer.py).
+        message = answer.too_large_message(limits) if answer.cut_off else ""
+        return ApiResult(endpoint, outcome, message=message, **common)
     if not answer.complete:
         # A list we could not read whole decides nothing: a failed poll, counted as such.
         return ApiResult(endpoint, Outcome.SERVER_ERROR, message=answer.too_large_message(limits), **common)
     try:
-        value = parse(response.json())
+        value = parse(read_json(response))
     except ValueError as exc:
         # A 2xx we cannot read (invalid JSON, truncated body, wrong shape) is the server's
         # fault and worth a retry later, not a reason to believe anything about connectors.

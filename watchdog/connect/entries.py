@@ -22,6 +22,9 @@ from .backend import parse_status
 
 def parse_expanded_list(data: Any) -> dict[str, ConnectorStatus]:
     """Every entry of the map, each read on its own; ValueError only when `data` is no map."""
+    if isinstance(data, list):
+        # Kafka Connect before 2.3 (KIP-465) ignores `expand` and lists names only.
+        raise ValueError("expanded list is not an object but an array (of names?): Kafka Connect before 2.3 ignores ?expand")
     if not isinstance(data, dict):
         raise ValueError("expanded list is not an object")
     return {str(name): parse_entry(str(name), entry) for name, entry in data.items()}

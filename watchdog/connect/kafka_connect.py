@@ -65,6 +65,7 @@ from .backend import (
     classify_status,
     error_message,
     parse_status,
+    read_json,
 )
 from .entries import parse_expanded_list
 from .paths import path_segment
@@ -268,7 +269,7 @@ def _not_serving(response: httpx.Response) -> bool:
     if response.status_code != 404:
         return False
     try:
-        data = response.json()
+        data = read_json(response)
     except ValueError:
         return True
     return not (isinstance(data, dict) and "error_code" in data)
@@ -298,15 +299,15 @@ def _result(
     outcome = Outcome.CONFLICT if response.status_code == 409 else classify_status(response.status_code)
     if outcome is not Outcome.ACCEPTED:
         return ApiResult(endpoint, outcome, message=error_message(response), **common)
-    if body_optional and not response.content:
-        return ApiResult(endpoint, outcome, **common)
     if not answer.complete:
         message = answer.too_large_message(limits)
-        if body_optional:  # a restart accepted with a body too large to read is still accepted
+        if body_optional:  # a restart accepted with a body too large to read (or cut off) is still accepted
             return ApiResult(endpoint, outcome, message=message, **common)
         return ApiResult(endpoint, Outcome.SERVER_ERROR, message=message, **common)
+    if body_optional and not response.content:
+        return ApiResult(endpoint, outcome, **common)
     try:
-        value = parse(response.json())
+        value = parse(read_json(response))
     except ValueError as exc:
         message = f"unreadable response: {exc}"[:MAX_MESSAGE_CHARS]
         if body_optional:

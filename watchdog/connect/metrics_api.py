@@ -20,6 +20,7 @@ possibly once per scope (research note §3.4). `ApiResult.headers` holds the tig
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -30,7 +31,14 @@ import httpx
 
 from ..model import Outcome
 from ..ratelimit import RateLimitHeaders, parse_headers
-from .backend import MAX_MESSAGE_CHARS, ApiResult, Endpoint, classify_status, error_message
+from .backend import (
+    MAX_MESSAGE_CHARS,
+    ApiResult,
+    Endpoint,
+    classify_status,
+    error_message,
+    read_json,
+)
 from .transfer import DEFAULT_LIMITS, CallLimits, fetch
 
 CONNECTOR_ID = "resource.connector.id"
@@ -130,7 +138,7 @@ class MetricsApiClient:
             message = answer.too_large_message(self._limits)
             return ApiResult(Endpoint.METRICS_QUERY, Outcome.SERVER_ERROR, message=message, **common), None
         try:
-            value, token = _parse_page(response.json())
+            value, token = _parse_page(read_json(response))
         except ValueError as exc:
             message = f"unreadable response: {exc}"[:MAX_MESSAGE_CHARS]
             return ApiResult(Endpoint.METRICS_QUERY, Outcome.SERVER_ERROR, message=message, **common), None
@@ -186,11 +194,17 @@ def _parse_page(data: Any) -> tuple[Points, str | None]:
         if not isinstance(value, int | float) or isinstance(value, bool):
             continue
         try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float: no reading
+            continue
+        if not math.isfinite(number):  # 1e400 reads as inf: no reading either
+            continue
+        try:
             when = datetime.fromisoformat(stamp)
         except ValueError:
             continue
         when = when.replace(tzinfo=UTC) if when.tzinfo is None else when
-        points.setdefault(connector_id, []).append((when, float(value)))
+        points.setdefault(connector_id, []).append((when, number))
     meta = data.get("meta")
     pagination = meta.get("pagination") if isinstance(meta, dict) else None
     token = pagination.get("next_page_token") if isinstance(pagination, dict) else None

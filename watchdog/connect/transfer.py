@@ -52,50 +52,77 @@ class TlsAlert(httpx.ReadError):
 @dataclass(frozen=True, slots=True)
 class Answer:
     """The response with its body read; `complete` is False when the body was larger than the
-    limit (then `response` holds only its first `max_bytes`)."""
+    limit (then `response` holds only its first `max_bytes`), or, for a request that changes
+    something, when a 2xx status line came and its body then did not (`cut_off` says why; the
+    response holds what arrived)."""
 
     response: httpx.Response
     complete: bool
+    cut_off: str | None = None
 
     def too_large_message(self, limits: CallLimits) -> str:
+        """Why the body is not whole: cut off (cut_off), or larger than the limit."""
+        if self.cut_off is not None:
+            return f"answer body cut off after its status line ({self.cut_off}); not read further"
         return (f"answer larger than {limits.max_bytes} bytes (api.max_response_bytes); "
                 "not read further")
 
 
 async def fetch(http: httpx.AsyncClient, method: str, url: str, limits: CallLimits, **request: Any) -> Answer:
     """Make the call and read its answer within `limits`. Raises httpx.HTTPError (including
-    CallDeadlineExceeded) when no answer arrives whole in time."""
+    CallDeadlineExceeded) when no answer arrives whole in time, except where a request that
+    changes something (not GET or HEAD) was answered with a 2xx status line whose body then
+    failed (cut off, reset, undecodable, past the deadline): the server said it did what was
+    asked, so that is the answer (Answer.cut_off), not a lost one. Taken as lost, a restart
+    answered 202 with a body that could not be decoded was sent three times more."""
+    chunks: list[bytes] = []  # what arrived of the body being read
+    done: httpx.Response | None = None  # a 2xx answer to a request that changes something
     try:
         async with asyncio.timeout(limits.total_seconds):
             for _ in range(MAX_REDIRECTS + 1):
                 # httpx follows a GET's redirects itself; it would turn a POST into a GET, so a
                 # POST's are followed below (redirects.py).
                 async with http.stream(method, url, follow_redirects=method in FOLLOWED_BY_HTTPX, **request) as response:
-                    body, complete = await _read_capped(response, limits.max_bytes)
+                    chunks.clear()
+                    if method not in FOLLOWED_BY_HTTPX and response.is_success:
+                        done = response
+                    complete = await _read_capped(response, limits.max_bytes, chunks)
                 target = resend_target(response)
                 if target is None:
                     break
                 url = str(target)
                 request.pop("params", None)  # the Location carries its own query, as httpx does
     except TimeoutError:
+        if done is not None:
+            return _kept(done, chunks, complete=False, cut_off=f"no whole body within {limits.total_seconds:g}s")
         raise CallDeadlineExceeded(f"no complete answer within {limits.total_seconds:g}s (timeouts.total)") from None
-    except ssl.SSLError as exc:
-        raise TlsAlert(f"TLS: {exc}") from exc
+    except (httpx.HTTPError, ssl.SSLError) as exc:
+        if done is not None:
+            return _kept(done, chunks, complete=False, cut_off=f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, ssl.SSLError):
+            raise TlsAlert(f"TLS: {exc}") from exc
+        raise
+    return _kept(response, chunks, complete=complete)
+
+
+def _kept(response: httpx.Response, chunks: list[bytes], *, complete: bool, cut_off: str | None = None) -> Answer:
+    """The answer with the body read so far in place of its stream."""
     headers = [(name, value) for name, value in response.headers.multi_items() if name.lower() not in _WIRE_HEADERS]
-    kept = httpx.Response(response.status_code, headers=headers, content=body, request=response.request,
+    kept = httpx.Response(response.status_code, headers=headers, content=b"".join(chunks), request=response.request,
                           extensions={k: v for k, v in response.extensions.items() if k == "reason_phrase"})
-    return Answer(kept, complete)
+    return Answer(kept, complete, cut_off)
 
 
-async def _read_capped(response: httpx.Response, max_bytes: int) -> tuple[bytes, bool]:
+async def _read_capped(response: httpx.Response, max_bytes: int, chunks: list[bytes]) -> bool:
+    """Read the body into `chunks`, at most `max_bytes` of it; False when it was larger."""
     declared = response.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
-        return b"", False  # not even started: the server said how big it is
-    chunks: list[bytes] = []
+        return False  # not even started: the server said how big it is
     size = 0
     async for chunk in response.aiter_bytes():
         chunks.append(chunk)
         size += len(chunk)
         if size > max_bytes:
-            return b"".join(chunks)[:max_bytes], False
-    return b"".join(chunks), True
+            chunks[-1] = chunk[: len(chunk) - (size - max_bytes)]
+            return False
+    return True

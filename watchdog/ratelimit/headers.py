@@ -1,6 +1,6 @@
 """Reading the rate-limit headers of an answer: X-RateLimit-* (or the Metrics API's rateLimit-*)
-and Retry-After. Malformed or negative values are ignored, never fatal: a server we did not write
-may send anything, and a header we cannot read is simply no information.
+and Retry-After. Malformed, negative or absurdly large values are ignored, never fatal: a server
+we did not write may send anything, and a header we cannot read is simply no information.
 
 Confluent documents X-RateLimit-Reset in relative seconds; some APIs send the Unix time the
 period ends instead (GitHub's x-ratelimit-reset). Read as seconds, such a value held every call
@@ -42,6 +42,13 @@ class RateLimitHeaders:
         return self.limit is not None or self.remaining is not None or self.reset is not None
 
 
+# No limit or Remaining comes near this; a larger one is nonsense, not information. Beyond it a
+# value no longer fits a float: `X-RateLimit-Limit: 1` with 400 zeros, read as an integer, made
+# the limit gauge raise OverflowError, and the restart that carried it (answered 202) ended
+# `network_error` with nothing counted.
+MAX_HEADER_INT = 2**53
+
+
 def _non_negative_int(value: str | None) -> int | None:
     if value is None:
         return None
@@ -49,7 +56,7 @@ def _non_negative_int(value: str | None) -> int | None:
         number = int(value.strip())
     except ValueError:
         return None
-    return number if number >= 0 else None
+    return number if 0 <= number <= MAX_HEADER_INT else None
 
 
 def _non_negative_seconds(value: str | None) -> float | None:

@@ -15,7 +15,7 @@ from ..connect import ConnectBackend, Gateway
 from ..engine import Engine
 from ..logs import get_logger
 from ..metrics import Metrics
-from ..model import ConnectorStatus
+from ..model import ConnectorStatus, Outcome
 from ..state import StateStoreError
 
 log = get_logger("watchdog.poller")
@@ -60,7 +60,17 @@ class ClusterPoller:
 
     async def _fetch(self) -> Mapping[str, ConnectorStatus] | None:
         """The list call; None when it failed (counted and logged)."""
-        result, _ = await self._gateway.call(self.cluster, self._backend.list_connectors)
+        try:
+            result, _ = await self._gateway.call(self.cluster, self._backend.list_connectors)
+        except Exception as exc:
+            # A bug (an answer no reader expected) must not end the poll uncounted: raised past
+            # here it left only the scheduler's "Job raised an exception", no poll_failed, and
+            # /readyz at 503 for good, this cluster never having been polled. Counted as the
+            # queue counts a crashed restart (restart_queue.py).
+            log.exception("poll_crashed", cluster=self.cluster)
+            self.first_poll_done = True
+            self._failed(Outcome.NETWORK_ERROR.value, f"internal error: {type(exc).__name__}: {exc}")
+            return None
         self.first_poll_done = True
         if not result.ok or result.value is None:
             self._failed(result.outcome.value, result.message)

@@ -1,0 +1,222 @@
+"""Answers that are legal JSON or HTTP but odd enough to break a reader: each ends as a counted
+outcome, never as a traceback that no metric or log line records.
+
+Found by probing the daemon with a fake Connect API of our own (2026-12-01): a list nested
+100,000 deep, a task id of 1e400, a rate-limit header of 400 digits, a redirect to a Location
+that is no URL, a 202 whose gzip body cannot be decoded. Each made the poll or the restart raise
+past every caller's handling: the poll ended uncounted and unlogged (and /readyz said 503 for
+good, the cluster never having been polled), or a restart the server had accepted ended
+`network_error`, or was sent three more times.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import httpx
+import pytest
+from structlog.testing import capture_logs
+
+from watchdog.connect.metrics_api import _parse_page
+from watchdog.metrics import Metrics
+from watchdog.model import Outcome
+from watchdog.ratelimit import parse_headers
+from watchdog.ratelimit.headers import MAX_HEADER_INT
+from watchdog.redirects import redirect_hook
+
+from .conftest import TEST_API_KEY, TEST_API_SECRET
+from .support import CLUSTER, World, sim_scenario
+from .test_daemon import restart_times, run_polls, status_rule, world
+from .test_kafka_connect import backend_for, kc_scenario
+
+BROKEN = [{"name": "broken", "script": {"initial": "FAILED", "recover_after_restarts": 1}}]
+HUGE = "1" + "0" * 400  # an integer no float holds
+
+
+def faulty_world(faults: list[dict[str, object]]) -> World:
+    return world(BROKEN, [status_rule()], scenario=sim_scenario(BROKEN, restart={"delay_seconds": 2}, faults=faults))
+
+
+def polls(w: World, result: str) -> float:
+    return w.sample("watchdog_polls_total", cluster=CLUSTER, result=result)
+
+
+async def test_a_list_nested_too_deep_is_a_counted_failed_poll() -> None:
+    w = faulty_world([{"match": {"endpoint": "list"}, "when": {"count": 1},
+                       "action": {"status": 200, "body": "[" * 100_000}}])
+
+    with capture_logs() as logs:
+        await run_polls(w, 4)
+
+    assert polls(w, "server_error") == 1 and polls(w, "ok") == 3
+    [failed] = [e for e in logs if e["event"] == "poll_failed"]
+    assert "nested too deep" in failed["message"], failed
+    assert len(restart_times(w, "broken")) == 1, "the polls after it did not heal the connector"
+
+
+async def test_a_task_id_beyond_any_number_costs_only_that_id() -> None:
+    # 1e400 is legal JSON; Python reads it as inf, and int(inf) raises OverflowError.
+    entry = {"status": {"name": "broken", "type": "sink", "connector": {"state": "FAILED", "worker_id": "w"},
+                        "tasks": [{"id": 0, "state": "FAILED"}, {"id": "ID", "state": "RUNNING"}]},
+             "id": {"id": "lcc-1", "id_type": "ID"}}
+    body = json.dumps({"broken": entry}).replace('"ID", "state"', '1e400, "state"')
+    w = faulty_world([{"match": {"endpoint": "list"}, "action": {"status": 200, "body": body}}])
+
+    await run_polls(w, 3)
+
+    assert polls(w, "ok") == 3
+    assert w.sample("watchdog_unusable_entries_total") == 0
+    assert len(restart_times(w, "broken")) == 1
+
+
+@pytest.mark.parametrize("header", ["X-RateLimit-Limit", "X-RateLimit-Remaining"])
+async def test_a_rate_limit_header_beyond_any_number_is_ignored(header: str) -> None:
+    w = faulty_world([{"match": {"endpoint": "restart"}, "action": {"status": 202, "headers": {header: HUGE}}}])
+
+    await run_polls(w, 3)
+
+    assert w.total("watchdog_restarts_total", cluster=CLUSTER, connector="broken", outcome="accepted") == 1
+    assert w.total("watchdog_api_requests_total", endpoint="restart", status_class="2xx") == 1
+
+
+def test_header_integers_past_a_floats_exact_range_are_no_information() -> None:
+    read = parse_headers({"x-ratelimit-limit": HUGE, "x-ratelimit-remaining": str(MAX_HEADER_INT + 1)})
+    assert (read.limit, read.remaining) == (None, None)
+    assert parse_headers({"x-ratelimit-remaining": str(MAX_HEADER_INT)}).remaining == MAX_HEADER_INT
+
+
+async def test_a_restart_redirected_to_an_invalid_location_is_a_counted_failed_call() -> None:
+    # httpx reads every redirect's Location, followed or not, and takes one that is no URL for
+    # a protocol error: a failed call like a broken connection, retried within max_retries.
+    w = faulty_world([{"match": {"endpoint": "restart"}, "when": {"count": 1},
+                       "action": {"status": 307, "headers": {"Location": "http://h:abc/x"}}}])
+
+    with capture_logs() as logs:
+        await run_polls(w, 3)
+
+    assert [c.status_code for c in w.simulator.calls if c.endpoint == "restart"] == [307, 202]
+    [failed] = [e for e in logs if e["event"] == "api_call_failed"]
+    assert failed["outcome"] == "network_error" and "Invalid URL in location header" in failed["message"], failed
+    [ended] = [e for e in logs if e["event"] == "restart_finished"]
+    assert (ended["outcome"], ended["tries"]) == ("accepted", 2), ended
+    [redirected] = [e for e in logs if e["event"] == "api_redirected"]
+    assert (redirected["to"], redirected["followed"]) == ("an invalid Location", False)
+
+
+async def test_a_list_redirected_to_an_invalid_location_is_a_counted_failed_poll() -> None:
+    w = faulty_world([{"match": {"endpoint": "list"}, "when": {"count": 1},
+                       "action": {"status": 302, "headers": {"Location": "http://h:abc/x"}}}])
+
+    await run_polls(w, 4)
+
+    assert polls(w, "network_error") == 1 and polls(w, "ok") == 3
+    assert w.sample("watchdog_api_redirects_total", credential="main", status_code="302") == 1
+    assert len(restart_times(w, "broken")) == 1
+
+
+async def test_a_202_whose_body_cannot_be_decoded_is_accepted_once() -> None:
+    # The status line says the restart was done; the body (never needed) fails to decode.
+    # Taken for a lost answer, the restart was sent again, max_retries times.
+    w = faulty_world([{"match": {"endpoint": "restart"},
+                       "action": {"status": 202, "headers": {"Content-Encoding": "gzip"}, "body": "not gzip"}}])
+
+    with capture_logs() as logs:
+        await run_polls(w, 3)
+
+    assert len([c for c in w.simulator.calls if c.endpoint == "restart"]) == 1
+    assert w.total("watchdog_restarts_total", cluster=CLUSTER, connector="broken", outcome="accepted") == 1
+    [ended] = [e for e in logs if e["event"] == "restart_finished"]
+    assert "cut off after its status line (DecodingError" in ended["message"], ended
+
+
+async def test_kafka_connect_restart_whose_202_body_holds_a_task_id_beyond_any_number_is_accepted() -> None:
+    body = '{"name": "billing-sink", "connector": {"state": "RUNNING"}, "tasks": [{"id": 1e400, "state": "RESTARTING"}]}'
+    backend, _ = backend_for(kc_scenario(), faults=[{"match": {"endpoint": "restart"}, "action": {"status": 202, "body": body}}])
+
+    result = await backend.restart("billing-sink")
+
+    assert (result.outcome, result.status_code) == (Outcome.ACCEPTED, 202)
+    assert result.value is not None and [t.state for t in result.value.tasks] == ["RESTARTING"]
+
+
+async def test_kafka_connect_404_nested_too_deep_is_classified() -> None:
+    backend, _ = backend_for(kc_scenario(), faults=[{"match": {"endpoint": "status"},
+                                                     "action": {"status": 404, "body": "[" * 100_000}}])
+
+    result = await backend.connector_status("billing-sink")
+
+    # Not Kafka Connect's own error body: a worker not serving the API yet (kafka_connect.py).
+    assert (result.outcome, result.status_code) == (Outcome.SERVER_ERROR, 404), result
+
+
+async def test_kafka_connect_restart_accepted_with_a_body_that_cannot_be_decoded_is_accepted() -> None:
+    fault = {"match": {"endpoint": "restart"},
+             "action": {"status": 202, "headers": {"Content-Encoding": "gzip"}, "body": "not gzip"}}
+    backend, simulator = backend_for(kc_scenario(), faults=[fault])
+
+    result = await backend.restart("billing-sink", only_failed=False)
+
+    assert (result.outcome, result.status_code) == (Outcome.ACCEPTED, 202), result
+    assert "cut off after its status line" in result.message
+    assert len([c for c in simulator.calls if c.endpoint == "restart"]) == 1
+
+
+def test_metrics_points_beyond_any_number_are_skipped() -> None:
+    body = ('{"data": [{"resource.connector.id": "lcc-1", "timestamp": "2026-12-01T00:00:00Z", "value": 1e400},'
+            ' {"resource.connector.id": "lcc-1", "timestamp": "2026-12-01T00:01:00Z", "value": ' + HUGE + '},'
+            ' {"resource.connector.id": "lcc-1", "timestamp": "2026-12-01T00:02:00Z", "value": 5}]}')
+    points, token = _parse_page(json.loads(body))
+    assert [value for _, value in points["lcc-1"]] == [5.0] and token is None
+
+
+async def test_a_redirect_after_a_hop_to_another_host_is_not_said_to_carry_the_key() -> None:
+    # httpx drops Authorization for the rest of a chain once a hop leaves the origin.
+    hook = redirect_hook("main", Metrics())
+    stripped = httpx.Request("GET", "https://mirror.example/a")
+    carrying = httpx.Request("GET", "https://mirror.example/a", headers={"Authorization": "Basic eDp5"})
+    with capture_logs() as logs:
+        for request in (stripped, carrying):
+            await hook(httpx.Response(307, headers={"Location": "/b"}, request=request))
+    assert [e["credentials_sent"] for e in logs if e["event"] == "api_redirected"] == [False, True]
+
+
+
+async def test_a_server_that_echoes_the_credentials_does_not_get_them_logged_or_kept() -> None:
+    token = base64.b64encode(f"{TEST_API_KEY}:{TEST_API_SECRET}".encode()).decode()
+    echo = f"bad credentials {TEST_API_KEY}:{TEST_API_SECRET} (Authorization: Basic {token}); secret {TEST_API_SECRET}"
+    w = faulty_world([{"match": {"endpoint": "restart"},
+                       "action": {"status": 400, "body": {"error": {"code": 400, "message": echo}}}}])
+
+    with capture_logs() as logs:
+        await run_polls(w, 3)
+
+    [ended] = [e for e in logs if e["event"] == "restart_finished"]
+    assert ended["outcome"] == "rejected"
+    assert ended["message"] == "bad credentials *** (Authorization: Basic ***); secret ***", ended
+    kept = json.dumps([record.message for record in w.daemon.state.history(limit=10)])
+    assert TEST_API_SECRET not in str(logs) + kept and token not in str(logs) + kept
+    assert "bad credentials ***" in kept
+
+
+async def test_a_poll_that_crashes_on_a_bug_is_counted_and_the_cluster_is_ready() -> None:
+    # Whatever the next unforeseen answer breaks: the poll ends counted and logged, and /readyz
+    # does not wait for good on a cluster "never polled".
+    w = faulty_world([])
+    poller = w.daemon.pollers[CLUSTER]
+
+    async def broken() -> object:
+        raise OverflowError("int too large to convert to float")
+
+    real, poller._backend.list_connectors = poller._backend.list_connectors, broken  # type: ignore[method-assign]
+    with capture_logs() as logs:
+        await run_polls(w, 1)
+    poller._backend.list_connectors = real  # type: ignore[method-assign]
+    await run_polls(w, 3)
+
+    assert poller.first_poll_done
+    assert polls(w, "network_error") == 1 and polls(w, "ok") == 3
+    [failed] = [e for e in logs if e["event"] == "poll_failed"]
+    assert failed["message"] == "internal error: OverflowError: int too large to convert to float", failed
+    assert [e["log_level"] for e in logs if e["event"] == "poll_crashed"] == ["error"]
+    assert len(restart_times(w, "broken")) == 1
