@@ -218,3 +218,28 @@ def test_check_config_warns_when_a_credential_would_travel_over_plain_http(
                       "clusters: {prod: {environment_id: env-1, kafka_cluster_id: lkc-1}}\n")
     assert main(["check-config", "--config", str(config)]) == 0
     assert "warning: api.base_url http://confluent-proxy:8080 is plain http://" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (None, "cannot be read (No such file or directory)"),
+        (b"TOPSECRETTOKEN-line1\nTOPSECRET-line2\n", "must be printable ASCII without spaces"),
+        (b"\xff\xfeTOPSECRET", "is not UTF-8 text"),
+    ],
+    ids=["missing", "two-lines", "not-utf8"],
+)
+def test_a_token_file_that_cannot_be_sent_is_refused_without_quoting_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | None, said: str
+) -> None:
+    # Before: a missing file was a traceback, a token of two lines was printed inside httpx's
+    # "Illegal header value b'Bearer ...'". No daemon is needed: nothing may be sent.
+    token_file = tmp_path / "token"
+    if content is not None:
+        token_file.write_bytes(content)
+    for command in (["status", "--daemon", "http://127.0.0.1:9"], ["restart", "prod", "orders", "--daemon", "http://127.0.0.1:9"]):
+        code = main([*command, "--token-file", str(token_file)])
+        shown = capsys.readouterr()
+        assert code != 0, shown
+        assert said in shown.err and str(token_file) in shown.err, shown.err
+        assert "TOPSECRET" not in shown.out + shown.err and "Traceback" not in shown.err

@@ -78,3 +78,21 @@ def test_a_file_over_one_mebibyte_is_refused_and_one_just_under_is_read(
     path.write_text(HEAD + padding * ((MIB - len(HEAD)) // len(padding)))
     assert path.stat().st_size <= MIB
     assert load_config(path).clusters
+
+
+def test_yaml_merge_keys_work_and_a_mappings_own_keys_win(tmp_path: Path, credentials_env: None) -> None:
+    # `<<: *defaults` was refused with "could not determine a constructor for the tag
+    # 'tag:yaml.org,2002:merge'": the check for duplicate keys built the merge key itself.
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "credentials:\n  main: {}\n"
+        "clusters:\n"
+        "  prod: &cluster {environment_id: env-abc123, kafka_cluster_id: lkc-xyz789}\n"
+        "  side:\n    <<: *cluster\n    kafka_cluster_id: lkc-other1\n"
+    )
+    clusters = load_config(config).clusters
+    assert {name: (c.environment_id, c.kafka_cluster_id) for name, c in clusters.items()} == {
+        "prod": ("env-abc123", "lkc-xyz789"), "side": ("env-abc123", "lkc-other1")}
+    config.write_text(config.read_text() + "    kafka_cluster_id: lkc-again1\n")
+    with pytest.raises(ConfigError, match="duplicate key 'kafka_cluster_id'"):
+        load_config(config)

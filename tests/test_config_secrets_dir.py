@@ -73,3 +73,43 @@ def test_files_naming_settings_that_cannot_be_read_are_refused_together_by_path(
         shown = capsys.readouterr()
         assert f"secret file {tmp_path / 'WATCHDOG_SERVER__AUTH_TOKEN'} is not UTF-8 text" in shown.err
         assert "Traceback" not in shown.err and "Zq8xV3nR7tLk2Pw9" not in shown.out + shown.err
+
+
+def test_a_byte_order_mark_is_no_part_of_a_secret(tmp_path: Path, no_credentials_env: None) -> None:
+    # A file saved by a Windows editor: check-config said "set", and every call was answered 401.
+    (tmp_path / "WATCHDOG_CREDENTIALS__MAIN__API_KEY").write_bytes(b"\xef\xbb\xbf" + TEST_API_KEY.encode() + b"\r\n")
+    (tmp_path / "WATCHDOG_CREDENTIALS__MAIN__API_SECRET").write_text(TEST_API_SECRET)
+    credential = load_config(MINIMAL, secrets_dir=tmp_path).credentials["main"]
+    assert credential.api_key is not None and credential.api_key.get_secret_value() == TEST_API_KEY
+
+
+BLOCKING = """credentials:
+  main: {}
+clusters:
+  prod: {environment_id: env-abc123, kafka_cluster_id: lkc-xyz789}
+blocking: {alertmanager_url: "http://127.0.0.1:9093", auth: bearer}
+"""
+
+
+def test_secrets_that_cannot_go_into_a_header_are_refused_by_path_without_their_value(
+    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A token of two lines reached httpx, whose error quoted the header, token and all, into
+    # every blocking reason and log line; a non-ASCII one passed check-config and never worked.
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "WATCHDOG_BLOCKING__BEARER_TOKEN").write_text("TOPSECRETTOKEN-line1\nTOPSECRET-line2\n")
+    (secrets / "WATCHDOG_SERVER__AUTH_TOKEN").write_text("tökentökentökentöken")
+    config = tmp_path / "config.yaml"
+    config.write_text(BLOCKING)
+    with pytest.raises(ConfigError) as caught:
+        load_config(config, secrets_dir=secrets)
+    assert sorted(caught.value.problems) == [
+        ("blocking.bearer_token",
+         "holds a control character (a line break or tab inside it?); a secret file must hold the secret alone"),
+        ("server.auth_token",
+         "must be printable ASCII without spaces: it is sent as it is in an HTTP header (e.g. `openssl rand -hex 32`)"),
+    ]
+    assert main(["check-config", "--config", str(config), "--secrets-dir", str(secrets)]) == 2
+    shown = capsys.readouterr()
+    assert "TOPSECRET" not in shown.out + shown.err and "töken" not in shown.out + shown.err

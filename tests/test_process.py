@@ -6,6 +6,7 @@ SIGTERM must end the daemon cleanly with exit code 0.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -13,7 +14,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 import pytest
@@ -21,6 +22,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.processes import free_port
+from watchdog.app import run_until_signalled
 
 from .conftest import TEST_API_KEY, TEST_API_SECRET
 from .support import process_config, sim_scenario
@@ -174,3 +176,64 @@ def test_sighup_reloads_a_good_config_and_keeps_running_on_a_broken_one(tmp_path
     log = (tmp_path / "daemon.log").read_text()
     assert '"event": "config_reloaded"' in log and '"rules_added": ["nightly"]' in log
     assert '"event": "config_reload_failed"' in log and "invalid YAML" in log
+
+
+def _catches_sighup(pid: int) -> bool:
+    """The process has a handler for SIGHUP (bit 0 of SigCgt in /proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) & 1)
+    return False
+
+
+def test_a_sighup_while_the_daemon_starts_is_a_reload_not_the_end(tmp_path: Path, processes) -> None:
+    # SIGHUP's default action ends the process: sent 0.3 s after the start (the config load and
+    # opening the state store), it killed the daemon without a line of log.
+    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(sim_scenario([{"name": "orders"}])))
+    sim_port, daemon_port = free_port(), free_port()
+    config = process_config(sim_port, daemon_port, tmp_path / "state.db",
+                            [{"name": "heal", "trigger": {"type": "status", "interval": 30}, "select": {"include": ["*"]}}],
+                            reload={"watch": False})
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    processes("simulate", "--scenario", str(tmp_path / "scenario.yaml"), "--port", str(sim_port), log="simulator.log")
+    wait_for(f"http://127.0.0.1:{sim_port}/_sim/state")
+    daemon = processes(
+        "run", "--config", str(path), "--log-format", "json", log="daemon.log",
+        env={"WATCHDOG_CREDENTIALS__MAIN__API_KEY": TEST_API_KEY, "WATCHDOG_CREDENTIALS__MAIN__API_SECRET": TEST_API_SECRET},
+    )
+    deadline = time.monotonic() + 30
+    while not _catches_sighup(daemon.pid):
+        assert daemon.poll() is None and time.monotonic() < deadline, "the daemon never took SIGHUP"
+        time.sleep(0.005)
+    daemon.send_signal(signal.SIGHUP)  # as early as it can be taken: before /readyz, most often
+    wait_for(f"http://127.0.0.1:{daemon_port}/readyz")
+    deadline = time.monotonic() + 30
+    while '"event": "config_reloaded"' not in (tmp_path / "daemon.log").read_text():
+        assert time.monotonic() < deadline, "the SIGHUP was lost"
+        time.sleep(0.1)
+    assert daemon.poll() is None
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=30) == 0
+
+
+async def test_sighups_noted_before_the_handler_was_in_place_reload_once_after_the_start() -> None:
+    events: list[object] = []
+
+    class Started:
+        async def run(self, stop: asyncio.Event, *, on_started: Any = None) -> int:
+            events.append("started")
+            if on_started is not None:
+                on_started()
+            await asyncio.sleep(0.01)  # the reload task runs
+            return 0
+
+        async def reload(self, reason: str) -> bool:
+            events.append(("reload", reason))
+            return True
+
+    assert await run_until_signalled(Started(), [signal.SIGHUP, signal.SIGHUP]) == 0  # type: ignore[arg-type]
+    assert events == ["started", ("reload", "SIGHUP")]
+    events.clear()
+    assert await run_until_signalled(Started()) == 0  # type: ignore[arg-type]
+    assert events == ["started"]

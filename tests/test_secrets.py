@@ -141,3 +141,26 @@ def test_check_config_shows_that_secrets_are_set_without_showing_them(tmp_path: 
                             capture_output=True, env=env, timeout=30)
     assert result.returncode == 0 and b"api_secret: set" in result.stdout and b"auth_token: set" in result.stdout
     assert_clean("check-config", result.stdout + result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("variable", "url", "pieces"),
+    [
+        ("WATCHDOG_STATE__URL", "postgresql://watchdog:Pa55Leak9/w0rdLeak7@db.internal:5432/watchdog", ["Pa55Leak9", "w0rdLeak7"]),
+        ("WATCHDOG_API__BASE_URL", "https://user:Sec4Leak?ret5Leak@api.example.com", ["Sec4Leak", "ret5Leak"]),
+    ],
+    ids=["database", "api"],
+)
+def test_a_password_in_a_url_that_cannot_be_read_is_not_quoted(tmp_path: Path, variable: str, url: str,
+                                                               pieces: list[str]) -> None:
+    # A '/' or '?' in the password ends the URL's host there, and urlsplit's own message quoted
+    # what it took for the port: half the password.
+    config = {"credentials": {"main": {}}, "clusters": {"prod": {"environment_id": "env-1", "kafka_cluster_id": "lkc-1"}}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "WATCHDOG_CREDENTIALS__MAIN__API_KEY": KEY, "WATCHDOG_CREDENTIALS__MAIN__API_SECRET": SECRET,
+           variable: url}
+    result = subprocess.run([sys.executable, "-m", "watchdog", "check-config", "--config", str(tmp_path / "config.yaml")],
+                            capture_output=True, env=env, timeout=30)
+    assert result.returncode == 2 and b"its host or port cannot be read" in result.stderr, result.stderr
+    for piece in pieces:
+        assert piece.encode() not in result.stdout + result.stderr, f"{piece} was printed"

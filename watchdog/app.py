@@ -11,7 +11,7 @@ import contextlib
 import random
 import signal
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -299,8 +299,10 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         log.info("stopped", unsent=len(unsent), outcomes={o.value: n for o, n in self.recorder.outcomes.items() if n})
         return unsent
 
-    async def run(self, stop: asyncio.Event) -> int:
+    async def run(self, stop: asyncio.Event, *, on_started: Callable[[], object] | None = None) -> int:
         await self.start()
+        if on_started is not None:
+            on_started()
         await stop.wait()
         await self.stop()
         return 0
@@ -376,8 +378,10 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         self.engine.forget_vanished()
 
 
-async def run_until_signalled(daemon: Daemon) -> int:
-    """Run the daemon until SIGTERM or SIGINT, then shut down in order and return 0."""
+async def run_until_signalled(daemon: Daemon, early_reloads: Sequence[int] = ()) -> int:
+    """Run the daemon until SIGTERM or SIGINT, then shut down in order and return 0; reload on
+    SIGHUP. `early_reloads`: SIGHUPs noted before this handler was in place (cli._hold_sighup),
+    checked once it is, so that none is lost: then one reload."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     reloads: set[asyncio.Task[bool]] = set()
@@ -391,7 +395,9 @@ async def run_until_signalled(daemon: Daemon) -> int:
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, reload)
     try:
-        return await daemon.run(stop)
+        # The early SIGHUPs are read once the handler above is in place (none is missed), and
+        # acted on once the daemon has started (a reload needs what start builds).
+        return await daemon.run(stop, on_started=reload if early_reloads else None)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)

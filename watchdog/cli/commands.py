@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -131,6 +133,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..app import Daemon, run_until_signalled
     from ..state import StateStoreError
 
+    early_reloads = _hold_sighup()
     config = config_or_exit(args)
     if config is None:
         return EXIT_CONFIG
@@ -142,7 +145,20 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     if args.once:
         return asyncio.run(daemon.run_once())
-    return asyncio.run(run_until_signalled(daemon))
+    return asyncio.run(run_until_signalled(daemon, early_reloads))
+
+
+def _hold_sighup() -> list[int]:
+    """Until the daemon's own handler is in place, a SIGHUP (a reload asked for) is noted, not
+    fatal: its default action ends the process, and a config management tool that sent one
+    right after starting the daemon killed it without a line of log (the window is the config
+    load and opening the state store: longer with PostgreSQL). The list collects them;
+    run_until_signalled reloads once if it holds any, since the file may have changed after it
+    was read. Not where signals cannot be handled (a thread other than the main one)."""
+    held: list[int] = []
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGHUP, lambda signum, frame: held.append(signum))
+    return held
 
 
 def _check_config(args: argparse.Namespace) -> int:

@@ -129,9 +129,10 @@ def _open_state(args: argparse.Namespace) -> StateStore | None:
 def _from_daemon(args: argparse.Namespace, path: str, params: dict[str, str | int]) -> dict[str, Any] | None:
     import httpx
 
-    token = _daemon_token(args)
-    if not token:
-        print("no token: set WATCHDOG_SERVER__AUTH_TOKEN or pass --token-file", file=sys.stderr)
+    try:
+        token = _daemon_token(args)
+    except UnusableToken as exc:
+        print(exc, file=sys.stderr)
         return None
     try:
         response = httpx.get(f"{args.daemon.rstrip('/')}{path}", params=params, timeout=10.0,
@@ -150,12 +151,31 @@ def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _daemon_token(args: argparse.Namespace) -> str | None:
-    # Stripped as the daemon strips its own: a token from a Secret often ends in a newline.
+class UnusableToken(ValueError):
+    """No token for the daemon's API, or one that cannot be sent; the message never quotes it."""
+
+
+def _daemon_token(args: argparse.Namespace) -> str:
+    """The daemon's token, from --token-file or WATCHDOG_SERVER__AUTH_TOKEN, stripped as the
+    daemon strips its own (a token from a Secret often ends in a newline). One that cannot go
+    into a header is refused here: a token of two lines made httpx raise an error quoting the
+    header, and this command printed it, token and all; a file that did not exist, a traceback."""
     if args.token_file:
-        return Path(args.token_file).read_text(encoding="utf-8").strip()
-    token = os.environ.get("WATCHDOG_SERVER__AUTH_TOKEN", "").strip()
-    return token or None
+        source = f"--token-file {args.token_file}"
+        try:
+            text = Path(args.token_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UnusableToken(f"{source}: cannot be read ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise UnusableToken(f"{source}: is not UTF-8 text") from None
+    else:
+        source, text = "WATCHDOG_SERVER__AUTH_TOKEN", os.environ.get("WATCHDOG_SERVER__AUTH_TOKEN", "")
+    token = text.strip().removeprefix("\ufeff").strip()
+    if not token:
+        raise UnusableToken("no token: set WATCHDOG_SERVER__AUTH_TOKEN or pass --token-file")
+    if not all("!" <= char <= "~" for char in token):
+        raise UnusableToken(f"the token from {source} must be printable ASCII without spaces (two lines in the file?)")
+    return token
 
 
 def restart_via_daemon(args: argparse.Namespace) -> int:
@@ -164,9 +184,10 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
 
     import httpx
 
-    token = _daemon_token(args)
-    if not token:
-        print("no token: set WATCHDOG_SERVER__AUTH_TOKEN or pass --token-file", file=sys.stderr)
+    try:
+        token = _daemon_token(args)
+    except UnusableToken as exc:
+        print(exc, file=sys.stderr)
         return EXIT_CONFIG
     from ..report import printable
 

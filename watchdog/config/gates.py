@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, SecretStr, model_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
 from ..windows import Windows, parse_window
-from .sections import MAX_COUNT, StrippedSecret
-from .types import HttpUrl, PositiveDuration, Strict
+from .sections import MAX_COUNT, StrippedSecret, header_token
+from .types import NUMBER, HttpUrl, PositiveDuration, Strict
 
 
 def _check_window(text: str) -> str:
@@ -27,6 +27,17 @@ class WindowSettings(Strict):
     allowed: list[WindowText] | None = None
     blackout: list[WindowText] = []
 
+    @field_validator("allowed")
+    @classmethod
+    def _allowed_is_not_empty(cls, allowed: list[str] | None) -> list[str] | None:
+        # `allowed:` left empty (null) is "always", `allowed: []` read as "never": one pair of
+        # brackets between a fleet that heals and one that silently never restarts again, while
+        # check-config called it valid. Never is said with `never`.
+        if allowed == []:
+            raise ValueError("an empty list would allow no time at all; write [never] to stop every restart, "
+                             "or leave `allowed` out for all the time")
+        return allowed
+
     @property
     def configured(self) -> bool:
         return self.allowed is not None or bool(self.blackout)
@@ -41,9 +52,9 @@ class BreakerSettings(Strict):
     restarting everything, and a storm of restarts can make it worse. Leave a limit out to
     disable it."""
 
-    max_failing_share: Annotated[float, Field(gt=0, le=1)] | None = 0.5  # of a cluster's watched connectors
-    min_failing: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 3  # the share only counts from this many failing
-    max_restarts: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = 30  # restarts sent fleet-wide within `window`
+    max_failing_share: Annotated[float, NUMBER, Field(gt=0, le=1)] | None = 0.5  # of a cluster's watched connectors
+    min_failing: Annotated[int, NUMBER, Field(ge=1, le=MAX_COUNT)] = 3  # the share only counts from this many failing
+    max_restarts: Annotated[int, NUMBER, Field(ge=1, le=MAX_COUNT)] | None = 30  # restarts sent fleet-wide within `window`
     window: PositiveDuration = 600.0
 
 
@@ -64,7 +75,7 @@ class BlockingSettings(Strict):
     auth: Literal["none", "basic", "bearer"] = "none"
     username: str | None = None
     password: StrippedSecret | None = None
-    bearer_token: StrippedSecret | None = None
+    bearer_token: Annotated[StrippedSecret | None, AfterValidator(header_token)] = None
 
     @model_validator(mode="after")
     def _auth_complete(self) -> BlockingSettings:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, model_validator
 
-from .types import PositiveDuration, Strict, credential_parameters
+from .types import NUMBER, PositiveDuration, Strict, credential_parameters, split_url
 
 DATABASE_SCHEMES = ("postgresql", "postgres")
 
@@ -18,11 +17,7 @@ def _check_database_url(url: str) -> str:
     """A postgresql:// URL without a password in it: the URL is printed by check-config and
     logged, so the password comes from WATCHDOG_STATE__PASSWORD or a secret file of that name.
     Never quoted in an error: it may hold one."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError as exc:
-        raise ValueError(f"the database URL is not valid: {exc}") from None
+    parts = split_url(url, "the database URL")
     if parts.scheme not in DATABASE_SCHEMES or not parts.hostname:
         raise ValueError("expected a URL like postgresql://USER@HOST:5432/DATABASE")
     found = credential_parameters(parts.query)
@@ -66,9 +61,9 @@ DatabaseUrl = Annotated[str, AfterValidator(_check_database_url)]
 # 2 s.
 @dataclass(frozen=True)
 class LeaseTiming:
-    lease_duration: float = 15.0
-    renew_deadline: float = 10.0
-    renew_interval: float = 2.0
+    lease_duration: Annotated[float, NUMBER] = 15.0
+    renew_deadline: Annotated[float, NUMBER] = 10.0
+    renew_interval: Annotated[float, NUMBER] = 2.0
 
     @property
     def margin(self) -> float:

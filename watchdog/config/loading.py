@@ -190,9 +190,17 @@ class _StrictLoader(yaml.SafeLoader):
     cluster written twice would lose its first definition without a word."""
 
 
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: dict[Any, yaml.Node] = {}
     for key_node, _ in node.value:
+        if key_node.tag == MERGE_TAG:
+            # `<<: *defaults`: merged by construct_mapping below, where the mapping's own keys
+            # win over merged ones, as YAML's merge key says. Constructed here it was refused as
+            # "could not determine a constructor for the tag 'tag:yaml.org,2002:merge'".
+            continue
         key = loader.construct_object(key_node, deep=deep)
         if isinstance(key, str) and key in seen:
             raise yaml.constructor.ConstructorError(

@@ -16,6 +16,7 @@ from ..stall import GRANULARITIES, WINDOWS_READ, granularity_for
 from .gates import WindowSettings
 from .sections import MAX_COUNT
 from .types import (
+    NUMBER,
     Name,
     PositiveDuration,
     Strict,
@@ -53,7 +54,7 @@ class Backoff(Strict):
 
     base: PositiveDuration = 60.0
     cap: PositiveDuration = 3600.0
-    jitter: Annotated[float, Field(ge=0, le=1)] = 0.1
+    jitter: Annotated[float, NUMBER, Field(ge=0, le=1)] = 0.1
 
     @model_validator(mode="after")
     def _cap_not_below_base(self) -> Backoff:
@@ -156,7 +157,7 @@ class ScheduleTrigger(Strict):
 class StatusTrigger(Strict):
     type: Literal["status"]
     interval: Annotated[float, BeforeValidator(parse_duration), Field(ge=5), AfterValidator(_schedulable)] = 60.0
-    confirm_polls: Annotated[int, Field(ge=1, le=20)] = 2
+    confirm_polls: Annotated[int, NUMBER, Field(ge=1, le=20)] = 2
     # A connector DEGRADED with no task in error (tasks awaiting a worker) is left to Confluent;
     # once it has stayed so this long it is reported (log and metric), still not restarted.
     degraded_report_after: PositiveDuration = 1800.0
@@ -279,7 +280,7 @@ class Rule(Strict):
     # Then the connector is marked gave-up until it is seen healthy. Finite by default: a failure
     # no restart can fix must not be restarted forever (on Confluent Cloud each restart stops
     # every task). 10 restarts span about 5 hours with the default backoff. null: no limit.
-    max_restarts: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = DEFAULT_MAX_RESTARTS
+    max_restarts: Annotated[int, NUMBER, Field(ge=1, le=MAX_COUNT)] | None = DEFAULT_MAX_RESTARTS
     restart_user_errors: bool = False
     # Ask Confluent's error-recommendations endpoint before a failure restart and keep the
     # advice in the history (one extra, rate-limited call per restart).

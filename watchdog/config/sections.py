@@ -7,6 +7,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import ssl
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,6 +23,7 @@ from pydantic import (
 
 from .leadership import DatabaseUrl, LeaderElectionSettings
 from .types import (
+    NUMBER,
     Duration,
     HttpUrl,
     PositiveDuration,
@@ -47,10 +49,16 @@ MAX_COUNT = 1_000_000
 def _stripped_secret(value: SecretStr | None) -> SecretStr | None:
     """Surrounding whitespace is never part of a secret: a Kubernetes Secret made from a file
     often ends in a newline, which would otherwise lock everyone out while check-config says
-    "set". A secret that is only whitespace is not set at all."""
+    "set". Nor is a byte-order mark (a file saved by a Windows editor): kept, every call was
+    answered 401 while check-config said "set". A secret that is only whitespace is not set at
+    all. A control character inside one (a line break: two lines in the file) is refused: no
+    credential holds one, and sent in a header it made httpx raise an error that quoted the
+    header, secret and all, into the log (the message here never quotes it)."""
     if value is None:
         return None
-    text = value.get_secret_value().strip()
+    text = value.get_secret_value().strip().removeprefix("\ufeff").strip()
+    if any(unicodedata.category(char) == "Cc" for char in text):
+        raise ValueError("holds a control character (a line break or tab inside it?); a secret file must hold the secret alone")
     return SecretStr(text) if text else None
 
 
@@ -89,7 +97,7 @@ class ApiSettings(Strict):
     timeouts: Timeouts = Timeouts()
     # Every upstream answer (Connect API, Metrics API, Alertmanager) is read up to this many
     # bytes; a larger one is a failed call (a failed poll), never a reason to run out of memory.
-    max_response_bytes: Annotated[int, Field(ge=64 * 1024, le=1024 * 1024 * 1024)] = DEFAULT_MAX_RESPONSE_BYTES
+    max_response_bytes: Annotated[int, NUMBER, Field(ge=64 * 1024, le=1024 * 1024 * 1024)] = DEFAULT_MAX_RESPONSE_BYTES
 
 
 class Credential(Strict):
@@ -196,7 +204,7 @@ Cluster = Annotated[
 # A local ceiling on calls per second. At least one call per 100 s: below that nothing works (a
 # poll of one cluster waited hours, and 1e-300 was accepted: the daemon never polled). At most a
 # million: a ceiling, not a target, and infinity is no number of calls.
-RequestRate = Annotated[float, Field(ge=0.01, le=1_000_000)]
+RequestRate = Annotated[float, NUMBER, Field(ge=0.01, le=1_000_000)]
 
 
 class MetricsApiSettings(Strict):
@@ -225,12 +233,12 @@ class RetryBackoff(Strict):
 class RateLimitSettings(Strict):
     """Pacing for all calls made with one credential (restarts and status polls share it)."""
 
-    reserve: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 1
+    reserve: Annotated[int, NUMBER, Field(ge=0, le=MAX_COUNT)] = 1
     max_requests_per_second: RequestRate = 10.0
-    max_concurrent_requests: Annotated[int, Field(ge=1, le=64)] = 4
+    max_concurrent_requests: Annotated[int, NUMBER, Field(ge=1, le=64)] = 4
     max_pause: PositiveDuration = 900.0
-    max_retries: Annotated[int, Field(ge=0, le=20)] = 3
-    max_rate_limited_retries: Annotated[int, Field(ge=0, le=100)] = 10
+    max_retries: Annotated[int, NUMBER, Field(ge=0, le=20)] = 3
+    max_rate_limited_retries: Annotated[int, NUMBER, Field(ge=0, le=100)] = 10
     backoff: RetryBackoff = RetryBackoff()
 
 
@@ -239,7 +247,8 @@ def _check_token(value: SecretStr | None) -> SecretStr | None:
     authentication off (an empty `Bearer` matched it); the message never quotes the token."""
     if value is None:
         return None
-    text = value.get_secret_value().strip()
+    stripped = _stripped_secret(value)
+    text = "" if stripped is None else stripped.get_secret_value()
     if not text:
         raise ValueError(
             "is empty or only whitespace; set a random token of at least "
@@ -249,7 +258,19 @@ def _check_token(value: SecretStr | None) -> SecretStr | None:
         raise ValueError(
             f"is {len(text)} characters long; at least {MIN_TOKEN_CHARS} are required (e.g. `openssl rand -hex 32`)"
         )
-    return SecretStr(text)
+    return header_token(SecretStr(text))
+
+
+def header_token(value: SecretStr | None) -> SecretStr | None:
+    """A token sent as it is in an Authorization header: printable ASCII without spaces (RFC
+    9110's token68 is narrower still). A non-ASCII one passed check-config and could not be used:
+    the daemon compared the Latin-1 bytes a client sent, the CLI crashed encoding it."""
+    if value is None:
+        return None
+    if not all("!" <= char <= "~" for char in value.get_secret_value()):
+        raise ValueError("must be printable ASCII without spaces: it is sent as it is in an HTTP header "
+                         "(e.g. `openssl rand -hex 32`)")
+    return value
 
 
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
@@ -278,15 +299,15 @@ def _check_host(host: str) -> str:
 
 class ServerSettings(Strict):
     host: Annotated[str, AfterValidator(_check_host)] = "0.0.0.0"
-    port: Annotated[int, Field(ge=0, le=65535)] = 9464
+    port: Annotated[int, NUMBER, Field(ge=0, le=65535)] = 9464
     # Bearer token for the Alertmanager webhook and the restart API (never from the YAML file:
     # WATCHDOG_SERVER__AUTH_TOKEN or a secret file of that name). Without it those routes refuse
     # every request; /metrics, /healthz and /readyz stay open.
     auth_token: Annotated[SecretStr | None, AfterValidator(_check_token)] = None
-    max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 1024 * 1024
+    max_body_bytes: Annotated[int, NUMBER, Field(ge=1024, le=16 * 1024 * 1024)] = 1024 * 1024
     # Open connections beyond this are closed at once: Prometheus, Alertmanager and the kubelet
     # need a handful, and each idle one costs memory.
-    max_connections: Annotated[int, Field(ge=4, le=10_000)] = 64
+    max_connections: Annotated[int, NUMBER, Field(ge=4, le=10_000)] = 64
     # A request must arrive whole (headers and body) within this long of its connection opening
     # or of the previous answer on it; slower ones are cut off (half-open and trickling
     # connections would otherwise be held for ever).
@@ -300,7 +321,7 @@ class QueueSettings(Strict):
     in_flight_grace: Duration = Field(default=10.0, ge=0)
     # Restart jobs queued or in flight per rate-limit lane. More are refused (the API answers
     # 429, alerts are refused, polls decide again next time) and counted as `queue_full`.
-    max_jobs_per_lane: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
+    max_jobs_per_lane: Annotated[int, NUMBER, Field(ge=1, le=1_000_000)] = 1000
     # A restart asked for by name (the API, the CLI) within this long of the connector's last
     # restart is refused as `recently_restarted` (rules.manual_gap_left); 0 turns the check off.
     manual_restart_gap: Duration = Field(default=60.0, ge=0, le=86400)
@@ -308,7 +329,7 @@ class QueueSettings(Strict):
 
 class HistorySettings(Strict):
     max_age: PositiveDuration = 30 * 86400.0
-    max_entries: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 200  # per connector: a noisy one cannot push out the rest
+    max_entries: Annotated[int, NUMBER, Field(ge=1, le=MAX_COUNT)] = 200  # per connector: a noisy one cannot push out the rest
 
 
 class StateSettings(Strict):

@@ -7,7 +7,7 @@ import math
 import re
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -102,6 +102,22 @@ def credential_parameters(query: str) -> list[str]:
     return found
 
 
+def split_url(url: str, what: str) -> SplitResult:
+    """`url`'s parts; a ValueError that never quotes any of it when its host or port cannot be
+    read. urlsplit's own message quotes the port as it read it, and a '/', '?' or '#' in a
+    password ends the host there: `postgresql://u:Pa55/w0rd@db` was refused with "Port could not
+    be cast to integer value as 'Pa55'", half the password on stderr and in the reload log."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise ValueError(
+            f"{what} is not valid: its host or port cannot be read (the port must be a number from 0 to 65535, and "
+            "a '/', '?' or '#' after the scheme ends the host, as in a password, which never belongs in a URL)"
+        ) from None
+    return parts
+
+
 def _check_url(url: str) -> str:
     """An http:// or https:// URL without credentials in it. Credentials in a URL
     (`https://user:pass@host`, `?token=...`) would be printed by check-config and written to every
@@ -110,11 +126,7 @@ def _check_url(url: str) -> str:
     if not _URL.fullmatch(url):
         shown = "the URL" if "@" in url or credential_parameters(url.partition("?")[2]) else repr(url)
         raise ValueError(f"{shown} is not valid: expected an http:// or https:// URL")
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError as exc:
-        raise ValueError(f"not a valid URL: {exc}") from None
+    parts = split_url(url, "the URL")
     if "@" in parts.netloc:
         raise ValueError(
             "a URL must not carry a user name or password (user:pass@host): it would be shown by "
@@ -153,6 +165,19 @@ def _readable_file(path: Path) -> Path:
 
 
 ReadableFile = Annotated[Path, AfterValidator(_readable_file)]
+
+
+def _not_a_boolean(value: Any) -> Any:
+    """Pydantic takes a boolean for a number (True is 1), and YAML reads `yes`, `no`, `on` and
+    `off` as booleans: `max_retries: no` was 0 retries, `max_restarts: yes` a budget of one, and
+    check-config called both valid."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not a boolean (YAML reads yes, no, on and off as booleans)")
+    return value
+
+
+# In every number's Annotated[...], before its bounds: Annotated[int, NUMBER, Field(ge=1)].
+NUMBER = BeforeValidator(_not_a_boolean)
 
 
 class Strict(BaseModel):
