@@ -198,8 +198,8 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
     async def start(self, *, serve_http: bool = True) -> None:
         self._warn_plaintext_credentials()
         if self.blocker is not None:
-            await self.blocker.refresh()  # know before the first decision, not one TTL later
-            self.blocker.start()
+            self.blocker.start()  # a no-op if a reload before start() started it
+            await self.blocker.first_check()  # know before the first decision, not one TTL later
         if isinstance(self.leadership, Elector):
             self.leadership.start(self._lead, self._follow)  # a standby until elected
         else:

@@ -107,6 +107,9 @@ class AlertBlocker:
         self._verdict: BlockingVerdict | None = None
         self._checked_at: float | None = None
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        # Set once the refresh loop has asked (whatever the answer), or the blocker is closed.
+        self._first_check = asyncio.Event()
         # The last problem logged at error level, so that one that persists is logged once, not
         # every `cache_ttl`; cleared by a readable answer.
         self._logged_problem: str | None = None
@@ -147,9 +150,20 @@ class AlertBlocker:
         return verdict
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="alert-blocker")
+        """Start the refresh loop, which asks at once and then every `cache_ttl`. One loop per
+        blocker: starting it again, or once closed, does nothing (two overlapping reloads started
+        a second loop that close() never stopped, asking on a closed client every `cache_ttl`)."""
+        if self._task is None and not self._closed:
+            self._task = asyncio.create_task(self._run(), name="alert-blocker")
+
+    async def first_check(self) -> None:
+        """Wait until the refresh loop has asked Alertmanager once (or the blocker is closed)."""
+        await self._first_check.wait()
 
     async def close(self) -> None:
+        """Stop the refresh loop and close the client; the blocker is not started again."""
+        self._closed = True
+        self._first_check.set()  # whoever waits for a first answer that will not come
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -164,6 +178,7 @@ class AlertBlocker:
                 # answer" for good, blocking every restart (or, with on_error: allow, letting
                 # them through while a blocking alert fires) with nothing in the logs.
                 self._log_problem("blocking_refresh_crashed", f"{type(exc).__name__}: {exc}"[:300])
+            self._first_check.set()
             await asyncio.sleep(self.settings.cache_ttl)
 
     def _params(self) -> list[tuple[str, str | int | float | bool | None]]:

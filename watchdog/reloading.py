@@ -97,12 +97,20 @@ class ReloadHost:
             raise
         previous = self.config
         self._apply(new, diff, built)
+        swapped = previous.blocking != new.blocking
+        # In the same step as the config: a reload that overlaps this one (SIGHUP while the file
+        # watcher's reload waits on Alertmanager) sees this blocker as the running one.
+        retired = self._swap_blocker(blocker) if swapped else None
         self.fleet.settle(loaded, watched)
         self.metrics.config_reloads.labels("success").inc()
         log.info("config_reloaded", reason=reason, unchanged=diff.empty, **diff.summary())
-        await self._discovery_reloaded(previous.discovery, started=self._scheduler is not None)
-        if previous.blocking != new.blocking:
-            await self._swap_blocker(blocker)
+        try:
+            await self._discovery_reloaded(previous.discovery, started=self._scheduler is not None)
+        finally:
+            if retired is not None:
+                await retired.close()
+        if swapped and blocker is not None:
+            await blocker.first_check()  # know before the reload returns, not one TTL later
         return True
 
     def _apply(self, new: Config, diff: ConfigDiff, built: list[BuiltCluster]) -> None:
@@ -129,11 +137,13 @@ class ReloadHost:
         if self._scheduler is not None:
             self._sync_jobs(previous, changed_clusters=set(diff.clusters_changed))
 
-    async def _swap_blocker(self, blocker: AlertBlocker | None) -> None:
+    def _swap_blocker(self, blocker: AlertBlocker | None) -> AlertBlocker | None:
+        """Put `blocker` in service and start its refresh loop, without an await: the blocker
+        started is the one installed, whatever another reload does meanwhile (starting
+        `self.blocker` after an await started whichever was current by then, a second time).
+        Returns the blocker it replaced, for the caller to close (its loop and its client)."""
         old, self.blocker = self.blocker, blocker
-        self.engine.blocker = self.blocker
-        if old is not None:
-            await old.close()
-        if self.blocker is not None:
-            await self.blocker.refresh()
-            self.blocker.start()
+        self.engine.blocker = blocker
+        if blocker is not None:
+            blocker.start()
+        return old
