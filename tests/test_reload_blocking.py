@@ -150,3 +150,18 @@ async def _answer_next(alertmanager: HeldAlertmanager) -> bool:
     answer(held)
     return True
 
+
+async def test_a_reload_with_a_filter_alertmanager_cannot_parse_keeps_the_running_blocker(daemon) -> None:  # type: ignore[no-untyped-def]
+    path, d, alertmanager = daemon
+    write(path, [HEAL], blocking=blocking("First", 60))
+    assert await asyncio.wait_for(asyncio.gather(d.reload("test"), _answer_next(alertmanager)), 5)
+    running = d.blocker
+    write(path, [HEAL], blocking={**blocking("First", 60), "filters": ['alertname=~"ConfluentCloudIncident']})
+    with structlog.testing.capture_logs() as logs:
+        assert await d.reload("test") is False
+    (failed,) = [e for e in logs if e["event"] == "config_reload_failed"]
+    assert failed["errors"] == ["blocking.filters[0]: 'alertname=~\"ConfluentCloudIncident': the value opens a double "
+                                "quote that is never closed"]
+    assert d.blocker is running and d.config.blocking is not None
+    assert d.config.blocking.filters == ['alertname="First"'] and len(refresh_loops()) == 1
+    await d.stop()

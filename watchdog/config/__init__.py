@@ -18,6 +18,7 @@ The schema and its loading, one job per file:
     rules.py      rules: selectors, backoff, the four triggers
     discovery.py  discovery: which environments and clusters are found at run time
     gates.py      the gates' settings: windows, breaker, blocking
+    matchers.py   Alertmanager's matcher grammar and Go's regexp syntax, for blocking.filters
     root.py       `Config`: the sections together, the sources' priority, cross-section lookups
     sources.py    the sources layered: a variable naming a list's entry merged into that entry
     loading.py    `load_config`/`build_config`: strict YAML, secrets refused in YAML, merging

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
 from ..windows import Windows, parse_window
+from .matchers import go_regex_problem, matcher_problem
 from .sections import MAX_COUNT, StrippedSecret, header_token
 from .types import NUMBER, HttpUrl, PositiveDuration, Strict
 
@@ -17,6 +18,28 @@ def _check_window(text: str) -> str:
 
 
 WindowText = Annotated[str, AfterValidator(_check_window)]
+
+
+def _check_matcher(text: str) -> str:
+    # Checked here, not left to Alertmanager: it answers a filter it cannot parse with 400 at every
+    # check, and with on_error: block that held every restart (matchers.py says what is accepted).
+    problem = matcher_problem(text)
+    if problem is not None:
+        raise ValueError(problem)
+    return text
+
+
+def _check_receiver(text: str) -> str:
+    # Alertmanager reads `receiver` as a regular expression too (anchored, like a =~ matcher).
+    problem = go_regex_problem(text)
+    if problem is not None:
+        raise ValueError(f"{text[:80]!r} is not a valid regular expression (Go RE2 syntax, as Alertmanager "
+                         f"compiles the receiver parameter): {problem}")
+    return text
+
+
+AlertMatcher = Annotated[str, AfterValidator(_check_matcher)]
+ReceiverPattern = Annotated[str, AfterValidator(_check_receiver)]
 
 
 class WindowSettings(Strict):
@@ -63,9 +86,9 @@ class BlockingSettings(Strict):
     cluster outage) is firing; silenced and inhibited alerts do not block."""
 
     alertmanager_url: HttpUrl
-    # Alertmanager matchers, ANDed, e.g. 'alertname=~"ConfluentCloudIncident|KafkaClusterDown"'.
-    filters: list[Annotated[str, Field(min_length=3)]] = []
-    receiver: str | None = None
+    # Alertmanager matchers, one per entry, ANDed, e.g. 'alertname=~"ConfluentCloudIncident|KafkaClusterDown"'.
+    filters: list[AlertMatcher] = []
+    receiver: ReceiverPattern | None = None  # a regular expression over receiver names, as Alertmanager reads it
     cache_ttl: PositiveDuration = 30.0
     timeout: PositiveDuration = 5.0  # the whole call, answer included
     on_error: Literal["block", "allow"] = "block"  # fail closed by default, as Kured does
