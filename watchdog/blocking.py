@@ -64,6 +64,34 @@ class _GettableAlert(BaseModel):
 _ANSWER = TypeAdapter(list[_GettableAlert])
 
 
+# What a network failure says is the operating system's or the peer's, and safe to show. Any other
+# error may quote the request being built (httpx's LocalProtocolError for an illegal header value
+# quotes the header, i.e. the bearer token): of those only the type is shown, with what to check.
+_NETWORK_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError)
+_REQUEST_NOT_SENT = ("a header or the URL the watchdog built is not valid HTTP: check blocking.alertmanager_url "
+                     "and the credentials of blocking.auth for control characters")
+_REASON_CHARS = 200  # of Alertmanager's own reason for a 400: its parser's message quotes the filter
+
+
+def _transport_problem(exc: httpx.HTTPError) -> str:
+    if isinstance(exc, _NETWORK_ERRORS):
+        return f"Alertmanager unreachable: {type(exc).__name__}: {exc}"[:300]
+    return f"request to Alertmanager not sent: {type(exc).__name__}: {_REQUEST_NOT_SENT}"
+
+
+def _their_reason(response: httpx.Response) -> str:
+    """Alertmanager's reason for a 400 (a JSON string, e.g. "bad matcher format: ..."), on one line."""
+    try:
+        said = response.json()
+    except (ValueError, RecursionError):
+        said = None
+    text = (said if isinstance(said, str) else response.text)[:1000]
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    if not text:
+        return "no reason given"
+    return text if len(text) <= _REASON_CHARS else text[:_REASON_CHARS] + "..."
+
+
 def _shape_problem(exc: ValidationError) -> str:
     # Where and what, never the offending input: it may hold label values of any size.
     first = exc.errors(include_input=False, include_url=False)[0]
@@ -97,10 +125,17 @@ class AlertBlocker:
         auth: httpx.Auth | None = None
         headers: dict[str, str] = {}
         credentials = settings.credentials()
+        secret: str | None = None
         if isinstance(credentials, tuple):
-            auth = httpx.BasicAuth(credentials[0], credentials[1].get_secret_value())
+            secret = credentials[1].get_secret_value()
+            auth = httpx.BasicAuth(credentials[0], secret)
         elif credentials is not None:
-            headers["Authorization"] = f"Bearer {credentials.get_secret_value()}"
+            secret = credentials.get_secret_value()
+            headers["Authorization"] = f"Bearer {secret}"
+        # Every reason and logged problem is also scrubbed of the secret, as it is and as a repr
+        # would quote it: the last line of defence if some error text quotes the request anyway.
+        self._secret_forms = sorted({secret, repr(secret)[1:-1], repr(secret.encode())[2:-1]}, key=len, reverse=True) \
+            if secret else []
         self._http = httpx.AsyncClient(
             base_url=settings.alertmanager_url, timeout=settings.timeout, transport=transport, auth=auth, headers=headers
         )
@@ -124,14 +159,26 @@ class AlertBlocker:
     async def refresh(self) -> BlockingVerdict:
         try:
             answer = await fetch(self._http, "GET", "/api/v2/alerts", self._limits, params=self._params())
-            answer.response.raise_for_status()
-            if not answer.complete:
-                raise ValueError(answer.too_large_message(self._limits))
-            body = answer.response.json()
-            if not isinstance(body, list):
-                raise ValueError("answer is not a list of alerts")
-        except (httpx.HTTPError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deep
-            return self._failed(f"Alertmanager unreachable: {type(exc).__name__}: {exc}"[:300])
+        except httpx.HTTPError as exc:
+            return self._failed(_transport_problem(exc))
+        response = answer.response
+        if response.status_code == 400:
+            # Alertmanager could not parse the query: a filter (or the receiver pattern) it refuses.
+            # Not "unreachable": it answered, and it will answer the same until the config changes.
+            problem = ("Alertmanager refused the query (400 Bad Request; check blocking.filters and "
+                       f"blocking.receiver): {_their_reason(response)}")
+            self._log_problem("blocking_query_refused", problem)
+            return self._failed(problem)
+        if response.is_error:
+            return self._failed(f"Alertmanager answered {response.status_code} {response.reason_phrase}".rstrip())
+        if not answer.complete:
+            return self._failed(f"Alertmanager sent an unreadable answer: {answer.too_large_message(self._limits)}")
+        try:
+            body = response.json()
+        except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deep
+            return self._failed(f"Alertmanager sent an unreadable answer: {type(exc).__name__}: {exc}"[:300])
+        if not isinstance(body, list):
+            return self._failed("Alertmanager sent an unreadable answer: not a list of alerts")
         try:
             alerts = _ANSWER.validate_python(body)
         except ValidationError as exc:
@@ -177,7 +224,7 @@ class AlertBlocker:
                 # The loop outlives any refresh: a dead loop would leave verdict() at "no fresh
                 # answer" for good, blocking every restart (or, with on_error: allow, letting
                 # them through while a blocking alert fires) with nothing in the logs.
-                self._log_problem("blocking_refresh_crashed", f"{type(exc).__name__}: {exc}"[:300])
+                self._log_problem("blocking_refresh_crashed", f"{type(exc).__name__}: {exc}")
             self._first_check.set()
             await asyncio.sleep(self.settings.cache_ttl)
 
@@ -196,13 +243,19 @@ class AlertBlocker:
             return BlockingVerdict(True, f"{reason}; blocking (on_error: block)")
         return BlockingVerdict(False, f"{reason}; allowing (on_error: allow)")
 
+    def _scrubbed(self, text: str) -> str:
+        for form in self._secret_forms:
+            text = text.replace(form, "***")
+        return text
+
     def _failed(self, reason: str) -> BlockingVerdict:
-        verdict = self._on_error(reason)
+        verdict = self._on_error(self._scrubbed(reason))
         self._metrics.blocking_checks.labels("error_blocked" if verdict.blocked else "error_allowed").inc()
         self._remember(verdict)
         return verdict
 
     def _log_problem(self, event: str, problem: str) -> None:
+        problem = self._scrubbed(problem)[:300]  # scrubbed first: a cut could leave part of a secret
         if problem != self._logged_problem:
             log.error(event, problem=problem, on_error=self.settings.on_error,
                       note="logged once while it persists; watchdog_blocking_checks_total counts every check")

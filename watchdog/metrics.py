@@ -225,7 +225,7 @@ class Metrics:
         )
         self.blocking_checks = Counter(
             "watchdog_blocking_checks",
-            "Checks of Alertmanager for blocking alerts, by result (error_*: Alertmanager unreachable).",
+            "Checks of Alertmanager for blocking alerts, by result (error_*: no usable answer: unreachable, refused or unreadable).",
             ["result"],
             registry=r,
         )

@@ -1,0 +1,82 @@
+"""Alertmanager's credentials never reach a blocking reason or a log line, even when a request
+cannot be built from them: httpx's LocalProtocolError for an illegal header value quotes the
+header, i.e. `Bearer <token>`. The config refuses such tokens; the blocker must not depend on it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import structlog
+from pydantic import SecretStr
+
+from watchdog.blocking import AlertBlocker
+from watchdog.config import BlockingSettings
+from watchdog.metrics import Metrics
+
+TOKEN = "TOPSECRET-am-token\ninjected: 1"
+
+
+@pytest.fixture
+async def listening() -> AsyncIterator[str]:
+    """A TCP server on loopback that takes connections: the request is built and refused by the
+    HTTP layer itself, as against a real Alertmanager."""
+    async def drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(drop, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def with_token(url: str, token: str, **settings: object) -> BlockingSettings:
+    valid = BlockingSettings(alertmanager_url=url, auth="bearer", bearer_token="placeholder-token-0123", **settings)
+    # As if it had got past the config's checks: model_copy does not validate.
+    return valid.model_copy(update={"bearer_token": SecretStr(token)})
+
+
+def leaks(text: str) -> bool:
+    return "TOPSECRET" in text or "injected" in text
+
+
+async def test_a_token_with_a_newline_is_in_no_reason_and_no_log_line(listening: str) -> None:
+    blocker = AlertBlocker(with_token(listening, TOKEN, cache_ttl=0.01), Metrics())
+    with structlog.testing.capture_logs() as logs:
+        verdict = await blocker.refresh()
+        assert verdict.blocked and not leaks(verdict.reason), verdict.reason
+        blocker.start()  # and from the refresh loop
+        await blocker.first_check()
+        await blocker.close()
+    assert verdict.reason.startswith("request to Alertmanager not sent: LocalProtocolError: a header or the URL the "
+                                     "watchdog built is not valid HTTP: check blocking.alertmanager_url and the "
+                                     "credentials of blocking.auth for control characters"), verdict.reason
+    assert not leaks(blocker.verdict().reason)
+    assert logs and not [event for event in logs if leaks(repr(event))], logs
+
+
+async def test_an_error_that_quotes_the_token_anyway_is_scrubbed(listening: str) -> None:
+    # The last line of defence: any other error text holding the secret, as it is or as a repr
+    # quotes it, is scrubbed before it becomes a reason or a log line (and before it is cut short).
+    quoted = [f"boom: {TOKEN}", f"boom: {TOKEN!r}", f"boom: {TOKEN.encode()!r}", "x" * 290 + TOKEN]
+
+    def failing(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError(quoted.pop(0) if quoted else "plain")
+
+    blocker = AlertBlocker(with_token("http://am:9093", TOKEN, cache_ttl=0.001), Metrics(),
+                           transport=httpx.MockTransport(failing))
+    with structlog.testing.capture_logs() as logs:
+        blocker.start()
+        deadline = asyncio.get_running_loop().time() + 5
+        while quoted:
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.001)
+        await blocker.close()
+    crashes = [event for event in logs if event["event"] == "blocking_refresh_crashed"]
+    assert len(crashes) >= 4 and any("***" in event["problem"] for event in crashes)
+    assert not [event for event in logs if leaks(repr(event)) or "TOPSECR" in repr(event)], logs
