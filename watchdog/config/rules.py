@@ -3,19 +3,18 @@ stalled), its backoff and budget."""
 
 from __future__ import annotations
 
-import functools
 import re
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import re2
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from ..stall import GRANULARITIES, WINDOWS_READ, granularity_for
 from .gates import WindowSettings
+from .regexes import label_regex
 from .sections import MAX_COUNT
 from .types import (
     NUMBER,
@@ -163,26 +162,6 @@ class StatusTrigger(Strict):
     # A connector DEGRADED with no task in error (tasks awaiting a worker) is left to Confluent;
     # once it has stayed so this long it is reported (log and metric), still not restarted.
     degraded_report_after: PositiveDuration = 1800.0
-
-
-# Label regexes are RE2's, as Alertmanager's own (Go's regexp): the same syntax a matcher written
-# for Alertmanager uses, and matching in time linear in the label's length. Python's `re`
-# backtracks: `match_re: {connector: "(.*a){12}"}` took 115 s against a 41-character label,
-# the event loop (webhooks, polls, /healthz) frozen throughout, where Alertmanager takes
-# microseconds. Errors are raised, not also logged by RE2 to stderr.
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.log_errors = False
-
-
-@functools.lru_cache(maxsize=1024)
-def label_regex(pattern: str) -> Any:
-    """The compiled RE2 pattern; ValueError saying what RE2 cannot read (a backreference, a
-    lookahead, an unbalanced group)."""
-    try:
-        return re2.compile(pattern, _RE2_OPTIONS)
-    except re2.error as exc:
-        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-        raise ValueError(reason) from None
 
 
 def _check_regexes(patterns: dict[str, str]) -> dict[str, str]:
