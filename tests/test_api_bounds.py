@@ -6,6 +6,7 @@ never reported as requested."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import string
 import time
@@ -15,6 +16,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from watchdog.alerts import WebhookPayload
+from watchdog.api import ALERT_CHUNK, CONCURRENT_BODIES
 from watchdog.config import ServerSettings
 from watchdog.server import create_app
 
@@ -265,23 +268,45 @@ async def test_a_webhook_of_thousands_of_alerts_does_not_stall_healthz() -> None
 
 async def test_at_most_four_request_bodies_are_parsed_and_decided_at_once() -> None:
     # Each 1 MiB webhook costs about 10 MiB parsed: with max_connections of them at once, memory
-    # would be the connection cap times that.
+    # would be the connection cap times that. The listing a webhook may need first is awaited
+    # outside the slots and without the parsed body (it may sit behind a 429 pause of its key:
+    # test_api_lanes.py), so here all twelve wait for it at once while no body stays parsed.
     w, _ = world()
     ctx = w.daemon.api_context()
-    inside = peak = 0
+    alerts_each = 2 * ALERT_CHUNK + 50  # decided in three chunks, with yields between them
+    listing = listing_peak = deciding_peak = 0
+    parsed_while_listing: list[int] = []
+    deciding: set[str] = set()
 
     async def slow_listing(clusters: Any) -> dict[str, str]:
-        nonlocal inside, peak
-        inside += 1
-        peak = max(peak, inside)
+        nonlocal listing, listing_peak
+        listing += 1
+        listing_peak = max(listing_peak, listing)
         await asyncio.sleep(0.05)
-        inside -= 1
+        if not parsed_while_listing:
+            parsed_while_listing.append(sum(isinstance(o, WebhookPayload) for o in gc.get_objects()))
+        listing -= 1
         return {}
 
+    decide = w.daemon.engine.on_alerts
+
+    def on_alerts(alerts: Any, **kwargs: Any) -> Any:
+        nonlocal deciding_peak
+        webhook = alerts[0].fingerprint.split("-")[0]
+        deciding.add(webhook)
+        deciding_peak = max(deciding_peak, len(deciding))
+        if alerts[-1].fingerprint == f"{webhook}-{alerts_each - 1}":
+            deciding.discard(webhook)
+        return decide(alerts, **kwargs)
+
+    w.daemon.engine.on_alerts = on_alerts  # type: ignore[method-assign]
     ctx.ensure_listed = slow_listing
     app = create_app(w.daemon.metrics.registry, w.daemon.probes, ctx)
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon")
-    answers = await asyncio.gather(*(http.post("/v1/alertmanager", json=payload(alert(fingerprint=f"fp{i}")), headers=AUTH)
-                                     for i in range(12)))
+    webhooks = [payload(*(alert(fingerprint=f"w{i}-{j}") for j in range(alerts_each))) for i in range(12)]
+    answers = await asyncio.gather(*(http.post("/v1/alertmanager", json=body, headers=AUTH) for body in webhooks))
     assert all(a.status_code == 200 for a in answers)
-    assert peak == 4
+    assert all(len(a.json()["alerts"]) == alerts_each for a in answers)
+    assert deciding_peak == CONCURRENT_BODIES == 4, "at most four webhooks parsed and decided at once"
+    assert listing_peak == 12, "a webhook waiting for its cluster's listing holds no slot"
+    assert parsed_while_listing[0] <= CONCURRENT_BODIES, "a webhook waiting for a listing keeps its parsed body"

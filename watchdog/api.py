@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import math
 import re
 import sys
 import time
@@ -49,7 +50,11 @@ RETRY_AFTER_SECONDS = 30
 # this, max_connections of them at once would cost that many times over. Bodies are read before
 # a slot is taken (raw, at most max_body_bytes each, one per connection: max_connections MiB at
 # worst), so that a client sending slowly holds its own connection only, never a slot: four of
-# them would otherwise stop every webhook and restart for server.request_timeout.
+# them would otherwise stop every webhook and restart for server.request_timeout. For the same
+# reason nothing waits on a rate-limit lane while holding a slot: a webhook whose cluster must be
+# listed first gives its slot (and its parsed body) back while the listing is awaited, then
+# takes one again and parses the raw body anew. Held across that wait, four webhooks naming a
+# cluster whose key a 429 paused stopped every request, for every cluster, for the pause.
 CONCURRENT_BODIES = 4
 # The shape of every request id (engine.new_request_id: 8 random bytes in hex).
 _REQUEST_ID = re.compile(r"[0-9a-f]{16}")
@@ -102,6 +107,7 @@ class ApiContext:
     # Lists each named cluster whose last listing is stale (through its rate limiter); returns
     # the clusters that could not be listed, with why. Only connectors a listing showed are
     # ever acted on: names nobody listed would otherwise grow series, state and the queue.
+    # It waits a few seconds at most (a listing not done by then goes on; the caller gets 503).
     ensure_listed: Callable[[Iterable[str]], Awaitable[dict[str, str]]]
     accepting: Callable[[], bool]  # False while shutting down
     connectors: Callable[[], list[dict[str, Any]]]  # the rows of GET /v1/connectors
@@ -110,6 +116,12 @@ class ApiContext:
     # answer with; None while it leads. Reads (connectors, history) are served by every replica.
     not_leading: Callable[[], str | None] = lambda: None
     standby_retry_after: int = RETRY_AFTER_SECONDS
+    # Whether ensure_listed would list any of these clusters (their listing is stale): a webhook
+    # that needs no listing is parsed once and decided at once.
+    needs_listing: Callable[[Iterable[str]], bool] = lambda clusters: True
+    # Seconds for which a 429 still pauses a cluster's key: a 503 for a cluster that could not be
+    # listed says Retry-After no sooner than that.
+    paused_for: Callable[[str], float] = lambda cluster: 0.0
 
 
 def _leader_only(ctx: ApiContext) -> None:
@@ -144,25 +156,25 @@ def api_routes(ctx: ApiContext) -> list[Route]:
     refusals = AuthFailureLog(ctx.metrics)
     bodies = asyncio.Semaphore(CONCURRENT_BODIES)
     return [
-        Route("/v1/alertmanager", _guarded(ctx, refusals, "alertmanager", _one_of(bodies, _alertmanager)), methods=["POST"]),
-        Route("/v1/restarts", _guarded(ctx, refusals, "restarts", _one_of(bodies, _create_restart)), methods=["POST"]),
+        Route("/v1/alertmanager", _guarded(ctx, refusals, "alertmanager", _with_body(bodies, _alertmanager)), methods=["POST"]),
+        Route("/v1/restarts", _guarded(ctx, refusals, "restarts", _with_body(bodies, _create_restart)), methods=["POST"]),
         Route("/v1/restarts/{request_id}", _guarded(ctx, refusals, "restart_status", _restart_status), methods=["GET"]),
         Route("/v1/connectors", _guarded(ctx, refusals, "connectors", _connectors), methods=["GET"]),
         Route("/v1/history", _guarded(ctx, refusals, "history", _history), methods=["GET"]),
     ]
 
 
-def _one_of(
-    bodies: asyncio.Semaphore, handler: Callable[[ApiContext, Request, bytes], Awaitable[JSONResponse]]
+def _with_body(
+    bodies: asyncio.Semaphore, handler: Callable[[ApiContext, Request, bytes, asyncio.Semaphore], Awaitable[JSONResponse]]
 ) -> Callable[[ApiContext, Request], Awaitable[JSONResponse]]:
     """The body read whole (bounded in size here, in time by the server), then the handler run
-    with it while holding one of the body slots (after authentication: a client without the
-    token never takes one)."""
+    with it; the handler parses and decides while holding one of the body slots, and awaits
+    nothing else while it holds one (after authentication: a client without the token never
+    takes one)."""
 
     async def bounded(ctx: ApiContext, request: Request) -> JSONResponse:
         body = await _read_body(request, ctx.config().server.max_body_bytes)
-        async with bodies:
-            return await handler(ctx, request, body)
+        return await handler(ctx, request, body, bodies)
 
     return bounded
 
@@ -269,15 +281,43 @@ def _validated(model: type[BaseModel], data: Any) -> Any:
         raise BadRequest(422, "request body does not match the expected shape", problems=problems) from None
 
 
-async def _alertmanager(ctx: ApiContext, request: Request, raw: bytes) -> JSONResponse:
-    payload = _validated(WebhookPayload, _json_body(raw))
+def _may_act(ctx: ApiContext) -> None:
     _leader_only(ctx)
     if not ctx.accepting():
         # 5xx: Alertmanager will send it again, to this daemon's successor.
         raise _retry_later(503, "shutting down; send again later")
+
+
+def _listing_retry_after(ctx: ApiContext, clusters: Iterable[str]) -> str:
+    """Retry-After for a request refused because a cluster could not be listed: no sooner than
+    the longest 429 pause among those clusters' keys (the listing cannot go before)."""
+    paused = max((ctx.paused_for(c) for c in clusters), default=0.0)
+    return str(max(RETRY_AFTER_SECONDS, math.ceil(paused)))
+
+
+async def _alertmanager(ctx: ApiContext, request: Request, raw: bytes, bodies: asyncio.Semaphore) -> JSONResponse:
+    engine = ctx.engine
+    async with bodies:
+        payload = _validated(WebhookPayload, _json_body(raw))
+        _may_act(ctx)
+        clusters = engine.alert_clusters(payload.alerts)
+        if not ctx.needs_listing(clusters):
+            return await _decide_alerts(ctx, payload, {})
+        del payload  # not kept while the listing is awaited: that wait holds no slot
+    # Outside the slot, and bounded (a few seconds; none while the cluster's key is paused): one
+    # key's 429 pause never holds the webhooks and restarts of other clusters.
+    unlisted = await ctx.ensure_listed(clusters)
+    async with bodies:
+        # Parsed again from the raw bytes: the same alerts, decided now that their clusters are
+        # listed, or refused (503, Alertmanager sends again) where a cluster could not be.
+        payload = _validated(WebhookPayload, _json_body(raw))
+        _may_act(ctx)
+        return await _decide_alerts(ctx, payload, unlisted)
+
+
+async def _decide_alerts(ctx: ApiContext, payload: WebhookPayload, unlisted: dict[str, str]) -> JSONResponse:
     engine = ctx.engine
     engine.note_truncation(payload)
-    unlisted = await ctx.ensure_listed(engine.alert_clusters(payload.alerts))
     results = []
     for start in range(0, len(payload.alerts), ALERT_CHUNK):
         if start:
@@ -288,12 +328,15 @@ async def _alertmanager(ctx: ApiContext, request: Request, raw: bytes) -> JSONRe
         # Some alerts could not be acted on for a reason that passes (a full queue, a cluster
         # that could not be listed, shutdown): Alertmanager sends the group again; the alerts
         # already acted on then come back as `duplicate` or inside their backoff.
-        return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        retry_after = _listing_retry_after(ctx, {a.cluster for a in results if a.retry and a.cluster in unlisted})
+        return JSONResponse(body, status_code=503, headers={"Retry-After": retry_after})
     return JSONResponse(body)
 
 
-async def _create_restart(ctx: ApiContext, request: Request, raw: bytes) -> JSONResponse:
-    body: RestartBody = _validated(RestartBody, _json_body(raw))
+async def _create_restart(ctx: ApiContext, request: Request, raw: bytes, bodies: asyncio.Semaphore) -> JSONResponse:
+    async with bodies:
+        body: RestartBody = _validated(RestartBody, _json_body(raw))
+    # From here the request is a few hundred bytes and holds no slot.
     engine = ctx.engine
     cluster = engine.cluster_named(body.cluster)
     if cluster is None:
@@ -302,13 +345,13 @@ async def _create_restart(ctx: ApiContext, request: Request, raw: bytes) -> JSON
     if not engine.watched_rules(key):
         raise BadRequest(422, f"connector {body.connector!r} in {cluster!r} is not watched by any rule; "
                               "only watched connectors can be restarted")
-    _leader_only(ctx)
-    if not ctx.accepting():
-        raise _retry_later(503, "shutting down; send again later")
+    _may_act(ctx)
     unlisted = await ctx.ensure_listed([cluster])
     if cluster in unlisted:
-        raise _retry_later(503, f"cluster {cluster!r} could not be listed ({unlisted[cluster]}), so whether "
-                                f"{body.connector!r} exists is not known; try again later")
+        raise BadRequest(503, f"cluster {cluster!r} could not be listed ({unlisted[cluster]}), so whether "
+                              f"{body.connector!r} exists is not known; nothing was done; try again later",
+                         headers={"Retry-After": _listing_retry_after(ctx, [cluster])})
+    _may_act(ctx)  # the listing may have taken seconds
     status = engine.statuses.get(key)
     if status is None:
         raise BadRequest(404, f"connector {body.connector!r} was not found in cluster {cluster!r} at the last listing")

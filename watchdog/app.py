@@ -53,7 +53,7 @@ from .report import history_json, status_json
 from .server import Probes, create_app
 from .state import StateStore, StateStoreError, open_store
 from .triggers.host import SchedulerHost
-from .triggers.poller import ClusterPoller, ensure_listed
+from .triggers.poller import ClusterPoller, ensure_listed, stale_clusters
 from .triggers.stall import StallChecker
 
 log = get_logger("watchdog.app")
@@ -241,6 +241,8 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
             metrics=self.metrics,
             config=lambda: self.config,
             ensure_listed=self.ensure_listed,
+            needs_listing=lambda clusters: bool(stale_clusters(self.pollers, poll_intervals(self.config), clusters)),
+            paused_for=lambda cluster: self.pollers[cluster].paused_for() if cluster in self.pollers else 0.0,
             accepting=lambda: not self._stopping,
             connectors=self.connector_rows,
             history=lambda key, limit: history_json(self.state.history(key, limit))["restarts"],
@@ -249,7 +251,8 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         )
 
     async def ensure_listed(self, clusters: Iterable[str]) -> dict[str, str]:
-        """List the named clusters whose last listing is stale; returns those that could not be."""
+        """List the named clusters whose last listing is stale; returns those that could not be
+        (waiting a few seconds at most: triggers/poller.py)."""
         return await ensure_listed(self.pollers, poll_intervals(self.config), clusters)
 
     def connector_rows(self) -> list[dict[str, Any]]:

@@ -105,6 +105,7 @@ class AlertIntake(Decisions):
                 continue
             if key.cluster in unlisted and alert.status == "firing":
                 base.result, base.retry = "refused", True
+                base.rule, base.cluster, base.connector = rule.name, key.cluster, key.connector
                 base.detail = f"cluster {key.cluster} could not be listed ({unlisted[key.cluster]}); send again later"
                 continue
             if key not in self.statuses:

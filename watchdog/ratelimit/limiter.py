@@ -71,6 +71,10 @@ class RateLimiter:
                     self.state.on_no_response(self._clock(), permit.ticket)
                     self._answered.set()
 
+    def paused_for(self) -> float:
+        """Seconds for which a 429 still holds every caller (0 when none does)."""
+        return max(0.0, self.state.paused_until - self._clock())
+
     def observe(self, permit: Permit, status: int, headers: RateLimitHeaders) -> Pause | None:
         permit.answered = True
         now = self._clock()

@@ -2,12 +2,18 @@
 
 A listing is also what makes a connector real to the daemon: alerts and API requests act only on
 connectors a listing showed, and `ensure_listed` lists a cluster on demand (through its rate
-limiter) when its last listing is too old for that.
+limiter) when its last listing is too old for that. A request waits for that listing a few
+seconds at most, and not at all while the cluster's key is paused by a 429 for longer: a pause
+lasts up to `rate_limit.max_pause` (15 minutes), and a caller kept that long times out while the
+daemon acts on its request minutes later, unseen. It is told instead that the cluster could not
+be listed (the webhook and the API answer 503, which Alertmanager retries); the listing goes on
+and the request sent again finds it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
@@ -31,6 +37,10 @@ LISTING_SLACK_SECONDS = 10.0
 # After a failed on-demand listing, alerts and requests are told the same failure for this long
 # instead of each sending another list call: a burst of webhooks costs one call, not one each.
 FAILED_LISTING_MEMORY_SECONDS = 10.0
+# How long an alert or a request waits for an on-demand listing before it is told the cluster
+# could not be listed (the listing goes on). Well under a webhook client's timeout (Alertmanager's
+# and most HTTP clients' are 10 s or more); a list call answers in well under a second.
+LISTING_WAIT_SECONDS = 5.0
 
 
 class ClusterPoller:
@@ -137,21 +147,42 @@ class ClusterPoller:
             return
         self._listed()
 
-    async def ensure_listed(self, max_age: float) -> str | None:
-        """List the cluster unless it was listed within `max_age` seconds. None when the
-        connectors are known; otherwise why they are not (the listing failed)."""
-        now = self._now()
-        if self.listed_at is not None and (now - self.listed_at).total_seconds() <= max_age:
+    def stale(self, max_age: float) -> bool:
+        """True when the last listing that worked is older than `max_age` seconds (or none did)."""
+        return self.listed_at is None or (self._now() - self.listed_at).total_seconds() > max_age
+
+    def paused_for(self) -> float:
+        """Seconds for which a 429 still holds every call of this cluster's key (0 if none does)."""
+        return self._gateway.limiter.paused_for()
+
+    async def ensure_listed(self, max_age: float, wait: float = LISTING_WAIT_SECONDS) -> str | None:
+        """List the cluster unless it was listed within `max_age` seconds, waiting at most `wait`
+        seconds for it. None when the connectors are known; otherwise why they are not (the
+        listing failed, or has not finished: it goes on, and a later call finds it done)."""
+        if not self.stale(max_age):
             return None
+        now = self._now()
         if self._on_demand is None or self._on_demand.done():
             recent_failure = (self._failed_at is not None
                               and (now - self._failed_at).total_seconds() < FAILED_LISTING_MEMORY_SECONDS
                               and (self.listed_at is None or self._failed_at > self.listed_at))
             if recent_failure:
                 return self._failure
+            # Started even while the key is paused: one call, sent when the pause ends, so that
+            # the request sent again then finds the cluster listed.
             self._on_demand = asyncio.create_task(self.list(), name=f"list-{self.cluster}")
-        # Shielded: a client that hangs up does not cancel a listing others may be waiting for.
-        statuses = await asyncio.shield(self._on_demand)
+        paused = self.paused_for()
+        if paused > wait:
+            # No point waiting: the call cannot go before the pause ends.
+            return (f"its API key ({self._gateway.credential}) is paused by a 429 for {math.ceil(paused)} s more; "
+                    "the listing goes out when the pause ends")
+        try:
+            # Shielded: a caller that gives up (or hangs up) does not cancel a listing others
+            # may be waiting for.
+            statuses = await asyncio.wait_for(asyncio.shield(self._on_demand), wait)
+        except TimeoutError:
+            return (f"the listing did not finish within {wait:g} s (its API key, {self._gateway.credential}, "
+                    "may be waiting for rate-limit budget); it goes on")
         return None if statuses is not None else self._failure
 
     async def close(self) -> None:
@@ -160,22 +191,37 @@ class ClusterPoller:
             await asyncio.gather(self._on_demand, return_exceptions=True)
 
 
-async def ensure_listed(
+def listing_max_age(intervals: Mapping[str, float], cluster: str) -> float:
+    """How old a cluster's last listing may be before an alert or a request lists it again."""
+    interval = intervals.get(cluster)
+    return ON_DEMAND_LISTING_MAX_AGE if interval is None else interval + LISTING_SLACK_SECONDS
+
+
+def stale_clusters(
     pollers: Mapping[str, ClusterPoller], intervals: Mapping[str, float], clusters: Iterable[str]
+) -> set[str]:
+    """The named clusters that `ensure_listed` would list (or report as not configured)."""
+    return {c for c in clusters if c not in pollers or pollers[c].stale(listing_max_age(intervals, c))}
+
+
+async def ensure_listed(
+    pollers: Mapping[str, ClusterPoller], intervals: Mapping[str, float], clusters: Iterable[str],
+    wait: float | None = None,
 ) -> dict[str, str]:
     """List, through their rate limiters, the clusters whose last listing is too old to say
-    which connectors exist; returns those that could not be listed, with why. One after the
-    other: almost always one cluster, and a fresh listing needs no await that suspends (so a
-    request that lists nothing does not yield to other tasks)."""
+    which connectors exist, waiting at most `wait` seconds (LISTING_WAIT_SECONDS); returns those
+    that could not be listed, with why. Side by side: a cluster whose key is paused or slow
+    never delays another's. A request that lists nothing does not yield to other tasks."""
+    wait = LISTING_WAIT_SECONDS if wait is None else wait
     problems = {}
+    stale = []
     for cluster in sorted(set(clusters)):
         poller = pollers.get(cluster)
         if poller is None:
             problems[cluster] = "not configured"
-            continue
-        interval = intervals.get(cluster)
-        max_age = ON_DEMAND_LISTING_MAX_AGE if interval is None else interval + LISTING_SLACK_SECONDS
-        reason = await poller.ensure_listed(max_age)
-        if reason is not None:
-            problems[cluster] = reason
+        elif poller.stale(listing_max_age(intervals, cluster)):
+            stale.append(poller)
+    if stale:
+        reasons = await asyncio.gather(*(p.ensure_listed(listing_max_age(intervals, p.cluster), wait) for p in stale))
+        problems.update({p.cluster: reason for p, reason in zip(stale, reasons, strict=True) if reason is not None})
     return problems
