@@ -303,6 +303,65 @@ async def test_resolved_alert_cancels_its_queued_restart() -> None:
     assert w.sample("watchdog_restarts_total", cluster=CLUSTER, connector="orders-sink", rule="on-alert", trigger="alert", outcome="cancelled") == 1
 
 
+def task_alert(task: str, fingerprint: str, status: str = "firing") -> dict[str, Any]:
+    """An alert per failing task of orders-sink: two of them name the same connector."""
+    body = alert(status=status, fingerprint=fingerprint)
+    body["labels"]["task"] = task
+    return body
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["one-webhook", "two-webhooks"])
+async def test_a_resolved_alert_leaves_the_restart_another_firing_alert_waits_on(together: bool) -> None:
+    # A fires (task 1) and its restart is queued (the queue is held, as during a 429 pause).
+    # Then B (task 0) fires and is answered `duplicate`, and A resolves; Alertmanager sorts a
+    # group by labels, so one webhook [B firing, A resolved] is what it sends. Before, A's
+    # resolution withdrew the job: nothing was restarted although B still fired, and
+    # Alertmanager would not send B again for its repeat_interval (hours).
+    w, http = world()
+    await w.daemon.pollers[CLUSTER].poll()  # queue not started: the restart stays queued
+    a, b = task_alert("1", "fp-a"), task_alert("0", "fp-b")
+    fired = (await http.post("/v1/alertmanager", json=payload(a), headers=AUTH)).json()["alerts"][0]
+    assert fired["result"] == "restart_requested"
+    a_resolved = task_alert("1", "fp-a", status="resolved")
+    if together:
+        answer = await http.post("/v1/alertmanager", json=payload(b, a_resolved), headers=AUTH)
+        results = answer.json()["alerts"]
+    else:
+        first = await http.post("/v1/alertmanager", json=payload(b), headers=AUTH)
+        answer = await http.post("/v1/alertmanager", json=payload(a_resolved, status="resolved"), headers=AUTH)
+        results = first.json()["alerts"] + answer.json()["alerts"]
+    assert answer.status_code == 200
+    assert [(r["fingerprint"], r["result"]) for r in results] == [("fp-b", "duplicate"), ("fp-a", "resolved")]
+    assert "1 other firing alert(s) wait on it" in results[1]["detail"]
+    w.daemon.queue.start()
+    await w.daemon.queue.join()
+    assert restart_calls(w) == 1, "B still fires: the restart it relies on must be sent"
+    status = (await http.get(f"/v1/restarts/{fired['request_id']}", headers=AUTH)).json()
+    assert (status["state"], status["job"]["outcome"]) == ("finished", "accepted")
+    assert w.sample("watchdog_restarts_total", cluster=CLUSTER, connector="orders-sink", rule="on-alert",
+                    trigger="alert", outcome="cancelled") == 0
+
+
+async def test_the_restart_is_withdrawn_once_every_alert_waiting_on_it_resolved() -> None:
+    w, http = world()
+    await w.daemon.pollers[CLUSTER].poll()  # queue not started: the restart stays queued
+    a, b = task_alert("1", "fp-a"), task_alert("0", "fp-b")
+    await http.post("/v1/alertmanager", json=payload(a), headers=AUTH)
+    await http.post("/v1/alertmanager", json=payload(b), headers=AUTH)  # duplicate
+    first = (await http.post("/v1/alertmanager", json=payload(task_alert("1", "fp-a", "resolved"), status="resolved"),
+                             headers=AUTH)).json()["alerts"][0]
+    assert first["result"] == "resolved"
+    last = (await http.post("/v1/alertmanager", json=payload(task_alert("0", "fp-b", "resolved"), status="resolved"),
+                            headers=AUTH)).json()["alerts"][0]
+    assert (last["result"], last["detail"]) == ("cancelled", "withdrew 1 queued restart(s)")
+    w.daemon.queue.start()
+    await w.daemon.queue.join()
+    assert restart_calls(w) == 0
+    assert w.daemon.state.pending() == []
+    assert w.sample("watchdog_restarts_total", cluster=CLUSTER, connector="orders-sink", rule="on-alert",
+                    trigger="alert", outcome="cancelled") == 1
+
+
 async def test_alerts_no_rule_matches_or_for_unknown_targets_are_ignored() -> None:
     w, http = world()
     await polled(w)

@@ -1,5 +1,6 @@
 """The alert trigger: Alertmanager's webhook, each alert matched to a rule and a connector; a
-resolved alert withdraws the restart it asked for if that is still queued."""
+resolved alert withdraws the restart it asked for if that is still queued and no other firing
+alert waits on it (one that joined it, or was answered `duplicate` because of it)."""
 
 from __future__ import annotations
 
@@ -140,16 +141,31 @@ class AlertIntake(Decisions):
         return base
 
     def _on_resolved(self, alert: Alert, rule: Rule, key: ConnectorKey, now: datetime) -> AlertResult:
-        """The alert stopped firing: withdraw its restart if still queued, and let the backoff
-        count health from now (polling could not see the failure the alert reported)."""
+        """The alert stopped firing: withdraw its restart if still queued, unless another firing
+        alert still waits on it, and let the backoff count health from now (polling could not see
+        the failure the alert reported)."""
         self.state.save(key, signal_cleared(self.state.load(key), now))
-        cancelled = self.queue.withdraw(key, lambda r: r.origin == alert.identity)
-        self.state.withdraw_pending([r.id for r in cancelled])
         result = AlertResult(
-            fingerprint=alert.identity, status=alert.status, result="cancelled" if cancelled else "resolved",
+            fingerprint=alert.identity, status=alert.status, result="resolved",
             rule=rule.name, cluster=key.cluster, connector=key.connector,
         )
+        job = self.queue.pending_job(key)
+        if job is not None:
+            job.alerts.discard(alert.identity)
+            if job.alerts:
+                # Another alert (another task's, say) still fires and was answered `duplicate` or
+                # joined this job: Alertmanager will not send it again for its repeat_interval, so
+                # withdrawing the job would leave that failure unrestarted, unsaid.
+                result.detail = f"the queued restart stays: {len(job.alerts)} other firing alert(s) wait on it"
+                log.info("signal_cleared_restart_kept", fingerprint=alert.identity, cluster=key.cluster,
+                         connector=key.connector, job=job.id, waiting_alerts=sorted(job.alerts)[:10])
+                return result
+        # No firing alert waits on it: every request an alert made goes (this one's, and those of
+        # alerts resolved while another still waited); requests of other triggers stay.
+        cancelled = self.queue.withdraw(key, lambda r: bool(r.origin))
+        self.state.withdraw_pending([r.id for r in cancelled])
         if cancelled:
+            result.result = "cancelled"
             result.detail = f"withdrew {len(cancelled)} queued restart(s)"
             log.info("signal_cleared_restart_cancelled", fingerprint=alert.identity, cluster=key.cluster,
                      connector=key.connector, requests=[r.id for r in cancelled])

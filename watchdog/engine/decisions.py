@@ -93,6 +93,10 @@ class Decisions(Gates):
                 record.job.wants_recommendations |= bool(rule_config and rule_config.fetch_recommendations)
         elif decision is Decision.DUPLICATE:
             record.job = self.queue.pending_job(key)
+            if record.job is not None and origin:
+                # This alert relies on the queued job as much as the one that asked for it: the
+                # other's resolution must not withdraw it (alert_intake._on_resolved).
+                record.job.alerts.add(origin)
         self._remember(record)
         return record
 

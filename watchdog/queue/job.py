@@ -74,6 +74,11 @@ class RestartJob:
     # What the API answered an accepted restart with, where it says (Kafka Connect's 202 body:
     # which instances it is restarting). Summarised into `message`, so history and logs keep it.
     answer: ConnectorStatus | None = None
+    # The firing alerts (identities) that wait on this job: the ones that asked for it, joined it,
+    # or found it queued (`duplicate`, which adds no request). A resolved alert leaves the set,
+    # and the job is withdrawn only once it is empty: an alert answered `duplicate` is not sent
+    # again by Alertmanager until its repeat_interval (hours), so it relies on this job.
+    alerts: set[str] = field(default_factory=set)
 
     @property
     def primary(self) -> RestartRequest:

@@ -141,6 +141,8 @@ class RestartQueue:
         existing = self._pending.get(request.key)
         if existing is not None:
             existing.requests.append(request)
+            if request.origin:
+                existing.alerts.add(request.origin)
             return existing, True
         full = None if recovered else self.full_for(request.key)
         if full is not None:
@@ -152,6 +154,7 @@ class RestartQueue:
             credential=credential,
             requests=[request],
             enqueued_at=self._clock(),
+            alerts={request.origin} if request.origin else set(),
         )
         self._pending[request.key] = job
         self._depths[credential] += 1
