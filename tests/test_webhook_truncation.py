@@ -4,7 +4,10 @@ them; the alerts it did get are acted on as usual."""
 
 from __future__ import annotations
 
+import pytest
 import structlog
+
+from watchdog.alerts import MAX_TRUNCATED_ALERTS
 
 from .test_api import AUTH, alert, payload, polled, restart_calls, world
 
@@ -40,3 +43,27 @@ async def test_an_untruncated_webhook_says_nothing_about_truncation() -> None:
     assert response.status_code == 200
     assert not [e for e in logs if e["event"] == "webhook_alerts_truncated"]
     assert w.daemon.metrics.registry.get_sample_value("watchdog_webhook_truncated_alerts_total") == 0
+
+
+@pytest.mark.parametrize(
+    "count",
+    ["1" + "0" * 400, "17" + "0" * 307, "1e308", "1000000001", "-1"],
+    ids=["400-digit", "1.7e308", "float-1e308", "over-a-billion", "negative"],
+)
+async def test_a_truncated_count_no_alertmanager_sends_is_a_422_naming_the_field(count: str) -> None:
+    # Before, 10**400 was a 500 (OverflowError adding it to the counter) and 1.7e308 twice left
+    # watchdog_webhook_truncated_alerts_total at +Inf for good.
+    w, http = world()
+    body = f'{{"version":"4","status":"firing","alerts":[],"truncatedAlerts":{count}}}'.encode()
+    for _ in range(2):
+        response = await http.post("/v1/alertmanager", content=body,
+                                   headers={**AUTH, "Content-Type": "application/json"})
+        assert response.status_code == 422, response.text
+        assert [p["field"] for p in response.json()["problems"]] == ["truncatedAlerts"]
+    registry = w.daemon.metrics.registry
+    assert registry.get_sample_value("watchdog_webhook_truncated_alerts_total") == 0
+    # The counter still counts what a real Alertmanager says.
+    sane = payload()
+    sane["truncatedAlerts"] = MAX_TRUNCATED_ALERTS
+    assert (await http.post("/v1/alertmanager", json=sane, headers=AUTH)).status_code == 200
+    assert registry.get_sample_value("watchdog_webhook_truncated_alerts_total") == MAX_TRUNCATED_ALERTS

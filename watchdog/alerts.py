@@ -16,6 +16,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The most alerts a webhook may say Alertmanager left out (`truncatedAlerts`); more is a 422.
+MAX_TRUNCATED_ALERTS = 1_000_000_000
+
 
 class Alert(BaseModel):
     model_config = ConfigDict(extra="ignore")  # newer Alertmanager fields are ignored
@@ -49,5 +52,8 @@ class WebhookPayload(BaseModel):
     commonLabels: dict[str, str] = {}  # noqa: N815
     alerts: list[Alert] = Field(max_length=10_000)
     # How many of the group's alerts Alertmanager left out to keep to the receiver's
-    # `max_alerts`: those are not delivered at all while the group stays as it is.
-    truncatedAlerts: int = 0  # noqa: N815
+    # `max_alerts`: those are not delivered at all while the group stays as it is. Bounded: the
+    # count is added to a float counter, and 10**400 made every webhook a 500 (OverflowError),
+    # 1.7 * 10**308 twice left it at +Inf for good. No Alertmanager holds a billion alerts in a
+    # group; a negative count is no count.
+    truncatedAlerts: int = Field(0, ge=0, le=MAX_TRUNCATED_ALERTS)  # noqa: N815
