@@ -17,7 +17,7 @@ import pytest
 from pydantic import SecretStr
 
 from watchdog.alerts import WebhookPayload
-from watchdog.api import ALERT_CHUNK, CONCURRENT_BODIES
+from watchdog.api import ALERT_CHUNK, CONCURRENT_BODIES, MAX_PROBLEMS
 from watchdog.config import ServerSettings
 from watchdog.server import create_app
 
@@ -204,6 +204,24 @@ async def test_malformed_input_is_a_4xx_that_names_the_problem_and_is_counted(
     route = path.split("?")[0].split("/")[2]
     assert w.total("watchdog_http_requests_total", route=route, status_class="4xx") == 1
     assert calls(w, "restart") == 0
+
+
+async def test_a_422_names_the_first_problems_and_counts_the_rest() -> None:
+    # One alert whose labels hold 100,000 non-strings (a 0.9 MB body) got a 7.8 MB 422.
+    w, http = world()
+    labels = ",".join(f'"{i}":1' for i in range(100_000))
+    body = ('{"version":"4","status":"firing","alerts":[{"status":"firing","startsAt":"2026-03-01T12:00:00Z",'
+            '"labels":{' + labels + "}}]}").encode()
+    response = await http.post("/v1/alertmanager", content=body, headers={**AUTH, "Content-Type": "application/json"})
+    assert response.status_code == 422
+    answer = response.json()
+    assert len(response.content) < 5_000
+    assert len(answer["problems"]) == MAX_PROBLEMS == 20 and answer["problems_not_shown"] == 100_000 - 20
+    assert answer["problems"][0] == {"field": "alerts[0].labels.0", "problem": "Input should be a valid string"}
+    # A body with few problems names them all, with no count of the rest.
+    few = await http.post("/v1/restarts", json={"cluster": 1, "connector": 2}, headers=AUTH)
+    assert few.status_code == 422 and "problems_not_shown" not in few.json()
+    assert sorted(p["field"] for p in few.json()["problems"]) == ["cluster", "connector"]
 
 
 async def test_an_exception_in_a_handler_is_a_counted_logged_500() -> None:

@@ -56,6 +56,10 @@ RETRY_AFTER_SECONDS = 30
 # takes one again and parses the raw body anew. Held across that wait, four webhooks naming a
 # cluster whose key a 429 paused stopped every request, for every cluster, for the pause.
 CONCURRENT_BODIES = 4
+# A 422 lists at most this many problems, then how many more there were (`problems_not_shown`):
+# one alert whose labels held 100,000 non-strings got a 7.8 MB answer naming the same mistake
+# 100,000 times, built in memory and sent to whoever asked.
+MAX_PROBLEMS = 20
 # The shape of every request id (engine.new_request_id: 8 random bytes in hex).
 _REQUEST_ID = re.compile(r"[0-9a-f]{16}")
 
@@ -274,11 +278,15 @@ def _validated(model: type[BaseModel], data: Any) -> Any:
     except RecursionError:
         raise BadRequest(422, "request body does not match the expected shape: nested too deeply") from None
     except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
         problems = [
             {"field": format_location(tuple(e["loc"])) or "(body)", "problem": e["msg"]}
-            for e in exc.errors(include_url=False, include_input=False)
+            for e in errors[:MAX_PROBLEMS]
         ]
-        raise BadRequest(422, "request body does not match the expected shape", problems=problems) from None
+        detail: dict[str, Any] = {"problems": problems}
+        if len(errors) > MAX_PROBLEMS:
+            detail["problems_not_shown"] = len(errors) - MAX_PROBLEMS
+        raise BadRequest(422, "request body does not match the expected shape", **detail) from None
 
 
 def _may_act(ctx: ApiContext) -> None:
