@@ -133,7 +133,9 @@ def test_daemon_process_metrics_match_what_the_simulator_saw(tmp_path: Path, pro
     assert TEST_API_SECRET not in log
 
 
-def test_sighup_reloads_a_good_config_and_keeps_running_on_a_broken_one(tmp_path: Path, processes) -> None:
+def start_reloadable(tmp_path: Path, processes) -> tuple[subprocess.Popen[bytes], int, Path, dict]:
+    """A simulator and a daemon reloaded only by SIGHUP (no file watch); the daemon is started,
+    not waited for. Returns it, its port, its config file and the config written there."""
     (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(sim_scenario([{"name": "orders"}])))
     sim_port, daemon_port = free_port(), free_port()
     config = process_config(
@@ -149,6 +151,11 @@ def test_sighup_reloads_a_good_config_and_keeps_running_on_a_broken_one(tmp_path
         "run", "--config", str(path), "--log-format", "json", log="daemon.log",
         env={"WATCHDOG_CREDENTIALS__MAIN__API_KEY": TEST_API_KEY, "WATCHDOG_CREDENTIALS__MAIN__API_SECRET": TEST_API_SECRET},
     )
+    return daemon, daemon_port, path, config
+
+
+def test_sighup_reloads_a_good_config_and_keeps_running_on_a_broken_one(tmp_path: Path, processes) -> None:
+    daemon, daemon_port, path, config = start_reloadable(tmp_path, processes)
     wait_for(f"http://127.0.0.1:{daemon_port}/readyz")
 
     def reloads(result: str) -> float:
@@ -189,19 +196,7 @@ def _catches_sighup(pid: int) -> bool:
 def test_a_sighup_while_the_daemon_starts_is_a_reload_not_the_end(tmp_path: Path, processes) -> None:
     # SIGHUP's default action ends the process: sent 0.3 s after the start (the config load and
     # opening the state store), it killed the daemon without a line of log.
-    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(sim_scenario([{"name": "orders"}])))
-    sim_port, daemon_port = free_port(), free_port()
-    config = process_config(sim_port, daemon_port, tmp_path / "state.db",
-                            [{"name": "heal", "trigger": {"type": "status", "interval": 30}, "select": {"include": ["*"]}}],
-                            reload={"watch": False})
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    processes("simulate", "--scenario", str(tmp_path / "scenario.yaml"), "--port", str(sim_port), log="simulator.log")
-    wait_for(f"http://127.0.0.1:{sim_port}/_sim/state")
-    daemon = processes(
-        "run", "--config", str(path), "--log-format", "json", log="daemon.log",
-        env={"WATCHDOG_CREDENTIALS__MAIN__API_KEY": TEST_API_KEY, "WATCHDOG_CREDENTIALS__MAIN__API_SECRET": TEST_API_SECRET},
-    )
+    daemon, daemon_port, _, _ = start_reloadable(tmp_path, processes)
     deadline = time.monotonic() + 30
     while not _catches_sighup(daemon.pid):
         assert daemon.poll() is None and time.monotonic() < deadline, "the daemon never took SIGHUP"
