@@ -10,13 +10,11 @@ import pytest
 from freezegun import freeze_time
 from structlog.testing import capture_logs
 
-from watchdog.config import Rule
 from watchdog.metrics import Metrics
 from watchdog.triggers.scheduler import add_poll_job, add_rule_job, build_scheduler, rule_trigger
 
+from .schedules import BERLIN, fire_times, local, schedule_rule
 from .support import daemon_config, in_process, sim_scenario
-
-BERLIN = ZoneInfo("Europe/Berlin")
 
 
 async def until(condition: Callable[[], object], what: str, timeout: float = 30.0) -> None:
@@ -26,22 +24,6 @@ async def until(condition: Callable[[], object], what: str, timeout: float = 30.
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"not within {timeout} s: {what}")
         await asyncio.sleep(0.01)
-
-
-def schedule_rule(**trigger) -> Rule:
-    return Rule.model_validate(
-        {"name": "nightly", "trigger": {"type": "schedule", **trigger}, "select": {"connectors": ["a"]}}
-    )
-
-
-def fire_times(rule: Rule, start: datetime, count: int) -> list[datetime]:
-    trigger = rule_trigger(rule)
-    times, previous, now = [], None, start
-    for _ in range(count):
-        nxt = trigger.get_next_fire_time(previous, now)
-        times.append(nxt)
-        previous, now = nxt, nxt + timedelta(seconds=1)
-    return times
 
 
 def test_cron_weekday_names_fire_on_those_days_in_local_time() -> None:
@@ -65,10 +47,79 @@ def test_cron_keeps_local_wall_time_across_the_spring_dst_change() -> None:
     assert [t.astimezone(timezone.utc).strftime("%d %H:%M") for t in times] == ["28 02:30", "29 01:30", "30 01:30"]
 
 
-def test_a_time_skipped_by_dst_does_not_stall_the_schedule() -> None:
-    rule = schedule_rule(cron="30 2 * * *", timezone="Europe/Berlin")  # 02:30 does not exist on 29 March
+def test_a_time_skipped_by_dst_fires_once_when_the_clock_jumps_over_it() -> None:
+    # 02:30 does not exist on 29 March: the clock jumps from 02:00 CET to 03:00 CEST. As cron runs
+    # a skipped job right after the change, and as a window opens (windows/dst.py): at the jump.
+    rule = schedule_rule(cron="30 2 * * *", timezone="Europe/Berlin")
     times = fire_times(rule, datetime(2026, 3, 28, 12, 0, tzinfo=timezone.utc), 2)
-    assert times[1].astimezone(BERLIN).date().isoformat() == "2026-03-30"
+    assert local(times) == ["2026-03-29T03:00:00+02:00", "2026-03-30T02:30:00+02:00"]
+
+
+def test_several_times_skipped_by_dst_fire_once_together() -> None:
+    rule = schedule_rule(cron="0,30 2 * * *", timezone="Europe/Berlin")
+    times = fire_times(rule, datetime(2026, 3, 28, 12, 0, tzinfo=timezone.utc), 3)
+    assert local(times) == ["2026-03-29T03:00:00+02:00", "2026-03-30T02:00:00+02:00", "2026-03-30T02:30:00+02:00"]
+
+
+def test_a_time_the_fall_back_repeats_fires_once_on_its_first_pass() -> None:
+    # On 25 October the clock goes from 03:00 CEST back to 02:00 CET: it reads 02:30 twice. Cron
+    # runs the job once; APScheduler's CronTrigger ran it at 02:30 CEST and again at 02:30 CET.
+    rule = schedule_rule(cron="30 2 * * *", timezone="Europe/Berlin")
+    times = fire_times(rule, datetime(2026, 10, 24, 12, 0, tzinfo=timezone.utc), 3)
+    assert local(times) == ["2026-10-25T02:30:00+02:00", "2026-10-26T02:30:00+01:00", "2026-10-27T02:30:00+01:00"]
+    ny = schedule_rule(cron="30 1 * * *", timezone="America/New_York")  # 01:00-02:00 repeats on 1 November
+    times = fire_times(ny, datetime(2026, 10, 31, 12, 0, tzinfo=timezone.utc), 2)
+    assert local(times, ZoneInfo("America/New_York")) == ["2026-11-01T01:30:00-04:00", "2026-11-02T01:30:00-05:00"]
+
+
+def test_an_hourly_cron_fires_at_each_wall_hour_once_on_the_fall_back_night() -> None:
+    # Every wall time the cron names fires once, `*` in the hour included (README): 02:00 comes
+    # once, and the next run is 03:00 CET, two real hours later. Real-time spacing is `interval`.
+    rule = schedule_rule(cron="0 * * * *", timezone="Europe/Berlin")
+    times = fire_times(rule, datetime(2026, 10, 24, 23, 30, tzinfo=timezone.utc), 3)
+    assert local(times) == ["2026-10-25T02:00:00+02:00", "2026-10-25T03:00:00+01:00", "2026-10-25T04:00:00+01:00"]
+
+
+def test_jitter_counts_real_seconds_across_the_fall_back() -> None:
+    # 02:59 CEST plus up to two minutes: added to the local time, 03:00:30 read as CET, an hour
+    # and a half minute later than meant.
+    rule = schedule_rule(cron="59 2 * * *", timezone="Europe/Berlin", jitter="2m")
+    slot = datetime(2026, 10, 25, 0, 59, tzinfo=timezone.utc)  # 02:59 CEST
+    trigger = rule_trigger(rule)
+    for _ in range(200):
+        fire = trigger.get_next_fire_time(None, slot - timedelta(minutes=1))
+        assert slot <= fire <= slot + timedelta(minutes=2), fire.isoformat()
+
+
+async def test_the_scheduler_runs_a_time_the_fall_back_repeats_once() -> None:
+    ran: list[datetime] = []
+    rule = schedule_rule(cron="30 2 * * *", timezone="Europe/Berlin")
+
+    async def run() -> None:
+        ran.append(datetime.now(timezone.utc))
+
+    # First without the frozen clock: freezegun's datetimes lose `fold`, and with them APScheduler's
+    # own CronTrigger (before watchdog's) looped forever at the second pass instead of failing.
+    first_pass = datetime(2026, 10, 25, 0, 30, tzinfo=timezone.utc)
+    assert local(fire_times(rule, first_pass, 2)) == ["2026-10-25T02:30:00+02:00", "2026-10-26T02:30:00+01:00"]
+    with freeze_time("2026-10-25 00:29:30", real_asyncio=True, tz_offset=0) as frozen:  # 02:29:30 CEST
+        scheduler = build_scheduler(Metrics())
+        add_rule_job(scheduler, rule, run)
+        scheduler.start()
+        try:
+            frozen.tick(timedelta(seconds=31))  # 02:30 CEST
+            scheduler.wakeup()
+            await until(lambda: ran, "the first pass's run")
+            await until(lambda: scheduler.get_job("rule:nightly").next_run_time > datetime.now(timezone.utc),
+                        "the next run planned")
+            # What the scheduler will do next: tomorrow, not 02:30 CET an hour from now.
+            assert scheduler.get_job("rule:nightly").next_run_time.isoformat() == "2026-10-26T02:30:00+01:00"
+            frozen.tick(timedelta(hours=1))  # 02:30:01 CET, the second pass
+            scheduler.wakeup()
+            await asyncio.sleep(0.05)
+            assert len(ran) == 1
+        finally:
+            scheduler.shutdown(wait=False)
 
 
 def test_interval_rule_fires_at_the_interval() -> None:

@@ -8,10 +8,10 @@ from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from typing import Annotated, Literal
 
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
+from ..cron import fires_at_all, parse_cron
 from ..stall import GRANULARITIES, WINDOWS_READ, granularity_for
 from .gates import WindowSettings
 from .regexes import label_regex
@@ -64,34 +64,17 @@ class Backoff(Strict):
         return self
 
 
-_NUMERIC_WEEKDAY = re.compile(r"\d")
-
-
 def _check_cron(expr: str) -> str:
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ValueError(f"cron needs 5 fields (minute hour day month weekday), got {len(fields)}")
-    if _NUMERIC_WEEKDAY.search(fields[4]):
-        # APScheduler 3 counts weekday 0 as Monday where crontab counts it as Sunday; a numeric
-        # weekday would silently fire on the wrong day.
-        raise ValueError(
-            f"numeric weekday {fields[4]!r} is ambiguous; use names like mon-fri or sun"
-        )
-    try:
-        CronTrigger.from_crontab(expr, timezone="UTC")
-    except ValueError as exc:
-        raise ValueError(f"bad cron expression {expr!r}: {exc}") from exc
+    # Read by watchdog/cron, not APScheduler: APScheduler's parse ignored what followed a part it
+    # knew (`jan-dec/3` ran every month, `lastday` as `last`), and read weekday 0 as Monday.
+    spec = parse_cron(expr)  # ValueError naming the field and the part
     # A day no month has (30 February, 31 April) is a valid expression that never fires: the rule
-    # would be accepted and silently never run. The Gregorian calendar repeats every 400 years
-    # (weekdays included), so an expression that fires at all fires within 400 years of any date;
-    # bounding the search there spares the second APScheduler takes to search up to the year 9999.
-    minute, hour, day, month, weekday = fields
-    horizon = CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=weekday,
-                          timezone="UTC", end_date=_EPOCH.replace(year=_EPOCH.year + 400))
-    if horizon.get_next_fire_time(None, _EPOCH) is None:
+    # would be accepted and silently never run. (A restricted weekday always fires: crontab fires
+    # on the days matching the day OR the weekday.)
+    if not fires_at_all(spec):
         raise ValueError(
-            f"cron {expr!r} never fires: no date has the day and month it asks for (such as 30 February "
-            "or 31 April), on the weekday it asks for"
+            f"cron {expr!r} never fires: no month it names has the day it asks for (such as 30 February "
+            "or 31 April)"
         )
     return expr
 
@@ -145,13 +128,6 @@ class ScheduleTrigger(Strict):
             # APScheduler adds interval jitter to the previous (already jittered) run, so the
             # schedule would drift later and later.
             raise ValueError("jitter is only supported with `cron`")
-        if self.cron is not None:
-            minute, hour, day, month, weekday = self.cron.split()
-            try:  # the trigger the scheduler will make, with its time zone and jitter
-                CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=weekday,
-                            timezone=self.timezone, jitter=int(self.jitter) or None)
-            except (ValueError, OverflowError) as exc:
-                raise ValueError(f"cron {self.cron!r} cannot be scheduled: {exc}") from None
         return self
 
 

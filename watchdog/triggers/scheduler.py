@@ -1,8 +1,8 @@
 """APScheduler wiring: status polls per cluster and schedule rules. Jobs only gather and enqueue.
 
 APScheduler 3.11 notes (DESIGN.md): AsyncIOScheduler in UTC; every job sets coalesce,
-max_instances and misfire_grace_time explicitly; numeric cron weekdays are refused at config
-load because `from_crontab` counts 0 as Monday.
+max_instances and misfire_grace_time explicitly. A cron rule's trigger is ours (triggers/cron.py),
+not APScheduler's CronTrigger, which reads crontab lines differently from cron.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from apscheduler.events import (
 )
 from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from ..config import Rule, ScheduleTrigger, StalledTrigger
 from ..logs import get_logger
 from ..metrics import Metrics
+from .cron import CronScheduleTrigger
 
 log = get_logger("watchdog.scheduler")
 
@@ -115,21 +115,15 @@ def add_poll_job(
     )
 
 
-def rule_trigger(rule: Rule) -> CronTrigger | IntervalTrigger:
+def rule_trigger(rule: Rule) -> CronScheduleTrigger | IntervalTrigger:
     trigger = rule.trigger
     assert isinstance(trigger, ScheduleTrigger)
     if trigger.cron is not None:
         # Jitter on a cron trigger stays within [slot, slot + jitter]; on an interval trigger it
         # would accumulate, so config allows it only with cron.
-        # (CronTrigger.from_crontab does the same field split but takes no jitter.)
-        return CronTrigger(**_cron_fields(trigger.cron), timezone=trigger.timezone, jitter=int(trigger.jitter) or None)
+        return CronScheduleTrigger(trigger.cron, trigger.timezone, jitter=int(trigger.jitter) or None)
     assert trigger.interval is not None
     return IntervalTrigger(seconds=trigger.interval, timezone=timezone.utc)
-
-
-def _cron_fields(expr: str) -> dict[str, str]:
-    minute, hour, day, month, day_of_week = expr.split()
-    return {"minute": minute, "hour": hour, "day": day, "month": month, "day_of_week": day_of_week}
 
 
 def add_rule_job(scheduler: AsyncIOScheduler, rule: Rule, run: Callable[[], Awaitable[None]]) -> None:
