@@ -88,7 +88,7 @@ def test_the_bad_config_corpus_covers_every_section() -> None:
     for section in ("api.", "credentials", "clusters", "rate_limit.", "server.", "queue.", "log.", "reload.",
                     "windows.", "breaker.", "blocking.", "rules[0].trigger", "rules[0].select", "rules[0].backoff",
                     "invalid YAML", "config file is empty", "at the top level", "duplicate rule name", "unknown cluster",
-                    "missing; set", "numeric weekday", "invalid window", "discovery.", "state.url", "state.leader_election"):
+                    "missing; set", "bad cron expression", "invalid window", "discovery.", "state.url", "state.leader_election"):
         assert section in errors, f"no bad config exercises {section}"
 
 
@@ -148,7 +148,7 @@ def test_secrets_do_not_appear_in_repr(credentials_env: None) -> None:
 
 
 def test_check_config_exits_2_on_a_bad_file(capsys: pytest.CaptureFixture[str], credentials_env: None) -> None:
-    assert main(["check-config", "--config", str(FIXTURES / "bad" / "cron-numeric-weekday.yaml")]) == 2
+    assert main(["check-config", "--config", str(FIXTURES / "bad" / "cron-bad-minute.yaml")]) == 2
     assert "rules[0].trigger.cron" in capsys.readouterr().err
 
 

@@ -53,13 +53,13 @@ async def test_a_broken_file_keeps_the_running_config(setup) -> None:
     await w.daemon.start(serve_http=False)
     try:
         before = w.daemon.config
-        write(path, [HEAL, {**NIGHTLY, "trigger": {"type": "schedule", "cron": "0 3 * * 1"}}])
+        write(path, [HEAL, {**NIGHTLY, "trigger": {"type": "schedule", "cron": "0 3 * * 8"}}])
         with structlog.testing.capture_logs() as logs:
             assert await w.daemon.reload("test") is False
         assert w.daemon.config is before
         assert w.sample("watchdog_config_reloads_total", result="error") == 1
         (failed,) = [e for e in logs if e["event"] == "config_reload_failed"]
-        assert any(error.startswith("rules[1].trigger.cron: numeric weekday") for error in failed["errors"])
+        assert any(error.startswith("rules[1].trigger.cron: bad cron expression '0 3 * * 8': Bad day-of-week") for error in failed["errors"])
     finally:
         await w.daemon.stop()
 

@@ -72,12 +72,12 @@ def test_a_time_the_fall_back_repeats_fires_once_on_its_first_pass() -> None:
     assert local(times, ZoneInfo("America/New_York")) == ["2026-11-01T01:30:00-04:00", "2026-11-02T01:30:00-05:00"]
 
 
-def test_an_hourly_cron_fires_at_each_wall_hour_once_on_the_fall_back_night() -> None:
-    # Every wall time the cron names fires once, `*` in the hour included (README): 02:00 comes
-    # once, and the next run is 03:00 CET, two real hours later. Real-time spacing is `interval`.
+def test_an_hourly_cron_fires_every_real_hour_on_the_fall_back_night() -> None:
+    # As Debian's cron: a job with `*` in the hour runs every hour the clock shows, the repeated
+    # 02:00 included (an hour after the first); one that names the hour runs once (above).
     rule = schedule_rule(cron="0 * * * *", timezone="Europe/Berlin")
     times = fire_times(rule, datetime(2026, 10, 24, 23, 30, tzinfo=timezone.utc), 3)
-    assert local(times) == ["2026-10-25T02:00:00+02:00", "2026-10-25T03:00:00+01:00", "2026-10-25T04:00:00+01:00"]
+    assert local(times) == ["2026-10-25T02:00:00+02:00", "2026-10-25T02:00:00+01:00", "2026-10-25T03:00:00+01:00"]
 
 
 def test_jitter_counts_real_seconds_across_the_fall_back() -> None:
@@ -184,10 +184,13 @@ async def test_a_run_missed_by_more_than_the_grace_time_is_counted_and_logged_on
     assert not apscheduler_warnings(caplog), "APScheduler's own free-text copy of the same event"
 
 
-@pytest.mark.parametrize("cron", ["0 3 * * 0", "0 3 * * 1-5", "0 3 * * mon,3"])
-def test_numeric_weekdays_are_refused(cron: str) -> None:
-    with pytest.raises(ValueError, match="numeric weekday"):
-        schedule_rule(cron=cron)
+@pytest.mark.parametrize(("cron", "weekdays"), [("0 3 * * 0", {"Sun"}), ("0 3 * * 7", {"Sun"}),
+                                                ("0 3 * * 1-5", {"Mon", "Tue", "Wed", "Thu", "Fri"}),
+                                                ("0 3 * * mon,3", {"Mon", "Wed"})])
+def test_numeric_weekdays_count_as_cron_counts_them(cron: str, weekdays: set[str]) -> None:
+    # APScheduler counted 0 as Monday, so numbers were refused; cronsim counts as cron does.
+    times = fire_times(schedule_rule(cron=cron), datetime(2026, 1, 1, tzinfo=timezone.utc), 14)
+    assert {t.strftime("%a") for t in times} == weekdays
 
 
 async def test_a_run_skipped_because_the_last_is_still_going_is_counted_and_logged(caplog: pytest.LogCaptureFixture) -> None:

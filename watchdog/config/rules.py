@@ -3,15 +3,14 @@ stalled), its backoff and budget."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from typing import Annotated, Literal
 
 from apscheduler.triggers.interval import IntervalTrigger
+from cronsim import CronSim, CronSimError
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
-from ..cron import fires_at_all, parse_cron
 from ..stall import GRANULARITIES, WINDOWS_READ, granularity_for
 from .gates import WindowSettings
 from .regexes import label_regex
@@ -64,18 +63,26 @@ class Backoff(Strict):
         return self
 
 
+# What a cron's five fields are, said with every refusal.
+CRON_FIELDS = "five fields, minute hour day-of-month month day-of-week, as Debian's cron reads them"
+
+
 def _check_cron(expr: str) -> str:
-    # Read by watchdog/cron, not APScheduler: APScheduler's parse ignored what followed a part it
-    # knew (`jan-dec/3` ran every month, `lastday` as `last`), and read weekday 0 as Monday.
-    spec = parse_cron(expr)  # ValueError naming the field and the part
-    # A day no month has (30 February, 31 April) is a valid expression that never fires: the rule
-    # would be accepted and silently never run. (A restricted weekday always fires: crontab fires
-    # on the days matching the day OR the weekday.)
-    if not fires_at_all(spec):
-        raise ValueError(
-            f"cron {expr!r} never fires: no month it names has the day it asks for (such as 30 February "
-            "or 31 April)"
-        )
+    """Read by cronsim, as the scheduler's trigger reads it (triggers/cron.py), so that what
+    passes check-config runs as checked. Not by APScheduler, whose parse ran what it had read of
+    a field and ignored the rest (`jan-dec/3` every month, `lastday` as `last`)."""
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(f"cron needs {CRON_FIELDS}; got {len(fields)} field(s)")
+    try:
+        next(CronSim(expr, _EPOCH))
+    except CronSimError as exc:
+        # cronsim refuses a day none of the months named has (30 February) as a bad day: such a
+        # cron would be accepted and silently never run.
+        also = " (not a day cron reads, or one that none of its months has, such as 30 February)" if "day-of-month" in str(exc) else ""
+        raise ValueError(f"bad cron expression {expr!r}: {exc}{also}; {CRON_FIELDS}") from None
+    except StopIteration:
+        raise ValueError(f"cron {expr!r} never fires (not within 50 years)") from None
     return expr
 
 

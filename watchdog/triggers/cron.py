@@ -1,10 +1,14 @@
-"""A schedule rule's cron as an APScheduler trigger: fire times from watchdog/cron, jitter added.
+"""A schedule rule's cron as an APScheduler trigger: cronsim computes the fire times (as Debian's
+cron would run the line), jitter is added here.
 
-Not APScheduler's CronTrigger, which differs from crontab where a user pasting a crontab line
-would not notice (watchdog/cron/fields.py, times.py): it ANDs a restricted day with a restricted
-weekday where crontab ORs them, and fires twice in the hour a fall-back repeats. An OrTrigger of
-two CronTriggers would fix the first but not the second, and would take its jitter from whichever
-of its triggers fired (two draws, the earlier kept) unless given its own.
+Not APScheduler's CronTrigger, which reads a crontab line differently from cron where a user
+pasting one would not notice: it ANDs a restricted day with a restricted weekday where cron ORs
+them (`0 3 1 * mon` fired only on Mondays that are the 1st), runs a time the autumn DST change
+repeats twice, matches each part of a field with re.match and runs what it read of it (`0 3 1
+jan-dec/3 *` fired every month, `lastday` ran as `last`), and counts weekday 0 as Monday.
+cronsim (Healthchecks' cron evaluator, written to match Debian's cron, its DST behaviour
+included) is what those users expect: restricted day or weekday, either; a time the clock skips
+runs when it jumps, a time it repeats once; a job with `*` in the hour runs every real hour.
 """
 
 from __future__ import annotations
@@ -13,30 +17,30 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
+from cronsim import CronSim
 
-from ..cron import next_fire_time, parse_cron
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class CronScheduleTrigger(BaseTrigger):
     """Fires at the cron's times in `zone`; each run up to `jitter` whole seconds later."""
 
-    __slots__ = ("expr", "jitter", "spec", "zone")
+    __slots__ = ("expr", "jitter", "zone")
 
     def __init__(self, expr: str, zone: str, jitter: int | None = None) -> None:
         self.expr = expr
-        self.spec = parse_cron(expr)
         self.zone = ZoneInfo(zone)
         self.jitter = jitter
 
     def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
-        # As APScheduler's CronTrigger: after a previous run, the next time after it (even if
-        # already past, for the scheduler to count as missed); else the first from now. A jittered
-        # previous run is later than its time, so its time is not chosen again.
-        start = now
-        if previous_fire_time is not None:
-            start = min(now.astimezone(timezone.utc), previous_fire_time.astimezone(timezone.utc) + timedelta(microseconds=1))
-        fire = next_fire_time(self.spec, self.zone, start)
-        if fire is None:
+        # As APScheduler's CronTrigger: after a previous run, its next time (even if already past,
+        # for the scheduler to count as missed); else the first from now on. cronsim gives the
+        # times strictly after its start, in the start's zone (so the start is made the rule's).
+        # A jittered previous run is later than its time, so that time is not given again.
+        start = previous_fire_time if previous_fire_time is not None else now - _MICROSECOND
+        try:
+            fire = next(CronSim(self.expr, start.astimezone(self.zone)))
+        except StopIteration:  # no time within cronsim's horizon (50 years)
             return None
         # Jitter added in UTC: added to a local time it is wall-clock arithmetic, and 02:59 CEST
         # plus two minutes on the fall-back night reads as 03:01 CET, an hour and two minutes on.
