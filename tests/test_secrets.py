@@ -112,7 +112,7 @@ def test_no_secret_appears_anywhere_in_a_demo_run(tmp_path: Path) -> None:
     "bad",
     [
         {"server": {"port": "nine"}},  # a validation error
-        {"rules": [{"name": "x", "trigger": {"type": "schedule", "cron": "0 3 * * 1"}, "select": {"connectors": ["a"]}}]},
+        {"rules": [{"name": "x", "trigger": {"type": "schedule", "cron": "0 3 * * 8"}, "select": {"connectors": ["a"]}}]},
         {"credentials": {"main": {"api_secret": SECRET}}},  # a secret pasted into the file
     ],
     ids=["bad-type", "bad-cron", "secret-in-yaml"],
