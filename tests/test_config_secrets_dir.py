@@ -106,9 +106,11 @@ def test_secrets_that_cannot_go_into_a_header_are_refused_by_path_without_their_
         load_config(config, secrets_dir=secrets)
     assert sorted(caught.value.problems) == [
         ("blocking.bearer_token",
-         "holds a control character (a line break or tab inside it?); a secret file must hold the secret alone"),
+         "holds a control character (a line break or tab inside it?); a secret file must hold the secret alone "
+         "(from secret file WATCHDOG_BLOCKING__BEARER_TOKEN)"),
         ("server.auth_token",
-         "must be printable ASCII without spaces: it is sent as it is in an HTTP header (e.g. `openssl rand -hex 32`)"),
+         "must be printable ASCII without spaces: it is sent as it is in an HTTP header (e.g. `openssl rand -hex 32`) "
+         "(from secret file WATCHDOG_SERVER__AUTH_TOKEN)"),
     ]
     assert main(["check-config", "--config", str(config), "--secrets-dir", str(secrets)]) == 2
     shown = capsys.readouterr()

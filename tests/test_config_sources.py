@@ -117,3 +117,29 @@ def test_a_mapping_inside_an_entry_that_is_not_json_is_named(
     assert _problems(two_rules) == [
         "WATCHDOG_RULES__0__SELECT: not valid JSON (lists and mappings set from the environment must be JSON)"
     ]
+
+
+def test_a_bad_value_from_the_environment_names_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              credentials_env: None) -> None:
+    # `WATCHDOG_DRY_RUN=` (empty) was refused as "dry_run: Input should be a valid boolean" beside
+    # a file whose `dry_run: true` was fine: nothing said where to look.
+    config = tmp_path / "config.yaml"
+    config.write_text("dry_run: true\ncredentials: {main: {}}\nclusters: {prod: {environment_id: env-abc123, "
+                      "kafka_cluster_id: lkc-xyz789}}\nrules:\n  - {name: heal, trigger: {type: status}, "
+                      "select: {include: ['*']}, max_restarts: 3}\n")
+    monkeypatch.setenv("WATCHDOG_DRY_RUN", "")
+    monkeypatch.setenv("WATCHDOG_RULES__0__MAX_RESTARTS", "many")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    assert sorted(caught.value.problems) == [
+        ("dry_run", "Input should be a valid boolean, unable to interpret input (from WATCHDOG_DRY_RUN)"),
+        ("rules[0].max_restarts",
+         "Input should be a valid integer, unable to parse string as an integer (from WATCHDOG_RULES__0__MAX_RESTARTS)"),
+    ]
+    monkeypatch.delenv("WATCHDOG_DRY_RUN")
+    monkeypatch.delenv("WATCHDOG_RULES__0__MAX_RESTARTS")
+    config.write_text(config.read_text().replace("max_restarts: 3", "max_restarts: many"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    assert caught.value.problems == [("rules[0].max_restarts", "Input should be a valid integer, unable to parse "
+                                      "string as an integer")], "a value from the file names no variable"

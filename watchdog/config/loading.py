@@ -17,7 +17,7 @@ from .checks import cross_check
 from .errors import ConfigError, validation_problems
 from .root import ENV_PREFIX, Config
 from .sections import SECRET_FIELDS
-from .sources import SourceProblems
+from .sources import VALUE_ORIGINS, SourceProblems
 
 DEFAULT_SECRETS_DIR = Path("/etc/watchdog/secrets")
 # Deeper nesting than any valid config has; deeper documents are refused before they reach the
@@ -57,10 +57,15 @@ def build_config(
     if secrets:
         data = _deep_merge(data, secrets)
     directory = _secrets_dir(secrets_dir, source)
+    origins = VALUE_ORIGINS.set({})
     try:
         config = Config(_secrets_dir=directory, **data)  # type: ignore[call-arg]
     except ValidationError as exc:
-        raise ConfigError(source, validation_problems(exc)) from None
+        given_by = VALUE_ORIGINS.get()
+        raise ConfigError(source, [
+            (where, f"{what} (from {given_by[where]})" if where in given_by else what)
+            for where, what in validation_problems(exc)
+        ]) from None
     except RecursionError:
         raise ConfigError(source, [("", f"the config nests too deeply (more than {MAX_DEPTH} levels)")]) from None
     except SourceProblems as exc:
@@ -72,6 +77,8 @@ def build_config(
         raise ConfigError(
             source, [("", f"{variable}: not valid JSON (lists and mappings set from the environment must be JSON)")]
         ) from None
+    finally:
+        VALUE_ORIGINS.reset(origins)
     problems = cross_check(config)
     if problems:
         raise ConfigError(source, problems)

@@ -17,6 +17,7 @@ import re
 import stat
 import types
 from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -30,6 +31,13 @@ MAX_SECRET_FILE_BYTES = 64 * 1024
 _ABSENT: Any = object()
 
 Shape = Literal["list", "mapping", "scalar"]
+
+
+# Which variable or secret file gave each value of the config last built in this context, by the
+# path a ConfigError names it by (`rules[0].dry_run` -> `WATCHDOG_RULES__0__DRY_RUN`): a problem
+# with such a value says where it came from. `WATCHDOG_DRY_RUN=` (empty) was refused as
+# "dry_run: Input should be a valid boolean" beside a file whose `dry_run: true` was fine.
+VALUE_ORIGINS: ContextVar[dict[str, str]] = ContextVar("VALUE_ORIGINS")
 
 
 class SourceProblems(Exception):
@@ -69,9 +77,14 @@ class LayeredSources(PydanticBaseSettingsSource):
     def __call__(self) -> dict[str, Any]:
         problems: list[tuple[str, str]] = []
         merged: dict[str, Any] = {}
+        origins: dict[str, str] = {}
         for layer in reversed(self.layers):
             problems += _whole_and_entry_both_set(self.settings_cls, layer)
-            merged = _overlay(self.settings_cls, merged, layer.source(), (), layer, problems, in_entry=False)
+            given = layer.source()
+            merged = _overlay(self.settings_cls, merged, given, (), layer, problems, in_entry=False)
+            if layer.prefix is not None:  # a later layer's value overrides, and names itself
+                origins.update({_location(_with_positions(leaf)): layer.name(leaf) for leaf in _leaves(given, ())})
+        VALUE_ORIGINS.set(origins)
         if problems:
             raise SourceProblems(problems)
         return merged
@@ -241,6 +254,11 @@ def _leaves(value: Any, path: tuple[str | int, ...]) -> list[tuple[str | int, ..
     if isinstance(value, dict) and value:
         return [leaf for key, child in value.items() for leaf in _leaves(child, (*path, key))]
     return [path]
+
+
+def _with_positions(path: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """A source's path with its list positions as numbers ('0' -> 0), as validation gives them."""
+    return tuple(int(part) if isinstance(part, str) and _INDEX.fullmatch(part) else part for part in path)
 
 
 def _location(path: tuple[str | int, ...]) -> str:
