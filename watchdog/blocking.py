@@ -19,8 +19,9 @@ import httpx
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from .config import BlockingSettings
+from .connect.backend import read_json
 from .connect.transfer import DEFAULT_MAX_BYTES, CallLimits, fetch
-from .logs import get_logger
+from .logs import get_logger, without_secrets
 from .metrics import Metrics
 
 log = get_logger("watchdog.blocking")
@@ -82,8 +83,8 @@ def _transport_problem(exc: httpx.HTTPError) -> str:
 def _their_reason(response: httpx.Response) -> str:
     """Alertmanager's reason for a 400 (a JSON string, e.g. "bad matcher format: ..."), on one line."""
     try:
-        said = response.json()
-    except (ValueError, RecursionError):
+        said = read_json(response)
+    except ValueError:
         said = None
     text = (said if isinstance(said, str) else response.text)[:1000]
     text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
@@ -134,8 +135,7 @@ class AlertBlocker:
             headers["Authorization"] = f"Bearer {secret}"
         # Every reason and logged problem is also scrubbed of the secret, as it is and as a repr
         # would quote it: the last line of defence if some error text quotes the request anyway.
-        self._secret_forms = sorted({secret, repr(secret)[1:-1], repr(secret.encode())[2:-1]}, key=len, reverse=True) \
-            if secret else []
+        self._secret_forms = [secret, repr(secret)[1:-1], repr(secret.encode())[2:-1]] if secret else []
         self._http = httpx.AsyncClient(
             base_url=settings.alertmanager_url, timeout=settings.timeout, transport=transport, auth=auth, headers=headers
         )
@@ -172,10 +172,10 @@ class AlertBlocker:
         if response.is_error:
             return self._failed(f"Alertmanager answered {response.status_code} {response.reason_phrase}".rstrip())
         if not answer.complete:
-            return self._failed(f"Alertmanager sent an unreadable answer: {answer.too_large_message(self._limits)}")
+            return self._failed(f"Alertmanager sent an unreadable answer: {answer.incomplete_message(self._limits)}")
         try:
-            body = response.json()
-        except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deep
+            body = read_json(response)
+        except ValueError as exc:
             return self._failed(f"Alertmanager sent an unreadable answer: {type(exc).__name__}: {exc}"[:300])
         if not isinstance(body, list):
             return self._failed("Alertmanager sent an unreadable answer: not a list of alerts")
@@ -244,9 +244,7 @@ class AlertBlocker:
         return BlockingVerdict(False, f"{reason}; allowing (on_error: allow)")
 
     def _scrubbed(self, text: str) -> str:
-        for form in self._secret_forms:
-            text = text.replace(form, "***")
-        return text
+        return without_secrets(text, self._secret_forms)
 
     def _failed(self, reason: str) -> BlockingVerdict:
         verdict = self._on_error(self._scrubbed(reason))

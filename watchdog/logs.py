@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Iterable
 from typing import IO, Any, Literal
 
 import structlog
@@ -23,6 +24,15 @@ _URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]*@")
 def redact_url_credentials(text: str) -> str:
     """`https://user:pass@host/x` -> `https://***@host/x`, anywhere in a text."""
     return _URL_USERINFO.sub(r"\g<scheme>***@", text)
+
+
+def without_secrets(text: str, secrets: Iterable[str], *, min_chars: int = 1) -> str:
+    """`text` with every occurrence of each secret starred out, the longest first (a `key:secret`
+    pair holds its password); secrets shorter than `min_chars` are not looked for."""
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        if secret and len(secret) >= min_chars:
+            text = text.replace(secret, "***")
+    return text
 
 
 def _redacted(value: Any) -> Any:

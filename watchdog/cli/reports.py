@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..config import ConfigError
+from ..config.sections import fits_a_header, secret_text
 from .common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, config_or_exit, load
 
 if TYPE_CHECKING:
@@ -170,10 +171,10 @@ def _daemon_token(args: argparse.Namespace) -> str:
             raise UnusableToken(f"{source}: is not UTF-8 text") from None
     else:
         source, text = "WATCHDOG_SERVER__AUTH_TOKEN", os.environ.get("WATCHDOG_SERVER__AUTH_TOKEN", "")
-    token = text.strip().removeprefix("\ufeff").strip()
+    token = secret_text(text)
     if not token:
         raise UnusableToken("no token: set WATCHDOG_SERVER__AUTH_TOKEN or pass --token-file")
-    if not all("!" <= char <= "~" for char in token):
+    if not fits_a_header(token):
         raise UnusableToken(f"the token from {source} must be printable ASCII without spaces (two lines in the file?)")
     return token
 

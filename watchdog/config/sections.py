@@ -46,6 +46,18 @@ MIN_TOKEN_CHARS = 16
 MAX_COUNT = 1_000_000
 
 
+def secret_text(raw: str) -> str:
+    """A secret as read from a variable or a file, without what is never part of one: surrounding
+    whitespace (a Secret's trailing newline) and a byte-order mark (a Windows editor's)."""
+    return raw.strip().removeprefix("\ufeff").strip()
+
+
+def fits_a_header(text: str) -> bool:
+    """Printable ASCII without spaces: what a token sent as it is in a header may hold (RFC 9110's
+    token68 is narrower still)."""
+    return all("!" <= char <= "~" for char in text)
+
+
 def _stripped_secret(value: SecretStr | None) -> SecretStr | None:
     """Surrounding whitespace is never part of a secret: a Kubernetes Secret made from a file
     often ends in a newline, which would otherwise lock everyone out while check-config says
@@ -56,7 +68,7 @@ def _stripped_secret(value: SecretStr | None) -> SecretStr | None:
     header, secret and all, into the log (the message here never quotes it)."""
     if value is None:
         return None
-    text = value.get_secret_value().strip().removeprefix("\ufeff").strip()
+    text = secret_text(value.get_secret_value())
     if any(unicodedata.category(char) == "Cc" for char in text):
         raise ValueError("holds a control character (a line break or tab inside it?); a secret file must hold the secret alone")
     return SecretStr(text) if text else None
@@ -262,12 +274,12 @@ def _check_token(value: SecretStr | None) -> SecretStr | None:
 
 
 def header_token(value: SecretStr | None) -> SecretStr | None:
-    """A token sent as it is in an Authorization header: printable ASCII without spaces (RFC
-    9110's token68 is narrower still). A non-ASCII one passed check-config and could not be used:
-    the daemon compared the Latin-1 bytes a client sent, the CLI crashed encoding it."""
+    """A token sent as it is in an Authorization header (fits_a_header). A non-ASCII one passed
+    check-config and could not be used: the daemon compared the Latin-1 bytes a client sent, and
+    the CLI crashed encoding it."""
     if value is None:
         return None
-    if not all("!" <= char <= "~" for char in value.get_secret_value()):
+    if not fits_a_header(value.get_secret_value()):
         raise ValueError("must be printable ASCII without spaces: it is sent as it is in an HTTP header "
                          "(e.g. `openssl rand -hex 32`)")
     return value

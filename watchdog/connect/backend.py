@@ -10,6 +10,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 
+from ..logs import without_secrets
 from ..model import ConnectorStatus, Outcome, TaskStatus
 from ..ratelimit import RateLimitHeaders
 from ..redirects import not_followed
@@ -164,10 +165,7 @@ def without_credentials(text: str, sent: httpx.Headers) -> str:
         except (ValueError, UnicodeDecodeError):
             pair = ""
         secrets += [pair, pair.partition(":")[2]]
-    for secret in sorted(secrets, key=len, reverse=True):  # the longest first: a pair holds its password
-        if len(secret) >= MIN_SECRET_CHARS:
-            text = text.replace(secret, "***")
-    return text
+    return without_secrets(text, secrets, min_chars=MIN_SECRET_CHARS)
 
 
 def _error_entry(entry: Any) -> str:

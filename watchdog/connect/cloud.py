@@ -101,11 +101,11 @@ async def call_api(
         return ApiResult(endpoint, outcome, message=error_message(response), **common)
     if parse is None:
         # A restart's 2xx needs no body; one cut off after its status line is said so (transfer.py).
-        message = answer.too_large_message(limits) if answer.cut_off else ""
+        message = answer.incomplete_message(limits) if answer.cut_off else ""
         return ApiResult(endpoint, outcome, message=message, **common)
     if not answer.complete:
         # A list we could not read whole decides nothing: a failed poll, counted as such.
-        return ApiResult(endpoint, Outcome.SERVER_ERROR, message=answer.too_large_message(limits), **common)
+        return ApiResult(endpoint, Outcome.SERVER_ERROR, message=answer.incomplete_message(limits), **common)
     try:
         value = parse(read_json(response))
     except ValueError as exc:

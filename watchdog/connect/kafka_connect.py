@@ -300,7 +300,7 @@ def _result(
     if outcome is not Outcome.ACCEPTED:
         return ApiResult(endpoint, outcome, message=error_message(response), **common)
     if not answer.complete:
-        message = answer.too_large_message(limits)
+        message = answer.incomplete_message(limits)
         if body_optional:  # a restart accepted with a body too large to read (or cut off) is still accepted
             return ApiResult(endpoint, outcome, message=message, **common)
         return ApiResult(endpoint, Outcome.SERVER_ERROR, message=message, **common)

@@ -135,7 +135,7 @@ class MetricsApiClient:
         if outcome is not Outcome.ACCEPTED:
             return ApiResult(Endpoint.METRICS_QUERY, outcome, message=error_message(response), **common), None
         if not answer.complete:
-            message = answer.too_large_message(self._limits)
+            message = answer.incomplete_message(self._limits)
             return ApiResult(Endpoint.METRICS_QUERY, Outcome.SERVER_ERROR, message=message, **common), None
         try:
             value, token = _parse_page(read_json(response))

@@ -60,7 +60,7 @@ class Answer:
     complete: bool
     cut_off: str | None = None
 
-    def too_large_message(self, limits: CallLimits) -> str:
+    def incomplete_message(self, limits: CallLimits) -> str:
         """Why the body is not whole: cut off (cut_off), or larger than the limit."""
         if self.cut_off is not None:
             return f"answer body cut off after its status line ({self.cut_off}); not read further"
