@@ -52,7 +52,7 @@ def postgres_database() -> Iterator[dict[str, str]]:
     server = PostgresServer(fsync=True)
     server.start()
     try:
-        yield {"WATCHDOG_SCALE_STATE_URL": server.database(),
+        yield {"BENCH_SCALE_STATE_URL": server.database(),
                "WATCHDOG_STATE__PASSWORD": server.password.get_secret_value()}
     finally:
         server.destroy()

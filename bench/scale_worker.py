@@ -197,7 +197,7 @@ def main() -> None:
     if mode == "postgres":
         # The shared store of the HA setup (its URL and password from bench/scale.py): the same
         # polls, the state in PostgreSQL, leadership by lease (this one replica wins at once).
-        result = asyncio.run(measure(url, mode, cycles, os.environ["WATCHDOG_SCALE_STATE_URL"]))
+        result = asyncio.run(measure(url, mode, cycles, os.environ["BENCH_SCALE_STATE_URL"]))
         print(json.dumps(result), flush=True)
         return
     # A state file, as deployed: every decision's bookkeeping is part of the cost.

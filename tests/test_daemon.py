@@ -191,3 +191,14 @@ async def test_a_credential_sent_over_plain_http_is_warned_about_once_at_start()
         await w.daemon.run_once()
     warnings = [e for e in logs if e["event"] == "credentials_over_plain_http"]
     assert len(warnings) == 1 and warnings[0]["settings"] == ["api.base_url"]
+
+
+async def test_the_daemon_says_once_at_start_which_variables_it_ignores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WATCHDOG_IMAGE_TAG", "v1")
+    w = world([{"name": "a"}], [status_rule()])
+    import structlog
+
+    with structlog.testing.capture_logs() as logs:
+        await w.daemon.run_once()
+    ignored = [e for e in logs if e["event"] == "environment_variables_ignored"]
+    assert len(ignored) == 1 and ignored[0]["variables"] == ["WATCHDOG_IMAGE_TAG"]

@@ -32,6 +32,7 @@ from .config import (
     RateLimitSettings,
     ScheduleTrigger,
     StalledTrigger,
+    ignored_variables,
 )
 from .connect import ConnectBackend, Gateway
 from .connect.transfer import CallLimits
@@ -187,16 +188,23 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
 
     # -- running ---------------------------------------------------------------------------------
 
-    def _warn_plaintext_credentials(self) -> None:
-        """Once at start: a key sent over http:// can be read by anyone on the path."""
+    def _warn_at_start(self) -> None:
+        """Once at start, what the config allows but its author may not have meant."""
         found = self.config.plaintext_credential_urls()
         if found:
+            # A key sent over http:// can be read by anyone on the path.
             log.warning("credentials_over_plain_http", settings=[where for where, _ in found],
                         urls=sorted({url for _, url in found}),
                         note="these URLs are http://: the credentials sent to them travel unencrypted; use https://")
+        ignored = ignored_variables()
+        if ignored:
+            # Misspelt settings are refused at load (config/stray_variables.py); these read as
+            # none, and may be another tool's (a Service's links are not listed).
+            log.warning("environment_variables_ignored", variables=ignored,
+                        note="these WATCHDOG_* variables name no setting; they change nothing")
 
     async def start(self, *, serve_http: bool = True) -> None:
-        self._warn_plaintext_credentials()
+        self._warn_at_start()
         if self.blocker is not None:
             self.blocker.start()  # a no-op if a reload before start() started it
             await self.blocker.first_check()  # know before the first decision, not one TTL later
@@ -312,7 +320,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
 
     async def run_once(self) -> int:
         """One pass over every rule, then drain the queue. Non-zero when a restart failed."""
-        self._warn_plaintext_credentials()
+        self._warn_at_start()
         await self.refresh_discovery()  # the clusters to pass over (a no-op without discovery)
         if not await self._lead_once():
             await self.stop()

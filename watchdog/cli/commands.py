@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import __version__
-from ..config import KAFKA_CLUSTER_ID_PREFIX
+from ..config import KAFKA_CLUSTER_ID_PREFIX, ignored_variables
 from ..logs import configure_logging
 from .common import (
     DEFAULT_CONFIG,
@@ -166,6 +166,8 @@ def _check_config(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_CONFIG
     print(summarize(config, args.config))
+    for name in ignored_variables():
+        print(f"warning: {name} names no setting of connect-watchdog; it is ignored", file=sys.stderr)
     if not args.discover:
         return EXIT_OK
     if config.discovery is None:

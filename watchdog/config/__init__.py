@@ -21,6 +21,7 @@ The schema and its loading, one job per file:
     matchers.py   Alertmanager's matcher grammar and Go's regexp syntax, for blocking.filters
     root.py       `Config`: the sections together, the sources' priority, cross-section lookups
     sources.py    the sources layered: a variable naming a list's entry merged into that entry
+    stray_variables.py  WATCHDOG_* variables that name no setting: refused where misspelt
     loading.py    `load_config`/`build_config`: strict YAML, secrets refused in YAML, merging
     errors.py     `ConfigError` and pydantic's errors as paths the user wrote
     checks.py     `cross_check`: names that must exist, be unique, or be complete
@@ -49,6 +50,7 @@ from .gates import (
 from .loading import (
     DEFAULT_SECRETS_DIR,
     build_config,
+    ignored_variables,
     load_config,
 )
 from .root import (
@@ -156,6 +158,7 @@ __all__ = [
     "build_config",
     "cross_check",
     "format_location",
+    "ignored_variables",
     "load_config",
     "parse_duration",
 ]

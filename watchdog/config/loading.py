@@ -18,6 +18,7 @@ from .errors import ConfigError, validation_problems
 from .root import ENV_PREFIX, Config
 from .sections import SECRET_FIELDS
 from .sources import VALUE_ORIGINS, SourceProblems
+from .stray_variables import StrayVariable, stray_variables
 
 DEFAULT_SECRETS_DIR = Path("/etc/watchdog/secrets")
 # Deeper nesting than any valid config has; deeper documents are refused before they reach the
@@ -51,7 +52,7 @@ def build_config(
     """Validate a parsed YAML document. `secrets` (same shape as the config, e.g.
     {"credentials": {"demo": {...}}}) are for callers that hold them in memory, like the demo's
     fake key; everyone else gets them from the environment or secret files."""
-    problems = _top_level_problems(data) + _secrets_in_yaml(data) + _depth_problems(data)
+    problems = _top_level_problems(data) + _secrets_in_yaml(data) + _depth_problems(data) + _misspelt_variables()
     if problems:
         raise ConfigError(source, problems)
     if secrets:
@@ -83,6 +84,24 @@ def build_config(
     if problems:
         raise ConfigError(source, problems)
     return config
+
+
+def stray_environment() -> list[StrayVariable]:
+    """WATCHDOG_* variables in our environment that name no setting (stray_variables.py)."""
+    return stray_variables(os.environ, ENV_PREFIX, Config.model_fields)
+
+
+def ignored_variables() -> list[str]:
+    """The stray variables that are not refused: ignored, and worth a warning (check-config, the
+    daemon's start)."""
+    return [stray.name for stray in stray_environment() if stray.meant is None]
+
+
+def _misspelt_variables() -> list[tuple[str, str]]:
+    return [
+        (stray.name, f"names no setting, so it would be ignored; did you mean {stray.meant}?")
+        for stray in stray_environment() if stray.meant is not None
+    ]
 
 
 def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
