@@ -9,7 +9,7 @@ import time
 
 from .report import emit, machine
 
-BENCHMARKS = ("budget", "reserve", "leave", "gateways", "latency", "scale", "footprint", "failover", "store")
+BENCHMARKS = ("budget", "reserve", "leave", "gateways", "latency", "scale", "footprint", "failover", "store", "config_load")
 
 
 def main() -> None:

@@ -284,3 +284,71 @@ async def test_a_reload_changes_the_log_level_in_place(setup) -> None:
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
         structlog.configure(**saved_structlog)
+
+
+def _slow_loader(path: Path, slow_first: float) -> Any:
+    """Loads `path` as the daemon does; the first load reads the file, then takes `slow_first`
+    seconds more to check it (a large config), holding the thread it runs in as a real one would."""
+    calls = []
+
+    def load() -> Any:
+        config = load_config(path)
+        calls.append(config)
+        if len(calls) == 1:
+            import time
+
+            time.sleep(slow_first)
+        return config
+
+    return load
+
+
+async def test_a_reload_checks_the_file_off_the_event_loop(tmp_path: Path, credentials_env: None) -> None:
+    # A config of 1,000 rules takes about half a second to check; on the event loop, nothing
+    # else (webhooks, probes, restarts) ran meanwhile.
+    path = tmp_path / "config.yaml"
+    write(path, [HEAL])
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    daemon = Daemon(load_config(path), transport=httpx.ASGITransport(app=create_app(simulator)),
+                    reload_config=_slow_loader(path, 0.5), config_path=path)
+    await daemon.start(serve_http=False)
+    try:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        write(path, [HEAL, NIGHTLY])
+        assert await daemon.reload("test") is True
+        ticker.cancel()
+        assert [r.name for r in daemon.config.rules] == ["heal", "nightly"]
+        assert ticks >= 10, f"the event loop ran {ticks} times in a 0.5 s reload"
+    finally:
+        await daemon.stop()
+
+
+async def test_overlapping_reloads_apply_in_turn_and_the_newest_file_wins(tmp_path: Path, credentials_env: None) -> None:
+    # The first reload reads the file, then takes a while to check it; the file changes and a
+    # second reload (SIGHUP beside the file watcher's) starts meanwhile. Each applying what it
+    # read when it was done, the older file was applied last, and stayed.
+    path = tmp_path / "config.yaml"
+    write(path, [HEAL])
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    daemon = Daemon(load_config(path), transport=httpx.ASGITransport(app=create_app(simulator)),
+                    reload_config=_slow_loader(path, 0.3), config_path=path)
+    await daemon.start(serve_http=False)
+    try:
+        write(path, [HEAL, NIGHTLY])
+        first = asyncio.create_task(daemon.reload("file changed"))
+        await asyncio.sleep(0.1)  # the first has read the file and is checking it
+        write(path, [NIGHTLY])
+        second = asyncio.create_task(daemon.reload("SIGHUP"))
+        assert await first is True and await second is True
+        assert [r.name for r in daemon.config.rules] == ["nightly"]
+        assert daemon.scheduled_job_ids() == {"rule:nightly"}
+    finally:
+        await daemon.stop()

@@ -86,6 +86,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         # the queue. With a SQLite file this daemon is the only one and leads from the start.
         self.leadership = build_leadership(config.state, self.metrics.registry)
         self._reload_config = reload_config
+        self._reload_turn = asyncio.Lock()
         self._config_path = config_path
         self._now = now
         self._clock = clock
