@@ -27,14 +27,18 @@ FILE_MODE = 0o600
 BUSY_TIMEOUT_MS = 5000
 
 
+def lock_path_of(path: Path) -> Path:
+    # Beside the file itself, links resolved: through a symlink to the same file, a second daemon
+    # locked a companion of another name, and both wrote the one file.
+    real = path.resolve()
+    return real.with_name(real.name + ".lock")
+
+
 def exclusive_lock(path: Path) -> IO[bytes]:
     """One daemon per state file: two would each believe they own every backoff and restart
     twice. An advisory lock on a companion file (SQLite's own locks guard pages, not ownership);
     the kernel releases it when the process dies, even on kill -9."""
-    # Beside the file itself, links resolved: through a symlink to the same file, a second daemon
-    # locked a companion of another name, and both wrote the one file.
-    real = path.resolve()
-    lock_path = real.with_name(real.name + ".lock")
+    lock_path = lock_path_of(path)
     try:
         descriptor = os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
         handle = os.fdopen(descriptor, "ab")  # held for the store's lifetime
@@ -50,6 +54,55 @@ def exclusive_lock(path: Path) -> IO[bytes]:
             "Run one daemon per state file; stop the other one or give this one its own state.path."
         ) from None
     return handle
+
+
+class Ownership:
+    """What a writer checks before every write: that its path still names the file it opened, and
+    its lock path the lock it holds. The lock guards a name, not the file: once the lock file is
+    deleted (a clean-up of "stale" lock files), a second daemon creates a new one, locks it and
+    opens the same database, and both restart every connector; once the state file is deleted or
+    moved, SQLite (in WAL mode) goes on writing into the old file, which the next start never
+    reads, so the backoff, budgets and kept restarts are gone without a word. Either way this
+    daemon must stop writing, and say why: two stat calls per write, microseconds."""
+
+    def __init__(self, path: Path, lock: IO[bytes]) -> None:
+        self.path = path
+        self.lock_path = lock_path_of(path)
+        self._lock = lock
+        self._file = _identity(os.stat(path))
+
+    def problem(self) -> str | None:
+        """None while this daemon still owns the file; else what changed and what to do."""
+        try:
+            file_found = _identity(os.stat(self.path))
+        except FileNotFoundError:
+            file_found = None
+        except OSError as exc:
+            return f"its path cannot be checked ({exc})"
+        if file_found != self._file:
+            return (
+                "the file was deleted, moved or replaced while this daemon ran: what it writes would go to a "
+                "file no later start reads, so it writes nothing more and sends no restart. Put the file back "
+                "(writes resume), or stop the daemon and start it again to use what is at the path now"
+            )
+        try:
+            lock_found = _identity(os.stat(self.lock_path))
+        except FileNotFoundError:
+            lock_found = None
+        except OSError as exc:
+            return f"its lock file {self.lock_path} cannot be checked ({exc})"
+        if lock_found != _identity(os.fstat(self._lock.fileno())):
+            return (
+                f"its lock file {self.lock_path} was deleted or replaced while this daemon ran, so another "
+                "daemon may have started on the same file, and two would restart the same connectors twice: "
+                "this one writes nothing more and sends no restart. Never delete the lock file of a running "
+                "daemon; stop every daemon using this file, then start one again"
+            )
+        return None
+
+
+def _identity(found: os.stat_result) -> tuple[int, int]:
+    return found.st_dev, found.st_ino
 
 
 def open_database(path: str | Path, *, read_only: bool) -> sqlite3.Connection:

@@ -20,7 +20,7 @@ from ..model import (
 )
 from ..report import StatusRow, format_timestamp, parse_timestamp_or_none
 from .errors import StateStoreError
-from .opening import MEMORY, check_path, exclusive_lock, open_database
+from .opening import MEMORY, Ownership, check_path, exclusive_lock, open_database
 from .rows import (
     history_from_row,
     insert_history,
@@ -63,11 +63,18 @@ class SqliteStateStore:
         if not read_only and self.path != MEMORY:
             check_path(Path(self.path), read_only=False)  # say "missing directory", not "no lock file"
             self._lock = exclusive_lock(Path(self.path))
+        self._ownership: Ownership | None = None
         try:
             self._db = open_database(self.path, read_only=read_only)
         except BaseException:
             self._release_lock()
             raise
+        if self._lock is not None:
+            try:
+                self._ownership = Ownership(Path(self.path), self._lock)
+            except OSError as exc:  # the file gone between its opening and this: nothing to own
+                self.close()
+                raise StateStoreError(f"State file {self.path} cannot be used: {exc}") from None
 
     def close(self) -> None:
         # For a file, the last connection to close checkpoints the log and removes -wal and -shm.
@@ -278,6 +285,10 @@ class SqliteStateStore:
     @contextmanager
     def _write(self, what: str) -> Iterator[sqlite3.Connection]:
         """One transaction: all of the block's statements are committed, or none."""
+        if self._ownership is not None:
+            lost = self._ownership.problem()
+            if lost is not None:
+                raise self._failure(what, lost)
         db = self._db
         try:
             # IMMEDIATE takes the write lock up front, so the block cannot fail half-way on a
@@ -294,7 +305,7 @@ class SqliteStateStore:
             raise self._failure(what, error) from error
         self.problem = None
 
-    def _failure(self, what: str, error: sqlite3.Error) -> StateStoreError:
+    def _failure(self, what: str, error: sqlite3.Error | str) -> StateStoreError:
         failure = StateStoreError(f"State file {self.path}: could not {what}: {error}.")
         self.problem = str(failure)
         self.on_failure()

@@ -1,0 +1,85 @@
+"""A state file taken from under a running daemon: its lock file deleted (a clean-up of "stale"
+lock files), which let a second daemon start on the same file, or the state file itself deleted,
+moved or replaced, which left the daemon writing into a file no later start reads. Either way the
+daemon stops writing and sending, and says so (readiness, the writable metric, the error), as on
+a full disk (tests/test_full_disk.py)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+
+from watchdog.model import ConnectorKey, ConnectorState
+from watchdog.server import create_app
+from watchdog.state import SqliteStateStore, StateStoreError
+
+from .support import CLUSTER, World, daemon_config, in_process, sim_scenario
+from .test_api import TOKEN
+
+RULE = {"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "select": {"include": ["*"]},
+        "backoff": {"base": 1, "cap": 10, "jitter": 0}}
+
+
+def world(state: Path) -> World:
+    connectors = [{"name": "broken", "script": {"initial": "FAILED", "recover_after_restarts": "never"}}, {"name": "fine"}]
+    w = in_process(sim_scenario(connectors), daemon_config([RULE], token=TOKEN, state={"path": str(state)}))
+    w.daemon.queue.start()
+    return w
+
+
+async def readiness(w: World) -> httpx.Response:
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
+    w.daemon.probes.config_loaded = True
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon") as http:
+        return await http.get("/readyz")
+
+
+async def test_a_deleted_lock_file_never_lets_two_daemons_restart_from_one_state_file(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    w = world(state)
+    (tmp_path / "state.db.lock").unlink()
+    # What a second daemon does at its start: it finds no lock held, and takes the file.
+    with SqliteStateStore(state) as second:
+        await w.daemon.pollers[CLUSTER].poll()
+        await w.daemon.queue.join()
+        assert not w.simulator.restarts(), "the first daemon restarted while a second one owned its state file"
+        assert w.sample("watchdog_state_store_writable") == 0
+        ready = await readiness(w)
+        assert ready.status_code == 503
+        assert "lock file" in ready.json()["state_store"] and "deleted or replaced" in ready.json()["state_store"]
+        # The daemon that holds the lock now is the one that writes.
+        second.save(ConnectorKey(CLUSTER, "broken"), ConnectorState(attempts=1))
+    await w.daemon.stop()
+
+
+@pytest.mark.parametrize("how", ["deleted", "moved", "replaced"])
+async def test_a_state_file_taken_away_while_running_stops_restarts_and_says_so(tmp_path: Path, how: str) -> None:
+    state = tmp_path / "state.db"
+    w = world(state)
+    aside = tmp_path / "aside.db"
+    if how == "deleted":
+        state.unlink()
+    else:
+        os.rename(state, aside)
+        if how == "replaced":
+            state.write_bytes(b"")  # another file at the path (a restore from a backup, say)
+
+    await w.daemon.pollers[CLUSTER].poll()
+    await w.daemon.queue.join()
+    assert not w.simulator.restarts(), "a restart went out whose attempt was written where no start reads it"
+    assert w.sample("watchdog_state_store_writable") == 0
+    ready = await readiness(w)
+    assert ready.status_code == 503 and "deleted, moved or replaced" in ready.json()["state_store"]
+    with pytest.raises(StateStoreError, match="deleted, moved or replaced"):
+        w.daemon.state.save(ConnectorKey(CLUSTER, "fine"), ConnectorState())
+
+    if how == "moved":
+        os.rename(aside, state)  # put back: the same file, so writes and restarts resume
+        await w.daemon.pollers[CLUSTER].poll()
+        await w.daemon.queue.join()
+        assert [c.connector for c in w.simulator.restarts()] == ["broken"]
+        assert w.sample("watchdog_state_store_writable") == 1
+    await w.daemon.stop()
