@@ -119,3 +119,52 @@ async def test_the_queue_sends_nothing_once_this_replica_may_not_and_leaves_the_
     assert left == [("c1", PendingPhase.QUEUED), ("c2", PendingPhase.QUEUED)], (
         "the restarts not sent stay pending, queued, for the next leader to recover and send")
     await daemon.queue.close(0)
+
+
+# One replica, run as its own process: it campaigns for a few seconds with the default identity
+# and prints how often it was elected. `os.getpid` is 1, as for every process started as a
+# container's entrypoint.
+_REPLICA = """
+import asyncio, os, sys
+os.getpid = lambda: 1
+from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
+from watchdog.config.leadership import LeaseTiming
+from watchdog.leadership.elector import Elector
+from watchdog.leadership.metrics import LeadershipMetrics
+
+async def main() -> None:
+    elected = 0
+    async def won(epoch: int) -> None:
+        nonlocal elected
+        elected += 1
+    async def lost(reason: str) -> None:
+        pass
+    elector = Elector(sys.argv[1], SecretStr(sys.argv[2]), LeaseTiming(3.0, 2.0, 0.25),
+                      LeadershipMetrics(CollectorRegistry()))
+    elector.start(won, lost)
+    await asyncio.sleep(4)
+    await elector.stop(release=False)
+    print("elected", elected)
+
+asyncio.run(main())
+"""
+
+
+def test_replicas_with_one_hostname_and_pid_do_not_share_the_lease(postgres_server: PostgresServer, schema: str) -> None:
+    """Two containers on one host's network (or any two hosts named alike) have the same HOSTNAME,
+    and each runs the watchdog as PID 1: an identity of host and process id alone was the same for
+    both, and the lease's "the holder may take it again at once" let each take it from the other
+    every try, both leading at once between tries."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HOSTNAME": "node-1"}
+    replicas = [
+        subprocess.Popen([sys.executable, "-c", _REPLICA, schema, postgres_server.password.get_secret_value()],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        for _ in range(2)
+    ]
+    elections = [int(replica.communicate(timeout=60)[0].split("elected ")[-1]) for replica in replicas]
+    assert sorted(elections) == [0, 1], f"elections per replica: {elections} (one leader, elected once, expected)"

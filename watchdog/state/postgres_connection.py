@@ -8,6 +8,7 @@ Every wait is bounded because the daemon calls the store from its event loop (se
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -59,7 +60,14 @@ def connection_parameters(url: str, password: SecretStr | None, *, role: str) ->
     return parameters
 
 
+# Drawn once per process. Host and process id alone are not unique: two containers on one host's
+# network (or hosts named alike) share a HOSTNAME, and each runs the watchdog as PID 1. The lease
+# lets its holder take it again at once (lease.ACQUIRE), so two replicas of one name took it from
+# each other at every try and both led between tries.
+_PROCESS_TOKEN = secrets.token_hex(4)
+
+
 def replica_identity() -> str:
     """Who this process is, in the lease and in pg_stat_activity: the host (the pod's name on
-    Kubernetes) and the process id."""
-    return f"{os.environ.get('HOSTNAME') or socket.gethostname()}/{os.getpid()}"
+    Kubernetes), the process id and a token of this process alone."""
+    return f"{os.environ.get('HOSTNAME') or socket.gethostname()}/{os.getpid()}/{_PROCESS_TOKEN}"
