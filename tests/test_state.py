@@ -294,6 +294,26 @@ def test_a_damaged_page_is_found_by_the_integrity_check(path: Path) -> None:
     assert message[len(prefix):-len(f". {recovery(path)}")].strip(), "SQLite's report is passed on"
 
 
+def test_an_emptied_file_beside_a_log_of_commits_is_refused_and_the_log_kept(path: Path) -> None:
+    """A state file emptied after the daemon wrote it (a failed copy or restore) while its log
+    still holds the latest commits: SQLite deletes the log of an empty database when it opens it,
+    and the daemon started with no backoff, budget or kept restart, without a word."""
+    wal = Path(f"{path}-wal")
+    with SqliteStateStore(path) as store:
+        store.save(ORDERS, FULL_STATE)
+        store.add_pending(request("r-1", ORDERS), "job-1")
+        log = wal.read_bytes()  # the log of a daemon killed now: its commits not yet in the file
+    path.write_bytes(b"")
+    wal.write_bytes(log)
+    for read_only in (False, True):
+        assert refusal(path, read_only=read_only) == (
+            f"State file {path} is empty, but its log {wal} holds committed changes: the file was emptied after "
+            "the daemon wrote it (a failed copy or restore, a damaged filesystem). Opening it would discard the log "
+            f"and start with no state; the files were not changed. {recovery(path)}"
+        )
+    assert wal.read_bytes() == log, "the log is kept: it is all that is left of the state"
+
+
 def test_a_directory_is_refused(path: Path) -> None:
     path.mkdir()
     assert refusal(path) == (

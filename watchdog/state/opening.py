@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import struct
 from pathlib import Path
 from typing import IO
 
@@ -140,6 +141,17 @@ def check_path(path: Path, *, read_only: bool) -> None:
                 f"State file {path} is not {access} by this user (uid {os.geteuid()}). Fix its owner or "
                 f"permissions (and those of {path}-wal and {path}-shm if they exist). {recovery_advice(path)}"
             )
+        wal = Path(f"{path}-wal")
+        if path.stat().st_size == 0 and _log_holds_a_commit(wal):
+            # An empty file is a new store (one created, then the daemon killed before it wrote),
+            # but not beside a log of committed changes: the file was emptied or truncated after
+            # the daemon wrote it. SQLite deletes the log of an empty database at its first open,
+            # and the store would start afresh, forgetting every backoff and kept restart.
+            raise StateStoreError(
+                f"State file {path} is empty, but its log {wal} holds committed changes: the file was emptied "
+                "after the daemon wrote it (a failed copy or restore, a damaged filesystem). Opening it would "
+                f"discard the log and start with no state; the files were not changed. {recovery_advice(path)}"
+            )
         return
     if read_only:
         raise StateStoreError(f"State file {path} does not exist: no daemon has written state there yet.")
@@ -158,6 +170,38 @@ def check_path(path: Path, *, read_only: bool) -> None:
                 f"deleted without it. Move {sidecar} aside too (or put the state file back), then "
                 "start again."
             )
+
+
+# SQLite's write-ahead log (https://www.sqlite.org/fileformat2.html#walformat): a 32-byte header
+# (magic, version, page size, checkpoint sequence, two salts, a checksum), then frames of a 24-byte
+# header (page number, the database's size in pages after the commit this frame ends or 0, the
+# log's two salts, a checksum) and one page. Frames left from before the log was last reset carry
+# older salts.
+_WAL_MAGIC = (0x377F0682, 0x377F0683)
+_WAL_HEADER = struct.Struct(">6I8x")
+_WAL_FRAME = struct.Struct(">4I8x")
+
+
+def _log_holds_a_commit(wal: Path) -> bool:
+    """Whether the log holds a frame of its current generation that ends a transaction."""
+    try:
+        with wal.open("rb") as log:
+            header = log.read(_WAL_HEADER.size)
+            if len(header) < _WAL_HEADER.size:
+                return False
+            magic, _, page_size, _, salt1, salt2 = _WAL_HEADER.unpack(header)
+            if magic not in _WAL_MAGIC or not 512 <= page_size <= 65536:
+                return False
+            while len(frame := log.read(_WAL_FRAME.size)) == _WAL_FRAME.size:
+                _, size_after_commit, frame_salt1, frame_salt2 = _WAL_FRAME.unpack(frame)
+                if (frame_salt1, frame_salt2) != (salt1, salt2):
+                    return False
+                if size_after_commit:
+                    return True
+                log.seek(page_size, os.SEEK_CUR)
+    except OSError:
+        return False  # no log (the usual case), or one SQLite cannot read either: it says so
+    return False
 
 
 def _create_owner_only(path: Path) -> None:
