@@ -321,6 +321,29 @@ def test_a_directory_is_refused(path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("read_only", [False, True], ids=["daemon", "reader"])
+def test_a_fifo_is_refused_at_once(path: Path, read_only: bool) -> None:
+    """A FIFO at the state path: opening it waits for the other end, and the daemon (or
+    `watchdog status --state`) hung at its start without a word."""
+    import threading
+
+    os.mkfifo(path)
+    found: list[str] = []
+    opener = threading.Thread(target=lambda: found.append(refusal(path, read_only=read_only)), daemon=True)
+    opener.start()
+    opener.join(timeout=10)
+    if opener.is_alive():
+        # Unblock the opener (a reader or a writer at the other end), then fail.
+        fifo = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+        opener.join(timeout=10)
+        os.close(fifo)
+        pytest.fail("opening a FIFO as the state file hung")
+    assert found == [
+        f"State file {path} is not a regular file (a FIFO, a socket or a device). Point the state path at a "
+        "file on a disk, or at a directory's new file name."
+    ]
+
+
 _OPEN_AS_THIS_USER = """
 import sys
 from watchdog.state import SqliteStateStore, StateStoreError

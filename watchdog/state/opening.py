@@ -133,6 +133,13 @@ def check_path(path: Path, *, read_only: bool) -> None:
             f"State file {path} is a directory, not a file. Point the state path at a file in it, "
             f"such as {path / 'watchdog.db'}."
         )
+    if path.exists() and not path.is_file():
+        # Opening a FIFO waits for a writer or reader that never comes: the daemon hung at its
+        # start without a word. A device or a socket is no place for state either.
+        raise StateStoreError(
+            f"State file {path} is not a regular file (a FIFO, a socket or a device). Point the state path "
+            "at a file on a disk, or at a directory's new file name."
+        )
     if path.exists():
         wanted = os.R_OK if read_only else os.R_OK | os.W_OK
         if not os.access(path, wanted):
