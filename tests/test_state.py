@@ -424,6 +424,35 @@ def test_another_applications_database_is_refused(path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("read_only", [False, True], ids=["daemon", "reader"])
+def test_another_applications_database_with_a_schema_version_is_refused_unchanged(path: Path, read_only: bool) -> None:
+    """Many applications count their migrations in `user_version` too: one at version 1 passed
+    for a state file, was switched to WAL (a change to another application's file), and the
+    daemon died with a traceback on "no such table"."""
+    with sqlite3.connect(path) as raw:
+        raw.execute("CREATE TABLE users (name TEXT)")
+        raw.execute("PRAGMA user_version = 1")
+    raw.close()
+    assert refusal(path, read_only=read_only) == (
+        f"State file {path} has schema version 1 but not the watchdog's tables and columns of that version "
+        "(missing: table connector_state, table pending_request, table restart_history): it is another "
+        "application's database, or was changed by hand. Point the state path at another file, or restore the "
+        "watchdog's file from a backup. The file was not changed."
+    )
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    raw.close()
+
+
+def test_a_state_file_missing_a_table_or_column_is_refused(path: Path) -> None:
+    SqliteStateStore(path).close()
+    with sqlite3.connect(path) as raw:
+        raw.execute("DROP TABLE pending_request")
+        raw.execute("ALTER TABLE restart_history DROP COLUMN evidence")
+    raw.close()
+    assert "(missing: table pending_request, column restart_history.evidence)" in refusal(path)
+
+
 def test_a_read_only_reader_needs_an_existing_file(path: Path) -> None:
     assert refusal(path, read_only=True) == (
         f"State file {path} does not exist: no daemon has written state there yet."

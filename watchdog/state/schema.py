@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,7 +107,50 @@ def check_version(db: sqlite3.Connection, path: str | Path) -> int:
                 f"tables {', '.join(tables)} and no watchdog schema version). Point the state path "
                 "at another file. The file was not changed."
             )
+        return version
+    # `user_version` is any application's to set, and many count their own migrations in it: a
+    # database of another application at version 1 passed as a state file, was switched to WAL
+    # (a change to someone else's file), and the daemon then died on "no such table".
+    missing = _missing_columns(db, expected_tables(version))
+    if missing:
+        raise StateStoreError(
+            f"State file {path} has schema version {version} but not the watchdog's tables and columns of that "
+            f"version (missing: {', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}): it is another "
+            "application's database, or was changed by hand. Point the state path at another file, or restore "
+            "the watchdog's file from a backup. The file was not changed."
+        )
     return version
+
+
+def expected_tables(version: int) -> dict[str, list[str]]:
+    """Each table and its columns as `MIGRATIONS[:version]` make them: run in a scratch database
+    in memory, so that what is expected never drifts from the migrations."""
+    with closing(sqlite3.connect(":memory:")) as scratch:
+        for migration in MIGRATIONS[:version]:
+            for statement in migration.statements:
+                scratch.execute(statement)
+        return _columns(scratch)
+
+
+def _columns(db: sqlite3.Connection) -> dict[str, list[str]]:
+    tables = [row[0] for row in db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+    )]
+    return {table: [row[0] for row in db.execute("SELECT name FROM pragma_table_info(?)", (table,))]
+            for table in tables}
+
+
+def _missing_columns(db: sqlite3.Connection, expected: dict[str, list[str]]) -> list[str]:
+    """What the file lacks of `expected` (a table, or a table's column); what it has besides is
+    its own business."""
+    found = _columns(db)
+    missing = []
+    for table, columns in expected.items():
+        if table not in found:
+            missing.append(f"table {table}")
+        else:
+            missing += [f"column {table}.{column}" for column in columns if column not in found[table]]
+    return missing
 
 
 def require_current(version: int, path: str | Path) -> None:
