@@ -344,6 +344,30 @@ def test_a_fifo_is_refused_at_once(path: Path, read_only: bool) -> None:
     ]
 
 
+def test_a_device_is_refused_and_left_as_it_was() -> None:
+    """A state path at /dev/null (a typo, or a try at keeping no state): run as root, the daemon
+    tightened the device to 0600 and put its lock file in /dev before SQLite refused it, and every
+    other user of the machine lost /dev/null."""
+    import stat
+
+    device = Path("/dev/null")
+    before = device.stat()
+    try:
+        assert refusal(device) == (
+            f"State file {device} is not a regular file (a FIFO, a socket or a device). Point the state path at a "
+            "file on a disk, or at a directory's new file name."
+        )
+    finally:
+        after = device.stat()
+        if stat.S_IMODE(after.st_mode) != stat.S_IMODE(before.st_mode):
+            os.chmod(device, stat.S_IMODE(before.st_mode))  # put the machine right before failing
+        lock = Path("/dev/null.lock")
+        created = lock.exists()
+        lock.unlink(missing_ok=True)
+    assert stat.S_IMODE(after.st_mode) == stat.S_IMODE(before.st_mode), "the device's permissions were changed"
+    assert not created, "a lock file was made beside the device"
+
+
 _OPEN_AS_THIS_USER = """
 import sys
 from watchdog.state import SqliteStateStore, StateStoreError
