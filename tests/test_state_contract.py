@@ -9,6 +9,7 @@ another connection)."""
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -623,6 +624,32 @@ def test_another_applications_tables_are_refused(postgres_server: PostgresServer
         db.execute("CREATE TABLE connector_state (id int)")
     with pytest.raises(StateStoreError, match="has the tables connector_state but no watchdog schema version"):
         PostgresStateStore(postgres_url, password=postgres_server.password)
+
+
+@pytest.mark.parametrize(("table", "refusal"), [
+    # Flyway's table before version 5: a text version ('2.1' crashed the daemon on int()).
+    ("schema_version (version varchar); INSERT INTO schema_version VALUES ('1'), ('2.1')",
+     "has a schema_version table that is not the watchdog's (its version column is character varying)"),
+    # Another application counting its migrations as integers, at 1: it passed for the watchdog's.
+    ("schema_version (version int); INSERT INTO schema_version VALUES (1)",
+     "has schema version 1 but not the watchdog's tables connector_state, leader_lease, pending_request, "
+     "restart_history"),
+])
+def test_another_applications_schema_version_table_is_refused_unchanged(
+    postgres_server: PostgresServer, postgres_url: str, table: str, refusal: str
+) -> None:
+    name = postgres_url.rsplit("/", 1)[1]
+    with postgres_server.connect(name) as db:
+        for statement in f"CREATE TABLE {table}".split(";"):
+            db.execute(statement)
+        before = db.execute("SELECT * FROM schema_version").fetchall()
+    for read_only in (False, True):
+        with pytest.raises(StateStoreError, match=re.escape(refusal)):
+            PostgresStateStore(postgres_url, password=postgres_server.password, read_only=read_only)
+    with postgres_server.connect(name) as db:
+        assert db.execute("SELECT * FROM schema_version").fetchall() == before
+        tables = db.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'").fetchall()
+        assert tables == [("schema_version",)], "nothing was created beside it"
 
 
 def test_a_wrong_password_is_refused_without_showing_it(postgres_server: PostgresServer, postgres_url: str) -> None:

@@ -121,6 +121,20 @@ def read_version(conn: psycopg.Connection[Any], where: str) -> int:
                 "options=-csearch_path=NAME in the URL) of its own. Nothing was changed."
             )
         return 0
+    # `schema_version` is a common name (Flyway's table before version 5, with a text `version`):
+    # another tool's crashed the daemon on int('2.1'), or passed for the watchdog's at version 1,
+    # and then every read failed and no replica could ever take the lease (no leader_lease table).
+    version_type = cursor.execute(
+        "SELECT data_type FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = 'schema_version' AND column_name = 'version'"
+    ).fetchone()
+    if version_type is None or version_type[0] not in ("integer", "bigint", "smallint"):
+        raise StateStoreError(
+            f"{where} has a schema_version table that is not the watchdog's (its version column is "
+            f"{'missing' if version_type is None else version_type[0]}): another application or migration tool "
+            "keeps its own there. Give the watchdog a database (or a schema, with options=-csearch_path=NAME in "
+            "the URL) of its own. Nothing was changed."
+        )
     row = cursor.execute("SELECT max(version) FROM schema_version").fetchone()
     version = int(row[0]) if row and row[0] is not None else 0
     latest = latest_schema_version()
@@ -128,6 +142,14 @@ def read_version(conn: psycopg.Connection[Any], where: str) -> int:
         raise StateStoreError(
             f"{where} has schema version {version}, newer than the {latest} this watchdog knows: a "
             "newer release wrote it. Run that release (or a later one). Nothing was changed."
+        )
+    missing = sorted(set(OUR_TABLES) - tables) if version >= 1 else []  # all made by version 1
+    if missing:
+        raise StateStoreError(
+            f"{where} has schema version {version} but not the watchdog's tables {', '.join(missing)}: its "
+            "schema_version table is another application's, or they were dropped by hand. Give the watchdog a "
+            "database (or a schema, with options=-csearch_path=NAME in the URL) of its own, or restore it from a "
+            "backup. Nothing was changed."
         )
     return version
 
