@@ -448,6 +448,17 @@ def test_another_applications_database_is_refused(path: Path) -> None:
     )
 
 
+def test_another_applications_database_keeps_its_permissions(path: Path) -> None:
+    """Its own users may read it through its group: refusing it must not tighten it to 0600 (only
+    a state file that passed the checks is made its owner's alone)."""
+    with sqlite3.connect(path) as raw:
+        raw.execute("CREATE TABLE users (name TEXT)")
+    raw.close()
+    path.chmod(0o640)
+    refusal(path)
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
 @pytest.mark.parametrize("read_only", [False, True], ids=["daemon", "reader"])
 def test_another_applications_database_with_a_schema_version_is_refused_unchanged(path: Path, read_only: bool) -> None:
     """Many applications count their migrations in `user_version` too: one at version 1 passed

@@ -119,6 +119,10 @@ def open_database(path: str | Path, *, read_only: bool) -> sqlite3.Connection:
     db.row_factory = sqlite3.Row
     try:
         _prepare(db, path, read_only=read_only)
+        if isinstance(path, Path) and not read_only:
+            # Only once the file passed the checks: a refused file (another application's database
+            # the state path named by mistake) keeps the permissions its own users need.
+            _tighten(path)
     except BaseException:
         db.close()
         raise
@@ -213,15 +217,23 @@ def _log_holds_a_commit(wal: Path) -> bool:
 
 def _create_owner_only(path: Path) -> None:
     """Create the file 0600 before SQLite opens it (SQLite would create it 0644, and its -wal and
-    -shm files after it), and take group and other access away from one an older release made."""
+    -shm files after it)."""
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
         os.close(descriptor)
+    except OSError as exc:
+        raise StateStoreError(f"State file {path} cannot be created or opened for writing: {exc}") from None
+
+
+def _tighten(path: Path) -> None:
+    """Take group and other access away from a state file an older release made (and from the -wal
+    and -shm files SQLite made after it, with its permissions)."""
+    try:
         for member in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
             if member.exists():
                 _owner_only(member)
     except OSError as exc:
-        raise StateStoreError(f"State file {path} cannot be created or opened for writing: {exc}") from None
+        raise StateStoreError(f"State file {path}: cannot make it readable by its owner only: {exc}") from None
 
 
 def _owner_only(path: Path) -> None:
