@@ -20,12 +20,13 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from bench.postgres import PostgresServer
+from bench.postgres import PostgresServer, take_lease
 from watchdog.config.leadership import LeaseTiming
 from watchdog.engine import MANUAL_RULE
 from watchdog.leadership.elector import Elector
 from watchdog.leadership.metrics import LeadershipMetrics
-from watchdog.model import ConnectorKey, PendingPhase, Trigger
+from watchdog.model import ConnectorKey, ConnectorState, PendingPhase, Trigger
+from watchdog.state import Fenced
 from watchdog.state.postgres import PostgresStateStore
 
 from .support import CLUSTER, daemon_config, in_process, sim_scenario
@@ -95,6 +96,28 @@ async def _never_called(epoch: int) -> None:
 
 async def _never_lost(reason: str) -> None:
     pass
+
+
+async def test_a_lease_row_deleted_by_hand_is_made_again_and_the_old_leader_stays_fenced(
+    postgres_server: PostgresServer, schema: str
+) -> None:
+    """leader_lease truncated (a "clear the watchdog's state" by hand: TRUNCATE of every table) or
+    its row deleted: no replica could ever take the lease again, and none logged why; the daemons
+    ran, healthy, standing by forever."""
+    old_epoch = await asyncio.to_thread(take_lease, postgres_server, schema, "old-leader")
+    with PostgresStateStore(schema, password=postgres_server.password) as old_leader:
+        old_leader.fence(old_epoch, "old-leader")
+        with postgres_server.connect(schema.rsplit("/", 1)[1]) as admin:
+            admin.execute("TRUNCATE connector_state, restart_history, pending_request, leader_lease")
+        replica = Elector(schema, postgres_server.password, LeaseTiming(3.0, 2.0, 0.5),
+                          LeadershipMetrics(CollectorRegistry()), identity="replica")
+        try:
+            epoch = await _elected(replica)
+        finally:
+            await replica.stop(release=False)
+        assert epoch > old_epoch, "the epoch still rises with every change of holder"
+        with pytest.raises(Fenced):
+            old_leader.save(ConnectorKey(CLUSTER, "c0"), ConnectorState())
 
 
 async def test_the_queue_sends_nothing_once_this_replica_may_not_and_leaves_the_rest_pending() -> None:

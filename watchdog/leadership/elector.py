@@ -119,9 +119,15 @@ class Elector:
             conn = await self._connection()
             epoch = await asyncio.wait_for(lease.acquire(conn, self.identity, self.timing.lease_duration),
                                            self.timing.renew_interval)
+            view: lease.LeaseView | None = None
             if epoch is None:
                 view = await asyncio.wait_for(lease.read(conn), self.timing.renew_interval)
-                self._metrics.show(leading=False, epoch=view.epoch)
+                if view is None:
+                    await self._restore_lease(conn)
+                    epoch = await asyncio.wait_for(lease.acquire(conn, self.identity, self.timing.lease_duration),
+                                                   self.timing.renew_interval)
+            if epoch is None:
+                self._metrics.show(leading=False, epoch=None if view is None else view.epoch)
                 self._recovered()
                 return
         except (psycopg.Error, OSError, TimeoutError) as exc:
@@ -140,6 +146,16 @@ class Elector:
         except Exception as exc:
             log.exception("leader_start_failed", replica=self.identity, epoch=epoch, error=_short(exc))
             await self._step_down(f"could not start leading: {_short(exc)}", release=True)
+
+    async def _restore_lease(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """The lease row is gone (leader_lease truncated or its row deleted by hand, a partial
+        restore): no replica could take the lease, ever, and none said why. Made again (by one
+        replica: the others find it made)."""
+        restored = await asyncio.wait_for(lease.restore(conn), self.timing.renew_interval)
+        if restored is not None:
+            log.warning("leader_lease_restored", replica=self.identity, epoch=restored, database=self._database,
+                        note="the leader_lease row was missing (the table truncated or the row deleted by hand?); "
+                             "made again so that a replica can lead; a leader that held the old one is fenced")
 
     async def _renew(self) -> None:
         if self._clock() >= self._deadline:

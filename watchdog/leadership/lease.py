@@ -37,6 +37,18 @@ UPDATE leader_lease SET holder = NULL, expires_at = '-infinity'
 WHERE id = 1 AND holder = %(me)s AND epoch = %(epoch)s
 """
 
+# The row made again when it is gone (the table truncated or the row deleted by hand, a partial
+# restore): without it no replica could ever lead, and none said why. Its epoch is the database's
+# clock in seconds, above any epoch counted before (one per change of holder), so that the epoch
+# still rises with every change of holder; the holder check of every fenced write (state/postgres.py)
+# keeps an old leader's writes out whatever the numbers.
+RESTORE = """
+INSERT INTO leader_lease (id, holder, epoch, expires_at)
+VALUES (1, NULL, floor(extract(epoch FROM clock_timestamp()))::bigint, '-infinity')
+ON CONFLICT (id) DO NOTHING
+RETURNING epoch
+"""
+
 READ = """
 SELECT holder, epoch, expires_at > clock_timestamp() AS valid,
        extract(epoch FROM expires_at - clock_timestamp()) AS expires_in
@@ -69,9 +81,17 @@ async def release(conn: AsyncConnection, me: str, epoch: int) -> None:
     await conn.execute(RELEASE, {"me": me, "epoch": epoch})
 
 
-async def read(conn: AsyncConnection) -> LeaseView:
+async def restore(conn: AsyncConnection) -> int | None:
+    """Make the lease row again if it is gone; its epoch if this call made it."""
+    cursor = await conn.execute(RESTORE)
+    row = await cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+async def read(conn: AsyncConnection) -> LeaseView | None:
+    """The lease as the database holds it, or None when its row is gone."""
     cursor = await conn.execute(READ)
     row = await cursor.fetchone()
     if row is None:
-        return LeaseView(None, 0, False)
+        return None
     return LeaseView(row[0], int(row[1]), bool(row[2]) and row[0] is not None)
