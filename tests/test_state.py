@@ -368,6 +368,27 @@ def test_a_device_is_refused_and_left_as_it_was() -> None:
     assert not created, "a lock file was made beside the device"
 
 
+def test_a_state_file_on_a_read_only_mount_is_refused_as_such(tmp_path: Path) -> None:
+    """The daemon said "not readable and writable by this user: fix its owner or permissions",
+    and advised moving the file aside: neither is the cure, and the second loses the state."""
+    mount = tmp_path / "volume"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("mounting a filesystem needs privileges (as root, CI runs this)")
+    try:
+        path = mount / "state.db"
+        with SqliteStateStore(path) as store:
+            store.save(ORDERS, FULL_STATE)
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        assert refusal(path) == (
+            f"State file {path} is on a read-only filesystem, and the daemon writes it. Mount {mount} read-write "
+            "(a volume mounted readOnly, or one the kernel remounted read-only after a disk error: see the node's "
+            "kernel log), then start again. The file was not changed."
+        )
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
 _OPEN_AS_THIS_USER = """
 import sys
 from watchdog.state import SqliteStateStore, StateStoreError

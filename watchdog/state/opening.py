@@ -146,6 +146,14 @@ def check_path(path: Path, *, read_only: bool) -> None:
         )
     if path.exists():
         wanted = os.R_OK if read_only else os.R_OK | os.W_OK
+        if not read_only and os.statvfs(path).f_flag & os.ST_RDONLY:
+            # Not a matter of owner or permissions, and moving the file aside (the advice for a
+            # damaged file) would only cost its state once the mount is writable again.
+            raise StateStoreError(
+                f"State file {path} is on a read-only filesystem, and the daemon writes it. Mount "
+                f"{path.parent} read-write (a volume mounted readOnly, or one the kernel remounted read-only "
+                "after a disk error: see the node's kernel log), then start again. The file was not changed."
+            )
         if not os.access(path, wanted):
             access = "readable" if read_only else "readable and writable"
             raise StateStoreError(
