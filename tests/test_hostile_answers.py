@@ -12,6 +12,7 @@ good, the cluster never having been polled), or a restart the server had accepte
 from __future__ import annotations
 
 import base64
+import io
 import json
 
 import httpx
@@ -19,6 +20,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from watchdog.connect.metrics_api import _parse_page
+from watchdog.logs import configure_logging
 from watchdog.metrics import Metrics
 from watchdog.model import Outcome
 from watchdog.ratelimit import parse_headers
@@ -220,3 +222,20 @@ async def test_a_poll_that_crashes_on_a_bug_is_counted_and_the_cluster_is_ready(
     assert failed["message"] == "internal error: OverflowError: int too large to convert to float", failed
     assert [e["log_level"] for e in logs if e["event"] == "poll_crashed"] == ["error"]
     assert len(restart_times(w, "broken")) == 1
+
+
+async def test_terminal_escapes_in_an_error_message_reach_the_console_log_as_text() -> None:
+    # An upstream's 500 whose message sets the terminal's title and clears its screen: the
+    # console log (`--log-format console`, or any terminal) printed it raw.
+    attack = "\x1b]0;owned\x07\x1b[2J\x1b[1A\u202eforged"
+    body = json.dumps({"error": {"code": 500, "message": attack}})
+    w = faulty_world([{"match": {"endpoint": "restart"}, "action": {"status": 500, "body": body}}])
+    stream = io.StringIO()
+    configure_logging("INFO", "console", stream)
+
+    await run_polls(w, 2)
+
+    out = stream.getvalue()
+    assert "restart_finished" in out and "outcome=server_error" in out, out
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out, repr(out)
+    assert r"message=\x1b]0;owned\x07\x1b[2J\x1b[1A\u202eforged" in out, out

@@ -56,3 +56,23 @@ def test_credentials_in_urls_are_masked_in_every_log_line(fmt: str) -> None:
 def test_redaction_leaves_other_text_alone() -> None:
     assert redact_url_credentials("mail me at someone@example.com") == "mail me at someone@example.com"
     assert redact_url_credentials("https://u:p@h/a@b") == "https://***@h/a@b"
+
+
+# What a hostile upstream put in an error message: set the window title, clear the screen, move
+# the cursor up a line, and turn the rest of the line right to left. No space in it, so the
+# console renderer did not quote it.
+TERMINAL_ATTACK = "\x1b]0;owned\x07\x1b[2J\x1b[1A\u202eforged"
+
+
+def test_the_console_log_shows_terminal_escapes_from_upstream_as_text() -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", "console", stream)  # not a terminal: no colours of our own either
+    get_logger("test").warning("api_call_failed", message=TERMINAL_ATTACK, evidence={"trace": TERMINAL_ATTACK})
+    try:
+        raise RuntimeError(f"upstream said {TERMINAL_ATTACK}")
+    except RuntimeError:
+        get_logger("test").exception("request_failed")
+    out = stream.getvalue()
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out, repr(out)
+    assert r"message=\x1b]0;owned\x07\x1b[2J\x1b[1A\u202eforged" in out, out
+    assert "Traceback (most recent call last):\n" in out, "a traceback keeps its lines"

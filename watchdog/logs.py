@@ -35,6 +35,25 @@ def without_secrets(text: str, secrets: Iterable[str], *, min_chars: int = 1) ->
     return text
 
 
+def printable(text: str, *, keep: str = "") -> str:
+    """Text safe to print on a terminal: every character that is not printable (escape
+    sequences, control characters, bidirectional overrides), except those in `keep`, shown as
+    its escape (`\\x1b`), so that a name or a message from upstream cannot clear the screen, set
+    the window title or hide what follows it."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in keep else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def _printable_strings(logger: Any, method: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
+    """The console renderer prints a string value as it is unless it holds a space, a quote, `=`
+    or a line break (then its repr): an upstream error message `\\x1b]0;...\\x07\\x1b[2J` reached
+    the operator's terminal raw and set its title and cleared it. Other values are printed as
+    their repr, which escapes already. A rendered traceback keeps its line breaks."""
+    return {key: printable(value, keep="\n" if key == "exception" else "") if isinstance(value, str) else value
+            for key, value in event.items()}
+
+
 def _redacted(value: Any) -> Any:
     if isinstance(value, str):
         return redact_url_credentials(value) if "@" in value else value
@@ -89,6 +108,7 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "auto", stream: IO[s
         tail += [
             structlog.processors.format_exc_info,
             _redact_url_credentials,
+            _printable_strings,
             structlog.dev.ConsoleRenderer(colors=stream.isatty(), exception_formatter=structlog.dev.plain_traceback),
         ]
     handler = logging.StreamHandler(stream)

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .config import CloudCluster, Config
+from .logs import printable
 from .model import ConnectorKey, ConnectorState, Health, HistoryRecord, Outcome, Trigger
 
 # The captured error is cut to this many characters in the history table; JSON keeps it whole.
@@ -250,16 +251,6 @@ def _first_line(text: str) -> str:
 
 def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def printable(text: str) -> str:
-    """Text safe to print on a terminal: every character that is not printable (escape
-    sequences, control characters, bidirectional overrides) shown as its escape (`\x1b`), so
-    that a trace or a name from upstream cannot clear the screen, set the window title or hide
-    what follows it."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 # -- tables ----------------------------------------------------------------------------------------

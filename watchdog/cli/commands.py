@@ -206,7 +206,7 @@ def _restart(args: argparse.Namespace) -> int:
     except StateStoreError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_FAILED
-    from ..report import printable
+    from ..logs import printable
 
     decision, job = asyncio.run(daemon.restart_now(args.cluster, args.connector, reason=args.reason))
     target = printable(f"{args.cluster}/{args.connector}")

@@ -190,7 +190,7 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
     except UnusableToken as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
-    from ..report import printable
+    from ..logs import printable
 
     target = printable(f"{args.cluster}/{args.connector}")
     headers = {"Authorization": f"Bearer {token}"}
@@ -222,7 +222,7 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
 
 
 def error_text(response: httpx.Response) -> str:
-    from ..report import printable
+    from ..logs import printable
 
     try:
         return printable(str(response.json().get("error")))

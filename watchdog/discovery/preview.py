@@ -12,9 +12,9 @@ from ..config import CloudCluster, Config
 from ..connect import Gateway
 from ..connect.transfer import CallLimits
 from ..engine import utc_now
+from ..logs import printable
 from ..metrics import Metrics
 from ..ratelimit import RateLimiter
-from ..report import printable
 from .client import DiscoveryClient
 from .fleet import Fleet, static_cluster_ids
 from .inventory import ClusterState, EnvironmentOutcome
