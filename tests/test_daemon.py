@@ -162,6 +162,37 @@ async def test_a_deleted_connector_loses_its_series_at_once_and_its_state_after_
     assert ConnectorKey(CLUSTER, "stays") in dict(w.daemon.state.items())
 
 
+def connector_series(w: World, connector: str) -> dict[tuple[str, str | None], float]:
+    return {(s.name, s.labels.get("outcome")): s.value for metric in w.daemon.metrics.registry.collect()
+            for s in metric.samples if s.labels.get("connector") == connector and not s.name.endswith("_created")}
+
+
+async def test_a_connector_deleted_while_its_restart_waits_leaves_no_series_for_good(backend: str) -> None:
+    connectors = [{"name": "doomed", "script": {"initial": "FAILED", "recover_after_restarts": "never"}}]
+    w = in_process(sim_scenario(connectors, backend, restart={"delay_seconds": 2}),
+                   daemon_config([status_rule()], backend=backend, rate_limit={"max_requests_per_second": 10000}),
+                   fake_time=True, rng=0.5)
+    poll = w.daemon.pollers[CLUSTER].poll
+    for _ in range(2):  # confirm_polls: 2; the queue is not running yet, so the restart waits
+        await poll()
+        w.clock.advance(1)
+    assert w.daemon.queue.is_pending(ConnectorKey(CLUSTER, "doomed"))
+    w.simulator.delete_connector(sim_cluster(backend), "doomed")
+    await poll()
+
+    # Its end is still to be counted: from 0, so that Prometheus' increase() sees it.
+    assert connector_series(w, "doomed")[("watchdog_restarts_total", "not_found")] == 0
+    w.daemon.queue.start()
+    await w.daemon.queue.join()
+    assert connector_series(w, "doomed")[("watchdog_restarts_total", "not_found")] == 1
+
+    await poll()
+    w.daemon.engine.forget_vanished()  # the hourly sweep
+    # Before, its series were made again by the restart's end and stayed for good: one set per
+    # connector deleted while a restart of it waited.
+    assert connector_series(w, "doomed") == {}
+
+
 async def test_schedule_rule_restarts_running_connectors_and_skips_refusing_states() -> None:
     connectors = [{"name": "a"}, {"name": "b", "script": {"initial": "PAUSED"}}, {"name": "c", "script": {"initial": "PROVISIONING"}}]
     schedule = {"name": "nightly", "trigger": {"type": "schedule", "interval": 3600}, "select": {"connectors": ["a", "b", "c", "gone"]}}

@@ -78,6 +78,10 @@ class EngineCore:
         # Clusters with requests kept in the state file that recovery left for later: they may be
         # discovered clusters, and discovery had not run yet (see Recovery.recover).
         self.held_clusters: set[str] = set()
+        # Connectors gone from their cluster (or their cluster gone) whose series were kept, or
+        # made again, for a restart that ended after they went: removed by the next hourly
+        # `forget_vanished` once no restart of theirs is pending (StatusIntake.forget_late_series).
+        self.late_series: set[ConnectorKey] = set()
         self.set_config(config)
 
     def set_config(self, config: Config) -> None:

@@ -52,6 +52,8 @@ class Recovery(EngineCore):
                 self.state.finish(pending.job_id, request.key, None, _ended(pending.job_id, request, now, outcome, why))
                 self.metrics.restarts.labels(request.key.cluster, request.key.connector, request.rule,
                                              request.trigger.value, outcome.value).inc()
+                if request.key.cluster not in self.config.clusters:
+                    self.late_series.add(request.key)  # no poll of its cluster will remove it
                 log.warning("recovered_request_ended", cluster=request.key.cluster, connector=request.key.connector,
                             request=request.id, outcome=outcome.value, reason=why)
                 ended += 1

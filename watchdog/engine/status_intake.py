@@ -151,13 +151,36 @@ class StatusIntake(Decisions):
             del self._unjudged[unjudged]
         for remembered in [k for k in self._last_decision if k[0] == key]:
             del self._last_decision[remembered]
-        self.metrics.forget_connector(key.cluster, key.connector)
+        self._forget_series(key)
+
+    def _forget_series(self, key: ConnectorKey) -> None:
+        """A connector's series go when it does, unless a restart of it is still queued or on the
+        wire: its end is counted (and its backoff shown) after the connector went. Removed then,
+        the end made them again, at 1, for good: series of deleted connectors piled up, and
+        Prometheus' increase() never saw the outcome (a series that starts at 1 has no increase).
+        Kept, they go at the first hourly sweep after the restart ended (forget_late_series)."""
+        if self.queue.is_pending(key):
+            self.late_series.add(key)
+        else:
+            self.metrics.forget_connector(key.cluster, key.connector)
+
+    def forget_late_series(self) -> None:
+        """Remove the series kept or made for restarts that ended after their connector went (see
+        _forget_series), once none is pending and the connector is still not listed."""
+        for key in list(self.late_series):
+            listed = self._listed.get(key.cluster)
+            if listed is not None and key.connector in listed:
+                self.late_series.discard(key)  # back: its series describe it again
+            elif not self.queue.is_pending(key):
+                self.late_series.discard(key)
+                self.metrics.forget_connector(key.cluster, key.connector)
 
     def forget_vanished(self) -> int:
         """Forget connectors that the latest successful poll of their cluster did not list and
         that no poll has seen for `state.forget_vanished_after` (from the state file, so a restart
         of the daemon does not reset the grace). Clusters not polled successfully since the
         daemon started are left alone: absence from no answer proves nothing."""
+        self.forget_late_series()
         now = self._now()
         grace = timedelta(seconds=self.config.state.forget_vanished_after)
         forgotten = 0
@@ -188,6 +211,9 @@ class StatusIntake(Decisions):
             self._drop_series(ConnectorKey(cluster, name))
         self._unlist(cluster, keep=())
         self._listed.pop(cluster, None)
+        # The caller removes every series of the cluster; a restart still pending makes its own
+        # again when it ends, and the hourly sweep removes them once the cluster is not listed.
+        self.late_series.update(key for key in self.queue.pending_keys() if key.cluster == cluster)
 
     def _unlist(self, cluster: str, keep: Iterable[str]) -> None:
         """Drop what the last listing of `cluster` showed and this one does not (`keep`)."""
@@ -202,7 +228,7 @@ class StatusIntake(Decisions):
                 # Series made for a restart of a connector no status rule watches (an alert's, a
                 # schedule's, a request's) go when the connector does; watched ones go with the
                 # rest of their state when the poll forgets them.
-                self.metrics.forget_connector(cluster, name)
+                self._forget_series(key)
 
     def prune_unwatched(self) -> None:
         """After a reload: connectors no rule watches any more lose their state and series."""

@@ -108,6 +108,9 @@ class RestartQueue:
     def is_pending(self, key: ConnectorKey) -> bool:
         return key in self._pending
 
+    def pending_keys(self) -> list[ConnectorKey]:
+        return list(self._pending)
+
     def pending_job(self, key: ConnectorKey) -> RestartJob | None:
         return self._pending.get(key)
 
