@@ -243,3 +243,30 @@ def test_a_token_file_that_cannot_be_sent_is_refused_without_quoting_it(
         assert code != 0, shown
         assert said in shown.err and str(token_file) in shown.err, shown.err
         assert "TOPSECRET" not in shown.out + shown.err and "Traceback" not in shown.err
+
+
+async def test_status_shows_a_deleted_connector_as_gone_while_its_state_is_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from .support import CLUSTER, daemon_config, in_process, sim_cluster
+    from .test_daemon import status_rule
+
+    connectors = [{"name": "deleted-sink", "script": {"initial": "FAILED", "recover_after_restarts": "never"}},
+                  {"name": "alive"}]
+    state = tmp_path / "state.db"
+    w = in_process(sim_scenario(connectors, restart={"delay_seconds": 2}),
+                   daemon_config([status_rule()], state={"path": str(state)}), fake_time=True, rng=0.5)
+    poll = w.daemon.pollers[CLUSTER].poll
+    await poll()
+    w.clock.advance(60)
+    w.simulator.delete_connector(sim_cluster(), "deleted-sink")
+    await poll()
+    w.daemon.state.close()
+    capsys.readouterr()
+
+    assert main(["status", "--state", str(state)]) == 0
+
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[3:]}
+    assert rows["alive"].split()[2] == "RUNNING"
+    # Before, `deleted-sink ... FAILED`, for state.forget_vanished_after (3 days).
+    assert "gone (last seen FAILED " in rows["deleted-sink"], rows

@@ -37,7 +37,7 @@ ROWS = [
             next_allowed_at=NOW + timedelta(minutes=8, seconds=40), health=Health.FAILED,
         ),
         "FAILED",
-        NOW - timedelta(seconds=10),
+        NOW,  # one poll stamps every connector of its cluster with the same time
     ),
     StatusRow(
         ORDERS,
@@ -133,6 +133,18 @@ def test_status_json_says_where_each_cluster_is_when_asked() -> None:
     }
     assert places_from_json(json.loads(json.dumps(document))) == {"prod": PLACES["prod"]}
     assert "environment_id" not in status_json(ROWS[:1])["connectors"][0]
+
+
+def test_a_connector_the_last_poll_did_not_list_is_shown_gone_with_what_it_was() -> None:
+    # Deleted 50 minutes ago: its state is kept (state.forget_vanished_after), and the status
+    # table showed it FAILED, as if it still existed and was failing.
+    gone = StatusRow(ConnectorKey("prod", "deleted-sink"), ConnectorState(health=Health.FAILED, attempts=2),
+                     "FAILED", NOW - timedelta(minutes=50))
+    lines = render_status([ROWS[0], gone], now=NOW).splitlines()
+    assert lines[3].split()[:3] == ["billing-sink", "failed", "FAILED"]
+    assert lines[4].startswith("    deleted-sink  failed  gone (last seen FAILED 50m ago)  "), lines
+    # Alone in its cluster (or the cluster's poll failing), nothing says the others were listed.
+    assert render_status([gone], now=NOW).splitlines()[3].split()[:3] == ["deleted-sink", "failed", "FAILED"]
 
 
 def test_status_table_when_nothing_is_watched() -> None:

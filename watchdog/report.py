@@ -278,8 +278,9 @@ def render_status(
     for environment in sorted(groups):
         blocks.append((environment[1], []))
         for cluster in sorted(groups[environment]):
+            last_poll = max((row.seen_at for row in by_cluster[cluster] if row.seen_at is not None), default=None)
             blocks.append((f"{GROUP_INDENT}CLUSTER {_cluster_heading(cluster, places.get(cluster))}",
-                           [_status_cells(row, now) for row in by_cluster[cluster]]))
+                           [_status_cells(row, now, last_poll) for row in by_cluster[cluster]]))
     lines = _table(STATUS_HEADER, [cells for _, group in blocks for cells in group],
                    right_aligned={STATUS_HEADER.index("ATTEMPTS")}).split("\n")
     header, body = lines[0], iter(lines[1:])
@@ -310,17 +311,29 @@ def _cluster_heading(cluster: str, place: ClusterPlace | None) -> str:
     return f"{cluster} ({', '.join(dict.fromkeys(details))})" if details else cluster
 
 
-def _status_cells(row: StatusRow, now: datetime) -> tuple[str, ...]:
+def _status_cells(row: StatusRow, now: datetime, last_poll: datetime | None) -> tuple[str, ...]:
     state = row.state
     return (
         row.key.connector,
         "-" if state.health is None else state.health.value,
-        row.seen_state or "-",
+        _seen(row, now, last_poll),
         str(state.attempts),
         "-" if state.last_restart_at is None else _moment(state.last_restart_at, now),
         _next_allowed(state, now),
         "yes" if state.gave_up else "no",
     )
+
+
+def _seen(row: StatusRow, now: datetime, last_poll: datetime | None) -> str:
+    """The state the last poll saw; for a connector that poll did not list (deleted, its state
+    kept for `state.forget_vanished_after`), that it is gone and what it was. Every poll stamps
+    each connector it judges with the same time, so one seen before its cluster's latest was
+    not in that listing: shown as it was, a deleted connector looked alive (or failing) for days."""
+    if row.seen_state is None:
+        return "-"
+    if row.seen_at is not None and last_poll is not None and row.seen_at < last_poll:
+        return f"gone (last seen {row.seen_state} {_ago(row.seen_at, now)})"
+    return row.seen_state
 
 
 def _next_allowed(state: ConnectorState, now: datetime) -> str:
@@ -354,9 +367,13 @@ def _history_cells(record: HistoryRecord, now: datetime) -> tuple[str, ...]:
 def _moment(moment: datetime, now: datetime) -> str:
     """`2026-03-29T10:04:00Z (3m ago)`: the fixed-width ISO part first, so a column lines up."""
     iso = moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{iso} ({_ago(moment, now)})"
+
+
+def _ago(moment: datetime, now: datetime) -> str:
+    """`3m ago`; `in 2m` for a moment after `now` (a clock that moved back), not `-2m ago`."""
     seconds = (now - moment).total_seconds()
-    relative = f"{_span(seconds)} ago" if seconds >= 0 else f"in {_span(-seconds)}"
-    return f"{iso} ({relative})"
+    return f"{_span(seconds)} ago" if seconds >= 0 else f"in {_span(-seconds)}"
 
 
 def _span(seconds: float) -> str:
