@@ -26,6 +26,7 @@ from watchdog.model import Outcome
 from watchdog.ratelimit import parse_headers
 from watchdog.ratelimit.headers import MAX_HEADER_INT
 from watchdog.redirects import redirect_hook
+from watchdog.report import captured_error
 
 from .conftest import TEST_API_KEY, TEST_API_SECRET
 from .support import CLUSTER, World, sim_scenario
@@ -239,3 +240,26 @@ async def test_terminal_escapes_in_an_error_message_reach_the_console_log_as_tex
     assert "restart_finished" in out and "outcome=server_error" in out, out
     assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out, repr(out)
     assert r"message=\x1b]0;owned\x07\x1b[2J\x1b[1A\u202eforged" in out, out
+
+
+async def test_a_trace_of_megabytes_costs_kilobytes_in_the_log_and_the_history() -> None:
+    # Each restart decision logs the evidence and each history record keeps it: a 2 MB trace
+    # made a 2 MB log line (which log shippers drop or split) and 2 MB of state file per restart.
+    trace = ("org.apache.kafka.connect.errors.ConnectException: boom\n" + "\tat x.y.Z.f(Z.java:1)\n" * 100_000
+             + "Caused by: java.net.SocketTimeoutException: the root cause\n")
+    connectors = [{"name": "broken", "script": {"initial": "FAILED", "recover_after_restarts": 1, "trace": trace}}]
+    w = world(connectors, [status_rule()], scenario=sim_scenario(connectors, restart={"delay_seconds": 2}))
+
+    with capture_logs() as logs:
+        await run_polls(w, 3)
+
+    [decided] = [e for e in logs if e["event"] == "decision" and e["decision"] == "restart"]
+    [record] = w.daemon.state.history(None, 10)
+    for evidence in (decided["evidence"], record.evidence):
+        assert evidence is not None
+        assert len(json.dumps(evidence)) < 10_000, len(json.dumps(evidence))
+        kept = evidence["trace"]
+        assert kept.startswith("org.apache.kafka.connect.errors.ConnectException: boom\n"), "the exception is kept"
+        assert kept.endswith("Caused by: java.net.SocketTimeoutException: the root cause\n"), "and the root cause"
+        assert "characters left out" in kept, "and it says it was cut"
+    assert captured_error(record) == "org.apache.kafka.connect.errors.ConnectException: boom"

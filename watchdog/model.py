@@ -164,19 +164,42 @@ class ConnectorStatus:
     custom: bool = False
 
     def failure_evidence(self) -> dict[str, Any]:
-        """The connector and task messages a restart will erase, for logs and history."""
+        """The connector and task messages a restart will erase, for logs and history: each text
+        cut to EVIDENCE_TEXT_CHARS, and at most EVIDENCE_TASKS tasks (see `evidence_text`)."""
+        failed = [t for t in self.tasks if t.state != "RUNNING"]
         evidence: dict[str, Any] = {
             "state": self.state,
-            "trace": self.trace,
+            "trace": evidence_text(self.trace),
             "tasks": [
-                {"id": t.id, "state": t.state, "msg": t.msg, "trace": t.trace}
-                for t in self.tasks
-                if t.state != "RUNNING"
+                {"id": t.id, "state": t.state, "msg": evidence_text(t.msg), "trace": evidence_text(t.trace)}
+                for t in failed[:EVIDENCE_TASKS]
             ],
         }
+        if len(failed) > EVIDENCE_TASKS:
+            evidence["tasks_left_out"] = len(failed) - EVIDENCE_TASKS
         if self.validation_errors:
-            evidence["validation_errors"] = list(self.validation_errors)
+            evidence["validation_errors"] = [evidence_text(e) for e in self.validation_errors[:EVIDENCE_TASKS]]
         return evidence
+
+
+# Evidence goes into a log line per restart decision and into each history record (up to
+# state.history.max_entries per connector, and GET /v1/history returns up to 1000): a trace of
+# megabytes from upstream made a log line of megabytes (which log shippers drop or split) and
+# megabytes of state file per restart. A Java trace's head names the exception and its tail the
+# root cause ("Caused by: ..."): both are kept.
+EVIDENCE_TEXT_CHARS = 4096
+EVIDENCE_TEXT_TAIL_CHARS = 1024
+EVIDENCE_TASKS = 10
+
+
+def evidence_text(text: str) -> str:
+    """`text` whole if it fits EVIDENCE_TEXT_CHARS, else its head and its tail around a line
+    saying how much was left out."""
+    if len(text) <= EVIDENCE_TEXT_CHARS:
+        return text
+    head = EVIDENCE_TEXT_CHARS - EVIDENCE_TEXT_TAIL_CHARS
+    left_out = len(text) - EVIDENCE_TEXT_CHARS
+    return f"{text[:head]}\n... ({left_out} characters left out) ...\n{text[-EVIDENCE_TEXT_TAIL_CHARS:]}"
 
 
 @dataclass(frozen=True, slots=True)
