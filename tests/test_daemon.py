@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from watchdog.model import ConnectorKey
+from watchdog.engine import recorder
+from watchdog.model import ConnectorKey, Outcome
 
 from .faults.bounds import restart_gap
 from .support import CLOUD, CLUSTER, World, daemon_config, in_process, sim_cluster, sim_scenario
@@ -191,6 +192,19 @@ async def test_a_connector_deleted_while_its_restart_waits_leaves_no_series_for_
     # Before, its series were made again by the restart's end and stayed for good: one set per
     # connector deleted while a restart of it waited.
     assert connector_series(w, "doomed") == {}
+
+
+async def test_a_long_running_daemon_keeps_only_its_latest_finished_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every finished job (with its evidence) was kept for the life of the process: a connector
+    # that keeps failing grew the daemon by one job per restart, for good.
+    monkeypatch.setattr(recorder, "FINISHED_KEPT", 3)
+    w = world([{"name": "flaky", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 1}}],
+              [status_rule(backoff={"base": 1, "cap": 2, "jitter": 0.1}, max_restarts=100)])
+    await run_polls(w, 60)
+    restarts = len(restart_times(w, "flaky"))
+    assert restarts >= 10
+    assert len(w.daemon.recorder.finished_jobs) < 2 * 3
+    assert w.daemon.recorder.outcomes[Outcome.ACCEPTED] == restarts, "every outcome is still counted"
 
 
 async def test_schedule_rule_restarts_running_connectors_and_skips_refusing_states() -> None:

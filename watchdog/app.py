@@ -337,7 +337,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
                 await self.run_stall_check(rule.name)
         await self.queue.join()
         await self.stop()
-        failed = [job for job in self.recorder.finished_jobs if job.outcome in ERROR_OUTCOMES]
+        failed = sum(self.recorder.outcomes[outcome] for outcome in ERROR_OUTCOMES)
         return 1 if failed else 0
 
     async def restart_now(self, cluster: str, connector: str, *, reason: str) -> tuple[Decision, RestartJob | None]:

@@ -28,6 +28,10 @@ from .core import FAILURE_TRIGGERS, SIGNAL_TRIGGERS, WallClock, log, utc_now
 # Outcomes waiting to be written again when the state file refused them: bounded, should it stay
 # unwritable for long (each is also logged; the oldest are given up first).
 UNRECORDED_KEPT = 10_000
+# Finished jobs kept in memory, the latest first to stay (for --once, the demo's summary, tests).
+# Every job was kept for the life of the process, its evidence with it: a daemon with failing
+# connectors grew by each restart it made, for good. Counts of every outcome are in `outcomes`.
+FINISHED_KEPT = 10_000
 
 
 class JobRecorder:
@@ -50,7 +54,7 @@ class JobRecorder:
         self._now = now
         self._rng = rng
         self.gate: Callable[[RestartJob], str | None] = lambda job: None  # set by the composition root
-        self.finished_jobs: list[RestartJob] = []  # the current run's jobs, for --once and summaries
+        self.finished_jobs: list[RestartJob] = []  # the run's latest FINISHED_KEPT jobs, for summaries
         # Outcomes the state file did not take: it still holds their requests as pending, and the
         # next start (or leader) would send a restart reported ended (`dropped` because the file
         # could not be written, say). Written again before every later write, and at the stop (record_unrecorded).
@@ -148,6 +152,8 @@ class JobRecorder:
         primary = job.primary
         self.outcomes[job.outcome] += 1
         self.finished_jobs.append(job)
+        if len(self.finished_jobs) >= 2 * FINISHED_KEPT:  # trimmed in steps: a list, not a deque
+            del self.finished_jobs[:-FINISHED_KEPT]
         self._metrics.restarts.labels(
             job.key.cluster, job.key.connector, primary.rule, primary.trigger.value, job.outcome.value
         ).inc()
