@@ -67,3 +67,31 @@ def test_history_command_filters_the_state_file_by_cluster(tmp_path: Path, capsy
     assert [(r["cluster"], r["connector"]) for r in rows] == [(OTHER, "audit-sink"), (OTHER, "orders-sink")]
     assert main(["history", "orders-sink", "--cluster", OTHER, "--state", str(path), "--json"]) == 0
     assert [r["cluster"] for r in json.loads(capsys.readouterr().out)["restarts"]] == [OTHER]
+
+
+async def test_history_of_a_connector_finds_restarts_older_than_the_fleets_newest_thousand(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A connector (or a cluster) alone was looked for among the newest 1000 restarts of the
+    # whole fleet: a busy fleet hid a quiet connector's restarts ("No restarts recorded.").
+    w, http = world()
+    _restart(w.daemon.state, OTHER, "orders-sink", 0)
+    _restart(w.daemon.state, CLUSTER, "orders-sink", 1)
+    for minutes in range(2, 1003):
+        _restart(w.daemon.state, CLUSTER, f"noisy-{minutes % 50}", minutes)
+
+    response = await http.get("/v1/history", params={"connector": "orders-sink"}, headers=AUTH)
+    assert [(r["cluster"], r["connector"]) for r in response.json()["restarts"]] == [
+        (CLUSTER, "orders-sink"), (OTHER, "orders-sink")]
+    response = await http.get("/v1/history", params={"cluster": CLUSTER, "limit": "1000"}, headers=AUTH)
+    newest = response.json()["restarts"]
+    assert len(newest) == 1000 and newest[-1]["job_id"] == "job-prod-noisy-3-3", "the cluster's newest 1000"
+
+    path = tmp_path / "state.db"
+    with SqliteStateStore(path) as store:
+        _restart(store, CLUSTER, "orders-sink", 0)
+        for minutes in range(1, 1002):
+            _restart(store, CLUSTER, f"noisy-{minutes % 50}", minutes)
+    capsys.readouterr()
+    assert main(["history", "orders-sink", "--state", str(path), "--json"]) == 0
+    assert [r["connector"] for r in json.loads(capsys.readouterr().out)["restarts"]] == ["orders-sink"]

@@ -23,6 +23,7 @@ import pytest
 
 from bench.postgres import PostgresServer, take_lease
 from watchdog.model import (
+    ConnectorKey,
     ConnectorState,
     Health,
     Outcome,
@@ -211,6 +212,16 @@ def test_history_is_newest_first_per_connector_and_limited(store: StateStore) ->
     assert [r.job_id for r in store.history(limit=3)] == ["b4", "o4", "b3"]
     assert [r.job_id for r in store.history(BILLING, limit=2)] == ["b4", "b3"]
     assert store.history(AUDIT) == []
+
+
+def test_history_is_read_by_cluster_or_by_connector_name_in_any_cluster(store: StateStore) -> None:
+    elsewhere = ConnectorKey("staging", ORDERS.connector)
+    for minute, key in enumerate((ORDERS, BILLING, elsewhere, ORDERS)):
+        store.finish(f"j{minute}", key, None, record(f"j{minute}", key, at=T0 + timedelta(minutes=minute)))
+    assert [r.job_id for r in store.history(connector=ORDERS.connector)] == ["j3", "j2", "j0"]
+    assert [r.job_id for r in store.history(cluster="prod")] == ["j3", "j1", "j0"]
+    assert [r.job_id for r in store.history(cluster="staging", connector=ORDERS.connector, limit=5)] == ["j2"]
+    assert [r.job_id for r in store.history(connector=ORDERS.connector, limit=1)] == ["j3"]
 
 
 def test_prune_by_age_deletes_older_records_of_every_connector(open_store: OpenStore) -> None:

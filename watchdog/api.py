@@ -115,7 +115,7 @@ class ApiContext:
     ensure_listed: Callable[[Iterable[str]], Awaitable[dict[str, str]]]
     accepting: Callable[[], bool]  # False while shutting down
     connectors: Callable[[], list[dict[str, Any]]]  # the rows of GET /v1/connectors
-    history: Callable[[ConnectorKey | None, int], list[dict[str, Any]]]  # GET /v1/history
+    history: Callable[[str | None, str | None, int], list[dict[str, Any]]]  # GET /v1/history: (cluster, connector, limit)
     # Why this replica may not act (a standby: another replica leads), and the Retry-After to
     # answer with; None while it leads. Reads (connectors, history) are served by every replica.
     not_leading: Callable[[], str | None] = lambda: None
@@ -410,15 +410,9 @@ async def _history(ctx: ApiContext, request: Request) -> JSONResponse:
         cluster = ctx.engine.cluster_named(cluster_label)
         if cluster is None:
             raise BadRequest(404, f"unknown cluster {cluster_label!r}")
-    if connector and cluster:
-        return JSONResponse({"restarts": ctx.history(ConnectorKey(cluster, connector), limit)})
-    if not connector and not cluster:
-        return JSONResponse({"restarts": ctx.history(None, limit)})
-    # One of the two: filtered from the newest MAX_HISTORY restarts of every connector (the
-    # store is read by connector or not at all).
-    restarts = [r for r in ctx.history(None, MAX_HISTORY)
-                if (not connector or r["connector"] == connector) and (not cluster or r["cluster"] == cluster)]
-    return JSONResponse({"restarts": restarts[:limit]})
+    # Filtered by the store: filtered here from the newest MAX_HISTORY restarts of the fleet, a
+    # connector or cluster whose restarts were older than those had "no restarts recorded".
+    return JSONResponse({"restarts": ctx.history(cluster, connector or None, limit)})
 
 
 def _describe(record: RequestRecord) -> dict[str, Any]:

@@ -254,7 +254,8 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
             paused_for=lambda cluster: self.pollers[cluster].paused_for() if cluster in self.pollers else 0.0,
             accepting=lambda: not self._stopping,
             connectors=self.connector_rows,
-            history=lambda key, limit: history_json(self.state.history(key, limit))["restarts"],
+            history=lambda cluster, connector, limit: history_json(
+                self.state.history(None, limit, cluster=cluster, connector=connector))["restarts"],
             not_leading=self.leadership.may_send,
             standby_retry_after=self.leadership.retry_after,
         )

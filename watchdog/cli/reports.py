@@ -65,7 +65,6 @@ def _config_places(args: argparse.Namespace) -> dict[str, ClusterPlace]:
 
 
 def history_command(args: argparse.Namespace) -> int:
-    from ..model import ConnectorKey
     from ..report import history_from_json, history_json, render_history
 
     params: dict[str, str | int] = {"limit": args.limit}
@@ -75,12 +74,7 @@ def history_command(args: argparse.Namespace) -> int:
         params["cluster"] = args.cluster
 
     def from_store(store: StateStore) -> list[HistoryRecord]:
-        if args.connector and args.cluster:
-            return store.history(ConnectorKey(args.cluster, args.connector), args.limit)
-        records = store.history(None, 100_000)
-        return [r for r in records
-                if (not args.connector or r.key.connector == args.connector)
-                and (not args.cluster or r.key.cluster == args.cluster)][: args.limit]
+        return store.history(None, args.limit, cluster=args.cluster or None, connector=args.connector or None)
 
     records = _read_report(args, "/v1/history", params, history_from_json, from_store)
     if records is None:

@@ -45,6 +45,7 @@ from ..report import StatusRow
 from .errors import Fenced, StateStoreError
 from .postgres_connection import connection_parameters, describe
 from .postgres_schema import migrate, read_version, require_current
+from .rows import history_filter
 
 Row = dict[str, Any]
 Connection = psycopg.Connection[Row]
@@ -235,16 +236,12 @@ class PostgresStateStore:
 
     # -- history -----------------------------------------------------------------------------------
 
-    def history(self, key: ConnectorKey | None = None, limit: int = 50) -> list[HistoryRecord]:
-        if key is None:
-            rows = self._read("read the restart history",
-                              "SELECT * FROM restart_history ORDER BY at DESC, id DESC LIMIT %s", (limit,))
-        else:
-            rows = self._read(
-                "read the restart history",
-                "SELECT * FROM restart_history WHERE cluster = %s AND connector = %s ORDER BY at DESC, id DESC LIMIT %s",
-                (key.cluster, key.connector, limit),
-            )
+    def history(
+        self, key: ConnectorKey | None = None, limit: int = 50, *, cluster: str | None = None, connector: str | None = None
+    ) -> list[HistoryRecord]:
+        where, values = history_filter(key, cluster, connector, "%s")
+        rows = self._read("read the restart history",
+                          f"SELECT * FROM restart_history{where} ORDER BY at DESC, id DESC LIMIT %s", (*values, limit))
         return [_record(row) for row in rows]
 
     def prune(self, max_age: timedelta, max_entries: int) -> int:

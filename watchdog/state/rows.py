@@ -112,3 +112,18 @@ def pending_from_row(row: sqlite3.Row) -> PendingRequest:
         origin=row["origin"],
     )
     return PendingRequest(request=request, job_id=row["job_id"], phase=PendingPhase(row["phase"]))
+
+
+def history_filter(
+    key: ConnectorKey | None, cluster: str | None, connector: str | None, placeholder: str
+) -> tuple[str, tuple[str, ...]]:
+    """The WHERE clause (with its leading space, or "") and values that select history records
+    by connector (`key`), or by `cluster` and/or `connector` name; `placeholder` is the driver's
+    (`?` for sqlite3, `%s` for psycopg)."""
+    if key is not None:
+        cluster, connector = key.cluster, key.connector
+    conditions = [(column, value) for column, value in (("cluster", cluster), ("connector", connector)) if value is not None]
+    if not conditions:
+        return "", ()
+    where = " AND ".join(f"{column} = {placeholder}" for column, _ in conditions)
+    return f" WHERE {where}", tuple(value for _, value in conditions)

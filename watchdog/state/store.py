@@ -22,6 +22,7 @@ from ..report import StatusRow, format_timestamp, parse_timestamp_or_none
 from .errors import StateStoreError
 from .opening import MEMORY, Ownership, check_path, exclusive_lock, open_database
 from .rows import (
+    history_filter,
     history_from_row,
     insert_history,
     key_from_row,
@@ -231,23 +232,17 @@ class SqliteStateStore:
 
     # -- history -----------------------------------------------------------------------------------
 
-    def history(self, key: ConnectorKey | None = None, limit: int = 50) -> list[HistoryRecord]:
-        """Finished restarts, newest first; of one connector when `key` is given."""
-        if key is None:
-            rows = self._read(
-                "read the restart history",
-                "SELECT * FROM restart_history ORDER BY at DESC, id DESC LIMIT ?",
-                (limit,),
-            )
-        else:
-            rows = self._read(
-                "read the restart history",
-                """
-                SELECT * FROM restart_history WHERE cluster = ? AND connector = ?
-                ORDER BY at DESC, id DESC LIMIT ?
-                """,
-                (key.cluster, key.connector, limit),
-            )
+    def history(
+        self, key: ConnectorKey | None = None, limit: int = 50, *, cluster: str | None = None, connector: str | None = None
+    ) -> list[HistoryRecord]:
+        """Finished restarts, newest first; of one connector when `key` is given, else of those
+        matching `cluster` and/or `connector`."""
+        where, values = history_filter(key, cluster, connector, "?")
+        rows = self._read(
+            "read the restart history",
+            f"SELECT * FROM restart_history{where} ORDER BY at DESC, id DESC LIMIT ?",
+            (*values, limit),
+        )
         return [history_from_row(row) for row in rows]
 
     def prune(self, max_age: timedelta, max_entries: int) -> int:
