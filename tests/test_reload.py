@@ -13,6 +13,8 @@ import yaml
 
 from watchdog.app import Daemon
 from watchdog.config import load_config
+from watchdog.metrics import Metrics
+from watchdog.model import Trigger
 from watchdog.simulator import Scenario, Simulator, create_app
 
 from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, World, sim_scenario
@@ -240,6 +242,46 @@ async def test_a_reload_that_removes_a_cluster_removes_its_series_and_keeps_the_
     # What the last poll showed is not blanked by the reload: it stays until the next poll.
     assert w.sample("watchdog_connectors", cluster=CLUSTER, health="healthy") == 2
     await w.daemon.stop()
+
+
+def _rules_with_series(w: World, name: str) -> set[str]:
+    return {sample.labels["rule"] for metric in w.daemon.metrics.registry.collect() for sample in metric.samples
+            if sample.name == name}
+
+
+async def test_a_rule_renamed_or_removed_by_a_reload_leaves_no_series(setup) -> None:
+    # Each rename left the old name's decision and restart series for the life of the process.
+    path, w = setup
+    w.simulator.set_state(CLUSTER_ID, "orders", "FAILED")
+    await w.daemon.start(serve_http=False)
+    try:
+        await w.daemon.pollers[CLUSTER].poll()
+        await w.daemon.queue.join()
+        assert w.total("watchdog_restarts_total", connector="orders", rule="heal", outcome="accepted") == 1
+        for name in ("heal-v2", "heal-v3"):
+            write(path, [{**HEAL, "name": name}])
+            assert await w.daemon.reload("test") is True
+        assert _rules_with_series(w, "watchdog_decisions_total") == {"heal-v3", "manual"}
+        assert "heal" not in _rules_with_series(w, "watchdog_restarts_total")
+        write(path, [])
+        assert await w.daemon.reload("test") is True
+        assert _rules_with_series(w, "watchdog_decisions_total") == {"manual"}
+    finally:
+        await w.daemon.stop()
+
+
+def test_a_restart_pending_under_a_removed_rule_keeps_its_series_until_it_is_counted() -> None:
+    metrics = Metrics()
+    metrics.init_connector(CLUSTER, "orders", "old", Trigger.STATUS)
+    metrics.init_cluster(CLUSTER, [("old", Trigger.STATUS)])
+    metrics.forget_rules(keep=set(), busy={(CLUSTER, "orders")})
+    assert metrics.registry.get_sample_value("watchdog_decisions_total", {
+        "cluster": CLUSTER, "rule": "old", "trigger": "status", "decision": "restart"}) is None
+    labels = {"cluster": CLUSTER, "connector": "orders", "rule": "old", "trigger": "status", "outcome": "dropped"}
+    metrics.restarts.labels(*labels.values()).inc()  # its end, after the reload: counted from 0
+    assert metrics.registry.get_sample_value("watchdog_restarts_total", labels) == 1
+    metrics.forget_rules(keep=set(), busy=set())  # the hourly sweep, once it has ended
+    assert metrics.registry.get_sample_value("watchdog_restarts_total", labels) is None
 
 
 async def test_a_reload_changes_the_log_level_in_place(setup) -> None:

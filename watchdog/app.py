@@ -179,6 +179,15 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
     def _preinitialise_metrics(self) -> None:
         self._preinitialise_clusters(self.config.clusters)
 
+    def _forget_gone_rules(self) -> None:
+        """Decision and restart series only for the (cluster, rule, trigger) the config has now;
+        after a reload, and hourly for restarts that were still pending at the reload."""
+        keep = {(cluster, MANUAL_RULE, Trigger.MANUAL.value) for cluster in self.config.clusters}
+        keep |= {(cluster, rule.name, trigger_of(rule).value)
+                 for cluster in self.config.clusters for rule in self.config.rules_for_cluster(cluster)}
+        busy = {(key.cluster, key.connector) for key in self.queue.pending_keys()}
+        self.metrics.forget_rules(keep, busy)
+
     def _preinitialise_clusters(self, clusters: Iterable[str]) -> None:
         for cluster in clusters:
             rules = self.config.rules_for_cluster(cluster)
@@ -389,6 +398,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         if removed:
             log.info("history_pruned", removed=removed, max_age_seconds=history.max_age, max_entries=history.max_entries)
         self.engine.forget_vanished()
+        self._forget_gone_rules()
 
 
 async def run_until_signalled(daemon: Daemon, early_reloads: Sequence[int] = ()) -> int:

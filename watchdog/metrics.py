@@ -19,6 +19,7 @@ import platform
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.samples import Sample
 
 from . import __version__
 from .model import ConnectorState, Decision, Health, Outcome, Trigger, Unusable
@@ -300,6 +301,23 @@ class Metrics:
             metric.remove_by_labels({"cluster": cluster})
         self.breaker_open.remove_by_labels({"scope": cluster})  # its label is `scope` (a cluster, or fleet)
 
+    def forget_rules(self, keep: set[tuple[str, str, str]], busy: set[tuple[str, str]]) -> None:
+        """Remove the decision and restart series of every (cluster, rule, trigger) not in `keep`
+        (what the config now has): a rule removed, renamed, disabled or no longer selecting a
+        cluster kept its series for the life of the process, one set more per reload that renamed
+        it. A connector in `busy` (a restart of it pending) keeps its restart series until its
+        end is counted; the hourly sweep calls this again."""
+        for sample in _totals(self.decisions):
+            labels = sample.labels
+            if (labels["cluster"], labels["rule"], labels["trigger"]) not in keep:
+                self.decisions.remove(labels["cluster"], labels["rule"], labels["trigger"], labels["decision"])
+        for sample in _totals(self.restarts):
+            labels = sample.labels
+            if ((labels["cluster"], labels["rule"], labels["trigger"]) not in keep
+                    and (labels["cluster"], labels["connector"]) not in busy):
+                self.restarts.remove(labels["cluster"], labels["connector"], labels["rule"], labels["trigger"],
+                                     labels["outcome"])
+
     # -- rate-limiter observer (see ratelimit.LimiterObserver) -----------------------------------
 
     def waited(self, credential: str, seconds: float, reason: str) -> None:
@@ -316,3 +334,8 @@ class Metrics:
         self.ratelimit_reset.labels(credential).set(math.nan if reset is None else reset)
         pacing = state.pacing_rate
         self.ratelimit_pacing.labels(credential).set(math.nan if pacing is None else pacing)
+
+
+def _totals(counter: Counter) -> list[Sample]:
+    """The `_total` samples of a counter (one per series), read before any is removed."""
+    return [sample for metric in counter.collect() for sample in metric.samples if sample.name.endswith("_total")]
