@@ -270,3 +270,37 @@ async def test_status_shows_a_deleted_connector_as_gone_while_its_state_is_kept(
     assert rows["alive"].split()[2] == "RUNNING"
     # Before, `deleted-sink ... FAILED`, for state.forget_vanished_after (3 days).
     assert "gone (last seen FAILED " in rows["deleted-sink"], rows
+
+
+@pytest.mark.parametrize(("command", "body"), [
+    (["status"], b"<html><title>Sign in</title></html>"),  # a proxy's sign-in page
+    (["history"], b'{"restarts": "not a list"}'),  # another service, or another version
+])
+def test_status_and_history_say_when_the_daemon_url_answers_something_else(
+    command: list[str], body: bytes, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import http.server
+    import threading
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html" if body.startswith(b"<") else "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token")
+    try:
+        # Before: a JSONDecodeError or TypeError traceback.
+        assert main([*command, "--daemon", f"http://127.0.0.1:{server.server_port}"]) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err
+    assert "is --daemon the daemon's API address?" in err and "Traceback" not in err, err

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..config import ConfigError
 from ..config.sections import fits_a_header, secret_text
+from ..logs import printable, redact_url_credentials
 from .common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, config_or_exit, load
 
 if TYPE_CHECKING:
@@ -94,7 +95,16 @@ def _read_report(
     the state file. None when neither can be read (the reason is already on stderr)."""
     if args.daemon:
         document = _from_daemon(args, path, params)
-        return None if document is None else from_json(document)
+        if document is None:
+            return None
+        try:
+            return from_json(document)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # A 200 of another shape (a proxy's sign-in page, another service on that port, a
+            # daemon of another version): a traceback was all the operator got.
+            print(f"the answer of {_shown(args.daemon)}{path} is not a watchdog daemon's "
+                  f"({type(exc).__name__} reading it): is --daemon the daemon's API address?", file=sys.stderr)
+            return None
     store = _open_state(args)
     if store is None:
         return None
@@ -133,13 +143,24 @@ def _from_daemon(args: argparse.Namespace, path: str, params: dict[str, str | in
         response = httpx.get(f"{args.daemon.rstrip('/')}{path}", params=params, timeout=10.0,
                              headers={"Authorization": f"Bearer {token}"})
     except httpx.HTTPError as exc:
-        print(f"cannot reach the daemon at {args.daemon}: {exc}", file=sys.stderr)
+        print(f"cannot reach the daemon at {_shown(args.daemon)}: {exc}", file=sys.stderr)
         return None
     if response.status_code != 200:
         print(f"the daemon answered HTTP {response.status_code}: {error_text(response)}", file=sys.stderr)
         return None
-    document: dict[str, Any] = response.json()
+    try:
+        document: dict[str, Any] = response.json()
+    except ValueError:
+        kind = printable(response.headers.get("content-type", "no content type"))[:100]
+        print(f"the answer of {_shown(args.daemon)}{path} is not JSON ({kind}): is --daemon the daemon's API address?",
+              file=sys.stderr)
+        return None
     return document
+
+
+def _shown(url: str) -> str:
+    """--daemon's URL as printed back: without a password in it, nothing a terminal would obey."""
+    return printable(redact_url_credentials(url))
 
 
 def _utc_now() -> datetime:
@@ -184,8 +205,6 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
     except UnusableToken as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
-    from ..logs import printable
-
     target = printable(f"{args.cluster}/{args.connector}")
     headers = {"Authorization": f"Bearer {token}"}
     try:
@@ -200,7 +219,7 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
                 time.sleep(0.5)
                 record = http.get(f"/v1/restarts/{record['id']}").json()
     except httpx.HTTPError as exc:
-        print(f"cannot reach the daemon at {args.daemon}: {exc}", file=sys.stderr)
+        print(f"cannot reach the daemon at {_shown(args.daemon)}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     job = record.get("job") or {}
     if record["state"] == "skipped":
@@ -216,8 +235,6 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
 
 
 def error_text(response: httpx.Response) -> str:
-    from ..logs import printable
-
     try:
         return printable(str(response.json().get("error")))
     except (ValueError, AttributeError):
