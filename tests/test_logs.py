@@ -53,9 +53,19 @@ def test_credentials_in_urls_are_masked_in_every_log_line(fmt: str) -> None:
     assert "https://***@api.example.com/x" in out
 
 
+@pytest.mark.parametrize(("text", "shown"), [
+    ("GET http://user:p@ss@proxy:3128/x failed", "GET http://***@proxy:3128/x failed"),
+    ("jdbc:postgresql://etl:s3cr@t@db:5432/orders refused", "jdbc:postgresql://***@db:5432/orders refused"),
+])
+def test_a_password_with_an_unencoded_at_sign_is_masked_whole(text: str, shown: str) -> None:
+    # Before, the password's tail after its `@` stayed: `http://***@ss@proxy:3128/x`.
+    assert redact_url_credentials(text) == shown
+
+
 def test_redaction_leaves_other_text_alone() -> None:
     assert redact_url_credentials("mail me at someone@example.com") == "mail me at someone@example.com"
     assert redact_url_credentials("https://u:p@h/a@b") == "https://***@h/a@b"
+    assert redact_url_credentials("https://host?email=a@b.com") == "https://host?email=a@b.com"
 
 
 # What a hostile upstream put in an error message: set the window title, clear the screen, move

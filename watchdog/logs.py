@@ -17,8 +17,10 @@ from structlog.tracebacks import ExceptionDictTransformer
 
 LogFormat = Literal["auto", "json", "console"]
 
-# `scheme://user:password@host`: what a URL's credentials look like wherever they turn up.
-_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]*@")
+# `scheme://user:password@host`: what a URL's credentials look like wherever they turn up. Up to
+# the LAST `@` before the path, query or fragment, as URL parsers read it: a password with an `@`
+# left unencoded (`user:p@ss@host`, which curl and httpx take) kept its tail (`***@ss@host`).
+_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]*@")
 
 
 def redact_url_credentials(text: str) -> str:
