@@ -51,9 +51,12 @@ def _printable_strings(logger: Any, method: str, event: structlog.types.EventDic
     """The console renderer prints a string value as it is unless it holds a space, a quote, `=`
     or a line break (then its repr): an upstream error message `\\x1b]0;...\\x07\\x1b[2J` reached
     the operator's terminal raw and set its title and cleared it. Other values are printed as
-    their repr, which escapes already. A rendered traceback keeps its line breaks."""
-    return {key: printable(value, keep="\n" if key == "exception" else "") if isinstance(value, str) else value
+    their repr, which escapes already. A rendered traceback or stack keeps its line breaks."""
+    return {key: printable(value, keep="\n" if key in _MULTILINE else "") if isinstance(value, str) else value
             for key, value in event.items()}
+
+
+_MULTILINE = frozenset({"exception", "stack"})  # the keys the console renderer prints as blocks
 
 
 def _redacted(value: Any) -> Any:
