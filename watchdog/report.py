@@ -328,7 +328,11 @@ def _seen(row: StatusRow, now: datetime, last_poll: datetime | None) -> str:
     """The state the last poll saw; for a connector that poll did not list (deleted, its state
     kept for `state.forget_vanished_after`), that it is gone and what it was. Every poll stamps
     each connector it judges with the same time, so one seen before its cluster's latest was
-    not in that listing: shown as it was, a deleted connector looked alive (or failing) for days."""
+    not in that listing: shown as it was, a deleted connector looked alive (or failing) for days.
+    Exact from the daemon (it never answers in the middle of a poll) and from a PostgreSQL store
+    (a poll's writes are one transaction); read from a SQLite file by another process while a
+    poll is being written, connectors that poll has not reached yet show as gone for that
+    moment (each write commits alone: store.py's batch)."""
     if row.seen_state is None:
         return "-"
     if row.seen_at is not None and last_poll is not None and row.seen_at < last_poll:
