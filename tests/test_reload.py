@@ -274,13 +274,13 @@ def test_a_restart_pending_under_a_removed_rule_keeps_its_series_until_it_is_cou
     metrics = Metrics()
     metrics.init_connector(CLUSTER, "orders", "old", Trigger.STATUS)
     metrics.init_cluster(CLUSTER, [("old", Trigger.STATUS)])
-    metrics.forget_rules(keep=set(), busy={(CLUSTER, "orders")})
+    assert metrics.forget_rules(keep=set(), busy={(CLUSTER, "orders")}) is True, "some kept: swept again hourly"
     assert metrics.registry.get_sample_value("watchdog_decisions_total", {
         "cluster": CLUSTER, "rule": "old", "trigger": "status", "decision": "restart"}) is None
     labels = {"cluster": CLUSTER, "connector": "orders", "rule": "old", "trigger": "status", "outcome": "dropped"}
     metrics.restarts.labels(*labels.values()).inc()  # its end, after the reload: counted from 0
     assert metrics.registry.get_sample_value("watchdog_restarts_total", labels) == 1
-    metrics.forget_rules(keep=set(), busy=set())  # the hourly sweep, once it has ended
+    assert metrics.forget_rules(keep=set(), busy=set()) is False  # the hourly sweep, once it has ended
     assert metrics.registry.get_sample_value("watchdog_restarts_total", labels) is None
 
 

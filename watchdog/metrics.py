@@ -301,22 +301,27 @@ class Metrics:
             metric.remove_by_labels({"cluster": cluster})
         self.breaker_open.remove_by_labels({"scope": cluster})  # its label is `scope` (a cluster, or fleet)
 
-    def forget_rules(self, keep: set[tuple[str, str, str]], busy: set[tuple[str, str]]) -> None:
+    def forget_rules(self, keep: set[tuple[str, str, str]], busy: set[tuple[str, str]]) -> bool:
         """Remove the decision and restart series of every (cluster, rule, trigger) not in `keep`
         (what the config now has): a rule removed, renamed, disabled or no longer selecting a
         cluster kept its series for the life of the process, one set more per reload that renamed
         it. A connector in `busy` (a restart of it pending) keeps its restart series until its
-        end is counted; the hourly sweep calls this again."""
+        end is counted; True when some were kept so, for the hourly sweep to call this again."""
+        kept = False
         for sample in _totals(self.decisions):
             labels = sample.labels
             if (labels["cluster"], labels["rule"], labels["trigger"]) not in keep:
                 self.decisions.remove(labels["cluster"], labels["rule"], labels["trigger"], labels["decision"])
         for sample in _totals(self.restarts):
             labels = sample.labels
-            if ((labels["cluster"], labels["rule"], labels["trigger"]) not in keep
-                    and (labels["cluster"], labels["connector"]) not in busy):
+            if (labels["cluster"], labels["rule"], labels["trigger"]) in keep:
+                continue
+            if (labels["cluster"], labels["connector"]) in busy:
+                kept = True
+            else:
                 self.restarts.remove(labels["cluster"], labels["connector"], labels["rule"], labels["trigger"],
                                      labels["outcome"])
+        return kept
 
     # -- rate-limiter observer (see ratelimit.LimiterObserver) -----------------------------------
 

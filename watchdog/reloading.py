@@ -50,6 +50,7 @@ class ReloadHost:
     _reload_config: Callable[[], Config] | None
     _scheduler: AsyncIOScheduler | None
     _reload_turn: asyncio.Lock  # one reload at a time from reading the file to the swap
+    _gone_rule_series_left: bool
 
     if TYPE_CHECKING:
         def _build_cluster(self, config: Config, name: str) -> BuiltCluster: ...
