@@ -295,12 +295,18 @@ async def test_at_most_four_request_bodies_are_parsed_and_decided_at_once() -> N
     listing = listing_peak = deciding_peak = 0
     parsed_while_listing: list[int] = []
     deciding: set[str] = set()
+    # Every webhook leaves the listing once all twelve wait in it: then all twelve want a slot at
+    # once, however slowly a loaded machine parsed them (a fixed sleep let them trickle in, and
+    # only three were ever deciding together).
+    all_listing = asyncio.Event()
 
     async def slow_listing(clusters: Any) -> dict[str, str]:
         nonlocal listing, listing_peak
         listing += 1
         listing_peak = max(listing_peak, listing)
-        await asyncio.sleep(0.05)
+        if listing == 12:
+            all_listing.set()
+        await asyncio.wait_for(all_listing.wait(), 10)  # raises if they never all wait at once
         if not parsed_while_listing:
             parsed_while_listing.append(sum(isinstance(o, WebhookPayload) for o in gc.get_objects()))
         listing -= 1
