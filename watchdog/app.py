@@ -55,6 +55,7 @@ from .server import Probes, create_app
 from .state import StateStore, StateStoreError, open_store
 from .triggers.host import SchedulerHost
 from .triggers.poller import ClusterPoller, ensure_listed, stale_clusters
+from .triggers.scheduler import ClockStepWatch
 from .triggers.stall import StallChecker
 
 log = get_logger("watchdog.app")
@@ -131,6 +132,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         self._server: tuple[EmbeddedServer, asyncio.Task[None]] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._scheduler: AsyncIOScheduler | None = None
+        self._clock_steps = ClockStepWatch()
         self._watcher: ConfigWatcher | None = None
         self._stall_checker: StallChecker | None = None
         self._stopping = False
@@ -384,6 +386,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         beats = 0
         while True:
             self.probes.tick()
+            self.follow_clock()
             beats += 1
             if beats % HISTORY_PRUNE_BEATS == 0 and self.leadership.leading:
                 try:

@@ -29,7 +29,13 @@ from ..logs import get_logger
 from ..plan import job_id, poll_intervals, rule_clusters, timed_rules
 from ..redirects import redirect_hook
 from ..state import Fenced, StateStoreError
-from .scheduler import add_poll_job, add_rule_job, add_stall_job
+from .scheduler import (
+    ClockStepWatch,
+    add_poll_job,
+    add_rule_job,
+    add_stall_job,
+    follow_backward_step,
+)
 from .stall import StallChecker
 
 if TYPE_CHECKING:
@@ -56,6 +62,8 @@ class SchedulerHost:
     _job_tasks: set[asyncio.Task[Any]]  # scheduler jobs running now
     _transport: httpx.AsyncBaseTransport | None
     _now: WallClock
+    _clock: Callable[[], float]
+    _clock_steps: ClockStepWatch
 
     if TYPE_CHECKING:  # the daemon's own step (app.py), declared for the type checker
         def _add_lane(self, lane: str, client: httpx.AsyncClient, settings: RateLimitSettings | None = None) -> None: ...
@@ -92,6 +100,16 @@ class SchedulerHost:
                 add_stall_job(scheduler, rule, functools.partial(self._job, self.run_stall_check, name))
             else:
                 add_rule_job(scheduler, rule, functools.partial(self._job, self.run_schedule_rule, name))
+
+    def follow_clock(self) -> None:
+        """Called by the heartbeat: when the wall clock stepped, say so, and keep interval jobs
+        on their real-time pace (scheduler.follow_backward_step)."""
+        step = self._clock_steps.step(self._now(), self._clock())
+        if not step:
+            return
+        moved = follow_backward_step(self._scheduler, step) if self._scheduler is not None else []
+        log.warning("wall_clock_stepped", seconds=round(step, 3), jobs_moved=sorted(moved),
+                    note="backoff, windows and history read the wall clock; keep it in step with NTP")
 
     async def _poll(self, cluster: str) -> None:
         poller = self.pollers.get(cluster)

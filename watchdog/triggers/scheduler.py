@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from apscheduler.events import (
     EVENT_JOB_ERROR,
@@ -42,6 +42,11 @@ _EVENTS = {
                                                "back by a rate-limit pause, or a slow API); the next run is at its usual time"),
     EVENT_JOB_ERROR: ("error", "the job failed; the next run is at its usual time"),
 }
+# A change of the wall clock's offset from the monotonic clock larger than this between two
+# heartbeats (a second apart) is a step (NTP's step, `date -s`, a VM restored from a snapshot),
+# not the slewing NTP does (at most 0.5 ms per second).
+CLOCK_STEP_TOLERANCE_SECONDS = 1.0
+
 # APScheduler's own free-text warnings for a skipped or a missed run: the listener reports each as
 # one structured `scheduler_job_event` and counts it, and two lines per event, one without the
 # job's id as a field, only cost the reader time. Failures are left alone: APScheduler's line
@@ -154,3 +159,39 @@ def add_stall_job(scheduler: AsyncIOScheduler, rule: Rule, run: Callable[[], Awa
         max_instances=1,
         replace_existing=True,
     )
+
+
+class ClockStepWatch:
+    """Notices the wall clock stepping: the offset between the wall clock and the monotonic
+    clock changes at once. Pure: both readings are passed in."""
+
+    def __init__(self, tolerance: float = CLOCK_STEP_TOLERANCE_SECONDS) -> None:
+        self._tolerance = tolerance
+        self._offset: float | None = None
+
+    def step(self, wall: datetime, monotonic: float) -> float:
+        """Seconds the wall clock stepped since the last reading (negative: back), or 0."""
+        offset = wall.timestamp() - monotonic
+        previous, self._offset = self._offset, offset
+        if previous is None or abs(offset - previous) < self._tolerance:
+            return 0.0
+        return offset - previous
+
+
+def follow_backward_step(scheduler: AsyncIOScheduler, step: float) -> list[str]:
+    """Bring interval jobs (status polls, interval rules, stall checks) back by a backward step of
+    the wall clock, so that each runs when it would have in real time; returns their ids.
+
+    APScheduler 3 plans on the wall clock: after the clock stepped back an hour, each interval
+    job's next run was an hour away, and polls (so every status-triggered restart) stopped for
+    that hour without a word. A forward step needs nothing: the jobs are due, and run at once.
+    Cron rules keep their times: they name times of the wall clock, as cron's do.
+    """
+    if step >= 0:
+        return []
+    moved = []
+    for job in scheduler.get_jobs():
+        if isinstance(job.trigger, IntervalTrigger) and job.next_run_time is not None:
+            job.modify(next_run_time=job.next_run_time + timedelta(seconds=step))
+            moved.append(job.id)
+    return moved
