@@ -4,6 +4,9 @@ Confluent Cloud and self-managed Kafka Connect alike."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,7 +15,7 @@ import structlog
 from watchdog.app import Daemon
 from watchdog.simulator import Scenario, Simulator, create_app
 
-from .support import CLUSTER, World, daemon_config, sim_cluster, sim_scenario
+from .support import CLUSTER, Clock, World, daemon_config, sim_cluster, sim_scenario
 from .test_blocking import FakeAlertmanager
 
 
@@ -34,6 +37,14 @@ def world(connectors: list[dict[str, Any]], backend: str, alertmanager: FakeAler
     )
     daemon.queue.start()
     return World(simulator, daemon)
+
+
+async def until(condition: Callable[[], object], what: str, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        await asyncio.sleep(0.01)
 
 
 async def poll(w: World) -> None:
@@ -123,3 +134,35 @@ async def test_rule_windows_hold_restarts_outside_working_hours(backend: str) ->
     w.clock.advance(20 * 3600)  # Monday 08:00
     await poll(w)
     assert len(w.simulator.restarts()) == 1
+
+
+async def start_poll_once_and_stop(simulator: Simulator, clock: Clock, state: Path) -> None:
+    """One run of the daemon: start, its first poll and the restarts it queued, stop."""
+    rules = [{**HEAL, "trigger": {"type": "status", "confirm_polls": 1, "interval": 60}}]
+    config = daemon_config(rules, state={"path": str(state)}, rate_limit={"max_requests_per_second": 10000},
+                           breaker={"max_restarts": 3, "window": 600})
+    daemon = Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall, rng=lambda: 0.5)
+    await daemon.start(serve_http=False)
+    try:
+        await until(lambda: daemon.pollers[CLUSTER].first_poll_done, "the first poll")
+        await daemon.queue.join()
+    finally:
+        await daemon.stop()
+
+
+async def test_a_daemon_restarted_in_a_loop_keeps_the_fleet_breakers_window(tmp_path: Path) -> None:
+    # Twelve connectors failing among forty-two (under the cluster breaker's share), and a daemon
+    # that starts, polls once and stops, every 30 s: a crash loop, or a rollout repeated during
+    # an incident. The fleet breaker allows 3 failure restarts per 10 minutes, whatever the starts.
+    clock = Clock()
+    connectors = [{"name": f"f{i}", "script": {"initial": "FAILED", "recover_after_restarts": "never"}} for i in range(12)]
+    simulator = Simulator(Scenario.model_validate(sim_scenario(connectors + [{"name": f"ok{i}"} for i in range(30)])),
+                          clock=clock.monotonic)
+    for _ in range(4):
+        await start_poll_once_and_stop(simulator, clock, tmp_path / "state.db")
+        clock.advance(30)
+    assert len(simulator.restarts()) == 3, "a new start counts the restarts its predecessors sent within the window"
+    # Ten minutes after the first three, the window has room again.
+    clock.advance(600)
+    await start_poll_once_and_stop(simulator, clock, tmp_path / "state.db")
+    assert len(simulator.restarts()) == 6

@@ -17,6 +17,7 @@ logs each opening and closing once.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -47,6 +48,12 @@ class Breaker:
 
     def record_restart(self, at: datetime) -> None:
         self._sent.append(at)
+
+    def remember_restarts(self, times: Iterable[datetime]) -> None:
+        """Failure restarts sent before this process (or this leader) began, from the state file's
+        history: a daemon restarted in a loop (a crash loop, a rollout, a takeover) must not start
+        each run with an empty window, or every start sends `max_restarts` more."""
+        self._sent = deque(sorted([*self._sent, *times]))
 
     def open_reason(self, cluster: str, *, failure: bool) -> str | None:
         """Why a restart in `cluster` is held, or None. Call `evaluate` first for fresh answers."""

@@ -1,12 +1,18 @@
-"""Recovery after a restart of the daemon: the requests the state file kept, queued again or ended."""
+"""Recovery after a restart of the daemon: the requests the state file kept, queued again or ended,
+and the fleet breaker's count of the failure restarts sent just before."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ..model import HistoryRecord, Outcome, PendingPhase, RestartRequest, Trigger
-from .core import EngineCore, log
+from ..state import StateStore
+from .core import FAILURE_TRIGGERS, EngineCore, log
+
+# History records read at once when looking for the restarts of the breaker's window (more are
+# read, ten times as many each time, while the oldest read is still inside the window).
+HISTORY_PAGE = 1000
 
 
 class Recovery(EngineCore):
@@ -27,6 +33,8 @@ class Recovery(EngineCore):
         - For a cluster no longer configured: ended as `dropped`, unless `hold` says the cluster
           may yet be found (discovery has not run yet): then left in the state file, untouched,
           and its name kept in `held_clusters` for a later `recover(only=...)`.
+        - The fleet breaker's window is filled again from the history (recall_restarts), unless
+          `only` is given (a later call for held clusters).
         `only`: recover the requests of these clusters alone (those held before).
         Returns (requeued, ended).
         """
@@ -63,7 +71,24 @@ class Recovery(EngineCore):
             requeued += 1
         if requeued or ended:
             log.warning("recovered_requests", requeued=requeued, ended=ended)
+        if only is None:
+            self.recall_restarts(now)
         return requeued, ended
+
+    def recall_restarts(self, now: datetime) -> int:
+        """Give the fleet breaker the failure restarts the history shows within its window: those
+        whose call went out (`tries`), and those `interrupted` with a call perhaps on the wire.
+        Kept only in memory, the count started from zero at every start, and a daemon restarted
+        every minute sent `max_restarts` failure restarts a minute, however short the window."""
+        since = now - timedelta(seconds=self.config.breaker.window)
+        times = [record.at for record in _history_since(self.state, since)
+                 if (record.tries > 0 or record.outcome is Outcome.INTERRUPTED)
+                 and any(trigger in FAILURE_TRIGGERS for trigger in record.triggers)]
+        self.breaker.remember_restarts(times)
+        if times:
+            log.info("breaker_recalled", restarts=len(times), window_seconds=self.config.breaker.window,
+                     note="failure restarts sent before this start count towards breaker.max_restarts")
+        return len(times)
 
 
 def _ended(job_id: str, request: RestartRequest, now: datetime, outcome: Outcome, why: str) -> HistoryRecord:
@@ -71,3 +96,13 @@ def _ended(job_id: str, request: RestartRequest, now: datetime, outcome: Outcome
         at=now, key=request.key, job_id=job_id, rule=request.rule, trigger=request.trigger,
         triggers=(request.trigger,), outcome=outcome, message=why,
     )
+
+
+def _history_since(store: StateStore, since: datetime) -> list[HistoryRecord]:
+    """Every history record at or after `since`, newest first."""
+    limit = HISTORY_PAGE
+    while True:
+        records = store.history(limit=limit)
+        if len(records) < limit or records[-1].at < since:
+            return [record for record in records if record.at >= since]
+        limit *= 10
