@@ -7,11 +7,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
+import httpx
 from freezegun import freeze_time
 from structlog.testing import capture_logs
 
-from .support import CLUSTER, daemon_config, in_process, sim_scenario
+from watchdog.app import Daemon
+from watchdog.model import ConnectorKey, Decision, Trigger
+from watchdog.simulator import Scenario, Simulator, create_app
+
+from .support import CLUSTER, Clock, World, daemon_config, in_process, sim_scenario
 
 
 async def until(condition: Callable[[], object], what: str, timeout: float) -> None:
@@ -39,3 +45,84 @@ async def test_polls_go_on_at_their_interval_after_the_wall_clock_steps_back_an_
             assert -3601 < stepped["seconds"] < -3599 and stepped["jobs_moved"] == [f"poll:{CLUSTER}"]
         finally:
             await w.daemon.stop()
+
+
+class SteppedClock(Clock):
+    """The fake clock, with a wall clock that can be stepped while real time goes on."""
+
+    step = timedelta(0)
+
+    def wall(self) -> datetime:
+        return super().wall() + self.step
+
+
+async def test_no_gate_holds_longer_than_its_own_length_after_the_wall_clock_steps_back() -> None:
+    failing = [{"name": f"f{i}", "script": {"initial": "FAILED", "recover_after_restarts": "never"}} for i in range(5)]
+    rules = [{"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "select": {"include": ["*"]},
+              "backoff": {"base": 60, "cap": 3600, "jitter": 0}}]
+    config = daemon_config(rules, rate_limit={"max_requests_per_second": 10000},
+                           breaker={"max_restarts": 3, "window": 600}, queue={"manual_restart_gap": 60})
+    clock = SteppedClock()
+    simulator = Simulator(Scenario.model_validate(sim_scenario(failing + [{"name": f"ok{i}"} for i in range(30)])),
+                          clock=clock.monotonic)
+    w = World(simulator, Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall))
+    w.daemon.queue.start()
+    poller, engine = w.daemon.pollers[CLUSTER], w.daemon.engine
+    ok = ConnectorKey(CLUSTER, "ok0")
+
+    async def poll() -> None:
+        await poller.poll()
+        await w.daemon.queue.join()
+
+    await poll()  # f0-f2 restarted (their backoff: 2 minutes), then the fleet breaker holds the rest
+    engine.on_request(ok, engine.statuses[ok], trigger=Trigger.MANUAL, rule="manual", reason="by hand")
+    await w.daemon.queue.join()
+    restarted = len(w.simulator.restarts())
+    w.daemon.follow_clock()
+    clock.step = timedelta(hours=-2)  # NTP steps the wall clock back two hours
+    w.daemon.follow_clock()  # what the heartbeat does within a second
+    clock.advance(15 * 60)  # fifteen real minutes: every backoff (2 min), window (10 min) and gap (1 min) is over
+    await poll()
+    # Before: the breaker held every failure restart, and the backoff f0-f2's, for two more hours.
+    assert len(w.simulator.restarts()) == restarted + 3
+    assert w.sample("watchdog_breaker_open", scope="fleet") == 1, "the three new restarts fill the window again"
+    record = engine.on_request(ok, engine.statuses[ok], trigger=Trigger.MANUAL, rule="manual", reason="again")
+    # Before: "restarted -6300 s ago; ... it may go again in 6360 s".
+    assert record.decision is Decision.RESTART, record.detail
+    await w.daemon.stop()
+
+
+async def test_a_backoff_written_before_the_clock_stepped_back_holds_one_gap_at_most_at_the_next_start(tmp_path: Path) -> None:
+    # The clock was two hours fast, and NTP corrected it while the daemon was stopped (a reboot).
+    clock = SteppedClock()
+    simulator = Simulator(Scenario.model_validate(sim_scenario(
+        [{"name": "broken", "script": {"initial": "FAILED", "recover_after_restarts": "never"}}])), clock=clock.monotonic)
+    rules = [{"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "select": {"include": ["*"]},
+              "backoff": {"base": 60, "cap": 3600, "jitter": 0}}]
+    config = daemon_config(rules, state={"path": str(tmp_path / "state.db")}, rate_limit={"max_requests_per_second": 10000})
+
+    async def start() -> Daemon:
+        daemon = Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall)
+        daemon.engine.recover()  # what a start does first
+        daemon.queue.start()
+        return daemon
+
+    async def poll(daemon: Daemon) -> None:
+        await daemon.pollers[CLUSTER].poll()
+        await daemon.queue.join()
+
+    first = await start()
+    await poll(first)
+    await first.stop()
+    assert len(simulator.restarts()) == 1  # its backoff: 2 minutes
+    clock.step = timedelta(hours=-2)
+    clock.advance(60)
+    second = await start()
+    # How long ago the restart was is not known: it counts as made at this start, so its gap holds
+    # from here, never less (and never the two hours of the step more, as before).
+    await poll(second)
+    assert len(simulator.restarts()) == 1
+    clock.advance(121)
+    await poll(second)
+    assert len(simulator.restarts()) == 2
+    await second.stop()

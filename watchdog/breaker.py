@@ -55,6 +55,13 @@ class Breaker:
         each run with an empty window, or every start sends `max_restarts` more."""
         self._sent = deque(sorted([*self._sent, *times]))
 
+    def settle_clock(self, now: datetime) -> None:
+        """Restarts remembered later than `now` (the wall clock stepped back, or the history read
+        at a start holds times from before such a step) count as sent now: the window then holds
+        them for its own length, not for the length of the step too."""
+        if any(at > now for at in self._sent):
+            self._sent = deque(min(at, now) for at in self._sent)
+
     def open_reason(self, cluster: str, *, failure: bool) -> str | None:
         """Why a restart in `cluster` is held, or None. Call `evaluate` first for fresh answers."""
         return (self._open.get(FLEET) if failure else None) or self._open.get(cluster)
@@ -83,6 +90,7 @@ class Breaker:
 
     def _fleet_reason(self, now: datetime) -> str | None:
         limit = self.settings.max_restarts
+        self.settle_clock(now)
         horizon = now - timedelta(seconds=self.settings.window)
         while self._sent and self._sent[0] < horizon:
             self._sent.popleft()

@@ -79,6 +79,25 @@ def signal_cleared(state: ConnectorState, now: datetime) -> ConnectorState:
     return replace(state, awaiting_resolution=False, healthy_since=now if state.health is Health.HEALTHY else None)
 
 
+def settle_clock(state: ConnectorState, now: datetime) -> ConnectorState:
+    """The state as seen from a wall clock that stepped back: a restart remembered later than
+    `now` is taken as made now, its backoff gap moved with it, and health seen "later than now"
+    counts from now. The time a gate holds then never exceeds its own length (a gap, the manual
+    gap); left as they were, each held for the length of the step too, hours after an NTP
+    correction. Errs long by at most one gap, never short. Returns `state` itself when nothing
+    lies ahead of `now`."""
+    last, allowed, healthy = state.last_restart_at, state.next_allowed_at, state.healthy_since
+    if last is not None and last > now:
+        if allowed is not None:
+            allowed -= last - now
+        last = now
+    if healthy is not None and healthy > now:
+        healthy = now
+    if (last, allowed, healthy) == (state.last_restart_at, state.next_allowed_at, state.healthy_since):
+        return state
+    return replace(state, last_restart_at=last, next_allowed_at=allowed, healthy_since=healthy)
+
+
 def record_manual_restart(state: ConnectorState, now: datetime) -> ConnectorState:
     """A scheduled or requested restart: remembered for display, but it is not a failure retry."""
     return replace(state, last_restart_at=now)

@@ -1,5 +1,6 @@
 """Recovery after a restart of the daemon: the requests the state file kept, queued again or ended,
-and the fleet breaker's count of the failure restarts sent just before."""
+and the fleet breaker's count of the failure restarts sent just before; and the remembered times
+settled after the wall clock stepped back (at a start, or while running)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 
 from ..model import HistoryRecord, Outcome, PendingPhase, RestartRequest, Trigger
+from ..policy import settle_clock
 from ..state import StateStore
 from .core import FAILURE_TRIGGERS, EngineCore, log
 
@@ -73,7 +75,27 @@ class Recovery(EngineCore):
             log.warning("recovered_requests", requeued=requeued, ended=ended)
         if only is None:
             self.recall_restarts(now)
+            self.settle_clock()
         return requeued, ended
+
+    def settle_clock(self) -> int:
+        """After the wall clock stepped back (while running, or while the daemon was stopped): no
+        remembered restart lies ahead of now (policy.settle_clock), in the state file and in the
+        breaker's window. Returns the connectors whose times moved."""
+        now = self._now()
+        self.breaker.settle_clock(now)
+        moved = 0
+        with self.state.batch():
+            for key, state in list(self.state.items()):
+                settled = settle_clock(state, now)
+                if settled is not state:
+                    self.state.save(key, settled)
+                    moved += 1
+        if moved:
+            log.warning("restart_times_settled", connectors=moved, now=now.isoformat(),
+                        note="restarts remembered later than the wall clock's now count as made now; "
+                             "their backoff gaps start again from now")
+        return moved
 
     def recall_restarts(self, now: datetime) -> int:
         """Give the fleet breaker the failure restarts the history shows within its window: those

@@ -110,6 +110,12 @@ class SchedulerHost:
         moved = follow_backward_step(self._scheduler, step) if self._scheduler is not None else []
         log.warning("wall_clock_stepped", seconds=round(step, 3), jobs_moved=sorted(moved),
                     note="backoff, windows and history read the wall clock; keep it in step with NTP")
+        if step < 0 and self.leadership.leading:
+            try:
+                self.engine.settle_clock()
+            except StateStoreError as exc:  # the heartbeat must go on; the next start settles them
+                log.error("restart_times_not_settled", error=str(exc),
+                          note="backoff gaps hold for the length of the step too, until the next start")
 
     async def _poll(self, cluster: str) -> None:
         poller = self.pollers.get(cluster)
