@@ -383,3 +383,37 @@ async def test_an_alert_with_only_an_lcc_id_finds_its_cluster() -> None:
     bare = {**alert(), "labels": {"alertname": "ConnectorStalled", "connector": "lcc-orders1"}}
     result = (await http.post("/v1/alertmanager", json=payload(bare), headers=AUTH)).json()["alerts"][0]
     assert (result["result"], result["cluster"], result["connector"]) == ("restart_requested", CLUSTER, "orders-sink")
+
+
+async def test_an_alert_rules_budget_comes_back_once_its_alert_stayed_resolved_for_the_gap() -> None:
+    # No status rule polls the connector: only the alert says whether it fails. Before, its count
+    # never reset, and after `max_restarts` incidents (weeks apart, each healed) every later alert
+    # was refused `budget_spent`, for good.
+    rule = {**RULES[1], "max_restarts": 2}
+    w = in_process(sim_scenario(CONNECTORS), daemon_config([rule], token=TOKEN), fake_time=True)
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon")
+    w.daemon.queue.start()
+
+    async def send(status: str, fingerprint: str) -> dict[str, Any]:
+        await w.daemon.pollers[CLUSTER].poll()
+        body = payload(alert(status=status, fingerprint=fingerprint), status=status)
+        answer = (await http.post("/v1/alertmanager", json=body, headers=AUTH)).json()["alerts"][0]
+        await w.daemon.queue.join()
+        return answer
+
+    decisions = []
+    for week in range(4):
+        decisions.append((await send("firing", f"week{week}"))["decision"])
+        w.clock.advance(600)  # the restart healed it: the alert resolves
+        await send("resolved", f"week{week}")
+        w.clock.advance(7 * 86400)
+    assert decisions == ["restart"] * 4
+    assert restart_calls(w) == 4
+    # Within the gap after a resolution the count holds: the same connector failing again at once
+    # is a flap, and its second restart waits for gap(1) = 2 minutes.
+    assert (await send("firing", "again"))["decision"] == "restart"
+    w.clock.advance(60)
+    await send("resolved", "again")
+    w.clock.advance(30)
+    assert (await send("firing", "flap"))["decision"] == "backoff"

@@ -12,7 +12,9 @@ import pytest
 import structlog
 
 from watchdog.app import Daemon
+from watchdog.model import ConnectorKey
 from watchdog.simulator import Scenario, Simulator, create_app
+from watchdog.stall import Judgement, StallVerdict
 
 from .support import CLUSTER, CLUSTER_ID, Clock, World, daemon_config, sim_scenario
 
@@ -161,3 +163,23 @@ async def test_no_verdict_before_the_connector_has_run_for_all_three_windows() -
     await run(w, 3 * 300 + DELAY)  # checks up to a minute before the connectors qualify
     assert [c for c in w.simulator.calls if c.endpoint == "metrics_query"] == []
     assert w.simulator.restarts() == []
+
+
+async def test_a_stall_rules_budget_comes_back_once_checks_saw_the_connector_moving_for_the_gap() -> None:
+    # No status rule polls it: only stall checks say whether it fails. Before, its count never
+    # reset, and after `max_restarts` stalls (weeks apart, each healed) it was never restarted again.
+    w = world([CONNECTORS[3]], rule={**STALLED_RULE, "max_restarts": 1})
+    await w.daemon.pollers[CLUSTER].poll()
+    (rule,) = w.daemon.config.rules
+    key = ConnectorKey(CLUSTER, "steady-source")
+    decisions = []
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(3):
+            w.daemon.engine.on_stall_check(rule, key, Judgement(StallVerdict.STALLED, "sent 0 records"))
+            await w.daemon.queue.join()
+            w.clock.advance(600)
+            w.daemon.engine.on_stall_check(rule, key, Judgement(StallVerdict.MOVING, "moving", healthy=True))
+            w.clock.advance(7 * 86400)
+        decisions = [e["decision"] for e in logs if e["event"] == "decision" and e["trigger"] == "stalled"]
+    assert decisions == ["restart"] * 3
+    assert len(restarts(w, "steady-source")) == 3

@@ -73,10 +73,27 @@ def record_attempt(
 
 def signal_cleared(state: ConnectorState, now: datetime) -> ConnectorState:
     """The signal behind the last restart (an alert, a stall) cleared: from now on, health seen
-    by polling counts towards resetting the backoff."""
+    by polling counts towards resetting the backoff. A connector no status rule polls has no
+    health but the signal's (`health` None): the signal clearing is its health."""
     if not state.awaiting_resolution:
         return state
-    return replace(state, awaiting_resolution=False, healthy_since=now if state.health is Health.HEALTHY else None)
+    healthy = state.health is Health.HEALTHY or state.health is None
+    return replace(state, awaiting_resolution=False, healthy_since=now if healthy else None)
+
+
+def quiet_since_signal(state: ConnectorState, now: datetime, backoff: Backoff) -> ConnectorState:
+    """Before a new signal is decided: a connector healthy, or clear of signals, for gap(attempts)
+    starts a fresh count, as `observe` does for a polled one. A connector no status rule polls is
+    never observed: its count grew with every incident, however far apart, and once it reached
+    `max_restarts` every later alert or stall was refused `budget_spent`, for good."""
+    if (
+        state.attempts
+        and not state.awaiting_resolution
+        and state.healthy_since is not None
+        and now - state.healthy_since >= timedelta(seconds=backoff_gap(state.attempts, backoff))
+    ):
+        return replace(state, attempts=0, next_allowed_at=None, gave_up=False)
+    return state
 
 
 def settle_clock(state: ConnectorState, now: datetime) -> ConnectorState:

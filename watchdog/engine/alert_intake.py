@@ -119,7 +119,7 @@ class AlertIntake(Decisions):
             # A re-send of the same firing episode is decided like any other: it finds its
             # restart queued (duplicate) or the connector inside its backoff, and restarts again
             # only when the backoff allows it, i.e. when the connector still fails after the gap.
-            state = self.state.load(key)
+            state = self.quiet_since_signal(key, rule, now)
             status = self.statuses.get(key)
             decision = decide_on_signal(rule, state, status, now, pending=self.queue.is_pending(key))
             summary = (alert.annotations.get("summary") or alert.labels.get("alertname", "alert"))[:200]

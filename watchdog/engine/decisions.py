@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 
-from ..config import CloudCluster
+from ..config import CloudCluster, Rule
 from ..model import (
     ConnectorKey,
     ConnectorState,
@@ -19,6 +19,7 @@ from ..model import (
     RestartRequest,
     Trigger,
 )
+from ..policy import quiet_since_signal
 from ..queue import QueueClosed, QueueFull, RestartJob, new_job_id
 from ..state import StateStoreError
 from ..windows import Windows
@@ -99,6 +100,18 @@ class Decisions(Gates):
                 record.job.alerts.add(origin)
         self._remember(record)
         return record
+
+    def quiet_since_signal(self, key: ConnectorKey, rule: Rule, now: datetime) -> ConnectorState:
+        """The connector's state before an alert or a stall is decided, its count reset when it
+        stayed clear for the current gap (policy.quiet_since_signal); saved when it changed."""
+        state = self.state.load(key)
+        quiet = quiet_since_signal(state, now, rule.backoff)
+        if quiet is not state:
+            log.info("restart_count_reset", cluster=key.cluster, connector=key.connector, rule=rule.name,
+                     attempts=state.attempts, healthy_since=state.healthy_since.isoformat() if state.healthy_since else None)
+            self.state.save(key, quiet)
+            self.metrics.show_connector_state(key.cluster, key.connector, quiet)
+        return quiet
 
     @cached_property
     def _remembered(self) -> dict[Trigger, deque[str]]:

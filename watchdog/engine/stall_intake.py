@@ -69,7 +69,7 @@ class StallIntake(Decisions):
             log.debug("stall_check", cluster=key.cluster, connector=key.connector, rule=rule.name,
                       verdict=judgement.verdict.value, detail=judgement.detail)
             return
-        state = self.state.load(key)
+        state = self.quiet_since_signal(key, rule, now)
         status = self.statuses.get(key)
         decision = decide_on_signal(rule, state, status, now, pending=self.queue.is_pending(key))
         self._decide_and_submit(
