@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog
 
 from watchdog.server import create_app
 
@@ -417,3 +418,35 @@ async def test_an_alert_rules_budget_comes_back_once_its_alert_stayed_resolved_f
     await send("resolved", "again")
     w.clock.advance(30)
     assert (await send("firing", "flap"))["decision"] == "backoff"
+
+
+async def test_an_alert_rule_that_spent_its_budget_marks_the_connector_gave_up() -> None:
+    # As a status rule does: the flag, its metric (WatchdogConnectorGaveUp) and one `gave_up` line.
+    # Before, an alert (or stall) rule's connector that used its max_restarts showed none of them.
+    rule = {**RULES[1], "max_restarts": 1}
+    w = in_process(sim_scenario(CONNECTORS), daemon_config([rule], token=TOKEN), fake_time=True)
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon")
+    w.daemon.queue.start()
+    await w.daemon.pollers[CLUSTER].poll()
+
+    async def send(status: str = "firing") -> dict[str, Any]:
+        body = payload(alert(status=status), status=status)
+        answer = (await http.post("/v1/alertmanager", json=body, headers=AUTH)).json()["alerts"][0]
+        await w.daemon.queue.join()
+        return answer
+
+    def gave_up() -> float:
+        return w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="orders-sink")
+
+    with structlog.testing.capture_logs() as logs:
+        assert (await send())["decision"] == "restart"
+        w.clock.advance(3600)  # the restart did not help: the alert still fires after the gap
+        assert (await send())["decision"] == "budget_spent"
+        assert (await send())["decision"] == "budget_spent"
+    assert gave_up() == 1
+    assert [(e["connector"], e["attempts"]) for e in logs if e["event"] == "gave_up"] == [("orders-sink", 1)]
+    listed = (await http.get("/v1/connectors", headers=AUTH)).json()["connectors"]
+    assert [c["gave_up"] for c in listed if c["connector"] == "orders-sink"] == [True]
+    await send("resolved")  # healed by hand: the flag goes with the alert
+    assert gave_up() == 0

@@ -78,7 +78,10 @@ def signal_cleared(state: ConnectorState, now: datetime) -> ConnectorState:
     if not state.awaiting_resolution:
         return state
     healthy = state.health is Health.HEALTHY or state.health is None
-    return replace(state, awaiting_resolution=False, healthy_since=now if healthy else None)
+    # Gave-up lasts until the connector is seen well: the signal clearing is that, as a healthy
+    # poll is (a connector still failing by its status is marked again at its next poll).
+    return replace(state, awaiting_resolution=False, healthy_since=now if healthy else None,
+                   gave_up=state.gave_up and not healthy)
 
 
 def quiet_since_signal(state: ConnectorState, now: datetime, backoff: Backoff) -> ConnectorState:

@@ -12,7 +12,6 @@ from typing import Any
 from ..alerts import Alert, WebhookPayload
 from ..config import AlertTrigger, Rule
 from ..model import ConnectorKey, Decision, Trigger, connector_name_problem
-from ..policy import signal_cleared
 from ..rules import decide_on_signal, selects
 from .core import log
 from .decisions import Decisions
@@ -122,6 +121,8 @@ class AlertIntake(Decisions):
             state = self.quiet_since_signal(key, rule, now)
             status = self.statuses.get(key)
             decision = decide_on_signal(rule, state, status, now, pending=self.queue.is_pending(key))
+            if decision is Decision.BUDGET_SPENT:
+                state = self._give_up(rule, key, state)
             summary = (alert.annotations.get("summary") or alert.labels.get("alertname", "alert"))[:200]
             record = self._decide_and_submit(
                 rule.name, Trigger.ALERT, key, decision, now, windows=self._rule_windows.get(rule.name),
@@ -144,7 +145,7 @@ class AlertIntake(Decisions):
         """The alert stopped firing: withdraw its restart if still queued, unless another firing
         alert still waits on it, and let the backoff count health from now (polling could not see
         the failure the alert reported)."""
-        self.state.save(key, signal_cleared(self.state.load(key), now))
+        self._signal_cleared(key, now)
         result = AlertResult(
             fingerprint=alert.identity, status=alert.status, result="resolved",
             rule=rule.name, cluster=key.cluster, connector=key.connector,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 
-from ..config import CloudCluster, Rule
+from ..config import CloudCluster, Rule, StatusTrigger
 from ..model import (
     ConnectorKey,
     ConnectorState,
@@ -19,7 +19,7 @@ from ..model import (
     RestartRequest,
     Trigger,
 )
-from ..policy import quiet_since_signal
+from ..policy import give_up, quiet_since_signal, signal_cleared
 from ..queue import QueueClosed, QueueFull, RestartJob, new_job_id
 from ..state import StateStoreError
 from ..windows import Windows
@@ -112,6 +112,31 @@ class Decisions(Gates):
             self.state.save(key, quiet)
             self.metrics.show_connector_state(key.cluster, key.connector, quiet)
         return quiet
+
+    def _give_up(self, rule: Rule, key: ConnectorKey, state: ConnectorState, *, save: bool = True) -> ConnectorState:
+        """The rule's budget is spent: the connector is marked gave-up (its metric, which
+        WatchdogConnectorGaveUp alerts on, and one `gave_up` line), whichever trigger found it so."""
+        if state.gave_up:
+            return state
+        state = give_up(state)
+        log.warning(
+            "gave_up", cluster=key.cluster, connector=key.connector, rule=rule.name,
+            attempts=state.attempts, max_restarts=rule.max_restarts,
+            note="left alone until it is seen healthy" if isinstance(rule.trigger, StatusTrigger)
+            else "left alone until its signal clears",
+        )
+        if save:
+            self.state.save(key, state)
+            self.metrics.show_connector_state(key.cluster, key.connector, state)
+        return state
+
+    def _signal_cleared(self, key: ConnectorKey, now: datetime) -> None:
+        """The alert resolved, or a stall check saw the connector moving (policy.signal_cleared)."""
+        state = self.state.load(key)
+        cleared = signal_cleared(state, now)
+        if cleared is not state:
+            self.state.save(key, cleared)
+            self.metrics.show_connector_state(key.cluster, key.connector, cleared)
 
     @cached_property
     def _remembered(self) -> dict[Trigger, deque[str]]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from ..config import Rule, StalledTrigger
-from ..model import ConnectorKey, ConnectorStatus, Trigger
-from ..policy import signal_cleared
+from ..model import ConnectorKey, ConnectorStatus, Decision, Trigger
 from ..rules import decide_on_signal, selects
 from ..stall import Judgement, StallVerdict, Unjudged
 from .core import log
@@ -65,13 +64,15 @@ class StallIntake(Decisions):
         self.metrics.stall_checks.labels(key.cluster, judgement.verdict.value).inc()
         if judgement.verdict is not StallVerdict.STALLED:
             if judgement.healthy:
-                self.state.save(key, signal_cleared(self.state.load(key), now))
+                self._signal_cleared(key, now)
             log.debug("stall_check", cluster=key.cluster, connector=key.connector, rule=rule.name,
                       verdict=judgement.verdict.value, detail=judgement.detail)
             return
         state = self.quiet_since_signal(key, rule, now)
         status = self.statuses.get(key)
         decision = decide_on_signal(rule, state, status, now, pending=self.queue.is_pending(key))
+        if decision is Decision.BUDGET_SPENT:
+            state = self._give_up(rule, key, state)
         self._decide_and_submit(
             rule.name, Trigger.STALLED, key, decision, now, windows=self._rule_windows.get(rule.name),
             reason=f"stalled: {judgement.detail}", dry_run=rule.dry_run, status=status, state=state,

@@ -16,7 +16,7 @@ from ..model import (
     Trigger,
     connector_name_problem,
 )
-from ..policy import give_up, observe
+from ..policy import observe
 from ..rules import classify, decide_on_status, degraded_without_error, status_rule_for
 from .core import log
 from .decisions import Decisions
@@ -89,13 +89,8 @@ class StatusIntake(Decisions):
         self.state.observe_status(key, status.state or "UNUSABLE", now)
         state = observe(self.state.load(key), health, now, rule.backoff)
         decision = decide_on_status(rule, state, health, now, pending=self.queue.is_pending(key))
-        if decision is Decision.BUDGET_SPENT and not state.gave_up:
-            state = give_up(state)
-            log.warning(
-                "gave_up", cluster=key.cluster, connector=key.connector, rule=rule.name,
-                attempts=state.attempts, max_restarts=rule.max_restarts,
-                note="left alone until it is seen healthy",
-            )
+        if decision is Decision.BUDGET_SPENT:
+            state = self._give_up(rule, key, state, save=False)
         self.state.save(key, state)
         self.metrics.show_connector_state(key.cluster, key.connector, state)
         detail = ""
