@@ -15,7 +15,9 @@ from structlog.testing import capture_logs
 
 from watchdog.app import Daemon
 from watchdog.model import ConnectorKey, Decision, Trigger
+from watchdog.plan import poll_intervals
 from watchdog.simulator import Scenario, Simulator, create_app
+from watchdog.triggers.poller import ensure_listed
 
 from .support import CLUSTER, Clock, World, daemon_config, in_process, sim_scenario
 
@@ -40,7 +42,7 @@ async def test_polls_go_on_at_their_interval_after_the_wall_clock_steps_back_an_
             frozen.move_to(datetime.now(timezone.utc) - timedelta(hours=1))  # NTP steps the clock back
             # The next poll is due 5 real seconds after the last: before, the scheduler waited for
             # the wall clock to come back to its next time, an hour (healing stopped, unsaid).
-            await until(lambda: len(w.simulator.calls) > before, "a poll after the step", timeout=8)
+            await until(lambda: len(w.simulator.calls) > before, "a poll after the step", timeout=20)
             (stepped,) = [e for e in logs if e["event"] == "wall_clock_stepped"]
             assert -3601 < stepped["seconds"] < -3599 and stepped["jobs_moved"] == [f"poll:{CLUSTER}"]
         finally:
@@ -126,3 +128,34 @@ async def test_a_backoff_written_before_the_clock_stepped_back_holds_one_gap_at_
     await poll(second)
     assert len(simulator.restarts()) == 2
     await second.stop()
+
+
+async def test_a_listing_or_a_failed_one_from_before_a_backward_step_is_not_taken_as_recent() -> None:
+    # A cluster no status rule polls: alerts and requests list it on demand, trust a listing for
+    # 60 s and remember a failed one for 10 s (so that a burst of webhooks costs one call).
+    rules = [{"name": "on-alert", "trigger": {"type": "alert", "match": {"alertname": "ConnectorFailed"}},
+              "select": {"include": ["*"]}}]
+    clock = SteppedClock()
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "a"}])), clock=clock.monotonic)
+    config = daemon_config(rules, token="test-token-5d1c0e2a", rate_limit={"max_requests_per_second": 10000})
+    daemon = Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall)
+    intervals = poll_intervals(config)
+
+    def lists() -> int:
+        return len([c for c in simulator.calls if c.endpoint == "list"])
+
+    simulator.set_faults([{"match": {"endpoint": "list"}, "action": {"status": 403}}])
+    assert await ensure_listed(daemon.pollers, intervals, [CLUSTER]), "the listing failed"
+    simulator.clear_faults()
+    clock.step = timedelta(hours=-1)
+    clock.advance(20)
+    # Before: the failure was "recent" for an hour and ten seconds, and every alert and request for
+    # the cluster was answered 503 with it, no listing tried.
+    assert await ensure_listed(daemon.pollers, intervals, [CLUSTER]) == {}
+    listed = lists()
+    clock.step = timedelta(hours=-2)
+    clock.advance(61)
+    # Before: a listing from "an hour ahead" was fresh for an hour more.
+    assert await ensure_listed(daemon.pollers, intervals, [CLUSTER]) == {}
+    assert lists() == listed + 1, "listed again once its 60 s had passed in real time"
+    await daemon.stop()

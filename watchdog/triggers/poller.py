@@ -149,7 +149,7 @@ class ClusterPoller:
 
     def stale(self, max_age: float) -> bool:
         """True when the last listing that worked is older than `max_age` seconds (or none did)."""
-        return self.listed_at is None or (self._now() - self.listed_at).total_seconds() > max_age
+        return self.listed_at is None or not _within(self._now(), self.listed_at, max_age)
 
     def paused_for(self) -> float:
         """Seconds for which a 429 still holds every call of this cluster's key (0 if none does)."""
@@ -164,7 +164,7 @@ class ClusterPoller:
         now = self._now()
         if self._on_demand is None or self._on_demand.done():
             recent_failure = (self._failed_at is not None
-                              and (now - self._failed_at).total_seconds() < FAILED_LISTING_MEMORY_SECONDS
+                              and _within(now, self._failed_at, FAILED_LISTING_MEMORY_SECONDS)
                               and (self.listed_at is None or self._failed_at > self.listed_at))
             if recent_failure:
                 return self._failure
@@ -189,6 +189,13 @@ class ClusterPoller:
         if self._on_demand is not None and not self._on_demand.done():
             self._on_demand.cancel()
             await asyncio.gather(self._on_demand, return_exceptions=True)
+
+
+def _within(now: datetime, then: datetime, seconds: float) -> bool:
+    """`then` lies at most `seconds` before `now`. A `then` after `now` is not recent but from
+    before a backward step of the wall clock: taken as recent, a listing was trusted, and a failed
+    one repeated to every alert and request without a new try, for the whole length of the step."""
+    return 0 <= (now - then).total_seconds() <= seconds
 
 
 def listing_max_age(intervals: Mapping[str, float], cluster: str) -> float:
