@@ -10,6 +10,7 @@ applied by a reload or refused by name: never taken and silently ignored.
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -226,3 +227,40 @@ def test_the_watcher_reads_no_more_of_the_file_than_the_loader_and_still_sees_ev
     with path.open("ab") as stream:
         stream.write(b"y")  # beyond what is hashed: the size tells
     assert file_fingerprint(path) != before
+
+
+async def test_a_rule_turned_off_and_on_again_hands_no_connector_a_fresh_budget(tmp_path: Path, credentials_env: None) -> None:
+    # The rule turned off during an incident to stop its restarts, then on again (or a selector
+    # narrowed by mistake and put back): its connectors' backoff, budget and gave-up flag were
+    # forgotten at the first edit, and the gave-up connector was restarted again at once.
+    path = tmp_path / "config.yaml"
+    heal = {**HEAL, "max_restarts": 1}
+    w = reloadable(path, [heal], [FAILING, {"name": "billing"}])
+    w.daemon.queue.start()
+    key = ConnectorKey(CLUSTER, "orders")
+
+    async def poll() -> None:
+        w.simulator.set_state(CLUSTER_ID, "orders", "FAILED")  # a restart does not help it
+        await w.daemon.pollers[CLUSTER].poll()
+        await w.daemon.queue.join()
+
+    for _ in range(2):
+        await poll()
+    assert len(w.simulator.restarts()) == 1 and w.daemon.state.load(key).gave_up
+    for rules in ([{**heal, "enabled": False}], [{**heal, "select": {"include": ["*"], "exclude": ["ord*"]}}], [heal]):
+        write(path, rules)
+        assert await w.daemon.reload("test") is True
+        for _ in range(2):
+            await poll()
+    assert len(w.simulator.restarts()) == 1, "restarted again after an edit, without ever being seen healthy"
+    assert w.daemon.state.load(key).gave_up
+    # Left unwatched, its state goes after state.forget_vanished_after, as a vanished one's.
+    write(path, [{**heal, "enabled": False}])
+    assert await w.daemon.reload("test") is True
+    await poll()
+    assert w.daemon.engine.forget_vanished() == 0
+    grace = timedelta(seconds=w.daemon.config.state.forget_vanished_after)
+    w.daemon.engine._now = lambda: datetime.now(timezone.utc) + grace
+    assert w.daemon.engine.forget_vanished() == 2  # orders and billing, both unwatched now
+    assert key not in dict(w.daemon.state.items())
+    await w.daemon.stop()

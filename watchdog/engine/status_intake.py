@@ -69,7 +69,7 @@ class StatusIntake(Decisions):
             judged.append((rule, key, status, health))
         for name in self._watched.get(cluster, set()) - {key.connector for _, key, _, _ in judged}:
             if name in statuses:
-                self._forget(ConnectorKey(cluster, name))  # listed, but no rule selects it now
+                self._unwatch(ConnectorKey(cluster, name))  # listed, but no rule selects it now
             else:
                 self._vanish(ConnectorKey(cluster, name))
         self._watched[cluster] = {key.connector for _, key, _, _ in judged}
@@ -125,10 +125,16 @@ class StatusIntake(Decisions):
                 note="DEGRADED with no task in error (tasks await a worker): not restarted; ask Confluent support if it stays",
             )
 
-    def _forget(self, key: ConnectorKey) -> None:
-        log.info("connector_unwatched", cluster=key.cluster, connector=key.connector)
+    def _unwatch(self, key: ConnectorKey) -> None:
+        """No status rule selects it now (a rule turned off, a selector narrowed). Its series go,
+        but its backoff, budget and gave-up flag stay for `state.forget_vanished_after`, as a
+        vanished connector's do: forgotten at once, a rule turned off during an incident and on
+        again (or a selector put back) handed every failing connector a fresh budget, the
+        gave-up ones too."""
+        log.info("connector_unwatched", cluster=key.cluster, connector=key.connector,
+                 state_kept_seconds=self.config.state.forget_vanished_after,
+                 note="no status rule selects it now; its state is kept in case one does again")
         self._drop_series(key)
-        self.state.forget(key)
 
     def _vanish(self, key: ConnectorKey) -> None:
         """Gone from the cluster's list. Its series go (dashboards show what exists), but its
@@ -171,10 +177,11 @@ class StatusIntake(Decisions):
                 self.metrics.forget_connector(key.cluster, key.connector)
 
     def forget_vanished(self) -> int:
-        """Forget connectors that the latest successful poll of their cluster did not list and
-        that no poll has seen for `state.forget_vanished_after` (from the state file, so a restart
-        of the daemon does not reset the grace). Clusters not polled successfully since the
-        daemon started are left alone: absence from no answer proves nothing."""
+        """Forget connectors that the latest successful poll of their cluster did not list, or
+        that no status rule watches any more, and that no poll has judged for
+        `state.forget_vanished_after` (from the state file, so a restart of the daemon does not
+        reset the grace). Clusters not polled successfully since the daemon started are left
+        alone: absence from no answer proves nothing."""
         self.forget_late_series()
         now = self._now()
         grace = timedelta(seconds=self.config.state.forget_vanished_after)
@@ -185,7 +192,9 @@ class StatusIntake(Decisions):
                 # A cluster no longer watched (discovery dropped it, or the config no longer
                 # names it): its connectors are gone with it, and go after the same grace.
                 listed = set()
-            if listed is None or row.key.connector in listed or row.seen_at is None:
+            # Judged by the latest poll (so listed by it): a status rule watches it.
+            watched = row.key.connector in self._watched.get(row.key.cluster, set())
+            if listed is None or watched or row.seen_at is None:
                 continue
             if now - row.seen_at >= grace:
                 log.info("connector_forgotten", cluster=row.key.cluster, connector=row.key.connector,
@@ -226,11 +235,11 @@ class StatusIntake(Decisions):
                 self._forget_series(key)
 
     def prune_unwatched(self) -> None:
-        """After a reload: connectors no rule watches any more lose their state and series."""
+        """After a reload: connectors no rule watches any more lose their series (_unwatch)."""
         for cluster, names in self._watched.items():
             for name in [n for n in names if status_rule_for(self.config.rules, cluster, n) is None]:
                 names.discard(name)
-                self._forget(ConnectorKey(cluster, name))
+                self._unwatch(ConnectorKey(cluster, name))
 
     def on_poll_failed(self, cluster: str, result: str, message: str) -> None:
         """A poll that decided nothing: `result` is its outcome (server_error...) or `unusable`."""
