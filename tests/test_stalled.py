@@ -183,3 +183,19 @@ async def test_a_stall_rules_budget_comes_back_once_checks_saw_the_connector_mov
         decisions = [e["decision"] for e in logs if e["event"] == "decision" and e["trigger"] == "stalled"]
     assert decisions == ["restart"] * 3
     assert len(restarts(w, "steady-source")) == 3
+
+
+async def test_a_backward_step_of_the_wall_clock_does_not_hold_stall_checks_for_its_length() -> None:
+    w = world([CONNECTORS[3]])
+    assert w.clock is not None
+    await w.daemon.pollers[CLUSTER].poll()  # seen RUNNING from now on
+    (rule,) = w.daemon.config.rules
+    w.daemon.follow_clock()
+    w.clock.epoch -= timedelta(hours=1)  # NTP steps the wall clock back an hour
+    w.daemon.follow_clock()  # what the heartbeat does within a second
+    w.clock.advance(300)
+    await w.daemon.pollers[CLUSTER].poll()
+    # Running for five real minutes, over the two-minute grace: judged. Before, "running since"
+    # lay an hour ahead, and the connector was not checked for an hour more.
+    candidates = w.daemon.engine.stall_candidates(rule, CLUSTER, judged_from=w.clock.wall() - timedelta(minutes=3))
+    assert [key.connector for key, _ in candidates] == ["steady-source"]

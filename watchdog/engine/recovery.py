@@ -81,9 +81,16 @@ class Recovery(EngineCore):
     def settle_clock(self) -> int:
         """After the wall clock stepped back (while running, or while the daemon was stopped): no
         remembered restart lies ahead of now (policy.settle_clock), in the state file and in the
-        breaker's window. Returns the connectors whose times moved."""
+        breaker's window, nor any "running since" or "DEGRADED since". Returns the connectors
+        whose times moved in the state file."""
         now = self._now()
         self.breaker.settle_clock(now)
+        # Since when connectors run (stall checks wait a grace period) or stay DEGRADED (reported
+        # after a while): kept in memory only, and as wrong after the step as the state file.
+        for since in (self.running_since, self.degraded_since):
+            for key, at in since.items():
+                if at > now:
+                    since[key] = now
         moved = 0
         with self.state.batch():
             for key, state in list(self.state.items()):
