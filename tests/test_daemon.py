@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from watchdog.engine import recorder
-from watchdog.model import ConnectorKey, Outcome
+from watchdog.engine import MANUAL_RULE, recorder
+from watchdog.model import ConnectorKey, Decision, Outcome, Trigger
 
 from .faults.bounds import restart_gap
 from .support import CLOUD, CLUSTER, World, daemon_config, in_process, sim_cluster, sim_scenario
@@ -145,6 +145,32 @@ async def test_dry_run_counts_the_decision_and_sends_nothing(backend: str) -> No
     await run_polls(w, 10)
     assert w.simulator.restarts(accepted_only=False) == []
     assert w.sample("watchdog_restarts_total", cluster=CLUSTER, connector="broken", rule="heal", trigger="status", outcome="dry_run") >= 1
+
+
+async def test_a_real_restart_asked_for_while_a_dry_run_one_is_queued_is_sent(backend: str) -> None:
+    # A rule on trial (dry_run) queued a restart, waiting its turn behind the rate limit; an
+    # operator asks for a real one by name. Before, the request was answered `duplicate` and the
+    # job ended `dry_run`: nothing restarted, though a live request joining a dry-run job is meant
+    # to make it live. Now it joins the job, which goes out for real, once.
+    rules = [status_rule(trigger={"type": "status", "confirm_polls": 1}, dry_run=True)]
+    scenario = sim_scenario([{"name": "orders", "script": {"initial": "FAILED", "recover_after_restarts": 1}}], backend)
+    w = in_process(scenario, daemon_config(rules, backend=backend), fake_time=True, rng=0.5)  # queue not started: it waits
+    await w.daemon.pollers[CLUSTER].poll()
+    key = ConnectorKey(CLUSTER, "orders")
+    engine = w.daemon.engine
+
+    def ask(dry_run: bool) -> Any:
+        return engine.on_request(key, engine.statuses[key], trigger=Trigger.MANUAL, rule=MANUAL_RULE, reason="operator",
+                                 dry_run=dry_run)
+
+    live = ask(dry_run=False)
+    assert live.decision is Decision.RESTART
+    assert ask(dry_run=True).decision is Decision.DUPLICATE, "a dry-run request behind a live one adds nothing"
+    w.daemon.queue.start()
+    await w.daemon.queue.join()
+    assert live.job is not None and live.job.outcome is Outcome.ACCEPTED
+    assert len(w.simulator.restarts(connector="orders")) == 1
+    await w.daemon.stop()
 
 
 async def test_a_deleted_connector_loses_its_series_at_once_and_its_state_after_the_grace(backend: str) -> None:

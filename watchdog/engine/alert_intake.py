@@ -120,7 +120,7 @@ class AlertIntake(Decisions):
             # only when the backoff allows it, i.e. when the connector still fails after the gap.
             state = self.quiet_since_signal(key, rule, now)
             status = self.statuses.get(key)
-            decision = decide_on_signal(rule, state, status, now, pending=self.queue.is_pending(key))
+            decision = decide_on_signal(rule, state, status, now, pending=self._pending_for(key, dry_run=rule.dry_run))
             if decision is Decision.BUDGET_SPENT:
                 state = self._give_up(rule, key, state)
             summary = (alert.annotations.get("summary") or alert.labels.get("alertname", "alert"))[:200]

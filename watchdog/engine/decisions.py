@@ -101,6 +101,17 @@ class Decisions(Gates):
         self._remember(record)
         return record
 
+    def _pending_for(self, key: ConnectorKey, *, dry_run: bool) -> bool:
+        """Whether a restart queued for `key` already does what a new request would: any queued
+        job for a dry-run request; a job that will go out for real for a live one. A live request
+        behind a dry-run job (a rule on trial) joins it, which makes the job live (RestartJob.
+        dry_run); answered `duplicate` instead, it ended `dry_run` with the job and an operator's
+        restart, or an alert's, never went out."""
+        job = self.queue.pending_job(key)
+        if job is None:
+            return False
+        return dry_run or self.config.dry_run or not job.dry_run
+
     def quiet_since_signal(self, key: ConnectorKey, rule: Rule, now: datetime) -> ConnectorState:
         """The connector's state before an alert or a stall is decided, its count reset when it
         stayed clear for the current gap (policy.quiet_since_signal); saved when it changed."""

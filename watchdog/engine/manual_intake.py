@@ -33,10 +33,10 @@ class ManualIntake(Decisions):
         detail = f"restarted {self.config.queue.manual_restart_gap - wait:.0f} s ago; asked for by name, " \
                  f"it may go again in {wait:.0f} s (queue.manual_restart_gap)" if wait else ""
         if status is None and not known_missing:
-            pending = self.queue.is_pending(key)
+            pending = self._pending_for(key, dry_run=dry_run)
             decision = Decision.DUPLICATE if pending else Decision.RECENTLY_RESTARTED if wait else Decision.RESTART
         else:
-            decision = decide_on_request(status, pending=self.queue.is_pending(key), too_soon=wait > 0)
+            decision = decide_on_request(status, pending=self._pending_for(key, dry_run=dry_run), too_soon=wait > 0)
         return self._decide_and_submit(
             rule, trigger, key, decision, now, windows=None, reason=reason, dry_run=dry_run, status=status,
             detail=detail if decision is Decision.RECENTLY_RESTARTED else "",

@@ -16,7 +16,7 @@ class ScheduleIntake(Decisions):
         for name in selected(rule, cluster, statuses) + named_but_missing(rule, cluster, statuses):
             key = ConnectorKey(cluster, name)
             status = statuses.get(name)
-            decision = decide_on_request(status, pending=self.queue.is_pending(key))
+            decision = decide_on_request(status, pending=self._pending_for(key, dry_run=rule.dry_run))
             self._decide_and_submit(
                 rule.name, Trigger.SCHEDULE, key, decision, now, windows=self._rule_windows.get(rule.name),
                 reason="scheduled", dry_run=rule.dry_run, status=status,

@@ -70,7 +70,7 @@ class StallIntake(Decisions):
             return
         state = self.quiet_since_signal(key, rule, now)
         status = self.statuses.get(key)
-        decision = decide_on_signal(rule, state, status, now, pending=self.queue.is_pending(key))
+        decision = decide_on_signal(rule, state, status, now, pending=self._pending_for(key, dry_run=rule.dry_run))
         if decision is Decision.BUDGET_SPENT:
             state = self._give_up(rule, key, state)
         self._decide_and_submit(

@@ -88,7 +88,7 @@ class StatusIntake(Decisions):
         self._watch_degraded(rule, key, status, now)
         self.state.observe_status(key, status.state or "UNUSABLE", now)
         state = observe(self.state.load(key), health, now, rule.backoff)
-        decision = decide_on_status(rule, state, health, now, pending=self.queue.is_pending(key))
+        decision = decide_on_status(rule, state, health, now, pending=self._pending_for(key, dry_run=rule.dry_run))
         if decision is Decision.BUDGET_SPENT:
             state = self._give_up(rule, key, state, save=False)
         self.state.save(key, state)
