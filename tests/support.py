@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -146,3 +146,13 @@ def process_config(sim_port: int, daemon_port: int, state_file: Any, rules: list
         "rules": rules,
         **settings,
     }
+
+
+async def until(condition: Callable[[], object], what: str, timeout: float = 30.0, *, step: float = 0.01) -> None:
+    """Wait for a condition with a generous deadline (never a fixed budget of real time), looking
+    every `step` seconds of the event loop's clock."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        await asyncio.sleep(step)

@@ -35,8 +35,11 @@ RULES = [
 ]
 
 
-def world(token: str | None = TOKEN, **config: Any) -> tuple[World, httpx.AsyncClient]:
-    w = in_process(sim_scenario(CONNECTORS), daemon_config(RULES if token else RULES[:1], token=token, **config))
+def world(
+    token: str | None = TOKEN, *, rules: list[dict[str, Any]] | None = None, fake_time: bool = False, **config: Any
+) -> tuple[World, httpx.AsyncClient]:
+    rules = rules if rules is not None else RULES if token else RULES[:1]
+    w = in_process(sim_scenario(CONNECTORS), daemon_config(rules, token=token, **config), fake_time=fake_time)
     app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
     return w, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon")
 
@@ -391,9 +394,7 @@ async def test_an_alert_rules_budget_comes_back_once_its_alert_stayed_resolved_f
     # never reset, and after `max_restarts` incidents (weeks apart, each healed) every later alert
     # was refused `budget_spent`, for good.
     rule = {**RULES[1], "max_restarts": 2}
-    w = in_process(sim_scenario(CONNECTORS), daemon_config([rule], token=TOKEN), fake_time=True)
-    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon")
+    w, http = world(rules=[rule], fake_time=True)
     w.daemon.queue.start()
 
     async def send(status: str, fingerprint: str) -> dict[str, Any]:
@@ -424,9 +425,7 @@ async def test_an_alert_rule_that_spent_its_budget_marks_the_connector_gave_up()
     # As a status rule does: the flag, its metric (WatchdogConnectorGaveUp) and one `gave_up` line.
     # Before, an alert (or stall) rule's connector that used its max_restarts showed none of them.
     rule = {**RULES[1], "max_restarts": 1}
-    w = in_process(sim_scenario(CONNECTORS), daemon_config([rule], token=TOKEN), fake_time=True)
-    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon")
+    w, http = world(rules=[rule], fake_time=True)
     w.daemon.queue.start()
     await w.daemon.pollers[CLUSTER].poll()
 

@@ -4,8 +4,6 @@ no gate holds longer than its own length."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -19,15 +17,7 @@ from watchdog.plan import poll_intervals
 from watchdog.simulator import Scenario, Simulator, create_app
 from watchdog.triggers.poller import ensure_listed
 
-from .support import CLUSTER, Clock, World, daemon_config, in_process, sim_scenario
-
-
-async def until(condition: Callable[[], object], what: str, timeout: float) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        await asyncio.sleep(0.05)
+from .support import CLUSTER, Clock, World, daemon_config, in_process, sim_scenario, until
 
 
 async def test_polls_go_on_at_their_interval_after_the_wall_clock_steps_back_an_hour() -> None:
@@ -37,12 +27,12 @@ async def test_polls_go_on_at_their_interval_after_the_wall_clock_steps_back_an_
         await w.daemon.start(serve_http=False)
         try:
             poller = w.daemon.pollers[CLUSTER]
-            await until(lambda: poller.listed_at is not None, "the first poll", timeout=10)
+            await until(lambda: poller.listed_at is not None, "the first poll", timeout=10, step=0.05)
             before = len(w.simulator.calls)
             frozen.move_to(datetime.now(timezone.utc) - timedelta(hours=1))  # NTP steps the clock back
             # The next poll is due 5 real seconds after the last: before, the scheduler waited for
             # the wall clock to come back to its next time, an hour (healing stopped, unsaid).
-            await until(lambda: len(w.simulator.calls) > before, "a poll after the step", timeout=20)
+            await until(lambda: len(w.simulator.calls) > before, "a poll after the step", timeout=20, step=0.05)
             (stepped,) = [e for e in logs if e["event"] == "wall_clock_stepped"]
             assert -3601 < stepped["seconds"] < -3599 and stepped["jobs_moved"] == [f"poll:{CLUSTER}"]
         finally:

@@ -4,8 +4,6 @@ Confluent Cloud and self-managed Kafka Connect alike."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,7 @@ import structlog
 from watchdog.app import Daemon
 from watchdog.simulator import Scenario, Simulator, create_app
 
-from .support import CLUSTER, Clock, World, daemon_config, sim_cluster, sim_scenario
+from .support import CLUSTER, Clock, World, daemon_config, sim_cluster, sim_scenario, until
 from .test_blocking import FakeAlertmanager
 
 
@@ -37,14 +35,6 @@ def world(connectors: list[dict[str, Any]], backend: str, alertmanager: FakeAler
     )
     daemon.queue.start()
     return World(simulator, daemon)
-
-
-async def until(condition: Callable[[], object], what: str, timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        await asyncio.sleep(0.01)
 
 
 async def poll(w: World) -> None:

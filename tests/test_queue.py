@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from watchdog.model import ConnectorKey, Health, Outcome, RestartRequest, Trigge
 from watchdog.queue import Phase
 from watchdog.simulator import Scenario, Simulator
 
-from .support import CLUSTER, World, daemon_config, in_process, served, sim_scenario
+from .support import CLUSTER, World, daemon_config, in_process, served, sim_scenario, until
 
 CONNECTORS = [{"name": f"c{i}"} for i in range(6)] + [
     {"name": "paused", "script": {"initial": "PAUSED"}},
@@ -33,14 +32,6 @@ def request(connector: str, trigger: Trigger = Trigger.MANUAL, *, dry_run: bool 
         id=f"{rid}-{connector}", key=ConnectorKey(CLUSTER, connector), rule="manual", trigger=trigger,
         reason="test", requested_at=datetime.now(timezone.utc), dry_run=dry_run,
     )
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        await asyncio.sleep(0.005)
 
 
 async def run_jobs(w: World, *requests: RestartRequest) -> list[Any]:
@@ -200,7 +191,7 @@ async def test_shutdown_deadline_leaves_the_rest_unsent_and_counted() -> None:
     w = world(scenario)
     jobs = [w.daemon.queue.submit(request(f"c{i}"))[0] for i in range(4)]
     w.daemon.queue.start()
-    await until(lambda: any(c.status_code == 429 for c in w.simulator.calls), "the first try answered 429")
+    await until(lambda: any(c.status_code == 429 for c in w.simulator.calls), "the first try answered 429", step=0.005)
     unsent = await w.daemon.queue.close(deadline=0.1)
     assert {job.outcome for job in jobs} == {Outcome.UNSENT}
     assert len(unsent) == 4
@@ -231,7 +222,7 @@ async def test_an_answer_while_stopping_leaves_the_retry_to_the_next_start() -> 
     job, _ = w.daemon.queue.submit(request("c1"))
     w.daemon.state.add_pending(job.primary, job.id)
     w.daemon.queue.start()
-    await until(lambda: job.phase is Phase.SENDING, "the call is on the wire")
+    await until(lambda: job.phase is Phase.SENDING, "the call is on the wire", step=0.005)
     unsent = await w.daemon.queue.close(deadline=0, in_flight_grace=30)
     assert unsent == [job] and job.outcome is Outcome.UNSENT and job.status_code == 503
     (pending,) = w.daemon.state.pending()
@@ -245,7 +236,7 @@ async def test_an_answered_job_waiting_for_its_retry_is_unsent_and_queued_at_shu
     job, _ = w.daemon.queue.submit(request("c1"))
     w.daemon.state.add_pending(job.primary, job.id)
     w.daemon.queue.start()
-    await until(lambda: job.tries == 1, "the first try was answered")
+    await until(lambda: job.tries == 1, "the first try was answered", step=0.005)
     (pending,) = w.daemon.state.pending()
     assert pending.phase.value == "queued", "answered: off the wire, sent at the next start"
     assert await w.daemon.queue.close(deadline=0) == [job] and job.outcome is Outcome.UNSENT
@@ -263,7 +254,7 @@ async def test_a_job_waiting_to_retry_a_call_that_got_no_answer_ends_interrupted
         job, _ = daemon.queue.submit(request("c1"))
         daemon.state.add_pending(job.primary, job.id)
         daemon.queue.start()
-        await until(lambda: job.tries == 1, "the first try failed")
+        await until(lambda: job.tries == 1, "the first try failed", step=0.005)
         (pending,) = daemon.state.pending()
         assert pending.phase.value == "sending", "no answer: it may have reached the API"
         assert await daemon.queue.close(deadline=0) == []

@@ -345,15 +345,21 @@ def _slow_loader(path: Path, slow_first: float) -> Any:
     return load
 
 
+async def _started_with_slow_loads(path: Path, slow_first: float) -> Daemon:
+    """A daemon started on `path` (one status rule) whose first reload takes `slow_first` s more."""
+    write(path, [HEAL])
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    daemon = Daemon(load_config(path), transport=httpx.ASGITransport(app=create_app(simulator)),
+                    reload_config=_slow_loader(path, slow_first), config_path=path)
+    await daemon.start(serve_http=False)
+    return daemon
+
+
 async def test_a_reload_checks_the_file_off_the_event_loop(tmp_path: Path, credentials_env: None) -> None:
     # A config of 1,000 rules takes about half a second to check; on the event loop, nothing
     # else (webhooks, probes, restarts) ran meanwhile.
     path = tmp_path / "config.yaml"
-    write(path, [HEAL])
-    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
-    daemon = Daemon(load_config(path), transport=httpx.ASGITransport(app=create_app(simulator)),
-                    reload_config=_slow_loader(path, 0.5), config_path=path)
-    await daemon.start(serve_http=False)
+    daemon = await _started_with_slow_loads(path, 0.5)
     try:
         ticks = 0
 
@@ -378,11 +384,7 @@ async def test_overlapping_reloads_apply_in_turn_and_the_newest_file_wins(tmp_pa
     # second reload (SIGHUP beside the file watcher's) starts meanwhile. Each applying what it
     # read when it was done, the older file was applied last, and stayed.
     path = tmp_path / "config.yaml"
-    write(path, [HEAL])
-    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
-    daemon = Daemon(load_config(path), transport=httpx.ASGITransport(app=create_app(simulator)),
-                    reload_config=_slow_loader(path, 0.3), config_path=path)
-    await daemon.start(serve_http=False)
+    daemon = await _started_with_slow_loads(path, 0.3)
     try:
         write(path, [HEAL, NIGHTLY])
         first = asyncio.create_task(daemon.reload("file changed"))

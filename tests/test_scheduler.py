@@ -2,7 +2,6 @@
 
 import asyncio
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -14,16 +13,7 @@ from watchdog.metrics import Metrics
 from watchdog.triggers.scheduler import add_poll_job, add_rule_job, build_scheduler, rule_trigger
 
 from .schedules import BERLIN, fire_times, local, schedule_rule
-from .support import daemon_config, in_process, sim_scenario
-
-
-async def until(condition: Callable[[], object], what: str, timeout: float = 30.0) -> None:
-    """Wait for a condition with a generous deadline (never a fixed budget of real time)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        await asyncio.sleep(0.01)
+from .support import daemon_config, in_process, sim_scenario, until
 
 
 def test_cron_weekday_names_fire_on_those_days_in_local_time() -> None:

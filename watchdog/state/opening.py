@@ -75,23 +75,16 @@ class Ownership:
     def problem(self) -> str | None:
         """None while this daemon still owns the file; else what changed and what to do."""
         try:
-            file_found = _identity(os.stat(self.path))
-        except FileNotFoundError:
-            file_found = None
+            file_found = _identity_at(self.path)
+            lock_found = _identity_at(self.lock_path)
         except OSError as exc:
-            return f"its path cannot be checked ({exc})"
+            return f"it cannot be checked ({exc})"
         if file_found != self._file:
             return (
                 "the file was deleted, moved or replaced while this daemon ran: what it writes would go to a "
                 "file no later start reads, so it writes nothing more and sends no restart. Put the file back "
                 "(writes resume), or stop the daemon and start it again to use what is at the path now"
             )
-        try:
-            lock_found = _identity(os.stat(self.lock_path))
-        except FileNotFoundError:
-            lock_found = None
-        except OSError as exc:
-            return f"its lock file {self.lock_path} cannot be checked ({exc})"
         if lock_found != _identity(os.fstat(self._lock.fileno())):
             return (
                 f"its lock file {self.lock_path} was deleted or replaced while this daemon ran, so another "
@@ -99,6 +92,14 @@ class Ownership:
                 "this one writes nothing more and sends no restart. Never delete the lock file of a running "
                 "daemon; stop every daemon using this file, then start one again"
             )
+        return None
+
+
+def _identity_at(path: Path) -> tuple[int, int] | None:
+    """The identity of the file at `path`, or None if there is none. Raises OSError."""
+    try:
+        return _identity(os.stat(path))
+    except FileNotFoundError:
         return None
 
 
