@@ -41,7 +41,7 @@ bench: $(INSTALLED)
 lint: $(INSTALLED)
 	$(BIN)/pip install --quiet -e '.[test,dev]'
 	$(BIN)/ruff check watchdog tests bench
-	$(BIN)/mypy watchdog
+	$(BIN)/mypy watchdog bench
 
 # The image installs exactly these pins, each checked against its sha256 (pip --require-hashes):
 # requirements.lock from pyproject.toml's dependencies, build-requirements.lock for the build

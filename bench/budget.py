@@ -29,7 +29,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from watchdog.simulator.ratelimit import ALGORITHMS
+from watchdog.simulator.ratelimit import ALGORITHMS, OtherSpec
 
 from . import fixtures
 from .ratelab import (
@@ -46,10 +46,10 @@ from .report import emit, run_cases, table, verdict
 SETTINGS = ((60, 10.0), (20, 2.0))
 BACKLOGS = (200, 5_000)
 HEADER_MODES = (("always", True), ("on_429", True), ("never", True), ("never", False))
-OTHER = (("steady", 1 / 3),)
+OTHER: tuple[OtherSpec, ...] = (("steady", 1 / 3),)
 # The same share sent in one burst at a random moment of each window, as a cron job or a CI run
 # would: any window of a sliding log (or an anchored one) may then hold two of its bursts.
-OTHER_BURSTY = (("bursty", 1 / 3),)
+OTHER_BURSTY: tuple[OtherSpec, ...] = (("bursty", 1 / 3),)
 LATENCY = (0.05, 0.15)
 
 

@@ -58,7 +58,7 @@ def pure_python_parser() -> Iterator[None]:
     PythonStrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
                                        loading._mapping_without_duplicates)
     kept = loading._StrictLoader
-    loading._StrictLoader = PythonStrictLoader  # type: ignore[misc]
+    loading._StrictLoader = PythonStrictLoader  # type: ignore[misc,assignment]
     try:
         yield
     finally:

@@ -23,7 +23,7 @@ from .report import emit, median, progress, table
 
 RUNS = 10
 BACKLOG = 200
-SETTINGS = [
+SETTINGS: list[dict[str, float]] = [
     {"lease_duration": 3, "renew_deadline": 2, "renew_interval": 0.5},
     {"lease_duration": 15, "renew_deadline": 10, "renew_interval": 2},  # the defaults
 ]

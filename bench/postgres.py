@@ -104,7 +104,7 @@ class PostgresServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
-    def connect(self, database: str = "postgres") -> psycopg.Connection:  # type: ignore[type-arg]
+    def connect(self, database: str = "postgres") -> psycopg.Connection:
         return psycopg.connect(self.url(database), password=self.password.get_secret_value(), autocommit=True,
                                connect_timeout=5)
 

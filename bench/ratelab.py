@@ -28,7 +28,7 @@ import httpx
 from watchdog.app import Daemon
 from watchdog.config import Config
 from watchdog.simulator import Simulator, create_app, serve
-from watchdog.simulator.ratelimit import KeyBudgets
+from watchdog.simulator.ratelimit import KeyBudgets, OtherSpec
 
 from . import fixtures, virtualtime
 from .clients import NaiveClient
@@ -45,7 +45,7 @@ class Case:
     backlog: int
     retry_after: bool = True
     # (steady | bursty, share of the limit), and optionally when that client leaves (seconds)
-    others: tuple[tuple[str, float] | tuple[str, float, float], ...] = ()
+    others: tuple[OtherSpec, ...] = ()
     latency: tuple[float, float] = (0.05, 0.15)
     arrival: tuple[float, float] = (0.0, 0.0)  # before the server counts a request (out of order)
     reset_format: str = "seconds"  # X-RateLimit-Reset: relative seconds | unix_time
