@@ -344,14 +344,23 @@ def test_a_fifo_is_refused_at_once(path: Path, read_only: bool) -> None:
     ]
 
 
-def test_a_device_is_refused_and_left_as_it_was() -> None:
+def test_a_device_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
     """A state path at /dev/null (a typo, or a try at keeping no state): run as root, the daemon
     tightened the device to 0600 and put its lock file in /dev before SQLite refused it, and every
     other user of the machine lost /dev/null."""
     import stat
 
-    device = Path("/dev/null")
+    # A device node of our own where we may make one (as root, where a failure of this test
+    # would otherwise change the machine's /dev/null); /dev/null itself elsewhere, which a user
+    # without privileges cannot change anyway.
+    device = tmp_path / "null"
+    try:
+        os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        os.chmod(device, 0o666)  # past the umask
+    except PermissionError:
+        device = Path("/dev/null")
     before = device.stat()
+    lock = device.with_name(device.name + ".lock")
     try:
         assert refusal(device) == (
             f"State file {device} is not a regular file (a FIFO, a socket or a device). Point the state path at a "
@@ -361,7 +370,6 @@ def test_a_device_is_refused_and_left_as_it_was() -> None:
         after = device.stat()
         if stat.S_IMODE(after.st_mode) != stat.S_IMODE(before.st_mode):
             os.chmod(device, stat.S_IMODE(before.st_mode))  # put the machine right before failing
-        lock = Path("/dev/null.lock")
         created = lock.exists()
         lock.unlink(missing_ok=True)
     assert stat.S_IMODE(after.st_mode) == stat.S_IMODE(before.st_mode), "the device's permissions were changed"
@@ -387,6 +395,30 @@ def test_a_state_file_on_a_read_only_mount_is_refused_as_such(tmp_path: Path) ->
         )
     finally:
         subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_state_file_on_a_filesystem_that_says_read_only_is_refused_as_such(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same refusal where no filesystem can be mounted (the test above needs root): the
+    filesystem's flags, as statvfs reads them, say read-only."""
+    from watchdog.state import opening
+
+    path = tmp_path / "state.db"
+    with SqliteStateStore(path) as store:
+        store.save(ORDERS, FULL_STATE)
+    real_statvfs = os.statvfs
+
+    class ReadOnly:
+        def __init__(self, found: os.statvfs_result) -> None:
+            self.f_flag = found.f_flag | os.ST_RDONLY
+
+    monkeypatch.setattr(opening.os, "statvfs", lambda where: ReadOnly(real_statvfs(where)))
+    assert refusal(path) == (
+        f"State file {path} is on a read-only filesystem, and the daemon writes it. Mount {tmp_path} read-write "
+        "(a volume mounted readOnly, or one the kernel remounted read-only after a disk error: see the node's "
+        "kernel log), then start again. The file was not changed."
+    )
 
 
 _OPEN_AS_THIS_USER = """
