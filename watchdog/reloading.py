@@ -66,19 +66,20 @@ class ReloadHost:
         everything it describes could be built. Never raises: whatever goes wrong is logged and
         counted, and the running config stays in effect (this runs from the file watcher and the
         SIGHUP handler, which must survive any reload)."""
-        if self._reload_config is None:
+        load = self._reload_config
+        if load is None:
             return False
         try:
-            return await self._reload(reason)
+            return await self._reload(reason, load)
         except Exception as exc:
             self.metrics.config_reloads.labels("error").inc()
             log.exception("config_reload_failed", reason=reason, error=f"{type(exc).__name__}: {exc}"[:500],
                           note="the running config stays in effect")
             return False
 
-    async def _reload(self, reason: str) -> bool:
+    async def _reload(self, reason: str, load: Callable[[], Config]) -> bool:
         async with self._reload_turn:
-            applied = await self._load_and_apply(reason)
+            applied = await self._load_and_apply(reason, load)
         if applied is None:
             return False
         previous, retired, blocker = applied
@@ -91,14 +92,13 @@ class ReloadHost:
             await blocker.first_check()  # know before the reload returns, not one TTL later
         return True
 
-    async def _load_and_apply(self, reason: str) -> tuple[Config, AlertBlocker | None, AlertBlocker | None] | None:
+    async def _load_and_apply(
+        self, reason: str, load: Callable[[], Config]
+    ) -> tuple[Config, AlertBlocker | None, AlertBlocker | None] | None:
         """Read, check, build and swap in the new config; None if it stays as it was. Returns the
         config it replaced, the blocker it retired and the one it put in service, if either."""
         try:
-            if self._reload_config is not None:
-                loaded = await asyncio.to_thread(self._reload_config)
-            else:
-                loaded = self.fleet.loaded
+            loaded = await asyncio.to_thread(load)
         except ConfigError as exc:
             self.metrics.config_reloads.labels("error").inc()
             log.error("config_reload_failed", reason=reason, source=exc.source,
