@@ -304,3 +304,50 @@ def test_status_and_history_say_when_the_daemon_url_answers_something_else(
         server.server_close()
     err = capsys.readouterr().err
     assert "is --daemon the daemon's API address?" in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("then", ["unknown_id", "gone"])
+def test_restart_through_a_daemon_that_forgets_the_request_says_it_was_requested(
+    then: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The daemon took the restart (202), then was restarted or replaced while the CLI followed
+    it: the new one no longer knows the request (404), or none answers. Before: a KeyError
+    traceback, or 'cannot reach the daemon', as if nothing had been asked for."""
+    import http.server
+    import json
+    import threading
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def _send(self, status: int, document: dict[str, object]) -> None:
+            body = json.dumps(document).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self._send(202, {"id": "0123456789abcdef", "state": "pending", "decision": "restart", "detail": "", "job": None})
+
+        def do_GET(self) -> None:  # noqa: N802
+            if then == "gone":
+                self.connection.close()  # no answer at all
+                return
+            self._send(404, {"error": "unknown or expired request id '0123456789abcdef'"})
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token")
+    try:
+        code = main(["restart", "prod", "orders", "--daemon", f"http://127.0.0.1:{server.server_port}", "--wait", "5"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "Traceback" not in err and "cannot reach the daemon" not in err, err
+    assert "prod/orders: requested (request 0123456789abcdef" in err and "outcome could not be followed" in err, err
