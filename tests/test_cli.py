@@ -47,7 +47,7 @@ def _config(tmp_path: Path, url: str) -> Path:
 @pytest.mark.parametrize(
     ("connector", "code", "expected"),
     [("orders", 0, "prod/orders: accepted (HTTP 202)"), ("paused", 1, "prod/paused: not restarted (transient)"),
-     ("nope", 1, "prod/nope: not restarted (missing)")],
+     ("nope", 1, "prod/nope: not restarted (missing): the listing of cluster prod does not show it")],
 )
 async def test_restart_command(tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None,
                                connector: str, code: int, expected: str) -> None:
@@ -183,14 +183,33 @@ async def test_restart_through_a_running_daemon(capsys: pytest.CaptureFixture[st
             daemon_url = f"http://127.0.0.1:{daemon.bound_port}"
             monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-token-1-5f0a9e3d")
             ok = await asyncio.to_thread(main, ["restart", "prod", "orders", "--daemon", daemon_url])
+            again = await asyncio.to_thread(main, ["restart", "prod", "orders", "--daemon", daemon_url])
             monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "wrong")
             refused = await asyncio.to_thread(main, ["restart", "prod", "orders", "--daemon", daemon_url])
         finally:
             await daemon.stop()
     captured = capsys.readouterr()
     assert ok == 0 and "prod/orders: accepted (HTTP 202)" in captured.out
+    # Before: "not restarted (recently_restarted)" without when it may go again.
+    assert again == 1 and "prod/orders: not restarted (recently_restarted): restarted " in captured.out, captured.out
+    assert "s ago; asked for by name, it may go again in " in captured.out, captured.out
     assert refused == 1 and "HTTP 401" in captured.err
     assert len(simulator.restarts()) == 1
+
+
+async def test_restart_says_why_a_cluster_could_not_be_listed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: "not restarted (missing)", as if the connector did not exist, when the API key was refused.
+    monkeypatch.setenv("WATCHDOG_CREDENTIALS__MAIN__API_SECRET", "not-the-secret")
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    async with served(simulator) as url:
+        path = _config(tmp_path, url)
+        result = await asyncio.to_thread(main, ["restart", "prod", "orders", "--config", str(path), "--log-level", "ERROR"])
+    assert result == 1
+    out = capsys.readouterr().out
+    assert "prod/orders: not restarted (missing): cluster prod could not be listed (unauthorized: " in out, out
+    assert "not-the-secret" not in out
 
 
 def test_demo_runs_against_self_managed_kafka_connect(tmp_path: Path) -> None:

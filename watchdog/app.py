@@ -354,28 +354,33 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         failed = sum(self.recorder.outcomes[outcome] for outcome in ERROR_OUTCOMES)
         return 1 if failed else 0
 
-    async def restart_now(self, cluster: str, connector: str, *, reason: str) -> tuple[Decision, RestartJob | None]:
-        """One manual restart without the scheduler or HTTP server (the `restart` command)."""
+    async def restart_now(self, cluster: str, connector: str, *, reason: str) -> tuple[Decision, RestartJob | None, str]:
+        """One manual restart without the scheduler or HTTP server (the `restart` command): the
+        decision, the job when one was queued, and why none was (as the API's `detail` says it).
+        `missing` alone hid a listing refused 401 behind "no such connector"."""
         if not await self._lead_once():
             await self.stop()
-            return Decision.MISSING, None
+            return Decision.MISSING, None, "another replica leads (or the database cannot be reached): ask it with --daemon URL"
         try:
             if self.blocker is not None:
                 await self.blocker.refresh()
             if cluster not in self.pollers and self.may_be_discovered(cluster):
                 await self.refresh_discovery()
             if cluster not in self.pollers:
-                return Decision.MISSING, None
+                return Decision.MISSING, None, f"discovery found no cluster {cluster}"
             statuses = await self.pollers[cluster].list()
             if statuses is None:
-                return Decision.MISSING, None
+                return Decision.MISSING, None, f"cluster {cluster} could not be listed ({self.pollers[cluster].failure})"
             record = self.engine.on_request(
                 ConnectorKey(cluster, connector), statuses.get(connector),
                 trigger=Trigger.MANUAL, rule=MANUAL_RULE, reason=reason,
             )
             if record.job is not None:
                 await record.job.done.wait()
-            return record.decision, record.job
+            detail = record.detail
+            if record.decision is Decision.MISSING and not detail:
+                detail = f"the listing of cluster {cluster} does not show it"
+            return record.decision, record.job, detail
         finally:
             await self.stop()
 

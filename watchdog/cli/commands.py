@@ -208,10 +208,10 @@ def _restart(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     from ..logs import printable
 
-    decision, job = asyncio.run(daemon.restart_now(args.cluster, args.connector, reason=args.reason))
+    decision, job, why = asyncio.run(daemon.restart_now(args.cluster, args.connector, reason=args.reason))
     target = printable(f"{args.cluster}/{args.connector}")
     if job is None:
-        print(f"{target}: not restarted ({decision.value})")
+        print(f"{target}: not restarted ({decision.value}){f': {printable(why)}' if why else ''}")
         return EXIT_FAILED
     detail = f" (HTTP {job.status_code})" if job.status_code else ""
     message = f": {printable(job.message)}" if job.message else ""

@@ -230,7 +230,8 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     job = record.get("job") or {}
     if record["state"] == "skipped":
-        print(f"{target}: not restarted ({record['decision']}); request {request_id}")
+        detail = f": {printable(str(record['detail']))}" if record.get("detail") else ""
+        print(f"{target}: not restarted ({printable(str(record['decision']))}){detail}; request {request_id}")
         return EXIT_FAILED
     if record["state"] == "pending":
         print(f"{target}: still queued after {args.wait:g}s; follow it with GET /v1/restarts/{request_id}")

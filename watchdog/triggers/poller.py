@@ -147,6 +147,11 @@ class ClusterPoller:
             return
         self._listed()
 
+    @property
+    def failure(self) -> str:
+        """Why the last listing that failed did (outcome: message), "" when none did."""
+        return self._failure
+
     def stale(self, max_age: float) -> bool:
         """True when the last listing that worked is older than `max_age` seconds (or none did)."""
         return self.listed_at is None or not _within(self._now(), self.listed_at, max_age)
