@@ -206,6 +206,25 @@ async def test_malformed_input_is_a_4xx_that_names_the_problem_and_is_counted(
     assert calls(w, "restart") == 0
 
 
+async def test_a_key_given_twice_is_refused_not_read_as_its_last_value() -> None:
+    # Before: the last value counted, so a body a proxy or policy in front of the daemon read as
+    # cluster "staging" (the first) restarted sink-0 in prod; an alert label given twice, alike.
+    w, http = world(rules=[*ALERT_ONLY, {"name": "heal", "trigger": {"type": "status"}, "select": {"include": ["*"]}}])
+    w.daemon.queue.start()
+    await w.daemon.pollers[CLUSTER].poll()
+    restart = b'{"cluster": "staging", "connector": "sink-0", "cluster": "prod"}'
+    firing = alert(connector="sink-1")
+    webhook = httpx.Request("POST", "/", json=payload(firing)).content.replace(
+        b'"connector":"sink-1"', b'"connector":"not-watched","connector":"sink-1"')
+    assert b'"not-watched"' in webhook
+    for path, body, key in (("/v1/restarts", restart, "cluster"), ("/v1/alertmanager", webhook, "connector")):
+        response = await http.post(path, content=body, headers={**AUTH, "Content-Type": "application/json"})
+        assert response.status_code == 400, response.text
+        assert response.json()["error"] == f"request body is not acceptable JSON: the key '{key}' appears twice in one object"
+    await w.daemon.queue.join()
+    assert calls(w, "restart") == 0
+
+
 async def test_a_422_names_the_first_problems_and_counts_the_rest() -> None:
     # One alert whose labels hold 100,000 non-strings (a 0.9 MB body) got a 7.8 MB 422.
     w, http = world()

@@ -258,9 +258,30 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are all different. json.loads keeps the last of two equal keys, a
+    proxy or a policy in front of the daemon may read the first: the daemon would restart a
+    connector other than the one that was checked."""
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen.add(key)
+    return dict(pairs)
+
+
 def _json_body(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return json.loads(body, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise BadRequest(400, f"request body is not acceptable JSON: the key {exc.key[:100]!r} "
+                              "appears twice in one object") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequest(400, f"request body is not valid JSON: {exc}") from None
     except RecursionError:
