@@ -370,3 +370,18 @@ def test_restart_through_a_daemon_that_forgets_the_request_says_it_was_requested
     assert code == 1
     assert "Traceback" not in err and "cannot reach the daemon" not in err, err
     assert "prod/orders: requested (request 0123456789abcdef" in err and "outcome could not be followed" in err, err
+
+
+@pytest.mark.parametrize("address", ["http://127.0.0.1:94a4", "http://[::1", "watchdog:9464",
+                                     "http://ops:Pa55/w0rd@127.0.0.1:9"])
+def test_a_daemon_address_no_request_can_go_to_is_refused_by_name(
+    address: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: an httpx.InvalidURL traceback ("Invalid port: 'Pa55'": half a password), or for
+    # credentials in the URL, a basic-auth header sent in place of the bearer token.
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token")
+    for command in (["restart", "prod", "orders"], ["status"], ["history"]):
+        code = main([*command, "--daemon", address])
+        err = capsys.readouterr().err
+        assert code != 0 and "Traceback" not in err and "Pa55" not in err and "w0rd" not in err, err
+        assert err.startswith("--daemon ") and "give the daemon's address as http://HOST:PORT" in err, err

@@ -135,8 +135,9 @@ def _from_daemon(args: argparse.Namespace, path: str, params: dict[str, str | in
     import httpx
 
     try:
+        _check_address(args.daemon)
         token = _daemon_token(args)
-    except UnusableToken as exc:
+    except (UnusableAddress, UnusableToken) as exc:
         print(exc, file=sys.stderr)
         return None
     try:
@@ -165,6 +166,29 @@ def _shown(url: str) -> str:
 
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+class UnusableAddress(ValueError):
+    """A --daemon that is no http(s) URL; the message never quotes a password in it."""
+
+
+def _check_address(url: str) -> None:
+    """Refuses a --daemon no request can be sent to, by name and without quoting it: a port
+    mistyped (`:94a4`) or an IPv6 bracket left open was an httpx.InvalidURL traceback, and for
+    `http://user:pa/ss@host` one that quoted half the password as the port."""
+    import httpx
+
+    if "@" in url:
+        # Credentials in the URL would also replace the bearer token (httpx sends them as basic auth).
+        raise UnusableAddress("--daemon holds an '@' (a user or password?): give the daemon's address as "
+                              "http://HOST:PORT; the token comes from $WATCHDOG_SERVER__AUTH_TOKEN or --token-file")
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise UnusableAddress("--daemon is not a usable URL (its scheme, host or port cannot be read): give the "
+                              "daemon's address as http://HOST:PORT (or https://)")
 
 
 class UnusableToken(ValueError):
@@ -199,8 +223,9 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
     import httpx
 
     try:
+        _check_address(args.daemon)
         token = _daemon_token(args)
-    except UnusableToken as exc:
+    except (UnusableAddress, UnusableToken) as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
     target = printable(f"{args.cluster}/{args.connector}")
