@@ -381,6 +381,25 @@ async def test_alerts_no_rule_matches_or_for_unknown_targets_are_ignored() -> No
     assert restart_calls(w) == 0
 
 
+async def test_firing_alerts_a_rule_took_but_that_name_no_watched_connector_are_logged() -> None:
+    # Before: nothing in the log but `http_request status=200`; only the answer Alertmanager
+    # throws away said why the connector was not restarted (here, the label was renamed).
+    w, http = world()
+    await polled(w)
+    renamed = {**alert(), "labels": {"alertname": "ConnectorStalled", "kafka_cluster_id": CLUSTER_ID, "connector_name": "orders-sink"}}
+    ghosts = [alert(connector=f"ghost-{i}", fingerprint=f"g{i}") for i in range(7)]
+    other = {**alert(fingerprint="o"), "labels": {"alertname": "DiskFull", "connector": "orders-sink"}}
+    with structlog.testing.capture_logs() as logs:
+        response = await http.post("/v1/alertmanager", json=payload(renamed, *ghosts, other), headers=AUTH)
+        await http.post("/v1/alertmanager", json=payload(other, alert()), headers=AUTH)
+    assert response.status_code == 200
+    lines = [e for e in logs if e["event"] == "webhook_alerts_unmatched"]
+    assert len(lines) == 1 and lines[0]["log_level"] == "warning", lines
+    assert lines[0]["count"] == 8 and len(lines[0]["first"]) == 5  # an alert no rule took is not counted
+    assert lines[0]["first"][0] == {"fingerprint": "fp1", "detail": "alert lacks the connector label 'connector'"}
+    assert "nothing was restarted" in lines[0]["note"]
+
+
 async def test_an_alert_with_only_an_lcc_id_finds_its_cluster() -> None:
     w, http = world()
     await polled(w)

@@ -352,6 +352,7 @@ async def _decide_alerts(ctx: ApiContext, payload: WebhookPayload, unlisted: dic
         if start:
             await asyncio.sleep(0)  # let /healthz, the queue and the polls run between chunks
         results += engine.on_alerts(payload.alerts[start:start + ALERT_CHUNK], unlisted=unlisted).alerts
+    engine.note_unmatched(results, payload.groupKey)
     body = {"alerts": [a.as_json() for a in results]}
     if any(a.retry for a in results):
         # Some alerts could not be acted on for a reason that passes (a full queue, a cluster

@@ -41,6 +41,8 @@ class WebhookResult:
     alerts: list[AlertResult] = field(default_factory=list)
 
 
+# How many unmatched alerts a webhook_alerts_unmatched line shows (it counts them all).
+UNMATCHED_SHOWN = 5
 # Decisions that say "not now" rather than "no": the same alert sent again may be acted on.
 _RETRY_DECISIONS = frozenset({Decision.QUEUE_FULL, Decision.SHUTTING_DOWN})
 
@@ -72,6 +74,19 @@ class AlertIntake(Decisions):
                     delivered=len(payload.alerts),
                     note="Alertmanager left these alerts out (max_alerts on this receiver): they are not acted on; "
                          "unset max_alerts or keep it above the largest group")
+
+    def note_unmatched(self, results: Sequence[AlertResult], group_key: str) -> None:
+        """Firing alerts that a rule's matchers took but that name no connector it watches (a
+        label missing or renamed, a cluster not configured, a name no listing showed): nothing
+        is restarted for them, and Alertmanager does not read the answer that says so. One line
+        per webhook, with the first few reasons: a group of thousands makes one line."""
+        unmatched = [r for r in results if r.result == "unmatched" and r.status == "firing" and r.detail]
+        if not unmatched:
+            return
+        log.warning("webhook_alerts_unmatched", group_key=group_key[:500], count=len(unmatched),
+                    first=[{"fingerprint": r.fingerprint, "detail": r.detail} for r in unmatched[:UNMATCHED_SHOWN]],
+                    note="these firing alerts matched an alert rule but name no connector it watches: nothing "
+                         "was restarted for them; check the rule's cluster_label and connector_label")
 
     def alert_clusters(self, alerts: Iterable[Alert]) -> set[str]:
         """The configured clusters that firing alerts name through a matching rule: the ones
