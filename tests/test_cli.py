@@ -385,3 +385,20 @@ def test_a_daemon_address_no_request_can_go_to_is_refused_by_name(
         err = capsys.readouterr().err
         assert code != 0 and "Traceback" not in err and "Pa55" not in err and "w0rd" not in err, err
         assert err.startswith("--daemon ") and "give the daemon's address as http://HOST:PORT" in err, err
+
+
+def test_restart_beside_a_running_daemon_says_to_ask_the_daemon(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None
+) -> None:
+    # Before: the lock's advice, "stop the other one or give this one its own state.path": a
+    # restart with another state file goes out without the daemon's backoff and budget.
+    from watchdog.state import SqliteStateStore
+
+    path = _config(tmp_path, "http://127.0.0.1:9")
+    with SqliteStateStore(tmp_path / "state.db"):  # the running daemon's hold on it
+        code = main(["restart", "prod", "orders sink", "--config", str(path), "--log-level", "ERROR"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"State file {tmp_path / 'state.db'} is in use by a running watchdog: ask it to restart the connector: " \
+           "watchdog restart --daemon http://HOST:PORT prod 'orders sink'" in err, err
+    assert "its own state.path" not in err

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -199,15 +200,21 @@ def _restart(args: argparse.Namespace) -> int:
         print(f"unknown cluster {args.cluster!r}; configured: {', '.join(sorted(config.clusters))}", file=sys.stderr)
         return EXIT_CONFIG
     configure(args, config)
-    from ..state import StateStoreError
+    from ..logs import printable
+    from ..state import StateFileInUse, StateStoreError
 
     try:
         daemon = Daemon(config)
+    except StateFileInUse as exc:
+        # A daemon runs on this state file: the restart is its to make. (The lock's own advice,
+        # another state.path, would restart beside it without its backoff and budget.)
+        command = f"watchdog restart --daemon http://HOST:PORT {shlex.quote(args.cluster)} {shlex.quote(args.connector)}"
+        print(f"State file {exc.path} is in use by a running watchdog: ask it to restart the connector: "
+              f"{printable(command)}", file=sys.stderr)
+        return EXIT_FAILED
     except StateStoreError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_FAILED
-    from ..logs import printable
-
     decision, job, why = asyncio.run(daemon.restart_now(args.cluster, args.connector, reason=args.reason))
     target = printable(f"{args.cluster}/{args.connector}")
     if job is None:

@@ -20,6 +20,17 @@ def recovery_advice(path: Path) -> str:
 
 
 
+class StateFileInUse(StateStoreError):
+    """Another watchdog process holds the state file's lock (a running daemon, most often)."""
+
+    def __init__(self, path: Path, lock_path: Path) -> None:
+        super().__init__(
+            f"State file {path} is in use by another watchdog process (it holds {lock_path}). "
+            "Run one daemon per state file; stop the other one or give this one its own state.path."
+        )
+        self.path = path
+
+
 class Fenced(StateStoreError):
     """A write refused because this replica no longer holds the leadership it was decided under
     (another replica took over: the shared state's epoch is newer), or holds none. Nothing was

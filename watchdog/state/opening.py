@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO
 
 from ..logs import get_logger
-from .errors import StateStoreError, recovery_advice
+from .errors import StateFileInUse, StateStoreError, recovery_advice
 from .schema import check_version, migrate, require_current
 
 log = get_logger("watchdog.state")
@@ -50,10 +50,7 @@ def exclusive_lock(path: Path) -> IO[bytes]:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         handle.close()
-        raise StateStoreError(
-            f"State file {path} is in use by another watchdog process (it holds {lock_path}). "
-            "Run one daemon per state file; stop the other one or give this one its own state.path."
-        ) from None
+        raise StateFileInUse(path, lock_path) from None
     return handle
 
 
