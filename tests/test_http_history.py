@@ -69,6 +69,22 @@ def test_history_command_filters_the_state_file_by_cluster(tmp_path: Path, capsy
     assert [r["cluster"] for r in json.loads(capsys.readouterr().out)["restarts"]] == [OTHER]
 
 
+@pytest.mark.parametrize("limit", ["0", "-1"])
+def test_history_command_refuses_a_limit_below_one(
+    limit: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: --limit 0 printed "No restarts recorded." over a history that had some; -1 printed all of it.
+    path = tmp_path / "state.db"
+    with SqliteStateStore(path) as store:
+        _fill(store)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        main(["history", "--state", str(path), "--limit", limit])
+    shown = capsys.readouterr()
+    assert exited.value.code == 2 and f"argument --limit: {limit} is below 1" in shown.err
+    assert "No restarts recorded" not in shown.out and "orders-sink" not in shown.out
+
+
 async def test_history_of_a_connector_finds_restarts_older_than_the_fleets_newest_thousand(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     _report_source(history)
     history.add_argument("connector", nargs="?", help="only this connector (give --cluster when names repeat)")
     history.add_argument("--cluster", help="the connector's cluster (its name in the config)")
-    history.add_argument("--limit", type=int, default=50, help="at most this many restarts (default 50)")
+    history.add_argument("--limit", type=_at_least_one, default=50, help="at most this many restarts (default 50)")
 
     simulate = commands.add_parser("simulate", help="serve the Confluent Cloud simulator over HTTP")
     _common(simulate, config=False)
@@ -104,6 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--backend", choices=["confluent_cloud", "kafka_connect"], default="confluent_cloud",
                       help="simulate Confluent Cloud (default) or self-managed Kafka Connect clusters")
     return parser
+
+
+def _at_least_one(text: str) -> int:
+    """A count of 1 or more: --limit 0 printed "No restarts recorded." over a history that had
+    some, and a negative one (SQLite's "no limit") printed all of it."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is below 1")
+    return value
 
 
 def _report_source(parser: argparse.ArgumentParser) -> None:
