@@ -184,6 +184,7 @@ async def test_restart_through_a_running_daemon(capsys: pytest.CaptureFixture[st
             monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-token-1-5f0a9e3d")
             ok = await asyncio.to_thread(main, ["restart", "prod", "orders", "--daemon", daemon_url])
             again = await asyncio.to_thread(main, ["restart", "prod", "orders", "--daemon", daemon_url])
+            too_long = await asyncio.to_thread(main, ["restart", "prod", "orders", "--daemon", daemon_url, "--reason", "x" * 501])
             monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "wrong")
             refused = await asyncio.to_thread(main, ["restart", "prod", "orders", "--daemon", daemon_url])
         finally:
@@ -193,6 +194,9 @@ async def test_restart_through_a_running_daemon(capsys: pytest.CaptureFixture[st
     # Before: "not restarted (recently_restarted)" without when it may go again.
     assert again == 1 and "prod/orders: not restarted (recently_restarted): restarted " in captured.out, captured.out
     assert "s ago; asked for by name, it may go again in " in captured.out, captured.out
+    # Before: "request body does not match the expected shape", without saying which part.
+    assert too_long == 1 and "prod/orders: refused by the daemon (HTTP 422): request body does not match the expected " \
+                             "shape: reason: String should have at most 500 characters" in captured.err, captured.err
     assert refused == 1 and "HTTP 401" in captured.err
     assert len(simulator.restarts()) == 1
 

@@ -304,7 +304,19 @@ def _follow(http: httpx.Client, record: dict[str, Any], wait: float) -> tuple[di
 
 
 def error_text(response: httpx.Response) -> str:
+    """The daemon's `error`, with the fields its 422 names (`reason: String should have at most
+    500 characters`): without them, a --reason too long or a name with a control character was
+    refused as "request body does not match the expected shape", and which part was not said."""
     try:
-        return printable(str(response.json().get("error")))
+        document = response.json()
+        text = str(document.get("error"))
     except (ValueError, AttributeError):
         return printable(response.text[:200])
+    problems = document.get("problems")
+    if isinstance(problems, list) and problems:
+        named = [f"{p.get('field')}: {p.get('problem')}" if isinstance(p, dict) else str(p) for p in problems[:5]]
+        text += ": " + "; ".join(named)
+        left_out = len(problems) - len(named) + int(document.get("problems_not_shown") or 0)
+        if left_out > 0:
+            text += f"; and {left_out} more"
+    return printable(text[:1000])
