@@ -406,3 +406,32 @@ def test_restart_beside_a_running_daemon_says_to_ask_the_daemon(
     assert f"State file {tmp_path / 'state.db'} is in use by a running watchdog: ask it to restart the connector: " \
            "watchdog restart --daemon http://HOST:PORT prod 'orders sink'" in err, err
     assert "its own state.path" not in err
+
+
+def test_restart_through_a_daemon_that_took_the_request_but_never_answered_may_have_been_queued(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The request arrived (the daemon may have queued the restart), the answer did not. Before:
+    # "cannot reach the daemon", as for a daemon that is not there at all.
+    import http.server
+    import threading
+
+    class NoAnswer(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.connection.close()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), NoAnswer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token")
+    try:
+        code = main(["restart", "prod", "orders", "--daemon", f"http://127.0.0.1:{server.server_port}"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err
+    assert code == 1 and "cannot reach the daemon" not in err, err
+    assert "prod/orders: sent to the daemon at http://127.0.0.1:" in err and "the restart may have been queued" in err, err

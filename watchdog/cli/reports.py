@@ -233,8 +233,15 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
     with httpx.Client(base_url=args.daemon, headers=headers, timeout=10.0) as http:
         try:
             response = http.post("/v1/restarts", json={"cluster": args.cluster, "connector": args.connector, "reason": args.reason})
-        except httpx.HTTPError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             print(f"cannot reach the daemon at {_shown(args.daemon)}: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        except httpx.HTTPError as exc:
+            # Connected, so the request may have arrived and been queued: "cannot reach the
+            # daemon" would have the operator believe nothing was asked for.
+            print(f"{target}: sent to the daemon at {_shown(args.daemon)}, but no answer came ({type(exc).__name__}: "
+                  f"{printable(str(exc))[:200]}): the restart may have been queued; check with `watchdog history` "
+                  "before asking again", file=sys.stderr)
             return EXIT_FAILED
         if response.status_code != 202:
             print(f"{target}: refused by the daemon (HTTP {response.status_code}): {error_text(response)}", file=sys.stderr)
