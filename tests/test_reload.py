@@ -106,6 +106,37 @@ async def test_sections_that_need_a_restart_are_refused_by_name(setup) -> None:
         await w.daemon.stop()
 
 
+async def test_a_rotated_api_token_takes_effect_at_a_reload(setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before: refused as a `server` change, so the old token went on working and the new one,
+    # Alertmanager's once its credentials_file changed, was answered 401 until a restart.
+    from watchdog.server import create_app as daemon_app
+
+    path, w = setup
+    old, new = "old-token-5d1c0e2a9b7f", "new-token-8e4a1c3f6d2b"
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", old)
+    write(path, [HEAL])
+    assert await w.daemon.reload("test") is True
+    app = daemon_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://d") as http:
+        async def status(token: str) -> int:
+            return (await http.get("/v1/connectors", headers={"Authorization": f"Bearer {token}"})).status_code
+
+        assert (await status(old), await status(new)) == (200, 401)
+        monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", new)  # the secret rotated, then SIGHUP
+        with structlog.testing.capture_logs() as logs:
+            assert await w.daemon.reload("SIGHUP") is True
+        (event,) = [e for e in logs if e["event"] == "config_reloaded"]
+        assert event["sections_changed"] == ["server.auth_token"]
+        assert old not in str(logs) and new not in str(logs)
+        assert (await status(old), await status(new)) == (401, 200)
+    # The rest of `server` still needs a restart.
+    write(path, [HEAL], server={"host": "127.0.0.1", "port": 1})
+    with structlog.testing.capture_logs() as logs:
+        assert await w.daemon.reload("test") is False
+    assert [e["sections"] for e in logs if e["event"] == "config_reload_refused"] == [["server"]]
+    await w.daemon.stop()
+
+
 async def test_the_file_watcher_reloads_when_the_contents_change(setup) -> None:
     path, w = setup
     await w.daemon.start(serve_http=False)

@@ -4,7 +4,7 @@ A reload is validated in full before anything is touched: a broken file leaves t
 config in place. Rules, schedules, clusters, discovery, windows, the breaker, blocking, dry-run
 and the log level change in place; the sections that shape long-lived connections, listeners and
 tasks (API endpoint and timeouts, credentials, the Metrics API client, rate limits, the HTTP
-server, the queue, the state file, the reload watcher itself, the log format) need a process
+server but its token, the queue, the state file, the reload watcher itself, the log format) need a process
 restart, and a reload that changes them is refused with the names of those sections rather than
 half-applied. Every section is in one list or the other (tests/test_reload.py checks it): a
 section in neither was taken, logged as unchanged, and silently not applied.
@@ -39,7 +39,7 @@ class ConfigDiff:
     clusters_added: list[str] = field(default_factory=list)
     clusters_removed: list[str] = field(default_factory=list)
     clusters_changed: list[str] = field(default_factory=list)
-    sections_changed: list[str] = field(default_factory=list)  # windows, breaker, blocking, dry_run, log, discovery
+    sections_changed: list[str] = field(default_factory=list)  # windows, breaker, blocking, dry_run, log, discovery, server.auth_token
     restart_required: list[str] = field(default_factory=list)
 
     @property
@@ -62,8 +62,9 @@ def diff_configs(old: Config, new: Config) -> ConfigDiff:
         clusters_changed=sorted(
             n for n in old.clusters.keys() & new.clusters.keys() if old.clusters[n] != new.clusters[n]
         ),
-        sections_changed=[s for s in LIVE_SECTIONS if _live_part(old, s) != _live_part(new, s)],
-        restart_required=[s for s in RESTART_ONLY_SECTIONS if getattr(old, s) != getattr(new, s)]
+        sections_changed=[s for s in LIVE_SECTIONS if _live_part(old, s) != _live_part(new, s)]
+        + (["server.auth_token"] if old.server.auth_token != new.server.auth_token else []),
+        restart_required=[s for s in RESTART_ONLY_SECTIONS if _restart_part(old, s) != _restart_part(new, s)]
         + (["log.format"] if old.log.format != new.log.format else []),
     )
 
@@ -72,6 +73,16 @@ def _live_part(config: Config, section: str) -> object:
     """What of a live section a reload applies: of `log`, the level alone (log.format is
     restart-only)."""
     return config.log.level if section == "log" else getattr(config, section)
+
+
+def _restart_part(config: Config, section: str) -> object:
+    """What of a restart-only section a reload cannot apply: of `server`, all but the token,
+    which every request reads from the running config. A rotated token refused as a `server`
+    change left the old one in force and the new one (Alertmanager's, once its credentials_file
+    changed) answered 401 until the process was restarted: every webhook lost meanwhile."""
+    if section == "server":
+        return config.server.model_copy(update={"auth_token": None})
+    return getattr(config, section)
 
 
 def file_fingerprint(path: Path) -> str | None:
