@@ -435,3 +435,43 @@ def test_restart_through_a_daemon_that_took_the_request_but_never_answered_may_h
     err = capsys.readouterr().err
     assert code == 1 and "cannot reach the daemon" not in err, err
     assert "prod/orders: sent to the daemon at http://127.0.0.1:" in err and "the restart may have been queued" in err, err
+
+
+def test_restart_interrupted_before_its_outcome_is_known_does_not_exit_0(
+    tmp_path: Path, credentials_env: None
+) -> None:
+    # Ctrl-C while the cluster is listed (the API hangs): before, exit 0 and not a word, as if
+    # the restart had been made.
+    import http.server
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    asked = threading.Event()
+
+    class Hang(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            asked.set()
+            threading.Event().wait(5)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hang)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    path = _config(tmp_path, f"http://127.0.0.1:{server.server_port}")
+    process = subprocess.Popen([sys.executable, "-m", "watchdog", "restart", "prod", "orders", "--config", str(path),
+                                "--log-level", "ERROR"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert asked.wait(20), "the listing never reached the API"
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        server.shutdown()
+        server.server_close()
+    assert process.returncode == 1, (out, err)
+    assert "prod/orders: interrupted before the restart's outcome was known" in err and "Traceback" not in err, err

@@ -196,6 +196,19 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _restart(args: argparse.Namespace) -> int:
+    try:
+        return _restart_connector(args)
+    except KeyboardInterrupt:
+        # main() reads Ctrl-C as a clean stop (exit 0), right for `run`; here the restart asked
+        # for may not have gone out, and a script must not take that for success.
+        from ..logs import printable
+
+        print(f"{printable(f'{args.cluster}/{args.connector}')}: interrupted before the restart's outcome was known; "
+              "it may or may not have been sent: check with `watchdog history`", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _restart_connector(args: argparse.Namespace) -> int:
     if args.daemon:
         if args.dry_run:
             print("--dry-run cannot be combined with --daemon: the daemon's config decides", file=sys.stderr)
