@@ -475,3 +475,18 @@ def test_restart_interrupted_before_its_outcome_is_known_does_not_exit_0(
         server.server_close()
     assert process.returncode == 1, (out, err)
     assert "prod/orders: interrupted before the restart's outcome was known" in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(("body", "shown"), [
+    (b'{"error": "bad", "problems": [{"field": "reason", "problem": "too long"}], "problems_not_shown": "many"}',
+     "bad: reason: too long"),
+    (b'{"error": "bad", "problems": [1, 2, 3, 4, 5, 6], "problems_not_shown": 3}', "bad: 1; 2; 3; 4; 5; and 4 more"),
+    (b'{"error": "bad", "problems": "not a list"}', "bad"),
+    (b"[1]", "[1]"),
+])
+def test_a_refusal_of_any_shape_is_printed_without_a_traceback(body: bytes, shown: str) -> None:
+    import httpx
+
+    from watchdog.cli.reports import error_text
+
+    assert error_text(httpx.Response(422, content=body)) == shown

@@ -323,7 +323,8 @@ def error_text(response: httpx.Response) -> str:
     if isinstance(problems, list) and problems:
         named = [f"{p.get('field')}: {p.get('problem')}" if isinstance(p, dict) else str(p) for p in problems[:5]]
         text += ": " + "; ".join(named)
-        left_out = len(problems) - len(named) + int(document.get("problems_not_shown") or 0)
+        not_shown = document.get("problems_not_shown")
+        left_out = len(problems) - len(named) + (not_shown if isinstance(not_shown, int) else 0)
         if left_out > 0:
             text += f"; and {left_out} more"
     return printable(text[:1000])
