@@ -490,3 +490,49 @@ def test_a_refusal_of_any_shape_is_printed_without_a_traceback(body: bytes, show
     from watchdog.cli.reports import error_text
 
     assert error_text(httpx.Response(422, content=body)) == shown
+
+
+@pytest.mark.parametrize("how", ["--secrets-dir", "WATCHDOG_SECRETS_DIR"])
+def test_the_daemons_token_is_read_from_the_secrets_directory_it_reads(
+    how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In the daemon's pod the token is a file of the mounted Secret. Before: "no token", with
+    # --secrets-dir given and the file in it.
+    import http.server
+    import json
+    import threading
+
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "WATCHDOG_SERVER__AUTH_TOKEN").write_text("pod-token-4f1e9a7c2b8d\n")
+    seen: list[str | None] = []
+
+    class Daemon(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            seen.append(self.headers.get("Authorization"))
+            body = json.dumps({"connectors": []}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Daemon)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.delenv("WATCHDOG_SERVER__AUTH_TOKEN", raising=False)
+    monkeypatch.chdir(tmp_path)
+    command = ["status", "--daemon", f"http://127.0.0.1:{server.server_port}"]
+    if how == "--secrets-dir":
+        command += ["--secrets-dir", "secrets"]
+    else:
+        monkeypatch.setenv("WATCHDOG_SECRETS_DIR", str(secrets))
+    try:
+        code = main(command)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 0, capsys.readouterr().err
+    assert seen == ["Bearer pod-token-4f1e9a7c2b8d"]

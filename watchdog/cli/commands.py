@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     restart.add_argument(
         "--daemon", metavar="URL",
         help="ask a running daemon (e.g. http://watchdog:9464) instead of calling the API directly; "
-             "the token comes from $WATCHDOG_SERVER__AUTH_TOKEN or --token-file",
+             "the token comes from --token-file, $WATCHDOG_SERVER__AUTH_TOKEN or that file in the secrets directory",
     )
     restart.add_argument("--token-file", metavar="PATH", help="file holding the daemon's bearer token")
     restart.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
@@ -119,7 +119,7 @@ def _at_least_one(text: str) -> int:
 
 
 def _report_source(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--daemon", metavar="URL", help="ask a running daemon's API (token from $WATCHDOG_SERVER__AUTH_TOKEN or --token-file)")
+    parser.add_argument("--daemon", metavar="URL", help="ask a running daemon's API (token from --token-file, $WATCHDOG_SERVER__AUTH_TOKEN or that file in the secrets directory)")
     parser.add_argument("--token-file", metavar="PATH", help="file holding the daemon's bearer token")
     parser.add_argument("--state", metavar="PATH", help="read this state file (default: state.path from --config)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -191,12 +191,18 @@ def _check_address(url: str) -> None:
                               "daemon's address as http://HOST:PORT (or https://)")
 
 
+# The daemon's token: the variable, and the file of that name in a secrets directory.
+TOKEN_SETTING = "WATCHDOG_SERVER__AUTH_TOKEN"
+
+
 class UnusableToken(ValueError):
     """No token for the daemon's API, or one that cannot be sent; the message never quotes it."""
 
 
 def _daemon_token(args: argparse.Namespace) -> str:
-    """The daemon's token, from --token-file or WATCHDOG_SERVER__AUTH_TOKEN, stripped as the
+    """The daemon's token, from --token-file, WATCHDOG_SERVER__AUTH_TOKEN or the file of that name
+    in the secrets directory the daemon reads (as `run` would: --secrets-dir was taken and
+    ignored here, so in the daemon's own pod the token had to be found by hand), stripped as the
     daemon strips its own (a token from a Secret often ends in a newline). One that cannot go
     into a header is refused here: a token of two lines made httpx raise an error quoting the
     header, and this command printed it, token and all; a file that did not exist, a traceback."""
@@ -208,14 +214,36 @@ def _daemon_token(args: argparse.Namespace) -> str:
             raise UnusableToken(f"{source}: cannot be read ({exc.strerror})") from None
         except UnicodeDecodeError:
             raise UnusableToken(f"{source}: is not UTF-8 text") from None
+    elif secret_text(os.environ.get(TOKEN_SETTING, "")):
+        source, text = TOKEN_SETTING, os.environ[TOKEN_SETTING]
     else:
-        source, text = "WATCHDOG_SERVER__AUTH_TOKEN", os.environ.get("WATCHDOG_SERVER__AUTH_TOKEN", "")
+        # Where the daemon beside it reads its own: in its pod, the mounted Secret.
+        source, text = _token_from_secrets_dir(args)
     token = secret_text(text)
     if not token:
-        raise UnusableToken("no token: set WATCHDOG_SERVER__AUTH_TOKEN or pass --token-file")
+        raise UnusableToken(f"no token: set {TOKEN_SETTING}, pass --token-file, or give --secrets-dir a "
+                            f"directory holding a file {TOKEN_SETTING}")
     if not fits_a_header(token):
         raise UnusableToken(f"the token from {source} must be printable ASCII without spaces (two lines in the file?)")
     return token
+
+
+def _token_from_secrets_dir(args: argparse.Namespace) -> tuple[str, str]:
+    """(where, text) of the token file in the secrets directory the daemon would read
+    (--secrets-dir, $WATCHDOG_SECRETS_DIR, /etc/watchdog/secrets); text "" when there is none."""
+    from ..config.loading import secrets_dir
+    from ..config.sources import read_secret_setting
+
+    try:
+        directory = secrets_dir(getattr(args, "secrets_dir", None))
+    except ConfigError as exc:
+        raise UnusableToken(str(exc)) from None
+    if directory is None:
+        return "", ""
+    text, problems = read_secret_setting(directory, TOKEN_SETTING)
+    if problems:
+        raise UnusableToken("; ".join(problems))
+    return f"secret file {TOKEN_SETTING} in {directory}", text or ""
 
 
 def restart_via_daemon(args: argparse.Namespace) -> int:

@@ -338,6 +338,13 @@ def _depth_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
     return []
 
 
+def secrets_dir(explicit: str | Path | None) -> Path | None:
+    """The secrets directory the daemon would read: `explicit` (--secrets-dir), else
+    $WATCHDOG_SECRETS_DIR, else /etc/watchdog/secrets when present. ConfigError if one named
+    does not exist."""
+    return _secrets_dir(explicit, "--secrets-dir")
+
+
 def _secrets_dir(explicit: str | Path | None, source: str) -> Path | None:
     chosen = explicit or os.environ.get(f"{ENV_PREFIX}SECRETS_DIR")
     if chosen:

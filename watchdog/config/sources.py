@@ -128,6 +128,23 @@ class SecretFiles(NestedSecretsSettingsSource):
         return values
 
 
+def read_secret_setting(directory: Path, name: str) -> tuple[str | None, list[str]]:
+    """The text of the file named `name` (in any letter case) in a secrets directory, read as
+    the daemon reads it; None when there is none. Also why it could not be read, if it could not
+    (never its content)."""
+    problems: list[tuple[str, str]] = []
+    directory = directory.resolve()  # as pydantic-settings does: a file's parents are compared with it
+    try:
+        entries = sorted(directory.iterdir())
+    except OSError as exc:
+        return None, [f"secrets directory {directory} cannot be listed ({exc.strerror or exc})"]
+    for entry in entries:
+        if entry.name.lower() == name.lower():
+            text = _read_secret_file(directory, entry, problems)
+            return text, [message for _, message in problems]
+    return None, []
+
+
 def _read_secret_file(directory: Path, entry: Path, problems: list[tuple[str, str]]) -> str | None:
     where = f"secret file {entry}"
     try:
