@@ -3,7 +3,9 @@ and input Python's own error messages would describe in Python's terms. Each is 
 
 from __future__ import annotations
 
-from .test_api import AUTH, TOKEN, world
+import structlog
+
+from .test_api import AUTH, TOKEN, alert, payload, world
 
 
 async def test_two_authorization_headers_are_refused_whichever_comes_first() -> None:
@@ -33,6 +35,21 @@ async def test_unknown_paths_and_wrong_methods_answer_json() -> None:
     assert wrong.json() == {"error": "method not allowed here; allowed: POST"}
     assert w.sample("watchdog_http_requests_total", route="other", status_class="4xx") == 1
     assert w.sample("watchdog_http_requests_total", route="restarts", status_class="4xx") == 1
+
+
+async def test_a_webhook_posted_to_a_path_no_route_has_is_logged_at_most_once_per_interval() -> None:
+    # Alertmanager pointed at /v1/alertmanager/ (or /api/v2/alerts) gets 404 and never sends the
+    # group again; before, the daemon's log said nothing had come at all.
+    _, http = world()
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(3):
+            response = await http.post("/v1/alertmanager/", json=payload(alert()), headers=AUTH)
+            assert response.status_code == 404
+        assert (await http.get("/favicon.ico")).status_code == 404  # a browser's: not logged
+    lines = [e for e in logs if e["event"] == "http_request_unrouted"]
+    assert len(lines) == 1 and lines[0]["log_level"] == "warning", lines
+    assert lines[0]["method"] == "POST" and lines[0]["path"] == "/v1/alertmanager/" and lines[0]["status"] == 404
+    assert "POST /v1/alertmanager" in lines[0]["note"]
 
 
 async def test_a_number_with_too_many_digits_is_explained_in_plain_words() -> None:

@@ -21,11 +21,14 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .api import ApiContext, api_routes
-from .logs import get_logger
+from .asgi_server import LogThrottle
+from .logs import get_logger, printable
 from .metrics import Metrics
 
 log = get_logger("watchdog.server")
 
+# A POST to a path no route has is logged at most once per this many seconds (anyone may send one).
+UNROUTED_LOG_INTERVAL = 10.0
 # The heartbeat ticks every second; a loop that has not ticked for this long is stuck.
 HEARTBEAT_STALE_SECONDS = 15.0
 
@@ -148,22 +151,39 @@ def create_app(registry: CollectorRegistry, probes: Probes, api: ApiContext | No
         routes += api_routes(api)
         metrics = metrics or api.metrics
     middleware = [Middleware(CountEveryAnswer, metrics=metrics)] if metrics is not None else []
-    app = Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: _framework_refusal})
+    refusal = _FrameworkRefusal(LogThrottle(UNROUTED_LOG_INTERVAL))
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: refusal})
     # Starlette would answer /v1/restarts/ with a 307 to a Location built from the Host header
     # (any host the caller names); a path with a trailing slash is just not a route: 404.
     app.router.redirect_slashes = False
     return app
 
 
-async def _framework_refusal(request: Request, exc: Exception) -> JSONResponse:
+class _FrameworkRefusal:
     """Starlette's own refusals (404 no such route, 405 wrong method) in JSON, like every other
-    answer; the path is not quoted back (it is the caller's, of any length)."""
-    assert isinstance(exc, HTTPException)
-    if exc.status_code == 404:
-        error = "no such route"
-    elif exc.status_code == 405:
-        allowed = {name.lower(): value for name, value in (exc.headers or {}).items()}.get("allow", "")
-        error = f"method not allowed here; allowed: {allowed}"
-    else:
-        error = exc.detail
-    return JSONResponse({"error": error}, status_code=exc.status_code, headers=exc.headers)
+    answer; the path is not quoted back (it is the caller's, of any length). A POST refused so is
+    logged (at most once per interval, with how many were not): it is a webhook or a restart sent
+    to a wrong URL (`/v1/alertmanager/`, `/api/v2/alerts`), which Alertmanager does not send
+    again, and before, nothing in the daemon's log said that anything had come."""
+
+    def __init__(self, throttle: LogThrottle) -> None:
+        self._throttle = throttle
+
+    async def __call__(self, request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            error = "no such route"
+        elif exc.status_code == 405:
+            allowed = {name.lower(): value for name, value in (exc.headers or {}).items()}.get("allow", "")
+            error = f"method not allowed here; allowed: {allowed}"
+        else:
+            error = exc.detail
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            not_logged = self._throttle.admit()
+            if not_logged is not None:
+                log.warning("http_request_unrouted", method=request.method, path=printable(request.url.path[:200]),
+                            status=exc.status_code, client=request.client.host if request.client else None,
+                            refused_since_last_logged=not_logged,
+                            note="nothing was done: is a webhook or a restart request sent to a wrong URL? "
+                                 "the routes are POST /v1/alertmanager and POST /v1/restarts")
+        return JSONResponse({"error": error}, status_code=exc.status_code, headers=exc.headers)
