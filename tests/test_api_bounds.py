@@ -225,6 +225,22 @@ async def test_a_key_given_twice_is_refused_not_read_as_its_last_value() -> None
     assert calls(w, "restart") == 0
 
 
+async def test_a_refused_request_is_logged_with_its_reason() -> None:
+    # Alertmanager does not send a refused group again and nobody reads the answer: before, the
+    # log said `http_request status=422` and not why.
+    import structlog
+
+    _, http = world()
+    body = {**payload(alert()), "version": "3"}
+    with structlog.testing.capture_logs() as logs:
+        assert (await http.post("/v1/alertmanager", json=body, headers=AUTH)).status_code == 422
+        assert (await http.post("/v1/restarts", json={"cluster": "nope", "connector": "x"}, headers=AUTH)).status_code == 404
+    webhook, restart = [e for e in logs if e["event"] == "http_request"]
+    assert webhook["status"] == 422 and webhook["error"] == "request body does not match the expected shape"
+    assert webhook["problems"] == [{"field": "version", "problem": "Input should be '4'"}]
+    assert restart["status"] == 404 and restart["error"] == "unknown cluster 'nope'" and "problems" not in restart
+
+
 async def test_a_422_names_the_first_problems_and_counts_the_rest() -> None:
     # One alert whose labels hold 100,000 non-strings (a 0.9 MB body) got a 7.8 MB 422.
     w, http = world()

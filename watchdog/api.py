@@ -60,6 +60,8 @@ CONCURRENT_BODIES = 4
 # one alert whose labels held 100,000 non-strings got a 7.8 MB answer naming the same mistake
 # 100,000 times, built in memory and sent to whoever asked.
 MAX_PROBLEMS = 20
+# How many of a 422's problems its log line names.
+LOGGED_PROBLEMS = 5
 # The shape of every request id (engine.new_request_id: 8 random bytes in hex).
 _REQUEST_ID = re.compile(r"[0-9a-f]{16}")
 
@@ -201,10 +203,16 @@ def _guarded(
                 response.headers["WWW-Authenticate"] = 'Bearer realm="connect-watchdog"'
             refusals.refused(route, request, exc.status, exc.body["error"])
             return response
+        why: dict[str, Any] = {}
         try:
             response = await handler(ctx, request)
         except BadRequest as exc:
             response = JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
+            # The reason in the log too: Alertmanager does not send a refused group again, and the
+            # line said only `status=422`, the answer that said why being read by nobody.
+            why = {"error": exc.body["error"]}
+            if "problems" in exc.body:
+                why["problems"] = exc.body["problems"][:LOGGED_PROBLEMS]
         except Fenced as exc:
             # Another replica took the lead while this request was decided: nothing was written.
             log.warning("http_request_not_leader", route=route, error=str(exc))
@@ -218,7 +226,7 @@ def _guarded(
                                     status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         level = log.info if response.status_code < 400 else log.warning
         level("http_request", route=route, method=request.method, status=response.status_code,
-              client=request.client.host if request.client else None)
+              client=request.client.host if request.client else None, **why)
         return response
 
     return endpoint
