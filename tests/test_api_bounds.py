@@ -288,6 +288,19 @@ async def test_every_answer_is_counted_including_unknown_paths() -> None:
 # -- item 8: a large webhook does not block the event loop --------------------------------------
 
 
+async def test_a_group_that_a_raised_body_limit_lets_in_is_acted_on_whatever_its_count() -> None:
+    # The README's advice for a group larger than max_body_bytes is to raise the limit; before,
+    # a group of more than 10,000 alerts was then a 422, every time: its connectors never restarted.
+    w, http = world(server={"max_body_bytes": 8 * 1024 * 1024})
+    w.daemon.queue.start()
+    ghosts = [alert(connector=f"ghost-{i}", fingerprint=f"{i:016x}") for i in range(10_000)]
+    response = await http.post("/v1/alertmanager", json=payload(*ghosts, alert(connector="sink-3")), headers=AUTH)
+    assert response.status_code == 200, response.text[:300]
+    assert response.json()["alerts"][-1]["result"] == "restart_requested"
+    await w.daemon.queue.join()
+    assert calls(w, "restart") == 1
+
+
 async def test_a_webhook_of_thousands_of_alerts_does_not_stall_healthz() -> None:
     connectors = [{"name": f"c-{i}"} for i in range(100)]
     w, http = world(connectors=connectors, breaker={"max_restarts": None}, server={"max_body_bytes": 8 * 1024 * 1024})
