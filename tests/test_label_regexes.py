@@ -32,3 +32,11 @@ def test_patterns_are_anchored_as_alertmanager_anchors_them() -> None:
     assert not rule.matches({"connector": "orders-sink", "severity": "critical-ish"})
     assert not rule.matches({"severity": "critical"}), "a missing label is the empty string"
     assert trigger(team="").matches({}), "as in Alertmanager, an empty pattern matches a missing label"
+
+
+def test_an_empty_value_in_match_matches_a_missing_label_as_alertmanager_does() -> None:
+    # Before: `match: {maintenance: ""}` ("no maintenance label") matched no alert ever sent.
+    rule = AlertTrigger.model_validate({"type": "alert", "match": {"alertname": "ConnectorStalled", "maintenance": ""}})
+    assert rule.matches({"alertname": "ConnectorStalled", "connector": "orders-sink"})
+    assert not rule.matches({"alertname": "ConnectorStalled", "maintenance": "planned"})
+    assert not rule.matches({"connector": "orders-sink"}), "alertname is still required"

@@ -180,7 +180,9 @@ class AlertTrigger(Strict):
         return self
 
     def matches(self, labels: dict[str, str]) -> bool:
-        if any(labels.get(name) != value for name, value in self.match.items()):
+        # A missing label is the empty string, as in Alertmanager (and in match_re below): `match:
+        # {maintenance: ""}` is "no maintenance label", where before it matched no alert at all.
+        if any(labels.get(name, "") != value for name, value in self.match.items()):
             return False
         return all(label_regex(pattern).fullmatch(labels.get(name, "")) for name, pattern in self.match_re.items())
 
