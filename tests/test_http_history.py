@@ -69,6 +69,29 @@ def test_history_command_filters_the_state_file_by_cluster(tmp_path: Path, capsy
     assert [r["cluster"] for r in json.loads(capsys.readouterr().out)["restarts"]] == [OTHER]
 
 
+def test_history_command_finds_a_configured_clusters_restarts_by_its_lkc_id_in_the_state_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None
+) -> None:
+    # The id an alert's kafka_cluster_id label or the Confluent console shows. Before: "No restarts
+    # recorded." from the state file (kept by name), while --daemon found them.
+    import yaml
+
+    from .support import ENVIRONMENT
+
+    path = tmp_path / "state.db"
+    with SqliteStateStore(path) as store:
+        _fill(store)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "credentials": {"main": {}}, "state": {"path": str(path)},
+        "clusters": {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
+    }))
+    capsys.readouterr()
+    assert main(["history", "--cluster", CLUSTER_ID, "--config", str(config), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["restarts"]
+    assert [(r["cluster"], r["connector"]) for r in rows] == [(CLUSTER, "billing-sink"), (CLUSTER, "orders-sink")]
+
+
 @pytest.mark.parametrize("limit", ["0", "-1"])
 def test_history_command_refuses_a_limit_below_one(
     limit: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(history)
     _report_source(history)
     history.add_argument("connector", nargs="?", help="only this connector (give --cluster when names repeat)")
-    history.add_argument("--cluster", help="the connector's cluster (its name in the config)")
+    history.add_argument("--cluster", help="the connector's cluster (its name in the config, or its lkc- id)")
     history.add_argument("--limit", type=_at_least_one, default=50, help="at most this many restarts (default 50)")
 
     simulate = commands.add_parser("simulate", help="serve the Confluent Cloud simulator over HTTP")

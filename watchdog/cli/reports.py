@@ -75,13 +75,28 @@ def history_command(args: argparse.Namespace) -> int:
         params["cluster"] = args.cluster
 
     def from_store(store: StateStore) -> list[HistoryRecord]:
-        return store.history(None, args.limit, cluster=args.cluster or None, connector=args.connector or None)
+        cluster = _stored_cluster_name(args, args.cluster) if args.cluster else None
+        return store.history(None, args.limit, cluster=cluster, connector=args.connector or None)
 
     records = _read_report(args, "/v1/history", params, history_from_json, from_store)
     if records is None:
         return EXIT_FAILED
     print(json.dumps(history_json(records), indent=2) if args.json else render_history(records, now=_utc_now()))
     return EXIT_OK
+
+
+def _stored_cluster_name(args: argparse.Namespace, cluster: str) -> str:
+    """The name the state file keeps a cluster's rows under: a configured cluster's name when
+    `cluster` is its lkc- id (as the daemon's API takes it), when the config can be read. Given
+    the id, the state file was searched for rows it never holds: "No restarts recorded."."""
+    from ..config import CloudCluster
+
+    try:
+        config = load(args)
+    except ConfigError:
+        return cluster
+    by_id = {c.kafka_cluster_id: name for name, c in config.clusters.items() if isinstance(c, CloudCluster)}
+    return cluster if cluster in config.clusters else by_id.get(cluster, cluster)
 
 
 def _read_report(
