@@ -44,6 +44,18 @@ def _config(tmp_path: Path, url: str) -> Path:
     return path
 
 
+async def test_restart_takes_a_configured_cluster_by_its_lkc_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None
+) -> None:
+    # Before: "unknown cluster 'lkc-...'; configured: prod", exit 2, where the daemon's API takes the id.
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    async with served(simulator) as url:
+        path = _config(tmp_path, url)
+        result = await asyncio.to_thread(main, ["restart", CLUSTER_ID, "orders", "--config", str(path), "--log-level", "ERROR"])
+    assert result == 0 and "prod/orders: accepted (HTTP 202)" in capsys.readouterr().out
+    assert len(simulator.restarts()) == 1
+
+
 @pytest.mark.parametrize(
     ("connector", "code", "expected"),
     [("orders", 0, "prod/orders: accepted (HTTP 202)"), ("paused", 1, "prod/paused: not restarted (transient)"),

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import __version__
-from ..config import KAFKA_CLUSTER_ID_PREFIX, ignored_variables
+from ..config import KAFKA_CLUSTER_ID_PREFIX, CloudCluster, ignored_variables
 from ..logs import configure_logging
 from .common import (
     DEFAULT_CONFIG,
@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     restart = commands.add_parser("restart", help="restart one connector now, through the rate-limited queue")
     _common(restart)
-    restart.add_argument("cluster", help="the cluster's name in the config")
+    restart.add_argument("cluster", help="the cluster's name in the config, or its lkc- id")
     restart.add_argument("connector")
     restart.add_argument("--reason", default="requested from the command line")
     restart.add_argument("--dry-run", action="store_true")
@@ -220,6 +220,12 @@ def _restart_connector(args: argparse.Namespace) -> int:
     config = config_or_exit(args)
     if config is None:
         return EXIT_CONFIG
+    # A configured cluster by its lkc- id too, as the daemon's API takes it (an alert's
+    # kafka_cluster_id label): refused as unknown, or with discovery, looked for among the
+    # discovered clusters, which never include a configured one ("missing").
+    by_id = {c.kafka_cluster_id: name for name, c in config.clusters.items() if isinstance(c, CloudCluster)}
+    if args.cluster not in config.clusters:
+        args.cluster = by_id.get(args.cluster, args.cluster)
     discoverable = config.discovery is not None and args.cluster.startswith(KAFKA_CLUSTER_ID_PREFIX)
     if args.cluster not in config.clusters and not discoverable:
         print(f"unknown cluster {args.cluster!r}; configured: {', '.join(sorted(config.clusters))}", file=sys.stderr)
