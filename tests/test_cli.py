@@ -499,7 +499,7 @@ def test_restart_interrupted_before_its_outcome_is_known_does_not_exit_0(
 def test_a_refusal_of_any_shape_is_printed_without_a_traceback(body: bytes, shown: str) -> None:
     import httpx
 
-    from watchdog.cli.reports import error_text
+    from watchdog.cli.daemon import error_text
 
     assert error_text(httpx.Response(422, content=body)) == shown
 

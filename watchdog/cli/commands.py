@@ -4,7 +4,9 @@ Exit codes: 0 success; 1 a restart (or a --once pass) ended in an error outcome,
 failed at run time; 2 the config or the command line is invalid (nothing was started).
 
 This module holds the parser and the commands that run the daemon; `reports` the ones that read
-what it did, `summary` check-config's view of a config, `common` what they share.
+what it did, `daemon_restart` restart --daemon, `daemon` what asking a running daemon takes (its
+address, its token, its refusals in words), `summary` check-config's view of a config, `common`
+what they share.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from .common import (
     configure,
     load,
 )
-from .reports import history_command, restart_via_daemon, status_command
+from .daemon_restart import restart_via_daemon
+from .reports import history_command, status_command
 from .summary import summarize
 
 

@@ -1,0 +1,120 @@
+"""What every command that asks a running daemon needs: its address checked, its token found
+(as the daemon finds its own), and its refusals put in words."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..config import ConfigError
+from ..config.sections import fits_a_header, secret_text
+from ..logs import printable, redact_url_credentials
+
+if TYPE_CHECKING:
+    import httpx
+
+
+def shown_url(url: str) -> str:
+    """--daemon's URL as printed back: without a password in it, nothing a terminal would obey."""
+    return printable(redact_url_credentials(url))
+
+
+class UnusableAddress(ValueError):
+    """A --daemon that is no http(s) URL; the message never quotes a password in it."""
+
+
+def check_address(url: str) -> None:
+    """Refuses a --daemon no request can be sent to, by name and without quoting it: a port
+    mistyped (`:94a4`) or an IPv6 bracket left open was an httpx.InvalidURL traceback, and for
+    `http://user:pa/ss@host` one that quoted half the password as the port."""
+    import httpx
+
+    if "@" in url:
+        # Credentials in the URL would also replace the bearer token (httpx sends them as basic auth).
+        raise UnusableAddress("--daemon holds an '@' (a user or password?): give the daemon's address as "
+                              "http://HOST:PORT; the token comes from --token-file, $WATCHDOG_SERVER__AUTH_TOKEN or the "
+                              "secrets directory")
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise UnusableAddress("--daemon is not a usable URL (its scheme, host or port cannot be read): give the "
+                              "daemon's address as http://HOST:PORT (or https://)")
+
+
+# The daemon's token: the variable, and the file of that name in a secrets directory.
+TOKEN_SETTING = "WATCHDOG_SERVER__AUTH_TOKEN"
+
+
+class UnusableToken(ValueError):
+    """No token for the daemon's API, or one that cannot be sent; the message never quotes it."""
+
+
+def daemon_token(args: argparse.Namespace) -> str:
+    """The daemon's token, from --token-file, WATCHDOG_SERVER__AUTH_TOKEN or the file of that name
+    in the secrets directory the daemon reads (as `run` would: --secrets-dir was taken and
+    ignored here, so in the daemon's own pod the token had to be found by hand), stripped as the
+    daemon strips its own (a token from a Secret often ends in a newline). One that cannot go
+    into a header is refused here: a token of two lines made httpx raise an error quoting the
+    header, and this command printed it, token and all; a file that did not exist, a traceback."""
+    if args.token_file:
+        source = f"--token-file {args.token_file}"
+        try:
+            text = Path(args.token_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UnusableToken(f"{source}: cannot be read ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise UnusableToken(f"{source}: is not UTF-8 text") from None
+    elif secret_text(os.environ.get(TOKEN_SETTING, "")):
+        source, text = TOKEN_SETTING, os.environ[TOKEN_SETTING]
+    else:
+        # Where the daemon beside it reads its own: in its pod, the mounted Secret.
+        source, text = _token_from_secrets_dir(args)
+    token = secret_text(text)
+    if not token:
+        raise UnusableToken(f"no token: set {TOKEN_SETTING}, pass --token-file, or give --secrets-dir a "
+                            f"directory holding a file {TOKEN_SETTING}")
+    if not fits_a_header(token):
+        raise UnusableToken(f"the token from {source} must be printable ASCII without spaces (two lines in the file?)")
+    return token
+
+
+def _token_from_secrets_dir(args: argparse.Namespace) -> tuple[str, str]:
+    """(where, text) of the token file in the secrets directory the daemon would read
+    (--secrets-dir, $WATCHDOG_SECRETS_DIR, /etc/watchdog/secrets); text "" when there is none."""
+    from ..config.loading import secrets_dir
+    from ..config.sources import read_secret_setting
+
+    try:
+        directory = secrets_dir(getattr(args, "secrets_dir", None))
+    except ConfigError as exc:
+        raise UnusableToken(str(exc)) from None
+    if directory is None:
+        return "", ""
+    text, problems = read_secret_setting(directory, TOKEN_SETTING)
+    if problems:
+        raise UnusableToken("; ".join(problems))
+    return f"secret file {TOKEN_SETTING} in {directory}", text or ""
+
+
+def error_text(response: httpx.Response) -> str:
+    """The daemon's `error`, with the fields its 422 names (`reason: String should have at most
+    500 characters`): without them, a --reason too long or a name with a control character was
+    refused as "request body does not match the expected shape", and which part was not said."""
+    try:
+        document = response.json()
+        text = str(document.get("error"))
+    except (ValueError, AttributeError):
+        return printable(response.text[:200])
+    problems = document.get("problems")
+    if isinstance(problems, list) and problems:
+        named = [f"{p.get('field')}: {p.get('problem')}" if isinstance(p, dict) else str(p) for p in problems[:5]]
+        text += ": " + "; ".join(named)
+        not_shown = document.get("problems_not_shown")
+        left_out = len(problems) - len(named) + (not_shown if isinstance(not_shown, int) else 0)
+        if left_out > 0:
+            text += f"; and {left_out} more"
+    return printable(text[:1000])

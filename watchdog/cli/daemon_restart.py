@@ -1,0 +1,114 @@
+"""`watchdog restart --daemon URL`: ask a running daemon for a restart and follow it to its end,
+saying what is known when it cannot be followed (the restart may have been queued)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any
+
+from ..logs import printable
+from .common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
+from .daemon import (
+    UnusableAddress,
+    UnusableToken,
+    check_address,
+    daemon_token,
+    error_text,
+    shown_url,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+
+def restart_via_daemon(args: argparse.Namespace) -> int:
+    """POST /v1/restarts on a running daemon, then follow GET /v1/restarts/{id} to the outcome."""
+    import httpx
+
+    try:
+        check_address(args.daemon)
+        token = daemon_token(args)
+    except (UnusableAddress, UnusableToken) as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_CONFIG
+    target = printable(f"{args.cluster}/{args.connector}")
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=args.daemon, headers=headers, timeout=10.0) as http:
+        try:
+            response = http.post("/v1/restarts", json={"cluster": args.cluster, "connector": args.connector, "reason": args.reason})
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            print(f"cannot reach the daemon at {shown_url(args.daemon)}: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        except httpx.HTTPError as exc:
+            # Connected, so the request may have arrived and been queued: "cannot reach the
+            # daemon" would have the operator believe nothing was asked for.
+            print(f"{target}: sent to the daemon at {shown_url(args.daemon)}, but no answer came ({type(exc).__name__}: "
+                  f"{printable(str(exc))[:200]}): the restart may have been queued; check with `watchdog history` "
+                  "before asking again", file=sys.stderr)
+            return EXIT_FAILED
+        if response.status_code != 202:
+            print(f"{target}: refused by the daemon (HTTP {response.status_code}): {error_text(response)}", file=sys.stderr)
+            return EXIT_FAILED
+        record = _request_record(response)
+        if record is None:
+            # Accepted (202), so a restart may well be queued: say so rather than "failed".
+            print(f"{target}: the daemon answered 202 (accepted) but not with a request of its API: a restart may be "
+                  f"queued; check with `watchdog history` (is --daemon the daemon's API address?)", file=sys.stderr)
+            return EXIT_FAILED
+        record, lost = _follow(http, record, args.wait)
+    request_id = printable(str(record["id"]))
+    if lost is not None:
+        # The restart was accepted: a daemon restarted or replaced meanwhile (a rollout, another
+        # replica taking the lead) no longer knows the request, but may well have sent it.
+        print(f"{target}: requested (request {request_id}, {printable(str(record['state']))} when last seen), but its "
+              f"outcome could not be followed: {lost}; check with `watchdog history`", file=sys.stderr)
+        return EXIT_FAILED
+    job = record.get("job") or {}
+    if record["state"] == "skipped":
+        detail = f": {printable(str(record['detail']))}" if record.get("detail") else ""
+        print(f"{target}: not restarted ({printable(str(record['decision']))}){detail}; request {request_id}")
+        return EXIT_FAILED
+    if record["state"] == "pending":
+        print(f"{target}: still queued after {args.wait:g}s; follow it with GET /v1/restarts/{request_id}")
+        return EXIT_FAILED
+    detail = f" (HTTP {job['status_code']})" if job.get("status_code") else ""
+    message = f": {printable(str(job['message']))}" if job.get("message") else ""
+    print(f"{target}: {printable(str(job.get('outcome')))}{detail}{message}; request {request_id}")
+    return EXIT_OK if job.get("outcome") in ("accepted", "dry_run") else EXIT_FAILED
+
+
+def _request_record(response: httpx.Response) -> dict[str, Any] | None:
+    """The request an answer of POST or GET /v1/restarts describes, or None for another shape."""
+    try:
+        record = response.json()
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("id"), str) or not isinstance(record.get("state"), str):
+        return None
+    if not isinstance(record.get("job") or {}, dict):
+        return None
+    return record
+
+
+def _follow(http: httpx.Client, record: dict[str, Any], wait: float) -> tuple[dict[str, Any], str | None]:
+    """GET /v1/restarts/{id} until the request is no longer pending or `wait` seconds passed:
+    the last record seen, and why following it stopped short (None when it did not)."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + wait
+    while record["state"] == "pending" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        try:
+            response = http.get(f"/v1/restarts/{record['id']}")
+        except httpx.HTTPError as exc:
+            return record, f"the daemon could not be reached ({type(exc).__name__}: {printable(str(exc))[:200]})"
+        if response.status_code != 200:
+            return record, f"the daemon answered HTTP {response.status_code}: {error_text(response)}"
+        followed = _request_record(response)
+        if followed is None:
+            return record, "the daemon's answer is not a request of its API"
+        record = followed
+    return record, None
