@@ -73,6 +73,42 @@ async def test_a_task_id_beyond_any_number_costs_only_that_id() -> None:
     assert len(restart_times(w, "broken")) == 1
 
 
+@pytest.mark.parametrize("tasks", [5, True, {"0": {"id": 0, "state": "FAILED"}}, "FAILED"])
+async def test_a_tasks_field_that_is_no_list_costs_only_its_connector(tasks: object) -> None:
+    # A number raised TypeError, which no reader's `except ValueError` took: the whole cluster's
+    # poll crashed (poll_crashed, counted network_error) at every poll, and `broken` was never
+    # restarted. A map or a string read as "no tasks" (RUNNING with those: healthy).
+    odd = {"status": {"name": "odd", "type": "sink", "connector": {"state": "RUNNING", "worker_id": "w"},
+                      "tasks": tasks}, "id": {"id": "lcc-2", "id_type": "ID"}}
+    w = faulty_world([{"match": {"endpoint": "list"}, "when": {"count": 1},
+                       "action": {"status": 200, "body": {"broken": _failed_entry(), "odd": odd}}}])
+
+    await run_polls(w, 3)
+
+    assert polls(w, "ok") == 3 and polls(w, "network_error") == 0
+    assert w.sample("watchdog_unusable_entries_total", cluster=CLUSTER, reason="tasks_not_list") == 1
+    assert len(restart_times(w, "broken")) == 1
+
+
+async def test_kafka_connect_restart_whose_202_body_has_tasks_that_are_no_list_is_accepted() -> None:
+    # The restart was done (202); its body raised TypeError past the reader, and the queue ended
+    # the job `network_error` with a traceback (restart_job_crashed).
+    body = {"name": "billing-sink", "connector": {"state": "RUNNING"}, "tasks": 5}
+    backend, simulator = backend_for(kc_scenario(), faults=[{"match": {"endpoint": "restart"},
+                                                             "action": {"status": 202, "body": body}}])
+
+    result = await backend.restart("billing-sink")
+
+    assert (result.outcome, result.status_code) == (Outcome.ACCEPTED, 202), result
+    assert "tasks is int, not a list" in result.message
+    assert len([c for c in simulator.calls if c.endpoint == "restart"]) == 1
+
+
+def _failed_entry() -> dict[str, object]:
+    return {"status": {"name": "broken", "type": "sink", "connector": {"state": "FAILED", "worker_id": "w"},
+                       "tasks": [{"id": 0, "state": "FAILED"}]}, "id": {"id": "lcc-1", "id_type": "ID"}}
+
+
 @pytest.mark.parametrize("header", ["X-RateLimit-Limit", "X-RateLimit-Remaining"])
 async def test_a_rate_limit_header_beyond_any_number_is_ignored(header: str) -> None:
     w = faulty_world([{"match": {"endpoint": "restart"}, "action": {"status": 202, "headers": {header: HUGE}}}])

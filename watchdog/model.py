@@ -106,6 +106,7 @@ class Unusable(StrEnum):
     STATUS_MISSING = "status_missing"  # no `status` key (a connector being deleted may lose it)
     STATUS_NOT_OBJECT = "status_not_object"  # `status: null`, or not an object
     CONNECTOR_STATE_MISSING = "connector_state_missing"  # `status: {}`, `connector: null`, no state
+    TASKS_NOT_LIST = "tasks_not_list"  # `tasks: 5`, `tasks: {...}`: no list of tasks to read
 
 
 # Kafka Connect and Confluent Cloud take names up to this long (the restart API's own limit).

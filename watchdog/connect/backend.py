@@ -179,6 +179,10 @@ def _error_entry(entry: Any) -> str:
     return ""
 
 
+class TasksNotList(ValueError):
+    """A status whose `tasks` is neither a list nor null."""
+
+
 def parse_status(data: Any, resource_id: str | None = None) -> ConnectorStatus:
     """A status object, read leniently: unknown fields and unknown states are kept or ignored."""
     if not isinstance(data, dict):
@@ -186,8 +190,14 @@ def parse_status(data: Any, resource_id: str | None = None) -> ConnectorStatus:
     connector = data.get("connector")
     if not isinstance(connector, dict) or not isinstance(connector.get("state"), str):
         raise ValueError("status has no connector.state")
+    listed = data.get("tasks")
+    if listed is not None and not isinstance(listed, list):
+        # Not iterated: a number raised TypeError past every reader's `except ValueError` (the
+        # whole cluster's poll crashed, and a restart answered 202 ended `network_error`), and a
+        # map or a string read as "no tasks", which a RUNNING connector turns into healthy.
+        raise TasksNotList(f"status tasks is {type(listed).__name__}, not a list")
     tasks: list[TaskStatus] = []
-    for task in data.get("tasks") or []:
+    for task in listed or []:
         if isinstance(task, dict) and isinstance(task.get("state"), str):
             try:
                 task_id = int(task.get("id", len(tasks)))

@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..model import ConnectorStatus, Unusable
-from .backend import parse_status
+from .backend import TasksNotList, parse_status
 
 
 def parse_expanded_list(data: Any) -> dict[str, ConnectorStatus]:
@@ -42,6 +42,8 @@ def parse_entry(name: str, entry: Any) -> ConnectorStatus:
         return ConnectorStatus(name=name, state="", resource_id=resource_id, unusable=Unusable.STATUS_NOT_OBJECT)
     try:
         parsed = parse_status(status, resource_id=resource_id)
+    except TasksNotList:
+        return ConnectorStatus(name=name, state="", resource_id=resource_id, unusable=Unusable.TASKS_NOT_LIST)
     except ValueError:
         return ConnectorStatus(name=name, state="", resource_id=resource_id, unusable=Unusable.CONNECTOR_STATE_MISSING)
     # The map's key is the connector's name: the one every other call addresses it by.
