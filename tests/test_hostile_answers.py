@@ -104,6 +104,25 @@ async def test_kafka_connect_restart_whose_202_body_has_tasks_that_are_no_list_i
     assert len([c for c in simulator.calls if c.endpoint == "restart"]) == 1
 
 
+@pytest.mark.parametrize("recommendations", [1, "Check the password"])
+async def test_recommendations_that_are_no_list_do_not_cost_the_restart(recommendations: object) -> None:
+    # Asked for before a failure restart (fetch_recommendations): a number raised TypeError out of
+    # the job before its restart went out, which ended `network_error` (restart_job_crashed) with
+    # nothing sent; a string was kept as one "recommendation" per character.
+    w = world(BROKEN, [status_rule(fetch_recommendations=True)], scenario=sim_scenario(
+        BROKEN, restart={"delay_seconds": 2}, faults=[{"match": {"endpoint": "error_recommendations"}, "action": {
+            "status": 200, "body": {"recommendations": recommendations}}}]))
+
+    with capture_logs() as logs:
+        await run_polls(w, 3)
+
+    assert len(restart_times(w, "broken")) == 1
+    assert w.total("watchdog_restarts_total", cluster=CLUSTER, connector="broken", outcome="accepted") == 1
+    assert not [e for e in logs if e["event"] == "restart_job_crashed"]
+    [record] = w.daemon.state.history()
+    assert record.recommendations == ()
+
+
 def _failed_entry() -> dict[str, object]:
     return {"status": {"name": "broken", "type": "sink", "connector": {"state": "FAILED", "worker_id": "w"},
                        "tasks": [{"id": 0, "state": "FAILED"}]}, "id": {"id": "lcc-1", "id_type": "ID"}}

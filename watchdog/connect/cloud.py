@@ -118,4 +118,9 @@ async def call_api(
 def _parse_recommendations(data: Any) -> list[str]:
     if not isinstance(data, dict):
         raise ValueError("recommendations are not an object")
-    return [str(text) for text in data.get("recommendations") or [] if text]
+    listed = data.get("recommendations")
+    if listed is not None and not isinstance(listed, list):
+        # Iterated, a number raised TypeError out of the restart job before its restart was sent
+        # (the job ended network_error), and a string gave one recommendation per character.
+        raise ValueError(f"recommendations is {type(listed).__name__}, not a list")
+    return [str(text) for text in listed or [] if text]
