@@ -123,6 +123,22 @@ async def test_recommendations_that_are_no_list_do_not_cost_the_restart(recommen
     assert record.recommendations == ()
 
 
+async def test_recommendations_of_megabytes_cost_kilobytes_in_the_history() -> None:
+    # Kept whole in every history record of the restart (and GET /v1/history returns up to 1000):
+    # 30 texts of 100,000 characters made a 3 MB record per restart.
+    texts = [f"advice {i}: " + "x" * 100_000 for i in range(30)]
+    w = world(BROKEN, [status_rule(fetch_recommendations=True)], scenario=sim_scenario(
+        BROKEN, restart={"delay_seconds": 2}, faults=[{"match": {"endpoint": "error_recommendations"}, "action": {
+            "status": 200, "body": {"recommendations": texts}}}]))
+
+    await run_polls(w, 3)
+
+    [record] = w.daemon.state.history()
+    assert len(record.recommendations) == 10
+    assert record.recommendations[0].startswith("advice 0: xxx") and "characters left out" in record.recommendations[0]
+    assert sum(len(text) for text in record.recommendations) < 50_000
+
+
 def _failed_entry() -> dict[str, object]:
     return {"status": {"name": "broken", "type": "sink", "connector": {"state": "FAILED", "worker_id": "w"},
                        "tasks": [{"id": 0, "state": "FAILED"}]}, "id": {"id": "lcc-1", "id_type": "ID"}}

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ..model import ConnectorStatus, Outcome
+from ..model import EVIDENCE_TASKS, ConnectorStatus, Outcome, evidence_text
 from ..ratelimit import parse_headers
 from .backend import ApiResult, Endpoint, classify_status, error_message, parse_status, read_json
 from .entries import parse_expanded_list
@@ -20,6 +20,8 @@ T = TypeVar("T")
 # The spec's own path for the expanded list: one call per cluster returns every connector's
 # status and its lcc- id (the only documented way to learn the id).
 LIST_EXPANSIONS = {"expand": "info,status,id"}
+# Recommendations kept per restart (Confluent gives a few), each cut as failure evidence is.
+MAX_RECOMMENDATIONS = EVIDENCE_TASKS
 
 
 class ConfluentCloudBackend:
@@ -123,4 +125,7 @@ def _parse_recommendations(data: Any) -> list[str]:
         # Iterated, a number raised TypeError out of the restart job before its restart was sent
         # (the job ended network_error), and a string gave one recommendation per character.
         raise ValueError(f"recommendations is {type(listed).__name__}, not a list")
-    return [str(text) for text in listed or [] if text]
+    # Kept in every history record of the restart, as the failure evidence is: bounded alike (an
+    # answer of megabytes made megabyte history records, up to 200 per connector).
+    texts = [str(text) for text in listed or [] if text]
+    return [evidence_text(text) for text in texts[:MAX_RECOMMENDATIONS]]
