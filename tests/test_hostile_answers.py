@@ -139,6 +139,26 @@ async def test_recommendations_of_megabytes_cost_kilobytes_in_the_history() -> N
     assert sum(len(text) for text in record.recommendations) < 50_000
 
 
+async def test_a_kafka_connect_restart_keeps_its_answers_states_not_its_traces() -> None:
+    # A worker's 202 carries each failed instance's trace, uncut; the daemon keeps its latest
+    # 10,000 to 20,000 finished jobs, each with that answer: 87 KB per restart here, beside the
+    # evidence, which holds the same traces cut to 4,096 characters.
+    trace = "org.apache.kafka.connect.errors.ConnectException: boom\n" + "\tat com.example.Sink.put(Sink.java:1)\n" * 600
+    connectors = [{"name": "broken", "tasks": 4, "script": {"initial": "FAILED", "recover_after_restarts": 1, "trace": trace}}]
+    w = world(connectors, [status_rule()], backend="kafka_connect",
+              scenario=sim_scenario(connectors, "kafka_connect", restart={"delay_seconds": 2}))
+
+    await run_polls(w, 4)
+
+    [job] = w.daemon.recorder.finished_jobs
+    assert job.outcome is Outcome.ACCEPTED and job.answer is not None
+    assert [t.state for t in job.answer.tasks] == ["RESTARTING"] * 4
+    assert len(repr(job.answer)) < 2_000, "the answer keeps which instances restart, not their traces"
+    assert job.message == "202: connector RUNNING; tasks 0 RESTARTING, 1 RESTARTING, 2 RESTARTING, 3 RESTARTING"
+    [record] = w.daemon.state.history()
+    assert record.evidence is not None and "characters left out" in record.evidence["tasks"][0]["trace"]
+
+
 def _failed_entry() -> dict[str, object]:
     return {"status": {"name": "broken", "type": "sink", "connector": {"state": "FAILED", "worker_id": "w"},
                        "tasks": [{"id": 0, "state": "FAILED"}]}, "id": {"id": "lcc-1", "id_type": "ID"}}

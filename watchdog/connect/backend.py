@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -223,6 +223,17 @@ def parse_status(data: Any, resource_id: str | None = None) -> ConnectorStatus:
             str(e) for e in (validation_errors if isinstance(validation_errors, list) else []) if e
         ),
     )
+
+
+def restart_answer(data: Any) -> ConnectorStatus:
+    """A restart's answer body (Kafka Connect's 202): which instances it restarts, their states
+    only. A worker sends each failed instance's trace along, uncut (tens of kilobytes a task),
+    and the answer stays with its job: kept whole, a daemon's finished jobs held 87 KB of traces
+    per restart of a connector with four failed tasks, 20,000 jobs deep. The traces are in the
+    failure evidence already, cut (model.evidence_text)."""
+    status = parse_status(data)
+    tasks = tuple(TaskStatus(id=task.id, state=task.state) for task in status.tasks)
+    return replace(status, trace="", tasks=tasks, validation_errors=())
 
 
 def describe_answer(status_code: int | None, status: ConnectorStatus) -> str:

@@ -66,6 +66,7 @@ from .backend import (
     error_message,
     parse_status,
     read_json,
+    restart_answer,
 )
 from .entries import parse_expanded_list
 from .paths import path_segment
@@ -120,7 +121,7 @@ class KafkaConnectBackend:
             Endpoint.RESTART,
             "POST",
             f"{_connector_path(connector)}/restart",
-            parse_status,
+            restart_answer,
             params=params,
             repeatable=only_failed,
             body_optional=True,
@@ -155,7 +156,7 @@ class KafkaConnectBackend:
                 Endpoint.RESTART,
                 "POST",
                 f"{_connector_path(connector)}/tasks/{task.id}/restart",
-                parse_status,
+                restart_answer,
                 repeatable=False,
                 body_optional=True,
                 read_timeout=RESTART_READ_TIMEOUT,
