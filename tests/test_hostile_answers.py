@@ -181,6 +181,28 @@ def test_an_error_pages_title_is_its_message() -> None:
     assert error_message(httpx.Response(404, text="<html><title>Error 404 Not Found</title>")) == "Error 404 Not Found"
 
 
+async def test_a_request_id_of_kilobytes_costs_neither_time_nor_log_space() -> None:
+    # Every log line of the call carries the request id: a 90 KB one with an `@` in it held the
+    # event loop 8 s in the log's URL-credential masking (which tried every letter as a URL
+    # scheme's start), and made a 90 KB log line.
+    request_id = "a" * 90_000 + "@"
+    connectors = BROKEN
+    w = world(connectors, [status_rule()], backend="kafka_connect", scenario=sim_scenario(
+        connectors, "kafka_connect", restart={"delay_seconds": 2},
+        faults=[{"match": {"endpoint": "restart"}, "when": {"count": 1},
+                 "action": {"status": 409, "headers": {"X-Request-Id": request_id}}}]))
+    stream = io.StringIO()
+    configure_logging("INFO", "json", stream)
+
+    started = time.perf_counter()
+    await run_polls(w, 3)
+
+    assert time.perf_counter() - started < 2.0
+    [failed] = [json.loads(line) for line in stream.getvalue().splitlines() if '"api_call_failed"' in line]
+    assert failed["request_id"] == "a" * 128, len(failed["request_id"])
+    assert len(restart_times(w, "broken")) == 1
+
+
 def _failed_entry() -> dict[str, object]:
     return {"status": {"name": "broken", "type": "sink", "connector": {"state": "FAILED", "worker_id": "w"},
                        "tasks": [{"id": 0, "state": "FAILED"}]}, "id": {"id": "lcc-1", "id_type": "ID"}}

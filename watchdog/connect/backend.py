@@ -88,6 +88,17 @@ def read_json(response: httpx.Response) -> Any:
         raise ValueError("JSON nested too deep to read") from None
 
 
+# Confluent's request ids are UUIDs (36 characters); one far longer is no id but whatever the
+# server (or a proxy) sent, and it goes into every log line of the call and the restart's history.
+MAX_REQUEST_ID_CHARS = 128
+
+
+def request_id(headers: httpx.Headers) -> str | None:
+    """The answer's X-Request-Id, cut to MAX_REQUEST_ID_CHARS."""
+    value = headers.get("x-request-id")
+    return None if value is None else value[:MAX_REQUEST_ID_CHARS]
+
+
 def classify_status(code: int) -> Outcome:
     if 200 <= code < 300:
         return Outcome.ACCEPTED

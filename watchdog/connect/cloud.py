@@ -10,7 +10,15 @@ import httpx
 
 from ..model import EVIDENCE_TASKS, ConnectorStatus, Outcome, evidence_text
 from ..ratelimit import parse_headers
-from .backend import ApiResult, Endpoint, classify_status, error_message, parse_status, read_json
+from .backend import (
+    ApiResult,
+    Endpoint,
+    classify_status,
+    error_message,
+    parse_status,
+    read_json,
+    request_id,
+)
 from .entries import parse_expanded_list
 from .paths import path_segment
 from .transfer import DEFAULT_LIMITS, CallLimits, fetch
@@ -94,7 +102,7 @@ async def call_api(
     response = answer.response
     common: dict[str, Any] = {
         "status_code": response.status_code,
-        "request_id": response.headers.get("x-request-id"),
+        "request_id": request_id(response.headers),
         "headers": parse_headers(response.headers),
         "elapsed": elapsed,
     }

@@ -66,6 +66,7 @@ from .backend import (
     error_message,
     parse_status,
     read_json,
+    request_id,
     restart_answer,
 )
 from .entries import parse_expanded_list
@@ -293,7 +294,7 @@ def _result(
     response = answer.response
     common: dict[str, Any] = {
         "status_code": response.status_code,
-        "request_id": response.headers.get("x-request-id"),
+        "request_id": request_id(response.headers),
         "headers": parse_headers(response.headers),
         "elapsed": elapsed,
     }

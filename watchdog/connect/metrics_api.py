@@ -38,6 +38,7 @@ from .backend import (
     classify_status,
     error_message,
     read_json,
+    request_id,
 )
 from .transfer import DEFAULT_LIMITS, CallLimits, fetch
 
@@ -127,7 +128,7 @@ class MetricsApiClient:
         response = answer.response
         common: dict[str, Any] = {
             "status_code": response.status_code,
-            "request_id": response.headers.get("x-request-id"),
+            "request_id": request_id(response.headers),
             "headers": rate_limit_headers(response.headers),
             "elapsed": time.perf_counter() - started,
         }
