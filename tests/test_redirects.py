@@ -3,8 +3,18 @@ and 307. Followed and counted; an API key never goes to another host; a restart 
 
 from __future__ import annotations
 
+import gzip
+import tracemalloc
+from collections.abc import Callable
+
+import httpx
 import pytest
 from structlog.testing import capture_logs
+
+from watchdog.connect import ConfluentCloudBackend
+from watchdog.connect.transfer import CallLimits
+from watchdog.model import Outcome
+from watchdog.redirects import MAX_REDIRECTS
 
 from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, World, sim_scenario
 from .test_daemon import restart_times, run_polls, status_rule, world
@@ -108,3 +118,63 @@ async def test_a_restart_redirected_to_another_host_is_not_sent_there() -> None:
     assert "another host" in ended["message"] and "secret-in-query" not in str(logs)
     [event] = [e for e in logs if e["event"] == "api_redirected"]
     assert event["followed"] is False and event["credentials_sent"] is False
+
+
+# -- a GET's redirects are followed by transfer.fetch, their bodies never read --------------------
+
+
+def _cloud(handler: Callable[[httpx.Request], httpx.Response]) -> ConfluentCloudBackend:
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="https://api.example", auth=("key", "secret"))
+    return ConfluentCloudBackend(http, "env-1", "lkc-1", CallLimits(max_bytes=1_000_000))
+
+
+async def test_a_redirects_body_is_not_read_at_all() -> None:
+    # httpx reads a redirect's whole body before following it, decompressed and past
+    # api.max_response_bytes: this 302 of 97 KB cost 215 MB (one of 1 MB, two gigabytes).
+    bomb = gzip.compress(b"0" * 100_000_000, 9)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/moved":
+            return httpx.Response(200, stream=httpx.ByteStream(b"{}"))
+        return httpx.Response(302, stream=httpx.ByteStream(bomb), headers={"Content-Encoding": "gzip", "Location": "/moved"})
+
+    backend = _cloud(answer)
+    tracemalloc.start()
+    try:
+        result = await backend.list_connectors()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert result.ok and result.value == {}
+    assert peak < 5_000_000, f"{peak / 1e6:.0f} MB for a redirect"
+
+
+async def test_once_a_redirect_left_the_host_the_key_does_not_come_back() -> None:
+    sent: list[tuple[str, bool]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append((str(request.url.copy_with(query=None)), "authorization" in request.headers))
+        if request.url.host == "mirror.example":
+            return httpx.Response(302, headers={"Location": "https://api.example/back"})
+        if request.url.path == "/back":
+            return httpx.Response(401)
+        return httpx.Response(307, headers={"Location": "https://mirror.example/list"})
+
+    result = await _cloud(answer).list_connectors()
+
+    assert result.outcome is Outcome.UNAUTHORIZED
+    assert [carried for _, carried in sent] == [True, False, False], sent
+
+
+async def test_more_redirects_in_a_row_than_allowed_fail_the_call() -> None:
+    hops: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        hops.append(request.url.path)
+        return httpx.Response(302, headers={"Location": f"/hop-{len(hops)}"})
+
+    result = await _cloud(answer).list_connectors()
+
+    assert result.outcome is Outcome.NETWORK_ERROR and "TooManyRedirects" in result.message, result
+    assert len(hops) == MAX_REDIRECTS + 1

@@ -58,9 +58,9 @@ def _client(
         auth=auth,
         timeout=httpx.Timeout(connect=timeouts.connect, read=timeouts.read, write=timeouts.write, pool=timeouts.pool),
         headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-        # Confluent's APIs may answer 301/307 and clients must follow (redirects.py); httpx
-        # drops the credentials when a redirect leaves the origin.
-        follow_redirects=True,
+        # Confluent's APIs may answer 301/307 and clients must follow: transfer.fetch does, each
+        # hop with its own call (redirects.py); httpx would read each redirect's body whole.
+        follow_redirects=False,
         max_redirects=MAX_REDIRECTS,
         event_hooks={"response": list(hooks)},
     )

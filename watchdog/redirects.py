@@ -4,11 +4,14 @@ Confluent's compatibility policy (Metrics API spec, "Client Responsibilities"): 
 be modified to return a redirection response (e.g. 301, 307) instead of directly returning the
 resource. Clients must handle HTTP-level redirects, and respect HTTP headers (e.g. Location)."
 
-- **GET** (lists, status polls, discovery): httpx follows (clients.py, at most MAX_REDIRECTS in a
-  row). It drops the Authorization header when a redirect leaves the origin (scheme, host and
-  port), except for a plain http -> https upgrade of the same host, so an API key is never sent
-  to another host; such a request then fails as unauthenticated, logged and counted like any
-  other answer.
+- **GET** (lists, status polls, discovery): every redirect is followed (at most MAX_REDIRECTS in
+  a row), as httpx would: without the credentials once a redirect leaves the origin (scheme,
+  host and port), except for a plain http -> https upgrade of the same host, so an API key is
+  never sent to another host; such a request then fails as unauthenticated, logged and counted
+  like any other answer. transfer.fetch follows them (`next_hop`), not httpx: httpx reads every
+  redirect's body whole before it follows, past api.max_response_bytes and decompressed, so a
+  302 of 97 KB (a gzip bomb) cost 215 MB, and one of a megabyte two gigabytes. A redirect's body
+  is never read.
 - **POST** (a restart, a Metrics API query): httpx would re-send a 301, 302 or 303 as a GET, as
   browsers do ("for historical reasons", RFC 9110 15.4.2): a restart answered 301 became a GET of
   `.../restart`, was answered 404 and ended `not_found` with nothing restarted. So these are
@@ -27,6 +30,7 @@ status code and logged with where it pointed (host and path; never a query strin
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import httpx
 
@@ -39,8 +43,8 @@ MAX_REDIRECTS = 5
 REDIRECT_STATUSES = ("301", "302", "303", "307", "308")
 # A request other than GET or HEAD is sent again, method and body kept, on these (module docstring).
 RESEND_STATUSES = frozenset({301, 302, 307, 308})
-# httpx follows these itself: a redirect cannot change what they do.
-FOLLOWED_BY_HTTPX = frozenset({"GET", "HEAD"})
+# Requests that change nothing: a redirect of one is followed wherever it points (module docstring).
+READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
 # Where a redirect whose Location is no URL is said to point (never the value itself: it may
 # carry anything).
 INVALID_LOCATION = "an invalid Location"
@@ -65,7 +69,7 @@ def redirect_hook(lane: str, metrics: Metrics) -> ResponseHook:
                      method=response.request.method, path=response.request.url.path, to=INVALID_LOCATION,
                      followed=False, credentials_sent=False)
             return
-        followed = response.request.method in FOLLOWED_BY_HTTPX or resend_target(response) is not None
+        followed = next_hop(response) is not None
         # Only a request that still carried the key passes it on: after a hop to another host
         # httpx has dropped it for the rest of the chain.
         carried = "authorization" in response.request.headers
@@ -79,15 +83,28 @@ def redirect_hook(lane: str, metrics: Metrics) -> ResponseHook:
     return count
 
 
-def resend_target(response: httpx.Response) -> httpx.URL | None:
-    """Where a redirected request other than GET or HEAD is sent again, with its method and body
-    (module docstring); None: not followed."""
-    if response.request.method in FOLLOWED_BY_HTTPX or response.status_code not in RESEND_STATUSES:
-        return None
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """Where a redirected request goes next, and whether its credentials may go along."""
+
+    url: httpx.URL
+    credentials: bool
+
+
+def next_hop(response: httpx.Response) -> Hop | None:
+    """Where a redirected request is sent again, with its method and body (module docstring);
+    None: not followed."""
     if not response.has_redirect_location:
         return None
     target = _target(response)
-    return target if target is not None and _same_origin(response.request.url, target) else None
+    if target is None:
+        return None
+    source = response.request.url
+    if response.request.method in READ_ONLY_METHODS:
+        return Hop(target, _same_origin(source, target) or _https_upgrade(source, target))
+    if response.status_code in RESEND_STATUSES and _same_origin(source, target):
+        return Hop(target, credentials=True)
+    return None
 
 
 def not_followed(response: httpx.Response) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from ..redirects import FOLLOWED_BY_HTTPX, MAX_REDIRECTS, resend_target
+from ..redirects import MAX_REDIRECTS, READ_ONLY_METHODS, next_hop
 
 DEFAULT_TOTAL_SECONDS = 30.0
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
@@ -80,18 +80,27 @@ async def fetch(http: httpx.AsyncClient, method: str, url: str, limits: CallLimi
     try:
         async with asyncio.timeout(limits.total_seconds):
             for _ in range(MAX_REDIRECTS + 1):
-                # httpx follows a GET's redirects itself; it would turn a POST into a GET, so a
-                # POST's are followed below (redirects.py).
-                async with http.stream(method, url, follow_redirects=method in FOLLOWED_BY_HTTPX, **request) as response:
+                # Redirects are followed here, not by httpx: it would turn a POST into a GET, and
+                # it reads a redirect's whole body, uncapped, before following (redirects.py).
+                async with http.stream(method, url, follow_redirects=False, **request) as response:
                     chunks.clear()
-                    if method not in FOLLOWED_BY_HTTPX and response.is_success:
-                        done = response
-                    complete = await _read_capped(response, limits.max_bytes, chunks)
-                target = resend_target(response)
-                if target is None:
+                    hop = next_hop(response)
+                    if hop is None:
+                        if method not in READ_ONLY_METHODS and response.is_success:
+                            done = response
+                        complete = await _read_capped(response, limits.max_bytes, chunks)
+                if hop is None:
                     break
-                url = str(target)
+                url = str(hop.url)
                 request.pop("params", None)  # the Location carries its own query, as httpx does
+                if not hop.credentials:
+                    # Left the origin: the key stays behind for the rest of the chain, as httpx
+                    # drops it (auth=None: not the client's).
+                    request["auth"] = None
+            else:
+                if method in READ_ONLY_METHODS:
+                    raise httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=response.request)
+                complete = True  # a POST's last redirect is its answer (redirects.not_followed); no body read
     except TimeoutError:
         if done is not None:
             return _kept(done, chunks, complete=False, cut_off=f"no whole body within {limits.total_seconds:g}s")
