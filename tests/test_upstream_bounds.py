@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import time
+import tracemalloc
 from typing import Any
 
 import httpx
@@ -115,6 +116,27 @@ async def test_a_compressed_bomb_is_capped_after_decompression() -> None:
         200, content=bomb, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}))
     result = await cloud(transport, CallLimits(max_bytes=1_000_000)).list_connectors()
     assert result.outcome is Outcome.SERVER_ERROR and "larger than" in result.message
+
+
+@pytest.mark.parametrize(("status", "outcome"), [(200, Outcome.NETWORK_ERROR), (202, Outcome.ACCEPTED)])
+async def test_a_body_compressed_twice_is_not_decoded(status: int, outcome: Outcome) -> None:
+    # httpx decodes each chunk through every layer before the cap sees it, each layer multiplying:
+    # these 478 bytes (`Content-Encoding: gzip, gzip`) cost 449 MB whatever api.max_response_bytes.
+    bomb = gzip.compress(gzip.compress(b"0" * 200_000_000, 9), 9)
+    assert len(bomb) < 1_000
+    transport = httpx.MockTransport(lambda request: httpx.Response(
+        status, stream=httpx.ByteStream(bomb), headers={"Content-Encoding": "gzip, gzip"}))
+    call = (cloud(transport).list_connectors() if status == 200
+            else KafkaConnectBackend(httpx.AsyncClient(transport=transport), ["http://w:8083"]).restart("orders"))
+    tracemalloc.start()
+    try:
+        result = await call
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert result.outcome is outcome and "encoded 2 times (gzip, gzip)" in result.message, result
+    assert peak < 5_000_000, f"{peak / 1e6:.0f} MB"
 
 
 async def test_an_answer_within_the_cap_still_reads_as_before() -> None:

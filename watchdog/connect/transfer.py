@@ -22,6 +22,8 @@ from ..redirects import MAX_REDIRECTS, READ_ONLY_METHODS, next_hop
 
 DEFAULT_TOTAL_SECONDS = 30.0
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+# The Content-Encodings httpx decodes (identity aside); a body may carry one of them.
+_COMPRESSIONS = frozenset({"gzip", "deflate", "br", "zstd"})
 # Headers that describe the body as it came over the wire, not the decoded copy we keep.
 _WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
@@ -124,6 +126,13 @@ def _kept(response: httpx.Response, chunks: list[bytes], *, complete: bool, cut_
 
 async def _read_capped(response: httpx.Response, max_bytes: int, chunks: list[bytes]) -> bool:
     """Read the body into `chunks`, at most `max_bytes` of it; False when it was larger."""
+    codings = [c.strip().lower() for c in response.headers.get_list("content-encoding", split_commas=True)]
+    if sum(coding in _COMPRESSIONS for coding in codings) > 1:
+        # httpx decodes each chunk through every layer before the cap can see it, and each layer
+        # multiplies (deflate up to 1032 times): 478 bytes of `gzip, gzip` took 449 MB. No API
+        # compresses twice. (One layer: each network read of 64 KB decodes to 66 MB at most.)
+        raise httpx.DecodingError(f"content encoded {len(codings)} times ({', '.join(codings)}): not decoded",
+                                  request=response.request)
     declared = response.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
         return False  # not even started: the server said how big it is
