@@ -203,6 +203,48 @@ async def test_a_request_id_of_kilobytes_costs_neither_time_nor_log_space() -> N
     assert len(restart_times(w, "broken")) == 1
 
 
+SIGN_IN = "<!DOCTYPE html><html><head><title>Sign in - Corporate SSO</title></head><body><form>...</form></body></html>"
+
+
+async def test_a_kafka_connect_restart_answered_with_a_proxys_page_is_not_taken_for_a_restart() -> None:
+    # Taken for an old worker's bare 200, it was reported "the connector instance was restarted",
+    # and the daemon went on to read the status and restart the tasks one by one.
+    fault = {"match": {"endpoint": "restart"}, "when": {"count": 1},
+             "action": {"status": 200, "body": SIGN_IN, "headers": {"Content-Type": "text/html; charset=utf-8"}}}
+    backend, simulator = backend_for(kc_scenario(), faults=[fault])
+
+    result = await backend.restart("billing-sink")
+
+    assert result.outcome is Outcome.UNCONFIRMED, result
+    assert "an HTML page ('Sign in - Corporate SSO'), not the API's answer" in result.message
+    assert "was restarted" not in result.message
+    assert [c.endpoint for c in simulator.calls] == ["restart"]
+
+
+async def test_a_restart_answered_with_a_proxys_page_is_not_counted_accepted() -> None:
+    w = faulty_world([{"match": {"endpoint": "restart"}, "when": {"count": 1},
+                       "action": {"status": 200, "body": SIGN_IN, "headers": {"Content-Type": "text/html"}}}])
+
+    with capture_logs() as logs:
+        await run_polls(w, 3)
+
+    assert w.total("watchdog_restarts_total", cluster=CLUSTER, connector="broken", outcome="accepted") == 0
+    assert w.total("watchdog_restarts_total", cluster=CLUSTER, connector="broken", outcome="unconfirmed") == 1
+    [ended] = [e for e in logs if e["event"] == "restart_finished"]
+    assert "HTML page ('Sign in - Corporate SSO')" in ended["message"], ended
+
+
+async def test_a_list_answered_with_a_proxys_page_says_so() -> None:
+    w = faulty_world([{"match": {"endpoint": "list"}, "when": {"count": 1},
+                       "action": {"status": 200, "body": SIGN_IN, "headers": {"Content-Type": "text/html"}}}])
+
+    with capture_logs() as logs:
+        await run_polls(w, 1)
+
+    [failed] = [e for e in logs if e["event"] == "poll_failed"]
+    assert "answered 200 with an HTML page ('Sign in - Corporate SSO')" in failed["message"], failed
+
+
 def _failed_entry() -> dict[str, object]:
     return {"status": {"name": "broken", "type": "sink", "connector": {"state": "FAILED", "worker_id": "w"},
                        "tasks": [{"id": 0, "state": "FAILED"}]}, "id": {"id": "lcc-1", "id_type": "ID"}}

@@ -161,6 +161,29 @@ def _reason(response: httpx.Response) -> str:
     return text.strip() or response.reason_phrase or ""
 
 
+def html_page(response: httpx.Response) -> str | None:
+    """What a 2xx answer is when its body is an HTML page (a proxy's sign-in or block page, a web
+    UI answering every path), not the API's answer: `an HTML page ('Sign in')`; None otherwise.
+    Neither Confluent nor Kafka Connect answers with HTML."""
+    head = response.content[:256].lstrip().lower()
+    if not head.startswith(b"<"):
+        return None  # an empty body (Confluent's 202, whatever its Content-Type), JSON, text
+    media_type = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "text/html" and not head.startswith((b"<!doctype html", b"<html")):
+        return None
+    title = _HTML_TITLE.search(response.text)
+    named = title.group(1).strip()[:100] if title is not None else ""
+    return f"an HTML page ({named!r})" if named else "an HTML page"
+
+
+def foreign_answer(endpoint: Endpoint, status_code: int, page: str) -> str:
+    """The message for a 2xx that is not the API's answer (`html_page`)."""
+    if endpoint is Endpoint.RESTART:
+        return (f"answered {status_code} with {page}, not the API's answer (a proxy's page?): the restart may not "
+                "have reached the API; not sent again: the next poll shows what became of it")[:MAX_MESSAGE_CHARS]
+    return f"answered {status_code} with {page}, not the API's answer (a proxy's page?)"[:MAX_MESSAGE_CHARS]
+
+
 # A secret shorter than this is not looked for in a message: every short word would be starred.
 MIN_SECRET_CHARS = 6
 

@@ -15,6 +15,8 @@ from .backend import (
     Endpoint,
     classify_status,
     error_message,
+    foreign_answer,
+    html_page,
     parse_status,
     read_json,
     request_id,
@@ -109,6 +111,11 @@ async def call_api(
     outcome = classify_status(response.status_code)
     if outcome is not Outcome.ACCEPTED:
         return ApiResult(endpoint, outcome, message=error_message(response), **common)
+    page = html_page(response)
+    if page is not None:
+        # Taken for a 202, a proxy's sign-in page was a restart "accepted" that never happened.
+        failed = Outcome.UNCONFIRMED if parse is None else Outcome.SERVER_ERROR
+        return ApiResult(endpoint, failed, message=foreign_answer(endpoint, response.status_code, page), **common)
     if parse is None:
         # A restart's 2xx needs no body; one cut off after its status line is said so (transfer.py).
         message = answer.incomplete_message(limits) if answer.cut_off else ""

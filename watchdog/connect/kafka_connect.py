@@ -64,6 +64,8 @@ from .backend import (
     Endpoint,
     classify_status,
     error_message,
+    foreign_answer,
+    html_page,
     parse_status,
     read_json,
     request_id,
@@ -301,6 +303,12 @@ def _result(
     outcome = Outcome.CONFLICT if response.status_code == 409 else classify_status(response.status_code)
     if outcome is not Outcome.ACCEPTED:
         return ApiResult(endpoint, outcome, message=error_message(response), **common)
+    page = html_page(response)
+    if page is not None:
+        # A restart answered 200 with a proxy's page was taken for a worker before 3.0 that had
+        # restarted the connector instance, and its tasks were then "restarted one by one".
+        failed = Outcome.UNCONFIRMED if body_optional else Outcome.SERVER_ERROR
+        return ApiResult(endpoint, failed, message=foreign_answer(endpoint, response.status_code, page), **common)
     if not answer.complete:
         message = answer.incomplete_message(limits)
         if body_optional:  # a restart accepted with a body too large to read (or cut off) is still accepted
