@@ -20,6 +20,8 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
+from watchdog.clients import cloud_client
+from watchdog.connect import ConfluentCloudBackend
 from watchdog.connect.backend import error_message
 from watchdog.connect.metrics_api import _parse_page
 from watchdog.logs import configure_logging
@@ -31,7 +33,7 @@ from watchdog.redirects import redirect_hook
 from watchdog.report import captured_error
 
 from .conftest import TEST_API_KEY, TEST_API_SECRET
-from .support import CLUSTER, World, sim_scenario
+from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, World, daemon_config, sim_scenario
 from .test_daemon import restart_times, run_polls, status_rule, world
 from .test_kafka_connect import backend_for, kc_scenario
 
@@ -243,6 +245,26 @@ async def test_a_list_answered_with_a_proxys_page_says_so() -> None:
 
     [failed] = [e for e in logs if e["event"] == "poll_failed"]
     assert "answered 200 with an HTML page ('Sign in - Corporate SSO')" in failed["message"], failed
+
+
+async def test_cookies_an_upstream_sets_are_not_kept_or_sent_back() -> None:
+    # Every cookie was kept and sent back: a server setting a new one on each answer made every
+    # request carry all of them (35 KB of Cookie header after 2,000 polls, and growing).
+    sent: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("cookie", ""))
+        return httpx.Response(200, json={}, headers={"Set-Cookie": f"s{len(sent)}=abcdefghij; Path=/"})
+
+    config = daemon_config([])
+    http = cloud_client(config, config.credentials["main"], httpx.MockTransport(answer))
+    backend = ConfluentCloudBackend(http, ENVIRONMENT, CLUSTER_ID)
+
+    for _ in range(50):
+        assert (await backend.list_connectors()).ok
+
+    assert sent == [""] * 50
+    assert len(http.cookies.jar) == 0
 
 
 def _failed_entry() -> dict[str, object]:
