@@ -9,6 +9,7 @@ import asyncio
 import gzip
 import time
 import tracemalloc
+import zlib
 from typing import Any
 
 import httpx
@@ -116,6 +117,26 @@ async def test_a_compressed_bomb_is_capped_after_decompression() -> None:
         200, content=bomb, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}))
     result = await cloud(transport, CallLimits(max_bytes=1_000_000)).list_connectors()
     assert result.outcome is Outcome.SERVER_ERROR and "larger than" in result.message
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_a_compressed_bomb_costs_no_more_memory_than_the_cap(encoding: str) -> None:
+    # httpx inflated each read whole before the cap saw it: one read of 64 KB of gzip is 66 MB,
+    # and a 1 MB answer cost 150 MB over a real socket whatever api.max_response_bytes (four polls
+    # at once: more than the pod's 384 MiB). Here the whole bomb comes in one read.
+    compressor = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16 if encoding == "gzip" else zlib.MAX_WBITS)
+    bomb = b"".join([compressor.compress(b"0" * 10_000_000) for _ in range(10)] + [compressor.flush()])
+    transport = httpx.MockTransport(lambda request: httpx.Response(
+        200, stream=httpx.ByteStream(bomb), headers={"Content-Encoding": encoding}))
+    tracemalloc.start()
+    try:
+        result = await cloud(transport, CallLimits(max_bytes=1_000_000)).list_connectors()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert result.outcome is Outcome.SERVER_ERROR and "larger than 1000000 bytes" in result.message
+    assert peak < 5_000_000, f"{peak / 1e6:.0f} MB for a cap of 1 MB"
 
 
 @pytest.mark.parametrize(("status", "outcome"), [(200, Outcome.NETWORK_ERROR), (202, Outcome.ACCEPTED)])

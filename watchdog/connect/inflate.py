@@ -1,0 +1,59 @@
+"""A compressed body decoded a piece at a time, no piece larger than asked for.
+
+httpx decodes each chunk it reads whole: a read of 64 KB of gzip inflates to 66 MB at once
+(deflate reaches 1032:1), before a size cap can see any of it, so a 1 MB answer cost 150 MB
+whatever api.max_response_bytes, and four polls at once more than a pod's memory; with the
+codings stacked (`gzip, gzip`) each layer multiplies, and 478 bytes took 449 MB. zlib can stop at
+a given output size (`max_length`, the rest left in `unconsumed_tail`), which httpx does not
+use: transfer.fetch reads the raw body and decodes it here.
+
+The codings are httpx's own for gzip and deflate (deflate tried zlib-wrapped, then raw, as
+httpx does); a coding httpx would not decode either passes through as it came, as there. Brotli
+and zstd are not installed, so httpx neither asks for them nor reads them.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+
+import httpx
+
+_WBITS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
+
+
+class Inflater:
+    """One body's decoder. `pieces(data, size)` yields what `data` decodes to, `size` bytes at most
+    each; raises httpx.DecodingError (as httpx does) for data that is not of its coding."""
+
+    def __init__(self, coding: str, request: httpx.Request) -> None:
+        self._coding = coding
+        self._request = request
+        self._zlib = zlib.decompressobj(_WBITS[coding])
+        self._first = True  # deflate: the first data says whether it is zlib-wrapped or raw
+
+    def pieces(self, data: bytes, size: int) -> Iterator[bytes]:
+        while data and not self._zlib.eof:
+            try:
+                piece = self._zlib.decompress(data, size)
+            except zlib.error as exc:
+                if self._first and self._coding == "deflate":
+                    self._zlib, self._first = zlib.decompressobj(-zlib.MAX_WBITS), False
+                    continue
+                raise httpx.DecodingError(str(exc), request=self._request) from exc
+            self._first = False
+            data = self._zlib.unconsumed_tail
+            if piece:
+                yield piece
+
+
+def inflater(response: httpx.Response) -> Inflater | None:
+    """The decoder the answer's Content-Encoding asks for; None when its body is read as it came.
+    DecodingError for a body compressed more than once: no API does it, and it is the way to a
+    bomb of gigabytes in a few bytes."""
+    codings = [c.strip().lower() for c in response.headers.get_list("content-encoding", split_commas=True)]
+    decoded = [c for c in codings if c in _WBITS]
+    if len(decoded) > 1:
+        raise httpx.DecodingError(f"content encoded {len(codings)} times ({', '.join(codings)}): not decoded",
+                                  request=response.request)
+    return Inflater(decoded[0], response.request) if decoded else None
