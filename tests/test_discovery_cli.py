@@ -8,14 +8,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
 from watchdog.cli import main
+from watchdog.discovery.preview import discover_once
 from watchdog.simulator import Scenario, Simulator
 
 from .conftest import TEST_API_KEY, TEST_API_SECRET
-from .support import served
+from .support import daemon_config, served
 
 SCENARIO = {
     "api_keys": [{"id": TEST_API_KEY, "secret": TEST_API_SECRET, "environments": ["env-prod"]}],
@@ -143,3 +145,21 @@ async def test_restart_of_a_discovered_cluster_from_the_command_line(
     assert code == 0 and "lkc-orders/orders-sink: accepted (HTTP 202)" in out
     assert unknown == 1 and "lkc-nope/orders-sink: not restarted (missing)" in out
     assert len(simulator.restarts("lkc-orders")) == 1
+
+
+async def test_check_config_discover_prints_an_upstreams_phase_as_text() -> None:
+    # A cluster's status.phase was printed as it came: terminal escapes in it set the operator's
+    # window title and cleared the screen, and a phase of any length went out whole.
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/org/v2/environments":
+            return httpx.Response(200, json={"data": [{"id": "env-1", "display_name": "prod"}], "metadata": {}})
+        cluster = {"id": "lkc-1", "spec": {"display_name": "orders", "environment": {"id": "env-1"}},
+                   "status": {"phase": "\x1b]0;owned\x07\x1b[2J" + "P" * 1000}}
+        return httpx.Response(200, json={"data": [cluster], "metadata": {}})
+
+    complete, text = await discover_once(daemon_config([], discovery={}), httpx.MockTransport(answer))
+
+    assert complete
+    assert "\x1b" not in text and "\x07" not in text, repr(text)
+    [line] = [line for line in text.splitlines() if "lkc-1" in line]
+    assert "not watched until PROVISIONED (phase ?]0;owned??[2JPPP" in line and len(line) < 250, line

@@ -43,7 +43,7 @@ class FoundCluster:
     id: str  # lkc-...; also its name in the daemon
     environment_id: str
     display_name: str
-    phase: str  # status.phase as answered; "" when the answer had none
+    phase: str  # status.phase as answered (made printable, cut as display names are); "" when none
 
     @property
     def ready(self) -> bool:
@@ -137,7 +137,8 @@ def cluster_parser(environment_id: str) -> Callable[[Any], FoundCluster | None]:
             id=identifier,
             environment_id=environment_id,
             display_name=_display(name) if isinstance(name, str) and name else identifier,
-            phase=phase if isinstance(phase, str) else "",
+            # Shown by check-config --discover and in discovery's log lines: printable, bounded.
+            phase=_display(phase) if isinstance(phase, str) else "",
         )
 
     return parse
