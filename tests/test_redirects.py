@@ -12,7 +12,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from watchdog.connect import ConfluentCloudBackend
-from watchdog.connect.transfer import CallLimits
+from watchdog.connect.transfer import CallLimits, fetch
 from watchdog.model import Outcome
 from watchdog.redirects import MAX_REDIRECTS
 
@@ -178,3 +178,22 @@ async def test_more_redirects_in_a_row_than_allowed_fail_the_call() -> None:
 
     assert result.outcome is Outcome.NETWORK_ERROR and "TooManyRedirects" in result.message, result
     assert len(hops) == MAX_REDIRECTS + 1
+
+
+async def test_a_token_in_the_clients_default_headers_does_not_follow_a_redirect_to_another_host() -> None:
+    # The blocker sends Alertmanager's bearer token as a default header, not through httpx's auth:
+    # leaving the origin must drop the header itself, as httpx does, whatever set it.
+    sent: list[tuple[str, str | None]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append((request.url.host, request.headers.get("authorization")))
+        if request.url.host == "alertmanager.example":
+            return httpx.Response(302, headers={"Location": "https://elsewhere.example/api/v2/alerts"})
+        return httpx.Response(200, json=[])
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(answer), base_url="https://alertmanager.example",
+                             headers={"Authorization": "Bearer am-token-0123456789"})
+    answer_ = await fetch(http, "GET", "/api/v2/alerts", CallLimits())
+
+    assert answer_.response.status_code == 200
+    assert sent == [("alertmanager.example", "Bearer am-token-0123456789"), ("elsewhere.example", None)]

@@ -15,7 +15,7 @@ resource. Clients must handle HTTP-level redirects, and respect HTTP headers (e.
 - **POST** (a restart, a Metrics API query): httpx would re-send a 301, 302 or 303 as a GET, as
   browsers do ("for historical reasons", RFC 9110 15.4.2): a restart answered 301 became a GET of
   `.../restart`, was answered 404 and ended `not_found` with nothing restarted. So these are
-  followed here (`resend_target`, used by transfer.fetch): 301, 302, 307 and 308 are sent again
+  followed here (`next_hop`, used by transfer.fetch): 301, 302, 307 and 308 are sent again
   with the same method and body, and only within the origin (an unauthenticated POST to another
   host could only fail, and a request that changes something goes nowhere we were not pointed
   at). A 303 ("See Other": the server says it handled the request and its result is elsewhere)

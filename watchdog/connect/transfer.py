@@ -82,26 +82,33 @@ async def fetch(http: httpx.AsyncClient, method: str, url: str, limits: CallLimi
     answered 202 with a body that could not be decoded was sent three times more."""
     chunks: list[bytes] = []  # what arrived of the body being read
     done: httpx.Response | None = None  # a 2xx answer to a request that changes something
+    credentials = True  # False once a redirect left the origin: for the rest of the chain
     try:
         async with asyncio.timeout(limits.total_seconds):
             for _ in range(MAX_REDIRECTS + 1):
                 # Redirects are followed here, not by httpx: it would turn a POST into a GET, and
                 # it reads a redirect's whole body, uncapped, before following (redirects.py).
-                async with http.stream(method, url, follow_redirects=False, **request) as response:
+                sent = http.build_request(method, url, **request)
+                if not credentials:
+                    # As httpx does: whether the client's auth set it or its default headers did
+                    # (the blocker's bearer token), the header does not leave the origin.
+                    sent.headers.pop("authorization", None)
+                response = await http.send(sent, auth=None if not credentials else httpx.USE_CLIENT_DEFAULT,
+                                           follow_redirects=False, stream=True)
+                try:
                     chunks.clear()
                     hop = next_hop(response)
                     if hop is None:
                         if method not in READ_ONLY_METHODS and response.is_success:
                             done = response
                         complete = await _read_capped(response, limits.max_bytes, chunks)
+                finally:
+                    await response.aclose()
                 if hop is None:
                     break
                 url = str(hop.url)
                 request.pop("params", None)  # the Location carries its own query, as httpx does
-                if not hop.credentials:
-                    # Left the origin: the key stays behind for the rest of the chain, as httpx
-                    # drops it (auth=None: not the client's).
-                    request["auth"] = None
+                credentials = credentials and hop.credentials
             else:
                 if method in READ_ONLY_METHODS:
                     raise httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=response.request)
