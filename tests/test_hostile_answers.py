@@ -236,6 +236,18 @@ async def test_a_restart_answered_with_a_proxys_page_is_not_counted_accepted() -
     assert "HTML page ('Sign in - Corporate SSO')" in ended["message"], ended
 
 
+async def test_a_proxys_page_that_echoes_the_credentials_does_not_get_them_logged() -> None:
+    page = f"<html><head><title>Denied for {TEST_API_KEY}:{TEST_API_SECRET}</title></head></html>"
+    w = faulty_world([{"match": {"endpoint": "restart"}, "when": {"count": 1},
+                       "action": {"status": 200, "body": page, "headers": {"Content-Type": "text/html"}}}])
+
+    with capture_logs() as logs:
+        await run_polls(w, 3)
+
+    [ended] = [e for e in logs if e["event"] == "restart_finished"]
+    assert "Denied for ***" in ended["message"] and TEST_API_SECRET not in repr(logs), ended
+
+
 async def test_a_list_answered_with_a_proxys_page_says_so() -> None:
     w = faulty_world([{"match": {"endpoint": "list"}, "when": {"count": 1},
                        "action": {"status": 200, "body": SIGN_IN, "headers": {"Content-Type": "text/html"}}}])

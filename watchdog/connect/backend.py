@@ -172,7 +172,8 @@ def html_page(response: httpx.Response) -> str | None:
     if media_type != "text/html" and not head.startswith((b"<!doctype html", b"<html")):
         return None
     title = _HTML_TITLE.search(response.text)
-    named = title.group(1).strip()[:100] if title is not None else ""
+    # Starred out as in error_message: a page that echoes what it was sent holds the key.
+    named = without_credentials(title.group(1).strip(), response.request.headers)[:100] if title is not None else ""
     return f"an HTML page ({named!r})" if named else "an HTML page"
 
 
