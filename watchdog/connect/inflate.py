@@ -42,6 +42,8 @@ class Inflater:
                     continue
                 raise httpx.DecodingError(str(exc), request=self._request) from exc
             self._first = False
+            if not piece and self._zlib.unconsumed_tail == data:
+                return  # no progress (never seen; a guard against spinning on odd input)
             data = self._zlib.unconsumed_tail
             if piece:
                 yield piece
