@@ -13,8 +13,9 @@ from structlog.testing import capture_logs
 
 from watchdog.connect import ConfluentCloudBackend
 from watchdog.connect.transfer import CallLimits, fetch
+from watchdog.metrics import Metrics
 from watchdog.model import Outcome
-from watchdog.redirects import MAX_REDIRECTS
+from watchdog.redirects import MAX_REDIRECTS, redirect_hook
 
 from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, World, sim_scenario
 from .test_daemon import restart_times, run_polls, status_rule, world
@@ -197,3 +198,21 @@ async def test_a_token_in_the_clients_default_headers_does_not_follow_a_redirect
 
     assert answer_.response.status_code == 200
     assert sent == [("alertmanager.example", "Bearer am-token-0123456789"), ("elsewhere.example", None)]
+
+
+async def test_a_redirect_to_a_huge_location_is_logged_in_a_line_of_bounded_size() -> None:
+    location = "/moved/" + "x" * 60_000  # httpx takes URLs up to 64 KB
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/moved/"):
+            return httpx.Response(200, json={})
+        return httpx.Response(302, headers={"Location": location})
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(answer), base_url="https://api.example",
+                             event_hooks={"response": [redirect_hook("main", Metrics())]})
+    with capture_logs() as logs:
+        result = await ConfluentCloudBackend(http, "env-1", "lkc-1").list_connectors()
+
+    assert result.ok
+    [event] = [e for e in logs if e["event"] == "api_redirected"]
+    assert event["to"].startswith("https://api.example/moved/xxx") and len(event["to"]) < 400, len(event["to"])

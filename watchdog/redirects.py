@@ -135,9 +135,15 @@ def _target(response: httpx.Response) -> httpx.URL | None:
         return None
 
 
+# A Location may be as long as a header block allows (100 KB): logged whole with every redirect,
+# it made log lines of that size at every poll.
+MAX_WHERE_CHARS = 300
+
+
 def _where(url: httpx.URL) -> str:
     """Scheme, host, port and path: never a query string, which may carry a token."""
-    return f"{url.scheme}://{url.host}{':' + str(url.port) if url.port else ''}{url.path}"
+    where = f"{url.scheme}://{url.host}{':' + str(url.port) if url.port else ''}{url.path}"
+    return where if len(where) <= MAX_WHERE_CHARS else f"{where[:MAX_WHERE_CHARS]}... ({len(where)} characters)"
 
 
 def _same_origin(source: httpx.URL, target: httpx.URL) -> bool:
