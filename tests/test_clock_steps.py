@@ -4,6 +4,7 @@ no gate holds longer than its own length."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -35,6 +36,26 @@ async def test_polls_go_on_at_their_interval_after_the_wall_clock_steps_back_an_
             await until(lambda: len(w.simulator.calls) > before, "a poll after the step", timeout=20, step=0.05)
             (stepped,) = [e for e in logs if e["event"] == "wall_clock_stepped"]
             assert -3601 < stepped["seconds"] < -3599 and stepped["jobs_moved"] == [f"poll:{CLUSTER}"]
+        finally:
+            await w.daemon.stop()
+
+
+async def test_a_cron_run_that_comes_due_by_a_forward_step_of_the_wall_clock_runs_at_once() -> None:
+    # A VM or a laptop resumed (its monotonic clock stood still while it slept), or NTP putting
+    # right a clock that ran slow: the wall clock is an hour further than the scheduler's timer.
+    rules = [{"name": "nightly", "trigger": {"type": "schedule", "cron": "0 13 * * *"}, "select": {"connectors": ["a"]}}]
+    with freeze_time("2026-06-01 12:00:00", tick=True, real_asyncio=True, tz_offset=0) as frozen, capture_logs() as logs:
+        w = in_process(sim_scenario([{"name": "a"}]), daemon_config(rules))
+        await w.daemon.start(serve_http=False)
+        try:
+            await until(lambda: w.daemon.scheduled_job_ids() == {"rule:nightly"}, "the rule's job")
+            await asyncio.sleep(1.2)  # a heartbeat has read the clock before the step
+            frozen.move_to(datetime(2026, 6, 1, 12, 59, 59, tzinfo=timezone.utc))
+            # Before, the run due at 13:00 waited for the timer armed at 12:00 (an hour of real
+            # time) and was then dropped as missed: no restart that night.
+            await until(lambda: w.simulator.restarts(), "the 13:00 restart", timeout=10, step=0.05)
+            assert [e["seconds"] > 3500 for e in logs if e["event"] == "wall_clock_stepped"] == [True]
+            assert not [e for e in logs if e["event"] == "scheduler_job_event"]
         finally:
             await w.daemon.stop()
 

@@ -108,6 +108,12 @@ class SchedulerHost:
         if not step:
             return
         moved = follow_backward_step(self._scheduler, step) if self._scheduler is not None else []
+        if step > 0 and self._scheduler is not None:
+            # The scheduler sleeps on the event loop's monotonic timer, armed before the step for
+            # the wall time then planned: after a forward step (a clock that ran slow put right,
+            # a VM or a laptop resumed, whose monotonic clock stood still meanwhile) a cron run
+            # that came due waited out the whole old delay and was then dropped as missed.
+            self._scheduler.wakeup()
         log.warning("wall_clock_stepped", seconds=round(step, 3), jobs_moved=sorted(moved),
                     note="backoff, windows and history read the wall clock; keep it in step with NTP")
         if step < 0 and self.leadership.leading:
