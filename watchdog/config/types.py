@@ -8,9 +8,10 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import SplitResult, parse_qs, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from ..windows.zones import zone_named
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9_.-]*[a-z0-9])?$"
 
@@ -148,10 +149,7 @@ ResourceId = Annotated[str, matching(r"^[A-Za-z0-9_-]+$", "expected an id like e
 
 
 def _check_timezone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {name!r} (use an IANA name like Europe/Berlin)") from exc
+    zone_named(name)  # as a window's zone is read: a folder of zones ("Europe") is refused by name too
     return name
 
 

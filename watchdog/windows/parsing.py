@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from functools import cache
 from typing import NoReturn
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo
 
 from .specs import (
     MINUTES_PER_DAY,
@@ -34,6 +33,7 @@ from .specs import (
     WeeklyWindow,
     WindowSpec,
 )
+from .zones import zone_named
 
 _WEEKDAY_NUMBERS = {name.lower(): number for number, name in enumerate(WEEKDAY_NAMES)}
 
@@ -200,21 +200,6 @@ def _parse_time(text: str, hh_mm: str) -> int:
 
 def _parse_zone(text: str, name: str) -> ZoneInfo:
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        # ValueError: not a normalised relative key or not a TZif file; OSError: a directory
-        # such as "Europe". All mean the same to the user: not a zone name.
-        pass
-    suggestion = _zone_names_by_folded_case().get(name.casefold())
-    hint = (
-        f"did you mean {suggestion}?"
-        if suggestion
-        else "use an IANA name such as Europe/Berlin or UTC"
-    )
-    _fail(text, f"unknown time zone {name!r} ({hint})", WEEKLY_EXAMPLES)
-
-
-@cache
-def _zone_names_by_folded_case() -> dict[str, str]:
-    # Read on the error path only: listing every zone walks the tz database.
-    return {name.casefold(): name for name in available_timezones()}
+        return zone_named(name)
+    except ValueError as exc:
+        _fail(text, str(exc), WEEKLY_EXAMPLES)
