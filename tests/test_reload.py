@@ -427,3 +427,34 @@ async def test_overlapping_reloads_apply_in_turn_and_the_newest_file_wins(tmp_pa
         assert daemon.scheduled_job_ids() == {"rule:nightly"}
     finally:
         await daemon.stop()
+
+
+async def test_a_cluster_removed_while_a_schedule_rule_lists_costs_the_other_clusters_nothing(tmp_path: Path, credentials_env: None) -> None:
+    # A schedule rule lists its clusters one after another (each listing may wait behind a
+    # rate-limit pause); a reload, or a discovery refresh, removes one of them meanwhile.
+    path = tmp_path / "config.yaml"
+    clusters = {name: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID} for name in ("a", "b", "c")}
+    write(path, [NIGHTLY], clusters=clusters)
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    daemon = Daemon(load_config(path), transport=httpx.ASGITransport(app=create_app(simulator)),
+                    reload_config=lambda: load_config(path), config_path=path)
+    daemon.queue.start()
+    listing, listed = asyncio.Event(), asyncio.Event()
+    first, list_first = daemon.pollers["a"], daemon.pollers["a"].list
+
+    async def slow_list() -> Any:
+        listing.set()
+        await listed.wait()
+        return await list_first()
+
+    first.list = slow_list  # type: ignore[method-assign]
+    run = asyncio.create_task(daemon.run_schedule_rule("nightly"))
+    await listing.wait()
+    del clusters["b"]
+    write(path, [NIGHTLY], clusters=clusters)
+    assert await daemon.reload("test") is True
+    listed.set()
+    await run  # before: KeyError 'b', the job failed, and c had no restart that night
+    await daemon.queue.join()
+    assert len(simulator.restarts()) == 2  # a's and c's
+    await daemon.stop()

@@ -21,7 +21,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from ..clients import metrics_api_client
-from ..config import CloudCluster, Config, RateLimitSettings, StalledTrigger
+from ..config import CloudCluster, Config, RateLimitSettings, Rule, StalledTrigger
 from ..connect import Gateway
 from ..connect.metrics_api import MetricsApiClient
 from ..connect.transfer import CallLimits
@@ -180,16 +180,31 @@ class SchedulerHost:
     async def run_schedule_rule(self, rule_name: str) -> None:
         """One firing of a `schedule` rule, as its cron or interval job runs it (and `run
         --once`): list each selected cluster, then decide and enqueue its restarts."""
-        rule = next((r for r in self.config.rules if r.name == rule_name), None)
+        rule = self._schedule_rule(rule_name)
         if rule is None:
             return
         for cluster in rule_clusters(self.config, rule):
-            statuses = await self.pollers[cluster].list()
+            # Each listing is an await (seconds behind a rate-limit pause): a reload or a discovery
+            # refresh may meanwhile remove a cluster, or change or disable the rule. Before, a
+            # cluster removed so raised KeyError, the job failed, and every cluster after it in the
+            # run went without its scheduled restart.
+            poller = self.pollers.get(cluster)
+            if poller is None:
+                continue
+            statuses = await poller.list()
+            rule = self._schedule_rule(rule_name)
+            if rule is None:
+                return
             if statuses is None:
                 log.error("scheduled_restart_skipped", rule=rule.name, cluster=cluster,
                           reason="could not list the cluster's connectors; see poll_failed")
                 continue
-            self.engine.on_schedule(rule, cluster, statuses)
+            if cluster in self.pollers and rule.select.selects_cluster(cluster):
+                self.engine.on_schedule(rule, cluster, statuses)
+
+    def _schedule_rule(self, rule_name: str) -> Rule | None:
+        """The rule as the config has it now, if it is there and enabled."""
+        return next((r for r in self.config.rules if r.name == rule_name and r.enabled), None)
 
 
 def _remove_job(scheduler: AsyncIOScheduler, job_id: str) -> None:
