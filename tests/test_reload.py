@@ -458,3 +458,24 @@ async def test_a_cluster_removed_while_a_schedule_rule_lists_costs_the_other_clu
     await daemon.queue.join()
     assert len(simulator.restarts()) == 2  # a's and c's
     await daemon.stop()
+
+
+async def test_a_reload_that_edits_an_interval_rule_but_not_its_interval_keeps_its_next_run(setup) -> None:
+    path, w = setup
+    daily = {"name": "daily", "trigger": {"type": "schedule", "interval": "24h"}, "select": {"connectors": ["orders"]}}
+    write(path, [HEAL, daily])
+    assert await w.daemon.reload("test") is True
+    await w.daemon.start(serve_http=False)
+    try:
+        planned = w.daemon._scheduler.get_job("rule:daily").next_run_time  # type: ignore[union-attr]
+        await asyncio.sleep(0.05)
+        write(path, [HEAL, {**daily, "select": {"connectors": ["orders", "billing"]}, "max_restarts": 3}])
+        assert await w.daemon.reload("test") is True
+        # Before, the job was made again and its 24 hours started over: a rule edited once a day
+        # never ran.
+        assert w.daemon._scheduler.get_job("rule:daily").next_run_time == planned  # type: ignore[union-attr]
+        write(path, [HEAL, {**daily, "trigger": {"type": "schedule", "interval": "12h"}}])
+        assert await w.daemon.reload("test") is True
+        assert w.daemon._scheduler.get_job("rule:daily").next_run_time < planned  # type: ignore[union-attr]
+    finally:
+        await w.daemon.stop()

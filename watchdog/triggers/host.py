@@ -76,8 +76,8 @@ class SchedulerHost:
         return {job.id for job in self._scheduler.get_jobs()} if self._scheduler is not None else set()
 
     def _sync_jobs(self, previous: Config | None, changed_clusters: set[str]) -> None:
-        """Make the scheduler's jobs match the config. Jobs whose definition did not change keep
-        their timing (an interval rule is not postponed by every reload)."""
+        """Make the scheduler's jobs match the config. Jobs whose trigger did not change keep
+        their timing (an interval rule is not postponed by a reload that edits its `select`)."""
         assert self._scheduler is not None
         scheduler = self._scheduler
         old_polls = poll_intervals(previous) if previous is not None else {}
@@ -93,7 +93,11 @@ class SchedulerHost:
             if name not in new_rules:
                 _remove_job(scheduler, job_id(rule))
         for name, rule in new_rules.items():
-            if old_rules.get(name) == rule:
+            old = old_rules.get(name)
+            # Only a new trigger makes a new job: each run reads its rule from the config by name.
+            # Replaced for any change (a connector added to `select`), an interval rule started its
+            # interval over: `interval: 24h` edited each day never ran.
+            if old is not None and old.trigger == rule.trigger:
                 continue
             if isinstance(rule.trigger, StalledTrigger):
                 self._ensure_metrics_lane()
