@@ -119,6 +119,17 @@ def test_interval_rule_fires_at_the_interval() -> None:
     assert times[1] - times[0] == timedelta(hours=6)
 
 
+def test_an_interval_rule_keeps_its_times_across_restarts_of_the_daemon() -> None:
+    # A daemon restarted every 40 minutes (rollouts, a crash loop, a new leader) with an hourly
+    # rule: before, each start began the hour anew (13:00, then 13:40, then 14:20...), and the rule
+    # never ran. Its times are whole multiples of the interval since 1970-01-01 UTC.
+    rule = schedule_rule(interval="1h")
+    for start in (datetime(2026, 6, 1, 12, 0, 0, 150000, tzinfo=timezone.utc), datetime(2026, 6, 1, 12, 40, tzinfo=timezone.utc)):
+        assert fire_times(rule, start, 2) == [datetime(2026, 6, 1, 13, tzinfo=timezone.utc), datetime(2026, 6, 1, 14, tzinfo=timezone.utc)]
+    daily = schedule_rule(interval="24h")
+    assert fire_times(daily, datetime(2026, 6, 1, 23, 59, tzinfo=timezone.utc), 1) == [datetime(2026, 6, 2, tzinfo=timezone.utc)]
+
+
 async def test_scheduler_runs_the_rule_when_its_time_comes() -> None:
     ran: list[datetime] = []
     rule = schedule_rule(cron="0 * * * *")

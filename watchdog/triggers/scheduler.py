@@ -33,6 +33,11 @@ log = get_logger("watchdog.scheduler")
 # as missed) rather than fired late, when nobody expects it.
 SCHEDULE_MISFIRE_GRACE_SECONDS = 300
 
+# An interval rule runs at whole multiples of its interval from this moment (`24h`: each midnight
+# UTC), not one interval after the scheduler starts: started afresh at every start of the daemon
+# (a rollout, a crash, a new leader), `interval: 24h` in a daemon restarted daily never ran.
+INTERVAL_ORIGIN = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
 # Each event the listener reports: its name (the metric's label, the log's job_event) and what it
 # means for whoever reads the log at 3 a.m. (docs/runbook.md, WatchdogNotPolling).
 _EVENTS = {
@@ -128,7 +133,7 @@ def rule_trigger(rule: Rule) -> CronScheduleTrigger | IntervalTrigger:
         # would accumulate, so config allows it only with cron.
         return CronScheduleTrigger(trigger.cron, trigger.timezone, jitter=int(trigger.jitter) or None)
     assert trigger.interval is not None
-    return IntervalTrigger(seconds=trigger.interval, timezone=timezone.utc)
+    return IntervalTrigger(seconds=trigger.interval, start_date=INTERVAL_ORIGIN, timezone=timezone.utc)
 
 
 def add_rule_job(scheduler: AsyncIOScheduler, rule: Rule, run: Callable[[], Awaitable[None]]) -> None:
