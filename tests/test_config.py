@@ -88,7 +88,7 @@ def test_the_bad_config_corpus_covers_every_section() -> None:
     for section in ("api.", "credentials", "clusters", "rate_limit.", "server.", "queue.", "log.", "reload.",
                     "windows.", "breaker.", "blocking.", "rules[0].trigger", "rules[0].select", "rules[0].backoff",
                     "invalid YAML", "config file is empty", "at the top level", "duplicate rule name", "unknown cluster",
-                    "missing; set", "bad cron expression", "invalid window", "discovery.", "state.url", "state.leader_election"):
+                    "missing (unset", "bad cron expression", "invalid window", "discovery.", "state.url", "state.leader_election"):
         assert section in errors, f"no bad config exercises {section}"
 
 
@@ -198,6 +198,19 @@ def test_credentials_are_stripped_and_blank_ones_are_missing(monkeypatch: pytest
     monkeypatch.setenv("WATCHDOG_CREDENTIALS__MAIN__API_SECRET", "secret\n")
     credential = load_config(FIXTURES / "good" / "minimal.yaml").credentials["main"]
     assert credential.api_key is not None and credential.api_key.get_secret_value() == "KEY0123456789"
+
+
+def test_an_empty_secret_file_is_reported_as_possibly_empty_not_only_missing(
+    credentials_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Kubernetes Secret made from an unset shell variable: the file is there, empty. "missing;
+    # put it in a file of that name" sent the reader to look for a file that was right there.
+    monkeypatch.delenv("WATCHDOG_CREDENTIALS__MAIN__API_SECRET")
+    (tmp_path / "WATCHDOG_CREDENTIALS__MAIN__API_SECRET").write_text("\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(FIXTURES / "good" / "minimal.yaml", secrets_dir=tmp_path)
+    [(path, message)] = caught.value.problems
+    assert path == "credentials.main.api_secret" and "empty" in message
 
 
 def test_blocking_credentials_come_from_the_environment(credentials_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -56,7 +56,7 @@ def cross_check(config: Config) -> list[tuple[str, str]]:
             if getattr(credential, secret) is None:
                 env = f"{ENV_PREFIX}CREDENTIALS__{name.upper()}__{secret.upper()}"
                 problems.append(
-                    (f"credentials.{name}.{secret}", f"missing; set {env} or put it in a file of that name in the secrets directory")
+                    (f"credentials.{name}.{secret}", f"missing (unset, or empty once whitespace is stripped); set {env} or put it in a file of that name in the secrets directory")
                 )
     if config.server.auth_token is None and any(isinstance(r.trigger, AlertTrigger) and r.enabled for r in config.rules):
         problems.append(
