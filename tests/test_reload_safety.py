@@ -109,6 +109,30 @@ async def test_a_rule_disabled_or_removed_by_a_reload_does_not_fire_what_it_queu
     assert any(e["event"] == "restart_finished" and e["outcome"] == "dropped" for e in logs)
 
 
+async def test_a_connector_a_reload_excludes_from_its_rule_is_not_restarted_by_what_the_rule_queued(
+    tmp_path: Path, credentials_env: None
+) -> None:
+    # In an incident: "stop restarting orders" is an `exclude` added to its rule. The restart the
+    # rule had queued (waiting behind the rate limit) went out anyway, minutes later.
+    path = tmp_path / "config.yaml"
+    w = reloadable(path, [HEAL, NIGHTLY], [{"name": "orders"}])
+    statuses = await w.daemon.pollers[CLUSTER].list()
+    assert statuses is not None
+    w.daemon.engine.on_schedule(w.daemon.config.rules[1], CLUSTER, statuses)
+    job = w.daemon.queue.pending_job(ConnectorKey(CLUSTER, "orders"))
+    assert job is not None
+    write(path, [HEAL, {**NIGHTLY, "select": {"connectors": ["orders"], "exclude": ["orders"]}}])
+    assert await w.daemon.reload("test") is True
+
+    w.daemon.queue.start()
+    await w.daemon.queue.join()
+    await w.daemon.stop()
+
+    assert w.simulator.restarts() == []
+    assert job.outcome is Outcome.DROPPED
+    assert "rule 'nightly' no longer selects prod/orders" in job.message
+
+
 async def test_restarts_kept_at_shutdown_obey_dry_run_at_the_next_start(tmp_path: Path) -> None:
     clock = Clock()
     simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])), clock=clock.monotonic)

@@ -22,6 +22,7 @@ from ..model import (
 )
 from ..policy import record_attempt, record_manual_restart
 from ..queue import Abandoned, JobNotRecorded, RestartJob
+from ..rules import selects
 from ..state import Fenced, StateStore, StateStoreError
 from .core import FAILURE_TRIGGERS, SIGNAL_TRIGGERS, WallClock, log, utc_now
 
@@ -71,7 +72,7 @@ class JobRecorder:
             return "connector healthy again before its turn"
         gone = self._rules_gone(job)
         if gone:
-            return f"its rule {gone} was disabled or removed by a reload before its turn"
+            return gone
         return self.gate(job)
 
     def dry_run_now(self, job: RestartJob) -> bool:
@@ -91,19 +92,31 @@ class JobRecorder:
         return {rule.name: rule for rule in self._config().rules}
 
     def _rules_gone(self, job: RestartJob) -> str | None:
-        """The rules of a job that a reload disabled or removed, when every request of it came
-        from such a rule (a restart someone asked for by name, or one of a rule still on, keeps
-        the job); None otherwise."""
+        """Why the job's rules no longer ask for it, when a reload disabled or removed every rule
+        it came from, or narrowed them so that they no longer select its connector (an `exclude`
+        added in an incident to stop its restarts; its cluster no longer selected, or no longer
+        configured: before, such a queued restart still went out). A restart someone asked for
+        by name, or one of a rule that still selects it, keeps the job; None then."""
+        config = self._config()
         rules = self._rules_by_name()
-        gone = set()
+        removed, narrowed = set(), set()
         for request in job.requests:
             if request.trigger is Trigger.MANUAL:
                 return None
             rule = rules.get(request.rule)
-            if rule is not None and rule.enabled:
+            if rule is None or not rule.enabled:
+                removed.add(request.rule)
+            elif job.key.cluster not in config.clusters or not selects(rule.select, job.key.cluster, job.key.connector):
+                narrowed.add(request.rule)
+            else:
                 return None
-            gone.add(request.rule)
-        return ", ".join(f"'{name}'" for name in sorted(gone)) or None
+        why = []
+        if removed:
+            why.append(f"its rule {_names(removed)} was disabled or removed by a reload before its turn")
+        if narrowed:
+            why.append(f"its rule {_names(narrowed)} no longer selects {job.key.cluster}/{job.key.connector} "
+                       "after a reload before its turn")
+        return "; ".join(why) or None
 
     def depth_changed(self, credential: str, depth: int) -> None:
         self._metrics.queue_depth.labels(credential).set(depth)
@@ -258,3 +271,7 @@ class JobRecorder:
 
 def _rule_named(config: Config, name: str) -> Rule | None:
     return next((rule for rule in config.rules if rule.name == name), None)
+
+
+def _names(rules: set[str]) -> str:
+    return ", ".join(f"'{name}'" for name in sorted(rules))
