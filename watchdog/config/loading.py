@@ -228,6 +228,22 @@ class _StrictLoader(_SAFE_LOADER):  # type: ignore[valid-type,misc]
     cluster written twice would lose its first definition without a word."""
 
 
+# YAML 1.1, which PyYAML reads, takes `1:30` for a number in base 60 (90) and `017` for an octal
+# one (15): `interval: 1:30`, meant as an hour and a half, restarted every 90 seconds, and
+# check-config called it valid. Read as YAML 1.2 reads them instead: `1:30` is text (refused as a
+# duration or a count, by its path) and `017` is 17. PyYAML's own patterns, less those two forms.
+_NUMBER_PATTERNS = {
+    "tag:yaml.org,2002:int": re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+    "tag:yaml.org,2002:float": re.compile(
+        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+}
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, _NUMBER_PATTERNS.get(tag, pattern)) for tag, pattern in resolvers]
+    for first, resolvers in _SAFE_LOADER.yaml_implicit_resolvers.items()
+}
+
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
