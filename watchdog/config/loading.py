@@ -227,6 +227,18 @@ class _StrictLoader(_SAFE_LOADER):  # type: ignore[valid-type,misc]
     """SafeLoader that refuses duplicate keys: PyYAML keeps the last one silently, so a rule or a
     cluster written twice would lose its first definition without a word."""
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # A value an explicit tag's constructor cannot read (`!!bool maybe`, `!!int abc`,
+        # `!!timestamp nope`) raised KeyError, ValueError or AttributeError out of PyYAML: a
+        # traceback from check-config (exit 1), no line named. Refused as invalid YAML instead.
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, KeyError, AttributeError, TypeError, OverflowError):
+            shown = repr(node.value) if isinstance(node, yaml.ScalarNode) else "this value"
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{shown[:80]} cannot be read as {node.tag}", node.start_mark
+            ) from None
+
 
 # YAML 1.1, which PyYAML reads, takes `1:30` for a number in base 60 (90) and `017` for an octal
 # one (15): `interval: 1:30`, meant as an hour and a half, restarted every 90 seconds, and
