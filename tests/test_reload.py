@@ -17,7 +17,7 @@ from watchdog.metrics import Metrics
 from watchdog.model import Trigger
 from watchdog.simulator import Scenario, Simulator, create_app
 
-from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, World, sim_scenario
+from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, World, sim_scenario, until
 
 HEAL = {"name": "heal", "trigger": {"type": "status", "interval": 30, "confirm_polls": 1}, "select": {"include": ["*"]}}
 NIGHTLY = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"connectors": ["orders"]}}
@@ -479,3 +479,20 @@ async def test_a_reload_that_edits_an_interval_rule_but_not_its_interval_keeps_i
         assert w.daemon._scheduler.get_job("rule:daily").next_run_time < planned  # type: ignore[union-attr]
     finally:
         await w.daemon.stop()
+
+
+async def test_an_edit_made_while_the_daemon_starts_is_reloaded(tmp_path: Path, credentials_env: None) -> None:
+    path = tmp_path / "config.yaml"
+    write(path, [HEAL])
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    daemon = Daemon(load_config(path), transport=httpx.ASGITransport(app=create_app(simulator)),
+                    reload_config=lambda: load_config(path), config_path=path)
+    # Edited after the file was read, before the watcher started (the state file opened, the lead
+    # taken, the first discovery): the watcher took the edited file as the one it had seen, and
+    # the edit was never applied, while the file on disk said it was.
+    write(path, [HEAL, NIGHTLY])
+    await daemon.start(serve_http=False)
+    try:
+        await until(lambda: [r.name for r in daemon.config.rules] == ["heal", "nightly"], "the edit applied", timeout=5)
+    finally:
+        await daemon.stop()

@@ -48,7 +48,7 @@ from .plan import poll_intervals, trigger_of
 from .queue import RestartJob, RestartQueue
 from .ratelimit import RateLimiter
 from .redirects import redirect_hook
-from .reload import ConfigWatcher
+from .reload import ConfigWatcher, file_fingerprint
 from .reloading import ReloadHost
 from .report import history_json, status_json
 from .server import Probes, create_app
@@ -74,10 +74,14 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         state: StateStore | None = None,
         reload_config: Callable[[], Config] | None = None,
         config_path: Path | None = None,
+        config_seen: str | None = None,
         now: WallClock = utc_now,
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
     ) -> None:
+        # The config file as `config` was read from it (the caller's fingerprint, taken before it
+        # read the file; else now): the watcher reloads an edit made while the daemon starts.
+        self._config_seen = config_seen if config_seen is not None or config_path is None else file_fingerprint(config_path)
         self.config = config
         self.metrics = Metrics(registry)
         # Opened first: a state file that cannot be used stops the daemon before anything starts
@@ -227,7 +231,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         else:
             await self._lead(None)
         if self._config_path is not None and self._reload_config is not None and self.config.reload.watch:
-            self._watcher = ConfigWatcher(self._config_path, self.reload, self.config.reload.interval)
+            self._watcher = ConfigWatcher(self._config_path, self.reload, self.config.reload.interval, self._config_seen)
             self._watcher.start()
         self._heartbeat = asyncio.create_task(self.heartbeat(), name="heartbeat")
         if serve_http:

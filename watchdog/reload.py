@@ -99,11 +99,16 @@ def file_fingerprint(path: Path) -> str | None:
 class ConfigWatcher:
     """Polls the config file and calls `reload` when its contents change."""
 
-    def __init__(self, path: Path, reload: Callable[[str], Awaitable[object]], interval: float) -> None:
+    def __init__(
+        self, path: Path, reload: Callable[[str], Awaitable[object]], interval: float, seen: str | None = None
+    ) -> None:
+        """`seen`: the fingerprint of the file as the running config was read from it. Taken when
+        the watcher starts instead, an edit made while the daemon started (the state file opened,
+        the lead taken, the first discovery) was never applied: the file already read as seen."""
         self._path = path
         self._reload = reload
         self._interval = interval
-        self._seen = file_fingerprint(path)
+        self._seen = seen if seen is not None else file_fingerprint(path)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:

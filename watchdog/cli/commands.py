@@ -147,15 +147,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from ..app import Daemon, run_until_signalled
+    from ..reload import file_fingerprint
     from ..state import StateStoreError
 
     early_reloads = _hold_sighup()
+    seen = file_fingerprint(Path(args.config))  # before the read: an edit after it is reloaded
     config = config_or_exit(args)
     if config is None:
         return EXIT_CONFIG
     configure(args, config)
     try:
-        daemon = Daemon(config, reload_config=lambda: load(args), config_path=Path(args.config))
+        daemon = Daemon(config, reload_config=lambda: load(args), config_path=Path(args.config), config_seen=seen)
     except StateStoreError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_FAILED
