@@ -115,3 +115,22 @@ def test_secrets_that_cannot_go_into_a_header_are_refused_by_path_without_their_
     assert main(["check-config", "--config", str(config), "--secrets-dir", str(secrets)]) == 2
     shown = capsys.readouterr()
     assert "TOPSECRET" not in shown.out + shown.err and "töken" not in shown.out + shown.err
+
+
+def test_two_secret_files_naming_one_setting_in_another_letter_case_are_refused(
+    tmp_path: Path, no_credentials_env: None
+) -> None:
+    # Files are read in any letter case: beside WATCHDOG_..._API_KEY, a stale watchdog_..._api_key
+    # with another value won (it sorts last), and nothing said which key was in use.
+    (tmp_path / "WATCHDOG_CREDENTIALS__MAIN__API_KEY").write_text(f"{TEST_API_KEY}\n")
+    (tmp_path / "watchdog_credentials__main__api_key").write_text("OLDKEY0123456789\n")
+    (tmp_path / "WATCHDOG_CREDENTIALS__MAIN__API_SECRET").write_text(f"{TEST_API_SECRET}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(MINIMAL, secrets_dir=tmp_path)
+    assert caught.value.problems == [
+        ("", f"secret files {tmp_path / 'WATCHDOG_CREDENTIALS__MAIN__API_KEY'} and "
+             f"{tmp_path / 'watchdog_credentials__main__api_key'} name the same setting, in another letter case, "
+             "with different values; keep one"),
+    ]
+    (tmp_path / "watchdog_credentials__main__api_key").write_text(f"{TEST_API_KEY}")  # the same value: no doubt
+    assert load_config(MINIMAL, secrets_dir=tmp_path).credentials["main"].api_key is not None

@@ -110,6 +110,7 @@ class SecretFiles(NestedSecretsSettingsSource):
         prefix = self.secrets_prefix.lower()
         problems: list[tuple[str, str]] = []
         values: dict[str, str | None] = {}
+        read_from: dict[str, Path] = {}  # the file each value came from, by the setting it names
         for directory in self.secrets_paths:
             try:
                 entries = sorted(directory.iterdir())
@@ -121,8 +122,16 @@ class SecretFiles(NestedSecretsSettingsSource):
                 if not name.startswith(prefix) or name[len(prefix):].split("__")[0] not in fields:
                     continue
                 text = _read_secret_file(directory, entry, problems)
+                key = entry.name if self.case_sensitive else name
+                if key in read_from and text is not None and values.get(key) != text.strip():
+                    # Two files name one setting in another letter case (WATCHDOG_X beside
+                    # watchdog_x): whichever sorted last won, without a word.
+                    problems.append(("", f"secret files {read_from[key]} and {entry} name the same setting, in another "
+                                         "letter case, with different values; keep one"))
+                    continue
                 if text is not None:
-                    values[entry.name if self.case_sensitive else name] = text.strip()
+                    values[key] = text.strip()
+                    read_from[key] = entry
         if problems:
             raise SourceProblems(problems)
         return values
