@@ -112,7 +112,7 @@ class SchedulerHost:
         if not step:
             return
         moved = follow_backward_step(self._scheduler, step) if self._scheduler is not None else []
-        if step > 0 and self._scheduler is not None:
+        if step > 0 and self._scheduler is not None and self._scheduler.running:  # not once stop() shut it down
             # The scheduler sleeps on the event loop's monotonic timer, armed before the step for
             # the wall time then planned: after a forward step (a clock that ran slow put right,
             # a VM or a laptop resumed, whose monotonic clock stood still meanwhile) a cron run
