@@ -496,3 +496,36 @@ async def test_an_edit_made_while_the_daemon_starts_is_reloaded(tmp_path: Path, 
         await until(lambda: [r.name for r in daemon.config.rules] == ["heal", "nightly"], "the edit applied", timeout=5)
     finally:
         await daemon.stop()
+
+
+async def test_a_fifo_in_the_config_files_place_does_not_hold_the_daemon(tmp_path: Path, credentials_env: None) -> None:
+    import os
+    import threading
+    import time
+
+    path = tmp_path / "config.yaml"
+    write(path, [HEAL])  # the watcher looks every 0.2 s
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    daemon = Daemon(load_config(path), transport=httpx.ASGITransport(app=create_app(simulator)),
+                    reload_config=lambda: load_config(path), config_path=path)
+    await daemon.start(serve_http=False)
+
+    def writer_for_a_moment() -> None:  # what frees a reader stuck opening the FIFO, should there be one
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass  # no reader waiting: the watcher did not block
+
+    unblock = threading.Timer(2.0, writer_for_a_moment)
+    try:
+        path.unlink()
+        os.mkfifo(path)
+        unblock.start()
+        started = time.monotonic()
+        await asyncio.sleep(0.6)  # three looks of the watcher
+        # Before, the watcher's open() of the FIFO held the event loop (probes, webhooks, the
+        # queue) until a writer came: here, the timer's, two seconds later.
+        assert time.monotonic() - started < 1.5
+    finally:
+        unblock.join()
+        await daemon.stop()

@@ -4,8 +4,10 @@ only entry point the daemon uses."""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -117,10 +119,16 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 def read_config_head(path: Path) -> tuple[bytes, int]:
     """At most MAX_CONFIG_BYTES and one more byte of a config file (never more: the file may be
     anything), and its size. The loader refuses a file over the bound; the reload watcher
-    (reload.file_fingerprint) hashes the same bytes. Raises OSError."""
-    with path.open("rb") as stream:
+    (reload.file_fingerprint) hashes the same bytes. Raises OSError, also for anything but a
+    regular file: opened without blocking, then checked, since the watcher reads it on the event
+    loop, and a FIFO put in the config file's place held the open, and the whole daemon (probes,
+    webhooks, restarts) with it, until someone wrote to it."""
+    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as stream:
+        status = os.fstat(stream.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
         head = stream.read(MAX_CONFIG_BYTES + 1)
-        return head, max(len(head), os.fstat(stream.fileno()).st_size)
+        return head, max(len(head), status.st_size)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
