@@ -120,15 +120,14 @@ def read_config_head(path: Path) -> tuple[bytes, int]:
     """At most MAX_CONFIG_BYTES and one more byte of a config file (never more: the file may be
     anything), and its size. The loader refuses a file over the bound; the reload watcher
     (reload.file_fingerprint) hashes the same bytes. Raises OSError, also for anything but a
-    regular file: opened without blocking, then checked, since the watcher reads it on the event
-    loop, and a FIFO put in the config file's place held the open, and the whole daemon (probes,
-    webhooks, restarts) with it, until someone wrote to it."""
-    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as stream:
-        status = os.fstat(stream.fileno())
-        if not stat.S_ISREG(status.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", str(path))
+    regular file, checked before the open: the watcher reads it on the event loop, and a FIFO put
+    in the config file's place held the open, and the whole daemon (probes, webhooks, restarts)
+    with it, until someone wrote to it."""
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    with path.open("rb") as stream:
         head = stream.read(MAX_CONFIG_BYTES + 1)
-        return head, max(len(head), status.st_size)
+        return head, max(len(head), os.fstat(stream.fileno()).st_size)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
