@@ -529,3 +529,27 @@ async def test_a_fifo_in_the_config_files_place_does_not_hold_the_daemon(tmp_pat
     finally:
         unblock.join()
         await daemon.stop()
+
+
+async def test_a_file_value_a_variable_overrides_is_named_at_reload_and_by_check_config(
+    tmp_path: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from watchdog.cli import main
+
+    # The live overlay sets WATCHDOG_DRY_RUN=false; in an incident someone sets `dry_run: true`
+    # in the ConfigMap. Before, the reload said `unchanged` and restarts went on, unexplained.
+    monkeypatch.setenv("WATCHDOG_DRY_RUN", "false")
+    path = tmp_path / "config.yaml"
+    write(path, [HEAL])
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    daemon = Daemon(load_config(path), transport=httpx.ASGITransport(app=create_app(simulator)),
+                    reload_config=lambda: load_config(path), config_path=path)
+    write(path, [HEAL], dry_run=True)
+    with structlog.testing.capture_logs() as logs:
+        assert await daemon.reload("test") is True
+    assert daemon.config.dry_run is False
+    (said,) = [e for e in logs if e["event"] == "file_values_overridden"]
+    assert said["values"] == {"dry_run": "WATCHDOG_DRY_RUN"}
+    await daemon.stop()
+    assert main(["check-config", "--config", str(path)]) == 0
+    assert "dry_run in the file is overridden by WATCHDOG_DRY_RUN" in capsys.readouterr().err

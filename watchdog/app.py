@@ -48,7 +48,7 @@ from .plan import poll_intervals, trigger_of
 from .queue import RestartJob, RestartQueue
 from .ratelimit import RateLimiter
 from .redirects import redirect_hook
-from .reload import ConfigWatcher, file_fingerprint
+from .reload import ConfigWatcher, file_fingerprint, log_overridden
 from .reloading import ReloadHost
 from .report import history_json, status_json
 from .server import Probes, create_app
@@ -220,6 +220,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
             # none, and may be another tool's (a Service's links are not listed).
             log.warning("environment_variables_ignored", variables=ignored,
                         note="these WATCHDOG_* variables name no setting; they change nothing")
+        log_overridden(self.config)
 
     async def start(self, *, serve_http: bool = True) -> None:
         self._warn_at_start()

@@ -85,6 +85,15 @@ def _restart_part(config: Config, section: str) -> object:
     return getattr(config, section)
 
 
+def log_overridden(config: Config) -> None:
+    """Say which values of the file a variable or a secret file overrides (at start, and at each
+    reload): an edit of one in the file (`dry_run: true` in an incident, beside the live
+    overlay's WATCHDOG_DRY_RUN=false) changed nothing, and the reload said `unchanged`."""
+    if config.overridden:
+        log.warning("file_values_overridden", values=config.overridden,
+                    note="the environment and secret files win over the config file: editing these there changes nothing")
+
+
 def file_fingerprint(path: Path) -> str | None:
     """A hash of the file's bytes: Kubernetes swaps ConfigMap files through symlinks, so modification
     times are not a reliable sign of change; contents are. None when the file cannot be read.

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from .config import Config, ConfigError
 from .logs import get_logger
-from .reload import ConfigDiff, diff_configs
+from .reload import ConfigDiff, diff_configs, log_overridden
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -134,6 +134,7 @@ class ReloadHost:
         self.fleet.settle(loaded, watched)
         self.metrics.config_reloads.labels("success").inc()
         log.info("config_reloaded", reason=reason, unchanged=diff.empty, **diff.summary())
+        log_overridden(loaded)
         return previous, retired, blocker if swapped else None
 
     def _apply(self, new: Config, diff: ConfigDiff, built: list[BuiltCluster]) -> None:

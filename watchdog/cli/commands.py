@@ -186,6 +186,8 @@ def _check_config(args: argparse.Namespace) -> int:
     print(summarize(config, args.config))
     for name in ignored_variables():
         print(f"warning: {name} names no setting of connect-watchdog; it is ignored", file=sys.stderr)
+    for where, given_by in config.overridden.items():
+        print(f"warning: {where} in the file is overridden by {given_by}", file=sys.stderr)
     if not args.discover:
         return EXIT_OK
     if config.discovery is None:

@@ -80,12 +80,33 @@ def build_config(
         raise ConfigError(
             source, [("", f"{variable}: not valid JSON (lists and mappings set from the environment must be JSON)")]
         ) from None
+    else:
+        # A value the file has and a variable or secret file overrides: an edit of it in the file
+        # (dry_run: true, in an incident) changes nothing, and nothing used to say so.
+        given_by = VALUE_ORIGINS.get()
+        config._overridden = {where: given_by[where] for where in _file_paths(data) if where in given_by}
     finally:
         VALUE_ORIGINS.reset(origins)
     problems = cross_check(config)
     if problems:
         raise ConfigError(source, problems)
     return config
+
+
+def _file_paths(data: Any) -> list[str]:
+    """The path of every value the file gives (`rules[0].dry_run`), as errors and VALUE_ORIGINS
+    name them."""
+    paths: list[str] = []
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, dict) and value:
+            stack += [(child, f"{where}.{key}" if where else str(key)) for key, child in value.items()]
+        elif isinstance(value, list) and value:
+            stack += [(child, f"{where}[{index}]") for index, child in enumerate(value)]
+        else:
+            paths.append(where)
+    return sorted(paths)
 
 
 def stray_environment() -> list[StrayVariable]:

@@ -3,6 +3,7 @@ files, the YAML document) and the lookups that span sections."""
 
 from __future__ import annotations
 
+from pydantic import PrivateAttr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -57,6 +58,13 @@ class Config(BaseSettings):
     blocking: BlockingSettings | None = None
     dry_run: bool = False
     rules: list[Rule] = []
+    # Values the file has that a variable or a secret file overrode, by path: {"dry_run":
+    # "WATCHDOG_DRY_RUN"}. Set by the loader; said at start, by check-config and at each reload.
+    _overridden: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def overridden(self) -> dict[str, str]:
+        return dict(self._overridden)
 
     @classmethod
     def settings_customise_sources(
