@@ -432,3 +432,18 @@ async def test_a_failed_environment_listing_is_an_error_only_when_someone_must_a
     failed = [e for e in logs if e["event"] == "discovery_failed"]
     assert [e["log_level"] for e in failed] == [level]
     await daemon.stop()
+
+
+async def test_a_schedule_run_before_the_first_refresh_waits_for_it_and_covers_the_discovered_clusters() -> None:
+    # The daemon started a moment before 03:00: the run came before discovery's first refresh had
+    # found anything, and the discovered clusters it selects had no restart that night.
+    sim = scenario(environment("env-prod", "production", [lkc("lkc-a1", connectors=[{"name": "orders"}])]))
+    nightly = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"},
+               "select": {"clusters": ["lkc-*"], "connectors": ["orders"]}}
+    w = world(sim, config_data({}, rules=[nightly]))
+    w.daemon.queue.start()
+    await w.daemon.run_schedule_rule("nightly")
+    await w.daemon.queue.join()
+    assert [(r.cluster, r.connector) for r in w.simulator.restarts()] == [("lkc-a1", "orders")]
+    assert len(calls(w, "list_clusters")) == 1, "one refresh, not one more for the run"
+    await w.daemon.stop()

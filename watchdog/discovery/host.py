@@ -67,6 +67,13 @@ class DiscoveryHost:
         daemon does not know what it is meant to watch."""
         return self.fleet.loaded.discovery is not None and self.fleet.refreshes == 0
 
+    async def discovered_once(self) -> None:
+        """Return once the first refresh has finished, making it if none has run yet (one
+        in progress is waited for, not repeated)."""
+        async with self._refreshing:
+            if self.discovery_pending():
+                await self._refresh_discovery()
+
     def may_be_discovered(self, cluster: str) -> bool:
         """Whether a cluster the config does not name may be one discovery finds (they are named
         by their lkc- id): requests kept for it are held until discovery has run."""

@@ -65,8 +65,10 @@ class SchedulerHost:
     _clock: Callable[[], float]
     _clock_steps: ClockStepWatch
 
-    if TYPE_CHECKING:  # the daemon's own step (app.py), declared for the type checker
+    if TYPE_CHECKING:  # the daemon's own steps (app.py, discovery/host.py), declared for the type checker
         def _add_lane(self, lane: str, client: httpx.AsyncClient, settings: RateLimitSettings | None = None) -> None: ...
+        def discovery_pending(self) -> bool: ...
+        async def discovered_once(self) -> None: ...
 
     METRICS_LANE = "metrics-api"
 
@@ -184,6 +186,11 @@ class SchedulerHost:
     async def run_schedule_rule(self, rule_name: str) -> None:
         """One firing of a `schedule` rule, as its cron or interval job runs it (and `run
         --once`): list each selected cluster, then decide and enqueue its restarts."""
+        if self.discovery_pending():
+            # A run due just after a start (a rollout at 02:59, `interval` on its grid) came before
+            # discovery's first refresh: the discovered clusters it selects were not known yet, and
+            # they had no restart that night, without a word.
+            await self.discovered_once()
         rule = self._schedule_rule(rule_name)
         if rule is None:
             return
