@@ -141,6 +141,23 @@ def test_a_missing_secrets_directory_that_was_asked_for_is_an_error(credentials_
         load_config(FIXTURES / "good" / "minimal.yaml", secrets_dir=tmp_path / "absent")
 
 
+def test_a_secrets_directory_that_is_a_file_is_named_so(
+    credentials_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Secret mounted with subPath: one file where the directory should be. "does not exist" sent
+    # the reader to look for a path that was there.
+    (tmp_path / "secrets").write_text("TESTKEY0123456789\n")
+    with pytest.raises(ConfigError, match="secrets directory .*secrets is not a directory"):
+        load_config(FIXTURES / "good" / "minimal.yaml", secrets_dir=tmp_path / "secrets")
+    # At the default path, nothing was said, and every secret was reported missing.
+    import watchdog.config.loading as loading
+
+    monkeypatch.setattr(loading, "DEFAULT_SECRETS_DIR", tmp_path / "secrets")
+    monkeypatch.delenv("WATCHDOG_SECRETS_DIR", raising=False)
+    with pytest.raises(ConfigError, match="secrets directory .*secrets is not a directory"):
+        load_config(FIXTURES / "good" / "minimal.yaml")
+
+
 def test_secrets_do_not_appear_in_repr(credentials_env: None) -> None:
     config = load_config(FIXTURES / "good" / "minimal.yaml")
     assert TEST_API_SECRET not in repr(config)

@@ -403,9 +403,13 @@ def secrets_dir(explicit: str | Path | None) -> Path | None:
 
 def _secrets_dir(explicit: str | Path | None, source: str) -> Path | None:
     chosen = explicit or os.environ.get(f"{ENV_PREFIX}SECRETS_DIR")
-    if chosen:
-        path = Path(chosen)
-        if not path.is_dir():
-            raise ConfigError(source, [("", f"secrets directory {path} does not exist")])
+    path = Path(chosen) if chosen else DEFAULT_SECRETS_DIR
+    if path.is_dir():
         return path
-    return DEFAULT_SECRETS_DIR if DEFAULT_SECRETS_DIR.is_dir() else None
+    if path.exists():
+        # A Secret mounted with subPath: one file where the directory should be. Said so, not
+        # "does not exist" (or, at the default path, nothing, and every secret "missing").
+        raise ConfigError(source, [("", f"secrets directory {path} is not a directory (a file? mount the Secret as a directory)")])
+    if chosen:
+        raise ConfigError(source, [("", f"secrets directory {path} does not exist")])
+    return None
