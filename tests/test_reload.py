@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -553,3 +554,6 @@ async def test_a_file_value_a_variable_overrides_is_named_at_reload_and_by_check
     await daemon.stop()
     assert main(["check-config", "--config", str(path)]) == 0
     assert "dry_run in the file is overridden by WATCHDOG_DRY_RUN" in capsys.readouterr().err
+    # A whole list set as JSON overrides every rule the file has.
+    monkeypatch.setenv("WATCHDOG_RULES", json.dumps([NIGHTLY]))
+    assert load_config(path).overridden == {"dry_run": "WATCHDOG_DRY_RUN", "rules": "WATCHDOG_RULES"}

@@ -84,7 +84,11 @@ def build_config(
         # A value the file has and a variable or secret file overrides: an edit of it in the file
         # (dry_run: true, in an incident) changes nothing, and nothing used to say so.
         given_by = VALUE_ORIGINS.get()
-        config._overridden = {where: given_by[where] for where in _file_paths(data) if where in given_by}
+        in_file = _file_paths(data)
+        config._overridden = {  # a variable may set a whole list or mapping (WATCHDOG_RULES='[...]')
+            where: variable for where, variable in sorted(given_by.items())
+            if any(path == where or path.startswith((f"{where}.", f"{where}[")) for path in in_file)
+        }
     finally:
         VALUE_ORIGINS.reset(origins)
     problems = cross_check(config)
