@@ -71,3 +71,13 @@ def test_a_day_or_weekday_starting_with_a_star_narrows_the_other_as_debians_cron
 def test_the_nth_weekday_of_a_month() -> None:
     assert days(fire_times(schedule_rule(cron="0 3 * * mon#2"), NEW_YEAR, 3)) == ["Mon 2026-01-12", "Mon 2026-02-09",
                                                                                    "Mon 2026-03-09"]
+
+
+@pytest.mark.parametrize(("cron", "said"), [
+    ("@daily", "got 1 field(s) in '@daily': write '0 0 * * *'"), ("@hourly", "in '@hourly': write '0 * * * *'"),
+    ("@reboot", "got 1 field(s) in '@reboot'"), ("0 0 3 * * ?", "got 6 field(s) in '0 0 3 * * ?'"),
+])
+def test_a_cron_of_another_length_is_refused_quoting_it_and_a_macro_with_its_five_fields(cron: str, said: str) -> None:
+    # The refusal said "got 1 field(s)" without the value, and nothing of what @daily stands for.
+    with pytest.raises(ValueError, match=re.escape(said)):
+        schedule_rule(cron=cron)

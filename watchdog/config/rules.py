@@ -63,6 +63,11 @@ class Backoff(Strict):
         return self
 
 
+# Cron's @-macros are not read (not every cron has them, and @reboot means nothing here); the
+# refusal says the five fields each stands for.
+_MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
+           "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"}
+
 # What a cron's five fields are, said with every refusal.
 CRON_FIELDS = "five fields, minute hour day-of-month month day-of-week, as Debian's cron reads them"
 
@@ -73,7 +78,9 @@ def _check_cron(expr: str) -> str:
     a field and ignored the rest (`jan-dec/3` every month, `lastday` as `last`)."""
     fields = expr.split()
     if len(fields) != 5:
-        raise ValueError(f"cron needs {CRON_FIELDS}; got {len(fields)} field(s)")
+        macro = _MACROS.get(expr.strip().lower())
+        instead = f": write {macro!r}" if macro else ""
+        raise ValueError(f"cron needs {CRON_FIELDS}; got {len(fields)} field(s) in {expr!r}{instead}")
     try:
         next(CronSim(expr, _EPOCH))
     except CronSimError as exc:
