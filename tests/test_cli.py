@@ -304,3 +304,18 @@ def test_status_and_history_say_when_the_daemon_url_answers_something_else(
         server.server_close()
     err = capsys.readouterr().err
     assert "is --daemon the daemon's API address?" in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("daemon", ["http://ops:Pa55/w0rdLEAK@127.0.0.1:9464", "http://ops:Pa55?w0rdLEAK@127.0.0.1:9",
+                                    "http://127.0.0.1:Pa55LEAK"], ids=["slash", "question-mark", "bad-port"])
+def test_a_daemon_url_that_cannot_be_read_is_refused_without_quoting_it(
+    daemon: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: httpx's InvalidURL traceback, "Invalid port: 'Pa55'" (half the password in the URL).
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token-0123456789")
+    for command in (["status"], ["history"], ["restart", "prod", "orders"]):
+        code = main([*command, "--daemon", daemon])
+        shown = capsys.readouterr()
+        assert code != 0
+        assert "--daemon is not a valid URL" in shown.err, shown.err
+        assert "Pa55" not in shown.out + shown.err and "LEAK" not in shown.out + shown.err

@@ -142,6 +142,9 @@ def _from_daemon(args: argparse.Namespace, path: str, params: dict[str, str | in
     try:
         response = httpx.get(f"{args.daemon.rstrip('/')}{path}", params=params, timeout=10.0,
                              headers={"Authorization": f"Bearer {token}"})
+    except httpx.InvalidURL:
+        print(UNREADABLE_DAEMON_URL, file=sys.stderr)
+        return None
     except httpx.HTTPError as exc:
         print(f"cannot reach the daemon at {_shown(args.daemon)}: {exc}", file=sys.stderr)
         return None
@@ -156,6 +159,15 @@ def _from_daemon(args: argparse.Namespace, path: str, params: dict[str, str | in
               file=sys.stderr)
         return None
     return document
+
+
+# httpx's InvalidURL (no HTTPError: it ended the command in a traceback) quotes what it took for
+# the port, and a '/', '?' or '#' in a password ends the host there: `http://ops:Pa55/w0rd@host`
+# printed "Invalid port: 'Pa55'", half the password. So the URL is never quoted here.
+UNREADABLE_DAEMON_URL = (
+    "--daemon is not a valid URL: its host or port cannot be read (the port must be a number, and a '/', '?' or "
+    "'#' after the scheme ends the host, as in a password); give the daemon's address, e.g. http://watchdog:9464"
+)
 
 
 def _shown(url: str) -> str:
@@ -218,6 +230,9 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
             while record["state"] == "pending" and time.monotonic() < deadline:
                 time.sleep(0.5)
                 record = http.get(f"/v1/restarts/{record['id']}").json()
+    except httpx.InvalidURL:
+        print(UNREADABLE_DAEMON_URL, file=sys.stderr)
+        return EXIT_CONFIG
     except httpx.HTTPError as exc:
         print(f"cannot reach the daemon at {_shown(args.daemon)}: {exc}", file=sys.stderr)
         return EXIT_FAILED
