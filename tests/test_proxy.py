@@ -13,10 +13,12 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
 import structlog
+import yaml
 
 from watchdog.app import Daemon
 from watchdog.clients import environment_proxy
@@ -131,3 +133,27 @@ async def test_the_daemon_logs_the_proxy_it_uses(monkeypatch: pytest.MonkeyPatch
     (started,) = [e for e in logs if e["event"] == "started"]
     assert started["proxy"] == "http://proxy.corp.example:3128"
     assert "s3cret" not in repr(logs)
+
+
+@pytest.mark.parametrize("proxy", ["http://watchdog:Pa55/w0rd-LEAK@proxy.corp.example:3128",
+                                   "http://watchdog:Pa55?w0rd-LEAK@proxy.corp.example:3128",
+                                   "ftp://watchdog:Pa55w0rd-LEAK@proxy.corp.example:3128"],
+                         ids=["slash", "question-mark", "scheme"])
+def test_a_proxy_url_the_daemon_cannot_use_is_refused_without_quoting_it(
+    proxy: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    credentials_env: None,
+) -> None:
+    # Before: check-config said valid, and run (or restart) stopped with httpx's traceback,
+    # "Invalid port: 'Pa55'": half the proxy's password on stderr.
+    from watchdog.cli import main
+
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"credentials": {"main": {}}, "state": {"path": ":memory:"},
+                                      "clusters": {"prod": {"environment_id": "env-1", "kafka_cluster_id": "lkc-1"}}}))
+    monkeypatch.setenv("HTTPS_PROXY", proxy)
+    for command in (["check-config"], ["restart", "prod", "orders"], ["run", "--once"]):
+        code = main([*command, "--config", str(config)])
+        shown = capsys.readouterr()
+        assert code == 2, shown
+        assert "HTTPS_PROXY: not a proxy URL the daemon can use" in shown.err, shown.err
+        assert "Pa55" not in shown.out + shown.err and "LEAK" not in shown.out + shown.err

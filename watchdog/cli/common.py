@@ -29,7 +29,15 @@ def configure(args: argparse.Namespace, config: Config | None = None) -> None:
 
 def config_or_exit(args: argparse.Namespace) -> Config | None:
     try:
-        return load(args)
+        config = load(args)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return None
+    from ..clients import unusable_proxies
+
+    # The environment's proxies are read by every client the command builds: one that cannot be
+    # read is refused here, before anything starts (clients.unusable_proxies).
+    proxies = unusable_proxies()
+    for problem in proxies:
+        print(f"invalid environment: {problem}", file=sys.stderr)
+    return None if proxies else config
