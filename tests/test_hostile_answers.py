@@ -202,6 +202,21 @@ async def test_a_server_that_echoes_the_credentials_does_not_get_them_logged_or_
     assert "bad credentials ***" in kept
 
 
+async def test_a_server_that_echoes_the_key_id_does_not_get_it_logged_or_kept() -> None:
+    # The key id is kept as a secret (check-config shows only "set"); a server naming it in its
+    # reason put it in restart_finished and the history.
+    w = faulty_world([{"match": {"endpoint": "restart"},
+                       "action": {"status": 401, "body": {"error": {"code": 401, "message": f"unknown API key {TEST_API_KEY}"}}}}])
+
+    with capture_logs() as logs:
+        await run_polls(w, 3)
+
+    [ended] = [e for e in logs if e["event"] == "restart_finished"]
+    assert ended["outcome"] == "unauthorized" and ended["message"] == "unknown API key ***", ended
+    kept = json.dumps([record.message for record in w.daemon.state.history(limit=10)])
+    assert TEST_API_KEY not in str(logs) + kept and "unknown API key ***" in kept
+
+
 async def test_a_poll_that_crashes_on_a_bug_is_counted_and_the_cluster_is_ready() -> None:
     # Whatever the next unforeseen answer breaks: the poll ends counted and logged, and /readyz
     # does not wait for good on a cluster "never polled".

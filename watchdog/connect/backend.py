@@ -155,8 +155,10 @@ def without_credentials(text: str, sent: httpx.Headers) -> str:
     """`text` with the credentials a request carried (its headers: `sent`) starred out. A server's reason is its own
     text, and one that echoes what it was sent (`Invalid credentials: key:secret`) put the
     secret into `api_call_failed`, `restart_finished` and the state file's history; the secret
-    is known here from the request's own Authorization header (Basic: the decoded pair and its
-    password, and the encoded token; any other scheme: its token)."""
+    is known here from the request's own Authorization header (Basic: the decoded pair, its
+    password and its user, and the encoded token; any other scheme: its token). The user is an
+    API key's id (or a Kafka Connect worker's basic-auth user), kept as a secret like its
+    password: `Invalid API key KEYID` put it in every poll_failed line and restart API answer."""
     scheme, _, token = sent.get("authorization", "").partition(" ")
     secrets = [token.strip()]
     if scheme.lower() == "basic":
@@ -164,7 +166,8 @@ def without_credentials(text: str, sent: httpx.Headers) -> str:
             pair = base64.b64decode(token.strip(), validate=True).decode()
         except (ValueError, UnicodeDecodeError):
             pair = ""
-        secrets += [pair, pair.partition(":")[2]]
+        user, _, password = pair.partition(":")
+        secrets += [pair, password, user]
     return without_secrets(text, secrets, min_chars=MIN_SECRET_CHARS)
 
 
