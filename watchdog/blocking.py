@@ -10,6 +10,7 @@ every check is counted.
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -127,15 +128,19 @@ class AlertBlocker:
         headers: dict[str, str] = {}
         credentials = settings.credentials()
         secret: str | None = None
+        sent: list[str] = []  # the Authorization header's token, as it goes out
         if isinstance(credentials, tuple):
             secret = credentials[1].get_secret_value()
             auth = httpx.BasicAuth(credentials[0], secret)
+            sent.append(base64.b64encode(f"{credentials[0]}:{secret}".encode()).decode())  # as httpx encodes it
         elif credentials is not None:
             secret = credentials.get_secret_value()
             headers["Authorization"] = f"Bearer {secret}"
         # Every reason and logged problem is also scrubbed of the secret, as it is and as a repr
-        # would quote it: the last line of defence if some error text quotes the request anyway.
-        self._secret_forms = [secret, repr(secret)[1:-1], repr(secret.encode())[2:-1]] if secret else []
+        # would quote it, and of the Basic token (base64 of user:password, which a server or a
+        # proxy repeating the request's headers quotes): the last line of defence if some error
+        # text quotes the request anyway.
+        self._secret_forms = [secret, repr(secret)[1:-1], repr(secret.encode())[2:-1], *sent] if secret else []
         self._http = httpx.AsyncClient(
             base_url=settings.alertmanager_url, timeout=settings.timeout, transport=transport, auth=auth, headers=headers
         )
