@@ -106,3 +106,11 @@ async def test_a_refusal_that_repeats_the_basic_auth_header_is_scrubbed() -> Non
     reason, logs = await check_once(refusing(lambda request: f"bad request, sent {request.headers['authorization']}"))
     assert "bad request, sent Basic ***" in reason, reason
     assert token[:12] not in reason + repr(logs)
+
+
+async def test_a_refusal_whose_reason_is_cut_inside_the_password_keeps_none_of_it() -> None:
+    # The reason is cut to 200 characters: cut before scrubbing, a password across the cut kept
+    # its first part ("xxx... TOPSECRET-am...").
+    reason, logs = await check_once(refusing(lambda request: "x" * 190 + " " + PASSWORD + " y"))
+    assert "TOPSECRET" not in reason + repr(logs), reason
+    assert reason.startswith("Alertmanager refused the query"), reason

@@ -81,13 +81,15 @@ def _transport_problem(exc: httpx.HTTPError) -> str:
     return f"request to Alertmanager not sent: {type(exc).__name__}: {_REQUEST_NOT_SENT}"
 
 
-def _their_reason(response: httpx.Response) -> str:
-    """Alertmanager's reason for a 400 (a JSON string, e.g. "bad matcher format: ..."), on one line."""
+def _their_reason(response: httpx.Response, scrub: Callable[[str], str]) -> str:
+    """Alertmanager's reason for a 400 (a JSON string, e.g. "bad matcher format: ..."), on one line,
+    `scrub`bed of the credentials before it is cut short: cut first, a secret across the cut kept
+    its first part (`... SECRET-AM...`), which no scrubbing afterwards could recognise."""
     try:
         said = read_json(response)
     except ValueError:
         said = None
-    text = (said if isinstance(said, str) else response.text)[:1000]
+    text = scrub(said if isinstance(said, str) else response.text)[:1000]
     text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     if not text:
         return "no reason given"
@@ -171,7 +173,7 @@ class AlertBlocker:
             # Alertmanager could not parse the query: a filter (or the receiver pattern) it refuses.
             # Not "unreachable": it answered, and it will answer the same until the config changes.
             problem = ("Alertmanager refused the query (400 Bad Request; check blocking.filters and "
-                       f"blocking.receiver): {_their_reason(response)}")
+                       f"blocking.receiver): {_their_reason(response, self._scrubbed)}")
             self._log_problem("blocking_query_refused", problem)
             return self._failed(problem)
         if response.is_error:
