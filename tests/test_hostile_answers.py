@@ -278,3 +278,19 @@ async def test_a_trace_of_megabytes_costs_kilobytes_in_the_log_and_the_history()
         assert kept.endswith("Caused by: java.net.SocketTimeoutException: the root cause\n"), "and the root cause"
         assert "characters left out" in kept, "and it says it was cut"
     assert captured_error(record) == "org.apache.kafka.connect.errors.ConnectException: boom"
+
+
+async def test_a_password_in_a_connectors_trace_is_kept_nowhere() -> None:
+    # A connector's error often quotes its connection URL, password and all. The log masked it;
+    # the history (the state file, GET /v1/history, `watchdog history`) kept it as it came.
+    trace = ("org.apache.kafka.connect.errors.ConnectException: jdbc:postgresql://etl:Hunter2-LEAK@db:5432/orders refused\n"
+             + "\tat x.y.Z.f(Z.java:1)\n" * 300 + "Caused by: cannot reach http://etl:Hunter2-LEAK@db:5432/\n")
+    connectors = [{"name": "broken", "script": {"initial": "FAILED", "recover_after_restarts": 1, "trace": trace}}]
+    w = world(connectors, [status_rule()], scenario=sim_scenario(connectors, restart={"delay_seconds": 2}))
+
+    await run_polls(w, 3)
+
+    [record] = w.daemon.state.history(None, 10)
+    kept = json.dumps(record.evidence)
+    assert "Hunter2" not in kept, kept[:300]
+    assert "jdbc:postgresql://***@db:5432/orders refused" in kept and "http://***@db:5432/" in kept

@@ -10,7 +10,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 
-from ..logs import without_secrets
+from ..logs import redact_url_credentials, without_secrets
 from ..model import ConnectorStatus, Outcome, TaskStatus
 from ..ratelimit import RateLimitHeaders
 from ..redirects import not_followed
@@ -182,6 +182,16 @@ def _error_entry(entry: Any) -> str:
     return ""
 
 
+def _upstream_text(value: Any) -> str:
+    """A message or trace from a connector's status, without the credentials of any URL in it
+    (`jdbc:postgresql://etl:pw@db/...`: a connector's error often quotes its connection URL).
+    Masked here, as it arrives: the log masked them, but the history (state file, GET
+    /v1/history, `watchdog history`) kept them, and a trace cut short for the log before the `@`
+    kept part of the password in the log too."""
+    text = str(value or "")
+    return redact_url_credentials(text) if "@" in text else text  # most have none: polls parse thousands
+
+
 def parse_status(data: Any, resource_id: str | None = None) -> ConnectorStatus:
     """A status object, read leniently: unknown fields and unknown states are kept or ignored."""
     if not isinstance(data, dict):
@@ -200,8 +210,8 @@ def parse_status(data: Any, resource_id: str | None = None) -> ConnectorStatus:
                 TaskStatus(
                     id=task_id,
                     state=task["state"],
-                    msg=str(task.get("msg") or ""),
-                    trace=str(task.get("trace") or ""),
+                    msg=_upstream_text(task.get("msg")),
+                    trace=_upstream_text(task.get("trace")),
                 )
             )
     validation_errors = data.get("validation_errors")
@@ -209,11 +219,11 @@ def parse_status(data: Any, resource_id: str | None = None) -> ConnectorStatus:
         name=str(data.get("name") or ""),
         state=connector["state"],
         type=str(data.get("type") or "unknown"),
-        trace=str(connector.get("trace") or ""),
+        trace=_upstream_text(connector.get("trace")),
         tasks=tuple(tasks),
         resource_id=resource_id,
         validation_errors=tuple(
-            str(e) for e in (validation_errors if isinstance(validation_errors, list) else []) if e
+            _upstream_text(e) for e in (validation_errors if isinstance(validation_errors, list) else []) if e
         ),
     )
 
