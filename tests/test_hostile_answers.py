@@ -294,3 +294,14 @@ async def test_a_password_in_a_connectors_trace_is_kept_nowhere() -> None:
     kept = json.dumps(record.evidence)
     assert "Hunter2" not in kept, kept[:300]
     assert "jdbc:postgresql://***@db:5432/orders refused" in kept and "http://***@db:5432/" in kept
+
+
+async def test_a_password_in_a_url_in_an_error_message_is_kept_nowhere() -> None:
+    # The log masked it; the history (and the restart API's answers) kept the message as it came.
+    said = "Failed to validate jdbc:mysql://etl:Hunter2-LEAK@db:3306/orders"
+    w = faulty_world([{"match": {"endpoint": "restart"}, "action": {"status": 400, "body": {"error": {"code": 400, "message": said}}}}])
+
+    await run_polls(w, 3)
+
+    [record] = w.daemon.state.history(limit=10)
+    assert record.message == "Failed to validate jdbc:mysql://***@db:3306/orders", record.message

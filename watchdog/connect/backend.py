@@ -115,7 +115,9 @@ def error_message(response: httpx.Response) -> str:
         sent = response.request.headers
     except RuntimeError:  # a response made by hand, never sent
         sent = httpx.Headers()
-    return without_credentials(_reason(response), sent)[:MAX_MESSAGE_CHARS]
+    # Masked before the cut, like any URL's credentials in it (as the log would, but the history
+    # and the restart API's answers keep the message too).
+    return _upstream_text(without_credentials(_reason(response), sent))[:MAX_MESSAGE_CHARS]
 
 
 def _reason(response: httpx.Response) -> str:
@@ -183,8 +185,9 @@ def _error_entry(entry: Any) -> str:
 
 
 def _upstream_text(value: Any) -> str:
-    """A message or trace from a connector's status, without the credentials of any URL in it
-    (`jdbc:postgresql://etl:pw@db/...`: a connector's error often quotes its connection URL).
+    """A message or trace from upstream (a connector's status, an error's reason), without the
+    credentials of any URL in it (`jdbc:postgresql://etl:pw@db/...`: a connector's error often
+    quotes its connection URL).
     Masked here, as it arrives: the log masked them, but the history (state file, GET
     /v1/history, `watchdog history`) kept them, and a trace cut short for the log before the `@`
     kept part of the password in the log too."""
