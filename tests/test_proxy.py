@@ -137,8 +137,9 @@ async def test_the_daemon_logs_the_proxy_it_uses(monkeypatch: pytest.MonkeyPatch
 
 @pytest.mark.parametrize("proxy", ["http://watchdog:Pa55/w0rd-LEAK@proxy.corp.example:3128",
                                    "http://watchdog:Pa55?w0rd-LEAK@proxy.corp.example:3128",
-                                   "ftp://watchdog:Pa55w0rd-LEAK@proxy.corp.example:3128"],
-                         ids=["slash", "question-mark", "scheme"])
+                                   "ftp://watchdog:Pa55w0rd-LEAK@proxy.corp.example:3128",
+                                   "socks5://watchdog:Pa55w0rd-LEAK@proxy.corp.example:1080"],  # no socksio in the lock
+                         ids=["slash", "question-mark", "scheme", "socks"])
 def test_a_proxy_url_the_daemon_cannot_use_is_refused_without_quoting_it(
     proxy: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     credentials_env: None,

@@ -117,12 +117,14 @@ def unusable_proxies() -> list[str]:
     """One line per proxy the environment names that httpx cannot use, naming its variable and
     never its value. httpx reads them when a client is built: `HTTPS_PROXY=http://u:Pa55/w0rd@proxy`
     (a '/' in the password ends the host there) stopped `run` with a traceback quoting what it
-    took for the port ("Invalid port: 'Pa55'"), half the password, while check-config said valid."""
+    took for the port ("Invalid port: 'Pa55'"), half the password, while check-config said valid.
+    The transport is built as httpx builds it: a SOCKS proxy (`ALL_PROXY=socks5://...`) needs a
+    package the image does not have, and stopped `run` with an ImportError traceback likewise."""
     problems = []
     for scheme, url in _environment_proxies().items():
         try:
-            httpx.Proxy(url if "://" in url else f"http://{url}")
-        except (httpx.InvalidURL, ValueError):
+            httpx.AsyncHTTPTransport(proxy=url if "://" in url else f"http://{url}")
+        except (httpx.InvalidURL, ValueError, ImportError):
             names = " or ".join(name for name in (f"{scheme.upper()}_PROXY", f"{scheme}_proxy") if os.environ.get(name))
             problems.append(
                 f"{names or scheme + ' proxy'}: not a proxy URL the daemon can use (its scheme must be http or https, "
