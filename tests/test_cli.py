@@ -319,3 +319,19 @@ def test_a_daemon_url_that_cannot_be_read_is_refused_without_quoting_it(
         assert code != 0
         assert "--daemon is not a valid URL" in shown.err, shown.err
         assert "Pa55" not in shown.out + shown.err and "LEAK" not in shown.out + shown.err
+
+
+def test_a_proxy_the_cli_cannot_use_is_named_not_taken_for_the_daemon_url(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # httpx reads the proxy variables when the client is built: its InvalidURL for the proxy was
+    # taken for --daemon's own ("--daemon is not a valid URL" for a URL that is fine).
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://ops:Pa55/w0rdLEAK@proxy.corp.example:3128")
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token-0123456789")
+    for command in (["status"], ["restart", "prod", "orders"]):
+        assert main([*command, "--daemon", "https://watchdog.example:9464"]) != 0
+        err = capsys.readouterr().err
+        assert "HTTPS_PROXY: not a proxy URL the daemon can use" in err and "--daemon is not" not in err, err
+        assert "Pa55" not in err and "LEAK" not in err

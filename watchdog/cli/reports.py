@@ -139,6 +139,8 @@ def _from_daemon(args: argparse.Namespace, path: str, params: dict[str, str | in
     except UnusableToken as exc:
         print(exc, file=sys.stderr)
         return None
+    if _unusable_proxies():
+        return None
     try:
         response = httpx.get(f"{args.daemon.rstrip('/')}{path}", params=params, timeout=10.0,
                              headers={"Authorization": f"Bearer {token}"})
@@ -168,6 +170,17 @@ UNREADABLE_DAEMON_URL = (
     "--daemon is not a valid URL: its host or port cannot be read (the port must be a number, and a '/', '?' or "
     "'#' after the scheme ends the host, as in a password); give the daemon's address, e.g. http://watchdog:9464"
 )
+
+
+def _unusable_proxies() -> bool:
+    """Says so if the environment names a proxy httpx cannot use (clients.unusable_proxies):
+    building the client raised InvalidURL for it, taken for --daemon's own."""
+    from ..clients import unusable_proxies
+
+    problems = unusable_proxies()
+    for problem in problems:
+        print(f"invalid environment: {problem}", file=sys.stderr)
+    return bool(problems)
 
 
 def _shown(url: str) -> str:
@@ -216,6 +229,8 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
         token = _daemon_token(args)
     except UnusableToken as exc:
         print(exc, file=sys.stderr)
+        return EXIT_CONFIG
+    if _unusable_proxies():
         return EXIT_CONFIG
     target = printable(f"{args.cluster}/{args.connector}")
     headers = {"Authorization": f"Bearer {token}"}
