@@ -158,3 +158,15 @@ def test_a_proxy_url_the_daemon_cannot_use_is_refused_without_quoting_it(
         assert code == 2, shown
         assert "HTTPS_PROXY: not a proxy URL the daemon can use" in shown.err, shown.err
         assert "Pa55" not in shown.out + shown.err and "LEAK" not in shown.out + shown.err
+
+
+def test_the_demo_refuses_a_proxy_it_cannot_use_without_quoting_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: httpx's traceback, "Invalid port: 'Pa55'".
+    from watchdog.cli import main
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://watchdog:Pa55/w0rd-LEAK@proxy.corp.example:3128")
+    assert main(["demo", "--duration", "1", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "HTTPS_PROXY: not a proxy URL the daemon can use" in err and "Pa55" not in err, err

@@ -29,6 +29,7 @@ from .common import (
     config_or_exit,
     configure,
     load,
+    unusable_proxies,
 )
 from .reports import history_command, restart_via_daemon, status_command
 from .summary import summarize
@@ -235,5 +236,7 @@ def _simulate(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
+    if unusable_proxies():
+        return EXIT_CONFIG
     configure(args)
     return asyncio.run(run_demo(duration=args.duration, port=args.port, backend=args.backend))

@@ -33,11 +33,16 @@ def config_or_exit(args: argparse.Namespace) -> Config | None:
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return None
-    from ..clients import unusable_proxies
+    return None if unusable_proxies() else config
 
-    # The environment's proxies are read by every client the command builds: one that cannot be
-    # read is refused here, before anything starts (clients.unusable_proxies).
-    proxies = unusable_proxies()
-    for problem in proxies:
+
+def unusable_proxies() -> bool:
+    """Says so, and True, if the environment names a proxy httpx cannot use. Every client a
+    command builds reads the proxy variables, and failed with a traceback quoting part of such a
+    proxy's password (clients.unusable_proxies): refused before anything starts."""
+    from ..clients import unusable_proxies as problems
+
+    found = problems()
+    for problem in found:
         print(f"invalid environment: {problem}", file=sys.stderr)
-    return None if proxies else config
+    return bool(found)

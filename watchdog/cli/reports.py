@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..config import ConfigError
 from ..config.sections import fits_a_header, secret_text
 from ..logs import printable, redact_url_credentials
-from .common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, config_or_exit, load
+from .common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, config_or_exit, load, unusable_proxies
 
 if TYPE_CHECKING:
     import httpx
@@ -139,7 +139,7 @@ def _from_daemon(args: argparse.Namespace, path: str, params: dict[str, str | in
     except UnusableToken as exc:
         print(exc, file=sys.stderr)
         return None
-    if _unusable_proxies():
+    if unusable_proxies():  # else httpx's InvalidURL for the proxy is taken for --daemon's own
         return None
     try:
         response = httpx.get(f"{args.daemon.rstrip('/')}{path}", params=params, timeout=10.0,
@@ -170,17 +170,6 @@ UNREADABLE_DAEMON_URL = (
     "--daemon is not a valid URL: its host or port cannot be read (the port must be a number, and a '/', '?' or "
     "'#' after the scheme ends the host, as in a password); give the daemon's address, e.g. http://watchdog:9464"
 )
-
-
-def _unusable_proxies() -> bool:
-    """Says so if the environment names a proxy httpx cannot use (clients.unusable_proxies):
-    building the client raised InvalidURL for it, taken for --daemon's own."""
-    from ..clients import unusable_proxies
-
-    problems = unusable_proxies()
-    for problem in problems:
-        print(f"invalid environment: {problem}", file=sys.stderr)
-    return bool(problems)
 
 
 def _shown(url: str) -> str:
@@ -230,7 +219,7 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
     except UnusableToken as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
-    if _unusable_proxies():
+    if unusable_proxies():  # else httpx's InvalidURL for the proxy is taken for --daemon's own
         return EXIT_CONFIG
     target = printable(f"{args.cluster}/{args.connector}")
     headers = {"Authorization": f"Bearer {token}"}
