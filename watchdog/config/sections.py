@@ -364,12 +364,26 @@ class HistorySettings(Strict):
     max_entries: Annotated[int, NUMBER, Field(ge=1, le=MAX_COUNT)] = 200  # per connector: a noisy one cannot push out the rest
 
 
+_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def _not_a_url(path: str) -> str:
+    """`state.path` is a file's path. A database URL put there by mistake (for `state.url`) was
+    taken for a file name: check-config printed it, password and all ("SQLite file
+    postgresql://u:pw@db/..."), and `run` quoted it in "Cannot create state file ...". Refused,
+    never quoted."""
+    if _URL_SCHEME.match(path):
+        raise ValueError("is a file's path, not a URL; a PostgreSQL database goes in state.url (its password in "
+                         "WATCHDOG_STATE__PASSWORD or a secret file of that name, never in the URL)")
+    return path
+
+
 class StateSettings(Strict):
     """The state file: backoff, budgets, gave-up flags, history and unsent requests survive a
     restart of the daemon. `:memory:` keeps nothing (tests, `--once` experiments). With `url`
     (PostgreSQL) instead, replicas share the state and elect a leader (config/leadership.py)."""
 
-    path: str = "watchdog.db"
+    path: Annotated[str, AfterValidator(_not_a_url)] = "watchdog.db"
     url: DatabaseUrl | None = None
     password: StrippedSecret | None = None  # for `url`: WATCHDOG_STATE__PASSWORD or a secret file
     leader_election: LeaderElectionSettings = LeaderElectionSettings()
