@@ -217,6 +217,16 @@ async def test_a_server_that_echoes_the_key_id_does_not_get_it_logged_or_kept() 
     assert TEST_API_KEY not in str(logs) + kept and "unknown API key ***" in kept
 
 
+def test_a_basic_auth_user_is_starred_only_where_it_stands_alone() -> None:
+    # A worker's user named `connect` must not turn Kafka Connect's class names into stars.
+    from watchdog.connect.backend import without_credentials
+
+    sent = httpx.Headers({"Authorization": "Basic " + base64.b64encode(b"connect:worker-password-1").decode()})
+    said = "org.apache.kafka.connect.errors.ConnectException: connector orders: user connect may not restart it"
+    assert without_credentials(said, sent) == (
+        "org.apache.kafka.connect.errors.ConnectException: connector orders: user *** may not restart it")
+
+
 async def test_a_poll_that_crashes_on_a_bug_is_counted_and_the_cluster_is_ready() -> None:
     # Whatever the next unforeseen answer breaks: the poll ends counted and logged, and /readyz
     # does not wait for good on a cluster "never polled".

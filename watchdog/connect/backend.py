@@ -160,17 +160,23 @@ def without_credentials(text: str, sent: httpx.Headers) -> str:
     is known here from the request's own Authorization header (Basic: the decoded pair, its
     password and its user, and the encoded token; any other scheme: its token). The user is an
     API key's id (or a Kafka Connect worker's basic-auth user), kept as a secret like its
-    password: `Invalid API key KEYID` put it in every poll_failed line and restart API answer."""
+    password: `Invalid API key KEYID` put it in every poll_failed line and restart API answer.
+    The user is starred only where it stands alone: a worker's user named `connect` must not
+    turn `org.apache.kafka.connect` or `connector` into stars."""
     scheme, _, token = sent.get("authorization", "").partition(" ")
     secrets = [token.strip()]
+    user = ""
     if scheme.lower() == "basic":
         try:
             pair = base64.b64decode(token.strip(), validate=True).decode()
         except (ValueError, UnicodeDecodeError):
             pair = ""
         user, _, password = pair.partition(":")
-        secrets += [pair, password, user]
-    return without_secrets(text, secrets, min_chars=MIN_SECRET_CHARS)
+        secrets += [pair, password]
+    text = without_secrets(text, secrets, min_chars=MIN_SECRET_CHARS)
+    if len(user) >= MIN_SECRET_CHARS:
+        text = re.sub(rf"(?<![\w.-]){re.escape(user)}(?![\w.-])", "***", text)
+    return text
 
 
 def _error_entry(entry: Any) -> str:
