@@ -136,7 +136,7 @@ def _run(args: argparse.Namespace) -> int:
 
     early_reloads = _hold_sighup()
     config = config_or_exit(args)
-    if config is None:
+    if config is None or unusable_proxies():
         return EXIT_CONFIG
     configure(args, config)
     try:
@@ -164,7 +164,7 @@ def _hold_sighup() -> list[int]:
 
 def _check_config(args: argparse.Namespace) -> int:
     config = config_or_exit(args)
-    if config is None:
+    if config is None or unusable_proxies():
         return EXIT_CONFIG
     print(summarize(config, args.config))
     for name in ignored_variables():
@@ -193,7 +193,7 @@ def _restart(args: argparse.Namespace) -> int:
     from ..model import Outcome
 
     config = config_or_exit(args)
-    if config is None:
+    if config is None or unusable_proxies():
         return EXIT_CONFIG
     discoverable = config.discovery is not None and args.cluster.startswith(KAFKA_CLUSTER_ID_PREFIX)
     if args.cluster not in config.clusters and not discoverable:

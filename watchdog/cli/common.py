@@ -29,11 +29,10 @@ def configure(args: argparse.Namespace, config: Config | None = None) -> None:
 
 def config_or_exit(args: argparse.Namespace) -> Config | None:
     try:
-        config = load(args)
+        return load(args)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return None
-    return None if unusable_proxies() else config
 
 
 def unusable_proxies() -> bool:

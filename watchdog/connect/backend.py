@@ -193,10 +193,9 @@ def _error_entry(entry: Any) -> str:
 def _upstream_text(value: Any) -> str:
     """A message or trace from upstream (a connector's status, an error's reason), without the
     credentials of any URL in it (`jdbc:postgresql://etl:pw@db/...`: a connector's error often
-    quotes its connection URL).
-    Masked here, as it arrives: the log masked them, but the history (state file, GET
-    /v1/history, `watchdog history`) kept them, and a trace cut short for the log before the `@`
-    kept part of the password in the log too."""
+    quotes its connection URL). Masked here, as it arrives: the log masked them, but the history
+    (state file, GET /v1/history, `watchdog history`) kept them, and a trace cut short for the
+    log before the `@` kept part of the password in the log too."""
     text = str(value or "")
     return redact_url_credentials(text) if "@" in text else text  # most have none: polls parse thousands
 
