@@ -175,15 +175,15 @@ def test_the_demo_refuses_a_proxy_it_cannot_use_without_quoting_it(
 def test_reading_the_state_file_needs_no_proxy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], credentials_env: None,
 ) -> None:
-    # status and history --state make no call: a proxy they could not use is none of their business.
+    # status and history from the state file make no call: a proxy they could not use is none of their business.
     from watchdog.cli import main
     from watchdog.state import SqliteStateStore
 
     SqliteStateStore(str(tmp_path / "state.db")).close()
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"credentials": {"main": {}},
+    config.write_text(yaml.safe_dump({"credentials": {"main": {}}, "state": {"path": str(tmp_path / "state.db")},
                                       "clusters": {"prod": {"environment_id": "env-1", "kafka_cluster_id": "lkc-1"}}}))
     monkeypatch.setenv("HTTPS_PROXY", "http://watchdog:Pa55/w0rd-LEAK@proxy.corp.example:3128")
     for command in (["status"], ["history"]):
-        assert main([*command, "--state", str(tmp_path / "state.db"), "--config", str(config)]) == 0
+        assert main([*command, "--config", str(config)]) == 0  # the config's state file
         assert "HTTPS_PROXY" not in capsys.readouterr().err
