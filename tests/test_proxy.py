@@ -187,3 +187,19 @@ def test_reading_the_state_file_needs_no_proxy(
     for command in (["status"], ["history"]):
         assert main([*command, "--config", str(config)]) == 0  # the config's state file
         assert "HTTPS_PROXY" not in capsys.readouterr().err
+
+
+def test_the_proxy_check_reads_no_ca_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], credentials_env: None,
+) -> None:
+    # The check builds a transport for each proxy; built with the environment's SSL_CERT_FILE, a
+    # bundle that cannot be read made check-config itself end in a FileNotFoundError traceback.
+    from watchdog.cli import main
+
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"credentials": {"main": {}},
+                                      "clusters": {"prod": {"environment_id": "env-1", "kafka_cluster_id": "lkc-1"}}}))
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.example:3128")
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-bundle.pem"))
+    assert main(["check-config", "--config", str(config)]) == 0
+    assert "valid" in capsys.readouterr().out

@@ -123,7 +123,8 @@ def unusable_proxies() -> list[str]:
     problems = []
     for scheme, url in _environment_proxies().items():
         try:
-            httpx.AsyncHTTPTransport(proxy=url if "://" in url else f"http://{url}")
+            # verify and trust_env off: only the proxy is checked here, not SSL_CERT_FILE and the like.
+            httpx.AsyncHTTPTransport(proxy=url if "://" in url else f"http://{url}", verify=False, trust_env=False)
         except (httpx.InvalidURL, ValueError, ImportError):
             names = " or ".join(name for name in (f"{scheme.upper()}_PROXY", f"{scheme}_proxy") if os.environ.get(name))
             problems.append(
