@@ -335,3 +335,25 @@ def test_a_proxy_the_cli_cannot_use_is_named_not_taken_for_the_daemon_url(
         err = capsys.readouterr().err
         assert "HTTPS_PROXY: not a proxy URL the daemon can use" in err and "--daemon is not" not in err, err
         assert "Pa55" not in err and "LEAK" not in err
+
+
+def test_the_demo_reads_no_production_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Run where a daemon runs (its pod, a shell with its variables): the demo read its credential
+    # and failed ("clusters.orders.credential: required when more than one credential is
+    # configured"), or took its state.url and password and joined the production database's
+    # leader election.
+    from watchdog.demo import demo_config
+
+    monkeypatch.setenv("WATCHDOG_CREDENTIALS__MAIN__API_KEY", "PRODKEY0123456789")
+    monkeypatch.setenv("WATCHDOG_CREDENTIALS__MAIN__API_SECRET", "prod-secret-0123456789")
+    monkeypatch.setenv("WATCHDOG_STATE__URL", "postgresql://watchdog@db.prod.internal:5432/watchdog")
+    monkeypatch.setenv("WATCHDOG_STATE__PASSWORD", "prod-db-password-0123")
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "WATCHDOG_SERVER__AUTH_TOKEN").write_text("prod-token-0123456789abcdef\n")
+    monkeypatch.setenv("WATCHDOG_SECRETS_DIR", str(secrets))
+
+    config = demo_config("http://127.0.0.1:9", 0)
+    assert set(config.credentials) == {"demo"}
+    assert config.state.url is None and config.state.password is None and config.state.path == ":memory:"
+    assert config.server.auth_token is None
