@@ -5,7 +5,8 @@ header, i.e. `Bearer <token>`. The config refuses such tokens; the blocker must 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import base64
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -80,3 +81,36 @@ async def test_an_error_that_quotes_the_token_anyway_is_scrubbed(listening: str)
     crashes = [event for event in logs if event["event"] == "blocking_refresh_crashed"]
     assert len(crashes) >= 4 and any("***" in event["problem"] for event in crashes)
     assert not [event for event in logs if leaks(repr(event)) or "TOPSECR" in repr(event)], logs
+
+
+PASSWORD = "TOPSECRET-am-password-7Kq2"
+
+
+def refusing(reason: Callable[[httpx.Request], str]) -> httpx.MockTransport:
+    """An Alertmanager (or a proxy before it) that answers 400 with a reason of its own."""
+    return httpx.MockTransport(lambda request: httpx.Response(400, json=reason(request)))
+
+
+async def check_once(transport: httpx.MockTransport) -> tuple[str, list[dict[str, object]]]:
+    settings = BlockingSettings(alertmanager_url="http://am:9093", auth="basic", username="watchdog", password=PASSWORD)
+    blocker = AlertBlocker(settings, Metrics(), transport=transport)
+    with structlog.testing.capture_logs() as logs:
+        verdict = await blocker.refresh()
+    await blocker.close()
+    return verdict.reason, logs
+
+
+async def test_a_refusal_that_repeats_the_basic_auth_header_is_scrubbed() -> None:
+    # Before: "... bad request, sent Basic d2F0Y2hkb2c6VE9QU0VDUkVULWFt...": the password, base64 encoded.
+    token = base64.b64encode(f"watchdog:{PASSWORD}".encode()).decode()
+    reason, logs = await check_once(refusing(lambda request: f"bad request, sent {request.headers['authorization']}"))
+    assert "bad request, sent Basic ***" in reason, reason
+    assert token[:12] not in reason + repr(logs)
+
+
+async def test_a_refusal_whose_reason_is_cut_inside_the_password_keeps_none_of_it() -> None:
+    # The reason is cut to 200 characters: cut before scrubbing, a password across the cut kept
+    # its first part ("xxx... TOPSECRET-am...").
+    reason, logs = await check_once(refusing(lambda request: "x" * 190 + " " + PASSWORD + " y"))
+    assert "TOPSECRET" not in reason + repr(logs), reason
+    assert reason.startswith("Alertmanager refused the query"), reason

@@ -389,7 +389,7 @@ def test_restart_through_a_daemon_that_forgets_the_request_says_it_was_requested
 
 
 @pytest.mark.parametrize("address", ["http://127.0.0.1:94a4", "http://[::1", "watchdog:9464",
-                                     "http://ops:Pa55/w0rd@127.0.0.1:9"])
+                                     "http://ops:Pa55/w0rd@127.0.0.1:9", "http://ops:Pa55?w0rd@127.0.0.1:9"])
 def test_a_daemon_address_no_request_can_go_to_is_refused_by_name(
     address: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -548,3 +548,41 @@ def test_the_daemons_token_is_read_from_the_secrets_directory_it_reads(
         server.server_close()
     assert code == 0, capsys.readouterr().err
     assert seen == ["Bearer pod-token-4f1e9a7c2b8d"]
+
+
+def test_a_proxy_the_cli_cannot_use_is_named_not_taken_for_the_daemon_url(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # httpx reads the proxy variables when the client is built: its InvalidURL for the proxy was
+    # taken for --daemon's own ("--daemon is not a valid URL" for a URL that is fine).
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://ops:Pa55/w0rdLEAK@proxy.corp.example:3128")
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token-0123456789")
+    for command in (["status"], ["restart", "prod", "orders"]):
+        assert main([*command, "--daemon", "https://watchdog.example:9464"]) != 0
+        err = capsys.readouterr().err
+        assert "HTTPS_PROXY: not a proxy URL the daemon can use" in err and "--daemon is not" not in err, err
+        assert "Pa55" not in err and "LEAK" not in err
+
+
+def test_the_demo_reads_no_production_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Run where a daemon runs (its pod, a shell with its variables): the demo read its credential
+    # and failed ("clusters.orders.credential: required when more than one credential is
+    # configured"), or took its state.url and password and joined the production database's
+    # leader election.
+    from watchdog.demo import demo_config
+
+    monkeypatch.setenv("WATCHDOG_CREDENTIALS__MAIN__API_KEY", "PRODKEY0123456789")
+    monkeypatch.setenv("WATCHDOG_CREDENTIALS__MAIN__API_SECRET", "prod-secret-0123456789")
+    monkeypatch.setenv("WATCHDOG_STATE__URL", "postgresql://watchdog@db.prod.internal:5432/watchdog")
+    monkeypatch.setenv("WATCHDOG_STATE__PASSWORD", "prod-db-password-0123")
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "WATCHDOG_SERVER__AUTH_TOKEN").write_text("prod-token-0123456789abcdef\n")
+    monkeypatch.setenv("WATCHDOG_SECRETS_DIR", str(secrets))
+
+    config = demo_config("http://127.0.0.1:9", 0)
+    assert set(config.credentials) == {"demo"}
+    assert config.state.url is None and config.state.password is None and config.state.path == ":memory:"
+    assert config.server.auth_token is None

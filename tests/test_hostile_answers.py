@@ -413,6 +413,31 @@ async def test_a_server_that_echoes_the_credentials_does_not_get_them_logged_or_
     assert "bad credentials ***" in kept
 
 
+async def test_a_server_that_echoes_the_key_id_does_not_get_it_logged_or_kept() -> None:
+    # The key id is kept as a secret (check-config shows only "set"); a server naming it in its
+    # reason put it in restart_finished and the history.
+    w = faulty_world([{"match": {"endpoint": "restart"},
+                       "action": {"status": 401, "body": {"error": {"code": 401, "message": f"unknown API key {TEST_API_KEY}"}}}}])
+
+    with capture_logs() as logs:
+        await run_polls(w, 3)
+
+    [ended] = [e for e in logs if e["event"] == "restart_finished"]
+    assert ended["outcome"] == "unauthorized" and ended["message"] == "unknown API key ***", ended
+    kept = json.dumps([record.message for record in w.daemon.state.history(limit=10)])
+    assert TEST_API_KEY not in str(logs) + kept and "unknown API key ***" in kept
+
+
+def test_a_basic_auth_user_is_starred_only_where_it_stands_alone() -> None:
+    # A worker's user named `connect` must not turn Kafka Connect's class names into stars.
+    from watchdog.connect.backend import without_credentials
+
+    sent = httpx.Headers({"Authorization": "Basic " + base64.b64encode(b"connect:worker-password-1").decode()})
+    said = "org.apache.kafka.connect.errors.ConnectException: connector orders: user connect may not restart it"
+    assert without_credentials(said, sent) == (
+        "org.apache.kafka.connect.errors.ConnectException: connector orders: user *** may not restart it")
+
+
 async def test_a_poll_that_crashes_on_a_bug_is_counted_and_the_cluster_is_ready() -> None:
     # Whatever the next unforeseen answer breaks: the poll ends counted and logged, and /readyz
     # does not wait for good on a cluster "never polled".
@@ -474,3 +499,30 @@ async def test_a_trace_of_megabytes_costs_kilobytes_in_the_log_and_the_history()
         assert kept.endswith("Caused by: java.net.SocketTimeoutException: the root cause\n"), "and the root cause"
         assert "characters left out" in kept, "and it says it was cut"
     assert captured_error(record) == "org.apache.kafka.connect.errors.ConnectException: boom"
+
+
+async def test_a_password_in_a_connectors_trace_is_kept_nowhere() -> None:
+    # A connector's error often quotes its connection URL, password and all. The log masked it;
+    # the history (the state file, GET /v1/history, `watchdog history`) kept it as it came.
+    trace = ("org.apache.kafka.connect.errors.ConnectException: jdbc:postgresql://etl:Hunter2-LEAK@db:5432/orders refused\n"
+             + "\tat x.y.Z.f(Z.java:1)\n" * 300 + "Caused by: cannot reach http://etl:Hunter2-LEAK@db:5432/\n")
+    connectors = [{"name": "broken", "script": {"initial": "FAILED", "recover_after_restarts": 1, "trace": trace}}]
+    w = world(connectors, [status_rule()], scenario=sim_scenario(connectors, restart={"delay_seconds": 2}))
+
+    await run_polls(w, 3)
+
+    [record] = w.daemon.state.history(None, 10)
+    kept = json.dumps(record.evidence)
+    assert "Hunter2" not in kept, kept[:300]
+    assert "jdbc:postgresql://***@db:5432/orders refused" in kept and "http://***@db:5432/" in kept
+
+
+async def test_a_password_in_a_url_in_an_error_message_is_kept_nowhere() -> None:
+    # The log masked it; the history (and the restart API's answers) kept the message as it came.
+    said = "Failed to validate jdbc:mysql://etl:Hunter2-LEAK@db:3306/orders"
+    w = faulty_world([{"match": {"endpoint": "restart"}, "action": {"status": 400, "body": {"error": {"code": 400, "message": said}}}}])
+
+    await run_polls(w, 3)
+
+    [record] = w.daemon.state.history(limit=10)
+    assert record.message == "Failed to validate jdbc:mysql://***@db:3306/orders", record.message

@@ -88,3 +88,47 @@ async def test_a_tls_alert_that_escapes_httpx_is_a_network_error_with_its_reason
         result = await KafkaConnectBackend(http, ["https://worker-1:8083"]).list_connectors()
     assert result.outcome is Outcome.NETWORK_ERROR
     assert "TLSV13_ALERT_CERTIFICATE_REQUIRED" in result.message, result.message
+
+
+def test_an_encrypted_client_key_is_refused_without_asking_for_its_passphrase(tmp_path: Path) -> None:
+    # Before: OpenSSL asked on the terminal ("Enter PEM pass phrase:"), and check-config, `run`
+    # and each reload hung there. Here the command runs with a terminal of its own, as at a shell.
+    import os
+    import pty
+    import select
+    import sys
+    import time
+
+    from cryptography.hazmat.primitives import serialization
+
+    leaf = trustme.CA().issue_cert("client.example")
+    key = serialization.load_pem_private_key(leaf.private_key_pem.bytes(), password=None)
+    (tmp_path / "client.key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"key-passphrase-1234")))
+    leaf.cert_chain_pems[0].write_to_path(str(tmp_path / "client.pem"))
+    (tmp_path / "config.yaml").write_text(
+        "clusters:\n  onprem:\n    backend: kafka_connect\n    urls: ['https://127.0.0.1:9']\n"
+        f"    tls: {{cert_file: {tmp_path / 'client.pem'}, key_file: {tmp_path / 'client.key'}}}\n"
+        "rules:\n  - {name: heal, trigger: {type: status, interval: 30s}, select: {include: ['*']}}\n")
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child, on the new terminal
+        os.execv(sys.executable, [sys.executable, "-m", "watchdog", "check-config", "--config", str(tmp_path / "config.yaml")])
+    shown, deadline = b"", time.monotonic() + 30
+    try:
+        while b"pass phrase" not in shown and time.monotonic() < deadline:
+            if select.select([terminal], [], [], 0.2)[0]:
+                try:
+                    chunk = os.read(terminal, 4096)
+                except OSError:  # the child closed the terminal: it has ended
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+    finally:
+        if os.waitpid(pid, os.WNOHANG) == (0, 0):  # still waiting at the prompt
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        os.close(terminal)
+    assert b"pass phrase" not in shown, shown
+    assert b"is encrypted (it needs a passphrase)" in shown, shown

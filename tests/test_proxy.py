@@ -13,10 +13,12 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
 import structlog
+import yaml
 
 from watchdog.app import Daemon
 from watchdog.clients import environment_proxy
@@ -131,3 +133,73 @@ async def test_the_daemon_logs_the_proxy_it_uses(monkeypatch: pytest.MonkeyPatch
     (started,) = [e for e in logs if e["event"] == "started"]
     assert started["proxy"] == "http://proxy.corp.example:3128"
     assert "s3cret" not in repr(logs)
+
+
+@pytest.mark.parametrize("proxy", ["http://watchdog:Pa55/w0rd-LEAK@proxy.corp.example:3128",
+                                   "http://watchdog:Pa55?w0rd-LEAK@proxy.corp.example:3128",
+                                   "ftp://watchdog:Pa55w0rd-LEAK@proxy.corp.example:3128",
+                                   "socks5://watchdog:Pa55w0rd-LEAK@proxy.corp.example:1080"],  # no socksio in the lock
+                         ids=["slash", "question-mark", "scheme", "socks"])
+def test_a_proxy_url_the_daemon_cannot_use_is_refused_without_quoting_it(
+    proxy: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    credentials_env: None,
+) -> None:
+    # Before: check-config said valid, and run (or restart) stopped with httpx's traceback,
+    # "Invalid port: 'Pa55'": half the proxy's password on stderr.
+    from watchdog.cli import main
+
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"credentials": {"main": {}}, "state": {"path": ":memory:"},
+                                      "clusters": {"prod": {"environment_id": "env-1", "kafka_cluster_id": "lkc-1"}}}))
+    monkeypatch.setenv("HTTPS_PROXY", proxy)
+    for command in (["check-config"], ["restart", "prod", "orders"], ["run", "--once"]):
+        code = main([*command, "--config", str(config)])
+        shown = capsys.readouterr()
+        assert code == 2, shown
+        assert "HTTPS_PROXY: not a proxy URL the daemon can use" in shown.err, shown.err
+        assert "Pa55" not in shown.out + shown.err and "LEAK" not in shown.out + shown.err
+
+
+def test_the_demo_refuses_a_proxy_it_cannot_use_without_quoting_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: httpx's traceback, "Invalid port: 'Pa55'".
+    from watchdog.cli import main
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://watchdog:Pa55/w0rd-LEAK@proxy.corp.example:3128")
+    assert main(["demo", "--duration", "1", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "HTTPS_PROXY: not a proxy URL the daemon can use" in err and "Pa55" not in err, err
+
+
+def test_reading_the_state_file_needs_no_proxy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], credentials_env: None,
+) -> None:
+    # status and history from the state file make no call: a proxy they could not use is none of their business.
+    from watchdog.cli import main
+    from watchdog.state import SqliteStateStore
+
+    SqliteStateStore(str(tmp_path / "state.db")).close()
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"credentials": {"main": {}}, "state": {"path": str(tmp_path / "state.db")},
+                                      "clusters": {"prod": {"environment_id": "env-1", "kafka_cluster_id": "lkc-1"}}}))
+    monkeypatch.setenv("HTTPS_PROXY", "http://watchdog:Pa55/w0rd-LEAK@proxy.corp.example:3128")
+    for command in (["status"], ["history"]):
+        assert main([*command, "--config", str(config)]) == 0  # the config's state file
+        assert "HTTPS_PROXY" not in capsys.readouterr().err
+
+
+def test_the_proxy_check_reads_no_ca_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], credentials_env: None,
+) -> None:
+    # The check builds a transport for each proxy; built with the environment's SSL_CERT_FILE, a
+    # bundle that cannot be read made check-config itself end in a FileNotFoundError traceback.
+    from watchdog.cli import main
+
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"credentials": {"main": {}},
+                                      "clusters": {"prod": {"environment_id": "env-1", "kafka_cluster_id": "lkc-1"}}}))
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.example:3128")
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-bundle.pem"))
+    assert main(["check-config", "--config", str(config)]) == 0
+    assert "valid" in capsys.readouterr().out

@@ -164,3 +164,17 @@ def test_a_password_in_a_url_that_cannot_be_read_is_not_quoted(tmp_path: Path, v
     assert result.returncode == 2 and b"its host or port cannot be read" in result.stderr, result.stderr
     for piece in pieces:
         assert piece.encode() not in result.stdout + result.stderr, f"{piece} was printed"
+
+
+def test_a_database_url_given_as_the_state_path_is_refused_without_quoting_it(tmp_path: Path) -> None:
+    # Before: check-config printed "state: SQLite file postgresql://watchdog:Pa55Leak9@db...", and
+    # `run` quoted it again in "Cannot create state file ...".
+    config = {"credentials": {"main": {}}, "clusters": {"prod": {"environment_id": "env-1", "kafka_cluster_id": "lkc-1"}}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "WATCHDOG_CREDENTIALS__MAIN__API_KEY": KEY, "WATCHDOG_CREDENTIALS__MAIN__API_SECRET": SECRET,
+           "WATCHDOG_STATE__PATH": "postgresql://watchdog:Pa55Leak9@db.internal:5432/watchdog"}
+    for command in (["check-config"], ["run"]):
+        result = subprocess.run([sys.executable, "-m", "watchdog", *command, "--config", str(tmp_path / "config.yaml")],
+                                capture_output=True, env=env, timeout=30)
+        assert result.returncode == 2 and b"state.path: is a file's path, not a URL" in result.stderr, result.stderr
+        assert b"Pa55Leak9" not in result.stdout + result.stderr

@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 import watchdog.state.schema as state_module  # the module whose MIGRATIONS the store reads
 from watchdog.model import (
@@ -691,3 +692,15 @@ def test_a_migration_whose_first_read_fails_raises_a_state_store_error(tmp_path:
     with pytest.raises(StateStoreError, match="from version 0 to 1 failed .disk I/O error.; the file was left at version 0"):
         migrate(db, tmp_path / "state.db", 0)  # type: ignore[arg-type]
     assert db.statements[-1] == "ROLLBACK"
+
+
+def test_a_database_url_libpq_cannot_read_is_a_state_store_error_not_a_traceback() -> None:
+    # `?sslmod=require` (a parameter libpq does not know) passed the config and ended `run` in
+    # psycopg's ProgrammingError traceback; nothing is connected to.
+    from watchdog.state.postgres import PostgresStateStore
+
+    with pytest.raises(StateStoreError) as caught:
+        PostgresStateStore("postgresql://watchdog@127.0.0.1:9/watchdog?sslmod=require", password=SecretStr("pw-LEAK-1234"))
+    assert 'invalid URI query parameter: "sslmod"' in str(caught.value)
+    assert str(caught.value).startswith("PostgreSQL database postgresql://watchdog@127.0.0.1:9/watchdog cannot be used")
+    assert "LEAK" not in str(caught.value)

@@ -10,6 +10,7 @@ every check is counted.
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,13 +81,15 @@ def _transport_problem(exc: httpx.HTTPError) -> str:
     return f"request to Alertmanager not sent: {type(exc).__name__}: {_REQUEST_NOT_SENT}"
 
 
-def _their_reason(response: httpx.Response) -> str:
-    """Alertmanager's reason for a 400 (a JSON string, e.g. "bad matcher format: ..."), on one line."""
+def _their_reason(response: httpx.Response, scrub: Callable[[str], str]) -> str:
+    """Alertmanager's reason for a 400 (a JSON string, e.g. "bad matcher format: ..."), on one line,
+    `scrub`bed of the credentials before it is cut short: cut first, a secret across the cut kept
+    its first part (`... SECRET-AM...`), which no scrubbing afterwards could recognise."""
     try:
         said = read_json(response)
     except ValueError:
         said = None
-    text = (said if isinstance(said, str) else response.text)[:1000]
+    text = scrub(said if isinstance(said, str) else response.text)[:1000]
     text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     if not text:
         return "no reason given"
@@ -127,15 +130,19 @@ class AlertBlocker:
         headers: dict[str, str] = {}
         credentials = settings.credentials()
         secret: str | None = None
+        sent: list[str] = []  # the Authorization header's token, as it goes out
         if isinstance(credentials, tuple):
             secret = credentials[1].get_secret_value()
             auth = httpx.BasicAuth(credentials[0], secret)
+            sent.append(base64.b64encode(f"{credentials[0]}:{secret}".encode()).decode())  # as httpx encodes it
         elif credentials is not None:
             secret = credentials.get_secret_value()
             headers["Authorization"] = f"Bearer {secret}"
         # Every reason and logged problem is also scrubbed of the secret, as it is and as a repr
-        # would quote it: the last line of defence if some error text quotes the request anyway.
-        self._secret_forms = [secret, repr(secret)[1:-1], repr(secret.encode())[2:-1]] if secret else []
+        # would quote it, and of the Basic token (base64 of user:password, which a server or a
+        # proxy repeating the request's headers quotes): the last line of defence if some error
+        # text quotes the request anyway.
+        self._secret_forms = [secret, repr(secret)[1:-1], repr(secret.encode())[2:-1], *sent] if secret else []
         self._http = httpx.AsyncClient(
             base_url=settings.alertmanager_url, timeout=settings.timeout, transport=transport, auth=auth, headers=headers
         )
@@ -166,7 +173,7 @@ class AlertBlocker:
             # Alertmanager could not parse the query: a filter (or the receiver pattern) it refuses.
             # Not "unreachable": it answered, and it will answer the same until the config changes.
             problem = ("Alertmanager refused the query (400 Bad Request; check blocking.filters and "
-                       f"blocking.receiver): {_their_reason(response)}")
+                       f"blocking.receiver): {_their_reason(response, self._scrubbed)}")
             self._log_problem("blocking_query_refused", problem)
             return self._failed(problem)
         if response.is_error:

@@ -13,6 +13,7 @@ an egress proxy could not reach the API at all.
 
 from __future__ import annotations
 
+import os
 import ssl
 import urllib.request
 from collections.abc import Sequence
@@ -122,3 +123,25 @@ def environment_proxy(url: str) -> str | None:
     except httpx.InvalidURL:
         return "(unreadable proxy URL)"  # never the value itself: it may hold a password
     return str(proxy.copy_with(userinfo=b""))
+
+
+def unusable_proxies() -> list[str]:
+    """One line per proxy the environment names that httpx cannot use, naming its variable and
+    never its value. httpx reads them when a client is built: `HTTPS_PROXY=http://u:Pa55/w0rd@proxy`
+    (a '/' in the password ends the host there) stopped `run` with a traceback quoting what it
+    took for the port ("Invalid port: 'Pa55'"), half the password, while check-config said valid.
+    The transport is built as httpx builds it: a SOCKS proxy (`ALL_PROXY=socks5://...`) needs a
+    package the image does not have, and stopped `run` with an ImportError traceback likewise."""
+    problems = []
+    for scheme, url in _environment_proxies().items():
+        try:
+            # verify and trust_env off: only the proxy is checked here, not SSL_CERT_FILE and the like.
+            httpx.AsyncHTTPTransport(proxy=url if "://" in url else f"http://{url}", verify=False, trust_env=False)
+        except (httpx.InvalidURL, ValueError, ImportError):
+            names = " or ".join(name for name in (f"{scheme.upper()}_PROXY", f"{scheme}_proxy") if os.environ.get(name))
+            problems.append(
+                f"{names or scheme + ' proxy'}: not a proxy URL the daemon can use (its scheme must be http or https, "
+                "its port a number, and a '/', '?' or '#' in its password percent-encoded: %2F, %3F, %23); "
+                "not quoted, since it may hold a password"
+            )
+    return problems

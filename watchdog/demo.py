@@ -14,9 +14,10 @@ from importlib.resources import files
 
 import yaml
 from pydantic import SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from .app import Daemon
-from .config import Config, Credential, build_config
+from .config import Config, ConfigError, Credential, cross_check
 from .demo_story import Sightings, outcome_counts, story
 from .logs import get_logger
 from .model import ConnectorKey, ConnectorState
@@ -31,6 +32,25 @@ DEMO_KEY, DEMO_SECRET = "demo-key", "demo-secret"
 CLOUD, SELF_MANAGED = "confluent_cloud", "kafka_connect"
 
 
+class DemoConfig(Config):
+    """The demo's config takes its own values only: not the WATCHDOG_* variables nor the secrets
+    directory of a production daemon. Read through them, `watchdog demo` run where a daemon runs
+    (in its pod, or a shell with its variables) loaded the production credentials and failed with
+    a traceback, or took its state.url and state.password and joined the production database's
+    leader election, its fake connectors and all."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
 def demo_config(base_url: str, port: int, backend: str = CLOUD) -> Config:
     data = yaml.safe_load(files("watchdog").joinpath("demo-config.yaml").read_text(encoding="utf-8"))
     data.setdefault("api", {})["base_url"] = base_url
@@ -40,8 +60,12 @@ def demo_config(base_url: str, port: int, backend: str = CLOUD) -> Config:
             name: {"backend": SELF_MANAGED, "urls": [f"{base_url}/kafka-connect/{name}"]} for name in data["clusters"]
         }
         data.pop("discovery")  # Confluent Cloud's environments: nothing to discover on Kafka Connect
-    credential = Credential(api_key=SecretStr(DEMO_KEY), api_secret=SecretStr(DEMO_SECRET))
-    return build_config(data, "built-in demo config", secrets={"credentials": {"demo": credential}})
+    data["credentials"] = {"demo": Credential(api_key=SecretStr(DEMO_KEY), api_secret=SecretStr(DEMO_SECRET))}
+    config = DemoConfig(**data)
+    problems = cross_check(config)
+    if problems:
+        raise ConfigError("built-in demo config", problems)
+    return config
 
 
 def demo_scenario(backend: str = CLOUD) -> Scenario:

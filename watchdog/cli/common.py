@@ -33,3 +33,15 @@ def config_or_exit(args: argparse.Namespace) -> Config | None:
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return None
+
+
+def unusable_proxies() -> bool:
+    """Says so, and True, if the environment names a proxy httpx cannot use. Every client a
+    command builds reads the proxy variables, and failed with a traceback quoting part of such a
+    proxy's password (clients.unusable_proxies): refused before anything starts."""
+    from ..clients import unusable_proxies as problems
+
+    found = problems()
+    for problem in found:
+        print(f"invalid environment: {problem}", file=sys.stderr)
+    return bool(found)

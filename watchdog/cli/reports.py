@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..config import ConfigError
 from ..logs import printable
-from .common import EXIT_FAILED, EXIT_OK, config_or_exit, load
+from .common import EXIT_FAILED, EXIT_OK, config_or_exit, load, unusable_proxies
 from .daemon import (
     UnusableAddress,
     UnusableToken,
@@ -158,6 +158,8 @@ def _from_daemon(args: argparse.Namespace, path: str, params: dict[str, str | in
         token = daemon_token(args)
     except (UnusableAddress, UnusableToken) as exc:
         print(exc, file=sys.stderr)
+        return None
+    if unusable_proxies():  # else httpx's InvalidURL for the proxy is taken for --daemon's own
         return None
     try:
         response = httpx.get(f"{args.daemon.rstrip('/')}{path}", params=params, timeout=10.0,

@@ -150,6 +150,21 @@ def _ssl_reason(exc: Exception) -> str:
     return "not PEM"
 
 
+class EncryptedKey(Exception):
+    """Raised in place of OpenSSL's passphrase prompt (see `_no_passphrase`)."""
+
+
+def _no_passphrase() -> bytes:
+    """The password callback for load_cert_chain. Without one, OpenSSL asks for an encrypted
+    key's passphrase on the terminal: check-config (and `run`, and each reload) hung at "Enter PEM
+    pass phrase:". An encrypted key is refused instead; the daemon takes unencrypted keys only."""
+    raise EncryptedKey
+
+
+def load_client_certificate(context: ssl.SSLContext, cert_file: Path, key_file: Path) -> None:
+    context.load_cert_chain(str(cert_file), str(key_file), password=_no_passphrase)
+
+
 class TlsSettings(Strict):
     ca_file: Annotated[ReadableFile | None, AfterValidator(_check_ca_file)] = None  # CA bundle for the workers' certificates
     cert_file: ReadableFile | None = None  # client certificate (mutual TLS) ...
@@ -162,7 +177,12 @@ class TlsSettings(Strict):
             raise ValueError("cert_file and key_file go together (mutual TLS needs both)")
         if self.cert_file is not None and self.key_file is not None:
             try:
-                ssl.create_default_context().load_cert_chain(str(self.cert_file), str(self.key_file))
+                load_client_certificate(ssl.create_default_context(), self.cert_file, self.key_file)
+            except EncryptedKey:
+                raise ValueError(
+                    f"key_file {self.key_file} is encrypted (it needs a passphrase); give the key unencrypted, "
+                    "e.g. `openssl pkey -in KEY -out KEY.unencrypted`, in a file only the daemon can read"
+                ) from None
             except (ssl.SSLError, OSError, ValueError) as exc:
                 raise ValueError(
                     f"cert_file {self.cert_file} and key_file {self.key_file} are not a PEM certificate "
@@ -184,7 +204,7 @@ class TlsSettings(Strict):
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         if self.cert_file is not None and self.key_file is not None:
-            context.load_cert_chain(str(self.cert_file), str(self.key_file))
+            load_client_certificate(context, self.cert_file, self.key_file)
         return context
 
 
@@ -344,12 +364,26 @@ class HistorySettings(Strict):
     max_entries: Annotated[int, NUMBER, Field(ge=1, le=MAX_COUNT)] = 200  # per connector: a noisy one cannot push out the rest
 
 
+_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def _not_a_url(path: str) -> str:
+    """`state.path` is a file's path. A database URL put there by mistake (for `state.url`) was
+    taken for a file name: check-config printed it, password and all ("SQLite file
+    postgresql://u:pw@db/..."), and `run` quoted it in "Cannot create state file ...". Refused,
+    never quoted."""
+    if _URL_SCHEME.match(path):
+        raise ValueError("is a file's path, not a URL; a PostgreSQL database goes in state.url (its password in "
+                         "WATCHDOG_STATE__PASSWORD or a secret file of that name, never in the URL)")
+    return path
+
+
 class StateSettings(Strict):
     """The state file: backoff, budgets, gave-up flags, history and unsent requests survive a
     restart of the daemon. `:memory:` keeps nothing (tests, `--once` experiments). With `url`
     (PostgreSQL) instead, replicas share the state and elect a leader (config/leadership.py)."""
 
-    path: str = "watchdog.db"
+    path: Annotated[str, AfterValidator(_not_a_url)] = "watchdog.db"
     url: DatabaseUrl | None = None
     password: StrippedSecret | None = None  # for `url`: WATCHDOG_STATE__PASSWORD or a secret file
     leader_election: LeaderElectionSettings = LeaderElectionSettings()

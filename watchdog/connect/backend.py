@@ -10,7 +10,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 
-from ..logs import without_secrets
+from ..logs import redact_url_credentials, without_secrets
 from ..model import ConnectorStatus, Outcome, TaskStatus
 from ..ratelimit import RateLimitHeaders
 from ..redirects import not_followed
@@ -129,7 +129,9 @@ def error_message(response: httpx.Response) -> str:
         sent = response.request.headers
     except RuntimeError:  # a response made by hand, never sent
         sent = httpx.Headers()
-    return without_credentials(_reason(response), sent)[:MAX_MESSAGE_CHARS]
+    # Masked before the cut, like any URL's credentials in it (as the log would, but the history
+    # and the restart API's answers keep the message too).
+    return _upstream_text(without_credentials(_reason(response), sent))[:MAX_MESSAGE_CHARS]
 
 
 def _reason(response: httpx.Response) -> str:
@@ -193,17 +195,26 @@ def without_credentials(text: str, sent: httpx.Headers) -> str:
     """`text` with the credentials a request carried (its headers: `sent`) starred out. A server's reason is its own
     text, and one that echoes what it was sent (`Invalid credentials: key:secret`) put the
     secret into `api_call_failed`, `restart_finished` and the state file's history; the secret
-    is known here from the request's own Authorization header (Basic: the decoded pair and its
-    password, and the encoded token; any other scheme: its token)."""
+    is known here from the request's own Authorization header (Basic: the decoded pair, its
+    password and its user, and the encoded token; any other scheme: its token). The user is an
+    API key's id (or a Kafka Connect worker's basic-auth user), kept as a secret like its
+    password: `Invalid API key KEYID` put it in every poll_failed line and restart API answer.
+    The user is starred only where it stands alone: a worker's user named `connect` must not
+    turn `org.apache.kafka.connect` or `connector` into stars."""
     scheme, _, token = sent.get("authorization", "").partition(" ")
     secrets = [token.strip()]
+    user = ""
     if scheme.lower() == "basic":
         try:
             pair = base64.b64decode(token.strip(), validate=True).decode()
         except (ValueError, UnicodeDecodeError):
             pair = ""
-        secrets += [pair, pair.partition(":")[2]]
-    return without_secrets(text, secrets, min_chars=MIN_SECRET_CHARS)
+        user, _, password = pair.partition(":")
+        secrets += [pair, password]
+    text = without_secrets(text, secrets, min_chars=MIN_SECRET_CHARS)
+    if len(user) >= MIN_SECRET_CHARS:
+        text = re.sub(rf"(?<![\w.-]){re.escape(user)}(?![\w.-])", "***", text)
+    return text
 
 
 def _error_entry(entry: Any) -> str:
@@ -219,6 +230,16 @@ def _error_entry(entry: Any) -> str:
 
 class TasksNotList(ValueError):
     """A status whose `tasks` is neither a list nor null."""
+
+
+def _upstream_text(value: Any) -> str:
+    """A message or trace from upstream (a connector's status, an error's reason), without the
+    credentials of any URL in it (`jdbc:postgresql://etl:pw@db/...`: a connector's error often
+    quotes its connection URL). Masked here, as it arrives: the log masked them, but the history
+    (state file, GET /v1/history, `watchdog history`) kept them, and a trace cut short for the
+    log before the `@` kept part of the password in the log too."""
+    text = str(value or "")
+    return redact_url_credentials(text) if "@" in text else text  # most have none: polls parse thousands
 
 
 def parse_status(data: Any, resource_id: str | None = None) -> ConnectorStatus:
@@ -245,8 +266,8 @@ def parse_status(data: Any, resource_id: str | None = None) -> ConnectorStatus:
                 TaskStatus(
                     id=task_id,
                     state=task["state"],
-                    msg=str(task.get("msg") or ""),
-                    trace=str(task.get("trace") or ""),
+                    msg=_upstream_text(task.get("msg")),
+                    trace=_upstream_text(task.get("trace")),
                 )
             )
     validation_errors = data.get("validation_errors")
@@ -254,11 +275,11 @@ def parse_status(data: Any, resource_id: str | None = None) -> ConnectorStatus:
         name=str(data.get("name") or ""),
         state=connector["state"],
         type=str(data.get("type") or "unknown"),
-        trace=str(connector.get("trace") or ""),
+        trace=_upstream_text(connector.get("trace")),
         tasks=tuple(tasks),
         resource_id=resource_id,
         validation_errors=tuple(
-            str(e) for e in (validation_errors if isinstance(validation_errors, list) else []) if e
+            _upstream_text(e) for e in (validation_errors if isinstance(validation_errors, list) else []) if e
         ),
     )
 

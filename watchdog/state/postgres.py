@@ -80,7 +80,13 @@ class PostgresStateStore:
     ) -> None:
         self.url = url
         self.path = describe(url)  # what messages and `watchdog status` name
-        self._parameters = connection_parameters(url, password, role="reader" if read_only else "store")
+        try:
+            self._parameters = connection_parameters(url, password, role="reader" if read_only else "store")
+        except psycopg.Error as error:
+            # A URL libpq cannot read (`?sslmod=require`: a parameter it does not know) ended `run`
+            # in psycopg's traceback; its message names the parameter, never the password.
+            raise StateStoreError(f"{self.description} cannot be used ({_first_line(error)}): check the URL's "
+                                  "parameters against libpq's (postgresql.org/docs/current/libpq-connect.html)") from None
         self._now = now
         self._clock = clock
         self._read_only = read_only
