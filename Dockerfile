@@ -126,8 +126,11 @@ STOPSIGNAL SIGTERM
 # /healthz answers 200 while the event loop ticks. The slim image has no curl; Python is there.
 # It asks port 9464, or $WATCHDOG_SERVER__PORT when set: to move the port, set that variable
 # rather than server.port in the YAML file (the variable overrides the file for the daemon too).
+# No proxy (ProxyHandler({})): the check runs with the container's environment, and urllib sends
+# even 127.0.0.1 through HTTP_PROXY unless NO_PROXY names 127.0.0.1 itself (localhost is not
+# enough), so a daemon given a proxy to reach Confluent Cloud was marked unhealthy.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('WATCHDOG_SERVER__PORT', '9464'), timeout=4)"]
+  CMD ["python", "-c", "import os, urllib.request as u; u.build_opener(u.ProxyHandler({})).open('http://127.0.0.1:%s/healthz' % os.environ.get('WATCHDOG_SERVER__PORT', '9464'), timeout=4)"]
 
 ENTRYPOINT ["watchdog"]
 CMD ["run"]

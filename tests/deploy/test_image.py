@@ -355,14 +355,17 @@ def _runs_from(pid: int, root: Path) -> bool:
     return state != "Z" and str(root).encode() in command
 
 
-def _in_container(replay: Replay, nsenter: str, setpriv: str, argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    """Run argv as `docker exec` would: in the daemon's mount and PID namespaces, as its user."""
+def _in_container(
+    replay: Replay, nsenter: str, setpriv: str, argv: list[str], timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run argv as `docker exec` would: in the daemon's mount and PID namespaces, as its user,
+    with the container's environment (`env` added to it: what `docker run -e` would set)."""
     resolved = shutil.which(argv[0], path=replay.runtime_env["PATH"]) or argv[0]
     return subprocess.run(
         [nsenter, f"--target={replay.pid}", "--mount", "--pid", "--",
          setpriv, f"--reuid={replay.uid}", f"--regid={replay.gid}", "--clear-groups", "--no-new-privs", "--",
          resolved, *argv[1:]],
-        env=replay.runtime_env, capture_output=True, text=True, timeout=timeout,
+        env={**replay.runtime_env, **(env or {})}, capture_output=True, text=True, timeout=timeout,
     )
 
 
@@ -383,6 +386,21 @@ def test_the_healthcheck_turns_healthy_within_the_start_period(replay: Replay) -
         f"HEALTHCHECK still failing after {start_period}s: {last.stderr if last else ''}\n{replay.log_text()}"
     )
     assert "/healthz" in " ".join(replay.healthcheck)
+
+
+def test_the_healthcheck_asks_the_daemon_itself_whatever_proxy_the_container_is_given(replay: Replay) -> None:
+    # A daemon that reaches Confluent Cloud through a proxy runs with HTTP(S)_PROXY set, often with
+    # NO_PROXY=localhost: urllib sent the check for 127.0.0.1 to the proxy (here nothing listens at
+    # it), and the container was marked unhealthy while the daemon was well.
+    nsenter, setpriv = tool("nsenter", package="util-linux"), tool("setpriv", package="util-linux")
+    timeout = float(replay.dockerfile.final.one("HEALTHCHECK").flags["timeout"].rstrip("s"))
+    proxy = f"http://127.0.0.1:{free_port()}"
+    budget = Budget(TEST_SECONDS, "the test")
+    budget.wait_until(lambda: _in_container(replay, nsenter, setpriv, replay.healthcheck, timeout).returncode == 0 or None,
+                      TEST_SECONDS, "the HEALTHCHECK to pass without a proxy", log=replay.log)
+    given = {"HTTP_PROXY": proxy, "http_proxy": proxy, "HTTPS_PROXY": proxy, "NO_PROXY": "localhost"}
+    checked = _in_container(replay, nsenter, setpriv, replay.healthcheck, timeout, env=given)
+    assert checked.returncode == 0, checked.stderr
 
 
 def test_the_daemon_is_pid_1_as_the_images_non_root_user_without_privileges(replay: Replay) -> None:
