@@ -233,6 +233,23 @@ async def test_a_long_running_daemon_keeps_only_its_latest_finished_jobs(monkeyp
     assert w.daemon.recorder.outcomes[Outcome.ACCEPTED] == restarts, "every outcome is still counted"
 
 
+async def test_a_finished_restart_keeps_its_evidence_in_the_history_not_in_memory() -> None:
+    # The failure evidence (up to 4 KB of trace per task and the connector) stayed with every
+    # finished job the daemon remembers, for the latest 10,000 jobs and every request the API still
+    # answers for: hundreds of megabytes for a fleet that keeps failing.
+    trace = "org.apache.kafka.connect.errors.ConnectException: sink down\n" + "\tat x.y.Z.method(Z.java:1)\n" * 400
+    w = world([{"name": "flaky", "tasks": 4, "script": {"initial": "FAILED", "recover_after_restarts": "never",
+                                                          "refail_after": 1, "trace": trace}}],
+              [status_rule(backoff={"base": 1, "cap": 2, "jitter": 0.1}, max_restarts=100)])
+    await run_polls(w, 30)
+    finished = w.daemon.recorder.finished_jobs
+    assert len(finished) >= 5
+    history = w.daemon.state.history(cluster=CLUSTER, connector="flaky")
+    assert len(history) == len(finished) and all("sink down" in r.evidence["trace"] for r in history if r.evidence)
+    assert sum(1 for r in history if r.evidence) == len(finished), "each restart's history keeps the trace it erased"
+    assert [job.evidence for job in finished] == [None] * len(finished)
+
+
 async def test_schedule_rule_restarts_running_connectors_and_skips_refusing_states() -> None:
     connectors = [{"name": "a"}, {"name": "b", "script": {"initial": "PAUSED"}}, {"name": "c", "script": {"initial": "PROVISIONING"}}]
     schedule = {"name": "nightly", "trigger": {"type": "schedule", "interval": 3600}, "select": {"connectors": ["a", "b", "c", "gone"]}}

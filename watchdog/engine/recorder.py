@@ -204,6 +204,11 @@ class JobRecorder:
                                "start sends it")
         if changed is not None:
             self._metrics.show_connector_state(job.key.cluster, job.key.connector, changed)
+        # The history now holds them (or `_unrecorded` does, until it does): kept with the job, they
+        # stayed in memory with each of the latest FINISHED_KEPT jobs and each job the API still
+        # remembers (REQUEST_MEMORY per trigger): 18 KB for a connector with four failed tasks, up
+        # to 45 KB, so a fleet that kept failing outgrew the pod's memory after some 10,000 restarts.
+        job.evidence, job.recommendations = None, ()
         fields: dict[str, object] = {
             "cluster": job.key.cluster, "connector": job.key.connector, "job": job.id, "outcome": job.outcome.value,
             "rule": primary.rule, "trigger": primary.trigger.value, "triggers": [t.value for t in job.triggers],

@@ -112,7 +112,8 @@ async def test_a_sink_failing_on_a_poison_record_is_restarted_backs_off_gives_up
             (first,) = jobs_for(d, "poison-sink")
             assert (first.outcome, first.status_code) == (Outcome.ACCEPTED, 202)
             assert first.message == "202: connector RUNNING; tasks 0 RESTARTING", "onlyFailed=true: the connector kept running"
-            assert "DataException" in first.evidence["tasks"][0]["trace"], "the real trace was kept before the restart"
+            [kept] = [r for r in d.state.history(cluster=CLUSTER, connector="poison-sink") if r.job_id == first.id]
+            assert "DataException" in kept.evidence["tasks"][0]["trace"], "the real trace was kept before the restart"
 
             # 2. The task fails again on the same record; the backoff holds the next restart.
             await admin.wait_for("poison-sink", task_failed, "the restarted task did not fail again")
