@@ -189,17 +189,29 @@ def test_reading_the_state_file_needs_no_proxy(
         assert "HTTPS_PROXY" not in capsys.readouterr().err
 
 
-def test_the_proxy_check_reads_no_ca_bundle(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], credentials_env: None,
+@pytest.mark.parametrize("bundle", ["missing", "directory", "no certificate"])
+def test_a_ca_bundle_the_daemon_cannot_read_is_named_before_anything_starts(
+    bundle: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    credentials_env: None,
 ) -> None:
-    # The check builds a transport for each proxy; built with the environment's SSL_CERT_FILE, a
-    # bundle that cannot be read made check-config itself end in a FileNotFoundError traceback.
+    # httpx loads SSL_CERT_FILE into every client: check-config said valid, and run stopped with a
+    # FileNotFoundError (or SSLError) traceback. Built with it, the proxy check itself ended
+    # check-config in that traceback: it is not blamed on the proxy either.
     from watchdog.cli import main
 
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"credentials": {"main": {}},
+    config.write_text(yaml.safe_dump({"credentials": {"main": {}}, "state": {"path": ":memory:"},
                                       "clusters": {"prod": {"environment_id": "env-1", "kafka_cluster_id": "lkc-1"}}}))
+    path = tmp_path / "bundle.pem"
+    if bundle == "directory":
+        path.mkdir()
+    elif bundle == "no certificate":
+        path.write_text("not a certificate\n")
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.example:3128")
-    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-bundle.pem"))
-    assert main(["check-config", "--config", str(config)]) == 0
-    assert "valid" in capsys.readouterr().out
+    monkeypatch.setenv("SSL_CERT_FILE", str(path))
+    for command in (["check-config"], ["restart", "prod", "orders"], ["run", "--once"]):
+        code = main([*command, "--config", str(config)])
+        shown = capsys.readouterr()
+        assert code == 2, shown
+        assert "invalid environment: SSL_CERT_FILE: not a file of CA certificates" in shown.err, shown.err
+        assert "Traceback" not in shown.err and "HTTPS_PROXY" not in shown.err, shown.err

@@ -145,3 +145,26 @@ def unusable_proxies() -> list[str]:
                 "not quoted, since it may hold a password"
             )
     return problems
+
+
+def unusable_trust_store() -> list[str]:
+    """A line naming SSL_CERT_FILE when it names no file of CA certificates: httpx loads it into
+    every client with default verification (trust_env), and a missing file, a directory or a file
+    of no certificate stopped `run` with a FileNotFoundError or SSLError traceback, while
+    check-config said valid. SSL_CERT_DIR is not checked: OpenSSL reads it lazily and skips what
+    it cannot use."""
+    if not os.environ.get("SSL_CERT_FILE"):
+        return []
+    try:
+        httpx.create_ssl_context(trust_env=True)
+    except OSError as exc:  # ssl.SSLError is an OSError
+        why = exc.strerror or getattr(exc, "reason", None) or type(exc).__name__
+        return [f"SSL_CERT_FILE: not a file of CA certificates the daemon can read ({why}); "
+                "point it at a PEM bundle, or unset it for the system's"]
+    return []
+
+
+def unusable_environment() -> list[str]:
+    """What the environment gives every HTTP client that no client can use (proxies, CA bundle)."""
+    return unusable_proxies() + unusable_trust_store()
+

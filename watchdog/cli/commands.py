@@ -32,7 +32,7 @@ from .common import (
     config_or_exit,
     configure,
     load,
-    unusable_proxies,
+    unusable_environment,
 )
 from .daemon_restart import restart_via_daemon
 from .reports import history_command, status_command
@@ -154,7 +154,7 @@ def _run(args: argparse.Namespace) -> int:
     early_reloads = _hold_sighup()
     seen = file_fingerprint(Path(args.config))  # before the read: an edit after it is reloaded
     config = config_or_exit(args)
-    if config is None or unusable_proxies():
+    if config is None or unusable_environment():
         return EXIT_CONFIG
     configure(args, config)
     try:
@@ -182,7 +182,7 @@ def _hold_sighup() -> list[int]:
 
 def _check_config(args: argparse.Namespace) -> int:
     config = config_or_exit(args)
-    if config is None or unusable_proxies():
+    if config is None or unusable_environment():
         return EXIT_CONFIG
     print(summarize(config, args.config))
     for name in ignored_variables():
@@ -226,7 +226,7 @@ def _restart_connector(args: argparse.Namespace) -> int:
     from ..model import Outcome
 
     config = config_or_exit(args)
-    if config is None or unusable_proxies():
+    if config is None or unusable_environment():
         return EXIT_CONFIG
     # A configured cluster by its lkc- id too, as the daemon's API takes it (an alert's
     # kafka_cluster_id label): refused as unknown, or with discovery, looked for among the
@@ -281,7 +281,7 @@ def _simulate(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
-    if unusable_proxies():
+    if unusable_environment():
         return EXIT_CONFIG
     configure(args)
     return asyncio.run(run_demo(duration=args.duration, port=args.port, backend=args.backend))

@@ -35,11 +35,12 @@ def config_or_exit(args: argparse.Namespace) -> Config | None:
         return None
 
 
-def unusable_proxies() -> bool:
-    """Says so, and True, if the environment names a proxy httpx cannot use. Every client a
-    command builds reads the proxy variables, and failed with a traceback quoting part of such a
-    proxy's password (clients.unusable_proxies): refused before anything starts."""
-    from ..clients import unusable_proxies as problems
+def unusable_environment() -> bool:
+    """Says so, and True, if the environment names a proxy or a CA bundle (SSL_CERT_FILE) httpx
+    cannot use. Every client a command builds reads them, and failed with a traceback (quoting part
+    of such a proxy's password, clients.unusable_proxies) while check-config said valid: refused
+    before anything starts."""
+    from ..clients import unusable_environment as problems
 
     found = problems()
     for problem in found:

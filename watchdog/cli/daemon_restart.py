@@ -8,7 +8,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ..logs import printable
-from .common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, unusable_proxies
+from .common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, unusable_environment
 from .daemon import (
     UnusableAddress,
     UnusableToken,
@@ -32,7 +32,7 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
     except (UnusableAddress, UnusableToken) as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
-    if unusable_proxies():  # else httpx's InvalidURL for the proxy is taken for --daemon's own
+    if unusable_environment():  # else httpx's InvalidURL for the proxy is taken for --daemon's own
         return EXIT_CONFIG
     target = printable(f"{args.cluster}/{args.connector}")
     headers = {"Authorization": f"Bearer {token}"}

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..config import ConfigError
 from ..logs import printable
-from .common import EXIT_FAILED, EXIT_OK, config_or_exit, load, unusable_proxies
+from .common import EXIT_FAILED, EXIT_OK, config_or_exit, load, unusable_environment
 from .daemon import (
     UnusableAddress,
     UnusableToken,
@@ -159,7 +159,7 @@ def _from_daemon(args: argparse.Namespace, path: str, params: dict[str, str | in
     except (UnusableAddress, UnusableToken) as exc:
         print(exc, file=sys.stderr)
         return None
-    if unusable_proxies():  # else httpx's InvalidURL for the proxy is taken for --daemon's own
+    if unusable_environment():  # else httpx's InvalidURL for the proxy is taken for --daemon's own
         return None
     try:
         response = httpx.get(f"{args.daemon.rstrip('/')}{path}", params=params, timeout=10.0,
