@@ -237,3 +237,34 @@ async def test_a_stop_as_a_poll_starts_logs_no_error(caplog: pytest.LogCaptureFi
         errors = [(r.name, r.getMessage()) for r in caplog.records if r.levelno >= logging.ERROR]
         assert errors == [], f"stopping after {yields} loop steps logged {errors}"
         assert [e for e in logs if e["log_level"] in ("error", "critical")] == []
+
+
+@pytest.mark.parametrize(("started", "missed"), [
+    ("2026-06-01 03:00:10", "2026-06-01T03:00:00+00:00"),  # a rollout or a takeover just after 03:00
+    ("2026-06-01 03:04:50", "2026-06-01T03:00:00+00:00"),  # within the 5 minutes a late run is given
+    ("2026-06-01 03:05:30", None),  # past them: a running scheduler would not have run it either
+    ("2026-06-01 02:59:50", None),  # before its time: it runs at 03:00 as usual
+])
+async def test_a_schedule_run_due_just_before_the_daemon_began_to_lead_is_reported_as_missed(
+    started: str, missed: str | None
+) -> None:
+    # A daemon started (a rollout, a crash, a new leader) seconds after a cron rule's time plans
+    # from now: the nightly run was not made, and nothing said so. It is still not run late (cron
+    # does not, and the last daemon may have made it before it stopped), but counted and logged
+    # as a missed run, as one the scheduler could not start in time.
+    rules = [{"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"connectors": ["a"]}}]
+    with freeze_time(started, tick=True, real_asyncio=True, tz_offset=0), capture_logs() as logs:
+        w = in_process(sim_scenario([{"name": "a"}]), daemon_config(rules))
+        await w.daemon.start(serve_http=False)
+        try:
+            events = [e for e in logs if e["event"] == "scheduler_job_event"]
+            counted = w.sample("watchdog_scheduler_job_events_total", event="missed") or 0
+        finally:
+            await w.daemon.stop()
+    if missed is None:
+        assert events == [] and counted == 0
+    else:
+        (event,) = events
+        assert (event["job_id"], event["job_event"], event["scheduled_run_time"]) == ("rule:nightly", "missed", missed)
+        assert "came due while no daemon led" in event["note"] and counted == 1
+    assert w.simulator.restarts() == [], "never run late"

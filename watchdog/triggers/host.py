@@ -30,11 +30,15 @@ from ..plan import job_id, poll_intervals, rule_clusters, timed_rules
 from ..redirects import redirect_hook
 from ..state import Fenced, StateStoreError
 from .scheduler import (
+    MISSED_BEFORE_LEADING,
     ClockStepWatch,
     add_poll_job,
     add_rule_job,
     add_stall_job,
+    due_before,
     follow_backward_step,
+    report_job_event,
+    rule_trigger,
 )
 from .stall import StallChecker
 
@@ -106,6 +110,10 @@ class SchedulerHost:
                 add_stall_job(scheduler, rule, functools.partial(self._job, self.run_stall_check, name))
             else:
                 add_rule_job(scheduler, rule, functools.partial(self._job, self.run_schedule_rule, name))
+                if previous is None:  # a scheduler new to this replica's lead: it plans from now
+                    due = due_before(rule_trigger(rule), self._now())
+                    if due is not None:
+                        report_job_event(self.metrics, job_id(rule), "missed", due, MISSED_BEFORE_LEADING)
 
     def follow_clock(self) -> None:
         """Called by the heartbeat: when the wall clock stepped, say so, and keep interval jobs

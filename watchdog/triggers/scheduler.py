@@ -47,6 +47,14 @@ _EVENTS = {
                                                "back by a rate-limit pause, or a slow API); the next run is at its usual time"),
     EVENT_JOB_ERROR: ("error", "the job failed; the next run is at its usual time"),
 }
+# A schedule rule due just before this replica began to lead (a start, a rollout, a crash, a
+# takeover within the grace after its time): no scheduler was there to start it, and a fresh one
+# plans from now. Reported as a missed run, as APScheduler reports one it could not start in time;
+# not run late, as cron does not (a late run would also come twice where the last daemon had
+# already made it before it stopped).
+MISSED_BEFORE_LEADING = ("not run: it came due while no daemon led (a start, a rollout or a takeover just after its "
+                         "time); a schedule is not run late, as cron does not: if its restarts are still wanted, "
+                         "ask for them (watchdog restart --daemon); the next run is at its usual time")
 # A change of the wall clock's offset from the monotonic clock larger than this between two
 # heartbeats (a second apart) is a step (NTP's step, `date -s`, a VM restored from a snapshot),
 # not the slewing NTP does (at most 0.5 ms per second).
@@ -88,25 +96,44 @@ def build_scheduler(metrics: Metrics) -> AsyncIOScheduler:
 
     def on_event(event: JobExecutionEvent | JobSubmissionEvent) -> None:
         name, note = _EVENTS[event.code]
-        metrics.scheduler_events.labels(name).inc()
         # Execution events carry one run time; max_instances comes as a submission event with a
         # list (one with coalesce, which every job sets): the latest is the one skipped.
         if isinstance(event, JobSubmissionEvent):
             run_time = max(event.scheduled_run_times)
         else:
             run_time = event.scheduled_run_time
-        # Not `event=`: structlog's first argument is the event name.
-        fields = {"job_id": event.job_id, "job_event": name, "scheduled_run_time": run_time.isoformat(),
-                  "note": note}
-        if getattr(event, "exception", None) is not None:
-            log.error("scheduler_job_event", error=repr(event.exception), **fields)
-        else:
-            log.warning("scheduler_job_event", **fields)
+        report_job_event(metrics, event.job_id, name, run_time, note, getattr(event, "exception", None))
 
     scheduler.add_listener(on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES)
     for name in _APSCHEDULER_LOGGERS:
         logging.getLogger(name).addFilter(_not_reported_by_the_listener)  # once: addFilter skips a known one
     return scheduler
+
+
+def report_job_event(
+    metrics: Metrics, job_id: str, name: str, run_time: datetime, note: str, exception: BaseException | None = None
+) -> None:
+    """Count and log one job that was not run (or failed): `watchdog_scheduler_job_events_total`
+    and one `scheduler_job_event` line (docs/runbook.md, WatchdogNotPolling)."""
+    metrics.scheduler_events.labels(name).inc()
+    # Not `event=`: structlog's first argument is the event name.
+    fields = {"job_id": job_id, "job_event": name, "scheduled_run_time": run_time.isoformat(), "note": note}
+    if exception is not None:
+        log.error("scheduler_job_event", error=repr(exception), **fields)
+    else:
+        log.warning("scheduler_job_event", **fields)
+
+
+def due_before(trigger: CronScheduleTrigger | IntervalTrigger, now: datetime,
+               grace: float = SCHEDULE_MISFIRE_GRACE_SECONDS) -> datetime | None:
+    """The latest time `trigger` came due in the `grace` seconds up to `now`, or None: the run a
+    scheduler made at `now` will not start (it plans from `now` on)."""
+    latest = None
+    due = trigger.get_next_fire_time(None, now - timedelta(seconds=grace))
+    while due is not None and due <= now:
+        latest = due
+        due = trigger.get_next_fire_time(due, now)
+    return latest
 
 
 def add_poll_job(
