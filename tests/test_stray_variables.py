@@ -98,3 +98,29 @@ def test_check_config_warns_of_a_variable_it_ignores_and_passes(
     assert "warning: WATCHDOG_IMAGE_TAG names no setting of connect-watchdog; it is ignored" in err
     assert "SERVICE_HOST" not in err
 
+
+
+def test_one_setting_named_twice_in_another_letter_case_with_different_values_is_refused(
+    config_file: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # WATCHDOG_DRY_RUN=true in the manifest beside watchdog_dry_run=false from an old env file:
+    # both name dry_run, and the one later in the environment won, without a word.
+    monkeypatch.setenv("WATCHDOG_DRY_RUN", "true")
+    monkeypatch.setenv("watchdog_dry_run", "false")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_file)
+    assert caught.value.problems == [
+        ("WATCHDOG_DRY_RUN and watchdog_dry_run", "set one setting (names are read in any letter case) to different "
+                                                  "values, and which one wins is not defined; keep one"),
+    ]
+    assert main(["check-config", "--config", str(config_file)]) == 2
+    err = capsys.readouterr().err
+    assert "WATCHDOG_DRY_RUN and watchdog_dry_run: set one setting" in err and "false" not in err
+
+
+def test_one_setting_named_twice_with_one_value_is_taken(
+    config_file: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WATCHDOG_DRY_RUN", "true")
+    monkeypatch.setenv("watchdog_dry_run", "true")
+    assert load_config(config_file).dry_run is True

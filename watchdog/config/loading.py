@@ -20,7 +20,7 @@ from .errors import ConfigError, validation_problems
 from .root import ENV_PREFIX, Config
 from .sections import SECRET_FIELDS
 from .sources import VALUE_ORIGINS, SourceProblems
-from .stray_variables import StrayVariable, stray_variables
+from .stray_variables import StrayVariable, named_twice, stray_variables
 
 DEFAULT_SECRETS_DIR = Path("/etc/watchdog/secrets")
 # Deeper nesting than any valid config has; deeper documents are refused before they reach the
@@ -128,6 +128,10 @@ def _misspelt_variables() -> list[tuple[str, str]]:
     return [
         (stray.name, f"names no setting, so it would be ignored; did you mean {stray.meant}?")
         for stray in stray_environment() if stray.meant is not None
+    ] + [
+        (" and ".join(names), "set one setting (names are read in any letter case) to different values, and which "
+                              "one wins is not defined; keep one")
+        for names in named_twice(os.environ, ENV_PREFIX)
     ]
 
 

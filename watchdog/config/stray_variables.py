@@ -92,3 +92,18 @@ def _meant(rest: str, known: set[str], prefix: str) -> str | None:
             return f"{prefix}{first[:at]}__{first[at + 1:]}{separator}{deeper}"
     close = difflib.get_close_matches(first, sorted(known), n=1, cutoff=CLOSE_MATCH)
     return f"{prefix}{close[0]}{separator}{deeper}" if close else None
+
+
+def named_twice(environ: Mapping[str, str], prefix: str) -> list[list[str]]:
+    """Groups of variables starting with `prefix` that differ only in letter case and hold
+    different values (`WATCHDOG_DRY_RUN=true` beside `watchdog_dry_run=false`). pydantic-settings
+    reads names in any letter case, and of two such the one later in the process's environment
+    won, without a word: which that is, the shell or the orchestrator decides. Values are never
+    returned (they may be secrets)."""
+    by_name: dict[str, list[str]] = {}
+    for name in environ:
+        if name.upper().startswith(prefix.upper()):
+            by_name.setdefault(name.upper(), []).append(name)
+    return [sorted(names) for _, names in sorted(by_name.items())
+            if len(names) > 1 and len({environ[name] for name in names}) > 1]
+
