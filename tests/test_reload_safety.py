@@ -22,6 +22,7 @@ from watchdog.app import Daemon
 from watchdog.config import Config
 from watchdog.engine import MANUAL_RULE
 from watchdog.model import ConnectorKey, Outcome, Trigger
+from watchdog.queue import RestartJob
 from watchdog.reload import LIVE_SECTIONS, RESTART_ONLY_SECTIONS
 from watchdog.simulator import Scenario, Simulator, create_app
 from watchdog.state import SqliteStateStore
@@ -85,16 +86,22 @@ async def test_a_rule_turned_to_dry_run_stops_its_queued_restarts_and_no_one_els
                     trigger="schedule", outcome="dry_run") == 1
 
 
-async def test_a_rule_disabled_or_removed_by_a_reload_does_not_fire_what_it_queued(
-    tmp_path: Path, credentials_env: None
-) -> None:
-    path = tmp_path / "config.yaml"
+async def _nightly_queued(path: Path) -> tuple[World, RestartJob]:
+    """A daemon of HEAL and NIGHTLY (from `path`) with NIGHTLY's restart of orders queued, not sent."""
     w = reloadable(path, [HEAL, NIGHTLY], [{"name": "orders"}])
     statuses = await w.daemon.pollers[CLUSTER].list()
     assert statuses is not None
     w.daemon.engine.on_schedule(w.daemon.config.rules[1], CLUSTER, statuses)
     job = w.daemon.queue.pending_job(ConnectorKey(CLUSTER, "orders"))
     assert job is not None
+    return w, job
+
+
+async def test_a_rule_disabled_or_removed_by_a_reload_does_not_fire_what_it_queued(
+    tmp_path: Path, credentials_env: None
+) -> None:
+    path = tmp_path / "config.yaml"
+    w, job = await _nightly_queued(path)
     write(path, [HEAL, {**NIGHTLY, "enabled": False}])
     assert await w.daemon.reload("test") is True
 
@@ -115,12 +122,7 @@ async def test_a_connector_a_reload_excludes_from_its_rule_is_not_restarted_by_w
     # In an incident: "stop restarting orders" is an `exclude` added to its rule. The restart the
     # rule had queued (waiting behind the rate limit) went out anyway, minutes later.
     path = tmp_path / "config.yaml"
-    w = reloadable(path, [HEAL, NIGHTLY], [{"name": "orders"}])
-    statuses = await w.daemon.pollers[CLUSTER].list()
-    assert statuses is not None
-    w.daemon.engine.on_schedule(w.daemon.config.rules[1], CLUSTER, statuses)
-    job = w.daemon.queue.pending_job(ConnectorKey(CLUSTER, "orders"))
-    assert job is not None
+    w, job = await _nightly_queued(path)
     write(path, [HEAL, {**NIGHTLY, "select": {"connectors": ["orders"], "exclude": ["orders"]}}])
     assert await w.daemon.reload("test") is True
 
