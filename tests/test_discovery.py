@@ -336,6 +336,39 @@ async def test_a_restart_kept_for_a_discovered_cluster_waits_for_discovery_after
     await second.daemon.stop()
 
 
+async def test_a_restart_kept_for_a_discovered_cluster_survives_a_first_refresh_that_could_not_read_its_environment(
+    tmp_path: Any,
+) -> None:
+    # The daemon restarted with a requested restart queued; the first refresh read env-b but got
+    # a 503 for env-a, lkc-a's environment: the restart was dropped as "no longer configured".
+    sim = scenario(environment("env-a", "a", [lkc("lkc-a", connectors=[{"name": "c1"}])]),
+                   environment("env-b", "b", [lkc("lkc-b")]))
+    data = config_data({}, state={"path": str(tmp_path / "state.db")}, rate_limit={"max_retries": 0})
+    first = world(sim, data)
+    await first.daemon.refresh_discovery()
+    await first.daemon.pollers["lkc-a"].poll()
+    key = ConnectorKey("lkc-a", "c1")
+    record = first.daemon.engine.on_request(key, first.daemon.engine.statuses[key],
+                                            trigger=Trigger.MANUAL, rule="manual", reason="deploy")
+    assert record.job is not None
+    first.daemon.state.close()  # the daemon dies with the request queued
+
+    second = world(sim, data)
+    daemon = second.daemon
+    second.simulator.set_faults([{"match": {"endpoint": "list_clusters"}, "when": {"count": 1}, "action": {"status": 503}}])
+    daemon.queue.start()
+    daemon.engine.recover(hold=daemon.may_be_discovered)
+    assert await daemon.refresh_discovery() is False, "env-a answered 503: a partial refresh"
+    assert discovered(second) == ["lkc-b"]
+    assert second.total("watchdog_restarts_total", outcome="dropped") == 0, "lkc-a may be there still"
+    assert daemon.engine.held_clusters == {"lkc-a"}
+    assert await daemon.refresh_discovery() is True
+    await wait_for(lambda: bool(second.simulator.restarts("lkc-a", "c1")))
+    assert not daemon.engine.held_clusters
+    assert second.total("watchdog_restarts_total", outcome="dropped") == 0
+    await daemon.stop()
+
+
 async def test_run_once_discovers_then_passes_over_every_cluster() -> None:
     sim = scenario(environment("env-prod", "production", [lkc("lkc-a", connectors=[FAILING])]))
     w = world(sim, config_data({}))

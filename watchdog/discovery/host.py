@@ -106,9 +106,14 @@ class DiscoveryHost:
         changes = self._swap_in(self.fleet.loaded, refresh.events)
         self.fleet.log_refresh(refresh, lane, changes)
         if self.engine.held_clusters and refresh.result != "failed":
-            held = set(self.engine.held_clusters)
-            self.engine.held_clusters.clear()
-            self.engine.recover(only=held)
+            # Only the clusters whose fate this refresh knows: found (watched now), or absent
+            # from a refresh that read every selected environment. One of an environment that
+            # answered a 503 may well be there: its requests wait for a refresh that reads it
+            # (dropped, they were lost to a passing error, logged as "no longer configured").
+            known = {c for c in self.engine.held_clusters if c in self.config.clusters or refresh.result == "ok"}
+            if known:
+                self.engine.held_clusters.difference_update(known)
+                self.engine.recover(only=known)
         return refresh.result == "ok"
 
     def _swap_in(self, loaded: Config, events: Iterable[Event] = ()) -> int:
