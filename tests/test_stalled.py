@@ -10,13 +10,16 @@ from typing import Any
 import httpx
 import pytest
 import structlog
+from pydantic import SecretStr
 
 from watchdog.app import Daemon
+from watchdog.config import Credential, build_config
 from watchdog.model import ConnectorKey
 from watchdog.simulator import Scenario, Simulator, create_app
 from watchdog.stall import Judgement, StallVerdict
 
-from .support import CLUSTER, CLUSTER_ID, Clock, World, daemon_config, sim_scenario
+from .conftest import TEST_API_KEY, TEST_API_SECRET
+from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, Clock, World, daemon_config, sim_scenario
 
 STALL_AT = 600  # after the first check (three windows and the delay in): it sees the stall coming
 DELAY = 300  # the shortest `delay`: the Metrics API's data is typically available within 5 minutes
@@ -146,6 +149,58 @@ async def test_late_metrics_data_does_not_restart_every_busy_source() -> None:
     # Once the data is in, they are judged (and seen moving) again.
     last = [e for e in logs if e["event"] == "stall_check" and e["connector"] == "busy-source-0"][-1]
     assert last["verdict"] == "moving"
+
+
+def fleet(clusters: dict[str, list[dict[str, Any]]], backlog: tuple[float, float] | None = None) -> World:
+    """Several clusters (name -> connectors), each named after its lkc- id, one stalled rule over all."""
+    clock = Clock()
+    scenario = {"api_keys": [{"id": TEST_API_KEY, "secret": TEST_API_SECRET}],
+                "environments": [{"id": ENVIRONMENT, "clusters": [{"id": f"lkc-{name}", "connectors": connectors}
+                                                                  for name, connectors in clusters.items()]}],
+                "restart": {"delay_seconds": 5}, "metrics_api": {"rate_limit": None}}
+    simulator = Simulator(Scenario.model_validate(scenario), clock=clock.monotonic, epoch=clock.epoch.timestamp())
+    credential = Credential(api_key=SecretStr(TEST_API_KEY), api_secret=SecretStr(TEST_API_SECRET))
+    config = build_config({
+        "api": {"base_url": "http://sim"}, "credentials": {"main": {}}, "state": {"path": ":memory:"},
+        "server": {"host": "127.0.0.1", "port": 0}, "rules": [STALLED_RULE],
+        "clusters": {name: {"environment_id": ENVIRONMENT, "kafka_cluster_id": f"lkc-{name}"} for name in clusters},
+        "metrics_api": {"base_url": "http://sim", "max_requests_per_second": 10000},
+        "rate_limit": {"max_requests_per_second": 10000},
+    }, "test config", secrets={"credentials": {"main": credential}})
+    transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=create_app(simulator))
+    if backlog is not None:
+        since, until = (clock.wall() + timedelta(seconds=t) for t in backlog)
+        transport = Backlog(transport, clock, since, until)
+    daemon = Daemon(config, transport=transport, now=clock.wall, rng=lambda: 0.5)
+    daemon.queue.start()
+    daemon._ensure_metrics_lane()
+    return World(simulator, daemon, clock)
+
+
+async def run_fleet(w: World, seconds: int) -> None:
+    for _ in range(seconds // 60):
+        for poller in w.daemon.pollers.values():
+            await poller.poll()
+        await w.daemon.run_stall_check("stalled")
+        await w.daemon.queue.join()
+        w.clock.advance(60)
+
+
+async def test_late_metrics_data_does_not_restart_the_one_source_of_each_cluster() -> None:
+    # Three clusters with one CDC source each: each cluster's query holds one source, so a
+    # backlog showed each as stopping after moving, and all three were restarted at once.
+    w = fleet({f"cdc{n}": [{"name": "cdc-source", "records_per_second": 10}] for n in range(3)}, backlog=(1800, 1800 + 1500))
+    await run_fleet(w, 4200)
+    assert w.simulator.restarts() == [], "every cluster's source was restarted because the Metrics API was late"
+    assert w.total("watchdog_stall_unjudged_total", reason="data_late") == 3 * 10
+    assert w.total("watchdog_stall_checks_total", verdict="stalled") == 0
+
+
+async def test_the_one_source_of_a_cluster_that_stops_while_other_clusters_move_is_restarted() -> None:
+    w = fleet({"cdc0": [{"name": "cdc-source", "records_per_second": 10, "script": {"stall_at": STALL_AT}}],
+               "cdc1": [{"name": "cdc-source", "records_per_second": 10}]})
+    await run_fleet(w, 1800)
+    assert [(c.cluster, c.connector) for c in w.simulator.restarts()] == [("lkc-cdc0", "cdc-source")]
 
 
 async def test_one_query_per_metric_batch_not_per_connector() -> None:

@@ -10,9 +10,9 @@ called stalled:
   whose metric and label names the spec does not list. Reading it under the `cloud` names would
   give no data, and no data reads as "sent nothing": a healthy custom source would be restarted.
 - a connector without an lcc- id (the connector list gave none): the Metrics API knows only ids.
-- sources whose query's answer shows the Metrics API's data late (`data_late`: several of the
-  batch moved in `before`, and not one point for any of them in `later`): an ingestion backlog
-  must not read as every busy source stopping at once.
+- sources whose query's answer, or the check's answers together, show the Metrics API's data
+  late (`data_late`: several sources moved in `before`, and not one point for any of them in
+  `later`): an ingestion backlog must not read as every busy source stopping at once.
 - an id the Metrics API answers 403 for (a connector deleted since the last poll, or one the key
   may not read). The API refuses a whole query for one such id, so a refused batch is split in
   halves until the refused ids are found; the others are judged as usual. Ids refused once are
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..config import Rule, StalledTrigger
@@ -54,6 +55,20 @@ BATCH = 100
 REFUSED_MEMORY = timedelta(hours=1)
 
 Candidates = list[tuple[ConnectorKey, ConnectorStatus]]
+# One metric's points by connector id, the ids the API refused (403), and the batches of ids each
+# answered query asked about.
+Answer = tuple[dict[str, Points], set[str], list[list[str]]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """What one cluster's queries of a check answered (None: a query failed, no verdicts)."""
+
+    sources: Candidates
+    sinks: Candidates
+    sent: Answer | None
+    received: Answer | None
+    lag: Answer | None
 
 
 class StallChecker:
@@ -68,6 +83,7 @@ class StallChecker:
         trigger = rule.trigger
         assert isinstance(trigger, StalledTrigger)
         windows = Windows.ending(self._now(), trigger.window, trigger.delay)
+        read: list[_Read] = []
         for cluster in clusters:
             # RUNNING through all three windows: a source's movement in `before` must be movement
             # of the run that then stopped, not of one before a pause or a restart.
@@ -75,33 +91,47 @@ class StallChecker:
             sent = await self._points(cluster, SENT, sources, windows)
             received = await self._points(cluster, RECEIVED, sinks, windows)
             lag = await self._points(cluster, LAG, sinks, windows)
-            judgements: list[tuple[ConnectorKey, Judgement]] = []
-            refused: set[ConnectorKey] = set()
-            late: set[ConnectorKey] = set()
-            if sent is not None:
-                points, denied, batches = sent
-                # Per answered query (its batch of sources): an answer with late data gives no verdict.
-                late_ids = {i for batch in batches if data_late(windows, [points.get(i, []) for i in batch]) for i in batch}
-                refused |= {k for k, s in sources if _id(s) in denied}
-                late |= {k for k, s in sources if _id(s) in late_ids}
-                judgements += [
-                    (k, judge_source(windows, points.get(_id(s), [])))
-                    for k, s in sources if _id(s) not in denied and _id(s) not in late_ids
-                ]
-            if received is not None and lag is not None:
-                # Sinks need no lateness guard: missing lag points never make a sink stalled.
-                denied = received[1] | lag[1]
-                refused |= {k for k, s in sinks if _id(s) in denied}
-                judgements += [
-                    (k, judge_sink(windows, received[0].get(_id(s), []), lag[0].get(_id(s), [])))
-                    for k, s in sinks if _id(s) not in denied
-                ]
-            for key in sorted(refused, key=str):
-                self._engine.on_stall_unjudged(rule, key, Unjudged.FORBIDDEN)
-            for key in sorted(late, key=str):
-                self._engine.on_stall_unjudged(rule, key, Unjudged.DATA_LATE)
-            for key, judgement in judgements:
-                self._engine.on_stall_check(rule, key, judgement)
+            read.append(_Read(sources, sinks, sent, received, lag))
+        # The Metrics API's data is late for every connector at once, not per query: a fleet of
+        # clusters with one source each (one source per query) showed a backlog as each of them
+        # stopping at the same minute, and every one was restarted. Late across the check, or
+        # within one query's answer: no verdict for those sources.
+        everywhere = data_late(windows, [
+            one.sent[0].get(_id(s), []) for one in read if one.sent is not None for _, s in one.sources
+        ])
+        for one in read:
+            self._judge(rule, windows, one, late_everywhere=everywhere)
+
+    def _judge(self, rule: Rule, windows: Windows, read: _Read, *, late_everywhere: bool) -> None:
+        sources, sinks, sent, received, lag = read.sources, read.sinks, read.sent, read.received, read.lag
+        judgements: list[tuple[ConnectorKey, Judgement]] = []
+        refused: set[ConnectorKey] = set()
+        late: set[ConnectorKey] = set()
+        if sent is not None:
+            points, denied, batches = sent
+            # Per answered query (its batch of sources): an answer with late data gives no verdict.
+            late_ids = {i for batch in batches
+                        if late_everywhere or data_late(windows, [points.get(i, []) for i in batch]) for i in batch}
+            refused |= {k for k, s in sources if _id(s) in denied}
+            late |= {k for k, s in sources if _id(s) in late_ids}
+            judgements += [
+                (k, judge_source(windows, points.get(_id(s), [])))
+                for k, s in sources if _id(s) not in denied and _id(s) not in late_ids
+            ]
+        if received is not None and lag is not None:
+            # Sinks need no lateness guard: missing lag points never make a sink stalled.
+            denied = received[1] | lag[1]
+            refused |= {k for k, s in sinks if _id(s) in denied}
+            judgements += [
+                (k, judge_sink(windows, received[0].get(_id(s), []), lag[0].get(_id(s), [])))
+                for k, s in sinks if _id(s) not in denied
+            ]
+        for key in sorted(refused, key=str):
+            self._engine.on_stall_unjudged(rule, key, Unjudged.FORBIDDEN)
+        for key in sorted(late, key=str):
+            self._engine.on_stall_unjudged(rule, key, Unjudged.DATA_LATE)
+        for key, judgement in judgements:
+            self._engine.on_stall_check(rule, key, judgement)
 
     def _sorted(self, rule: Rule, candidates: Candidates) -> tuple[Candidates, Candidates]:
         """(sources, sinks); the others are reported as unjudged."""
@@ -123,7 +153,7 @@ class StallChecker:
 
     async def _points(
         self, cluster: str, metric: str, connectors: Candidates, windows: Windows
-    ) -> tuple[dict[str, Points], set[str], list[list[str]]] | None:
+    ) -> Answer | None:
         """Every connector's points of one metric, the ids the API refused (403) and the batches
         of ids each answered query asked about; or None when a query failed otherwise (no
         verdicts then: missing data must not look like a stall)."""
