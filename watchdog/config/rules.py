@@ -245,6 +245,14 @@ class StalledTrigger(Strict):
     def _whole_points(self) -> StalledTrigger:
         if self.window % 60:
             raise ValueError("window must be a whole number of minutes (the Metrics API counts per minute)")
+        if self.interval > self.window:
+            # A stall shows (moved in `before`, nothing in `earlier` and `later`) in the checks of
+            # one window's length only: checks further apart can step over it, and every later
+            # check reads the stopped source as idle, never restarted.
+            raise ValueError(
+                f"interval ({self.interval:g}s) must not be longer than window ({self.window:g}s): a stall shows "
+                "in the checks made during one window only, and checks further apart can miss it for good"
+            )
         granularity, step = granularity_for(self.window)
         if self.window % step:
             # The longest window the finest granularity holds, three to a query.
