@@ -3,6 +3,7 @@ refreshes (missing, gone, returned, not ready, excluded, static, deselected)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -115,8 +116,6 @@ def test_clusters_are_read_from_the_recorded_cmk_shape() -> None:
     # The spec's id is a free string: one not of the lkc- shape could take a configured
     # cluster's name (`orders`) and replace it.
     {"id": "orders"},
-    # Being deleted ("was (or will be) deleted"): not listed, so it goes by the missing path.
-    {"id": "lkc-going", "metadata": {"deleted_at": "2026-11-30T00:00:00Z"}},
 ])
 def test_clusters_whose_id_or_environment_cannot_be_trusted_are_skipped(entry: dict[str, Any]) -> None:
     assert cluster_parser("env-1")(entry) is None
@@ -126,6 +125,18 @@ def test_display_names_are_made_printable_and_bounded() -> None:
     found = cluster_parser("env-1")({"id": "lkc-1", "spec": {"display_name": "a\x1b[2Jb" + "n" * 300}})
     assert found is not None
     assert found.display_name.startswith("a?[2Jb") and len(found.display_name) == 128
+
+
+def test_a_cluster_being_deleted_is_read_with_its_deleted_at_not_skipped_as_unreadable() -> None:
+    parse = cluster_parser("env-1")
+    entry = {"id": "lkc-going", "metadata": {"deleted_at": "2026-11-30T00:00:00Z"}, "status": {"phase": "PROVISIONED"}}
+    assert parse_page({"data": [entry]}, parse).skipped == 0, "it was logged as an entry without a usable id"
+    going = parse(entry)
+    assert going is not None and going.deleted_at == "2026-11-30T00:00:00Z"
+    deadline = datetime(2026, 11, 30, tzinfo=UTC).timestamp()
+    assert going.deleted_by(deadline) and not going.deleted_by(deadline - 1)
+    assert parse({**entry, "metadata": {"deleted_at": "soon"}}).deleted_by(0), "unreadable: going now"  # type: ignore[union-attr]
+    assert not parse({**entry, "metadata": {"deleted_at": None}}).deleted_by(deadline)  # type: ignore[union-attr]
 
 
 # -- the inventory --------------------------------------------------------------------------------
@@ -210,6 +221,20 @@ def test_a_cluster_not_yet_provisioned_waits_and_once_ready_stays_watched_whatev
     assert "lkc-new" in inventory.watched(ALL, ())
     record(inventory, sweep(read(PROD, cluster("lkc-new", phase="SOMETHING_NEW"))), ALL)
     assert "lkc-new" in inventory.watched(ALL, ())
+
+
+def test_a_cluster_listed_as_deleted_goes_by_the_missing_path_and_says_why_and_one_set_to_go_later_stays() -> None:
+    inventory = Inventory()
+    start = datetime(2026, 12, 1, 12, tzinfo=UTC).timestamp()
+    deleted = FoundCluster("lkc-a", PROD.id, "lkc-a", "PROVISIONED", deleted_at="2026-12-01T11:00:00Z")
+    later = FoundCluster("lkc-b", PROD.id, "lkc-b", "PROVISIONED", deleted_at="2027-01-15T00:00:00Z")
+    inventory.record(sweep(read(PROD, cluster("lkc-a"), cluster("lkc-b"))), ALL, now=start)
+    events = inventory.record(sweep(read(PROD, deleted, later)), ALL, now=start + 300)
+    assert [(e.change.value, e.cluster.id) for e in events] == [("missing", "lkc-a")]
+    assert "listed as deleted (metadata.deleted_at 2026-12-01T11:00:00Z)" in events[0].detail
+    inventory.record(sweep(read(PROD, deleted, later)), ALL, now=start + 600)
+    assert list(inventory.watched(ALL, ())) == ["lkc-b"], "lkc-b is deleted only in January: watched until then"
+    assert inventory.why_not_watched("lkc-a", ALL, ()).startswith("listed as deleted (metadata.deleted_at")
 
 
 def test_a_failed_provisioning_is_never_watched() -> None:

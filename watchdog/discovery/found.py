@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -44,10 +45,27 @@ class FoundCluster:
     environment_id: str
     display_name: str
     phase: str  # status.phase as answered (made printable, cut as display names are); "" when none
+    # metadata.deleted_at as answered (printable, bounded); "" when not set. "The date and time at
+    # which this object was (or will be) deleted": see `deleted_by`.
+    deleted_at: str = ""
 
     @property
     def ready(self) -> bool:
         return self.phase == READY_PHASE
+
+    def deleted_by(self, now: float) -> bool:
+        """Whether it is being deleted at `now` (Unix seconds): its deleted_at has come, or cannot
+        be read (then it is taken as going now). One set to go later is still there: it stays
+        watched until then (taken as gone at once, it lost its polls and restarts weeks early)."""
+        if not self.deleted_at:
+            return False
+        try:
+            moment = datetime.fromisoformat(self.deleted_at)
+        except ValueError:
+            return True
+        if moment.tzinfo is None:
+            return True
+        return moment.timestamp() <= now
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,10 +138,7 @@ def cluster_parser(environment_id: str) -> Callable[[Any], FoundCluster | None]:
             # cluster `orders`: its rules, state and restarts went to another cluster.
             return None
         metadata = _object(entry.get("metadata"))
-        if _deleted(metadata.get("deleted_at")):
-            # A cluster being deleted is taken as not listed: it follows the missing-then-dropped
-            # path (two refreshes) instead of being polled while it goes.
-            return None
+        deleted_at = metadata.get("deleted_at")
         spec = _object(entry.get("spec"))
         environment = spec.get("environment")
         answered = environment.get("id") if isinstance(environment, dict) else None
@@ -139,16 +154,13 @@ def cluster_parser(environment_id: str) -> Callable[[Any], FoundCluster | None]:
             display_name=_display(name) if isinstance(name, str) and name else identifier,
             # Shown by check-config --discover and in discovery's log lines: printable, bounded.
             phase=_display(phase) if isinstance(phase, str) else "",
+            # Any value but null or "" is a deletion (one that cannot be read: going now). The
+            # inventory takes a cluster being deleted as not listed: it follows the
+            # missing-then-dropped path (two refreshes) instead of being polled while it goes.
+            deleted_at="" if deleted_at is None or deleted_at == "" else _display(str(deleted_at)),
         )
 
     return parse
-
-
-def _deleted(value: Any) -> bool:
-    """`metadata.deleted_at` is set: "the date and time at which this object was (or will be)
-    deleted". A cluster set to go is let go now rather than at that time (no clock is read here:
-    this module is pure), which at worst stops its watch early."""
-    return value is not None and value != ""
 
 
 def _object(value: Any) -> dict[str, Any]:

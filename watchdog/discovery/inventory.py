@@ -119,9 +119,9 @@ class Inventory:
     _span: float = 0.0
 
     def record(self, sweep: Sweep, settings: DiscoverySettings, *, now: float) -> list[Event]:
-        """Take in one refresh's findings, made at `now` (seconds, any epoch); returns the events
-        it caused (every change but `added` and `removed`, which follow from comparing watched
-        sets: see `watched`)."""
+        """Take in one refresh's findings, made at `now` (Unix seconds: clusters' deleted_at are
+        compared with it); returns the events it caused (every change but `added` and `removed`,
+        which follow from comparing watched sets: see `watched`)."""
         self.dropped = {}
         self._now, self._span = now, settings.interval * MISSING_SPAN_SHARE
         if sweep.failure is not None:
@@ -148,7 +148,10 @@ class Inventory:
 
     def _read(self, environment_id: str, found: Iterable[FoundCluster], why: str = "") -> list[Event]:
         events: list[Event] = []
-        seen = {cluster.id: cluster for cluster in found}
+        listed = list(found)
+        # Listed with a deleted_at that has come: as good as not listed, and said so.
+        deleting = {cluster.id: cluster for cluster in listed if cluster.deleted_by(self._now)}
+        seen = {cluster.id: cluster for cluster in listed if cluster.id not in deleting}
         name = self.environment_names.get(environment_id)
         for cluster in seen.values():
             tracked = self.clusters.get(cluster.id)
@@ -171,7 +174,10 @@ class Inventory:
             tracked.missing += 1
             if tracked.missing == 1:
                 tracked.missing_since = self._now
-            reason = why or "not in its environment's cluster list"
+            if identifier in deleting:
+                reason = f"listed as deleted (metadata.deleted_at {deleting[identifier].deleted_at})"
+            else:
+                reason = why or "not in its environment's cluster list"
             if tracked.missing >= MISSING_REFRESHES_TO_DROP and self._now - tracked.missing_since >= self._span:
                 del self.clusters[identifier]
                 self.dropped[identifier] = f"{reason}, {tracked.missing} refreshes in a row"

@@ -88,6 +88,8 @@ def render(config: Config, fleet: Fleet, calls: int) -> str:
                 ClusterState.NOT_READY: f"not watched until PROVISIONED (phase {cluster.phase or 'unknown'})",
                 ClusterState.STATIC: f"watched as clusters.{static_names.get(cluster.id, '?')} (the static entry wins)",
             }.get(state, "not watched") if state is not None else "not watched"
+            if cluster.deleted_at:
+                verdict += f" (being deleted: metadata.deleted_at {cluster.deleted_at})"
             lines.append(f"    {cluster.id:<{width}}  {printable(cluster.display_name):<{display}}  {verdict}")
     watched = fleet.inventory.watched(settings, static)
     lines.append(f"would watch {len(watched)} discovered cluster(s) and {len(config.clusters)} configured one(s)")
