@@ -15,7 +15,7 @@ import structlog
 from pydantic import SecretStr
 
 from watchdog.config import Config, ConfigError, Credential, build_config
-from watchdog.model import ConnectorKey, ConnectorState, Trigger
+from watchdog.model import ConnectorKey, ConnectorState, Decision, Trigger
 
 from .conftest import TEST_API_KEY, TEST_API_SECRET
 from .support import World, in_process
@@ -367,6 +367,20 @@ async def test_a_restart_kept_for_a_discovered_cluster_survives_a_first_refresh_
     assert not daemon.engine.held_clusters
     assert second.total("watchdog_restarts_total", outcome="dropped") == 0
     await daemon.stop()
+
+
+async def test_a_restart_of_a_cluster_whose_environment_could_not_be_read_says_so_not_that_there_is_no_such_cluster() -> None:
+    # `watchdog restart lkc-a c1` while env-a's listing answered 503 printed "discovery found no
+    # cluster lkc-a": the operator went looking for a typo in an id that was right.
+    sim = scenario(environment("env-a", "a", [lkc("lkc-a", connectors=[{"name": "c1"}])]),
+                   environment("env-b", "b", [lkc("lkc-b")]))
+    w = world(sim, config_data({}, rate_limit={"max_retries": 0}))
+    w.simulator.set_faults([{"match": {"endpoint": "list_clusters"}, "when": {"count": 1}, "action": {"status": 503}}])
+    decision, job, why = await w.daemon.restart_now("lkc-a", "c1", reason="deploy")
+    assert (decision, job) == (Decision.MISSING, None)
+    assert "found no cluster lkc-a, but could not read environment(s) env-a (server_error" in why and why.endswith("try again")
+    w = world(sim, config_data({}))
+    assert (await w.daemon.restart_now("lkc-nope", "c1", reason="deploy"))[2] == "discovery found no cluster lkc-nope"
 
 
 async def test_run_once_discovers_then_passes_over_every_cluster() -> None:

@@ -372,7 +372,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
             if cluster not in self.pollers and self.may_be_discovered(cluster):
                 await self.refresh_discovery()
             if cluster not in self.pollers:
-                return Decision.MISSING, None, f"discovery found no cluster {cluster}"
+                return Decision.MISSING, None, self.why_not_discovered(cluster)
             statuses = await self.pollers[cluster].list()
             if statuses is None:
                 return Decision.MISSING, None, f"cluster {cluster} could not be listed ({self.pollers[cluster].failure})"

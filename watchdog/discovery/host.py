@@ -25,7 +25,7 @@ from ..reload import ConfigDiff, diff_configs
 from ..report import ClusterPlace, cluster_places
 from .client import DiscoveryClient
 from .fleet import Fleet
-from .inventory import Event
+from .inventory import EnvironmentOutcome, Event
 from .loop import DiscoveryLoop
 from .metrics import DiscoveryMetrics
 
@@ -78,6 +78,18 @@ class DiscoveryHost:
         """Whether a cluster the config does not name may be one discovery finds (they are named
         by their lkc- id): requests kept for it are held until discovery has run."""
         return self.fleet.loaded.discovery is not None and cluster.startswith(KAFKA_CLUSTER_ID_PREFIX)
+
+    def why_not_discovered(self, cluster: str) -> str:
+        """Why `cluster` is not watched after a refresh, as `watchdog restart` says it: "found no
+        cluster" only when every selected environment was read; after a 503 on its environment
+        that sent the operator looking for a typo in an id that was right."""
+        last = self.fleet.last
+        if last is None or last.result == "ok":
+            return f"discovery found no cluster {cluster}"
+        if last.sweep.failure is not None:
+            return f"discovery could not list the environments ({last.sweep.failure}); try again"
+        unread = [f"{r.environment.id} ({r.detail})" for r in last.sweep.results if r.outcome is EnvironmentOutcome.UNKNOWN]
+        return f"discovery found no cluster {cluster}, but could not read environment(s) {', '.join(unread)}; try again"
 
     def _start_discovery(self) -> None:
         if self.fleet.loaded.discovery is not None:
