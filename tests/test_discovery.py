@@ -184,6 +184,24 @@ async def test_a_forbidden_environment_does_not_cost_its_neighbour_a_cluster() -
     await w.daemon.stop()
 
 
+async def test_a_deleted_environment_is_counted_gone_while_its_clusters_go_then_no_longer_counted() -> None:
+    # It stayed counted `read` (its last listing) for the life of the process.
+    sim = scenario(environment("env-a", "a", [lkc("lkc-a")]), environment("env-b", "b", [lkc("lkc-b")], deleted_at=100))
+    w = world(sim, config_data({}))
+    assert w.clock is not None
+    await w.daemon.refresh_discovery()
+    assert w.sample("watchdog_discovery_environments", outcome="read") == 2
+    w.clock.advance(400)
+    await w.daemon.refresh_discovery()
+    assert discovered(w) == ["lkc-a", "lkc-b"], "missing once: still watched"
+    assert (w.sample("watchdog_discovery_environments", outcome="read"), w.sample("watchdog_discovery_environments", outcome="gone")) == (1, 1)
+    w.clock.advance(400)
+    await w.daemon.refresh_discovery()
+    assert discovered(w) == ["lkc-a"]
+    assert (w.sample("watchdog_discovery_environments", outcome="read"), w.sample("watchdog_discovery_environments", outcome="gone")) == (1, 0)
+    await w.daemon.stop()
+
+
 async def test_an_environment_that_fails_keeps_its_clusters_and_the_refresh_comes_again_sooner() -> None:
     sim = scenario(environment("env-prod", "production", [lkc("lkc-a")]))
     w = world(sim, config_data({"environments": {"ids": ["env-prod"]}}))

@@ -159,8 +159,7 @@ class Fleet:
         self.metrics.refreshes.labels(result).inc()
         if result == "ok":
             self.metrics.last_success.set(self._now().timestamp())
-        for environment in found.results:
-            self._environment_outcomes[environment.environment.id] = environment.outcome
+        self._record_outcomes(found)
         if found.failure is not None:
             report = log.warning if found.transient else log.error
             report("discovery_failed", lane=client.lane, error=found.failure,
@@ -168,6 +167,21 @@ class Fleet:
         self.refreshes += 1
         self.last = Refresh(result, found, events, calls, time.perf_counter() - started)
         return self.last
+
+    def _record_outcomes(self, found: Sweep) -> None:
+        """Each selected environment's last outcome (`watchdog_discovery_environments`). One no
+        longer listed counts as gone while discovery still holds clusters of it, then not at all:
+        kept as it last was, a deleted environment counted as `read` for the life of the process."""
+        if found.failure is not None:
+            return
+        outcomes = {result.environment.id: result.outcome for result in found.results}
+        if found.listed is not None:
+            listed = {environment.id for environment in found.listed}
+            held = {tracked.cluster.environment_id for tracked in self.inventory.clusters.values()}
+            for environment_id in self._environment_outcomes.keys() - outcomes.keys():
+                if environment_id not in listed and environment_id in held:
+                    outcomes[environment_id] = EnvironmentOutcome.GONE
+        self._environment_outcomes = outcomes
 
     # -- after the daemon swapped a config in ---------------------------------------------------
 

@@ -22,7 +22,7 @@ class DiscoveryMetrics:
         self.environments = Gauge(
             "watchdog_discovery_environments",
             "Selected environments by the outcome of their last listing: read, gone (403/404, or no "
-            "longer listed), unknown (could not be read).",
+            "longer listed while its clusters are still held), unknown (could not be read).",
             ["outcome"], registry=registry,
         )
         self.refreshes = Counter(
