@@ -10,8 +10,10 @@ from typing import Any
 
 import httpx
 import structlog
+from pydantic import SecretStr
 
 from watchdog.app import Daemon
+from watchdog.config import Credential
 from watchdog.simulator import Scenario, Simulator, create_app
 
 from .support import CLUSTER, CLUSTER_ID, Clock, World, daemon_config, sim_scenario
@@ -135,6 +137,39 @@ async def test_an_id_the_metrics_api_refuses_does_not_cost_its_batch_its_verdict
     # (Counted against the checks run: after its restart, orders-source is not queried until the
     # windows start after it, so the queries answered 200 no longer count the checks.)
     assert len(refused) <= checks + 1
+
+
+async def test_a_metrics_key_refused_every_connector_costs_one_query_a_check_not_one_per_connector() -> None:
+    # A Metrics API key without MetricsViewer on the cluster: every id is refused. Found by
+    # halving at the first check; then each was asked about alone: 40 queries at every check (a
+    # thousand connectors: more than the API's 300 a minute), for as long as the key lacked it.
+    clock = Clock()
+    sources = [{"name": f"source-{n}", "records_per_second": 10} for n in range(40)]
+    scenario = sim_scenario(sources, metrics_api={"rate_limit": None})
+    scenario["environments"][0]["clusters"].append({"id": "lkc-elsewhere", "connectors": []})
+    scenario["api_keys"].append({"id": "METRICSKEY", "secret": "metrics-secret", "clusters": ["lkc-elsewhere"]})
+    simulator = Simulator(Scenario.model_validate(scenario), clock=clock.monotonic, epoch=clock.epoch.timestamp())
+    config = daemon_config([stalled_rule()], metrics_api={"base_url": "http://sim", "max_requests_per_second": 10000},
+                           rate_limit={"max_requests_per_second": 10000})
+    metrics_key = Credential(api_key=SecretStr("METRICSKEY"), api_secret=SecretStr("metrics-secret"))
+    config = config.model_copy(update={"credentials": {**config.credentials, "metrics": metrics_key},
+                                       "metrics_api": config.metrics_api.model_copy(update={"credential": "metrics"})})
+    daemon = Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall, rng=lambda: 0.5)
+    daemon.queue.start()
+    daemon._ensure_metrics_lane()
+    w = World(simulator, daemon, clock)
+
+    def queries() -> list[Any]:
+        return [c for c in simulator.calls if c.endpoint == "metrics_query"]
+
+    await run(w, 3 * 300 + DELAY + 60)  # up to the first check that judges them
+    assert queries() and all(c.status_code == 403 for c in queries())
+    first = len(queries())
+    await run(w, 10 * 60)
+    assert len(queries()) - first == 10, "one query a check for the ids refused before"
+    assert w.sample("watchdog_stall_unjudged_total", cluster=CLUSTER, reason="forbidden") == 40 * 11
+    assert simulator.restarts() == []
+    await daemon.stop()
 
 
 async def test_a_connector_without_an_id_is_reported_unjudged_not_skipped_silently() -> None:

@@ -16,7 +16,8 @@ called stalled:
 - an id the Metrics API answers 403 for (a connector deleted since the last poll, or one the key
   may not read). The API refuses a whole query for one such id, so a refused batch is split in
   halves until the refused ids are found; the others are judged as usual. Ids refused once are
-  asked about alone for the next hour, so they do not spoil a batch at every check.
+  asked about apart from the others, together in one query, for the next hour, so they do not
+  spoil a batch at every check, nor cost a query each.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ log = get_logger("watchdog.stall")
 # Ids per query: the Metrics API allows `limit` up to 1000 points; 100 connectors of one metric
 # stay well inside it for windows up to several hours at one point a minute when grouped.
 BATCH = 100
-# How long an id the API refused is asked about alone rather than in a batch.
+# How long an id the API refused is asked about apart from the others (with the other refused
+# ids) rather than in a batch.
 REFUSED_MEMORY = timedelta(hours=1)
 
 Candidates = list[tuple[ConnectorKey, ConnectorStatus]]
@@ -160,14 +162,18 @@ class StallChecker:
         now = self._now()
         self._refused = {i: at for i, at in self._refused.items() if now - at < REFUSED_MEMORY}
         ids = [_id(status) for _, status in connectors]
-        alone = [[i] for i in ids if i in self._refused]
+        # Ids refused within the hour are asked about together, and a refusal of that query is
+        # not split again: asked about one by one, a key without MetricsViewer on a cluster made
+        # one query per connector at every check (a thousand connectors: past the API's 300 a
+        # minute). Their time is not renewed: after the hour they go back into the batches.
+        known = [i for i in ids if i in self._refused]
         together = [i for i in ids if i not in self._refused]
-        pending = alone + [together[start:start + BATCH] for start in range(0, len(together), BATCH)]
+        pending = [(batch, True) for batch in _chunks(known)] + [(batch, False) for batch in _chunks(together)]
         points: dict[str, Points] = {}
         denied: set[str] = set()
         answered: list[list[str]] = []
         while pending:
-            batch = pending.pop()
+            batch, refused_before = pending.pop()
             query = functools.partial(
                 self._client.query, metric, batch, windows.start, windows.end, windows.granularity
             )
@@ -177,17 +183,22 @@ class StallChecker:
                 answered.append(batch)
                 for resource_id in batch:
                     self._refused.pop(resource_id, None)
-            elif result.outcome is Outcome.FORBIDDEN and len(batch) > 1:
+            elif result.outcome is Outcome.FORBIDDEN and len(batch) > 1 and not refused_before:
                 half = len(batch) // 2
-                pending += [batch[:half], batch[half:]]
+                pending += [(batch[:half], False), (batch[half:], False)]
             elif result.outcome is Outcome.FORBIDDEN:
-                denied.add(batch[0])
-                self._refused[batch[0]] = now
+                denied.update(batch)
+                for resource_id in batch:
+                    self._refused.setdefault(resource_id, now)
             else:
                 log.warning("stall_check_failed", cluster=cluster, metric=metric, outcome=result.outcome.value,
                             message=result.message, connectors=len(batch))
                 return None
         return points, denied, answered
+
+
+def _chunks(ids: list[str]) -> list[list[str]]:
+    return [ids[start:start + BATCH] for start in range(0, len(ids), BATCH)]
 
 
 def _id(status: ConnectorStatus) -> str:
