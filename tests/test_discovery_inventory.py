@@ -237,6 +237,22 @@ def test_a_cluster_listed_as_deleted_goes_by_the_missing_path_and_says_why_and_o
     assert inventory.why_not_watched("lkc-a", ALL, ()).startswith("listed as deleted (metadata.deleted_at")
 
 
+def test_a_cluster_listed_in_another_environment_moves_without_being_called_missing() -> None:
+    # env-dev is read before env-prod: the cluster was called missing from env-dev ("dropped if
+    # the next refresh agrees") and returned in the same refresh; missing once before, dropped.
+    for missing_before in (False, True):
+        inventory = Inventory()
+        record(inventory, sweep(read(DEV, cluster("lkc-a", DEV)), read(PROD)), ALL)
+        if missing_before:
+            record(inventory, sweep(read(DEV), read(PROD)), ALL)
+        events = record(inventory, sweep(read(DEV), read(PROD, cluster("lkc-a"))), ALL)
+        assert "missing" not in [e.change.value for e in events]
+        assert ("moved", "lkc-a") in changes(events)
+        assert not inventory.dropped
+        watched = inventory.watched(ALL, ())
+        assert list(watched) == ["lkc-a"] and watched["lkc-a"].environment_id == PROD.id
+
+
 def test_a_failed_provisioning_is_never_watched() -> None:
     inventory = Inventory()
     record(inventory, sweep(read(PROD, cluster("lkc-broken", phase="FAILED"))), ALL)

@@ -43,6 +43,7 @@ class Change(StrEnum):
     MISSING = "missing"  # a refresh read its environment and did not list it; still watched
     RETURNED = "returned"  # listed again before it was dropped
     RENAMED = "renamed"  # its display name changed (its name, the lkc- id, did not)
+    MOVED = "moved"  # listed in another environment than before (its name did not change)
     NOT_READY = "not_ready"  # listed, but not PROVISIONED: not watched until it is
 
 
@@ -117,6 +118,7 @@ class Inventory:
     dropped: dict[str, str] = field(default_factory=dict)
     _now: float = 0.0
     _span: float = 0.0
+    _listed_now: set[str] = field(default_factory=set)
 
     def record(self, sweep: Sweep, settings: DiscoverySettings, *, now: float) -> list[Event]:
         """Take in one refresh's findings, made at `now` (Unix seconds: clusters' deleted_at are
@@ -127,6 +129,11 @@ class Inventory:
         if sweep.failure is not None:
             return []
         events: list[Event] = []
+        # Clusters this refresh listed somewhere: one listed in another environment than before
+        # is not missing from the one it left (read first, it was called missing, "dropped if
+        # the next refresh agrees", and returned in the same refresh; missing once before, dropped).
+        self._listed_now = {cluster.id for result in sweep.results if result.outcome is EnvironmentOutcome.READ
+                            for cluster in result.clusters if not cluster.deleted_by(now)}
         if sweep.listed is not None:
             self.environment_names.update({e.id: e.display_name for e in sweep.listed if e.display_name is not None})
         for result in sweep.results:
@@ -160,6 +167,8 @@ class Inventory:
                 if not cluster.ready:
                     events.append(Event(Change.NOT_READY, cluster, name, f"phase {cluster.phase or 'unknown'}"))
                 continue
+            if tracked.cluster.environment_id != cluster.environment_id:
+                events.append(Event(Change.MOVED, cluster, name, f"was in environment {tracked.cluster.environment_id}"))
             if tracked.missing:
                 events.append(Event(Change.RETURNED, cluster, name, f"listed again after {tracked.missing} refresh(es) without it"))
             if tracked.cluster.display_name != cluster.display_name:
@@ -169,7 +178,7 @@ class Inventory:
             tracked.cluster, tracked.missing = cluster, 0
             tracked.ready_once = tracked.ready_once or cluster.ready
         for identifier, tracked in list(self.clusters.items()):
-            if tracked.cluster.environment_id != environment_id or identifier in seen:
+            if tracked.cluster.environment_id != environment_id or identifier in seen or identifier in self._listed_now:
                 continue
             tracked.missing += 1
             if tracked.missing == 1:

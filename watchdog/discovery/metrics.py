@@ -38,7 +38,7 @@ class DiscoveryMetrics:
         )
         self.changes = Counter(
             "watchdog_discovery_changes",
-            "Changes to discovered clusters: added, removed, missing, returned, renamed, not_ready.",
+            "Changes to discovered clusters: added, removed, missing, returned, renamed, moved, not_ready.",
             ["change"], registry=registry,
         )
         self.cluster_info = Gauge(
