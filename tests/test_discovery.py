@@ -376,7 +376,9 @@ async def test_a_restart_kept_for_a_discovered_cluster_survives_a_first_refresh_
     second.simulator.set_faults([{"match": {"endpoint": "list_clusters"}, "when": {"count": 1}, "action": {"status": 503}}])
     daemon.queue.start()
     daemon.engine.recover(hold=daemon.may_be_discovered)
-    assert await daemon.refresh_discovery() is False, "env-a answered 503: a partial refresh"
+    with structlog.testing.capture_logs() as logs:
+        assert await daemon.refresh_discovery() is False, "env-a answered 503: a partial refresh"
+    assert [e["clusters"] for e in logs if e["event"] == "recovered_requests_held"] == [["lkc-a"]], "waiting, and said so"
     assert discovered(second) == ["lkc-b"]
     assert second.total("watchdog_restarts_total", outcome="dropped") == 0, "lkc-a may be there still"
     assert daemon.engine.held_clusters == {"lkc-a"}

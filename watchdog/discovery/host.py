@@ -126,6 +126,10 @@ class DiscoveryHost:
             if known:
                 self.engine.held_clusters.difference_update(known)
                 self.engine.recover(only=known)
+            if self.engine.held_clusters:
+                log.warning("recovered_requests_held", clusters=sorted(self.engine.held_clusters),
+                            note="restarts kept from before the daemon restarted, for clusters discovery has not "
+                                 "found yet while some environments could not be read: they wait for the next refresh")
         return refresh.result == "ok"
 
     def _swap_in(self, loaded: Config, events: Iterable[Event] = ()) -> int:
