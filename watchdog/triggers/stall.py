@@ -79,7 +79,7 @@ class StallChecker:
         self._gateway = gateway
         self._engine = engine
         self._now = now
-        self._refused: dict[str, datetime] = {}  # id -> when the API last refused it
+        self._refused: dict[str, datetime] = {}  # id -> when the API first refused it (within the hour)
 
     async def check(self, rule: Rule, clusters: list[str]) -> None:
         trigger = rule.trigger
