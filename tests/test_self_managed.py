@@ -134,3 +134,31 @@ def test_self_managed_cluster_config_errors(tmp_path: Path, credentials_env: Non
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert error in str(caught.value)
+
+
+async def test_a_restart_waiting_for_a_slow_worker_holds_up_neither_polls_nor_other_restarts() -> None:
+    """Real workers (4.3.1) answer a restart only after 30 s ("Error writing restart request")
+    to 90 s ("Request timed out") while the broker or the leader is stuck, and answer the list at
+    once from their cache. Kafka Connect has no rate limit to discover, yet its lane sent one call
+    at a time, as for an unknown Confluent limit: a second failed connector's restart waited
+    120 s for the first one's answer, and the next poll 297 s."""
+    slow = 1.5
+    simulator = Simulator(Scenario.model_validate(sim_scenario(
+        [{"name": f"broken-{i}", "script": {"initial": "FAILED"}} for i in range(2)], SELF_MANAGED,
+        faults=[{"match": {"endpoint": "restart"}, "action": {"delay_seconds": slow}}])))
+    d = daemon(simulator)
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await d.pollers[CLUSTER].poll()
+        await asyncio.sleep(0.2)  # both restarts are on the wire, waiting for the worker
+        assert len(d.queue.pending_keys()) == 2
+        polled = loop.time()
+        await asyncio.wait_for(d.pollers[CLUSTER].poll(), slow / 2)
+        assert loop.time() - polled < slow / 2, "the poll did not wait for a restart's answer"
+        await asyncio.wait_for(d.queue.join(), 10)
+        assert loop.time() - started < 2 * slow, "the two restarts waited for the worker together, not in turn"
+        assert [job.outcome for job in d.recorder.finished_jobs] == [Outcome.ACCEPTED, Outcome.ACCEPTED]
+        assert w_polls_ok(d) == 2
+    finally:
+        await d.stop()

@@ -50,7 +50,10 @@ def build_cluster(
         client = kafka_connect_client(config, cluster, transport, [redirect_hook(lane, metrics)])
         gateway = None
         if lane not in lanes:  # a new self-managed cluster: a lane of its own
-            gateway = Gateway(RateLimiter(lane, config.rate_limit, clock=clock, rng=rng, observer=metrics), metrics)
+            # A worker has no rate limit to discover (no 429, no X-RateLimit headers): calls go
+            # side by side up to max_concurrent_requests, paced by max_requests_per_second only.
+            limiter = RateLimiter(lane, config.rate_limit, clock=clock, rng=rng, observer=metrics, discover_limit=False)
+            gateway = Gateway(limiter, metrics)
         backend: ConnectBackend = KafkaConnectBackend(client, [str(url) for url in cluster.urls], limits=limits)
         return BuiltCluster(name, lane, backend, client, gateway)
     # Confluent Cloud lanes are per credential, made at start (credentials need a restart).

@@ -44,9 +44,10 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
         observer: LimiterObserver | None = None,
+        discover_limit: bool = True,
     ) -> None:
         self.credential = credential
-        self.state = RateLimitState(settings, rng=rng)
+        self.state = RateLimitState(settings, rng=rng, discover_limit=discover_limit)
         self._clock = clock
         self._observer = observer
         self._concurrency = asyncio.Semaphore(settings.max_concurrent_requests)

@@ -76,9 +76,14 @@ class RateLimitState(ServerWords, Refusals):
     (words.py) and what a 429 does (refusals.py); this class holds the state they share and
     decides, from it, when the next request may go."""
 
-    def __init__(self, settings: RateLimitSettings, *, rng: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self, settings: RateLimitSettings, *, rng: Callable[[], float] = random.random, discover_limit: bool = True
+    ) -> None:
         self.settings = settings
         self._rng = rng
+        # False for an API with no limit of its own to discover (self-managed Kafka Connect): no
+        # probing one request at a time while nothing is known (rule 4), which there is forever.
+        self.discover_limit = discover_limit
         self.limit: int | None = None
         self.paused_until = 0.0
         self.consecutive_429 = 0  # fresh tries refused in a row, nothing admitted between
@@ -232,9 +237,12 @@ class RateLimitState(ServerWords, Refusals):
             if ready > reached:
                 return ready - now, "pace"
             return self._ceiling_delay(now)
-        if self.inflight > 0:
+        if self.inflight > 0 and (self.discover_limit or self.limit is not None):
             # Nothing known about what may go: one request at a time, so that crossing an unknown
             # limit (or looking again after a spent budget) costs one 429, not one per caller.
+            # Not where no limit is to be found: a Kafka Connect worker answers a restart only
+            # after 30 to 90 s while its leader or broker is stuck, and every poll and restart of
+            # the cluster waited behind that answer (a poll for 297 s, measured on 4.3.1).
             return math.inf, "unknown_limit" if self.limit is None else "probe"
         return self._ceiling_delay(now)
 
