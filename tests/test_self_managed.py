@@ -162,3 +162,27 @@ async def test_a_restart_waiting_for_a_slow_worker_holds_up_neither_polls_nor_ot
         assert w_polls_ok(d) == 2
     finally:
         await d.stop()
+
+
+async def test_a_poll_is_not_held_up_when_every_slot_could_hold_a_slow_restart() -> None:
+    """A broker outage fails many connectors at once, and a restart then waits 30 to 90 s for
+    each worker's answer: with as many restarts waiting as the lane has slots
+    (`max_concurrent_requests`), the poll waited for one of them, and alerts and API requests
+    were told the cluster could not be listed. Restarts take at most all slots but one."""
+    slow = 1.5
+    simulator = Simulator(Scenario.model_validate(sim_scenario(
+        [{"name": f"broken-{i}", "script": {"initial": "FAILED"}} for i in range(6)]
+        + [{"name": f"fine-{i}"} for i in range(20)], SELF_MANAGED,
+        faults=[{"match": {"endpoint": "restart"}, "action": {"delay_seconds": slow}}])))
+    d = daemon(simulator)
+    try:
+        loop = asyncio.get_running_loop()
+        await d.pollers[CLUSTER].poll()
+        await asyncio.sleep(0.2)  # the restarts are on the wire, waiting for the worker
+        polled = loop.time()
+        await asyncio.wait_for(d.pollers[CLUSTER].poll(), slow / 2)
+        assert loop.time() - polled < slow / 2, "the poll did not wait for a restart's answer"
+        await asyncio.wait_for(d.queue.join(), 20)
+        assert [job.outcome for job in d.recorder.finished_jobs] == [Outcome.ACCEPTED] * 6
+    finally:
+        await d.stop()

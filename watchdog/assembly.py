@@ -53,7 +53,11 @@ def build_cluster(
             # A worker has no rate limit to discover (no 429, no X-RateLimit headers): calls go
             # side by side up to max_concurrent_requests, paced by max_requests_per_second only.
             limiter = RateLimiter(lane, config.rate_limit, clock=clock, rng=rng, observer=metrics, discover_limit=False)
-            gateway = Gateway(limiter, metrics)
+            # A restart may wait 30 to 90 s per worker for a stuck leader or broker (an outage
+            # fails many connectors at once): restarts keep one slot free for the poll, which
+            # the worker answers at once from its cache.
+            slots = max(1, config.rate_limit.max_concurrent_requests - 1)
+            gateway = Gateway(limiter, metrics, restart_slots=slots)
         backend: ConnectBackend = KafkaConnectBackend(client, [str(url) for url in cluster.urls], limits=limits)
         return BuiltCluster(name, lane, backend, client, gateway)
     # Confluent Cloud lanes are per credential, made at start (credentials need a restart).

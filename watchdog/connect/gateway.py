@@ -18,9 +18,12 @@ log = get_logger("watchdog.api")
 class Gateway:
     """Status polls and restarts share one gateway per credential: the limit is per key."""
 
-    def __init__(self, limiter: RateLimiter, metrics: Metrics) -> None:
+    def __init__(self, limiter: RateLimiter, metrics: Metrics, *, restart_slots: int | None = None) -> None:
         self.limiter = limiter
         self.credential = limiter.credential
+        # How many of the lane's concurrent calls restarts may hold at once (the queue runs that
+        # many workers for it); None: all of them.
+        self.restart_slots = restart_slots
         self._metrics = metrics
         self._shared = False  # last told: another client seen on the key (rate_limit_shared)
 

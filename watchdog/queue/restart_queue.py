@@ -100,7 +100,8 @@ class RestartQueue:
             self._start_workers(lane, jobs)
 
     def _start_workers(self, lane: str, jobs: asyncio.Queue[RestartJob]) -> None:
-        for index in range(self._settings.max_concurrent_requests):
+        slots = self._gateways[lane].restart_slots
+        for index in range(self._settings.max_concurrent_requests if slots is None else slots):
             worker = _Worker(f"{lane}-{index}")
             worker.task = asyncio.create_task(self._work(worker, jobs), name=f"restart-worker-{worker.name}")
             self._workers.append(worker)
