@@ -1,4 +1,5 @@
-"""The restart queue: one lane per credential, deduplicated per connector, retried within bounds.
+"""The restart queue: one lane per credential (its clusters served in turn: lane.py), deduplicated
+per connector, retried within bounds.
 
 Every job ends in exactly one terminal outcome (`finish` refuses a second one), reported to the
 observer that counts and logs it. Retries live here, not in the HTTP client:
@@ -35,6 +36,7 @@ from .job import (
     RestartJob,
     new_job_id,
 )
+from .lane import FairLane
 
 log = get_logger("watchdog.queue")
 
@@ -67,7 +69,7 @@ class RestartQueue:
         self._rng = rng
         self._pending: dict[ConnectorKey, RestartJob] = {}
         self._depths: Counter[str] = Counter()  # pending jobs per lane, kept as jobs come and go
-        self._lanes: dict[str, asyncio.Queue[RestartJob]] = {c: asyncio.Queue() for c in self._gateways}
+        self._lanes: dict[str, FairLane] = {c: FairLane() for c in self._gateways}
         self._workers: list[_Worker] = []
         self._closed = False
         self._stopping = False
@@ -84,7 +86,7 @@ class RestartQueue:
     def add_lane(self, lane: str, gateway: Gateway) -> None:
         """A new rate-limit lane (a self-managed cluster a reload added): its own workers."""
         self._gateways[lane] = gateway
-        self._lanes[lane] = asyncio.Queue()
+        self._lanes[lane] = FairLane()
         if self._started:
             self._start_workers(lane, self._lanes[lane])
 
@@ -99,7 +101,7 @@ class RestartQueue:
         for lane, jobs in self._lanes.items():
             self._start_workers(lane, jobs)
 
-    def _start_workers(self, lane: str, jobs: asyncio.Queue[RestartJob]) -> None:
+    def _start_workers(self, lane: str, jobs: FairLane) -> None:
         for index in range(self._settings.max_concurrent_requests):
             worker = _Worker(f"{lane}-{index}")
             worker.task = asyncio.create_task(self._work(worker, jobs), name=f"restart-worker-{worker.name}")
@@ -237,7 +239,7 @@ class RestartQueue:
         self._pending.clear()
         self._depths.clear()
         self._workers = []
-        self._lanes = {lane: asyncio.Queue() for lane in self._lanes}
+        self._lanes = {lane: FairLane() for lane in self._lanes}
         self._started = False
         self._idle.set()
         for lane in self._lanes:
@@ -246,7 +248,7 @@ class RestartQueue:
 
     # -- workers ---------------------------------------------------------------------------------
 
-    async def _work(self, worker: _Worker, lane: asyncio.Queue[RestartJob]) -> None:
+    async def _work(self, worker: _Worker, lane: FairLane) -> None:
         while not self._stopping:
             job = await lane.get()
             if job.outcome is not None:

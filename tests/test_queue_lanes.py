@@ -1,0 +1,65 @@
+"""A rate-limit lane shared by several clusters (Cloud clusters of one API key): what one
+cluster's backlog does to another cluster's restart."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import SecretStr
+
+from watchdog.config import Config, Credential, build_config
+from watchdog.model import ConnectorKey, Outcome, RestartRequest, Trigger
+
+from .conftest import TEST_API_KEY, TEST_API_SECRET
+from .support import ENVIRONMENT, World, in_process
+
+BACKLOG = 30
+
+
+def two_clusters(**settings: Any) -> World:
+    """Clusters `big` and `small` on one credential (one lane), restarts sent one at a time."""
+    scenario = {
+        "api_keys": [{"id": TEST_API_KEY, "secret": TEST_API_SECRET}],
+        "environments": [{"id": ENVIRONMENT, "clusters": [
+            {"id": "lkc-big", "connectors": [{"name": f"b{i}"} for i in range(BACKLOG)]},
+            {"id": "lkc-small", "connectors": [{"name": "urgent"}]},
+        ]}],
+    }
+    data: dict[str, Any] = {
+        "api": {"base_url": "http://sim"},
+        "credentials": {"main": {}},
+        "clusters": {"big": {"environment_id": ENVIRONMENT, "kafka_cluster_id": "lkc-big"},
+                     "small": {"environment_id": ENVIRONMENT, "kafka_cluster_id": "lkc-small"}},
+        "server": {"host": "127.0.0.1", "port": 0},
+        "state": {"path": ":memory:"},
+        "rate_limit": {"max_concurrent_requests": 1, "max_requests_per_second": 1000},
+        "rules": [],
+        **settings,
+    }
+    credential = Credential(api_key=SecretStr(TEST_API_KEY), api_secret=SecretStr(TEST_API_SECRET))
+    config: Config = build_config(data, "test config", secrets={"credentials": {"main": credential}})
+    return in_process(scenario, config)
+
+
+def request(cluster: str, connector: str) -> RestartRequest:
+    return RestartRequest(id=f"r-{cluster}-{connector}", key=ConnectorKey(cluster, connector), rule="manual",
+                          trigger=Trigger.MANUAL, reason="test", requested_at=datetime.now(timezone.utc))
+
+
+async def test_one_clusters_backlog_does_not_hold_another_clusters_restart_behind_it() -> None:
+    """A schedule run queued 30 restarts of cluster `big`; then cluster `small` needs one. Served
+    first in, first out, it went 31st (a thousand on a slow key: minutes); the lane takes its
+    clusters in turn, so it goes second."""
+    w = two_clusters()
+    queue = w.daemon.queue
+    big = [queue.submit(request("big", f"b{i}"))[0] for i in range(BACKLOG)]
+    urgent, _ = queue.submit(request("small", "urgent"))
+    queue.start()
+    await asyncio.wait_for(queue.join(), 10)
+    await queue.close(0)
+    assert {job.outcome for job in [*big, urgent]} == {Outcome.ACCEPTED}
+    order = [call.connector for call in w.simulator.restarts()]
+    assert order.index("urgent") == 1, order
+    assert order[:1] + order[2:] == [f"b{i}" for i in range(BACKLOG)], "each cluster in its own arrival order"
