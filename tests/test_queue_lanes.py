@@ -63,3 +63,22 @@ async def test_one_clusters_backlog_does_not_hold_another_clusters_restart_behin
     order = [call.connector for call in w.simulator.restarts()]
     assert order.index("urgent") == 1, order
     assert order[:1] + order[2:] == [f"b{i}" for i in range(BACKLOG)], "each cluster in its own arrival order"
+
+
+async def test_a_lane_filled_by_one_cluster_still_takes_another_clusters_restart() -> None:
+    """`queue.max_jobs_per_lane` bounds a lane's memory; it is not meant to let one cluster's
+    backlog refuse every other cluster of the key (an alert on `small` answered 503 `queue_full`
+    until `big` drained). A cluster with no restart waiting in the full lane still gets one in:
+    the lane then holds at most the cap plus one job per cluster."""
+    w = two_clusters(queue={"max_jobs_per_lane": 5})
+    queue = w.daemon.queue
+    for i in range(5):
+        queue.submit(request("big", f"b{i}"))
+    assert queue.full_for(ConnectorKey("big", "b5")) is not None, "the backlog's cluster is refused"
+    assert queue.full_for(ConnectorKey("small", "urgent")) is None
+    urgent, _ = queue.submit(request("small", "urgent"))
+    assert queue.full_for(ConnectorKey("small", "other")) is not None, "one per cluster, not one per connector"
+    queue.start()
+    await asyncio.wait_for(queue.join(), 10)
+    await queue.close(0)
+    assert urgent.outcome is Outcome.ACCEPTED

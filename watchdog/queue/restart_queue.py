@@ -69,6 +69,7 @@ class RestartQueue:
         self._rng = rng
         self._pending: dict[ConnectorKey, RestartJob] = {}
         self._depths: Counter[str] = Counter()  # pending jobs per lane, kept as jobs come and go
+        self._per_cluster: Counter[str] = Counter()  # pending jobs per cluster (full_for)
         self._lanes: dict[str, FairLane] = {c: FairLane() for c in self._gateways}
         self._workers: list[_Worker] = []
         self._closed = False
@@ -125,13 +126,19 @@ class RestartQueue:
 
     def full_for(self, key: ConnectorKey) -> str | None:
         """Why a new restart of `key` cannot be queued because its lane is full (None if it can:
-        a restart that joins a job already pending takes no room)."""
+        a restart that joins a job already pending takes no room).
+
+        A cluster with no job in the full lane still gets one in: the cap bounds memory, and
+        must not let one cluster's backlog refuse every other cluster of the key (an alert on
+        another cluster was answered `queue_full` until the backlog drained). The lane then
+        holds at most the cap plus one job per cluster, and the turns (lane.py) send it soon."""
         if key in self._pending:
             return None
         lane = self._credentials.get(key.cluster)
-        if lane is not None and self._depths[lane] >= self.max_jobs_per_lane:
+        if lane is not None and self._depths[lane] >= self.max_jobs_per_lane and self._per_cluster[key.cluster]:
             return (f"lane {lane} already holds {self._depths[lane]} restart jobs "
-                    f"(queue.max_jobs_per_lane); try again once some are done")
+                    f"({self._per_cluster[key.cluster]} of them for cluster {key.cluster}; "
+                    f"queue.max_jobs_per_lane); try again once some are done")
         return None
 
     def submit(
@@ -163,6 +170,7 @@ class RestartQueue:
         )
         self._pending[request.key] = job
         self._depths[credential] += 1
+        self._per_cluster[request.key.cluster] += 1
         self._idle.clear()
         self._lanes[credential].put_nowait(job)
         self._observer.depth_changed(credential, self.depth(credential))
@@ -238,6 +246,7 @@ class RestartQueue:
                         note="this replica stopped leading; the leader recovers it from the shared state")
         self._pending.clear()
         self._depths.clear()
+        self._per_cluster.clear()
         self._workers = []
         self._lanes = {lane: FairLane() for lane in self._lanes}
         self._started = False
@@ -369,6 +378,7 @@ class RestartQueue:
         if self._pending.get(job.key) is job:
             del self._pending[job.key]
             self._depths[job.credential] -= 1
+            self._per_cluster[job.key.cluster] -= 1
             self._observer.depth_changed(job.credential, self.depth(job.credential))
             if not self._pending:
                 self._idle.set()
@@ -423,6 +433,7 @@ class RestartQueue:
         if self._pending.get(job.key) is job:
             del self._pending[job.key]
             self._depths[job.credential] -= 1
+            self._per_cluster[job.key.cluster] -= 1
         try:
             self._observer.finished(job)
         finally:
