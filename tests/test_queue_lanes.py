@@ -82,3 +82,67 @@ async def test_a_lane_filled_by_one_cluster_still_takes_another_clusters_restart
     await asyncio.wait_for(queue.join(), 10)
     await queue.close(0)
     assert urgent.outcome is Outcome.ACCEPTED
+
+
+def two_keys(prod_credential: str) -> Config:
+    """Clusters `prod` (on `prod_credential`) and `dev` (on `main`), keys `main` and `other`."""
+    data: dict[str, Any] = {
+        "api": {"base_url": "http://sim"},
+        "credentials": {"main": {}, "other": {}},
+        "clusters": {
+            "prod": {"environment_id": ENVIRONMENT, "kafka_cluster_id": "lkc-prod", "credential": prod_credential},
+            "dev": {"environment_id": ENVIRONMENT, "kafka_cluster_id": "lkc-dev", "credential": "main"},
+        },
+        "server": {"host": "127.0.0.1", "port": 0},
+        "state": {"path": ":memory:"},
+        "queue": {"shutdown_deadline": 0},
+        "rules": [],
+    }
+    credentials = {"main": Credential(api_key=SecretStr(TEST_API_KEY), api_secret=SecretStr(TEST_API_SECRET)),
+                   "other": Credential(api_key=SecretStr("OTHERKEY"), api_secret=SecretStr("o" * 32))}
+    return build_config(data, "test config", secrets={"credentials": credentials})
+
+
+async def test_a_restart_queued_before_a_reload_moved_its_cluster_to_another_key_is_paced_by_that_key() -> None:
+    """A reload moved cluster `prod` from key `main` to key `other` while a restart of it waited.
+    It was sent with `other` (the cluster's new client) but through `main`'s limiter: `other`'s
+    429 paused `main`, holding cluster `dev`'s restart for its Retry-After, and `other`'s limiter
+    never heard of it (its polls of `prod` went on into the pause). The call now goes through
+    the limiter of the key it is sent with."""
+    import httpx
+
+    from watchdog.app import Daemon
+    from watchdog.simulator import Scenario, Simulator, create_app
+
+    scenario = {
+        "api_keys": [{"id": TEST_API_KEY, "secret": TEST_API_SECRET}, {"id": "OTHERKEY", "secret": "o" * 32}],
+        "environments": [{"id": ENVIRONMENT, "clusters": [
+            {"id": "lkc-prod", "connectors": [{"name": "p0"}]},
+            {"id": "lkc-dev", "connectors": [{"name": "d0"}]},
+        ]}],
+        "faults": [{"match": {"endpoint": "restart", "api_key": "OTHERKEY"}, "when": {"count": 1},
+                    "action": {"status": 429, "headers": {"Retry-After": "30"}}}],
+    }
+    simulator = Simulator(Scenario.model_validate(scenario))
+    daemon = Daemon(two_keys("main"), transport=httpx.ASGITransport(app=create_app(simulator)),
+                    reload_config=lambda: two_keys("other"))
+    queue = daemon.queue
+    moved, _ = queue.submit(request("prod", "p0"))
+    assert await daemon.reload("test")
+    queue.start()
+    try:
+        await asyncio.wait_for(_answered_429(simulator), 5)
+        dev, _ = queue.submit(request("dev", "d0"))
+        await asyncio.wait_for(dev.done.wait(), 5)  # not held by the other key's 30 s pause
+        assert dev.outcome is Outcome.ACCEPTED
+        assert daemon.gateways["other"].limiter.paused_for() > 20, "the key that said 429 is paused"
+        assert daemon.gateways["main"].limiter.paused_for() == 0
+        assert [c.api_key for c in simulator.restarts(connector="p0", accepted_only=False)] == ["OTHERKEY"]
+    finally:
+        await daemon.stop()
+    assert moved.outcome is Outcome.UNSENT
+
+
+async def _answered_429(simulator: Any) -> None:
+    while not any(call.status_code == 429 for call in simulator.calls):
+        await asyncio.sleep(0.005)

@@ -294,7 +294,10 @@ class RestartQueue:
             self._finish(job, Outcome.DRY_RUN)
             return
         backend = self._backends[job.key.cluster]
-        gateway = self._gateways[job.credential]
+        # The limiter of the key the backend sends with now: a reload that moved the cluster to
+        # another credential while the job waited gave it that key's client, and the old lane's
+        # limiter then paced (and paused, at its 429) calls made with another key.
+        gateway = self._gateways[self._credentials[job.key.cluster]]
         if job.wants_recommendations:
             await self._fetch_recommendations(job, backend, gateway)
         rate_limited = failures = 0
