@@ -339,3 +339,34 @@ def test_the_async_limiter_tells_quiet_hours_from_a_backlog() -> None:
     seconds, refused = virtualtime.run(main())
     assert seconds <= 230  # the key allows the 200 in 200 s
     assert refused <= 5
+
+
+async def test_the_budget_metrics_show_the_budget_as_it_is_at_the_scrape() -> None:
+    """A dashboard read `watchdog_ratelimit_reset_seconds` 2 and `_remaining` 3 minutes after
+    that window had passed: the gauges were set at each answer and froze with the last one.
+    They are read at the scrape: the window's Reset counts down, and once it has passed the
+    budget is unknown (NaN), as the limiter itself holds it."""
+    from prometheus_client import CollectorRegistry
+
+    from watchdog.metrics import Metrics
+
+    now = [100.0]
+    metrics = Metrics(CollectorRegistry())
+    limiter = RateLimiter("main", settings(), clock=lambda: now[0], observer=metrics)
+    metrics.init_credential("main")
+
+    def shown(name: str) -> float:
+        value = metrics.registry.get_sample_value(f"watchdog_ratelimit_{name}", {"credential": "main"})
+        assert value is not None
+        return value
+
+    async with limiter.permit() as permit:
+        now[0] += 0.05
+        limiter.observe(permit, 202, RateLimitHeaders(limit=10, remaining=7, reset=2))
+    assert shown("limit") == 10 and shown("remaining") == 7
+    assert 2.0 <= shown("reset_seconds") <= 2.0 + RESET_SLACK_SECONDS
+    now[0] += 1.0
+    assert 1.0 <= shown("reset_seconds") <= 1.0 + RESET_SLACK_SECONDS, "it counts down"
+    now[0] += 2.0
+    assert math.isnan(shown("reset_seconds")) and math.isnan(shown("remaining")), "that window is over"
+    assert shown("limit") == 10

@@ -19,7 +19,8 @@ from .state import RateLimitState
 class LimiterObserver(Protocol):
     def waited(self, credential: str, seconds: float, reason: str) -> None: ...
     def paused(self, credential: str, pause: Pause) -> None: ...
-    def budget(self, credential: str, state: RateLimitState, now: float) -> None: ...
+    def budget(self, credential: str, state: RateLimitState, clock: Callable[[], float]) -> None:
+        """Show what `state` knows, read at each scrape (told once, when the limiter is made)."""
 
 
 @dataclass
@@ -54,6 +55,8 @@ class RateLimiter:
         # callers are served in arrival order and a 429 pause holds every one of them.
         self._turn = asyncio.Lock()
         self._answered = asyncio.Event()
+        if observer is not None:
+            observer.budget(credential, self.state, clock)
 
     @asynccontextmanager
     async def permit(self) -> AsyncIterator[Permit]:
@@ -80,10 +83,8 @@ class RateLimiter:
         now = self._clock()
         pause = self.state.on_response(permit.sent_at, now, status, headers, ticket=permit.ticket)
         self._answered.set()
-        if self._observer is not None:
-            if pause is not None:
-                self._observer.paused(self.credential, pause)
-            self._observer.budget(self.credential, self.state, now)
+        if self._observer is not None and pause is not None:
+            self._observer.paused(self.credential, pause)
         return pause
 
     async def _wait_for_turn(self) -> None:
