@@ -370,3 +370,42 @@ async def test_the_budget_metrics_show_the_budget_as_it_is_at_the_scrape() -> No
     now[0] += 2.0
     assert math.isnan(shown("reset_seconds")) and math.isnan(shown("remaining")), "that window is over"
     assert shown("limit") == 10
+
+
+def test_time_spent_in_a_long_pause_is_counted_while_it_lasts() -> None:
+    """A 429 with Retry-After: 600 holds every call of the key for ten minutes. The wait was
+    counted only once it ended: `rate(watchdog_ratelimit_wait_seconds_total[5m])` said nothing
+    was waiting for the first ten minutes of the pause, and a wait the shutdown cut short was
+    never counted at all. It is counted as it passes."""
+    from prometheus_client import CollectorRegistry
+
+    from watchdog.metrics import Metrics
+
+    async def main() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        metrics = Metrics(CollectorRegistry())
+        limiter = RateLimiter("main", settings(), clock=loop.time, observer=metrics)
+
+        def paused() -> float:
+            value = metrics.registry.get_sample_value(
+                "watchdog_ratelimit_wait_seconds_total", {"credential": "main", "reason": "pause"})
+            return value or 0.0
+
+        async with limiter.permit() as permit:
+            limiter.observe(permit, 429, RateLimitHeaders(retry_after=600))
+
+        async def call() -> None:
+            async with limiter.permit():
+                pass
+
+        waiting = asyncio.create_task(call())
+        await asyncio.sleep(300)
+        during = paused()
+        waiting.cancel()  # the daemon stops
+        await asyncio.gather(waiting, return_exceptions=True)
+        await asyncio.sleep(60)
+        return during, paused()
+
+    during, after_stop = virtualtime.run(main())
+    assert 290 <= during <= 300
+    assert 299 <= after_stop <= 301, "counted up to the stop, not beyond"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 import time
 from collections.abc import AsyncIterator, Callable
@@ -14,6 +13,11 @@ from typing import Protocol
 from ..config import RateLimitSettings
 from .headers import Pause, RateLimitHeaders
 from .state import RateLimitState
+
+# A wait is counted (LimiterObserver.waited) at least this often while it lasts. Counted once it
+# ended, a 429's 15-minute pause showed as no waiting at all in every scrape until it was over,
+# and a wait cut short by the shutdown was never counted.
+WAIT_COUNTED_EVERY = 5.0
 
 
 class LimiterObserver(Protocol):
@@ -88,19 +92,18 @@ class RateLimiter:
         return pause
 
     async def _wait_for_turn(self) -> None:
-        started = self._clock()
-        reason = ""
         while True:
             seconds, why = self.state.delay(self._clock())
             if seconds <= 0.0:
-                break
-            reason = reason or why
+                return
             # Wake early when an answer arrives: it can free a slot or reveal a new window.
             self._answered.clear()
+            began = self._clock()
             try:
-                await asyncio.wait_for(self._answered.wait(), None if math.isinf(seconds) else seconds)
+                await asyncio.wait_for(self._answered.wait(), min(seconds, WAIT_COUNTED_EVERY))
             except TimeoutError:
                 pass
-        waited = self._clock() - started
-        if reason and self._observer is not None:
-            self._observer.waited(self.credential, waited, reason)
+            finally:
+                # Counted slice by slice, each under its own reason, a cancelled one too.
+                if self._observer is not None:
+                    self._observer.waited(self.credential, self._clock() - began, why)
