@@ -78,6 +78,9 @@ class RestartQueue:
         self._idle.set()
         self._started = False
         self._abandoning = False
+        # Jobs waiting out a retry's backoff, off every worker (_retry_later): the timer that puts
+        # each back in its lane.
+        self._retries: dict[RestartJob, asyncio.TimerHandle] = {}
         # Asked right before every call goes out (retries included): why this replica may not
         # send now (it lost the leadership), or None. Set by the composition root.
         self.may_send: Callable[[], str | None] = lambda: None
@@ -208,6 +211,7 @@ class RestartQueue:
         except TimeoutError:
             pass
         self._stopping = True
+        self._cancel_retries()
         at_deadline = list(self._pending.values())
         on_the_wire = []
         for worker in self._workers:
@@ -232,6 +236,7 @@ class RestartQueue:
         crash, so each still ends once, there. Returns how many jobs were left. The queue can be
         started again (`start`) when this replica leads again."""
         self._abandoning = True
+        self._cancel_retries()
         try:
             tasks = [worker.task for worker in self._workers]
             for task in tasks:
@@ -286,21 +291,13 @@ class RestartQueue:
     async def _dispatch(self, job: RestartJob) -> None:
         job.phase = Phase.WAITING
         self._check_leading()
-        reason = self._observer.drop_reason(job)
-        if reason is not None:
-            self._finish(job, Outcome.DROPPED, message=reason)
-            return
-        if job.dry_run or self._observer.dry_run_now(job):
-            self._finish(job, Outcome.DRY_RUN)
+        if job.tries == 0 and not await self._first_turn(job):
             return
         backend = self._backends[job.key.cluster]
         # The limiter of the key the backend sends with now: a reload that moved the cluster to
         # another credential while the job waited gave it that key's client, and the old lane's
         # limiter then paced (and paused, at its 429) calls made with another key.
         gateway = self._gateways[self._credentials[job.key.cluster]]
-        if job.wants_recommendations:
-            await self._fetch_recommendations(job, backend, gateway)
-        rate_limited = failures = 0
 
         async def send() -> ApiResult[Any]:
             self._check_leading()
@@ -335,11 +332,11 @@ class RestartQueue:
             if result.outcome is Outcome.RATE_LIMITED:
                 # No sleep here: the limiter holds every caller of the credential until the
                 # pause the 429 imposed is over.
-                rate_limited += 1
-                retry = rate_limited <= self._settings.max_rate_limited_retries
+                job.rate_limited += 1
+                retry = job.rate_limited <= self._settings.max_rate_limited_retries
             elif result.outcome in _RETRYABLE:
-                failures += 1
-                retry = failures <= self._settings.max_retries
+                job.failures += 1
+                retry = job.failures <= self._settings.max_retries
             if retry and result.status_code is not None and self._observer.answered(job):
                 # An answer, whatever its status, proves the call is off the wire: until the next
                 # try the job is as unsent as one never tried. (A network error proves nothing:
@@ -355,11 +352,45 @@ class RestartQueue:
                 self._finish(job, result.outcome, result)
                 return
             if result.outcome in _RETRYABLE:
-                delay, source = self._retry_delay(failures, result)
+                delay, source = self._retry_delay(job.failures, result)
                 log.info("restart_retry_scheduled", cluster=job.key.cluster, connector=job.key.connector, job=job.id,
                          status_code=result.status_code, outcome=result.outcome.value, tries=job.tries,
                          delay_seconds=round(delay, 3), source=source)
-                await asyncio.sleep(delay)
+                self._retry_later(job, delay)
+                return
+
+    async def _first_turn(self, job: RestartJob) -> bool:
+        """What a job's first turn does before its first call; False when it ended here."""
+        reason = self._observer.drop_reason(job)
+        if reason is not None:
+            self._finish(job, Outcome.DROPPED, message=reason)
+            return False
+        if job.dry_run or self._observer.dry_run_now(job):
+            self._finish(job, Outcome.DRY_RUN)
+            return False
+        if job.wants_recommendations:
+            await self._fetch_recommendations(job, self._backends[job.key.cluster],
+                                              self._gateways[self._credentials[job.key.cluster]])
+        return True
+
+    def _retry_later(self, job: RestartJob, delay: float) -> None:
+        """Put the job back in its lane once `delay` has passed, and free the worker meanwhile.
+        Slept on its worker, a retry's wait held the lane: four connectors answered 503 with
+        Retry-After (up to max_pause, 15 minutes) took every worker of the key, and every other
+        restart of every cluster on it waited them out, though nothing paused the key."""
+        def due() -> None:
+            del self._retries[job]
+            if job.outcome is None:
+                self._lanes[job.credential].put_nowait(job)
+
+        self._retries[job] = asyncio.get_running_loop().call_later(delay, due)
+
+    def _cancel_retries(self) -> None:
+        """At a stop or a loss of the lead: no job waiting for its retry goes back to a lane (a
+        stop ends it with the rest, unsent or interrupted; a new leader recovers it)."""
+        for timer in self._retries.values():
+            timer.cancel()
+        self._retries.clear()
 
     def _finish_at_shutdown(self, job: RestartJob) -> None:
         """A job the shutdown ends before it could be sent (again)."""
