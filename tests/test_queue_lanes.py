@@ -43,9 +43,9 @@ def two_clusters(**settings: Any) -> World:
     return in_process(scenario, config)
 
 
-def request(cluster: str, connector: str) -> RestartRequest:
-    return RestartRequest(id=f"r-{cluster}-{connector}", key=ConnectorKey(cluster, connector), rule="manual",
-                          trigger=Trigger.MANUAL, reason="test", requested_at=datetime.now(timezone.utc))
+def request(cluster: str, connector: str, trigger: Trigger = Trigger.MANUAL) -> RestartRequest:
+    return RestartRequest(id=f"r-{cluster}-{connector}-{trigger}", key=ConnectorKey(cluster, connector),
+                          rule="manual", trigger=trigger, reason="test", requested_at=datetime.now(timezone.utc))
 
 
 async def test_one_clusters_backlog_does_not_hold_another_clusters_restart_behind_it() -> None:
@@ -146,3 +146,32 @@ async def test_a_restart_queued_before_a_reload_moved_its_cluster_to_another_key
 async def _answered_429(simulator: Any) -> None:
     while not any(call.status_code == 429 for call in simulator.calls):
         await asyncio.sleep(0.005)
+
+
+async def test_a_restart_for_a_failure_goes_before_the_scheduled_restarts_queued_ahead_of_it() -> None:
+    """A schedule rule queued its nightly restart of 28 connectors of `big`; then a poll finds
+    another one FAILED, and someone asks for a third by name, and for one of the planned ones.
+    Each waited behind the whole planned run (a thousand on a slow key: many minutes of an
+    outage). A restart asked for because a connector is down, or by a person, now goes before
+    its cluster's scheduled ones, which still all go, in their order."""
+    rules = [{"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"include": ["*"]}},
+             {"name": "heal", "trigger": {"type": "status"}, "select": {"include": ["*"]}}]
+    w = two_clusters(rules=rules)
+    queue = w.daemon.queue
+    planned = [queue.submit(asked("big", f"b{i}", Trigger.SCHEDULE, "nightly"))[0] for i in range(BACKLOG - 2)]
+    queue.submit(asked("big", f"b{BACKLOG - 2}", Trigger.STATUS, "heal"))
+    queue.submit(request("big", f"b{BACKLOG - 1}"))
+    joined, merged = queue.submit(request("big", "b20"))  # joins a scheduled job
+    assert merged and joined is planned[20]
+    queue.start()
+    await asyncio.wait_for(queue.join(), 10)
+    await queue.close(0)
+    assert {job.outcome for job in planned} == {Outcome.ACCEPTED}
+    order = [call.connector for call in w.simulator.restarts()]
+    assert order[:3] == [f"b{BACKLOG - 2}", f"b{BACKLOG - 1}", "b20"], order
+    assert order[3:] == [f"b{i}" for i in range(BACKLOG - 2) if i != 20]
+
+
+def asked(cluster: str, connector: str, trigger: Trigger, rule: str) -> RestartRequest:
+    return RestartRequest(id=f"{rule}-{cluster}-{connector}", key=ConnectorKey(cluster, connector), rule=rule,
+                          trigger=trigger, reason="test", requested_at=datetime.now(timezone.utc))

@@ -36,7 +36,7 @@ from .job import (
     RestartJob,
     new_job_id,
 )
-from .lane import FairLane
+from .lane import FairLane, planned
 
 log = get_logger("watchdog.queue")
 
@@ -155,9 +155,12 @@ class RestartQueue:
             raise QueueClosed("shutting down; no new restarts are taken")
         existing = self._pending.get(request.key)
         if existing is not None:
+            was_planned = planned(existing)
             existing.requests.append(request)
             if request.origin:
                 existing.alerts.add(request.origin)
+            if was_planned and existing.phase is Phase.QUEUED:
+                self._lanes[existing.credential].promote(existing)
             return existing, True
         full = None if recovered else self.full_for(request.key)
         if full is not None:
