@@ -18,9 +18,10 @@ from .support import ENVIRONMENT, World, in_process
 BACKLOG = 30
 
 
-def two_clusters(**settings: Any) -> World:
+def two_clusters(faults: list[dict[str, Any]] | None = None, **settings: Any) -> World:
     """Clusters `big` and `small` on one credential (one lane), restarts sent one at a time."""
-    scenario = {
+    scenario: dict[str, Any] = {
+        "faults": faults or [],
         "api_keys": [{"id": TEST_API_KEY, "secret": TEST_API_SECRET}],
         "environments": [{"id": ENVIRONMENT, "clusters": [
             {"id": "lkc-big", "connectors": [{"name": f"b{i}"} for i in range(BACKLOG)]},
@@ -175,3 +176,21 @@ async def test_a_restart_for_a_failure_goes_before_the_scheduled_restarts_queued
 def asked(cluster: str, connector: str, trigger: Trigger, rule: str) -> RestartRequest:
     return RestartRequest(id=f"{rule}-{cluster}-{connector}", key=ConnectorKey(cluster, connector), rule=rule,
                           trigger=trigger, reason="test", requested_at=datetime.now(timezone.utc))
+
+
+async def test_a_retry_goes_when_its_wait_is_over_not_behind_the_restarts_queued_since() -> None:
+    """`b0` is answered 503 with Retry-After: 1 (logged `restart_retry_scheduled`, 1 s) while 29
+    more restarts of its cluster wait, sent at 10 per second. Its retry goes a second later, as
+    the log said, not after the 29 (three seconds)."""
+    faults = [{"match": {"endpoint": "restart", "connector": "b0"}, "when": {"count": 1},
+               "action": {"status": 503, "headers": {"Retry-After": "1"}}}]
+    w = two_clusters(faults, rate_limit={"max_concurrent_requests": 1, "max_requests_per_second": 10})
+    queue = w.daemon.queue
+    jobs = [queue.submit(request("big", f"b{i}"))[0] for i in range(BACKLOG)]
+    queue.start()
+    await asyncio.wait_for(queue.join(), 10)
+    await queue.close(0)
+    assert {job.outcome for job in jobs} == {Outcome.ACCEPTED}
+    calls = [call for call in w.simulator.calls if call.endpoint == "restart"]
+    refused, retried = [call.t for call in calls if call.connector == "b0"]
+    assert retried - refused < 1.5, f"retried {retried - refused:.2f} s after the 503"

@@ -9,8 +9,9 @@ round-robin instead, as a fair queue shares a link between flows: a cluster with
 waits for at most one restart of each other cluster.
 
 Within a cluster, restarts asked for because a connector is down (a poll, an alert, a stall) or
-by a person go before the ones a schedule planned, each kind in arrival order: a nightly restart
-of every connector is maintenance that can wait, and an outage behind it could not.
+by a person go before the ones a schedule planned, each kind in arrival order (a retry whose wait
+is over first): a nightly restart of every connector is maintenance that can wait, and an outage
+behind it could not.
 
 It is an asyncio.Queue whose storage hooks (`_init`, `_put`, `_get`) keep the jobs so, as the
 standard library's own LifoQueue and PriorityQueue change theirs: waiting, wake-ups and
@@ -51,7 +52,14 @@ class FairLane(asyncio.Queue[RestartJob]):
 
     def _put(self, item: RestartJob) -> None:
         jobs = self._clusters.setdefault(item.key.cluster, _Cluster())
-        (jobs.planned if planned(item) else jobs.urgent).append(item)
+        kind = jobs.planned if planned(item) else jobs.urgent
+        if item.tries:
+            # A retry whose wait is over (RestartQueue._retry_later) had its turn already: it goes
+            # first, when the log said it would, not behind every restart queued since (a 1 s
+            # Retry-After went 2 s later behind 20 restarts, and later still behind more).
+            kind.appendleft(item)
+        else:
+            kind.append(item)
         self._count += 1
 
     def _get(self) -> RestartJob:
