@@ -409,3 +409,31 @@ def test_time_spent_in_a_long_pause_is_counted_while_it_lasts() -> None:
     during, after_stop = virtualtime.run(main())
     assert 290 <= during <= 300
     assert 299 <= after_stop <= 301, "counted up to the stop, not beyond"
+
+
+def test_requests_refused_together_count_as_one_pause() -> None:
+    """Three requests in flight together, all refused 429 with Retry-After: 2: one pause of 2 s
+    holds every caller, but `watchdog_ratelimit_pauses_total` counted three, as if the key had
+    been shut three times. A 429 that arrives while a pause already holds is part of it."""
+    from prometheus_client import CollectorRegistry
+
+    from watchdog.metrics import Metrics
+
+    async def main() -> float | None:
+        loop = asyncio.get_running_loop()
+        metrics = Metrics(CollectorRegistry())
+        limiter = RateLimiter("main", settings(), clock=loop.time, observer=metrics)
+        async with limiter.permit() as permit:
+            limiter.observe(permit, 202, RateLimitHeaders(limit=10, remaining=9, reset=5))
+
+        async def refused() -> None:
+            async with limiter.permit() as permit:
+                await asyncio.sleep(0.01)
+                limiter.observe(permit, 429, RateLimitHeaders(limit=10, remaining=0, reset=2, retry_after=2))
+
+        await asyncio.gather(refused(), refused(), refused())
+        assert 1.9 < limiter.paused_for() < 2.2
+        return metrics.registry.get_sample_value(
+            "watchdog_ratelimit_pauses_total", {"credential": "main", "source": "retry_after"})
+
+    assert virtualtime.run(main()) == 1
