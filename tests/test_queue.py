@@ -100,6 +100,23 @@ async def test_a_503_that_says_retry_after_is_tried_again_no_sooner() -> None:
     assert [(e["status_code"], e["source"], e["delay_seconds"]) for e in scheduled] == [(503, "retry_after", 1.0)] * 2
 
 
+async def test_connectors_waiting_to_retry_do_not_hold_the_other_restarts_of_their_key() -> None:
+    """Four connectors whose restarts are answered 503 with Retry-After: 30 (as many as the key
+    has workers, max_concurrent_requests) waited their retries out on the workers, and the
+    restart of a fifth, healthy one waited with them (up to 15 minutes at max_pause, three
+    times), though nothing paused the key. It goes at once; the four are still tried again."""
+    faults = [{"match": {"endpoint": "restart", "connector": f"c{i}"}, "action": {"status": 503, "headers": {"Retry-After": "30"}}}
+              for i in range(4)]
+    w = world(sim_scenario(CONNECTORS, faults=faults), max_concurrent_requests=4)
+    waiting = [w.daemon.queue.submit(request(f"c{i}"))[0] for i in range(4)]
+    healthy, _ = w.daemon.queue.submit(request("c4"))
+    w.daemon.queue.start()
+    await asyncio.wait_for(healthy.done.wait(), 5)
+    assert healthy.outcome is Outcome.ACCEPTED
+    assert all(job.tries == 1 and job.outcome is None for job in waiting), "each waits for its retry"
+    assert await w.daemon.queue.close(0) == waiting, "answered, not yet tried again: unsent, kept"
+
+
 async def test_a_retry_after_longer_than_max_pause_is_capped_there() -> None:
     faults = [{"match": {"endpoint": "restart"}, "when": {"count": 1}, "action": {"status": 503, "headers": {"Retry-After": "3600"}}}]
     w = world(sim_scenario(CONNECTORS, faults=faults), max_pause=1)

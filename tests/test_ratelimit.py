@@ -339,3 +339,101 @@ def test_the_async_limiter_tells_quiet_hours_from_a_backlog() -> None:
     seconds, refused = virtualtime.run(main())
     assert seconds <= 230  # the key allows the 200 in 200 s
     assert refused <= 5
+
+
+async def test_the_budget_metrics_show_the_budget_as_it_is_at_the_scrape() -> None:
+    """A dashboard read `watchdog_ratelimit_reset_seconds` 2 and `_remaining` 3 minutes after
+    that window had passed: the gauges were set at each answer and froze with the last one.
+    They are read at the scrape: the window's Reset counts down, and once it has passed the
+    budget is unknown (NaN), as the limiter itself holds it."""
+    from prometheus_client import CollectorRegistry
+
+    from watchdog.metrics import Metrics
+
+    now = [100.0]
+    metrics = Metrics(CollectorRegistry())
+    limiter = RateLimiter("main", settings(), clock=lambda: now[0], observer=metrics)
+    metrics.init_credential("main")
+
+    def shown(name: str) -> float:
+        value = metrics.registry.get_sample_value(f"watchdog_ratelimit_{name}", {"credential": "main"})
+        assert value is not None
+        return value
+
+    async with limiter.permit() as permit:
+        now[0] += 0.05
+        limiter.observe(permit, 202, RateLimitHeaders(limit=10, remaining=7, reset=2))
+    assert shown("limit") == 10 and shown("remaining") == 7
+    assert 2.0 <= shown("reset_seconds") <= 2.0 + RESET_SLACK_SECONDS
+    now[0] += 1.0
+    assert 1.0 <= shown("reset_seconds") <= 1.0 + RESET_SLACK_SECONDS, "it counts down"
+    now[0] += 2.0
+    assert math.isnan(shown("reset_seconds")) and math.isnan(shown("remaining")), "that window is over"
+    assert shown("limit") == 10
+
+
+def test_time_spent_in_a_long_pause_is_counted_while_it_lasts() -> None:
+    """A 429 with Retry-After: 600 holds every call of the key for ten minutes. The wait was
+    counted only once it ended: `rate(watchdog_ratelimit_wait_seconds_total[5m])` said nothing
+    was waiting for the first ten minutes of the pause, and a wait the shutdown cut short was
+    never counted at all. It is counted as it passes."""
+    from prometheus_client import CollectorRegistry
+
+    from watchdog.metrics import Metrics
+
+    async def main() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        metrics = Metrics(CollectorRegistry())
+        limiter = RateLimiter("main", settings(), clock=loop.time, observer=metrics)
+
+        def paused() -> float:
+            value = metrics.registry.get_sample_value(
+                "watchdog_ratelimit_wait_seconds_total", {"credential": "main", "reason": "pause"})
+            return value or 0.0
+
+        async with limiter.permit() as permit:
+            limiter.observe(permit, 429, RateLimitHeaders(retry_after=600))
+
+        async def call() -> None:
+            async with limiter.permit():
+                pass
+
+        waiting = asyncio.create_task(call())
+        await asyncio.sleep(300)
+        during = paused()
+        waiting.cancel()  # the daemon stops
+        await asyncio.gather(waiting, return_exceptions=True)
+        await asyncio.sleep(60)
+        return during, paused()
+
+    during, after_stop = virtualtime.run(main())
+    assert 290 <= during <= 300
+    assert 299 <= after_stop <= 301, "counted up to the stop, not beyond"
+
+
+def test_requests_refused_together_count_as_one_pause() -> None:
+    """Three requests in flight together, all refused 429 with Retry-After: 2: one pause of 2 s
+    holds every caller, but `watchdog_ratelimit_pauses_total` counted three, as if the key had
+    been shut three times. A 429 that arrives while a pause already holds is part of it."""
+    from prometheus_client import CollectorRegistry
+
+    from watchdog.metrics import Metrics
+
+    async def main() -> float | None:
+        loop = asyncio.get_running_loop()
+        metrics = Metrics(CollectorRegistry())
+        limiter = RateLimiter("main", settings(), clock=loop.time, observer=metrics)
+        async with limiter.permit() as permit:
+            limiter.observe(permit, 202, RateLimitHeaders(limit=10, remaining=9, reset=5))
+
+        async def refused() -> None:
+            async with limiter.permit() as permit:
+                await asyncio.sleep(0.01)
+                limiter.observe(permit, 429, RateLimitHeaders(limit=10, remaining=0, reset=2, retry_after=2))
+
+        await asyncio.gather(refused(), refused(), refused())
+        assert 1.9 < limiter.paused_for() < 2.2
+        return metrics.registry.get_sample_value(
+            "watchdog_ratelimit_pauses_total", {"credential": "main", "source": "retry_after"})
+
+    assert virtualtime.run(main()) == 1

@@ -14,9 +14,10 @@ gauges (backoff step, gave-up, next restart) still exist from the first poll.
 
 from __future__ import annotations
 
+import functools
 import math
 import platform
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.samples import Sample
@@ -331,14 +332,28 @@ class Metrics:
     def paused(self, credential: str, pause: Pause) -> None:
         self.ratelimit_pauses.labels(credential, pause.source).inc()
 
-    def budget(self, credential: str, state: RateLimitState, now: float) -> None:
-        remaining = state.remaining_estimate(now)
-        reset = state.seconds_to_reset(now)
-        self.ratelimit_remaining.labels(credential).set(math.nan if remaining is None else max(0, remaining))
-        self.ratelimit_limit.labels(credential).set(math.nan if state.limit is None else state.limit)
-        self.ratelimit_reset.labels(credential).set(math.nan if reset is None else reset)
-        pacing = state.pacing_rate
-        self.ratelimit_pacing.labels(credential).set(math.nan if pacing is None else pacing)
+    def budget(self, credential: str, state: RateLimitState, clock: Callable[[], float]) -> None:
+        """Show a limiter's budget as it is at each scrape. Set at each answer instead, a
+        window's Remaining and its seconds to Reset stayed on /metrics as the last answer left
+        them (`reset_seconds` 2.05 two and a half seconds later, and for as long as no call
+        went out), long after the window had passed and the limiter itself knew nothing."""
+        shown: tuple[tuple[Gauge, Callable[[], float | None]], ...] = (
+            (self.ratelimit_remaining, lambda: _at_least_0(state.remaining_estimate(clock()))),
+            (self.ratelimit_limit, lambda: state.limit),
+            (self.ratelimit_reset, lambda: state.seconds_to_reset(clock())),
+            (self.ratelimit_pacing, lambda: state.pacing_rate),
+        )
+        for gauge, read in shown:
+            gauge.labels(credential).set_function(functools.partial(_nan_if_unknown, read))
+
+
+def _at_least_0(value: int | None) -> int | None:
+    return None if value is None else max(0, value)
+
+
+def _nan_if_unknown(read: Callable[[], float | None]) -> float:
+    value = read()
+    return math.nan if value is None else float(value)
 
 
 def _totals(counter: Counter) -> list[Sample]:

@@ -72,6 +72,28 @@ def cross_check(config: Config) -> list[tuple[str, str]]:
         seen.setdefault(rule.name, index)
         problems += _selected_cluster_problems(config, index, rule)
     problems += _discovery_name_problems(config)
+    problems += _same_cluster_problems(config)
+    return problems
+
+
+def _same_cluster_problems(config: Config) -> list[tuple[str, str]]:
+    """Two entries of `clusters` for one Kafka cluster (the same kafka_cluster_id; for Kafka
+    Connect, a worker URL in common) made two clusters of one: each polled it and kept its own
+    backoff, and a FAILED connector was restarted twice, 8 ms apart, and twice at every step of
+    its backoff. The queue keeps one restart per connector of a cluster *name*."""
+    problems = []
+    first: dict[str, str] = {}
+    for name, cluster in config.clusters.items():
+        if isinstance(cluster, CloudCluster):
+            identities = [cluster.kafka_cluster_id]
+        else:
+            identities = sorted({str(url).rstrip("/") for url in cluster.urls})
+        for identity in identities:
+            other = first.setdefault(identity, name)
+            if other != name:
+                problems.append((f"clusters.{name}", f"names the same cluster as clusters.{other} ({identity}): its "
+                                 "connectors would be restarted twice, each name with its own backoff; keep one entry"))
+                break
     return problems
 
 

@@ -2,6 +2,7 @@
 
     job.py            a restart job, its phases, the observer the queue reports to, and the
                       exceptions that stop a job
+    lane.py           the jobs waiting in one lane, taken in turn per cluster
     restart_queue.py  the queue: one lane per credential, deduplicated per connector, sent through
                       the lane's rate limiter and retried within bounds, ended exactly once
 

@@ -37,7 +37,7 @@ def new_job_id() -> str:
 
 class Phase(Enum):
     QUEUED = "queued"
-    WAITING = "waiting"  # taken by a worker, waiting for rate-limit budget or a retry backoff
+    WAITING = "waiting"  # taken by a worker and waiting for rate-limit budget, or waiting for its retry
     SENDING = "sending"  # the HTTP call is on the wire
     DONE = "done"
 
@@ -57,6 +57,8 @@ class RestartJob:
     request_id: str | None = None
     message: str = ""
     tries: int = 0
+    rate_limited: int = 0  # tries answered 429
+    failures: int = 0  # tries answered 5xx or 409, or unanswered (retried after a backoff)
     first_sent_at: float | None = None
     finished_at: float | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)

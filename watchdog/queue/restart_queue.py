@@ -1,4 +1,5 @@
-"""The restart queue: one lane per credential, deduplicated per connector, retried within bounds.
+"""The restart queue: one lane per credential (its clusters served in turn: lane.py), deduplicated
+per connector, retried within bounds.
 
 Every job ends in exactly one terminal outcome (`finish` refuses a second one), reported to the
 observer that counts and logs it. Retries live here, not in the HTTP client:
@@ -35,6 +36,7 @@ from .job import (
     RestartJob,
     new_job_id,
 )
+from .lane import FairLane, planned
 
 log = get_logger("watchdog.queue")
 
@@ -67,7 +69,8 @@ class RestartQueue:
         self._rng = rng
         self._pending: dict[ConnectorKey, RestartJob] = {}
         self._depths: Counter[str] = Counter()  # pending jobs per lane, kept as jobs come and go
-        self._lanes: dict[str, asyncio.Queue[RestartJob]] = {c: asyncio.Queue() for c in self._gateways}
+        self._per_cluster: Counter[str] = Counter()  # pending jobs per cluster (full_for)
+        self._lanes: dict[str, FairLane] = {c: FairLane() for c in self._gateways}
         self._workers: list[_Worker] = []
         self._closed = False
         self._stopping = False
@@ -75,6 +78,9 @@ class RestartQueue:
         self._idle.set()
         self._started = False
         self._abandoning = False
+        # Jobs waiting out a retry's backoff, off every worker (_retry_later): the timer that puts
+        # each back in its lane.
+        self._retries: dict[RestartJob, asyncio.TimerHandle] = {}
         # Asked right before every call goes out (retries included): why this replica may not
         # send now (it lost the leadership), or None. Set by the composition root.
         self.may_send: Callable[[], str | None] = lambda: None
@@ -84,7 +90,7 @@ class RestartQueue:
     def add_lane(self, lane: str, gateway: Gateway) -> None:
         """A new rate-limit lane (a self-managed cluster a reload added): its own workers."""
         self._gateways[lane] = gateway
-        self._lanes[lane] = asyncio.Queue()
+        self._lanes[lane] = FairLane()
         if self._started:
             self._start_workers(lane, self._lanes[lane])
 
@@ -99,7 +105,7 @@ class RestartQueue:
         for lane, jobs in self._lanes.items():
             self._start_workers(lane, jobs)
 
-    def _start_workers(self, lane: str, jobs: asyncio.Queue[RestartJob]) -> None:
+    def _start_workers(self, lane: str, jobs: FairLane) -> None:
         slots = self._gateways[lane].restart_slots
         for index in range(self._settings.max_concurrent_requests if slots is None else slots):
             worker = _Worker(f"{lane}-{index}")
@@ -124,13 +130,19 @@ class RestartQueue:
 
     def full_for(self, key: ConnectorKey) -> str | None:
         """Why a new restart of `key` cannot be queued because its lane is full (None if it can:
-        a restart that joins a job already pending takes no room)."""
+        a restart that joins a job already pending takes no room).
+
+        A cluster with no job in the full lane still gets one in: the cap bounds memory, and
+        must not let one cluster's backlog refuse every other cluster of the key (an alert on
+        another cluster was answered `queue_full` until the backlog drained). The lane then
+        holds at most the cap plus one job per cluster, and the turns (lane.py) send it soon."""
         if key in self._pending:
             return None
         lane = self._credentials.get(key.cluster)
-        if lane is not None and self._depths[lane] >= self.max_jobs_per_lane:
+        if lane is not None and self._depths[lane] >= self.max_jobs_per_lane and self._per_cluster[key.cluster]:
             return (f"lane {lane} already holds {self._depths[lane]} restart jobs "
-                    f"(queue.max_jobs_per_lane); try again once some are done")
+                    f"({self._per_cluster[key.cluster]} of them for cluster {key.cluster}; "
+                    f"queue.max_jobs_per_lane); try again once some are done")
         return None
 
     def submit(
@@ -144,9 +156,12 @@ class RestartQueue:
             raise QueueClosed("shutting down; no new restarts are taken")
         existing = self._pending.get(request.key)
         if existing is not None:
+            was_planned = planned(existing)
             existing.requests.append(request)
             if request.origin:
                 existing.alerts.add(request.origin)
+            if was_planned and existing.phase is Phase.QUEUED:
+                self._lanes[existing.credential].promote(existing)
             return existing, True
         full = None if recovered else self.full_for(request.key)
         if full is not None:
@@ -162,6 +177,7 @@ class RestartQueue:
         )
         self._pending[request.key] = job
         self._depths[credential] += 1
+        self._per_cluster[request.key.cluster] += 1
         self._idle.clear()
         self._lanes[credential].put_nowait(job)
         self._observer.depth_changed(credential, self.depth(credential))
@@ -199,6 +215,7 @@ class RestartQueue:
         except TimeoutError:
             pass
         self._stopping = True
+        self._cancel_retries()
         at_deadline = list(self._pending.values())
         on_the_wire = []
         for worker in self._workers:
@@ -223,6 +240,7 @@ class RestartQueue:
         crash, so each still ends once, there. Returns how many jobs were left. The queue can be
         started again (`start`) when this replica leads again."""
         self._abandoning = True
+        self._cancel_retries()
         try:
             tasks = [worker.task for worker in self._workers]
             for task in tasks:
@@ -237,8 +255,9 @@ class RestartQueue:
                         note="this replica stopped leading; the leader recovers it from the shared state")
         self._pending.clear()
         self._depths.clear()
+        self._per_cluster.clear()
         self._workers = []
-        self._lanes = {lane: asyncio.Queue() for lane in self._lanes}
+        self._lanes = {lane: FairLane() for lane in self._lanes}
         self._started = False
         self._idle.set()
         for lane in self._lanes:
@@ -247,7 +266,7 @@ class RestartQueue:
 
     # -- workers ---------------------------------------------------------------------------------
 
-    async def _work(self, worker: _Worker, lane: asyncio.Queue[RestartJob]) -> None:
+    async def _work(self, worker: _Worker, lane: FairLane) -> None:
         while not self._stopping:
             job = await lane.get()
             if job.outcome is not None:
@@ -276,18 +295,13 @@ class RestartQueue:
     async def _dispatch(self, job: RestartJob) -> None:
         job.phase = Phase.WAITING
         self._check_leading()
-        reason = self._observer.drop_reason(job)
-        if reason is not None:
-            self._finish(job, Outcome.DROPPED, message=reason)
-            return
-        if job.dry_run or self._observer.dry_run_now(job):
-            self._finish(job, Outcome.DRY_RUN)
+        if job.tries == 0 and not await self._first_turn(job):
             return
         backend = self._backends[job.key.cluster]
-        gateway = self._gateways[job.credential]
-        if job.wants_recommendations:
-            await self._fetch_recommendations(job, backend, gateway)
-        rate_limited = failures = 0
+        # The limiter of the key the backend sends with now: a reload that moved the cluster to
+        # another credential while the job waited gave it that key's client, and the old lane's
+        # limiter then paced (and paused, at its 429) calls made with another key.
+        gateway = self._gateways[self._credentials[job.key.cluster]]
 
         async def send() -> ApiResult[Any]:
             self._check_leading()
@@ -322,11 +336,11 @@ class RestartQueue:
             if result.outcome is Outcome.RATE_LIMITED:
                 # No sleep here: the limiter holds every caller of the credential until the
                 # pause the 429 imposed is over.
-                rate_limited += 1
-                retry = rate_limited <= self._settings.max_rate_limited_retries
+                job.rate_limited += 1
+                retry = job.rate_limited <= self._settings.max_rate_limited_retries
             elif result.outcome in _RETRYABLE:
-                failures += 1
-                retry = failures <= self._settings.max_retries
+                job.failures += 1
+                retry = job.failures <= self._settings.max_retries
             if retry and result.status_code is not None and self._observer.answered(job):
                 # An answer, whatever its status, proves the call is off the wire: until the next
                 # try the job is as unsent as one never tried. (A network error proves nothing:
@@ -342,11 +356,45 @@ class RestartQueue:
                 self._finish(job, result.outcome, result)
                 return
             if result.outcome in _RETRYABLE:
-                delay, source = self._retry_delay(failures, result)
+                delay, source = self._retry_delay(job.failures, result)
                 log.info("restart_retry_scheduled", cluster=job.key.cluster, connector=job.key.connector, job=job.id,
                          status_code=result.status_code, outcome=result.outcome.value, tries=job.tries,
                          delay_seconds=round(delay, 3), source=source)
-                await asyncio.sleep(delay)
+                self._retry_later(job, delay)
+                return
+
+    async def _first_turn(self, job: RestartJob) -> bool:
+        """What a job's first turn does before its first call; False when it ended here."""
+        reason = self._observer.drop_reason(job)
+        if reason is not None:
+            self._finish(job, Outcome.DROPPED, message=reason)
+            return False
+        if job.dry_run or self._observer.dry_run_now(job):
+            self._finish(job, Outcome.DRY_RUN)
+            return False
+        if job.wants_recommendations:
+            await self._fetch_recommendations(job, self._backends[job.key.cluster],
+                                              self._gateways[self._credentials[job.key.cluster]])
+        return True
+
+    def _retry_later(self, job: RestartJob, delay: float) -> None:
+        """Put the job back in its lane once `delay` has passed, and free the worker meanwhile.
+        Slept on its worker, a retry's wait held the lane: four connectors answered 503 with
+        Retry-After (up to max_pause, 15 minutes) took every worker of the key, and every other
+        restart of every cluster on it waited them out, though nothing paused the key."""
+        def due() -> None:
+            del self._retries[job]
+            if job.outcome is None:
+                self._lanes[job.credential].put_nowait(job)
+
+        self._retries[job] = asyncio.get_running_loop().call_later(delay, due)
+
+    def _cancel_retries(self) -> None:
+        """At a stop or a loss of the lead: no job waiting for its retry goes back to a lane (a
+        stop ends it with the rest, unsent or interrupted; a new leader recovers it)."""
+        for timer in self._retries.values():
+            timer.cancel()
+        self._retries.clear()
 
     def _finish_at_shutdown(self, job: RestartJob) -> None:
         """A job the shutdown ends before it could be sent (again)."""
@@ -368,6 +416,7 @@ class RestartQueue:
         if self._pending.get(job.key) is job:
             del self._pending[job.key]
             self._depths[job.credential] -= 1
+            self._per_cluster[job.key.cluster] -= 1
             self._observer.depth_changed(job.credential, self.depth(job.credential))
             if not self._pending:
                 self._idle.set()
@@ -422,6 +471,7 @@ class RestartQueue:
         if self._pending.get(job.key) is job:
             del self._pending[job.key]
             self._depths[job.credential] -= 1
+            self._per_cluster[job.key.cluster] -= 1
         try:
             self._observer.finished(job)
         finally:

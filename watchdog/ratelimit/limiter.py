@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 import time
 from collections.abc import AsyncIterator, Callable
@@ -15,11 +14,17 @@ from ..config import RateLimitSettings
 from .headers import Pause, RateLimitHeaders
 from .state import RateLimitState
 
+# A wait is counted (LimiterObserver.waited) at least this often while it lasts. Counted once it
+# ended, a 429's 15-minute pause showed as no waiting at all in every scrape until it was over,
+# and a wait cut short by the shutdown was never counted.
+WAIT_COUNTED_EVERY = 5.0
+
 
 class LimiterObserver(Protocol):
     def waited(self, credential: str, seconds: float, reason: str) -> None: ...
     def paused(self, credential: str, pause: Pause) -> None: ...
-    def budget(self, credential: str, state: RateLimitState, now: float) -> None: ...
+    def budget(self, credential: str, state: RateLimitState, clock: Callable[[], float]) -> None:
+        """Show what `state` knows, read at each scrape (told once, when the limiter is made)."""
 
 
 @dataclass
@@ -55,6 +60,8 @@ class RateLimiter:
         # callers are served in arrival order and a 429 pause holds every one of them.
         self._turn = asyncio.Lock()
         self._answered = asyncio.Event()
+        if observer is not None:
+            observer.budget(credential, self.state, clock)
 
     @asynccontextmanager
     async def permit(self) -> AsyncIterator[Permit]:
@@ -79,28 +86,28 @@ class RateLimiter:
     def observe(self, permit: Permit, status: int, headers: RateLimitHeaders) -> Pause | None:
         permit.answered = True
         now = self._clock()
+        # A 429 arriving while a pause holds (requests in flight together, refused together) is
+        # part of that pause, however it moves its end: three such counted as three pauses.
+        held = self.state.paused_until > now
         pause = self.state.on_response(permit.sent_at, now, status, headers, ticket=permit.ticket)
         self._answered.set()
-        if self._observer is not None:
-            if pause is not None:
-                self._observer.paused(self.credential, pause)
-            self._observer.budget(self.credential, self.state, now)
+        if self._observer is not None and pause is not None and not held:
+            self._observer.paused(self.credential, pause)
         return pause
 
     async def _wait_for_turn(self) -> None:
-        started = self._clock()
-        reason = ""
         while True:
             seconds, why = self.state.delay(self._clock())
             if seconds <= 0.0:
-                break
-            reason = reason or why
+                return
             # Wake early when an answer arrives: it can free a slot or reveal a new window.
             self._answered.clear()
+            began = self._clock()
             try:
-                await asyncio.wait_for(self._answered.wait(), None if math.isinf(seconds) else seconds)
+                await asyncio.wait_for(self._answered.wait(), min(seconds, WAIT_COUNTED_EVERY))
             except TimeoutError:
                 pass
-        waited = self._clock() - started
-        if reason and self._observer is not None:
-            self._observer.waited(self.credential, waited, reason)
+            finally:
+                # Counted slice by slice, each under its own reason, a cancelled one too.
+                if self._observer is not None:
+                    self._observer.waited(self.credential, self._clock() - began, why)
