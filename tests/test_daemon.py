@@ -7,9 +7,11 @@ that take the `backend` fixture run against Confluent Cloud and self-managed Kaf
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from watchdog.engine import MANUAL_RULE, recorder
 from watchdog.model import ConnectorKey, Decision, Outcome, Trigger
@@ -248,6 +250,34 @@ async def test_a_finished_restart_keeps_its_evidence_in_the_history_not_in_memor
     assert len(history) == len(finished) and all("sink down" in r.evidence["trace"] for r in history if r.evidence)
     assert sum(1 for r in history if r.evidence) == len(finished), "each restart's history keeps the trace it erased"
     assert [job.evidence for job in finished] == [None] * len(finished)
+
+
+@pytest.mark.parametrize(("status", "headers"), [(429, {"Retry-After": "1"}), (503, {})])
+async def test_a_scheduled_run_whose_listing_fails_once_lists_again_and_restarts(
+    status: int, headers: dict[str, str]
+) -> None:
+    # The key is shared with the polls and the discovery that wake at the same time: one 429 on
+    # the run's listing skipped the cluster's whole scheduled run (scheduled_restart_skipped), its
+    # restarts lost until the next night.
+    faults = [{"match": {"endpoint": "list"}, "when": {"count": 1}, "action": {"status": status, "headers": headers}}]
+    schedule = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"connectors": ["a"]}}
+    w = world([{"name": "a"}], [schedule], scenario=sim_scenario([{"name": "a"}], faults=faults))
+    with capture_logs() as logs:
+        await asyncio.wait_for(w.daemon.run_schedule_rule("nightly"), 10)
+        await asyncio.wait_for(w.daemon.queue.join(), 10)
+    assert [c.connector for c in w.simulator.restarts()] == ["a"]
+    assert [e["event"] for e in logs if e["event"].startswith("scheduled_")] == ["scheduled_listing_retried"]
+
+
+async def test_a_scheduled_run_refused_its_listing_for_good_is_skipped_at_once() -> None:
+    faults = [{"match": {"endpoint": "list"}, "action": {"status": 401}}]
+    schedule = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"connectors": ["a"]}}
+    w = in_process(sim_scenario([{"name": "a"}], faults=faults), daemon_config([schedule]))
+    with capture_logs() as logs:
+        await asyncio.wait_for(w.daemon.run_schedule_rule("nightly"), 5)
+    assert w.simulator.restarts() == []
+    (skipped,) = [e for e in logs if e["event"].startswith("scheduled_")]
+    assert skipped["event"] == "scheduled_restart_skipped" and "unauthorized" in skipped["reason"], skipped
 
 
 async def test_schedule_rule_restarts_running_connectors_and_skips_refusing_states() -> None:

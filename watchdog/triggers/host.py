@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -26,11 +26,13 @@ from ..connect import Gateway
 from ..connect.metrics_api import MetricsApiClient
 from ..connect.transfer import CallLimits
 from ..logs import get_logger
+from ..model import ConnectorStatus, Outcome
 from ..plan import job_id, poll_intervals, rule_clusters, timed_rules
 from ..redirects import redirect_hook
 from ..state import Fenced, StateStoreError
 from .scheduler import (
     MISSED_BEFORE_LEADING,
+    SCHEDULE_MISFIRE_GRACE_SECONDS,
     ClockStepWatch,
     add_poll_job,
     add_rule_job,
@@ -49,6 +51,14 @@ if TYPE_CHECKING:
     from .poller import ClusterPoller
 
 log = get_logger("watchdog.app")
+
+# A scheduled run's listing that failed in a way that may pass is tried again, first after this
+# many seconds, doubling up to the second, until the misfire grace has passed.
+LISTING_FAILURES_THAT_PASS = frozenset(
+    {Outcome.RATE_LIMITED.value, Outcome.SERVER_ERROR.value, Outcome.NETWORK_ERROR.value, Outcome.CONFLICT.value}
+)
+SCHEDULE_LISTING_FIRST_DELAY = 1.0
+SCHEDULE_LISTING_MAX_DELAY = 30.0
 
 
 class SchedulerHost:
@@ -202,6 +212,10 @@ class SchedulerHost:
         rule = self._schedule_rule(rule_name)
         if rule is None:
             return
+        # Listings that fail in a way that may pass are tried again until then (_list_for_schedule):
+        # one bound for the whole run, so a run of many clusters against an API that is down
+        # ends within it (`run --once` included).
+        deadline = asyncio.get_running_loop().time() + SCHEDULE_MISFIRE_GRACE_SECONDS
         for cluster in rule_clusters(self.config, rule):
             # Each listing is an await (seconds behind a rate-limit pause): a reload or a discovery
             # refresh may meanwhile remove a cluster, or change or disable the rule. Before, a
@@ -210,16 +224,37 @@ class SchedulerHost:
             poller = self.pollers.get(cluster)
             if poller is None:
                 continue
-            statuses = await poller.list()
+            statuses = await self._list_for_schedule(rule_name, poller, deadline)
             rule = self._schedule_rule(rule_name)
             if rule is None:
                 return
             if statuses is None:
                 log.error("scheduled_restart_skipped", rule=rule.name, cluster=cluster,
-                          reason="could not list the cluster's connectors; see poll_failed")
+                          reason=f"could not list the cluster's connectors ({poller.failure}); see poll_failed")
                 continue
             if cluster in self.pollers and rule.select.selects_cluster(cluster):
                 self.engine.on_schedule(rule, cluster, statuses)
+
+    async def _list_for_schedule(
+        self, rule_name: str, poller: ClusterPoller, deadline: float
+    ) -> Mapping[str, ConnectorStatus] | None:
+        """The cluster's listing for a scheduled run, tried again after a failure that may pass (a
+        429, a 5xx, a network error, a rebalance) until `deadline` (the event loop's time: the
+        run's start plus the grace a late run is still given, SCHEDULE_MISFIRE_GRACE_SECONDS): one
+        429 (the key shared with the polls and the discovery that wake at the same time) skipped
+        the cluster's whole run, its restarts lost for the night. Another try waits for the key's
+        rate-limit pause as every call does."""
+        loop = asyncio.get_running_loop()  # the clock asyncio.sleep waits on
+        delay = SCHEDULE_LISTING_FIRST_DELAY
+        while True:
+            statuses = await poller.list()
+            if (statuses is not None or poller.failed_with not in LISTING_FAILURES_THAT_PASS or self._stopping
+                    or loop.time() + delay > deadline or self._schedule_rule(rule_name) is None):
+                return statuses
+            log.warning("scheduled_listing_retried", rule=rule_name, cluster=poller.cluster, delay_seconds=delay,
+                        reason=poller.failure)
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, SCHEDULE_LISTING_MAX_DELAY)
 
     def _schedule_rule(self, rule_name: str) -> Rule | None:
         """The rule as the config has it now, if it is there and enabled."""

@@ -65,6 +65,7 @@ class ClusterPoller:
         self.listed_at: datetime | None = None  # the last listing that worked
         self._failed_at: datetime | None = None
         self._failure = ""
+        self.failed_with = ""  # the last failed listing's outcome (Outcome's value, or "unusable")
         self._on_demand: asyncio.Task[Mapping[str, ConnectorStatus] | None] | None = None
         self._last_unusable: frozenset[tuple[str, str]] = frozenset()
 
@@ -99,6 +100,7 @@ class ClusterPoller:
 
     def _failed(self, result: str, message: str) -> None:
         self._failed_at, self._failure = self._now(), f"{result}: {message}"[:300]
+        self.failed_with = result
         self._engine.on_poll_failed(self.cluster, result, message)
 
     def _report_unusable(self, unusable: Mapping[str, object]) -> None:
