@@ -268,3 +268,13 @@ async def test_a_schedule_run_due_just_before_the_daemon_began_to_lead_is_report
         assert (event["job_id"], event["job_event"], event["scheduled_run_time"]) == ("rule:nightly", "missed", missed)
         assert "came due while no daemon led" in event["note"] and counted == 1
     assert w.simulator.restarts() == [], "never run late"
+
+
+def test_a_rule_that_runs_more_often_than_the_grace_is_not_reported_missed_at_every_start() -> None:
+    from watchdog.triggers.scheduler import due_before
+
+    now = datetime(2026, 6, 1, 3, 0, 10, tzinfo=timezone.utc)
+    assert due_before(rule_trigger(schedule_rule(interval="20s")), now) is None
+    assert due_before(rule_trigger(schedule_rule(cron="*/5 * * * *")), now) is None
+    assert due_before(rule_trigger(schedule_rule(interval="1h")), now) == datetime(2026, 6, 1, 3, tzinfo=timezone.utc)
+    assert due_before(rule_trigger(schedule_rule(cron="*/10 * * * *")), now) == datetime(2026, 6, 1, 3, tzinfo=timezone.utc)

@@ -127,12 +127,14 @@ def report_job_event(
 def due_before(trigger: CronScheduleTrigger | IntervalTrigger, now: datetime,
                grace: float = SCHEDULE_MISFIRE_GRACE_SECONDS) -> datetime | None:
     """The latest time `trigger` came due in the `grace` seconds up to `now`, or None: the run a
-    scheduler made at `now` will not start (it plans from `now` on)."""
-    latest = None
-    due = trigger.get_next_fire_time(None, now - timedelta(seconds=grace))
+    scheduler made at `now` will not start (it plans from `now` on). None too where the next run
+    comes within `grace` of that one: a rule that runs that often (`interval: 20s`) would be
+    reported at every start, and its next run makes up for it."""
+    latest, due = None, trigger.get_next_fire_time(None, now - timedelta(seconds=grace))
     while due is not None and due <= now:
-        latest = due
-        due = trigger.get_next_fire_time(due, now)
+        latest, due = due, trigger.get_next_fire_time(due, now)
+    if latest is None or (due is not None and (due - latest).total_seconds() <= grace):
+        return None
     return latest
 
 
