@@ -12,6 +12,7 @@ from watchdog import __version__
 from watchdog.cli import main
 from watchdog.simulator import Scenario, Simulator
 
+from .loopback import QuietHandler, serving
 from .support import CLUSTER_ID, ENVIRONMENT, served, sim_scenario
 
 
@@ -314,29 +315,14 @@ async def test_status_shows_a_deleted_connector_as_gone_while_its_state_is_kept(
 def test_status_and_history_say_when_the_daemon_url_answers_something_else(
     command: list[str], body: bytes, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import http.server
-    import threading
-
-    class Answer(http.server.BaseHTTPRequestHandler):
+    class Answer(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html" if body.startswith(b"<") else "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.send_body(200, body, "text/html" if body.startswith(b"<") else "application/json")
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Answer)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token")
-    try:
+    with serving(Answer) as server:
         # Before: a JSONDecodeError or TypeError traceback.
         assert main([*command, "--daemon", f"http://127.0.0.1:{server.server_port}"]) == 1
-    finally:
-        server.shutdown()
-        server.server_close()
     err = capsys.readouterr().err
     assert "is --daemon the daemon's API address?" in err and "Traceback" not in err, err
 
@@ -348,40 +334,21 @@ def test_restart_through_a_daemon_that_forgets_the_request_says_it_was_requested
     """The daemon took the restart (202), then was restarted or replaced while the CLI followed
     it: the new one no longer knows the request (404), or none answers. Before: a KeyError
     traceback, or 'cannot reach the daemon', as if nothing had been asked for."""
-    import http.server
-    import json
-    import threading
-
-    class Answer(http.server.BaseHTTPRequestHandler):
-        def _send(self, status: int, document: dict[str, object]) -> None:
-            body = json.dumps(document).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
+    class Answer(QuietHandler):
         def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
             self.rfile.read(int(self.headers["Content-Length"]))
-            self._send(202, {"id": "0123456789abcdef", "state": "pending", "decision": "restart", "detail": "", "job": None})
+            self.send_body(202, {"id": "0123456789abcdef", "state": "pending", "decision": "restart", "detail": "",
+                                 "job": None})
 
         def do_GET(self) -> None:  # noqa: N802
             if then == "gone":
                 self.connection.close()  # no answer at all
                 return
-            self._send(404, {"error": "unknown or expired request id '0123456789abcdef'"})
+            self.send_body(404, {"error": "unknown or expired request id '0123456789abcdef'"})
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Answer)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token")
-    try:
+    with serving(Answer) as server:
         code = main(["restart", "prod", "orders", "--daemon", f"http://127.0.0.1:{server.server_port}", "--wait", "5"])
-    finally:
-        server.shutdown()
-        server.server_close()
     err = capsys.readouterr().err
     assert code == 1
     assert "Traceback" not in err and "cannot reach the daemon" not in err, err
@@ -425,25 +392,14 @@ def test_restart_through_a_daemon_that_took_the_request_but_never_answered_may_h
 ) -> None:
     # The request arrived (the daemon may have queued the restart), the answer did not. Before:
     # "cannot reach the daemon", as for a daemon that is not there at all.
-    import http.server
-    import threading
-
-    class NoAnswer(http.server.BaseHTTPRequestHandler):
+    class NoAnswer(QuietHandler):
         def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
             self.rfile.read(int(self.headers["Content-Length"]))
             self.connection.close()
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), NoAnswer)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token")
-    try:
+    with serving(NoAnswer) as server:
         code = main(["restart", "prod", "orders", "--daemon", f"http://127.0.0.1:{server.server_port}"])
-    finally:
-        server.shutdown()
-        server.server_close()
     err = capsys.readouterr().err
     assert code == 1 and "cannot reach the daemon" not in err, err
     assert "prod/orders: sent to the daemon at http://127.0.0.1:" in err and "the restart may have been queued" in err, err
@@ -454,7 +410,6 @@ def test_restart_interrupted_before_its_outcome_is_known_does_not_exit_0(
 ) -> None:
     # Ctrl-C while the cluster is listed (the API hangs): before, exit 0 and not a word, as if
     # the restart had been made.
-    import http.server
     import signal
     import subprocess
     import sys
@@ -462,32 +417,25 @@ def test_restart_interrupted_before_its_outcome_is_known_does_not_exit_0(
 
     asked = threading.Event()
 
-    class Hang(http.server.BaseHTTPRequestHandler):
+    class Hang(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
             asked.set()
             threading.Event().wait(5)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hang)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    path = _config(tmp_path, f"http://127.0.0.1:{server.server_port}")
-    # Ctrl-C's own handling in the child: a shell runs a background job (the test suite started
-    # with `&`) with SIGINT ignored, the child inherits that, and the signal below did nothing.
-    process = subprocess.Popen([sys.executable, "-m", "watchdog", "restart", "prod", "orders", "--config", str(path),
-                                "--log-level", "ERROR"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        assert asked.wait(20), "the listing never reached the API"
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        server.shutdown()
-        server.server_close()
+    with serving(Hang, threaded=True) as server:
+        path = _config(tmp_path, f"http://127.0.0.1:{server.server_port}")
+        # Ctrl-C's own handling in the child: a shell runs a background job (the test suite started
+        # with `&`) with SIGINT ignored, the child inherits that, and the signal below did nothing.
+        process = subprocess.Popen([sys.executable, "-m", "watchdog", "restart", "prod", "orders", "--config", str(path),
+                                    "--log-level", "ERROR"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        try:
+            assert asked.wait(20), "the listing never reached the API"
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=20)
+        finally:
+            if process.poll() is None:
+                process.kill()
     assert process.returncode == 1, (out, err)
     assert "prod/orders: interrupted before the restart's outcome was known" in err and "Traceback" not in err, (out, err)
 
@@ -513,42 +461,25 @@ def test_the_daemons_token_is_read_from_the_secrets_directory_it_reads(
 ) -> None:
     # In the daemon's pod the token is a file of the mounted Secret. Before: "no token", with
     # --secrets-dir given and the file in it.
-    import http.server
-    import json
-    import threading
-
     secrets = tmp_path / "secrets"
     secrets.mkdir()
     (secrets / "WATCHDOG_SERVER__AUTH_TOKEN").write_text("pod-token-4f1e9a7c2b8d\n")
     seen: list[str | None] = []
 
-    class Daemon(http.server.BaseHTTPRequestHandler):
+    class Daemon(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
             seen.append(self.headers.get("Authorization"))
-            body = json.dumps({"connectors": []}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.send_body(200, {"connectors": []})
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Daemon)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.delenv("WATCHDOG_SERVER__AUTH_TOKEN", raising=False)
     monkeypatch.chdir(tmp_path)
-    command = ["status", "--daemon", f"http://127.0.0.1:{server.server_port}"]
     if how == "--secrets-dir":
-        command += ["--secrets-dir", "secrets"]
+        options = ["--secrets-dir", "secrets"]
     else:
+        options = []
         monkeypatch.setenv("WATCHDOG_SECRETS_DIR", str(secrets))
-    try:
-        code = main(command)
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Daemon) as server:
+        code = main(["status", "--daemon", f"http://127.0.0.1:{server.server_port}", *options])
     assert code == 0, capsys.readouterr().err
     assert seen == ["Bearer pod-token-4f1e9a7c2b8d"]
 

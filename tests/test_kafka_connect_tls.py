@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import http.server
 import ssl
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,18 +15,12 @@ from watchdog.config.sections import TlsSettings
 from watchdog.connect.kafka_connect import KafkaConnectBackend
 from watchdog.model import Outcome
 
+from .loopback import QuietHandler, serving
 
-class _EmptyList(http.server.BaseHTTPRequestHandler):
+
+class _EmptyList(QuietHandler):
     def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
-        body = b"{}"
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.send_body(200, b"{}")
 
 
 @pytest.fixture
@@ -37,23 +29,16 @@ def worker_requiring_a_client_certificate(tmp_path: Path) -> Iterator[tuple[str,
     the client goes) and that refuses a handshake without a certificate its CA issued. Yields its
     URL and a client certificate and key that CA issued."""
     ca = trustme.CA()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EmptyList)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ca.issue_cert("127.0.0.1").configure_cert(context)
     ca.configure_trust(context)
     context.verify_mode = ssl.CERT_REQUIRED
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     client = ca.issue_cert("watchdog")
     cert, key = tmp_path / "client.pem", tmp_path / "client.key"
     client.cert_chain_pems[0].write_to_path(str(cert))
     client.private_key_pem.write_to_path(str(key))
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}", cert, key
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_EmptyList, threaded=True, tls=context) as server:
+        yield f"https://127.0.0.1:{server.server_port}", cert, key
 
 
 async def test_verify_false_still_presents_the_client_certificate(worker_requiring_a_client_certificate) -> None:
