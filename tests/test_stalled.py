@@ -13,7 +13,7 @@ import structlog
 from pydantic import SecretStr
 
 from watchdog.app import Daemon
-from watchdog.config import Credential, build_config
+from watchdog.config import Config, Credential, build_config
 from watchdog.model import ConnectorKey
 from watchdog.simulator import Scenario, Simulator, create_app
 from watchdog.stall import Judgement, StallVerdict
@@ -64,6 +64,12 @@ def world(
     simulator = Simulator(Scenario.model_validate(scenario), clock=clock.monotonic, epoch=clock.epoch.timestamp())
     config = daemon_config([rule], metrics_api={"base_url": "http://sim", "max_requests_per_second": 10000},
                            rate_limit={"max_requests_per_second": 10000})
+    return _started(simulator, config, clock, backlog)
+
+
+def _started(simulator: Simulator, config: Config, clock: Clock, backlog: tuple[float, float] | None) -> World:
+    """The daemon of `config` against `simulator` on `clock`, its queue and Metrics API lane
+    started; `backlog`: (from, until) in seconds from now, an ingestion backlog at the Metrics API."""
     transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=create_app(simulator))
     if backlog is not None:
         since, until = (clock.wall() + timedelta(seconds=t) for t in backlog)
@@ -167,14 +173,7 @@ def fleet(clusters: dict[str, list[dict[str, Any]]], backlog: tuple[float, float
         "metrics_api": {"base_url": "http://sim", "max_requests_per_second": 10000},
         "rate_limit": {"max_requests_per_second": 10000},
     }, "test config", secrets={"credentials": {"main": credential}})
-    transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=create_app(simulator))
-    if backlog is not None:
-        since, until = (clock.wall() + timedelta(seconds=t) for t in backlog)
-        transport = Backlog(transport, clock, since, until)
-    daemon = Daemon(config, transport=transport, now=clock.wall, rng=lambda: 0.5)
-    daemon.queue.start()
-    daemon._ensure_metrics_lane()
-    return World(simulator, daemon, clock)
+    return _started(simulator, config, clock, backlog)
 
 
 async def run_fleet(w: World, seconds: int) -> None:
