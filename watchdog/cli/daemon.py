@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -80,6 +81,23 @@ def daemon_token(args: argparse.Namespace) -> str:
     if not fits_a_header(token):
         raise UnusableToken(f"the token from {source} must be printable ASCII without spaces (two lines in the file?)")
     return token
+
+
+def daemon_headers(args: argparse.Namespace) -> dict[str, str] | None:
+    """The headers for a call to the daemon at --daemon, or None after saying why none can go:
+    an address no request can go to, no usable token, or a proxy or CA bundle in the environment
+    that httpx cannot use (its InvalidURL for a proxy was taken for --daemon's own)."""
+    from .common import unusable_environment
+
+    try:
+        check_address(args.daemon)
+        token = daemon_token(args)
+    except (UnusableAddress, UnusableToken) as exc:
+        print(exc, file=sys.stderr)
+        return None
+    if unusable_environment():
+        return None
+    return {"Authorization": f"Bearer {token}"}
 
 
 def _token_from_secrets_dir(args: argparse.Namespace) -> tuple[str, str]:

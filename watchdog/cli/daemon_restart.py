@@ -8,15 +8,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ..logs import printable
-from .common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, unusable_environment
-from .daemon import (
-    UnusableAddress,
-    UnusableToken,
-    check_address,
-    daemon_token,
-    error_text,
-    shown_url,
-)
+from .common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
+from .daemon import daemon_headers, error_text, shown_url
 
 if TYPE_CHECKING:
     import httpx
@@ -26,16 +19,10 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
     """POST /v1/restarts on a running daemon, then follow GET /v1/restarts/{id} to the outcome."""
     import httpx
 
-    try:
-        check_address(args.daemon)
-        token = daemon_token(args)
-    except (UnusableAddress, UnusableToken) as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_CONFIG
-    if unusable_environment():  # else httpx's InvalidURL for the proxy is taken for --daemon's own
+    headers = daemon_headers(args)
+    if headers is None:
         return EXIT_CONFIG
     target = printable(f"{args.cluster}/{args.connector}")
-    headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=args.daemon, headers=headers, timeout=10.0) as http:
         try:
             response = http.post("/v1/restarts", json={"cluster": args.cluster, "connector": args.connector, "reason": args.reason})

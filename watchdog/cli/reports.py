@@ -12,15 +12,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..config import ConfigError
 from ..logs import printable
-from .common import EXIT_FAILED, EXIT_OK, config_or_exit, load, unusable_environment
-from .daemon import (
-    UnusableAddress,
-    UnusableToken,
-    check_address,
-    daemon_token,
-    error_text,
-    shown_url,
-)
+from .common import EXIT_FAILED, EXIT_OK, config_or_exit, load
+from .daemon import daemon_headers, error_text, shown_url
 
 if TYPE_CHECKING:
 
@@ -153,17 +146,11 @@ def _open_state(args: argparse.Namespace) -> StateStore | None:
 def _from_daemon(args: argparse.Namespace, path: str, params: dict[str, str | int]) -> dict[str, Any] | None:
     import httpx
 
-    try:
-        check_address(args.daemon)
-        token = daemon_token(args)
-    except (UnusableAddress, UnusableToken) as exc:
-        print(exc, file=sys.stderr)
-        return None
-    if unusable_environment():  # else httpx's InvalidURL for the proxy is taken for --daemon's own
+    headers = daemon_headers(args)
+    if headers is None:
         return None
     try:
-        response = httpx.get(f"{args.daemon.rstrip('/')}{path}", params=params, timeout=10.0,
-                             headers={"Authorization": f"Bearer {token}"})
+        response = httpx.get(f"{args.daemon.rstrip('/')}{path}", params=params, timeout=10.0, headers=headers)
     except httpx.HTTPError as exc:
         print(f"cannot reach the daemon at {shown_url(args.daemon)}: {exc}", file=sys.stderr)
         return None
