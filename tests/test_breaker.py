@@ -53,3 +53,19 @@ def test_limits_left_out_are_disabled() -> None:
     for _ in range(1000):
         b.record_restart(T0)
     assert b.evaluate(T0) == []
+
+
+def test_dry_run_restarts_hold_only_dry_run_restarts() -> None:
+    # A dry run must meet the fleet breaker where the live run would; a rule on trial (dry_run
+    # on one rule) must never hold the live restarts of the others.
+    b = breaker(max_restarts=3, window=600)
+    b.record_restart(T0)
+    for _ in range(2):
+        b.record_restart(T0, dry_run=True)
+    assert b.evaluate(T0 + timedelta(minutes=1)) == [], "dry-run restarts open nothing (no metric, no page)"
+    assert b.open_reason("prod", failure=True) is None
+    assert b.open_reason("prod", failure=True, dry_run=True) == (
+        "3 restarts in the last 600s (limit 3; 2 of them dry-run, counted as if sent)")
+    assert b.open_reason("prod", failure=False, dry_run=True) is None, "planned restarts are not a storm"
+    b.evaluate(T0 + timedelta(minutes=10, seconds=1))
+    assert b.open_reason("prod", failure=True, dry_run=True) is None, "they age out of the window as sent ones do"

@@ -126,6 +126,25 @@ async def test_rule_windows_hold_restarts_outside_working_hours(backend: str) ->
     assert len(w.simulator.restarts()) == 1
 
 
+
+async def test_a_dry_run_meets_the_fleet_breaker_where_the_live_run_would(backend: str) -> None:
+    # Five failing, two failure restarts allowed per window. Live, two go out and three are
+    # dropped at their turn (the test above); dry-run said `dry_run` for all five, so a dry run
+    # promised a storm of restarts the breaker would have held.
+    w = world([failing(f"f{i}") for i in range(5)], backend, dry_run=True,
+              breaker={"max_failing_share": None, "max_restarts": 2, "window": 600})
+    with structlog.testing.capture_logs() as logs:
+        await poll(w)
+    assert w.simulator.restarts() == []
+    assert w.total("watchdog_restarts_total", outcome="dry_run") == 2
+    dropped = [e for e in logs if e["event"] == "restart_finished" and e["outcome"] == "dropped"]
+    assert [e["message"] for e in dropped] == [
+        "breaker_open: 2 restarts in the last 600s (limit 2; 2 of them dry-run, counted as if sent)"] * 3
+    assert w.sample("watchdog_breaker_open", scope="fleet") == 0, "a dry run's restarts page nobody"
+    # The next poll is told `breaker_open` when it decides, as the live run is.
+    await poll(w)
+    assert decisions(w, "breaker_open") == 3
+
 async def start_poll_once_and_stop(simulator: Simulator, clock: Clock, state: Path) -> None:
     """One run of the daemon: start, its first poll and the restarts it queued, stop."""
     rules = [{**HEAL, "trigger": {"type": "status", "confirm_polls": 1, "interval": 60}}]

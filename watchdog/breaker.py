@@ -8,7 +8,8 @@ Two conditions open it:
   a restart storm, whatever its cause; the breaker then holds every further failure restart.
   Scheduled and requested restarts are planned by people, so they neither count towards it nor
   are held by it (a nightly restart of 200 connectors is not a storm); the cluster condition
-  holds them too.
+  holds them too. Dry-run restarts count only towards what a dry-run restart is told: a dry run
+  meets the breaker where the live run would, while a rule on trial never holds live restarts.
 
 Each closes by itself once its condition clears. `evaluate` reports changes so that the caller
 logs each opening and closing once.
@@ -38,6 +39,7 @@ class Breaker:
         self.settings = settings
         self._failing: dict[str, tuple[int, int]] = {}  # cluster -> (failing, watched)
         self._sent: deque[datetime] = deque()
+        self._dry_sent: deque[datetime] = deque()  # failure restarts a dry run would have sent
         self._open: dict[str, str] = {}  # scope -> reason
 
     def observe_cluster(self, cluster: str, failing: int, watched: int) -> None:
@@ -46,8 +48,8 @@ class Breaker:
     def forget_cluster(self, cluster: str) -> None:
         self._failing.pop(cluster, None)
 
-    def record_restart(self, at: datetime) -> None:
-        self._sent.append(at)
+    def record_restart(self, at: datetime, *, dry_run: bool = False) -> None:
+        (self._dry_sent if dry_run else self._sent).append(at)
 
     def remember_restarts(self, times: Iterable[datetime]) -> None:
         """Failure restarts sent before this process (or this leader) began, from the state file's
@@ -61,10 +63,18 @@ class Breaker:
         them for its own length, not for the length of the step too."""
         if any(at > now for at in self._sent):
             self._sent = deque(min(at, now) for at in self._sent)
+        if any(at > now for at in self._dry_sent):
+            self._dry_sent = deque(min(at, now) for at in self._dry_sent)
 
-    def open_reason(self, cluster: str, *, failure: bool) -> str | None:
-        """Why a restart in `cluster` is held, or None. Call `evaluate` first for fresh answers."""
-        return (self._open.get(FLEET) if failure else None) or self._open.get(cluster)
+    def open_reason(self, cluster: str, *, failure: bool, dry_run: bool = False) -> str | None:
+        """Why a restart in `cluster` is held, or None. Call `evaluate` first for fresh answers.
+        `dry_run`: the restart would not be sent; the fleet count then includes the dry-run
+        restarts, so that a dry run holds what the live run would have held. Counted only in
+        memory: nothing of a dry run goes to the history the window is recalled from."""
+        fleet = self._open.get(FLEET) if failure else None
+        if failure and dry_run and fleet is None:
+            fleet = self._dry_fleet_reason()
+        return fleet or self._open.get(cluster)
 
     def evaluate(self, now: datetime) -> list[BreakerChange]:
         wanted: dict[str, str] = {}
@@ -92,9 +102,19 @@ class Breaker:
         limit = self.settings.max_restarts
         self.settle_clock(now)
         horizon = now - timedelta(seconds=self.settings.window)
-        while self._sent and self._sent[0] < horizon:
-            self._sent.popleft()
+        for sent in (self._sent, self._dry_sent):
+            while sent and sent[0] < horizon:
+                sent.popleft()
         # At most `max_restarts` go out per window: the one that would exceed it is held.
         if limit is not None and len(self._sent) >= limit:
             return f"{len(self._sent)} restarts in the last {self.settings.window:g}s (limit {limit})"
+        return None
+
+    def _dry_fleet_reason(self) -> str | None:
+        """The fleet condition with dry-run restarts counted as sent (as pruned by `evaluate`)."""
+        limit = self.settings.max_restarts
+        count = len(self._sent) + len(self._dry_sent)
+        if limit is not None and count >= limit:
+            return (f"{count} restarts in the last {self.settings.window:g}s (limit {limit}; "
+                    f"{len(self._dry_sent)} of them dry-run, counted as if sent)")
         return None

@@ -72,7 +72,8 @@ class Decisions(Gates):
         detail: str = "",
     ) -> RequestRecord:
         if decision is Decision.RESTART:
-            held = self.gate(key, now, windows, failure=trigger in FAILURE_TRIGGERS)
+            held = self.gate(key, now, windows, failure=trigger in FAILURE_TRIGGERS,
+                             dry_run=self.config.dry_run or dry_run)
             if held is not None:
                 decision, detail = held
         if decision is Decision.RESTART:

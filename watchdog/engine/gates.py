@@ -14,17 +14,18 @@ from .core import FAILURE_TRIGGERS, EngineCore, log
 
 class Gates(EngineCore):
     def gate(
-        self, key: ConnectorKey, now: datetime, windows: Windows | None, *, failure: bool
+        self, key: ConnectorKey, now: datetime, windows: Windows | None, *, failure: bool, dry_run: bool = False
     ) -> tuple[Decision, str] | None:
         """Why a restart must not go now, whatever the rule decided; None when it may.
-        `failure`: a status- or alert-triggered restart (the fleet breaker holds only those)."""
+        `failure`: a status- or alert-triggered restart (the fleet breaker holds only those).
+        `dry_run`: it would not be sent; the fleet breaker counts the dry run's restarts for it."""
         if unaddressable(key.connector):
             return Decision.UNADDRESSABLE, "its name has '/'-separated '.' or '..' parts: a call for it could reach another connector"
         if self._global_windows is not None and not self._global_windows.is_open(now):
             return Decision.WINDOW_CLOSED, f"global windows closed; next open {_when(self._global_windows.next_open(now))}"
         if windows is not None and not windows.is_open(now):
             return Decision.WINDOW_CLOSED, f"rule windows closed; next open {_when(windows.next_open(now))}"
-        reason = self.breaker.open_reason(key.cluster, failure=failure)
+        reason = self.breaker.open_reason(key.cluster, failure=failure, dry_run=dry_run)
         if reason is not None:
             return Decision.BREAKER_OPEN, reason
         if self.blocker is not None:
@@ -33,14 +34,16 @@ class Gates(EngineCore):
                 return Decision.BLOCKED, verdict.reason
         return None
 
-    def dispatch_gate(self, job: RestartJob) -> str | None:
+    def dispatch_gate(self, job: RestartJob, dry_run: bool = False) -> str | None:
         """The gates again when a job's turn comes: a queued restart can wait for minutes behind
-        the rate limit, and the breaker may have opened or a blocking alert started meanwhile."""
+        the rate limit, and the breaker may have opened or a blocking alert started meanwhile.
+        `dry_run`: the job will end dry_run, not be sent (JobRecorder.dry_run_now)."""
         now = self._now()
         self.update_breaker(now)
         rule = next((r for r in self.config.rules if r.name == job.primary.rule), None)
         failure = any(r.trigger in FAILURE_TRIGGERS for r in job.requests)
-        held = self.gate(job.key, now, self._rule_windows.get(rule.name) if rule else None, failure=failure)
+        held = self.gate(job.key, now, self._rule_windows.get(rule.name) if rule else None, failure=failure,
+                         dry_run=dry_run)
         return None if held is None else f"{held[0].value}: {held[1]}"
 
     def update_breaker(self, now: datetime) -> None:

@@ -54,7 +54,8 @@ class JobRecorder:
         self._breaker = breaker
         self._now = now
         self._rng = rng
-        self.gate: Callable[[RestartJob], str | None] = lambda job: None  # set by the composition root
+        # Set by the composition root: the gates at the job's turn (job, whether it ends dry_run).
+        self.gate: Callable[[RestartJob, bool], str | None] = lambda job, dry_run: None
         self.finished_jobs: list[RestartJob] = []  # the run's latest FINISHED_KEPT jobs, for summaries
         # Outcomes the state file did not take: it still holds their requests as pending, and the
         # next start (or leader) would send a restart reported ended (`dropped` because the file
@@ -73,7 +74,7 @@ class JobRecorder:
         gone = self._rules_gone(job)
         if gone:
             return gone
-        return self.gate(job)
+        return self.gate(job, job.dry_run or self.dry_run_now(job))
 
     def dry_run_now(self, job: RestartJob) -> bool:
         """Whether the config, as it is at the job's turn, says dry run for every request of it:
@@ -178,8 +179,9 @@ class JobRecorder:
         changed: ConnectorState | None = None
         if job.outcome is Outcome.DRY_RUN and self._failure_requests(job):
             # Dry-run advances the backoff as a real restart would, so the log shows the cadence
-            # production would have.
+            # production would have; the fleet breaker counts it for later dry-run restarts alike.
             changed = self._attempt(job, state, now)
+            self._breaker.record_restart(now, dry_run=True)
         elif job.outcome is Outcome.ACCEPTED and not self._failure_requests(job):
             changed = record_manual_restart(state, now)
         state = changed or state
