@@ -4,6 +4,7 @@ Confluent Cloud and self-managed Kafka Connect alike."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -175,3 +176,47 @@ async def test_a_daemon_restarted_in_a_loop_keeps_the_fleet_breakers_window(tmp_
     clock.advance(600)
     await start_poll_once_and_stop(simulator, clock, tmp_path / "state.db")
     assert len(simulator.restarts()) == 6
+
+
+async def test_with_alert_rules_only_the_fleet_breaker_closes_when_its_window_has_passed() -> None:
+    # No status rule: nothing is polled, and the breaker was evaluated only when a job's turn
+    # came. Once open, every later alert was held on that stale answer, for good ("1 restarts in
+    # the last 600s" an hour later), and watchdog_breaker_open stayed 1.
+    from .test_api import AUTH, RULES, alert, payload, restart_calls
+    from .test_api import world as api_world
+
+    w, http = api_world(rules=[RULES[1]], fake_time=True, breaker={"max_restarts": 1, "window": 600})
+    assert w.clock is not None
+    w.daemon.queue.start()
+    await http.post("/v1/alertmanager", json=payload(alert(connector="orders-sink", fingerprint="a")), headers=AUTH)
+    await w.daemon.queue.join()
+    held = await http.post("/v1/alertmanager", json=payload(alert(connector="billing-sink", fingerprint="b")), headers=AUTH)
+    assert held.json()["alerts"][0]["decision"] == "breaker_open"
+    assert w.sample("watchdog_breaker_open", scope="fleet") == 1
+    w.clock.advance(601)
+    # The heartbeat closes it once the window has passed, before any alert comes.
+    heartbeat = asyncio.create_task(w.daemon.heartbeat())
+    try:
+        await until(lambda: w.sample("watchdog_breaker_open", scope="fleet") == 0, "the breaker closed by the heartbeat")
+    finally:
+        heartbeat.cancel()
+    sent = await http.post("/v1/alertmanager", json=payload(alert(connector="billing-sink", fingerprint="b")), headers=AUTH)
+    assert sent.json()["alerts"][0]["decision"] == "restart"
+    await w.daemon.queue.join()
+    assert restart_calls(w) == 2
+
+
+async def test_an_alert_is_decided_on_the_breaker_as_it_is_now() -> None:
+    # Without a heartbeat between them (the decision itself looks again).
+    from .test_api import AUTH, RULES, alert, payload
+    from .test_api import world as api_world
+
+    w, http = api_world(rules=[RULES[1]], fake_time=True, breaker={"max_restarts": 1, "window": 600})
+    assert w.clock is not None
+    w.daemon.queue.start()
+    await http.post("/v1/alertmanager", json=payload(alert(connector="orders-sink", fingerprint="a")), headers=AUTH)
+    await w.daemon.queue.join()
+    await http.post("/v1/alertmanager", json=payload(alert(connector="billing-sink", fingerprint="b")), headers=AUTH)
+    w.clock.advance(3600)
+    sent = await http.post("/v1/alertmanager", json=payload(alert(connector="billing-sink", fingerprint="b")), headers=AUTH)
+    assert sent.json()["alerts"][0]["decision"] == "restart", sent.json()

@@ -397,6 +397,8 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         while True:
             self.probes.tick()
             self.follow_clock()
+            if self.leadership.leading:
+                self.engine.refresh_breaker()
             beats += 1
             if beats % HISTORY_PRUNE_BEATS == 0 and self.leadership.leading:
                 try:

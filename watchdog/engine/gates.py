@@ -25,6 +25,11 @@ class Gates(EngineCore):
             return Decision.WINDOW_CLOSED, f"global windows closed; next open {_when(self._global_windows.next_open(now))}"
         if windows is not None and not windows.is_open(now):
             return Decision.WINDOW_CLOSED, f"rule windows closed; next open {_when(windows.next_open(now))}"
+        # Evaluated here, not only by a poll or a job's turn: a daemon with alert rules and no
+        # status rule polls nothing, and every restart the open breaker held was decided on the
+        # answer of its last evaluation (the job that opened it), so it held every later alert
+        # for good, saying "N restarts in the last 600s" an hour later.
+        self.update_breaker(now)
         reason = self.breaker.open_reason(key.cluster, failure=failure, dry_run=dry_run)
         if reason is not None:
             return Decision.BREAKER_OPEN, reason
@@ -39,12 +44,16 @@ class Gates(EngineCore):
         the rate limit, and the breaker may have opened or a blocking alert started meanwhile.
         `dry_run`: the job will end dry_run, not be sent (JobRecorder.dry_run_now)."""
         now = self._now()
-        self.update_breaker(now)
         rule = next((r for r in self.config.rules if r.name == job.primary.rule), None)
         failure = any(r.trigger in FAILURE_TRIGGERS for r in job.requests)
         held = self.gate(job.key, now, self._rule_windows.get(rule.name) if rule else None, failure=failure,
                          dry_run=dry_run)
         return None if held is None else f"{held[0].value}: {held[1]}"
+
+    def refresh_breaker(self) -> None:
+        """Each heartbeat: a breaker whose condition cleared closes then, and says so (metric and
+        log line), not at the next decision, which may be hours away where nothing is polled."""
+        self.update_breaker(self._now())
 
     def update_breaker(self, now: datetime) -> None:
         for change in self.breaker.evaluate(now):
