@@ -5,6 +5,7 @@ Confluent Cloud and self-managed Kafka Connect alike."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,25 @@ async def test_a_dry_run_meets_the_fleet_breaker_where_the_live_run_would(backen
     # The next poll is told `breaker_open` when it decides, as the live run is.
     await poll(w)
     assert decisions(w, "breaker_open") == 3
+
+
+async def test_the_fleet_breakers_budget_goes_first_to_connectors_not_restarted_yet(backend: str) -> None:
+    # Six connectors failing for good, two failure restarts allowed per 10 minutes, a poll a
+    # minute. Judged in listing order, f0 and f1 took the budget again at every window (their
+    # 2-minute backoff long over) while f4 and f5 waited 30 minutes without a single restart.
+    clock = Clock()
+    connectors = [{"name": f"f{i}", "script": {"initial": "FAILED", "recover_after_restarts": "never"}} for i in range(6)]
+    simulator = Simulator(Scenario.model_validate(sim_scenario(connectors, backend)), clock=clock.monotonic)
+    config = daemon_config([HEAL], backend=backend, rate_limit={"max_requests_per_second": 10000},
+                           breaker={"max_failing_share": None, "max_restarts": 2, "window": 600})
+    w = World(simulator, Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall,
+                                rng=lambda: 0.0), clock)
+    w.daemon.queue.start()
+    for _ in range(30):
+        await poll(w)
+        clock.advance(60)
+    restarted = Counter(call.connector for call in simulator.restarts())
+    assert restarted == {f"f{i}": 1 for i in range(6)}, "each failing connector gets one restart before any gets two"
 
 async def start_poll_once_and_stop(simulator: Simulator, clock: Clock, state: Path) -> None:
     """One run of the daemon: start, its first poll and the restarts it queued, stop."""

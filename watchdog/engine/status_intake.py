@@ -5,11 +5,12 @@ their cluster forgotten once they have stayed away for `state.forget_vanished_af
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from ..config import Rule, StatusTrigger
 from ..model import (
     ConnectorKey,
+    ConnectorState,
     ConnectorStatus,
     Decision,
     Health,
@@ -20,6 +21,14 @@ from ..policy import observe
 from ..rules import classify, decide_on_status, degraded_without_error, status_rule_for
 from .core import log
 from .decisions import Decisions
+
+_FAILING = frozenset({Health.FAILED, Health.USER_ERROR})
+_NEVER = datetime.min.replace(tzinfo=timezone.utc)
+
+
+def _last_restart(state: ConnectorState | None) -> datetime:
+    """A failing connector's place in a poll's turn: never restarted first, then by its last restart."""
+    return _NEVER if state is None or state.last_restart_at is None else state.last_restart_at
 
 
 class StatusIntake(Decisions):
@@ -78,16 +87,25 @@ class StatusIntake(Decisions):
         # The breaker sees the whole cluster before any connector of it is judged.
         self.breaker.observe_cluster(cluster, counts[Health.FAILED] + counts[Health.USER_ERROR], len(judged))
         self.update_breaker(now)
+        # Failing connectors are judged, and so queued, least recently restarted first (never
+        # restarted first): the fleet breaker lets `max_restarts` out per window in queue order,
+        # and in listing order the same connectors took that budget window after window (f0 and
+        # f1 four restarts each in an hour) while others failing as long had none.
+        loaded = {key: self.state.load(key) for _, key, _, health in judged if health in _FAILING}
+        judged.sort(key=lambda item: _last_restart(loaded.get(item[1])))
         for rule, key, status, health in judged:
-            self._judge(rule, key, status, health, now)
+            self._judge(rule, key, status, health, now, loaded.get(key))
         self.metrics.degraded_too_long.labels(cluster).set(
             sum(1 for key in self.degraded_reported if key.cluster == cluster)
         )
 
-    def _judge(self, rule: Rule, key: ConnectorKey, status: ConnectorStatus, health: Health, now: datetime) -> None:
+    def _judge(
+        self, rule: Rule, key: ConnectorKey, status: ConnectorStatus, health: Health, now: datetime,
+        loaded: ConnectorState | None = None,
+    ) -> None:
         self._watch_degraded(rule, key, status, now)
         self.state.observe_status(key, status.state or "UNUSABLE", now)
-        state = observe(self.state.load(key), health, now, rule.backoff)
+        state = observe(loaded if loaded is not None else self.state.load(key), health, now, rule.backoff)
         decision = decide_on_status(rule, state, health, now, pending=self._pending_for(key, dry_run=rule.dry_run))
         if decision is Decision.BUDGET_SPENT:
             state = self._give_up(rule, key, state, save=False)
