@@ -69,3 +69,28 @@ def test_dry_run_restarts_hold_only_dry_run_restarts() -> None:
     assert b.open_reason("prod", failure=False, dry_run=True) is None, "planned restarts are not a storm"
     b.evaluate(T0 + timedelta(minutes=10, seconds=1))
     assert b.open_reason("prod", failure=True, dry_run=True) is None, "they age out of the window as sent ones do"
+
+
+def test_an_open_cluster_lets_one_probe_through_per_window_and_a_healed_probe_excuses_the_outages_failures() -> None:
+    b = breaker(max_failing_share=0.5, min_failing=3, max_restarts=None, window=600)
+    b.observe_cluster("prod", failing=10, watched=10)
+    b.evaluate(T0)
+    assert b.probe("prod", "c0", T0 + timedelta(minutes=9), queued=False) is None, "no probe in the first window"
+    assert b.probe("prod", "c0", T0 + timedelta(minutes=10), queued=False) == "granted"
+    assert b.probe("prod", "c0", T0 + timedelta(minutes=10), queued=True) == "again", "its own turn in the queue"
+    assert b.probe("prod", "c0", T0 + timedelta(minutes=12), queued=False) is None, "not a second one in the window"
+    assert b.probe("prod", "c1", T0 + timedelta(minutes=12), queued=False) is None
+    assert b.probe("prod", "c1", T0 + timedelta(minutes=20), queued=False) == "granted"
+    assert b.probe("staging", "x", T0 + timedelta(hours=1), queued=False) is None, "only an open cluster has probes"
+    # c1 stayed healthy: the nine still failing are left from the outage.
+    b.probe_healed("prod", failing=9)
+    b.observe_cluster("prod", failing=9, watched=10)
+    (change,) = b.evaluate(T0 + timedelta(minutes=25))
+    assert (change.scope, change.opened) == ("prod", False)
+    # They heal one by one; a new outage of what runs counts again, over what is not excused.
+    b.observe_cluster("prod", failing=4, watched=10)
+    assert b.evaluate(T0 + timedelta(minutes=30)) == []
+    b.observe_cluster("prod", failing=8, watched=10)
+    (change,) = b.evaluate(T0 + timedelta(minutes=31))
+    assert change.opened and change.reason == (
+        "4 of 6 watched connectors failing (more than 50%), besides 4 left from an outage that ended")

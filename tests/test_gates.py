@@ -13,6 +13,7 @@ import httpx
 import structlog
 
 from watchdog.app import Daemon
+from watchdog.model import ConnectorKey
 from watchdog.simulator import Scenario, Simulator, create_app
 
 from .support import CLUSTER, Clock, World, daemon_config, sim_cluster, sim_scenario, until
@@ -165,6 +166,46 @@ async def test_the_fleet_breakers_budget_goes_first_to_connectors_not_restarted_
         clock.advance(60)
     restarted = Counter(call.connector for call in simulator.restarts())
     assert restarted == {f"f{i}": 1 for i in range(6)}, "each failing connector gets one restart before any gets two"
+
+
+async def test_after_a_cluster_outage_ends_a_probe_lets_the_failed_connectors_be_restarted(backend: str) -> None:
+    # Every connector of the cluster FAILED at once (an outage): the cluster's breaker opens
+    # and holds them. Kafka Connect never restarts a failed task, so they stay FAILED after the
+    # outage ends, and the share never fell: the breaker held them (and any restart asked for by
+    # name) for good. Now one restart per breaker.window goes as a probe; while the outage lasts
+    # it fails again, and once a probe's connector stays healthy the rest are restarted.
+    clock = Clock()
+    outage = {"initial": "FAILED", "recover_after_restarts": "never"}
+    connectors = [{"name": f"c{i}", "script": outage} for i in range(5)]
+    simulator = Simulator(Scenario.model_validate(sim_scenario(connectors, backend)), clock=clock.monotonic)
+    config = daemon_config([HEAL], backend=backend, rate_limit={"max_requests_per_second": 10000},
+                           breaker={"max_failing_share": 0.5, "min_failing": 3, "max_restarts": None, "window": 600})
+    w = World(simulator, Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall,
+                                rng=lambda: 0.0), clock)
+    w.daemon.queue.start()
+
+    async def minutes(count: int) -> None:
+        for _ in range(count):
+            await poll(w)
+            clock.advance(60)
+
+    with structlog.testing.capture_logs() as logs:
+        await minutes(10)
+        assert simulator.restarts() == [] and w.sample("watchdog_breaker_open", scope=CLUSTER) == 1
+        await minutes(20)  # two probes while the outage lasts, each FAILED again: nothing more
+        assert [c.connector for c in simulator.restarts()] == ["c0", "c1"]
+        assert w.sample("watchdog_breaker_open", scope=CLUSTER) == 1
+        for i in range(5):  # the outage ends: a restart now heals each one
+            simulator.set_script(sim_cluster(backend), f"c{i}", {"initial": "FAILED", "recover_after_restarts": 1})
+        await minutes(20)
+    # The probes (c0, c1 while the outage lasts, c2 after it), then the others, never restarted
+    # first; c0 and c1 again once their own backoff allows.
+    assert [c.connector for c in simulator.restarts()] == ["c0", "c1", "c2", "c3", "c4", "c0", "c1"]
+    assert all(w.daemon.engine.statuses[ConnectorKey(CLUSTER, f"c{i}")].state == "RUNNING" for i in range(5))
+    assert w.sample("watchdog_breaker_open", scope=CLUSTER) == 0
+    events = [e["event"] for e in logs if e["event"].startswith("breaker_")]
+    assert events[0] == "breaker_opened" and events.count("breaker_probe") == 3
+    assert events[-2:] == ["breaker_probe_healed", "breaker_closed"]
 
 async def start_poll_once_and_stop(simulator: Simulator, clock: Clock, state: Path) -> None:
     """One run of the daemon: start, its first poll and the restarts it queued, stop."""

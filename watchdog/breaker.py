@@ -13,6 +13,13 @@ Two conditions open it:
 
 Each closes by itself once its condition clears. `evaluate` reports changes so that the caller
 logs each opening and closing once.
+
+A cluster's condition may never clear by itself: Kafka Connect never restarts a failed task, so
+after an outage ends its connectors stay FAILED, and the share with them. While a cluster's
+breaker is open, one failure restart per `window` goes as a probe (the first a window after it
+opened). Once a probe's connector has stayed healthy (`probe_healed`), the outage is taken as
+over: the failures still seen then are excused (each is restarted by its own backoff, paced by
+the fleet condition), and only failures beyond them count towards the share.
 """
 
 from __future__ import annotations
@@ -41,12 +48,46 @@ class Breaker:
         self._sent: deque[datetime] = deque()
         self._dry_sent: deque[datetime] = deque()  # failure restarts a dry run would have sent
         self._open: dict[str, str] = {}  # scope -> reason
+        self._opened_at: dict[str, datetime] = {}  # cluster -> when its breaker opened
+        self._probe: dict[str, tuple[str, datetime]] = {}  # cluster -> (connector, when) of its latest probe
+        self._excused: dict[str, int] = {}  # cluster -> failures left from an outage a probe showed over
 
     def observe_cluster(self, cluster: str, failing: int, watched: int) -> None:
+        # Excused failures only ever heal away: a connector failing anew counts again.
+        excused = min(self._excused.pop(cluster, 0), failing)
+        if excused:
+            self._excused[cluster] = excused
         self._failing[cluster] = (failing, watched)
 
     def forget_cluster(self, cluster: str) -> None:
-        self._failing.pop(cluster, None)
+        for known in (self._failing, self._opened_at, self._probe, self._excused):
+            known.pop(cluster, None)
+
+    def probe(self, cluster: str, connector: str, now: datetime, *, queued: bool) -> str | None:
+        """Whether a failure restart of `connector`, held by nothing but its cluster's open
+        breaker, may go as the probe: `granted` (it is now the probe), `again` (it is the probe,
+        looked at again at its turn in the queue: `queued`) or None (held)."""
+        opened = self._opened_at.get(cluster)
+        if opened is None:
+            return None
+        window = timedelta(seconds=self.settings.window)
+        latest = self._probe.get(cluster)
+        if queued and latest is not None and latest[0] == connector:
+            return "again"
+        if now - (latest[1] if latest is not None else opened) < window:
+            return None
+        self._probe[cluster] = (connector, now)
+        return "granted"
+
+    def probe_of(self, cluster: str) -> tuple[str, datetime] | None:
+        """The cluster's latest probe (connector, when granted), while its breaker is open."""
+        return self._probe.get(cluster)
+
+    def probe_healed(self, cluster: str, failing: int) -> None:
+        """The probe's connector stayed healthy after its restart: the outage is over, and the
+        `failing` connectors still seen are left from it."""
+        self._excused[cluster] = failing
+        self._probe.pop(cluster, None)
 
     def record_restart(self, at: datetime, *, dry_run: bool = False) -> None:
         (self._dry_sent if dry_run else self._sent).append(at)
@@ -66,6 +107,10 @@ class Breaker:
         if any(at > now for at in self._dry_sent):
             self._dry_sent = deque(min(at, now) for at in self._dry_sent)
 
+    def cluster_reason(self, cluster: str) -> str | None:
+        """Why the cluster's own breaker is open, or None."""
+        return self._open.get(cluster)
+
     def open_reason(self, cluster: str, *, failure: bool, dry_run: bool = False) -> str | None:
         """Why a restart in `cluster` is held, or None. Call `evaluate` first for fresh answers.
         `dry_run`: the restart would not be sent; the fleet count then includes the dry-run
@@ -82,20 +127,30 @@ class Breaker:
         if fleet:
             wanted[FLEET] = fleet
         for cluster, (failing, watched) in self._failing.items():
-            reason = self._cluster_reason(failing, watched)
+            reason = self._cluster_reason(failing, watched, self._excused.get(cluster, 0))
             if reason:
                 wanted[cluster] = reason
         changes = [BreakerChange(scope, True, reason) for scope, reason in wanted.items() if scope not in self._open]
         changes += [BreakerChange(scope, False, "condition cleared") for scope in self._open if scope not in wanted]
+        for change in changes:
+            if change.scope == FLEET:
+                continue
+            if change.opened:
+                self._opened_at[change.scope] = now
+            else:
+                self._opened_at.pop(change.scope, None)
+                self._probe.pop(change.scope, None)
         self._open = wanted
         return changes
 
-    def _cluster_reason(self, failing: int, watched: int) -> str | None:
+    def _cluster_reason(self, failing: int, watched: int, excused: int) -> str | None:
         share = self.settings.max_failing_share
-        if share is None or watched == 0 or failing < self.settings.min_failing:
+        failing, watched = failing - excused, watched - excused
+        if share is None or watched <= 0 or failing < self.settings.min_failing:
             return None
         if failing / watched > share:
-            return f"{failing} of {watched} watched connectors failing (more than {share:.0%})"
+            besides = f", besides {excused} left from an outage that ended" if excused else ""
+            return f"{failing} of {watched} watched connectors failing (more than {share:.0%}){besides}"
         return None
 
     def _fleet_reason(self, now: datetime) -> str | None:

@@ -31,6 +31,14 @@ class Gates(EngineCore):
         # for good, saying "N restarts in the last 600s" an hour later.
         self.update_breaker(now)
         reason = self.breaker.open_reason(key.cluster, failure=failure, dry_run=dry_run)
+        if failure and reason is not None and reason == self.breaker.cluster_reason(key.cluster):
+            probe = self.breaker.probe(key.cluster, key.connector, now, queued=self.queue.is_pending(key))
+            if probe == "granted":
+                log.warning("breaker_probe", cluster=key.cluster, connector=key.connector, reason=reason,
+                            note="one failure restart per breaker.window while a cluster's breaker is open; once "
+                                 "its connector stays healthy, the failures left from the outage no longer hold restarts")
+            if probe is not None:
+                reason = None
         if reason is not None:
             return Decision.BREAKER_OPEN, reason
         if self.blocker is not None:

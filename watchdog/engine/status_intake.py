@@ -95,6 +95,7 @@ class StatusIntake(Decisions):
         judged.sort(key=lambda item: _last_restart(loaded.get(item[1])))
         for rule, key, status, health in judged:
             self._judge(rule, key, status, health, now, loaded.get(key))
+        self._watch_probe(cluster, counts[Health.FAILED] + counts[Health.USER_ERROR], now)
         self.metrics.degraded_too_long.labels(cluster).set(
             sum(1 for key in self.degraded_reported if key.cluster == cluster)
         )
@@ -121,6 +122,24 @@ class StatusIntake(Decisions):
             reason=f"{health.value}: connector {status.state}", dry_run=rule.dry_run,
             attempt=state.attempts + 1, health=health, status=status, state=state, detail=detail,
         )
+
+    def _watch_probe(self, cluster: str, failing: int, now: datetime) -> None:
+        """The cluster breaker's probe (Breaker.probe) heals once its connector, restarted as the
+        probe, has stayed healthy long enough for its restart count to reset (policy.observe):
+        the outage is over, and the failures still seen are left from it."""
+        probe = self.breaker.probe_of(cluster)
+        if probe is None:
+            return
+        connector, granted_at = probe
+        state = self.state.load(ConnectorKey(cluster, connector))
+        restarted = state.last_restart_at is not None and state.last_restart_at >= granted_at
+        if not (restarted and state.health is Health.HEALTHY and state.attempts == 0):
+            return
+        self.breaker.probe_healed(cluster, failing)
+        log.warning("breaker_probe_healed", cluster=cluster, connector=connector, failing=failing,
+                    note="the outage is over: these failures no longer hold restarts; each is restarted by its own "
+                         "backoff, paced by the fleet breaker")
+        self.update_breaker(now)
 
     def _watch_degraded(self, rule: Rule, key: ConnectorKey, status: ConnectorStatus, now: datetime) -> None:
         """A connector DEGRADED with no task in error is not restarted (its tasks await a worker);
