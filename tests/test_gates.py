@@ -207,6 +207,26 @@ async def test_after_a_cluster_outage_ends_a_probe_lets_the_failed_connectors_be
     assert events[0] == "breaker_opened" and events.count("breaker_probe") == 3
     assert events[-2:] == ["breaker_probe_healed", "breaker_closed"]
 
+
+async def test_a_restart_whose_connector_was_paused_while_it_waited_is_not_sent(backend: str) -> None:
+    # The restart waits its turn (here: the queue is not running yet; live, the rate limit) and
+    # the owner pauses the connector meanwhile. Sent, Confluent answered 400 (`rejected`, an error,
+    # a backoff step spent) and Kafka Connect 202 for a restart that left it paused (`accepted`).
+    simulator = Simulator(Scenario.model_validate(sim_scenario([failing("f0")], backend)))
+    w = World(simulator, Daemon(daemon_config([HEAL], backend=backend),
+                                transport=httpx.ASGITransport(app=create_app(simulator))))
+    await w.daemon.pollers[CLUSTER].poll()
+    simulator.set_state(sim_cluster(backend), "f0", "PAUSED")
+    await w.daemon.pollers[CLUSTER].poll()
+    with structlog.testing.capture_logs() as logs:
+        w.daemon.queue.start()
+        await w.daemon.queue.join()
+    assert simulator.restarts() == []
+    (finished,) = [e for e in logs if e["event"] == "restart_finished"]
+    assert finished["outcome"] == "dropped" and finished["message"] == (
+        "transient: connector PAUSED when its turn came; a restart is refused or does nothing then")
+    assert w.daemon.state.load(ConnectorKey(CLUSTER, "f0")).attempts == 0, "no backoff step spent on it"
+
 async def start_poll_once_and_stop(simulator: Simulator, clock: Clock, state: Path) -> None:
     """One run of the daemon: start, its first poll and the restarts it queued, stop."""
     rules = [{**HEAL, "trigger": {"type": "status", "confirm_polls": 1, "interval": 60}}]

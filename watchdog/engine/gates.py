@@ -7,7 +7,7 @@ from datetime import datetime
 
 from ..model import ConnectorKey, Decision
 from ..queue import RestartJob
-from ..rules import unaddressable
+from ..rules import RESTART_REFUSED_STATES, unaddressable
 from ..windows import Windows
 from .core import FAILURE_TRIGGERS, EngineCore, log
 
@@ -52,6 +52,12 @@ class Gates(EngineCore):
         the rate limit, and the breaker may have opened or a blocking alert started meanwhile.
         `dry_run`: the job will end dry_run, not be sent (JobRecorder.dry_run_now)."""
         now = self._now()
+        listed = self.statuses.get(job.key)
+        if listed is not None and listed.state.upper() in RESTART_REFUSED_STATES:
+            # Paused, stopped or provisioning by its owner since it was queued (a restart can wait
+            # minutes behind the rate limit): Confluent answers 400 (`rejected`, an error, and a
+            # backoff step), and Kafka Connect 202 for a restart that does nothing (`accepted`).
+            return f"transient: connector {listed.state} when its turn came; a restart is refused or does nothing then"
         rule = next((r for r in self.config.rules if r.name == job.primary.rule), None)
         failure = any(r.trigger in FAILURE_TRIGGERS for r in job.requests)
         held = self.gate(job.key, now, self._rule_windows.get(rule.name) if rule else None, failure=failure,
