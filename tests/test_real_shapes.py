@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from watchdog.model import ConnectorKey, ConnectorState
+from watchdog.model import ConnectorKey, ConnectorState, ConnectorStatus, TaskStatus
 
 from .support import CLUSTER, CLUSTER_ID, sim_scenario
 from .test_daemon import restart_times, run_polls, status_rule, world
@@ -179,3 +179,26 @@ async def test_a_name_whose_path_could_reach_another_connector_is_never_addresse
 
     assert w.simulator.restarts() == [], f"a restart meant for {name!r} went out (and reached y)"
     assert w.sample("watchdog_decisions_total", cluster=CLUSTER, rule="heal", trigger="status", decision="unaddressable") == 9
+
+
+# -- a state no known API reports ------------------------------------------------------------------
+
+
+async def test_a_state_no_api_is_known_to_report_is_said_once_and_never_restarted_on() -> None:
+    # Confluent adds a connector state tomorrow (or renames a failure): it must start no restart
+    # storm, and must not pass unsaid either (before, one `decision: transient` info line among
+    # every other decision was all that showed it, and it was never restarted).
+    w = world([{"name": "odd"}], [status_rule(trigger={"type": "status", "interval": 5, "confirm_polls": 1})])
+    assert w.clock is not None
+    odd = ConnectorStatus(name="odd", state="SUSPENDED", tasks=(TaskStatus(0, "RUNNING"), TaskStatus(1, "QUIESCED")))
+    with capture_logs() as logs:
+        for _ in range(5):
+            w.daemon.engine.on_poll(CLUSTER, {"odd": odd})
+            await w.daemon.queue.join()
+            w.clock.advance(5)
+        w.daemon.engine.on_poll(CLUSTER, {"odd": ConnectorStatus(name="odd", state="RUNNING", tasks=(TaskStatus(0, "RUNNING"),))})
+    assert w.simulator.restarts() == []
+    said = [e for e in logs if e["event"].startswith("unknown_state")]
+    assert [(e["event"], e["log_level"]) for e in said] == [("unknown_state", "warning"), ("unknown_state_ended", "info")]
+    assert said[0]["states"] == ["QUIESCED", "SUSPENDED"] and said[0]["connector"] == "odd"
+    assert w.sample("watchdog_connectors", cluster=CLUSTER, health="healthy") == 1

@@ -22,6 +22,11 @@ _TRANSIENT_CONNECTOR_STATES = frozenset(
 _FAILED_TASK_STATES = frozenset({"FAILED", "SYSTEM_ERROR"})
 _USER_ERROR_STATE = "USER_ACTIONABLE_ERROR"
 _ERROR_TASK_STATES = _FAILED_TASK_STATES | {_USER_ERROR_STATE}
+# Every state the Connect APIs are known to report (Confluent's spec and status docs, Kafka
+# Connect's AbstractStatus.State). Any other is classified `transient` (never restarted on it) and
+# reported: a state added tomorrow must neither start a restart storm nor go unsaid.
+_KNOWN_CONNECTOR_STATES = _TRANSIENT_CONNECTOR_STATES | {"RUNNING", "DEGRADED", "FAILED", _USER_ERROR_STATE}
+_KNOWN_TASK_STATES = _ERROR_TASK_STATES | {"RUNNING", "UNASSIGNED", "RESTARTING", "PAUSED", "STOPPED"}
 # How Confluent Cloud words a connector that cannot start because of its configuration (the
 # connect/v1 spec's own FAILED example: no tasks, this trace, then "field: message" lines).
 _CONFIGURATION_ERROR_MARKERS = ("there were some errors with your configuration",)
@@ -61,6 +66,15 @@ def classify(status: ConnectorStatus) -> Health:
     if state != "RUNNING" or task_states - {"RUNNING"}:
         return Health.TRANSIENT
     return Health.HEALTHY
+
+
+def unknown_states(status: ConnectorStatus) -> tuple[str, ...]:
+    """The connector's and its tasks' states that no known API reports, sorted (empty if none)."""
+    if status.unusable:
+        return ()
+    found = {status.state} if status.state.upper() not in _KNOWN_CONNECTOR_STATES else set()
+    found |= {task.state for task in status.tasks if task.state.upper() not in _KNOWN_TASK_STATES}
+    return tuple(sorted(found))
 
 
 def configuration_error(status: ConnectorStatus) -> bool:

@@ -73,6 +73,8 @@ class EngineCore:
         # the clock starts over (a report comes late, never early).
         self.degraded_since: dict[ConnectorKey, datetime] = {}
         self.degraded_reported: set[ConnectorKey] = set()
+        # The states no known API reports that each watched connector was last reported in.
+        self.unknown_reported: dict[ConnectorKey, tuple[str, ...]] = {}
         # Connectors a stall rule could not judge, and why (logged when it starts or changes).
         self._unjudged: dict[tuple[ConnectorKey, str], Unjudged] = {}
         # Clusters with requests kept in the state file that recovery left for later: they may be

@@ -18,7 +18,13 @@ from ..model import (
     connector_name_problem,
 )
 from ..policy import observe
-from ..rules import classify, decide_on_status, degraded_without_error, status_rule_for
+from ..rules import (
+    classify,
+    decide_on_status,
+    degraded_without_error,
+    status_rule_for,
+    unknown_states,
+)
 from .core import log
 from .decisions import Decisions
 
@@ -105,6 +111,7 @@ class StatusIntake(Decisions):
         loaded: ConnectorState | None = None,
     ) -> None:
         self._watch_degraded(rule, key, status, now)
+        self._watch_unknown(rule, key, status)
         self.state.observe_status(key, status.state or "UNUSABLE", now)
         state = observe(loaded if loaded is not None else self.state.load(key), health, now, rule.backoff)
         decision = decide_on_status(rule, state, health, now, pending=self._pending_for(key, dry_run=rule.dry_run))
@@ -140,6 +147,24 @@ class StatusIntake(Decisions):
                     note="the outage is over: these failures no longer hold restarts; each is restarted by its own "
                          "backoff, paced by the fleet breaker")
         self.update_breaker(now)
+
+    def _watch_unknown(self, rule: Rule, key: ConnectorKey, status: ConnectorStatus) -> None:
+        """A state no known API reports (one Confluent adds tomorrow) is classified `transient`,
+        so it is never restarted on; it is said once, with the state, when it appears or changes.
+        Left unsaid, a failure reported under a new name was never restarted, and nothing told."""
+        unknown = unknown_states(status)
+        if unknown == self.unknown_reported.get(key, ()):
+            return
+        if unknown:
+            self.unknown_reported[key] = unknown
+            log.warning("unknown_state", cluster=key.cluster, connector=key.connector, rule=rule.name,
+                        states=list(unknown), connector_state=status.state,
+                        tasks={t.id: t.state for t in status.tasks},
+                        note="a state the watchdog does not know: taken as transient, not restarted; look at "
+                             "the connector, and restart it by hand (watchdog restart) if it has failed")
+        else:
+            del self.unknown_reported[key]
+            log.info("unknown_state_ended", cluster=key.cluster, connector=key.connector, state=status.state)
 
     def _watch_degraded(self, rule: Rule, key: ConnectorKey, status: ConnectorStatus, now: datetime) -> None:
         """A connector DEGRADED with no task in error is not restarted (its tasks await a worker);
@@ -185,6 +210,7 @@ class StatusIntake(Decisions):
     def _drop_series(self, key: ConnectorKey) -> None:
         self.degraded_since.pop(key, None)
         self.degraded_reported.discard(key)
+        self.unknown_reported.pop(key, None)
         for unjudged in [k for k in self._unjudged if k[0] == key]:
             del self._unjudged[unjudged]
         for remembered in [k for k in self._last_decision if k[0] == key]:
