@@ -468,3 +468,23 @@ async def test_an_alert_rule_that_spent_its_budget_marks_the_connector_gave_up()
     assert [c["gave_up"] for c in listed if c["connector"] == "orders-sink"] == [True]
     await send("resolved")  # healed by hand: the flag goes with the alert
     assert gave_up() == 0
+
+
+@pytest.mark.parametrize("failure", ["CONFIG_ERROR", "USER_ACTIONABLE_ERROR"])
+async def test_an_alert_about_a_connector_whose_status_names_a_configuration_error_restarts_nothing(failure: str) -> None:
+    # A status rule reports such a connector and leaves it alone (no restart fixes a bad config
+    # or bad data); an alert rule, restart_user_errors false as well, restarted it ten times.
+    connectors = [{"name": "orders-sink", "script": {"initial": failure, "recover_after_restarts": "never"}}]
+    answers = []
+    for opted_in in (False, True):
+        rule = {**RULES[1], "restart_user_errors": opted_in}
+        w = in_process(sim_scenario(connectors), daemon_config([rule], token=TOKEN), fake_time=True)
+        app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon")
+        w.daemon.queue.start()
+        answers.append((await http.post("/v1/alertmanager", json=payload(alert()), headers=AUTH)).json()["alerts"][0])
+        await w.daemon.queue.join()
+        assert restart_calls(w) == (1 if opted_in else 0)
+    assert answers[0]["decision"] == "user_error" and answers[0]["result"] == "refused"
+    assert "restart_user_errors" in answers[0]["detail"]
+    assert answers[1]["decision"] == "restart", "a rule that opts in still restarts it"

@@ -173,6 +173,10 @@ def decide_on_signal(
     RUNNING): that is the point."""
     if status is not None and status.state.upper() in RESTART_REFUSED_STATES:
         return Decision.TRANSIENT
+    # An alert about a connector whose status names a configuration or data error is what a
+    # status rule reports and leaves alone: no restart fixes it (the rule may opt in).
+    if status is not None and not rule.restart_user_errors and classify(status) is Health.USER_ERROR:
+        return Decision.USER_ERROR
     if pending:
         return Decision.DUPLICATE
     if state.gave_up or (rule.max_restarts is not None and state.attempts >= rule.max_restarts):
@@ -180,6 +184,10 @@ def decide_on_signal(
     if state.next_allowed_at is not None and now < state.next_allowed_at:
         return Decision.BACKOFF
     return Decision.RESTART
+
+
+USER_ERROR_DETAIL = ("its status names a configuration or data error (USER_ACTIONABLE_ERROR, or Confluent's "
+                     "validation errors): no restart fixes it; the rule may set restart_user_errors")
 
 
 def decide_on_request(

@@ -12,7 +12,7 @@ from typing import Any
 from ..alerts import Alert, WebhookPayload
 from ..config import AlertTrigger, Rule
 from ..model import ConnectorKey, Decision, Trigger, connector_name_problem
-from ..rules import decide_on_signal, selects
+from ..rules import USER_ERROR_DETAIL, decide_on_signal, selects
 from .core import log
 from .decisions import Decisions
 
@@ -142,6 +142,7 @@ class AlertIntake(Decisions):
             record = self._decide_and_submit(
                 rule.name, Trigger.ALERT, key, decision, now, windows=self._rule_windows.get(rule.name),
                 reason=f"alert {summary}", dry_run=rule.dry_run, status=status, state=state, origin=alert.identity,
+                detail=USER_ERROR_DETAIL if decision is Decision.USER_ERROR else "",
             )
             if record.decision is Decision.RESTART and record.job is not None:
                 result = "restart_requested"
