@@ -8,16 +8,29 @@ that take the `backend` fixture run against Confluent Cloud and self-managed Kaf
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from structlog.testing import capture_logs
 
+from watchdog.app import Daemon
 from watchdog.engine import MANUAL_RULE, recorder
 from watchdog.model import ConnectorKey, Decision, Outcome, Trigger
+from watchdog.simulator import Scenario, Simulator, create_app
 
 from .faults.bounds import restart_gap
-from .support import CLOUD, CLUSTER, World, daemon_config, in_process, sim_cluster, sim_scenario
+from .support import (
+    CLOUD,
+    CLUSTER,
+    Clock,
+    World,
+    daemon_config,
+    in_process,
+    sim_cluster,
+    sim_scenario,
+)
 
 
 def status_rule(**fields: Any) -> dict[str, Any]:
@@ -148,6 +161,33 @@ async def test_dry_run_counts_the_decision_and_sends_nothing(backend: str) -> No
     assert w.simulator.restarts(accepted_only=False) == []
     assert w.sample("watchdog_restarts_total", cluster=CLUSTER, connector="broken", rule="heal", trigger="status", outcome="dry_run") >= 1
 
+
+
+async def test_going_live_after_a_dry_run_finds_the_live_budget_unspent(tmp_path: Path) -> None:
+    # The runbook's first step in an incident is dry-run. Its restarts advance the backoff and the
+    # budget as real ones would (the log shows production's cadence), but they were written to
+    # the state file: the pod restarted live after the incident found the connector gave-up, and
+    # it was never restarted, though nothing had ever been sent.
+    clock = Clock()
+    connectors = [{"name": "broken", "script": {"initial": "FAILED", "recover_after_restarts": "never"}}]
+    simulator = Simulator(Scenario.model_validate(sim_scenario(connectors)), clock=clock.monotonic)
+    rules = [status_rule(trigger={"type": "status", "confirm_polls": 1}, max_restarts=3,
+                         backoff={"base": 1, "cap": 60, "jitter": 0})]
+    outcomes = []
+    for dry_run in (True, False):
+        config = daemon_config(rules, dry_run=dry_run, state={"path": str(tmp_path / "state.db")},
+                               rate_limit={"max_requests_per_second": 10000})
+        w = World(simulator, Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)),
+                                    now=clock.wall, rng=lambda: 0.5), clock)
+        w.daemon.queue.start()
+        await run_polls(w, 120, every=5)
+        outcomes.append({o.value: n for o, n in w.daemon.recorder.outcomes.items() if n})
+        assert w.sample("watchdog_decisions_total", cluster=CLUSTER, rule="heal", trigger="status",
+                        decision="budget_spent") > 0, "each run spends its budget, and says so"
+        await w.daemon.queue.close(deadline=1.0)
+        w.daemon.state.close()
+    assert outcomes == [{"dry_run": 3}, {"accepted": 3}]
+    assert len(simulator.restarts()) == 3
 
 async def test_a_real_restart_asked_for_while_a_dry_run_one_is_queued_is_sent(backend: str) -> None:
     # A rule on trial (dry_run) queued a restart, waiting its turn behind the rate limit; an

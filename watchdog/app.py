@@ -121,6 +121,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
             config, self.state, self.queue, self.metrics, breaker=self.breaker, blocker=self.blocker, now=now
         )
         self.recorder.gate = self.engine.dispatch_gate
+        self.recorder.dry_states = self.engine.dry_states
         self._init_discovery(config, now)  # until its first refresh, the config's clusters are all
         self.backends: dict[str, ConnectBackend] = {}
         self.pollers: dict[str, ClusterPoller] = {}

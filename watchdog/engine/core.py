@@ -13,7 +13,7 @@ from ..breaker import Breaker
 from ..config import CloudCluster, Config
 from ..logs import get_logger
 from ..metrics import Metrics
-from ..model import ConnectorKey, ConnectorStatus, Decision, Trigger
+from ..model import ConnectorKey, ConnectorState, ConnectorStatus, Decision, Trigger
 from ..queue import RestartQueue
 from ..stall import Unjudged
 from ..state import StateStore
@@ -84,6 +84,11 @@ class EngineCore:
         # made again, for a restart that ended after they went: removed by the next hourly
         # `forget_vanished` once no restart of theirs is pending (StatusIntake.forget_late_series).
         self.late_series: set[ConnectorKey] = set()
+        # Dry-run's own view of the connectors it would have restarted: their attempts, backoff
+        # and gave-up flag as the live run would have them, in memory only. Written to the state
+        # file, they spent the live budget: going live after a dry run through an incident found
+        # every failing connector gave-up or deep in its backoff, though nothing had been sent.
+        self.dry_states: dict[ConnectorKey, ConnectorState] = {}
         self.set_config(config)
 
     def set_config(self, config: Config) -> None:
@@ -91,6 +96,19 @@ class EngineCore:
         self._global_windows = config.windows.compile() if config.windows.configured else None
         self._rule_windows: dict[str, Windows] = {r.name: r.windows.compile() for r in config.rules if r.windows}
         self._cluster_ids = {c.kafka_cluster_id: name for name, c in config.clusters.items() if isinstance(c, CloudCluster)}
+
+    def load_state(self, key: ConnectorKey, *, dry_run: bool) -> ConnectorState:
+        """The connector's state as a decision in dry-run (`dry_run`) or live sees it. A live
+        decision drops the dry-run view: the state file holds what was really sent."""
+        if not dry_run:
+            self.dry_states.pop(key, None)
+        return self.dry_states.get(key) or self.state.load(key)
+
+    def save_state(self, key: ConnectorKey, state: ConnectorState, *, dry_run: bool) -> None:
+        if dry_run and key in self.dry_states:
+            self.dry_states[key] = state
+        else:
+            self.state.save(key, state)
 
     def cluster_named(self, label: str) -> str | None:
         """A configured cluster from its name or its kafka_cluster_id."""

@@ -116,12 +116,13 @@ class Decisions(Gates):
     def quiet_since_signal(self, key: ConnectorKey, rule: Rule, now: datetime) -> ConnectorState:
         """The connector's state before an alert or a stall is decided, its count reset when it
         stayed clear for the current gap (policy.quiet_since_signal); saved when it changed."""
-        state = self.state.load(key)
+        dry_run = self.config.dry_run or rule.dry_run
+        state = self.load_state(key, dry_run=dry_run)
         quiet = quiet_since_signal(state, now, rule.backoff)
         if quiet is not state:
             log.info("restart_count_reset", cluster=key.cluster, connector=key.connector, rule=rule.name,
                      attempts=state.attempts, healthy_since=state.healthy_since.isoformat() if state.healthy_since else None)
-            self.state.save(key, quiet)
+            self.save_state(key, quiet, dry_run=dry_run)
             self.metrics.show_connector_state(key.cluster, key.connector, quiet)
         return quiet
 
@@ -138,12 +139,15 @@ class Decisions(Gates):
             else "left alone until its signal clears",
         )
         if save:
-            self.state.save(key, state)
+            self.save_state(key, state, dry_run=self.config.dry_run or rule.dry_run)
             self.metrics.show_connector_state(key.cluster, key.connector, state)
         return state
 
     def _signal_cleared(self, key: ConnectorKey, now: datetime) -> None:
         """The alert resolved, or a stall check saw the connector moving (policy.signal_cleared)."""
+        view = self.dry_states.get(key)
+        if view is not None:
+            self.dry_states[key] = signal_cleared(view, now)
         state = self.state.load(key)
         cleared = signal_cleared(state, now)
         if cleared is not state:

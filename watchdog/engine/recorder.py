@@ -56,6 +56,9 @@ class JobRecorder:
         self._rng = rng
         # Set by the composition root: the gates at the job's turn (job, whether it ends dry_run).
         self.gate: Callable[[RestartJob, bool], str | None] = lambda job, dry_run: None
+        # The engine's dry-run view of connectors (EngineCore.dry_states), shared by the composition
+        # root: a dry-run restart's attempt is counted there, never in the state file.
+        self.dry_states: dict[ConnectorKey, ConnectorState] = {}
         self.finished_jobs: list[RestartJob] = []  # the run's latest FINISHED_KEPT jobs, for summaries
         # Outcomes the state file did not take: it still holds their requests as pending, and the
         # next start (or leader) would send a restart reported ended (`dropped` because the file
@@ -69,7 +72,8 @@ class JobRecorder:
             # Its attempt could not be counted: sending it anyway would let a failing connector
             # escape its backoff (and the restart could not be remembered across a crash).
             return f"the state file cannot be written ({self._state.problem})"
-        if all(r.trigger is Trigger.STATUS for r in job.requests) and self._state.load(job.key).health is Health.HEALTHY:
+        latest = self.dry_states.get(job.key) or self._state.load(job.key)
+        if all(r.trigger is Trigger.STATUS for r in job.requests) and latest.health is Health.HEALTHY:
             return "connector healthy again before its turn"
         gone = self._rules_gone(job)
         if gone:
@@ -180,7 +184,10 @@ class JobRecorder:
         if job.outcome is Outcome.DRY_RUN and self._failure_requests(job):
             # Dry-run advances the backoff as a real restart would, so the log shows the cadence
             # production would have; the fleet breaker counts it for later dry-run restarts alike.
-            changed = self._attempt(job, state, now)
+            # Both in memory only: nothing was sent, so the live budget is not spent.
+            state = self._attempt(job, self.dry_states.get(job.key) or state, now)
+            self.dry_states[job.key] = state
+            self._metrics.show_connector_state(job.key.cluster, job.key.connector, state)
             self._breaker.record_restart(now, dry_run=True)
         elif job.outcome is Outcome.ACCEPTED and not self._failure_requests(job):
             changed = record_manual_restart(state, now)

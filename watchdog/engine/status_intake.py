@@ -97,7 +97,8 @@ class StatusIntake(Decisions):
         # restarted first): the fleet breaker lets `max_restarts` out per window in queue order,
         # and in listing order the same connectors took that budget window after window (f0 and
         # f1 four restarts each in an hour) while others failing as long had none.
-        loaded = {key: self.state.load(key) for _, key, _, health in judged if health in _FAILING}
+        loaded = {key: self.load_state(key, dry_run=self.config.dry_run or rule.dry_run)
+                  for rule, key, _, health in judged if health in _FAILING}
         judged.sort(key=lambda item: _last_restart(loaded.get(item[1])))
         for rule, key, status, health in judged:
             self._judge(rule, key, status, health, now, loaded.get(key))
@@ -113,11 +114,12 @@ class StatusIntake(Decisions):
         self._watch_degraded(rule, key, status, now)
         self._watch_unknown(rule, key, status)
         self.state.observe_status(key, status.state or "UNUSABLE", now)
-        state = observe(loaded if loaded is not None else self.state.load(key), health, now, rule.backoff)
+        dry_run = self.config.dry_run or rule.dry_run
+        state = observe(loaded if loaded is not None else self.load_state(key, dry_run=dry_run), health, now, rule.backoff)
         decision = decide_on_status(rule, state, health, now, pending=self._pending_for(key, dry_run=rule.dry_run))
         if decision is Decision.BUDGET_SPENT:
             state = self._give_up(rule, key, state, save=False)
-        self.state.save(key, state)
+        self.save_state(key, state, dry_run=dry_run)
         self.metrics.show_connector_state(key.cluster, key.connector, state)
         detail = ""
         if status.unusable is not None:
@@ -211,6 +213,7 @@ class StatusIntake(Decisions):
         self.degraded_since.pop(key, None)
         self.degraded_reported.discard(key)
         self.unknown_reported.pop(key, None)
+        self.dry_states.pop(key, None)
         for unjudged in [k for k in self._unjudged if k[0] == key]:
             del self._unjudged[unjudged]
         for remembered in [k for k in self._last_decision if k[0] == key]:
