@@ -189,6 +189,21 @@ async def test_going_live_after_a_dry_run_finds_the_live_budget_unspent(tmp_path
     assert outcomes == [{"dry_run": 3}, {"accepted": 3}]
     assert len(simulator.restarts()) == 3
 
+
+async def test_restart_finished_gives_an_attempt_number_to_failure_restarts_only() -> None:
+    connectors = [{"name": "orders", "script": {"initial": "FAILED", "recover_after_restarts": 1}}]
+    w = world(connectors, [status_rule(trigger={"type": "status", "confirm_polls": 1})])
+    key = ConnectorKey(CLUSTER, "orders")
+    with capture_logs() as logs:
+        await run_polls(w, 1)
+        w.clock.advance(3600)
+        await w.daemon.pollers[CLUSTER].poll()
+        w.daemon.engine.on_request(key, w.daemon.engine.statuses[key], trigger=Trigger.MANUAL, rule=MANUAL_RULE,
+                                   reason="operator")
+        await w.daemon.queue.join()
+    finished = [(e["trigger"], e["attempt"]) for e in logs if e["event"] == "restart_finished"]
+    assert finished == [("status", 1), ("manual", None)], "a restart by name is not attempt 1 of a failure backoff"
+
 async def test_a_real_restart_asked_for_while_a_dry_run_one_is_queued_is_sent(backend: str) -> None:
     # A rule on trial (dry_run) queued a restart, waiting its turn behind the rate limit; an
     # operator asks for a real one by name. Before, the request was answered `duplicate` and the

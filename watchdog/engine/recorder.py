@@ -222,7 +222,10 @@ class JobRecorder:
             "cluster": job.key.cluster, "connector": job.key.connector, "job": job.id, "outcome": job.outcome.value,
             "rule": primary.rule, "trigger": primary.trigger.value, "triggers": [t.value for t in job.triggers],
             "requests": [r.id for r in job.requests], "tries": job.tries, "status_code": job.status_code,
-            "request_id": job.request_id, "attempt": state.attempts,
+            # The failure count it reached, as the history keeps it: a scheduled or requested
+            # restart is no attempt of the failure backoff (it said `attempt: 4` for a nightly
+            # restart of a connector restarted four times for failures).
+            "request_id": job.request_id, "attempt": state.attempts if self._failure_requests(job) else None,
         }
         if job.first_sent_at is not None:
             # How long it waited in the queue (rate limit, pauses) and how long its calls took.
