@@ -11,7 +11,7 @@ from structlog.testing import capture_logs
 
 from watchdog.model import ConnectorKey, ConnectorState, ConnectorStatus, TaskStatus
 
-from .support import CLUSTER, CLUSTER_ID, sim_scenario
+from .support import CLUSTER, CLUSTER_ID, daemon_config, in_process, sim_scenario
 from .test_daemon import restart_times, run_polls, status_rule, world
 
 
@@ -47,6 +47,26 @@ async def test_degraded_with_tasks_awaiting_a_worker_is_reported_not_restarted()
     assert w.sample("watchdog_connectors_degraded_too_long", cluster=CLUSTER) == 0
     assert restart_times(w, "allocating") == []
 
+
+
+async def test_a_failed_connector_whose_tasks_await_a_worker_by_its_restarts_turn_is_not_restarted() -> None:
+    # Queued while FAILED; by its turn (behind the rate limit; here the queue is not running yet)
+    # the next poll shows it DEGRADED with a task awaiting a worker, which a poll would leave to
+    # Confluent. Sent anyway, the restart stopped the task that ran again.
+    scenario = sim_scenario([{"name": "f0", "tasks": 2, "script": {"initial": "FAILED", "recover_after_restarts": 1}}])
+    w = in_process(scenario, daemon_config([rule_with(confirm_polls=1)]), fake_time=True, rng=0.5)
+    assert w.clock is not None
+    await w.daemon.pollers[CLUSTER].poll()
+    w.simulator.set_script(CLUSTER_ID, "f0", {"unassigned": {"tasks": 1}})
+    w.clock.advance(5)
+    await w.daemon.pollers[CLUSTER].poll()
+    with capture_logs() as logs:
+        w.daemon.queue.start()
+        await w.daemon.queue.join()
+    assert w.simulator.restarts() == []
+    (finished,) = [e for e in logs if e["event"] == "restart_finished"]
+    assert (finished["outcome"], finished["message"]) == (
+        "dropped", "connector no longer failed before its turn (transient); the next poll decides again")
 
 # -- 2. one unusable list entry, 14. an answer with no usable entry --------------------------------
 

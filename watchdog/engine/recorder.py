@@ -73,12 +73,17 @@ class JobRecorder:
             # escape its backoff (and the restart could not be remembered across a crash).
             return f"the state file cannot be written ({self._state.problem})"
         latest = self.dry_states.get(job.key) or self._state.load(job.key)
-        if all(r.trigger is Trigger.STATUS for r in job.requests) and latest.health is Health.HEALTHY:
+        status_only = all(r.trigger is Trigger.STATUS for r in job.requests)
+        if status_only and latest.health is Health.HEALTHY:
             return "connector healthy again before its turn"
-        gone = self._rules_gone(job)
-        if gone:
-            return gone
-        return self.gate(job, job.dry_run or self.dry_run_now(job))
+        held = self._rules_gone(job) or self.gate(job, job.dry_run or self.dry_run_now(job))
+        if held:
+            return held
+        if status_only and latest.health is Health.TRANSIENT:
+            # Not failed any more, not healthy yet (tasks awaiting a worker, restarting): what a
+            # poll would not restart; on Confluent Cloud a restart stops the tasks that run.
+            return "connector no longer failed before its turn (transient); the next poll decides again"
+        return None
 
     def dry_run_now(self, job: RestartJob) -> bool:
         """Whether the config, as it is at the job's turn, says dry run for every request of it:
