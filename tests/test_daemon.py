@@ -120,6 +120,22 @@ async def test_gave_up_clears_once_the_connector_recovers_by_itself(backend: str
     assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 0
 
 
+
+async def test_the_gave_up_line_says_how_long_the_connector_must_stay_healthy_for_a_fresh_budget() -> None:
+    # Seen healthy once, the flag clears; a failure before the count resets is still refused
+    # (budget_spent). The line said "left alone until it is seen healthy", which promised more.
+    w = world([{"name": "hopeless", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 1}}],
+              [status_rule(max_restarts=2, backoff={"base": 60, "cap": 3600, "jitter": 0})])
+    with capture_logs() as logs:
+        await run_polls(w, 600, every=5)
+        (gave_up,) = [e for e in logs if e["event"] == "gave_up"]
+        assert gave_up["note"] == "left alone until it has stayed healthy for 360s in a row, which resets its restart count"
+        w.simulator.set_state(sim_cluster(), "hopeless", "RUNNING")
+        await run_polls(w, 5, every=5)
+        w.simulator.set_state(sim_cluster(), "hopeless", "FAILED")
+        await run_polls(w, 60, every=5)
+    assert len(restart_times(w, "hopeless")) == 2, "a failure within the 360 s is not restarted, as the line says"
+
 async def test_paused_provisioning_and_user_error_connectors_are_left_alone() -> None:
     connectors = [
         {"name": "paused", "script": {"initial": "PAUSED"}},

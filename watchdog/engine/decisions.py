@@ -19,7 +19,7 @@ from ..model import (
     RestartRequest,
     Trigger,
 )
-from ..policy import give_up, quiet_since_signal, signal_cleared
+from ..policy import backoff_gap, give_up, quiet_since_signal, signal_cleared
 from ..queue import QueueClosed, QueueFull, RestartJob, new_job_id
 from ..state import StateStoreError
 from ..windows import Windows
@@ -132,11 +132,16 @@ class Decisions(Gates):
         if state.gave_up:
             return state
         state = give_up(state)
+        # Seen healthy once, the flag clears, but the budget comes back only once the count
+        # resets (policy.observe): "until it is seen healthy" promised a restart for a failure
+        # that came before that, which was refused (budget_spent) and the flag set again.
+        gap = f"{backoff_gap(state.attempts, rule.backoff):g}s"
         log.warning(
             "gave_up", cluster=key.cluster, connector=key.connector, rule=rule.name,
             attempts=state.attempts, max_restarts=rule.max_restarts,
-            note="left alone until it is seen healthy" if isinstance(rule.trigger, StatusTrigger)
-            else "left alone until its signal clears",
+            note=f"left alone until it has stayed healthy for {gap} in a row, which resets its restart count"
+            if isinstance(rule.trigger, StatusTrigger)
+            else f"left alone until its signal has cleared and stayed clear for {gap}, which resets its restart count",
         )
         if save:
             self.save_state(key, state, dry_run=self.config.dry_run or rule.dry_run)
