@@ -13,7 +13,7 @@ import httpx
 import structlog
 
 from watchdog.app import Daemon
-from watchdog.model import ConnectorKey
+from watchdog.model import ConnectorKey, Decision, Trigger
 from watchdog.simulator import Scenario, Simulator, create_app
 
 from .support import CLUSTER, Clock, World, daemon_config, sim_cluster, sim_scenario, until
@@ -226,6 +226,41 @@ async def test_a_restart_whose_connector_was_paused_while_it_waited_is_not_sent(
     assert finished["outcome"] == "dropped" and finished["message"] == (
         "transient: connector PAUSED when its turn came; a restart is refused or does nothing then")
     assert w.daemon.state.load(ConnectorKey(CLUSTER, "f0")).attempts == 0, "no backoff step spent on it"
+
+
+async def test_connectors_given_up_on_do_not_hold_their_cluster_breaker_open(backend: str) -> None:
+    # Three of five connectors broke one after another, each restarted until its budget was
+    # spent and given up on (left to people). Counted as failing, they kept the cluster's breaker
+    # open for good: 3 of 5 failing, so every restart there was held, a person's included, and
+    # WatchdogBreakerOpen never ended. They are no sign of an outage: only the others count.
+    clock = Clock()
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": f"c{i}"} for i in range(5)], backend)),
+                          clock=clock.monotonic)
+    rule = {**HEAL, "max_restarts": 1, "backoff": {"base": 1, "cap": 10, "jitter": 0}}
+    config = daemon_config([rule], backend=backend, rate_limit={"max_requests_per_second": 10000},
+                           breaker={"max_failing_share": 0.5, "min_failing": 3, "max_restarts": None})
+    w = World(simulator, Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall,
+                                rng=lambda: 0.0), clock)
+    w.daemon.queue.start()
+    for i in range(3):
+        simulator.set_script(sim_cluster(backend), f"c{i}", {"initial": "FAILED", "recover_after_restarts": "never"})
+        for _ in range(5):
+            await poll(w)
+            clock.advance(60)
+    assert [w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector=f"c{i}") for i in range(5)] == [1, 1, 1, 0, 0]
+    assert w.sample("watchdog_breaker_open", scope=CLUSTER) == 0
+    key = ConnectorKey(CLUSTER, "c3")
+    asked = w.daemon.engine.on_request(key, w.daemon.engine.statuses[key], trigger=Trigger.MANUAL, rule="manual",
+                                       reason="operator")
+    assert asked.decision is Decision.RESTART, asked.detail
+    await w.daemon.queue.join()
+    # A real outage of what still runs opens it as before.
+    for i in (3, 4):
+        simulator.set_script(sim_cluster(backend), f"c{i}", {"initial": "FAILED", "recover_after_restarts": "never"})
+    await poll(w)
+    assert w.sample("watchdog_breaker_open", scope=CLUSTER) == 0, "2 failing: fewer than min_failing"
+    # c3 (restarted by hand a moment ago) after c4, never restarted.
+    assert [c.connector for c in simulator.restarts()] == ["c0", "c1", "c2", "c3", "c4", "c3"]
 
 async def start_poll_once_and_stop(simulator: Simulator, clock: Clock, state: Path) -> None:
     """One run of the daemon: start, its first poll and the restarts it queued, stop."""

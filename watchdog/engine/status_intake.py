@@ -90,19 +90,24 @@ class StatusIntake(Decisions):
         self._watched[cluster] = {key.connector for _, key, _, _ in judged}
         for health, count in counts.items():
             self.metrics.connectors.labels(cluster, health.value).set(count)
-        # The breaker sees the whole cluster before any connector of it is judged.
-        self.breaker.observe_cluster(cluster, counts[Health.FAILED] + counts[Health.USER_ERROR], len(judged))
+        loaded = {key: self.load_state(key, dry_run=self.config.dry_run or rule.dry_run)
+                  for rule, key, _, health in judged if health in _FAILING}
+        # The breaker sees the whole cluster before any connector of it is judged. Connectors
+        # given up on are known broken and left to people, not signs of an outage: counted, three
+        # that had failed one by one over days kept a cluster of five open for good, every
+        # restart there (a person's, a schedule's) held.
+        given_up = sum(1 for state in loaded.values() if state.gave_up)
+        failing = counts[Health.FAILED] + counts[Health.USER_ERROR] - given_up
+        self.breaker.observe_cluster(cluster, failing, len(judged) - given_up)
         self.update_breaker(now)
         # Failing connectors are judged, and so queued, least recently restarted first (never
         # restarted first): the fleet breaker lets `max_restarts` out per window in queue order,
         # and in listing order the same connectors took that budget window after window (f0 and
         # f1 four restarts each in an hour) while others failing as long had none.
-        loaded = {key: self.load_state(key, dry_run=self.config.dry_run or rule.dry_run)
-                  for rule, key, _, health in judged if health in _FAILING}
         judged.sort(key=lambda item: _last_restart(loaded.get(item[1])))
         for rule, key, status, health in judged:
             self._judge(rule, key, status, health, now, loaded.get(key))
-        self._watch_probe(cluster, counts[Health.FAILED] + counts[Health.USER_ERROR], now)
+        self._watch_probe(cluster, failing, now)
         self.metrics.degraded_too_long.labels(cluster).set(
             sum(1 for key in self.degraded_reported if key.cluster == cluster)
         )
