@@ -526,3 +526,50 @@ async def test_a_password_in_a_url_in_an_error_message_is_kept_nowhere() -> None
 
     [record] = w.daemon.state.history(limit=10)
     assert record.message == "Failed to validate jdbc:mysql://***@db:3306/orders", record.message
+
+
+# Half of a UTF-16 surrogate pair, escaped alone: legal JSON, what a Java server writes for a
+# message cut between an emoji's two halves, and a str no encoder (SQLite's among them) takes.
+HALF_EMOJI = "\\ud83d"
+
+
+async def test_a_refusal_whose_message_holds_half_an_emoji_is_recorded_in_the_history() -> None:
+    body = '{"error": {"code": 400, "message": "cannot restart ' + HALF_EMOJI + '"}}'
+    w = faulty_world([{"match": {"endpoint": "restart"}, "when": {"count": 1}, "action": {"status": 400, "body": body}}])
+
+    with capture_logs() as logs:
+        await run_polls(w, 4)
+
+    assert [e for e in logs if e["event"] == "restart_job_crashed"] == []
+    [record] = w.daemon.state.history(limit=10)
+    assert (record.outcome, record.status_code, record.message) == (Outcome.REJECTED, 400, "cannot restart \ufffd")
+
+
+async def test_a_state_holding_half_an_emoji_costs_no_poll() -> None:
+    body = ('{"odd": {"status": {"name": "odd", "type": "source", "tasks": [],'
+            ' "connector": {"state": "FAILED' + HALF_EMOJI + '", "worker_id": "odd"}}},'
+            ' "broken": {"status": {"name": "broken", "type": "source", "tasks": [],'
+            ' "connector": {"state": "FAILED", "worker_id": "broken", "trace": "boom ' + HALF_EMOJI + '"}}}}')
+    w = faulty_world([{"match": {"endpoint": "list"}, "when": {"count": 3}, "action": {"status": 200, "body": body}}])
+
+    await run_polls(w, 3)
+
+    assert polls(w, "ok") == 3
+    assert len(restart_times(w, "broken")) == 1, "the FAILED neighbour was not restarted"
+    [record] = w.daemon.state.history(limit=10)
+    assert record.evidence is not None and record.evidence["trace"] == "boom \ufffd"
+
+
+async def test_a_connector_name_holding_half_an_emoji_is_ignored_and_its_neighbours_polled() -> None:
+    body = ('{"odd' + HALF_EMOJI + '": {"status": {"name": "odd", "type": "source", "tasks": [],'
+            ' "connector": {"state": "FAILED", "worker_id": "odd"}}},'
+            ' "broken": {"status": {"name": "broken", "type": "source", "tasks": [],'
+            ' "connector": {"state": "FAILED", "worker_id": "broken"}}}}')
+    w = faulty_world([{"match": {"endpoint": "list"}, "when": {"count": 3}, "action": {"status": 200, "body": body}}])
+
+    with capture_logs() as logs:
+        await run_polls(w, 3)
+
+    assert polls(w, "ok") == 3
+    assert [c.connector for c in w.simulator.restarts(accepted_only=False)] == ["broken"]
+    assert {e["count"] for e in logs if e["event"] == "unusable_connector_names_ignored"} == {1}

@@ -5,6 +5,7 @@ Plain value types only: no I/O, no clock. The words here are the words in metric
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -109,20 +110,27 @@ class Unusable(StrEnum):
     TASKS_NOT_LIST = "tasks_not_list"  # `tasks: 5`, `tasks: {...}`: no list of tasks to read
 
 
+# Half of a UTF-16 surrogate pair alone: a str no encoder takes (JSON can carry one, escaped).
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
 # Kafka Connect and Confluent Cloud take names up to this long (the restart API's own limit).
 MAX_CONNECTOR_NAME_CHARS = 255
 
 
 def connector_name_problem(name: str) -> str | None:
     """Why a name cannot be a connector's (None when it can): empty, longer than 255 characters,
-    or holding control characters (which no Connect API accepts, and which would reach URLs,
-    logs and terminals). Names are never quoted back: they may be huge or hostile."""
+    holding control characters (which no Connect API accepts, and which would reach URLs,
+    logs and terminals), or not valid Unicode (an unpaired surrogate, which a JSON answer may
+    escape: no URL can address it, and the state store cannot keep it). Names are never quoted
+    back: they may be huge or hostile."""
     if not name:
         return "is empty"
     if len(name) > MAX_CONNECTOR_NAME_CHARS:
         return f"is {len(name)} characters long; connector names have at most {MAX_CONNECTOR_NAME_CHARS}"
     if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
         return "contains control characters"
+    if LONE_SURROGATE.search(name):
+        return "is not valid Unicode (an unpaired surrogate)"
     return None
 
 

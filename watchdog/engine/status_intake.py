@@ -42,13 +42,13 @@ class StatusIntake(Decisions):
         """What a listing of the cluster showed (a poll, a schedule's turn, or one made on demand
         for an alert or a request): the connectors that exist, their lcc- ids, since when they
         run. Only connectors a listing showed are ever acted on. Returns the listing without the
-        names no connector can have (longer than 255 characters, control characters), which an
-        upstream we do not trust could send to grow our series and state."""
+        names no connector can have (longer than 255 characters, control characters, not valid
+        Unicode), which an upstream we do not trust could send to grow our series and state."""
         now = self._now()
         unusable = [name for name in statuses if connector_name_problem(name) is not None]
         if unusable:
             log.warning("unusable_connector_names_ignored", cluster=cluster, count=len(unusable),
-                        note="names longer than 255 characters or with control characters")
+                        note="names longer than 255 characters, with control characters or not valid Unicode")
             statuses = {name: status for name, status in statuses.items() if connector_name_problem(name) is None}
         self._unlist(cluster, keep=statuses.keys())
         self._listed[cluster] = set(statuses)
