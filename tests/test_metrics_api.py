@@ -122,6 +122,34 @@ async def test_a_stalled_sink_shows_no_records_and_growing_lag_an_idle_one_neith
     assert [v for _, v in received.value[ids[1]]] == [v for _, v in lag.value[ids[1]]] == [0.0] * 3
 
 
+async def test_a_stalled_sink_answered_in_the_grouped_shape_reads_the_same() -> None:
+    # The spec's QueryResponse is FLAT or GROUPED; read as FLAT only, a GROUPED answer held no
+    # points, and this sink was judged "idle, not stalled" (and healthy) at every check.
+    connectors = [{"name": "stalled-sink", "type": "sink", "records_per_second": 1, "script": {"stall_at": 0}}]
+    client, simulator, _ = setup(connectors, metrics_api={"zero_points": "emit", "answer_format": "grouped"})
+    [sink] = ids_of(simulator, "stalled-sink")
+    end = START + timedelta(minutes=3)
+
+    received = await client.query(RECEIVED, [sink], START, end)
+    lag = await client.query(LAG, [sink], START, end)
+
+    assert [v for _, v in received.value[sink]] == [0.0, 0.0, 0.0]
+    assert minutes(lag.value[sink]) == [("00:00", 60.0), ("00:01", 120.0), ("00:02", 180.0)]
+
+
+async def test_an_answer_none_of_whose_entries_can_be_read_is_a_failed_query_not_no_data() -> None:
+    # Points as epoch milliseconds, and a group without its connector's label: read as "no
+    # points", every connector would look idle and nothing would say the answer went unread.
+    body = {"data": [{"resource.connector.id": "lcc-a", "timestamp": 1767225600000, "value": 5},
+                     {"points": [{"timestamp": "2026-01-01T00:00:00Z", "value": 5}]}]}
+    http = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200, json=body)), base_url="http://t")
+
+    result = await MetricsApiClient(http).query(SENT, ["lcc-a"], START, START + timedelta(minutes=1))
+
+    assert result.outcome is Outcome.SERVER_ERROR and result.value is None
+    assert result.message == "unreadable response: none of its 2 data entries could be read as points of a connector"
+
+
 async def test_ids_are_batched_into_or_filters_grouped_by_connector() -> None:
     names = [f"c{i}" for i in range(5)]
     client, simulator, bodies = setup([{"name": n} for n in names], batch=2)

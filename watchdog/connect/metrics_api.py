@@ -182,34 +182,56 @@ def _request_body(metric: str, ids: Sequence[str], interval: str, granularity: s
 
 
 def _parse_page(data: Any) -> tuple[Points, str | None]:
-    """The FLAT points of one page, and the next page's token (meta.pagination)."""
+    """The points of one page, and the next page's token (meta.pagination).
+
+    The spec's QueryResponse is one of two shapes, and a server may answer either: FLAT (each
+    entry a point carrying its connector's label) or GROUPED (each entry a connector's label
+    with its `points`). Read as FLAT only, a GROUPED answer was no points at all: a stalled sink
+    read as "idle, not stalled" and healthy, every check, and nothing said the answer went
+    unread. Entries that cannot be read are skipped; an answer with entries of which none can
+    be read is no answer (ValueError), never "no data"."""
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise ValueError("the answer has no data list")
     points: Points = {}
-    for point in data["data"]:
-        if not isinstance(point, dict):
+    read = 0
+    for entry in data["data"]:
+        if not isinstance(entry, dict):
             continue
-        connector_id, stamp, value = point.get(CONNECTOR_ID), point.get("timestamp"), point.get("value")
-        if not isinstance(connector_id, str) or not isinstance(stamp, str):
+        connector_id = entry.get(CONNECTOR_ID)
+        if not isinstance(connector_id, str):
             continue
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            continue
-        try:
-            number = float(value)
-        except OverflowError:  # an integer beyond any float: no reading
-            continue
-        if not math.isfinite(number):  # 1e400 reads as inf: no reading either
-            continue
-        try:
-            when = datetime.fromisoformat(stamp)
-        except ValueError:
-            continue
-        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when
-        points.setdefault(connector_id, []).append((when, number))
+        group = entry.get("points")
+        listed = group if isinstance(group, list) else [entry]
+        found = [point for point in map(_point, listed) if point is not None]
+        if found or (isinstance(group, list) and not group):
+            read += 1
+            points.setdefault(connector_id, []).extend(found)
+    if data["data"] and not read:
+        raise ValueError(f"none of its {len(data['data'])} data entries could be read as points of a connector")
     meta = data.get("meta")
     pagination = meta.get("pagination") if isinstance(meta, dict) else None
     token = pagination.get("next_page_token") if isinstance(pagination, dict) else None
     return points, token if isinstance(token, str) and token else None
+
+
+def _point(point: Any) -> tuple[datetime, float] | None:
+    """One point's (timestamp, value); None when it cannot be read."""
+    if not isinstance(point, dict):
+        return None
+    stamp, value = point.get("timestamp"), point.get("value")
+    if not isinstance(stamp, str) or not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float: no reading
+        return None
+    if not math.isfinite(number):  # 1e400 reads as inf: no reading either
+        return None
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return (when.replace(tzinfo=UTC) if when.tzinfo is None else when), number
 
 
 def _batches(ids: list[str], size: int) -> Iterable[list[str]]:

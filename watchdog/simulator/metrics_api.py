@@ -21,6 +21,7 @@ connector answers 200 with no data, which is what made a healthy custom source l
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from watchdog.simulator.cloud_api import phrase
@@ -201,6 +202,8 @@ class MetricsApi:
         # Minutes are answered once they ended query_delay_seconds ago (research note §5).
         available_until = floor_to(self._epoch + t - self._settings.query_delay_seconds, 60)
         emit_zeros = self._settings.zero_points == "emit"
+        if self._settings.answer_format == "grouped" and query.group_by_connector:
+            query = replace(query, format="GROUPED")
         answer = QueryAnswer(query, self._epoch, available_until, emit_zeros)
         return json_reply(200, answer.response(matching, offset))
 

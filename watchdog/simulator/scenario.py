@@ -113,6 +113,8 @@ what no source shows, chosen so that a client safe against it is safe against th
       zero_points: omit            # omit | emit: whether query answers carry points of 0;
                                    # the real API leaves minutes without data out (OBSERVED:
                                    # the spec does not say), so a stalled source has no rows
+      answer_format: asked         # asked | grouped: answer in the request's format, or
+                                   # GROUPED whatever it asked (the spec allows both shapes)
     routing:                       # how Confluent Cloud paths are routed (routing.py); ASSUMED:
       encoded_slash: keep          # keep: %2F stays inside the connector's name, literal . and
                                    # .. segments are removed first; decode: the path is decoded
@@ -241,6 +243,9 @@ class MetricsApiSpec(_Model):
     export_offset_seconds: NonNegativeFloat = 180.0
     export_sample_seconds: PositiveInt = 60
     zero_points: Literal["emit", "omit"] = "omit"
+    # The spec's QueryResponse is one of FLAT and GROUPED: `asked` answers in the request's
+    # `format`; `grouped` answers GROUPED whatever was asked (ASSUMED: a server that may).
+    answer_format: Literal["asked", "grouped"] = "asked"
 
 
 class BasicAuthSpec(_Model):
