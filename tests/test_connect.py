@@ -113,6 +113,17 @@ async def test_a_200_with_invalid_json_is_a_server_error_not_a_crash() -> None:
     assert "unreadable response" in result.message
 
 
+async def test_a_list_of_names_only_says_the_expand_did_not_arrive() -> None:
+    # The spec answers names only without `expand`; this is no Kafka Connect worker before 2.3,
+    # which the message named to Confluent Cloud users.
+    faults = [{"match": {"endpoint": "list"}, "action": {"status": 200, "body": ["orders-source", "billing-sink"]}}]
+    backend, _ = backend_for(sim_scenario(CONNECTORS, faults=faults))
+    result = await backend.list_connectors()
+    assert result.outcome is Outcome.SERVER_ERROR
+    assert result.message == ("unreadable response: expanded list is not an object but an array (of names?): Confluent "
+                              "answers so when the request's ?expand did not reach it (a proxy dropping the query?)")
+
+
 async def test_unknown_fields_and_states_are_tolerated() -> None:
     body = {"x": {"id": {"id": "lcc-1", "id_type": "ID"}, "extensions": {}, "status": {
         "name": "x", "type": "unknown", "connector": {"state": "SOMETHING_NEW", "worker_id": "x", "new_field": 1},

@@ -21,7 +21,7 @@ from .backend import (
     read_json,
     request_id,
 )
-from .entries import parse_expanded_list
+from .entries import CLOUD_NAMES_ONLY, parse_expanded_list
 from .paths import path_segment
 from .transfer import DEFAULT_LIMITS, CallLimits, fetch
 
@@ -48,7 +48,7 @@ class ConfluentCloudBackend:
         )
 
     async def list_connectors(self) -> ApiResult[dict[str, ConnectorStatus]]:
-        return await self._call(Endpoint.LIST, "GET", self._prefix, parse_expanded_list, params=LIST_EXPANSIONS)
+        return await self._call(Endpoint.LIST, "GET", self._prefix, _parse_list, params=LIST_EXPANSIONS)
 
     async def connector_status(self, connector: str) -> ApiResult[ConnectorStatus]:
         return await self._call(Endpoint.STATUS, "GET", f"{self._connector_path(connector)}/status", parse_status)
@@ -130,6 +130,12 @@ async def call_api(
         # fault and worth a retry later, not a reason to believe anything about connectors.
         return ApiResult(endpoint, Outcome.SERVER_ERROR, message=f"unreadable response: {exc}"[:300], **common)
     return ApiResult(endpoint, outcome, value=value, **common)
+
+
+def _parse_list(data: Any) -> dict[str, ConnectorStatus]:
+    # An array of names here is no old Kafka Connect worker (the default wording) but a request
+    # whose `expand` did not arrive.
+    return parse_expanded_list(data, CLOUD_NAMES_ONLY)
 
 
 def _parse_recommendations(data: Any) -> list[str]:

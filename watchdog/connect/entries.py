@@ -19,12 +19,19 @@ from typing import Any
 from ..model import ConnectorStatus, Unusable
 from .backend import TasksNotList, parse_status
 
+# Why a list answer holds names only, said per backend: the API answers so without `expand`.
+# Kafka Connect before 2.3 (KIP-465) ignores `expand` and lists names only.
+KAFKA_CONNECT_NAMES_ONLY = "Kafka Connect before 2.3 ignores ?expand"
+# Confluent Cloud lists names only when no `expand` reaches it (connect/v1 spec: "Without expand
+# query parameter, this list connector's endpoint will return a list of only the connector names").
+CLOUD_NAMES_ONLY = "Confluent answers so when the request's ?expand did not reach it (a proxy dropping the query?)"
 
-def parse_expanded_list(data: Any) -> dict[str, ConnectorStatus]:
-    """Every entry of the map, each read on its own; ValueError only when `data` is no map."""
+
+def parse_expanded_list(data: Any, names_only: str = KAFKA_CONNECT_NAMES_ONLY) -> dict[str, ConnectorStatus]:
+    """Every entry of the map, each read on its own; ValueError only when `data` is no map
+    (`names_only` says why an array of names may have come instead)."""
     if isinstance(data, list):
-        # Kafka Connect before 2.3 (KIP-465) ignores `expand` and lists names only.
-        raise ValueError("expanded list is not an object but an array (of names?): Kafka Connect before 2.3 ignores ?expand")
+        raise ValueError(f"expanded list is not an object but an array (of names?): {names_only}")
     if not isinstance(data, dict):
         raise ValueError("expanded list is not an object")
     return {str(name): parse_entry(str(name), entry) for name, entry in data.items()}
