@@ -11,26 +11,30 @@ good, the cluster never having been polled), or a restart the server had accepte
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
 import time
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 from structlog.testing import capture_logs
 
+from bench.postgres import PostgresServer, take_lease
 from watchdog.clients import cloud_client
 from watchdog.connect import ConfluentCloudBackend
 from watchdog.connect.backend import error_message
 from watchdog.connect.metrics_api import _parse_page
 from watchdog.logs import configure_logging
 from watchdog.metrics import Metrics
-from watchdog.model import Outcome
+from watchdog.model import ConnectorKey, Outcome
 from watchdog.ratelimit import parse_headers
 from watchdog.ratelimit.headers import MAX_HEADER_INT
 from watchdog.redirects import redirect_hook
 from watchdog.report import captured_error
+from watchdog.state.postgres import PostgresStateStore
 
 from .conftest import TEST_API_KEY, TEST_API_SECRET
 from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, World, daemon_config, sim_scenario
@@ -573,3 +577,18 @@ async def test_a_connector_name_holding_half_an_emoji_is_ignored_and_its_neighbo
     assert polls(w, "ok") == 3
     assert [c.connector for c in w.simulator.restarts(accepted_only=False)] == ["broken"]
     assert {e["count"] for e in logs if e["event"] == "unusable_connector_names_ignored"} == {1}
+
+
+def test_a_state_holding_a_nul_is_recorded_by_postgresql(postgres_server: PostgresServer, postgres_url: str) -> None:
+    # PostgreSQL's text refuses NUL: the cluster's every poll ended "could not record a
+    # connector's status", and the store was counted failing, for one odd state of one entry.
+    body = '{"odd": {"status": {"name": "odd", "type": "source", "tasks": [], "connector": {"state": "FAILED\\u0000", "worker_id": "odd"}}}}'
+    http = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200, content=body.encode())),
+                             base_url="http://t")
+    listed = asyncio.run(ConfluentCloudBackend(http, ENVIRONMENT, CLUSTER_ID).list_connectors())
+    assert listed.value is not None
+
+    with PostgresStateStore(postgres_url, password=postgres_server.password) as store:
+        store.fence(take_lease(postgres_server, postgres_url), "test-replica")
+        store.observe_status(ConnectorKey(CLUSTER, "odd"), listed.value["odd"].state, datetime.now(UTC))
+        assert store.problem is None

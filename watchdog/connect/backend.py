@@ -11,7 +11,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import httpx
 
 from ..logs import redact_url_credentials, without_secrets
-from ..model import LONE_SURROGATE, ConnectorStatus, Outcome, TaskStatus
+from ..model import ConnectorStatus, Outcome, TaskStatus
 from ..ratelimit import RateLimitHeaders
 from ..redirects import not_followed
 
@@ -83,39 +83,44 @@ def read_json(response: httpx.Response) -> Any:
     `except ValueError` took: the poll ended in a traceback, uncounted and unlogged, and /readyz
     stayed 503 for good.
 
-    Every string value is whole Unicode: JSON may escape half of a UTF-16 surrogate pair alone
-    (`"\\ud83d"`, what a Java server writes for a message cut between an emoji's two halves), and
-    Python reads that into a str no encoder takes. Kept as it came, a restart answered 400 with
-    such a message crashed its job when its history record was written (the restart was never
-    recorded), and a connector state holding one crashed the whole cluster's poll. Each unpaired
-    surrogate becomes U+FFFD. Object keys are left as they came: a connector name holding one is
-    no name the API can be addressed by, and is refused as such (model.connector_name_problem)."""
+    Every string value is text any store takes: JSON may escape half of a UTF-16 surrogate pair
+    alone (`"\\ud83d"`, what a Java server writes for a message cut between an emoji's two
+    halves), which Python reads into a str no encoder takes, and a NUL (`"\\u0000"`), which
+    PostgreSQL's text refuses. Kept as they came, a restart answered 400 with such a half in its
+    message crashed its job when its history record was written (the restart was never
+    recorded), and a connector state holding either failed the whole cluster's poll (SQLite: a
+    traceback; PostgreSQL: "could not record a connector's status", the store counted failing).
+    Each becomes U+FFFD. Object keys are left as they came: a connector name holding one is no
+    name the API can be addressed by, and is refused as such (model.connector_name_problem)."""
     try:
         data = response.json()
     except RecursionError:
         raise ValueError("JSON nested too deep to read") from None
-    if _SURROGATE_ESCAPE.search(response.content):  # most answers have none: nothing to walk
+    if _UNSTORABLE_ESCAPE.search(response.content):  # most answers have none: nothing to walk
         data = _whole_unicode(data)
     return data
 
 
-# A JSON escape of a UTF-16 surrogate (paired or not: after reading, a pair is one character).
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+# A JSON escape of a UTF-16 surrogate (paired or not: after reading, a pair is one character),
+# or of NUL.
+_UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:[dD][89a-fA-F][0-9a-fA-F]{2}|0000)")
+# What no store takes: half of a surrogate pair alone, or NUL.
+_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
 
 
 def _whole_unicode(data: Any) -> Any:
-    """`data` with every unpaired surrogate in its string values replaced by U+FFFD. Iterative:
-    an answer nested as deep as the JSON reader allows must not overflow the stack here."""
+    """`data` with every unpaired surrogate and NUL in its string values replaced by U+FFFD.
+    Iterative: an answer nested as deep as the JSON reader allows must not overflow the stack."""
     if isinstance(data, str):
-        return LONE_SURROGATE.sub("\ufffd", data)
+        return _UNSTORABLE.sub("\ufffd", data)
     pending = [data] if isinstance(data, dict | list) else []
     while pending:
         node = pending.pop()
         entries = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
         for key, value in entries:
             if isinstance(value, str):
-                if LONE_SURROGATE.search(value):
-                    node[key] = LONE_SURROGATE.sub("\ufffd", value)
+                if _UNSTORABLE.search(value):
+                    node[key] = _UNSTORABLE.sub("\ufffd", value)
             elif isinstance(value, dict | list):
                 pending.append(value)
     return data
