@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import random
 import string
 import time
@@ -223,6 +224,26 @@ async def test_a_key_given_twice_is_refused_not_read_as_its_last_value() -> None
         assert response.json()["error"] == f"request body is not acceptable JSON: the key '{key}' appears twice in one object"
     await w.daemon.queue.join()
     assert calls(w, "restart") == 0
+
+
+async def test_half_an_emoji_in_an_alert_or_a_reason_is_restarted_and_recorded_not_a_500() -> None:
+    # JSON may escape half of a surrogate pair alone ("\\ud83d": a summary cut between an emoji's
+    # halves). Before: the request's write to the state file raised UnicodeEncodeError, the
+    # webhook answered 500, Alertmanager sent it again, failing alike, and nothing was restarted.
+    w, http = world()
+    w.daemon.queue.start()
+    firing = alert(connector="sink-1")
+    firing["annotations"]["summary"] = "lag on sink-1 \ud83d"
+    webhook = json.dumps(payload(firing)).encode()  # as a Java or Python sender escapes it
+    restart = json.dumps({"cluster": "prod", "connector": "sink-0", "reason": "paged \ud83d"}).encode()
+    assert b"\\ud83d" in webhook and b"\\ud83d" in restart
+    for path, body in (("/v1/alertmanager", webhook), ("/v1/restarts", restart)):
+        response = await http.post(path, content=body, headers={**AUTH, "Content-Type": "application/json"})
+        assert response.status_code in (200, 202), response.text
+    await w.daemon.queue.join()
+    assert calls(w, "restart") == 2
+    outcomes = {r.key.connector: r.outcome.value for r in w.daemon.state.history()}
+    assert outcomes == {"sink-1": "accepted", "sink-0": "accepted"}
 
 
 async def test_a_refused_request_is_logged_with_its_reason() -> None:

@@ -30,7 +30,15 @@ from .config import Config, format_location
 from .engine import MANUAL_RULE, Engine, RequestRecord
 from .logs import get_logger
 from .metrics import Metrics
-from .model import MAX_CONNECTOR_NAME_CHARS, ConnectorKey, Decision, Trigger, connector_name_problem
+from .model import (
+    MAX_CONNECTOR_NAME_CHARS,
+    UNSTORABLE_ESCAPE,
+    ConnectorKey,
+    Decision,
+    Trigger,
+    connector_name_problem,
+    whole_unicode,
+)
 from .queue import Phase
 from .state import Fenced, StateStoreError
 
@@ -285,8 +293,12 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _json_body(body: bytes) -> Any:
+    """The body as JSON, every string value storable (model.whole_unicode). JSON may escape half of
+    an emoji alone (`"\\ud83d"`): kept as it came, an alert whose summary held one crashed its
+    request's write to the state file, a 500 that Alertmanager resent, failing alike, for ever."""
     try:
-        return json.loads(body, object_pairs_hook=_unique_keys)
+        data = json.loads(body, object_pairs_hook=_unique_keys)
+        return whole_unicode(data) if UNSTORABLE_ESCAPE.search(body) else data
     except _DuplicateKey as exc:
         raise BadRequest(400, f"request body is not acceptable JSON: the key {exc.key[:100]!r} "
                               "appears twice in one object") from None

@@ -113,6 +113,33 @@ class Unusable(StrEnum):
 # Half of a UTF-16 surrogate pair alone: a str no encoder takes (JSON can carry one, escaped).
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
+# A JSON escape of a UTF-16 surrogate (paired or not: after reading, a pair is one character),
+# or of NUL.
+UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:[dD][89a-fA-F][0-9a-fA-F]{2}|0000)")
+# What no store takes: half of a surrogate pair alone, or NUL.
+UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
+
+
+def whole_unicode(data: Any) -> Any:
+    """`data` (JSON read from outside: an upstream answer, a webhook or API request body) with
+    every unpaired surrogate and NUL in its string values replaced by U+FFFD: no store and no
+    UTF-8 encoder takes them. Object keys are left as they came. Iterative: a body nested as deep
+    as the JSON reader allows must not overflow the stack."""
+    if isinstance(data, str):
+        return UNSTORABLE.sub("\ufffd", data)
+    pending = [data] if isinstance(data, dict | list) else []
+    while pending:
+        node = pending.pop()
+        entries = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
+        for key, value in entries:
+            if isinstance(value, str):
+                if UNSTORABLE.search(value):
+                    node[key] = UNSTORABLE.sub("\ufffd", value)
+            elif isinstance(value, dict | list):
+                pending.append(value)
+    return data
+
+
 # Kafka Connect and Confluent Cloud take names up to this long (the restart API's own limit).
 MAX_CONNECTOR_NAME_CHARS = 255
 

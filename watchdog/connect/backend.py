@@ -11,7 +11,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import httpx
 
 from ..logs import redact_url_credentials, without_secrets
-from ..model import ConnectorStatus, Outcome, TaskStatus
+from ..model import UNSTORABLE_ESCAPE, ConnectorStatus, Outcome, TaskStatus, whole_unicode
 from ..ratelimit import RateLimitHeaders
 from ..redirects import not_followed
 
@@ -96,33 +96,8 @@ def read_json(response: httpx.Response) -> Any:
         data = response.json()
     except RecursionError:
         raise ValueError("JSON nested too deep to read") from None
-    if _UNSTORABLE_ESCAPE.search(response.content):  # most answers have none: nothing to walk
-        data = _whole_unicode(data)
-    return data
-
-
-# A JSON escape of a UTF-16 surrogate (paired or not: after reading, a pair is one character),
-# or of NUL.
-_UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:[dD][89a-fA-F][0-9a-fA-F]{2}|0000)")
-# What no store takes: half of a surrogate pair alone, or NUL.
-_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
-
-
-def _whole_unicode(data: Any) -> Any:
-    """`data` with every unpaired surrogate and NUL in its string values replaced by U+FFFD.
-    Iterative: an answer nested as deep as the JSON reader allows must not overflow the stack."""
-    if isinstance(data, str):
-        return _UNSTORABLE.sub("\ufffd", data)
-    pending = [data] if isinstance(data, dict | list) else []
-    while pending:
-        node = pending.pop()
-        entries = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
-        for key, value in entries:
-            if isinstance(value, str):
-                if _UNSTORABLE.search(value):
-                    node[key] = _UNSTORABLE.sub("\ufffd", value)
-            elif isinstance(value, dict | list):
-                pending.append(value)
+    if UNSTORABLE_ESCAPE.search(response.content):  # most answers have none: nothing to walk
+        data = whole_unicode(data)
     return data
 
 
