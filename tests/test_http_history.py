@@ -134,3 +134,35 @@ async def test_history_of_a_connector_finds_restarts_older_than_the_fleets_newes
     capsys.readouterr()
     assert main(["history", "orders-sink", "--state", str(path), "--json"]) == 0
     assert [r["connector"] for r in json.loads(capsys.readouterr().out)["restarts"]] == ["orders-sink"]
+
+
+def test_history_command_says_a_cluster_is_unknown_as_the_daemon_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None
+) -> None:
+    # A mistyped --cluster printed "No restarts recorded." and exited 0 from the state file, while
+    # --daemon answered 404 "unknown cluster": at 3 a.m. it read as "nothing was ever restarted".
+    import yaml
+
+    from .support import ENVIRONMENT
+
+    path = tmp_path / "state.db"
+    with SqliteStateStore(path) as store:
+        _fill(store)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "credentials": {"main": {}}, "state": {"path": str(path)},
+        "clusters": {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID},
+                     "quiet": {"environment_id": ENVIRONMENT, "kafka_cluster_id": "lkc-quiet"}},
+    }))
+    capsys.readouterr()
+    for source in (["--config", str(config)], ["--state", str(path)]):
+        assert main(["history", "--cluster", "prdo", *source]) == 1, source
+        shown = capsys.readouterr()
+        assert "unknown cluster 'prdo'" in shown.err and "No restarts recorded" not in shown.out, shown
+    assert main(["history", "--cluster", "prdo", "--config", str(config)]) == 1
+    assert f"configured: {CLUSTER}, quiet" in capsys.readouterr().err
+    # Known clusters are still answered: configured without restarts, or only in the state file.
+    assert main(["history", "--cluster", "quiet", "--config", str(config)]) == 0
+    assert "No restarts recorded." in capsys.readouterr().out
+    assert main(["history", "--cluster", OTHER, "--config", str(config), "--json"]) == 0
+    assert {r["cluster"] for r in json.loads(capsys.readouterr().out)["restarts"]} == {OTHER}

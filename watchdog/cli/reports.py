@@ -71,9 +71,17 @@ def history_command(args: argparse.Namespace) -> int:
     if args.cluster:
         params["cluster"] = args.cluster
 
-    def from_store(store: StateStore) -> list[HistoryRecord]:
-        cluster = _stored_cluster_name(args, args.cluster) if args.cluster else None
-        return store.history(None, args.limit, cluster=cluster, connector=args.connector or None)
+    def from_store(store: StateStore) -> list[HistoryRecord] | None:
+        cluster, configured = _stored_cluster_name(args, args.cluster) if args.cluster else (None, None)
+        records = store.history(None, args.limit, cluster=cluster, connector=args.connector or None)
+        if cluster is not None and not records and not _known_cluster(store, cluster, configured):
+            # As the daemon's 404 does: a mistyped name printed "No restarts recorded.", exit 0,
+            # which read as "the watchdog never restarted anything there".
+            known = f"; configured: {', '.join(sorted(configured))}" if configured else ""
+            print(f"unknown cluster {args.cluster!r}: neither the config nor the state file "
+                  f"knows it{known}", file=sys.stderr)
+            return None
+        return records
 
     records = _read_report(args, "/v1/history", params, history_from_json, from_store)
     if records is None:
@@ -82,18 +90,28 @@ def history_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _stored_cluster_name(args: argparse.Namespace, cluster: str) -> str:
+def _stored_cluster_name(args: argparse.Namespace, cluster: str) -> tuple[str, set[str] | None]:
     """The name the state file keeps a cluster's rows under: a configured cluster's name when
     `cluster` is its lkc- id (as the daemon's API takes it), when the config can be read. Given
-    the id, the state file was searched for rows it never holds: "No restarts recorded."."""
+    the id, the state file was searched for rows it never holds: "No restarts recorded.".
+    With it, the configured names (None when the config cannot be read)."""
     from ..config import CloudCluster
 
     try:
         config = load(args)
     except ConfigError:
-        return cluster
+        return cluster, None
     by_id = {c.kafka_cluster_id: name for name, c in config.clusters.items() if isinstance(c, CloudCluster)}
-    return cluster if cluster in config.clusters else by_id.get(cluster, cluster)
+    name = cluster if cluster in config.clusters else by_id.get(cluster, cluster)
+    return name, set(config.clusters)
+
+
+def _known_cluster(store: StateStore, cluster: str, configured: set[str] | None) -> bool:
+    """A cluster the config names, or one the state file holds connectors of (a discovered
+    cluster, named by its lkc- id, or one since removed from the config)."""
+    if configured is not None and cluster in configured:
+        return True
+    return any(row.key.cluster == cluster for row in store.rows())
 
 
 def _read_report(
@@ -101,7 +119,7 @@ def _read_report(
     path: str,
     params: dict[str, str | int],
     from_json: Callable[[dict[str, Any]], list[T]],
-    from_store: Callable[[StateStore], list[T]],
+    from_store: Callable[[StateStore], list[T] | None],
 ) -> list[T] | None:
     """What `status` and `history` show: from a running daemon's API (--daemon) or straight from
     the state file. None when neither can be read (the reason is already on stderr)."""
