@@ -1,0 +1,21 @@
+"""What the docs tell an operator to type, held against what the daemon and its command do: a
+runbook step that cannot work is found here, not at 3 a.m."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+RUNBOOK = ROOT / "docs" / "runbook.md"
+
+
+def test_every_restart_the_runbook_has_typed_in_the_pod_asks_the_running_daemon() -> None:
+    # In the pod a daemon always holds the state file, and `watchdog restart` without --daemon
+    # refuses beside it (tests/test_cli.py::test_restart_beside_a_running_daemon_says_to_ask_the_daemon):
+    # the runbook's "to restart one now" answered "in use by a running watchdog".
+    text = RUNBOOK.read_text(encoding="utf-8")
+    restarts = re.findall(r"`(?:kubectl[^`]*-- )?(watchdog restart [^`]*)`", text)
+    assert len(restarts) >= 4, restarts
+    for command in restarts:
+        assert "--daemon http://127.0.0.1:9464" in command, command
