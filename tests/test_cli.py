@@ -520,3 +520,46 @@ def test_the_demo_reads_no_production_setting(monkeypatch: pytest.MonkeyPatch, t
     assert set(config.credentials) == {"demo"}
     assert config.state.url is None and config.state.password is None and config.state.path == ":memory:"
     assert config.server.auth_token is None
+
+
+def test_the_daemon_in_its_own_pod_is_asked_directly_not_through_the_proxy(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A pod with HTTP_PROXY for its http:// Kafka Connect workers: the runbook's
+    # `watchdog restart --daemon http://127.0.0.1:9464 ...` went to the proxy, bearer token and
+    # all, and said "cannot reach the daemon". A proxy that records what it is sent stands in.
+    seen: list[str] = []
+
+    class Proxy(QuietHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            seen.append(self.headers.get("Authorization", ""))
+            self.send_body(502, b"proxy")
+
+        do_POST = do_GET  # noqa: N815
+
+    class Daemon(QuietHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path.startswith("/v1/restarts/"):
+                self.send_body(200, {"id": "0123456789abcdef", "state": "finished", "decision": "restart",
+                                     "job": {"outcome": "accepted", "status_code": 202}})
+            else:
+                self.send_body(200, {"restarts": []} if self.path.startswith("/v1/history") else {"connectors": []})
+
+        def do_POST(self) -> None:  # noqa: N802
+            self.send_body(202, {"id": "0123456789abcdef", "state": "pending", "decision": "restart", "job": None})
+
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token-0123456789")
+    for name in ("NO_PROXY", "no_proxy"):  # conftest exempts loopback; a pod's NO_PROXY may not
+        monkeypatch.delenv(name, raising=False)
+    with serving(Proxy) as proxy, serving(Daemon, threaded=True) as daemon:
+        for name in ("HTTP_PROXY", "ALL_PROXY"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.server_port}")
+        for host in ("127.0.0.1", "localhost"):
+            url = f"http://{host}:{daemon.server_port}"
+            for command, code in ((["status"], 0), (["history"], 0), (["restart", "prod", "orders"], 0)):
+                assert main([*command, "--daemon", url]) == code, (command, capsys.readouterr().err)
+        assert seen == [], "the token went to the proxy"
+        assert "accepted" in capsys.readouterr().out
+        # Another host still goes through the proxy the environment names, as curl sends it.
+        assert main(["status", "--daemon", "http://watchdog.example:9464"]) == 1
+    assert len(seen) == 1

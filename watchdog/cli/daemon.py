@@ -46,6 +46,26 @@ def check_address(url: str) -> None:
                               "daemon's address as http://HOST:PORT (or https://)")
 
 
+def daemon_client(url: str, headers: dict[str, str]) -> httpx.Client:
+    """The client for --daemon. A loopback address (the daemon asked from its own pod, as the
+    runbook does) is reached directly, never through HTTP_PROXY or ALL_PROXY, as Go's net/http
+    and the image's HEALTHCHECK do: the proxy set for Kafka Connect workers got the request, and
+    the bearer token with it, and "cannot reach the daemon" was all the operator read. Any other
+    address goes through the proxies the environment names, as curl would send it."""
+    import ipaddress
+
+    import httpx
+
+    host = httpx.URL(url).host
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    # A transport of our own turns the environment's proxies off; it still reads SSL_CERT_FILE.
+    transport = httpx.HTTPTransport(trust_env=True) if loopback else None
+    return httpx.Client(base_url=url, headers=headers, timeout=10.0, transport=transport)
+
+
 # The daemon's token: the variable, and the file of that name in a secrets directory.
 TOKEN_SETTING = "WATCHDOG_SERVER__AUTH_TOKEN"
 

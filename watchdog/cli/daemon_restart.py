@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..logs import printable
 from .common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
-from .daemon import daemon_headers, error_text, shown_url
+from .daemon import daemon_client, daemon_headers, error_text, shown_url
 
 if TYPE_CHECKING:
     import httpx
@@ -23,7 +23,7 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
     if headers is None:
         return EXIT_CONFIG
     target = printable(f"{args.cluster}/{args.connector}")
-    with httpx.Client(base_url=args.daemon, headers=headers, timeout=10.0) as http:
+    with daemon_client(args.daemon, headers) as http:
         try:
             response = http.post("/v1/restarts", json={"cluster": args.cluster, "connector": args.connector, "reason": args.reason})
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:

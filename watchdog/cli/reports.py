@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..config import ConfigError
 from ..logs import printable
 from .common import EXIT_FAILED, EXIT_OK, config_or_exit, load
-from .daemon import daemon_headers, error_text, shown_url
+from .daemon import daemon_client, daemon_headers, error_text, shown_url
 
 if TYPE_CHECKING:
 
@@ -168,7 +168,8 @@ def _from_daemon(args: argparse.Namespace, path: str, params: dict[str, str | in
     if headers is None:
         return None
     try:
-        response = httpx.get(f"{args.daemon.rstrip('/')}{path}", params=params, timeout=10.0, headers=headers)
+        with daemon_client(args.daemon, headers) as http:
+            response = http.get(f"{args.daemon.rstrip('/')}{path}", params=params)
     except httpx.HTTPError as exc:
         print(f"cannot reach the daemon at {shown_url(args.daemon)}: {exc}", file=sys.stderr)
         return None
