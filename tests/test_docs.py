@@ -19,3 +19,14 @@ def test_every_restart_the_runbook_has_typed_in_the_pod_asks_the_running_daemon(
     assert len(restarts) >= 4, restarts
     for command in restarts:
         assert "--daemon http://127.0.0.1:9464" in command, command
+
+
+def test_the_runbooks_table_lists_every_alert_with_its_severity() -> None:
+    # The table is where a paged operator looks first; WatchdogCannotRecordDecisions (critical:
+    # nothing is restarted) had a section but no row.
+    import yaml
+
+    rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "watchdog-alerts.yaml").read_text(encoding="utf-8"))
+    alerts = {r["alert"]: r["labels"]["severity"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    rows = dict(re.findall(r"^\| \[(\w+)\]\(#\w+\) \| (\w+) \|", RUNBOOK.read_text(encoding="utf-8"), re.MULTILINE))
+    assert rows == alerts
