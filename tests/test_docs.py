@@ -30,3 +30,17 @@ def test_the_runbooks_table_lists_every_alert_with_its_severity() -> None:
     alerts = {r["alert"]: r["labels"]["severity"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
     rows = dict(re.findall(r"^\| \[(\w+)\]\(#\w+\) \| (\w+) \|", RUNBOOK.read_text(encoding="utf-8"), re.MULTILINE))
     assert rows == alerts
+
+
+async def test_the_fields_readme_shows_of_each_connector_are_the_ones_the_api_answers() -> None:
+    # README showed "last_restart" and "next_allowed"; the API answers "last_restart_at" and
+    # "next_allowed_at", so `jq .connectors[].last_restart` printed null for every connector.
+    from .test_api import AUTH, polled, world
+
+    shown = re.search(r'^# \{"connectors": \[\{(.+?)\}', (ROOT / "README.md").read_text(encoding="utf-8"), re.MULTILINE)
+    assert shown, "README no longer shows the /v1/connectors answer"
+    fields = set(re.findall(r'"(\w+)"', shown.group(1)))
+    w, http = world()
+    await polled(w)
+    rows = (await http.get("/v1/connectors", headers=AUTH)).json()["connectors"]
+    assert rows and fields <= set(rows[0]), fields - set(rows[0])
