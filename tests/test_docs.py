@@ -44,3 +44,47 @@ async def test_the_fields_readme_shows_of_each_connector_are_the_ones_the_api_an
     await polled(w)
     rows = (await http.get("/v1/connectors", headers=AUTH)).json()["connectors"]
     assert rows and fields <= set(rows[0]), fields - set(rows[0])
+
+
+def _models_in(annotation: object, kind: type | None = None) -> list[type]:
+    """The classes of `kind` (pydantic models by default) an annotation holds, through unions,
+    containers and Annotated."""
+    import typing
+
+    from pydantic import BaseModel
+
+    if isinstance(annotation, type) and issubclass(annotation, kind or BaseModel):
+        return [annotation]
+    return [m for a in typing.get_args(annotation) for m in _models_in(a, kind)]
+
+
+def test_config_example_names_every_setting_in_its_section() -> None:
+    # "every option, with its default and why": blocking.receiver, a rule's fetch_recommendations
+    # and windows, metrics_api.timeouts and tls.verify were settings the example never named.
+    from pydantic import SecretStr
+
+    from watchdog.config import Config
+
+    text = (ROOT / "config.example.yaml").read_text(encoding="utf-8")
+    missing: list[str] = []
+
+    def walk(model: type, path: str, section: str, seen: set[type]) -> None:
+        for name, field in model.model_fields.items():  # type: ignore[attr-defined]
+            here = f"{path}.{name}"
+            if _models_in(field.annotation, SecretStr):  # never in the file: named by its variable
+                if f"__{name.upper()}" not in text:
+                    missing.append(here)
+            elif not re.search(rf"^\s*#?\s*(- )?{name}:|[{{,]\s*{name}:", section, re.MULTILINE):
+                missing.append(here)
+            for sub in _models_in(field.annotation):
+                if sub not in seen:
+                    walk(sub, here, section, seen | {sub})
+
+    for name, field in Config.model_fields.items():
+        block = re.search(rf"^{name}:.*?(?=^[a-z_]+:|\Z)", text, re.MULTILINE | re.DOTALL)
+        if block is None:
+            missing.append(name)
+            continue
+        for model in _models_in(field.annotation):
+            walk(model, name, block.group(0), {model})
+    assert not missing, f"config.example.yaml does not show: {missing}"
