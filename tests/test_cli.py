@@ -34,6 +34,18 @@ def test_run_with_a_missing_config_exits_2(tmp_path: Path, capsys: pytest.Captur
     assert "does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["status", "history"])
+def test_status_and_history_with_an_invalid_config_exit_2(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # README: "2 invalid config or command line"; they said so and exited 1, as for a restart that failed.
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("dry_run: maybe\n")
+    for config in (tmp_path / "missing.yaml", bad):
+        assert main([command, "--config", str(config)]) == 2, config
+        assert f"invalid config {config}" in capsys.readouterr().err
+
+
 def _config(tmp_path: Path, url: str) -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump({

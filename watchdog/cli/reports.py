@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..config import ConfigError
 from ..logs import printable
-from .common import EXIT_FAILED, EXIT_OK, config_or_exit, load
+from .common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, config_or_exit, load
 from .daemon import daemon_client, daemon_headers, error_text, shown_url
 
 if TYPE_CHECKING:
@@ -43,8 +43,8 @@ def status_command(args: argparse.Namespace) -> int:
         return store.rows()
 
     rows = _read_report(args, "/v1/connectors", {}, from_daemon, from_store)
-    if rows is None:
-        return EXIT_FAILED
+    if isinstance(rows, int):
+        return rows
     print(json.dumps(status_json(rows, places or None), indent=2) if args.json
           else render_status(rows, now=_utc_now(), places=places))
     return EXIT_OK
@@ -84,8 +84,8 @@ def history_command(args: argparse.Namespace) -> int:
         return records
 
     records = _read_report(args, "/v1/history", params, history_from_json, from_store)
-    if records is None:
-        return EXIT_FAILED
+    if isinstance(records, int):
+        return records
     print(json.dumps(history_json(records), indent=2) if args.json else render_history(records, now=_utc_now()))
     return EXIT_OK
 
@@ -120,13 +120,13 @@ def _read_report(
     params: dict[str, str | int],
     from_json: Callable[[dict[str, Any]], list[T]],
     from_store: Callable[[StateStore], list[T] | None],
-) -> list[T] | None:
+) -> list[T] | int:
     """What `status` and `history` show: from a running daemon's API (--daemon) or straight from
-    the state file. None when neither can be read (the reason is already on stderr)."""
+    the state file. An exit code when neither can be read (the reason is already on stderr)."""
     if args.daemon:
         document = _from_daemon(args, path, params)
         if document is None:
-            return None
+            return EXIT_FAILED
         try:
             return from_json(document)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -134,19 +134,22 @@ def _read_report(
             # daemon of another version): a traceback was all the operator got.
             print(f"the answer of {shown_url(args.daemon)}{path} is not a watchdog daemon's "
                   f"({type(exc).__name__} reading it): is --daemon the daemon's API address?", file=sys.stderr)
-            return None
+            return EXIT_FAILED
     store = _open_state(args)
-    if store is None:
-        return None
+    if isinstance(store, int):
+        return store
     try:
-        return from_store(store)
+        shown = from_store(store)
     finally:
         store.close()
+    return EXIT_FAILED if shown is None else shown
 
 
-def _open_state(args: argparse.Namespace) -> StateStore | None:
+def _open_state(args: argparse.Namespace) -> StateStore | int:
     """The state store, read-only: it may be in use by a running daemon. `--state FILE` names a
-    SQLite file; otherwise the config's store (its `state.path`, or its PostgreSQL `state.url`)."""
+    SQLite file; otherwise the config's store (its `state.path`, or its PostgreSQL `state.url`).
+    Else the exit code: 2 for a config that is invalid (as every command says it), 1 for a store
+    that cannot be used."""
     from ..state import SqliteStateStore, StateStoreError, open_store
 
     try:
@@ -154,11 +157,11 @@ def _open_state(args: argparse.Namespace) -> StateStore | None:
             return SqliteStateStore(args.state, read_only=True)
         config = config_or_exit(args)
         if config is None:
-            return None
+            return EXIT_CONFIG
         return open_store(config.state, read_only=True)
     except StateStoreError as exc:
         print(str(exc), file=sys.stderr)
-        return None
+        return EXIT_FAILED
 
 
 def _from_daemon(args: argparse.Namespace, path: str, params: dict[str, str | int]) -> dict[str, Any] | None:
