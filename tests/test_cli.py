@@ -575,3 +575,38 @@ def test_the_daemon_in_its_own_pod_is_asked_directly_not_through_the_proxy(
         # Another host still goes through the proxy the environment names, as curl sends it.
         assert main(["status", "--daemon", "http://watchdog.example:9464"]) == 1
     assert len(seen) == 1
+
+
+def test_a_port_in_use_stops_run_and_demo_at_once_saying_which(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None
+) -> None:
+    # Before: the daemon polled (and sent restarts), then uvicorn's bind error ended it with exit
+    # code 3 under tracebacks; `make demo` beside a running daemon (both on 9464) looked broken.
+    import socket
+
+    calls: list[str] = []
+
+    class Api(QuietHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            calls.append(self.path)
+            self.send_body(200, {})
+
+    with socket.socket() as held, serving(Api) as api:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump({
+            "api": {"base_url": f"http://127.0.0.1:{api.server_port}"}, "credentials": {"main": {}},
+            "clusters": {"prod": {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
+            "server": {"host": "127.0.0.1", "port": port}, "state": {"path": str(tmp_path / "state.db")},
+            "rules": [{"name": "heal", "trigger": {"type": "status", "interval": "5s"}, "select": {"include": ["*"]}}],
+        }))
+        assert main(["run", "--config", str(path), "--log-level", "ERROR"]) == 1
+        assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in capsys.readouterr().err
+        assert main(["demo", "--port", str(port), "--duration", "5", "--log-level", "ERROR"]) == 1
+        shown = capsys.readouterr()
+        assert f"cannot listen on 127.0.0.1:{port}" in shown.err and "Traceback" not in shown.err + shown.out
+        assert main(["simulate", "--port", str(port), "--log-level", "ERROR"]) == 1
+        assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in capsys.readouterr().err
+    assert calls == [], "a daemon that could not start polled"

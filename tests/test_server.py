@@ -56,3 +56,20 @@ async def test_ready_only_after_config_and_first_polls() -> None:
 async def test_unknown_paths_are_404() -> None:
     async with client(Probes()) as http:
         assert (await http.get("/nope")).status_code == 404
+
+
+async def test_a_port_taken_at_the_bind_itself_is_cannot_listen_not_an_exit() -> None:
+    # uvicorn ends a failed bind with sys.exit(): a SystemExit out of its task ended the daemon
+    # (exit code 3) past every handler; it is CannotListen, naming the address, instead.
+    import socket
+
+    import pytest
+
+    from watchdog.asgi_server import CannotListen, start_server
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        with pytest.raises(CannotListen, match=f"cannot listen on 127.0.0.1:{port}: "):
+            await start_server(create_app(Metrics().registry, Probes()), "127.0.0.1", port)

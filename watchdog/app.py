@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from . import __version__
 from .api import ApiContext
-from .asgi_server import EmbeddedServer, start_server, stop_server
+from .asgi_server import CannotListen, EmbeddedServer, check_can_listen, start_server, stop_server
 from .assembly import BuiltCluster, build_cluster
 from .blocking import AlertBlocker
 from .breaker import Breaker
@@ -224,6 +224,12 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         log_overridden(self.config)
 
     async def start(self, *, serve_http: bool = True) -> None:
+        if serve_http:  # a taken port stops the start before any trigger acts
+            try:
+                check_can_listen(self.config.server.host, self.config.server.port)
+            except CannotListen:
+                await self.stop()  # closes the state file and clients; nothing was queued
+                raise
         self._warn_at_start()
         if self.blocker is not None:
             self.blocker.start()  # a no-op if a reload before start() started it
@@ -239,8 +245,15 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         if serve_http:
             app = create_app(self.metrics.registry, self.probes, self.api_context())
             server = self.config.server
-            self._server = await start_server(app, server.host, server.port, max_connections=server.max_connections,
-                                              request_timeout=server.request_timeout)
+            try:
+                self._server = await start_server(app, server.host, server.port,
+                                                  max_connections=server.max_connections,
+                                                  request_timeout=server.request_timeout)
+            except CannotListen:
+                # Triggers already run: stop them as at SIGTERM, so that what they queued is
+                # sent or kept (`unsent`), not dropped by an abrupt end.
+                await self.stop()
+                raise
         self.probes.config_loaded = True
         log.info(
             "started", version=__version__, dry_run=self.config.dry_run, clusters=sorted(self.config.clusters),

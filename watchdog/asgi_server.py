@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -166,6 +167,40 @@ def guarded_protocol(max_connections: int, request_timeout: float) -> type[H11Pr
     return GuardedH11
 
 
+class CannotListen(Exception):
+    """The port could not be bound (in use, a privileged port, an address not of this host)."""
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """Raises CannotListen if `host:port` cannot be bound now, trying each address as asyncio's
+    create_server binds them. For the daemon to find a taken port before its triggers run: it
+    polled and sent restarts, then died at the bind."""
+    if port == 0:
+        return
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        for family, kind, protocol, _, address in addresses:
+            with socket.socket(family, kind, protocol) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(address)
+    except OSError as exc:
+        raise CannotListen(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+async def _serve(server: EmbeddedServer, host: str, port: int) -> None:
+    try:
+        await server.serve()
+    except SystemExit as exc:
+        # uvicorn logs a bind error and calls sys.exit(): a SystemExit escapes asyncio's tasks,
+        # and the daemon ended with exit code 3 under a pile of tracebacks, its polls already
+        # running and nothing saying which port. Its OSError is the exit's context.
+        reason = exc.__context__
+        detail = reason.strerror if isinstance(reason, OSError) and reason.strerror else "the server did not start"
+        raise CannotListen(f"cannot listen on {host}:{port}: {detail}") from None
+
+
 async def start_server(
     app: Any, host: str, port: int, *, max_connections: int = 64, request_timeout: float = 10.0
 ) -> tuple[EmbeddedServer, asyncio.Task[None]]:
@@ -179,10 +214,10 @@ async def start_server(
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     server = EmbeddedServer(config)
-    task = asyncio.create_task(server.serve(), name=f"http-{host}:{port}")
+    task = asyncio.create_task(_serve(server, host, port), name=f"http-{host}:{port}")
     while not server.started:
         if task.done():
-            task.result()  # re-raises the bind error, e.g. the port is taken
+            task.result()  # re-raises the bind error (CannotListen), e.g. the port is taken
             raise RuntimeError(f"HTTP server on {host}:{port} stopped before it started")
         await asyncio.sleep(0.01)
     return server, task

@@ -148,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from ..app import Daemon, run_until_signalled
+    from ..asgi_server import CannotListen
     from ..reload import file_fingerprint
     from ..state import StateStoreError
 
@@ -164,7 +165,11 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     if args.once:
         return asyncio.run(daemon.run_once())
-    return asyncio.run(run_until_signalled(daemon, early_reloads))
+    try:
+        return asyncio.run(run_until_signalled(daemon, early_reloads))
+    except CannotListen as exc:
+        print(f"{exc} (server.host, server.port: is another watchdog or a demo using it?)", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _hold_sighup() -> list[int]:
@@ -275,13 +280,21 @@ def _simulate(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_CONFIG
+    except OSError as exc:  # the port taken: a traceback said it before
+        print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc} (--port)", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from ..asgi_server import CannotListen
     from ..demo import run_demo
 
     if unusable_environment():
         return EXIT_CONFIG
     configure(args)
-    return asyncio.run(run_demo(duration=args.duration, port=args.port, backend=args.backend))
+    try:
+        return asyncio.run(run_demo(duration=args.duration, port=args.port, backend=args.backend))
+    except CannotListen as exc:
+        print(f"{exc} (--port; --port 0 takes any free one)", file=sys.stderr)
+        return EXIT_FAILED
