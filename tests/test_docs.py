@@ -88,3 +88,19 @@ def test_config_example_names_every_setting_in_its_section() -> None:
         for model in _models_in(field.annotation):
             walk(model, name, block.group(0), {model})
     assert not missing, f"config.example.yaml does not show: {missing}"
+
+
+def test_readme_says_which_commands_take_a_config() -> None:
+    # README said every command takes --config and --secrets-dir: `watchdog demo --config ...`
+    # was refused as an unrecognized argument.
+    import argparse
+
+    from watchdog.cli.commands import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    without = {name for name, sub in commands.items() if "--config" not in sub._option_string_actions}
+    sentence = re.search(r"Every command takes (.+?)\.\n", (ROOT / "README.md").read_text(encoding="utf-8"), re.DOTALL)
+    assert sentence, "README no longer says which options every command takes"
+    named = set(re.findall(r"`(\w+)`", re.search(r"but (.+?) \(", sentence.group(1), re.DOTALL).group(1)))  # type: ignore[union-attr]
+    assert without and named == without, (named, without)
