@@ -104,3 +104,18 @@ def test_readme_says_which_commands_take_a_config() -> None:
     assert sentence, "README no longer says which options every command takes"
     named = set(re.findall(r"`(\w+)`", re.search(r"but (.+?) \(", sentence.group(1), re.DOTALL).group(1)))  # type: ignore[union-attr]
     assert without and named == without, (named, without)
+
+
+def test_the_limits_table_names_the_setting_and_default_of_every_call_bound() -> None:
+    # The table said an Alertmanager call was bounded at 30 s (its default is 5 s) and gave
+    # api.timeouts.total for Metrics API calls, which metrics_api.timeouts.total bounds.
+    from watchdog.config import BlockingSettings, Config
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("| A Connect API, Metrics API or Alertmanager call"))
+    _, bound, settings = (cell.strip() for cell in row.strip("|").split(" | "))
+    for setting, default in (("api.timeouts.total", Config().api.timeouts.total),
+                             ("metrics_api.timeouts.total", Config().metrics_api.timeouts.total),
+                             ("blocking.timeout", BlockingSettings(alertmanager_url="http://am:9093").timeout)):
+        assert f"`{setting}`" in settings, setting
+        assert f"{default:g} s" in bound, (setting, default)
