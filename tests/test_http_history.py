@@ -166,3 +166,34 @@ def test_history_command_says_a_cluster_is_unknown_as_the_daemon_does(
     assert "No restarts recorded." in capsys.readouterr().out
     assert main(["history", "--cluster", OTHER, "--config", str(config), "--json"]) == 0
     assert {r["cluster"] for r in json.loads(capsys.readouterr().out)["restarts"]} == {OTHER}
+
+
+def test_status_and_history_read_the_state_file_without_the_daemons_secrets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In a shell beside the daemon (its keys are in its own environment or Secret), `watchdog
+    # history` said "invalid config: credentials.main.api_key: missing", exit 2: reading the
+    # state file needs no Cloud key and no API token. check-config still asks for them.
+    import yaml
+
+    from .support import ENVIRONMENT
+
+    for name in ("WATCHDOG_CREDENTIALS__MAIN__API_KEY", "WATCHDOG_CREDENTIALS__MAIN__API_SECRET",
+                 "WATCHDOG_SERVER__AUTH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "state.db"
+    with SqliteStateStore(path) as store:
+        _fill(store)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "credentials": {"main": {}}, "state": {"path": str(path)},
+        "clusters": {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
+        "rules": [{"name": "on-alert", "trigger": {"type": "alert", "match": {"alertname": "X"}}, "select": {"include": ["*"]}}],
+    }))
+    capsys.readouterr()
+    assert main(["history", "--cluster", CLUSTER_ID, "--config", str(config), "--json"]) == 0
+    assert [r["connector"] for r in json.loads(capsys.readouterr().out)["restarts"]] == ["billing-sink", "orders-sink"]
+    assert main(["status", "--config", str(config)]) == 0
+    assert "billing-sink" in capsys.readouterr().out
+    assert main(["check-config", "--config", str(config)]) == 2
+    assert "credentials.main.api_key: missing" in capsys.readouterr().err

@@ -13,8 +13,10 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 DEFAULT_CONFIG = "config.yaml"
 
 
-def load(args: argparse.Namespace) -> Config:
-    config = load_config(Path(args.config), secrets_dir=args.secrets_dir)
+def load(args: argparse.Namespace, *, calls: bool = True) -> Config:
+    """The config of --config. `calls=False` for status and history, which read the state file
+    only: a shell without the daemon's Cloud keys (they are the daemon's) reads it all the same."""
+    config = load_config(Path(args.config), secrets_dir=args.secrets_dir, calls=calls)
     updates = {}
     if getattr(args, "dry_run", False):
         updates["dry_run"] = True
@@ -27,9 +29,9 @@ def configure(args: argparse.Namespace, config: Config | None = None) -> None:
     configure_logging(level, fmt)
 
 
-def config_or_exit(args: argparse.Namespace) -> Config | None:
+def config_or_exit(args: argparse.Namespace, *, calls: bool = True) -> Config | None:
     try:
-        return load(args)
+        return load(args, calls=calls)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return None

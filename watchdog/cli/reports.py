@@ -56,7 +56,7 @@ def _config_places(args: argparse.Namespace) -> dict[str, ClusterPlace]:
     from ..report import cluster_places
 
     try:
-        config = load(args)
+        config = load(args, calls=False)
     except ConfigError:
         return {}
     return cluster_places(config, {}, lambda environment: None)
@@ -98,7 +98,7 @@ def _stored_cluster_name(args: argparse.Namespace, cluster: str) -> tuple[str, s
     from ..config import CloudCluster
 
     try:
-        config = load(args)
+        config = load(args, calls=False)
     except ConfigError:
         return cluster, None
     by_id = {c.kafka_cluster_id: name for name, c in config.clusters.items() if isinstance(c, CloudCluster)}
@@ -155,7 +155,7 @@ def _open_state(args: argparse.Namespace) -> StateStore | int:
     try:
         if args.state is not None:
             return SqliteStateStore(args.state, read_only=True)
-        config = config_or_exit(args)
+        config = config_or_exit(args, calls=False)
         if config is None:
             return EXIT_CONFIG
         return open_store(config.state, read_only=True)

@@ -16,8 +16,10 @@ KAFKA_CLUSTER_ID_PREFIX = "lkc-"
 _GLOB_CHARACTERS = re.compile(r"[*?\[]")
 
 
-def cross_check(config: Config) -> list[tuple[str, str]]:
-    """Checks that span sections: names that must exist, be unique, or be complete."""
+def cross_check(config: Config, *, calls: bool = True) -> list[tuple[str, str]]:
+    """Checks that span sections: names that must exist, be unique, or be complete. `calls=False`
+    for a command that makes no call with the Cloud keys or serves no API (status and history
+    read the state file): their secrets need not be set."""
     problems: list[tuple[str, str]] = []
     for name in config.credentials:
         if not CREDENTIAL_NAME_PATTERN.fullmatch(name):
@@ -50,7 +52,7 @@ def cross_check(config: Config) -> list[tuple[str, str]]:
                 (path, f"unknown credential {user.credential!r}; known: {', '.join(sorted(config.credentials)) or 'none'}")
             )
     used = {used_name for u in users.values() if (used_name := config.credential_for(u)) is not None}
-    for name in sorted(used & set(config.credentials)):
+    for name in sorted(used & set(config.credentials) if calls else ()):
         credential = config.credentials[name]
         for secret in SECRET_FIELDS:
             if getattr(credential, secret) is None:
@@ -58,7 +60,8 @@ def cross_check(config: Config) -> list[tuple[str, str]]:
                 problems.append(
                     (f"credentials.{name}.{secret}", f"missing (unset, or empty once whitespace is stripped); set {env} or put it in a file of that name in the secrets directory")
                 )
-    if config.server.auth_token is None and any(isinstance(r.trigger, AlertTrigger) and r.enabled for r in config.rules):
+    alert_rules = any(isinstance(r.trigger, AlertTrigger) and r.enabled for r in config.rules)
+    if calls and config.server.auth_token is None and alert_rules:
         problems.append(
             ("server.auth_token", f"required by alert rules (Alertmanager must authenticate); set {ENV_PREFIX}SERVER__AUTH_TOKEN "
              "or put it in a file of that name in the secrets directory")
