@@ -392,10 +392,15 @@ def test_restart_beside_a_running_daemon_says_to_ask_the_daemon(
     path = _config(tmp_path, "http://127.0.0.1:9")
     with SqliteStateStore(tmp_path / "state.db"):  # the running daemon's hold on it
         code = main(["restart", "prod", "orders sink", "--config", str(path), "--log-level", "ERROR"])
-    err = capsys.readouterr().err
-    assert code == 1
+        err = capsys.readouterr().err
+        assert code == 1
+        # The daemon's own address from the config and the reason typed: a command to paste
+        # (http://HOST:PORT was no usable URL, and the --reason was dropped).
+        assert main(["restart", "prod", "orders", "--reason", "after incident 123", "--config", str(path)]) == 1
+        pasted = capsys.readouterr().err
     assert f"State file {tmp_path / 'state.db'} is in use by a running watchdog: ask it to restart the connector: " \
-           "watchdog restart --daemon http://HOST:PORT prod 'orders sink'" in err, err
+           "watchdog restart --daemon http://127.0.0.1:9464 prod 'orders sink'" in err, err
+    assert pasted.rstrip().endswith("--daemon http://127.0.0.1:9464 prod orders --reason 'after incident 123'"), pasted
     assert "its own state.path" not in err
 
 

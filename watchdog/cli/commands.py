@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import __version__
-from ..config import KAFKA_CLUSTER_ID_PREFIX, CloudCluster, ignored_variables
+from ..config import KAFKA_CLUSTER_ID_PREFIX, CloudCluster, Config, ignored_variables
 from ..logs import configure_logging
 from .common import (
     DEFAULT_CONFIG,
@@ -37,6 +37,8 @@ from .common import (
 from .daemon_restart import restart_via_daemon
 from .reports import history_command, status_command
 from .summary import summarize
+
+DEFAULT_REASON = "requested from the command line"
 
 
 def _common(parser: argparse.ArgumentParser, *, config: bool = True) -> None:
@@ -73,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(restart)
     restart.add_argument("cluster", help="the cluster's name in the config, or its lkc- id")
     restart.add_argument("connector")
-    restart.add_argument("--reason", default="requested from the command line")
+    restart.add_argument("--reason", default=DEFAULT_REASON)
     restart.add_argument("--dry-run", action="store_true")
     restart.add_argument(
         "--daemon", metavar="URL",
@@ -108,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--backend", choices=["confluent_cloud", "kafka_connect"], default="confluent_cloud",
                       help="simulate Confluent Cloud (default) or self-managed Kafka Connect clusters")
     return parser
+
+
+def _local_address(config: Config) -> str:
+    """Where the daemon beside this command listens, by its config: the same host, since it
+    holds the same state file. A wildcard address is reached on loopback."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(config.server.host, config.server.host)
+    return f"http://{f'[{host}]' if ':' in host else host}:{config.server.port}"
 
 
 def _at_least_one(text: str) -> int:
@@ -252,7 +261,11 @@ def _restart_connector(args: argparse.Namespace) -> int:
     except StateFileInUse as exc:
         # A daemon runs on this state file: the restart is its to make. (The lock's own advice,
         # another state.path, would restart beside it without its backoff and budget.)
-        command = f"watchdog restart --daemon http://HOST:PORT {shlex.quote(args.cluster)} {shlex.quote(args.connector)}"
+        # The command to paste, whole: "http://HOST:PORT" was refused as no usable URL, and the
+        # --reason typed was left out, so the history recorded none.
+        reason = "" if args.reason == DEFAULT_REASON else f" --reason {shlex.quote(args.reason)}"
+        command = (f"watchdog restart --daemon {_local_address(config)} "
+                   f"{shlex.quote(args.cluster)} {shlex.quote(args.connector)}{reason}")
         print(f"State file {exc.path} is in use by a running watchdog: ask it to restart the connector: "
               f"{printable(command)}", file=sys.stderr)
         return EXIT_FAILED
