@@ -119,3 +119,14 @@ def test_the_limits_table_names_the_setting_and_default_of_every_call_bound() ->
                              ("blocking.timeout", BlockingSettings(alertmanager_url="http://am:9093").timeout)):
         assert f"`{setting}`" in settings, setting
         assert f"{default:g} s" in bound, (setting, default)
+
+
+def test_the_runbook_says_what_becomes_of_a_connector_that_fails_for_good() -> None:
+    # It said such a connector "would be restarted about 25 times a day", which only a rule
+    # without max_restarts does: with the default it is given up on after 10 (README).
+    from watchdog.config import Rule
+
+    section = RUNBOOK.read_text(encoding="utf-8").split("### WatchdogConnectorRestartedTooOften")[1].split("\n### ")[0]
+    default = Rule.model_fields["max_restarts"].default
+    assert f"`max_restarts` times (default {default}," in section and "WatchdogConnectorGaveUp" in section
+    assert "25 times a day" not in section
