@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parent.parent
 RUNBOOK = ROOT / "docs" / "runbook.md"
 
@@ -130,3 +132,37 @@ def test_the_runbook_says_what_becomes_of_a_connector_that_fails_for_good() -> N
     default = Rule.model_fields["max_restarts"].default
     assert f"`max_restarts` times (default {default}," in section and "WatchdogConnectorGaveUp" in section
     assert "25 times a day" not in section
+
+
+def test_the_runbooks_history_of_one_connector_finds_it_in_a_busy_fleet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The runbook filtered `watchdog history --json` with jq's select(.connector==...): over the
+    # fleet's newest 50 restarts only, so in an incident it showed nothing for the connector paged.
+    import json
+    import shlex
+    from datetime import datetime, timedelta, timezone
+
+    from watchdog.cli import main
+    from watchdog.model import ConnectorKey, ConnectorState, HistoryRecord, Outcome, Trigger
+    from watchdog.state import SqliteStateStore
+
+    path = tmp_path / "state.db"
+    start = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+    with SqliteStateStore(path) as store:
+        for minute, connector in enumerate(["clickstream-sink", "orders-sink"] + [f"other-{n}" for n in range(60)]):
+            key = ConnectorKey("prod", connector)
+            store.finish(f"job-{minute}", key, ConnectorState(attempts=1), HistoryRecord(
+                at=start + timedelta(minutes=minute), key=key, job_id=f"job-{minute}", rule="heal",
+                trigger=Trigger.STATUS, triggers=(Trigger.STATUS,), outcome=Outcome.ACCEPTED, status_code=202,
+                tries=1, attempt=1))
+    capsys.readouterr()
+    lines = RUNBOOK.read_text(encoding="utf-8").replace("\\\n", " ").splitlines()
+    asked = [(line.split("-- ", 1)[1].split("|")[0], name) for line in lines if "-- watchdog history" in line
+             for name in ("clickstream-sink", "orders-sink") if name in line]
+    assert len(asked) >= 3, asked
+    for command, connector in asked:
+        assert main([*shlex.split(command)[1:], "--state", str(path)]) == 0, command
+        shown = {r["connector"] for r in json.loads(capsys.readouterr().out)["restarts"]}
+        assert connector in shown, command
+    assert 'select(.connector==' not in RUNBOOK.read_text(encoding="utf-8")
