@@ -166,3 +166,17 @@ def test_the_runbooks_history_of_one_connector_finds_it_in_a_busy_fleet(
         shown = {r["connector"] for r in json.loads(capsys.readouterr().out)["restarts"]}
         assert connector in shown, command
     assert 'select(.connector==' not in RUNBOOK.read_text(encoding="utf-8")
+
+
+def test_every_option_of_every_command_says_what_it_does_in_help() -> None:
+    # `watchdog restart --help` listed --reason, --dry-run and the connector with no word about
+    # them, and every command's --log-level without its default.
+    import argparse
+
+    from watchdog.cli.commands import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    silent = [f"{name} {action.option_strings or action.dest}" for name, sub in commands.items()
+              for action in sub._actions if not action.help and not isinstance(action, argparse._HelpAction)]
+    assert not silent, silent

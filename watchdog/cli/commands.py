@@ -53,7 +53,8 @@ def _common(parser: argparse.ArgumentParser, *, config: bool = True) -> None:
             help="directory of secret files (default: $WATCHDOG_SECRETS_DIR, else /etc/watchdog/secrets if present)",
         )
     parser.add_argument("--log-format", choices=["json", "console"], help="default: console on a terminal, else json")
-    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper)
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper,
+                        help="default: the config's log.level, else INFO")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,9 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     restart = commands.add_parser("restart", help="restart one connector now, through the rate-limited queue")
     _common(restart)
     restart.add_argument("cluster", help="the cluster's name in the config, or its lkc- id")
-    restart.add_argument("connector")
-    restart.add_argument("--reason", default=DEFAULT_REASON)
-    restart.add_argument("--dry-run", action="store_true")
+    restart.add_argument("connector", help="the connector's name")
+    restart.add_argument("--reason", default=DEFAULT_REASON,
+                         help="why, logged with the request (restart_queued)")
+    restart.add_argument("--dry-run", action="store_true",
+                         help="decide through the same guards and say what would happen; send nothing")
     restart.add_argument(
         "--daemon", metavar="URL",
         help="ask a running daemon (e.g. http://watchdog:9464) instead of calling the API directly; "
@@ -100,8 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = commands.add_parser("simulate", help="serve the Confluent Cloud simulator over HTTP")
     _common(simulate, config=False)
     simulate.add_argument("--scenario", metavar="FILE", help="scenario YAML (default: the built-in demo scenario)")
-    simulate.add_argument("--host", default="127.0.0.1")
-    simulate.add_argument("--port", type=int, default=8080)
+    simulate.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    simulate.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080; 0: any free port)")
 
     demo = commands.add_parser("demo", help="run the daemon against the built-in simulator")
     _common(demo, config=False)
