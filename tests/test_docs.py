@@ -180,3 +180,18 @@ def test_every_option_of_every_command_says_what_it_does_in_help() -> None:
     silent = [f"{name} {action.option_strings or action.dest}" for name, sub in commands.items()
               for action in sub._actions if not action.help and not isinstance(action, argparse._HelpAction)]
     assert not silent, silent
+
+
+def test_the_docs_name_every_section_a_reload_cannot_change() -> None:
+    # config.example.yaml left out metrics_api, reload and log.format: an edit of one of them with
+    # a rule refused the whole reload, the rule's change too, where the example said nothing.
+    from watchdog.reload import RESTART_ONLY_SECTIONS
+
+    sections = {*RESTART_ONLY_SECTIONS, "log.format"}
+    example = re.search(r"^# Live reload:(.*?)^reload:", (ROOT / "config.example.yaml").read_text(encoding="utf-8"),
+                        re.MULTILINE | re.DOTALL)
+    readme = re.search(r"Changes to (.*?) need\s+a\s+process\s+restart", (ROOT / "README.md").read_text(encoding="utf-8"),
+                       re.DOTALL)
+    assert example and readme
+    assert set(re.findall(r"\b([a-z_]+(?:\.format)?)\b", example.group(1))) >= sections
+    assert set(re.findall(r"`([a-z_.]+)`", readme.group(1))) == sections
