@@ -195,3 +195,31 @@ def test_the_docs_name_every_section_a_reload_cannot_change() -> None:
     assert example and readme
     assert set(re.findall(r"\b([a-z_]+(?:\.format)?)\b", example.group(1))) >= sections
     assert set(re.findall(r"`([a-z_.]+)`", readme.group(1))) == sections
+
+
+def test_the_runbooks_local_config_check_passes_on_the_shipped_config_and_quotes_the_real_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Run as written, without the Secret's values in the shell, the check said "invalid config:
+    # credentials.main.api_key: missing" of a config that was fine; and the runbook told to look
+    # for `config ... invalid`, which no line says.
+    import shlex
+
+    from watchdog.cli import main
+
+    for name in ("WATCHDOG_CREDENTIALS__MAIN__API_KEY", "WATCHDOG_CREDENTIALS__MAIN__API_SECRET",
+                 "WATCHDOG_SERVER__AUTH_TOKEN", "WATCHDOG_SECRETS_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    text = RUNBOOK.read_text(encoding="utf-8")
+    line = re.search(r"`((?:\w+=\S+ )*)watchdog (check-config --config deploy/kubernetes/base/config\.yaml)`", text)
+    assert line, "the runbook no longer checks the shipped config locally"
+    for assignment in shlex.split(line.group(1)):
+        monkeypatch.setenv(*assignment.split("=", 1))
+    monkeypatch.chdir(ROOT)
+    assert main(shlex.split(line.group(2))) == 0, capsys.readouterr().err
+    quoted = re.search(r"the log says `([^`]+)`", text)
+    bad = tmp_path / "config.yaml"
+    bad.write_text("dry_run: maybe\n")
+    capsys.readouterr()
+    assert main(["check-config", "--config", str(bad)]) == 2
+    assert quoted and quoted.group(1).replace("/etc/watchdog/config.yaml", str(bad)) in capsys.readouterr().err
