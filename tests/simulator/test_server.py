@@ -189,3 +189,19 @@ def test_run_serves_the_demo_until_signalled(signum: signal.Signals) -> None:
     assert url.startswith("http://127.0.0.1:")
     assert response.status_code == 200 and "billing-sink" in response.json()
     assert returncode == 0
+
+
+async def test_the_announcement_says_which_key_and_clusters_a_config_needs(capsys: pytest.CaptureFixture[str]) -> None:
+    # README: "point api.base_url at it"; the key id and the environment and cluster ids the
+    # config then needs were only in the scenario file (every call was a 401 or a 404 without them).
+    from watchdog.simulator import builtin_scenario
+    from watchdog.simulator.server import _announce
+
+    simulator = Simulator(builtin_scenario("demo"))
+    simulator.bound_port = 8080
+    started = asyncio.Event()
+    started.set()
+    await _announce(started, simulator, "127.0.0.1")
+    shown = capsys.readouterr().out
+    assert "API keys: demo-key (" in shown and "demo-secret" not in shown
+    assert "environment env-demo01: clusters lkc-demo01, lkc-demo02" in shown

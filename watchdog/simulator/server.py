@@ -144,5 +144,12 @@ async def _announce(started: asyncio.Event, simulator: Simulator, host: str) -> 
             f"  Kafka Connect cluster {cluster.name}: {base}{KAFKA_CONNECT_PREFIX}/{cluster.name}"
             for cluster in simulator.scenario.kafka_connect_clusters
         ),
+        # What a config pointed at it needs: without them every call was a 401 or a 404, and
+        # the ids were only in the scenario file (the key's secret still is).
+        f"  API keys: {', '.join(k.id for k in simulator.scenario.api_keys)} (each one's secret is in the scenario)",
+        *(
+            f"  environment {environment.id}: clusters {', '.join(c.id for c in environment.clusters) or 'none'}"
+            for environment in simulator.scenario.environments
+        ),
     ]
     print("\n".join(lines), flush=True)
