@@ -223,3 +223,16 @@ def test_the_runbooks_local_config_check_passes_on_the_shipped_config_and_quotes
     capsys.readouterr()
     assert main(["check-config", "--config", str(bad)]) == 2
     assert quoted and quoted.group(1).replace("/etc/watchdog/config.yaml", str(bad)) in capsys.readouterr().err
+
+
+def test_every_file_the_docs_send_a_reader_to_exists() -> None:
+    # docs/reliability.md sent readers to watchdog/ratelimit.py, since split into watchdog/ratelimit/.
+    # (docs/benchmarks.md's change log names files as they were when each change was measured.)
+    docs = [ROOT / "README.md", ROOT / "config.example.yaml", ROOT / "deploy" / "README.md",
+            *(p for p in (ROOT / "docs").glob("*.md") if p.name != "benchmarks.md")]
+    named = {m for doc in docs for m in re.findall(
+        r"(?<![\w/.-])((?:tests|watchdog|bench|scripts|docs|deploy)/[\w./-]*\w)", doc.read_text(encoding="utf-8"))}
+    assert len(named) > 40
+    named.discard("deploy/connect-watchdog")  # kubectl's name for the Deployment, not a path
+    missing = sorted(p for p in named if not (ROOT / p).exists())
+    assert not missing, missing
