@@ -236,3 +236,15 @@ def test_every_file_the_docs_send_a_reader_to_exists() -> None:
     named.discard("deploy/connect-watchdog")  # kubectl's name for the Deployment, not a path
     missing = sorted(p for p in named if not (ROOT / p).exists())
     assert not missing, missing
+
+
+def test_the_runbooks_dry_run_switch_says_the_stopping_pod_still_sends_its_queue() -> None:
+    # It said "nothing is sent, neither the restarts already queued ...": the old pod, stopping for
+    # the new one, sent its whole queue for up to queue.shutdown_deadline (a SIGTERM drains it:
+    # tests/test_queue.py::test_shutdown_deadline_leaves_the_rest_unsent_and_counted), and what
+    # it leaves unsent ends dry_run in a dry-run start
+    # (tests/test_reload_safety.py::test_restarts_kept_at_shutdown_obey_dry_run_at_the_next_start).
+    text = RUNBOOK.read_text(encoding="utf-8")
+    section = text.split("**Now, for an open-ended time**")[1].split("- **Stop it entirely**")[0]
+    assert "nothing is sent, neither the restarts already queued" not in section
+    assert "`queue.shutdown_deadline`" in section and "--grace-period=1" in section
