@@ -6,9 +6,11 @@ careless loop (or a double click) restarted one connector 97 times in 20 s, each
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import structlog
 
 from watchdog.server import create_app
@@ -89,3 +91,32 @@ async def test_the_answer_says_why_and_when_the_connector_may_be_restarted_again
     assert again["detail"] == "restarted 15 s ago; asked for by name, it may go again in 45 s (queue.manual_restart_gap)"
     followed = (await http.get(f"/v1/restarts/{again['id']}", headers=AUTH)).json()
     assert followed["detail"] == again["detail"]
+
+
+async def test_a_restart_refused_for_the_connectors_state_says_which_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None
+) -> None:
+    # README: a restart not made "says its decision and why"; for a PAUSED or PROVISIONING
+    # connector it said "not restarted (transient)" and nothing more.
+    import asyncio
+
+    import yaml
+
+    from watchdog.cli import main
+    from watchdog.simulator import Scenario, Simulator
+
+    from .support import ENVIRONMENT, served
+
+    simulator = Simulator(Scenario.model_validate(sim_scenario([
+        {"name": "paused", "script": {"initial": "PAUSED"}}, {"name": "new", "script": {"initial": "PROVISIONING"}}])))
+    async with served(simulator) as url:
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump({
+            "api": {"base_url": url}, "credentials": {"main": {}}, "state": {"path": str(tmp_path / "state.db")},
+            "clusters": {"prod": {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
+        }))
+        for connector, why in (("paused", "it is PAUSED: resume it"), ("new", "it is PROVISIONING: Confluent refuses")):
+            code = await asyncio.to_thread(main, ["restart", "prod", connector, "--config", str(path), "--log-level", "ERROR"])
+            assert code == 1
+            assert f"prod/{connector}: not restarted (transient): {why}" in capsys.readouterr().out
+    assert simulator.restarts() == []

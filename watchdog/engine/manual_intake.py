@@ -10,6 +10,16 @@ from .decisions import Decisions, RequestRecord
 # The rule name recorded for restarts asked for by name (CLI, API), which no rule decided.
 MANUAL_RULE = "manual"
 
+# Why a connector in a state that refuses restarts (rules.RESTART_REFUSED_STATES) is not
+# restarted when asked for by name: "not restarted (transient)" alone left the operator to find
+# its state elsewhere.
+_REFUSED_BECAUSE = {
+    "PROVISIONING": "it is PROVISIONING: Confluent refuses restarts until it is provisioned",
+    "PAUSED": "it is PAUSED: resume it, and it starts again without a restart",
+    "STOPPED": "it is STOPPED: resume it, and it starts again without a restart",
+    "DELETED": "it is being deleted",
+}
+
 
 class ManualIntake(Decisions):
     def on_request(
@@ -37,9 +47,15 @@ class ManualIntake(Decisions):
             decision = Decision.DUPLICATE if pending else Decision.RECENTLY_RESTARTED if wait else Decision.RESTART
         else:
             decision = decide_on_request(status, pending=self._pending_for(key, dry_run=dry_run), too_soon=wait > 0)
+        if decision is Decision.TRANSIENT and status is not None:
+            detail = _REFUSED_BECAUSE.get(status.state.upper(), f"it is {status.state}: a restart would be refused")
+        elif decision is Decision.DUPLICATE:
+            detail = "a restart of it is already queued: its outcome is this request's"
+        elif decision is not Decision.RECENTLY_RESTARTED:
+            detail = ""
         return self._decide_and_submit(
             rule, trigger, key, decision, now, windows=None, reason=reason, dry_run=dry_run, status=status,
-            detail=detail if decision is Decision.RECENTLY_RESTARTED else "",
+            detail=detail,
         )
 
     def watched_rules(self, key: ConnectorKey) -> list[Rule]:
