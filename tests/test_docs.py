@@ -248,3 +248,40 @@ def test_the_runbooks_dry_run_switch_says_the_stopping_pod_still_sends_its_queue
     section = text.split("**Now, for an open-ended time**")[1].split("- **Stop it entirely**")[0]
     assert "nothing is sent, neither the restarts already queued" not in section
     assert "`queue.shutdown_deadline`" in section and "--grace-period=1" in section
+
+
+def test_every_metric_readme_lists_is_exported_with_the_labels_it_gives() -> None:
+    # `watchdog_connector_backoff_step`, `_gave_up` read as watchdog_connector_backoff_gave_up,
+    # which does not exist (the gauge is watchdog_connector_gave_up): a query of it finds nothing.
+    from prometheus_client import CollectorRegistry
+
+    from watchdog.discovery.metrics import DiscoveryMetrics
+    from watchdog.leadership.metrics import LeadershipMetrics
+    from watchdog.metrics import Metrics
+
+    registry = CollectorRegistry()
+    Metrics(registry)
+    DiscoveryMetrics(registry)
+    LeadershipMetrics(registry)
+    exported: dict[str, set[str]] = {}
+    for family in registry.collect():
+        name = family.name + ("_total" if family.type == "counter" else "")
+        exported[name] = {label for sample in family.samples for label in sample.labels
+                          if label not in ("le",)}
+    # Label sets from the families' own definitions, where no sample exists yet.
+    for collector in list(registry._collector_to_names):  # noqa: SLF001 (no public way to read them)
+        for name in registry._collector_to_names[collector]:  # noqa: SLF001
+            labels = set(getattr(collector, "_labelnames", ()))
+            for exported_name in (name, f"{name}_total"):
+                if exported_name in exported:
+                    exported[exported_name] |= labels
+    rows = [line for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines() if line.startswith("| `watchdog_")]
+    assert len(rows) > 30
+    for row in rows:
+        names_cell, labels_cell = (cell.strip() for cell in row.split("|")[1:3])
+        names = re.findall(r"`(\w+)`", names_cell)
+        full = [names[0]] + [names[0].rsplit("_", 1)[0] + n if n.startswith("_") else n for n in names[1:]]
+        labels = {label.strip() for label in labels_cell.split(",") if label.strip()}
+        for name in full:
+            assert name in exported, f"README lists {name}, which is not exported"
+            assert labels == exported[name], (name, labels, exported[name])
