@@ -277,6 +277,7 @@ def test_every_metric_readme_lists_is_exported_with_the_labels_it_gives() -> Non
                     exported[exported_name] |= labels
     rows = [line for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines() if line.startswith("| `watchdog_")]
     assert len(rows) > 30
+    listed: set[str] = set()
     for row in rows:
         names_cell, labels_cell = (cell.strip() for cell in row.split("|")[1:3])
         names = re.findall(r"`(\w+)`", names_cell)
@@ -285,3 +286,6 @@ def test_every_metric_readme_lists_is_exported_with_the_labels_it_gives() -> Non
         for name in full:
             assert name in exported, f"README lists {name}, which is not exported"
             assert labels == exported[name], (name, labels, exported[name])
+            listed.add(name)
+    # And the other way: a metric the table leaves out is one a dashboard author never finds.
+    assert not set(exported) - listed, sorted(set(exported) - listed)
