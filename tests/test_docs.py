@@ -289,3 +289,32 @@ def test_every_metric_readme_lists_is_exported_with_the_labels_it_gives() -> Non
             listed.add(name)
     # And the other way: a metric the table leaves out is one a dashboard author never finds.
     assert not set(exported) - listed, sorted(set(exported) - listed)
+
+
+def test_readme_gives_every_label_value_a_metric_can_take() -> None:
+    # `watchdog_scheduler_job_events_total` was described as "jobs missed, failed, or skipped as
+    # still running": `{event="failed"}` matches nothing (the values are error and max_instances).
+    from watchdog import metrics
+    from watchdog.model import Decision, Outcome, Unusable
+    from watchdog.stall import Unjudged
+
+    values = {
+        "watchdog_decisions_total": {d.value for d in Decision},
+        "watchdog_restarts_total": {o.value for o in Outcome},
+        "watchdog_unusable_entries_total": {u.value for u in Unusable},
+        "watchdog_stall_unjudged_total": {u.value for u in Unjudged},
+        "watchdog_webhook_alerts_total": set(metrics.WEBHOOK_RESULTS),
+        "watchdog_blocking_checks_total": set(metrics.BLOCKING_RESULTS),
+        "watchdog_scheduler_job_events_total": set(metrics.SCHEDULER_EVENTS),
+        "watchdog_stall_checks_total": set(metrics.STALL_VERDICTS),
+        "watchdog_ratelimit_wait_seconds_total": set(metrics.WAIT_REASONS),
+        "watchdog_ratelimit_pauses_total": set(metrics.PAUSE_SOURCES),
+        "watchdog_config_reloads_total": set(metrics.RELOAD_RESULTS),
+        "watchdog_http_requests_total": set(metrics.SERVED_ROUTES),
+    }
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    for name, expected in values.items():
+        row = next(line for line in lines if line.startswith(f"| `{name}`"))
+        meaning = row.split("|")[3]
+        missing = {v for v in expected if not re.search(rf"(?<![\w-]){v}(?![\w-])", meaning)}
+        assert not missing, (name, missing)
