@@ -166,6 +166,14 @@ def test_history_command_says_a_cluster_is_unknown_as_the_daemon_does(
     assert "No restarts recorded." in capsys.readouterr().out
     assert main(["history", "--cluster", OTHER, "--config", str(config), "--json"]) == 0
     assert {r["cluster"] for r in json.loads(capsys.readouterr().out)["restarts"]} == {OTHER}
+    # A connector with no restart in a cluster only the history knows (its connectors' state
+    # forgotten since it left the config): nothing recorded, not an unknown cluster.
+    with SqliteStateStore(path) as store:
+        for connector in ("orders-sink", "audit-sink"):
+            store.forget(ConnectorKey(OTHER, connector))
+    capsys.readouterr()
+    assert main(["history", "billing-sink", "--cluster", OTHER, "--config", str(config)]) == 0
+    assert "No restarts recorded." in capsys.readouterr().out
 
 
 def test_status_and_history_read_the_state_file_without_the_daemons_secrets(

@@ -107,11 +107,11 @@ def _stored_cluster_name(args: argparse.Namespace, cluster: str) -> tuple[str, s
 
 
 def _known_cluster(store: StateStore, cluster: str, configured: set[str] | None) -> bool:
-    """A cluster the config names, or one the state file holds connectors of (a discovered
-    cluster, named by its lkc- id, or one since removed from the config)."""
+    """A cluster the config names, or one the state file holds connectors or restarts of (a
+    discovered cluster, named by its lkc- id, or one since removed from the config)."""
     if configured is not None and cluster in configured:
         return True
-    return any(row.key.cluster == cluster for row in store.rows())
+    return any(row.key.cluster == cluster for row in store.rows()) or bool(store.history(None, 1, cluster=cluster))
 
 
 def _read_report(
