@@ -615,3 +615,33 @@ def test_a_port_in_use_stops_run_and_demo_at_once_saying_which(
         assert main(["simulate", "--port", str(port), "--log-level", "ERROR"]) == 1
         assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in capsys.readouterr().err
     assert calls == [], "a daemon that could not start polled"
+
+
+@pytest.mark.process
+def test_history_piped_into_head_ends_quietly(tmp_path: Path) -> None:
+    # `watchdog history --json | head`: a BrokenPipeError traceback on stderr and exit 1, the code
+    # README gives a failed restart. Now nothing on stderr and 141, as a shell's own tools end.
+    import os
+    import subprocess
+    import sys
+    from datetime import datetime, timedelta, timezone
+
+    from watchdog.model import ConnectorKey, ConnectorState, HistoryRecord, Outcome, Trigger
+    from watchdog.state import SqliteStateStore
+
+    path = tmp_path / "state.db"
+    with SqliteStateStore(path) as store:
+        for n in range(200):  # about 250 KB of JSON: more than a pipe holds
+            key = ConnectorKey("prod", f"sink-{n}")
+            store.finish(f"job-{n}", key, ConnectorState(attempts=1), HistoryRecord(
+                at=datetime(2026, 3, 1, tzinfo=timezone.utc) + timedelta(seconds=n), key=key, job_id=f"job-{n}",
+                rule="heal", trigger=Trigger.STATUS, triggers=(Trigger.STATUS,), outcome=Outcome.ACCEPTED,
+                status_code=202, tries=1, attempt=1, message="m" * 1000))
+    with subprocess.Popen([sys.executable, "-m", "watchdog", "history", "--state", str(path), "--limit", "200", "--json"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ}) as process:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.readline().strip() == b"{"
+        process.stdout.close()  # `head -1` has what it wanted
+        err = process.stderr.read().decode()
+        code = process.wait(timeout=30)
+    assert code == 141 and "Traceback" not in err, err

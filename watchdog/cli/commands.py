@@ -39,6 +39,7 @@ from .reports import history_command, status_command
 from .summary import summarize
 
 DEFAULT_REASON = "requested from the command line"
+EXIT_READER_GONE = 141  # 128 + SIGPIPE, as `yes | head` reports it
 
 
 def _common(parser: argparse.ArgumentParser, *, config: bool = True) -> None:
@@ -153,9 +154,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": _demo,
     }[args.command]
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # here, where a reader gone away is caught, not at the interpreter's exit
+        return code
     except KeyboardInterrupt:
         return EXIT_OK
+    except BrokenPipeError:
+        # `watchdog history | head`: the reader stopped reading. It ended in a BrokenPipeError
+        # traceback, exit 1 ("a restart failed"). As a shell's own tools end (128 + SIGPIPE),
+        # and with stdout pointed away so that the exit's own flush raises nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_READER_GONE
 
 
 def _run(args: argparse.Namespace) -> int:
