@@ -318,3 +318,13 @@ def test_readme_gives_every_label_value_a_metric_can_take() -> None:
         meaning = row.split("|")[3]
         missing = {v for v in expected if not re.search(rf"(?<![\w-]){v}(?![\w-])", meaning)}
         assert not missing, (name, missing)
+
+
+def test_the_runbook_makes_and_lists_cloud_api_keys() -> None:
+    # Its key rotation created `confluent api-key create --resource lkc-xyz789`: a Kafka cluster
+    # key, which the Confluent Cloud APIs the daemon calls do not take (research/confluent-api.md:
+    # "auth = Cloud API key"; the CLI's reference: "Use \"cloud\" for a Cloud API key").
+    commands = re.findall(r"confluent api-key (?:create|list)[^`\n]*", RUNBOOK.read_text(encoding="utf-8"))
+    assert len(commands) >= 2
+    for command in commands:
+        assert "--resource cloud" in command, command
