@@ -328,3 +328,12 @@ def test_the_runbook_makes_and_lists_cloud_api_keys() -> None:
     assert len(commands) >= 2
     for command in commands:
         assert "--resource cloud" in command, command
+
+
+def test_the_runbook_says_what_a_second_replica_on_the_state_file_meets() -> None:
+    # It said two daemons "would both restart every failing connector"; the second is refused by
+    # the state file's lock (tests/test_durable.py::test_a_second_daemon_on_the_same_state_file_is_refused),
+    # so an operator who scaled to 2 by mistake looked for double restarts, not a crash loop.
+    section = RUNBOOK.read_text(encoding="utf-8").split("- **Stop it entirely**")[1].split("\n\n")[0]
+    assert "would both restart" not in section
+    assert "in use by another watchdog process" in section and "`ha` overlay" in section
