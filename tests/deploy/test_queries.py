@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +41,7 @@ from .tools import (
     RULES,
     RUNBOOK,
     prometheus,
+    promtool,
 )
 
 pytestmark = pytest.mark.process
@@ -257,3 +259,42 @@ def test_the_playground_simulators_healthcheck_path_answers(stack: Stack) -> Non
     path = re.search(r"http://127\.0\.0\.1:\d+(/\S+?)'", test)
     assert path, test
     assert httpx.get(stack.simulator + path.group(1), timeout=5).status_code == 200
+
+
+# Two replicas on PostgreSQL: `a` led, gave up on a connector, opened the cluster's breaker and
+# then lost the lead; `b` leads and sees every connector healthy. A replica that stops leading
+# keeps its gauges as they were (measured: watchdog_connector_gave_up 1 and watchdog_breaker_open
+# 1 on the standby long after the leader saw the connector healthy again).
+_STANDBY_SERIES = {
+    'watchdog_leader{job="connect-watchdog", instance="a:9464"}': "0x10",
+    'watchdog_leader{job="connect-watchdog", instance="b:9464"}': "1x10",
+    'watchdog_connectors{job="connect-watchdog", instance="a:9464", cluster="prod", health="failed"}': "1x10",
+    'watchdog_connectors{job="connect-watchdog", instance="b:9464", cluster="prod", health="failed"}': "0x10",
+    'watchdog_connector_gave_up{job="connect-watchdog", instance="a:9464", cluster="prod", connector="x"}': "1x10",
+    'watchdog_connector_gave_up{job="connect-watchdog", instance="b:9464", cluster="prod", connector="x"}': "0x10",
+    'watchdog_breaker_open{job="connect-watchdog", instance="a:9464", scope="prod"}': "1x10",
+    'watchdog_breaker_open{job="connect-watchdog", instance="b:9464", scope="prod"}': "0x10",
+    # a: its last poll at t=0, when it still led; b polls every minute.
+    'watchdog_last_successful_poll_timestamp_seconds{job="connect-watchdog", instance="a:9464", cluster="prod"}': "0x10",
+    'watchdog_last_successful_poll_timestamp_seconds{job="connect-watchdog", instance="b:9464", cluster="prod"}': "0+60x10",
+}
+
+
+def test_the_dashboard_shows_the_leaders_view_not_a_standbys_left_over_gauges(tmp_path: Path) -> None:
+    expected = {"Failed connectors": 0, "Gave up": 0, "Breakers open": 0, "Oldest successful poll": 0}
+    values = {"job": "connect-watchdog", "cluster": ".*", "__rate_interval": RATE_INTERVAL}
+    tests = [{"expr": _substitute(target["expr"], values), "eval_time": "10m",
+              "exp_samples": [{"labels": "{}", "value": expected[panel["title"]]}]}
+             for panel in panels() if panel["title"] in expected for target in panel["targets"]]
+    assert len(tests) == len(expected)
+    table = next(panel for panel in panels() if panel["title"] == "Connector restart state")
+    gave_up = next(t["expr"] for t in table["targets"] if "watchdog_connector_gave_up" in t["expr"])
+    tests.append({"expr": _substitute(gave_up, values), "eval_time": "10m",
+                  "exp_samples": [{"labels": '{cluster="prod", connector="x"}', "value": 0}]})
+    spec = {"rule_files": [], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m", "promql_expr_test": tests,
+        "input_series": [{"series": series, "values": v} for series, v in _STANDBY_SERIES.items()]}]}
+    path = tmp_path / "dashboard.test.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    done = subprocess.run([promtool(), "test", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
