@@ -25,6 +25,7 @@ from .tools import (
     PROMETHEUS_CONFIG,
     RULES,
     prometheus,
+    promtool,
     python_module,
     run,
     tool,
@@ -202,3 +203,28 @@ def test_the_ha_playground_runs_two_daemons_on_postgresql() -> None:
                            "--secrets-dir", str(secrets)], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "state: PostgreSQL postgresql://watchdog@postgres:5432/watchdog   password: set" in done.stdout
+
+
+def test_the_ha_playgrounds_prometheus_scrapes_every_replica() -> None:
+    """Only `watchdog` was scraped: once watchdog-b led, the one replica Prometheus saw was the
+    standby (watchdog_leader 0) and WatchdogNoLeader paged for ever on a healthy pair."""
+    ha = yaml.load(HA_FILE.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - a SafeLoader with one tag
+    services = {**compose()["services"], **{name: {**compose()["services"].get(name, {}), **spec}
+                                             for name, spec in ha["services"].items()}}
+    replicas = [name for name, spec in services.items() if spec.get("image") == "connect-watchdog:local"
+                and spec.get("command") is None]
+    flag = next(arg for arg in services["prometheus"]["command"] if arg.startswith("--config.file="))
+    mounted = bind_mounts("prometheus")
+    path = Path(flag.split("=", 1)[1])
+    config_file = mounted[str(path.parent)] / path.name
+    out = run([promtool(), "check", "config", str(config_file)]).stdout
+    assert "SUCCESS" in out
+    config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    port = yaml.safe_load(DAEMON_CONFIG.read_text(encoding="utf-8"))["server"]["port"]
+    (job,) = config["scrape_configs"]
+    assert job["job_name"] == "connect-watchdog"
+    assert sorted(job["static_configs"][0]["targets"]) == sorted(f"{name}:{port}" for name in replicas)
+    # The rest is the single-daemon playground's config.
+    single = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+    job["static_configs"] = single["scrape_configs"][0]["static_configs"]
+    assert config == single
