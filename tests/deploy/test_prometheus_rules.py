@@ -12,7 +12,9 @@ import yaml
 from .live import free_port, start, stop_process, wait_until
 from .tools import (
     ALERTMANAGER_CONFIG,
+    DEPLOY,
     PROMETHEUS_CONFIG,
+    REPO,
     RULE_TESTS,
     RULES,
     RUNBOOK,
@@ -121,3 +123,14 @@ def test_one_replica_down_silences_its_own_alerts_not_the_other_replicas(tmp_pat
     ])
     assert states == {"WatchdogDown@watchdog-b:9464": "active", "WatchdogConnectorGaveUp@watchdog:9464": "active",
                       "WatchdogCannotRecordDecisions@watchdog-b:9464": "suppressed"}
+
+
+def test_every_alert_the_deploy_files_and_docs_name_exists() -> None:
+    """The Kubernetes config's comment sent the operator after `WatchdogPollsStale`, which no rule,
+    runbook section or Alertmanager shows."""
+    names = {rule["alert"] for rule in alert_rules()}
+    files = [REPO / "README.md", REPO / "config.example.yaml", *sorted((REPO / "docs").rglob("*.md")),
+             *sorted(p for p in DEPLOY.rglob("*") if p.is_file() and p.suffix in {".md", ".yaml", ".yml", ".json"})]
+    unknown = {f"{path.relative_to(REPO)}: {name}" for path in files
+               for name in re.findall(r"\bWatchdog[A-Z][A-Za-z]+", path.read_text(encoding="utf-8")) if name not in names}
+    assert unknown == set(), "alerts named that do not exist"
