@@ -53,7 +53,7 @@ SETUP_SECONDS = 90
 # Grafana's $__rate_interval is at least four scrape intervals.
 RATE_INTERVAL = f"{4 * SCRAPE_SECONDS}s"
 # Alerts that must stay silent against a healthy daemon talking to a healthy (simulated) cloud.
-SILENT_WHEN_HEALTHY = {"WatchdogDown", "WatchdogNotPolling", "WatchdogPollsFailing", "WatchdogApiKeyRejected"}
+SILENT_WHEN_HEALTHY = {"WatchdogDown", "WatchdogReplicaDown", "WatchdogNotPolling", "WatchdogPollsFailing", "WatchdogApiKeyRejected"}
 
 
 @dataclass
