@@ -176,9 +176,9 @@ class JobRecorder:
         except StateStoreError:
             state = ConnectorState()
         changed: ConnectorState | None = None
-        if job.outcome is Outcome.DRY_RUN and self._failure_requests(job):
+        if job.outcome is Outcome.DRY_RUN and self._failure_requests(job) and not job.attempt_counted:
             # Dry-run advances the backoff as a real restart would, so the log shows the cadence
-            # production would have.
+            # production would have. A job tried before dry-run was set has its attempt already.
             changed = self._attempt(job, state, now)
         elif job.outcome is Outcome.ACCEPTED and not self._failure_requests(job):
             changed = record_manual_restart(state, now)

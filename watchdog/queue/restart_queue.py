@@ -295,8 +295,11 @@ class RestartQueue:
     async def _dispatch(self, job: RestartJob) -> None:
         job.phase = Phase.WAITING
         self._check_leading()
-        if job.tries == 0 and not await self._first_turn(job):
-            return
+        if job.tries == 0:
+            if not await self._first_turn(job):
+                return
+        elif self._ended_by_gates(job):
+            return  # a retry whose wait is over: held before it waits for budget again
         backend = self._backends[job.key.cluster]
         # The limiter of the key the backend sends with now: a reload that moved the cluster to
         # another credential while the job waited gave it that key's client, and the old lane's
@@ -305,6 +308,13 @@ class RestartQueue:
 
         async def send() -> ApiResult[Any]:
             self._check_leading()
+            # The gates once more, after the wait for budget: a 429's pause holds the jobs the
+            # workers took for up to max_pause, and a reload to dry-run, an exclude, a breaker
+            # that opened or a blocking alert meanwhile must hold them too (every one went out).
+            # Ended here, the permit counts as a call that got no answer: the limiter's safe side.
+            held = self._held(job)
+            if held is not None:
+                raise _Held(*held)
             # Before every call, retries included: the store must hold the job as possibly sent
             # while a call is on the wire (a kill -9 then never sends it twice). May raise
             # JobNotRecorded (then nothing is sent), or Abandoned (the write was fenced: another
@@ -330,6 +340,9 @@ class RestartQueue:
                 )
             except JobNotRecorded as exc:
                 self._finish(job, Outcome.DROPPED, message=f"not sent: {exc}")
+                return
+            except _Held as held:
+                self._finish(job, held.outcome, message=held.message)
                 return
             job.tries += 1
             retry = False
@@ -365,17 +378,28 @@ class RestartQueue:
 
     async def _first_turn(self, job: RestartJob) -> bool:
         """What a job's first turn does before its first call; False when it ended here."""
-        reason = self._observer.drop_reason(job)
-        if reason is not None:
-            self._finish(job, Outcome.DROPPED, message=reason)
-            return False
-        if job.dry_run or self._observer.dry_run_now(job):
-            self._finish(job, Outcome.DRY_RUN)
+        if self._ended_by_gates(job):
             return False
         if job.wants_recommendations:
             await self._fetch_recommendations(job, self._backends[job.key.cluster],
                                               self._gateways[self._credentials[job.key.cluster]])
         return True
+
+    def _held(self, job: RestartJob) -> tuple[Outcome, str] | None:
+        """How the job ends if it must not be sent now (the config and the gates as they are at
+        this moment), or None to send it. Asked at its turn and again right before each call."""
+        reason = self._observer.drop_reason(job)
+        if reason is not None:
+            return Outcome.DROPPED, _after_tries(job, reason)
+        if job.dry_run or self._observer.dry_run_now(job):
+            return Outcome.DRY_RUN, _after_tries(job, "")
+        return None
+
+    def _ended_by_gates(self, job: RestartJob) -> bool:
+        held = self._held(job)
+        if held is not None:
+            self._finish(job, held[0], message=held[1])
+        return held is not None
 
     def _retry_later(self, job: RestartJob, delay: float) -> None:
         """Put the job back in its lane once `delay` has passed, and free the worker meanwhile.
@@ -479,6 +503,25 @@ class RestartQueue:
             self._observer.depth_changed(job.credential, self.depth(job.credential))
             if not self._pending:
                 self._idle.set()
+
+
+class _Held(Exception):
+    """The gates, asked right before a call, hold the job: it ends with this outcome, unsent."""
+
+    def __init__(self, outcome: Outcome, message: str) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+        self.message = message
+
+
+def _after_tries(job: RestartJob, reason: str) -> str:
+    """A held job's message; one already tried says so, since its earlier calls went out."""
+    if not job.tries:
+        return reason
+    earlier = f"not tried again after {job.tries} earlier tr{'y' if job.tries == 1 else 'ies'}"
+    if job.maybe_sent:
+        earlier += " (the last got no answer: it may have reached the API)"
+    return f"{reason}; {earlier}" if reason else earlier
 
 
 @dataclass(eq=False)
