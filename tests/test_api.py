@@ -14,9 +14,11 @@ import httpx
 import pytest
 import structlog
 
+from watchdog.model import ConnectorKey, Outcome
+from watchdog.queue import Phase
 from watchdog.server import create_app
 
-from .support import CLUSTER, CLUSTER_ID, World, daemon_config, in_process, sim_scenario
+from .support import CLUSTER, CLUSTER_ID, World, daemon_config, in_process, sim_scenario, until
 
 TOKEN = "test-token-5d1c0e2a"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -305,6 +307,40 @@ async def test_resolved_alert_cancels_its_queued_restart() -> None:
     await w.daemon.queue.join()
     assert restart_calls(w) == 0
     assert w.sample("watchdog_restarts_total", cluster=CLUSTER, connector="orders-sink", rule="on-alert", trigger="alert", outcome="cancelled") == 1
+
+
+async def test_a_resolved_alert_withdraws_its_restart_while_a_429_pause_holds_it() -> None:
+    # During a 429's pause the workers have taken their jobs from the lane and wait for budget (up
+    # to max_pause). An alert that resolved then was answered `resolved` and its restart went out
+    # when the pause ended: only a job still in the lane could be withdrawn.
+    faults = [{"match": {"endpoint": "restart", "connector": "billing-sink"}, "when": {"count": 1},
+               "action": {"status": 429, "headers": {"Retry-After": "1"}}}]
+    w = in_process(sim_scenario(CONNECTORS, faults=faults), daemon_config(RULES, token=TOKEN))
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon")
+    await w.daemon.pollers[CLUSTER].poll()
+    w.daemon.queue.start()
+    asked = await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "billing-sink"}, headers=AUTH)
+    assert asked.status_code == 202
+    billing = w.daemon.queue.pending_job(ConnectorKey(CLUSTER, "billing-sink"))
+    assert billing is not None
+    await until(lambda: billing.rate_limited == 1, "billing-sink's restart answered 429: the key paused")
+    fired = (await http.post("/v1/alertmanager", json=payload(alert()), headers=AUTH)).json()["alerts"][0]
+    assert fired["result"] == "restart_requested"
+    job = w.daemon.queue.pending_job(ConnectorKey(CLUSTER, "orders-sink"))
+    assert job is not None
+    await until(lambda: job.phase is Phase.WAITING, "a worker took the alert's restart and waits out the pause")
+
+    resolved = (await http.post("/v1/alertmanager", json=payload(alert(status="resolved"), status="resolved"),
+                                headers=AUTH)).json()["alerts"][0]
+    await asyncio.wait_for(w.daemon.queue.join(), 10)
+    await w.daemon.queue.close(0)
+
+    assert (resolved["result"], resolved["detail"]) == ("cancelled", "withdrew 1 queued restart(s)")
+    assert [c.connector for c in w.simulator.restarts()] == ["billing-sink"], "the resolved alert's restart went out"
+    assert job.outcome is Outcome.CANCELLED
+    status = (await http.get(f"/v1/restarts/{fired['request_id']}", headers=AUTH)).json()
+    assert (status["state"], status["job"]["outcome"]) == ("finished", "cancelled")
 
 
 def task_alert(task: str, fingerprint: str, status: str = "firing") -> dict[str, Any]:

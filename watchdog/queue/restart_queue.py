@@ -184,9 +184,13 @@ class RestartQueue:
         return job, False
 
     def withdraw(self, key: ConnectorKey, predicate: Callable[[RestartRequest], bool]) -> list[RestartRequest]:
-        """Remove matching requests from a job that has not been sent; cancel it if none remain."""
+        """Remove matching requests from a job with no call on the wire; cancel it if none remain.
+        A job a worker holds while it waits for budget (a 429's pause, up to max_pause) or for
+        its retry is withdrawn as a queued one is: its worker sees it ended and sends nothing.
+        Before, only a job still in its lane was: an alert that resolved during a pause was
+        answered `resolved`, and its restart went out when the pause ended."""
         job = self._pending.get(key)
-        if job is None or job.phase is not Phase.QUEUED:
+        if job is None or job.phase not in (Phase.QUEUED, Phase.WAITING):
             return []
         removed = [r for r in job.requests if predicate(r)]
         if not removed:
@@ -194,7 +198,7 @@ class RestartQueue:
         job.requests = [r for r in job.requests if not predicate(r)]
         if not job.requests:
             job.requests = removed  # the job is reported under the requests it was for
-            self._finish(job, Outcome.CANCELLED)
+            self._finish(job, Outcome.CANCELLED, message=_after_tries(job, ""))
         return removed
 
     async def join(self) -> None:
@@ -307,6 +311,8 @@ class RestartQueue:
         gateway = self._gateways[self._credentials[job.key.cluster]]
 
         async def send() -> ApiResult[Any]:
+            if job.outcome is not None:
+                raise _Ended  # withdrawn while it waited for budget (withdraw)
             self._check_leading()
             # The gates once more, after the wait for budget: a 429's pause holds the jobs the
             # workers took for up to max_pause, and a reload to dry-run, an exclude, a breaker
@@ -343,6 +349,8 @@ class RestartQueue:
                 return
             except _Held as held:
                 self._finish(job, held.outcome, message=held.message)
+                return
+            except _Ended:
                 return
             job.tries += 1
             retry = False
@@ -512,6 +520,10 @@ class _Held(Exception):
         super().__init__(message)
         self.outcome = outcome
         self.message = message
+
+
+class _Ended(Exception):
+    """The job ended (withdrawn) while its worker waited to send it: nothing more to do."""
 
 
 def _after_tries(job: RestartJob, reason: str) -> str:
