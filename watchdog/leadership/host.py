@@ -75,7 +75,7 @@ class LeadershipHost:
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
-        left = await self.queue.abandon()
+        left = await self.queue.abandon(reason)
         log.warning("standing_by", reason=reason, restarts_left_to_leader=left)
 
     async def _lead_once(self) -> bool:

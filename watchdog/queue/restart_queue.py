@@ -237,7 +237,7 @@ class RestartQueue:
                 self._finish_at_shutdown(job)
         return [job for job in at_deadline if job.outcome is Outcome.UNSENT]
 
-    async def abandon(self) -> int:
+    async def abandon(self, reason: str = "this replica stopped leading") -> int:
         """This replica stopped leading: stop every worker at once, send nothing more, and forget
         every job without an outcome. The shared state still holds their requests (queued, or
         sending if a call was on the wire), and the next leader recovers them exactly as after a
@@ -257,6 +257,7 @@ class RestartQueue:
             log.warning("restart_left_to_leader", job=job.id, cluster=job.key.cluster, connector=job.key.connector,
                         phase=job.phase.value, requests=[r.id for r in job.requests],
                         note="this replica stopped leading; the leader recovers it from the shared state")
+            _handed_over(job, reason)
         self._pending.clear()
         self._depths.clear()
         self._per_cluster.clear()
@@ -455,6 +456,7 @@ class RestartQueue:
         log.warning("restart_left_to_leader", job=job.id, cluster=job.key.cluster, connector=job.key.connector,
                     reason=reason, requests=[r.id for r in job.requests],
                     note="not sent by this replica; the leader recovers it from the shared state")
+        _handed_over(job, reason)
 
     async def _fetch_recommendations(self, job: RestartJob, backend: ConnectBackend, gateway: Gateway) -> None:
         """Confluent's advice exists only while the connector is failed: ask before the restart.
@@ -520,6 +522,14 @@ class _Held(Exception):
         super().__init__(message)
         self.outcome = outcome
         self.message = message
+
+
+def _handed_over(job: RestartJob, reason: str) -> None:
+    """A job left to the leader ends nowhere here, but whoever waits on it (`watchdog restart`,
+    which waited for good once its lease was lost) is woken and told why, outcome unknown."""
+    job.message = (f"not sent by this process ({reason}); the request stays in the shared state and "
+                   "the replica that leads sends it or reports it")
+    job.done.set()
 
 
 class _Ended(Exception):
