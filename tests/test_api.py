@@ -18,7 +18,16 @@ from watchdog.model import ConnectorKey, Outcome
 from watchdog.queue import Phase
 from watchdog.server import create_app
 
-from .support import CLUSTER, CLUSTER_ID, World, daemon_config, in_process, sim_scenario, until
+from .support import (
+    CLUSTER,
+    CLUSTER_ID,
+    World,
+    daemon_config,
+    in_process,
+    sim_cluster,
+    sim_scenario,
+    until,
+)
 
 TOKEN = "test-token-5d1c0e2a"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -341,6 +350,52 @@ async def test_a_resolved_alert_withdraws_its_restart_while_a_429_pause_holds_it
     assert job.outcome is Outcome.CANCELLED
     status = (await http.get(f"/v1/restarts/{fired['request_id']}", headers=AUTH)).json()
     assert (status["state"], status["job"]["outcome"]) == ("finished", "cancelled")
+
+
+async def test_a_resolved_alert_does_not_withdraw_a_restart_an_api_request_was_told_is_its_own() -> None:
+    # The operator asks for a restart while the alert's is queued: answered 202 `duplicate`, the
+    # queued job being theirs too. The alert then resolved and withdrew the job: nothing
+    # restarted, and the operator's request ended `cancelled`, though the README says a restart
+    # asked for through the API is never withdrawn by an alert.
+    w, http = world()
+    await w.daemon.pollers[CLUSTER].poll()  # queue not started: the restart stays queued
+    fired = (await http.post("/v1/alertmanager", json=payload(alert()), headers=AUTH)).json()["alerts"][0]
+    assert fired["result"] == "restart_requested"
+    asked = await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "orders-sink"}, headers=AUTH)
+    assert (asked.status_code, asked.json()["decision"]) == (202, "duplicate")
+
+    resolved = (await http.post("/v1/alertmanager", json=payload(alert(status="resolved"), status="resolved"),
+                                headers=AUTH)).json()["alerts"][0]
+    w.daemon.queue.start()
+    await w.daemon.queue.join()
+
+    assert resolved["result"] == "resolved"
+    assert resolved["detail"] == "the queued restart stays: requests of other triggers (manual) wait on it"
+    assert restart_calls(w) == 1, "the operator's restart was withdrawn with the alert's"
+    status = (await http.get(f"/v1/restarts/{asked.json()['id']}", headers=AUTH)).json()
+    assert (status["state"], status["job"]["outcome"]) == ("finished", "accepted")
+
+
+async def test_a_restart_asked_for_by_name_while_a_poll_s_is_queued_goes_out_once_the_connector_looks_healthy() -> None:
+    # A poll queued a restart of a failed connector; the operator asks for one by name (answered
+    # 202 `duplicate`: the queued one is theirs); the next poll sees the connector RUNNING, and the
+    # poll's restart is dropped at its turn. The operator's went with it: nothing restarted.
+    connectors = [{"name": "orders-sink", "script": {"initial": "FAILED", "recover_after_restarts": 1}}]
+    w = in_process(sim_scenario(connectors), daemon_config(RULES, token=TOKEN))
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon")
+    await w.daemon.pollers[CLUSTER].poll()  # the poll's restart queued; the queue not started
+    asked = await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "orders-sink"}, headers=AUTH)
+    assert (asked.status_code, asked.json()["decision"]) == (202, "duplicate")
+    w.simulator.set_state(sim_cluster(), "orders-sink", "RUNNING")
+    await w.daemon.pollers[CLUSTER].poll()
+
+    w.daemon.queue.start()
+    await w.daemon.queue.join()
+
+    assert restart_calls(w) == 1, "the restart asked for by name was dropped with the poll's"
+    status = (await http.get(f"/v1/restarts/{asked.json()['id']}", headers=AUTH)).json()
+    assert (status["state"], status["job"]["outcome"]) == ("finished", "accepted")
 
 
 def task_alert(task: str, fingerprint: str, status: str = "firing") -> dict[str, Any]:

@@ -31,6 +31,9 @@ from .gates import Gates
 # thousands of alerts, a poll of thousands of connectors) never pushes out another's: a restart
 # asked for through the API stays until 10,000 newer ones were asked for the same way.
 REQUEST_MEMORY = 10_000
+# Triggers whose request is made once and not decided again: a restart asked for by name, a
+# schedule's run.
+_ASKED_ONCE = frozenset({Trigger.MANUAL, Trigger.SCHEDULE})
 
 
 def new_request_id() -> str:
@@ -98,6 +101,12 @@ class Decisions(Gates):
                 # This alert relies on the queued job as much as the one that asked for it: the
                 # other's resolution must not withdraw it (alert_intake._on_resolved).
                 record.job.alerts.add(origin)
+            elif record.job is not None and trigger in _ASKED_ONCE and not self.queue.closed:
+                # Nobody asks again for these (a poll or a stall check decides anew each time), so
+                # the request joins the job, whose fate is then its own: kept out of it, the job
+                # was dropped when its status looked healthy again, or withdrawn by its alert's
+                # resolution, and the operator told `duplicate` had no restart at all.
+                record.job = self._submit(record, dry_run=dry_run, attempt=attempt, origin=origin)
         self._remember(record)
         return record
 
