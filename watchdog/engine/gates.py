@@ -35,13 +35,21 @@ class Gates(EngineCore):
 
     def dispatch_gate(self, job: RestartJob) -> str | None:
         """The gates again when a job's turn comes: a queued restart can wait for minutes behind
-        the rate limit, and the breaker may have opened or a blocking alert started meanwhile."""
+        the rate limit, and the breaker may have opened or a blocking alert started meanwhile.
+        The job is held only when every request of it is, each by its own rule's windows and
+        trigger: judged as a whole by its first request, a restart asked for by name that joined
+        a poll's was held by the fleet breaker (which holds failure restarts only) and by the
+        status rule's windows, and dropped with it."""
         now = self._now()
         self.update_breaker(now)
-        rule = next((r for r in self.config.rules if r.name == job.primary.rule), None)
-        failure = any(r.trigger in FAILURE_TRIGGERS for r in job.requests)
-        held = self.gate(job.key, now, self._rule_windows.get(rule.name) if rule else None, failure=failure)
-        return None if held is None else f"{held[0].value}: {held[1]}"
+        first: tuple[Decision, str] | None = None
+        for request in job.requests:
+            held = self.gate(job.key, now, self._rule_windows.get(request.rule),
+                             failure=request.trigger in FAILURE_TRIGGERS)
+            if held is None:
+                return None
+            first = first or held
+        return None if first is None else f"{first[0].value}: {first[1]}"
 
     def update_breaker(self, now: datetime) -> None:
         for change in self.breaker.evaluate(now):
