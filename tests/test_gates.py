@@ -184,3 +184,21 @@ async def test_a_restart_asked_for_by_name_that_joined_a_poll_s_is_not_held_by_t
     assert w.sample("watchdog_breaker_open", scope="fleet") == 1, "f0's restart filled the breaker's window"
     assert [c.connector for c in w.simulator.restarts()] == ["f0", "f1"]
     assert record.job.outcome is Outcome.ACCEPTED
+
+
+async def test_the_retry_of_a_restart_the_fleet_breaker_counted_is_not_held_by_its_own_count(backend: str) -> None:
+    # The gates are asked again before each call, retries included. The fleet breaker counts a
+    # failure restart at its first call: a 503 then, and the retry met a breaker full with its
+    # own count (limit 1) and was dropped, the connector never restarted.
+    from .support import in_process
+
+    faults = [{"match": {"endpoint": "restart"}, "when": {"count": 1}, "action": {"status": 503}}]
+    config = daemon_config([HEAL], backend=backend, breaker={"max_failing_share": None, "max_restarts": 1, "window": 600},
+                           rate_limit={"max_requests_per_second": 10000, "backoff": {"base": 0.01, "cap": 0.02}})
+    w = in_process(sim_scenario([failing("f0")], backend, faults=faults), config)
+    w.daemon.queue.start()
+    await poll(w)
+    await w.daemon.queue.close(0)
+
+    assert [c.connector for c in w.simulator.restarts()] == ["f0"]
+    assert w.total("watchdog_restarts_total", outcome="accepted") == 1

@@ -44,8 +44,10 @@ class Gates(EngineCore):
         self.update_breaker(now)
         first: tuple[Decision, str] | None = None
         for request in job.requests:
-            held = self.gate(job.key, now, self._rule_windows.get(request.rule),
-                             failure=request.trigger in FAILURE_TRIGGERS)
+            # A retry of a restart the fleet breaker already counted (its first call, answered
+            # 503) adds nothing to its window: held by it, the retry was held by its own count.
+            failure = request.trigger in FAILURE_TRIGGERS and not job.attempt_counted
+            held = self.gate(job.key, now, self._rule_windows.get(request.rule), failure=failure)
             if held is None:
                 return None
             first = first or held
