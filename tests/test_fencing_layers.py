@@ -196,6 +196,40 @@ async def test_watchdog_restart_that_loses_the_lease_says_so_rather_than_waiting
     assert simulator.restarts() == []
 
 
+async def test_a_request_accepted_before_the_lead_was_lost_and_won_back_says_what_became_of_it() -> None:
+    """A replica that loses the lead leaves its queue to the shared state, and recovers it when it
+    leads again: a new job for each request. GET /v1/restarts/{id} of a request it had accepted
+    still showed the job it left, `pending` for good, though the restart went out once it led
+    again (a flap: a database failover past renew_deadline, the same replica elected again)."""
+    from watchdog.server import create_app as serve
+
+    faults = [{"match": {"endpoint": "restart"}, "when": {"count": 1},
+               "action": {"status": 429, "headers": {"Retry-After": "1"}}}]
+    rules = [{"name": "heal", "trigger": {"type": "status", "interval": 30}, "select": {"include": ["*"]}}]
+    world = in_process(sim_scenario([{"name": "orders"}], faults=faults), daemon_config(rules, token="t0ken-t0ken-t0ken"))
+    daemon = world.daemon
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=serve(daemon.metrics.registry, daemon.probes,
+                                                                     daemon.api_context())), base_url="http://daemon")
+    auth = {"Authorization": "Bearer t0ken-t0ken-t0ken"}
+    await daemon.start(serve_http=False)
+    try:
+        await until(lambda: daemon.pollers[CLUSTER].listed_at is not None, "the first poll")
+        asked = (await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "orders"}, headers=auth)).json()
+        job = daemon.queue.pending_job(ConnectorKey(CLUSTER, "orders"))
+        assert job is not None
+        await until(lambda: job.rate_limited == 1, "the restart answered 429: it waits for the pause")
+        daemon.leadership.leading = False  # as Elector._step_down does, then _follow; elected again: _lead
+        await daemon._follow("could not renew the lease within renew_deadline")
+        daemon.leadership.leading = True
+        await daemon._lead(None)
+        await asyncio.wait_for(daemon.queue.join(), 10)
+        followed = (await http.get(f"/v1/restarts/{asked['id']}", headers=auth)).json()
+    finally:
+        await daemon.stop()
+    assert len(world.simulator.restarts()) == 1
+    assert (followed["state"], followed["job"]["outcome"]) == ("finished", "accepted")
+
+
 # One replica, run as its own process: it campaigns for a few seconds with the default identity
 # and prints how often it was elected. `os.getpid` is 1, as for every process started as a
 # container's entrypoint.
