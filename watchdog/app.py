@@ -324,8 +324,9 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
             await stop_server(*self._server)
         for client in [*self.http.values(), *self._retired]:
             await client.aclose()
-        if self.blocker is not None:
-            await self.blocker.close()
+        # The config's blocker, and the one still judging if a reload's has not answered yet.
+        for blocker in dict.fromkeys(b for b in (self.blocker, self.engine.blocker) if b is not None):
+            await blocker.close()
         self.state.close()
         log.info("stopped", unsent=len(unsent), outcomes={o.value: n for o, n in self.recorder.outcomes.items() if n})
         return unsent
