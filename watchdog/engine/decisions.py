@@ -16,6 +16,7 @@ from ..model import (
     ConnectorStatus,
     Decision,
     Health,
+    PendingPhase,
     RestartRequest,
     Trigger,
 )
@@ -184,10 +185,14 @@ class Decisions(Gates):
         )
         pending = self.queue.pending_job(key)
         job_id = pending.id if pending is not None else new_job_id()
+        # Joining a job whose call may be on the wire, the request is as possibly sent as the
+        # job's own: kept `queued`, a crash then left it to be sent again at the next start,
+        # beside the job's `interrupted` ones (a second restart).
+        phase = PendingPhase.SENDING if pending is not None and pending.maybe_sent else PendingPhase.QUEUED
         try:
             # Remembered first: a restart the state file cannot record is not queued at all (a
             # crash would lose it, and its attempt could not be counted: no backoff would hold).
-            self.state.add_pending(request, job_id)
+            self.state.add_pending(request, job_id, phase=phase)
         except StateStoreError:
             log.error("restart_not_recorded", cluster=key.cluster, connector=key.connector, rule=record.rule,
                       trigger=record.trigger.value, request=request.id,
