@@ -398,6 +398,27 @@ async def test_a_restart_asked_for_by_name_while_a_poll_s_is_queued_goes_out_onc
     assert (status["state"], status["job"]["outcome"]) == ("finished", "accepted")
 
 
+async def test_an_alert_answered_duplicate_keeps_the_poll_s_restart_it_relies_on_when_the_connector_looks_healthy() -> None:
+    # A poll queued a restart of a FAILED connector. It runs again but moves nothing (a stall):
+    # the stall alert fires and is answered `duplicate` (the queued restart is its restart too),
+    # and the next poll sees it RUNNING. At its turn the poll's restart was dropped, "healthy
+    # again", and Alertmanager does not send the alert again before its repeat_interval (hours).
+    connectors = [{"name": "orders-sink", "id": "lcc-orders1", "script": {"initial": "FAILED", "recover_after_restarts": 1}}]
+    w = in_process(sim_scenario(connectors), daemon_config(RULES, token=TOKEN))
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon")
+    await w.daemon.pollers[CLUSTER].poll()  # the poll's restart queued; the queue not started
+    w.simulator.set_state(sim_cluster(), "orders-sink", "RUNNING")
+    fired = (await http.post("/v1/alertmanager", json=payload(alert()), headers=AUTH)).json()["alerts"][0]
+    assert fired["result"] == "duplicate"
+    await w.daemon.pollers[CLUSTER].poll()  # seen RUNNING
+
+    w.daemon.queue.start()
+    await w.daemon.queue.join()
+
+    assert restart_calls(w) == 1, "the restart the duplicate alert relied on was dropped"
+
+
 def task_alert(task: str, fingerprint: str, status: str = "firing") -> dict[str, Any]:
     """An alert per failing task of orders-sink: two of them name the same connector."""
     body = alert(status=status, fingerprint=fingerprint)

@@ -68,7 +68,11 @@ class JobRecorder:
             # Its attempt could not be counted: sending it anyway would let a failing connector
             # escape its backoff (and the restart could not be remembered across a crash).
             return f"the state file cannot be written ({self._state.problem})"
-        if all(r.trigger is Trigger.STATUS for r in job.requests) and self._state.load(job.key).health is Health.HEALTHY:
+        if (all(r.trigger is Trigger.STATUS for r in job.requests) and not job.alerts
+                and self._state.load(job.key).health is Health.HEALTHY):
+            # Not when a firing alert was answered `duplicate` because of this job: a stalled
+            # connector looks healthy to a poll, and Alertmanager does not send that alert again
+            # before its repeat_interval (hours), so dropped, the stall went unrestarted.
             return "connector healthy again before its turn"
         gone = self._rules_gone(job)
         if gone:
