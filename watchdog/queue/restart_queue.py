@@ -26,6 +26,7 @@ from ..connect import ApiResult, ConnectBackend, Gateway
 from ..connect.backend import describe_answer
 from ..logs import get_logger
 from ..model import ConnectorKey, ConnectorStatus, Outcome, RestartRequest
+from ..tasks import cancel_and_wait
 from .job import (
     Abandoned,
     JobNotRecorded,
@@ -231,7 +232,7 @@ class RestartQueue:
             _, late = await asyncio.wait(on_the_wire, timeout=max(0.0, in_flight_grace))
             for task in late:
                 task.cancel()
-        await asyncio.gather(*(w.task for w in self._workers), return_exceptions=True)
+        await cancel_and_wait([w.task for w in self._workers])
         for job in list(self._pending.values()):
             if job.outcome is None:
                 self._finish_at_shutdown(job)
@@ -246,10 +247,8 @@ class RestartQueue:
         self._abandoning = True
         self._cancel_retries()
         try:
-            tasks = [worker.task for worker in self._workers]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # Cancelled again until each has ended (tasks.py): one that went on held this for good.
+            await cancel_and_wait([worker.task for worker in self._workers])
         finally:
             self._abandoning = False
         left = list(self._pending.values())
