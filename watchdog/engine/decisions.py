@@ -98,16 +98,19 @@ class Decisions(Gates):
                 record.job.wants_recommendations |= bool(rule_config and rule_config.fetch_recommendations)
         elif decision is Decision.DUPLICATE:
             record.job = self.queue.pending_job(key)
-            if record.job is not None and origin:
-                # This alert relies on the queued job as much as the one that asked for it: the
-                # other's resolution must not withdraw it (alert_intake._on_resolved).
-                record.job.alerts.add(origin)
-            elif record.job is not None and trigger in _ASKED_ONCE and not self.queue.closed:
-                # Nobody asks again for these (a poll or a stall check decides anew each time), so
-                # the request joins the job, whose fate is then its own: kept out of it, the job
-                # was dropped when its status looked healthy again, or withdrawn by its alert's
-                # resolution, and the operator told `duplicate` had no restart at all.
+            joins = trigger in _ASKED_ONCE or (origin and record.job is not None and origin not in record.job.alerts)
+            if record.job is not None and joins and not self.queue.closed:
+                # Nobody asks again for these soon (a poll or a stall check decides anew each time;
+                # Alertmanager sends an alert again after its repeat_interval, hours), so the
+                # request joins the job, whose fate is then its own too: kept out of it, the job
+                # was dropped at its turn by what held its own requests alone (its connector
+                # looking healthy again, its rule disabled, narrowed or in dry-run by a reload, its
+                # rule's windows, the fleet breaker) or withdrawn by another alert's resolution,
+                # and the request told `duplicate` had no restart at all. An alert joins once (the
+                # job's `alerts` then name it, and its resolution withdraws what it asked for).
                 record.job = self._submit(record, dry_run=dry_run, attempt=attempt, origin=origin)
+            elif record.job is not None and origin:
+                record.job.alerts.add(origin)
         self._remember(record)
         return record
 
