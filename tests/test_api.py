@@ -14,9 +14,20 @@ import httpx
 import pytest
 import structlog
 
+from watchdog.model import ConnectorKey, Outcome
+from watchdog.queue import Phase
 from watchdog.server import create_app
 
-from .support import CLUSTER, CLUSTER_ID, World, daemon_config, in_process, sim_scenario
+from .support import (
+    CLUSTER,
+    CLUSTER_ID,
+    World,
+    daemon_config,
+    in_process,
+    sim_cluster,
+    sim_scenario,
+    until,
+)
 
 TOKEN = "test-token-5d1c0e2a"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -305,6 +316,129 @@ async def test_resolved_alert_cancels_its_queued_restart() -> None:
     await w.daemon.queue.join()
     assert restart_calls(w) == 0
     assert w.sample("watchdog_restarts_total", cluster=CLUSTER, connector="orders-sink", rule="on-alert", trigger="alert", outcome="cancelled") == 1
+
+
+async def test_a_resolved_alert_withdraws_its_restart_while_a_429_pause_holds_it() -> None:
+    # During a 429's pause the workers have taken their jobs from the lane and wait for budget (up
+    # to max_pause). An alert that resolved then was answered `resolved` and its restart went out
+    # when the pause ended: only a job still in the lane could be withdrawn.
+    faults = [{"match": {"endpoint": "restart", "connector": "billing-sink"}, "when": {"count": 1},
+               "action": {"status": 429, "headers": {"Retry-After": "1"}}}]
+    w = in_process(sim_scenario(CONNECTORS, faults=faults), daemon_config(RULES, token=TOKEN))
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon")
+    await w.daemon.pollers[CLUSTER].poll()
+    w.daemon.queue.start()
+    asked = await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "billing-sink"}, headers=AUTH)
+    assert asked.status_code == 202
+    billing = w.daemon.queue.pending_job(ConnectorKey(CLUSTER, "billing-sink"))
+    assert billing is not None
+    await until(lambda: billing.rate_limited == 1, "billing-sink's restart answered 429: the key paused")
+    fired = (await http.post("/v1/alertmanager", json=payload(alert()), headers=AUTH)).json()["alerts"][0]
+    assert fired["result"] == "restart_requested"
+    job = w.daemon.queue.pending_job(ConnectorKey(CLUSTER, "orders-sink"))
+    assert job is not None
+    await until(lambda: job.phase is Phase.WAITING, "a worker took the alert's restart and waits out the pause")
+
+    resolved = (await http.post("/v1/alertmanager", json=payload(alert(status="resolved"), status="resolved"),
+                                headers=AUTH)).json()["alerts"][0]
+    await asyncio.wait_for(w.daemon.queue.join(), 10)
+    await w.daemon.queue.close(0)
+
+    assert (resolved["result"], resolved["detail"]) == ("cancelled", "withdrew 1 queued restart(s)")
+    assert [c.connector for c in w.simulator.restarts()] == ["billing-sink"], "the resolved alert's restart went out"
+    assert job.outcome is Outcome.CANCELLED
+    status = (await http.get(f"/v1/restarts/{fired['request_id']}", headers=AUTH)).json()
+    assert (status["state"], status["job"]["outcome"]) == ("finished", "cancelled")
+
+
+async def test_a_resolved_alert_does_not_withdraw_a_restart_an_api_request_was_told_is_its_own() -> None:
+    # The operator asks for a restart while the alert's is queued: answered 202 `duplicate`, the
+    # queued job being theirs too. The alert then resolved and withdrew the job: nothing
+    # restarted, and the operator's request ended `cancelled`, though the README says a restart
+    # asked for through the API is never withdrawn by an alert.
+    w, http = world()
+    await w.daemon.pollers[CLUSTER].poll()  # queue not started: the restart stays queued
+    fired = (await http.post("/v1/alertmanager", json=payload(alert()), headers=AUTH)).json()["alerts"][0]
+    assert fired["result"] == "restart_requested"
+    asked = await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "orders-sink"}, headers=AUTH)
+    assert (asked.status_code, asked.json()["decision"]) == (202, "duplicate")
+
+    resolved = (await http.post("/v1/alertmanager", json=payload(alert(status="resolved"), status="resolved"),
+                                headers=AUTH)).json()["alerts"][0]
+    w.daemon.queue.start()
+    await w.daemon.queue.join()
+
+    assert resolved["result"] == "resolved"
+    assert resolved["detail"] == "the queued restart stays: requests of other triggers (manual) wait on it"
+    assert restart_calls(w) == 1, "the operator's restart was withdrawn with the alert's"
+    status = (await http.get(f"/v1/restarts/{asked.json()['id']}", headers=AUTH)).json()
+    assert (status["state"], status["job"]["outcome"]) == ("finished", "accepted")
+
+
+async def test_a_restart_asked_for_by_name_while_a_poll_s_is_queued_goes_out_once_the_connector_looks_healthy() -> None:
+    # A poll queued a restart of a failed connector; the operator asks for one by name (answered
+    # 202 `duplicate`: the queued one is theirs); the next poll sees the connector RUNNING, and the
+    # poll's restart is dropped at its turn. The operator's went with it: nothing restarted.
+    connectors = [{"name": "orders-sink", "script": {"initial": "FAILED", "recover_after_restarts": 1}}]
+    w = in_process(sim_scenario(connectors), daemon_config(RULES, token=TOKEN))
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon")
+    await w.daemon.pollers[CLUSTER].poll()  # the poll's restart queued; the queue not started
+    asked = await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "orders-sink"}, headers=AUTH)
+    assert (asked.status_code, asked.json()["decision"]) == (202, "duplicate")
+    w.simulator.set_state(sim_cluster(), "orders-sink", "RUNNING")
+    await w.daemon.pollers[CLUSTER].poll()
+
+    w.daemon.queue.start()
+    await w.daemon.queue.join()
+
+    assert restart_calls(w) == 1, "the restart asked for by name was dropped with the poll's"
+    status = (await http.get(f"/v1/restarts/{asked.json()['id']}", headers=AUTH)).json()
+    assert (status["state"], status["job"]["outcome"]) == ("finished", "accepted")
+
+
+async def test_an_alert_answered_duplicate_keeps_the_poll_s_restart_it_relies_on_when_the_connector_looks_healthy() -> None:
+    # A poll queued a restart of a FAILED connector. It runs again but moves nothing (a stall):
+    # the stall alert fires and is answered `duplicate` (the queued restart is its restart too),
+    # and the next poll sees it RUNNING. At its turn the poll's restart was dropped, "healthy
+    # again", and Alertmanager does not send the alert again before its repeat_interval (hours).
+    connectors = [{"name": "orders-sink", "id": "lcc-orders1", "script": {"initial": "FAILED", "recover_after_restarts": 1}}]
+    w = in_process(sim_scenario(connectors), daemon_config(RULES, token=TOKEN))
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon")
+    await w.daemon.pollers[CLUSTER].poll()  # the poll's restart queued; the queue not started
+    w.simulator.set_state(sim_cluster(), "orders-sink", "RUNNING")
+    fired = (await http.post("/v1/alertmanager", json=payload(alert()), headers=AUTH)).json()["alerts"][0]
+    assert fired["result"] == "duplicate"
+    await w.daemon.pollers[CLUSTER].poll()  # seen RUNNING
+
+    w.daemon.queue.start()
+    await w.daemon.queue.join()
+
+    assert restart_calls(w) == 1, "the restart the duplicate alert relied on was dropped"
+
+
+async def test_an_alert_answered_duplicate_is_restarted_when_a_reload_disables_the_rule_that_queued_the_restart() -> None:
+    # A poll queued a restart of a FAILED connector; its alert fires and is answered `duplicate`
+    # (the queued restart is its restart too). A reload then disables the status rule: at its
+    # turn the job was dropped ("its rule 'heal' was disabled"), though the alert's own rule
+    # still wanted it, and Alertmanager does not send the alert again before its repeat_interval.
+    connectors = [{"name": "orders-sink", "id": "lcc-orders1", "script": {"initial": "FAILED", "recover_after_restarts": 1}}]
+    w = in_process(sim_scenario(connectors), daemon_config(RULES, token=TOKEN))
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon")
+    await w.daemon.pollers[CLUSTER].poll()  # the poll's restart queued; the queue not started
+    fired = (await http.post("/v1/alertmanager", json=payload(alert()), headers=AUTH)).json()["alerts"][0]
+    assert fired["result"] == "duplicate"
+    rules = [r.model_copy(update={"enabled": r.name != "heal"}) for r in w.daemon.config.rules]
+    w.daemon.config = w.daemon.config.model_copy(update={"rules": rules})  # as a reload swaps it in
+    w.daemon.engine.set_config(w.daemon.config)
+
+    w.daemon.queue.start()
+    await w.daemon.queue.join()
+
+    assert restart_calls(w) == 1, "the restart the still-firing alert relied on was dropped with the poll's"
 
 
 def task_alert(task: str, fingerprint: str, status: str = "firing") -> dict[str, Any]:

@@ -287,3 +287,36 @@ async def test_an_outcome_the_state_file_refused_is_written_later_and_never_sent
     with SqliteStateStore(tmp_path / "state.db") as store:
         assert store.pending() == []
         assert [r.outcome for r in store.history()] == [Outcome.DROPPED]
+
+
+async def test_a_request_that_joined_a_restart_on_the_wire_is_not_sent_again_after_a_crash(tmp_path: Path) -> None:
+    # A restart asked for by name while the same connector's restart was on the wire joins that
+    # job (answered `duplicate`). It was kept in the state file as `queued`, not as possibly
+    # sent: killed then, the daemon ended the job's own request `interrupted` at its next start
+    # and sent the joined one, a second restart.
+    from watchdog.engine import MANUAL_RULE
+    from watchdog.model import Trigger
+    from watchdog.queue import Phase
+
+    clock = Clock()
+    faults = [{"match": {"endpoint": "restart"}, "action": {"delay_seconds": 3}}]
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}], faults=faults)), clock=clock.monotonic)
+    first = daemon(tmp_path / "state.db", simulator, clock)
+    first.queue.start()
+    key = ConnectorKey(CLUSTER, "orders")
+    asked = first.engine.on_request(key, None, trigger=Trigger.MANUAL, rule=MANUAL_RULE, reason="first",
+                                    known_missing=False)
+    assert asked.job is not None
+    await wait_until(lambda: asked.job is not None and asked.job.phase is Phase.SENDING, "the restart on the wire")
+    joined = first.engine.on_request(key, None, trigger=Trigger.MANUAL, rule=MANUAL_RULE, reason="second",
+                                     known_missing=False)
+    assert joined.decision.value == "duplicate" and joined.job is asked.job
+    await first.queue.abandon()  # kill -9: nothing more is written
+    first.state.close()
+
+    second = daemon(tmp_path / "state.db", simulator, clock)
+    assert second.engine.recover() == (0, 2), "both requests may have been sent: both end interrupted"
+    second.queue.start()
+    await asyncio.wait_for(second.queue.join(), 10)
+    await second.stop()
+    assert len([c for c in simulator.calls if c.endpoint == "restart"]) == 1

@@ -17,19 +17,35 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
 
 from bench.postgres import PostgresServer, take_lease
+from watchdog.app import Daemon
+from watchdog.config import Credential
 from watchdog.config.leadership import LeaseTiming
+from watchdog.config.loading import build_config
 from watchdog.engine import MANUAL_RULE
 from watchdog.leadership.elector import Elector
 from watchdog.leadership.metrics import LeadershipMetrics
-from watchdog.model import ConnectorKey, ConnectorState, PendingPhase, Trigger
+from watchdog.model import ConnectorKey, ConnectorState, Decision, PendingPhase, Trigger
+from watchdog.simulator import Scenario, Simulator, create_app
 from watchdog.state import Fenced
 from watchdog.state.postgres import PostgresStateStore
 
-from .support import CLUSTER, daemon_config, in_process, sim_scenario
+from .support import (
+    CLUSTER,
+    CLUSTER_ID,
+    ENVIRONMENT,
+    TEST_API_KEY,
+    TEST_API_SECRET,
+    daemon_config,
+    in_process,
+    sim_scenario,
+    until,
+)
 
 # Renewals far apart in real time: none happens while a test moves its own clock.
 SLOW_RENEWALS = LeaseTiming(lease_duration=100.0, renew_deadline=60.0, renew_interval=30.0)
@@ -142,6 +158,76 @@ async def test_the_queue_sends_nothing_once_this_replica_may_not_and_leaves_the_
     assert left == [("c1", PendingPhase.QUEUED), ("c2", PendingPhase.QUEUED)], (
         "the restarts not sent stay pending, queued, for the next leader to recover and send")
     await daemon.queue.close(0)
+
+
+async def test_watchdog_restart_that_loses_the_lease_says_so_rather_than_waiting_for_good(
+    postgres_server: PostgresServer, schema: str
+) -> None:
+    """`watchdog restart` against a shared database leads for the length of one restart. Its lease
+    lost while the restart waited (a 429's pause, a database failover longer than renew_deadline),
+    the job was left to the leader and the command waited for it for good, campaigning as a
+    standby: it never printed or exited. It now ends at once and says the restart was not sent."""
+    faults = [{"match": {"endpoint": "restart"}, "action": {"status": 429, "headers": {"Retry-After": "30"}}}]
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}], faults=faults)))
+    data = {
+        "api": {"base_url": "http://sim"}, "credentials": {"main": {}},
+        "clusters": {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
+        "server": {"host": "127.0.0.1", "port": 0},
+        "state": {"url": schema, "leader_election": {"lease_duration": 3, "renew_deadline": 2, "renew_interval": 0.25}},
+        "rules": [{"name": "heal", "trigger": {"type": "status"}, "select": {"include": ["*"]}}],
+    }
+    credential = Credential(api_key=SecretStr(TEST_API_KEY), api_secret=SecretStr(TEST_API_SECRET))
+    config = build_config(data, "test", secrets={"credentials": {"main": credential},
+                                                 "state": {"password": postgres_server.password}})
+    daemon = Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)))
+    restart = asyncio.create_task(daemon.restart_now(CLUSTER, "orders", reason="test"))
+    await until(lambda: any(c.endpoint == "restart" for c in simulator.calls), "the restart answered 429: it waits")
+
+    def take_over() -> None:
+        with postgres_server.connect(schema.rsplit("/", 1)[1]) as admin:
+            admin.execute("UPDATE leader_lease SET holder = 'other', epoch = epoch + 1, "
+                          "expires_at = clock_timestamp() + interval '60 s'")
+
+    await asyncio.to_thread(take_over)
+    decision, job, _ = await asyncio.wait_for(restart, 10)
+
+    assert decision is Decision.RESTART and job is not None and job.outcome is None
+    assert "not sent by this process" in job.message and "another replica took the lease over" in job.message
+    assert simulator.restarts() == []
+
+
+async def test_a_request_accepted_before_the_lead_was_lost_and_won_back_says_what_became_of_it() -> None:
+    """A replica that loses the lead leaves its queue to the shared state, and recovers it when it
+    leads again: a new job for each request. GET /v1/restarts/{id} of a request it had accepted
+    still showed the job it left, `pending` for good, though the restart went out once it led
+    again (a flap: a database failover past renew_deadline, the same replica elected again)."""
+    from watchdog.server import create_app as serve
+
+    faults = [{"match": {"endpoint": "restart"}, "when": {"count": 1},
+               "action": {"status": 429, "headers": {"Retry-After": "1"}}}]
+    rules = [{"name": "heal", "trigger": {"type": "status", "interval": 30}, "select": {"include": ["*"]}}]
+    world = in_process(sim_scenario([{"name": "orders"}], faults=faults), daemon_config(rules, token="t0ken-t0ken-t0ken"))
+    daemon = world.daemon
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=serve(daemon.metrics.registry, daemon.probes,
+                                                                     daemon.api_context())), base_url="http://daemon")
+    auth = {"Authorization": "Bearer t0ken-t0ken-t0ken"}
+    await daemon.start(serve_http=False)
+    try:
+        await until(lambda: daemon.pollers[CLUSTER].listed_at is not None, "the first poll")
+        asked = (await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "orders"}, headers=auth)).json()
+        job = daemon.queue.pending_job(ConnectorKey(CLUSTER, "orders"))
+        assert job is not None
+        await until(lambda: job.rate_limited == 1, "the restart answered 429: it waits for the pause")
+        daemon.leadership.leading = False  # as Elector._step_down does, then _follow; elected again: _lead
+        await daemon._follow("could not renew the lease within renew_deadline")
+        daemon.leadership.leading = True
+        await daemon._lead(None)
+        await asyncio.wait_for(daemon.queue.join(), 10)
+        followed = (await http.get(f"/v1/restarts/{asked['id']}", headers=auth)).json()
+    finally:
+        await daemon.stop()
+    assert len(world.simulator.restarts()) == 1
+    assert (followed["state"], followed["job"]["outcome"]) == ("finished", "accepted")
 
 
 # One replica, run as its own process: it campaigns for a few seconds with the default identity

@@ -336,3 +336,49 @@ async def test_an_alert_is_decided_on_the_breaker_as_it_is_now() -> None:
     w.clock.advance(3600)
     sent = await http.post("/v1/alertmanager", json=payload(alert(connector="billing-sink", fingerprint="b")), headers=AUTH)
     assert sent.json()["alerts"][0]["decision"] == "restart", sent.json()
+
+
+async def test_a_restart_asked_for_by_name_that_joined_a_poll_s_is_not_held_by_the_fleet_breaker(backend: str) -> None:
+    # The fleet breaker holds failure restarts only: asked for by name on its own, a restart goes
+    # through it. Asked for while the poll's restart of the connector was queued, the request
+    # joins that job (answered `duplicate`), and the job was judged at its turn as the poll's
+    # alone: the breaker, open by then, dropped it, and the operator's restart with it.
+    from watchdog.engine import MANUAL_RULE
+    from watchdog.model import ConnectorKey, Outcome, Trigger
+
+    from .support import in_process
+
+    config = daemon_config([HEAL], backend=backend, breaker={"max_failing_share": None, "max_restarts": 1, "window": 600},
+                           rate_limit={"max_requests_per_second": 10000, "max_concurrent_requests": 1})
+    w = in_process(sim_scenario([failing("f0"), failing("f1")], backend), config)
+    await w.daemon.pollers[CLUSTER].poll()  # both restarts queued; the queue not started
+    key = ConnectorKey(CLUSTER, "f1")
+    record = w.daemon.engine.on_request(key, w.daemon.engine.statuses[key], trigger=Trigger.MANUAL,
+                                        rule=MANUAL_RULE, reason="asked for by the operator")
+    assert record.decision.value == "duplicate" and record.job is not None
+
+    w.daemon.queue.start()
+    await w.daemon.queue.join()
+    await w.daemon.queue.close(0)
+
+    assert w.sample("watchdog_breaker_open", scope="fleet") == 1, "f0's restart filled the breaker's window"
+    assert [c.connector for c in w.simulator.restarts()] == ["f0", "f1"]
+    assert record.job.outcome is Outcome.ACCEPTED
+
+
+async def test_the_retry_of_a_restart_the_fleet_breaker_counted_is_not_held_by_its_own_count(backend: str) -> None:
+    # The gates are asked again before each call, retries included. The fleet breaker counts a
+    # failure restart at its first call: a 503 then, and the retry met a breaker full with its
+    # own count (limit 1) and was dropped, the connector never restarted.
+    from .support import in_process
+
+    faults = [{"match": {"endpoint": "restart"}, "when": {"count": 1}, "action": {"status": 503}}]
+    config = daemon_config([HEAL], backend=backend, breaker={"max_failing_share": None, "max_restarts": 1, "window": 600},
+                           rate_limit={"max_requests_per_second": 10000, "backoff": {"base": 0.01, "cap": 0.02}})
+    w = in_process(sim_scenario([failing("f0")], backend, faults=faults), config)
+    w.daemon.queue.start()
+    await poll(w)
+    await w.daemon.queue.close(0)
+
+    assert [c.connector for c in w.simulator.restarts()] == ["f0"]
+    assert w.total("watchdog_restarts_total", outcome="accepted") == 1

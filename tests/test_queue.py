@@ -287,3 +287,24 @@ async def test_closed_queue_refuses_new_work() -> None:
     await w.daemon.queue.close(0)
     with pytest.raises(QueueClosed):
         w.daemon.queue.submit(request("c1"))
+
+
+async def test_a_replica_that_loses_the_lead_as_an_answer_arrives_still_stands_by() -> None:
+    # The workers wait for the key's budget (a 429 paused it) inside asyncio.wait_for, which in
+    # Python 3.11 swallows a cancellation that comes as what it awaits completes: an answer that
+    # wakes the limiter in the same step as the loss of the lead. Cancelled once, a worker went
+    # on, and abandon() waited for it for good (the replica never stood by nor campaigned again).
+    faults = [{"match": {"endpoint": "restart", "connector": "c0"}, "when": {"count": 1},
+               "action": {"status": 429, "headers": {"Retry-After": "2"}}}]
+    w = world(sim_scenario(CONNECTORS, faults=faults), max_concurrent_requests=2)
+    jobs = [w.daemon.queue.submit(request(f"c{i}"))[0] for i in range(3)]
+    w.daemon.queue.start()
+    await until(lambda: jobs[0].rate_limited == 1, "the key paused by a 429")
+    await until(lambda: all(job.phase is Phase.WAITING for job in jobs[:2]), "two workers wait for budget")
+
+    w.daemon.queue.may_send = lambda: "this replica is not the leader"
+    w.daemon.gateways["main"].limiter._answered.set()  # an answer wakes the limiter in this very step
+    left = await asyncio.wait_for(w.daemon.queue.abandon("lost the lead"), 5)
+
+    assert left == 3
+    assert [c for c in w.simulator.calls if c.endpoint == "restart" and c.connector != "c0"] == []

@@ -165,3 +165,36 @@ async def test_a_reload_with_a_filter_alertmanager_cannot_parse_keeps_the_runnin
     assert d.blocker is running and d.config.blocking is not None
     assert d.config.blocking.filters == ['alertname="First"'] and len(refresh_loops()) == 1
     await d.stop()
+
+
+async def test_a_reload_that_edits_a_filter_holds_no_restart_while_the_new_blocker_asks_first(daemon) -> None:  # type: ignore[no-untyped-def]
+    # Blocking in service and clear; a reload edits its filter. The new blocker judged restarts at
+    # once, before Alertmanager had answered it: with on_error: block (the default), a restart
+    # queued before the reload was dropped at its turn, `blocked: no fresh answer from
+    # Alertmanager`, though Alertmanager was up and nothing fired. The blocker in service judges
+    # until the new one has answered.
+    from watchdog.engine import MANUAL_RULE
+    from watchdog.model import ConnectorKey, Outcome, Trigger
+
+    from .support import CLUSTER
+
+    path, d, alertmanager = daemon
+    try:
+        write(path, [HEAL], blocking=blocking("First", 60))
+        assert await asyncio.wait_for(asyncio.gather(d.reload("test"), _answer_next(alertmanager)), 5)
+        record = d.engine.on_request(ConnectorKey(CLUSTER, "orders"), None, trigger=Trigger.MANUAL, rule=MANUAL_RULE,
+                                     reason="test", known_missing=False)
+        assert record.job is not None  # queued; the queue not started yet
+
+        write(path, [HEAL], blocking=blocking("Second", 60))
+        reload = asyncio.create_task(d.reload("SIGHUP"))
+        _, first_check = await alertmanager.next()  # the new blocker asks; Alertmanager has not answered
+        d.queue.start()
+        await asyncio.wait_for(d.queue.join(), 5)
+        answer(first_check)
+        assert await reload is True
+        assert d.engine.blocker is d.blocker and d.blocker.settings.filters == ['alertname="Second"']
+    finally:
+        await d.stop()
+    assert record.job.outcome is Outcome.ACCEPTED, record.job.message
+    assert len(refresh_loops()) == 0

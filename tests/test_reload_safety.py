@@ -9,6 +9,7 @@ applied by a reload or refused by name: never taken and silently ignored.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -22,12 +23,12 @@ from watchdog.app import Daemon
 from watchdog.config import Config
 from watchdog.engine import MANUAL_RULE
 from watchdog.model import ConnectorKey, Outcome, Trigger
-from watchdog.queue import RestartJob
+from watchdog.queue import Phase, RestartJob
 from watchdog.reload import LIVE_SECTIONS, RESTART_ONLY_SECTIONS
 from watchdog.simulator import Scenario, Simulator, create_app
 from watchdog.state import SqliteStateStore
 
-from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, Clock, World, sim_scenario
+from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, Clock, World, sim_scenario, until
 from .test_durable import daemon, schedule_now
 from .test_reload import HEAL, write
 
@@ -84,6 +85,62 @@ async def test_a_rule_turned_to_dry_run_stops_its_queued_restarts_and_no_one_els
     assert manual.job.outcome is Outcome.ACCEPTED
     assert w.sample("watchdog_restarts_total", cluster=CLUSTER, connector="orders", rule="nightly",
                     trigger="schedule", outcome="dry_run") == 1
+
+
+def _faulted(path: Path, faults: list[dict[str, Any]]) -> World:
+    """A daemon of HEAL (from `path`, four workers on the key) whose simulator answers `faults`."""
+    from watchdog.config import load_config
+
+    write(path, [HEAL], rate_limit=FOUR_WORKERS)
+    connectors = [{"name": name} for name in ("orders", "billing", "audit")]
+    simulator = Simulator(Scenario.model_validate(sim_scenario(connectors, faults=faults)))
+    d = Daemon(load_config(path), transport=httpx.ASGITransport(app=create_app(simulator)),
+               reload_config=lambda: load_config(path), config_path=path)
+    return World(simulator, d)
+
+
+FOUR_WORKERS = {"max_concurrent_requests": 4, "max_retries": 2, "max_requests_per_second": 1000}
+
+
+async def test_restarts_waiting_out_a_429_obey_a_reload_to_dry_run(tmp_path: Path, credentials_env: None) -> None:
+    # The workers take their jobs from the lane at once and then wait for the key's budget: a 429
+    # holds them there for its Retry-After (up to max_pause, 15 minutes). A reload to dry-run in
+    # that time was obeyed only by jobs still in the lane: all three of these went out after it.
+    path = tmp_path / "config.yaml"
+    faults = [{"match": {"endpoint": "restart"}, "when": {"count": 1}, "action": {"status": 429, "headers": {"Retry-After": "1"}}}]
+    w = _faulted(path, faults)
+    records = [ask(w, name) for name in ("orders", "billing", "audit")]
+    w.daemon.queue.start()
+    await until(lambda: any(r.job.rate_limited for r in records), "the first restart answered 429")
+    assert all(r.job.phase is Phase.WAITING for r in records), "each taken by a worker, waiting for budget"
+    write(path, [HEAL], rate_limit=FOUR_WORKERS, dry_run=True)
+    assert await w.daemon.reload("test") is True
+
+    await asyncio.wait_for(w.daemon.queue.join(), 10)
+    await w.daemon.stop()
+
+    assert w.simulator.restarts() == [], "a restart waiting out the 429 went out after the reload to dry-run"
+    assert [r.job.outcome for r in records] == [Outcome.DRY_RUN] * 3
+
+
+async def test_a_retry_obeys_a_reload_to_dry_run_made_while_it_waited(tmp_path: Path, credentials_env: None) -> None:
+    # Answered 503 with Retry-After, a restart waits for its retry; a reload to dry-run meanwhile
+    # did not stop the retry (a job's first turn alone was checked).
+    path = tmp_path / "config.yaml"
+    faults = [{"match": {"endpoint": "restart"}, "when": {"count": 1}, "action": {"status": 503, "headers": {"Retry-After": "1"}}}]
+    w = _faulted(path, faults)
+    record = ask(w)
+    w.daemon.queue.start()
+    await until(lambda: record.job.tries == 1, "the restart answered 503")
+    write(path, [HEAL], rate_limit=FOUR_WORKERS, dry_run=True)
+    assert await w.daemon.reload("test") is True
+
+    await asyncio.wait_for(record.job.done.wait(), 10)
+    await w.daemon.stop()
+
+    assert w.simulator.restarts() == [], "the retry went out after the reload to dry-run"
+    assert record.job.outcome is Outcome.DRY_RUN
+    assert "not tried again after 1 earlier try" in record.job.message
 
 
 async def _nightly_queued(path: Path) -> tuple[World, RestartJob]:

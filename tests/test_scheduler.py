@@ -239,6 +239,30 @@ async def test_a_stop_as_a_poll_starts_logs_no_error(caplog: pytest.LogCaptureFi
         assert [e for e in logs if e["log_level"] in ("error", "critical")] == []
 
 
+async def test_losing_the_lead_while_a_poll_runs_logs_no_error(caplog: pytest.LogCaptureFixture) -> None:
+    # A replica that steps down cancels the jobs running (leadership/host._follow). A poll cut
+    # short so was logged as APScheduler's "Job raised an exception" with a CancelledError
+    # traceback and a scheduler_job_event error, and counted a failed job, at every loss of the
+    # lead that met a poll (one slow list call, here 5 s, is enough).
+    caplog.set_level(logging.DEBUG)
+    rules = [{"name": "heal", "trigger": {"type": "status", "interval": 30}, "select": {"include": ["*"]}}]
+    faults = [{"match": {"endpoint": "list"}, "action": {"delay_seconds": 5}}]
+    w = in_process(sim_scenario([{"name": "a"}], faults=faults), daemon_config(rules))
+    await w.daemon.start(serve_http=False)
+    try:
+        await until(lambda: bool(w.daemon._job_tasks), "the first poll runs")
+        with capture_logs() as logs:
+            w.daemon.leadership.leading = False  # as Elector._step_down does before it calls _follow
+            await w.daemon._follow("another replica took the lease over")
+            await asyncio.sleep(0.05)
+    finally:
+        await w.daemon.stop()
+    errors = [(r.name, r.getMessage()) for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
+    assert [e for e in logs if e["log_level"] in ("error", "critical")] == []
+    assert w.sample("watchdog_scheduler_job_events_total", event="error") == 0
+
+
 @pytest.mark.parametrize(("started", "missed"), [
     ("2026-06-01 03:00:10", "2026-06-01T03:00:00+00:00"),  # a rollout or a takeover just after 03:00
     ("2026-06-01 03:04:50", "2026-06-01T03:00:00+00:00"),  # within the 5 minutes a late run is given

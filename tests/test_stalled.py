@@ -253,3 +253,32 @@ async def test_a_backward_step_of_the_wall_clock_does_not_hold_stall_checks_for_
     # lay an hour ahead, and the connector was not checked for an hour more.
     candidates = w.daemon.engine.stall_candidates(rule, CLUSTER, judged_from=w.clock.wall() - timedelta(minutes=3))
     assert [key.connector for key, _ in candidates] == ["steady-source"]
+
+
+async def test_a_reload_during_a_stall_check_decides_its_verdicts_under_the_new_rule() -> None:
+    # The rule on trial (dry_run) is made live by a reload while the check that finds the stall
+    # reads the Metrics API (its queries are awaits: minutes behind that API's rate limit). The
+    # verdict was decided under the rule read at the check's start: the restart ended `dry_run`,
+    # and with the backoff it advanced (600 s) no real restart came in the rest of the run.
+    w = world([CONNECTORS[0], CONNECTORS[3]], rule={**STALLED_RULE, "dry_run": True})
+    checker = w.daemon._stall_checker
+    assert checker is not None
+    query = checker._points
+    reloaded: list[float] = []
+
+    async def reload_while_querying(*args: Any, **kwargs: Any) -> Any:
+        answer = await query(*args, **kwargs)
+        if not reloaded and w.clock is not None and w.clock.t - 1000 >= STALL_AT + 600 + DELAY:
+            reloaded.append(w.clock.t)  # the check that finds the stall: the rule goes live now
+            rules = [r.model_copy(update={"dry_run": False}) for r in w.daemon.config.rules]
+            w.daemon.config = w.daemon.config.model_copy(update={"rules": rules})
+            w.daemon.engine.set_config(w.daemon.config)
+        return answer
+
+    checker._points = reload_while_querying  # type: ignore[method-assign]
+    await run(w, 1800)
+
+    assert reloaded, "the stall was found"
+    assert restarts(w, "orders-source") == [STALL_AT + 600 + DELAY]
+    assert w.sample("watchdog_restarts_total", cluster=CLUSTER, connector="orders-source", rule="stalled",
+                    trigger="stalled", outcome="dry_run") == 0

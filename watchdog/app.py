@@ -53,6 +53,7 @@ from .reloading import ReloadHost
 from .report import history_json, status_json
 from .server import Probes, create_app
 from .state import StateStore, StateStoreError, open_store
+from .tasks import cancel_and_wait
 from .triggers.host import SchedulerHost
 from .triggers.poller import ClusterPoller, ensure_listed, stale_clusters
 from .triggers.scheduler import ClockStepWatch
@@ -317,10 +318,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             # Running jobs only poll and enqueue: cutting them short loses nothing accepted.
-            running = list(self._job_tasks)
-            for task in running:
-                task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
+            await cancel_and_wait(list(self._job_tasks))
         for poller in self.pollers.values():
             await poller.close()
         unsent = await self.queue.close(self.config.queue.shutdown_deadline, self.config.queue.in_flight_grace)
@@ -338,8 +336,9 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
             await stop_server(*self._server)
         for client in [*self.http.values(), *self._retired]:
             await client.aclose()
-        if self.blocker is not None:
-            await self.blocker.close()
+        # The config's blocker, and the one still judging if a reload's has not answered yet.
+        for blocker in dict.fromkeys(b for b in (self.blocker, self.engine.blocker) if b is not None):
+            await blocker.close()
         self.state.close()
         log.info("stopped", unsent=len(unsent), outcomes={o.value: n for o, n in self.recorder.outcomes.items() if n})
         return unsent

@@ -86,17 +86,30 @@ class ReloadHost:
         try:
             await self._discovery_reloaded(previous.discovery, started=self._scheduler is not None)
         finally:
-            if retired is not None:
-                await retired.close()
+            for old in retired:
+                await old.close()
         if blocker is not None:
             await blocker.first_check()  # know before the reload returns, not one TTL later
+            await self._put_in_service(blocker)
         return True
+
+    async def _put_in_service(self, blocker: AlertBlocker) -> None:
+        """The config's new blocker has answered once: it judges restarts from now (unless a later
+        reload replaced it meanwhile), and the one that judged until now is closed. Judging at
+        once, with no answer yet, it held every restart for its first check as Alertmanager
+        unreachable (on_error: block): a restart queued before a reload that only edited a
+        filter was dropped, `blocked: no fresh answer from Alertmanager`."""
+        if self.blocker is not blocker:
+            return
+        in_service, self.engine.blocker = self.engine.blocker, blocker
+        if in_service is not None and in_service is not blocker:
+            await in_service.close()
 
     async def _load_and_apply(
         self, reason: str, load: Callable[[], Config]
-    ) -> tuple[Config, AlertBlocker | None, AlertBlocker | None] | None:
+    ) -> tuple[Config, list[AlertBlocker], AlertBlocker | None] | None:
         """Read, check, build and swap in the new config; None if it stays as it was. Returns the
-        config it replaced, the blocker it retired and the one it put in service, if either."""
+        config it replaced, the blockers it retired and the one it made the config's, if any."""
         try:
             loaded = await asyncio.to_thread(load)
         except ConfigError as exc:
@@ -130,7 +143,7 @@ class ReloadHost:
         swapped = previous.blocking != new.blocking
         # In the same step as the config: a reload that overlaps this one (SIGHUP while the file
         # watcher's reload waits on Alertmanager) sees this blocker as the running one.
-        retired = self._swap_blocker(blocker) if swapped else None
+        retired = self._swap_blocker(blocker) if swapped else []
         self.fleet.settle(loaded, watched)
         self.metrics.config_reloads.labels("success").inc()
         log.info("config_reloaded", reason=reason, unchanged=diff.empty, **diff.summary())
@@ -162,13 +175,18 @@ class ReloadHost:
         if self._scheduler is not None:
             self._sync_jobs(previous, changed_clusters=set(diff.clusters_changed))
 
-    def _swap_blocker(self, blocker: AlertBlocker | None) -> AlertBlocker | None:
-        """Put `blocker` in service and start its refresh loop, without an await: the blocker
+    def _swap_blocker(self, blocker: AlertBlocker | None) -> list[AlertBlocker]:
+        """Make `blocker` the config's and start its refresh loop, without an await: the blocker
         started is the one installed, whatever another reload does meanwhile (starting
         `self.blocker` after an await started whichever was current by then, a second time).
-        Returns the blocker it replaced, for the caller to close (its loop and its client)."""
+        It judges restarts once it has answered (_put_in_service); the one in service judges
+        until then. Blocking removed (None) takes effect at once. Returns the blockers to close
+        now (their loops and clients): the one replaced, unless it still judges, and with
+        blocking removed the one in service."""
         old, self.blocker = self.blocker, blocker
-        self.engine.blocker = blocker
-        if blocker is not None:
-            blocker.start()
-        return old
+        retired = [] if old is None or old is self.engine.blocker else [old]
+        if blocker is None:
+            in_service, self.engine.blocker = self.engine.blocker, None
+            return retired + ([in_service] if in_service is not None else [])
+        blocker.start()
+        return retired

@@ -291,7 +291,7 @@ def _restart_connector(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     detail = f" (HTTP {job.status_code})" if job.status_code else ""
     message = f": {printable(job.message)}" if job.message else ""
-    print(f"{target}: {job.outcome.value if job.outcome else 'unknown'}{detail}{message}")
+    print(f"{target}: {job.outcome.value if job.outcome else 'not finished'}{detail}{message}")
     return EXIT_OK if job.outcome in (Outcome.ACCEPTED, Outcome.DRY_RUN) else EXIT_FAILED
 
 

@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 from ..logs import get_logger
+from ..tasks import cancel_and_wait
 
 log = get_logger("watchdog.discovery")
 
@@ -38,9 +39,7 @@ class DiscoveryLoop:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])  # again until it ends (tasks.py)
             self._task = None
 
     async def _run(self) -> None:

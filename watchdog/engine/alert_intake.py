@@ -169,13 +169,21 @@ class AlertIntake(Decisions):
         job = self.queue.pending_job(key)
         if job is not None:
             job.alerts.discard(alert.identity)
-            if job.alerts:
+            others = sorted({r.trigger.value for r in job.requests if not r.origin})
+            if job.alerts or others:
                 # Another alert (another task's, say) still fires and was answered `duplicate` or
                 # joined this job: Alertmanager will not send it again for its repeat_interval, so
-                # withdrawing the job would leave that failure unrestarted, unsaid.
-                result.detail = f"the queued restart stays: {len(job.alerts)} other firing alert(s) wait on it"
+                # withdrawing the job would leave that failure unrestarted, unsaid. A poll, a
+                # schedule or a person asked for it too: theirs is never withdrawn by an alert
+                # (only the alert's requests went, and the answer said `cancelled` of a restart
+                # that still went out).
+                waiting = [f"{len(job.alerts)} other firing alert(s)"] if job.alerts else []
+                if others:
+                    waiting.append(f"requests of other triggers ({', '.join(others)})")
+                result.detail = f"the queued restart stays: {' and '.join(waiting)} wait on it"
                 log.info("signal_cleared_restart_kept", fingerprint=alert.identity, cluster=key.cluster,
-                         connector=key.connector, job=job.id, waiting_alerts=sorted(job.alerts)[:10])
+                         connector=key.connector, job=job.id, waiting_alerts=sorted(job.alerts)[:10],
+                         other_triggers=others)
                 return result
         # No firing alert waits on it: every request an alert made goes (this one's, and those of
         # alerts resolved while another still waited); requests of other triggers stay.
@@ -183,7 +191,7 @@ class AlertIntake(Decisions):
         self.state.withdraw_pending([r.id for r in cancelled])
         if cancelled:
             result.result = "cancelled"
-            result.detail = f"withdrew {len(cancelled)} queued restart(s)"
+            result.detail = "withdrew 1 queued restart(s)"  # one job, whatever the alerts that joined it
             log.info("signal_cleared_restart_cancelled", fingerprint=alert.identity, cluster=key.cluster,
                      connector=key.connector, requests=[r.id for r in cancelled])
         return result

@@ -16,6 +16,7 @@ from ..model import (
     ConnectorStatus,
     Decision,
     Health,
+    PendingPhase,
     RestartRequest,
     Trigger,
 )
@@ -31,6 +32,9 @@ from .gates import Gates
 # thousands of alerts, a poll of thousands of connectors) never pushes out another's: a restart
 # asked for through the API stays until 10,000 newer ones were asked for the same way.
 REQUEST_MEMORY = 10_000
+# Triggers whose request is made once and not decided again: a restart asked for by name, a
+# schedule's run.
+_ASKED_ONCE = frozenset({Trigger.MANUAL, Trigger.SCHEDULE})
 
 
 def new_request_id() -> str:
@@ -95,9 +99,18 @@ class Decisions(Gates):
                 record.job.wants_recommendations |= bool(rule_config and rule_config.fetch_recommendations)
         elif decision is Decision.DUPLICATE:
             record.job = self.queue.pending_job(key)
-            if record.job is not None and origin:
-                # This alert relies on the queued job as much as the one that asked for it: the
-                # other's resolution must not withdraw it (alert_intake._on_resolved).
+            joins = trigger in _ASKED_ONCE or (origin and record.job is not None and origin not in record.job.alerts)
+            if record.job is not None and joins and not self.queue.closed:
+                # Nobody asks again for these soon (a poll or a stall check decides anew each time;
+                # Alertmanager sends an alert again after its repeat_interval, hours), so the
+                # request joins the job, whose fate is then its own too: kept out of it, the job
+                # was dropped at its turn by what held its own requests alone (its connector
+                # looking healthy again, its rule disabled, narrowed or in dry-run by a reload, its
+                # rule's windows, the fleet breaker) or withdrawn by another alert's resolution,
+                # and the request told `duplicate` had no restart at all. An alert joins once (the
+                # job's `alerts` then name it, and its resolution withdraws what it asked for).
+                record.job = self._submit(record, dry_run=dry_run, attempt=attempt, origin=origin)
+            elif record.job is not None and origin:
                 record.job.alerts.add(origin)
         self._remember(record)
         return record
@@ -185,10 +198,14 @@ class Decisions(Gates):
         )
         pending = self.queue.pending_job(key)
         job_id = pending.id if pending is not None else new_job_id()
+        # Joining a job whose call may be on the wire, the request is as possibly sent as the
+        # job's own: kept `queued`, a crash then left it to be sent again at the next start,
+        # beside the job's `interrupted` ones (a second restart).
+        phase = PendingPhase.SENDING if pending is not None and pending.maybe_sent else PendingPhase.QUEUED
         try:
             # Remembered first: a restart the state file cannot record is not queued at all (a
             # crash would lose it, and its attempt could not be counted: no backoff would hold).
-            self.state.add_pending(request, job_id)
+            self.state.add_pending(request, job_id, phase=phase)
         except StateStoreError:
             log.error("restart_not_recorded", cluster=key.cluster, connector=key.connector, rule=record.rule,
                       trigger=record.trigger.value, request=request.id,

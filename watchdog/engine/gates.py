@@ -50,6 +50,10 @@ class Gates(EngineCore):
     def dispatch_gate(self, job: RestartJob, dry_run: bool = False) -> str | None:
         """The gates again when a job's turn comes: a queued restart can wait for minutes behind
         the rate limit, and the breaker may have opened or a blocking alert started meanwhile.
+        The job is held only when every request of it is, each by its own rule's windows and
+        trigger: judged as a whole by its first request, a restart asked for by name that joined
+        a poll's was held by the fleet breaker (which holds failure restarts only) and by the
+        status rule's windows, and dropped with it.
         `dry_run`: the job will end dry_run, not be sent (JobRecorder.dry_run_now)."""
         now = self._now()
         listed = self.statuses.get(job.key)
@@ -58,11 +62,16 @@ class Gates(EngineCore):
             # minutes behind the rate limit): Confluent answers 400 (`rejected`, an error, and a
             # backoff step), and Kafka Connect 202 for a restart that does nothing (`accepted`).
             return f"transient: connector {listed.state} when its turn came; a restart is refused or does nothing then"
-        rule = next((r for r in self.config.rules if r.name == job.primary.rule), None)
-        failure = any(r.trigger in FAILURE_TRIGGERS for r in job.requests)
-        held = self.gate(job.key, now, self._rule_windows.get(rule.name) if rule else None, failure=failure,
-                         dry_run=dry_run)
-        return None if held is None else f"{held[0].value}: {held[1]}"
+        first: tuple[Decision, str] | None = None
+        for request in job.requests:
+            # A retry of a restart the fleet breaker already counted (its first call, answered
+            # 503) adds nothing to its window: held by it, the retry was held by its own count.
+            failure = request.trigger in FAILURE_TRIGGERS and not job.attempt_counted
+            held = self.gate(job.key, now, self._rule_windows.get(request.rule), failure=failure, dry_run=dry_run)
+            if held is None:
+                return None
+            first = first or held
+        return None if first is None else f"{first[0].value}: {first[1]}"
 
     def refresh_breaker(self) -> None:
         """Each heartbeat: a breaker whose condition cleared closes then, and says so (metric and

@@ -73,7 +73,10 @@ class JobRecorder:
             # escape its backoff (and the restart could not be remembered across a crash).
             return f"the state file cannot be written ({self._state.problem})"
         latest = self.dry_states.get(job.key) or self._state.load(job.key)
-        status_only = all(r.trigger is Trigger.STATUS for r in job.requests)
+        # Not when a firing alert was answered `duplicate` because of this job: a stalled
+        # connector looks healthy to a poll, and Alertmanager does not send that alert again
+        # before its repeat_interval (hours), so dropped, the stall went unrestarted.
+        status_only = all(r.trigger is Trigger.STATUS for r in job.requests) and not job.alerts
         if status_only and latest.health is Health.HEALTHY:
             return "connector healthy again before its turn"
         held = self._rules_gone(job) or self.gate(job, job.dry_run or self.dry_run_now(job))
@@ -186,10 +189,11 @@ class JobRecorder:
         except StateStoreError:
             state = ConnectorState()
         changed: ConnectorState | None = None
-        if job.outcome is Outcome.DRY_RUN and self._failure_requests(job):
+        if job.outcome is Outcome.DRY_RUN and self._failure_requests(job) and not job.attempt_counted:
             # Dry-run advances the backoff as a real restart would, so the log shows the cadence
             # production would have; the fleet breaker counts it for later dry-run restarts alike.
-            # Both in memory only: nothing was sent, so the live budget is not spent.
+            # Both in memory only: nothing was sent, so the live budget is not spent. A job tried
+            # before dry-run was set has its attempt already.
             state = self._attempt(job, self.dry_states.get(job.key) or state, now)
             self.dry_states[job.key] = state
             self._metrics.show_connector_state(job.key.cluster, job.key.connector, state)

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from ..model import HistoryRecord, Outcome, PendingPhase, RestartRequest, Trigger
 from ..policy import settle_clock
+from ..queue import Phase, RestartJob
 from ..state import StateStore
 from .core import FAILURE_TRIGGERS, EngineCore, log
 
@@ -66,10 +67,12 @@ class Recovery(EngineCore):
                     self.late_series.add(request.key)  # no poll of its cluster will remove it
                 log.warning("recovered_request_ended", cluster=request.key.cluster, connector=request.key.connector,
                             request=request.id, outcome=outcome.value, reason=why)
+                self._remembered_as(request, _ended_job(pending.job_id, request, outcome, why))
                 ended += 1
                 continue
             job, _ = self.queue.submit(request, recovered=True)
             self.state.add_pending(request, job.id)
+            self._remembered_as(request, job)
             requeued += 1
         if requeued or ended:
             log.warning("recovered_requests", requeued=requeued, ended=ended)
@@ -77,6 +80,14 @@ class Recovery(EngineCore):
             self.recall_restarts(now)
             self.settle_clock()
         return requeued, ended
+
+    def _remembered_as(self, request: RestartRequest, job: RestartJob) -> None:
+        """A request this process still remembers (GET /v1/restarts/{id}) had its job in the
+        queue this replica left when it lost the lead: once it leads again, the request follows
+        its job of now. Before, it said `pending` for good, though the restart went out."""
+        record = self.requests.get(request.id)
+        if record is not None:
+            record.job = job
 
     def settle_clock(self) -> int:
         """After the wall clock stepped back (while running, or while the daemon was stopped): no
@@ -118,6 +129,14 @@ class Recovery(EngineCore):
             log.info("breaker_recalled", restarts=len(times), window_seconds=self.config.breaker.window,
                      note="failure restarts sent before this start count towards breaker.max_restarts")
         return len(times)
+
+
+def _ended_job(job_id: str, request: RestartRequest, outcome: Outcome, why: str) -> RestartJob:
+    """What a request ended at recovery became, as a finished job (for the API)."""
+    job = RestartJob(id=job_id, key=request.key, credential="", requests=[request], enqueued_at=0.0,
+                     phase=Phase.DONE, outcome=outcome, message=why)
+    job.done.set()
+    return job
 
 
 def _ended(job_id: str, request: RestartRequest, now: datetime, outcome: Outcome, why: str) -> HistoryRecord:

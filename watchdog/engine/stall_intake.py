@@ -24,6 +24,11 @@ _UNJUDGED_NOTES = {
 
 
 class StallIntake(Decisions):
+    def stall_rule(self, name: str) -> Rule | None:
+        """The stalled rule of that name as the config has it now, if enabled."""
+        return next((r for r in self.config.rules
+                     if r.name == name and r.enabled and isinstance(r.trigger, StalledTrigger)), None)
+
     def stall_candidates(self, rule: Rule, cluster: str, judged_from: datetime) -> list[tuple[ConnectorKey, ConnectorStatus]]:
         """Connectors a stalled rule checks: selected and seen RUNNING for at least the grace
         period and for the whole time being judged (from `judged_from`): a window from before it

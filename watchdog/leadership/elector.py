@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from ..config.leadership import LeaseTiming
 from ..logs import get_logger
 from ..state.postgres_connection import connection_parameters, describe, replica_identity
+from ..tasks import cancel_and_wait
 from . import lease
 from .metrics import LeadershipMetrics
 
@@ -86,9 +87,9 @@ class Elector:
     async def stop(self, *, release: bool = True) -> None:
         """Stop campaigning; a leader gives the lease back (a standby takes over at its next try)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Again until it ends (tasks.py): the campaign's statements run inside wait_for, and
+            # a loop that went on kept the daemon's stop waiting for good.
+            await cancel_and_wait([self._task])
             self._task = None
         if release and self.leading and self.epoch is not None:
             try:

@@ -11,6 +11,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from ..logs import get_logger
+from ..tasks import cancel_and_wait
 from ..triggers.scheduler import build_scheduler
 from .elector import Elector
 
@@ -71,11 +72,8 @@ class LeadershipHost:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
-        running = list(self._job_tasks)
-        for task in running:
-            task.cancel()
-        await asyncio.gather(*running, return_exceptions=True)
-        left = await self.queue.abandon()
+        await cancel_and_wait(list(self._job_tasks))
+        left = await self.queue.abandon(reason)
         log.warning("standing_by", reason=reason, restarts_left_to_leader=left)
 
     async def _lead_once(self) -> bool:

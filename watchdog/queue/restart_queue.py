@@ -26,6 +26,7 @@ from ..connect import ApiResult, ConnectBackend, Gateway
 from ..connect.backend import describe_answer
 from ..logs import get_logger
 from ..model import ConnectorKey, ConnectorStatus, Outcome, RestartRequest
+from ..tasks import cancel_and_wait
 from .job import (
     Abandoned,
     JobNotRecorded,
@@ -184,9 +185,13 @@ class RestartQueue:
         return job, False
 
     def withdraw(self, key: ConnectorKey, predicate: Callable[[RestartRequest], bool]) -> list[RestartRequest]:
-        """Remove matching requests from a job that has not been sent; cancel it if none remain."""
+        """Remove matching requests from a job with no call on the wire; cancel it if none remain.
+        A job a worker holds while it waits for budget (a 429's pause, up to max_pause) or for
+        its retry is withdrawn as a queued one is: its worker sees it ended and sends nothing.
+        Before, only a job still in its lane was: an alert that resolved during a pause was
+        answered `resolved`, and its restart went out when the pause ended."""
         job = self._pending.get(key)
-        if job is None or job.phase is not Phase.QUEUED:
+        if job is None or job.phase not in (Phase.QUEUED, Phase.WAITING):
             return []
         removed = [r for r in job.requests if predicate(r)]
         if not removed:
@@ -194,7 +199,7 @@ class RestartQueue:
         job.requests = [r for r in job.requests if not predicate(r)]
         if not job.requests:
             job.requests = removed  # the job is reported under the requests it was for
-            self._finish(job, Outcome.CANCELLED)
+            self._finish(job, Outcome.CANCELLED, message=_after_tries(job, ""))
         return removed
 
     async def join(self) -> None:
@@ -227,13 +232,13 @@ class RestartQueue:
             _, late = await asyncio.wait(on_the_wire, timeout=max(0.0, in_flight_grace))
             for task in late:
                 task.cancel()
-        await asyncio.gather(*(w.task for w in self._workers), return_exceptions=True)
+        await cancel_and_wait([w.task for w in self._workers])
         for job in list(self._pending.values()):
             if job.outcome is None:
                 self._finish_at_shutdown(job)
         return [job for job in at_deadline if job.outcome is Outcome.UNSENT]
 
-    async def abandon(self) -> int:
+    async def abandon(self, reason: str = "this replica stopped leading") -> int:
         """This replica stopped leading: stop every worker at once, send nothing more, and forget
         every job without an outcome. The shared state still holds their requests (queued, or
         sending if a call was on the wire), and the next leader recovers them exactly as after a
@@ -242,10 +247,8 @@ class RestartQueue:
         self._abandoning = True
         self._cancel_retries()
         try:
-            tasks = [worker.task for worker in self._workers]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # Cancelled again until each has ended (tasks.py): one that went on held this for good.
+            await cancel_and_wait([worker.task for worker in self._workers])
         finally:
             self._abandoning = False
         left = list(self._pending.values())
@@ -253,6 +256,7 @@ class RestartQueue:
             log.warning("restart_left_to_leader", job=job.id, cluster=job.key.cluster, connector=job.key.connector,
                         phase=job.phase.value, requests=[r.id for r in job.requests],
                         note="this replica stopped leading; the leader recovers it from the shared state")
+            _handed_over(job, reason)
         self._pending.clear()
         self._depths.clear()
         self._per_cluster.clear()
@@ -295,8 +299,11 @@ class RestartQueue:
     async def _dispatch(self, job: RestartJob) -> None:
         job.phase = Phase.WAITING
         self._check_leading()
-        if job.tries == 0 and not await self._first_turn(job):
-            return
+        if job.tries == 0:
+            if not await self._first_turn(job):
+                return
+        elif self._ended_by_gates(job):
+            return  # a retry whose wait is over: held before it waits for budget again
         backend = self._backends[job.key.cluster]
         # The limiter of the key the backend sends with now: a reload that moved the cluster to
         # another credential while the job waited gave it that key's client, and the old lane's
@@ -304,7 +311,16 @@ class RestartQueue:
         gateway = self._gateways[self._credentials[job.key.cluster]]
 
         async def send() -> ApiResult[Any]:
+            if job.outcome is not None:
+                raise _Ended  # withdrawn while it waited for budget (withdraw)
             self._check_leading()
+            # The gates once more, after the wait for budget: a 429's pause holds the jobs the
+            # workers took for up to max_pause, and a reload to dry-run, an exclude, a breaker
+            # that opened or a blocking alert meanwhile must hold them too (every one went out).
+            # Ended here, the permit counts as a call that got no answer: the limiter's safe side.
+            held = self._held(job)
+            if held is not None:
+                raise _Held(*held)
             # Before every call, retries included: the store must hold the job as possibly sent
             # while a call is on the wire (a kill -9 then never sends it twice). May raise
             # JobNotRecorded (then nothing is sent), or Abandoned (the write was fenced: another
@@ -330,6 +346,11 @@ class RestartQueue:
                 )
             except JobNotRecorded as exc:
                 self._finish(job, Outcome.DROPPED, message=f"not sent: {exc}")
+                return
+            except _Held as held:
+                self._finish(job, held.outcome, message=held.message)
+                return
+            except _Ended:
                 return
             job.tries += 1
             retry = False
@@ -365,17 +386,28 @@ class RestartQueue:
 
     async def _first_turn(self, job: RestartJob) -> bool:
         """What a job's first turn does before its first call; False when it ended here."""
-        reason = self._observer.drop_reason(job)
-        if reason is not None:
-            self._finish(job, Outcome.DROPPED, message=reason)
-            return False
-        if job.dry_run or self._observer.dry_run_now(job):
-            self._finish(job, Outcome.DRY_RUN)
+        if self._ended_by_gates(job):
             return False
         if job.wants_recommendations:
             await self._fetch_recommendations(job, self._backends[job.key.cluster],
                                               self._gateways[self._credentials[job.key.cluster]])
         return True
+
+    def _held(self, job: RestartJob) -> tuple[Outcome, str] | None:
+        """How the job ends if it must not be sent now (the config and the gates as they are at
+        this moment), or None to send it. Asked at its turn and again right before each call."""
+        reason = self._observer.drop_reason(job)
+        if reason is not None:
+            return Outcome.DROPPED, _after_tries(job, reason)
+        if job.dry_run or self._observer.dry_run_now(job):
+            return Outcome.DRY_RUN, _after_tries(job, "")
+        return None
+
+    def _ended_by_gates(self, job: RestartJob) -> bool:
+        held = self._held(job)
+        if held is not None:
+            self._finish(job, held[0], message=held[1])
+        return held is not None
 
     def _retry_later(self, job: RestartJob, delay: float) -> None:
         """Put the job back in its lane once `delay` has passed, and free the worker meanwhile.
@@ -423,6 +455,7 @@ class RestartQueue:
         log.warning("restart_left_to_leader", job=job.id, cluster=job.key.cluster, connector=job.key.connector,
                     reason=reason, requests=[r.id for r in job.requests],
                     note="not sent by this replica; the leader recovers it from the shared state")
+        _handed_over(job, reason)
 
     async def _fetch_recommendations(self, job: RestartJob, backend: ConnectBackend, gateway: Gateway) -> None:
         """Confluent's advice exists only while the connector is failed: ask before the restart.
@@ -479,6 +512,37 @@ class RestartQueue:
             self._observer.depth_changed(job.credential, self.depth(job.credential))
             if not self._pending:
                 self._idle.set()
+
+
+class _Held(Exception):
+    """The gates, asked right before a call, hold the job: it ends with this outcome, unsent."""
+
+    def __init__(self, outcome: Outcome, message: str) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+        self.message = message
+
+
+def _handed_over(job: RestartJob, reason: str) -> None:
+    """A job left to the leader ends nowhere here, but whoever waits on it (`watchdog restart`,
+    which waited for good once its lease was lost) is woken and told why, outcome unknown."""
+    job.message = (f"not sent by this process ({reason}); the request stays in the shared state and "
+                   "the replica that leads sends it or reports it")
+    job.done.set()
+
+
+class _Ended(Exception):
+    """The job ended (withdrawn) while its worker waited to send it: nothing more to do."""
+
+
+def _after_tries(job: RestartJob, reason: str) -> str:
+    """A held job's message; one already tried says so, since its earlier calls went out."""
+    if not job.tries:
+        return reason
+    earlier = f"not tried again after {job.tries} earlier tr{'y' if job.tries == 1 else 'ies'}"
+    if job.maybe_sent:
+        earlier += " (the last got no answer: it may have reached the API)"
+    return f"{reason}; {earlier}" if reason else earlier
 
 
 @dataclass(eq=False)

@@ -27,7 +27,14 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from ..model import ConnectorKey, ConnectorState, HistoryRecord, PendingRequest, RestartRequest
+from ..model import (
+    ConnectorKey,
+    ConnectorState,
+    HistoryRecord,
+    PendingPhase,
+    PendingRequest,
+    RestartRequest,
+)
 from ..report import StatusRow
 
 
@@ -73,7 +80,9 @@ class StateStore(Protocol):
     def rows(self) -> list[StatusRow]: ...
 
     # -- restart requests: queued -> sending (-> queued, answered and tried again) -> finished
-    def add_pending(self, request: RestartRequest, job_id: str) -> None: ...
+    def add_pending(self, request: RestartRequest, job_id: str, *, phase: PendingPhase = PendingPhase.QUEUED) -> None:
+        """Remember an accepted request of `job_id`; `phase` sending when it joins a job whose
+        call may be on the wire (so that a crash then never sends it again at the next start)."""
     def mark_sending(self, job_id: str, key: ConnectorKey, state: ConnectorState) -> None: ...
     def mark_queued(self, job_id: str) -> None:
         """The job's last call was answered (429, 5xx...) and it will be tried again: back to

@@ -186,9 +186,9 @@ class PostgresStateStore:
 
     # -- restart requests: queued -> sending -> finished ------------------------------------------
 
-    def add_pending(self, request: RestartRequest, job_id: str) -> None:
+    def add_pending(self, request: RestartRequest, job_id: str, *, phase: PendingPhase = PendingPhase.QUEUED) -> None:
         values = (
-            request.id, job_id, PendingPhase.QUEUED.value, request.key.cluster, request.key.connector,
+            request.id, job_id, phase.value, request.key.cluster, request.key.connector,
             request.rule, request.trigger.value, _text(request.reason), request.origin, _utc(request.requested_at),
             request.dry_run,
         )

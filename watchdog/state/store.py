@@ -165,8 +165,9 @@ class SqliteStateStore:
 
     # -- restart requests: queued -> sending -> finished ------------------------------------------
 
-    def add_pending(self, request: RestartRequest, job_id: str) -> None:
-        """Remember an accepted request (phase `queued`) before it can be lost to a crash.
+    def add_pending(self, request: RestartRequest, job_id: str, *, phase: PendingPhase = PendingPhase.QUEUED) -> None:
+        """Remember an accepted request (phase `queued`, or `sending` when it joins a job whose
+        call may be on the wire) before it can be lost to a crash.
 
         Adding a request the store already holds (one recovered after a restart of the daemon and
         queued again, under a new job) moves it to `job_id` and keeps its phase and place: a request
@@ -182,7 +183,7 @@ class SqliteStateStore:
                 ON CONFLICT (request_id) DO UPDATE SET job_id = excluded.job_id
                 """,
                 (
-                    request.id, job_id, PendingPhase.QUEUED.value, request.key.cluster, request.key.connector,
+                    request.id, job_id, phase.value, request.key.cluster, request.key.connector,
                     request.rule, request.trigger.value, request.reason, request.origin,
                     format_timestamp(request.requested_at), int(request.dry_run),
                 ),

@@ -153,9 +153,10 @@ class SchedulerHost:
             await poller.poll()
 
     async def _job(self, work: Callable[..., Awaitable[None]], *args: object) -> None:
-        """A scheduler job. One that starts while the daemon stops does nothing; one running
-        when it stops is cancelled by stop(): a poll or a schedule run cut short only gathered
-        facts (nothing accepted is lost), so that is a normal end, not an error."""
+        """A scheduler job. One that starts while the daemon stops (or stands by) does nothing;
+        one running when it stops or loses the lead is cancelled: a poll or a schedule run cut
+        short only gathered facts (nothing accepted is lost), so that is a normal end, not an
+        error."""
         if self._stopping or not self.leadership.leading:
             return
         task = asyncio.current_task()
@@ -164,9 +165,13 @@ class SchedulerHost:
         try:
             await work(*args)
         except asyncio.CancelledError:
-            if not self._stopping:
+            # Cancelled by stop(), or by this replica's stepping down (leadership/host._follow):
+            # a normal end. Raised on, APScheduler logged "Job raised an exception" with a
+            # CancelledError traceback and counted a failed job at every loss of the lead.
+            if not self._stopping and self.leadership.leading:
                 raise
-            log.debug("job_cancelled_at_shutdown", job=getattr(work, "__qualname__", str(work)))
+            log.debug("job_cancelled_at_shutdown" if self._stopping else "job_cancelled_standing_by",
+                      job=getattr(work, "__qualname__", str(work)))
         except Fenced as exc:
             log.warning("job_not_leader", job=getattr(work, "__qualname__", str(work)), error=str(exc),
                         note="another replica leads now; nothing was written or restarted")

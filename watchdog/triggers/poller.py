@@ -23,6 +23,7 @@ from ..logs import get_logger
 from ..metrics import Metrics
 from ..model import ConnectorStatus, Outcome
 from ..state import StateStoreError
+from ..tasks import cancel_and_wait
 
 log = get_logger("watchdog.poller")
 
@@ -193,9 +194,8 @@ class ClusterPoller:
         return None if statuses is not None else self._failure
 
     async def close(self) -> None:
-        if self._on_demand is not None and not self._on_demand.done():
-            self._on_demand.cancel()
-            await asyncio.gather(self._on_demand, return_exceptions=True)
+        if self._on_demand is not None:
+            await cancel_and_wait([self._on_demand])
 
 
 def _within(now: datetime, then: datetime, seconds: float) -> bool:

@@ -33,6 +33,7 @@ from ..connect.metrics_api import MetricsApiClient
 from ..engine import Engine
 from ..logs import get_logger
 from ..model import ConnectorKey, ConnectorStatus, Outcome
+from ..rules import selects
 from ..stall import (
     LAG,
     RECEIVED,
@@ -66,6 +67,7 @@ Answer = tuple[dict[str, Points], set[str], list[list[str]]]
 class _Read:
     """What one cluster's queries of a check answered (None: a query failed, no verdicts)."""
 
+    cluster: str
     sources: Candidates
     sinks: Candidates
     sent: Answer | None
@@ -93,7 +95,7 @@ class StallChecker:
             sent = await self._points(cluster, SENT, sources, windows)
             received = await self._points(cluster, RECEIVED, sinks, windows)
             lag = await self._points(cluster, LAG, sinks, windows)
-            read.append(_Read(sources, sinks, sent, received, lag))
+            read.append(_Read(cluster, sources, sinks, sent, received, lag))
         # The Metrics API's data is late for every connector at once, not per query: a fleet of
         # clusters with one source each (one source per query) showed a backlog as each of them
         # stopping at the same minute, and every one was restarted. Late across the check, or
@@ -101,11 +103,25 @@ class StallChecker:
         everywhere = data_late(windows, [
             one.sent[0].get(_id(s), []) for one in read if one.sent is not None for _, s in one.sources
         ])
+        # The queries are awaits (minutes behind the Metrics API's rate limit): the verdicts are
+        # decided under the rule as the config has it now, as a schedule run's are. Decided under
+        # the rule read at the start, a reload meanwhile was ignored: a rule turned from dry-run
+        # to live ended the stalled connector's restart `dry_run` (its backoff advanced, so the
+        # real one came a gap later), and a rule disabled or narrowed still decided restarts.
+        current = self._engine.stall_rule(rule.name)
+        if current is None:
+            log.info("stall_check_dropped", rule=rule.name,
+                     note="the rule was disabled or removed by a reload while the check read the Metrics API")
+            return
         for one in read:
-            self._judge(rule, windows, one, late_everywhere=everywhere)
+            if one.cluster in self._engine.config.clusters:
+                self._judge(current, windows, one, late_everywhere=everywhere)
 
     def _judge(self, rule: Rule, windows: Windows, read: _Read, *, late_everywhere: bool) -> None:
-        sources, sinks, sent, received, lag = read.sources, read.sinks, read.sent, read.received, read.lag
+        # Only what the rule still selects (an `exclude` may have been added meanwhile).
+        sources = [(k, s) for k, s in read.sources if selects(rule.select, k.cluster, k.connector)]
+        sinks = [(k, s) for k, s in read.sinks if selects(rule.select, k.cluster, k.connector)]
+        sent, received, lag = read.sent, read.received, read.lag
         judgements: list[tuple[ConnectorKey, Judgement]] = []
         refused: set[ConnectorKey] = set()
         late: set[ConnectorKey] = set()
