@@ -84,6 +84,14 @@ class Replica:
         except httpx.HTTPError:
             return None
 
+    def readiness(self) -> dict[str, Any]:
+        """The body of /readyz ({} when it cannot be read)."""
+        try:
+            body = httpx.get(f"{self.url}/readyz", timeout=2).json()
+        except (httpx.HTTPError, ValueError):
+            return {}
+        return body if isinstance(body, dict) else {}
+
     def events(self, name: str | None = None) -> list[dict[str, Any]]:
         found = []
         for line in self.log.read_text(errors="replace").splitlines():

@@ -124,7 +124,7 @@ async def test_open_endpoints_need_no_token() -> None:
                 assert ready.status_code == 503, ready.text
                 await asyncio.sleep(0.05)
         assert ready.json() == {"status": "ready", "config_loaded": True, "clusters_not_yet_polled": [],
-                                "state_store": "ok", "leader": "yes"}
+                                "state_store": "ok", "role": "leader", "leader": None}
     finally:
         await w.daemon.stop()
 

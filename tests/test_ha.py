@@ -92,17 +92,23 @@ def test_kill_9_of_the_leader_mid_backlog_loses_nothing_and_sends_nothing_twice(
     first = world.leader()
     world.start("b")
     standby = world.other(first)
-    assert standby.ready() == 503 and not standby.leading()
+    # Every healthy replica is Ready (a Deployment of two has two available); the standby says so.
+    wait_until(lambda: standby.ready() == 200, 20, "the standby is ready")
+    assert not standby.leading()
+    assert standby.readiness()["role"] == "standby"
+    assert standby.readiness()["leader"].startswith(f"replica-{first.name}/")
     wait_until(lambda: first.ready() == 200, 20, "the leader is ready")
 
     with httpx.Client(timeout=10) as client:
         for name in requested:
             response = world.request_restart(first, name, client)
             assert response.status_code == 202, response.text
-        # The standby acts on nothing: 503 and Retry-After, which Alertmanager and clients retry.
+        # The standby acts on nothing: 503 and Retry-After, which Alertmanager and clients retry,
+        # on a new connection (the Service balances it afresh), and the leader named.
         refused = world.request_restart(standby, requested[0], client)
         assert refused.status_code == 503 and "not the leader" in refused.text
         assert int(refused.headers["Retry-After"]) >= LEASE["lease_duration"]
+        assert refused.headers["Connection"] == "close" and f"replica-{first.name}/" in refused.json()["leader"]
     wait_until(lambda: sum(1 for c in world.restarts() if c["connector"] in requested) >= 150, 30,
                "150 requested restarts were sent")
     assert sum(1 for c in world.restarts() if c["connector"] in requested) < 450, "no backlog left to fail over"
@@ -177,7 +183,8 @@ def test_a_frozen_leader_is_fenced_and_becomes_a_standby(world: HaWorld) -> None
     late = [c for c in restarts if c["api_key"] == frozen.key and c["t"] >= resumed_sim]
     assert late == [], f"the fenced replica sent {len(late)} restarts after it resumed"
     assert other.leading() and not frozen.leading()
-    assert frozen.ready() == 503 and other.ready() == 200
+    assert frozen.readiness()["role"] == "standby" and other.readiness()["role"] == "leader"
+    assert frozen.ready() == 200 and other.ready() == 200, "the fenced replica is a ready standby"
     assert frozen.process.poll() is None, "the fenced replica stays up, as a standby"
     ended: dict[str, int] = defaultdict(int)
     for record in history:
@@ -215,7 +222,8 @@ def test_a_database_outage_longer_than_the_lease_stops_every_replica_and_heals_i
         silent = [c for c in restarts if down_sim + LEASE["renew_deadline"] + 0.1 < c["t"] < up_sim]
         assert silent == [], f"{len(silent)} restarts sent while no replica held a valid lease"
         assert all(r.process is not None and r.process.poll() is None for r in world.replicas.values())
-        assert world.other(new).ready() == 503
+        wait_until(lambda: world.other(new).ready() == 200, 10, "the standby is ready again")
+        assert world.other(new).readiness()["role"] == "standby"
         assert leader.events("leadership_lost"), "the leader said why it stopped"
         assert_backoff_held(restarts)
     finally:

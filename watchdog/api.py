@@ -130,6 +130,8 @@ class ApiContext:
     # answer with; None while it leads. Reads (connectors, history) are served by every replica.
     not_leading: Callable[[], str | None] = lambda: None
     standby_retry_after: int = RETRY_AFTER_SECONDS
+    # Who leads, as the lease last said (None: not known): named in a standby's 503.
+    leader: Callable[[], str | None] = lambda: None
     # Whether ensure_listed would list any of these clusters (their listing is stale): a webhook
     # that needs no listing is parsed once and decided at once.
     needs_listing: Callable[[Iterable[str]], bool] = lambda clusters: True
@@ -139,12 +141,22 @@ class ApiContext:
 
 
 def _leader_only(ctx: ApiContext) -> None:
-    """A standby acts on nothing: 503 with Retry-After, which Alertmanager and API clients retry,
-    by then (through the Service, which routes to the ready replica only) at the leader."""
+    """A standby acts on nothing: 503 with Retry-After, which Alertmanager and API clients retry."""
     reason = ctx.not_leading()
     if reason is not None:
-        raise BadRequest(503, f"not the leader ({reason}); nothing was done; send again later",
-                         headers={"Retry-After": str(ctx.standby_retry_after)})
+        raise _standby(ctx, f"not the leader ({reason}); nothing was done; send again later")
+
+
+def _standby(ctx: ApiContext, error: str) -> BadRequest:
+    """A standby's 503. Every replica is Ready, so a Service sends the webhook and the API to
+    either; `Connection: close` makes the retry (Alertmanager retries 5xx, on Go's http.Transport,
+    which dials anew after it) open a new connection, which the Service balances afresh, rather
+    than come back here on the kept-alive one. The body names the leader for a human reading it."""
+    leader = ctx.leader()
+    if leader is not None:
+        error += f"; the leader is {leader}"
+    return BadRequest(503, error, headers={"Retry-After": str(ctx.standby_retry_after), "Connection": "close"},
+                      standby=True, leader=leader)
 
 
 class AuthFailureLog:
@@ -224,8 +236,8 @@ def _guarded(
         except Fenced as exc:
             # Another replica took the lead while this request was decided: nothing was written.
             log.warning("http_request_not_leader", route=route, error=str(exc))
-            response = JSONResponse({"error": "not the leader any more; nothing was done; send again later"},
-                                    status_code=503, headers={"Retry-After": str(ctx.standby_retry_after)})
+            refused = _standby(ctx, "not the leader any more; nothing was done; send again later")
+            response = JSONResponse(refused.body, status_code=refused.status, headers=refused.headers)
         except StateStoreError as exc:
             # Nothing was decided: a client (Alertmanager) asking again later is what we want.
             log.error("http_request_not_recorded", route=route, error=str(exc))

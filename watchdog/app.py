@@ -135,6 +135,8 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         self.probes.discovery_pending = self.discovery_pending
         self.probes.state_problem = lambda: self.state.problem
         self.probes.not_leader = self.leadership.may_send
+        self.probes.leader = lambda: self.leadership.holder
+        self.probes.lease_problem = lambda: self.leadership.unreachable
         self._server: tuple[EmbeddedServer, asyncio.Task[None]] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._scheduler: AsyncIOScheduler | None = None
@@ -291,6 +293,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
                 self.state.history(None, limit, cluster=cluster, connector=connector))["restarts"],
             not_leading=self.leadership.may_send,
             standby_retry_after=self.leadership.retry_after,
+            leader=lambda: self.leadership.holder,
         )
 
     async def ensure_listed(self, clusters: Iterable[str]) -> dict[str, str]:

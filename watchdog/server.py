@@ -51,9 +51,17 @@ def route_of(path: str) -> str:
 
 
 class Probes:
-    """Liveness: the event loop is ticking. Readiness: this replica leads, config loaded,
-    discovery (when configured) has finished its first refresh, every cluster polled once, and the
-    state store taking writes (a daemon that cannot record its decisions acts on none)."""
+    """Liveness: the event loop is ticking. Readiness of the leader: config loaded, discovery (when
+    configured) has finished its first refresh, every cluster polled once, and the state store
+    taking writes (a daemon that cannot record its decisions acts on none). Readiness of a standby
+    (another replica leads): config loaded and the shared database reachable, so that it could
+    lead at once.
+
+    Every healthy replica is Ready, the standby too: with only the leader Ready, a Deployment of
+    two never had more than one available (`kubectl rollout status` waited until its progress
+    deadline, KubeDeploymentReplicasMismatch fired for ever). The Service then sends the webhook
+    and the API to either; the standby answers 503 with `Connection: close` (api.py), and the
+    retry, on a new connection, is balanced afresh."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -62,9 +70,13 @@ class Probes:
         self.pending_clusters: Callable[[], Iterable[str]] = lambda: ()
         self.discovery_pending: Callable[[], bool] = lambda: False
         self.state_problem: Callable[[], str | None] = lambda: None
-        # Why this replica does not lead (None: it does). Only the leader is ready, so that a
-        # Service sends the webhook and the API to the leader alone.
+        # Why this replica does not lead (None: it does).
         self.not_leader: Callable[[], str | None] = lambda: None
+        # Who leads, as last read from the lease (None: not known).
+        self.leader: Callable[[], str | None] = lambda: None
+        # Why a standby could not lead (its database out of reach; None: it could). A standby
+        # writes nothing, so the store's `problem` (its last write) says nothing about it.
+        self.lease_problem: Callable[[], str | None] = lambda: None
 
     def tick(self) -> None:
         self._last_tick = self._clock()
@@ -74,13 +86,19 @@ class Probes:
         return age < HEARTBEAT_STALE_SECONDS, {"heartbeat_age_seconds": round(age, 3)}
 
     def readiness(self) -> tuple[bool, dict[str, object]]:
+        not_leader = self.not_leader()
+        if not_leader is not None:
+            problem = self.lease_problem()
+            return self.config_loaded and problem is None, {
+                "config_loaded": self.config_loaded, "state_store": problem or "ok", "role": "standby",
+                "standby": f"{not_leader}; the webhook and POST /v1/restarts are answered 503 here, to be sent again",
+                "leader": self.leader()}
         pending = sorted(self.pending_clusters())
         discovering = self.discovery_pending()
         problem = self.state_problem()
-        not_leader = self.not_leader()
-        ready = self.config_loaded and not pending and not discovering and problem is None and not_leader is None
+        ready = self.config_loaded and not pending and not discovering and problem is None
         detail: dict[str, object] = {"config_loaded": self.config_loaded, "clusters_not_yet_polled": pending,
-                                     "state_store": problem or "ok", "leader": not_leader or "yes"}
+                                     "state_store": problem or "ok", "role": "leader", "leader": self.leader()}
         if discovering:
             detail["discovery"] = "the first refresh has not finished"
         return ready, detail

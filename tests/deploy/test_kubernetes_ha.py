@@ -35,8 +35,9 @@ def test_two_replicas_on_two_nodes_without_a_volume() -> None:
                             "Service", "ServiceMonitor"])
     deployment = the("Deployment")["spec"]
     assert deployment["replicas"] == 2
-    # Only the leader is Ready: a rollout that waited for new Ready pods would stall.
-    assert deployment["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 2, "maxUnavailable": "100%"}}
+    # Every healthy replica is Ready (the standby too): an ordinary rolling update, one pod at a
+    # time, never both gone; no surge pod, which the anti-affinity could not place on two nodes.
+    assert deployment["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
     pod = deployment["template"]["spec"]
     (required,) = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     assert required["topologyKey"] == "kubernetes.io/hostname"

@@ -15,6 +15,10 @@ from .sole import SoleLeader
 class Leadership(Protocol):
     leading: bool
     epoch: int | None
+    holder: str | None  # the lease's holder as last read (None: none seen, or no lease at all)
+
+    @property
+    def unreachable(self) -> str | None: ...
 
     def may_send(self) -> str | None: ...
 

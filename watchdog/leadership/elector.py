@@ -57,6 +57,10 @@ class Elector:
         self._on_elected: Elected | None = None
         self._on_lost: Lost | None = None
         self._last_error: str | None = None
+        self._reached = False  # whether a campaign or renewal has reached the database yet
+        # The lease's holder as last read (this replica while it leads), None when no valid lease
+        # was seen: what a standby's /readyz and its 503 name, so that a human knows whom to ask.
+        self.holder: str | None = None
         metrics.show(leading=False, epoch=None)
 
     # -- what the rest of the daemon asks -------------------------------------------------------
@@ -68,6 +72,16 @@ class Elector:
         if self._clock() >= self._deadline:
             return (f"the lease was not renewed within renew_deadline ({self.timing.renew_deadline:g}s); "
                     "stepping down before it can expire")
+        return None
+
+    @property
+    def unreachable(self) -> str | None:
+        """None while the last campaign or renewal reached the database; else why not. A standby
+        writes nothing, so this (not the store's last write) says whether it could lead."""
+        if self._last_error is not None:
+            return f"the database cannot be reached ({self._last_error})"
+        if not self._reached:
+            return "the database has not been reached yet"
         return None
 
     @property
@@ -99,7 +113,7 @@ class Elector:
             except (psycopg.Error, OSError, TimeoutError) as exc:
                 log.warning("leader_lease_not_released", replica=self.identity, error=_short(exc),
                             note="a standby takes over once the lease expires")
-        self.leading, self.epoch = False, None
+        self.leading, self.epoch, self.holder = False, None, None
         self._metrics.show(leading=False, epoch=None)
         await self._close()
 
@@ -129,13 +143,14 @@ class Elector:
                                                    self.timing.renew_interval)
             if epoch is None:
                 self._metrics.show(leading=False, epoch=None if view is None else view.epoch)
+                self.holder = view.holder if view is not None and view.valid else None
                 self._recovered()
                 return
         except (psycopg.Error, OSError, TimeoutError) as exc:
             await self._failed("campaign", exc)
             return
         self._recovered()
-        self.leading, self.epoch = True, epoch
+        self.leading, self.epoch, self.holder = True, epoch, self.identity
         self._deadline = self.timing.send_deadline(started)
         self._metrics.show(leading=True, epoch=epoch)
         self._metrics.changes.labels("acquired").inc()
@@ -183,7 +198,7 @@ class Elector:
 
     async def _step_down(self, reason: str, *, release: bool = False) -> None:
         epoch = self.epoch
-        self.leading, self.epoch = False, None
+        self.leading, self.epoch, self.holder = False, None, None  # who leads now: read at the next try
         self._deadline = 0.0
         self._metrics.show(leading=False, epoch=epoch)
         self._metrics.changes.labels("lost").inc()
@@ -224,6 +239,7 @@ class Elector:
         self._last_error = error
 
     def _recovered(self) -> None:
+        self._reached = True
         if self._last_error is not None:
             log.info("leader_lease_reachable", replica=self.identity, database=self._database)
             self._last_error = None

@@ -11,6 +11,8 @@ class SoleLeader:
     leading = True
     epoch: int | None = None
     retry_after = 30
+    holder: str | None = None  # no lease, no holder's name
+    unreachable: str | None = None  # the state file's own problems are the store's (`problem`)
 
     def __init__(self, metrics: LeadershipMetrics) -> None:
         metrics.show(leading=True, epoch=None)
