@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -645,3 +646,88 @@ def test_history_piped_into_head_ends_quietly(tmp_path: Path) -> None:
         err = process.stderr.read().decode()
         code = process.wait(timeout=30)
     assert code == 141 and "Traceback" not in err, err
+
+
+LEADER = "connect-watchdog-7d9f-xyz12/1/k3y"
+STANDBY_ANSWER = {"error": f"not the leader (this replica is not the leader); nothing was done; send again later; "
+                           f"the leader is {LEADER}", "standby": True, "leader": LEADER}
+
+
+class TwoReplicas(QuietHandler):
+    """A Service in front of a standby and a leader: the first POSTs reach the standby (503,
+    Connection: close), then the leader takes the request and its outcome is followed."""
+    standby_answers = 2
+    posts: list[str] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+        self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).posts.append(self.path)
+        if len(type(self).posts) <= type(self).standby_answers:
+            self.close_connection = True
+            data = json.dumps(STANDBY_ANSWER).encode()
+            self.send_response(503)
+            for name, value in (("Content-Type", "application/json"), ("Content-Length", str(len(data))),
+                                ("Retry-After", "17"), ("Connection", "close")):
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        self.send_body(202, {"id": "0123456789abcdef", "state": "pending", "decision": "restart", "detail": "", "job": None})
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_body(200, {"id": "0123456789abcdef", "state": "done", "decision": "restart", "detail": "",
+                             "job": {"outcome": "accepted", "status_code": 202}})
+
+
+def test_restart_through_a_service_asks_again_when_a_standby_answers(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --daemon a Service in front of both replicas (every replica is Ready): a standby's 503 said
+    # "refused by the daemon (HTTP 503)" and the restart was not asked for, depending on the pod
+    # the connection reached. It is asked again (a few times, each on a new connection).
+    from watchdog.cli import daemon_restart
+
+    monkeypatch.setattr(daemon_restart, "is_loopback", lambda url: False, raising=False)  # as for http://connect-watchdog:9464
+    monkeypatch.setattr(daemon_restart, "STANDBY_PAUSE", 0.01, raising=False)
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token")
+    TwoReplicas.posts = []
+    with serving(TwoReplicas) as server:
+        code = main(["restart", "prod", "orders", "--daemon", f"http://127.0.0.1:{server.server_port}", "--wait", "5"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "prod/orders: accepted (HTTP 202)" in out and len(TwoReplicas.posts) == 3
+
+
+def test_restart_asked_of_a_standby_says_that_it_stands_by_and_which_pod_leads(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `kubectl exec deploy/connect-watchdog -- watchdog restart --daemon http://127.0.0.1:9464` on
+    # the pod kubectl picked, the standby: asked once (it would answer the same again), and the
+    # answer says in plain words which pod to run it in.
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token")
+    TwoReplicas.posts = []
+    with serving(TwoReplicas) as server:
+        code = main(["restart", "prod", "orders", "--daemon", f"http://127.0.0.1:{server.server_port}"])
+    err = capsys.readouterr().err
+    assert code == 1 and len(TwoReplicas.posts) == 1
+    assert "prod/orders: not requested: the daemon at http://127.0.0.1:" in err
+    assert "is a standby replica, which does nothing: another replica leads" in err
+    assert f"({LEADER}, pod connect-watchdog-7d9f-xyz12)" in err
+    assert "kubectl exec connect-watchdog-7d9f-xyz12 -- watchdog" in err and "Traceback" not in err
+
+
+def test_restart_asked_of_a_standby_that_knows_no_leader_does_not_claim_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Between a leader's death and the election (a lease), a standby knows of no leader.
+    class NoLeader(TwoReplicas):
+        def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_body(503, {**STANDBY_ANSWER, "error": "not the leader; nothing was done", "leader": None})
+
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token")
+    with serving(NoLeader) as server:
+        code = main(["restart", "prod", "orders", "--daemon", f"http://127.0.0.1:{server.server_port}"])
+    err = capsys.readouterr().err
+    assert code == 1 and "is a standby replica, which does nothing: it knows of no leader now" in err, err
+    assert "another replica leads" not in err

@@ -46,24 +46,72 @@ def check_address(url: str) -> None:
                               "daemon's address as http://HOST:PORT (or https://)")
 
 
-def daemon_client(url: str, headers: dict[str, str]) -> httpx.Client:
-    """The client for --daemon. A loopback address (the daemon asked from its own pod, as the
-    runbook does) is reached directly, never through HTTP_PROXY or ALL_PROXY, as Go's net/http
-    and the image's HEALTHCHECK do: the proxy set for Kafka Connect workers got the request, and
-    the bearer token with it, and "cannot reach the daemon" was all the operator read. Any other
-    address goes through the proxies the environment names, as curl would send it."""
+def is_loopback(url: str) -> bool:
+    """Whether --daemon is this host (the daemon of the pod the command runs in)."""
     import ipaddress
 
     import httpx
 
     host = httpx.URL(url).host
     try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
-        loopback = False
+        return False
+
+
+def daemon_client(url: str, headers: dict[str, str]) -> httpx.Client:
+    """The client for --daemon. A loopback address (the daemon asked from its own pod, as the
+    runbook does) is reached directly, never through HTTP_PROXY or ALL_PROXY, as Go's net/http
+    and the image's HEALTHCHECK do: the proxy set for Kafka Connect workers got the request, and
+    the bearer token with it, and "cannot reach the daemon" was all the operator read. Any other
+    address goes through the proxies the environment names, as curl would send it."""
+    import httpx
+
     # A transport of our own turns the environment's proxies off; it still reads SSL_CERT_FILE.
-    transport = httpx.HTTPTransport(trust_env=True) if loopback else None
+    transport = httpx.HTTPTransport(trust_env=True) if is_loopback(url) else None
     return httpx.Client(base_url=url, headers=headers, timeout=10.0, transport=transport)
+
+
+# A standby replica's 503 (README, "High availability"), when --daemon is not this host (a Service
+# in front of both replicas): asked again up to this many times in all, this far apart. The standby
+# closed the connection, so each try opens a new one, which the Service balances afresh.
+STANDBY_TRIES = 5
+STANDBY_PAUSE = 0.5
+
+
+class Standby:
+    """What a standby's 503 says: that it did nothing, and who leads (the lease holder,
+    `POD/PID/TOKEN`), if it knows."""
+
+    def __init__(self, leader: str | None) -> None:
+        self.leader = leader
+
+    @classmethod
+    def of(cls, response: httpx.Response) -> Standby | None:
+        if response.status_code != 503:
+            return None
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        if not isinstance(body, dict) or body.get("standby") is not True:
+            return None
+        leader = body.get("leader")
+        return cls(leader if isinstance(leader, str) and leader else None)
+
+    def explain(self, url: str, tries: int) -> str:
+        """In plain words, with what to do next (the leader's pod is the first part of its name)."""
+        text = f"the daemon at {shown_url(url)} is a standby replica, which does nothing"
+        pod = "POD"
+        if self.leader is not None:
+            pod = printable(self.leader.split("/")[0])[:253]
+            text += f": another replica leads ({printable(self.leader)[:300]}, pod {pod})"
+        else:  # the lease expired and is not taken yet, or this replica has not read it
+            text += ": it knows of no leader now (one is elected within a lease: 17 s by default)"
+        if tries > 1:
+            return text + f"; asked {tries} times, a standby answered each time; ask again in a moment"
+        return text + (f"; run the command in the leader's pod: kubectl exec {pod} -- watchdog ... "
+                       "--daemon http://127.0.0.1:9464")
 
 
 # The daemon's token: the variable, and the file of that name in a secrets directory.

@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from ..logs import printable
 from .common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
-from .daemon import daemon_client, daemon_headers, error_text, shown_url
+from .daemon import (
+    STANDBY_PAUSE,
+    STANDBY_TRIES,
+    Standby,
+    daemon_client,
+    daemon_headers,
+    error_text,
+    is_loopback,
+    shown_url,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -23,9 +33,18 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
     if headers is None:
         return EXIT_CONFIG
     target = printable(f"{args.cluster}/{args.connector}")
+    # A standby says it did nothing, so asking again is safe; through a Service the next try may
+    # reach the leader. This host's own daemon would answer the same: asked once.
+    tries = 1 if is_loopback(args.daemon) else STANDBY_TRIES
     with daemon_client(args.daemon, headers) as http:
         try:
-            response = http.post("/v1/restarts", json={"cluster": args.cluster, "connector": args.connector, "reason": args.reason})
+            for tried in range(1, tries + 1):
+                response = http.post("/v1/restarts", json={"cluster": args.cluster, "connector": args.connector,
+                                                           "reason": args.reason})
+                standby = Standby.of(response)
+                if standby is None or tried == tries:
+                    break
+                time.sleep(STANDBY_PAUSE)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             print(f"cannot reach the daemon at {shown_url(args.daemon)}: {exc}", file=sys.stderr)
             return EXIT_FAILED
@@ -36,6 +55,9 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
                   f"{printable(str(exc))[:200]}): the restart may have been queued; check with `watchdog history` "
                   "before asking again", file=sys.stderr)
             return EXIT_FAILED
+        if standby is not None:
+            print(f"{target}: not requested: {standby.explain(args.daemon, tries)}", file=sys.stderr)
+            return EXIT_FAILED
         if response.status_code != 202:
             print(f"{target}: refused by the daemon (HTTP {response.status_code}): {error_text(response)}", file=sys.stderr)
             return EXIT_FAILED
@@ -45,7 +67,7 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
             print(f"{target}: the daemon answered 202 (accepted) but not with a request of its API: a restart may be "
                   f"queued; check with `watchdog history` (is --daemon the daemon's API address?)", file=sys.stderr)
             return EXIT_FAILED
-        record, lost = _follow(http, record, args.wait)
+        record, lost = _follow(http, record, args.wait, follow_standby=tries > 1)
     request_id = printable(str(record["id"]))
     if lost is not None:
         # The restart was accepted: a daemon restarted or replaced meanwhile (a rollout, another
@@ -80,11 +102,12 @@ def _request_record(response: httpx.Response) -> dict[str, Any] | None:
     return record
 
 
-def _follow(http: httpx.Client, record: dict[str, Any], wait: float) -> tuple[dict[str, Any], str | None]:
+def _follow(http: httpx.Client, record: dict[str, Any], wait: float,
+            follow_standby: bool = False) -> tuple[dict[str, Any], str | None]:
     """GET /v1/restarts/{id} until the request is no longer pending or `wait` seconds passed:
-    the last record seen, and why following it stopped short (None when it did not)."""
-    import time
-
+    the last record seen, and why following it stopped short (None when it did not). With
+    `follow_standby` (a Service in front of the replicas), a standby's 503 is passed over: the
+    next try, on a new connection, may reach the leader that took the request."""
     import httpx
 
     deadline = time.monotonic() + wait
@@ -94,6 +117,8 @@ def _follow(http: httpx.Client, record: dict[str, Any], wait: float) -> tuple[di
             response = http.get(f"/v1/restarts/{record['id']}")
         except httpx.HTTPError as exc:
             return record, f"the daemon could not be reached ({type(exc).__name__}: {printable(str(exc))[:200]})"
+        if follow_standby and Standby.of(response) is not None:
+            continue
         if response.status_code != 200:
             return record, f"the daemon answered HTTP {response.status_code}: {error_text(response)}"
         followed = _request_record(response)
