@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from . import __version__
 from .api import ApiContext
 from .asgi_server import CannotListen, EmbeddedServer, check_can_listen, start_server, stop_server
-from .assembly import BuiltCluster, build_cluster
+from .assembly import BuiltCluster, Retired, build_cluster
 from .blocking import AlertBlocker
 from .breaker import Breaker
 from .clients import cloud_client, environment_proxy
@@ -102,7 +102,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         self._rng = rng
         self.http: dict[str, httpx.AsyncClient] = {}
         self.gateways: dict[str, Gateway] = {}
-        self._retired: list[httpx.AsyncClient] = []  # replaced by a reload, closed at stop
+        self._retired = Retired()  # clients a reload replaced, closed once their calls end
         self.breaker = Breaker(config.breaker)
         self.blocker = self._build_blocker(config)
         self.recorder = JobRecorder(lambda: self.config, self.state, self.metrics, self.breaker, now=now, rng=rng)
@@ -170,7 +170,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
             self.queue.add_lane(lane, built.gateway)
             self.metrics.init_credential(lane)
         elif built.client is not None:  # a reload redefined the cluster: new workers, TLS or auth
-            self._retired.append(self.http[lane])
+            self._retired.retire(self.http[lane], self.backends.get(built.name))
             self.http[lane] = built.client
         self.backends[built.name] = built.backend
         self.queue.add_cluster(built.name, built.backend, lane)
@@ -337,7 +337,8 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
                 await self._heartbeat
         if self._server is not None:
             await stop_server(*self._server)
-        for client in [*self.http.values(), *self._retired]:
+        await self._retired.close()
+        for client in self.http.values():
             await client.aclose()
         # The config's blocker, and the one still judging if a reload's has not answered yet.
         for blocker in dict.fromkeys(b for b in (self.blocker, self.engine.blocker) if b is not None):

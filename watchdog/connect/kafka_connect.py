@@ -50,8 +50,9 @@ docs/reliability.md):
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -105,13 +106,46 @@ class KafkaConnectBackend:
         self._limits = limits
         self._urls = [url.rstrip("/") for url in urls]
         self._preferred = 0  # the worker that answered last
+        # Calls under way, so that a backend a reload replaced closes its client only once they
+        # have ended (aclose), not at once (cut off) nor never (one pool of sockets per reload).
+        self._busy = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closed = False
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        return self._http
+
+    async def aclose(self) -> None:
+        """Close the client once no call of this backend is under way (a reload replaced it)."""
+        await self._idle.wait()
+        self._closed = True
+        await self._http.aclose()
+
+    async def _in_use(self, endpoint: Endpoint, call: Callable[[], Awaitable[ApiResult[T]]]) -> ApiResult[T]:
+        """Run one public call, counted as under way; refused once aclose() closed the client
+        (a poll that waited at its lane while a reload replaced this backend: the next one uses
+        the new one)."""
+        if self._closed:
+            return ApiResult(endpoint, Outcome.NETWORK_ERROR, elapsed=0.0, message=(
+                "not sent: a reload redefined this cluster meanwhile; the next call uses its new settings"))
+        self._busy += 1
+        self._idle.clear()
+        try:
+            return await call()
+        finally:
+            self._busy -= 1
+            if not self._busy:
+                self._idle.set()
 
     async def list_connectors(self) -> ApiResult[dict[str, ConnectorStatus]]:
-        return await self._call(Endpoint.LIST, "GET", "/connectors", parse_expanded_list, params=LIST_EXPANSIONS)
+        return await self._in_use(Endpoint.LIST, lambda: self._call(
+            Endpoint.LIST, "GET", "/connectors", parse_expanded_list, params=LIST_EXPANSIONS))
 
     async def connector_status(self, connector: str) -> ApiResult[ConnectorStatus]:
-        return await self._call(Endpoint.STATUS, "GET", f"{_connector_path(connector)}/status", parse_status,
-                                name=connector)
+        return await self._in_use(Endpoint.STATUS, lambda: self._call(
+            Endpoint.STATUS, "GET", f"{_connector_path(connector)}/status", parse_status, name=connector))
 
     async def restart(self, connector: str, *, only_failed: bool = True) -> ApiResult[Any]:
         """Restart what failed (default), or the connector and every task (`only_failed=False`,
@@ -119,6 +153,9 @@ class KafkaConnectBackend:
 
         `value` is the ConnectorStatus of a 202 (None after a 204 or 200).
         """
+        return await self._in_use(Endpoint.RESTART, lambda: self._restart(connector, only_failed))
+
+    async def _restart(self, connector: str, only_failed: bool) -> ApiResult[Any]:
         params = (("includeTasks", "true"), ("onlyFailed", "true" if only_failed else "false"))
         result = await self._call(
             Endpoint.RESTART,

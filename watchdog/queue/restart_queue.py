@@ -304,7 +304,6 @@ class RestartQueue:
                 return
         elif self._ended_by_gates(job):
             return  # a retry whose wait is over: held before it waits for budget again
-        backend = self._backends[job.key.cluster]
         # The limiter of the key the backend sends with now: a reload that moved the cluster to
         # another credential while the job waited gave it that key's client, and the old lane's
         # limiter then paced (and paused, at its 429) calls made with another key.
@@ -335,6 +334,10 @@ class RestartQueue:
             self._check_leading()
             job.phase = Phase.SENDING
             # Cancelled on the wire (shutdown), the job stays SENDING: it may have reached the API.
+            # The cluster's backend as it is at this call, not at the job's first turn: a reload
+            # that redefined the cluster (its workers, TLS or auth) meanwhile closes the old one's
+            # client once its calls have ended (app.Daemon._install_cluster).
+            backend = self._backends[job.key.cluster]
             result = await backend.restart(job.key.connector, only_failed=job.only_failed)
             job.phase = Phase.WAITING
             return result

@@ -1,0 +1,57 @@
+"""What a daemon that runs for months must give back: reloads, again and again, leave nothing
+open behind them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from watchdog.app import Daemon
+from watchdog.config import load_config
+from watchdog.engine import MANUAL_RULE
+from watchdog.model import ConnectorKey, Outcome, Trigger
+from watchdog.queue import Phase
+from watchdog.simulator import Scenario, Simulator, create_app
+
+from .support import CLUSTER, KAFKA_CONNECT_NAME, SELF_MANAGED, sim_scenario, until
+from .test_reload import HEAL, write
+
+FAILING = {"name": "orders", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 1}}
+
+
+async def test_a_reload_that_redefines_a_self_managed_cluster_closes_the_client_it_replaced(
+    tmp_path: Path, credentials_env: None
+) -> None:
+    # Each reload that changed a worker URL (or TLS, or auth) kept the replaced client, and its
+    # pool of connections, open until the daemon stopped: one socket and about 0.3 MB more per
+    # such reload (measured: 15 open files at start, 115 after 100 reloads, RSS 74 -> 159 MB).
+    path = tmp_path / "config.yaml"
+    url = f"http://sim/kafka-connect/{KAFKA_CONNECT_NAME}"
+    one = {CLUSTER: {"backend": SELF_MANAGED, "urls": [url]}}
+    two = {CLUSTER: {"backend": SELF_MANAGED, "urls": [url, f"http://sim-2/kafka-connect/{KAFKA_CONNECT_NAME}"]}}
+    write(path, [HEAL], clusters=one)
+    # Answers take 0.5 s, so that the restart below is on the wire while the reloads happen.
+    simulator = Simulator(Scenario.model_validate(sim_scenario([FAILING], SELF_MANAGED, latency_seconds=0.5)))
+    daemon = Daemon(load_config(path), transport=httpx.ASGITransport(app=create_app(simulator)),
+                    reload_config=lambda: load_config(path), config_path=path)
+    lane = daemon.config.lane_for(CLUSTER)
+    daemon.queue.start()
+    record = daemon.engine.on_request(ConnectorKey(CLUSTER, "orders"), None, trigger=Trigger.MANUAL,
+                                      rule=MANUAL_RULE, reason="test", known_missing=False)
+    assert record.job is not None
+    await until(lambda: record.job is not None and record.job.phase is Phase.SENDING, "the restart on the wire")
+
+    replaced = []
+    for i in range(10):
+        replaced.append(daemon.http[lane])
+        write(path, [HEAL], clusters=two if i % 2 == 0 else one)
+        assert await daemon.reload("test") is True
+
+    await record.job.done.wait()
+    assert record.job.outcome is Outcome.ACCEPTED, "a reload cut off the restart that was on the wire"
+    await until(lambda: all(client.is_closed for client in replaced), "every replaced client closed", timeout=5)
+    assert not daemon.http[lane].is_closed
+    await daemon.pollers[CLUSTER].poll()
+    assert daemon.pollers[CLUSTER].listed_at is not None, "the cluster could no longer be listed"
+    await daemon.stop()
