@@ -10,11 +10,15 @@ have. Reads keep working, as they do on a full disk."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import httpx
 
+from watchdog.engine import MANUAL_RULE
+from watchdog.model import ConnectorKey, Trigger
 from watchdog.server import create_app
+from watchdog.state import SqliteStateStore
 
 from .support import CLUSTER, World, daemon_config, in_process, sim_scenario
 from .test_api import AUTH, TOKEN
@@ -71,3 +75,35 @@ async def test_a_full_disk_stops_restarts_and_says_so(tmp_path: Path) -> None:
     assert (await http.get("/readyz")).status_code == 200
     assert w.sample("watchdog_state_store_writable") == 1
     await w.daemon.stop()
+
+
+async def test_a_state_file_locked_by_another_process_costs_one_wait_not_one_per_queued_restart(tmp_path: Path) -> None:
+    # Another process holding the file's write lock (an `sqlite3` shell left in a transaction)
+    # makes every write wait the busy timeout, on the event loop. Each queued restart then waited
+    # it twice, one after another: 25 queued took a SIGTERM with a 20 s deadline 110 s and more,
+    # /healthz unanswered all along. Now the first failed write is the only one waited for until
+    # the stop's last try, and the restarts stay pending in the file for the next start.
+    connectors = [{"name": f"c{i}"} for i in range(10)]
+    path = tmp_path / "state.db"
+    config = daemon_config([RULE], state={"path": str(path)}, queue={"shutdown_deadline": 1, "manual_restart_gap": 0})
+    w = in_process(sim_scenario(connectors), config)
+    w.daemon.state._db.execute("PRAGMA busy_timeout = 300")  # 5 s in production: the same waits, shorter
+    for i in range(10):
+        record = w.daemon.engine.on_request(ConnectorKey(CLUSTER, f"c{i}"), None, trigger=Trigger.MANUAL,
+                                            rule=MANUAL_RULE, reason="test", known_missing=False)
+        assert record.job is not None
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+
+    started = time.monotonic()
+    w.daemon.queue.start()
+    await w.daemon.queue.join()
+    await w.daemon.stop()
+    took = time.monotonic() - started
+    holder.execute("ROLLBACK")
+
+    assert not w.simulator.restarts(), "a restart went out whose attempt could not be recorded"
+    # One wait when the lock is met, one for the stop's last try; 20 waits (6 s) before.
+    assert took < 2.0, f"stopping took {took:.1f} s: the loop waited for the lock once per queued restart"
+    with SqliteStateStore(path) as store:
+        assert len(store.pending()) == 10, "a restart asked for was neither sent nor kept for the next start"

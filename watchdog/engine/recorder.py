@@ -139,6 +139,11 @@ class JobRecorder:
         is counted at the first, in the same transaction that marks the requests as sending, not
         after the answer: a kill -9 between the call and its answer then cannot undo the backoff
         (no restart storm after a crash). A retry only marks the requests as sending again."""
+        if self._state.problem is not None:
+            # Known not to take writes (a failed write, none since), as drop_reason says at a first
+            # turn: a retry is not sent either. Tried, each froze the event loop for the busy
+            # timeout (5 s) twice while another process held the file locked.
+            raise JobNotRecorded(f"the state file cannot record the attempt ({self._state.problem})")
         self.record_unrecorded()
         try:
             state = self._state.load(job.key)
@@ -204,6 +209,20 @@ class JobRecorder:
         if job.outcome is Outcome.UNSENT:
             # Still pending in the store: the next start of the daemon sends it (a durable store).
             pass
+        elif self._state.problem is not None and not job.maybe_sent:
+            # No call of it may be on its way (none went out, or its last was answered), and the
+            # state file is known not to take writes (a failed write, none since): the record
+            # waits for the next write that succeeds. Tried here, a file another process holds
+            # locked froze the event loop for the busy timeout (5 s) twice per queued job, one
+            # job after another: probes unanswered, SIGTERM's deadline ignored for minutes. (A
+            # job that may have reached the API is tried at once: its record is what keeps a
+            # crash from sending it again.)
+            self._unrecorded.append((job.id, job.key, changed, self._history(job, state, now)))
+            log.error("restart_outcome_not_recorded", cluster=job.key.cluster, connector=job.key.connector,
+                      job=job.id, outcome=job.outcome.value, error=self._state.problem,
+                      note="the state file still holds this restart as pending; its outcome is written "
+                           "with the next write that succeeds; if none does before the daemon stops, the next "
+                           "start sends it")
         else:
             self.record_unrecorded()
             finish = (job.id, job.key, changed, self._history(job, state, now))
