@@ -923,3 +923,17 @@ def test_a_429_after_quiet_hours_before_the_rate_is_known_is_no_sample_either(al
         refused += more
     assert refused <= 5  # the first no sample, the second the first sample, then settling
     assert answered - began <= 230  # about the key's rate (200 s), give or take the 429s' pauses
+
+
+@pytest.mark.parametrize("hint", [RateLimitHeaders(), RateLimitHeaders(retry_after=1.0)])
+def test_a_key_refused_for_a_day_still_pauses_after_each_429(hint: RateLimitHeaders) -> None:
+    # 1,025 refusals in a row (13 hours of a key another tool holds whole, at pauses of up to a
+    # minute) made the backoff's 2 ** n overflow a float: every 429 raised instead of pausing.
+    limiter = state(backoff={"base": 1, "cap": 60})
+    now = 0.0
+    for _ in range(1_100):
+        now = max(now, limiter.paused_until) + 0.1
+        ticket = limiter.on_send(now)
+        pause = limiter.on_response(now, now + 0.1, 429, hint, ticket=ticket)
+        assert pause is not None and 0 < pause.seconds <= 60
+    assert limiter.paused_until > now, "the last 429 imposed no pause"

@@ -94,7 +94,7 @@ class Refusals:
                 # whole key, a server that sends Retry-After: 1 whatever happens): the hint is a
                 # floor, and the exponential backoff grows above it, so that a key we cannot use
                 # sees a 429 from us ever more rarely, not once per hint.
-                grown = min(backoff.cap, backoff.base * 2 ** (self.consecutive_429 - 2))
+                grown = min(backoff.cap, backoff.base * _doubled(self.consecutive_429 - 2))
                 if grown > asked:
                     asked, source = grown, "backoff"
         else:
@@ -104,8 +104,20 @@ class Refusals:
             # until it outlasts the server's window (full jitter kept drawing short ones, and the
             # job at the head of the queue spent its retries on them).
             # A key already seen shut for longer starts there: each too-short pause is a 429.
-            ceiling = min(backoff.cap, max(backoff.base * 2 ** (self.consecutive_429 - 1), self.estimate.window_floor))
+            ceiling = min(backoff.cap, max(backoff.base * _doubled(self.consecutive_429 - 1), self.estimate.window_floor))
             asked, source = max(backoff.base, ceiling * (0.5 + 0.5 * self._rng())), "backoff"
         if asked > max_pause:
             return Pause(max_pause, source, capped_from=asked)
         return Pause(asked, source)
+
+
+# Far past any cap: 2 ** 1024 no longer converts to a float, and 1,025 refusals in a row (some
+# 13 hours of a key another tool holds whole, at pauses of up to a minute) made every 429 raise
+# OverflowError instead of pausing: each call then went out at once and ended in an internal error.
+_MAX_DOUBLINGS = 64
+
+
+def _doubled(times: int) -> float:
+    """2 ** times, for a backoff that a cap bounds anyway."""
+    return 2.0 ** min(times, _MAX_DOUBLINGS)
+
