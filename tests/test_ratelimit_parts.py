@@ -937,3 +937,35 @@ def test_a_key_refused_for_a_day_still_pauses_after_each_429(hint: RateLimitHead
         pause = limiter.on_response(now, now + 0.1, 429, hint, ticket=ticket)
         assert pause is not None and 0 < pause.seconds <= 60
     assert limiter.paused_until > now, "the last 429 imposed no pause"
+
+
+# -- memory over months ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("failure", ["no_answer", "429_without_headers"])
+def test_calls_that_fail_for_months_cost_the_limiter_no_memory_per_call(failure: str) -> None:
+    # A Kafka Connect worker that stays unreachable (it sends no X-RateLimit-*), or a 429 storm
+    # without headers: only a server's word pruned what the limiter kept per request, so each
+    # failed call stayed for good (about 70 bytes each: 6 MB a month for a cluster polled every 30 s).
+    import tracemalloc
+
+    limiter = state()
+
+    def fail(n: int, start: float) -> None:
+        for i in range(n):
+            now = start + i * 5.0
+            ticket = limiter.on_send(now)
+            if failure == "no_answer":
+                limiter.on_no_response(now + 1.0, ticket)
+            else:
+                limiter.on_response(now, now + 1.0, 429, RateLimitHeaders(), ticket=ticket)
+
+    fail(1_000, 0.0)  # warmed up: whatever is kept for good is made by now
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        fail(20_000, 10_000.0)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 100_000, f"20,000 failed calls kept {grown} bytes"

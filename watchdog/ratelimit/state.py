@@ -276,7 +276,9 @@ class RateLimitState(ServerWords, Refusals):
         if headers.limit is not None:
             self.limit = headers.limit
         if status == 429:
-            return self._on_429(sent_at, now, headers, ticket)
+            pause = self._on_429(sent_at, now, headers, ticket)
+            self._forget_unread_tickets()
+            return pause
         self._counted_answers.append(now)
         self.consecutive_429 = 0
         self._admitted += 1
@@ -295,8 +297,23 @@ class RateLimitState(ServerWords, Refusals):
         self._unanswered.add(ticket)
         self._counted_answers.append(now)  # failed on the way back, maybe: counted or not
         self._learn_settled()
+        self._forget_unread_tickets()
 
     # -- internals -------------------------------------------------------------------------------
+
+    def _forget_unread_tickets(self) -> None:
+        """While no word of the server's is held, drop the tickets no reader can reach: a word
+        adopted later measures only from requests in flight when it went out. Only a word's
+        adoption pruned them (_adopt_word), so where none comes (a Kafka Connect worker, which
+        sends no X-RateLimit-*; Confluent, which sends them on 429 only) every failed call and
+        429 stayed for good: about 70 bytes each, 6 MB a month for a cluster polled every 30 s."""
+        if self._said or self._unsettled or self.budget.word is not None:
+            return
+        oldest = min(self._inflight.values(), default=self._tickets + 1)
+        if any(t < oldest for t in self._unanswered) or any(t < oldest for t in self._refused):
+            self._refused = {t for t in self._refused if t >= oldest}
+            self._unanswered = {t for t in self._unanswered if t >= oldest}
+            self._told = {t: left for t, left in self._told.items() if t >= oldest}
 
     def _settle(self, ticket: int | None, now: float) -> tuple[int, int]:
         """The ticket answered at `now`, and the oldest ticket unanswered when it was sent."""
