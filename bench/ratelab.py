@@ -203,12 +203,7 @@ def measure(case: Case, client: str, simulator: Simulator, *, lost: int) -> Meas
     start, end = min(c.t for c in own), max(admitted)
     budgets = simulator_budgets(simulator)
     others = [o.log for o in budgets.others.get(fixtures.API_KEY, [])] if budgets else []
-    other_admitted = Counter(math.floor(t / case.window) for log in others for t in log.admitted_at)
-    ours = Counter(math.floor(t / case.window) for t in admitted)
-    # Full windows only: the first and the last hold whatever the run's start and end left.
-    full = range(math.floor(start / case.window) + 1, math.floor(end / case.window))
-    use = _mean([ours[w] / case.limit for w in full])
-    use_of_left = _mean([ours[w] / max(1, case.limit - other_admitted[w]) for w in full])
+    use, use_of_left = _uses(case, admitted, [t for log in others for t in log.admitted_at], start, end)
     return Measured(
         case=case, client=client, sent=len(own), admitted=len(admitted),
         refused=sum(1 for c in own if c.status_code == 429), lost=lost,
@@ -218,6 +213,19 @@ def measure(case: Case, client: str, simulator: Simulator, *, lost: int) -> Meas
         windows=max(1, math.ceil((end - start) / case.window)),
         start=start,
     )
+
+
+def _uses(case: Case, ours: list[float], others: list[float], start: float, end: float) -> tuple[float, float]:
+    """Our admitted requests per window / the limit, and / what the other clients left of it
+    (the limit less what they had admitted in that window): the mean over the aligned windows
+    from `start` to `end`, full windows only (the first and the last hold whatever the run's
+    start and end left)."""
+    theirs = Counter(math.floor(t / case.window) for t in others)
+    counted = Counter(math.floor(t / case.window) for t in ours)
+    full = range(math.floor(start / case.window) + 1, math.floor(end / case.window))
+    use = _mean([counted[w] / case.limit for w in full])
+    use_of_left = _mean([counted[w] / max(1, case.limit - theirs[w]) for w in full])
+    return use, use_of_left
 
 
 def simulator_budgets(simulator: Simulator) -> KeyBudgets | None:
@@ -268,6 +276,49 @@ def even_pacing_seconds(case: Case, requests: int, start: float) -> float:
     if high <= 0:
         return math.inf
     return max((requests - 1) / high, (requests - 1) / case.max_requests_per_second)
+
+
+# Where whole_share_use starts its even pacing, in windows after the run's start: a client that
+# cannot see another's use cannot know where its windows fall against that client's clock either.
+# From one start only, a pace that divides the window kept an anchored window on the other
+# client's clock for the whole run, and that row's bound read 0.75 where the daemon's own pauses
+# move its windows.
+PHASES = (0.0, 0.25, 0.5, 0.75)
+
+
+def whole_share_use(measured: Measured) -> float:
+    """Of what the other clients left, the use (as `measure` counts it) of the fastest even
+    pacing at which neither they nor we are ever refused, the least over starts a quarter of a
+    window apart from the run's (PHASES): what a client that cannot see their use, and leaves
+    them their share, can be sure to take. Found to 0.1%, computed only where asked (a missed
+    use target): a search of its own.
+
+    Where a server's window may hold two bursts of another client (a sliding log or counter, a
+    window anchored at our first request), that is the limit less two bursts per window, whatever
+    the client learns: such a client's requests do not depend on when the bursts come, so any
+    window of ours may be the one before a burst that lands right after another (docs/benchmarks.md 1)."""
+    case, requests = measured.case, measured.admitted
+    if requests <= 1:
+        return float("nan")
+    return min(_whole_share_use_from(case, requests, measured.start + phase * case.window) for phase in PHASES)
+
+
+def _whole_share_use_from(case: Case, requests: int, start: float) -> float:
+    def replay(rate: float) -> tuple[bool, float]:
+        budgets = case.budgets()
+        ours = [start + k / rate for k in range(requests)]
+        whole = all(budgets.admit(fixtures.API_KEY, t).allowed for t in ours)
+        others = budgets.others.get(fixtures.API_KEY, [])
+        whole = whole and not any(o.log.refused for o in others)
+        return whole, _uses(case, ours, [t for o in others for t in o.log.admitted_at], start, ours[-1])[1]
+
+    low, high = 0.0, case.limit / case.window
+    if not replay(high)[0]:
+        while high - low > high * 0.001:
+            middle = (low + high) / 2
+            low, high = (middle, high) if replay(middle)[0] else (low, middle)
+        high = low
+    return replay(high)[1] if high > 0 else 0.0
 
 
 def _mean(values: list[float]) -> float:
