@@ -17,6 +17,7 @@ from .elector import Elector
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+    from ..breaker import Breaker
     from ..config import Config
     from ..engine import Engine
     from ..metrics import Metrics
@@ -34,6 +35,7 @@ class LeadershipHost:
     engine: Engine
     queue: RestartQueue
     metrics: Metrics
+    breaker: Breaker
     _scheduler: AsyncIOScheduler | None
     _job_tasks: set[asyncio.Task[Any]]
 
@@ -76,6 +78,10 @@ class LeadershipHost:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
         left = await self.queue.abandon()
+        # What this replica knew of the connectors is the leader's now: its gauges would show
+        # that moment for ever (README, "What a standby reports").
+        self.breaker.stand_by()
+        self.metrics.stand_by()
         log.warning("standing_by", reason=reason, restarts_left_to_leader=left)
 
     async def _lead_once(self) -> bool:
