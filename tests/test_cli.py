@@ -645,3 +645,26 @@ def test_history_piped_into_head_ends_quietly(tmp_path: Path) -> None:
         err = process.stderr.read().decode()
         code = process.wait(timeout=30)
     assert code == 141 and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("wait", ["-5", "nan", "inf", "soon"])
+def test_restart_refuses_a_wait_that_is_no_number_of_seconds_before_asking(
+    wait: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: --wait -5 sent the restart and returned at once ("still queued after -5s"), never
+    # following it; nan the same; inf followed it for ever.
+    posted: list[str] = []
+
+    class Answer(QuietHandler):
+        def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            posted.append(self.path)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_body(202, {"id": "0123456789abcdef", "state": "pending", "decision": "restart", "detail": "",
+                                 "job": None})
+
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token")
+    with serving(Answer) as server, pytest.raises(SystemExit) as exited:
+        main(["restart", "prod", "orders", "--daemon", f"http://127.0.0.1:{server.server_port}", "--wait", wait])
+    assert exited.value.code == 2
+    assert "argument --wait:" in capsys.readouterr().err
+    assert posted == []

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import shlex
 import signal
@@ -87,8 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
              "the token comes from --token-file, $WATCHDOG_SERVER__AUTH_TOKEN or that file in the secrets directory",
     )
     restart.add_argument("--token-file", metavar="PATH", help="file holding the daemon's bearer token")
-    restart.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
-                         help="with --daemon: how long to wait for the outcome (default 60)")
+    restart.add_argument("--wait", type=_seconds, default=60.0, metavar="SECONDS",
+                         help="with --daemon: how long to wait for the outcome, 0 or more (default 60)")
 
     status = commands.add_parser("status", help="watched connectors: health, attempts, backoff, gave-up")
     _common(status)
@@ -132,6 +133,18 @@ def _at_least_one(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is below 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """A length of time, 0 or more: --wait -5 sent the restart and returned at once, never
+    following it, without a word (nan the same; inf followed it for ever)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds of 0 or more")
     return value
 
 
