@@ -84,9 +84,23 @@ async def test_restart_command(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert expected in capsys.readouterr().out
 
 
-def test_restart_of_an_unknown_cluster_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None) -> None:
+def test_restart_of_an_unknown_cluster_is_refused_with_the_same_exit_code_with_or_without_a_daemon(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: exit 2 (README: an invalid config or command line) without --daemon, 1 with it
+    # (the daemon's 404), for the same mistyped cluster.
     path = _config(tmp_path, "http://127.0.0.1:9")
-    assert main(["restart", "staging", "orders", "--config", str(path)]) == 2
+    assert main(["restart", "staging", "orders", "--config", str(path)]) == 1
+    assert "unknown cluster 'staging'" in capsys.readouterr().err
+
+    class Daemon(QuietHandler):
+        def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_body(404, {"error": "unknown cluster 'staging'", "known": ["prod"]})
+
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token")
+    with serving(Daemon) as server:
+        assert main(["restart", "staging", "orders", "--daemon", f"http://127.0.0.1:{server.server_port}"]) == 1
     assert "unknown cluster 'staging'" in capsys.readouterr().err
 
 

@@ -275,8 +275,10 @@ def _restart_connector(args: argparse.Namespace) -> int:
         args.cluster = by_id.get(args.cluster, args.cluster)
     discoverable = config.discovery is not None and args.cluster.startswith(KAFKA_CLUSTER_ID_PREFIX)
     if args.cluster not in config.clusters and not discoverable:
+        # Exit 1, as a daemon's 404 for it (--daemon) and a restart not made: the config is
+        # valid (2 says it is not), the cluster named is not one of it.
         print(f"unknown cluster {args.cluster!r}; configured: {', '.join(sorted(config.clusters))}", file=sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_FAILED
     configure(args, config)
     from ..logs import printable
     from ..state import StateFileInUse, StateStoreError
