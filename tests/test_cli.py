@@ -174,8 +174,8 @@ def test_demo_heals_the_built_in_scenario(tmp_path: Path) -> None:
     assert "restarted for its status once (accepted 1)" in story["orders/billing-sink"], (
         "the connector that fails at t=5 was restarted"
     )
-    assert "left alone: restarts are refused while PROVISIONING" in story["orders/crm-source"]
-    assert "left alone: restarts are refused while PAUSED" in story["platform/audit-sink"]
+    assert "left alone: Confluent refuses restarts until it is provisioned" in story["orders/crm-source"]
+    assert "left alone: a restart does not start a PAUSED connector (resume it)" in story["platform/audit-sink"]
     assert "reported, not restarted" in story["platform/users-source"]
     assert "reported, not restarted" in story["orders/warehouse-sink"]
     assert story["orders/inventory-sink"].startswith("found DEGRADED (1 of 2 tasks UNASSIGNED); left alone")
@@ -261,6 +261,9 @@ def test_demo_runs_against_self_managed_kafka_connect(tmp_path: Path) -> None:
     story = story_lines(out)
     assert "restarted for its status" in story["orders/billing-sink"]
     assert "restarted" not in story["platform/audit-sink"] and "restarted" not in story["orders/crm-source"]
+    # A worker answers a restart of a PAUSED connector 202 (and leaves it paused): not "refused".
+    assert "left alone: a restart does not start a PAUSED connector (resume it)" in story["platform/audit-sink"]
+    assert "refused" not in story["platform/audit-sink"]
 
 
 async def test_restart_dry_run_sends_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None) -> None:
