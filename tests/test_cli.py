@@ -685,3 +685,11 @@ def test_restart_refuses_a_wait_that_is_no_number_of_seconds_before_asking(
     assert exited.value.code == 2
     assert "argument --wait:" in capsys.readouterr().err
     assert posted == []
+
+
+@pytest.mark.parametrize("duration", ["-5", "0", "nan"])
+def test_demo_refuses_a_duration_that_is_no_time_to_run(duration: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Before: the demo stopped before its first poll and said "nothing was in trouble", exit 0.
+    with pytest.raises(SystemExit) as exited:
+        main(["demo", "--duration", duration, "--port", "0"])
+    assert exited.value.code == 2 and "argument --duration:" in capsys.readouterr().err

@@ -110,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="run the daemon against the built-in simulator")
     _common(demo, config=False)
-    demo.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: until Ctrl-C)")
+    demo.add_argument("--duration", type=_positive_seconds, metavar="SECONDS",
+                      help="stop after this long, more than 0 (default: until Ctrl-C)")
     demo.add_argument("--port", type=int, default=9464, help="the daemon's /metrics port (0: any free port)")
     demo.add_argument("--backend", choices=["confluent_cloud", "kafka_connect"], default="confluent_cloud",
                       help="simulate Confluent Cloud (default) or self-managed Kafka Connect clusters")
@@ -145,6 +146,15 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"{text} is not a number of seconds of 0 or more")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    """More than 0 seconds: `demo --duration -5` stopped before the first poll and said "nothing
+    was in trouble", exit 0."""
+    value = _seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text} is not more than 0 seconds")
     return value
 
 
