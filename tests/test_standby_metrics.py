@@ -4,22 +4,26 @@ for ever), but what a daemon that has not polled shows."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import pytest
+
+from bench.postgres import PostgresServer
 from watchdog.model import Health
 
-from .support import CLUSTER, World, daemon_config, in_process, sim_scenario
+from .support import CLUSTER, World, daemon_config, in_process, sim_scenario, until
 
 HOPELESS = {"name": "hopeless", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 0.5}}
+RULE: dict[str, Any] = {
+    "name": "heal", "trigger": {"type": "status", "interval": 3600, "confirm_polls": 1},
+    "select": {"include": ["*"]}, "backoff": {"base": 0.1, "cap": 0.2, "jitter": 0}, "max_restarts": 1,
+}
+BREAKER = {"max_restarts": 1, "window": 3600, "max_failing_share": None}
 
 
 def world() -> World:
-    rule: dict[str, Any] = {
-        "name": "heal", "trigger": {"type": "status", "interval": 5, "confirm_polls": 1},
-        "select": {"include": ["*"]}, "backoff": {"base": 1, "cap": 1, "jitter": 0}, "max_restarts": 1,
-    }
-    config = daemon_config([rule], rate_limit={"max_requests_per_second": 10000},
-                           breaker={"max_restarts": 1, "window": 3600, "max_failing_share": None})
+    config = daemon_config([RULE], rate_limit={"max_requests_per_second": 10000}, breaker=BREAKER)
     w = in_process(sim_scenario([HOPELESS], restart={"delay_seconds": 0}), config, fake_time=True, rng=0.5)
     w.daemon.queue.start()
     return w
@@ -62,3 +66,45 @@ async def test_a_replica_that_stands_by_no_longer_reports_the_view_it_had_while_
     # The heartbeat of a standby opens nothing again from what it saw before.
     w.daemon.engine.refresh_breaker()
     assert w.sample("watchdog_breaker_open", scope="fleet") == 0
+
+
+async def test_a_leader_that_loses_its_lease_clears_its_view_as_it_stands_by(
+    postgres_server: PostgresServer, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The real path: a replica on PostgreSQL leads, sees a connector give up and the breaker
+    # open, then finds its lease taken over (another replica's newer epoch) and stands by.
+    monkeypatch.setenv("WATCHDOG_STATE__PASSWORD", postgres_server.password.get_secret_value())
+    config = daemon_config([RULE], rate_limit={"max_requests_per_second": 10000}, breaker=BREAKER,
+                           state={"url": postgres_url,
+                                  "leader_election": {"lease_duration": 3, "renew_deadline": 2, "renew_interval": 0.5}})
+    w = in_process(sim_scenario([HOPELESS], restart={"delay_seconds": 0}), config)
+    daemon = w.daemon
+    await daemon.start(serve_http=False)
+    try:
+        await until(lambda: daemon.leadership.leading, "elected")
+        for _ in range(3):
+            await daemon.pollers[CLUSTER].poll()
+            await daemon.queue.join()
+            await asyncio.sleep(0.6)  # the connector fails again after its restart
+        assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 1
+        assert w.sample("watchdog_breaker_open", scope="fleet") == 1
+
+        await asyncio.to_thread(_take_over, postgres_server, postgres_url)
+        await until(lambda: not daemon.leadership.leading, "stood by", timeout=10)
+        await until(lambda: w.sample("watchdog_leadership_changes_total", change="lost") == 1, "lost counted")
+        await asyncio.sleep(1.5)  # heartbeats of the standby
+
+        assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 0
+        assert w.sample("watchdog_breaker_open", scope="fleet") == 0
+        assert w.total("watchdog_connectors", cluster=CLUSTER) == 0
+        assert w.daemon.metrics.registry.get_sample_value(
+            "watchdog_last_successful_poll_timestamp_seconds", {"cluster": CLUSTER}) is None
+    finally:
+        await daemon.stop()
+
+
+def _take_over(server: PostgresServer, url: str) -> None:
+    """Another replica took the lease (as after this one's renew deadline, or a failover)."""
+    with server.connect(url.rsplit("/", 1)[1]) as admin:
+        admin.execute("UPDATE leader_lease SET holder = 'other-replica', epoch = epoch + 1, "
+                      "expires_at = clock_timestamp() + interval '60 seconds' WHERE id = 1")
