@@ -693,3 +693,13 @@ def test_demo_refuses_a_duration_that_is_no_time_to_run(duration: str, capsys: p
     with pytest.raises(SystemExit) as exited:
         main(["demo", "--duration", duration, "--port", "0"])
     assert exited.value.code == 2 and "argument --duration:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("command", "port"), [("demo", "70000"), ("demo", "-1"), ("simulate", "-1"), ("simulate", "65536")])
+def test_a_port_out_of_range_is_refused_by_name(command: str, port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Before: `demo --port 70000` ended in a pydantic ValidationError traceback, exit 1;
+    # `simulate --port -1` in "cannot listen on 127.0.0.1:-1: Servname not supported", exit 1.
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--port", port, *(["--duration", "1"] if command == "demo" else [])])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "argument --port:" in err and "Traceback" not in err

@@ -106,13 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(simulate, config=False)
     simulate.add_argument("--scenario", metavar="FILE", help="scenario YAML (default: the built-in demo scenario)")
     simulate.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    simulate.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080; 0: any free port)")
+    simulate.add_argument("--port", type=_port, default=8080, help="port to listen on (default 8080; 0: any free port)")
 
     demo = commands.add_parser("demo", help="run the daemon against the built-in simulator")
     _common(demo, config=False)
     demo.add_argument("--duration", type=_positive_seconds, metavar="SECONDS",
                       help="stop after this long, more than 0 (default: until Ctrl-C)")
-    demo.add_argument("--port", type=int, default=9464, help="the daemon's /metrics port (0: any free port)")
+    demo.add_argument("--port", type=_port, default=9464, help="the daemon's /metrics port (0: any free port)")
     demo.add_argument("--backend", choices=["confluent_cloud", "kafka_connect"], default="confluent_cloud",
                       help="simulate Confluent Cloud (default) or self-managed Kafka Connect clusters")
     return parser
@@ -155,6 +155,17 @@ def _positive_seconds(text: str) -> float:
     value = _seconds(text)
     if value == 0:
         raise argparse.ArgumentTypeError(f"{text} is not more than 0 seconds")
+    return value
+
+
+def _port(text: str) -> int:
+    """A TCP port, 0 to 65535: `demo --port 70000` ended in a pydantic traceback, exit 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (0 to 65535; 0: any free port)")
     return value
 
 
