@@ -291,8 +291,10 @@ def test_check_config_warns_when_a_credential_would_travel_over_plain_http(
         (None, "cannot be read (No such file or directory)"),
         (b"TOPSECRETTOKEN-line1\nTOPSECRET-line2\n", "must be printable ASCII without spaces"),
         (b"\xff\xfeTOPSECRET", "is not UTF-8 text"),
+        # Before: "no token: set WATCHDOG_SERVER__AUTH_TOKEN, pass --token-file, ..." to someone who had.
+        (b" \n", "is empty (or only whitespace)"),
     ],
-    ids=["missing", "two-lines", "not-utf8"],
+    ids=["missing", "two-lines", "not-utf8", "empty"],
 )
 def test_a_token_file_that_cannot_be_sent_is_refused_without_quoting_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | None, said: str
@@ -703,3 +705,17 @@ def test_a_port_out_of_range_is_refused_by_name(command: str, port: str, capsys:
         main([command, "--port", port, *(["--duration", "1"] if command == "demo" else [])])
     err = capsys.readouterr().err
     assert exited.value.code == 2 and "argument --port:" in err and "Traceback" not in err
+
+
+def test_an_empty_token_in_the_secrets_directory_is_named_and_a_missing_one_is_no_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("WATCHDOG_SERVER__AUTH_TOKEN", raising=False)
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    assert main(["status", "--daemon", "http://127.0.0.1:9", "--secrets-dir", str(secrets)]) != 0
+    assert "no token: set WATCHDOG_SERVER__AUTH_TOKEN" in capsys.readouterr().err
+    (secrets / "WATCHDOG_SERVER__AUTH_TOKEN").write_text("\n")  # a Secret mounted with an empty key
+    assert main(["status", "--daemon", "http://127.0.0.1:9", "--secrets-dir", str(secrets)]) != 0
+    err = capsys.readouterr().err
+    assert f"the token from secret file WATCHDOG_SERVER__AUTH_TOKEN in {secrets.resolve()} is empty" in err, err
