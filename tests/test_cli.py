@@ -719,3 +719,18 @@ def test_an_empty_token_in_the_secrets_directory_is_named_and_a_missing_one_is_n
     assert main(["status", "--daemon", "http://127.0.0.1:9", "--secrets-dir", str(secrets)]) != 0
     err = capsys.readouterr().err
     assert f"the token from secret file WATCHDOG_SERVER__AUTH_TOKEN in {secrets.resolve()} is empty" in err, err
+
+
+async def test_a_reason_the_daemon_refuses_is_refused_without_it_too_before_anything_is_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None
+) -> None:
+    # Before: --reason of 5,000 characters was refused by a daemon (422, exit 1) but, without
+    # --daemon, sent and kept in the history whole.
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    async with served(simulator) as url:
+        path = _config(tmp_path, url)
+        code = await asyncio.to_thread(main, ["restart", "prod", "orders", "--reason", "x" * 5000,
+                                              "--config", str(path), "--log-level", "ERROR"])
+    assert code == 1 and simulator.calls == []
+    assert "prod/orders: refused (as the daemon's API refuses it): reason: String should have at most 500 characters" \
+        in capsys.readouterr().err

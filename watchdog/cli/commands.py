@@ -282,6 +282,8 @@ def _restart_connector(args: argparse.Namespace) -> int:
             print("--dry-run cannot be combined with --daemon: the daemon's config decides", file=sys.stderr)
             return EXIT_CONFIG
         return restart_via_daemon(args)
+    if not _a_request_the_daemon_takes(args):
+        return EXIT_FAILED
     from ..app import Daemon
     from ..model import Outcome
 
@@ -329,6 +331,26 @@ def _restart_connector(args: argparse.Namespace) -> int:
     message = f": {printable(job.message)}" if job.message else ""
     print(f"{target}: {job.outcome.value if job.outcome else 'unknown'}{detail}{message}")
     return EXIT_OK if job.outcome in (Outcome.ACCEPTED, Outcome.DRY_RUN) else EXIT_FAILED
+
+
+def _a_request_the_daemon_takes(args: argparse.Namespace) -> bool:
+    """The daemon's own rules for a restart request (api.RestartBody): a --reason of 5,000
+    characters was refused by a daemon (422, exit 1) but sent, and kept whole, without one.
+    Refused as the daemon refuses it, exit 1 too, before anything is read or sent."""
+    from pydantic import ValidationError
+
+    from ..api import RestartBody
+    from ..config.errors import validation_problems
+    from ..logs import printable
+
+    try:
+        RestartBody(cluster=args.cluster, connector=args.connector, reason=args.reason)
+    except ValidationError as exc:
+        problems = "; ".join(f"{where}: {what}" for where, what in validation_problems(exc))
+        print(f"{printable(f'{args.cluster}/{args.connector}')}: refused (as the daemon's API refuses it): "
+              f"{printable(problems)}", file=sys.stderr)
+        return False
+    return True
 
 
 def _simulate(args: argparse.Namespace) -> int:
