@@ -85,9 +85,23 @@ async def test_restart_command(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert expected in capsys.readouterr().out
 
 
-def test_restart_of_an_unknown_cluster_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None) -> None:
+def test_restart_of_an_unknown_cluster_is_refused_with_the_same_exit_code_with_or_without_a_daemon(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: exit 2 (README: an invalid config or command line) without --daemon, 1 with it
+    # (the daemon's 404), for the same mistyped cluster.
     path = _config(tmp_path, "http://127.0.0.1:9")
-    assert main(["restart", "staging", "orders", "--config", str(path)]) == 2
+    assert main(["restart", "staging", "orders", "--config", str(path)]) == 1
+    assert "unknown cluster 'staging'" in capsys.readouterr().err
+
+    class Daemon(QuietHandler):
+        def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_body(404, {"error": "unknown cluster 'staging'", "known": ["prod"]})
+
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token")
+    with serving(Daemon) as server:
+        assert main(["restart", "staging", "orders", "--daemon", f"http://127.0.0.1:{server.server_port}"]) == 1
     assert "unknown cluster 'staging'" in capsys.readouterr().err
 
 
@@ -161,8 +175,8 @@ def test_demo_heals_the_built_in_scenario(tmp_path: Path) -> None:
     assert "restarted for its status once (accepted 1)" in story["orders/billing-sink"], (
         "the connector that fails at t=5 was restarted"
     )
-    assert "left alone: restarts are refused while PROVISIONING" in story["orders/crm-source"]
-    assert "left alone: restarts are refused while PAUSED" in story["platform/audit-sink"]
+    assert "left alone: Confluent refuses restarts until it is provisioned" in story["orders/crm-source"]
+    assert "left alone: a restart does not start a PAUSED connector (resume it)" in story["platform/audit-sink"]
     assert "reported, not restarted" in story["platform/users-source"]
     assert "reported, not restarted" in story["orders/warehouse-sink"]
     assert story["orders/inventory-sink"].startswith("found DEGRADED (1 of 2 tasks UNASSIGNED); left alone")
@@ -248,6 +262,9 @@ def test_demo_runs_against_self_managed_kafka_connect(tmp_path: Path) -> None:
     story = story_lines(out)
     assert "restarted for its status" in story["orders/billing-sink"]
     assert "restarted" not in story["platform/audit-sink"] and "restarted" not in story["orders/crm-source"]
+    # A worker answers a restart of a PAUSED connector 202 (and leaves it paused): not "refused".
+    assert "left alone: a restart does not start a PAUSED connector (resume it)" in story["platform/audit-sink"]
+    assert "refused" not in story["platform/audit-sink"]
 
 
 async def test_restart_dry_run_sends_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None) -> None:
@@ -275,8 +292,10 @@ def test_check_config_warns_when_a_credential_would_travel_over_plain_http(
         (None, "cannot be read (No such file or directory)"),
         (b"TOPSECRETTOKEN-line1\nTOPSECRET-line2\n", "must be printable ASCII without spaces"),
         (b"\xff\xfeTOPSECRET", "is not UTF-8 text"),
+        # Before: "no token: set WATCHDOG_SERVER__AUTH_TOKEN, pass --token-file, ..." to someone who had.
+        (b" \n", "is empty (or only whitespace)"),
     ],
-    ids=["missing", "two-lines", "not-utf8"],
+    ids=["missing", "two-lines", "not-utf8", "empty"],
 )
 def test_a_token_file_that_cannot_be_sent_is_refused_without_quoting_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | None, said: str
@@ -731,3 +750,73 @@ def test_restart_asked_of_a_standby_that_knows_no_leader_does_not_claim_one(
     err = capsys.readouterr().err
     assert code == 1 and "is a standby replica, which does nothing: it knows of no leader now" in err, err
     assert "another replica leads" not in err
+
+
+@pytest.mark.parametrize("wait", ["-5", "nan", "inf", "soon"])
+def test_restart_refuses_a_wait_that_is_no_number_of_seconds_before_asking(
+    wait: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: --wait -5 sent the restart and returned at once ("still queued after -5s"), never
+    # following it; nan the same; inf followed it for ever.
+    posted: list[str] = []
+
+    class Answer(QuietHandler):
+        def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            posted.append(self.path)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_body(202, {"id": "0123456789abcdef", "state": "pending", "decision": "restart", "detail": "",
+                                 "job": None})
+
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token")
+    with serving(Answer) as server, pytest.raises(SystemExit) as exited:
+        main(["restart", "prod", "orders", "--daemon", f"http://127.0.0.1:{server.server_port}", "--wait", wait])
+    assert exited.value.code == 2
+    assert "argument --wait:" in capsys.readouterr().err
+    assert posted == []
+
+
+@pytest.mark.parametrize("duration", ["-5", "0", "nan"])
+def test_demo_refuses_a_duration_that_is_no_time_to_run(duration: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Before: the demo stopped before its first poll and said "nothing was in trouble", exit 0.
+    with pytest.raises(SystemExit) as exited:
+        main(["demo", "--duration", duration, "--port", "0"])
+    assert exited.value.code == 2 and "argument --duration:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("command", "port"), [("demo", "70000"), ("demo", "-1"), ("simulate", "-1"), ("simulate", "65536")])
+def test_a_port_out_of_range_is_refused_by_name(command: str, port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Before: `demo --port 70000` ended in a pydantic ValidationError traceback, exit 1;
+    # `simulate --port -1` in "cannot listen on 127.0.0.1:-1: Servname not supported", exit 1.
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--port", port, *(["--duration", "1"] if command == "demo" else [])])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "argument --port:" in err and "Traceback" not in err
+
+
+def test_an_empty_token_in_the_secrets_directory_is_named_and_a_missing_one_is_no_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("WATCHDOG_SERVER__AUTH_TOKEN", raising=False)
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    assert main(["status", "--daemon", "http://127.0.0.1:9", "--secrets-dir", str(secrets)]) != 0
+    assert "no token: set WATCHDOG_SERVER__AUTH_TOKEN" in capsys.readouterr().err
+    (secrets / "WATCHDOG_SERVER__AUTH_TOKEN").write_text("\n")  # a Secret mounted with an empty key
+    assert main(["status", "--daemon", "http://127.0.0.1:9", "--secrets-dir", str(secrets)]) != 0
+    err = capsys.readouterr().err
+    assert f"the token from secret file WATCHDOG_SERVER__AUTH_TOKEN in {secrets.resolve()} is empty" in err, err
+
+
+async def test_a_reason_the_daemon_refuses_is_refused_without_it_too_before_anything_is_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None
+) -> None:
+    # Before: --reason of 5,000 characters was refused by a daemon (422, exit 1) but, without
+    # --daemon, sent and kept in the history whole.
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    async with served(simulator) as url:
+        path = _config(tmp_path, url)
+        code = await asyncio.to_thread(main, ["restart", "prod", "orders", "--reason", "x" * 5000,
+                                              "--config", str(path), "--log-level", "ERROR"])
+    assert code == 1 and simulator.calls == []
+    assert "prod/orders: refused (as the daemon's API refuses it): reason: String should have at most 500 characters" \
+        in capsys.readouterr().err

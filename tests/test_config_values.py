@@ -63,3 +63,21 @@ def test_numbers_with_a_leading_zero_or_a_colon_are_not_read_as_yaml_1_1_reads_t
     # What users write still reads as before.
     config = _load(tmp_path, rule % ("1.5e+3", "0x10"))
     assert config.rules[0].trigger.interval == 1500 and config.rules[0].max_restarts == 16  # type: ignore[attr-defined]
+
+
+def test_log_level_is_read_in_any_letter_case_as_the_command_line_reads_it(
+    tmp_path: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `log.level: debug` was refused ("Input should be 'DEBUG', ...") while `--log-level debug` worked.
+    from watchdog.config import Config
+
+    for written, read in (("debug", "DEBUG"), ("Warning", "WARNING"), ("INFO", "INFO")):
+        config = _load(tmp_path, f"log: {{level: {written}}}\n")
+        assert isinstance(config, Config) and config.log.level == read
+    monkeypatch.setenv("WATCHDOG_LOG__LEVEL", "error")
+    config = _load(tmp_path, "")
+    assert isinstance(config, Config) and config.log.level == "ERROR"
+    monkeypatch.delenv("WATCHDOG_LOG__LEVEL")
+    with pytest.raises(ConfigError) as caught:
+        _load(tmp_path, "log: {level: verbose}\n")
+    assert [where for where, _ in caught.value.problems] == ["log.level"]

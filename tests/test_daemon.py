@@ -179,6 +179,27 @@ async def test_dry_run_counts_the_decision_and_sends_nothing(backend: str) -> No
 
 
 
+@pytest.mark.parametrize("where", ["global", "rule"])
+async def test_a_dry_run_that_spends_its_budget_does_not_page_as_gave_up(where: str) -> None:
+    # WatchdogConnectorGaveUp pages "still fails after max_restarts restarts" from this gauge:
+    # in dry-run no restart was sent, so the would-be give-up is said in the log, not paged.
+    connectors = [{"name": "hopeless", "script": {"initial": "FAILED", "recover_after_restarts": "never"}}]
+    rule = status_rule(trigger={"type": "status", "confirm_polls": 1}, max_restarts=2,
+                       backoff={"base": 1, "cap": 2, "jitter": 0})
+    if where == "rule":
+        rule["dry_run"] = True
+    w = world(connectors, [rule], dry_run=where == "global")
+    with capture_logs() as logs:
+        await run_polls(w, 30)
+    assert w.sample("watchdog_restarts_total", cluster=CLUSTER, connector="hopeless", rule="heal", trigger="status",
+                    outcome="dry_run") == 2
+    assert w.sample("watchdog_decisions_total", cluster=CLUSTER, rule="heal", trigger="status",
+                    decision="budget_spent") > 0
+    assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 0
+    (gave_up,) = [e for e in logs if e["event"] == "gave_up"]
+    assert gave_up["dry_run"] is True and "no restart was sent" in gave_up["note"]
+
+
 async def test_going_live_after_a_dry_run_finds_the_live_budget_unspent(tmp_path: Path) -> None:
     # The runbook's first step in an incident is dry-run. Its restarts advance the backoff and the
     # budget as real ones would (the log shows production's cadence), but they were written to

@@ -205,3 +205,36 @@ def test_status_and_history_read_the_state_file_without_the_daemons_secrets(
     assert "billing-sink" in capsys.readouterr().out
     assert main(["check-config", "--config", str(config)]) == 2
     assert "credentials.main.api_key: missing" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("auth", ["basic", "bearer"])
+def test_status_and_history_read_the_state_file_without_the_blocking_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, auth: str
+) -> None:
+    # blocking.auth basic (or bearer) made `watchdog status` say "invalid config: blocking: auth
+    # basic needs `username` and a password", exit 2, in a shell without the daemon's
+    # WATCHDOG_BLOCKING__PASSWORD, though it only reads the state file.
+    import yaml
+
+    from .support import ENVIRONMENT
+
+    for name in ("WATCHDOG_CREDENTIALS__MAIN__API_KEY", "WATCHDOG_CREDENTIALS__MAIN__API_SECRET",
+                 "WATCHDOG_BLOCKING__PASSWORD", "WATCHDOG_BLOCKING__BEARER_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "state.db"
+    with SqliteStateStore(path) as store:
+        _fill(store)
+    config = tmp_path / "config.yaml"
+    blocking = {"alertmanager_url": "http://alertmanager:9093", "auth": auth,
+                **({"username": "watchdog"} if auth == "basic" else {})}
+    config.write_text(yaml.safe_dump({
+        "credentials": {"main": {}}, "state": {"path": str(path)}, "blocking": blocking,
+        "clusters": {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
+    }))
+    capsys.readouterr()
+    assert main(["status", "--config", str(config)]) == 0
+    assert "billing-sink" in capsys.readouterr().out
+    assert main(["history", "--config", str(config), "--json"]) == 0
+    assert "orders-sink" in {r["connector"] for r in json.loads(capsys.readouterr().out)["restarts"]}
+    assert main(["check-config", "--config", str(config)]) == 2
+    assert f"blocking: auth {auth} needs" in capsys.readouterr().err

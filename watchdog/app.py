@@ -112,7 +112,9 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         # A state file that stops taking writes (a full disk) is counted, shown by
         # watchdog_state_store_writable and /readyz, and alerted on (deploy/prometheus).
         self.state.on_failure = self.metrics.state_store_errors.inc
-        self.metrics.state_store_writable.set_function(lambda: 0.0 if self.state.problem else 1.0)
+        # A standby writes nothing, so a write that failed while it led would show 0 for ever.
+        self.metrics.state_store_writable.set_function(
+            lambda: 0.0 if self.state.problem and self.leadership.leading else 1.0)
         # Credentials cannot change without a restart (reload.RESTART_ONLY_SECTIONS), so every
         # complete one gets its client and limiter now, ready for clusters a reload may add.
         for name, credential in sorted(config.credentials.items()):

@@ -52,6 +52,15 @@ class Breaker:
         self._probe: dict[str, tuple[str, datetime]] = {}  # cluster -> (connector, when) of its latest probe
         self._excused: dict[str, int] = {}  # cluster -> failures left from an outage a probe showed over
 
+    def stand_by(self) -> None:
+        """Forget everything: this replica stopped leading, and what it saw is the new leader's to
+        see. Should it lead again, its recovery recalls the restarts sent from the history (not
+        twice, as on top of what it remembered) and its polls show what fails then."""
+        for known in (self._failing, self._open, self._opened_at, self._probe, self._excused):
+            known.clear()
+        self._sent.clear()
+        self._dry_sent.clear()
+
     def observe_cluster(self, cluster: str, failing: int, watched: int) -> None:
         # Excused failures only ever heal away: a connector failing anew counts again.
         excused = min(self._excused.pop(cluster, 0), failing)

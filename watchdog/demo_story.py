@@ -20,6 +20,16 @@ _DONE_BY = {
     Trigger.MANUAL: "restarted on request",
 }
 
+# Why a connector in a state restarts do not help is left alone, in words true of both backends:
+# Confluent answers such a restart 400, a Kafka Connect worker 202 and leaves the connector as it
+# was ("restarts are refused while PAUSED" was untrue of the kafka_connect demo).
+_LEFT_ALONE = {
+    "PROVISIONING": "Confluent refuses restarts until it is provisioned",
+    "PAUSED": "a restart does not start a PAUSED connector (resume it)",
+    "STOPPED": "a restart does not start a STOPPED connector (resume it)",
+    "DELETED": "it is being deleted",
+}
+
 
 @dataclass
 class Sightings:
@@ -87,7 +97,7 @@ def _done(found: ConnectorStatus | None, jobs: list[RestartJob], state: Connecto
     if degraded_without_error(found) or any(task.state.upper() == "UNASSIGNED" for task in found.tasks):
         return "left alone: its tasks await a worker, which the cluster assigns by itself"
     if found.state.upper() in RESTART_REFUSED_STATES:
-        return f"left alone: restarts are refused while {found.state}"
+        return f"left alone: {_LEFT_ALONE.get(found.state.upper(), f'a restart does nothing while {found.state}')}"
     if health is Health.FAILED:
         return "not restarted yet (confirmation polls, backoff or a gate)"
     return f"left alone: {found.state} is transient, looked at again each poll"

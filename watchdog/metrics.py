@@ -296,6 +296,18 @@ class Metrics:
         for metric in (self.restarts, self.backoff_step, self.gave_up, self.next_restart):
             metric.remove_by_labels(labels)
 
+    def stand_by(self) -> None:
+        """This replica stopped leading. Its gauges of connectors, clusters and the breaker showed
+        the leader's view, which it no longer has: kept, they stayed for ever as at the moment it
+        stood by (a gave-up connector the new leader saw recover, a breaker it saw close). Now
+        they show what a daemon that has not polled shows: nothing failing, given up or held,
+        and no poll (the new leader's own series are the present)."""
+        for gauge in (self.backoff_step, self.gave_up, self.next_restart, self.connectors,
+                      self.degraded_too_long, self.breaker_open):
+            for labels in _series_labels(gauge):
+                gauge.labels(**labels).set(0)
+        self.last_poll.clear()
+
     def forget_cluster(self, cluster: str) -> None:
         for metric in (self.connectors, self.degraded_too_long, self.polls, self.unusable_entries, self.decisions, self.last_poll, self.restarts,
                        self.backoff_step, self.gave_up, self.next_restart, self.stall_checks, self.stall_unjudged):
@@ -354,6 +366,10 @@ def _at_least_0(value: int | None) -> int | None:
 def _nan_if_unknown(read: Callable[[], float | None]) -> float:
     value = read()
     return math.nan if value is None else float(value)
+
+
+def _series_labels(gauge: Gauge) -> list[dict[str, str]]:
+    return [sample.labels for metric in gauge.collect() for sample in metric.samples]
 
 
 def _totals(counter: Counter) -> list[Sample]:

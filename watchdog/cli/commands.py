@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import shlex
 import signal
@@ -87,8 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
              "the token comes from --token-file, $WATCHDOG_SERVER__AUTH_TOKEN or that file in the secrets directory",
     )
     restart.add_argument("--token-file", metavar="PATH", help="file holding the daemon's bearer token")
-    restart.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
-                         help="with --daemon: how long to wait for the outcome (default 60)")
+    restart.add_argument("--wait", type=_seconds, default=60.0, metavar="SECONDS",
+                         help="with --daemon: how long to wait for the outcome, 0 or more (default 60)")
 
     status = commands.add_parser("status", help="watched connectors: health, attempts, backoff, gave-up")
     _common(status)
@@ -105,12 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(simulate, config=False)
     simulate.add_argument("--scenario", metavar="FILE", help="scenario YAML (default: the built-in demo scenario)")
     simulate.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    simulate.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080; 0: any free port)")
+    simulate.add_argument("--port", type=_port, default=8080, help="port to listen on (default 8080; 0: any free port)")
 
     demo = commands.add_parser("demo", help="run the daemon against the built-in simulator")
     _common(demo, config=False)
-    demo.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: until Ctrl-C)")
-    demo.add_argument("--port", type=int, default=9464, help="the daemon's /metrics port (0: any free port)")
+    demo.add_argument("--duration", type=_positive_seconds, metavar="SECONDS",
+                      help="stop after this long, more than 0 (default: until Ctrl-C)")
+    demo.add_argument("--port", type=_port, default=9464, help="the daemon's /metrics port (0: any free port)")
     demo.add_argument("--backend", choices=["confluent_cloud", "kafka_connect"], default="confluent_cloud",
                       help="simulate Confluent Cloud (default) or self-managed Kafka Connect clusters")
     return parser
@@ -132,6 +134,38 @@ def _at_least_one(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is below 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """A length of time, 0 or more: --wait -5 sent the restart and returned at once, never
+    following it, without a word (nan the same; inf followed it for ever)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds of 0 or more")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    """More than 0 seconds: `demo --duration -5` stopped before the first poll and said "nothing
+    was in trouble", exit 0."""
+    value = _seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text} is not more than 0 seconds")
+    return value
+
+
+def _port(text: str) -> int:
+    """A TCP port, 0 to 65535: `demo --port 70000` ended in a pydantic traceback, exit 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (0 to 65535; 0: any free port)")
     return value
 
 
@@ -248,6 +282,8 @@ def _restart_connector(args: argparse.Namespace) -> int:
             print("--dry-run cannot be combined with --daemon: the daemon's config decides", file=sys.stderr)
             return EXIT_CONFIG
         return restart_via_daemon(args)
+    if not _a_request_the_daemon_takes(args):
+        return EXIT_FAILED
     from ..app import Daemon
     from ..model import Outcome
 
@@ -262,8 +298,10 @@ def _restart_connector(args: argparse.Namespace) -> int:
         args.cluster = by_id.get(args.cluster, args.cluster)
     discoverable = config.discovery is not None and args.cluster.startswith(KAFKA_CLUSTER_ID_PREFIX)
     if args.cluster not in config.clusters and not discoverable:
+        # Exit 1, as a daemon's 404 for it (--daemon) and a restart not made: the config is
+        # valid (2 says it is not), the cluster named is not one of it.
         print(f"unknown cluster {args.cluster!r}; configured: {', '.join(sorted(config.clusters))}", file=sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_FAILED
     configure(args, config)
     from ..logs import printable
     from ..state import StateFileInUse, StateStoreError
@@ -293,6 +331,26 @@ def _restart_connector(args: argparse.Namespace) -> int:
     message = f": {printable(job.message)}" if job.message else ""
     print(f"{target}: {job.outcome.value if job.outcome else 'not finished'}{detail}{message}")
     return EXIT_OK if job.outcome in (Outcome.ACCEPTED, Outcome.DRY_RUN) else EXIT_FAILED
+
+
+def _a_request_the_daemon_takes(args: argparse.Namespace) -> bool:
+    """The daemon's own rules for a restart request (api.RestartBody): a --reason of 5,000
+    characters was refused by a daemon (422, exit 1) but sent, and kept whole, without one.
+    Refused as the daemon refuses it, exit 1 too, before anything is read or sent."""
+    from pydantic import ValidationError
+
+    from ..api import RestartBody
+    from ..config.errors import validation_problems
+    from ..logs import printable
+
+    try:
+        RestartBody(cluster=args.cluster, connector=args.connector, reason=args.reason)
+    except ValidationError as exc:
+        problems = "; ".join(f"{where}: {what}" for where, what in validation_problems(exc))
+        print(f"{printable(f'{args.cluster}/{args.connector}')}: refused (as the daemon's API refuses it): "
+              f"{printable(problems)}", file=sys.stderr)
+        return False
+    return True
 
 
 def _simulate(args: argparse.Namespace) -> int:

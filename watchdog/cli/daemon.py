@@ -143,6 +143,9 @@ def daemon_token(args: argparse.Namespace) -> str:
         # Where the daemon beside it reads its own: in its pod, the mounted Secret.
         source, text = _token_from_secrets_dir(args)
     token = secret_text(text)
+    if not token and source:
+        # "no token: ... pass --token-file" to someone who passed one sent them looking elsewhere.
+        raise UnusableToken(f"the token from {source} is empty (or only whitespace)")
     if not token:
         raise UnusableToken(f"no token: set {TOKEN_SETTING}, pass --token-file, or give --secrets-dir a "
                             f"directory holding a file {TOKEN_SETTING}")
@@ -183,7 +186,9 @@ def _token_from_secrets_dir(args: argparse.Namespace) -> tuple[str, str]:
     text, problems = read_secret_setting(directory, TOKEN_SETTING)
     if problems:
         raise UnusableToken("; ".join(problems))
-    return f"secret file {TOKEN_SETTING} in {directory}", text or ""
+    if text is None:  # no such file there
+        return "", ""
+    return f"secret file {TOKEN_SETTING} in {directory}", text
 
 
 def error_text(response: httpx.Response) -> str:

@@ -60,6 +60,9 @@ def cross_check(config: Config, *, calls: bool = True) -> list[tuple[str, str]]:
                 problems.append(
                     (f"credentials.{name}.{secret}", f"missing (unset, or empty once whitespace is stripped); set {env} or put it in a file of that name in the secrets directory")
                 )
+    missing = config.blocking.missing_secret() if calls and config.blocking is not None else None
+    if missing is not None:
+        problems.append(("blocking", missing))
     alert_rules = any(isinstance(r.trigger, AlertTrigger) and r.enabled for r in config.rules)
     if calls and config.server.auth_token is None and alert_rules:
         problems.append(

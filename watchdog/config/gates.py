@@ -81,6 +81,10 @@ class BreakerSettings(Strict):
     window: PositiveDuration = 600.0
 
 
+BASIC_NEEDS = "auth basic needs `username` and a password (WATCHDOG_BLOCKING__PASSWORD or a secret file of that name)"
+BEARER_NEEDS = "auth bearer needs a token (WATCHDOG_BLOCKING__BEARER_TOKEN or a secret file of that name)"
+
+
 class BlockingSettings(Strict):
     """Before a restart, ask Alertmanager whether a blocking alert (a Confluent incident, a
     cluster outage) is firing; silenced and inhibited alerts do not block."""
@@ -102,18 +106,24 @@ class BlockingSettings(Strict):
 
     @model_validator(mode="after")
     def _auth_complete(self) -> BlockingSettings:
-        if self.auth == "basic" and (not self.username or self.password is None):
-            raise ValueError(
-                "auth basic needs `username` and a password (WATCHDOG_BLOCKING__PASSWORD or a secret file of that name)"
-            )
-        if self.auth == "bearer" and self.bearer_token is None:
-            raise ValueError("auth bearer needs a token (WATCHDOG_BLOCKING__BEARER_TOKEN or a secret file of that name)")
+        # The password and the token are secrets, checked with the Cloud keys by cross_check:
+        # `watchdog status` and `history` read the state file and need none of them.
+        if self.auth == "basic" and not self.username:
+            raise ValueError(BASIC_NEEDS)
         unused = [name for name, value in (("password", self.password), ("bearer_token", self.bearer_token))
                   if value is not None and not (self.auth == "basic" and name == "password")
                   and not (self.auth == "bearer" and name == "bearer_token")]
         if unused:
             raise ValueError(f"{', '.join(unused)} is set but auth is {self.auth!r}: set auth to use it, or unset it")
         return self
+
+    def missing_secret(self) -> str | None:
+        """What its `auth` needs and the environment or secrets directory did not give."""
+        if self.auth == "basic" and self.password is None:
+            return BASIC_NEEDS
+        if self.auth == "bearer" and self.bearer_token is None:
+            return BEARER_NEEDS
+        return None
 
     def credentials(self) -> tuple[str, SecretStr] | SecretStr | None:
         """(username, password) for basic auth, the token for bearer, None for none."""

@@ -418,6 +418,12 @@ class ReloadSettings(Strict):
     ] = 10.0
 
 
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
+
 class LogSettings(Strict):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # In any letter case, as --log-level takes it: `level: debug` was refused while
+    # `--log-level debug` worked.
+    level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)] = "INFO"
     format: Literal["auto", "json", "console"] = "auto"

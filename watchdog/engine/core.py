@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,7 @@ from ..metrics import Metrics
 from ..model import ConnectorKey, ConnectorState, ConnectorStatus, Decision, Trigger
 from ..queue import RestartQueue
 from ..stall import Unjudged
-from ..state import StateStore
+from ..state import StateStore, StateStoreError
 from ..windows import Windows
 
 if TYPE_CHECKING:  # only for the annotation: decisions.py builds on this module
@@ -35,6 +36,24 @@ SIGNAL_TRIGGERS = frozenset({Trigger.ALERT, Trigger.STALLED})
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def show_state(metrics: Metrics, store: StateStore, dry_states: dict[ConnectorKey, ConnectorState],
+               key: ConnectorKey, state: ConnectorState) -> None:
+    """Show a connector's state on its gauges. A dry-run view (its backoff advanced by restarts
+    never sent) shows the cadence the live run would have, but its gave-up only where the live
+    state gave up too: WatchdogConnectorGaveUp pages "still fails after max_restarts restarts"
+    from that gauge, and a dry run's give-up is said by its `gave_up` line (dry_run: true)."""
+    if state.gave_up and key in dry_states and not _live_gave_up(store, key):
+        state = replace(state, gave_up=False)
+    metrics.show_connector_state(key.cluster, key.connector, state)
+
+
+def _live_gave_up(store: StateStore, key: ConnectorKey) -> bool:
+    try:
+        return store.load(key).gave_up
+    except StateStoreError:  # counted by the store; a gauge is no reason to stop a decision
+        return False
 
 
 class EngineCore:
@@ -103,6 +122,9 @@ class EngineCore:
         if not dry_run:
             self.dry_states.pop(key, None)
         return self.dry_states.get(key) or self.state.load(key)
+
+    def show_state(self, key: ConnectorKey, state: ConnectorState) -> None:
+        show_state(self.metrics, self.state, self.dry_states, key, state)
 
     def save_state(self, key: ConnectorKey, state: ConnectorState, *, dry_run: bool) -> None:
         if dry_run and key in self.dry_states:

@@ -136,7 +136,7 @@ class Decisions(Gates):
             log.info("restart_count_reset", cluster=key.cluster, connector=key.connector, rule=rule.name,
                      attempts=state.attempts, healthy_since=state.healthy_since.isoformat() if state.healthy_since else None)
             self.save_state(key, quiet, dry_run=dry_run)
-            self.metrics.show_connector_state(key.cluster, key.connector, quiet)
+            self.show_state(key, quiet)
         return quiet
 
     def _give_up(self, rule: Rule, key: ConnectorKey, state: ConnectorState, *, save: bool = True) -> ConnectorState:
@@ -149,16 +149,19 @@ class Decisions(Gates):
         # resets (policy.observe): "until it is seen healthy" promised a restart for a failure
         # that came before that, which was refused (budget_spent) and the flag set again.
         gap = f"{backoff_gap(state.attempts, rule.backoff):g}s"
-        log.warning(
-            "gave_up", cluster=key.cluster, connector=key.connector, rule=rule.name,
-            attempts=state.attempts, max_restarts=rule.max_restarts,
-            note=f"left alone until it has stayed healthy for {gap} in a row, which resets its restart count"
-            if isinstance(rule.trigger, StatusTrigger)
-            else f"left alone until its signal has cleared and stayed clear for {gap}, which resets its restart count",
-        )
+        dry_run = self.config.dry_run or rule.dry_run
+        note = (f"left alone until it has stayed healthy for {gap} in a row, which resets its restart count"
+                if isinstance(rule.trigger, StatusTrigger)
+                else f"left alone until its signal has cleared and stayed clear for {gap}, which resets its restart count")
+        if dry_run:
+            # Not paged (watchdog_connector_gave_up stays as the live state has it): said here.
+            note = ("dry run: no restart was sent; the live run would give up here and leave it alone "
+                    f"({note}); not shown on watchdog_connector_gave_up")
+        log.warning("gave_up", cluster=key.cluster, connector=key.connector, rule=rule.name,
+                    attempts=state.attempts, max_restarts=rule.max_restarts, dry_run=dry_run, note=note)
         if save:
-            self.save_state(key, state, dry_run=self.config.dry_run or rule.dry_run)
-            self.metrics.show_connector_state(key.cluster, key.connector, state)
+            self.save_state(key, state, dry_run=dry_run)
+            self.show_state(key, state)
         return state
 
     def _signal_cleared(self, key: ConnectorKey, now: datetime) -> None:
@@ -170,7 +173,7 @@ class Decisions(Gates):
         cleared = signal_cleared(state, now)
         if cleared is not state:
             self.state.save(key, cleared)
-            self.metrics.show_connector_state(key.cluster, key.connector, cleared)
+            self.show_state(key, cleared)
 
     @cached_property
     def _remembered(self) -> dict[Trigger, deque[str]]:

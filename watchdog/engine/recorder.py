@@ -24,7 +24,7 @@ from ..policy import record_attempt, record_manual_restart
 from ..queue import Abandoned, JobNotRecorded, RestartJob
 from ..rules import selects
 from ..state import Fenced, StateStore, StateStoreError
-from .core import FAILURE_TRIGGERS, SIGNAL_TRIGGERS, WallClock, log, utc_now
+from .core import FAILURE_TRIGGERS, SIGNAL_TRIGGERS, WallClock, log, show_state, utc_now
 
 # Outcomes waiting to be written again when the state file refused them: bounded, should it stay
 # unwritable for long (each is also logged; the oldest are given up first).
@@ -201,7 +201,7 @@ class JobRecorder:
             # before dry-run was set has its attempt already.
             state = self._attempt(job, self.dry_states.get(job.key) or state, now)
             self.dry_states[job.key] = state
-            self._metrics.show_connector_state(job.key.cluster, job.key.connector, state)
+            show_state(self._metrics, self._state, self.dry_states, job.key, state)
             self._breaker.record_restart(now, dry_run=True)
         elif job.outcome is Outcome.ACCEPTED and not self._failure_requests(job):
             changed = record_manual_restart(state, now)

@@ -125,7 +125,7 @@ class StatusIntake(Decisions):
         if decision is Decision.BUDGET_SPENT:
             state = self._give_up(rule, key, state, save=False)
         self.save_state(key, state, dry_run=dry_run)
-        self.metrics.show_connector_state(key.cluster, key.connector, state)
+        self.show_state(key, state)
         detail = ""
         if status.unusable is not None:
             detail = f"its list entry could not be read ({status.unusable}): health unknown, looked at again next poll"

@@ -18,6 +18,7 @@ from .elector import Elector
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+    from ..breaker import Breaker
     from ..config import Config
     from ..engine import Engine
     from ..metrics import Metrics
@@ -35,6 +36,7 @@ class LeadershipHost:
     engine: Engine
     queue: RestartQueue
     metrics: Metrics
+    breaker: Breaker
     _scheduler: AsyncIOScheduler | None
     _job_tasks: set[asyncio.Task[Any]]
 
@@ -74,6 +76,10 @@ class LeadershipHost:
             self._scheduler = None
         await cancel_and_wait(list(self._job_tasks))
         left = await self.queue.abandon(reason)
+        # What this replica knew of the connectors is the leader's now: its gauges would show
+        # that moment for ever (README, "What a standby reports").
+        self.breaker.stand_by()
+        self.metrics.stand_by()
         log.warning("standing_by", reason=reason, restarts_left_to_leader=left)
 
     async def _lead_once(self) -> bool:

@@ -1,0 +1,110 @@
+"""What a replica's metrics show once it stops leading: not the leader's view as it was at that
+moment (the new leader polls and decides; a standby's old gave-up flag or open breaker would stay
+for ever), but what a daemon that has not polled shows."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from bench.postgres import PostgresServer
+from watchdog.model import Health
+
+from .support import CLUSTER, World, daemon_config, in_process, sim_scenario, until
+
+HOPELESS = {"name": "hopeless", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 0.5}}
+RULE: dict[str, Any] = {
+    "name": "heal", "trigger": {"type": "status", "interval": 3600, "confirm_polls": 1},
+    "select": {"include": ["*"]}, "backoff": {"base": 0.1, "cap": 0.2, "jitter": 0}, "max_restarts": 1,
+}
+BREAKER = {"max_restarts": 1, "window": 3600, "max_failing_share": None}
+
+
+def world() -> World:
+    config = daemon_config([RULE], rate_limit={"max_requests_per_second": 10000}, breaker=BREAKER)
+    w = in_process(sim_scenario([HOPELESS], restart={"delay_seconds": 0}), config, fake_time=True, rng=0.5)
+    w.daemon.queue.start()
+    return w
+
+
+async def poll(w: World, times: int) -> None:
+    assert w.clock is not None
+    for _ in range(times):
+        await w.daemon.pollers[CLUSTER].poll()
+        await w.daemon.queue.join()
+        w.clock.advance(3)
+
+
+async def test_a_replica_that_stands_by_no_longer_reports_the_view_it_had_while_leading() -> None:
+    w = world()
+    await poll(w, 4)
+    w.daemon.engine.refresh_breaker()
+    led = {
+        "gave up": w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless"),
+        "backoff step": w.sample("watchdog_connector_backoff_step", cluster=CLUSTER, connector="hopeless"),
+        "fleet breaker": w.sample("watchdog_breaker_open", scope="fleet"),
+        "failed": w.sample("watchdog_connectors", cluster=CLUSTER, health=Health.FAILED.value),
+    }
+    assert led == {"gave up": 1, "backoff step": 1, "fleet breaker": 1, "failed": 1}
+    assert w.daemon.metrics.registry.get_sample_value(
+        "watchdog_last_successful_poll_timestamp_seconds", {"cluster": CLUSTER}) is not None
+    w.daemon.state.problem = "could not record a decision: the database went away"
+    assert w.sample("watchdog_state_store_writable") == 0
+
+    w.daemon.leadership.leading = False  # as the elector does when it loses the lease
+    await w.daemon._follow("another replica took the lease over")
+
+    assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 0
+    assert w.sample("watchdog_connector_backoff_step", cluster=CLUSTER, connector="hopeless") == 0
+    assert w.sample("watchdog_breaker_open", scope="fleet") == 0
+    assert w.total("watchdog_connectors", cluster=CLUSTER) == 0
+    assert w.daemon.metrics.registry.get_sample_value(
+        "watchdog_last_successful_poll_timestamp_seconds", {"cluster": CLUSTER}) is None
+    assert w.sample("watchdog_state_store_writable") == 1
+    # The heartbeat of a standby opens nothing again from what it saw before.
+    w.daemon.engine.refresh_breaker()
+    assert w.sample("watchdog_breaker_open", scope="fleet") == 0
+
+
+async def test_a_leader_that_loses_its_lease_clears_its_view_as_it_stands_by(
+    postgres_server: PostgresServer, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The real path: a replica on PostgreSQL leads, sees a connector give up and the breaker
+    # open, then finds its lease taken over (another replica's newer epoch) and stands by.
+    monkeypatch.setenv("WATCHDOG_STATE__PASSWORD", postgres_server.password.get_secret_value())
+    config = daemon_config([RULE], rate_limit={"max_requests_per_second": 10000}, breaker=BREAKER,
+                           state={"url": postgres_url,
+                                  "leader_election": {"lease_duration": 3, "renew_deadline": 2, "renew_interval": 0.5}})
+    w = in_process(sim_scenario([HOPELESS], restart={"delay_seconds": 0}), config)
+    daemon = w.daemon
+    await daemon.start(serve_http=False)
+    try:
+        await until(lambda: daemon.leadership.leading, "elected")
+        for _ in range(3):
+            await daemon.pollers[CLUSTER].poll()
+            await daemon.queue.join()
+            await asyncio.sleep(0.6)  # the connector fails again after its restart
+        assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 1
+        assert w.sample("watchdog_breaker_open", scope="fleet") == 1
+
+        await asyncio.to_thread(_take_over, postgres_server, postgres_url)
+        await until(lambda: not daemon.leadership.leading, "stood by", timeout=10)
+        await until(lambda: w.sample("watchdog_leadership_changes_total", change="lost") == 1, "lost counted")
+        await asyncio.sleep(1.5)  # heartbeats of the standby
+
+        assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 0
+        assert w.sample("watchdog_breaker_open", scope="fleet") == 0
+        assert w.total("watchdog_connectors", cluster=CLUSTER) == 0
+        assert w.daemon.metrics.registry.get_sample_value(
+            "watchdog_last_successful_poll_timestamp_seconds", {"cluster": CLUSTER}) is None
+    finally:
+        await daemon.stop()
+
+
+def _take_over(server: PostgresServer, url: str) -> None:
+    """Another replica took the lease (as after this one's renew deadline, or a failover)."""
+    with server.connect(url.rsplit("/", 1)[1]) as admin:
+        admin.execute("UPDATE leader_lease SET holder = 'other-replica', epoch = epoch + 1, "
+                      "expires_at = clock_timestamp() + interval '60 seconds' WHERE id = 1")
