@@ -61,6 +61,9 @@ from .triggers.stall import StallChecker
 log = get_logger("watchdog.app")
 
 HISTORY_PRUNE_BEATS = 3600  # the heartbeat ticks every second: prune once an hour
+# Record that the daemon is alive every 30 beats (one row rewritten): recovery at the next start
+# tells a rollout from a night with no daemon within this, well inside the scheduler's 5 minutes.
+ALIVE_BEATS = 30
 
 
 class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
@@ -327,6 +330,8 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
             await client.aclose()
         if self.blocker is not None:
             await self.blocker.close()
+        if self.leadership.leading:
+            self.mark_alive()  # a clean stop: the next start measures its gap from here
         self.state.close()
         log.info("stopped", unsent=len(unsent), outcomes={o.value: n for o, n in self.recorder.outcomes.items() if n})
         return unsent
@@ -401,6 +406,8 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
             if self.leadership.leading:
                 self.engine.refresh_breaker()
             beats += 1
+            if beats % ALIVE_BEATS == 0 and self.leadership.leading:
+                self.mark_alive()
             if beats % HISTORY_PRUNE_BEATS == 0 and self.leadership.leading:
                 try:
                     self._prune_history()

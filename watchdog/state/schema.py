@@ -85,6 +85,38 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
+# When the daemon was last known alive: one row, written at start, every ALIVE_BEATS of the
+# heartbeat and at a clean stop. Recovery compares it with now to tell a rollout (down for
+# seconds) from a night with no daemon (a schedule's restart kept since 03:00 is not sent at 09:00).
+# Not a migration: a release without it opens a file with one more table (its business), so
+# rolling back after an upgrade still works. A file an older release wrote gets the newest time it
+# recorded (a poll seen, a restart, a request): the last sign of life that release left.
+ALIVE_TABLE = "CREATE TABLE daemon_alive (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL)"
+ALIVE_FROM_RECORDS = """
+INSERT INTO daemon_alive (id, at)
+SELECT 1, latest FROM (SELECT max(at) AS latest FROM (
+    SELECT max(seen_at) AS at FROM connector_state
+    UNION ALL SELECT max(at) FROM restart_history
+    UNION ALL SELECT max(requested_at) FROM pending_request
+)) WHERE latest IS NOT NULL
+"""
+
+
+def ensure_alive_table(db: sqlite3.Connection) -> None:
+    """Make the `daemon_alive` table if the file has none (one the daemon opens to write)."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'daemon_alive'").fetchone():
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'daemon_alive'").fetchone():
+            db.execute(ALIVE_TABLE)
+            db.execute(ALIVE_FROM_RECORDS)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
 def latest_schema_version() -> int:
     return len(MIGRATIONS)
 
