@@ -153,3 +153,22 @@ def test_a_file_an_older_release_wrote_takes_its_last_record_as_the_last_sign_of
     with SqliteStateStore(path) as store:
         assert store.last_alive() == seen
         assert store.schema_version == 1
+
+
+async def test_a_kept_restart_of_a_rule_the_new_config_lacks_says_so_without_naming_a_reload(tmp_path: Path) -> None:
+    """Started again with a config that no longer has the rule (edited while the daemon was down):
+    the restart is not sent, and its message does not send the reader after a reload nobody made."""
+    clock = Clock()
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])), clock=clock.monotonic)
+    path = tmp_path / "state.db"
+    await crashed_with_a_scheduled_restart_kept(path, simulator, clock)
+    config = daemon_config([{**NIGHTLY, "name": "weekly"}], state={"path": str(path)})
+    second = Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall)
+    await second.start(serve_http=False)
+    await second.queue.join()
+    await second.stop()
+    assert restarts_sent(simulator) == []
+    with SqliteStateStore(path) as store:
+        (record,) = store.history()
+    assert record.outcome is Outcome.DROPPED
+    assert "in the config the daemon restarted with" in record.message
