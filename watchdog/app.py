@@ -136,7 +136,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         ]
         self.probes.discovery_pending = self.discovery_pending
         self.probes.state_problem = lambda: self.state.problem
-        self.probes.not_leader = self.leadership.may_send
+        self.probes.not_leader = self.may_act
         self._server: tuple[EmbeddedServer, asyncio.Task[None]] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._scheduler: AsyncIOScheduler | None = None
@@ -144,6 +144,10 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         self._watcher: ConfigWatcher | None = None
         self._stall_checker: StallChecker | None = None
         self._stopping = False
+        # True inside start() until this daemon leads (a SQLite file) or campaigns (PostgreSQL):
+        # the HTTP server listens first, so that a port already taken stops the start before
+        # anything is recovered or sent; meanwhile the API acts on nothing (may_act).
+        self._starting = False
         self._job_tasks: set[asyncio.Task[Any]] = set()  # scheduler jobs running now
         self._preinitialise_metrics()
 
@@ -228,22 +232,26 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
 
     async def start(self, *, serve_http: bool = True) -> None:
         self._warn_at_start()
+        self._starting = True
         if self.blocker is not None:
             self.blocker.start()  # a no-op if a reload before start() started it
             await self.blocker.first_check()  # know before the first decision, not one TTL later
-        if isinstance(self.leadership, Elector):
-            self.leadership.start(self._lead, self._follow)  # a standby until elected
-        else:
-            await self._lead(None)
-        if self._config_path is not None and self._reload_config is not None and self.config.reload.watch:
-            self._watcher = ConfigWatcher(self._config_path, self.reload, self.config.reload.interval, self._config_seen)
-            self._watcher.start()
-        self._heartbeat = asyncio.create_task(self.heartbeat(), name="heartbeat")
         if serve_http:
+            # Before leading: a port already taken stopped the start only after the kept restarts
+            # were sent and the first polls ran, so a daemon that could not start sent restarts.
             app = create_app(self.metrics.registry, self.probes, self.api_context())
             server = self.config.server
             self._server = await start_server(app, server.host, server.port, max_connections=server.max_connections,
                                               request_timeout=server.request_timeout)
+        if isinstance(self.leadership, Elector):
+            self.leadership.start(self._lead, self._follow)  # a standby until elected
+        else:
+            await self._lead(None)
+        self._starting = False
+        if self._config_path is not None and self._reload_config is not None and self.config.reload.watch:
+            self._watcher = ConfigWatcher(self._config_path, self.reload, self.config.reload.interval, self._config_seen)
+            self._watcher.start()
+        self._heartbeat = asyncio.create_task(self.heartbeat(), name="heartbeat")
         self.probes.config_loaded = True
         log.info(
             "started", version=__version__, dry_run=self.config.dry_run, clusters=sorted(self.config.clusters),
@@ -264,6 +272,12 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         new restarts (503, `shutting_down`) while the queue drains."""
         return self._stopping
 
+    def may_act(self) -> str | None:
+        """None when this daemon may act on a request (it leads and has recovered); else why not."""
+        if self._starting:
+            return "the daemon is starting: it recovers the restarts its state kept first"
+        return self.leadership.may_send()
+
     def api_context(self) -> ApiContext:
         """What the HTTP API needs of the daemon: start() serves `create_app(..., api_context())`;
         tests and embedders serve the same app over their own transport."""
@@ -278,7 +292,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
             connectors=self.connector_rows,
             history=lambda cluster, connector, limit: history_json(
                 self.state.history(None, limit, cluster=cluster, connector=connector))["restarts"],
-            not_leading=self.leadership.may_send,
+            not_leading=self.may_act,
             standby_retry_after=self.leadership.retry_after,
         )
 

@@ -166,6 +166,10 @@ def guarded_protocol(max_connections: int, request_timeout: float) -> type[H11Pr
     return GuardedH11
 
 
+class ListenError(RuntimeError):
+    """The HTTP server could not start listening (a port taken, an address not on this host)."""
+
+
 async def start_server(
     app: Any, host: str, port: int, *, max_connections: int = 64, request_timeout: float = 10.0
 ) -> tuple[EmbeddedServer, asyncio.Task[None]]:
@@ -179,13 +183,24 @@ async def start_server(
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     server = EmbeddedServer(config)
-    task = asyncio.create_task(server.serve(), name=f"http-{host}:{port}")
+    task = asyncio.create_task(_serve(server, host, port), name=f"http-{host}:{port}")
     while not server.started:
         if task.done():
-            task.result()  # re-raises the bind error, e.g. the port is taken
-            raise RuntimeError(f"HTTP server on {host}:{port} stopped before it started")
+            task.result()  # raises ListenError, e.g. the port is taken
+            raise ListenError(f"The HTTP server on {host}:{port} stopped before it started.")
         await asyncio.sleep(0.01)
     return server, task
+
+
+async def _serve(server: EmbeddedServer, host: str, port: int) -> None:
+    try:
+        await server.serve()
+    except SystemExit:
+        # uvicorn calls sys.exit when it cannot bind (having logged why): out of a task that
+        # stopped the event loop itself, with a traceback and no word of what to do.
+        raise ListenError(f"The HTTP server cannot listen on {host}:{port} (the line before says why: is the "
+                          "port taken by another process?). Nothing was started: no restart was sent. Free the "
+                          "port or set server.port.") from None
 
 
 async def stop_server(server: EmbeddedServer, task: asyncio.Task[None]) -> None:

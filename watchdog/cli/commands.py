@@ -148,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from ..app import Daemon, run_until_signalled
+    from ..asgi_server import ListenError
     from ..reload import file_fingerprint
     from ..state import StateStoreError
 
@@ -164,7 +165,11 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     if args.once:
         return asyncio.run(daemon.run_once())
-    return asyncio.run(run_until_signalled(daemon, early_reloads))
+    try:
+        return asyncio.run(run_until_signalled(daemon, early_reloads))
+    except ListenError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _hold_sighup() -> list[int]:
