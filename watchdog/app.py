@@ -243,10 +243,16 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
             server = self.config.server
             self._server = await start_server(app, server.host, server.port, max_connections=server.max_connections,
                                               request_timeout=server.request_timeout)
-        if isinstance(self.leadership, Elector):
-            self.leadership.start(self._lead, self._follow)  # a standby until elected
-        else:
-            await self._lead(None)
+        try:
+            if isinstance(self.leadership, Elector):
+                self.leadership.start(self._lead, self._follow)  # a standby until elected
+            else:
+                await self._lead(None)
+        except BaseException:
+            if self._server is not None:  # the start failed (the state file takes no writes): stop listening
+                await stop_server(*self._server)
+                self._server = None
+            raise
         self._starting = False
         if self._config_path is not None and self._reload_config is not None and self.config.reload.watch:
             self._watcher = ConfigWatcher(self._config_path, self.reload, self.config.reload.interval, self._config_seen)

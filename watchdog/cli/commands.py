@@ -168,7 +168,12 @@ def _run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(run_until_signalled(daemon, early_reloads))
     except ListenError as exc:
+        daemon.state.close()
         print(str(exc), file=sys.stderr)
+        return EXIT_FAILED
+    except StateStoreError as exc:  # the restarts the state file kept could not be recovered (a full disk)
+        daemon.state.close()
+        print(f"{exc} The restarts it kept stay in it, unsent, for the next start.", file=sys.stderr)
         return EXIT_FAILED
 
 
