@@ -14,7 +14,7 @@ import pytest
 import structlog
 from prometheus_client import CollectorRegistry
 
-from bench.postgres import PostgresServer
+from bench.postgres import PostgresServer, take_lease
 from watchdog.app import Daemon
 from watchdog.cli import main
 from watchdog.config.leadership import LeaseTiming
@@ -172,3 +172,40 @@ async def test_a_kept_restart_of_a_rule_the_new_config_lacks_says_so_without_nam
         (record,) = store.history()
     assert record.outcome is Outcome.DROPPED
     assert "in the config the daemon restarted with" in record.message
+
+
+async def test_with_postgresql_a_schedule_restart_kept_while_no_replica_led_for_hours_is_missed(
+    postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    clock = Clock()
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])), clock=clock.monotonic)
+    state = {"url": postgres_url, "leader_election": {"lease_duration": 3, "renew_deadline": 2, "renew_interval": 0.5}}
+    config = daemon_config([NIGHTLY], state=state, rate_limit={"max_requests_per_second": 10000})
+    config = config.model_copy(update={"state": config.state.model_copy(update={"password": postgres_server.password})})
+
+    def replica() -> Daemon:
+        return Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall)
+
+    first = replica()
+    epoch = await asyncio.to_thread(take_lease, postgres_server, postgres_url, "last-leader")
+    first.state.fence(epoch, "last-leader")
+    statuses = await first.pollers[CLUSTER].list()
+    assert statuses is not None
+    first.engine.on_schedule(first.config.rules[0], CLUSTER, statuses)  # queued, never sent: every replica down
+    first.state.close()
+    with postgres_server.connect(postgres_url.rsplit("/", 1)[1]) as admin:
+        admin.execute("UPDATE leader_lease SET renewed_at = clock_timestamp() - interval '6 hours', "
+                      "expires_at = clock_timestamp() - interval '6 hours'")
+
+    second = replica()
+    await second.start(serve_http=False)
+    try:
+        deadline = asyncio.get_running_loop().time() + 20
+        while not second.state.history() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        (record,) = second.state.history()
+    finally:
+        await second.stop()
+    assert restarts_sent(simulator) == []
+    assert record.outcome is Outcome.DROPPED and record.message.startswith("missed while no daemon ran: 6h00m")
+    assert "last lease renewal" in record.message
