@@ -127,8 +127,8 @@ def take_lease(server: PostgresServer, url: str, holder: str = "test-replica") -
     async def acquire() -> int:
         conn = await psycopg.AsyncConnection.connect(url, password=server.password.get_secret_value(), autocommit=True)
         async with conn:
-            epoch = await lease.acquire(conn, holder, 60.0)
-        assert epoch is not None, "the lease was held"
-        return epoch
+            acquired = await lease.acquire(conn, holder, 60.0)
+        assert acquired is not None, "the lease was held"
+        return acquired.epoch
 
     return asyncio.run(acquire())

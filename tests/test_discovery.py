@@ -354,6 +354,31 @@ async def test_a_restart_kept_for_a_discovered_cluster_waits_for_discovery_after
     await second.daemon.stop()
 
 
+async def test_a_schedule_restart_kept_for_a_discovered_cluster_is_missed_after_hours_without_a_daemon(tmp_path: Any) -> None:
+    """Held for discovery's first refresh, it is judged by the gap before the start, as the
+    restarts of configured clusters are: not sent six hours late once discovery finds its cluster."""
+    sim = scenario(environment("env-prod", "production", [lkc("lkc-a", connectors=[{"name": "c1"}])]))
+    nightly = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"include": ["*"]}}
+    data = config_data({}, state={"path": str(tmp_path / "state.db")}, rules=[nightly])
+    first = world(sim, data)
+    await first.daemon.refresh_discovery()
+    statuses = await first.daemon.pollers["lkc-a"].list()
+    assert statuses is not None
+    first.daemon.engine.on_schedule(first.daemon.config.rules[0], "lkc-a", statuses)
+    first.daemon.mark_alive()
+    first.daemon.state.close()  # the daemon dies with the restart queued
+
+    second = world(sim, data)
+    assert second.clock is not None
+    second.clock.advance(6 * 3600)
+    await second.daemon.start(serve_http=False)  # recovery holds it; discovery's first refresh ends it
+    await wait_for(lambda: second.total("watchdog_restarts_total", outcome="dropped") == 1)
+    assert not second.simulator.restarts("lkc-a", "c1"), "sent six hours late"
+    (record,) = second.daemon.state.history()
+    assert record.message.startswith("missed while no daemon ran: 6h00m")
+    await second.daemon.stop()
+
+
 async def test_a_restart_kept_for_a_discovered_cluster_survives_a_first_refresh_that_could_not_read_its_environment(
     tmp_path: Any,
 ) -> None:

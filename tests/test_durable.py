@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 import structlog
 
 from watchdog.app import Daemon
+from watchdog.asgi_server import CannotListen
 from watchdog.cli import main
 from watchdog.model import ConnectorKey, HistoryRecord, Outcome, PendingPhase
 from watchdog.simulator import Scenario, Simulator, create_app
@@ -320,3 +322,29 @@ async def test_a_request_that_joined_a_restart_on_the_wire_is_not_sent_again_aft
     await asyncio.wait_for(second.queue.join(), 10)
     await second.stop()
     assert len([c for c in simulator.calls if c.endpoint == "restart"]) == 1
+
+
+async def test_a_start_on_a_taken_port_sends_nothing_and_keeps_the_kept_restarts(tmp_path: Path) -> None:
+    """The port held by another process (an old pod on the host network, another service): the
+    start failed only after it had sent the restarts the state file kept and begun polling, and
+    died with a traceback. It now fails first, saying what to do, and the restarts stay kept."""
+    clock = Clock()
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])), clock=clock.monotonic)
+    schedule = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"connectors": ["orders"]}}
+    first = daemon(tmp_path / "state.db", simulator, clock, [HEAL, schedule])
+    await schedule_now(first, "nightly")  # queued; the daemon dies before sending
+    first.state.close()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        second = daemon(tmp_path / "state.db", simulator, clock, [HEAL, schedule])
+        second.config = second.config.model_copy(update={"server": second.config.server.model_copy(
+            update={"port": taken.getsockname()[1]})})
+        with pytest.raises(CannotListen, match="cannot listen on 127.0.0.1:"):
+            await second.start()
+    await asyncio.sleep(0.2)  # a poll or a send already under way would land meanwhile
+    assert [c.endpoint for c in simulator.calls] == ["list"], "only the first daemon's listing: nothing sent, nothing polled"
+    second.state.close()
+    with SqliteStateStore(tmp_path / "state.db") as store:
+        (kept,) = store.pending()
+        assert kept.request.rule == "nightly", "still kept for the next start"

@@ -9,16 +9,21 @@ have. Reads keep working, as they do on a full disk."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
+import pytest
+import structlog
 
+from watchdog.cli import main
 from watchdog.engine import MANUAL_RULE
 from watchdog.model import ConnectorKey, Trigger
 from watchdog.server import create_app
-from watchdog.state import SqliteStateStore
+from watchdog.state import SqliteStateStore, StateStoreError
 
 from .support import CLUSTER, World, daemon_config, in_process, sim_scenario
 from .test_api import AUTH, TOKEN
@@ -107,3 +112,57 @@ async def test_a_state_file_locked_by_another_process_costs_one_wait_not_one_per
     assert took < 2.0, f"stopping took {took:.1f} s: the loop waited for the lock once per queued restart"
     with SqliteStateStore(path) as store:
         assert len(store.pending()) == 10, "a restart asked for was neither sent nor kept for the next start"
+
+
+def _run_config(tmp_path: Path) -> Path:
+    config = tmp_path / "config.yaml"
+    config.write_text(json.dumps({
+        "api": {"base_url": "http://127.0.0.1:9"},
+        "credentials": {"main": {}}, "clusters": {CLUSTER: {"environment_id": "env-1", "kafka_cluster_id": "lkc-1"}},
+        "server": {"host": "127.0.0.1", "port": 0},
+        "state": {"path": str(tmp_path / "state.db")},
+        "rules": [RULE],
+    }))
+    return config
+
+
+def test_a_start_on_a_full_disk_with_restarts_kept_says_so_without_a_traceback(
+    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pod restarted while its volume is full: the start's first writes failed and `watchdog run`
+    died on a Python traceback. The hourly pruning no longer stops a start (the daemon runs and
+    says so, as it does when the disk fills while it runs); restarts kept that cannot be taken up
+    stop it with the store's message, and stay kept."""
+    from watchdog.model import ConnectorKey, RestartRequest, Trigger
+
+    with SqliteStateStore(tmp_path / "state.db") as store:
+        store.add_pending(RestartRequest(id="r1", key=ConnectorKey(CLUSTER, "orders"), rule="manual",
+                                         trigger=Trigger.MANUAL, reason="by hand", origin="cli",
+                                         requested_at=datetime(2026, 3, 1, tzinfo=timezone.utc)), "j1")
+
+    def full(self: SqliteStateStore, *args: object, **kwargs: object) -> None:
+        raise StateStoreError(f"State file {self.path}: could not write: database or disk is full.")
+
+    monkeypatch.setattr(SqliteStateStore, "prune", full)
+    monkeypatch.setattr(SqliteStateStore, "add_pending", full)
+    assert main(["run", "--config", str(_run_config(tmp_path))]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (f"State file {tmp_path / 'state.db'}: could not write: database or disk is full. "
+                                    "The restarts it kept stay in it, unsent, for the next start.")
+    assert "StateStoreError" not in err, "no traceback"
+    monkeypatch.undo()
+    with SqliteStateStore(tmp_path / "state.db") as store:
+        assert [p.request.id for p in store.pending()] == ["r1"]
+
+
+async def test_a_start_whose_history_cannot_be_pruned_still_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(self: SqliteStateStore, *args: object, **kwargs: object) -> None:
+        raise StateStoreError(f"State file {self.path}: could not prune the restart history: database or disk is full.")
+
+    monkeypatch.setattr(SqliteStateStore, "prune", full)
+    w = in_process(sim_scenario([{"name": "fine"}]), daemon_config([RULE], state={"path": str(tmp_path / "state.db")}))
+    with structlog.testing.capture_logs() as logs:
+        await w.daemon.start(serve_http=False)
+    await w.daemon.stop()
+    assert any(e["event"] == "history_not_pruned" and "disk is full" in e["error"] for e in logs)
+    assert any(e["event"] == "started" for e in logs)

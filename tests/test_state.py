@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
@@ -217,6 +218,30 @@ def test_a_newer_schema_is_refused_and_left_unchanged(path: Path) -> None:
         f"State file {path} has schema version 99, newer than the {len(MIGRATIONS)} this watchdog knows: "
         "a newer release wrote it. Run that release (or a later one), or move the file aside to start "
         "fresh with a new one. The file was not changed."
+    )
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("read_only", [False, True], ids=["daemon", "reader"])
+def test_records_of_a_newer_release_are_refused_by_name_not_with_a_traceback(path: Path, read_only: bool) -> None:
+    """A newer release adds an outcome or a trigger at the same schema version (as `unconfirmed`
+    and `stalled` came): rolled back to this one, the daemon died at its start, and `watchdog
+    history` too, on "ValueError: 'superseded' is not a valid Outcome"."""
+    with SqliteStateStore(path) as store:
+        store.finish("j1", ORDERS, None, record("j1"))
+    with closing(sqlite3.connect(path)) as raw:
+        raw.execute("UPDATE restart_history SET outcome = 'superseded'")
+        raw.execute("""INSERT INTO pending_request (request_id, job_id, phase, cluster, connector, rule, trigger_name,
+                       reason, origin, requested_at, dry_run) VALUES ('r1', 'j2', 'queued', 'prod', 'orders', 'x',
+                       'forecast', 'why', 'test', '2026-03-01T12:00:00.000000+00:00', 0)""")
+        raw.commit()
+    before = path.read_bytes()
+    with pytest.raises(StateStoreError) as caught:
+        SqliteStateStore(path, read_only=read_only)
+    assert str(caught.value) == (
+        f"State file {path} holds records this watchdog does not know (outcome in the restart history: "
+        "'superseded'; trigger of a kept restart: 'forecast'): a newer release wrote them. Run that release (or "
+        "a later one), or move the file aside to start fresh with a new one. Nothing was changed."
     )
     assert path.read_bytes() == before
 

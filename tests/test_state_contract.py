@@ -630,6 +630,18 @@ def test_a_newer_database_is_refused(postgres_server: PostgresServer, postgres_u
         PostgresStateStore(postgres_url, password=postgres_server.password)
 
 
+def test_records_of_a_newer_release_are_refused_by_name(postgres_server: PostgresServer, postgres_url: str) -> None:
+    PostgresStateStore(postgres_url, password=postgres_server.password).close()
+    with postgres_server.connect(postgres_url.rsplit("/", 1)[1]) as db:
+        db.execute("""INSERT INTO restart_history (at, cluster, connector, job_id, rule, primary_trigger, triggers,
+                      outcome, message, tries, recommendations)
+                      VALUES (now(), 'prod', 'orders', 'j1', 'heal', 'status', '["status", "forecast"]', 'accepted',
+                      'm', 1, '[]')""")
+    with pytest.raises(StateStoreError, match="holds records this watchdog does not know "
+                                              r"\(trigger in the restart history: 'forecast'\): a newer release"):
+        PostgresStateStore(postgres_url, password=postgres_server.password)
+
+
 def test_another_applications_tables_are_refused(postgres_server: PostgresServer, postgres_url: str) -> None:
     with postgres_server.connect(postgres_url.rsplit("/", 1)[1]) as db:
         db.execute("CREATE TABLE connector_state (id int)")

@@ -62,6 +62,9 @@ from .triggers.stall import StallChecker
 log = get_logger("watchdog.app")
 
 HISTORY_PRUNE_BEATS = 3600  # the heartbeat ticks every second: prune once an hour
+# Record that the daemon is alive every 30 beats (one row rewritten): recovery at the next start
+# tells a rollout from a night with no daemon within this, well inside the scheduler's 5 minutes.
+ALIVE_BEATS = 30
 
 
 class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
@@ -136,7 +139,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         ]
         self.probes.discovery_pending = self.discovery_pending
         self.probes.state_problem = lambda: self.state.problem
-        self.probes.not_leader = self.leadership.may_send
+        self.probes.not_leader = self.may_act
         self.probes.leader = lambda: self.leadership.holder
         self.probes.lease_problem = lambda: self.leadership.unreachable
         self._server: tuple[EmbeddedServer, asyncio.Task[None]] | None = None
@@ -146,6 +149,10 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         self._watcher: ConfigWatcher | None = None
         self._stall_checker: StallChecker | None = None
         self._stopping = False
+        # True inside start() until this daemon leads (a SQLite file) or campaigns (PostgreSQL):
+        # the HTTP server listens first, so that a port already taken stops the start before
+        # anything is recovered or sent; meanwhile the API acts on nothing (may_act).
+        self._starting = False
         self._job_tasks: set[asyncio.Task[Any]] = set()  # scheduler jobs running now
         self._preinitialise_metrics()
 
@@ -236,18 +243,13 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
                 await self.stop()  # closes the state file and clients; nothing was queued
                 raise
         self._warn_at_start()
+        self._starting = True
         if self.blocker is not None:
             self.blocker.start()  # a no-op if a reload before start() started it
             await self.blocker.first_check()  # know before the first decision, not one TTL later
-        if isinstance(self.leadership, Elector):
-            self.leadership.start(self._lead, self._follow)  # a standby until elected
-        else:
-            await self._lead(None)
-        if self._config_path is not None and self._reload_config is not None and self.config.reload.watch:
-            self._watcher = ConfigWatcher(self._config_path, self.reload, self.config.reload.interval, self._config_seen)
-            self._watcher.start()
-        self._heartbeat = asyncio.create_task(self.heartbeat(), name="heartbeat")
         if serve_http:
+            # Before leading: a port already taken stopped the start only after the kept restarts
+            # were sent and the first polls ran, so a daemon that could not start sent restarts.
             app = create_app(self.metrics.registry, self.probes, self.api_context())
             server = self.config.server
             try:
@@ -255,10 +257,25 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
                                                   max_connections=server.max_connections,
                                                   request_timeout=server.request_timeout)
             except CannotListen:
-                # Triggers already run: stop them as at SIGTERM, so that what they queued is
-                # sent or kept (`unsent`), not dropped by an abrupt end.
+                # Taken between the check above and the bind: nothing acted yet (the server now
+                # binds before leading), so stop as at SIGTERM and say why.
                 await self.stop()
                 raise
+        try:
+            if isinstance(self.leadership, Elector):
+                self.leadership.start(self._lead, self._follow)  # a standby until elected
+            else:
+                await self._lead(None)
+        except BaseException:
+            if self._server is not None:  # the start failed (the state file takes no writes): stop listening
+                await stop_server(*self._server)
+                self._server = None
+            raise
+        self._starting = False
+        if self._config_path is not None and self._reload_config is not None and self.config.reload.watch:
+            self._watcher = ConfigWatcher(self._config_path, self.reload, self.config.reload.interval, self._config_seen)
+            self._watcher.start()
+        self._heartbeat = asyncio.create_task(self.heartbeat(), name="heartbeat")
         self.probes.config_loaded = True
         log.info(
             "started", version=__version__, dry_run=self.config.dry_run, clusters=sorted(self.config.clusters),
@@ -279,6 +296,12 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         new restarts (503, `shutting_down`) while the queue drains."""
         return self._stopping
 
+    def may_act(self) -> str | None:
+        """None when this daemon may act on a request (it leads and has recovered); else why not."""
+        if self._starting:
+            return "the daemon is starting: it recovers the restarts its state kept first"
+        return self.leadership.may_send()
+
     def api_context(self) -> ApiContext:
         """What the HTTP API needs of the daemon: start() serves `create_app(..., api_context())`;
         tests and embedders serve the same app over their own transport."""
@@ -293,7 +316,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
             connectors=self.connector_rows,
             history=lambda cluster, connector, limit: history_json(
                 self.state.history(None, limit, cluster=cluster, connector=connector))["restarts"],
-            not_leading=self.leadership.may_send,
+            not_leading=self.may_act,
             standby_retry_after=self.leadership.retry_after,
             leader=lambda: self.leadership.holder,
         )
@@ -345,6 +368,8 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         # The config's blocker, and the one still judging if a reload's has not answered yet.
         for blocker in dict.fromkeys(b for b in (self.blocker, self.engine.blocker) if b is not None):
             await blocker.close()
+        if self.leadership.leading:
+            self.mark_alive()  # a clean stop: the next start measures its gap from here
         self.state.close()
         log.info("stopped", unsent=len(unsent), outcomes={o.value: n for o, n in self.recorder.outcomes.items() if n})
         return unsent
@@ -419,6 +444,8 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
             if self.leadership.leading:
                 self.engine.refresh_breaker()
             beats += 1
+            if beats % ALIVE_BEATS == 0 and self.leadership.leading:
+                self.mark_alive()
             if beats % HISTORY_PRUNE_BEATS == 0 and self.leadership.leading:
                 try:
                     self._prune_history()

@@ -346,7 +346,7 @@ def _next_allowed(state: ConnectorState, now: datetime) -> str:
         return "when healthy"
     if state.next_allowed_at is None or state.next_allowed_at <= now:
         return "now"
-    return f"in {_span((state.next_allowed_at - now).total_seconds())}"
+    return f"in {format_span((state.next_allowed_at - now).total_seconds())}"
 
 
 def render_history(records: Sequence[HistoryRecord], *, now: datetime) -> str:
@@ -377,10 +377,10 @@ def _moment(moment: datetime, now: datetime) -> str:
 def _ago(moment: datetime, now: datetime) -> str:
     """`3m ago`; `in 2m` for a moment after `now` (a clock that moved back), not `-2m ago`."""
     seconds = (now - moment).total_seconds()
-    return f"{_span(seconds)} ago" if seconds >= 0 else f"in {_span(-seconds)}"
+    return f"{format_span(seconds)} ago" if seconds >= 0 else f"in {format_span(-seconds)}"
 
 
-def _span(seconds: float) -> str:
+def format_span(seconds: float) -> str:
     """A duration in its two largest units, rounded down: 45s, 3m, 1h05m, 2d04h."""
     whole = math.floor(seconds)
     minutes, hours, days = whole // 60, whole // 3600, whole // 86400

@@ -223,7 +223,13 @@ def _run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(run_until_signalled(daemon, early_reloads))
     except CannotListen as exc:
-        print(f"{exc} (server.host, server.port: is another watchdog or a demo using it?)", file=sys.stderr)
+        daemon.state.close()
+        print(f"{exc} (server.host, server.port: is another watchdog or a demo using it?); no restart was sent",
+              file=sys.stderr)
+        return EXIT_FAILED
+    except StateStoreError as exc:  # the restarts the state file kept could not be recovered (a full disk)
+        daemon.state.close()
+        print(f"{exc} The restarts it kept stay in it, unsent, for the next start.", file=sys.stderr)
         return EXIT_FAILED
 
 

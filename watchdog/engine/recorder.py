@@ -124,11 +124,14 @@ class JobRecorder:
             else:
                 return None
         why = []
+        # A restart kept in the state file meets the config the daemon started with, not a reload:
+        # "by a reload" alone sent whoever read it looking for a reload nobody made.
         if removed:
-            why.append(f"its rule {_names(removed)} was disabled or removed by a reload before its turn")
+            why.append(f"its rule {_names(removed)} was disabled or removed by a reload, or in the config the "
+                       "daemon restarted with, before its turn")
         if narrowed:
             why.append(f"its rule {_names(narrowed)} no longer selects {job.key.cluster}/{job.key.connector} "
-                       "after a reload before its turn")
+                       "after a reload, or in the config the daemon restarted with, before its turn")
         return "; ".join(why) or None
 
     def depth_changed(self, credential: str, depth: int) -> None:

@@ -5,11 +5,13 @@ settled after the wall clock stepped back (at a start, or while running)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..model import HistoryRecord, Outcome, PendingPhase, RestartRequest, Trigger
 from ..policy import settle_clock
 from ..queue import Phase, RestartJob
+from ..report import format_span
 from ..state import StateStore
 from .core import FAILURE_TRIGGERS, EngineCore, log
 
@@ -18,9 +20,32 @@ from .core import FAILURE_TRIGGERS, EngineCore, log
 HISTORY_PAGE = 1000
 
 
+@dataclass(frozen=True)
+class Absence:
+    """How long no daemon ran before this start, as far as the store tells."""
+
+    seconds: float  # from the previous daemon's last sign of life to now (negative: the clock stepped back)
+    grace: float  # how late a schedule's run is still made (the scheduler's misfire grace)
+    sign: str  # what that last sign of life was, for the message
+
+    def missed(self) -> str | None:
+        """Why a schedule's kept restart is not sent now, or None when the gap is within the grace."""
+        if abs(self.seconds) <= self.grace:
+            return None
+        if self.seconds < 0:
+            return (f"missed: the previous daemon's {self.sign} lies {format_span(-self.seconds)} ahead of this start's "
+                    f"clock (the wall clock moved back), so when it stopped is unknown; a schedule's run more than "
+                    f"{self.grace:g}s late is not made")
+        return (f"missed while no daemon ran: {format_span(self.seconds)} from the previous daemon's {self.sign} to this "
+                f"start; a schedule's run more than {self.grace:g}s late is not made, as cron skips a missed run")
+
+
 class Recovery(EngineCore):
+    absence_at_start: Absence | None = None
+
     def recover(
-        self, *, only: Collection[str] | None = None, hold: Callable[[str], bool] | None = None
+        self, *, only: Collection[str] | None = None, hold: Callable[[str], bool] | None = None,
+        absence: Absence | None = None,
     ) -> tuple[int, int]:
         """Requests accepted but not finished before the daemon stopped (or was killed).
 
@@ -33,16 +58,26 @@ class Recovery(EngineCore):
           that got no answer): ended as
           `interrupted` and reported, not sent again, so one request never restarts a connector
           twice. The attempt was counted before the call, so the backoff holds either way.
+        - Schedule-triggered and not sent, when `absence` says no daemon ran for longer than the
+          scheduler's grace: ended `dropped` as a missed run (a 03:00 restart is not sent at 09:00,
+          as cron skips a run that late); within the grace (a rollout), sent as above. Unknown
+          (`absence` None): sent.
         - For a cluster no longer configured: ended as `dropped`, unless `hold` says the cluster
           may yet be found (discovery has not run yet): then left in the state file, untouched,
           and its name kept in `held_clusters` for a later `recover(only=...)`.
         - The fleet breaker's window is filled again from the history (recall_restarts), unless
           `only` is given (a later call for held clusters).
-        `only`: recover the requests of these clusters alone (those held before).
+        `only`: recover the requests of these clusters alone (those held before), with the
+        `absence` of the start that held them.
         Returns (requeued, ended).
         """
         requeued = ended = 0
         now = self._now()
+        # Requests held for discovery are recovered later (`only`): the gap is the start's.
+        if only is None:
+            self.absence_at_start = absence
+        elif absence is None:
+            absence = self.absence_at_start
         for pending in self.state.pending():
             request = pending.request
             if only is not None and request.key.cluster not in only:
@@ -59,6 +94,10 @@ class Recovery(EngineCore):
                 why = "the daemon stopped while this restart was being sent; it may or may not have reached the API"
             elif request.trigger is Trigger.STATUS:
                 why = "the daemon restarted before sending it; the next poll decides again"
+            elif request.trigger is Trigger.SCHEDULE and absence is not None and (missed := absence.missed()):
+                self._end_missed(pending.job_id, request, now, missed)
+                ended += 1
+                continue
             if why:
                 self.state.finish(pending.job_id, request.key, None, _ended(pending.job_id, request, now, outcome, why))
                 self.metrics.restarts.labels(request.key.cluster, request.key.connector, request.rule,
@@ -88,6 +127,17 @@ class Recovery(EngineCore):
         record = self.requests.get(request.id)
         if record is not None:
             record.job = job
+
+    def _end_missed(self, job_id: str, request: RestartRequest, now: datetime, why: str) -> None:
+        """A schedule's kept restart too late to send: one terminal outcome, counted, in the
+        history and in a restart_finished line, like any job's end."""
+        self.state.finish(job_id, request.key, None, _ended(job_id, request, now, Outcome.DROPPED, why))
+        self.metrics.restarts.labels(request.key.cluster, request.key.connector, request.rule,
+                                     request.trigger.value, Outcome.DROPPED.value).inc()
+        log.warning("restart_finished", cluster=request.key.cluster, connector=request.key.connector, job=job_id,
+                    outcome=Outcome.DROPPED.value, rule=request.rule, trigger=request.trigger.value,
+                    triggers=[request.trigger.value], requests=[request.id], tries=0, message=why,
+                    requested_at=request.requested_at.isoformat())
 
     def settle_clock(self) -> int:
         """After the wall clock stepped back (while running, or while the daemon was stopped): no

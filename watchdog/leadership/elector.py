@@ -51,6 +51,10 @@ class Elector:
         self._clock = clock
         self.leading = False
         self.epoch: int | None = None
+        # Seconds between the previous leader's last lease renewal and this replica taking the
+        # lease (the database's clock; None: never held): what recovery weighs a schedule's kept
+        # restart against.
+        self.absent_for: float | None = None
         self._deadline = 0.0  # monotonic: no send after this without a renewal
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -132,16 +136,16 @@ class Elector:
         started = self._clock()
         try:
             conn = await self._connection()
-            epoch = await asyncio.wait_for(lease.acquire(conn, self.identity, self.timing.lease_duration),
-                                           self.timing.renew_interval)
+            acquired = await asyncio.wait_for(lease.acquire(conn, self.identity, self.timing.lease_duration),
+                                              self.timing.renew_interval)
             view: lease.LeaseView | None = None
-            if epoch is None:
+            if acquired is None:
                 view = await asyncio.wait_for(lease.read(conn), self.timing.renew_interval)
                 if view is None:
                     await self._restore_lease(conn)
-                    epoch = await asyncio.wait_for(lease.acquire(conn, self.identity, self.timing.lease_duration),
-                                                   self.timing.renew_interval)
-            if epoch is None:
+                    acquired = await asyncio.wait_for(lease.acquire(conn, self.identity, self.timing.lease_duration),
+                                                      self.timing.renew_interval)
+            if acquired is None:
                 self._metrics.show(leading=False, epoch=None if view is None else view.epoch)
                 self.holder = view.holder if view is not None and view.valid else None
                 self._recovered()
@@ -150,6 +154,7 @@ class Elector:
             await self._failed("campaign", exc)
             return
         self._recovered()
+        epoch, self.absent_for = acquired.epoch, acquired.absent_for
         self.leading, self.epoch, self.holder = True, epoch, self.identity
         self._deadline = self.timing.send_deadline(started)
         self._metrics.show(leading=True, epoch=epoch)

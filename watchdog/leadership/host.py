@@ -8,11 +8,15 @@ sole.py's (a SQLite file: this daemon leads from the start).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ..engine.recovery import Absence
 from ..logs import get_logger
+from ..state import StateStoreError
 from ..tasks import cancel_and_wait
-from ..triggers.scheduler import build_scheduler
+from ..triggers.scheduler import SCHEDULE_MISFIRE_GRACE_SECONDS, build_scheduler
 from .elector import Elector
 
 if TYPE_CHECKING:
@@ -39,6 +43,7 @@ class LeadershipHost:
     breaker: Breaker
     _scheduler: AsyncIOScheduler | None
     _job_tasks: set[asyncio.Task[Any]]
+    _now: Callable[[], datetime]
 
     if TYPE_CHECKING:
         def _prune_history(self) -> None: ...
@@ -52,15 +57,39 @@ class LeadershipHost:
         fence the store's writes with the epoch, recover what the last leader left pending
         exactly as after a crash, and start the queue and the triggers."""
         self.state.fence(epoch, self._holder())
-        self._prune_history()
+        try:
+            self._prune_history()
+        except StateStoreError as exc:  # a full disk: the daemon starts and says so; the hourly prune tries again
+            log.error("history_not_pruned", error=str(exc))
         # Requests kept for a cluster discovery may find wait for its first refresh (leader only:
         # a standby lists nothing, so that two replicas never spend the key's budget twice).
-        self.engine.recover(hold=self.may_be_discovered)
+        self.engine.recover(hold=self.may_be_discovered, absence=self._absence())
+        self.mark_alive()
         self.queue.start()
         self._scheduler = build_scheduler(self.metrics)
         self._sync_jobs(previous=None, changed_clusters=set())
         self._scheduler.start()
         self._start_discovery()
+
+    def _absence(self) -> Absence | None:
+        """How long no daemon ran before this one began to lead: since the last lease renewal
+        (PostgreSQL, the database's clock), or since the state file's last sign of life (the
+        daemon's clock). None when the store never recorded one."""
+        if isinstance(self.leadership, Elector):
+            seconds, sign = self.leadership.absent_for, "last lease renewal"
+        else:
+            last = self.state.last_alive()
+            seconds = None if last is None else (self._now() - last).total_seconds()
+            sign = f"last sign of life in the state file ({last.isoformat() if last else ''})"
+        return None if seconds is None else Absence(seconds, SCHEDULE_MISFIRE_GRACE_SECONDS, sign)
+
+    def mark_alive(self) -> None:
+        """Record in the store that this daemon is alive (a no-op with PostgreSQL: the lease
+        renewal does); a failure is counted by the store and left to the next beat."""
+        try:
+            self.state.mark_alive(self._now())
+        except StateStoreError as exc:
+            log.warning("alive_not_recorded", error=str(exc))
 
     def _holder(self) -> str | None:
         """The lease holder this replica is elected as (None with one daemon per SQLite file)."""
@@ -86,14 +115,14 @@ class LeadershipHost:
         """For one-shot commands: lead (recover, start the queue) without triggers, after winning
         the lease when replicas share the store. False when another replica leads."""
         if not isinstance(self.leadership, Elector):
-            self.engine.recover()
+            self.engine.recover(absence=self._absence())
             self.queue.start()
             return True
         elected = asyncio.Event()
 
         async def lead(epoch: int) -> None:
             self.state.fence(epoch, self._holder())
-            self.engine.recover()
+            self.engine.recover(absence=self._absence())
             self.queue.start()
             elected.set()
 

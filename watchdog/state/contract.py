@@ -92,6 +92,14 @@ class StateStore(Protocol):
     def withdraw_pending(self, request_ids: Sequence[str]) -> None: ...
     def pending(self) -> list[PendingRequest]: ...
 
+    # -- the daemon's last sign of life, for recovery: a schedule's restart kept while no daemon
+    # ran for longer than the scheduler's grace is not sent late (engine/recovery.py)
+    def last_alive(self) -> datetime | None:
+        """When a daemon was last known alive on this store, by its own clock; None when the store
+        does not record it (PostgreSQL: the lease's renewal does) or never did."""
+        ...
+    def mark_alive(self, at: datetime) -> None: ...
+
     # -- history
     def history(
         self, key: ConnectorKey | None = None, limit: int = 50, *, cluster: str | None = None, connector: str | None = None

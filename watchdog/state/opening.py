@@ -13,7 +13,7 @@ from typing import IO
 
 from ..logs import get_logger
 from .errors import StateFileInUse, StateStoreError, recovery_advice
-from .schema import check_version, migrate, require_current
+from .schema import check_version, ensure_alive_table, migrate, require_current
 
 log = get_logger("watchdog.state")
 
@@ -273,6 +273,7 @@ def _prepare(db: sqlite3.Connection, path: str | Path, *, read_only: bool) -> No
         _use_wal(db, path)
         db.execute("PRAGMA synchronous = NORMAL")
         migrate(db, path, version)
+        ensure_alive_table(db)
     except sqlite3.Error as error:
         raise _unusable(path, error) from error
 

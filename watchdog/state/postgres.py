@@ -250,6 +250,14 @@ class PostgresStateStore:
                           f"SELECT * FROM restart_history{where} ORDER BY at DESC, id DESC LIMIT %s", (*values, limit))
         return [_record(row) for row in rows]
 
+    def last_alive(self) -> datetime | None:
+        """None: with PostgreSQL the leader's last sign of life is its lease renewal, which the
+        elector reads as it takes the lease (Elector.absent_for), on the database's clock."""
+        return None
+
+    def mark_alive(self, at: datetime) -> None:
+        """Nothing to write: renewing the lease records it."""
+
     def prune(self, max_age: timedelta, max_entries: int) -> int:
         if max_age <= timedelta(0) or max_entries < 1:
             raise ValueError(f"history limits must be positive, got max_age={max_age}, max_entries={max_entries}")

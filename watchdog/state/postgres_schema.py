@@ -14,7 +14,7 @@ from psycopg.rows import tuple_row
 
 from ..logs import get_logger
 from .errors import StateStoreError
-from .schema import Migration
+from .schema import Migration, unknown_values, unknown_values_refusal
 
 log = get_logger("watchdog.state")
 
@@ -151,6 +151,10 @@ def read_version(conn: psycopg.Connection[Any], where: str) -> int:
             "database (or a schema, with options=-csearch_path=NAME in the URL) of its own, or restore it from a "
             "backup. Nothing was changed."
         )
+    if version >= 1:
+        unknown = unknown_values(lambda query: cursor.execute(query).fetchall(), postgres=True)
+        if unknown:
+            raise unknown_values_refusal(where, unknown, "give this one an empty database (or schema) to start fresh")
     return version
 
 

@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from ..logs import get_logger
+from ..model import Health, Outcome, Trigger
 from .errors import StateStoreError, recovery_advice
 
 log = get_logger("watchdog.state")
@@ -85,6 +89,38 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
+# When the daemon was last known alive: one row, written at start, every ALIVE_BEATS of the
+# heartbeat and at a clean stop. Recovery compares it with now to tell a rollout (down for
+# seconds) from a night with no daemon (a schedule's restart kept since 03:00 is not sent at 09:00).
+# Not a migration: a release without it opens a file with one more table (its business), so
+# rolling back after an upgrade still works. A file an older release wrote gets the newest time it
+# recorded (a poll seen, a restart, a request): the last sign of life that release left.
+ALIVE_TABLE = "CREATE TABLE daemon_alive (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL)"
+ALIVE_FROM_RECORDS = """
+INSERT INTO daemon_alive (id, at)
+SELECT 1, latest FROM (SELECT max(at) AS latest FROM (
+    SELECT max(seen_at) AS at FROM connector_state
+    UNION ALL SELECT max(at) FROM restart_history
+    UNION ALL SELECT max(requested_at) FROM pending_request
+)) WHERE latest IS NOT NULL
+"""
+
+
+def ensure_alive_table(db: sqlite3.Connection) -> None:
+    """Make the `daemon_alive` table if the file has none (one the daemon opens to write)."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'daemon_alive'").fetchone():
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'daemon_alive'").fetchone():
+            db.execute(ALIVE_TABLE)
+            db.execute(ALIVE_FROM_RECORDS)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
 def latest_schema_version() -> int:
     return len(MIGRATIONS)
 
@@ -112,6 +148,10 @@ def check_version(db: sqlite3.Connection, path: str | Path) -> int:
     # database of another application at version 1 passed as a state file, was switched to WAL
     # (a change to someone else's file), and the daemon then died on "no such table".
     missing = _missing_columns(db, expected_tables(version))
+    if not missing:
+        unknown = unknown_values(lambda query: db.execute(query).fetchall())
+        if unknown:
+            raise unknown_values_refusal(f"State file {path}", unknown, "move the file aside to start fresh with a new one")
     if missing:
         raise StateStoreError(
             f"State file {path} has schema version {version} but not the watchdog's tables and columns of that "
@@ -120,6 +160,43 @@ def check_version(db: sqlite3.Connection, path: str | Path) -> int:
             "the watchdog's file from a backup. The file was not changed."
         )
     return version
+
+
+# The values of each enumeration the store keeps, as this release reads them (where; the query in
+# SQLite; in PostgreSQL; the enumeration). A release adds a trigger or an outcome without a new
+# schema version (as `stalled`, `conflict` and `unconfirmed` were): the release before it, rolled
+# back to, died at its start on a Python traceback ("'unconfirmed' is not a valid Outcome"), and
+# so did `watchdog history`.
+ENUMERATIONS: tuple[tuple[str, str, str, type[StrEnum]], ...] = (
+    ("outcome in the restart history", "SELECT DISTINCT outcome FROM restart_history",
+     "SELECT DISTINCT outcome FROM restart_history", Outcome),
+    ("trigger in the restart history",
+     "SELECT primary_trigger FROM restart_history UNION SELECT value FROM restart_history, json_each(restart_history.triggers)",
+     "SELECT primary_trigger FROM restart_history UNION SELECT json_array_elements_text(triggers) FROM restart_history",
+     Trigger),
+    ("trigger of a kept restart", "SELECT DISTINCT trigger_name FROM pending_request",
+     "SELECT DISTINCT trigger_name FROM pending_request", Trigger),
+    ("connector health", "SELECT DISTINCT health FROM connector_state WHERE health IS NOT NULL",
+     "SELECT DISTINCT health FROM connector_state WHERE health IS NOT NULL", Health),
+)
+
+
+def unknown_values(rows_of: Callable[[str], Iterable[Sequence[Any]]], *, postgres: bool = False) -> list[str]:
+    """What the store holds of the enumerations that this release does not know, by where.
+    `rows_of`: runs a query, returns its rows."""
+    found = []
+    for where, in_sqlite, in_postgres, kind in ENUMERATIONS:
+        known = {member.value for member in kind}
+        found += [f"{where}: {row[0]!r}" for row in rows_of(in_postgres if postgres else in_sqlite)
+                  if row[0] not in known]
+    return found
+
+
+def unknown_values_refusal(where: str, unknown: list[str], fresh: str) -> StateStoreError:
+    return StateStoreError(
+        f"{where} holds records this watchdog does not know ({'; '.join(unknown[:3])}): a newer release wrote "
+        f"them. Run that release (or a later one), or {fresh}. Nothing was changed."
+    )
 
 
 def expected_tables(version: int) -> dict[str, list[str]]:

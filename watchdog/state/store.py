@@ -270,6 +270,22 @@ class SqliteStateStore:
             ).rowcount
         return too_old + too_many
 
+    # -- the daemon's last sign of life -------------------------------------------------------------
+
+    def last_alive(self) -> datetime | None:
+        """When a daemon was last known alive on this file (None: never recorded)."""
+        try:
+            rows = self._db.execute("SELECT at FROM daemon_alive WHERE id = 1").fetchall()
+        except sqlite3.OperationalError:  # a reader on a file no daemon of this release opened yet
+            return None
+        return parse_timestamp_or_none(rows[0]["at"]) if rows else None
+
+    def mark_alive(self, at: datetime) -> None:
+        """Record that the daemon is alive at `at` (one row, rewritten)."""
+        with self._write("record that the daemon is alive") as db:
+            db.execute("INSERT INTO daemon_alive (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                       (format_timestamp(at),))
+
     # -- plumbing ----------------------------------------------------------------------------------
 
     def _read(self, what: str, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:

@@ -1,0 +1,211 @@
+"""What a start does with the restarts a stopped daemon kept: a schedule's restart kept through a
+night with no daemon is a missed run, not a restart at 09:00; through a rollout it still goes out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import httpx
+import pytest
+import structlog
+from prometheus_client import CollectorRegistry
+
+from bench.postgres import PostgresServer, take_lease
+from watchdog.app import Daemon
+from watchdog.cli import main
+from watchdog.config.leadership import LeaseTiming
+from watchdog.engine import MANUAL_RULE
+from watchdog.leadership.elector import Elector
+from watchdog.leadership.metrics import LeadershipMetrics
+from watchdog.model import ConnectorKey, Outcome, Trigger
+from watchdog.simulator import Scenario, Simulator, create_app
+from watchdog.state import SqliteStateStore
+from watchdog.state.postgres import PostgresStateStore
+
+from .support import CLUSTER, Clock, daemon_config, sim_scenario
+
+NIGHTLY = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"connectors": ["orders"]}}
+
+
+def daemon(path: Path, simulator: Simulator, clock: Clock) -> Daemon:
+    config = daemon_config([NIGHTLY], state={"path": str(path)}, rate_limit={"max_requests_per_second": 10000})
+    return Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall, rng=lambda: 0.5)
+
+
+async def crashed_with_a_scheduled_restart_kept(path: Path, simulator: Simulator, clock: Clock) -> None:
+    """The 03:00 run queued its restart, the daemon was alive a moment later, then it died unsent."""
+    first = daemon(path, simulator, clock)
+    statuses = await first.pollers[CLUSTER].list()
+    assert statuses is not None
+    (rule,) = first.config.rules
+    first.engine.on_schedule(rule, CLUSTER, statuses)  # queued; the queue never started
+    first.mark_alive()  # as the heartbeat does
+    first.state.close()  # killed: no clean stop
+
+
+def restarts_sent(simulator: Simulator) -> list[int]:
+    return [c.status_code for c in simulator.calls if c.endpoint == "restart"]
+
+
+@pytest.mark.parametrize(("down_for", "sent"), [(6 * 3600, False), (20, True)], ids=["six hours", "a rollout"])
+async def test_a_kept_schedule_restart_is_sent_after_a_rollout_and_missed_after_a_night_without_daemon(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], down_for: float, sent: bool
+) -> None:
+    clock = Clock()
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])), clock=clock.monotonic)
+    path = tmp_path / "state.db"
+    await crashed_with_a_scheduled_restart_kept(path, simulator, clock)
+    clock.advance(down_for)
+
+    second = daemon(path, simulator, clock)
+    with structlog.testing.capture_logs() as logs:
+        await second.start(serve_http=False)
+        await second.queue.join()
+    dropped = second.metrics.registry.get_sample_value("watchdog_restarts_total", {
+        "cluster": CLUSTER, "connector": "orders", "rule": "nightly", "trigger": "schedule", "outcome": "dropped"})
+    await second.stop()
+
+    with SqliteStateStore(path) as store:
+        assert store.pending() == []
+        (record,) = store.history()
+    if sent:
+        assert restarts_sent(simulator) == [202], "a nightly restart interrupted by a rollout still goes out"
+        assert record.outcome is Outcome.ACCEPTED
+        return
+    assert restarts_sent(simulator) == [], "a 03:00 restart went out six hours late"
+    assert dropped == 1
+    assert record.outcome is Outcome.DROPPED and record.message.startswith("missed while no daemon ran: 6h00m")
+    (finished,) = [e for e in logs if e["event"] == "restart_finished"]
+    assert finished["outcome"] == "dropped" and finished["rule"] == "nightly" and "6h00m" in finished["message"]
+    capsys.readouterr()  # the daemons' own lines
+    assert main(["history", "--state", str(path), "--json"]) == 0
+    (shown,) = json.loads(capsys.readouterr().out)["restarts"]
+    assert shown["outcome"] == "dropped" and "missed while no daemon ran" in shown["message"]
+
+
+async def test_a_kept_restart_of_another_trigger_is_sent_whatever_the_gap(tmp_path: Path) -> None:
+    clock = Clock()
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])), clock=clock.monotonic)
+    path = tmp_path / "state.db"
+    first = daemon(path, simulator, clock)
+    statuses = await first.pollers[CLUSTER].list()
+    assert statuses is not None
+    record = first.engine.on_request(ConnectorKey(CLUSTER, "orders"), statuses.get("orders"),
+                                     trigger=Trigger.MANUAL, rule=MANUAL_RULE, reason="by hand")
+    assert record.job is not None
+    first.mark_alive()
+    first.state.close()
+    clock.advance(6 * 3600)
+    second = daemon(path, simulator, clock)
+    await second.start(serve_http=False)
+    await second.queue.join()
+    await second.stop()
+    assert restarts_sent(simulator) == [202], "a person's request is kept until sent, as before"
+
+
+async def test_with_postgresql_the_gap_is_measured_from_the_previous_leaders_last_lease_renewal(
+    postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    with PostgresStateStore(postgres_url, password=postgres_server.password):
+        pass  # the schema, the lease row with it
+    timing = LeaseTiming(3.0, 2.0, 0.5)
+
+    async def elected(identity: str) -> float | None:
+        replica = Elector(postgres_url, postgres_server.password, timing, LeadershipMetrics(CollectorRegistry()),
+                          identity=identity)
+        done: asyncio.Event = asyncio.Event()
+
+        async def on_elected(epoch: int) -> None:
+            done.set()
+
+        async def on_lost(reason: str) -> None:
+            pass
+
+        replica.start(on_elected, on_lost)
+        try:
+            await asyncio.wait_for(done.wait(), 30)
+            return replica.absent_for
+        finally:
+            await replica.stop(release=True)
+
+    assert await elected("first") is None, "a lease never held: nothing to measure"
+    assert (await elected("rollout") or 99) < 5, "the previous leader renewed a moment ago"
+    with postgres_server.connect(postgres_url.rsplit("/", 1)[1]) as admin:
+        admin.execute("UPDATE leader_lease SET renewed_at = clock_timestamp() - interval '6 hours'")
+    gap = await elected("morning")
+    assert gap is not None and 6 * 3600 <= gap < 6 * 3600 + 60
+
+
+def test_a_file_an_older_release_wrote_takes_its_last_record_as_the_last_sign_of_life(tmp_path: Path) -> None:
+    """Such a release kept no record of being alive: the newest time it wrote stands in for one.
+    The record is one more table, not a schema version: a rollback to that release still opens the file."""
+    path = tmp_path / "state.db"
+    seen = Clock().wall()
+    with SqliteStateStore(path) as store:
+        store.observe_status(ConnectorKey(CLUSTER, "orders"), "RUNNING", seen)
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("DROP TABLE daemon_alive")  # as the older release left it
+        db.commit()
+    with SqliteStateStore(path) as store:
+        assert store.last_alive() == seen
+        assert store.schema_version == 1
+
+
+async def test_a_kept_restart_of_a_rule_the_new_config_lacks_says_so_without_naming_a_reload(tmp_path: Path) -> None:
+    """Started again with a config that no longer has the rule (edited while the daemon was down):
+    the restart is not sent, and its message does not send the reader after a reload nobody made."""
+    clock = Clock()
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])), clock=clock.monotonic)
+    path = tmp_path / "state.db"
+    await crashed_with_a_scheduled_restart_kept(path, simulator, clock)
+    config = daemon_config([{**NIGHTLY, "name": "weekly"}], state={"path": str(path)})
+    second = Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall)
+    await second.start(serve_http=False)
+    await second.queue.join()
+    await second.stop()
+    assert restarts_sent(simulator) == []
+    with SqliteStateStore(path) as store:
+        (record,) = store.history()
+    assert record.outcome is Outcome.DROPPED
+    assert "in the config the daemon restarted with" in record.message
+
+
+async def test_with_postgresql_a_schedule_restart_kept_while_no_replica_led_for_hours_is_missed(
+    postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    clock = Clock()
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])), clock=clock.monotonic)
+    state = {"url": postgres_url, "leader_election": {"lease_duration": 3, "renew_deadline": 2, "renew_interval": 0.5}}
+    config = daemon_config([NIGHTLY], state=state, rate_limit={"max_requests_per_second": 10000})
+    config = config.model_copy(update={"state": config.state.model_copy(update={"password": postgres_server.password})})
+
+    def replica() -> Daemon:
+        return Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall)
+
+    first = replica()
+    epoch = await asyncio.to_thread(take_lease, postgres_server, postgres_url, "last-leader")
+    first.state.fence(epoch, "last-leader")
+    statuses = await first.pollers[CLUSTER].list()
+    assert statuses is not None
+    first.engine.on_schedule(first.config.rules[0], CLUSTER, statuses)  # queued, never sent: every replica down
+    first.state.close()
+    with postgres_server.connect(postgres_url.rsplit("/", 1)[1]) as admin:
+        admin.execute("UPDATE leader_lease SET renewed_at = clock_timestamp() - interval '6 hours', "
+                      "expires_at = clock_timestamp() - interval '6 hours'")
+
+    second = replica()
+    await second.start(serve_http=False)
+    try:
+        deadline = asyncio.get_running_loop().time() + 20
+        while not second.state.history() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        (record,) = second.state.history()
+    finally:
+        await second.stop()
+    assert restarts_sent(simulator) == []
+    assert record.outcome is Outcome.DROPPED and record.message.startswith("missed while no daemon ran: 6h00m")
+    assert "last lease renewal" in record.message
