@@ -28,7 +28,11 @@ async def test_a_standby_answers_503_closing_the_connection_and_names_the_leader
     w, app = standby_app()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon") as http:
         answers = [await http.post("/v1/alertmanager", json=payload(alert()), headers=AUTH),
-                   await http.post("/v1/restarts", json={"cluster": "prod", "connector": "orders-sink"}, headers=AUTH)]
+                   await http.post("/v1/restarts", json={"cluster": "prod", "connector": "orders-sink"}, headers=AUTH),
+                   # The leader's live view: a standby polls and discovers nothing.
+                   await http.get("/v1/connectors", headers=AUTH)]
+        # Restarts as the shared database holds them: either replica answers.
+        assert (await http.get("/v1/history", headers=AUTH)).status_code == 200
     for response in answers:
         assert response.status_code == 503, response.text
         assert response.headers["connection"] == "close"
