@@ -468,6 +468,9 @@ async def _history(ctx: ApiContext, request: Request) -> JSONResponse:
         # By name or lkc- id, with or without a connector: an unknown cluster is a 404 either way.
         cluster = ctx.engine.cluster_named(cluster_label)
         if cluster is None:
+            # A standby discovers nothing: a cluster only the leader's discovery found is unknown
+            # here (its 404 said "unknown cluster" where the leader lists its restarts).
+            _leader_only(ctx)
             raise BadRequest(404, f"unknown cluster {cluster_label!r}")
     # Filtered by the store: filtered here from the newest MAX_HISTORY restarts of the fleet, a
     # connector or cluster whose restarts were older than those had "no restarts recorded".
