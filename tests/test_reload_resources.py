@@ -89,3 +89,22 @@ async def test_a_reload_that_removes_a_self_managed_cluster_closes_its_client_on
     assert (job.outcome, job.tries) == (Outcome.ACCEPTED, 2), f"the removal kept the retry from going out: {job.message}"
     await until(lambda: client.is_closed, "the removed cluster's client closed", timeout=5)
     await daemon.stop()
+
+
+async def test_a_reload_that_moves_a_self_managed_cluster_to_confluent_cloud_closes_its_client(
+    tmp_path: Path, credentials_env: None
+) -> None:
+    # A cluster migrated to Confluent Cloud (its entry now an environment_id and
+    # kafka_cluster_id): the workers' client, and its pooled sockets, stayed open for good.
+    path = tmp_path / "config.yaml"
+    url = f"http://sim/kafka-connect/{KAFKA_CONNECT_NAME}"
+    write(path, [HEAL], clusters={CLUSTER: {"backend": SELF_MANAGED, "urls": [url]}})
+    simulator = Simulator(Scenario.model_validate(sim_scenario([FAILING], SELF_MANAGED)))
+    daemon = Daemon(load_config(path), transport=httpx.ASGITransport(app=create_app(simulator)),
+                    reload_config=lambda: load_config(path), config_path=path)
+    client = daemon.http[daemon.config.lane_for(CLUSTER)]
+    write(path, [HEAL])  # the Cloud cluster of the same name
+    assert await daemon.reload("test") is True
+    await until(lambda: client.is_closed, "the self-managed cluster's client closed", timeout=5)
+    assert not daemon.http[daemon.config.lane_for(CLUSTER)].is_closed
+    await daemon.stop()

@@ -181,12 +181,16 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
                                                  self.metrics, self._now)
 
     def _retire_removed_cluster(self, previous: Config, name: str) -> None:
-        """A self-managed cluster a reload removed: its own client (and pooled sockets) closed
-        once the restarts queued for it have been sent. Kept, it stayed open for the rest of the
-        process. (A Cloud cluster's client is its credential's, shared, and made at start.)"""
+        """A self-managed cluster a reload removed, or made a Confluent Cloud one: its own client
+        (and pooled sockets) closed once the restarts queued for it have been sent. Kept, it
+        stayed open for the rest of the process. (A Cloud cluster's client is its credential's,
+        shared, and made at start; one redefined in place, _install_cluster retires.)"""
         if not isinstance(previous.clusters[name], KafkaConnectCluster):
             return
-        client = self.http.pop(previous.lane_for(name), None)
+        lane = previous.lane_for(name)
+        if name in self.config.clusters and self.config.lane_for(name) == lane:
+            return
+        client = self.http.pop(lane, None)
         if client is not None:
             self._retired.retire(client, self.backends.get(name), after=self.queue.until_none_for(name))
 

@@ -164,7 +164,7 @@ class ReloadHost:
             self.metrics.forget_cluster(name)
             del self.pollers[name]
             # Its backend stays with the queue: a restart already queued for it is still sent.
-        for name in diff.clusters_removed:
+        for name in diff.clusters_removed + diff.clusters_changed:
             self._retire_removed_cluster(previous, name)
         for part in built:
             self._install_cluster(part)
