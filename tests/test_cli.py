@@ -820,3 +820,53 @@ async def test_a_reason_the_daemon_refuses_is_refused_without_it_too_before_anyt
     assert code == 1 and simulator.calls == []
     assert "prod/orders: refused (as the daemon's API refuses it): reason: String should have at most 500 characters" \
         in capsys.readouterr().err
+
+
+class StandbyThenLeaderRows(QuietHandler):
+    """A Service in front of a standby and a leader, read by `status`: the first GETs of
+    /v1/connectors reach the standby (503, Connection: close), the next the leader."""
+    standby_answers = 2
+    gets: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+        type(self).gets.append(self.path)
+        if len(type(self).gets) <= type(self).standby_answers:
+            self.close_connection = True
+            self.send_body(503, STANDBY_ANSWER)
+            return
+        self.send_body(200, {"connectors": [{
+            "cluster": "lkc-found1", "connector": "orders", "health": "healthy", "seen_state": "RUNNING",
+            "seen_at": None, "consecutive_failures": 0, "attempts": 0, "last_restart_at": None,
+            "next_allowed_at": None, "gave_up": False, "healthy_since": None, "environment_id": "env-abc123",
+            "environment_name": "production", "kafka_cluster_id": "lkc-found1", "cluster_display_name": "orders-cluster",
+            "self_managed": False}]})
+
+
+def test_status_through_a_service_reads_the_leader_past_a_standby(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A standby's rows (it polls and discovers nothing) showed a discovered cluster under
+    # ENVIRONMENT unknown; it now answers 503, and status through a Service asks again.
+    from watchdog.cli import daemon
+
+    monkeypatch.setattr(daemon, "is_loopback", lambda url: False)  # as for http://connect-watchdog:9464
+    monkeypatch.setattr(daemon, "STANDBY_PAUSE", 0.01)
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token")
+    StandbyThenLeaderRows.gets = []
+    with serving(StandbyThenLeaderRows) as server:
+        code = main(["status", "--daemon", f"http://127.0.0.1:{server.server_port}"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "production" in out and len(StandbyThenLeaderRows.gets) == 3
+
+
+def test_status_asked_of_a_standby_says_which_pod_leads(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token")
+    StandbyThenLeaderRows.gets = []
+    with serving(StandbyThenLeaderRows) as server:
+        code = main(["status", "--daemon", f"http://127.0.0.1:{server.server_port}"])
+    err = capsys.readouterr().err
+    assert code == 1 and len(StandbyThenLeaderRows.gets) == 1, err
+    assert "is a standby replica" in err and "kubectl exec connect-watchdog-7d9f-xyz12 -- watchdog" in err

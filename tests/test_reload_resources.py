@@ -55,3 +55,56 @@ async def test_a_reload_that_redefines_a_self_managed_cluster_closes_the_client_
     await daemon.pollers[CLUSTER].poll()
     assert daemon.pollers[CLUSTER].listed_at is not None, "the cluster could no longer be listed"
     await daemon.stop()
+
+
+
+async def test_a_reload_that_removes_a_self_managed_cluster_closes_its_client_once_its_restarts_are_sent(
+    tmp_path: Path, credentials_env: None
+) -> None:
+    # A self-managed cluster removed from the config kept its HTTP client, and its pooled
+    # sockets, in the daemon for the rest of the process. A restart queued for it before the
+    # reload must still go out: here one on the wire at the reload, answered 503 (Retry-After:
+    # 1), and tried again after it; the client is closed once that restart has ended.
+    path = tmp_path / "config.yaml"
+    url = f"http://sim/kafka-connect/{KAFKA_CONNECT_NAME}"
+    fast = {"backoff": {"base": 0.05, "cap": 0.1}}
+    write(path, [HEAL], clusters={CLUSTER: {"backend": SELF_MANAGED, "urls": [url]}}, rate_limit=fast)
+    faults = [{"match": {"endpoint": "restart"}, "when": {"count": 1},
+               "action": {"status": 503, "headers": {"Retry-After": "1"}}}]
+    simulator = Simulator(Scenario.model_validate(
+        sim_scenario([FAILING], SELF_MANAGED, latency_seconds=0.3, faults=faults)))
+    daemon = Daemon(load_config(path), transport=httpx.ASGITransport(app=create_app(simulator)),
+                    reload_config=lambda: load_config(path), config_path=path)
+    client = daemon.http[daemon.config.lane_for(CLUSTER)]
+    daemon.queue.start()
+    record = daemon.engine.on_request(ConnectorKey(CLUSTER, "orders"), None, trigger=Trigger.MANUAL,
+                                      rule=MANUAL_RULE, reason="test", known_missing=False)
+    job = record.job
+    assert job is not None
+    await until(lambda: job.phase is Phase.SENDING, "the restart on the wire")
+
+    write(path, [HEAL], clusters={"other": {"backend": SELF_MANAGED, "urls": [url]}}, rate_limit=fast)
+    assert await daemon.reload("test") is True
+    await job.done.wait()
+    assert (job.outcome, job.tries) == (Outcome.ACCEPTED, 2), f"the removal kept the retry from going out: {job.message}"
+    await until(lambda: client.is_closed, "the removed cluster's client closed", timeout=5)
+    await daemon.stop()
+
+
+async def test_a_reload_that_moves_a_self_managed_cluster_to_confluent_cloud_closes_its_client(
+    tmp_path: Path, credentials_env: None
+) -> None:
+    # A cluster migrated to Confluent Cloud (its entry now an environment_id and
+    # kafka_cluster_id): the workers' client, and its pooled sockets, stayed open for good.
+    path = tmp_path / "config.yaml"
+    url = f"http://sim/kafka-connect/{KAFKA_CONNECT_NAME}"
+    write(path, [HEAL], clusters={CLUSTER: {"backend": SELF_MANAGED, "urls": [url]}})
+    simulator = Simulator(Scenario.model_validate(sim_scenario([FAILING], SELF_MANAGED)))
+    daemon = Daemon(load_config(path), transport=httpx.ASGITransport(app=create_app(simulator)),
+                    reload_config=lambda: load_config(path), config_path=path)
+    client = daemon.http[daemon.config.lane_for(CLUSTER)]
+    write(path, [HEAL])  # the Cloud cluster of the same name
+    assert await daemon.reload("test") is True
+    await until(lambda: client.is_closed, "the self-managed cluster's client closed", timeout=5)
+    assert not daemon.http[daemon.config.lane_for(CLUSTER)].is_closed
+    await daemon.stop()

@@ -28,7 +28,11 @@ async def test_a_standby_answers_503_closing_the_connection_and_names_the_leader
     w, app = standby_app()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon") as http:
         answers = [await http.post("/v1/alertmanager", json=payload(alert()), headers=AUTH),
-                   await http.post("/v1/restarts", json={"cluster": "prod", "connector": "orders-sink"}, headers=AUTH)]
+                   await http.post("/v1/restarts", json={"cluster": "prod", "connector": "orders-sink"}, headers=AUTH),
+                   # The leader's live view: a standby polls and discovers nothing.
+                   await http.get("/v1/connectors", headers=AUTH)]
+        # Restarts as the shared database holds them: either replica answers.
+        assert (await http.get("/v1/history", headers=AUTH)).status_code == 200
     for response in answers:
         assert response.status_code == 503, response.text
         assert response.headers["connection"] == "close"
@@ -131,3 +135,15 @@ async def test_a_leader_fenced_while_deciding_answers_as_a_standby(monkeypatch: 
     await w.daemon.queue.close(1, 1)
     assert response.status_code == 503 and response.headers["connection"] == "close", response.text
     assert response.json()["leader"] == LEADER and "not the leader any more" in response.json()["error"]
+
+
+async def test_a_standby_sends_history_of_a_cluster_it_does_not_know_to_the_leader() -> None:
+    # A cluster only the leader's discovery found is unknown to a standby, which discovers
+    # nothing: its 404 said "unknown cluster" where the leader lists the cluster's restarts.
+    _, app = standby_app()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon") as http:
+        unknown = await http.get("/v1/history", params={"cluster": "lkc-found1"}, headers=AUTH)
+        configured = await http.get("/v1/history", params={"cluster": "prod"}, headers=AUTH)
+    assert unknown.status_code == 503 and unknown.json()["standby"] is True, unknown.text
+    assert unknown.headers["connection"] == "close" and unknown.json()["leader"] == LEADER
+    assert configured.status_code == 200, configured.text

@@ -127,7 +127,8 @@ class ApiContext:
     connectors: Callable[[], list[dict[str, Any]]]  # the rows of GET /v1/connectors
     history: Callable[[str | None, str | None, int], list[dict[str, Any]]]  # GET /v1/history: (cluster, connector, limit)
     # Why this replica may not act (a standby: another replica leads), and the Retry-After to
-    # answer with; None while it leads. Reads (connectors, history) are served by every replica.
+    # answer with; None while it leads. History (the shared database) is served by every replica;
+    # the connectors' rows (the leader's live view) by the leader only.
     not_leading: Callable[[], str | None] = lambda: None
     standby_retry_after: int = RETRY_AFTER_SECONDS
     # Who leads, as the lease last said (None: not known): named in a standby's 503.
@@ -440,6 +441,10 @@ async def _restart_status(ctx: ApiContext, request: Request) -> JSONResponse:
 
 
 async def _connectors(ctx: ApiContext, request: Request) -> JSONResponse:
+    # The leader's live view (its polls, its discovery): a standby polls and discovers nothing,
+    # so its rows showed a discovered cluster's environment as null and health as of its start.
+    # Its 503 sends the reader (and `watchdog status --daemon` through a Service) to the leader.
+    _leader_only(ctx)
     return JSONResponse({"connectors": ctx.connectors()})
 
 
@@ -463,6 +468,9 @@ async def _history(ctx: ApiContext, request: Request) -> JSONResponse:
         # By name or lkc- id, with or without a connector: an unknown cluster is a 404 either way.
         cluster = ctx.engine.cluster_named(cluster_label)
         if cluster is None:
+            # A standby discovers nothing: a cluster only the leader's discovery found is unknown
+            # here (its 404 said "unknown cluster" where the leader lists its restarts).
+            _leader_only(ctx)
             raise BadRequest(404, f"unknown cluster {cluster_label!r}")
     # Filtered by the store: filtered here from the newest MAX_HISTORY restarts of the fleet, a
     # connector or cluster whose restarts were older than those had "no restarts recorded".

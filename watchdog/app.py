@@ -29,6 +29,7 @@ from .breaker import Breaker
 from .clients import cloud_client, environment_proxy
 from .config import (
     Config,
+    KafkaConnectCluster,
     RateLimitSettings,
     ScheduleTrigger,
     StalledTrigger,
@@ -178,13 +179,29 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
             self.gateways[lane] = built.gateway
             self.queue.add_lane(lane, built.gateway)
             self.metrics.init_credential(lane)
-        elif built.client is not None:  # a reload redefined the cluster: new workers, TLS or auth
-            self._retired.retire(self.http[lane], self.backends.get(built.name))
+        elif built.client is not None:  # a reload redefined (or added back) the cluster
+            replaced = self.http.get(lane)  # None once its removal retired it
+            if replaced is not None:
+                self._retired.retire(replaced, self.backends.get(built.name))
             self.http[lane] = built.client
         self.backends[built.name] = built.backend
         self.queue.add_cluster(built.name, built.backend, lane)
         self.pollers[built.name] = ClusterPoller(built.name, built.backend, self.gateways[lane], self.engine,
                                                  self.metrics, self._now)
+
+    def _retire_removed_cluster(self, previous: Config, name: str) -> None:
+        """A self-managed cluster a reload removed, or made a Confluent Cloud one: its own client
+        (and pooled sockets) closed once the restarts queued for it have been sent. Kept, it
+        stayed open for the rest of the process. (A Cloud cluster's client is its credential's,
+        shared, and made at start; one redefined in place, _install_cluster retires.)"""
+        if not isinstance(previous.clusters[name], KafkaConnectCluster):
+            return
+        lane = previous.lane_for(name)
+        if name in self.config.clusters and self.config.lane_for(name) == lane:
+            return
+        client = self.http.pop(lane, None)
+        if client is not None:
+            self._retired.retire(client, self.backends.get(name), after=self.queue.until_none_for(name))
 
     def _call_limits(self) -> CallLimits:
         """Every Connect API call, as a whole: its total time and the size of its answer."""

@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -74,11 +75,13 @@ class Retired:
     def __init__(self) -> None:
         self._closing: dict[asyncio.Task[None], httpx.AsyncClient] = {}
 
-    def retire(self, client: httpx.AsyncClient, backend: ConnectBackend | None) -> None:
-        """Close `client`; once `backend`'s calls have ended when it is the backend using it."""
+    def retire(self, client: httpx.AsyncClient, backend: ConnectBackend | None,
+               after: Awaitable[None] | None = None) -> None:
+        """Close `client`, after `after` (a removed cluster's queued restarts sent), and once
+        `backend`'s calls have ended when it is the backend using it."""
         uses = isinstance(backend, KafkaConnectBackend) and backend.client is client
         closing = backend.aclose() if uses and isinstance(backend, KafkaConnectBackend) else client.aclose()
-        task = asyncio.get_running_loop().create_task(closing, name="close-retired-client")
+        task = asyncio.get_running_loop().create_task(_after(after, closing), name="close-retired-client")
         self._closing[task] = client
         task.add_done_callback(lambda done: self._closing.pop(done, None))
 
@@ -93,3 +96,13 @@ class Retired:
         await asyncio.gather(*(task for task, _ in waiting), return_exceptions=True)
         for _, client in waiting:
             await client.aclose()
+
+
+async def _after(first: Awaitable[None] | None, then: Coroutine[Any, Any, None]) -> None:
+    try:
+        if first is not None:
+            await first
+    except BaseException:
+        then.close()  # never awaited: said so, rather than warned about at collection
+        raise
+    await then

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -112,6 +113,21 @@ class Standby:
             return text + f"; asked {tries} times, a standby answered each time; ask again in a moment"
         return text + (f"; run the command in the leader's pod: kubectl exec {pod} -- watchdog ... "
                        "--daemon http://127.0.0.1:9464")
+
+
+def get_past_standby(http: httpx.Client, url: str, path: str,
+                     params: dict[str, str | int]) -> tuple[httpx.Response, Standby | None, int]:
+    """GET `path`, asked again past a standby's 503 when `url` is not this host (a Service in
+    front of the replicas: the next try, on a new connection, may reach the leader). The last
+    answer, the standby that gave it (None when it was not a standby's), and the tries made."""
+    tries = 1 if is_loopback(url) else STANDBY_TRIES
+    for tried in range(1, tries + 1):
+        response = http.get(path, params=params)
+        standby = Standby.of(response)
+        if standby is None or tried == tries:
+            break
+        time.sleep(STANDBY_PAUSE)
+    return response, standby, tried
 
 
 # The daemon's token: the variable, and the file of that name in a secrets directory.

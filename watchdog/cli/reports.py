@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..config import ConfigError
 from ..logs import printable
 from .common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, config_or_exit, load
-from .daemon import daemon_client, daemon_headers, error_text, shown_url
+from .daemon import daemon_client, daemon_headers, error_text, get_past_standby, shown_url
 
 if TYPE_CHECKING:
 
@@ -172,9 +172,13 @@ def _from_daemon(args: argparse.Namespace, path: str, params: dict[str, str | in
         return None
     try:
         with daemon_client(args.daemon, headers) as http:
-            response = http.get(f"{args.daemon.rstrip('/')}{path}", params=params)
+            response, standby, tries = get_past_standby(http, args.daemon, f"{args.daemon.rstrip('/')}{path}", params)
     except httpx.HTTPError as exc:
         print(f"cannot reach the daemon at {shown_url(args.daemon)}: {exc}", file=sys.stderr)
+        return None
+    if standby is not None:
+        # Only the leader shows the connectors as it polls them (README, "High availability").
+        print(standby.explain(args.daemon, tries), file=sys.stderr)
         return None
     if response.status_code != 200:
         print(f"the daemon answered HTTP {response.status_code}: {error_text(response)}", file=sys.stderr)

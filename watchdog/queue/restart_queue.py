@@ -77,6 +77,8 @@ class RestartQueue:
         self._stopping = False
         self._idle = asyncio.Event()
         self._idle.set()
+        # Set, and replaced, each time a job leaves the queue (ended, or left to the leader).
+        self._job_left = asyncio.Event()
         self._started = False
         self._abandoning = False
         # Jobs waiting out a retry's backoff, off every worker (_retry_later): the timer that puts
@@ -100,6 +102,16 @@ class RestartQueue:
         A cluster that a reload removes keeps its route: its queued restarts are still sent."""
         self._backends[cluster] = backend
         self._credentials[cluster] = lane
+
+    async def until_none_for(self, cluster: str) -> None:
+        """Returns once no restart of `cluster` is queued, waiting to retry or on the wire: a
+        cluster a reload removed keeps its client until then, so that what was queued is sent."""
+        while self._per_cluster[cluster] > 0:
+            await self._job_left.wait()
+
+    def _left(self) -> None:
+        left, self._job_left = self._job_left, asyncio.Event()
+        left.set()
 
     def start(self) -> None:
         self._started = True
@@ -260,6 +272,7 @@ class RestartQueue:
         self._pending.clear()
         self._depths.clear()
         self._per_cluster.clear()
+        self._left()
         self._workers = []
         self._lanes = {lane: FairLane() for lane in self._lanes}
         self._started = False
@@ -452,6 +465,7 @@ class RestartQueue:
             del self._pending[job.key]
             self._depths[job.credential] -= 1
             self._per_cluster[job.key.cluster] -= 1
+            self._left()
             self._observer.depth_changed(job.credential, self.depth(job.credential))
             if not self._pending:
                 self._idle.set()
@@ -508,6 +522,7 @@ class RestartQueue:
             del self._pending[job.key]
             self._depths[job.credential] -= 1
             self._per_cluster[job.key.cluster] -= 1
+            self._left()
         try:
             self._observer.finished(job)
         finally:
