@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +33,24 @@ def _fill(store: StateStore) -> None:
     _restart(store, OTHER, "orders-sink", 2)
     _restart(store, OTHER, "audit-sink", 3)
     _restart(store, CLUSTER, "billing-sink", 4)
+
+
+def _state_and_config(tmp_path: Path, **extra: Any) -> tuple[Path, Path]:
+    """A state file holding _fill's restarts and a config naming it, with CLUSTER configured by
+    its lkc- id and `extra` top-level settings (`clusters` given replaces CLUSTER's)."""
+    import yaml
+
+    from .support import ENVIRONMENT
+
+    path = tmp_path / "state.db"
+    with SqliteStateStore(path) as store:
+        _fill(store)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "credentials": {"main": {}}, "state": {"path": str(path)},
+        "clusters": {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}}, **extra,
+    }))
+    return path, config
 
 
 async def test_history_of_one_cluster_without_a_connector_shows_that_cluster_only() -> None:
@@ -74,18 +93,9 @@ def test_history_command_finds_a_configured_clusters_restarts_by_its_lkc_id_in_t
 ) -> None:
     # The id an alert's kafka_cluster_id label or the Confluent console shows. Before: "No restarts
     # recorded." from the state file (kept by name), while --daemon found them.
-    import yaml
 
-    from .support import ENVIRONMENT
 
-    path = tmp_path / "state.db"
-    with SqliteStateStore(path) as store:
-        _fill(store)
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({
-        "credentials": {"main": {}}, "state": {"path": str(path)},
-        "clusters": {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
-    }))
+    path, config = _state_and_config(tmp_path)
     capsys.readouterr()
     assert main(["history", "--cluster", CLUSTER_ID, "--config", str(config), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["restarts"]
@@ -141,19 +151,12 @@ def test_history_command_says_a_cluster_is_unknown_as_the_daemon_does(
 ) -> None:
     # A mistyped --cluster printed "No restarts recorded." and exited 0 from the state file, while
     # --daemon answered 404 "unknown cluster": at 3 a.m. it read as "nothing was ever restarted".
-    import yaml
 
     from .support import ENVIRONMENT
 
-    path = tmp_path / "state.db"
-    with SqliteStateStore(path) as store:
-        _fill(store)
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({
-        "credentials": {"main": {}}, "state": {"path": str(path)},
-        "clusters": {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID},
-                     "quiet": {"environment_id": ENVIRONMENT, "kafka_cluster_id": "lkc-quiet"}},
-    }))
+    path, config = _state_and_config(tmp_path, clusters={
+        CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID},
+        "quiet": {"environment_id": ENVIRONMENT, "kafka_cluster_id": "lkc-quiet"}})
     capsys.readouterr()
     for source in (["--config", str(config)], ["--state", str(path)]):
         assert main(["history", "--cluster", "prdo", *source]) == 1, source
@@ -182,22 +185,13 @@ def test_status_and_history_read_the_state_file_without_the_daemons_secrets(
     # In a shell beside the daemon (its keys are in its own environment or Secret), `watchdog
     # history` said "invalid config: credentials.main.api_key: missing", exit 2: reading the
     # state file needs no Cloud key and no API token. check-config still asks for them.
-    import yaml
 
-    from .support import ENVIRONMENT
 
     for name in ("WATCHDOG_CREDENTIALS__MAIN__API_KEY", "WATCHDOG_CREDENTIALS__MAIN__API_SECRET",
                  "WATCHDOG_SERVER__AUTH_TOKEN"):
         monkeypatch.delenv(name, raising=False)
-    path = tmp_path / "state.db"
-    with SqliteStateStore(path) as store:
-        _fill(store)
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({
-        "credentials": {"main": {}}, "state": {"path": str(path)},
-        "clusters": {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
-        "rules": [{"name": "on-alert", "trigger": {"type": "alert", "match": {"alertname": "X"}}, "select": {"include": ["*"]}}],
-    }))
+    path, config = _state_and_config(tmp_path, rules=[
+        {"name": "on-alert", "trigger": {"type": "alert", "match": {"alertname": "X"}}, "select": {"include": ["*"]}}])
     capsys.readouterr()
     assert main(["history", "--cluster", CLUSTER_ID, "--config", str(config), "--json"]) == 0
     assert [r["connector"] for r in json.loads(capsys.readouterr().out)["restarts"]] == ["billing-sink", "orders-sink"]
@@ -214,23 +208,13 @@ def test_status_and_history_read_the_state_file_without_the_blocking_secret(
     # blocking.auth basic (or bearer) made `watchdog status` say "invalid config: blocking: auth
     # basic needs `username` and a password", exit 2, in a shell without the daemon's
     # WATCHDOG_BLOCKING__PASSWORD, though it only reads the state file.
-    import yaml
 
-    from .support import ENVIRONMENT
 
     for name in ("WATCHDOG_CREDENTIALS__MAIN__API_KEY", "WATCHDOG_CREDENTIALS__MAIN__API_SECRET",
                  "WATCHDOG_BLOCKING__PASSWORD", "WATCHDOG_BLOCKING__BEARER_TOKEN"):
         monkeypatch.delenv(name, raising=False)
-    path = tmp_path / "state.db"
-    with SqliteStateStore(path) as store:
-        _fill(store)
-    config = tmp_path / "config.yaml"
-    blocking = {"alertmanager_url": "http://alertmanager:9093", "auth": auth,
-                **({"username": "watchdog"} if auth == "basic" else {})}
-    config.write_text(yaml.safe_dump({
-        "credentials": {"main": {}}, "state": {"path": str(path)}, "blocking": blocking,
-        "clusters": {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
-    }))
+    path, config = _state_and_config(tmp_path, blocking={
+        "alertmanager_url": "http://alertmanager:9093", "auth": auth, **({"username": "watchdog"} if auth == "basic" else {})})
     capsys.readouterr()
     assert main(["status", "--config", str(config)]) == 0
     assert "billing-sink" in capsys.readouterr().out
