@@ -382,3 +382,31 @@ async def test_the_retry_of_a_restart_the_fleet_breaker_counted_is_not_held_by_i
 
     assert [c.connector for c in w.simulator.restarts()] == ["f0"]
     assert w.total("watchdog_restarts_total", outcome="accepted") == 1
+
+
+async def test_a_breaker_probe_answered_503_is_tried_again_not_held_by_the_breaker_it_probes(backend: str) -> None:
+    # A cluster's open breaker lets one failure restart per window through as its probe. The
+    # probe's first call answered 503 (the API still struggling as the outage ends): its retry,
+    # asked the gates again, was held by the very breaker it probes (`breaker_open`), so nothing
+    # was restarted and the next probe came a whole window later.
+    clock = Clock()
+    outage = {"initial": "FAILED", "recover_after_restarts": "never"}
+    connectors = [{"name": f"c{i}", "script": outage} for i in range(5)]
+    simulator = Simulator(Scenario.model_validate(sim_scenario(connectors, backend)), clock=clock.monotonic)
+    config = daemon_config([HEAL], backend=backend,
+                           rate_limit={"max_requests_per_second": 10000, "backoff": {"base": 0.01, "cap": 0.02}},
+                           breaker={"max_failing_share": 0.5, "min_failing": 3, "max_restarts": None, "window": 600})
+    w = World(simulator, Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall,
+                                rng=lambda: 0.0), clock)
+    w.daemon.queue.start()
+    for _ in range(10):
+        await poll(w)
+        clock.advance(60)
+    assert simulator.restarts() == [] and w.sample("watchdog_breaker_open", scope=CLUSTER) == 1
+    simulator.set_faults([{"match": {"endpoint": "restart"}, "when": {"count": 1}, "action": {"status": 503}}])
+    with structlog.testing.capture_logs() as logs:
+        await poll(w)  # a window after the breaker opened: c0 goes as the probe
+    await w.daemon.queue.close(0)
+    assert [c.connector for c in simulator.restarts()] == ["c0"], "the probe's retry after its 503 went out"
+    (finished,) = [e for e in logs if e["event"] == "restart_finished"]
+    assert finished["outcome"] == "accepted"

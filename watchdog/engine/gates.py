@@ -14,11 +14,14 @@ from .core import FAILURE_TRIGGERS, EngineCore, log
 
 class Gates(EngineCore):
     def gate(
-        self, key: ConnectorKey, now: datetime, windows: Windows | None, *, failure: bool, dry_run: bool = False
+        self, key: ConnectorKey, now: datetime, windows: Windows | None, *, failure: bool, dry_run: bool = False,
+        counted: bool = False,
     ) -> tuple[Decision, str] | None:
         """Why a restart must not go now, whatever the rule decided; None when it may.
         `failure`: a status- or alert-triggered restart (the fleet breaker holds only those).
-        `dry_run`: it would not be sent; the fleet breaker counts the dry run's restarts for it."""
+        `dry_run`: it would not be sent; the fleet breaker counts the dry run's restarts for it.
+        `counted`: a retry of a failure restart the fleet breaker counted at its first call; its
+        own count does not hold it, and as a cluster breaker's probe it is still the probe."""
         if unaddressable(key.connector):
             return Decision.UNADDRESSABLE, "its name has '/'-separated '.' or '..' parts: a call for it could reach another connector"
         if self._global_windows is not None and not self._global_windows.is_open(now):
@@ -30,7 +33,7 @@ class Gates(EngineCore):
         # answer of its last evaluation (the job that opened it), so it held every later alert
         # for good, saying "N restarts in the last 600s" an hour later.
         self.update_breaker(now)
-        reason = self.breaker.open_reason(key.cluster, failure=failure, dry_run=dry_run)
+        reason = self.breaker.open_reason(key.cluster, failure=failure and not counted, dry_run=dry_run)
         if failure and reason is not None and reason == self.breaker.cluster_reason(key.cluster):
             probe = self.breaker.probe(key.cluster, key.connector, now, queued=self.queue.is_pending(key))
             if probe == "granted":
@@ -66,8 +69,11 @@ class Gates(EngineCore):
         for request in job.requests:
             # A retry of a restart the fleet breaker already counted (its first call, answered
             # 503) adds nothing to its window: held by it, the retry was held by its own count.
-            failure = request.trigger in FAILURE_TRIGGERS and not job.attempt_counted
-            held = self.gate(job.key, now, self._rule_windows.get(request.rule), failure=failure, dry_run=dry_run)
+            # It is still a failure restart for the cluster breaker's probe: taken as a planned
+            # one, the probe's retry was held by the very breaker it probes.
+            held = self.gate(job.key, now, self._rule_windows.get(request.rule),
+                             failure=request.trigger in FAILURE_TRIGGERS, dry_run=dry_run,
+                             counted=job.attempt_counted)
             if held is None:
                 return None
             first = first or held
