@@ -410,3 +410,38 @@ async def test_a_breaker_probe_answered_503_is_tried_again_not_held_by_the_break
     assert [c.connector for c in simulator.restarts()] == ["c0"], "the probe's retry after its 503 went out"
     (finished,) = [e for e in logs if e["event"] == "restart_finished"]
     assert finished["outcome"] == "accepted"
+
+
+async def test_a_breaker_probe_a_blocking_alert_held_is_not_spent(backend: str) -> None:
+    # A cluster's open breaker lets one failure restart per window through as its probe. While
+    # a blocking alert fired (the incident the outage raised), the probe was granted (log line
+    # `breaker_probe`) and then held by the alert: nothing was sent, yet the window's probe was
+    # spent, so once the alert resolved nothing was restarted for up to a whole window more.
+    clock = Clock()
+    outage = {"initial": "FAILED", "recover_after_restarts": "never"}
+    connectors = [{"name": f"c{i}", "script": outage} for i in range(5)]
+    simulator = Simulator(Scenario.model_validate(sim_scenario(connectors, backend)), clock=clock.monotonic)
+    alertmanager = FakeAlertmanager()
+    config = daemon_config([HEAL], backend=backend, rate_limit={"max_requests_per_second": 10000},
+                           breaker={"max_failing_share": 0.5, "min_failing": 3, "max_restarts": None, "window": 600},
+                           blocking={"alertmanager_url": "http://alertmanager:9093",
+                                     "filters": ['alertname="ConfluentCloudIncident"']})
+    w = World(simulator, Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall,
+                                rng=lambda: 0.0, blocking_transport=httpx.MockTransport(alertmanager)), clock)
+    w.daemon.queue.start()
+    assert w.daemon.blocker is not None
+    await w.daemon.blocker.refresh()
+    for _ in range(10):
+        await poll(w)
+        clock.advance(60)
+    alertmanager.alerts = [{"labels": {"alertname": "ConfluentCloudIncident"}}]
+    await w.daemon.blocker.refresh()
+    with structlog.testing.capture_logs() as logs:
+        await poll(w)  # a window after the breaker opened, but the incident alert fires
+        assert simulator.restarts() == []
+        assert not [e for e in logs if e["event"] == "breaker_probe"], "no probe said to go while it is held"
+    clock.advance(60)
+    alertmanager.alerts = []
+    await w.daemon.blocker.refresh()
+    await poll(w)
+    assert [c.connector for c in simulator.restarts()] == ["c0"], "the probe goes once the alert resolved"

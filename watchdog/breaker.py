@@ -76,6 +76,14 @@ class Breaker:
         """Whether a failure restart of `connector`, held by nothing but its cluster's open
         breaker, may go as the probe: `granted` (it is now the probe), `again` (it is the probe,
         looked at again at its turn in the queue: `queued`) or None (held)."""
+        answer = self.probe_due(cluster, connector, now, queued=queued)
+        if answer == "granted":
+            self._probe[cluster] = (connector, now)
+        return answer
+
+    def probe_due(self, cluster: str, connector: str, now: datetime, *, queued: bool) -> str | None:
+        """What `probe` would answer, nothing granted: asked while another gate may still hold
+        the restart (a probe granted and then held is spent, and nothing goes for a window)."""
         opened = self._opened_at.get(cluster)
         if opened is None:
             return None
@@ -85,7 +93,6 @@ class Breaker:
             return "again"
         if now - (latest[1] if latest is not None else opened) < window:
             return None
-        self._probe[cluster] = (connector, now)
         return "granted"
 
     def probe_of(self, cluster: str) -> tuple[str, datetime] | None:

@@ -35,7 +35,14 @@ class Gates(EngineCore):
         self.update_breaker(now)
         reason = self.breaker.open_reason(key.cluster, failure=failure and not counted, dry_run=dry_run)
         if failure and reason is not None and reason == self.breaker.cluster_reason(key.cluster):
-            probe = self.breaker.probe(key.cluster, key.connector, now, queued=self.queue.is_pending(key))
+            queued = self.queue.is_pending(key)
+            if self.breaker.probe_due(key.cluster, key.connector, now, queued=queued) is not None:
+                # The blocking alerts before the probe is granted: granted and then held by one,
+                # the window's probe was spent (and logged as going) with nothing sent.
+                blocked = self._blocked()
+                if blocked is not None:
+                    return blocked
+            probe = self.breaker.probe(key.cluster, key.connector, now, queued=queued)
             if probe == "granted":
                 log.warning("breaker_probe", cluster=key.cluster, connector=key.connector, reason=reason,
                             note="one failure restart per breaker.window while a cluster's breaker is open; once "
@@ -44,6 +51,9 @@ class Gates(EngineCore):
                 reason = None
         if reason is not None:
             return Decision.BREAKER_OPEN, reason
+        return self._blocked()
+
+    def _blocked(self) -> tuple[Decision, str] | None:
         if self.blocker is not None:
             verdict = self.blocker.verdict()
             if verdict.blocked:
