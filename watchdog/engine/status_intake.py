@@ -290,6 +290,15 @@ class StatusIntake(Decisions):
         # again when it ends, and the hourly sweep removes them once the cluster is not listed.
         self.late_series.update(key for key in self.queue.pending_keys() if key.cluster == cluster)
 
+    def stand_by(self) -> None:
+        """This replica stopped leading: what its polls showed is the new leader's to see. Kept,
+        it decided the restarts recovered when this replica led again (a lease flap): one the
+        other leader accepted for a connector seen PAUSED here hours before was dropped at its
+        turn as paused, never sent. Leading again, the first polls show what is there then."""
+        for cluster in set(self._listed) | set(self._watched):
+            self.forget_cluster(cluster)
+        self.dry_states.clear()
+
     def _unlist(self, cluster: str, keep: Iterable[str]) -> None:
         """Drop what the last listing of `cluster` showed and this one does not (`keep`)."""
         watched = self._watched.get(cluster, set())

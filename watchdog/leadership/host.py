@@ -107,6 +107,7 @@ class LeadershipHost:
         left = await self.queue.abandon(reason)
         # What this replica knew of the connectors is the leader's now: its gauges would show
         # that moment for ever (README, "What a standby reports").
+        self.engine.stand_by()
         self.breaker.stand_by()
         self.metrics.stand_by()
         log.warning("standing_by", reason=reason, restarts_left_to_leader=left)

@@ -1,0 +1,47 @@
+"""A replica that stood by and leads again (a lease flap): what it saw while it led before is the
+last leader's to have seen since, and must not decide the restarts it recovers."""
+
+from __future__ import annotations
+
+import structlog
+
+from watchdog.model import ConnectorKey, Trigger
+
+from .support import CLUSTER, daemon_config, in_process, sim_cluster, sim_scenario
+
+RULE = {"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "select": {"include": ["*"]}}
+
+
+async def test_a_restart_recovered_on_leading_again_is_not_dropped_for_a_state_seen_before_standing_by() -> None:
+    # The replica led and saw orders-sink PAUSED; it lost the lease. The other leader saw it
+    # resumed and accepted a restart of it by name, then died before sending it. Leading again,
+    # this replica recovered the restart and dropped it at its turn, 'transient: connector
+    # PAUSED when its turn came', from its own listing of hours before: a restart answered
+    # accepted, never sent.
+    w = in_process(sim_scenario([{"name": "orders-sink"}]), daemon_config([RULE]))
+    daemon, key = w.daemon, ConnectorKey(CLUSTER, "orders-sink")
+    w.simulator.set_state(sim_cluster(), "orders-sink", "PAUSED")
+    await daemon.pollers[CLUSTER].poll()
+    assert daemon.engine.statuses[key].state == "PAUSED"
+    daemon.leadership.leading = False  # as the elector does when it loses the lease
+    await daemon._follow("another replica took the lease over")
+
+    # Meanwhile, the other leader: the connector resumed, a restart asked for by name, kept.
+    w.simulator.set_state(sim_cluster(), "orders-sink", "RUNNING")
+    other = in_process(sim_scenario([{"name": "orders-sink"}]), daemon_config([RULE]))
+    await other.daemon.pollers[CLUSTER].poll()
+    asked = other.daemon.engine.on_request(key, other.daemon.engine.statuses[key], trigger=Trigger.MANUAL,
+                                           rule="manual", reason="operator")
+    assert asked.job is not None
+    (pending,) = other.daemon.state.pending()
+    daemon.state.add_pending(pending.request, pending.job_id)
+
+    daemon.leadership.leading = True  # leading again: what _lead does, without the triggers
+    with structlog.testing.capture_logs() as logs:
+        daemon.engine.recover(absence=None)
+        daemon.queue.start()
+        await daemon.queue.join()
+    await daemon.queue.close(0)
+    (finished,) = [e for e in logs if e["event"] == "restart_finished"]
+    assert finished["outcome"] == "accepted", finished["message"]
+    assert [c.connector for c in w.simulator.restarts()] == ["orders-sink"]
