@@ -445,3 +445,28 @@ async def test_a_breaker_probe_a_blocking_alert_held_is_not_spent(backend: str) 
     await w.daemon.blocker.refresh()
     await poll(w)
     assert [c.connector for c in simulator.restarts()] == ["c0"], "the probe goes once the alert resolved"
+
+
+async def test_a_rule_on_trial_does_not_take_the_live_probe_of_an_open_cluster_breaker(backend: str) -> None:
+    # A rule in dry-run (on trial) and a live rule on one cluster, all its connectors FAILED:
+    # its breaker opens. A window later the dry run's restart took the window's probe (one per
+    # breaker.window) though nothing was sent, and the live rule's connectors waited a window
+    # more: a rule on trial held live restarts, which README says it never does.
+    clock = Clock()
+    outage = {"initial": "FAILED", "recover_after_restarts": "never"}
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": f"c{i}", "script": outage} for i in range(5)],
+                                                               backend)), clock=clock.monotonic)
+    trial = {**HEAL, "name": "trial", "dry_run": True, "select": {"include": ["c0"]}}
+    live = {**HEAL, "select": {"include": ["c1", "c2", "c3", "c4"]}}
+    config = daemon_config([trial, live], backend=backend, rate_limit={"max_requests_per_second": 10000},
+                           breaker={"max_failing_share": 0.5, "min_failing": 3, "max_restarts": None, "window": 600})
+    w = World(simulator, Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall,
+                                rng=lambda: 0.0), clock)
+    w.daemon.queue.start()
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(11):  # polls a minute apart: the last a window after the breaker opened
+            await poll(w)
+            clock.advance(60)
+    assert [c.connector for c in simulator.restarts()] == ["c1"], "the live rule's probe went"
+    probes = [(e["connector"], e["dry_run"]) for e in logs if e["event"] == "breaker_probe"]
+    assert probes == [("c0", True), ("c1", False)], "the dry run still shows the probe it would have made"

@@ -50,13 +50,16 @@ class Breaker:
         self._open: dict[str, str] = {}  # scope -> reason
         self._opened_at: dict[str, datetime] = {}  # cluster -> when its breaker opened
         self._probe: dict[str, tuple[str, datetime]] = {}  # cluster -> (connector, when) of its latest probe
+        # The same for probes a dry run would have sent: kept apart, so that a rule on trial
+        # never spends the live probe (the live restarts then waited a window more).
+        self._dry_probe: dict[str, tuple[str, datetime]] = {}
         self._excused: dict[str, int] = {}  # cluster -> failures left from an outage a probe showed over
 
     def stand_by(self) -> None:
         """Forget everything: this replica stopped leading, and what it saw is the new leader's to
         see. Should it lead again, its recovery recalls the restarts sent from the history (not
         twice, as on top of what it remembered) and its polls show what fails then."""
-        for known in (self._failing, self._open, self._opened_at, self._probe, self._excused):
+        for known in (self._failing, self._open, self._opened_at, self._probe, self._dry_probe, self._excused):
             known.clear()
         self._sent.clear()
         self._dry_sent.clear()
@@ -69,29 +72,32 @@ class Breaker:
         self._failing[cluster] = (failing, watched)
 
     def forget_cluster(self, cluster: str) -> None:
-        for known in (self._failing, self._opened_at, self._probe, self._excused):
+        for known in (self._failing, self._opened_at, self._probe, self._dry_probe, self._excused):
             known.pop(cluster, None)
 
-    def probe(self, cluster: str, connector: str, now: datetime, *, queued: bool) -> str | None:
+    def probe(self, cluster: str, connector: str, now: datetime, *, queued: bool, dry_run: bool = False) -> str | None:
         """Whether a failure restart of `connector`, held by nothing but its cluster's open
         breaker, may go as the probe: `granted` (it is now the probe), `again` (it is the probe,
-        looked at again at its turn in the queue: `queued`) or None (held)."""
-        answer = self.probe_due(cluster, connector, now, queued=queued)
+        looked at again at its turn in the queue: `queued`) or None (held).
+        `dry_run`: it would not be sent; it meets the live probes and its own, as the fleet
+        condition counts a dry run's restarts, and is never taken for a live probe."""
+        answer = self.probe_due(cluster, connector, now, queued=queued, dry_run=dry_run)
         if answer == "granted":
-            self._probe[cluster] = (connector, now)
+            (self._dry_probe if dry_run else self._probe)[cluster] = (connector, now)
         return answer
 
-    def probe_due(self, cluster: str, connector: str, now: datetime, *, queued: bool) -> str | None:
+    def probe_due(self, cluster: str, connector: str, now: datetime, *, queued: bool,
+                  dry_run: bool = False) -> str | None:
         """What `probe` would answer, nothing granted: asked while another gate may still hold
         the restart (a probe granted and then held is spent, and nothing goes for a window)."""
         opened = self._opened_at.get(cluster)
         if opened is None:
             return None
         window = timedelta(seconds=self.settings.window)
-        latest = self._probe.get(cluster)
-        if queued and latest is not None and latest[0] == connector:
+        probes = [p for p in (self._probe.get(cluster), self._dry_probe.get(cluster) if dry_run else None) if p]
+        if queued and any(latest[0] == connector for latest in probes):
             return "again"
-        if now - (latest[1] if latest is not None else opened) < window:
+        if now - max((latest[1] for latest in probes), default=opened) < window:
             return None
         return "granted"
 
@@ -156,6 +162,7 @@ class Breaker:
             else:
                 self._opened_at.pop(change.scope, None)
                 self._probe.pop(change.scope, None)
+                self._dry_probe.pop(change.scope, None)
         self._open = wanted
         return changes
 

@@ -36,15 +36,15 @@ class Gates(EngineCore):
         reason = self.breaker.open_reason(key.cluster, failure=failure and not counted, dry_run=dry_run)
         if failure and reason is not None and reason == self.breaker.cluster_reason(key.cluster):
             queued = self.queue.is_pending(key)
-            if self.breaker.probe_due(key.cluster, key.connector, now, queued=queued) is not None:
+            if self.breaker.probe_due(key.cluster, key.connector, now, queued=queued, dry_run=dry_run) is not None:
                 # The blocking alerts before the probe is granted: granted and then held by one,
                 # the window's probe was spent (and logged as going) with nothing sent.
                 blocked = self._blocked()
                 if blocked is not None:
                     return blocked
-            probe = self.breaker.probe(key.cluster, key.connector, now, queued=queued)
+            probe = self.breaker.probe(key.cluster, key.connector, now, queued=queued, dry_run=dry_run)
             if probe == "granted":
-                log.warning("breaker_probe", cluster=key.cluster, connector=key.connector, reason=reason,
+                log.warning("breaker_probe", cluster=key.cluster, connector=key.connector, reason=reason, dry_run=dry_run,
                             note="one failure restart per breaker.window while a cluster's breaker is open; once "
                                  "its connector stays healthy, the failures left from the outage no longer hold restarts")
             if probe is not None:
