@@ -3,6 +3,7 @@ last leader's to have seen since, and must not decide the restarts it recovers."
 
 from __future__ import annotations
 
+import httpx
 import structlog
 
 from watchdog.model import ConnectorKey, Trigger
@@ -44,4 +45,28 @@ async def test_a_restart_recovered_on_leading_again_is_not_dropped_for_a_state_s
     await daemon.queue.close(0)
     (finished,) = [e for e in logs if e["event"] == "restart_finished"]
     assert finished["outcome"] == "accepted", finished["message"]
+    assert [c.connector for c in w.simulator.restarts()] == ["orders-sink"]
+
+
+async def test_a_restart_asked_for_right_after_leading_again_finds_its_connector() -> None:
+    # Standing by, the replica forgets what its polls listed; leading again, a restart asked for
+    # by name before its first poll must list the cluster, not answer 404 'not found at the last
+    # listing' from a listing it no longer has (the poller still said it had listed lately).
+    from watchdog.server import create_app
+
+    from .test_api import AUTH, TOKEN
+    w = in_process(sim_scenario([{"name": "orders-sink"}]), daemon_config([RULE], token=TOKEN))
+    daemon = w.daemon
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(daemon.metrics.registry, daemon.probes,
+                                                                          daemon.api_context())), base_url="http://d")
+    await daemon.pollers[CLUSTER].poll()
+    daemon.leadership.leading = False
+    await daemon._follow("another replica took the lease over")
+    daemon.leadership.leading = True
+    daemon.engine.recover(absence=None)
+    daemon.queue.start()
+    response = await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "orders-sink"}, headers=AUTH)
+    assert response.status_code == 202, response.text
+    await daemon.queue.join()
+    await daemon.queue.close(0)
     assert [c.connector for c in w.simulator.restarts()] == ["orders-sink"]

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ..metrics import Metrics
     from ..queue import RestartQueue
     from ..state import StateStore
+    from ..triggers.poller import ClusterPoller
     from .build import Leadership
 
 log = get_logger("watchdog.app")
@@ -39,6 +40,7 @@ class LeadershipHost:
     leadership: Leadership
     engine: Engine
     queue: RestartQueue
+    pollers: dict[str, ClusterPoller]
     metrics: Metrics
     breaker: Breaker
     _scheduler: AsyncIOScheduler | None
@@ -108,6 +110,8 @@ class LeadershipHost:
         # What this replica knew of the connectors is the leader's now: its gauges would show
         # that moment for ever (README, "What a standby reports").
         self.engine.stand_by()
+        for poller in self.pollers.values():
+            poller.forget_listing()
         self.breaker.stand_by()
         self.metrics.stand_by()
         log.warning("standing_by", reason=reason, restarts_left_to_leader=left)

@@ -155,6 +155,12 @@ class ClusterPoller:
         """Why the last listing that failed did (outcome: message), "" when none did."""
         return self._failure
 
+    def forget_listing(self) -> None:
+        """This replica stood by and forgot what the listings showed (Engine.stand_by): a
+        restart asked for once it leads again lists the cluster first, rather than being told
+        its connector was not in a listing forgotten since (404)."""
+        self.listed_at = None
+
     def stale(self, max_age: float) -> bool:
         """True when the last listing that worked is older than `max_age` seconds (or none did)."""
         return self.listed_at is None or not _within(self._now(), self.listed_at, max_age)
