@@ -539,3 +539,40 @@ async def test_a_schedule_run_before_the_first_refresh_waits_for_it_and_covers_t
     assert [(r.cluster, r.connector) for r in w.simulator.restarts()] == [("lkc-a1", "orders")]
     assert len(calls(w, "list_clusters")) == 1, "one refresh, not one more for the run"
     await w.daemon.stop()
+
+
+async def test_a_schedule_restart_held_for_discovery_for_hours_after_the_start_is_missed(tmp_path: Any) -> None:
+    # The daemon restarted a minute after its 03:00 run was queued (a rollout: within the grace,
+    # so the run is still made). Its cluster is a discovered one, and discovery could not read
+    # its environment for two hours: the restart waited, then went out at 05:00, judged by the
+    # minute before the start alone, where cron skips a run that late.
+    sim = scenario(environment("env-a", "a", [lkc("lkc-a", connectors=[{"name": "c1"}])]),
+                   environment("env-b", "b", [lkc("lkc-b")]))
+    nightly = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"include": ["*"]}}
+    data = config_data({}, state={"path": str(tmp_path / "state.db")}, rules=[nightly], rate_limit={"max_retries": 0})
+    first = world(sim, data)
+    await first.daemon.refresh_discovery()
+    statuses = await first.daemon.pollers["lkc-a"].list()
+    assert statuses is not None
+    first.daemon.engine.on_schedule(first.daemon.config.rules[0], "lkc-a", statuses)
+    first.daemon.mark_alive()
+    first.daemon.state.close()  # the daemon dies with the restart queued
+
+    second = world(sim, data)
+    daemon = second.daemon
+    assert second.clock is not None
+    second.clock.advance(60)
+    second.simulator.set_faults([{"match": {"endpoint": "list_clusters"}, "when": {"count": 1}, "action": {"status": 503}}])
+    daemon.queue.start()
+    daemon.engine.recover(hold=daemon.may_be_discovered, absence=daemon._absence())
+    assert await daemon.refresh_discovery() is False, "env-a answered 503: held"
+    assert daemon.engine.held_clusters == {"lkc-a"}
+    second.clock.advance(2 * 3600)
+    assert await daemon.refresh_discovery() is True
+    await daemon.queue.join()
+    assert not second.simulator.restarts("lkc-a", "c1"), "sent two hours late"
+    assert second.total("watchdog_restarts_total", outcome="dropped") == 1
+    (record,) = daemon.state.history()
+    assert record.message.startswith("missed"), record.message
+    assert "2h01m" in record.message, record.message
+    await daemon.stop()

@@ -5,7 +5,7 @@ settled after the wall clock stepped back (at a start, or while running)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from ..model import HistoryRecord, Outcome, PendingPhase, RestartRequest, Trigger
@@ -27,9 +27,17 @@ class Absence:
     seconds: float  # from the previous daemon's last sign of life to now (negative: the clock stepped back)
     grace: float  # how late a schedule's run is still made (the scheduler's misfire grace)
     sign: str  # what that last sign of life was, for the message
+    # Seconds since this start that the restart waited, held for discovery's first refresh to
+    # find its cluster: it is that much later still when it goes.
+    held: float = 0.0
 
     def missed(self) -> str | None:
         """Why a schedule's kept restart is not sent now, or None when the gap is within the grace."""
+        if self.held > 0 and self.seconds >= 0 and self.seconds + self.held > self.grace:
+            return (f"missed: {format_span(self.seconds + self.held)} late, {format_span(self.seconds)} from the "
+                    f"previous daemon's {self.sign} to this start, then {format_span(self.held)} waiting for discovery "
+                    f"to find its cluster; a schedule's run more than {self.grace:g}s late is not made, as cron skips "
+                    "a missed run")
         if abs(self.seconds) <= self.grace:
             return None
         if self.seconds < 0:
@@ -42,6 +50,7 @@ class Absence:
 
 class Recovery(EngineCore):
     absence_at_start: Absence | None = None
+    recovered_at: datetime | None = None  # when the start's recovery ran (absence_at_start's end)
 
     def recover(
         self, *, only: Collection[str] | None = None, hold: Callable[[str], bool] | None = None,
@@ -75,9 +84,11 @@ class Recovery(EngineCore):
         now = self._now()
         # Requests held for discovery are recovered later (`only`): the gap is the start's.
         if only is None:
-            self.absence_at_start = absence
-        elif absence is None:
-            absence = self.absence_at_start
+            self.absence_at_start, self.recovered_at = absence, now
+        elif absence is None and self.absence_at_start is not None and self.recovered_at is not None:
+            # Judged by the gap before the start alone, a 03:00 run held while discovery could
+            # not read its environment for two hours went out at 05:00.
+            absence = replace(self.absence_at_start, held=max(0.0, (now - self.recovered_at).total_seconds()))
         for pending in self.state.pending():
             request = pending.request
             if only is not None and request.key.cluster not in only:
