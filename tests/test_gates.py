@@ -470,3 +470,35 @@ async def test_a_rule_on_trial_does_not_take_the_live_probe_of_an_open_cluster_b
     assert [c.connector for c in simulator.restarts()] == ["c1"], "the live rule's probe went"
     probes = [(e["connector"], e["dry_run"]) for e in logs if e["event"] == "breaker_probe"]
     assert probes == [("c0", True), ("c1", False)], "the dry run still shows the probe it would have made"
+
+
+async def test_a_breaker_probe_held_at_its_turn_is_not_spent(backend: str) -> None:
+    # The probe was granted when its restart was decided; a blocking alert started before its
+    # turn (it waited behind the rate limit), which dropped it unsent. The window's probe was
+    # spent all the same: once the alert resolved, nothing was restarted for a whole window.
+    clock = Clock()
+    outage = {"initial": "FAILED", "recover_after_restarts": "never"}
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": f"c{i}", "script": outage} for i in range(5)],
+                                                               backend)), clock=clock.monotonic)
+    alertmanager = FakeAlertmanager()
+    config = daemon_config([HEAL], backend=backend, rate_limit={"max_requests_per_second": 10000},
+                           breaker={"max_failing_share": 0.5, "min_failing": 3, "max_restarts": None, "window": 600},
+                           blocking={"alertmanager_url": "http://alertmanager:9093",
+                                     "filters": ['alertname="ConfluentCloudIncident"']})
+    w = World(simulator, Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall,
+                                rng=lambda: 0.0, blocking_transport=httpx.MockTransport(alertmanager)), clock)
+    assert w.daemon.blocker is not None
+    await w.daemon.blocker.refresh()
+    for _ in range(11):  # the queue not running yet: the last poll queues the probe, c0
+        await w.daemon.pollers[CLUSTER].poll()
+        clock.advance(60)
+    assert w.daemon.queue.is_pending(ConnectorKey(CLUSTER, "c0"))
+    alertmanager.alerts = [{"labels": {"alertname": "ConfluentCloudIncident"}}]
+    await w.daemon.blocker.refresh()
+    w.daemon.queue.start()
+    await w.daemon.queue.join()
+    assert simulator.restarts() == [], "held by the alert at its turn"
+    alertmanager.alerts = []
+    await w.daemon.blocker.refresh()
+    await poll(w)
+    assert [c.connector for c in simulator.restarts()] == ["c0"], "the probe goes once the alert resolved"

@@ -53,6 +53,8 @@ class Breaker:
         # The same for probes a dry run would have sent: kept apart, so that a rule on trial
         # never spends the live probe (the live restarts then waited a window more).
         self._dry_probe: dict[str, tuple[str, datetime]] = {}
+        # The probe each latest grant replaced, restored when the granted one ends unsent.
+        self._replaced: dict[tuple[str, bool], tuple[str, datetime] | None] = {}
         self._excused: dict[str, int] = {}  # cluster -> failures left from an outage a probe showed over
 
     def stand_by(self) -> None:
@@ -63,6 +65,7 @@ class Breaker:
             known.clear()
         self._sent.clear()
         self._dry_sent.clear()
+        self._replaced.clear()
 
     def observe_cluster(self, cluster: str, failing: int, watched: int) -> None:
         # Excused failures only ever heal away: a connector failing anew counts again.
@@ -83,8 +86,24 @@ class Breaker:
         condition counts a dry run's restarts, and is never taken for a live probe."""
         answer = self.probe_due(cluster, connector, now, queued=queued, dry_run=dry_run)
         if answer == "granted":
-            (self._dry_probe if dry_run else self._probe)[cluster] = (connector, now)
+            probes = self._dry_probe if dry_run else self._probe
+            self._replaced[(cluster, dry_run)] = probes.get(cluster)
+            probes[cluster] = (connector, now)
         return answer
+
+    def probe_unsent(self, cluster: str, connector: str, *, dry_run: bool = False) -> None:
+        """A failure restart of `connector` ended without a call (held at its turn, withdrawn,
+        left at a stop): if it was the probe, the window's probe is not spent. Spent, a probe
+        a blocking alert dropped at its turn held every restart of the cluster a window more."""
+        probes = self._dry_probe if dry_run else self._probe
+        latest = probes.get(cluster)
+        if latest is None or latest[0] != connector:
+            return
+        before = self._replaced.pop((cluster, dry_run), None)
+        if before is None:
+            del probes[cluster]
+        else:
+            probes[cluster] = before
 
     def probe_due(self, cluster: str, connector: str, now: datetime, *, queued: bool,
                   dry_run: bool = False) -> str | None:

@@ -208,6 +208,9 @@ class JobRecorder:
             self._breaker.record_restart(now, dry_run=True)
         elif job.outcome is Outcome.ACCEPTED and not self._failure_requests(job):
             changed = record_manual_restart(state, now)
+        if job.first_sent_at is None and job.outcome is not Outcome.DRY_RUN and self._failure_requests(job):
+            # Never sent: were it the cluster breaker's probe, the window's probe is not spent.
+            self._breaker.probe_unsent(job.key.cluster, job.key.connector, dry_run=job.dry_run)
         state = changed or state
         if job.outcome is Outcome.UNSENT:
             # Still pending in the store: the next start of the daemon sends it (a durable store).
