@@ -70,3 +70,20 @@ async def test_a_restart_asked_for_right_after_leading_again_finds_its_connector
     await daemon.queue.join()
     await daemon.queue.close(0)
     assert [c.connector for c in w.simulator.restarts()] == ["orders-sink"]
+
+
+async def test_standing_by_keeps_the_counters_of_what_the_replica_did_while_it_led() -> None:
+    # README: a replica that stands by zeroes its gauges, and its counters keep counting what it
+    # did while it led; forgetting its polls' view must not take its restart series with it.
+    failing = {"name": "orders-sink", "script": {"initial": "FAILED", "recover_after_restarts": 1}}
+    w = in_process(sim_scenario([failing]), daemon_config([RULE]))
+    w.daemon.queue.start()
+    await w.daemon.pollers[CLUSTER].poll()
+    await w.daemon.queue.join()
+    labels = {"cluster": CLUSTER, "connector": "orders-sink", "rule": "heal", "trigger": "status", "outcome": "accepted"}
+    assert w.daemon.metrics.registry.get_sample_value("watchdog_restarts_total", labels) == 1
+    w.daemon.leadership.leading = False
+    await w.daemon._follow("another replica took the lease over")
+    assert w.daemon.metrics.registry.get_sample_value("watchdog_restarts_total", labels) == 1
+    assert w.daemon.metrics.registry.get_sample_value(
+        "watchdog_connector_backoff_step", {"cluster": CLUSTER, "connector": "orders-sink"}) == 0

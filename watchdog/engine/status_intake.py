@@ -294,10 +294,14 @@ class StatusIntake(Decisions):
         """This replica stopped leading: what its polls showed is the new leader's to see. Kept,
         it decided the restarts recovered when this replica led again (a lease flap): one the
         other leader accepted for a connector seen PAUSED here hours before was dropped at its
-        turn as paused, never sent. Leading again, the first polls show what is there then."""
-        for cluster in set(self._listed) | set(self._watched):
-            self.forget_cluster(cluster)
-        self.dry_states.clear()
+        turn as paused, never sent. Leading again, the first polls show what is there then.
+        The metrics are not touched here: Metrics.stand_by zeroes the gauges, and the counters
+        keep what this replica did while it led."""
+        for known in (self.statuses, self._listed, self._by_resource_id, self._watched, self.running_since,
+                      self.degraded_since, self.unknown_reported, self._unjudged, self._last_decision,
+                      self.dry_states):
+            known.clear()
+        self.degraded_reported.clear()
 
     def _unlist(self, cluster: str, keep: Iterable[str]) -> None:
         """Drop what the last listing of `cluster` showed and this one does not (`keep`)."""
