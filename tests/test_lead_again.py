@@ -87,3 +87,23 @@ async def test_standing_by_keeps_the_counters_of_what_the_replica_did_while_it_l
     assert w.daemon.metrics.registry.get_sample_value("watchdog_restarts_total", labels) == 1
     assert w.daemon.metrics.registry.get_sample_value(
         "watchdog_connector_backoff_step", {"cluster": CLUSTER, "connector": "orders-sink"}) == 0
+
+
+async def test_a_restart_left_on_the_wire_by_a_replica_that_lost_the_lead_is_not_said_to_be_a_daemon_restart() -> None:
+    # The leader lost the lease with a call on the wire (a database failover): the replica that
+    # leads next ends it `interrupted`. Its history said 'the daemon stopped while this restart
+    # was being sent', and an operator looked for a pod that had restarted; none had.
+    from watchdog.model import PendingPhase
+
+    w = in_process(sim_scenario([{"name": "orders-sink"}]), daemon_config([RULE]))
+    daemon, key = w.daemon, ConnectorKey(CLUSTER, "orders-sink")
+    other = in_process(sim_scenario([{"name": "orders-sink"}]), daemon_config([RULE]))
+    await other.daemon.pollers[CLUSTER].poll()
+    other.daemon.engine.on_request(key, other.daemon.engine.statuses[key], trigger=Trigger.MANUAL, rule="manual",
+                                   reason="operator")
+    (pending,) = other.daemon.state.pending()
+    daemon.state.add_pending(pending.request, pending.job_id, phase=PendingPhase.SENDING)
+    daemon.engine.recover(absence=None)
+    (record,) = daemon.state.history()
+    assert record.outcome.value == "interrupted"
+    assert "lost the lead" in record.message, record.message

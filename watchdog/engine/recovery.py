@@ -102,9 +102,13 @@ class Recovery(EngineCore):
                 why = "the daemon restarted and its cluster is no longer configured"
             elif pending.phase is PendingPhase.SENDING:
                 outcome = Outcome.INTERRUPTED
-                why = "the daemon stopped while this restart was being sent; it may or may not have reached the API"
+                # With replicas, the one that led may have lost the lease with the call on the
+                # wire, no pod restarting: said as a restart alone, operators looked for one.
+                why = ("the daemon stopped (or, with replicas, the one that led lost the lead) while this restart "
+                       "was being sent; it may or may not have reached the API")
             elif request.trigger is Trigger.STATUS:
-                why = "the daemon restarted before sending it; the next poll decides again"
+                why = ("the daemon stopped (or, with replicas, the one that led lost the lead) before sending it; "
+                       "the next poll decides again")
             elif request.trigger is Trigger.SCHEDULE and absence is not None and (missed := absence.missed()):
                 self._end_missed(pending.job_id, request, now, missed)
                 ended += 1
