@@ -306,7 +306,12 @@ class JobRecorder:
         )
 
     def _failure_requests(self, job: RestartJob) -> list[RestartRequest]:
-        return [r for r in job.requests if r.trigger in FAILURE_TRIGGERS]
+        """The failure requests the job's attempt is counted for. A job that goes out for real
+        counts its live ones alone: a dry-run request of a rule on trial that a live one joined
+        (RestartJob.dry_run) set the connector's backoff by the trial's settings (a live alert
+        rule's next restart held for the trial's hour, not its own minute)."""
+        failures = [r for r in job.requests if r.trigger in FAILURE_TRIGGERS]
+        return failures if job.dry_run else [r for r in failures if not r.dry_run]
 
     def _attempt(self, job: RestartJob, state: ConnectorState, now: datetime) -> ConnectorState:
         """A failure restart that went out (or would have, in dry-run) is an attempt whatever its
