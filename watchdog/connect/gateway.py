@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 from ..logs import get_logger
@@ -28,12 +28,15 @@ class Gateway:
         self._shared = False  # last told: another client seen on the key (rate_limit_shared)
 
     async def call(
-        self, cluster: str, call: Callable[[], Awaitable[ApiResult[T]]], **context: object
+        self, cluster: str, call: Callable[[], Awaitable[ApiResult[T]]],
+        on_failure: Callable[[str], Mapping[str, object] | None] | None = None, /, **context: object,
     ) -> tuple[ApiResult[T], Pause | None]:
         """Wait for budget, make the call, feed the answer back to the limiter.
 
         Returns the result and the pause a 429 imposed on every caller (None otherwise), so the
-        caller can report how long it will wait.
+        caller can report how long it will wait. `on_failure`, given a failed call's outcome,
+        returns the fields its `api_call_failed` line adds, or None for a line at debug: a
+        failure that repeats is said by its caller every few minutes (triggers/streak.py).
         """
         async with self.limiter.permit() as permit:
             result = await call()
@@ -64,7 +67,11 @@ class Gateway:
         elif result.ok:
             log.debug("api_call", **fields)
         else:
-            log.warning("api_call_failed", **fields)
+            said = on_failure(result.outcome.value) if on_failure is not None else {}
+            if said is None:
+                log.debug("api_call_failed", **fields)
+            else:
+                log.warning("api_call_failed", **fields, **said)
         return result, pause
 
     def _tell_if_shared(self) -> None:

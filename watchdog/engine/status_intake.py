@@ -325,7 +325,8 @@ class StatusIntake(Decisions):
                 names.discard(name)
                 self._unwatch(ConnectorKey(cluster, name))
 
-    def on_poll_failed(self, cluster: str, result: str, message: str) -> None:
-        """A poll that decided nothing: `result` is its outcome (server_error...) or `unusable`."""
+    def on_poll_failed(self, cluster: str, result: str) -> None:
+        """A poll that decided nothing: `result` is its outcome (server_error...) or `unusable`.
+        Counted every time; the poller says it (`poll_failed`), at most every few minutes while
+        it goes on (triggers/streak.py)."""
         self.metrics.polls.labels(cluster, result).inc()
-        log.warning("poll_failed", cluster=cluster, outcome=result, message=message)

@@ -24,6 +24,7 @@ from ..metrics import Metrics
 from ..model import ConnectorStatus, Outcome
 from ..state import StateStoreError
 from ..tasks import cancel_and_wait
+from .streak import Attempt, FailureStreak
 
 log = get_logger("watchdog.poller")
 
@@ -69,11 +70,13 @@ class ClusterPoller:
         self.failed_with = ""  # the last failed listing's outcome (Outcome's value, or "unusable")
         self._on_demand: asyncio.Task[Mapping[str, ConnectorStatus] | None] | None = None
         self._last_unusable: frozenset[tuple[str, str]] = frozenset()
+        self._streak = FailureStreak(now)
 
     async def _fetch(self) -> Mapping[str, ConnectorStatus] | None:
-        """The list call; None when it failed (counted and logged)."""
+        """The list call; None when it failed (counted, and logged as streak.py says)."""
+        attempt = self._streak.attempt()
         try:
-            result, _ = await self._gateway.call(self.cluster, self._backend.list_connectors)
+            result, _ = await self._gateway.call(self.cluster, self._backend.list_connectors, attempt.failed)
         except Exception as exc:
             # A bug (an answer no reader expected) must not end the poll uncounted: raised past
             # here it left only the scheduler's "Job raised an exception", no poll_failed, and
@@ -81,11 +84,11 @@ class ClusterPoller:
             # queue counts a crashed restart (restart_queue.py).
             log.exception("poll_crashed", cluster=self.cluster)
             self.first_poll_done = True
-            self._failed(Outcome.NETWORK_ERROR.value, f"internal error: {type(exc).__name__}: {exc}")
+            self._failed(attempt, Outcome.NETWORK_ERROR.value, f"internal error: {type(exc).__name__}: {exc}")
             return None
         self.first_poll_done = True
         if not result.ok or result.value is None:
-            self._failed(result.outcome.value, result.message)
+            self._failed(attempt, result.outcome.value, result.message)
             return None
         statuses = result.value
         unusable = {name: s.unusable for name, s in statuses.items() if s.unusable is not None}
@@ -95,14 +98,22 @@ class ClusterPoller:
             # (`{"message": "Service temporarily unavailable"}`) reads that way. Believing it
             # would make every connector vanish; it is a failed poll. An empty map `{}` is a
             # cluster without connectors, which the API may legally answer.
-            self._failed("unusable", f"the answer held {len(unusable)} entries and none could be read")
+            self._failed(attempt, "unusable", f"the answer held {len(unusable)} entries and none could be read")
             return None
+        recovered = attempt.succeeded()
+        if recovered is not None:
+            log.info("poll_recovered", cluster=self.cluster, **recovered)
         return statuses
 
-    def _failed(self, result: str, message: str) -> None:
+    def _failed(self, attempt: Attempt, result: str, message: str) -> None:
         self._failed_at, self._failure = self._now(), f"{result}: {message}"[:300]
         self.failed_with = result
-        self._engine.on_poll_failed(self.cluster, result, message)
+        self._engine.on_poll_failed(self.cluster, result)
+        said = attempt.failed(result)
+        if said is None:
+            log.debug("poll_failed", cluster=self.cluster, outcome=result, message=message)
+        else:
+            log.warning("poll_failed", cluster=self.cluster, outcome=result, message=message, **said)
 
     def _report_unusable(self, unusable: Mapping[str, object]) -> None:
         """Count every unusable entry; log them when the set changes (at debug while it stays)."""
