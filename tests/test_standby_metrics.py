@@ -13,6 +13,8 @@ from bench.postgres import PostgresServer
 from watchdog.model import Health
 
 from .support import CLUSTER, World, daemon_config, in_process, sim_scenario, until
+from .test_discovery import config_data, environment, lkc, scenario
+from .test_discovery import world as discovery_world
 
 HOPELESS = {"name": "hopeless", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 0.5}}
 RULE: dict[str, Any] = {
@@ -108,3 +110,24 @@ def _take_over(server: PostgresServer, url: str) -> None:
     with server.connect(url.rsplit("/", 1)[1]) as admin:
         admin.execute("UPDATE leader_lease SET holder = 'other-replica', epoch = epoch + 1, "
                       "expires_at = clock_timestamp() + interval '60 seconds' WHERE id = 1")
+
+
+async def test_a_replica_that_stands_by_no_longer_reports_what_its_discovery_found() -> None:
+    w = discovery_world(scenario(environment("env-a", "prod", [lkc("lkc-1", "orders")])), config_data({}))
+    w.daemon.queue.start()
+    assert await w.daemon.refresh_discovery()
+    info = {"cluster": "lkc-1", "environment": "env-a", "environment_name": "prod", "display_name": "orders"}
+    assert w.sample("watchdog_discovered_cluster_info", **info) == 1
+    assert w.sample("watchdog_discovery_last_success_timestamp_seconds") > 0
+
+    w.daemon.leadership.leading = False
+    await w.daemon._follow("another replica took the lease over")
+
+    assert w.total("watchdog_discovered_cluster_info") == 0
+    assert w.sample("watchdog_discovery_last_success_timestamp_seconds") == 0
+    assert w.total("watchdog_discovery_clusters") == 0 and w.total("watchdog_discovery_environments") == 0
+    # Leading again, its first refresh shows them again (nothing changed since, for discovery).
+    w.daemon.leadership.leading = True
+    assert await w.daemon.refresh_discovery()
+    assert w.sample("watchdog_discovered_cluster_info", **info) == 1
+    assert w.sample("watchdog_discovery_clusters", state="watched") == 1

@@ -98,6 +98,10 @@ class DiscoveryHost:
     async def _stop_discovery(self) -> None:
         await self._discovery_loop.stop()
 
+    def _stand_by_discovery(self) -> None:
+        """This replica stopped leading: its discovery gauges are the leader's to show."""
+        self.fleet.metrics.stand_by()
+
     # -- a refresh -------------------------------------------------------------------------------
 
     async def refresh_discovery(self) -> bool:

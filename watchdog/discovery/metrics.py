@@ -59,9 +59,22 @@ class DiscoveryMetrics:
         for name, cluster in before.items():
             if after.get(name) != cluster:
                 self.cluster_info.remove(*_info_labels(cluster))
-        for name, cluster in after.items():
-            if before.get(name) != cluster:
-                self.cluster_info.labels(*_info_labels(cluster)).set(1)
+        # Every one, not only the changed: a replica that stood by (stand_by) shows them again
+        # at its first refresh once it leads.
+        for cluster in after.values():
+            self.cluster_info.labels(*_info_labels(cluster)).set(1)
+
+    def stand_by(self) -> None:
+        """This replica stopped leading: what discovery found is the leader's to show now. Kept,
+        a standby showed its last refresh's clusters, environments and success time for ever
+        (every discovered cluster twice in a join on `cluster`, one of them as it was when this
+        replica stood by). Now they show what a daemon that has not refreshed shows."""
+        self.cluster_info.clear()
+        for state in ClusterState:
+            self.clusters.labels(state.value).set(0)
+        for outcome in EnvironmentOutcome:
+            self.environments.labels(outcome.value).set(0)
+        self.last_success.set(0)
 
 
 def _info_labels(cluster: WatchedCluster) -> tuple[str, str, str, str]:
