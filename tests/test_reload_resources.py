@@ -3,6 +3,7 @@ open behind them."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
@@ -107,4 +108,44 @@ async def test_a_reload_that_moves_a_self_managed_cluster_to_confluent_cloud_clo
     assert await daemon.reload("test") is True
     await until(lambda: client.is_closed, "the self-managed cluster's client closed", timeout=5)
     assert not daemon.http[daemon.config.lane_for(CLUSTER)].is_closed
+    await daemon.stop()
+
+
+async def test_reloads_that_remove_self_managed_clusters_leave_no_lane_workers_or_series_behind(
+    tmp_path: Path, credentials_env: None
+) -> None:
+    # Each reload that removed a self-managed cluster (here: renamed it) kept its lane for the
+    # rest of the process: its rate limiter and gateway, 3 idle restart workers (tasks), and
+    # about a hundred watchdog_api_requests / _ratelimit_* / _queue_depth series.
+    path = tmp_path / "config.yaml"
+    url = f"http://sim/kafka-connect/{KAFKA_CONNECT_NAME}"
+
+    def only(name: str) -> None:
+        write(path, [HEAL], clusters={name: {"backend": SELF_MANAGED, "urls": [url]}})
+
+    def lane_series() -> set[str]:
+        return {str(s.labels["credential"]) for m in daemon.metrics.registry.collect() for s in m.samples
+                if str(s.labels.get("credential", "")).startswith("kafka-connect/")}
+
+    only("workers-0")
+    simulator = Simulator(Scenario.model_validate(sim_scenario([FAILING], SELF_MANAGED)))
+    daemon = Daemon(load_config(path), transport=httpx.ASGITransport(app=create_app(simulator)),
+                    reload_config=lambda: load_config(path), config_path=path)
+    daemon.queue.start()
+    tasks = len(asyncio.all_tasks())
+    for i in range(1, 11):
+        only(f"workers-{i}")
+        assert await daemon.reload("test") is True
+    await until(lambda: len(asyncio.all_tasks()) <= tasks, "the removed lanes' workers gone", timeout=5)
+    assert sorted(lane for lane in daemon.gateways if lane.startswith("kafka-connect/")) == ["kafka-connect/workers-10"]
+    assert lane_series() == {"kafka-connect/workers-10"}
+    # A removed name added back gets a lane again, and its restarts go out.
+    only("workers-3")
+    assert await daemon.reload("test") is True
+    await until(lambda: "kafka-connect/workers-10" not in daemon.gateways, "the lane of workers-10 let go", timeout=5)
+    record = daemon.engine.on_request(ConnectorKey("workers-3", "orders"), None, trigger=Trigger.MANUAL,
+                                      rule=MANUAL_RULE, reason="test", known_missing=False)
+    assert record.job is not None
+    await asyncio.wait_for(record.job.done.wait(), 5)
+    assert record.job.outcome is Outcome.ACCEPTED, record.job.message
     await daemon.stop()

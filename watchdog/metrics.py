@@ -259,6 +259,13 @@ class Metrics:
             gauge.labels(credential).set(math.nan)
         self.queue_depth.labels(credential).set(0)
 
+    def forget_credential(self, credential: str) -> None:
+        """A lane no cluster uses any more (a removed self-managed cluster's): its series go."""
+        for metric in (self.api_requests, self.api_redirects, self.ratelimit_remaining, self.ratelimit_limit,
+                       self.ratelimit_reset, self.ratelimit_pacing, self.ratelimit_wait, self.ratelimit_pauses,
+                       self.queue_depth):
+            metric.remove_by_labels({"credential": credential})
+
     def init_cluster(self, cluster: str, rules: Iterable[tuple[str, Trigger]]) -> None:
         # Series are created at 0, never set to 0: this runs again for every cluster on each
         # reload and discovery change, and must not blank what a cluster's last poll showed.

@@ -103,6 +103,23 @@ class RestartQueue:
         self._backends[cluster] = backend
         self._credentials[cluster] = lane
 
+    async def remove_lane(self, lane: str) -> bool:
+        """Drop a lane no cluster routes to any more (a self-managed cluster a reload removed,
+        once `until_none_for` saw its restarts end): its workers stopped, its gateway (and rate
+        limiter) and the routes through it let go. Kept, every such reload left them for the rest
+        of the process. False, and nothing changed, while a job of the lane is still pending."""
+        if self._depths[lane] or any(job.credential == lane for job in self._pending.values()):
+            return False
+        leaving = [worker for worker in self._workers if worker.lane == lane]
+        self._workers = [worker for worker in self._workers if worker.lane != lane]
+        for cluster in [c for c, routed in self._credentials.items() if routed == lane]:
+            del self._credentials[cluster], self._backends[cluster]
+        self._gateways.pop(lane, None)
+        self._lanes.pop(lane, None)
+        self._depths.pop(lane, None)
+        await cancel_and_wait([worker.task for worker in leaving])
+        return True
+
     async def until_none_for(self, cluster: str) -> None:
         """Returns once no restart of `cluster` is queued, waiting to retry or on the wire: a
         cluster a reload removed keeps its client until then, so that what was queued is sent."""
@@ -121,7 +138,7 @@ class RestartQueue:
     def _start_workers(self, lane: str, jobs: FairLane) -> None:
         slots = self._gateways[lane].restart_slots
         for index in range(self._settings.max_concurrent_requests if slots is None else slots):
-            worker = _Worker(f"{lane}-{index}")
+            worker = _Worker(f"{lane}-{index}", lane)
             worker.task = asyncio.create_task(self._work(worker, jobs), name=f"restart-worker-{worker.name}")
             self._workers.append(worker)
 
@@ -566,5 +583,6 @@ def _after_tries(job: RestartJob, reason: str) -> str:
 @dataclass(eq=False)
 class _Worker:
     name: str
+    lane: str
     task: asyncio.Task[None] = field(init=False)
     job: RestartJob | None = None
