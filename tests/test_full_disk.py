@@ -166,3 +166,47 @@ async def test_a_start_whose_history_cannot_be_pruned_still_starts(tmp_path: Pat
     await w.daemon.stop()
     assert any(e["event"] == "history_not_pruned" and "disk is full" in e["error"] for e in logs)
     assert any(e["event"] == "started" for e in logs)
+
+
+async def test_the_alive_record_on_a_full_disk_adds_no_failure_to_the_one_reported_and_resumes(tmp_path: Path) -> None:
+    # The daemon records that it is alive every 30 s. On a full disk each beat counted one more
+    # store error, logged one more warning and put "could not record that the daemon is alive"
+    # in /readyz in place of what could not be recorded: 20 errors and warnings in 10 minutes.
+    w = world(tmp_path)
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon")
+    w.daemon.probes.config_loaded = True
+    stop_writes(w.daemon.state._db)
+    with structlog.testing.capture_logs() as logs:
+        await w.daemon.pollers[CLUSTER].poll()
+        reason = (await http.get("/readyz")).json()["state_store"]
+        for _ in range(20):  # ten minutes of beats
+            w.daemon.mark_alive()
+    assert w.sample("watchdog_state_store_errors_total") == 1
+    assert (await http.get("/readyz")).json()["state_store"] == reason
+    assert "connector's status" in reason
+    assert not [e for e in logs if e["event"] == "alive_not_recorded" and e["log_level"] != "debug"]
+
+    allow_writes(w.daemon.state._db)
+    before = w.daemon.state.last_alive()
+    w.daemon.mark_alive()
+    assert (await http.get("/readyz")).status_code == 200
+    assert w.daemon.state.last_alive() != before, "the record was not written once the disk had room"
+    await http.aclose()
+    await w.daemon.stop()
+
+
+async def test_a_full_disk_met_first_by_the_alive_record_is_said_once(tmp_path: Path) -> None:
+    # A daemon with nothing else to write: the beat's failure is the one reported.
+    w = world(tmp_path)
+    stop_writes(w.daemon.state._db)
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(20):
+            w.daemon.mark_alive()
+    assert w.sample("watchdog_state_store_errors_total") == 1
+    assert "record that the daemon is alive" in (w.daemon.state.problem or "")
+    assert [e["log_level"] for e in logs if e["event"] == "alive_not_recorded"] == ["warning"] + ["debug"] * 19
+    allow_writes(w.daemon.state._db)
+    w.daemon.mark_alive()
+    assert w.daemon.state.problem is None
+    await w.daemon.stop()

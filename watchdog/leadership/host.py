@@ -88,11 +88,14 @@ class LeadershipHost:
 
     def mark_alive(self) -> None:
         """Record in the store that this daemon is alive (a no-op with PostgreSQL: the lease
-        renewal does); a failure is counted by the store and left to the next beat."""
+        renewal does); a failure is left to the next beat, and said (and counted by the store)
+        only when no other failure of the store is being reported: a full disk is said once,
+        not every 30 s."""
+        reported = self.state.problem is not None
         try:
             self.state.mark_alive(self._now())
         except StateStoreError as exc:
-            log.warning("alive_not_recorded", error=str(exc))
+            (log.debug if reported else log.warning)("alive_not_recorded", error=str(exc))
 
     def _holder(self) -> str | None:
         """The lease holder this replica is elected as (None with one daemon per SQLite file)."""

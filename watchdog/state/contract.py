@@ -17,7 +17,8 @@ The guarantees, for both:
   store has one writer by construction (an exclusive lock on the file), so it needs no epoch.
 - A failed write raises `StateStoreError` (naming the store and the operation), sets `problem`
   until a write succeeds again, and calls `on_failure` (which the daemon counts). `Fenced` is not
-  a failure of the store: it leaves `problem` alone.
+  a failure of the store: it leaves `problem` alone. Nor does `mark_alive` failing while
+  `problem` is set (a full disk): that failure is raised but not counted, once is enough.
 """
 
 from __future__ import annotations

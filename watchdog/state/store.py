@@ -281,8 +281,13 @@ class SqliteStateStore:
         return parse_timestamp_or_none(rows[0]["at"]) if rows else None
 
     def mark_alive(self, at: datetime) -> None:
-        """Record that the daemon is alive at `at` (one row, rewritten)."""
-        with self._write("record that the daemon is alive") as db:
+        """Record that the daemon is alive at `at` (one row, rewritten). Tried every 30 s whatever
+        happens: on a full disk it fails each time, and reported each time it added a store
+        error every 30 s to the one already reported and put its own reason in /readyz in place
+        of what could not be recorded. Its failure is reported only when it is the first
+        (`problem` unset); the next beat after the disk has room records it again, and clears
+        `problem` (a daemon with nothing else to write would say the disk is full for ever)."""
+        with self._write("record that the daemon is alive", quiet_while_failing=True) as db:
             db.execute("INSERT INTO daemon_alive (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
                        (format_timestamp(at),))
 
@@ -295,12 +300,15 @@ class SqliteStateStore:
             raise self._failure(what, error) from error
 
     @contextmanager
-    def _write(self, what: str) -> Iterator[sqlite3.Connection]:
-        """One transaction: all of the block's statements are committed, or none."""
+    def _write(self, what: str, *, quiet_while_failing: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction: all of the block's statements are committed, or none.
+        `quiet_while_failing`: a failure while another is reported (`problem` set) is raised but
+        neither counted nor made the `problem`."""
+        quiet = quiet_while_failing and self.problem is not None
         if self._ownership is not None:
             lost = self._ownership.problem()
             if lost is not None:
-                raise self._failure(what, lost)
+                raise self._failure(what, lost, report=not quiet)
         db = self._db
         try:
             # IMMEDIATE takes the write lock up front, so the block cannot fail half-way on a
@@ -314,11 +322,12 @@ class SqliteStateStore:
                     db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as error:
-            raise self._failure(what, error) from error
+            raise self._failure(what, error, report=not quiet) from error
         self.problem = None
 
-    def _failure(self, what: str, error: sqlite3.Error | str) -> StateStoreError:
+    def _failure(self, what: str, error: sqlite3.Error | str, *, report: bool = True) -> StateStoreError:
         failure = StateStoreError(f"State file {self.path}: could not {what}: {error}.")
-        self.problem = str(failure)
-        self.on_failure()
+        if report:
+            self.problem = str(failure)
+            self.on_failure()
         return failure
