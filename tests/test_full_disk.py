@@ -24,6 +24,7 @@ from watchdog.engine import MANUAL_RULE
 from watchdog.model import ConnectorKey, Trigger
 from watchdog.server import create_app
 from watchdog.state import SqliteStateStore, StateStoreError
+from watchdog.triggers.streak import REPEAT_EVERY_SECONDS
 
 from .support import CLUSTER, World, daemon_config, in_process, sim_scenario
 from .test_api import AUTH, TOKEN
@@ -209,4 +210,30 @@ async def test_a_full_disk_met_first_by_the_alive_record_is_said_once(tmp_path: 
     allow_writes(w.daemon.state._db)
     w.daemon.mark_alive()
     assert w.daemon.state.problem is None
+    await w.daemon.stop()
+
+
+async def test_a_full_disk_for_an_hour_of_polls_is_said_every_few_minutes_not_every_poll(tmp_path: Path) -> None:
+    # Each poll of each cluster logged poll_not_judged at error level while the disk was full:
+    # 720 error lines an hour per cluster polled every 5 s, burying the rest.
+    connectors = [{"name": "broken", "script": {"initial": "FAILED", "recover_after_restarts": "never"}}]
+    # The limiter runs on real time: its local ceiling must not slow this fake hour down.
+    config = daemon_config([RULE], state={"path": str(tmp_path / "state.db")},
+                           rate_limit={"max_requests_per_second": 10000})
+    w = in_process(sim_scenario(connectors), config, fake_time=True)
+    assert w.clock is not None
+    w.daemon.queue.start()
+    stop_writes(w.daemon.state._db)
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(720):
+            await w.daemon.pollers[CLUSTER].poll()
+            w.clock.advance(5)
+        allow_writes(w.daemon.state._db)
+        await w.daemon.pollers[CLUSTER].poll()
+    assert w.sample("watchdog_polls_total", cluster=CLUSTER, result="state_error") == 720
+    said = [e for e in logs if e["event"] == "poll_not_judged" and e["log_level"] == "error"]
+    assert 1 <= len(said) <= 3600 / REPEAT_EVERY_SECONDS + 1, len(said)
+    assert "repeated" not in said[0] and all(e["failing_since"] == said[1]["failing_since"] for e in said[1:])
+    [ended] = [e for e in logs if e["event"] == "poll_not_judged_ended"]
+    assert ended["failed_polls"] == 720
     await w.daemon.stop()

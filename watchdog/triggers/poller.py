@@ -71,6 +71,7 @@ class ClusterPoller:
         self._on_demand: asyncio.Task[Mapping[str, ConnectorStatus] | None] | None = None
         self._last_unusable: frozenset[tuple[str, str]] = frozenset()
         self._streak = FailureStreak(now)
+        self._not_judged = FailureStreak(now)  # polls whose decisions the state store refused
 
     async def _fetch(self) -> Mapping[str, ConnectorStatus] | None:
         """The list call; None when it failed (counted, and logged as streak.py says)."""
@@ -152,13 +153,21 @@ class ClusterPoller:
         statuses = await self._fetch()
         if statuses is None:
             return
+        attempt = self._not_judged.attempt()
         try:
             self._engine.on_poll(self.cluster, statuses)
         except StateStoreError as exc:
             self._metrics.polls.labels(self.cluster, "state_error").inc()
-            log.error("poll_not_judged", cluster=self.cluster, error=str(exc),
-                      note="the state file cannot record decisions; nothing was restarted")
+            # A full disk fails every poll until it has room: said as streak.py says a failing
+            # listing (an error line per cluster every 5 s buried the rest).
+            said = attempt.failed("state_error")
+            (log.debug if said is None else log.error)(
+                "poll_not_judged", cluster=self.cluster, error=str(exc),
+                note="the state file cannot record decisions; nothing was restarted", **(said or {}))
             return
+        ended = attempt.succeeded()
+        if ended is not None:
+            log.info("poll_not_judged_ended", cluster=self.cluster, **ended)
         self._listed()
 
     @property

@@ -6,7 +6,8 @@ days, burying every other line. The metrics count each failure; the log says the
 first failure as before, a failure of another outcome at once (a 503 turning into a 401 is news),
 the rest at most every REPEAT_EVERY_SECONDS with how many failed since the previous line
 (`repeated`) and since when (`failing_since`), and its end (`poll_recovered`). Lines not said go
-to debug.
+to debug. Polls whose decisions the state store refuses (a full disk) are said the same way
+(`poll_not_judged`, `poll_not_judged_ended`).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class Attempt:
         return self._verdict
 
     def succeeded(self) -> Mapping[str, object] | None:
-        """The fields of the line saying a streak ended (`poll_recovered`); None when none had begun."""
+        """The fields of the line saying a streak ended; None when none had begun."""
         if self._done:
             return None
         self._done = True
