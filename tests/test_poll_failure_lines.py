@@ -50,3 +50,21 @@ async def test_a_failure_of_another_kind_is_said_at_once() -> None:
 
     said = [(e["outcome"], "repeated" in e) for e in logs if e["event"] == "poll_failed" and e["log_level"] == "warning"]
     assert said == [("server_error", False), ("unauthorized", True)], said
+
+
+async def test_a_poll_that_crashes_every_time_logs_its_traceback_every_few_minutes_not_every_poll() -> None:
+    # A reader bug that every answer meets logged poll_crashed, traceback and all, at every
+    # poll: 720 error lines an hour at a 5 s interval.
+    w = faulty_world([])
+
+    async def crash() -> None:
+        raise KeyError("a reader bug")
+
+    w.daemon.pollers[CLUSTER]._backend.list_connectors = crash  # type: ignore[method-assign]
+    with capture_logs() as logs:
+        await run_polls(w, HOUR, every=5)
+
+    assert polls(w, "network_error") == HOUR / 5
+    crashed = [e for e in logs if e["event"] == "poll_crashed" and e["log_level"] == "error"]
+    assert 1 <= len(crashed) <= HOUR / REPEAT_EVERY_SECONDS + 1, len(crashed)
+    assert crashed[0]["exc_info"] and "repeated" in crashed[-1]

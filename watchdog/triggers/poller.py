@@ -82,8 +82,13 @@ class ClusterPoller:
             # A bug (an answer no reader expected) must not end the poll uncounted: raised past
             # here it left only the scheduler's "Job raised an exception", no poll_failed, and
             # /readyz at 503 for good, this cluster never having been polled. Counted as the
-            # queue counts a crashed restart (restart_queue.py).
-            log.exception("poll_crashed", cluster=self.cluster)
+            # queue counts a crashed restart (restart_queue.py). Its traceback is said as the
+            # failure is (streak.py): once at the start, then every few minutes, not every poll.
+            said = attempt.failed(Outcome.NETWORK_ERROR.value)
+            if said is None:
+                log.debug("poll_crashed", cluster=self.cluster, error=f"{type(exc).__name__}: {exc}")
+            else:
+                log.exception("poll_crashed", cluster=self.cluster, **said)
             self.first_poll_done = True
             self._failed(attempt, Outcome.NETWORK_ERROR.value, f"internal error: {type(exc).__name__}: {exc}")
             return None
