@@ -21,6 +21,7 @@ from ..connect import Endpoint, Gateway
 from ..connect.cloud import call_api
 from ..connect.transfer import CallLimits
 from ..model import Outcome
+from ..triggers.streak import Attempt
 from .found import (
     FoundCluster,
     FoundEnvironment,
@@ -67,16 +68,19 @@ class DiscoveryClient:
     def lane(self) -> str:
         return self._gateway.credential
 
-    async def environments(self) -> Listing[FoundEnvironment]:
-        return await self._pages(Endpoint.LIST_ENVIRONMENTS, ENVIRONMENTS_PATH, {}, parse_environment)
+    async def environments(self, attempt: Attempt | None = None) -> Listing[FoundEnvironment]:
+        return await self._pages(Endpoint.LIST_ENVIRONMENTS, ENVIRONMENTS_PATH, {}, parse_environment, attempt)
 
-    async def clusters(self, environment_id: str) -> Listing[FoundCluster]:
+    async def clusters(self, environment_id: str, attempt: Attempt | None = None) -> Listing[FoundCluster]:
         return await self._pages(Endpoint.LIST_CLUSTERS, CLUSTERS_PATH, {"environment": environment_id},
-                                 cluster_parser(environment_id))
+                                 cluster_parser(environment_id), attempt)
 
     async def _pages(
-        self, endpoint: Endpoint, path: str, filters: dict[str, str], parse_item: Callable[[Any], T | None]
+        self, endpoint: Endpoint, path: str, filters: dict[str, str], parse_item: Callable[[Any], T | None],
+        attempt: Attempt | None = None,
     ) -> Listing[T]:
+        """`attempt`: the listing's streak (triggers/streak.py), which says whether a failed
+        page's `api_call_failed` is logged as a warning or at debug."""
         items: list[T] = []
         skipped = 0
         token: str | None = None
@@ -93,7 +97,8 @@ class DiscoveryClient:
             async def call(params: dict[str, str] = params) -> Any:
                 return await call_api(self._http, self._limits, endpoint, "GET", path, parse, params)
 
-            result, _ = await self._gateway.call(NO_CLUSTER, call, page=page, **filters)
+            on_failure = attempt.failed if attempt is not None else None
+            result, _ = await self._gateway.call(NO_CLUSTER, call, on_failure, page=page, **filters)
             if not result.ok or result.value is None:
                 return Listing(None, result.outcome, result.message, page, skipped)
             items += result.value.items

@@ -17,6 +17,7 @@ from datetime import datetime
 from ..config import CloudCluster, Config, DiscoverySettings
 from ..logs import get_logger
 from ..model import Outcome
+from ..triggers.streak import Streaks
 from .client import DiscoveryClient
 from .found import FoundEnvironment
 from .inventory import (
@@ -38,6 +39,8 @@ log = get_logger("watchdog.discovery")
 # lost its role there); anything else that failed (429, 5xx, network, unreadable) says nothing.
 _GONE_OUTCOMES = (Outcome.FORBIDDEN, Outcome.NOT_FOUND)
 _TRANSIENT_OUTCOMES = (Outcome.RATE_LIMITED, Outcome.SERVER_ERROR, Outcome.NETWORK_ERROR)
+# The streak key of the environment listing (environment ids are the others' keys).
+ENVIRONMENT_LISTING = "environments"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,21 +55,31 @@ class Refresh:
 
 
 async def sweep(
-    client: DiscoveryClient, settings: DiscoverySettings, known_names: Mapping[str, str | None] | None = None
+    client: DiscoveryClient, settings: DiscoverySettings, streaks: Streaks,
+    known_names: Mapping[str, str | None] | None = None,
 ) -> tuple[Sweep, int]:
     """One round of list calls: the environments (unless only ids are selected), then the
     clusters of each selected environment, one environment after the other (one lane: the
     limiter paces them with every poll and restart of the key). Returns the findings and the
-    number of calls made."""
+    number of calls made.
+
+    A listing that fails at every refresh (every 30 s) is said as a failing poll is
+    (triggers/streak.py, `streaks`): when it starts, then every few minutes with `repeated`
+    and `failing_since`, and once when it is read again; the metrics count every refresh."""
     calls = 0
     listed: tuple[FoundEnvironment, ...] | None = None
     selection = settings.environments
     if selection.needs_listing:
-        environments = await client.environments()
+        attempt = streaks.attempt(ENVIRONMENT_LISTING)
+        environments = await client.environments(attempt)
         calls += environments.calls
         if environments.items is None:
             return Sweep(failure=f"{environments.outcome.value}: {environments.message}"[:300],
-                         transient=environments.outcome in _TRANSIENT_OUTCOMES), calls
+                         transient=environments.outcome in _TRANSIENT_OUTCOMES,
+                         said=attempt.failed(environments.outcome.value)), calls
+        recovered = attempt.succeeded()
+        if recovered is not None:
+            log.info("discovery_recovered", lane=client.lane, **recovered)
         _report_skipped("environments", environments.skipped)
         listed = environments.items
     # An environment answered without a name keeps the one it was known by (`known_names`).
@@ -75,22 +88,29 @@ async def sweep(
     for identifier in selection.ids:
         targets.setdefault(identifier, FoundEnvironment(identifier, None))
     results = []
+    streaks.keep({ENVIRONMENT_LISTING, *targets})
     for identifier in sorted(targets):
         environment = targets[identifier]
-        clusters = await client.clusters(identifier)
+        attempt = streaks.attempt(identifier)
+        clusters = await client.clusters(identifier, attempt)
         calls += clusters.calls
         if clusters.items is not None:
+            recovered = attempt.succeeded()
+            if recovered is not None:
+                log.info("discovery_environment_recovered", environment=identifier, **recovered)
             _report_skipped("clusters", clusters.skipped, environment=identifier)
             results.append(EnvironmentResult(environment, EnvironmentOutcome.READ, clusters.items))
             continue
         outcome = EnvironmentOutcome.GONE if clusters.outcome in _GONE_OUTCOMES else EnvironmentOutcome.UNKNOWN
         detail = f"{clusters.outcome.value}: {clusters.message}"[:300]
         results.append(EnvironmentResult(environment, outcome, detail=detail))
-        log.warning("discovery_environment_unreadable", environment=identifier, outcome=clusters.outcome.value,
-                    message=clusters.message,
-                    note=("the key cannot list its clusters (deleted, or no role there): they count as missing"
-                          if outcome is EnvironmentOutcome.GONE else
-                          "its clusters stay as they were; the next refresh asks again"))
+        said = attempt.failed(clusters.outcome.value)
+        report = log.debug if said is None else log.warning
+        report("discovery_environment_unreadable", environment=identifier, outcome=clusters.outcome.value,
+               message=clusters.message, **(said or {}),
+               note=("the key cannot list its clusters (deleted, or no role there): they count as missing"
+                     if outcome is EnvironmentOutcome.GONE else
+                     "its clusters stay as they were; the next refresh asks again"))
     return Sweep(tuple(results), listed), calls
 
 
@@ -124,6 +144,7 @@ class Fleet:
         self.refreshes = 0  # refreshes that ran to the end, whatever their result
         self.last: Refresh | None = None
         self._environment_outcomes: dict[str, EnvironmentOutcome] = {}
+        self._streaks = Streaks(now)  # listings failing refresh after refresh (triggers/streak.py)
 
     # -- the config the daemon runs with -----------------------------------------------------
 
@@ -153,7 +174,7 @@ class Fleet:
 
     async def refresh(self, client: DiscoveryClient, settings: DiscoverySettings) -> Refresh:
         started = time.perf_counter()
-        found, calls = await sweep(client, settings, self.inventory.environment_names)
+        found, calls = await sweep(client, settings, self._streaks, self.inventory.environment_names)
         events = self.inventory.record(found, settings, now=self._now().timestamp())
         result = refresh_result(found)
         self.metrics.refreshes.labels(result).inc()
@@ -161,8 +182,8 @@ class Fleet:
             self.metrics.last_success.set(self._now().timestamp())
         self._record_outcomes(found)
         if found.failure is not None:
-            report = log.warning if found.transient else log.error
-            report("discovery_failed", lane=client.lane, error=found.failure,
+            report = log.debug if found.said is None else log.warning if found.transient else log.error
+            report("discovery_failed", lane=client.lane, error=found.failure, **(found.said or {}),
                    note="the environments could not be listed; every discovered cluster stays as it was")
         self.refreshes += 1
         self.last = Refresh(result, found, events, calls, time.perf_counter() - started)

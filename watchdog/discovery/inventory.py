@@ -84,6 +84,8 @@ class Sweep:
     # 30 s later, tries again and nobody needs to act yet (WatchdogDiscoveryFailing pages if it
     # lasts); a 401 or 403 needs someone to fix the key.
     transient: bool = False
+    # The fields saying that failure adds (triggers/streak.py); None: not said again yet (debug).
+    said: Mapping[str, object] | None = None
 
 
 @dataclass(frozen=True, slots=True)

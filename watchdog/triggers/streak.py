@@ -62,6 +62,23 @@ class FailureStreak:
         return fields
 
 
+class Streaks:
+    """One streak per listing (discovery's environment list, each environment's cluster list),
+    kept across refreshes; a key no longer asked about is let go with `keep`."""
+
+    def __init__(self, now: Callable[[], datetime]) -> None:
+        self._now = now
+        self._by_key: dict[str, FailureStreak] = {}
+
+    def attempt(self, key: str) -> Attempt:
+        if key not in self._by_key:
+            self._by_key[key] = FailureStreak(self._now)
+        return self._by_key[key].attempt()
+
+    def keep(self, keys: set[str]) -> None:
+        self._by_key = {key: streak for key, streak in self._by_key.items() if key in keys}
+
+
 class Attempt:
     def __init__(self, streak: FailureStreak) -> None:
         self._streak = streak

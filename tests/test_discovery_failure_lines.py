@@ -1,0 +1,63 @@
+"""Discovery that keeps failing is said when it starts, every few minutes while it goes on, and
+when it recovers: not `api_call_failed` and `discovery_failed` (or
+`discovery_environment_unreadable`) at every 30-second retry for as long as it lasts (found
+2026-12-02: 240 warnings an hour for a 503 on the environment list). The metrics count every one."""
+
+from __future__ import annotations
+
+from structlog.testing import capture_logs
+
+from watchdog.triggers.streak import REPEAT_EVERY_SECONDS
+
+from .test_discovery import config_data, environment, lkc, scenario, world
+
+HOUR = 1200  # 20 minutes: four lines said again at most
+RETRY = 30
+
+
+async def test_an_environment_list_failing_for_an_hour_logs_a_bounded_number_of_lines() -> None:
+    w = world(scenario(environment("env-prod", "production", [lkc("lkc-a")])),
+              config_data({}, rate_limit={"max_retries": 0, "max_rate_limited_retries": 0}))
+    assert w.clock is not None
+    w.simulator.set_faults([{"match": {"endpoint": "list_environments"}, "when": {"until": HOUR},
+                             "action": {"status": 503}}])
+    with capture_logs() as logs:
+        for _ in range(HOUR // RETRY):
+            assert await w.daemon.refresh_discovery() is False
+            w.clock.advance(RETRY)
+        assert await w.daemon.refresh_discovery() is True
+
+    assert w.sample("watchdog_discovery_refreshes_total", result="failed") == HOUR / RETRY, "every failure counted"
+    warned = [e for e in logs if e["log_level"] in ("warning", "error")
+              and e["event"] in ("discovery_failed", "api_call_failed")]
+    repeats = HOUR / REPEAT_EVERY_SECONDS
+    assert len(warned) <= 2 * (repeats + 1), f"{len(warned)} warnings for 20 minutes of failed refreshes"
+    first, *later = [e for e in warned if e["event"] == "discovery_failed"]
+    assert "repeated" not in first and later and all("failing_since" in e for e in later)
+    [recovered] = [e for e in logs if e["event"] == "discovery_recovered"]
+    assert recovered["failed_polls"] == HOUR / RETRY and recovered["failing_since"] == later[0]["failing_since"]
+    await w.daemon.stop()
+
+
+async def test_an_environment_unreadable_for_an_hour_logs_a_bounded_number_of_lines() -> None:
+    w = world(scenario(environment("env-dev", "development", [lkc("lkc-b")])),
+              config_data({"environments": {"ids": ["env-dev"]}},
+                          rate_limit={"max_retries": 0, "max_rate_limited_retries": 0}))
+    assert w.clock is not None
+    w.simulator.set_faults([{"match": {"endpoint": "list_clusters"},
+                             "when": {"until": HOUR}, "action": {"status": 503}}])
+    with capture_logs() as logs:
+        for _ in range(HOUR // RETRY):
+            await w.daemon.refresh_discovery()
+            w.clock.advance(RETRY)
+        assert await w.daemon.refresh_discovery() is True
+
+    assert w.sample("watchdog_discovery_refreshes_total", result="failed") == HOUR / RETRY
+    warned = [e for e in logs if e["log_level"] == "warning"
+              and e["event"] in ("discovery_environment_unreadable", "api_call_failed")]
+    assert len(warned) <= 2 * (HOUR / REPEAT_EVERY_SECONDS + 1), f"{len(warned)} warnings"
+    first, *later = [e for e in warned if e["event"] == "discovery_environment_unreadable"]
+    assert "repeated" not in first and later and all("failing_since" in e for e in later)
+    [recovered] = [e for e in logs if e["event"] == "discovery_environment_recovered"]
+    assert recovered["environment"] == "env-dev" and recovered["failed_polls"] == HOUR / RETRY
+    await w.daemon.stop()
