@@ -23,7 +23,7 @@ called stalled:
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -47,6 +47,7 @@ from ..stall import (
     judge_sink,
     judge_source,
 )
+from .streak import Attempt, Streaks
 
 log = get_logger("watchdog.stall")
 
@@ -82,19 +83,29 @@ class StallChecker:
         self._engine = engine
         self._now = now
         self._refused: dict[str, datetime] = {}  # id -> when the API first refused it (within the hour)
+        # A Metrics API that keeps failing failed every check (every minute): said when it
+        # starts, then every few minutes, and when a check reads again (triggers/streak.py).
+        self._streaks = Streaks(now)
 
     async def check(self, rule: Rule, clusters: list[str]) -> None:
         trigger = rule.trigger
         assert isinstance(trigger, StalledTrigger)
         windows = Windows.ending(self._now(), trigger.window, trigger.delay)
         read: list[_Read] = []
+        self._streaks.keep(set(self._engine.config.clusters))
         for cluster in clusters:
             # RUNNING through all three windows: a source's movement in `before` must be movement
             # of the run that then stopped, not of one before a pause or a restart.
             sources, sinks = self._sorted(rule, self._engine.stall_candidates(rule, cluster, windows.start))
-            sent = await self._points(cluster, SENT, sources, windows)
-            received = await self._points(cluster, RECEIVED, sinks, windows)
-            lag = await self._points(cluster, LAG, sinks, windows)
+            attempt = self._streaks.attempt(cluster)
+            sent = await self._points(cluster, SENT, sources, windows, attempt)
+            received = await self._points(cluster, RECEIVED, sinks, windows, attempt)
+            lag = await self._points(cluster, LAG, sinks, windows, attempt)
+            answers = (sent, received, lag)
+            if all(answer is not None for answer in answers) and any(answer[2] for answer in answers if answer):
+                recovered = attempt.succeeded()
+                if recovered is not None:
+                    log.info("stall_check_recovered", cluster=cluster, **recovered)
             read.append(_Read(cluster, sources, sinks, sent, received, lag))
         # The Metrics API's data is late for every connector at once, not per query: a fleet of
         # clusters with one source each (one source per query) showed a backlog as each of them
@@ -170,7 +181,7 @@ class StallChecker:
         return sources, sinks
 
     async def _points(
-        self, cluster: str, metric: str, connectors: Candidates, windows: Windows
+        self, cluster: str, metric: str, connectors: Candidates, windows: Windows, attempt: Attempt
     ) -> Answer | None:
         """Every connector's points of one metric, the ids the API refused (403) and the batches
         of ids each answered query asked about; or None when a query failed otherwise (no
@@ -193,7 +204,7 @@ class StallChecker:
             query = functools.partial(
                 self._client.query, metric, batch, windows.start, windows.end, windows.granularity
             )
-            result, _ = await self._gateway.call(cluster, query, metric=metric)
+            result, _ = await self._gateway.call(cluster, query, functools.partial(_said, attempt), metric=metric)
             if result.ok and result.value is not None:
                 points.update(result.value)
                 answered.append(batch)
@@ -207,10 +218,18 @@ class StallChecker:
                 for resource_id in batch:
                     self._refused.setdefault(resource_id, now)
             else:
-                log.warning("stall_check_failed", cluster=cluster, metric=metric, outcome=result.outcome.value,
-                            message=result.message, connectors=len(batch))
+                said = attempt.failed(result.outcome.value)
+                report = log.debug if said is None else log.warning
+                report("stall_check_failed", cluster=cluster, metric=metric, outcome=result.outcome.value,
+                       message=result.message, connectors=len(batch), **(said or {}))
                 return None
         return points, denied, answered
+
+
+def _said(attempt: Attempt, outcome: str) -> Mapping[str, object] | None:
+    """How a failed query's `api_call_failed` is said: a 403 as ever (it is no failed check:
+    those connectors are unjudged), the rest as the check's streak says."""
+    return {} if outcome == Outcome.FORBIDDEN.value else attempt.failed(outcome)
 
 
 def _chunks(ids: list[str]) -> list[list[str]]:

@@ -1,0 +1,33 @@
+"""A Metrics API that keeps failing is said when the failure starts, every few minutes while it
+goes on, and when a check reads again: not `stall_check_failed` and `api_call_failed` at every
+check for as long as it lasts (found 2026-12-02: 120 warnings an hour at a 60 s interval)."""
+
+from __future__ import annotations
+
+import structlog
+
+from watchdog.triggers.streak import REPEAT_EVERY_SECONDS
+
+from .support import CLUSTER
+from .test_stalled import run, world
+
+HOUR = 3600
+
+
+async def test_a_metrics_api_failing_for_an_hour_logs_a_bounded_number_of_lines() -> None:
+    w = world()
+    w.simulator.set_faults([{"match": {"endpoint": "metrics_query"}, "when": {"until": HOUR},
+                             "action": {"status": 503}}])
+    with structlog.testing.capture_logs() as logs:
+        await run(w, HOUR + 180)
+
+    failed = [c for c in w.simulator.calls if c.endpoint == "metrics_query" and c.status_code == 503]
+    assert len(failed) >= 3 * 30, "every check still asks"
+    warned = [e for e in logs if e["log_level"] == "warning" and e["event"] in ("stall_check_failed", "api_call_failed")]
+    assert len(warned) <= 2 * 3 * (HOUR / REPEAT_EVERY_SECONDS + 1), f"{len(warned)} warnings for an hour of failed checks"
+    said = [e for e in warned if e["event"] == "stall_check_failed"]
+    # The first check says each metric it failed to read; later ones are repeats.
+    assert len([e for e in said if "repeated" not in e]) <= 3 and any("failing_since" in e for e in said)
+    [recovered] = [e for e in logs if e["event"] == "stall_check_recovered"]
+    assert recovered["cluster"] == CLUSTER and recovered["failed_polls"] == len(failed) / 3, "one per failed check"
+    await w.daemon.stop()
