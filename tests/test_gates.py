@@ -502,3 +502,27 @@ async def test_a_breaker_probe_held_at_its_turn_is_not_spent(backend: str) -> No
     await w.daemon.blocker.refresh()
     await poll(w)
     assert [c.connector for c in simulator.restarts()] == ["c0"], "the probe goes once the alert resolved"
+
+
+async def test_a_breaker_probe_the_full_queue_refused_is_not_spent(backend: str) -> None:
+    # The probe of a cluster's open breaker (c0) waits in the queue; a window later the next
+    # failure restart (c1) was granted the probe, then refused `queue_full` (the lane at
+    # queue.max_jobs_per_lane). Nothing of c1 was sent, yet the probe stayed spent on it: c0,
+    # no longer the probe, was dropped at its turn, and nothing went for a whole window more.
+    clock = Clock()
+    outage = {"initial": "FAILED", "recover_after_restarts": "never"}
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": f"c{i}", "script": outage} for i in range(5)],
+                                                               backend)), clock=clock.monotonic)
+    config = daemon_config([HEAL], backend=backend, rate_limit={"max_requests_per_second": 10000},
+                           breaker={"max_failing_share": 0.5, "min_failing": 3, "max_restarts": None, "window": 600},
+                           queue={"max_jobs_per_lane": 1})
+    w = World(simulator, Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall,
+                                rng=lambda: 0.0), clock)
+    for _ in range(21):  # the queue not running yet: c0 queued as the probe, then a window later c1 refused
+        await w.daemon.pollers[CLUSTER].poll()
+        clock.advance(60)
+    assert w.sample("watchdog_decisions_total", cluster=CLUSTER, rule="heal", trigger="status",
+                    decision="queue_full") >= 1
+    w.daemon.queue.start()
+    await w.daemon.queue.join()
+    assert [c.connector for c in simulator.restarts()] == ["c0"], "the probe still queued is sent at its turn"

@@ -91,13 +91,16 @@ class Breaker:
             probes[cluster] = (connector, now)
         return answer
 
-    def probe_unsent(self, cluster: str, connector: str, *, dry_run: bool = False) -> None:
+    def probe_unsent(self, cluster: str, connector: str, *, dry_run: bool = False,
+                     granted_at: datetime | None = None) -> None:
         """A failure restart of `connector` ended without a call (held at its turn, withdrawn,
-        left at a stop): if it was the probe, the window's probe is not spent. Spent, a probe
-        a blocking alert dropped at its turn held every restart of the cluster a window more."""
+        left at a stop, refused by a full queue): if it was the probe, the window's probe is not
+        spent. Spent, a probe a blocking alert dropped at its turn held every restart of the
+        cluster a window more. `granted_at`: only the probe granted then (not an earlier one of
+        the same connector, which was sent)."""
         probes = self._dry_probe if dry_run else self._probe
         latest = probes.get(cluster)
-        if latest is None or latest[0] != connector:
+        if latest is None or latest[0] != connector or granted_at not in (None, latest[1]):
             return
         before = self._replaced.pop((cluster, dry_run), None)
         if before is None:

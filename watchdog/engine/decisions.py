@@ -86,6 +86,11 @@ class Decisions(Gates):
             refused = self._queue_refusal(key)
             if refused is not None:
                 decision, detail = refused
+                # The gate may have just granted it the open breaker's probe: not sent, the
+                # probe is not spent (spent, the probe already queued lost it and was dropped
+                # at its turn, and nothing went for a window more).
+                self.breaker.probe_unsent(key.cluster, key.connector, dry_run=self.config.dry_run or dry_run,
+                                          granted_at=now)
         self._record_decision(rule, trigger, key, decision, health=health, status=status, state=state, detail=detail)
         record = RequestRecord(new_request_id(), key, rule, trigger, reason, now, decision,
                                detail="" if decision is Decision.RESTART else detail)
