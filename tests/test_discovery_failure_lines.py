@@ -61,3 +61,24 @@ async def test_an_environment_unreadable_for_an_hour_logs_a_bounded_number_of_li
     [recovered] = [e for e in logs if e["event"] == "discovery_environment_recovered"]
     assert recovered["environment"] == "env-dev" and recovered["failed_polls"] == HOUR / RETRY
     await w.daemon.stop()
+
+
+async def test_refreshes_that_keep_failing_say_discovery_refreshed_once_at_info() -> None:
+    # Every failed refresh logged discovery_refreshed at info: 40 lines for 20 minutes of
+    # retries, beside the failure's own lines.
+    w = world(scenario(environment("env-prod", "production", [lkc("lkc-a")])),
+              config_data({}, rate_limit={"max_retries": 0, "max_rate_limited_retries": 0}))
+    assert w.clock is not None
+    assert await w.daemon.refresh_discovery() is True
+    w.simulator.set_faults([{"match": {"endpoint": "list_environments"}, "action": {"status": 503}}])
+    with capture_logs() as logs:
+        for _ in range(HOUR // RETRY):
+            assert await w.daemon.refresh_discovery() is False
+            w.clock.advance(RETRY)
+        w.simulator.set_faults([])
+        assert await w.daemon.refresh_discovery() is True
+
+    said = [e["result"] for e in logs if e["event"] == "discovery_refreshed" and e["log_level"] == "info"]
+    assert said == ["failed", "ok"], said
+    assert w.sample("watchdog_discovery_refreshes_total", result="failed") == HOUR / RETRY
+    await w.daemon.stop()

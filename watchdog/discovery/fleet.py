@@ -145,6 +145,7 @@ class Fleet:
         self.last: Refresh | None = None
         self._environment_outcomes: dict[str, EnvironmentOutcome] = {}
         self._streaks = Streaks(now)  # listings failing refresh after refresh (triggers/streak.py)
+        self._previous_result: str | None = None  # the result of the refresh before the last
 
     # -- the config the daemon runs with -----------------------------------------------------
 
@@ -186,6 +187,7 @@ class Fleet:
             report("discovery_failed", lane=client.lane, error=found.failure, **(found.said or {}),
                    note="the environments could not be listed; every discovered cluster stays as it was")
         self.refreshes += 1
+        self._previous_result = self.last.result if self.last is not None else None
         self.last = Refresh(result, found, events, calls, time.perf_counter() - started)
         return self.last
 
@@ -265,7 +267,10 @@ class Fleet:
             self.metrics.environments.labels(outcome.value).set(sum(1 for o in selected.values() if o is outcome))
 
     def log_refresh(self, refresh: Refresh, lane: str, changes: int) -> None:
-        """One line per refresh: at info when it changed something or did not read everything."""
+        """One line per refresh: at info when it changed something, or its result is not the
+        one before (partial or failed, or ok again). A failure that goes on is said by its own
+        lines every few minutes (streak.py): at info at every 30-second retry, this line said it
+        120 times an hour."""
         settings = self.loaded.discovery
         counts = self.inventory.counts(settings, static_cluster_ids(self.loaded)) if settings else {}
         fields = {
@@ -273,7 +278,7 @@ class Fleet:
             "environments": {o.value: sum(1 for r in refresh.sweep.results if r.outcome is o) for o in EnvironmentOutcome},
             "clusters": {state.value: count for state, count in counts.items()},
         }
-        quiet = refresh.result == "ok" and not changes
+        quiet = not changes and refresh.result == (self._previous_result or "ok")
         (log.debug if quiet else log.info)("discovery_refreshed", **fields)
 
     def place(self, cluster: str) -> WatchedCluster | None:
