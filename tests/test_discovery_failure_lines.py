@@ -5,6 +5,8 @@ when it recovers: not `api_call_failed` and `discovery_failed` (or
 
 from __future__ import annotations
 
+import asyncio
+
 from structlog.testing import capture_logs
 
 from watchdog.triggers.streak import REPEAT_EVERY_SECONDS
@@ -82,3 +84,36 @@ async def test_refreshes_that_keep_failing_say_discovery_refreshed_once_at_info(
     assert said == ["failed", "ok"], said
     assert w.sample("watchdog_discovery_refreshes_total", result="failed") == HOUR / RETRY
     await w.daemon.stop()
+
+
+async def test_a_refresh_that_crashes_at_every_retry_logs_its_traceback_every_few_minutes() -> None:
+    # A bug that every refresh met logged discovery_refresh_crashed, traceback and all, at every
+    # 30-second retry: 40 error tracebacks in 20 minutes.
+    from datetime import UTC, datetime, timedelta
+
+    from watchdog.discovery.loop import DiscoveryLoop
+
+    clock = [datetime(2026, 12, 2, tzinfo=UTC)]
+    refreshes = 0
+    done = asyncio.Event()
+
+    async def refresh() -> bool:
+        nonlocal refreshes
+        refreshes += 1
+        clock[0] += timedelta(seconds=RETRY)
+        if refreshes > HOUR // RETRY:
+            done.set()
+            return True
+        raise KeyError("a reader bug")
+
+    loop = DiscoveryLoop(refresh, lambda: 0.001, lambda: clock[0])
+    with capture_logs() as logs:
+        loop.start()
+        await asyncio.wait_for(done.wait(), 10)
+        await loop.stop()
+
+    crashed = [e for e in logs if e["event"] == "discovery_refresh_crashed" and e["log_level"] == "error"]
+    assert 1 <= len(crashed) <= HOUR / REPEAT_EVERY_SECONDS + 1, len(crashed)
+    assert crashed[0]["exc_info"] and "repeated" in crashed[-1]
+    [ended] = [e for e in logs if e["event"] == "discovery_refresh_crash_ended"]
+    assert ended["failed_polls"] == HOUR // RETRY

@@ -53,7 +53,7 @@ class DiscoveryHost:
 
     def _init_discovery(self, loaded: Config, now: WallClock) -> None:
         self.fleet = Fleet(loaded, DiscoveryMetrics(self.metrics.registry), now)
-        self._discovery_loop = DiscoveryLoop(self.refresh_discovery, self._discovery_interval)
+        self._discovery_loop = DiscoveryLoop(self.refresh_discovery, self._discovery_interval, now)
         # One refresh at a time (the loop, `restart` and `run --once` may each start one): two
         # at once would count one absence twice.
         self._refreshing = asyncio.Lock()

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from ..logs import get_logger
 from ..tasks import cancel_and_wait
+from ..triggers.streak import FailureStreak
 
 log = get_logger("watchdog.discovery")
 
@@ -19,9 +21,13 @@ RETRY_SECONDS = 30.0
 
 
 class DiscoveryLoop:
-    def __init__(self, refresh: Callable[[], Awaitable[bool]], interval: Callable[[], float]) -> None:
+    def __init__(self, refresh: Callable[[], Awaitable[bool]], interval: Callable[[], float],
+                 now: Callable[[], datetime]) -> None:
         self._refresh = refresh  # True when everything selected could be read
         self._interval = interval
+        # A refresh that crashes crashes at every retry (every 30 s): its traceback is said when
+        # that starts, then every few minutes, and the end once (triggers/streak.py).
+        self._crashes = FailureStreak(now)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -45,13 +51,23 @@ class DiscoveryLoop:
     async def _run(self) -> None:
         while True:
             self._wake.clear()
+            attempt = self._crashes.attempt()
             try:
                 complete = await self._refresh()
             except Exception as exc:
                 # The loop outlives any refresh: a dead loop would freeze the fleet silently.
-                log.exception("discovery_refresh_crashed", error=f"{type(exc).__name__}: {exc}"[:300],
-                              note="the discovered clusters stay as they were; the next refresh tries again")
+                error = f"{type(exc).__name__}: {exc}"[:300]
+                said = attempt.failed(type(exc).__name__)  # another kind of crash is said at once
+                if said is None:
+                    log.debug("discovery_refresh_crashed", error=error)
+                else:
+                    log.exception("discovery_refresh_crashed", error=error, **said,
+                                  note="the discovered clusters stay as they were; the next refresh tries again")
                 complete = False
+            else:
+                ended = attempt.succeeded()
+                if ended is not None:
+                    log.info("discovery_refresh_crash_ended", **ended)
             interval = self._interval()
             delay = interval if complete else min(interval, RETRY_SECONDS)
             with contextlib.suppress(TimeoutError):
