@@ -31,3 +31,19 @@ async def test_a_metrics_api_failing_for_an_hour_logs_a_bounded_number_of_lines(
     [recovered] = [e for e in logs if e["event"] == "stall_check_recovered"]
     assert recovered["cluster"] == CLUSTER and recovered["failed_polls"] == len(failed) / 3, "one per failed check"
     await w.daemon.stop()
+
+
+async def test_a_key_the_metrics_api_refuses_is_not_said_at_every_check() -> None:
+    # A key without MetricsViewer on the cluster: every check's queries answered 403 logged
+    # api_call_failed each time, 124 warnings an hour at a 60 s interval.
+    w = world()
+    w.simulator.set_faults([{"match": {"endpoint": "metrics_query"}, "action": {"status": 403}}])
+    with structlog.testing.capture_logs() as logs:
+        await run(w, HOUR)
+
+    refused = [c for c in w.simulator.calls if c.endpoint == "metrics_query" and c.status_code == 403]
+    assert len(refused) >= 3 * 30, "every check still asks"
+    warned = [e for e in logs if e["log_level"] == "warning" and e["event"] == "api_call_failed"]
+    assert len(warned) <= 3 * (HOUR / REPEAT_EVERY_SECONDS + 1), f"{len(warned)} warnings for an hour of refusals"
+    assert [e for e in logs if e["event"] == "stall_unjudged" and e["log_level"] == "warning"], "still seen"
+    await w.daemon.stop()

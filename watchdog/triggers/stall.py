@@ -86,6 +86,9 @@ class StallChecker:
         # A Metrics API that keeps failing failed every check (every minute): said when it
         # starts, then every few minutes, and when a check reads again (triggers/streak.py).
         self._streaks = Streaks(now)
+        # A key without MetricsViewer on a cluster is refused (403) at every check: its
+        # api_call_failed said the same way (the connectors' stall_unjudged is said once).
+        self._refusals = Streaks(now)
 
     async def check(self, rule: Rule, clusters: list[str]) -> None:
         trigger = rule.trigger
@@ -93,19 +96,22 @@ class StallChecker:
         windows = Windows.ending(self._now(), trigger.window, trigger.delay)
         read: list[_Read] = []
         self._streaks.keep(set(self._engine.config.clusters))
+        self._refusals.keep(set(self._engine.config.clusters))
         for cluster in clusters:
             # RUNNING through all three windows: a source's movement in `before` must be movement
             # of the run that then stopped, not of one before a pause or a restart.
             sources, sinks = self._sorted(rule, self._engine.stall_candidates(rule, cluster, windows.start))
-            attempt = self._streaks.attempt(cluster)
-            sent = await self._points(cluster, SENT, sources, windows, attempt)
-            received = await self._points(cluster, RECEIVED, sinks, windows, attempt)
-            lag = await self._points(cluster, LAG, sinks, windows, attempt)
-            answers = (sent, received, lag)
-            if all(answer is not None for answer in answers) and any(answer[2] for answer in answers if answer):
-                recovered = attempt.succeeded()
+            attempts = (self._streaks.attempt(cluster), self._refusals.attempt(cluster))
+            sent = await self._points(cluster, SENT, sources, windows, attempts)
+            received = await self._points(cluster, RECEIVED, sinks, windows, attempts)
+            lag = await self._points(cluster, LAG, sinks, windows, attempts)
+            answers = [answer for answer in (sent, received, lag) if answer is not None]
+            if len(answers) == 3 and any(answered for _, _, answered in answers):
+                recovered = attempts[0].succeeded()
                 if recovered is not None:
                     log.info("stall_check_recovered", cluster=cluster, **recovered)
+                if not any(denied for _, denied, _ in answers):
+                    attempts[1].succeeded()  # the refusals ended: a later one is said at once
             read.append(_Read(cluster, sources, sinks, sent, received, lag))
         # The Metrics API's data is late for every connector at once, not per query: a fleet of
         # clusters with one source each (one source per query) showed a backlog as each of them
@@ -181,7 +187,7 @@ class StallChecker:
         return sources, sinks
 
     async def _points(
-        self, cluster: str, metric: str, connectors: Candidates, windows: Windows, attempt: Attempt
+        self, cluster: str, metric: str, connectors: Candidates, windows: Windows, attempts: tuple[Attempt, Attempt]
     ) -> Answer | None:
         """Every connector's points of one metric, the ids the API refused (403) and the batches
         of ids each answered query asked about; or None when a query failed otherwise (no
@@ -204,7 +210,7 @@ class StallChecker:
             query = functools.partial(
                 self._client.query, metric, batch, windows.start, windows.end, windows.granularity
             )
-            result, _ = await self._gateway.call(cluster, query, functools.partial(_said, attempt), metric=metric)
+            result, _ = await self._gateway.call(cluster, query, functools.partial(_said, *attempts), metric=metric)
             if result.ok and result.value is not None:
                 points.update(result.value)
                 answered.append(batch)
@@ -218,7 +224,7 @@ class StallChecker:
                 for resource_id in batch:
                     self._refused.setdefault(resource_id, now)
             else:
-                said = attempt.failed(result.outcome.value)
+                said = attempts[0].failed(result.outcome.value)
                 report = log.debug if said is None else log.warning
                 report("stall_check_failed", cluster=cluster, metric=metric, outcome=result.outcome.value,
                        message=result.message, connectors=len(batch), **(said or {}))
@@ -226,10 +232,10 @@ class StallChecker:
         return points, denied, answered
 
 
-def _said(attempt: Attempt, outcome: str) -> Mapping[str, object] | None:
-    """How a failed query's `api_call_failed` is said: a 403 as ever (it is no failed check:
-    those connectors are unjudged), the rest as the check's streak says."""
-    return {} if outcome == Outcome.FORBIDDEN.value else attempt.failed(outcome)
+def _said(attempt: Attempt, refusal: Attempt, outcome: str) -> Mapping[str, object] | None:
+    """How a failed query's `api_call_failed` is said: a 403 as the cluster's refusals go on
+    (it is no failed check: those connectors are unjudged), the rest as its failed checks."""
+    return refusal.failed(outcome) if outcome == Outcome.FORBIDDEN.value else attempt.failed(outcome)
 
 
 def _chunks(ids: list[str]) -> list[list[str]]:
