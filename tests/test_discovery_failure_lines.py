@@ -6,9 +6,11 @@ when it recovers: not `api_call_failed` and `discovery_failed` (or
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from structlog.testing import capture_logs
 
+from watchdog.model import ConnectorKey, Trigger
 from watchdog.triggers.streak import REPEAT_EVERY_SECONDS
 
 from .test_discovery import config_data, environment, lkc, scenario, world
@@ -117,3 +119,36 @@ async def test_a_refresh_that_crashes_at_every_retry_logs_its_traceback_every_fe
     assert crashed[0]["exc_info"] and "repeated" in crashed[-1]
     [ended] = [e for e in logs if e["event"] == "discovery_refresh_crash_ended"]
     assert ended["failed_polls"] == HOUR // RETRY
+
+
+async def test_restarts_held_while_their_environment_stays_unreadable_are_said_every_few_minutes(tmp_path: Any) -> None:
+    # The daemon restarted with a requested restart for lkc-a queued; lkc-a's environment kept
+    # answering 503: recovered_requests_held was a warning at every 30-second retry.
+    sim = scenario(environment("env-a", "a", [lkc("lkc-a", connectors=[{"name": "c1"}])]),
+                   environment("env-b", "b", [lkc("lkc-b")]))
+    data = config_data({}, state={"path": str(tmp_path / "state.db")}, rate_limit={"max_retries": 0})
+    first = world(sim, data)
+    await first.daemon.refresh_discovery()
+    await first.daemon.pollers["lkc-a"].poll()
+    key = ConnectorKey("lkc-a", "c1")
+    first.daemon.engine.on_request(key, first.daemon.engine.statuses[key], trigger=Trigger.MANUAL, rule="manual",
+                                   reason="deploy")
+    first.daemon.state.close()
+    span = 900  # 30 partial refreshes
+
+    second = world(sim, data)
+    assert second.clock is not None
+    second.daemon.engine.recover(hold=second.daemon.may_be_discovered)
+    with capture_logs() as logs:
+        for _ in range(span // RETRY):
+            # env-a is listed first: its listing answers 503, env-b's is read (a partial refresh).
+            second.simulator.set_faults([{"match": {"endpoint": "list_clusters"}, "when": {"count": 1},
+                                          "action": {"status": 503}}])
+            assert await second.daemon.refresh_discovery() is False
+            second.clock.advance(RETRY)
+
+    held = [e for e in logs if e["event"] == "recovered_requests_held" and e["log_level"] == "warning"]
+    assert 1 <= len(held) <= span / REPEAT_EVERY_SECONDS + 1, len(held)
+    assert held[0]["clusters"] == ["lkc-a"] and "repeated" in held[-1]
+    assert second.daemon.engine.held_clusters == {"lkc-a"}, "still held, not dropped"
+    await second.daemon.stop()

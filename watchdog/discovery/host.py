@@ -23,6 +23,7 @@ from ..logs import get_logger
 from ..metrics import Metrics
 from ..reload import ConfigDiff, diff_configs
 from ..report import ClusterPlace, cluster_places
+from ..triggers.streak import FailureStreak
 from .client import DiscoveryClient
 from .fleet import Fleet
 from .inventory import EnvironmentOutcome, Event
@@ -54,6 +55,9 @@ class DiscoveryHost:
     def _init_discovery(self, loaded: Config, now: WallClock) -> None:
         self.fleet = Fleet(loaded, DiscoveryMetrics(self.metrics.registry), now)
         self._discovery_loop = DiscoveryLoop(self.refresh_discovery, self._discovery_interval, now)
+        # Requests held while an environment stays unreadable are held at every 30-second
+        # retry: said when the held clusters change, else every few minutes (triggers/streak.py).
+        self._held_streak = FailureStreak(now)
         # One refresh at a time (the loop, `restart` and `run --once` may each start one): two
         # at once would count one absence twice.
         self._refreshing = asyncio.Lock()
@@ -130,10 +134,16 @@ class DiscoveryHost:
             if known:
                 self.engine.held_clusters.difference_update(known)
                 self.engine.recover(only=known)
+            attempt = self._held_streak.attempt()
             if self.engine.held_clusters:
-                log.warning("recovered_requests_held", clusters=sorted(self.engine.held_clusters),
-                            note="restarts kept from before the daemon restarted, for clusters discovery has not "
-                                 "found yet while some environments could not be read: they wait for the next refresh")
+                held = sorted(self.engine.held_clusters)
+                said = attempt.failed(",".join(held))
+                report = log.debug if said is None else log.warning
+                report("recovered_requests_held", clusters=held, **(said or {}),
+                       note="restarts kept from before the daemon restarted, for clusters discovery has not "
+                            "found yet while some environments could not be read: they wait for the next refresh")
+            else:
+                attempt.succeeded()
         return refresh.result == "ok"
 
     def _swap_in(self, loaded: Config, events: Iterable[Event] = ()) -> int:
