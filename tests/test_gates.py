@@ -526,3 +526,36 @@ async def test_a_breaker_probe_the_full_queue_refused_is_not_spent(backend: str)
     w.daemon.queue.start()
     await w.daemon.queue.join()
     assert [c.connector for c in simulator.restarts()] == ["c0"], "the probe still queued is sent at its turn"
+
+
+async def test_a_breaker_probe_the_state_store_could_not_record_is_not_spent(backend: str) -> None:
+    # The probe was granted, then the state store refused to record its restart (a database
+    # that dropped its connection between two writes): nothing was queued, yet the window's
+    # probe was spent, and once the store was back nothing was restarted for a whole window.
+    from watchdog.state import StateStoreError
+
+    clock = Clock()
+    outage = {"initial": "FAILED", "recover_after_restarts": "never"}
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": f"c{i}", "script": outage} for i in range(5)],
+                                                               backend)), clock=clock.monotonic)
+    config = daemon_config([HEAL], backend=backend, rate_limit={"max_requests_per_second": 10000},
+                           breaker={"max_failing_share": 0.5, "min_failing": 3, "max_restarts": None, "window": 600})
+    w = World(simulator, Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall,
+                                rng=lambda: 0.0), clock)
+    w.daemon.queue.start()
+    for _ in range(10):
+        await poll(w)
+        clock.advance(60)
+    store = w.daemon.state
+    add_pending = store.add_pending
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise StateStoreError("the database went away")
+
+    store.add_pending = refuse  # type: ignore[method-assign]
+    await poll(w)  # a window after the breaker opened: the probe's restart is not recorded
+    assert simulator.restarts() == []
+    store.add_pending = add_pending  # type: ignore[method-assign]
+    clock.advance(60)
+    await poll(w)
+    assert [c.connector for c in simulator.restarts()] == ["c0"], "the probe goes once the store is back"

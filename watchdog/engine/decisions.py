@@ -95,7 +95,14 @@ class Decisions(Gates):
         record = RequestRecord(new_request_id(), key, rule, trigger, reason, now, decision,
                                detail="" if decision is Decision.RESTART else detail)
         if decision is Decision.RESTART:
-            record.job = self._submit(record, dry_run=dry_run, attempt=attempt, origin=origin)
+            try:
+                record.job = self._submit(record, dry_run=dry_run, attempt=attempt, origin=origin)
+            except StateStoreError:
+                # Not queued: a probe the gate just granted it is not spent (spent, nothing went
+                # for a window once the store was back).
+                self.breaker.probe_unsent(key.cluster, key.connector, dry_run=self.config.dry_run or dry_run,
+                                          granted_at=now)
+                raise
             if record.job.evidence is None and status is not None:
                 # The restart will erase the trace: keep the copy for the history.
                 record.job.evidence = status.failure_evidence()
