@@ -152,3 +152,24 @@ async def test_restarts_held_while_their_environment_stays_unreadable_are_said_e
     assert held[0]["clusters"] == ["lkc-a"] and "repeated" in held[-1]
     assert second.daemon.engine.held_clusters == {"lkc-a"}, "still held, not dropped"
     await second.daemon.stop()
+
+
+async def test_a_replica_leading_again_does_not_report_the_failure_it_met_before_it_stood_by() -> None:
+    # A replica's environment list failed, it stood by for two hours, then led again and read
+    # it at once: discovery_recovered said it had been failing for two hours (the standby time).
+    w = world(scenario(environment("env-prod", "production", [lkc("lkc-a")])),
+              config_data({}, rate_limit={"max_retries": 0, "max_rate_limited_retries": 0}))
+    assert w.clock is not None
+    w.daemon.queue.start()
+    w.simulator.set_faults([{"match": {"endpoint": "list_environments"}, "action": {"status": 503}}])
+    assert await w.daemon.refresh_discovery() is False
+    w.daemon.leadership.leading = False
+    await w.daemon._follow("another replica took the lease over")
+    w.clock.advance(2 * 3600)
+    w.simulator.set_faults([])
+    w.daemon.leadership.leading = True
+    with capture_logs() as logs:
+        assert await w.daemon.refresh_discovery() is True
+    recovered = [e for e in logs if e["event"] == "discovery_recovered"]
+    assert recovered == [], "the failure it met while leading before is not this leader's streak"
+    await w.daemon.stop()

@@ -171,6 +171,13 @@ class Fleet:
     def is_discovered(self, cluster: str) -> bool:
         return cluster in self.watched
 
+    def stand_by(self) -> None:
+        """This replica stopped leading: the failures it met are not the next leader term's (a
+        streak kept through hours of standby was reported as hours of failing)."""
+        self._streaks = Streaks(self._now)
+        self._previous_result = None
+        self.metrics.stand_by()
+
     # -- a refresh ------------------------------------------------------------------------------
 
     async def refresh(self, client: DiscoveryClient, settings: DiscoverySettings) -> Refresh:

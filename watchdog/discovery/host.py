@@ -104,7 +104,7 @@ class DiscoveryHost:
 
     def _stand_by_discovery(self) -> None:
         """This replica stopped leading: its discovery gauges are the leader's to show."""
-        self.fleet.metrics.stand_by()
+        self.fleet.stand_by()
 
     # -- a refresh -------------------------------------------------------------------------------
 
