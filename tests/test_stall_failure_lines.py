@@ -47,3 +47,24 @@ async def test_a_key_the_metrics_api_refuses_is_not_said_at_every_check() -> Non
     assert len(warned) <= 3 * (HOUR / REPEAT_EVERY_SECONDS + 1), f"{len(warned)} warnings for an hour of refusals"
     assert [e for e in logs if e["event"] == "stall_unjudged" and e["log_level"] == "warning"], "still seen"
     await w.daemon.stop()
+
+
+async def test_a_replica_leading_again_does_not_report_the_metrics_api_failure_it_met_before_it_stood_by() -> None:
+    w = world()
+    assert w.clock is not None
+    w.simulator.set_faults([{"match": {"endpoint": "metrics_query"}, "action": {"status": 503}}])
+    await run(w, 1500)  # the connectors are judged from the 21st minute on: a few failed checks
+    w.daemon.leadership.leading = False
+    await w.daemon._follow("another replica took the lease over")
+    w.clock.advance(2 * HOUR)
+    w.simulator.set_faults([])
+    w.daemon.leadership.leading = True
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(22):  # polls again; judged again once its connectors ran three windows
+            await w.daemon.pollers[CLUSTER].poll()
+            await w.daemon.run_stall_check("stalled")
+            w.clock.advance(60)
+    assert [c for c in w.simulator.calls if c.endpoint == "metrics_query" and c.status_code == 200], "it read"
+    assert [e for e in logs if e["event"] == "stall_check_recovered"] == [], "not this leader term's failure"
+    await w.daemon.queue.abandon("the test is over")  # the queue does not run here: no drain to wait for
+    await w.daemon.stop()

@@ -206,6 +206,12 @@ class SchedulerHost:
         clusters = [c for c in rule_clusters(self.config, rule) if isinstance(self.config.clusters[c], CloudCluster)]
         await self._stall_checker.check(rule, clusters)
 
+    def _stand_by_stall_checks(self) -> None:
+        """This replica stopped leading: the Metrics API failures it met are not the next
+        leader term's (triggers/stall.py)."""
+        if self._stall_checker is not None:
+            self._stall_checker.stand_by()
+
     async def run_schedule_rule(self, rule_name: str) -> None:
         """One firing of a `schedule` rule, as its cron or interval job runs it (and `run
         --once`): list each selected cluster, then decide and enqueue its restarts."""

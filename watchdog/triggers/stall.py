@@ -90,6 +90,12 @@ class StallChecker:
         # api_call_failed said the same way (the connectors' stall_unjudged is said once).
         self._refusals = Streaks(now)
 
+    def stand_by(self) -> None:
+        """Forget the failures met: a streak kept through hours of standby was reported, once
+        leading again, as hours of failing."""
+        self._streaks = Streaks(self._now)
+        self._refusals = Streaks(self._now)
+
     async def check(self, rule: Rule, clusters: list[str]) -> None:
         trigger = rule.trigger
         assert isinstance(trigger, StalledTrigger)
