@@ -40,6 +40,26 @@ def world(connectors: list[dict[str, Any]], backend: str, alertmanager: FakeAler
     return World(simulator, daemon)
 
 
+# A cluster-wide outage: five connectors FAILED for good, the cluster breaker opening at half of
+# them failing, no fleet cap. The breaker-probe tests below start from it.
+OUTAGE_BREAKER = {"max_failing_share": 0.5, "min_failing": 3, "max_restarts": None, "window": 600}
+
+
+def cluster_outage(backend: str, rules: list[dict[str, Any]] | None = None, alertmanager: FakeAlertmanager | None = None,
+                   **config: Any) -> tuple[World, Simulator, Clock]:
+    """The outage's world on an injected clock (its queue not started): the daemon, the
+    simulator and the clock."""
+    clock = Clock()
+    outage = {"initial": "FAILED", "recover_after_restarts": "never"}
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": f"c{i}", "script": outage} for i in range(5)],
+                                                               backend)), clock=clock.monotonic)
+    config.setdefault("rate_limit", {"max_requests_per_second": 10000})
+    daemon = Daemon(daemon_config(rules or [HEAL], backend=backend, breaker=OUTAGE_BREAKER, **config),
+                    transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall, rng=lambda: 0.0,
+                    blocking_transport=httpx.MockTransport(alertmanager) if alertmanager else None)
+    return World(simulator, daemon, clock), simulator, clock
+
+
 async def poll(w: World) -> None:
     await w.daemon.pollers[CLUSTER].poll()
     await w.daemon.queue.join()
@@ -174,14 +194,7 @@ async def test_after_a_cluster_outage_ends_a_probe_lets_the_failed_connectors_be
     # outage ends, and the share never fell: the breaker held them (and any restart asked for by
     # name) for good. Now one restart per breaker.window goes as a probe; while the outage lasts
     # it fails again, and once a probe's connector stays healthy the rest are restarted.
-    clock = Clock()
-    outage = {"initial": "FAILED", "recover_after_restarts": "never"}
-    connectors = [{"name": f"c{i}", "script": outage} for i in range(5)]
-    simulator = Simulator(Scenario.model_validate(sim_scenario(connectors, backend)), clock=clock.monotonic)
-    config = daemon_config([HEAL], backend=backend, rate_limit={"max_requests_per_second": 10000},
-                           breaker={"max_failing_share": 0.5, "min_failing": 3, "max_restarts": None, "window": 600})
-    w = World(simulator, Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall,
-                                rng=lambda: 0.0), clock)
+    w, simulator, clock = cluster_outage(backend)
     w.daemon.queue.start()
 
     async def minutes(count: int) -> None:
@@ -389,15 +402,8 @@ async def test_a_breaker_probe_answered_503_is_tried_again_not_held_by_the_break
     # probe's first call answered 503 (the API still struggling as the outage ends): its retry,
     # asked the gates again, was held by the very breaker it probes (`breaker_open`), so nothing
     # was restarted and the next probe came a whole window later.
-    clock = Clock()
-    outage = {"initial": "FAILED", "recover_after_restarts": "never"}
-    connectors = [{"name": f"c{i}", "script": outage} for i in range(5)]
-    simulator = Simulator(Scenario.model_validate(sim_scenario(connectors, backend)), clock=clock.monotonic)
-    config = daemon_config([HEAL], backend=backend,
-                           rate_limit={"max_requests_per_second": 10000, "backoff": {"base": 0.01, "cap": 0.02}},
-                           breaker={"max_failing_share": 0.5, "min_failing": 3, "max_restarts": None, "window": 600})
-    w = World(simulator, Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall,
-                                rng=lambda: 0.0), clock)
+    w, simulator, clock = cluster_outage(
+        backend, rate_limit={"max_requests_per_second": 10000, "backoff": {"base": 0.01, "cap": 0.02}})
     w.daemon.queue.start()
     for _ in range(10):
         await poll(w)
@@ -417,17 +423,9 @@ async def test_a_breaker_probe_a_blocking_alert_held_is_not_spent(backend: str) 
     # a blocking alert fired (the incident the outage raised), the probe was granted (log line
     # `breaker_probe`) and then held by the alert: nothing was sent, yet the window's probe was
     # spent, so once the alert resolved nothing was restarted for up to a whole window more.
-    clock = Clock()
-    outage = {"initial": "FAILED", "recover_after_restarts": "never"}
-    connectors = [{"name": f"c{i}", "script": outage} for i in range(5)]
-    simulator = Simulator(Scenario.model_validate(sim_scenario(connectors, backend)), clock=clock.monotonic)
     alertmanager = FakeAlertmanager()
-    config = daemon_config([HEAL], backend=backend, rate_limit={"max_requests_per_second": 10000},
-                           breaker={"max_failing_share": 0.5, "min_failing": 3, "max_restarts": None, "window": 600},
-                           blocking={"alertmanager_url": "http://alertmanager:9093",
-                                     "filters": ['alertname="ConfluentCloudIncident"']})
-    w = World(simulator, Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall,
-                                rng=lambda: 0.0, blocking_transport=httpx.MockTransport(alertmanager)), clock)
+    w, simulator, clock = cluster_outage(backend, alertmanager=alertmanager, blocking={
+        "alertmanager_url": "http://alertmanager:9093", "filters": ['alertname="ConfluentCloudIncident"']})
     w.daemon.queue.start()
     assert w.daemon.blocker is not None
     await w.daemon.blocker.refresh()
@@ -452,16 +450,9 @@ async def test_a_rule_on_trial_does_not_take_the_live_probe_of_an_open_cluster_b
     # its breaker opens. A window later the dry run's restart took the window's probe (one per
     # breaker.window) though nothing was sent, and the live rule's connectors waited a window
     # more: a rule on trial held live restarts, which README says it never does.
-    clock = Clock()
-    outage = {"initial": "FAILED", "recover_after_restarts": "never"}
-    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": f"c{i}", "script": outage} for i in range(5)],
-                                                               backend)), clock=clock.monotonic)
     trial = {**HEAL, "name": "trial", "dry_run": True, "select": {"include": ["c0"]}}
     live = {**HEAL, "select": {"include": ["c1", "c2", "c3", "c4"]}}
-    config = daemon_config([trial, live], backend=backend, rate_limit={"max_requests_per_second": 10000},
-                           breaker={"max_failing_share": 0.5, "min_failing": 3, "max_restarts": None, "window": 600})
-    w = World(simulator, Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall,
-                                rng=lambda: 0.0), clock)
+    w, simulator, clock = cluster_outage(backend, [trial, live])
     w.daemon.queue.start()
     with structlog.testing.capture_logs() as logs:
         for _ in range(11):  # polls a minute apart: the last a window after the breaker opened
@@ -476,17 +467,9 @@ async def test_a_breaker_probe_held_at_its_turn_is_not_spent(backend: str) -> No
     # The probe was granted when its restart was decided; a blocking alert started before its
     # turn (it waited behind the rate limit), which dropped it unsent. The window's probe was
     # spent all the same: once the alert resolved, nothing was restarted for a whole window.
-    clock = Clock()
-    outage = {"initial": "FAILED", "recover_after_restarts": "never"}
-    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": f"c{i}", "script": outage} for i in range(5)],
-                                                               backend)), clock=clock.monotonic)
     alertmanager = FakeAlertmanager()
-    config = daemon_config([HEAL], backend=backend, rate_limit={"max_requests_per_second": 10000},
-                           breaker={"max_failing_share": 0.5, "min_failing": 3, "max_restarts": None, "window": 600},
-                           blocking={"alertmanager_url": "http://alertmanager:9093",
-                                     "filters": ['alertname="ConfluentCloudIncident"']})
-    w = World(simulator, Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall,
-                                rng=lambda: 0.0, blocking_transport=httpx.MockTransport(alertmanager)), clock)
+    w, simulator, clock = cluster_outage(backend, alertmanager=alertmanager, blocking={
+        "alertmanager_url": "http://alertmanager:9093", "filters": ['alertname="ConfluentCloudIncident"']})
     assert w.daemon.blocker is not None
     await w.daemon.blocker.refresh()
     for _ in range(11):  # the queue not running yet: the last poll queues the probe, c0
@@ -509,15 +492,7 @@ async def test_a_breaker_probe_the_full_queue_refused_is_not_spent(backend: str)
     # failure restart (c1) was granted the probe, then refused `queue_full` (the lane at
     # queue.max_jobs_per_lane). Nothing of c1 was sent, yet the probe stayed spent on it: c0,
     # no longer the probe, was dropped at its turn, and nothing went for a whole window more.
-    clock = Clock()
-    outage = {"initial": "FAILED", "recover_after_restarts": "never"}
-    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": f"c{i}", "script": outage} for i in range(5)],
-                                                               backend)), clock=clock.monotonic)
-    config = daemon_config([HEAL], backend=backend, rate_limit={"max_requests_per_second": 10000},
-                           breaker={"max_failing_share": 0.5, "min_failing": 3, "max_restarts": None, "window": 600},
-                           queue={"max_jobs_per_lane": 1})
-    w = World(simulator, Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall,
-                                rng=lambda: 0.0), clock)
+    w, simulator, clock = cluster_outage(backend, queue={"max_jobs_per_lane": 1})
     for _ in range(21):  # the queue not running yet: c0 queued as the probe, then a window later c1 refused
         await w.daemon.pollers[CLUSTER].poll()
         clock.advance(60)
@@ -534,14 +509,7 @@ async def test_a_breaker_probe_the_state_store_could_not_record_is_not_spent(bac
     # probe was spent, and once the store was back nothing was restarted for a whole window.
     from watchdog.state import StateStoreError
 
-    clock = Clock()
-    outage = {"initial": "FAILED", "recover_after_restarts": "never"}
-    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": f"c{i}", "script": outage} for i in range(5)],
-                                                               backend)), clock=clock.monotonic)
-    config = daemon_config([HEAL], backend=backend, rate_limit={"max_requests_per_second": 10000},
-                           breaker={"max_failing_share": 0.5, "min_failing": 3, "max_restarts": None, "window": 600})
-    w = World(simulator, Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall,
-                                rng=lambda: 0.0), clock)
+    w, simulator, clock = cluster_outage(backend)
     w.daemon.queue.start()
     for _ in range(10):
         await poll(w)
