@@ -354,19 +354,38 @@ async def test_a_restart_kept_for_a_discovered_cluster_waits_for_discovery_after
     await second.daemon.stop()
 
 
-async def test_a_schedule_restart_kept_for_a_discovered_cluster_is_missed_after_hours_without_a_daemon(tmp_path: Any) -> None:
-    """Held for discovery's first refresh, it is judged by the gap before the start, as the
-    restarts of configured clusters are: not sent six hours late once discovery finds its cluster."""
-    sim = scenario(environment("env-prod", "production", [lkc("lkc-a", connectors=[{"name": "c1"}])]))
-    nightly = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"include": ["*"]}}
-    data = config_data({}, state={"path": str(tmp_path / "state.db")}, rules=[nightly])
+async def die_with_the_nightly_run_queued(sim: Any, data: dict[str, Any]) -> None:
+    """A daemon discovers lkc-a, queues the config's first rule's run for it (the nightly
+    schedule), marks itself alive and dies with the restart unsent in its state file."""
     first = world(sim, data)
     await first.daemon.refresh_discovery()
     statuses = await first.daemon.pollers["lkc-a"].list()
     assert statuses is not None
     first.daemon.engine.on_schedule(first.daemon.config.rules[0], "lkc-a", statuses)
     first.daemon.mark_alive()
-    first.daemon.state.close()  # the daemon dies with the restart queued
+    first.daemon.state.close()
+
+
+async def die_with_a_restart_of_c1_queued(sim: Any, data: dict[str, Any]) -> None:
+    """A daemon discovers lkc-a, polls it, is asked by name to restart c1 and dies with the
+    request unsent in its state file."""
+    first = world(sim, data)
+    await first.daemon.refresh_discovery()
+    await first.daemon.pollers["lkc-a"].poll()
+    key = ConnectorKey("lkc-a", "c1")
+    record = first.daemon.engine.on_request(key, first.daemon.engine.statuses[key],
+                                            trigger=Trigger.MANUAL, rule="manual", reason="deploy")
+    assert record.job is not None
+    first.daemon.state.close()
+
+
+async def test_a_schedule_restart_kept_for_a_discovered_cluster_is_missed_after_hours_without_a_daemon(tmp_path: Any) -> None:
+    """Held for discovery's first refresh, it is judged by the gap before the start, as the
+    restarts of configured clusters are: not sent six hours late once discovery finds its cluster."""
+    sim = scenario(environment("env-prod", "production", [lkc("lkc-a", connectors=[{"name": "c1"}])]))
+    nightly = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"include": ["*"]}}
+    data = config_data({}, state={"path": str(tmp_path / "state.db")}, rules=[nightly])
+    await die_with_the_nightly_run_queued(sim, data)
 
     second = world(sim, data)
     assert second.clock is not None
@@ -387,14 +406,7 @@ async def test_a_restart_kept_for_a_discovered_cluster_survives_a_first_refresh_
     sim = scenario(environment("env-a", "a", [lkc("lkc-a", connectors=[{"name": "c1"}])]),
                    environment("env-b", "b", [lkc("lkc-b")]))
     data = config_data({}, state={"path": str(tmp_path / "state.db")}, rate_limit={"max_retries": 0})
-    first = world(sim, data)
-    await first.daemon.refresh_discovery()
-    await first.daemon.pollers["lkc-a"].poll()
-    key = ConnectorKey("lkc-a", "c1")
-    record = first.daemon.engine.on_request(key, first.daemon.engine.statuses[key],
-                                            trigger=Trigger.MANUAL, rule="manual", reason="deploy")
-    assert record.job is not None
-    first.daemon.state.close()  # the daemon dies with the request queued
+    await die_with_a_restart_of_c1_queued(sim, data)
 
     second = world(sim, data)
     daemon = second.daemon
@@ -550,13 +562,7 @@ async def test_a_schedule_restart_held_for_discovery_for_hours_after_the_start_i
                    environment("env-b", "b", [lkc("lkc-b")]))
     nightly = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"include": ["*"]}}
     data = config_data({}, state={"path": str(tmp_path / "state.db")}, rules=[nightly], rate_limit={"max_retries": 0})
-    first = world(sim, data)
-    await first.daemon.refresh_discovery()
-    statuses = await first.daemon.pollers["lkc-a"].list()
-    assert statuses is not None
-    first.daemon.engine.on_schedule(first.daemon.config.rules[0], "lkc-a", statuses)
-    first.daemon.mark_alive()
-    first.daemon.state.close()  # the daemon dies with the restart queued
+    await die_with_the_nightly_run_queued(sim, data)
 
     second = world(sim, data)
     daemon = second.daemon

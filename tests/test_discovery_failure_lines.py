@@ -10,10 +10,16 @@ from typing import Any
 
 from structlog.testing import capture_logs
 
-from watchdog.model import ConnectorKey, Trigger
 from watchdog.triggers.streak import REPEAT_EVERY_SECONDS
 
-from .test_discovery import config_data, environment, lkc, scenario, world
+from .test_discovery import (
+    config_data,
+    die_with_a_restart_of_c1_queued,
+    environment,
+    lkc,
+    scenario,
+    world,
+)
 
 HOUR = 1200  # 20 minutes: four lines said again at most
 RETRY = 30
@@ -127,13 +133,7 @@ async def test_restarts_held_while_their_environment_stays_unreadable_are_said_e
     sim = scenario(environment("env-a", "a", [lkc("lkc-a", connectors=[{"name": "c1"}])]),
                    environment("env-b", "b", [lkc("lkc-b")]))
     data = config_data({}, state={"path": str(tmp_path / "state.db")}, rate_limit={"max_retries": 0})
-    first = world(sim, data)
-    await first.daemon.refresh_discovery()
-    await first.daemon.pollers["lkc-a"].poll()
-    key = ConnectorKey("lkc-a", "c1")
-    first.daemon.engine.on_request(key, first.daemon.engine.statuses[key], trigger=Trigger.MANUAL, rule="manual",
-                                   reason="deploy")
-    first.daemon.state.close()
+    await die_with_a_restart_of_c1_queued(sim, data)
     span = 900  # 30 partial refreshes
 
     second = world(sim, data)
