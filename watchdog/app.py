@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from . import __version__
 from .api import ApiContext
-from .asgi_server import CannotListen, EmbeddedServer, check_can_listen, start_server, stop_server
+from .asgi_server import CannotListen, EmbeddedServer, start_server, stop_server
 from .assembly import BuiltCluster, Retired, build_cluster
 from .blocking import AlertBlocker
 from .breaker import Breaker
@@ -268,12 +268,6 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         log_overridden(self.config)
 
     async def start(self, *, serve_http: bool = True) -> None:
-        if serve_http:  # a taken port stops the start before any trigger acts
-            try:
-                check_can_listen(self.config.server.host, self.config.server.port)
-            except CannotListen:
-                await self.stop()  # closes the state file and clients; nothing was queued
-                raise
         self._warn_at_start()
         self._starting = True
         if self.blocker is not None:
@@ -289,8 +283,8 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
                                                   max_connections=server.max_connections,
                                                   request_timeout=server.request_timeout)
             except CannotListen:
-                # Taken between the check above and the bind: nothing acted yet (the server now
-                # binds before leading), so stop as at SIGTERM and say why.
+                # A taken port: nothing has acted yet (the server binds before recovery and
+                # leading), so stop as at SIGTERM, closing the state file, and say why.
                 await self.stop()
                 raise
         try:

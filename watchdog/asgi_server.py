@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import socket
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -171,24 +171,6 @@ class CannotListen(Exception):
     """The port could not be bound (in use, a privileged port, an address not of this host)."""
 
 
-def check_can_listen(host: str, port: int) -> None:
-    """Raises CannotListen if `host:port` cannot be bound now, trying each address as asyncio's
-    create_server binds them. For the daemon to find a taken port before its triggers run: it
-    polled and sent restarts, then died at the bind."""
-    if port == 0:
-        return
-    try:
-        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        for family, kind, protocol, _, address in addresses:
-            with socket.socket(family, kind, protocol) as sock:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                if family == socket.AF_INET6:
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                sock.bind(address)
-    except OSError as exc:
-        raise CannotListen(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-
-
 async def _serve(server: EmbeddedServer, host: str, port: int) -> None:
     try:
         await server.serve()
@@ -196,8 +178,15 @@ async def _serve(server: EmbeddedServer, host: str, port: int) -> None:
         # uvicorn logs a bind error and calls sys.exit(): a SystemExit escapes asyncio's tasks,
         # and the daemon ended with exit code 3 under a pile of tracebacks, its polls already
         # running and nothing saying which port. Its OSError is the exit's context.
+        # asyncio words its bind error at length ("error while attempting to bind on address
+        # (...): address already in use"); the system's own words for the errno say it plainly.
         reason = exc.__context__
-        detail = reason.strerror if isinstance(reason, OSError) and reason.strerror else "the server did not start"
+        if isinstance(reason, OSError) and reason.errno:
+            detail = os.strerror(reason.errno)
+        elif isinstance(reason, OSError) and reason.strerror:
+            detail = reason.strerror
+        else:
+            detail = "the server did not start"
         raise CannotListen(f"cannot listen on {host}:{port}: {detail}") from None
 
 
