@@ -1,10 +1,12 @@
-"""The restart queue, split along its one seam (each file has one job):
+"""The restart queue, split along its seams (each file has one job):
 
     job.py            a restart job, its phases, the observer the queue reports to, and the
                       exceptions that stop a job
     lane.py           the jobs waiting in one lane, taken in turn per cluster
     restart_queue.py  the queue: one lane per credential, deduplicated per connector, sent through
                       the lane's rate limiter and retried within bounds, ended exactly once
+    dispatch.py       sending one job: the gates before each call, the calls through the lane's
+                      rate limiter, the retry it is due (its delay) or the outcome it ends with
 
 Every name the rest of the package imports is re-exported here.
 """

@@ -1,5 +1,5 @@
 """The restart queue: one lane per credential (its clusters served in turn: lane.py), deduplicated
-per connector, retried within bounds.
+per connector, retried within bounds (sending one job, its retries included: dispatch.py).
 
 Every job ends in exactly one terminal outcome (`finish` refuses a second one), reported to the
 observer that counts and logs it. Retries live here, not in the HTTP client:
@@ -27,9 +27,9 @@ from ..connect.backend import describe_answer
 from ..logs import get_logger
 from ..model import ConnectorKey, ConnectorStatus, Outcome, RestartRequest
 from ..tasks import cancel_and_wait
+from .dispatch import JobDispatch, after_tries
 from .job import (
     Abandoned,
-    JobNotRecorded,
     JobObserver,
     Phase,
     QueueClosed,
@@ -41,11 +41,8 @@ from .lane import FairLane, planned
 
 log = get_logger("watchdog.queue")
 
-# 409 comes from self-managed Kafka Connect during a rebalance: worth another try shortly.
-_RETRYABLE = frozenset({Outcome.SERVER_ERROR, Outcome.NETWORK_ERROR, Outcome.CONFLICT})
 
-
-class RestartQueue:
+class RestartQueue(JobDispatch):
     def __init__(
         self,
         gateways: Mapping[str, Gateway],
@@ -228,7 +225,7 @@ class RestartQueue:
         job.requests = [r for r in job.requests if not predicate(r)]
         if not job.requests:
             job.requests = removed  # the job is reported under the requests it was for
-            self._finish(job, Outcome.CANCELLED, message=_after_tries(job, ""))
+            self._finish(job, Outcome.CANCELLED, message=after_tries(job, ""))
         return removed
 
     async def join(self) -> None:
@@ -326,122 +323,6 @@ class RestartQueue:
             finally:
                 worker.job = None
 
-    async def _dispatch(self, job: RestartJob) -> None:
-        job.phase = Phase.WAITING
-        self._check_leading()
-        if job.tries == 0:
-            if not await self._first_turn(job):
-                return
-        elif self._ended_by_gates(job):
-            return  # a retry whose wait is over: held before it waits for budget again
-        # The limiter of the key the backend sends with now: a reload that moved the cluster to
-        # another credential while the job waited gave it that key's client, and the old lane's
-        # limiter then paced (and paused, at its 429) calls made with another key.
-        gateway = self._gateways[self._credentials[job.key.cluster]]
-
-        async def send() -> ApiResult[Any]:
-            if job.outcome is not None:
-                raise _Ended  # withdrawn while it waited for budget (withdraw)
-            self._check_leading()
-            # The gates once more, after the wait for budget: a 429's pause holds the jobs the
-            # workers took for up to max_pause, and a reload to dry-run, an exclude, a breaker
-            # that opened or a blocking alert meanwhile must hold them too (every one went out).
-            # Ended here, the permit counts as a call that got no answer: the limiter's safe side.
-            held = self._held(job)
-            if held is not None:
-                raise _Held(*held)
-            # Before every call, retries included: the store must hold the job as possibly sent
-            # while a call is on the wire (a kill -9 then never sends it twice). May raise
-            # JobNotRecorded (then nothing is sent), or Abandoned (the write was fenced: another
-            # replica leads now). The attempt is counted at the first call only.
-            self._observer.sending(job)
-            job.maybe_sent = True
-            if job.first_sent_at is None:
-                job.first_sent_at = self._clock()
-            # Checked again right before the call, with nothing in between that could wait: a
-            # restart decided under an old leadership is never sent (the first check may have been
-            # followed by a slow write).
-            self._check_leading()
-            job.phase = Phase.SENDING
-            # Cancelled on the wire (shutdown), the job stays SENDING: it may have reached the API.
-            # The cluster's backend as it is at this call, not at the job's first turn: a reload
-            # that redefined the cluster (its workers, TLS or auth) meanwhile closes the old one's
-            # client once its calls have ended (app.Daemon._install_cluster).
-            backend = self._backends[job.key.cluster]
-            result = await backend.restart(job.key.connector, only_failed=job.only_failed)
-            job.phase = Phase.WAITING
-            return result
-
-        while True:
-            try:
-                result, _ = await gateway.call(
-                    job.key.cluster, send, connector=job.key.connector, rule=job.primary.rule, job=job.id
-                )
-            except JobNotRecorded as exc:
-                self._finish(job, Outcome.DROPPED, message=f"not sent: {exc}")
-                return
-            except _Held as held:
-                self._finish(job, held.outcome, message=held.message)
-                return
-            except _Ended:
-                return
-            job.tries += 1
-            retry = False
-            if result.outcome is Outcome.RATE_LIMITED:
-                # No sleep here: the limiter holds every caller of the credential until the
-                # pause the 429 imposed is over.
-                job.rate_limited += 1
-                retry = job.rate_limited <= self._settings.max_rate_limited_retries
-            elif result.outcome in _RETRYABLE:
-                job.failures += 1
-                retry = job.failures <= self._settings.max_retries
-            if retry and result.status_code is not None and self._observer.answered(job):
-                # An answer, whatever its status, proves the call is off the wire: until the next
-                # try the job is as unsent as one never tried. (A network error proves nothing:
-                # the call may have reached the API, so the store keeps it `sending`.)
-                job.maybe_sent = False
-            if retry and self._stopping and not job.maybe_sent:
-                # Answered while the daemon stops (a call on the wire may finish): the retry it
-                # was due is left to the next start, as for every job not yet sent.
-                self._finish(job, Outcome.UNSENT, result, message=(
-                    f"answered {result.status_code} while the daemon was stopping; not tried again before it stops"))
-                return
-            if not retry or self._stopping:
-                self._finish(job, result.outcome, result)
-                return
-            if result.outcome in _RETRYABLE:
-                delay, source = self._retry_delay(job.failures, result)
-                log.info("restart_retry_scheduled", cluster=job.key.cluster, connector=job.key.connector, job=job.id,
-                         status_code=result.status_code, outcome=result.outcome.value, tries=job.tries,
-                         delay_seconds=round(delay, 3), source=source)
-                self._retry_later(job, delay)
-                return
-
-    async def _first_turn(self, job: RestartJob) -> bool:
-        """What a job's first turn does before its first call; False when it ended here."""
-        if self._ended_by_gates(job):
-            return False
-        if job.wants_recommendations:
-            await self._fetch_recommendations(job, self._backends[job.key.cluster],
-                                              self._gateways[self._credentials[job.key.cluster]])
-        return True
-
-    def _held(self, job: RestartJob) -> tuple[Outcome, str] | None:
-        """How the job ends if it must not be sent now (the config and the gates as they are at
-        this moment), or None to send it. Asked at its turn and again right before each call."""
-        reason = self._observer.drop_reason(job)
-        if reason is not None:
-            return Outcome.DROPPED, _after_tries(job, reason)
-        if job.dry_run or self._observer.dry_run_now(job):
-            return Outcome.DRY_RUN, _after_tries(job, "")
-        return None
-
-    def _ended_by_gates(self, job: RestartJob) -> bool:
-        held = self._held(job)
-        if held is not None:
-            self._finish(job, held[0], message=held[1])
-        return held is not None
-
     def _retry_later(self, job: RestartJob, delay: float) -> None:
         """Put the job back in its lane once `delay` has passed, and free the worker meanwhile.
         Slept on its worker, a retry's wait held the lane: four connectors answered 503 with
@@ -471,11 +352,6 @@ class RestartQueue:
         else:
             self._finish(job, Outcome.UNSENT, message="still queued or waiting when the shutdown deadline passed")
 
-    def _check_leading(self) -> None:
-        reason = self.may_send()
-        if reason is not None:
-            raise Abandoned(reason)
-
     def _leave(self, job: RestartJob, reason: str) -> None:
         """One job this replica may not send: forgotten here, left to the leader (see abandon)."""
         if self._pending.get(job.key) is job:
@@ -490,33 +366,6 @@ class RestartQueue:
                     reason=reason, requests=[r.id for r in job.requests],
                     note="not sent by this replica; the leader recovers it from the shared state")
         _handed_over(job, reason)
-
-    async def _fetch_recommendations(self, job: RestartJob, backend: ConnectBackend, gateway: Gateway) -> None:
-        """Confluent's advice exists only while the connector is failed: ask before the restart.
-        One try, no retries: it is evidence, not the job."""
-        result, _ = await gateway.call(
-            job.key.cluster, lambda: backend.error_recommendations(job.key.connector),
-            connector=job.key.connector, job=job.id,
-        )
-        if result.ok and result.value:
-            job.recommendations = tuple(result.value)
-
-    def _retry_delay(self, failures: int, result: ApiResult[Any]) -> tuple[float, str]:
-        """How long before the next try after a 5xx, a 409 or a network error, and why."""
-        backoff = self._settings.backoff
-        ceiling = min(backoff.cap, backoff.base * 2 ** (failures - 1))
-        delay = ceiling * self._rng()  # full jitter: retries of many jobs spread out
-        # A 503 with Retry-After says when the server expects to be back (RFC 9110 10.2.3), as
-        # a gateway in maintenance does: a try before then is a wasted call against a struggling
-        # server, and spends one of the job's few retries for nothing (three quick 503s ended the
-        # restart `server_error` while the server had said "in a minute"). Honoured on any answer
-        # that is retried, capped like every pause a server asks for (rate_limit.max_pause).
-        asked = result.headers.retry_after
-        if asked is not None:
-            asked = min(asked, self._settings.max_pause)
-            if asked > delay:
-                return asked, "retry_after"
-        return delay, "backoff"
 
     def _finish(
         self, job: RestartJob, outcome: Outcome, result: ApiResult[Any] | None = None, message: str = ""
@@ -549,35 +398,12 @@ class RestartQueue:
                 self._idle.set()
 
 
-class _Held(Exception):
-    """The gates, asked right before a call, hold the job: it ends with this outcome, unsent."""
-
-    def __init__(self, outcome: Outcome, message: str) -> None:
-        super().__init__(message)
-        self.outcome = outcome
-        self.message = message
-
-
 def _handed_over(job: RestartJob, reason: str) -> None:
     """A job left to the leader ends nowhere here, but whoever waits on it (`watchdog restart`,
     which waited for good once its lease was lost) is woken and told why, outcome unknown."""
     job.message = (f"not sent by this process ({reason}); the request stays in the shared state and "
                    "the replica that leads sends it or reports it")
     job.done.set()
-
-
-class _Ended(Exception):
-    """The job ended (withdrawn) while its worker waited to send it: nothing more to do."""
-
-
-def _after_tries(job: RestartJob, reason: str) -> str:
-    """A held job's message; one already tried says so, since its earlier calls went out."""
-    if not job.tries:
-        return reason
-    earlier = f"not tried again after {job.tries} earlier tr{'y' if job.tries == 1 else 'ies'}"
-    if job.maybe_sent:
-        earlier += " (the last got no answer: it may have reached the API)"
-    return f"{reason}; {earlier}" if reason else earlier
 
 
 @dataclass(eq=False)
