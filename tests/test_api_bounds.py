@@ -18,7 +18,8 @@ import pytest
 from pydantic import SecretStr
 
 from watchdog.alerts import WebhookPayload
-from watchdog.api import ALERT_CHUNK, CONCURRENT_BODIES, MAX_PROBLEMS
+from watchdog.api import ALERT_CHUNK, CONCURRENT_BODIES
+from watchdog.api_input import MAX_PROBLEMS
 from watchdog.config import ServerSettings
 from watchdog.server import create_app
 

@@ -10,35 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import math
 import re
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .alerts import WebhookPayload
+from .api_input import BadRequest, RestartBody, json_body, read_body, validated
 from .asgi_server import LogThrottle
-from .config import Config, format_location
+from .config import Config
 from .engine import MANUAL_RULE, Engine, RequestRecord
 from .logs import get_logger
 from .metrics import Metrics
-from .model import (
-    MAX_CONNECTOR_NAME_CHARS,
-    UNSTORABLE_ESCAPE,
-    ConnectorKey,
-    Decision,
-    Trigger,
-    connector_name_problem,
-    whole_unicode,
-)
+from .model import ConnectorKey, Decision, Trigger, connector_name_problem
 from .queue import Phase
 from .state import Fenced, StateStoreError
 
@@ -64,49 +54,10 @@ RETRY_AFTER_SECONDS = 30
 # takes one again and parses the raw body anew. Held across that wait, four webhooks naming a
 # cluster whose key a 429 paused stopped every request, for every cluster, for the pause.
 CONCURRENT_BODIES = 4
-# A 422 lists at most this many problems, then how many more there were (`problems_not_shown`):
-# one alert whose labels held 100,000 non-strings got a 7.8 MB answer naming the same mistake
-# 100,000 times, built in memory and sent to whoever asked.
-MAX_PROBLEMS = 20
 # How many of a 422's problems its log line names.
 LOGGED_PROBLEMS = 5
 # The shape of every request id (engine.new_request_id: 8 random bytes in hex).
 _REQUEST_ID = re.compile(r"[0-9a-f]{16}")
-
-
-def _valid_connector_name(name: str) -> str:
-    problem = connector_name_problem(name)
-    if problem is not None:
-        raise ValueError(f"connector name {problem}")
-    return name
-
-
-def _printable(text: str) -> str:
-    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text):
-        raise ValueError("contains control characters")
-    return text
-
-
-def _printable_text(text: str) -> str:
-    _printable(text.replace("\n", " ").replace("\t", " "))
-    return text
-
-
-class RestartBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    cluster: Annotated[str, AfterValidator(_printable)] = Field(min_length=1, max_length=63)
-    connector: Annotated[str, AfterValidator(_valid_connector_name)] = Field(min_length=1, max_length=MAX_CONNECTOR_NAME_CHARS)
-    # Free text (line breaks and tabs allowed): kept with the request and logged, never printed raw.
-    reason: Annotated[str, AfterValidator(_printable_text)] = Field(default="requested through the API", max_length=500)
-
-
-class BadRequest(Exception):
-    def __init__(self, status: int, error: str, *, headers: dict[str, str] | None = None, **detail: Any) -> None:
-        super().__init__(error)
-        self.status = status
-        self.headers = headers
-        self.body = {"error": error, **detail}
 
 
 def _retry_later(status: int, error: str, **detail: Any) -> BadRequest:
@@ -200,7 +151,7 @@ def _with_body(
     takes one)."""
 
     async def bounded(ctx: ApiContext, request: Request) -> JSONResponse:
-        body = await _read_body(request, ctx.config().server.max_body_bytes)
+        body = await read_body(request, ctx.config().server.max_body_bytes)
         return await handler(ctx, request, body, bodies)
 
     return bounded
@@ -271,78 +222,6 @@ def _authenticate(config: Config, request: Request) -> None:
         raise BadRequest(401, "missing or invalid bearer token")
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BadRequest(413, f"request body larger than {limit} bytes")
-    body = bytearray()
-    try:
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise BadRequest(413, f"request body larger than {limit} bytes")
-    except ClientDisconnect:
-        # The client went away, or was cut off for sending too slowly (server.request_timeout).
-        raise BadRequest(408, "the request body did not arrive whole") from None
-    return bytes(body)
-
-
-class _DuplicateKey(Exception):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """An object whose keys are all different. json.loads keeps the last of two equal keys, a
-    proxy or a policy in front of the daemon may read the first: the daemon would restart a
-    connector other than the one that was checked."""
-    seen: set[str] = set()
-    for key, _ in pairs:
-        if key in seen:
-            raise _DuplicateKey(key)
-        seen.add(key)
-    return dict(pairs)
-
-
-def _json_body(body: bytes) -> Any:
-    """The body as JSON, every string value storable (model.whole_unicode). JSON may escape half of
-    an emoji alone (`"\\ud83d"`): kept as it came, an alert whose summary held one crashed its
-    request's write to the state file, a 500 that Alertmanager resent, failing alike, for ever."""
-    try:
-        data = json.loads(body, object_pairs_hook=_unique_keys)
-        return whole_unicode(data) if UNSTORABLE_ESCAPE.search(body) else data
-    except _DuplicateKey as exc:
-        raise BadRequest(400, f"request body is not acceptable JSON: the key {exc.key[:100]!r} "
-                              "appears twice in one object") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(400, f"request body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise BadRequest(400, "request body is not acceptable JSON: nested too deeply") from None
-    except ValueError as exc:
-        # Python's own words here advise calling sys.set_int_max_str_digits(): not for a caller.
-        problem = (f"a number has more than {sys.get_int_max_str_digits()} digits" if "digits" in str(exc)
-                   else "it cannot be converted")
-        raise BadRequest(400, f"request body is not acceptable JSON: {problem}") from None
-
-
-def _validated(model: type[BaseModel], data: Any) -> Any:
-    try:
-        return model.model_validate(data)
-    except RecursionError:
-        raise BadRequest(422, "request body does not match the expected shape: nested too deeply") from None
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False)
-        problems = [
-            {"field": format_location(tuple(e["loc"])) or "(body)", "problem": e["msg"]}
-            for e in errors[:MAX_PROBLEMS]
-        ]
-        detail: dict[str, Any] = {"problems": problems}
-        if len(errors) > MAX_PROBLEMS:
-            detail["problems_not_shown"] = len(errors) - MAX_PROBLEMS
-        raise BadRequest(422, "request body does not match the expected shape", **detail) from None
-
-
 def _may_act(ctx: ApiContext) -> None:
     _leader_only(ctx)
     if not ctx.accepting():
@@ -360,7 +239,7 @@ def _listing_retry_after(ctx: ApiContext, clusters: Iterable[str]) -> str:
 async def _alertmanager(ctx: ApiContext, request: Request, raw: bytes, bodies: asyncio.Semaphore) -> JSONResponse:
     engine = ctx.engine
     async with bodies:
-        payload = _validated(WebhookPayload, _json_body(raw))
+        payload = validated(WebhookPayload, json_body(raw))
         _may_act(ctx)
         clusters = engine.alert_clusters(payload.alerts)
         if not ctx.needs_listing(clusters):
@@ -372,7 +251,7 @@ async def _alertmanager(ctx: ApiContext, request: Request, raw: bytes, bodies: a
     async with bodies:
         # Parsed again from the raw bytes: the same alerts, decided now that their clusters are
         # listed, or refused (503, Alertmanager sends again) where a cluster could not be.
-        payload = _validated(WebhookPayload, _json_body(raw))
+        payload = validated(WebhookPayload, json_body(raw))
         _may_act(ctx)
         return await _decide_alerts(ctx, payload, unlisted)
 
@@ -398,7 +277,7 @@ async def _decide_alerts(ctx: ApiContext, payload: WebhookPayload, unlisted: dic
 
 async def _create_restart(ctx: ApiContext, request: Request, raw: bytes, bodies: asyncio.Semaphore) -> JSONResponse:
     async with bodies:
-        body: RestartBody = _validated(RestartBody, _json_body(raw))
+        body: RestartBody = validated(RestartBody, json_body(raw))
     # From here the request is a few hundred bytes and holds no slot.
     engine = ctx.engine
     cluster = engine.cluster_named(body.cluster)

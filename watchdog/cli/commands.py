@@ -340,12 +340,12 @@ def _restart_connector(args: argparse.Namespace) -> int:
 
 
 def _a_request_the_daemon_takes(args: argparse.Namespace) -> bool:
-    """The daemon's own rules for a restart request (api.RestartBody): a --reason of 5,000
+    """The daemon's own rules for a restart request (api_input.RestartBody): a --reason of 5,000
     characters was refused by a daemon (422, exit 1) but sent, and kept whole, without one.
     Refused as the daemon refuses it, exit 1 too, before anything is read or sent."""
     from pydantic import ValidationError
 
-    from ..api import RestartBody
+    from ..api_input import RestartBody
     from ..config.errors import validation_problems
     from ..logs import printable
 
