@@ -28,6 +28,7 @@ One job per file:
     contract.py  `StateStore`: the protocol both backends implement (and their shared guarantees)
     postgres.py  `PostgresStateStore`: the shared store of replicas, every write fenced by epoch
     postgres_schema.py, postgres_connection.py   its migrations; how it connects (bounded waits)
+    postgres_rows.py  its rows <-> values (what each write sends, what each read gives back)
     backends.py  `open_store`: the backend a config asks for
 """
 

@@ -27,28 +27,23 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg.types.json import Json
 from pydantic import SecretStr
 
 from ..model import (
     ConnectorKey,
     ConnectorState,
-    Health,
     HistoryRecord,
-    Outcome,
     PendingPhase,
     PendingRequest,
     RestartRequest,
-    Trigger,
 )
 from ..report import StatusRow
+from . import postgres_rows
 from .errors import Fenced, StateStoreError
 from .postgres_connection import connection_parameters, describe
+from .postgres_rows import Connection, Row
 from .postgres_schema import migrate, read_version, require_current
 from .rows import history_filter
-
-Row = dict[str, Any]
-Connection = psycopg.Connection[Row]
 
 # After a failed attempt to connect, calls fail at once for this long rather than each waiting
 # for the connect timeout on the event loop.
@@ -57,15 +52,6 @@ RECONNECT_PAUSE = 1.0
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    """Times are kept in UTC; a naive one is refused (as the SQLite store does), never guessed."""
-    if moment is None:
-        return None
-    if moment.utcoffset() is None:
-        raise ValueError(f"{moment!r} has no time zone: the watchdog keeps UTC times only")
-    return moment.astimezone(timezone.utc)
 
 
 class PostgresStateStore:
@@ -152,12 +138,12 @@ class PostgresStateStore:
         rows = self._read("load a connector's state",
                           "SELECT * FROM connector_state WHERE cluster = %s AND connector = %s",
                           (key.cluster, key.connector))
-        return _state(rows[0]) if rows else ConnectorState()
+        return postgres_rows.state(rows[0]) if rows else ConnectorState()
 
     def save(self, key: ConnectorKey, state: ConnectorState) -> None:
-        values = _state_values(key, state)
+        values = postgres_rows.state_values(key, state)
         with self._write("save a connector's state") as db:
-            _save_state(db, values)
+            postgres_rows.save_state(db, values)
 
     def forget(self, key: ConnectorKey) -> None:
         with self._write("forget a connector") as db:
@@ -167,7 +153,7 @@ class PostgresStateStore:
         return iter([(row.key, row.state) for row in self.rows()])
 
     def observe_status(self, key: ConnectorKey, seen_state: str, seen_at: datetime) -> None:
-        at = _utc(seen_at)
+        at = postgres_rows.utc(seen_at)
         with self._write("record a connector's status") as db:
             db.execute(
                 """
@@ -181,7 +167,7 @@ class PostgresStateStore:
     def rows(self) -> list[StatusRow]:
         found = self._read("list connector states",
                            "SELECT * FROM connector_state ORDER BY cluster COLLATE \"C\", connector COLLATE \"C\"")
-        return [StatusRow(key=_key(row), state=_state(row), seen_state=row["seen_state"], seen_at=row["seen_at"])
+        return [StatusRow(key=postgres_rows.key(row), state=postgres_rows.state(row), seen_state=row["seen_state"], seen_at=row["seen_at"])
                 for row in found]
 
     # -- restart requests: queued -> sending -> finished ------------------------------------------
@@ -189,7 +175,7 @@ class PostgresStateStore:
     def add_pending(self, request: RestartRequest, job_id: str, *, phase: PendingPhase = PendingPhase.QUEUED) -> None:
         values = (
             request.id, job_id, phase.value, request.key.cluster, request.key.connector,
-            request.rule, request.trigger.value, _text(request.reason), request.origin, _utc(request.requested_at),
+            request.rule, request.trigger.value, postgres_rows.text(request.reason), request.origin, postgres_rows.utc(request.requested_at),
             request.dry_run,
         )
         # Durable before the request is queued, even inside a batch (a commit point).
@@ -205,10 +191,10 @@ class PostgresStateStore:
             )
 
     def mark_sending(self, job_id: str, key: ConnectorKey, state: ConnectorState) -> None:
-        values = _state_values(key, state)
+        values = postgres_rows.state_values(key, state)
         with self._write("mark a restart as sending", commit=True) as db:
             db.execute("UPDATE pending_request SET phase = %s WHERE job_id = %s", (PendingPhase.SENDING.value, job_id))
-            _save_state(db, values)
+            postgres_rows.save_state(db, values)
 
     def mark_queued(self, job_id: str) -> None:
         with self._write("mark a restart as queued again", commit=True) as db:
@@ -217,8 +203,8 @@ class PostgresStateStore:
     def finish(self, job_id: str, key: ConnectorKey, state: ConnectorState | None, record: HistoryRecord) -> None:
         if record.key != key or record.job_id != job_id:
             raise ValueError(f"history record of {record.key} job {record.job_id} given for {key} job {job_id}")
-        history = _history_values(record)
-        values = None if state is None else _state_values(key, state)
+        history = postgres_rows.history_values(record)
+        values = None if state is None else postgres_rows.state_values(key, state)
         with self._write("record a finished restart", commit=True) as db:
             db.execute(
                 """
@@ -229,7 +215,7 @@ class PostgresStateStore:
                 history,
             )
             if values is not None:
-                _save_state(db, values)
+                postgres_rows.save_state(db, values)
             db.execute("DELETE FROM pending_request WHERE job_id = %s", (job_id,))
 
     def withdraw_pending(self, request_ids: Sequence[str]) -> None:
@@ -238,7 +224,7 @@ class PostgresStateStore:
 
     def pending(self) -> list[PendingRequest]:
         rows = self._read("list pending restart requests", "SELECT * FROM pending_request ORDER BY requested_at, seq")
-        return [_pending(row) for row in rows]
+        return [postgres_rows.pending(row) for row in rows]
 
     # -- history -----------------------------------------------------------------------------------
 
@@ -248,7 +234,7 @@ class PostgresStateStore:
         where, values = history_filter(key, cluster, connector, "%s")
         rows = self._read("read the restart history",
                           f"SELECT * FROM restart_history{where} ORDER BY at DESC, id DESC LIMIT %s", (*values, limit))
-        return [_record(row) for row in rows]
+        return [postgres_rows.record(row) for row in rows]
 
     def last_alive(self) -> datetime | None:
         """None: with PostgreSQL the leader's last sign of life is its lease renewal, which the
@@ -416,100 +402,3 @@ def _rollback(conn: Connection) -> None:
             conn.execute("ROLLBACK")
     except psycopg.Error:
         conn.close()  # a connection in an unknown state is not used again
-
-
-# -- rows <-> values ---------------------------------------------------------------------------------
-
-
-def _state_values(key: ConnectorKey, state: ConnectorState) -> tuple[Any, ...]:
-    return (
-        key.cluster, key.connector, state.consecutive_failures, state.attempts, _utc(state.last_restart_at),
-        _utc(state.next_allowed_at), state.gave_up, None if state.health is None else state.health.value,
-        _utc(state.healthy_since), state.awaiting_resolution,
-    )
-
-
-def _save_state(db: Connection, values: tuple[Any, ...]) -> None:
-    # An upsert that leaves seen_state/seen_at alone: observe_status owns those.
-    db.execute(
-        """
-        INSERT INTO connector_state (cluster, connector, consecutive_failures, attempts, last_restart_at,
-            next_allowed_at, gave_up, health, healthy_since, awaiting_resolution)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-        ON CONFLICT (cluster, connector) DO UPDATE SET
-            consecutive_failures = excluded.consecutive_failures,
-            attempts = excluded.attempts,
-            last_restart_at = excluded.last_restart_at,
-            next_allowed_at = excluded.next_allowed_at,
-            gave_up = excluded.gave_up,
-            health = excluded.health,
-            healthy_since = excluded.healthy_since,
-            awaiting_resolution = excluded.awaiting_resolution
-        """,
-        values,
-    )
-
-
-def _history_values(record: HistoryRecord) -> tuple[Any, ...]:
-    return (
-        _utc(record.at), record.key.cluster, record.key.connector, record.job_id, record.rule, record.trigger.value,
-        Json([t.value for t in record.triggers]), record.outcome.value, record.status_code,
-        record.request_id, _text(record.message), record.tries, record.attempt,
-        None if record.evidence is None else Json(record.evidence), Json(list(record.recommendations)),
-    )
-
-
-def _text(value: str) -> str:
-    """PostgreSQL's text cannot hold a NUL character (SQLite's can); an upstream message with one
-    keeps everything else. (JSON columns are safe: JSON writes NUL as the escape \\u0000.)"""
-    return value.replace("\x00", "\ufffd")
-
-
-def _key(row: Row) -> ConnectorKey:
-    return ConnectorKey(row["cluster"], row["connector"])
-
-
-def _state(row: Row) -> ConnectorState:
-    return ConnectorState(
-        consecutive_failures=row["consecutive_failures"],
-        attempts=row["attempts"],
-        last_restart_at=row["last_restart_at"],
-        next_allowed_at=row["next_allowed_at"],
-        gave_up=row["gave_up"],
-        health=None if row["health"] is None else Health(row["health"]),
-        healthy_since=row["healthy_since"],
-        awaiting_resolution=row["awaiting_resolution"],
-    )
-
-
-def _record(row: Row) -> HistoryRecord:
-    return HistoryRecord(
-        at=row["at"],
-        key=_key(row),
-        job_id=row["job_id"],
-        rule=row["rule"],
-        trigger=Trigger(row["primary_trigger"]),
-        triggers=tuple(Trigger(value) for value in row["triggers"]),
-        outcome=Outcome(row["outcome"]),
-        status_code=row["status_code"],
-        request_id=row["request_id"],
-        message=row["message"],
-        tries=row["tries"],
-        attempt=row["attempt"],
-        evidence=row["evidence"],
-        recommendations=tuple(row["recommendations"]),
-    )
-
-
-def _pending(row: Row) -> PendingRequest:
-    request = RestartRequest(
-        id=row["request_id"],
-        key=_key(row),
-        rule=row["rule"],
-        trigger=Trigger(row["trigger_name"]),
-        reason=row["reason"],
-        requested_at=row["requested_at"],
-        dry_run=row["dry_run"],
-        origin=row["origin"],
-    )
-    return PendingRequest(request=request, job_id=row["job_id"], phase=PendingPhase(row["phase"]))

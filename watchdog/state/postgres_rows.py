@@ -1,0 +1,129 @@
+"""Rows of the PostgreSQL store <-> values: what `PostgresStateStore` (postgres.py) writes for a
+connector's state, a history record or a pending request, and the values it reads back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Json
+
+from ..model import (
+    ConnectorKey,
+    ConnectorState,
+    Health,
+    HistoryRecord,
+    Outcome,
+    PendingPhase,
+    PendingRequest,
+    RestartRequest,
+    Trigger,
+)
+
+Row = dict[str, Any]
+Connection = psycopg.Connection[Row]
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    """Times are kept in UTC; a naive one is refused (as the SQLite store does), never guessed."""
+    if moment is None:
+        return None
+    if moment.utcoffset() is None:
+        raise ValueError(f"{moment!r} has no time zone: the watchdog keeps UTC times only")
+    return moment.astimezone(timezone.utc)
+
+
+def state_values(key: ConnectorKey, state: ConnectorState) -> tuple[Any, ...]:
+    return (
+        key.cluster, key.connector, state.consecutive_failures, state.attempts, utc(state.last_restart_at),
+        utc(state.next_allowed_at), state.gave_up, None if state.health is None else state.health.value,
+        utc(state.healthy_since), state.awaiting_resolution,
+    )
+
+
+def save_state(db: Connection, values: tuple[Any, ...]) -> None:
+    # An upsert that leaves seen_state/seen_at alone: observe_status owns those.
+    db.execute(
+        """
+        INSERT INTO connector_state (cluster, connector, consecutive_failures, attempts, last_restart_at,
+            next_allowed_at, gave_up, health, healthy_since, awaiting_resolution)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT (cluster, connector) DO UPDATE SET
+            consecutive_failures = excluded.consecutive_failures,
+            attempts = excluded.attempts,
+            last_restart_at = excluded.last_restart_at,
+            next_allowed_at = excluded.next_allowed_at,
+            gave_up = excluded.gave_up,
+            health = excluded.health,
+            healthy_since = excluded.healthy_since,
+            awaiting_resolution = excluded.awaiting_resolution
+        """,
+        values,
+    )
+
+
+def history_values(record: HistoryRecord) -> tuple[Any, ...]:
+    return (
+        utc(record.at), record.key.cluster, record.key.connector, record.job_id, record.rule, record.trigger.value,
+        Json([t.value for t in record.triggers]), record.outcome.value, record.status_code,
+        record.request_id, text(record.message), record.tries, record.attempt,
+        None if record.evidence is None else Json(record.evidence), Json(list(record.recommendations)),
+    )
+
+
+def text(value: str) -> str:
+    """PostgreSQL's text cannot hold a NUL character (SQLite's can); an upstream message with one
+    keeps everything else. (JSON columns are safe: JSON writes NUL as the escape \\u0000.)"""
+    return value.replace("\x00", "\ufffd")
+
+
+def key(row: Row) -> ConnectorKey:
+    return ConnectorKey(row["cluster"], row["connector"])
+
+
+def state(row: Row) -> ConnectorState:
+    return ConnectorState(
+        consecutive_failures=row["consecutive_failures"],
+        attempts=row["attempts"],
+        last_restart_at=row["last_restart_at"],
+        next_allowed_at=row["next_allowed_at"],
+        gave_up=row["gave_up"],
+        health=None if row["health"] is None else Health(row["health"]),
+        healthy_since=row["healthy_since"],
+        awaiting_resolution=row["awaiting_resolution"],
+    )
+
+
+def record(row: Row) -> HistoryRecord:
+    return HistoryRecord(
+        at=row["at"],
+        key=key(row),
+        job_id=row["job_id"],
+        rule=row["rule"],
+        trigger=Trigger(row["primary_trigger"]),
+        triggers=tuple(Trigger(value) for value in row["triggers"]),
+        outcome=Outcome(row["outcome"]),
+        status_code=row["status_code"],
+        request_id=row["request_id"],
+        message=row["message"],
+        tries=row["tries"],
+        attempt=row["attempt"],
+        evidence=row["evidence"],
+        recommendations=tuple(row["recommendations"]),
+    )
+
+
+def pending(row: Row) -> PendingRequest:
+    request = RestartRequest(
+        id=row["request_id"],
+        key=key(row),
+        rule=row["rule"],
+        trigger=Trigger(row["trigger_name"]),
+        reason=row["reason"],
+        requested_at=row["requested_at"],
+        dry_run=row["dry_run"],
+        origin=row["origin"],
+    )
+    return PendingRequest(request=request, job_id=row["job_id"], phase=PendingPhase(row["phase"]))
