@@ -22,7 +22,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.processes import free_port
-from watchdog.app import run_until_signalled
+from watchdog.signals import run_until_signalled
 
 from .conftest import TEST_API_KEY, TEST_API_SECRET
 from .support import process_config, sim_scenario

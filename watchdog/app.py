@@ -1,17 +1,17 @@
 """The composition root: builds the real objects from a Config, starts them, stops them in order.
 
-Four parts of the daemon live in mixins of their own, each with one job: taking and losing the
+Five parts of the daemon live in mixins of their own, each with one job: taking and losing the
 lead (leadership/host.py), swapping in a reloaded config (reloading.py), discovery's refreshes
-(discovery/host.py), and the scheduler's jobs and what each runs (triggers/host.py)."""
+(discovery/host.py), the scheduler's jobs and what each runs (triggers/host.py), and the clusters
+and rate-limit lanes in service (cluster_host.py). The process's signals are wired by signals.py."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import random
-import signal
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,14 +23,13 @@ from prometheus_client import CollectorRegistry
 from . import __version__
 from .api import ApiContext
 from .asgi_server import CannotListen, EmbeddedServer, start_server, stop_server
-from .assembly import BuiltCluster, Retired, build_cluster
+from .assembly import Retired
 from .blocking import AlertBlocker
 from .breaker import Breaker
 from .clients import cloud_client, environment_proxy
+from .cluster_host import ClusterHost
 from .config import (
     Config,
-    KafkaConnectCluster,
-    RateLimitSettings,
     ScheduleTrigger,
     StalledTrigger,
     ignored_variables,
@@ -47,7 +46,6 @@ from .metrics import Metrics
 from .model import ERROR_OUTCOMES, ConnectorKey, Decision, Trigger
 from .plan import poll_intervals, trigger_of
 from .queue import RestartJob, RestartQueue
-from .ratelimit import RateLimiter
 from .redirects import redirect_hook
 from .reload import ConfigWatcher, file_fingerprint, log_overridden
 from .reloading import ReloadHost
@@ -68,7 +66,7 @@ HISTORY_PRUNE_BEATS = 3600  # the heartbeat ticks every second: prune once an ho
 ALIVE_BEATS = 30
 
 
-class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
+class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHost):
     def __init__(
         self,
         config: Config,
@@ -158,65 +156,6 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         self._preinitialise_metrics()
 
     # -- construction helpers --------------------------------------------------------------------
-
-    def _add_lane(self, lane: str, client: httpx.AsyncClient, settings: RateLimitSettings | None = None) -> None:
-        """A rate-limit lane: one HTTP client, one limiter, and (for restarts) its queue workers."""
-        limiter = RateLimiter(lane, settings or self.config.rate_limit, clock=self._clock, rng=self._rng, observer=self.metrics)
-        self.http[lane] = client
-        self.gateways[lane] = Gateway(limiter, self.metrics)
-        self.queue.add_lane(lane, self.gateways[lane])
-        self.metrics.init_credential(lane)
-
-    def _build_cluster(self, config: Config, name: str) -> BuiltCluster:
-        return build_cluster(config, name, cloud_clients=self.http, lanes=self.gateways, metrics=self.metrics,
-                             transport=self._transport, clock=self._clock, rng=self._rng)
-
-    def _install_cluster(self, built: BuiltCluster) -> None:
-        """Put a built cluster in service. Assignments only: nothing here can fail half-way."""
-        lane = built.lane
-        if built.gateway is not None and built.client is not None:
-            self.http[lane] = built.client
-            self.gateways[lane] = built.gateway
-            self.queue.add_lane(lane, built.gateway)
-            self.metrics.init_credential(lane)
-        elif built.client is not None:  # a reload redefined (or added back) the cluster
-            replaced = self.http.get(lane)  # None once its removal retired it
-            if replaced is not None:
-                self._retired.retire(replaced, self.backends.get(built.name))
-            self.http[lane] = built.client
-        self.backends[built.name] = built.backend
-        self.queue.add_cluster(built.name, built.backend, lane)
-        self.pollers[built.name] = ClusterPoller(built.name, built.backend, self.gateways[lane], self.engine,
-                                                 self.metrics, self._now)
-
-    def _retire_removed_cluster(self, previous: Config, name: str) -> None:
-        """A self-managed cluster a reload removed, or made a Confluent Cloud one: its own client
-        (and pooled sockets) closed once the restarts queued for it have been sent. Kept, it
-        stayed open for the rest of the process. (A Cloud cluster's client is its credential's,
-        shared, and made at start; one redefined in place, _install_cluster retires.)"""
-        if not isinstance(previous.clusters[name], KafkaConnectCluster):
-            return
-        lane = previous.lane_for(name)
-        if name in self.config.clusters and self.config.lane_for(name) == lane:
-            return
-        client = self.http.pop(lane, None)
-        if client is not None:
-            self._retired.retire(client, self.backends.get(name), after=self._release_lane(name, lane))
-
-    async def _release_lane(self, name: str, lane: str) -> None:
-        """Once the restarts queued for removed cluster `name` have ended: its lane's gateway,
-        rate limiter, restart workers and series let go, unless a reload gave the lane back to a
-        cluster meanwhile. Kept, each reload that removed a self-managed cluster left 1-3 idle
-        workers, a limiter and about a hundred series for the rest of the process."""
-        await self.queue.until_none_for(name)
-        if any(self.config.lane_for(cluster) == lane for cluster in self.config.clusters):
-            return
-        if not await self.queue.remove_lane(lane):
-            return
-        self.gateways.pop(lane, None)
-        if name not in self.config.clusters:
-            self.backends.pop(name, None)
-        self.metrics.forget_credential(lane)
 
     def _call_limits(self) -> CallLimits:
         """Every Connect API call, as a whole: its total time and the size of its answer."""
@@ -489,29 +428,3 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost):
         self.engine.forget_vanished()
         if self._gone_rule_series_left:
             self._forget_gone_rules()
-
-
-async def run_until_signalled(daemon: Daemon, early_reloads: Sequence[int] = ()) -> int:
-    """Run the daemon until SIGTERM or SIGINT, then shut down in order and return 0; reload on
-    SIGHUP. `early_reloads`: SIGHUPs noted before this handler was in place (cli._hold_sighup),
-    checked once it is, so that none is lost: then one reload."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    reloads: set[asyncio.Task[bool]] = set()
-
-    def reload() -> None:
-        task = loop.create_task(daemon.reload("SIGHUP"))
-        reloads.add(task)
-        task.add_done_callback(reloads.discard)
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, reload)
-    try:
-        # The early SIGHUPs are read once the handler above is in place (none is missed), and
-        # acted on once the daemon has started (a reload needs what start builds).
-        return await daemon.run(stop, on_started=reload if early_reloads else None)
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.remove_signal_handler(sig)
-

@@ -202,9 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..app import Daemon, run_until_signalled
+    from ..app import Daemon
     from ..asgi_server import CannotListen
     from ..reload import file_fingerprint
+    from ..signals import run_until_signalled
     from ..state import StateStoreError
 
     early_reloads = _hold_sighup()

@@ -80,7 +80,7 @@ class JobDispatch:
             # Cancelled on the wire (shutdown), the job stays SENDING: it may have reached the API.
             # The cluster's backend as it is at this call, not at the job's first turn: a reload
             # that redefined the cluster (its workers, TLS or auth) meanwhile closes the old one's
-            # client once its calls have ended (app.Daemon._install_cluster).
+            # client once its calls have ended (cluster_host.ClusterHost._install_cluster).
             backend = self._backends[job.key.cluster]
             result = await backend.restart(job.key.connector, only_failed=job.only_failed)
             job.phase = Phase.WAITING

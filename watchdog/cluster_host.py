@@ -1,0 +1,97 @@
+"""The clusters and rate-limit lanes in service inside the daemon: a lane added (one HTTP client,
+one limiter, its restart workers), a built cluster put in service, and a cluster a reload removed
+retired, its client closed and its lane let go once its queued restarts have ended.
+
+`ClusterHost` is mixed into `app.Daemon`; a cluster's parts are built by assembly.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+
+from .assembly import BuiltCluster, Retired, build_cluster
+from .config import Config, KafkaConnectCluster, RateLimitSettings
+from .connect import ConnectBackend, Gateway
+from .engine import Engine, WallClock
+from .metrics import Metrics
+from .queue import RestartQueue
+from .ratelimit import RateLimiter
+from .triggers.poller import ClusterPoller
+
+
+class ClusterHost:
+    # The daemon's parts this uses (app.Daemon sets them).
+    config: Config
+    metrics: Metrics
+    engine: Engine
+    queue: RestartQueue
+    http: dict[str, httpx.AsyncClient]
+    gateways: dict[str, Gateway]
+    backends: dict[str, ConnectBackend]
+    pollers: dict[str, ClusterPoller]
+    _retired: Retired
+    _transport: httpx.AsyncBaseTransport | None
+    _clock: Callable[[], float]
+    _rng: Callable[[], float]
+    _now: WallClock
+
+    def _add_lane(self, lane: str, client: httpx.AsyncClient, settings: RateLimitSettings | None = None) -> None:
+        """A rate-limit lane: one HTTP client, one limiter, and (for restarts) its queue workers."""
+        limiter = RateLimiter(lane, settings or self.config.rate_limit, clock=self._clock, rng=self._rng, observer=self.metrics)
+        self.http[lane] = client
+        self.gateways[lane] = Gateway(limiter, self.metrics)
+        self.queue.add_lane(lane, self.gateways[lane])
+        self.metrics.init_credential(lane)
+
+    def _build_cluster(self, config: Config, name: str) -> BuiltCluster:
+        return build_cluster(config, name, cloud_clients=self.http, lanes=self.gateways, metrics=self.metrics,
+                             transport=self._transport, clock=self._clock, rng=self._rng)
+
+    def _install_cluster(self, built: BuiltCluster) -> None:
+        """Put a built cluster in service. Assignments only: nothing here can fail half-way."""
+        lane = built.lane
+        if built.gateway is not None and built.client is not None:
+            self.http[lane] = built.client
+            self.gateways[lane] = built.gateway
+            self.queue.add_lane(lane, built.gateway)
+            self.metrics.init_credential(lane)
+        elif built.client is not None:  # a reload redefined (or added back) the cluster
+            replaced = self.http.get(lane)  # None once its removal retired it
+            if replaced is not None:
+                self._retired.retire(replaced, self.backends.get(built.name))
+            self.http[lane] = built.client
+        self.backends[built.name] = built.backend
+        self.queue.add_cluster(built.name, built.backend, lane)
+        self.pollers[built.name] = ClusterPoller(built.name, built.backend, self.gateways[lane], self.engine,
+                                                 self.metrics, self._now)
+
+    def _retire_removed_cluster(self, previous: Config, name: str) -> None:
+        """A self-managed cluster a reload removed, or made a Confluent Cloud one: its own client
+        (and pooled sockets) closed once the restarts queued for it have been sent. Kept, it
+        stayed open for the rest of the process. (A Cloud cluster's client is its credential's,
+        shared, and made at start; one redefined in place, _install_cluster retires.)"""
+        if not isinstance(previous.clusters[name], KafkaConnectCluster):
+            return
+        lane = previous.lane_for(name)
+        if name in self.config.clusters and self.config.lane_for(name) == lane:
+            return
+        client = self.http.pop(lane, None)
+        if client is not None:
+            self._retired.retire(client, self.backends.get(name), after=self._release_lane(name, lane))
+
+    async def _release_lane(self, name: str, lane: str) -> None:
+        """Once the restarts queued for removed cluster `name` have ended: its lane's gateway,
+        rate limiter, restart workers and series let go, unless a reload gave the lane back to a
+        cluster meanwhile. Kept, each reload that removed a self-managed cluster left 1-3 idle
+        workers, a limiter and about a hundred series for the rest of the process."""
+        await self.queue.until_none_for(name)
+        if any(self.config.lane_for(cluster) == lane for cluster in self.config.clusters):
+            return
+        if not await self.queue.remove_lane(lane):
+            return
+        self.gateways.pop(lane, None)
+        if name not in self.config.clusters:
+            self.backends.pop(name, None)
+        self.metrics.forget_credential(lane)
