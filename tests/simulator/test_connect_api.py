@@ -339,6 +339,7 @@ async def test_each_call_is_recorded(build: Build) -> None:
         "rate_limited": False,
         "fault": None,
         "api": "cloud",
+        "refused": None,
     }
     assert (other.endpoint, other.cluster, other.status_code) == ("other", None, 404)
     assert harness.simulator.restarts() == [restart]

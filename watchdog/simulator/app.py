@@ -73,6 +73,7 @@ class _ApiEndpoint:
                 raw_path=_raw_path(scope),
                 query=tuple(request.query_params.multi_items()),
                 authorization=request.headers.get("authorization"),
+                headers=tuple(request.headers.items()),
                 body=body,
                 client=request.client.host if request.client is not None else None,
             )

@@ -29,6 +29,8 @@ class ApiRequest:
     # is as sent): routing reads encoded slashes and dots from it, and Kafka Connect's Jetty
     # refuses some encodings before any routing.
     raw_path: str | None = None
+    # Every header field as sent (names in any case): strict.py reads Accept and Content-Type.
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(slots=True)

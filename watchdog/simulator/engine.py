@@ -34,6 +34,7 @@ from watchdog.simulator.operations import ApiReply, json_reply
 from watchdog.simulator.ratelimit import KeyBudgets
 from watchdog.simulator.routing import ApiFamily, EndpointKind, classify
 from watchdog.simulator.scenario import Scenario
+from watchdog.simulator.strict import check, refusal_reply
 from watchdog.simulator.world import World
 
 __all__ = ["ApiRequest", "CallRecord", "Simulator"]
@@ -59,6 +60,7 @@ class CallRecord:
     rate_limited: bool
     fault: str | None  # the label of the fault rule that fired
     api: ApiFamily = "cloud"  # cloud (connect/v1), discovery (org/v2, cmk/v2), metrics, or kafka_connect
+    refused: str | None = None  # why a strict server refused it (scenario strict_requests; strict.py)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -120,8 +122,11 @@ class Simulator:
         door = self._doors[route.api]
         admission = door.admit(route, request, t)
         fired: FiredFault | None = None
+        refusal = None if admission.refusal is not None or not self.scenario.strict_requests else check(route, request)
         if admission.refusal is not None:
             reply = admission.refusal
+        elif refusal is not None:
+            reply = refusal_reply(route, refusal, self.scenario.error_shape)
         else:
             fired = self._faults.pick(route, admission.principal, t)
             if fired is not None and fired.action.status is not None:
@@ -155,6 +160,7 @@ class Simulator:
                 rate_limited=admission.rate_limited,
                 fault=None if fired is None else fired.label,
                 api=route.api,
+                refused=None if refusal is None else str(refusal),
             )
         )
         return reply

@@ -15,6 +15,9 @@ what no source shows, chosen so that a client safe against it is safe against th
     seed: 7                        # randomness of fault probabilities, latency and request ids
     error_shape: nested            # nested: {"error": {"code", "message"}} (connect/v1 spec);
                                    # flat: {"error_code", "message"} (OBSERVED, research §2.8)
+    strict_requests: false         # refuse every request its operation's spec does not allow
+                                   # (unknown or repeated query parameters, values outside the
+                                   # spec's bounds, a body where none is taken): strict.py
     status_diagnostics: true       # failing /status bodies carry Cloud's undocumented extras
                                    # (error_summary, errors_from_trace, validation_errors, ...,
                                    # and a trace on failed tasks; OBSERVED, research §2.3)
@@ -296,6 +299,7 @@ class RoutingSpec(_Model):
 class Scenario(_Model):
     seed: int | None = None
     error_shape: Literal["nested", "flat"] = "nested"
+    strict_requests: bool = False
     status_diagnostics: bool = True
     latency_seconds: NonNegativeFloat | tuple[NonNegativeFloat, NonNegativeFloat] = 0.0
     arrival_delay_seconds: NonNegativeFloat | tuple[NonNegativeFloat, NonNegativeFloat] = 0.0
