@@ -81,3 +81,27 @@ def test_log_level_is_read_in_any_letter_case_as_the_command_line_reads_it(
     with pytest.raises(ConfigError) as caught:
         _load(tmp_path, "log: {level: verbose}\n")
     assert [where for where, _ in caught.value.problems] == ["log.level"]
+
+
+def test_a_base_url_with_a_query_or_a_fragment_is_refused(tmp_path: Path, credentials_env: None) -> None:
+    # Each is a base the daemon adds paths to. With `?team=a` (a gateway's own parameter) a poll
+    # went as GET https://gw.example/confluent?expand=... and a restart of `orders` as
+    # POST https://gw.example/confluent?team=a/connect/v1/..., to the gateway's base path; a worker
+    # URL `http://connect:8083?x` had its restarts sent to `/?includeTasks=...`, no connector named.
+    stalled = "rules: [{name: s, trigger: {type: stalled}, select: {include: ['*']}}]\n"
+    cases = {
+        "api.base_url": HEAD + "api: {base_url: '%s'}\n",
+        "clusters.onprem.urls[0]": "credentials: {main: {}}\nclusters: {onprem: {backend: kafka_connect, urls: ['%s']}}\n",
+        "metrics_api.base_url": HEAD + stalled + "metrics_api: {base_url: '%s'}\n",
+        "blocking.alertmanager_url": HEAD + "blocking: {alertmanager_url: '%s'}\n",
+    }
+    path = tmp_path / "config.yaml"
+    for where, template in cases.items():
+        for url in ("https://gw.example/confluent?team=a", "https://gw.example/confluent/#x", "https://gw.example/?"):
+            path.write_text(template % url)
+            with pytest.raises(ConfigError) as caught:
+                load_config(path)
+            [(said_where, message)] = caught.value.problems
+            assert said_where == where and "takes no query string or fragment" in message, (url, caught.value.problems)
+        path.write_text(template % "https://gw.example/confluent/")
+        load_config(path)  # a path prefix is fine

@@ -141,6 +141,18 @@ def _check_url(url: str) -> str:
             "and in logs; give credentials through `credential` or `blocking.auth`, from the environment or the "
             "secrets directory"
         )
+    if "?" in url or "#" in url:
+        # Each of these URLs is a base the daemon adds paths and parameters to (the Connect API's,
+        # a worker's, the Metrics API's, Alertmanager's): httpx puts a request's parameters in
+        # place of the base's query, and the path after a '?' or '#', so a restart of `orders`
+        # went as `POST https://gw/confluent?team=a/connect/v1/...` (the gateway's base path) and,
+        # to a worker `http://connect:8083?x`, as `POST http://connect:8083?includeTasks=...`
+        # (no connector at all).
+        raise ValueError(
+            "a base URL takes no query string or fragment ('?' or '#'): the daemon adds each API's paths and "
+            "parameters to it, and after a '?' or '#' they do not reach the server as a path; "
+            "give scheme, host, port and path only"
+        )
     return url
 
 
