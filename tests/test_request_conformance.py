@@ -7,7 +7,12 @@ before 3.0. None may be refused, and each carries the headers a server expects."
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -169,3 +174,67 @@ async def test_a_strict_refusal_is_answered_in_the_apis_own_shape_and_recorded()
     assert listing.status_code == 400 and "page_size" in listing.json()["errors"][0]["detail"]
     assert [call.refused is not None for call in simulator.calls] == [True, True]
     assert lenient.scenario.strict_requests is False  # off by default: the real services are lenient
+
+
+# A stand-in for the Brotli package, installed beside the daemon (httpx[brotli], or a neighbour's
+# dependency in a shared virtualenv): httpx then offers `br` in every request it sends. Its
+# "compression" reverses the bytes, enough to tell who decoded an answer.
+BROTLI_STUB = '''
+error = ValueError
+class Decompressor:
+    def process(self, data): return data[::-1]
+    def is_finished(self): return True
+'''
+CHECK_OFFERS = '''
+import asyncio, json
+from prometheus_client import CollectorRegistry
+from tests.loopback import QuietHandler, serving
+from tests.support import daemon_config
+from watchdog.blocking import AlertBlocker
+from watchdog.clients import cloud_client, metrics_api_client
+from watchdog.config import BlockingSettings
+from watchdog.connect.cloud import ConfluentCloudBackend
+from watchdog.metrics import Metrics
+
+BODY = json.dumps({"c1": {"status": {"connector": {"state": "FAILED"}, "tasks": []}}}).encode()
+
+class CompressingProxy(QuietHandler):
+    def do_GET(self):
+        offered = "br" in self.headers.get("accept-encoding", "")
+        data = BODY[::-1] if offered else BODY  # what a CDN does with an offer it likes
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        if offered:
+            self.send_header("Content-Encoding", "br")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+async def main():
+    with serving(CompressingProxy) as server:
+        config = daemon_config([], base_url=f"http://127.0.0.1:{server.server_port}")
+        credential = config.credentials["main"]
+        async with cloud_client(config, credential, None) as http:
+            listed = await ConfluentCloudBackend(http, "env-1", "lkc-1").list_connectors()
+        offers = {metrics_api_client(config, credential, None).headers["accept-encoding"],
+                  AlertBlocker(BlockingSettings(alertmanager_url="http://am:9093"),
+                               Metrics(CollectorRegistry()))._http.headers["accept-encoding"]}
+        print(json.dumps([listed.outcome.value, listed.message, sorted(offers)]))
+
+asyncio.run(main())
+'''
+
+
+def test_only_the_codings_the_daemon_decodes_are_offered_whatever_is_installed_beside_it(tmp_path: Path) -> None:
+    # With Brotli installed beside it, every request offered `br`; a server (or a CDN in front of
+    # it) that took the offer had its answer read undecoded: every poll failed "unreadable
+    # response: Expecting value", and nothing was ever restarted.
+    (tmp_path / "brotli.py").write_text(BROTLI_STUB)
+    root = Path(__file__).parent.parent
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(root)])}
+    done = subprocess.run([sys.executable, "-c", CHECK_OFFERS], env=environment, capture_output=True, text=True,
+                          timeout=60, cwd=root, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    outcome, message, offers = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (outcome, message) == ("accepted", "")
+    assert offers == ["gzip, deflate"]

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from .config import BlockingSettings
 from .connect.backend import read_json
+from .connect.inflate import ACCEPT_ENCODING
 from .connect.transfer import DEFAULT_MAX_BYTES, CallLimits, fetch
 from .logs import get_logger, without_secrets
 from .metrics import Metrics
@@ -127,7 +128,7 @@ class AlertBlocker:
         self._metrics = metrics
         self._clock = clock
         auth: httpx.Auth | None = None
-        headers: dict[str, str] = {}
+        headers: dict[str, str] = {"Accept-Encoding": ACCEPT_ENCODING}  # what fetch decodes (inflate.py)
         credentials = settings.credentials()
         secret: str | None = None
         sent: list[str] = []  # the Authorization header's token, as it goes out

@@ -23,6 +23,7 @@ import httpx
 
 from . import __version__
 from .config import Config, Credential, KafkaConnectCluster, Timeouts
+from .connect.inflate import ACCEPT_ENCODING
 from .redirects import MAX_REDIRECTS, ResponseHook
 
 USER_AGENT = f"connect-watchdog/{__version__} (+https://github.com/connect-watchdog/connect-watchdog)"
@@ -59,7 +60,7 @@ def _client(
         trust_env=True,
         auth=auth,
         timeout=httpx.Timeout(connect=timeouts.connect, read=timeouts.read, write=timeouts.write, pool=timeouts.pool),
-        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING},
         # Confluent's APIs may answer 301/307 and clients must follow: transfer.fetch does, each
         # hop with its own call (redirects.py); httpx would read each redirect's body whole.
         follow_redirects=False,

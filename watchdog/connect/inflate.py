@@ -8,8 +8,8 @@ a given output size (`max_length`, the rest left in `unconsumed_tail`), which ht
 use: transfer.fetch reads the raw body and decodes it here.
 
 The codings are httpx's own for gzip and deflate (deflate tried zlib-wrapped, then raw, as
-httpx does); a coding httpx would not decode either passes through as it came, as there. Brotli
-and zstd are not installed, so httpx neither asks for them nor reads them.
+httpx does); a coding httpx would not decode either passes through as it came, as there. Only
+these two are offered (ACCEPT_ENCODING), whatever packages are installed beside httpx.
 """
 
 from __future__ import annotations
@@ -20,6 +20,11 @@ from collections.abc import Iterator
 import httpx
 
 _WBITS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
+# What every client offers (Accept-Encoding): the codings decoded here, and only those. httpx
+# offers br and zstd whenever their packages happen to be installed beside it (httpx[brotli], a
+# neighbour's dependency in a shared virtualenv), and a server that took the offer had its answer
+# passed through here undecoded: every poll failed "unreadable response", nothing was restarted.
+ACCEPT_ENCODING = "gzip, deflate"
 
 
 class Inflater:
