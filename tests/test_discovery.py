@@ -6,7 +6,7 @@ every poll."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -581,4 +581,46 @@ async def test_a_schedule_restart_held_for_discovery_for_hours_after_the_start_i
     (record,) = daemon.state.history()
     assert record.message.startswith("missed"), record.message
     assert "2h01m" in record.message, record.message
+    await daemon.stop()
+
+
+async def test_a_later_page_refused_cuts_the_listing_short_and_drops_no_cluster() -> None:
+    # Page 1 of the environment's clusters read, page 2 answered 404 (an expired page token, say):
+    # the environment was taken for gone, and lkc-a and lkc-b, lkc-a listed by page 1 at every
+    # refresh, were counted missing and dropped after two refreshes: no polls, no restarts.
+    t = [1000.0]
+    page_two = [200]
+
+    def cluster(identifier: str) -> dict[str, Any]:
+        return {"id": identifier, "spec": {"display_name": identifier, "environment": {"id": "env-1"}},
+                "status": {"phase": "PROVISIONED"}}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/org/v2/environments":
+            return httpx.Response(200, json={"metadata": {}, "data": [{"id": "env-1", "display_name": "one"}]})
+        if request.url.path == "/cmk/v2/clusters" and "page_token" not in request.url.params:
+            next_page = "https://api.confluent.cloud/cmk/v2/clusters?environment=env-1&page_token=cDI"
+            return httpx.Response(200, json={"metadata": {"next": next_page}, "data": [cluster("lkc-a")]})
+        if request.url.path == "/cmk/v2/clusters":
+            if page_two[0] != 200:
+                return httpx.Response(page_two[0], json={"errors": [{"status": str(page_two[0]), "detail": "page token not found"}]})
+            return httpx.Response(200, json={"metadata": {}, "data": [cluster("lkc-b")]})
+        return httpx.Response(200, json={"c1": {"status": {"connector": {"state": "RUNNING"}, "tasks": []}}})
+
+    from watchdog.app import Daemon
+
+    daemon = Daemon(make_config(config_data({"interval": 60})), transport=httpx.MockTransport(handler),
+                    clock=lambda: t[0], now=lambda: datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=t[0]))
+    await daemon.refresh_discovery()
+    assert sorted(daemon.pollers) == ["lkc-a", "lkc-b"]
+    for status in (404, 403):
+        page_two[0] = status
+        with structlog.testing.capture_logs() as logs:
+            for _ in range(3):
+                t[0] += 120
+                await daemon.refresh_discovery()
+        assert sorted(daemon.pollers) == ["lkc-a", "lkc-b"], f"a page 2 answered {status} dropped them"
+        assert [e["event"] for e in logs if e["event"].startswith("discovery_cluster_")] == []
+        [said, *_] = [e for e in logs if e["event"] == "discovery_environment_unreadable"]
+        assert said["note"] == "its clusters stay as they were; the next refresh asks again"
     await daemon.stop()

@@ -57,6 +57,13 @@ class Listing(Generic[T]):
     def ok(self) -> bool:
         return self.items is not None
 
+    @property
+    def cut_short(self) -> bool:
+        """Failed after its first page: what the pages before showed exists, so a 403 or 404
+        here (an expired page token, say) says the listing was cut short, not that the
+        environment is gone."""
+        return self.items is None and self.calls > 1
+
 
 class DiscoveryClient:
     def __init__(self, http: httpx.AsyncClient, gateway: Gateway, limits: CallLimits) -> None:

@@ -101,8 +101,14 @@ async def sweep(
             _report_skipped("clusters", clusters.skipped, environment=identifier)
             results.append(EnvironmentResult(environment, EnvironmentOutcome.READ, clusters.items))
             continue
-        outcome = EnvironmentOutcome.GONE if clusters.outcome in _GONE_OUTCOMES else EnvironmentOutcome.UNKNOWN
-        detail = f"{clusters.outcome.value}: {clusters.message}"[:300]
+        # Only a first page refused says the environment is gone (deleted, or the key lost its
+        # role): a later page refused cut the listing short, and taken for "gone" it counted
+        # every cluster of the environment missing, those its first page had just listed too,
+        # and dropped them all (no polls, no restarts) after two refreshes.
+        gone = clusters.outcome in _GONE_OUTCOMES and not clusters.cut_short
+        outcome = EnvironmentOutcome.GONE if gone else EnvironmentOutcome.UNKNOWN
+        cut = f" (page {clusters.calls}: the listing was cut short)" if clusters.cut_short else ""
+        detail = f"{clusters.outcome.value}: {clusters.message}{cut}"[:300]
         results.append(EnvironmentResult(environment, outcome, detail=detail))
         said = attempt.failed(clusters.outcome.value)
         report = log.debug if said is None else log.warning

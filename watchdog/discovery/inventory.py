@@ -9,8 +9,8 @@ The rules, in one place:
 - A cluster is gone when two refreshes in a row could read its environment and did not list it,
   the second at least about one `discovery.interval` after the first (a refresh made early, after
   a reload or a failure, must not shorten the grace to seconds); an environment answering 403 or
-  404 (deleted, or the key lost access), or missing from the environment listing, counts as read
-  and empty. A refresh that could not read an environment
+  404 to the first page of its clusters (deleted, or the key lost access), or missing from the
+  environment listing, counts as read and empty (a later page refused cut the listing short). A refresh that could not read an environment
   (429, 5xx, a network error, an answer it could not parse) says nothing about its clusters:
   it neither counts them missing nor resets their count.
 - Clusters of environments the settings no longer select are forgotten at once (the user chose).
