@@ -9,7 +9,7 @@ after authentication and the rate limit, every request that its operation's spec
   array; `expand` values from the spec's enum (connect/v1: id, info, status; Kafka Connect:
   status, info, each whole); `page_size` 1..100 and `page_token` at most 255 characters (org/v2,
   cmk/v2); `environment` present on the cluster list (cmk/v2); Kafka Connect's `includeTasks`
-  and `onlyFailed` `true` or `false` (Jersey refuses any other value with a 404);
+  and `onlyFailed` `true` or `false` (Kafka Connect reads any other value as false, silently);
 - a body only where the operation takes one (the Metrics API query, as `application/json`):
   a restart, pause or resume takes none (connect/v1's lifecycle operations and Kafka Connect's
   restarts declare no requestBody);
