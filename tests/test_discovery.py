@@ -624,3 +624,44 @@ async def test_a_later_page_refused_cuts_the_listing_short_and_drops_no_cluster(
         [said, *_] = [e for e in logs if e["event"] == "discovery_environment_unreadable"]
         assert said["note"] == "its clusters stay as they were; the next refresh asks again"
     await daemon.stop()
+
+
+async def test_a_proxys_html_page_refusing_the_cluster_list_drops_no_cluster() -> None:
+    # A gateway whose route to /cmk/v2 went away answered its own 404 page (a block page: 403):
+    # taken for the API saying the environment is gone, every discovered cluster was dropped after
+    # two refreshes (no polls, no restarts). A 403 or 404 in the API's own words still means gone.
+    t = [1000.0]
+    answer = [httpx.Response(200, json={"metadata": {}, "data": [
+        {"id": "lkc-a", "spec": {"display_name": "a", "environment": {"id": "env-1"}}, "status": {"phase": "PROVISIONED"}}]})]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/org/v2/environments":
+            return httpx.Response(200, json={"metadata": {}, "data": [{"id": "env-1", "display_name": "one"}]})
+        if request.url.path == "/cmk/v2/clusters":
+            return answer[0]
+        return httpx.Response(200, json={"c1": {"status": {"connector": {"state": "RUNNING"}, "tasks": []}}})
+
+    from watchdog.app import Daemon
+
+    daemon = Daemon(make_config(config_data({"interval": 60})), transport=httpx.MockTransport(handler),
+                    clock=lambda: t[0], now=lambda: datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=t[0]))
+
+    async def refreshes() -> list[dict[str, Any]]:
+        with structlog.testing.capture_logs() as logs:
+            for _ in range(3):
+                t[0] += 120
+                await daemon.refresh_discovery()
+        return logs
+
+    await daemon.refresh_discovery()
+    assert list(daemon.pollers) == ["lkc-a"]
+    for status, title in ((404, "404 Not Found"), (403, "Access denied by policy")):
+        page = f"<html><head><title>{title}</title></head><body><h1>{title}</h1><hr>nginx</body></html>"
+        answer[0] = httpx.Response(status, text=page, headers={"content-type": "text/html"})
+        logs = await refreshes()
+        assert list(daemon.pollers) == ["lkc-a"], f"an HTML {status} page dropped it"
+        assert [e["event"] for e in logs if e["event"].startswith("discovery_cluster_")] == []
+    answer[0] = httpx.Response(404, json={"errors": [{"status": "404", "detail": "environment not found"}]})
+    logs = await refreshes()
+    assert list(daemon.pollers) == [], "the API's own 404 still says the environment is gone"
+    await daemon.stop()

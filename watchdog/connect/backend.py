@@ -44,6 +44,9 @@ class ApiResult(Generic[T]):
     message: str = ""
     value: T | None = None
     elapsed: float = 0.0
+    # The answer was an HTML page (`html_page`: a proxy's or a gateway's), not the API's own: its
+    # status says what the page's server thought, nothing about the resource.
+    foreign: bool = False
 
     @property
     def ok(self) -> bool:

@@ -109,9 +109,9 @@ async def call_api(
         "elapsed": elapsed,
     }
     outcome = classify_status(response.status_code)
-    if outcome is not Outcome.ACCEPTED:
-        return ApiResult(endpoint, outcome, message=error_message(response), **common)
     page = html_page(response)
+    if outcome is not Outcome.ACCEPTED:
+        return ApiResult(endpoint, outcome, message=error_message(response), foreign=page is not None, **common)
     if page is not None:
         # Taken for a 202, a proxy's sign-in page was a restart "accepted" that never happened.
         failed = Outcome.UNCONFIRMED if parse is None else Outcome.SERVER_ERROR

@@ -52,6 +52,7 @@ class Listing(Generic[T]):
     message: str = ""
     calls: int = 0
     skipped: int = 0  # entries that could not be read (logged, counted)
+    foreign: bool = False  # the failing page was answered with an HTML page, not by the API
 
     @property
     def ok(self) -> bool:
@@ -107,7 +108,7 @@ class DiscoveryClient:
             on_failure = attempt.failed if attempt is not None else None
             result, _ = await self._gateway.call(NO_CLUSTER, call, on_failure, page=page, **filters)
             if not result.ok or result.value is None:
-                return Listing(None, result.outcome, result.message, page, skipped)
+                return Listing(None, result.outcome, result.message, page, skipped, result.foreign)
             items += result.value.items
             skipped += result.value.skipped
             token = result.value.next_token

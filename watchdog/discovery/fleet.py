@@ -105,9 +105,13 @@ async def sweep(
         # role): a later page refused cut the listing short, and taken for "gone" it counted
         # every cluster of the environment missing, those its first page had just listed too,
         # and dropped them all (no polls, no restarts) after two refreshes.
-        gone = clusters.outcome in _GONE_OUTCOMES and not clusters.cut_short
+        # Nor does a 403 or 404 that is a proxy's or a gateway's HTML page (a route to /cmk/v2
+        # removed, a block page): taken for the API's word, it dropped every discovered cluster.
+        gone = clusters.outcome in _GONE_OUTCOMES and not clusters.cut_short and not clusters.foreign
         outcome = EnvironmentOutcome.GONE if gone else EnvironmentOutcome.UNKNOWN
         cut = f" (page {clusters.calls}: the listing was cut short)" if clusters.cut_short else ""
+        if clusters.foreign:
+            cut += " (an HTML page, not the API's answer: a proxy's?)"
         detail = f"{clusters.outcome.value}: {clusters.message}{cut}"[:300]
         results.append(EnvironmentResult(environment, outcome, detail=detail))
         said = attempt.failed(clusters.outcome.value)
