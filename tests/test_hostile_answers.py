@@ -26,7 +26,8 @@ from bench.postgres import PostgresServer, take_lease
 from watchdog.clients import cloud_client
 from watchdog.connect import ConfluentCloudBackend
 from watchdog.connect.backend import error_message
-from watchdog.connect.metrics_api import _parse_page
+from watchdog.connect.kafka_connect import KafkaConnectBackend
+from watchdog.connect.metrics_api import MetricsApiClient, _parse_page
 from watchdog.logs import configure_logging
 from watchdog.metrics import Metrics
 from watchdog.model import ConnectorKey, Outcome
@@ -592,3 +593,48 @@ def test_a_state_holding_a_nul_is_recorded_by_postgresql(postgres_server: Postgr
         store.fence(take_lease(postgres_server, postgres_url), "test-replica")
         store.observe_status(ConnectorKey(CLUSTER, "odd"), listed.value["odd"].state, datetime.now(UTC))
         assert store.problem is None
+
+
+async def _echo_server(answer: bytes) -> asyncio.Server:
+    """A server on 127.0.0.1 that answers any request with `answer`, in which `AUTH` stands for
+    the request's own Authorization line: no HTTP, so httpx raises an error quoting it."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        [auth] = [line for line in head.split(b"\r\n") if line.lower().startswith(b"authorization:")]
+        writer.write(answer.replace(b"AUTH", auth))
+        await writer.drain()
+        writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+@pytest.mark.parametrize("answer", [b"AUTH\r\n\r\n", b"HTTP/1.1 500 Oops\r\nX-Echo AUTH\r\n\r\n"],
+                         ids=["status-line", "header-line"])
+@pytest.mark.parametrize("client", ["confluent_cloud", "kafka_connect", "metrics_api"])
+async def test_a_server_that_sends_the_request_back_as_no_http_gets_no_credential_logged_or_kept(
+        client: str, answer: bytes) -> None:
+    # h11 quotes what it could not read (`illegal status line: bytearray(b'Authorization: Basic
+    # ...')`); the message of the failed call, logged and kept in the history, held the key's
+    # Basic token: key id and secret, base64 encoded.
+    token = base64.b64encode(f"{TEST_API_KEY}:{TEST_API_SECRET}".encode()).decode()
+    server = await _echo_server(answer)
+    base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    http = httpx.AsyncClient(base_url=base, auth=httpx.BasicAuth(TEST_API_KEY, TEST_API_SECRET))
+    try:
+        if client == "confluent_cloud":
+            result = await ConfluentCloudBackend(http, ENVIRONMENT, CLUSTER_ID).list_connectors()
+        elif client == "kafka_connect":
+            result = await KafkaConnectBackend(http, [base]).list_connectors()
+        else:
+            now = datetime.now(UTC)
+            result = await MetricsApiClient(http).query("io.confluent.kafka.connect/sent_records", ["lcc-1"],
+                                                        now.replace(hour=0), now.replace(hour=1))
+    finally:
+        await http.aclose()
+        server.close()
+
+    assert result.outcome is Outcome.NETWORK_ERROR and "RemoteProtocolError: illegal" in result.message, result
+    assert "Authorization" in result.message and "Basic ***" in result.message, "it still says what came back"
+    for secret in (token, TEST_API_SECRET, TEST_API_KEY):
+        assert secret not in result.message, result.message

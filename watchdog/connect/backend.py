@@ -150,6 +150,19 @@ def error_message(response: httpx.Response) -> str:
     return _upstream_text(without_credentials(_reason(response), sent))[:MAX_MESSAGE_CHARS]
 
 
+def transport_failure(exc: Exception) -> str:
+    """`Type: message` of a call that got no usable answer, without the credentials its request
+    carried. httpx quotes what came back when it is not HTTP (h11's `illegal status line:
+    bytearray(b'...')`, `illegal header line: ...`), and a server that sent the request back put its
+    Authorization header, the Basic token of the key and secret, into `api_call_failed`, the
+    history and the restart API's answers."""
+    try:
+        sent = exc.request.headers  # type: ignore[attr-defined]
+    except (RuntimeError, AttributeError):  # none built yet, or no httpx error (ssl.SSLError)
+        sent = httpx.Headers()
+    return _upstream_text(without_credentials(f"{type(exc).__name__}: {exc}", sent))
+
+
 def _reason(response: httpx.Response) -> str:
     if 300 <= response.status_code < 400:
         return not_followed(response)

@@ -20,6 +20,7 @@ from .backend import (
     parse_status,
     read_json,
     request_id,
+    transport_failure,
 )
 from .entries import CLOUD_NAMES_ONLY, parse_expanded_list
 from .paths import path_segment
@@ -97,7 +98,7 @@ async def call_api(
         return ApiResult(
             endpoint,
             Outcome.NETWORK_ERROR,
-            message=f"{type(exc).__name__}: {exc}"[:300],
+            message=transport_failure(exc)[:300],
             elapsed=time.perf_counter() - started,
         )
     elapsed = time.perf_counter() - started

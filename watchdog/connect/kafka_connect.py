@@ -71,6 +71,7 @@ from .backend import (
     read_json,
     request_id,
     restart_answer,
+    transport_failure,
 )
 from .entries import parse_expanded_list
 from .paths import path_segment
@@ -261,7 +262,7 @@ class KafkaConnectBackend:
             try:
                 answer = await fetch(self._http, method, f"{url}{path}", limits, params=list(params), timeout=timeout)
             except httpx.HTTPError as exc:
-                failures.append(f"{url}: {type(exc).__name__}: {exc}")
+                failures.append(f"{url}: {transport_failure(exc)}")
                 if repeatable or isinstance(exc, _NEVER_SENT):
                     continue
                 return ApiResult(endpoint, Outcome.UNCONFIRMED, elapsed=time.perf_counter() - started, message=(

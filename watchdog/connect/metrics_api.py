@@ -39,6 +39,7 @@ from .backend import (
     error_message,
     read_json,
     request_id,
+    transport_failure,
 )
 from .transfer import DEFAULT_LIMITS, CallLimits, fetch
 
@@ -122,7 +123,7 @@ class MetricsApiClient:
         try:
             answer = await fetch(self._http, "POST", QUERY_PATH, self._limits, json=body, params=params)
         except httpx.HTTPError as exc:
-            message = f"{type(exc).__name__}: {exc}"[:MAX_MESSAGE_CHARS]
+            message = transport_failure(exc)[:MAX_MESSAGE_CHARS]
             elapsed = time.perf_counter() - started
             return ApiResult(Endpoint.METRICS_QUERY, Outcome.NETWORK_ERROR, message=message, elapsed=elapsed), None
         response = answer.response

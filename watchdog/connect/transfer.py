@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from ..redirects import MAX_REDIRECTS, READ_ONLY_METHODS, next_hop
+from .backend import transport_failure
 from .inflate import inflater
 
 DEFAULT_TOTAL_SECONDS = 30.0
@@ -119,7 +120,7 @@ async def fetch(http: httpx.AsyncClient, method: str, url: str, limits: CallLimi
         raise CallDeadlineExceeded(f"no complete answer within {limits.total_seconds:g}s (timeouts.total)") from None
     except (httpx.HTTPError, ssl.SSLError) as exc:
         if done is not None:
-            return _kept(done, chunks, complete=False, cut_off=f"{type(exc).__name__}: {exc}")
+            return _kept(done, chunks, complete=False, cut_off=transport_failure(exc))
         if isinstance(exc, ssl.SSLError):
             raise TlsAlert(f"TLS: {exc}") from exc
         raise
