@@ -870,3 +870,39 @@ def test_status_asked_of_a_standby_says_which_pod_leads(
     err = capsys.readouterr().err
     assert code == 1 and len(StandbyThenLeaderRows.gets) == 1, err
     assert "is a standby replica" in err and "kubectl exec connect-watchdog-7d9f-xyz12 -- watchdog" in err
+
+
+@pytest.mark.parametrize("answer", ["no-http", "401-echo", "content-type"])
+def test_what_answers_at_daemon_repeating_the_token_does_not_get_it_printed(
+    answer: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Something that is not the daemon (another service on the port, a hostile one) sends the
+    # request's Authorization line back: as its status line (httpx's RemoteProtocolError quoted
+    # it), in a 401's error, or in the Content-Type of an answer that is not JSON. Before:
+    # `illegal status line: bytearray(b'Authorization: Bearer TOKEN')`, `refused: Authorization:
+    # Bearer TOKEN` and `is not JSON (text/plain; Authorization: Bearer TOKEN)` on the terminal.
+    token = "cli-echo-token-7Hq2LmZ9"
+
+    class Echo(QuietHandler):
+        def echo(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            line = f"Authorization: {self.headers['Authorization']}"
+            if answer == "no-http":
+                self.wfile.write(f"{line}\r\n\r\n".encode())
+                self.close_connection = True
+            elif answer == "content-type":
+                self.send_body(200, b"not json", content_type=f"text/plain; {line}")
+            else:
+                self.send_body(401, {"error": f"refused: {line}"})
+
+        do_GET = do_POST = echo  # noqa: N815 (the stdlib's names)
+
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", token)
+    with serving(Echo) as server:
+        # A restart answered 200 is a refusal said without the body's type: status and history only.
+        commands = [["status"], ["history"]] if answer == "content-type" else [["restart", "prod", "orders"], ["status"], ["history"]]
+        for command in commands:
+            code = main([*command, "--daemon", f"http://127.0.0.1:{server.server_port}"])
+            err = capsys.readouterr().err
+            assert code != 0 and "Authorization: Bearer ***" in err, err
+            assert token not in err and "Traceback" not in err, err

@@ -207,15 +207,39 @@ def _token_from_secrets_dir(args: argparse.Namespace) -> tuple[str, str]:
     return f"secret file {TOKEN_SETTING} in {directory}", text
 
 
+def failure_text(exc: httpx.HTTPError) -> str:
+    """`Type: message` of a call to --daemon that got no answer, printable and without the token:
+    httpx quotes an answer that is no HTTP (`illegal status line: bytearray(b'Authorization:
+    Bearer ...')` from a server that sends the request back), and it was printed token and all."""
+    from ..connect.backend import transport_failure
+
+    return printable(transport_failure(exc))
+
+
 def error_text(response: httpx.Response) -> str:
     """The daemon's `error`, with the fields its 422 names (`reason: String should have at most
     500 characters`): without them, a --reason too long or a name with a control character was
-    refused as "request body does not match the expected shape", and which part was not said."""
+    refused as "request body does not match the expected shape", and which part was not said.
+    Without the token the request carried, starred out before the text is cut short: what
+    answered at --daemon (no daemon of ours, if it repeats it) printed `refused: Authorization:
+    Bearer TOKEN` on the operator's terminal."""
+    import httpx
+
+    from ..connect.backend import without_credentials
+
+    try:
+        sent = response.request.headers
+    except RuntimeError:  # an answer made by hand, never sent
+        sent = httpx.Headers()
+
+    def scrubbed(text: str) -> str:
+        return without_credentials(text, sent)
+
     try:
         document = response.json()
         text = str(document.get("error"))
     except (ValueError, AttributeError):
-        return printable(response.text[:200])
+        return printable(scrubbed(response.text)[:200])
     problems = document.get("problems")
     if isinstance(problems, list) and problems:
         named = [f"{p.get('field')}: {p.get('problem')}" if isinstance(p, dict) else str(p) for p in problems[:5]]
@@ -224,4 +248,4 @@ def error_text(response: httpx.Response) -> str:
         left_out = len(problems) - len(named) + (not_shown if isinstance(not_shown, int) else 0)
         if left_out > 0:
             text += f"; and {left_out} more"
-    return printable(text[:1000])
+    return printable(scrubbed(text)[:1000])

@@ -17,6 +17,7 @@ from .daemon import (
     daemon_client,
     daemon_headers,
     error_text,
+    failure_text,
     is_loopback,
     shown_url,
 )
@@ -46,13 +47,13 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
                     break
                 time.sleep(STANDBY_PAUSE)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            print(f"cannot reach the daemon at {shown_url(args.daemon)}: {exc}", file=sys.stderr)
+            print(f"cannot reach the daemon at {shown_url(args.daemon)}: {failure_text(exc)}", file=sys.stderr)
             return EXIT_FAILED
         except httpx.HTTPError as exc:
             # Connected, so the request may have arrived and been queued: "cannot reach the
             # daemon" would have the operator believe nothing was asked for.
-            print(f"{target}: sent to the daemon at {shown_url(args.daemon)}, but no answer came ({type(exc).__name__}: "
-                  f"{printable(str(exc))[:200]}): the restart may have been queued; check with `watchdog history` "
+            print(f"{target}: sent to the daemon at {shown_url(args.daemon)}, but no answer came ("
+                  f"{failure_text(exc)[:200]}): the restart may have been queued; check with `watchdog history` "
                   "before asking again", file=sys.stderr)
             return EXIT_FAILED
         if standby is not None:
@@ -116,7 +117,7 @@ def _follow(http: httpx.Client, record: dict[str, Any], wait: float,
         try:
             response = http.get(f"/v1/restarts/{record['id']}")
         except httpx.HTTPError as exc:
-            return record, f"the daemon could not be reached ({type(exc).__name__}: {printable(str(exc))[:200]})"
+            return record, f"the daemon could not be reached ({failure_text(exc)[:200]})"
         if follow_standby and Standby.of(response) is not None:
             continue
         if response.status_code != 200:

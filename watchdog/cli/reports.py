@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..config import ConfigError
 from ..logs import printable
 from .common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, config_or_exit, load
-from .daemon import daemon_client, daemon_headers, error_text, get_past_standby, shown_url
+from .daemon import (
+    daemon_client,
+    daemon_headers,
+    error_text,
+    failure_text,
+    get_past_standby,
+    shown_url,
+)
 
 if TYPE_CHECKING:
 
@@ -174,7 +181,7 @@ def _from_daemon(args: argparse.Namespace, path: str, params: dict[str, str | in
         with daemon_client(args.daemon, headers) as http:
             response, standby, tries = get_past_standby(http, args.daemon, f"{args.daemon.rstrip('/')}{path}", params)
     except httpx.HTTPError as exc:
-        print(f"cannot reach the daemon at {shown_url(args.daemon)}: {exc}", file=sys.stderr)
+        print(f"cannot reach the daemon at {shown_url(args.daemon)}: {failure_text(exc)}", file=sys.stderr)
         return None
     if standby is not None:
         # Only the leader shows the connectors as it polls them (README, "High availability").
@@ -186,7 +193,11 @@ def _from_daemon(args: argparse.Namespace, path: str, params: dict[str, str | in
     try:
         document: dict[str, Any] = response.json()
     except ValueError:
-        kind = printable(response.headers.get("content-type", "no content type"))[:100]
+        from ..connect.backend import without_credentials
+
+        # The server's text, printed: without the token, should what answers repeat it.
+        kind = printable(without_credentials(response.headers.get("content-type", "no content type"),
+                                             response.request.headers))[:100]
         print(f"the answer of {shown_url(args.daemon)}{path} is not JSON ({kind}): is --daemon the daemon's API address?",
               file=sys.stderr)
         return None
