@@ -38,7 +38,15 @@ from watchdog.report import captured_error
 from watchdog.state.postgres import PostgresStateStore
 
 from .conftest import TEST_API_KEY, TEST_API_SECRET
-from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, World, daemon_config, sim_scenario
+from .support import (
+    CLUSTER,
+    CLUSTER_ID,
+    ENVIRONMENT,
+    World,
+    cluster_config,
+    daemon_config,
+    sim_scenario,
+)
 from .test_daemon import restart_times, run_polls, status_rule, world
 from .test_kafka_connect import backend_for, kc_scenario
 
@@ -431,6 +439,26 @@ async def test_a_server_that_echoes_the_key_id_does_not_get_it_logged_or_kept() 
     assert ended["outcome"] == "unauthorized" and ended["message"] == "unknown API key ***", ended
     kept = json.dumps([record.message for record in w.daemon.state.history(limit=10)])
     assert TEST_API_KEY not in str(logs) + kept and "unknown API key ***" in kept
+
+
+async def test_a_server_that_sends_the_credentials_back_as_its_request_id_does_not_get_them_logged_or_kept() -> None:
+    # The request id is logged with every call and kept in the history (/v1/history, `watchdog
+    # history`); one holding the Authorization header we sent put the Basic token (user and
+    # password) there. A Kafka Connect worker here: the simulator's Confluent answers carry its own.
+    token = base64.b64encode(f"{TEST_API_KEY}:{TEST_API_SECRET}".encode()).decode()
+    w = world(BROKEN, [status_rule()], backend="kafka_connect", scenario=sim_scenario(
+        BROKEN, "kafka_connect", faults=[{"match": {"endpoint": "restart"},
+                                          "action": {"status": 400, "headers": {"X-Request-Id": f"req-1 Basic {token}"}}}]),
+              clusters={CLUSTER: {**cluster_config("kafka_connect", "http://sim"), "credential": "main"}})
+
+    with capture_logs() as logs:
+        await run_polls(w, 3)
+
+    [ended] = [e for e in logs if e["event"] == "restart_finished"]
+    assert ended["outcome"] == "rejected" and ended["request_id"] == "req-1 Basic ***", ended
+    kept = [record.request_id for record in w.daemon.state.history(limit=10)]
+    assert "req-1 Basic ***" in kept, kept
+    assert token not in str(logs) + str(kept) and TEST_API_SECRET not in str(logs) + str(kept)
 
 
 def test_a_basic_auth_user_is_starred_only_where_it_stands_alone() -> None:

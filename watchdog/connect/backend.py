@@ -109,10 +109,19 @@ def read_json(response: httpx.Response) -> Any:
 MAX_REQUEST_ID_CHARS = 128
 
 
-def request_id(headers: httpx.Headers) -> str | None:
-    """The answer's X-Request-Id, cut to MAX_REQUEST_ID_CHARS."""
-    value = headers.get("x-request-id")
-    return None if value is None else value[:MAX_REQUEST_ID_CHARS]
+def request_id(response: httpx.Response) -> str | None:
+    """The answer's X-Request-Id, cut to MAX_REQUEST_ID_CHARS, without the credentials the request
+    carried (starred out before the cut): it is the server's text like an error message, and one
+    that sent our Authorization header back as its request id put the key's Basic token into every
+    api_call line, the history, /v1/history and `watchdog history`."""
+    value = response.headers.get("x-request-id")
+    if value is None:
+        return None
+    try:
+        sent = response.request.headers
+    except RuntimeError:  # a response made by hand, never sent
+        sent = httpx.Headers()
+    return without_credentials(value, sent)[:MAX_REQUEST_ID_CHARS]
 
 
 def classify_status(code: int) -> Outcome:

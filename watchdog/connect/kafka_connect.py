@@ -334,7 +334,7 @@ def _result(
     response = answer.response
     common: dict[str, Any] = {
         "status_code": response.status_code,
-        "request_id": request_id(response.headers),
+        "request_id": request_id(response),
         "headers": parse_headers(response.headers),
         "elapsed": elapsed,
     }

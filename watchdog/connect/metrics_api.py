@@ -129,7 +129,7 @@ class MetricsApiClient:
         response = answer.response
         common: dict[str, Any] = {
             "status_code": response.status_code,
-            "request_id": request_id(response.headers),
+            "request_id": request_id(response),
             "headers": rate_limit_headers(response.headers),
             "elapsed": time.perf_counter() - started,
         }
