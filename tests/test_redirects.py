@@ -3,7 +3,9 @@ and 307. Followed and counted; an API key never goes to another host; a restart 
 
 from __future__ import annotations
 
+import base64
 import gzip
+import io
 import tracemalloc
 from collections.abc import Callable
 
@@ -13,10 +15,12 @@ from structlog.testing import capture_logs
 
 from watchdog.connect import ConfluentCloudBackend
 from watchdog.connect.transfer import CallLimits, fetch
+from watchdog.logs import configure_logging
 from watchdog.metrics import Metrics
 from watchdog.model import Outcome
 from watchdog.redirects import MAX_REDIRECTS, redirect_hook
 
+from .conftest import TEST_API_KEY, TEST_API_SECRET
 from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, World, sim_scenario
 from .test_daemon import restart_times, run_polls, status_rule, world
 from .test_stall_real_shapes import STALL_AT, restarts, run
@@ -216,3 +220,21 @@ async def test_a_redirect_to_a_huge_location_is_logged_in_a_line_of_bounded_size
     assert result.ok
     [event] = [e for e in logs if e["event"] == "api_redirected"]
     assert event["to"].startswith("https://api.example/moved/xxx") and len(event["to"]) < 400, len(event["to"])
+
+
+async def test_a_redirect_whose_location_holds_the_credentials_does_not_get_them_logged() -> None:
+    # api_redirected logs where a redirect points; a server that put the request's Authorization
+    # header in its Location had the key's Basic token (key id and secret) in that line, and in
+    # the next hop's `path`, which no longer carried the key to recognise it by.
+    token = base64.b64encode(f"{TEST_API_KEY}:{TEST_API_SECRET}".encode()).decode()
+    faults = [{"match": {"endpoint": "list"}, "when": {"count": 1},
+               "action": {"status": 302, "headers": {"Location": f"https://sso.example/login/Basic {token}/{TEST_API_KEY}"}}}]
+    w = world(BROKEN, [status_rule()], scenario=sim_scenario(BROKEN, faults=faults))
+    stream = io.StringIO()
+    configure_logging("DEBUG", "json", stream)
+
+    await run_polls(w, 2)
+
+    logged = stream.getvalue()
+    assert '"to": "https://sso.example/login/Basic ***/***"' in logged, logged
+    assert token not in logged and TEST_API_SECRET not in logged and TEST_API_KEY not in logged

@@ -93,6 +93,31 @@ async def test_a_good_file_swaps_rules_and_schedules_in_place(setup) -> None:
         await w.daemon.stop()
 
 
+async def test_the_log_stars_out_a_token_rotated_at_a_reload(setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The log knows the config's secrets (whatever puts one in a line, it is starred out): a
+    # token rotated at a reload is known from that reload on, and the one before it still (a
+    # call made with it may still be on its way).
+    import io
+
+    from watchdog.logs import configure_logging, get_logger
+
+    path, w = setup
+    old, new = "old-token-3f9a1c7e2b5d", "new-token-7c2e9a4b1f6d"
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", old)
+    write(path, [HEAL])
+    assert await w.daemon.reload("test") is True
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", new)
+    assert await w.daemon.reload("SIGHUP") is True
+    stream = io.StringIO()
+    configure_logging("INFO", "json", stream)
+
+    get_logger("test").warning("echoed", message=f"refused: Bearer {new} (was {old})")
+
+    (line,) = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert line["message"] == "refused: Bearer *** (was ***)", line
+    await w.daemon.stop()
+
+
 async def test_sections_that_need_a_restart_are_refused_by_name(setup) -> None:
     path, w = setup
     await w.daemon.start(serve_http=False)

@@ -41,7 +41,7 @@ from .engine import MANUAL_RULE, Engine, JobRecorder, WallClock, utc_now
 from .leadership.build import build_leadership
 from .leadership.elector import Elector
 from .leadership.host import LeadershipHost
-from .logs import get_logger
+from .logs import get_logger, keep_out_of_logs
 from .metrics import Metrics
 from .model import ERROR_OUTCOMES, ConnectorKey, Decision, Trigger
 from .plan import poll_intervals, trigger_of
@@ -86,6 +86,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         # read the file; else now): the watcher reloads an edit made while the daemon starts.
         self._config_seen = config_seen if config_seen is not None or config_path is None else file_fingerprint(config_path)
         self.config = config
+        keep_out_of_logs(*config.secret_values())
         self.metrics = Metrics(registry)
         # Opened first: a state file that cannot be used stops the daemon before anything starts
         # (StateStoreError names the file and how to recover).

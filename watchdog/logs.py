@@ -40,6 +40,49 @@ def without_secrets(text: str, secrets: Iterable[str], *, min_chars: int = 1) ->
     return text
 
 
+# The secrets of the config in effect (keep_out_of_logs), longest first, and the users sent with
+# a password: starred out of every log line, whatever put them there.
+_known_secrets: tuple[str, ...] = ()
+_known_users: tuple[tuple[str, re.Pattern[str]], ...] = ()
+# A shorter one is not looked for: every short word would be starred.
+MIN_KNOWN_CHARS = 6
+
+
+def keep_out_of_logs(secrets: Iterable[str], users: Iterable[str] = ()) -> None:
+    """From now on no log line shows any of `secrets`, nor any of `users` where it stands alone (a
+    worker's user `connect` must not star out `org.apache.kafka.connect`). The daemon gives the
+    config's (Config.secret_values) at start and at each reload. What quotes a server's answer is
+    scrubbed where it is made (the history and the API keep it too); this is the last line: a
+    server that put the request's Authorization header in a redirect's Location had the key's
+    Basic token logged with the next hop's path."""
+    global _known_secrets, _known_users
+    _known_secrets = tuple(sorted({s for s in secrets if len(s) >= MIN_KNOWN_CHARS}, key=len, reverse=True))
+    _known_users = tuple((user, re.compile(rf"(?<![\w.-]){re.escape(user)}(?![\w.-])"))
+                         for user in sorted(set(users), key=len, reverse=True) if len(user) >= MIN_KNOWN_CHARS)
+
+
+def _without_known(value: Any) -> Any:
+    if isinstance(value, str):
+        for secret in _known_secrets:
+            if secret in value:
+                value = value.replace(secret, "***")
+        for user, standing_alone in _known_users:
+            if user in value:
+                value = standing_alone.sub("***", value)
+        return value
+    if isinstance(value, dict):
+        return {key: _without_known(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_known(item) for item in value]
+    return value
+
+
+def _without_known_secrets(logger: Any, method: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
+    if not _known_secrets and not _known_users:
+        return event
+    return {key: _without_known(value) for key, value in event.items()}
+
+
 def printable(text: str, *, keep: str = "") -> str:
     """Text safe to print on a terminal: every character that is not printable (escape
     sequences, control characters, bidirectional overrides), except those in `keep`, shown as
@@ -110,12 +153,14 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "auto", stream: IO[s
         tail += [
             structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False)),
             _redact_url_credentials,
+            _without_known_secrets,
             structlog.processors.JSONRenderer(),
         ]
     else:
         tail += [
             structlog.processors.format_exc_info,
             _redact_url_credentials,
+            _without_known_secrets,
             _printable_strings,
             structlog.dev.ConsoleRenderer(colors=stream.isatty(), exception_formatter=structlog.dev.plain_traceback),
         ]

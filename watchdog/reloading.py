@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from .config import Config, ConfigError
-from .logs import get_logger
+from .logs import get_logger, keep_out_of_logs
 from .reload import ConfigDiff, diff_configs, log_overridden
 
 if TYPE_CHECKING:
@@ -156,6 +156,9 @@ class ReloadHost:
         connectors of a removed or redefined cluster keep their state (forget_cluster)."""
         previous = self.config
         self.config = new
+        # The previous config's secrets too: a call made with them may still be on its way.
+        (secrets, users), (were, were_users) = new.secret_values(), previous.secret_values()
+        keep_out_of_logs(secrets | were, users | were_users)
         self.engine.set_config(new)
         self.breaker.settings = new.breaker
         for name in diff.clusters_removed + diff.clusters_changed:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..config import Config, ConfigError, load_config
-from ..logs import configure_logging
+from ..logs import configure_logging, keep_out_of_logs
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 DEFAULT_CONFIG = "config.yaml"
@@ -27,6 +27,8 @@ def configure(args: argparse.Namespace, config: Config | None = None) -> None:
     level = args.log_level or (config.log.level if config else "INFO")
     fmt = args.log_format or (config.log.format if config else "auto")
     configure_logging(level, fmt)
+    if config is not None:
+        keep_out_of_logs(*config.secret_values())
 
 
 def config_or_exit(args: argparse.Namespace, *, calls: bool = True) -> Config | None:

@@ -3,6 +3,8 @@ files, the YAML document) and the lookups that span sections."""
 
 from __future__ import annotations
 
+import base64
+
 from pydantic import PrivateAttr
 from pydantic_settings import (
     BaseSettings,
@@ -122,6 +124,32 @@ class Config(BaseSettings):
         if self.blocking is not None and self.blocking.auth != "none" and self.blocking.alertmanager_url.startswith("http://"):
             found.append(("blocking.alertmanager_url", self.blocking.alertmanager_url))
         return found
+
+    def secret_values(self) -> tuple[set[str], set[str]]:
+        """(secrets, users): every secret this config holds, each also in the forms it is sent in
+        (a Basic pair `user:password` and its base64), and the users of `credentials` (an API
+        key's id, a worker's basic-auth user: kept as secrets, check-config shows only "set"), for
+        the log to keep out. Alertmanager's `blocking.username` is no secret (it is in the file)."""
+        secrets: set[str] = set()
+        users: set[str] = set()
+
+        def basic(user: str, password: str) -> None:
+            pair = f"{user}:{password}"
+            secrets.update({password, pair, base64.b64encode(pair.encode()).decode()})
+
+        for credential in self.credentials.values():
+            if credential.api_key is not None and credential.api_secret is not None:
+                basic(credential.api_key.get_secret_value(), credential.api_secret.get_secret_value())
+                users.add(credential.api_key.get_secret_value())
+        for token in (self.server.auth_token, self.state.password):
+            if token is not None:
+                secrets.add(token.get_secret_value())
+        sent = self.blocking.credentials() if self.blocking is not None else None
+        if isinstance(sent, tuple):
+            basic(sent[0], sent[1].get_secret_value())
+        elif sent is not None:
+            secrets.add(sent.get_secret_value())
+        return secrets, users
 
     @property
     def has_stalled_rules(self) -> bool:
