@@ -461,6 +461,24 @@ async def test_a_server_that_sends_the_credentials_back_as_its_request_id_does_n
     assert token not in str(logs) + str(kept) and TEST_API_SECRET not in str(logs) + str(kept)
 
 
+async def test_a_worker_that_sends_the_credentials_back_as_its_content_type_does_not_get_them_kept() -> None:
+    # A 404 that is not Kafka Connect's own is said with its Content-Type ("the worker does not
+    # serve ... (yet)"), a message kept in the history and the restart API's answers: one holding
+    # the Authorization header we sent kept the worker's Basic token (user and password).
+    token = base64.b64encode(f"{TEST_API_KEY}:{TEST_API_SECRET}".encode()).decode()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, headers={"Content-Type": f"text/html; {request.headers['authorization']}"}, text="no")
+
+    async with httpx.AsyncClient(auth=httpx.BasicAuth(TEST_API_KEY, TEST_API_SECRET),
+                                 transport=httpx.MockTransport(answer)) as http:
+        result = await KafkaConnectBackend(http, ["http://worker-1:8083"]).list_connectors()
+
+    assert result.message == ("http://worker-1:8083: 404 text/html; Basic ***: the worker does not serve Kafka "
+                              "Connect's REST API (yet)"), result.message
+    assert token not in result.message
+
+
 def test_a_basic_auth_user_is_starred_only_where_it_stands_alone() -> None:
     # A worker's user named `connect` must not turn Kafka Connect's class names into stars.
     from watchdog.connect.backend import without_credentials

@@ -72,6 +72,7 @@ from .backend import (
     request_id,
     restart_answer,
     transport_failure,
+    without_credentials,
 )
 from .entries import parse_expanded_list
 from .paths import path_segment
@@ -270,8 +271,10 @@ class KafkaConnectBackend:
                     "not sent again: the next poll shows what became of it")[:MAX_MESSAGE_CHARS])
             response = answer.response
             if _not_serving(response):
-                # Observed: a starting worker answers Jetty's own 404 page for a few seconds.
-                failures.append(f"{url}: 404 {response.headers.get('content-type') or 'without a body type'}: "
+                # Observed: a starting worker answers Jetty's own 404 page for a few seconds. Its
+                # Content-Type is the server's text, kept in the history: without our credentials.
+                kind = without_credentials(response.headers.get("content-type", ""), response.request.headers)
+                failures.append(f"{url}: 404 {kind or 'without a body type'}: "
                                 "the worker does not serve Kafka Connect's REST API (yet)")
                 continue
             if 500 <= response.status_code < 600 and response.status_code != 503:
