@@ -568,6 +568,28 @@ async def test_a_password_in_a_connectors_trace_is_kept_nowhere() -> None:
     assert "jdbc:postgresql://***@db:5432/orders refused" in kept and "http://***@db:5432/" in kept
 
 
+async def test_a_password_in_a_urls_parameters_in_a_connectors_trace_is_kept_nowhere() -> None:
+    # MySQL's and SQL Server's JDBC URLs carry the password as a parameter, not as user:pass@:
+    # the README said the credentials of any URL in a trace were masked, and these were kept in
+    # the log (restart_evidence) and the history as they came.
+    trace = ("java.sql.SQLException: Cannot create PoolableConnectionFactory "
+             "(url=jdbc:mysql://db:3306/orders?user=etl&password=Hunter2-LEAK&useSSL=true)\n"
+             "Caused by: jdbc:sqlserver://db:1433;databaseName=orders;user=etl;password=Hunter3-LEAK;encrypt=true\n"
+             "Caused by: POST https://hooks.example.com/notify?access_token=Hunter4-LEAK refused\n")
+    connectors = [{"name": "broken", "script": {"initial": "FAILED", "recover_after_restarts": 1, "trace": trace}}]
+    w = world(connectors, [status_rule()], scenario=sim_scenario(connectors, restart={"delay_seconds": 2}))
+    stream = io.StringIO()
+    configure_logging("DEBUG", "json", stream)
+
+    await run_polls(w, 3)
+
+    [record] = w.daemon.state.history(None, 10)
+    kept = json.dumps(record.evidence) + stream.getvalue()
+    assert "LEAK" not in kept, kept[:600]
+    assert "orders?user=etl&password=***&useSSL=true" in kept and "user=etl;password=***;encrypt=true" in kept
+    assert "notify?access_token=*** refused" in kept
+
+
 async def test_a_password_in_a_url_in_an_error_message_is_kept_nowhere() -> None:
     # The log masked it; the history (and the restart API's answers) kept the message as it came.
     said = "Failed to validate jdbc:mysql://etl:Hunter2-LEAK@db:3306/orders"

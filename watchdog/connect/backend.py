@@ -277,7 +277,7 @@ def _upstream_text(value: Any) -> str:
     (state file, GET /v1/history, `watchdog history`) kept them, and a trace cut short for the
     log before the `@` kept part of the password in the log too."""
     text = str(value or "")
-    return redact_url_credentials(text) if "@" in text else text  # most have none: polls parse thousands
+    return redact_url_credentials(text)
 
 
 def parse_status(data: Any, resource_id: str | None = None) -> ConnectorStatus:
