@@ -238,3 +238,21 @@ async def test_a_redirect_whose_location_holds_the_credentials_does_not_get_them
     logged = stream.getvalue()
     assert '"to": "https://sso.example/login/Basic ***/***"' in logged, logged
     assert token not in logged and TEST_API_SECRET not in logged and TEST_API_KEY not in logged
+
+
+async def test_a_long_location_cut_inside_the_credentials_keeps_no_part_of_them() -> None:
+    # Where a redirect points is cut to 300 characters; a Location holding the Authorization
+    # header we sent, cut inside it, kept its first part in api_redirected and in the restart's
+    # message (history): base64 that decodes to the key id.
+    token = base64.b64encode(f"{TEST_API_KEY}:{TEST_API_SECRET}".encode()).decode()
+    location = "https://elsewhere.example/" + "p" * 240 + f"/Basic {token}"
+    w = redirected_restart(307, location)
+    stream = io.StringIO()
+    configure_logging("INFO", "json", stream)
+
+    await run_polls(w, 3)
+
+    kept = " ".join(record.message for record in w.daemon.state.history(limit=10))
+    logged = stream.getvalue()
+    assert "/Basic ***" in kept and "/Basic ***" in logged, (kept, logged)
+    assert token[:8] not in kept + logged, "a part of the Basic token (the key id) was kept"

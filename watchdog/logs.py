@@ -79,15 +79,21 @@ def keep_out_of_logs(secrets: Iterable[str], users: Iterable[str] = ()) -> None:
                          for user in sorted(set(users), key=len, reverse=True) if len(user) >= MIN_KNOWN_CHARS)
 
 
+def without_known_secrets(text: str) -> str:
+    """`text` without the secrets keep_out_of_logs was given: for a text from upstream that is cut
+    short before it is logged or kept, so that no part of a secret is left at the cut."""
+    for secret in _known_secrets:
+        if secret in text:
+            text = text.replace(secret, "***")
+    for user, standing_alone in _known_users:
+        if user in text:
+            text = standing_alone.sub("***", text)
+    return text
+
+
 def _without_known(value: Any) -> Any:
     if isinstance(value, str):
-        for secret in _known_secrets:
-            if secret in value:
-                value = value.replace(secret, "***")
-        for user, standing_alone in _known_users:
-            if user in value:
-                value = standing_alone.sub("***", value)
-        return value
+        return without_known_secrets(value)
     if isinstance(value, dict):
         return {key: _without_known(item) for key, item in value.items()}
     if isinstance(value, list | tuple):

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from .logs import get_logger
+from .logs import get_logger, without_known_secrets
 from .metrics import Metrics
 
 log = get_logger("watchdog.api")
@@ -141,8 +141,11 @@ MAX_WHERE_CHARS = 300
 
 
 def _where(url: httpx.URL) -> str:
-    """Scheme, host, port and path: never a query string, which may carry a token."""
-    where = f"{url.scheme}://{url.host}{':' + str(url.port) if url.port else ''}{url.path}"
+    """Scheme, host, port and path: never a query string, which may carry a token. Without our
+    secrets, starred out before the cut: a Location holding the Authorization header we sent,
+    cut inside it, kept its first part (the key id, base64 encoded) where no scrubbing after the
+    cut could recognise it."""
+    where = without_known_secrets(f"{url.scheme}://{url.host}{':' + str(url.port) if url.port else ''}{url.path}")
     return where if len(where) <= MAX_WHERE_CHARS else f"{where[:MAX_WHERE_CHARS]}... ({len(where)} characters)"
 
 
