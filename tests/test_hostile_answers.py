@@ -156,6 +156,23 @@ async def test_recommendations_of_megabytes_cost_kilobytes_in_the_history() -> N
     assert sum(len(text) for text in record.recommendations) < 50_000
 
 
+async def test_a_password_in_a_url_in_a_recommendation_is_kept_nowhere() -> None:
+    # Confluent's advice, fetched before the restart, is kept in its history record (GET
+    # /v1/history, `watchdog history`) as the failure evidence is; advice quoting the connector's
+    # connection URL kept its password, where the evidence had it masked.
+    texts = ["Check connection.url jdbc:postgresql://etl:Hunter2-LEAK@db:5432/orders",
+             "or jdbc:mysql://db/orders?user=etl&password=Hunter3-LEAK"]
+    w = world(BROKEN, [status_rule(fetch_recommendations=True)], scenario=sim_scenario(
+        BROKEN, restart={"delay_seconds": 2}, faults=[{"match": {"endpoint": "error_recommendations"}, "action": {
+            "status": 200, "body": {"recommendations": texts}}}]))
+
+    await run_polls(w, 3)
+
+    [record] = w.daemon.state.history()
+    assert record.recommendations == ("Check connection.url jdbc:postgresql://***@db:5432/orders",
+                                      "or jdbc:mysql://db/orders?user=etl&password=***"), record.recommendations
+
+
 async def test_a_kafka_connect_restart_keeps_its_answers_states_not_its_traces() -> None:
     # A worker's 202 carries each failed instance's trace, uncut; the daemon keeps its latest
     # 10,000 to 20,000 finished jobs, each with that answer: 87 KB per restart here, beside the

@@ -156,7 +156,7 @@ def error_message(response: httpx.Response) -> str:
         sent = httpx.Headers()
     # Masked before the cut, like any URL's credentials in it (as the log would, but the history
     # and the restart API's answers keep the message too).
-    return _upstream_text(without_credentials(_reason(response), sent))[:MAX_MESSAGE_CHARS]
+    return upstream_text(without_credentials(_reason(response), sent))[:MAX_MESSAGE_CHARS]
 
 
 def transport_failure(exc: Exception) -> str:
@@ -169,7 +169,7 @@ def transport_failure(exc: Exception) -> str:
         sent = exc.request.headers  # type: ignore[attr-defined]
     except (RuntimeError, AttributeError):  # none built yet, or no httpx error (ssl.SSLError)
         sent = httpx.Headers()
-    return _upstream_text(without_credentials(f"{type(exc).__name__}: {exc}", sent))
+    return upstream_text(without_credentials(f"{type(exc).__name__}: {exc}", sent))
 
 
 def _reason(response: httpx.Response) -> str:
@@ -270,7 +270,7 @@ class TasksNotList(ValueError):
     """A status whose `tasks` is neither a list nor null."""
 
 
-def _upstream_text(value: Any) -> str:
+def upstream_text(value: Any) -> str:
     """A message or trace from upstream (a connector's status, an error's reason), without the
     credentials of any URL in it (`jdbc:postgresql://etl:pw@db/...`: a connector's error often
     quotes its connection URL). Masked here, as it arrives: the log masked them, but the history
@@ -304,8 +304,8 @@ def parse_status(data: Any, resource_id: str | None = None) -> ConnectorStatus:
                 TaskStatus(
                     id=task_id,
                     state=task["state"],
-                    msg=_upstream_text(task.get("msg")),
-                    trace=_upstream_text(task.get("trace")),
+                    msg=upstream_text(task.get("msg")),
+                    trace=upstream_text(task.get("trace")),
                 )
             )
     validation_errors = data.get("validation_errors")
@@ -313,11 +313,11 @@ def parse_status(data: Any, resource_id: str | None = None) -> ConnectorStatus:
         name=str(data.get("name") or ""),
         state=connector["state"],
         type=str(data.get("type") or "unknown"),
-        trace=_upstream_text(connector.get("trace")),
+        trace=upstream_text(connector.get("trace")),
         tasks=tuple(tasks),
         resource_id=resource_id,
         validation_errors=tuple(
-            _upstream_text(e) for e in (validation_errors if isinstance(validation_errors, list) else []) if e
+            upstream_text(e) for e in (validation_errors if isinstance(validation_errors, list) else []) if e
         ),
     )
 

@@ -21,6 +21,7 @@ from .backend import (
     read_json,
     request_id,
     transport_failure,
+    upstream_text,
 )
 from .entries import CLOUD_NAMES_ONLY, parse_expanded_list
 from .paths import path_segment
@@ -148,6 +149,7 @@ def _parse_recommendations(data: Any) -> list[str]:
         # (the job ended network_error), and a string gave one recommendation per character.
         raise ValueError(f"recommendations is {type(listed).__name__}, not a list")
     # Kept in every history record of the restart, as the failure evidence is: bounded alike (an
-    # answer of megabytes made megabyte history records, up to 200 per connector).
+    # answer of megabytes made megabyte history records, up to 200 per connector), and masked
+    # alike, before the cut (advice quoting the connector's connection URL kept its password).
     texts = [str(text) for text in listed or [] if text]
-    return [evidence_text(text) for text in texts[:MAX_RECOMMENDATIONS]]
+    return [evidence_text(upstream_text(text)) for text in texts[:MAX_RECOMMENDATIONS]]
