@@ -6,10 +6,14 @@ from __future__ import annotations
 import io
 import json
 import time
+from pathlib import Path
 
 import pytest
 
+from watchdog.config import load_config
 from watchdog.logs import configure_logging, get_logger, redact_url_credentials
+
+from .conftest import TEST_API_KEY, TEST_API_SECRET
 
 TOKEN = "log-check-token-Wq3Rt8Yz1Kp5"
 
@@ -95,3 +99,23 @@ def test_masking_takes_linear_time_on_long_words() -> None:
     assert redact_url_credentials("a" * 200_000 + "@") == "a" * 200_000 + "@"
     assert redact_url_credentials("x" * 100_000 + "https://u:p@h/") == "x" * 100_000 + "https://***@h/"
     assert time.perf_counter() - started < 0.5
+
+
+def test_pydantic_settings_debug_output_never_reaches_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, credentials_env: None
+) -> None:
+    # With PYDANTIC_SETTINGS_DEBUG=1 and the log at DEBUG, a reload logged every source's values,
+    # the secrets (a token just rotated, not yet one the log knows to star out) in plain text.
+    rotated = "rotated-token-Pq7Zx2Lm9Ww4"
+    monkeypatch.setenv("PYDANTIC_SETTINGS_DEBUG", "1")
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", rotated)
+    path = tmp_path / "config.yaml"
+    path.write_text("credentials: {main: {}}\nclusters: {prod: {environment_id: env-1, kafka_cluster_id: lkc-1}}\n")
+    stream = io.StringIO()
+    configure_logging("DEBUG", "json", stream)
+
+    config = load_config(path)
+
+    assert config.server.auth_token is not None and config.server.auth_token.get_secret_value() == rotated
+    for secret in (rotated, TEST_API_KEY, TEST_API_SECRET):
+        assert secret not in stream.getvalue()

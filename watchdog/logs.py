@@ -197,7 +197,10 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "auto", stream: IO[s
     # APScheduler logs every job added, run and removed at INFO ("Adding job tentatively...");
     # skipped, missed and failed runs come at WARNING and above, and scheduler_job_event reports
     # them (triggers/scheduler.py drops APScheduler's own line for the first two).
-    for noisy in ("httpx", "httpcore", "uvicorn.access", "apscheduler"):
+    # pydantic-settings logs every source's values at DEBUG when PYDANTIC_SETTINGS_DEBUG is set (a
+    # knob someone debugging a setting may leave on): the secrets as read, a rotated token read
+    # at a reload included, in plain text. Never wanted, whatever the level.
+    for noisy in ("httpx", "httpcore", "uvicorn.access", "apscheduler", "pydantic_settings"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # uvicorn installs its own handlers; route its records through ours instead.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
