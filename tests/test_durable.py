@@ -291,11 +291,8 @@ async def test_an_outcome_the_state_file_refused_is_written_later_and_never_sent
         assert [r.outcome for r in store.history()] == [Outcome.DROPPED]
 
 
-async def test_a_request_that_joined_a_restart_on_the_wire_is_not_sent_again_after_a_crash(tmp_path: Path) -> None:
-    # A restart asked for by name while the same connector's restart was on the wire joins that
-    # job (answered `duplicate`). It was kept in the state file as `queued`, not as possibly
-    # sent: killed then, the daemon ended the job's own request `interrupted` at its next start
-    # and sent the joined one, a second restart.
+async def _crash_with_a_joined_request_on_the_wire(tmp_path: Path) -> tuple[Simulator, Clock]:
+    """A restart asked for by name on the wire, a second request joined to it, then kill -9."""
     from watchdog.engine import MANUAL_RULE
     from watchdog.model import Trigger
     from watchdog.queue import Phase
@@ -315,13 +312,39 @@ async def test_a_request_that_joined_a_restart_on_the_wire_is_not_sent_again_aft
     assert joined.decision.value == "duplicate" and joined.job is asked.job
     await first.queue.abandon()  # kill -9: nothing more is written
     first.state.close()
+    return simulator, clock
 
+
+async def test_a_request_that_joined_a_restart_on_the_wire_is_not_sent_again_after_a_crash(tmp_path: Path) -> None:
+    # A restart asked for by name while the same connector's restart was on the wire joins that
+    # job (answered `duplicate`). It was kept in the state file as `queued`, not as possibly
+    # sent: killed then, the daemon ended the job's own request `interrupted` at its next start
+    # and sent the joined one, a second restart.
+    simulator, clock = await _crash_with_a_joined_request_on_the_wire(tmp_path)
     second = daemon(tmp_path / "state.db", simulator, clock)
     assert second.engine.recover() == (0, 2), "both requests may have been sent: both end interrupted"
     second.queue.start()
     await asyncio.wait_for(second.queue.join(), 10)
     await second.stop()
     assert len([c for c in simulator.calls if c.endpoint == "restart"]) == 1
+
+
+async def test_a_restart_on_the_wire_at_a_crash_is_one_interrupted_restart_whatever_joined_it(tmp_path: Path) -> None:
+    # One call on the wire, two requests sharing it: the next start counted it twice in
+    # watchdog_restarts_total{outcome="interrupted"} and wrote two history rows with the same
+    # job id, where the queue counts and records a job once however many requests joined it.
+    simulator, clock = await _crash_with_a_joined_request_on_the_wire(tmp_path)
+    second = daemon(tmp_path / "state.db", simulator, clock)
+    with structlog.testing.capture_logs() as logs:
+        second.engine.recover()
+    await second.stop()
+    assert second.metrics.registry.get_sample_value("watchdog_restarts_total", {
+        "cluster": CLUSTER, "connector": "orders", "rule": "manual", "trigger": "manual", "outcome": "interrupted"}) == 1
+    with SqliteStateStore(tmp_path / "state.db") as store:
+        records = store.history(limit=10)
+    assert [r.outcome for r in records] == [Outcome.INTERRUPTED]
+    ended = [e for e in logs if e["event"] == "recovered_request_ended"]
+    assert len(ended) == 2 and {e["job"] for e in ended} == {records[0].job_id}, "each request said, with its job"
 
 
 async def test_a_start_on_a_taken_port_sends_nothing_and_keeps_the_kept_restarts(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ settled after the wall clock stepped back (at a start, or while running)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -89,7 +89,18 @@ class Recovery(EngineCore):
             # Judged by the gap before the start alone, a 03:00 run held while discovery could
             # not read its environment for two hours went out at 05:00.
             absence = replace(self.absence_at_start, held=max(0.0, (now - self.recovered_at).total_seconds()))
-        for pending in self.state.pending():
+        kept = self.state.pending()
+        # A job's requests (one asked for by name that joined a poll's restart) end together:
+        # one history record and one count per job, as the queue makes them. Ended one by one,
+        # a restart that was on the wire at the crash was counted `interrupted` twice and
+        # shown twice in the history, one row per request, with the same job id.
+        triggers: dict[str, list[Trigger]] = {}
+        for pending in kept:
+            job_triggers = triggers.setdefault(pending.job_id, [])
+            if pending.request.trigger not in job_triggers:
+                job_triggers.append(pending.request.trigger)
+        ended_jobs: set[str] = set()
+        for pending in kept:
             request = pending.request
             if only is not None and request.key.cluster not in only:
                 continue
@@ -110,17 +121,22 @@ class Recovery(EngineCore):
                 why = ("the daemon stopped (or, with replicas, the one that led lost the lead) before sending it; "
                        "the next poll decides again")
             elif request.trigger is Trigger.SCHEDULE and absence is not None and (missed := absence.missed()):
-                self._end_missed(pending.job_id, request, now, missed)
+                if pending.job_id not in ended_jobs:
+                    ended_jobs.add(pending.job_id)
+                    self._end_missed(pending.job_id, request, now, missed)
                 ended += 1
                 continue
             if why:
-                self.state.finish(pending.job_id, request.key, None, _ended(pending.job_id, request, now, outcome, why))
-                self.metrics.restarts.labels(request.key.cluster, request.key.connector, request.rule,
-                                             request.trigger.value, outcome.value).inc()
+                if pending.job_id not in ended_jobs:
+                    ended_jobs.add(pending.job_id)
+                    record = _ended(pending.job_id, request, now, outcome, why, triggers[pending.job_id])
+                    self.state.finish(pending.job_id, request.key, None, record)
+                    self.metrics.restarts.labels(request.key.cluster, request.key.connector, request.rule,
+                                                 request.trigger.value, outcome.value).inc()
                 if request.key.cluster not in self.config.clusters:
                     self.late_series.add(request.key)  # no poll of its cluster will remove it
                 log.warning("recovered_request_ended", cluster=request.key.cluster, connector=request.key.connector,
-                            request=request.id, outcome=outcome.value, reason=why)
+                            request=request.id, job=pending.job_id, outcome=outcome.value, reason=why)
                 self._remembered_as(request, _ended_job(pending.job_id, request, outcome, why))
                 ended += 1
                 continue
@@ -204,10 +220,13 @@ def _ended_job(job_id: str, request: RestartRequest, outcome: Outcome, why: str)
     return job
 
 
-def _ended(job_id: str, request: RestartRequest, now: datetime, outcome: Outcome, why: str) -> HistoryRecord:
+def _ended(
+    job_id: str, request: RestartRequest, now: datetime, outcome: Outcome, why: str,
+    triggers: Sequence[Trigger] = (),
+) -> HistoryRecord:
     return HistoryRecord(
         at=now, key=request.key, job_id=job_id, rule=request.rule, trigger=request.trigger,
-        triggers=(request.trigger,), outcome=outcome, message=why,
+        triggers=tuple(triggers) or (request.trigger,), outcome=outcome, message=why,
     )
 
 
