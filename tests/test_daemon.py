@@ -170,6 +170,25 @@ async def test_a_revoked_key_backs_off_like_a_failing_connector(backend: str) ->
     assert w.sample("watchdog_restarts_total", cluster=CLUSTER, connector="broken", rule="heal", trigger="status", outcome="unauthorized") == len(calls)
 
 
+async def test_a_glob_found_connectors_first_restart_rises_on_its_clusters_count(backend: str) -> None:
+    # The shipped alerts count with increase(), which sees a rise between two scrapes only. A
+    # connector a glob selects gets its watchdog_restarts_total series with its first restart,
+    # already at 1: a key refused once (403) raised no WatchdogApiKeyRejected, and a first
+    # failure of each of three connectors added nothing to WatchdogRestartsFailing.
+    connectors = [{"name": "broken", "script": {"initial": "FAILED", "recover_after_restarts": "never"}}]
+    scenario = sim_scenario(connectors, backend, faults=[{"match": {"endpoint": "restart"}, "action": {"status": 403}}])
+    w = world(connectors, [status_rule()], scenario=scenario, backend=backend)
+    per_cluster = {"cluster": CLUSTER, "rule": "heal", "trigger": "status", "outcome": "forbidden"}
+    per_connector = {**per_cluster, "connector": "broken"}
+    registry = w.daemon.metrics.registry
+    assert registry.get_sample_value("watchdog_cluster_restarts_total", per_cluster) == 0, "scraped at 0 first"
+    assert registry.get_sample_value("watchdog_restarts_total", per_connector) is None
+    await run_polls(w, 2)  # the second poll confirms the failure; its restart is refused
+    assert registry.get_sample_value("watchdog_cluster_restarts_total", per_cluster) == 1
+    assert registry.get_sample_value("watchdog_restarts_total", per_connector) == 1
+    assert w.total("watchdog_cluster_restarts_total") == w.total("watchdog_restarts_total") == 1, "counted once"
+
+
 async def test_dry_run_counts_the_decision_and_sends_nothing(backend: str) -> None:
     connectors = [{"name": "broken", "script": {"initial": "FAILED", "recover_after_restarts": "never"}}]
     w = world(connectors, [status_rule()], backend=backend, dry_run=True)

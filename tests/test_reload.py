@@ -15,7 +15,7 @@ import yaml
 from watchdog.app import Daemon
 from watchdog.config import load_config
 from watchdog.metrics import Metrics
-from watchdog.model import Trigger
+from watchdog.model import ConnectorKey, Outcome, Trigger
 from watchdog.simulator import Scenario, Simulator, create_app
 
 from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, World, sim_scenario, until
@@ -320,9 +320,11 @@ async def test_a_rule_renamed_or_removed_by_a_reload_leaves_no_series(setup) -> 
             assert await w.daemon.reload("test") is True
         assert _rules_with_series(w, "watchdog_decisions_total") == {"heal-v3", "manual"}
         assert "heal" not in _rules_with_series(w, "watchdog_restarts_total")
+        assert _rules_with_series(w, "watchdog_cluster_restarts_total") == {"heal-v3", "manual"}
         write(path, [])
         assert await w.daemon.reload("test") is True
         assert _rules_with_series(w, "watchdog_decisions_total") == {"manual"}
+        assert _rules_with_series(w, "watchdog_cluster_restarts_total") == {"manual"}
     finally:
         await w.daemon.stop()
 
@@ -335,10 +337,13 @@ def test_a_restart_pending_under_a_removed_rule_keeps_its_series_until_it_is_cou
     assert metrics.registry.get_sample_value("watchdog_decisions_total", {
         "cluster": CLUSTER, "rule": "old", "trigger": "status", "decision": "restart"}) is None
     labels = {"cluster": CLUSTER, "connector": "orders", "rule": "old", "trigger": "status", "outcome": "dropped"}
-    metrics.restarts.labels(*labels.values()).inc()  # its end, after the reload: counted from 0
+    metrics.count_restart(ConnectorKey(CLUSTER, "orders"), "old", Trigger.STATUS, Outcome.DROPPED)  # its end, after the reload: counted from 0
     assert metrics.registry.get_sample_value("watchdog_restarts_total", labels) == 1
+    per_cluster = {k: v for k, v in labels.items() if k != "connector"}
+    assert metrics.registry.get_sample_value("watchdog_cluster_restarts_total", per_cluster) == 1
     assert metrics.forget_rules(keep=set(), busy=set()) is False  # the hourly sweep, once it has ended
     assert metrics.registry.get_sample_value("watchdog_restarts_total", labels) is None
+    assert metrics.registry.get_sample_value("watchdog_cluster_restarts_total", per_cluster) is None
 
 
 async def test_a_reload_changes_the_log_level_in_place(setup) -> None:

@@ -9,7 +9,9 @@ One exception, for scale: a connector's `watchdog_restarts_total` series (one pe
 created for connectors named in the config at start-up, but for connectors found by globs only
 when their first restart is queued. At 10,000 connectors, creating them all up front cost 150,000
 series, about 100 MiB and seconds of CPU per scrape (docs/benchmarks.md); the per-connector
-gauges (backoff step, gave-up, next restart) still exist from the first poll.
+gauges (backoff step, gave-up, next restart) still exist from the first poll. Such a series
+appears at 1, which Prometheus' increase() does not count: `watchdog_cluster_restarts_total`,
+the same counts without the connector label, exists at 0 from the start for what counts over time.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.samples import Sample
 
 from . import __version__
-from .model import ConnectorState, Decision, Health, Outcome, Trigger, Unusable
+from .model import ConnectorKey, ConnectorState, Decision, Health, Outcome, Trigger, Unusable
 from .ratelimit import Pause, RateLimitState
 from .stall import Unjudged
 
@@ -60,6 +62,19 @@ class Metrics:
             "watchdog_restarts",
             "Restart jobs by terminal outcome (one per job; merged requests share it).",
             ["cluster", "connector", "rule", "trigger", "outcome"],
+            registry=r,
+        )
+        # The same counts without the connector label, created at 0 with the cluster's series.
+        # A connector found by a glob gets its watchdog_restarts_total series at its first restart
+        # (see above), so they appear at 1 and Prometheus' increase() never sees that restart:
+        # a key refused once (403) did not raise WatchdogApiKeyRejected, and failures of several
+        # connectors, each its first since the daemon started, added nothing to
+        # WatchdogRestartsFailing. The alerts and the dashboard count restarts from these.
+        self.cluster_restarts = Counter(
+            "watchdog_cluster_restarts",
+            "Restart jobs by terminal outcome, per cluster (watchdog_restarts_total without connector; "
+            "its series exist from the start, so increase() sees each connector's first restart).",
+            ["cluster", "rule", "trigger", "outcome"],
             registry=r,
         )
         self.decisions = Counter(
@@ -284,6 +299,8 @@ class Metrics:
         for rule, trigger in rules:
             for decision in Decision:
                 self.decisions.labels(cluster, rule, trigger.value, decision.value)
+            for outcome in Outcome:
+                self.cluster_restarts.labels(cluster, rule, trigger.value, outcome.value)
 
     def init_connector(self, cluster: str, connector: str, rule: str, trigger: Trigger) -> None:
         for outcome in Outcome:
@@ -291,6 +308,11 @@ class Metrics:
         self.backoff_step.labels(cluster, connector)
         self.gave_up.labels(cluster, connector)
         self.next_restart.labels(cluster, connector)
+
+    def count_restart(self, key: ConnectorKey, rule: str, trigger: Trigger, outcome: Outcome) -> None:
+        """A restart job's terminal outcome, counted once, per connector and per cluster."""
+        self.restarts.labels(key.cluster, key.connector, rule, trigger.value, outcome.value).inc()
+        self.cluster_restarts.labels(key.cluster, rule, trigger.value, outcome.value).inc()
 
     def show_connector_state(self, cluster: str, connector: str, state: ConnectorState) -> None:
         self.backoff_step.labels(cluster, connector).set(state.attempts)
@@ -317,9 +339,13 @@ class Metrics:
 
     def forget_cluster(self, cluster: str) -> None:
         for metric in (self.connectors, self.degraded_too_long, self.polls, self.unusable_entries, self.decisions, self.last_poll, self.restarts,
-                       self.backoff_step, self.gave_up, self.next_restart, self.stall_checks, self.stall_unjudged):
+                       self.cluster_restarts, self.backoff_step, self.gave_up, self.next_restart, self.stall_checks, self.stall_unjudged):
             metric.remove_by_labels({"cluster": cluster})
         self.breaker_open.remove_by_labels({"scope": cluster})  # its label is `scope` (a cluster, or fleet)
+
+    def forget_cluster_restarts(self, cluster: str) -> None:
+        """The per-cluster restart counts a restart that ended after its cluster went made again."""
+        self.cluster_restarts.remove_by_labels({"cluster": cluster})
 
     def forget_rules(self, keep: set[tuple[str, str, str]], busy: set[tuple[str, str]]) -> bool:
         """Remove the decision and restart series of every (cluster, rule, trigger) not in `keep`
@@ -341,6 +367,15 @@ class Metrics:
             else:
                 self.restarts.remove(labels["cluster"], labels["connector"], labels["rule"], labels["trigger"],
                                      labels["outcome"])
+        busy_clusters = {cluster for cluster, _ in busy}
+        for sample in _totals(self.cluster_restarts):
+            labels = sample.labels
+            if (labels["cluster"], labels["rule"], labels["trigger"]) in keep:
+                continue
+            if labels["cluster"] in busy_clusters:
+                kept = True
+            else:
+                self.cluster_restarts.remove(labels["cluster"], labels["rule"], labels["trigger"], labels["outcome"])
         return kept
 
     # -- rate-limiter observer (see ratelimit.LimiterObserver) -----------------------------------

@@ -188,9 +188,7 @@ class JobRecorder:
         self.finished_jobs.append(job)
         if len(self.finished_jobs) >= 2 * FINISHED_KEPT:  # trimmed in steps: a list, not a deque
             del self.finished_jobs[:-FINISHED_KEPT]
-        self._metrics.restarts.labels(
-            job.key.cluster, job.key.connector, primary.rule, primary.trigger.value, job.outcome.value
-        ).inc()
+        self._metrics.count_restart(job.key, primary.rule, primary.trigger, job.outcome)
         now = self._now()
         try:
             state = self._state.load(job.key)

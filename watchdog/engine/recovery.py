@@ -131,8 +131,7 @@ class Recovery(EngineCore):
                     ended_jobs.add(pending.job_id)
                     record = _ended(pending.job_id, request, now, outcome, why, triggers[pending.job_id])
                     self.state.finish(pending.job_id, request.key, None, record)
-                    self.metrics.restarts.labels(request.key.cluster, request.key.connector, request.rule,
-                                                 request.trigger.value, outcome.value).inc()
+                    self.metrics.count_restart(request.key, request.rule, request.trigger, outcome)
                 if request.key.cluster not in self.config.clusters:
                     self.late_series.add(request.key)  # no poll of its cluster will remove it
                 log.warning("recovered_request_ended", cluster=request.key.cluster, connector=request.key.connector,
@@ -163,8 +162,7 @@ class Recovery(EngineCore):
         """A schedule's kept restart too late to send: one terminal outcome, counted, in the
         history and in a restart_finished line, like any job's end."""
         self.state.finish(job_id, request.key, None, _ended(job_id, request, now, Outcome.DROPPED, why))
-        self.metrics.restarts.labels(request.key.cluster, request.key.connector, request.rule,
-                                     request.trigger.value, Outcome.DROPPED.value).inc()
+        self.metrics.count_restart(request.key, request.rule, request.trigger, Outcome.DROPPED)
         log.warning("restart_finished", cluster=request.key.cluster, connector=request.key.connector, job=job_id,
                     outcome=Outcome.DROPPED.value, rule=request.rule, trigger=request.trigger.value,
                     triggers=[request.trigger.value], requests=[request.id], tries=0, message=why,

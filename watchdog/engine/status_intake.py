@@ -246,6 +246,10 @@ class StatusIntake(Decisions):
             elif not self.queue.is_pending(key):
                 self.late_series.discard(key)
                 self.metrics.forget_connector(key.cluster, key.connector)
+                if key.cluster not in self.config.clusters and not any(
+                        late.cluster == key.cluster for late in self.late_series):
+                    # Its cluster went before this restart ended, which counted it there again.
+                    self.metrics.forget_cluster_restarts(key.cluster)
 
     def forget_vanished(self) -> int:
         """Forget connectors that the latest successful poll of their cluster did not list, or
