@@ -4,11 +4,11 @@ settled after the wall clock stepped back (at a start, or while running)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from ..model import HistoryRecord, Outcome, PendingPhase, RestartRequest, Trigger
+from ..model import ERROR_OUTCOMES, HistoryRecord, Outcome, PendingPhase, RestartRequest, Trigger
 from ..policy import settle_clock
 from ..queue import Phase, RestartJob
 from ..report import format_span
@@ -89,18 +89,14 @@ class Recovery(EngineCore):
             # Judged by the gap before the start alone, a 03:00 run held while discovery could
             # not read its environment for two hours went out at 05:00.
             absence = replace(self.absence_at_start, held=max(0.0, (now - self.recovered_at).total_seconds()))
-        kept = self.state.pending()
-        # A job's requests (one asked for by name that joined a poll's restart) end together:
-        # one history record and one count per job, as the queue makes them. Ended one by one,
-        # a restart that was on the wire at the crash was counted `interrupted` twice and
-        # shown twice in the history, one row per request, with the same job id.
-        triggers: dict[str, list[Trigger]] = {}
-        for pending in kept:
-            job_triggers = triggers.setdefault(pending.job_id, [])
-            if pending.request.trigger not in job_triggers:
-                job_triggers.append(pending.request.trigger)
-        ended_jobs: set[str] = set()
-        for pending in kept:
+        # The requests that end here, by job: a job's requests (one asked for by name that joined
+        # a poll's restart) end together, as one restart: one history record, one count and one
+        # `restart_finished` line per job, as the queue makes them. Ended one by one, a restart on
+        # the wire at a crash was counted `interrupted` twice, shown twice in the history with the
+        # same job id, and logged only as `recovered_request_ended`, which a search of the
+        # `restart_finished` lines (the runbook's) never found.
+        ending: dict[str, list[tuple[RestartRequest, Outcome, str]]] = {}
+        for pending in self.state.pending():
             request = pending.request
             if only is not None and request.key.cluster not in only:
                 continue
@@ -121,28 +117,19 @@ class Recovery(EngineCore):
                 why = ("the daemon stopped (or, with replicas, the one that led lost the lead) before sending it; "
                        "the next poll decides again")
             elif request.trigger is Trigger.SCHEDULE and absence is not None and (missed := absence.missed()):
-                if pending.job_id not in ended_jobs:
-                    ended_jobs.add(pending.job_id)
-                    self._end_missed(pending.job_id, request, now, missed)
-                ended += 1
-                continue
+                why = missed
             if why:
-                if pending.job_id not in ended_jobs:
-                    ended_jobs.add(pending.job_id)
-                    record = _ended(pending.job_id, request, now, outcome, why, triggers[pending.job_id])
-                    self.state.finish(pending.job_id, request.key, None, record)
-                    self.metrics.count_restart(request.key, request.rule, request.trigger, outcome)
-                if request.key.cluster not in self.config.clusters:
-                    self.late_series.add(request.key)  # no poll of its cluster will remove it
-                log.warning("recovered_request_ended", cluster=request.key.cluster, connector=request.key.connector,
-                            request=request.id, job=pending.job_id, outcome=outcome.value, reason=why)
-                self._remembered_as(request, _ended_job(pending.job_id, request, outcome, why))
+                ending.setdefault(pending.job_id, []).append((request, outcome, why))
                 ended += 1
                 continue
+            # Queued again under a new job id (the store moves the request to it), so ending the
+            # rest of its old job below leaves it pending.
             job, _ = self.queue.submit(request, recovered=True)
             self.state.add_pending(request, job.id)
             self._remembered_as(request, job)
             requeued += 1
+        for job_id, requests in ending.items():
+            self._end(job_id, requests, now)
         if requeued or ended:
             log.warning("recovered_requests", requeued=requeued, ended=ended)
         if only is None:
@@ -158,15 +145,27 @@ class Recovery(EngineCore):
         if record is not None:
             record.job = job
 
-    def _end_missed(self, job_id: str, request: RestartRequest, now: datetime, why: str) -> None:
-        """A schedule's kept restart too late to send: one terminal outcome, counted, in the
-        history and in a restart_finished line, like any job's end."""
-        self.state.finish(job_id, request.key, None, _ended(job_id, request, now, Outcome.DROPPED, why))
-        self.metrics.count_restart(request.key, request.rule, request.trigger, Outcome.DROPPED)
-        log.warning("restart_finished", cluster=request.key.cluster, connector=request.key.connector, job=job_id,
-                    outcome=Outcome.DROPPED.value, rule=request.rule, trigger=request.trigger.value,
-                    triggers=[request.trigger.value], requests=[request.id], tries=0, message=why,
-                    requested_at=request.requested_at.isoformat())
+    def _end(self, job_id: str, ending: list[tuple[RestartRequest, Outcome, str]], now: datetime) -> None:
+        """A kept job that ends at this start (interrupted, or dropped: a missed schedule run, a
+        status restart left to the next poll, a cluster no longer configured): one terminal
+        outcome, counted, in the history and in a restart_finished line, like any job's end."""
+        first, outcome, _ = ending[0]
+        message = "; ".join(dict.fromkeys(why for _, _, why in ending))
+        triggers = tuple(dict.fromkeys(request.trigger for request, _, _ in ending))
+        self.state.finish(job_id, first.key, None, HistoryRecord(
+            at=now, key=first.key, job_id=job_id, rule=first.rule, trigger=first.trigger, triggers=triggers,
+            outcome=outcome, message=message,
+        ))
+        self.metrics.count_restart(first.key, first.rule, first.trigger, outcome)
+        if first.key.cluster not in self.config.clusters:
+            self.late_series.add(first.key)  # no poll of its cluster will remove it
+        level = log.error if outcome in ERROR_OUTCOMES else log.warning
+        level("restart_finished", cluster=first.key.cluster, connector=first.key.connector, job=job_id,
+              outcome=outcome.value, rule=first.rule, trigger=first.trigger.value,
+              triggers=[trigger.value for trigger in triggers], requests=[request.id for request, _, _ in ending],
+              tries=0, message=message, requested_at=first.requested_at.isoformat())
+        for request, _, _ in ending:
+            self._remembered_as(request, _ended_job(job_id, request, outcome, message))
 
     def settle_clock(self) -> int:
         """After the wall clock stepped back (while running, or while the daemon was stopped): no
@@ -216,16 +215,6 @@ def _ended_job(job_id: str, request: RestartRequest, outcome: Outcome, why: str)
                      phase=Phase.DONE, outcome=outcome, message=why)
     job.done.set()
     return job
-
-
-def _ended(
-    job_id: str, request: RestartRequest, now: datetime, outcome: Outcome, why: str,
-    triggers: Sequence[Trigger] = (),
-) -> HistoryRecord:
-    return HistoryRecord(
-        at=now, key=request.key, job_id=job_id, rule=request.rule, trigger=request.trigger,
-        triggers=tuple(triggers) or (request.trigger,), outcome=outcome, message=why,
-    )
 
 
 def _history_since(store: StateStore, since: datetime) -> list[HistoryRecord]:
