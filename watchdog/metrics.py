@@ -21,13 +21,19 @@ import math
 import platform
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.samples import Sample
 
 from . import __version__
 from .model import ConnectorKey, ConnectorState, Decision, Health, Outcome, Trigger, Unusable
 from .ratelimit import Pause, RateLimitState
 from .stall import Unjudged
+
+# prometheus-client exposes, beside every counter and histogram series, a `_created` series
+# holding the Unix time it was made (watchdog_restarts_created, watchdog_decisions_created, ...):
+# 226 of the 492 series of a one-cluster daemon, none of them documented or used by an alert,
+# each a series Prometheus stores. Process-wide: the daemon exports no other metrics.
+disable_created_metrics()
 
 API_STATUS_CLASSES = ("2xx", "4xx", "429", "5xx", "error")
 ENDPOINTS = ("list", "status", "restart", "error_recommendations", "metrics_query", "list_environments", "list_clusters")
