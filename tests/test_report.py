@@ -4,6 +4,7 @@ API and `--json` share."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -205,6 +206,23 @@ def test_the_captured_error_prefers_the_connector_trace_then_tasks_then_the_mess
         message=message, evidence=evidence,
     )
     assert captured_error(record) == error
+
+
+@pytest.mark.parametrize("outcome", [Outcome.DROPPED, Outcome.CANCELLED])
+def test_a_restart_held_back_shows_why_it_was_not_sent(outcome: Outcome) -> None:
+    # `watchdog history` showed a restart dropped because its connector had healed before its
+    # turn as `dropped  -  org.apache...ConnectException: ...`: the trace read as the reason, and
+    # the reason (the job's message) was in --json alone.
+    record = HistoryRecord(
+        at=NOW - timedelta(seconds=5), key=BILLING, job_id="j", rule="heal", trigger=Trigger.STATUS,
+        triggers=(Trigger.STATUS,), outcome=outcome, message="connector healthy again before its turn",
+        evidence={"state": "FAILED", "trace": JAVA_TRACE, "tasks": []},
+    )
+    row = render_history([record], now=NOW).splitlines()[1]
+    assert row.endswith(f"{outcome.value}  -     connector healthy again before its turn"), row
+    assert history_json([record])["restarts"][0]["error"] == "connector healthy again before its turn"
+    withdrawn = replace(record, message="")  # a cancelled job says nothing: the trace, as before
+    assert captured_error(withdrawn).startswith("org.apache.kafka.connect.errors.ConnectException")
 
 
 def test_status_json_shape_and_round_trip() -> None:

@@ -223,10 +223,19 @@ def _record_from_json(item: Mapping[str, Any]) -> HistoryRecord:
 # -- the captured error --------------------------------------------------------------------------
 
 
+# Outcomes of a restart that was not sent (or not sent again): what matters is why not.
+_HELD_BACK = frozenset({Outcome.DROPPED, Outcome.CANCELLED})
+
+
 def captured_error(record: HistoryRecord) -> str:
     """The one line that says what was wrong: the first line of the connector's trace, else of
     the first failed task's msg or trace (as captured before the restart erased them), else the
-    job's own message (the API's error, for a restart that was refused). Empty when none."""
+    job's own message (the API's error, for a restart that was refused). Empty when none.
+    For a restart held back (dropped, cancelled), its message first: why it was not sent. The
+    trace shown there read as the reason (`dropped  -  ConnectException: ...` for a connector
+    that had healed before its turn), and the reason was in the JSON alone."""
+    if record.outcome in _HELD_BACK and _first_line(record.message):
+        return _first_line(record.message)
     for text in _error_texts(record.evidence or {}):
         line = _first_line(text)
         if line:
