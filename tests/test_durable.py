@@ -350,6 +350,18 @@ async def test_a_restart_on_the_wire_at_a_crash_is_one_interrupted_restart_whate
     assert len(finished["requests"]) == 2 and finished["log_level"] == "error"
 
 
+async def test_run_once_exits_1_for_a_restart_its_start_ends_interrupted(tmp_path: Path) -> None:
+    # A cron-driven `run --once` after a killed run logged the kept restart's end at error
+    # (restart_finished, interrupted) and exited 0, its `stopped` line saying no outcome at all:
+    # only the queue's own jobs were counted.
+    simulator, clock = await _crash_with_a_joined_request_on_the_wire(tmp_path)
+    second = daemon(tmp_path / "state.db", simulator, clock)
+    with structlog.testing.capture_logs() as logs:
+        assert await second.run_once() == 1
+    (stopped,) = [e for e in logs if e["event"] == "stopped"]
+    assert stopped["outcomes"] == {"interrupted": 1}
+
+
 async def test_a_start_on_a_taken_port_sends_nothing_and_keeps_the_kept_restarts(tmp_path: Path) -> None:
     """The port held by another process (an old pod on the host network, another service): the
     start failed only after it had sent the restarts the state file kept and begun polling, and

@@ -14,7 +14,7 @@ from ..breaker import Breaker
 from ..config import CloudCluster, Config
 from ..logs import get_logger
 from ..metrics import Metrics
-from ..model import ConnectorKey, ConnectorState, ConnectorStatus, Decision, Trigger
+from ..model import ConnectorKey, ConnectorState, ConnectorStatus, Decision, Outcome, Trigger
 from ..queue import RestartQueue
 from ..stall import Unjudged
 from ..state import StateStore, StateStoreError
@@ -108,6 +108,10 @@ class EngineCore:
         # file, they spent the live budget: going live after a dry run through an incident found
         # every failing connector gave-up or deep in its backoff, though nothing had been sent.
         self.dry_states: dict[ConnectorKey, ConnectorState] = {}
+        # The run's terminal outcomes, shared with the queue's recorder by the composition root:
+        # the jobs a start ends (Recovery) count as the queue's do, for `run --once`'s exit code
+        # and the `stopped` line.
+        self.outcomes: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
         self.set_config(config)
 
     def set_config(self, config: Config) -> None:

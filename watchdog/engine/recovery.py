@@ -157,6 +157,7 @@ class Recovery(EngineCore):
             outcome=outcome, message=message,
         ))
         self.metrics.count_restart(first.key, first.rule, first.trigger, outcome)
+        self.outcomes[outcome] += 1
         if first.key.cluster not in self.config.clusters:
             self.late_series.add(first.key)  # no poll of its cluster will remove it
         level = log.error if outcome in ERROR_OUTCOMES else log.warning
