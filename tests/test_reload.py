@@ -589,3 +589,41 @@ async def test_a_file_value_a_variable_overrides_is_named_at_reload_and_by_check
     # A whole list set as JSON overrides every rule the file has.
     monkeypatch.setenv("WATCHDOG_RULES", json.dumps([NIGHTLY]))
     assert load_config(path).overridden == {"dry_run": "WATCHDOG_DRY_RUN", "rules": "WATCHDOG_RULES"}
+
+
+async def test_a_connector_only_a_removed_alert_rule_gave_up_on_no_longer_pages() -> None:
+    # No poll lists a connector that only an alert rule watches, so no poll removed its series
+    # when a reload took that rule out: its watchdog_connector_gave_up stayed 1 and
+    # WatchdogConnectorGaveUp paged for good for a connector nothing watched any more.
+    from watchdog.server import create_app as daemon_app
+
+    from .support import Clock, daemon_config
+    from .test_api import AUTH, TOKEN, alert, payload
+
+    on_alert = {"name": "on-alert", "trigger": {"type": "alert", "match": {"alertname": "ConnectorStalled"},
+                                                "cluster_label": "kafka_cluster_id", "connector_label": "connector"},
+                "select": {"include": ["*"]}, "max_restarts": 1, "backoff": {"base": 1, "cap": 2, "jitter": 0}}
+    others = {**HEAL, "select": {"include": ["billing"]}}
+    clock = Clock()
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders-sink"}, {"name": "billing"}])),
+                          clock=clock.monotonic)
+    configs = [daemon_config([on_alert, others], token=TOKEN, rate_limit={"max_requests_per_second": 10000})]
+    daemon = Daemon(configs[0], transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall,
+                    reload_config=lambda: configs[-1])
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=daemon_app(daemon.metrics.registry, daemon.probes,
+                                                                           daemon.api_context())), base_url="http://daemon")
+    daemon.queue.start()
+    await daemon.pollers[CLUSTER].poll()
+    for episode in range(2):  # a restart, then its budget spent: gave up
+        await http.post("/v1/alertmanager", json=payload(alert(fingerprint=f"fp{episode}", starts=clock.wall())), headers=AUTH)
+        await daemon.queue.join()
+        clock.advance(30)
+    gave_up = {"cluster": CLUSTER, "connector": "orders-sink"}
+    assert daemon.metrics.registry.get_sample_value("watchdog_connector_gave_up", gave_up) == 1
+    configs.append(daemon_config([others], token=TOKEN, rate_limit={"max_requests_per_second": 10000}))
+    with structlog.testing.capture_logs() as logs:
+        assert await daemon.reload("test") is True
+    assert daemon.metrics.registry.get_sample_value("watchdog_connector_gave_up", gave_up) is None
+    assert [e["connector"] for e in logs if e["event"] == "connector_unwatched"] == ["orders-sink"]
+    assert daemon.metrics.registry.get_sample_value("watchdog_connector_gave_up", {**gave_up, "connector": "billing"}) == 0
+    await daemon.stop()

@@ -326,6 +326,10 @@ class Metrics:
         next_at = state.next_allowed_at.timestamp() if state.next_allowed_at else 0
         self.next_restart.labels(cluster, connector).set(next_at)
 
+    def connectors_shown(self) -> set[tuple[str, str]]:
+        """The (cluster, connector) pairs that have per-connector gauges now."""
+        return {(labels["cluster"], labels["connector"]) for labels in _series_labels(self.gave_up)}
+
     def forget_connector(self, cluster: str, connector: str) -> None:
         labels = {"cluster": cluster, "connector": connector}
         for metric in (self.restarts, self.backoff_step, self.gave_up, self.next_restart):

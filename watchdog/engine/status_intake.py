@@ -22,6 +22,7 @@ from ..rules import (
     classify,
     decide_on_status,
     degraded_without_error,
+    selects,
     status_rule_for,
     unknown_states,
 )
@@ -328,6 +329,18 @@ class StatusIntake(Decisions):
             for name in [n for n in names if status_rule_for(self.config.rules, cluster, n) is None]:
                 names.discard(name)
                 self._unwatch(ConnectorKey(cluster, name))
+        # Connectors only an alert or stall rule watched are in no poll's view: their series (a
+        # gave-up flag, which WatchdogConnectorGaveUp pages on) stayed for good once a reload
+        # removed, disabled or narrowed that rule, paging for a connector nothing watches.
+        for cluster, name in self.metrics.connectors_shown():
+            key = ConnectorKey(cluster, name)
+            if cluster not in self.config.clusters or name in self._watched.get(cluster, ()):
+                continue  # a removed cluster's series go with it; a polled one's above
+            if not any(rule.enabled and selects(rule.select, cluster, name) for rule in self.config.rules):
+                log.info("connector_unwatched", cluster=cluster, connector=name,
+                         state_kept_seconds=self.config.state.forget_vanished_after,
+                         note="no rule selects it now; its state is kept in case one does again")
+                self._drop_series(key)
 
     def on_poll_failed(self, cluster: str, result: str) -> None:
         """A poll that decided nothing: `result` is its outcome (server_error...) or `unusable`.
