@@ -375,6 +375,7 @@ def test_readme_gives_every_label_value_a_metric_can_take() -> None:
         "watchdog_ratelimit_pauses_total": set(metrics.PAUSE_SOURCES),
         "watchdog_config_reloads_total": set(metrics.RELOAD_RESULTS),
         "watchdog_http_requests_total": set(metrics.SERVED_ROUTES),
+        "watchdog_api_requests_total": set(metrics.API_STATUS_CLASSES) | set(metrics.ENDPOINTS),
     }
     lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
     for name, expected in values.items():

@@ -57,6 +57,31 @@ async def test_a_poll_answered_with_a_redirect_follows_it() -> None:
     assert all(c.api_key is not None for c in redirected), "the same host got the request without its key"
 
 
+async def test_a_redirect_not_followed_is_counted_under_a_status_class_the_docs_name() -> None:
+    # A 304 (or a 3xx without a Location) ends the call: it was counted as
+    # watchdog_api_requests_total{status_class="3xx"}, a series made at 1 (increase() missed
+    # it) under a class the README's table did not give.
+    connectors = [{"name": "fine"}]
+    faults = [{"match": {"endpoint": "list"}, "when": {"count": 1}, "action": {"status": 304}}]
+    w = world(connectors, [status_rule()], scenario=sim_scenario(connectors, faults=faults))
+    redirected = {"credential": "main", "endpoint": "list", "status_class": "3xx"}
+    assert w.daemon.metrics.registry.get_sample_value("watchdog_api_requests_total", redirected) == 0
+    await run_polls(w, 1)
+    assert w.sample("watchdog_polls_total", cluster=CLUSTER, result="rejected") == 1
+    assert w.daemon.metrics.registry.get_sample_value("watchdog_api_requests_total", redirected) == 1
+
+
+@pytest.mark.parametrize(("status", "shown"), [(204, "2xx"), (304, "3xx"), (429, "429"), (503, "5xx"), (599, "5xx"),
+                                               (600, "5xx"), (999, "5xx"), (None, "error")])
+def test_every_status_class_is_one_the_metric_pre_creates(status: int | None, shown: str) -> None:
+    # A server answering 600 or 999 (a proxy's own codes) made `6xx` and `9xx` series.
+    from watchdog.connect.backend import ApiResult, Endpoint
+    from watchdog.metrics import API_STATUS_CLASSES
+
+    result = ApiResult(Endpoint.LIST, Outcome.SERVER_ERROR, status_code=status)
+    assert result.status_class == shown and shown in API_STATUS_CLASSES
+
+
 async def test_a_redirect_to_another_host_does_not_carry_the_key() -> None:
     w = stall_world([{"name": "orders-source", "records_per_second": 10, "script": {"stall_at": STALL_AT}}])
     w.simulator.set_faults([{"match": {"endpoint": "metrics_query"}, "when": {"count": 1},

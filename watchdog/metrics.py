@@ -35,7 +35,8 @@ from .stall import Unjudged
 # each a series Prometheus stores. Process-wide: the daemon exports no other metrics.
 disable_created_metrics()
 
-API_STATUS_CLASSES = ("2xx", "4xx", "429", "5xx", "error")
+# 3xx: a redirect the client did not follow (no Location, a 304, another host's): the call failed.
+API_STATUS_CLASSES = ("2xx", "3xx", "4xx", "429", "5xx", "error")
 ENDPOINTS = ("list", "status", "restart", "error_recommendations", "metrics_query", "list_environments", "list_clusters")
 WAIT_REASONS = ("pause", "budget", "pace", "ceiling", "unknown_limit", "probe")
 PAUSE_SOURCES = ("retry_after", "reset", "backoff")

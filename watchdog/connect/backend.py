@@ -54,12 +54,14 @@ class ApiResult(Generic[T]):
 
     @property
     def status_class(self) -> str:
-        """A bounded label for metrics: 2xx, 4xx, 429, 5xx, or error when no answer came."""
+        """A bounded label for metrics (metrics.API_STATUS_CLASSES): 2xx, 3xx (a redirect not
+        followed), 4xx, 429, 5xx, or error when no answer came. A code past 599 is a 5xx, as
+        classify_status judges it: as `6xx` or `9xx` it made series no table names."""
         if self.status_code is None:
             return "error"
         if self.status_code == 429:
             return "429"
-        return f"{self.status_code // 100}xx"
+        return f"{min(self.status_code // 100, 5)}xx"
 
 
 class ConnectBackend(Protocol):
