@@ -386,3 +386,29 @@ async def test_a_start_on_a_taken_port_sends_nothing_and_keeps_the_kept_restarts
     with SqliteStateStore(tmp_path / "state.db") as store:
         (kept,) = store.pending()
         assert kept.request.rule == "nightly", "still kept for the next start"
+
+
+async def test_an_unsent_restart_on_a_shared_database_says_the_next_leader_sends_it(
+    postgres_server: Any, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With replicas the one taking the lease recovers it at once (a rollout's SIGTERM gives the
+    # lease back): "sent at the next start" had the operator wait for this pod to come back.
+    from .support import in_process, until
+
+    monkeypatch.setenv("WATCHDOG_STATE__PASSWORD", postgres_server.password.get_secret_value())
+    schedule = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"connectors": ["orders"]}}
+    config = daemon_config([schedule], rate_limit={"max_requests_per_second": 10000}, queue={"shutdown_deadline": 0.2},
+                           state={"url": postgres_url, "leader_election": {"lease_duration": 3, "renew_deadline": 2,
+                                                                           "renew_interval": 0.5}})
+    faults = [{"match": {"endpoint": "restart"}, "action": {"status": 429, "headers": {"Retry-After": "3600"}}}]
+    w = in_process(sim_scenario([{"name": "orders"}], faults=faults), config)
+    await w.daemon.start(serve_http=False)
+    await until(lambda: w.daemon.leadership.leading, "elected")
+    await schedule_now(w.daemon, "nightly")
+    await until(lambda: any(c.status_code == 429 for c in w.simulator.calls), "the first try answered 429")
+    with structlog.testing.capture_logs() as logs:
+        await w.daemon.stop()
+    (unsent,) = [e for e in logs if e["event"] == "restart_finished"]
+    assert unsent["outcome"] == "unsent"
+    assert unsent["note"].endswith("sent by the replica that leads next: at once by another one running, "
+                                   "else at this one's next start"), unsent["note"]

@@ -23,7 +23,7 @@ from ..model import (
 from ..policy import record_attempt, record_manual_restart
 from ..queue import Abandoned, JobNotRecorded, RestartJob
 from ..rules import selects
-from ..state import Fenced, StateStore, StateStoreError
+from ..state import Fenced, StateStore, StateStoreError, is_shared
 from .core import FAILURE_TRIGGERS, SIGNAL_TRIGGERS, WallClock, log, show_state, utc_now
 
 # Outcomes waiting to be written again when the state file refused them: bounded, should it stay
@@ -288,6 +288,11 @@ class JobRecorder:
 
     def _unsent_note(self) -> str:
         """Where an unsent restart went: the operator decides from this whether to send it by hand."""
+        if self._state.durable and is_shared(self._config().state):
+            # The replica taking the lease recovers it at once: "at the next start" sent operators
+            # waiting for this pod to come back for a restart another replica had already sent.
+            return (f"kept ({self._state.description}); sent by the replica that leads next: at once by another "
+                    "one running, else at this one's next start")
         if self._state.durable:
             return f"kept ({self._state.description}); sent at the next start"
         return ("lost when the daemon stops: state.path is ':memory:', which keeps nothing for the next start; "
