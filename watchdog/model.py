@@ -20,6 +20,11 @@ class Trigger(StrEnum):
     MANUAL = "manual"
 
 
+# The rule name recorded for restarts asked for by name (the API, the CLI), which no rule decided;
+# reserved: a config rule may not take it (config/checks.py).
+MANUAL_RULE = "manual"
+
+
 class Health(StrEnum):
     HEALTHY = "healthy"
     # Not actionable now: provisioning, paused, restarting, unassigned, unknown states.

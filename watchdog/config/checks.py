@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from ..model import MANUAL_RULE
 from .discovery import DiscoverySettings
 from .root import ENV_PREFIX, Config
 from .rules import AlertTrigger, Rule, StalledTrigger
@@ -76,6 +77,13 @@ def cross_check(config: Config, *, calls: bool = True) -> list[tuple[str, str]]:
                 (f"rules[{index}].name", f"duplicate rule name {rule.name!r} (also rules[{seen[rule.name]}])")
             )
         seen.setdefault(rule.name, index)
+        if rule.name == MANUAL_RULE:
+            # Taken, the API's and the CLI's restarts met that rule's dry_run and windows (a nightly
+            # rule in dry-run ended every restart asked for by name `dry_run`), and its metrics,
+            # log lines and history rows could not be told from theirs.
+            problems.append((f"rules[{index}].name", f"{MANUAL_RULE!r} is reserved: restarts asked for by name (the "
+                                                     "restart API, `watchdog restart`) are recorded under it; "
+                                                     "choose another name"))
         problems += _selected_cluster_problems(config, index, rule)
     problems += _discovery_name_problems(config)
     problems += _same_cluster_problems(config)

@@ -22,11 +22,11 @@ One job per file (`Engine` is one object made of these parts):
     facade.py           `Engine`, the parts put together
 """
 
+from ..model import MANUAL_RULE
 from .alert_intake import AlertResult, WebhookResult
 from .core import FAILURE_TRIGGERS, SIGNAL_TRIGGERS, WallClock, utc_now
 from .decisions import REQUEST_MEMORY, RequestRecord, new_request_id
 from .facade import Engine
-from .manual_intake import MANUAL_RULE
 from .recorder import JobRecorder
 
 __all__ = [

@@ -7,9 +7,6 @@ from ..model import ConnectorKey, ConnectorStatus, Decision, Trigger
 from ..rules import decide_on_request, manual_gap_left, selects
 from .decisions import Decisions, RequestRecord
 
-# The rule name recorded for restarts asked for by name (CLI, API), which no rule decided.
-MANUAL_RULE = "manual"
-
 # Why a connector in a state that refuses restarts (rules.RESTART_REFUSED_STATES) is not
 # restarted when asked for by name: "not restarted (transient)" alone left the operator to find
 # its state elsewhere.
