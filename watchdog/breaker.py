@@ -30,8 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .config import BreakerSettings
-
-FLEET = "fleet"
+from .model import FLEET
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,9 @@ class Trigger(StrEnum):
 # The rule name recorded for restarts asked for by name (the API, the CLI), which no rule decided;
 # reserved: a config rule may not take it (config/checks.py).
 MANUAL_RULE = "manual"
+# The fleet-wide breaker's scope (watchdog_breaker_open{scope}, beside each cluster's name); reserved
+# as a cluster name likewise.
+FLEET = "fleet"
 
 
 class Health(StrEnum):

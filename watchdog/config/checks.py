@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..model import MANUAL_RULE
+from ..model import FLEET, MANUAL_RULE
 from .discovery import DiscoverySettings
 from .root import ENV_PREFIX, Config
 from .rules import AlertTrigger, Rule, StalledTrigger
@@ -29,6 +29,11 @@ def cross_check(config: Config, *, calls: bool = True) -> list[tuple[str, str]]:
             )
     if not config.clusters and config.discovery is None:
         problems.append(("clusters", "at least one cluster is required, or a `discovery` section that finds them"))
+    if FLEET in config.clusters:
+        # Taken, the cluster's own breaker was the fleet breaker: open, it held every cluster's
+        # failure restarts, and watchdog_breaker_open{scope="fleet"} could not say which it was.
+        problems.append((f"clusters.{FLEET}", f"{FLEET!r} is reserved: the fleet-wide breaker is reported under it "
+                                              "(watchdog_breaker_open{scope=\"fleet\"}); choose another name"))
     cloud = {name: c for name, c in config.clusters.items() if isinstance(c, CloudCluster)}
     needs_credential = bool(cloud) or config.has_stalled_rules or config.discovery is not None
     if needs_credential and not config.credentials:
