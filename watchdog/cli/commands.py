@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import math
 import os
 import shlex
@@ -177,6 +178,7 @@ def _report_source(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _escape_what_the_terminal_cannot_show()
     args = build_parser().parse_args(argv)
     handler = {
         "run": _run,
@@ -199,6 +201,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         # and with stdout pointed away so that the exit's own flush raises nothing more.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_READER_GONE
+
+
+def _escape_what_the_terminal_cannot_show() -> None:
+    """A character the output's encoding has no byte for is printed as its escape (`\\u8a02`),
+    as printable() shows control characters. Under a locale that is not UTF-8 (LANG=en_US, which
+    is ISO-8859-1, or PYTHONIOENCODING=ascii) a connector named in another script ended `history`
+    and `status` in a UnicodeEncodeError traceback, and `restart` with exit 1 after the restart
+    was accepted; the console log lost the line."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
 
 
 def _run(args: argparse.Namespace) -> int:
