@@ -10,9 +10,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+import yaml
 
 from watchdog.model import ConnectorKey, ConnectorState, HistoryRecord, Outcome, Trigger
 from watchdog.state import SqliteStateStore
+
+from .conftest import TEST_API_KEY, TEST_API_SECRET
+from .support import CLUSTER_ID, ENVIRONMENT
 
 pytestmark = pytest.mark.process
 
@@ -29,8 +33,17 @@ def _state_with_a_restart_of(path: Path, connector: str) -> None:
 
 
 def _watchdog(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "watchdog", *args], capture_output=True, text=True,
-                          encoding="utf-8", errors="replace", env={**os.environ, **(env or {})}, timeout=60)
+    return _command(sys.executable, "-m", "watchdog", *args, env=env)
+
+
+def _closed_stdout(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The command with its stdout closed, as `watchdog ... >&-` or a supervisor leaves it."""
+    return _command("sh", "-c", 'exec "$@" >&-', "sh", sys.executable, "-m", "watchdog", *args, env=env)
+
+
+def _command(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, encoding="utf-8", errors="replace",
+                          env={**os.environ, **(env or {})}, timeout=60)
 
 
 @pytest.mark.parametrize("encoding", ["latin-1", "ascii"])
@@ -44,3 +57,27 @@ def test_a_name_the_outputs_encoding_cannot_show_is_printed_as_escapes(tmp_path:
         done = _watchdog(command, "--state", str(path), env={"PYTHONIOENCODING": encoding})
         assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
         assert f"prod/{shown}" in done.stdout or shown in done.stdout, done.stdout
+
+
+
+def test_a_closed_stdout_sends_the_log_to_stderr_and_keeps_the_exit_codes(tmp_path: Path) -> None:
+    # `watchdog run >&-` (or a supervisor that closes stdout): an AttributeError traceback, exit 1,
+    # before anything started; an invalid config exited 1, not 2; `history` the same.
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "api": {"base_url": "http://127.0.0.1:1"}, "credentials": {"main": {}},  # nothing listens there
+        "clusters": {"prod": {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
+        "state": {"path": ":memory:"},
+        "rules": [{"name": "heal", "trigger": {"type": "status", "interval": "30s"}, "select": {"connectors": ["*"]}}],
+    }))
+    env = {"WATCHDOG_CREDENTIALS__MAIN__API_KEY": TEST_API_KEY, "WATCHDOG_CREDENTIALS__MAIN__API_SECRET": TEST_API_SECRET}
+    done = _closed_stdout("run", "--once", "--config", str(config), env=env)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert '"event": "poll_failed"' in done.stderr and '"event": "stopped"' in done.stderr, "the log is lost"
+    (tmp_path / "bad.yaml").write_text("rules: [unclosed")
+    done = _closed_stdout("run", "--config", str(tmp_path / "bad.yaml"), env=env)
+    assert done.returncode == 2 and "invalid YAML" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    state = tmp_path / "state.db"
+    _state_with_a_restart_of(state, "orders")
+    done = _closed_stdout("history", "--state", str(state))
+    assert done.returncode == 0 and done.stderr == "", done.stderr

@@ -6,11 +6,12 @@ Our own events and third-party stdlib logs (apscheduler, uvicorn, httpx) go thro
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import sys
 from collections.abc import Iterable
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, cast
 
 import structlog
 from structlog.tracebacks import ExceptionDictTransformer
@@ -145,10 +146,20 @@ def _redact_url_credentials(logger: Any, method: str, event: structlog.types.Eve
     return {key: _redacted(value) for key, value in event.items()}
 
 
+class _Nowhere(io.TextIOBase):
+    """Where the log goes when stdout and stderr are both closed."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
 def configure_logging(level: str = "INFO", fmt: LogFormat = "auto", stream: IO[str] | None = None) -> None:
-    stream = stream or sys.stdout
+    # stdout closed by whoever started the process (`watchdog run >&-`, a supervisor that closes
+    # it) is None in Python: the log goes to stderr then (None too: nowhere), not an
+    # AttributeError traceback before anything started.
+    out: IO[str] = stream or sys.stdout or sys.stderr or cast(IO[str], _Nowhere())
     if fmt == "auto":
-        fmt = "console" if stream.isatty() else "json"
+        fmt = "console" if out.isatty() else "json"
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -186,9 +197,9 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "auto", stream: IO[s
             _redact_url_credentials,
             _without_known_secrets,
             _printable_strings,
-            structlog.dev.ConsoleRenderer(colors=stream.isatty(), exception_formatter=structlog.dev.plain_traceback),
+            structlog.dev.ConsoleRenderer(colors=out.isatty(), exception_formatter=structlog.dev.plain_traceback),
         ]
-    handler = logging.StreamHandler(stream)
+    handler = logging.StreamHandler(out)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=tail))
     root = logging.getLogger()
     root.handlers[:] = [handler]

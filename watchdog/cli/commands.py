@@ -191,7 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }[args.command]
     try:
         code = handler(args)
-        sys.stdout.flush()  # here, where a reader gone away is caught, not at the interpreter's exit
+        if sys.stdout is not None:  # None: closed by whoever started us (`>&-`); print() wrote nothing
+            sys.stdout.flush()  # here, where a reader gone away is caught, not at the interpreter's exit
         return code
     except KeyboardInterrupt:
         return EXIT_OK
