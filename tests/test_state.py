@@ -501,6 +501,31 @@ def test_an_unreadable_file_is_refused(unprivileged: tuple[int, int, list[str]])
     )
 
 
+def test_a_directory_the_user_may_not_enter_is_named_not_a_traceback(unprivileged: tuple[int, int, list[str]]) -> None:
+    # The image's /var/lib/watchdog (0750, uid 10001) run as another uid (`docker run --user`, an
+    # OpenShift arbitrary uid): a PermissionError traceback from pathlib, exit 1.
+    import shutil
+    import tempfile
+
+    uid, gid, as_user = unprivileged
+    directory = Path(tempfile.mkdtemp(prefix="watchdog-closed-"))
+    try:
+        path = directory / "volume" / "state.db"
+        path.parent.mkdir(mode=0o700)
+        SqliteStateStore(path).close()
+        os.chown(path.parent, uid + 1, gid + 1)  # another user's directory, 0700
+        os.chmod(directory, 0o755)
+        result = subprocess.run([*as_user, sys.executable, "-c", _OPEN_AS_THIS_USER, str(path)],
+                                capture_output=True, text=True, timeout=60)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    assert result.returncode == 3 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert result.stdout.strip() == (
+        f"State file {path} cannot be reached by this user (uid {uid}, gid {gid}): a directory on its path may "
+        f"not be entered. Fix the owner or permissions of {path.parent} (or run as its owner), then start again."
+    )
+
+
 def test_a_missing_directory_is_not_created(tmp_path: Path) -> None:
     path = tmp_path / "volume" / "watchdog.db"
     assert refusal(path) == (

@@ -130,6 +130,19 @@ def open_database(path: str | Path, *, read_only: bool) -> sqlite3.Connection:
 
 
 def check_path(path: Path, *, read_only: bool) -> None:
+    try:
+        path.stat()
+    except FileNotFoundError:
+        pass
+    except PermissionError:
+        # A directory on the way this user may not enter: the image's /var/lib/watchdog (0750, uid
+        # 10001) run as another uid (`docker run --user`, OpenShift's arbitrary uid). It was a
+        # PermissionError traceback from the first look at the path.
+        raise StateStoreError(
+            f"State file {path} cannot be reached by this user (uid {os.geteuid()}, gid {os.getegid()}): "
+            f"a directory on its path may not be entered. Fix the owner or permissions of {path.parent} "
+            "(or run as its owner), then start again."
+        ) from None
     if path.is_dir():
         raise StateStoreError(
             f"State file {path} is a directory, not a file. Point the state path at a file in it, "
