@@ -119,3 +119,34 @@ def test_pydantic_settings_debug_output_never_reaches_the_log(
     assert config.server.auth_token is not None and config.server.auth_token.get_secret_value() == rotated
     for secret in (rotated, TEST_API_KEY, TEST_API_SECRET):
         assert secret not in stream.getvalue()
+
+
+class _ReaderGone(io.StringIO):
+    """A log stream whose reader went away: every write is a broken pipe."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_log_whose_reader_went_away_goes_on_on_stderr_masked_and_says_so_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `watchdog run | head`: every line after printed "--- Logging error ---" with a traceback and
+    # the line's values as logged, a URL's password unmasked, and nobody was told.
+    from watchdog.logs import log_reader_gone, on_log_reader_gone
+
+    configure_logging("INFO", "json", _ReaderGone())
+    try:
+        told: list[str] = []
+        stop_listening = on_log_reader_gone(lambda: told.append("gone"))
+        assert not log_reader_gone()
+        get_logger("test").warning("call_failed", message="GET https://KEY123:hunter2@api.example.com/x failed")
+        get_logger("test").info("stopped")
+        stop_listening()
+        assert told == ["gone"] and log_reader_gone()
+    finally:  # the process's log as the next test expects it: its reader still there
+        configure_logging("INFO", "json", io.StringIO())
+    err = capsys.readouterr().err
+    assert "Logging error" not in err and "hunter2" not in err, err
+    assert [json.loads(line)["event"] for line in err.splitlines()] == ["call_failed", "stopped"]
+    assert "https://***@api.example.com/x" in err

@@ -81,3 +81,35 @@ def test_a_closed_stdout_sends_the_log_to_stderr_and_keeps_the_exit_codes(tmp_pa
     _state_with_a_restart_of(state, "orders")
     done = _closed_stdout("history", "--state", str(state))
     assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
+def test_a_daemon_whose_log_reader_goes_away_stops_as_at_sigterm_and_exits_141(tmp_path: Path) -> None:
+    # `watchdog run | head -1` (or a journald restarted under its unit): the daemon ran on for
+    # ever, printing "--- Logging error ---" and a traceback to stderr for every line it logged.
+    from bench.processes import free_port
+
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "api": {"base_url": "http://127.0.0.1:1"}, "credentials": {"main": {}},
+        "clusters": {"prod": {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
+        "server": {"host": "127.0.0.1", "port": free_port()}, "state": {"path": str(tmp_path / "state.db")},
+        "rules": [{"name": "heal", "trigger": {"type": "status", "interval": "5s"}, "select": {"connectors": ["*"]}}],
+    }))
+    env = {**os.environ, "WATCHDOG_CREDENTIALS__MAIN__API_KEY": TEST_API_KEY,
+           "WATCHDOG_CREDENTIALS__MAIN__API_SECRET": TEST_API_SECRET}
+    with subprocess.Popen([sys.executable, "-m", "watchdog", "run", "--config", str(config), "--log-format", "json"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as daemon:
+        assert daemon.stdout is not None and daemon.stderr is not None
+        assert daemon.stdout.readline().startswith(b"{")
+        daemon.stdout.close()  # `head -1` has what it wanted
+        try:
+            code = daemon.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            raise AssertionError("the daemon ran on with nobody reading its log") from None
+        err = daemon.stderr.read().decode()
+    assert code == 141, err[-3000:]
+    assert "Logging error" not in err and "Traceback" not in err, err[-3000:]
+    events = [line for line in err.splitlines() if line.startswith("{")]
+    assert any('"event": "log_reader_gone"' in line for line in events), err[-3000:]
+    assert '"event": "stopped"' in events[-1], "the stop is on stderr, as the log goes on there"

@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from .app import Daemon
 from .config import Config, ConfigError, Credential, cross_check
 from .demo_story import Sightings, outcome_counts, story
-from .logs import get_logger
+from .logs import get_logger, on_log_reader_gone
 from .model import ConnectorKey, ConnectorState
 from .simulator import Scenario, Simulator, builtin_scenario, serve
 
@@ -102,6 +102,8 @@ async def run_demo(duration: float | None = None, port: int = 9464, backend: str
         loop.add_signal_handler(sig, stop.set)
     if duration is not None:
         loop.call_later(duration, stop.set)
+    # `watchdog demo | head`: ended as at Ctrl-C, not run on with its log on stderr (signals.py).
+    stop_listening = on_log_reader_gone(lambda: loop.call_soon_threadsafe(stop.set))
     sightings = Sightings()
     states: dict[ConnectorKey, ConnectorState] = {}
     watcher: asyncio.Task[None] | None = None
@@ -118,6 +120,7 @@ async def run_demo(duration: float | None = None, port: int = 9464, backend: str
         states = dict(daemon.state.items())  # before stop() closes the state file
         await daemon.stop()
     finally:
+        stop_listening()
         if watcher is not None:
             watcher.cancel()
         for sig in (signal.SIGINT, signal.SIGTERM):

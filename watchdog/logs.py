@@ -10,7 +10,7 @@ import io
 import logging
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import IO, Any, Literal, cast
 
 import structlog
@@ -153,6 +153,57 @@ class _Nowhere(io.TextIOBase):
         return len(text)
 
 
+class _LogStream(logging.StreamHandler):
+    """The log's handler. When the stream's reader goes away (a broken pipe: `watchdog run |
+    head`, a journald restarted under a systemd unit), the log goes on on stderr, then nowhere,
+    and those waiting for it (on_log_reader_gone) are told once. Before, every line after that
+    printed a "--- Logging error ---" traceback to stderr with the line's values as logged,
+    before the masking of credentials in URLs, and the daemon went on with no log for ever."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        super().__init__(stream)
+        self.reader_gone = False
+        self.listeners: list[Callable[[], object]] = []
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        if not isinstance(sys.exc_info()[1], BrokenPipeError | ConnectionResetError):
+            super().handleError(record)
+            return
+        broken = self.stream
+        # Not setStream(): it flushes the broken stream first, which raises again.
+        self.stream = sys.stderr if sys.stderr is not None and broken is not sys.stderr else _Nowhere()
+        if not self.reader_gone:
+            self.reader_gone = True
+            for listener in list(self.listeners):
+                listener()
+        self.emit(record)  # this line too, where the log goes now
+
+
+def _log_stream() -> _LogStream | None:
+    found = [h for h in logging.getLogger().handlers if isinstance(h, _LogStream)]
+    return found[0] if found else None
+
+
+def log_reader_gone() -> bool:
+    """Whether the reader of the log went away (a broken pipe) since logging was configured."""
+    stream = _log_stream()
+    return stream is not None and stream.reader_gone
+
+
+def on_log_reader_gone(listener: Callable[[], object]) -> Callable[[], None]:
+    """Call `listener` once the log's reader goes away (from the thread that logged: hand it to
+    an event loop with call_soon_threadsafe), at once if it has already gone; returns what stops
+    listening."""
+    stream = _log_stream()
+    if stream is None:
+        return lambda: None
+    if stream.reader_gone:
+        listener()
+        return lambda: None
+    stream.listeners.append(listener)
+    return lambda: stream.listeners.remove(listener) if listener in stream.listeners else None
+
+
 def configure_logging(level: str = "INFO", fmt: LogFormat = "auto", stream: IO[str] | None = None) -> None:
     # stdout closed by whoever started the process (`watchdog run >&-`, a supervisor that closes
     # it) is None in Python: the log goes to stderr then (None too: nowhere), not an
@@ -199,7 +250,7 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "auto", stream: IO[s
             _printable_strings,
             structlog.dev.ConsoleRenderer(colors=out.isatty(), exception_formatter=structlog.dev.plain_traceback),
         ]
-    handler = logging.StreamHandler(out)
+    handler = _LogStream(out)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=tail))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -1,4 +1,5 @@
-"""The process's signals: SIGTERM and SIGINT stop the daemon in order, SIGHUP reloads its config."""
+"""The process's signals: SIGTERM and SIGINT stop the daemon in order, SIGHUP reloads its config;
+the log's reader going away (a broken pipe) stops it as SIGTERM does."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ import signal
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from .logs import get_logger, on_log_reader_gone
+
 if TYPE_CHECKING:
     from .app import Daemon
+
+log = get_logger("watchdog.app")
 
 
 async def run_until_signalled(daemon: Daemon, early_reloads: Sequence[int] = ()) -> int:
@@ -24,13 +29,24 @@ async def run_until_signalled(daemon: Daemon, early_reloads: Sequence[int] = ())
         reloads.add(task)
         task.add_done_callback(reloads.discard)
 
+    def reader_gone() -> None:
+        # The log's pipe is broken (`watchdog run | head`, a restarted journald): a daemon that can
+        # no longer show what it does stops as at SIGTERM, keeping what it leaves unsent, and the
+        # command exits 141 so that a supervisor starts it again with a stream that works.
+        if not stop.is_set():
+            log.warning("log_reader_gone", note="the reader of the log went away (a broken pipe): stopping as at "
+                        "SIGTERM; the log goes on on stderr while it stops")
+            stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, reload)
+    stop_listening = on_log_reader_gone(lambda: loop.call_soon_threadsafe(reader_gone))
     try:
         # The early SIGHUPs are read once the handler above is in place (none is missed), and
         # acted on once the daemon has started (a reload needs what start builds).
         return await daemon.run(stop, on_started=reload if early_reloads else None)
     finally:
+        stop_listening()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)

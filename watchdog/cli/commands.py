@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..config import KAFKA_CLUSTER_ID_PREFIX, CloudCluster, Config, ignored_variables
-from ..logs import configure_logging
+from ..logs import configure_logging, log_reader_gone
 from .common import (
     DEFAULT_CONFIG,
     EXIT_CONFIG,
@@ -191,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }[args.command]
     try:
         code = handler(args)
+        if code == EXIT_OK and log_reader_gone():
+            return _reader_gone()  # `watchdog run | head`: the daemon stopped as at SIGTERM
         if sys.stdout is not None:  # None: closed by whoever started us (`>&-`); print() wrote nothing
             sys.stdout.flush()  # here, where a reader gone away is caught, not at the interpreter's exit
         return code
@@ -198,10 +200,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except BrokenPipeError:
         # `watchdog history | head`: the reader stopped reading. It ended in a BrokenPipeError
-        # traceback, exit 1 ("a restart failed"). As a shell's own tools end (128 + SIGPIPE),
-        # and with stdout pointed away so that the exit's own flush raises nothing more.
+        # traceback, exit 1 ("a restart failed"). As a shell's own tools end (128 + SIGPIPE).
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """Exit 141, with stdout pointed away so that the exit's own flush raises nothing more."""
+    if sys.stdout is not None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_READER_GONE
+    return EXIT_READER_GONE
 
 
 def _escape_what_the_terminal_cannot_show() -> None:
