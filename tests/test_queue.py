@@ -216,6 +216,22 @@ async def test_shutdown_deadline_leaves_the_rest_unsent_and_counted() -> None:
     assert all(job.phase is Phase.DONE for job in jobs)
 
 
+async def test_a_hurried_close_ends_the_wait_for_the_deadline_at_once() -> None:
+    # A second SIGTERM or Ctrl-C (Daemon.hurry): queued restarts waiting out a 429's pause end
+    # `unsent` now, kept for the next start, rather than at a deadline a minute away.
+    scenario = sim_scenario(CONNECTORS, faults=[{"match": {"endpoint": "restart"}, "action": {"status": 429, "headers": {"Retry-After": "30"}}}])
+    w = world(scenario)
+    jobs = [w.daemon.queue.submit(request(f"c{i}"))[0] for i in range(2)]
+    w.daemon.queue.start()
+    await until(lambda: any(c.status_code == 429 for c in w.simulator.calls), "the first try answered 429", step=0.005)
+    closing = asyncio.create_task(w.daemon.queue.close(deadline=60))
+    await asyncio.sleep(0.05)
+    assert not closing.done(), "the drain waits for the deadline"
+    w.daemon.queue.hurry()
+    unsent = await asyncio.wait_for(closing, timeout=5)
+    assert {job.outcome for job in jobs} == {Outcome.UNSENT} and len(unsent) == 2
+
+
 async def test_a_job_ends_exactly_once() -> None:
     w = world()
     # Ended before its turn: the worker that takes it from the lane later sends nothing.

@@ -156,3 +156,25 @@ def test_a_call_on_the_wire_at_sigterm_finishes(tmp_path: Path, processes) -> No
     assert finished_events(tmp_path / "daemon.log") == {ON_THE_WIRE: ["accepted"]}, "its 202 was received"
     assert history(tmp_path) == {ON_THE_WIRE: [Outcome.ACCEPTED]}
     assert restart_statuses(sim)[ON_THE_WIRE] == [202]
+
+
+def test_a_second_signal_cuts_the_drain_short(tmp_path: Path, processes) -> None:  # noqa: F811
+    # With queue.shutdown_deadline and in_flight_grace of a minute each, a second Ctrl-C did
+    # nothing: the terminal waited out the call on the wire (here 20 s), up to two minutes in all,
+    # without a word. Now it ends the drain: the call on the wire ends `interrupted` (it may have
+    # reached the API, so it is not sent again), as at the end of the grace.
+    sim = start_simulator(tmp_path, processes, [
+        {"match": {"endpoint": "restart", "connector": ON_THE_WIRE}, "action": {"delay_seconds": 20}},
+    ])
+    config, daemon_url = write_config(tmp_path, sim, shutdown_deadline=60, in_flight_grace=60)
+    daemon = processes("run", "--config", str(config), "--log-format", "json", env=ENV, log="daemon.log")
+    wait_for(f"{daemon_url}/readyz", timeout=60)
+    ask_restart(daemon_url, ON_THE_WIRE)
+    eventually(lambda: restart_statuses(sim)[ON_THE_WIRE], "the restart call arrived at the simulator")
+    daemon.send_signal(signal.SIGINT)
+    eventually(lambda: '"event": "stopping"' in (tmp_path / "daemon.log").read_text(), "the stop began")
+    daemon.send_signal(signal.SIGINT)  # Ctrl-C again
+    assert daemon.wait(timeout=10) == 0, "the drain was not cut short"
+    assert '"event": "stop_hurried"' in (tmp_path / "daemon.log").read_text()
+    assert finished_events(tmp_path / "daemon.log") == {ON_THE_WIRE: ["interrupted"]}
+    assert history(tmp_path) == {ON_THE_WIRE: [Outcome.INTERRUPTED]}

@@ -303,6 +303,15 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
     def bound_port(self) -> int | None:
         return self._server[0].bound_port if self._server else None
 
+    def hurry(self) -> None:
+        """A second SIGTERM or Ctrl-C: the drain of stop() ends now (or at once, if it has not
+        begun): what is queued ends `unsent`, kept for the next start; a call on the wire
+        `interrupted`."""
+        log.warning("stop_hurried", queued=self.queue.depth(),
+                    note="a second signal: queued restarts end unsent now (kept for the next start), a call on the "
+                         "wire ends interrupted")
+        self.queue.hurry()
+
     async def stop(self) -> list[RestartJob]:
         """Stop triggers, drain the queue within the deadline, then close everything."""
         self._stopping = True

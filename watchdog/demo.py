@@ -21,6 +21,7 @@ from .config import Config, ConfigError, Credential, cross_check
 from .demo_story import Sightings, outcome_counts, story
 from .logs import get_logger, on_log_reader_gone
 from .model import ConnectorKey, ConnectorState
+from .signals import stop_then_hurry
 from .simulator import Scenario, Simulator, builtin_scenario, serve
 
 log = get_logger("watchdog.demo")
@@ -99,7 +100,7 @@ async def run_demo(duration: float | None = None, port: int = 9464, backend: str
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stop_then_hurry(stop, daemon))  # Ctrl-C again: the drain ends now
     if duration is not None:
         loop.call_later(duration, stop.set)
     # `watchdog demo | head`: ended as at Ctrl-C, not run on with its log on stderr (signals.py).

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from .logs import get_logger, on_log_reader_gone
@@ -14,6 +14,20 @@ if TYPE_CHECKING:
     from .app import Daemon
 
 log = get_logger("watchdog.app")
+
+
+def stop_then_hurry(stop: asyncio.Event, daemon: Daemon) -> Callable[[], None]:
+    """SIGTERM or SIGINT: the first stops the daemon in order (its queue drains for
+    queue.shutdown_deadline); another while it stops cuts the drain short (Daemon.hurry). A
+    second Ctrl-C did nothing, and the terminal waited out the deadline and the grace."""
+
+    def signalled() -> None:
+        if stop.is_set():
+            daemon.hurry()
+        else:
+            stop.set()
+
+    return signalled
 
 
 async def run_until_signalled(daemon: Daemon, early_reloads: Sequence[int] = ()) -> int:
@@ -39,7 +53,7 @@ async def run_until_signalled(daemon: Daemon, early_reloads: Sequence[int] = ())
             stop.set()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stop_then_hurry(stop, daemon))
     loop.add_signal_handler(signal.SIGHUP, reload)
     stop_listening = on_log_reader_gone(lambda: loop.call_soon_threadsafe(reader_gone))
     try:

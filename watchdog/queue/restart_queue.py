@@ -17,7 +17,7 @@ import asyncio
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +72,7 @@ class RestartQueue(JobDispatch):
         self._workers: list[_Worker] = []
         self._closed = False
         self._stopping = False
+        self._hurried = asyncio.Event()  # a second SIGTERM: close() waits no longer
         self._idle = asyncio.Event()
         self._idle.set()
         # Set, and replaced, each time a job leaves the queue (ended, or left to the leader).
@@ -241,10 +242,7 @@ class RestartQueue(JobDispatch):
         those unsent jobs.
         """
         self._closed = True
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout=max(0.0, deadline))
-        except TimeoutError:
-            pass
+        await self._unless_hurried(self._idle.wait(), deadline)
         self._stopping = True
         self._cancel_retries()
         at_deadline = list(self._pending.values())
@@ -255,14 +253,30 @@ class RestartQueue(JobDispatch):
             else:
                 on_the_wire.append(worker.task)
         if on_the_wire:
-            _, late = await asyncio.wait(on_the_wire, timeout=max(0.0, in_flight_grace))
-            for task in late:
-                task.cancel()
+            await self._unless_hurried(asyncio.wait(on_the_wire), in_flight_grace)
+            for task in on_the_wire:
+                if not task.done():
+                    task.cancel()
         await cancel_and_wait([w.task for w in self._workers])
         for job in list(self._pending.values()):
             if job.outcome is None:
                 self._finish_at_shutdown(job)
         return [job for job in at_deadline if job.outcome is Outcome.UNSENT]
+
+    def hurry(self) -> None:
+        """Cut close() short (a second SIGTERM or Ctrl-C): what is queued ends `unsent` now, a call
+        on the wire `interrupted`, as at the deadline and the grace."""
+        self._hurried.set()
+
+    async def _unless_hurried(self, waited: Coroutine[Any, Any, object], seconds: float) -> None:
+        """Wait for `waited` at most `seconds`, and no longer once hurried (it is not cancelled
+        then: asyncio.wait's tasks go on until close() cancels them)."""
+        work = asyncio.ensure_future(waited)
+        hurried = asyncio.ensure_future(self._hurried.wait())
+        try:
+            await asyncio.wait([work, hurried], timeout=max(0.0, seconds), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            await cancel_and_wait([work, hurried])
 
     async def abandon(self, reason: str = "this replica stopped leading") -> int:
         """This replica stopped leading: stop every worker at once, send nothing more, and forget
