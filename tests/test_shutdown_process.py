@@ -178,3 +178,29 @@ def test_a_second_signal_cuts_the_drain_short(tmp_path: Path, processes) -> None
     assert '"event": "stop_hurried"' in (tmp_path / "daemon.log").read_text()
     assert finished_events(tmp_path / "daemon.log") == {ON_THE_WIRE: ["interrupted"]}
     assert history(tmp_path) == {ON_THE_WIRE: [Outcome.INTERRUPTED]}
+
+
+def test_sigterm_during_a_once_pass_drains_as_the_daemon_does_and_exits_1(tmp_path: Path, processes) -> None:  # noqa: F811
+    # `watchdog run --once` (a CronJob stopped, a script's timeout) took SIGTERM's default: killed
+    # where it stood, exit 143, no `stopped` line, the call on the wire left for the next start to
+    # report interrupted. Now its call finishes within the grace, as the daemon's would, and the
+    # pass cut short exits 1.
+    connectors = [{"name": ON_THE_WIRE, "script": {"initial": "FAILED", "recover_after_restarts": 1}}]
+    faults = [{"match": {"endpoint": "restart", "connector": ON_THE_WIRE}, "action": {"delay_seconds": 3}}]
+    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(sim_scenario(connectors, faults=faults)))
+    sim_port = free_port()
+    processes("simulate", "--scenario", str(tmp_path / "scenario.yaml"), "--port", str(sim_port), log="simulator.log")
+    sim = f"http://127.0.0.1:{sim_port}"
+    wait_for(f"{sim}/_sim/state")
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(process_config(sim_port, free_port(), tmp_path / "state.db", [
+        {"name": "heal", "trigger": {"type": "status", "interval": "30s", "confirm_polls": 1}, "select": {"include": ["*"]}},
+    ], queue={"shutdown_deadline": 1, "in_flight_grace": 30})))
+    once = processes("run", "--once", "--config", str(config), "--log-format", "json", env=ENV, log="once.log")
+    eventually(lambda: restart_statuses(sim)[ON_THE_WIRE], "the restart call arrived at the simulator")
+    once.send_signal(signal.SIGTERM)
+    assert once.wait(timeout=30) == 1, "a pass cut short is no success, and no kill either"
+    log = (tmp_path / "once.log").read_text()
+    assert '"event": "once_interrupted"' in log and '"event": "stopped"' in log
+    assert finished_events(tmp_path / "once.log") == {ON_THE_WIRE: ["accepted"]}, "its 202 was received"
+    assert history(tmp_path) == {ON_THE_WIRE: [Outcome.ACCEPTED]}

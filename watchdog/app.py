@@ -358,13 +358,36 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         await self.stop()
         return 0
 
-    async def run_once(self) -> int:
-        """One pass over every rule, then drain the queue. Non-zero when a restart failed."""
+    async def run_once(self, stop: asyncio.Event | None = None) -> int:
+        """One pass over every rule, then drain the queue. Non-zero when a restart failed, or
+        when `stop` was set before the pass ended (SIGTERM or Ctrl-C: signals.py). Then the pass
+        ends where it is and the queue drains as at a daemon's stop (queue.shutdown_deadline, the
+        rest `unsent` and kept). Before, SIGTERM killed the process where it stood, with no
+        `stopped` line (exit 143), and Ctrl-C was left waiting until the pass ended, then exit 0."""
+        stop = stop or asyncio.Event()
+        one_pass = asyncio.create_task(self._one_pass(), name="once")
+        signalled = asyncio.create_task(stop.wait(), name="once-stop")
+        await asyncio.wait([one_pass, signalled], return_when=asyncio.FIRST_COMPLETED)
+        await cancel_and_wait([signalled])
+        if not one_pass.done():
+            log.warning("once_interrupted", queued=self.queue.depth(),
+                        note="a signal ended the pass before every rule was run: what it queued is sent until "
+                             "queue.shutdown_deadline, the rest kept for the next start; exit 1")
+            await cancel_and_wait([one_pass])
+        stop.set()  # a signal from here on hurries the stop (signals.stop_then_hurry)
+        await self.stop()
+        if not one_pass.done() or one_pass.cancelled() or not one_pass.result():
+            return 1
+        failed = sum(self.recorder.outcomes[outcome] for outcome in ERROR_OUTCOMES)
+        return 1 if failed else 0
+
+    async def _one_pass(self) -> bool:
+        """run_once's pass: False when this replica could not lead, else True once every rule ran
+        and the queue is empty."""
         self._warn_at_start()
         await self.refresh_discovery()  # the clusters to pass over (a no-op without discovery)
         if not await self._lead_once():
-            await self.stop()
-            return 1
+            return False
         self.probes.config_loaded = True
         for cluster in poll_intervals(self.config):
             await self.pollers[cluster].poll()
@@ -375,9 +398,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
                 self._ensure_metrics_lane()
                 await self.run_stall_check(rule.name)
         await self.queue.join()
-        await self.stop()
-        failed = sum(self.recorder.outcomes[outcome] for outcome in ERROR_OUTCOMES)
-        return 1 if failed else 0
+        return True
 
     async def restart_now(self, cluster: str, connector: str, *, reason: str) -> tuple[Decision, RestartJob | None, str]:
         """One manual restart without the scheduler or HTTP server (the `restart` command): the

@@ -64,3 +64,17 @@ async def run_until_signalled(daemon: Daemon, early_reloads: Sequence[int] = ())
         stop_listening()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+
+
+async def run_once_until_signalled(daemon: Daemon) -> int:
+    """`run --once` with SIGTERM and SIGINT taken as the daemon takes them: the pass ends and its
+    queue drains (Daemon.run_once), another signal cuts the drain short."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop_then_hurry(stop, daemon))
+    try:
+        return await daemon.run_once(stop)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

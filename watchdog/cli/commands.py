@@ -226,7 +226,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..app import Daemon
     from ..asgi_server import CannotListen
     from ..reload import file_fingerprint
-    from ..signals import run_until_signalled
+    from ..signals import run_once_until_signalled, run_until_signalled
     from ..state import StateStoreError
 
     early_reloads = _hold_sighup()
@@ -241,7 +241,7 @@ def _run(args: argparse.Namespace) -> int:
         print(str(exc), file=sys.stderr)
         return EXIT_FAILED
     if args.once:
-        return asyncio.run(daemon.run_once())
+        return asyncio.run(run_once_until_signalled(daemon))
     try:
         return asyncio.run(run_until_signalled(daemon, early_reloads))
     except CannotListen as exc:
