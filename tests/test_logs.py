@@ -150,3 +150,19 @@ def test_a_log_whose_reader_went_away_goes_on_on_stderr_masked_and_says_so_once(
     assert "Logging error" not in err and "hunter2" not in err, err
     assert [json.loads(line)["event"] for line in err.splitlines()] == ["call_failed", "stopped"]
     assert "https://***@api.example.com/x" in err
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_uvicorns_lines_carry_no_colour_codes(fmt: str) -> None:
+    # Every start and stop of the daemon logged uvicorn's `color_message` beside its message:
+    # `color_message='Started server process [\x1b[36m%d\x1b[0m]'`.
+    import logging
+
+    stream = io.StringIO()
+    configure_logging("INFO", fmt, stream)  # type: ignore[arg-type]
+    # At WARNING: the demo quiets uvicorn.error to it, and an earlier test may have run the demo.
+    logging.getLogger("uvicorn.error").warning("Started server process [%d]", 42,
+                                               extra={"color_message": "Started server process [\x1b[36m%d\x1b[0m]"})
+    out = stream.getvalue()
+    assert "Started server process [42]" in out
+    assert "color_message" not in out and "x1b" not in out and "\x1b" not in out and "u001b" not in out, out

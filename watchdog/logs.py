@@ -130,6 +130,14 @@ def _printable_strings(logger: Any, method: str, event: structlog.types.EventDic
 _MULTILINE = frozenset({"exception", "stack"})  # the keys the console renderer prints as blocks
 
 
+def _without_terminal_colours(logger: Any, method: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
+    """uvicorn gives its lines a `color_message` extra (its own format string with terminal
+    colours): every start and stop of the daemon logged `color_message='Started server process
+    [\\x1b[36m%d\\x1b[0m]'` beside the message itself, in both formats."""
+    event.pop("color_message", None)
+    return event
+
+
 def _redacted(value: Any) -> Any:
     if isinstance(value, str):
         return redact_url_credentials(value)
@@ -217,6 +225,7 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "auto", stream: IO[s
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.stdlib.ExtraAdder(),
+        _without_terminal_colours,
     ]
     structlog.configure(
         processors=[
