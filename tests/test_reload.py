@@ -460,6 +460,28 @@ async def test_overlapping_reloads_apply_in_turn_and_the_newest_file_wins(tmp_pa
         await daemon.stop()
 
 
+async def test_a_storm_of_sighups_reloads_twice_and_the_newest_file_wins(tmp_path: Path, credentials_env: None) -> None:
+    # 30 SIGHUPs (a reloader sidecar, a loop) made 30 reloads of the same file one after another:
+    # with 3,000 rules, over a minute of reloading, the probes answered in up to 4 s. A reload
+    # asked for while another waits for its turn joins it: that one reads the file after both.
+    path = tmp_path / "config.yaml"
+    daemon = await _started_with_slow_loads(path, 0.3)
+    try:
+        write(path, [HEAL, NIGHTLY])
+        first = asyncio.create_task(daemon.reload("SIGHUP"))
+        await asyncio.sleep(0.1)  # the first has read the file and is checking it
+        write(path, [NIGHTLY])
+        storm = [asyncio.create_task(daemon.reload("SIGHUP")) for _ in range(30)]
+        assert await first is True and all(await asyncio.gather(*storm))
+        assert [r.name for r in daemon.config.rules] == ["nightly"], "the file as it was after the storm"
+        reloads = daemon.metrics.registry.get_sample_value("watchdog_config_reloads_total", {"result": "success"})
+        assert reloads == 2
+        assert await daemon.reload("SIGHUP") is True, "a reload asked for once the storm is over reads the file again"
+        assert daemon.metrics.registry.get_sample_value("watchdog_config_reloads_total", {"result": "success"}) == 3
+    finally:
+        await daemon.stop()
+
+
 async def test_a_cluster_removed_while_a_schedule_rule_lists_costs_the_other_clusters_nothing(tmp_path: Path, credentials_env: None) -> None:
     # A schedule rule lists its clusters one after another (each listing may wait behind a
     # rate-limit pause); a reload, or a discovery refresh, removes one of them meanwhile.

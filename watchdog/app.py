@@ -96,6 +96,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         self.leadership = build_leadership(config.state, self.metrics.registry)
         self._reload_config = reload_config
         self._reload_turn = asyncio.Lock()
+        self._reload_waiting: asyncio.Future[bool] | None = None
         self._config_path = config_path
         self._gone_rule_series_left = False  # restart series of a rule a reload removed, kept while pending
         self._now = now

@@ -10,6 +10,10 @@ second to check (docs/benchmarks.md, 7), and on the event loop no webhook, probe
 served meanwhile. With an await between reading the file and applying it, two reloads (SIGHUP
 while the file watcher's runs) could apply out of order, the older file last; so reloads take
 turns from the read to the swap (`_reload_turn`), and each reads the file when its turn comes.
+A reload asked for while another still waits for its turn joins that one (`_reload_waiting`): it
+reads the file after both were asked for. A storm of SIGHUPs (a reloader sidecar, a loop) made a
+reload each, one after another: 30 of them kept a daemon of 3,000 rules reloading the same file
+for over a minute, its probes answered in up to 4 s; now at most two run.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ class ReloadHost:
     _reload_config: Callable[[], Config] | None
     _scheduler: AsyncIOScheduler | None
     _reload_turn: asyncio.Lock  # one reload at a time from reading the file to the swap
+    _reload_waiting: asyncio.Future[bool] | None  # the outcome of the reload waiting for its turn
     _gone_rule_series_left: bool
 
     if TYPE_CHECKING:
@@ -79,7 +84,24 @@ class ReloadHost:
             return False
 
     async def _reload(self, reason: str, load: Callable[[], Config]) -> bool:
+        waiting = self._reload_waiting
+        if waiting is not None:
+            log.debug("config_reload_joined", reason=reason, note="a reload waiting for its turn reads the file for this one")
+            return await asyncio.shield(waiting)
+        waiting = self._reload_waiting = asyncio.get_running_loop().create_future()
+        applied = False  # for those who joined it, if it ends in an error (reload() says it, once)
+        try:
+            applied = await self._reload_in_turn(reason, load, waiting)
+        finally:
+            if self._reload_waiting is waiting:
+                self._reload_waiting = None
+            waiting.set_result(applied)
+        return applied
+
+    async def _reload_in_turn(self, reason: str, load: Callable[[], Config], waiting: asyncio.Future[bool]) -> bool:
         async with self._reload_turn:
+            if self._reload_waiting is waiting:
+                self._reload_waiting = None  # the file is read from here: a reload asked for now needs a turn of its own
             applied = await self._load_and_apply(reason, load)
         if applied is None:
             return False
