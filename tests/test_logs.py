@@ -166,3 +166,35 @@ def test_uvicorns_lines_carry_no_colour_codes(fmt: str) -> None:
     out = stream.getvalue()
     assert "Started server process [42]" in out
     assert "color_message" not in out and "x1b" not in out and "\x1b" not in out and "u001b" not in out, out
+
+
+class _FullDisk(io.StringIO):
+    """A log file on a full volume, until `room` is set."""
+
+    room = False
+
+    def write(self, text: str) -> int:
+        if not self.room:
+            raise OSError(28, "No space left on device")
+        return super().write(text)
+
+
+def test_log_lines_lost_to_a_full_disk_are_said_once_without_their_values(capsys: pytest.CaptureFixture[str]) -> None:
+    # `watchdog run > /var/log/watchdog.log` on a full volume: logging's own report printed a
+    # traceback and each line's values as logged to stderr, before the masking of credentials.
+    stream = _FullDisk()
+    configure_logging("INFO", "json", stream)  # type: ignore[arg-type]
+    try:
+        for _ in range(3):
+            get_logger("test").warning("call_failed", message="GET https://KEY123:hunter2@api.example.com/x failed")
+        stream.room = True
+        get_logger("test").info("written")
+        stream.room = False
+        get_logger("test").info("lost again")
+    finally:
+        configure_logging("INFO", "json", io.StringIO())
+    err = capsys.readouterr().err
+    assert "hunter2" not in err and "Logging error" not in err and "Traceback" not in err, err
+    assert err.splitlines() == ["watchdog: log lines are lost: OSError: [Errno 28] No space left on device; "
+                                "said once until a line is written again"] * 2, err
+    assert json.loads(stream.getvalue())["event"] == "written"

@@ -6,6 +6,7 @@ Our own events and third-party stdlib logs (apscheduler, uvicorn, httpx) go thro
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import re
@@ -172,10 +173,24 @@ class _LogStream(logging.StreamHandler):
         super().__init__(stream)
         self.reader_gone = False
         self.listeners: list[Callable[[], object]] = []
+        self.failing = False  # lines are being lost (a full disk): said once, until one is written
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # StreamHandler.emit, but knowing when a line was written after lines were lost.
+        try:
+            self.stream.write(self.format(record) + self.terminator)
+            self.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+            return
+        self.failing = False
 
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
-        if not isinstance(sys.exc_info()[1], BrokenPipeError | ConnectionResetError):
-            super().handleError(record)
+        error = sys.exc_info()[1]
+        if not isinstance(error, BrokenPipeError | ConnectionResetError):
+            self._lost(error)
             return
         broken = self.stream
         # Not setStream(): it flushes the broken stream first, which raises again.
@@ -185,6 +200,19 @@ class _LogStream(logging.StreamHandler):
             for listener in list(self.listeners):
                 listener()
         self.emit(record)  # this line too, where the log goes now
+
+    def _lost(self, error: BaseException | None) -> None:
+        """A line not written (a full disk: `> /var/log/watchdog.log` on a full volume, or a line
+        that could not be rendered), said on stderr once until a line is written again. Never
+        logging's own report: for every line it printed a traceback and the line's values as
+        logged, before the masking of credentials in URLs (an upstream's error message quoting
+        https://user:password@host reached stderr whole)."""
+        if self.failing:
+            return
+        self.failing = True
+        with contextlib.suppress(Exception):  # stderr full or gone too: nothing more to do
+            print(f"watchdog: log lines are lost: {printable(f'{type(error).__name__}: {error}')[:300]}; "
+                  "said once until a line is written again", file=sys.stderr, flush=True)
 
 
 def _log_stream() -> _LogStream | None:
