@@ -116,11 +116,12 @@ USER 10001:10001
 EXPOSE 9464
 
 # The daemon is PID 1 and handles SIGTERM itself: it stops its triggers, drains the queue for
-# queue.shutdown_deadline (20s by default) and exits 0. It installs that handler about a second
-# after starting, before it serves /healthz; until then, as for any PID 1 without a handler, the
-# kernel drops SIGTERM and a stop in that first second waits for the engine's SIGKILL. It starts
-# no child processes, so there are no zombies to reap and no init is needed. Give it time to
-# drain: `docker stop -t 60`, compose's stop_grace_period, Kubernetes' terminationGracePeriodSeconds.
+# queue.shutdown_deadline (20s by default) and exits 0. It takes SIGTERM (and SIGHUP) from the
+# first moment of `watchdog run`, before its modules are imported: one that comes before the
+# daemon has started ends it at once, exit 0, nothing sent. Only in the tenth of a second or so
+# before that, as for any PID 1 without a handler, the kernel drops SIGTERM. It starts no child
+# processes, so there are no zombies to reap and no init is needed. Give it time to drain:
+# `docker stop -t 60`, compose's stop_grace_period, Kubernetes' terminationGracePeriodSeconds.
 STOPSIGNAL SIGTERM
 
 # /healthz answers 200 while the event loop ticks. The slim image has no curl; Python is there.

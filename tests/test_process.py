@@ -187,10 +187,33 @@ def test_sighup_reloads_a_good_config_and_keeps_running_on_a_broken_one(tmp_path
 
 def _catches_sighup(pid: int) -> bool:
     """The process has a handler for SIGHUP (bit 0 of SigCgt in /proc/PID/status)."""
+    return _catches(pid, signal.SIGHUP)
+
+
+def _catches(pid: int, signum: int) -> bool:
+    """The process has a handler for `signum` (bit signum - 1 of SigCgt in /proc/PID/status)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("SigCgt:"):
-            return bool(int(line.split()[1], 16) & 1)
+            return bool(int(line.split()[1], 16) & (1 << (signum - 1)))
     return False
+
+
+def test_signals_from_the_first_moment_of_run_are_taken_not_fatal(tmp_path: Path, processes) -> None:
+    # SIGHUP and SIGTERM were held only once the daemon's modules were imported (up to 1.5 s on a
+    # busy machine): a SIGHUP before killed it without a line of log (exit 129), and a SIGTERM to
+    # PID 1 of a container was dropped, the stop waiting for the engine's SIGKILL. Both are now
+    # taken from the first moment of `run`; a SIGTERM then ends it before it starts.
+    daemon, _, _, _ = start_reloadable(tmp_path, processes)
+    deadline = time.monotonic() + 30
+    while not _catches(daemon.pid, signal.SIGTERM):
+        assert daemon.poll() is None and time.monotonic() < deadline, "the daemon never took SIGTERM"
+        time.sleep(0.002)
+    daemon.send_signal(signal.SIGHUP)
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=30) == 0
+    log = (tmp_path / "daemon.log").read_text()
+    assert "stopped by SIGTERM before the daemon started: nothing was polled or sent" in log, log[-2000:]
+    assert '"event": "started"' not in log, "it started, polled and stopped instead"
 
 
 def test_a_sighup_while_the_daemon_starts_is_a_reload_not_the_end(tmp_path: Path, processes) -> None:
@@ -232,3 +255,13 @@ async def test_sighups_noted_before_the_handler_was_in_place_reload_once_after_t
     events.clear()
     assert await run_until_signalled(Started()) == 0  # type: ignore[arg-type]
     assert events == ["started"]
+
+
+def test_run_puts_back_the_signal_handlers_it_found_when_it_returns(tmp_path: Path) -> None:
+    # Held for a daemon that is gone, a SIGTERM to the process that ran `run` (an embedding
+    # process, a test suite) would be noted and ignored.
+    from watchdog.cli import main
+
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)
+    assert main(["run", "--config", str(tmp_path / "missing.yaml")]) == 2
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)) == before

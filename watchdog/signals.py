@@ -30,11 +30,13 @@ def stop_then_hurry(stop: asyncio.Event, daemon: Daemon) -> Callable[[], None]:
     return signalled
 
 
-async def run_until_signalled(daemon: Daemon, early_reloads: Sequence[int] = ()) -> int:
+async def run_until_signalled(daemon: Daemon, early: Sequence[int] = ()) -> int:
     """Run the daemon until SIGTERM or SIGINT, then shut down in order and return 0; reload on
-    SIGHUP. `early_reloads`: SIGHUPs noted before this handler was in place (cli._hold_sighup),
-    checked once it is, so that none is lost: then one reload."""
+    SIGHUP. `early`: signals noted before these handlers were in place (cli._hold_early_signals),
+    read once they are, so that none is lost: SIGHUPs make one reload, a SIGTERM stops at once."""
     stop = asyncio.Event()
+    if signal.SIGTERM in early:
+        stop.set()
     loop = asyncio.get_running_loop()
     reloads: set[asyncio.Task[bool]] = set()
 
@@ -59,17 +61,20 @@ async def run_until_signalled(daemon: Daemon, early_reloads: Sequence[int] = ())
     try:
         # The early SIGHUPs are read once the handler above is in place (none is missed), and
         # acted on once the daemon has started (a reload needs what start builds).
-        return await daemon.run(stop, on_started=reload if early_reloads else None)
+        return await daemon.run(stop, on_started=reload if signal.SIGHUP in early else None)
     finally:
         stop_listening()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
 
 
-async def run_once_until_signalled(daemon: Daemon) -> int:
+async def run_once_until_signalled(daemon: Daemon, early: Sequence[int] = ()) -> int:
     """`run --once` with SIGTERM and SIGINT taken as the daemon takes them: the pass ends and its
-    queue drains (Daemon.run_once), another signal cuts the drain short."""
+    queue drains (Daemon.run_once), another signal cuts the drain short. `early`: as for
+    run_until_signalled (a SIGHUP changes nothing in a single pass)."""
     stop = asyncio.Event()
+    if signal.SIGTERM in early:
+        stop.set()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop_then_hurry(stop, daemon))

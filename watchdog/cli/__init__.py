@@ -1,6 +1,63 @@
-"""The `watchdog` command line (commands.py: the parser and every command)."""
+"""The `watchdog` command line (commands.py: the parser and every command).
 
-from .commands import build_parser, main
-from .summary import summarize
+This module imports nothing heavy, so that `watchdog run` notes SIGHUP and SIGTERM from its
+first moment (hold_early_signals): importing the commands' modules takes half a second and more,
+and the daemon's about as much again.
+"""
 
-__all__ = ["build_parser", "main", "summarize"]
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["build_parser", "hold_early_signals", "main", "summarize"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] != ["run"] or threading.current_thread() is not threading.main_thread():
+        from .commands import main as command
+
+        return command(argv)
+    # The handlers found are put back when `run` returns (an embedding process, a test suite:
+    # a SIGTERM noted for a daemon that is gone would be a SIGTERM ignored).
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGHUP, signal.SIGTERM)}
+    held = hold_early_signals()
+    try:
+        from .commands import main as command
+
+        return command(argv, early_signals=held)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def hold_early_signals() -> list[int]:
+    """Until the daemon's own handlers are in place, SIGHUP (a reload asked for) and SIGTERM are
+    noted. SIGHUP's default action ends the process, and a config management tool that sent one
+    right after starting the daemon killed it without a line of log (exit 129: they were held only
+    once the daemon's modules were imported, up to 1.5 s on a busy machine); SIGTERM's is ignored
+    in PID 1 of a container, so a stop then waited for the engine's SIGKILL. The list collects
+    them: a SIGTERM held ends `run` before the daemon starts (exit 0), SIGHUPs make one reload
+    once it has started, since the file may have changed after it was read (signals.py). In the
+    main thread only (signals can be handled nowhere else)."""
+    held: list[int] = []
+    for signum in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(signum, lambda signum, frame: held.append(signum))
+    return held
+
+
+def __getattr__(name: str) -> Any:
+    # Imported when first asked for, not with this module (see above).
+    if name == "build_parser":
+        from .commands import build_parser
+
+        return build_parser
+    if name == "summarize":
+        from .summary import summarize
+
+        return summarize
+    raise AttributeError(name)

@@ -19,7 +19,6 @@ import os
 import shlex
 import signal
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -177,9 +176,12 @@ def _report_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, early_signals: list[int] | None = None) -> int:
+    """The command; `early_signals`: what watchdog.cli.main noted for `run` before this module was
+    imported (hold_early_signals)."""
     _escape_what_the_terminal_cannot_show()
     args = build_parser().parse_args(argv)
+    args.early_signals = early_signals
     handler = {
         "run": _run,
         "check-config": _check_config,
@@ -223,13 +225,13 @@ def _escape_what_the_terminal_cannot_show() -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    held = args.early_signals or []  # noted by watchdog.cli.main, which puts the handlers back
     from ..app import Daemon
     from ..asgi_server import CannotListen
     from ..reload import file_fingerprint
     from ..signals import run_once_until_signalled, run_until_signalled
     from ..state import StateStoreError
 
-    early_reloads = _hold_sighup()
     seen = file_fingerprint(Path(args.config))  # before the read: an edit after it is reloaded
     config = config_or_exit(args)
     if config is None or unusable_environment():
@@ -240,10 +242,14 @@ def _run(args: argparse.Namespace) -> int:
     except StateStoreError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_FAILED
+    if signal.SIGTERM in held:
+        daemon.state.close()
+        print("stopped by SIGTERM before the daemon started: nothing was polled or sent", file=sys.stderr)
+        return EXIT_FAILED if args.once else EXIT_OK  # --once: a pass that never ran is no success
     if args.once:
-        return asyncio.run(run_once_until_signalled(daemon))
+        return asyncio.run(run_once_until_signalled(daemon, held))
     try:
-        return asyncio.run(run_until_signalled(daemon, early_reloads))
+        return asyncio.run(run_until_signalled(daemon, held))
     except CannotListen as exc:
         daemon.state.close()
         print(f"{exc} (server.host, server.port: is another watchdog or a demo using it?); no restart was sent",
@@ -253,19 +259,6 @@ def _run(args: argparse.Namespace) -> int:
         daemon.state.close()
         print(f"{exc} The restarts it kept stay in it, unsent, for the next start.", file=sys.stderr)
         return EXIT_FAILED
-
-
-def _hold_sighup() -> list[int]:
-    """Until the daemon's own handler is in place, a SIGHUP (a reload asked for) is noted, not
-    fatal: its default action ends the process, and a config management tool that sent one
-    right after starting the daemon killed it without a line of log (the window is the config
-    load and opening the state store: longer with PostgreSQL). The list collects them;
-    run_until_signalled reloads once if it holds any, since the file may have changed after it
-    was read. Not where signals cannot be handled (a thread other than the main one)."""
-    held: list[int] = []
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGHUP, lambda signum, frame: held.append(signum))
-    return held
 
 
 def _check_config(args: argparse.Namespace) -> int:
