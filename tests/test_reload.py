@@ -482,6 +482,40 @@ async def test_a_storm_of_sighups_reloads_twice_and_the_newest_file_wins(tmp_pat
         await daemon.stop()
 
 
+async def test_a_file_read_while_the_daemon_stops_is_not_applied(tmp_path: Path, credentials_env: None) -> None:
+    # SIGHUP right before SIGTERM: the reload read the file while the stop began, then swapped a
+    # new cluster and rule in the middle of the stop (config_reloaded with clusters_added, logged
+    # after `stopping`), past the steps that had stopped the old ones.
+    import threading
+
+    path = tmp_path / "config.yaml"
+    write(path, [HEAL])
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    stopping = threading.Event()
+
+    def load_once_the_stop_began() -> Any:
+        stopping.wait(10)
+        return load_config(path)
+
+    daemon = Daemon(load_config(path), transport=httpx.ASGITransport(app=create_app(simulator)),
+                    reload_config=load_once_the_stop_began, config_path=path)
+    await daemon.start(serve_http=False)
+    data = yaml.safe_load(path.read_text())
+    data["clusters"]["second"] = {"environment_id": ENVIRONMENT, "kafka_cluster_id": "lkc-second1"}
+    path.write_text(yaml.safe_dump(data))
+    with structlog.testing.capture_logs() as logs:
+        reload = asyncio.create_task(daemon.reload("SIGHUP"))
+        await asyncio.sleep(0.05)
+        stop = asyncio.create_task(daemon.stop())
+        await asyncio.sleep(0)
+        stopping.set()
+        await stop
+        assert await reload is False
+    assert sorted(daemon.config.clusters) == [CLUSTER] and sorted(daemon.pollers) == [CLUSTER]
+    events = [event["event"] for event in logs]
+    assert "config_reloaded" not in events and "config_reload_skipped" in events, events
+
+
 async def test_a_cluster_removed_while_a_schedule_rule_lists_costs_the_other_clusters_nothing(tmp_path: Path, credentials_env: None) -> None:
     # A schedule rule lists its clusters one after another (each listing may wait behind a
     # rate-limit pause); a reload, or a discovery refresh, removes one of them meanwhile.

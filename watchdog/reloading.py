@@ -56,6 +56,7 @@ class ReloadHost:
     _reload_turn: asyncio.Lock  # one reload at a time from reading the file to the swap
     _reload_waiting: asyncio.Future[bool] | None  # the outcome of the reload waiting for its turn
     _gone_rule_series_left: bool
+    _stopping: bool  # from the first moment of Daemon.stop()
 
     if TYPE_CHECKING:
         def _build_cluster(self, config: Config, name: str) -> BuiltCluster: ...
@@ -140,6 +141,12 @@ class ReloadHost:
             log.error("config_reload_failed", reason=reason, source=exc.source,
                       errors=[f"{path}: {message}" if path else message for path, message in exc.problems],
                       note="the running config stays in effect")
+            return None
+        if self._stopping:
+            # SIGHUP right before SIGTERM: the file was read while the daemon began to stop. Applied,
+            # it swapped clusters and rules in the middle of the stop, whose steps had already
+            # stopped the old ones (config_reloaded, clusters_added, logged after `stopping`).
+            log.info("config_reload_skipped", reason=reason, note="the daemon is stopping: the file is not applied")
             return None
         new, watched = self.fleet.effective(loaded)  # with the discovered clusters `loaded` selects
         diff = diff_configs(self.config, new)
