@@ -265,3 +265,21 @@ def test_run_puts_back_the_signal_handlers_it_found_when_it_returns(tmp_path: Pa
     before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)
     assert main(["run", "--config", str(tmp_path / "missing.yaml")]) == 2
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)) == before
+
+
+def test_ctrl_c_twice_in_the_demo_still_prints_its_summary(tmp_path: Path, processes) -> None:
+    # Ctrl-C pressed twice: the second, once the daemon had stopped, found no handler and ended
+    # the demo in its simulator's stop, without the summary (the demo's point), exit 0.
+    demo = processes("demo", "--port", "0", "--log-format", "json", log="demo.log")
+    log = tmp_path / "demo.log"
+    deadline = time.monotonic() + 60
+    while '"event": "demo_started"' not in log.read_text():
+        assert demo.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+        time.sleep(0.05)
+    demo.send_signal(signal.SIGINT)
+    while '"event": "stopped"' not in log.read_text():
+        assert demo.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+        time.sleep(0.005)
+    demo.send_signal(signal.SIGINT)  # Ctrl-C again
+    assert demo.wait(timeout=30) == 0
+    assert "restart outcomes:" in log.read_text(), log.read_text()[-2000:]

@@ -120,6 +120,13 @@ async def run_demo(duration: float | None = None, port: int = 9464, backend: str
         sightings.look(daemon.engine.statuses)
         states = dict(daemon.state.items())  # before stop() closes the state file
         await daemon.stop()
+        # Stopped: Ctrl-C again (pressed twice) waits for the summary, the demo's point. With
+        # the handlers gone, it ended the demo in the simulator's stop, no summary, exit 0.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: None)
+        stop_simulator.set()
+        await simulator_task
+        print(summary(daemon, simulator, sightings, states), flush=True)
     finally:
         stop_listening()
         if watcher is not None:
@@ -128,7 +135,6 @@ async def run_demo(duration: float | None = None, port: int = 9464, backend: str
             loop.remove_signal_handler(sig)
         stop_simulator.set()
         await simulator_task
-    print(summary(daemon, simulator, sightings, states), flush=True)
     return 0
 
 
