@@ -9,11 +9,15 @@ to the simulator served on another loopback port) stands for the corporate proxy
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextlib
+import io
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -22,10 +26,11 @@ import yaml
 
 from watchdog.app import Daemon
 from watchdog.clients import environment_proxy
-from watchdog.model import Outcome
+from watchdog.logs import configure_logging
+from watchdog.model import Decision, Outcome
 from watchdog.simulator import Scenario, Simulator
 
-from .support import daemon_config, served, sim_scenario
+from .support import CLOUD, CLUSTER, SELF_MANAGED, daemon_config, served, sim_scenario
 
 SCHEDULE = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"connectors": ["orders"]}}
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy", "no_proxy")
@@ -215,3 +220,77 @@ def test_a_ca_bundle_the_daemon_cannot_read_is_named_before_anything_starts(
         assert code == 2, shown
         assert "invalid environment: SSL_CERT_FILE: not a file of CA certificates" in shown.err, shown.err
         assert "Traceback" not in shown.err and "HTTPS_PROXY" not in shown.err, shown.err
+
+
+PROXY_PASSWORD = "proxy-Pa55w0rd-LEAK"
+
+
+@contextlib.asynccontextmanager
+async def echoing_proxy(mode: str) -> AsyncIterator[str]:
+    """A proxy on 127.0.0.1 that refuses every request with what it was sent as its
+    Proxy-Authorization line: in its status line (`status`), its 407 page (`page`), or alone as
+    no HTTP (`no-http`). Yields its URL with our user and password in it."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        [auth] = [line for line in head.split(b"\r\n") if line.lower().startswith(b"proxy-authorization:")]
+        page = b"<html><title>407 refused " + auth + b"</title></html>"
+        writer.write({
+            "status": b"HTTP/1.1 407 Refused " + auth + b"\r\nContent-Length: 0\r\n\r\n",
+            "page": b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Type: text/html\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(page), page),
+            "no-http": auth + b"\r\n\r\n",
+        }[mode])
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://watchdog:{quote(PROXY_PASSWORD)}@127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+# An https:// call's CONNECT answer is read up to its status line only: its page is never quoted.
+@pytest.mark.parametrize(("backend", "mode"), [(CLOUD, "status"), (CLOUD, "no-http"), (SELF_MANAGED, "status"),
+                                               (SELF_MANAGED, "page"), (SELF_MANAGED, "no-http")])
+async def test_a_proxy_that_echoes_its_credentials_gets_them_neither_logged_nor_kept(
+        backend: str, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # httpcore sends the proxy URL's user and password as Proxy-Authorization, below the request's
+    # own headers: what starred out our Authorization header did not know them, and a proxy
+    # echoing that line ("ProxyError: 407 Refused Proxy-Authorization: Basic ...", its 407 page,
+    # h11's "illegal status line: ...") had it in the restart's message, the history and the log.
+    token = base64.b64encode(f"watchdog:{PROXY_PASSWORD}".encode()).decode()
+    stream = io.StringIO()
+    async with echoing_proxy(mode) as proxy:
+        # https:// calls go through the proxy as a CONNECT tunnel, http:// ones as forwarded requests.
+        monkeypatch.setenv("HTTPS_PROXY", proxy)
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        base_url = "https://api.example" if backend == CLOUD else "http://connect.example:8083"
+        daemon = Daemon(daemon_config([], base_url=base_url, backend=backend))
+        configure_logging("DEBUG", "json", stream)
+        # What `watchdog restart` prints and the restart API answers: the listing's failure.
+        decision, _, detail = await daemon.restart_now(CLUSTER, "orders", reason="test")
+    logged = stream.getvalue()
+    assert decision is Decision.MISSING and "Proxy-Authorization: Basic ***" in detail, detail
+    for secret in (token, PROXY_PASSWORD, f"watchdog:{PROXY_PASSWORD}"):
+        assert secret not in logged, logged
+        assert secret not in detail, detail
+
+
+async def test_the_log_stars_out_the_proxys_credentials_whatever_puts_them_there(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The log knows the config's secrets (a server writing our Authorization header into a
+    # redirect's Location had it logged otherwise); the proxy's, sent by httpx all the same, were
+    # not among them.
+    from watchdog.logs import get_logger
+
+    monkeypatch.setenv("HTTPS_PROXY", f"http://watchdog:{quote(PROXY_PASSWORD)}@proxy.corp.example:3128")
+    token = base64.b64encode(f"watchdog:{PROXY_PASSWORD}".encode()).decode()
+    daemon = Daemon(daemon_config([], base_url="https://api.example"))
+    stream = io.StringIO()
+    configure_logging("INFO", "json", stream)
+    get_logger("test").info("api_redirected", to=f"https://sso.example/login?auth=Basic {token}", said=PROXY_PASSWORD)
+    await daemon.stop()
+    logged = stream.getvalue()
+    assert '"to": "https://sso.example/login?auth=Basic ***"' in logged and '"said": "***"' in logged, logged

@@ -26,7 +26,7 @@ from .asgi_server import CannotListen, EmbeddedServer, start_server, stop_server
 from .assembly import Retired
 from .blocking import AlertBlocker
 from .breaker import Breaker
-from .clients import cloud_client, environment_proxy
+from .clients import cloud_client, environment_proxy, sent_secrets
 from .cluster_host import ClusterHost
 from .config import (
     Config,
@@ -86,7 +86,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         # read the file; else now): the watcher reloads an edit made while the daemon starts.
         self._config_seen = config_seen if config_seen is not None or config_path is None else file_fingerprint(config_path)
         self.config = config
-        keep_out_of_logs(*config.secret_values())
+        keep_out_of_logs(*sent_secrets(config))
         self.metrics = Metrics(registry)
         # Opened first: a state file that cannot be used stops the daemon before anything starts
         # (StateStoreError names the file and how to recover).

@@ -24,6 +24,7 @@ import httpx
 from . import __version__
 from .config import Config, Credential, KafkaConnectCluster, Timeouts
 from .connect.inflate import ACCEPT_ENCODING
+from .connect.proxy_auth import environment_proxies, proxy_credentials
 from .redirects import MAX_REDIRECTS, ResponseHook
 
 USER_AGENT = f"connect-watchdog/{__version__} (+https://github.com/connect-watchdog/connect-watchdog)"
@@ -47,7 +48,7 @@ def _client(
     if credential is not None:
         assert credential.api_key is not None and credential.api_secret is not None  # config checked
         auth = httpx.BasicAuth(credential.api_key.get_secret_value(), credential.api_secret.get_secret_value())
-    if transport is None and not _environment_proxies():
+    if transport is None and not environment_proxies():
         # Retries of failed connection attempts only (nothing was sent); every other retry belongs
         # to the queue, which knows what is safe to repeat. Behind a proxy httpx builds the
         # transports (module docstring), and the connection attempt is to the proxy.
@@ -105,17 +106,20 @@ def metrics_api_client(
                    transport=transport, hooks=hooks)
 
 
-def _environment_proxies() -> dict[str, str]:
-    """The proxies the environment names, by scheme (http, https, all): what httpx reads,
-    HTTPS_PROXY and the others, upper or lower case."""
-    return {scheme: url for scheme, url in urllib.request.getproxies().items() if scheme in ("http", "https", "all") and url}
+def sent_secrets(config: Config) -> tuple[set[str], set[str]]:
+    """(secrets, users) for the log to keep out (logs.keep_out_of_logs): the config's
+    (Config.secret_values) and those of the proxy URLs the environment names, which httpx sends
+    as Proxy-Authorization and a proxy may echo."""
+    secrets, users = config.secret_values()
+    proxy_secrets, proxy_users = proxy_credentials()
+    return secrets | proxy_secrets, users | proxy_users
 
 
 def environment_proxy(url: str) -> str | None:
     """The proxy calls to `url` go through, without its credentials (for the `started` log
     line); None when the environment names none for its scheme or NO_PROXY exempts its host."""
     target = httpx.URL(url)
-    proxies = _environment_proxies()
+    proxies = environment_proxies()
     named = proxies.get(target.scheme) or proxies.get("all")
     if named is None or urllib.request.proxy_bypass(target.host):
         return None
@@ -134,7 +138,7 @@ def unusable_proxies() -> list[str]:
     The transport is built as httpx builds it: a SOCKS proxy (`ALL_PROXY=socks5://...`) needs a
     package the image does not have, and stopped `run` with an ImportError traceback likewise."""
     problems = []
-    for scheme, url in _environment_proxies().items():
+    for scheme, url in environment_proxies().items():
         try:
             # verify and trust_env off: only the proxy is checked here, not SSL_CERT_FILE and the like.
             httpx.AsyncHTTPTransport(proxy=url if "://" in url else f"http://{url}", verify=False, trust_env=False)

@@ -71,8 +71,8 @@ MIN_KNOWN_CHARS = 6
 def keep_out_of_logs(secrets: Iterable[str], users: Iterable[str] = ()) -> None:
     """From now on no log line shows any of `secrets`, nor any of `users` where it stands alone (a
     worker's user `connect` must not star out `org.apache.kafka.connect`). The daemon gives the
-    config's (Config.secret_values) at start and at each reload. What quotes a server's answer is
-    scrubbed where it is made (the history and the API keep it too); this is the last line: a
+    config's and the environment's proxy URLs' (clients.sent_secrets) at start and at each
+    reload. What quotes a server's answer is scrubbed where it is made (the history and the API keep it too); this is the last line: a
     server that put the request's Authorization header in a redirect's Location had the key's
     Basic token logged with the next hop's path."""
     global _known_secrets, _known_users

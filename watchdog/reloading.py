@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from .clients import sent_secrets
 from .config import Config, ConfigError
 from .logs import get_logger, keep_out_of_logs
 from .reload import ConfigDiff, diff_configs, log_overridden
@@ -186,7 +187,7 @@ class ReloadHost:
         previous = self.config
         self.config = new
         # The previous config's secrets too: a call made with them may still be on its way.
-        (secrets, users), (were, were_users) = new.secret_values(), previous.secret_values()
+        (secrets, users), (were, were_users) = sent_secrets(new), sent_secrets(previous)
         keep_out_of_logs(secrets | were, users | were_users)
         self.engine.set_config(new)
         self.breaker.settings = new.breaker

@@ -28,7 +28,9 @@ def configure(args: argparse.Namespace, config: Config | None = None) -> None:
     fmt = args.log_format or (config.log.format if config else "auto")
     configure_logging(level, fmt)
     if config is not None:
-        keep_out_of_logs(*config.secret_values())
+        from ..clients import sent_secrets
+
+        keep_out_of_logs(*sent_secrets(config))
 
 
 def config_or_exit(args: argparse.Namespace, *, calls: bool = True) -> Config | None:

@@ -14,6 +14,7 @@ from ..logs import redact_url_credentials, without_secrets
 from ..model import UNSTORABLE_ESCAPE, ConnectorStatus, Outcome, TaskStatus, whole_unicode
 from ..ratelimit import RateLimitHeaders
 from ..redirects import not_followed
+from .proxy_auth import proxy_credentials
 
 T = TypeVar("T")
 
@@ -243,7 +244,7 @@ def without_credentials(text: str, sent: httpx.Headers) -> str:
     turn `org.apache.kafka.connect` or `connector` into stars."""
     scheme, _, token = sent.get("authorization", "").partition(" ")
     secrets = [token.strip()]
-    user = ""
+    users = []
     if scheme.lower() == "basic":
         try:
             pair = base64.b64decode(token.strip(), validate=True).decode()
@@ -251,9 +252,13 @@ def without_credentials(text: str, sent: httpx.Headers) -> str:
             pair = ""
         user, _, password = pair.partition(":")
         secrets += [pair, password]
-    text = without_secrets(text, secrets, min_chars=MIN_SECRET_CHARS)
-    if len(user) >= MIN_SECRET_CHARS:
-        text = re.sub(rf"(?<![\w.-]){re.escape(user)}(?![\w.-])", "***", text)
+        users.append(user)
+    # And the proxy's, which httpcore sends below these headers (proxy_auth.py).
+    proxy_secrets, proxy_users = proxy_credentials()
+    text = without_secrets(text, [*secrets, *proxy_secrets], min_chars=MIN_SECRET_CHARS)
+    for user in sorted({*users, *proxy_users}, key=len, reverse=True):
+        if len(user) >= MIN_SECRET_CHARS and user in text:
+            text = re.sub(rf"(?<![\w.-]){re.escape(user)}(?![\w.-])", "***", text)
     return text
 
 

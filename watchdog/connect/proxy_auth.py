@@ -1,0 +1,54 @@
+"""The egress proxies the environment names, and the credentials their URLs carry.
+
+httpx sends a proxy URL's user and password as `Proxy-Authorization: Basic base64(user:password)`,
+a header httpcore adds below the request's own: no request's headers hold it, so what starred out
+a request's Authorization header in a server's text never saw it. A proxy that echoes what it was
+sent (its 407 page, its status line, an answer that is no HTTP) put the proxy's password into
+poll_failed, the history and the restart API's answers. These are the forms to star out.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import urllib.request
+
+import httpx
+
+
+def environment_proxies() -> dict[str, str]:
+    """The proxies the environment names, by scheme (http, https, all): what httpx reads,
+    HTTPS_PROXY and the others, upper or lower case."""
+    return {scheme: url for scheme, url in urllib.request.getproxies().items() if scheme in ("http", "https", "all") and url}
+
+
+def proxy_credentials() -> tuple[frozenset[str], frozenset[str]]:
+    """(secrets, users) of the environment's proxy URLs: each password as written (percent-encoded)
+    and as sent (decoded, in the pair `user:password` and its base64), and each user (starred only
+    where it stands alone, as a worker's basic-auth user is)."""
+    return _credentials(tuple(sorted(environment_proxies().values())))
+
+
+@functools.lru_cache(maxsize=8)
+def _credentials(urls: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]:
+    # Cached on the URLs themselves: every request id and error message is scrubbed with these.
+    secrets: set[str] = set()
+    users: set[str] = set()
+    for url in urls:
+        try:
+            parsed = httpx.URL(url if "://" in url else f"http://{url}")
+        except httpx.InvalidURL:
+            continue  # not usable: the daemon refuses to start with it (clients.unusable_proxies)
+        if not parsed.userinfo:
+            continue
+        # As httpx.Proxy sends them: user and password percent-decoded, joined even when the
+        # password is empty (`http://TOKEN@proxy`: the user is then the credential).
+        pair = f"{parsed.username}:{parsed.password}"
+        written = parsed.userinfo.decode("ascii", "replace")
+        secrets.update({pair, base64.b64encode(pair.encode()).decode(), written})
+        if parsed.password:
+            secrets.update({parsed.password, written.partition(":")[2]})
+            users.add(parsed.username)
+        else:
+            secrets.add(parsed.username)
+    return frozenset(filter(None, secrets)), frozenset(filter(None, users))
