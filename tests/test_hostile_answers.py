@@ -506,6 +506,22 @@ def test_a_basic_auth_user_is_starred_only_where_it_stands_alone() -> None:
         "org.apache.kafka.connect.errors.ConnectException: connector orders: user *** may not restart it")
 
 
+async def test_a_short_worker_password_echoed_by_the_worker_is_starred_where_it_stands_alone() -> None:
+    # Kafka Connect passwords are not the user's to choose; one of 5 characters was not looked for
+    # (every short word would have been starred), and a worker naming it in its refusal had it
+    # in poll_failed, the history and the restart API's answers. Starred now where it is a whole
+    # token; inside a longer word or a dotted name it is left alone.
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, json={"error_code": 401, "message": "Invalid password pw123. Tried: 'pw123', "
+                                         "pw123456, org.pw123.auth, pw123-old"})
+
+    async with httpx.AsyncClient(auth=httpx.BasicAuth("etl", "pw123"), transport=httpx.MockTransport(answer)) as http:
+        result = await KafkaConnectBackend(http, ["http://worker-1:8083"]).list_connectors()
+
+    assert result.outcome is Outcome.UNAUTHORIZED
+    assert result.message.endswith("Invalid password ***. Tried: '***', pw123456, org.pw123.auth, pw123-old"), result.message
+
+
 async def test_a_poll_that_crashes_on_a_bug_is_counted_and_the_cluster_is_ready() -> None:
     # Whatever the next unforeseen answer breaks: the poll ends counted and logged, and /readyz
     # does not wait for good on a cluster "never polled".

@@ -198,3 +198,22 @@ def test_log_lines_lost_to_a_full_disk_are_said_once_without_their_values(capsys
     assert err.splitlines() == ["watchdog: log lines are lost: OSError: [Errno 28] No space left on device; "
                                 "said once until a line is written again"] * 2, err
     assert json.loads(stream.getvalue())["event"] == "written"
+
+
+def test_a_short_secret_is_starred_in_the_log_where_it_stands_alone() -> None:
+    # Secrets under 6 characters were not looked for at all: a worker's password `kafka`, echoed
+    # alone, was logged. Starred now where it is a whole token, and no word holding it is touched.
+    from watchdog.logs import keep_out_of_logs
+
+    stream = io.StringIO()
+    configure_logging("INFO", "json", stream)
+    keep_out_of_logs({"kafka", "ab"})
+    try:
+        get_logger("test").info("poll_failed", message="wrong password kafka.", cls="org.apache.kafka.connect",
+                                backend="kafka_connect", other="a cab about ab")
+    finally:
+        keep_out_of_logs(())
+    [line] = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert line["message"] == "wrong password ***.", line
+    assert (line["cls"], line["backend"]) == ("org.apache.kafka.connect", "kafka_connect"), line
+    assert line["other"] == "a cab about ab", "shorter than 3 characters: not looked for"

@@ -60,37 +60,64 @@ def without_secrets(text: str, secrets: Iterable[str], *, min_chars: int = 1) ->
     return text
 
 
-# The secrets of the config in effect (keep_out_of_logs), longest first, and the users sent with
-# a password: starred out of every log line, whatever put them there.
-_known_secrets: tuple[str, ...] = ()
-_known_users: tuple[tuple[str, re.Pattern[str]], ...] = ()
-# A shorter one is not looked for: every short word would be starred.
-MIN_KNOWN_CHARS = 6
+# A secret this long or longer is starred wherever it is. A shorter one only where it stands
+# alone (a whole token), so that it does not star every word it is part of: a Kafka Connect
+# worker's password is not the user's to choose, and one of 5 characters echoed in an error
+# (`Invalid password pw123`) was logged and kept. Shorter than MIN_TOKEN_CHARS, not looked for:
+# every `a`, `no` or `12` of every line would be starred. API key ids and basic-auth users are
+# starred where they stand alone from MIN_ANYWHERE_CHARS on only: they are sent beside the secret
+# (its pair and base64 are starred), and a short user (`etl`, `app`) is as often a plain word.
+MIN_ANYWHERE_CHARS = 6
+MIN_TOKEN_CHARS = 3
+
+# (text to look for, the pattern of it standing alone, or None: wherever it is), longest first.
+Scrub = tuple[tuple[str, re.Pattern[str] | None], ...]
+
+
+def standing_alone(word: str) -> re.Pattern[str]:
+    """`word` where it stands alone: not part of a longer word, a hyphenated one or a dotted name
+    (a worker's user `connect` must not star out `org.apache.kafka.connect`); a full stop after
+    it ends a sentence, not a name."""
+    return re.compile(rf"(?<![\w.-]){re.escape(word)}(?![\w-]|\.[\w-])")
+
+
+def scrub_of(secrets: Iterable[str], users: Iterable[str] = ()) -> Scrub:
+    """What starring out `secrets` and `users` looks for (see MIN_ANYWHERE_CHARS)."""
+    found = {(s, None if len(s) >= MIN_ANYWHERE_CHARS else standing_alone(s))
+             for s in set(secrets) if len(s) >= MIN_TOKEN_CHARS}
+    found |= {(u, standing_alone(u)) for u in set(users) - set(secrets) if len(u) >= MIN_ANYWHERE_CHARS}
+    return tuple(sorted(found, key=lambda f: len(f[0]), reverse=True))
+
+
+def scrubbed(text: str, scrub: Scrub) -> str:
+    """`text` with what `scrub` looks for starred out, the longest first (a `key:secret` pair holds
+    its password)."""
+    for secret, alone in scrub:
+        if secret in text:
+            text = text.replace(secret, "***") if alone is None else alone.sub("***", text)
+    return text
+
+
+# The secrets of the config in effect (keep_out_of_logs) and the users sent with a password:
+# starred out of every log line, whatever put them there.
+_known: Scrub = ()
 
 
 def keep_out_of_logs(secrets: Iterable[str], users: Iterable[str] = ()) -> None:
-    """From now on no log line shows any of `secrets`, nor any of `users` where it stands alone (a
-    worker's user `connect` must not star out `org.apache.kafka.connect`). The daemon gives the
-    config's and the environment's proxy URLs' (clients.sent_secrets) at start and at each
-    reload. What quotes a server's answer is scrubbed where it is made (the history and the API keep it too); this is the last line: a
+    """From now on no log line shows any of `secrets`, nor any of `users` where it stands alone
+    (scrub_of). The daemon gives the config's and the environment's proxy URLs'
+    (clients.sent_secrets) at start and at each reload. What quotes a server's answer is
+    scrubbed where it is made (the history and the API keep it too); this is the last line: a
     server that put the request's Authorization header in a redirect's Location had the key's
     Basic token logged with the next hop's path."""
-    global _known_secrets, _known_users
-    _known_secrets = tuple(sorted({s for s in secrets if len(s) >= MIN_KNOWN_CHARS}, key=len, reverse=True))
-    _known_users = tuple((user, re.compile(rf"(?<![\w.-]){re.escape(user)}(?![\w.-])"))
-                         for user in sorted(set(users), key=len, reverse=True) if len(user) >= MIN_KNOWN_CHARS)
+    global _known
+    _known = scrub_of(secrets, users)
 
 
 def without_known_secrets(text: str) -> str:
     """`text` without the secrets keep_out_of_logs was given: for a text from upstream that is cut
     short before it is logged or kept, so that no part of a secret is left at the cut."""
-    for secret in _known_secrets:
-        if secret in text:
-            text = text.replace(secret, "***")
-    for user, standing_alone in _known_users:
-        if user in text:
-            text = standing_alone.sub("***", text)
-    return text
+    return scrubbed(text, _known)
 
 
 def _without_known(value: Any) -> Any:
@@ -104,7 +131,7 @@ def _without_known(value: Any) -> Any:
 
 
 def _without_known_secrets(logger: Any, method: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
-    if not _known_secrets and not _known_users:
+    if not _known:
         return event
     return {key: _without_known(value) for key, value in event.items()}
 

@@ -10,7 +10,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 
-from ..logs import redact_url_credentials, without_secrets
+from ..logs import redact_url_credentials, scrub_of, scrubbed
 from ..model import UNSTORABLE_ESCAPE, ConnectorStatus, Outcome, TaskStatus, whole_unicode
 from ..ratelimit import RateLimitHeaders
 from ..redirects import not_followed
@@ -228,10 +228,6 @@ def foreign_answer(endpoint: Endpoint, status_code: int, page: str) -> str:
     return f"answered {status_code} with {page}, not the API's answer (a proxy's page?)"[:MAX_MESSAGE_CHARS]
 
 
-# A secret shorter than this is not looked for in a message: every short word would be starred.
-MIN_SECRET_CHARS = 6
-
-
 def without_credentials(text: str, sent: httpx.Headers) -> str:
     """`text` with the credentials a request carried (its headers: `sent`) starred out. A server's reason is its own
     text, and one that echoes what it was sent (`Invalid credentials: key:secret`) put the
@@ -255,11 +251,7 @@ def without_credentials(text: str, sent: httpx.Headers) -> str:
         users.append(user)
     # And the proxy's, which httpcore sends below these headers (proxy_auth.py).
     proxy_secrets, proxy_users = proxy_credentials()
-    text = without_secrets(text, [*secrets, *proxy_secrets], min_chars=MIN_SECRET_CHARS)
-    for user in sorted({*users, *proxy_users}, key=len, reverse=True):
-        if len(user) >= MIN_SECRET_CHARS and user in text:
-            text = re.sub(rf"(?<![\w.-]){re.escape(user)}(?![\w.-])", "***", text)
-    return text
+    return scrubbed(text, scrub_of([*secrets, *proxy_secrets], [*users, *proxy_users]))
 
 
 def _error_entry(entry: Any) -> str:
