@@ -114,3 +114,21 @@ async def test_a_refusal_whose_reason_is_cut_inside_the_password_keeps_none_of_i
     reason, logs = await check_once(refusing(lambda request: "x" * 190 + " " + PASSWORD + " y"))
     assert "TOPSECRET" not in reason + repr(logs), reason
     assert reason.startswith("Alertmanager refused the query"), reason
+
+
+@pytest.mark.parametrize("url", ["http://alertmanager.example:9093", "https://alertmanager.example"])
+async def test_a_proxy_repeating_its_credentials_is_in_no_blocking_reason(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # httpcore sends the proxy URL's credentials as Proxy-Authorization, which the blocker did not
+    # know: a proxy repeating that line in its status line put the proxy's Basic token in the
+    # blocking reason, the refusal of every restart it blocked ("Alertmanager answered 407 ...").
+    from .test_proxy import PROXY_PASSWORD, echoing_proxy
+
+    token = base64.b64encode(f"watchdog:{PROXY_PASSWORD}".encode()).decode()
+    async with echoing_proxy("status") as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        monkeypatch.setenv("HTTPS_PROXY", proxy)
+        blocker = AlertBlocker(BlockingSettings(alertmanager_url=url), Metrics())
+        verdict = await blocker.refresh()
+        await blocker.close()
+    assert verdict.blocked and "407 Refused Proxy-Authorization: Basic ***" in verdict.reason, verdict.reason
+    assert token not in verdict.reason and PROXY_PASSWORD not in verdict.reason

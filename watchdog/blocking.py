@@ -22,8 +22,9 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from .config import BlockingSettings
 from .connect.backend import read_json
 from .connect.inflate import ACCEPT_ENCODING
+from .connect.proxy_auth import proxy_credentials
 from .connect.transfer import DEFAULT_MAX_BYTES, CallLimits, fetch
-from .logs import get_logger, without_secrets
+from .logs import get_logger, scrub_of, scrubbed, without_secrets
 from .metrics import Metrics
 
 log = get_logger("watchdog.blocking")
@@ -252,7 +253,11 @@ class AlertBlocker:
         return BlockingVerdict(False, f"{reason}; allowing (on_error: allow)")
 
     def _scrubbed(self, text: str) -> str:
-        return without_secrets(text, self._secret_forms)
+        # And of the proxy's credentials, which httpcore sends below the request's headers: a proxy
+        # repeating its Proxy-Authorization line ("407 Refused Proxy-Authorization: Basic ...")
+        # had them in the blocking reason, and so in the refusal of every restart it blocked.
+        proxy_secrets, proxy_users = proxy_credentials()
+        return scrubbed(without_secrets(text, self._secret_forms), scrub_of(proxy_secrets, proxy_users))
 
     def _failed(self, reason: str) -> BlockingVerdict:
         verdict = self._on_error(self._scrubbed(reason))
