@@ -91,8 +91,9 @@ def refusing(reason: Callable[[httpx.Request], str]) -> httpx.MockTransport:
     return httpx.MockTransport(lambda request: httpx.Response(400, json=reason(request)))
 
 
-async def check_once(transport: httpx.MockTransport) -> tuple[str, list[dict[str, object]]]:
-    settings = BlockingSettings(alertmanager_url="http://am:9093", auth="basic", username="watchdog", password=PASSWORD)
+async def check_once(transport: httpx.MockTransport, password: str = PASSWORD) -> tuple[str, list[dict[str, object]]]:
+    settings = BlockingSettings(alertmanager_url="http://am:9093", auth="basic", username="watchdog",
+                                password=SecretStr(password))
     blocker = AlertBlocker(settings, Metrics(), transport=transport)
     with structlog.testing.capture_logs() as logs:
         verdict = await blocker.refresh()
@@ -114,6 +115,15 @@ async def test_a_refusal_whose_reason_is_cut_inside_the_password_keeps_none_of_i
     reason, logs = await check_once(refusing(lambda request: "x" * 190 + " " + PASSWORD + " y"))
     assert "TOPSECRET" not in reason + repr(logs), reason
     assert reason.startswith("Alertmanager refused the query"), reason
+
+
+async def test_a_short_password_is_starred_where_it_stands_alone_and_leaves_the_filters_quoted_whole() -> None:
+    # Every occurrence was starred, whatever its length: with a password `prod`, Alertmanager's
+    # reason quoting the filter it refused read `env="***uction"`, and the operator was left
+    # guessing which filter it was.
+    reason, _ = await check_once(refusing(lambda request: 'bad matcher format: env="production" (user watchdog, '
+                                                          'password prod)'), password="prod")
+    assert 'bad matcher format: env="production" (user watchdog, password ***)' in reason, reason
 
 
 @pytest.mark.parametrize("url", ["http://alertmanager.example:9093", "https://alertmanager.example"])

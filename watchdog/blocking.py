@@ -24,7 +24,7 @@ from .connect.backend import read_json
 from .connect.inflate import ACCEPT_ENCODING
 from .connect.proxy_auth import proxy_credentials
 from .connect.transfer import DEFAULT_MAX_BYTES, CallLimits, fetch
-from .logs import get_logger, scrub_of, scrubbed, without_secrets
+from .logs import get_logger, scrub_of, scrubbed
 from .metrics import Metrics
 
 log = get_logger("watchdog.blocking")
@@ -144,7 +144,7 @@ class AlertBlocker:
         # would quote it, and of the Basic token (base64 of user:password, which a server or a
         # proxy repeating the request's headers quotes): the last line of defence if some error
         # text quotes the request anyway.
-        self._secret_forms = [secret, repr(secret)[1:-1], repr(secret.encode())[2:-1], *sent] if secret else []
+        self._secret_forms: list[str] = [secret, repr(secret)[1:-1], repr(secret.encode())[2:-1], *sent] if secret else []
         self._http = httpx.AsyncClient(
             base_url=settings.alertmanager_url, timeout=settings.timeout, transport=transport, auth=auth, headers=headers
         )
@@ -256,8 +256,10 @@ class AlertBlocker:
         # And of the proxy's credentials, which httpcore sends below the request's headers: a proxy
         # repeating its Proxy-Authorization line ("407 Refused Proxy-Authorization: Basic ...")
         # had them in the blocking reason, and so in the refusal of every restart it blocked.
+        # A short secret only where it stands alone (logs.scrub_of): starred wherever it was, a
+        # password `prod` made Alertmanager's reason quoting a filter read `env="***uction"`.
         proxy_secrets, proxy_users = proxy_credentials()
-        return scrubbed(without_secrets(text, self._secret_forms), scrub_of(proxy_secrets, proxy_users))
+        return scrubbed(text, scrub_of([*self._secret_forms, *proxy_secrets], proxy_users))
 
     def _failed(self, reason: str) -> BlockingVerdict:
         verdict = self._on_error(self._scrubbed(reason))

@@ -51,15 +51,6 @@ def redact_url_credentials(text: str) -> str:
     return text
 
 
-def without_secrets(text: str, secrets: Iterable[str], *, min_chars: int = 1) -> str:
-    """`text` with every occurrence of each secret starred out, the longest first (a `key:secret`
-    pair holds its password); secrets shorter than `min_chars` are not looked for."""
-    for secret in sorted(set(secrets), key=len, reverse=True):
-        if secret and len(secret) >= min_chars:
-            text = text.replace(secret, "***")
-    return text
-
-
 # A secret this long or longer is starred wherever it is. A shorter one only where it stands
 # alone (a whole token), so that it does not star every word it is part of: a Kafka Connect
 # worker's password is not the user's to choose, and one of 5 characters echoed in an error
