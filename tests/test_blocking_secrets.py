@@ -142,3 +142,29 @@ async def test_a_proxy_repeating_its_credentials_is_in_no_blocking_reason(url: s
         await blocker.close()
     assert verdict.blocked and "407 Refused Proxy-Authorization: Basic ***" in verdict.reason, verdict.reason
     assert token not in verdict.reason and PROXY_PASSWORD not in verdict.reason
+
+
+async def test_an_answer_that_sends_the_token_back_past_the_cut_keeps_none_of_it() -> None:
+    # httpx quotes an answer that is no HTTP ("illegal status line: bytearray(b'...')"); the reason
+    # was cut to 300 characters before it was scrubbed, and a token across the cut kept its first
+    # 18 characters ("Authorization: Bearer TOPSECRET-am-be"), in the reason and the log.
+    token = "TOPSECRET-am-bearer-0123456789"
+
+    async def send_back(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        [auth] = [line for line in head.split(b"\r\n") if line.lower().startswith(b"authorization:")]
+        writer.write(b"y" * 180 + auth + b"\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(send_back, "127.0.0.1", 0)
+    settings = BlockingSettings(alertmanager_url=f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}",
+                                auth="bearer", bearer_token=SecretStr(token))
+    blocker = AlertBlocker(settings, Metrics())
+    with structlog.testing.capture_logs() as logs:
+        verdict = await blocker.refresh()
+    await blocker.close()
+    server.close()
+    await server.wait_closed()
+    assert verdict.reason.startswith("Alertmanager unreachable: RemoteProtocolError: illegal status line"), verdict.reason
+    assert "TOPSECRET" not in verdict.reason + repr(logs), verdict.reason

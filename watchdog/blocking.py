@@ -77,9 +77,12 @@ _REQUEST_NOT_SENT = ("a header or the URL the watchdog built is not valid HTTP: 
 _REASON_CHARS = 200  # of Alertmanager's own reason for a 400: its parser's message quotes the filter
 
 
-def _transport_problem(exc: httpx.HTTPError) -> str:
+def _transport_problem(exc: httpx.HTTPError, scrub: Callable[[str], str]) -> str:
     if isinstance(exc, _NETWORK_ERRORS):
-        return f"Alertmanager unreachable: {type(exc).__name__}: {exc}"[:300]
+        # `scrub`bed before the cut: httpx quotes an answer that is no HTTP (a server sending the
+        # request back) and a proxy's status line, and cut first, a token across the cut kept
+        # its first part (`Authorization: Bearer am-bearer-TOPSECRE`), which no scrubbing knew.
+        return scrub(f"Alertmanager unreachable: {type(exc).__name__}: {exc}")[:300]
     return f"request to Alertmanager not sent: {type(exc).__name__}: {_REQUEST_NOT_SENT}"
 
 
@@ -169,7 +172,7 @@ class AlertBlocker:
         try:
             answer = await fetch(self._http, "GET", "/api/v2/alerts", self._limits, params=self._params())
         except httpx.HTTPError as exc:
-            return self._failed(_transport_problem(exc))
+            return self._failed(_transport_problem(exc, self._scrubbed))
         response = answer.response
         if response.status_code == 400:
             # Alertmanager could not parse the query: a filter (or the receiver pattern) it refuses.
