@@ -496,6 +496,25 @@ async def test_a_worker_that_sends_the_credentials_back_as_its_content_type_does
     assert token not in result.message
 
 
+async def test_a_server_that_sends_the_credentials_back_as_its_content_encoding_does_not_get_them_kept() -> None:
+    # A body encoded more than once is refused naming its codings, and they were named lowercased:
+    # our Basic token sent back there was kept lowercased in the failed call's message (the log,
+    # the history), where no starring recognised it, and the key and secret can be recovered from
+    # it a 4-character group at a time.
+    token = base64.b64encode(f"{TEST_API_KEY}:{TEST_API_SECRET}".encode()).decode()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Content-Encoding": f"gzip, gzip, {request.headers['authorization']}"},
+                              content=b"x")
+
+    async with httpx.AsyncClient(base_url="https://api.example", auth=httpx.BasicAuth(TEST_API_KEY, TEST_API_SECRET),
+                                 transport=httpx.MockTransport(answer)) as http:
+        result = await ConfluentCloudBackend(http, ENVIRONMENT, CLUSTER_ID).list_connectors()
+
+    assert result.message == "DecodingError: content encoded 3 times (gzip, gzip, Basic ***): not decoded", result
+    assert token.lower() not in result.message.lower()
+
+
 def test_a_basic_auth_user_is_starred_only_where_it_stands_alone() -> None:
     # A worker's user named `connect` must not turn Kafka Connect's class names into stars.
     from watchdog.connect.backend import without_credentials

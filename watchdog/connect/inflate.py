@@ -58,9 +58,13 @@ def inflater(response: httpx.Response) -> Inflater | None:
     """The decoder the answer's Content-Encoding asks for; None when its body is read as it came.
     DecodingError for a body compressed more than once: no API does it, and it is the way to a
     bomb of gigabytes in a few bytes."""
-    codings = [c.strip().lower() for c in response.headers.get_list("content-encoding", split_commas=True)]
-    decoded = [c for c in codings if c in _WBITS]
+    named = [c.strip() for c in response.headers.get_list("content-encoding", split_commas=True)]
+    decoded = [c.lower() for c in named if c.lower() in _WBITS]
     if len(decoded) > 1:
-        raise httpx.DecodingError(f"content encoded {len(codings)} times ({', '.join(codings)}): not decoded",
+        # Quoted as they came, not lowercased: the message is starred of the request's credentials
+        # (backend.transport_failure), and a server that put our Authorization header there had
+        # its Basic token kept lowercased, where no starring recognised it (and from which the
+        # key and secret can be recovered, a 4-character group at a time).
+        raise httpx.DecodingError(f"content encoded {len(named)} times ({', '.join(named)}): not decoded",
                                   request=response.request)
     return Inflater(decoded[0], response.request) if decoded else None
