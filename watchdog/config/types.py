@@ -28,6 +28,10 @@ def parse_duration(value: Any) -> Any:
     """`90`, `90s`, `1m30s`, `2h`, `500ms` -> seconds as float. Other types go to pydantic."""
     if isinstance(value, bool):
         raise ValueError("expected a duration like 30s, 5m or 1h, not a boolean")
+    if isinstance(value, int) and value > MAX_DURATION_SECONDS:
+        # Checked before float(): an integer of more than 308 digits raised OverflowError there,
+        # which pydantic does not catch: check-config (and a reload) ended in a traceback.
+        raise ValueError(f"{_shown(value)} is longer than the longest duration allowed, 366 days")
     if isinstance(value, int | float):
         return _bounded(float(value), value)
     if isinstance(value, str):
@@ -43,10 +47,16 @@ def parse_duration(value: Any) -> Any:
 
 def _bounded(seconds: float, written: Any) -> float:
     if not math.isfinite(seconds):
-        raise ValueError(f"expected a finite duration, got {written!r}")
+        raise ValueError(f"expected a finite duration, got {_shown(written)}")
     if seconds > MAX_DURATION_SECONDS:
-        raise ValueError(f"{written!r} is longer than the longest duration allowed, 366 days")
+        raise ValueError(f"{_shown(written)} is longer than the longest duration allowed, 366 days")
     return seconds
+
+
+def _shown(written: Any) -> str:
+    """A value as an error quotes it: a number of hundreds of digits is cut, not printed whole."""
+    text = repr(written)
+    return text if len(text) <= 40 else f"{text[:30]}... ({len(text)} characters)"
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
