@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -44,11 +45,47 @@ def format_location(loc: tuple[Any, ...]) -> str:
     return out
 
 
+# What YAML made of an unquoted scalar where text was expected, by the type it made, and how it
+# is written. A connector `no`, a cluster key `on:`, a label value `500` or a time zone left empty
+# were refused as "Input should be a valid string", and a key at a list position (`clusters[0]`)
+# the file does not have: pydantic names a mapping's key by its value, and False is 0.
+_READ_AS = (
+    (bool, "a boolean, not text (YAML reads an unquoted yes, no, on, off, true or false so)", "'no'"),
+    (type(None), "no value, not text (YAML reads an unquoted null or ~, or nothing at all, so)", "'null'"),
+    ((int, float), "a number, not text (YAML reads 500, 0x10 or 1.5 unquoted so)", "'500'"),
+    ((date, datetime), "a date, not text (YAML reads an unquoted 2026-12-02 so)", "'2026-12-02'"),
+)
+
+
+def _read_as(value: Any) -> tuple[str, str] | None:
+    for kind, said, example in _READ_AS:
+        if isinstance(value, kind):
+            return said, example
+    return None
+
+
+def _key_name(key: Any) -> str:
+    """A mapping key YAML did not read as text, as the path names it: never a list position."""
+    if key is None:
+        return "null"
+    return str(key).lower() if isinstance(key, bool) else str(key)
+
+
 def validation_problems(exc: ValidationError) -> list[tuple[str, str]]:
     problems = []
-    for error in exc.errors(include_url=False, include_input=False):
+    # The input is looked at only for its type (_read_as) and never shown: it may be a secret.
+    for error in exc.errors(include_url=False, include_input=True):
         loc = tuple(error["loc"])
         message = error["msg"]
+        is_key = error["type"] == "invalid_key" or loc[-1:] == ("[key]",)
+        read_as = _read_as(error.get("input")) if error["type"] in ("string_type", "invalid_key") else None
+        if is_key:  # the input is the key itself; pydantic's path holds False as 0
+            at = len(loc) - (1 if error["type"] == "invalid_key" else 2)
+            loc = (*loc[:at], _key_name(error.get("input")), *loc[at + 1:])
+        if read_as is not None:
+            said, example = read_as
+            message = f"this key is read as {said}: quote it, e.g. {example}:" if is_key else \
+                f"read as {said}: quote it, e.g. {example}"
         if error["type"] == "extra_forbidden":
             message = "unknown key (check the spelling; see config.example.yaml)"
         elif error["type"] == "missing":
