@@ -18,6 +18,8 @@ from pydantic import (
     Field,
     SecretStr,
     Tag,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -383,8 +385,8 @@ class StateSettings(Strict):
     restart of the daemon. `:memory:` keeps nothing (tests, `--once` experiments). With `url`
     (PostgreSQL) instead, replicas share the state and elect a leader (config/leadership.py)."""
 
+    url: DatabaseUrl | None = None  # before `path`, which is checked knowing it
     path: Annotated[str, AfterValidator(_not_a_url)] = "watchdog.db"
-    url: DatabaseUrl | None = None
     password: StrippedSecret | None = None  # for `url`: WATCHDOG_STATE__PASSWORD or a secret file
     leader_election: LeaderElectionSettings = LeaderElectionSettings()
     history: HistorySettings = HistorySettings()
@@ -392,6 +394,16 @@ class StateSettings(Strict):
     # before they are deleted: a short answer (a glitch, a cluster listed only in part) must not
     # hand every connector a fresh restart budget. At least a day.
     forget_vanished_after: Annotated[float, BeforeValidator(parse_duration), Field(ge=86400)] = 3 * 86400.0
+
+    @field_validator("path")
+    @classmethod
+    def _path_given(cls, path: str, info: ValidationInfo) -> str:
+        if not path.strip() and info.data.get("url") is None:
+            # Read as the current directory: check-config said valid, and `run` stopped on "State
+            # file /app is a directory". Set so by an empty variable (WATCHDOG_STATE__PATH=, a Helm
+            # value left unset); with `url` the path is not used, and may be empty.
+            raise ValueError("is empty: name the SQLite file (the default is watchdog.db), or :memory: to keep nothing")
+        return path
 
     @model_validator(mode="after")
     def _one_store(self) -> StateSettings:
