@@ -12,7 +12,7 @@ from ..config import (
     TlsSettings,
     WindowSettings,
 )
-from ..logs import redact_url_credentials
+from ..logs import printable, redact_url_credentials
 
 
 def summarize(config: Config, source: str) -> str:
@@ -87,7 +87,10 @@ def summarize(config: Config, source: str) -> str:
     lines += settings_summary(config)
     for where, url in config.plaintext_credential_urls():
         lines.append(f"warning: {where} {redact_url_credentials(url)} is plain http://: its credentials travel unencrypted")
-    return "\n".join(lines)
+    # Each line made printable on its own: the config's strings (names, globs, matchers) were
+    # printed as written, and an escape in one set the terminal's title or cleared it, a line
+    # break printed a line the config does not have.
+    return "\n".join(printable(line) for line in lines)
 
 
 def state_summary(config: Config) -> str:
