@@ -96,3 +96,23 @@ def test_yaml_merge_keys_work_and_a_mappings_own_keys_win(tmp_path: Path, creden
     config.write_text(config.read_text() + "    kafka_cluster_id: lkc-again1\n")
     with pytest.raises(ConfigError, match="duplicate key 'kafka_cluster_id'"):
         load_config(config)
+
+
+def test_a_file_not_in_utf8_is_refused_saying_its_encoding_or_where_it_stops_being_utf8(
+    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Windows PowerShell 5's `>` writes UTF-16, and Notepad may save Windows-1252: both were
+    # refused with "'utf-8' codec can't decode byte 0xff in position 0: invalid start byte", a
+    # byte offset and no word of what the file was.
+    text = HEAD + "# owner: Zoë, café team\n"
+    path = tmp_path / "config.yaml"
+    path.write_bytes(text.encode("utf-16"))
+    assert main(["check-config", "--config", str(path)]) == 2
+    assert "the config file is UTF-16 text (it starts with UTF-16's byte-order mark); save it as UTF-8" in capsys.readouterr().err
+    path.write_bytes(text.encode("cp1252"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.problems == [("", "the config file is not UTF-8 text: at line 3, column 12, a byte that UTF-8 does "
+                                          "not have there (saved as Latin-1 or Windows-1252?); save it as UTF-8")]
+    path.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())  # UTF-8 with a BOM and CRLF: read
+    assert load_config(path).clusters

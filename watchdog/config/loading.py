@@ -4,6 +4,7 @@ only entry point the daemon uses."""
 
 from __future__ import annotations
 
+import codecs
 import errno
 import os
 import re
@@ -173,7 +174,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
             raise ConfigError(source, [("", f"config file {source} is {size:,} bytes, more than the 1 MiB "
                                             f"({MAX_CONFIG_BYTES:,} bytes) a config may have; is it the right file?")])
         text = raw.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise ConfigError(source, [("", _not_utf8(raw, exc))]) from None
+    except OSError as exc:
         raise ConfigError(source, [("", f"cannot read config file: {exc}")]) from None
     too_deep = f"invalid YAML: nested too deeply (a config needs at most {MAX_DEPTH} levels)"
     try:
@@ -195,6 +198,26 @@ def _read_yaml(path: Path) -> dict[str, Any]:
             # PyYAML turns `on:`/`yes:`/`no:` into booleans (YAML 1.1).
             raise ConfigError(source, [(repr(key), "keys must be strings; quote it")])
     return data
+
+
+# Byte-order marks of the encodings an editor or a shell may save in instead of UTF-8 (Windows
+# PowerShell 5's `>` writes UTF-16 LE), longest first: UTF-32 LE's begins with UTF-16 LE's.
+_OTHER_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+               (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
+
+
+def _not_utf8(raw: bytes, exc: UnicodeDecodeError) -> str:
+    """Why the file is not UTF-8, said with the line and column of the first byte that is not
+    (as YAML errors are), never the bytes themselves. It was "'utf-8' codec can't decode byte
+    0xff in position 0": a byte offset, and for a UTF-16 file no word of its encoding."""
+    for bom, encoding in _OTHER_BOMS:
+        if raw.startswith(bom):
+            return f"the config file is {encoding} text (it starts with {encoding}'s byte-order mark); save it as UTF-8"
+    before = raw[:exc.start]
+    line = before.count(b"\n") + 1
+    column = len(before[before.rfind(b"\n") + 1:].decode("utf-8", errors="replace")) + 1
+    return (f"the config file is not UTF-8 text: at line {line}, column {column}, a byte that UTF-8 does not "
+            "have there (saved as Latin-1 or Windows-1252?); save it as UTF-8")
 
 
 def _load_bounded(text: str, source: str) -> Any:
