@@ -222,3 +222,26 @@ async def test_a_state_no_api_is_known_to_report_is_said_once_and_never_restarte
     assert [(e["event"], e["log_level"]) for e in said] == [("unknown_state", "warning"), ("unknown_state_ended", "info")]
     assert said[0]["states"] == ["QUIESCED", "SUSPENDED"] and said[0]["connector"] == "odd"
     assert w.sample("watchdog_connectors", cluster=CLUSTER, health="healthy") == 1
+
+
+# -- a status rule naming a connector its cluster does not have ------------------------------------
+
+
+async def test_a_status_rule_naming_a_connector_the_cluster_does_not_list_says_so_once() -> None:
+    # `connectors: [orders-snik]` (a typo) watched nothing: the failing orders-sink was never
+    # restarted, and no line, metric or decision said why.
+    rule = status_rule(trigger={"type": "status", "interval": 5, "confirm_polls": 1})
+    rule["select"] = {"connectors": ["orders-sink", "orders-snik", "payments "]}
+    w = world([{"name": "orders-sink"}], [rule])
+    assert w.clock is not None
+    running = ConnectorStatus(name="orders-sink", state="RUNNING", tasks=(TaskStatus(0, "RUNNING"),))
+    with capture_logs() as logs:
+        for _ in range(3):
+            w.daemon.engine.on_poll(CLUSTER, {"orders-sink": running})
+            w.clock.advance(5)
+        w.daemon.engine.on_poll(CLUSTER, {"orders-sink": running, "orders-snik": running, "payments ": running})
+    said = [e for e in logs if e["event"].startswith("selected_connectors")]
+    assert [(e["event"], e["log_level"]) for e in said] == [
+        ("selected_connectors_not_listed", "warning"), ("selected_connectors_listed", "info")]
+    assert said[0]["connectors"] == ["orders-snik", "payments "] and said[0]["rule"] == "heal"
+    assert said[0]["cluster"] == CLUSTER

@@ -94,6 +94,9 @@ class EngineCore:
         self.degraded_reported: set[ConnectorKey] = set()
         # The states no known API reports that each watched connector was last reported in.
         self.unknown_reported: dict[ConnectorKey, tuple[str, ...]] = {}
+        # The exact names each status rule selects that its cluster's last poll did not list, as
+        # last reported, by (rule, cluster).
+        self.named_missing_reported: dict[tuple[str, str], tuple[str, ...]] = {}
         # Connectors a stall rule could not judge, and why (logged when it starts or changes).
         self._unjudged: dict[tuple[ConnectorKey, str], Unjudged] = {}
         # Clusters with requests kept in the state file that recovery left for later: they may be

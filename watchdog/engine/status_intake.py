@@ -22,6 +22,7 @@ from ..rules import (
     classify,
     decide_on_status,
     degraded_without_error,
+    named_but_missing,
     selects,
     status_rule_for,
     unknown_states,
@@ -30,6 +31,7 @@ from .core import log
 from .decisions import Decisions
 
 _FAILING = frozenset({Health.FAILED, Health.USER_ERROR})
+_NAMES_SHOWN = 20  # of a rule's names not listed, in one log line
 _NEVER = datetime.min.replace(tzinfo=timezone.utc)
 
 
@@ -109,6 +111,7 @@ class StatusIntake(Decisions):
         for rule, key, status, health in judged:
             self._judge(rule, key, status, health, now, loaded.get(key))
         self._watch_probe(cluster, failing, now)
+        self._watch_named(cluster, statuses.keys())
         self.metrics.degraded_too_long.labels(cluster).set(
             sum(1 for key in self.degraded_reported if key.cluster == cluster)
         )
@@ -155,6 +158,29 @@ class StatusIntake(Decisions):
                     note="the outage is over: these failures no longer hold restarts; each is restarted by its own "
                          "backoff, paced by the fleet breaker")
         self.update_breaker(now)
+
+    def _watch_named(self, cluster: str, listed: Iterable[str]) -> None:
+        """A status rule's exact `connectors:` names that its cluster does not list (a typo, a
+        name written with a space, a connector renamed or deleted) watch nothing: a failure of
+        the connector meant was never restarted, and nothing said so. Said once per rule and
+        cluster when such names appear or change, and when they are all listed again."""
+        present = set(listed)
+        for rule in self.config.rules:
+            if not rule.enabled or not isinstance(rule.trigger, StatusTrigger):
+                continue
+            missing = tuple(named_but_missing(rule, cluster, present))
+            where = (rule.name, cluster)
+            if missing == self.named_missing_reported.get(where, ()):
+                continue
+            if missing:
+                self.named_missing_reported[where] = missing
+                log.warning("selected_connectors_not_listed", cluster=cluster, rule=rule.name,
+                            connectors=list(missing[:_NAMES_SHOWN]), count=len(missing),
+                            note="the rule names these connectors exactly and the cluster has none of that name "
+                                 "(a typo? renamed? deleted?): nothing watches them")
+            else:
+                del self.named_missing_reported[where]
+                log.info("selected_connectors_listed", cluster=cluster, rule=rule.name)
 
     def _watch_unknown(self, rule: Rule, key: ConnectorKey, status: ConnectorStatus) -> None:
         """A state no known API reports (one Confluent adds tomorrow) is classified `transient`,
