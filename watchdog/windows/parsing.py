@@ -20,7 +20,7 @@ YAML list in config, one window per item:
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import NoReturn
 from zoneinfo import ZoneInfo
 
@@ -116,9 +116,16 @@ def _parse_instant(text: str, local: str, offset: str | None) -> datetime:
     if offset is None:
         _fail(text, f"{local!r} has no UTC offset (add one such as +01:00 or Z)", ABSOLUTE_EXAMPLES)
     try:
-        return datetime.fromisoformat(local + offset)
+        instant = datetime.fromisoformat(local + offset)
     except ValueError:
         _fail(text, f"{local + offset!r} is not a valid date and time", ABSOLUTE_EXAMPLES)
+    try:
+        # Every window is compared in UTC: an instant whose UTC time falls outside years 1-9999
+        # (9999-12-31T23:00:00-14:00) raised OverflowError there, check-config's traceback.
+        instant.astimezone(timezone.utc)
+    except OverflowError:
+        _fail(text, f"{local + offset!r} is, in UTC, outside the years 1 to 9999 that dates can have", ABSOLUTE_EXAMPLES)
+    return instant
 
 
 def _parse_weekly(text: str, spec: str) -> WeeklyWindow:
