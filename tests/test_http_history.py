@@ -118,6 +118,18 @@ def test_history_command_refuses_a_limit_below_one(
     assert "No restarts recorded" not in shown.out and "orders-sink" not in shown.out
 
 
+def test_history_command_takes_a_limit_past_the_largest_integer_as_no_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: an OverflowError traceback ("Python int too large to convert to SQLite INTEGER"), exit 1.
+    path = tmp_path / "state.db"
+    with SqliteStateStore(path) as store:
+        _fill(store)
+    capsys.readouterr()
+    assert main(["history", "--state", str(path), "--limit", "9" * 30]) == 0
+    assert "orders-sink" in capsys.readouterr().out
+
+
 async def test_history_of_a_connector_finds_restarts_older_than_the_fleets_newest_thousand(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -134,7 +134,12 @@ def _at_least_one(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is below 1")
-    return value
+    # "At most" this many: a number past SQLite's largest integer (--limit 99999999999999999999)
+    # ended the read of the state file in an OverflowError traceback; no history is that long.
+    return min(value, _LARGEST_COUNT)
+
+
+_LARGEST_COUNT = 2**63 - 1  # SQLite's and PostgreSQL's largest integer
 
 
 def _seconds(text: str) -> float:
