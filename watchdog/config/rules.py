@@ -27,13 +27,24 @@ from .types import (
 )
 
 
+def _exact_name(name: str) -> str:
+    """`connectors: ["orders-*"]` selected only a connector named `orders-*` (none): the rule
+    watched nothing, and check-config called it valid. A name that does hold a glob character
+    can still be selected, through `include` with the character in brackets."""
+    if any(char in name for char in "*?["):
+        escaped = "".join(f"[{char}]" if char in "*?[" else char for char in name)
+        raise ValueError(f"{name!r} holds a glob character (*, ? or [), and `connectors` takes exact names: put it "
+                         f"in `include` (for a connector named so, include: [{escaped!r}])")
+    return name
+
+
 class Selector(Strict):
     """Which connectors a rule acts on. Exact names and glob patterns may be combined."""
 
     # Cluster names or globs on them (`lkc-*`, `prod-*`); None: every cluster, configured or
     # discovered. Names have no glob characters, so an exact name matches only itself.
     clusters: list[Annotated[str, Field(min_length=1)]] | None = None
-    connectors: list[Annotated[str, Field(min_length=1)]] = []
+    connectors: list[Annotated[str, Field(min_length=1), AfterValidator(_exact_name)]] = []
     include: list[Annotated[str, Field(min_length=1)]] = []
     exclude: list[Annotated[str, Field(min_length=1)]] = []
 
