@@ -11,6 +11,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from cronsim import CronSim, CronSimError
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
+from ..model import connector_name_problem
 from ..stall import GRANULARITIES, WINDOWS_READ, granularity_for
 from .gates import WindowSettings
 from .regexes import label_regex
@@ -30,7 +31,12 @@ from .types import (
 def _exact_name(name: str) -> str:
     """`connectors: ["orders-*"]` selected only a connector named `orders-*` (none): the rule
     watched nothing, and check-config called it valid. A name that does hold a glob character
-    can still be selected, through `include` with the character in brackets."""
+    can still be selected, through `include` with the character in brackets. A name no connector
+    can have (a line break a YAML block scalar left at its end, more than 255 characters) never
+    matched either: refused too, without quoting it."""
+    problem = connector_name_problem(name)
+    if problem is not None:
+        raise ValueError(f"no connector can be named so: the name {problem}")
     if any(char in name for char in "*?["):
         escaped = "".join(f"[{char}]" if char in "*?[" else char for char in name)
         raise ValueError(f"{name!r} holds a glob character (*, ? or [), and `connectors` takes exact names: put it "
