@@ -98,6 +98,18 @@ def test_an_entry_the_file_does_not_have_is_refused_naming_each_variable(
     assert "Traceback" not in capsys.readouterr().err
 
 
+def test_a_position_with_a_leading_zero_is_refused(
+    two_rules: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # WATCHDOG_RULES__00__DRY_RUN was the entry WATCHDOG_RULES__0__DRY_RUN names: set to another
+    # value beside it, one of the two won without a word.
+    monkeypatch.setenv("WATCHDOG_RULES__0__DRY_RUN", "true")
+    monkeypatch.setenv("WATCHDOG_RULES__00__DRY_RUN", "false")
+    assert _problems(two_rules) == [
+        "WATCHDOG_RULES__00__DRY_RUN: rules is a list: name an entry by its position, from 0 (WATCHDOG_RULES__0__...)",
+    ]
+
+
 def test_a_whole_list_and_one_of_its_entries_together_are_refused(
     two_rules: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic_settings import BaseSettings, NestedSecretsSettingsSource, PydanticBaseSettingsSource
 
-_INDEX = re.compile(r"[0-9]+")
+_INDEX = re.compile(r"0|[1-9][0-9]*")  # no leading zeros: `00` and `0` would name one entry twice
 # The longest secret file read: no key, token or password comes near it. Longer is refused, not
 # read (the file may be anything).
 MAX_SECRET_FILE_BYTES = 64 * 1024
