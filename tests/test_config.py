@@ -186,20 +186,20 @@ def test_check_config_prints_names_with_terminal_escapes_and_line_breaks_as_text
     capsys: pytest.CaptureFixture[str], credentials_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # The summary printed the config's strings as they were: an alert matcher's escapes set the
-    # terminal's title and cleared it, and a line break in a connector's name printed a line of
+    # terminal's title and cleared it, and a line break in one printed a line of
     # its own, here a `rules:` heading the config does not have.
     monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "example-token-b7f3-4e9a1c")
     path = tmp_path / "config.yaml"
     path.write_text((FIXTURES / "good" / "minimal.yaml").read_text() + """\
   - name: alerted
-    trigger: {type: alert, match: {alertname: "x\\e]0;owned\\a\\e[2J"}}
-    select: {connectors: ["a\\nrules:\\n  fake"], include: ["\\u202eevil"]}
+    trigger: {type: alert, match: {alertname: "x\\e]0;owned\\a\\e[2J", summary: "a\\nrules:\\n  fake"}}
+    select: {include: ["\\u202eevil"]}
 """)
     assert main(["check-config", "--config", str(path)]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\a" not in out and "\u202e" not in out
     assert [line for line in out.splitlines() if line.startswith("rules:")] == ["rules:"]
-    assert "alertname=x\\x1b]0;owned\\x07\\x1b[2J" in out and "connectors a\\nrules:\\n  fake" in out
+    assert "alertname=x\\x1b]0;owned\\x07\\x1b[2J" in out and "summary=a\\nrules:\\n  fake" in out
 
 
 # -- secrets are stripped, blank ones refused (issue 12, items 1 and 4) ---------------------------
