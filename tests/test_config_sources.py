@@ -155,3 +155,20 @@ def test_a_bad_value_from_the_environment_names_the_variable(tmp_path: Path, mon
         load_config(config)
     assert caught.value.problems == [("rules[0].max_restarts", "Input should be a valid integer, unable to parse "
                                       "string as an integer")], "a value from the file names no variable"
+
+
+def test_a_section_set_to_null_from_the_environment_is_null_as_in_the_file(
+    tmp_path: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An overlay's WATCHDOG_DISCOVERY=null (discovery off) was dropped as if unset: discovery
+    # stayed on, and nothing said the variable was ignored. WATCHDOG_RULES=null the same.
+    path = tmp_path / "config.yaml"
+    path.write_text(TWO_RULES + "discovery: {interval: 5m}\nblocking: {alertmanager_url: 'http://am:9093'}\n")
+    assert load_config(path).discovery is not None
+    monkeypatch.setenv("WATCHDOG_DISCOVERY", "null")
+    monkeypatch.setenv("watchdog_blocking", " null ")
+    config = load_config(path)
+    assert config.discovery is None and config.blocking is None
+    assert config.overridden == {"blocking": "WATCHDOG_BLOCKING", "discovery": "WATCHDOG_DISCOVERY"}
+    monkeypatch.setenv("WATCHDOG_RULES", "null")
+    assert _problems(path) == ["rules: Input should be a valid list (from WATCHDOG_RULES)"]

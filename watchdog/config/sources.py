@@ -80,7 +80,7 @@ class LayeredSources(PydanticBaseSettingsSource):
         origins: dict[str, str] = {}
         for layer in reversed(self.layers):
             problems += _whole_and_entry_both_set(self.settings_cls, layer)
-            given = layer.source()
+            given = {**layer.source(), **_nulls(self.settings_cls, layer)}
             merged = _overlay(self.settings_cls, merged, given, (), layer, problems, in_entry=False)
             if layer.prefix is not None:  # a later layer's value overrides, and names itself
                 origins.update({_location(_with_positions(leaf)): layer.name(leaf) for leaf in _leaves(given, ())})
@@ -251,6 +251,22 @@ def _overlay_entries(
             continue
         merged[index] = _overlay(root, base[index], over[key], (*path, index), layer, problems, in_entry=True)
     return merged
+
+
+def _nulls(root: type[BaseModel], layer: Layer) -> dict[str, None]:
+    """The sections a variable (or secret file) sets to JSON `null`, as the file's `null` does
+    (`WATCHDOG_DISCOVERY=null`: no discovery). pydantic-settings decodes the null and then drops
+    the variable as if it were unset: discovery stayed on, and nothing said the variable was
+    ignored. Inside a list's entry, _overlay decodes the null itself."""
+    names: dict[str, str | None] | None = getattr(layer.source, "env_vars", None)
+    if layer.prefix is None or not names:
+        return {}
+    prefix = layer.prefix.lower()
+    return {
+        name[len(prefix):]: None for name, value in names.items()
+        if name.startswith(prefix) and value is not None and value.strip() == "null"
+        and name[len(prefix):] in root.model_fields and _shape(_annotation_at(root, (name[len(prefix):],))) != "scalar"
+    }
 
 
 def _whole_and_entry_both_set(root: type[BaseModel], layer: Layer) -> list[tuple[str, str]]:
