@@ -9,7 +9,7 @@ from pydantic import AfterValidator, Field, SecretStr, field_validator, model_va
 from ..windows import Windows, parse_window
 from .matchers import go_regex_problem, matcher_problem
 from .sections import MAX_COUNT, StrippedSecret, header_token
-from .types import NUMBER, HttpUrl, PositiveDuration, Strict
+from .types import NUMBER, HttpUrl, PositiveDuration, Strict, at_least
 
 
 def _check_window(text: str) -> str:
@@ -70,6 +70,9 @@ class WindowSettings(Strict):
         return Windows(allowed, [parse_window(text) for text in self.blackout])
 
 
+MIN_BREAKER_WINDOW = 60.0
+
+
 class BreakerSettings(Strict):
     """Stop every restart while too much fails at once: a systemic outage is not healed by
     restarting everything, and a storm of restarts can make it worse. Leave a limit out to
@@ -78,7 +81,12 @@ class BreakerSettings(Strict):
     max_failing_share: Annotated[float, NUMBER, Field(gt=0, le=1)] | None = 0.5  # of a cluster's watched connectors
     min_failing: Annotated[int, NUMBER, Field(ge=1, le=MAX_COUNT)] = 3  # the share only counts from this many failing
     max_restarts: Annotated[int, NUMBER, Field(ge=1, le=MAX_COUNT)] | None = 30  # restarts sent fleet-wide within `window`
-    window: PositiveDuration = 600.0
+    # At least a minute: `window: 10` (meant as minutes, read as seconds) let `max_restarts` out
+    # every 10 s instead of every 10 minutes, and an open cluster breaker sent its probe restart
+    # at nearly every poll, the storm the breaker is there to stop.
+    window: Annotated[PositiveDuration, at_least(MIN_BREAKER_WINDOW, "the fleet limit counts restarts per window and "
+                                                 "an open cluster breaker probes once a window; a bare number is seconds "
+                                                 "(write 10m)")] = 600.0
 
 
 BASIC_NEEDS = "auth basic needs `username` and a password (WATCHDOG_BLOCKING__PASSWORD or a secret file of that name)"
