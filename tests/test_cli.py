@@ -402,6 +402,21 @@ def test_a_daemon_address_no_request_can_go_to_is_refused_by_name(
         assert err.startswith("--daemon ") and "give the daemon's address as http://HOST:PORT" in err, err
 
 
+@pytest.mark.parametrize("address", ["http://127.0.0.1:9/metrics", "http://127.0.0.1:9/healthz/", "http://127.0.0.1:9/v1",
+                                     "http://127.0.0.1:9/?x=1", "http://127.0.0.1:9#top", "http://127.0.0.1:9/#"])
+def test_a_daemon_address_with_a_page_a_query_or_a_fragment_is_refused_before_any_call(
+    address: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The API's paths go after --daemon's: http://HOST:9464/metrics (the address at hand) asked
+    # /metrics/v1/connectors and the command said only "the daemon answered HTTP 404: no such route".
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token")
+    for command in (["restart", "prod", "orders"], ["status"], ["history"]):
+        assert main([*command, "--daemon", address]) != 0
+        err = capsys.readouterr().err
+        assert err.startswith(f"--daemon {address} names a page of the daemon, or has a query or a fragment: give the "
+                              "daemon's address as http://HOST:PORT"), err
+
+
 def test_restart_beside_a_running_daemon_says_to_ask_the_daemon(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None
 ) -> None:

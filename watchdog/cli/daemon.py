@@ -45,6 +45,17 @@ def check_address(url: str) -> None:
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
         raise UnusableAddress("--daemon is not a usable URL (its scheme, host or port cannot be read): give the "
                               "daemon's address as http://HOST:PORT (or https://)")
+    # The API's paths are put after --daemon's: `http://HOST:9464/metrics` (the URL at hand) asked
+    # /metrics/v1/connectors, a query or a fragment swallowed them, and each was answered "HTTP
+    # 404: no such route". A path prefix (a daemon behind a reverse proxy) stays allowed.
+    last = parsed.path.rstrip("/").rsplit("/", 1)[-1]
+    if parsed.query or parsed.fragment or "#" in url or last in _DAEMON_PAGES:
+        raise UnusableAddress(f"--daemon {shown_url(url)} names a page of the daemon, or has a query or a fragment: give "
+                              "the daemon's address as http://HOST:PORT (the API's paths are added to it)")
+
+
+# The daemon's own routes, the last part of a URL given for --daemon by mistake.
+_DAEMON_PAGES = frozenset({"metrics", "healthz", "readyz", "v1", "connectors", "history", "restarts", "alertmanager"})
 
 
 def is_loopback(url: str) -> bool:
