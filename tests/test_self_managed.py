@@ -186,3 +186,21 @@ async def test_a_poll_is_not_held_up_when_every_slot_could_hold_a_slow_restart()
         assert [job.outcome for job in d.recorder.finished_jobs] == [Outcome.ACCEPTED] * 6
     finally:
         await d.stop()
+
+
+def test_a_relative_tls_file_that_is_not_found_says_where_it_was_looked_for(
+    tmp_path: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `ca_file: ca.pem` beside the config file was refused as "file ca.pem does not exist": it is
+    # read from the working directory, and nothing said so.
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "ca.pem").write_text("not read")
+    path = tmp_path / "etc" / "config.yaml"
+    path.write_text(yaml.safe_dump({"credentials": {"main": {}}, "clusters": {"onprem": {
+        "backend": "kafka_connect", "urls": ["https://c:8083"], "tls": {"ca_file": "ca.pem"}}}}))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.problems == [("clusters.onprem.tls.ca_file", (
+        f"file ca.pem does not exist or is not a file (looked for as {tmp_path / 'ca.pem'}: a relative path is read "
+        "from the working directory, not the config file's)"))]

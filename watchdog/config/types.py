@@ -180,7 +180,11 @@ TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
 
 def _readable_file(path: Path) -> Path:
     if not path.is_file():
-        raise ValueError(f"file {path} does not exist or is not a file")
+        # A relative path is read from the working directory, not the config file's: `ca.pem`
+        # beside /etc/watchdog/config.yaml was "file ca.pem does not exist", looked for nowhere said.
+        where = "" if path.is_absolute() else f" (looked for as {path.absolute()}: a relative path is read from the " \
+            "working directory, not the config file's)"
+        raise ValueError(f"file {path} does not exist or is not a file{where}")
     return path
 
 
