@@ -921,3 +921,15 @@ def test_what_answers_at_daemon_repeating_the_token_does_not_get_it_printed(
             err = capsys.readouterr().err
             assert code != 0 and "Authorization: Bearer ***" in err, err
             assert token not in err and "Traceback" not in err, err
+
+
+def test_an_empty_config_path_is_named_so_and_an_empty_watchdog_config_is_unset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Both read the working directory: "invalid config .: config path . is not a file".
+    monkeypatch.chdir(tmp_path)
+    assert main(["check-config", "--config", ""]) == 2
+    assert capsys.readouterr().err == "invalid config '':\n  no config file named: the path given is empty\n"
+    monkeypatch.setenv("WATCHDOG_CONFIG", "")  # a chart's value left unset: the default, ./config.yaml
+    assert main(["check-config"]) == 2
+    assert capsys.readouterr().err == "invalid config config.yaml:\n  config file config.yaml does not exist\n"

@@ -47,7 +47,9 @@ def _common(parser: argparse.ArgumentParser, *, config: bool = True) -> None:
     if config:
         parser.add_argument(
             "--config", "-c", metavar="PATH",
-            default=os.environ.get("WATCHDOG_CONFIG", DEFAULT_CONFIG),
+            # Empty is unset, as for $WATCHDOG_SECRETS_DIR: `WATCHDOG_CONFIG: ""` (a chart's value
+            # left unset) read the working directory, "config path . is not a file".
+            default=os.environ.get("WATCHDOG_CONFIG") or DEFAULT_CONFIG,
             help="YAML config file (default: $WATCHDOG_CONFIG or ./config.yaml)",
         )
         parser.add_argument(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from ..config import Config, ConfigError, load_config
 from ..logs import configure_logging, keep_out_of_logs
@@ -16,7 +15,7 @@ DEFAULT_CONFIG = "config.yaml"
 def load(args: argparse.Namespace, *, calls: bool = True) -> Config:
     """The config of --config. `calls=False` for status and history, which read the state file
     only: a shell without the daemon's Cloud keys (they are the daemon's) reads it all the same."""
-    config = load_config(Path(args.config), secrets_dir=args.secrets_dir, calls=calls)
+    config = load_config(args.config, secrets_dir=args.secrets_dir, calls=calls)
     updates = {}
     if getattr(args, "dry_run", False):
         updates["dry_run"] = True

@@ -42,6 +42,9 @@ _BLOCKING_SECRETS = ("password", "bearer_token")
 def load_config(path: str | Path, *, secrets_dir: str | Path | None = None, calls: bool = True) -> Config:
     """Read, merge and validate the config, or raise ConfigError naming every bad value.
     `calls=False`: the Cloud keys and the API token may be missing (cross_check)."""
+    if not str(path).strip():
+        # Path("") is the working directory: `--config ""` was "config path . is not a file".
+        raise ConfigError(repr(str(path)), [("", "no config file named: the path given is empty")])
     path = Path(path)
     return build_config(_read_yaml(path), str(path), secrets_dir=secrets_dir, calls=calls)
 
