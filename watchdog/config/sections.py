@@ -403,6 +403,10 @@ class StateSettings(Strict):
             # file /app is a directory". Set so by an empty variable (WATCHDOG_STATE__PATH=, a Helm
             # value left unset); with `url` the path is not used, and may be empty.
             raise ValueError("is empty: name the SQLite file (the default is watchdog.db), or :memory: to keep nothing")
+        if info.data.get("url") is None and any(ord(char) < 32 or ord(char) == 127 for char in path):
+            # A NUL ("\0" in a quoted YAML string) passed check-config and stopped `run` with
+            # "ValueError: embedded null byte", a traceback; no file name holds one.
+            raise ValueError("holds a control character (a NUL, a line break, ...), which no file name should have")
         return path
 
     @model_validator(mode="after")
