@@ -133,11 +133,17 @@ def _check_url(url: str) -> str:
     """An http:// or https:// URL without credentials in it. Credentials in a URL
     (`https://user:pass@host`, `?token=...`) would be printed by check-config and written to every
     log line that names the URL; they go in secrets instead. A URL with an `@` or a credential
-    parameter is never quoted in an error: it may hold a password."""
+    parameter is never quoted in an error: it may hold a password. One the HTTP client could not
+    send to (a control character in it, no host: `http://:8083`) passed check-config and stopped
+    `run` with httpx's InvalidURL, or the Kafka Connect client's ValueError, as a traceback."""
+    if any(ord(char) < 32 or ord(char) == 127 for char in url):
+        raise ValueError("the URL holds a control character (a NUL, an escape, ...), which no URL can carry")
     if not _URL.fullmatch(url):
         shown = "the URL" if "@" in url or credential_parameters(url.partition("?")[2]) else repr(url)
         raise ValueError(f"{shown} is not valid: expected an http:// or https:// URL")
     parts = split_url(url, "the URL")
+    if not parts.hostname:
+        raise ValueError("the URL has no host: expected http://HOST[:PORT][/PATH]")
     if "@" in parts.netloc:
         raise ValueError(
             "a URL must not carry a user name or password (user:pass@host): it would be shown by "
