@@ -17,6 +17,10 @@ def _check_database_url(url: str) -> str:
     """A postgresql:// URL without a password in it: the URL is printed by check-config and
     logged, so the password comes from WATCHDOG_STATE__PASSWORD or a secret file of that name.
     Never quoted in an error: it may hold one."""
+    if any(ord(char) < 32 or ord(char) == 127 for char in url):
+        # A NUL cut the host short at connect time (`db\0x` reached `db`), and an escape reached the
+        # terminal raw in `run`'s "cannot be used" message: check-config had called both valid.
+        raise ValueError("the database URL holds a control character (a NUL, an escape, ...), which no URL can carry")
     parts = split_url(url, "the database URL")
     if parts.scheme not in DATABASE_SCHEMES or not parts.hostname:
         raise ValueError("expected a URL like postgresql://USER@HOST:5432/DATABASE")
