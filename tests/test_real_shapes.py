@@ -245,3 +245,18 @@ async def test_a_status_rule_naming_a_connector_the_cluster_does_not_list_says_s
         ("selected_connectors_not_listed", "warning"), ("selected_connectors_listed", "info")]
     assert said[0]["connectors"] == ["orders-snik", "payments "] and said[0]["rule"] == "heal"
     assert said[0]["cluster"] == CLUSTER
+
+
+async def test_a_rule_turned_off_and_on_again_says_its_names_not_listed_again() -> None:
+    rule = status_rule(trigger={"type": "status", "interval": 5, "confirm_polls": 1})
+    rule["select"] = {"connectors": ["orders-snik"]}
+    w = world([{"name": "orders-sink"}], [rule])
+    running = ConnectorStatus(name="orders-sink", state="RUNNING", tasks=(TaskStatus(0, "RUNNING"),))
+    config = w.daemon.engine.config
+    off = config.model_copy(update={"rules": [config.rules[0].model_copy(update={"enabled": False})]})
+    with capture_logs() as logs:
+        for current in (config, off, config):
+            w.daemon.engine.set_config(current)
+            w.daemon.engine.on_poll(CLUSTER, {"orders-sink": running})
+    assert [e["event"] for e in logs if e["event"].startswith("selected_connectors")] == [
+        "selected_connectors_not_listed", "selected_connectors_not_listed"]

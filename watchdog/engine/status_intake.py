@@ -165,8 +165,11 @@ class StatusIntake(Decisions):
         the connector meant was never restarted, and nothing said so. Said once per rule and
         cluster when such names appear or change, and when they are all listed again."""
         present = set(listed)
+        watching = {rule.name for rule in self.config.rules if rule.enabled and isinstance(rule.trigger, StatusTrigger)}
+        for where in [where for where in self.named_missing_reported if where[1] == cluster and where[0] not in watching]:
+            del self.named_missing_reported[where]  # a rule removed or turned off: said afresh if it returns
         for rule in self.config.rules:
-            if not rule.enabled or not isinstance(rule.trigger, StatusTrigger):
+            if rule.name not in watching:
                 continue
             missing = tuple(named_but_missing(rule, cluster, present))
             where = (rule.name, cluster)
