@@ -71,8 +71,9 @@ def build_config(
         config = Config(_secrets_dir=directory, **data)  # type: ignore[call-arg]
     except ValidationError as exc:
         given_by = VALUE_ORIGINS.get()
+        in_file = _file_paths(data)
         raise ConfigError(source, [
-            (where, f"{what} (from {given_by[where]})" if where in given_by else what)
+            (where, f"{what} (from {given_by[where]})" if where in given_by else what + _made_by(where, given_by, in_file))
             for where, what in validation_problems(exc)
         ]) from None
     except RecursionError:
@@ -101,6 +102,18 @@ def build_config(
     if problems:
         raise ConfigError(source, problems)
     return config
+
+
+def _made_by(where: str, given_by: dict[str, str], in_file: list[str]) -> str:
+    """For a value missing from an entry that only variables or secret files made (a cluster's
+    name misspelt in WATCHDOG_CLUSTERS__PORD__KAFKA_CLUSTER_ID): which made it. It was said only as
+    "clusters.pord.environment_id: required", of a cluster the file does not have."""
+    entry = where.rpartition(".")[0]
+    made = sorted(variable for path, variable in given_by.items() if entry and path.startswith(f"{entry}."))
+    if not made or any(path == entry or path.startswith((f"{entry}.", f"{entry}[")) for path in in_file):
+        return ""
+    named = ", ".join(made[:3]) + (f" and {len(made) - 3} more" if len(made) > 3 else "")
+    return f" ({entry} is not in the file: made by {named})"
 
 
 def _file_paths(data: Any) -> list[str]:
