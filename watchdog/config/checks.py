@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from ..model import FLEET, MANUAL_RULE
 from .discovery import DiscoverySettings
@@ -106,7 +107,7 @@ def _same_cluster_problems(config: Config) -> list[tuple[str, str]]:
         if isinstance(cluster, CloudCluster):
             identities = [cluster.kafka_cluster_id]
         else:
-            identities = sorted({str(url).rstrip("/") for url in cluster.urls})
+            identities = sorted({_worker(str(url)) for url in cluster.urls})
         for identity in identities:
             other = first.setdefault(identity, name)
             if other != name:
@@ -114,6 +115,19 @@ def _same_cluster_problems(config: Config) -> list[tuple[str, str]]:
                                  "connectors would be restarted twice, each name with its own backoff; keep one entry"))
                 break
     return problems
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _worker(url: str) -> str:
+    """A worker as the network reaches it: its host in any letter case and its port written or
+    not are one worker. Compared as written, `http://Connect-1:8083` beside `http://connect-1:8083`
+    (or `http://connect-1` beside `http://connect-1:80`) passed as two clusters, and every failed
+    connector was restarted twice."""
+    parts = urlsplit(url)
+    port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
+    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}{parts.path.rstrip('/')}"
 
 
 def _selected_cluster_problems(config: Config, index: int, rule: Rule) -> list[tuple[str, str]]:
