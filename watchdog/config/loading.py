@@ -200,7 +200,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         if getattr(exc, "problem", None) == LIBYAML_TOO_DEEP:
             raise ConfigError(source, [("", too_deep)]) from None
-        raise ConfigError(source, [("", _describe_yaml_error(exc))]) from None
+        raise ConfigError(source, [("", _describe_yaml_error(exc, text))]) from None
     except RecursionError:
         raise ConfigError(source, [("", too_deep)]) from None
     if data is None:
@@ -358,12 +358,18 @@ def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode, d
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
 
 
-def _describe_yaml_error(exc: yaml.YAMLError) -> str:
+def _describe_yaml_error(exc: yaml.YAMLError, document: str = "") -> str:
     def at(mark: yaml.Mark | None) -> str:
         return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
 
     problem = getattr(exc, "problem", None) or str(exc)
-    text = f"invalid YAML{at(getattr(exc, 'problem_mark', None))}: {problem}"
+    mark = getattr(exc, "problem_mark", None)
+    lines = document.split("\n")
+    if problem == "found character that cannot start any token" and mark is not None and mark.line < len(lines) and \
+            lines[mark.line][mark.column:mark.column + 1] == "\t":
+        # A tab an editor put in the indentation: the parser names it "character", not tab.
+        problem = "found a tab, and YAML indents with spaces only"
+    text = f"invalid YAML{at(mark)}: {problem}"
     context = getattr(exc, "context", None)
     if context:
         text += f" ({context}{at(getattr(exc, 'context_mark', None))})"
