@@ -81,3 +81,19 @@ def test_a_cron_of_another_length_is_refused_quoting_it_and_a_macro_with_its_fiv
     # The refusal said "got 1 field(s)" without the value, and nothing of what @daily stands for.
     with pytest.raises(ValueError, match=re.escape(said)):
         schedule_rule(cron=cron)
+
+
+def test_jitter_shorter_than_the_crons_gap_keeps_every_run() -> None:
+    # The next run is the cron's first time after the previous, jittered, one: with 30 minutes of
+    # jitter `*/5` ran 17 times in 6 hours (now refused, fixtures/configs/bad/jitter-longer-than-
+    # the-crons-gap.yaml); under its 5 minutes it runs all 72.
+    from datetime import timedelta
+
+    from watchdog.triggers.cron import CronScheduleTrigger
+
+    trigger = CronScheduleTrigger("*/5 * * * *", "UTC", jitter=299)
+    end = NEW_YEAR + timedelta(hours=6)
+    previous, now, runs = None, NEW_YEAR, 0
+    while (fire := trigger.get_next_fire_time(previous, now)) is not None and fire <= end:
+        runs, previous, now = runs + 1, fire, fire
+    assert runs in (71, 72)  # the last may be jittered past the end

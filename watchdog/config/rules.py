@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
+from itertools import islice
 from typing import Annotated, Literal
 
 from apscheduler.triggers.interval import IntervalTrigger
@@ -13,6 +14,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from ..model import connector_name_problem
 from ..stall import GRANULARITIES, WINDOWS_READ, granularity_for
+from ..windows.zones import zone_named
 from .gates import WindowSettings
 from .regexes import label_regex
 from .sections import MAX_COUNT
@@ -110,6 +112,13 @@ def _check_cron(expr: str) -> str:
     return expr
 
 
+def _shortest_gap(expr: str, zone: str) -> float:
+    """The shortest time, in seconds, between two consecutive runs among the cron's first 200
+    from 2000-01-01 (a few milliseconds): measured in UTC, where jitter is added."""
+    times = [t.astimezone(timezone.utc) for t in islice(CronSim(expr, _EPOCH.astimezone(zone_named(zone))), 200)]
+    return min(((later - earlier).total_seconds() for earlier, later in zip(times, times[1:])), default=float("inf"))
+
+
 def _schedulable(seconds: float) -> float:
     """The interval job the scheduler will make, made once now: what passes check-config must
     not fail when `run` schedules it (an interval so long the date arithmetic overflows)."""
@@ -159,6 +168,15 @@ class ScheduleTrigger(Strict):
             # APScheduler adds interval jitter to the previous (already jittered) run, so the
             # schedule would drift later and later.
             raise ValueError("jitter is only supported with `cron`")
+        if self.jitter and self.cron is not None:
+            gap = _shortest_gap(self.cron, self.timezone)
+            if self.jitter >= gap:
+                # The next run is the cron's first time after the previous (jittered) one: `*/5`
+                # with 30 minutes of jitter ran 17 times in 6 hours, not 72, and nothing said so.
+                raise ValueError(
+                    f"jitter ({self.jitter:g}s) must be shorter than the shortest time between two of the cron's runs "
+                    f"({gap:g}s): a run jittered past the next one's time makes it skip that run"
+                )
         return self
 
 
