@@ -144,6 +144,15 @@ class RateEstimate:
     def observe_reset(self, reset: float) -> None:
         self._longest_reset = max(self._longest_reset, reset)
 
+    def on_new_limit(self) -> None:
+        """An answer said another X-RateLimit-Limit than before: the key was given a new limit,
+        perhaps with a new window. The longest Reset and the longest spell shut were the old
+        window's, and they cap the rate at the limit per window: a key moved from 600 per 60 s to
+        60 per 10 s, headers on 429 only, was paced at a third of its rate for good (60 per the
+        old 60 s bounding every sample and the climb). Learned again from this answer on."""
+        self._longest_reset = 0.0
+        self._longest_dry = 0.0
+
     def from_headers(self, limit: int | None, reserve: int) -> float | None:
         if limit is None or not self.refill_seen or self._longest_reset <= 0:
             return None

@@ -274,6 +274,11 @@ class RateLimitState(ServerWords, Refusals):
         if headers.remaining is not None:
             self._told[ticket] = headers.remaining
         if headers.limit is not None:
+            if self.limit is not None and headers.limit != self.limit:
+                # The key was given another limit (Confluent may change it, unannounced): its
+                # window may have changed with it, and what was learned of the old one must not
+                # cap the new (estimate.py, on_new_limit).
+                self.estimate.on_new_limit()
             self.limit = headers.limit
         if status == 429:
             pause = self._on_429(sent_at, now, headers, ticket)

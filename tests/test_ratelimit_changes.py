@@ -1,0 +1,61 @@
+"""The rate limiter against a key whose limit changes mid-run, as Confluent may change it
+unannounced: on a fake clock, a fixed-window server whose limit and window change at given times,
+the X-RateLimit-* headers (and Retry-After) on 429 answers only, as Confluent documents them."""
+
+import math
+
+from watchdog.config import RateLimitSettings
+from watchdog.ratelimit import RateLimitHeaders, RateLimitState
+
+
+class ChangingKey:
+    """A fixed window per key; `plan`: (from this time, limit, window seconds), in time order."""
+
+    def __init__(self, plan: list[tuple[float, int, float]]) -> None:
+        self.plan = plan
+        self.count: dict[tuple[float, int], int] = {}
+        self.refused: list[float] = []
+
+    def answer(self, now: float) -> tuple[int, RateLimitHeaders]:
+        _, limit, window = [step for step in self.plan if step[0] <= now][-1]
+        index = math.floor(now / window)
+        reset = math.ceil((index + 1) * window - now)
+        used = self.count.get((window, index), 0)
+        if used >= limit:
+            self.refused.append(now)
+            return 429, RateLimitHeaders(limit, 0, reset, reset)
+        self.count[(window, index)] = used + 1
+        return 202, RateLimitHeaders()
+
+
+def backlog(key: ChangingKey, until: float, latency: float = 0.05) -> list[float]:
+    """A backlog that never runs dry, sent one at a time as the limiter allows, until `until`.
+    Returns when each admitted request was sent."""
+    state = RateLimitState(RateLimitSettings(reserve=0, max_requests_per_second=1000), rng=lambda: 0.5)
+    now, admitted = 0.0, []
+    while now < until:
+        wait, _ = state.delay(now)
+        assert not math.isinf(wait)
+        if wait > 0:
+            now += wait
+            continue
+        ticket = state.on_send(now)
+        status, headers = key.answer(now)
+        state.on_response(now, now + latency, status, headers, ticket=ticket)
+        if status != 429:
+            admitted.append(now)
+        now += latency
+    return admitted
+
+
+def rate_between(admitted: list[float], start: float, end: float) -> float:
+    return sum(1 for t in admitted if start <= t < end) / (end - start)
+
+
+def test_a_key_moved_to_a_shorter_window_is_used_at_its_new_rate() -> None:
+    """600 per 60 s (10/s), then 60 per 10 s (6/s). The old window's 60 s, kept, capped every
+    sample at the new limit per the old window: a third of the key, for good."""
+    key = ChangingKey([(0.0, 600, 60.0), (600.0, 60, 10.0)])
+    admitted = backlog(key, 1500.0)
+    assert rate_between(admitted, 1200.0, 1500.0) > 5.0  # of 6
+    assert sum(1 for t in key.refused if t >= 900.0) <= 2
