@@ -59,3 +59,12 @@ def test_a_key_moved_to_a_shorter_window_is_used_at_its_new_rate() -> None:
     admitted = backlog(key, 1500.0)
     assert rate_between(admitted, 1200.0, 1500.0) > 5.0  # of 6
     assert sum(1 for t in key.refused if t >= 900.0) <= 2
+
+
+def test_a_key_cut_and_then_given_its_limit_back_is_used_at_that_limit_again() -> None:
+    """60 per 10 s, cut to 6 for twenty minutes, then given its 60 back. Only a 429 says the limit,
+    and none comes below the cut's: held to 6 per 10 s, the key was used at a tenth for good."""
+    key = ChangingKey([(0.0, 60, 10.0), (600.0, 6, 10.0), (1800.0, 60, 10.0)])
+    admitted = backlog(key, 4800.0)
+    assert rate_between(admitted, 4200.0, 4800.0) > 5.0  # of 6, within 40 minutes of the raise
+    assert sum(1 for t in key.refused if t >= 1800.0) <= 3

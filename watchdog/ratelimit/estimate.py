@@ -138,6 +138,9 @@ class RateEstimate:
         self._paced_refusal = False  # a 429 came while pacing: the ceiling is measured, not guessed
         self.contended = False  # another client was seen racing us (on_contention)
         self._last_429 = 0.0  # when the last 429 (or lost race) came
+        # The best rate measured under an earlier X-RateLimit-Limit (on_new_limit): a cut key may
+        # be given it back, and with headers on 429 only no answer says so (creep).
+        self._best_before_new_limit = 0.0
 
     # -- headers ---------------------------------------------------------------------------------
 
@@ -152,6 +155,8 @@ class RateEstimate:
         old 60 s bounding every sample and the climb). Learned again from this answer on."""
         self._longest_reset = 0.0
         self._longest_dry = 0.0
+        if self.best_sample is not None:
+            self._best_before_new_limit = max(self._best_before_new_limit, self.best_sample)
 
     def from_headers(self, limit: int | None, reserve: int) -> float | None:
         if limit is None or not self.refill_seen or self._longest_reset <= 0:
@@ -363,6 +368,14 @@ class RateEstimate:
         self._quiet(now)
         # No key sustains more than N per longest Reset (module docstring).
         cap = limit / self._longest_reset if limit is not None and self._longest_reset > 0 else math.inf
+        if not words_on_success and self._best_before_new_limit > cap and self._regrows(now, limit):
+            # Where only 429s carry the headers, the limit is what the last 429 said, a quarter
+            # hour ago or more: a key cut from the limit it had may have it back, and no answer
+            # says so. Held to the cut's limit, a key cut from 60 to 6 per 10 s and then given
+            # its 60 back was paced at 0.64 per second for good. The regrow may go back up to
+            # the best rate measured under the earlier limit; the 429 it meets, if any, says
+            # the limit as it is now.
+            cap = self._best_before_new_limit
         ceiling = min(self._creep_ceiling, cap)
         step = self.measured * CREEP_STEP
         if not self.contended and not self._paced_refusal:
