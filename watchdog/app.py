@@ -122,8 +122,15 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         # Credentials cannot change without a restart (reload.RESTART_ONLY_SECTIONS), so every
         # complete one gets its client and limiter now, ready for clusters a reload may add.
         for name, credential in sorted(config.credentials.items()):
-            if credential.api_key is not None and credential.api_secret is not None:
-                self._add_lane(name, cloud_client(config, credential, transport, [redirect_hook(name, self.metrics)]))
+            if credential.api_key is None or credential.api_secret is None:
+                continue
+            if config.lane_of(name) != name:
+                # The same key under another name: its calls go through that name's lane.
+                log.warning("credentials_share_a_key", credentials=config.same_key(name), lane=config.lane_of(name),
+                            note="these credentials hold the same API key, and Confluent limits per key: "
+                                 "their clusters share one rate-limit lane")
+                continue
+            self._add_lane(name, cloud_client(config, credential, transport, [redirect_hook(name, self.metrics)]))
         self.engine = Engine(
             config, self.state, self.queue, self.metrics, breaker=self.breaker, blocker=self.blocker, now=now
         )

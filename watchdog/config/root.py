@@ -108,7 +108,28 @@ class Config(BaseSettings):
             return f"kafka-connect/{cluster}"
         credential = self.credential_for(settings)
         assert credential is not None  # cross_check requires one for every Cloud cluster
-        return credential
+        return self.lane_of(credential)
+
+    def lane_of(self, credential: str) -> str:
+        """The rate-limit lane of a credential's calls: its own name, or, where several
+        credentials hold the same API key and secret (one key entered under two names, say one
+        per team's clusters), the first of their names: Confluent limits per key, and two lanes
+        on one key each took the other's use for another client's and left it its share (a
+        backlog of 400 restarts took 387 s where one lane took 42)."""
+        return self.same_key(credential)[0]
+
+    def same_key(self, credential: str) -> list[str]:
+        """The names of every credential holding the same API key and secret as `credential`
+        (itself included), sorted; only itself when either is unset."""
+        mine = self.credentials.get(credential)
+        if mine is None or mine.api_key is None or mine.api_secret is None:
+            return [credential]
+        key, secret = mine.api_key.get_secret_value(), mine.api_secret.get_secret_value()
+        return sorted(
+            name for name, other in self.credentials.items()
+            if other.api_key is not None and other.api_secret is not None
+            and other.api_key.get_secret_value() == key and other.api_secret.get_secret_value() == secret
+        )
 
     def plaintext_credential_urls(self) -> list[tuple[str, str]]:
         """(where, url) for each http:// URL that a credential would be sent to in the clear."""

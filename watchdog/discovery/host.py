@@ -118,8 +118,9 @@ class DiscoveryHost:
         settings: DiscoverySettings | None = self.fleet.loaded.discovery
         if settings is None:
             return True
-        lane = self.fleet.loaded.credential_for(settings)
-        assert lane is not None  # cross_check requires a credential for discovery
+        credential = self.fleet.loaded.credential_for(settings)
+        assert credential is not None  # cross_check requires a credential for discovery
+        lane = self.fleet.loaded.lane_of(credential)
         client = DiscoveryClient(self.http[lane], self.gateways[lane], self._call_limits())
         refresh = await self.fleet.refresh(client, settings)
         # Whatever a reload changed while the calls were out: the config loaded now decides.
