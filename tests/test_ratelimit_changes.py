@@ -11,8 +11,9 @@ from watchdog.ratelimit import RateLimitHeaders, RateLimitState
 class ChangingKey:
     """A fixed window per key; `plan`: (from this time, limit, window seconds), in time order."""
 
-    def __init__(self, plan: list[tuple[float, int, float]]) -> None:
+    def __init__(self, plan: list[tuple[float, int, float]], *, headers_until: float = 0.0) -> None:
         self.plan = plan
+        self.headers_until = headers_until  # X-RateLimit-* on every answer before this time
         self.count: dict[tuple[float, int], int] = {}
         self.refused: list[float] = []
 
@@ -25,6 +26,8 @@ class ChangingKey:
             self.refused.append(now)
             return 429, RateLimitHeaders(limit, 0, reset, reset)
         self.count[(window, index)] = used + 1
+        if now < self.headers_until:
+            return 202, RateLimitHeaders(limit, limit - used - 1, reset, None)
         return 202, RateLimitHeaders()
 
 
@@ -68,3 +71,14 @@ def test_a_key_cut_and_then_given_its_limit_back_is_used_at_that_limit_again() -
     admitted = backlog(key, 4800.0)
     assert rate_between(admitted, 4200.0, 4800.0) > 5.0  # of 6, within 40 minutes of the raise
     assert sum(1 for t in key.refused if t >= 1800.0) <= 3
+
+
+def test_a_server_that_stops_sending_the_headers_on_success_is_paced_not_refused_every_window() -> None:
+    """X-RateLimit-* on every answer for five minutes, then on 429 only (a gateway in front that
+    stopped passing them on). Taken as a server that still describes its budget, the key was sent
+    one unpaced request at a time and met a 429 in every window for good."""
+    key = ChangingKey([(0.0, 20, 2.0)], headers_until=300.0)
+    admitted = backlog(key, 1500.0)
+    assert not [t for t in key.refused if t < 300.0]
+    assert len([t for t in key.refused if t >= 300.0]) <= 3  # where 1 per window came: 600 in 1,200 s
+    assert rate_between(admitted, 900.0, 1500.0) > 9.0  # of 10

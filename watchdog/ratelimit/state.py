@@ -289,6 +289,13 @@ class RateLimitState(ServerWords, Refusals):
         self._admitted += 1
         if headers.remaining is not None and headers.reset is not None:
             self._adopt_word(ticket, oldest_unanswered, headers.remaining, headers.reset, sent_at, now)
+        elif 200 <= status < 300:
+            # A successful answer that says nothing: the server no longer describes its budget
+            # as we spend it (a gateway that stopped passing the headers on, say), so no answer
+            # will say what came back at a Reset either. Kept as having spoken, the key was sent
+            # one unpaced request at a time once the last word's Reset had passed, and met a 429
+            # in every window for good. (An error may come from a proxy that never sends them.)
+            self.budget.spoken = False
         self._learn_settled()
         self.estimate.on_admitted()
         self.estimate.creep(now, self.limit, pace=self.pacer.rate, words_on_success=self.budget.spoken)
