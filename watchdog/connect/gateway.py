@@ -63,7 +63,12 @@ class Gateway:
             fields["pause_source"] = pause.source
             if pause.capped_from is not None:
                 fields["server_asked_seconds"] = round(pause.capped_from, 3)
+        if pause is not None and result.status_code == 429:
             log.warning("rate_limited", **fields)
+        elif pause is not None:
+            # A 5xx with Retry-After holds every call of the key (ratelimit/state.py): said each
+            # time, as a 429 is, whatever the caller's streak would say.
+            log.warning("api_call_failed", **fields)
         elif result.ok:
             log.debug("api_call", **fields)
         else:
