@@ -6,6 +6,7 @@ connector name changes which URL a call goes to."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import time
 import tracemalloc
@@ -225,3 +226,31 @@ async def test_a_connector_name_never_changes_the_resource_a_restart_addresses(n
         assert seen == [] and result.outcome is Outcome.REJECTED and "cannot be addressed" in result.message
     else:
         assert seen[0].url.raw_path.decode().split("?")[0] == f"/kafka-connect/onprem/connectors/{segment}/restart"
+
+
+async def test_a_429_whose_body_trickles_is_still_a_429_with_its_retry_after() -> None:
+    """The status line and headers of a 429 are its answer; its body only words. Taken as lost at
+    the deadline, it paused nothing (the next call went at once) and the refused restart was
+    retried on our own backoff, as a call that may have reached the API."""
+
+    async def refuse_slowly(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 30\r\nX-RateLimit-Limit: 20\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n")
+        with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+            for _ in range(100):
+                writer.write(b" ")
+                await writer.drain()
+                await asyncio.sleep(0.1)
+        writer.close()
+
+    server = await asyncio.start_server(refuse_slowly, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5.0) as http:
+            backend = ConfluentCloudBackend(http, ENVIRONMENT, CLUSTER_ID, CallLimits(total_seconds=0.5))
+            result = await backend.restart("orders-sink")
+    finally:
+        server.close()
+    assert (result.outcome, result.status_code) == (Outcome.RATE_LIMITED, 429)
+    assert (result.headers.retry_after, result.headers.limit) == (30.0, 20)

@@ -80,7 +80,10 @@ async def fetch(http: httpx.AsyncClient, method: str, url: str, limits: CallLimi
     changes something (not GET or HEAD) was answered with a 2xx status line whose body then
     failed (cut off, reset, undecodable, past the deadline): the server said it did what was
     asked, so that is the answer (Answer.cut_off), not a lost one. Taken as lost, a restart
-    answered 202 with a body that could not be decoded was sent three times more."""
+    answered 202 with a body that could not be decoded was sent three times more. Likewise a 429
+    to any request: its status and headers (Retry-After) are the answer, the body only words.
+    Taken as lost, a 429 whose body trickled paused nothing, the next call went at once, and the
+    refused restart was retried on our backoff as one that may have reached the API."""
     chunks: list[bytes] = []  # what arrived of the body being read
     done: httpx.Response | None = None  # a 2xx answer to a request that changes something
     credentials = True  # False once a redirect left the origin: for the rest of the chain
@@ -100,7 +103,7 @@ async def fetch(http: httpx.AsyncClient, method: str, url: str, limits: CallLimi
                     chunks.clear()
                     hop = next_hop(response)
                     if hop is None:
-                        if method not in READ_ONLY_METHODS and response.is_success:
+                        if (method not in READ_ONLY_METHODS and response.is_success) or response.status_code == 429:
                             done = response
                         complete = await _read_capped(response, limits.max_bytes, chunks)
                 finally:
