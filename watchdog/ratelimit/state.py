@@ -48,6 +48,7 @@ from ..config import RateLimitSettings
 from .budget import ServerBudget, Word
 from .estimate import RateEstimate
 from .headers import Pause, RateLimitHeaders
+from .outage import Outage
 from .pacer import Pacer
 from .refusals import Refusals
 from .words import ServerWords
@@ -63,9 +64,6 @@ SAID_KEPT = 64
 # Answer times kept for counting ours in a reset period (_track_period): more than a period holds
 # at the limits the limiter meets; a period with more answers than this is left unknown.
 ANSWERS_KEPT = 1024
-# 5xx answers with Retry-After in a row (_unavailable) from which the service, not a connector,
-# is taken to be out: more than the four connectors' own 503s that must not hold the others.
-UNAVAILABLE_IN_A_ROW = 5
 # Times this close count as reached: float rounding (8.9e-16 s has been seen) must neither leave a
 # caller waiting on a clock that cannot represent the difference nor let a pause that is over in
 # all but rounding skip the checks that follow it (every caller then went out at once).
@@ -91,10 +89,7 @@ class RateLimitState(ServerWords, Refusals):
         self.paused_until = 0.0
         self.consecutive_429 = 0  # fresh tries refused in a row, nothing admitted between
         self._resumed_at = 0.0  # when the last 429 was answered: requests sent before it share its refusal
-        # 5xx answers with Retry-After in a row, requests answered together counted once, and when
-        # the last arrived (_unavailable).
-        self._unavailable_streak = 0
-        self._unavailable_at = -math.inf
+        self.outage = Outage(settings)  # 5xx answers in a row (_unavailable)
         self.pacer = Pacer()
         self.estimate = RateEstimate()
         # Requests are numbered (tickets) in send order. An answer's Remaining counts every request
@@ -310,28 +305,10 @@ class RateLimitState(ServerWords, Refusals):
         return self._unavailable(sent_at, now, status, headers)
 
     def _unavailable(self, sent_at: float, now: float, status: int, headers: RateLimitHeaders) -> Pause | None:
-        """A 5xx with Retry-After (a 503 in maintenance) says when the server expects to be
-        back. Once UNAVAILABLE_IN_A_ROW calls in a row got one, each sent after the one before
-        was answered, the whole service is out, not a few connectors' restarts: every caller of
-        the key waits, as at a 429, and each answer like it from then on holds them again.
-        Before, only the refused restart waited for it, every other one went out at the local
-        ceiling and was answered 503 in turn (800 calls in 200 s to a server that had asked for a
-        minute), and each of 200 restarts spent its retries and ended server_error. Fewer hold
-        nothing: four connectors' own trouble must not hold the other connectors' restarts
-        (tests/test_queue.py)."""
-        if status < 500:
-            self._unavailable_streak = 0
-        if status < 500 or headers.retry_after is None:
-            return None
-        if sent_at >= self._unavailable_at:
-            self._unavailable_streak += 1
-        self._unavailable_at = max(self._unavailable_at, now)
-        if self._unavailable_streak < UNAVAILABLE_IN_A_ROW:
-            return None
-        asked = headers.retry_after
-        pause = Pause(min(asked, self.settings.max_pause), "retry_after",
-                      capped_from=asked if asked > self.settings.max_pause else None)
-        self.paused_until = max(self.paused_until, now + pause.seconds)
+        """A 5xx that says the service is out holds every caller of the key (outage.py)."""
+        pause = self.outage.on_answer(sent_at, now, status, headers)
+        if pause is not None:
+            self.paused_until = max(self.paused_until, now + pause.seconds)
         return pause
 
     def on_no_response(self, now: float, ticket: int | None = None) -> None:
