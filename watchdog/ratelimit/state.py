@@ -89,7 +89,7 @@ class RateLimitState(ServerWords, Refusals):
         self.paused_until = 0.0
         self.consecutive_429 = 0  # fresh tries refused in a row, nothing admitted between
         self._resumed_at = 0.0  # when the last 429 was answered: requests sent before it share its refusal
-        self.outage = Outage(settings)  # 5xx answers in a row (_unavailable)
+        self.outage = Outage(settings, rng)  # 5xx answers in a row (_unavailable)
         self.pacer = Pacer()
         self.estimate = RateEstimate()
         # Requests are numbered (tickets) in send order. An answer's Remaining counts every request
