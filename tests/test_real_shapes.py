@@ -213,10 +213,10 @@ async def test_a_state_no_api_is_known_to_report_is_said_once_and_never_restarte
     odd = ConnectorStatus(name="odd", state="SUSPENDED", tasks=(TaskStatus(0, "RUNNING"), TaskStatus(1, "QUIESCED")))
     with capture_logs() as logs:
         for _ in range(5):
-            w.daemon.engine.on_poll(CLUSTER, {"odd": odd})
+            await w.daemon.engine.on_poll(CLUSTER, {"odd": odd})
             await w.daemon.queue.join()
             w.clock.advance(5)
-        w.daemon.engine.on_poll(CLUSTER, {"odd": ConnectorStatus(name="odd", state="RUNNING", tasks=(TaskStatus(0, "RUNNING"),))})
+        await w.daemon.engine.on_poll(CLUSTER, {"odd": ConnectorStatus(name="odd", state="RUNNING", tasks=(TaskStatus(0, "RUNNING"),))})
     assert w.simulator.restarts() == []
     said = [e for e in logs if e["event"].startswith("unknown_state")]
     assert [(e["event"], e["log_level"]) for e in said] == [("unknown_state", "warning"), ("unknown_state_ended", "info")]

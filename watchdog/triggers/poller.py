@@ -160,7 +160,7 @@ class ClusterPoller:
             return
         attempt = self._not_judged.attempt()
         try:
-            self._engine.on_poll(self.cluster, statuses)
+            await self._engine.on_poll(self.cluster, statuses)
         except StateStoreError as exc:
             self._metrics.polls.labels(self.cluster, "state_error").inc()
             # A full disk fails every poll until it has room: said as streak.py says a failing
