@@ -7,6 +7,7 @@ import pytest
 from watchdog.config import Rule
 from watchdog.model import ConnectorState, ConnectorStatus, Decision, Health, TaskStatus
 from watchdog.rules import (
+    StatusOwners,
     classify,
     decide_on_request,
     decide_on_signal,
@@ -117,6 +118,31 @@ def test_first_matching_status_rule_owns_a_connector() -> None:
     rules = [schedule, disabled, first, second]
     assert status_rule_for(rules, "prod", "orders-1").name == "first"
     assert status_rule_for(rules, "prod", "other").name == "second"
+
+
+def test_the_status_rule_index_finds_the_owner_status_rule_for_finds() -> None:
+    # StatusOwners answers a poll's connectors in one match each; it must name the very rule the
+    # rule-by-rule search names: exact names, several globs, a rule's own exclusion handing the
+    # connector to a later rule, cluster filters, disabled and non-status rules skipped.
+    rules = [
+        rule(name="sched", trigger={"type": "schedule", "interval": 60}, select={"include": ["*"]}),
+        rule(name="off", enabled=False, select={"include": ["*"]}),
+        rule(name="staging-only", select={"clusters": ["staging*"], "include": ["*"]}),
+        rule(name="orders", select={"include": ["orders-*", "*-orders"], "exclude": ["*-tmp"]}),
+        rule(name="exact", select={"connectors": ["orders-tmp", "billing"], "exclude": ["billing"]}),
+        rule(name="star-star", select={"include": ["a*b*c", "[xy]?z"]}),
+        rule(name="prod-rest", select={"clusters": ["prod"], "include": ["*"], "exclude": ["keep-*"]}),
+    ]
+    owners = StatusOwners(rules)
+    names = ["orders-1", "eu-orders", "orders-tmp", "billing", "abxc", "ac", "xqz", "keep-me", "other", "a.b.c",
+             "orders-\n", "*", "[xy]?z", ""]
+    for cluster in ("prod", "staging-1", "dev"):
+        for name in names:
+            expected = status_rule_for(rules, cluster, name)
+            found = owners.rule_for(cluster, name)
+            assert (found and found.name) == (expected and expected.name), (cluster, name)
+    assert owners.rule_for("prod", "orders-tmp").name == "exact"  # excluded by orders, named by exact
+    assert owners.rule_for("dev", "billing") is None
 
 
 def failing(consecutive: int, attempts: int = 0, next_allowed: datetime | None = None, gave_up: bool = False) -> ConnectorState:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from fnmatch import fnmatchcase
+from fnmatch import fnmatchcase, translate
 
 from .config import Rule, Selector, StatusTrigger
 from .model import ConnectorState, ConnectorStatus, Decision, Health
@@ -138,6 +139,79 @@ def status_rule_for(rules: Iterable[Rule], cluster: str, connector: str) -> Rule
         if rule.enabled and isinstance(rule.trigger, StatusTrigger) and selects(rule.select, cluster, connector):
             return rule
     return None
+
+
+# Connectors whose owner one cluster's index remembers (StatusOwners).
+_OWNERS_REMEMBERED = 200_000
+
+
+class StatusOwners:
+    """`status_rule_for` of every connector a poll lists, for one config's rules, in about one
+    regular-expression match per connector instead of a glob match per rule: rule by rule, 500
+    status rules held the event loop 10 s per poll of 3,000 connectors, and a reload 18 s (the
+    liveness probe failed, the lease was lost). The rules that select a cluster are indexed once
+    (shared by every cluster they all select): the exact names in a dict, every rule's `include`
+    globs as one alternation of named groups, which matches the first rule's globs that match.
+    Each answer is remembered for the life of the config."""
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self._rules = tuple(r for r in rules if r.enabled and isinstance(r.trigger, StatusTrigger))
+        self._of_cluster: dict[str, _Owners] = {}
+        self._of_subset: dict[tuple[int, ...], _Owners] = {}
+
+    def rule_for(self, cluster: str, connector: str) -> Rule | None:
+        owners = self._of_cluster.get(cluster)
+        if owners is None:
+            subset = tuple(i for i, rule in enumerate(self._rules) if rule.select.selects_cluster(cluster))
+            owners = self._of_subset.get(subset)
+            if owners is None:
+                owners = self._of_subset[subset] = _Owners([self._rules[i] for i in subset])
+            self._of_cluster[cluster] = owners
+        return owners.rule_for(connector)
+
+
+class _Owners:
+    """The index of StatusOwners for the rules (in order) that select one cluster."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self._rules = rules
+        self._exact: dict[str, int] = {}
+        for i, rule in enumerate(rules):
+            for name in rule.select.connectors:
+                self._exact.setdefault(name, i)
+        groups = [f"(?P<r{i}>{'|'.join(translate(p) for p in rule.select.include)})"
+                  for i, rule in enumerate(rules) if rule.select.include]
+        self._include = re.compile("|".join(groups)) if groups else None
+        self._known: dict[str, Rule | None] = {}
+
+    def rule_for(self, connector: str) -> Rule | None:
+        # Remembered: the next polls of the same connectors cost a dict lookup each. Bounded (a
+        # fleet whose names churn under one config), forgotten all at once when full.
+        if connector in self._known:
+            return self._known[connector]
+        if len(self._known) >= _OWNERS_REMEMBERED:
+            self._known.clear()
+        owner = self._known[connector] = self._find(connector)
+        return owner
+
+    def _find(self, connector: str) -> Rule | None:
+        first = self._exact.get(connector, len(self._rules))
+        found = self._include.match(connector) if self._include is not None else None
+        if found is not None and found.lastgroup is not None:
+            first = min(first, int(found.lastgroup[1:]))
+        if first == len(self._rules):
+            return None
+        if not any(fnmatchcase(connector, pattern) for pattern in self._rules[first].select.exclude):
+            return self._rules[first]
+        # Its own `exclude` leaves it out: a later rule may still take it (rule by rule, rarely).
+        return next((r for r in self._rules[first + 1:] if _selects_connector(r.select, connector)), None)
+
+
+def _selects_connector(selector: Selector, connector: str) -> bool:
+    """`selects` for a selector already known to select the cluster."""
+    if any(fnmatchcase(connector, pattern) for pattern in selector.exclude):
+        return False
+    return connector in selector.connectors or any(fnmatchcase(connector, pattern) for pattern in selector.include)
 
 
 def decide_on_status(

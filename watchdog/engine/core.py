@@ -16,6 +16,7 @@ from ..logs import get_logger
 from ..metrics import Metrics
 from ..model import ConnectorKey, ConnectorState, ConnectorStatus, Decision, Outcome, Trigger
 from ..queue import RestartQueue
+from ..rules import StatusOwners
 from ..stall import Unjudged
 from ..state import StateStore, StateStoreError
 from ..windows import Windows
@@ -121,6 +122,7 @@ class EngineCore:
         self.config = config
         self._global_windows = config.windows.compile() if config.windows.configured else None
         self._rule_windows: dict[str, Windows] = {r.name: r.windows.compile() for r in config.rules if r.windows}
+        self.status_owners = StatusOwners(config.rules)
         self._cluster_ids = {c.kafka_cluster_id: name for name, c in config.clusters.items() if isinstance(c, CloudCluster)}
 
     def load_state(self, key: ConnectorKey, *, dry_run: bool) -> ConnectorState:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import nullcontext
 from datetime import datetime, timedelta, timezone
 from typing import TypeVar
 
@@ -27,7 +28,6 @@ from ..rules import (
     degraded_without_error,
     named_but_missing,
     selects,
-    status_rule_for,
     unknown_states,
 )
 from .core import log
@@ -78,15 +78,15 @@ class StatusIntake(Decisions):
                 self.running_since.pop(key, None)
         return statuses
 
-    async def _in_slices(self, items: Iterable[_Item], step: Callable[[_Item], object]) -> None:
-        """`step` for each item, in slices of about POLL_SLICE_SECONDS. One
+    async def _in_slices(self, items: Iterable[_Item], step: Callable[[_Item], object], *, writes: bool = True) -> None:
+        """`step` for each item, in slices of about POLL_SLICE_SECONDS. With `writes`, one
         transaction per slice where the store needs it (PostgreSQL: a commit per slice instead of
         one per write); a restart request still commits at once. No transaction is open while the
         loop is let go: other tasks' writes are their own, and the lease row is not held."""
         remaining = iter(items)
         while True:
             started = time.monotonic()
-            with self.state.batch():
+            with self.state.batch() if writes else nullcontext():
                 for item in remaining:
                     step(item)
                     if time.monotonic() - started >= POLL_SLICE_SECONDS:
@@ -100,14 +100,17 @@ class StatusIntake(Decisions):
         counts = dict.fromkeys(Health, 0)
         judged: list[tuple[Rule, ConnectorKey, ConnectorStatus, Health]] = []
         statuses = self.on_listing(cluster, statuses)
-        for name, status in statuses.items():
-            key = ConnectorKey(cluster, name)
-            health = classify(status)
-            rule = status_rule_for(self.config.rules, cluster, name)
-            if rule is None:
-                continue
-            counts[health] += 1
-            judged.append((rule, key, status, health))
+        owners = self.status_owners  # the config's as the poll began, should a reload come meanwhile
+
+        def sort(item: tuple[str, ConnectorStatus]) -> None:
+            name, status = item
+            rule = owners.rule_for(cluster, name)
+            if rule is not None:
+                health = classify(status)
+                counts[health] += 1
+                judged.append((rule, ConnectorKey(cluster, name), status, health))
+
+        await self._in_slices(list(statuses.items()), sort, writes=False)
         for name in self._watched.get(cluster, set()) - {key.connector for _, key, _, _ in judged}:
             if name in statuses:
                 self._unwatch(ConnectorKey(cluster, name))  # listed, but no rule selects it now
@@ -382,7 +385,7 @@ class StatusIntake(Decisions):
     def prune_unwatched(self) -> None:
         """After a reload: connectors no rule watches any more lose their series (_unwatch)."""
         for cluster, names in self._watched.items():
-            for name in [n for n in names if status_rule_for(self.config.rules, cluster, n) is None]:
+            for name in [n for n in names if self.status_owners.rule_for(cluster, n) is None]:
                 names.discard(name)
                 self._unwatch(ConnectorKey(cluster, name))
         # Connectors only an alert or stall rule watched are in no poll's view: their series (a
