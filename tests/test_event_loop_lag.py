@@ -17,7 +17,7 @@ from .support import CLUSTER, daemon_config, in_process, sim_scenario
 
 # Far above a slice (engine/status_intake.py POLL_SLICE_SECONDS) plus a loaded machine's jitter,
 # far below the 1 s and more that the work below holds the loop in one go.
-MAX_LAG = 0.4
+MAX_LAG = 0.5
 HEAL = {"name": "heal", "select": {"include": ["*"]}, "trigger": {"type": "status", "interval": 60, "confirm_polls": 1}}
 
 
@@ -86,15 +86,15 @@ def team_rules(count: int) -> list[dict[str, Any]]:
 
 
 async def test_a_config_of_many_rules_costs_a_poll_and_a_reload_one_match_per_connector() -> None:
-    # 200 status rules and 2,000 connectors that only the last rule selects: matched rule by
-    # rule, one poll held the event loop 1.5 s here (1,500 rules and 3,000 connectors: 10 s), and
+    # 150 status rules and 4,000 connectors that only the last rule selects: matched rule by
+    # rule, one poll held the event loop 2 s here (1,500 rules and 3,000 connectors: 10 s), and
     # the reload after it as long again, the liveness probe and the lease waiting.
-    config = daemon_config(team_rules(200))
+    config = daemon_config(team_rules(150))
     w = in_process(sim_scenario([]), config)
     daemon = w.daemon
     statuses = {f"c{i:04d}": ConnectorStatus(name=f"c{i:04d}", state="RUNNING", tasks=(TaskStatus(0, "RUNNING"),))
-                for i in range(2000)}
-    daemon._reload_config = lambda: daemon_config(team_rules(201))
+                for i in range(4000)}
+    daemon._reload_config = lambda: daemon_config(team_rules(151))
     try:
         stalled = await longest_stall(daemon.engine.on_poll(CLUSTER, statuses))
         assert stalled < MAX_LAG, f"the event loop was held {stalled:.2f} s at once by one poll"
@@ -103,6 +103,6 @@ async def test_a_config_of_many_rules_costs_a_poll_and_a_reload_one_match_per_co
         assert {daemon.engine.status_owners.rule_for(CLUSTER, name).name for name in statuses} == {"heal"}
         stalled = await longest_stall(daemon.reload("test"))
         assert stalled < MAX_LAG, f"the event loop was held {stalled:.2f} s at once by a reload"
-        assert len(daemon.config.rules) == 202
+        assert len(daemon.config.rules) == 152
     finally:
         await daemon.stop()
