@@ -8,15 +8,20 @@ becomes a logged, counted 500 (never an unlogged one from the framework).
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from urllib.parse import parse_qs
 
-from prometheus_client import CollectorRegistry, make_asgi_app
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder, gzip_accepted
+from prometheus_client.metrics_core import Metric
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -104,14 +109,41 @@ class Probes:
         return ready, detail
 
 
-class _AsgiEndpoint:
-    """Starlette treats a plain function as a request handler; an object is served as ASGI."""
+class _Collected:
+    """A registry's metrics as collected at one moment, for an encoder to write out elsewhere."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
+    def __init__(self, metrics: Sequence[Metric]) -> None:
+        self._metrics = metrics
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._app(scope, receive, send)
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._metrics)
+
+
+def _written(collected: _Collected, accept: str, accept_encoding: str) -> tuple[bytes, dict[str, str]]:
+    encoder, content_type = choose_encoder(accept)
+    body = encoder(collected)
+    headers = {"Content-Type": content_type}
+    if gzip_accepted(accept_encoding):
+        body = gzip.compress(body)
+        headers["Content-Encoding"] = "gzip"
+    return body, headers
+
+
+def metrics_endpoint(registry: CollectorRegistry) -> Callable[[Request], Awaitable[Response]]:
+    """/metrics as prometheus-client's own app serves it (its encoders, `name[]`, gzip), but
+    written out and compressed in a worker thread: on the event loop, a scrape of 200 clusters'
+    series (6,000 connectors, 3.8 MB) held /healthz, webhooks and the lease 1.5 s. The samples are
+    collected on the loop, where the gauges that read the daemon's state (a limiter's budget)
+    are read at one consistent moment."""
+
+    async def metrics(request: Request) -> Response:
+        names = parse_qs(request.url.query).get("name[]")
+        collected = _Collected(list((registry.restricted_registry(names) if names else registry).collect()))
+        body, headers = await asyncio.to_thread(
+            _written, collected, request.headers.get("accept", ""), request.headers.get("accept-encoding", ""))
+        return Response(body, headers=headers)
+
+    return metrics
 
 
 class CountEveryAnswer:
@@ -163,7 +195,7 @@ def create_app(registry: CollectorRegistry, probes: Probes, api: ApiContext | No
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         # A Route, not a Mount: a Mount would redirect /metrics to /metrics/.
-        Route("/metrics", _AsgiEndpoint(make_asgi_app(registry)), methods=["GET"]),
+        Route("/metrics", metrics_endpoint(registry), methods=["GET"]),
     ]
     if api is not None:
         routes += api_routes(api)
