@@ -297,7 +297,7 @@ async def test_a_deleted_connector_loses_its_series_at_once_and_its_state_after_
     assert ConnectorKey(CLUSTER, "short-lived") in dict(w.daemon.state.items())
     w.clock.advance(w.daemon.config.state.forget_vanished_after)
     await run_polls(w, 1)
-    w.daemon.engine.forget_vanished()
+    await w.daemon.engine.forget_vanished()
     assert ConnectorKey(CLUSTER, "short-lived") not in dict(w.daemon.state.items())
     assert ConnectorKey(CLUSTER, "stays") in dict(w.daemon.state.items())
 
@@ -327,7 +327,7 @@ async def test_a_connector_deleted_while_its_restart_waits_leaves_no_series_for_
     assert connector_series(w, "doomed")[("watchdog_restarts_total", "not_found")] == 1
 
     await poll()
-    w.daemon.engine.forget_vanished()  # the hourly sweep
+    await w.daemon.engine.forget_vanished()  # the hourly sweep
     # Before, its series were made again by the restart's end and stayed for good: one set per
     # connector deleted while a restart of it waited.
     assert connector_series(w, "doomed") == {}

@@ -163,7 +163,7 @@ async def test_a_deleted_cluster_is_dropped_after_two_refreshes_with_its_series_
     assert daemon.state.load(key).attempts == 1, "its backoff and budget are kept in case it comes back"
     # ... for the grace the state store uses for vanished connectors, then forgotten.
     w.clock.advance(daemon.config.state.forget_vanished_after + 60)
-    daemon.engine.forget_vanished()
+    await daemon.engine.forget_vanished()
     assert daemon.state.load(key) == ConnectorState()
     await daemon.stop()
 
@@ -463,7 +463,7 @@ async def test_forgotten_state_of_a_dropped_cluster_is_not_forgotten_early() -> 
     await w.daemon.refresh_discovery()
     assert "lkc-goes" not in w.daemon.pollers
     w.clock.advance(timedelta(days=1).total_seconds())
-    w.daemon.engine.forget_vanished()
+    await w.daemon.engine.forget_vanished()
     assert w.daemon.state.load(key).attempts == 1
     await w.daemon.stop()
 

@@ -17,7 +17,7 @@ from watchdog.model import ConnectorKey, ConnectorStatus, TaskStatus, Trigger
 from watchdog.server import Probes, create_app
 from watchdog.state import SqliteStateStore
 
-from .support import CLUSTER, daemon_config, in_process, sim_scenario
+from .support import CLUSTER, CLUSTER_ID, daemon_config, in_process, sim_scenario, until
 
 # Far above a slice (engine/status_intake.py POLL_SLICE_SECONDS) plus a loaded machine's jitter,
 # far below the 1 s and more that the work below holds the loop in one go.
@@ -30,11 +30,15 @@ class DistantStore(SqliteStateStore):
 
     def __init__(self, delay: float) -> None:
         super().__init__(":memory:")
-        self._delay = delay
+        self.delay = delay
 
     def observe_status(self, key: ConnectorKey, seen_state: str, seen_at: datetime) -> None:
-        time.sleep(self._delay)
+        time.sleep(self.delay)
         super().observe_status(key, seen_state, seen_at)
+
+    def forget(self, key: ConnectorKey) -> None:
+        time.sleep(self.delay)
+        super().forget(key)
 
 
 async def longest_stall(work: Awaitable[Any]) -> float:
@@ -131,3 +135,30 @@ async def test_a_large_scrape_is_written_out_while_the_event_loop_runs() -> None
             assert scrape.result().status_code == 200
             assert b'watchdog_restarts_total{cluster="c99",connector="conn-7"' in scrape.result().content
             assert stalled < 0.6 * took, f"a scrape of {took:.2f} s held the event loop {stalled:.2f} s at once ({encoding})"
+
+
+async def test_the_hourly_sweep_forgets_a_removed_clusters_connectors_while_the_event_loop_runs() -> None:
+    # 200 connectors gone (their cluster deleted) and past state.forget_vanished_after: the
+    # hourly sweep forgot them one transaction each, in one go (2,000 with the database 1 ms
+    # away: 26 s, /healthz stale and the lease lost). Now in slices, beside the heartbeat.
+    names = [f"c{i:03d}" for i in range(200)]
+    w = in_process(sim_scenario([{"name": n} for n in names]), daemon_config([HEAL]), fake_time=True)
+    assert w.clock is not None
+    slow = DistantStore(0.0)
+    daemon = Daemon(w.daemon.config, transport=w.daemon._transport, state=slow, now=w.clock.wall)
+    try:
+        await daemon.pollers[CLUSTER].poll()
+        for name in names:
+            w.simulator.delete_connector(CLUSTER_ID, name)
+        await daemon.pollers[CLUSTER].poll()
+        w.clock.advance(daemon.config.state.forget_vanished_after)
+        slow.delay = 0.005
+
+        async def hourly_sweep() -> None:
+            daemon._prune_history()  # what the heartbeat does every hour
+            await until(lambda: not slow.rows(), "every vanished connector forgotten", timeout=10)
+
+        stalled = await longest_stall(hourly_sweep())
+        assert stalled < MAX_LAG, f"the event loop was held {stalled:.2f} s at once by the hourly sweep"
+    finally:
+        await daemon.stop()

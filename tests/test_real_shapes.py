@@ -129,7 +129,7 @@ async def test_an_empty_cluster_is_legal_and_vanished_connectors_keep_their_stat
     await run_polls(w, 3)
     assert w.sample("watchdog_polls_total", cluster=CLUSTER, result="ok") == 33, "an empty map is a cluster without connectors"
     assert w.daemon.metrics.registry.get_sample_value("watchdog_connector_gave_up", {"cluster": CLUSTER, "connector": "hopeless"}) is None
-    w.daemon.engine.forget_vanished()
+    await w.daemon.engine.forget_vanished()
     assert w.daemon.state.load(key).gave_up, "state forgotten before the grace period"
 
     w.simulator.change_connector(CLUSTER_ID, "hopeless", {"create": spec})  # back within the grace
@@ -140,7 +140,7 @@ async def test_an_empty_cluster_is_legal_and_vanished_connectors_keep_their_stat
     await run_polls(w, 1)
     w.clock.advance(w.daemon.config.state.forget_vanished_after)
     await run_polls(w, 1)
-    assert w.daemon.engine.forget_vanished() == 1
+    assert await w.daemon.engine.forget_vanished() == 1
     assert w.daemon.state.load(key) == ConnectorState()
 
 

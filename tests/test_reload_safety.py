@@ -341,9 +341,9 @@ async def test_a_rule_turned_off_and_on_again_hands_no_connector_a_fresh_budget(
     write(path, [{**heal, "enabled": False}])
     assert await w.daemon.reload("test") is True
     await poll()
-    assert w.daemon.engine.forget_vanished() == 0
+    assert await w.daemon.engine.forget_vanished() == 0
     grace = timedelta(seconds=w.daemon.config.state.forget_vanished_after)
     w.daemon.engine._now = lambda: datetime.now(timezone.utc) + grace
-    assert w.daemon.engine.forget_vanished() == 2  # orders and billing, both unwatched now
+    assert await w.daemon.engine.forget_vanished() == 2  # orders and billing, both unwatched now
     assert key not in dict(w.daemon.state.items())
     await w.daemon.stop()

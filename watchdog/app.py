@@ -163,6 +163,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         # anything is recovered or sent; meanwhile the API acts on nothing (may_act).
         self._starting = False
         self._job_tasks: set[asyncio.Task[Any]] = set()  # scheduler jobs running now
+        self._forgetting: asyncio.Task[None] | None = None  # the hourly forget_vanished, while it runs
         self._preinitialise_metrics()
 
     # -- construction helpers --------------------------------------------------------------------
@@ -465,6 +466,9 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         removed = self.state.prune(timedelta(seconds=history.max_age), history.max_entries)
         if removed:
             log.info("history_pruned", removed=removed, max_age_seconds=history.max_age, max_entries=history.max_entries)
-        self.engine.forget_vanished()
+        if self._forgetting is None or self._forgetting.done():
+            # A task of its own, as a poll is: it may take a while (thousands of connectors gone
+            # with a cluster), and the heartbeat must go on ticking meanwhile.
+            self._forgetting = asyncio.create_task(self._job(self.engine.forget_vanished), name="forget-vanished")
         if self._gone_rule_series_left:
             self._forget_gone_rules()

@@ -152,7 +152,7 @@ class SchedulerHost:
         if poller is not None:  # a reload may have removed the cluster while the job waited
             await poller.poll()
 
-    async def _job(self, work: Callable[..., Awaitable[None]], *args: object) -> None:
+    async def _job(self, work: Callable[..., Awaitable[object]], *args: object) -> None:
         """A scheduler job. One that starts while the daemon stops (or stands by) does nothing;
         one running when it stops or loses the lead is cancelled: a poll or a schedule run cut
         short only gathered facts (nothing accepted is lost), so that is a normal end, not an
