@@ -66,10 +66,14 @@ class StateStore(Protocol):
         and the lease holder it was won as, when leaders are elected (then both must still match)."""
         ...
 
-    def batch(self) -> AbstractContextManager[None]:
+    def batch(self, *, whole: bool = False) -> AbstractContextManager[None]:
         """Group the writes of one step (a poll) into as few transactions as the backend needs;
         `add_pending` still commits before it returns. A failure inside rolls back what the batch
-        wrote since its last commit point and is raised."""
+        wrote since its last commit point and is raised. `whole`: every write, the commit points
+        too, is durable only when the batch ends, all or none: for writes that only move what the
+        store already holds durably (recovery giving kept requests their new jobs, ending them),
+        where a commit each cost four round trips: 1,000 requests held the event loop 7 s at
+        the start of a leader whose database was 1 ms away."""
         ...
 
     # -- per-connector state

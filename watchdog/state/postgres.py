@@ -84,6 +84,7 @@ class PostgresStateStore:
         self._no_connect_before = 0.0
         self._batch: Connection | None = None  # the connection holding a batch's transaction
         self._batch_open = False  # whether that transaction is open (not just past a commit point)
+        self._batch_whole = False  # whether commit points join the batch's transaction (batch(whole=True))
         try:
             conn = self._connection()
             if read_only:
@@ -268,14 +269,15 @@ class PostgresStateStore:
     # -- transactions ------------------------------------------------------------------------------
 
     @contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self, *, whole: bool = False) -> Iterator[None]:
         """One transaction for the writes of one step (a poll: two writes per connector), so that
-        a poll of a large cluster costs one commit, not thousands. Nested batches join the outer."""
+        a poll of a large cluster costs one commit, not thousands. Nested batches join the outer.
+        `whole`: its commit points (add_pending, finish...) join it too (contract.py)."""
         if self._batch is not None:
             yield
             return
         conn = self._begin("start a batch of writes")
-        self._batch, self._batch_open = conn, True
+        self._batch, self._batch_open, self._batch_whole = conn, True, whole
         try:
             yield
         except BaseException:
@@ -309,7 +311,7 @@ class PostgresStateStore:
                     self._fence_check(conn)
                     self._batch_open = True
                 yield conn
-                if commit:
+                if commit and not self._batch_whole:
                     conn.execute("COMMIT")
                     self._batch_open = False
             except psycopg.Error as error:

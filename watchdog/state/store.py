@@ -105,7 +105,7 @@ class SqliteStateStore:
         """One writer per file is the lock's job (a second daemon is refused at start), so there is
         no other leader to be fenced from: the epoch is not needed here."""
 
-    def batch(self) -> AbstractContextManager[None]:
+    def batch(self, *, whole: bool = False) -> AbstractContextManager[None]:
         # Each write is already a transaction of a few tens of microseconds on a local file:
         # grouping a poll's writes would save little and widen what one failure rolls back.
         return nullcontext()
