@@ -10,16 +10,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 
 from bench.postgres import PostgresServer, take_lease
 from watchdog.app import Daemon
+from watchdog.config import Config
 from watchdog.metrics import Metrics
 from watchdog.model import ConnectorKey, ConnectorStatus, RestartRequest, TaskStatus, Trigger
 from watchdog.server import Probes, create_app
 from watchdog.state import SqliteStateStore
 from watchdog.state.postgres import PostgresStateStore
 
-from .support import CLUSTER, CLUSTER_ID, daemon_config, in_process, sim_scenario, until
+from .support import (
+    CLUSTER,
+    CLUSTER_ID,
+    ENVIRONMENT,
+    daemon_config,
+    in_process,
+    sim_scenario,
+    until,
+)
 
 # Far above a slice (engine/status_intake.py POLL_SLICE_SECONDS) plus a loaded machine's jitter,
 # far below the 1 s and more that the work below holds the loop in one go.
@@ -210,3 +220,36 @@ def test_a_new_leader_recovers_a_large_backlog_in_one_transaction(postgres_serve
         assert {p.job_id for p in far.pending()}.isdisjoint({f"j{i:04d}" for i in range(len(names))})
         # A round trip each is 0.6 s here; a commit each, 2.4 s and more.
         assert took < 1.6, f"recovering {len(names)} kept requests held the event loop {took:.2f} s"
+
+
+def two_clusters(other: bool) -> Config:
+    clusters = {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}}
+    if other:
+        clusters["other"] = {"environment_id": ENVIRONMENT, "kafka_cluster_id": "lkc-other1"}
+    return daemon_config([HEAL], clusters=clusters)
+
+
+@pytest.mark.parametrize("when", ["listing", "judging"])
+async def test_a_cluster_removed_by_a_reload_during_its_poll_leaves_no_series(when: str) -> None:
+    # A poll of 3,000 connectors is judged in slices, and its list call takes a while: a reload
+    # that removes the cluster meanwhile forgets its series, and the poll then made them all
+    # again (6,500 to 9,000 here), for good, for a cluster no longer watched.
+    scenario = sim_scenario([], latency_seconds=0.3 if when == "listing" else 0)
+    scenario["environments"][0]["clusters"].append(
+        {"id": "lkc-other1", "connectors": [{"name": f"c{i:04d}"} for i in range(3000)]})
+    w = in_process(scenario, two_clusters(other=True))
+    daemon = w.daemon
+    daemon._reload_config = lambda: two_clusters(other=False)
+    try:
+        poll = asyncio.create_task(daemon.pollers["other"].poll())
+        if when == "listing":
+            await asyncio.sleep(0.1)  # the list call is on its way
+        else:
+            await until(lambda: daemon.engine._watched.get("other") is not None or poll.done(), "the poll judging")
+        assert not poll.done()
+        assert await daemon.reload("test") is True
+        await poll
+        left = [s for m in daemon.metrics.registry.collect() for s in m.samples if s.labels.get("cluster") == "other"]
+        assert left == [], f"{len(left)} series of the removed cluster, such as {left[0]}"
+    finally:
+        await daemon.stop()

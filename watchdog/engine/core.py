@@ -85,6 +85,9 @@ class EngineCore:
         self.requests: OrderedDict[str, RequestRecord] = OrderedDict()
         self._last_decision: dict[tuple[ConnectorKey, str], Decision] = {}
         self._watched: dict[str, set[str]] = {}
+        # How many times each cluster was forgotten (removed or redefined by a reload or discovery):
+        # a poll that began before then judges nothing more of it (StatusIntake.on_poll).
+        self.cluster_generation: dict[str, int] = {}
         # Since when each listed connector has been seen RUNNING (stall checks wait for a grace
         # period first). Learned by polling; after a restart of the daemon the grace starts over.
         self.running_since: dict[ConnectorKey, datetime] = {}

@@ -79,11 +79,13 @@ class StatusIntake(Decisions):
                 self.running_since.pop(key, None)
         return statuses
 
-    async def _in_slices(self, items: Iterable[_Item], step: Callable[[_Item], object], *, writes: bool = True) -> None:
+    async def _in_slices(self, items: Iterable[_Item], step: Callable[[_Item], object], *, writes: bool = True,
+                         going_on: Callable[[], bool] = lambda: True) -> bool:
         """`step` for each item, in slices of about POLL_SLICE_SECONDS. With `writes`, one
         transaction per slice where the store needs it (PostgreSQL: a commit per slice instead of
         one per write); a restart request still commits at once. No transaction is open while the
-        loop is let go: other tasks' writes are their own, and the lease row is not held."""
+        loop is let go: other tasks' writes are their own, and the lease row is not held. False when
+        `going_on` said to stop after a slice (what was done stays done)."""
         remaining = iter(items)
         while True:
             started = time.monotonic()
@@ -93,10 +95,23 @@ class StatusIntake(Decisions):
                     if time.monotonic() - started >= POLL_SLICE_SECONDS:
                         break
                 else:
-                    return
+                    return True
             await asyncio.sleep(0)
+            if not going_on():
+                return False
 
-    async def on_poll(self, cluster: str, statuses: Mapping[str, ConnectorStatus]) -> None:
+    async def on_poll(self, cluster: str, statuses: Mapping[str, ConnectorStatus], *, generation: int | None = None) -> bool:
+        """Judge what a poll listed. `generation`: the cluster's (cluster_generation) when the poll
+        began; a reload or discovery that forgot the cluster since (removed, or redefined) ends
+        the poll there, quietly, False: judged after forget_cluster, a removed cluster's every
+        connector got its series back, for good."""
+        generation = self.cluster_generation.get(cluster, 0) if generation is None else generation
+
+        def going_on() -> bool:
+            return self.cluster_generation.get(cluster, 0) == generation
+
+        if not going_on():
+            return False
         now = self._now()
         counts = dict.fromkeys(Health, 0)
         judged: list[tuple[Rule, ConnectorKey, ConnectorStatus, Health]] = []
@@ -111,7 +126,8 @@ class StatusIntake(Decisions):
                 counts[health] += 1
                 judged.append((rule, ConnectorKey(cluster, name), status, health))
 
-        await self._in_slices(list(statuses.items()), sort, writes=False)
+        if not await self._in_slices(list(statuses.items()), sort, writes=False, going_on=going_on):
+            return False
         for name in self._watched.get(cluster, set()) - {key.connector for _, key, _, _ in judged}:
             if name in statuses:
                 self._unwatch(ConnectorKey(cluster, name))  # listed, but no rule selects it now
@@ -126,7 +142,8 @@ class StatusIntake(Decisions):
             rule, key, _, _ = item
             loaded[key] = self.load_state(key, dry_run=self.config.dry_run or rule.dry_run)
 
-        await self._in_slices([item for item in judged if item[3] in _FAILING], load)
+        if not await self._in_slices([item for item in judged if item[3] in _FAILING], load, going_on=going_on):
+            return False
         # The breaker sees the whole cluster before any connector of it is judged. Connectors
         # given up on are known broken and left to people, not signs of an outage: counted, three
         # that had failed one by one over days kept a cluster of five open for good, every
@@ -140,12 +157,14 @@ class StatusIntake(Decisions):
         # and in listing order the same connectors took that budget window after window (f0 and
         # f1 four restarts each in an hour) while others failing as long had none.
         judged.sort(key=lambda item: _last_restart(loaded.get(item[1])))
-        await self._in_slices(judged, lambda item: self._judge(*item, now, loaded.get(item[1])))
+        if not await self._in_slices(judged, lambda item: self._judge(*item, now, loaded.get(item[1])), going_on=going_on):
+            return False
         self._watch_probe(cluster, failing, now)
         self._watch_named(cluster, statuses.keys())
         self.metrics.degraded_too_long.labels(cluster).set(
             sum(1 for key in self.degraded_reported if key.cluster == cluster)
         )
+        return True
 
     def _judge(
         self, rule: Rule, key: ConnectorKey, status: ConnectorStatus, health: Health, now: datetime,
@@ -353,6 +372,7 @@ class StatusIntake(Decisions):
         removed may come back (a config rolled back, an environment the key lost access to for
         an hour). Forgotten at once, one ConfigMap edit handed every failing connector of the
         cluster a fresh budget, the one that had given up included: a restart storm."""
+        self.cluster_generation[cluster] = self.cluster_generation.get(cluster, 0) + 1
         for name in self._watched.pop(cluster, set()):
             self._drop_series(ConnectorKey(cluster, name))
         self._unlist(cluster, keep=())

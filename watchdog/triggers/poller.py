@@ -155,12 +155,17 @@ class ClusterPoller:
         """The status trigger: list, then let the engine judge every watched connector. The poll
         counts as `ok` (and as the last successful poll) only once it has been judged: a daemon
         whose state file cannot record the decisions has not healed anything."""
+        generation = self._engine.cluster_generation.get(self.cluster, 0)
         statuses = await self._fetch()
         if statuses is None:
             return
         attempt = self._not_judged.attempt()
         try:
-            await self._engine.on_poll(self.cluster, statuses)
+            if not await self._engine.on_poll(self.cluster, statuses, generation=generation):
+                # A reload or discovery removed or redefined the cluster meanwhile: this poll
+                # speaks for a cluster that is gone (its series, its last poll time) no more.
+                log.debug("poll_dropped", cluster=self.cluster, note="the cluster was removed or redefined meanwhile")
+                return
         except StateStoreError as exc:
             self._metrics.polls.labels(self.cluster, "state_error").inc()
             # A full disk fails every poll until it has room: said as streak.py says a failing
