@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -251,5 +252,34 @@ async def test_a_cluster_removed_by_a_reload_during_its_poll_leaves_no_series(wh
         await poll
         left = [s for m in daemon.metrics.registry.collect() for s in m.samples if s.labels.get("cluster") == "other"]
         assert left == [], f"{len(left)} series of the removed cluster, such as {left[0]}"
+    finally:
+        await daemon.stop()
+
+
+async def test_a_connector_back_while_the_sweep_runs_keeps_its_state() -> None:
+    # The sweep forgets in slices, and a poll may run between two of them: a connector gone for
+    # longer than the grace and listed again by that poll must keep its backoff and budget (a
+    # fresh budget is what the grace is there to prevent).
+    names = [f"c{i:03d}" for i in range(200)]
+    w = in_process(sim_scenario([{"name": n} for n in names]), daemon_config([HEAL]), fake_time=True)
+    assert w.clock is not None
+    slow = DistantStore(0.0)
+    daemon = Daemon(w.daemon.config, transport=w.daemon._transport, state=slow, now=w.clock.wall)
+    try:
+        await daemon.pollers[CLUSTER].poll()
+        for name in names:
+            w.simulator.delete_connector(CLUSTER_ID, name)
+        await daemon.pollers[CLUSTER].poll()
+        w.clock.advance(daemon.config.state.forget_vanished_after)
+        last = ConnectorKey(CLUSTER, names[-1])  # it had failed, and waits out its backoff
+        slow.save(last, replace(slow.load(last), attempts=3, next_allowed_at=w.clock.wall() + timedelta(hours=1)))
+        w.simulator.add_connector(CLUSTER_ID, {"name": names[-1], "script": {"initial": "FAILED", "recover_after_restarts": "never"}})
+        slow.delay = 0.005
+        sweep = asyncio.create_task(daemon.engine.forget_vanished())
+        await asyncio.sleep(0.1)  # the sweep is under way
+        assert not sweep.done()
+        await daemon.pollers[CLUSTER].poll()  # the last one is back
+        assert await sweep == len(names) - 1
+        assert slow.load(last).attempts >= 3, "the connector back was handed a fresh budget"
     finally:
         await daemon.stop()

@@ -356,13 +356,19 @@ class StatusIntake(Decisions):
             if now - row.seen_at >= grace:
                 gone.append(row)
 
+        forgotten = 0
+
         def forget(row: StatusRow) -> None:
+            nonlocal forgotten
+            if row.key.connector in self._watched.get(row.key.cluster, set()):
+                return  # back, and judged by a poll that ran between two slices: its state is live
             log.info("connector_forgotten", cluster=row.key.cluster, connector=row.key.connector,
                      last_seen=row.seen_at.isoformat() if row.seen_at else None)
             self.state.forget(row.key)
+            forgotten += 1
 
         await self._in_slices(gone, forget)
-        return len(gone)
+        return forgotten
 
     def forget_cluster(self, cluster: str) -> None:
         """A reload (or discovery) removed or redefined the cluster: what was known of its
