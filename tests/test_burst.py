@@ -51,7 +51,7 @@ async def test_a_burst_of_200_restarts_uses_the_limit_without_overrunning_it(hea
         try:
             statuses = await daemon.pollers[CLUSTER].list()
             assert statuses is not None
-            daemon.engine.on_schedule(daemon.config.rules[0], CLUSTER, statuses)  # what the rule's job does
+            await daemon.engine.on_schedule(daemon.config.rules[0], CLUSTER, statuses)  # what the rule's job does
             await daemon.queue.join()
             async with httpx.AsyncClient() as http:
                 metrics = (await http.get(f"http://127.0.0.1:{daemon.bound_port}/metrics")).text

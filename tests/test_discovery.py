@@ -361,7 +361,7 @@ async def die_with_the_nightly_run_queued(sim: Any, data: dict[str, Any]) -> Non
     await first.daemon.refresh_discovery()
     statuses = await first.daemon.pollers["lkc-a"].list()
     assert statuses is not None
-    first.daemon.engine.on_schedule(first.daemon.config.rules[0], "lkc-a", statuses)
+    await first.daemon.engine.on_schedule(first.daemon.config.rules[0], "lkc-a", statuses)
     first.daemon.mark_alive()
     first.daemon.state.close()
 

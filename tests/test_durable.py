@@ -69,7 +69,7 @@ async def schedule_now(d: Daemon, rule_name: str) -> None:
     statuses = await d.pollers[CLUSTER].list()
     assert statuses is not None
     (rule,) = [r for r in d.config.rules if r.name == rule_name]
-    d.engine.on_schedule(rule, CLUSTER, statuses)
+    await d.engine.on_schedule(rule, CLUSTER, statuses)
 
 
 async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:

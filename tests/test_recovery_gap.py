@@ -42,7 +42,7 @@ async def crashed_with_a_scheduled_restart_kept(path: Path, simulator: Simulator
     statuses = await first.pollers[CLUSTER].list()
     assert statuses is not None
     (rule,) = first.config.rules
-    first.engine.on_schedule(rule, CLUSTER, statuses)  # queued; the queue never started
+    await first.engine.on_schedule(rule, CLUSTER, statuses)  # queued; the queue never started
     first.mark_alive()  # as the heartbeat does
     first.state.close()  # killed: no clean stop
 
@@ -191,7 +191,7 @@ async def test_with_postgresql_a_schedule_restart_kept_while_no_replica_led_for_
     first.state.fence(epoch, "last-leader")
     statuses = await first.pollers[CLUSTER].list()
     assert statuses is not None
-    first.engine.on_schedule(first.config.rules[0], CLUSTER, statuses)  # queued, never sent: every replica down
+    await first.engine.on_schedule(first.config.rules[0], CLUSTER, statuses)  # queued, never sent: every replica down
     first.state.close()
     with postgres_server.connect(postgres_url.rsplit("/", 1)[1]) as admin:
         admin.execute("UPDATE leader_lease SET renewed_at = clock_timestamp() - interval '6 hours', "

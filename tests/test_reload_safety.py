@@ -72,7 +72,7 @@ async def test_a_rule_turned_to_dry_run_stops_its_queued_restarts_and_no_one_els
     w = reloadable(path, [HEAL, NIGHTLY], [{"name": "orders"}, {"name": "billing"}])
     statuses = await w.daemon.pollers[CLUSTER].list()
     assert statuses is not None
-    w.daemon.engine.on_schedule(w.daemon.config.rules[1], CLUSTER, statuses)
+    await w.daemon.engine.on_schedule(w.daemon.config.rules[1], CLUSTER, statuses)
     manual = ask(w, "billing")
     write(path, [HEAL, {**NIGHTLY, "dry_run": True}])
     assert await w.daemon.reload("test") is True
@@ -148,7 +148,7 @@ async def _nightly_queued(path: Path) -> tuple[World, RestartJob]:
     w = reloadable(path, [HEAL, NIGHTLY], [{"name": "orders"}])
     statuses = await w.daemon.pollers[CLUSTER].list()
     assert statuses is not None
-    w.daemon.engine.on_schedule(w.daemon.config.rules[1], CLUSTER, statuses)
+    await w.daemon.engine.on_schedule(w.daemon.config.rules[1], CLUSTER, statuses)
     job = w.daemon.queue.pending_job(ConnectorKey(CLUSTER, "orders"))
     assert job is not None
     return w, job

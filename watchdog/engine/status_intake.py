@@ -4,12 +4,8 @@ their cluster forgotten once they have stayed away for `state.forget_vanished_af
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable, Iterable, Mapping
-from contextlib import nullcontext
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import TypeVar
 
 from ..config import Rule, StatusTrigger
 from ..model import (
@@ -37,15 +33,6 @@ from .decisions import Decisions
 _FAILING = frozenset({Health.FAILED, Health.USER_ERROR})
 _NAMES_SHOWN = 20  # of a rule's names not listed, in one log line
 _NEVER = datetime.min.replace(tzinfo=timezone.utc)
-# A poll's connectors are loaded and judged in slices of about this long, each slice its own
-# transaction, the event loop let go between slices. In one go, a cluster of 2,000 connectors
-# with its state in a PostgreSQL 1 ms away held the loop 12 s (two or three round trips per
-# connector): /healthz went stale, webhooks waited, and the lease could not be renewed (its row
-# share-locked by the poll's open transaction besides), so the leader stood down at every poll
-# and nothing was ever judged.
-POLL_SLICE_SECONDS = 0.05
-
-_Item = TypeVar("_Item")
 
 
 def _last_restart(state: ConnectorState | None) -> datetime:
@@ -78,27 +65,6 @@ class StatusIntake(Decisions):
             else:
                 self.running_since.pop(key, None)
         return statuses
-
-    async def _in_slices(self, items: Iterable[_Item], step: Callable[[_Item], object], *, writes: bool = True,
-                         going_on: Callable[[], bool] = lambda: True) -> bool:
-        """`step` for each item, in slices of about POLL_SLICE_SECONDS. With `writes`, one
-        transaction per slice where the store needs it (PostgreSQL: a commit per slice instead of
-        one per write); a restart request still commits at once. No transaction is open while the
-        loop is let go: other tasks' writes are their own, and the lease row is not held. False when
-        `going_on` said to stop after a slice (what was done stays done)."""
-        remaining = iter(items)
-        while True:
-            started = time.monotonic()
-            with self.state.batch() if writes else nullcontext():
-                for item in remaining:
-                    step(item)
-                    if time.monotonic() - started >= POLL_SLICE_SECONDS:
-                        break
-                else:
-                    return True
-            await asyncio.sleep(0)
-            if not going_on():
-                return False
 
     async def on_poll(self, cluster: str, statuses: Mapping[str, ConnectorStatus], *, generation: int | None = None) -> bool:
         """Judge what a poll listed. `generation`: the cluster's (cluster_generation) when the poll

@@ -244,7 +244,7 @@ class SchedulerHost:
                           reason=f"could not list the cluster's connectors ({poller.failure}); see poll_failed")
                 continue
             if cluster in self.pollers and rule.select.selects_cluster(cluster):
-                self.engine.on_schedule(rule, cluster, statuses)
+                await self.engine.on_schedule(rule, cluster, statuses)
 
     async def _list_for_schedule(
         self, rule_name: str, poller: ClusterPoller, deadline: float
