@@ -226,6 +226,20 @@ async def test_connectors_lists_watched_connectors_with_their_state() -> None:
     assert names["paused-sink"]["health"] == "transient" and names["orders-sink"]["gave_up"] is False
 
 
+async def test_connectors_says_a_deleted_connector_is_gone_as_the_status_table_does() -> None:
+    # Before: the API's row of a connector deleted since kept `health: healthy`,
+    # `seen_state: RUNNING` (for state.forget_vanished_after, 3 days); only the CLI's table
+    # worked out "gone" from seen_at, so a system reading the API saw it healthy.
+    w, http = world(fake_time=True)
+    await polled(w)
+    w.clock.advance(60)
+    w.simulator.delete_connector(sim_cluster(), "billing-sink")
+    await polled(w)
+    rows = {row["connector"]: row for row in (await http.get("/v1/connectors", headers=AUTH)).json()["connectors"]}
+    assert rows["billing-sink"]["gone"] is True and rows["billing-sink"]["seen_state"] == "RUNNING"
+    assert rows["orders-sink"]["gone"] is False and rows["paused-sink"]["gone"] is False
+
+
 async def test_unknown_request_id_is_404() -> None:
     _, http = world()
     assert (await http.get("/v1/restarts/nope", headers=AUTH)).status_code == 404

@@ -100,9 +100,31 @@ def parse_timestamp_or_none(text: str | None) -> datetime | None:
 def status_json(rows: Iterable[StatusRow], places: Mapping[str, ClusterPlace] | None = None) -> dict[str, Any]:
     """`GET /v1/connectors` and `watchdog status --json`. With `places`, every row also says
     where its cluster is (null where that is not known)."""
+    rows = list(rows)
+    gone = gone_keys(rows)
     if places is None:
-        return {"connectors": [_row_json(row) for row in rows]}
-    return {"connectors": [{**_row_json(row), **_place_json(places.get(row.key.cluster))} for row in rows]}
+        return {"connectors": [_row_json(row, row.key in gone) for row in rows]}
+    return {"connectors": [{**_row_json(row, row.key in gone), **_place_json(places.get(row.key.cluster))}
+                           for row in rows]}
+
+
+def gone_keys(rows: Iterable[StatusRow]) -> set[ConnectorKey]:
+    """The connectors their cluster's last poll did not list (deleted; their state is kept for
+    `state.forget_vanished_after`). Every poll stamps each connector it judges with the same
+    time, so one seen before its cluster's latest was not in that listing. The table and the
+    JSON (the API other systems read) both say it from here: the API's rows of a deleted
+    connector kept `health: healthy`, `seen_state: RUNNING` for days, and only the table said
+    gone. Exact from the daemon (it never answers in the middle of a poll) and from a
+    PostgreSQL store (a poll's writes are one transaction); read from a SQLite file by another
+    process while a poll is being written, connectors that poll has not reached yet show as
+    gone for that moment (each write commits alone: store.py's batch)."""
+    rows = list(rows)
+    last_poll: dict[str, datetime] = {}
+    for row in rows:
+        if row.seen_at is not None and (row.key.cluster not in last_poll or row.seen_at > last_poll[row.key.cluster]):
+            last_poll[row.key.cluster] = row.seen_at
+    return {row.key for row in rows
+            if row.seen_state is not None and row.seen_at is not None and row.seen_at < last_poll[row.key.cluster]}
 
 
 def _place_json(place: ClusterPlace | None) -> dict[str, Any]:
@@ -129,7 +151,7 @@ def places_from_json(document: Mapping[str, Any]) -> dict[str, ClusterPlace]:
     return places
 
 
-def _row_json(row: StatusRow) -> dict[str, Any]:
+def _row_json(row: StatusRow, gone: bool) -> dict[str, Any]:
     state = row.state
     return {
         "cluster": row.key.cluster,
@@ -137,6 +159,8 @@ def _row_json(row: StatusRow) -> dict[str, Any]:
         "health": None if state.health is None else state.health.value,
         "seen_state": row.seen_state,
         "seen_at": timestamp_or_none(row.seen_at),
+        # Not in its cluster's last listing: health and seen_state are as it was last seen.
+        "gone": gone,
         "consecutive_failures": state.consecutive_failures,
         "attempts": state.attempts,
         "last_restart_at": timestamp_or_none(state.last_restart_at),
@@ -283,13 +307,13 @@ def render_status(
     groups: dict[tuple[int, str], list[str]] = {}
     for cluster in by_cluster:
         groups.setdefault(_environment_heading(places.get(cluster)), []).append(cluster)
+    gone = gone_keys(rows)
     blocks: list[tuple[str, list[tuple[str, ...]]]] = []  # (heading, rows of cells)
     for environment in sorted(groups):
         blocks.append((environment[1], []))
         for cluster in sorted(groups[environment]):
-            last_poll = max((row.seen_at for row in by_cluster[cluster] if row.seen_at is not None), default=None)
             blocks.append((f"{GROUP_INDENT}CLUSTER {_cluster_heading(cluster, places.get(cluster))}",
-                           [_status_cells(row, now, last_poll) for row in by_cluster[cluster]]))
+                           [_status_cells(row, now, row.key in gone) for row in by_cluster[cluster]]))
     lines = _table(STATUS_HEADER, [cells for _, group in blocks for cells in group],
                    right_aligned={STATUS_HEADER.index("ATTEMPTS")}).split("\n")
     header, body = lines[0], iter(lines[1:])
@@ -320,12 +344,12 @@ def _cluster_heading(cluster: str, place: ClusterPlace | None) -> str:
     return f"{cluster} ({', '.join(dict.fromkeys(details))})" if details else cluster
 
 
-def _status_cells(row: StatusRow, now: datetime, last_poll: datetime | None) -> tuple[str, ...]:
+def _status_cells(row: StatusRow, now: datetime, gone: bool) -> tuple[str, ...]:
     state = row.state
     return (
         row.key.connector,
         "-" if state.health is None else state.health.value,
-        _seen(row, now, last_poll),
+        _seen(row, now, gone),
         str(state.attempts),
         "-" if state.last_restart_at is None else _moment(state.last_restart_at, now),
         _next_allowed(state, now),
@@ -333,18 +357,13 @@ def _status_cells(row: StatusRow, now: datetime, last_poll: datetime | None) -> 
     )
 
 
-def _seen(row: StatusRow, now: datetime, last_poll: datetime | None) -> str:
-    """The state the last poll saw; for a connector that poll did not list (deleted, its state
-    kept for `state.forget_vanished_after`), that it is gone and what it was. Every poll stamps
-    each connector it judges with the same time, so one seen before its cluster's latest was
-    not in that listing: shown as it was, a deleted connector looked alive (or failing) for days.
-    Exact from the daemon (it never answers in the middle of a poll) and from a PostgreSQL store
-    (a poll's writes are one transaction); read from a SQLite file by another process while a
-    poll is being written, connectors that poll has not reached yet show as gone for that
-    moment (each write commits alone: store.py's batch)."""
+def _seen(row: StatusRow, now: datetime, gone: bool) -> str:
+    """The state the last poll saw; for a connector that poll did not list (`gone_keys`), that
+    it is gone and what it was: shown as it was, a deleted connector looked alive (or failing)
+    for days."""
     if row.seen_state is None:
         return "-"
-    if row.seen_at is not None and last_poll is not None and row.seen_at < last_poll:
+    if gone and row.seen_at is not None:
         return f"gone (last seen {row.seen_state} {_ago(row.seen_at, now)})"
     return row.seen_state
 
