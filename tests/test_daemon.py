@@ -121,6 +121,20 @@ async def test_gave_up_clears_once_the_connector_recovers_by_itself(backend: str
 
 
 
+async def test_a_gave_up_connector_s_next_restart_gauge_says_not_until_healthy(backend: str) -> None:
+    # Before: the gauge kept the last backoff time, already in the past (a dashboard's "next
+    # restart in -3h"), while `watchdog status` said `when healthy`. Now +Inf, until it recovers.
+    w = world([{"name": "hopeless", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 1}}],
+              [status_rule(max_restarts=1)], backend=backend)
+    await run_polls(w, 20)
+    assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 1
+    assert w.sample("watchdog_connector_next_restart_timestamp_seconds", cluster=CLUSTER, connector="hopeless") == float("inf")
+    w.simulator.set_state(sim_cluster(backend), "hopeless", "RUNNING")
+    await run_polls(w, 2)
+    shown = w.sample("watchdog_connector_next_restart_timestamp_seconds", cluster=CLUSTER, connector="hopeless")
+    assert shown is not None and shown < float("inf")
+
+
 async def test_the_gave_up_line_says_how_long_the_connector_must_stay_healthy_for_a_fresh_budget() -> None:
     # Seen healthy once, the flag clears; a failure before the count resets is still refused
     # (budget_spent). The line said "left alone until it is seen healthy", which promised more.
@@ -215,6 +229,8 @@ async def test_a_dry_run_that_spends_its_budget_does_not_page_as_gave_up(where: 
     assert w.sample("watchdog_decisions_total", cluster=CLUSTER, rule="heal", trigger="status",
                     decision="budget_spent") > 0
     assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 0
+    # Not paged, but the dry run restarts it no more: its next restart says "not until healthy".
+    assert w.sample("watchdog_connector_next_restart_timestamp_seconds", cluster=CLUSTER, connector="hopeless") == float("inf")
     (gave_up,) = [e for e in logs if e["event"] == "gave_up"]
     assert gave_up["dry_run"] is True and "no restart was sent" in gave_up["note"]
 

@@ -163,7 +163,7 @@ class Metrics:
         )
         self.next_restart = Gauge(
             "watchdog_connector_next_restart_timestamp_seconds",
-            "Earliest time the next failure restart is allowed (0: now).",
+            "Earliest time the next failure restart is allowed (0: now; +Inf: gave up, not until it is healthy).",
             ["cluster", "connector"],
             registry=r,
         )
@@ -321,11 +321,13 @@ class Metrics:
         self.restarts.labels(key.cluster, key.connector, rule, trigger.value, outcome.value).inc()
         self.cluster_restarts.labels(key.cluster, rule, trigger.value, outcome.value).inc()
 
-    def show_connector_state(self, cluster: str, connector: str, state: ConnectorState) -> None:
+    def show_connector_state(self, cluster: str, connector: str, state: ConnectorState, *,
+                             paged_gave_up: bool | None = None) -> None:
+        """`paged_gave_up`: the gave-up flag to page on, where it is not the state's own (a dry
+        run's would-be give-up is not paged: engine/core.py's show_state)."""
         self.backoff_step.labels(cluster, connector).set(state.attempts)
-        self.gave_up.labels(cluster, connector).set(1 if state.gave_up else 0)
-        next_at = state.next_allowed_at.timestamp() if state.next_allowed_at else 0
-        self.next_restart.labels(cluster, connector).set(next_at)
+        self.gave_up.labels(cluster, connector).set(1 if (state.gave_up if paged_gave_up is None else paged_gave_up) else 0)
+        self.next_restart.labels(cluster, connector).set(next_restart_value(state))
 
     def connectors_shown(self) -> set[tuple[str, str]]:
         """The (cluster, connector) pairs that have per-connector gauges now."""
@@ -428,3 +430,12 @@ def _series_labels(gauge: Gauge) -> list[dict[str, str]]:
 def _totals(counter: Counter) -> list[Sample]:
     """The `_total` samples of a counter (one per series), read before any is removed."""
     return [sample for metric in counter.collect() for sample in metric.samples if sample.name.endswith("_total")]
+
+
+def next_restart_value(state: ConnectorState) -> float:
+    """`watchdog_connector_next_restart_timestamp_seconds` of a state. A gave-up connector is not
+    restarted at any time until it is seen healthy (`watchdog status`: `when healthy`): +Inf,
+    where its last backoff time, already past, read on a dashboard as "next restart 3h ago"."""
+    if state.gave_up:
+        return math.inf
+    return state.next_allowed_at.timestamp() if state.next_allowed_at else 0

@@ -8,7 +8,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
-from dataclasses import replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, TypeVar
 
@@ -57,10 +56,12 @@ def show_state(metrics: Metrics, store: StateStore, dry_states: dict[ConnectorKe
     """Show a connector's state on its gauges. A dry-run view (its backoff advanced by restarts
     never sent) shows the cadence the live run would have, but its gave-up only where the live
     state gave up too: WatchdogConnectorGaveUp pages "still fails after max_restarts restarts"
-    from that gauge, and a dry run's give-up is said by its `gave_up` line (dry_run: true)."""
+    from that gauge, and a dry run's give-up is said by its `gave_up` line (dry_run: true). Its
+    next restart is still "not until healthy" (+Inf): the dry run restarts it no more."""
+    paged: bool | None = None
     if state.gave_up and key in dry_states and not _live_gave_up(store, key):
-        state = replace(state, gave_up=False)
-    metrics.show_connector_state(key.cluster, key.connector, state)
+        paged = False
+    metrics.show_connector_state(key.cluster, key.connector, state, paged_gave_up=paged)
 
 
 def _live_gave_up(store: StateStore, key: ConnectorKey) -> bool:
