@@ -340,6 +340,23 @@ async def test_status_shows_a_deleted_connector_as_gone_while_its_state_is_kept(
     assert "gone (last seen FAILED " in rows["deleted-sink"], rows
 
 
+def test_status_from_the_state_file_says_a_dry_run_s_cadence_is_not_in_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: in dry-run, the table read from the file showed attempts 0, next allowed "now",
+    # while the gauges and the log showed the dry run's backoff, and nothing said why.
+    from watchdog.state import SqliteStateStore
+
+    path = _config(tmp_path, "http://127.0.0.1:9")
+    SqliteStateStore(tmp_path / "state.db").close()
+    assert main(["status", "--config", str(path)]) == 0
+    assert "dry" not in capsys.readouterr().err
+    path.write_text(path.read_text() + "dry_run: true\n")
+    assert main(["status", "--config", str(path)]) == 0
+    said = capsys.readouterr().err
+    assert "dry run's would-be attempts and backoff" in said and "--daemon" in said, said
+
+
 @pytest.mark.parametrize(("command", "body"), [
     (["status"], b"<html><title>Sign in</title></html>"),  # a proxy's sign-in page
     (["history"], b'{"restarts": "not a list"}'),  # another service, or another version

@@ -235,6 +235,26 @@ async def test_a_dry_run_that_spends_its_budget_does_not_page_as_gave_up(where: 
     assert gave_up["dry_run"] is True and "no restart was sent" in gave_up["note"]
 
 
+async def test_in_dry_run_the_api_and_status_show_the_dry_run_s_cadence_as_the_gauges_do() -> None:
+    # Before: /v1/connectors and `watchdog status` showed the live state (attempts 0, next
+    # allowed "now") while watchdog_connector_backoff_step and the log showed the dry run's.
+    from watchdog.report import parse_timestamp, render_status, status_rows_from_json
+
+    connectors = [{"name": "hopeless", "script": {"initial": "FAILED", "recover_after_restarts": "never"}}]
+    rule = status_rule(trigger={"type": "status", "confirm_polls": 1}, backoff={"base": 60, "cap": 600, "jitter": 0})
+    w = world(connectors, [rule], dry_run=True)
+    await run_polls(w, 3)
+    (row,) = w.daemon.connector_rows()  # what GET /v1/connectors answers
+    step = w.sample("watchdog_connector_backoff_step", cluster=CLUSTER, connector="hopeless")
+    assert row["dry_run"] is True and row["attempts"] == step == 1
+    assert parse_timestamp(row["next_allowed_at"]).timestamp() == w.sample(
+        "watchdog_connector_next_restart_timestamp_seconds", cluster=CLUSTER, connector="hopeless")
+    assert w.daemon.state.load(ConnectorKey(CLUSTER, "hopeless")).attempts == 0, "the state file is left live"
+    lines = render_status(status_rows_from_json({"connectors": [row]}), now=w.clock.wall()).splitlines()
+    assert "1 (dry run)" in lines[3] and "in 1m (dry run)" in lines[3], lines
+    assert "dry run" in lines[-1] and "nothing was sent" in lines[-1], lines
+
+
 async def test_going_live_after_a_dry_run_finds_the_live_budget_unspent(tmp_path: Path) -> None:
     # The runbook's first step in an incident is dry-run. Its restarts advance the backoff and the
     # budget as real ones would (the log shows production's cadence), but they were written to

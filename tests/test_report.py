@@ -240,6 +240,7 @@ def test_status_json_shape_and_round_trip() -> None:
         "next_allowed_at": "2026-03-29T11:59:00.000000+00:00",
         "gave_up": True,
         "healthy_since": None,
+        "dry_run": False,
     }
     assert document["connectors"][3]["health"] is None and document["connectors"][3]["seen_at"] is None
     assert status_rows_from_json(json.loads(json.dumps(document))) == ROWS

@@ -49,7 +49,7 @@ from .queue import RestartJob, RestartQueue
 from .redirects import redirect_hook
 from .reload import ConfigWatcher, file_fingerprint, log_overridden
 from .reloading import ReloadHost
-from .report import history_json, status_json
+from .report import dry_run_rows, history_json, status_json
 from .server import Probes, create_app
 from .state import StateStore, StateStoreError, open_store
 from .tasks import cancel_and_wait
@@ -304,8 +304,10 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
 
     def connector_rows(self) -> list[dict[str, Any]]:
         """Every connector the daemon remembers, with its health and restart state, and where its
-        cluster is (environment, display names)."""
-        rows: list[dict[str, Any]] = status_json(self.state.rows(), self.cluster_places())["connectors"]
+        cluster is (environment, display names); in dry-run, the dry run's would-be cadence of
+        the connectors it would have restarted (as the backoff gauges and the log show it)."""
+        shown = dry_run_rows(self.state.rows(), self.engine.dry_states)
+        rows: list[dict[str, Any]] = status_json(shown, self.cluster_places())["connectors"]
         return rows
 
     @property

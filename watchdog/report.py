@@ -33,6 +33,17 @@ class StatusRow:
     state: ConnectorState
     seen_state: str | None = None  # the connector state of the last poll: RUNNING, FAILED, ...
     seen_at: datetime | None = None  # when that poll saw it
+    # `state` is the dry run's view (attempts, backoff, gave-up as the live run would have them,
+    # kept in the daemon's memory only), not the state file's: dry_run_rows.
+    dry_run: bool = False
+
+
+def dry_run_rows(rows: Iterable[StatusRow], dry_states: Mapping[ConnectorKey, ConnectorState]) -> list[StatusRow]:
+    """The daemon's rows with the dry run's view where it has one. The state file keeps the live
+    state (attempts 0, next allowed now) while the backoff gauges and the log show the dry run's
+    cadence: shown from the file, the API and `watchdog status` disagreed with both."""
+    return [StatusRow(row.key, dry_states[row.key], row.seen_state, row.seen_at, dry_run=True)
+            if row.key in dry_states else row for row in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +178,8 @@ def _row_json(row: StatusRow, gone: bool) -> dict[str, Any]:
         "next_allowed_at": timestamp_or_none(state.next_allowed_at),
         "gave_up": state.gave_up,
         "healthy_since": timestamp_or_none(state.healthy_since),
+        # The fields above are the dry run's would-be cadence (memory only), not the live state.
+        "dry_run": row.dry_run,
     }
 
 
@@ -190,6 +203,7 @@ def _row_from_json(item: Mapping[str, Any]) -> StatusRow:
         state=state,
         seen_state=item["seen_state"],
         seen_at=parse_timestamp_or_none(item["seen_at"]),
+        dry_run=bool(item.get("dry_run", False)),  # a daemon of an older version does not say
     )
 
 
@@ -291,6 +305,9 @@ def _shorten(text: str, width: int) -> str:
 STATUS_HEADER = ("CONNECTOR", "HEALTH", "STATE", "ATTEMPTS", "LAST RESTART", "NEXT ALLOWED", "GAVE UP")
 HISTORY_HEADER = ("TIME", "CONNECTOR", "TRIGGER", "OUTCOME", "HTTP", "ERROR")
 GROUP_INDENT = "  "
+DRY_RUN_MARK = " (dry run)"
+DRY_RUN_NOTE = ("(dry run): the dry run's would-be attempts, backoff and give-up, in the daemon's memory only: "
+                "nothing was sent, and the state file keeps the live state")
 
 
 def render_status(
@@ -325,6 +342,8 @@ def render_status(
         if group:
             out.append(GROUP_INDENT * 2 + header)
             out += [GROUP_INDENT * 2 + next(body) for _ in group]
+    if any(row.dry_run for row in rows):
+        out += ["", DRY_RUN_NOTE]
     return "\n".join(out)
 
 
@@ -346,14 +365,15 @@ def _cluster_heading(cluster: str, place: ClusterPlace | None) -> str:
 
 def _status_cells(row: StatusRow, now: datetime, gone: bool) -> tuple[str, ...]:
     state = row.state
+    mark = DRY_RUN_MARK if row.dry_run else ""
     return (
         row.key.connector,
         "-" if state.health is None else state.health.value,
         _seen(row, now, gone),
-        str(state.attempts),
-        "-" if state.last_restart_at is None else _moment(state.last_restart_at, now),
-        _next_allowed(state, now),
-        "yes" if state.gave_up else "no",
+        f"{state.attempts}{mark}",
+        "-" if state.last_restart_at is None else _moment(state.last_restart_at, now) + mark,
+        _next_allowed(state, now) + mark,
+        ("yes" + mark) if state.gave_up else "no",
     )
 
 

@@ -24,6 +24,7 @@ from .daemon import (
 
 if TYPE_CHECKING:
 
+    from ..config import Config
     from ..model import HistoryRecord
     from ..report import ClusterPlace, StatusRow
     from ..state import StateStore
@@ -46,7 +47,15 @@ def status_command(args: argparse.Namespace) -> int:
         return status_rows_from_json(document)
 
     def from_store(store: StateStore) -> list[StatusRow]:
-        places.update(_config_places(args))  # configured clusters only: discovery is the daemon's
+        config = _config_or_none(args)
+        places.update(_config_places(config))  # configured clusters only: discovery is the daemon's
+        if config is not None and (config.dry_run or any(rule.dry_run for rule in config.rules)):
+            # The dry run's attempts and backoff live in the daemon's memory only: from the file,
+            # the table showed attempts 0, next allowed "now", while the gauges and the log
+            # showed the dry run's cadence, and nothing said why.
+            print("note: the config sets dry-run: the dry run's would-be attempts and backoff are in the "
+                  "daemon's memory only; this table, read from the state file, shows the live state "
+                  "(`watchdog status --daemon URL` shows the dry run's)", file=sys.stderr)
         return store.rows()
 
     rows = _read_report(args, "/v1/connectors", {}, from_daemon, from_store)
@@ -57,16 +66,20 @@ def status_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _config_places(args: argparse.Namespace) -> dict[str, ClusterPlace]:
-    """Where the configured clusters are, when the config can be read (status may be run with
-    --state alone, on a machine without the daemon's config)."""
+def _config_or_none(args: argparse.Namespace) -> Config | None:
+    """The config, when it can be read (status may be run with --state alone, on a machine
+    without the daemon's config)."""
+    try:
+        return load(args, calls=False)
+    except ConfigError:
+        return None
+
+
+def _config_places(config: Config | None) -> dict[str, ClusterPlace]:
+    """Where the configured clusters are, when the config could be read."""
     from ..report import cluster_places
 
-    try:
-        config = load(args, calls=False)
-    except ConfigError:
-        return {}
-    return cluster_places(config, {}, lambda environment: None)
+    return {} if config is None else cluster_places(config, {}, lambda environment: None)
 
 
 def history_command(args: argparse.Namespace) -> int:
