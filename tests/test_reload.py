@@ -683,3 +683,30 @@ async def test_a_connector_only_a_removed_alert_rule_gave_up_on_no_longer_pages(
     assert [e["connector"] for e in logs if e["event"] == "connector_unwatched"] == ["orders-sink"]
     assert daemon.metrics.registry.get_sample_value("watchdog_connector_gave_up", {**gave_up, "connector": "billing"}) == 0
     await daemon.stop()
+
+
+async def test_a_connector_a_reload_no_longer_watches_is_not_shown_gone() -> None:
+    # Unwatched, it is no longer judged, so no poll stamps it: /v1/connectors said `gone: true`
+    # and `watchdog status` "gone (last seen RUNNING ...)" for a connector that still exists.
+    from watchdog.report import render_status, status_rows_from_json
+
+    from .support import Clock, daemon_config
+
+    narrowed = {**HEAL, "select": {"include": ["billing"]}}
+    clock = Clock()
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders-sink"}, {"name": "billing"}])),
+                          clock=clock.monotonic)
+    configs = [daemon_config([HEAL], rate_limit={"max_requests_per_second": 10000})]
+    daemon = Daemon(configs[0], transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall,
+                    reload_config=lambda: configs[-1])
+    daemon.queue.start()
+    await daemon.pollers[CLUSTER].poll()
+    clock.advance(30)
+    configs.append(daemon_config([narrowed], rate_limit={"max_requests_per_second": 10000}))
+    assert await daemon.reload("test") is True
+    await daemon.pollers[CLUSTER].poll()
+    rows = daemon.connector_rows()
+    assert {row["connector"]: row["gone"] for row in rows} == {"orders-sink": False, "billing": False}
+    table = render_status(status_rows_from_json({"connectors": rows}), now=clock.wall())
+    assert "gone" not in table, table
+    await daemon.stop()

@@ -12,6 +12,7 @@ import contextlib
 import random
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -306,9 +307,15 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         """Every connector the daemon remembers, with its health and restart state, and where its
         cluster is (environment, display names); in dry-run, the dry run's would-be cadence of
         the connectors it would have restarted (as the backoff gauges and the log show it)."""
-        shown = dry_run_rows(self.state.rows(), self.engine.dry_states)
+        shown = [replace(row, gone=self._gone(row.key)) for row in dry_run_rows(self.state.rows(), self.engine.dry_states)]
         rows: list[dict[str, Any]] = status_json(shown, self.cluster_places())["connectors"]
         return rows
+
+    def _gone(self, key: ConnectorKey) -> bool | None:
+        """Left out of its cluster's last listing; None before that cluster's first poll here (a
+        start, a standby that took the lead): then the report works it out from `seen_at`."""
+        listed = self.engine.listed(key.cluster)
+        return None if listed is None else key.connector not in listed
 
     @property
     def bound_port(self) -> int | None:

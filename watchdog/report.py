@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -36,14 +36,17 @@ class StatusRow:
     # `state` is the dry run's view (attempts, backoff, gave-up as the live run would have them,
     # kept in the daemon's memory only), not the state file's: dry_run_rows.
     dry_run: bool = False
+    # Whether its cluster's last listing left it out, where that is known (the daemon knows what
+    # each poll listed); None: worked out from `seen_at` (gone_keys).
+    gone: bool | None = None
 
 
 def dry_run_rows(rows: Iterable[StatusRow], dry_states: Mapping[ConnectorKey, ConnectorState]) -> list[StatusRow]:
     """The daemon's rows with the dry run's view where it has one. The state file keeps the live
     state (attempts 0, next allowed now) while the backoff gauges and the log show the dry run's
     cadence: shown from the file, the API and `watchdog status` disagreed with both."""
-    return [StatusRow(row.key, dry_states[row.key], row.seen_state, row.seen_at, dry_run=True)
-            if row.key in dry_states else row for row in rows]
+    return [replace(row, state=dry_states[row.key], dry_run=True) if row.key in dry_states else row
+            for row in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,14 +131,17 @@ def gone_keys(rows: Iterable[StatusRow]) -> set[ConnectorKey]:
     gone. Exact from the daemon (it never answers in the middle of a poll) and from a
     PostgreSQL store (a poll's writes are one transaction); read from a SQLite file by another
     process while a poll is being written, connectors that poll has not reached yet show as
-    gone for that moment (each write commits alone: store.py's batch)."""
+    gone for that moment (each write commits alone: store.py's batch). A row that says itself
+    (`gone`, set by the daemon from what the poll listed) is taken at its word: a connector a
+    reload no longer watches is not judged, so not stamped, yet it still exists."""
     rows = list(rows)
     last_poll: dict[str, datetime] = {}
     for row in rows:
         if row.seen_at is not None and (row.key.cluster not in last_poll or row.seen_at > last_poll[row.key.cluster]):
             last_poll[row.key.cluster] = row.seen_at
     return {row.key for row in rows
-            if row.seen_state is not None and row.seen_at is not None and row.seen_at < last_poll[row.key.cluster]}
+            if row.gone or (row.gone is None and row.seen_state is not None and row.seen_at is not None
+                            and row.seen_at < last_poll[row.key.cluster])}
 
 
 def _place_json(place: ClusterPlace | None) -> dict[str, Any]:
@@ -204,6 +210,7 @@ def _row_from_json(item: Mapping[str, Any]) -> StatusRow:
         seen_state=item["seen_state"],
         seen_at=parse_timestamp_or_none(item["seen_at"]),
         dry_run=bool(item.get("dry_run", False)),  # a daemon of an older version does not say
+        gone=item.get("gone"),
     )
 
 

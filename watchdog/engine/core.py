@@ -179,6 +179,10 @@ class EngineCore:
         else:
             self.state.save(key, state)
 
+    def listed(self, cluster: str) -> set[str] | None:
+        """The connector names the cluster's last poll listed; None before its first poll."""
+        return self._listed.get(cluster)
+
     def cluster_named(self, label: str) -> str | None:
         """A configured cluster from its name or its kafka_cluster_id."""
         if label in self.config.clusters:
