@@ -474,11 +474,13 @@ def test_restart_through_a_daemon_that_took_the_request_but_never_answered_may_h
     assert "prod/orders: sent to the daemon at http://127.0.0.1:" in err and "the restart may have been queued" in err, err
 
 
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
 def test_restart_interrupted_before_its_outcome_is_known_does_not_exit_0(
-    tmp_path: Path, credentials_env: None
+    signum: str, tmp_path: Path, credentials_env: None
 ) -> None:
     # Ctrl-C while the cluster is listed (the API hangs): before, exit 0 and not a word, as if
-    # the restart had been made.
+    # the restart had been made. SIGTERM (`timeout 30 watchdog restart ...`) the same: before, it
+    # killed the command where it stood, exit 143 and not a word.
     import signal
     import subprocess
     import sys
@@ -500,7 +502,7 @@ def test_restart_interrupted_before_its_outcome_is_known_does_not_exit_0(
                                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             assert asked.wait(20), "the listing never reached the API"
-            process.send_signal(signal.SIGINT)
+            process.send_signal(getattr(signal, signum))
             out, err = process.communicate(timeout=20)
         finally:
             if process.poll() is None:

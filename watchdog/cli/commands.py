@@ -33,6 +33,7 @@ from .common import (
     config_or_exit,
     configure,
     load,
+    sigterm_as_ctrl_c,
     unusable_environment,
 )
 from .daemon_restart import restart_via_daemon
@@ -293,7 +294,8 @@ def _check_config(args: argparse.Namespace) -> int:
 
 def _restart(args: argparse.Namespace) -> int:
     try:
-        return _restart_connector(args)
+        with sigterm_as_ctrl_c():  # `timeout 30 watchdog restart ...`: said as Ctrl-C is
+            return _restart_connector(args)
     except KeyboardInterrupt:
         # main() reads Ctrl-C as a clean stop (exit 0), right for `run`; here the restart asked
         # for may not have gone out, and a script must not take that for success.

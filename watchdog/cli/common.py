@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 
 from ..config import Config, ConfigError, load_config
 from ..logs import configure_logging, keep_out_of_logs
@@ -51,3 +56,25 @@ def unusable_environment() -> bool:
     for problem in found:
         print(f"invalid environment: {problem}", file=sys.stderr)
     return bool(found)
+
+
+@contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM taken as Ctrl-C is, by whatever handles SIGINT at that moment (asyncio's, which
+    cancels the call under way, or Python's KeyboardInterrupt). `timeout 30 watchdog restart ...`
+    killed the command where it stood, exit 143 and not a word, where Ctrl-C says the restart
+    may or may not have been sent. In the main thread only (signals are handled nowhere else)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def as_ctrl_c(signum: int, frame: FrameType | None) -> None:
+        handler = signal.getsignal(signal.SIGINT)
+        # SIGINT ignored (a shell's background job) or left to the system: Python's own Ctrl-C.
+        (handler if callable(handler) else signal.default_int_handler)(signal.SIGINT, frame)
+
+    previous = signal.signal(signal.SIGTERM, as_ctrl_c)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
