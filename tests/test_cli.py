@@ -511,6 +511,51 @@ def test_restart_interrupted_before_its_outcome_is_known_does_not_exit_0(
     assert "prod/orders: interrupted before the restart's outcome was known" in err and "Traceback" not in err, (out, err)
 
 
+@pytest.mark.parametrize("command", [
+    ["status", "--daemon", "{url}"],
+    ["history", "--daemon", "{url}"],
+    ["check-config", "--discover", "--config", "{config}"],
+])
+def test_a_report_interrupted_by_ctrl_c_says_so_and_does_not_exit_0(
+    command: list[str], tmp_path: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ctrl-C while the daemon or the API is asked (it hangs): before, exit 0 and no output, which
+    # a script took for a status read, an empty history or a discovery that found nothing.
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    asked = threading.Event()
+
+    class Hang(QuietHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            asked.set()
+            threading.Event().wait(5)
+
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token-of-16-or-more")
+    with serving(Hang, threaded=True) as server:
+        url = f"http://127.0.0.1:{server.server_port}"
+        config = _config(tmp_path, url)
+        with config.open("a") as file:
+            file.write("discovery: {}\n")
+        argv = [part.format(url=url, config=config) for part in command]
+        # Ctrl-C's own handling in the child (see the restart's test above).
+        process = subprocess.Popen([sys.executable, "-m", "watchdog", *argv, "--log-level", "ERROR"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        try:
+            assert asked.wait(20), "nothing was asked"
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=20)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert process.returncode == 130, (out, err)
+    assert err.strip().splitlines()[-1] == f"watchdog {command[0]}: interrupted (Ctrl-C) before it finished", err
+    assert "Traceback" not in err, err
+
+
 @pytest.mark.parametrize(("body", "shown"), [
     (b'{"error": "bad", "problems": [{"field": "reason", "problem": "too long"}], "problems_not_shown": "many"}',
      "bad: reason: too long"),

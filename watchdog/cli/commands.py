@@ -42,6 +42,9 @@ from .summary import summarize
 
 DEFAULT_REASON = "requested from the command line"
 EXIT_READER_GONE = 141  # 128 + SIGPIPE, as `yes | head` reports it
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+# Commands that run until Ctrl-C, for which it is the ordinary end (restart says its own word).
+_STOPPED_BY_CTRL_C = frozenset({"run", "simulate", "demo"})
 
 
 def _common(parser: argparse.ArgumentParser, *, config: bool = True) -> None:
@@ -207,7 +210,12 @@ def main(argv: Sequence[str] | None = None, *, early_signals: list[int] | None =
             sys.stdout.flush()  # here, where a reader gone away is caught, not at the interpreter's exit
         return code
     except KeyboardInterrupt:
-        return EXIT_OK
+        if args.command in _STOPPED_BY_CTRL_C:
+            return EXIT_OK
+        # A report or a check cut short: exit 0 and no output read as a status, a history or a
+        # discovery with nothing in it. As a shell's own tools end (128 + SIGINT), saying so.
+        print(f"watchdog {args.command}: interrupted (Ctrl-C) before it finished", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `watchdog history | head`: the reader stopped reading. It ended in a BrokenPipeError
         # traceback, exit 1 ("a restart failed"). As a shell's own tools end (128 + SIGPIPE).
