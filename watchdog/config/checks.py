@@ -18,6 +18,17 @@ KAFKA_CLUSTER_ID_PREFIX = "lkc-"
 _GLOB_CHARACTERS = re.compile(r"[*?\[]")
 
 
+def _unreachable_by_variables(name: str) -> str:
+    """Why a cluster name holding `__` is refused. Its variables' names hold it cut in two, as
+    credential names would be (which are refused with one underscore at most): the override an
+    operator reaches for at 3 a.m. (a moved cluster's id) was refused naming a cluster the file
+    does not have, with no fix but a rename. Said at check-config, before anyone needs it."""
+    first, key = name.split("__")[:2]
+    return (f"'__' separates the parts of a variable's name, so no variable or secret file can reach this cluster "
+            f"({ENV_PREFIX}CLUSTERS__{name.upper()}__KAFKA_CLUSTER_ID is read as cluster {first!r}, key {key!r}): "
+            f"name it with single underscores, e.g. {re.sub('_{2,}', '_', name)!r}")
+
+
 def cross_check(config: Config, *, calls: bool = True) -> list[tuple[str, str]]:
     """Checks that span sections: names that must exist, be unique, or be complete. `calls=False`
     for a command that makes no call with the Cloud keys or serves no API (status and history
@@ -35,6 +46,7 @@ def cross_check(config: Config, *, calls: bool = True) -> list[tuple[str, str]]:
         # failure restarts, and watchdog_breaker_open{scope="fleet"} could not say which it was.
         problems.append((f"clusters.{FLEET}", f"{FLEET!r} is reserved: the fleet-wide breaker is reported under it "
                                               "(watchdog_breaker_open{scope=\"fleet\"}); choose another name"))
+    problems += [(f"clusters.{name}", _unreachable_by_variables(name)) for name in config.clusters if "__" in name]
     cloud = {name: c for name, c in config.clusters.items() if isinstance(c, CloudCluster)}
     needs_credential = bool(cloud) or config.has_stalled_rules or config.discovery is not None
     if needs_credential and not config.credentials:
