@@ -98,6 +98,22 @@ def test_yaml_merge_keys_work_and_a_mappings_own_keys_win(tmp_path: Path, creden
         load_config(config)
 
 
+def test_two_merge_keys_in_one_mapping_are_refused_as_a_duplicate_key(tmp_path: Path, credentials_env: None) -> None:
+    # Both were applied, the last one winning without a word: `dr` took staging's environment,
+    # not prod's written first. A key written twice is refused like any other.
+    config = tmp_path / "config.yaml"
+    head = ("credentials:\n  main: {}\n"
+            "clusters:\n"
+            "  prod: &prod {environment_id: env-prod01, kafka_cluster_id: lkc-prod01}\n"
+            "  staging: &staging {environment_id: env-stag01, kafka_cluster_id: lkc-stag01}\n"
+            "  dr:\n")
+    config.write_text(head + "    <<: *prod\n    <<: *staging\n    kafka_cluster_id: lkc-dr0001\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    assert ("invalid YAML at line 8, column 5: duplicate key '<<' (first at line 7); write one merge key, "
+            "with a list of the mappings it merges (`<<: [*first, *second]`)") in str(caught.value), caught.value
+
+
 def test_a_file_not_in_utf8_is_refused_saying_its_encoding_or_where_it_stops_being_utf8(
     tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str]
 ) -> None:

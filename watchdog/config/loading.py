@@ -343,16 +343,27 @@ def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode, d
             # `<<: *defaults`: merged by construct_mapping below, where the mapping's own keys
             # win over merged ones, as YAML's merge key says. Constructed here it was refused as
             # "could not determine a constructor for the tag 'tag:yaml.org,2002:merge'".
+            # Written twice, it is a key written twice: PyYAML applied both, the last winning.
+            if MERGE_TAG in seen:
+                raise _duplicate(node, "<<", seen[MERGE_TAG], key_node,
+                                 "; write one merge key, with a list of the mappings it merges (`<<: [*first, *second]`)")
+            seen[MERGE_TAG] = key_node
             continue
         key = loader.construct_object(key_node, deep=deep)
         if isinstance(key, str) and key in seen:
-            raise yaml.constructor.ConstructorError(
-                f"while reading the mapping that starts at line {node.start_mark.line + 1}", None,
-                f"duplicate key {key!r} (first at line {seen[key].start_mark.line + 1})", key_node.start_mark,
-            )
+            raise _duplicate(node, key, seen[key], key_node)
         if isinstance(key, str):
             seen[key] = key_node
     return loader.construct_mapping(node, deep=deep)
+
+
+def _duplicate(
+    mapping: yaml.MappingNode, key: str, first: yaml.Node, again: yaml.Node, advice: str = ""
+) -> yaml.constructor.ConstructorError:
+    return yaml.constructor.ConstructorError(
+        f"while reading the mapping that starts at line {mapping.start_mark.line + 1}", None,
+        f"duplicate key {key!r} (first at line {first.start_mark.line + 1}){advice}", again.start_mark,
+    )
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
