@@ -22,6 +22,7 @@ from .root import ENV_PREFIX, Config
 from .sections import SECRET_FIELDS
 from .sources import VALUE_ORIGINS, SourceProblems
 from .stray_variables import StrayVariable, named_twice, stray_variables
+from .strict_yaml import LIBYAML_TOO_DEEP, StrictLoader
 
 DEFAULT_SECRETS_DIR = Path("/etc/watchdog/secrets")
 # Deeper nesting than any valid config has; deeper documents are refused before they reach the
@@ -241,7 +242,7 @@ def _load_bounded(text: str, source: str) -> Any:
     alias is one node of the composed graph however often it is used, and the values built from
     it are shared too; but everything that reads the values afterwards (the checks below,
     validation) walks each use again, so the document is measured as it expands."""
-    loader = _StrictLoader(text)
+    loader = StrictLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -289,84 +290,6 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.SequenceNode):
         return list(node.value)
     return []
-
-
-# libyaml's parser where PyYAML was built with it (its wheels are): the pure-Python one took 1.7
-# of the 2.1 s a config of 1,000 rules took to load, on the event loop for a reload (webhooks,
-# probes and the queue all waited); with libyaml, 0.7 s. Its nesting is bounded by libyaml itself
-# (1,000 levels: "exceeded maximum nesting depth"), so no document overflows the C stack; MAX_DEPTH
-# is checked on the values afterwards, as before.
-_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-LIBYAML_TOO_DEEP = "exceeded maximum nesting depth"
-
-
-class _StrictLoader(_SAFE_LOADER):  # type: ignore[valid-type,misc]
-    """SafeLoader that refuses duplicate keys: PyYAML keeps the last one silently, so a rule or a
-    cluster written twice would lose its first definition without a word."""
-
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        # A value an explicit tag's constructor cannot read (`!!bool maybe`, `!!int abc`,
-        # `!!timestamp nope`) raised KeyError, ValueError or AttributeError out of PyYAML: a
-        # traceback from check-config (exit 1), no line named. Refused as invalid YAML instead.
-        try:
-            return super().construct_object(node, deep=deep)
-        except (ValueError, KeyError, AttributeError, TypeError, OverflowError):
-            shown = repr(node.value) if isinstance(node, yaml.ScalarNode) else "this value"
-            raise yaml.constructor.ConstructorError(
-                None, None, f"{shown[:80]} cannot be read as {node.tag}", node.start_mark
-            ) from None
-
-
-# YAML 1.1, which PyYAML reads, takes `1:30` for a number in base 60 (90) and `017` for an octal
-# one (15): `interval: 1:30`, meant as an hour and a half, restarted every 90 seconds, and
-# check-config called it valid. Read as YAML 1.2 reads them instead: `1:30` is text (refused as a
-# duration or a count, by its path) and `017` is 17. PyYAML's own patterns, less those two forms.
-_NUMBER_PATTERNS = {
-    "tag:yaml.org,2002:int": re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
-    "tag:yaml.org,2002:float": re.compile(
-        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
-        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-    ),
-}
-_StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, _NUMBER_PATTERNS.get(tag, pattern)) for tag, pattern in resolvers]
-    for first, resolvers in _SAFE_LOADER.yaml_implicit_resolvers.items()
-}
-
-MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
-def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    seen: dict[Any, yaml.Node] = {}
-    for key_node, _ in node.value:
-        if key_node.tag == MERGE_TAG:
-            # `<<: *defaults`: merged by construct_mapping below, where the mapping's own keys
-            # win over merged ones, as YAML's merge key says. Constructed here it was refused as
-            # "could not determine a constructor for the tag 'tag:yaml.org,2002:merge'".
-            # Written twice, it is a key written twice: PyYAML applied both, the last winning.
-            if MERGE_TAG in seen:
-                raise _duplicate(node, "<<", seen[MERGE_TAG], key_node,
-                                 "; write one merge key, with a list of the mappings it merges (`<<: [*first, *second]`)")
-            seen[MERGE_TAG] = key_node
-            continue
-        key = loader.construct_object(key_node, deep=deep)
-        if isinstance(key, str) and key in seen:
-            raise _duplicate(node, key, seen[key], key_node)
-        if isinstance(key, str):
-            seen[key] = key_node
-    return loader.construct_mapping(node, deep=deep)
-
-
-def _duplicate(
-    mapping: yaml.MappingNode, key: str, first: yaml.Node, again: yaml.Node, advice: str = ""
-) -> yaml.constructor.ConstructorError:
-    return yaml.constructor.ConstructorError(
-        f"while reading the mapping that starts at line {mapping.start_mark.line + 1}", None,
-        f"duplicate key {key!r} (first at line {first.start_mark.line + 1}){advice}", again.start_mark,
-    )
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
 
 
 def _describe_yaml_error(exc: yaml.YAMLError, document: str = "") -> str:
