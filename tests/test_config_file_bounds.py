@@ -114,6 +114,22 @@ def test_two_merge_keys_in_one_mapping_are_refused_as_a_duplicate_key(tmp_path: 
             "with a list of the mappings it merges (`<<: [*first, *second]`)") in str(caught.value), caught.value
 
 
+def test_of_mappings_merged_by_a_list_the_first_one_listed_wins(tmp_path: Path, credentials_env: None) -> None:
+    # YAML's merge key: "keys in mapping nodes earlier in the sequence override keys specified in
+    # later mapping nodes". PyYAML 6.0.4 lets the last one win for keys longer than a character
+    # (yaml/pyyaml#953): `dr` watched staging's environment.
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "credentials:\n  main: {}\n"
+        "clusters:\n"
+        "  prod: &prod {environment_id: env-prod01, kafka_cluster_id: lkc-prod01}\n"
+        "  staging: &staging {environment_id: env-stag01, kafka_cluster_id: lkc-stag01, credential: main}\n"
+        "  dr:\n    <<: [*prod, *staging]\n    kafka_cluster_id: lkc-dr0001\n"
+    )
+    dr = load_config(config).clusters["dr"]
+    assert (dr.environment_id, dr.kafka_cluster_id, dr.credential) == ("env-prod01", "lkc-dr0001", "main")
+
+
 def test_a_file_not_in_utf8_is_refused_saying_its_encoding_or_where_it_stops_being_utf8(
     tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -36,6 +36,37 @@ class StrictLoader(_SAFE_LOADER):  # type: ignore[valid-type,misc]
                 None, None, f"{shown[:80]} cannot be read as {node.tag}", node.start_mark
             ) from None
 
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        """`<<: [*first, *second]` as YAML's merge key says: "keys in mapping nodes earlier in the
+        sequence override keys specified in later mapping nodes". PyYAML 6.0.4 lets the last one
+        win for keys longer than a character, the first for one-character keys (yaml/pyyaml#953,
+        its fix #954 not released): a cluster merging [*prod, *staging] watched staging's
+        environment. Merged here in reverse order, so that the first one listed is applied last
+        (a mapping's own keys still win: they follow the merged ones); each merged key node kept
+        once, as PyYAML 6.0.4 does against merges that repeat one alias (its #897)."""
+        merged: list[tuple[yaml.Node, yaml.Node]] = []
+        merged_keys: set[int] = set()
+        own: list[tuple[yaml.Node, yaml.Node]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag != MERGE_TAG:
+                own.append((key_node, value_node))
+                continue
+            sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            for source in reversed(sources):
+                if not isinstance(source, yaml.MappingNode):
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping", node.start_mark,
+                        f"expected a mapping or list of mappings for merging, but found {source.id}", source.start_mark)
+                self.flatten_mapping(source)
+                for pair in source.value:
+                    if id(pair[0]) not in merged_keys:
+                        merged_keys.add(id(pair[0]))
+                        merged.append(pair)
+        for key_node, _ in own:
+            if key_node.tag == "tag:yaml.org,2002:value":  # as PyYAML: `=` is read as a string
+                key_node.tag = "tag:yaml.org,2002:str"
+        node.value = merged + own
+
 
 # YAML 1.1, which PyYAML reads, takes `1:30` for a number in base 60 (90) and `017` for an octal
 # one (15): `interval: 1:30`, meant as an hour and a half, restarted every 90 seconds, and
