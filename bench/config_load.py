@@ -18,7 +18,7 @@ from tempfile import TemporaryDirectory
 
 import yaml
 
-from watchdog.config import load_config, loading
+from watchdog.config import load_config, loading, strict_yaml
 
 from .report import emit, median, progress, table
 
@@ -56,13 +56,13 @@ def pure_python_parser() -> Iterator[None]:
         pass
 
     PythonStrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-                                       loading._mapping_without_duplicates)
-    kept = loading._StrictLoader
-    loading._StrictLoader = PythonStrictLoader  # type: ignore[misc,assignment]
+                                       strict_yaml._mapping_without_duplicates)
+    kept = loading.StrictLoader
+    loading.StrictLoader = PythonStrictLoader  # type: ignore[misc,assignment]
     try:
         yield
     finally:
-        loading._StrictLoader = kept  # type: ignore[misc]
+        loading.StrictLoader = kept  # type: ignore[misc]
 
 
 def seconds_to_load(path: Path) -> float:
