@@ -56,6 +56,11 @@ class Elector:
         # restart against.
         self.absent_for: float | None = None
         self._deadline = 0.0  # monotonic: no send after this without a renewal
+        # may_send refused for the deadline while this replica still led: whatever asked was left
+        # to "the leader" (the queue forgets it, the shared state keeps it). Only taking the lead
+        # again recovers it, so a renewal that still succeeds afterwards must not let this replica
+        # go on as if nothing had been refused.
+        self._lapsed = False
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._task: asyncio.Task[None] | None = None
         self._on_elected: Elected | None = None
@@ -74,6 +79,7 @@ class Elector:
         if not self.leading:
             return "this replica is not the leader"
         if self._clock() >= self._deadline:
+            self._lapsed = True
             return (f"the lease was not renewed within renew_deadline ({self.timing.renew_deadline:g}s); "
                     "stepping down before it can expire")
         return None
@@ -155,7 +161,7 @@ class Elector:
             return
         self._recovered()
         epoch, self.absent_for = acquired.epoch, acquired.absent_for
-        self.leading, self.epoch, self.holder = True, epoch, self.identity
+        self.leading, self.epoch, self.holder, self._lapsed = True, epoch, self.identity, False
         self._deadline = self.timing.send_deadline(started)
         self._metrics.show(leading=True, epoch=epoch)
         self._metrics.changes.labels("acquired").inc()
@@ -196,7 +202,13 @@ class Elector:
                                       f"({self.timing.renew_deadline:g}s): {_short(exc)}")
             return
         self._recovered()
-        if held:
+        if held and self._lapsed:
+            # Answered after the deadline (the process starved or its loop held meanwhile), with a
+            # restart refused in between: led on, that restart stayed in the shared state for good.
+            await self._step_down(f"the lease was renewed only after renew_deadline ({self.timing.renew_deadline:g}s) "
+                                  "had passed and restarts were refused meanwhile; leading again under a new epoch "
+                                  "recovers them")
+        elif held:
             self._deadline = self.timing.send_deadline(started)
         else:
             await self._step_down("another replica took the lease over (its epoch is newer)")
