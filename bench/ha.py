@@ -112,6 +112,8 @@ class HaWorld:
     rules: list[dict[str, Any]]
     sim_port: int = field(default_factory=free_port)
     settings: dict[str, Any] = field(default_factory=dict)
+    # The replicas' lease timing; None: LEASE (read when a replica starts: bench/failover.py sets it).
+    lease: dict[str, float] | None = None
     simulator: subprocess.Popen[bytes] | None = None
     replicas: dict[str, Replica] = field(default_factory=dict)
 
@@ -128,7 +130,7 @@ class HaWorld:
             "credentials": {"main": {}},
             "clusters": {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
             "server": {"host": "127.0.0.1", "port": port},
-            "state": {"url": self.database_url, "leader_election": LEASE},
+            "state": {"url": self.database_url, "leader_election": self.lease or LEASE},
             "reload": {"watch": False},
             "rules": self.rules,
             **self.settings,
