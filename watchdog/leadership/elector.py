@@ -1,6 +1,6 @@
 """`Elector`: this replica's part in the leader election. It campaigns for the lease while it
 is a standby, renews it while it leads, steps down when it cannot renew in time or finds the
-lease taken, and says at every moment whether this replica may send (`may_send`).
+lease taken (a renewal late with nothing refused meanwhile still holds: no one else led), and says at every moment whether this replica may send (`may_send`).
 
 It runs on the event loop with its own asynchronous connection, apart from the store's: a
 renewal never waits behind a poll's writes, and a loop stuck for longer than the renew deadline
@@ -185,16 +185,19 @@ class Elector:
                              "made again so that a replica can lead; a leader that held the old one is fenced")
 
     async def _renew(self) -> None:
-        if self._clock() >= self._deadline:
+        started = self._clock()
+        # Past the deadline with nothing refused meanwhile (the loop held by this replica's own
+        # work, taking the lead's recovery of a large backlog above all, or the process starved):
+        # nothing was sent since, so one more try is safe. The renewal names this epoch: it holds
+        # only if no replica took the lease in between. Stepping down at once instead, a replica
+        # whose recovery outlasted renew_deadline took the lead again and recovered again, for ever.
+        late = started >= self._deadline
+        if late and self._lapsed:
             await self._step_down(self.may_send() or "renew deadline passed")
             return
-        started = self._clock()
-        assert self.epoch is not None
         try:
-            conn = await self._connection()
-            timeout = max(0.05, min(self.timing.renew_interval, self._deadline - started))
-            held = await asyncio.wait_for(lease.renew(conn, self.identity, self.epoch, self.timing.lease_duration),
-                                          timeout)
+            held = await self._renew_once(self.timing.renew_interval if late
+                                          else max(0.05, min(self.timing.renew_interval, self._deadline - started)))
         except (psycopg.Error, OSError, TimeoutError) as exc:
             await self._failed("renewal", exc)
             if self._clock() >= self._deadline:
@@ -209,9 +212,39 @@ class Elector:
                                   "had passed and restarts were refused meanwhile; leading again under a new epoch "
                                   "recovers them")
         elif held:
-            self._deadline = self.timing.send_deadline(started)
+            self._renewed(started, late)
         else:
             await self._step_down("another replica took the lease over (its epoch is newer)")
+
+    async def renew_if_late(self) -> None:
+        """Taking the lead (the recovery of what the last leader left) held the event loop past
+        renew_deadline: renew now, before the queue starts, so that its first send is not refused
+        and left "to the leader" (which would make this replica step down and recover again). A
+        failure or a lease taken over is left to the election loop, which steps down."""
+        if not self.leading or self._lapsed or self._clock() < self._deadline:
+            return
+        started = self._clock()
+        try:
+            held = await self._renew_once(self.timing.renew_interval)
+        except (psycopg.Error, OSError, TimeoutError) as exc:
+            await self._failed("renewal", exc)
+            return
+        self._recovered()
+        if held and not self._lapsed:
+            self._renewed(started, late=True)
+
+    async def _renew_once(self, timeout: float) -> bool:
+        assert self.epoch is not None
+        conn = await self._connection()
+        return await asyncio.wait_for(lease.renew(conn, self.identity, self.epoch, self.timing.lease_duration), timeout)
+
+    def _renewed(self, started: float, late: bool) -> None:
+        if late:
+            log.warning("leader_lease_renewed_late", replica=self.identity, epoch=self.epoch,
+                        renew_deadline=self.timing.renew_deadline,
+                        note="renewed after renew_deadline (this replica's event loop was held); nothing was "
+                             "sent meanwhile and no other replica took the lease: leading on")
+        self._deadline = self.timing.send_deadline(started)
 
     async def _step_down(self, reason: str, *, release: bool = False) -> None:
         epoch = self.epoch

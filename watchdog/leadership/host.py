@@ -69,6 +69,8 @@ class LeadershipHost:
         # a standby lists nothing, so that two replicas never spend the key's budget twice).
         self.engine.recover(hold=self.may_be_discovered, absence=self._absence())
         self.mark_alive()
+        if isinstance(self.leadership, Elector):
+            await self.leadership.renew_if_late()  # a long recovery: before the queue's first send
         self.queue.start()
         self._scheduler = build_scheduler(self.metrics)
         self._sync_jobs(previous=None, changed_clusters=set())
@@ -130,11 +132,12 @@ class LeadershipHost:
             self.engine.recover(absence=self._absence())
             self.queue.start()
             return True
-        elected = asyncio.Event()
+        elected, elector = asyncio.Event(), self.leadership
 
         async def lead(epoch: int) -> None:
             self.state.fence(epoch, self._holder())
             self.engine.recover(absence=self._absence())
+            await elector.renew_if_late()
             self.queue.start()
             elected.set()
 
