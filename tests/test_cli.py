@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -474,6 +475,19 @@ def test_restart_through_a_daemon_that_took_the_request_but_never_answered_may_h
     assert "prod/orders: sent to the daemon at http://127.0.0.1:" in err and "the restart may have been queued" in err, err
 
 
+def hanging_handler() -> tuple[type[QuietHandler], threading.Event]:
+    """A handler whose GET hangs for 5 s, and the event it sets once asked: a daemon or an API
+    that stopped answering, for a command to be interrupted while it waits."""
+    asked = threading.Event()
+
+    class Hang(QuietHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            asked.set()
+            threading.Event().wait(5)
+
+    return Hang, asked
+
+
 @pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
 def test_restart_interrupted_before_its_outcome_is_known_does_not_exit_0(
     signum: str, tmp_path: Path, credentials_env: None
@@ -484,14 +498,8 @@ def test_restart_interrupted_before_its_outcome_is_known_does_not_exit_0(
     import signal
     import subprocess
     import sys
-    import threading
 
-    asked = threading.Event()
-
-    class Hang(QuietHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
-            asked.set()
-            threading.Event().wait(5)
+    Hang, asked = hanging_handler()
 
     with serving(Hang, threaded=True) as server:
         path = _config(tmp_path, f"http://127.0.0.1:{server.server_port}")
@@ -524,14 +532,8 @@ def test_a_report_interrupted_by_ctrl_c_says_so_and_does_not_exit_0(
     import signal
     import subprocess
     import sys
-    import threading
 
-    asked = threading.Event()
-
-    class Hang(QuietHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
-            asked.set()
-            threading.Event().wait(5)
+    Hang, asked = hanging_handler()
 
     monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token-of-16-or-more")
     with serving(Hang, threaded=True) as server:

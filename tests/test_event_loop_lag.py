@@ -154,21 +154,29 @@ async def test_a_large_scrape_is_written_out_while_the_event_loop_runs() -> None
             assert stalled < 0.6 * took, f"a scrape of {took:.2f} s held the event loop {stalled:.2f} s at once ({encoding})"
 
 
-async def test_the_hourly_sweep_forgets_a_removed_clusters_connectors_while_the_event_loop_runs() -> None:
-    # 200 connectors gone (their cluster deleted) and past state.forget_vanished_after: the
-    # hourly sweep forgot them one transaction each, in one go (2,000 with the database 1 ms
-    # away: 26 s, /healthz stale and the lease lost). Now in slices, beside the heartbeat.
+async def all_gone_past_the_grace() -> tuple[Any, Daemon, DistantStore, list[str]]:
+    """A daemon on a store that can be made slow, whose 200 connectors were polled, deleted, seen
+    gone by the next poll, and then gone for longer than state.forget_vanished_after."""
     names = [f"c{i:03d}" for i in range(200)]
     w = in_process(sim_scenario([{"name": n} for n in names]), daemon_config([HEAL]), fake_time=True)
     assert w.clock is not None
     slow = DistantStore(0.0)
     daemon = Daemon(w.daemon.config, transport=w.daemon._transport, state=slow, now=w.clock.wall)
+    await daemon.pollers[CLUSTER].poll()
+    for name in names:
+        w.simulator.delete_connector(CLUSTER_ID, name)
+    await daemon.pollers[CLUSTER].poll()
+    w.clock.advance(daemon.config.state.forget_vanished_after)
+    return w, daemon, slow, names
+
+
+async def test_the_hourly_sweep_forgets_a_removed_clusters_connectors_while_the_event_loop_runs() -> None:
+    # 200 connectors gone (their cluster deleted) and past state.forget_vanished_after: the
+    # hourly sweep forgot them one transaction each, in one go (2,000 with the database 1 ms
+    # away: 26 s, /healthz stale and the lease lost). Now in slices, beside the heartbeat.
+    w, daemon, slow, names = await all_gone_past_the_grace()
+    assert w.clock is not None
     try:
-        await daemon.pollers[CLUSTER].poll()
-        for name in names:
-            w.simulator.delete_connector(CLUSTER_ID, name)
-        await daemon.pollers[CLUSTER].poll()
-        w.clock.advance(daemon.config.state.forget_vanished_after)
         slow.delay = 0.005
 
         async def hourly_sweep() -> None:
@@ -264,17 +272,9 @@ async def test_a_connector_back_while_the_sweep_runs_keeps_its_state() -> None:
     # The sweep forgets in slices, and a poll may run between two of them: a connector gone for
     # longer than the grace and listed again by that poll must keep its backoff and budget (a
     # fresh budget is what the grace is there to prevent).
-    names = [f"c{i:03d}" for i in range(200)]
-    w = in_process(sim_scenario([{"name": n} for n in names]), daemon_config([HEAL]), fake_time=True)
+    w, daemon, slow, names = await all_gone_past_the_grace()
     assert w.clock is not None
-    slow = DistantStore(0.0)
-    daemon = Daemon(w.daemon.config, transport=w.daemon._transport, state=slow, now=w.clock.wall)
     try:
-        await daemon.pollers[CLUSTER].poll()
-        for name in names:
-            w.simulator.delete_connector(CLUSTER_ID, name)
-        await daemon.pollers[CLUSTER].poll()
-        w.clock.advance(daemon.config.state.forget_vanished_after)
         last = ConnectorKey(CLUSTER, names[-1])  # it had failed, and waits out its backoff
         slow.save(last, replace(slow.load(last), attempts=3, next_allowed_at=w.clock.wall() + timedelta(hours=1)))
         w.simulator.add_connector(CLUSTER_ID, {"name": names[-1], "script": {"initial": "FAILED", "recover_after_restarts": "never"}})
