@@ -237,9 +237,9 @@ async def test_a_status_rule_naming_a_connector_the_cluster_does_not_list_says_s
     running = ConnectorStatus(name="orders-sink", state="RUNNING", tasks=(TaskStatus(0, "RUNNING"),))
     with capture_logs() as logs:
         for _ in range(3):
-            w.daemon.engine.on_poll(CLUSTER, {"orders-sink": running})
+            await w.daemon.engine.on_poll(CLUSTER, {"orders-sink": running})
             w.clock.advance(5)
-        w.daemon.engine.on_poll(CLUSTER, {"orders-sink": running, "orders-snik": running, "payments ": running})
+        await w.daemon.engine.on_poll(CLUSTER, {"orders-sink": running, "orders-snik": running, "payments ": running})
     said = [e for e in logs if e["event"].startswith("selected_connectors")]
     assert [(e["event"], e["log_level"]) for e in said] == [
         ("selected_connectors_not_listed", "warning"), ("selected_connectors_listed", "info")]
@@ -257,6 +257,6 @@ async def test_a_rule_turned_off_and_on_again_says_its_names_not_listed_again() 
     with capture_logs() as logs:
         for current in (config, off, config):
             w.daemon.engine.set_config(current)
-            w.daemon.engine.on_poll(CLUSTER, {"orders-sink": running})
+            await w.daemon.engine.on_poll(CLUSTER, {"orders-sink": running})
     assert [e["event"] for e in logs if e["event"].startswith("selected_connectors")] == [
         "selected_connectors_not_listed", "selected_connectors_not_listed"]

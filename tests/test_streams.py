@@ -68,7 +68,7 @@ def test_a_closed_stdout_sends_the_log_to_stderr_and_keeps_the_exit_codes(tmp_pa
         "api": {"base_url": "http://127.0.0.1:1"}, "credentials": {"main": {}},  # nothing listens there
         "clusters": {"prod": {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
         "state": {"path": ":memory:"},
-        "rules": [{"name": "heal", "trigger": {"type": "status", "interval": "30s"}, "select": {"connectors": ["*"]}}],
+        "rules": [{"name": "heal", "trigger": {"type": "status", "interval": "30s"}, "select": {"include": ["*"]}}],
     }))
     env = {"WATCHDOG_CREDENTIALS__MAIN__API_KEY": TEST_API_KEY, "WATCHDOG_CREDENTIALS__MAIN__API_SECRET": TEST_API_SECRET}
     done = _closed_stdout("run", "--once", "--config", str(config), env=env)
@@ -93,7 +93,7 @@ def test_a_daemon_whose_log_reader_goes_away_stops_as_at_sigterm_and_exits_141(t
         "api": {"base_url": "http://127.0.0.1:1"}, "credentials": {"main": {}},
         "clusters": {"prod": {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
         "server": {"host": "127.0.0.1", "port": free_port()}, "state": {"path": str(tmp_path / "state.db")},
-        "rules": [{"name": "heal", "trigger": {"type": "status", "interval": "5s"}, "select": {"connectors": ["*"]}}],
+        "rules": [{"name": "heal", "trigger": {"type": "status", "interval": "5s"}, "select": {"include": ["*"]}}],
     }))
     env = {**os.environ, "WATCHDOG_CREDENTIALS__MAIN__API_KEY": TEST_API_KEY,
            "WATCHDOG_CREDENTIALS__MAIN__API_SECRET": TEST_API_SECRET}
