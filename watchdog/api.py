@@ -82,6 +82,11 @@ class ApiContext:
     # the connectors' rows (the leader's live view) by the leader only.
     not_leading: Callable[[], str | None] = lambda: None
     standby_retry_after: int = RETRY_AFTER_SECONDS
+    # Why the leader may not send now though it leads (its lease renewal is late), asked without
+    # counting as a refused send; None while it may. A restart or a webhook is refused meanwhile:
+    # accepted, its job reached the queue before the renewal came back, was refused its send, and
+    # the leader stepped down to recover it (with its whole backlog).
+    renewal_late: Callable[[], str | None] = lambda: None
     # Who leads, as the lease last said (None: not known): named in a standby's 503.
     leader: Callable[[], str | None] = lambda: None
     # Whether ensure_listed would list any of these clusters (their listing is stale): a webhook
@@ -224,6 +229,11 @@ def _authenticate(config: Config, request: Request) -> None:
 
 def _may_act(ctx: ApiContext) -> None:
     _leader_only(ctx)
+    late = ctx.renewal_late()
+    if late is not None:
+        # The leader's own 503 (not a standby's): nothing recorded, so nothing is left anywhere.
+        raise BadRequest(503, f"the leader may not send now ({late}); nothing was done; send again in a moment",
+                         headers={"Retry-After": str(ctx.standby_retry_after)})
     if not ctx.accepting():
         # 5xx: Alertmanager will send it again, to this daemon's successor.
         raise _retry_later(503, "shutting down; send again later")

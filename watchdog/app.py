@@ -274,10 +274,13 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         return self._stopping
 
     def may_act(self) -> str | None:
-        """None when this daemon may act on a request (it leads and has recovered); else why not."""
+        """None when this daemon may act on a request (it leads and has recovered); else why not.
+        Not `may_send`: that is the queue's, and its refusal makes a leader step down (elector.py);
+        a leader whose renewal is late still leads (its reads are served, /readyz says leader),
+        and the API refuses what would be sent meanwhile on its own (`renewal_late`)."""
         if self._starting:
             return "the daemon is starting: it recovers the restarts its state kept first"
-        return self.leadership.may_send()
+        return None if self.leadership.leading else "this replica is not the leader"
 
     def api_context(self) -> ApiContext:
         """What the HTTP API needs of the daemon: start() serves `create_app(..., api_context())`;
@@ -294,6 +297,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
             history=lambda cluster, connector, limit: history_json(
                 self.state.history(None, limit, cluster=cluster, connector=connector))["restarts"],
             not_leading=self.may_act,
+            renewal_late=self.leadership.renewal_late,
             standby_retry_after=self.leadership.retry_after,
             leader=lambda: self.leadership.holder,
         )

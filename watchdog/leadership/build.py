@@ -20,7 +20,9 @@ class Leadership(Protocol):
     @property
     def unreachable(self) -> str | None: ...
 
-    def may_send(self) -> str | None: ...
+    def may_send(self) -> str | None: ...  # the queue's, right before a call (a refusal counts)
+
+    def renewal_late(self) -> str | None: ...  # asks only: the API's and /readyz's
 
     @property
     def retry_after(self) -> int: ...

@@ -75,13 +75,26 @@ class Elector:
     # -- what the rest of the daemon asks -------------------------------------------------------
 
     def may_send(self) -> str | None:
-        """None while this replica leads and its lease is surely its own; else why not."""
+        """None while this replica leads and its lease is surely its own; else why not. The
+        queue's question, right before a call: a refusal while this replica leads is remembered,
+        since whatever asked is left to "the leader" (see `_lapsed`). Nothing else asks it."""
         if not self.leading:
             return "this replica is not the leader"
-        if self._clock() >= self._deadline:
+        if self.renewal_late() is not None:
             self._lapsed = True
             return (f"the lease was not renewed within renew_deadline ({self.timing.renew_deadline:g}s); "
                     "stepping down before it can expire")
+        return None
+
+    def renewal_late(self) -> str | None:
+        """Why this leader may not send now though it still leads (renew_deadline passed: its
+        event loop was held, and the renewal is on its way); None while it may send, or when it
+        does not lead. Only asks: the HTTP API and /readyz answer from it, and an answer leaves
+        nothing to "the leader". Read through `may_send`, a /readyz probe or a webhook that came
+        in while the loop was held made the replica step down and recover its backlog again."""
+        if self.leading and self._clock() >= self._deadline:
+            return (f"its lease was not renewed within renew_deadline ({self.timing.renew_deadline:g}s): "
+                    "sending waits for the renewal under way")
         return None
 
     @property

@@ -20,5 +20,8 @@ class SoleLeader:
     def may_send(self) -> str | None:
         return None
 
+    def renewal_late(self) -> str | None:
+        return None
+
     async def stop(self, *, release: bool = True) -> None:
         return None

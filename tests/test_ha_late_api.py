@@ -1,0 +1,146 @@
+"""The HTTP API of a leader whose lease renewal is late: its event loop was held (the process
+starved of CPU, a long recovery) past renew_deadline, and the renewal that follows is on its way.
+
+The leader never stepped down, and a restart refused by its queue in that gap makes it step down
+and lead again under a new epoch (tests/test_ha_lapse.py). An HTTP request is no such refusal:
+nothing was left "to the leader" by answering it. Counted as one, a /readyz probe, a restart
+request or an Alertmanager webhook arriving while the loop was held made the replica step down
+and recover its whole backlog again."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from bench.postgres import PostgresServer
+from watchdog.app import Daemon
+from watchdog.config import Credential
+from watchdog.config.loading import build_config
+from watchdog.leadership import elector as elector_module
+from watchdog.leadership.elector import Elector
+from watchdog.server import create_app as serve
+from watchdog.simulator import Scenario, Simulator, create_app
+from watchdog.state.postgres import PostgresStateStore
+
+from .support import (
+    CLUSTER,
+    CLUSTER_ID,
+    ENVIRONMENT,
+    TEST_API_KEY,
+    TEST_API_SECRET,
+    sim_scenario,
+    until,
+)
+
+TOKEN = "t0ken-t0ken-t0ken"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _daemon(postgres_server: PostgresServer, url: str, simulator: Simulator) -> Daemon:
+    data = {
+        "api": {"base_url": "http://sim"}, "credentials": {"main": {}},
+        "clusters": {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
+        "server": {"host": "127.0.0.1", "port": 0},
+        "state": {"url": url, "leader_election": {"lease_duration": 6, "renew_deadline": 2, "renew_interval": 0.2}},
+        "rules": [{"name": "heal", "trigger": {"type": "status", "interval": 30}, "select": {"include": ["*"]}}],
+    }
+    credential = Credential(api_key=SecretStr(TEST_API_KEY), api_secret=SecretStr(TEST_API_SECRET))
+    config = build_config(data, "test", secrets={"credentials": {"main": credential},
+                                                 "state": {"password": postgres_server.password},
+                                                 "server": {"auth_token": SecretStr(TOKEN)}})
+    return Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)))
+
+
+def _renewals(monkeypatch: Any) -> asyncio.Event:
+    """Set at each renewal's answer: awaited, the election loop is asleep until its next one."""
+    renewed = asyncio.Event()
+    real_renew = elector_module.lease.renew
+
+    async def renew(*args: Any) -> bool:
+        held = await real_renew(*args)
+        renewed.set()
+        return held
+
+    monkeypatch.setattr(elector_module.lease, "renew", renew)
+    return renewed
+
+
+async def _sent_while_late(renewed: asyncio.Event, *requests: Coroutine[Any, Any, httpx.Response]) -> list[httpx.Response]:
+    """The requests, arrived while the event loop is held past renew_deadline (2 s) right after a
+    renewal (the process starved of CPU, or its loop held): let go, the loop answers them before
+    the next renewal, late and on its way, comes back."""
+    renewed.clear()
+    await renewed.wait()  # the election loop is asleep until its next renewal
+    waiting = [asyncio.create_task(request) for request in requests]
+    time.sleep(2.5)
+    return list(await asyncio.gather(*waiting))
+
+
+async def test_requests_answered_while_the_renewal_is_late_do_not_make_the_leader_step_down(
+    postgres_server: PostgresServer, postgres_url: str, monkeypatch: Any,
+) -> None:
+    with PostgresStateStore(postgres_url, password=postgres_server.password):
+        pass  # the schema, lease table included
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    daemon = _daemon(postgres_server, postgres_url, simulator)
+    elector = daemon.leadership
+    assert isinstance(elector, Elector)
+    renewed = _renewals(monkeypatch)
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=serve(daemon.metrics.registry, daemon.probes,
+                                                                     daemon.api_context())), base_url="http://daemon")
+    await daemon.start(serve_http=False)
+    try:
+        await until(lambda: elector.leading and daemon.pollers[CLUSTER].listed_at is not None, "leading, polled")
+        epoch = elector.epoch
+        ready, late = await _sent_while_late(
+            renewed, http.get("/readyz"),
+            http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "orders"}, headers=AUTH))
+        readiness = ready.json()
+        await asyncio.sleep(1.0)  # renewals at 0.2 s
+        assert elector.leading and elector.epoch == epoch, (
+            "the replica stepped down and led again: answering HTTP requests counted as a refused send")
+        assert readiness["role"] == "leader", readiness
+        # Nothing recorded, so nothing to send; said as it is, and the client sends again.
+        assert late.status_code == 503 and "renew" in late.json()["error"], late.text
+        assert "Retry-After" in late.headers and late.json().get("standby") is not True
+        again = await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "orders"}, headers=AUTH)
+        assert again.status_code == 202, again.text
+        await until(lambda: len(simulator.restarts()) == 1, "the restart sent once the lease was renewed")
+    finally:
+        await http.aclose()
+        await daemon.stop()
+
+
+async def test_a_late_leaders_answers_to_readers_and_the_queue(postgres_server: Any, postgres_url: str,
+                                                               monkeypatch: Any) -> None:
+    """The reads a leader serves (GET /v1/restarts/{id}, GET /v1/connectors) are served while the
+    renewal is late; the queue alone is refused a send (and only that refusal is counted)."""
+    with PostgresStateStore(postgres_url, password=postgres_server.password):
+        pass
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    daemon = _daemon(postgres_server, postgres_url, simulator)
+    elector = daemon.leadership
+    assert isinstance(elector, Elector)
+    renewed = _renewals(monkeypatch)
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=serve(daemon.metrics.registry, daemon.probes,
+                                                                     daemon.api_context())), base_url="http://daemon")
+    await daemon.start(serve_http=False)
+    try:
+        await until(lambda: elector.leading and daemon.pollers[CLUSTER].listed_at is not None, "leading, polled")
+        accepted = await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "orders"}, headers=AUTH)
+        assert accepted.status_code == 202, accepted.text
+        await until(lambda: len(simulator.restarts()) == 1, "the restart sent")
+        epoch = elector.epoch
+        followed, listed = await _sent_while_late(
+            renewed, http.get(f"/v1/restarts/{accepted.json()['id']}", headers=AUTH), http.get("/v1/connectors", headers=AUTH))
+        assert (followed.status_code, listed.status_code) == (200, 200), (followed.text, listed.text)
+        await asyncio.sleep(1.0)
+        assert elector.leading and elector.epoch == epoch
+    finally:
+        await http.aclose()
+        await daemon.stop()
