@@ -144,3 +144,37 @@ async def test_a_late_leaders_answers_to_readers_and_the_queue(postgres_server: 
     finally:
         await http.aclose()
         await daemon.stop()
+
+
+async def test_a_leader_whose_write_is_fenced_does_not_name_itself_as_the_leader(
+    postgres_server: PostgresServer, postgres_url: str,
+) -> None:
+    """The lease moved on before this replica's next renewal could see it (another replica took it,
+    or a database failover that lost its last commits rolled it back and another replica won it):
+    the request's write is fenced. The 503 named this very replica as the leader, and
+    `watchdog restart --daemon` told its user to run the command in this pod."""
+    with PostgresStateStore(postgres_url, password=postgres_server.password):
+        pass
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    daemon = _daemon(postgres_server, postgres_url, simulator)
+    elector = daemon.leadership
+    assert isinstance(elector, Elector)
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=serve(daemon.metrics.registry, daemon.probes,
+                                                                     daemon.api_context())), base_url="http://daemon")
+    await daemon.start(serve_http=False)
+    try:
+        await until(lambda: elector.leading and daemon.pollers[CLUSTER].listed_at is not None, "leading, polled")
+        with postgres_server.connect(postgres_url.rsplit("/", 1)[1]) as admin:
+            admin.execute("UPDATE leader_lease SET holder = 'other/1/k', epoch = epoch + 1, "
+                          "expires_at = clock_timestamp() + interval '60 s'")
+        refused = await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "orders"}, headers=AUTH)
+        assert refused.status_code == 503 and refused.json()["standby"] is True, refused.text
+        assert elector.identity not in refused.text, refused.text
+        assert refused.json()["leader"] in (None, "other/1/k")
+        await until(lambda: elector.holder == "other/1/k", "the next campaign reads who leads")
+        standby = await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "orders"}, headers=AUTH)
+        assert standby.status_code == 503 and standby.json()["leader"] == "other/1/k", standby.text
+    finally:
+        await http.aclose()
+        await daemon.stop()
+    assert simulator.restarts() == []

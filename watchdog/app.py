@@ -299,8 +299,15 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
             not_leading=self.may_act,
             renewal_late=self.leadership.renewal_late,
             standby_retry_after=self.leadership.retry_after,
-            leader=lambda: self.leadership.holder,
+            leader=self._other_leader,
         )
+
+    def _other_leader(self) -> str | None:
+        """The leader a standby's 503 names. While this replica believes it leads, the holder it
+        knows is itself, and a 503 then comes from a write the store fenced (the lease moved on
+        since the last renewal): naming itself, it sent `watchdog restart --daemon` users to
+        `kubectl exec` into the very pod that had refused them. Not known yet, then."""
+        return None if self.leadership.leading else self.leadership.holder
 
     async def ensure_listed(self, clusters: Iterable[str]) -> dict[str, str]:
         """List the named clusters whose last listing is stale; returns those that could not be
