@@ -116,10 +116,11 @@ async def test_requests_answered_while_the_renewal_is_late_do_not_make_the_leade
         await daemon.stop()
 
 
-async def test_a_late_leaders_answers_to_readers_and_the_queue(postgres_server: Any, postgres_url: str,
-                                                               monkeypatch: Any) -> None:
-    """The reads a leader serves (GET /v1/restarts/{id}, GET /v1/connectors) are served while the
-    renewal is late; the queue alone is refused a send (and only that refusal is counted)."""
+async def test_a_leader_whose_renewal_is_late_serves_reads_without_stepping_down(
+    postgres_server: Any, postgres_url: str, monkeypatch: Any,
+) -> None:
+    """The reads a leader serves (GET /v1/restarts/{id}, which `watchdog restart --daemon` follows,
+    and GET /v1/connectors) are served while its renewal is late: they send nothing."""
     with PostgresStateStore(postgres_url, password=postgres_server.password):
         pass
     simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
