@@ -344,12 +344,17 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
     async def stop(self) -> list[RestartJob]:
         """Stop triggers, drain the queue within the deadline, then close everything."""
         self._stopping = True
+        self.leadership.retire()
         log.info("stopping", queued=self.queue.depth(), deadline_seconds=self.config.queue.shutdown_deadline)
         await self._stop_discovery()
         if self._watcher is not None:
             await self._watcher.stop()
         if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
+            # Forgotten once shut down: a step-down during the drain (leadership/host.py's
+            # _follow) shut it down again, failed (SchedulerNotRunningError, logged as
+            # leader_stop_failed with a traceback) and left the rest of standing by undone.
+            scheduler, self._scheduler = self._scheduler, None
+            scheduler.shutdown(wait=False)
             # Running jobs only poll and enqueue: cutting them short loses nothing accepted.
             await cancel_and_wait(list(self._job_tasks))
         for poller in self.pollers.values():

@@ -24,6 +24,8 @@ class Leadership(Protocol):
 
     def renewal_late(self) -> str | None: ...  # asks only: the API's and /readyz's
 
+    def retire(self) -> None: ...  # the daemon is stopping: lead on while draining, campaign no more
+
     @property
     def retry_after(self) -> int: ...
 

@@ -61,6 +61,9 @@ class Elector:
         # again recovers it, so a renewal that still succeeds afterwards must not let this replica
         # go on as if nothing had been refused.
         self._lapsed = False
+        # The daemon is stopping (`retire`): it leads on while its queue drains, but campaigns no
+        # more once it stops leading.
+        self._retiring = False
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._task: asyncio.Task[None] | None = None
         self._on_elected: Elected | None = None
@@ -121,6 +124,15 @@ class Elector:
                  lease_duration=self.timing.lease_duration, renew_deadline=self.timing.renew_deadline,
                  renew_interval=self.timing.renew_interval)
 
+    def retire(self) -> None:
+        """The daemon is stopping: renewals go on while its queue drains, but once this replica
+        stops leading (the database out of reach past renew_deadline) it campaigns no more, and
+        the restarts it left are a standby's to recover. Before, it took the lead straight back
+        (its own name on the lease), recovered them into the queue being closed and started its
+        polls and schedules again, in the middle of its own stop, and kept a standby (the pod
+        replacing it) from leading until that stop was over."""
+        self._retiring = True
+
     async def stop(self, *, release: bool = True) -> None:
         """Stop campaigning; a leader gives the lease back (a standby takes over at its next try)."""
         if self._task is not None:
@@ -144,6 +156,10 @@ class Elector:
         while True:
             if self.leading:
                 await self._renew()
+            elif self._retiring:
+                log.info("leader_election_ended", replica=self.identity,
+                         note="this replica is stopping and does not campaign again; a standby takes the lead")
+                return
             else:
                 await self._campaign()
             wait = self.timing.renew_interval

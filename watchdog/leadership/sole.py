@@ -23,5 +23,8 @@ class SoleLeader:
     def renewal_late(self) -> str | None:
         return None
 
+    def retire(self) -> None:
+        return None
+
     async def stop(self, *, release: bool = True) -> None:
         return None
