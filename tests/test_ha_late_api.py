@@ -179,3 +179,33 @@ async def test_a_leader_whose_write_is_fenced_does_not_name_itself_as_the_leader
         await http.aclose()
         await daemon.stop()
     assert simulator.restarts() == []
+
+
+async def test_a_webhook_fenced_part_way_does_not_say_that_nothing_was_done(monkeypatch: Any) -> None:
+    """Each alert is decided and recorded on its own: the lease moving on after the first of two
+    (its write committed, the second's fenced) left the first recorded, its restart the next
+    leader's. The 503 and its log line said "nothing was done"."""
+    from watchdog.engine.alert_intake import AlertIntake
+    from watchdog.state import Fenced
+
+    from .test_api import AUTH, alert, payload, polled, world
+
+    w, http = world()
+    await polled(w)
+    decided: list[str] = []
+    real = AlertIntake._on_alert
+
+    def on_alert(self: Any, one: Any, *args: Any) -> Any:
+        if decided:
+            raise Fenced("write refused: this replica leads under epoch 3, the lease is at epoch 4 (held by other)")
+        decided.append(one.identity)
+        return real(self, one, *args)
+
+    monkeypatch.setattr(AlertIntake, "_on_alert", on_alert)
+    answer = await http.post("/v1/alertmanager", headers=AUTH, json=payload(
+        alert(connector="orders-sink", fingerprint="fp1"), alert(connector="billing-sink", fingerprint="fp2")))
+    assert decided == ["fp1"]
+    assert [p.request.key.connector for p in w.daemon.state.pending()] == ["orders-sink"]
+    assert answer.status_code == 503 and answer.json()["standby"] is True
+    assert "nothing was done" not in answer.json()["error"], answer.json()["error"]
+    assert "recorded" in answer.json()["error"]

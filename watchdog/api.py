@@ -54,6 +54,10 @@ RETRY_AFTER_SECONDS = 30
 # takes one again and parses the raw body anew. Held across that wait, four webhooks naming a
 # cluster whose key a 429 paused stopped every request, for every cluster, for the pause.
 CONCURRENT_BODIES = 4
+# A webhook whose write was fenced part way: "nothing was done" was untrue of the alerts before it.
+FENCED_WEBHOOK = ("not the leader any more: the alerts decided before the lease moved on were recorded (the "
+                  "leader now sends their restarts), the others were not; send again later (those recorded "
+                  "are not acted on twice)")
 # How many of a 422's problems its log line names.
 LOGGED_PROBLEMS = 5
 # The shape of every request id (engine.new_request_id: 8 random bytes in hex).
@@ -191,9 +195,12 @@ def _guarded(
             if "problems" in exc.body:
                 why["problems"] = exc.body["problems"][:LOGGED_PROBLEMS]
         except Fenced as exc:
-            # Another replica took the lead while this request was decided: nothing was written.
+            # Another replica took the lead while this request was decided: the refused write and
+            # every later one were not made. A webhook's alerts are each recorded on their own,
+            # so those decided before it stand (the new leader recovers their restarts).
             log.warning("http_request_not_leader", route=route, error=str(exc))
-            refused = _standby(ctx, "not the leader any more; nothing was done; send again later")
+            refused = _standby(ctx, FENCED_WEBHOOK if route == "alertmanager" else
+                               "not the leader any more; nothing was done; send again later")
             response = JSONResponse(refused.body, status_code=refused.status, headers=refused.headers)
         except StateStoreError as exc:
             # Nothing was decided: a client (Alertmanager) asking again later is what we want.
