@@ -7,10 +7,15 @@ from typing import TypeVar
 
 from ..logs import get_logger
 from ..metrics import Metrics
+from ..model import Outcome
 from ..ratelimit import Pause, RateLimiter
-from .backend import ApiResult
+from .backend import ApiResult, Endpoint
 
 T = TypeVar("T")
+
+# The Connect API's own calls: what they meet says whether its restarts can be answered. The
+# Metrics API and discovery (org/v2, cmk/v2) are other services.
+_CONNECT = frozenset({Endpoint.LIST, Endpoint.STATUS, Endpoint.RESTART, Endpoint.ERROR_RECOMMENDATIONS})
 
 log = get_logger("watchdog.api")
 
@@ -26,6 +31,7 @@ class Gateway:
         self.restart_slots = restart_slots
         self._metrics = metrics
         self._shared = False  # last told: another client seen on the key (rate_limit_shared)
+        self._hold_listeners: list[Callable[[str], None]] = []
 
     async def call(
         self, cluster: str, call: Callable[[], Awaitable[ApiResult[T]]],
@@ -77,7 +83,40 @@ class Gateway:
                 log.debug("api_call_failed", **fields)
             else:
                 log.warning("api_call_failed", **fields, **said)
+        self._track_outage(cluster, result)
         return result, pause
+
+    def on_hold_change(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(cluster)` each time a cluster's restart hold begins, grows or ends."""
+        if listener not in self._hold_listeners:
+            self._hold_listeners.append(listener)
+
+    def _track_outage(self, cluster: str, result: ApiResult[T]) -> None:
+        """Feed the cluster's restart hold (ratelimit/outage.py) and say when it begins and ends."""
+        if result.endpoint not in _CONNECT:
+            return
+        code = result.status_code
+        if code is not None and code >= 500 and result.headers.retry_after is not None:
+            return  # the service said when: the key's pause (Outage) holds every call for that
+        failed = result.outcome is Outcome.NETWORK_ERROR or (code is not None and code >= 500)
+        hold = self.limiter.restart_hold
+        change = hold.on_call(cluster, restart=result.endpoint is Endpoint.RESTART, failed=failed)
+        if change is not None:
+            for listener in self._hold_listeners:
+                listener(cluster)  # the queue: its held restarts of the cluster go again, or later
+            if change.kind == "held" and change.first:
+                log.warning("restarts_held", credential=self.credential, cluster=cluster,
+                            failed_calls_in_a_row=change.failures, last_outcome=result.outcome.value,
+                            last_status_code=code, next_try_in_seconds=round(change.pause, 3),
+                            note="restarts of this cluster stay queued; one is tried after each pause, "
+                                 "which doubles while they fail (up to rate_limit.backoff.cap); polls go on")
+            elif change.kind == "held":
+                log.debug("restarts_held", credential=self.credential, cluster=cluster,
+                          failed_calls_in_a_row=change.failures, next_try_in_seconds=round(change.pause, 3))
+            else:
+                log.info("restarts_resumed", credential=self.credential, cluster=cluster,
+                         held_seconds=round(change.held_seconds, 3), failed_calls=change.failures,
+                         answered_by=result.endpoint.value, status_code=code)
 
     def _tell_if_shared(self) -> None:
         """Log when another client is first seen on the key, and when it is no longer: from then

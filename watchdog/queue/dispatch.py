@@ -7,6 +7,7 @@ and the bookkeeping of every pending job.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,9 @@ from ..config import RateLimitSettings
 from ..connect import ApiResult, ConnectBackend, Gateway
 from ..logs import get_logger
 from ..model import Outcome
+from ..ratelimit.outage import PROBE_WINDOW
 from .job import Abandoned, JobNotRecorded, JobObserver, Phase, RestartJob
+from .lane import FairLane
 
 log = get_logger("watchdog.queue")
 
@@ -32,6 +35,11 @@ class JobDispatch:
     _clock: Callable[[], float]
     _rng: Callable[[], float]
     _stopping: bool
+    _lanes: dict[str, FairLane]
+    # Restarts waiting for their cluster's hold (ratelimit/outage.py), longest held first, and
+    # the timer that looks at the hold again.
+    _held_jobs: dict[str, dict[RestartJob, None]]
+    _release_timers: dict[str, asyncio.TimerHandle]
     may_send: Callable[[], str | None]
 
     if TYPE_CHECKING:
@@ -46,7 +54,7 @@ class JobDispatch:
         if job.tries == 0:
             if not await self._first_turn(job):
                 return
-        elif self._ended_by_gates(job):
+        elif self._ended_by_gates(job) or self._parked(job):
             return  # a retry whose wait is over: held before it waits for budget again
         # The limiter of the key the backend sends with now: a reload that moved the cluster to
         # another credential while the job waited gave it that key's client, and the old lane's
@@ -64,6 +72,11 @@ class JobDispatch:
             held = self._held(job)
             if held is not None:
                 raise _Held(*held)
+            # Its cluster's restarts may have been held (outage.py) while this waited for budget:
+            # every worker of the key took one then, and each went into the outage.
+            wait = gateway.limiter.restart_hold.wait(job.key.cluster, caller=job.id)
+            if wait > 0:
+                raise _Parked
             # Before every call, retries included: the store must hold the job as possibly sent
             # while a call is on the wire (a kill -9 then never sends it twice). May raise
             # JobNotRecorded (then nothing is sent), or Abandoned (the write was fenced: another
@@ -96,6 +109,9 @@ class JobDispatch:
                 return
             except _Held as held:
                 self._finish(job, held.outcome, message=held.message)
+                return
+            except _Parked:
+                self._park(job)
                 return
             except _Ended:
                 return
@@ -133,12 +149,59 @@ class JobDispatch:
 
     async def _first_turn(self, job: RestartJob) -> bool:
         """What a job's first turn does before its first call; False when it ended here."""
-        if self._ended_by_gates(job):
+        if self._ended_by_gates(job) or self._parked(job):
             return False
         if job.wants_recommendations:
             await self._fetch_recommendations(job, self._backends[job.key.cluster],
                                               self._gateways[self._credentials[job.key.cluster]])
         return True
+
+    def _parked(self, job: RestartJob) -> bool:
+        """Whether the job waits, queued, for its cluster's restarts to be let through again
+        (parked here until then): its API has answered only server errors (ratelimit/outage.py)."""
+        hold = self._gateways[self._credentials[job.key.cluster]].limiter.restart_hold
+        if hold.wait(job.key.cluster, caller=job.id) <= 0:
+            return False
+        self._park(job)
+        return True
+
+    def _park(self, job: RestartJob) -> None:
+        """Off every worker, behind the cluster's other held restarts: the one let through after a
+        pause is the longest held, and one that failed goes to the back, so that a long outage
+        spreads its few tries over the jobs instead of spending one job's retries on them."""
+        self._held_jobs.setdefault(job.key.cluster, {})[job] = None
+        if job.key.cluster not in self._release_timers:
+            self._release_held(job.key.cluster)
+
+    def _release_held(self, cluster: str) -> None:
+        """Put the cluster's held restarts back in their lane as its hold allows: all of them
+        once it ended, one after a pause (the others wait for its answer, or PROBE_WINDOW), none
+        before. Called when a job is parked, when the hold changes (Gateway.on_hold_change) and
+        when the timer this sets is due."""
+        timer = self._release_timers.pop(cluster, None)
+        if timer is not None:
+            timer.cancel()
+        held = self._held_jobs.get(cluster)
+        if held is None or self._stopping:
+            return  # past the shutdown deadline nothing goes: they end unsent, and say they were held
+        for job in [job for job in held if job.outcome is not None]:
+            del held[job]  # ended meanwhile (withdrawn, cancelled)
+        hold = self._gateways[self._credentials[cluster]].limiter.restart_hold
+        free: list[RestartJob] = []
+        wait = 0.0
+        if not hold.held(cluster):
+            free = list(held)
+        elif held:
+            wait = hold.wait(cluster)
+            if wait <= 0:
+                free, wait = [next(iter(held))], PROBE_WINDOW
+        for job in free:
+            del held[job]
+            self._lanes[job.credential].put_nowait(job)
+        if not held:
+            del self._held_jobs[cluster]
+            return
+        self._release_timers[cluster] = asyncio.get_running_loop().call_later(wait, self._release_held, cluster)
 
     def _held(self, job: RestartJob) -> tuple[Outcome, str] | None:
         """How the job ends if it must not be sent now (the config and the gates as they are at
@@ -196,6 +259,10 @@ class _Held(Exception):
         super().__init__(message)
         self.outcome = outcome
         self.message = message
+
+
+class _Parked(Exception):
+    """Its cluster's restarts are held, found right before the call: the job waits, queued."""
 
 
 class _Ended(Exception):

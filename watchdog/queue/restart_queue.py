@@ -8,7 +8,9 @@ observer that counts and logs it. Retries live here, not in the HTTP client:
   up to `max_rate_limited_retries` times;
 - 5xx, network errors, unreadable answers: capped exponential backoff with full jitter, up to
   `max_retries` times;
-- 400, 401, 403, 404: final at once (asking again cannot help, and a revoked key must not loop).
+- 400, 401, 403, 404: final at once (asking again cannot help, and a revoked key must not loop);
+- a cluster whose API answers only server errors without a hint: its restarts wait, queued, one
+  tried after each pause (ratelimit/outage.py RestartHold; dispatch.py parks them).
 """
 
 from __future__ import annotations
@@ -82,6 +84,10 @@ class RestartQueue(JobDispatch):
         # Jobs waiting out a retry's backoff, off every worker (_retry_later): the timer that puts
         # each back in its lane.
         self._retries: dict[RestartJob, asyncio.TimerHandle] = {}
+        self._held_jobs: dict[str, dict[RestartJob, None]] = {}
+        self._release_timers: dict[str, asyncio.TimerHandle] = {}
+        for gateway in self._gateways.values():
+            gateway.on_hold_change(self._release_held)
         # Asked right before every call goes out (retries included): why this replica may not
         # send now (it lost the leadership), or None. Set by the composition root.
         self.may_send: Callable[[], str | None] = lambda: None
@@ -91,6 +97,7 @@ class RestartQueue(JobDispatch):
     def add_lane(self, lane: str, gateway: Gateway) -> None:
         """A new rate-limit lane (a self-managed cluster a reload added): its own workers."""
         self._gateways[lane] = gateway
+        gateway.on_hold_change(self._release_held)
         self._lanes[lane] = FairLane()
         if self._started:
             self._start_workers(lane, self._lanes[lane])
@@ -298,6 +305,7 @@ class RestartQueue(JobDispatch):
                         note="this replica stopped leading; the leader recovers it from the shared state")
             _handed_over(job, reason)
         self._pending.clear()
+        self._held_jobs.clear()
         self._depths.clear()
         self._per_cluster.clear()
         self._left()
@@ -352,9 +360,10 @@ class RestartQueue(JobDispatch):
     def _cancel_retries(self) -> None:
         """At a stop or a loss of the lead: no job waiting for its retry goes back to a lane (a
         stop ends it with the rest, unsent or interrupted; a new leader recovers it)."""
-        for timer in self._retries.values():
+        for timer in [*self._retries.values(), *self._release_timers.values()]:
             timer.cancel()
         self._retries.clear()
+        self._release_timers.clear()
 
     def _finish_at_shutdown(self, job: RestartJob) -> None:
         """A job the shutdown ends before it could be sent (again)."""
@@ -363,6 +372,9 @@ class RestartQueue(JobDispatch):
             # may have reached the API, so it is not sent again at the next start either.
             self._finish(job, Outcome.INTERRUPTED, message="the daemon stopped while this restart waited for another "
                          "try after a call that got no answer; that call may or may not have reached the API")
+        elif job in self._held_jobs.get(job.key.cluster, {}):
+            self._finish(job, Outcome.UNSENT, message="still held when the shutdown deadline passed: its cluster's "
+                         "API had answered only server errors (restarts_held)")
         else:
             self._finish(job, Outcome.UNSENT, message="still queued or waiting when the shutdown deadline passed")
 

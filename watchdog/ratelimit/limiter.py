@@ -12,6 +12,7 @@ from typing import Protocol
 
 from ..config import RateLimitSettings
 from .headers import Pause, RateLimitHeaders
+from .outage import RestartHold
 from .state import RateLimitState
 
 # A wait is counted (LimiterObserver.waited) at least this often while it lasts. Counted once it
@@ -54,6 +55,9 @@ class RateLimiter:
         self.credential = credential
         self.state = RateLimitState(settings, rng=rng, discover_limit=discover_limit)
         self._clock = clock
+        # Restarts of a cluster answered only server errors without a hint wait (outage.py); fed
+        # by the gateway, which sees every call's outcome, asked by the queue before each restart.
+        self.restart_hold = RestartHold(settings, clock, rng)
         self._observer = observer
         self._concurrency = asyncio.Semaphore(settings.max_concurrent_requests)
         # One caller at a time computes its turn and waits for it; asyncio.Lock is FIFO, so

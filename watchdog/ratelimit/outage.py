@@ -1,10 +1,12 @@
-"""Answers that say the service, not one call, is out: 5xx in a row. The pause they impose holds
-every caller of the key, as a 429's does (state.py, RateLimitState.on_response)."""
+"""Answers that say the service, not one call, is out: 5xx in a row. With a Retry-After, the pause
+they impose holds every caller of the key, as a 429's does (Outage; state.py,
+RateLimitState.on_response); without one, only the restarts of the cluster (RestartHold)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ..config import RateLimitSettings
 from .headers import Pause, RateLimitHeaders
@@ -57,3 +59,106 @@ class Outage:
         if headers.retry_after >= asked:
             asked, source = headers.retry_after, "retry_after"
         return Pause(min(asked, max_pause), source, capped_from=asked if asked > max_pause else None)
+
+
+# Server errors without a hint (a 5xx without Retry-After, or no answer at all) in a row on one
+# cluster from which its restarts are held: as many as the hinted ones above, for the same reason.
+SERVER_ERRORS_IN_A_ROW = UNAVAILABLE_IN_A_ROW
+# How long the restart let through after a pause may take to be answered before another may go:
+# longer than a call's default total timeout (30 s), so one probe at a time even on a hanging
+# server, yet bounded, so that a probe that never reached the API (ended by a gate) frees the turn.
+PROBE_WINDOW = 60.0
+
+
+@dataclass
+class HoldChange:
+    """What an answer did to a cluster's hold: `held` (a pause began: `pause` seconds, the
+    first of its streak when `first`), or `ended` (after `held_seconds`, `failures` failed calls)."""
+
+    kind: str
+    pause: float = 0.0
+    first: bool = False
+    failures: int = 0
+    held_seconds: float = 0.0
+
+
+@dataclass
+class _Streak:
+    began_at: float
+    failures: int = 0
+    pauses: int = 0  # pauses imposed so far: each doubles the next (capped)
+    polls_failed: bool = False  # a call other than a restart failed in it: the API itself is out
+    held_until: float = 0.0
+    probe: str | None = None  # who was let through after the last pause, until an answer
+    probe_until: float = 0.0
+
+
+class RestartHold:
+    """Holds the restarts of a cluster whose API answers only server errors that give no hint
+    (500, 502, 503 or 504 without Retry-After, a refused or reset connection, a timeout).
+
+    Each restart of a failing queue is tried a few times on its own backoff (dispatch.py), but
+    with many queued every one of them went out in turn: 200 restarts into ten minutes of 503s
+    made 800 calls in 85 s, a storm against a service that is down, and all 200 ended
+    server_error. From SERVER_ERRORS_IN_A_ROW failed calls in a row, restarts of the cluster wait
+    (queued, not failed) for a pause that doubles at each failure (backoff.base up to
+    backoff.cap, equal jitter); after each pause one restart is let through, and the others wait
+    for its answer. Polls are never held: a poll is how the daemon learns the API is back. An
+    answer below 500 to a restart ends the streak; one to a poll ends it only when polls failed
+    in it too (a restart endpoint failing behind a list that works must not be let loose at
+    every poll). Per cluster, not per key: one region's outage must not be ended by another
+    region's answers, nor hold its restarts."""
+
+    def __init__(self, settings: RateLimitSettings, clock: Callable[[], float], rng: Callable[[], float]) -> None:
+        self._backoff = settings.backoff
+        self._clock = clock
+        self._rng = rng
+        self._streaks: dict[str, _Streak] = {}
+
+    def wait(self, cluster: str, caller: str | None = None) -> float:
+        """Seconds before a restart of `cluster` may go (0: now). With `caller`, a 0 claims the
+        one turn after a pause for that caller, and the others wait for its answer."""
+        streak = self._streaks.get(cluster)
+        if streak is None or not streak.pauses:
+            return 0.0
+        now = self._clock()
+        if now < streak.held_until:
+            return streak.held_until - now
+        if streak.probe is not None and streak.probe != caller and now < streak.probe_until:
+            return streak.probe_until - now
+        if caller is not None:
+            streak.probe, streak.probe_until = caller, now + PROBE_WINDOW
+        return 0.0
+
+    def held(self, cluster: str) -> bool:
+        streak = self._streaks.get(cluster)
+        return streak is not None and streak.pauses > 0
+
+    def on_call(self, cluster: str, *, restart: bool, failed: bool) -> HoldChange | None:
+        """A Connect API call of `cluster` ended: `failed` when it got no answer or a 5xx
+        without a hint (the caller leaves out the hinted ones: Outage holds the key for those)."""
+        now = self._clock()
+        streak = self._streaks.get(cluster)
+        if not failed:
+            if streak is None or not (restart or streak.polls_failed):
+                return None
+            del self._streaks[cluster]
+            if not streak.pauses:
+                return None
+            return HoldChange("ended", failures=streak.failures, held_seconds=now - streak.began_at)
+        if streak is None:
+            streak = self._streaks[cluster] = _Streak(began_at=now)
+        streak.failures += 1
+        streak.polls_failed = streak.polls_failed or not restart
+        if streak.failures < SERVER_ERRORS_IN_A_ROW or now < streak.held_until:
+            # A failure during a pause (a poll, a call sent before it) neither doubles nor
+            # lengthens it: polls failing every 5 s would hold restarts for good.
+            return None
+        if streak.pauses == 0:
+            streak.began_at = now
+        ceiling = min(self._backoff.cap, self._backoff.base * 2.0 ** min(streak.pauses, _MAX_DOUBLINGS))
+        pause = max(self._backoff.base, ceiling * (0.5 + 0.5 * self._rng()))
+        streak.pauses += 1
+        streak.held_until = now + pause
+        streak.probe = None
+        return HoldChange("held", pause=pause, first=streak.pauses == 1, failures=streak.failures)

@@ -1,0 +1,134 @@
+"""A cluster whose API answers only server errors without a hint: its restarts wait, queued
+(ratelimit/outage.py RestartHold, queue/dispatch.py), its polls go on, and the first answer that
+shows the API back lets them go."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import structlog
+
+from watchdog.config import RateLimitSettings
+from watchdog.model import Outcome
+from watchdog.ratelimit.outage import SERVER_ERRORS_IN_A_ROW, RestartHold
+
+from .support import CLUSTER, sim_scenario, until
+from .test_queue import CONNECTORS, request, world
+
+# Long pauses: what ends a hold in these tests is an answer, never the pause running out.
+SLOW_HOLD = {"max_retries": 3, "backoff": {"base": 30, "cap": 60}, "max_requests_per_second": 1000}
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _hold() -> tuple[RestartHold, _Clock]:
+    clock = _Clock()
+    return RestartHold(RateLimitSettings.model_validate({"backoff": {"base": 1, "cap": 8}}), clock, lambda: 1.0), clock
+
+
+def _fail(hold: RestartHold, times: int, *, restart: bool = True) -> list[Any]:
+    return [hold.on_call("c", restart=restart, failed=True) for _ in range(times)]
+
+
+def test_restarts_are_held_from_the_fifth_failure_in_a_row_and_the_pause_doubles_to_its_cap() -> None:
+    hold, clock = _hold()
+    assert _fail(hold, SERVER_ERRORS_IN_A_ROW - 1) == [None] * (SERVER_ERRORS_IN_A_ROW - 1)
+    assert hold.wait("c") == 0.0, "four failures are a few connectors' own trouble"
+    pauses = []
+    for _ in range(6):
+        (change,) = _fail(hold, 1)
+        pauses.append(change.pause)
+        assert hold.wait("c", caller="other") == change.pause, "held: nothing goes before the pause ends"
+        clock.now += change.pause
+    assert pauses == [1, 2, 4, 8, 8, 8]
+
+
+def test_a_failure_during_a_pause_neither_lengthens_nor_doubles_it() -> None:
+    """Polls failing every 5 s during the pause held restarts for good otherwise."""
+    hold, clock = _hold()
+    _fail(hold, SERVER_ERRORS_IN_A_ROW)
+    clock.now += 0.5
+    assert _fail(hold, 3, restart=False) == [None] * 3
+    assert hold.wait("c") == 0.5
+
+
+def test_after_a_pause_one_restart_goes_and_the_others_wait_for_its_answer() -> None:
+    hold, clock = _hold()
+    _fail(hold, SERVER_ERRORS_IN_A_ROW)
+    clock.now += 1
+    assert hold.wait("c", caller="probe") == 0.0
+    assert hold.wait("c", caller="probe") == 0.0, "the probe itself goes (asked again right before its call)"
+    assert hold.wait("c", caller="next") > 0.0
+    (change,) = _fail(hold, 1)
+    assert change.kind == "held" and hold.wait("c", caller="next") == 2.0
+
+
+def test_a_poll_answered_ends_the_hold_only_if_polls_failed_in_it_too() -> None:
+    """A restart endpoint failing behind a list that works: a poll every 5 s ending the hold let
+    five more restarts into the outage each time. When polls failed too, the API is back."""
+    hold, _ = _hold()
+    _fail(hold, SERVER_ERRORS_IN_A_ROW)
+    assert hold.on_call("c", restart=False, failed=False) is None
+    assert hold.held("c")
+    ended = hold.on_call("c", restart=True, failed=False)
+    assert ended is not None and ended.kind == "ended" and not hold.held("c")
+
+    _fail(hold, 2)
+    _fail(hold, SERVER_ERRORS_IN_A_ROW - 2, restart=False)
+    ended = hold.on_call("c", restart=False, failed=False)
+    assert ended is not None and ended.kind == "ended" and hold.wait("c", caller="any") == 0.0
+
+
+def test_clusters_are_held_each_on_its_own() -> None:
+    hold, _ = _hold()
+    _fail(hold, SERVER_ERRORS_IN_A_ROW)
+    assert hold.wait("c") > 0 and hold.wait("other") == 0.0
+
+
+async def test_the_first_poll_answered_after_an_outage_sends_the_held_restarts_at_once() -> None:
+    """The whole API out (lists and restarts answered 503 without Retry-After): after five failed
+    restarts the others wait, queued, and polls go on; the first poll answered lets them all go,
+    without waiting out the pause (30 to 60 s here)."""
+    faults = [{"match": {"endpoint": "restart"}, "when": {"count": SERVER_ERRORS_IN_A_ROW}, "action": {"status": 503}},
+              {"match": {"endpoint": "list"}, "when": {"count": 2}, "action": {"status": 503}}]
+    w = world(sim_scenario(CONNECTORS, faults=faults), **SLOW_HOLD, max_concurrent_requests=1)
+    gateway = w.daemon.gateways["main"]
+    backend = w.daemon.backends[CLUSTER]
+    jobs = [w.daemon.queue.submit(request(f"c{i}"))[0] for i in range(6)]
+    with structlog.testing.capture_logs() as logs:
+        w.daemon.queue.start()
+        await until(lambda: gateway.limiter.restart_hold.held(CLUSTER), "restarts held")
+        await asyncio.sleep(0.2)
+        restarts = len(w.simulator.restarts(accepted_only=False))
+        held_jobs = [job for job in jobs if not job.tries]
+        polls = [await gateway.call(CLUSTER, backend.list_connectors) for _ in range(3)]
+        await asyncio.wait_for(asyncio.gather(*(job.done.wait() for job in held_jobs)), 5)
+    await w.daemon.queue.close(0)
+    assert restarts == SERVER_ERRORS_IN_A_ROW, "held: nothing more went while the API was out"
+    assert [result.status_code for result, _ in polls] == [503, 503, 200], "polls were not held"
+    # The five that failed wait out their own retry's backoff (up to 30 s here), as before.
+    assert held_jobs and all(job.outcome is Outcome.ACCEPTED for job in held_jobs)
+    held = [e for e in logs if e["event"] == "restarts_held" and e["log_level"] == "warning"]
+    assert len(held) == 1 and held[0]["cluster"] == CLUSTER and 30 <= held[0]["next_try_in_seconds"] <= 60
+    assert [e["answered_by"] for e in logs if e["event"] == "restarts_resumed"] == ["list"]
+
+
+async def test_restarts_still_held_at_the_shutdown_deadline_end_unsent_and_say_why() -> None:
+    faults = [{"match": {"endpoint": "restart"}, "action": {"status": 502}}]
+    w = world(sim_scenario(CONNECTORS, faults=faults), **SLOW_HOLD, max_concurrent_requests=1)
+    jobs = [w.daemon.queue.submit(request(f"c{i}"))[0] for i in range(6)]
+    w.daemon.queue.start()
+    await until(lambda: w.daemon.gateways["main"].limiter.restart_hold.held(CLUSTER), "restarts held")
+    unsent = await w.daemon.queue.close(0.2)
+    assert len(w.simulator.restarts(accepted_only=False)) == SERVER_ERRORS_IN_A_ROW
+    assert all(job.outcome is not None for job in jobs), "every restart ends, none lost without a word"
+    never_sent = [job for job in jobs if job.tries == 0]
+    assert never_sent and set(never_sent) <= set(unsent)
+    assert all("still held" in job.message and "server errors" in job.message for job in never_sent)
