@@ -68,7 +68,7 @@ class _RefusedDuringOutage(httpx.AsyncBaseTransport):
         return await self._inner.handle_async_request(request)
 
 
-async def _backlog_through_outage(fault: str) -> tuple[int, Counter[Outcome], float]:
+async def _backlog_through_outage(fault: str, clusters: int = 1) -> tuple[int, Counter[Outcome], float]:
     """200 restarts queued into ten minutes of restarts failing without a hint: 503, 500, 502,
     504 without Retry-After (`fault` the status) or a refused connection (`fault` "refused").
     Returns the failed restart calls, the outcomes and when the last restart ended."""
@@ -77,11 +77,12 @@ async def _backlog_through_outage(fault: str) -> tuple[int, Counter[Outcome], fl
     status = 0 if fault == "refused" else int(fault)
     faults = [] if not status else [
         {"match": {"endpoint": "restart"}, "when": {"until": 600}, "action": {"status": status}}]
-    scenario = fixtures.scenario([backlog_connectors(200)], latency_seconds=[0.05, 0.15], faults=faults)
+    scenario = fixtures.scenario([backlog_connectors(200 // clusters) for _ in range(clusters)],
+                                 latency_seconds=[0.05, 0.15], faults=faults)
     simulator = Simulator(scenario, clock=loop.time)
     transport = _RefusedDuringOutage(httpx.ASGITransport(app=create_app(simulator)), loop.time, not status)
     rule = {"name": "backlog", "trigger": {"type": "schedule", "interval": "1d"}, "select": {"include": ["*"]}}
-    daemon = Daemon(fixtures.config(1, [rule], breaker=fixtures.NO_BREAKER), transport=transport,
+    daemon = Daemon(fixtures.config(clusters, [rule], breaker=fixtures.NO_BREAKER), transport=transport,
                     clock=loop.time, now=fixtures.wall_clock(loop), rng=random.Random(1).random)
     began = loop.time()
     await daemon.run_once()
@@ -102,3 +103,12 @@ def test_server_errors_without_a_hint_hold_the_restarts_until_one_is_answered(fa
     assert failed <= 30  # five in a row, then 1, 2, 4 ... 60 s apart over the ten minutes
     assert outcomes == Counter({Outcome.ACCEPTED: 200})
     assert drained < 600 + 60 + 30  # at most a capped pause after it is back, then 200 at 10/s
+
+
+def test_an_outage_of_every_cluster_on_a_key_is_held_as_one() -> None:
+    """The same outage on ten clusters of one key (20 restarts each): each cluster paid its own
+    five failures and its own tries after each pause, 229 calls into the outage, and one restart
+    spent its retries on them and ended server_error."""
+    failed, outcomes, _ = virtualtime.run(_backlog_through_outage("503", clusters=10))
+    assert failed <= 30
+    assert outcomes == Counter({Outcome.ACCEPTED: 200})

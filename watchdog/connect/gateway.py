@@ -31,7 +31,7 @@ class Gateway:
         self.restart_slots = restart_slots
         self._metrics = metrics
         self._shared = False  # last told: another client seen on the key (rate_limit_shared)
-        self._hold_listeners: list[Callable[[str], None]] = []
+        self._hold_listeners: list[Callable[[str | None], None]] = []
 
     async def call(
         self, cluster: str, call: Callable[[], Awaitable[ApiResult[T]]],
@@ -86,13 +86,14 @@ class Gateway:
         self._track_outage(cluster, result)
         return result, pause
 
-    def on_hold_change(self, listener: Callable[[str], None]) -> None:
-        """Call `listener(cluster)` each time a cluster's restart hold begins, grows or ends."""
+    def on_hold_change(self, listener: Callable[[str | None], None]) -> None:
+        """Call `listener(cluster)` each time a cluster's restart hold begins, grows or ends
+        (`listener(None)`: the whole key's)."""
         if listener not in self._hold_listeners:
             self._hold_listeners.append(listener)
 
     def _track_outage(self, cluster: str, result: ApiResult[T]) -> None:
-        """Feed the cluster's restart hold (ratelimit/outage.py) and say when it begins and ends."""
+        """Feed the restart hold (ratelimit/outage.py) and say when one begins and ends."""
         if result.endpoint not in _CONNECT:
             return
         code = result.status_code
@@ -100,23 +101,30 @@ class Gateway:
             return  # the service said when: the key's pause (Outage) holds every call for that
         failed = result.outcome is Outcome.NETWORK_ERROR or (code is not None and code >= 500)
         hold = self.limiter.restart_hold
-        change = hold.on_call(cluster, restart=result.endpoint is Endpoint.RESTART, failed=failed)
-        if change is not None:
-            for listener in self._hold_listeners:
-                listener(cluster)  # the queue: its held restarts of the cluster go again, or later
-            if change.kind == "held" and change.first:
-                log.warning("restarts_held", credential=self.credential, cluster=cluster,
-                            failed_calls_in_a_row=change.failures, last_outcome=result.outcome.value,
-                            last_status_code=code, next_try_in_seconds=round(change.pause, 3),
-                            note="restarts of this cluster stay queued; one is tried after each pause, "
-                                 "which doubles while they fail (up to rate_limit.backoff.cap); polls go on")
+        changes = hold.on_call(cluster, restart=result.endpoint is Endpoint.RESTART, failed=failed)
+        key_changed = {change.kind for scope, change in changes if scope is None}
+        for scope, change in changes:
+            # Said once: a cluster's own hold that begins or ends with the key's, or while the
+            # key's holds it anyway, is at debug (one cluster on a key: both always move together).
+            said = scope is None or (change.kind not in key_changed and not hold.key_held())
+            fields: dict[str, object] = {
+                "credential": self.credential, "cluster": cluster,
+                "held": "every cluster of the credential" if scope is None else "this cluster",
+            }
+            if change.kind == "held":
+                fields.update(failed_calls_in_a_row=change.failures, next_try_in_seconds=round(change.pause, 3))
+            if change.kind == "held" and change.first and said:
+                log.warning("restarts_held", **fields, last_outcome=result.outcome.value, last_status_code=code,
+                            note="these restarts stay queued; one is tried after each pause, which doubles "
+                                 "while they fail (up to rate_limit.backoff.cap); polls go on")
             elif change.kind == "held":
-                log.debug("restarts_held", credential=self.credential, cluster=cluster,
-                          failed_calls_in_a_row=change.failures, next_try_in_seconds=round(change.pause, 3))
+                log.debug("restarts_held", **fields)
             else:
-                log.info("restarts_resumed", credential=self.credential, cluster=cluster,
-                         held_seconds=round(change.held_seconds, 3), failed_calls=change.failures,
-                         answered_by=result.endpoint.value, status_code=code)
+                (log.info if said else log.debug)(
+                    "restarts_resumed", **fields, held_seconds=round(change.held_seconds, 3),
+                    failed_calls=change.failures, answered_by=result.endpoint.value, status_code=code)
+            for listener in self._hold_listeners:
+                listener(scope)  # the queue: its held restarts go again, or later
 
     def _tell_if_shared(self) -> None:
         """Log when another client is first seen on the key, and when it is no longer: from then

@@ -173,11 +173,15 @@ class JobDispatch:
         if job.key.cluster not in self._release_timers:
             self._release_held(job.key.cluster)
 
-    def _release_held(self, cluster: str) -> None:
+    def _release_held(self, cluster: str | None) -> None:
         """Put the cluster's held restarts back in their lane as its hold allows: all of them
         once it ended, one after a pause (the others wait for its answer, or PROBE_WINDOW), none
-        before. Called when a job is parked, when the hold changes (Gateway.on_hold_change) and
-        when the timer this sets is due."""
+        before. Called when a job is parked, when the hold changes (Gateway.on_hold_change; None:
+        the whole key's, so every cluster's) and when the timer this sets is due."""
+        if cluster is None:
+            for each in list(self._held_jobs):
+                self._release_held(each)
+            return
         timer = self._release_timers.pop(cluster, None)
         if timer is not None:
             timer.cancel()

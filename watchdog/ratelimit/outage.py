@@ -100,54 +100,67 @@ class RestartHold:
     Each restart of a failing queue is tried a few times on its own backoff (dispatch.py), but
     with many queued every one of them went out in turn: 200 restarts into ten minutes of 503s
     made 800 calls in 85 s, a storm against a service that is down, and all 200 ended
-    server_error. From SERVER_ERRORS_IN_A_ROW failed calls in a row, restarts of the cluster wait
-    (queued, not failed) for a pause that doubles at each failure (backoff.base up to
-    backoff.cap, equal jitter); after each pause one restart is let through, and the others wait
-    for its answer. Polls are never held: a poll is how the daemon learns the API is back. An
-    answer below 500 to a restart ends the streak; one to a poll ends it only when polls failed
-    in it too (a restart endpoint failing behind a list that works must not be let loose at
-    every poll). Per cluster, not per key: one region's outage must not be ended by another
-    region's answers, nor hold its restarts."""
+    server_error. From SERVER_ERRORS_IN_A_ROW failed calls in a row, restarts wait (queued, not
+    failed) for a pause that doubles at each failure (backoff.base up to backoff.cap, equal
+    jitter); after each pause one restart is let through, and the others wait for its answer.
+    Polls are never held: a poll is how the daemon learns the API is back. An answer below 500
+    to a restart ends the streak; one to a poll ends it only when polls failed in it too (a
+    restart endpoint failing behind a list that works must not be let loose at every poll).
+
+    Counted per cluster and for the whole key (scope None): a key's failures in a row across its
+    clusters hold all of them (ten clusters each paid their own five failures and own tries
+    otherwise: 229 calls where one cluster made 23), and a cluster's own hold goes on when the
+    others answer (one region's outage is not ended by another region's answers)."""
 
     def __init__(self, settings: RateLimitSettings, clock: Callable[[], float], rng: Callable[[], float]) -> None:
         self._backoff = settings.backoff
         self._clock = clock
         self._rng = rng
-        self._streaks: dict[str, _Streak] = {}
+        self._streaks: dict[str | None, _Streak] = {}
 
     def wait(self, cluster: str, caller: str | None = None) -> float:
         """Seconds before a restart of `cluster` may go (0: now). With `caller`, a 0 claims the
         one turn after a pause for that caller, and the others wait for its answer."""
-        streak = self._streaks.get(cluster)
-        if streak is None or not streak.pauses:
-            return 0.0
         now = self._clock()
-        if now < streak.held_until:
-            return streak.held_until - now
-        if streak.probe is not None and streak.probe != caller and now < streak.probe_until:
-            return streak.probe_until - now
-        if caller is not None:
-            streak.probe, streak.probe_until = caller, now + PROBE_WINDOW
-        return 0.0
+        held = [streak for streak in (self._streaks.get(cluster), self._streaks.get(None))
+                if streak is not None and streak.pauses]
+        wait = max((_wait(streak, now, caller) for streak in held), default=0.0)
+        if wait <= 0 and caller is not None:
+            for streak in held:
+                streak.probe, streak.probe_until = caller, now + PROBE_WINDOW
+        return wait
 
     def held(self, cluster: str) -> bool:
-        streak = self._streaks.get(cluster)
+        return any(streak is not None and streak.pauses > 0
+                   for streak in (self._streaks.get(cluster), self._streaks.get(None)))
+
+    def key_held(self) -> bool:
+        streak = self._streaks.get(None)
         return streak is not None and streak.pauses > 0
 
-    def on_call(self, cluster: str, *, restart: bool, failed: bool) -> HoldChange | None:
+    def on_call(self, cluster: str, *, restart: bool, failed: bool) -> list[tuple[str | None, HoldChange]]:
         """A Connect API call of `cluster` ended: `failed` when it got no answer or a 5xx
-        without a hint (the caller leaves out the hinted ones: Outage holds the key for those)."""
+        without a hint (the caller leaves out the hinted ones: Outage holds the key for those).
+        Returns what changed, per scope: the cluster, or None for the whole key."""
+        changes = []
+        for scope in (cluster, None):
+            change = self._count(scope, restart=restart, failed=failed)
+            if change is not None:
+                changes.append((scope, change))
+        return changes
+
+    def _count(self, scope: str | None, *, restart: bool, failed: bool) -> HoldChange | None:
         now = self._clock()
-        streak = self._streaks.get(cluster)
+        streak = self._streaks.get(scope)
         if not failed:
             if streak is None or not (restart or streak.polls_failed):
                 return None
-            del self._streaks[cluster]
+            del self._streaks[scope]
             if not streak.pauses:
                 return None
             return HoldChange("ended", failures=streak.failures, held_seconds=now - streak.began_at)
         if streak is None:
-            streak = self._streaks[cluster] = _Streak(began_at=now)
+            streak = self._streaks[scope] = _Streak(began_at=now)
         streak.failures += 1
         streak.polls_failed = streak.polls_failed or not restart
         if streak.failures < SERVER_ERRORS_IN_A_ROW or now < streak.held_until:
@@ -162,3 +175,11 @@ class RestartHold:
         streak.held_until = now + pause
         streak.probe = None
         return HoldChange("held", pause=pause, first=streak.pauses == 1, failures=streak.failures)
+
+
+def _wait(streak: _Streak, now: float, caller: str | None) -> float:
+    if now < streak.held_until:
+        return streak.held_until - now
+    if streak.probe is not None and streak.probe != caller and now < streak.probe_until:
+        return streak.probe_until - now
+    return 0.0
