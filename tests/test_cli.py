@@ -999,3 +999,28 @@ def test_an_empty_config_path_is_named_so_and_an_empty_watchdog_config_is_unset(
     monkeypatch.setenv("WATCHDOG_CONFIG", "")  # a chart's value left unset: the default, ./config.yaml
     assert main(["check-config"]) == 2
     assert capsys.readouterr().err == "invalid config config.yaml:\n  config file config.yaml does not exist\n"
+
+
+def test_restart_still_held_by_an_outage_when_the_wait_ends_says_why(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: 'still queued after 1s' and nothing more, for as long as the API was out, as if
+    the daemon were stuck; the request's record said why all along."""
+    held = "held: the cluster's Connect API answers only server errors (restarts_held); it stays queued"
+    record = {"id": "0123456789abcdef", "state": "pending", "decision": "restart", "detail": "",
+              "job": {"id": "j", "outcome": None, "status_code": None, "message": held, "tries": 0, "requests": []}}
+
+    class Answer(QuietHandler):
+        def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_body(202, record)
+
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_body(200, record)
+
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token")
+    with serving(Answer) as server:
+        code = main(["restart", "prod", "orders", "--daemon", f"http://127.0.0.1:{server.server_port}", "--wait", "1"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert f"still queued after 1s ({held}); follow it" in out + err, out + err

@@ -130,6 +130,8 @@ async def test_the_first_poll_answered_after_an_outage_sends_the_held_restarts_a
         await asyncio.sleep(0.2)
         restarts = len(w.simulator.restarts(accepted_only=False))
         held_jobs = [job for job in jobs if not job.tries]
+        # What GET /v1/restarts/{id} and `watchdog restart --daemon` show meanwhile.
+        said_while_held = [job.message for job in held_jobs]
         polls = [await gateway.call(CLUSTER, backend.list_connectors) for _ in range(3)]
         await asyncio.wait_for(asyncio.gather(*(job.done.wait() for job in held_jobs)), 5)
     await w.daemon.queue.close(0)
@@ -137,6 +139,8 @@ async def test_the_first_poll_answered_after_an_outage_sends_the_held_restarts_a
     assert [result.status_code for result, _ in polls] == [503, 503, 200], "polls were not held"
     # The five that failed wait out their own retry's backoff (up to 30 s here), as before.
     assert held_jobs and all(job.outcome is Outcome.ACCEPTED for job in held_jobs)
+    assert all(said.startswith("held: the cluster's Connect API answers only server errors") for said in said_while_held)
+    assert all("held" not in job.message for job in held_jobs), "no longer once it went"
     held = [e for e in logs if e["event"] == "restarts_held" and e["log_level"] == "warning"]
     assert len(held) == 1 and held[0]["cluster"] == CLUSTER and 30 <= held[0]["next_try_in_seconds"] <= 60
     resumed = [e for e in logs if e["event"] == "restarts_resumed" and e["log_level"] == "info"]
@@ -155,3 +159,14 @@ async def test_restarts_still_held_at_the_shutdown_deadline_end_unsent_and_say_w
     never_sent = [job for job in jobs if job.tries == 0]
     assert never_sent and set(never_sent) <= set(unsent)
     assert all("still held" in job.message and "server errors" in job.message for job in never_sent)
+
+
+async def test_a_held_restart_withdrawn_does_not_say_it_is_held() -> None:
+    faults = [{"match": {"endpoint": "restart"}, "action": {"status": 500}}]
+    w = world(sim_scenario(CONNECTORS, faults=faults), **SLOW_HOLD, max_concurrent_requests=1)
+    jobs = [w.daemon.queue.submit(request(f"c{i}"))[0] for i in range(6)]
+    w.daemon.queue.start()
+    await until(lambda: jobs[5].message.startswith("held:"), "the sixth held")
+    w.daemon.queue.withdraw(jobs[5].key, lambda _: True)
+    await w.daemon.queue.close(0)
+    assert jobs[5].outcome is Outcome.CANCELLED and "held" not in jobs[5].message

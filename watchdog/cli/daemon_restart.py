@@ -82,7 +82,8 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
         print(f"{target}: not restarted ({printable(str(record['decision']))}){detail}; request {request_id}")
         return EXIT_FAILED
     if record["state"] == "pending":
-        print(f"{target}: still queued after {args.wait:g}s; follow it with GET /v1/restarts/{request_id}")
+        why = f" ({printable(str(job['message']))})" if job.get("message") else ""
+        print(f"{target}: still queued after {args.wait:g}s{why}; follow it with GET /v1/restarts/{request_id}")
         return EXIT_FAILED
     detail = f" (HTTP {job['status_code']})" if job.get("status_code") else ""
     message = f": {printable(str(job['message']))}" if job.get("message") else ""

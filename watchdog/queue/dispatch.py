@@ -21,6 +21,9 @@ from .lane import FairLane
 
 log = get_logger("watchdog.queue")
 
+# What a held restart says while it waits (cleared when it goes again).
+HELD_MESSAGE = ("held: the cluster's Connect API answers only server errors (restarts_held); it stays queued "
+                "and goes once the API answers again")
 # 409 comes from self-managed Kafka Connect during a rebalance: worth another try shortly.
 _RETRYABLE = frozenset({Outcome.SERVER_ERROR, Outcome.NETWORK_ERROR, Outcome.CONFLICT})
 
@@ -170,6 +173,9 @@ class JobDispatch:
         pause is the longest held, and one that failed goes to the back, so that a long outage
         spreads its few tries over the jobs instead of spending one job's retries on them."""
         self._held_jobs.setdefault(job.key.cluster, {})[job] = None
+        # Said where a person waiting on it looks (GET /v1/restarts/{id}, `watchdog restart
+        # --daemon`): a bare "pending" for the whole outage read as a daemon that was stuck.
+        job.message = HELD_MESSAGE
         if job.key.cluster not in self._release_timers:
             self._release_held(job.key.cluster)
 
@@ -201,6 +207,8 @@ class JobDispatch:
                 free, wait = [next(iter(held))], PROBE_WINDOW
         for job in free:
             del held[job]
+            if job.message == HELD_MESSAGE:
+                job.message = ""
             self._lanes[job.credential].put_nowait(job)
         if not held:
             del self._held_jobs[cluster]

@@ -29,7 +29,7 @@ from ..connect.backend import describe_answer
 from ..logs import get_logger
 from ..model import ConnectorKey, ConnectorStatus, Outcome, RestartRequest
 from ..tasks import cancel_and_wait
-from .dispatch import JobDispatch, after_tries
+from .dispatch import HELD_MESSAGE, JobDispatch, after_tries
 from .job import (
     Abandoned,
     JobObserver,
@@ -400,6 +400,8 @@ class RestartQueue(JobDispatch):
             raise RuntimeError(f"job {job.id} already ended as {job.outcome}")
         job.outcome = outcome
         job.phase = Phase.DONE
+        if job.message == HELD_MESSAGE:
+            job.message = ""  # it no longer waits (a withdrawn one would still say so)
         job.finished_at = self._clock()
         if result is not None:
             job.status_code = result.status_code
