@@ -305,3 +305,39 @@ async def test_a_schedule_run_of_many_connectors_lets_the_event_loop_run() -> No
         assert len(slow.pending()) == len(names)
     finally:
         await daemon.stop()
+
+
+async def test_a_restart_sent_between_two_slices_of_a_poll_keeps_its_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A poll loads its failing connectors' states, lets the event loop go between slices, and
+    # judges them later: the queue sent a restart of one meanwhile (its attempt counted, in the
+    # state), and the poll saved the state it had loaded before, over it. The attempt was lost:
+    # the backoff started over and max_restarts was never reached (a restart storm).
+    monkeypatch.setattr("watchdog.engine.core.POLL_SLICE_SECONDS", 0.0)  # a slice per connector
+    w = in_process(sim_scenario([]), daemon_config([HEAL], queue={"shutdown_deadline": 0}))
+    daemon = w.daemon
+    store = daemon.engine.state
+    key = ConnectorKey(CLUSTER, "broken")
+    statuses = {"broken": ConnectorStatus(name="broken", state="FAILED", tasks=(TaskStatus(0, "FAILED"),))}
+    sent_at = datetime.now(UTC)
+    loaded = asyncio.Event()
+    load = store.load
+
+    def watched_load(k: ConnectorKey) -> Any:
+        if k == key:
+            loaded.set()
+        return load(k)
+
+    monkeypatch.setattr(store, "load", watched_load)
+
+    async def queue_sends_its_restart() -> None:  # what RestartRecorder.sending writes
+        await loaded.wait()
+        store.save(key, replace(load(key), attempts=1, last_restart_at=sent_at))
+
+    try:
+        sending = asyncio.create_task(queue_sends_its_restart())
+        await daemon.engine.on_poll(CLUSTER, statuses)
+        assert sending.done()
+        state = load(key)
+        assert state.attempts == 1 and state.last_restart_at == sent_at, f"the restart's attempt was lost: {state}"
+    finally:
+        await daemon.stop()

@@ -123,7 +123,11 @@ class StatusIntake(Decisions):
         # and in listing order the same connectors took that budget window after window (f0 and
         # f1 four restarts each in an hour) while others failing as long had none.
         judged.sort(key=lambda item: _last_restart(loaded.get(item[1])))
-        if not await self._in_slices(judged, lambda item: self._judge(*item, now, loaded.get(item[1])), going_on=going_on):
+        # Each connector judged on its state as read in the slice that saves it: `loaded` is from
+        # before the event loop was let go, and the queue may have sent a restart meanwhile (its
+        # attempt counted in the state). Judged on `loaded`, the poll saved over that attempt: the
+        # backoff started over and max_restarts was never reached.
+        if not await self._in_slices(judged, lambda item: self._judge(*item, now), going_on=going_on):
             return False
         self._watch_probe(cluster, failing, now)
         self._watch_named(cluster, statuses.keys())
@@ -134,13 +138,12 @@ class StatusIntake(Decisions):
 
     def _judge(
         self, rule: Rule, key: ConnectorKey, status: ConnectorStatus, health: Health, now: datetime,
-        loaded: ConnectorState | None = None,
     ) -> None:
         self._watch_degraded(rule, key, status, now)
         self._watch_unknown(rule, key, status)
         self.state.observe_status(key, status.state or "UNUSABLE", now)
         dry_run = self.config.dry_run or rule.dry_run
-        state = observe(loaded if loaded is not None else self.load_state(key, dry_run=dry_run), health, now, rule.backoff)
+        state = observe(self.load_state(key, dry_run=dry_run), health, now, rule.backoff)
         decision = decide_on_status(rule, state, health, now, pending=self._pending_for(key, dry_run=rule.dry_run))
         if decision is Decision.BUDGET_SPENT:
             state = self._give_up(rule, key, state, save=False)
