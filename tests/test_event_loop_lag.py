@@ -17,7 +17,14 @@ from bench.postgres import PostgresServer, take_lease
 from watchdog.app import Daemon
 from watchdog.config import Config
 from watchdog.metrics import Metrics
-from watchdog.model import ConnectorKey, ConnectorStatus, RestartRequest, TaskStatus, Trigger
+from watchdog.model import (
+    ConnectorKey,
+    ConnectorStatus,
+    Health,
+    RestartRequest,
+    TaskStatus,
+    Trigger,
+)
 from watchdog.server import Probes, create_app
 from watchdog.state import SqliteStateStore
 from watchdog.state.postgres import PostgresStateStore
@@ -45,9 +52,9 @@ class DistantStore(SqliteStateStore):
         super().__init__(":memory:")
         self.delay = delay
 
-    def observe_status(self, key: ConnectorKey, seen_state: str, seen_at: datetime) -> None:
+    def observe_status(self, key: ConnectorKey, seen_state: str, seen_at: datetime, state: Any = None) -> None:
         time.sleep(self.delay)
-        super().observe_status(key, seen_state, seen_at)
+        super().observe_status(key, seen_state, seen_at, state)
 
     def forget(self, key: ConnectorKey) -> None:
         time.sleep(self.delay)
@@ -320,14 +327,20 @@ async def test_a_restart_sent_between_two_slices_of_a_poll_keeps_its_attempt(mon
     statuses = {"broken": ConnectorStatus(name="broken", state="FAILED", tasks=(TaskStatus(0, "FAILED"),))}
     sent_at = datetime.now(UTC)
     loaded = asyncio.Event()
-    load = store.load
+    load, load_many = store.load, store.load_many
 
     def watched_load(k: ConnectorKey) -> Any:
         if k == key:
             loaded.set()
         return load(k)
 
+    def watched_load_many(keys: Any) -> Any:
+        if key in keys:
+            loaded.set()
+        return load_many(keys)
+
     monkeypatch.setattr(store, "load", watched_load)
+    monkeypatch.setattr(store, "load_many", watched_load_many)
 
     async def queue_sends_its_restart() -> None:  # what RestartRecorder.sending writes
         await loaded.wait()
@@ -341,3 +354,54 @@ async def test_a_restart_sent_between_two_slices_of_a_poll_keeps_its_attempt(mon
         assert state.attempts == 1 and state.last_restart_at == sent_at, f"the restart's attempt was lost: {state}"
     finally:
         await daemon.stop()
+
+
+class CountedDatabase(PostgresStateStore):
+    """The PostgreSQL store, counting the statements it sends (each a round trip)."""
+
+    sent = 0
+
+    def _connection(self) -> Any:
+        conn = super()._connection()
+        store = self
+
+        class Counted:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(conn, name)
+
+            def execute(self, *args: Any, **kwargs: Any) -> Any:
+                store.sent += 1
+                return conn.execute(*args, **kwargs)
+
+        return Counted()
+
+
+def test_a_poll_costs_about_one_round_trip_per_connector(postgres_server: PostgresServer, postgres_url: str) -> None:
+    # Each connector of a poll cost three round trips (the status seen, the state read, the state
+    # written): with PostgreSQL 1 ms away a poll of 2,000 took 14 s, and at a 15 s interval polls
+    # were skipped and failures judged late. Now its state is read with a few dozen others' and
+    # written with the status seen, in one statement.
+    names = [f"c{i:03d}" for i in range(300)]
+    failing = {f"c{i:03d}" for i in range(0, 300, 50)}
+    statuses = {n: ConnectorStatus(name=n, state="FAILED" if n in failing else "RUNNING",
+                                   tasks=(TaskStatus(0, "FAILED" if n in failing else "RUNNING"),)) for n in names}
+    w = in_process(sim_scenario([]), daemon_config([HEAL], queue={"shutdown_deadline": 0}))
+    with CountedDatabase(postgres_url, password=postgres_server.password) as store:
+        store.fence(take_lease(postgres_server, postgres_url), "test-replica")
+        daemon = Daemon(w.daemon.config, transport=w.daemon._transport, state=store)
+
+        async def poll_twice() -> int:
+            try:
+                await daemon.engine.on_poll(CLUSTER, statuses)  # the rows are made
+                store.sent = 0
+                await daemon.engine.on_poll(CLUSTER, statuses)
+                return store.sent
+            finally:
+                await daemon.stop()
+
+        sent = asyncio.run(poll_twice())
+        assert sent < 1.5 * len(names), f"{sent} statements for a poll of {len(names)} connectors"
+        rows = {row.key.connector: row for row in store.rows()}
+        assert {n for n, row in rows.items() if row.seen_state == "FAILED"} == failing
+        assert all(rows[n].state.consecutive_failures == 2 for n in failing)
+        assert all(rows[n].state.health is Health.HEALTHY for n in set(names) - failing)

@@ -31,6 +31,7 @@ from watchdog.state import (
     SqliteStateStore,
     StateStoreError,
 )
+from watchdog.state.rows import load_many_sql
 
 from .state_samples import AUDIT, BILLING, FULL_STATE, ORDERS, T0, Clock, record, request
 
@@ -757,3 +758,10 @@ def test_a_database_url_libpq_cannot_read_is_a_state_store_error_not_a_traceback
     assert 'invalid URI query parameter: "sslmod"' in str(caught.value)
     assert str(caught.value).startswith("PostgreSQL database postgresql://watchdog@127.0.0.1:9/watchdog cannot be used")
     assert "LEAK" not in str(caught.value)
+
+
+def test_many_states_are_read_by_their_key_not_by_scanning_every_connector(store: SqliteStateStore) -> None:
+    # load_many reads a poll's states 64 at a time: written as `(cluster, connector) IN (VALUES
+    # ...)`, SQLite scanned the whole table for each read (every connector of every cluster).
+    plan = " ".join(row[3] for row in store._db.execute("EXPLAIN QUERY PLAN " + load_many_sql(2), ["a", "b", "c", "d"]))
+    assert "SCAN connector_state" not in plan and "USING PRIMARY KEY" in plan, plan

@@ -180,6 +180,43 @@ def test_status_rows_join_the_state_and_the_last_seen_status(store: StateStore) 
     ]
 
 
+def test_a_status_seen_and_a_state_are_written_together(store: StateStore, reopened: Reopen) -> None:
+    # A poll writes what it saw and the connector's state in one statement (one round trip).
+    store.save(ORDERS, ConnectorState(attempts=3))
+    store.observe_status(ORDERS, "FAILED", T0, state=FULL_STATE)
+    store.observe_status(BILLING, "RUNNING", T0, state=ConnectorState(health=Health.HEALTHY))  # a new row
+    store.observe_status(AUDIT, "PAUSED", T0)  # without a state: the status only, as before
+    with reopened() as other:
+        assert other.rows() == [
+            StatusRow(BILLING, ConnectorState(health=Health.HEALTHY), "RUNNING", T0),
+            StatusRow(ORDERS, FULL_STATE, "FAILED", T0),
+            StatusRow(AUDIT, ConnectorState(), "PAUSED", T0),
+        ]
+    store.observe_status(ORDERS, "RUNNING", T0 + timedelta(seconds=5))  # keeps the state
+    assert store.load(ORDERS) == FULL_STATE
+    with pytest.raises(ValueError, match="no time zone"):
+        store.observe_status(BILLING, "FAILED", T0, state=ConnectorState(last_restart_at=datetime(2026, 3, 29, 10, 0)))
+    assert store.load(BILLING) == ConnectorState(health=Health.HEALTHY)
+
+
+def test_many_states_are_loaded_at_once(store: StateStore) -> None:
+    store.save(ORDERS, FULL_STATE)
+    store.save(BILLING, ConnectorState(attempts=1))
+    store.observe_status(AUDIT, "RUNNING", T0)  # a status seen, no state saved: the initial state
+    unknown = ConnectorKey("other", "orders")  # same name, another cluster: not ORDERS' state
+    assert store.load_many([AUDIT, ORDERS, unknown, BILLING]) == {
+        AUDIT: ConnectorState(), ORDERS: FULL_STATE, unknown: ConnectorState(), BILLING: ConnectorState(attempts=1)}
+    assert store.load_many([]) == {}
+    many = [ConnectorKey("big", f"c{i:04d}") for i in range(1000)]  # more than one read's parameters (SQLite)
+    with store.batch():
+        for i, key in enumerate(many[::100]):
+            store.save(key, ConnectorState(attempts=i + 1))
+    loaded = store.load_many(many)
+    assert list(loaded) == many
+    assert [loaded[key].attempts for key in many[::100]] == list(range(1, 11))
+    assert sum(state.attempts for state in loaded.values()) == sum(range(1, 11))
+
+
 # -- history -------------------------------------------------------------------------------------
 
 

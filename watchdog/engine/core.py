@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, TypeVar
@@ -36,6 +36,9 @@ log = get_logger("watchdog.engine")
 # share-locked by the poll's open transaction besides), so the leader stood down at every poll
 # and nothing was ever judged.
 POLL_SLICE_SECONDS = 0.05
+# A poll reads its connectors' states this many at a time (StateStore.load_many), within the slice
+# that judges them: one round trip for a few dozen connectors instead of one each.
+READ_AHEAD = 64
 
 _Item = TypeVar("_Item")
 
@@ -142,19 +145,27 @@ class EngineCore:
         self.status_owners = StatusOwners(config.rules)
         self._cluster_ids = {c.kafka_cluster_id: name for name, c in config.clusters.items() if isinstance(c, CloudCluster)}
 
-    async def _in_slices(self, items: Iterable[_Item], step: Callable[[_Item], object], *, writes: bool = True,
-                         going_on: Callable[[], bool] = lambda: True) -> bool:
+    async def _in_slices(self, items: Sequence[_Item], step: Callable[[_Item], object], *, writes: bool = True,
+                         going_on: Callable[[], bool] = lambda: True,
+                         read: Callable[[Sequence[_Item]], object] | None = None) -> bool:
         """`step` for each item, in slices of about POLL_SLICE_SECONDS. With `writes`, one
         transaction per slice where the store needs it (PostgreSQL: a commit per slice instead of
         one per write); a restart request still commits at once. No transaction is open while the
         loop is let go: other tasks' writes are their own, and the lease row is not held. False when
-        `going_on` said to stop after a slice (what was done stays done)."""
-        remaining = iter(items)
+        `going_on` said to stop after a slice (what was done stays done). `read`: called with the
+        next READ_AHEAD items before the first of them is stepped, in the same slice (what it reads
+        is never from before the loop was let go: the queue may have written since)."""
+        done = 0
         while True:
             started = time.monotonic()
+            read_up_to = done  # nothing read in an earlier slice is used in this one
             with self.state.batch() if writes else nullcontext():
-                for item in remaining:
-                    step(item)
+                while done < len(items):
+                    if read is not None and done >= read_up_to:
+                        read_up_to = done + READ_AHEAD
+                        read(items[done:read_up_to])
+                    step(items[done])
+                    done += 1
                     if time.monotonic() - started >= POLL_SLICE_SECONDS:
                         break
                 else:
@@ -163,19 +174,26 @@ class EngineCore:
             if not going_on():
                 return False
 
-    def load_state(self, key: ConnectorKey, *, dry_run: bool) -> ConnectorState:
+    def load_state(self, key: ConnectorKey, *, dry_run: bool, stored: ConnectorState | None = None) -> ConnectorState:
         """The connector's state as a decision in dry-run (`dry_run`) or live sees it. A live
-        decision drops the dry-run view: the state file holds what was really sent."""
+        decision drops the dry-run view: the state file holds what was really sent. `stored`: the
+        store's state, when it was just read (StateStore.load_many)."""
         if not dry_run:
             self.dry_states.pop(key, None)
-        return self.dry_states.get(key) or self.state.load(key)
+        return self.dry_states.get(key) or (stored if stored is not None else self.state.load(key))
 
     def show_state(self, key: ConnectorKey, state: ConnectorState) -> None:
         show_state(self.metrics, self.state, self.dry_states, key, state)
 
-    def save_state(self, key: ConnectorKey, state: ConnectorState, *, dry_run: bool) -> None:
+    def save_state(self, key: ConnectorKey, state: ConnectorState, *, dry_run: bool,
+                   seen: tuple[str, datetime] | None = None) -> None:
+        """`seen`: the connector state a poll saw and when, written with the state (one write)."""
         if dry_run and key in self.dry_states:
             self.dry_states[key] = state
+            if seen is not None:
+                self.state.observe_status(key, *seen)
+        elif seen is not None:
+            self.state.observe_status(key, *seen, state=state)
         else:
             self.state.save(key, state)
 

@@ -4,7 +4,7 @@ their cluster forgotten once they have stayed away for `state.forget_vanished_af
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 
 from ..config import Rule, StatusTrigger
@@ -103,12 +103,17 @@ class StatusIntake(Decisions):
         for health, count in counts.items():
             self.metrics.connectors.labels(cluster, health.value).set(count)
         loaded: dict[ConnectorKey, ConnectorState] = {}
+        stored: dict[ConnectorKey, ConnectorState] = {}
+
+        def read(items: Sequence[tuple[Rule, ConnectorKey, ConnectorStatus, Health]]) -> None:
+            stored.update(self.state.load_many([key for _, key, _, _ in items]))
 
         def load(item: tuple[Rule, ConnectorKey, ConnectorStatus, Health]) -> None:
             rule, key, _, _ = item
-            loaded[key] = self.load_state(key, dry_run=self.config.dry_run or rule.dry_run)
+            loaded[key] = self.load_state(key, dry_run=self.config.dry_run or rule.dry_run, stored=stored.pop(key))
 
-        if not await self._in_slices([item for item in judged if item[3] in _FAILING], load, going_on=going_on):
+        failing_now = [item for item in judged if item[3] in _FAILING]
+        if not await self._in_slices(failing_now, load, going_on=going_on, read=read):
             return False
         # The breaker sees the whole cluster before any connector of it is judged. Connectors
         # given up on are known broken and left to people, not signs of an outage: counted, three
@@ -127,7 +132,9 @@ class StatusIntake(Decisions):
         # before the event loop was let go, and the queue may have sent a restart meanwhile (its
         # attempt counted in the state). Judged on `loaded`, the poll saved over that attempt: the
         # backoff started over and max_restarts was never reached.
-        if not await self._in_slices(judged, lambda item: self._judge(*item, now), going_on=going_on):
+        stored.clear()
+        if not await self._in_slices(judged, lambda item: self._judge(*item, now, stored.pop(item[1])),
+                                     going_on=going_on, read=read):
             return False
         self._watch_probe(cluster, failing, now)
         self._watch_named(cluster, statuses.keys())
@@ -138,16 +145,18 @@ class StatusIntake(Decisions):
 
     def _judge(
         self, rule: Rule, key: ConnectorKey, status: ConnectorStatus, health: Health, now: datetime,
+        stored: ConnectorState,
     ) -> None:
+        """`stored`: the connector's state, read in this slice (load_many). The status seen and the
+        state are written in one statement (observe_status with the state)."""
         self._watch_degraded(rule, key, status, now)
         self._watch_unknown(rule, key, status)
-        self.state.observe_status(key, status.state or "UNUSABLE", now)
         dry_run = self.config.dry_run or rule.dry_run
-        state = observe(self.load_state(key, dry_run=dry_run), health, now, rule.backoff)
+        state = observe(self.load_state(key, dry_run=dry_run, stored=stored), health, now, rule.backoff)
         decision = decide_on_status(rule, state, health, now, pending=self._pending_for(key, dry_run=rule.dry_run))
         if decision is Decision.BUDGET_SPENT:
             state = self._give_up(rule, key, state, save=False)
-        self.save_state(key, state, dry_run=dry_run)
+        self.save_state(key, state, dry_run=dry_run, seen=(status.state or "UNUSABLE", now))
         self.show_state(key, state)
         detail = ""
         if status.unusable is not None:

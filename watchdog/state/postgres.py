@@ -153,17 +153,20 @@ class PostgresStateStore:
     def items(self) -> Iterator[tuple[ConnectorKey, ConnectorState]]:
         return iter([(row.key, row.state) for row in self.rows()])
 
-    def observe_status(self, key: ConnectorKey, seen_state: str, seen_at: datetime) -> None:
+    def load_many(self, keys: Sequence[ConnectorKey]) -> dict[ConnectorKey, ConnectorState]:
+        if not keys:
+            return {}
+        rows = self._read("load connectors' states", postgres_rows.LOAD_MANY,
+                          ([key.cluster for key in keys], [key.connector for key in keys]))
+        found = {postgres_rows.key(row): postgres_rows.state(row) for row in rows}
+        return {key: found.get(key) or ConnectorState() for key in keys}
+
+    def observe_status(self, key: ConnectorKey, seen_state: str, seen_at: datetime,
+                       state: ConnectorState | None = None) -> None:
+        values = None if state is None else postgres_rows.state_values(key, state)
         at = postgres_rows.utc(seen_at)
         with self._write("record a connector's status") as db:
-            db.execute(
-                """
-                INSERT INTO connector_state (cluster, connector, seen_state, seen_at) VALUES (%s, %s, %s, %s)
-                ON CONFLICT (cluster, connector) DO UPDATE
-                SET seen_state = excluded.seen_state, seen_at = excluded.seen_at
-                """,
-                (key.cluster, key.connector, seen_state, at),
-            )
+            postgres_rows.save_seen(db, key, seen_state, at, values)
 
     def rows(self) -> list[StatusRow]:
         found = self._read("list connector states",

@@ -43,25 +43,42 @@ def state_values(key: ConnectorKey, state: ConnectorState) -> tuple[Any, ...]:
     )
 
 
+_STATE_COLUMNS = ("consecutive_failures", "attempts", "last_restart_at", "next_allowed_at", "gave_up", "health",
+                  "healthy_since", "awaiting_resolution")
+_SEEN_COLUMNS = ("seen_state", "seen_at")
+
+
+def _upsert(columns: tuple[str, ...]) -> str:
+    """An upsert of a connector's row that sets `columns` and leaves the others alone."""
+    return (f"INSERT INTO connector_state (cluster, connector, {', '.join(columns)}) "
+            f"VALUES (%s, %s, {', '.join(['%s'] * len(columns))}) "
+            f"ON CONFLICT (cluster, connector) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in columns)}")
+
+
+_SAVE = _upsert(_STATE_COLUMNS)
+_SEEN = _upsert(_SEEN_COLUMNS)
+_SAVE_SEEN = _upsert(_STATE_COLUMNS + _SEEN_COLUMNS)
+
+
 def save_state(db: Connection, values: tuple[Any, ...]) -> None:
     # An upsert that leaves seen_state/seen_at alone: observe_status owns those.
-    db.execute(
-        """
-        INSERT INTO connector_state (cluster, connector, consecutive_failures, attempts, last_restart_at,
-            next_allowed_at, gave_up, health, healthy_since, awaiting_resolution)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-        ON CONFLICT (cluster, connector) DO UPDATE SET
-            consecutive_failures = excluded.consecutive_failures,
-            attempts = excluded.attempts,
-            last_restart_at = excluded.last_restart_at,
-            next_allowed_at = excluded.next_allowed_at,
-            gave_up = excluded.gave_up,
-            health = excluded.health,
-            healthy_since = excluded.healthy_since,
-            awaiting_resolution = excluded.awaiting_resolution
-        """,
-        values,
-    )
+    db.execute(_SAVE, values)
+
+
+def save_seen(db: Connection, key: ConnectorKey, seen_state: str, seen_at: datetime | None,
+              values: tuple[Any, ...] | None) -> None:
+    """What a poll saw of the connector and, with `values` (state_values), its state: one statement."""
+    if values is None:
+        db.execute(_SEEN, (key.cluster, key.connector, seen_state, seen_at))
+    else:
+        db.execute(_SAVE_SEEN, (*values, seen_state, seen_at))
+
+
+LOAD_MANY = """
+    SELECT s.* FROM connector_state AS s
+    JOIN unnest(%s::text[], %s::text[]) AS wanted (cluster, connector)
+      ON s.cluster = wanted.cluster AND s.connector = wanted.connector
+"""
 
 
 def history_values(record: HistoryRecord) -> tuple[Any, ...]:

@@ -20,31 +20,54 @@ from ..model import (
 )
 from ..report import format_timestamp, parse_timestamp, parse_timestamp_or_none, timestamp_or_none
 
+_STATE_COLUMNS = ("consecutive_failures", "attempts", "last_restart_at", "next_allowed_at", "gave_up", "health",
+                  "healthy_since", "awaiting_resolution")
+_SEEN_COLUMNS = ("seen_state", "seen_at")
+# Keys per read of load_many: two parameters each, well under SQLite's limit on parameters.
+KEYS_PER_READ = 400
+
+
+def _upsert(columns: tuple[str, ...]) -> str:
+    """An upsert of a connector's row that sets `columns` and leaves the others alone."""
+    return (f"INSERT INTO connector_state (cluster, connector, {', '.join(columns)}) "
+            f"VALUES (?, ?, {', '.join(['?'] * len(columns))}) "
+            f"ON CONFLICT (cluster, connector) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in columns)}")
+
+
+_SAVE = _upsert(_STATE_COLUMNS)
+_SEEN = _upsert(_SEEN_COLUMNS)
+_SAVE_SEEN = _upsert(_STATE_COLUMNS + _SEEN_COLUMNS)
+
+
+def _state_values(state: ConnectorState) -> tuple[object, ...]:
+    return (
+        state.consecutive_failures, state.attempts, timestamp_or_none(state.last_restart_at),
+        timestamp_or_none(state.next_allowed_at), int(state.gave_up),
+        None if state.health is None else state.health.value, timestamp_or_none(state.healthy_since),
+        int(state.awaiting_resolution),
+    )
+
 
 def save_state(db: sqlite3.Connection, key: ConnectorKey, state: ConnectorState) -> None:
     # An upsert that leaves seen_state/seen_at alone: observe_status owns those.
-    db.execute(
-        """
-        INSERT INTO connector_state (cluster, connector, consecutive_failures, attempts, last_restart_at,
-            next_allowed_at, gave_up, health, healthy_since, awaiting_resolution)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (cluster, connector) DO UPDATE SET
-            consecutive_failures = excluded.consecutive_failures,
-            attempts = excluded.attempts,
-            last_restart_at = excluded.last_restart_at,
-            next_allowed_at = excluded.next_allowed_at,
-            gave_up = excluded.gave_up,
-            health = excluded.health,
-            healthy_since = excluded.healthy_since,
-            awaiting_resolution = excluded.awaiting_resolution
-        """,
-        (
-            key.cluster, key.connector, state.consecutive_failures, state.attempts,
-            timestamp_or_none(state.last_restart_at), timestamp_or_none(state.next_allowed_at), int(state.gave_up),
-            None if state.health is None else state.health.value, timestamp_or_none(state.healthy_since),
-            int(state.awaiting_resolution),
-        ),
-    )
+    db.execute(_SAVE, (key.cluster, key.connector, *_state_values(state)))
+
+
+def save_seen(db: sqlite3.Connection, key: ConnectorKey, seen_state: str, seen_at: str,
+              state: ConnectorState | None) -> None:
+    """What a poll saw of the connector and, given, its state: one statement."""
+    if state is None:
+        db.execute(_SEEN, (key.cluster, key.connector, seen_state, seen_at))
+    else:
+        db.execute(_SAVE_SEEN, (key.cluster, key.connector, *_state_values(state), seen_state, seen_at))
+
+
+def load_many_sql(count: int) -> str:
+    """The read of `count` connectors' rows, their keys given as (cluster, connector) pairs. A
+    join, which finds each by the primary key: `(cluster, connector) IN (VALUES ...)` scanned the
+    whole table for every 64 connectors read."""
+    return (f"SELECT s.* FROM (VALUES {', '.join(['(?, ?)'] * count)}) AS wanted "
+            "JOIN connector_state AS s ON s.cluster = wanted.column1 AND s.connector = wanted.column2")
 
 
 def insert_history(db: sqlite3.Connection, record: HistoryRecord) -> None:

@@ -22,11 +22,14 @@ from ..report import StatusRow, format_timestamp, parse_timestamp_or_none
 from .errors import StateStoreError
 from .opening import MEMORY, Ownership, check_path, exclusive_lock, open_database
 from .rows import (
+    KEYS_PER_READ,
     history_filter,
     history_from_row,
     insert_history,
     key_from_row,
+    load_many_sql,
     pending_from_row,
+    save_seen,
     save_state,
     state_from_row,
 )
@@ -138,17 +141,22 @@ class SqliteStateStore:
     def items(self) -> Iterator[tuple[ConnectorKey, ConnectorState]]:
         return iter([(row.key, row.state) for row in self.rows()])
 
-    def observe_status(self, key: ConnectorKey, seen_state: str, seen_at: datetime) -> None:
-        """Remember the connector state a poll saw (RUNNING, FAILED...), for the status table."""
+    def load_many(self, keys: Sequence[ConnectorKey]) -> dict[ConnectorKey, ConnectorState]:
+        found: dict[ConnectorKey, ConnectorState] = {}
+        for start in range(0, len(keys), KEYS_PER_READ):
+            part = keys[start:start + KEYS_PER_READ]
+            rows = self._read("load connectors' states", load_many_sql(len(part)),
+                              [value for key in part for value in (key.cluster, key.connector)])
+            found.update((key_from_row(row), state_from_row(row)) for row in rows)
+        return {key: found.get(key) or ConnectorState() for key in keys}
+
+    def observe_status(self, key: ConnectorKey, seen_state: str, seen_at: datetime,
+                       state: ConnectorState | None = None) -> None:
+        """Remember the connector state a poll saw (RUNNING, FAILED...), for the status table;
+        with `state`, the connector's state too, in the same write."""
+        at = format_timestamp(seen_at)
         with self._write("record a connector's status") as db:
-            db.execute(
-                """
-                INSERT INTO connector_state (cluster, connector, seen_state, seen_at) VALUES (?, ?, ?, ?)
-                ON CONFLICT (cluster, connector) DO UPDATE
-                SET seen_state = excluded.seen_state, seen_at = excluded.seen_at
-                """,
-                (key.cluster, key.connector, seen_state, format_timestamp(seen_at)),
-            )
+            save_seen(db, key, seen_state, at, state)
 
     def rows(self) -> list[StatusRow]:
         """Every remembered connector, by cluster and name, for `watchdog status`."""
