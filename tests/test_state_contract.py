@@ -433,6 +433,40 @@ def test_a_batch_commits_its_writes_together(store: StateStore, reopened: Reopen
         assert other.rows() == [StatusRow(ORDERS, FULL_STATE, "FAILED", T0)]
 
 
+def test_a_batchs_statuses_are_written_in_order_and_read_back(store: StateStore, reopened: Reopen) -> None:
+    # PostgreSQL sends a batch's statuses with its next statement, together: still in order,
+    # still read by the batch itself, and committed with it.
+    later = T0 + timedelta(seconds=5)
+    with store.batch():
+        store.observe_status(ORDERS, "FAILED", T0, state=FULL_STATE)
+        store.observe_status(ORDERS, "RUNNING", later)  # the status only: the state stays
+        store.observe_status(BILLING, "RUNNING", T0)
+        store.observe_status(BILLING, "FAILED", later, state=ConnectorState(attempts=2))
+        assert store.load_many([ORDERS, BILLING]) == {ORDERS: FULL_STATE, BILLING: ConnectorState(attempts=2)}
+        store.observe_status(AUDIT, "FAILED", T0, state=ConnectorState(attempts=1))
+        store.save(AUDIT, ConnectorState(attempts=4))  # a later write of the same row wins
+    with reopened() as other:
+        assert other.rows() == [
+            StatusRow(BILLING, ConnectorState(attempts=2), "FAILED", later),
+            StatusRow(ORDERS, FULL_STATE, "RUNNING", later),
+            StatusRow(AUDIT, ConnectorState(attempts=4), "FAILED", T0),
+        ]
+
+
+def test_a_failed_batch_writes_none_of_its_statuses(store: StateStore, reopened: Reopen, fail_on: FailOn) -> None:
+    # PostgreSQL: the statuses kept for the next statement go in its transaction, and a failure
+    # rolls them back with it (SQLite writes each at once, a transaction each).
+    fail_on("restart_history", "INSERT")
+    with pytest.raises(StateStoreError), store.batch():
+        store.observe_status(BILLING, "FAILED", T0, state=FULL_STATE)
+        store.finish("job-1", ORDERS, None, record("job-1"))
+    if isinstance(store, PostgresStateStore):
+        with reopened() as other:
+            assert other.rows() == []
+    store.observe_status(ORDERS, "RUNNING", T0, state=ConnectorState(attempts=1))
+    assert store.load(ORDERS) == ConnectorState(attempts=1) and store.problem is None
+
+
 def test_a_request_added_inside_a_batch_is_durable_when_add_pending_returns(store: StateStore, reopened: Reopen) -> None:
     with pytest.raises(RuntimeError, match="the poll broke"), store.batch():
         store.add_pending(request("r1"), "job-1")

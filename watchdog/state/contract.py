@@ -89,7 +89,10 @@ class StateStore(Protocol):
     def observe_status(self, key: ConnectorKey, seen_state: str, seen_at: datetime,
                        state: ConnectorState | None = None) -> None:
         """Remember the status a poll saw; with `state`, the connector's state too (as `save`),
-        in the same write: one statement per connector and poll instead of two."""
+        in the same write: one statement per connector and poll instead of two. Inside a batch
+        the store may send it with the batch's next statement (PostgreSQL: a slice's statuses in
+        one round trip), in order, read by the batch's reads; its failure is then raised by that
+        statement (or by the batch's end), which it rolls back with."""
         ...
     def rows(self) -> list[StatusRow]: ...
 

@@ -85,6 +85,7 @@ class PostgresStateStore:
         self._batch: Connection | None = None  # the connection holding a batch's transaction
         self._batch_open = False  # whether that transaction is open (not just past a commit point)
         self._batch_whole = False  # whether commit points join the batch's transaction (batch(whole=True))
+        self._seen: list[postgres_rows.Seen] = []  # observe_status in a batch, not sent yet (_send_seen)
         try:
             conn = self._connection()
             if read_only:
@@ -165,8 +166,21 @@ class PostgresStateStore:
                        state: ConnectorState | None = None) -> None:
         values = None if state is None else postgres_rows.state_values(key, state)
         at = postgres_rows.utc(seen_at)
+        if self._batch is not None:
+            # Sent with the batch's next statement (any read or write, its end), all in one round
+            # trip: a round trip each, a poll of 2,000 connectors 1 ms away took 4.5 s.
+            self._seen.append((key, seen_state, at, values))
+            return
         with self._write("record a connector's status") as db:
             postgres_rows.save_seen(db, key, seen_state, at, values)
+
+    def _send_seen(self) -> None:
+        """The statuses (and states) a batch has kept for its next statement, in one pipeline."""
+        if not self._seen:
+            return
+        seen, self._seen = self._seen, []
+        with self._write("record connectors' statuses") as db:
+            postgres_rows.save_seen_many(db, seen)
 
     def rows(self) -> list[StatusRow]:
         found = self._read("list connector states",
@@ -284,9 +298,15 @@ class PostgresStateStore:
         try:
             yield
         except BaseException:
-            self._batch = None
+            self._batch, self._seen = None, []
             if self._batch_open:
                 _rollback(conn)
+            raise
+        try:
+            self._send_seen()
+        except BaseException:
+            self._batch, self._seen = None, []
+            _rollback(conn)
             raise
         self._batch = None
         if not self._batch_open:
@@ -302,6 +322,7 @@ class PostgresStateStore:
         """One transaction, fenced; inside a batch, part of the batch's (and with `commit`, the
         batch's commit point: committed before returning, the batch going on in a new one)."""
         if self._batch is not None:
+            self._send_seen()  # first: the batch's writes keep their order
             conn = self._batch
             try:
                 if not self._batch_open:
@@ -367,6 +388,8 @@ class PostgresStateStore:
                          f"(held by {None if row is None else row['holder']})")
 
     def _read(self, what: str, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        if self._batch is not None:
+            self._send_seen()  # a read sees the batch's writes
         try:
             conn = self._batch or self._connection()
             return conn.execute(sql, params).fetchall()

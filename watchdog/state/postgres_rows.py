@@ -74,6 +74,30 @@ def save_seen(db: Connection, key: ConnectorKey, seen_state: str, seen_at: datet
         db.execute(_SAVE_SEEN, (*values, seen_state, seen_at))
 
 
+# A status seen kept for later: the connector, the state seen, when (UTC), its state_values or None.
+Seen = tuple[ConnectorKey, str, "datetime | None", "tuple[Any, ...] | None"]
+
+
+def save_seen_many(db: Connection, seen: list[Seen]) -> None:
+    """save_seen for each, one statement per connector sent in one pipeline (psycopg's
+    executemany): one round trip for them all. One row per connector and statement kind, the
+    last kept, so that the order between the two kinds does not matter."""
+    latest: dict[tuple[ConnectorKey, bool], tuple[Any, ...]] = {}
+    for key, seen_state, at, values in seen:
+        if values is None and (key, True) in latest:
+            latest[(key, True)] = (*latest[(key, True)][:-2], seen_state, at)
+        elif values is None:
+            latest[(key, False)] = (key.cluster, key.connector, seen_state, at)
+        else:
+            latest.pop((key, False), None)  # this write sets the status too
+            latest[(key, True)] = (*values, seen_state, at)
+    with db.cursor() as cursor:
+        for with_state, sql in ((False, _SEEN), (True, _SAVE_SEEN)):
+            rows = [row for (_, kind), row in latest.items() if kind is with_state]
+            if rows:
+                cursor.executemany(sql, rows)
+
+
 LOAD_MANY = """
     SELECT s.* FROM connector_state AS s
     JOIN unnest(%s::text[], %s::text[]) AS wanted (cluster, connector)
