@@ -1,8 +1,9 @@
 """Benchmark 6: what the PostgreSQL state store costs against SQLite at the scale of benchmark 3
 (10,000 connectors in 100 clusters, one poll cycle = one poll of each cluster).
 
-The store's share of a cycle, with the engine's own write pattern: per connector, the status a poll
-saw (`observe_status`), the state read and written back (`load`, `save`), one `batch()` per
+The store's share of a cycle, with the engine's write pattern as it was before a poll's reads and
+writes were batched (bench/poll_store.py measures that change, with the database 1 ms away): per
+connector, the status a poll saw (`observe_status`), the state read and written back (`load`, `save`), one `batch()` per
 cluster's poll, and 2% of the connectors restarted (a request remembered, marked sending, finished).
 SQLite: a file on local disk (WAL, synchronous=NORMAL, as the daemon uses it). PostgreSQL 15 on
 loopback, fsync on (a commit waits for its WAL flush), started in a temporary directory as the tests
