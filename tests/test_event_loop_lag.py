@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.poll_store import Counted
 from bench.postgres import PostgresServer, take_lease
 from watchdog.app import Daemon
 from watchdog.config import Config
@@ -356,30 +357,6 @@ async def test_a_restart_sent_between_two_slices_of_a_poll_keeps_its_attempt(mon
         await daemon.stop()
 
 
-class CountedDatabase(PostgresStateStore):
-    """The PostgreSQL store, counting the statements it sends (each a round trip)."""
-
-    sent = 0
-
-    def _connection(self) -> Any:
-        conn = super()._connection()
-        store = self
-
-        class Counted:
-            def __getattr__(self, name: str) -> Any:
-                return getattr(conn, name)
-
-            def execute(self, *args: Any, **kwargs: Any) -> Any:
-                store.sent += 1
-                return conn.execute(*args, **kwargs)
-
-            def cursor(self, *args: Any, **kwargs: Any) -> Any:
-                store.sent += 1  # an executemany's pipeline: one round trip
-                return conn.cursor(*args, **kwargs)
-
-        return Counted()
-
-
 def test_a_poll_costs_a_few_round_trips_per_slice(postgres_server: PostgresServer, postgres_url: str) -> None:
     # Each connector of a poll cost three round trips (the status seen, the state read, the state
     # written): with PostgreSQL 1 ms away a poll of 2,000 took 14 s, and at a 15 s interval polls
@@ -390,7 +367,7 @@ def test_a_poll_costs_a_few_round_trips_per_slice(postgres_server: PostgresServe
     statuses = {n: ConnectorStatus(name=n, state="FAILED" if n in failing else "RUNNING",
                                    tasks=(TaskStatus(0, "FAILED" if n in failing else "RUNNING"),)) for n in names}
     w = in_process(sim_scenario([]), daemon_config([HEAL], queue={"shutdown_deadline": 0}))
-    with CountedDatabase(postgres_url, password=postgres_server.password) as store:
+    with Counted(postgres_url, password=postgres_server.password) as store:
         store.fence(take_lease(postgres_server, postgres_url), "test-replica")
         daemon = Daemon(w.daemon.config, transport=w.daemon._transport, state=store)
 

@@ -70,6 +70,23 @@ def _renewals(monkeypatch: Any) -> asyncio.Event:
     return renewed
 
 
+def _leader_on_postgres(
+    postgres_server: PostgresServer, url: str, monkeypatch: Any,
+) -> tuple[Simulator, Daemon, Elector, asyncio.Event, httpx.AsyncClient]:
+    """The simulator and a daemon electing itself on PostgreSQL (schema made first, lease table included), its
+    renewals signalled, and a client of its HTTP API in process."""
+    with PostgresStateStore(url, password=postgres_server.password):
+        pass
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    daemon = _daemon(postgres_server, url, simulator)
+    elector = daemon.leadership
+    assert isinstance(elector, Elector)
+    renewed = _renewals(monkeypatch)
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=serve(daemon.metrics.registry, daemon.probes,
+                                                                     daemon.api_context())), base_url="http://daemon")
+    return simulator, daemon, elector, renewed, http
+
+
 async def _sent_while_late(renewed: asyncio.Event, *requests: Coroutine[Any, Any, httpx.Response]) -> list[httpx.Response]:
     """The requests, arrived while the event loop is held past renew_deadline (2 s) right after a
     renewal (the process starved of CPU, or its loop held): let go, the loop answers them before
@@ -84,15 +101,7 @@ async def _sent_while_late(renewed: asyncio.Event, *requests: Coroutine[Any, Any
 async def test_requests_answered_while_the_renewal_is_late_do_not_make_the_leader_step_down(
     postgres_server: PostgresServer, postgres_url: str, monkeypatch: Any,
 ) -> None:
-    with PostgresStateStore(postgres_url, password=postgres_server.password):
-        pass  # the schema, lease table included
-    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
-    daemon = _daemon(postgres_server, postgres_url, simulator)
-    elector = daemon.leadership
-    assert isinstance(elector, Elector)
-    renewed = _renewals(monkeypatch)
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=serve(daemon.metrics.registry, daemon.probes,
-                                                                     daemon.api_context())), base_url="http://daemon")
+    simulator, daemon, elector, renewed, http = _leader_on_postgres(postgres_server, postgres_url, monkeypatch)
     await daemon.start(serve_http=False)
     try:
         await until(lambda: elector.leading and daemon.pollers[CLUSTER].listed_at is not None, "leading, polled")
@@ -121,15 +130,7 @@ async def test_a_leader_whose_renewal_is_late_serves_reads_without_stepping_down
 ) -> None:
     """The reads a leader serves (GET /v1/restarts/{id}, which `watchdog restart --daemon` follows,
     and GET /v1/connectors) are served while its renewal is late: they send nothing."""
-    with PostgresStateStore(postgres_url, password=postgres_server.password):
-        pass
-    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
-    daemon = _daemon(postgres_server, postgres_url, simulator)
-    elector = daemon.leadership
-    assert isinstance(elector, Elector)
-    renewed = _renewals(monkeypatch)
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=serve(daemon.metrics.registry, daemon.probes,
-                                                                     daemon.api_context())), base_url="http://daemon")
+    simulator, daemon, elector, renewed, http = _leader_on_postgres(postgres_server, postgres_url, monkeypatch)
     await daemon.start(serve_http=False)
     try:
         await until(lambda: elector.leading and daemon.pollers[CLUSTER].listed_at is not None, "leading, polled")
