@@ -22,9 +22,9 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from .config import BlockingSettings
 from .connect.backend import read_json
 from .connect.inflate import ACCEPT_ENCODING
-from .connect.proxy_auth import proxy_credentials
+from .connect.proxy_auth import scrub_with_proxies
 from .connect.transfer import DEFAULT_MAX_BYTES, CallLimits, fetch
-from .logs import get_logger, scrub_of, scrubbed
+from .logs import get_logger, scrubbed
 from .metrics import Metrics
 
 log = get_logger("watchdog.blocking")
@@ -261,8 +261,7 @@ class AlertBlocker:
         # had them in the blocking reason, and so in the refusal of every restart it blocked.
         # A short secret only where it stands alone (logs.scrub_of): starred wherever it was, a
         # password `prod` made Alertmanager's reason quoting a filter read `env="***uction"`.
-        proxy_secrets, proxy_users = proxy_credentials()
-        return scrubbed(text, scrub_of([*self._secret_forms, *proxy_secrets], proxy_users))
+        return scrubbed(text, scrub_with_proxies(self._secret_forms))
 
     def _failed(self, reason: str) -> BlockingVerdict:
         verdict = self._on_error(self._scrubbed(reason))

@@ -10,11 +10,11 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 
-from ..logs import redact_url_credentials, scrub_of, scrubbed
+from ..logs import redact_url_credentials, scrubbed
 from ..model import UNSTORABLE_ESCAPE, ConnectorStatus, Outcome, TaskStatus, whole_unicode
 from ..ratelimit import RateLimitHeaders
 from ..redirects import not_followed
-from .proxy_auth import proxy_credentials
+from .proxy_auth import scrub_with_proxies
 
 T = TypeVar("T")
 
@@ -250,8 +250,7 @@ def without_credentials(text: str, sent: httpx.Headers) -> str:
         secrets += [pair, password]
         users.append(user)
     # And the proxy's, which httpcore sends below these headers (proxy_auth.py).
-    proxy_secrets, proxy_users = proxy_credentials()
-    return scrubbed(text, scrub_of([*secrets, *proxy_secrets], [*users, *proxy_users]))
+    return scrubbed(text, scrub_with_proxies(secrets, users))
 
 
 def _error_entry(entry: Any) -> str:

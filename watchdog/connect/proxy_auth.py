@@ -13,14 +13,24 @@ import base64
 import functools
 import os
 import urllib.request
+from collections.abc import Iterable
 
 import httpx
+
+from ..logs import Scrub, scrub_of
 
 
 def environment_proxies() -> dict[str, str]:
     """The proxies the environment names, by scheme (http, https, all): what httpx reads,
     HTTPS_PROXY and the others, upper or lower case."""
     return {scheme: url for scheme, url in urllib.request.getproxies().items() if scheme in ("http", "https", "all") and url}
+
+
+def scrub_with_proxies(secrets: Iterable[str], users: Iterable[str] = ()) -> Scrub:
+    """What starring out `secrets` and `users` looks for, and the environment's proxy credentials
+    too: whatever a request carried, a proxy below it may have been sent its own."""
+    proxy_secrets, proxy_users = proxy_credentials()
+    return scrub_of([*secrets, *proxy_secrets], [*users, *proxy_users])
 
 
 def proxy_credentials() -> tuple[frozenset[str], frozenset[str]]:

@@ -10,12 +10,11 @@ from dataclasses import dataclass
 
 from ..config import RateLimitSettings
 from .headers import Pause, RateLimitHeaders
+from .refusals import equal_jitter_pause
 
 # 5xx answers with Retry-After in a row from which the service, not a connector, is taken to be out: more than the
 # four connectors' own 503s that must not hold the other connectors' restarts (tests/test_queue.py).
 UNAVAILABLE_IN_A_ROW = 5
-# Far past any cap (refusals.py says why a bound is needed at all).
-_MAX_DOUBLINGS = 64
 
 
 class Outage:
@@ -53,9 +52,7 @@ class Outage:
             return None
         max_pause = self.settings.max_pause
         backoff = self.settings.backoff
-        times = min(self._streak - UNAVAILABLE_IN_A_ROW, _MAX_DOUBLINGS)
-        ceiling = min(backoff.cap, backoff.base * 2.0**times)
-        asked, source = max(backoff.base, ceiling * (0.5 + 0.5 * self._rng())), "backoff"
+        asked, source = equal_jitter_pause(backoff, self._streak - UNAVAILABLE_IN_A_ROW, self._rng()), "backoff"
         if headers.retry_after >= asked:
             asked, source = headers.retry_after, "retry_after"
         return Pause(min(asked, max_pause), source, capped_from=asked if asked > max_pause else None)
@@ -169,8 +166,7 @@ class RestartHold:
             return None
         if streak.pauses == 0:
             streak.began_at = now
-        ceiling = min(self._backoff.cap, self._backoff.base * 2.0 ** min(streak.pauses, _MAX_DOUBLINGS))
-        pause = max(self._backoff.base, ceiling * (0.5 + 0.5 * self._rng()))
+        pause = equal_jitter_pause(self._backoff, streak.pauses, self._rng())
         streak.pauses += 1
         streak.held_until = now + pause
         streak.probe = None

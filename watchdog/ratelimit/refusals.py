@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..config import RateLimitSettings
+from ..config import RateLimitSettings, RetryBackoff
 from .budget import ServerBudget, Word
 from .estimate import RateEstimate
 from .headers import Pause, RateLimitHeaders
@@ -104,8 +104,8 @@ class Refusals:
             # until it outlasts the server's window (full jitter kept drawing short ones, and the
             # job at the head of the queue spent its retries on them).
             # A key already seen shut for longer starts there: each too-short pause is a 429.
-            ceiling = min(backoff.cap, max(backoff.base * _doubled(self.consecutive_429 - 1), self.estimate.window_floor))
-            asked, source = max(backoff.base, ceiling * (0.5 + 0.5 * self._rng())), "backoff"
+            asked = equal_jitter_pause(backoff, self.consecutive_429 - 1, self._rng(), floor=self.estimate.window_floor)
+            source = "backoff"
         if asked > max_pause:
             return Pause(max_pause, source, capped_from=asked)
         return Pause(asked, source)
@@ -121,3 +121,11 @@ def _doubled(times: int) -> float:
     """2 ** times, for a backoff that a cap bounds anyway."""
     return 2.0 ** min(times, _MAX_DOUBLINGS)
 
+
+def equal_jitter_pause(backoff: RetryBackoff, doublings: int, draw: float, *, floor: float = 0.0) -> float:
+    """A capped exponential backoff with equal jitter: `backoff.base` doubled `doublings` times (or
+    `floor`, if longer), at most `backoff.cap`; half of it for sure, the other half drawn (`draw`
+    in [0, 1)); never under `backoff.base`. The one formula of every pause that holds the key's
+    callers without a hint: 429s in a row here, 5xx in a row in outage.py."""
+    ceiling = min(backoff.cap, max(backoff.base * _doubled(doublings), floor))
+    return max(backoff.base, ceiling * (0.5 + 0.5 * draw))
