@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from watchdog.config import Rule
+from watchdog.config import Rule, StatusTrigger
 from watchdog.model import ConnectorState, ConnectorStatus, Decision, Health, TaskStatus
 from watchdog.rules import (
     StatusOwners,
@@ -15,7 +15,6 @@ from watchdog.rules import (
     named_but_missing,
     selected,
     selects,
-    status_rule_for,
     unaddressable,
 )
 
@@ -116,8 +115,15 @@ def test_first_matching_status_rule_owns_a_connector() -> None:
     disabled = rule(name="off", enabled=False, select={"include": ["*"]})
     schedule = rule(name="sched", trigger={"type": "schedule", "interval": 60}, select={"include": ["*"]})
     rules = [schedule, disabled, first, second]
-    assert status_rule_for(rules, "prod", "orders-1").name == "first"
-    assert status_rule_for(rules, "prod", "other").name == "second"
+    owners = StatusOwners(rules)
+    assert owners.rule_for("prod", "orders-1").name == "first"
+    assert owners.rule_for("prod", "other").name == "second"
+
+
+def status_rule_by_rule(rules: list[Rule], cluster: str, connector: str) -> Rule | None:
+    """The definition StatusOwners indexes, rule by rule: the first enabled status rule that selects it."""
+    return next((r for r in rules if r.enabled and isinstance(r.trigger, StatusTrigger)
+                 and selects(r.select, cluster, connector)), None)
 
 
 def test_the_status_rule_index_finds_the_owner_status_rule_for_finds() -> None:
@@ -138,7 +144,7 @@ def test_the_status_rule_index_finds_the_owner_status_rule_for_finds() -> None:
              "orders-\n", "*", "[xy]?z", ""]
     for cluster in ("prod", "staging-1", "dev"):
         for name in names:
-            expected = status_rule_for(rules, cluster, name)
+            expected = status_rule_by_rule(rules, cluster, name)
             found = owners.rule_for(cluster, name)
             assert (found and found.name) == (expected and expected.name), (cluster, name)
     assert owners.rule_for("prod", "orders-tmp").name == "exact"  # excluded by orders, named by exact

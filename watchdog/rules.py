@@ -108,13 +108,7 @@ def unaddressable(name: str) -> bool:
 
 def selects(selector: Selector, cluster: str, connector: str) -> bool:
     """Exact names and `include` globs add, `exclude` globs remove; exclusion always wins."""
-    if not selector.selects_cluster(cluster):
-        return False
-    if any(fnmatchcase(connector, pattern) for pattern in selector.exclude):
-        return False
-    return connector in selector.connectors or any(
-        fnmatchcase(connector, pattern) for pattern in selector.include
-    )
+    return selector.selects_cluster(cluster) and _selects_connector(selector, connector)
 
 
 def selected(rule: Rule, cluster: str, connectors: Iterable[str]) -> list[str]:
@@ -133,20 +127,13 @@ def named_but_missing(rule: Rule, cluster: str, present: Iterable[str]) -> list[
     )
 
 
-def status_rule_for(rules: Iterable[Rule], cluster: str, connector: str) -> Rule | None:
-    """The first enabled status rule that selects the connector owns it: one policy per connector."""
-    for rule in rules:
-        if rule.enabled and isinstance(rule.trigger, StatusTrigger) and selects(rule.select, cluster, connector):
-            return rule
-    return None
-
-
 # Connectors whose owner one cluster's index remembers (StatusOwners).
 _OWNERS_REMEMBERED = 200_000
 
 
 class StatusOwners:
-    """`status_rule_for` of every connector a poll lists, for one config's rules, in about one
+    """The status rule that owns each connector a poll lists (the first enabled status rule that
+    selects it: one policy per connector), for one config's rules, in about one
     regular-expression match per connector instead of a glob match per rule: rule by rule, 500
     status rules held the event loop 10 s per poll of 3,000 connectors, and a reload 18 s (the
     liveness probe failed, the lease was lost). The rules that select a cluster are indexed once
