@@ -7,6 +7,7 @@ import asyncio
 import json
 import sqlite3
 from contextlib import closing
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -209,3 +210,50 @@ async def test_with_postgresql_a_schedule_restart_kept_while_no_replica_led_for_
     assert restarts_sent(simulator) == []
     assert record.outcome is Outcome.DROPPED and record.message.startswith("missed while no daemon ran: 6h00m")
     assert "last lease renewal" in record.message
+
+
+async def test_a_restart_kept_by_an_older_release_after_a_rollback_is_sent_at_the_upgrade_that_follows(
+    tmp_path: Path,
+) -> None:
+    """This release ran (its record of being alive), was rolled back to an older release, which
+    ran for six hours and wrote its records (a poll, the 03:00 run's restart) but no record of
+    being alive, and this release came back 20 s after it stopped. Before, the gap was measured
+    from this release's own last record: six hours, and the restart ended dropped, 'missed while
+    no daemon ran: 6h00m', though a daemon had run until 20 s before."""
+    clock = Clock()
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])), clock=clock.monotonic)
+    path = tmp_path / "state.db"
+    with SqliteStateStore(path) as store:
+        store.mark_alive(clock.wall())  # this release, before the rollback
+    clock.advance(6 * 3600)
+    older = daemon(path, simulator, clock)  # writes as an older release does: the same rows, no daemon_alive
+    statuses = await older.pollers[CLUSTER].list()
+    assert statuses is not None
+    older.state.observe_status(ConnectorKey(CLUSTER, "orders"), "RUNNING", clock.wall())
+    (rule,) = older.config.rules
+    await older.engine.on_schedule(rule, CLUSTER, statuses)
+    older.state.close()  # stopped for the upgrade with its restart unsent
+    clock.advance(20)
+
+    again = daemon(path, simulator, clock)
+    await again.start(serve_http=False)
+    await again.queue.join()
+    await again.stop()
+    with SqliteStateStore(path) as store:
+        (record,) = store.history()
+    assert record.outcome is Outcome.ACCEPTED, record.message
+    assert restarts_sent(simulator) == [202]
+
+
+def test_the_last_sign_of_life_is_the_newest_record_not_ahead_of_now(tmp_path: Path) -> None:
+    """A record newer than the file's record of being alive (an older release ran after this one)
+    counts; one ahead of now (written before the wall clock stepped back) does not."""
+    path = tmp_path / "state.db"
+    alive = Clock().wall()
+    seen = alive + timedelta(hours=6)
+    with SqliteStateStore(path) as store:
+        store.mark_alive(alive)
+        store.observe_status(ConnectorKey(CLUSTER, "orders"), "RUNNING", seen)
+        assert store.last_alive() == seen
+        assert store.last_alive(now=seen + timedelta(seconds=20)) == seen
+        assert store.last_alive(now=seen - timedelta(hours=1)) == alive

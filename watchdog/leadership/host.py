@@ -84,7 +84,7 @@ class LeadershipHost:
         if isinstance(self.leadership, Elector):
             seconds, sign = self.leadership.absent_for, "last lease renewal"
         else:
-            last = self.state.last_alive()
+            last = self.state.last_alive(self._now())
             seconds = None if last is None else (self._now() - last).total_seconds()
             sign = f"last sign of life in the state file ({last.isoformat() if last else ''})"
         return None if seconds is None else Absence(seconds, SCHEDULE_MISFIRE_GRACE_SECONDS, sign)

@@ -111,9 +111,10 @@ class StateStore(Protocol):
 
     # -- the daemon's last sign of life, for recovery: a schedule's restart kept while no daemon
     # ran for longer than the scheduler's grace is not sent late (engine/recovery.py)
-    def last_alive(self) -> datetime | None:
-        """When a daemon was last known alive on this store, by its own clock; None when the store
-        does not record it (PostgreSQL: the lease's renewal does) or never did."""
+    def last_alive(self, now: datetime | None = None) -> datetime | None:
+        """When a daemon was last known alive on this store, by its own clock (a time ahead of
+        `now` not counted); None when the store does not record it (PostgreSQL: the lease's renewal
+        does) or never did."""
         ...
     def mark_alive(self, at: datetime) -> None: ...
 

@@ -254,7 +254,7 @@ class PostgresStateStore:
                           f"SELECT * FROM restart_history{where} ORDER BY at DESC, id DESC LIMIT %s", (*values, limit))
         return [postgres_rows.record(row) for row in rows]
 
-    def last_alive(self) -> datetime | None:
+    def last_alive(self, now: datetime | None = None) -> datetime | None:
         """None: with PostgreSQL the leader's last sign of life is its lease renewal, which the
         elector reads as it takes the lease (Elector.absent_for), on the database's clock."""
         return None

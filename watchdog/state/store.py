@@ -39,6 +39,18 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+# The newest of the daemon's record of being alive and the newest time any record was written,
+# those ahead of a given time left out (see SqliteStateStore.last_alive). Timestamps are fixed-width
+# ISO 8601 UTC text, so max() is the newest.
+ALIVE_SQL = """
+SELECT max(at) AS at FROM (
+    SELECT at FROM daemon_alive WHERE id = 1
+    UNION ALL SELECT max(seen_at) FROM connector_state WHERE seen_at <= ?
+    UNION ALL SELECT max(at) FROM restart_history WHERE at <= ?
+    UNION ALL SELECT max(requested_at) FROM pending_request WHERE requested_at <= ?
+)
+"""
+
 
 class SqliteStateStore:
     """The durable state store. Synchronous on purpose: every call is a short local transaction,
@@ -280,10 +292,16 @@ class SqliteStateStore:
 
     # -- the daemon's last sign of life -------------------------------------------------------------
 
-    def last_alive(self) -> datetime | None:
-        """When a daemon was last known alive on this file (None: never recorded)."""
+    def last_alive(self, now: datetime | None = None) -> datetime | None:
+        """When a daemon was last known alive on this file (None: never recorded): the newer of
+        its record of being alive and the newest record any daemon wrote (a poll seen, a restart,
+        a request), leaving out those ahead of `now` (written before the wall clock stepped back).
+        The records count too because a release older than `daemon_alive` never writes it: rolled
+        back to, it ran for hours after this release's last record, and the upgrade that followed
+        took that for hours with no daemon and dropped the schedule's restarts it had kept."""
+        newest = format_timestamp(now) if now is not None else "9999"
         try:
-            rows = self._db.execute("SELECT at FROM daemon_alive WHERE id = 1").fetchall()
+            rows = self._db.execute(ALIVE_SQL, (newest, newest, newest)).fetchall()
         except sqlite3.OperationalError:  # a reader on a file no daemon of this release opened yet
             return None
         return parse_timestamp_or_none(rows[0]["at"]) if rows else None
