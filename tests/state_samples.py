@@ -54,3 +54,17 @@ def record(job_id: str, key: ConnectorKey = ORDERS, *, at: datetime = T0, **chan
         outcome=Outcome.ACCEPTED, status_code=202, request_id="rq-1", tries=1, attempt=1,
     )
     return replace(base, **changes)  # type: ignore[arg-type]
+
+
+# What a release before 3941d9e (2026-12-02) kept of a connector after two dry-run restarts, as
+# d34752b's daemon wrote it in dry-run against the simulator (max_restarts 2): the attempts in the
+# state, its last restart at the very time of the second dry-run record, gave-up (tests/test_upgrade.py).
+OLDER_DRY_RUN_AT = T0 + timedelta(seconds=5, microseconds=433157)
+OLDER_DRY_RUN_STATE = ConnectorState(
+    consecutive_failures=6, attempts=2, last_restart_at=OLDER_DRY_RUN_AT,
+    next_allowed_at=OLDER_DRY_RUN_AT + timedelta(seconds=2), gave_up=True, health=Health.FAILED,
+)
+OLDER_DRY_RUN_RECORDS = (
+    record("dry-1", at=T0, outcome=Outcome.DRY_RUN, status_code=None, request_id=None, tries=0, attempt=1),
+    record("dry-2", at=OLDER_DRY_RUN_AT, outcome=Outcome.DRY_RUN, status_code=None, request_id=None, tries=0, attempt=2),
+)

@@ -37,7 +37,18 @@ from watchdog.state.postgres import PostgresStateStore
 from watchdog.state.postgres_schema import MIGRATIONS as POSTGRES_MIGRATIONS
 from watchdog.state.schema import MIGRATIONS as SQLITE_MIGRATIONS
 
-from .state_samples import AUDIT, BILLING, FULL_STATE, ORDERS, T0, Clock, record, request
+from .state_samples import (
+    AUDIT,
+    BILLING,
+    FULL_STATE,
+    OLDER_DRY_RUN_RECORDS,
+    OLDER_DRY_RUN_STATE,
+    ORDERS,
+    T0,
+    Clock,
+    record,
+    request,
+)
 
 Reopen = Callable[[], AbstractContextManager[StateStore]]
 FailOn = Callable[[str, str], None]
@@ -764,3 +775,14 @@ def test_replicas_starting_together_migrate_once(postgres_server: PostgresServer
 
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         assert list(pool.map(open_one, range(4))) == [1, 1, 1, 1]
+
+
+def test_a_last_restart_an_older_release_kept_from_a_dry_run_is_found(store: StateStore) -> None:
+    """Only a release before dry-run attempts were kept in memory wrote a state whose last restart
+    is a dry-run record's time; a live restart's state is never found so."""
+    for sample in OLDER_DRY_RUN_RECORDS:
+        store.finish(sample.job_id, ORDERS, OLDER_DRY_RUN_STATE, sample)
+    live = ConnectorState(attempts=1, last_restart_at=T0, next_allowed_at=T0 + timedelta(minutes=2))
+    store.finish("live-1", BILLING, live, record("live-1", BILLING, at=T0, attempt=1))
+    store.finish("dry-3", BILLING, None, record("dry-3", BILLING, at=T0 + timedelta(seconds=9), outcome=Outcome.DRY_RUN, tries=0))
+    assert store.dry_run_last_restarts() == [ORDERS]

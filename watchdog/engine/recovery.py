@@ -137,6 +137,7 @@ class Recovery(EngineCore):
         if requeued or ended:
             log.warning("recovered_requests", requeued=requeued, ended=ended)
         if only is None:
+            self.forget_dry_run_attempts()
             self.recall_restarts(now)
             self.settle_clock()
         return requeued, ended
@@ -197,6 +198,43 @@ class Recovery(EngineCore):
                         note="restarts remembered later than the wall clock's now count as made now; "
                              "their backoff gaps start again from now")
         return moved
+
+    def forget_dry_run_attempts(self) -> int:
+        """Undo the dry-run restarts an older release counted in the store. Before dry-run
+        attempts were kept in memory, a release run in dry-run (the runbook's first step in an
+        incident) wrote each would-be restart as an attempt: made live after an upgrade, this
+        release took them for real, and a failing connector the dry run had given up on was never
+        restarted (budget_spent), another held for a backoff no restart had started. The dry-run
+        attempts since the last restart that went out are taken off; the backoff of those left
+        stays as the store has it (longer, never shorter); gave-up is decided again by the count.
+        Returns the connectors changed."""
+        changed = []
+        with self.state.batch():
+            for key in self.state.dry_run_last_restarts():
+                state = self.state.load(key)
+                dry, last_sent = 0, None
+                for record in self.state.history(key, limit=HISTORY_PAGE):  # newest first
+                    # Older releases gave a schedule's restart an `attempt` too: failure ones alone count.
+                    failure = record.attempt is not None and any(t in FAILURE_TRIGGERS for t in record.triggers)
+                    if record.outcome is Outcome.DRY_RUN:
+                        dry += failure
+                    elif record.tries > 0 or record.outcome is Outcome.INTERRUPTED:
+                        last_sent = last_sent or record
+                        if failure:
+                            break  # the last failure restart that went out: the count before it was live
+                if not dry:
+                    continue
+                attempts = max(0, state.attempts - dry)
+                self.state.save(key, replace(
+                    state, attempts=attempts, gave_up=False, last_restart_at=last_sent.at if last_sent else None,
+                    next_allowed_at=state.next_allowed_at if attempts else None,
+                ))
+                changed.append(f"{key.cluster}/{key.connector}")
+        if changed:
+            log.warning("dry_run_attempts_forgotten", connectors=len(changed), names=changed[:20],
+                        note="an older release counted its dry-run restarts as attempts in the state file; "
+                             "only restarts that went out count now")
+        return len(changed)
 
     def recall_restarts(self, now: datetime) -> int:
         """Give the fleet breaker the failure restarts the history shows within its window: those

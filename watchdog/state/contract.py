@@ -94,6 +94,10 @@ class StateStore(Protocol):
         one round trip), in order, read by the batch's reads; its failure is then raised by that
         statement (or by the batch's end), which it rolls back with."""
         ...
+    def dry_run_last_restarts(self) -> list[ConnectorKey]:
+        """Connectors whose kept last restart is a dry-run restart of their history: only a release
+        from before dry-run attempts were kept in memory wrote those (recovery forgets them)."""
+        ...
     def rows(self) -> list[StatusRow]: ...
 
     # -- restart requests: queued -> sending (-> queued, answered and tried again) -> finished

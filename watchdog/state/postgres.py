@@ -43,7 +43,7 @@ from .errors import Fenced, StateStoreError
 from .postgres_connection import connection_parameters, describe
 from .postgres_rows import Connection, Row
 from .postgres_schema import migrate, read_version, require_current
-from .rows import history_filter
+from .rows import DRY_RUN_LAST_RESTARTS, history_filter
 
 # After a failed attempt to connect, calls fail at once for this long rather than each waiting
 # for the connect timeout on the event loop.
@@ -181,6 +181,10 @@ class PostgresStateStore:
         seen, self._seen = self._seen, []
         with self._write("record connectors' statuses") as db:
             postgres_rows.save_seen_many(db, seen)
+
+    def dry_run_last_restarts(self) -> list[ConnectorKey]:
+        rows = self._read("find restarts an older release kept from a dry run", DRY_RUN_LAST_RESTARTS)
+        return [postgres_rows.key(row) for row in rows]
 
     def rows(self) -> list[StatusRow]:
         found = self._read("list connector states",

@@ -70,6 +70,21 @@ def load_many_sql(count: int) -> str:
             "JOIN connector_state AS s ON s.cluster = wanted.column1 AND s.connector = wanted.column2")
 
 
+# Connectors whose kept last restart is the time of a dry-run restart in their history. Only a
+# release before dry-run attempts were kept in memory (3941d9e) wrote such a state: its dry-run
+# restarts counted as attempts, backoff and gave-up in the state file (recovery.py undoes them).
+# Both stores (SQLite's timestamps are fixed-width text, PostgreSQL's timestamptz: equal instants
+# are equal values); one index lookup per connector with attempts.
+DRY_RUN_LAST_RESTARTS = """
+SELECT s.cluster, s.connector FROM connector_state AS s
+WHERE (s.attempts > 0 OR s.gave_up) AND EXISTS (
+    SELECT 1 FROM restart_history AS h
+    WHERE h.cluster = s.cluster AND h.connector = s.connector AND h.at = s.last_restart_at AND h.outcome = 'dry_run'
+)
+ORDER BY s.cluster, s.connector
+"""
+
+
 def insert_history(db: sqlite3.Connection, record: HistoryRecord) -> None:
     db.execute(
         """

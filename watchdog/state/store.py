@@ -22,6 +22,7 @@ from ..report import StatusRow, format_timestamp, parse_timestamp_or_none
 from .errors import StateStoreError
 from .opening import MEMORY, Ownership, check_path, exclusive_lock, open_database
 from .rows import (
+    DRY_RUN_LAST_RESTARTS,
     KEYS_PER_READ,
     history_filter,
     history_from_row,
@@ -169,6 +170,10 @@ class SqliteStateStore:
         at = format_timestamp(seen_at)
         with self._write("record a connector's status") as db:
             save_seen(db, key, seen_state, at, state)
+
+    def dry_run_last_restarts(self) -> list[ConnectorKey]:
+        rows = self._read("find restarts an older release kept from a dry run", DRY_RUN_LAST_RESTARTS)
+        return [key_from_row(row) for row in rows]
 
     def rows(self) -> list[StatusRow]:
         """Every remembered connector, by cluster and name, for `watchdog status`."""
