@@ -68,3 +68,14 @@ OLDER_DRY_RUN_RECORDS = (
     record("dry-1", at=T0, outcome=Outcome.DRY_RUN, status_code=None, request_id=None, tries=0, attempt=1),
     record("dry-2", at=OLDER_DRY_RUN_AT, outcome=Outcome.DRY_RUN, status_code=None, request_id=None, tries=0, attempt=2),
 )
+
+# A history record as releases before 2026-12-02 kept it: the connector's trace quoted its
+# connection URLs with their passwords (masked as they arrive since, but not in what was kept).
+OLDER_LEAKY_TRACE = ("org.apache.kafka.connect.errors.ConnectException: cannot connect to "
+                     "jdbc:mysql://db.internal/orders?user=etl&password=Hunter2Secret99 and "
+                     "jdbc:postgresql://etl:Pgpass4242@db2/x")
+OLDER_LEAKY_RECORD = record(
+    "leaky-1", message=f"restart failed: {OLDER_LEAKY_TRACE}",
+    evidence={"state": "FAILED", "trace": OLDER_LEAKY_TRACE, "tasks": [{"id": 0, "state": "FAILED", "trace": OLDER_LEAKY_TRACE}]},
+    recommendations=(f"Check {OLDER_LEAKY_TRACE}",),
+)

@@ -43,6 +43,7 @@ from .state_samples import (
     FULL_STATE,
     OLDER_DRY_RUN_RECORDS,
     OLDER_DRY_RUN_STATE,
+    OLDER_LEAKY_RECORD,
     ORDERS,
     T0,
     Clock,
@@ -786,3 +787,15 @@ def test_a_last_restart_an_older_release_kept_from_a_dry_run_is_found(store: Sta
     store.finish("live-1", BILLING, live, record("live-1", BILLING, at=T0, attempt=1))
     store.finish("dry-3", BILLING, None, record("dry-3", BILLING, at=T0 + timedelta(seconds=9), outcome=Outcome.DRY_RUN, tries=0))
     assert store.dry_run_last_restarts() == [ORDERS]
+
+
+def test_a_password_an_older_release_kept_in_the_history_is_read_masked(store: StateStore) -> None:
+    """Releases before URL credentials were masked as they arrive kept them in the history: after
+    an upgrade GET /v1/history and `watchdog history --json` showed them for history.max_age."""
+    store.finish(OLDER_LEAKY_RECORD.job_id, ORDERS, None, OLDER_LEAKY_RECORD)
+    (kept,) = store.history()
+    shown = repr(kept)
+    assert "Hunter2Secret99" not in shown and "Pgpass4242" not in shown
+    assert "password=***" in kept.message and "jdbc:postgresql://***@db2/x" in kept.message
+    assert kept.evidence is not None and kept.evidence["tasks"][0]["trace"] == kept.evidence["trace"]
+    assert "password=***" in kept.evidence["trace"] and "password=***" in kept.recommendations[0]

@@ -21,6 +21,7 @@ from ..model import (
     RestartRequest,
     Trigger,
 )
+from .rows import masked
 
 Row = dict[str, Any]
 Connection = psycopg.Connection[Row]
@@ -148,11 +149,11 @@ def record(row: Row) -> HistoryRecord:
         outcome=Outcome(row["outcome"]),
         status_code=row["status_code"],
         request_id=row["request_id"],
-        message=row["message"],
+        message=masked(row["message"]),
         tries=row["tries"],
         attempt=row["attempt"],
-        evidence=row["evidence"],
-        recommendations=tuple(row["recommendations"]),
+        evidence=masked(row["evidence"]),
+        recommendations=tuple(masked(row["recommendations"])),
     )
 
 

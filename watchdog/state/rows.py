@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from typing import Any
 
+from ..logs import redact_url_credentials
 from ..model import (
     ConnectorKey,
     ConnectorState,
@@ -102,6 +104,20 @@ def insert_history(db: sqlite3.Connection, record: HistoryRecord) -> None:
     )
 
 
+def masked(value: Any) -> Any:
+    """A history record's text, or its evidence (JSON: nested dicts and lists), without the
+    credentials of any URL in it. Masked as it arrives since 2026-12-02 (connect/backend.py), but
+    releases before kept them: read back unmasked, an upgrade showed them in GET /v1/history and
+    `watchdog history` for history.max_age. Both stores read every record through this."""
+    if isinstance(value, str):
+        return redact_url_credentials(value)
+    if isinstance(value, dict):
+        return {k: masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(item) for item in value]
+    return value
+
+
 def key_from_row(row: sqlite3.Row) -> ConnectorKey:
     return ConnectorKey(row["cluster"], row["connector"])
 
@@ -130,11 +146,11 @@ def history_from_row(row: sqlite3.Row) -> HistoryRecord:
         outcome=Outcome(row["outcome"]),
         status_code=row["status_code"],
         request_id=row["request_id"],
-        message=row["message"],
+        message=masked(row["message"]),
         tries=row["tries"],
         attempt=row["attempt"],
-        evidence=None if row["evidence"] is None else json.loads(row["evidence"]),
-        recommendations=tuple(json.loads(row["recommendations"])),
+        evidence=None if row["evidence"] is None else masked(json.loads(row["evidence"])),
+        recommendations=tuple(masked(json.loads(row["recommendations"]))),
     )
 
 
