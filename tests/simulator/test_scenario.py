@@ -154,6 +154,7 @@ def test_inconsistent_scripts_are_rejected(script: dict[str, Any], complaint: st
             scenario(kafka_connect_clusters=[{"name": "k", "bare_restart_status": 202}]),
             "kafka_connect_clusters.0.bare_restart_status",
         ),
+        (scenario(kafka_connect_clusters=[{"name": "k", "kafka_version": "3.x"}]), "kafka_connect_clusters.0.kafka_version"),
         (
             scenario(
                 kafka_connect_clusters=[

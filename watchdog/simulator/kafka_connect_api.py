@@ -35,6 +35,12 @@ serves with Connect's JSON 404 but no Content-Type; literal `.` and `..` segment
 connectors of those names. `ignores_restart_flags` plays a worker before 3.0 (KIP-745): flags
 ignored, every restart a bare one.
 
+`kafka_version` plays an older release, as recorded on real workers (2.8.2, 3.4.1, 3.9.2): before
+3.0 the restart flags are ignored (as above); before 3.5 there is no `PUT .../stop` (Jersey's 404);
+before 4.0 the worker runs Jetty 9.4, which routes `%2F`, `%25`, `%5C` and `%2E` segments to the
+connector of the decoded name instead of refusing them; before 4.1 (KIP-891) status entries carry
+no plugin `version`.
+
 How a restart meets the connector's script: a restart heals (counts towards
 `recover_after_restarts`, ends a stall) when it restarts every failed instance, or every task;
 restarting only some of the failed instances changes nothing, because the simulator's failure
@@ -102,10 +108,11 @@ class KafkaConnectApi:
     # --- the door -----------------------------------------------------------------------------
 
     def admit(self, route: Route, request: ApiRequest, t: float) -> Admission:
-        refusal = _jetty_refusal(request.raw_path)
+        cluster = self._clusters.get(route.cluster or "")
+        # Jetty 12 (Kafka 4.0 on) refuses ambiguous encodings before any routing; Jetty 9.4 routes them.
+        refusal = _jetty_refusal(request.raw_path) if cluster is None or cluster.release >= (4, 0, 0) else None
         if refusal is not None:
             return Admission(None, refusal=refusal)
-        cluster = self._clusters.get(route.cluster or "")
         if cluster is None:
             return Admission(None, refusal=_no_such_path())
         auth = cluster.basic_auth
@@ -141,6 +148,8 @@ class KafkaConnectApi:
             connector.resume(t, self._pause_delay)
             return ApiReply(202)
         if route.kind == "stop":
+            if cluster.release < (3, 5, 0):
+                return _no_such_path()  # KIP-875 came in 3.5 (observed on 3.4.1 and 2.8.2)
             connector.stop(t)
             return ApiReply(204)
         if self._rebalancing(cluster.name, t):
@@ -199,7 +208,7 @@ class KafkaConnectApi:
         t: float,
     ) -> ApiReply:
         include_tasks, only_failed = _flag(query, "includeTasks"), _flag(query, "onlyFailed")
-        if cluster.ignores_restart_flags:
+        if cluster.flags_ignored:
             include_tasks = only_failed = False  # before 3.0 the method took no parameters
         if not include_tasks and not only_failed:
             # The connector instance alone, synchronously: 204 as released (KAFKA-13139), 200
@@ -253,7 +262,7 @@ class KafkaConnectApi:
         restarting = self._restarted.get(_key(connector))
         return bodies.status_body(
             connector, t, cluster.workers, restarting, shown_restarting=shown_restarting, failed_before=failed_before,
-            versions=not cluster.ignores_restart_flags,
+            versions=not cluster.flags_ignored and cluster.release >= (4, 1, 0),
         )
 
     def _rebalancing(self, cluster: str, t: float) -> bool:

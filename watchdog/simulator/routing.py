@@ -106,6 +106,11 @@ def classify(
     """
     path = path.rstrip("/")
     if (match := _KAFKA_CONNECT_PATH.match(path)) is not None:
+        raw = _KAFKA_CONNECT_PATH.match(raw_path.rstrip("/")) if raw_path is not None else None
+        if raw is not None:
+            # Split as sent, then decoded: `a%2Fb` is one name (Kafka Connect before 4.0, on Jetty
+            # 9.4, answers "No status found for connector a/b"; Jetty 12 refuses it before routing).
+            return _kafka_connect_route(method, match["cluster"], raw["rest"], encoded=True)
         return _kafka_connect_route(method, match["cluster"], match["rest"])
     if path in _DISCOVERY_PATHS:
         return Route(_DISCOVERY_PATHS[path] if method == "GET" else "other", api="discovery")
@@ -159,8 +164,10 @@ def _cloud_route(method: str, segments: list[str]) -> Route:
     return Route(kind, environment, cluster, connector)
 
 
-def _kafka_connect_route(method: str, cluster: str, rest: str | None) -> Route:
+def _kafka_connect_route(method: str, cluster: str, rest: str | None, encoded: bool = False) -> Route:
     parts = (rest or "").strip("/").split("/")
+    if encoded:
+        parts = [unquote(part) for part in parts]
     if parts[0] != "connectors":
         return Route("other", cluster=cluster, api="kafka_connect")
     if len(parts) == 1:

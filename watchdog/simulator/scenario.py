@@ -63,6 +63,11 @@ what no source shows, chosen so that a client safe against it is safe against th
         basic_auth:                # optional: the BasicAuthSecurityRestExtension's check
           username: admin
           password: admin-secret
+        kafka_version: 4.3.1       # the Apache Kafka release the workers play (recorded:
+                                   # 2.8.2, 3.4.1, 3.9.2, 4.3.1): before 3.0 restarts ignore
+                                   # their flags, before 3.5 no PUT .../stop, before 4.0 Jetty
+                                   # 9.4 routes %2F, %25, %5C, %2E names, from 4.1 statuses
+                                   # carry the plugin version
         bare_restart_status: 204   # POST .../restart without flags: 204 (AK >= 3.0 as
                                    # released, KAFKA-13139) or 200 (the KIP-745 text)
         rebalances:                # restarts answer 409 while one is in progress
@@ -274,10 +279,23 @@ class KafkaConnectClusterSpec(_Model):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     workers: int = Field(3, ge=1, le=254)
     basic_auth: BasicAuthSpec | None = None
+    # The release played (kafka_connect_api.py says what differs; tests/fixtures/kafka_connect/
+    # holds each recorded release's real answers).
+    kafka_version: str = Field("4.3.1", pattern=r"^\d+\.\d+\.\d+$")
     bare_restart_status: Literal[200, 204] = 204
     # Kafka Connect before 3.0 (KIP-745): includeTasks and onlyFailed are ignored, every restart
     # restarts the connector instance only and is answered like a bare one (204, no body).
+    # Implied by a kafka_version before 3.0.
     ignores_restart_flags: bool = False
+
+    @property
+    def release(self) -> tuple[int, int, int]:
+        major, minor, patch = (int(part) for part in self.kafka_version.split("."))
+        return major, minor, patch
+
+    @property
+    def flags_ignored(self) -> bool:
+        return self.ignores_restart_flags or self.release < (3, 0, 0)
     rebalances: list[RebalanceSpec] = []
     connectors: list[ConnectorSpec] = []
 

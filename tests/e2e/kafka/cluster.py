@@ -7,6 +7,10 @@ worker.properties` per worker. Every process gets a free loopback port, its own 
 log file under the cluster's work directory; `describe()` prints where they are and the tail of
 each log, for failure messages.
 
+Workers of older releases (`add_older_worker("2.8.2")`, jars from jars.ensure_worker_jars) join
+the same broker, each release a Connect cluster of its own (its own group and internal topics),
+kept apart from `workers`.
+
 Tuned for tests on 2 shared cores: small heaps, C1 only (faster start), one partition for
 internal topics, replication factor 1, offsets flushed every second, and a 3 s
 `scheduled.rebalance.max.delay.ms` (the default 5 minutes would keep a dead worker's tasks
@@ -30,7 +34,7 @@ import httpx
 
 from bench.processes import free_port
 
-from .jars import ensure_jars, kafka_version
+from .jars import ensure_jars, ensure_worker_jars, kafka_version
 
 JAVA_OPTIONS = [
     "-Xms64m", "-Xmx384m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k",
@@ -56,6 +60,17 @@ logger.noisy2.level = WARN
 logger.noisy3.name = org.apache.kafka.common.config.AbstractConfig
 logger.noisy3.level = WARN
 """
+# Kafka before 4.0 logs to log4j 1 (reload4j, see pom-worker.xml), configured by another file.
+_LOG4J1 = """\
+log4j.rootLogger=INFO, out
+log4j.appender.out=org.apache.log4j.ConsoleAppender
+log4j.appender.out.layout=org.apache.log4j.PatternLayout
+log4j.appender.out.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.org.apache.kafka.clients=WARN
+log4j.logger.org.apache.kafka.common.utils.AppInfoParser=WARN
+log4j.logger.org.apache.kafka.common.config.AbstractConfig=WARN
+log4j.logger.org.reflections=ERROR
+"""
 
 
 def _properties(path: Path, values: dict[str, Any]) -> Path:
@@ -72,7 +87,7 @@ class JavaProcess:
         self.log_path = workdir / f"{name}.log"
         self._log: IO[bytes] = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         command = ["java", *JAVA_OPTIONS, f"-Dlog4j2.configurationFile={workdir.parent / 'log4j2.properties'}",
-                   "-cp", f"{lib}/*", main, *args]
+                   f"-Dlog4j.configuration=file:{workdir.parent / 'log4j.properties'}", "-cp", f"{lib}/*", main, *args]
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, cwd=workdir,
                                         stdin=subprocess.DEVNULL)
         self.started_at = time.monotonic()
@@ -105,14 +120,24 @@ class JavaProcess:
         self._log.close()
 
 
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
 class Worker(JavaProcess):
-    def __init__(self, name: str, workdir: Path, lib: Path, bootstrap: str, port: int) -> None:
+    """A distributed worker of `version` (the pinned one unless said) in the group `group`; each
+    group is a Connect cluster of its own, with its own internal topics, on the shared broker."""
+
+    def __init__(self, name: str, workdir: Path, lib: Path, bootstrap: str, port: int,
+                 version: str | None = None, group: str = GROUP) -> None:
         self.port = port
+        self.version = version or kafka_version()
         self.url = f"http://127.0.0.1:{port}"
         self.worker_id = f"127.0.0.1:{port}"  # what the status API shows as worker_id
+        discovery = {"plugin.discovery": "service_load"} if _release(self.version) >= (3, 6) else {}
         config = _properties(workdir / "worker.properties", {
             "bootstrap.servers": bootstrap,
-            "group.id": GROUP,
+            "group.id": group,
             "listeners": f"http://127.0.0.1:{port}",
             "rest.advertised.host.name": "127.0.0.1",
             "rest.advertised.port": port,
@@ -120,9 +145,9 @@ class Worker(JavaProcess):
             # A sink reading a record that is not a JSON envelope fails its task: the poison record.
             "value.converter": "org.apache.kafka.connect.json.JsonConverter",
             "value.converter.schemas.enable": "true",
-            "config.storage.topic": f"{GROUP}-configs",
-            "offset.storage.topic": f"{GROUP}-offsets",
-            "status.storage.topic": f"{GROUP}-status",
+            "config.storage.topic": f"{group}-configs",
+            "offset.storage.topic": f"{group}-offsets",
+            "status.storage.topic": f"{group}-status",
             "config.storage.replication.factor": 1,
             "offset.storage.replication.factor": 1,
             "status.storage.replication.factor": 1,
@@ -134,8 +159,8 @@ class Worker(JavaProcess):
             "session.timeout.ms": 6000,
             "heartbeat.interval.ms": 1000,
             # connect-file is on the class path: its ServiceLoader manifests are enough, and
-            # skipping the reflective scan of every jar saves seconds per start.
-            "plugin.discovery": "service_load",
+            # skipping the reflective scan of every jar saves seconds per start (3.6+, KIP-898).
+            **discovery,
             "task.shutdown.graceful.timeout.ms": 2000,
         })
         super().__init__(name, workdir, lib, "org.apache.kafka.connect.cli.ConnectDistributed", [str(config)])
@@ -158,9 +183,13 @@ class KafkaCluster:
         self.controller_port = free_port()
         self.bootstrap = f"127.0.0.1:{self.broker_port}"
         self.workers: list[Worker] = []  # every worker started, dead or alive
+        # Workers of older releases, each release a Connect cluster of its own (add_older_worker):
+        # never among `workers`, whose URLs the tests of the pinned release use.
+        self.older_workers: list[Worker] = []
         self.timings: dict[str, float] = {}
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "log4j2.properties").write_text(_LOG4J)
+        (workdir / "log4j.properties").write_text(_LOG4J1)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -223,11 +252,33 @@ class KafkaCluster:
             self.wait_ready(worker)
         return worker
 
+    def add_older_worker(self, version: str, *, wait: bool = True) -> Worker:
+        """A worker of Apache Kafka `version`, alone in a group of its own (`watchdog-e2e-2-8-2`),
+        joined to this broker. Stopped with the cluster, or by the test (`stop_older_workers`)."""
+        lib = ensure_worker_jars(version)
+        name = f"connect-{version}-{len(self.older_workers) + 1}"
+        directory = self.workdir / name
+        directory.mkdir()
+        group = f"{GROUP}-{version.replace('.', '-')}"
+        worker = Worker(name, directory, lib, self.bootstrap, free_port(), version=version, group=group)
+        self.older_workers.append(worker)
+        if wait:
+            self.wait_ready(worker)
+        return worker
+
+    def stop_older_workers(self) -> None:
+        for worker in self.older_workers:
+            if worker.alive:
+                worker.process.terminate()
+        for worker in self.older_workers:
+            worker.stop()
+
     def wait_ready(self, worker: Worker, timeout: float = WORKER_START_SECONDS) -> None:
         self._wait(worker.ready, timeout, f"{worker.name} did not start", worker)
         self.timings[worker.name] = time.monotonic() - worker.started_at
 
     def stop(self) -> None:
+        self.stop_older_workers()
         for worker in self.workers:
             if worker.alive:
                 worker.process.terminate()  # all at once: each takes a few seconds to leave
@@ -248,7 +299,7 @@ class KafkaCluster:
 
     def describe(self, tail: int = 1500) -> str:
         lines = [f"Apache Kafka {self.version} in {self.workdir} (jars: {self.lib})"]
-        for process in [self.broker, *self.workers]:
+        for process in [self.broker, *self.workers, *self.older_workers]:
             if process is None:
                 continue
             state = "running" if process.alive else f"exited {process.process.returncode}"
