@@ -1,7 +1,7 @@
 """What real Kafka Connect workers do that the client must survive (issue 11 items 7-9, and what
 the real 4.3.1 cluster of tests/e2e/kafka showed): workers before 3.0 ignore the restart flags,
-restarts are slow and unsafe to repeat, a starting worker answers Jetty's 404 page, some names
-cannot be addressed, and the 202 body says what the worker restarts."""
+restarts are slow and unsafe to repeat, a starting worker answers Jetty's 404 page, 4.x workers
+refuse some names that older ones serve, and the 202 body says what the worker restarts."""
 
 from __future__ import annotations
 
@@ -249,13 +249,25 @@ async def test_a_pre_3_0_restart_that_fails_part_way_is_unconfirmed_not_sent_all
 
 
 @pytest.mark.parametrize("name", [".", ".."])
-async def test_dot_names_are_refused_without_a_call(name: str) -> None:
-    sim = simulator()
+async def test_dot_names_are_restarted_where_the_worker_routes_them_and_refused_by_the_worker_where_not(
+    name: str,
+) -> None:
+    """Sent as `%2E` / `%2E%2E` (never a literal dot segment, which httpx removes). Kafka Connect
+    before 4.0 (Jetty 9.4) routes it to the connector; from 4.0 (Jetty 12) the worker refuses it
+    with a 400 page. The daemon refused such names without a call, on every release."""
+    dotted = [{"name": name, "type": "sink", "tasks": 1, "script": {"initial": "FAILED"}}]
+    for version, expected in (("3.9.2", (Outcome.ACCEPTED, 202)), ("4.3.1", (Outcome.REJECTED, 400))):
+        sim = simulator(kafka_version=version, connectors=dotted)
 
-    result = await backend(sim).restart(name)
+        result = await backend(sim).restart(name)
 
-    assert result.outcome is Outcome.REJECTED and "cannot be addressed" in result.message
-    assert sim.calls == []
+        assert (result.outcome, result.status_code) == expected, (version, result.message)
+        [call] = sim.calls
+        assert call.path == f"{PREFIX}/connectors/{name}/restart", version  # as decoded: one segment
+        if version == "4.3.1":
+            assert result.message == "Error 400 Ambiguous URI path segment"
+        else:
+            assert sim.connector(KAFKA_CONNECT_NAME, name).phase == "RESTARTING"
 
 
 async def test_an_encoded_slash_is_refused_by_the_worker_with_a_readable_reason() -> None:

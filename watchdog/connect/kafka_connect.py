@@ -41,11 +41,13 @@ docs/reliability.md):
 - A worker times a request out after 90 s (its `rest.request.timeout`), and a restart can take
   that long while the herd rebalances: restarts wait at least `RESTART_READ_TIMEOUT` for the
   answer, whatever the configured read timeout.
-- Names: the worker (Jetty 12) refuses an encoded `/`, `%` or a backslash in a path with a 400 page,
-  and an encoded `.` or `..` segment too; a literal `.` or `..` segment it routes to the
-  connector of that name, but httpx removes such segments from every URL it sends, so the call
-  would reach another resource. Connectors named `.` or `..` are therefore refused here,
-  without a call; the others are sent and the worker's 400 is reported as `rejected`.
+- Names: every name is sent as one percent-encoded segment (`.` and `..` as `%2E` and `%2E%2E`:
+  httpx removes literal dot segments from every URL it sends). Kafka Connect before 4.0 (Jetty
+  9.4: 2.8.2, 3.4.1 and 3.9.2 recorded) routes such a segment to the connector of the decoded
+  name, `.` and `..` included; from 4.0 (Jetty 12) the worker refuses an encoded `/`, `%`, a
+  backslash or a dot segment with a 400 page, reported as `rejected` with its reason. (Refusing
+  `.` and `..` here, without a call, left such connectors FAILED for ever on the releases that
+  serve them.)
 """
 
 from __future__ import annotations
@@ -88,9 +90,6 @@ _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # A worker gives up on a request after 90 s (rest.request.timeout.ms, Kafka Connect's default)
 # and answers 500 "Request timed out"; a restart must wait longer than that to hear it.
 RESTART_READ_TIMEOUT = 100.0
-# Names httpx cannot send as a path segment (it removes dot segments from every URL), while the
-# worker refuses their percent-encoded spelling (Jetty 12: "Ambiguous URI path segment").
-_UNADDRESSABLE_NAMES = frozenset({".", ".."})
 # Beyond a restart's read timeout, the time its call may take to connect and send.
 RESTART_CALL_SLACK_SECONDS = 10.0
 
@@ -147,7 +146,7 @@ class KafkaConnectBackend:
 
     async def connector_status(self, connector: str) -> ApiResult[ConnectorStatus]:
         return await self._in_use(Endpoint.STATUS, lambda: self._call(
-            Endpoint.STATUS, "GET", f"{_connector_path(connector)}/status", parse_status, name=connector))
+            Endpoint.STATUS, "GET", f"{_connector_path(connector)}/status", parse_status))
 
     async def restart(self, connector: str, *, only_failed: bool = True) -> ApiResult[Any]:
         """Restart what failed (default), or the connector and every task (`only_failed=False`,
@@ -168,7 +167,6 @@ class KafkaConnectBackend:
             repeatable=only_failed,
             body_optional=True,
             read_timeout=RESTART_READ_TIMEOUT,
-            name=connector,
         )
         if result.ok and result.status_code in (200, 204) and result.value is None:
             # 3.0 and later answer a flagged restart 202 with a body: this worker ignored the
@@ -202,7 +200,6 @@ class KafkaConnectBackend:
                 repeatable=False,
                 body_optional=True,
                 read_timeout=RESTART_READ_TIMEOUT,
-                name=connector,
             )
             if not answer.ok:
                 # The connector instance was restarted already (the first answer), maybe some
@@ -234,7 +231,6 @@ class KafkaConnectBackend:
         repeatable: bool = True,
         body_optional: bool = False,
         read_timeout: float | None = None,
-        name: str | None = None,
     ) -> ApiResult[T]:
         """Ask the workers in turn, from the one that answered last, until one answers.
 
@@ -244,10 +240,6 @@ class KafkaConnectBackend:
         accepted either way). `read_timeout`: wait at least this long for the answer.
         """
         started = time.perf_counter()
-        if name is not None and name in _UNADDRESSABLE_NAMES:
-            return ApiResult(endpoint, Outcome.REJECTED, elapsed=0.0, message=(
-                f"a connector named {name!r} cannot be addressed through Kafka Connect's REST API "
-                "(a '.' or '..' path segment); nothing was sent"))
         timeout, limits = self._http.timeout, self._limits
         if read_timeout is not None and (timeout.read is None or timeout.read < read_timeout):
             timeout = httpx.Timeout(connect=timeout.connect, read=read_timeout, write=timeout.write, pool=timeout.pool)

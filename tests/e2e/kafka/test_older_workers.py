@@ -139,3 +139,28 @@ async def test_a_manual_restart_restarts_every_instance_of_an_older_worker(
         await admin.wait_for(name, all_running(2), "did not run again")
     finally:
         await admin.delete(name)
+
+
+@pytest.mark.parametrize("version", OLDER_RELEASES)
+@pytest.mark.parametrize("name", [".", ".."])
+async def test_a_failed_connector_named_with_dots_is_restarted_where_the_worker_serves_it(
+    older: dict[str, Worker], version: str, name: str, tmp_path: Path
+) -> None:
+    """Jetty 9.4 (Kafka Connect before 4.0) routes `/connectors/%2E%2E/restart` to the connector
+    `..`; the daemon refused such names without a call, so they stayed FAILED for ever there."""
+    worker = older[version]
+    admin = Admin([worker.url], tmp_path / "files")
+    encoded = "%2E" * len(name)  # the admin's httpx would remove a literal dot segment
+    directory = tmp_path / "missing"
+    await admin.create(name, {"connector.class": SINK, "file": str(directory / "out.txt"), "topics": "dots-in",
+                              "tasks.max": "1"})
+    try:
+        await admin.wait_for(encoded, lambda s: task_states(s) == ["FAILED"], "the task did not fail")
+        directory.mkdir()
+        async with running_daemon([worker.url], [status_rule(select={"connectors": [name]})]) as d:
+            await poll(d)
+            (job,) = jobs_for(d, name)
+            assert job.outcome is Outcome.ACCEPTED, job.message
+        await admin.wait_for(encoded, all_running(1), "the failed task did not run again")
+    finally:
+        await admin.delete(encoded)
