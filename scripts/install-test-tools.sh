@@ -11,6 +11,8 @@
 #                                   the shared state store, started by the tests on loopback)
 #   nginx, haproxy                  Debian packages nginx, haproxy (tests/e2e/test_real_gateways.py and
 #                                   `python -m bench gateways`: real rate-limiting gateways on loopback)
+#   jq                              Debian package jq (tests/test_runbook.py: the runbook's jq filters,
+#                                   run on the daemon's real output)
 #   java (17 or newer), mvn         Debian packages openjdk-17-jre-headless, maven
 #                                   (tests/e2e/kafka: a real Kafka broker and Connect workers, whose
 #                                   jars Maven fetches on first use, see tests/e2e/kafka/jars.py)
@@ -45,6 +47,7 @@ need mount mount
 need mvn maven
 need nginx nginx
 need haproxy haproxy
+need jq jq
 # The server binaries live under /usr/lib/postgresql/VERSION/bin, not on the PATH.
 if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && ! command -v initdb >/dev/null 2>&1; then
     missing_packages+=(postgresql)

@@ -1,0 +1,93 @@
+"""docs/runbook.md followed literally: its PromQL, `jq` filters and commands held against what the
+daemon really exports, logs and prints, so that a step that shows nothing (or the wrong thing) is
+found here rather than by an operator paged at 3 a.m. (tests/test_docs.py holds the older checks;
+tests/deploy/test_queries.py runs the PromQL against a live daemon, which only proves it parses.)"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from .deploy.tools import tool
+
+ROOT = Path(__file__).parent.parent
+RUNBOOK = ROOT / "docs" / "runbook.md"
+
+
+def jq() -> str:
+    return tool("jq", package="Debian's jq package")
+
+
+def runbook_lines() -> list[str]:
+    """The runbook's lines with shell line continuations joined."""
+    return RUNBOOK.read_text(encoding="utf-8").replace("\\\n", " ").splitlines()
+
+
+def jq_program(line: str) -> str:
+    """The program of the `jq` a runbook line pipes into (`| jq -r '...'`)."""
+    words = shlex.split(line.split("| jq ", 1)[1], comments=True)
+    return next(word for word in words if not word.startswith("-"))
+
+
+def run_jq(program: str, document: str, *options: str) -> str:
+    done = subprocess.run([jq(), *options, program], input=document, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, f"jq {program!r} failed: {done.stderr}"
+    return done.stdout
+
+
+# -- jq: the filters give what the runbook says they give, on the daemon's real output ---------
+
+
+def test_the_runbooks_full_traces_show_confluent_clouds_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "the full traces" piped `watchdog history orders-sink --json` into jq's
+    # `.evidence.tasks[]?.trace`: Confluent Cloud gives a task's error in `msg` (its trace is empty)
+    # and the connector's stack trace in the connector's `trace`, so the command printed empty
+    # lines, one per failed task, and nothing of either.
+    from watchdog.cli import main
+    from watchdog.model import (
+        ConnectorKey,
+        ConnectorState,
+        ConnectorStatus,
+        HistoryRecord,
+        Outcome,
+        TaskStatus,
+        Trigger,
+    )
+    from watchdog.state import SqliteStateStore
+
+    cloud = ConnectorStatus(  # the shape Confluent Cloud (and the simulator) answers
+        name="orders-sink", state="FAILED",
+        trace="org.apache.kafka.connect.errors.ConnectException: Exiting WorkerSinkTask\n"
+              "Caused by: java.net.SocketTimeoutException: Read timed out\n",
+        tasks=(TaskStatus(0, "SYSTEM_ERROR", msg="Writing to the destination timed out"), TaskStatus(1, "RUNNING")))
+    degraded = ConnectorStatus(name="orders-sink", state="DEGRADED",
+                               tasks=(TaskStatus(2, "SYSTEM_ERROR", msg="Connection to orders-db refused"),))
+    self_managed = ConnectorStatus(name="orders-sink", state="RUNNING", tasks=(TaskStatus(
+        0, "FAILED", trace="org.apache.kafka.connect.errors.DataException: poison record\n\tat Foo.bar(Foo.java:1)"),))
+    path = tmp_path / "state.db"
+    start = datetime(2026, 3, 1, 3, 0, tzinfo=timezone.utc)
+    key = ConnectorKey("prod", "orders-sink")
+    with SqliteStateStore(path) as store:
+        for minute, status in enumerate((cloud, degraded, self_managed)):
+            store.finish(f"job-{minute}", key, ConnectorState(attempts=minute + 1), HistoryRecord(
+                at=start + timedelta(minutes=minute), key=key, job_id=f"job-{minute}", rule="heal",
+                trigger=Trigger.STATUS, triggers=(Trigger.STATUS,), outcome=Outcome.ACCEPTED, status_code=202,
+                tries=1, attempt=minute + 1, evidence=status.failure_evidence()))
+
+    line = next(line for line in runbook_lines() if "# the full traces" in line)
+    command = shlex.split(line.split("-- ", 1)[1].split("|")[0])
+    capsys.readouterr()
+    assert main([*command[1:], "--state", str(path)]) == 0
+    shown = run_jq(jq_program(line), capsys.readouterr().out, "-r")
+
+    for text in ("Caused by: java.net.SocketTimeoutException: Read timed out",  # the connector's trace
+                 "Writing to the destination timed out", "Connection to orders-db refused",  # tasks' msg
+                 "DataException: poison record", "at Foo.bar(Foo.java:1)"):  # a Kafka Connect task's trace
+        assert text in shown, (text, shown)
+    assert "\n\n\n" not in shown and shown.strip(), shown
