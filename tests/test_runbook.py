@@ -5,6 +5,7 @@ tests/deploy/test_queries.py runs the PromQL against a live daemon, which only p
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 from datetime import datetime, timedelta, timezone
@@ -37,6 +38,51 @@ def run_jq(program: str, document: str, *options: str) -> str:
     done = subprocess.run([jq(), *options, program], input=document, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, f"jq {program!r} failed: {done.stderr}"
     return done.stdout
+
+
+# -- PromQL: every label a query groups or selects by is one its metric has -------------------
+
+
+def exported_labels() -> dict[str, set[str]]:
+    """Each exported series name (counters with `_total`, histograms with `_bucket`) and the
+    labels it carries, from the metric families' own definitions."""
+    from prometheus_client import CollectorRegistry
+
+    from watchdog.discovery.metrics import DiscoveryMetrics
+    from watchdog.leadership.metrics import LeadershipMetrics
+    from watchdog.metrics import Metrics
+
+    registry = CollectorRegistry()
+    Metrics(registry)
+    DiscoveryMetrics(registry)
+    LeadershipMetrics(registry)
+    labels: dict[str, set[str]] = {}
+    for collector, names in registry._collector_to_names.items():  # noqa: SLF001 (no public way to read them)
+        for name in names:
+            labels[name] = set(getattr(collector, "_labelnames", ())) | ({"le"} if name.endswith("_bucket") else set())
+    return labels
+
+
+def test_every_label_the_runbooks_promql_groups_or_selects_by_is_one_its_metric_has() -> None:
+    # WatchdogPollsFailing's "how to confirm" summed watchdog_api_requests_total `by (cluster, ...)`:
+    # that counter has no cluster label (its calls are counted per credential), so the query ran,
+    # and showed one row per status class with an empty cluster: nothing said which cluster failed.
+    exported = exported_labels()
+    blocks = re.findall(r"```promql\n(.*?)```", RUNBOOK.read_text(encoding="utf-8"), re.S)
+    queries = [line for block in blocks for line in block.strip().splitlines() if line.strip()]
+    assert len(queries) > 30
+    wrong = []
+    for query in queries:
+        metrics = re.findall(r"\b(watchdog_\w+|up)\b(?=\s*[{\[)\s]|$)", query)
+        assert metrics, query
+        unknown = [name for name in metrics if name not in exported and name != "up"]
+        assert not unknown, f"{query}: no such metric {unknown}"
+        has = {"job", "instance"}.union(*(exported.get(name, set()) for name in metrics))
+        used = {label.strip() for group in re.findall(r"\b(?:by|without|on)\s*\(([^)]*)\)", query)
+                for label in group.split(",") if label.strip()}
+        used |= set(re.findall(r"[{,]\s*(\w+)\s*(?:=~|!~|!=|=)", query))
+        wrong += [f"{query}: {label}" for label in sorted(used - has)]
+    assert not wrong, "labels the queried metrics do not have:\n" + "\n".join(wrong)
 
 
 # -- jq: the filters give what the runbook says they give, on the daemon's real output ---------
