@@ -137,3 +137,57 @@ def test_the_runbooks_full_traces_show_confluent_clouds_errors(
                  "DataException: poison record", "at Foo.bar(Foo.java:1)"):  # a Kafka Connect task's trace
         assert text in shown, (text, shown)
     assert "\n\n\n" not in shown and shown.strip(), shown
+
+
+# -- "why was it not restarted?": the daemon says what holds a wanted restart ---------------------
+
+
+async def test_status_from_the_daemon_says_what_holds_a_failing_connectors_restart() -> None:
+    # A FAILED connector in a blackout window (or behind an open breaker, or blocking alerts):
+    # `watchdog status` said NEXT ALLOWED "now" and nothing else, and the only line that said
+    # `window_closed` was the first decision's (the repeats are at debug), an hour back in the
+    # log: nothing the operator could read said why it was not restarted. The daemon now says it.
+    import httpx
+
+    from watchdog.report import places_from_json, render_status, status_rows_from_json
+    from watchdog.server import create_app
+
+    from .support import CLUSTER, daemon_config, in_process, sim_scenario
+
+    token = "runbook-token-7f3e9a1c"
+    rules = [{"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "select": {"include": ["*"]}}]
+    scenario = sim_scenario([{"name": "orders-sink", "script": {"initial": "FAILED", "recover_after_restarts": 1}},
+                             {"name": "billing-sink"}])
+    # The fake clock starts at 2026-03-01T12:00Z: inside the blackout.
+    config = daemon_config(rules, token=token,
+                           windows={"blackout": ["2026-03-01T11:00:00+00:00-2026-03-01T15:00:00+00:00"]})
+    w = in_process(scenario, config, fake_time=True)
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(
+        w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())), base_url="http://daemon")
+    w.daemon.queue.start()
+    for _ in range(3):
+        await w.daemon.pollers[CLUSTER].poll()
+        await w.daemon.queue.join()
+        w.clock.advance(60)
+    assert not [c for c in w.simulator.calls if c.endpoint == "restart"]
+
+    document = (await http.get("/v1/connectors", headers={"Authorization": f"Bearer {token}"})).json()
+    rows = {row["connector"]: row for row in document["connectors"]}
+    assert rows["orders-sink"]["held"] == {"decision": "window_closed",
+                                           "detail": "global windows closed; next open 2026-03-01T15:00:00+00:00",
+                                           "at": "2026-03-01T12:02:00.000000+00:00"}  # the last poll's
+    assert rows["billing-sink"]["held"] is None
+    shown = render_status(status_rows_from_json(document), now=w.clock.wall(), places=places_from_json(document))
+    # (3 polls a minute apart from 12:00, the clock then moved on a minute: 12:03.)
+    orders = next(line for line in shown.splitlines() if line.strip().startswith("orders-sink"))
+    assert "held: window_closed" in orders and " now " not in orders, shown
+    assert (f"{CLUSTER}/orders-sink: window_closed (1m ago): global windows closed; next open "
+            "2026-03-01T15:00:00+00:00") in shown
+
+    # Once the window is gone (a reload), the next poll restarts it and nothing is held.
+    w.daemon.engine.set_config(daemon_config(rules, token=token))
+    await w.daemon.pollers[CLUSTER].poll()
+    await w.daemon.queue.join()
+    assert [c for c in w.simulator.calls if c.endpoint == "restart"]
+    document = (await http.get("/v1/connectors", headers={"Authorization": f"Bearer {token}"})).json()
+    assert all(row["held"] is None for row in document["connectors"])

@@ -318,9 +318,9 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         """Every connector the daemon remembers, with its health and restart state, and where its
         cluster is (environment, display names); in dry-run, the dry run's would-be cadence of
         the connectors it would have restarted (as the backoff gauges and the log show it)."""
-        shown = [replace(row, gone=self._gone(row.key)) for row in dry_run_rows(self.state.rows(), self.engine.dry_states)]
-        rows: list[dict[str, Any]] = status_json(shown, self.cluster_places())["connectors"]
-        return rows
+        shown = [replace(row, gone=self._gone(row.key), held=self.engine.held.get(row.key))
+                 for row in dry_run_rows(self.state.rows(), self.engine.dry_states)]
+        return list(status_json(shown, self.cluster_places())["connectors"])
 
     def _gone(self, key: ConnectorKey) -> bool | None:
         """Left out of its cluster's last listing; None before that cluster's first poll here (a

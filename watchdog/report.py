@@ -39,6 +39,9 @@ class StatusRow:
     # Whether its cluster's last listing left it out, where that is known (the daemon knows what
     # each poll listed); None: worked out from `seen_at` (gone_keys).
     gone: bool | None = None
+    # (decision, detail, when) while a gate holds its wanted restart (window_closed,
+    # breaker_open, blocked): the daemon knows it, the state file does not (EngineCore.held).
+    held: tuple[str, str, datetime] | None = None
 
 
 def dry_run_rows(rows: Iterable[StatusRow], dry_states: Mapping[ConnectorKey, ConnectorState]) -> list[StatusRow]:
@@ -186,6 +189,9 @@ def _row_json(row: StatusRow, gone: bool) -> dict[str, Any]:
         "healthy_since": timestamp_or_none(state.healthy_since),
         # The fields above are the dry run's would-be cadence (memory only), not the live state.
         "dry_run": row.dry_run,
+        # Why a wanted restart is not made now; null from the state file, which does not know.
+        "held": None if row.held is None else {"decision": row.held[0], "detail": row.held[1],
+                                                "at": format_timestamp(row.held[2])},
     }
 
 
@@ -211,6 +217,8 @@ def _row_from_json(item: Mapping[str, Any]) -> StatusRow:
         seen_at=parse_timestamp_or_none(item["seen_at"]),
         dry_run=bool(item.get("dry_run", False)),  # a daemon of an older version does not say
         gone=item.get("gone"),
+        held=(item["held"]["decision"], item["held"]["detail"], parse_timestamp(item["held"]["at"]))
+        if item.get("held") else None,
     )
 
 
@@ -349,6 +357,10 @@ def render_status(
         if group:
             out.append(GROUP_INDENT * 2 + header)
             out += [GROUP_INDENT * 2 + next(body) for _ in group]
+    held = [f"{row.key}: {row.held[0]} ({_ago(row.held[2], now)}): {row.held[1]}"
+            for row in rows if row.held and not row.state.gave_up]
+    if held:
+        out += ["", "Held (wanted a restart, not sent):", *(printable(GROUP_INDENT + line) for line in held)]
     if any(row.dry_run for row in rows):
         out += ["", DRY_RUN_NOTE]
     return "\n".join(out)
@@ -379,7 +391,7 @@ def _status_cells(row: StatusRow, now: datetime, gone: bool) -> tuple[str, ...]:
         _seen(row, now, gone),
         f"{state.attempts}{mark}",
         "-" if state.last_restart_at is None else _moment(state.last_restart_at, now) + mark,
-        _next_allowed(state, now) + mark,
+        (f"held: {row.held[0]}" if row.held and not state.gave_up else _next_allowed(state, now) + mark),
         ("yes" + mark) if state.gave_up else "no",
     )
 

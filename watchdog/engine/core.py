@@ -101,6 +101,11 @@ class EngineCore:
         self._by_resource_id: dict[str, ConnectorKey] = {}
         self.requests: OrderedDict[str, RequestRecord] = OrderedDict()
         self._last_decision: dict[tuple[ConnectorKey, str], Decision] = {}
+        # Each connector a restart of which a gate holds now (a window, a breaker, blocking
+        # alerts), with the gate's detail: `watchdog status --daemon` and /v1/connectors say it.
+        # Its log line comes once (repeats at debug) and its backoff says "now", so without this
+        # nothing an operator reads an hour later said why it was not restarted.
+        self.held: dict[ConnectorKey, tuple[Decision, str, datetime]] = {}  # and when it was decided
         self._watched: dict[str, set[str]] = {}
         # How many times each cluster was forgotten (removed or redefined by a reload or discovery):
         # a poll that began before then judges nothing more of it (StatusIntake.on_poll).
@@ -143,6 +148,9 @@ class EngineCore:
         self._global_windows = config.windows.compile() if config.windows.configured else None
         self._rule_windows: dict[str, Windows] = {r.name: r.windows.compile() for r in config.rules if r.windows}
         self.status_owners = StatusOwners(config.rules)
+        # A reload may open a window, close a breaker or drop the rule that was held: the next
+        # decisions say again what holds what.
+        self.held.clear()
         self._cluster_ids = {c.kafka_cluster_id: name for name, c in config.clusters.items() if isinstance(c, CloudCluster)}
 
     async def _in_slices(self, items: Sequence[_Item], step: Callable[[_Item], object], *, writes: bool = True,

@@ -27,6 +27,9 @@ from ..windows import Windows
 from .core import FAILURE_TRIGGERS, log
 from .gates import Gates
 
+# What the gates hold a wanted restart with (Gates.gate): a connector so held shows it in status.
+GATE_HOLDS = frozenset({Decision.WINDOW_CLOSED, Decision.BREAKER_OPEN, Decision.BLOCKED})
+
 # Requests the API can be asked about (GET /v1/restarts/{id}), this many per trigger; the oldest
 # of a trigger are forgotten first. Per trigger so that one intake's traffic (a webhook of
 # thousands of alerts, a poll of thousands of connectors) never pushes out another's: a restart
@@ -253,6 +256,10 @@ class Decisions(Gates):
         self.metrics.decisions.labels(key.cluster, rule, trigger.value, decision.value).inc()
         previous = self._last_decision.get((key, rule))
         self._last_decision[(key, rule)] = decision
+        if decision in GATE_HOLDS:
+            self.held[key] = (decision, detail, self._now())
+        else:  # restarted, healthy again, or skipped for a reason of its own that status shows
+            self.held.pop(key, None)
         fields: dict[str, object] = {
             "cluster": key.cluster, "connector": key.connector, "rule": rule, "trigger": trigger.value,
             "decision": decision.value,

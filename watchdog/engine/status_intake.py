@@ -281,6 +281,7 @@ class StatusIntake(Decisions):
             del self._unjudged[unjudged]
         for remembered in [k for k in self._last_decision if k[0] == key]:
             del self._last_decision[remembered]
+        self.held.pop(key, None)
         self._forget_series(key)
 
     def _forget_series(self, key: ConnectorKey) -> None:
@@ -374,7 +375,7 @@ class StatusIntake(Decisions):
         keep what this replica did while it led."""
         for known in (self.statuses, self._listed, self._by_resource_id, self._watched, self.running_since,
                       self.degraded_since, self.unknown_reported, self._unjudged, self._last_decision,
-                      self.dry_states):
+                      self.dry_states, self.held):
             known.clear()
         self.degraded_reported.clear()
 
