@@ -191,3 +191,14 @@ async def test_status_from_the_daemon_says_what_holds_a_failing_connectors_resta
     assert [c for c in w.simulator.calls if c.endpoint == "restart"]
     document = (await http.get("/v1/connectors", headers={"Authorization": f"Bearer {token}"})).json()
     assert all(row["held"] is None for row in document["connectors"])
+
+
+def test_the_runbooks_logs_of_every_replica_are_read_whole() -> None:
+    # `kubectl logs -l app.kubernetes.io/name=connect-watchdog --prefix | grep leadership_lost`
+    # read 10 lines of each pod: with a label selector kubectl asks for `tailLines=10` unless
+    # `--tail` says otherwise (`kubectl logs --help`; seen against an API server on loopback),
+    # so WatchdogNoLeader's and WatchdogLeaderFlapping's greps found nothing of a busy leader.
+    lines = [line for line in runbook_lines() if re.match(r"\s*kubectl .*\blogs\b.* (?:-l|--selector)[ =]", line)]
+    assert len(lines) >= 2, lines
+    for line in lines:
+        assert re.search(r" --tail[ =]-1\b", line), line
