@@ -202,3 +202,15 @@ def test_the_runbooks_logs_of_every_replica_are_read_whole() -> None:
     assert len(lines) >= 2, lines
     for line in lines:
         assert re.search(r" --tail[ =]-1\b", line), line
+
+
+def test_the_runbooks_logs_include_the_leaders_with_replicas() -> None:
+    # With the ha overlay, `kubectl logs deploy/connect-watchdog` reads the one replica kubectl
+    # picks (the oldest ready pod; seen against an API server on loopback), whichever leads: after
+    # a handover, the standby's log, where no poll, restart or breaker is ever said. The runbook's
+    # log queries read every replica's (a lone pod's the same), all but the last container's.
+    lines = [line for line in runbook_lines() if re.match(r"\s*kubectl .*\blogs\b", line)]
+    assert len(lines) >= 10, lines
+    for line in lines:
+        if "--previous" not in line:
+            assert "logs -l app.kubernetes.io/name=connect-watchdog " in line and " --tail=-1" in line, line
