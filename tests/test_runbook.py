@@ -214,3 +214,24 @@ def test_the_runbooks_logs_include_the_leaders_with_replicas() -> None:
     for line in lines:
         if "--previous" not in line:
             assert "logs -l app.kubernetes.io/name=connect-watchdog " in line and " --tail=-1" in line, line
+
+
+async def test_every_refused_request_is_logged_with_the_error_it_was_answered() -> None:
+    # The runbook (and README's webhook section) say a refused webhook or request is logged as
+    # `http_request` with its 4xx `status` and its `error`: a 401 (a token rotated on one side
+    # only) carried the answer's words in `note`, so `jq '{status, error}'` showed `error: null`
+    # for the very refusal the token rotation makes.
+    import structlog
+
+    from .test_api import AUTH, TOKEN, world
+
+    w, http = world()
+    with structlog.testing.capture_logs() as logs:
+        answers = [
+            await http.post("/v1/alertmanager", json={}, headers={"Authorization": f"Bearer {TOKEN}-old"}),
+            await http.post("/v1/alertmanager", json={"x": 1}, headers=AUTH),
+            await http.post("/v1/restarts", content=b"{", headers={**AUTH, "Content-Type": "application/json"}),
+        ]
+    assert [a.status_code for a in answers] == [401, 422, 400]
+    lines = [e for e in logs if e["event"] == "http_request" and e.get("status", 0) >= 400]
+    assert [(e["status"], e.get("error")) for e in lines] == [(a.status_code, a.json()["error"]) for a in answers]

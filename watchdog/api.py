@@ -129,14 +129,14 @@ class AuthFailureLog:
         self._metrics = metrics
         self._throttle = LogThrottle(interval, clock)
 
-    def refused(self, route: str, request: Request, status: int, note: str) -> None:
+    def refused(self, route: str, request: Request, status: int, error: str) -> None:
         self._metrics.http_auth_failures.inc()  # 403 (API disabled) too: the same flood, the same bound
         not_logged = self._throttle.admit()
         if not_logged is None:
             return
         log.warning("http_request", route=route, method=request.method, status=status,
                     client=request.client.host if request.client else None,
-                    refused_since_last_logged=not_logged, note=note)
+                    refused_since_last_logged=not_logged, error=error)  # `error`, as every refusal's line
 
 
 def api_routes(ctx: ApiContext) -> list[Route]:
