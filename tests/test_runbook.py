@@ -235,3 +235,24 @@ async def test_every_refused_request_is_logged_with_the_error_it_was_answered() 
     assert [a.status_code for a in answers] == [401, 422, 400]
     lines = [e for e in logs if e["event"] == "http_request" and e.get("status", 0) >= 400]
     assert [(e["status"], e.get("error")) for e in lines] == [(a.status_code, a.json()["error"]) for a in answers]
+
+
+def test_every_event_the_runbooks_log_commands_look_for_is_one_the_daemon_logs() -> None:
+    # A renamed event leaves a runbook filter that finds nothing, silently: the line it looked for
+    # is simply never there.
+    from .test_docs import _log_events
+
+    events = set(_log_events())
+    commands = [line for line in runbook_lines() if re.match(r"\s*kubectl .*\blogs\b", line) and "--previous" not in line]
+    looked_for = set()
+    for line in commands:
+        looked_for |= set(re.findall(r'\.event\s*==\s*"(\w+)"', line))
+        for pattern in re.findall(r"grep -E '([\w|]+)'", line):
+            looked_for |= set(pattern.split("|"))
+        for prefix in re.findall(r'\.event \| startswith\("(\w+)"\)', line):
+            assert any(event.startswith(prefix) for event in events), prefix
+    assert len(looked_for) >= 15, looked_for
+    # One-word events (`decision`) are not among _log_events' names: look for their log calls.
+    sources = "\n".join(path.read_text(encoding="utf-8") for path in (ROOT / "watchdog").rglob("*.py"))
+    events |= {name for name in looked_for if re.search(rf'\blog\.\w+\(\s*"{name}"', sources)}
+    assert not looked_for - events, sorted(looked_for - events)
