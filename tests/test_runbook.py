@@ -5,6 +5,7 @@ tests/deploy/test_queries.py runs the PromQL against a live daemon, which only p
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -256,3 +257,40 @@ def test_every_event_the_runbooks_log_commands_look_for_is_one_the_daemon_logs()
     sources = "\n".join(path.read_text(encoding="utf-8") for path in (ROOT / "watchdog").rglob("*.py"))
     events |= {name for name in looked_for if re.search(rf'\blog\.\w+\(\s*"{name}"', sources)}
     assert not looked_for - events, sorted(looked_for - events)
+
+
+def test_the_runbooks_missed_schedules_are_found_after_a_busy_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # WatchdogDown's "once it runs again" listed the scheduled restarts a long stop made miss with
+    # jq over `watchdog history --json`: the fleet's newest 50 restarts. A start after an outage
+    # restarts every connector still failing, so by the time the page was read the `missed`
+    # records were further back than 50, and the filter printed nothing: "none missed".
+    from watchdog.cli import main
+    from watchdog.model import ConnectorKey, ConnectorState, HistoryRecord, Outcome, Trigger
+    from watchdog.state import SqliteStateStore
+
+    path = tmp_path / "state.db"
+    start = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
+    with SqliteStateStore(path) as store:
+        for n in range(3):  # ended at the start, first
+            key = ConnectorKey("prod", f"nightly-{n}")
+            store.finish(f"missed-{n}", key, ConnectorState(), HistoryRecord(
+                at=start, key=key, job_id=f"missed-{n}", rule="nightly", trigger=Trigger.SCHEDULE,
+                triggers=(Trigger.SCHEDULE,), outcome=Outcome.DROPPED,
+                message="missed while no daemon ran: 6h00m from the previous daemon's last sign of life to this start"))
+        for n in range(80):  # then the first polls' restarts of what the outage left failing
+            key = ConnectorKey("prod", f"sink-{n}")
+            store.finish(f"job-{n}", key, ConnectorState(attempts=1), HistoryRecord(
+                at=start + timedelta(seconds=10 + n), key=key, job_id=f"job-{n}", rule="heal",
+                trigger=Trigger.STATUS, triggers=(Trigger.STATUS,), outcome=Outcome.ACCEPTED, status_code=202,
+                tries=1, attempt=1))
+
+    text = RUNBOOK.read_text(encoding="utf-8")
+    line = re.search(r"`(watchdog history [^`|]*\| jq [^`]*startswith\(\"missed\"\)[^`]*)`", text)
+    assert line, "the runbook no longer lists the missed scheduled restarts"
+    command = shlex.split(line.group(1).split("|")[0])
+    capsys.readouterr()
+    assert main([*command[1:], "--state", str(path)]) == 0
+    shown = run_jq(jq_program(line.group(1)), capsys.readouterr().out, "-c")
+    assert sorted(json.loads(item)["connector"] for item in shown.splitlines()) == [f"nightly-{n}" for n in range(3)]
