@@ -407,10 +407,19 @@ class StatusIntake(Decisions):
             key = ConnectorKey(cluster, name)
             if cluster not in self.config.clusters or name in self._watched.get(cluster, ()):
                 continue  # a removed cluster's series go with it; a polled one's above
-            if not any(rule.enabled and selects(rule.select, cluster, name) for rule in self.config.rules):
+            rules = self.config.rules_for_cluster(cluster)
+            listed = self._listed.get(cluster)
+            # A name its cluster's last poll did not list has series only because a rule named
+            # it exactly (pre-initialised at 0): no longer named, they go, though a glob still
+            # matches the name (kept, each typo fixed or name changed by a reload left 18 series
+            # for good).
+            named_only = listed is not None and name not in listed and not any(
+                name in rule.select.connectors for rule in rules)
+            if named_only or not any(selects(rule.select, cluster, name) for rule in rules):
                 log.info("connector_unwatched", cluster=cluster, connector=name,
                          state_kept_seconds=self.config.state.forget_vanished_after,
-                         note="no rule selects it now; its state is kept in case one does again")
+                         note="no rule names it now and its cluster does not list it" if named_only
+                         else "no rule selects it now; its state is kept in case one does again")
                 self._drop_series(key)
 
     def on_poll_failed(self, cluster: str, result: str) -> None:
