@@ -386,3 +386,44 @@ def test_a_poll_costs_a_few_round_trips_per_slice(postgres_server: PostgresServe
         assert {n for n, row in rows.items() if row.seen_state == "FAILED"} == failing
         assert all(rows[n].state.consecutive_failures == 2 for n in failing)
         assert all(rows[n].state.health is Health.HEALTHY for n in set(names) - failing)
+
+
+async def test_a_schedule_run_whose_cluster_a_reload_removes_stops_and_leaves_no_series(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A schedule run goes in slices, as a poll does, but went on after a reload removed its
+    # cluster: the rest of its connectors were restarted, in a cluster the config no longer
+    # names, and their decision and restart series made again for good (the removal had taken
+    # them away; none of these restarts was pending then, so the hourly sweep never took them).
+    monkeypatch.setattr("watchdog.engine.core.POLL_SLICE_SECONDS", 0.0)  # a slice per connector
+    names = [f"c{i:03d}" for i in range(200)]
+    nightly = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"include": ["*"]}}
+
+    def config(other: bool) -> Config:
+        clusters = {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}}
+        if other:
+            clusters["other"] = {"environment_id": ENVIRONMENT, "kafka_cluster_id": "lkc-other1"}
+        return daemon_config([nightly], clusters=clusters, rate_limit={"max_requests_per_second": 10000})
+
+    scenario = sim_scenario([])
+    scenario["environments"][0]["clusters"].append({"id": "lkc-other1", "connectors": [{"name": n} for n in names]})
+    w = in_process(scenario, config(other=True))
+    daemon = w.daemon
+    daemon._reload_config = lambda: config(other=False)
+    daemon.queue.start()
+    try:
+        run = asyncio.create_task(daemon.run_schedule_rule("nightly"))
+        await until(lambda: len(daemon.engine.requests) >= 10 or run.done(), "the run under way")
+        assert not run.done()
+        assert await daemon.reload("test") is True
+        decided = len(daemon.engine.requests)
+        await run
+        await daemon.queue.join()
+        assert len(daemon.engine.requests) <= decided + 1, "the run went on deciding for a removed cluster"
+        daemon.engine.forget_late_series()  # the hourly sweep: restarts pending at the removal are counted now
+        left = [s for m in daemon.metrics.registry.collect() for s in m.samples if s.labels.get("cluster") == "other"]
+        assert left == [], f"{len(left)} series of the removed cluster, such as {left[0]}"
+        sent = {c.connector for c in w.simulator.restarts() if c.cluster == "lkc-other1"}
+        assert len(sent) < len(names), "every connector of the removed cluster was restarted"
+    finally:
+        await daemon.stop()

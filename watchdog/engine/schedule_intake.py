@@ -11,10 +11,22 @@ from .decisions import Decisions
 
 
 class ScheduleIntake(Decisions):
-    async def on_schedule(self, rule: Rule, cluster: str, statuses: Mapping[str, ConnectorStatus]) -> None:
+    async def on_schedule(self, rule: Rule, cluster: str, statuses: Mapping[str, ConnectorStatus], *,
+                          generation: int | None = None) -> bool:
         """In slices, as a poll (EngineCore._in_slices): each restart is remembered (a commit)
         before it is queued, and a run of 2,000 connectors held the event loop 26 s in one go with
-        the database 1 ms away; the leader lost its lease at the run's start."""
+        the database 1 ms away; the leader lost its lease at the run's start. `generation`: the
+        cluster's (cluster_generation) when the run began, as for a poll: a reload or discovery
+        that removed or redefined the cluster since ends the run there, False. Before, the run
+        went on restarting the connectors of a cluster the config no longer named, and made
+        their series again for good."""
+        generation = self.cluster_generation.get(cluster, 0) if generation is None else generation
+
+        def going_on() -> bool:
+            return self.cluster_generation.get(cluster, 0) == generation
+
+        if not going_on():
+            return False
         now = self._now()
 
         def decide(name: str) -> None:
@@ -26,4 +38,5 @@ class ScheduleIntake(Decisions):
                 reason="scheduled", dry_run=rule.dry_run, status=status,
             )
 
-        await self._in_slices(selected(rule, cluster, statuses) + named_but_missing(rule, cluster, statuses), decide)
+        return await self._in_slices(selected(rule, cluster, statuses) + named_but_missing(rule, cluster, statuses), decide,
+                                     going_on=going_on)

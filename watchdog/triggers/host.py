@@ -235,6 +235,7 @@ class SchedulerHost:
             poller = self.pollers.get(cluster)
             if poller is None:
                 continue
+            generation = self.engine.cluster_generation.get(cluster, 0)
             statuses = await self._list_for_schedule(rule_name, poller, deadline)
             rule = self._schedule_rule(rule_name)
             if rule is None:
@@ -244,7 +245,9 @@ class SchedulerHost:
                           reason=f"could not list the cluster's connectors ({poller.failure}); see poll_failed")
                 continue
             if cluster in self.pollers and rule.select.selects_cluster(cluster):
-                await self.engine.on_schedule(rule, cluster, statuses)
+                if not await self.engine.on_schedule(rule, cluster, statuses, generation=generation):
+                    log.debug("schedule_run_dropped", rule=rule.name, cluster=cluster,
+                              note="the cluster was removed or redefined meanwhile: nothing more is restarted there")
 
     async def _list_for_schedule(
         self, rule_name: str, poller: ClusterPoller, deadline: float
