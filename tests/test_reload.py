@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from watchdog.config import load_config
 from watchdog.metrics import Metrics
 from watchdog.model import ConnectorKey, Outcome, Trigger
 from watchdog.simulator import Scenario, Simulator, create_app
+from watchdog.triggers.scheduler import rule_trigger
 
 from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, World, sim_scenario, until
 
@@ -563,9 +565,17 @@ async def test_a_reload_that_edits_an_interval_rule_but_not_its_interval_keeps_i
         # Before, the job was made again and its 24 hours started over: a rule edited once a day
         # never ran.
         assert w.daemon._scheduler.get_job("rule:daily").next_run_time == planned  # type: ignore[union-attr]
-        write(path, [HEAL, {**daily, "trigger": {"type": "schedule", "interval": "12h"}}])
+        twice_a_day = {**daily, "trigger": {"type": "schedule", "interval": "12h"}}
+        write(path, [HEAL, twice_a_day])
         assert await w.daemon.reload("test") is True
-        assert w.daemon._scheduler.get_job("rule:daily").next_run_time < planned  # type: ignore[union-attr]
+        # An edited interval plans the job again, on its own grid. Not `< planned`: intervals are
+        # aligned on the epoch, so from 12:00 to 24:00 UTC the next 12 h and 24 h runs are both
+        # midnight (this test failed every afternoon with the code right).
+        job = w.daemon._scheduler.get_job("rule:daily")
+        assert job.trigger.interval == timedelta(hours=12)  # type: ignore[union-attr]
+        edited = next(r for r in w.daemon.config.rules if r.name == "daily")
+        assert job.next_run_time == rule_trigger(edited).get_next_fire_time(  # type: ignore[union-attr]
+            None, datetime.now(timezone.utc))
     finally:
         await w.daemon.stop()
 
