@@ -63,7 +63,17 @@ RUN python -m venv --without-pip "${VIRTUAL_ENV}" \
       --find-links "${WHEEL_DIR}" --require-hashes -r "${WHEEL_DIR}/requirements.lock" \
  && python -m pip --python "${VIRTUAL_ENV}/bin/python" install --no-cache-dir --no-index --no-deps \
       --find-links "${WHEEL_DIR}" connect-watchdog \
- && python -m pip --python "${VIRTUAL_ENV}/bin/python" check \
+ && python -m pip --python "${VIRTUAL_ENV}/bin/python" check
+
+# The build's identity, for the daemon to report which release runs (`watchdog --version`, the
+# `started` line, the `revision` label of watchdog_build_info, /readyz): the REVISION and CREATED
+# build arguments, written at the top of the virtualenv, where watchdog/release.py reads them.
+# Without them it says `revision unknown`. Its own step, after the install, so that a new
+# revision redoes only this one. tests/deploy/test_dockerfile.py and test_image.py check it.
+ARG REVISION=unknown
+ARG CREATED=unknown
+# replayed by tests/deploy/test_image.py
+RUN printf 'revision=%s\ncreated=%s\n' "${REVISION}" "${CREATED}" > "${VIRTUAL_ENV}/connect-watchdog.build" \
  && "${VIRTUAL_ENV}/bin/watchdog" --version
 
 FROM ${PYTHON_IMAGE} AS runtime

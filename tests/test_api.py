@@ -14,6 +14,7 @@ import httpx
 import pytest
 import structlog
 
+from watchdog import release
 from watchdog.model import ConnectorKey, Outcome
 from watchdog.queue import Phase
 from watchdog.server import create_app
@@ -124,7 +125,8 @@ async def test_open_endpoints_need_no_token() -> None:
                 assert ready.status_code == 503, ready.text
                 await asyncio.sleep(0.05)
         assert ready.json() == {"status": "ready", "config_loaded": True, "clusters_not_yet_polled": [],
-                                "state_store": "ok", "role": "leader", "leader": None}
+                                "state_store": "ok", "role": "leader", "leader": None,
+                                "version": release.build().version, "revision": release.build().revision}
     finally:
         await w.daemon.stop()
 

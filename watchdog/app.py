@@ -21,7 +21,7 @@ import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry
 
-from . import __version__
+from . import release
 from .api import ApiContext
 from .asgi_server import CannotListen, EmbeddedServer, start_server, stop_server
 from .assembly import Retired
@@ -255,7 +255,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         self._heartbeat = asyncio.create_task(self.heartbeat(), name="heartbeat")
         self.probes.config_loaded = True
         log.info(
-            "started", version=__version__, dry_run=self.config.dry_run, clusters=sorted(self.config.clusters),
+            "started", version=release.build().version, revision=release.build().revision, dry_run=self.config.dry_run, clusters=sorted(self.config.clusters),
             rules=[r.name for r in self.config.rules if r.enabled], polled=poll_intervals(self.config),
             listen=f"{self.config.server.host}:{self.bound_port}" if self._server else None,
             state=self.state.description, proxy=environment_proxy(str(self.config.api.base_url)),

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.samples import Sample
 
-from . import __version__
+from . import release
 from .model import ConnectorKey, ConnectorState, Decision, Health, Outcome, Trigger, Unusable
 from .ratelimit import Pause, RateLimitState
 from .stall import Unjudged
@@ -61,10 +61,14 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
+        # `revision` tells releases apart where `version` does not (every release so far is 0.1.0):
+        # the image's REVISION build argument, a source checkout's commit, else `unknown`.
+        build = release.build()
         self.build_info = Gauge(
-            "watchdog_build_info", "Always 1; labels carry the version.", ["version", "python_version"], registry=r
+            "watchdog_build_info", "Always 1; labels carry the version and the revision it was built from.",
+            ["version", "revision", "python_version"], registry=r
         )
-        self.build_info.labels(__version__, platform.python_version()).set(1)
+        self.build_info.labels(build.version, build.revision, platform.python_version()).set(1)
         self.restarts = Counter(
             "watchdog_restarts",
             "Restart jobs by terminal outcome (one per job; merged requests share it).",

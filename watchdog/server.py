@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import release
 from .api import ApiContext, api_routes
 from .asgi_server import LogThrottle
 from .logs import get_logger, printable
@@ -91,19 +92,24 @@ class Probes:
         return age < HEARTBEAT_STALE_SECONDS, {"heartbeat_age_seconds": round(age, 3)}
 
     def readiness(self) -> tuple[bool, dict[str, object]]:
+        # Which release answers, so that each replica of a rolling update or a rollback can be
+        # asked which one it runs (every release so far has the version 0.1.0; the revision differs).
+        build = release.build()
+        running = {"version": build.version, "revision": build.revision}
         not_leader = self.not_leader()
         if not_leader is not None:
             problem = self.lease_problem()
             return self.config_loaded and problem is None, {
                 "config_loaded": self.config_loaded, "state_store": problem or "ok", "role": "standby",
                 "standby": f"{not_leader}; the webhook and POST /v1/restarts are answered 503 here, to be sent again",
-                "leader": self.leader()}
+                "leader": self.leader(), **running}
         pending = sorted(self.pending_clusters())
         discovering = self.discovery_pending()
         problem = self.state_problem()
         ready = self.config_loaded and not pending and not discovering and problem is None
         detail: dict[str, object] = {"config_loaded": self.config_loaded, "clusters_not_yet_polled": pending,
-                                     "state_store": problem or "ok", "role": "leader", "leader": self.leader()}
+                                     "state_store": problem or "ok", "role": "leader", "leader": self.leader(),
+                                     **running}
         if discovering:
             detail["discovery"] = "the first refresh has not finished"
         return ready, detail

@@ -3,11 +3,13 @@ manifests and the daemon rely on (user, port, paths, health check, labels, build
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 
-from watchdog import __version__
+from watchdog import __version__, release
 from watchdog.config import DEFAULT_SECRETS_DIR, ServerSettings
 
 from . import dockerfile as df
@@ -69,6 +71,31 @@ def test_oci_labels_describe_the_image() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert labels["org.opencontainers.image.licenses"] == project["license"]["text"]
     assert labels["org.opencontainers.image.documentation"].endswith("/docs/runbook.md")
+
+
+def test_the_revision_and_creation_time_given_to_the_build_reach_the_daemon(tmp_path: Path) -> None:
+    # `docker build --build-arg REVISION=$(git rev-parse HEAD)`: before, the revision went into
+    # the image's labels only, and the daemon inside said 0.1.0 like every release before it.
+    parsed = df.parse()
+    install = parsed.stage("install")
+    args = dict(pair for instruction in install.all("ARG") for pair in df.key_values(instruction))
+    labels = dict(pair for instruction in parsed.final.all("ARG") for pair in df.key_values(instruction))
+    assert args["REVISION"] == labels["REVISION"] == "unknown" and args["CREATED"] == labels["CREATED"] == "unknown"
+    (step,) = [run for run in install.all("RUN") if "${REVISION}" in run.text]
+    assert df.REPLAY_MARKER in step.comments
+    # The step as the build runs it, on a stand-in virtualenv (its `watchdog --version` a stub).
+    venv = tmp_path / "opt-watchdog"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "watchdog").write_text("#!/bin/sh\nexit 0\n")
+    (venv / "bin" / "watchdog").chmod(0o755)
+    given = {"REVISION": "5d41402abc4b2a76b9719d911017c592ae5e3f12", "CREATED": "2026-12-02T11:00:00Z"}
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "VIRTUAL_ENV": str(venv), **given}
+    subprocess.run(["/bin/sh", "-c", step.text], env=env, cwd=tmp_path, check=True, timeout=30)
+    assert release.read_build_file(venv) == {"revision": given["REVISION"], "created": given["CREATED"]}
+    # Built without them: the defaults, which the daemon reports as `unknown`.
+    subprocess.run(["/bin/sh", "-c", step.text], env={**env, "REVISION": "unknown", "CREATED": "unknown"},
+                   cwd=tmp_path, check=True, timeout=30)
+    assert release.read_build_file(venv) == {}
 
 
 def test_the_build_context_is_only_what_the_image_needs() -> None:

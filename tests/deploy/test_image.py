@@ -25,6 +25,8 @@ Needs root (for the namespaces, as CI has) and util-linux's unshare, setpriv and
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import shutil
@@ -40,6 +42,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from watchdog import __version__
 from watchdog.config import DEFAULT_SECRETS_DIR
 
 from . import dockerfile as df
@@ -56,6 +59,8 @@ START_SECONDS = 15
 TEST_SECONDS = 35
 STOP_SECONDS = 16
 assert BUILD_SECONDS + START_SECONDS + TEST_SECONDS + STOP_SECONDS <= 120 - 4
+# What a release build passes (the Dockerfile's header): the daemon must report the revision.
+BUILD_ARGS = {"REVISION": "5d41402abc4b2a76b9719d911017c592ae5e3f12", "CREATED": "2026-12-02T11:00:00Z"}
 
 # Runs as root inside the new namespaces: makes the root file system read-only except the given
 # directories, then execs the command (which becomes PID 1 in place of this script).
@@ -178,7 +183,9 @@ def _replay_stage(stage: df.Stage, global_args: dict[str, str], env: dict[str, s
         keyword = instruction.keyword
         if keyword in ("ARG", "ENV"):
             for key, value in df.key_values(instruction):
-                if keyword == "ARG" and not value:
+                if keyword == "ARG" and key in BUILD_ARGS:  # docker build --build-arg KEY=value
+                    value = BUILD_ARGS[key]
+                elif keyword == "ARG" and not value:
                     value = global_args.get(key, "")
                 env[key] = df.substitute(_reroot(value, root), env)
         elif keyword == "WORKDIR":
@@ -401,6 +408,32 @@ def test_the_healthcheck_asks_the_daemon_itself_whatever_proxy_the_container_is_
     given = {"HTTP_PROXY": proxy, "http_proxy": proxy, "HTTPS_PROXY": proxy, "NO_PROXY": "localhost"}
     checked = _in_container(replay, nsenter, setpriv, replay.healthcheck, timeout, env=given)
     assert checked.returncode == 0, checked.stderr
+
+
+def test_the_daemon_reports_the_revision_the_image_was_built_from(replay: Replay) -> None:
+    # Two replicas of a rolling update both said 0.1.0: which one ran the new image, or whether a
+    # rollback took, could not be told. Built with --build-arg REVISION, the image's daemon says it.
+    nsenter, setpriv = tool("nsenter", package="util-linux"), tool("setpriv", package="util-linux")
+    revision = BUILD_ARGS["REVISION"]
+    version = _in_container(replay, nsenter, setpriv, ["watchdog", "--version"], 10)
+    assert version.returncode == 0 and f"(revision {revision}, built {BUILD_ARGS['CREATED']})" in version.stdout, version
+    base = f"http://127.0.0.1:{replay.port}"
+    budget = Budget(TEST_SECONDS, "the test")
+    metrics = budget.wait_until(lambda: (r := httpx.get(f"{base}/metrics", timeout=2)).status_code == 200 and r.text
+                                or None, 30, "/metrics to answer", log=replay.log)
+    assert f'revision="{revision}"' in next(line for line in metrics.splitlines()
+                                            if line.startswith("watchdog_build_info{")), metrics
+    assert httpx.get(f"{base}/readyz", timeout=2).json()["revision"] == revision
+
+    def started() -> dict[str, object] | None:
+        for line in replay.log_text().splitlines():
+            with contextlib.suppress(ValueError):
+                if (event := json.loads(line)).get("event") == "started":
+                    return dict(event)
+        return None
+
+    line = budget.wait_until(started, 10, "the started line", log=replay.log)
+    assert (line["version"], line["revision"]) == (__version__, revision), line
 
 
 def test_the_daemon_is_pid_1_as_the_images_non_root_user_without_privileges(replay: Replay) -> None:

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .. import __version__
+from .. import release
 from ..config import KAFKA_CLUSTER_ID_PREFIX, CloudCluster, Config, ignored_variables
 from ..logs import configure_logging, log_reader_gone
 from .common import (
@@ -65,9 +65,23 @@ def _common(parser: argparse.ArgumentParser, *, config: bool = True) -> None:
                         help="default: the config's log.level, else INFO")
 
 
+class _Version(argparse.Action):
+    """--version: the version and the revision the build came from (release.py), found only when
+    asked, so that no other command runs git in a source checkout."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the version and the revision it was built from, then exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        sys.stdout.write(release.build().describe() + "\n")  # stdout, as argparse's own version action
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="watchdog", description="Keeps Kafka connectors on Confluent Cloud healthy.")
-    parser.add_argument("--version", action="version", version=f"connect-watchdog {__version__}")
+    parser.add_argument("--version", action=_Version)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run the daemon")

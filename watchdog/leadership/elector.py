@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 from pydantic import SecretStr
 
+from .. import release
 from ..config.leadership import LeaseTiming
 from ..logs import get_logger
 from ..state.postgres_connection import connection_parameters, describe, replica_identity
@@ -120,7 +121,8 @@ class Elector:
     def start(self, on_elected: Elected, on_lost: Lost) -> None:
         self._on_elected, self._on_lost = on_elected, on_lost
         self._task = asyncio.create_task(self._run(), name="leader-election")
-        log.info("leader_election_started", replica=self.identity, database=self._database,
+        log.info("leader_election_started", replica=self.identity, revision=release.build().revision,
+                 database=self._database,
                  lease_duration=self.timing.lease_duration, renew_deadline=self.timing.renew_deadline,
                  renew_interval=self.timing.renew_interval)
 
@@ -194,7 +196,7 @@ class Elector:
         self._deadline = self.timing.send_deadline(started)
         self._metrics.show(leading=True, epoch=epoch)
         self._metrics.changes.labels("acquired").inc()
-        log.warning("leader_elected", replica=self.identity, epoch=epoch,
+        log.warning("leader_elected", replica=self.identity, revision=release.build().revision, epoch=epoch,
                     note="this replica now runs the triggers and the restart queue")
         assert self._on_elected is not None
         try:
