@@ -28,15 +28,28 @@ look again once the budget is spent:
   pace, no longer at once, and the pace is what they leave (state.py, RateLimitState.shared). On a server that
   refills gradually the two cannot be told apart from headers; there a 429 is the signal
   (estimate.py).
+- `others_per_period`: the same use read per reset period (the limit less a word's Remaining less
+  ours its period may have counted, made again once our requests around it have answered), where
+  each of the last PERIODS_READ periods read about the same: the most of them. Read between
+  answers, a burst lands within the spans read more often than its share of the time and reads
+  high; read per period it does not. Where it stands, the pace leaves it that much (state.py,
+  _share), and once it was seen taking that much of the current period none more of it is
+  assumed gone (words.py, _theirs_left).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, replace
 
 # Other clients' use is averaged over at least this long before it is trusted, and forgotten at
 # this pace: an EWMA whose weight is the observed span over this many seconds.
 OTHERS_HORIZON = 30.0
+# Other clients' use read per reset period stands for every period only where the periods read
+# within this share of the most (or this many units) of one another (others_per_period).
+PERIOD_SPREAD = 0.25
+PERIODS_READ = 8
+PERIOD_SPREAD_UNITS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,13 +94,21 @@ class ServerBudget:
         self.others_rate = 0.0
         self.return_rate: float | None = None  # units per second seen coming back while we spent them
         self._others_weight = 0.0  # seconds of observation behind others_rate, capped at the horizon
+        # Other clients' use read per reset period (read_period): the key of the period being
+        # read, its largest reading so far, and the readings of the periods closed since.
+        self._period_key: object = None
+        self._period_others: float | None = None
+        self._closed_periods: deque[tuple[object, float, float]] = deque(maxlen=PERIODS_READ)
 
 
     def live(self, now: float) -> Word | None:
         word = self.word
         return word if word is not None and now < word.until else None
 
-    def available(self, word: Word, now: float, ours_after: int, reserve: int, *, quota: int | None = None) -> int:
+    def available(
+        self, word: Word, now: float, ours_after: int, reserve: int, *, quota: int | None = None,
+        theirs_left: float | None = None,
+    ) -> int:
         """Requests that may still go at `now`, by the word, less ours since and theirs since,
         and less `reserve`, kept for other clients.
 
@@ -99,6 +120,8 @@ class ServerBudget:
         So the reserve is taken off only as far as the quota needs: never more of the period
         for us than the limit less the reserve, never less than before."""
         theirs = 0.0 if self.refills_early else self.others_rate * max(0.0, now - word.sent_at)
+        if theirs_left is not None:
+            theirs = min(theirs, theirs_left)
         left = word.remaining - ours_after - int(theirs + 0.999)
         if quota is None:
             return left - reserve
@@ -175,6 +198,44 @@ class ServerBudget:
         if span > 0:
             theirs = max(0.0, previous.remaining - word.remaining - ours_counted)
             self.others_rate, self._others_weight = _average(self.others_rate, self._others_weight, theirs, span)
+
+
+    def read_period(self, key: object, reading: float, now: float, *, settled: bool = False) -> None:
+        """Other clients' use of the reset period `key` as one word of it shows it: the limit
+        less its Remaining less ours it may have counted (a lower bound: theirs after that word
+        goes unseen). A period's largest reading stands for it once the next one opens.
+        `settled`: a reading made again once our requests around the word have answered (words.py);
+        it only raises that of a period already read."""
+        if key == self._period_key:
+            self._period_others = max(self._period_others or 0.0, reading)
+        elif settled:
+            for index, (closed_key, at, closed) in enumerate(self._closed_periods):
+                if closed_key == key:
+                    self._closed_periods[index] = (closed_key, at, max(closed, reading))
+        else:
+            if self._period_others is not None:
+                self._closed_periods.append((self._period_key, now, self._period_others))
+            self._period_key, self._period_others = key, reading
+
+    def others_per_period(self) -> float | None:
+        """The most other clients were seen taking of one reset period (read_period), where that
+        is about what they take of every period: the last PERIODS_READ closed periods each read
+        within PERIOD_SPREAD of the most (or PERIOD_SPREAD_UNITS). Else None. A tool whose bursts
+        follow the clock fills a window anchored elsewhere with none, one or two of them (40 of
+        60, then 0): the most read over the last 30 s, three such windows that held one each,
+        left no unit for a second burst, and the anchored window at 60 per 10 s beside such a
+        tool went from 0.632 to 0.592 of what it left."""
+        if len(self._closed_periods) < PERIODS_READ:
+            return None
+        closed = [reading for _, _, reading in self._closed_periods]
+        most = max(closed + ([self._period_others] if self._period_others is not None else []))
+        if most - min(closed) > max(PERIOD_SPREAD_UNITS, most * PERIOD_SPREAD):
+            return None
+        return most
+
+    def period_seen(self, key: object) -> float | None:
+        """Other clients' use seen so far in the period `key`, if that is the one being read."""
+        return self._period_others if key is not None and key == self._period_key else None
 
 
 def _average(rate: float, weight: float, count: float, span: float) -> tuple[float, float]:

@@ -58,6 +58,10 @@ MIN_MARGIN = 0.04
 # Another client's use per window, measured from Remaining, within this factor of `reserve` is
 # taken as the share the reserve already leaves it (shared).
 RESERVE_READ_HIGH = 1.2
+# Other clients' use per reset period, read whole (budget.others_per_period), is taken as this
+# many units more, for the pace at what they leave: a steady tool's reading is exact, and paced at
+# exactly what it left, it and we met at each window's end (one more 429 of ours at 60 per 10 s).
+PERIOD_READ_MARGIN = 0.5
 # Recent words kept as baselines for telling a gradual refill (_baseline): a few windows' worth
 # of answers at the rates the limiter meets, bounded so that each answer's search stays cheap.
 SAID_KEPT = 64
@@ -107,6 +111,9 @@ class RateLimitState(ServerWords, Refusals):
         # (_learn_settled); bounded, should one request hang until its timeout (the oldest pairs
         # are then dropped, unlearned).
         self._unsettled: deque[tuple[Word, Word]] = deque(maxlen=SAID_KEPT)
+        # Words whose reading of other clients' use per period waits for every request of ours
+        # that may have been counted with them to answer (_learn_settled): period, word, ours.
+        self._unread: deque[tuple[object, Word, int]] = deque(maxlen=SAID_KEPT)
         self._admitted = 0  # answers that were not 429
         self._free_since: float | None = None  # when the last request in flight was answered
         # For `reserve` on a server that refills only at its Reset (_available): when recent
@@ -116,6 +123,7 @@ class RateLimitState(ServerWords, Refusals):
         self._counted_answers: deque[float] = deque(maxlen=ANSWERS_KEPT)
         self._period_opened: tuple[int, int] | None = None
         self._period_ends_after = -math.inf  # the earliest end of the last word's period, by every word of it
+        self._period_surely_through = -math.inf  # the last answer past that end surely counted in it
         self.budget = ServerBudget()
         # Local ceiling: a token bucket holding up to one second's worth of requests.
         self._tokens = max(1.0, settings.max_requests_per_second)
@@ -396,7 +404,16 @@ class RateLimitState(ServerWords, Refusals):
             return None
         if self.budget.refills_early:
             return None  # others cannot be told from refill here (budget.py)
-        return max(key_rate * 0.05, min(ours_at_most, key_rate - self.budget.others_rate))
+        others = self.budget.others_rate
+        # Read between two answers of one period, a burst lands within the span read more often
+        # than its share of the time (the span before our first answer of a window is never
+        # read): a tool sending 7 of 20 per 2 s at once read 3.0 to 4.7 per second where it
+        # sends 3.5, and the pace left 10 or 11 of its 13. Where each period is seen to hold
+        # about the same of theirs, the most they took of one reads it whole.
+        per_period = self.budget.others_per_period()
+        if per_period is not None and self.estimate.window_floor > 0:
+            others = min(others, (per_period + PERIOD_READ_MARGIN) / self.estimate.window_floor)
+        return max(key_rate * 0.05, min(ours_at_most, key_rate - others))
 
     def _refill(self, now: float) -> None:
         rate = self.settings.max_requests_per_second

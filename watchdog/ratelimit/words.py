@@ -38,9 +38,11 @@ class ServerWords:
     _said: deque[Word]
     _told: dict[int, int]
     _unsettled: deque[tuple[Word, Word]]
+    _unread: deque[tuple[object, Word, int]]
     _counted_answers: deque[float]
     _period_opened: tuple[int, int] | None
     _period_ends_after: float
+    _period_surely_through: float
 
     if TYPE_CHECKING:  # the state's own, declared for the type checker
         @property
@@ -56,7 +58,17 @@ class ServerWords:
 
     def _available(self, word: Word, now: float) -> int:
         ours = self._ours_after(word.ticket) + self._maybe_uncounted(word)
-        return self.budget.available(word, now, ours, self.reserve, quota=self._quota())
+        return self.budget.available(word, now, ours, self.reserve, quota=self._quota(), theirs_left=self._theirs_left(now))
+
+    def _theirs_left(self, now: float) -> float | None:
+        """What other clients may still take of the current reset period: the most they took of
+        one recently, less what they were seen taking of this one (budget.read_period); None
+        where it is not known."""
+        seen = self.budget.period_seen(self._period_opened)
+        most = self.budget.others_per_period()
+        if seen is None or most is None:
+            return None
+        return max(0.0, most - seen)
 
     def _quota(self) -> int | None:
         """What of the limit we may still take in this reset period while leaving `reserve` to
@@ -96,18 +108,44 @@ class ServerWords:
         with it, which holds for whatever period the word is in, since periods follow one another."""
         if previous is None:
             self._period_opened = None
-        elif word.sent_at >= previous.until and came_back:
+        elif came_back and (word.sent_at >= previous.until or self._surely_new_period(previous, word)):
             answers, ended_after = self._counted_answers, self._period_ends_after
             if len(answers) == answers.maxlen and answers[0] >= ended_after:
                 self._period_opened = None  # the answers that would tell are no longer kept
             else:
-                since = takewhile(lambda answered: answered >= ended_after, reversed(answers))  # in time order
+                # Not those whose own word showed them counted in the period before (_surely_same_period).
+                through = self._period_surely_through
+                since = takewhile(lambda answered: answered >= ended_after and answered > through, reversed(answers))
                 self._period_opened = (self.inflight + sum(1 for _ in since), self._tickets)
             self._period_ends_after = word.ends_after
             return
         elif word.answered_at >= self._period_ends_after:
-            self._period_opened = None
+            if self._surely_same_period(word, came_back):
+                self._period_surely_through = word.answered_at
+            else:
+                self._period_opened = None
         self._period_ends_after = max(self._period_ends_after, word.ends_after)
+
+    def _surely_new_period(self, previous: Word, word: Word) -> bool:
+        """On a server that refills only at its Reset, a request sent after the previous word
+        arrived that says as much left or more is counted in a new period, whatever the previous
+        Reset said: within one period Remaining only falls, by this request at least. Whole-second
+        Resets put the previous word's sure end up to a second late, and a window's count of ours
+        stayed unknown for a third of the windows of a 2 s key (_theirs_left then unknown too)."""
+        return not self.budget.refills_early and word.sent_at >= previous.answered_at and word.remaining >= previous.remaining
+
+    def _surely_same_period(self, word: Word, came_back: bool) -> bool:
+        """A word answered after the earliest end its period allowed, yet surely counted in it:
+        nothing came back, and a new period could not have left so little (the limit less ours
+        it may have counted, those answered since that end and those on their way, less the
+        most other clients took of a period lately). A 2 s window's last request is often
+        answered a few milliseconds past that end; taken as unknown, the window's end kept a
+        unit for another client whose whole burst had come (_theirs_left)."""
+        most = self.budget.others_per_period()
+        if came_back or self.limit is None or self._period_opened is None or most is None:
+            return False
+        since = sum(1 for answered in self._counted_answers if answered >= self._period_ends_after)
+        return word.remaining < self.limit - (self.inflight + since) - most - 1
 
     def _maybe_uncounted(self, word: Word) -> int:
         """Our requests sent before the word's, still on their way when it went out, and not
@@ -142,6 +180,15 @@ class ServerWords:
         passed for another client taking most of the key, and a sliding counter of 42 per 42 s
         was paced at 5% of it (9.7 x the ideal)."""
         oldest_out = min(self._inflight, default=self._tickets + 1)
+        while self._unread and self._unread[0][1].sent_by_then < oldest_out:
+            key, word, ours = self._unread.popleft()
+            if self.limit is not None and not self.budget.refills_early:
+                # Settled: ours that its own answer shows counted after the word were not in it.
+                after = sum(
+                    1 for t in range(word.oldest_in_flight, word.sent_by_then + 1)
+                    if t != word.ticket and t not in self._refused and self._told.get(t, word.remaining) < word.remaining
+                )
+                self.budget.read_period(key, max(0, self.limit - word.remaining - (ours - after)), word.answered_at, settled=True)
         while self._unsettled and self._unsettled[0][1].sent_by_then < oldest_out:
             previous, word = self._unsettled.popleft()
             if self.budget.refills_early:
@@ -190,6 +237,10 @@ class ServerWords:
         end_moved = not capped and not self.budget.refills_early and self._end_moved(word)
         came_back = self.budget.adopt(word, ours_between, self.limit, baseline=baseline, end_moved=end_moved)
         self._track_period(previous, word, came_back)
+        ours = self._period_ours()
+        if ours is not None and self.limit is not None and not self.budget.refills_early:
+            self.budget.read_period(self._period_opened, max(0, self.limit - remaining - ours), now)
+            self._unread.append((self._period_opened, word, ours))
         if previous is not None and self.budget.word is not None and self.budget.tells_others(previous, self.budget.word):
             self._unsettled.append((previous, self.budget.word))
         self._said.append(word)
@@ -202,6 +253,8 @@ class ServerWords:
         oldest = min(oldest_unanswered, self._said[0].ticket)
         if self._unsettled:
             oldest = min(oldest, self._unsettled[0][0].oldest_in_flight)
+        if self._unread:
+            oldest = min(oldest, self._unread[0][1].oldest_in_flight)
         self._refused = {t for t in self._refused if t >= oldest}
         self._unanswered = {t for t in self._unanswered if t >= oldest}
         self._told = {t: left for t, left in self._told.items() if t >= oldest}
