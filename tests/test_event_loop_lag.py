@@ -4,19 +4,26 @@ long enough for /healthz, a webhook or the lease's renewal to wait on it."""
 from __future__ import annotations
 
 import asyncio
+import gzip
+import threading
 import time
-from collections.abc import Awaitable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import exposition
 
 from bench.poll_store import Counted
 from bench.postgres import PostgresServer, take_lease
+from watchdog import rules
 from watchdog.app import Daemon
 from watchdog.config import Config
+from watchdog.engine import core
 from watchdog.metrics import Metrics
 from watchdog.model import (
     ConnectorKey,
@@ -40,48 +47,81 @@ from .support import (
     until,
 )
 
-# Far above a slice (engine/core.py POLL_SLICE_SECONDS) plus a loaded machine's jitter,
-# far below the 1 s and more that the work below holds the loop in one go.
-MAX_LAG = 0.5
 HEAL = {"name": "heal", "select": {"include": ["*"]}, "trigger": {"type": "status", "interval": 60, "confirm_polls": 1}}
+
+# What the tests below hold the event loop to is counted, not timed: a wall-clock bound (0.5 s)
+# failed on a loaded CI machine while the code was right, and passed alone. The work is charged
+# to a WorkClock (a write to a database a few ms away costs its delay, a rule match its share),
+# the engine's slicing reads that clock in place of time.monotonic, and a stall is the work
+# charged between two turns of the event loop: the same on a loaded machine as on an idle one.
+# Rid of its slices, a poll of 200 connectors 5 ms away is one stall of 1 s of work again.
+MAX_LAG = 2 * core.POLL_SLICE_SECONDS  # a slice, and the one step that ended it
+
+
+class WorkClock:
+    """Seconds of work, charged by the work itself (WorkClock.spend), not read off the wall."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def spend(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def work(monkeypatch: pytest.MonkeyPatch) -> WorkClock:
+    """A WorkClock, which the engine's slices (engine/core.py `_in_slices`) are measured by."""
+    clock = WorkClock()
+    monkeypatch.setattr(core, "time", SimpleNamespace(monotonic=clock.monotonic))
+    return clock
 
 
 class DistantStore(SqliteStateStore):
-    """A state store whose every write waits as a database a few milliseconds away does."""
+    """A state store whose every write waits as a database a few milliseconds away does: on the
+    WorkClock `work` when given (charged, not slept), else for real."""
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self, delay: float, work: WorkClock | None = None) -> None:
         super().__init__(":memory:")
         self.delay = delay
+        self.work = work
+
+    def _away(self) -> None:
+        if self.work is not None:
+            self.work.spend(self.delay)
+        else:
+            time.sleep(self.delay)
 
     def observe_status(self, key: ConnectorKey, seen_state: str, seen_at: datetime, state: Any = None) -> None:
-        time.sleep(self.delay)
+        self._away()
         super().observe_status(key, seen_state, seen_at, state)
 
     def forget(self, key: ConnectorKey) -> None:
-        time.sleep(self.delay)
+        self._away()
         super().forget(key)
 
     def add_pending(self, request: RestartRequest, job_id: str, **kwargs: Any) -> None:
-        time.sleep(self.delay)
+        self._away()
         super().add_pending(request, job_id, **kwargs)
 
 
-async def longest_stall(work: Awaitable[Any]) -> float:
-    """Runs `work`; returns the longest time the event loop went without running another task."""
-    longest, last = 0.0, time.monotonic()
+async def longest_stall(work: Awaitable[Any], clock: WorkClock) -> float:
+    """Runs `work`; returns the most work (WorkClock seconds) done with no other task let run."""
+    longest, last = 0.0, clock.now
 
     def beat() -> None:
         nonlocal longest, last
-        now = time.monotonic()
-        longest, last = max(longest, now - last), now
+        longest, last = max(longest, clock.now - last), clock.now
 
     async def tick() -> None:
         while True:
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0)  # a turn each time the work lets the loop go
             beat()
 
     ticker = asyncio.create_task(tick())
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0)
     try:
         await work
     finally:
@@ -90,17 +130,17 @@ async def longest_stall(work: Awaitable[Any]) -> float:
     return longest
 
 
-async def test_a_poll_of_a_large_cluster_with_a_slow_database_lets_the_event_loop_run() -> None:
+async def test_a_poll_of_a_large_cluster_with_a_slow_database_lets_the_event_loop_run(work: WorkClock) -> None:
     # 200 connectors, each write 5 ms away: one poll is about 1 s of writes. In one go it held
     # the loop all that time (at 2,000 connectors, 12 s: /healthz stale, the lease not renewed,
     # the leader standing down at every poll); in slices, everything else runs between them.
     names = [f"c{i:03d}" for i in range(200)]
     w = in_process(sim_scenario([{"name": n} for n in names]), daemon_config([HEAL]))
-    slow = DistantStore(0.005)
+    slow = DistantStore(0.005, work)
     daemon = Daemon(w.daemon.config, transport=w.daemon._transport, state=slow)
     try:
-        stalled = await longest_stall(daemon.pollers[CLUSTER].poll())
-        assert stalled < MAX_LAG, f"the event loop was held {stalled:.2f} s at once by one poll"
+        stalled = await longest_stall(daemon.pollers[CLUSTER].poll(), work)
+        assert stalled <= MAX_LAG, f"the event loop was held {stalled:.2f} s of writes at once by one poll"
         # Every connector was still judged and recorded.
         assert daemon.metrics.registry.get_sample_value(
             "watchdog_connectors", {"cluster": CLUSTER, "health": "healthy"}) == len(names)
@@ -118,48 +158,109 @@ def team_rules(count: int) -> list[dict[str, Any]]:
             for i in range(count)] + [HEAL]
 
 
-async def test_a_config_of_many_rules_costs_a_poll_and_a_reload_one_match_per_connector() -> None:
+class RuleMatches:
+    """Counts, by connector name, each match of a name against rules' patterns in watchdog.rules
+    (a glob, or one compiled expression of many rules' globs), and charges each to the WorkClock."""
+
+    COST = 0.0001  # of work per match: 4,000 connectors matched in one go are 0.4 s, 8 slices' worth
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, work: WorkClock) -> None:
+        self.of: Counter[str] = Counter()
+        self.work = work
+        glob, compiled = rules.fnmatchcase, rules.re.compile
+
+        def counted_glob(name: str, pattern: str) -> bool:
+            self.count(name)
+            return glob(name, pattern)
+
+        def counted_compile(pattern: str, *args: Any) -> Any:
+            expression = compiled(pattern, *args)
+
+            def match(name: str, *more: Any) -> Any:
+                self.count(name)
+                return expression.match(name, *more)
+
+            return SimpleNamespace(match=match)
+
+        monkeypatch.setattr(rules, "fnmatchcase", counted_glob)
+        monkeypatch.setattr(rules, "re", SimpleNamespace(compile=counted_compile))
+
+    def count(self, name: str) -> None:
+        self.of[name] += 1
+        self.work.spend(self.COST)
+
+    def most(self, names: Iterable[str]) -> tuple[int, str]:
+        return max((self.of[name], name) for name in names)
+
+
+async def test_a_config_of_many_rules_costs_a_poll_and_a_reload_one_match_per_connector(
+        monkeypatch: pytest.MonkeyPatch, work: WorkClock) -> None:
     # 150 status rules and 4,000 connectors that only the last rule selects: matched rule by
-    # rule, one poll held the event loop 2 s here (1,500 rules and 3,000 connectors: 10 s), and
-    # the reload after it as long again, the liveness probe and the lease waiting.
+    # rule (two globs each), one poll held the event loop 2 s here (1,500 rules and 3,000
+    # connectors: 10 s), and the reload after it as long again, the liveness probe and the lease
+    # waiting. Counted, not timed: the matches per connector, and those made with no other task
+    # let run (a wall-clock bound failed on a loaded machine with the code right).
     config = daemon_config(team_rules(150))
     w = in_process(sim_scenario([]), config)
     daemon = w.daemon
     statuses = {f"c{i:04d}": ConnectorStatus(name=f"c{i:04d}", state="RUNNING", tasks=(TaskStatus(0, "RUNNING"),))
                 for i in range(4000)}
     daemon._reload_config = lambda: daemon_config(team_rules(151))
+    matches = RuleMatches(monkeypatch, work)
     try:
-        stalled = await longest_stall(daemon.engine.on_poll(CLUSTER, statuses))
-        assert stalled < MAX_LAG, f"the event loop was held {stalled:.2f} s at once by one poll"
+        stalled = await longest_stall(daemon.engine.on_poll(CLUSTER, statuses), work)
+        most, name = matches.most(statuses)
+        assert most <= 2, f"{name} was matched {most} times by one poll, about one per rule"
+        assert stalled <= MAX_LAG, f"one poll made {stalled / RuleMatches.COST:.0f} rule matches with no other task let run"
         assert daemon.metrics.registry.get_sample_value(
             "watchdog_connectors", {"cluster": CLUSTER, "health": "healthy"}) == len(statuses)
-        assert {daemon.engine.status_owners.rule_for(CLUSTER, name).name for name in statuses} == {"heal"}
-        stalled = await longest_stall(daemon.reload("test"))
-        assert stalled < MAX_LAG, f"the event loop was held {stalled:.2f} s at once by a reload"
+        matches.of.clear()
+        assert await daemon.reload("test") is True
+        most, name = matches.most(statuses)
+        assert most <= 2, f"{name} was matched {most} times by one reload, about one per rule"
         assert len(daemon.config.rules) == 152
+        assert {daemon.engine.status_owners.rule_for(CLUSTER, name).name for name in statuses} == {"heal"}
     finally:
         await daemon.stop()
 
 
-async def test_a_large_scrape_is_written_out_while_the_event_loop_runs() -> None:
+async def test_a_large_scrape_is_written_out_while_the_event_loop_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     # /metrics of 100 clusters with their connectors' series: written out and compressed on the
     # event loop, a scrape of 200 clusters held /healthz, webhooks and the lease 1.5 s, longer
-    # than it took to collect the samples; now only the collecting holds it.
+    # than it took to collect the samples; now only the collecting holds it. Asked of the
+    # threads that write out and compress, not of a stall timed against the scrape's duration
+    # (a ratio of two wall-clock times, as noisy as either on a loaded machine).
+    written_on: dict[str, set[int]] = {"written out": set(), "compressed": set()}
+
+    def on_thread(what: str, work: Callable[..., bytes]) -> Callable[..., bytes]:
+        def done_where(*args: Any, **kwargs: Any) -> bytes:
+            written_on[what].add(threading.get_ident())
+            return work(*args, **kwargs)
+        return done_where
+
+    # Where prometheus-client's own encoder and its ASGI app look them up (choose_encoder's
+    # module, gzip's): whichever writes /metrics out, it is seen.
+    monkeypatch.setattr(exposition, "generate_latest", on_thread("written out", exposition.generate_latest))
+    monkeypatch.setattr(gzip, "compress", on_thread("compressed", gzip.compress))
     metrics = Metrics()
     for c in range(100):
         metrics.init_cluster(f"c{c}", [("heal", Trigger.STATUS)])
         for i in range(8):
             metrics.init_connector(f"c{c}", f"conn-{i}", "heal", Trigger.STATUS)
     app = create_app(metrics.registry, Probes(), metrics=metrics)
+    loop_thread = threading.get_ident()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon") as client:
         for encoding in ("gzip", "identity"):
-            started = time.monotonic()
-            scrape = asyncio.ensure_future(client.get("/metrics", headers={"Accept-Encoding": encoding}))
-            stalled = await longest_stall(scrape)
-            took = time.monotonic() - started
-            assert scrape.result().status_code == 200
-            assert b'watchdog_restarts_total{cluster="c99",connector="conn-7"' in scrape.result().content
-            assert stalled < 0.6 * took, f"a scrape of {took:.2f} s held the event loop {stalled:.2f} s at once ({encoding})"
+            for threads in written_on.values():
+                threads.clear()
+            scrape = await client.get("/metrics", headers={"Accept-Encoding": encoding})
+            assert scrape.status_code == 200
+            assert b'watchdog_restarts_total{cluster="c99",connector="conn-7"' in scrape.content
+            for what, threads in written_on.items():
+                if what == "compressed" and encoding == "identity":
+                    assert not threads
+                    continue
+                assert threads and loop_thread not in threads, f"a scrape was {what} on the event loop ({encoding})"
 
 
 async def all_gone_past_the_grace() -> tuple[Any, Daemon, DistantStore, list[str]]:
@@ -178,50 +279,62 @@ async def all_gone_past_the_grace() -> tuple[Any, Daemon, DistantStore, list[str
     return w, daemon, slow, names
 
 
-async def test_the_hourly_sweep_forgets_a_removed_clusters_connectors_while_the_event_loop_runs() -> None:
+async def test_the_hourly_sweep_forgets_a_removed_clusters_connectors_while_the_event_loop_runs(work: WorkClock) -> None:
     # 200 connectors gone (their cluster deleted) and past state.forget_vanished_after: the
     # hourly sweep forgot them one transaction each, in one go (2,000 with the database 1 ms
     # away: 26 s, /healthz stale and the lease lost). Now in slices, beside the heartbeat.
     w, daemon, slow, names = await all_gone_past_the_grace()
     assert w.clock is not None
     try:
-        slow.delay = 0.005
+        slow.delay, slow.work = 0.005, work
 
         async def hourly_sweep() -> None:
             daemon._prune_history()  # what the heartbeat does every hour
             await until(lambda: not slow.rows(), "every vanished connector forgotten", timeout=10)
 
-        stalled = await longest_stall(hourly_sweep())
-        assert stalled < MAX_LAG, f"the event loop was held {stalled:.2f} s at once by the hourly sweep"
+        stalled = await longest_stall(hourly_sweep(), work)
+        assert stalled <= MAX_LAG, f"the event loop was held {stalled:.2f} s of writes at once by the hourly sweep"
     finally:
         await daemon.stop()
 
 
-class DistantDatabase(PostgresStateStore):
-    """The PostgreSQL store with every statement a couple of milliseconds further away."""
+class Tallied(PostgresStateStore):
+    """The PostgreSQL store, counting the statements it sends (each a round trip) and its commits."""
 
-    delay = 0.002
+    sent = commits = 0
 
     def _connection(self) -> Any:
         conn = super()._connection()
-        delay = self.delay
+        store = self
 
-        class Far:
+        class Counting:
             def __getattr__(self, name: str) -> Any:
                 return getattr(conn, name)
 
-            def execute(self, *args: Any, **kwargs: Any) -> Any:
-                time.sleep(delay)
-                return conn.execute(*args, **kwargs)
+            def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+                store.sent += 1
+                store.commits += str(query).strip().upper() == "COMMIT"
+                return conn.execute(query, *args, **kwargs)
 
-        return Far()
+            def cursor(self, *args: Any, **kwargs: Any) -> Any:
+                store.sent += 1  # an executemany's pipeline: one round trip
+                return conn.cursor(*args, **kwargs)
+
+            def commit(self) -> None:
+                store.sent += 1
+                store.commits += 1
+                conn.commit()
+
+        return Counting()
 
 
 def test_a_new_leader_recovers_a_large_backlog_in_one_transaction(postgres_server: PostgresServer, postgres_url: str) -> None:
     # 300 restarts queued when the last leader died. Given their new jobs one commit each (four
     # round trips), 1,500 of them held a new leader's event loop 13 to 16 s with its database
     # 1 ms away: it lost the lease before it could renew it, the next leader did the same, and
-    # none ever sent anything. One transaction now: a round trip each.
+    # none ever sent anything. One transaction now: a round trip each. Counted, not timed (a
+    # wall-clock bound fails on a loaded machine with the code right): what the event loop
+    # waits for is those round trips.
     names = [f"c{i:03d}" for i in range(300)]
     at = datetime.now(UTC)
     with PostgresStateStore(postgres_url, password=postgres_server.password) as old:
@@ -231,16 +344,18 @@ def test_a_new_leader_recovers_a_large_backlog_in_one_transaction(postgres_serve
                 request = RestartRequest(id=f"r{i:04d}", key=ConnectorKey(CLUSTER, name), rule="heal",
                                          trigger=Trigger.MANUAL, reason="asked", requested_at=at)
                 old.add_pending(request, f"j{i:04d}")
-    with DistantDatabase(postgres_url, password=postgres_server.password) as far:
+    with Tallied(postgres_url, password=postgres_server.password) as far:
         far.fence(take_lease(postgres_server, postgres_url), "test-replica")
         w = in_process(sim_scenario([{"name": n} for n in names]), daemon_config([HEAL]))
         daemon = Daemon(w.daemon.config, transport=w.daemon._transport, state=far)
-        started = time.monotonic()
+        far.sent = far.commits = 0
         assert daemon.engine.recover() == (len(names), 0)
-        took = time.monotonic() - started
+        sent, commits = far.sent, far.commits
         assert {p.job_id for p in far.pending()}.isdisjoint({f"j{i:04d}" for i in range(len(names))})
-        # A round trip each is 0.6 s here; a commit each, 2.4 s and more.
-        assert took < 1.6, f"recovering {len(names)} kept requests held the event loop {took:.2f} s"
+        # A round trip each (and a few); a commit each was four round trips each.
+        # 313 round trips and 3 commits (the recovery's, the clock's, the dry run's) here.
+        assert commits <= 5, f"recovering {len(names)} kept requests took {commits} commits"
+        assert sent <= len(names) + 20, f"recovering {len(names)} kept requests took {sent} round trips"
 
 
 def two_clusters(other: bool) -> Config:
@@ -297,19 +412,19 @@ async def test_a_connector_back_while_the_sweep_runs_keeps_its_state() -> None:
         await daemon.stop()
 
 
-async def test_a_schedule_run_of_many_connectors_lets_the_event_loop_run() -> None:
+async def test_a_schedule_run_of_many_connectors_lets_the_event_loop_run(work: WorkClock) -> None:
     # A nightly rule restarting 200 connectors, each restart remembered (a commit) before it is
     # queued, 5 ms away: in one go the run held the event loop 1 s here (2,000 connectors with
     # PostgreSQL 1 ms away: 11.6 s, and the leader lost its lease at the run's start).
     names = [f"c{i:03d}" for i in range(200)]
     nightly = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"include": ["*"]}}
     w = in_process(sim_scenario([{"name": n} for n in names]), daemon_config([nightly], queue={"shutdown_deadline": 0}))
-    slow = DistantStore(0.005)
+    slow = DistantStore(0.005, work)
     daemon = Daemon(w.daemon.config, transport=w.daemon._transport, state=slow)
     statuses = {n: ConnectorStatus(name=n, state="RUNNING", tasks=(TaskStatus(0, "RUNNING"),)) for n in names}
     try:
-        stalled = await longest_stall(daemon.engine.on_schedule(daemon.config.rules[0], CLUSTER, statuses))
-        assert stalled < MAX_LAG, f"the event loop was held {stalled:.2f} s at once by one schedule run"
+        stalled = await longest_stall(daemon.engine.on_schedule(daemon.config.rules[0], CLUSTER, statuses), work)
+        assert stalled <= MAX_LAG, f"the event loop was held {stalled:.2f} s of writes at once by one schedule run"
         assert len(slow.pending()) == len(names)
     finally:
         await daemon.stop()
