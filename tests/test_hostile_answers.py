@@ -200,10 +200,12 @@ async def test_an_error_page_full_of_title_tags_is_read_in_linear_time() -> None
     w = faulty_world([{"match": {"endpoint": "restart"}, "when": {"count": 1},
                        "action": {"status": 500, "body": "<title>" * 10_000}}])
 
-    started = time.perf_counter()
+    # CPU seconds of this process, not wall-clock ones: other processes on a loaded machine
+    # stretch the latter, never the former (the three polls' own work is most of the bound).
+    started = time.process_time()
     await run_polls(w, 3)
 
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
     assert [c.status_code for c in w.simulator.calls if c.endpoint == "restart"] == [500, 202]
 
 
@@ -226,10 +228,10 @@ async def test_a_request_id_of_kilobytes_costs_neither_time_nor_log_space() -> N
     stream = io.StringIO()
     configure_logging("INFO", "json", stream)
 
-    started = time.perf_counter()
+    started = time.process_time()  # CPU seconds: a loaded machine stretches wall-clock ones
     await run_polls(w, 3)
 
-    assert time.perf_counter() - started < 2.0
+    assert time.process_time() - started < 2.0
     [failed] = [json.loads(line) for line in stream.getvalue().splitlines() if '"api_call_failed"' in line]
     assert failed["request_id"] == "a" * 128, len(failed["request_id"])
     assert len(restart_times(w, "broken")) == 1
