@@ -11,6 +11,7 @@ import httpx
 import pytest
 import yaml
 
+from bench import virtualtime
 from watchdog.app import Daemon
 from watchdog.config import ConfigError, load_config
 from watchdog.engine import MANUAL_RULE
@@ -136,56 +137,75 @@ def test_self_managed_cluster_config_errors(tmp_path: Path, credentials_env: Non
     assert error in str(caught.value)
 
 
-async def test_a_restart_waiting_for_a_slow_worker_holds_up_neither_polls_nor_other_restarts() -> None:
+def virtual_daemon(scenario: dict[str, object]) -> tuple[Simulator, Daemon]:
+    """daemon() on virtual time (bench/virtualtime.py): the daemon's timers and the simulator's
+    clock, a slow worker's delay included, are the loop's. What a test then measures is the
+    daemon's waiting alone, not a loaded machine's late wake-ups; code takes no time at all."""
+    from bench import fixtures
+
+    simulator = Simulator(Scenario.model_validate(scenario), clock=asyncio.get_running_loop().time)
+    d = fixtures.virtual_daemon(daemon_config([HEAL], backend=SELF_MANAGED, rate_limit=FAST), simulator)
+    d.queue.start()
+    return simulator, d
+
+
+def test_a_restart_waiting_for_a_slow_worker_holds_up_neither_polls_nor_other_restarts() -> None:
     """Real workers (4.3.1) answer a restart only after 30 s ("Error writing restart request")
     to 90 s ("Request timed out") while the broker or the leader is stuck, and answer the list at
     once from their cache. Kafka Connect has no rate limit to discover, yet its lane sent one call
     at a time, as for an unknown Confluent limit: a second failed connector's restart waited
-    120 s for the first one's answer, and the next poll 297 s."""
+    120 s for the first one's answer, and the next poll 297 s. On virtual time (virtual_daemon)."""
     slow = 1.5
-    simulator = Simulator(Scenario.model_validate(sim_scenario(
-        [{"name": f"broken-{i}", "script": {"initial": "FAILED"}} for i in range(2)], SELF_MANAGED,
-        faults=[{"match": {"endpoint": "restart"}, "action": {"delay_seconds": slow}}])))
-    d = daemon(simulator)
-    try:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        await d.pollers[CLUSTER].poll()
-        await asyncio.sleep(0.2)  # both restarts are on the wire, waiting for the worker
-        assert len(d.queue.pending_keys()) == 2
-        polled = loop.time()
-        await asyncio.wait_for(d.pollers[CLUSTER].poll(), slow / 2)
-        assert loop.time() - polled < slow / 2, "the poll did not wait for a restart's answer"
-        await asyncio.wait_for(d.queue.join(), 10)
-        assert loop.time() - started < 2 * slow, "the two restarts waited for the worker together, not in turn"
-        assert [job.outcome for job in d.recorder.finished_jobs] == [Outcome.ACCEPTED, Outcome.ACCEPTED]
-        assert w_polls_ok(d) == 2
-    finally:
-        await d.stop()
+
+    async def run() -> None:
+        _, d = virtual_daemon(sim_scenario(
+            [{"name": f"broken-{i}", "script": {"initial": "FAILED"}} for i in range(2)], SELF_MANAGED,
+            faults=[{"match": {"endpoint": "restart"}, "action": {"delay_seconds": slow}}]))
+        try:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            await d.pollers[CLUSTER].poll()
+            await asyncio.sleep(0.2)  # both restarts are on the wire, waiting for the worker
+            assert len(d.queue.pending_keys()) == 2
+            polled = loop.time()
+            await asyncio.wait_for(d.pollers[CLUSTER].poll(), slow / 2)
+            assert loop.time() - polled < slow / 2, "the poll did not wait for a restart's answer"
+            await asyncio.wait_for(d.queue.join(), 10)
+            assert loop.time() - started < 2 * slow, "the two restarts waited for the worker together, not in turn"
+            assert [job.outcome for job in d.recorder.finished_jobs] == [Outcome.ACCEPTED, Outcome.ACCEPTED]
+            assert w_polls_ok(d) == 2
+        finally:
+            await d.stop()
+
+    virtualtime.run(run())
 
 
-async def test_a_poll_is_not_held_up_when_every_slot_could_hold_a_slow_restart() -> None:
+def test_a_poll_is_not_held_up_when_every_slot_could_hold_a_slow_restart() -> None:
     """A broker outage fails many connectors at once, and a restart then waits 30 to 90 s for
     each worker's answer: with as many restarts waiting as the lane has slots
     (`max_concurrent_requests`), the poll waited for one of them, and alerts and API requests
-    were told the cluster could not be listed. Restarts take at most all slots but one."""
+    were told the cluster could not be listed. Restarts take at most all slots but one. On
+    virtual time (virtual_daemon)."""
     slow = 1.5
-    simulator = Simulator(Scenario.model_validate(sim_scenario(
-        [{"name": f"broken-{i}", "script": {"initial": "FAILED"}} for i in range(6)]
-        + [{"name": f"fine-{i}"} for i in range(20)], SELF_MANAGED,
-        faults=[{"match": {"endpoint": "restart"}, "action": {"delay_seconds": slow}}])))
-    d = daemon(simulator)
-    try:
-        loop = asyncio.get_running_loop()
-        await d.pollers[CLUSTER].poll()
-        await asyncio.sleep(0.2)  # the restarts are on the wire, waiting for the worker
-        polled = loop.time()
-        await asyncio.wait_for(d.pollers[CLUSTER].poll(), slow / 2)
-        assert loop.time() - polled < slow / 2, "the poll did not wait for a restart's answer"
-        await asyncio.wait_for(d.queue.join(), 20)
-        assert [job.outcome for job in d.recorder.finished_jobs] == [Outcome.ACCEPTED] * 6
-    finally:
-        await d.stop()
+
+    async def run() -> None:
+        _, d = virtual_daemon(sim_scenario(
+            [{"name": f"broken-{i}", "script": {"initial": "FAILED"}} for i in range(6)]
+            + [{"name": f"fine-{i}"} for i in range(20)], SELF_MANAGED,
+            faults=[{"match": {"endpoint": "restart"}, "action": {"delay_seconds": slow}}]))
+        try:
+            loop = asyncio.get_running_loop()
+            await d.pollers[CLUSTER].poll()
+            await asyncio.sleep(0.2)  # the restarts are on the wire, waiting for the worker
+            polled = loop.time()
+            await asyncio.wait_for(d.pollers[CLUSTER].poll(), slow / 2)
+            assert loop.time() - polled < slow / 2, "the poll did not wait for a restart's answer"
+            await asyncio.wait_for(d.queue.join(), 20)
+            assert [job.outcome for job in d.recorder.finished_jobs] == [Outcome.ACCEPTED] * 6
+        finally:
+            await d.stop()
+
+    virtualtime.run(run())
 
 
 def test_a_relative_tls_file_that_is_not_found_says_where_it_was_looked_for(
