@@ -142,11 +142,23 @@ class StatusOwners:
     Each answer is remembered for the life of the config."""
 
     def __init__(self, rules: Iterable[Rule]) -> None:
-        self._rules = tuple(r for r in rules if r.enabled and isinstance(r.trigger, StatusTrigger))
+        self._rules = tuple(r for r in rules if self._indexed(r))
         self._of_cluster: dict[str, _Owners] = {}
         self._of_subset: dict[tuple[int, ...], _Owners] = {}
 
+    @staticmethod
+    def _indexed(rule: Rule) -> bool:
+        return rule.enabled and isinstance(rule.trigger, StatusTrigger)
+
     def rule_for(self, cluster: str, connector: str) -> Rule | None:
+        return self._owners(cluster).rule_for(connector)
+
+    def named(self, cluster: str, connector: str) -> bool:
+        """Whether a rule that selects the cluster names the connector exactly (its `exclude`
+        aside): a name with series only because a rule named it (a typo, not made yet)."""
+        return self._owners(cluster).named(connector)
+
+    def _owners(self, cluster: str) -> _Owners:
         owners = self._of_cluster.get(cluster)
         if owners is None:
             subset = tuple(i for i, rule in enumerate(self._rules) if rule.select.selects_cluster(cluster))
@@ -154,7 +166,17 @@ class StatusOwners:
             if owners is None:
                 owners = self._of_subset[subset] = _Owners([self._rules[i] for i in subset])
             self._of_cluster[cluster] = owners
-        return owners.rule_for(connector)
+        return owners
+
+
+class RuleSelection(StatusOwners):
+    """The same index over every enabled rule, whatever its trigger: whether any rule selects a
+    connector (the first that does), for the series a reload keeps or drops. Rule by rule, a
+    reload of 1,500 rules naming 3,000 connectors no poll listed yet held the event loop 4.7 s."""
+
+    @staticmethod
+    def _indexed(rule: Rule) -> bool:
+        return rule.enabled
 
 
 class _Owners:
@@ -170,6 +192,9 @@ class _Owners:
                   for i, rule in enumerate(rules) if rule.select.include]
         self._include = re.compile("|".join(groups)) if groups else None
         self._known: dict[str, Rule | None] = {}
+
+    def named(self, connector: str) -> bool:
+        return connector in self._exact
 
     def rule_for(self, connector: str) -> Rule | None:
         # Remembered: the next polls of the same connectors cost a dict lookup each. Bounded (a

@@ -24,7 +24,6 @@ from ..rules import (
     decide_on_status,
     degraded_without_error,
     named_but_missing,
-    selects,
     unknown_states,
 )
 from .core import log
@@ -407,15 +406,13 @@ class StatusIntake(Decisions):
             key = ConnectorKey(cluster, name)
             if cluster not in self.config.clusters or name in self._watched.get(cluster, ()):
                 continue  # a removed cluster's series go with it; a polled one's above
-            rules = self.config.rules_for_cluster(cluster)
             listed = self._listed.get(cluster)
             # A name its cluster's last poll did not list has series only because a rule named
             # it exactly (pre-initialised at 0): no longer named, they go, though a glob still
             # matches the name (kept, each typo fixed or name changed by a reload left 18 series
-            # for good).
-            named_only = listed is not None and name not in listed and not any(
-                name in rule.select.connectors for rule in rules)
-            if named_only or not any(selects(rule.select, cluster, name) for rule in rules):
+            # for good). Asked of the config's index, not rule by rule (RuleSelection).
+            named_only = listed is not None and name not in listed and not self.rule_selection.named(cluster, name)
+            if named_only or self.rule_selection.rule_for(cluster, name) is None:
                 log.info("connector_unwatched", cluster=cluster, connector=name,
                          state_kept_seconds=self.config.state.forget_vanished_after,
                          note="no rule names it now and its cluster does not list it" if named_only
