@@ -254,8 +254,9 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
             self._watcher.start()
         self._heartbeat = asyncio.create_task(self.heartbeat(), name="heartbeat")
         self.probes.config_loaded = True
+        build = release.build()
         log.info(
-            "started", version=release.build().version, revision=release.build().revision, dry_run=self.config.dry_run, clusters=sorted(self.config.clusters),
+            "started", version=build.version, revision=build.revision, dry_run=self.config.dry_run, clusters=sorted(self.config.clusters),
             rules=[r.name for r in self.config.rules if r.enabled], polled=poll_intervals(self.config),
             listen=f"{self.config.server.host}:{self.bound_port}" if self._server else None,
             state=self.state.description, proxy=environment_proxy(str(self.config.api.base_url)),

@@ -154,6 +154,14 @@ class EngineCore:
         self.held.clear()
         self._cluster_ids = {c.kafka_cluster_id: name for name, c in config.clusters.items() if isinstance(c, CloudCluster)}
 
+    def cluster_unchanged(self, cluster: str, generation: int | None = None) -> Callable[[], bool]:
+        """A check, True while the cluster has not been forgotten (removed, or redefined by a
+        reload or discovery) since `generation` (cluster_generation; None: now). A poll or a
+        schedule run that began before ends at the next slice: judged after forget_cluster, a
+        removed cluster's connectors got their series back for good, and were restarted."""
+        since = self.cluster_generation.get(cluster, 0) if generation is None else generation
+        return lambda: self.cluster_generation.get(cluster, 0) == since
+
     async def _in_slices(self, items: Sequence[_Item], step: Callable[[_Item], object], *, writes: bool = True,
                          going_on: Callable[[], bool] = lambda: True,
                          read: Callable[[Sequence[_Item]], object] | None = None) -> bool:

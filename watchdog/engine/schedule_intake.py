@@ -20,11 +20,7 @@ class ScheduleIntake(Decisions):
         that removed or redefined the cluster since ends the run there, False. Before, the run
         went on restarting the connectors of a cluster the config no longer named, and made
         their series again for good."""
-        generation = self.cluster_generation.get(cluster, 0) if generation is None else generation
-
-        def going_on() -> bool:
-            return self.cluster_generation.get(cluster, 0) == generation
-
+        going_on = self.cluster_unchanged(cluster, generation)
         if not going_on():
             return False
         now = self._now()

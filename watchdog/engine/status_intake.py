@@ -70,11 +70,7 @@ class StatusIntake(Decisions):
         began; a reload or discovery that forgot the cluster since (removed, or redefined) ends
         the poll there, quietly, False: judged after forget_cluster, a removed cluster's every
         connector got its series back, for good."""
-        generation = self.cluster_generation.get(cluster, 0) if generation is None else generation
-
-        def going_on() -> bool:
-            return self.cluster_generation.get(cluster, 0) == generation
-
+        going_on = self.cluster_unchanged(cluster, generation)
         if not going_on():
             return False
         now = self._now()
