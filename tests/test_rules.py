@@ -3,10 +3,13 @@
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from watchdog.config import Rule, StatusTrigger
 from watchdog.model import ConnectorState, ConnectorStatus, Decision, Health, TaskStatus
 from watchdog.rules import (
+    RuleSelection,
     StatusOwners,
     classify,
     decide_on_request,
@@ -149,6 +152,62 @@ def test_the_status_rule_index_finds_the_owner_status_rule_for_finds() -> None:
             assert (found and found.name) == (expected and expected.name), (cluster, name)
     assert owners.rule_for("prod", "orders-tmp").name == "exact"  # excluded by orders, named by exact
     assert owners.rule_for("dev", "billing") is None
+
+
+def rule_by_rule(rules: list[Rule], cluster: str, connector: str) -> Rule | None:
+    """The definition RuleSelection indexes: the first enabled rule, whatever its trigger."""
+    return next((r for r in rules if r.enabled and selects(r.select, cluster, connector)), None)
+
+
+def assert_index_agrees(rules: list[Rule], names: list[str], clusters: tuple[str, ...] = ("prod",)) -> None:
+    owners, selection = StatusOwners(rules), RuleSelection(rules)
+    for cluster in clusters:
+        for name in names:
+            expected = status_rule_by_rule(rules, cluster, name)
+            found = owners.rule_for(cluster, name)
+            assert (found and found.name) == (expected and expected.name), ("status", cluster, name)
+            expected = rule_by_rule(rules, cluster, name)
+            found = selection.rule_for(cluster, name)
+            assert (found and found.name) == (expected and expected.name), ("any", cluster, name)
+
+
+def test_the_glob_index_agrees_with_rule_by_rule_on_prefixes_suffixes_and_classes() -> None:
+    # The index files each glob under its literal prefix (before the first `*`, `?`, `[`) or,
+    # `*`-led, its literal suffix, and matches only the globs a name's own prefixes and suffixes
+    # find: it must still name the very rule rule-by-rule names. Prefixes of each other, classes
+    # (closed, unclosed, `]` first, negated), `?`, unanchored globs, a glob with no wildcard.
+    rules = [
+        rule(name="deep", select={"include": ["orders-eu-*"], "exclude": ["*-tmp"]}),
+        rule(name="shallow", select={"include": ["orders-*", "o*"]}),
+        rule(name="one-char", select={"include": ["o?"]}),
+        rule(name="classes", select={"include": ["[pq]ay-*", "x[!a]z", "y[]]*", "z[ab", "lit[a-c]*-end"]}),
+        rule(name="suffix", select={"include": ["*-sink", "*[0-9]-src", "*?-q"]}, trigger={"type": "schedule", "interval": 60}),
+        rule(name="infix", select={"include": ["*mid*", "*"]}, enabled=False),
+        rule(name="plain", select={"include": ["exact-glob"], "connectors": ["orders-eu-tmp"]}),
+        rule(name="both-ends", select={"include": ["ab*yz", "a*z"]}),
+        rule(name="middle", select={"include": ["*mid*"], "exclude": ["*-no"]}),
+        rule(name="rest", select={"include": ["*"], "exclude": ["keep-*"]}),
+    ]
+    names = ["orders-eu-1", "orders-eu-tmp", "orders-eu-", "orders-", "orders", "o", "ox", "oxx", "pay-1", "qay-",
+             "ray-1", "xbz", "xaz", "y]", "y]]z", "ya", "z[ab", "zab", "za", "litb-end", "litd-end", "lit-end",
+             "a-sink", "-sink", "sink", "a1-src", "a-src", "1-src", "-q", "a-q", "exact-glob", "exact-glob2",
+             "abyz", "aby", "az", "abz", "yz", "a-mid-b", "mid", "x-mid-no", "keep-1", "", "*", "?", "[", "]",
+             "orders-eu-1\n", "\u00e9-sink"]
+    assert_index_agrees(rules, names)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    globs=st.lists(st.lists(st.text("ab-*?[]!", min_size=1, max_size=6), min_size=1, max_size=3), min_size=1, max_size=6),
+    excludes=st.lists(st.lists(st.text("ab-*?[]", min_size=1, max_size=4), max_size=2), min_size=6, max_size=6),
+    names=st.lists(st.text("ab-[]!*?", max_size=7), min_size=1, max_size=12),
+)
+def test_the_glob_index_agrees_with_rule_by_rule_on_any_globs(
+        globs: list[list[str]], excludes: list[list[str]], names: list[str]) -> None:
+    exact = [name for name in names if name and not set(name) & set("*?[")]
+    rules = [rule(name=f"r{i}", select={"include": include, "exclude": excludes[i], "connectors": exact[i:i + 1]})
+             for i, include in enumerate(globs)]
+    assert_index_agrees(rules, names + [g for include in globs for g in include])
 
 
 def failing(consecutive: int, attempts: int = 0, next_allowed: datetime | None = None, gave_up: bool = False) -> ConnectorState:
