@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client import exposition
+from prometheus_client.metrics import MetricWrapperBase
 
 from bench.poll_store import Counted
 from bench.postgres import PostgresServer, take_lease
@@ -389,11 +390,11 @@ def test_a_new_leader_recovers_a_large_backlog_in_one_transaction(postgres_serve
         assert sent <= len(names) + 20, f"recovering {len(names)} kept requests took {sent} round trips"
 
 
-def two_clusters(other: bool) -> Config:
+def two_clusters(other: bool, rules: list[dict[str, Any]] | None = None) -> Config:
     clusters = {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}}
     if other:
         clusters["other"] = {"environment_id": ENVIRONMENT, "kafka_cluster_id": "lkc-other1"}
-    return daemon_config([HEAL], clusters=clusters)
+    return daemon_config([HEAL] if rules is None else rules, clusters=clusters)
 
 
 @pytest.mark.parametrize("when", ["listing", "judging"])
@@ -418,6 +419,53 @@ async def test_a_cluster_removed_by_a_reload_during_its_poll_leaves_no_series(wh
         await poll
         left = [s for m in daemon.metrics.registry.collect() for s in m.samples if s.labels.get("cluster") == "other"]
         assert left == [], f"{len(left)} series of the removed cluster, such as {left[0]}"
+    finally:
+        await daemon.stop()
+
+
+class ForgetSteps:
+    """Counts the steps of forgetting connectors: each series a removal by labels looks at
+    (prometheus-client's remove_by_labels looks at every series of its metric), and each
+    comparison of two connector keys (a scan of the engine's maps, or a dict's lookup)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.steps = 0
+        remove, equal = MetricWrapperBase.remove_by_labels, ConnectorKey.__eq__
+
+        def counted_remove(metric: Any, labels: dict[str, str]) -> None:
+            self.steps += len(metric._metrics)
+            remove(metric, labels)
+
+        def counted_equal(key: ConnectorKey, other: object) -> bool:
+            self.steps += 1
+            return equal(key, other)
+
+        monkeypatch.setattr(MetricWrapperBase, "remove_by_labels", counted_remove)
+        monkeypatch.setattr(ConnectorKey, "__eq__", counted_equal)
+
+
+@pytest.mark.parametrize("change", ["rule_turned_off", "cluster_removed"])
+async def test_a_reload_that_leaves_thousands_of_connectors_unwatched_forgets_each_in_a_few_steps(
+        monkeypatch: pytest.MonkeyPatch, change: str) -> None:
+    # 3,000 connectors polled and judged (three gauges and a decision remembered each), then a
+    # reload that turns off the rule watching them, or removes their cluster: each connector
+    # forgotten looked at every connector's series (prometheus-client's remove_by_labels) and at
+    # every decision remembered, so the reload's one step cost the square of the connectors:
+    # 7.7 s of CPU (the poll that judged them all, under 1 s). Counted, not timed.
+    statuses = {f"c{i:04d}": ConnectorStatus(name=f"c{i:04d}", state="RUNNING", tasks=(TaskStatus(0, "RUNNING"),))
+                for i in range(3000)}
+    w = in_process(sim_scenario([]), two_clusters(other=True))
+    daemon = w.daemon
+    off = two_clusters(other=True, rules=[HEAL | {"enabled": False}])
+    daemon._reload_config = lambda: two_clusters(other=False) if change == "cluster_removed" else off
+    try:
+        assert await daemon.engine.on_poll("other", statuses)
+        assert len(daemon.metrics.connectors_shown()) == len(statuses)
+        forgetting = ForgetSteps(monkeypatch)
+        assert await daemon.reload("test") is True
+        assert daemon.metrics.connectors_shown() == set(), "series left of connectors no rule watches"
+        steps, connectors = forgetting.steps, len(statuses)
+        assert steps <= 10 * connectors, f"forgetting {connectors} connectors took {steps:,} steps, one per connector and series"
     finally:
         await daemon.stop()
 

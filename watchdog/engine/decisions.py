@@ -254,8 +254,9 @@ class Decisions(Gates):
         detail: str = "",
     ) -> None:
         self.metrics.decisions.labels(key.cluster, rule, trigger.value, decision.value).inc()
-        previous = self._last_decision.get((key, rule))
-        self._last_decision[(key, rule)] = decision
+        decided = self._last_decision.setdefault(key, {})
+        previous = decided.get(rule)
+        decided[rule] = decision
         if decision in GATE_HOLDS:
             self.held[key] = (decision, detail, self._now())
         else:  # restarted, healthy again, or skipped for a reason of its own that status shows

@@ -57,14 +57,19 @@ class StallIntake(Decisions):
         (or its reason changes), so a connector that can never be judged is seen, not spammed."""
         self.metrics.stall_unjudged.labels(key.cluster, reason.value).inc()
         fields = {"cluster": key.cluster, "connector": key.connector, "rule": rule.name, "reason": reason.value}
-        if self._unjudged.get((key, rule.name)) is reason:
+        unjudged = self._unjudged.setdefault(key, {})
+        if unjudged.get(rule.name) is reason:
             log.debug("stall_unjudged", **fields)
             return
-        self._unjudged[(key, rule.name)] = reason
+        unjudged[rule.name] = reason
         log.warning("stall_unjudged", **fields, note=_UNJUDGED_NOTES[reason])
 
     def on_stall_check(self, rule: Rule, key: ConnectorKey, judgement: Judgement) -> None:
-        self._unjudged.pop((key, rule.name), None)
+        unjudged = self._unjudged.get(key)
+        if unjudged is not None:
+            unjudged.pop(rule.name, None)
+            if not unjudged:
+                del self._unjudged[key]
         now = self._now()
         self.metrics.stall_checks.labels(key.cluster, judgement.verdict.value).inc()
         if judgement.verdict is not StallVerdict.STALLED:

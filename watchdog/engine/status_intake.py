@@ -272,10 +272,8 @@ class StatusIntake(Decisions):
         self.degraded_reported.discard(key)
         self.unknown_reported.pop(key, None)
         self.dry_states.pop(key, None)
-        for unjudged in [k for k in self._unjudged if k[0] == key]:
-            del self._unjudged[unjudged]
-        for remembered in [k for k in self._last_decision if k[0] == key]:
-            del self._last_decision[remembered]
+        self._unjudged.pop(key, None)
+        self._last_decision.pop(key, None)
         self.held.pop(key, None)
         self._forget_series(key)
 
