@@ -22,7 +22,6 @@ import platform
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
-from prometheus_client.samples import Sample
 
 from . import release
 from .model import ConnectorKey, ConnectorState, Decision, Health, Outcome, Trigger, Unusable
@@ -76,6 +75,9 @@ class Metrics:
         # the rule watching 3,000 connectors held the event loop 7.7 s, one that removed a cluster
         # of 2,000, 3 s.
         self._restart_rules: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        # The (cluster, rule, trigger) with decision, restart or cluster restart series, made only
+        # here (init_cluster, init_connector, count_decision, count_restart): forget_rules.
+        self._rule_series: set[tuple[str, str, str]] = set()
         self.restarts = Counter(
             "watchdog_restarts",
             "Restart jobs by terminal outcome (one per job; merged requests share it).",
@@ -315,12 +317,14 @@ class Metrics:
         for unusable in Unusable:
             self.unusable_entries.labels(cluster, unusable.value)
         for rule, trigger in rules:
+            self._rule_series.add((cluster, rule, trigger.value))
             for decision in Decision:
                 self.decisions.labels(cluster, rule, trigger.value, decision.value)
             for outcome in Outcome:
                 self.cluster_restarts.labels(cluster, rule, trigger.value, outcome.value)
 
     def init_connector(self, cluster: str, connector: str, rule: str, trigger: Trigger) -> None:
+        self._rule_series.add((cluster, rule, trigger.value))
         self._restart_rules.setdefault((cluster, connector), set()).add((rule, trigger.value))
         for outcome in Outcome:
             self.restarts.labels(cluster, connector, rule, trigger.value, outcome.value)
@@ -330,9 +334,14 @@ class Metrics:
 
     def count_restart(self, key: ConnectorKey, rule: str, trigger: Trigger, outcome: Outcome) -> None:
         """A restart job's terminal outcome, counted once, per connector and per cluster."""
+        self._rule_series.add((key.cluster, rule, trigger.value))
         self._restart_rules.setdefault((key.cluster, key.connector), set()).add((rule, trigger.value))
         self.restarts.labels(key.cluster, key.connector, rule, trigger.value, outcome.value).inc()
         self.cluster_restarts.labels(key.cluster, rule, trigger.value, outcome.value).inc()
+
+    def count_decision(self, key: ConnectorKey, rule: str, trigger: Trigger, decision: Decision) -> None:
+        self._rule_series.add((key.cluster, rule, trigger.value))
+        self.decisions.labels(key.cluster, rule, trigger.value, decision.value).inc()
 
     def show_connector_state(self, cluster: str, connector: str, state: ConnectorState, *,
                              paged_gave_up: bool | None = None) -> None:
@@ -372,6 +381,7 @@ class Metrics:
             metric.remove_by_labels({"cluster": cluster})
         for gone in [key for key in self._restart_rules if key[0] == cluster]:
             del self._restart_rules[gone]
+        self._rule_series = {where for where in self._rule_series if where[0] != cluster}
         self.breaker_open.remove_by_labels({"scope": cluster})  # its label is `scope` (a cluster, or fleet)
 
     def forget_cluster_restarts(self, cluster: str) -> None:
@@ -383,35 +393,32 @@ class Metrics:
         (what the config now has): a rule removed, renamed, disabled or no longer selecting a
         cluster kept its series for the life of the process, one set more per reload that renamed
         it. A connector in `busy` (a restart of it pending) keeps its restart series until its
-        end is counted; True when some were kept so, for the hourly sweep to call this again."""
+        end is counted; True when some were kept so, for the hourly sweep to call this again.
+        The series are known (_rule_series, _restart_rules), not read back: reading them all
+        (97,000 samples with 1,500 rules and 3,000 connectors named) cost each reload 0.6 s."""
+        gone = self._rule_series - keep
         kept = False
-        for sample in _totals(self.decisions):
-            labels = sample.labels
-            if (labels["cluster"], labels["rule"], labels["trigger"]) not in keep:
-                self.decisions.remove(labels["cluster"], labels["rule"], labels["trigger"], labels["decision"])
-        for sample in _totals(self.restarts):
-            labels = sample.labels
-            if (labels["cluster"], labels["rule"], labels["trigger"]) in keep:
-                continue
-            if (labels["cluster"], labels["connector"]) in busy:
-                kept = True
-            else:
-                self.restarts.remove(labels["cluster"], labels["connector"], labels["rule"], labels["trigger"],
-                                     labels["outcome"])
-                rules = self._restart_rules.get((labels["cluster"], labels["connector"]))
-                if rules is not None:
-                    rules.discard((labels["rule"], labels["trigger"]))
-                    if not rules:
-                        del self._restart_rules[labels["cluster"], labels["connector"]]
+        for cluster, rule, trigger in gone:
+            for decision in Decision:
+                self.decisions.remove(cluster, rule, trigger, decision.value)
+        for where, rules in list(self._restart_rules.items()) if gone else ():
+            for rule, trigger in [(r, t) for r, t in rules if (where[0], r, t) in gone]:
+                if where in busy:
+                    kept = True
+                    continue
+                for outcome in Outcome:
+                    self.restarts.remove(*where, rule, trigger, outcome.value)
+                rules.discard((rule, trigger))
+            if not rules:
+                del self._restart_rules[where]
         busy_clusters = {cluster for cluster, _ in busy}
-        for sample in _totals(self.cluster_restarts):
-            labels = sample.labels
-            if (labels["cluster"], labels["rule"], labels["trigger"]) in keep:
+        for cluster, rule, trigger in gone:
+            if cluster in busy_clusters:
+                kept = True  # its restart counts are still to come
                 continue
-            if labels["cluster"] in busy_clusters:
-                kept = True
-            else:
-                self.cluster_restarts.remove(labels["cluster"], labels["rule"], labels["trigger"], labels["outcome"])
+            for outcome in Outcome:
+                self.cluster_restarts.remove(cluster, rule, trigger, outcome.value)
+            self._rule_series.discard((cluster, rule, trigger))
         return kept
 
     # -- rate-limiter observer (see ratelimit.LimiterObserver) -----------------------------------
@@ -448,11 +455,6 @@ def _nan_if_unknown(read: Callable[[], float | None]) -> float:
 
 def _series_labels(gauge: Gauge) -> list[dict[str, str]]:
     return [sample.labels for metric in gauge.collect() for sample in metric.samples]
-
-
-def _totals(counter: Counter) -> list[Sample]:
-    """The `_total` samples of a counter (one per series), read before any is removed."""
-    return [sample for metric in counter.collect() for sample in metric.samples if sample.name.endswith("_total")]
 
 
 def next_restart_value(state: ConnectorState) -> float:

@@ -179,6 +179,8 @@ class ReloadHost:
         self.metrics.config_reloads.labels("success").inc()
         log.info("config_reloaded", reason=reason, unchanged=diff.empty, **diff.summary())
         log_overridden(loaded)
+        # In the reload's turn: the next reload applies after it (a newer prune stops this one).
+        await self.engine.prune_unwatched()
         return previous, retired, blocker if swapped else None
 
     def _apply(self, new: Config, diff: ConfigDiff, built: list[BuiltCluster]) -> None:
@@ -201,7 +203,8 @@ class ReloadHost:
             self._retire_removed_cluster(previous, name)
         for part in built:
             self._install_cluster(part)
-        self.engine.prune_unwatched()
+        # Connectors the new config no longer watches lose their series after the swap, in
+        # slices (Engine.prune_unwatched: the caller awaits it).
         self._preinitialise_clusters(new.clusters)
         self._forget_gone_rules()
         if new.log.level != previous.log.level:

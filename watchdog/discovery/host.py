@@ -124,7 +124,7 @@ class DiscoveryHost:
         client = DiscoveryClient(self.http[lane], self.gateways[lane], self._call_limits())
         refresh = await self.fleet.refresh(client, settings)
         # Whatever a reload changed while the calls were out: the config loaded now decides.
-        changes = self._swap_in(self.fleet.loaded, refresh.events)
+        changes = await self._swap_in(self.fleet.loaded, refresh.events)
         self.fleet.log_refresh(refresh, lane, changes)
         if self.engine.held_clusters and refresh.result != "failed":
             # Only the clusters whose fate this refresh knows: found (watched now), or absent
@@ -147,16 +147,20 @@ class DiscoveryHost:
                 attempt.succeeded()
         return refresh.result == "ok"
 
-    def _swap_in(self, loaded: Config, events: Iterable[Event] = ()) -> int:
+    async def _swap_in(self, loaded: Config, events: Iterable[Event] = ()) -> int:
         """Run with `loaded` and the discovered clusters it selects. Returns the changes announced."""
         new, watched = self.fleet.effective(loaded)
         diff = diff_configs(self.config, new)
-        if diff.clusters_added or diff.clusters_removed or diff.clusters_changed:
+        applied = bool(diff.clusters_added or diff.clusters_removed or diff.clusters_changed)
+        if applied:
             # A Confluent Cloud cluster's parts are its backend on the credential's client: made
             # without I/O, nothing to close if one could not be made.
             built = [self._build_cluster(new, name) for name in diff.clusters_added + diff.clusters_changed]
             self._apply(new, diff, built)
-        return self.fleet.settle(loaded, watched, events)
+        changes = self.fleet.settle(loaded, watched, events)
+        if applied:
+            await self.engine.prune_unwatched()  # after the swap, in slices (reloading._apply)
+        return changes
 
     async def _discovery_reloaded(self, previous: DiscoverySettings | None, started: bool) -> None:
         """After a reload: discovery turned on, off, or changed (refresh at once: new settings

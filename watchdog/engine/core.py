@@ -128,6 +128,7 @@ class EngineCore:
         self.named_missing_reported: dict[tuple[str, str], tuple[str, ...]] = {}
         # Connectors a stall rule could not judge, and why (logged when it starts or changes).
         self._unjudged: dict[ConnectorKey, dict[str, Unjudged]] = {}  # by rule
+        self._prunes = 0  # prune_unwatched runs begun: each stops once a newer one has begun
         # Clusters with requests kept in the state file that recovery left for later: they may be
         # discovered clusters, and discovery had not run yet (see Recovery.recover).
         self.held_clusters: set[str] = set()

@@ -253,7 +253,7 @@ class Decisions(Gates):
         state: ConnectorState | None = None,
         detail: str = "",
     ) -> None:
-        self.metrics.decisions.labels(key.cluster, rule, trigger.value, decision.value).inc()
+        self.metrics.count_decision(key, rule, trigger, decision)
         decided = self._last_decision.setdefault(key, {})
         previous = decided.get(rule)
         decided[rule] = decision
