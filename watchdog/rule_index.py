@@ -11,9 +11,10 @@ timeout is 3 s).
 Here each glob is filed under its literal anchor: the text before its first wildcard (`*`, `?`,
 `[`) or, for a glob that starts with one, the text after its last (`*-sink` under `-sink`). A
 name looks up each of its own prefixes and suffixes of the lengths filed (a dict lookup each) and
-matches only the globs found there, plus those with no anchor at all (`*`, `*orders*`), in rule
-order, stopping at the first that matches: with one anchored glob per team, about one glob match
-a name, whatever the number of rules. fnmatch has no escape character, so the text before the
+matches only the globs found there, plus those with no anchor at all (`*`, `*orders*`; several
+of them as one alternation, as before), in rule order, stopping at the first that matches: with
+one anchored glob per team, about one glob match a name, whatever the number of rules
+(docs/benchmarks.md, 9). fnmatch has no escape character, so the text before the
 first wildcard (and after the last, since a `[...]` class ends at its `]`) is always literal:
 every name a glob matches starts (ends) with its anchor, and no candidate is ever missed.
 """
@@ -21,8 +22,9 @@ every name a glob matches starts (ends) with its anchor, and no candidate is eve
 from __future__ import annotations
 
 import heapq
+import re
 from collections.abc import Iterable, Iterator, Sequence
-from fnmatch import fnmatchcase
+from fnmatch import fnmatchcase, translate
 
 _WILDCARDS = "*?["
 _SUFFIX_STOPS = "*?[]"
@@ -64,22 +66,33 @@ class GlobIndex:
                     self._unanchored.append(glob)
         self._prefix_lengths = sorted({len(prefix) for prefix in self._by_prefix})
         self._suffix_lengths = sorted({len(suffix) for suffix in self._by_suffix})
+        # Globs with no anchor are tried on every name. Several of them are one compiled
+        # alternation (a group per rule, in order), which `re` tries in C: one by one in Python,
+        # 150 rules' `*team-N*` cost 82 us a name, as an alternation 18 us.
+        by_position: dict[int, list[str]] = {}
+        for position, pattern, _, _ in self._unanchored:
+            by_position.setdefault(position, []).append(translate(pattern))
+        self._unanchored_match = re.compile("|".join(
+            f"(?P<r{position}>{'|'.join(patterns)})" for position, patterns in by_position.items()
+        )).match if len(self._unanchored) > 1 else None
 
     def first(self, name: str, after: int = 0, before: int | None = None) -> int | None:
         """The position of the first rule from `after` (and below `before`) one of whose globs
         matches `name`; None if none does."""
-        found = list(self._candidates(name))
-        for position, pattern, prefix, suffix in found[0] if len(found) == 1 else heapq.merge(*found):
-            if before is not None and position >= before:
-                break
-            if position >= after and name.startswith(prefix) and name.endswith(suffix) and fnmatchcase(name, pattern):
-                return position
-        return None
+        anchored = list(self._anchored(name))
+        if self._unanchored_match is None or after > 0:  # (after > 0: an exclusion's hand-on, rare)
+            return _first_of(name, anchored + ([self._unanchored] if self._unanchored else []), after, before)
+        found = self._unanchored_match(name)
+        unanchored = None if found is None or found.lastgroup is None else int(found.lastgroup[1:])
+        if unanchored is not None and (before is None or unanchored < before):
+            before = unanchored  # an anchored glob of an earlier rule still comes first
+        else:
+            unanchored = None
+        earlier = _first_of(name, anchored, after, before)
+        return earlier if earlier is not None else unanchored
 
-    def _candidates(self, name: str) -> Iterator[list[_Glob]]:
-        """The globs that may match `name`, as lists each in rule order (for heapq.merge)."""
-        if self._unanchored:
-            yield self._unanchored
+    def _anchored(self, name: str) -> Iterator[list[_Glob]]:
+        """The anchored globs that may match `name`, as lists each in rule order."""
         for length in self._prefix_lengths:
             if length > len(name):
                 break
@@ -92,3 +105,15 @@ class GlobIndex:
             found = self._by_suffix.get(name[len(name) - length:])
             if found is not None:
                 yield found
+
+
+def _first_of(name: str, lists: list[list[_Glob]], after: int, before: int | None) -> int | None:
+    """The first position (from `after`, below `before`) of a glob of `lists` (each in rule
+    order, merged) that matches `name`."""
+    merged = lists[0] if len(lists) == 1 else heapq.merge(*lists)
+    for position, pattern, prefix, suffix in merged:
+        if before is not None and position >= before:
+            break
+        if position >= after and name.startswith(prefix) and name.endswith(suffix) and fnmatchcase(name, pattern):
+            return position
+    return None
