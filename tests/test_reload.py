@@ -16,7 +16,7 @@ import yaml
 from watchdog.app import Daemon
 from watchdog.config import load_config
 from watchdog.metrics import Metrics
-from watchdog.model import ConnectorKey, Outcome, Trigger
+from watchdog.model import ConnectorKey, ConnectorState, Decision, Outcome, Trigger
 from watchdog.simulator import Scenario, Simulator, create_app
 from watchdog.triggers.scheduler import rule_trigger
 
@@ -329,6 +329,49 @@ async def test_a_rule_renamed_or_removed_by_a_reload_leaves_no_series(setup) -> 
         assert _rules_with_series(w, "watchdog_cluster_restarts_total") == {"manual"}
     finally:
         await w.daemon.stop()
+
+
+def test_a_reload_makes_only_the_series_it_lacks_and_again_those_removed_since() -> None:
+    # Each reload made every series of every rule and named connector again (57,000 for 1,500
+    # rules: 0.2 s of the reload's one step); now only those it lacks. Series removed since (a
+    # rule gone while a restart was pending: its decisions went; a connector forgotten; a
+    # cluster removed) must still be made at 0 when the config has them again, so that
+    # increase() sees their first event.
+    metrics, key = Metrics(), ConnectorKey(CLUSTER, "orders")
+
+    def value(name: str, **labels: str) -> float | None:
+        return metrics.registry.get_sample_value(name, {"cluster": CLUSTER, **labels})
+
+    def decisions() -> float | None:
+        return value("watchdog_decisions_total", rule="a", trigger="status", decision="restart")
+
+    def restarts() -> float | None:
+        return value("watchdog_restarts_total", connector="orders", rule="a", trigger="status", outcome="accepted")
+
+    def preinitialise() -> None:  # as each reload does (Daemon._preinitialise_clusters)
+        metrics.init_cluster(CLUSTER, [("a", Trigger.STATUS)])
+        metrics.init_connector(CLUSTER, "orders", "a", Trigger.STATUS)
+
+    preinitialise()
+    metrics.count_decision(key, "a", Trigger.STATUS, Decision.RESTART)
+    metrics.show_connector_state(CLUSTER, "orders", ConnectorState(attempts=2))
+    preinitialise()
+    assert (decisions(), restarts(), value("watchdog_connector_backoff_step", connector="orders")) == (1, 0, 2)
+    assert metrics.forget_rules(keep=set(), busy={(CLUSTER, "orders")}) is True  # gone, a restart pending
+    assert decisions() is None and restarts() == 0
+    preinitialise()  # the rule back
+    assert decisions() == 0
+    metrics.forget_connector(CLUSTER, "orders")
+    assert restarts() is None
+    preinitialise()
+    assert restarts() == 0 and value("watchdog_connector_gave_up", connector="orders") == 0
+    metrics.forget_cluster(CLUSTER)
+    preinitialise()
+    assert (decisions(), restarts()) == (0, 0)
+    metrics.count_restart(key, "a", Trigger.STATUS, Outcome.ACCEPTED)
+    metrics.forget_cluster_restarts(CLUSTER)  # a restart that ended after its cluster went
+    preinitialise()
+    assert value("watchdog_cluster_restarts_total", rule="a", trigger="status", outcome="accepted") == 0
 
 
 def test_a_restart_pending_under_a_removed_rule_keeps_its_series_until_it_is_counted() -> None:
