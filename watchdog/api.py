@@ -306,6 +306,10 @@ async def _create_restart(ctx: ApiContext, request: Request, raw: bytes, bodies:
                               "only watched connectors can be restarted")
     _may_act(ctx)
     unlisted = await ctx.ensure_listed([cluster])
+    if engine.cluster_named(body.cluster) != cluster:
+        # Removed by a reload or discovery while it was listed: as unknown as it is from now on.
+        raise BadRequest(404, f"cluster {body.cluster!r} was removed (by a reload or discovery) while its connectors "
+                              "were being listed; nothing was done", known=sorted(ctx.config().clusters))
     if cluster in unlisted:
         raise BadRequest(503, f"cluster {cluster!r} could not be listed ({unlisted[cluster]}), so whether "
                               f"{body.connector!r} exists is not known; nothing was done; try again later",

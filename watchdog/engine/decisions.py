@@ -78,6 +78,8 @@ class Decisions(Gates):
         origin: str = "",
         detail: str = "",
     ) -> RequestRecord:
+        if key.cluster not in self.config.clusters:
+            return self._cluster_gone(rule, trigger, key, now, reason)
         if decision is Decision.RESTART:
             held = self.gate(key, now, windows, failure=trigger in FAILURE_TRIGGERS,
                              dry_run=self.config.dry_run or dry_run)
@@ -127,6 +129,20 @@ class Decisions(Gates):
                 record.job = self._submit(record, dry_run=dry_run, attempt=attempt, origin=origin)
             elif record.job is not None and origin:
                 record.job.alerts.add(origin)
+        self._remember(record)
+        return record
+
+    def _cluster_gone(self, rule: str, trigger: Trigger, key: ConnectorKey, now: datetime, reason: str) -> RequestRecord:
+        """A decision for a cluster the config no longer names: one made after an await during
+        which a reload or discovery removed it. Nothing is queued (its route in the queue goes
+        with its last pending restart: RestartQueue.remove_cluster), and it is said in a
+        `decision` line; not counted, as the cluster's series went with it and a count would
+        make them again for good."""
+        detail = (f"cluster {key.cluster} is no longer configured (a reload or discovery removed it meanwhile); "
+                  "nothing was queued")
+        log.info("decision", cluster=key.cluster, connector=key.connector, rule=rule, trigger=trigger.value,
+                 decision=Decision.MISSING.value, detail=detail)
+        record = RequestRecord(new_request_id(), key, rule, trigger, reason, now, Decision.MISSING, detail=detail)
         self._remember(record)
         return record
 

@@ -76,6 +76,7 @@ class ClusterPoller:
     async def _fetch(self) -> Mapping[str, ConnectorStatus] | None:
         """The list call; None when it failed (counted, and logged as streak.py says)."""
         attempt = self._streak.attempt()
+        current = self._engine.cluster_unchanged(self.cluster)
         try:
             result, _ = await self._gateway.call(self.cluster, self._backend.list_connectors, attempt.failed)
         except Exception as exc:
@@ -93,6 +94,14 @@ class ClusterPoller:
             self._failed(attempt, Outcome.NETWORK_ERROR.value, f"internal error: {type(exc).__name__}: {exc}")
             return None
         self.first_poll_done = True
+        if not current():
+            # A reload or discovery removed or redefined the cluster while the call was out: what
+            # it answered is of a cluster gone. Taken in, a listing (or its failure) for a request
+            # or a schedule run made the removed cluster's connectors known and its series again,
+            # for good, and a request for one of them was queued for a cluster no longer named.
+            self._failure = "the cluster was removed or redefined (a reload or discovery) while it was listed"
+            log.debug("poll_dropped", cluster=self.cluster, note=self._failure)
+            return None
         if not result.ok or result.value is None:
             self._failed(attempt, result.outcome.value, result.message)
             return None
