@@ -163,3 +163,87 @@ async def test_check_config_discover_prints_an_upstreams_phase_as_text() -> None
     assert "\x1b" not in text and "\x07" not in text, repr(text)
     [line] = [line for line in text.splitlines() if "lkc-1" in line]
     assert "not watched until PROVISIONED (phase ?]0;owned??[2JPPP" in line and len(line) < 250, line
+
+
+def with_faults(*faults: dict[str, Any], **settings: Any) -> Scenario:
+    return Scenario.model_validate({**SCENARIO, "faults": list(faults), **settings})
+
+
+def refused(endpoint: str, status: int, headers: dict[str, str], count: int | None = 1) -> dict[str, Any]:
+    return {"match": {"endpoint": endpoint}, "when": {"count": count} if count else {},
+            "action": {"status": status, "headers": headers}}
+
+
+@pytest.mark.parametrize(("header", "said"), [("Retry-After", "its Retry-After"), ("X-RateLimit-Reset", "its X-RateLimit-Reset")])
+async def test_check_config_discover_waits_out_a_429_as_its_answer_asks_then_answers(
+    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str], header: str, said: str
+) -> None:
+    # In an incident, on the key the daemon uses too: the first environment listing and the first
+    # cluster listing each answered 429. The command failed after that one round (exit 1, "could
+    # not be listed: rate_limited"), where a CLI of this kind waits as the answer asks.
+    simulator = Simulator(with_faults(refused("list_environments", 429, {header: "1"}),
+                                      refused("list_clusters", 429, {header: "1"})))
+    async with served(simulator) as url:
+        path = write_config(tmp_path, url)
+        code = await asyncio.wait_for(asyncio.to_thread(main, ["check-config", "--config", str(path), "--discover"]), 60)
+    captured = capsys.readouterr()
+    assert code == 0, captured.out + captured.err
+    assert "would watch 1 discovered cluster(s) and 1 configured one(s)" in captured.out
+    waits = [line for line in captured.err.splitlines() if line.startswith("--discover: ") and "waiting" in line]
+    assert len(waits) == 2, captured.err
+    assert waits[0].startswith("--discover: the environment list: rate_limited (429); the API asked to wait")
+    assert all(said in line and "before asking again" in line for line in waits)
+    listings = [call.t for call in simulator.calls if call.endpoint == "list_environments"]
+    assert len(listings) == 2 and listings[1] - listings[0] >= 0.9, "asked again only once the wait was over"
+    assert "discovery now (5 list call(s), nothing else): ok" in captured.out
+
+
+async def test_check_config_discover_rides_out_a_key_at_its_limit(
+    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One call per 2 s window left to this command (the daemon takes the rest): each listing after
+    # the first meets a real 429 and waits for the next window.
+    limit = {"limit": 1, "window_seconds": 2, "retry_after": False}
+    simulator = Simulator(with_faults(rate_limit=limit))
+    async with served(simulator) as url:
+        path = write_config(tmp_path, url)
+        code = await asyncio.wait_for(asyncio.to_thread(main, ["check-config", "--config", str(path), "--discover"]), 60)
+    captured = capsys.readouterr()
+    assert code == 0, captured.out + captured.err
+    assert "would watch 1 discovered cluster(s) and 1 configured one(s)" in captured.out
+    assert "its X-RateLimit-Reset" in captured.err
+
+
+async def test_check_config_discover_does_not_begin_a_wait_longer_than_its_deadline(
+    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    simulator = Simulator(with_faults(refused("list_environments", 429, {"Retry-After": "600"})))
+    async with served(simulator) as url:
+        path = write_config(tmp_path, url)
+        code = await asyncio.wait_for(asyncio.to_thread(main, ["check-config", "--config", str(path), "--discover"]), 20)
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "the environments could not be listed: rate_limited" in captured.out
+    assert ("--discover: the environment list: rate_limited (429); the API asked to wait 600.0 s (its Retry-After), "
+            "longer than the 30 s left of the 30 s this command waits in all: not asked again (try again in 600 s)"
+            in captured.err)
+    assert len([call for call in simulator.calls if call.endpoint == "list_environments"]) == 1
+
+
+async def test_check_config_discover_stops_asking_after_its_retries_and_shows_what_it_read(
+    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("watchdog.discovery.preview.FIRST_BACKOFF_SECONDS", 0.05)
+    simulator = Simulator(with_faults(refused("list_clusters", 503, {}, count=None)))
+    async with served(simulator) as url:
+        path = write_config(tmp_path, url)
+        code = await asyncio.wait_for(asyncio.to_thread(main, ["check-config", "--config", str(path), "--discover"]), 60)
+    captured = capsys.readouterr()
+    assert code == 1
+    # Every cluster listing answers 503: the first environment's spends the tries again (4 in
+    # all, for the whole command), the second is asked once; each is shown unread, never hung on.
+    for environment in ("env-prod (production)", "env-shut (locked)"):
+        assert f"ENVIRONMENT {environment}: could not be read (server_error" in captured.out
+    assert len([line for line in captured.err.splitlines() if "before asking again" in line]) == 4
+    assert "not asked again: 4 tries again already made (at most 4)" in captured.err
+    assert len([call for call in simulator.calls if call.endpoint == "list_clusters"]) == 5 + 1

@@ -309,7 +309,8 @@ def _check_config(args: argparse.Namespace) -> int:
 
     # Failed calls are logged (to stderr, apart from the summary) as well as shown.
     configure_logging(args.log_level or "WARNING", args.log_format or "console", stream=sys.stderr)
-    complete, text = asyncio.run(discover_once(config))
+    # A 429 (the key is the daemon's too) or a 5xx is waited out within bounds, each wait said.
+    complete, text = asyncio.run(discover_once(config, say=lambda line: print(f"--discover: {line}", file=sys.stderr)))
     print(text)
     return EXIT_OK if complete else EXIT_FAILED
 

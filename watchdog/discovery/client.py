@@ -4,23 +4,26 @@
     GET /org/v2/environments?page_size=99[&page_token=...]
     GET /cmk/v2/clusters?environment={id}&page_size=99[&page_token=...]
 
-No retries here: a listing that fails is reported as failed, and the next refresh (sooner after
-a failure) asks again. A listing is whole or failed, never partial: a cluster missing from a
-listing cut short must not be taken for a deleted one.
+No retries in the daemon: a listing that fails is reported as failed, and the next refresh
+(sooner after a failure) asks again. `watchdog check-config --discover` makes one round only, so
+it gives a client `patience` (preview.py): a page refused by a failure that passes is asked again
+after the wait the answer asked for, within bounds. A listing is whole or failed, never partial:
+a cluster missing from a listing cut short must not be taken for a deleted one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import httpx
 
-from ..connect import Endpoint, Gateway
+from ..connect import ApiResult, Endpoint, Gateway
 from ..connect.cloud import call_api
 from ..connect.transfer import CallLimits
 from ..model import Outcome
+from ..ratelimit import Pause
 from ..triggers.streak import Attempt
 from .found import (
     FoundCluster,
@@ -43,6 +46,10 @@ PAGE_SIZE = 99
 MAX_PAGES = 100
 # Gateway.call logs the cluster a call is for; discovery calls are for none.
 NO_CLUSTER = "-"
+
+# Asked when a page could not be read: True once it has waited to ask for that page again
+# (`what`: which listing and page, as a person reads it; the pause a 429 imposed, if any).
+Patience = Callable[[ApiResult[Any], Pause | None, str], Awaitable[bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +74,13 @@ class Listing(Generic[T]):
 
 
 class DiscoveryClient:
-    def __init__(self, http: httpx.AsyncClient, gateway: Gateway, limits: CallLimits) -> None:
+    def __init__(self, http: httpx.AsyncClient, gateway: Gateway, limits: CallLimits,
+                 patience: Patience | None = None) -> None:
         self._http = http
         self._gateway = gateway
         self._limits = limits
+        self._patience = patience
+        self.calls_again = 0  # pages asked for again (patience): calls a Listing's count leaves out
 
     @property
     def lane(self) -> str:
@@ -106,9 +116,13 @@ class DiscoveryClient:
                 return await call_api(self._http, self._limits, endpoint, "GET", path, parse, params)
 
             on_failure = attempt.failed if attempt is not None else None
-            result, _ = await self._gateway.call(NO_CLUSTER, call, on_failure, page=page, **filters)
-            if not result.ok or result.value is None:
-                return Listing(None, result.outcome, result.message, page, skipped, result.foreign)
+            while True:
+                result, pause = await self._gateway.call(NO_CLUSTER, call, on_failure, page=page, **filters)
+                if result.ok and result.value is not None:
+                    break
+                if self._patience is None or not await self._patience(result, pause, _what(endpoint, filters, page)):
+                    return Listing(None, result.outcome, result.message, page, skipped, result.foreign)
+                self.calls_again += 1
             items += result.value.items
             skipped += result.value.skipped
             token = result.value.next_token
@@ -118,3 +132,9 @@ class DiscoveryClient:
                 return Listing(None, Outcome.SERVER_ERROR, f"page {page} handed out a page token already used", page, skipped)
             tokens_seen.add(token)
         return Listing(None, Outcome.SERVER_ERROR, f"more than {MAX_PAGES} pages; not read further", MAX_PAGES, skipped)
+
+
+def _what(endpoint: Endpoint, filters: dict[str, str], page: int) -> str:
+    listing = "the environment list" if endpoint is Endpoint.LIST_ENVIRONMENTS else \
+        f"the cluster list of environment {filters.get('environment', '?')}"
+    return listing if page == 1 else f"{listing} (page {page})"

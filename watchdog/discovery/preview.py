@@ -1,20 +1,32 @@
 """`watchdog check-config`'s view of discovery: its settings, and with `--discover` what it would
 watch right now, from one round of list calls (the environments, then each selected one's
-clusters) and nothing else: no poll, no restart, no state file."""
+clusters) and nothing else: no poll, no restart, no state file.
+
+The key is often the daemon's too, so a 429 is likely just when an operator runs this in an
+incident: a page refused by a failure that passes (a 429, a 5xx, the network) is asked for again
+after the wait its answer asked for (Retry-After, X-RateLimit-Reset, as the daemon's limiter reads
+them) or a short backoff, each wait said on stderr, at most MAX_RETRIES times and
+DEADLINE_SECONDS of waiting in all; a wait longer than what is left is not begun: the command
+says so and answers with what it could read. One 429 failed the command before."""
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 from prometheus_client import CollectorRegistry
 
 from ..clients import cloud_client
 from ..config import CloudCluster, Config
-from ..connect import Gateway
+from ..connect import ApiResult, Gateway
 from ..connect.transfer import CallLimits
 from ..engine import utc_now
 from ..logs import printable
 from ..metrics import Metrics
-from ..ratelimit import RateLimiter
+from ..model import Outcome
+from ..ratelimit import Pause, RateLimiter
 from .client import DiscoveryClient
 from .fleet import Fleet, static_cluster_ids
 from .inventory import ClusterState, EnvironmentOutcome
@@ -41,20 +53,78 @@ def settings_summary(config: Config) -> list[str]:
             "  (watchdog check-config --discover lists what it would watch now)"]
 
 
-async def discover_once(config: Config, transport: httpx.AsyncBaseTransport | None = None) -> tuple[bool, str]:
-    """One round of discovery's list calls. Returns (whether every selected environment could
-    be read, the text to print)."""
+# Pages asked for again after a failure that passes, in all, and the seconds spent waiting for
+# them in all: the command answers within about this (plus the calls' own timeouts), never hangs.
+MAX_RETRIES = 4
+DEADLINE_SECONDS = 30.0
+# The wait before asking again when the answer asked for none (a 5xx, the network): doubling.
+FIRST_BACKOFF_SECONDS = 1.0
+_PASSING = frozenset({Outcome.RATE_LIMITED, Outcome.SERVER_ERROR, Outcome.NETWORK_ERROR})
+_SOURCES = {"retry_after": "its Retry-After", "reset": "its X-RateLimit-Reset"}
+
+
+class Patience:
+    """When a page of a listing is asked for again, and what is said on `say` (stderr)."""
+
+    def __init__(self, limiter: RateLimiter, say: Callable[[str], object], *, retries: int = MAX_RETRIES,
+                 deadline: float = DEADLINE_SECONDS) -> None:
+        self._limiter = limiter
+        self._say = say
+        self._retries = retries
+        self._deadline = deadline
+        self._ends: float | None = None
+        self.retried = 0
+
+    async def __call__(self, result: ApiResult[Any], pause: Pause | None, what: str) -> bool:
+        if result.outcome not in _PASSING:
+            return False  # a 401, a 403, a 404 or an answer that cannot be read: asking again cannot help
+        loop = asyncio.get_running_loop()
+        if self._ends is None:
+            self._ends = loop.time() + self._deadline
+        failed = f"{what}: {result.outcome.value}" + (f" ({result.status_code})" if result.status_code else "")
+        if self.retried >= self._retries:
+            self._say(f"{failed}; not asked again: {self._retries} tries again already made (at most {self._retries})")
+            return False
+        waited = max(self._limiter.paused_for(), pause.seconds if pause is not None else 0.0)
+        asked = _SOURCES.get(pause.source) if pause is not None else None
+        if waited > 0 and asked is not None:
+            why = f"the API asked to wait {waited:.1f} s ({asked})"
+        elif waited > 0:  # a 429 that said not how long: the limiter's own backoff, as the daemon waits
+            why = f"the answer said not how long to wait: the rate limiter's backoff, {waited:.1f} s"
+        else:
+            waited = FIRST_BACKOFF_SECONDS * 2 ** self.retried
+            why = "no wait asked for, backing off"
+        left = self._ends - loop.time()
+        if waited > left:
+            self._say(f"{failed}; {why}, longer than the {max(0.0, left):.0f} s left of the {self._deadline:g} s "
+                      f"this command waits in all: not asked again (try again in {waited:.0f} s)")
+            return False
+        self.retried += 1
+        self._say(f"{failed}; {why}: waiting {waited:.1f} s before asking again "
+                  f"(try {self.retried + 1}, at most {self._retries + 1}; at most {self._deadline:g} s of waiting in all)")
+        await asyncio.sleep(waited)
+        return True
+
+
+async def discover_once(config: Config, transport: httpx.AsyncBaseTransport | None = None,
+                        say: Callable[[str], object] = lambda _: None, *, retries: int = MAX_RETRIES,
+                        deadline: float = DEADLINE_SECONDS) -> tuple[bool, str]:
+    """One round of discovery's list calls, a page refused by a failure that passes asked for
+    again within bounds (Patience; each wait said on `say`). Returns (whether every selected
+    environment could be read, the text to print)."""
     settings = config.discovery
     assert settings is not None
     credential = config.credential_for(settings)
     assert credential is not None  # cross_check requires one
     metrics = Metrics(CollectorRegistry())
     limiter = RateLimiter(credential, config.rate_limit, observer=metrics)
+    patience = Patience(limiter, say, retries=retries, deadline=deadline)
     async with cloud_client(config, config.credentials[credential], transport) as http:
-        client = DiscoveryClient(http, Gateway(limiter, metrics), CallLimits(config.api.timeouts.total, config.api.max_response_bytes))
+        client = DiscoveryClient(http, Gateway(limiter, metrics), CallLimits(config.api.timeouts.total, config.api.max_response_bytes),
+                                 patience)
         fleet = Fleet(config, DiscoveryMetrics(metrics.registry), utc_now)
         refresh = await fleet.refresh(client, settings)
-    return refresh.result == "ok", render(config, fleet, refresh.calls)
+    return refresh.result == "ok", render(config, fleet, refresh.calls + client.calls_again)
 
 
 def render(config: Config, fleet: Fleet, calls: int) -> str:
