@@ -6,12 +6,14 @@ day takes about 25 s of CPU. One cluster of 40 connectors polled every 60 s; eve
 connectors deleted and two made under new names, two failing (each healed by one restart), the
 alerts of the last hour resolved and three fired under new fingerprints, two restarts asked for
 through the API (new request ids); every two hours a reload that renames the one exact
-connector a rule names; a schedule rule daily. `state.forget_vanished_after` is one day and
-`state.history.max_age` two, so that a few days reach the steady state a month would.
+connector a rule names; a schedule rule daily. Discovery (every 10 minutes) finds a new cluster
+every two hours, each deleted ten hours later (two connectors, one failing until restarted), as in
+a large organisation. `state.forget_vanished_after` is one day and `state.history.max_age` two, so
+that a few days reach the steady state a month would.
 
 Each row is one day's end. What must stay bounded once the retention periods have passed:
-per-connector gauges, state rows, history rows, the state file, the engine's maps, tasks and
-open files. The ratio row compares the last day with day 2 (the baseline, measured in the same
+per-connector gauges, state rows, history rows, the state file, the engine's maps, the entries
+kept per cluster (`cluster_entries`, against the clusters configured then), tasks and open files. The ratio row compares the last day with day 2 (the baseline, measured in the same
 run); the benchmark fails when a bounded count grew by more than 10%.
 """
 
@@ -36,7 +38,7 @@ from watchdog.app import Daemon
 from watchdog.config import Config, build_config
 from watchdog.logs import configure_logging
 from watchdog.server import create_app as daemon_app
-from watchdog.simulator import Simulator, create_app
+from watchdog.simulator import Scenario, Simulator, create_app
 
 from . import fixtures
 from .report import emit, progress, table, verdict
@@ -47,7 +49,9 @@ CONNECTORS, BASELINE_DAY = 40, 2
 HOUR, DAY = 3600.0, 86400.0
 TOKEN = "bench-longrun-token-0123456789"
 # Bounded counts: the last day may exceed the baseline day by at most this share.
-BOUNDED = ("gauges", "state_rows", "history_rows", "db_kib", "statuses", "tasks", "fds")
+BOUNDED = ("gauges", "state_rows", "history_rows", "db_kib", "statuses", "cluster_entries", "tasks", "fds")
+# Discovered clusters: one created every CHURN_EVERY seconds, each deleted CHURN_LIFE seconds later.
+CHURN_EVERY, CHURN_LIFE, DISCOVERY_INTERVAL = 2 * HOUR, 10 * HOUR, 600
 SLACK = 1.10
 
 
@@ -83,7 +87,7 @@ def _rules(generation: int) -> list[dict[str, Any]]:
 
 def _config(state: Path, generation: int) -> Config:
     data = fixtures.config_data(1, _rules(generation), "http://sim", state=str(state), breaker=fixtures.NO_BREAKER,
-                                rate_limit={"max_requests_per_second": 100})
+                                rate_limit={"max_requests_per_second": 100}, discovery={"interval": DISCOVERY_INTERVAL})
     data["state"].update({"forget_vanished_after": 86400, "history": {"max_age": 2 * 86400}})
     return build_config(data, "benchmark config", secrets=fixtures.secrets(TOKEN))
 
@@ -97,6 +101,30 @@ def _alerts(names: list[str], first: int, status: str) -> dict[str, Any]:
     return {"version": "4", "groupKey": "{}:{alertname=\"ConnectorStalled\"}", "truncatedAlerts": 0, "status": status,
             "receiver": "watchdog", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
             "externalURL": "http://alertmanager:9093", "alerts": alerts}
+
+
+def _churned(days: int) -> list[dict[str, Any]]:
+    """The clusters discovery finds and drops over the run, on the simulator's clock."""
+    return [{"id": f"lkc-churn{i:04d}", "display_name": f"churn-{i:04d}",
+             "lifecycle": {"created_at": i * CHURN_EVERY, "deleted_at": i * CHURN_EVERY + CHURN_LIFE},
+             "connectors": [{"name": "sink-0", "script": {"initial": "FAILED", "recover_after_restarts": 1}},
+                            {"name": "sink-1"}]}
+            for i in range(int(days * DAY / CHURN_EVERY) + 1)]
+
+
+def _cluster_entries(daemon: Daemon) -> int:
+    """Entries kept per cluster across the daemon's parts (queue routes and counts, backends,
+    pollers, the engine's listings, generations and per-connector memory, the breaker): bounded by
+    the clusters configured now, whatever discovery dropped."""
+    engine, queue, breaker = daemon.engine, daemon.queue, daemon.breaker
+    by_cluster: list[Any] = [queue._credentials, queue._backends, queue._per_cluster, queue._held_jobs, daemon.backends,
+                             daemon.pollers, engine.cluster_generation, engine._listed, engine._watched,
+                             breaker._failing, breaker._opened_at, breaker._probe, breaker._excused]
+    clusters = sum(len(known) for known in by_cluster)
+    # Connectors' memory, counted by cluster: one entry per cluster that holds any.
+    keyed = [*engine.statuses, *engine.running_since, *engine.degraded_since, *engine.held, *engine.dry_states,
+             *engine._last_decision, *engine._unjudged]
+    return clusters + len({key.cluster for key in keyed}) + len({c for _, c in engine.named_missing_reported})
 
 
 def _sample(daemon: Daemon, state: Path, logs: LogLines, made: int) -> dict[str, float]:
@@ -114,6 +142,7 @@ def _sample(daemon: Daemon, state: Path, logs: LogLines, made: int) -> dict[str,
         "state_rows": rows, "history_rows": history,
         "db_kib": state.stat().st_size // 1024, "wal_kib": (wal.stat().st_size if wal.exists() else 0) // 1024,
         "statuses": len(daemon.engine.statuses), "requests": len(daemon.engine.requests),
+        "clusters": len(daemon.config.clusters), "cluster_entries": _cluster_entries(daemon),
         "tasks": len(asyncio.all_tasks()), "fds": len(os.listdir("/proc/self/fd")), "threads": threading.active_count(),
         "rss_mib": rss / 1024, "log_info": logs.levels["info"], "log_warning": logs.levels["warning"],
     }
@@ -124,7 +153,9 @@ async def soak(days: int, state: Path) -> list[dict[str, float]]:
     rng = random.Random(7)
     logs = LogLines()
     configure_logging("INFO", "json", stream=logs)
-    simulator = Simulator(fixtures.scenario([[{"name": f"conn-{i:05d}"} for i in range(CONNECTORS)]]), clock=loop.time)
+    data = fixtures.scenario_data([[{"name": f"conn-{i:05d}"} for i in range(CONNECTORS)]])
+    data["environments"][0]["clusters"] += _churned(days)
+    simulator = Simulator(Scenario.model_validate(data), clock=loop.time)
     generation = [0]
     daemon = Daemon(_config(state, 0), transport=httpx.ASGITransport(app=create_app(simulator)), clock=loop.time,
                     now=fixtures.wall_clock(loop), rng=random.Random(1).random,
@@ -141,18 +172,20 @@ async def soak(days: int, state: Path) -> list[dict[str, float]]:
     made, fingerprints = CONNECTORS, 0
     firing: list[str] = []
     rows: list[dict[str, float]] = []
-    polling: asyncio.Task[None] | None = None
+    polling: dict[str, asyncio.Task[None]] = {}
     for hour in range(1, days * 24 + 1):
         for _ in range(60):  # a poll a minute, skipped while the last one runs (max_instances=1)
-            if polling is None or polling.done():
-                polling = asyncio.create_task(daemon.pollers[cluster].poll())
+            for name, poller in list(daemon.pollers.items()):  # the discovered ones' too
+                if polling.get(name) is None or polling[name].done():
+                    polling[name] = asyncio.create_task(poller.poll())
+            polling = {name: task for name, task in polling.items() if name in daemon.pollers or not task.done()}
             await asyncio.sleep(60)
-        for name in rng.sample([c.name for c in simulator.connectors()], 2):
+        for name in rng.sample([c.name for c in simulator.connectors() if c.cluster == sim_cluster], 2):
             simulator.delete_connector(sim_cluster, name)
         for _ in range(2):
             simulator.add_connector(sim_cluster, {"name": f"conn-{made:05d}"})
             made += 1
-        live = [c.name for c in simulator.connectors()]
+        live = [c.name for c in simulator.connectors() if c.cluster == sim_cluster]
         for name in rng.sample(live, 2):
             simulator.set_script(sim_cluster, name, {"initial": "FAILED", "recover_after_restarts": 1})
         if firing:
@@ -177,7 +210,7 @@ async def soak(days: int, state: Path) -> list[dict[str, float]]:
 
 
 COLUMNS = ("made", "series", "gauges", "state_rows", "history_rows", "db_kib", "wal_kib", "statuses", "requests",
-           "tasks", "fds", "threads", "rss_mib", "log_info", "log_warning")
+           "clusters", "cluster_entries", "tasks", "fds", "threads", "rss_mib", "log_info", "log_warning")
 
 
 def main() -> int:
@@ -193,10 +226,13 @@ def main() -> int:
     body: list[list[object]] = [[day, *(row[c] for c in COLUMNS)] for day, row in enumerate(per_day, start=1)]
     body.append(["last / day 2", *(last[c] / base[c] if base[c] else float("nan") for c in COLUMNS)])
     emit(table(
-        f"Days of churn, one cluster of {CONNECTORS} connectors (virtual time)", ["day", *COLUMNS], body,
+        f"Days of churn, one cluster of {CONNECTORS} connectors and discovered clusters coming and going (virtual time)",
+        ["day", *COLUMNS], body,
         [f"Bounded ({', '.join(BOUNDED)}): at most {SLACK:.0%} of day {BASELINE_DAY}'s: {verdict(missed)}. "
          "`made`: connectors ever made; `gauges`: watchdog_connector_gave_up series; `requests`: request ids the "
-         "API remembers (at most 10,000 per trigger); RSS holds the simulator too."],
+         "API remembers (at most 10,000 per trigger); `clusters`: configured at the day's end (one static, the "
+         "discovered ones alive); `cluster_entries`: entries kept per cluster across the daemon's parts; RSS holds "
+         "the simulator too."],
     ))
     return 1 if missed else 0
 

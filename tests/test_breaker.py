@@ -94,3 +94,19 @@ def test_an_open_cluster_lets_one_probe_through_per_window_and_a_healed_probe_ex
     (change,) = b.evaluate(T0 + timedelta(minutes=31))
     assert change.opened and change.reason == (
         "4 of 6 watched connectors failing (more than 50%), besides 4 left from an outage that ended")
+
+
+def test_a_forgotten_cluster_leaves_nothing_behind_its_probes_included() -> None:
+    # A probe that was sent (not ended unsent) kept its grant's entry for the cluster for good:
+    # one more for every cluster discovery dropped while its breaker was open.
+    b = breaker(max_failing_share=0.5, min_failing=3, window=600)
+    for cluster in ("prod", "lkc-gone"):
+        b.observe_cluster(cluster, failing=6, watched=10)
+    b.evaluate(T0)
+    for dry_run in (True, False):  # a dry run's meets the live one; the live one only its own
+        assert b.probe("lkc-gone", "c0", T0 + timedelta(minutes=10), queued=False, dry_run=dry_run) == "granted"
+    b.forget_cluster("lkc-gone")
+    b.evaluate(T0 + timedelta(minutes=11))
+    known = [b._failing, b._open, b._opened_at, b._probe, b._dry_probe, b._excused]
+    assert [sorted(k) for k in known] == [["prod"], ["prod"], ["prod"], [], [], []]
+    assert b._replaced == {}

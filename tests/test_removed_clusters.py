@@ -11,9 +11,10 @@ import asyncio
 import httpx
 import structlog
 
+from watchdog.app import Daemon
 from watchdog.config import Config
 from watchdog.engine import MANUAL_RULE
-from watchdog.model import ConnectorKey, Decision, Trigger
+from watchdog.model import ConnectorKey, Decision, Outcome, Trigger
 from watchdog.server import create_app
 
 from .support import (
@@ -25,10 +26,13 @@ from .support import (
     sim_scenario,
     until,
 )
+from .test_discovery import calls, config_data, discovered, environment, lkc, scenario
+from .test_discovery import world as discovery_world
 
 TOKEN = "test-token-5d1c0e2a"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 HEAL = {"name": "heal", "trigger": {"type": "status", "interval": 60, "confirm_polls": 1}, "select": {"include": ["*"]}}
+FAILING = {"name": "broken", "script": {"initial": "FAILED", "recover_after_restarts": 1}}
 
 
 def with_other(other: bool) -> Config:
@@ -85,3 +89,112 @@ async def test_a_restart_decided_for_a_cluster_removed_meanwhile_is_said_and_not
         "watchdog_decisions_total", {"cluster": "other", "rule": MANUAL_RULE, "trigger": "manual", "decision": "missing"}) is None
     assert daemon.engine.requests[record.request_id] is record  # GET /v1/restarts/{id} says it
     await daemon.stop()
+
+
+def per_cluster(daemon: Daemon) -> dict[str, set[str]]:
+    """The clusters each per-cluster structure of the daemon holds an entry for."""
+    engine, queue, breaker = daemon.engine, daemon.queue, daemon.breaker
+    by_key = (engine.statuses, engine.running_since, engine.degraded_since, engine.unknown_reported, engine.held,
+              engine.dry_states)
+    return {
+        "queue routes": set(queue._credentials) | set(queue._backends),
+        "queue counts": set(queue._per_cluster) | set(queue._held_jobs) | set(queue._release_timers),
+        "backends": set(daemon.backends),
+        "pollers": set(daemon.pollers),
+        "generations": set(engine.cluster_generation),
+        "listings": set(engine._listed) | set(engine._watched),
+        "connectors": {key.cluster for known in by_key for key in known},
+        "decisions": {key.cluster for key in [*engine._last_decision, *engine._unjudged]},
+        "names reported": {cluster for _, cluster in engine.named_missing_reported},
+        "breaker": {c for known in (breaker._failing, breaker._opened_at, breaker._probe, breaker._excused) for c in known}
+                   | {c for c, _ in breaker._replaced},
+    }
+
+
+async def test_clusters_discovery_drops_leave_no_entry_behind_once_their_restarts_ended() -> None:
+    # Every two hours a cluster is created and one deleted, each with a failing connector that a
+    # restart heals and one a schedule restarts. Each dropped cluster left its queue route, its
+    # backend, its generation number and its connectors' last decisions behind: 24 -> 60
+    # entries over three days at twelve clusters a day.
+    created = [lkc(f"lkc-c{i:02d}", connectors=[FAILING, {"name": "plain"}],
+                   lifecycle={"created_at": 1000 + i * 7200.0, "deleted_at": 1000 + i * 7200.0 + 10800.0})
+               for i in range(8)]
+    nightly = {"name": "nightly", "trigger": {"type": "schedule", "interval": 86400}, "select": {"connectors": ["plain", "typo"]}}
+    w = discovery_world(scenario(environment("env-prod", "production", created)),
+                        config_data({"interval": "10m"}, rules=[HEAL, nightly], rate_limit={"max_requests_per_second": 1000}))
+    assert w.clock is not None
+    daemon = w.daemon
+    daemon.queue.start()
+    try:
+        for _ in range(8 * 12):  # 16 hours, a refresh every 10 minutes
+            await daemon.refresh_discovery()
+            for cluster in list(daemon.pollers):
+                await daemon.pollers[cluster].poll()
+            await daemon.run_schedule_rule("nightly")
+            await daemon.queue.join()
+            w.clock.advance(600)
+        live = set(daemon.config.clusters)
+        assert len(calls(w, "restart")) > 8, "each cluster's connectors were restarted"
+        for name, clusters in per_cluster(daemon).items():
+            assert clusters <= live, f"{name}: entries of removed clusters {sorted(clusters - live)}"
+        assert set(daemon.engine.cluster_generation) == live == set(discovered(w))
+    finally:
+        await daemon.stop()
+
+
+async def test_a_removed_clusters_route_stays_until_its_queued_restart_has_gone_then_goes() -> None:
+    # Removed with a restart still queued: that restart is sent (through the route kept), and the
+    # route goes with it; added back meanwhile, the cluster keeps the route it was given again.
+    sim = sim_scenario([])
+    sim["environments"][0]["clusters"].append({"id": "lkc-other1", "connectors": [{"name": "orders"}, {"name": "billing"}]})
+    w = in_process(sim, with_other(True))
+    daemon = w.daemon
+    configs = [with_other(False)]
+    daemon._reload_config = lambda: configs[-1]
+    record = daemon.engine.on_request(ConnectorKey("other", "orders"), None, trigger=Trigger.MANUAL,
+                                      rule=MANUAL_RULE, reason="test", known_missing=False)
+    assert record.job is not None
+    assert await daemon.reload("test") is True
+    assert "other" in daemon.queue._credentials, "kept while its restart is queued"
+    daemon.queue.start()
+    await asyncio.wait_for(record.job.done.wait(), 10)
+    assert record.job.outcome is Outcome.ACCEPTED, record.job.message
+    assert "other" not in daemon.queue._credentials and "other" not in daemon.queue._backends
+    # Added back, removed with a restart queued, and added back again before it went: routed.
+    configs.append(with_other(True))
+    assert await daemon.reload("test") is True
+    again = daemon.engine.on_request(ConnectorKey("other", "billing"), None, trigger=Trigger.MANUAL,
+                                     rule=MANUAL_RULE, reason="again", known_missing=False)
+    assert again.job is not None and again.decision is Decision.RESTART
+    configs.append(with_other(False))
+    assert await daemon.reload("test") is True
+    configs.append(with_other(True))
+    assert await daemon.reload("test") is True
+    await asyncio.wait_for(again.job.done.wait(), 10)
+    assert again.job.outcome is Outcome.ACCEPTED, again.job.message
+    assert "other" in daemon.queue._credentials, "a cluster added back keeps its route"
+    await daemon.stop()
+
+
+async def test_a_poll_begun_before_its_cluster_was_removed_and_added_back_judges_nothing() -> None:
+    # A cluster's generation entry goes with it now; one added back gets a new number from a
+    # counter that only rises, so a poll begun before still sees that its cluster changed.
+    sim = sim_scenario([], latency_seconds=0.3)
+    sim["environments"][0]["clusters"].append({"id": "lkc-other1", "connectors": [FAILING]})
+    w = in_process(sim, with_other(True))
+    daemon = w.daemon
+    configs = [with_other(False), with_other(True)]
+    daemon._reload_config = lambda: configs.pop(0)
+    try:
+        poll = asyncio.create_task(daemon.pollers["other"].poll())
+        await asyncio.sleep(0.1)  # the list call is on its way
+        assert await daemon.reload("test") is True
+        assert "other" not in daemon.engine.cluster_generation
+        assert await daemon.reload("test") is True
+        with structlog.testing.capture_logs() as logs:
+            await poll
+        assert [line for line in logs if line["event"] == "decision"] == []
+        assert daemon.engine.listed("other") is None
+        assert not daemon.queue.pending_keys()
+    finally:
+        await daemon.stop()

@@ -76,6 +76,8 @@ class Breaker:
     def forget_cluster(self, cluster: str) -> None:
         for known in (self._failing, self._opened_at, self._probe, self._dry_probe, self._excused):
             known.pop(cluster, None)
+        for dry_run in (False, True):  # a probe that was sent leaves its grant's entry behind
+            self._replaced.pop((cluster, dry_run), None)
 
     def probe(self, cluster: str, connector: str, now: datetime, *, queued: bool, dry_run: bool = False) -> str | None:
         """Whether a failure restart of `connector`, held by nothing but its cluster's open

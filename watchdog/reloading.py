@@ -35,9 +35,11 @@ if TYPE_CHECKING:
     from .blocking import AlertBlocker
     from .breaker import Breaker
     from .config import DiscoverySettings
+    from .connect import ConnectBackend
     from .discovery.fleet import Fleet
     from .engine import Engine
     from .metrics import Metrics
+    from .queue import RestartQueue
     from .triggers.poller import ClusterPoller
 
 log = get_logger("watchdog.app")
@@ -51,6 +53,8 @@ class ReloadHost:
     breaker: Breaker
     blocker: AlertBlocker | None
     pollers: dict[str, ClusterPoller]
+    backends: dict[str, ConnectBackend]
+    queue: RestartQueue
     fleet: Fleet
     _reload_config: Callable[[], Config] | None
     _scheduler: AsyncIOScheduler | None
@@ -198,9 +202,13 @@ class ReloadHost:
             self.breaker.forget_cluster(name)
             self.metrics.forget_cluster(name)
             del self.pollers[name]
-            # Its backend stays with the queue: a restart already queued for it is still sent.
         for name in diff.clusters_removed + diff.clusters_changed:
             self._retire_removed_cluster(previous, name)
+        for name in diff.clusters_removed:
+            # Its route stays with the queue while a restart of it is pending (one already queued
+            # is still sent), then goes: discovery adds and drops clusters all day.
+            self.backends.pop(name, None)
+            self.queue.remove_cluster(name)
         for part in built:
             self._install_cluster(part)
         # Connectors the new config no longer watches lose their series after the swap, in

@@ -4,6 +4,7 @@ and what the last polls listed (the latest status of every connector, by cluster
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -110,9 +111,14 @@ class EngineCore:
         # nothing an operator reads an hour later said why it was not restarted.
         self.held: dict[ConnectorKey, tuple[Decision, str, datetime]] = {}  # and when it was decided
         self._watched: dict[str, set[str]] = {}
-        # How many times each cluster was forgotten (removed or redefined by a reload or discovery):
-        # a poll that began before then judges nothing more of it (StatusIntake.on_poll).
+        # Each configured cluster's incarnation: a number drawn from one counter that only rises,
+        # given when the cluster is added and again when a reload or discovery redefines it, and
+        # dropped with the cluster. A poll or a schedule run that began before a removal or a
+        # redefinition sees another number (0 once removed, a new one if added back), and judges
+        # nothing more of it (cluster_unchanged). A count of forgettings per name instead kept an
+        # entry for every cluster discovery ever dropped, for the life of the process.
         self.cluster_generation: dict[str, int] = {}
+        self._incarnations = itertools.count(1)
         # Since when each listed connector has been seen RUNNING (stall checks wait for a grace
         # period first). Learned by polling; after a restart of the daemon the grace starts over.
         self.running_since: dict[ConnectorKey, datetime] = {}
@@ -157,12 +163,38 @@ class EngineCore:
         # decisions say again what holds what.
         self.held.clear()
         self._cluster_ids = {c.kafka_cluster_id: name for name, c in config.clusters.items() if isinstance(c, CloudCluster)}
+        for name in config.clusters:
+            if name not in self.cluster_generation:
+                self.cluster_generation[name] = next(self._incarnations)
+
+    def new_incarnation(self, cluster: str) -> None:
+        """The cluster was forgotten (after set_config): removed, its number goes; redefined, it
+        gets a new one. Either way a job begun before no longer sees its own (cluster_unchanged)."""
+        if cluster in self.config.clusters:
+            self.cluster_generation[cluster] = next(self._incarnations)
+        else:
+            self.cluster_generation.pop(cluster, None)
+
+    def forget_memory_of(self, cluster: str) -> None:
+        """Drop what memory holds of the cluster's connectors beyond its listing (forget_cluster):
+        the decisions last logged, what a gate held, the reports made (DEGRADED, unknown states,
+        names not listed, stall checks unjudged) and the dry run's view. Only a status rule's
+        connectors lost theirs before: those of an alert, schedule or stall rule, and the names
+        a rule's cluster did not list, stayed for every cluster discovery ever dropped."""
+        for by_key in (self.degraded_since, self.unknown_reported, self.held, self.dry_states, self.running_since,
+                       self._last_decision, self._unjudged):
+            for key in [key for key in by_key if key.cluster == cluster]:
+                del by_key[key]
+        self.degraded_reported.difference_update([key for key in self.degraded_reported if key.cluster == cluster])
+        for where in [where for where in self.named_missing_reported if where[1] == cluster]:
+            del self.named_missing_reported[where]
 
     def cluster_unchanged(self, cluster: str, generation: int | None = None) -> Callable[[], bool]:
         """A check, True while the cluster has not been forgotten (removed, or redefined by a
         reload or discovery) since `generation` (cluster_generation; None: now). A poll or a
         schedule run that began before ends at the next slice: judged after forget_cluster, a
-        removed cluster's connectors got their series back for good, and were restarted."""
+        removed cluster's connectors got their series back for good, and were restarted. A
+        cluster not configured has no number (0): one removed since compares unequal."""
         since = self.cluster_generation.get(cluster, 0) if generation is None else generation
         return lambda: self.cluster_generation.get(cluster, 0) == since
 

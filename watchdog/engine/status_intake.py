@@ -351,11 +351,12 @@ class StatusIntake(Decisions):
         removed may come back (a config rolled back, an environment the key lost access to for
         an hour). Forgotten at once, one ConfigMap edit handed every failing connector of the
         cluster a fresh budget, the one that had given up included: a restart storm."""
-        self.cluster_generation[cluster] = self.cluster_generation.get(cluster, 0) + 1
+        self.new_incarnation(cluster)
         for name in self._watched.pop(cluster, set()):
             self._drop_series(ConnectorKey(cluster, name))
         self._unlist(cluster, keep=())
         self._listed.pop(cluster, None)
+        self.forget_memory_of(cluster)
         # The caller removes every series of the cluster; a restart still pending makes its own
         # again when it ends, and the hourly sweep removes them once the cluster is not listed.
         self.late_series.update(key for key in self.queue.pending_keys() if key.cluster == cluster)

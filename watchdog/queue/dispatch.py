@@ -196,6 +196,11 @@ class JobDispatch:
             return  # past the shutdown deadline nothing goes: they end unsent, and say they were held
         for job in [job for job in held if job.outcome is not None]:
             del held[job]  # ended meanwhile (withdrawn, cancelled)
+        if not held:
+            # Before the route is read: the cluster may have been removed since, its route let go
+            # with its last restart (RestartQueue.remove_cluster).
+            del self._held_jobs[cluster]
+            return
         hold = self._gateways[self._credentials[cluster]].limiter.restart_hold
         free: list[RestartJob] = []
         wait = 0.0

@@ -69,7 +69,10 @@ class RestartQueue(JobDispatch):
         self._rng = rng
         self._pending: dict[ConnectorKey, RestartJob] = {}
         self._depths: Counter[str] = Counter()  # pending jobs per lane, kept as jobs come and go
-        self._per_cluster: Counter[str] = Counter()  # pending jobs per cluster (full_for)
+        self._per_cluster: Counter[str] = Counter()  # pending jobs per cluster (full_for); none: no entry
+        # Clusters a reload or discovery removed whose restarts are still pending: their routes
+        # go when the last of those ends (remove_cluster).
+        self._retiring: set[str] = set()
         self._lanes: dict[str, FairLane] = {c: FairLane() for c in self._gateways}
         self._workers: list[_Worker] = []
         self._closed = False
@@ -103,10 +106,45 @@ class RestartQueue(JobDispatch):
             self._start_workers(lane, self._lanes[lane])
 
     def add_cluster(self, cluster: str, backend: ConnectBackend, lane: str) -> None:
-        """Route a cluster's restarts (at construction, and when a reload adds a cluster).
-        A cluster that a reload removes keeps its route: its queued restarts are still sent."""
+        """Route a cluster's restarts (at construction, and when a reload or discovery adds or
+        redefines a cluster)."""
         self._backends[cluster] = backend
         self._credentials[cluster] = lane
+        self._retiring.discard(cluster)
+
+    def remove_cluster(self, cluster: str) -> None:
+        """A cluster a reload or discovery removed: its route goes once no restart of it is
+        pending (at once if none is), and its queued restarts are still sent meanwhile. Kept for
+        good, every cluster discovery ever dropped left its route here (a few hundred bytes
+        each, a dozen a day in a large organisation). A restart for it is not submitted after
+        this: the engine queues nothing for a cluster the config does not name (Decisions._cluster_gone)."""
+        if self._per_cluster[cluster]:
+            self._retiring.add(cluster)
+        else:
+            self._drop_route(cluster)
+
+    def _drop_route(self, cluster: str) -> None:
+        self._retiring.discard(cluster)
+        self._credentials.pop(cluster, None)
+        self._backends.pop(cluster, None)
+        self._per_cluster.pop(cluster, None)
+        self._held_jobs.pop(cluster, None)  # only ended jobs can be left there now
+        timer = self._release_timers.pop(cluster, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _one_less(self, job: RestartJob) -> None:
+        """A pending job left the queue (ended, or left to the leader): the counts per lane and
+        per cluster, and the route of a removed cluster whose last restart this was."""
+        del self._pending[job.key]
+        self._depths[job.credential] -= 1
+        cluster = job.key.cluster
+        self._per_cluster[cluster] -= 1
+        if self._per_cluster[cluster] <= 0:
+            del self._per_cluster[cluster]
+            if cluster in self._retiring:
+                self._drop_route(cluster)
+        self._left()
 
     async def remove_lane(self, lane: str) -> bool:
         """Drop a lane no cluster routes to any more (a self-managed cluster a reload removed,
@@ -118,7 +156,7 @@ class RestartQueue(JobDispatch):
         leaving = [worker for worker in self._workers if worker.lane == lane]
         self._workers = [worker for worker in self._workers if worker.lane != lane]
         for cluster in [c for c, routed in self._credentials.items() if routed == lane]:
-            del self._credentials[cluster], self._backends[cluster]
+            self._drop_route(cluster)
         self._gateways.pop(lane, None)
         self._lanes.pop(lane, None)
         self._depths.pop(lane, None)
@@ -308,6 +346,8 @@ class RestartQueue(JobDispatch):
         self._held_jobs.clear()
         self._depths.clear()
         self._per_cluster.clear()
+        for cluster in list(self._retiring):  # removed, and none of their restarts is pending here now
+            self._drop_route(cluster)
         self._left()
         self._workers = []
         self._lanes = {lane: FairLane() for lane in self._lanes}
@@ -381,10 +421,7 @@ class RestartQueue(JobDispatch):
     def _leave(self, job: RestartJob, reason: str) -> None:
         """One job this replica may not send: forgotten here, left to the leader (see abandon)."""
         if self._pending.get(job.key) is job:
-            del self._pending[job.key]
-            self._depths[job.credential] -= 1
-            self._per_cluster[job.key.cluster] -= 1
-            self._left()
+            self._one_less(job)
             self._observer.depth_changed(job.credential, self.depth(job.credential))
             if not self._pending:
                 self._idle.set()
@@ -413,10 +450,7 @@ class RestartQueue(JobDispatch):
         if message:
             job.message = message
         if self._pending.get(job.key) is job:
-            del self._pending[job.key]
-            self._depths[job.credential] -= 1
-            self._per_cluster[job.key.cluster] -= 1
-            self._left()
+            self._one_less(job)
         try:
             self._observer.finished(job)
         finally:
