@@ -198,3 +198,24 @@ async def test_a_poll_begun_before_its_cluster_was_removed_and_added_back_judges
         assert not daemon.queue.pending_keys()
     finally:
         await daemon.stop()
+
+
+async def test_a_cluster_removed_while_its_restarts_were_held_leaves_no_hold_behind() -> None:
+    # Its Connect API answered only 503s (restarts held, ratelimit/outage.py), then a reload (or
+    # discovery, the cluster deleted) removed it: the hold's streak stayed in the key's limiter
+    # for good, one per cluster that went while failing.
+    down = {"match": {"endpoint": "list", "cluster": "lkc-other1"}, "action": {"status": 503}}
+    sim = sim_scenario([], faults=[down])
+    sim["environments"][0]["clusters"].append({"id": "lkc-other1", "connectors": [{"name": "orders"}]})
+    w = in_process(sim, with_other(True))
+    daemon = w.daemon
+    daemon._reload_config = lambda: with_other(False)
+    hold = daemon.gateways[daemon.config.lane_for("other")].limiter.restart_hold
+    try:
+        for _ in range(6):
+            await daemon.pollers["other"].poll()
+        assert hold.held("other")
+        assert await daemon.reload("test") is True
+        assert "other" not in hold._streaks
+    finally:
+        await daemon.stop()

@@ -125,7 +125,12 @@ class RestartQueue(JobDispatch):
 
     def _drop_route(self, cluster: str) -> None:
         self._retiring.discard(cluster)
-        self._credentials.pop(cluster, None)
+        lane = self._credentials.pop(cluster, None)
+        gateway = self._gateways.get(lane) if lane is not None else None
+        if gateway is not None:
+            # Its restarts' hold (ratelimit/outage.py) goes with its route: nothing of it is
+            # left to hold, and a cluster removed while its API failed kept its streak for good.
+            gateway.limiter.restart_hold.forget(cluster)
         self._backends.pop(cluster, None)
         self._per_cluster.pop(cluster, None)
         self._held_jobs.pop(cluster, None)  # only ended jobs can be left there now

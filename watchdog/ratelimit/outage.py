@@ -131,6 +131,11 @@ class RestartHold:
         return any(streak is not None and streak.pauses > 0
                    for streak in (self._streaks.get(cluster), self._streaks.get(None)))
 
+    def forget(self, cluster: str) -> None:
+        """A cluster removed (by a reload or discovery) whose restarts have all ended: its streak
+        goes with it (kept, each cluster that went while failing stayed here for good)."""
+        self._streaks.pop(cluster, None)
+
     def key_held(self) -> bool:
         streak = self._streaks.get(None)
         return streak is not None and streak.pauses > 0
