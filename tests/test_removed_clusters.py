@@ -219,3 +219,25 @@ async def test_a_cluster_removed_while_its_restarts_were_held_leaves_no_hold_beh
         assert "other" not in hold._streaks
     finally:
         await daemon.stop()
+
+
+async def test_connectors_deleted_under_a_schedule_rule_leave_no_memory_of_their_decisions() -> None:
+    # Only a status rule's connectors lost the engine's memory of them when they went (their last
+    # decision, what a gate held, the dry run's view): those only a schedule, an alert or a
+    # request restarted kept it for good, one entry per connector ever deleted.
+    nightly = {"name": "nightly", "trigger": {"type": "schedule", "interval": 86400}, "select": {"include": ["*"]}}
+    w = in_process(sim_scenario([{"name": f"tmp-{i}"} for i in range(20)] + [{"name": "stays"}]),
+                   daemon_config([nightly], rate_limit={"max_requests_per_second": 1000}))
+    daemon = w.daemon
+    daemon.queue.start()
+    try:
+        await daemon.run_schedule_rule("nightly")
+        await daemon.queue.join()
+        for i in range(20):
+            w.simulator.delete_connector(CLUSTER_ID, f"tmp-{i}")
+        await daemon.run_schedule_rule("nightly")  # its listing shows them gone
+        await daemon.queue.join()
+        remembered = {key.connector for key in daemon.engine._last_decision}
+        assert remembered == {"stays"}
+    finally:
+        await daemon.stop()

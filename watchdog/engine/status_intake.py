@@ -385,9 +385,11 @@ class StatusIntake(Decisions):
             self.running_since.pop(key, None)
             if name not in watched:
                 # Series made for a restart of a connector no status rule watches (an alert's, a
-                # schedule's, a request's) go when the connector does; watched ones go with the
-                # rest of their state when the poll forgets them.
-                self._forget_series(key)
+                # schedule's, a request's) go when the connector does, and so does what memory
+                # holds of it (its last decisions, a gate's hold, the dry run's view: kept, one
+                # entry per connector ever deleted); watched ones go with the rest of their state
+                # when the poll forgets them.
+                self._drop_series(key)
 
     async def prune_unwatched(self) -> None:
         """After a reload or discovery's change: connectors no rule watches any more lose their
