@@ -241,3 +241,39 @@ async def test_connectors_deleted_under_a_schedule_rule_leave_no_memory_of_their
         assert remembered == {"stays"}
     finally:
         await daemon.stop()
+
+
+async def test_a_schedule_run_that_waits_to_list_a_cluster_again_lists_nothing_once_it_is_removed() -> None:
+    # The run's listing of `other` answered 503, and the run waits a second to ask again; a
+    # reload removes `other` meanwhile. The run then listed it all the same, through the poller it
+    # held: the removed cluster's connectors known again and its poll series made again, for good.
+    down = {"match": {"endpoint": "list", "cluster": "lkc-other1"}, "when": {"count": 1}, "action": {"status": 503}}
+    sim = sim_scenario([{"name": "orders"}], faults=[down])
+    sim["environments"][0]["clusters"].append({"id": "lkc-other1", "connectors": [{"name": "billing"}]})
+    nightly = {"name": "nightly", "trigger": {"type": "schedule", "interval": 86400}, "select": {"include": ["*"]}}
+
+    def config(other: bool) -> Config:
+        clusters = {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}}
+        if other:
+            clusters["other"] = {"environment_id": ENVIRONMENT, "kafka_cluster_id": "lkc-other1"}
+        return daemon_config([nightly], clusters=clusters, rate_limit={"max_requests_per_second": 1000})
+
+    w = in_process(sim, config(True))
+    daemon = w.daemon
+    daemon._reload_config = lambda: config(False)
+    daemon.queue.start()
+    try:
+        with structlog.testing.capture_logs() as logs:
+            run = asyncio.create_task(daemon.run_schedule_rule("nightly"))
+            await until(lambda: any(line["event"] == "scheduled_listing_retried" for line in logs) or run.done(),
+                        "the run waiting to list the cluster again")
+            assert await daemon.reload("test") is True
+            await run
+        await daemon.queue.join()
+        assert [key for key in daemon.engine.statuses if key.cluster == "other"] == []
+        left = [s for m in daemon.metrics.registry.collect() for s in m.samples if s.labels.get("cluster") == "other"]
+        assert left == [], f"{len(left)} series of the removed cluster, such as {left[0]}"
+        assert [line for line in logs if line["event"] == "scheduled_restart_skipped"] == [], "not an error: it is gone"
+        assert {c.cluster for c in w.simulator.calls if c.endpoint == "restart"} == {CLUSTER_ID}
+    finally:
+        await daemon.stop()

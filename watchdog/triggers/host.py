@@ -240,6 +240,10 @@ class SchedulerHost:
             rule = self._schedule_rule(rule_name)
             if rule is None:
                 return
+            if statuses is None and self.pollers.get(cluster) is not poller:
+                log.debug("schedule_run_dropped", rule=rule.name, cluster=cluster,
+                          note="the cluster was removed or redefined while it was listed: nothing is restarted there")
+                continue
             if statuses is None:
                 log.error("scheduled_restart_skipped", rule=rule.name, cluster=cluster,
                           reason=f"could not list the cluster's connectors ({poller.failure}); see poll_failed")
@@ -263,7 +267,8 @@ class SchedulerHost:
         while True:
             statuses = await poller.list()
             if (statuses is not None or poller.failed_with not in LISTING_FAILURES_THAT_PASS or self._stopping
-                    or loop.time() + delay > deadline or self._schedule_rule(rule_name) is None):
+                    or loop.time() + delay > deadline or self._schedule_rule(rule_name) is None
+                    or self.pollers.get(poller.cluster) is not poller):  # the cluster removed or redefined meanwhile
                 return statuses
             log.warning("scheduled_listing_retried", rule=rule_name, cluster=poller.cluster, delay_seconds=delay,
                         reason=poller.failure)

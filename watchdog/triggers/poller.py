@@ -72,11 +72,16 @@ class ClusterPoller:
         self._last_unusable: frozenset[tuple[str, str]] = frozenset()
         self._streak = FailureStreak(now)
         self._not_judged = FailureStreak(now)  # polls whose decisions the state store refused
+        # The incarnation of the cluster this poller lists (EngineCore.cluster_generation): once a
+        # reload or discovery removes or redefines the cluster, this poller is out of service, and
+        # a listing it is still asked for (a schedule run holding it, waiting to try again) speaks
+        # for a cluster gone: it is dropped, as one under way at the removal is.
+        self._incarnation = engine.cluster_generation.get(cluster, 0)
 
     async def _fetch(self) -> Mapping[str, ConnectorStatus] | None:
         """The list call; None when it failed (counted, and logged as streak.py says)."""
         attempt = self._streak.attempt()
-        current = self._engine.cluster_unchanged(self.cluster)
+        current = self._engine.cluster_unchanged(self.cluster, self._incarnation)
         try:
             result, _ = await self._gateway.call(self.cluster, self._backend.list_connectors, attempt.failed)
         except Exception as exc:
