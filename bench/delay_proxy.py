@@ -21,13 +21,27 @@ def start(target_port: int, delay: float) -> tuple[int, subprocess.Popen[str]]:
 
 async def _serve(target_port: int, delay: float) -> None:
     async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, wait: float) -> None:
+        """Each chunk goes `wait` after it came, in order, whatever came before it: a link's
+        latency. Slept one after another, chunks sent together (a pipeline's statements, which
+        psycopg writes one by one) each cost the delay again, as no network does."""
+        loop = asyncio.get_running_loop()
+        chunks: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def deliver() -> None:
+            with contextlib.suppress(OSError):
+                while data := (chunk := await chunks.get())[1]:
+                    if (pause := chunk[0] - loop.time()) > 0:
+                        await asyncio.sleep(pause)
+                    writer.write(data)
+                    await writer.drain()
+            writer.close()
+
+        delivering = asyncio.create_task(deliver())
         with contextlib.suppress(OSError):
             while data := await reader.read(65536):
-                if wait:
-                    await asyncio.sleep(wait)
-                writer.write(data)
-                await writer.drain()
-        writer.close()
+                chunks.put_nowait((loop.time() + wait, data))
+        chunks.put_nowait((loop.time() + wait, b""))
+        await delivering
 
     async def handle(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         server_reader, server_writer = await asyncio.open_connection("127.0.0.1", target_port)
