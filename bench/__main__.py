@@ -9,7 +9,8 @@ import time
 
 from .report import emit, machine
 
-BENCHMARKS = ("budget", "reserve", "leave", "gateways", "latency", "scale", "footprint", "failover", "store", "poll_store", "config_load", "rule_match",
+BENCHMARKS = ("budget", "reserve", "leave", "gateways", "latency", "scale", "footprint", "failover", "store", "poll_store", "schedule_store",
+              "config_load", "rule_match",
               "longrun")
 
 

@@ -11,19 +11,17 @@ recovering everything again (README, "High availability").
 from __future__ import annotations
 
 import secrets
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
 
 from bench import delay_proxy
 from bench.ha import HaWorld, scenario, wait_until
 from bench.postgres import PostgresServer, take_lease
+from bench.schedule_store import Traced
 from watchdog.app import Daemon
 from watchdog.model import ConnectorKey, RestartRequest, Trigger
 from watchdog.state.postgres import PostgresStateStore
@@ -31,47 +29,6 @@ from watchdog.state.postgres import PostgresStateStore
 from .support import CLUSTER, daemon_config, in_process, sim_scenario
 
 HEAL = {"name": "heal", "select": {"include": ["*"]}, "trigger": {"type": "status", "interval": 60, "confirm_polls": 1}}
-
-
-class Traced(PostgresStateStore):
-    """The PostgreSQL store, its connection traced by libpq: `round_trips()` counts the messages
-    after which the client waits for the server (Sync, Flush, a simple Query), whatever psycopg
-    sends in a pipeline between them."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._trace = tempfile.TemporaryFile()  # noqa: SIM115 (closed with the store)
-        self._traced: Any = None
-        super().__init__(*args, **kwargs)
-
-    def _connection(self) -> Any:
-        conn = super()._connection()
-        if conn is not self._traced:
-            conn.pgconn.trace(self._trace.fileno())
-            conn.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS | psycopg.pq.Trace.REGRESS_MODE)
-            self._traced = conn
-        return conn
-
-    def restart_count(self) -> None:
-        self._trace.seek(0)
-        self._trace.truncate()
-
-    def round_trips(self) -> int:
-        self._trace.seek(0)
-        waits = 0
-        for line in self._trace.read().decode(errors="replace").splitlines():
-            fields = line.split("\t")
-            waits += len(fields) > 2 and fields[0] == "F" and fields[2].strip() in ("Sync", "Flush", "Query")
-        self._trace.seek(0, 2)
-        return waits
-
-    def close(self) -> None:  # also called before each new connection is made
-        if self._traced is not None and not self._traced.closed:
-            self._traced.pgconn.untrace()
-        super().close()
-
-    def __exit__(self, *exc_info: object) -> None:
-        super().__exit__(*exc_info)
-        self._trace.close()
 
 
 def keep(server: PostgresServer, url: str, names: list[str], trigger: Trigger, holder: str = "test-replica") -> None:

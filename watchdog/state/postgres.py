@@ -330,7 +330,14 @@ class PostgresStateStore:
     @contextmanager
     def _write(self, what: str, *, commit: bool = False) -> Iterator[Connection]:
         """One transaction, fenced; inside a batch, part of the batch's (and with `commit`, the
-        batch's commit point: committed before returning, the batch going on in a new one)."""
+        batch's commit point: committed before returning, the batch going on in a new one).
+
+        A commit point's statements (add_pending, mark_sending, mark_queued, finish) only execute,
+        reading nothing back, so they go in one pipeline with their COMMIT (one round trip), as
+        the BEGIN of a transaction goes with its fence (_fence_check). Each waiting for its
+        answer, a restart remembered in a poll's or a schedule run's batch took four round trips
+        (the statement, COMMIT, then BEGIN and the fence of the next): a schedule run restarting
+        2,000 connectors took 52 s with the database 3 ms away."""
         if self._batch is not None:
             self._send_seen()  # first: the batch's writes keep their order
             conn = self._batch
@@ -344,17 +351,21 @@ class PostgresStateStore:
                     # happened.
                     self._fence_check(conn)
                     self._batch_open = True
-                yield conn
                 if commit and not self._batch_whole:
-                    conn.execute("COMMIT")
+                    with conn.pipeline():
+                        yield conn
+                        conn.execute("COMMIT")
                     self._batch_open = False
+                else:
+                    yield conn
             except psycopg.Error as error:
                 raise self._failure(what, error) from error
             return
         conn = self._begin(what)
         try:
-            yield conn
-            conn.execute("COMMIT")
+            with conn.pipeline() if commit else nullcontext():
+                yield conn
+                conn.execute("COMMIT")
         except psycopg.Error as error:
             _rollback(conn)
             raise self._failure(what, error) from error
@@ -385,8 +396,10 @@ class PostgresStateStore:
         return conn
 
     def _fence_check(self, conn: Connection) -> None:
-        conn.execute("BEGIN")
-        row = conn.execute("SELECT epoch, holder FROM leader_lease WHERE id = 1 FOR SHARE").fetchone()
+        with conn.pipeline():  # BEGIN and the fence in one round trip
+            conn.execute("BEGIN")
+            fence = conn.execute("SELECT epoch, holder FROM leader_lease WHERE id = 1 FOR SHARE")
+        row = fence.fetchone()
         # The holder too: an epoch is `epoch + 1` of a row that a failover losing its last
         # commits (asynchronous replication) rolls back, and the next leader then wins the very
         # epoch the old one still writes under; by epoch alone the old leader's writes passed.
