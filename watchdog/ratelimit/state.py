@@ -270,6 +270,7 @@ class RateLimitState(ServerWords, Refusals):
         self._tickets += 1
         self._inflight[self._tickets] = min(self._inflight, default=self._tickets)
         self.pacer.on_send(now)
+        self.estimate.on_sent(now)
         return self._tickets
 
     def on_response(
