@@ -69,6 +69,43 @@ class SteppedClock(Clock):
         return super().wall() + self.step
 
 
+class PausingClock(SteppedClock):
+    """The stepped clock, with a pause right after each reading of the wall clock: a full garbage
+    collection (datetime.now() allocates, which may start one: 0.35 s for a heap of 360,000
+    series here) or the process descheduled on a loaded node."""
+
+    pause = 0.0
+
+    def wall(self) -> datetime:
+        now = super().wall()
+        self.advance(self.pause)
+        return now
+
+
+def test_a_pause_between_reading_the_two_clocks_is_not_taken_for_a_step_of_the_wall_clock() -> None:
+    rules = [{"name": "heal", "trigger": {"type": "status", "interval": 5}, "select": {"include": ["*"]}}]
+    clock = PausingClock()
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "a"}])), clock=clock.monotonic)
+    daemon = Daemon(daemon_config(rules), transport=httpx.ASGITransport(app=create_app(simulator)),
+                    now=clock.wall, clock=clock.monotonic)
+    with capture_logs() as logs:
+        daemon.follow_clock()
+        clock.advance(1)
+        clock.pause = 1.5
+        daemon.follow_clock()  # the wall clock read, then 1.5 s passes before the monotonic one
+        clock.pause = 0.0
+        clock.advance(1)
+        daemon.follow_clock()
+        # Before: "wall_clock_stepped", seconds -1.5, and every interval job (each status poll)
+        # moved 1.5 s earlier; a real step is still seen after such a pause:
+        assert [e for e in logs if e["event"] == "wall_clock_stepped"] == []
+        clock.step = timedelta(hours=-2)
+        clock.advance(1)
+        daemon.follow_clock()
+    (stepped,) = [e for e in logs if e["event"] == "wall_clock_stepped"]
+    assert -7201 < stepped["seconds"] < -7199
+
+
 async def test_no_gate_holds_longer_than_its_own_length_after_the_wall_clock_steps_back() -> None:
     failing = [{"name": f"f{i}", "script": {"initial": "FAILED", "recover_after_restarts": "never"}} for i in range(5)]
     rules = [{"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "select": {"include": ["*"]},

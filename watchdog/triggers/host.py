@@ -128,7 +128,9 @@ class SchedulerHost:
     def follow_clock(self) -> None:
         """Called by the heartbeat: when the wall clock stepped, say so, and keep interval jobs
         on their real-time pace (scheduler.follow_backward_step)."""
-        step = self._clock_steps.step(self._now(), self._clock())
+        before = self._clock()
+        wall = self._now()
+        step = self._clock_steps.step(before, wall, self._clock())
         if not step:
             return
         moved = follow_backward_step(self._scheduler, step) if self._scheduler is not None else []
