@@ -121,6 +121,33 @@ def in_process(scenario: dict[str, Any], config: Config, *, fake_time: bool = Fa
     return World(simulator, Daemon(config, **kwargs), clock)
 
 
+class HeldCalls:
+    """Holds the calls a World's daemon sends whose URL contains `part` on their way (before the
+    simulator sees them) until `release()`: a test that acts while a call is under way waits for
+    `reached` instead of sleeping while a slow simulator answers. A wait of a fixed time relies
+    on the machine's pace (a loaded machine may not have sent the call yet, or may take longer
+    than the answer's delay to do what the test does meanwhile); a call held cannot end before
+    it is released."""
+
+    def __init__(self, world: World, part: str) -> None:
+        self.reached = asyncio.Event()
+        self._released = asyncio.Event()
+        transport = world.daemon._transport
+        assert transport is not None
+        handle = transport.handle_async_request
+
+        async def held(request: httpx.Request) -> httpx.Response:
+            if part in str(request.url) and not self._released.is_set():
+                self.reached.set()
+                await self._released.wait()
+            return await handle(request)
+
+        transport.handle_async_request = held  # type: ignore[method-assign]
+
+    def release(self) -> None:
+        self._released.set()
+
+
 @contextlib.asynccontextmanager
 async def served(simulator: Simulator) -> AsyncIterator[str]:
     """Serve the simulator on a real loopback socket; yields its base URL."""

@@ -45,6 +45,7 @@ from .support import (
     CLUSTER,
     CLUSTER_ID,
     ENVIRONMENT,
+    HeldCalls,
     daemon_config,
     in_process,
     sim_scenario,
@@ -496,29 +497,66 @@ def two_clusters(other: bool, rules: list[dict[str, Any]] | None = None) -> Conf
     return daemon_config([HEAL] if rules is None else rules, clusters=clusters)
 
 
+class BetweenSlices:
+    """Holds sliced work of the engine (engine/core.py `_in_slices` lets the event loop go after
+    each slice) once, at the end of the first slice after which `reached()` holds, until
+    `go_on()`: what the test does meanwhile surely comes between two of that work's slices, on
+    any machine. `until` looking every 10 ms does not promise that: its look comes two slices
+    after its timer is due, and a poll of 3,000 connectors whose debug lines an earlier test's
+    logging filters out (tests/test_logs.py) was judged whole in three slices, before it looked."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, reached: Callable[[], bool]) -> None:
+        self.held = asyncio.Event()
+        self._released = asyncio.Event()
+        self._holding = False
+        sleep = asyncio.sleep
+
+        async def between_slices(delay: float) -> None:
+            if not self._holding and reached():
+                self._holding = True  # once: a reload's prune, sliced too, goes through
+                self.held.set()
+                await self._released.wait()
+            await sleep(delay)
+
+        monkeypatch.setattr(core, "asyncio", SimpleNamespace(sleep=between_slices))
+
+    def go_on(self) -> None:
+        self._released.set()
+
+
 @pytest.mark.parametrize("when", ["listing", "judging"])
-async def test_a_cluster_removed_by_a_reload_during_its_poll_leaves_no_series(when: str) -> None:
+async def test_a_cluster_removed_by_a_reload_during_its_poll_leaves_no_series(
+        monkeypatch: pytest.MonkeyPatch, when: str) -> None:
     # A poll of 3,000 connectors is judged in slices, and its list call takes a while: a reload
     # that removes the cluster meanwhile forgets its series, and the poll then made them all
-    # again (6,500 to 9,000 here), for good, for a cluster no longer watched.
-    scenario = sim_scenario([], latency_seconds=0.3 if when == "listing" else 0)
+    # again (6,500 to 9,000 here), for good, for a cluster no longer watched. The poll is held
+    # on its list call, or between two slices of its judging, while the reload runs. Waited for
+    # by the clock (a 0.1 s sleep, `until`), the judging was over before the test looked once an
+    # earlier test had configured logging (BetweenSlices), with the code right.
+    monkeypatch.setattr("watchdog.engine.core.POLL_SLICE_SECONDS", 0.0)  # a slice per connector
+    scenario = sim_scenario([])
     scenario["environments"][0]["clusters"].append(
         {"id": "lkc-other1", "connectors": [{"name": f"c{i:04d}"} for i in range(3000)]})
     w = in_process(scenario, two_clusters(other=True))
     daemon = w.daemon
     daemon._reload_config = lambda: two_clusters(other=False)
+    if when == "listing":
+        listing = HeldCalls(w, "/lkc-other1/")
+        held, go_on = listing.reached, listing.release
+    else:
+        judging = BetweenSlices(monkeypatch, lambda: daemon.engine._watched.get("other") is not None)
+        held, go_on = judging.held, judging.go_on
     try:
         poll = asyncio.create_task(daemon.pollers["other"].poll())
-        if when == "listing":
-            await asyncio.sleep(0.1)  # the list call is on its way
-        else:
-            await until(lambda: daemon.engine._watched.get("other") is not None or poll.done(), "the poll judging")
-        assert not poll.done()
+        await until(lambda: held.is_set() or poll.done(), "the list call on its way, or the first connector judged")
+        assert not poll.done(), "the poll ended before it was held"
         assert await daemon.reload("test") is True
+        go_on()
         await poll
         left = [s for m in daemon.metrics.registry.collect() for s in m.samples if s.labels.get("cluster") == "other"]
         assert left == [], f"{len(left)} series of the removed cluster, such as {left[0]}"
     finally:
+        go_on()
         await daemon.stop()
 
 
