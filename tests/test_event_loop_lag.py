@@ -726,6 +726,9 @@ async def test_a_schedule_run_whose_cluster_a_reload_removes_stops_and_leaves_no
     # cluster: the rest of its connectors were restarted, in a cluster the config no longer
     # names, and their decision and restart series made again for good (the removal had taken
     # them away; none of these restarts was pending then, so the hourly sweep never took them).
+    # The run is held between two slices while the reload runs: left to run on while the reload
+    # reads its config in a thread, the run (0.3 s here) restarted all 200 before a read that
+    # took longer was applied, as on a loaded machine, with the code right.
     monkeypatch.setattr("watchdog.engine.core.POLL_SLICE_SECONDS", 0.0)  # a slice per connector
     names = [f"c{i:03d}" for i in range(200)]
     nightly = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"include": ["*"]}}
@@ -744,10 +747,12 @@ async def test_a_schedule_run_whose_cluster_a_reload_removes_stops_and_leaves_no
     daemon.queue.start()
     try:
         run = asyncio.create_task(daemon.run_schedule_rule("nightly"))
-        await until(lambda: len(daemon.engine.requests) >= 10 or run.done(), "the run under way")
+        slices = BetweenSlices(monkeypatch, lambda: asyncio.current_task() is run and len(daemon.engine.requests) >= 10)
+        await until(lambda: slices.held.is_set() or run.done(), "the run under way")
         assert not run.done()
         assert await daemon.reload("test") is True
         decided = len(daemon.engine.requests)
+        slices.go_on()
         await run
         await daemon.queue.join()
         assert len(daemon.engine.requests) <= decided + 1, "the run went on deciding for a removed cluster"
@@ -757,4 +762,5 @@ async def test_a_schedule_run_whose_cluster_a_reload_removes_stops_and_leaves_no
         sent = {c.connector for c in w.simulator.restarts() if c.cluster == "lkc-other1"}
         assert len(sent) < len(names), "every connector of the removed cluster was restarted"
     finally:
+        slices.go_on()
         await daemon.stop()
