@@ -21,6 +21,7 @@ from .support import (
     CLUSTER,
     CLUSTER_ID,
     ENVIRONMENT,
+    HeldCalls,
     daemon_config,
     in_process,
     sim_scenario,
@@ -46,19 +47,24 @@ async def test_a_restart_asked_for_while_a_reload_removes_its_cluster_is_refused
     # POST /v1/restarts lists the cluster first (its last listing is too old) and a reload removes
     # the cluster while that list call is out. The listing's answer was taken in for the removed
     # cluster, and the restart decided on it: 202, and a restart sent for a cluster the config
-    # no longer names (its connectors known again for good, in the engine's maps).
-    sim = sim_scenario([], latency_seconds=0.3)
+    # no longer names (its connectors known again for good, in the engine's maps). The list call
+    # is held until the reload has returned: answered after a fixed 0.3 s instead, it came back
+    # first when the reload read its config slower than that (a loaded machine), with the code right.
+    sim = sim_scenario([])
     sim["environments"][0]["clusters"].append({"id": "lkc-other1", "connectors": [{"name": "orders"}, {"name": "billing"}]})
     w = in_process(sim, with_other(True))
     daemon = w.daemon
     daemon._reload_config = lambda: with_other(False)
+    listing = HeldCalls(w, "/lkc-other1/")
     daemon.queue.start()
     http = httpx.AsyncClient(transport=httpx.ASGITransport(
         app=create_app(daemon.metrics.registry, daemon.probes, daemon.api_context())), base_url="http://daemon")
     try:
         asked = asyncio.create_task(http.post("/v1/restarts", json={"cluster": "other", "connector": "orders"}, headers=AUTH))
-        await until(lambda: daemon.pollers["other"]._on_demand is not None, "the listing on its way")
+        await until(lambda: listing.reached.is_set() or asked.done(), "the listing on its way")
+        assert daemon.pollers["other"]._on_demand is not None
         assert await daemon.reload("test") is True
+        listing.release()
         answer = await asked
         assert answer.status_code == 404, answer.text
         assert "was removed" in answer.json()["error"]
@@ -67,6 +73,7 @@ async def test_a_restart_asked_for_while_a_reload_removes_its_cluster_is_refused
         assert [key for key in daemon.engine.statuses if key.cluster == "other"] == []
         assert daemon.engine.listed("other") is None
     finally:
+        listing.release()
         await http.aclose()
         await daemon.stop()
 
@@ -178,25 +185,32 @@ async def test_a_removed_clusters_route_stays_until_its_queued_restart_has_gone_
 
 async def test_a_poll_begun_before_its_cluster_was_removed_and_added_back_judges_nothing() -> None:
     # A cluster's generation entry goes with it now; one added back gets a new number from a
-    # counter that only rises, so a poll begun before still sees that its cluster changed.
-    sim = sim_scenario([], latency_seconds=0.3)
+    # counter that only rises, so a poll begun before still sees that its cluster changed. The
+    # list call is held until both reloads have returned: answered after a fixed 0.3 s instead,
+    # it came back between them when each read its config slower (a loaded machine), and the
+    # poll queued a restart, with the code right.
+    sim = sim_scenario([])
     sim["environments"][0]["clusters"].append({"id": "lkc-other1", "connectors": [FAILING]})
     w = in_process(sim, with_other(True))
     daemon = w.daemon
     configs = [with_other(False), with_other(True)]
     daemon._reload_config = lambda: configs.pop(0)
+    listing = HeldCalls(w, "/lkc-other1/")
     try:
         poll = asyncio.create_task(daemon.pollers["other"].poll())
-        await asyncio.sleep(0.1)  # the list call is on its way
+        await until(lambda: listing.reached.is_set() or poll.done(), "the list call on its way")
+        assert not poll.done()
         assert await daemon.reload("test") is True
         assert "other" not in daemon.engine.cluster_generation
         assert await daemon.reload("test") is True
+        listing.release()
         with structlog.testing.capture_logs() as logs:
             await poll
         assert [line for line in logs if line["event"] == "decision"] == []
         assert daemon.engine.listed("other") is None
         assert not daemon.queue.pending_keys()
     finally:
+        listing.release()
         await daemon.stop()
 
 
