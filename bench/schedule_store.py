@@ -8,6 +8,12 @@ fence), and the old path, the same store waiting for each statement's answer (fo
 restart: the statement, COMMIT, then the next transaction's BEGIN and fence). Round trips are
 counted from libpq's trace of the store's connection (`Traced`: Sync, a simple Query, a Flush not
 right after a Sync), so that a pipeline counts once.
+
+A second table sends a run's restarts (`BENCH_SENT`, 500, to the simulator in process, no rate
+limit) and counts the round trips from each job's turn to its outcome recorded: the recorder as it
+is (the connector's state read once per job while nothing writes it: the store's write marks)
+against the same recorder reading it each time it is asked (four reads per restart sent, the
+daemon before 2026-12-02 15:30 UTC), in the same run.
 """
 
 from __future__ import annotations
@@ -20,11 +26,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import psycopg
 
 from watchdog.app import Daemon
-from watchdog.model import ConnectorStatus, TaskStatus
+from watchdog.model import ConnectorKey, ConnectorStatus, TaskStatus
+from watchdog.simulator import Simulator, create_app
 from watchdog.state.errors import Fenced
+from watchdog.state.marks import WriteMarks
 from watchdog.state.postgres import PostgresStateStore, _rollback
 
 from . import delay_proxy, fixtures
@@ -32,6 +41,7 @@ from .postgres import PostgresServer, take_lease
 from .report import emit, progress, table
 
 CONNECTORS, DELAY = int(os.environ.get("BENCH_CONNECTORS", 2000)), 0.001
+SENT = int(os.environ.get("BENCH_SENT", 500))
 NIGHTLY = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"include": ["*"]}}
 
 
@@ -112,6 +122,56 @@ class OneAtATime(Traced):
             raise Fenced("write refused")
 
 
+class _Unknown(WriteMarks):
+    def unchanged_since(self, key: ConnectorKey, mark: int) -> bool:
+        return False
+
+
+class ReadEachTime(Traced):
+    """The recorder before 2026-12-02 15:30 UTC: its write marks never say a state is unchanged, so
+    the connector's state is read each time the recorder is asked (four times per restart sent)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.marks = _Unknown()
+
+
+def measure_sent(server: PostgresServer, kind: type[Traced]) -> dict[str, float]:
+    """A schedule run's SENT restarts sent, from their turn to their outcome recorded."""
+    url = server.database()
+    port, proxy = delay_proxy.start(server.port, DELAY)
+    far = url.replace(f":{server.port}/", f":{port}/")
+    names = [f"conn-{i:05d}" for i in range(SENT)]
+    statuses = {n: ConnectorStatus(name=n, state="RUNNING", tasks=(TaskStatus(0, "RUNNING"),)) for n in names}
+    config = fixtures.config(1, [NIGHTLY], queue={"max_jobs_per_lane": SENT + 1, "shutdown_deadline": 0},
+                             rate_limit={"max_requests_per_second": 1000})
+    simulator = Simulator(fixtures.scenario([[{"name": n} for n in names]]))
+    store = kind(far, password=server.password)
+    try:
+        with store:
+            store.fence(take_lease(server, url, "benchmark"), "benchmark")
+            daemon = Daemon(config, state=store, transport=httpx.ASGITransport(app=create_app(simulator)))
+
+            async def run() -> tuple[float, int, int]:
+                await daemon.engine.on_schedule(daemon.config.rules[0], fixtures.cluster_name(0), statuses)
+                store.restart_count()
+                started = time.perf_counter()
+                daemon.queue.start()
+                await daemon.queue.join()
+                wall, trips, ended = time.perf_counter() - started, store.round_trips(), len(store.history(limit=SENT + 1))
+                await daemon.stop()
+                return wall, trips, ended
+
+            wall, trips, ended = asyncio.run(run())
+    finally:
+        proxy.terminate()
+        proxy.wait()
+        if proxy.stdout is not None:
+            proxy.stdout.close()
+    assert ended == SENT and len(simulator.restarts()) == SENT, f"{ended} of {SENT} restarts ended"
+    return {"wall": wall, "trips": trips}
+
+
 def measure(server: PostgresServer, kind: type[Traced]) -> dict[str, float]:
     url = server.database()
     port, proxy = delay_proxy.start(server.port, DELAY)
@@ -153,6 +213,10 @@ def main() -> None:
         old = measure(server, OneAtATime)
         progress("schedule_store: the store as it is")
         new = measure(server, Traced)
+        progress("schedule_store: sending, the state read each time")
+        each = measure_sent(server, ReadEachTime)
+        progress("schedule_store: sending, the state read once per job")
+        once = measure_sent(server, Traced)
     finally:
         server.destroy()
     rows = [["old path: each statement waits", f"{old['trips']:,}", f"{old['wall']:.2f} s", "1.00"],
@@ -162,6 +226,16 @@ def main() -> None:
                ["path", "round trips per run", "wall per run", "wall against the old path"], rows,
                ["both paths in the same run, on the same server; every restart remembered (a commit) before it is "
                 "queued; nothing sent."]))
+    rows = [["read each time it is asked", f"{each['trips']:,}", f"{each['trips'] / SENT:.1f}", f"{each['wall']:.2f} s",
+             "1.00", "1.00"],
+            ["read once per job (write marks)", f"{once['trips']:,}", f"{once['trips'] / SENT:.1f}",
+             f"{once['wall']:.2f} s", f"{once['trips'] / each['trips']:.2f}", f"{once['wall'] / each['wall']:.2f}"]]
+    emit(table(f"Sending {SENT:,} restarts, from each job's turn to its outcome recorded, PostgreSQL {DELAY * 1000:g} ms "
+               "away (fsync on)",
+               ["connector's state", "round trips", "per restart", "wall", "round trips against reading each time",
+                "wall against reading each time"], rows,
+               ["both in the same run, on the same server; the simulator in process, no rate limit; every restart "
+                "accepted; two writes per restart (its attempt, its outcome), two round trips each."]))
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ class JobRecorder:
             # Its attempt could not be counted: sending it anyway would let a failing connector
             # escape its backoff (and the restart could not be remembered across a crash).
             return f"the state file cannot be written ({self._state.problem})"
-        latest = self.dry_states.get(job.key) or self._state.load(job.key)
+        latest = self.dry_states.get(job.key) or self._stored(job)
         # Not when a firing alert was answered `duplicate` because of this job: a stalled
         # connector looks healthy to a poll, and Alertmanager does not send that alert again
         # before its repeat_interval (hours), so dropped, the stall went unrestarted.
@@ -87,6 +87,20 @@ class JobRecorder:
             # poll would not restart; on Confluent Cloud a restart stops the tasks that run.
             return "connector no longer failed before its turn (transient); the next poll decides again"
         return None
+
+    def _stored(self, job: RestartJob) -> ConnectorState:
+        """The connector's state in the store, read once per job while nothing writes it: at the
+        job's turn, again after its wait for budget, before its call and at its end, each read was
+        a round trip to a database some milliseconds away (four per restart sent), though only
+        this daemon writes it (the store's write marks say whether it did since: a poll that saw
+        the connector meanwhile, an alert, the job's own mark_sending, which it knows)."""
+        marks = self._state.marks
+        if job.stored is not None and marks.unchanged_since(job.key, job.stored[1]):
+            return job.stored[0]
+        mark = marks.now()
+        state = self._state.load(job.key)
+        job.stored = (state, mark)
+        return state
 
     def dry_run_now(self, job: RestartJob) -> bool:
         """Whether the config, as it is at the job's turn, says dry run for every request of it:
@@ -149,7 +163,7 @@ class JobRecorder:
             raise JobNotRecorded(f"the state file cannot record the attempt ({self._state.problem})")
         self.record_unrecorded()
         try:
-            state = self._state.load(job.key)
+            state = self._stored(job)
             if self._failure_requests(job) and not job.attempt_counted:
                 now = self._now()
                 state = self._attempt(job, state, now)
@@ -158,6 +172,7 @@ class JobRecorder:
                 job.attempt_counted = True
             else:
                 self._state.mark_sending(job.id, job.key, state)
+            job.stored = (state, self._state.marks.now())  # what the store holds now: its end needs no read
         except Fenced as exc:
             # Another replica leads now: it recovers this job's requests from the shared state.
             raise Abandoned(str(exc)) from exc
@@ -191,7 +206,7 @@ class JobRecorder:
         self._metrics.count_restart(job.key, primary.rule, primary.trigger, job.outcome)
         now = self._now()
         try:
-            state = self._state.load(job.key)
+            state = self._stored(job)
         except StateStoreError:
             state = ConnectorState()
         changed: ConnectorState | None = None

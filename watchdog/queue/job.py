@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
-from ..model import ConnectorKey, ConnectorStatus, Outcome, RestartRequest, Trigger
+from ..model import ConnectorKey, ConnectorState, ConnectorStatus, Outcome, RestartRequest, Trigger
 
 
 class QueueClosed(Exception):
@@ -68,6 +68,10 @@ class RestartJob:
     wants_recommendations: bool = False
     recommendations: tuple[str, ...] = ()
     attempt_counted: bool = False  # set once the attempt is in the state store
+    # The connector's state as the store held it, and the store's write mark then (state/marks.py):
+    # the observer's reads at the job's turn, before its call and at its end use it again while
+    # nothing has written that state since, instead of a round trip each (JobRecorder._stored).
+    stored: tuple[ConnectorState, int] | None = None
     # True while the state store holds the job as `sending`: a call went out and no answer has
     # proved it off the wire since (none came yet, or it was lost: a network error). A job ended
     # by a shutdown then ends `interrupted` (it may have reached the API), otherwise `unsent`

@@ -37,6 +37,7 @@ from ..model import (
     RestartRequest,
 )
 from ..report import StatusRow
+from .marks import WriteMarks
 
 
 class StateStore(Protocol):
@@ -44,6 +45,10 @@ class StateStore(Protocol):
     problem: str | None
     # Called on every failed read or write (the daemon counts them).
     on_failure: Callable[[], None]
+    # Which connectors' states this store has written since a moment (marks.py): a state read
+    # from it is still what it holds while nothing has written it since (the writer's own view:
+    # every write a leader makes is fenced, and fence() begins anew).
+    marks: WriteMarks
 
     @property
     def description(self) -> str:

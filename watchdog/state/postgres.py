@@ -40,6 +40,7 @@ from ..model import (
 from ..report import StatusRow
 from . import postgres_rows
 from .errors import Fenced, StateStoreError
+from .marks import WriteMarks
 from .postgres_connection import connection_parameters, describe
 from .postgres_rows import Connection, Row
 from .postgres_schema import migrate, read_version, require_current
@@ -86,6 +87,10 @@ class PostgresStateStore:
         self._batch_open = False  # whether that transaction is open (not just past a commit point)
         self._batch_whole = False  # whether commit points join the batch's transaction (batch(whole=True))
         self._seen: list[postgres_rows.Seen] = []  # observe_status in a batch, not sent yet (_send_seen)
+        # The states written since a moment (marks.py): the recorder reads a job's state once while
+        # nothing writes it. Good for the leader alone: every write it makes is fenced, and it
+        # begins anew at each new epoch (fence), when another replica may have written.
+        self.marks = WriteMarks()
         try:
             conn = self._connection()
             if read_only:
@@ -129,6 +134,7 @@ class PostgresStateStore:
 
     def fence(self, epoch: int | None, holder: str | None = None) -> None:
         self._epoch, self._holder = epoch, holder
+        self.marks.wrote_all()
 
     @property
     def epoch(self) -> int | None:
@@ -144,10 +150,12 @@ class PostgresStateStore:
 
     def save(self, key: ConnectorKey, state: ConnectorState) -> None:
         values = postgres_rows.state_values(key, state)
+        self.marks.wrote(key)
         with self._write("save a connector's state") as db:
             postgres_rows.save_state(db, values)
 
     def forget(self, key: ConnectorKey) -> None:
+        self.marks.wrote(key)
         with self._write("forget a connector") as db:
             db.execute("DELETE FROM connector_state WHERE cluster = %s AND connector = %s", (key.cluster, key.connector))
 
@@ -165,6 +173,8 @@ class PostgresStateStore:
     def observe_status(self, key: ConnectorKey, seen_state: str, seen_at: datetime,
                        state: ConnectorState | None = None) -> None:
         values = None if state is None else postgres_rows.state_values(key, state)
+        if state is not None:
+            self.marks.wrote(key)
         at = postgres_rows.utc(seen_at)
         if self._batch is not None:
             # Sent with the batch's next statement (any read or write, its end), all in one round
@@ -214,6 +224,7 @@ class PostgresStateStore:
 
     def mark_sending(self, job_id: str, key: ConnectorKey, state: ConnectorState) -> None:
         values = postgres_rows.state_values(key, state)
+        self.marks.wrote(key)
         with self._write("mark a restart as sending", commit=True) as db:
             db.execute("UPDATE pending_request SET phase = %s WHERE job_id = %s", (PendingPhase.SENDING.value, job_id))
             postgres_rows.save_state(db, values)
@@ -227,6 +238,8 @@ class PostgresStateStore:
             raise ValueError(f"history record of {record.key} job {record.job_id} given for {key} job {job_id}")
         history = postgres_rows.history_values(record)
         values = None if state is None else postgres_rows.state_values(key, state)
+        if state is not None:
+            self.marks.wrote(key)
         with self._write("record a finished restart", commit=True) as db:
             db.execute(
                 """
@@ -317,6 +330,7 @@ class PostgresStateStore:
             self._batch, self._seen = None, []
             if self._batch_open:
                 _rollback(conn)
+                self.marks.wrote_all()  # what the batch wrote since its last commit point is undone
             raise
         self._batch = None
         if not self._batch_open:
@@ -437,6 +451,7 @@ class PostgresStateStore:
         if isinstance(error, psycopg.OperationalError):
             self.close()  # made again on the next call
         failure = StateStoreError(f"{self.description}: could not {what}: {_first_line(error)}.")
+        self.marks.wrote_all()  # a transaction rolled back (a batch's other writes too), or its end unknown
         self.problem = str(failure)
         self.on_failure()
         return failure

@@ -20,6 +20,7 @@ from ..model import (
 )
 from ..report import StatusRow, format_timestamp, parse_timestamp_or_none
 from .errors import StateStoreError
+from .marks import WriteMarks
 from .opening import MEMORY, Ownership, check_path, exclusive_lock, open_database
 from .rows import (
     DRY_RUN_LAST_RESTARTS,
@@ -76,6 +77,7 @@ class SqliteStateStore:
         # alert) rather than look healthy while every decision fails.
         self.problem: str | None = None
         self.on_failure: Callable[[], None] = lambda: None  # set by the daemon: counts each failure
+        self.marks = WriteMarks()  # the states written since a moment (marks.py); the lock makes us their only writer
         self._lock = None
         if not read_only and self.path != MEMORY:
             check_path(Path(self.path), read_only=False)  # say "missing directory", not "no lock file"
@@ -141,11 +143,13 @@ class SqliteStateStore:
         return state_from_row(rows[0]) if rows else ConnectorState()
 
     def save(self, key: ConnectorKey, state: ConnectorState) -> None:
+        self.marks.wrote(key)
         with self._write("save a connector's state") as db:
             save_state(db, key, state)
 
     def forget(self, key: ConnectorKey) -> None:
         """Drop the connector's state (it left the cluster). Its history stays until pruned."""
+        self.marks.wrote(key)
         with self._write("forget a connector") as db:
             db.execute(
                 "DELETE FROM connector_state WHERE cluster = ? AND connector = ?", (key.cluster, key.connector)
@@ -168,6 +172,8 @@ class SqliteStateStore:
         """Remember the connector state a poll saw (RUNNING, FAILED...), for the status table;
         with `state`, the connector's state too, in the same write."""
         at = format_timestamp(seen_at)
+        if state is not None:
+            self.marks.wrote(key)
         with self._write("record a connector's status") as db:
             save_seen(db, key, seen_state, at, state)
 
@@ -218,6 +224,7 @@ class SqliteStateStore:
         """The job's call is about to go out: mark its requests `sending` and save the connector's
         state (with the attempt already counted) in one transaction, so a crash just after the
         call can lose neither the attempt nor the request."""
+        self.marks.wrote(key)
         with self._write("mark a restart as sending") as db:
             db.execute(
                 "UPDATE pending_request SET phase = ? WHERE job_id = ?", (PendingPhase.SENDING.value, job_id)
@@ -238,6 +245,8 @@ class SqliteStateStore:
         (when given) and drop the job's pending requests."""
         if record.key != key or record.job_id != job_id:
             raise ValueError(f"history record of {record.key} job {record.job_id} given for {key} job {job_id}")
+        if state is not None:
+            self.marks.wrote(key)
         with self._write("record a finished restart") as db:
             insert_history(db, record)
             if state is not None:
@@ -358,6 +367,7 @@ class SqliteStateStore:
 
     def _failure(self, what: str, error: sqlite3.Error | str, *, report: bool = True) -> StateStoreError:
         failure = StateStoreError(f"State file {self.path}: could not {what}: {error}.")
+        self.marks.wrote_all()  # its transaction rolled back (or its end is unknown)
         if report:
             self.problem = str(failure)
             self.on_failure()
