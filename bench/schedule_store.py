@@ -136,70 +136,66 @@ class ReadEachTime(Traced):
         self.marks = _Unknown()
 
 
-def measure_sent(server: PostgresServer, kind: type[Traced]) -> dict[str, float]:
-    """A schedule run's SENT restarts sent, from their turn to their outcome recorded."""
+@contextmanager
+def far_store(server: PostgresServer, kind: type[Traced]) -> Iterator[Traced]:
+    """A store of `kind` on a new database of `server`, reached through the delay proxy (DELAY
+    away), holding the lease: what each measurement runs against."""
     url = server.database()
     port, proxy = delay_proxy.start(server.port, DELAY)
-    far = url.replace(f":{server.port}/", f":{port}/")
+    store = kind(url.replace(f":{server.port}/", f":{port}/"), password=server.password)
+    try:
+        with store:
+            store.fence(take_lease(server, url, "benchmark"), "benchmark")
+            yield store
+    finally:
+        proxy.terminate()
+        proxy.wait()
+        if proxy.stdout is not None:
+            proxy.stdout.close()
+
+
+def measure_sent(server: PostgresServer, kind: type[Traced]) -> dict[str, float]:
+    """A schedule run's SENT restarts sent, from their turn to their outcome recorded."""
     names = [f"conn-{i:05d}" for i in range(SENT)]
     statuses = {n: ConnectorStatus(name=n, state="RUNNING", tasks=(TaskStatus(0, "RUNNING"),)) for n in names}
     config = fixtures.config(1, [NIGHTLY], queue={"max_jobs_per_lane": SENT + 1, "shutdown_deadline": 0},
                              rate_limit={"max_requests_per_second": 1000})
     simulator = Simulator(fixtures.scenario([[{"name": n} for n in names]]))
-    store = kind(far, password=server.password)
-    try:
-        with store:
-            store.fence(take_lease(server, url, "benchmark"), "benchmark")
-            daemon = Daemon(config, state=store, transport=httpx.ASGITransport(app=create_app(simulator)))
+    with far_store(server, kind) as store:
+        daemon = Daemon(config, state=store, transport=httpx.ASGITransport(app=create_app(simulator)))
 
-            async def run() -> tuple[float, int, int]:
-                await daemon.engine.on_schedule(daemon.config.rules[0], fixtures.cluster_name(0), statuses)
-                store.restart_count()
-                started = time.perf_counter()
-                daemon.queue.start()
-                await daemon.queue.join()
-                wall, trips, ended = time.perf_counter() - started, store.round_trips(), len(store.history(limit=SENT + 1))
-                await daemon.stop()
-                return wall, trips, ended
+        async def run() -> tuple[float, int, int]:
+            await daemon.engine.on_schedule(daemon.config.rules[0], fixtures.cluster_name(0), statuses)
+            store.restart_count()
+            started = time.perf_counter()
+            daemon.queue.start()
+            await daemon.queue.join()
+            wall, trips, ended = time.perf_counter() - started, store.round_trips(), len(store.history(limit=SENT + 1))
+            await daemon.stop()
+            return wall, trips, ended
 
-            wall, trips, ended = asyncio.run(run())
-    finally:
-        proxy.terminate()
-        proxy.wait()
-        if proxy.stdout is not None:
-            proxy.stdout.close()
+        wall, trips, ended = asyncio.run(run())
     assert ended == SENT and len(simulator.restarts()) == SENT, f"{ended} of {SENT} restarts ended"
     return {"wall": wall, "trips": trips}
 
 
 def measure(server: PostgresServer, kind: type[Traced]) -> dict[str, float]:
-    url = server.database()
-    port, proxy = delay_proxy.start(server.port, DELAY)
-    far = url.replace(f":{server.port}/", f":{port}/")
     names = [f"conn-{i:05d}" for i in range(CONNECTORS)]
     statuses = {n: ConnectorStatus(name=n, state="RUNNING", tasks=(TaskStatus(0, "RUNNING"),)) for n in names}
     config = fixtures.config(1, [NIGHTLY], queue={"max_jobs_per_lane": CONNECTORS + 1, "shutdown_deadline": 0})
-    store = kind(far, password=server.password)
-    try:
-        with store:
-            store.fence(take_lease(server, url, "benchmark"), "benchmark")
-            daemon = Daemon(config, state=store)
+    with far_store(server, kind) as store:
+        daemon = Daemon(config, state=store)
 
-            async def run() -> tuple[float, int, int]:
-                store.restart_count()
-                started = time.perf_counter()
-                await daemon.engine.on_schedule(daemon.config.rules[0], fixtures.cluster_name(0), statuses)
-                wall, trips, kept = time.perf_counter() - started, store.round_trips(), len(store.pending())
-                await daemon.queue.abandon("the benchmark is over")  # nothing sent, nothing ended
-                await daemon.stop()
-                return wall, trips, kept
+        async def run() -> tuple[float, int, int]:
+            store.restart_count()
+            started = time.perf_counter()
+            await daemon.engine.on_schedule(daemon.config.rules[0], fixtures.cluster_name(0), statuses)
+            wall, trips, kept = time.perf_counter() - started, store.round_trips(), len(store.pending())
+            await daemon.queue.abandon("the benchmark is over")  # nothing sent, nothing ended
+            await daemon.stop()
+            return wall, trips, kept
 
-            wall, trips, kept = asyncio.run(run())
-    finally:
-        proxy.terminate()
-        proxy.wait()
-        if proxy.stdout is not None:
-            proxy.stdout.close()
+        wall, trips, kept = asyncio.run(run())
     assert kept == CONNECTORS, f"{kept} of {CONNECTORS} restarts remembered"
     return {"wall": wall, "trips": trips}
 
