@@ -178,3 +178,30 @@ def test_a_database_url_given_as_the_state_path_is_refused_without_quoting_it(tm
                                 capture_output=True, env=env, timeout=30)
         assert result.returncode == 2 and b"state.path: is a file's path, not a URL" in result.stderr, result.stderr
         assert b"Pa55Leak9" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "variable", ["WATCHDOG_CREDENTIALS__MAIN__API_SECRET", "WATCHDOG_STATE__PASSWORD", "WATCHDOG_API__BASE_URL"],
+    ids=["api-secret", "database-password", "a-url"],
+)
+def test_a_variable_that_is_not_utf8_is_refused_by_name_before_anything_starts(tmp_path: Path, variable: str) -> None:
+    # A value written in Latin-1 or Windows-1252 (a Secret made from a file saved so): Python reads
+    # the byte UTF-8 has no character for as a lone surrogate. check-config said "valid", and `run`
+    # ended in a UnicodeEncodeError traceback quoting that byte of the secret ("can't encode
+    # character '\udce9' in position 32"), where a secret file so written is refused by name.
+    config = {"credentials": {"main": {}}, "clusters": {"prod": {"environment_id": "env-1", "kafka_cluster_id": "lkc-1"}},
+              "state": {"path": str(tmp_path / "state.db")}}
+    value = {"WATCHDOG_STATE__PASSWORD": "Pa55-Latin1-\udce9t\udce9", "WATCHDOG_API__BASE_URL": "https://api.example/caf\udce9"}
+    if variable == "WATCHDOG_STATE__PASSWORD":
+        config["state"] = {"url": "postgresql://watchdog@127.0.0.1:1/watchdog"}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "WATCHDOG_CREDENTIALS__MAIN__API_KEY": KEY, "WATCHDOG_CREDENTIALS__MAIN__API_SECRET": SECRET,
+           variable: value.get(variable, "leak-check-secret-Latin1-\udce9t\udce9")}
+    for command in (["check-config"], ["run"], ["status"]):
+        # subprocess writes the surrogates back as the bytes they stand for (0xe9).
+        result = subprocess.run([sys.executable, "-m", "watchdog", *command, "--config", str(tmp_path / "config.yaml")],
+                                capture_output=True, env=env, timeout=30)
+        assert result.returncode == 2, (command, result.stderr[-600:])
+        assert f"{variable}: its value is not UTF-8 text".encode() in result.stderr, result.stderr
+        assert b"Traceback" not in result.stderr
+        assert b"Latin1" not in result.stdout + result.stderr and b"caf" not in result.stderr and b"\xe9" not in result.stderr

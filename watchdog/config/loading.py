@@ -62,6 +62,7 @@ def build_config(
     {"credentials": {"demo": {...}}}) are for callers that hold them in memory, like the demo's
     fake key; everyone else gets them from the environment or secret files."""
     problems = _top_level_problems(data) + _secrets_in_yaml(data) + _depth_problems(data) + _misspelt_variables()
+    problems += _undecodable_variables()
     if problems:
         raise ConfigError(source, problems)
     if secrets:
@@ -152,6 +153,25 @@ def _misspelt_variables() -> list[tuple[str, str]]:
         (" and ".join(names), "set one setting (names are read in any letter case) to different values, and which "
                               "one wins is not defined; keep one")
         for names in named_twice(os.environ, ENV_PREFIX)
+    ]
+
+
+def _undecodable_variables() -> list[tuple[str, str]]:
+    """The setting variables whose value is not UTF-8 text (written in Latin-1 or Windows-1252: a
+    Secret made from a file saved so). Python reads a byte UTF-8 has no character for as a lone
+    surrogate, which no encoder takes: check-config said "valid", and `run` ended in a
+    UnicodeEncodeError traceback quoting that byte of the secret (as the Basic pair was encoded,
+    or libpq's connection string), where a secret file so written is refused by name. Never
+    quoted: the value may be a secret. Only the settings' variables: WATCHDOG_CONFIG and
+    WATCHDOG_SECRETS_DIR name paths, which may be any bytes."""
+    settings = {name.lower() for name in Config.model_fields}
+    prefix = ENV_PREFIX.lower()
+    return [
+        (name, "its value is not UTF-8 text (a byte UTF-8 has no character for: written in Latin-1 or Windows-1252?); "
+               "every setting is read as UTF-8; not quoted, since it may be a secret")
+        for name, value in sorted(os.environ.items())
+        if name.lower().startswith(prefix) and name[len(prefix):].split("__")[0].lower() in settings
+        and any("\udc80" <= char <= "\udcff" for char in value)
     ]
 
 
