@@ -22,7 +22,12 @@ from pydantic import SecretStr
 from .. import release
 from ..config.leadership import LeaseTiming
 from ..logs import get_logger
-from ..state.postgres_connection import connection_parameters, describe, replica_identity
+from ..state.postgres_connection import (
+    connection_parameters,
+    describe,
+    error_text,
+    replica_identity,
+)
 from ..tasks import cancel_and_wait
 from . import lease
 from .metrics import LeadershipMetrics
@@ -101,6 +106,11 @@ class Elector:
                     "sending waits for the renewal under way")
         return None
 
+    def _short(self, exc: BaseException) -> str:
+        """`Type: first line` of a database error, its password starred out before the cut
+        (postgres_connection.error_text): it goes into /readyz too."""
+        return f"{type(exc).__name__}: {error_text(exc, self._parameters)}"[:300]
+
     @property
     def unreachable(self) -> str | None:
         """None while the last campaign or renewal reached the database; else why not. A standby
@@ -148,7 +158,7 @@ class Elector:
                 await asyncio.wait_for(lease.release(conn, self.identity, self.epoch), self.timing.renew_interval)
                 log.info("leader_lease_released", replica=self.identity, epoch=self.epoch)
             except (psycopg.Error, OSError, TimeoutError) as exc:
-                log.warning("leader_lease_not_released", replica=self.identity, error=_short(exc),
+                log.warning("leader_lease_not_released", replica=self.identity, error=self._short(exc),
                             note="a standby takes over once the lease expires")
         self.leading, self.epoch, self.holder = False, None, None
         self._metrics.show(leading=False, epoch=None)
@@ -202,8 +212,8 @@ class Elector:
         try:
             await self._on_elected(epoch)
         except Exception as exc:
-            log.exception("leader_start_failed", replica=self.identity, epoch=epoch, error=_short(exc))
-            await self._step_down(f"could not start leading: {_short(exc)}", release=True)
+            log.exception("leader_start_failed", replica=self.identity, epoch=epoch, error=self._short(exc))
+            await self._step_down(f"could not start leading: {self._short(exc)}", release=True)
 
     async def _restore_lease(self, conn: psycopg.AsyncConnection[Any]) -> None:
         """The lease row is gone (leader_lease truncated or its row deleted by hand, a partial
@@ -233,7 +243,7 @@ class Elector:
             await self._failed("renewal", exc)
             if self._clock() >= self._deadline:
                 await self._step_down(f"could not renew the lease within renew_deadline "
-                                      f"({self.timing.renew_deadline:g}s): {_short(exc)}")
+                                      f"({self.timing.renew_deadline:g}s): {self._short(exc)}")
             return
         self._recovered()
         if held and self._lapsed:
@@ -313,7 +323,7 @@ class Elector:
 
     async def _failed(self, what: str, exc: BaseException) -> None:
         await self._close()  # made again at the next try
-        error = _short(exc)
+        error = self._short(exc)
         if error != self._last_error:  # one line per kind of trouble, not one per try
             log.warning("leader_lease_unreachable", replica=self.identity, operation=what, error=error,
                         leading=self.leading, database=self._database)
@@ -324,8 +334,3 @@ class Elector:
         if self._last_error is not None:
             log.info("leader_lease_reachable", replica=self.identity, database=self._database)
             self._last_error = None
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]

@@ -41,7 +41,7 @@ from ..report import StatusRow
 from . import postgres_rows
 from .errors import Fenced, StateStoreError
 from .marks import WriteMarks
-from .postgres_connection import connection_parameters, describe
+from .postgres_connection import connection_parameters, describe, error_text
 from .postgres_rows import Connection, Row
 from .postgres_schema import migrate, read_version, require_current
 from .rows import DRY_RUN_LAST_RESTARTS, history_filter
@@ -100,7 +100,7 @@ class PostgresStateStore:
         except psycopg.Error as error:
             self.close()
             raise StateStoreError(
-                f"{self.description} cannot be used ({_first_line(error)}). Check that it is reachable, "
+                f"{self.description} cannot be used ({error_text(error, self._parameters)}). Check that it is reachable, "
                 "that the user may connect and create tables, and the password "
                 "(WATCHDOG_STATE__PASSWORD or a secret file of that name)."
             ) from error
@@ -450,7 +450,7 @@ class PostgresStateStore:
     def _failure(self, what: str, error: psycopg.Error) -> StateStoreError:
         if isinstance(error, psycopg.OperationalError):
             self.close()  # made again on the next call
-        failure = StateStoreError(f"{self.description}: could not {what}: {_first_line(error)}.")
+        failure = StateStoreError(f"{self.description}: could not {what}: {error_text(error, self._parameters)}.")
         self.marks.wrote_all()  # a transaction rolled back (a batch's other writes too), or its end unknown
         self.problem = str(failure)
         self.on_failure()

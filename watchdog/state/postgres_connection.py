@@ -15,6 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
+from ..logs import scrub_of, scrubbed
+
 # Seconds for a new connection (libpq's minimum is 2).
 CONNECT_TIMEOUT = 3
 # Server-side bound on one statement, lock waits included (the fence takes a share lock on the
@@ -58,6 +60,19 @@ def connection_parameters(url: str, password: SecretStr | None, *, role: str) ->
     if password is not None:
         parameters["password"] = password.get_secret_value()
     return parameters
+
+
+def error_text(error: BaseException, parameters: dict[str, Any]) -> str:
+    """The first line of a database error, with the password of `parameters` (a connection's, from
+    connection_parameters) starred out. libpq sends the password as it is to a server that asks for
+    it in clear text (the `password` authentication method, or whatever answers at the database's
+    address), and the server's error message is its own words: one that repeated the password had
+    it printed by `run`, `status` and `history` and answered by /readyz, which asks no token (the log
+    stars it out, as every secret of the config)."""
+    lines = str(error).strip().splitlines()
+    text = lines[0] if lines else type(error).__name__
+    password = parameters.get("password")
+    return scrubbed(text, scrub_of([password])) if password else text
 
 
 # Drawn once per process. Host and process id alone are not unique: two containers on one host's
