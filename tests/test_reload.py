@@ -700,6 +700,42 @@ async def test_a_file_value_a_variable_overrides_is_named_at_reload_and_by_check
     assert load_config(path).overridden == {"dry_run": "WATCHDOG_DRY_RUN", "rules": "WATCHDOG_RULES"}
 
 
+async def test_a_secret_file_a_variable_overrides_is_named_at_start_at_reload_and_by_check_config(
+    tmp_path: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from watchdog.cli import main
+
+    # The runbook's token rotation: the new token put in the Secret's file, then SIGHUP. A
+    # WATCHDOG_SERVER__AUTH_TOKEN left in the Deployment's env won over the file: the reload said
+    # `unchanged: true` (which the runbook reads as "the file was not updated yet: wait, and send
+    # it again"), the new token was answered 401 for good, and nothing said why.
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "token-from-the-variable-0123")
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "WATCHDOG_SERVER__AUTH_TOKEN").write_text("token-from-the-file-old-0123\n")
+    path = tmp_path / "config.yaml"
+    write(path, [HEAL])
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    with structlog.testing.capture_logs() as logs:
+        daemon = Daemon(load_config(path, secrets_dir=secrets), transport=httpx.ASGITransport(app=create_app(simulator)),
+                        reload_config=lambda: load_config(path, secrets_dir=secrets), config_path=path)
+        await daemon.start()
+        (secrets / "WATCHDOG_SERVER__AUTH_TOKEN").write_text("token-from-the-file-new-0123\n")
+        assert await daemon.reload("SIGHUP") is True
+    await daemon.stop()
+    token = daemon.config.server.auth_token
+    assert token is not None and token.get_secret_value() == "token-from-the-variable-0123"
+    said = [e for e in logs if e["event"] == "secret_files_overridden"]
+    assert len(said) == 2, "at start and at the reload"
+    assert said[-1]["files"] == {"WATCHDOG_SERVER__AUTH_TOKEN": "WATCHDOG_SERVER__AUTH_TOKEN"}
+    assert "token-from" not in json.dumps(said, default=str)
+    assert main(["check-config", "--config", str(path), "--secrets-dir", str(secrets)]) == 0
+    err = capsys.readouterr().err
+    assert "secret file WATCHDOG_SERVER__AUTH_TOKEN is overridden by the variable WATCHDOG_SERVER__AUTH_TOKEN" in err
+    monkeypatch.delenv("WATCHDOG_SERVER__AUTH_TOKEN")
+    assert load_config(path, secrets_dir=secrets).secret_files_overridden == {}
+
+
 async def test_a_connector_only_a_removed_alert_rule_gave_up_on_no_longer_pages() -> None:
     # No poll lists a connector that only an alert rule watches, so no poll removed its series
     # when a reload took that rule out: its watchdog_connector_gave_up stayed 1 and

@@ -88,10 +88,15 @@ def _restart_part(config: Config, section: str) -> object:
 def log_overridden(config: Config) -> None:
     """Say which values of the file a variable or a secret file overrides (at start, and at each
     reload): an edit of one in the file (`dry_run: true` in an incident, beside the live
-    overlay's WATCHDOG_DRY_RUN=false) changed nothing, and the reload said `unchanged`."""
+    overlay's WATCHDOG_DRY_RUN=false) changed nothing, and the reload said `unchanged`. And which
+    secret files a variable overrides: a rotated token put in the file changed nothing likewise."""
     if config.overridden:
         log.warning("file_values_overridden", values=config.overridden,
                     note="the environment and secret files win over the config file: editing these there changes nothing")
+    if config.secret_files_overridden:
+        log.warning("secret_files_overridden", files=config.secret_files_overridden,
+                    note="a variable of the same setting is set and wins over the secret file: a new value put in the "
+                         "file (a rotated Secret) changes nothing, at a reload or a restart, until the variable is unset")
 
 
 def file_fingerprint(path: Path) -> str | None:

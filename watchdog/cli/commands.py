@@ -300,6 +300,9 @@ def _check_config(args: argparse.Namespace) -> int:
         print(f"warning: {name} names no setting of connect-watchdog; it is ignored", file=sys.stderr)
     for where, given_by in config.overridden.items():
         print(f"warning: {where} in the file is overridden by {given_by}", file=sys.stderr)
+    for name, variable in config.secret_files_overridden.items():
+        print(f"warning: secret file {name} is overridden by the variable {variable}: a new value put in the file "
+              "(a rotated Secret) changes nothing while the variable is set", file=sys.stderr)
     if not args.discover:
         return EXIT_OK
     if config.discovery is None:

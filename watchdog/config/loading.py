@@ -20,7 +20,7 @@ from .checks import cross_check
 from .errors import ConfigError, validation_problems
 from .root import ENV_PREFIX, Config
 from .sections import SECRET_FIELDS
-from .sources import VALUE_ORIGINS, SourceProblems
+from .sources import SECRET_FILES_OVERRIDDEN, VALUE_ORIGINS, SourceProblems
 from .stray_variables import StrayVariable, named_twice, stray_variables
 from .strict_yaml import LIBYAML_TOO_DEEP, StrictLoader
 
@@ -68,7 +68,7 @@ def build_config(
     if secrets:
         data = _deep_merge(data, secrets)
     directory = _secrets_dir(secrets_dir, source)
-    origins = VALUE_ORIGINS.set({})
+    origins, files_overridden = VALUE_ORIGINS.set({}), SECRET_FILES_OVERRIDDEN.set({})
     try:
         config = Config(_secrets_dir=directory, **data)  # type: ignore[call-arg]
     except ValidationError as exc:
@@ -98,8 +98,10 @@ def build_config(
             where: variable for where, variable in sorted(given_by.items())
             if any(path == where or path.startswith((f"{where}.", f"{where}[")) for path in in_file)
         }
+        config._secret_files_overridden = SECRET_FILES_OVERRIDDEN.get()
     finally:
         VALUE_ORIGINS.reset(origins)
+        SECRET_FILES_OVERRIDDEN.reset(files_overridden)
     problems = cross_check(config, calls=calls)
     if problems:
         raise ConfigError(source, problems)

@@ -64,9 +64,17 @@ class Config(BaseSettings):
     # "WATCHDOG_DRY_RUN"}. Set by the loader; said at start, by check-config and at each reload.
     _overridden: dict[str, str] = PrivateAttr(default_factory=dict)
 
+    # Secret files whose setting a variable also sets, and wins: {"WATCHDOG_SERVER__AUTH_TOKEN":
+    # "WATCHDOG_SERVER__AUTH_TOKEN"} (the file's name, the variable's). Said likewise.
+    _secret_files_overridden: dict[str, str] = PrivateAttr(default_factory=dict)
+
     @property
     def overridden(self) -> dict[str, str]:
         return dict(self._overridden)
+
+    @property
+    def secret_files_overridden(self) -> dict[str, str]:
+        return dict(self._secret_files_overridden)
 
     @classmethod
     def settings_customise_sources(

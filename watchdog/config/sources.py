@@ -38,6 +38,11 @@ Shape = Literal["list", "mapping", "scalar"]
 # with such a value says where it came from. `WATCHDOG_DRY_RUN=` (empty) was refused as
 # "dry_run: Input should be a valid boolean" beside a file whose `dry_run: true` was fine.
 VALUE_ORIGINS: ContextVar[dict[str, str]] = ContextVar("VALUE_ORIGINS")
+# The secret files whose value a variable of the same setting overrides, by the file's name
+# ({"WATCHDOG_SERVER__AUTH_TOKEN": "WATCHDOG_SERVER__AUTH_TOKEN"}): a rotated Secret, its file
+# updated and SIGHUP sent as the runbook says, changed nothing ("unchanged: true") while a
+# variable left in the Deployment held the old token, and nothing said why.
+SECRET_FILES_OVERRIDDEN: ContextVar[dict[str, str]] = ContextVar("SECRET_FILES_OVERRIDDEN")
 
 
 class SourceProblems(Exception):
@@ -78,13 +83,21 @@ class LayeredSources(PydanticBaseSettingsSource):
         problems: list[tuple[str, str]] = []
         merged: dict[str, Any] = {}
         origins: dict[str, str] = {}
+        files_overridden: dict[str, str] = {}
         for layer in reversed(self.layers):
             problems += _whole_and_entry_both_set(self.settings_cls, layer)
             given = {**layer.source(), **_nulls(self.settings_cls, layer)}
             merged = _overlay(self.settings_cls, merged, given, (), layer, problems, in_entry=False)
-            if layer.prefix is not None:  # a later layer's value overrides, and names itself
-                origins.update({_location(_with_positions(leaf)): layer.name(leaf) for leaf in _leaves(given, ())})
+            if layer.prefix is None:
+                continue
+            for leaf in _leaves(given, ()):  # a later layer's value overrides, and names itself
+                where, name = _location(_with_positions(leaf)), layer.name(leaf)
+                earlier = origins.get(where, "")
+                if layer.kind == "environment" and earlier.startswith("secret file "):
+                    files_overridden[earlier.removeprefix("secret file ")] = name
+                origins[where] = name
         VALUE_ORIGINS.set(origins)
+        SECRET_FILES_OVERRIDDEN.set(files_overridden)
         if problems:
             raise SourceProblems(problems)
         return merged
