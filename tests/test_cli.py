@@ -1024,3 +1024,19 @@ def test_restart_still_held_by_an_outage_when_the_wait_ends_says_why(
     out, err = capsys.readouterr()
     assert code == 1
     assert f"still queued after 1s ({held}); follow it" in out + err, out + err
+
+
+@pytest.mark.parametrize("command", ["status", "history"])
+def test_a_database_url_given_as_state_is_refused_without_quoting_it(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `--state` names a SQLite file; a PostgreSQL URL put there (how else would one read a shared
+    # state?) was taken for a file's name and printed back, password and all, in a message that
+    # sent the reader looking for a file: "State file /home/me/postgresql:/watchdog:Pa55Leak9@db:5432/
+    # watchdog does not exist: no daemon has written state there yet." (exit 1).
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--state", "postgresql://watchdog:Pa55Leak9@db.internal:5432/watchdog"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "--state: takes a SQLite file's path, not a URL" in err and "state.url" in err, err
+    assert "Pa55Leak9" not in err and "db.internal" not in err

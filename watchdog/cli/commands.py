@@ -194,10 +194,25 @@ def _port(text: str) -> int:
     return value
 
 
+def _state_file(text: str) -> str:
+    """--state's SQLite file. A PostgreSQL URL given there was taken for a file's name, and printed
+    back, password and all: "State file /home/me/postgresql:/watchdog:PASSWORD@db:5432/watchdog
+    does not exist". Refused, never quoted (argparse's own message would quote it)."""
+    from ..config.sections import is_url
+
+    if is_url(text):
+        raise argparse.ArgumentTypeError(
+            "takes a SQLite file's path, not a URL; a PostgreSQL database is read through the config: leave --state "
+            "out and give --config, whose state.url names it (its password in WATCHDOG_STATE__PASSWORD or a secret "
+            "file of that name); not quoted, since a URL may hold a password")
+    return text
+
+
 def _report_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--daemon", metavar="URL", help="ask a running daemon's API (token from --token-file, $WATCHDOG_SERVER__AUTH_TOKEN or that file in the secrets directory)")
     parser.add_argument("--token-file", metavar="PATH", help="file holding the daemon's bearer token")
-    parser.add_argument("--state", metavar="PATH", help="read this state file (default: state.path from --config)")
+    parser.add_argument("--state", metavar="PATH", type=_state_file,
+                        help="read this SQLite state file (default: the config's state.path, or its state.url)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 

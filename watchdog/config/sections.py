@@ -369,12 +369,17 @@ class HistorySettings(Strict):
 _URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
+def is_url(text: str) -> bool:
+    """Whether `text` starts as a URL does (`scheme://`): never a file's path as meant."""
+    return _URL_SCHEME.match(text) is not None
+
+
 def _not_a_url(path: str) -> str:
     """`state.path` is a file's path. A database URL put there by mistake (for `state.url`) was
     taken for a file name: check-config printed it, password and all ("SQLite file
     postgresql://u:pw@db/..."), and `run` quoted it in "Cannot create state file ...". Refused,
     never quoted."""
-    if _URL_SCHEME.match(path):
+    if is_url(path):
         raise ValueError("is a file's path, not a URL; a PostgreSQL database goes in state.url (its password in "
                          "WATCHDOG_STATE__PASSWORD or a secret file of that name, never in the URL)")
     return path
