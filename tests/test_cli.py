@@ -1040,3 +1040,41 @@ def test_a_database_url_given_as_state_is_refused_without_quoting_it(
     err = capsys.readouterr().err
     assert "--state: takes a SQLite file's path, not a URL" in err and "state.url" in err, err
     assert "Pa55Leak9" not in err and "db.internal" not in err
+
+
+async def test_a_token_the_daemon_refuses_is_named_by_where_it_came_from(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In the daemon's pod, after the token was rotated in the Secret and before the daemon was
+    # sent SIGHUP: the command read the new token from the mounted file, the daemon still held
+    # the old one, and all it said was "refused by the daemon (HTTP 401): missing or invalid
+    # bearer token", with nothing about which token it had sent or why the daemon might not have it.
+    from watchdog.app import Daemon
+
+    from .support import daemon_config
+
+    monkeypatch.delenv("WATCHDOG_SERVER__AUTH_TOKEN", raising=False)
+    monkeypatch.delenv("WATCHDOG_SECRETS_DIR", raising=False)
+    (tmp_path / "WATCHDOG_SERVER__AUTH_TOKEN").write_text("token-rotated-new-7Hq2LmZ9\n")
+    (tmp_path / "token").write_text("token-typed-wrong-7Hq2LmZ9\n")
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    heal = {"name": "heal", "trigger": {"type": "status"}, "select": {"include": ["*"]}}
+    async with served(simulator) as url:
+        daemon = Daemon(daemon_config([heal], base_url=url, token="token-held-old-7Hq2LmZ9"))
+        await daemon.start()
+        try:
+            at = f"http://127.0.0.1:{daemon.bound_port}"
+            codes = [await asyncio.to_thread(main, command) for command in (
+                ["restart", "prod", "orders", "--daemon", at, "--secrets-dir", str(tmp_path)],
+                ["status", "--daemon", at, "--secrets-dir", str(tmp_path)],
+                ["history", "--daemon", at, "--token-file", str(tmp_path / "token")],
+            )]
+        finally:
+            await daemon.stop()
+    err = capsys.readouterr().err
+    assert codes == [1, 1, 1]
+    assert err.count(f"the token sent came from secret file WATCHDOG_SERVER__AUTH_TOKEN in {tmp_path}; the daemon "
+                     "reads its own at start and at each reload (SIGHUP)") == 2, err
+    assert f"the token sent came from --token-file {tmp_path / 'token'}; the daemon reads its own" in err, err
+    assert "token-" not in err.replace("--token-file", ""), err
+    assert simulator.restarts() == []

@@ -195,7 +195,30 @@ def daemon_headers(args: argparse.Namespace) -> dict[str, str] | None:
         return None
     if unusable_environment():
         return None
+    args.token_source = token_source(args)  # for a 401 to name (refusal_text)
     return {"Authorization": f"Bearer {token}"}
+
+
+def token_source(args: argparse.Namespace) -> str:
+    """Where daemon_token took the token from, as said: never the token."""
+    if args.token_file:
+        return f"--token-file {args.token_file}"
+    if secret_text(os.environ.get(TOKEN_SETTING, "")):
+        return TOKEN_SETTING
+    return _token_from_secrets_dir(args)[0]
+
+
+def refusal_text(response: httpx.Response, args: argparse.Namespace) -> str:
+    """error_text, and for a 401 where the token sent came from: in the daemon's pod, after the
+    token was rotated in the Secret and before the daemon was sent SIGHUP, the command read the
+    new one from the mounted file while the daemon held the old one, and "missing or invalid
+    bearer token" was all it said."""
+    text = error_text(response)
+    source = getattr(args, "token_source", "")
+    if response.status_code == 401 and source:
+        text += (f" (the token sent came from {source}; the daemon reads its own at start and at each reload "
+                 "(SIGHUP): one put in its Secret since then is refused until it reloads)")
+    return text
 
 
 def _token_from_secrets_dir(args: argparse.Namespace) -> tuple[str, str]:

@@ -19,6 +19,7 @@ from .daemon import (
     error_text,
     failure_text,
     is_loopback,
+    refusal_text,
     shown_url,
 )
 
@@ -60,7 +61,8 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
             print(f"{target}: not requested: {standby.explain(args.daemon, tries)}", file=sys.stderr)
             return EXIT_FAILED
         if response.status_code != 202:
-            print(f"{target}: refused by the daemon (HTTP {response.status_code}): {error_text(response)}", file=sys.stderr)
+            print(f"{target}: refused by the daemon (HTTP {response.status_code}): {refusal_text(response, args)}",
+                  file=sys.stderr)
             return EXIT_FAILED
         record = _request_record(response)
         if record is None:

@@ -16,9 +16,9 @@ from .common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, config_or_exit, load
 from .daemon import (
     daemon_client,
     daemon_headers,
-    error_text,
     failure_text,
     get_past_standby,
+    refusal_text,
     shown_url,
 )
 
@@ -201,7 +201,7 @@ def _from_daemon(args: argparse.Namespace, path: str, params: dict[str, str | in
         print(standby.explain(args.daemon, tries), file=sys.stderr)
         return None
     if response.status_code != 200:
-        print(f"the daemon answered HTTP {response.status_code}: {error_text(response)}", file=sys.stderr)
+        print(f"the daemon answered HTTP {response.status_code}: {refusal_text(response, args)}", file=sys.stderr)
         return None
     try:
         document: dict[str, Any] = response.json()
