@@ -134,3 +134,26 @@ def test_two_secret_files_naming_one_setting_in_another_letter_case_are_refused(
     ]
     (tmp_path / "watchdog_credentials__main__api_key").write_text(f"{TEST_API_KEY}")  # the same value: no doubt
     assert load_config(MINIMAL, secrets_dir=tmp_path).credentials["main"].api_key is not None
+
+
+def test_a_user_name_holding_a_colon_is_refused_without_quoting_it(
+    tmp_path: Path, no_credentials_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The pair KEY:SECRET put in the key's file (as some tools print a key): check-config said
+    # "api_key: set" and every call was answered 401, since HTTP Basic splits user:password at the
+    # first ':'. A worker's user and Alertmanager's username likewise.
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "WATCHDOG_CREDENTIALS__MAIN__API_KEY").write_text("PAIRKEY0123:pair-secret-Zq8xV3nR7\n")
+    (secrets / "WATCHDOG_CREDENTIALS__MAIN__API_SECRET").write_text("pair-secret-Zq8xV3nR7\n")
+    config = tmp_path / "config.yaml"
+    config.write_text(MINIMAL.read_text() + "blocking: {alertmanager_url: 'http://am:9093', auth: basic, username: 'am:user'}\n")
+    (secrets / "WATCHDOG_BLOCKING__PASSWORD").write_text("am-password-0123\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config, secrets_dir=secrets)
+    assert sorted(where for where, _ in caught.value.problems) == ["blocking.username", "credentials.main.api_key"]
+    assert all(what.startswith("holds a ':', which no user name sent with HTTP Basic can") for _, what in caught.value.problems)
+    assert main(["check-config", "--config", str(config), "--secrets-dir", str(secrets)]) == 2
+    shown = capsys.readouterr()
+    assert "credentials.main.api_key: holds a ':'" in shown.err and "(from secret file WATCHDOG_CREDENTIALS__MAIN__API_KEY)" in shown.err
+    assert "PAIRKEY" not in shown.out + shown.err and "pair-secret" not in shown.out + shown.err

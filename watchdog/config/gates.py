@@ -8,7 +8,7 @@ from pydantic import AfterValidator, Field, SecretStr, field_validator, model_va
 
 from ..windows import Windows, parse_window
 from .matchers import go_regex_problem, matcher_problem
-from .sections import MAX_COUNT, StrippedSecret, header_token
+from .sections import MAX_COUNT, StrippedSecret, basic_user, header_token
 from .types import NUMBER, HttpUrl, PositiveDuration, Strict, at_least
 
 
@@ -108,7 +108,7 @@ class BlockingSettings(Strict):
     # `basic` with `username` and a password from WATCHDOG_BLOCKING__PASSWORD (or a secret file of
     # that name), `bearer` with a token from WATCHDOG_BLOCKING__BEARER_TOKEN.
     auth: Literal["none", "basic", "bearer"] = "none"
-    username: str | None = None
+    username: Annotated[str | None, AfterValidator(basic_user)] = None
     password: StrippedSecret | None = None
     bearer_token: Annotated[StrippedSecret | None, AfterValidator(header_token)] = None
 

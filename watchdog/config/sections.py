@@ -114,10 +114,26 @@ class ApiSettings(Strict):
     max_response_bytes: Annotated[int, NUMBER, Field(ge=64 * 1024, le=1024 * 1024 * 1024)] = DEFAULT_MAX_RESPONSE_BYTES
 
 
+BASIC_USER_COLON = ("holds a ':', which no user name sent with HTTP Basic can (the server takes what follows it for the "
+                    "password, and every call is answered 401): is it the pair KEY:SECRET? The key's id goes here, its "
+                    "secret in the setting of its own")
+
+
+def basic_user(value: Any) -> Any:
+    """A user name sent with HTTP Basic (an API key's id, a worker's or Alertmanager's user):
+    `user:password` is split at the first ':' (RFC 7617), so one holding a ':' can never
+    authenticate. A key file holding the pair `KEY:SECRET` passed check-config ("api_key: set")
+    and every poll was answered 401. Never quoted: it may hold a secret."""
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if isinstance(text, str) and ":" in text:
+        raise ValueError(BASIC_USER_COLON)
+    return value
+
+
 class Credential(Strict):
     # Filled from WATCHDOG_CREDENTIALS__<NAME>__API_KEY / __API_SECRET or secret files of the
     # same names; a missing one is reported by Config's cross-checks with those names.
-    api_key: StrippedSecret | None = None
+    api_key: Annotated[StrippedSecret | None, AfterValidator(basic_user)] = None
     api_secret: StrippedSecret | None = None
 
 
