@@ -291,3 +291,34 @@ async def test_a_schedule_run_that_waits_to_list_a_cluster_again_lists_nothing_o
         assert {c.cluster for c in w.simulator.calls if c.endpoint == "restart"} == {CLUSTER_ID}
     finally:
         await daemon.stop()
+
+
+async def test_a_poll_of_the_first_cluster_configured_judges_nothing_once_that_cluster_is_removed() -> None:
+    # A cluster no longer configured has no incarnation number and reads as 0
+    # (EngineCore.cluster_unchanged), so no configured cluster may ever be given 0: the first
+    # cluster of the first config, removed while its poll was out, would read as unchanged and the
+    # poll would queue a restart for a cluster the config no longer names. The other tests of
+    # removal remove a cluster configured second, which a counter from 0 never gave 0.
+    sim = sim_scenario([])
+    sim["environments"][0]["clusters"].append({"id": "lkc-other1", "connectors": [FAILING]})
+    first = {"other": {"environment_id": ENVIRONMENT, "kafka_cluster_id": "lkc-other1"},
+             CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}}
+    w = in_process(sim, daemon_config([HEAL], token=TOKEN, clusters=first))
+    daemon = w.daemon
+    assert next(iter(daemon.engine.cluster_generation)) == "other"
+    daemon._reload_config = lambda: with_other(False)
+    listing = HeldCalls(w, "/lkc-other1/")
+    try:
+        poll = asyncio.create_task(daemon.pollers["other"].poll())
+        await until(lambda: listing.reached.is_set() or poll.done(), "the list call on its way")
+        assert not poll.done()
+        assert await daemon.reload("test") is True
+        listing.release()
+        with structlog.testing.capture_logs() as logs:
+            await poll
+        assert [line for line in logs if line["event"] == "decision"] == []
+        assert daemon.engine.listed("other") is None
+        assert not daemon.queue.pending_keys()
+    finally:
+        listing.release()
+        await daemon.stop()
