@@ -1078,3 +1078,29 @@ async def test_a_token_the_daemon_refuses_is_named_by_where_it_came_from(
     assert f"the token sent came from --token-file {tmp_path / 'token'}; the daemon reads its own" in err, err
     assert "token-" not in err.replace("--token-file", ""), err
     assert simulator.restarts() == []
+
+
+@pytest.mark.parametrize(
+    ("argument", "argv"),
+    [
+        ("cluster", ["restart", "clu\udce9", "orders"]),
+        ("connector", ["restart", "main", "ord\udce9rs"]),
+        ("--reason", ["restart", "main", "orders", "--reason", "r\udce9ason"]),
+        ("connector", ["history", "ord\udce9rs"]),
+        ("--cluster", ["history", "--cluster", "clu\udce9"]),
+    ],
+)
+def test_an_argument_that_is_not_utf8_is_refused_by_name(
+    argument: str, argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A name typed in a Latin-1 terminal reaches Python as a lone surrogate ("\udce9" for the byte
+    # 0xe9). Before: `restart --daemon` ended in a UnicodeEncodeError traceback as its request was
+    # encoded, exit 1 ("a restart failed"), and `history --daemon` likewise.
+    token = tmp_path / "token"
+    token.write_text("tok-abcdefghijklmnopqrstuvwxyz0123\n")
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, "--daemon", "http://127.0.0.1:1", "--token-file", str(token)])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2, err
+    assert f"argument {argument}: not UTF-8 text (the byte 0xe9 at position" in err
+    assert "Traceback" not in err and "\\udce9" not in err

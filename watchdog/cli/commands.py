@@ -96,14 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     restart = commands.add_parser("restart", help="restart one connector now, through the rate-limited queue")
     _common(restart)
-    restart.add_argument("cluster", help="the cluster's name in the config, or its lkc- id")
-    restart.add_argument("connector", help="the connector's name")
-    restart.add_argument("--reason", default=DEFAULT_REASON,
+    restart.add_argument("cluster", type=_text, help="the cluster's name in the config, or its lkc- id")
+    restart.add_argument("connector", type=_text, help="the connector's name")
+    restart.add_argument("--reason", type=_text, default=DEFAULT_REASON,
                          help="why, logged with the request (restart_queued)")
     restart.add_argument("--dry-run", action="store_true",
                          help="decide through the same guards and say what would happen; send nothing")
     restart.add_argument(
-        "--daemon", metavar="URL",
+        "--daemon", metavar="URL", type=_text,
         help="ask a running daemon (e.g. http://watchdog:9464) instead of calling the API directly; "
              "the token comes from --token-file, $WATCHDOG_SERVER__AUTH_TOKEN or that file in the secrets directory",
     )
@@ -118,14 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     history = commands.add_parser("history", help="recent restarts with trigger, outcome and the captured error")
     _common(history)
     _report_source(history)
-    history.add_argument("connector", nargs="?", help="only this connector (give --cluster when names repeat)")
-    history.add_argument("--cluster", help="the connector's cluster (its name in the config, or its lkc- id)")
+    history.add_argument("connector", nargs="?", type=_text, help="only this connector (give --cluster when names repeat)")
+    history.add_argument("--cluster", type=_text, help="the connector's cluster (its name in the config, or its lkc- id)")
     history.add_argument("--limit", type=_at_least_one, default=50, help="at most this many restarts (default 50)")
 
     simulate = commands.add_parser("simulate", help="serve the Confluent Cloud simulator over HTTP")
     _common(simulate, config=False)
     simulate.add_argument("--scenario", metavar="FILE", help="scenario YAML (default: the built-in demo scenario)")
-    simulate.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    simulate.add_argument("--host", type=_text, default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     simulate.add_argument("--port", type=_port, default=8080, help="port to listen on (default 8080; 0: any free port)")
 
     demo = commands.add_parser("demo", help="run the daemon against the built-in simulator")
@@ -143,6 +143,23 @@ def _local_address(config: Config) -> str:
     holds the same state file. A wildcard address is reached on loopback."""
     host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(config.server.host, config.server.host)
     return f"http://{f'[{host}]' if ':' in host else host}:{config.server.port}"
+
+
+def _text(text: str) -> str:
+    """A name, a reason or an address, sent to the API or a daemon as UTF-8: an argument that is not
+    UTF-8 text (a name typed in a Latin-1 terminal, or pasted from a file in Windows-1252; Python
+    keeps its bytes as lone surrogates) ended `restart` in a UnicodeEncodeError traceback as the
+    request was encoded. Refused as a usage error naming the argument; the byte, not the text, is
+    said (a reason may hold anything)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        byte = ord(text[exc.start]) - 0xDC00 if 0xDC80 <= ord(text[exc.start]) <= 0xDCFF else None
+        what = f"the byte 0x{byte:02x}" if byte is not None else "a character"
+        raise argparse.ArgumentTypeError(
+            f"not UTF-8 text ({what} at position {exc.start + 1}): give it as UTF-8, as the API and the "
+            "daemon take it") from None
+    return text
 
 
 def _at_least_one(text: str) -> int:
@@ -209,7 +226,7 @@ def _state_file(text: str) -> str:
 
 
 def _report_source(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--daemon", metavar="URL", help="ask a running daemon's API (token from --token-file, $WATCHDOG_SERVER__AUTH_TOKEN or that file in the secrets directory)")
+    parser.add_argument("--daemon", metavar="URL", type=_text, help="ask a running daemon's API (token from --token-file, $WATCHDOG_SERVER__AUTH_TOKEN or that file in the secrets directory)")
     parser.add_argument("--token-file", metavar="PATH", help="file holding the daemon's bearer token")
     parser.add_argument("--state", metavar="PATH", type=_state_file,
                         help="read this SQLite state file (default: the config's state.path, or its state.url)")
