@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import httpx
 import structlog
@@ -25,23 +26,27 @@ from .virtual import drain_limit, request_restart
 
 # Polls every 5 s (the shortest allowed) and a restart at the first sighting, so that a run of a
 # few seconds sees polls and restarts; fast retries, and a read timeout the slow answer exceeds.
-RULE = {**world.STATUS_RULE, "trigger": {"type": "status", "interval": 5, "confirm_polls": 1}}
+POLL_SECONDS = 5.0
+RULE = {**world.STATUS_RULE, "trigger": {"type": "status", "interval": POLL_SECONDS, "confirm_polls": 1}}
 TIMEOUTS = {"connect": 1.0, "read": 0.3, "write": 1.0, "pool": 1.0, "total": 1.0}
 RETRIES = {"max_retries": 2, "backoff": {"base": 0.05, "cap": 0.2}}
 
 
 class PollCounter:
     """Counts the polls APScheduler starts, at the poller itself, so that the checks compare
-    them with the list calls the simulator saw (one each) rather than taking one for the other."""
+    them with the list calls the simulator saw (one each) rather than taking one for the other,
+    and notes when each started (`clock`: the simulator's), so that a failed count shows them."""
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: Daemon, clock: Callable[[], float]) -> None:
         self.started: Counter[str] = Counter()
         self.finished: Counter[str] = Counter()
+        self.times: dict[str, list[float]] = {cluster: [] for cluster in daemon.pollers}
         for cluster, poller in daemon.pollers.items():
             poll = poller.poll
 
             async def counted(cluster: str = cluster, poll: Callable[[], Awaitable[None]] = poll) -> None:
                 self.started[cluster] += 1
+                self.times[cluster].append(clock())
                 await poll()
                 self.finished[cluster] += 1
 
@@ -72,14 +77,18 @@ class HttpHealthProbe:
         await self._client.aclose()
 
 
-async def play_loopback(case: FaultCase) -> FaultRun:
+# Called once the daemon has started, with it: what a test does to the run besides the fault.
+Meddle = Callable[[Daemon], Coroutine[Any, Any, None]]
+
+
+async def play_loopback(case: FaultCase, meddle: Meddle | None = None) -> FaultRun:
     with structlog.testing.capture_logs() as logs:
-        run = await _play_loopback(case)
+        run = await _play_loopback(case, meddle)
     run.logs = logs
     return run
 
 
-async def _play_loopback(case: FaultCase) -> FaultRun:
+async def _play_loopback(case: FaultCase, meddle: Meddle | None) -> FaultRun:
     loop = asyncio.get_running_loop()
     simulator = Simulator(Scenario.model_validate(world.scenario(list(case.faults))))
     async with served(simulator) as url:
@@ -88,10 +97,13 @@ async def _play_loopback(case: FaultCase) -> FaultRun:
             sections[section] = {**sections.get(section, {}), **values}
         daemon = Daemon(world.config(url, rule=RULE, **sections))
         ledger = JobLedger(daemon.queue)
-        polls = PollCounter(daemon)
+        polls = PollCounter(daemon, simulator.now)
         await daemon.start()
         probe = HttpHealthProbe(daemon)
         probing = asyncio.create_task(probe.run(), name="probe")
+        meddling: asyncio.Task[None] | None = None
+        if meddle is not None:
+            meddling = asyncio.create_task(meddle(daemon), name="meddle")
         for at, cluster, connector in case.manual:
             loop.call_later(max(0.0, at - simulator.now()), request_restart, daemon, cluster, connector)
         await asyncio.sleep(max(0.0, LOOPBACK_SECONDS - simulator.now()))
@@ -101,6 +113,8 @@ async def _play_loopback(case: FaultCase) -> FaultRun:
         assert after.job is not None, f"a restart asked for after the fault was {after.decision.value}"
         await asyncio.wait_for(after.job.done.wait(), drain_limit(daemon, case))
         assert not probing.done(), f"the probe died: {probing.exception()!r}"
+        if meddling is not None:
+            await meddling  # its failure is the test's
         probing.cancel()
         await asyncio.gather(probing, return_exceptions=True)
         await probe.close()
@@ -122,5 +136,6 @@ async def _play_loopback(case: FaultCase) -> FaultRun:
         polls={name: polls.started[name] for name in world.CLUSTER_IDS},
         # A poll stop() cancelled may or may not have made its list call.
         polls_cut_short={name: polls.started[name] - polls.finished[name] for name in world.CLUSTER_IDS},
+        poll_times={name: polls.times.get(name, []) for name in world.CLUSTER_IDS},
         notes={"after_fault": after.job.outcome},
     )

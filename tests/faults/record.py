@@ -45,6 +45,7 @@ class FaultRun:
     polls: dict[str, int]  # polls started per cluster, counted where they start (never from the calls)
     gone: frozenset[str] = frozenset()  # connectors deleted during the run
     polls_cut_short: dict[str, int] = field(default_factory=dict)  # polls cancelled by stop() per cluster
+    poll_times: dict[str, list[float]] = field(default_factory=dict)  # when each poll started (loopback: the simulator's t)
     logs: list[dict[str, Any]] = field(default_factory=list)  # every event the daemon logged, debug included
     notes: dict[str, object] = field(default_factory=dict)
 

@@ -37,6 +37,7 @@ class PollDriver:
         self._daemon = daemon
         self._until = until
         self.started: dict[str, int] = {}
+        self.times: dict[str, list[float]] = {}
 
     async def run(self) -> None:
         intervals = poll_intervals(self._daemon.config)
@@ -46,6 +47,7 @@ class PollDriver:
         loop = asyncio.get_running_loop()
         poller = self._daemon.pollers[cluster]
         self.started[cluster] = 0
+        self.times[cluster] = []
         running: asyncio.Task[None] | None = None
         tick = 0
         while (at := tick * every) < self._until:
@@ -53,6 +55,7 @@ class PollDriver:
             if running is None or running.done():
                 running = asyncio.create_task(poller.poll(), name=f"poll-{cluster}")
                 self.started[cluster] += 1
+                self.times[cluster].append(loop.time())
             tick += 1
         if running is not None:
             await running
@@ -160,6 +163,7 @@ async def _play(case: FaultCase) -> FaultRun:
         polling_seconds=POLLING_SECONDS,
         elapsed=simulator.now(),
         polls=polls.started,
+        poll_times=polls.times,
         gone=frozenset(name for c in world.CLUSTER_IDS for name in world.FAILING[c] + world.HEALTHY[c]) - present,
         notes={"after_fault": after.job.outcome, "state_store_writable": probe.writable},
     )
