@@ -20,15 +20,14 @@ from watchdog.simulator import Scenario, Simulator
 
 from ..support import served
 from . import world
-from .cases import LOOPBACK_SECONDS, FaultCase
+from .cases import LOOPBACK_SECONDS, LOOPBACK_TIMEOUTS, FaultCase
 from .record import FaultRun, JobLedger
 from .virtual import drain_limit, request_restart
 
 # Polls every 5 s (the shortest allowed) and a restart at the first sighting, so that a run of a
-# few seconds sees polls and restarts; fast retries, and a read timeout the slow answer exceeds.
+# few seconds sees polls and restarts; fast retries (the timeouts: cases.LOOPBACK_TIMEOUTS).
 POLL_SECONDS = 5.0
 RULE = {**world.STATUS_RULE, "trigger": {"type": "status", "interval": POLL_SECONDS, "confirm_polls": 1}}
-TIMEOUTS = {"connect": 1.0, "read": 0.3, "write": 1.0, "pool": 1.0, "total": 1.0}
 RETRIES = {"max_retries": 2, "backoff": {"base": 0.05, "cap": 0.2}}
 
 
@@ -92,7 +91,7 @@ async def _play_loopback(case: FaultCase, meddle: Meddle | None) -> FaultRun:
     loop = asyncio.get_running_loop()
     simulator = Simulator(Scenario.model_validate(world.scenario(list(case.faults))))
     async with served(simulator) as url:
-        sections = {"api": {"timeouts": TIMEOUTS}, "rate_limit": RETRIES}
+        sections = {"api": {"timeouts": LOOPBACK_TIMEOUTS}, "rate_limit": RETRIES}
         for section, values in case.config.items():
             sections[section] = {**sections.get(section, {}), **values}
         daemon = Daemon(world.config(url, rule=RULE, **sections))

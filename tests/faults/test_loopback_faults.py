@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from freezegun import freeze_time
 
 from watchdog.app import Daemon
+from watchdog.simulator import Simulator
+from watchdog.simulator.doors import ApiRequest
+from watchdog.simulator.operations import ApiReply
 
 from ..support import until
 from .cases import LOOPBACK_CASES, FaultCase
@@ -56,3 +60,30 @@ async def test_a_poll_a_step_forward_of_the_wall_clock_made_due_is_not_counted_a
                                              r"\(polls started at t = [\d., ]+ s; no step of the wall clock"):
         calls_within_policy(case, unsaid)
 
+
+async def test_a_stall_of_the_process_while_a_restart_is_answered_cuts_no_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beside two CPU hogs with coverage on, the connection-reset case failed 1 run in 20 with
+    "API calls counted by the daemon {..., ('restart', 'error'): 8.0, ('restart', '2xx'): 5.0} !=
+    seen by the API {..., ('restart', 'error'): 7.0, ('restart', '2xx'): 6.0}": a restart the
+    simulator answered 202 that the daemon counted as failed, and sent again. The daemon and the
+    simulator share the event loop, and `timeouts.total` (asyncio.timeout) cuts a call at its
+    deadline even when its answer is already waiting in the socket: the process held 1.2 s as
+    the answer went (a loaded machine; a 0.67 s hold was seen there) gave "CallDeadlineExceeded:
+    no complete answer within 1s". Only the trickling-answer case is about that deadline; the
+    others now give it 5 s, so such a hold costs them nothing."""
+    case = next(c for c in LOOPBACK_CASES if c.id == "connection-reset")
+    handle = Simulator.handle
+    held: list[float] = []
+
+    def holding(simulator: Simulator, request: ApiRequest) -> ApiReply:
+        reply = handle(simulator, request)
+        call = simulator.calls[-1]
+        if call.endpoint == "restart" and call.fault is None and not held:
+            held.append(call.t)
+            time.sleep(1.2)  # the whole process: the answer goes out after it
+        return reply
+
+    monkeypatch.setattr(Simulator, "handle", holding)
+    run = await play_loopback(case)
+    assert held, "no restart was answered after the fault"
+    check_all(case, run)
