@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 import structlog
+from prometheus_client.core import GaugeMetricFamily
 
 from watchdog import asgi_server
 from watchdog.asgi_server import start_server, stop_server
@@ -136,3 +138,64 @@ async def test_idle_connections_from_one_address_do_not_lock_out_the_probes_or_t
         finally:
             for _, writer in flood:
                 writer.close()
+
+
+class _LargeAnswer:
+    """A /metrics answer far larger than a loopback socket's buffers (up to 4 MB each way), as a
+    fleet of 14,000 connectors makes one (5 MB)."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily("watchdog_test_large", "an answer larger than the sockets' buffers", labels=["blob"])
+        family.add_metric(["x" * 10_000_000], 1)
+        yield family
+
+
+async def test_scrapes_whose_answer_is_never_read_do_not_lock_out_the_probes_or_the_api(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Anyone who can reach the port (/metrics needs no token) asks for /metrics and never reads
+    # the answer. Each answer sat in the daemon's memory for as long as its socket stayed open,
+    # and once the connection's keep-alive ran out (closed, not yet flushed) it left the cap's
+    # count but not uvicorn's: every request after that, /healthz, /readyz, webhooks and
+    # restarts, was answered 503 "Exceeded concurrency limit" until the reader went away.
+    monkeypatch.setattr(asgi_server, "KEEP_ALIVE_SECONDS", 0.2)
+    w, _ = world()
+    w.daemon.metrics.registry.register(_LargeAnswer())  # type: ignore[arg-type]
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
+    server, task = await start_server(app, "127.0.0.1", 0, max_connections=4, request_timeout=3.0)
+    port = server.bound_port
+    readers: list[socket.socket] = []
+    try:
+        for _ in range(4):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # takes what it is sent slowly, or never
+            sock.bind(("127.0.0.2", 0))
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+            await asyncio.get_running_loop().sock_sendall(sock, b"GET /metrics HTTP/1.1\r\nHost: daemon\r\n\r\n")
+            readers.append(sock)
+        # Every answer written, and every keep-alive run out (the connections closed, unflushed).
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline and not (
+            len(server.server_state.connections) == 4 and all(c.transport.is_closing() for c in server.server_state.connections)
+        ):
+            await asyncio.sleep(0.05)
+        fresh = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=fresh, timeout=5.0) as http:
+            healthz = await http.get("/healthz")
+            readyz = await http.get("/readyz")
+            restart = await http.post("/v1/restarts", json={"cluster": "nope", "connector": "sink-1"}, headers=AUTH)
+        assert healthz.status_code == 200, healthz.text
+        assert readyz.status_code in (200, 503) and "status" in readyz.json(), readyz.text
+        assert restart.status_code == 404, restart.text
+        # And the answers nobody reads are let go once request_timeout has passed: the memory they
+        # held (10 MB each here) and their sockets.
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and server.server_state.connections:
+            await asyncio.sleep(0.1)
+        held = sum(c.transport.get_write_buffer_size() for c in server.server_state.connections)
+        assert not server.server_state.connections, f"{len(server.server_state.connections)} connections kept, {held} bytes"
+    finally:
+        for sock in readers:
+            sock.close()
+        await stop_server(server, task)

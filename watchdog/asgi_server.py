@@ -25,6 +25,16 @@ renewed, and the kubelet would restart the pod in a loop. Why this rather than t
 Closing an idle keep-alive connection loses nothing: its client opens another. A connection with
 a request in progress is never closed for room (it is bounded by `request_timeout` while its
 request arrives).
+
+An answer must also be taken: one not read whole by its client within `request_timeout` of its
+last byte being written has its connection aborted. uvicorn writes an answer into the
+connection's buffer at once and calls it complete; a client that asks for /metrics (no token)
+and never reads kept the answer (5 MB for 14,000 connectors) in memory for as long as it kept its
+socket, and once the keep-alive closed the connection (closing, its buffer not flushed) it left
+the cap's count but not uvicorn's `limit_concurrency`: 65 such scrapes and every request after,
+/healthz, /readyz, webhooks and restarts, was answered 503 "Exceeded concurrency limit" until
+the reader went away. A connection still flushing its answer counts toward the cap, and is idle
+(nothing more is being answered on it): closed for room like any other.
 """
 
 from __future__ import annotations
@@ -99,6 +109,7 @@ def guarded_protocol(max_connections: int, request_timeout: float) -> type[H11Pr
 
     class GuardedH11(H11Protocol):
         _request_timer: asyncio.TimerHandle | None = None
+        _answer_timer: asyncio.TimerHandle | None = None
         _client: str | None = None
         _serial = 0
 
@@ -107,7 +118,7 @@ def guarded_protocol(max_connections: int, request_timeout: float) -> type[H11Pr
             peer = transport.get_extra_info("peername")
             self._client = str(peer[0]) if isinstance(peer, tuple) and peer else None
             self._serial = next(serials)
-            open_now = [c for c in self.connections if isinstance(c, GuardedH11) and not c.transport.is_closing()]
+            open_now = [c for c in self.connections if isinstance(c, GuardedH11) and c._holding()]
             if len(open_now) > max_connections and not self._make_room(open_now):
                 not_logged = refusals.admit()
                 if not_logged is not None:
@@ -134,6 +145,11 @@ def guarded_protocol(max_connections: int, request_timeout: float) -> type[H11Pr
                             closed_since_last_logged=not_logged)
             return True
 
+        def _holding(self) -> bool:
+            # Open, or closed with an answer still in its buffer: the socket and the answer are
+            # held until it is flushed, and uvicorn counts it against limit_concurrency until then.
+            return not self.transport.is_closing() or self.transport.get_write_buffer_size() > 0
+
         def _idle(self) -> bool:
             # No request being answered (uvicorn's own test for a connection it may close at once
             # on shutdown): silent, sending its request head, or kept alive between requests.
@@ -141,12 +157,29 @@ def guarded_protocol(max_connections: int, request_timeout: float) -> type[H11Pr
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm_request_timer()
+            self._disarm_answer_timer()
             super().connection_lost(exc)
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
             if not self.transport.is_closing():
                 self._arm_request_timer()  # the next request on this connection has as long
+            # Written is not taken: the answer may still sit in the buffer (see the module's doc).
+            # Counted from this answer's end: a next one cannot end while the buffer is over its
+            # high-water mark (uvicorn waits for it to drain before writing more).
+            self._disarm_answer_timer()
+            if self.transport.get_write_buffer_size() > 0:
+                self._answer_timer = self.loop.call_later(request_timeout, self._answer_timed_out)
+
+        def _disarm_answer_timer(self) -> None:
+            if self._answer_timer is not None:
+                self._answer_timer.cancel()
+                self._answer_timer = None
+
+        def _answer_timed_out(self) -> None:
+            self._answer_timer = None
+            if self.transport.get_write_buffer_size() > 0:
+                self.transport.abort()  # close() would wait for the flush that is not coming
 
         def _arm_request_timer(self) -> None:
             self._disarm_request_timer()
