@@ -280,6 +280,29 @@ async def test_a_422_names_the_first_problems_and_counts_the_rest() -> None:
     assert sorted(p["field"] for p in few.json()["problems"]) == ["cluster", "connector"]
 
 
+async def test_a_422_does_not_quote_back_a_long_key_the_caller_chose() -> None:
+    # The field a 422 names is the caller's own key where it is a label or an unknown field: a
+    # 900 KB key was sent back whole, and written whole into the warning line that logs the
+    # refusal (a 900 KB log line, which log shippers split or drop), once per request.
+    import structlog
+
+    w, http = world()
+    key = "\x1b[2J" + "k" * 900_000
+    alert_body = {"version": "4", "status": "firing", "alerts": [
+        {"status": "firing", "startsAt": "2026-03-01T12:00:00Z", "labels": {"alertname": "ConnectorStalled", key: 1}}]}
+    with structlog.testing.capture_logs() as logs:
+        webhook = await http.post("/v1/alertmanager", json=alert_body, headers=AUTH)
+        restart = await http.post("/v1/restarts", json={"cluster": "c", "connector": "x", key: 1}, headers=AUTH)
+    for response, prefix in ((webhook, "alerts[0].labels."), (restart, "")):
+        assert response.status_code == 422
+        assert len(response.content) < 1_000, len(response.content)
+        (problem,) = response.json()["problems"]
+        # Still recognisable: where it is, how it starts, and that it was cut.
+        assert problem["field"].startswith(prefix + "\\x1b[2Jkkk") and problem["field"].endswith("...")
+    lines = [e for e in logs if e["event"] == "http_request"]
+    assert len(lines) == 2 and all(len(json.dumps(e)) < 1_000 for e in lines)
+
+
 async def test_an_exception_in_a_handler_is_a_counted_logged_500() -> None:
     import structlog
 

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from starlette.requests import ClientDisconnect, Request
 
 from .config import format_location
+from .logs import printable
 from .model import (
     MAX_CONNECTOR_NAME_CHARS,
     UNSTORABLE_ESCAPE,
@@ -24,6 +25,10 @@ from .model import (
 # one alert whose labels held 100,000 non-strings got a 7.8 MB answer naming the same mistake
 # 100,000 times, built in memory and sent to whoever asked.
 MAX_PROBLEMS = 20
+# A field a 422 names may be the caller's own key (a label's, an unknown field's): each part of
+# its path is shown cut to this many characters, escaped. A 900 KB key was sent back whole and
+# written whole into the refusal's warning line, once per request.
+MAX_FIELD_PART_CHARS = 100
 
 
 def _valid_connector_name(name: str) -> str:
@@ -125,10 +130,17 @@ def validated(model: type[BaseModel], data: Any) -> Any:
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
         problems = [
-            {"field": format_location(tuple(e["loc"])) or "(body)", "problem": e["msg"]}
+            {"field": format_location(tuple(_shown(part) for part in e["loc"])) or "(body)", "problem": e["msg"]}
             for e in errors[:MAX_PROBLEMS]
         ]
         detail: dict[str, Any] = {"problems": problems}
         if len(errors) > MAX_PROBLEMS:
             detail["problems_not_shown"] = len(errors) - MAX_PROBLEMS
         raise BadRequest(422, "request body does not match the expected shape", **detail) from None
+
+
+def _shown(part: Any) -> Any:
+    """A part of a field's path as a 422 names it (MAX_FIELD_PART_CHARS)."""
+    if not isinstance(part, str) or (len(part) <= MAX_FIELD_PART_CHARS and part.isprintable()):
+        return part
+    return printable(part[:MAX_FIELD_PART_CHARS]) + ("..." if len(part) > MAX_FIELD_PART_CHARS else "")
