@@ -20,6 +20,7 @@ from watchdog.alerts import WebhookPayload
 from watchdog.api import ALERT_CHUNK, CONCURRENT_BODIES
 from watchdog.api_input import MAX_PROBLEMS
 from watchdog.config import ServerSettings
+from watchdog.model import ConnectorKey, Trigger
 from watchdog.server import create_app
 
 from .support import CLUSTER, CLUSTER_ID, World, daemon_config, in_process, sim_scenario
@@ -110,6 +111,35 @@ async def test_a_cluster_that_cannot_be_listed_asks_alertmanager_to_send_again()
     assert restart.status_code == 503 and "could not be listed" in restart.json()["error"]
     assert calls(w, "list") == 1, "a failed listing is remembered for a few seconds, not retried per request"
     assert calls(w, "restart") == 0
+
+
+async def test_asking_again_for_a_restart_still_queued_does_not_grow_it() -> None:
+    # A script asking every second for a restart whose key a 429 pauses (its job queued for up
+    # to rate_limit.max_pause): each request joined the job. 5,000 such requests against
+    # watchdog run made a job of 5,001 requests, 5,002 state rows and restart_queued lines, and
+    # every answer named them all (95 KB each, growing with each request). A request asked for by
+    # name (or by a schedule's rule) joins a queued restart that no request of its kind already
+    # holds; one that does is answered `duplicate` with that job, whose outcome is its own.
+    w, http = world(rules=[{"name": "all", "trigger": {"type": "schedule", "cron": "0 3 * * *"},
+                            "select": {"include": ["*"]}}])
+    # The queue is not started: the first restart stays queued.
+    first = await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "sink-1"}, headers=AUTH)
+    assert first.status_code == 202 and first.json()["decision"] == "restart"
+    again = [await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "sink-1", "reason": "retry loop"},
+                             headers=AUTH) for _ in range(50)]
+    assert {a.status_code for a in again} == {202} and {a.json()["decision"] for a in again} == {"duplicate"}
+    job = first.json()["job"]["id"]
+    assert {a.json()["job"]["id"] for a in again} == {job}, "each answer follows the queued restart"
+    assert all(a.json()["job"]["requests"] == [first.json()["id"]] for a in again)
+    assert len(w.daemon.state.pending()) == 1
+    followed = await http.get(f"/v1/restarts/{again[-1].json()['id']}", headers=AUTH)
+    assert followed.status_code == 200 and followed.json()["job"]["id"] == job
+    # A request of another kind still joins it (a schedule's: its own fate; README, the restart API).
+    pending = w.daemon.queue.pending_job(ConnectorKey(CLUSTER, "sink-1"))
+    assert pending is not None
+    scheduled = w.daemon.engine.on_request(ConnectorKey(CLUSTER, "sink-1"), None, trigger=Trigger.SCHEDULE, rule="all",
+                                           reason="nightly", known_missing=False)
+    assert scheduled.decision.value == "duplicate" and len(pending.requests) == 2
 
 
 async def test_a_huge_connector_label_is_refused_without_growing_metrics() -> None:

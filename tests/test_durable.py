@@ -292,7 +292,8 @@ async def test_an_outcome_the_state_file_refused_is_written_later_and_never_sent
 
 
 async def _crash_with_a_joined_request_on_the_wire(tmp_path: Path) -> tuple[Simulator, Clock]:
-    """A restart asked for by name on the wire, a second request joined to it, then kill -9."""
+    """A restart asked for by name on the wire, a second request joined to it (a schedule rule's:
+    another request by name holds the same fate as the first and does not join), then kill -9."""
     from watchdog.engine import MANUAL_RULE
     from watchdog.model import Trigger
     from watchdog.queue import Phase
@@ -307,7 +308,7 @@ async def _crash_with_a_joined_request_on_the_wire(tmp_path: Path) -> tuple[Simu
                                     known_missing=False)
     assert asked.job is not None
     await wait_until(lambda: asked.job is not None and asked.job.phase is Phase.SENDING, "the restart on the wire")
-    joined = first.engine.on_request(key, None, trigger=Trigger.MANUAL, rule=MANUAL_RULE, reason="second",
+    joined = first.engine.on_request(key, None, trigger=Trigger.SCHEDULE, rule="nightly", reason="second",
                                      known_missing=False)
     assert joined.decision.value == "duplicate" and joined.job is asked.job
     await first.queue.abandon()  # kill -9: nothing more is written
@@ -316,8 +317,8 @@ async def _crash_with_a_joined_request_on_the_wire(tmp_path: Path) -> tuple[Simu
 
 
 async def test_a_request_that_joined_a_restart_on_the_wire_is_not_sent_again_after_a_crash(tmp_path: Path) -> None:
-    # A restart asked for by name while the same connector's restart was on the wire joins that
-    # job (answered `duplicate`). It was kept in the state file as `queued`, not as possibly
+    # A restart asked for (here by a schedule) while the same connector's restart was on the wire
+    # joins that job (answered `duplicate`). It was kept in the state file as `queued`, not as possibly
     # sent: killed then, the daemon ended the job's own request `interrupted` at its next start
     # and sent the joined one, a second restart.
     simulator, clock = await _crash_with_a_joined_request_on_the_wire(tmp_path)

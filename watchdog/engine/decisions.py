@@ -116,7 +116,8 @@ class Decisions(Gates):
                 record.job.wants_recommendations |= bool(rule_config and rule_config.fetch_recommendations)
         elif decision is Decision.DUPLICATE:
             record.job = self.queue.pending_job(key)
-            joins = trigger in _ASKED_ONCE or (origin and record.job is not None and origin not in record.job.alerts)
+            joins = (trigger in _ASKED_ONCE and not self._asked_alike(record.job, trigger, rule, dry_run)) or (
+                origin and record.job is not None and origin not in record.job.alerts)
             if record.job is not None and joins and not self.queue.closed:
                 # Nobody asks again for these soon (a poll or a stall check decides anew each time;
                 # Alertmanager sends an alert again after its repeat_interval, hours), so the
@@ -131,6 +132,15 @@ class Decisions(Gates):
                 record.job.alerts.add(origin)
         self._remember(record)
         return record
+
+    def _asked_alike(self, job: RestartJob | None, trigger: Trigger, rule: str, dry_run: bool) -> bool:
+        """Whether a request of this trigger, rule and dry-run-ness (no alert's) is on the job: it
+        holds the job's fate for them already, and another adds only a state row, a history row
+        and an id in every answer. A script asking every second for a restart a 429 paused made
+        a job of 5,001 requests, each answer naming them all."""
+        dry_run = self.config.dry_run or dry_run
+        return job is not None and any(
+            r.trigger is trigger and r.rule == rule and r.dry_run == dry_run and not r.origin for r in job.requests)
 
     def _cluster_gone(self, rule: str, trigger: Trigger, key: ConnectorKey, now: datetime, reason: str) -> RequestRecord:
         """A decision for a cluster the config no longer names: one made after an await during
