@@ -236,3 +236,40 @@ async def test_scrapes_asked_for_at_once_are_collected_and_written_out_once_not_
         # A scrape asked for after the others' answers is collected anew.
         before = collected
         assert (await http.get("/metrics")).status_code == 200 and collected == before + 1
+
+
+async def test_requests_that_are_not_http_are_answered_in_json_counted_and_logged_at_a_bounded_rate(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # `curl https://daemon:9464/...`, a Prometheus job with `scheme: https`, a TLS scanner: each
+    # such connection made uvicorn write its own warning, "Invalid HTTP request received.", with
+    # no client and no cause, answered in plain text and counted nowhere; a request asking to
+    # upgrade to WebSocket (served as plain HTTP anyway) wrote two more, advising to install a
+    # WebSocket library. Anyone may send them, as often as they like.
+    w, _ = world()
+    await w.daemon.start()
+    port = w.daemon.bound_port
+    hello = bytes.fromhex("16030100a5010000a10303") + bytes(32) + b"\r\n\r\n"  # a TLS ClientHello's start
+    try:
+        with structlog.testing.capture_logs() as logs, caplog.at_level("WARNING", logger="uvicorn.error"):
+            answers = []
+            for _ in range(30):
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(hello)
+                await writer.drain()
+                answers.append(await asyncio.wait_for(reader.read(), 5.0))
+                writer.close()
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                upgrades = [await http.get("/healthz", headers={"Connection": "Upgrade", "Upgrade": "websocket"})
+                            for _ in range(3)]
+    finally:
+        await w.daemon.stop()
+    for answer in answers:
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400 ") and b"application/json" in head, head
+        assert "plain HTTP" in json.loads(body)["error"]
+    assert all(u.status_code == 200 for u in upgrades)
+    assert not [r.getMessage() for r in caplog.records if r.name == "uvicorn.error"]
+    lines = [e for e in logs if e["event"] == "http_request_invalid"]
+    assert len(lines) == 1 and lines[0]["client"] == "127.0.0.1", lines
+    assert w.sample("watchdog_http_requests_total", route="other", status_class="4xx") == 30

@@ -230,9 +230,10 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
             app = create_app(self.metrics.registry, self.probes, self.api_context())
             server = self.config.server
             try:
-                self._server = await start_server(app, server.host, server.port,
-                                                  max_connections=server.max_connections,
-                                                  request_timeout=server.request_timeout)
+                self._server = await start_server(
+                    app, server.host, server.port, max_connections=server.max_connections,
+                    request_timeout=server.request_timeout,
+                    on_invalid_request=self.metrics.http_requests.labels("other", "4xx").inc)
             except CannotListen:
                 # A taken port: nothing has acted yet (the server binds before recovery and
                 # leading), so stop as at SIGTERM, closing the state file, and say why.

@@ -42,6 +42,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
+import logging
 import os
 import time
 from collections import Counter
@@ -86,6 +88,33 @@ class LogThrottle:
         return suppressed
 
 
+# What uvicorn's protocol logs per request that anyone can make it log at will: a request h11
+# cannot read (said here instead, throttled: http_request_invalid), and a request to upgrade to
+# WebSocket, which is served as plain HTTP anyway (its advice to install a WebSocket library is
+# not for a daemon that serves none).
+_PER_REQUEST_WARNINGS = ("Invalid HTTP request received.", "Unsupported upgrade request.",
+                         "No supported WebSocket library detected.")
+# The answer to what is not an HTTP/1.1 request.
+NOT_HTTP = ("not a valid HTTP/1.1 request: this port speaks plain HTTP (an https:// URL or a TLS handshake "
+            "is not understood here), or the request line or a header is malformed")
+
+
+class _WithoutPerRequestWarnings:
+    """uvicorn's logger for one connection, without _PER_REQUEST_WARNINGS: each one was a
+    warning line of its own, with no client and no cause (300 TLS handshakes to the port, 300
+    lines)."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+
+    def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        if not (isinstance(msg, str) and msg.startswith(_PER_REQUEST_WARNINGS)):
+            self._logger.warning(msg, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._logger, name)
+
+
 class EmbeddedServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -100,11 +129,16 @@ class EmbeddedServer(uvicorn.Server):
         raise RuntimeError("server is not listening")
 
 
-def guarded_protocol(max_connections: int, request_timeout: float) -> type[H11Protocol]:
-    """An h11 protocol class bound to these limits (uvicorn makes one instance per connection)."""
+def guarded_protocol(
+    max_connections: int, request_timeout: float, on_invalid_request: Callable[[], None] | None = None
+) -> type[H11Protocol]:
+    """An h11 protocol class bound to these limits (uvicorn makes one instance per connection).
+    `on_invalid_request` is called for each request answered 400 because it is not HTTP/1.1
+    (the app never sees those: the daemon counts them with it)."""
     # Shared by every connection of this server.
     refusals = LogThrottle(REFUSAL_LOG_INTERVAL)
     evictions = LogThrottle(REFUSAL_LOG_INTERVAL)
+    invalid = LogThrottle(REFUSAL_LOG_INTERVAL)
     serials = itertools.count()
 
     class GuardedH11(H11Protocol):
@@ -112,6 +146,28 @@ def guarded_protocol(max_connections: int, request_timeout: float) -> type[H11Pr
         _answer_timer: asyncio.TimerHandle | None = None
         _client: str | None = None
         _serial = 0
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.logger = _WithoutPerRequestWarnings(self.logger)  # type: ignore[assignment]
+
+        def send_400_response(self, msg: str) -> None:
+            """What h11 could not read as a request: answered 400 in JSON, like every other
+            answer, counted, and said at most once per interval with the client's address."""
+            not_logged = invalid.admit()
+            if not_logged is not None:
+                log.warning("http_request_invalid", client=self._client, invalid_since_last_logged=not_logged,
+                            note="a connection sent something that is not an HTTP/1.1 request (an https:// URL or "
+                                 "a TLS probe to this plain-HTTP port, or a malformed request head); answered 400")
+            if on_invalid_request is not None:
+                on_invalid_request()
+            body = json.dumps({"error": NOT_HTTP}).encode()
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                       (b"connection", b"close")]
+            for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"), h11.Data(data=body),
+                          h11.EndOfMessage()):
+                self.transport.write(self.conn.send(event) or b"")
+            self.transport.close()
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -224,12 +280,13 @@ async def _serve(server: EmbeddedServer, host: str, port: int) -> None:
 
 
 async def start_server(
-    app: Any, host: str, port: int, *, max_connections: int = 64, request_timeout: float = 10.0
+    app: Any, host: str, port: int, *, max_connections: int = 64, request_timeout: float = 10.0,
+    on_invalid_request: Callable[[], None] | None = None,
 ) -> tuple[EmbeddedServer, asyncio.Task[None]]:
     """Start serving in the background and return once the socket is bound."""
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan="off",
-        http=guarded_protocol(max_connections, request_timeout),
+        http=guarded_protocol(max_connections, request_timeout, on_invalid_request),
         # Requests in progress beyond this are answered 503 by uvicorn itself.
         limit_concurrency=max_connections + 1,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
