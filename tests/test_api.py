@@ -219,6 +219,33 @@ async def test_restart_of_a_paused_connector_is_decided_not_sent() -> None:
     assert restart_calls(w) == 0
 
 
+async def test_readers_of_the_connectors_at_once_share_one_reading() -> None:
+    # GET /v1/connectors (`watchdog status --daemon`) reads every connector's state and writes
+    # the answer out on the event loop: 0.5 s for 14,000 connectors (7 MB), and 8 readers at
+    # once, each doing it in turn before the loop could look at anything else, held /healthz
+    # 4.1 s (the liveness probe gives up after 3 s). Readers that come while a reading is
+    # awaited share it, read after they came.
+    w, _ = world()
+    await polled(w)
+    readings = 0
+    rows = w.daemon.connector_rows
+
+    def counted() -> list[dict[str, Any]]:
+        nonlocal readings
+        readings += 1
+        return rows()
+
+    w.daemon.connector_rows = counted  # type: ignore[method-assign]
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon")
+    answers = await asyncio.gather(*(http.get("/v1/connectors", headers=AUTH) for _ in range(20)))
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.content for a in answers}) == 1 and answers[0].json()["connectors"]
+    assert readings == 1, f"{readings} readings for 20 readers at once"
+    # One who comes after those answers gets a reading of its own.
+    assert (await http.get("/v1/connectors", headers=AUTH)).status_code == 200 and readings == 2
+
+
 async def test_connectors_lists_watched_connectors_with_their_state() -> None:
     w, http = world()
     await polled(w)

@@ -146,7 +146,7 @@ def api_routes(ctx: ApiContext) -> list[Route]:
         Route("/v1/alertmanager", _guarded(ctx, refusals, "alertmanager", _with_body(bodies, _alertmanager)), methods=["POST"]),
         Route("/v1/restarts", _guarded(ctx, refusals, "restarts", _with_body(bodies, _create_restart)), methods=["POST"]),
         Route("/v1/restarts/{request_id}", _guarded(ctx, refusals, "restart_status", _restart_status), methods=["GET"]),
-        Route("/v1/connectors", _guarded(ctx, refusals, "connectors", _connectors), methods=["GET"]),
+        Route("/v1/connectors", _guarded(ctx, refusals, "connectors", _connectors()), methods=["GET"]),
         Route("/v1/history", _guarded(ctx, refusals, "history", _history), methods=["GET"]),
     ]
 
@@ -340,12 +340,36 @@ async def _restart_status(ctx: ApiContext, request: Request) -> JSONResponse:
     return JSONResponse(_describe(record))
 
 
-async def _connectors(ctx: ApiContext, request: Request) -> JSONResponse:
-    # The leader's live view (its polls, its discovery): a standby polls and discovers nothing,
-    # so its rows showed a discovered cluster's environment as null and health as of its start.
-    # Its 503 sends the reader (and `watchdog status --daemon` through a Service) to the leader.
-    _leader_only(ctx)
-    return JSONResponse({"connectors": ctx.connectors()})
+class _Written(JSONResponse):
+    """An answer whose JSON is already written out (shared by several requests)."""
+
+    def render(self, content: Any) -> bytes:
+        assert isinstance(content, bytes)
+        return content
+
+
+def _connectors() -> Callable[[ApiContext, Request], Awaitable[JSONResponse]]:
+    """GET /v1/connectors: every connector's row, read and written out on the event loop (0.5 s
+    for 14,000 connectors, 7 MB). Readers that come while a reading is awaited share it (it is
+    read after they came): each one read in turn, 8 readers at once (`watchdog status --daemon`
+    in several terminals during an incident) held /healthz, the webhook and the lease 4.1 s."""
+    next_reading: dict[str, asyncio.Future[bytes]] = {}
+
+    async def reading(ctx: ApiContext) -> bytes:
+        del next_reading["rows"]  # begun: a reader that comes from now on waits for the next one
+        return bytes(JSONResponse({"connectors": ctx.connectors()}).body)
+
+    async def connectors(ctx: ApiContext, request: Request) -> JSONResponse:
+        # The leader's live view (its polls, its discovery): a standby polls and discovers nothing,
+        # so its rows showed a discovered cluster's environment as null and health as of its start.
+        # Its 503 sends the reader (and `watchdog status --daemon` through a Service) to the leader.
+        _leader_only(ctx)
+        if "rows" not in next_reading:
+            next_reading["rows"] = asyncio.ensure_future(reading(ctx))
+        # Shielded: a reader that went away does not cancel the others' answer.
+        return _Written(await asyncio.shield(next_reading["rows"]))
+
+    return connectors
 
 
 MAX_HISTORY = 1000
