@@ -142,12 +142,16 @@ class AuthFailureLog:
 def api_routes(ctx: ApiContext) -> list[Route]:
     refusals = AuthFailureLog(ctx.metrics)
     bodies = asyncio.Semaphore(CONCURRENT_BODIES)
+    # The query parameters each route takes; another is refused (400). The webhook's is not
+    # looked at (None): its URL, in Alertmanager's config, may carry one of its own.
     return [
-        Route("/v1/alertmanager", _guarded(ctx, refusals, "alertmanager", _with_body(bodies, _alertmanager)), methods=["POST"]),
+        Route("/v1/alertmanager", _guarded(ctx, refusals, "alertmanager", _with_body(bodies, _alertmanager), None),
+              methods=["POST"]),
         Route("/v1/restarts", _guarded(ctx, refusals, "restarts", _with_body(bodies, _create_restart)), methods=["POST"]),
         Route("/v1/restarts/{request_id}", _guarded(ctx, refusals, "restart_status", _restart_status), methods=["GET"]),
         Route("/v1/connectors", _guarded(ctx, refusals, "connectors", _connectors()), methods=["GET"]),
-        Route("/v1/history", _guarded(ctx, refusals, "history", _history), methods=["GET"]),
+        Route("/v1/history", _guarded(ctx, refusals, "history", _history, ("cluster", "connector", "limit")),
+              methods=["GET"]),
     ]
 
 
@@ -168,10 +172,11 @@ def _with_body(
 
 def _guarded(
     ctx: ApiContext, refusals: AuthFailureLog, route: str,
-    handler: Callable[[ApiContext, Request], Awaitable[JSONResponse]],
+    handler: Callable[[ApiContext, Request], Awaitable[JSONResponse]], query: tuple[str, ...] | None = (),
 ) -> Handler:
-    """Authentication, then the handler; every refusal a 4xx or 503 naming its reason, logged.
-    (Counting is the server's: it counts every answer, 5xx included.)"""
+    """Authentication, then the route's query parameters (`query`; None: not looked at), then the
+    handler; every refusal a 4xx or 503 naming its reason, logged. (Counting is the server's: it
+    counts every answer, 5xx included.)"""
 
     async def endpoint(request: Request) -> JSONResponse:
         try:
@@ -186,6 +191,8 @@ def _guarded(
             return response
         why: dict[str, Any] = {}
         try:
+            if query is not None:
+                _only_query(request, query)
             response = await handler(ctx, request)
         except BadRequest as exc:
             response = JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
@@ -214,6 +221,19 @@ def _guarded(
         return response
 
     return endpoint
+
+
+def _only_query(request: Request, known: tuple[str, ...]) -> None:
+    """A query parameter the route does not take is refused: ignored, a misspelt filter
+    (`/v1/history?conector=orders`) answered every connector's restarts as that one's, and
+    `POST /v1/restarts?dry_run=true` restarted for real. Named cut short, escaped (repr)."""
+    unknown = sorted({name for name in request.query_params if name not in known})
+    if unknown:
+        names = ", ".join(repr(name[:50]) + ("..." if len(name) > 50 else "") for name in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        takes = ", ".join(known) if known else "none (what it needs goes in the path or the body)"
+        raise BadRequest(400, f"unknown query parameter{'s' if len(unknown) > 1 else ''} {names}{more}: "
+                              f"this route takes {takes}; nothing was done")
 
 
 def _authenticate(config: Config, request: Request) -> None:
