@@ -279,17 +279,23 @@ async def test_a_key_given_twice_is_refused_not_read_as_its_last_value() -> None
     assert calls(w, "restart") == 0
 
 
-async def test_half_an_emoji_in_an_alert_or_a_reason_is_restarted_and_recorded_not_a_500() -> None:
+@pytest.mark.parametrize("raw", [False, True], ids=["escaped", "raw-bytes"])
+async def test_half_an_emoji_in_an_alert_or_a_reason_is_restarted_and_recorded_not_a_500(raw: bool) -> None:
     # JSON may escape half of a surrogate pair alone ("\\ud83d": a summary cut between an emoji's
     # halves). Before: the request's write to the state file raised UnicodeEncodeError, the
     # webhook answered 500, Alertmanager sent it again, failing alike, and nothing was restarted.
+    # `raw`: the half as its own three bytes (ED A0 BD, a CESU-8 or Java "modified UTF-8"
+    # sender's), which Python's JSON reader takes unescaped: it passed the check for escapes and
+    # failed alike.
     w, http = world()
     w.daemon.queue.start()
     firing = alert(connector="sink-1")
     firing["annotations"]["summary"] = "lag on sink-1 \ud83d"
-    webhook = json.dumps(payload(firing)).encode()  # as a Java or Python sender escapes it
-    restart = json.dumps({"cluster": "prod", "connector": "sink-0", "reason": "paged \ud83d"}).encode()
-    assert b"\\ud83d" in webhook and b"\\ud83d" in restart
+    webhook = json.dumps(payload(firing), ensure_ascii=not raw).encode("utf-8", "surrogatepass")
+    restart = json.dumps({"cluster": "prod", "connector": "sink-0", "reason": "paged \ud83d"},
+                         ensure_ascii=not raw).encode("utf-8", "surrogatepass")
+    half = b"\xed\xa0\xbd" if raw else b"\\ud83d"
+    assert half in webhook and half in restart
     for path, body in (("/v1/alertmanager", webhook), ("/v1/restarts", restart)):
         response = await http.post(path, content=body, headers={**AUTH, "Content-Type": "application/json"})
         assert response.status_code in (200, 202), response.text

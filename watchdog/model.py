@@ -122,8 +122,11 @@ class Unusable(StrEnum):
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # A JSON escape of a UTF-16 surrogate (paired or not: after reading, a pair is one character),
-# or of NUL.
-UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:[dD][89a-fA-F][0-9a-fA-F]{2}|0000)")
+# or of NUL; or a surrogate's own three bytes (ED A0..BF xx), as a CESU-8 or Java "modified UTF-8"
+# encoder writes one: not UTF-8, yet Python's JSON reader decodes bytes with `surrogatepass` and
+# takes them, unescaped, into a str no store takes (a state holding one crashed every poll of
+# its cluster with UnicodeEncodeError, and nothing of the cluster was judged).
+UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:[dD][89a-fA-F][0-9a-fA-F]{2}|0000)|\xed[\xa0-\xbf]")
 # What no store takes: half of a surrogate pair alone, or NUL.
 UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
 

@@ -311,7 +311,9 @@ def _injected_reply(door: ApiDoor, status: int, action: FaultAction) -> ApiReply
         reply = ApiReply(status)
     elif isinstance(action.body, str):
         reply = ApiReply(
-            status, action.body.encode(), {"Content-Type": "text/plain; charset=utf-8"}
+            # surrogatepass: a lone surrogate in the text goes out as its three bytes, as a CESU-8
+            # or "modified UTF-8" encoder writes it (invalid UTF-8 that Python's JSON reader takes).
+            status, action.body.encode("utf-8", "surrogatepass"), {"Content-Type": "text/plain; charset=utf-8"}
         )
     else:
         reply = json_reply(status, action.body)
