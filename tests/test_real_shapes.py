@@ -224,6 +224,35 @@ async def test_a_state_no_api_is_known_to_report_is_said_once_and_never_restarte
     assert w.sample("watchdog_connectors", cluster=CLUSTER, health="healthy") == 1
 
 
+def _entry(name: str, tasks: list[Any]) -> dict[str, Any]:
+    return {"status": {"name": name, "type": "sink", "connector": {"state": "RUNNING", "worker_id": "w"}, "tasks": tasks}}
+
+
+@pytest.mark.parametrize("task", [{"id": 0, "state": None}, {"id": 0}, {"id": 0, "state": {"name": "FAILED"}}, "FAILED", None],
+                         ids=["state-null", "state-missing", "state-object", "entry-string", "entry-null"])
+async def test_a_task_whose_state_cannot_be_read_is_said_and_never_judged_healthy(task: object) -> None:
+    # A RUNNING connector whose tasks' states could not be read (a task's state null, missing or
+    # of another shape tomorrow) had those tasks left out, and was judged healthy: counted in
+    # watchdog_connectors{health="healthy"}, its backoff let reset, and nothing said. It is a
+    # state the daemon does not know: transient and said once, as an unknown state is. A task
+    # that did say FAILED beside it still gets its connector restarted.
+    connectors = [{"name": "odd"}, {"name": "broken"}]
+    body = {"odd": _entry("odd", [task]), "broken": _entry("broken", [{"id": 0, "state": "FAILED"}, task])}
+    faults = [{"match": {"endpoint": "list"}, "action": {"status": 200, "body": body}}]
+    w = world(connectors, [rule_with(confirm_polls=1)], scenario=sim_scenario(connectors, faults=faults))
+
+    with capture_logs() as logs:
+        await run_polls(w, 3)
+
+    assert w.sample("watchdog_connectors", cluster=CLUSTER, health="healthy") == 0, "judged healthy"
+    assert w.sample("watchdog_connectors", cluster=CLUSTER, health="transient") == 1
+    said = [e for e in logs if e["event"] == "unknown_state"]
+    assert sorted((e["connector"], e["log_level"], e["states"]) for e in said) == [
+        ("broken", "warning", [""]), ("odd", "warning", [""])], "said once each"
+    assert restart_times(w, "odd") == []
+    assert len(restart_times(w, "broken")) == 1, "the task that said FAILED was not restarted"
+
+
 # -- a status rule naming a connector its cluster does not have ------------------------------------
 
 

@@ -293,19 +293,25 @@ def parse_status(data: Any, resource_id: str | None = None) -> ConnectorStatus:
         raise TasksNotList(f"status tasks is {type(listed).__name__}, not a list")
     tasks: list[TaskStatus] = []
     for task in listed or []:
-        if isinstance(task, dict) and isinstance(task.get("state"), str):
-            try:
-                task_id = int(task.get("id", len(tasks)))
-            except (TypeError, ValueError, OverflowError):  # OverflowError: 1e400 reads as inf
-                task_id = len(tasks)
-            tasks.append(
-                TaskStatus(
-                    id=task_id,
-                    state=task["state"],
-                    msg=upstream_text(task.get("msg")),
-                    trace=upstream_text(task.get("trace")),
-                )
+        if not isinstance(task, dict):
+            task = {}
+        try:
+            task_id = int(task.get("id", len(tasks)))
+        except (TypeError, ValueError, OverflowError):  # OverflowError: 1e400 reads as inf
+            task_id = len(tasks)
+        # A task whose state cannot be read (null, missing, an object, an entry that is no
+        # object) is kept with the empty state, one no API reports: its connector is `transient`
+        # and the state is said (unknown_state), as for a state added tomorrow. Left out, a
+        # RUNNING connector whose every task was so was judged healthy, unsaid.
+        state = task.get("state")
+        tasks.append(
+            TaskStatus(
+                id=task_id,
+                state=state if isinstance(state, str) else "",
+                msg=upstream_text(task.get("msg")),
+                trace=upstream_text(task.get("trace")),
             )
+        )
     validation_errors = data.get("validation_errors")
     return ConnectorStatus(
         name=str(data.get("name") or ""),
