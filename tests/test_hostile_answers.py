@@ -606,6 +606,33 @@ async def test_a_trace_of_megabytes_costs_kilobytes_in_the_log_and_the_history()
     assert captured_error(record) == "org.apache.kafka.connect.errors.ConnectException: boom"
 
 
+async def test_a_state_of_a_megabyte_costs_no_megabyte_log_line_or_state_row() -> None:
+    # A state was said whole wherever its connector was: a connector state and a task state of a
+    # megabyte each made a 3 MB `unknown_state` warning, a 1 MB `decision` line at every poll,
+    # and a 1 MB last seen state written to the state file at every poll. They are cut, said cut,
+    # and still no state any API reports (transient, never restarted on).
+    huge = "QUIESCED" + "X" * 1_000_000
+    body = {"odd": {"status": {"name": "odd", "type": "sink", "connector": {"state": huge, "worker_id": "w"},
+                               "tasks": [{"id": 0, "state": huge}]}},
+            "broken": {"status": {"name": "broken", "type": "sink", "connector": {"state": "RUNNING", "worker_id": "w"},
+                                  "tasks": [{"id": 0, "state": "FAILED"}, {"id": 1, "state": huge}]}}}
+    w = faulty_world([{"match": {"endpoint": "list"}, "action": {"status": 200, "body": body}}])
+
+    with capture_logs() as logs:
+        await run_polls(w, 3)
+
+    sizes = {e["event"]: max(len(json.dumps(x, default=str)) for x in logs if x["event"] == e["event"]) for e in logs}
+    assert max(sizes.values()) < 10_000, sizes
+    [said] = [e for e in logs if e["event"] == "unknown_state" and e["connector"] == "odd"]
+    assert said["states"] == ["QUIESCED" + "X" * 56 + "... (1000008 characters)"], said["states"]
+    [row] = [r for r in w.daemon.state.rows() if r.key.connector == "odd"]
+    assert row.seen_state is not None and len(row.seen_state) < 100, len(row.seen_state or "")
+    assert w.sample("watchdog_connectors", cluster=CLUSTER, health="transient") == 1
+    assert restart_times(w, "odd") == [] and len(restart_times(w, "broken")) == 1
+    [record] = w.daemon.state.history(None, 10)
+    assert len(json.dumps(record.evidence)) < 10_000
+
+
 async def test_a_password_in_a_connectors_trace_is_kept_nowhere() -> None:
     # A connector's error often quotes its connection URL, password and all. The log masked it;
     # the history (the state file, GET /v1/history, `watchdog history`) kept it as it came.

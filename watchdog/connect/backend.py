@@ -278,6 +278,21 @@ def upstream_text(value: Any) -> str:
     return redact_url_credentials(text)
 
 
+# No state any API reports comes near this (USER_ACTIONABLE_ERROR has 21 characters). A state is
+# said whole wherever its connector is (each poll's decision line, `unknown_state`, the state
+# file's last seen state, GET /v1/connectors, the restart's evidence), and a state of a megabyte
+# made log lines of megabytes at every poll, which log shippers drop or split.
+MAX_STATE_CHARS = 64
+
+
+def bounded_state(value: str) -> str:
+    """A state from upstream, cut to MAX_STATE_CHARS with a note of its length. A state cut so
+    was longer than any known one, and the note keeps its cut from reading as one."""
+    if len(value) <= MAX_STATE_CHARS:
+        return value
+    return f"{value[:MAX_STATE_CHARS]}... ({len(value)} characters)"
+
+
 def parse_status(data: Any, resource_id: str | None = None) -> ConnectorStatus:
     """A status object, read leniently: unknown fields and unknown states are kept or ignored."""
     if not isinstance(data, dict):
@@ -307,7 +322,7 @@ def parse_status(data: Any, resource_id: str | None = None) -> ConnectorStatus:
         tasks.append(
             TaskStatus(
                 id=task_id,
-                state=state if isinstance(state, str) else "",
+                state=bounded_state(state) if isinstance(state, str) else "",
                 msg=upstream_text(task.get("msg")),
                 trace=upstream_text(task.get("trace")),
             )
@@ -315,7 +330,7 @@ def parse_status(data: Any, resource_id: str | None = None) -> ConnectorStatus:
     validation_errors = data.get("validation_errors")
     return ConnectorStatus(
         name=str(data.get("name") or ""),
-        state=connector["state"],
+        state=bounded_state(connector["state"]),
         type=str(data.get("type") or "unknown"),
         trace=upstream_text(connector.get("trace")),
         tasks=tuple(tasks),
