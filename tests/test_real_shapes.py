@@ -224,6 +224,35 @@ async def test_a_state_no_api_is_known_to_report_is_said_once_and_never_restarte
     assert w.sample("watchdog_connectors", cluster=CLUSTER, health="healthy") == 1
 
 
+@pytest.mark.parametrize(("connector_state", "tasks", "health"), [
+    ("SUSPENDED", ["FAILED"], "transient"), ("suspended", ["FAILED", "RUNNING"], "transient"),
+    ("FAILED ", ["SYSTEM_ERROR"], "transient"),
+    ("RUNNING", ["FAILED", "QUIESCED"], "failed"), ("RUNNING", ["USER_ACTIONABLE_ERROR", "QUIESCED"], "user_error"),
+])
+async def test_a_connector_in_a_state_no_api_reports_is_not_restarted_whatever_its_tasks_say(
+        connector_state: str, tasks: list[str], health: str) -> None:
+    # A connector state Confluent adds tomorrow (one being deleted, migrated or suspended may show
+    # its tasks FAILED) was judged failed for its tasks and restarted, right after an
+    # `unknown_state` warning that said "taken as transient, not restarted". A connector in a known
+    # state with a FAILED task beside a task in an unknown state is restarted for that task, and
+    # the warning says so.
+    connectors = [{"name": "odd"}]
+    status = {"name": "odd", "type": "sink", "connector": {"state": connector_state, "worker_id": "w"},
+              "tasks": [{"id": i, "state": state} for i, state in enumerate(tasks)]}
+    faults = [{"match": {"endpoint": "list"}, "action": {"status": 200, "body": {"odd": {"status": status}}}}]
+    w = world(connectors, [rule_with(confirm_polls=1) | {"restart_user_errors": True}],
+              scenario=sim_scenario(connectors, faults=faults))
+
+    with capture_logs() as logs:
+        await run_polls(w, 3)
+
+    [said] = [e for e in logs if e["event"] == "unknown_state"]
+    restarted = health != "transient"
+    assert len(restart_times(w, "odd")) == (1 if restarted else 0), "restarted" if not restarted else "not restarted"
+    assert ("not restarted" in said["note"]) is not restarted, said["note"]
+    assert w.sample("watchdog_connectors", cluster=CLUSTER, health=health) == 1
+
+
 def _entry(name: str, tasks: list[Any]) -> dict[str, Any]:
     return {"status": {"name": name, "type": "sink", "connector": {"state": "RUNNING", "worker_id": "w"}, "tasks": tasks}}
 

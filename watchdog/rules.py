@@ -38,7 +38,9 @@ def classify(status: ConnectorStatus) -> Health:
 
     Order matters:
     0. A connector whose list entry could not be read is `transient`: look again next poll.
-    1. A connector that is provisioning, paused or gone is not actionable, whatever its tasks say.
+    1. A connector that is provisioning, paused or gone, or in a state no API is known to report
+       (one Confluent adds tomorrow: a connector being deleted, migrated or suspended may show its
+       tasks FAILED), is not actionable, whatever its tasks say.
     2. Any task in SYSTEM_ERROR or FAILED makes it `failed`: a restart can heal that task, even if
        another task has a user error.
     3. Otherwise any USER_ACTIONABLE_ERROR task makes it `user_error` (bad config or data).
@@ -55,7 +57,7 @@ def classify(status: ConnectorStatus) -> Health:
     if status.unusable:
         return Health.TRANSIENT  # its list entry could not be read: nothing is known
     state = status.state.upper()
-    if state in _TRANSIENT_CONNECTOR_STATES:
+    if state in _TRANSIENT_CONNECTOR_STATES or state not in _KNOWN_CONNECTOR_STATES:
         return Health.TRANSIENT
     task_states = {task.state.upper() for task in status.tasks}
     if task_states & _FAILED_TASK_STATES:

@@ -33,6 +33,11 @@ from .decisions import Decisions
 _FAILING = frozenset({Health.FAILED, Health.USER_ERROR})
 _NAMES_SHOWN = 20  # of a rule's names not listed, in one log line
 _NEVER = datetime.min.replace(tzinfo=timezone.utc)
+# What `unknown_state` says will happen (StatusIntake._watch_unknown).
+_UNKNOWN_NOTE = ("a state the watchdog does not know: taken as transient, not restarted; look at the connector, and "
+                 "restart it by hand (watchdog restart) if it has failed")
+_UNKNOWN_KNOWN_BESIDE_NOTE = ("a task state the watchdog does not know, beside tasks in states it does: the connector is "
+                              "judged {health} for those, and decided as the rule says; look at the connector")
 
 
 def _last_restart(state: ConnectorState | None) -> datetime:
@@ -146,7 +151,7 @@ class StatusIntake(Decisions):
         """`stored`: the connector's state, read in this slice (load_many). The status seen and the
         state are written in one statement (observe_status with the state)."""
         self._watch_degraded(rule, key, status, now)
-        self._watch_unknown(rule, key, status)
+        self._watch_unknown(rule, key, status, health)
         dry_run = self.config.dry_run or rule.dry_run
         state = observe(self.load_state(key, dry_run=dry_run, stored=stored), health, now, rule.backoff)
         decision = decide_on_status(rule, state, health, now, pending=self._pending_for(key, dry_run=rule.dry_run))
@@ -209,10 +214,13 @@ class StatusIntake(Decisions):
                 del self.named_missing_reported[where]
                 log.info("selected_connectors_listed", cluster=cluster, rule=rule.name)
 
-    def _watch_unknown(self, rule: Rule, key: ConnectorKey, status: ConnectorStatus) -> None:
+    def _watch_unknown(self, rule: Rule, key: ConnectorKey, status: ConnectorStatus, health: Health) -> None:
         """A state no known API reports (one Confluent adds tomorrow) is classified `transient`,
         so it is never restarted on; it is said once, with the state, when it appears or changes.
-        Left unsaid, a failure reported under a new name was never restarted, and nothing told."""
+        Left unsaid, a failure reported under a new name was never restarted, and nothing told.
+        A task in one beside a FAILED (or USER_ACTIONABLE_ERROR) task of a connector in a known
+        state is judged by that task (rules.classify), and the line says so: it said "not
+        restarted" as the restart went."""
         unknown = unknown_states(status)
         if unknown == self.unknown_reported.get(key, ()):
             return
@@ -221,8 +229,8 @@ class StatusIntake(Decisions):
             log.warning("unknown_state", cluster=key.cluster, connector=key.connector, rule=rule.name,
                         states=list(unknown), connector_state=status.state,
                         tasks={t.id: t.state for t in status.tasks},
-                        note="a state the watchdog does not know: taken as transient, not restarted; look at "
-                             "the connector, and restart it by hand (watchdog restart) if it has failed")
+                        note=_UNKNOWN_NOTE if health is Health.TRANSIENT else _UNKNOWN_KNOWN_BESIDE_NOTE.format(
+                            health=health.value))
         else:
             del self.unknown_reported[key]
             log.info("unknown_state_ended", cluster=key.cluster, connector=key.connector, state=status.state)
