@@ -633,6 +633,33 @@ async def test_a_state_of_a_megabyte_costs_no_megabyte_log_line_or_state_row() -
     assert len(json.dumps(record.evidence)) < 10_000
 
 
+async def test_a_connector_of_20000_tasks_costs_no_log_line_of_hundreds_of_kilobytes() -> None:
+    # `unknown_state` and `degraded_too_long` named every task: a connector listed with 50,000
+    # tasks (a 3 MB answer, well within api.max_response_bytes) made warnings of 1.4 MB and 1.1 MB;
+    # 20,000, of 0.4 and 0.45 MB.
+    # They name 20, those in an unknown state first, and count the rest.
+    many = [{"id": i, "state": "RUNNING"} for i in range(20_000)]
+    body = {"odd": {"status": {"name": "odd", "type": "sink", "connector": {"state": "RUNNING", "worker_id": "w"},
+                               "tasks": [*many, *({"id": 20_000 + i, "state": f"QUIESCED-{i}"} for i in range(30))]}},
+            "waiting": {"status": {"name": "waiting", "type": "sink", "connector": {"state": "DEGRADED", "worker_id": "w"},
+                                   "tasks": [{"id": i, "state": "UNASSIGNED"} for i in range(20_000)]}}}
+    connectors = [{"name": "odd"}, {"name": "waiting"}]
+    faults = [{"match": {"endpoint": "list"}, "action": {"status": 200, "body": body}}]
+    rule = status_rule(trigger={"type": "status", "interval": 5, "confirm_polls": 2, "degraded_report_after": "1s"})
+    w = world(connectors, [rule], scenario=sim_scenario(connectors, faults=faults))
+
+    with capture_logs() as logs:
+        await run_polls(w, 2)
+
+    [unknown] = [e for e in logs if e["event"] == "unknown_state"]
+    [degraded] = [e for e in logs if e["event"] == "degraded_too_long"]
+    for line in (unknown, degraded):
+        assert len(json.dumps(line, default=str)) < 10_000, (line["event"], len(json.dumps(line, default=str)))
+    assert len(unknown["states"]) == 20 and unknown["states_not_shown"] == 10
+    assert all(state.startswith("QUIESCED-") for state in unknown["tasks"].values()), "those in an unknown state first"
+    assert unknown["tasks_not_shown"] == 20_010 and degraded["tasks_not_shown"] == 19_980
+
+
 async def test_a_password_in_a_connectors_trace_is_kept_nowhere() -> None:
     # A connector's error often quotes its connection URL, password and all. The log masked it;
     # the history (the state file, GET /v1/history, `watchdog history`) kept it as it came.

@@ -33,6 +33,9 @@ from .decisions import Decisions
 _FAILING = frozenset({Health.FAILED, Health.USER_ERROR})
 _NAMES_SHOWN = 20  # of a rule's names not listed, in one log line
 _NEVER = datetime.min.replace(tzinfo=timezone.utc)
+# Tasks (and unknown states) named in one `unknown_state` or `degraded_too_long` line; the rest
+# are counted. A connector listed with 50,000 tasks made lines of 1.4 MB.
+_TASKS_SHOWN = 20
 # What `unknown_state` says will happen (StatusIntake._watch_unknown).
 _UNKNOWN_NOTE = ("a state the watchdog does not know: taken as transient, not restarted; look at the connector, and "
                  "restart it by hand (watchdog restart) if it has failed")
@@ -227,8 +230,9 @@ class StatusIntake(Decisions):
         if unknown:
             self.unknown_reported[key] = unknown
             log.warning("unknown_state", cluster=key.cluster, connector=key.connector, rule=rule.name,
-                        states=list(unknown), connector_state=status.state,
-                        tasks={t.id: t.state for t in status.tasks},
+                        states=list(unknown[:_TASKS_SHOWN]), connector_state=status.state,
+                        **_shown_tasks(status, unknown_first=True),
+                        **({"states_not_shown": len(unknown) - _TASKS_SHOWN} if len(unknown) > _TASKS_SHOWN else {}),
                         note=_UNKNOWN_NOTE if health is Health.TRANSIENT else _UNKNOWN_KNOWN_BESIDE_NOTE.format(
                             health=health.value))
         else:
@@ -252,7 +256,7 @@ class StatusIntake(Decisions):
             log.warning(
                 "degraded_too_long", cluster=key.cluster, connector=key.connector, rule=rule.name,
                 since=since.isoformat(), report_after_seconds=limit,
-                tasks={t.id: t.state for t in status.tasks},
+                **_shown_tasks(status),
                 note="DEGRADED with no task in error (tasks await a worker): not restarted; ask Confluent support if it stays",
             )
 
@@ -452,3 +456,16 @@ class StatusIntake(Decisions):
         Counted every time; the poller says it (`poll_failed`), at most every few minutes while
         it goes on (triggers/streak.py)."""
         self.metrics.polls.labels(cluster, result).inc()
+
+
+def _shown_tasks(status: ConnectorStatus, *, unknown_first: bool = False) -> dict[str, object]:
+    """The `tasks` of a log line (id: state), at most _TASKS_SHOWN of them (those in a state no API
+    reports first, with `unknown_first`), and how many were left out."""
+    tasks = list(status.tasks)
+    if unknown_first:
+        unknown = set(unknown_states(status))
+        tasks.sort(key=lambda task: task.state not in unknown)
+    shown: dict[str, object] = {"tasks": {t.id: t.state for t in tasks[:_TASKS_SHOWN]}}
+    if len(tasks) > _TASKS_SHOWN:
+        shown["tasks_not_shown"] = len(tasks) - _TASKS_SHOWN
+    return shown
