@@ -6,6 +6,7 @@ every poll."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -626,19 +627,31 @@ async def test_a_later_page_refused_cuts_the_listing_short_and_drops_no_cluster(
     await daemon.stop()
 
 
+class _cut_after(httpx.AsyncByteStream):
+    """A body that sends `head`, then breaks (the connection reset)."""
+
+    def __init__(self, head: bytes) -> None:
+        self._head = head
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._head:
+            yield self._head
+        raise httpx.ReadError("connection reset by peer")
+
+
 async def test_a_proxys_html_page_refusing_the_cluster_list_drops_no_cluster() -> None:
     # A gateway whose route to /cmk/v2 went away answered its own 404 page (a block page: 403):
     # taken for the API saying the environment is gone, every discovered cluster was dropped after
     # two refreshes (no polls, no restarts). A 403 or 404 in the API's own words still means gone.
     t = [1000.0]
-    answer = [httpx.Response(200, json={"metadata": {}, "data": [
+    answer: list[Any] = [httpx.Response(200, json={"metadata": {}, "data": [
         {"id": "lkc-a", "spec": {"display_name": "a", "environment": {"id": "env-1"}}, "status": {"phase": "PROVISIONED"}}]})]
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/org/v2/environments":
             return httpx.Response(200, json={"metadata": {}, "data": [{"id": "env-1", "display_name": "one"}]})
         if request.url.path == "/cmk/v2/clusters":
-            return answer[0]
+            return answer[0]() if callable(answer[0]) else answer[0]
         return httpx.Response(200, json={"c1": {"status": {"connector": {"state": "RUNNING"}, "tasks": []}}})
 
     from watchdog.app import Daemon
@@ -661,6 +674,12 @@ async def test_a_proxys_html_page_refusing_the_cluster_list_drops_no_cluster() -
         logs = await refreshes()
         assert list(daemon.pollers) == ["lkc-a"], f"an HTML {status} page dropped it"
         assert [e["event"] for e in logs if e["event"].startswith("discovery_cluster_")] == []
+    # A 404 whose body is cut off before it can be told from such a page (the status is kept since
+    # an error's body is only words: transfer.fetch) is not the API's word either.
+    for cut in (b"", b"<ht"):
+        answer[0] = lambda cut=cut: httpx.Response(404, headers={"content-type": "text/html"}, stream=_cut_after(cut))
+        logs = await refreshes()
+        assert list(daemon.pollers) == ["lkc-a"], f"a 404 cut off after {cut!r} dropped it"
     answer[0] = httpx.Response(404, json={"errors": [{"status": "404", "detail": "environment not found"}]})
     logs = await refreshes()
     assert list(daemon.pollers) == [], "the API's own 404 still says the environment is gone"

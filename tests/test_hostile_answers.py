@@ -23,6 +23,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from bench.postgres import PostgresServer, take_lease
+from watchdog.app import Daemon
 from watchdog.clients import cloud_client
 from watchdog.connect import ConfluentCloudBackend
 from watchdog.connect.backend import error_message
@@ -35,6 +36,7 @@ from watchdog.ratelimit import parse_headers
 from watchdog.ratelimit.headers import MAX_HEADER_INT
 from watchdog.redirects import redirect_hook
 from watchdog.report import captured_error
+from watchdog.simulator import Scenario, Simulator
 from watchdog.state.postgres import PostgresStateStore
 
 from .conftest import TEST_API_KEY, TEST_API_SECRET
@@ -45,6 +47,7 @@ from .support import (
     World,
     cluster_config,
     daemon_config,
+    served,
     sim_scenario,
 )
 from .test_daemon import restart_times, run_polls, status_rule, world
@@ -374,6 +377,72 @@ async def test_a_202_whose_body_cannot_be_decoded_is_accepted_once() -> None:
     assert w.total("watchdog_restarts_total", cluster=CLUSTER, connector="broken", outcome="accepted") == 1
     [ended] = [e for e in logs if e["event"] == "restart_finished"]
     assert "cut off after its status line (DecodingError" in ended["message"], ended
+
+
+UNDECODABLE = {"headers": {"Content-Encoding": "gzip"}, "body": "not gzip"}
+
+
+@pytest.mark.parametrize(("status", "outcome"), [(400, "rejected"), (403, "forbidden"), (404, "not_found")])
+async def test_a_refused_restart_whose_body_fails_is_the_refusal_its_status_says(status: int, outcome: str) -> None:
+    # Only a read's 2xx needs its body whole. A refusal whose body then failed (undecodable here;
+    # cut off, reset or trickling past the deadline alike) was taken for a lost answer: the
+    # restart ended `network_error` with no status, or, sent again at once, `accepted`.
+    w = faulty_world([{"match": {"endpoint": "restart"}, "when": {"count": 1}, "action": {"status": status, **UNDECODABLE}}])
+
+    with capture_logs() as logs:
+        await run_polls(w, 3)
+
+    assert [c.status_code for c in w.simulator.calls if c.endpoint == "restart"] == [status], "sent again"
+    [ended] = [e for e in logs if e["event"] == "restart_finished"]
+    assert (ended["outcome"], ended["status_code"]) == (outcome, status), ended
+    assert ended["message"].startswith("answer body cut off after its status line (DecodingError"), ended
+
+
+async def test_a_503_whose_body_fails_still_says_when_to_try_again() -> None:
+    # Taken for a lost answer, its Retry-After went unheard: retried on our own backoff.
+    w = faulty_world([{"match": {"endpoint": "restart"}, "when": {"count": 1},
+                       "action": {"status": 503, **UNDECODABLE, "headers": {**UNDECODABLE["headers"], "Retry-After": "1"}}}])
+
+    with capture_logs() as logs:
+        await run_polls(w, 2)
+
+    [retry] = [e for e in logs if e["event"] == "restart_retry_scheduled"]
+    assert (retry["status_code"], retry["source"], retry["delay_seconds"]) == (503, "retry_after", 1.0), retry
+    assert [c.status_code for c in w.simulator.calls if c.endpoint == "restart"] == [503, 202]
+
+
+async def test_a_list_refused_401_whose_body_fails_is_an_unauthorized_poll() -> None:
+    w = faulty_world([{"match": {"endpoint": "list"}, "when": {"count": 1}, "action": {"status": 401, **UNDECODABLE}}])
+
+    await run_polls(w, 1)
+
+    assert polls(w, "unauthorized") == 1 and polls(w, "network_error") == 0
+
+
+async def test_a_restart_refused_with_a_trickling_body_is_sent_once() -> None:
+    # The realistic form, over a real socket: a restart of a connector deleted meanwhile answered
+    # 404 whose body comes a byte every 0.3 s. It was sent four times, a deadline each (30 s by
+    # default: two minutes of its lane), and ended `network_error`.
+    connectors = [{"name": "broken", "script": {"initial": "FAILED", "recover_after_restarts": 1}}]
+    simulator = Simulator(Scenario.model_validate(
+        sim_scenario(connectors, faults=[{"match": {"endpoint": "restart"}, "action": {"trickle_seconds": 0.3}}])))
+    async with served(simulator) as url:
+        config = daemon_config([status_rule(trigger={"type": "status", "interval": 5, "confirm_polls": 1})], base_url=url,
+                               api={"base_url": url, "timeouts": {"total": 1, "connect": 1, "read": 1}},
+                               rate_limit={"max_requests_per_second": 1000, "backoff": {"base": 0.1, "cap": 0.2}})
+        daemon = Daemon(config)
+        daemon.queue.start()
+        try:
+            await daemon.pollers[CLUSTER].poll()
+            simulator.delete_connector(CLUSTER_ID, "broken")
+            with capture_logs() as logs:
+                await daemon.queue.join()
+        finally:
+            await daemon.stop()
+    assert [c.status_code for c in simulator.calls if c.endpoint == "restart"] == [404]
+    [ended] = [e for e in logs if e["event"] == "restart_finished"]
+    assert (ended["outcome"], ended["status_code"]) == ("not_found", 404), ended
+    assert "cut off after its status line (no whole body within 1s)" in ended["message"], ended
 
 
 async def test_kafka_connect_restart_whose_202_body_holds_a_task_id_beyond_any_number_is_accepted() -> None:

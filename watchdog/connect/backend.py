@@ -48,6 +48,9 @@ class ApiResult(Generic[T]):
     # The answer was an HTML page (`html_page`: a proxy's or a gateway's), not the API's own: its
     # status says what the page's server thought, nothing about the resource.
     foreign: bool = False
+    # An error answer whose body was cut off (transfer.fetch keeps its status): whose page it was
+    # cannot be told, so it says nothing certain of the resource either.
+    cut_off: bool = False
 
     @property
     def ok(self) -> bool:

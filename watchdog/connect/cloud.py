@@ -14,7 +14,6 @@ from .backend import (
     ApiResult,
     Endpoint,
     classify_status,
-    error_message,
     foreign_answer,
     html_page,
     parse_status,
@@ -113,7 +112,8 @@ async def call_api(
     outcome = classify_status(response.status_code)
     page = html_page(response)
     if outcome is not Outcome.ACCEPTED:
-        return ApiResult(endpoint, outcome, message=error_message(response), foreign=page is not None, **common)
+        return ApiResult(endpoint, outcome, message=answer.reason(limits), foreign=page is not None,
+                         cut_off=answer.cut_off is not None, **common)
     if page is not None:
         # Taken for a 202, a proxy's sign-in page was a restart "accepted" that never happened.
         failed = Outcome.UNCONFIRMED if parse is None else Outcome.SERVER_ERROR

@@ -335,7 +335,7 @@ def _result(
     }
     outcome = Outcome.CONFLICT if response.status_code == 409 else classify_status(response.status_code)
     if outcome is not Outcome.ACCEPTED:
-        return ApiResult(endpoint, outcome, message=error_message(response), **common)
+        return ApiResult(endpoint, outcome, message=answer.reason(limits), **common)
     page = html_page(response)
     if page is not None:
         # A restart answered 200 with a proxy's page was taken for a worker before 3.0 that had

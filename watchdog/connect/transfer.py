@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from ..redirects import MAX_REDIRECTS, READ_ONLY_METHODS, next_hop
-from .backend import transport_failure
+from .backend import MAX_MESSAGE_CHARS, error_message, transport_failure
 from .inflate import inflater
 
 DEFAULT_TOTAL_SECONDS = 30.0
@@ -73,6 +73,13 @@ class Answer:
         return (f"answer larger than {limits.max_bytes} bytes (api.max_response_bytes); "
                 "not read further")
 
+    def reason(self, limits: CallLimits) -> str:
+        """An error answer's reason (backend.error_message); one whose body was cut off says so
+        first, since what arrived of its words may be a fragment (`{"er`)."""
+        if self.cut_off is None:
+            return error_message(self.response)
+        return f"{self.incomplete_message(limits)}: {error_message(self.response)}"[:MAX_MESSAGE_CHARS]
+
 
 async def fetch(http: httpx.AsyncClient, method: str, url: str, limits: CallLimits, **request: Any) -> Answer:
     """Make the call and read its answer within `limits`. Raises httpx.HTTPError (including
@@ -80,12 +87,15 @@ async def fetch(http: httpx.AsyncClient, method: str, url: str, limits: CallLimi
     changes something (not GET or HEAD) was answered with a 2xx status line whose body then
     failed (cut off, reset, undecodable, past the deadline): the server said it did what was
     asked, so that is the answer (Answer.cut_off), not a lost one. Taken as lost, a restart
-    answered 202 with a body that could not be decoded was sent three times more. Likewise a 429
-    to any request: its status and headers (Retry-After) are the answer, the body only words.
-    Taken as lost, a 429 whose body trickled paused nothing, the next call went at once, and the
-    refused restart was retried on our backoff as one that may have reached the API."""
+    answered 202 with a body that could not be decoded was sent three times more. Likewise any
+    answer that is not a read's 2xx (an error, a 429, a redirect not followed): its status and
+    headers (Retry-After) are the answer, the body only words. Taken as lost, a 429 whose body
+    trickled paused nothing, the next call went at once, and the refused restart was retried on
+    our backoff as one that may have reached the API; a restart answered 404 (its connector
+    deleted) with a slow body was sent four times and ended `network_error`, and a 503's
+    Retry-After went unheard."""
     chunks: list[bytes] = []  # what arrived of the body being read
-    done: httpx.Response | None = None  # a 2xx answer to a request that changes something
+    done: httpx.Response | None = None  # an answer whose status says it all (docstring)
     credentials = True  # False once a redirect left the origin: for the rest of the chain
     try:
         async with asyncio.timeout(limits.total_seconds):
@@ -103,8 +113,8 @@ async def fetch(http: httpx.AsyncClient, method: str, url: str, limits: CallLimi
                     chunks.clear()
                     hop = next_hop(response)
                     if hop is None:
-                        if (method not in READ_ONLY_METHODS and response.is_success) or response.status_code == 429:
-                            done = response
+                        if method not in READ_ONLY_METHODS or not response.is_success:
+                            done = response  # only a read's 2xx needs its body whole (docstring)
                         complete = await _read_capped(response, limits.max_bytes, chunks)
                 finally:
                     await response.aclose()

@@ -60,6 +60,7 @@ class Listing(Generic[T]):
     calls: int = 0
     skipped: int = 0  # entries that could not be read (logged, counted)
     foreign: bool = False  # the failing page was answered with an HTML page, not by the API
+    cut_off: bool = False  # the failing page's body was cut off: whose answer it was is not known
 
     @property
     def ok(self) -> bool:
@@ -121,7 +122,7 @@ class DiscoveryClient:
                 if result.ok and result.value is not None:
                     break
                 if self._patience is None or not await self._patience(result, pause, _what(endpoint, filters, page)):
-                    return Listing(None, result.outcome, result.message, page, skipped, result.foreign)
+                    return Listing(None, result.outcome, result.message, page, skipped, result.foreign, result.cut_off)
                 self.calls_again += 1
             items += result.value.items
             skipped += result.value.skipped

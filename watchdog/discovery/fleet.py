@@ -107,7 +107,9 @@ async def sweep(
         # and dropped them all (no polls, no restarts) after two refreshes.
         # Nor does a 403 or 404 that is a proxy's or a gateway's HTML page (a route to /cmk/v2
         # removed, a block page): taken for the API's word, it dropped every discovered cluster.
-        gone = clusters.outcome in _GONE_OUTCOMES and not clusters.cut_short and not clusters.foreign
+        # Nor one whose body was cut off, which cannot be told from such a page.
+        gone = (clusters.outcome in _GONE_OUTCOMES and not clusters.cut_short and not clusters.foreign
+                and not clusters.cut_off)
         outcome = EnvironmentOutcome.GONE if gone else EnvironmentOutcome.UNKNOWN
         cut = f" (page {clusters.calls}: the listing was cut short)" if clusters.cut_short else ""
         if clusters.foreign:

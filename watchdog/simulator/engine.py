@@ -319,6 +319,7 @@ def _injected_reply(door: ApiDoor, status: int, action: FaultAction) -> ApiReply
         reply = json_reply(status, action.body)
     reply.headers.update(action.headers)
     reply.delay_seconds = action.delay_seconds
+    reply.trickle_seconds = action.trickle_seconds
     return reply
 
 

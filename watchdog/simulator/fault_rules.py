@@ -33,8 +33,9 @@ request they touch is still recorded in `Simulator.calls`.
       truncated: true              # the real answer, Content-Length larger than the bytes sent,
                                    # then the connection closes
       reset: true                  # a TCP reset instead of the real answer
-      trickle_seconds: 0.5         # the real answer, its body sent one byte at a time with this
-                                   # pause between bytes (a read timeout never fires)
+      trickle_seconds: 0.5         # the real answer (with status: the injected one), its body
+                                   # sent one byte at a time with this pause between bytes (a
+                                   # read timeout never fires)
       pad_to_bytes: 2000000        # the real answer, its JSON body padded with trailing spaces
                                    # (still valid JSON) to at least this size
     # invalid_json, truncated, reset, trickle_seconds and pad_to_bytes act after the operation
@@ -94,6 +95,8 @@ class FaultAction(_Model):
             )
             if chosen
         ]
+        if self.status is not None and "trickle_seconds" in effects:
+            effects.remove("trickle_seconds")  # the injected answer's body, a byte at a time
         if len(effects) > 1:
             raise ValueError(f"choose one of {', '.join(effects)}")
         if not effects and self.delay_seconds == 0:
