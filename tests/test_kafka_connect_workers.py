@@ -177,6 +177,31 @@ async def test_when_every_worker_is_starting_the_call_is_retryable_not_not_found
     assert result.outcome is Outcome.SERVER_ERROR and "does not serve Kafka Connect's REST API" in result.message
 
 
+@pytest.mark.parametrize("answer", [
+    httpx.Response(200, headers={"Content-Type": "text/html"}, content=b"<html><head><title>Grafana</title></head></html>"),
+    httpx.Response(200, json=["billing-sink", "search-sink", "orders-source"]),
+    httpx.Response(200, content=b'{"billing-sink": {"status"'),
+], ids=["html-page", "names-only", "unreadable"])
+async def test_a_worker_whose_list_is_not_connects_answer_sends_the_poll_to_the_next(answer: httpx.Response) -> None:
+    # One worker's address answered 200 with something that is not Kafka Connect's list (a web
+    # UI or a proxy's page, a worker of another version behind it, a body cut short): kept as the
+    # worker to ask first, it failed every poll of the cluster, and the other workers, which would
+    # have answered, were never asked. A read now asks the next worker, as after a 5xx.
+    sim = simulator()
+    transport = _Answering(sim, answer, host="proxied", suffix="/connectors")
+    workers = {"backend": SELF_MANAGED, "urls": [f"http://proxied{PREFIX}", f"http://sim{PREFIX}"]}
+    d = Daemon(daemon_config([HEAL], backend=SELF_MANAGED, rate_limit=FAST, clusters={CLUSTER: workers}), transport=transport)
+    d.queue.start()
+    for _ in range(3):
+        await d.pollers[CLUSTER].poll()
+        await asyncio.wait_for(d.queue.join(), 10)
+    await d.stop()
+
+    assert d.metrics.registry.get_sample_value("watchdog_polls_total", {"cluster": CLUSTER, "result": "ok"}) == 3
+    assert sorted(c.connector for c in sim.restarts()) == ["billing-sink", "search-sink"]
+    assert [a for a in transport.asked if a.startswith("proxied")] == ["proxied /connectors"], "asked first only once"
+
+
 # --- a 500 may come after the worker took the request (Kafka's HerderRequestHandler) -------------
 
 # What a worker whose herder did not finish within 90 s answers; the request still runs.

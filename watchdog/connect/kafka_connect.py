@@ -286,8 +286,17 @@ class KafkaConnectBackend:
                     # the others, which forward to the leader: a call safe to repeat asks the next.
                     failures.append(f"{url}: {response.status_code} {error_message(response)}")
                     continue
+            result = _result(endpoint, answer, self._limits, parse, body_optional, time.perf_counter() - started)
+            if (not body_optional and result.outcome is Outcome.SERVER_ERROR and response.is_success
+                    and attempt + 1 < count):
+                # A 2xx that is not Connect's answer (a proxy's or a web UI's HTML page on that
+                # worker's address, a body that is no status or list): that worker is broken, not
+                # the cluster, and a read may ask the next. Kept as the worker to ask first, it
+                # failed every poll while the others would have answered.
+                failures.append(f"{url}: {result.message}")
+                continue
             self._preferred = index
-            return _result(endpoint, answer, self._limits, parse, body_optional, time.perf_counter() - started)
+            return result
         if failures and all("does not serve" in failure for failure in failures):
             # Every worker is up but none serves Connect yet (all starting): worth a retry.
             return ApiResult(endpoint, Outcome.SERVER_ERROR, status_code=404, elapsed=time.perf_counter() - started,
