@@ -411,6 +411,23 @@ async def test_a_503_whose_body_fails_still_says_when_to_try_again() -> None:
     assert [c.status_code for c in w.simulator.calls if c.endpoint == "restart"] == [503, 202]
 
 
+@pytest.mark.parametrize(("coding", "named"), [("br", "(br)"), ("zstd", "(zstd)"),
+                                              (f"x-{TEST_API_SECRET}", "(not quoted: no coding the daemon knows)")])
+async def test_a_list_in_a_coding_the_daemon_does_not_decode_says_so(coding: str, named: str) -> None:
+    # A proxy compressing with Brotli whatever the request offered: every poll failed
+    # "unreadable response: Expecting value: line 1 column 1 (char 0)", which named no cause.
+    w = faulty_world([{"match": {"endpoint": "list"}, "when": {"count": 1},
+                       "action": {"status": 200, "body": "\x1b\x03compressed", "headers": {"Content-Encoding": coding}}}])
+
+    with capture_logs() as logs:
+        await run_polls(w, 1)
+
+    [failed] = [e for e in logs if e["event"] == "poll_failed"]
+    assert failed["message"].startswith(f"unreadable response: its Content-Encoding {named} is not one the daemon "
+                                        "decodes (it asks for gzip, deflate only)"), failed
+    assert TEST_API_SECRET not in repr(logs)
+
+
 async def test_a_list_refused_401_whose_body_fails_is_an_unauthorized_poll() -> None:
     w = faulty_world([{"match": {"endpoint": "list"}, "when": {"count": 1}, "action": {"status": 401, **UNDECODABLE}}])
 

@@ -130,7 +130,7 @@ async def call_api(
     except ValueError as exc:
         # A 2xx we cannot read (invalid JSON, truncated body, wrong shape) is the server's
         # fault and worth a retry later, not a reason to believe anything about connectors.
-        return ApiResult(endpoint, Outcome.SERVER_ERROR, message=f"unreadable response: {exc}"[:300], **common)
+        return ApiResult(endpoint, Outcome.SERVER_ERROR, message=answer.unreadable(exc), **common)
     return ApiResult(endpoint, outcome, value=value, **common)
 
 

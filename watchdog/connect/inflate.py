@@ -68,3 +68,18 @@ def inflater(response: httpx.Response) -> Inflater | None:
         raise httpx.DecodingError(f"content encoded {len(named)} times ({', '.join(named)}): not decoded",
                                   request=response.request)
     return Inflater(decoded[0], response.request) if decoded else None
+
+
+# Codings a server may use although not offered: named in a message as they are. Any other value
+# is not quoted (a header is the server's text, and may hold what we sent it).
+_KNOWN_UNDECODED = frozenset({"br", "zstd", "compress", "x-compress", "exi", "pack200-gzip", "aes128gcm"})
+
+
+def undecoded(response: httpx.Response) -> str | None:
+    """The Content-Encoding the body came in that `inflater` does not decode (Brotli, zstd from a
+    proxy that compresses whatever the request offered), or None."""
+    named = [c.strip().lower() for c in response.headers.get_list("content-encoding", split_commas=True)]
+    left = [c for c in named if c and c != "identity" and c not in _WBITS]
+    if not left:
+        return None
+    return left[0] if left[0] in _KNOWN_UNDECODED else "not quoted: no coding the daemon knows"

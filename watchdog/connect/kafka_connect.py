@@ -361,7 +361,7 @@ def _result(
     try:
         value = parse(read_json(response))
     except ValueError as exc:
-        message = f"unreadable response: {exc}"[:MAX_MESSAGE_CHARS]
+        message = answer.unreadable(exc)
         if body_optional:
             return ApiResult(endpoint, outcome, message=message, **common)
         # A 2xx read we cannot read is the server's fault and worth a retry later.

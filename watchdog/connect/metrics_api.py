@@ -142,7 +142,7 @@ class MetricsApiClient:
         try:
             value, token = _parse_page(read_json(response))
         except ValueError as exc:
-            message = f"unreadable response: {exc}"[:MAX_MESSAGE_CHARS]
+            message = answer.unreadable(exc)
             return ApiResult(Endpoint.METRICS_QUERY, Outcome.SERVER_ERROR, message=message, **common), None
         return ApiResult(Endpoint.METRICS_QUERY, outcome, value=value, **common), token
 

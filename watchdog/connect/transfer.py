@@ -22,7 +22,7 @@ import httpx
 
 from ..redirects import MAX_REDIRECTS, READ_ONLY_METHODS, next_hop
 from .backend import MAX_MESSAGE_CHARS, error_message, transport_failure
-from .inflate import inflater
+from .inflate import ACCEPT_ENCODING, inflater, undecoded
 
 DEFAULT_TOTAL_SECONDS = 30.0
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
@@ -65,6 +65,9 @@ class Answer:
     response: httpx.Response
     complete: bool
     cut_off: str | None = None
+    # A Content-Encoding the body came in that is not decoded here (inflate.undecoded): said when
+    # the body then cannot be read (`unreadable`).
+    undecoded: str | None = None
 
     def incomplete_message(self, limits: CallLimits) -> str:
         """Why the body is not whole: cut off (cut_off), or larger than the limit."""
@@ -72,6 +75,15 @@ class Answer:
             return f"answer body cut off after its status line ({self.cut_off}); not read further"
         return (f"answer larger than {limits.max_bytes} bytes (api.max_response_bytes); "
                 "not read further")
+
+    def unreadable(self, problem: object) -> str:
+        """Why a 2xx body could not be read, naming an encoding it came in that is not decoded:
+        `Expecting value: line 1 column 1` alone left a proxy compressing with Brotli unsaid."""
+        said = f"unreadable response: {problem}"
+        if self.undecoded is not None:
+            said = (f"unreadable response: its Content-Encoding ({self.undecoded}) is not one the daemon decodes "
+                    f"(it asks for {ACCEPT_ENCODING} only); {problem}")
+        return said[:MAX_MESSAGE_CHARS]
 
     def reason(self, limits: CallLimits) -> str:
         """An error answer's reason (backend.error_message); one whose body was cut off says so
@@ -145,7 +157,7 @@ def _kept(response: httpx.Response, chunks: list[bytes], *, complete: bool, cut_
     headers = [(name, value) for name, value in response.headers.multi_items() if name.lower() not in _WIRE_HEADERS]
     kept = httpx.Response(response.status_code, headers=headers, content=b"".join(chunks), request=response.request,
                           extensions={k: v for k, v in response.extensions.items() if k == "reason_phrase"})
-    return Answer(kept, complete, cut_off)
+    return Answer(kept, complete, cut_off, undecoded(response))
 
 
 async def _read_capped(response: httpx.Response, max_bytes: int, chunks: list[bytes]) -> bool:
