@@ -746,6 +746,31 @@ async def test_a_connector_of_20000_tasks_costs_no_log_line_of_hundreds_of_kilob
     assert unknown["tasks_not_shown"] == 20_010 and degraded["tasks_not_shown"] == 19_980
 
 
+@pytest.mark.parametrize("backend", ["confluent_cloud", "kafka_connect"])
+async def test_a_list_of_100000_tiny_entries_is_a_failed_poll_not_100000_connectors(backend: str) -> None:
+    # 100,000 entries of 58 bytes (5.9 MB, well within api.max_response_bytes) were taken for
+    # 100,000 connectors: 300,000 metric series, 100,000 state rows, 325 MB kept and a poll of a
+    # minute, and 16 MB fit 280,000. More than api.max_listed_connectors (20,000) is a failed
+    # poll, read no further, that wipes nothing.
+    body = json.dumps({f"c{i}": {"status": {"connector": {"state": "RUNNING"}}} for i in range(100_000)})
+    w = world(BROKEN, [status_rule()], backend=backend, scenario=sim_scenario(
+        BROKEN, backend, restart={"delay_seconds": 2},
+        faults=[{"match": {"endpoint": "list"}, "when": {"from": 2}, "action": {"status": 200, "body": body}}]))
+    await run_polls(w, 2)
+    before = sum(len(m.samples) for m in w.daemon.metrics.registry.collect())
+
+    with capture_logs() as logs:
+        await run_polls(w, 1)
+
+    [failed] = [e for e in logs if e["event"] == "poll_failed"]
+    assert failed["message"] == ("unreadable response: the list holds 100000 connectors, more than "
+                                 "api.max_listed_connectors (20000); not read (raise the setting if the cluster has that many)")
+    assert polls(w, "server_error") == 1
+    assert sum(len(m.samples) for m in w.daemon.metrics.registry.collect()) <= before + 10
+    assert [r.key.connector for r in w.daemon.state.rows()] == ["broken"], "nothing recorded, nothing wiped"
+    assert w.total("watchdog_connectors", cluster=CLUSTER) == 1, "the last listing stands"
+
+
 async def test_a_password_in_a_connectors_trace_is_kept_nowhere() -> None:
     # A connector's error often quotes its connection URL, password and all. The log masked it;
     # the history (the state file, GET /v1/history, `watchdog history`) kept it as it came.

@@ -47,7 +47,7 @@ def build_cluster(
     `cloud_clients` and `lanes`: the clients and gateways already in service, by lane."""
     cluster = config.clusters[name]
     lane = config.lane_for(name)
-    limits = CallLimits(config.api.timeouts.total, config.api.max_response_bytes)
+    limits = CallLimits(config.api.timeouts.total, config.api.max_response_bytes, config.api.max_listed_connectors)
     if isinstance(cluster, KafkaConnectCluster):
         client = kafka_connect_client(config, cluster, transport, [redirect_hook(lane, metrics)])
         gateway = None

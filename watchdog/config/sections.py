@@ -104,6 +104,8 @@ class Timeouts(Strict):
 # Upstream answers larger than this are refused (a 10,000-connector expanded list is 7.1 MiB and
 # parses into about 50 MiB; see docs/benchmarks.md).
 DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+# Twice the 10,000 connectors in one cluster that docs/benchmarks.md measures.
+DEFAULT_MAX_LISTED_CONNECTORS = 20_000
 
 
 class ApiSettings(Strict):
@@ -112,6 +114,10 @@ class ApiSettings(Strict):
     # Every upstream answer (Connect API, Metrics API, Alertmanager) is read up to this many
     # bytes; a larger one is a failed call (a failed poll), never a reason to run out of memory.
     max_response_bytes: Annotated[int, NUMBER, Field(ge=64 * 1024, le=1024 * 1024 * 1024)] = DEFAULT_MAX_RESPONSE_BYTES
+    # A cluster's list answer holding more connectors than this is a failed poll: entries of a few
+    # dozen bytes fit 280,000 connectors in max_response_bytes, each made a connector with its
+    # series and state (100,000: 300,000 series, 325 MB, a poll of a minute).
+    max_listed_connectors: Annotated[int, NUMBER, Field(ge=1, le=10_000_000)] = DEFAULT_MAX_LISTED_CONNECTORS
 
 
 BASIC_USER_COLON = ("holds a ':', which no user name sent with HTTP Basic can (the server takes what follows it for the "

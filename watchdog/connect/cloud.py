@@ -49,7 +49,8 @@ class ConfluentCloudBackend:
         )
 
     async def list_connectors(self) -> ApiResult[dict[str, ConnectorStatus]]:
-        return await self._call(Endpoint.LIST, "GET", self._prefix, _parse_list, params=LIST_EXPANSIONS)
+        return await self._call(Endpoint.LIST, "GET", self._prefix,
+                                lambda data: _parse_list(data, self._limits.max_listed), params=LIST_EXPANSIONS)
 
     async def connector_status(self, connector: str) -> ApiResult[ConnectorStatus]:
         return await self._call(Endpoint.STATUS, "GET", f"{self._connector_path(connector)}/status", parse_status)
@@ -134,10 +135,10 @@ async def call_api(
     return ApiResult(endpoint, outcome, value=value, **common)
 
 
-def _parse_list(data: Any) -> dict[str, ConnectorStatus]:
+def _parse_list(data: Any, max_listed: int) -> dict[str, ConnectorStatus]:
     # An array of names here is no old Kafka Connect worker (the default wording) but a request
     # whose `expand` did not arrive.
-    return parse_expanded_list(data, CLOUD_NAMES_ONLY)
+    return parse_expanded_list(data, CLOUD_NAMES_ONLY, max_listed=max_listed)
 
 
 def _parse_recommendations(data: Any) -> list[str]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..model import ConnectorStatus, Unusable
 from .backend import TasksNotList, parse_status
+from .transfer import DEFAULT_MAX_LISTED
 
 # Why a list answer holds names only, said per backend: the API answers so without `expand`.
 # Kafka Connect before 2.3 (KIP-465) ignores `expand` and lists names only.
@@ -27,13 +28,21 @@ KAFKA_CONNECT_NAMES_ONLY = "Kafka Connect before 2.3 ignores ?expand"
 CLOUD_NAMES_ONLY = "Confluent answers so when the request's ?expand did not reach it (a proxy dropping the query?)"
 
 
-def parse_expanded_list(data: Any, names_only: str = KAFKA_CONNECT_NAMES_ONLY) -> dict[str, ConnectorStatus]:
+def parse_expanded_list(
+    data: Any, names_only: str = KAFKA_CONNECT_NAMES_ONLY, *, max_listed: int = DEFAULT_MAX_LISTED
+) -> dict[str, ConnectorStatus]:
     """Every entry of the map, each read on its own; ValueError only when `data` is no map
-    (`names_only` says why an array of names may have come instead)."""
+    (`names_only` says why an array of names may have come instead), or a map of more than
+    `max_listed` entries: each would be a connector with its series and its state, and entries of
+    a few dozen bytes fit 280,000 of them in api.max_response_bytes (100,000 cost 300,000 series,
+    325 MB and a poll of a minute). Not read at all: a part of them would make the rest vanish."""
     if isinstance(data, list):
         raise ValueError(f"expanded list is not an object but an array (of names?): {names_only}")
     if not isinstance(data, dict):
         raise ValueError("expanded list is not an object")
+    if len(data) > max_listed:
+        raise ValueError(f"the list holds {len(data)} connectors, more than api.max_listed_connectors ({max_listed}); "
+                         "not read (raise the setting if the cluster has that many)")
     return {str(name): parse_entry(str(name), entry) for name, entry in data.items()}
 
 

@@ -55,6 +55,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import httpx
@@ -142,7 +143,8 @@ class KafkaConnectBackend:
 
     async def list_connectors(self) -> ApiResult[dict[str, ConnectorStatus]]:
         return await self._in_use(Endpoint.LIST, lambda: self._call(
-            Endpoint.LIST, "GET", "/connectors", parse_expanded_list, params=LIST_EXPANSIONS))
+            Endpoint.LIST, "GET", "/connectors", lambda data: parse_expanded_list(data, max_listed=self._limits.max_listed),
+            params=LIST_EXPANSIONS))
 
     async def connector_status(self, connector: str) -> ApiResult[ConnectorStatus]:
         return await self._in_use(Endpoint.STATUS, lambda: self._call(
@@ -246,7 +248,7 @@ class KafkaConnectBackend:
         if read_timeout is not None and limits.total_seconds < read_timeout + RESTART_CALL_SLACK_SECONDS:
             # The whole-call bound must outlast the worker's own restart timeout too, else a slow
             # restart is cut short and reported unconfirmed although the worker would answer.
-            limits = CallLimits(read_timeout + RESTART_CALL_SLACK_SECONDS, limits.max_bytes)
+            limits = replace(limits, total_seconds=read_timeout + RESTART_CALL_SLACK_SECONDS)
         failures: list[str] = []
         count = len(self._urls)
         for attempt in range(count):

@@ -26,6 +26,7 @@ from .inflate import ACCEPT_ENCODING, inflater, undecoded
 
 DEFAULT_TOTAL_SECONDS = 30.0
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_LISTED = 20_000
 # The most a compressed body decodes to at a time.
 _PIECE_BYTES = 64 * 1024
 # Headers that describe the body as it came over the wire, not the decoded copy we keep.
@@ -36,6 +37,8 @@ _WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encod
 class CallLimits:
     total_seconds: float = DEFAULT_TOTAL_SECONDS
     max_bytes: int = DEFAULT_MAX_BYTES
+    # The most connectors a list answer may hold (api.max_listed_connectors): entries.py.
+    max_listed: int = DEFAULT_MAX_LISTED
 
 
 DEFAULT_LIMITS = CallLimits()
