@@ -875,6 +875,27 @@ async def test_a_connector_name_holding_half_an_emoji_is_ignored_and_its_neighbo
     assert {e["count"] for e in logs if e["event"] == "unusable_connector_names_ignored"} == {1}
 
 
+async def test_a_byte_that_is_not_utf8_costs_no_poll() -> None:
+    # One Latin-1 `é` (the byte E9; the simulator plays it as "\udce9") in one connector's trace
+    # failed every poll of the cluster: "unreadable response: 'utf-8' codec can't decode byte 0xe9",
+    # and its FAILED connector was never restarted. Read as U+FFFD; a name holding such a byte
+    # (no URL can address it) is ignored like any name that is not valid Unicode.
+    body = ('{"odd\udce9": {"status": {"name": "odd", "type": "source", "tasks": [],'
+            ' "connector": {"state": "FAILED", "worker_id": "odd"}}},'
+            ' "broken": {"status": {"name": "broken", "type": "source", "tasks": [],'
+            ' "connector": {"state": "FAILED", "worker_id": "broken", "trace": "caf\udce9 boom"}}}}')
+    w = faulty_world([{"match": {"endpoint": "list"}, "when": {"count": 3}, "action": {"status": 200, "body": body}}])
+
+    with capture_logs() as logs:
+        await run_polls(w, 3)
+
+    assert polls(w, "ok") == 3
+    assert [c.connector for c in w.simulator.restarts(accepted_only=False)] == ["broken"]
+    [record] = w.daemon.state.history(limit=10)
+    assert record.evidence is not None and record.evidence["trace"] == "caf\ufffd boom"
+    assert {e["count"] for e in logs if e["event"] == "unusable_connector_names_ignored"} == {1}
+
+
 def test_a_state_holding_a_nul_is_recorded_by_postgresql(postgres_server: PostgresServer, postgres_url: str) -> None:
     # PostgreSQL's text refuses NUL: the cluster's every poll ended "could not record a
     # connector's status", and the store was counted failing, for one odd state of one entry.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import codecs
+import json
 import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -11,7 +13,14 @@ from typing import Any, Generic, Protocol, TypeVar
 import httpx
 
 from ..logs import redact_url_credentials, scrubbed
-from ..model import UNSTORABLE_ESCAPE, ConnectorStatus, Outcome, TaskStatus, whole_unicode
+from ..model import (
+    LONE_SURROGATE,
+    UNSTORABLE_ESCAPE,
+    ConnectorStatus,
+    Outcome,
+    TaskStatus,
+    whole_unicode,
+)
 from ..ratelimit import RateLimitHeaders
 from ..redirects import not_followed
 from .proxy_auth import scrub_with_proxies
@@ -86,6 +95,21 @@ class ConnectBackend(Protocol):
         """Advice on a failed connector, where the backend offers it (REJECTED where not)."""
 
 
+def _lenient(error: UnicodeError) -> tuple[str, int]:
+    """Bytes that are not UTF-8, read as halves of surrogate pairs (read_json makes each U+FFFD):
+    a surrogate's own three bytes (CESU-8, Java's "modified UTF-8") as that one half, as Python's
+    JSON reader takes them; any other byte as the half that stands for it (surrogateescape)."""
+    try:
+        text, end = codecs.lookup_error("surrogatepass")(error)
+    except UnicodeError:
+        text, end = codecs.lookup_error("surrogateescape")(error)
+    return str(text), end  # decoding: always text
+
+
+_LENIENT = "watchdog-lenient"
+codecs.register_error(_LENIENT, _lenient)
+
+
 def read_json(response: httpx.Response) -> Any:
     """The body as JSON; ValueError for any body that cannot be read as such. A body nested too
     deep (a 200 of 100,000 `[`) makes Python's reader raise RecursionError, which no caller's
@@ -100,12 +124,18 @@ def read_json(response: httpx.Response) -> Any:
     recorded), and a connector state holding either failed the whole cluster's poll (SQLite: a
     traceback; PostgreSQL: "could not record a connector's status", the store counted failing).
     Each becomes U+FFFD. Object keys are left as they came: a connector name holding one is no
-    name the API can be addressed by, and is refused as such (model.connector_name_problem)."""
+    name the API can be addressed by, and is refused as such (model.connector_name_problem).
+
+    Bytes that are not UTF-8 (a Latin-1 `é` in one connector's trace) are read as such halves
+    (`_lenient`), then made U+FFFD alike: read strictly, one such byte failed every poll of its
+    cluster ("'utf-8' codec can't decode byte 0xe9"), nothing of it judged."""
+    content = response.content
     try:
-        data = response.json()
+        text = content.decode(json.detect_encoding(content), _LENIENT)
+        data = json.loads(text)
     except RecursionError:
         raise ValueError("JSON nested too deep to read") from None
-    if UNSTORABLE_ESCAPE.search(response.content):  # most answers have none: nothing to walk
+    if UNSTORABLE_ESCAPE.search(content) or LONE_SURROGATE.search(text):  # most answers have none
         data = whole_unicode(data)
     return data
 

@@ -11,6 +11,7 @@ background.
 from __future__ import annotations
 
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -311,9 +312,7 @@ def _injected_reply(door: ApiDoor, status: int, action: FaultAction) -> ApiReply
         reply = ApiReply(status)
     elif isinstance(action.body, str):
         reply = ApiReply(
-            # surrogatepass: a lone surrogate in the text goes out as its three bytes, as a CESU-8
-            # or "modified UTF-8" encoder writes it (invalid UTF-8 that Python's JSON reader takes).
-            status, action.body.encode("utf-8", "surrogatepass"), {"Content-Type": "text/plain; charset=utf-8"}
+            status, raw_text(action.body), {"Content-Type": "text/plain; charset=utf-8"}
         )
     else:
         reply = json_reply(status, action.body)
@@ -321,6 +320,19 @@ def _injected_reply(door: ApiDoor, status: int, action: FaultAction) -> ApiReply
     reply.delay_seconds = action.delay_seconds
     reply.trickle_seconds = action.trickle_seconds
     return reply
+
+
+def raw_text(text: str) -> bytes:
+    """A fault body's text as UTF-8, where a lone surrogate plays invalid bytes: U+DC80..U+DCFF the
+    byte it stands for (Python's surrogateescape: `\udcff` is the byte FF, never valid UTF-8), any
+    other its own three bytes, as a CESU-8 or Java "modified UTF-8" encoder writes it."""
+    out = bytearray()
+    for part in re.split("([\ud800-\udfff])", text):
+        if len(part) == 1 and "\udc80" <= part <= "\udcff":
+            out.append(ord(part) - 0xDC00)
+        else:
+            out += part.encode("utf-8", "surrogatepass")
+    return bytes(out)
 
 
 def _spoil(reply: ApiReply, action: FaultAction) -> None:

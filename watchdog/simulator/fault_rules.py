@@ -22,8 +22,9 @@ request they touch is still recorded in `Simulator.calls`.
       status: 503                  # answer this instead of the real thing; the request never
                                    # reaches the connector
       body: {...}                  # with status: a JSON object or list, or a string sent as
-                                   # is (as UTF-8; a lone surrogate in it as its own three
-                                   # bytes, as a CESU-8 encoder writes it); default: the API's own error body for 4xx/5xx except
+                                   # is (as UTF-8; a lone surrogate in it plays invalid bytes:
+                                   # U+DC80..U+DCFF the byte it stands for, "\udcff" is FF,
+                                   # any other its own three bytes, as CESU-8 writes it); default: the API's own error body for 4xx/5xx except
                                    # 429 (connect/v1, Kafka Connect or Metrics API), else empty
       headers: {Retry-After: soon} # with status: the headers sent (besides X-Request-Id); a
                                    # redirect is status 301/307 with a Location header (Confluent's
