@@ -324,3 +324,34 @@ async def test_a_replica_that_loses_the_lead_as_an_answer_arrives_still_stands_b
 
     assert left == 3
     assert [c for c in w.simulator.calls if c.endpoint == "restart" and c.connector != "c0"] == []
+
+
+async def test_an_error_recommendations_endpoint_that_hangs_costs_the_restarts_one_short_wait() -> None:
+    # fetch_recommendations asks before each failure restart, on the key's lane. An endpoint that
+    # answered 8 s late (or never: up to api.timeouts.total, 30 s) cost each restart that wait, one
+    # after another (calls go one at a time until a limit is known): 5 asks of 8 s before the 5
+    # restarts, and the polls of every cluster on the key waited behind them. Now one ask of at most 5 s, then the cluster's
+    # restarts go without asking (recommendations_paused) for 10 minutes.
+    connectors = [{"name": f"failed-{i}", "script": {"initial": "FAILED", "recover_after_restarts": 1}} for i in range(5)]
+    connectors += [{"name": f"fine-{i}"} for i in range(20)]  # below the fleet breaker's share
+    faults = [{"match": {"endpoint": "error_recommendations"}, "action": {"delay_seconds": 8}}]
+    simulator = Simulator(Scenario.model_validate(sim_scenario(connectors, faults=faults)))
+    rule = {"name": "heal", "trigger": {"type": "status", "interval": 5, "confirm_polls": 1},
+            "select": {"include": ["*"]}, "fetch_recommendations": True}
+    async with served(simulator) as url:
+        from watchdog.app import Daemon
+
+        daemon = Daemon(daemon_config([rule], base_url=url))
+        daemon.queue.start()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with structlog.testing.capture_logs() as logs:
+            await daemon.pollers[CLUSTER].poll()
+            await asyncio.wait_for(daemon.queue.join(), 60)
+        took = loop.time() - started
+        await daemon.stop()
+
+    asked = [c for c in simulator.calls if c.endpoint == "error_recommendations"]
+    assert len(asked) == 1, f"{len(asked)} asks"
+    assert len(simulator.restarts()) == 5 and took < 7.5, f"the restarts went out {took:.1f} s after the poll"
+    assert [e["event"] for e in logs if e["event"] == "recommendations_paused"] == ["recommendations_paused"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import httpx
@@ -33,6 +34,10 @@ T = TypeVar("T")
 LIST_EXPANSIONS = {"expand": "info,status,id"}
 # Recommendations kept per restart (Confluent gives a few), each cut as failure evidence is.
 MAX_RECOMMENDATIONS = EVIDENCE_TASKS
+# The most an error-recommendations call may take, its answer included (api.timeouts.total if
+# shorter): the endpoint answers at once when it is well, and a call that hung took up to 30 s of
+# the key's lane before each restart, the polls of every cluster on the key waiting behind it.
+RECOMMENDATIONS_SECONDS = 5.0
 
 
 class ConfluentCloudBackend:
@@ -62,10 +67,11 @@ class ConfluentCloudBackend:
 
     async def error_recommendations(self, connector: str) -> ApiResult[list[str]]:
         # 400 when the connector has no stack trace yet (research notes §2.7): REJECTED, harmless.
-        return await self._call(
-            Endpoint.ERROR_RECOMMENDATIONS, "GET", f"{self._connector_path(connector)}/error-recommendations",
-            _parse_recommendations,
-        )
+        # Within RECOMMENDATIONS_SECONDS: evidence for a restart, asked before it on the key's
+        # lane, must not hold the restart (and the calls behind it) for a whole call deadline.
+        limits = replace(self._limits, total_seconds=min(self._limits.total_seconds, RECOMMENDATIONS_SECONDS))
+        return await call_api(self._http, limits, Endpoint.ERROR_RECOMMENDATIONS, "GET",
+                              f"{self._connector_path(connector)}/error-recommendations", _parse_recommendations)
 
     def _connector_path(self, connector: str) -> str:
         return f"{self._prefix}/{path_segment(connector)}"

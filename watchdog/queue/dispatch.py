@@ -26,6 +26,9 @@ HELD_MESSAGE = ("held: the cluster's Connect API answers only server errors (res
                 "and goes once the API answers again")
 # 409 comes from self-managed Kafka Connect during a rebalance: worth another try shortly.
 _RETRYABLE = frozenset({Outcome.SERVER_ERROR, Outcome.NETWORK_ERROR, Outcome.CONFLICT})
+# How long a cluster's restarts go without asking for error recommendations once an ask got no
+# answer or a server error (JobDispatch._fetch_recommendations).
+RECOMMENDATIONS_QUIET_SECONDS = 600.0
 
 
 class JobDispatch:
@@ -43,6 +46,8 @@ class JobDispatch:
     # the timer that looks at the hold again.
     _held_jobs: dict[str, dict[RestartJob, None]]
     _release_timers: dict[str, asyncio.TimerHandle]
+    # Clusters whose restarts go without error recommendations: (their backend then, until when).
+    _recommendations_quiet: dict[str, tuple[ConnectBackend, float]]
     may_send: Callable[[], str | None]
 
     if TYPE_CHECKING:
@@ -243,13 +248,34 @@ class JobDispatch:
 
     async def _fetch_recommendations(self, job: RestartJob, backend: ConnectBackend, gateway: Gateway) -> None:
         """Confluent's advice exists only while the connector is failed: ask before the restart.
-        One try, no retries: it is evidence, not the job."""
-        result, _ = await gateway.call(
-            job.key.cluster, lambda: backend.error_recommendations(job.key.connector),
-            connector=job.key.connector, job=job.id,
-        )
+        One try, no retries: it is evidence, not the job. Once an ask got no answer or a server
+        error, the cluster's restarts go without asking for RECOMMENDATIONS_QUIET_SECONDS: an
+        endpoint that hangs cost every restart of an incident its deadline, one after another on
+        the key's lane, with the polls behind them."""
+        cluster = job.key.cluster
+
+        def quiet() -> bool:
+            paused = self._recommendations_quiet.get(cluster)
+            return paused is not None and paused[0] is backend and self._clock() < paused[1]
+
+        async def ask() -> ApiResult[list[str]]:
+            if quiet():  # paused while this waited for the lane (the calls ahead of it failed)
+                raise _Ended
+            return await backend.error_recommendations(job.key.connector)
+
+        if quiet():
+            return
+        try:
+            result, _ = await gateway.call(cluster, ask, connector=job.key.connector, job=job.id)
+        except _Ended:
+            return
         if result.ok and result.value:
             job.recommendations = tuple(result.value)
+        elif result.outcome in (Outcome.NETWORK_ERROR, Outcome.SERVER_ERROR) and not quiet():
+            self._recommendations_quiet[cluster] = (backend, self._clock() + RECOMMENDATIONS_QUIET_SECONDS)
+            log.info("recommendations_paused", cluster=cluster, outcome=result.outcome.value,
+                     status_code=result.status_code, seconds=RECOMMENDATIONS_QUIET_SECONDS,
+                     note="restarts of this cluster go without asking for error recommendations meanwhile")
 
     def _retry_delay(self, failures: int, result: ApiResult[Any]) -> tuple[float, str]:
         """How long before the next try after a 5xx, a 409 or a network error, and why."""

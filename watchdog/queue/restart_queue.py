@@ -89,6 +89,7 @@ class RestartQueue(JobDispatch):
         self._retries: dict[RestartJob, asyncio.TimerHandle] = {}
         self._held_jobs: dict[str, dict[RestartJob, None]] = {}
         self._release_timers: dict[str, asyncio.TimerHandle] = {}
+        self._recommendations_quiet: dict[str, tuple[ConnectBackend, float]] = {}
         for gateway in self._gateways.values():
             gateway.on_hold_change(self._release_held)
         # Asked right before every call goes out (retries included): why this replica may not
@@ -134,6 +135,7 @@ class RestartQueue(JobDispatch):
         self._backends.pop(cluster, None)
         self._per_cluster.pop(cluster, None)
         self._held_jobs.pop(cluster, None)  # only ended jobs can be left there now
+        self._recommendations_quiet.pop(cluster, None)
         timer = self._release_timers.pop(cluster, None)
         if timer is not None:
             timer.cancel()
