@@ -189,12 +189,18 @@ async def test_a_poll_begun_before_its_cluster_was_removed_and_added_back_judges
     # list call is held until both reloads have returned: answered after a fixed 0.3 s instead,
     # it came back between them when each read its config slower (a loaded machine), and the
     # poll queued a restart, with the code right.
+    await _poll_of_other_judges_nothing_across(with_other(True), [with_other(False), with_other(True)])
+
+
+async def _poll_of_other_judges_nothing_across(config: Config, reloads: list[Config]) -> None:
+    """A poll of cluster `other` (its one connector FAILED) whose list call is held while the
+    daemon, started on `config`, reloads each of `reloads` in turn, the first removing `other`:
+    the poll, answered after them, judges nothing and queues nothing."""
     sim = sim_scenario([])
     sim["environments"][0]["clusters"].append({"id": "lkc-other1", "connectors": [FAILING]})
-    w = in_process(sim, with_other(True))
+    w = in_process(sim, config)
     daemon = w.daemon
-    configs = [with_other(False), with_other(True)]
-    daemon._reload_config = lambda: configs.pop(0)
+    daemon._reload_config = lambda: reloads.pop(0)
     listing = HeldCalls(w, "/lkc-other1/")
     try:
         poll = asyncio.create_task(daemon.pollers["other"].poll())
@@ -202,7 +208,8 @@ async def test_a_poll_begun_before_its_cluster_was_removed_and_added_back_judges
         assert not poll.done()
         assert await daemon.reload("test") is True
         assert "other" not in daemon.engine.cluster_generation
-        assert await daemon.reload("test") is True
+        while reloads:
+            assert await daemon.reload("test") is True
         listing.release()
         with structlog.testing.capture_logs() as logs:
             await poll
@@ -299,26 +306,8 @@ async def test_a_poll_of_the_first_cluster_configured_judges_nothing_once_that_c
     # cluster of the first config, removed while its poll was out, would read as unchanged and the
     # poll would queue a restart for a cluster the config no longer names. The other tests of
     # removal remove a cluster configured second, which a counter from 0 never gave 0.
-    sim = sim_scenario([])
-    sim["environments"][0]["clusters"].append({"id": "lkc-other1", "connectors": [FAILING]})
     first = {"other": {"environment_id": ENVIRONMENT, "kafka_cluster_id": "lkc-other1"},
              CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}}
-    w = in_process(sim, daemon_config([HEAL], token=TOKEN, clusters=first))
-    daemon = w.daemon
-    assert next(iter(daemon.engine.cluster_generation)) == "other"
-    daemon._reload_config = lambda: with_other(False)
-    listing = HeldCalls(w, "/lkc-other1/")
-    try:
-        poll = asyncio.create_task(daemon.pollers["other"].poll())
-        await until(lambda: listing.reached.is_set() or poll.done(), "the list call on its way")
-        assert not poll.done()
-        assert await daemon.reload("test") is True
-        listing.release()
-        with structlog.testing.capture_logs() as logs:
-            await poll
-        assert [line for line in logs if line["event"] == "decision"] == []
-        assert daemon.engine.listed("other") is None
-        assert not daemon.queue.pending_keys()
-    finally:
-        listing.release()
-        await daemon.stop()
+    config = daemon_config([HEAL], token=TOKEN, clusters=first)
+    assert next(iter(config.clusters)) == "other"
+    await _poll_of_other_judges_nothing_across(config, [with_other(False)])
