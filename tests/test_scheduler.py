@@ -112,6 +112,87 @@ async def test_the_scheduler_runs_a_time_the_fall_back_repeats_once() -> None:
             scheduler.shutdown(wait=False)
 
 
+class _SchedulerClock(datetime):
+    """APScheduler's clock, set by the test. Not freezegun: its datetimes lose `fold`, which is
+    all that tells 02:20 CET from 02:20 CEST on the fall-back night."""
+
+    at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+    @classmethod
+    def now(cls, tz=None):  # type: ignore[no-untyped-def,override]
+        return cls.at.astimezone(tz) if tz is not None else cls.at.replace(tzinfo=None)
+
+
+async def test_a_jittered_run_that_lands_in_the_repeated_hour_is_the_nights_only_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `30 2 * * *` in Berlin with `jitter: 1h`: on 25 October its 02:30 CEST slot (00:30 UTC) is
+    # jittered 50 minutes, to 02:20 CET, the second pass of the hour the fall-back repeats. The
+    # next run was computed from 02:20 CET as cronsim reads it, on the wall clock: 02:30 that
+    # night, taken as CEST (fold 0), an hour before, so the same slot again, jittered once more.
+    # Here (55 minutes twice, as APScheduler asks twice, then 10) the night got a second run at
+    # 02:25 CET and a third slot counted `missed`; with other draws the night's one run was itself
+    # counted missed and never ran, or ran up to eight times (America/New_York, `59 1 * * *`,
+    # jitter 10m, in a simulation of the scheduler over 300 draws).
+    ran: list[datetime] = []
+    draws = iter([3000.0, 3300.0, 3300.0, 3500.0, 3500.0, 600.0] + [1800.0] * 20)
+    monkeypatch.setattr("apscheduler.triggers.base.random.uniform", lambda low, high: next(draws))
+    for module in ("apscheduler.schedulers.base", "apscheduler.executors.base"):
+        monkeypatch.setattr(f"{module}.datetime", _SchedulerClock)
+    _SchedulerClock.at = datetime(2026, 10, 25, 0, 29, 30, tzinfo=timezone.utc)  # 02:29:30 CEST
+    rule = schedule_rule(cron="30 2 * * *", timezone="Europe/Berlin", jitter="1h")
+    metrics = Metrics()
+
+    async def run() -> None:
+        ran.append(_SchedulerClock.at)
+
+    scheduler = build_scheduler(metrics)
+    add_rule_job(scheduler, rule, run)
+    scheduler.start()
+    try:
+        planned = scheduler.get_job("rule:nightly").next_run_time
+        assert planned.astimezone(timezone.utc) == datetime(2026, 10, 25, 1, 20, tzinfo=timezone.utc)  # 02:20 CET
+        for minutes in range(51, 240):  # a look each minute from 02:20 CET to 04:59 CET
+            _SchedulerClock.at = datetime(2026, 10, 25, 0, 29, tzinfo=timezone.utc) + timedelta(minutes=minutes)
+            scheduler.wakeup()
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+        assert [at.astimezone(BERLIN).isoformat() for at in ran] == ["2026-10-25T02:20:00+01:00"]
+        assert [metrics.scheduler_events.labels(event)._value.get() for event in ("missed", "max_instances")] == [0, 0]
+        assert scheduler.get_job("rule:nightly").next_run_time.astimezone(BERLIN).date().isoformat() == "2026-10-26"
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+async def test_a_start_in_the_repeated_hour_does_not_run_the_night_s_run_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A daemon started (a rollout, a new leader, a reload changing the cron) at 02:01 CET on 25
+    # October, after `59 2 * * *` ran at 02:59 CEST, an hour and two minutes before: its first run
+    # was planned for that 02:59 CEST, two minutes past, within the 5 minutes' grace, and it ran
+    # again at once. Started later in that hour, a run an hour old was counted missed.
+    ran: list[datetime] = []
+    for module in ("apscheduler.schedulers.base", "apscheduler.executors.base"):
+        monkeypatch.setattr(f"{module}.datetime", _SchedulerClock)
+    _SchedulerClock.at = datetime(2026, 10, 25, 1, 1, tzinfo=timezone.utc)  # 02:01 CET
+    metrics = Metrics()
+
+    async def run() -> None:
+        ran.append(_SchedulerClock.at)
+
+    scheduler = build_scheduler(metrics)
+    add_rule_job(scheduler, schedule_rule(cron="59 2 * * *", timezone="Europe/Berlin"), run)
+    scheduler.start()
+    try:
+        scheduler.wakeup()
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert ran == []
+        assert scheduler.get_job("rule:nightly").next_run_time.isoformat() == "2026-10-26T02:59:00+01:00"
+    finally:
+        scheduler.shutdown(wait=False)
+    lord_howe = ZoneInfo("Australia/Lord_Howe")  # its clock goes back half an hour, 02:00 to 01:30
+    half = schedule_rule(cron="45 1 * * *", timezone="Australia/Lord_Howe")
+    second_pass = datetime(2026, 4, 4, 15, 5, tzinfo=timezone.utc)  # 01:35 +10:30, after 01:45 +11:00
+    assert local(fire_times(half, second_pass, 1), lord_howe) == ["2026-04-06T01:45:00+10:30"]
+
+
 def test_interval_rule_fires_at_the_interval() -> None:
     rule = schedule_rule(interval="6h")
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -38,8 +38,19 @@ class CronScheduleTrigger(BaseTrigger):
         # times strictly after its start, in the start's zone (so the start is made the rule's).
         # A jittered previous run is later than its time, so that time is not given again.
         start = previous_fire_time if previous_fire_time is not None else now - _MICROSECOND
+        times = CronSim(self.expr, start.astimezone(self.zone))
         try:
-            fire = next(CronSim(self.expr, start.astimezone(self.zone)))
+            fire = next(times)
+            # cronsim finds a cron that names its minute and hour (`30 2 * * *`) on the wall clock
+            # and gives each time fold 0, the first pass of an hour the autumn change repeats. From
+            # a start in the second pass (02:20 CET on the fall-back night: a run jittered there, or
+            # a start, a new leader or a reload then) it gave 02:30 CEST, an hour before the start:
+            # the night's slot again, so a jittered run came twice or more that night, or was
+            # counted missed and never ran, and a start at 02:01 CET ran `59 2` again at once. Such
+            # a time has passed: as Debian's cron, the repeated hour runs it once (at most one
+            # time per minute of that hour to pass over).
+            while fire.astimezone(timezone.utc) <= start.astimezone(timezone.utc):
+                fire = next(times)
         except StopIteration:  # no time within cronsim's horizon (50 years)
             return None
         # Jitter added in UTC: added to a local time it is wall-clock arithmetic, and 02:59 CEST
