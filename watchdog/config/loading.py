@@ -318,6 +318,8 @@ def _describe_yaml_error(exc: yaml.YAMLError, document: str = "") -> str:
     def at(mark: yaml.Mark | None) -> str:
         return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
 
+    if isinstance(exc, yaml.reader.ReaderError) and isinstance(exc.character, int):
+        return _character_not_allowed(exc.character, document)
     problem = getattr(exc, "problem", None) or str(exc)
     mark = getattr(exc, "problem_mark", None)
     lines = document.split("\n")
@@ -330,6 +332,30 @@ def _describe_yaml_error(exc: yaml.YAMLError, document: str = "") -> str:
     if context:
         text += f" ({context}{at(getattr(exc, 'context_mark', None))})"
     return text
+
+
+_CHARACTER_NAMES = {0x00: "a NUL", 0x07: "a bell", 0x08: "a backspace", 0x1B: "an escape", 0x7F: "a delete"}
+
+
+def _character_not_allowed(code: int, document: str) -> str:
+    """A character YAML refuses in its text (a control character, such as the escape of a
+    terminal's colour codes copied with a value, or a NUL): said with its line and column, as
+    other YAML errors are, and its code point, never the character itself. The reader said
+    'unacceptable character #x001b: control characters are not allowed', then, on a line of its
+    own, 'in "<unicode string>", position 551', a count of UTF-8 bytes from the file's start
+    (libyaml's). The first such character in the text is the one refused: the reader stops there."""
+    at = document.find(chr(code))
+    where = ""
+    if at >= 0:
+        line_start = document.rfind("\n", 0, at) + 1
+        where = f" at line {document.count(chr(10), 0, at) + 1}, column {at - line_start + 1}"
+    named = _CHARACTER_NAMES.get(code)
+    if code < 0x20 or 0x7F <= code <= 0x9F:
+        character = f"a control character, U+{code:04X}{f' ({named})' if named else ''},"
+    else:
+        character = f"the character U+{code:04X}"
+    text = f"invalid YAML{where}: {character} is not allowed in YAML text: remove it"
+    return text + (" (a terminal's colour codes, copied with a value?)" if code == 0x1B else "")
 
 
 def _top_level_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
