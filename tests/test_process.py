@@ -283,3 +283,67 @@ def test_ctrl_c_twice_in_the_demo_still_prints_its_summary(tmp_path: Path, proce
     demo.send_signal(signal.SIGINT)  # Ctrl-C again
     assert demo.wait(timeout=30) == 0
     assert "restart outcomes:" in log.read_text(), log.read_text()[-2000:]
+
+
+def _kubelet_swap(mount: Path, files: dict[str, str]) -> None:
+    """Write a Secret's (or ConfigMap's) files as the kubelet does: a new timestamped directory,
+    a `..data_tmp` link to it renamed over `..data`, the keys linked through `..data`, the old
+    directory removed."""
+    mount.mkdir(exist_ok=True)
+    new = mount / f"..{time.time_ns()}"
+    new.mkdir()
+    for name, text in files.items():
+        (new / name).write_text(text)
+    old = os.readlink(mount / "..data") if (mount / "..data").is_symlink() else None
+    os.symlink(new.name, mount / "..data_tmp")
+    os.rename(mount / "..data_tmp", mount / "..data")
+    for name in files:
+        if not (mount / name).is_symlink():
+            os.symlink(f"..data/{name}", mount / name)
+    if old is not None:
+        for leftover in (mount / old).iterdir():
+            leftover.unlink()
+        (mount / old).rmdir()
+
+
+def test_a_token_rotated_in_the_mounted_secret_is_applied_by_the_file_watcher(tmp_path: Path, processes) -> None:
+    # The Secret's token file swapped by the kubelet: Alertmanager reads its credentials_file anew
+    # for each webhook, so it sent the new token at once, and the daemon, whose watcher read the
+    # config file only, answered it 401 until someone sent SIGHUP (with the token rotated by an
+    # operator such as External Secrets, no one would). Likewise a ConfigMap that added blocking
+    # with a password, updated by the kubelet before the Secret that holds the password, was
+    # refused as missing it, and the Secret coming later changed nothing.
+    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(sim_scenario([{"name": "orders"}])))
+    sim_port, daemon_port = free_port(), free_port()
+    config = process_config(
+        sim_port, daemon_port, tmp_path / "state.db",
+        [{"name": "heal", "trigger": {"type": "status", "interval": 30}, "select": {"include": ["*"]}}],
+        reload={"interval": "0.2s"},
+    )
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    secrets = tmp_path / "secrets"
+    keys = {"WATCHDOG_CREDENTIALS__MAIN__API_KEY": TEST_API_KEY, "WATCHDOG_CREDENTIALS__MAIN__API_SECRET": TEST_API_SECRET}
+    old_token, new_token = "old-token-0123456789abcdef", "new-token-0123456789abcdef"
+    _kubelet_swap(secrets, {**keys, "WATCHDOG_SERVER__AUTH_TOKEN": old_token + "\n"})
+    processes("simulate", "--scenario", str(tmp_path / "scenario.yaml"), "--port", str(sim_port), log="simulator.log")
+    wait_for(f"http://127.0.0.1:{sim_port}/_sim/state")
+    daemon = processes("run", "--config", str(tmp_path / "config.yaml"), "--secrets-dir", str(secrets),
+                       "--log-format", "json", log="daemon.log", env={"WATCHDOG_SECRETS_DIR": ""})
+    wait_for(f"http://127.0.0.1:{daemon_port}/readyz")
+
+    def answer(token: str) -> int:
+        url = f"http://127.0.0.1:{daemon_port}/v1/connectors"
+        return httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=5).status_code
+
+    assert (answer(old_token), answer(new_token)) == (200, 401)
+    _kubelet_swap(secrets, {**keys, "WATCHDOG_SERVER__AUTH_TOKEN": new_token + "\n"})
+    deadline = time.monotonic() + 20
+    while answer(new_token) != 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert (answer(old_token), answer(new_token)) == (401, 200)
+    time.sleep(1)  # five more looks of the watcher at files that no longer change
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=30) == 0
+    reloads = [line for line in (tmp_path / "daemon.log").read_text().splitlines() if '"event": "config_reloaded"' in line]
+    assert len(reloads) == 1 and '"sections_changed": ["server.auth_token"]' in reloads[0]
+    assert old_token not in (tmp_path / "daemon.log").read_text() and new_token not in (tmp_path / "daemon.log").read_text()

@@ -79,13 +79,14 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         reload_config: Callable[[], Config] | None = None,
         config_path: Path | None = None,
         config_seen: str | None = None,
+        secrets_dir: Path | None = None,  # watched with the config file: a Secret's files changed reload too
         now: WallClock = utc_now,
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
     ) -> None:
         # The config file as `config` was read from it (the caller's fingerprint, taken before it
         # read the file; else now): the watcher reloads an edit made while the daemon starts.
-        self._config_seen = config_seen if config_seen is not None or config_path is None else file_fingerprint(config_path)
+        self._config_seen = config_seen if config_seen is not None or config_path is None else file_fingerprint(config_path, secrets_dir)
         self.config = config
         keep_out_of_logs(*sent_secrets(config))
         self.metrics = Metrics(registry)
@@ -98,10 +99,9 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         self._reload_config = reload_config
         self._reload_turn = asyncio.Lock()
         self._reload_waiting: asyncio.Future[bool] | None = None
-        self._config_path = config_path
+        self._config_path, self._secrets_dir = config_path, secrets_dir
         self._gone_rule_series_left = False  # restart series of a rule a reload removed, kept while pending
-        self._now = now
-        self._clock = clock
+        self._now, self._clock = now, clock
         self._blocking_transport = blocking_transport
         self._transport = transport
         self._rng = rng
@@ -251,7 +251,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
             raise
         self._starting = False
         if self._config_path is not None and self._reload_config is not None and self.config.reload.watch:
-            self._watcher = ConfigWatcher(self._config_path, self.reload, self.config.reload.interval, self._config_seen)
+            self._watcher = ConfigWatcher(self._config_path, self.reload, self.config.reload.interval, self._config_seen, self._secrets_dir)
             self._watcher.start()
         self._heartbeat = asyncio.create_task(self.heartbeat(), name="heartbeat")
         self.probes.config_loaded = True

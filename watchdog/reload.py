@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import stat
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import Config
+from .config import ENV_PREFIX, Config
 from .config.loading import read_config_head
+from .config.sources import MAX_SECRET_FILE_BYTES
 from .logs import get_logger
 
 log = get_logger("watchdog.reload")
@@ -99,30 +102,63 @@ def log_overridden(config: Config) -> None:
                          "file (a rotated Secret) changes nothing, at a reload or a restart, until the variable is unset")
 
 
-def file_fingerprint(path: Path) -> str | None:
+def file_fingerprint(path: Path, secrets_dir: Path | None = None) -> str | None:
     """A hash of the file's bytes: Kubernetes swaps ConfigMap files through symlinks, so modification
     times are not a reliable sign of change; contents are. None when the file cannot be read.
-    Only as much as the loader reads (read_config_head) is hashed, with the size: a file given by mistake (a log) was hashed whole at every look, every `reload.interval`."""
+    Only as much as the loader reads (read_config_head) is hashed, with the size: a file given by mistake (a log) was hashed whole at every look, every `reload.interval`.
+    With `secrets_dir`, the files there that the config reads (secret_files_digest) too."""
     try:
         head, size = read_config_head(path)
     except OSError:
         return None
-    return hashlib.sha256(head + str(size).encode()).hexdigest()
+    digest = hashlib.sha256(head + str(size).encode())
+    if secrets_dir is not None:
+        digest.update(secret_files_digest(secrets_dir))
+    return digest.hexdigest()
+
+
+def secret_files_digest(directory: Path) -> bytes:
+    """The names and contents of the files of a secrets directory named like a setting (as far as
+    the loader reads them), hashed. Watched with the config file: a ConfigMap naming a new
+    credential that Kubernetes updated before the Secret holding its key (each volume is
+    updated on its own) was refused as missing that key, and the Secret coming a minute later
+    changed nothing until someone sent SIGHUP; a rotated API token was refused (401) likewise.
+    Each file is opened without blocking and read only if regular (a FIFO held the open); one
+    that cannot be read counts by its name alone."""
+    digest = hashlib.sha256()
+    try:
+        entries = sorted(directory.iterdir())
+    except OSError:
+        return b""
+    for entry in entries:
+        if not entry.name.lower().startswith(ENV_PREFIX.lower()):
+            continue
+        digest.update(os.fsencode(entry.name) + b"\0")
+        try:
+            with open(os.open(entry, os.O_RDONLY | os.O_NONBLOCK), "rb") as stream:
+                if stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                    digest.update(hashlib.sha256(stream.read(MAX_SECRET_FILE_BYTES + 1)).digest())
+        except OSError:
+            digest.update(b"unreadable")
+    return digest.digest()
 
 
 class ConfigWatcher:
     """Polls the config file and calls `reload` when its contents change."""
 
     def __init__(
-        self, path: Path, reload: Callable[[str], Awaitable[object]], interval: float, seen: str | None = None
+        self, path: Path, reload: Callable[[str], Awaitable[object]], interval: float, seen: str | None = None,
+        secrets_dir: Path | None = None,
     ) -> None:
-        """`seen`: the fingerprint of the file as the running config was read from it. Taken when
-        the watcher starts instead, an edit made while the daemon started (the state file opened,
-        the lead taken, the first discovery) was never applied: the file already read as seen."""
+        """`seen`: the fingerprint of the file (and the secret files of `secrets_dir`) as the
+        running config was read from them. Taken when the watcher starts instead, an edit made
+        while the daemon started (the state file opened, the lead taken, the first discovery) was
+        never applied: the file already read as seen."""
         self._path = path
+        self._secrets_dir = secrets_dir
         self._reload = reload
         self._interval = interval
-        self._seen = seen if seen is not None else file_fingerprint(path)
+        self._seen = seen if seen is not None else file_fingerprint(path, secrets_dir)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -136,7 +172,7 @@ class ConfigWatcher:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
-            current = file_fingerprint(self._path)
+            current = file_fingerprint(self._path, self._secrets_dir)
             if current is not None and current != self._seen:
                 self._seen = current
                 try:

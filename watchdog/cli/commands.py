@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import release
-from ..config import KAFKA_CLUSTER_ID_PREFIX, CloudCluster, Config, ignored_variables
+from ..config import KAFKA_CLUSTER_ID_PREFIX, CloudCluster, Config, ConfigError, ignored_variables
 from ..logs import configure_logging, log_reader_gone
 from .common import (
     DEFAULT_CONFIG,
@@ -290,17 +290,23 @@ def _run(args: argparse.Namespace) -> int:
     held = args.early_signals or []  # noted by watchdog.cli.main, which puts the handlers back
     from ..app import Daemon
     from ..asgi_server import CannotListen
+    from ..config.loading import secrets_dir
     from ..reload import file_fingerprint
     from ..signals import run_once_until_signalled, run_until_signalled
     from ..state import StateStoreError
 
-    seen = file_fingerprint(Path(args.config))  # before the read: an edit after it is reloaded
+    try:
+        secrets = secrets_dir(args.secrets_dir)  # the directory the config reads its secrets from
+    except ConfigError:
+        secrets = None  # named and missing: the config is refused just below, saying so
+    seen = file_fingerprint(Path(args.config), secrets)  # before the read: an edit after it is reloaded
     config = config_or_exit(args)
     if config is None or unusable_environment():
         return EXIT_CONFIG
     configure(args, config)
     try:
-        daemon = Daemon(config, reload_config=lambda: load(args), config_path=Path(args.config), config_seen=seen)
+        daemon = Daemon(config, reload_config=lambda: load(args), config_path=Path(args.config), config_seen=seen,
+                        secrets_dir=secrets)
     except StateStoreError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_FAILED
