@@ -375,6 +375,27 @@ async def test_a_schedule_run_due_just_before_the_daemon_began_to_lead_is_report
     assert w.simulator.restarts() == [], "never run late"
 
 
+async def test_a_jittered_run_whose_window_a_start_falls_in_is_reported_as_perhaps_missed() -> None:
+    # `0 3 * * *` with `jitter: 1h`: the daemon before drew its run for some time up to 04:00 and
+    # a rollout at 03:20 (a ConfigMap changed: a new pod) replaced it. The new one plans from now,
+    # tomorrow's 03:00, and the night's run, if its time was still to come, was never made, without
+    # a word: the 5 minutes before the start held no time of the cron, so nothing was reported.
+    rules = [{"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *", "jitter": "1h"},
+              "select": {"connectors": ["a"]}}]
+    with freeze_time("2026-06-01 03:20:00", tick=True, real_asyncio=True, tz_offset=0), capture_logs() as logs:
+        w = in_process(sim_scenario([{"name": "a"}]), daemon_config(rules))
+        await w.daemon.start(serve_http=False)
+        try:
+            events = [e for e in logs if e["event"] == "scheduler_job_event"]
+            counted = w.sample("watchdog_scheduler_job_events_total", event="missed") or 0
+        finally:
+            await w.daemon.stop()
+    (event,) = events
+    assert (event["job_id"], event["job_event"], event["scheduled_run_time"]) == ("rule:nightly", "missed", "2026-06-01T03:00:00+00:00")
+    assert "jitter" in event["note"] and "watchdog history" in event["note"] and counted == 1
+    assert w.simulator.restarts() == [], "never run late"
+
+
 def test_a_rule_that_runs_more_often_than_the_grace_is_not_reported_missed_at_every_start() -> None:
     from watchdog.triggers.scheduler import due_before
 

@@ -32,6 +32,7 @@ from ..redirects import redirect_hook
 from ..state import Fenced, StateStoreError
 from .scheduler import (
     MISSED_BEFORE_LEADING,
+    PERHAPS_MISSED_JITTERED,
     SCHEDULE_MISFIRE_GRACE_SECONDS,
     ClockStepWatch,
     add_poll_job,
@@ -122,8 +123,10 @@ class SchedulerHost:
                 add_rule_job(scheduler, rule, functools.partial(self._job, self.run_schedule_rule, name))
                 if previous is None:  # a scheduler new to this replica's lead: it plans from now
                     due = due_before(rule_trigger(rule), self._now())
+                    jitter = getattr(rule.trigger, "jitter", 0)
+                    note = PERHAPS_MISSED_JITTERED.format(jitter=f"{jitter:g}") if jitter else MISSED_BEFORE_LEADING
                     if due is not None:
-                        report_job_event(self.metrics, job_id(rule), "missed", due, MISSED_BEFORE_LEADING)
+                        report_job_event(self.metrics, job_id(rule), "missed", due, note)
 
     def follow_clock(self) -> None:
         """Called by the heartbeat: when the wall clock stepped, say so, and keep interval jobs

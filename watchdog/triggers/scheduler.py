@@ -55,6 +55,14 @@ _EVENTS = {
 MISSED_BEFORE_LEADING = ("not run: it came due while no daemon led (a start, a rollout or a takeover just after its "
                          "time); a schedule is not run late, as cron does not: if its restarts are still wanted, "
                          "ask for them (watchdog restart --daemon); the next run is at its usual time")
+# The same for a cron rule with jitter whose last time came less than its jitter (and the grace)
+# before this replica began to lead: the daemon before drew a run for some time in that window,
+# and this one cannot tell whether that time had come before it stopped.
+PERHAPS_MISSED_JITTERED = ("perhaps not run: its run was jittered to a time up to {jitter}s after this one, and this daemon "
+                           "began to lead within that (a start, a rollout or a takeover); the daemon before may have made "
+                           "it before it stopped, or not: a schedule is not run late, so look in watchdog history for the "
+                           "rule's restarts since then, and ask for them (watchdog restart --daemon) if they were not made; "
+                           "the next run is at its usual time")
 # A change of the wall clock's offset from the monotonic clock larger than this between two
 # heartbeats (a second apart) is a step (NTP's step, `date -s`, a VM restored from a snapshot),
 # not the slewing NTP does (at most 0.5 ms per second).
@@ -133,7 +141,13 @@ def due_before(trigger: CronScheduleTrigger | IntervalTrigger, now: datetime,
     """The latest time `trigger` came due in the `grace` seconds up to `now`, or None: the run a
     scheduler made at `now` will not start (it plans from `now` on). None too where the next run
     comes within `grace` of that one: a rule that runs that often (`interval: 20s`) would be
-    reported at every start, and its next run makes up for it."""
+    reported at every start, and its next run makes up for it. A cron with jitter: its time (not
+    jittered) within `grace` and the jitter before `now`, whose run may have been drawn for a time
+    after `now` (a rollout at 03:20 of `0 3 * * *` with jitter 1h lost the night's run without a
+    word: no time of the cron in the 5 minutes before)."""
+    if isinstance(trigger, CronScheduleTrigger) and trigger.jitter:
+        grace += trigger.jitter
+        trigger = CronScheduleTrigger(trigger.expr, trigger.zone.key)
     latest, due = None, trigger.get_next_fire_time(None, now - timedelta(seconds=grace))
     while due is not None and due <= now:
         latest, due = due, trigger.get_next_fire_time(due, now)
