@@ -9,6 +9,7 @@ import pytest
 from freezegun import freeze_time
 from structlog.testing import capture_logs
 
+from watchdog.config import Config
 from watchdog.metrics import Metrics
 from watchdog.triggers.scheduler import add_poll_job, add_rule_job, build_scheduler, rule_trigger
 
@@ -394,6 +395,38 @@ async def test_a_jittered_run_whose_window_a_start_falls_in_is_reported_as_perha
     assert (event["job_id"], event["job_event"], event["scheduled_run_time"]) == ("rule:nightly", "missed", "2026-06-01T03:00:00+00:00")
     assert "jitter" in event["note"] and "watchdog history" in event["note"] and counted == 1
     assert w.simulator.restarts() == [], "never run late"
+
+
+async def test_a_reload_that_changes_a_jittered_rule_in_its_window_keeps_the_run_still_to_come(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `0 3 * * *` with `jitter: 20m`, its run drawn for 03:15; at 03:05 a reload made the jitter
+    # 10m (or the cron `0 3 * * 1-5`, a Monday): the new job planned from now, tomorrow, and the
+    # night's run, still to come, was dropped without a word.
+    monkeypatch.setattr("apscheduler.triggers.base.random.uniform", lambda low, high: min(900.0, high))
+
+    def config(**trigger: object) -> Config:
+        rule = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *", "jitter": "20m", **trigger},
+                "select": {"connectors": ["a"]}}
+        return daemon_config([rule])
+
+    with freeze_time("2026-06-01 02:59:00", tick=True, real_asyncio=True, tz_offset=0) as frozen, capture_logs() as logs:
+        w = in_process(sim_scenario([{"name": "a"}]), config())
+        await w.daemon.start(serve_http=False)
+        try:
+            job = w.daemon._scheduler.get_job("rule:nightly")
+            assert job.next_run_time == datetime(2026, 6, 1, 3, 15, tzinfo=timezone.utc)
+            frozen.move_to("2026-06-01 03:05:00")
+            for edit, kept in (({"jitter": "10m"}, datetime(2026, 6, 1, 3, 10, tzinfo=timezone.utc)),
+                               ({"jitter": "10m", "cron": "0 3 * * 1-5"}, datetime(2026, 6, 1, 3, 10, tzinfo=timezone.utc)),
+                               ({"jitter": "10m", "cron": "0 4 * * *"}, datetime(2026, 6, 1, 4, 10, tzinfo=timezone.utc)),
+                               ({"jitter": "10m", "cron": "0 3 * * *"}, datetime(2026, 6, 2, 3, 10, tzinfo=timezone.utc))):
+                w.daemon._reload_config = lambda edit=edit: config(**edit)
+                assert await w.daemon.reload("test") is True
+                assert w.daemon._scheduler.get_job("rule:nightly").next_run_time == kept, edit
+        finally:
+            await w.daemon.stop()
+    assert [e for e in logs if e["event"] == "scheduler_job_event"] == []
 
 
 def test_a_rule_that_runs_more_often_than_the_grace_is_not_reported_missed_at_every_start() -> None:

@@ -42,6 +42,7 @@ from .scheduler import (
     follow_backward_step,
     report_job_event,
     rule_trigger,
+    run_still_to_come,
 )
 from .stall import StallChecker
 
@@ -120,7 +121,9 @@ class SchedulerHost:
                 self._ensure_metrics_lane()
                 add_stall_job(scheduler, rule, functools.partial(self._job, self.run_stall_check, name))
             else:
-                add_rule_job(scheduler, rule, functools.partial(self._job, self.run_schedule_rule, name))
+                pending = scheduler.get_job(job_id(rule)) if old is not None else None
+                kept = run_still_to_come(old, rule, pending.next_run_time, self._now()) if pending and old else None
+                add_rule_job(scheduler, rule, functools.partial(self._job, self.run_schedule_rule, name), kept)
                 if previous is None:  # a scheduler new to this replica's lead: it plans from now
                     due = due_before(rule_trigger(rule), self._now())
                     jitter = getattr(rule.trigger, "jitter", 0)

@@ -183,7 +183,9 @@ def rule_trigger(rule: Rule) -> CronScheduleTrigger | IntervalTrigger:
     return IntervalTrigger(seconds=trigger.interval, start_date=INTERVAL_ORIGIN, timezone=timezone.utc)
 
 
-def add_rule_job(scheduler: AsyncIOScheduler, rule: Rule, run: Callable[[], Awaitable[None]]) -> None:
+def add_rule_job(scheduler: AsyncIOScheduler, rule: Rule, run: Callable[[], Awaitable[None]],
+                 first_run: datetime | None = None) -> None:
+    """`first_run`: when its first run is (run_still_to_come); else the trigger's first time from now."""
     scheduler.add_job(
         run,
         rule_trigger(rule),
@@ -193,7 +195,35 @@ def add_rule_job(scheduler: AsyncIOScheduler, rule: Rule, run: Callable[[], Awai
         coalesce=True,
         max_instances=1,
         replace_existing=True,
+        **({"next_run_time": first_run} if first_run is not None else {}),
     )
+
+
+def run_still_to_come(old: Rule, new: Rule, planned: datetime | None, now: datetime) -> datetime | None:
+    """When the run a reload's new trigger for a schedule rule should keep, or None. A cron rule
+    with jitter whose run was drawn for a time still to come (`0 3 * * *` with jitter 20m, drawn
+    for 03:15) lost it to a reload at 03:05 that changed its trigger (the jitter, the zone, the
+    cron to `0 3 * * 1-5` on a Monday): the new job planned from now, tomorrow, without a word. Kept
+    where the new trigger also has that time (03:00), at the drawn time or, with a shorter jitter,
+    at the end of the new one (or now, if that passed less than the grace ago)."""
+    before, after = old.trigger, new.trigger
+    if planned is None or planned <= now or not isinstance(before, ScheduleTrigger) or not isinstance(after, ScheduleTrigger):
+        return None
+    if before.cron is None or not before.jitter or after.cron is None:
+        return None
+    slot = due_before(CronScheduleTrigger(before.cron, before.timezone), now, grace=before.jitter)
+    if slot is None:
+        return None
+    # In UTC: two times of one zone subtract as wall-clock times, blind to the fall-back's fold.
+    slot, planned = slot.astimezone(timezone.utc), planned.astimezone(timezone.utc)
+    if (planned - slot).total_seconds() > before.jitter:
+        return None
+    if CronScheduleTrigger(after.cron, after.timezone).get_next_fire_time(None, slot) != slot:
+        return None  # the new trigger has no run at that time: the edit took it out
+    latest = slot + timedelta(seconds=after.jitter)
+    if (now - latest).total_seconds() > SCHEDULE_MISFIRE_GRACE_SECONDS:
+        return None
+    return min(planned, max(latest, now))
 
 
 def add_stall_job(scheduler: AsyncIOScheduler, rule: Rule, run: Callable[[], Awaitable[None]]) -> None:
