@@ -3,6 +3,7 @@
 import asyncio
 import logging
 from datetime import datetime, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,7 +15,7 @@ from watchdog.metrics import Metrics
 from watchdog.triggers.scheduler import add_poll_job, add_rule_job, build_scheduler, rule_trigger
 
 from .schedules import BERLIN, fire_times, local, schedule_rule
-from .support import daemon_config, in_process, sim_scenario, until
+from .support import World, daemon_config, in_process, sim_scenario, until
 
 
 def test_cron_weekday_names_fire_on_those_days_in_local_time() -> None:
@@ -359,14 +360,7 @@ async def test_a_schedule_run_due_just_before_the_daemon_began_to_lead_is_report
     # does not, and the last daemon may have made it before it stopped), but counted and logged
     # as a missed run, as one the scheduler could not start in time.
     rules = [{"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"connectors": ["a"]}}]
-    with freeze_time(started, tick=True, real_asyncio=True, tz_offset=0), capture_logs() as logs:
-        w = in_process(sim_scenario([{"name": "a"}]), daemon_config(rules))
-        await w.daemon.start(serve_http=False)
-        try:
-            events = [e for e in logs if e["event"] == "scheduler_job_event"]
-            counted = w.sample("watchdog_scheduler_job_events_total", event="missed") or 0
-        finally:
-            await w.daemon.stop()
+    w, events, counted = await _job_events_of_a_start(started, rules)
     if missed is None:
         assert events == [] and counted == 0
     else:
@@ -376,14 +370,10 @@ async def test_a_schedule_run_due_just_before_the_daemon_began_to_lead_is_report
     assert w.simulator.restarts() == [], "never run late"
 
 
-async def test_a_jittered_run_whose_window_a_start_falls_in_is_reported_as_perhaps_missed() -> None:
-    # `0 3 * * *` with `jitter: 1h`: the daemon before drew its run for some time up to 04:00 and
-    # a rollout at 03:20 (a ConfigMap changed: a new pod) replaced it. The new one plans from now,
-    # tomorrow's 03:00, and the night's run, if its time was still to come, was never made, without
-    # a word: the 5 minutes before the start held no time of the cron, so nothing was reported.
-    rules = [{"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *", "jitter": "1h"},
-              "select": {"connectors": ["a"]}}]
-    with freeze_time("2026-06-01 03:20:00", tick=True, real_asyncio=True, tz_offset=0), capture_logs() as logs:
+async def _job_events_of_a_start(started: str, rules: list[dict[str, Any]]) -> tuple[World, list[Any], float]:
+    """A daemon started at `started` (UTC) with `rules`, then stopped: its world, the
+    scheduler_job_event lines it logged at start, and the missed runs it counted."""
+    with freeze_time(started, tick=True, real_asyncio=True, tz_offset=0), capture_logs() as logs:
         w = in_process(sim_scenario([{"name": "a"}]), daemon_config(rules))
         await w.daemon.start(serve_http=False)
         try:
@@ -391,6 +381,17 @@ async def test_a_jittered_run_whose_window_a_start_falls_in_is_reported_as_perha
             counted = w.sample("watchdog_scheduler_job_events_total", event="missed") or 0
         finally:
             await w.daemon.stop()
+    return w, events, float(counted)
+
+
+async def test_a_jittered_run_whose_window_a_start_falls_in_is_reported_as_perhaps_missed() -> None:
+    # `0 3 * * *` with `jitter: 1h`: the daemon before drew its run for some time up to 04:00 and
+    # a rollout at 03:20 (a ConfigMap changed: a new pod) replaced it. The new one plans from now,
+    # tomorrow's 03:00, and the night's run, if its time was still to come, was never made, without
+    # a word: the 5 minutes before the start held no time of the cron, so nothing was reported.
+    rules = [{"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *", "jitter": "1h"},
+              "select": {"connectors": ["a"]}}]
+    w, events, counted = await _job_events_of_a_start("2026-06-01 03:20:00", rules)
     (event,) = events
     assert (event["job_id"], event["job_event"], event["scheduled_run_time"]) == ("rule:nightly", "missed", "2026-06-01T03:00:00+00:00")
     assert "jitter" in event["note"] and "watchdog history" in event["note"] and counted == 1
