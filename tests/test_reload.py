@@ -165,6 +165,31 @@ async def test_a_rotated_api_token_takes_effect_at_a_reload(setup, monkeypatch: 
     await w.daemon.stop()
 
 
+async def test_a_reload_that_takes_the_api_token_away_is_refused_and_the_token_kept(
+    setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: applied, and from then on every webhook and API call was answered 403 ("this API is
+    # disabled"), which Alertmanager does not send again: every alert lost, with only
+    # `sections_changed: ["server.auth_token"]` at info. A Secret not yet mounted does this.
+    from watchdog.server import create_app as daemon_app
+
+    path, w = setup
+    token = "kept-token-3b9e2d7c1a4f"
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", token)
+    write(path, [HEAL])
+    assert await w.daemon.reload("test") is True
+    monkeypatch.delenv("WATCHDOG_SERVER__AUTH_TOKEN")
+    with structlog.testing.capture_logs() as logs:
+        assert await w.daemon.reload("SIGHUP") is False
+    (event,) = [e for e in logs if e["event"] == "config_reload_refused"]
+    assert event["sections"] == ["server.auth_token (removed: the webhook and the restart API would refuse every request)"]
+    app = daemon_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://d") as http:
+        answer = await http.get("/v1/connectors", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200
+    await w.daemon.stop()
+
+
 async def test_the_file_watcher_reloads_when_the_contents_change(setup) -> None:
     path, w = setup
     await w.daemon.start(serve_http=False)

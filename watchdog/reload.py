@@ -30,6 +30,12 @@ log = get_logger("watchdog.reload")
 # Sections whose objects live for the whole process (HTTP clients, limiters, listeners, lanes,
 # the file watcher). `log.format` too: the log's renderer is set once, at start.
 RESTART_ONLY_SECTIONS = ("api", "credentials", "metrics_api", "rate_limit", "server", "queue", "state", "reload")
+# A token rotates at a reload, but is not taken away by one: without it the webhook and the restart
+# API answer every request 403, and Alertmanager does not send a 4xx again, so every alert from
+# then on was lost, with only `sections_changed: ["server.auth_token"]` at info to say so. What
+# takes it away at a reload is seldom meant: a Secret not mounted yet, a variable renamed in the
+# Deployment. Running without it is a choice made at a start.
+TOKEN_REMOVED = "server.auth_token (removed: the webhook and the restart API would refuse every request)"
 # Sections a reload applies in place (`rules` and `clusters` are diffed by name).
 LIVE_SECTIONS = ("windows", "breaker", "blocking", "dry_run", "log", "discovery")
 
@@ -68,7 +74,8 @@ def diff_configs(old: Config, new: Config) -> ConfigDiff:
         sections_changed=[s for s in LIVE_SECTIONS if _live_part(old, s) != _live_part(new, s)]
         + (["server.auth_token"] if old.server.auth_token != new.server.auth_token else []),
         restart_required=[s for s in RESTART_ONLY_SECTIONS if _restart_part(old, s) != _restart_part(new, s)]
-        + (["log.format"] if old.log.format != new.log.format else []),
+        + (["log.format"] if old.log.format != new.log.format else [])
+        + ([TOKEN_REMOVED] if old.server.auth_token is not None and new.server.auth_token is None else []),
     )
 
 
