@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
+from functools import lru_cache
 from itertools import islice
 from typing import Annotated, Literal
 
@@ -112,9 +113,11 @@ def _check_cron(expr: str) -> str:
     return expr
 
 
+@lru_cache(maxsize=4096)
 def _shortest_gap(expr: str, zone: str) -> float:
     """The shortest time, in seconds, between two consecutive runs among the cron's first 200
-    from 2000-01-01 (a few milliseconds): measured in UTC, where jitter is added."""
+    from 2000-01-01: measured in UTC, where jitter is added. Remembered by cron and zone: at a few
+    milliseconds each, 6,000 jittered rules of one cron took 14.7 s to load, at each reload."""
     times = [t.astimezone(timezone.utc) for t in islice(CronSim(expr, _EPOCH.astimezone(zone_named(zone))), 200)]
     return min(((later - earlier).total_seconds() for earlier, later in zip(times, times[1:])), default=float("inf"))
 
