@@ -157,3 +157,35 @@ def test_a_user_name_holding_a_colon_is_refused_without_quoting_it(
     shown = capsys.readouterr()
     assert "credentials.main.api_key: holds a ':'" in shown.err and "(from secret file WATCHDOG_CREDENTIALS__MAIN__API_KEY)" in shown.err
     assert "PAIRKEY" not in shown.out + shown.err and "pair-secret" not in shown.out + shown.err
+
+
+def test_a_secret_swapped_by_the_kubelet_while_it_is_read_is_read_new(
+    tmp_path: Path, no_credentials_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The kubelet rotates a Secret volume by writing a new timestamped directory, pointing `..data`
+    # at it and removing the old one. A read that had resolved a key's link just before the swap
+    # opened the path inside the removed directory: "cannot be read (No such file or directory)".
+    # The file watcher had already taken the new fingerprint, so it never tried again: the rotated
+    # key or token stayed unapplied (401s) until someone sent SIGHUP.
+    import shutil
+
+    key = "WATCHDOG_CREDENTIALS__MAIN__API_KEY"
+    _kubernetes_secret_volume(tmp_path, {key: b"old-key-0123456789\n",
+                                         "WATCHDOG_CREDENTIALS__MAIN__API_SECRET": f"{TEST_API_SECRET}\n".encode()})
+    real_resolve = Path.resolve
+
+    def resolve_then_swap(self: Path, strict: bool = False) -> Path:
+        resolved = real_resolve(self, strict=strict)
+        if self.name == key and not (tmp_path / "..2026_12_02_05_00_00.000000001").exists():
+            old = real_resolve(tmp_path / "..data")
+            new = tmp_path / "..2026_12_02_05_00_00.000000001"
+            shutil.copytree(old, new)
+            (new / key).write_bytes(b"new-key-0123456789\n")
+            (tmp_path / "..data_tmp").symlink_to(new.name)
+            os.replace(tmp_path / "..data_tmp", tmp_path / "..data")
+            shutil.rmtree(old)
+        return resolved
+
+    monkeypatch.setattr(Path, "resolve", resolve_then_swap)
+    credential = load_config(MINIMAL, secrets_dir=tmp_path).credentials["main"]
+    assert credential.api_key is not None and credential.api_key.get_secret_value() == "new-key-0123456789"

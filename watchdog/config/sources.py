@@ -178,8 +178,12 @@ def _read_secret_file(directory: Path, entry: Path, problems: list[tuple[str, st
                                  "put the file itself in the directory"))
             return None
         # Opened without blocking, then checked: a FIFO named like a setting would block the open
-        # until someone writes to it, and a device could make the read never end.
-        with open(os.open(resolved, os.O_RDONLY | os.O_NONBLOCK), "rb") as stream:
+        # until someone writes to it, and a device could make the read never end. Opened by its
+        # own name, not by `resolved`: the kubelet swaps a Secret's `..data` link and removes the
+        # old directory, and a path resolved just before the swap is gone ("cannot be read"; the
+        # file watcher, having seen the new contents, did not try again). The name follows the
+        # swap; the check above only keeps out links that lead elsewhere.
+        with open(os.open(entry, os.O_RDONLY | os.O_NONBLOCK), "rb") as stream:
             if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
                 problems.append(("", f"{where} is not a regular file"))
                 return None
