@@ -12,7 +12,7 @@ Synchronous on purpose, like the SQLite store: the engine calls the store from t
 between two awaits, and every decision reads and writes the state in one step. A write costs a
 few round trips and one commit (about 1-3 ms on loopback, mostly the commit's WAL flush), so the
 writes of one poll go into one transaction (`batch`); every wait is bounded (connect 3 s, statement
-5 s, TCP 5 s), and after a failed connection attempt calls fail at once for `RECONNECT_PAUSE`
+5 s, TCP 5 s, any answer 7 s: `AnsweringConnection`), and after a failed connection attempt calls fail at once for `RECONNECT_PAUSE`
 instead of blocking the loop again. The connection is made again on the next call after that:
 a database restart needs no action from anyone.
 """
@@ -42,7 +42,7 @@ from . import postgres_rows
 from .errors import Fenced, StateStoreError
 from .marks import WriteMarks
 from .postgres_connection import connection_parameters, describe, error_text
-from .postgres_rows import Connection, Row
+from .postgres_rows import AnsweringConnection, Connection, Row
 from .postgres_schema import migrate, read_version, require_current
 from .rows import DRY_RUN_LAST_RESTARTS, history_filter
 
@@ -441,7 +441,7 @@ class PostgresStateStore:
         if self._clock() < self._no_connect_before:
             raise psycopg.OperationalError("the last attempt to connect failed less than a second ago")
         try:
-            self._conn = psycopg.connect(autocommit=True, row_factory=dict_row, **self._parameters)
+            self._conn = AnsweringConnection.connect(autocommit=True, row_factory=dict_row, **self._parameters)
         except psycopg.Error:
             self._no_connect_before = self._clock() + RECONNECT_PAUSE
             raise

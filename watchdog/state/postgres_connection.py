@@ -25,6 +25,13 @@ STATEMENT_TIMEOUT_MS = 5000
 # Linux: how long sent data may stay unacknowledged before the connection is dropped (a database
 # whose host vanished without closing its connections), and keepalives for idle ones.
 TCP_USER_TIMEOUT_MS = 5000
+# Seconds the store waits for the answer to whatever it sent (a statement, a pipeline's results, a
+# COMMIT): the statement timeout, then a round trip. Neither bound above ends a wait on a peer that
+# acknowledges what it is sent and never answers: a pooler or a proxy in front of the database
+# (PgBouncer, a sidecar, a cloud SQL proxy) whose way to it a firewall cut, or a server stuck on its
+# disk. The store waits on the event loop, so such a wait held the whole daemon for good: no
+# /healthz, no lease renewal, not a line logged (postgres_rows.AnsweringConnection).
+ANSWER_TIMEOUT = STATEMENT_TIMEOUT_MS / 1000 + 2
 SCHEMES = ("postgresql", "postgres")
 
 

@@ -8,6 +8,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 import psycopg
+from psycopg.abc import PQGen
+from psycopg.errors import _WaitTimeout  # psycopg >= 3.3 (pyproject): Connection.wait's timeout
 from psycopg.types.json import Json
 
 from ..model import (
@@ -21,10 +23,27 @@ from ..model import (
     RestartRequest,
     Trigger,
 )
+from .postgres_connection import ANSWER_TIMEOUT
 from .rows import masked
 
 Row = dict[str, Any]
 Connection = psycopg.Connection[Row]
+
+
+class AnsweringConnection(psycopg.Connection[Row]):
+    """A connection whose every wait for the database ends within ANSWER_TIMEOUT: then the
+    connection is closed (its state is unknown halfway through a statement) and the wait raises
+    OperationalError, so the store makes a new connection at its next call."""
+
+    def wait(self, gen: PQGen[Any], interval: float = 0.1, timeout: float | None = None) -> Any:
+        try:
+            return super().wait(gen, interval, ANSWER_TIMEOUT if timeout is None else timeout)
+        except _WaitTimeout:
+            self.close()
+            raise psycopg.OperationalError(
+                f"no answer from the database within {ANSWER_TIMEOUT:g}s (the connection is up, but nothing "
+                "comes back: a pooler or a proxy cut off from it, or a server that stopped answering?); "
+                "the connection is dropped") from None
 
 
 def utc(moment: datetime | None) -> datetime | None:
