@@ -11,6 +11,7 @@ Before, the store's synchronous wait on the event loop never ended: the leader a
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -19,9 +20,13 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry
 
 from bench.ha import HaWorld, scenario, wait_until
 from bench.postgres import PostgresServer
+from watchdog.config.leadership import LeaseTiming
+from watchdog.leadership.elector import Elector
+from watchdog.leadership.metrics import LeadershipMetrics
 from watchdog.model import ConnectorKey
 from watchdog.state.errors import StateStoreError
 from watchdog.state.postgres import PostgresStateStore
@@ -190,3 +195,43 @@ def test_a_leader_whose_database_stops_answering_stays_alive_says_so_and_stands_
     finally:
         world.stop()
         print(world.tails())
+
+
+async def test_a_leader_whose_database_stops_answering_steps_down_by_its_renew_deadline(
+    postgres_server: PostgresServer, postgres_url: str, proxy: SilentProxy,
+) -> None:
+    """The renewal is bounded so that the leader stands by at its renew deadline, before its lease
+    can expire and a standby take it. Before, asyncio.wait_for cancelled the renewal, and psycopg,
+    cancelled, sent the server a cancel request (5 s at most) and waited for the query to end (5 s
+    more): the leader stepped down 10 s after its deadline, 16 s after the silence with the default
+    lease (15 s), said 'TimeoutError: TimeoutError', and both replicas showed watchdog_leader 1."""
+    with PostgresStateStore(postgres_url, password=postgres_server.password):
+        pass  # the schema, the lease's row with it
+    timing = LeaseTiming(lease_duration=6.0, renew_deadline=4.0, renew_interval=1.0)
+    metrics = LeadershipMetrics(CollectorRegistry())
+    elector = Elector(proxy.url(postgres_url, postgres_server), postgres_server.password, timing, metrics,
+                      identity="silenced")
+    elected: asyncio.Queue[int] = asyncio.Queue()
+    lost: asyncio.Queue[tuple[float, str]] = asyncio.Queue()
+
+    async def on_elected(epoch: int) -> None:
+        elected.put_nowait(epoch)
+
+    async def on_lost(reason: str) -> None:
+        lost.put_nowait((time.monotonic(), reason))
+
+    elector.start(on_elected, on_lost)
+    try:
+        await asyncio.wait_for(elected.get(), 30)
+        await asyncio.sleep(1.5)  # a renewal or two
+        proxy.silence()
+        silenced = time.monotonic()
+        at, reason = await asyncio.wait_for(lost.get(), 40)
+        # Before its lease could expire (lease_duration from the start of its last renewal, which
+        # came before the silence): half the margin before it, by the elector's own bound.
+        bound = timing.lease_duration - timing.margin / 2
+        assert at - silenced <= bound + 0.5, f"stood by {at - silenced:.1f}s after the silence"
+        assert re.search(r"no (answer from|connection to) the database within", reason), reason
+        assert not elector.leading and elector.may_send() is not None
+    finally:
+        await elector.stop(release=False)

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TypeVar
 
 import psycopg
 from pydantic import SecretStr
@@ -34,6 +34,7 @@ from .metrics import LeadershipMetrics
 
 log = get_logger("watchdog.leadership")
 
+T = TypeVar("T")
 Elected = Callable[[int], Awaitable[None]]
 Lost = Callable[[str], Awaitable[None]]
 
@@ -70,7 +71,7 @@ class Elector:
         # The daemon is stopping (`retire`): it leads on while its queue drains, but campaigns no
         # more once it stops leading.
         self._retiring = False
-        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._conn: lease.AnsweringAsyncConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self._on_elected: Elected | None = None
         self._on_lost: Lost | None = None
@@ -155,7 +156,7 @@ class Elector:
         if release and self.leading and self.epoch is not None:
             try:
                 conn = await self._connection()
-                await asyncio.wait_for(lease.release(conn, self.identity, self.epoch), self.timing.renew_interval)
+                await _within(conn, lease.release(conn, self.identity, self.epoch), self.timing.renew_interval)
                 log.info("leader_lease_released", replica=self.identity, epoch=self.epoch)
             except (psycopg.Error, OSError, TimeoutError) as exc:
                 log.warning("leader_lease_not_released", replica=self.identity, error=self._short(exc),
@@ -183,15 +184,15 @@ class Elector:
         started = self._clock()
         try:
             conn = await self._connection()
-            acquired = await asyncio.wait_for(lease.acquire(conn, self.identity, self.timing.lease_duration),
-                                              self.timing.renew_interval)
+            acquired = await _within(conn, lease.acquire(conn, self.identity, self.timing.lease_duration),
+                                     self.timing.renew_interval)
             view: lease.LeaseView | None = None
             if acquired is None:
-                view = await asyncio.wait_for(lease.read(conn), self.timing.renew_interval)
+                view = await _within(conn, lease.read(conn), self.timing.renew_interval)
                 if view is None:
                     await self._restore_lease(conn)
-                    acquired = await asyncio.wait_for(lease.acquire(conn, self.identity, self.timing.lease_duration),
-                                                      self.timing.renew_interval)
+                    acquired = await _within(conn, lease.acquire(conn, self.identity, self.timing.lease_duration),
+                                             self.timing.renew_interval)
             if acquired is None:
                 self._metrics.show(leading=False, epoch=None if view is None else view.epoch)
                 self.holder = view.holder if view is not None and view.valid else None
@@ -215,11 +216,11 @@ class Elector:
             log.exception("leader_start_failed", replica=self.identity, epoch=epoch, error=self._short(exc))
             await self._step_down(f"could not start leading: {self._short(exc)}", release=True)
 
-    async def _restore_lease(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    async def _restore_lease(self, conn: lease.AnsweringAsyncConnection) -> None:
         """The lease row is gone (leader_lease truncated or its row deleted by hand, a partial
         restore): no replica could take the lease, ever, and none said why. Made again (by one
         replica: the others find it made)."""
-        restored = await asyncio.wait_for(lease.restore(conn), self.timing.renew_interval)
+        restored = await _within(conn, lease.restore(conn), self.timing.renew_interval)
         if restored is not None:
             log.warning("leader_lease_restored", replica=self.identity, epoch=restored, database=self._database,
                         note="the leader_lease row was missing (the table truncated or the row deleted by hand?); "
@@ -275,9 +276,17 @@ class Elector:
             self._renewed(started, late=True)
 
     async def _renew_once(self, timeout: float) -> bool:
+        """One renewal, its statement answered within `timeout`. A new connection it needs is made
+        before the lease could expire (half the margin before: the lease's expiry is at least
+        lease_duration after the last renewal's start): made within the connect timeout alone
+        (3 s), it took a leader whose database stopped answering past its lease's expiry before it
+        stood by. Not shorter: a renewal that has to connect anew (the last one failed) also needs
+        the time to connect to a database some way off, or to pass a first host of several that
+        does not answer."""
         assert self.epoch is not None
-        conn = await self._connection()
-        return await asyncio.wait_for(lease.renew(conn, self.identity, self.epoch, self.timing.lease_duration), timeout)
+        lease_ends = self._deadline - self.timing.renew_deadline + self.timing.lease_duration - self.timing.margin / 2
+        conn = await self._connection(within=max(0.05, lease_ends - self._clock()))
+        return await _within(conn, lease.renew(conn, self.identity, self.epoch, self.timing.lease_duration), timeout)
 
     def _renewed(self, started: float, late: bool) -> None:
         if late:
@@ -303,16 +312,20 @@ class Elector:
         if release and epoch is not None:
             with contextlib.suppress(psycopg.Error, OSError, TimeoutError):
                 conn = await self._connection()
-                await asyncio.wait_for(lease.release(conn, self.identity, epoch), self.timing.renew_interval)
+                await _within(conn, lease.release(conn, self.identity, epoch), self.timing.renew_interval)
 
-    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+    async def _connection(self, within: float | None = None) -> lease.AnsweringAsyncConnection:
         if self._conn is not None and not self._conn.closed and not self._conn.broken:
             return self._conn
         await self._close()
-        self._conn = await asyncio.wait_for(
-            psycopg.AsyncConnection.connect(autocommit=True, **self._parameters),
-            self._parameters["connect_timeout"] + 1,
-        )
+        limit = self._parameters["connect_timeout"] + 1
+        limit = limit if within is None else min(limit, within)
+        try:
+            self._conn = await asyncio.wait_for(
+                lease.AnsweringAsyncConnection.connect(autocommit=True, **self._parameters), limit)
+        except TimeoutError:
+            # Said as such: the bare TimeoutError read "TimeoutError: TimeoutError" in leadership_lost.
+            raise psycopg.OperationalError(f"no connection to the database within {round(limit, 2):g}s") from None
         return self._conn
 
     async def _close(self) -> None:
@@ -334,3 +347,12 @@ class Elector:
         if self._last_error is not None:
             log.info("leader_lease_reachable", replica=self.identity, database=self._database)
             self._last_error = None
+
+
+async def _within(conn: lease.AnsweringAsyncConnection, call: Awaitable[T], seconds: float) -> T:
+    """`call`, a statement on `conn`, its answer awaited `seconds` at most: by the connection's own
+    bound (lease.AnsweringAsyncConnection), which ends it at once, asyncio.wait_for a second later
+    only in case. Cancelled by wait_for, psycopg first asks the server to cancel the statement and
+    waits for it, up to 10 s more."""
+    conn.answer_timeout = seconds
+    return await asyncio.wait_for(call, seconds + 1)

@@ -12,6 +12,31 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg.abc import PQGen
+from psycopg.errors import _WaitTimeout  # psycopg >= 3.3 (pyproject): the wait's timeout
+
+from ..state.postgres_connection import ANSWER_TIMEOUT
+
+
+class AnsweringAsyncConnection(psycopg.AsyncConnection[Any]):
+    """The elector's connection: every wait for the database ends within `answer_timeout` (set by
+    the elector before each statement), then the connection is closed and OperationalError raised.
+    Bounded by asyncio.wait_for alone, a statement is cancelled, and psycopg, cancelled, sends the
+    server a cancel request (up to 5 s) and waits for the statement to end (5 s more): against a
+    database that answers nothing (a pooler or a proxy cut off from it), a leader's renewal took
+    10 s past its renew deadline, and the leader stood by after its lease had expired."""
+
+    answer_timeout: float = ANSWER_TIMEOUT
+
+    async def wait(self, gen: PQGen[Any], interval: float = 0.1, timeout: float | None = None) -> Any:
+        try:
+            return await super().wait(gen, interval, self.answer_timeout if timeout is None else timeout)
+        except _WaitTimeout:
+            await self.close()
+            raise psycopg.OperationalError(
+                f"no answer from the database within {round(self.answer_timeout, 2):g}s (the connection is up, but nothing "
+                "comes back: a pooler or a proxy cut off from it, or a server that stopped answering?)") from None
+
 
 AsyncConnection = psycopg.AsyncConnection[Any]
 
