@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import parse_qs
 
 from pydantic import AfterValidator, model_validator
 
@@ -37,6 +38,13 @@ def _check_database_url(url: str) -> str:
             "check-config and in logs; only the user's password has a place of its own (WATCHDOG_STATE__PASSWORD "
             "or a file of that name in the secrets directory)"
         )
+    timeout = parse_qs(parts.query, keep_blank_values=True).get("connect_timeout")
+    if timeout is not None and not (timeout[-1].isascii() and timeout[-1].isdigit() and int(timeout[-1]) >= 1):
+        # 0 or less is no bound to libpq (psycopg then waits 130 s, and the store connects on the
+        # event loop); a word psycopg cannot read ('ten') passed check-config and failed at run.
+        # libpq documents a decimal integer.
+        raise ValueError("the database URL's connect_timeout must be a whole number of seconds, 1 or more "
+                         "(0 or less is no bound: the daemon would wait 130 s); leave it out for the daemon's 3")
     return url
 
 

@@ -55,7 +55,10 @@ def connection_parameters(url: str, password: SecretStr | None, *, role: str) ->
     ]))
     parameters: dict[str, Any] = {
         "conninfo": url,
-        "connect_timeout": given.get("connect_timeout", CONNECT_TIMEOUT),
+        # A number: conninfo gives the URL's as text, and the elector bounds its own wait by it plus
+        # a second ('10' + 1 ended its election loop without a word: the replica never led).
+        # state.url's check (config/leadership.py) lets only whole seconds through.
+        "connect_timeout": int(given.get("connect_timeout") or CONNECT_TIMEOUT),
         "application_name": f"connect-watchdog {role} {replica_identity()}"[:63],
         "options": options,
         "keepalives": 1,
