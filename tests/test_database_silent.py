@@ -103,6 +103,14 @@ class SilentProxy:
 
         self._loop.call_soon_threadsafe(now)
 
+    def cut(self) -> None:
+        """Ends every connection it holds (the client reads the end of its connection)."""
+        def now() -> None:
+            for writer in self._writers:
+                writer.close()
+
+        self._loop.call_soon_threadsafe(now)
+
     def speak(self) -> None:
         def now() -> None:
             self._silent = False

@@ -393,21 +393,18 @@ class PostgresStateStore:
         ends: the lease row is share-locked)."""
         if self._epoch is None:
             raise Fenced(f"{self.description}: not written ({what}): this replica is not the leader")
-        conn: Connection | None = None
         try:
-            conn = self._connection()
-            self._fence_check(conn)
+            return self._on_live_connection(self._fence_check)
         except Fenced:
             raise
         except psycopg.Error as error:
-            if conn is not None:
+            if self._conn is not None:
                 # The check's BEGIN opened a transaction the error aborted (a read-only database
                 # refuses SELECT ... FOR SHARE): left open, every later statement on this
                 # connection failed with "current transaction is aborted", after the database
                 # was writable again too, and the leader recorded nothing for good.
-                _rollback(conn)
+                _rollback(self._conn)
             raise self._failure(what, error) from error
-        return conn
 
     def _fence_check(self, conn: Connection) -> None:
         with conn.pipeline():  # BEGIN and the fence in one round trip
@@ -428,10 +425,37 @@ class PostgresStateStore:
         if self._batch is not None:
             self._send_seen()  # a read sees the batch's writes
         try:
-            conn = self._batch or self._connection()
-            return conn.execute(sql, params).fetchall()
+            if self._batch is not None:
+                return self._batch.execute(sql, params).fetchall()
+            rows: list[Row] = []
+            self._on_live_connection(lambda conn: rows.extend(conn.execute(sql, params).fetchall()))
+            return rows
         except psycopg.Error as error:
             raise self._failure(what, error) from error
+
+    def _on_live_connection(self, use: Callable[[Connection], object]) -> Connection:
+        """`use` (a read, or a transaction's start: nothing that may not be done twice) on the
+        store's connection, and once more on a new one if that connection died while idle: a
+        database restarted or failed over since its last use says so only when it is next used
+        ("terminating connection due to administrator command"), so the first call after a blip
+        long over failed: a restart request answered 503, a new leader's pruning.
+        The connection it was used on."""
+        conn = self._conn
+        reused = conn is not None and not conn.closed and not conn.broken
+        conn = self._connection()
+        started = self._clock()
+        try:
+            use(conn)
+        except psycopg.OperationalError:
+            # Only a connection found lost at once (ours closed on a timeout is not `broken`): one
+            # lost while waited on (a route gone: TCP's timeout) is no blip long over, and a new
+            # connection would hold the event loop for the connect timeout more.
+            if not (reused and conn.broken and self._clock() - started < RECONNECT_PAUSE):
+                raise
+            self.close()
+            conn = self._connection()
+            use(conn)
+        return conn
 
     def _connection(self) -> Connection:
         conn = self._conn
