@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated
-from urllib.parse import parse_qs
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from pydantic import AfterValidator, model_validator
 
@@ -22,7 +22,7 @@ def _check_database_url(url: str) -> str:
         # A NUL cut the host short at connect time (`db\0x` reached `db`), and an escape reached the
         # terminal raw in `run`'s "cannot be used" message: check-config had called both valid.
         raise ValueError("the database URL holds a control character (a NUL, an escape, ...), which no URL can carry")
-    parts = split_url(url, "the database URL")
+    parts = _split_hosts(url)
     if parts.scheme not in DATABASE_SCHEMES or not parts.hostname:
         raise ValueError("expected a URL like postgresql://USER@HOST:5432/DATABASE")
     found = credential_parameters(parts.query)
@@ -46,6 +46,27 @@ def _check_database_url(url: str) -> str:
         raise ValueError("the database URL's connect_timeout must be a whole number of seconds, 1 or more "
                          "(0 or less is no bound: the daemon would wait 130 s); leave it out for the daemon's 3")
     return url
+
+
+def _split_hosts(url: str) -> SplitResult:
+    """The URL's parts, its first host standing for all: libpq's URL may name several hosts, each
+    with its port (postgresql://USER@pg1:5432,pg2:5432/DB?target_session_attrs=read-write, how
+    libpq follows a failover without a virtual IP), which urlsplit read as one port, `5432,pg2:5432`:
+    refused, "its host or port cannot be read". Each host and port is checked as one URL's would be
+    (split_url: never quoted); an empty one (`pg1,,pg2`) leaves no host, refused as such."""
+    try:
+        whole = urlsplit(url)
+    except ValueError:
+        return split_url(url, "the database URL")  # raises, quoting nothing
+    userinfo, at, hosts = whole.netloc.rpartition("@")
+    first: SplitResult | None = None
+    for host in hosts.split(","):
+        one = split_url(f"{whole.scheme}://{userinfo}{at}{host}", "the database URL")
+        if not one.hostname:
+            return one  # refused by the caller, as a URL without a host
+        first = first or one
+    assert first is not None
+    return whole._replace(netloc=first.netloc)
 
 
 DatabaseUrl = Annotated[str, AfterValidator(_check_database_url)]

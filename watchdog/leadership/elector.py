@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from pydantic import SecretStr
 
 from .. import release
@@ -318,7 +319,10 @@ class Elector:
         if self._conn is not None and not self._conn.closed and not self._conn.broken:
             return self._conn
         await self._close()
-        limit = self._parameters["connect_timeout"] + 1
+        # libpq tries a URL's hosts one after another, each within connect_timeout: bounded by one
+        # connect_timeout, a replica whose first hosts of several did not answer never connected.
+        hosts = str(conninfo_to_dict(self._parameters["conninfo"]).get("host") or "").count(",") + 1
+        limit = self._parameters["connect_timeout"] * hosts + 1
         limit = limit if within is None else min(limit, within)
         try:
             self._conn = await asyncio.wait_for(
