@@ -228,3 +228,26 @@ def test_the_ha_playgrounds_prometheus_scrapes_every_replica() -> None:
     single = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
     job["static_configs"] = single["scrape_configs"][0]["static_configs"]
     assert config == single
+
+
+def test_the_simulators_healthcheck_asks_it_directly_whatever_proxy_docker_gives_the_container(tmp_path: Path) -> None:
+    # Docker hands the proxies of ~/.docker/config.json (a corporate proxy, usually with
+    # NO_PROXY=localhost) to every container compose creates. The simulator's check opened
+    # 127.0.0.1 with urllib's default opener, which sent it to that proxy: the check failed, the
+    # simulator never became healthy, and `docker compose up` stopped with "dependency failed to
+    # start" before the daemon (depends_on: service_healthy) ever ran.
+    from .live import free_port, start_simulator, stop_process
+
+    test = service("simulator")["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"], test
+    simulator, url = start_simulator(tmp_path / "simulator.log")
+    try:
+        code = test[3].replace("http://127.0.0.1:8080/", f"{url}/")
+        assert code != test[3], "the check asks the simulator's port 8080 (compose.yaml's --port)"
+        proxy = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+        given = {"HTTP_PROXY": proxy, "http_proxy": proxy, "HTTPS_PROXY": proxy, "NO_PROXY": "localhost"}
+        checked = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30,
+                                 env={"PATH": "/usr/bin:/bin", **given})
+        assert checked.returncode == 0, checked.stderr[-2000:]
+    finally:
+        stop_process(simulator)
