@@ -3,7 +3,8 @@
     lease.py     the lease row's SQL: acquire, renew, release, read
     elector.py   `Elector`: campaign, renew, step down; `may_send` before every call
     sole.py      `SoleLeader`: a daemon with a SQLite file leads alone
-    metrics.py   watchdog_leader, watchdog_leader_epoch, watchdog_leadership_changes_total
+    metrics.py   watchdog_leader, watchdog_leader_epoch, watchdog_leadership_changes_total,
+                 watchdog_leadership_takeovers_total
 
 The lease's durations and the margin between them are config (config/leadership.py, pure). Only
 the leader runs triggers and the restart queue; every state write carries its epoch (see

@@ -208,7 +208,10 @@ class Elector:
         self._deadline = self.timing.send_deadline(started)
         self._metrics.show(leading=True, epoch=epoch)
         self._metrics.changes.labels("acquired").inc()
+        if acquired.taken_over:
+            self._metrics.takeovers.inc()
         log.warning("leader_elected", replica=self.identity, revision=release.build().revision, epoch=epoch,
+                    taken_over=acquired.taken_over,
                     note="this replica now runs the triggers and the restart queue")
         assert self._on_elected is not None
         try:

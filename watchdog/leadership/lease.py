@@ -41,15 +41,17 @@ class AnsweringAsyncConnection(psycopg.AsyncConnection[Any]):
 AsyncConnection = psycopg.AsyncConnection[Any]
 
 # Also returns how long before now the lease was last renewed (or taken) by whoever held it: the
-# last sign of life of the previous leader, which recovery weighs (None: never held). The CTE reads
-# the row as it was before this UPDATE.
+# last sign of life of the previous leader, which recovery weighs (None: never held), and whether
+# a holder was still named on it (it was taken over: see Acquired.taken_over). The CTE reads the
+# row as it was before this UPDATE.
 ACQUIRE = """
-WITH previous AS (SELECT renewed_at FROM leader_lease WHERE id = 1)
+WITH previous AS (SELECT renewed_at, holder FROM leader_lease WHERE id = 1)
 UPDATE leader_lease
 SET holder = %(me)s, epoch = epoch + 1, expires_at = clock_timestamp() + make_interval(secs => %(lease)s),
     acquired_at = clock_timestamp(), renewed_at = clock_timestamp()
 WHERE id = 1 AND (expires_at <= clock_timestamp() OR holder = %(me)s)
-RETURNING epoch, extract(epoch FROM clock_timestamp() - (SELECT renewed_at FROM previous))
+RETURNING epoch, extract(epoch FROM clock_timestamp() - (SELECT renewed_at FROM previous)),
+          (SELECT holder FROM previous) IS NOT NULL
 """
 # A replica that stepped down (it could not renew in time) and finds its own name still there may
 # take the lease again at once: the epoch rises all the same, so whatever it had decided before is
@@ -98,13 +100,18 @@ class Acquired:
     # Seconds from the lease's last renewal before this acquisition to now (the database's clock);
     # None when the lease was never held.
     absent_for: float | None
+    # The lease still named a holder, which had not given it back (RELEASE clears the holder): it
+    # expired (the leader died, froze or could not renew), or it was this replica's own after a
+    # step-down. False for a lease released at a clean stop (every rollout's handover), restored,
+    # or never held.
+    taken_over: bool = False
 
 
 async def acquire(conn: AsyncConnection, me: str, lease_seconds: float) -> Acquired | None:
     """The new epoch if this replica now holds the lease, else None (another holds a valid one)."""
     cursor = await conn.execute(ACQUIRE, {"me": me, "lease": lease_seconds})
     row = await cursor.fetchone()
-    return None if row is None else Acquired(int(row[0]), None if row[1] is None else float(row[1]))
+    return None if row is None else Acquired(int(row[0]), None if row[1] is None else float(row[1]), bool(row[2]))
 
 
 async def renew(conn: AsyncConnection, me: str, epoch: int, lease_seconds: float) -> bool:
