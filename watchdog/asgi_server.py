@@ -41,10 +41,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import itertools
 import json
 import logging
 import os
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -260,9 +262,33 @@ class CannotListen(Exception):
     """The port could not be bound (in use, a privileged port, an address not of this host)."""
 
 
-async def _serve(server: EmbeddedServer, host: str, port: int) -> None:
+def _every_address_socket(host: str, port: int) -> socket.socket | None:
+    """For `::` (every IPv6 address), one socket that takes IPv4 too (IPV6_V6ONLY off), as Go,
+    Java and most servers listen on `::`; None for any other host. asyncio turns IPV6_V6ONLY on
+    for the sockets it makes, so `::` answered IPv6 only, and 0.0.0.0 (the default) IPv4 only: no
+    setting served both the pod's address in an IPv6-only Kubernetes cluster (the kubelet's
+    probes, Prometheus) and 127.0.0.1, which the image's HEALTHCHECK and the runbook's
+    `--daemon http://127.0.0.1:9464` ask."""
     try:
-        await server.serve()
+        unspecified = ipaddress.ip_address(host) == ipaddress.IPv6Address("::")
+    except ValueError:
+        return None
+    if not unspecified:
+        return None
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise CannotListen(f"cannot listen on {host}:{port}: {os.strerror(exc.errno) if exc.errno else exc}") from None
+    return sock
+
+
+async def _serve(server: EmbeddedServer, host: str, port: int, sock: socket.socket | None = None) -> None:
+    try:
+        await server.serve(sockets=None if sock is None else [sock])
     except SystemExit as exc:
         # uvicorn logs a bind error and calls sys.exit(): a SystemExit escapes asyncio's tasks,
         # and the daemon ended with exit code 3 under a pile of tracebacks, its polls already
@@ -293,7 +319,8 @@ async def start_server(
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     server = EmbeddedServer(config)
-    task = asyncio.create_task(_serve(server, host, port), name=f"http-{host}:{port}")
+    sock = _every_address_socket(host, port)
+    task = asyncio.create_task(_serve(server, host, port, sock), name=f"http-{host}:{port}")
     while not server.started:
         if task.done():
             task.result()  # re-raises the bind error (CannotListen), e.g. the port is taken
