@@ -647,6 +647,74 @@ async def test_an_alert_rule_that_spent_its_budget_marks_the_connector_gave_up()
     assert gave_up() == 0
 
 
+async def test_an_alert_still_firing_keeps_the_budget_when_another_for_the_connector_resolves() -> None:
+    # Per-task alerts for one connector (as a real Alertmanager sent them, repeat_interval 4s):
+    # max_restarts 1 spent, gave up; task 0's alert resolved while task 1's still fired. The
+    # resolution cleared the connector's signal: watchdog_connector_gave_up 0 (each task its own
+    # group, group_by [..., task]), and at task 1's next re-send its count was reset and it was
+    # restarted again (restart_count_reset).
+    rule = {**RULES[1], "max_restarts": 1}
+    w, http = world(rules=[rule], fake_time=True)
+    w.daemon.queue.start()
+    await w.daemon.pollers[CLUSTER].poll()
+
+    async def send(*alerts: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+        answers = (await http.post("/v1/alertmanager", json=payload(*alerts), headers=AUTH)).json()["alerts"]
+        await w.daemon.queue.join()
+        return [(a["fingerprint"], a["result"], a["decision"]) for a in answers]
+
+    def gave_up() -> float:
+        return w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="orders-sink")
+
+    assert (await send(task_alert("0", "task0"), task_alert("1", "task1")))[0][1] == "restart_requested"
+    w.clock.advance(3600)
+    assert {d for _, _, d in await send(task_alert("0", "task0"), task_alert("1", "task1"))} == {"budget_spent"}
+    assert gave_up() == 1
+    w.clock.advance(60)
+    with structlog.testing.capture_logs() as logs:
+        answer = (await http.post("/v1/alertmanager", json=payload(task_alert("0", "task0", "resolved"), status="resolved"),
+                                  headers=AUTH)).json()["alerts"]
+        assert gave_up() == 1, "task 1 still fires"
+        assert answer[0]["result"] == "resolved"
+        assert answer[0]["detail"] == "1 other firing alert(s) still name orders-sink: its restart count is kept"
+        for _ in range(3):  # task 1 fires on: re-sent at each repeat_interval
+            w.clock.advance(3600)
+            assert await send(task_alert("1", "task1")) == [("task1", "refused", "budget_spent")]
+    assert restart_calls(w) == 1 and gave_up() == 1
+    assert not [e for e in logs if e["event"] in ("restart_count_reset", "gave_up")], "the flag never dropped"
+    # Task 1 resolves too: the signal clears, and after the gap the budget is back.
+    await send(task_alert("1", "task1", "resolved"))
+    assert gave_up() == 0
+    w.clock.advance(3600)
+    assert await send(task_alert("1", "task1")) == [("task1", "restart_requested", "restart")]
+
+
+async def test_an_alert_that_fires_again_and_stays_held_keeps_the_budget() -> None:
+    # One alert: restarted, resolved, firing again within the gap (held: backoff) and firing on.
+    # The resolution had started the quiet time, and the alert held since changed nothing: an
+    # hour later its re-send found the connector "quiet" for the gap, reset the count, and
+    # restarted it past max_restarts 1.
+    rule = {**RULES[1], "max_restarts": 1}
+    w, http = world(rules=[rule], fake_time=True)
+    w.daemon.queue.start()
+    await w.daemon.pollers[CLUSTER].poll()
+
+    async def send(status: str = "firing") -> str:
+        body = payload(alert(status=status), status=status)
+        answer = (await http.post("/v1/alertmanager", json=body, headers=AUTH)).json()["alerts"][0]
+        await w.daemon.queue.join()
+        return answer["decision"] or answer["result"]
+
+    assert await send() == "restart"
+    w.clock.advance(60)
+    assert await send("resolved") == "resolved"
+    w.clock.advance(30)
+    assert await send() == "budget_spent"
+    w.clock.advance(3600)
+    assert await send() == "budget_spent"
+    assert restart_calls(w) == 1
+
+
 @pytest.mark.parametrize("failure", ["CONFIG_ERROR", "USER_ACTIONABLE_ERROR"])
 async def test_an_alert_about_a_connector_whose_status_names_a_configuration_error_restarts_nothing(failure: str) -> None:
     # A status rule reports such a connector and leaves it alone (no restart fixes a bad config

@@ -84,6 +84,17 @@ def signal_cleared(state: ConnectorState, now: datetime) -> ConnectorState:
                    gave_up=state.gave_up and not healthy)
 
 
+def signal_seen(state: ConnectorState) -> ConnectorState:
+    """A firing alert names the connector as failing, whatever was decided for it (a restart, or
+    none: its backoff, its spent budget, a gate): health counts again only from the moment its
+    signal clears. Left as a resolution had made it, a connector whose alert fired again and
+    stayed firing, never restarted, counted as quiet since that resolution, and at the next re-send
+    its count was reset: max_restarts and the gave-up flag no longer held."""
+    if state.awaiting_resolution and state.healthy_since is None:
+        return state
+    return replace(state, awaiting_resolution=True, healthy_since=None)
+
+
 def quiet_since_signal(state: ConnectorState, now: datetime, backoff: Backoff) -> ConnectorState:
     """Before a new signal is decided: a connector healthy, or clear of signals, for gap(attempts)
     starts a fresh count, as `observe` does for a polled one. A connector no status rule polls is

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..alerts import Alert, WebhookPayload
 from ..config import AlertTrigger, Rule
-from ..model import ConnectorKey, Decision, Trigger, connector_name_problem
+from ..model import ConnectorKey, ConnectorState, Decision, Trigger, connector_name_problem
+from ..policy import signal_seen
 from ..rules import USER_ERROR_DETAIL, decide_on_signal, selects
 from .core import log
 from .decisions import Decisions
@@ -43,6 +44,12 @@ class WebhookResult:
 
 # How many unmatched alerts a webhook_alerts_unmatched line shows (it counts them all).
 UNMATCHED_SHOWN = 5
+# The firing alerts remembered per connector (EngineCore.firing_alerts): the most recently sent
+# ones, and none sent last longer ago than this (Alertmanager sends a firing alert again at least
+# every repeat_interval, 4 h by default; one whose resolution never came, send_resolved false or
+# lost, holds its connector's signal this long at most).
+FIRING_KEPT = 1000
+FIRING_FORGOTTEN_AFTER = timedelta(hours=24)
 # Decisions that say "not now" rather than "no": the same alert sent again may be acted on.
 _RETRY_DECISIONS = frozenset({Decision.QUEUE_FULL, Decision.SHUTTING_DOWN})
 
@@ -133,9 +140,14 @@ class AlertIntake(Decisions):
             # A re-send of the same firing episode is decided like any other: it finds its
             # restart queued (duplicate) or the connector inside its backoff, and restarts again
             # only when the backoff allows it, i.e. when the connector still fails after the gap.
+            self._note_firing(key, alert.identity, now)
             state = self.quiet_since_signal(key, rule, now)
             status = self.statuses.get(key)
             decision = decide_on_signal(rule, state, status, now, pending=self._pending_for(key, dry_run=rule.dry_run))
+            if decision is not Decision.RESTART:
+                # Nothing sent for it now (its backoff, its spent budget...): the signal is there all
+                # the same. (A restart marks it when it is sent: no write of its own.)
+                state = self._signal_seen(key, rule, state)
             if decision is Decision.BUDGET_SPENT:
                 state = self._give_up(rule, key, state)
             summary = (alert.annotations.get("summary") or alert.labels.get("alertname", "alert"))[:200]
@@ -144,6 +156,8 @@ class AlertIntake(Decisions):
                 reason=f"alert {summary}", dry_run=rule.dry_run, status=status, state=state, origin=alert.identity,
                 detail=USER_ERROR_DETAIL if decision is Decision.USER_ERROR else "",
             )
+            if decision is Decision.RESTART and record.decision is not Decision.RESTART:
+                self._signal_seen(key, rule, state)  # held by a gate, or the queue is full: nothing sent
             if record.decision is Decision.RESTART and record.job is not None:
                 result = "restart_requested"
             elif record.decision is Decision.DUPLICATE:
@@ -161,11 +175,18 @@ class AlertIntake(Decisions):
         """The alert stopped firing: withdraw its restart if still queued, unless another firing
         alert still waits on it, and let the backoff count health from now (polling could not see
         the failure the alert reported)."""
-        self._signal_cleared(key, now)
         result = AlertResult(
             fingerprint=alert.identity, status=alert.status, result="resolved",
             rule=rule.name, cluster=key.cluster, connector=key.connector,
         )
+        still = self._note_resolved(key, alert.identity, now)
+        if still:
+            # Another alert (another task's, another alertname's) still says it fails: its count
+            # does not start resetting, nor its gave-up flag clear. Cleared here, a connector given
+            # up on was restarted again at the next re-send of the alert that never stopped firing.
+            result.detail = f"{still} other firing alert(s) still name {key.connector}: its restart count is kept"
+        else:
+            self._signal_cleared(key, now)
         job = self.queue.pending_job(key)
         if job is not None:
             job.alerts.discard(alert.identity)
@@ -180,7 +201,8 @@ class AlertIntake(Decisions):
                 waiting = [f"{len(job.alerts)} other firing alert(s)"] if job.alerts else []
                 if others:
                     waiting.append(f"requests of other triggers ({', '.join(others)})")
-                result.detail = f"the queued restart stays: {' and '.join(waiting)} wait on it"
+                result.detail = "; ".join(filter(None, [
+                    f"the queued restart stays: {' and '.join(waiting)} wait on it", result.detail]))
                 log.info("signal_cleared_restart_kept", fingerprint=alert.identity, cluster=key.cluster,
                          connector=key.connector, job=job.id, waiting_alerts=sorted(job.alerts)[:10],
                          other_triggers=others)
@@ -195,6 +217,33 @@ class AlertIntake(Decisions):
             log.info("signal_cleared_restart_cancelled", fingerprint=alert.identity, cluster=key.cluster,
                      connector=key.connector, requests=[r.id for r in cancelled])
         return result
+
+    def _signal_seen(self, key: ConnectorKey, rule: Rule, state: ConnectorState) -> ConnectorState:
+        """The firing alert names the connector as failing (policy.signal_seen); saved if that changed."""
+        seen = signal_seen(state)
+        if seen is not state:
+            self.save_state(key, seen, dry_run=self.config.dry_run or rule.dry_run)
+        return seen
+
+    def _note_firing(self, key: ConnectorKey, identity: str, now: datetime) -> None:
+        firing = self.firing_alerts.setdefault(key, {})
+        firing.pop(identity, None)
+        firing[identity] = now  # last: the dict stays in the order they were last sent
+        while len(firing) > FIRING_KEPT:
+            del firing[next(iter(firing))]
+
+    def _note_resolved(self, key: ConnectorKey, identity: str, now: datetime) -> int:
+        """How many other alerts still fire for the connector, as last sent (none sent for
+        FIRING_FORGOTTEN_AFTER counts: its resolution was never delivered, or it fires no more)."""
+        firing = self.firing_alerts.get(key, {})
+        firing.pop(identity, None)
+        for other, seen in list(firing.items()):
+            if now - seen < FIRING_FORGOTTEN_AFTER:
+                break
+            del firing[other]
+        if not firing:
+            self.firing_alerts.pop(key, None)
+        return len(firing)
 
     def _alert_target(self, alert: Alert, trigger: AlertTrigger) -> ConnectorKey | str:
         """The connector an alert names, or why it names none we watch.

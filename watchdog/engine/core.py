@@ -110,6 +110,10 @@ class EngineCore:
         # Its log line comes once (repeats at debug) and its backoff says "now", so without this
         # nothing an operator reads an hour later said why it was not restarted.
         self.held: dict[ConnectorKey, tuple[Decision, str, datetime]] = {}  # and when it was decided
+        # The alerts (identities) last sent firing for each connector, and when, oldest first
+        # (AlertIntake): one that resolves clears the connector's signal only once no other still
+        # fires for it. Memory only, bounded (alert_intake.FIRING_KEPT, FIRING_FORGOTTEN_AFTER).
+        self.firing_alerts: dict[ConnectorKey, dict[str, datetime]] = {}
         self._watched: dict[str, set[str]] = {}
         # Each configured cluster's incarnation: a number drawn from one counter that only rises,
         # given when the cluster is added and again when a reload or discovery redefines it, and
@@ -182,7 +186,7 @@ class EngineCore:
         connectors lost theirs before: those of an alert, schedule or stall rule, and the names
         a rule's cluster did not list, stayed for every cluster discovery ever dropped."""
         for by_key in (self.degraded_since, self.unknown_reported, self.held, self.dry_states, self.running_since,
-                       self._last_decision, self._unjudged):
+                       self._last_decision, self._unjudged, self.firing_alerts):
             for key in [key for key in by_key if key.cluster == cluster]:
                 del by_key[key]
         self.degraded_reported.difference_update([key for key in self.degraded_reported if key.cluster == cluster])

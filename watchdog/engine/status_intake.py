@@ -288,6 +288,7 @@ class StatusIntake(Decisions):
         self._unjudged.pop(key, None)
         self._last_decision.pop(key, None)
         self.held.pop(key, None)
+        self.firing_alerts.pop(key, None)
         self._forget_series(key)
 
     def _forget_series(self, key: ConnectorKey) -> None:
@@ -382,7 +383,7 @@ class StatusIntake(Decisions):
         keep what this replica did while it led."""
         for known in (self.statuses, self._listed, self._by_resource_id, self._watched, self.running_since,
                       self.degraded_since, self.unknown_reported, self._unjudged, self._last_decision,
-                      self.dry_states, self.held):
+                      self.dry_states, self.held, self.firing_alerts):
             known.clear()
         self.degraded_reported.clear()
 
