@@ -20,6 +20,7 @@ from watchdog.alerts import WebhookPayload
 from watchdog.api import ALERT_CHUNK, CONCURRENT_BODIES
 from watchdog.api_input import MAX_PROBLEMS
 from watchdog.config import ServerSettings
+from watchdog.engine.decisions import ALERTS_JOINED
 from watchdog.model import ConnectorKey, Trigger
 from watchdog.server import create_app
 
@@ -140,6 +141,41 @@ async def test_asking_again_for_a_restart_still_queued_does_not_grow_it() -> Non
     scheduled = w.daemon.engine.on_request(ConnectorKey(CLUSTER, "sink-1"), None, trigger=Trigger.SCHEDULE, rule="all",
                                            reason="nightly", known_missing=False)
     assert scheduled.decision.value == "duplicate" and len(pending.requests) == 2
+
+
+async def test_thousands_of_firing_alerts_for_one_connector_do_not_grow_its_queued_restart() -> None:
+    # Per-task alerts, one connector, its restart queued (a 429's pause, up to max_pause): each
+    # distinct alert joined the job with a request of its own. 3 webhooks of 3,000 made a job of
+    # 9,000 requests, 9,000 state rows and restart_queued lines, a 171 KB answer to GET
+    # /v1/restarts/{id} and a restart_finished line naming 9,000 ids. The first ALERTS_JOINED
+    # join; the others wait on the job in its `alerts`, each answered with the job.
+    w, http = world()
+    await w.daemon.pollers[CLUSTER].poll()  # the queue is not started: the restart stays queued
+
+    def per_task(webhook: int, task: int, status: str = "firing") -> dict[str, Any]:
+        sent = alert(status=status, connector="sink-1", fingerprint=f"{webhook:02x}{task:014x}")
+        sent["labels"]["task"] = f"{webhook}-{task}"
+        return sent
+
+    answers = []
+    for webhook in range(3):
+        sent = await http.post("/v1/alertmanager", json=payload(*[per_task(webhook, t) for t in range(1000)]),
+                               headers=AUTH)
+        assert sent.status_code == 200
+        answers += sent.json()["alerts"]
+    job = w.daemon.queue.pending_job(ConnectorKey(CLUSTER, "sink-1"))
+    assert job is not None and len(job.alerts) == 3000
+    assert len(job.requests) == ALERTS_JOINED and len(w.daemon.state.pending()) == ALERTS_JOINED
+    assert [a["result"] for a in answers] == ["restart_requested"] + ["duplicate"] * 2999
+    last = await http.get(f"/v1/restarts/{answers[-1]['request_id']}", headers=AUTH)
+    assert last.json()["job"]["id"] == job.id and len(last.content) < 3000, "each alert follows the one restart"
+    # The job's fate is every alert's: it stays while one of them fires, and goes with the last.
+    resolved = [per_task(w_, t, "resolved") for w_ in range(3) for t in range(1000)]
+    kept = (await http.post("/v1/alertmanager", json=payload(*resolved[:-1], status="resolved"), headers=AUTH)).json()
+    assert {a["result"] for a in kept["alerts"]} == {"resolved"} and w.daemon.queue.pending_job(job.key) is job
+    last_one = (await http.post("/v1/alertmanager", json=payload(resolved[-1], status="resolved"), headers=AUTH)).json()
+    assert last_one["alerts"][0]["result"] == "cancelled" and w.daemon.queue.pending_job(job.key) is None
+    assert len(w.daemon.state.pending()) == 0
 
 
 async def test_a_query_parameter_a_route_does_not_take_is_refused_not_ignored() -> None:
