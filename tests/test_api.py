@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -713,6 +714,46 @@ async def test_an_alert_that_fires_again_and_stays_held_keeps_the_budget() -> No
     w.clock.advance(3600)
     assert await send() == "budget_spent"
     assert restart_calls(w) == 1
+
+
+async def test_a_resolution_that_comes_after_a_restart_of_the_daemon_is_taken(tmp_path: Path) -> None:
+    # An alert rule only (README's example: nothing polled, the cluster listed for firing alerts
+    # alone). The alert restarted the connector; a rollout (a ConfigMap edit) restarted the daemon;
+    # the alert resolved. The new daemon had listed nothing, so the resolution was `unmatched`
+    # ("not found in its cluster at the last listing"), logged nowhere, and Alertmanager sends it
+    # once: the connector stayed awaiting it for good, its count never reset, and a day later the
+    # next incident was refused budget_spent (max_restarts 1) and the connector marked gave-up.
+    rule = {**RULES[1], "max_restarts": 1}
+    config = daemon_config([rule], token=TOKEN, state={"path": str(tmp_path / "state.db")})
+
+    def daemon() -> tuple[World, httpx.AsyncClient]:
+        w = in_process(sim_scenario(CONNECTORS), config, fake_time=True)
+        app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
+        w.daemon.queue.start()
+        return w, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon")
+
+    async def send(w: World, http: httpx.AsyncClient, status: str) -> dict[str, Any]:
+        body = payload(alert(status=status), status=status)
+        answer = (await http.post("/v1/alertmanager", json=body, headers=AUTH)).json()["alerts"][0]
+        await w.daemon.queue.join()
+        return answer
+
+    first, http = daemon()
+    assert (await send(first, http, "firing"))["result"] == "restart_requested"
+    await first.daemon.queue.close(1.0)
+    first.daemon.state.close()
+    second, http = daemon()  # the rollout
+    assert second.clock is not None
+    second.clock.advance(600)
+    assert (await send(second, http, "resolved"))["result"] == "resolved"
+    assert not second.daemon.state.load(ConnectorKey(CLUSTER, "orders-sink")).awaiting_resolution
+    assert second.simulator.calls == [], "a resolution asks nothing of the API"
+    assert not [s for m in second.daemon.metrics.registry.collect() for s in m.samples
+                if s.labels.get("connector") == "orders-sink"], "nor makes series for what no listing showed"
+    second.clock.advance(86400)
+    assert (await send(second, http, "firing"))["decision"] == "restart"
+    await second.daemon.queue.close(1.0)
+    second.daemon.state.close()
 
 
 @pytest.mark.parametrize("failure", ["CONFIG_ERROR", "USER_ACTIONABLE_ERROR"])

@@ -125,7 +125,15 @@ class AlertIntake(Decisions):
             if not selects(rule.select, key.cluster, key.connector):
                 base.detail = f"{key} is not selected by rule {rule.name}"
                 continue
-            if key.cluster in unlisted and alert.status == "firing":
+            if alert.status == "resolved":
+                # Taken whether or not a listing showed the connector: it asks nothing of the API
+                # and only clears what this daemon recorded (a signal awaited, a queued restart),
+                # so an unknown name grows nothing. Required listed, every resolution a new
+                # daemon got before a firing alert had its cluster listed (after each rollout,
+                # with alert rules only) was `unmatched`, said nowhere and never sent again: the
+                # connector awaited it for good and its count never reset.
+                return self._on_resolved(alert, rule, key, now)
+            if key.cluster in unlisted:
                 base.result, base.retry = "refused", True
                 base.rule, base.cluster, base.connector = rule.name, key.cluster, key.connector
                 base.detail = f"cluster {key.cluster} could not be listed ({unlisted[key.cluster]}); send again later"
@@ -135,8 +143,6 @@ class AlertIntake(Decisions):
                 # metric series, state rows and the queue, and be sent to the real API.
                 base.detail = f"{key} was not found in its cluster at the last listing"
                 continue
-            if alert.status == "resolved":
-                return self._on_resolved(alert, rule, key, now)
             # A re-send of the same firing episode is decided like any other: it finds its
             # restart queued (duplicate) or the connector inside its backoff, and restarts again
             # only when the backoff allows it, i.e. when the connector still fails after the gap.

@@ -223,7 +223,8 @@ class Decisions(Gates):
         cleared = signal_cleared(state, now)
         if cleared is not state:
             self.state.save(key, cleared)
-            self.show_state(key, cleared)
+            if key in self.statuses:  # a resolution may come before any listing: it makes no series
+                self.show_state(key, cleared)
 
     @cached_property
     def _remembered(self) -> dict[Trigger, deque[str]]:
