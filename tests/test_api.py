@@ -578,6 +578,38 @@ async def test_firing_alerts_a_rule_took_but_that_name_no_watched_connector_are_
     assert "nothing was restarted" in lines[0]["note"]
 
 
+async def test_firing_alerts_no_rule_takes_are_said_in_one_line() -> None:
+    # The rule asks for severity critical; Prometheus sends Critical. The alert reached the daemon
+    # (200), nothing was restarted, and nothing but `http_request status=200` said so: the answer
+    # that said `unmatched`, with no detail at all, is thrown away by Alertmanager.
+    rule = {**RULES[1], "trigger": {**RULES[1]["trigger"], "match_re": {"severity": "critical"}}}
+    w, http = world(rules=[rule], fake_time=True)
+    await polled(w)
+    critical = alert()
+    critical["labels"]["severity"] = "Critical"
+    others = [{**alert(fingerprint=f"d{i}"), "labels": {"alertname": "DiskFull\n" + "x" * 200}} for i in range(6)]
+    with structlog.testing.capture_logs() as logs:
+        results = (await http.post("/v1/alertmanager", json=payload(critical, *others), headers=AUTH)).json()["alerts"]
+        await http.post("/v1/alertmanager", json=payload(alert(status="resolved"), status="resolved"), headers=AUTH)
+    assert results[0]["result"] == "unmatched" and restart_calls(w) == 0
+    assert results[0]["detail"] == "no enabled alert rule matches its labels (alertname 'ConnectorStalled')"
+    lines = [e for e in logs if e["event"] == "webhook_alerts_no_rule"]
+    assert len(lines) == 1 and lines[0]["log_level"] == "info" and lines[0]["count"] == 7, "one line, firing alerts only"
+    assert [f["fingerprint"] for f in lines[0]["first"]] == ["fp1", "d0", "d1", "d2", "d3"]
+    assert lines[0]["first"][1]["detail"] == f"no enabled alert rule matches its labels (alertname 'DiskFull\\n{'x' * 91}'...)"
+    assert not [e for e in logs if e["event"] == "webhook_alerts_unmatched"], "a rule took none of them"
+    # At most one line a minute (a route sending every alert, one group each, would make a line an
+    # alert); the alerts not said are counted in the next one.
+    assert w.clock is not None
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(3):
+            await http.post("/v1/alertmanager", json=payload(critical), headers=AUTH)
+            w.clock.advance(20)
+        await http.post("/v1/alertmanager", json=payload(critical), headers=AUTH)
+    lines = [e for e in logs if e["event"] == "webhook_alerts_no_rule"]
+    assert [(e["count"], e["not_said_since_last_line"]) for e in lines] == [(1, 3)]
+
+
 async def test_an_alert_with_only_an_lcc_id_finds_its_cluster() -> None:
     w, http = world()
     await polled(w)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from ..alerts import Alert, WebhookPayload
@@ -44,6 +45,17 @@ class WebhookResult:
 
 # How many unmatched alerts a webhook_alerts_unmatched line shows (it counts them all).
 UNMATCHED_SHOWN = 5
+# The detail of an alert no enabled alert rule's matchers take (its alertname follows), and how
+# often a webhook_alerts_no_rule line is written at most (a route sending the receiver every
+# alert, one group per alert, would otherwise make one line per alert per repeat_interval).
+NO_RULE = "no enabled alert rule matches its labels"
+NO_RULE_LOG_INTERVAL = timedelta(seconds=60)
+
+
+@dataclass
+class _Said:
+    at: datetime | None = None
+    held: int = 0  # alerts not said since
 # The firing alerts remembered per connector (EngineCore.firing_alerts): the most recently sent
 # ones, and none sent last longer ago than this (Alertmanager sends a firing alert again at least
 # every repeat_interval, 4 h by default; one whose resolution never came, send_resolved false or
@@ -88,12 +100,32 @@ class AlertIntake(Decisions):
         is restarted for them, and Alertmanager does not read the answer that says so. One line
         per webhook, with the first few reasons: a group of thousands makes one line."""
         unmatched = [r for r in results if r.result == "unmatched" and r.status == "firing" and r.detail]
+        no_rule = [r for r in unmatched if r.detail.startswith(NO_RULE)]
+        said, now = self._no_rule_said, self._now()
+        if no_rule and said.at is not None and timedelta(0) <= now - said.at < NO_RULE_LOG_INTERVAL:
+            said.held += len(no_rule)
+        elif no_rule:
+            # Said apart, at info, at most once a minute: a route may send the receiver alerts
+            # not meant for it. But a matcher that differs by one value (`severity: Critical`)
+            # restarted nothing and said nothing at all but `http_request status=200`.
+            log.info("webhook_alerts_no_rule", group_key=group_key[:500], count=len(no_rule),
+                     first=[{"fingerprint": r.fingerprint, "detail": r.detail} for r in no_rule[:UNMATCHED_SHOWN]],
+                     not_said_since_last_line=said.held,
+                     note="no enabled alert rule matches these firing alerts: nothing was restarted for them; if "
+                          "one should have, compare its match and match_re with their labels")
+            said.at, said.held = now, 0
+        unmatched = [r for r in unmatched if not r.detail.startswith(NO_RULE)]
         if not unmatched:
             return
         log.warning("webhook_alerts_unmatched", group_key=group_key[:500], count=len(unmatched),
                     first=[{"fingerprint": r.fingerprint, "detail": r.detail} for r in unmatched[:UNMATCHED_SHOWN]],
                     note="these firing alerts matched an alert rule but name no connector it watches: nothing "
                          "was restarted for them; check the rule's cluster_label and connector_label")
+
+    @cached_property
+    def _no_rule_said(self) -> _Said:
+        """When the last webhook_alerts_no_rule line was written, and how many alerts since were not."""
+        return _Said()
 
     def alert_clusters(self, alerts: Iterable[Alert]) -> set[str]:
         """The configured clusters that firing alerts name through a matching rule: the ones
@@ -114,6 +146,9 @@ class AlertIntake(Decisions):
     def _on_alert(self, alert: Alert, now: datetime, unlisted: Mapping[str, str]) -> AlertResult:
         base = AlertResult(fingerprint=alert.identity, status=alert.status, result="unmatched")
         rules = [r for r in self.config.rules if r.enabled and isinstance(r.trigger, AlertTrigger) and r.trigger.matches(alert.labels)]
+        if not rules:
+            name = alert.labels.get("alertname", "")
+            base.detail = f"{NO_RULE} (alertname {name[:100]!r}{'...' if len(name) > 100 else ''})"
         for rule in rules:
             trigger = rule.trigger
             assert isinstance(trigger, AlertTrigger)
