@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from watchdog.config import Rule, StatusTrigger
 from watchdog.model import ConnectorState, ConnectorStatus, Decision, Health, TaskStatus
 from watchdog.rules import (
+    AlertRules,
     RuleSelection,
     StatusOwners,
     classify,
@@ -285,3 +286,34 @@ def test_scheduled_restart_of_a_missing_or_queued_connector() -> None:
 )
 def test_names_whose_parts_are_dot_segments_or_empty_are_unaddressable(name: str, refused: bool) -> None:
     assert unaddressable(name) is refused
+
+
+_LABEL_VALUES = {"alertname": ["ConnectorStalled", "DiskFull", ""], "team": ["a", "b", ""], "severity": ["critical", "warning", ""]}
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.dictionaries(st.sampled_from(sorted(_LABEL_VALUES)), st.sampled_from(["ConnectorStalled", "a", "b", "critical", ""]),
+                            max_size=2),
+            st.dictionaries(st.sampled_from(sorted(_LABEL_VALUES)), st.sampled_from(["critical|warning", "a|b", ".*", ""]),
+                            max_size=1),
+            st.booleans(),
+        ),
+        max_size=12,
+    ),
+    st.lists(st.dictionaries(st.sampled_from(sorted(_LABEL_VALUES)), st.sampled_from(["ConnectorStalled", "DiskFull", "a", "b",
+                                                                                      "critical", "warning", ""])),
+             min_size=1, max_size=5),
+)
+def test_the_alert_rule_index_takes_exactly_the_rules_their_matchers_take_in_order(specs, label_sets) -> None:
+    # The index (an alert's own label pairs looked up, plus the rules filed under none) must take
+    # every rule matching one by one would, in config order: `label: ""` (the label missing),
+    # match_re alone, disabled rules, several rules sharing their rarest pair.
+    rules = [rule(name=f"r{i}", enabled=enabled, trigger={"type": "alert", "match": match, "match_re": match_re})
+             for i, (match, match_re, enabled) in enumerate(specs) if match or match_re]
+    index = AlertRules(rules)
+    for labels in label_sets:
+        expected = [r.name for r in rules if r.enabled and r.trigger.matches(labels)]
+        assert [r.name for r in index.matching(labels)] == expected

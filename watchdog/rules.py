@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from fnmatch import fnmatchcase
 
-from .config import Rule, Selector, StatusTrigger
+from .config import AlertTrigger, Rule, Selector, StatusTrigger
 from .model import ConnectorState, ConnectorStatus, Decision, Health
 from .rule_index import GlobIndex
 
@@ -131,6 +132,47 @@ def named_but_missing(rule: Rule, cluster: str, present: Iterable[str]) -> list[
 
 # Connectors whose owner one cluster's index remembers (StatusOwners).
 _OWNERS_REMEMBERED = 200_000
+
+
+class AlertRules:
+    """The enabled alert rules whose matchers take an alert's labels, in config order, in a few
+    matches per alert instead of one per rule: rule by rule, 1,500 team alert rules held the
+    event loop 4.5 s finding the clusters a webhook of 3,000 alerts names (before its first chunk;
+    the liveness probe's timeout is 3 s), and deciding cost 1.3 ms an alert. Each rule with an
+    exact matcher of a non-empty value (`alertname: ConnectorStalled`, `team: payments`) is filed
+    under the one of its pairs fewest rules share; an alert looks up its own label pairs and
+    matches only the rules filed there, plus those filed nowhere (match_re alone, or `label: ""`,
+    which a missing label satisfies). An alert lacking a rule's filed pair fails that matcher:
+    no rule that matches is ever missed."""
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self._rules = tuple(r for r in rules if r.enabled and isinstance(r.trigger, AlertTrigger))
+        shared = Counter(pair for rule in self._rules for pair in self._pairs(rule))
+        self._by_pair: dict[tuple[str, str], list[int]] = {}
+        self._unfiled: list[int] = []
+        for position, rule in enumerate(self._rules):
+            pairs = self._pairs(rule)
+            if pairs:
+                self._by_pair.setdefault(min(pairs, key=shared.__getitem__), []).append(position)
+            else:
+                self._unfiled.append(position)
+
+    @staticmethod
+    def _pairs(rule: Rule) -> list[tuple[str, str]]:
+        assert isinstance(rule.trigger, AlertTrigger)
+        return [(name, value) for name, value in rule.trigger.match.items() if value]
+
+    def matching(self, labels: dict[str, str]) -> list[Rule]:
+        candidates = list(self._unfiled)
+        for pair in labels.items():
+            candidates += self._by_pair.get(pair, ())
+        matched = []
+        for position in sorted(candidates):
+            rule = self._rules[position]
+            assert isinstance(rule.trigger, AlertTrigger)
+            if rule.trigger.matches(labels):
+                matched.append(rule)
+        return matched
 
 
 class StatusOwners:

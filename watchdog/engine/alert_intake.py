@@ -131,21 +131,20 @@ class AlertIntake(Decisions):
         """The configured clusters that firing alerts name through a matching rule: the ones
         whose listing must be fresh before the alerts are decided."""
         clusters: set[str] = set()
-        rules = [r for r in self.config.rules if r.enabled and isinstance(r.trigger, AlertTrigger)]
         for alert in alerts:
             if alert.status != "firing":
                 continue
-            for rule in rules:
+            for rule in self.alert_rules.matching(alert.labels):
                 assert isinstance(rule.trigger, AlertTrigger)
                 label = alert.labels.get(rule.trigger.cluster_label)
                 cluster = self.cluster_named(label) if label else None
-                if cluster is not None and rule.trigger.matches(alert.labels):
+                if cluster is not None:
                     clusters.add(cluster)
         return clusters
 
     def _on_alert(self, alert: Alert, now: datetime, unlisted: Mapping[str, str]) -> AlertResult:
         base = AlertResult(fingerprint=alert.identity, status=alert.status, result="unmatched")
-        rules = [r for r in self.config.rules if r.enabled and isinstance(r.trigger, AlertTrigger) and r.trigger.matches(alert.labels)]
+        rules = self.alert_rules.matching(alert.labels)
         if not rules:
             name = alert.labels.get("alertname", "")
             base.detail = f"{NO_RULE} (alertname {name[:100]!r}{'...' if len(name) > 100 else ''})"

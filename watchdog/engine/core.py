@@ -19,7 +19,7 @@ from ..logs import get_logger
 from ..metrics import Metrics
 from ..model import ConnectorKey, ConnectorState, ConnectorStatus, Decision, Outcome, Trigger
 from ..queue import RestartQueue
-from ..rules import RuleSelection, StatusOwners
+from ..rules import AlertRules, RuleSelection, StatusOwners
 from ..stall import Unjudged
 from ..state import StateStore, StateStoreError
 from ..windows import Windows
@@ -162,6 +162,7 @@ class EngineCore:
         self._global_windows = config.windows.compile() if config.windows.configured else None
         self._rule_windows: dict[str, Windows] = {r.name: r.windows.compile() for r in config.rules if r.windows}
         self.status_owners = StatusOwners(config.rules)
+        self.alert_rules = AlertRules(config.rules)
         self.rule_selection = RuleSelection(config.rules)
         # A reload may open a window, close a breaker or drop the rule that was held: the next
         # decisions say again what holds what.
