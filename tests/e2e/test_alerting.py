@@ -6,6 +6,7 @@ shows a blocking alert holding the restart and a silence lifting the block.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -203,3 +204,56 @@ async def test_a_blocking_alert_holds_the_restart_until_it_is_silenced(tmp_path:
 
         await eventually(restarted, 30, "the silence did not lift the block")
         assert s.sample("watchdog_blocking_checks_total", result="clear") >= 1
+
+
+async def test_per_task_alerts_keep_the_budget_while_one_of_them_fires(tmp_path: Path) -> None:
+    # A real Alertmanager's per-task alerts for one connector (no Prometheus: they are posted to
+    # its API as Prometheus would). max_restarts 1: restarted once, then given up. Task 0's alert
+    # resolves while task 1's fires on, re-sent every repeat_interval. Before, the resolution
+    # cleared the connector's signal: a re-send later its count was reset, it was restarted again
+    # and watchdog_connector_gave_up went back to 0.
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": STALLED, "id": "lcc-stalled1"}])))
+    rule = {"name": "on-task-alert", "trigger": {"type": "alert", "match": {"alertname": "ConnectorTaskFailed"},
+                                                  "cluster_label": "kafka_cluster_id", "connector_label": "connector"},
+            "select": {"include": ["*"]}, "max_restarts": 1, "backoff": {"base": 1, "cap": 600, "jitter": 0}}
+    async with served(simulator) as simulator_url:
+        daemon = Daemon(daemon_config([rule], base_url=simulator_url, token=TOKEN))
+        alertmanager = None
+        try:
+            await daemon.start()
+            config = alertmanager_config(f"http://127.0.0.1:{daemon.bound_port}", "3s")
+            config["route"]["group_by"] = ["connector"]
+            alertmanager = start_alertmanager(tmp_path, config)
+            await alertmanager.ready()
+
+            def task(number: int, ends: datetime) -> dict[str, Any]:
+                return {"labels": {"alertname": "ConnectorTaskFailed", "kafka_cluster_id": CLUSTER_ID, "connector": STALLED,
+                                   "task": str(number)}, "endsAt": ends.isoformat()}
+
+            def gave_up() -> float:
+                return daemon.metrics.registry.get_sample_value(
+                    "watchdog_connector_gave_up", {"cluster": CLUSTER, "connector": STALLED}) or 0.0
+
+            async with httpx.AsyncClient(base_url=alertmanager.url, timeout=5) as http:
+                later = datetime.now(timezone.utc) + timedelta(hours=1)
+                assert (await http.post("/api/v2/alerts", json=[task(0, later), task(1, later)])).status_code == 200
+
+                async def given_up() -> bool:
+                    return gave_up() == 1
+
+                await eventually(given_up, 30, "the connector never gave up")
+                resolved = datetime.now(timezone.utc) - timedelta(seconds=1)
+                assert (await http.post("/api/v2/alerts", json=[task(0, resolved)])).status_code == 200
+
+                async def resolution_taken() -> bool:
+                    return (daemon.metrics.registry.get_sample_value("watchdog_webhook_alerts_total",
+                                                                     {"result": "resolved"}) or 0) >= 1
+
+                await eventually(resolution_taken, 15, "task 0's resolution never came")
+                await asyncio.sleep(8)  # task 1 re-sent at two repeat_intervals, past the gap
+            assert gave_up() == 1, "task 1 still fires"
+            assert len(simulator.restarts(connector=STALLED)) == 1
+        finally:
+            if alertmanager is not None:
+                alertmanager.stop()
+            await daemon.stop()
