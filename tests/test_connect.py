@@ -165,6 +165,10 @@ def test_error_message_falls_back_to_text_and_reason() -> None:
         ({"error": "invalid API key"}, "invalid API key"),  # a gateway's {"error": "text"}
         ("Forbidden: key lacks CloudClusterAdmin", "Forbidden: key lacks CloudClusterAdmin"),  # a bare JSON string
         ({"errors": [{"detail": "  "}]}, "Unauthorized"),  # nothing said: the reason phrase
+        # RFC 7807 (application/problem+json): its detail, else its title.
+        ({"type": "about:blank", "title": "Unauthorized", "status": 401, "detail": "API key expired"}, "API key expired"),
+        ({"title": "Key disabled", "status": 401, "detail": " "}, "Key disabled"),
+        ({"status": 401}, "Unauthorized"),
     ],
 )
 def test_error_message_reads_every_legal_error_shape(body: object, message: str) -> None:

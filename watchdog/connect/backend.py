@@ -182,8 +182,9 @@ def error_message(response: httpx.Response) -> str:
 
     `{"error": {"code", "message"}}` (connect/v1 spec), `{"error_code", "message"}` (Kafka
     Connect and some Confluent answers), `{"errors": [{"detail"}]}` (other Confluent APIs, whose
-    Error object has every field optional: then its `title`, `code` or `status`), `{"error":
-    "text"}` and a bare JSON string (gateways), an empty body (429), or plain text. A redirect
+    Error object has every field optional: then its `title`, `code` or `status`), RFC 7807's
+    `{"title", "detail"}` (application/problem+json), `{"error": "text"}` and a bare JSON string
+    (gateways), an empty body (429), or plain text. A redirect
     that ended the call says where it pointed and why it was not followed (redirects.py).
     """
     try:
@@ -226,6 +227,12 @@ def _reason(response: httpx.Response) -> str:
             text = data["message"]
         elif isinstance(data.get("errors"), list):
             text = "; ".join(filter(None, (_error_entry(e) for e in data["errors"])))
+        if not text:
+            # RFC 7807's application/problem+json (a gateway's): `detail` says this occurrence,
+            # `title` the kind. Left unread, a refusal so worded was recorded as its reason
+            # phrase alone (`Bad Request`), the server's explanation read by no one.
+            text = next((data[f] for f in ("detail", "title") if isinstance(data.get(f), str)
+                         and data[f].strip()), "")
     elif isinstance(data, str):
         text = data
     if not text and data is None:
