@@ -11,8 +11,9 @@ import json
 import pytest
 from structlog.testing import capture_logs
 
-from .test_daemon import run_polls
-from .test_hostile_answers import faulty_world
+from .support import CLOUD, CLUSTER, SELF_MANAGED, sim_scenario
+from .test_daemon import run_polls, status_rule, world
+from .test_hostile_answers import BROKEN, faulty_world
 
 PROBLEM_JSON = {"Content-Type": "application/problem+json"}
 
@@ -44,3 +45,56 @@ async def test_a_refusal_in_rfc_7807_problem_json_is_recorded_with_the_servers_w
     assert (ended["outcome"], ended["status_code"], ended["message"]) == ("rejected", 400, said), ended
     [record] = [r for r in w.daemon.state.history(limit=10) if r.status_code == 400]
     assert record.message == said
+
+
+OOPS = {"error": {"code": 500, "message": "Oops, something went wrong"}}
+
+
+@pytest.mark.parametrize("backend", [CLOUD, SELF_MANAGED])
+@pytest.mark.parametrize(
+    ("status", "body", "said"),
+    [
+        (202, OOPS, "Oops, something went wrong"),  # connect/v1's error shape
+        (200, {"error_code": 500, "message": "Request timed out"}, "Request timed out"),  # Kafka Connect's
+        (200, {"errors": [{"status": "500", "code": "internal", "detail": "restart failed"}]}, "restart failed"),
+        (202, {"error": {"code": 500}}, '{"error": {"code": 500}}'),  # no words: the body itself
+    ],
+    ids=["error", "error_code", "errors", "no-words"],
+)
+async def test_a_restart_answered_2xx_with_an_error_body_is_unconfirmed_and_says_the_servers_words(
+    backend: str, status: int, body: dict[str, object], said: str
+) -> None:
+    # A gateway (or a service) that answers a restart 2xx with an error in its body contradicts
+    # itself. Taken for an acceptance, the restart was `accepted` in the history and the metrics
+    # with not a word of the server's error; on Kafka Connect a 200 whose body was no status was
+    # taken for a worker before 3.0 that had ignored the flags, and each task was then restarted
+    # by id as well. It is `unconfirmed` now, as a 2xx carrying an HTML page is: counted as an
+    # error, not sent again (it may have been made), the next poll judges, the words kept.
+    w = world(BROKEN, [status_rule()], backend=backend, scenario=sim_scenario(BROKEN, backend, faults=[
+        {"match": {"endpoint": "restart"}, "when": {"count": 1},
+         "action": {"status": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}}]))
+
+    with capture_logs() as logs:
+        await run_polls(w, 3)
+
+    restarts = [e for e in logs if e["event"] == "restart_finished"]
+    assert [(e["outcome"], e["status_code"]) for e in restarts] == [("unconfirmed", status)], restarts
+    # The server's words first, where `watchdog history`'s column (about 100 characters) shows them.
+    assert restarts[0]["message"].startswith(f"answered {status} with an error in its body ({said})"), restarts[0]
+    assert "not sent again" in restarts[0]["message"], restarts[0]
+    assert len([c for c in w.simulator.calls if c.endpoint == "restart"]) == 1, "sent again, or its tasks restarted"
+    assert w.sample("watchdog_restarts_total", cluster=CLUSTER, connector="broken", rule="heal", trigger="status",
+                    outcome="unconfirmed") == 1
+
+
+@pytest.mark.parametrize("backend", [CLOUD, SELF_MANAGED])
+@pytest.mark.parametrize("body", ['{"error": null}', '{}', '{"status": "accepted"}'], ids=["error-null", "empty-object", "other"])
+async def test_a_restart_answered_2xx_with_a_body_that_is_no_error_is_accepted(backend: str, body: str) -> None:
+    # `{"error": null}` is Confluent's own body of a 200 that did what was asked (DELETE connector).
+    w = world(BROKEN, [status_rule()], backend=backend, scenario=sim_scenario(BROKEN, backend, faults=[
+        {"match": {"endpoint": "restart"}, "when": {"count": 1}, "action": {"status": 202, "body": body}}]))
+
+    with capture_logs() as logs:
+        await run_polls(w, 3)
+
+    assert [e["outcome"] for e in logs if e["event"] == "restart_finished"] == ["accepted"]

@@ -28,6 +28,8 @@ from .proxy_auth import scrub_with_proxies
 T = TypeVar("T")
 
 MAX_MESSAGE_CHARS = 300
+# What a message that explains itself keeps of the server's own words (error_body_answer).
+MAX_ERROR_WORDS = 150
 # No part of it can run past the next `<`, so a search is linear in the body: `<title>(.*?)</title>`
 # scanned the rest of the body from every `<title>` it met, and an error page of 280 KB of
 # `<title>` held the event loop (every poll, restart, probe and metric) for 74 s; 16 MB, for days.
@@ -187,13 +189,53 @@ def error_message(response: httpx.Response) -> str:
     (gateways), an empty body (429), or plain text. A redirect
     that ended the call says where it pointed and why it was not followed (redirects.py).
     """
+    return _masked(response, _reason(response))
+
+
+def _masked(response: httpx.Response, text: str) -> str:
+    """The server's `text`, without the credentials its request carried, cut to MAX_MESSAGE_CHARS."""
     try:
         sent = response.request.headers
     except RuntimeError:  # a response made by hand, never sent
         sent = httpx.Headers()
     # Masked before the cut, like any URL's credentials in it (as the log would, but the history
     # and the restart API's answers keep the message too).
-    return upstream_text(without_credentials(_reason(response), sent))[:MAX_MESSAGE_CHARS]
+    return upstream_text(without_credentials(text, sent))[:MAX_MESSAGE_CHARS]
+
+
+def error_in_body(response: httpx.Response) -> str | None:
+    """The server's words when a restart's 2xx body is an error, None when it is not.
+
+    An error is a body in application/problem+json, or a JSON object in one of the shapes
+    `error_message` reads that is no Kafka Connect status (no `connector`): a non-null `error`,
+    an `error_code`, a non-empty `errors`. Not an empty body (Confluent's 202), `{}`, nor
+    `{"error": null}`, Confluent's own body of a 200 that did what was asked. Where the shape
+    names nothing in words (`{"error": {"code": 500}}`), the body itself is said."""
+    if not response.content:
+        return None
+    media_type = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/problem+json":
+        try:
+            data = read_json(response)
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or "connector" in data:
+            return None
+        if data.get("error") in (None, "", {}) and data.get("error_code") is None and not data.get("errors"):
+            return None
+    said = error_message(response)
+    if said == response.reason_phrase:
+        said = _masked(response, response.text.strip())
+    return said
+
+
+def error_body_answer(status_code: int, said: str) -> str:
+    """The message of a restart answered 2xx with an error in its body (`error_in_body`): the
+    server's words first, where `watchdog history`'s column shows them, cut to leave the rest."""
+    if len(said) > MAX_ERROR_WORDS:
+        said = f"{said[:MAX_ERROR_WORDS]}..."
+    return (f"answered {status_code} with an error in its body ({said}), not the API's acceptance: the restart may "
+            "or may not have been made; not sent again: the next poll shows what became of it")[:MAX_MESSAGE_CHARS]
 
 
 def transport_failure(exc: Exception) -> str:

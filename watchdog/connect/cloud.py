@@ -15,6 +15,8 @@ from .backend import (
     ApiResult,
     Endpoint,
     classify_status,
+    error_body_answer,
+    error_in_body,
     foreign_answer,
     html_page,
     parse_status,
@@ -125,6 +127,11 @@ async def call_api(
         # Taken for a 202, a proxy's sign-in page was a restart "accepted" that never happened.
         failed = Outcome.UNCONFIRMED if parse is None else Outcome.SERVER_ERROR
         return ApiResult(endpoint, failed, message=foreign_answer(endpoint, response.status_code, page), **common)
+    said = error_in_body(response) if parse is None and answer.complete else None
+    if said is not None:
+        # A restart's 2xx whose body says an error contradicts itself: counted accepted, it hid the
+        # server's words; sent again, it might restart twice. The next poll judges.
+        return ApiResult(endpoint, Outcome.UNCONFIRMED, message=error_body_answer(response.status_code, said), **common)
     if parse is None:
         # A restart's 2xx needs no body; one cut off after its status line is said so (transfer.py).
         message = answer.incomplete_message(limits) if answer.cut_off else ""

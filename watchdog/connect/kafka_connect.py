@@ -22,8 +22,10 @@ Falling over to the next worker after a network error is safe call by call:
 
 Answers: 202 with the connector's status (instances being restarted show RESTARTING) is
 accepted and carries that status in `ApiResult.value`; 204 and 200 (a restart without flags,
-by version) are accepted too. 409 is `Outcome.CONFLICT` (a rebalance is under way: retry after
-a short wait); other codes are classified as for Confluent Cloud. Errors come as
+by version) are accepted too, unless the body is an error (`{"error_code": 500, ...}` in a 200, a
+gateway's): then `Outcome.UNCONFIRMED`, not sent again (backend.error_in_body). 409 is
+`Outcome.CONFLICT` (a rebalance is under way: retry after a short wait); other codes are
+classified as for Confluent Cloud. Errors come as
 `{"error_code": N, "message": "..."}`, or as plain text from the basic-auth extension.
 
 What real workers showed (Apache Kafka 4.3.1, tests/fixtures/kafka_connect/; see
@@ -67,6 +69,8 @@ from .backend import (
     ApiResult,
     Endpoint,
     classify_status,
+    error_body_answer,
+    error_in_body,
     error_message,
     foreign_answer,
     html_page,
@@ -358,6 +362,11 @@ def _result(
         if body_optional:  # a restart accepted with a body too large to read (or cut off) is still accepted
             return ApiResult(endpoint, outcome, message=message, **common)
         return ApiResult(endpoint, Outcome.SERVER_ERROR, message=message, **common)
+    said = error_in_body(response) if body_optional else None
+    if said is not None:
+        # A restart's 2xx whose body is an error, not a status: taken for a worker before 3.0
+        # (a 200 without a status), each task was then restarted by id as well (cloud.py alike).
+        return ApiResult(endpoint, Outcome.UNCONFIRMED, message=error_body_answer(response.status_code, said), **common)
     if body_optional and not response.content:
         return ApiResult(endpoint, outcome, **common)
     try:
