@@ -11,7 +11,10 @@ import json
 import pytest
 from structlog.testing import capture_logs
 
-from .support import CLOUD, CLUSTER, SELF_MANAGED, sim_scenario
+from watchdog.app import Daemon
+from watchdog.simulator import Scenario, Simulator
+
+from .support import CLOUD, CLUSTER, SELF_MANAGED, daemon_config, served, sim_scenario
 from .test_daemon import run_polls, status_rule, world
 from .test_hostile_answers import BROKEN, faulty_world
 
@@ -98,3 +101,25 @@ async def test_a_restart_answered_2xx_with_a_body_that_is_no_error_is_accepted(b
         await run_polls(w, 3)
 
     assert [e["outcome"] for e in logs if e["event"] == "restart_finished"] == ["accepted"]
+
+
+async def test_a_restart_whose_answer_never_came_says_which_timeout_ran_out() -> None:
+    # httpx's ReadTimeout has no words of its own: the restart's history and its log lines said
+    # `network_error  ReadTimeout: ` and nothing of what was waited for, nor how long.
+    simulator = Simulator(Scenario.model_validate(sim_scenario(BROKEN, faults=[
+        {"match": {"endpoint": "restart"}, "action": {"delay_seconds": 2}}])))
+    async with served(simulator) as url:
+        config = daemon_config([status_rule(trigger={"type": "status", "interval": 5, "confirm_polls": 1})], base_url=url,
+                               api={"base_url": url, "timeouts": {"total": 5, "connect": 1, "read": 0.3}},
+                               rate_limit={"max_requests_per_second": 1000, "max_retries": 0})
+        daemon = Daemon(config)
+        daemon.queue.start()
+        try:
+            with capture_logs() as logs:
+                await daemon.pollers[CLUSTER].poll()
+                await daemon.queue.join()
+        finally:
+            await daemon.stop()
+    [ended] = [e for e in logs if e["event"] == "restart_finished"]
+    said = "ReadTimeout: nothing read within the read timeout (0.3s)"
+    assert (ended["outcome"], ended["message"]) == ("network_error", said), ended

@@ -248,7 +248,30 @@ def transport_failure(exc: Exception) -> str:
         sent = exc.request.headers  # type: ignore[attr-defined]
     except (RuntimeError, AttributeError):  # none built yet, or no httpx error (ssl.SSLError)
         sent = httpx.Headers()
-    return upstream_text(without_credentials(f"{type(exc).__name__}: {exc}", sent))
+    return upstream_text(without_credentials(f"{type(exc).__name__}: {str(exc) or _timed_out(exc)}", sent))
+
+
+# What each of httpx's timeouts waited for, by the key of the request's `timeout` extension.
+_TIMEOUTS: tuple[tuple[type[httpx.TimeoutException], str, str], ...] = (
+    (httpx.ConnectTimeout, "connect", "no connection made"),
+    (httpx.ReadTimeout, "read", "nothing read"),
+    (httpx.WriteTimeout, "write", "the request not written whole"),
+    (httpx.PoolTimeout, "pool", "no pooled connection free"),
+)
+
+
+def _timed_out(exc: Exception) -> str:
+    """What a timeout with no words of its own waited for, and how long. httpx's ReadTimeout
+    says nothing (`str()` is empty): a restart's history and log lines said `ReadTimeout: `."""
+    for kind, key, what in _TIMEOUTS:
+        if isinstance(exc, kind):
+            try:
+                seconds = exc.request.extensions["timeout"][key]
+            except (RuntimeError, KeyError, TypeError):  # no request, or none of that timeout
+                seconds = None
+            waited = f" ({seconds:g}s)" if isinstance(seconds, (int, float)) else ""
+            return f"{what} within the {key} timeout{waited}"
+    return ""
 
 
 def _reason(response: httpx.Response) -> str:
