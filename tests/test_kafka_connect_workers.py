@@ -245,6 +245,49 @@ async def test_a_restart_of_every_instance_answered_503_was_not_run_and_is_retri
     assert result.outcome is Outcome.SERVER_ERROR and result.status_code == 503
 
 
+UNAVAILABLE = [
+    httpx.Response(503, headers={"Content-Type": "text/html"},
+                   content=b"<html><head><title>503 Service Unavailable</title></head><body>no healthy upstream</body></html>"),
+    httpx.Response(503, json={"error_code": 503, "message": "Request cannot be completed: this worker is still starting up"}),
+]
+
+
+@pytest.mark.parametrize("answer", UNAVAILABLE, ids=["proxy-page", "worker-starting"])
+async def test_a_worker_answering_503_sends_the_polls_and_restarts_to_the_next(answer: httpx.Response) -> None:
+    # One worker's address answering 503 to everything (its proxy with no healthy upstream, a
+    # worker starting or stopping) was asked first for good: a 503 was the one 5xx that did not
+    # pass a call on to the next worker, and the worker that answered stayed the one asked
+    # first. Every poll of the cluster failed, and its FAILED connectors were never restarted,
+    # while the other workers would have answered.
+    sim = simulator()
+    transport = _Answering(sim, answer, host="unavailable")
+    workers = {"backend": SELF_MANAGED, "urls": [f"http://unavailable{PREFIX}", f"http://sim{PREFIX}"]}
+    d = Daemon(daemon_config([HEAL], backend=SELF_MANAGED, rate_limit=FAST, clusters={CLUSTER: workers}), transport=transport)
+    d.queue.start()
+    for _ in range(3):
+        await d.pollers[CLUSTER].poll()
+        await asyncio.wait_for(d.queue.join(), 10)
+    await d.stop()
+
+    assert d.metrics.registry.get_sample_value("watchdog_polls_total", {"cluster": CLUSTER, "result": "ok"}) == 3
+    assert sorted(c.connector for c in sim.restarts()) == ["billing-sink", "search-sink"]
+    assert [a for a in transport.asked if a.startswith("unavailable")] == ["unavailable /connectors"], "asked first only once"
+
+
+async def test_a_restart_of_every_instance_answered_503_by_one_worker_goes_to_the_next_once() -> None:
+    # A 503 was not run (the worker or its proxy did not take the request): even a restart that is
+    # not safe to repeat goes to the next worker, and is made there once.
+    sim = simulator()
+    transport = _Answering(sim, UNAVAILABLE[0], host="unavailable")
+    client = backend(sim, transport, [f"http://unavailable{PREFIX}", f"http://sim{PREFIX}"])
+
+    result = await client.restart("orders-source", only_failed=False)
+
+    assert (result.outcome, result.status_code) == (Outcome.ACCEPTED, 202), result
+    assert [a.split()[0] for a in transport.asked] == ["unavailable", "sim"]
+    assert len(sim.restarts(accepted_only=False)) == 1
+
+
 async def test_a_restart_safe_to_repeat_answered_500_by_one_worker_asks_the_next() -> None:
     sim = simulator()
     transport = _Answering(sim, httpx.Response(500, json=REQUEST_TIMED_OUT), host="blocked")

@@ -16,6 +16,9 @@ Falling over to the next worker after a network error is safe call by call:
 - a restart of every instance (`only_failed=False`) is not safe to repeat, so it only falls
   over when the connection was never made (the request cannot have reached any worker).
 
+- a 503 was not run (a worker starting or stopping, its proxy with no healthy upstream): every
+  call goes on to the next worker, the last worker's 503 being the answer.
+
 - a restart that may have reached a worker (the request was written, no answer came: a read
   timeout, a connection cut) and is not safe to repeat ends `Outcome.UNCONFIRMED`: it is
   neither sent again nor sent to another worker; the next status poll shows what it did.
@@ -274,6 +277,13 @@ class KafkaConnectBackend:
                 kind = without_credentials(response.headers.get("content-type", ""), response.request.headers)
                 failures.append(f"{url}: 404 {kind or 'without a body type'}: "
                                 "the worker does not serve Kafka Connect's REST API (yet)")
+                continue
+            if response.status_code == 503 and attempt + 1 < count:
+                # Not run (a worker starting or stopping, its proxy with no healthy upstream), so
+                # any call, a restart not safe to repeat too, may go to the next worker. Returned
+                # as the answer, that worker stayed the one asked first, and every poll and
+                # restart of the cluster failed while the others would have answered.
+                failures.append(f"{url}: 503 {error_message(response)}")
                 continue
             if 500 <= response.status_code < 600 and response.status_code != 503:
                 if not repeatable:
