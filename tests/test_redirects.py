@@ -150,6 +150,35 @@ async def test_a_restart_redirected_to_another_host_is_not_sent_there() -> None:
     assert event["followed"] is False and event["credentials_sent"] is False
 
 
+async def test_a_restart_redirected_to_https_on_the_same_host_is_sent_there() -> None:
+    # A Kafka Connect worker (or a gateway) configured as http:// behind an ingress that
+    # redirects every request to https:// on the same host: its polls (GETs) followed the upgrade
+    # with their credentials, as httpx does, but every restart ended `rejected`, "not followed:
+    # another host", and the FAILED connectors it was meant for stayed FAILED.
+    w = redirected_restart(308, "https://sim" + RESTART_PATH)
+
+    with capture_logs() as logs:
+        await run_polls(w, 3)
+
+    assert [(c.method, c.status_code) for c in w.simulator.calls if c.endpoint != "list"] == [("POST", 308), ("POST", 202)]
+    assert restart_outcomes(w) == {"accepted": 1, "rejected": 0, "not_found": 0}
+    [event] = [e for e in logs if e["event"] == "api_redirected"]
+    assert event["followed"] is True and event["credentials_sent"] is True
+
+
+@pytest.mark.parametrize("location", ["http://sim:8443" + RESTART_PATH, "https://sim:8443" + RESTART_PATH])
+async def test_a_restart_redirected_to_another_port_of_the_host_is_not_sent_there_and_says_so(location: str) -> None:
+    w = redirected_restart(307, location)
+
+    with capture_logs() as logs:
+        await run_polls(w, 3)
+
+    assert [(c.method, c.status_code) for c in w.simulator.calls if c.endpoint != "list"] == [("POST", 307)]
+    [ended] = [e for e in logs if e["event"] == "restart_finished"]
+    assert ended["outcome"] == "rejected" and "another host" not in ended["message"], ended
+    assert "another port or scheme of the host configured" in ended["message"], ended
+
+
 # -- a GET's redirects are followed by transfer.fetch, their bodies never read --------------------
 
 

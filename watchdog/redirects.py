@@ -16,9 +16,9 @@ resource. Clients must handle HTTP-level redirects, and respect HTTP headers (e.
   browsers do ("for historical reasons", RFC 9110 15.4.2): a restart answered 301 became a GET of
   `.../restart`, was answered 404 and ended `not_found` with nothing restarted. So these are
   followed here (`next_hop`, used by transfer.fetch): 301, 302, 307 and 308 are sent again
-  with the same method and body, and only within the origin (an unauthenticated POST to another
-  host could only fail, and a request that changes something goes nowhere we were not pointed
-  at). A 303 ("See Other": the server says it handled the request and its result is elsewhere)
+  with the same method and body, and only within the origin or to its https:// upgrade on the
+  same host, as a GET keeps its credentials (an unauthenticated POST to another host could only
+  fail, and a request that changes something goes nowhere we were not pointed at). A 303 ("See Other": the server says it handled the request and its result is elsewhere)
   is not followed: a GET there is no restart's answer. A redirect not followed ends the call as
   the answer it is (a 3xx: `rejected`, not retried), with a message that says where it pointed
   and why it was not followed (`not_followed`).
@@ -102,7 +102,10 @@ def next_hop(response: httpx.Response) -> Hop | None:
     source = response.request.url
     if response.request.method in READ_ONLY_METHODS:
         return Hop(target, _same_origin(source, target) or _https_upgrade(source, target))
-    if response.status_code in RESEND_STATUSES and _same_origin(source, target):
+    if response.status_code in RESEND_STATUSES and (_same_origin(source, target) or _https_upgrade(source, target)):
+        # The https:// upgrade of the host configured is where we were pointed, as for a GET: a
+        # worker behind an ingress that upgrades every request had its polls followed and every
+        # restart refused, its FAILED connectors left FAILED.
         return Hop(target, credentials=True)
     return None
 
@@ -120,8 +123,11 @@ def not_followed(response: httpx.Response) -> str:
     method = response.request.method
     if code not in RESEND_STATUSES:
         return f"{where}: a {code} says a {method} was handled elsewhere, and a GET there is not its answer"
-    if not _same_origin(response.request.url, target):
+    if target.host != response.request.url.host:
         return f"{where}: another host (a {method} goes only to the host configured)"
+    if not _same_origin(response.request.url, target) and not _https_upgrade(response.request.url, target):
+        return (f"{where}: another port or scheme of the host configured (a {method} goes only to the origin "
+                "configured, or to its https:// upgrade)")
     return f"{where}: more than {MAX_REDIRECTS} redirects in a row"
 
 
