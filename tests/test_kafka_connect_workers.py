@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from watchdog.app import Daemon
 from watchdog.connect import kafka_connect
@@ -286,6 +287,44 @@ async def test_a_restart_of_every_instance_answered_503_by_one_worker_goes_to_th
     assert (result.outcome, result.status_code) == (Outcome.ACCEPTED, 202), result
     assert [a.split()[0] for a in transport.asked] == ["unavailable", "sim"]
     assert len(sim.restarts(accepted_only=False)) == 1
+
+
+class _CutRefusal(_Answering):
+    """Requests whose path ends with `suffix` get Connect's 404 (application/json) whose body
+    cannot be decoded: the body fails after the status line."""
+
+    def __init__(self, sim: Simulator, *, suffix: str) -> None:
+        super().__init__(sim, httpx.Response(404), suffix=suffix)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith(self._suffix):
+            self.asked.append(f"{request.url.host} {request.url.path.removeprefix(PREFIX)}")
+            return httpx.Response(404, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+                                  stream=httpx.ByteStream(b"not gzip"))
+        return await super().handle_async_request(request)
+
+
+async def test_a_restart_refused_404_whose_json_body_fails_is_not_found_not_a_worker_that_does_not_serve() -> None:
+    # Connect's own 404 (its connector deleted meanwhile), application/json, whose body then
+    # failed (cut off here; reset or trickling alike): the body could not be read, so it was
+    # taken for a starting worker's page, "404 application/json: the worker does not serve Kafka
+    # Connect's REST API (yet)", a server error: the restart was sent four times (with a body
+    # trickling, 110 s each, a restart slot of the lane held for minutes) and ended server_error.
+    # A starting worker's page is HTML (Jetty's); JSON is Connect's own answer.
+    sim = simulator()
+    transport = _CutRefusal(sim, suffix="/billing-sink/restart")
+    workers = {"backend": SELF_MANAGED, "urls": [f"http://sim{PREFIX}"]}
+    d = Daemon(daemon_config([HEAL], backend=SELF_MANAGED, rate_limit=FAST, clusters={CLUSTER: workers}), transport=transport)
+    d.queue.start()
+    with capture_logs() as logs:
+        await d.pollers[CLUSTER].poll()
+        await asyncio.wait_for(d.queue.join(), 10)
+    await d.stop()
+
+    assert transport.asked.count("sim /connectors/billing-sink/restart") == 1, transport.asked
+    [ended] = [e for e in logs if e["event"] == "restart_finished" and e["connector"] == "billing-sink"]
+    assert (ended["outcome"], ended["status_code"]) == ("not_found", 404), ended
+    assert ended["message"].startswith("answer body cut off after its status line"), ended
 
 
 async def test_a_restart_safe_to_repeat_answered_500_by_one_worker_asks_the_next() -> None:

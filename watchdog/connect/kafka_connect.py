@@ -271,7 +271,7 @@ class KafkaConnectBackend:
                     f"no answer from {url} ({type(exc).__name__}) after the request may have reached it; "
                     "not sent again: the next poll shows what became of it")[:MAX_MESSAGE_CHARS])
             response = answer.response
-            if _not_serving(response):
+            if _not_serving(answer):
                 # Observed: a starting worker answers Jetty's own 404 page for a few seconds. Its
                 # Content-Type is the server's text, kept in the history: without our credentials.
                 kind = without_credentials(response.headers.get("content-type", ""), response.request.headers)
@@ -325,16 +325,27 @@ class KafkaConnectBackend:
         )
 
 
-def _not_serving(response: httpx.Response) -> bool:
+def _not_serving(answer: Answer) -> bool:
     """A 404 that is not Kafka Connect's own error body (`{"error_code": 404, ...}`): the worker's
     web server is up but Connect's resources are not registered yet (or a proxy answered)."""
+    response = answer.response
     if response.status_code != 404:
+        return False
+    if answer.cut_off is not None and _media_type(response) == "application/json":
+        # Its body failed after the status line (cut off, reset, undecodable, trickling past the
+        # deadline), so it cannot be read; but a starting worker's page is Jetty's HTML, and JSON
+        # is Connect's own answer. Taken for a worker that does not serve, a restart of a
+        # connector deleted meanwhile was sent four times and ended server_error, saying so.
         return False
     try:
         data = read_json(response)
     except ValueError:
         return True
     return not (isinstance(data, dict) and "error_code" in data)
+
+
+def _media_type(response: httpx.Response) -> str:
+    return response.headers.get("content-type", "").partition(";")[0].strip().lower()
 
 
 def _unconfirmed(result: ApiResult[Any], message: str, started: float) -> ApiResult[Any]:
