@@ -26,6 +26,7 @@ import yaml
 
 from watchdog.app import Daemon
 from watchdog.clients import environment_proxy
+from watchdog.connect.kafka_connect import KafkaConnectBackend
 from watchdog.logs import configure_logging
 from watchdog.model import Decision, Outcome
 from watchdog.simulator import Scenario, Simulator
@@ -294,3 +295,29 @@ async def test_the_log_stars_out_the_proxys_credentials_whatever_puts_them_there
     await daemon.stop()
     logged = stream.getvalue()
     assert '"to": "https://sso.example/login?auth=Basic ***"' in logged and '"said": "***"' in logged, logged
+
+
+async def test_a_restart_whose_tunnel_the_proxy_refused_never_left_and_is_tried_again() -> None:
+    # HTTPS_PROXY set for the Cloud API, and NO_PROXY missing the self-managed workers' hosts: the
+    # proxy refuses each CONNECT to them (403), so no request ever reached a worker. A restart of
+    # every instance (asked for by name, by an alert or a stall) was taken for one that may have
+    # reached a worker: `unconfirmed`, "no answer ... after the request may have reached it; not
+    # sent again", not sent to the next worker and never tried again.
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(refuse, "127.0.0.1", 0)
+    try:
+        async with httpx.AsyncClient(proxy=f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}") as http:
+            workers = KafkaConnectBackend(http, ["https://connect-1.example:8083", "https://connect-2.example:8083"])
+            result = await workers.restart("orders", only_failed=False)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+    assert result.outcome is Outcome.NETWORK_ERROR, result  # retried by the queue: nothing was sent
+    assert "connect-1.example" in result.message and "connect-2.example" in result.message, result.message
+    assert "ProxyError: 403 Forbidden" in result.message and "may have reached" not in result.message

@@ -93,8 +93,12 @@ T = TypeVar("T")
 # Kafka Connect reads each `expand` value whole ("status,info" would be one unknown expansion),
 # so the two expansions go as repeated parameters.
 LIST_EXPANSIONS = (("expand", "status"), ("expand", "info"))
-# Errors that prove the request never left: the connection (or a pooled one) was not obtained.
-_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Errors that prove the request never left: the connection (or a pooled one) was not obtained,
+# or the proxy refused the tunnel to the worker (a CONNECT answered 403, 407: httpcore raises
+# ProxyError only there, before the request is written). Taken for a request that may have
+# reached a worker, a restart of every instance behind a proxy refusing the workers' hosts (a
+# NO_PROXY that does not name them) ended `unconfirmed`, not sent to the next worker nor again.
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
 # A worker gives up on a request after 90 s (rest.request.timeout.ms, Kafka Connect's default)
 # and answers 500 "Request timed out"; a restart must wait longer than that to hear it.
 RESTART_READ_TIMEOUT = 100.0
