@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from collections import Counter
 from typing import Any
 
 import httpx
@@ -402,3 +403,35 @@ async def test_the_restart_answer_is_recorded_in_the_history() -> None:
     history = d.state.history(ConnectorKey(CLUSTER, "billing-sink"), limit=1)
     assert history[0].message == "202: connector RUNNING; tasks 0 RESTARTING, 1 RESTARTING"
     await d.stop()
+
+
+# --- every HTTP call is counted, however many one call of the gateway made ----------------------
+
+
+def _counted(d: Daemon) -> dict[tuple[str, str], float]:
+    return {(s.labels["endpoint"], s.labels["status_class"]): s.value
+            for metric in d.metrics.registry.collect() if metric.name == "watchdog_api_requests"
+            for s in metric.samples if s.name == "watchdog_api_requests_total" and s.value}
+
+
+async def test_the_api_call_counts_match_what_the_workers_saw() -> None:
+    # watchdog_api_requests_total counted one call per call of the gateway, whatever the backend
+    # made of it: a worker before 3.0 saw three calls per restart (the connector's 204, the status
+    # read, each failed task's restart by id) and the metric one; a worker's 503 passed over for
+    # the next (and any failure so passed over) was in no series, so a dead or refusing worker
+    # never showed in the 5xx or error classes while the others answered.
+    sim = simulator(kafka_version="2.8.2")
+    transport = _Answering(sim, UNAVAILABLE[0], host="unavailable")
+    workers = {"backend": SELF_MANAGED, "urls": [f"http://unavailable{PREFIX}", f"http://sim{PREFIX}"]}
+    d = Daemon(daemon_config([HEAL], backend=SELF_MANAGED, rate_limit=FAST, clusters={CLUSTER: workers}), transport=transport)
+    d.queue.start()
+    for _ in range(2):
+        await d.pollers[CLUSTER].poll()
+        await asyncio.wait_for(d.queue.join(), 10)
+    await d.stop()
+
+    seen = Counter((c.endpoint, f"{c.status_code // 100}xx") for c in sim.calls)
+    seen[("list", "5xx")] += 1  # the unavailable worker's 503, asked first once
+    assert _counted(d) == dict(seen), sim.calls
+    # Two restarts, each the connector's, a status read and its failed tasks' (billing-sink: 2, search-sink: 1).
+    assert (seen[("restart", "2xx")], seen[("status", "2xx")]) == (5, 2), seen

@@ -62,6 +62,11 @@ class ApiResult(Generic[T]):
     # An error answer whose body was cut off (transfer.fetch keeps its status): whose page it was
     # cannot be told, so it says nothing certain of the resource either.
     cut_off: bool = False
+    # Every HTTP call this result took, each (endpoint, status code or None), where that is more
+    # than the one `endpoint` and `status_code` describe (None): a self-managed call passed on to
+    # the next worker, a restart a worker before 3.0 needed the status and each task's restart
+    # for. Counted each (Gateway.call).
+    made: tuple[tuple[Endpoint, int | None], ...] | None = None
 
     @property
     def ok(self) -> bool:
@@ -69,14 +74,23 @@ class ApiResult(Generic[T]):
 
     @property
     def status_class(self) -> str:
-        """A bounded label for metrics (metrics.API_STATUS_CLASSES): 2xx, 3xx (a redirect not
-        followed), 4xx, 429, 5xx, or error when no answer came. A code past 599 is a 5xx, as
-        classify_status judges it: as `6xx` or `9xx` it made series no table names."""
-        if self.status_code is None:
-            return "error"
-        if self.status_code == 429:
-            return "429"
-        return f"{min(self.status_code // 100, 5)}xx"
+        return status_class(self.status_code)
+
+    @property
+    def calls(self) -> tuple[tuple[Endpoint, int | None], ...]:
+        """Every HTTP call this result took (`made`)."""
+        return ((self.endpoint, self.status_code),) if self.made is None else self.made
+
+
+def status_class(status_code: int | None) -> str:
+    """A bounded label for metrics (metrics.API_STATUS_CLASSES): 2xx, 3xx (a redirect not
+    followed), 4xx, 429, 5xx, or error when no answer came. A code past 599 is a 5xx, as
+    classify_status judges it: as `6xx` or `9xx` it made series no table names."""
+    if status_code is None:
+        return "error"
+    if status_code == 429:
+        return "429"
+    return f"{min(status_code // 100, 5)}xx"
 
 
 class ConnectBackend(Protocol):

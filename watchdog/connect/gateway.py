@@ -9,7 +9,7 @@ from ..logs import get_logger
 from ..metrics import Metrics
 from ..model import Outcome
 from ..ratelimit import Pause, RateLimiter
-from .backend import ApiResult, Endpoint
+from .backend import ApiResult, Endpoint, status_class
 
 T = TypeVar("T")
 
@@ -50,7 +50,8 @@ class Gateway:
             if result.status_code is not None:
                 pause = self.limiter.observe(permit, result.status_code, result.headers)
         self._tell_if_shared()
-        self._metrics.api_requests.labels(self.credential, result.endpoint.value, result.status_class).inc()
+        for endpoint, code in result.calls:  # each HTTP call, not one per call of the gateway
+            self._metrics.api_requests.labels(self.credential, endpoint.value, status_class(code)).inc()
         self._metrics.api_latency.labels(result.endpoint.value).observe(result.elapsed)
         fields = {
             "credential": self.credential,

@@ -141,7 +141,7 @@ class KafkaConnectBackend:
         (a poll that waited at its lane while a reload replaced this backend: the next one uses
         the new one)."""
         if self._closed:
-            return ApiResult(endpoint, Outcome.NETWORK_ERROR, elapsed=0.0, message=(
+            return ApiResult(endpoint, Outcome.NETWORK_ERROR, elapsed=0.0, made=(), message=(
                 "not sent: a reload redefined this cluster meanwhile; the next call uses its new settings"))
         self._busy += 1
         self._idle.clear()
@@ -193,10 +193,13 @@ class KafkaConnectBackend:
         """Finish a restart a pre-3.0 worker did only in part: restart the tasks by id."""
         started = time.perf_counter() - first.elapsed
         status = await self.connector_status(connector)
+        # Every call this restart made, counted each (ApiResult.made): three per restart
+        # (the connector's, the status, a task's) were counted one.
+        calls = [*first.calls, *status.calls]
         note = f"this Kafka Connect ignored includeTasks/onlyFailed (answered {first.status_code})"
         if not status.ok or status.value is None:
             return _unconfirmed(status, f"{note}; reading the task states failed: {status.message}; "
-                                        "the connector instance was restarted, its tasks were not", started)
+                                        "the connector instance was restarted, its tasks were not", started, calls)
         tasks: list[TaskStatus] = [
             task for task in status.value.tasks if not only_failed or task.state.upper() == "FAILED"
         ]
@@ -214,18 +217,20 @@ class KafkaConnectBackend:
                 body_optional=True,
                 read_timeout=RESTART_READ_TIMEOUT,
             )
+            calls += answer.calls
             if not answer.ok:
                 # The connector instance was restarted already (the first answer), maybe some
                 # tasks too: the queue must not send it all again (it did: the connector restart,
                 # the status read and every task restart twice after one 409).
                 done = f"; restarted tasks {_ids(restarted)}" if restarted else ""
-                return _unconfirmed(answer, f"{note}{done}; task {task.id}: {answer.message}; not sent again", started)
+                return _unconfirmed(answer, f"{note}{done}; task {task.id}: {answer.message}; not sent again", started,
+                                    calls)
             restarted.append(task.id)
         what = f"restarted tasks {_ids(restarted)} one by one" if restarted else "no task to restart"
         return ApiResult(
             Endpoint.RESTART, Outcome.ACCEPTED, status_code=first.status_code, request_id=first.request_id,
             headers=first.headers, message=f"{note}; {what}"[:MAX_MESSAGE_CHARS],
-            elapsed=time.perf_counter() - started,
+            elapsed=time.perf_counter() - started, made=tuple(calls),
         )
 
     async def error_recommendations(self, connector: str) -> ApiResult[list[str]]:
@@ -245,7 +250,29 @@ class KafkaConnectBackend:
         body_optional: bool = False,
         read_timeout: float | None = None,
     ) -> ApiResult[T]:
-        """Ask the workers in turn, from the one that answered last, until one answers.
+        """`_ask`, every call it made kept with its result (ApiResult.made) and counted one each: a
+        worker's 503 or refused connection shows in watchdog_api_requests_total though another
+        worker answered (before, one call was counted whatever the workers were asked)."""
+        made: list[tuple[Endpoint, int | None]] = []
+        result = await self._ask(endpoint, method, path, parse, made, params=params, repeatable=repeatable,
+                                 body_optional=body_optional, read_timeout=read_timeout)
+        return replace(result, made=tuple(made))
+
+    async def _ask(
+        self,
+        endpoint: Endpoint,
+        method: str,
+        path: str,
+        parse: Callable[[Any], T],
+        made: list[tuple[Endpoint, int | None]],
+        *,
+        params: Sequence[tuple[str, str]] = (),
+        repeatable: bool = True,
+        body_optional: bool = False,
+        read_timeout: float | None = None,
+    ) -> ApiResult[T]:
+        """Ask the workers in turn, from the one that answered last, until one answers; each call
+        made is added to `made` (endpoint, status code or None).
 
         `repeatable`: the call may be sent again after a network error that may have happened
         after the request left. `body_optional`: a 2xx without a readable body is still
@@ -268,6 +295,7 @@ class KafkaConnectBackend:
             try:
                 answer = await fetch(self._http, method, f"{url}{path}", limits, params=list(params), timeout=timeout)
             except httpx.HTTPError as exc:
+                made.append((endpoint, None))
                 failures.append(f"{url}: {transport_failure(exc)}")
                 if repeatable or isinstance(exc, _NEVER_SENT):
                     continue
@@ -275,6 +303,7 @@ class KafkaConnectBackend:
                     f"no answer from {url} ({type(exc).__name__}) after the request may have reached it; "
                     "not sent again: the next poll shows what became of it")[:MAX_MESSAGE_CHARS])
             response = answer.response
+            made.append((endpoint, response.status_code))
             if _not_serving(answer):
                 # Observed: a starting worker answers Jetty's own 404 page for a few seconds. Its
                 # Content-Type is the server's text, kept in the history: without our credentials.
@@ -352,11 +381,14 @@ def _media_type(response: httpx.Response) -> str:
     return response.headers.get("content-type", "").partition(";")[0].strip().lower()
 
 
-def _unconfirmed(result: ApiResult[Any], message: str, started: float) -> ApiResult[Any]:
-    """A restart that went out in part: not one to send again (the next poll judges)."""
+def _unconfirmed(
+    result: ApiResult[Any], message: str, started: float, calls: list[tuple[Endpoint, int | None]]
+) -> ApiResult[Any]:
+    """A restart that went out in part: not one to send again (the next poll judges). `calls`:
+    every call it made."""
     return ApiResult(Endpoint.RESTART, Outcome.UNCONFIRMED, status_code=result.status_code,
                      request_id=result.request_id, headers=result.headers, message=message[:MAX_MESSAGE_CHARS],
-                     elapsed=time.perf_counter() - started)
+                     elapsed=time.perf_counter() - started, made=tuple(calls))
 
 
 def _ids(ids: list[int]) -> str:
