@@ -15,7 +15,16 @@ import structlog
 
 from watchdog.server import create_app
 
-from .support import CLUSTER, CLUSTER_ID, World, daemon_config, in_process, sim_scenario
+from .support import (
+    CLOUD,
+    CLUSTER,
+    CLUSTER_ID,
+    SELF_MANAGED,
+    World,
+    daemon_config,
+    in_process,
+    sim_scenario,
+)
 from .test_api import AUTH, CONNECTORS, RULES, TOKEN
 
 
@@ -120,3 +129,36 @@ async def test_a_restart_refused_for_the_connectors_state_says_which_state(
             assert code == 1
             assert f"prod/{connector}: not restarted (transient): {why}" in capsys.readouterr().out
     assert simulator.restarts() == []
+
+
+MAY_HAVE_RUN = {
+    # Kafka Connect's herder did not finish within 90 s; the worker still runs the restart.
+    SELF_MANAGED: {"status": 500, "body": {"error_code": 500, "message": "Request timed out. The worker is currently "
+                                                                         "ensuring membership in the cluster"}},
+    # A gateway's 202 whose body says an error: the restart may or may not have been made.
+    CLOUD: {"status": 202, "body": {"error": {"code": 500, "message": "Oops, something went wrong"}}},
+}
+
+
+@pytest.mark.parametrize("backend", [CLOUD, SELF_MANAGED])
+async def test_a_restart_that_may_have_been_made_holds_the_gap_too(backend: str) -> None:
+    # A restart by name ended `unconfirmed` (it may have been made; not sent again, the next poll
+    # judges) and `watchdog restart --daemon` exited 1 on it: a script retrying on that exit, or a
+    # person asking again at once, had it sent again a second later (the gap counted accepted
+    # restarts only), a second restart of a connector the first may have restarted.
+    w = in_process(sim_scenario(CONNECTORS, backend), daemon_config(RULES, token=TOKEN, backend=backend,
+                   queue={"manual_restart_gap": 60}), fake_time=True, rng=0.5)
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(
+        w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())), base_url="http://daemon")
+    w.daemon.queue.start()
+    await w.daemon.pollers[CLUSTER].poll()
+    w.simulator.set_faults([{"match": {"endpoint": "restart"}, "when": {"count": 1}, "action": MAY_HAVE_RUN[backend]}])
+
+    first = await answer(w, http)
+    w.clock.advance(1)
+    again = await answer(w, http)
+
+    followed = (await http.get(f"/v1/restarts/{first['id']}", headers=AUTH)).json()
+    assert followed["job"]["outcome"] == "unconfirmed", followed
+    assert again["decision"] == "recently_restarted", again
+    assert len(w.simulator.restarts(accepted_only=False)) == 1

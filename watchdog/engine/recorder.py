@@ -29,6 +29,8 @@ from .core import FAILURE_TRIGGERS, SIGNAL_TRIGGERS, WallClock, log, show_state,
 # Outcomes waiting to be written again when the state file refused them: bounded, should it stay
 # unwritable for long (each is also logged; the oldest are given up first).
 UNRECORDED_KEPT = 10_000
+# Outcomes of a restart that was, or may have been, made (not sent again: the next poll judges).
+MAY_HAVE_RESTARTED = frozenset({Outcome.ACCEPTED, Outcome.UNCONFIRMED, Outcome.INTERRUPTED})
 # Finished jobs kept in memory, the latest first to stay (for --once, the demo's summary, tests).
 # Every job was kept for the life of the process, its evidence with it: a daemon with failing
 # connectors grew by each restart it made, for good. Counts of every outcome are in `outcomes`.
@@ -219,7 +221,11 @@ class JobRecorder:
             self.dry_states[job.key] = state
             show_state(self._metrics, self._state, self.dry_states, job.key, state)
             self._breaker.record_restart(now, dry_run=True)
-        elif job.outcome is Outcome.ACCEPTED and not self._failure_requests(job):
+        elif job.outcome in MAY_HAVE_RESTARTED and not self._failure_requests(job):
+            # Unconfirmed or interrupted, it may have been made: the gap a restart by name waits
+            # (queue.manual_restart_gap) holds after it too. Counted from accepted ones alone, a
+            # script retrying on `watchdog restart`'s exit 1 sent an unconfirmed restart (Kafka
+            # Connect's 500 "Request timed out", which the worker still runs) again a second later.
             changed = record_manual_restart(state, now)
         if job.first_sent_at is None and job.outcome is not Outcome.DRY_RUN and self._failure_requests(job):
             # Never sent: were it the cluster breaker's probe, the window's probe is not spent.
