@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from fnmatch import fnmatchcase
@@ -272,10 +273,25 @@ def _selects_connector(selector: Selector, connector: str) -> bool:
     return connector in selector.connectors or any(fnmatchcase(connector, pattern) for pattern in selector.include)
 
 
+def polls_to_confirm(trigger: StatusTrigger, polled_every: float | None) -> int:
+    """The polls in a row that must see a failure before a first restart: the rule's
+    `confirm_polls` of its own `interval`. A cluster is polled at its rules' shortest interval
+    (plan.poll_intervals), and counted as they came, `interval: 5m, confirm_polls: 2` confirmed
+    a failure 5 s after it was first seen when another rule polled the cluster every 5 s. Polled
+    faster than the rule asks, its count spans the same time instead: the first sighting and
+    (confirm_polls - 1) of the rule's intervals after it, in the cluster's polls (`polled_every`)."""
+    if polled_every is None or polled_every <= 0 or polled_every >= trigger.interval or trigger.confirm_polls <= 1:
+        return trigger.confirm_polls
+    # 1e-9: 300 / 5 read as 60.000000001 would ask one poll more.
+    return 1 + (trigger.confirm_polls - 1) * math.ceil(trigger.interval / polled_every - 1e-9)
+
+
 def decide_on_status(
-    rule: Rule, state: ConnectorState, health: Health, now: datetime, *, pending: bool
+    rule: Rule, state: ConnectorState, health: Health, now: datetime, *, pending: bool,
+    polled_every: float | None = None,
 ) -> Decision:
-    """Decide for one polled connector. `state` already includes this poll's observation."""
+    """Decide for one polled connector. `state` already includes this poll's observation.
+    `polled_every`: how often its cluster is polled (polls_to_confirm)."""
     assert isinstance(rule.trigger, StatusTrigger)
     if health is Health.HEALTHY:
         return Decision.HEALTHY
@@ -289,7 +305,7 @@ def decide_on_status(
         return Decision.BUDGET_SPENT
     # Debounce only the first restart: after that the backoff decides, and the connector has
     # already proven it fails for real.
-    if state.attempts == 0 and state.consecutive_failures < rule.trigger.confirm_polls:
+    if state.attempts == 0 and state.consecutive_failures < polls_to_confirm(rule.trigger, polled_every):
         return Decision.UNCONFIRMED
     if state.next_allowed_at is not None and now < state.next_allowed_at:
         return Decision.BACKOFF

@@ -18,6 +18,7 @@ from ..config import CloudCluster, Config
 from ..logs import get_logger
 from ..metrics import Metrics
 from ..model import ConnectorKey, ConnectorState, ConnectorStatus, Decision, Outcome, Trigger
+from ..plan import poll_intervals
 from ..queue import RestartQueue
 from ..rules import AlertRules, RuleSelection, StatusOwners
 from ..stall import Unjudged
@@ -163,6 +164,9 @@ class EngineCore:
         self._rule_windows: dict[str, Windows] = {r.name: r.windows.compile() for r in config.rules if r.windows}
         self.status_owners = StatusOwners(config.rules)
         self.alert_rules = AlertRules(config.rules)
+        # How often each cluster is polled (its rules' shortest interval): a slower status rule's
+        # confirm_polls counts polls at its own interval (rules.polls_to_confirm).
+        self.poll_every = poll_intervals(config)
         self.rule_selection = RuleSelection(config.rules)
         # A reload may open a window, close a breaker or drop the rule that was held: the next
         # decisions say again what holds what.

@@ -25,6 +25,7 @@ from ..rules import (
     decide_on_status,
     degraded_without_error,
     named_but_missing,
+    polls_to_confirm,
     unknown_states,
 )
 from .core import log
@@ -157,7 +158,9 @@ class StatusIntake(Decisions):
         self._watch_unknown(rule, key, status, health)
         dry_run = self.config.dry_run or rule.dry_run
         state = observe(self.load_state(key, dry_run=dry_run, stored=stored), health, now, rule.backoff)
-        decision = decide_on_status(rule, state, health, now, pending=self._pending_for(key, dry_run=rule.dry_run))
+        polled_every = self.poll_every.get(key.cluster)
+        decision = decide_on_status(rule, state, health, now, pending=self._pending_for(key, dry_run=rule.dry_run),
+                                    polled_every=polled_every)
         if decision is Decision.BUDGET_SPENT:
             state = self._give_up(rule, key, state, save=False)
         self.save_state(key, state, dry_run=dry_run, seen=(status.state or "UNUSABLE", now))
@@ -167,6 +170,8 @@ class StatusIntake(Decisions):
             detail = f"its list entry could not be read ({status.unusable}): health unknown, looked at again next poll"
         elif key in self.degraded_since:
             detail = "DEGRADED with no task in error: tasks await a worker; Confluent allocates them"
+        elif decision is Decision.UNCONFIRMED:
+            detail = _confirming(rule, state, polled_every)
         self._decide_and_submit(
             rule.name, Trigger.STATUS, key, decision, now, windows=self._rule_windows.get(rule.name),
             reason=f"{health.value}: connector {status.state}", dry_run=rule.dry_run,
@@ -457,6 +462,18 @@ class StatusIntake(Decisions):
         Counted every time; the poller says it (`poll_failed`), at most every few minutes while
         it goes on (triggers/streak.py)."""
         self.metrics.polls.labels(cluster, result).inc()
+
+
+def _confirming(rule: Rule, state: ConnectorState, polled_every: float | None) -> str:
+    """What an `unconfirmed` decision waits for, when the cluster is polled faster than the rule
+    asks (rules.polls_to_confirm); "" otherwise, where it is the rule's confirm_polls as written."""
+    assert isinstance(rule.trigger, StatusTrigger)
+    needed = polls_to_confirm(rule.trigger, polled_every)
+    if needed == rule.trigger.confirm_polls:
+        return ""
+    return (f"seen failed on {state.consecutive_failures} of the {needed} polls in a row that confirm it: confirm_polls "
+            f"{rule.trigger.confirm_polls} of the rule's {rule.trigger.interval:g}s interval, the cluster being "
+            f"polled every {polled_every:g}s for another rule")
 
 
 def _shown_tasks(status: ConnectorStatus, *, unknown_first: bool = False) -> dict[str, object]:
