@@ -28,11 +28,12 @@ HEAL = {"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "sele
         "backoff": {"base": 60, "cap": 600, "jitter": 0}}
 
 
-def world(connectors: list[dict[str, Any]], backend: str, alertmanager: FakeAlertmanager | None = None, **config: Any) -> World:
+def world(connectors: list[dict[str, Any]], backend: str, alertmanager: FakeAlertmanager | None = None,
+          rules: list[dict[str, Any]] | None = None, **config: Any) -> World:
     simulator = Simulator(Scenario.model_validate(sim_scenario(connectors, backend)))
     config.setdefault("rate_limit", {"max_requests_per_second": 10000})
     daemon = Daemon(
-        daemon_config([HEAL], backend=backend, **config),
+        daemon_config(rules or [HEAL], backend=backend, **config),
         transport=httpx.ASGITransport(app=create_app(simulator)),
         blocking_transport=httpx.MockTransport(alertmanager) if alertmanager else None,
     )
@@ -274,6 +275,37 @@ async def test_connectors_given_up_on_do_not_hold_their_cluster_breaker_open(bac
     assert w.sample("watchdog_breaker_open", scope=CLUSTER) == 0, "2 failing: fewer than min_failing"
     # c3 (restarted by hand a moment ago) after c4, never restarted.
     assert [c.connector for c in simulator.restarts()] == ["c0", "c1", "c2", "c3", "c4", "c3"]
+
+async def test_connectors_in_a_user_error_their_rule_leaves_alone_do_not_open_their_cluster_breaker(backend: str) -> None:
+    # Three of five connectors deployed with a bad configuration (USER_ACTIONABLE_ERROR): the rule
+    # reports them and never restarts them (no restart fixes a configuration), yet they counted as
+    # failing: 3 of 5, the cluster's breaker open for good, WatchdogBreakerOpen paging, and every
+    # restart there held, the one asked for by name included. Left to people, as connectors given
+    # up on are, they count neither as failing nor as watched.
+    bad_config = {"initial": "USER_ACTIONABLE_ERROR"}
+    connectors = [{"name": f"bad{i}", "script": bad_config} for i in range(3)] + [{"name": "ok"}, failing("f0")]
+    w = world(connectors, backend, breaker={"max_failing_share": 0.5, "min_failing": 3, "max_restarts": None})
+    await poll(w)
+    assert decisions(w, "user_error") == 3
+    assert w.sample("watchdog_breaker_open", scope=CLUSTER) == 0, "opened by connectors no restart is asked for"
+    assert [c.connector for c in w.simulator.restarts()] == ["f0"], "the FAILED neighbour is restarted"
+    key = ConnectorKey(CLUSTER, "ok")
+    asked = w.daemon.engine.on_request(key, w.daemon.engine.statuses[key], trigger=Trigger.MANUAL, rule="manual",
+                                       reason="operator")
+    assert asked.decision is Decision.RESTART, asked.detail
+    await w.daemon.queue.join()
+
+
+async def test_user_errors_a_rule_restarts_still_count_for_its_cluster_breaker(backend: str) -> None:
+    # restart_user_errors: true: these are restarts asked for, and a wave of them is what the
+    # breaker holds.
+    connectors = [{"name": f"bad{i}", "script": {"initial": "USER_ACTIONABLE_ERROR"}} for i in range(3)] + [{"name": "ok"}]
+    w = world(connectors, backend, breaker={"max_failing_share": 0.5, "min_failing": 3, "max_restarts": None},
+              rules=[{**HEAL, "restart_user_errors": True}])
+    await poll(w)
+    assert w.sample("watchdog_breaker_open", scope=CLUSTER) == 1
+    assert w.simulator.restarts() == []
+
 
 async def start_poll_once_and_stop(simulator: Simulator, clock: Clock, state: Path) -> None:
     """One run of the daemon: start, its first poll and the restarts it queued, stop."""

@@ -123,10 +123,13 @@ class StatusIntake(Decisions):
         # The breaker sees the whole cluster before any connector of it is judged. Connectors
         # given up on are known broken and left to people, not signs of an outage: counted, three
         # that had failed one by one over days kept a cluster of five open for good, every
-        # restart there (a person's, a schedule's) held.
-        given_up = sum(1 for state in loaded.values() if state.gave_up)
-        failing = counts[Health.FAILED] + counts[Health.USER_ERROR] - given_up
-        self.breaker.observe_cluster(cluster, failing, len(judged) - given_up)
+        # restart there (a person's, a schedule's) held. So are those in a user error their rule
+        # does not restart (no restart fixes a configuration): three connectors deployed with a
+        # bad configuration held a cluster of five open alike.
+        left_alone = sum(1 for rule, key, _, health in failing_now if loaded[key].gave_up or (
+            health is Health.USER_ERROR and not rule.restart_user_errors))
+        failing = len(failing_now) - left_alone
+        self.breaker.observe_cluster(cluster, failing, len(judged) - left_alone)
         self.update_breaker(now)
         # Failing connectors are judged, and so queued, least recently restarted first (never
         # restarted first): the fleet breaker lets `max_restarts` out per window in queue order,
