@@ -282,6 +282,33 @@ async def test_a_task_whose_state_cannot_be_read_is_said_and_never_judged_health
     assert len(restart_times(w, "broken")) == 1, "the task that said FAILED was not restarted"
 
 
+async def test_the_failed_task_of_many_is_in_the_evidence_whatever_tasks_come_before_it() -> None:
+    # One task of 50 failed while twelve listed before it awaited a worker (a rebalance, Cloud
+    # allocating): the evidence kept the first ten tasks not RUNNING, all twelve UNASSIGNED with
+    # nothing to say, and left out the FAILED one, whose message and trace the restart erased.
+    # The decision line, the history and `watchdog history`'s error had nothing of why.
+    from watchdog.report import captured_error
+
+    tasks: list[dict[str, Any]] = [{"id": i, "state": "UNASSIGNED", "worker_id": ""} for i in range(12)]
+    tasks += [{"id": i, "state": "RUNNING", "worker_id": "w"} for i in range(12, 50)]
+    tasks[37] = {"id": 37, "state": "FAILED", "worker_id": "w", "trace": "org.apache.kafka.connect.errors."
+                 "ConnectException: sink refused the batch\n\tat Sink.put(Sink.java:42)"}
+    connectors = [{"name": "wide", "tasks": 50}]
+    faults = [{"match": {"endpoint": "list"}, "action": {"status": 200, "body": {"wide": _entry("wide", tasks)}}}]
+    w = world(connectors, [rule_with(confirm_polls=1)], scenario=sim_scenario(connectors, faults=faults))
+
+    with capture_logs() as logs:
+        await run_polls(w, 1)
+
+    assert len(restart_times(w, "wide")) == 1
+    (decided,) = [e for e in logs if e["event"] == "decision" and e["decision"] == "restart"]
+    assert [t["id"] for t in decided["evidence"]["tasks"]][:1] == [37], "the FAILED task comes first"
+    (record,) = w.daemon.state.history(cluster=CLUSTER, connector="wide")
+    assert record.evidence is not None and record.evidence["tasks"][0]["id"] == 37
+    assert record.evidence["tasks_left_out"] == 3, "12 UNASSIGNED and the FAILED one: 10 kept"
+    assert captured_error(record) == "task 37: org.apache.kafka.connect.errors.ConnectException: sink refused the batch"
+
+
 # -- a status rule naming a connector its cluster does not have ------------------------------------
 
 

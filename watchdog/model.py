@@ -213,7 +213,10 @@ class ConnectorStatus:
     def failure_evidence(self) -> dict[str, Any]:
         """The connector and task messages a restart will erase, for logs and history: each text
         cut to EVIDENCE_TEXT_CHARS, and at most EVIDENCE_TASKS tasks (see `evidence_text`)."""
-        failed = [t for t in self.tasks if t.state != "RUNNING"]
+        # Tasks in error first: listed in order, twelve awaiting a worker before the one FAILED
+        # task of fifty filled the ten kept, and the trace that explained the restart was lost.
+        failed = sorted((t for t in self.tasks if t.state != "RUNNING"),
+                        key=lambda t: t.state.upper() not in _TASK_ERROR_STATES)
         evidence: dict[str, Any] = {
             "state": self.state,
             "trace": evidence_text(self.trace),
@@ -237,6 +240,8 @@ class ConnectorStatus:
 EVIDENCE_TEXT_CHARS = 4096
 EVIDENCE_TEXT_TAIL_CHARS = 1024
 EVIDENCE_TASKS = 10
+# The task states of a failure (rules.classify), whose messages an evidence keeps first.
+_TASK_ERROR_STATES = frozenset({"FAILED", "SYSTEM_ERROR", "USER_ACTIONABLE_ERROR"})
 
 
 def evidence_text(text: str) -> str:
