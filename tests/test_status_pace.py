@@ -7,11 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+import pytest
 from structlog.testing import capture_logs
 
+from watchdog.app import Daemon
+from watchdog.config import Config
 from watchdog.plan import poll_intervals
+from watchdog.simulator import Scenario, Simulator, create_app
 
-from .support import CLUSTER
+from .support import CLUSTER, Clock, World, daemon_config, sim_scenario
 from .test_daemon import restart_times, run_polls, status_rule, world
 
 BACKOFF = {"base": 60, "cap": 3600, "jitter": 0.1}
@@ -53,3 +58,45 @@ async def test_a_rule_polled_at_its_own_interval_confirms_on_its_polls_as_before
     await run_polls(w, 120, every=30)
     # Seen failed at 30, 60 and 90 s: restarted at the third poll.
     assert restart_times(w, "nightly-export") == [90.0]
+
+
+def _reloadable(connectors: list[dict[str, Any]], rules: list[dict[str, Any]]) -> tuple[World, dict[str, Config]]:
+    """A world on fake time whose daemon reloads whatever `configs["now"]` holds then."""
+    configs = {"now": daemon_config(rules, rate_limit={"max_requests_per_second": 10000})}
+    clock = Clock()
+    simulator = Simulator(Scenario.model_validate(sim_scenario(connectors, restart={"delay_seconds": 2})),
+                          clock=clock.monotonic)
+    daemon = Daemon(configs["now"], transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall,
+                    rng=lambda: 0.5, reload_config=lambda: configs["now"])
+    daemon.queue.start()
+    return World(simulator, daemon, clock), configs
+
+
+@pytest.mark.parametrize("raised_to", [4, None], ids=["4", "null"])
+async def test_a_reload_that_raises_max_restarts_lets_a_gave_up_connector_be_restarted_again(
+        raised_to: int | None) -> None:
+    # An operator raises max_restarts (or sets null) during an incident so that the watchdog
+    # keeps trying: the connectors it had given up on were still refused budget_spent for good
+    # (until seen healthy), the flag and WatchdogConnectorGaveUp stayed, though the rule in force
+    # had budget left for them.
+    failing = {"name": "orders", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 1}}
+    rule = status_rule(max_restarts=2)
+    w, configs = _reloadable([failing], [rule])
+    await run_polls(w, 60)
+    assert len(restart_times(w, "orders")) == 2
+    assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="orders") == 1
+
+    configs["now"] = daemon_config([{**rule, "max_restarts": raised_to}], rate_limit={"max_requests_per_second": 10000})
+    assert await w.daemon.reload("test") is True
+    with capture_logs() as logs:
+        await run_polls(w, 200)
+    restarts = restart_times(w, "orders")
+    if raised_to is None:
+        assert len(restarts) > 4, "no limit: restarted by its backoff"
+        assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="orders") == 0
+    else:
+        assert len(restarts) == raised_to, "the raised budget was not used"
+        assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="orders") == 1, "spent again"
+    assert all(later - earlier >= 6 for earlier, later in zip(restarts[2:], restarts[3:])), "by the backoff"
+    (lifted,) = [e for e in logs if e["event"] == "gave_up_cleared"]
+    assert lifted["attempts"] == 2 and lifted["max_restarts"] == raised_to

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property
 
@@ -185,9 +185,23 @@ class Decisions(Gates):
         if quiet is not state:
             log.info("restart_count_reset", cluster=key.cluster, connector=key.connector, rule=rule.name,
                      attempts=state.attempts, healthy_since=state.healthy_since.isoformat() if state.healthy_since else None)
+        quiet = self._budget_back(rule, key, quiet)
+        if quiet is not state:
             self.save_state(key, quiet, dry_run=dry_run)
             self.show_state(key, quiet)
         return quiet
+
+    def _budget_back(self, rule: Rule, key: ConnectorKey, state: ConnectorState) -> ConnectorState:
+        """A connector marked gave-up whose rule, as the config has it now, has budget left for it
+        (a reload raised max_restarts, or set it null, so that the watchdog keeps trying in an
+        incident): the flag goes, and it is restarted again as its backoff allows. Kept, it was
+        refused budget_spent until seen healthy, and WatchdogConnectorGaveUp went on paging."""
+        if not state.gave_up or (rule.max_restarts is not None and state.attempts >= rule.max_restarts):
+            return state
+        log.info("gave_up_cleared", cluster=key.cluster, connector=key.connector, rule=rule.name,
+                 attempts=state.attempts, max_restarts=rule.max_restarts, dry_run=self.config.dry_run or rule.dry_run,
+                 note="the rule's max_restarts now leaves it restarts to make: restarted again as its backoff allows")
+        return replace(state, gave_up=False)
 
     def _give_up(self, rule: Rule, key: ConnectorKey, state: ConnectorState, *, save: bool = True) -> ConnectorState:
         """The rule's budget is spent: the connector is marked gave-up (its metric, which

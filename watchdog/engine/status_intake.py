@@ -160,7 +160,8 @@ class StatusIntake(Decisions):
         self._watch_degraded(rule, key, status, now)
         self._watch_unknown(rule, key, status, health)
         dry_run = self.config.dry_run or rule.dry_run
-        state = observe(self.load_state(key, dry_run=dry_run, stored=stored), health, now, rule.backoff)
+        state = self._budget_back(rule, key, observe(self.load_state(key, dry_run=dry_run, stored=stored), health, now,
+                                                     rule.backoff))
         polled_every = self.poll_every.get(key.cluster)
         decision = decide_on_status(rule, state, health, now, pending=self._pending_for(key, dry_run=rule.dry_run),
                                     polled_every=polled_every)
