@@ -435,3 +435,21 @@ async def test_the_api_call_counts_match_what_the_workers_saw() -> None:
     assert _counted(d) == dict(seen), sim.calls
     # Two restarts, each the connector's, a status read and its failed tasks' (billing-sink: 2, search-sink: 1).
     assert (seen[("restart", "2xx")], seen[("status", "2xx")]) == (5, 2), seen
+
+
+async def test_the_restart_answer_of_a_connector_of_many_tasks_says_which_it_restarts() -> None:
+    # One task of 50 failed: the worker's 202 names all 50, and its one line, cut to 300
+    # characters, listed tasks 0 to 22 RUNNING and stopped there: the history and the log said
+    # nothing of the task being restarted. Past 300 characters, the tasks not RUNNING are named
+    # and the RUNNING ones counted.
+    scenario = sim_scenario([{"name": "wide-sink", "type": "sink", "tasks": 50, "script": {"initial": "DEGRADED"}}],
+                            SELF_MANAGED, restart={"delay_seconds": 5})
+    sim = Simulator(Scenario.model_validate(scenario))
+    d = Daemon(daemon_config([HEAL], backend=SELF_MANAGED, rate_limit=FAST), transport=httpx.ASGITransport(app=create_app(sim)))
+    d.queue.start()
+    await d.pollers[CLUSTER].poll()
+    await asyncio.wait_for(d.queue.join(), 10)
+
+    (record,) = d.state.history(ConnectorKey(CLUSTER, "wide-sink"), limit=1)
+    assert record.message == "202: connector RUNNING; tasks 49 RESTARTING, and 49 more RUNNING"
+    await d.stop()

@@ -477,5 +477,14 @@ def describe_answer(status_code: int | None, status: ConnectorStatus) -> str:
     `202: connector RUNNING; tasks 0 RESTARTING, 1 RUNNING`
     """
     # Sorted: a real worker lists tasks in no particular order.
-    tasks = ", ".join(f"{task.id} {task.state}" for task in sorted(status.tasks, key=lambda t: t.id)) or "none"
-    return f"{status_code}: connector {status.state}; tasks {tasks}"[:MAX_MESSAGE_CHARS]
+    ordered = sorted(status.tasks, key=lambda t: t.id)
+    tasks = ", ".join(f"{task.id} {task.state}" for task in ordered) or "none"
+    line = f"{status_code}: connector {status.state}; tasks {tasks}"
+    if len(line) > MAX_MESSAGE_CHARS:
+        # Cut as it was, one task of 50 restarting was named past the cut (tasks 0 to 22
+        # RUNNING, then nothing): the instances not RUNNING are what the answer says it restarts.
+        running = sum(1 for task in ordered if task.state == "RUNNING")
+        others = ", ".join(f"{task.id} {task.state}" for task in ordered if task.state != "RUNNING")
+        tasks = f"{others}, and {running} more RUNNING" if others else f"all {running} RUNNING"
+        line = f"{status_code}: connector {status.state}; tasks {tasks}"
+    return line[:MAX_MESSAGE_CHARS]
