@@ -68,6 +68,28 @@ async def test_a_failed_connector_whose_tasks_await_a_worker_by_its_restarts_tur
     assert (finished["outcome"], finished["message"]) == (
         "dropped", "connector no longer failed before its turn (transient); the next poll decides again")
 
+
+async def test_a_rebalance_between_healthy_polls_does_not_keep_a_recovered_connector_s_backoff_for_good() -> None:
+    # Healed by its third restart (gap(3) = 12 minutes), then a task awaiting a worker at one poll
+    # every 5 minutes (rebalances: workers rolled, connectors deployed): never a failed poll, yet
+    # each such poll started its healthy clock over, so its restart count never reset. Its next
+    # failure, hours later, waited a 20-minute gap after one restart and got 7 restarts, not 10.
+    # README: the counter resets once it has stayed healthy, without one failed poll, for the gap.
+    connectors = [{"name": "orders", "tasks": 2, "script": {"initial": "FAILED", "recover_after_restarts": 3}}]
+    w = world(connectors, [rule_with(confirm_polls=1) | {"backoff": {"base": 60, "cap": 3600, "jitter": 0}}])
+    await run_polls(w, 540, every=30)  # restarted at 0, 2 and 8 minutes: healthy from then
+    assert len(restart_times(w, "orders")) == 3
+    key = ConnectorKey(CLUSTER, "orders")
+    assert w.daemon.state.load(key).attempts == 3, "reset only after 12 minutes healthy"
+    for _ in range(6):  # 30 minutes: at each fifth minute, one poll of a task awaiting a worker
+        w.simulator.set_unassigned(CLUSTER_ID, "orders", 1)
+        await run_polls(w, 30, every=30)
+        w.simulator.set_unassigned(CLUSTER_ID, "orders", 0)
+        await run_polls(w, 270, every=30)
+    state = w.daemon.state.load(key)
+    assert (state.attempts, state.next_allowed_at) == (0, None), "no failed poll for 30 minutes: the count resets"
+    assert w.sample("watchdog_connector_backoff_step", cluster=CLUSTER, connector="orders") == 0
+
 # -- 2. one unusable list entry, 14. an answer with no usable entry --------------------------------
 
 

@@ -28,7 +28,8 @@ def observe(state: ConnectorState, health: Health, now: datetime, backoff: Backo
     """Fold one observed health into the remembered state.
 
     The counter resets only after the connector has stayed healthy, without a single failed poll
-    in between, for gap(attempts) since it was first seen healthy again. Strimzi checks a single
+    in between, for gap(attempts) since it was first seen healthy again (a transient poll, such as
+    a task awaiting a worker in a rebalance, neither fails it nor starts it again). Strimzi checks a single
     healthy sample after the gap, which lets a flapping connector reset its own backoff; we poll
     continuously, so we can ask for continuous health.
     """
@@ -46,8 +47,11 @@ def observe(state: ConnectorState, health: Health, now: datetime, backoff: Backo
         return replace(
             state, health=health, consecutive_failures=state.consecutive_failures + 1, healthy_since=None
         )
-    # Transient (restarting, provisioning, paused...): neither a failure nor a recovery.
-    return replace(state, health=health, healthy_since=None)
+    # Transient (restarting, provisioning, paused, tasks awaiting a worker...): neither a failure
+    # nor a recovery. The healthy time counted so far stands: taken back at each such poll, a
+    # recovered connector whose tasks a rebalance moved more often than its gap (workers rolled,
+    # connectors deployed) never had its count reset, with no failed poll in days.
+    return replace(state, health=health)
 
 
 def record_attempt(
