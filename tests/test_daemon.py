@@ -24,6 +24,7 @@ from .faults.bounds import restart_gap
 from .support import (
     CLOUD,
     CLUSTER,
+    CLUSTER_ID,
     Clock,
     World,
     daemon_config,
@@ -336,6 +337,30 @@ async def test_a_deleted_connector_loses_its_series_at_once_and_its_state_after_
     await w.daemon.engine.forget_vanished()
     assert ConnectorKey(CLUSTER, "short-lived") not in dict(w.daemon.state.items())
     assert ConnectorKey(CLUSTER, "stays") in dict(w.daemon.state.items())
+
+
+async def test_a_connector_deleted_and_created_again_under_its_name_keeps_its_budget() -> None:
+    # Said which (README, the runbook's WatchdogConnectorGaveUp): a name's backoff, budget and
+    # gave-up flag stay for state.forget_vanished_after after it leaves the listing, whatever the
+    # new connector's lcc- id: a listing that left it out a while cannot be told from a deletion
+    # on Kafka Connect, and a fresh budget per re-creation would let a tool that re-creates a
+    # failing connector restart it without end. A restart by name still goes at once.
+    hopeless = {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 1}
+    w = world([{"name": "orders", "id": "lcc-old001", "script": hopeless}], [status_rule(max_restarts=1)])
+    await run_polls(w, 20)
+    assert len(restart_times(w, "orders")) == 1
+    w.simulator.delete_connector(CLUSTER_ID, "orders")
+    await run_polls(w, 5)
+    w.simulator.add_connector(CLUSTER_ID, {"name": "orders", "id": "lcc-new001", "script": hopeless})
+    await run_polls(w, 60)
+    assert len(restart_times(w, "orders")) == 1, "the connector created again was restarted on a fresh budget"
+    assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="orders") == 1
+    key = ConnectorKey(CLUSTER, "orders")
+    asked = w.daemon.engine.on_request(key, w.daemon.engine.statuses[key], trigger=Trigger.MANUAL, rule=MANUAL_RULE,
+                                       reason="operator")
+    assert asked.decision is Decision.RESTART, asked.detail
+    await w.daemon.queue.join()
+    assert len(restart_times(w, "orders")) == 2
 
 
 def connector_series(w: World, connector: str) -> dict[tuple[str, str | None], float]:
