@@ -8,9 +8,11 @@ import asyncio
 import random
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
+import structlog
 
 from bench import fixtures, virtualtime
 from bench.ratelab import backlog_connectors
@@ -112,3 +114,52 @@ def test_an_outage_of_every_cluster_on_a_key_is_held_as_one() -> None:
     failed, outcomes, _ = virtualtime.run(_backlog_through_outage("503", clusters=10))
     assert failed <= 30
     assert outcomes == Counter({Outcome.ACCEPTED: 200})
+
+
+async def _a_region_out(retry_after: str | None, out: int, rounds: int = 6) -> tuple[list[float], list[dict[str, Any]]]:
+    """Six clusters on one key, polled in turn every 30 s, the lists of the first `out` answered
+    503 (with `retry_after`, or none) and the rest as usual: how long each round of polls took,
+    and the lines said."""
+    loop = asyncio.get_running_loop()
+    headers = {} if retry_after is None else {"Retry-After": retry_after}
+    faults = [{"match": {"endpoint": "list", "cluster": fixtures.cluster_id(i)}, "action": {"status": 503, "headers": headers}}
+              for i in range(out)]
+    simulator = Simulator(fixtures.scenario([[{"name": f"c{i}"}] for i in range(6)], faults=faults), clock=loop.time)
+    rule = {"name": "heal", "trigger": {"type": "status", "interval": 30}, "select": {"include": ["*"]}}
+    daemon = fixtures.virtual_daemon(fixtures.config(6, [rule]), simulator)
+    took = []
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(rounds):
+            began = loop.time()
+            for i in range(6):  # the failing ones first: a 503 is answered sooner than a list
+                await daemon.pollers[fixtures.cluster_name(i)].poll()
+            took.append(loop.time() - began)
+            await asyncio.sleep(30)
+    await daemon.queue.close(0)
+    return took, logs
+
+
+def test_a_region_of_the_key_in_maintenance_does_not_pause_the_clusters_that_answer() -> None:
+    """Five clusters of six on one key answered their lists 503 with Retry-After: 60 (a regional
+    maintenance) and the sixth answered: five in a row were taken for the whole service out, and
+    every call of the key, the sixth cluster's polls and restarts, waited 60 s at every round."""
+    took, logs = virtualtime.run(_a_region_out("60", out=5))
+    # The first round, before any cluster has answered, cannot tell: taken for the key out.
+    assert max(took[1:]) < 1, f"the cluster that answers waited for the others' Retry-After: {took}"
+    assert len([e for e in logs if e.get("pause_seconds")]) <= 1, "the key was paused"
+    # The whole key out still holds every call of it, at every round.
+    took, _ = virtualtime.run(_a_region_out("60", out=6))
+    assert min(took) >= 60
+
+
+def test_a_region_of_the_key_out_does_not_hold_every_clusters_restarts() -> None:
+    """The same with 503 and no Retry-After: five failed polls in a row held every cluster's
+    restarts of the key, said at every round as restarts_held ("every cluster of the credential")
+    and restarts_resumed a moment later, when the sixth answered."""
+    _, logs = virtualtime.run(_a_region_out(None, out=5))
+    key_wide = [e["event"] for e in logs if e["event"] in ("restarts_held", "restarts_resumed")
+                and e["held"] == "every cluster of the credential" and e["log_level"] != "debug"]
+    # At most at the first round, before any cluster had answered (six rounds before: six each).
+    assert key_wide in ([], ["restarts_held", "restarts_resumed"]), key_wide
+    # Each failing cluster's own restarts are held from its fifth failed poll, as before.
+    assert {e["cluster"] for e in logs if e["event"] == "restarts_held"} == {fixtures.cluster_name(i) for i in range(5)}

@@ -48,7 +48,7 @@ class Gateway:
             result = await call()
             pause = None
             if result.status_code is not None:
-                pause = self.limiter.observe(permit, result.status_code, result.headers)
+                pause = self.limiter.observe(permit, result.status_code, result.headers, cluster=cluster)
         self._tell_if_shared()
         for endpoint, code in result.calls:  # each HTTP call, not one per call of the gateway
             self._metrics.api_requests.labels(self.credential, endpoint.value, status_class(code)).inc()

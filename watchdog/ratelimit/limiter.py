@@ -87,13 +87,13 @@ class RateLimiter:
         """Seconds for which a 429 still holds every caller (0 when none does)."""
         return max(0.0, self.state.paused_until - self._clock())
 
-    def observe(self, permit: Permit, status: int, headers: RateLimitHeaders) -> Pause | None:
+    def observe(self, permit: Permit, status: int, headers: RateLimitHeaders, *, cluster: str | None = None) -> Pause | None:
         permit.answered = True
         now = self._clock()
         # A 429 arriving while a pause holds (requests in flight together, refused together) is
         # part of that pause, however it moves its end: three such counted as three pauses.
         held = self.state.paused_until > now
-        pause = self.state.on_response(permit.sent_at, now, status, headers, ticket=permit.ticket)
+        pause = self.state.on_response(permit.sent_at, now, status, headers, ticket=permit.ticket, cluster=cluster)
         self._answered.set()
         if self._observer is not None and pause is not None and not held:
             self._observer.paused(self.credential, pause)

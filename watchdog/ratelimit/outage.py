@@ -4,6 +4,7 @@ RateLimitState.on_response); without one, only the restarts of the cluster (Rest
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,49 @@ from .refusals import equal_jitter_pause
 # 5xx answers with Retry-After in a row from which the service, not a connector, is taken to be out: more than the
 # four connectors' own 503s that must not hold the other connectors' restarts (tests/test_queue.py).
 UNAVAILABLE_IN_A_ROW = 5
+# Clusters whose calls ClusterAnswers remembers; past that it starts afresh (discovery may add and
+# drop clusters all day), which at worst counts one failure towards the key's streak.
+_CLUSTERS_REMEMBERED = 10_000
+
+
+class ClusterAnswers:
+    """When each cluster of a key was last called and last answered, to tell a failure of one
+    cluster from one of the key: a call failed alone when another cluster of the key answered
+    since the failing cluster's call before it. Five clusters of a region out, their polls
+    answered 503 first in each round (a 503 comes sooner than a list), were five failures in a
+    row: with Retry-After, every call of the key waited for it at every round, the clusters that
+    answered included; without one, every cluster's restarts were held and said so
+    (restarts_held "every cluster of the credential", restarts_resumed a moment later). The key
+    itself out fails every cluster, and none answers. Before any cluster has answered (the first
+    polls after a start), failures in a row are taken for the key's, as they were."""
+
+    def __init__(self) -> None:
+        # The order of calls ended, not their time: calls answered at the same instant (a fake
+        # clock, a coarse one) still come one after another.
+        self._calls = itertools.count()
+        self._called: dict[str, int] = {}
+        self._answered: dict[str, int] = {}
+
+    def failed_alone(self, cluster: str | None) -> bool:
+        """Whether a failed call of `cluster` (None: of no cluster) is its cluster's alone."""
+        if cluster is None:
+            return False
+        since = self._called.get(cluster, -1)
+        return any(at > since for other, at in self._answered.items() if other != cluster)
+
+    def note(self, cluster: str | None, *, answered: bool) -> None:
+        if cluster is None:
+            return
+        if len(self._called) >= _CLUSTERS_REMEMBERED and cluster not in self._called:
+            self._called.clear()
+            self._answered.clear()
+        self._called[cluster] = call = next(self._calls)
+        if answered:
+            self._answered[cluster] = call
+
+    def forget(self, cluster: str) -> None:
+        self._called.pop(cluster, None)
+        self._answered.pop(cluster, None)
 
 
 class Outage:
@@ -25,8 +69,10 @@ class Outage:
         # when the last arrived.
         self._streak = 0
         self._last_at = -math.inf
+        self._clusters = ClusterAnswers()
 
-    def on_answer(self, sent_at: float, now: float, status: int, headers: RateLimitHeaders) -> Pause | None:
+    def on_answer(self, sent_at: float, now: float, status: int, headers: RateLimitHeaders,
+                  cluster: str | None = None) -> Pause | None:
         """The pause every caller of the key must now respect, if any.
 
         A 5xx with Retry-After (a 503 in maintenance) says when the server expects to be back.
@@ -38,10 +84,14 @@ class Outage:
         "5 s" for ten minutes is asked ever more rarely. Before, only the refused restart waited,
         every other one went out at the local ceiling and was answered 503 in turn (800 calls in
         200 s to a server that had asked for a minute), and each of 200 restarts spent its
-        retries and ended server_error. Fewer in a row hold nothing."""
+        retries and ended server_error. Fewer in a row hold nothing. `cluster`: whose call it
+        answered; one that failed while another cluster of the key answers is that cluster's
+        trouble, not the service's (ClusterAnswers), and neither counts nor holds the key."""
+        alone = status >= 500 and self._clusters.failed_alone(cluster)
+        self._clusters.note(cluster, answered=status < 500)
         if status < 500:
             self._streak = 0
-        if status < 500 or headers.retry_after is None:
+        if status < 500 or headers.retry_after is None or alone:
             # Without a hint, a poll of a failing cluster goes on at its interval, and each
             # restart backs off on its own (dispatch.py): the outage is said by the calls.
             return None
@@ -105,7 +155,7 @@ class RestartHold:
     restart endpoint failing behind a list that works must not be let loose at every poll).
 
     Counted per cluster and for the whole key (scope None): a key's failures in a row across its
-    clusters hold all of them (ten clusters each paid their own five failures and own tries
+    clusters (while none of them answers: ClusterAnswers) hold all of them (ten clusters each paid their own five failures and own tries
     otherwise: 229 calls where one cluster made 23), and a cluster's own hold goes on when the
     others answer (one region's outage is not ended by another region's answers)."""
 
@@ -114,6 +164,7 @@ class RestartHold:
         self._clock = clock
         self._rng = rng
         self._streaks: dict[str | None, _Streak] = {}
+        self._clusters = ClusterAnswers()
 
     def wait(self, cluster: str, caller: str | None = None) -> float:
         """Seconds before a restart of `cluster` may go (0: now). With `caller`, a 0 claims the
@@ -135,6 +186,7 @@ class RestartHold:
         """A cluster removed (by a reload or discovery) whose restarts have all ended: its streak
         goes with it (kept, each cluster that went while failing stayed here for good)."""
         self._streaks.pop(cluster, None)
+        self._clusters.forget(cluster)
 
     def key_held(self) -> bool:
         streak = self._streaks.get(None)
@@ -143,9 +195,15 @@ class RestartHold:
     def on_call(self, cluster: str, *, restart: bool, failed: bool) -> list[tuple[str | None, HoldChange]]:
         """A Connect API call of `cluster` ended: `failed` when it got no answer or a 5xx
         without a hint (the caller leaves out the hinted ones: Outage holds the key for those).
-        Returns what changed, per scope: the cluster, or None for the whole key."""
+        Returns what changed, per scope: the cluster, or None for the whole key. A failure while
+        another cluster of the key answers is its cluster's alone (ClusterAnswers): not counted
+        for the key."""
+        alone = failed and self._clusters.failed_alone(cluster)
+        self._clusters.note(cluster, answered=not failed)
         changes = []
         for scope in (cluster, None):
+            if scope is None and alone:
+                continue
             change = self._count(scope, restart=restart, failed=failed)
             if change is not None:
                 changes.append((scope, change))

@@ -274,12 +274,13 @@ class RateLimitState(ServerWords, Refusals):
         return self._tickets
 
     def on_response(
-        self, sent_at: float, now: float, status: int, headers: RateLimitHeaders, *, ticket: int | None = None
+        self, sent_at: float, now: float, status: int, headers: RateLimitHeaders, *, ticket: int | None = None,
+        cluster: str | None = None,
     ) -> Pause | None:
         """Learn from an answer. Returns the pause every caller must now respect, if any.
 
         `ticket` (from on_send) says which request this answers; without it the oldest request
-        in flight is taken to be the one answered.
+        in flight is taken to be the one answered. `cluster`: whose call it was (outage.py).
         """
         ticket, oldest_unanswered = self._settle(ticket, now)
         if headers.remaining is not None:
@@ -311,11 +312,12 @@ class RateLimitState(ServerWords, Refusals):
         self.estimate.on_admitted()
         self.estimate.creep(now, self.limit, pace=self.pacer.rate, words_on_success=self.budget.spoken)
         self._repace(now)
-        return self._unavailable(sent_at, now, status, headers)
+        return self._unavailable(sent_at, now, status, headers, cluster)
 
-    def _unavailable(self, sent_at: float, now: float, status: int, headers: RateLimitHeaders) -> Pause | None:
+    def _unavailable(self, sent_at: float, now: float, status: int, headers: RateLimitHeaders,
+                     cluster: str | None) -> Pause | None:
         """A 5xx that says the service is out holds every caller of the key (outage.py)."""
-        pause = self.outage.on_answer(sent_at, now, status, headers)
+        pause = self.outage.on_answer(sent_at, now, status, headers, cluster)
         if pause is not None:
             self.paused_until = max(self.paused_until, now + pause.seconds)
         return pause
