@@ -190,14 +190,7 @@ async def test_a_worker_whose_list_is_not_connects_answer_sends_the_poll_to_the_
     # worker to ask first, it failed every poll of the cluster, and the other workers, which would
     # have answered, were never asked. A read now asks the next worker, as after a 5xx.
     sim = simulator()
-    transport = _Answering(sim, answer, host="proxied", suffix="/connectors")
-    workers = {"backend": SELF_MANAGED, "urls": [f"http://proxied{PREFIX}", f"http://sim{PREFIX}"]}
-    d = Daemon(daemon_config([HEAL], backend=SELF_MANAGED, rate_limit=FAST, clusters={CLUSTER: workers}), transport=transport)
-    d.queue.start()
-    for _ in range(3):
-        await d.pollers[CLUSTER].poll()
-        await asyncio.wait_for(d.queue.join(), 10)
-    await d.stop()
+    d, transport = await _polls_with_a_first_worker_answering(sim, answer, host="proxied", suffix="/connectors")
 
     assert d.metrics.registry.get_sample_value("watchdog_polls_total", {"cluster": CLUSTER, "result": "ok"}) == 3
     assert sorted(c.connector for c in sim.restarts()) == ["billing-sink", "search-sink"]
@@ -225,6 +218,21 @@ class _Answering(httpx.AsyncBaseTransport):
             self.left -= 1
             return httpx.Response(self._answer.status_code, headers=self._answer.headers, content=self._answer.content)
         return await self._app.handle_async_request(request)
+
+
+async def _polls_with_a_first_worker_answering(sim: Simulator, answer: httpx.Response, *, host: str, suffix: str = "",
+                                               rounds: int = 3) -> tuple[Daemon, _Answering]:
+    """A daemon whose cluster's workers are `host` (answering `answer` to paths ending `suffix`)
+    then the simulator: `rounds` polls, each with the restarts it queued run, then stopped."""
+    transport = _Answering(sim, answer, host=host, suffix=suffix)
+    workers = {"backend": SELF_MANAGED, "urls": [f"http://{host}{PREFIX}", f"http://sim{PREFIX}"]}
+    d = Daemon(daemon_config([HEAL], backend=SELF_MANAGED, rate_limit=FAST, clusters={CLUSTER: workers}), transport=transport)
+    d.queue.start()
+    for _ in range(rounds):
+        await d.pollers[CLUSTER].poll()
+        await asyncio.wait_for(d.queue.join(), 10)
+    await d.stop()
+    return d, transport
 
 
 async def test_a_restart_of_every_instance_answered_500_is_unconfirmed_and_not_sent_again() -> None:
@@ -262,14 +270,7 @@ async def test_a_worker_answering_503_sends_the_polls_and_restarts_to_the_next(a
     # first. Every poll of the cluster failed, and its FAILED connectors were never restarted,
     # while the other workers would have answered.
     sim = simulator()
-    transport = _Answering(sim, answer, host="unavailable")
-    workers = {"backend": SELF_MANAGED, "urls": [f"http://unavailable{PREFIX}", f"http://sim{PREFIX}"]}
-    d = Daemon(daemon_config([HEAL], backend=SELF_MANAGED, rate_limit=FAST, clusters={CLUSTER: workers}), transport=transport)
-    d.queue.start()
-    for _ in range(3):
-        await d.pollers[CLUSTER].poll()
-        await asyncio.wait_for(d.queue.join(), 10)
-    await d.stop()
+    d, transport = await _polls_with_a_first_worker_answering(sim, answer, host="unavailable")
 
     assert d.metrics.registry.get_sample_value("watchdog_polls_total", {"cluster": CLUSTER, "result": "ok"}) == 3
     assert sorted(c.connector for c in sim.restarts()) == ["billing-sink", "search-sink"]
@@ -421,14 +422,7 @@ async def test_the_api_call_counts_match_what_the_workers_saw() -> None:
     # the next (and any failure so passed over) was in no series, so a dead or refusing worker
     # never showed in the 5xx or error classes while the others answered.
     sim = simulator(kafka_version="2.8.2")
-    transport = _Answering(sim, UNAVAILABLE[0], host="unavailable")
-    workers = {"backend": SELF_MANAGED, "urls": [f"http://unavailable{PREFIX}", f"http://sim{PREFIX}"]}
-    d = Daemon(daemon_config([HEAL], backend=SELF_MANAGED, rate_limit=FAST, clusters={CLUSTER: workers}), transport=transport)
-    d.queue.start()
-    for _ in range(2):
-        await d.pollers[CLUSTER].poll()
-        await asyncio.wait_for(d.queue.join(), 10)
-    await d.stop()
+    d, _ = await _polls_with_a_first_worker_answering(sim, UNAVAILABLE[0], host="unavailable", rounds=2)
 
     seen = Counter((c.endpoint, f"{c.status_code // 100}xx") for c in sim.calls)
     seen[("list", "5xx")] += 1  # the unavailable worker's 503, asked first once
