@@ -19,6 +19,7 @@ from pydantic import SecretStr
 
 from watchdog.app import Daemon
 from watchdog.config import Config, Credential, build_config
+from watchdog.leadership.elector import Elector
 from watchdog.simulator import Scenario, Simulator, create_app, serve
 
 from .conftest import TEST_API_KEY, TEST_API_SECRET
@@ -183,3 +184,17 @@ async def until(condition: Callable[[], object], what: str, timeout: float = 30.
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"not within {timeout} s: {what}")
         await asyncio.sleep(step)
+
+
+async def start_and_wait_until_elected(elector: Elector, timeout: float = 30) -> int:
+    """Starts `elector` (losing its term does nothing) and returns the epoch of its first term."""
+    elected: asyncio.Queue[int] = asyncio.Queue()
+
+    async def on_elected(epoch: int) -> None:
+        elected.put_nowait(epoch)
+
+    async def on_lost(reason: str) -> None:
+        pass
+
+    elector.start(on_elected, on_lost)
+    return await asyncio.wait_for(elected.get(), timeout)

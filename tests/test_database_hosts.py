@@ -6,7 +6,6 @@ though the same hosts without ports passed and libpq takes both forms."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from watchdog.leadership.metrics import LeadershipMetrics
 from watchdog.model import ConnectorKey, ConnectorState
 from watchdog.state.postgres import PostgresStateStore
 
+from .support import start_and_wait_until_elected
 from .test_database_silent import SilentProxy
 
 
@@ -68,17 +68,8 @@ async def test_a_replica_whose_first_host_is_down_leads_and_records_on_the_next(
     store = PostgresStateStore(url, password=postgres_server.password)  # the schema made through it
     elector = Elector(url, postgres_server.password, LeaseTiming(6.0, 4.0, 1.0), LeadershipMetrics(CollectorRegistry()),
                       identity="second-host")
-    elected: asyncio.Queue[int] = asyncio.Queue()
-
-    async def on_elected(epoch: int) -> None:
-        elected.put_nowait(epoch)
-
-    async def on_lost(reason: str) -> None:
-        pass
-
-    elector.start(on_elected, on_lost)
     try:
-        epoch = await asyncio.wait_for(elected.get(), 15)
+        epoch = await start_and_wait_until_elected(elector, 15)
         store.fence(epoch, elector.identity)
         store.save(ConnectorKey("prod", "orders"), ConnectorState(attempts=1))
         assert store.load(ConnectorKey("prod", "orders")).attempts == 1
@@ -101,17 +92,8 @@ async def test_a_replica_whose_first_hosts_do_not_answer_reaches_the_last(
     hosts = ",".join(f"127.0.0.1:{port}" for port in [*(p.port for p in silent), postgres_server.port])
     elector = Elector(f"postgresql://watchdog@{hosts}/{database}?connect_timeout=2", postgres_server.password,
                       LeaseTiming(15.0, 10.0, 2.0), LeadershipMetrics(CollectorRegistry()), identity="third-host")
-    elected: asyncio.Queue[int] = asyncio.Queue()
-
-    async def on_elected(epoch: int) -> None:
-        elected.put_nowait(epoch)
-
-    async def on_lost(reason: str) -> None:
-        pass
-
-    elector.start(on_elected, on_lost)
     try:
-        await asyncio.wait_for(elected.get(), 20)
+        await start_and_wait_until_elected(elector, 20)
         assert elector.leading
     finally:
         await elector.stop(release=False)

@@ -7,7 +7,6 @@ logged nothing, and its /readyz said 'the database has not been reached yet' for
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,8 @@ from watchdog.leadership.elector import Elector
 from watchdog.leadership.metrics import LeadershipMetrics
 from watchdog.state.postgres import PostgresStateStore
 
+from .support import start_and_wait_until_elected
+
 
 async def test_a_replica_whose_database_url_sets_connect_timeout_leads(
     postgres_server: PostgresServer, postgres_url: str,
@@ -29,17 +30,8 @@ async def test_a_replica_whose_database_url_sets_connect_timeout_leads(
         pass  # the store reads the same URL (and made the schema)
     elector = Elector(url, postgres_server.password, LeaseTiming(6.0, 4.0, 1.0), LeadershipMetrics(CollectorRegistry()),
                       identity="far-away")
-    elected: asyncio.Queue[int] = asyncio.Queue()
-
-    async def on_elected(epoch: int) -> None:
-        elected.put_nowait(epoch)
-
-    async def on_lost(reason: str) -> None:
-        pass
-
-    elector.start(on_elected, on_lost)
     try:
-        assert await asyncio.wait_for(elected.get(), 15) >= 1
+        assert await start_and_wait_until_elected(elector, 15) >= 1
         assert elector.leading and elector.unreachable is None
     finally:
         await elector.stop(release=True)

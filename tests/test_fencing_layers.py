@@ -44,6 +44,7 @@ from .support import (
     daemon_config,
     in_process,
     sim_scenario,
+    start_and_wait_until_elected,
     until,
 )
 
@@ -67,19 +68,6 @@ def schema(postgres_server: PostgresServer, postgres_url: str) -> Iterator[str]:
     yield postgres_url
 
 
-async def _elected(elector: Elector) -> int:
-    elected: asyncio.Queue[int] = asyncio.Queue()
-
-    async def on_elected(epoch: int) -> None:
-        elected.put_nowait(epoch)
-
-    async def on_lost(reason: str) -> None:
-        pass
-
-    elector.start(on_elected, on_lost)
-    return await asyncio.wait_for(elected.get(), 30)
-
-
 async def test_a_leader_stops_sending_at_its_renew_deadline_while_its_lease_still_holds(
     postgres_server: PostgresServer, schema: str
 ) -> None:
@@ -89,7 +77,7 @@ async def test_a_leader_stops_sending_at_its_renew_deadline_while_its_lease_stil
     rival = Elector(schema, postgres_server.password, SLOW_RENEWALS, LeadershipMetrics(CollectorRegistry()),
                     identity="b")
     try:
-        await _elected(leader)
+        await start_and_wait_until_elected(leader)
         assert leader.may_send() is None
         clock.now += SLOW_RENEWALS.renew_deadline - 1
         assert leader.may_send() is None, "within the renew deadline the leader may send"
@@ -128,7 +116,7 @@ async def test_a_lease_row_deleted_by_hand_is_made_again_and_the_old_leader_stay
         replica = Elector(schema, postgres_server.password, LeaseTiming(3.0, 2.0, 0.5),
                           LeadershipMetrics(CollectorRegistry()), identity="replica")
         try:
-            epoch = await _elected(replica)
+            epoch = await start_and_wait_until_elected(replica)
         finally:
             await replica.stop(release=False)
         assert epoch > old_epoch, "the epoch still rises with every change of holder"
