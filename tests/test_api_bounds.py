@@ -440,6 +440,24 @@ async def test_a_group_that_a_raised_body_limit_lets_in_is_acted_on_whatever_its
     assert calls(w, "restart") == 1
 
 
+async def _post_counting_turns(http: httpx.AsyncClient, alerts: list[dict[str, Any]], counts: list[int]) -> httpx.Response:
+    """Posts the alerts while another task starts a new count in `counts` at each turn of the
+    event loop: what the webhook counts there with no other task let run lands in one count."""
+    done = asyncio.Event()
+
+    async def heartbeat() -> None:
+        while not done.is_set():
+            await asyncio.sleep(0)  # a turn each time the webhook lets the loop go
+            counts.append(0)
+
+    beating = asyncio.create_task(heartbeat())
+    await asyncio.sleep(0)
+    response = await http.post("/v1/alertmanager", json=payload(*alerts), headers=AUTH)
+    done.set()
+    await beating
+    return response
+
+
 async def test_a_webhook_of_thousands_of_alerts_does_not_stall_healthz(monkeypatch: pytest.MonkeyPatch) -> None:
     # Before, the loop was held for the whole request: /healthz, the queue and the polls waited
     # while 7,000 alerts were decided. Counted, not timed: the alerts decided with no other task
@@ -450,7 +468,6 @@ async def test_a_webhook_of_thousands_of_alerts_does_not_stall_healthz(monkeypat
     await w.daemon.pollers[CLUSTER].list()
     alerts = [alert(connector=f"c-{i % 100}", fingerprint=f"fp{i}") for i in range(7000)]
     decided_in_turn: list[int] = [0]  # alerts decided since the event loop last ran another task
-    done = asyncio.Event()
     on_alerts = w.daemon.engine.on_alerts
 
     def counted(batch: Any, *args: Any, **kwargs: Any) -> Any:
@@ -458,17 +475,7 @@ async def test_a_webhook_of_thousands_of_alerts_does_not_stall_healthz(monkeypat
         return on_alerts(batch, *args, **kwargs)
 
     monkeypatch.setattr(w.daemon.engine, "on_alerts", counted)
-
-    async def heartbeat() -> None:
-        while not done.is_set():
-            await asyncio.sleep(0)  # a turn each time the webhook lets the loop go
-            decided_in_turn.append(0)
-
-    beating = asyncio.create_task(heartbeat())
-    await asyncio.sleep(0)
-    response = await http.post("/v1/alertmanager", json=payload(*alerts), headers=AUTH)
-    done.set()
-    await beating
+    response = await _post_counting_turns(http, alerts, decided_in_turn)
     assert response.status_code == 200 and len(response.json()["alerts"]) == 7000
     assert sum(decided_in_turn) == 7000
     # Parsing the body is one step; deciding 7,000 alerts is 70 steps with yields between them.
@@ -500,18 +507,7 @@ async def test_a_webhook_does_not_match_every_alert_against_every_alert_rule(mon
         return matches(self, labels)
 
     monkeypatch.setattr(AlertTrigger, "matches", counted)
-    done = asyncio.Event()
-
-    async def heartbeat() -> None:
-        while not done.is_set():
-            await asyncio.sleep(0)
-            matched_in_turn.append(0)
-
-    beating = asyncio.create_task(heartbeat())
-    await asyncio.sleep(0)
-    response = await http.post("/v1/alertmanager", json=payload(*alerts), headers=AUTH)
-    done.set()
-    await beating
+    response = await _post_counting_turns(http, alerts, matched_in_turn)
     results = response.json()["alerts"]
     assert response.status_code == 200 and [r["result"] for r in results[:teams]] == ["restart_requested"] * teams
     assert {r["rule"] for r in results[:teams]} == {f"team-{i}" for i in range(teams)}, "each alert found its team's rule"
