@@ -438,3 +438,25 @@ def test_a_rule_that_runs_more_often_than_the_grace_is_not_reported_missed_at_ev
     assert due_before(rule_trigger(schedule_rule(cron="*/5 * * * *")), now) is None
     assert due_before(rule_trigger(schedule_rule(interval="1h")), now) == datetime(2026, 6, 1, 3, tzinfo=timezone.utc)
     assert due_before(rule_trigger(schedule_rule(cron="*/10 * * * *")), now) == datetime(2026, 6, 1, 3, tzinfo=timezone.utc)
+
+
+async def test_every_run_of_a_schedule_says_why_it_restarted_nothing() -> None:
+    # A nightly rule whose run a window holds (its cron in UTC, its window in a zone with DST: a
+    # season of nights) or whose connector is not listed said so the first night only: each later
+    # night's decisions were repeats, logged at debug, and nothing was restarted without a line.
+    rules = [{"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"},
+              "select": {"connectors": ["a", "ghost"]}, "windows": {"blackout": ["Mon-Sun 02:30-03:30 UTC"]}}]
+    with freeze_time("2026-06-01 02:59:58", tick=True, real_asyncio=True, tz_offset=0) as frozen, capture_logs() as logs:
+        w = in_process(sim_scenario([{"name": "a"}]), daemon_config(rules))
+        await w.daemon.start(serve_http=False)
+        try:
+            for night in (1, 2, 3):
+                await until(lambda night=night: w.total("watchdog_decisions_total", rule="nightly") >= 2 * night,
+                            f"night {night}'s run")
+                frozen.move_to(f"2026-06-0{night + 1} 02:59:58")
+                w.daemon._scheduler.wakeup()
+        finally:
+            await w.daemon.stop()
+    said = [(e["log_level"], e["connector"], e["decision"]) for e in logs if e["event"] == "decision"]
+    assert said == [("info", "a", "window_closed"), ("info", "ghost", "missing")] * 3
+    assert w.simulator.restarts() == []

@@ -330,8 +330,14 @@ class Decisions(Gates):
             # The restart will erase the trace; this is the only copy the operator gets.
             fields["evidence"] = status.failure_evidence()
         # Every decision is counted; a repeated skip is logged at debug so that a connector that
-        # stays paused does not write a line per poll.
-        if decision is Decision.RESTART or (decision is not Decision.HEALTHY and decision != previous):
+        # stays paused does not write a line per poll. Not a schedule's that restarts nothing: each
+        # run is an event of its own, which restarts (a line each) or says why not. Deduplicated, a
+        # nightly run that a window held (or whose connector was missing) said so the first night
+        # only, and every later night restarted nothing with no line above debug. `duplicate`
+        # stays deduplicated: that restart is queued (a backlog behind the rate limit would
+        # otherwise write a line per connector at every run of a frequent rule).
+        said_each_run = trigger is Trigger.SCHEDULE and decision is not Decision.DUPLICATE
+        if decision is Decision.RESTART or (decision is not Decision.HEALTHY and (decision != previous or said_each_run)):
             log.info("decision", **fields)
         else:
             log.debug("decision", **fields)
