@@ -4,15 +4,16 @@ settled after the wall clock stepped back (at a start, or while running)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from types import MappingProxyType
 
 from ..model import ERROR_OUTCOMES, HistoryRecord, Outcome, PendingPhase, RestartRequest, Trigger
 from ..policy import settle_clock
 from ..queue import Phase, RestartJob
 from ..report import format_span
-from ..state import StateStore
+from ..state import StateStore, StateStoreError
 from .core import FAILURE_TRIGGERS, EngineCore, log
 
 # History records read at once when looking for the restarts of the breaker's window (more are
@@ -51,6 +52,9 @@ class Absence:
 class Recovery(EngineCore):
     absence_at_start: Absence | None = None
     recovered_at: datetime | None = None  # when the start's recovery ran (absence_at_start's end)
+    # The latest time each rule asked for a restart among the requests the start found kept (sent
+    # since, ended, or still to send): with the history, whether the daemon before made a run.
+    kept_requested_at: Mapping[str, datetime] = MappingProxyType({})
 
     def recover(
         self, *, only: Collection[str] | None = None, hold: Callable[[str], bool] | None = None,
@@ -100,7 +104,13 @@ class Recovery(EngineCore):
         # requests are kept already, and a commit each held a leader's start 7 s per 1,000 of
         # them with its database 1 ms away. Nothing is sent before it commits: no other task runs meanwhile.
         with self.state.batch(whole=True):
-            for pending in self.state.pending():
+            kept = self.state.pending()
+            if only is None:
+                latest: dict[str, datetime] = {}
+                for pending in sorted(kept, key=lambda pending: pending.request.requested_at):
+                    latest[pending.request.rule] = pending.request.requested_at
+                self.kept_requested_at = latest
+            for pending in kept:
                 request = pending.request
                 if only is not None and request.key.cluster not in only:
                     continue
@@ -235,6 +245,28 @@ class Recovery(EngineCore):
                         note="an older release counted its dry-run restarts as attempts in the state file; "
                              "only restarts that went out count now")
         return len(changed)
+
+    def made_before_start(self, rule: str, due: datetime) -> bool:
+        """Whether the daemon before this start asked for a restart for `rule` at or after `due`:
+        one of its requests kept for this start, or a restart it finished (the history, before this
+        start's recovery ended any). A start just after a schedule's time (a rollout at 03:00:40)
+        said the run was not made, and to ask for its restarts, when the daemon before had made
+        it at 03:00: a second restart of every connector it selects."""
+        kept = self.kept_requested_at.get(rule)
+        if kept is not None and kept >= due:
+            return True
+        before = self.recovered_at or self._now()
+        try:
+            records = _history_since(self.state, due)
+        except StateStoreError:  # the store just refused a read: said as it always was, not run
+            return False
+        return any(record.rule == rule and record.at < before for record in records)
+
+    def alive_since(self, due: datetime) -> bool:
+        """Whether the daemon before this start was still alive at `due`, as its last sign of life
+        says (a state file's last write, or the lease's last renewal)."""
+        absence, at = self.absence_at_start, self.recovered_at
+        return absence is not None and at is not None and at - timedelta(seconds=absence.seconds) >= due
 
     def recall_restarts(self, now: datetime) -> int:
         """Give the fleet breaker the failure restarts the history shows within its window: those

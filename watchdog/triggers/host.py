@@ -32,6 +32,7 @@ from ..redirects import redirect_hook
 from ..state import Fenced, StateStoreError
 from .scheduler import (
     MISSED_BEFORE_LEADING,
+    PERHAPS_MISSED_ALIVE,
     PERHAPS_MISSED_JITTERED,
     SCHEDULE_MISFIRE_GRACE_SECONDS,
     ClockStepWatch,
@@ -125,11 +126,22 @@ class SchedulerHost:
                 kept = run_still_to_come(old, rule, pending.next_run_time, self._now()) if pending and old else None
                 add_rule_job(scheduler, rule, functools.partial(self._job, self.run_schedule_rule, name), kept)
                 if previous is None:  # a scheduler new to this replica's lead: it plans from now
-                    due = due_before(rule_trigger(rule), self._now())
-                    jitter = getattr(rule.trigger, "jitter", 0)
-                    note = PERHAPS_MISSED_JITTERED.format(jitter=f"{jitter:g}") if jitter else MISSED_BEFORE_LEADING
-                    if due is not None:
-                        report_job_event(self.metrics, job_id(rule), "missed", due, note)
+                    self._report_run_missed_before_leading(rule)
+
+    def _report_run_missed_before_leading(self, rule: Rule) -> None:
+        """A schedule rule's run due in the grace before this replica began to lead: reported
+        missed, unless the daemon before made it (its restarts are in the store). Before, a
+        rollout at 03:00:40 said of the 03:00 run made at 03:00 'not run ... ask for them', and an
+        operator who did restarted every connector it selects a second time."""
+        due = due_before(rule_trigger(rule), self._now())
+        if due is None or self.engine.made_before_start(rule.name, due):
+            return
+        jitter = getattr(rule.trigger, "jitter", 0)
+        if jitter:
+            note = PERHAPS_MISSED_JITTERED.format(jitter=f"{jitter:g}")
+        else:
+            note = PERHAPS_MISSED_ALIVE if self.engine.alive_since(due) else MISSED_BEFORE_LEADING
+        report_job_event(self.metrics, job_id(rule), "missed", due, note)
 
     def follow_clock(self) -> None:
         """Called by the heartbeat: when the wall clock stepped, say so, and keep interval jobs

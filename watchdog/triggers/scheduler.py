@@ -55,6 +55,13 @@ _EVENTS = {
 MISSED_BEFORE_LEADING = ("not run: it came due while no daemon led (a start, a rollout or a takeover just after its "
                          "time); a schedule is not run late, as cron does not: if its restarts are still wanted, "
                          "ask for them (watchdog restart --daemon); the next run is at its usual time")
+# The same where the daemon before was still alive when it came due (its last sign of life is
+# later) and yet left no restart of the rule: its run may have restarted nothing (every connector
+# held by a window, missing, paused), or it was stopping then and did not start it.
+PERHAPS_MISSED_ALIVE = ("perhaps not run: the daemon before this one was still alive when it came due, and left no "
+                        "restart of the rule (its run may have restarted nothing: look for its decision lines; or it "
+                        "was stopping then); a schedule is not run late: if its restarts are still wanted, ask for "
+                        "them (watchdog restart --daemon); the next run is at its usual time")
 # The same for a cron rule with jitter whose last time came less than its jitter (and the grace)
 # before this replica began to lead: the daemon before drew a run for some time in that window,
 # and this one cannot tell whether that time had come before it stopped.
