@@ -3,7 +3,7 @@ stalled), its backoff and budget."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from fnmatch import fnmatchcase
 from functools import lru_cache
 from itertools import islice
@@ -135,6 +135,12 @@ def _schedulable(seconds: float) -> float:
 _EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
+def _utc_all_year(zone: str) -> bool:
+    """Whether `zone` reads as UTC in winter and summer alike (UTC, Etc/UTC, GMT, Zulu)."""
+    where = zone_named(zone)
+    return all(datetime(2026, month, 1, tzinfo=timezone.utc).astimezone(where).utcoffset() == timedelta(0) for month in (1, 7))
+
+
 def _whole_seconds(seconds: float) -> float:
     # The scheduler gives APScheduler whole seconds of jitter (watchdog/triggers/scheduler.py), so
     # 0.5 silently became no jitter at all and 1.5 one second.
@@ -171,6 +177,15 @@ class ScheduleTrigger(Strict):
             # APScheduler adds interval jitter to the previous (already jittered) run, so the
             # schedule would drift later and later.
             raise ValueError("jitter is only supported with `cron`")
+        if self.interval is not None and not _utc_all_year(self.timezone):
+            # An interval runs on the UTC grid since 1970 (triggers/scheduler.py INTERVAL_ORIGIN);
+            # a zone beside it was accepted and ignored: `interval: 24h` in Europe/Berlin ran at
+            # 02:00 there in summer, 01:00 in winter, never at the midnight it seemed to ask for.
+            raise ValueError(
+                f"timezone ({self.timezone}) is only read with `cron`: an interval runs at whole multiples of itself "
+                f"since 1970-01-01 00:00 UTC (24h: each midnight UTC); for a time of day in {self.timezone}, write "
+                "a cron (`0 0 * * *` for each midnight) with that timezone"
+            )
         if self.jitter and self.cron is not None:
             gap = _shortest_gap(self.cron, self.timezone)
             if self.jitter >= gap:
