@@ -6,9 +6,23 @@ from __future__ import annotations
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+# Files of the tz database that are no zone of their own: `localtime` is a link to the machine's
+# /etc/localtime, `posixrules` to the rules a distribution chose, `Factory` a zone meaning "not set".
+# Read as zones, a config meant the zone of whichever machine ran it: `timezone: localtime` passed
+# check-config on a laptop in Berlin (03:00 = 01:00 UTC in summer) and ran at 03:00 UTC in a
+# container, whose /etc/localtime is UTC.
+_MACHINE_ZONES = {
+    "localtime": "the zone of whichever machine runs the daemon (a laptop's Europe/Berlin, a container's UTC)",
+    "posixrules": "the rules a distribution chose for POSIX TZ strings, not a zone of its own",
+    "factory": "a zone meaning that none was set",
+}
+
 
 def zone_named(name: str) -> ZoneInfo:
     """The zone `name` names; ValueError "unknown time zone ..." with a hint otherwise."""
+    if name.casefold() in _MACHINE_ZONES:
+        raise ValueError(f"time zone {name!r} names {_MACHINE_ZONES[name.casefold()]}: name the zone, "
+                         "an IANA name such as Europe/Berlin or UTC")
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
