@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from ..config import (
     AlertTrigger,
     Config,
     KafkaConnectCluster,
+    Rule,
     ScheduleTrigger,
     StalledTrigger,
     StatusTrigger,
@@ -13,10 +16,15 @@ from ..config import (
     WindowSettings,
 )
 from ..logs import printable, redact_url_credentials
+from ..triggers.scheduler import HELD_RUNS_LOOKED_AT, HeldRuns, held_runs, rule_trigger
 
 
-def summarize(config: Config, source: str) -> str:
-    """A one-screen view of what the daemon would do with this config. Secrets are never shown."""
+def summarize(config: Config, source: str, now: datetime | None = None) -> str:
+    """A one-screen view of what the daemon would do with this config. Secrets are never shown.
+    `now`: when a schedule's coming runs are looked at from (the wall clock's now)."""
+    warnings: list[str] = []
+    now = now or datetime.now(timezone.utc)
+    seen: dict[tuple[object, ...], HeldRuns] = {}  # rules of one trigger and windows are looked at once
     lines = [f"config {source}: valid", f"api: {redact_url_credentials(config.api.base_url)}   dry_run: {str(config.dry_run).lower()}"]
     lines.append("credentials:")
     for name, cred in sorted(config.credentials.items()):
@@ -50,6 +58,8 @@ def summarize(config: Config, source: str) -> str:
         else:
             assert isinstance(trigger, ScheduleTrigger)
             what = f"schedule cron '{trigger.cron}' {trigger.timezone}" if trigger.cron else f"schedule every {duration(trigger.interval or 0)}"
+            if trigger.jitter:
+                what += f", jitter {duration(trigger.jitter)}"
         flags = "".join([" [disabled]" if not rule.enabled else "", " [dry-run]" if rule.dry_run else ""])
         lines.append(f"  {rule.name:<16} {what}{flags}")
         sel = rule.select
@@ -63,6 +73,10 @@ def summarize(config: Config, source: str) -> str:
         lines.append(f"  {'':<16} select: {'; '.join(parts)}")
         if rule.windows is not None and rule.windows.configured:
             lines.append(f"  {'':<16} windows: {windows_text(rule.windows)}")
+        if isinstance(trigger, ScheduleTrigger) and rule.enabled:
+            held, warning = held_runs_text(config, rule, now, seen)
+            lines += [f"  {'':<16} {line}" for line in held]
+            warnings += warning
     rl = config.rate_limit
     lines.append(
         f"rate_limit: reserve {rl.reserve}, at most {rl.max_requests_per_second:g}/s and {rl.max_concurrent_requests} at once, "
@@ -87,10 +101,40 @@ def summarize(config: Config, source: str) -> str:
     lines += settings_summary(config)
     for where, url in config.plaintext_credential_urls():
         lines.append(f"warning: {where} {redact_url_credentials(url)} is plain http://: its credentials travel unencrypted")
+    lines += warnings
     # Each line made printable on its own: the config's strings (names, globs, matchers) were
     # printed as written, and an escape in one set the terminal's title or cleared it, a line
     # break printed a line the config does not have.
     return "\n".join(printable(line) for line in lines)
+
+
+def held_runs_text(config: Config, rule: Rule, now: datetime,
+                   seen: dict[tuple[object, ...], HeldRuns]) -> tuple[list[str], list[str]]:
+    """A schedule rule's runs of the coming year that its windows (its own and the global ones)
+    hold, held and not made later: the summary's line, and a warning when they hold every one. A
+    cron in UTC beside a window in Europe/Berlin held every run, or those of half the year, and
+    check-config said valid."""
+    windows = [settings.compile() for settings in (config.windows, rule.windows) if settings is not None and settings.configured]
+    if not windows:
+        return [], []
+    combined = windows[0] if len(windows) == 1 else windows[0].intersect(windows[1])
+    trigger = rule.trigger
+    assert isinstance(trigger, ScheduleTrigger)
+    # A few tens of milliseconds a rule: a config of many rules alike (one cron, one window) costs one.
+    key = (trigger.cron, trigger.timezone, trigger.interval, combined)
+    if key not in seen:
+        seen[key] = held_runs(rule_trigger(rule), combined, now)
+    runs = seen[key]
+    if runs.runs == 0:
+        return [], []
+    span = "in the next year" if runs.runs < HELD_RUNS_LOOKED_AT else f"to {runs.until.isoformat()}"
+    line = f"runs {span}: {runs.runs}, {runs.held} of them while its windows are closed (held, not made later)"
+    if runs.first_held is not None:
+        line += f", the first {runs.first_held.isoformat()}"
+    if runs.any_open:
+        return [line], []
+    return [line], [f"warning: rule {rule.name}: every run in the next year falls while its windows (with the global "
+                    "ones) are closed: it restarts nothing; a cron is read in its timezone, each window in its own"]
 
 
 def state_summary(config: Config) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from apscheduler.events import (
@@ -25,6 +26,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from ..config import Rule, ScheduleTrigger, StalledTrigger
 from ..logs import get_logger
 from ..metrics import Metrics
+from ..windows import Windows
 from .cron import CronScheduleTrigger
 
 log = get_logger("watchdog.scheduler")
@@ -161,6 +163,61 @@ def due_before(trigger: CronScheduleTrigger | IntervalTrigger, now: datetime,
     if latest is None or (due is not None and (due - latest).total_seconds() <= grace):
         return None
     return latest
+
+
+@dataclass(frozen=True)
+class HeldRuns:
+    """What a schedule rule's windows make of its runs from a time on (`check-config`)."""
+
+    runs: int  # runs looked at: those of the next year, at most HELD_RUNS_LOOKED_AT
+    held: int  # of them, those at a time its windows are closed (held, not made later)
+    first_held: datetime | None
+    until: datetime  # the last run looked at
+    any_open: bool  # whether any run within the year falls while the windows are open (exact)
+
+
+HELD_RUNS_LOOKED_AT = 1000
+_YEAR = timedelta(days=366)
+
+
+def held_runs(trigger: CronScheduleTrigger | IntervalTrigger, windows: Windows, start: datetime) -> HeldRuns:
+    """Which of a schedule rule's runs of the year from `start` its windows hold (a run is
+    decided at its time, unjittered; a jittered one may land within its jitter). A cron in UTC and a
+    window in Europe/Berlin (`0 3 * * *`, `Mon-Fri 02:00-04:00 Europe/Berlin`: 04:00 CET, 05:00
+    CEST) held every run, and check-config said valid."""
+    if isinstance(trigger, CronScheduleTrigger) and trigger.jitter:
+        trigger = CronScheduleTrigger(trigger.expr, trigger.zone.key)
+    end = start + _YEAR
+    runs = held = 0
+    first_held: datetime | None = None
+    last, previous = start, None
+    while runs < HELD_RUNS_LOOKED_AT:
+        due = trigger.get_next_fire_time(previous, start if previous is None else previous)
+        if due is None or due > end:
+            break
+        runs, last, previous = runs + 1, due, due
+        if not windows.is_open(due):
+            held += 1
+            first_held = first_held or due
+    any_open = held < runs or _an_open_run(trigger, windows, last, end)
+    return HeldRuns(runs, held, first_held, last, any_open)
+
+
+def _an_open_run(trigger: CronScheduleTrigger | IntervalTrigger, windows: Windows, after: datetime, end: datetime) -> bool:
+    """Whether a run after `after` up to `end` falls while `windows` are open: from each opening
+    to the first run there, without stepping through every run (a cron of every minute)."""
+    at = after
+    while at <= end:
+        opens = windows.next_open(at, horizon=end - at)
+        if opens is None:
+            return False
+        due = trigger.get_next_fire_time(None, opens)
+        if due is None or due > end:
+            return False
+        if windows.is_open(due):
+            return True
+        at = due
+    return False
 
 
 def add_poll_job(
