@@ -8,6 +8,7 @@ from fnmatch import fnmatchcase
 from functools import lru_cache
 from itertools import islice
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.interval import IntervalTrigger
 from cronsim import CronSim, CronSimError
@@ -118,8 +119,46 @@ def _shortest_gap(expr: str, zone: str) -> float:
     """The shortest time, in seconds, between two consecutive runs among the cron's first 200
     from 2000-01-01: measured in UTC, where jitter is added. Remembered by cron and zone: at a few
     milliseconds each, 6,000 jittered rules of one cron took 14.7 s to load, at each reload."""
-    times = [t.astimezone(timezone.utc) for t in islice(CronSim(expr, _EPOCH.astimezone(zone_named(zone))), 200)]
-    return min(((later - earlier).total_seconds() for earlier, later in zip(times, times[1:])), default=float("inf"))
+    where = zone_named(zone)
+    runs = [list(islice(CronSim(expr, _EPOCH.astimezone(where)), 200))]
+    # And the runs around each change of the zone's offset that year: 200 runs of a cron of
+    # several a day end before the spring change, where `0 1,3,13,15 * * *` in Europe/Berlin runs
+    # at 01:00 CET and 03:00 CEST, an hour apart, not two: jitter: 80m was accepted, and on that
+    # night the 01:00 run jittered past 03:00 CEST made the cron skip it, without a word.
+    for change in _offset_changes(zone):
+        # From a day before (a daily cron's run before it) to a few hours after, or, for a cron of
+        # many runs, whose first 200 from there end before it, from two hours before.
+        runs.append(_runs_until(expr, change - timedelta(hours=26), change + timedelta(hours=3), where))
+        if runs[-1][-1:] and runs[-1][-1] < change:
+            runs.append(_runs_until(expr, change - timedelta(hours=2), change + timedelta(hours=3), where))
+    gaps: list[float] = []
+    for some in runs:
+        times = [t.astimezone(timezone.utc) for t in some]
+        gaps += [(later - earlier).total_seconds() for earlier, later in zip(times, times[1:])]
+    return min(gaps, default=float("inf"))
+
+
+def _runs_until(expr: str, start: datetime, end: datetime, zone: ZoneInfo) -> list[datetime]:
+    """The cron's runs from `start` up to the first after `end`, at most 200."""
+    runs = []
+    for run in islice(CronSim(expr, start.astimezone(zone)), 200):
+        runs.append(run)
+        if run > end:
+            break
+    return runs
+
+
+@lru_cache(maxsize=1024)
+def _offset_changes(zone_name: str) -> list[datetime]:
+    """The hours (UTC) in the year from 2000-01-01 at which the zone's offset changes (DST)."""
+    zone = zone_named(zone_name)
+    hours = [_EPOCH + timedelta(hours=hour) for hour in range(0, 366 * 24 + 1, 24)]
+    changes = []
+    for day, next_day in zip(hours, hours[1:]):
+        if day.astimezone(zone).utcoffset() != next_day.astimezone(zone).utcoffset():
+            changes += [hour for hour in (day + timedelta(hours=h) for h in range(24))
+                        if hour.astimezone(zone).utcoffset() != (hour + timedelta(hours=1)).astimezone(zone).utcoffset()]
+    return changes
 
 
 def _schedulable(seconds: float) -> float:
