@@ -72,6 +72,19 @@ def test_an_hourly_cron_fires_every_real_hour_on_the_fall_back_night() -> None:
     assert local(times) == ["2026-10-25T02:00:00+02:00", "2026-10-25T02:00:00+01:00", "2026-10-25T03:00:00+01:00"]
 
 
+def test_a_minute_that_starts_with_a_star_runs_the_repeated_hour_again_as_debians_cron() -> None:
+    # README said a time the cron names and the clock reads twice fires once: `*/30 2 * * *`
+    # names 02:30, and runs it on both passes (Debian's cron runs a job whose minute or hour starts
+    # with `*` as the clock reads, cronsim too): four restarts that night where two were read.
+    # Written as a list or a range, the minutes fire once.
+    night = datetime(2026, 10, 24, 23, 0, tzinfo=timezone.utc)
+    assert local(fire_times(schedule_rule(cron="*/30 2 * * *", timezone="Europe/Berlin"), night, 4)) == [
+        "2026-10-25T02:00:00+02:00", "2026-10-25T02:30:00+02:00", "2026-10-25T02:00:00+01:00", "2026-10-25T02:30:00+01:00"]
+    for cron in ("0,30 2 * * *", "0-59/30 2 * * *"):
+        assert local(fire_times(schedule_rule(cron=cron, timezone="Europe/Berlin"), night, 3)) == [
+            "2026-10-25T02:00:00+02:00", "2026-10-25T02:30:00+02:00", "2026-10-26T02:00:00+01:00"]
+
+
 def test_jitter_counts_real_seconds_across_the_fall_back() -> None:
     # 02:59 CEST plus up to two minutes: added to the local time, 03:00:30 read as CET, an hour
     # and a half minute later than meant.
