@@ -207,3 +207,28 @@ async def test_a_listing_or_a_failed_one_from_before_a_backward_step_is_not_take
     assert await ensure_listed(daemon.pollers, intervals, [CLUSTER]) == {}
     assert lists() == listed + 1, "listed again once its 60 s had passed in real time"
     await daemon.stop()
+
+
+async def test_an_interval_rule_stays_on_its_grid_after_the_wall_clock_steps_back() -> None:
+    # `interval: 24h` runs each midnight UTC (README). A clock an hour fast put right by NTP at
+    # noon moved the rule's next run back an hour with the polls: it ran at 23:00 UTC, every night
+    # until the daemon restarted, and a window that allowed it at 00:00-01:00 held every run.
+    rules = [{"name": "nightly", "trigger": {"type": "schedule", "interval": "24h"}, "select": {"connectors": ["a"]}}]
+    with freeze_time("2026-06-01 12:00:00", tick=True, real_asyncio=True, tz_offset=0) as frozen, capture_logs() as logs:
+        w = in_process(sim_scenario([{"name": "a"}]), daemon_config(rules))
+        await w.daemon.start(serve_http=False)
+        try:
+            await asyncio.sleep(1.5)  # a heartbeat's reading of the clocks before the step
+            frozen.move_to("2026-06-01 11:00:02")  # NTP steps the clock back an hour
+            await until(lambda: [e for e in logs if e["event"] == "wall_clock_stepped"], "the step noticed", timeout=10)
+            job = w.daemon._scheduler.get_job("rule:nightly")
+            assert job.next_run_time == datetime(2026, 6, 2, 0, 0, tzinfo=timezone.utc)
+            frozen.move_to("2026-06-01 23:00:05")
+            w.daemon._scheduler.wakeup()
+            await asyncio.sleep(0.3)
+            assert w.simulator.restarts() == [], "not at 23:00"
+            frozen.move_to("2026-06-02 00:00:01")
+            w.daemon._scheduler.wakeup()
+            await until(lambda: w.simulator.restarts(), "the midnight run")
+        finally:
+            await w.daemon.stop()

@@ -351,6 +351,13 @@ def follow_backward_step(scheduler: AsyncIOScheduler, step: float) -> list[str]:
     moved = []
     for job in scheduler.get_jobs():
         if isinstance(job.trigger, IntervalTrigger) and job.next_run_time is not None:
-            job.modify(next_run_time=job.next_run_time + timedelta(seconds=step))
+            next_run = job.next_run_time + timedelta(seconds=step)
+            if job.trigger.start_date == INTERVAL_ORIGIN:
+                # An interval rule runs on its grid since 1970 (`24h`: each midnight UTC): the
+                # first time of it from there. Moved as a poll is, a clock an hour fast put right
+                # ran `24h` at 23:00 UTC every night until the daemon restarted. Never later than
+                # without the step, nor sooner than a whole interval after the last run.
+                next_run = job.trigger.get_next_fire_time(None, next_run) or next_run
+            job.modify(next_run_time=next_run)
             moved.append(job.id)
     return moved
