@@ -4,6 +4,7 @@ check for as long as it lasts (found 2026-12-02: 120 warnings an hour at a 60 s 
 
 from __future__ import annotations
 
+import pytest
 import structlog
 
 from watchdog.triggers.streak import REPEAT_EVERY_SECONDS
@@ -67,4 +68,32 @@ async def test_a_replica_leading_again_does_not_report_the_metrics_api_failure_i
     assert [c for c in w.simulator.calls if c.endpoint == "metrics_query" and c.status_code == 200], "it read"
     assert [e for e in logs if e["event"] == "stall_check_recovered"] == [], "not this leader term's failure"
     await w.daemon.queue.abandon("the test is over")  # the queue does not run here: no drain to wait for
+    await w.daemon.stop()
+
+
+PROXY_PAGE = ("<!DOCTYPE html><html><head><title>Access Denied</title></head>"
+              "<body>Your organization's policy blocks api.telemetry.confluent.cloud</body></html>")
+
+
+@pytest.mark.parametrize("status", [403, 200])
+async def test_a_proxys_html_page_answering_the_metrics_api_fails_the_check_and_refuses_no_id(status: int) -> None:
+    # An egress proxy that blocks the Metrics API's host answers with its own HTML page. Its 403
+    # was taken for the API refusing the ids: each batch halved down to single ids (2n - 1 queries
+    # a metric), every connector reported `forbidden` ("the key needs MetricsViewer on it", the
+    # wrong fix), and its 200 said only "unreadable response: Expecting value".
+    w = world()
+    w.simulator.set_faults([{"match": {"endpoint": "metrics_query"},
+                             "action": {"status": status, "body": PROXY_PAGE, "headers": {"Content-Type": "text/html"}}}])
+    with structlog.testing.capture_logs() as logs:
+        await run(w, 1500)  # the connectors are judged from the 21st minute on
+
+    queries = [c for c in w.simulator.calls if c.endpoint == "metrics_query"]
+    checks = len({c.t for c in queries})
+    assert checks >= 4 and len(queries) == 3 * checks, "one query a metric a check: no batch split to find refused ids"
+    assert w.total("watchdog_stall_unjudged_total", reason="forbidden") == 0
+    assert not [e for e in logs if e["event"] == "stall_unjudged"]
+    [first, *_] = [e for e in logs if e["event"] == "stall_check_failed" and e["log_level"] == "warning"]
+    assert first["message"] == f"answered {status} with an HTML page ('Access Denied'), not the API's answer (a proxy's page?)"
+    assert w.total("watchdog_restarts_total") == 0
+    await w.daemon.queue.abandon("the test is over")
     await w.daemon.stop()

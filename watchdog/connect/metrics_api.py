@@ -36,7 +36,8 @@ from .backend import (
     ApiResult,
     Endpoint,
     classify_status,
-    error_message,
+    foreign_answer,
+    html_page,
     read_json,
     request_id,
     transport_failure,
@@ -134,8 +135,19 @@ class MetricsApiClient:
             "elapsed": time.perf_counter() - started,
         }
         outcome = classify_status(response.status_code)
+        # An HTML page (a proxy's block or sign-in page, a gateway's) is not the Metrics API's
+        # answer, whatever its status: a 403 so answered was taken for the API refusing the ids
+        # (each batch halved down to single ids, every connector reported `forbidden`, "the key
+        # needs MetricsViewer"), a 200 said only "Expecting value". Its status is kept (the
+        # limiter reads it), and `foreign` tells the stall check it refused no id.
+        page = html_page(response)
+        if page is not None:
+            message = foreign_answer(Endpoint.METRICS_QUERY, response.status_code, page)
+            failed = Outcome.SERVER_ERROR if outcome is Outcome.ACCEPTED else outcome
+            return ApiResult(Endpoint.METRICS_QUERY, failed, message=message, foreign=True, **common), None
         if outcome is not Outcome.ACCEPTED:
-            return ApiResult(Endpoint.METRICS_QUERY, outcome, message=error_message(response), **common), None
+            return ApiResult(Endpoint.METRICS_QUERY, outcome, message=answer.reason(self._limits),
+                             cut_off=answer.cut_off is not None, **common), None
         if not answer.complete:
             message = answer.incomplete_message(self._limits)
             return ApiResult(Endpoint.METRICS_QUERY, Outcome.SERVER_ERROR, message=message, **common), None

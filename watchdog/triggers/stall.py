@@ -217,15 +217,18 @@ class StallChecker:
                 self._client.query, metric, batch, windows.start, windows.end, windows.granularity
             )
             result, _ = await self._gateway.call(cluster, query, functools.partial(_said, *attempts), metric=metric)
+            # A 403 that is a proxy's HTML page (`foreign`) refused the call, not the API the ids:
+            # a failed check, not connectors to split out and report `forbidden`.
+            refused = result.outcome is Outcome.FORBIDDEN and not result.foreign
             if result.ok and result.value is not None:
                 points.update(result.value)
                 answered.append(batch)
                 for resource_id in batch:
                     self._refused.pop(resource_id, None)
-            elif result.outcome is Outcome.FORBIDDEN and len(batch) > 1 and not refused_before:
+            elif refused and len(batch) > 1 and not refused_before:
                 half = len(batch) // 2
                 pending += [(batch[:half], False), (batch[half:], False)]
-            elif result.outcome is Outcome.FORBIDDEN:
+            elif refused:
                 denied.update(batch)
                 for resource_id in batch:
                     self._refused.setdefault(resource_id, now)
