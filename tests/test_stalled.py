@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from watchdog.app import Daemon
 from watchdog.config import Config, Credential, build_config
-from watchdog.model import ConnectorKey
+from watchdog.model import ConnectorKey, Trigger
 from watchdog.simulator import Scenario, Simulator, create_app
 from watchdog.stall import Judgement, StallVerdict
 
@@ -282,3 +282,36 @@ async def test_a_reload_during_a_stall_check_decides_its_verdicts_under_the_new_
     assert restarts(w, "orders-source") == [STALL_AT + 600 + DELAY]
     assert w.sample("watchdog_restarts_total", cluster=CLUSTER, connector="orders-source", rule="stalled",
                     trigger="stalled", outcome="dry_run") == 0
+
+
+async def test_a_connector_restarted_while_a_stall_check_reads_is_not_restarted_again_on_its_windows() -> None:
+    # An operator (or a status or alert rule) restarts the stalled source while the check that
+    # finds its stall reads the Metrics API (awaits: minutes behind that API's rate limit, every
+    # cluster's queries before any verdict). The verdict was decided on windows showing the run
+    # that restart ended, and the source was restarted a second time at once (on Confluent Cloud
+    # each restart stops every task).
+    w = world([CONNECTORS[0], CONNECTORS[3]])
+    checker = w.daemon._stall_checker
+    assert checker is not None and w.clock is not None
+    query = checker._points
+    key = ConnectorKey(CLUSTER, "orders-source")
+    asked: list[float] = []
+
+    async def restart_by_name_while_querying(*args: Any, **kwargs: Any) -> Any:
+        answer = await query(*args, **kwargs)
+        if not asked and w.clock is not None and w.clock.t - 1000 >= STALL_AT + 600 + DELAY:
+            asked.append(w.clock.t)  # the check that finds the stall
+            w.daemon.engine.on_request(key, w.daemon.engine.statuses[key], trigger=Trigger.MANUAL,
+                                       rule="manual", reason="restarted by hand")
+            await w.daemon.queue.join()
+            w.clock.advance(30)
+        return answer
+
+    checker._points = restart_by_name_while_querying  # type: ignore[method-assign]
+    with structlog.testing.capture_logs() as logs:
+        await run(w, 1800)
+
+    assert asked, "the stall was found"
+    assert restarts(w, "orders-source") == [STALL_AT + 600 + DELAY], "restarted once, by name"
+    assert not [e for e in logs if e["event"] == "decision" and e.get("trigger") == "stalled" and e["decision"] == "restart"]
+    assert not w.simulator.connector(CLUSTER_ID, "orders-source").stalled, "the restart by name ended the stall"

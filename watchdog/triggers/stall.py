@@ -33,7 +33,6 @@ from ..connect.metrics_api import MetricsApiClient
 from ..engine import Engine
 from ..logs import get_logger
 from ..model import ConnectorKey, ConnectorStatus, Outcome
-from ..rules import selects
 from ..stall import (
     LAG,
     RECEIVED,
@@ -141,9 +140,14 @@ class StallChecker:
                 self._judge(current, windows, one, late_everywhere=everywhere)
 
     def _judge(self, rule: Rule, windows: Windows, read: _Read, *, late_everywhere: bool) -> None:
-        # Only what the rule still selects (an `exclude` may have been added meanwhile).
-        sources = [(k, s) for k, s in read.sources if selects(rule.select, k.cluster, k.connector)]
-        sinks = [(k, s) for k, s in read.sinks if selects(rule.select, k.cluster, k.connector)]
+        # Only what is still a candidate now: selected by the rule (an `exclude` may have been
+        # added meanwhile), RUNNING, and not restarted since the windows began. The queries are
+        # awaits (minutes behind the Metrics API's limiter, every cluster's before any verdict):
+        # a connector restarted meanwhile (for a failure, an alert, by name) was judged on windows
+        # showing the run that restart ended, and restarted again at once.
+        still = {key for key, _ in self._engine.stall_candidates(rule, read.cluster, windows.start)}
+        sources = [(k, s) for k, s in read.sources if k in still]
+        sinks = [(k, s) for k, s in read.sinks if k in still]
         sent, received, lag = read.sent, read.received, read.lag
         judgements: list[tuple[ConnectorKey, Judgement]] = []
         refused: set[ConnectorKey] = set()
