@@ -124,6 +124,22 @@ async def test_a_restarted_connector_is_not_judged_again_on_windows_from_before_
     assert not w.simulator.connector(CLUSTER_ID, "orders-source").stalled
 
 
+async def test_a_rule_in_dry_run_promises_the_one_restart_the_live_rule_makes_for_a_stall() -> None:
+    # The same stall on trial: its dry-run restart changed nothing in the state file, so the next
+    # checks judged the source again on the windows that restart answered, and each the backoff
+    # allowed ended dry_run too (3 where the live rule, above, makes 1; with the default backoff,
+    # 2 at a 5-minute interval and 10-minute window).
+    trial = {**STALLED_RULE, "dry_run": True, "backoff": {"base": 30, "cap": 60, "jitter": 0}}
+    w = world([CONNECTORS[0], CONNECTORS[3]], rule=trial)
+    with structlog.testing.capture_logs() as logs:
+        await run(w, 2400)
+    assert restarts(w, "orders-source") == [], "nothing sent"
+    decided = [e for e in logs if e["event"] == "decision" and e.get("trigger") == "stalled" and e["connector"] == "orders-source"]
+    assert [e["decision"] for e in decided] == ["restart"], decided
+    assert w.sample("watchdog_restarts_total", cluster=CLUSTER, connector="orders-source", rule="stalled",
+                    trigger="stalled", outcome="dry_run") == 1
+
+
 @pytest.mark.parametrize("zero_points", ["omit", "emit"])
 async def test_an_idle_source_is_never_restarted(zero_points: str) -> None:
     # RUNNING with nothing upstream: the Metrics API shows no activity (no points, or points of

@@ -41,15 +41,21 @@ class StallIntake(Decisions):
         assert isinstance(rule.trigger, StalledTrigger)
         since = min(self._now() - timedelta(seconds=rule.trigger.grace), judged_from)
         keys = [ConnectorKey(cluster, name) for name in sorted(self._listed.get(cluster, ()))]
+        dry_run = self.config.dry_run or rule.dry_run
         return [
             (key, self.statuses[key]) for key in keys
             if selects(rule.select, cluster, key.connector)
             and key in self.running_since and self.running_since[key] <= since
-            and not self._restarted_since(key, judged_from)
+            and not self._restarted_since(key, judged_from, dry_run=dry_run)
         ]
 
-    def _restarted_since(self, key: ConnectorKey, moment: datetime) -> bool:
-        restarted = self.state.load(key).last_restart_at
+    def _restarted_since(self, key: ConnectorKey, moment: datetime, *, dry_run: bool) -> bool:
+        # A rule in dry-run sees its dry-run restarts too (the view its decisions read: the state
+        # as if they had been sent). Seen by the state file alone, the source its dry-run restart
+        # answered was judged again on the same windows and restarted again at every check its
+        # backoff allowed: the trial promised two or three restarts where the live rule makes one.
+        state = (self.dry_states.get(key) if dry_run else None) or self.state.load(key)
+        restarted = state.last_restart_at
         return restarted is not None and restarted >= moment
 
     def on_stall_unjudged(self, rule: Rule, key: ConnectorKey, reason: Unjudged) -> None:
