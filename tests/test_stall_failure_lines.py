@@ -10,7 +10,7 @@ import structlog
 from watchdog.triggers.streak import REPEAT_EVERY_SECONDS
 
 from .support import CLUSTER
-from .test_stalled import run, world
+from .test_stalled import fleet, run, run_fleet, world
 
 HOUR = 3600
 
@@ -33,6 +33,25 @@ async def test_a_metrics_api_failing_for_an_hour_logs_a_bounded_number_of_lines(
     assert recovered["cluster"] == CLUSTER and recovered["failed_polls"] == len(failed) / 3, "one per failed check"
     await w.daemon.stop()
 
+
+
+async def test_a_metrics_api_failing_is_said_once_a_check_however_many_clusters_it_checks() -> None:
+    # One outage of the Metrics API (one service, one key) failed each metric's query of each
+    # cluster, and each cluster's streak said every one: with 20 clusters, 120 warnings at its start
+    # and again every 5 minutes (1,440 for this hour); one cluster's check said 6.
+    w = fleet({f"c{i:02d}": [{"name": f"src-{i}"}, {"name": f"sink-{i}", "type": "sink"}] for i in range(20)})
+    w.simulator.set_faults([{"match": {"endpoint": "metrics_query"}, "when": {"until": HOUR + 1200},
+                             "action": {"status": 503}}])
+    with structlog.testing.capture_logs() as logs:
+        await run_fleet(w, HOUR + 1200 + 120)  # judged from the 21st minute: an hour of failed checks
+
+    failed = [c for c in w.simulator.calls if c.endpoint == "metrics_query" and c.status_code == 503]
+    assert len(failed) >= 20 * 3 * 60, "every check still asks"
+    warned = [e for e in logs if e["log_level"] == "warning" and e["event"] in ("stall_check_failed", "api_call_failed")]
+    assert len(warned) <= 2 * (HOUR / REPEAT_EVERY_SECONDS + 1), f"{len(warned)} warnings for an hour of failed checks"
+    assert [e for e in warned if e["event"] == "stall_check_failed" and "repeated" not in e] != [], "its start is said"
+    assert len([e for e in logs if e["event"] == "stall_check_recovered"]) == 20, "each cluster's checks read again"
+    await w.daemon.stop()
 
 async def test_a_key_the_metrics_api_refuses_is_not_said_at_every_check() -> None:
     # A key without MetricsViewer on the cluster: every check's queries answered 403 logged

@@ -100,6 +100,7 @@ class StallChecker:
         assert isinstance(trigger, StalledTrigger)
         windows = Windows.ending(self._now(), trigger.window, trigger.delay)
         read: list[_Read] = []
+        said: set[tuple[str, str]] = set()  # the failure lines this check has said (_once)
         self._streaks.keep(set(self._engine.config.clusters))
         self._refusals.keep(set(self._engine.config.clusters))
         for cluster in clusters:
@@ -107,9 +108,9 @@ class StallChecker:
             # of the run that then stopped, not of one before a pause or a restart.
             sources, sinks = self._sorted(rule, self._engine.stall_candidates(rule, cluster, windows.start))
             attempts = (self._streaks.attempt(cluster), self._refusals.attempt(cluster))
-            sent = await self._points(cluster, SENT, sources, windows, attempts)
-            received = await self._points(cluster, RECEIVED, sinks, windows, attempts)
-            lag = await self._points(cluster, LAG, sinks, windows, attempts)
+            sent = await self._points(cluster, SENT, sources, windows, attempts, said)
+            received = await self._points(cluster, RECEIVED, sinks, windows, attempts, said)
+            lag = await self._points(cluster, LAG, sinks, windows, attempts, said)
             answers = [answer for answer in (sent, received, lag) if answer is not None]
             if len(answers) == 3 and any(answered for _, _, answered in answers):
                 recovered = attempts[0].succeeded()
@@ -197,7 +198,8 @@ class StallChecker:
         return sources, sinks
 
     async def _points(
-        self, cluster: str, metric: str, connectors: Candidates, windows: Windows, attempts: tuple[Attempt, Attempt]
+        self, cluster: str, metric: str, connectors: Candidates, windows: Windows, attempts: tuple[Attempt, Attempt],
+        said: set[tuple[str, str]],
     ) -> Answer | None:
         """Every connector's points of one metric, the ids the API refused (403) and the batches
         of ids each answered query asked about; or None when a query failed otherwise (no
@@ -220,7 +222,7 @@ class StallChecker:
             query = functools.partial(
                 self._client.query, metric, batch, windows.start, windows.end, windows.granularity
             )
-            result, _ = await self._gateway.call(cluster, query, functools.partial(_said, *attempts), metric=metric)
+            result, _ = await self._gateway.call(cluster, query, functools.partial(_said, *attempts, said), metric=metric)
             # A 403 that is a proxy's HTML page (`foreign`) refused the call, not the API the ids:
             # a failed check, not connectors to split out and report `forbidden`.
             refused = result.outcome is Outcome.FORBIDDEN and not result.foreign
@@ -237,18 +239,33 @@ class StallChecker:
                 for resource_id in batch:
                     self._refused.setdefault(resource_id, now)
             else:
-                said = attempts[0].failed(result.outcome.value)
-                report = log.debug if said is None else log.warning
+                fields = _once(said, "stall_check_failed", result.outcome.value, attempts[0].failed(result.outcome.value))
+                report = log.debug if fields is None else log.warning
                 report("stall_check_failed", cluster=cluster, metric=metric, outcome=result.outcome.value,
-                       message=result.message, connectors=len(batch), **(said or {}))
+                       message=result.message, connectors=len(batch), **(fields or {}))
                 return None
         return points, denied, answered
 
 
-def _said(attempt: Attempt, refusal: Attempt, outcome: str) -> Mapping[str, object] | None:
+def _said(attempt: Attempt, refusal: Attempt, said: set[tuple[str, str]], outcome: str) -> Mapping[str, object] | None:
     """How a failed query's `api_call_failed` is said: a 403 as the cluster's refusals go on
-    (it is no failed check: those connectors are unjudged), the rest as its failed checks."""
-    return refusal.failed(outcome) if outcome == Outcome.FORBIDDEN.value else attempt.failed(outcome)
+    (it is no failed check: those connectors are unjudged), the rest as its failed checks, once
+    a check (_once)."""
+    if outcome == Outcome.FORBIDDEN.value:
+        return refusal.failed(outcome)
+    return _once(said, "api_call_failed", outcome, attempt.failed(outcome))
+
+
+def _once(said: set[tuple[str, str]], event: str, outcome: str, fields: Mapping[str, object] | None) -> Mapping[str, object] | None:
+    """`fields` for a check's first `event` line of that outcome; None (a line at debug) for the
+    rest of the check. The Metrics API is one service: when it fails, each metric's query of each
+    cluster fails alike, and each cluster's streak said every one of them, at the start and every
+    5 minutes (20 clusters: 120 warnings each time, 1,440 an hour). An outcome not said yet in the
+    check (a 401 beside 503s) is still said."""
+    if fields is None or (event, outcome) in said:
+        return None
+    said.add((event, outcome))
+    return fields
 
 
 def _chunks(ids: list[str]) -> list[list[str]]:
