@@ -371,6 +371,7 @@ def test_readme_gives_every_label_value_a_metric_can_take() -> None:
         "watchdog_blocking_checks_total": set(metrics.BLOCKING_RESULTS),
         "watchdog_scheduler_job_events_total": set(metrics.SCHEDULER_EVENTS),
         "watchdog_stall_checks_total": set(metrics.STALL_VERDICTS),
+        "watchdog_stall_check_reads_total": set(metrics.STALL_READS),
         "watchdog_ratelimit_wait_seconds_total": set(metrics.WAIT_REASONS),
         "watchdog_ratelimit_pauses_total": set(metrics.PAUSE_SOURCES),
         "watchdog_config_reloads_total": set(metrics.RELOAD_RESULTS),

@@ -116,3 +116,22 @@ async def test_a_proxys_html_page_answering_the_metrics_api_fails_the_check_and_
     assert w.total("watchdog_restarts_total") == 0
     await w.daemon.queue.abandon("the test is over")
     await w.daemon.stop()
+
+
+@pytest.mark.parametrize(("status", "result"), [(503, "failed"), (403, "read")])
+async def test_stall_checks_count_whether_they_read_the_metrics_api(status: int, result: str) -> None:
+    # A Metrics API failing for good (a key revoked, a proxy blocking its host) left stall checks
+    # blind with no page: polls and restarts were fine, and only logs said it.
+    # WatchdogStallChecksFailing reads this count; ids refused (403) are answers read.
+    w = world()
+    w.simulator.set_faults([{"match": {"endpoint": "metrics_query"}, "when": {"until": HOUR}, "action": {"status": status}}])
+    await run(w, HOUR + 180)
+    checks = len({c.t for c in w.simulator.calls if c.endpoint == "metrics_query"})
+    answered = len({c.t for c in w.simulator.calls if c.endpoint == "metrics_query" and c.status_code == 200})
+    assert answered == 3, "three checks after the fault ends"
+    assert w.sample("watchdog_stall_check_reads_total", cluster=CLUSTER, result=result) >= checks - answered > 30
+    expected = {"failed": checks - answered, "read": answered} if status == 503 else {"failed": 0, "read": checks}
+    for counted, value in expected.items():
+        assert w.sample("watchdog_stall_check_reads_total", cluster=CLUSTER, result=counted) == value, counted
+    await w.daemon.queue.abandon("the test is over")
+    await w.daemon.stop()

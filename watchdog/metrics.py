@@ -43,6 +43,9 @@ RELOAD_RESULTS = ("success", "error")
 WEBHOOK_RESULTS = ("restart_requested", "duplicate", "unmatched", "resolved", "cancelled", "refused")
 BLOCKING_RESULTS = ("clear", "blocked", "error_blocked", "error_allowed")
 STALL_VERDICTS = ("moving", "idle", "stalling", "stalled")
+# Whether a stall check read a cluster's Metrics API answers (refusals of ids included), or a
+# query failed (no verdicts for its connectors): what WatchdogStallChecksFailing reads.
+STALL_READS = ("read", "failed")
 HTTP_ROUTES = ("alertmanager", "restarts", "restart_status", "connectors", "history")
 # Every answer of the HTTP server is counted: the API routes above, the open ones, and `other`
 # for any path that matches no route (404, 405).
@@ -258,6 +261,12 @@ class Metrics:
             ["cluster", "verdict"],
             registry=r,
         )
+        self.stall_reads = Counter(
+            "watchdog_stall_check_reads",
+            "Stall checks of a cluster's connectors, by whether the Metrics API's answers were read or a query failed.",
+            ["cluster", "result"],
+            registry=r,
+        )
         self.stall_unjudged = Counter(
             "watchdog_stall_unjudged",
             "Connectors a stall check selected but could not judge, by reason (never restarted for a stall).",
@@ -313,6 +322,8 @@ class Metrics:
             self.stall_checks.labels(cluster, verdict)
         for reason in Unjudged:
             self.stall_unjudged.labels(cluster, reason.value)
+        for result in STALL_READS:
+            self.stall_reads.labels(cluster, result)
         for health in Health:
             self.connectors.labels(cluster, health.value)
         self.degraded_too_long.labels(cluster)
@@ -386,7 +397,8 @@ class Metrics:
 
     def forget_cluster(self, cluster: str) -> None:
         for metric in (self.connectors, self.degraded_too_long, self.polls, self.unusable_entries, self.decisions, self.last_poll, self.restarts,
-                       self.cluster_restarts, self.backoff_step, self.gave_up, self.next_restart, self.stall_checks, self.stall_unjudged):
+                       self.cluster_restarts, self.backoff_step, self.gave_up, self.next_restart, self.stall_checks, self.stall_unjudged,
+                       self.stall_reads):
             metric.remove_by_labels({"cluster": cluster})
         for gone in [key for key in self._restart_rules if key[0] == cluster]:
             del self._restart_rules[gone]

@@ -112,6 +112,8 @@ class StallChecker:
             received = await self._points(cluster, RECEIVED, sinks, windows, attempts, said)
             lag = await self._points(cluster, LAG, sinks, windows, attempts, said)
             answers = [answer for answer in (sent, received, lag) if answer is not None]
+            if sources or sinks:  # queries were made: WatchdogStallChecksFailing counts what they met
+                self._engine.metrics.stall_reads.labels(cluster, "read" if len(answers) == 3 else "failed").inc()
             if len(answers) == 3 and any(answered for _, _, answered in answers):
                 recovered = attempts[0].succeeded()
                 if recovered is not None:
