@@ -69,6 +69,25 @@ async def test_a_key_the_metrics_api_refuses_is_not_said_at_every_check() -> Non
     await w.daemon.stop()
 
 
+
+async def test_the_refusals_of_a_batch_halved_to_find_them_are_said_once_a_check() -> None:
+    # A key without MetricsViewer on a cluster of 20 sources and 20 sinks: each refused batch is
+    # halved until its refused ids are found (2n - 1 queries a metric), and each of those queries
+    # said api_call_failed at the first check and again each hour, when the refused ids go back
+    # into the batches: 224 warnings in these two hours of checks, bursts of 117.
+    w = world([{"name": f"src-{i:02d}"} for i in range(20)] + [{"name": f"sink-{i:02d}", "type": "sink"} for i in range(20)])
+    w.simulator.set_faults([{"match": {"endpoint": "metrics_query"}, "action": {"status": 403}}])
+    with structlog.testing.capture_logs() as logs:
+        await run(w, 2 * HOUR + 1200)
+
+    refused = [c for c in w.simulator.calls if c.endpoint == "metrics_query" and c.status_code == 403]
+    assert len(refused) > 3 * (2 * 20 - 1) * 3, "the batches are still halved, at the first check and each hour"
+    warned = [e for e in logs if e["log_level"] == "warning" and e["event"] == "api_call_failed"]
+    assert len(warned) <= 2 * HOUR / REPEAT_EVERY_SECONDS + 1, f"{len(warned)} warnings"
+    assert len([e for e in logs if e["event"] == "stall_unjudged" and e["log_level"] == "warning"]) == 40
+    await w.daemon.queue.abandon("the test is over")
+    await w.daemon.stop()
+
 async def test_a_replica_leading_again_does_not_report_the_metrics_api_failure_it_met_before_it_stood_by() -> None:
     w = world()
     assert w.clock is not None

@@ -224,7 +224,7 @@ class StallChecker:
             query = functools.partial(
                 self._client.query, metric, batch, windows.start, windows.end, windows.granularity
             )
-            result, _ = await self._gateway.call(cluster, query, functools.partial(_said, *attempts, said), metric=metric)
+            result, _ = await self._gateway.call(cluster, query, functools.partial(_said, *attempts, said, cluster), metric=metric)
             # A 403 that is a proxy's HTML page (`foreign`) refused the call, not the API the ids:
             # a failed check, not connectors to split out and report `forbidden`.
             refused = result.outcome is Outcome.FORBIDDEN and not result.foreign
@@ -249,12 +249,17 @@ class StallChecker:
         return points, denied, answered
 
 
-def _said(attempt: Attempt, refusal: Attempt, said: set[tuple[str, str]], outcome: str) -> Mapping[str, object] | None:
-    """How a failed query's `api_call_failed` is said: a 403 as the cluster's refusals go on
-    (it is no failed check: those connectors are unjudged), the rest as its failed checks, once
-    a check (_once)."""
+def _said(
+    attempt: Attempt, refusal: Attempt, said: set[tuple[str, str]], cluster: str, outcome: str
+) -> Mapping[str, object] | None:
+    """How a failed query's `api_call_failed` is said, once a check (_once): a 403 as the
+    cluster's refusals go on (it is no failed check: those connectors are unjudged), once for the
+    cluster, since a key's role is granted per cluster; the rest as its failed checks. A refused
+    batch is halved until its refused ids are found, each half a query: every one of them said
+    its 403 (a cluster of 20 sources and 20 sinks refused: 117 warnings at the first check and
+    again each hour, when the refused ids go back into the batches)."""
     if outcome == Outcome.FORBIDDEN.value:
-        return refusal.failed(outcome)
+        return _once(said, f"api_call_failed {cluster}", outcome, refusal.failed(outcome))
     return _once(said, "api_call_failed", outcome, attempt.failed(outcome))
 
 
