@@ -147,7 +147,28 @@ async def test_an_answer_none_of_whose_entries_can_be_read_is_a_failed_query_not
     result = await MetricsApiClient(http).query(SENT, ["lcc-a"], START, START + timedelta(minutes=1))
 
     assert result.outcome is Outcome.SERVER_ERROR and result.value is None
-    assert result.message == "unreadable response: none of its 2 data entries could be read as points of a connector"
+    assert result.message == ("unreadable response: none of its 2 data entries could be read as points of a connector "
+                              "(1 without a string 'resource.connector.id', 1 whose points have no ISO 8601 timestamp "
+                              "and numeric value)")
+
+
+@pytest.mark.parametrize(("entry", "why"), [
+    ({"connector_id": "lcc-a", "timestamp": "2026-01-01T00:00:00Z", "value": 5}, "1 without a string 'resource.connector.id'"),
+    ({"resource.connector.id": "lcc-a", "timestamp": "2026-01-01T00:00:00Z", "value": "5"},
+     "1 whose points have no ISO 8601 timestamp and numeric value"),
+    ("lcc-a", "1 that are no JSON objects"),
+])
+async def test_an_answer_none_of_whose_entries_can_be_read_says_what_they_lack(entry: object, why: str) -> None:
+    # A group_by label spelled otherwise (or values sent as strings) failed every stall check with
+    # "none of its N data entries could be read" alone, naming neither the label looked for nor
+    # what the points lacked.
+    body = {"data": [entry]}
+    http = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200, json=body)), base_url="http://t")
+
+    result = await MetricsApiClient(http).query(SENT, ["lcc-a"], START, START + timedelta(minutes=1))
+
+    assert result.outcome is Outcome.SERVER_ERROR
+    assert result.message == f"unreadable response: none of its 1 data entries could be read as points of a connector ({why})"
 
 
 async def test_ids_are_batched_into_or_filters_grouped_by_connector() -> None:

@@ -207,11 +207,15 @@ def _parse_page(data: Any) -> tuple[Points, str | None]:
         raise ValueError("the answer has no data list")
     points: Points = {}
     read = 0
+    unlabelled = 0  # objects without the connector's label: a group_by spelled otherwise, say
+    objects = 0
     for entry in data["data"]:
         if not isinstance(entry, dict):
             continue
+        objects += 1
         connector_id = entry.get(CONNECTOR_ID)
         if not isinstance(connector_id, str):
+            unlabelled += 1
             continue
         group = entry.get("points")
         listed = group if isinstance(group, list) else [entry]
@@ -220,7 +224,14 @@ def _parse_page(data: Any) -> tuple[Points, str | None]:
             read += 1
             points.setdefault(connector_id, []).extend(found)
     if data["data"] and not read:
-        raise ValueError(f"none of its {len(data['data'])} data entries could be read as points of a connector")
+        # Which of the two it was: a connector label spelled otherwise failed every check with
+        # "could be read" alone, naming neither the label looked for nor what the points lacked.
+        counted = ((len(data["data"]) - objects, "that are no JSON objects"),
+                   (unlabelled, f"without a string {CONNECTOR_ID!r}"),
+                   (objects - unlabelled, "whose points have no ISO 8601 timestamp and numeric value"))
+        why = [f"{count} {what}" for count, what in counted if count]
+        raise ValueError(f"none of its {len(data['data'])} data entries could be read as points of a connector "
+                         f"({', '.join(why)})")
     meta = data.get("meta")
     pagination = meta.get("pagination") if isinstance(meta, dict) else None
     token = pagination.get("next_page_token") if isinstance(pagination, dict) else None
