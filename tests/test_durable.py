@@ -413,3 +413,73 @@ async def test_an_unsent_restart_on_a_shared_database_says_the_next_leader_sends
     assert unsent["outcome"] == "unsent"
     assert unsent["note"].endswith("sent by the replica that leads next: at once by another one running, "
                                    "else at this one's next start"), unsent["note"]
+
+
+async def test_a_restart_requested_through_the_api_can_be_followed_by_its_id_after_a_restart_of_the_daemon(
+        tmp_path: Path) -> None:
+    # A restart asked for through POST /v1/restarts (or `watchdog restart --daemon`) that a 429
+    # held when the daemon was stopped (a rollout) is kept and sent by the next daemon; the caller
+    # holds only its request id. The next daemon answered GET /v1/restarts/{id} with 404 "unknown
+    # or expired request id", so its outcome could not be read back by anything the caller held
+    # (the history names a new job id, and no request ids).
+    from watchdog.server import create_app
+
+    token = "test-token-5d1c0e2a"
+    clock = Clock()
+    faults = [{"match": {"endpoint": "restart"}, "when": {"count": 1},
+               "action": {"status": 429, "headers": {"Retry-After": "3600"}}}]
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}], faults=faults)), clock=clock.monotonic)
+
+    def with_api(d: Daemon) -> httpx.AsyncClient:
+        d.config = d.config.model_copy(update={
+            "server": daemon_config([HEAL], token=token).server,
+            "queue": d.config.queue.model_copy(update={"shutdown_deadline": 0.2})})
+        app = create_app(d.metrics.registry, d.probes, d.api_context())
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon",
+                                 headers={"Authorization": f"Bearer {token}"})
+
+    first = daemon(tmp_path / "state.db", simulator, clock)
+    async with with_api(first) as http:
+        first.queue.start()
+        await poll(first)  # the connector listed, as the API requires
+        answer = await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "orders", "reason": "deploy 42"})
+        assert answer.status_code == 202 and answer.json()["state"] == "pending", answer.text
+        request_id = answer.json()["id"]
+        await wait_until(lambda: any(c.status_code == 429 for c in simulator.calls), "the first try answered 429")
+        await first.stop()
+
+    second = daemon(tmp_path / "state.db", simulator, clock)
+    async with with_api(second) as http:
+        assert second.engine.recover() == (1, 0)
+        followed = await http.get(f"/v1/restarts/{request_id}")
+        assert followed.status_code == 200, followed.text
+        body = followed.json()
+        assert (body["state"], body["connector"], body["reason"], body["trigger"]) == (
+            "pending", "orders", "deploy 42", "manual")
+        second.queue.start()
+        await asyncio.wait_for(second.queue.join(), 30)
+        body = (await http.get(f"/v1/restarts/{request_id}")).json()
+        await second.stop()
+    assert body["state"] == "finished" and body["job"]["outcome"] == "accepted", body
+    assert body["job"]["requests"] == [request_id]
+    assert [c.status_code for c in simulator.calls if c.endpoint == "restart"] == [429, 202]
+
+
+async def test_a_request_a_start_ends_interrupted_can_be_read_back_by_its_id(tmp_path: Path) -> None:
+    # The restart on the wire at a crash ends `interrupted` at the next start: the request's
+    # outcome a caller reads back by its id, as for one that ends while the daemon runs.
+    from watchdog.server import create_app
+
+    simulator, clock = await _crash_with_a_joined_request_on_the_wire(tmp_path)
+    with SqliteStateStore(tmp_path / "state.db") as store:
+        ids = sorted(pending.request.id for pending in store.pending())
+    second = daemon(tmp_path / "state.db", simulator, clock)
+    second.config = second.config.model_copy(update={"server": daemon_config([HEAL], token="t" * 20).server})
+    second.engine.recover()
+    app = create_app(second.metrics.registry, second.probes, second.api_context())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon",
+                                 headers={"Authorization": f"Bearer {'t' * 20}"}) as http:
+        bodies = [(await http.get(f"/v1/restarts/{request_id}")).json() for request_id in ids]
+    await second.stop()
+    assert [(b["state"], b["job"]["outcome"]) for b in bodies] == [("finished", "interrupted")] * 2, bodies
+    assert all(sorted(b["job"]["requests"]) == ids for b in bodies)

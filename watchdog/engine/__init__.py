@@ -24,8 +24,8 @@ One job per file (`Engine` is one object made of these parts):
 
 from ..model import MANUAL_RULE
 from .alert_intake import AlertResult, WebhookResult
-from .core import FAILURE_TRIGGERS, SIGNAL_TRIGGERS, WallClock, utc_now
-from .decisions import REQUEST_MEMORY, RequestRecord, new_request_id
+from .core import FAILURE_TRIGGERS, REQUEST_MEMORY, SIGNAL_TRIGGERS, WallClock, utc_now
+from .decisions import RequestRecord, new_request_id
 from .facade import Engine
 from .recorder import JobRecorder
 

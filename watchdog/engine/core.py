@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from datetime import datetime, timezone
@@ -46,6 +46,11 @@ _Item = TypeVar("_Item")
 
 WallClock = Callable[[], datetime]
 
+# Requests the API can be asked about (GET /v1/restarts/{id}), this many per trigger; the oldest
+# of a trigger are forgotten first. Per trigger so that one intake's traffic (a webhook of
+# thousands of alerts, a poll of thousands of connectors) never pushes out another's: a restart
+# asked for through the API stays until 10,000 newer ones were asked for the same way.
+REQUEST_MEMORY = 10_000
 # Triggers whose restarts follow the failure backoff; schedules and manual requests are deliberate.
 FAILURE_TRIGGERS = frozenset({Trigger.STATUS, Trigger.ALERT, Trigger.STALLED})
 # Failures the status API cannot see: their backoff resets only after the signal clears.
@@ -102,6 +107,7 @@ class EngineCore:
         self._listed: dict[str, set[str]] = {}  # cluster -> the names its last poll listed
         self._by_resource_id: dict[str, ConnectorKey] = {}
         self.requests: OrderedDict[str, RequestRecord] = OrderedDict()
+        self._remembered: dict[Trigger, deque[str]] = {}  # the ids in `requests`, per trigger, oldest first
         # Per connector (by rule): forgotten with the connector in one step, where a scan of every
         # connector's (cluster, rule) pairs for each one forgotten cost a reload that unwatched
         # 3,000 connectors 2 s (engine/status_intake.py _drop_series).
@@ -258,6 +264,14 @@ class EngineCore:
             self.state.observe_status(key, *seen, state=state)
         else:
             self.state.save(key, state)
+
+    def _remember(self, record: RequestRecord) -> None:
+        """A request the API can be asked about (GET /v1/restarts/{id}), REQUEST_MEMORY per trigger."""
+        self.requests[record.request_id] = record
+        ids = self._remembered.setdefault(record.trigger, deque())
+        ids.append(record.request_id)
+        while len(ids) > REQUEST_MEMORY:
+            self.requests.pop(ids.popleft(), None)
 
     def listed(self, cluster: str) -> set[str] | None:
         """The connector names the cluster's last poll listed; None before its first poll."""

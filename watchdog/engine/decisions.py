@@ -4,10 +4,8 @@ restart submitted to the queue; `RequestRecord` keeps what became of it for the 
 from __future__ import annotations
 
 import secrets
-from collections import deque
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import cached_property
 
 from ..config import CloudCluster, Rule, StatusTrigger
 from ..model import (
@@ -30,11 +28,6 @@ from .gates import Gates
 # What the gates hold a wanted restart with (Gates.gate): a connector so held shows it in status.
 GATE_HOLDS = frozenset({Decision.WINDOW_CLOSED, Decision.BREAKER_OPEN, Decision.BLOCKED})
 
-# Requests the API can be asked about (GET /v1/restarts/{id}), this many per trigger; the oldest
-# of a trigger are forgotten first. Per trigger so that one intake's traffic (a webhook of
-# thousands of alerts, a poll of thousands of connectors) never pushes out another's: a restart
-# asked for through the API stays until 10,000 newer ones were asked for the same way.
-REQUEST_MEMORY = 10_000
 # The firing alerts that join a queued restart with a request of their own (a state row, a
 # restart_queued line, an id in its answers and its restart_finished line); more only enter its
 # `alerts`, in memory, which a resolution consults the same way. One per alert, 3 webhooks of
@@ -239,18 +232,6 @@ class Decisions(Gates):
             self.state.save(key, cleared)
             if key in self.statuses:  # a resolution may come before any listing: it makes no series
                 self.show_state(key, cleared)
-
-    @cached_property
-    def _remembered(self) -> dict[Trigger, deque[str]]:
-        """The ids in `requests`, per trigger, oldest first."""
-        return {}
-
-    def _remember(self, record: RequestRecord) -> None:
-        self.requests[record.request_id] = record
-        ids = self._remembered.setdefault(record.trigger, deque())
-        ids.append(record.request_id)
-        while len(ids) > REQUEST_MEMORY:
-            self.requests.pop(ids.popleft(), None)
 
     def _queue_refusal(self, key: ConnectorKey) -> tuple[Decision, str] | None:
         if self.queue.closed:

@@ -9,12 +9,21 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
-from ..model import ERROR_OUTCOMES, HistoryRecord, Outcome, PendingPhase, RestartRequest, Trigger
+from ..model import (
+    ERROR_OUTCOMES,
+    Decision,
+    HistoryRecord,
+    Outcome,
+    PendingPhase,
+    RestartRequest,
+    Trigger,
+)
 from ..policy import settle_clock
 from ..queue import Phase, RestartJob
 from ..report import format_span
 from ..state import StateStore, StateStoreError
 from .core import FAILURE_TRIGGERS, EngineCore, log
+from .decisions import RequestRecord
 
 # History records read at once when looking for the restarts of the breaker's window (more are
 # read, ten times as many each time, while the oldest read is still inside the window).
@@ -153,11 +162,20 @@ class Recovery(EngineCore):
         return requeued, ended
 
     def _remembered_as(self, request: RestartRequest, job: RestartJob) -> None:
-        """A request this process still remembers (GET /v1/restarts/{id}) had its job in the
-        queue this replica left when it lost the lead: once it leads again, the request follows
-        its job of now. Before, it said `pending` for good, though the restart went out."""
+        """A request kept in the state store follows its job of now in GET /v1/restarts/{id}.
+
+        One this process still remembers had its job in the queue this replica left when it lost
+        the lead: once it leads again, it follows its job of now (before, it said `pending` for
+        good, though the restart went out). One it does not (a daemon restarted, as a rollout
+        does, or another replica taking the lead) is remembered from the store: the caller holds
+        only its id, and before, its outcome could not be read back (404 "unknown or expired
+        request id"; the history names the job, whose id changes when it is queued again)."""
         record = self.requests.get(request.id)
-        if record is not None:
+        if record is None:
+            self._remember(RequestRecord(
+                request_id=request.id, key=request.key, rule=request.rule, trigger=request.trigger,
+                reason=request.reason, requested_at=request.requested_at, decision=Decision.RESTART, job=job))
+        else:
             record.job = job
 
     def _end(self, job_id: str, ending: list[tuple[RestartRequest, Outcome, str]], now: datetime) -> None:
@@ -180,8 +198,11 @@ class Recovery(EngineCore):
               outcome=outcome.value, rule=first.rule, trigger=first.trigger.value,
               triggers=[trigger.value for trigger in triggers], requests=[request.id for request, _, _ in ending],
               tries=0, message=message, requested_at=first.requested_at.isoformat())
+        # One finished job for all of them, as the history has it: GET /v1/restarts/{id} of each
+        # names every request it ended with, its outcome and its message.
+        ended = _ended_job(job_id, [request for request, _, _ in ending], outcome, message)
         for request, _, _ in ending:
-            self._remembered_as(request, _ended_job(job_id, request, outcome, message))
+            self._remembered_as(request, ended)
 
     def settle_clock(self) -> int:
         """After the wall clock stepped back (while running, or while the daemon was stopped): no
@@ -284,9 +305,9 @@ class Recovery(EngineCore):
         return len(times)
 
 
-def _ended_job(job_id: str, request: RestartRequest, outcome: Outcome, why: str) -> RestartJob:
-    """What a request ended at recovery became, as a finished job (for the API)."""
-    job = RestartJob(id=job_id, key=request.key, credential="", requests=[request], enqueued_at=0.0,
+def _ended_job(job_id: str, requests: list[RestartRequest], outcome: Outcome, why: str) -> RestartJob:
+    """What the requests of a job ended at recovery became, as a finished job (for the API)."""
+    job = RestartJob(id=job_id, key=requests[0].key, credential="", requests=requests, enqueued_at=0.0,
                      phase=Phase.DONE, outcome=outcome, message=why)
     job.done.set()
     return job
