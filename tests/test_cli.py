@@ -683,6 +683,43 @@ def test_the_daemon_in_its_own_pod_is_asked_directly_not_through_the_proxy(
     assert len(seen) == 1
 
 
+@pytest.mark.parametrize("proxy_state", ["refusing", "down"])
+def test_what_a_proxy_says_of_a_daemon_it_stands_before_is_not_said_as_the_daemons(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], proxy_state: str
+) -> None:
+    # A shell with HTTP_PROXY set (a jump host's, a corporate one) and NO_PROXY not naming the
+    # daemon's host: a proxy that does not let the host through was quoted as the daemon's
+    # refusal, "refused by the daemon (HTTP 403): <html>...", and one that was down as "cannot
+    # reach the daemon at http://watchdog.example:9464: ConnectError: [Errno 111] Connection
+    # refused": the operator looked at a daemon that was running.
+    import socket
+
+    class Proxy(QuietHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            self.send_body(403, b"<html><h1>403 Forbidden</h1>access denied</html>", content_type="text/html")
+
+        do_POST = do_GET  # noqa: N815
+
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token-0123456789")
+    daemon = "http://watchdog.example:9464"
+    with serving(Proxy) as proxy:
+        port = proxy.server_port
+        if proxy_state == "down":
+            with socket.socket() as free:  # a port nothing listens on
+                free.bind(("127.0.0.1", 0))
+                port = free.getsockname()[1]
+        monkeypatch.setenv("HTTP_PROXY", f"http://someone:pr0xy-pass@127.0.0.1:{port}")
+        for command in (["restart", "prod", "orders"], ["status"], ["history"]):
+            assert main([*command, "--daemon", daemon]) == 1, command
+            err = capsys.readouterr().err
+            assert f"through the proxy http://127.0.0.1:{port} (HTTP_PROXY in the environment" in err \
+                or f"by the proxy http://127.0.0.1:{port} (HTTP_PROXY in the environment" in err, err
+            assert "refused by the daemon" not in err and "the daemon answered" not in err, err
+            assert "pr0xy-pass" not in err and "someone" not in err, err
+            if proxy_state == "refusing":
+                assert "(HTTP 403)" in err and "access denied" in err, err
+
+
 def test_a_port_in_use_stops_run_and_demo_at_once_saying_which(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None
 ) -> None:

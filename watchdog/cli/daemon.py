@@ -84,6 +84,55 @@ def daemon_client(url: str, headers: dict[str, str]) -> httpx.Client:
     return httpx.Client(base_url=url, headers=headers, timeout=10.0, transport=transport)
 
 
+def proxy_note(url: str) -> str:
+    """" through the proxy P (...)" when a call to --daemon `url` goes through one (daemon_client:
+    any address but loopback, unless NO_PROXY names its host), else "". Without it, what the proxy
+    said was said of the daemon: a proxy that was down, "cannot reach the daemon at
+    http://watchdog:9464: ConnectError: [Errno 111] Connection refused", and the operator looked
+    at a daemon that was running; one that does not let the host through, "refused by the daemon
+    (HTTP 403): <html>... access denied". The proxy's URL without its user and password."""
+    proxy = _daemon_proxy(url)
+    return "" if proxy is None else f" through the proxy {proxy}"
+
+
+def _daemon_proxy(url: str) -> str | None:
+    """The proxy a call to `url` goes through, and the variable that names it, as said."""
+    if is_loopback(url):
+        return None
+    import httpx
+
+    from ..clients import environment_proxy
+    from ..connect.proxy_auth import environment_proxies
+
+    proxy = environment_proxy(url)
+    if proxy is None:
+        return None
+    scheme = httpx.URL(url).scheme
+    variable = f"{scheme.upper()}_PROXY" if scheme in environment_proxies() else "ALL_PROXY"
+    return f"{printable(proxy)} ({variable} in the environment; a host NO_PROXY names is reached directly)"
+
+
+def not_the_daemon(response: httpx.Response, url: str) -> str | None:
+    """None for an answer of the daemon's API (every one is JSON with an `error`); else who
+    answered in its place, in words: the proxy, when the call went through one."""
+    if _the_daemons(response):
+        return None
+    proxy = _daemon_proxy(url)
+    if proxy is not None:
+        return f"the proxy {proxy} or what it reached, not by the daemon, whose answers are JSON with an error"
+    return (f"what answers at {shown_url(url)}, not by the daemon, whose answers are JSON with an error (is --daemon "
+            "the daemon's API address?)")
+
+
+def _the_daemons(response: httpx.Response) -> bool:
+    """Whether an answer is in the daemon's API's shape: a JSON object with an `error` text."""
+    try:
+        document = response.json()
+    except ValueError:
+        return False
+    return isinstance(document, dict) and isinstance(document.get("error"), str)
+
+
 # A standby replica's 503 (README, "High availability"), when --daemon is not this host (a Service
 # in front of both replicas): asked again up to this many times in all, this far apart. The standby
 # closed the connection, so each try opens a new one, which the Service balances afresh.

@@ -19,6 +19,8 @@ from .daemon import (
     error_text,
     failure_text,
     is_loopback,
+    not_the_daemon,
+    proxy_note,
     refusal_text,
     shown_url,
 )
@@ -48,12 +50,13 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
                     break
                 time.sleep(STANDBY_PAUSE)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            print(f"cannot reach the daemon at {shown_url(args.daemon)}: {failure_text(exc)}", file=sys.stderr)
+            print(f"cannot reach the daemon at {shown_url(args.daemon)}{proxy_note(args.daemon)}: {failure_text(exc)}",
+                  file=sys.stderr)
             return EXIT_FAILED
         except httpx.HTTPError as exc:
             # Connected, so the request may have arrived and been queued: "cannot reach the
             # daemon" would have the operator believe nothing was asked for.
-            print(f"{target}: sent to the daemon at {shown_url(args.daemon)}, but no answer came ("
+            print(f"{target}: sent to the daemon at {shown_url(args.daemon)}{proxy_note(args.daemon)}, but no answer came ("
                   f"{failure_text(exc)[:200]}): the restart may have been queued; check with `watchdog history` "
                   "before asking again", file=sys.stderr)
             return EXIT_FAILED
@@ -61,8 +64,10 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
             print(f"{target}: not requested: {standby.explain(args.daemon, tries)}", file=sys.stderr)
             return EXIT_FAILED
         if response.status_code != 202:
-            print(f"{target}: refused by the daemon (HTTP {response.status_code}): {refusal_text(response, args)}",
-                  file=sys.stderr)
+            who = not_the_daemon(response, args.daemon)
+            said = f"refused by the daemon (HTTP {response.status_code})" if who is None else \
+                f"refused (HTTP {response.status_code}) by {who}"
+            print(f"{target}: {said}: {refusal_text(response, args)}", file=sys.stderr)
             return EXIT_FAILED
         record = _request_record(response)
         if record is None:
@@ -70,7 +75,7 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
             print(f"{target}: the daemon answered 202 (accepted) but not with a request of its API: a restart may be "
                   f"queued; check with `watchdog history` (is --daemon the daemon's API address?)", file=sys.stderr)
             return EXIT_FAILED
-        record, lost = _follow(http, record, args.wait, follow_standby=tries > 1)
+        record, lost = _follow(http, args.daemon, record, args.wait, follow_standby=tries > 1)
     request_id = printable(str(record["id"]))
     if lost is not None:
         # The restart was accepted: a daemon restarted or replaced meanwhile (a rollout, another
@@ -106,7 +111,7 @@ def _request_record(response: httpx.Response) -> dict[str, Any] | None:
     return record
 
 
-def _follow(http: httpx.Client, record: dict[str, Any], wait: float,
+def _follow(http: httpx.Client, url: str, record: dict[str, Any], wait: float,
             follow_standby: bool = False) -> tuple[dict[str, Any], str | None]:
     """GET /v1/restarts/{id} until the request is no longer pending or `wait` seconds passed:
     the last record seen, and why following it stopped short (None when it did not). With
@@ -124,7 +129,10 @@ def _follow(http: httpx.Client, record: dict[str, Any], wait: float,
         if follow_standby and Standby.of(response) is not None:
             continue
         if response.status_code != 200:
-            return record, f"the daemon answered HTTP {response.status_code}: {error_text(response)}"
+            who = not_the_daemon(response, url)
+            said = f"the daemon answered HTTP {response.status_code}" if who is None else \
+                f"refused (HTTP {response.status_code}) by {who}"
+            return record, f"{said}: {error_text(response)}"
         followed = _request_record(response)
         if followed is None:
             return record, "the daemon's answer is not a request of its API"

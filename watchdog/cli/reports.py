@@ -18,6 +18,8 @@ from .daemon import (
     daemon_headers,
     failure_text,
     get_past_standby,
+    not_the_daemon,
+    proxy_note,
     refusal_text,
     shown_url,
 )
@@ -194,14 +196,18 @@ def _from_daemon(args: argparse.Namespace, path: str, params: dict[str, str | in
         with daemon_client(args.daemon, headers) as http:
             response, standby, tries = get_past_standby(http, args.daemon, f"{args.daemon.rstrip('/')}{path}", params)
     except httpx.HTTPError as exc:
-        print(f"cannot reach the daemon at {shown_url(args.daemon)}: {failure_text(exc)}", file=sys.stderr)
+        print(f"cannot reach the daemon at {shown_url(args.daemon)}{proxy_note(args.daemon)}: {failure_text(exc)}",
+              file=sys.stderr)
         return None
     if standby is not None:
         # Only the leader shows the connectors as it polls them (README, "High availability").
         print(standby.explain(args.daemon, tries), file=sys.stderr)
         return None
     if response.status_code != 200:
-        print(f"the daemon answered HTTP {response.status_code}: {refusal_text(response, args)}", file=sys.stderr)
+        who = not_the_daemon(response, args.daemon)
+        said = f"the daemon answered HTTP {response.status_code}" if who is None else \
+            f"refused (HTTP {response.status_code}) by {who}"
+        print(f"{said}: {refusal_text(response, args)}", file=sys.stderr)
         return None
     try:
         document: dict[str, Any] = response.json()
