@@ -298,3 +298,28 @@ def test_tables_escape_what_a_terminal_would_obey() -> None:
     for text in (render_status([row], now=NOW), render_history([record], now=NOW)):
         assert not any(c in text for c in "\x1b\x07\u202e"), "a control character reached the terminal"
         assert "\\x1b]0;pwned\\x07\\x1b[2J" in text, "the escape is shown, not hidden"
+
+
+def test_table_columns_line_up_whatever_script_a_name_is_written_in() -> None:
+    # A connector named in Chinese or Japanese, or with an emoji, takes two columns of the terminal
+    # per such character, and an accent written as a combining mark none: padded by characters,
+    # every column after such a name stood one column further right (or left) per character,
+    # `watchdog status` and `watchdog history` alike.
+    names = ["orders-sink", "注文-シンク", "sink-😀", "e\u0301clair-sink"]
+    # What a terminal shows of each: the wide characters two columns, the combining accent none.
+    shown_width = {"orders-sink": 11, "注文-シンク": 11, "sink-😀": 7, "e\u0301clair-sink": 11}
+    rows = [StatusRow(ConnectorKey("prod", name), ConnectorState(health=Health.HEALTHY), "RUNNING", NOW) for name in names]
+    lines = render_status(rows, now=NOW).splitlines()[3:]
+    assert len(lines) == len(names)
+    for line in lines:
+        name = next(n for n in names if line.startswith(f"    {n} "))
+        after = line[4 + len(name):]
+        # The HEALTH column begins at the same terminal column on every line.
+        assert 4 + shown_width[name] + len(after) - len(after.lstrip(" ")) == 4 + 11 + 2, (line, name)
+    records = [HistoryRecord(at=NOW, key=ConnectorKey("prod", name), job_id="j", rule="heal", trigger=Trigger.STATUS,
+                             triggers=(Trigger.STATUS,), outcome=Outcome.ACCEPTED, status_code=202) for name in names]
+    for line in render_history(records, now=NOW).splitlines()[1:]:
+        name = next(n for n in names if f"prod/{n}" in line)
+        before, after = line.split(f"prod/{name}")
+        assert len(before) + len("prod/") + shown_width[name] + len(after) - len(after.lstrip(" ")) == \
+            len(before) + len("prod/") + 11 + 2, line

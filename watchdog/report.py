@@ -10,6 +10,7 @@ from a running daemon or straight from the state file.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -462,13 +463,20 @@ def format_span(seconds: float) -> str:
 
 def _table(header: Sequence[str], body: Sequence[Sequence[str]], *, right_aligned: set[int]) -> str:
     body = [[printable(cell) for cell in row] for row in body]
-    widths = [max(len(row[column]) for row in (header, *body)) for column in range(len(header))]
+    widths = [max(_shown_width(row[column]) for row in (header, *body)) for column in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
         padded = (
-            cell.rjust(width) if column in right_aligned else cell.ljust(width)
+            " " * (width - _shown_width(cell)) + cell if column in right_aligned else cell + " " * (width - _shown_width(cell))
             for column, (cell, width) in enumerate(zip(cells, widths))
         )
         return COLUMN_GAP.join(padded).rstrip()
 
     return "\n".join(line(row) for row in (header, *body))
+
+
+def _shown_width(text: str) -> int:
+    """How many columns a terminal gives `text`: a wide character (Chinese, Japanese, Korean, most
+    emoji) two, a combining mark (an accent written apart) none. Padded by characters, a table
+    with a connector named `注文-シンク` had every later column of that row 5 columns to the right."""
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
