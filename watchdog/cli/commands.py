@@ -1,7 +1,8 @@
 """The `watchdog` command: run, check-config, restart, status, history, simulate, demo.
 
 Exit codes: 0 success; 1 a restart (or a --once pass) ended in an error outcome, or the daemon
-failed at run time; 2 the config or the command line is invalid (nothing was started).
+failed at run time; 2 the config or the command line is invalid (nothing was started); 75 with
+--daemon, nothing was done and the same command may work later (common.EXIT_TRY_LATER).
 
 This module holds the parser and the commands that run the daemon; `reports` the ones that read
 what it did, `daemon_restart` restart --daemon, `daemon` what asking a running daemon takes (its

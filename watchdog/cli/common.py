@@ -14,6 +14,14 @@ from ..config import Config, ConfigError, load_config
 from ..logs import configure_logging, keep_out_of_logs
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+# Nothing was done, and the same command may well work if run again later (sysexits' EX_TEMPFAIL):
+# the daemon at --daemon could not be reached (no connection: nothing was sent), or it answered
+# that it cannot take the request now (429: its queue is full; 503: it shuts down, the cluster
+# could not be listed, the leader may not send, only standbys answered through a Service).
+# With 1 for these as for a connector that does not exist, a deploy pipeline could not tell a
+# request worth sending again in a minute from one that never will be.
+EXIT_TRY_LATER = 75
+TRY_LATER_STATUSES = frozenset({429, 503})
 DEFAULT_CONFIG = "config.yaml"
 
 

@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..logs import printable
-from .common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
+from .common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_TRY_LATER, TRY_LATER_STATUSES
 from .daemon import (
     STANDBY_PAUSE,
     STANDBY_TRIES,
@@ -50,9 +50,9 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
                     break
                 time.sleep(STANDBY_PAUSE)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            print(f"cannot reach the daemon at {shown_url(args.daemon)}{proxy_note(args.daemon)}: {failure_text(exc)}",
-                  file=sys.stderr)
-            return EXIT_FAILED
+            print(f"cannot reach the daemon at {shown_url(args.daemon)}{proxy_note(args.daemon)}: {failure_text(exc)}; "
+                  "nothing was sent", file=sys.stderr)
+            return EXIT_TRY_LATER
         except httpx.HTTPError as exc:
             # Connected, so the request may have arrived and been queued: "cannot reach the
             # daemon" would have the operator believe nothing was asked for.
@@ -62,13 +62,15 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
             return EXIT_FAILED
         if standby is not None:
             print(f"{target}: not requested: {standby.explain(args.daemon, tries)}", file=sys.stderr)
-            return EXIT_FAILED
+            # Through a Service, the next try may reach the leader; this host's standby answers
+            # the same until it leads: the command is to be run in the leader's pod.
+            return EXIT_TRY_LATER if tries > 1 else EXIT_FAILED
         if response.status_code != 202:
             who = not_the_daemon(response, args.daemon)
             said = f"refused by the daemon (HTTP {response.status_code})" if who is None else \
                 f"refused (HTTP {response.status_code}) by {who}"
             print(f"{target}: {said}: {refusal_text(response, args)}", file=sys.stderr)
-            return EXIT_FAILED
+            return EXIT_TRY_LATER if response.status_code in TRY_LATER_STATUSES else EXIT_FAILED
         record = _request_record(response)
         if record is None:
             # Accepted (202), so a restart may well be queued: say so rather than "failed".

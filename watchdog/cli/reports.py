@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..config import ConfigError
 from ..logs import printable
-from .common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, config_or_exit, load
+from .common import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_TRY_LATER,
+    TRY_LATER_STATUSES,
+    config_or_exit,
+    load,
+)
 from .daemon import (
     daemon_client,
     daemon_headers,
@@ -147,8 +155,8 @@ def _read_report(
     the state file. An exit code when neither can be read (the reason is already on stderr)."""
     if args.daemon:
         document = _from_daemon(args, path, params)
-        if document is None:
-            return EXIT_FAILED
+        if isinstance(document, int):
+            return document
         try:
             return from_json(document)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -186,29 +194,32 @@ def _open_state(args: argparse.Namespace) -> StateStore | int:
         return EXIT_FAILED
 
 
-def _from_daemon(args: argparse.Namespace, path: str, params: dict[str, str | int]) -> dict[str, Any] | None:
+def _from_daemon(args: argparse.Namespace, path: str, params: dict[str, str | int]) -> dict[str, Any] | int:
+    """The daemon's JSON answer, or the exit code after saying why there is none: 2 when no call
+    can go (the address, the token: as `restart --daemon` says it), 75 when the daemon could not
+    be reached or answered that it cannot answer now (EXIT_TRY_LATER), else 1."""
     import httpx
 
     headers = daemon_headers(args)
     if headers is None:
-        return None
+        return EXIT_CONFIG
     try:
         with daemon_client(args.daemon, headers) as http:
             response, standby, tries = get_past_standby(http, args.daemon, f"{args.daemon.rstrip('/')}{path}", params)
     except httpx.HTTPError as exc:
         print(f"cannot reach the daemon at {shown_url(args.daemon)}{proxy_note(args.daemon)}: {failure_text(exc)}",
               file=sys.stderr)
-        return None
+        return EXIT_TRY_LATER
     if standby is not None:
         # Only the leader shows the connectors as it polls them (README, "High availability").
         print(standby.explain(args.daemon, tries), file=sys.stderr)
-        return None
+        return EXIT_TRY_LATER if tries > 1 else EXIT_FAILED  # this host's standby: ask the leader's pod
     if response.status_code != 200:
         who = not_the_daemon(response, args.daemon)
         said = f"the daemon answered HTTP {response.status_code}" if who is None else \
             f"refused (HTTP {response.status_code}) by {who}"
         print(f"{said}: {refusal_text(response, args)}", file=sys.stderr)
-        return None
+        return EXIT_TRY_LATER if response.status_code in TRY_LATER_STATUSES else EXIT_FAILED
     try:
         document: dict[str, Any] = response.json()
     except ValueError:
@@ -219,7 +230,7 @@ def _from_daemon(args: argparse.Namespace, path: str, params: dict[str, str | in
                                              response.request.headers))[:100]
         print(f"the answer of {shown_url(args.daemon)}{path} is not JSON ({kind}): is --daemon the daemon's API address?",
               file=sys.stderr)
-        return None
+        return EXIT_FAILED
     return document
 
 
