@@ -68,3 +68,4 @@ async def test_a_script_can_tell_a_request_to_send_again_later_from_one_refused(
     for command in (["restart", "prod", "orders"], ["status"], ["history"]):
         code, err = run(*command, "--daemon", gone)
         assert code == 75 and "cannot reach the daemon" in err, (command, code, err)
+

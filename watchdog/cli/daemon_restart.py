@@ -118,25 +118,35 @@ def _follow(http: httpx.Client, url: str, record: dict[str, Any], wait: float,
     """GET /v1/restarts/{id} until the request is no longer pending or `wait` seconds passed:
     the last record seen, and why following it stopped short (None when it did not). With
     `follow_standby` (a Service in front of the replicas), a standby's 503 is passed over: the
-    next try, on a new connection, may reach the leader that took the request."""
+    next try, on a new connection, may reach the leader that took the request.
+
+    A daemon not reached, or answering 503 (starting: it recovers its kept restarts first), is
+    asked again until `wait` has passed: a rollout replaces the daemon, and the next one knows
+    the request the state kept and sends it. The first refused connection ended the following
+    with `--wait` barely begun, "its outcome could not be followed"."""
     import httpx
 
     deadline = time.monotonic() + wait
+    problem: str | None = None  # why the last ask got no record, while the daemon may come back
     while record["state"] == "pending" and time.monotonic() < deadline:
         time.sleep(0.5)
         try:
             response = http.get(f"/v1/restarts/{record['id']}")
         except httpx.HTTPError as exc:
-            return record, f"the daemon could not be reached ({failure_text(exc)[:200]})"
+            problem = f"the daemon could not be reached ({failure_text(exc)[:200]})"
+            continue
         if follow_standby and Standby.of(response) is not None:
             continue
         if response.status_code != 200:
             who = not_the_daemon(response, url)
             said = f"the daemon answered HTTP {response.status_code}" if who is None else \
                 f"refused (HTTP {response.status_code}) by {who}"
-            return record, f"{said}: {error_text(response)}"
+            problem = f"{said}: {error_text(response)}"
+            if response.status_code == 503:
+                continue
+            return record, problem
         followed = _request_record(response)
         if followed is None:
             return record, "the daemon's answer is not a request of its API"
-        record = followed
-    return record, None
+        record, problem = followed, None
+    return record, problem
