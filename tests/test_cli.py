@@ -86,6 +86,25 @@ async def test_restart_command(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert expected in capsys.readouterr().out
 
 
+async def test_restart_prints_its_answer_alone_on_stdout_and_its_log_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None
+) -> None:
+    # `out=$(watchdog restart prod orders --reason 'deploy 42')` in a deploy script, or its output
+    # posted to a chat: the log lines (decision, restart_queued, restart_finished, stopping,
+    # stopped: JSON, since stdout is no terminal) came on stdout before the answer, six lines for
+    # one, whatever 2>/dev/null said. The answer alone is on stdout now, as `restart --daemon`
+    # and check-config --discover print it; the log is on stderr, whole.
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    async with served(simulator) as url:
+        path = _config(tmp_path, url)
+        result = await asyncio.to_thread(main, ["restart", "prod", "orders", "--reason", "deploy 42", "--config", str(path)])
+    said = capsys.readouterr()
+    assert result == 0
+    assert said.out.splitlines() == ["prod/orders: accepted (HTTP 202)"], said.out
+    events = [json.loads(line)["event"] for line in said.err.splitlines() if line.startswith("{")]
+    assert {"decision", "restart_queued", "restart_finished"} <= set(events), said.err
+
+
 def test_restart_of_an_unknown_cluster_is_refused_with_the_same_exit_code_with_or_without_a_daemon(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

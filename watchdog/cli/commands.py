@@ -397,7 +397,9 @@ def _restart_connector(args: argparse.Namespace) -> int:
         # valid (2 says it is not), the cluster named is not one of it.
         print(f"unknown cluster {args.cluster!r}; configured: {', '.join(sorted(config.clusters))}", file=sys.stderr)
         return EXIT_FAILED
-    configure(args, config)
+    # The log on stderr: stdout is the answer (`out=$(watchdog restart ...)`), which the log's
+    # lines (JSON, off a terminal) came before, six lines for one.
+    configure(args, config, stream=sys.stderr)
     from ..logs import printable
     from ..state import StateFileInUse, StateStoreError
 

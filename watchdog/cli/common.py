@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import IO
 
 from ..config import Config, ConfigError, load_config
 from ..logs import configure_logging, keep_out_of_logs
@@ -35,10 +36,12 @@ def load(args: argparse.Namespace, *, calls: bool = True) -> Config:
     return config.model_copy(update=updates) if updates else config
 
 
-def configure(args: argparse.Namespace, config: Config | None = None) -> None:
+def configure(args: argparse.Namespace, config: Config | None = None, *, stream: IO[str] | None = None) -> None:
+    """The log as the config and the command line ask; `stream`: where to (default stdout, the
+    daemon's; stderr for a command whose stdout is its answer)."""
     level = args.log_level or (config.log.level if config else "INFO")
     fmt = args.log_format or (config.log.format if config else "auto")
-    configure_logging(level, fmt)
+    configure_logging(level, fmt, stream=stream)
     if config is not None:
         from ..clients import sent_secrets
 
