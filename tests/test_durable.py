@@ -447,6 +447,14 @@ async def test_a_restart_requested_through_the_api_can_be_followed_by_its_id_aft
         request_id = answer.json()["id"]
         await wait_until(lambda: any(c.status_code == 429 for c in simulator.calls), "the first try answered 429")
         await first.stop()
+        # Asked of the stopping daemon once its queue has let the restart go unsent (it still
+        # answers until its server stops): the request is kept for the next daemon, not finished.
+        # It said `finished`, outcome `unsent`, and `watchdog restart --daemon` stopped following
+        # it there ("unsent: still queued or waiting when the shutdown deadline passed", exit 1),
+        # a restart the next daemon then made.
+        kept = (await http.get(f"/v1/restarts/{request_id}")).json()
+        assert kept["state"] == "pending", kept
+        assert kept["job"]["message"].endswith(f"kept (State file {tmp_path / 'state.db'}); sent at the next start"), kept
 
     second = daemon(tmp_path / "state.db", simulator, clock)
     async with with_api(second) as http:

@@ -435,7 +435,10 @@ def _describe(record: RequestRecord) -> dict[str, Any]:
         # Why a restart was not queued (backoff, a closed window, recently restarted...), as the
         # decision log says it; "" when it was.
         "detail": record.detail,
-        "state": "skipped" if job is None else ("finished" if job.phase is Phase.DONE else "pending"),
+        # A job left unsent at a stop and kept for the next daemon is not finished: it said
+        # `finished`, outcome `unsent`, and `watchdog restart --daemon` stopped following there.
+        "state": "skipped" if job is None else (
+            "finished" if job.phase is Phase.DONE and not job.kept_for else "pending"),
         "job": None,
     }
     if job is not None:
@@ -443,7 +446,7 @@ def _describe(record: RequestRecord) -> dict[str, Any]:
             "id": job.id,
             "outcome": job.outcome.value if job.outcome else None,
             "status_code": job.status_code,
-            "message": job.message,
+            "message": "; ".join(part for part in (job.message, job.kept_for) if part),
             "tries": job.tries,
             "requests": [r.id for r in job.requests],
         }

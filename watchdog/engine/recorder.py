@@ -288,7 +288,8 @@ class JobRecorder:
         if job.message:
             fields["message"] = job.message
         if job.outcome is Outcome.UNSENT:
-            fields["note"] = self._unsent_note()
+            fields["note"] = note = self._unsent_note()
+            job.kept_for = note if self._state.durable else ""
         if job.outcome in (Outcome.ACCEPTED, Outcome.DRY_RUN, Outcome.DROPPED, Outcome.CANCELLED):
             log.info("restart_finished", **fields)
         else:

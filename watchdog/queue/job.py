@@ -85,6 +85,10 @@ class RestartJob:
     # and the job is withdrawn only once it is empty: an alert answered `duplicate` is not sent
     # again by Alertmanager until its repeat_interval (hours), so it relies on this job.
     alerts: set[str] = field(default_factory=set)
+    # An `unsent` job the state store keeps for the next daemon (or the next leader) to send:
+    # where it is kept and who sends it (JobRecorder). Its requests are not finished: the API
+    # says them pending.
+    kept_for: str = ""
 
     @property
     def primary(self) -> RestartRequest:
