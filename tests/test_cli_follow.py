@@ -69,3 +69,46 @@ def test_restart_follows_its_request_across_a_rollout_of_the_daemon(
     assert result == [0], said
     assert "prod/orders: accepted (HTTP 202); request 0123456789abcdef" in said.out, said
     assert len(asked_of_the_new_one) == 2
+
+
+def test_restart_answered_duplicate_follows_the_restart_it_joined_across_a_rollout(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A restart asked for while one of the same connector was already queued is answered
+    # `duplicate`: its outcome is the queued one's, and only that one's request is kept in the
+    # state. After a rollout the next daemon knew the queued request alone: 404 for this one, and
+    # the command said "its outcome could not be followed", exit 1, for the restart the next
+    # daemon then made (against watchdog run on the simulator).
+    import http.server
+    import threading
+
+    from .loopback import QuietHandler
+
+    mine, queued = "0123456789abcdef", "fedcba9876543210"
+    asked: list[str] = []
+
+    class Daemon(QuietHandler):
+        def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            self.send_body(202, {"id": mine, "state": "pending", "decision": "duplicate",
+                                 "job": {"id": "1111222233334444", "outcome": None, "requests": [queued]}})
+
+        def do_GET(self) -> None:  # noqa: N802
+            asked.append(self.path)
+            if self.path == f"/v1/restarts/{queued}":
+                self.send_body(200, {"id": queued, "state": "finished", "decision": "restart",
+                                     "job": {"outcome": "accepted", "status_code": 202, "requests": [queued]}})
+            else:  # the next daemon: the duplicate's id is not in the state it recovered
+                self.send_body(404, {"error": f"unknown or expired request id '{mine}'"})
+
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", TOKEN)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Daemon)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        code = main(["restart", "prod", "orders", "--daemon", f"http://127.0.0.1:{server.server_port}", "--wait", "10"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    said = capsys.readouterr()
+    assert code == 0, said
+    assert f"prod/orders: accepted (HTTP 202); request {mine}" in said.out, said
+    assert asked == [f"/v1/restarts/{mine}", f"/v1/restarts/{queued}"]

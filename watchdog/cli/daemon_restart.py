@@ -4,6 +4,7 @@ saying what is known when it cannot be followed (the restart may have been queue
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -128,10 +129,11 @@ def _follow(http: httpx.Client, url: str, record: dict[str, Any], wait: float,
 
     deadline = time.monotonic() + wait
     problem: str | None = None  # why the last ask got no record, while the daemon may come back
+    own = asked = record["id"]
     while record["state"] == "pending" and time.monotonic() < deadline:
         time.sleep(0.5)
         try:
-            response = http.get(f"/v1/restarts/{record['id']}")
+            response = http.get(f"/v1/restarts/{asked}")
         except httpx.HTTPError as exc:
             problem = f"the daemon could not be reached ({failure_text(exc)[:200]})"
             continue
@@ -144,9 +146,28 @@ def _follow(http: httpx.Client, url: str, record: dict[str, Any], wait: float,
             problem = f"{said}: {error_text(response)}"
             if response.status_code == 503:
                 continue
+            joined = _joined(record, asked)
+            if response.status_code == 404 and joined is not None:
+                # A request answered `duplicate` shares the queued restart of another, and only that
+                # one is kept in the state: the next daemon knows it alone. Its outcome is ours.
+                asked = joined
+                continue
             return record, problem
         followed = _request_record(response)
         if followed is None:
             return record, "the daemon's answer is not a request of its API"
-        record, problem = followed, None
+        record, problem = {**followed, "id": own}, None
     return record, problem
+
+
+def _joined(record: dict[str, Any], asked: str) -> str | None:
+    """The request whose restart this one joined (the first of its job's, when not the one
+    asked about and not this one), or None."""
+    requests = (record.get("job") or {}).get("requests")
+    if not isinstance(requests, list) or record["id"] in requests:
+        return None
+    other = next((r for r in requests if isinstance(r, str) and r != asked), None)
+    return other if other is not None and _REQUEST_ID.fullmatch(other) else None
+
+
+_REQUEST_ID = re.compile(r"[0-9a-f]{16}")  # as the daemon hands them out: anything else is not asked about
