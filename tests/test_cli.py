@@ -1098,6 +1098,18 @@ def test_a_database_url_given_as_state_is_refused_without_quoting_it(
     assert "Pa55Leak9" not in err and "db.internal" not in err
 
 
+@pytest.mark.parametrize("command", ["status", "history"])
+def test_daemon_and_state_together_are_refused_not_one_of_them_passed_over(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # README: `[--daemon URL | --state FILE]`. Given both, --state was passed over without a word:
+    # the daemon's view, read as the state file's (exit 0).
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--daemon", "http://127.0.0.1:9", "--state", str(tmp_path / "state.db")])
+    assert exited.value.code == 2
+    assert "argument --state: not allowed with argument --daemon" in capsys.readouterr().err
+
+
 async def test_a_token_the_daemon_refuses_is_named_by_where_it_came_from(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

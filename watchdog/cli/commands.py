@@ -227,10 +227,13 @@ def _state_file(text: str) -> str:
 
 
 def _report_source(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--daemon", metavar="URL", type=_text, help="ask a running daemon's API (token from --token-file, $WATCHDOG_SERVER__AUTH_TOKEN or that file in the secrets directory)")
-    parser.add_argument("--token-file", metavar="PATH", help="file holding the daemon's bearer token")
-    parser.add_argument("--state", metavar="PATH", type=_state_file,
+    # One source or the other: given both, --state was passed over without a word, and the
+    # daemon's view read as the state file's.
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--daemon", metavar="URL", type=_text, help="ask a running daemon's API (token from --token-file, $WATCHDOG_SERVER__AUTH_TOKEN or that file in the secrets directory)")
+    source.add_argument("--state", metavar="PATH", type=_state_file,
                         help="read this SQLite state file (default: the config's state.path, or its state.url)")
+    parser.add_argument("--token-file", metavar="PATH", help="file holding the daemon's bearer token")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
