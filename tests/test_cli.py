@@ -261,6 +261,30 @@ async def test_restart_through_a_running_daemon(capsys: pytest.CaptureFixture[st
     assert len(simulator.restarts()) == 1
 
 
+async def test_restart_of_a_cluster_the_daemon_does_not_know_names_those_it_does(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without --daemon: "unknown cluster 'prdo'; configured: prod". With it, the daemon's 404 lists
+    # them too (`known`), and the command said "unknown cluster 'prdo'" alone.
+    from watchdog.app import Daemon
+
+    from .support import daemon_config
+
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    heal = {"name": "heal", "trigger": {"type": "status"}, "select": {"include": ["*"]}}
+    async with served(simulator) as url:
+        daemon = Daemon(daemon_config([heal], base_url=url, token="cli-token-2-5f0a9e3d"))
+        await daemon.start()
+        try:
+            monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-token-2-5f0a9e3d")
+            code = await asyncio.to_thread(
+                main, ["restart", "prdo", "orders", "--daemon", f"http://127.0.0.1:{daemon.bound_port}"])
+        finally:
+            await daemon.stop()
+    err = capsys.readouterr().err
+    assert code == 1 and "prdo/orders: refused by the daemon (HTTP 404): unknown cluster 'prdo'; configured: prod" in err, err
+
+
 async def test_restart_says_why_a_cluster_could_not_be_listed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -331,4 +331,9 @@ def error_text(response: httpx.Response) -> str:
         left_out = len(problems) - len(named) + (not_shown if isinstance(not_shown, int) else 0)
         if left_out > 0:
             text += f"; and {left_out} more"
+    known = document.get("known")
+    if isinstance(known, list) and all(isinstance(name, str) for name in known):
+        # The clusters the daemon's config names (its 404 for a cluster it does not know), as the
+        # command says them without --daemon: "unknown cluster 'prdo'" alone left them to be found.
+        text += f"; configured: {', '.join(known[:50]) or 'none'}" + (f" and {len(known) - 50} more" if len(known) > 50 else "")
     return printable(scrubbed(text)[:1000])
