@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from watchdog.engine import decisions
+from watchdog.engine import core
 
 from .support import CLUSTER
 from .test_api import AUTH, alert, payload, polled, world
@@ -14,7 +14,7 @@ from .test_api import AUTH, alert, payload, polled, world
 async def test_alert_and_poll_traffic_does_not_evict_a_restart_asked_for_through_the_api(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(decisions, "REQUEST_MEMORY", 20)  # 10,000 in production: the same story, smaller
+    monkeypatch.setattr(core, "REQUEST_MEMORY", 20)  # 10,000 in production: the same story, smaller
     w, http = world()
     await polled(w)
     asked = await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "billing-sink"}, headers=AUTH)
