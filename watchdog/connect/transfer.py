@@ -39,6 +39,9 @@ class CallLimits:
     max_bytes: int = DEFAULT_MAX_BYTES
     # The most connectors a list answer may hold (api.max_listed_connectors): entries.py.
     max_listed: int = DEFAULT_MAX_LISTED
+    # What set `total_seconds`, as a call it ended says it: a caller that bounds its calls
+    # shorter than the setting names its own bound, not a setting of another value.
+    total_named: str = "timeouts.total"
 
 
 DEFAULT_LIMITS = CallLimits()
@@ -145,7 +148,7 @@ async def fetch(http: httpx.AsyncClient, method: str, url: str, limits: CallLimi
     except TimeoutError:
         if done is not None:
             return _kept(done, chunks, complete=False, cut_off=f"no whole body within {limits.total_seconds:g}s")
-        raise CallDeadlineExceeded(f"no complete answer within {limits.total_seconds:g}s (timeouts.total)") from None
+        raise CallDeadlineExceeded(f"no complete answer within {limits.total_seconds:g}s ({limits.total_named})") from None
     except (httpx.HTTPError, ssl.SSLError) as exc:
         if done is not None:
             return _kept(done, chunks, complete=False, cut_off=transport_failure(exc))

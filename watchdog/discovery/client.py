@@ -14,7 +14,7 @@ a cluster missing from a listing cut short must not be taken for a deleted one.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 import httpx
@@ -44,6 +44,12 @@ PAGE_SIZE = 99
 # A listing longer than this many pages is refused as a failure (an upstream handing out page
 # tokens for ever must not hold the lane): 9,900 environments, or clusters in one environment.
 MAX_PAGES = 100
+# The most one list call may take, its answer included (api.timeouts.total if shorter). A page
+# answers within a second or two when the API is well; discovery's calls go through the key's lane,
+# which on Confluent Cloud sends one call at a time while no rate limit is known, so a cmk/v2 that
+# took a call and never answered held every poll and restart of the key for api.timeouts.total
+# (30 s), once per environment of each refresh (fleet.sweep also stops asking at the first such).
+DISCOVERY_CALL_SECONDS = 10.0
 # Gateway.call logs the cluster a call is for; discovery calls are for none.
 NO_CLUSTER = "-"
 
@@ -79,7 +85,8 @@ class DiscoveryClient:
                  patience: Patience | None = None) -> None:
         self._http = http
         self._gateway = gateway
-        self._limits = limits
+        self._limits = limits if limits.total_seconds <= DISCOVERY_CALL_SECONDS else replace(
+            limits, total_seconds=DISCOVERY_CALL_SECONDS, total_named="discovery's bound on a list call")
         self._patience = patience
         self.calls_again = 0  # pages asked for again (patience): calls a Listing's count leaves out
 

@@ -56,12 +56,20 @@ class Refresh:
 
 async def sweep(
     client: DiscoveryClient, settings: DiscoverySettings, streaks: Streaks,
-    known_names: Mapping[str, str | None] | None = None,
+    known_names: Mapping[str, str | None] | None = None, unanswered_at: Mapping[str, int] | None = None,
 ) -> tuple[Sweep, int]:
     """One round of list calls: the environments (unless only ids are selected), then the
     clusters of each selected environment, one environment after the other (one lane: the
     limiter paces them with every poll and restart of the key). Returns the findings and the
     number of calls made.
+
+    A cluster listing that gets no answer (a timeout, the network) ends the round: the
+    environments not asked yet count as not read. Each such call held every poll and restart of
+    the key for its whole deadline (the lane sends one call at a time while no rate limit is
+    known), and a cmk/v2 that never answered held them once per environment, at every retry.
+    `unanswered_at` (the refresh at which each environment last got no answer) orders them:
+    those never unanswered first, then the one unanswered longest ago, so that one environment
+    that never answers is asked last and keeps none of the others from being read.
 
     A listing that fails at every refresh (every 30 s) is said as a failing poll is
     (triggers/streak.py, `streaks`): when it starts, then every few minutes with `repeated`
@@ -89,8 +97,13 @@ async def sweep(
         targets.setdefault(identifier, FoundEnvironment(identifier, None))
     results = []
     streaks.keep({ENVIRONMENT_LISTING, *targets})
-    for identifier in sorted(targets):
+    last_unanswered = unanswered_at or {}
+    not_asked: str | None = None  # why the environments left are not asked this round
+    for identifier in sorted(targets, key=lambda e: (last_unanswered.get(e, -1), e)):
         environment = targets[identifier]
+        if not_asked is not None:
+            results.append(EnvironmentResult(environment, EnvironmentOutcome.UNKNOWN, detail=not_asked))
+            continue
         attempt = streaks.attempt(identifier)
         clusters = await client.clusters(identifier, attempt)
         calls += clusters.calls
@@ -115,15 +128,19 @@ async def sweep(
         if clusters.foreign:
             cut += " (an HTML page, not the API's answer: a proxy's?)"
         detail = f"{clusters.outcome.value}: {clusters.message}{cut}"[:300]
-        results.append(EnvironmentResult(environment, outcome, detail=detail))
+        unanswered = clusters.outcome is Outcome.NETWORK_ERROR
+        results.append(EnvironmentResult(environment, outcome, detail=detail, unanswered=unanswered))
         said = attempt.failed(clusters.outcome.value)
         report = log.debug if said is None else log.warning
+        note = ("the key cannot list its clusters (deleted, or no role there): they count as missing"
+                if outcome is EnvironmentOutcome.GONE else "its clusters stay as they were; the next refresh asks again")
+        if unanswered:
+            not_asked = f"not asked: the cluster list of {identifier} got no answer ({clusters.message})"[:300]
+            note += ("; the environments after it are not asked this refresh (a call that gets no answer holds "
+                     "every poll and restart of the key), and it is asked after them from now on")
         report("discovery_environment_unreadable", environment=identifier, outcome=clusters.outcome.value,
-               message=clusters.message, **(said or {}),
-               note=("the key cannot list its clusters (deleted, or no role there): they count as missing"
-                     if outcome is EnvironmentOutcome.GONE else
-                     "its clusters stay as they were; the next refresh asks again"))
-    return Sweep(tuple(results), listed), calls
+               message=clusters.message, **(said or {}), note=note)
+    return Sweep(tuple(sorted(results, key=lambda r: r.environment.id)), listed), calls
 
 
 def _report_skipped(what: str, skipped: int, **fields: str) -> None:
@@ -158,6 +175,9 @@ class Fleet:
         self._environment_outcomes: dict[str, EnvironmentOutcome] = {}
         self._streaks = Streaks(now)  # listings failing refresh after refresh (triggers/streak.py)
         self._previous_result: str | None = None  # the result of the refresh before the last
+        # The refresh (`refreshes`) at which each environment's cluster listing last got no
+        # answer: those are asked last (sweep).
+        self._unanswered_at: dict[str, int] = {}
 
     # -- the config the daemon runs with -----------------------------------------------------
 
@@ -194,7 +214,8 @@ class Fleet:
 
     async def refresh(self, client: DiscoveryClient, settings: DiscoverySettings) -> Refresh:
         started = time.perf_counter()
-        found, calls = await sweep(client, settings, self._streaks, self.inventory.environment_names)
+        found, calls = await sweep(client, settings, self._streaks, self.inventory.environment_names, self._unanswered_at)
+        self._record_unanswered(found)
         events = self.inventory.record(found, settings, now=self._now().timestamp())
         result = refresh_result(found)
         self.metrics.refreshes.labels(result).inc()
@@ -209,6 +230,17 @@ class Fleet:
         self._previous_result = self.last.result if self.last is not None else None
         self.last = Refresh(result, found, events, calls, time.perf_counter() - started)
         return self.last
+
+    def _record_unanswered(self, found: Sweep) -> None:
+        """When each selected environment's cluster listing last got no answer (sweep's order)."""
+        if found.failure is None:
+            selected = {r.environment.id for r in found.results}
+            self._unanswered_at = {e: at for e, at in self._unanswered_at.items() if e in selected}
+        for environment in found.results:
+            if environment.unanswered:
+                self._unanswered_at[environment.environment.id] = self.refreshes
+            elif environment.outcome is not EnvironmentOutcome.UNKNOWN:
+                self._unanswered_at.pop(environment.environment.id, None)
 
     def _record_outcomes(self, found: Sweep) -> None:
         """Each selected environment's last outcome (`watchdog_discovery_environments`). One no

@@ -69,6 +69,7 @@ class EnvironmentResult:
     outcome: EnvironmentOutcome
     clusters: tuple[FoundCluster, ...] = ()
     detail: str = ""  # why, when not READ (the API's outcome and message)
+    unanswered: bool = False  # UNKNOWN because its listing got no answer (a timeout, the network)
 
 
 @dataclass(frozen=True, slots=True)
