@@ -10,9 +10,10 @@ the API treat a discovered cluster exactly like a listed one.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from fnmatch import fnmatchcase
 
 from ..config import CloudCluster, Config, DiscoverySettings
 from ..logs import get_logger
@@ -93,6 +94,8 @@ async def sweep(
     # An environment answered without a name keeps the one it was known by (`known_names`).
     names = known_names or {}
     targets = {e.id: e for e in listed or () if selection.selects(e.id, e.display_name or names.get(e.id))}
+    unmatched = () if listed is None else unmatched_names(
+        selection.names, [(e.id, e.display_name or names.get(e.id)) for e in listed])
     for identifier in selection.ids:
         targets.setdefault(identifier, FoundEnvironment(identifier, None))
     results = []
@@ -140,7 +143,27 @@ async def sweep(
                      "every poll and restart of the key), and it is asked after them from now on")
         report("discovery_environment_unreadable", environment=identifier, outcome=clusters.outcome.value,
                message=clusters.message, **(said or {}), note=note)
-    return Sweep(tuple(sorted(results, key=lambda r: r.environment.id)), listed), calls
+    return Sweep(tuple(sorted(results, key=lambda r: r.environment.id)), listed, unmatched=unmatched), calls
+
+
+def unmatched_names(globs: Sequence[str], listed: Sequence[tuple[str, str | None]]) -> tuple[tuple[str, str], ...]:
+    """The `environments.names` globs that select none of the `listed` environments (id, display
+    name), each with why: a name written in another case, an id written where a name goes, or
+    none like it. Watching nothing of such a glob without a word, the daemon looked healthy."""
+    unmatched = []
+    for glob in globs:
+        if any(name is not None and fnmatchcase(name, glob) for _, name in listed):
+            continue
+        folded = [(i, n) for i, n in listed if n is not None and fnmatchcase(n.casefold(), glob.casefold())]
+        by_id = [(i, n) for i, n in listed if fnmatchcase(i, glob)]
+        if folded:
+            why = f"matches {folded[0][1]} ({folded[0][0]}) but for the case: globs are case-sensitive"
+        elif by_id:
+            why = f"matches the id of {by_id[0][1] or by_id[0][0]} ({by_id[0][0]}): ids go in discovery.environments.ids"
+        else:
+            why = f"matches none of the {len(listed)} environment(s) the key can see"
+        unmatched.append((glob, why))
+    return tuple(unmatched)
 
 
 def _report_skipped(what: str, skipped: int, **fields: str) -> None:
@@ -178,6 +201,8 @@ class Fleet:
         # The refresh (`refreshes`) at which each environment's cluster listing last got no
         # answer: those are asked last (sweep).
         self._unanswered_at: dict[str, int] = {}
+        # The names globs said to select nothing, said again only when they change.
+        self._unmatched: dict[str, str] = {}
 
     # -- the config the daemon runs with -----------------------------------------------------
 
@@ -208,6 +233,7 @@ class Fleet:
         streak kept through hours of standby was reported as hours of failing)."""
         self._streaks = Streaks(self._now)
         self._previous_result = None
+        self._unmatched = {}
         self.metrics.stand_by()
 
     # -- a refresh ------------------------------------------------------------------------------
@@ -216,6 +242,7 @@ class Fleet:
         started = time.perf_counter()
         found, calls = await sweep(client, settings, self._streaks, self.inventory.environment_names, self._unanswered_at)
         self._record_unanswered(found)
+        self._say_unmatched(found)
         events = self.inventory.record(found, settings, now=self._now().timestamp())
         result = refresh_result(found)
         self.metrics.refreshes.labels(result).inc()
@@ -230,6 +257,23 @@ class Fleet:
         self._previous_result = self.last.result if self.last is not None else None
         self.last = Refresh(result, found, events, calls, time.perf_counter() - started)
         return self.last
+
+    def _say_unmatched(self, found: Sweep) -> None:
+        """Which names globs select no environment: when that changes (a listing that failed
+        says nothing of it)."""
+        if found.failure is not None or found.listed is None:
+            return
+        unmatched = dict(found.unmatched)
+        if unmatched == self._unmatched:
+            return
+        if unmatched:
+            log.warning("discovery_environment_names_unmatched", globs=unmatched,
+                        note="discovery.environments.names globs that select no environment the key can see: "
+                             "nothing of them is watched")
+        else:
+            log.info("discovery_environment_names_matched", note="every discovery.environments.names glob selects "
+                     "an environment")
+        self._unmatched = unmatched
 
     def _record_unanswered(self, found: Sweep) -> None:
         """When each selected environment's cluster listing last got no answer (sweep's order)."""

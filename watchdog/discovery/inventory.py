@@ -87,6 +87,9 @@ class Sweep:
     transient: bool = False
     # The fields saying that failure adds (triggers/streak.py); None: not said again yet (debug).
     said: Mapping[str, object] | None = None
+    # The `environments.names` globs that selected no listed environment, each with why (fleet.py,
+    # unmatched_names); empty when the environments were not listed.
+    unmatched: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -161,6 +161,8 @@ def render(config: Config, fleet: Fleet, calls: int) -> str:
             if cluster.deleted_at:
                 verdict += f" (being deleted: metadata.deleted_at {cluster.deleted_at})"
             lines.append(f"    {cluster.id:<{width}}  {printable(cluster.display_name):<{display}}  {verdict}")
+    for glob, why in refresh.sweep.unmatched:
+        lines.append(f"  names glob {glob!r} selects no environment: {why}")
     watched = fleet.inventory.watched(settings, static)
     lines.append(f"would watch {len(watched)} discovered cluster(s) and {len(config.clusters)} configured one(s)")
     return "\n".join(lines)
