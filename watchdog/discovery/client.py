@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 
@@ -34,7 +34,13 @@ from .found import (
     parse_page,
 )
 
-T = TypeVar("T")
+
+class _Entry(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+T = TypeVar("T", bound=_Entry)
 
 ENVIRONMENTS_PATH = "/org/v2/environments"
 CLUSTERS_PATH = "/cmk/v2/clusters"
@@ -111,6 +117,7 @@ class DiscoveryClient:
         skipped = 0
         token: str | None = None
         tokens_seen: set[str] = set()
+        first: set[str] = set()  # the ids of the first page's entries
 
         def parse(data: Any) -> Page[T]:
             return parse_page(data, parse_item)
@@ -131,6 +138,15 @@ class DiscoveryClient:
                 if self._patience is None or not await self._patience(result, pause, _what(endpoint, filters, page)):
                     return Listing(None, result.outcome, result.message, page, skipped, result.foreign, result.cut_off)
                 self.calls_again += 1
+            ids = {item.id for item in result.value.items}
+            if page == 1:
+                first = ids
+            elif ids and ids == first:
+                # A server (or a gateway, a cache) that answers every token with the first page
+                # again, under a fresh token each time: asked MAX_PAGES times at every refresh
+                # before, the same page each time. The listing cannot be read whole.
+                return Listing(None, Outcome.SERVER_ERROR, f"page {page} lists the very entries of page 1 (the page token "
+                               "was not followed?); not read further", page, skipped)
             items += result.value.items
             skipped += result.value.skipped
             token = result.value.next_token
