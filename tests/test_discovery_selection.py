@@ -1,4 +1,6 @@
-"""`discovery.environments.names` globs that select no environment the key can see (a display
+"""What discovery can tell of a config that selects other than the user meant, said.
+
+`discovery.environments.names` globs that select no environment the key can see (a display
 name written in another case, an environment's id written where its name goes, a typo) are said,
 by the daemon and by `check-config --discover`: before, the daemon watched nothing of them, its
 refreshes `ok`, and nothing said why (found 2026-12-03 against a fake Confluent on loopback:
@@ -78,3 +80,31 @@ async def test_check_config_discover_says_which_names_globs_select_nothing() -> 
            "globs are case-sensitive" in text.splitlines()
     assert "  names glob 'qa-*' selects no environment: matches none of the 2 environment(s) the key can see" in text
     assert "would watch 1 discovered cluster(s)" in text
+
+
+# A `clusters:` entry naming a cluster discovery lists in another environment (an environment_id
+# typo): the static entry wins, so its polls went to the environment written and failed (404)
+# at every poll, its FAILED connectors never restarted, while discovery knew where the cluster is
+# and said nothing; check-config --discover showed it 'watched as clusters.orders' under the
+# environment it is really in.
+STATIC_ELSEWHERE = {"orders": {"environment_id": "env-stage", "kafka_cluster_id": "lkc-prod"}}
+ELSEWHERE = "clusters.orders names environment env-stage, but discovery lists lkc-prod in env-prod (production)"
+
+
+async def test_a_static_entry_naming_a_cluster_discovery_lists_in_another_environment_is_said() -> None:
+    from watchdog.app import Daemon
+
+    daemon = Daemon(make_config(config_data({}, clusters=STATIC_ELSEWHERE)), transport=httpx.MockTransport(FakeCloud()))
+    with structlog.testing.capture_logs() as logs:
+        assert await daemon.refresh_discovery() is True
+        assert await daemon.refresh_discovery() is True
+    said = [e for e in logs if e["event"] == "discovery_static_cluster_elsewhere"]
+    assert [(e["log_level"], e["clusters"]) for e in said] == [("warning", {"orders": ELSEWHERE})], "said once"
+    await daemon.stop()
+
+
+async def test_check_config_discover_says_a_static_entry_names_another_environment() -> None:
+    config = make_config(config_data({}, clusters=STATIC_ELSEWHERE))
+    _, text = await discover_once(config, httpx.MockTransport(FakeCloud()))
+    line = next(line for line in text.splitlines() if line.strip().startswith("lkc-prod"))
+    assert line.endswith(f"watched as clusters.orders (the static entry wins); {ELSEWHERE}: its polls go to env-stage"), line

@@ -181,6 +181,21 @@ def refresh_result(found: Sweep) -> str:
     return "partial" if EnvironmentOutcome.UNKNOWN in outcomes else "ok"
 
 
+def static_elsewhere(config: Config, inventory: Inventory) -> dict[str, str]:
+    """The `clusters:` entries naming a cluster discovery lists in another environment (an
+    environment_id typo), by name, each said as a sentence. The static entry wins, so its polls
+    go to the environment written and fail; discovery knows where the cluster is."""
+    said = {}
+    for name, cluster in config.clusters.items():
+        tracked = inventory.clusters.get(cluster.kafka_cluster_id) if isinstance(cluster, CloudCluster) else None
+        if tracked is not None and isinstance(cluster, CloudCluster) and tracked.cluster.environment_id != cluster.environment_id:
+            where = tracked.cluster.environment_id
+            known = inventory.environment_names.get(where)
+            said[name] = (f"clusters.{name} names environment {cluster.environment_id}, but discovery lists "
+                          f"{cluster.kafka_cluster_id} in {where}" + (f" ({known})" if known else ""))
+    return said
+
+
 def static_cluster_ids(config: Config) -> set[str]:
     """The Kafka cluster ids `clusters:` covers: discovery leaves those to their static entry."""
     return {c.kafka_cluster_id for c in config.clusters.values() if isinstance(c, CloudCluster)}
@@ -201,8 +216,10 @@ class Fleet:
         # The refresh (`refreshes`) at which each environment's cluster listing last got no
         # answer: those are asked last (sweep).
         self._unanswered_at: dict[str, int] = {}
-        # The names globs said to select nothing, said again only when they change.
+        # The names globs said to select nothing, said again only when they change; likewise the
+        # static entries naming a cluster discovery lists in another environment.
         self._unmatched: dict[str, str] = {}
+        self._elsewhere: dict[str, str] = {}
 
     # -- the config the daemon runs with -----------------------------------------------------
 
@@ -234,6 +251,7 @@ class Fleet:
         self._streaks = Streaks(self._now)
         self._previous_result = None
         self._unmatched = {}
+        self._elsewhere = {}
         self.metrics.stand_by()
 
     # -- a refresh ------------------------------------------------------------------------------
@@ -330,6 +348,12 @@ class Fleet:
                 changes += 1
         self.metrics.show_watched(before, watched)
         self._show_counts(settings, static)
+        elsewhere = static_elsewhere(loaded, self.inventory)
+        if elsewhere and elsewhere != self._elsewhere:
+            log.warning("discovery_static_cluster_elsewhere", clusters=elsewhere,
+                        note="the static entry wins: its polls go to the environment it names and fail there; fix "
+                             "its environment_id, or remove the entry and let discovery watch the cluster")
+        self._elsewhere = elsewhere
         return changes
 
     def _announced(self, event: Event, settings: DiscoverySettings | None, static: set[str]) -> bool:

@@ -28,7 +28,7 @@ from ..metrics import Metrics
 from ..model import Outcome
 from ..ratelimit import Pause, RateLimiter
 from .client import DiscoveryClient
-from .fleet import Fleet, static_cluster_ids
+from .fleet import Fleet, static_cluster_ids, static_elsewhere
 from .inventory import ClusterState, EnvironmentOutcome
 from .metrics import DiscoveryMetrics
 
@@ -138,6 +138,7 @@ def render(config: Config, fleet: Fleet, calls: int) -> str:
     static = static_cluster_ids(config)
     static_names = {c.kafka_cluster_id: name for name, c in config.clusters.items() if isinstance(c, CloudCluster)}
     inventory = fleet.inventory
+    elsewhere = static_elsewhere(config, inventory)
     for result in refresh.sweep.results:
         environment = result.environment
         name = inventory.environment_names.get(environment.id)
@@ -158,6 +159,9 @@ def render(config: Config, fleet: Fleet, calls: int) -> str:
                 ClusterState.NOT_READY: f"not watched until PROVISIONED (phase {cluster.phase or 'unknown'})",
                 ClusterState.STATIC: f"watched as clusters.{static_names.get(cluster.id, '?')} (the static entry wins)",
             }.get(state, "not watched") if state is not None else "not watched"
+            entry = config.clusters.get(static_names.get(cluster.id, ""))
+            if state is ClusterState.STATIC and isinstance(entry, CloudCluster) and static_names[cluster.id] in elsewhere:
+                verdict += f"; {elsewhere[static_names[cluster.id]]}: its polls go to {entry.environment_id}"
             if cluster.deleted_at:
                 verdict += f" (being deleted: metadata.deleted_at {cluster.deleted_at})"
             lines.append(f"    {cluster.id:<{width}}  {printable(cluster.display_name):<{display}}  {verdict}")
