@@ -108,3 +108,26 @@ async def test_check_config_discover_says_a_static_entry_names_another_environme
     _, text = await discover_once(config, httpx.MockTransport(FakeCloud()))
     line = next(line for line in text.splitlines() if line.strip().startswith("lkc-prod"))
     assert line.endswith(f"watched as clusters.orders (the static entry wins); {ELSEWHERE}: its polls go to env-stage"), line
+
+
+# A key with no role on any environment (a new service account without its role binding) sees an
+# empty environment list: the daemon watched nothing, ready, its refreshes `ok`, with nothing but
+# zero counts in its first discovery_refreshed line (at info) to show it.
+def _no_environment(request: httpx.Request) -> httpx.Response:
+    if request.url.path == "/org/v2/environments":
+        return httpx.Response(200, json={"api_version": "org/v2", "kind": "EnvironmentList", "metadata": {}, "data": []})
+    return httpx.Response(200, json={})
+
+
+async def test_a_key_that_sees_no_environment_is_said_once() -> None:
+    from watchdog.app import Daemon
+
+    daemon = Daemon(make_config(config_data({})), transport=httpx.MockTransport(_no_environment))
+    with structlog.testing.capture_logs() as logs:
+        assert await daemon.refresh_discovery() is True
+        assert await daemon.refresh_discovery() is True
+    said = [e for e in logs if e["event"] == "discovery_no_environment_listed"]
+    assert [e["log_level"] for e in said] == ["warning"], "said once"
+    await daemon.stop()
+    _, text = await discover_once(make_config(config_data({})), httpx.MockTransport(_no_environment))
+    assert "  the key sees no environment: it has no role on any (Operator, or EnvironmentAdmin on each)" in text

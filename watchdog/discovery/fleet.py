@@ -220,6 +220,7 @@ class Fleet:
         # static entries naming a cluster discovery lists in another environment.
         self._unmatched: dict[str, str] = {}
         self._elsewhere: dict[str, str] = {}
+        self._saw_none = False  # the last environment listing listed none (said once)
 
     # -- the config the daemon runs with -----------------------------------------------------
 
@@ -252,6 +253,7 @@ class Fleet:
         self._previous_result = None
         self._unmatched = {}
         self._elsewhere = {}
+        self._saw_none = False
         self.metrics.stand_by()
 
     # -- a refresh ------------------------------------------------------------------------------
@@ -277,10 +279,14 @@ class Fleet:
         return self.last
 
     def _say_unmatched(self, found: Sweep) -> None:
-        """Which names globs select no environment: when that changes (a listing that failed
-        says nothing of it)."""
+        """Whether the key sees any environment at all, and which names globs select none: said
+        when that changes (a listing that failed says nothing of it)."""
         if found.failure is not None or found.listed is None:
             return
+        if not found.listed and not self._saw_none:
+            log.warning("discovery_no_environment_listed", note="the key sees no environment: it has no role on any "
+                        "(Operator, or EnvironmentAdmin on each); nothing is discovered until it has")
+        self._saw_none = not found.listed
         unmatched = dict(found.unmatched)
         if unmatched == self._unmatched:
             return

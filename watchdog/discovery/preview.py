@@ -165,6 +165,8 @@ def render(config: Config, fleet: Fleet, calls: int) -> str:
             if cluster.deleted_at:
                 verdict += f" (being deleted: metadata.deleted_at {cluster.deleted_at})"
             lines.append(f"    {cluster.id:<{width}}  {printable(cluster.display_name):<{display}}  {verdict}")
+    if refresh.sweep.listed is not None and not refresh.sweep.listed:
+        lines.append("  the key sees no environment: it has no role on any (Operator, or EnvironmentAdmin on each)")
     for glob, why in refresh.sweep.unmatched:
         lines.append(f"  names glob {glob!r} selects no environment: {why}")
     watched = fleet.inventory.watched(settings, static)
