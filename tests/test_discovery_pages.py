@@ -62,3 +62,37 @@ async def test_pages_that_follow_one_another_are_read_whole() -> None:
         limiter = RateLimiter("main", config.rate_limit.model_copy(update={"max_requests_per_second": 1000}))
         listing = await DiscoveryClient(http, Gateway(limiter, Metrics()), CallLimits()).environments()
     assert listing.items is not None and len(listing.items) == 297
+
+
+async def test_entries_that_cannot_be_read_are_said_when_their_count_changes_not_at_every_refresh() -> None:
+    """A gateway or cache that ignores the `environment` filter lists every environment's
+    clusters under each: the entries of other environments are skipped (rightly), and were said
+    in a discovery_entries_unreadable warning per environment at every refresh (six environments:
+    72 warnings an hour at the default interval, 720 while a refresh keeps being partial)."""
+    from watchdog.app import Daemon
+
+    environments = ["env-a", "env-b", "env-c"]
+    every = [{"id": f"lkc-{e[-1]}1", "spec": {"environment": {"id": e}}, "status": {"phase": "PROVISIONED"}}
+             for e in environments]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/org/v2/environments":
+            return httpx.Response(200, json={"metadata": {}, "data": [{"id": e, "display_name": e} for e in environments]})
+        if request.url.path == "/cmk/v2/clusters":
+            return httpx.Response(200, json={"metadata": {}, "data": every})  # the filter not applied
+        return httpx.Response(200, json={})
+
+    import structlog
+
+    daemon = Daemon(make_config(config_data({})), transport=httpx.MockTransport(handler))
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(3):
+            assert await daemon.refresh_discovery() is True
+        every.append({"id": "lkc-a2", "spec": {"environment": {"id": "env-a"}}, "status": {"phase": "PROVISIONED"}})
+        assert await daemon.refresh_discovery() is True
+    assert sorted(daemon.fleet.watched) == ["lkc-a1", "lkc-a2", "lkc-b1", "lkc-c1"]
+    warned = [(e["environment"], e["count"]) for e in logs
+              if e["event"] == "discovery_entries_unreadable" and e["log_level"] == "warning"]
+    # Once per listing, then again for those whose count changed (env-b and env-c skip one more).
+    assert warned == [("env-a", 2), ("env-b", 2), ("env-c", 2), ("env-b", 3), ("env-c", 3)]
+    await daemon.stop()

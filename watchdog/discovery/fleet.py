@@ -58,6 +58,7 @@ class Refresh:
 async def sweep(
     client: DiscoveryClient, settings: DiscoverySettings, streaks: Streaks,
     known_names: Mapping[str, str | None] | None = None, unanswered_at: Mapping[str, int] | None = None,
+    skipped_before: dict[str, int] | None = None,
 ) -> tuple[Sweep, int]:
     """One round of list calls: the environments (unless only ids are selected), then the
     clusters of each selected environment, one environment after the other (one lane: the
@@ -74,8 +75,10 @@ async def sweep(
 
     A listing that fails at every refresh (every 30 s) is said as a failing poll is
     (triggers/streak.py, `streaks`): when it starts, then every few minutes with `repeated`
-    and `failing_since`, and once when it is read again; the metrics count every refresh."""
+    and `failing_since`, and once when it is read again; the metrics count every refresh.
+    Entries a listing skips are said when their count changes (`skipped_before`, per listing)."""
     calls = 0
+    skipped = {} if skipped_before is None else skipped_before
     listed: tuple[FoundEnvironment, ...] | None = None
     selection = settings.environments
     if selection.needs_listing:
@@ -89,7 +92,7 @@ async def sweep(
         recovered = attempt.succeeded()
         if recovered is not None:
             log.info("discovery_recovered", lane=client.lane, **recovered)
-        _report_skipped("environments", environments.skipped)
+        _report_skipped(skipped, "environments", environments.skipped)
         listed = environments.items
     # An environment answered without a name keeps the one it was known by (`known_names`).
     names = known_names or {}
@@ -100,6 +103,8 @@ async def sweep(
         targets.setdefault(identifier, FoundEnvironment(identifier, None))
     results = []
     streaks.keep({ENVIRONMENT_LISTING, *targets})
+    for key in [k for k in skipped if k.startswith("clusters:") and k.removeprefix("clusters:") not in targets]:
+        del skipped[key]  # environments no longer selected
     last_unanswered = unanswered_at or {}
     not_asked: str | None = None  # why the environments left are not asked this round
     for identifier in sorted(targets, key=lambda e: (last_unanswered.get(e, -1), e)):
@@ -114,7 +119,7 @@ async def sweep(
             recovered = attempt.succeeded()
             if recovered is not None:
                 log.info("discovery_environment_recovered", environment=identifier, **recovered)
-            _report_skipped("clusters", clusters.skipped, environment=identifier)
+            _report_skipped(skipped, "clusters", clusters.skipped, environment=identifier)
             results.append(EnvironmentResult(environment, EnvironmentOutcome.READ, clusters.items))
             continue
         # Only a first page refused says the environment is gone (deleted, or the key lost its
@@ -166,10 +171,16 @@ def unmatched_names(globs: Sequence[str], listed: Sequence[tuple[str, str | None
     return tuple(unmatched)
 
 
-def _report_skipped(what: str, skipped: int, **fields: str) -> None:
+def _report_skipped(before: dict[str, int], what: str, skipped: int, **fields: str) -> None:
+    """Said at warning when a listing's count of skipped entries changes, else at debug: the
+    same entries skipped at every refresh (a gateway that drops the environment filter lists every
+    environment's clusters under each) were a warning per environment per refresh."""
+    key = f"{what}:{fields.get('environment', '')}"
     if skipped:
-        log.warning("discovery_entries_unreadable", listing=what, count=skipped, **fields,
-                    note="entries without a usable id (or of another environment) were skipped")
+        report = log.debug if before.get(key) == skipped else log.warning
+        report("discovery_entries_unreadable", listing=what, count=skipped, **fields,
+               note="entries without a usable id (or of another environment) were skipped")
+    before[key] = skipped
 
 
 def refresh_result(found: Sweep) -> str:
@@ -221,6 +232,7 @@ class Fleet:
         self._unmatched: dict[str, str] = {}
         self._elsewhere: dict[str, str] = {}
         self._saw_none = False  # the last environment listing listed none (said once)
+        self._skipped: dict[str, int] = {}  # entries each listing skipped last (said when that changes)
 
     # -- the config the daemon runs with -----------------------------------------------------
 
@@ -254,13 +266,15 @@ class Fleet:
         self._unmatched = {}
         self._elsewhere = {}
         self._saw_none = False
+        self._skipped = {}
         self.metrics.stand_by()
 
     # -- a refresh ------------------------------------------------------------------------------
 
     async def refresh(self, client: DiscoveryClient, settings: DiscoverySettings) -> Refresh:
         started = time.perf_counter()
-        found, calls = await sweep(client, settings, self._streaks, self.inventory.environment_names, self._unanswered_at)
+        found, calls = await sweep(client, settings, self._streaks, self.inventory.environment_names, self._unanswered_at,
+                                   self._skipped)
         self._record_unanswered(found)
         self._say_unmatched(found)
         events = self.inventory.record(found, settings, now=self._now().timestamp())
