@@ -15,7 +15,7 @@ from watchdog.cli import main
 from watchdog.simulator import Scenario, Simulator
 
 from .loopback import QuietHandler, serving
-from .support import CLUSTER_ID, ENVIRONMENT, served, sim_scenario
+from .support import CLUSTER_ID, ENVIRONMENT, served, sim_scenario, until
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -59,14 +59,19 @@ def _config(tmp_path: Path, url: str) -> Path:
     return path
 
 
+async def _run_against(simulator: Simulator, tmp_path: Path, *command: str) -> int:
+    """Runs the CLI `command` with a config naming cluster prod on `simulator`, served on loopback."""
+    async with served(simulator) as url:
+        path = _config(tmp_path, url)
+        return await asyncio.to_thread(main, [*command, "--config", str(path)])
+
+
 async def test_restart_takes_a_configured_cluster_by_its_lkc_id(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None
 ) -> None:
     # Before: "unknown cluster 'lkc-...'; configured: prod", exit 2, where the daemon's API takes the id.
     simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
-    async with served(simulator) as url:
-        path = _config(tmp_path, url)
-        result = await asyncio.to_thread(main, ["restart", CLUSTER_ID, "orders", "--config", str(path), "--log-level", "ERROR"])
+    result = await _run_against(simulator, tmp_path, "restart", CLUSTER_ID, "orders", "--log-level", "ERROR")
     assert result == 0 and "prod/orders: accepted (HTTP 202)" in capsys.readouterr().out
     assert len(simulator.restarts()) == 1
 
@@ -79,9 +84,7 @@ async def test_restart_takes_a_configured_cluster_by_its_lkc_id(
 async def test_restart_command(tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None,
                                connector: str, code: int, expected: str) -> None:
     simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}, {"name": "paused", "script": {"initial": "PAUSED"}}])))
-    async with served(simulator) as url:
-        path = _config(tmp_path, url)
-        result = await asyncio.to_thread(main, ["restart", "prod", connector, "--config", str(path), "--log-level", "ERROR"])
+    result = await _run_against(simulator, tmp_path, "restart", "prod", connector, "--log-level", "ERROR")
     assert result == code
     assert expected in capsys.readouterr().out
 
@@ -95,9 +98,7 @@ async def test_restart_prints_its_answer_alone_on_stdout_and_its_log_on_stderr(
     # one, whatever 2>/dev/null said. The answer alone is on stdout now, as `restart --daemon`
     # and check-config --discover print it; the log is on stderr, whole.
     simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
-    async with served(simulator) as url:
-        path = _config(tmp_path, url)
-        result = await asyncio.to_thread(main, ["restart", "prod", "orders", "--reason", "deploy 42", "--config", str(path)])
+    result = await _run_against(simulator, tmp_path, "restart", "prod", "orders", "--reason", "deploy 42")
     said = capsys.readouterr()
     assert result == 0
     assert said.out.splitlines() == ["prod/orders: accepted (HTTP 202)"], said.out
@@ -236,10 +237,7 @@ async def test_restart_through_a_running_daemon(capsys: pytest.CaptureFixture[st
         daemon = Daemon(daemon_config([heal], base_url=url, token="cli-token-1-5f0a9e3d"))
         await daemon.start()
         try:
-            deadline = asyncio.get_running_loop().time() + 30
-            while not daemon.pollers["prod"].first_poll_done:
-                assert asyncio.get_running_loop().time() < deadline, "no first poll within 30 s"
-                await asyncio.sleep(0.05)
+            await until(lambda: daemon.pollers["prod"].first_poll_done, "a first poll")
             daemon_url = f"http://127.0.0.1:{daemon.bound_port}"
             monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-token-1-5f0a9e3d")
             ok = await asyncio.to_thread(main, ["restart", "prod", "orders", "--daemon", daemon_url])
