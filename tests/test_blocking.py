@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 
@@ -101,3 +104,19 @@ async def test_alertmanager_credentials_are_sent_from_their_own_settings(auth: d
     await b.refresh()
     assert fake.requests[0].headers["authorization"] == expected
     assert "@" not in str(fake.requests[0].url)
+
+
+async def test_an_answer_past_the_timeout_names_the_blocking_setting() -> None:
+    # An Alertmanager answering a byte at a time was cut off saying "(timeouts.total)", read as
+    # api.timeouts.total, the Connect API's: the setting that bounds this call is blocking.timeout.
+    async def trickle() -> AsyncIterator[bytes]:
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            yield b" "
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=trickle())
+
+    config = BlockingSettings(alertmanager_url="http://alertmanager:9093", timeout=0.3)
+    verdict = await AlertBlocker(config, Metrics(), transport=httpx.MockTransport(slow), clock=Clock()).refresh()
+    assert verdict.blocked and "no complete answer within 0.3s (blocking.timeout)" in verdict.reason, verdict.reason

@@ -7,10 +7,11 @@ from __future__ import annotations
 import pytest
 import structlog
 
+from watchdog.simulator import Scenario, Simulator
 from watchdog.triggers.streak import REPEAT_EVERY_SECONDS
 
-from .support import CLUSTER
-from .test_stalled import fleet, run, run_fleet, world
+from .support import CLUSTER, Clock, daemon_config, sim_scenario
+from .test_stalled import CONNECTORS, STALLED_RULE, _started, fleet, run, run_fleet, world
 
 HOUR = 3600
 
@@ -153,4 +154,26 @@ async def test_stall_checks_count_whether_they_read_the_metrics_api(status: int,
     for counted, value in expected.items():
         assert w.sample("watchdog_stall_check_reads_total", cluster=CLUSTER, result=counted) == value, counted
     await w.daemon.queue.abandon("the test is over")
+    await w.daemon.stop()
+
+
+async def test_a_metrics_api_answer_past_its_deadline_names_the_metrics_api_setting() -> None:
+    # A stall check's query that trickled past metrics_api.timeouts.total said "no complete answer
+    # within 1s (timeouts.total)": read as api.timeouts.total, the Connect API's, which an operator
+    # then raised to no effect. It names the Metrics API's own setting now.
+    clock = Clock()
+    scenario = sim_scenario(CONNECTORS, restart={"delay_seconds": 5}, metrics_api={"rate_limit": None})
+    simulator = Simulator(Scenario.model_validate(scenario), clock=clock.monotonic, epoch=clock.epoch.timestamp())
+    timeouts = {"connect": 1, "read": 1, "write": 1, "pool": 1, "total": 1}
+    config = daemon_config([STALLED_RULE], metrics_api={"base_url": "http://sim", "max_requests_per_second": 10000,
+                                                        "timeouts": timeouts},
+                           rate_limit={"max_requests_per_second": 10000})
+    w = _started(simulator, config, clock, None)
+    await run(w, 1500)  # past the first checks' blind stretch: each check queries
+    # Each byte within the 1 s read timeout: only the whole call's deadline ends it.
+    w.simulator.set_faults([{"match": {"endpoint": "metrics_query"}, "action": {"trickle_seconds": 0.2}}])
+    with structlog.testing.capture_logs() as logs:
+        await w.daemon.run_stall_check("stalled")
+    said = [str(e) for e in logs if e["event"] in ("stall_check_failed", "api_call_failed")]
+    assert said and all("(metrics_api.timeouts.total)" in line for line in said), said
     await w.daemon.stop()

@@ -128,7 +128,7 @@ class AlertBlocker:
         self.settings = settings
         # `timeout` bounds the whole check, answer included: a trickling Alertmanager must not
         # hold the check (and, with on_error: block, every restart) longer than that.
-        self._limits = CallLimits(settings.timeout, max_response_bytes)
+        self._limits = CallLimits(settings.timeout, max_response_bytes, total_named="blocking.timeout")
         self._metrics = metrics
         self._clock = clock
         auth: httpx.Auth | None = None

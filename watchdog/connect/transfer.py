@@ -41,7 +41,7 @@ class CallLimits:
     max_listed: int = DEFAULT_MAX_LISTED
     # What set `total_seconds`, as a call it ended says it: a caller that bounds its calls
     # shorter than the setting names its own bound, not a setting of another value.
-    total_named: str = "timeouts.total"
+    total_named: str = "api.timeouts.total"
 
 
 DEFAULT_LIMITS = CallLimits()

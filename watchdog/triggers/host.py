@@ -214,7 +214,8 @@ class SchedulerHost:
                                     [redirect_hook(self.METRICS_LANE, self.metrics)])
         settings = self.config.rate_limit.model_copy(update={"max_requests_per_second": self.config.metrics_api.max_requests_per_second})
         self._add_lane(self.METRICS_LANE, client, settings)
-        limits = CallLimits(self.config.metrics_api.timeouts.total, self.config.api.max_response_bytes)
+        limits = CallLimits(self.config.metrics_api.timeouts.total, self.config.api.max_response_bytes,
+                            total_named="metrics_api.timeouts.total")
         self._stall_checker = StallChecker(MetricsApiClient(client, limits=limits), self.gateways[self.METRICS_LANE],
                                            self.engine, self._now)
 
