@@ -45,8 +45,9 @@ INTERVAL_ORIGIN = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _EVENTS = {
     EVENT_JOB_MISSED: ("missed", "not run: it could not start within its grace time of when it was due "
                                  "(the daemon was stopped, stuck or starved of CPU); the next run is at its usual time"),
-    EVENT_JOB_MAX_INSTANCES: ("max_instances", "not run: the job's previous run is still running (a poll held "
-                                               "back by a rate-limit pause, or a slow API); the next run is at its usual time"),
+    EVENT_JOB_MAX_INSTANCES: ("max_instances", "not run: the job's previous run is still running (a poll, a stall "
+                                               "check or a schedule run held back by a rate-limit pause, or a slow "
+                                               "API); the next run is at its usual time"),
     EVENT_JOB_ERROR: ("error", "the job failed; the next run is at its usual time"),
 }
 # A schedule rule due just before this replica began to lead (a start, a rollout, a crash, a
