@@ -331,3 +331,20 @@ async def test_a_connector_restarted_while_a_stall_check_reads_is_not_restarted_
     assert restarts(w, "orders-source") == [STALL_AT + 600 + DELAY], "restarted once, by name"
     assert not [e for e in logs if e["event"] == "decision" and e.get("trigger") == "stalled" and e["decision"] == "restart"]
     assert not w.simulator.connector(CLUSTER_ID, "orders-source").stalled, "the restart by name ended the stall"
+
+
+async def test_a_source_its_stall_restart_did_not_get_moving_is_said_once_not_restarted_again() -> None:
+    # A source whose upstream went quiet (or whose fault a restart does not cure) stops sending:
+    # restarted once for the stall. Since, the Metrics API shows it sending nothing, which tells it
+    # from neither an idle source nor late data: not restarted again. Before, nothing said so: the
+    # history showed the restart accepted and every later check judged the source idle at debug.
+    # The stall a restart ended (orders-source) is not said.
+    quiet = {"name": "quiet-source", "records_per_second": 10, "script": {"idle_at": STALL_AT}}
+    w = world([CONNECTORS[0], quiet, CONNECTORS[3]])
+    with structlog.testing.capture_logs() as logs:
+        await run(w, 5400)
+    assert len(restarts(w, "quiet-source")) == 1 and len(restarts(w, "orders-source")) == 1
+    said = [e for e in logs if e["event"] == "stall_restart_unresolved"]
+    assert [(e["connector"], e["log_level"], e["restart_outcome"]) for e in said] == [("quiet-source", "warning", "accepted")], said
+    assert "it has sent nothing since" in said[0]["note"] and "idle" in said[0]["detail"]
+    await w.daemon.stop()

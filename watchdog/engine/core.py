@@ -145,6 +145,8 @@ class EngineCore:
         self.named_missing_reported: dict[tuple[str, str], tuple[str, ...]] = {}
         # Connectors a stall rule could not judge, and why (logged when it starts or changes).
         self._unjudged: dict[ConnectorKey, dict[str, Unjudged]] = {}  # by rule
+        # Sources a stall restart did not get moving, said for that restart (its time): once.
+        self._unresolved_said: dict[ConnectorKey, datetime] = {}
         self._prunes = 0  # prune_unwatched runs begun: each stops once a newer one has begun
         # Clusters with requests kept in the state file that recovery left for later: they may be
         # discovered clusters, and discovery had not run yet (see Recovery.recover).
@@ -197,7 +199,7 @@ class EngineCore:
         connectors lost theirs before: those of an alert, schedule or stall rule, and the names
         a rule's cluster did not list, stayed for every cluster discovery ever dropped."""
         for by_key in (self.degraded_since, self.unknown_reported, self.held, self.dry_states, self.running_since,
-                       self._last_decision, self._unjudged, self.firing_alerts):
+                       self._last_decision, self._unjudged, self._unresolved_said, self.firing_alerts):
             for key in [key for key in by_key if key.cluster == cluster]:
                 del by_key[key]
         self.degraded_reported.difference_update([key for key in self.degraded_reported if key.cluster == cluster])

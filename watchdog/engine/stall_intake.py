@@ -81,6 +81,8 @@ class StallIntake(Decisions):
         if judgement.verdict is not StallVerdict.STALLED:
             if judgement.healthy:
                 self._signal_cleared(key, now)
+            elif judgement.verdict is StallVerdict.IDLE and not (self.config.dry_run or rule.dry_run):
+                self._say_if_a_stall_restart_did_not_help(rule, key, judgement)
             log.debug("stall_check", cluster=key.cluster, connector=key.connector, rule=rule.name,
                       verdict=judgement.verdict.value, detail=judgement.detail)
             return
@@ -93,4 +95,30 @@ class StallIntake(Decisions):
             rule.name, Trigger.STALLED, key, decision, now, windows=self._rule_windows.get(rule.name),
             reason=f"stalled: {judgement.detail}", dry_run=rule.dry_run, status=status, state=state,
             detail=judgement.detail,
+        )
+
+    def _say_if_a_stall_restart_did_not_help(self, rule: Rule, key: ConnectorKey, judgement: Judgement) -> None:
+        """A source restarted for a stall that has sent nothing in any window read since (the
+        windows begin after the restart: stall_candidates) is judged idle: the Metrics API cannot
+        tell a source its restart did not get moving from one with nothing to send, so it is not
+        restarted again (an ingestion backlog longer than `delay` looks the same, and restarting
+        on it is what must never happen). Before, nothing said so: the history showed the restart
+        `accepted`, every later check judged the source idle at debug, and the stall read as
+        fixed. Said once for that restart, at warning; its backoff still waits for data (the
+        signal has not cleared: `awaiting_resolution`)."""
+        state = self.state.load(key)
+        if not state.awaiting_resolution or state.last_restart_at is None:
+            return
+        if self._unresolved_said.get(key) == state.last_restart_at:
+            return
+        last = next(iter(self.state.history(key, limit=1)), None)
+        if last is None or Trigger.STALLED not in last.triggers:
+            return  # the last restart answered an alert: what an idle source says of that is nothing
+        self._unresolved_said[key] = state.last_restart_at
+        log.warning(
+            "stall_restart_unresolved", cluster=key.cluster, connector=key.connector, rule=rule.name,
+            restarted_at=state.last_restart_at.isoformat(), restart_outcome=last.outcome.value, detail=judgement.detail,
+            note="restarted for a stall, it has sent nothing since: the restart did not get its data moving, or its "
+                 "source has nothing to send. Not restarted again (the Metrics API cannot tell the two apart, nor "
+                 "from its own data being late): look at the connector and what it reads from",
         )

@@ -295,6 +295,7 @@ class StatusIntake(Decisions):
         self.unknown_reported.pop(key, None)
         self.dry_states.pop(key, None)
         self._unjudged.pop(key, None)
+        self._unresolved_said.pop(key, None)
         self._last_decision.pop(key, None)
         self.held.pop(key, None)
         self.firing_alerts.pop(key, None)
@@ -391,7 +392,7 @@ class StatusIntake(Decisions):
         The metrics are not touched here: Metrics.stand_by zeroes the gauges, and the counters
         keep what this replica did while it led."""
         for known in (self.statuses, self._listed, self._by_resource_id, self._watched, self.running_since,
-                      self.degraded_since, self.unknown_reported, self._unjudged, self._last_decision,
+                      self.degraded_since, self.unknown_reported, self._unjudged, self._unresolved_said, self._last_decision,
                       self.dry_states, self.held, self.firing_alerts):
             known.clear()
         self.degraded_reported.clear()
