@@ -187,7 +187,10 @@ def classify_status(code: int) -> Outcome:
         return Outcome.NOT_FOUND
     if code == 429:
         return Outcome.RATE_LIMITED
-    if code >= 500:
+    if code >= 500 or code == 408:
+        # 408 Request Timeout: the server (or a proxy before it) did not get the whole request
+        # in time and did nothing with it; RFC 9110 15.5.9 lets the client send it again. As a
+        # final `rejected`, one slow upload through a busy proxy cost a restart for good.
         return Outcome.SERVER_ERROR
     # 400 (PROVISIONING, PAUSED) and anything else a client cannot fix by asking again.
     return Outcome.REJECTED
