@@ -162,3 +162,25 @@ async def test_a_restart_that_may_have_been_made_holds_the_gap_too(backend: str)
     assert followed["job"]["outcome"] == "unconfirmed", followed
     assert again["decision"] == "recently_restarted", again
     assert len(w.simulator.restarts(accepted_only=False)) == 1
+
+
+async def test_a_dry_run_refuses_a_restart_by_name_within_the_gap_as_the_live_run_does() -> None:
+    # Before: a dry run's restarts left no time of their own, so every restart by name within the
+    # gap was answered `restart` (ending `dry_run`): the dry run promised restarts the live daemon
+    # refuses (`recently_restarted`), after one by name as after a status rule's.
+    w, http = world(queue={"manual_restart_gap": 60}, dry_run=True)
+    w.daemon.queue.start()
+    w.simulator.set_state(CLUSTER_ID, "orders-sink", "FAILED")
+    await w.daemon.pollers[CLUSTER].poll()  # the status rule would restart orders-sink
+    await w.daemon.queue.join()
+    first = await answer(w, http)
+    assert [r.outcome.value for r in w.daemon.state.history(None, 10)] == ["dry_run", "dry_run"]
+    w.clock.advance(15)
+    after_status, after_name = await answer(w, http, "orders-sink"), await answer(w, http)
+
+    assert first["decision"] == "restart"
+    assert after_status["decision"] == after_name["decision"] == "recently_restarted"
+    assert after_name["detail"] == "restarted 15 s ago; asked for by name, it may go again in 45 s (queue.manual_restart_gap)"
+    w.clock.advance(46)  # past the gap: the dry run would restart it again, as the live run would
+    assert await ask(w, http) == "restart"
+    assert w.simulator.restarts(accepted_only=False) == []

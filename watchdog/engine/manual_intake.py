@@ -36,7 +36,11 @@ class ManualIntake(Decisions):
         request then goes ahead and the API's own answer (404) settles it.
         """
         now = self._now()
-        wait = manual_gap_left(self.state.load(key), now, self.config.queue.manual_restart_gap)
+        # A dry-run request sees the dry run's restarts (EngineCore.dry_states), which the state
+        # file never holds: read from the file alone, a dry run answered `restart` within the gap
+        # of its own restarts, promising what the live daemon refuses (`recently_restarted`).
+        seen = self.dry_states.get(key) if self.config.dry_run or dry_run else None
+        wait = manual_gap_left(seen or self.state.load(key), now, self.config.queue.manual_restart_gap)
         detail = f"restarted {self.config.queue.manual_restart_gap - wait:.0f} s ago; asked for by name, " \
                  f"it may go again in {wait:.0f} s (queue.manual_restart_gap)" if wait else ""
         if status is None and not known_missing:

@@ -221,12 +221,19 @@ class JobRecorder:
             self.dry_states[job.key] = state
             show_state(self._metrics, self._state, self.dry_states, job.key, state)
             self._breaker.record_restart(now, dry_run=True)
+        elif job.outcome is Outcome.DRY_RUN and not self._failure_requests(job):
+            # A restart by schedule or by name the dry run would have made: its time, in the dry
+            # run's view alone, holds the next restart by name for queue.manual_restart_gap, as
+            # the live run's accepted one does (below).
+            self.dry_states[job.key] = record_manual_restart(self.dry_states.get(job.key) or state, now)
         elif job.outcome in MAY_HAVE_RESTARTED and not self._failure_requests(job):
             # Unconfirmed or interrupted, it may have been made: the gap a restart by name waits
             # (queue.manual_restart_gap) holds after it too. Counted from accepted ones alone, a
             # script retrying on `watchdog restart`'s exit 1 sent an unconfirmed restart (Kafka
             # Connect's 500 "Request timed out", which the worker still runs) again a second later.
             changed = record_manual_restart(state, now)
+            if job.key in self.dry_states:  # the dry run's view holds by the restart made, too
+                self.dry_states[job.key] = record_manual_restart(self.dry_states[job.key], now)
         if job.first_sent_at is None and job.outcome is not Outcome.DRY_RUN and self._failure_requests(job):
             # Never sent: were it the cluster breaker's probe, the window's probe is not spent.
             self._breaker.probe_unsent(job.key.cluster, job.key.connector, dry_run=job.dry_run)
