@@ -498,6 +498,25 @@ def test_restart_beside_a_running_daemon_says_to_ask_the_daemon(
     assert "its own state.path" not in err
 
 
+def test_a_dry_run_restart_beside_a_running_daemon_is_not_answered_with_a_real_restart_to_paste(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None
+) -> None:
+    # Before: "ask it to restart the connector: watchdog restart --daemon http://127.0.0.1:9464
+    # prod orders", --dry-run dropped: the command pasted restarts for real (the daemon makes no
+    # dry run of one restart; --dry-run with --daemon is refused), where a dry run was asked for.
+    from watchdog.state import SqliteStateStore
+
+    path = _config(tmp_path, "http://127.0.0.1:9")
+    with SqliteStateStore(tmp_path / "state.db"):  # the running daemon's hold on it
+        code = main(["restart", "prod", "orders", "--dry-run", "--config", str(path), "--log-level", "ERROR"])
+    captured = capsys.readouterr()
+    assert code == 1 and captured.out == ""
+    assert "ask it to restart the connector" not in captured.err, captured.err
+    assert f"State file {tmp_path / 'state.db'} is in use by a running watchdog: no dry run was made" in captured.err
+    assert "watchdog status --daemon http://127.0.0.1:9464 shows the connector's backoff" in captured.err
+    assert "would restart it for real" in captured.err, captured.err
+
+
 def test_restart_through_a_daemon_that_took_the_request_but_never_answered_may_have_been_queued(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

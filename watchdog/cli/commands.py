@@ -413,6 +413,14 @@ def _restart_connector(args: argparse.Namespace) -> int:
         # another state.path, would restart beside it without its backoff and budget.)
         # The command to paste, whole: "http://HOST:PORT" was refused as no usable URL, and the
         # --reason typed was left out, so the history recorded none.
+        if args.dry_run:
+            # Not the command to ask it: the daemon makes no dry run of one restart (--dry-run
+            # with --daemon is refused), so the command pasted restarted for real.
+            print(f"State file {exc.path} is in use by a running watchdog: no dry run was made (the state file "
+                  f"is the daemon's); watchdog status --daemon {_local_address(config)} shows the connector's "
+                  "backoff and last restart; watchdog restart --daemon (which takes no --dry-run) would restart "
+                  "it for real, unless the daemon runs in dry-run", file=sys.stderr)
+            return EXIT_FAILED
         reason = "" if args.reason == DEFAULT_REASON else f" --reason {shlex.quote(args.reason)}"
         command = (f"watchdog restart --daemon {_local_address(config)} "
                    f"{shlex.quote(args.cluster)} {shlex.quote(args.connector)}{reason}")
