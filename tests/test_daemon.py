@@ -483,6 +483,26 @@ async def test_a_credential_sent_over_plain_http_is_warned_about_once_at_start()
     assert len(warnings) == 1 and warnings[0]["settings"] == ["api.base_url"]
 
 
+@pytest.mark.parametrize("where", ["global", "rule"])
+async def test_run_once_in_dry_run_says_so_before_its_first_decision(where: str) -> None:
+    # `run --once --dry-run`, README's way to see a schedule's pass first: its log had no
+    # `dry_run` line (start() alone said it), only `decision: restart` lines and, per restart,
+    # `dry_run: true`. It is said once, before anything is decided, as at a daemon's start; a
+    # rule on trial is named (before: no line at all, even at a start).
+    import structlog
+
+    schedule = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"connectors": ["a"]},
+                "dry_run": where == "rule"}
+    w = in_process(sim_scenario([{"name": "a"}]), daemon_config([schedule], dry_run=where == "global"))
+    with structlog.testing.capture_logs() as logs:
+        assert await w.daemon.run_once() == 0
+    events = [e["event"] for e in logs]
+    assert events.count("dry_run") == 1 and events.index("dry_run") < events.index("decision"), events
+    (said,) = [e for e in logs if e["event"] == "dry_run"]
+    assert said.get("rules") == (["nightly"] if where == "rule" else None)
+    assert w.simulator.restarts(accepted_only=False) == []
+
+
 async def test_the_daemon_says_once_at_start_which_variables_it_ignores(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WATCHDOG_IMAGE_TAG", "v1")
     w = world([{"name": "a"}], [status_rule()])

@@ -60,6 +60,8 @@ from .triggers.scheduler import ClockStepWatch
 from .triggers.stall import StallChecker
 
 log = get_logger("watchdog.app")
+DRY_RUN_NOTE = "DRY-RUN: decisions are logged and counted, no restart is sent"
+DRY_RUN_RULES_NOTE = "DRY-RUN for these rules: their decisions are logged and counted, none of their restarts is sent"
 
 HISTORY_PRUNE_BEATS = 3600  # the heartbeat ticks every second: prune once an hour
 # Record that the daemon is alive every 30 beats (one row rewritten): recovery at the next start
@@ -217,6 +219,10 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
             log.warning("environment_variables_ignored", variables=ignored,
                         note="these WATCHDOG_* variables name no setting; they change nothing")
         log_overridden(self.config)
+        # Before anything acts: `run --once --dry-run` never said it, a start only once its kept restarts had ended dry_run.
+        trial = [] if self.config.dry_run else [rule.name for rule in self.config.rules if rule.enabled and rule.dry_run]
+        if self.config.dry_run or trial:
+            log.warning("dry_run", **({"rules": trial} if trial else {}), note=DRY_RUN_RULES_NOTE if trial else DRY_RUN_NOTE)
 
     async def start(self, *, serve_http: bool = True) -> None:
         self._warn_at_start()
@@ -266,8 +272,6 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
             # Said once at start, where whoever set `:memory:` by mistake sees it before it matters.
             log.warning("state_not_kept", note="state.path is ':memory:': backoff, budgets, history and restarts "
                         "left unsent at a stop are lost when the daemon stops")
-        if self.config.dry_run:
-            log.warning("dry_run", note="DRY-RUN: decisions are logged and counted, no restart is sent")
 
     @property
     def stopping(self) -> bool:
