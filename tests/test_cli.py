@@ -399,6 +399,29 @@ def test_status_from_the_state_file_says_a_dry_run_s_cadence_is_not_in_it(
     assert "dry run's would-be attempts and backoff" in said and "--daemon" in said, said
 
 
+def test_status_from_the_state_file_of_a_daemon_run_with_dry_run_says_its_cadence_is_not_in_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # README's way in: `watchdog run --dry-run` with the config unchanged. The note above was given
+    # only where the config sets dry-run, so the table showed every failing connector at attempts
+    # 0, next allowed "now", beside a history of dry_run restarts, and nothing said why.
+    from datetime import UTC, datetime
+
+    from watchdog.model import ConnectorKey, HistoryRecord, Outcome, Trigger
+    from watchdog.state import SqliteStateStore
+
+    path = _config(tmp_path, "http://127.0.0.1:9")
+    key = ConnectorKey("prod", "orders")
+    with SqliteStateStore(tmp_path / "state.db") as store:
+        store.finish("job-1", key, None, HistoryRecord(
+            at=datetime.now(UTC), key=key, job_id="job-1", rule="heal", trigger=Trigger.STATUS,
+            triggers=(Trigger.STATUS,), outcome=Outcome.DRY_RUN, attempt=1))
+    assert main(["status", "--config", str(path)]) == 0
+    said = capsys.readouterr().err
+    assert "the state file's newest restart is a dry run's" in said, said
+    assert "dry run's would-be attempts and backoff" in said and "--daemon" in said, said
+
+
 @pytest.mark.parametrize(("command", "body"), [
     (["status"], b"<html><title>Sign in</title></html>"),  # a proxy's sign-in page
     (["history"], b'{"restarts": "not a list"}'),  # another service, or another version

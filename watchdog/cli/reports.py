@@ -43,6 +43,7 @@ T = TypeVar("T")
 
 
 def status_command(args: argparse.Namespace) -> int:
+    from ..model import Outcome
     from ..report import (
         places_from_json,
         render_status,
@@ -59,11 +60,15 @@ def status_command(args: argparse.Namespace) -> int:
     def from_store(store: StateStore) -> list[StatusRow]:
         config = _config_or_none(args)
         places.update(_config_places(config))  # configured clusters only: discovery is the daemon's
-        if config is not None and (config.dry_run or any(rule.dry_run for rule in config.rules)):
+        set_in_config = config is not None and (config.dry_run or any(rule.dry_run for rule in config.rules))
+        # `run --dry-run` leaves the config live: its dry_run restarts in the history say it.
+        newest = [] if set_in_config else store.history(None, 1)
+        if set_in_config or (newest and newest[0].outcome is Outcome.DRY_RUN):
             # The dry run's attempts and backoff live in the daemon's memory only: from the file,
             # the table showed attempts 0, next allowed "now", while the gauges and the log
             # showed the dry run's cadence, and nothing said why.
-            print("note: the config sets dry-run: the dry run's would-be attempts and backoff are in the "
+            why = "the config sets dry-run" if set_in_config else "the state file's newest restart is a dry run's"
+            print(f"note: {why}: the dry run's would-be attempts and backoff are in the "
                   "daemon's memory only; this table, read from the state file, shows the live state "
                   "(`watchdog status --daemon URL` shows the dry run's)", file=sys.stderr)
         return store.rows()
