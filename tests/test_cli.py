@@ -314,7 +314,21 @@ async def test_restart_dry_run_sends_nothing(tmp_path: Path, capsys: pytest.Capt
     async with served(simulator) as url:
         path = _config(tmp_path, url)
         result = await asyncio.to_thread(main, ["restart", "prod", "orders", "--dry-run", "--config", str(path), "--log-level", "ERROR"])
-    assert result == 0 and "prod/orders: dry_run" in capsys.readouterr().out
+    assert result == 0 and "prod/orders: dry_run (--dry-run: nothing was sent)" in capsys.readouterr().out
+    assert simulator.restarts(accepted_only=False) == []
+
+
+async def test_a_restart_the_config_s_dry_run_did_not_send_is_not_taken_for_done(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None
+) -> None:
+    # `watchdog restart prod orders`, no --dry-run, with the config in dry-run (the example config
+    # starts so): "prod/orders: dry_run", exit 0, as if restarted; nothing was sent.
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    async with served(simulator) as url:
+        path = _config(tmp_path, url)
+        path.write_text(path.read_text() + "dry_run: true\n")
+        result = await asyncio.to_thread(main, ["restart", "prod", "orders", "--config", str(path), "--log-level", "ERROR"])
+    assert result == 1 and "prod/orders: dry_run (not sent: the config sets dry-run)" in capsys.readouterr().out
     assert simulator.restarts(accepted_only=False) == []
 
 

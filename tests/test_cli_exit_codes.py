@@ -66,3 +66,29 @@ async def test_a_script_can_tell_a_request_to_send_again_later_from_one_refused(
         code, err = run(*command, "--daemon", gone)
         assert code == 75 and "cannot reach the daemon" in err, (command, code, err)
 
+
+
+async def test_a_restart_a_daemon_in_dry_run_did_not_send_is_said_so_and_not_taken_for_done(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The runbook's "restart the important connectors by hand" during an incident in dry-run
+    # (WATCHDOG_DRY_RUN=true): `watchdog restart --daemon` printed "prod/orders: dry_run; request
+    # ...", exit 0, read by an operator and a deploy script alike as done, where nothing was sent.
+    from watchdog.app import Daemon
+
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    heal = {"name": "heal", "trigger": {"type": "status"}, "select": {"include": ["*"]}}
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", TOKEN)
+    async with served(simulator) as url:
+        daemon = Daemon(daemon_config([heal], base_url=url, token=TOKEN, dry_run=True))
+        await daemon.start()
+        try:
+            await until(lambda: daemon.pollers["prod"].first_poll_done, "a first poll")
+            at = f"http://127.0.0.1:{daemon.bound_port}"
+            code = await asyncio.to_thread(main, ["restart", "prod", "orders", "--daemon", at])
+        finally:
+            await daemon.stop()
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "prod/orders: dry_run (not sent: the daemon runs in dry-run); request " in out, out
+    assert simulator.restarts(accepted_only=False) == []

@@ -436,9 +436,12 @@ def _restart_connector(args: argparse.Namespace) -> int:
         print(f"{target}: not restarted ({decision.value}){f': {printable(why)}' if why else ''}")
         return EXIT_FAILED
     detail = f" (HTTP {job.status_code})" if job.status_code else ""
+    asked_dry = job.outcome is Outcome.DRY_RUN and args.dry_run
+    if job.outcome is Outcome.DRY_RUN:  # a dry run the config made is no restart done (exit 1)
+        detail = " (--dry-run: nothing was sent)" if asked_dry else " (not sent: the config sets dry-run)"
     message = f": {printable(job.message)}" if job.message else ""
     print(f"{target}: {job.outcome.value if job.outcome else 'not finished'}{detail}{message}")
-    return EXIT_OK if job.outcome in (Outcome.ACCEPTED, Outcome.DRY_RUN) else EXIT_FAILED
+    return EXIT_OK if job.outcome is Outcome.ACCEPTED or asked_dry else EXIT_FAILED
 
 
 def _a_request_the_daemon_takes(args: argparse.Namespace) -> bool:

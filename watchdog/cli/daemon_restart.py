@@ -96,9 +96,13 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
         print(f"{target}: still queued after {args.wait:g}s{why}; follow it with GET /v1/restarts/{request_id}")
         return EXIT_FAILED
     detail = f" (HTTP {job['status_code']})" if job.get("status_code") else ""
+    if job.get("outcome") == "dry_run":
+        # Not asked for here (--dry-run with --daemon is refused): the daemon's config made it a
+        # dry run. "dry_run", exit 0, read as done, by an operator and a script alike.
+        detail = " (not sent: the daemon runs in dry-run)"
     message = f": {printable(str(job['message']))}" if job.get("message") else ""
     print(f"{target}: {printable(str(job.get('outcome')))}{detail}{message}; request {request_id}")
-    return EXIT_OK if job.get("outcome") in ("accepted", "dry_run") else EXIT_FAILED
+    return EXIT_OK if job.get("outcome") == "accepted" else EXIT_FAILED
 
 
 def _request_record(response: httpx.Response) -> dict[str, Any] | None:
