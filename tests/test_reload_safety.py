@@ -347,3 +347,29 @@ async def test_a_rule_turned_off_and_on_again_hands_no_connector_a_fresh_budget(
     assert await w.daemon.engine.forget_vanished() == 2  # orders and billing, both unwatched now
     assert key not in dict(w.daemon.state.items())
     await w.daemon.stop()
+
+
+async def test_a_reload_to_live_shows_the_live_state_not_the_dry_run_s(tmp_path: Path, credentials_env: None) -> None:
+    # Going live by a reload kept the dry run's view of each connector it would have restarted
+    # until that connector's next live decision: `watchdog status --daemon` and /v1/connectors
+    # went on saying "1 (dry run)", and the backoff gauges the dry run's step, for an alert or a
+    # stall rule's connector until its next alert, though the daemon was live and nothing had
+    # been sent.
+    path = tmp_path / "config.yaml"
+    w = reloadable(path, [HEAL], [FAILING])
+    write(path, [HEAL], dry_run=True)
+    assert await w.daemon.reload("test") is True
+    w.daemon.queue.start()
+    await w.daemon.pollers[CLUSTER].poll()
+    await w.daemon.queue.join()
+    (row,) = w.daemon.connector_rows()
+    assert row["dry_run"] is True and row["attempts"] == 1
+    assert w.sample("watchdog_connector_backoff_step", cluster=CLUSTER, connector="orders") == 1
+
+    write(path, [HEAL])
+    assert await w.daemon.reload("test") is True
+    (row,) = w.daemon.connector_rows()
+    await w.daemon.stop()
+    assert row["dry_run"] is False and row["attempts"] == 0, row
+    assert w.sample("watchdog_connector_backoff_step", cluster=CLUSTER, connector="orders") == 0
+    assert w.simulator.restarts(accepted_only=False) == []

@@ -179,10 +179,23 @@ class EngineCore:
         # A reload may open a window, close a breaker or drop the rule that was held: the next
         # decisions say again what holds what.
         self.held.clear()
+        if not config.dry_run and not any(rule.enabled and rule.dry_run for rule in config.rules):
+            self._drop_dry_view()
         self._cluster_ids = {c.kafka_cluster_id: name for name, c in config.clusters.items() if isinstance(c, CloudCluster)}
         for name in config.clusters:
             if name not in self.cluster_generation:
                 self.cluster_generation[name] = next(self._incarnations)
+
+    def _drop_dry_view(self) -> None:
+        """Gone live (a reload): the dry run's view is dropped and the gauges show the live state.
+        Kept until each connector's next live decision, `watchdog status --daemon` said "(dry
+        run)" and the gauges the dry run's backoff, an alert rule's connector until its next alert."""
+        for key in list(self.dry_states):
+            del self.dry_states[key]
+            try:
+                show_state(self.metrics, self.state, self.dry_states, key, self.state.load(key))
+            except StateStoreError:  # counted by the store; the next decision shows it
+                pass
 
     def new_incarnation(self, cluster: str) -> None:
         """The cluster was forgotten (after set_config): removed, its number goes; redefined, it
