@@ -373,3 +373,24 @@ async def test_a_reload_to_live_shows_the_live_state_not_the_dry_run_s(tmp_path:
     assert row["dry_run"] is False and row["attempts"] == 0, row
     assert w.sample("watchdog_connector_backoff_step", cluster=CLUSTER, connector="orders") == 0
     assert w.simulator.restarts(accepted_only=False) == []
+
+
+async def test_a_dry_run_restart_that_ends_after_a_reload_to_live_leaves_no_dry_run_view(
+    tmp_path: Path, credentials_env: None
+) -> None:
+    # A dry-run restart still queued at the reload (waiting for its turn, a 429's pause) ends
+    # dry_run after it: its would-be attempt made a dry run's view again on a live daemon.
+    path = tmp_path / "config.yaml"
+    w = reloadable(path, [HEAL], [FAILING])
+    write(path, [HEAL], dry_run=True)
+    assert await w.daemon.reload("test") is True
+    await w.daemon.pollers[CLUSTER].poll()  # queued: the queue has not started
+    write(path, [HEAL])
+    assert await w.daemon.reload("test") is True
+    w.daemon.queue.start()
+    await w.daemon.queue.join()
+    (row,) = w.daemon.connector_rows()
+    await w.daemon.stop()
+    assert w.daemon.recorder.outcomes[Outcome.DRY_RUN] == 1
+    assert row["dry_run"] is False and row["attempts"] == 0, row
+    assert w.sample("watchdog_connector_backoff_step", cluster=CLUSTER, connector="orders") == 0

@@ -24,7 +24,15 @@ from ..policy import record_attempt, record_manual_restart
 from ..queue import Abandoned, JobNotRecorded, RestartJob
 from ..rules import selects
 from ..state import Fenced, StateStore, StateStoreError, is_shared
-from .core import FAILURE_TRIGGERS, SIGNAL_TRIGGERS, WallClock, log, show_state, utc_now
+from .core import (
+    FAILURE_TRIGGERS,
+    SIGNAL_TRIGGERS,
+    WallClock,
+    dry_run_anywhere,
+    log,
+    show_state,
+    utc_now,
+)
 
 # Outcomes waiting to be written again when the state file refused them: bounded, should it stay
 # unwritable for long (each is also logged; the oldest are given up first).
@@ -218,14 +226,16 @@ class JobRecorder:
             # Both in memory only: nothing was sent, so the live budget is not spent. A job tried
             # before dry-run was set has its attempt already.
             state = self._attempt(job, self.dry_states.get(job.key) or state, now)
-            self.dry_states[job.key] = state
-            show_state(self._metrics, self._state, self.dry_states, job.key, state)
+            if dry_run_anywhere(self._config()):  # not once a reload went live: no view made again
+                self.dry_states[job.key] = state
+                show_state(self._metrics, self._state, self.dry_states, job.key, state)
             self._breaker.record_restart(now, dry_run=True)
         elif job.outcome is Outcome.DRY_RUN and not self._failure_requests(job):
             # A restart by schedule or by name the dry run would have made: its time, in the dry
             # run's view alone, holds the next restart by name for queue.manual_restart_gap, as
             # the live run's accepted one does (below).
-            self.dry_states[job.key] = record_manual_restart(self.dry_states.get(job.key) or state, now)
+            if dry_run_anywhere(self._config()):
+                self.dry_states[job.key] = record_manual_restart(self.dry_states.get(job.key) or state, now)
         elif job.outcome in MAY_HAVE_RESTARTED and not self._failure_requests(job):
             # Unconfirmed or interrupted, it may have been made: the gap a restart by name waits
             # (queue.manual_restart_gap) holds after it too. Counted from accepted ones alone, a
