@@ -33,7 +33,6 @@ from .config import (
     Config,
     ScheduleTrigger,
     StalledTrigger,
-    ignored_variables,
 )
 from .connect import ConnectBackend, Gateway
 from .connect.transfer import CallLimits
@@ -48,10 +47,11 @@ from .model import ERROR_OUTCOMES, ConnectorKey, Decision, Trigger
 from .plan import poll_intervals, trigger_of
 from .queue import RestartJob, RestartQueue
 from .redirects import redirect_hook
-from .reload import ConfigWatcher, file_fingerprint, log_overridden
+from .reload import ConfigWatcher, file_fingerprint
 from .reloading import ReloadHost
 from .report import dry_run_rows, history_json, status_json
 from .server import Probes, create_app
+from .start_warnings import warn_at_start
 from .state import StateStore, StateStoreError, open_store
 from .tasks import cancel_and_wait
 from .triggers.host import SchedulerHost
@@ -60,8 +60,6 @@ from .triggers.scheduler import ClockStepWatch
 from .triggers.stall import StallChecker
 
 log = get_logger("watchdog.app")
-DRY_RUN_NOTE = "DRY-RUN: decisions are logged and counted, no restart is sent"
-DRY_RUN_RULES_NOTE = "DRY-RUN for these rules: their decisions are logged and counted, none of their restarts is sent"
 
 HISTORY_PRUNE_BEATS = 3600  # the heartbeat ticks every second: prune once an hour
 # Record that the daemon is alive every 30 beats (one row rewritten): recovery at the next start
@@ -205,24 +203,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
     # -- running ---------------------------------------------------------------------------------
 
     def _warn_at_start(self) -> None:
-        """Once at start, what the config allows but its author may not have meant."""
-        found = self.config.plaintext_credential_urls()
-        if found:
-            # A key sent over http:// can be read by anyone on the path.
-            log.warning("credentials_over_plain_http", settings=[where for where, _ in found],
-                        urls=sorted({url for _, url in found}),
-                        note="these URLs are http://: the credentials sent to them travel unencrypted; use https://")
-        ignored = ignored_variables()
-        if ignored:
-            # Misspelt settings are refused at load (config/stray_variables.py); these read as
-            # none, and may be another tool's (a Service's links are not listed).
-            log.warning("environment_variables_ignored", variables=ignored,
-                        note="these WATCHDOG_* variables name no setting; they change nothing")
-        log_overridden(self.config)
-        # Before anything acts: `run --once --dry-run` never said it, a start only once its kept restarts had ended dry_run.
-        trial = [] if self.config.dry_run else [rule.name for rule in self.config.rules if rule.enabled and rule.dry_run]
-        if self.config.dry_run or trial:
-            log.warning("dry_run", **({"rules": trial} if trial else {}), note=DRY_RUN_RULES_NOTE if trial else DRY_RUN_NOTE)
+        warn_at_start(self.config)
 
     async def start(self, *, serve_http: bool = True) -> None:
         self._warn_at_start()

@@ -1,0 +1,39 @@
+"""What a start says once, before anything acts: settings the config allows but its author may
+not have meant (credentials over http://, WATCHDOG_* variables that name no setting, secret files
+a variable overrides) and that the daemon, or some of its rules, only pretend (dry-run).
+
+Its own module so that `run`, `run --once` and a new leader say the same, and app.py (the
+composition root) keeps to building and ordering the parts."""
+
+from __future__ import annotations
+
+from .config import Config, ignored_variables
+from .logs import get_logger
+from .reload import log_overridden
+
+log = get_logger("watchdog.app")  # the logger these lines always came from
+
+DRY_RUN_NOTE = "DRY-RUN: decisions are logged and counted, no restart is sent"
+DRY_RUN_RULES_NOTE = "DRY-RUN for these rules: their decisions are logged and counted, none of their restarts is sent"
+
+
+def warn_at_start(config: Config) -> None:
+    """Once at start, what the config allows but its author may not have meant."""
+    found = config.plaintext_credential_urls()
+    if found:
+        # A key sent over http:// can be read by anyone on the path.
+        log.warning("credentials_over_plain_http", settings=[where for where, _ in found],
+                    urls=sorted({url for _, url in found}),
+                    note="these URLs are http://: the credentials sent to them travel unencrypted; use https://")
+    ignored = ignored_variables()
+    if ignored:
+        # Misspelt settings are refused at load (config/stray_variables.py); these read as
+        # none, and may be another tool's (a Service's links are not listed).
+        log.warning("environment_variables_ignored", variables=ignored,
+                    note="these WATCHDOG_* variables name no setting; they change nothing")
+    log_overridden(config)
+    # Before anything acts: `run --once --dry-run` never said it, a start only once its kept
+    # restarts had ended dry_run.
+    trial = [] if config.dry_run else [rule.name for rule in config.rules if rule.enabled and rule.dry_run]
+    if config.dry_run or trial:
+        log.warning("dry_run", **({"rules": trial} if trial else {}), note=DRY_RUN_RULES_NOTE if trial else DRY_RUN_NOTE)
