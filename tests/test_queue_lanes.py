@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from watchdog.config import Config, Credential, build_config
-from watchdog.model import ConnectorKey, Outcome, RestartRequest, Trigger
+from watchdog.model import ConnectorKey, Decision, Outcome, RestartRequest, Trigger
 
 from .conftest import TEST_API_KEY, TEST_API_SECRET
 from .support import ENVIRONMENT, World, in_process
@@ -176,6 +176,31 @@ async def test_a_restart_for_a_failure_goes_before_the_scheduled_restarts_queued
     order = [call.connector for call in w.simulator.restarts()]
     assert order[:3] == [f"b{BACKLOG - 2}", f"b{BACKLOG - 1}", "b20"], order
     assert order[3:] == [f"b{i}" for i in range(BACKLOG - 2) if i != 20]
+
+
+async def test_a_connector_that_fails_while_its_scheduled_restart_waits_goes_before_the_rest_of_the_run() -> None:
+    """The nightly run queued a restart of each of `big`'s 30 connectors; then a poll finds the
+    last of them FAILED. The poll's decision is `duplicate` (a restart of it is queued), which
+    joins nothing, so its restart stayed at its planned turn, 30th, behind the whole run (a
+    thousand on a slow key: many minutes of an outage). A failure seen now moves it up, as a
+    restart a failure asked for goes before its cluster's scheduled ones."""
+    rules = [{"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"include": ["*"]}},
+             {"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "select": {"include": ["*"]}}]
+    scenario, config = two_clusters_world(rules=rules, breaker={"max_failing_share": None})
+    failing = f"b{BACKLOG - 1}"
+    scenario["environments"][0]["clusters"][0]["connectors"][-1]["script"] = {"initial": "FAILED"}
+    w = in_process(scenario, config)
+    queue = w.daemon.queue
+    planned = [queue.submit(asked("big", f"b{i}", Trigger.SCHEDULE, "nightly"))[0] for i in range(BACKLOG)]
+    await w.daemon.pollers["big"].poll()
+    decided = [r for r in w.daemon.engine.requests.values() if r.key.connector == failing]
+    assert [r.decision for r in decided] == [Decision.DUPLICATE]
+    queue.start()
+    await asyncio.wait_for(queue.join(), 10)
+    await queue.close(0)
+    assert {job.outcome for job in planned} == {Outcome.ACCEPTED}
+    order = [call.connector for call in w.simulator.restarts()]
+    assert order == [failing, *[f"b{i}" for i in range(BACKLOG - 1)]], order
 
 
 def asked(cluster: str, connector: str, trigger: Trigger, rule: str) -> RestartRequest:

@@ -115,6 +115,11 @@ class Decisions(Gates):
                 record.job.wants_recommendations |= bool(rule_config and rule_config.fetch_recommendations)
         elif decision is Decision.DUPLICATE:
             record.job = self.queue.pending_job(key)
+            if trigger in FAILURE_TRIGGERS:
+                # The connector is down now: a restart a schedule planned for it goes before the
+                # run's others, as one a failure asked for would (a poll's or a stall's `duplicate`
+                # joins nothing, so nothing else moves it up).
+                self.queue.hasten(key)
             joins = (trigger in _ASKED_ONCE and not self._asked_alike(record.job, trigger, rule, dry_run)) or (
                 origin and record.job is not None and origin not in record.job.alerts
                 and len(record.job.alerts) < ALERTS_JOINED)

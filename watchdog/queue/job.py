@@ -89,6 +89,10 @@ class RestartJob:
     # where it is kept and who sends it (JobRecorder). Its requests are not finished: the API
     # says them pending.
     kept_for: str = ""
+    # A failure of its connector was seen (a poll, a stall check; answered `duplicate`, which adds
+    # no request) while only a schedule had asked for it: it goes with the restarts a failure
+    # asked for, not at its planned turn (lane.planned).
+    failing: bool = False
 
     @property
     def primary(self) -> RestartRequest:

@@ -28,8 +28,9 @@ from .job import RestartJob
 
 
 def planned(job: RestartJob) -> bool:
-    """Only a schedule asked for it: it can wait for the restarts a failure or a person asked for."""
-    return all(request.trigger is Trigger.SCHEDULE for request in job.requests)
+    """Only a schedule asked for it, and no failure of its connector was seen since: it can wait
+    for the restarts a failure or a person asked for."""
+    return not job.failing and all(request.trigger is Trigger.SCHEDULE for request in job.requests)
 
 
 class _Cluster:

@@ -263,6 +263,16 @@ class RestartQueue(JobDispatch):
         self._observer.depth_changed(credential, self.depth(credential))
         return job, False
 
+    def hasten(self, key: ConnectorKey) -> None:
+        """A failure of the connector was seen while a schedule's restart of it waits: it goes with
+        the failures' restarts now (a poll's `duplicate` left it behind the whole nightly run)."""
+        job = self._pending.get(key)
+        if job is None or not planned(job):
+            return
+        job.failing = True
+        if job.phase is Phase.QUEUED:
+            self._lanes[job.credential].promote(job)
+
     def withdraw(self, key: ConnectorKey, predicate: Callable[[RestartRequest], bool]) -> list[RestartRequest]:
         """Remove matching requests from a job with no call on the wire; cancel it if none remain.
         A job a worker holds while it waits for budget (a 429's pause, up to max_pause) or for
