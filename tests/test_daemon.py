@@ -473,6 +473,24 @@ async def test_once_exits_non_zero_when_a_restart_failed(fault: dict[str, Any] |
     assert await w.daemon.run_once() == code
 
 
+async def test_once_exits_non_zero_when_its_pass_was_refused_restarts_for_want_of_room() -> None:
+    """`run --once` whose schedule pass selects more connectors than `queue.max_jobs_per_lane`
+    lets wait (a nightly CronJob over a large cluster): those past the cap are refused
+    `queue_full`, never sent. It exited 0, as if every restart had been made (6 of 20 were);
+    nobody saw those accepted, so it exits 1, and its `stopped` line says how many."""
+    connectors = [{"name": f"c{i}"} for i in range(20)]
+    schedule = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"include": ["*"]}}
+    w = in_process(sim_scenario(connectors), daemon_config([schedule], queue={"max_jobs_per_lane": 5}))
+    with capture_logs() as logs:
+        code = await w.daemon.run_once()
+    sent = len(w.simulator.restarts())
+    refused = w.sample("watchdog_decisions_total", cluster=CLUSTER, rule="nightly", trigger="schedule",
+                       decision="queue_full")
+    assert sent < 20 and refused == 20 - sent
+    assert code == 1
+    assert [e.get("queue_full") for e in logs if e["event"] == "stopped"] == [20 - sent]
+
+
 async def test_a_credential_sent_over_plain_http_is_warned_about_once_at_start() -> None:
     import structlog
 

@@ -368,7 +368,8 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         if self.leadership.leading:
             self.mark_alive()  # a clean stop: the next start measures its gap from here
         self.state.close()
-        log.info("stopped", unsent=len(unsent), outcomes={o.value: n for o, n in self.recorder.outcomes.items() if n})
+        log.info("stopped", unsent=len(unsent), outcomes={o.value: n for o, n in self.recorder.outcomes.items() if n},
+                 **({"queue_full": self.engine.queue_full} if self.engine.queue_full else {}))
         return unsent
 
     async def run(self, stop: asyncio.Event, *, on_started: Callable[[], object] | None = None) -> int:
@@ -399,7 +400,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         await self.stop()
         if not one_pass.done() or one_pass.cancelled() or not one_pass.result():
             return 1
-        failed = sum(self.recorder.outcomes[outcome] for outcome in ERROR_OUTCOMES)
+        failed = sum(self.recorder.outcomes[outcome] for outcome in ERROR_OUTCOMES) + self.engine.queue_full
         return 1 if failed else 0
 
     async def _one_pass(self) -> bool:

@@ -169,6 +169,9 @@ class EngineCore:
         # the jobs a start ends (Recovery) count as the queue's do, for `run --once`'s exit code
         # and the `stopped` line.
         self.outcomes: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
+        # Restarts decided and refused for want of room in their lane (queue_full) this run: never
+        # sent, and no outcome counts them. `run --once` exits 1 for them, and `stopped` says how many.
+        self.queue_full = 0
         self.set_config(config)
 
     def set_config(self, config: Config) -> None:

@@ -90,6 +90,7 @@ class Decisions(Gates):
             refused = self._queue_refusal(key)
             if refused is not None:
                 decision, detail = refused
+                self.queue_full += decision is Decision.QUEUE_FULL
                 # The gate may have just granted it the open breaker's probe: not sent, the
                 # probe is not spent (spent, the probe already queued lost it and was dropped
                 # at its turn, and nothing went for a window more).
