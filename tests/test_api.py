@@ -212,6 +212,34 @@ async def test_restart_request_is_accepted_and_its_outcome_can_be_followed() -> 
     assert [c.connector for c in w.simulator.restarts()] == ["orders-sink"]
 
 
+async def test_a_restart_waiting_out_a_429_pause_says_so_when_followed() -> None:
+    """A 429 with Retry-After pauses every call of the key, up to rate_limit.max_pause (15
+    minutes): the restart answered so, and one asked for meanwhile, each read back `pending` with
+    no message for as long (`watchdog restart --daemon`: 'still queued after 60s' and nothing
+    more, as if the daemon were stuck). Each now says it waits for the key's pause and how long
+    is left; the note goes once it has gone."""
+    faults = [{"match": {"endpoint": "restart", "connector": "billing-sink"}, "when": {"count": 1},
+               "action": {"status": 429, "headers": {"Retry-After": "2"}}}]
+    w = in_process(sim_scenario(CONNECTORS, faults=faults), daemon_config(RULES, token=TOKEN))
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(
+        app=create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())), base_url="http://daemon")
+    await polled(w)
+    asked = [(await http.post("/v1/restarts", json={"cluster": CLUSTER_ID, "connector": "billing-sink", "reason": "a"},
+                              headers=AUTH)).json()]
+    await until(lambda: any(call.status_code == 429 for call in w.simulator.calls), "the 429")
+    asked.append((await http.post("/v1/restarts", json={"cluster": CLUSTER_ID, "connector": "orders-sink", "reason": "b"},
+                                  headers=AUTH)).json())
+    waiting = [(await http.get(f"/v1/restarts/{r['id']}", headers=AUTH)).json() for r in asked]
+    assert [r["state"] for r in waiting] == ["pending", "pending"]
+    for r in waiting:
+        assert r["job"]["message"].startswith("waiting: every call of its API key is paused for "), r
+        assert 1 <= int(r["job"]["message"].split("paused for ")[1].split(" s more")[0]) <= 3
+    await asyncio.wait_for(w.daemon.queue.join(), 10)
+    done = [(await http.get(f"/v1/restarts/{r['id']}", headers=AUTH)).json() for r in asked]
+    assert [(r["job"]["outcome"], r["job"]["message"]) for r in done] == [("accepted", ""), ("accepted", "")]
+    await w.daemon.queue.close(0)
+
+
 async def test_restart_of_a_paused_connector_is_decided_not_sent() -> None:
     w, http = world()
     await polled(w)

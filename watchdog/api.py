@@ -344,7 +344,8 @@ async def _create_restart(ctx: ApiContext, request: Request, raw: bytes, bodies:
                            **_describe(record))
     if record.decision is Decision.SHUTTING_DOWN:
         raise _retry_later(503, "shutting down; nothing was queued; send again later", **_describe(record))
-    return JSONResponse(_describe(record), status_code=202, headers={"Location": f"/v1/restarts/{record.request_id}"})
+    return JSONResponse(_describe(record, ctx.paused_for(cluster)), status_code=202,
+                        headers={"Location": f"/v1/restarts/{record.request_id}"})
 
 
 async def _restart_status(ctx: ApiContext, request: Request) -> JSONResponse:
@@ -357,7 +358,7 @@ async def _restart_status(ctx: ApiContext, request: Request) -> JSONResponse:
     record = ctx.engine.requests.get(request_id)
     if record is None:
         raise BadRequest(404, f"unknown or expired request id {request_id!r}")
-    return JSONResponse(_describe(record))
+    return JSONResponse(_describe(record, ctx.paused_for(record.key.cluster)))
 
 
 class _Written(JSONResponse):
@@ -421,7 +422,8 @@ async def _history(ctx: ApiContext, request: Request) -> JSONResponse:
     return JSONResponse({"restarts": ctx.history(cluster, connector or None, limit)})
 
 
-def _describe(record: RequestRecord) -> dict[str, Any]:
+def _describe(record: RequestRecord, paused: float = 0.0) -> dict[str, Any]:
+    """`paused`: seconds for which every call of the cluster's API key is still paused."""
     job = record.job
     described: dict[str, Any] = {
         "id": record.request_id,
@@ -442,11 +444,18 @@ def _describe(record: RequestRecord) -> dict[str, Any]:
         "job": None,
     }
     if job is not None:
+        waiting = ""
+        if paused > 0 and job.phase in (Phase.QUEUED, Phase.WAITING):
+            # A 429's pause holds every restart of the key up to rate_limit.max_pause (15 minutes):
+            # a bare "pending" for that long, and `watchdog restart --daemon`'s "still queued after
+            # 60s", read as a daemon that was stuck.
+            waiting = (f"waiting: every call of its API key is paused for {math.ceil(paused)} s more (the API answered "
+                       "429, or 5xx with Retry-After: see the rate_limited and api_call_failed lines); it goes after the pause")
         described["job"] = {
             "id": job.id,
             "outcome": job.outcome.value if job.outcome else None,
             "status_code": job.status_code,
-            "message": "; ".join(part for part in (job.message, job.kept_for) if part),
+            "message": "; ".join(part for part in (job.message, job.kept_for, waiting) if part),
             "tries": job.tries,
             "requests": [r.id for r in job.requests],
         }
