@@ -136,6 +136,36 @@ async def test_the_log_says_whether_an_unsent_restart_is_kept_for_the_next_start
         assert unsent["note"] == f"kept (State file {tmp_path / 'state.db'}); sent at the next start"
 
 
+async def test_the_log_does_not_promise_the_next_start_a_poll_s_unsent_restart(tmp_path: Path) -> None:
+    """A poll's restart still waiting out a 429 at the stop was said 'kept (State file ...); sent at
+    the next start', and the next start did not send it: a status restart is left to the first
+    poll, which decides again on the connector as it is then (`dropped`, 'the next poll decides
+    again'). Its note now says what the next start does with it."""
+    clock = Clock()
+    limited = sim_scenario(BROKEN, faults=[{"match": {"endpoint": "restart"}, "when": {"count": 1},
+                                            "action": {"status": 429, "headers": {"Retry-After": "3600"}}}])
+    simulator = Simulator(Scenario.model_validate(limited), clock=clock.monotonic)
+    first = daemon(tmp_path / "state.db", simulator, clock)
+    first.config = first.config.model_copy(update={"queue": first.config.queue.model_copy(update={"shutdown_deadline": 0.2})})
+    first.queue.start()
+    await first.pollers[CLUSTER].poll()
+    await wait_until(lambda: any(c.status_code == 429 for c in simulator.calls), "the first try answered 429")
+    with structlog.testing.capture_logs() as logs:
+        await first.stop()
+    (unsent,) = [e for e in logs if e["event"] == "restart_finished"]
+    assert unsent["outcome"] == "unsent" and unsent["trigger"] == "status"
+    assert "sent at the next start" not in unsent["note"], unsent["note"]
+    assert unsent["note"] == (f"kept (State file {tmp_path / 'state.db'}); the next start leaves it to its first poll, "
+                              "which decides again on the connector as it is then")
+    second = daemon(tmp_path / "state.db", simulator, clock)
+    with structlog.testing.capture_logs() as logs:
+        second.engine.recover()
+    ended = [e for e in logs if e["event"] == "restart_finished"]
+    assert [(e["outcome"], e["trigger"]) for e in ended] == [("dropped", "status")]
+    assert "the next poll decides again" in ended[0]["message"]
+    await second.stop()
+
+
 @pytest.mark.parametrize("in_memory", [False, True], ids=["state file", "memory"])
 async def test_the_start_names_the_state_and_warns_when_it_keeps_nothing(tmp_path: Path, in_memory: bool) -> None:
     clock = Clock()

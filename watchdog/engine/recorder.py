@@ -305,7 +305,7 @@ class JobRecorder:
         if job.message:
             fields["message"] = job.message
         if job.outcome is Outcome.UNSENT:
-            fields["note"] = note = self._unsent_note()
+            fields["note"] = note = self._unsent_note(job)
             job.kept_for = note if self._state.durable else ""
         if job.outcome in (Outcome.ACCEPTED, Outcome.DRY_RUN, Outcome.DROPPED, Outcome.CANCELLED):
             log.info("restart_finished", **fields)
@@ -325,8 +325,14 @@ class JobRecorder:
             job_id, key = self._unrecorded.popleft()[:2]
             log.warning("restart_outcome_recorded_late", cluster=key.cluster, connector=key.connector, job=job_id)
 
-    def _unsent_note(self) -> str:
+    def _unsent_note(self, job: RestartJob) -> str:
         """Where an unsent restart went: the operator decides from this whether to send it by hand."""
+        if self._state.durable and all(r.trigger is Trigger.STATUS for r in job.requests):
+            # Recovery leaves a poll's restart to the first poll (engine/recovery.py): "sent at the
+            # next start" was followed there by its `dropped`, 'the next poll decides again'.
+            who = "the replica that leads next" if is_shared(self._config().state) else "the next start"
+            return (f"kept ({self._state.description}); {who} leaves it to its first poll, which decides "
+                    "again on the connector as it is then")
         if self._state.durable and is_shared(self._config().state):
             # The replica taking the lease recovers it at once: "at the next start" sent operators
             # waiting for this pod to come back for a restart another replica had already sent.
