@@ -59,10 +59,12 @@ def _config(tmp_path: Path, url: str) -> Path:
     return path
 
 
-async def _run_against(simulator: Simulator, tmp_path: Path, *command: str) -> int:
-    """Runs the CLI `command` with a config naming cluster prod on `simulator`, served on loopback."""
+async def _run_against(simulator: Simulator, tmp_path: Path, *command: str, config_tail: str = "") -> int:
+    """Runs the CLI `command` with a config naming cluster prod on `simulator`, served on loopback
+    (`config_tail`: YAML added at the end of that config)."""
     async with served(simulator) as url:
         path = _config(tmp_path, url)
+        path.write_text(path.read_text() + config_tail)
         return await asyncio.to_thread(main, [*command, "--config", str(path)])
 
 
@@ -289,9 +291,7 @@ async def test_restart_says_why_a_cluster_could_not_be_listed(
     # Before: "not restarted (missing)", as if the connector did not exist, when the API key was refused.
     monkeypatch.setenv("WATCHDOG_CREDENTIALS__MAIN__API_SECRET", "not-the-secret")
     simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
-    async with served(simulator) as url:
-        path = _config(tmp_path, url)
-        result = await asyncio.to_thread(main, ["restart", "prod", "orders", "--config", str(path), "--log-level", "ERROR"])
+    result = await _run_against(simulator, tmp_path, "restart", "prod", "orders", "--log-level", "ERROR")
     assert result == 1
     out = capsys.readouterr().out
     assert "prod/orders: not restarted (missing): cluster prod could not be listed (unauthorized: " in out, out
@@ -311,9 +311,7 @@ def test_demo_runs_against_self_managed_kafka_connect(tmp_path: Path) -> None:
 
 async def test_restart_dry_run_sends_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None) -> None:
     simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
-    async with served(simulator) as url:
-        path = _config(tmp_path, url)
-        result = await asyncio.to_thread(main, ["restart", "prod", "orders", "--dry-run", "--config", str(path), "--log-level", "ERROR"])
+    result = await _run_against(simulator, tmp_path, "restart", "prod", "orders", "--dry-run", "--log-level", "ERROR")
     assert result == 0 and "prod/orders: dry_run (--dry-run: nothing was sent)" in capsys.readouterr().out
     assert simulator.restarts(accepted_only=False) == []
 
@@ -324,10 +322,8 @@ async def test_a_restart_the_config_s_dry_run_did_not_send_is_not_taken_for_done
     # `watchdog restart prod orders`, no --dry-run, with the config in dry-run (the example config
     # starts so): "prod/orders: dry_run", exit 0, as if restarted; nothing was sent.
     simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
-    async with served(simulator) as url:
-        path = _config(tmp_path, url)
-        path.write_text(path.read_text() + "dry_run: true\n")
-        result = await asyncio.to_thread(main, ["restart", "prod", "orders", "--config", str(path), "--log-level", "ERROR"])
+    result = await _run_against(simulator, tmp_path, "restart", "prod", "orders", "--log-level", "ERROR",
+                                config_tail="dry_run: true\n")
     assert result == 1 and "prod/orders: dry_run (not sent: the config sets dry-run)" in capsys.readouterr().out
     assert simulator.restarts(accepted_only=False) == []
 
@@ -1028,10 +1024,7 @@ async def test_a_reason_the_daemon_refuses_is_refused_without_it_too_before_anyt
     # Before: --reason of 5,000 characters was refused by a daemon (422, exit 1) but, without
     # --daemon, sent and kept in the history whole.
     simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
-    async with served(simulator) as url:
-        path = _config(tmp_path, url)
-        code = await asyncio.to_thread(main, ["restart", "prod", "orders", "--reason", "x" * 5000,
-                                              "--config", str(path), "--log-level", "ERROR"])
+    code = await _run_against(simulator, tmp_path, "restart", "prod", "orders", "--reason", "x" * 5000, "--log-level", "ERROR")
     assert code == 1 and simulator.calls == []
     assert "prod/orders: refused (as the daemon's API refuses it): reason: String should have at most 500 characters" \
         in capsys.readouterr().err
