@@ -501,6 +501,14 @@ async def test_a_credential_sent_over_plain_http_is_warned_about_once_at_start()
     assert len(warnings) == 1 and warnings[0]["settings"] == ["api.base_url"]
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1:8080", "localhost:8080", "[::1]:8080"])
+def test_credentials_sent_to_a_loopback_address_are_not_warned_about(host: str) -> None:
+    # README's first command (the demo, its simulator on 127.0.0.1) opened on a warning to use
+    # https://, as does a TLS sidecar or a port-forward in the pod: nothing crosses a network.
+    assert daemon_config([status_rule()], base_url=f"http://{host}").plaintext_credential_urls() == []
+    assert daemon_config([status_rule()], base_url="http://127.0.0.1.example.com").plaintext_credential_urls() != []
+
+
 @pytest.mark.parametrize("where", ["global", "rule"])
 async def test_run_once_in_dry_run_says_so_before_its_first_decision(where: str) -> None:
     # `run --once --dry-run`, README's way to see a schedule's pass first: its log had no

@@ -4,6 +4,8 @@ files, the YAML document) and the lookups that span sections."""
 from __future__ import annotations
 
 import base64
+import ipaddress
+from urllib.parse import urlsplit
 
 from pydantic import PrivateAttr
 from pydantic_settings import (
@@ -140,17 +142,20 @@ class Config(BaseSettings):
         )
 
     def plaintext_credential_urls(self) -> list[tuple[str, str]]:
-        """(where, url) for each http:// URL that a credential would be sent to in the clear."""
+        """(where, url) for each http:// URL that a credential would be sent to in the clear
+        over a network: a loopback address (the demo's own simulator, a TLS sidecar or a
+        `kubectl port-forward` in the pod) keeps it on the machine, and warning of it made the
+        first screen of README's first command tell a new user to use https:// for nothing."""
         found: list[tuple[str, str]] = []
         cloud = self.discovery is not None or any(isinstance(c, CloudCluster) for c in self.clusters.values())
-        if self.api.base_url.startswith("http://") and cloud:
+        if _in_the_clear(self.api.base_url) and cloud:
             found.append(("api.base_url", self.api.base_url))
-        if self.has_stalled_rules and self.metrics_api.base_url.startswith("http://"):
+        if self.has_stalled_rules and _in_the_clear(self.metrics_api.base_url):
             found.append(("metrics_api.base_url", self.metrics_api.base_url))
         for name, cluster in self.clusters.items():
             if isinstance(cluster, KafkaConnectCluster) and cluster.credential is not None:
-                found += [(f"clusters.{name}.urls", url) for url in cluster.urls if url.startswith("http://")]
-        if self.blocking is not None and self.blocking.auth != "none" and self.blocking.alertmanager_url.startswith("http://"):
+                found += [(f"clusters.{name}.urls", url) for url in cluster.urls if _in_the_clear(url)]
+        if self.blocking is not None and self.blocking.auth != "none" and _in_the_clear(self.blocking.alertmanager_url):
             found.append(("blocking.alertmanager_url", self.blocking.alertmanager_url))
         return found
 
@@ -190,3 +195,16 @@ class Config(BaseSettings):
             for r in self.rules
             if r.enabled and r.select.selects_cluster(cluster)
         ]
+
+
+def _in_the_clear(url: str) -> bool:
+    """An http:// URL whose host is not a loopback address: what is sent to it crosses a network."""
+    if not url.startswith("http://"):
+        return False
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True  # a name: it may resolve anywhere
