@@ -34,6 +34,7 @@ from watchdog.state import (
 from watchdog.state.rows import load_many_sql
 
 from .state_samples import AUDIT, BILLING, FULL_STATE, ORDERS, T0, Clock, record, request
+from .support import cannot_run_here
 
 
 @pytest.fixture
@@ -411,7 +412,7 @@ def test_a_state_file_on_a_read_only_mount_is_refused_as_such(tmp_path: Path) ->
     if os.geteuid() != 0:
         # Everywhere else the refusal is checked with statvfs faked (the test below); CI runs as
         # root, and there a mount that fails is this test's failure, not a skip.
-        pytest.skip("mounting a filesystem needs root")
+        cannot_run_here("mounting a filesystem needs root")
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], check=True, capture_output=True)
     try:
         path = mount / "state.db"

@@ -16,19 +16,19 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ..support import cannot_run_here
 from .live import Budget, free_port, start, start_simulator, stop_process
 from .tools import DAEMON_CONFIG, DAEMON_SECRETS
 
 pytestmark = pytest.mark.process
 
 
-def _has_ipv6_loopback() -> bool:
+def _need_ipv6_loopback() -> None:
     try:
         with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
             probe.bind(("::1", 0))
-        return True
     except OSError:
-        return False
+        cannot_run_here("this machine has no IPv6 loopback (::1)")
 
 
 def _daemon_env(simulator: str, host: str, port: int, state: Path) -> dict[str, str]:
@@ -38,8 +38,8 @@ def _daemon_env(simulator: str, host: str, port: int, state: Path) -> dict[str, 
     return env
 
 
-@pytest.mark.skipif(not _has_ipv6_loopback(), reason="this machine has no IPv6 loopback (::1)")
 def test_host_any_ipv6_answers_on_ipv6_and_on_127_0_0_1(tmp_path: Path) -> None:
+    _need_ipv6_loopback()
     budget = Budget(60, "the test")
     simulator, simulator_url = start_simulator(tmp_path / "simulator.log", timeout=budget.left(20))
     port = free_port()
@@ -57,8 +57,8 @@ def test_host_any_ipv6_answers_on_ipv6_and_on_127_0_0_1(tmp_path: Path) -> None:
         stop_process(simulator)
 
 
-@pytest.mark.skipif(not _has_ipv6_loopback(), reason="this machine has no IPv6 loopback (::1)")
 def test_host_any_ipv6_on_a_port_taken_on_ipv4_stops_the_start_saying_so(tmp_path: Path) -> None:
+    _need_ipv6_loopback()
     import subprocess
 
     with socket.socket() as held:
