@@ -34,6 +34,6 @@ def warn_at_start(config: Config) -> None:
     log_overridden(config)
     # Before anything acts: `run --once --dry-run` never said it, a start only once its kept
     # restarts had ended dry_run.
-    trial = [] if config.dry_run else [rule.name for rule in config.rules if rule.enabled and rule.dry_run]
+    trial = [] if config.dry_run else config.rules_on_trial()
     if config.dry_run or trial:
         log.warning("dry_run", **({"rules": trial} if trial else {}), note=DRY_RUN_RULES_NOTE if trial else DRY_RUN_NOTE)

@@ -185,6 +185,15 @@ class Config(BaseSettings):
             secrets.add(sent.get_secret_value())
         return secrets, users
 
+    def rules_on_trial(self) -> list[str]:
+        """The enabled rules in dry-run of their own (`dry_run: true` on the rule)."""
+        return [rule.name for rule in self.rules if rule.enabled and rule.dry_run]
+
+    @property
+    def dry_run_anywhere(self) -> bool:
+        """Whether any restart may end `dry_run`: dry-run set globally, or a rule on trial."""
+        return self.dry_run or bool(self.rules_on_trial())
+
     @property
     def has_stalled_rules(self) -> bool:
         return any(r.enabled and isinstance(r.trigger, StalledTrigger) for r in self.rules)

@@ -74,11 +74,6 @@ def show_state(metrics: Metrics, store: StateStore, dry_states: dict[ConnectorKe
     metrics.show_connector_state(key.cluster, key.connector, state, paged_gave_up=paged)
 
 
-def dry_run_anywhere(config: Config) -> bool:
-    """Whether the config sets dry-run, globally or on an enabled rule (one on trial)."""
-    return config.dry_run or any(rule.enabled and rule.dry_run for rule in config.rules)
-
-
 def _live_gave_up(store: StateStore, key: ConnectorKey) -> bool:
     try:
         return store.load(key).gave_up
@@ -187,7 +182,7 @@ class EngineCore:
         # A reload may open a window, close a breaker or drop the rule that was held: the next
         # decisions say again what holds what.
         self.held.clear()
-        if not dry_run_anywhere(config):
+        if not config.dry_run_anywhere:
             self._drop_dry_view()
         self._cluster_ids = {c.kafka_cluster_id: name for name, c in config.clusters.items() if isinstance(c, CloudCluster)}
         for name in config.clusters:

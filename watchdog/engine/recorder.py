@@ -28,7 +28,6 @@ from .core import (
     FAILURE_TRIGGERS,
     SIGNAL_TRIGGERS,
     WallClock,
-    dry_run_anywhere,
     log,
     show_state,
     utc_now,
@@ -226,7 +225,7 @@ class JobRecorder:
             # Both in memory only: nothing was sent, so the live budget is not spent. A job tried
             # before dry-run was set has its attempt already.
             state = self._attempt(job, self.dry_states.get(job.key) or state, now)
-            if dry_run_anywhere(self._config()):  # not once a reload went live: no view made again
+            if self._config().dry_run_anywhere:  # not once a reload went live: no view made again
                 self.dry_states[job.key] = state
                 show_state(self._metrics, self._state, self.dry_states, job.key, state)
             self._breaker.record_restart(now, dry_run=True)
@@ -234,7 +233,7 @@ class JobRecorder:
             # A restart by schedule or by name the dry run would have made: its time, in the dry
             # run's view alone, holds the next restart by name for queue.manual_restart_gap, as
             # the live run's accepted one does (below).
-            if dry_run_anywhere(self._config()):
+            if self._config().dry_run_anywhere:
                 self.dry_states[job.key] = record_manual_restart(self.dry_states.get(job.key) or state, now)
         elif job.outcome in MAY_HAVE_RESTARTED and not self._failure_requests(job):
             # Unconfirmed or interrupted, it may have been made: the gap a restart by name waits
