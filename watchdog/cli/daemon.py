@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..config import ConfigError
+from ..config import ConfigError, is_loopback_url
 from ..config.sections import fits_a_header, secret_text
 from ..logs import printable, redact_url_credentials
 
@@ -60,15 +60,7 @@ _DAEMON_PAGES = frozenset({"metrics", "healthz", "readyz", "v1", "connectors", "
 
 def is_loopback(url: str) -> bool:
     """Whether --daemon is this host (the daemon of the pod the command runs in)."""
-    import ipaddress
-
-    import httpx
-
-    host = httpx.URL(url).host
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_url(url)
 
 
 def daemon_client(url: str, headers: dict[str, str]) -> httpx.Client:

@@ -100,6 +100,7 @@ from .types import (
     ResourceId,
     Strict,
     TimeZoneName,
+    is_loopback_url,
     parse_duration,
 )
 
@@ -159,6 +160,7 @@ __all__ = [
     "cross_check",
     "format_location",
     "ignored_variables",
+    "is_loopback_url",
     "load_config",
     "parse_duration",
 ]

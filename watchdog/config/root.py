@@ -4,8 +4,6 @@ files, the YAML document) and the lookups that span sections."""
 from __future__ import annotations
 
 import base64
-import ipaddress
-from urllib.parse import urlsplit
 
 from pydantic import PrivateAttr
 from pydantic_settings import (
@@ -32,7 +30,7 @@ from .sections import (
     StateSettings,
 )
 from .sources import Layer, LayeredSources, SecretFiles
-from .types import Name
+from .types import Name, is_loopback_url
 
 ENV_PREFIX = "WATCHDOG_"
 
@@ -207,13 +205,5 @@ class Config(BaseSettings):
 
 
 def _in_the_clear(url: str) -> bool:
-    """An http:// URL whose host is not a loopback address: what is sent to it crosses a network."""
-    if not url.startswith("http://"):
-        return False
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return False
-    try:
-        return not ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return True  # a name: it may resolve anywhere
+    """An http:// URL whose host is not this machine: what is sent to it crosses a network."""
+    return url.startswith("http://") and not is_loopback_url(url)

@@ -3,6 +3,7 @@ of every section (unknown keys are errors, values are frozen)."""
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from pathlib import Path
@@ -111,6 +112,21 @@ def credential_parameters(query: str) -> list[str]:
         if (any(word in plain for word in _CREDENTIAL_WORDS) or plain in _CREDENTIAL_NAMES) and name not in found:
             found.append(name)
     return found
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether `url`'s host is this machine: `localhost` or a loopback address (127.0.0.0/8, ::1).
+    A name other than `localhost` may resolve anywhere, so it is not."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def split_url(url: str, what: str) -> SplitResult:
