@@ -192,6 +192,28 @@ async def test_without_max_restarts_a_connector_is_given_up_after_ten() -> None:
     assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 1
 
 
+# -- a restart that shows nothing for a while after its 202 ---------------------------------------
+
+
+async def test_a_restart_still_showing_failed_after_its_202_is_not_sent_again() -> None:
+    # Confluent's restart is asynchronous: "the connector will not transition to another state at
+    # the same time". The polls after the 202 may still show FAILED, the trace and tasks from
+    # before; a daemon that took them for a restart that did not help would send another (and
+    # count it towards giving up). README's status rule: 60 s polls, 2 to confirm, base 1m.
+    connectors = [{"name": "orders", "tasks": 2, "script": {"initial": "FAILED", "recover_after_restarts": 1}}]
+    rule = rule_with(interval=60) | {"backoff": {"base": 60, "cap": 3600, "jitter": 0.1}}
+    scenario = sim_scenario(connectors, restart={"delay_seconds": 3, "lag_seconds": 90})
+    w = world(connectors, [rule], scenario=scenario)
+
+    with capture_logs() as logs:
+        await run_polls(w, 600, every=60)
+
+    assert restart_times(w, "orders") == [60.0], "sent again while the first restart had not begun"
+    decisions = [e["decision"] for e in logs if e["event"] == "decision" and e["connector"] == "orders"]
+    assert decisions[:4] == ["unconfirmed", "restart", "backoff", "healthy"]
+    assert w.sample("watchdog_connectors", cluster=CLUSTER, health="healthy") == 1
+
+
 # -- names with '/', '.' and '..' ------------------------------------------------------------------
 
 FAILED_ONCE = {"initial": "FAILED", "recover_after_restarts": 1}

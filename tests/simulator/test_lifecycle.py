@@ -34,6 +34,28 @@ async def test_restart_is_accepted_with_an_empty_body_and_takes_its_time(build: 
     assert harness.tasks("c") == ("RUNNING", "RUNNING")
 
 
+async def test_a_restart_may_show_nothing_for_a_while_after_its_202(build: Build) -> None:
+    # The spec: "This call is asynchronous and the connector will not transition to another
+    # state at the same time". With `lag_seconds` the 202 comes at once, and the connector shows
+    # as it was (FAILED, its trace and tasks) until the restart begins.
+    connectors = [{"name": "c", "tasks": 2, "script": {"initial": "FAILED", "recover_after_restarts": 1}}]
+    harness = build(scenario(connectors, restart={"lag_seconds": 30, "delay_seconds": 3}))
+
+    response = await harness.client.post(path(connector="c", operation="restart"))
+
+    assert response.status_code == 202 and response.content == b""
+    assert harness.simulator.connector(CLUSTER, "c").restarts_accepted == 1
+    before = await _status(harness, "c")
+    harness.clock.advance(29.9)
+    assert harness.state("c") == "FAILED" and harness.tasks("c") == ("SYSTEM_ERROR", "SYSTEM_ERROR")
+    assert await _status(harness, "c") == before, "the status is the one from before the restart"
+    harness.clock.advance(0.1)
+    assert harness.state("c") == "RUNNING" and harness.tasks("c") == ("RESTARTING", "RESTARTING")
+    harness.clock.advance(3)
+    assert harness.simulator.connector(CLUSTER, "c").phase == "RUNNING"
+    assert harness.tasks("c") == ("RUNNING", "RUNNING")
+
+
 async def test_restarting_tasks_can_show_unassigned(build: Build) -> None:
     harness = build(scenario(restart={"task_state": "UNASSIGNED", "delay_seconds": 1}))
 

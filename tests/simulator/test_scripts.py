@@ -258,6 +258,22 @@ def test_set_script_plays_from_now(build: Build) -> None:
     assert harness.state("c") == "FAILED"
 
 
+async def test_a_stall_lasts_until_a_late_restart_has_run(build: Build) -> None:
+    # restart.lag_seconds: the restart begins 10 s after its 202; the connector stays stalled
+    # (moving nothing) until then and while it restarts, then flows.
+    harness = build(scenario([{"name": "c", "script": {"stall_at": 5}, "records_per_second": 2}],
+                             restart={"lag_seconds": 10, "delay_seconds": 3}))
+    harness.clock.advance(20)
+    await _restart(harness)
+    harness.clock.advance(12.9)
+    assert harness.simulator.connector(CLUSTER, "c").records == 10
+    assert harness.simulator.connector(CLUSTER, "c").stalled is True
+    harness.clock.advance(5.1)
+
+    flowing = harness.simulator.connector(CLUSTER, "c")
+    assert (flowing.stalled, flowing.records) == (False, 20)
+
+
 def test_stall_can_be_switched_at_runtime(build: Build) -> None:
     harness = _one(build, {}, records_per_second=1)
     harness.clock.advance(10)

@@ -200,12 +200,15 @@ class SimulatedConnector:
 
     # --- lifecycle calls ------------------------------------------------------------------
 
-    def restart(self, now: float, delay: float) -> None:
-        """An accepted restart: restarting for `delay`, then the script decides the outcome."""
+    def restart(self, now: float, delay: float, lag: float = 0.0) -> None:
+        """An accepted restart: unchanged for `lag` (Confluent's restart is asynchronous: "the
+        connector will not transition to another state at the same time"), restarting for
+        `delay`, then the script decides the outcome."""
         self.advance(now)
         self.restarts_accepted += 1
-        resolves = now + delay
-        self._restart = _Window(now, resolves)
+        begins = now + lag
+        resolves = begins + delay
+        self._restart = _Window(begins, resolves)
         if self._stall is not None and self._stall.contains(now):
             self._stall = _Window(self._stall.start, resolves)
         if not self._failure_present(now):

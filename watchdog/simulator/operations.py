@@ -108,7 +108,7 @@ class Operations:
             # of that message is not published, this one is the simulator's.
             message = f"Connector {connector.name} cannot be restarted while it is {state}"
             return error_reply(400, message, self._scenario.error_shape)
-        connector.restart(t, settings.delay_seconds)
+        connector.restart(t, settings.delay_seconds, settings.lag_seconds)
         return ApiReply(202)
 
     def _recommendations(self, connector: SimulatedConnector, t: float) -> ApiReply:

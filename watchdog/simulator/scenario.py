@@ -97,6 +97,10 @@ what no source shows, chosen so that a client safe against it is safe against th
                                    # until_seconds: 300 makes it stop then (a tool that leaves)
     restart:
       delay_seconds: 3             # time spent restarting before the script decides the outcome
+      lag_seconds: 0               # after the 202 the connector shows as before for this long,
+                                   # then restarts: the spec says "asynchronous ... will not
+                                   # transition to another state at the same time"; how long
+                                   # is not published (ASSUMED; Kafka Connect: always 0)
       rejected_states: [PROVISIONING, PAUSED]   # restart answers 400 here: OBSERVED (Confluent's
                                    # MCP server integration tests against the real service,
                                    # research §2.6); the spec lists no 400 for restart, and the
@@ -222,6 +226,7 @@ class RateLimitSpec(_Model):
 
 class RestartSpec(_Model):
     delay_seconds: NonNegativeFloat = 3.0
+    lag_seconds: NonNegativeFloat = 0.0
     rejected_states: list[ConnectorState] = ["PROVISIONING", "PAUSED"]
     task_state: Literal["RESTARTING", "UNASSIGNED"] = "RESTARTING"
 
