@@ -180,6 +180,28 @@ async def test_a_configuration_error_is_reported_not_restarted() -> None:
     assert w.sample("watchdog_decisions_total", cluster=CLUSTER, rule="heal", trigger="status", decision="user_error") == 60
 
 
+async def test_a_configuration_error_restarted_by_opt_in_goes_without_advice_and_keeps_asking_for_others() -> None:
+    # Confluent has no error recommendations for a connector that failed at config validation (no
+    # task ran, no stack trace): 400 "could not generate recommendations ...", as for a healthy one.
+    # That refusal is no failure of the endpoint: the restart goes, and the next connector's
+    # restart still asks (a server error would pause asking for the cluster).
+    connectors = [{"name": "misconfigured", "script": {"initial": "CONFIG_ERROR", "recover_after_restarts": 1}},
+                  {"name": "crashed", "script": {"initial": "FAILED", "recover_after_restarts": 1}}]
+    rule = status_rule(restart_user_errors=True, fetch_recommendations=True)
+    w = world(connectors, [rule | {"select": {"connectors": ["misconfigured"]}},
+                           rule | {"name": "heal-crashed", "select": {"connectors": ["crashed"]}}])
+
+    with capture_logs() as logs:
+        await run_polls(w, 3)
+
+    assert len(restart_times(w, "misconfigured")) == len(restart_times(w, "crashed")) == 1
+    asked = [(c.connector, c.status_code) for c in w.simulator.calls if c.endpoint == "error_recommendations"]
+    assert sorted(asked) == [("crashed", 200), ("misconfigured", 400)]
+    records = {record.key.connector: record for record in w.daemon.state.history()}
+    assert records["misconfigured"].recommendations == () and records["crashed"].recommendations
+    assert not [e for e in logs if e["event"] == "recommendations_paused"]
+
+
 async def test_without_max_restarts_a_connector_is_given_up_after_ten() -> None:
     rule = status_rule()
     assert "max_restarts" not in rule

@@ -304,8 +304,11 @@ async def test_error_recommendations_for_a_failed_connector(build: Build) -> Non
     assert body["recommendations"] and all(isinstance(r, str) for r in body["recommendations"])
 
 
-async def test_error_recommendations_for_a_healthy_connector_are_refused(build: Build) -> None:
-    harness = build()
+@pytest.mark.parametrize("script", [{}, {"initial": "CONFIG_ERROR"}], ids=["healthy", "config-error"])
+async def test_error_recommendations_without_a_stack_trace_are_refused(build: Build, script: dict[str, Any]) -> None:
+    # Cloud has advice only for a failure with a stack trace: not for a healthy connector, nor
+    # for one that failed at config validation (Confluent's MCP server, against the real service).
+    harness = build(scenario([{"name": "orders-source", "script": script}]))
 
     response = await harness.client.get(
         path(connector="orders-source", operation="error-recommendations")

@@ -77,9 +77,7 @@ def failure_text(
             validation_errors=tuple(
                 line for line in connector_trace.splitlines()[1:] if ": " in line
             ),
-            recommendations=(
-                "Correct the configuration values named in the validation errors, then update the connector.",
-            ),
+            recommendations=(),  # none: the API answers 400 (operations.py, _recommendations)
         )
     if kind == "USER_ACTIONABLE_ERROR":
         connector_trace = trace if trace is not None else _USER_ERROR_TRACE

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from watchdog.simulator import bodies
-from watchdog.simulator.connector import FAILURE_PHASES, SimulatedConnector, connector_state
+from watchdog.simulator.connector import FAILURE_PHASES, Phase, SimulatedConnector, connector_state
 from watchdog.simulator.routing import Route
 from watchdog.simulator.scenario import Scenario
 from watchdog.simulator.world import World
@@ -112,7 +112,11 @@ class Operations:
         return ApiReply(202)
 
     def _recommendations(self, connector: SimulatedConnector, t: float) -> ApiReply:
-        if connector.phase_at(t) not in FAILURE_PHASES:
+        # Only a failure with a stack trace has advice: Cloud answers this 400 for a healthy
+        # connector and for one that failed at config validation (no task ever ran: CONFIG_ERROR),
+        # OBSERVED by Confluent's MCP server against the real service.
+        phase = connector.phase_at(t)
+        if phase not in FAILURE_PHASES or phase is Phase.CONFIG_ERROR:
             return error_reply(400, _NO_RECOMMENDATIONS, self._scenario.error_shape)
         event_time = int(self._epoch_at_start + t)
         return json_reply(200, bodies.recommendations_body(connector, event_time))
