@@ -49,6 +49,24 @@ async def test_degraded_with_tasks_awaiting_a_worker_is_reported_not_restarted()
 
 
 
+async def test_degraded_with_a_task_in_user_error_is_a_user_error_restarted_only_by_opt_in() -> None:
+    # Confluent's status docs: DEGRADED may be tasks RUNNING beside one USER_ACTIONABLE_ERROR (bad
+    # config or unprocessable data): no restart fixes that, and a restart stops the tasks that run.
+    # It is reported as a user error, not as "DEGRADED too long", and restarted only by opt-in.
+    connectors = [{"name": "half", "tasks": 3, "script": {"initial": "DEGRADED", "failed_task": "USER_ACTIONABLE_ERROR",
+                                                          "recover_after_restarts": 1}}]
+    for opted_in in (False, True):
+        w = world(connectors, [rule_with(confirm_polls=1, degraded_report_after="10s") | {"restart_user_errors": opted_in}])
+        with capture_logs() as logs:
+            await run_polls(w, 20)
+        assert len(restart_times(w, "half")) == (1 if opted_in else 0)
+        assert not [e for e in logs if e["event"] == "degraded_too_long"]
+        if not opted_in:
+            assert w.sample("watchdog_connectors", cluster=CLUSTER, health="user_error") == 1
+            [said] = {e["decision"] for e in logs if e["event"] == "decision" and e["connector"] == "half"}
+            assert said == "user_error"
+
+
 async def test_a_failed_connector_whose_tasks_await_a_worker_by_its_restarts_turn_is_not_restarted() -> None:
     # Queued while FAILED; by its turn (behind the rate limit; here the queue is not running yet)
     # the next poll shows it DEGRADED with a task awaiting a worker, which a poll would leave to

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+
+from watchdog.simulator.scenario import Scenario
 
 from .support import CLUSTER, Build, Harness, path, scenario
 
@@ -155,6 +158,29 @@ async def test_fail_at_can_show_as_degraded(build: Build) -> None:
 
     assert body["connector"] == {"state": "DEGRADED", "worker_id": "c", "trace": ""}
     assert [t["state"] for t in body["tasks"]] == ["RUNNING", "SYSTEM_ERROR"]
+
+
+async def test_a_degraded_connectors_failed_task_can_show_a_user_error(build: Build) -> None:
+    # Confluent's status docs: DEGRADED is tasks RUNNING or UNASSIGNED beside others UNASSIGNED,
+    # SYSTEM_ERROR or USER_ACTIONABLE_ERROR; the failed task's msg is a user error's.
+    harness = _one(build, {"initial": "DEGRADED", "failed_task": "USER_ACTIONABLE_ERROR"}, tasks=3)
+
+    body = (await harness.client.get(path(connector="c", operation="status"))).json()
+    listed = (await harness.client.get(path(), params={"expand": "status"})).json()["c"]["status"]
+
+    for status in (body, listed):
+        assert status["connector"] == {"state": "DEGRADED", "worker_id": "c", "trace": ""}
+        assert [t["state"] for t in status["tasks"]] == ["RUNNING", "RUNNING", "USER_ACTIONABLE_ERROR"]
+        assert status["tasks"][2]["msg"].startswith("Authentication failed")
+    assert body["validation_errors"]
+    assert harness.simulator.connector(CLUSTER, "c").tasks == ("RUNNING", "RUNNING", "USER_ACTIONABLE_ERROR")
+
+
+@pytest.mark.parametrize("script", [{"initial": "FAILED", "failed_task": "USER_ACTIONABLE_ERROR"},
+                                    {"fail_at": 5, "failed_task": "USER_ACTIONABLE_ERROR"}])
+def test_failed_task_needs_a_degraded_failure(script: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError, match="failed_task needs a DEGRADED failure"):
+        Scenario.model_validate(scenario([{"name": "c", "tasks": 2, "script": script}]))
 
 
 async def test_provisioning_until_a_time_then_running(build: Build) -> None:

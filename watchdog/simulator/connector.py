@@ -52,13 +52,16 @@ def connector_state(phase: Phase) -> str:
     return phase.value
 
 
-def task_states(phase: Phase, tasks: int, restarting_as: str, unassigned: int = 0) -> tuple[str, ...]:
-    """The task states the API reports (Confluent's task vocabulary, research note §2.3)."""
+def task_states(
+    phase: Phase, tasks: int, restarting_as: str, unassigned: int = 0, degraded_as: str = "SYSTEM_ERROR"
+) -> tuple[str, ...]:
+    """The task states the API reports (Confluent's task vocabulary, research note §2.3);
+    `degraded_as` is the failed task's state when DEGRADED (the script's `failed_task`)."""
     if phase in (Phase.PROVISIONING, Phase.STOPPED, Phase.CONFIG_ERROR):
         # The spec's PROVISIONING and FAILED examples list no tasks; a stopped connector has none.
         return ()
     if phase is Phase.DEGRADED:
-        return ("RUNNING",) * (tasks - 1) + ("SYSTEM_ERROR",)
+        return ("RUNNING",) * (tasks - 1) + (degraded_as,)
     if phase is Phase.ALLOCATING:
         waiting = min(max(unassigned, 1), tasks)
         return ("RUNNING",) * (tasks - waiting) + ("UNASSIGNED",) * waiting
@@ -146,9 +149,10 @@ class SimulatedConnector:
     @property
     def failure(self) -> FailureText:
         script = self._script
-        return failure_text(
-            script.failure_kind, self.spec.type, trace=script.trace, message=script.message
-        )
+        kind: str = script.failure_kind
+        if kind == "DEGRADED" and script.failed_task == "USER_ACTIONABLE_ERROR":
+            kind = "USER_ACTIONABLE_ERROR"  # its failed task says what a user error says
+        return failure_text(kind, self.spec.type, trace=script.trace, message=script.message)
 
     def phase_at(self, t: float) -> Phase:
         if self._stop is not None and self._stop.contains(t):
@@ -171,7 +175,8 @@ class SimulatedConnector:
         return phase
 
     def task_states_at(self, t: float) -> tuple[str, ...]:
-        return task_states(self.phase_at(t), self.spec.tasks, self._restarting_as, self.unassigned_tasks)
+        return task_states(self.phase_at(t), self.spec.tasks, self._restarting_as, self.unassigned_tasks,
+                           self._script.failed_task)
 
     def stalled_at(self, t: float) -> bool:
         return self._stall is not None and self._stall.contains(t)
@@ -190,7 +195,7 @@ class SimulatedConnector:
             type=self.spec.type,
             state=connector_state(phase),
             phase=phase.value,
-            tasks=task_states(phase, self.spec.tasks, self._restarting_as, self.unassigned_tasks),
+            tasks=self.task_states_at(t),
             stalled=self.stalled_at(t),
             idle=self.idle_at(t),
             records=int(self.throughput.records_at(t)),

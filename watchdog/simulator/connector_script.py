@@ -17,6 +17,10 @@ A connector script (all keys optional):
                                    # tasks, "There were some errors with your configuration"
                                    # and validation errors: the spec's own FAILED example);
                                    # default: initial if that is one of these, else FAILED
+    failed_task: SYSTEM_ERROR      # the failed task's state in a DEGRADED failure: SYSTEM_ERROR,
+                                   # or USER_ACTIONABLE_ERROR (Confluent's status docs: DEGRADED
+                                   # is tasks RUNNING or UNASSIGNED beside others UNASSIGNED,
+                                   # SYSTEM_ERROR or USER_ACTIONABLE_ERROR); only with DEGRADED
     recover_after_restarts: 1      # the k-th restart made while the failure exists clears it for
                                    # good; `never`: restarts do not help. Restarting a connector
                                    # whose failure has not begun yet counts for nothing.
@@ -96,6 +100,7 @@ class Script(_Model):
     fail_at: NonNegativeFloat | None = None
     flap: Flap | None = None
     failure: FailureKind | None = None
+    failed_task: Literal["SYSTEM_ERROR", "USER_ACTIONABLE_ERROR"] = "SYSTEM_ERROR"
     recover_after_restarts: PositiveInt | Literal["never"] = 1
     refail_after: NonNegativeFloat | None = None
     stall_at: NonNegativeFloat | None = None
@@ -115,6 +120,8 @@ class Script(_Model):
             raise ValueError(f"fail_at and flap have no effect: initial {self.initial} is failed")
         if starts_failed and self.failure not in (None, self.initial):
             raise ValueError(f"failure {self.failure} contradicts initial {self.initial}")
+        if self.failed_task != "SYSTEM_ERROR" and self.failure_kind != "DEGRADED":
+            raise ValueError("failed_task needs a DEGRADED failure (failure or initial: DEGRADED)")
         if self.refail_after is not None and self.recover_after_restarts == 1:
             raise ValueError(
                 "refail_after has no effect when the first restart recovers: "
