@@ -254,6 +254,23 @@ async def test_a_restart_still_showing_failed_after_its_202_is_not_sent_again() 
     assert w.sample("watchdog_connectors", cluster=CLUSTER, health="healthy") == 1
 
 
+async def test_the_shapes_of_confluents_recorded_answers_are_judged_as_the_spec_s() -> None:
+    # `extensions: {}` on each entry, a custom connector's status with errors_from_trace,
+    # validation_errors and override_message in every state, in the list: read as any entry is.
+    connectors = [{"name": "mine", "custom": True}, {"name": "mine-broken", "custom": True, "tasks": 2, "script": FAILED_ONCE},
+                  {"name": "mine-misconfigured", "custom": True, "script": {"initial": "CONFIG_ERROR"}},
+                  {"name": "managed-broken", "script": FAILED_ONCE}]
+    w = world(connectors, [rule_with(confirm_polls=1)],
+              scenario=sim_scenario(connectors, restart={"delay_seconds": 2}, recorded_extras=True))
+
+    await run_polls(w, 10)
+
+    restarted = {name: len(restart_times(w, name)) for name in ("mine", "mine-broken", "mine-misconfigured", "managed-broken")}
+    assert restarted == {"mine": 0, "mine-broken": 1, "mine-misconfigured": 0, "managed-broken": 1}
+    assert w.sample("watchdog_connectors", cluster=CLUSTER, health="healthy") == 3
+    assert w.sample("watchdog_connectors", cluster=CLUSTER, health="user_error") == 1
+
+
 # -- names with '/', '.' and '..' ------------------------------------------------------------------
 
 FAILED_ONCE = {"initial": "FAILED", "recover_after_restarts": 1}

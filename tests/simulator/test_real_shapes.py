@@ -130,6 +130,48 @@ async def test_a_connector_can_show_type_unknown_in_status_and_info(build: Build
     assert entry["info"]["config"]["connector.class"] == "DatagenSource"
 
 
+def _keys(value: Any) -> Any:
+    """The shape of a JSON value: its objects' keys, nested (lists: the shape of their first item)."""
+    if isinstance(value, dict):
+        return {key: _keys(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_keys(value[0])] if value else []
+    return None
+
+
+# The shapes of the Terraform provider's recorded answers (internal/testdata/connector/custom/
+# read_created_connectors.json and read_provisioning_connector.json, config keys left out).
+RECORDED_CUSTOM_ENTRY = {
+    "status": {"name": None, "connector": {"state": None, "worker_id": None, "trace": None},
+               "tasks": [{"id": None, "state": None, "worker_id": None, "msg": None}], "type": None,
+               "errors_from_trace": [], "validation_errors": [], "override_message": None},
+    "info": {"name": None, "type": None, "config": None, "tasks": [{"connector": None, "task": None}]},
+    "id": {"id": None, "id_type": None},
+    "extensions": {},
+}
+RECORDED_CUSTOM_PROVISIONING = {
+    "name": None, "connector": {"state": None, "worker_id": None, "trace": None}, "tasks": [], "type": None,
+    "errors_from_trace": [], "validation_errors": [], "override_message": None,
+}
+
+
+async def test_recorded_extras_give_the_shapes_of_confluents_recorded_answers(build: Build) -> None:
+    connectors = [{"name": "c", "custom": True}, {"name": "p", "custom": True, "script": {"initial": "PROVISIONING"}},
+                  {"name": "broken", "custom": True, "script": {"initial": "CONFIG_ERROR"}}, {"name": "managed"}]
+    harness = build(scenario(connectors, recorded_extras=True))
+
+    listed = (await harness.client.get(path(), params={"expand": "info,status,id"})).json()
+    provisioning = (await harness.client.get(path(connector="p", operation="status"))).json()
+
+    entry = listed["c"]
+    entry["info"]["config"] = None
+    assert _keys(entry) == RECORDED_CUSTOM_ENTRY
+    assert _keys(provisioning) == RECORDED_CUSTOM_PROVISIONING and provisioning["connector"]["state"] == "PROVISIONING"
+    assert listed["broken"]["status"]["validation_errors"], "a failing one says what its failure says"
+    assert set(listed["managed"]) == {"status", "info", "id", "extensions"}
+    assert set(listed["managed"]["status"]) == {"name", "connector", "tasks", "type"}, "as the recorded managed answer"
+
+
 async def test_a_custom_connector_is_marked_in_its_config_and_has_a_clcc_id(build: Build) -> None:
     harness = build(scenario([{"name": "mine", "custom": True}, {"name": "managed"}]))
 

@@ -90,8 +90,11 @@ def id_body(connector: SimulatedConnector) -> dict[str, str]:
     return {"id": connector.id, "id_type": "ID"}
 
 
-def status_body(connector: SimulatedConnector, t: float, *, diagnostics: bool) -> dict[str, Any]:
-    """GET /status; with `diagnostics`, failing ones carry Cloud's unpromised extras (§2.3)."""
+def status_body(
+    connector: SimulatedConnector, t: float, *, diagnostics: bool, recorded_extras: bool = False
+) -> dict[str, Any]:
+    """GET /status; with `diagnostics`, failing ones carry Cloud's unpromised extras (§2.3); with
+    `recorded_extras`, a custom connector carries three of them in every state."""
     phase = connector.phase_at(t)
     failure = connector.failure
     # worker_id is the connector name on Cloud (§2.2).
@@ -115,6 +118,15 @@ def status_body(connector: SimulatedConnector, t: float, *, diagnostics: bool) -
         "tasks": tasks,
         "type": shown_type(connector),
     }
+    if recorded_extras and connector.spec.custom:
+        # The Terraform provider's recorded answers: a custom connector's status, RUNNING and
+        # PROVISIONING alike, in the list too, carries these three (empty while it is well).
+        failing = phase in FAILURE_PHASES
+        body |= {
+            "errors_from_trace": list(failure.errors_from_trace) if failing else [],
+            "validation_errors": list(failure.validation_errors) if failing else [],
+            "override_message": "",
+        }
     if diagnostics and phase in FAILURE_PHASES:
         body |= {
             "error_summary": failure.summary,
@@ -126,16 +138,21 @@ def status_body(connector: SimulatedConnector, t: float, *, diagnostics: bool) -
     return body
 
 
-def expansion_body(connector: SimulatedConnector, t: float, expand: set[str]) -> dict[str, Any]:
-    """One entry of GET /connectors?expand=...: only the requested keys, broken as the
+def expansion_body(
+    connector: SimulatedConnector, t: float, expand: set[str], *, recorded_extras: bool = False
+) -> dict[str, Any]:
+    """One entry of GET /connectors?expand=...: only the requested keys (with `recorded_extras`
+    also `extensions: {}`, as every entry of Confluent's recorded answers has), broken as the
     connector's `list_entry` says (shapes an independent fake of the API answered with)."""
     entry: dict[str, Any] = {}
+    if recorded_extras and expand:
+        entry["extensions"] = {}
     if "id" in expand:
         entry["id"] = id_body(connector)
     if "info" in expand:
         entry["info"] = info_body(connector)
     if "status" in expand:
-        entry["status"] = status_body(connector, t, diagnostics=False)
+        entry["status"] = status_body(connector, t, diagnostics=False, recorded_extras=recorded_extras)
         broken = connector.list_entry
         if broken == "status_null":
             entry["status"] = None

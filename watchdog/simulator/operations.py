@@ -69,8 +69,8 @@ class Operations:
         if connector is None:
             return self._not_found(route)
         if route.kind == "status":
-            diagnostics = self._scenario.status_diagnostics
-            return json_reply(200, bodies.status_body(connector, t, diagnostics=diagnostics))
+            diagnostics, extras = self._scenario.status_diagnostics, self._scenario.recorded_extras
+            return json_reply(200, bodies.status_body(connector, t, diagnostics=diagnostics, recorded_extras=extras))
         if route.kind == "read":
             return json_reply(200, bodies.info_body(connector))
         if route.kind == "restart":
@@ -97,7 +97,8 @@ class Operations:
         # Kafka Connect, unknown expansions are ignored.
         expand = {part.strip() for value in values for part in value.split(",")} & _EXPANSIONS
         return json_reply(
-            200, {name: bodies.expansion_body(c, t, expand) for name, c in connectors.items()}
+            200, {name: bodies.expansion_body(c, t, expand, recorded_extras=self._scenario.recorded_extras)
+                  for name, c in connectors.items()}
         )
 
     def _restart(self, connector: SimulatedConnector, t: float) -> ApiReply:

@@ -21,6 +21,11 @@ what no source shows, chosen so that a client safe against it is safe against th
     status_diagnostics: true       # failing /status bodies carry Cloud's undocumented extras
                                    # (error_summary, errors_from_trace, validation_errors, ...,
                                    # and a trace on failed tasks; OBSERVED, research §2.3)
+    recorded_extras: false         # what Confluent's recorded answers (the Terraform provider's
+                                   # fixtures) carry beyond the spec: `extensions: {}` on every
+                                   # expanded-list entry, and a custom connector's status, in the
+                                   # list too and in every state, with errors_from_trace,
+                                   # validation_errors and override_message (OBSERVED)
     latency_seconds: 0             # added to every API answer (Connect, Metrics, Kafka
                                    # Connect): a number or [min, max]
     arrival_delay_seconds: 0       # before the server counts a request: a number or
@@ -324,6 +329,7 @@ class Scenario(_Model):
     error_shape: Literal["nested", "flat"] = "nested"
     strict_requests: bool = False
     status_diagnostics: bool = True
+    recorded_extras: bool = False
     latency_seconds: NonNegativeFloat | tuple[NonNegativeFloat, NonNegativeFloat] = 0.0
     arrival_delay_seconds: NonNegativeFloat | tuple[NonNegativeFloat, NonNegativeFloat] = 0.0
     api_keys: list[ApiKeySpec] = Field(min_length=1)
