@@ -311,3 +311,30 @@ async def test_a_poll_of_the_first_cluster_configured_judges_nothing_once_that_c
     config = daemon_config([HEAL], token=TOKEN, clusters=first)
     assert next(iter(config.clusters)) == "other"
     await _poll_of_other_judges_nothing_across(config, [with_other(False)])
+
+
+async def test_a_cluster_removed_while_its_breaker_was_open_leaves_no_breaker_series() -> None:
+    # Removed by a reload (or by discovery) during an outage, a cluster whose breaker was open
+    # lost its series with the rest of its cluster's, and the breaker's next evaluation (the
+    # heartbeat's, or any decision's) saw its condition gone and set the series again, at 0: one
+    # watchdog_breaker_open{scope} per such cluster for the life of the process.
+    sim = sim_scenario([{"name": "orders"}])
+    sim["environments"][0]["clusters"].append({"id": "lkc-other1", "connectors": [
+        {"name": f"down-{i}", "script": {"initial": "FAILED", "recover_after_restarts": "never"}} for i in range(3)]})
+    w = in_process(sim, with_other(True))
+    daemon = w.daemon
+    daemon._reload_config = lambda: with_other(False)
+    registry = daemon.metrics.registry
+    try:
+        with structlog.testing.capture_logs() as logs:
+            await daemon.pollers["other"].poll()
+            assert registry.get_sample_value("watchdog_breaker_open", {"scope": "other"}) == 1
+            assert await daemon.reload("test") is True
+            daemon.engine.refresh_breaker()  # the heartbeat's
+            await daemon.pollers[CLUSTER].poll()  # and a decision's evaluation
+        assert [e["scope"] for e in logs if e["event"] == "breaker_closed"] == ["other"]
+        assert registry.get_sample_value("watchdog_breaker_open", {"scope": "other"}) is None
+        assert registry.get_sample_value("watchdog_breaker_open", {"scope": CLUSTER}) == 0
+        assert registry.get_sample_value("watchdog_breaker_open", {"scope": "fleet"}) == 0
+    finally:
+        await daemon.stop()

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 from . import release
-from .model import ConnectorKey, ConnectorState, Decision, Health, Outcome, Trigger, Unusable
+from .model import FLEET, ConnectorKey, ConnectorState, Decision, Health, Outcome, Trigger, Unusable
 from .ratelimit import Pause, RateLimitState
 from .stall import Unjudged
 
@@ -85,6 +85,7 @@ class Metrics:
         # the series of rules gone here, and a reload makes only the series it does not have
         # (made again at each reload, the 57,000 of 1,500 rules held the event loop 0.2 s).
         self._rule_series: dict[tuple[str, str, str], bool] = {}
+        self._breaker_scopes = {FLEET}  # fleet and each cluster in service: show_breaker
         self.restarts = Counter(
             "watchdog_restarts",
             "Restart jobs by terminal outcome (one per job; merged requests share it).",
@@ -318,6 +319,7 @@ class Metrics:
         # Series are created at 0, never set to 0: this runs again for every cluster on each
         # reload and discovery change, and must not blank what a cluster's last poll showed.
         self.breaker_open.labels(cluster)
+        self._breaker_scopes.add(cluster)
         for verdict in STALL_VERDICTS:
             self.stall_checks.labels(cluster, verdict)
         for reason in Unjudged:
@@ -371,6 +373,12 @@ class Metrics:
         self.gave_up.labels(cluster, connector).set(1 if (state.gave_up if paged_gave_up is None else paged_gave_up) else 0)
         self.next_restart.labels(cluster, connector).set(next_restart_value(state))
 
+    def show_breaker(self, scope: str, opened: bool) -> None:
+        """Not the close of a cluster's breaker a reload or discovery removed (its condition went
+        with it): set again at 0, its series stayed for good, one per cluster removed while open."""
+        if scope in self._breaker_scopes:
+            self.breaker_open.labels(scope).set(1 if opened else 0)
+
     def connectors_shown(self) -> set[tuple[str, str]]:
         """The (cluster, connector) pairs that have per-connector gauges now."""
         return {(labels["cluster"], labels["connector"]) for labels in _series_labels(self.gave_up)}
@@ -404,6 +412,7 @@ class Metrics:
             del self._restart_rules[gone]
         self._rule_series = {where: made for where, made in self._rule_series.items() if where[0] != cluster}
         self.breaker_open.remove_by_labels({"scope": cluster})  # its label is `scope` (a cluster, or fleet)
+        self._breaker_scopes.discard(cluster)
 
     def forget_cluster_restarts(self, cluster: str) -> None:
         """The per-cluster restart counts a restart that ended after its cluster went made again."""

@@ -96,7 +96,7 @@ class Gates(EngineCore):
 
     def update_breaker(self, now: datetime) -> None:
         for change in self.breaker.evaluate(now):
-            self.metrics.breaker_open.labels(change.scope).set(1 if change.opened else 0)
+            self.metrics.show_breaker(change.scope, change.opened)
             if change.opened:
                 log.error("breaker_opened", scope=change.scope, reason=change.reason,
                           note="restarts are held until the condition clears")
