@@ -358,7 +358,7 @@ def test_every_event_the_daemon_logs_is_named_in_the_docs() -> None:
 def test_readme_gives_every_label_value_a_metric_can_take() -> None:
     # `watchdog_scheduler_job_events_total` was described as "jobs missed, failed, or skipped as
     # still running": `{event="failed"}` matches nothing (the values are error and max_instances).
-    from watchdog import metrics
+    from watchdog import lane_metrics, metrics
     from watchdog.model import Decision, Outcome, Unusable
     from watchdog.stall import Unjudged
 
@@ -372,11 +372,11 @@ def test_readme_gives_every_label_value_a_metric_can_take() -> None:
         "watchdog_scheduler_job_events_total": set(metrics.SCHEDULER_EVENTS),
         "watchdog_stall_checks_total": set(metrics.STALL_VERDICTS),
         "watchdog_stall_check_reads_total": set(metrics.STALL_READS),
-        "watchdog_ratelimit_wait_seconds_total": set(metrics.WAIT_REASONS),
-        "watchdog_ratelimit_pauses_total": set(metrics.PAUSE_SOURCES),
+        "watchdog_ratelimit_wait_seconds_total": set(lane_metrics.WAIT_REASONS),
+        "watchdog_ratelimit_pauses_total": set(lane_metrics.PAUSE_SOURCES),
         "watchdog_config_reloads_total": set(metrics.RELOAD_RESULTS),
         "watchdog_http_requests_total": set(metrics.SERVED_ROUTES),
-        "watchdog_api_requests_total": set(metrics.API_STATUS_CLASSES) | set(metrics.ENDPOINTS),
+        "watchdog_api_requests_total": set(lane_metrics.API_STATUS_CLASSES) | set(lane_metrics.ENDPOINTS),
     }
     lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
     for name, expected in values.items():

@@ -76,7 +76,7 @@ async def test_a_redirect_not_followed_is_counted_under_a_status_class_the_docs_
 def test_every_status_class_is_one_the_metric_pre_creates(status: int | None, shown: str) -> None:
     # A server answering 600 or 999 (a proxy's own codes) made `6xx` and `9xx` series.
     from watchdog.connect.backend import ApiResult, Endpoint
-    from watchdog.metrics import API_STATUS_CLASSES
+    from watchdog.lane_metrics import API_STATUS_CLASSES
 
     result = ApiResult(Endpoint.LIST, Outcome.SERVER_ERROR, status_code=status)
     assert result.status_class == shown and shown in API_STATUS_CLASSES

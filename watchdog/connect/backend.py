@@ -83,7 +83,7 @@ class ApiResult(Generic[T]):
 
 
 def status_class(status_code: int | None) -> str:
-    """A bounded label for metrics (metrics.API_STATUS_CLASSES): 2xx, 3xx (a redirect not
+    """A bounded label for metrics (lane_metrics.API_STATUS_CLASSES): 2xx, 3xx (a redirect not
     followed), 4xx, 429, 5xx, or error when no answer came. A code past 599 is a 5xx, as
     classify_status judges it: as `6xx` or `9xx` it made series no table names."""
     if status_code is None:
