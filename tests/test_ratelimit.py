@@ -372,6 +372,46 @@ async def test_the_budget_metrics_show_the_budget_as_it_is_at_the_scrape() -> No
     assert shown("limit") == 10
 
 
+async def test_a_pause_shows_on_the_budget_gauges_while_it_holds_the_key() -> None:
+    """Confluent sends X-RateLimit-* on 429s only, and a 429 makes the limiter forget the budget
+    (the server's word was wrong): `_remaining` and `_reset_seconds` read NaN, unknown, for the
+    whole of the pause a 429 or a 5xx's Retry-After imposes (up to max_pause, 15 minutes), the
+    very time nothing may go, and no series said the key was paused or until when. While a pause
+    holds the key, Remaining reads 0 and `_paused_seconds` counts the pause down; once it has
+    ended, 0 and the budget unknown again until an answer says it."""
+    from prometheus_client import CollectorRegistry
+
+    from watchdog.metrics import Metrics
+
+    now = [100.0]
+    metrics = Metrics(CollectorRegistry())
+    limiter = RateLimiter("main", settings(), clock=lambda: now[0], observer=metrics)
+    metrics.init_credential("main")
+
+    def shown(name: str) -> float:
+        value = metrics.registry.get_sample_value(f"watchdog_ratelimit_{name}", {"credential": "main"})
+        assert value is not None
+        return value
+
+    assert shown("paused_seconds") == 0 and math.isnan(shown("remaining"))
+    async with limiter.permit() as permit:
+        now[0] += 0.05
+        limiter.observe(permit, 429, RateLimitHeaders(limit=10, remaining=0, reset=20, retry_after=20))
+    assert shown("remaining") == 0
+    assert 20.0 <= shown("paused_seconds") <= 20.0 + RESET_SLACK_SECONDS
+    now[0] += 5.0
+    assert 15.0 <= shown("paused_seconds") <= 15.0 + RESET_SLACK_SECONDS, "it counts down"
+    now[0] += 16.0
+    assert shown("paused_seconds") == 0 and math.isnan(shown("remaining")), "the pause is over"
+    # 5xx answers with Retry-After in a row hold every call of the key too (an outage).
+    from watchdog.ratelimit.outage import UNAVAILABLE_IN_A_ROW
+
+    for _ in range(UNAVAILABLE_IN_A_ROW):
+        async with limiter.permit() as permit:
+            limiter.observe(permit, 503, RateLimitHeaders(retry_after=30))
+    assert shown("remaining") == 0 and shown("paused_seconds") >= 30.0
+
+
 def test_time_spent_in_a_long_pause_is_counted_while_it_lasts() -> None:
     """A 429 with Retry-After: 600 holds every call of the key for ten minutes. The wait was
     counted only once it ended: `rate(watchdog_ratelimit_wait_seconds_total[5m])` said nothing

@@ -62,6 +62,12 @@ class LaneMetrics:
             ["credential"],
             registry=r,
         )
+        self.ratelimit_paused = Gauge(
+            "watchdog_ratelimit_paused_seconds",
+            "Seconds for which a 429's pause (or a 5xx's Retry-After) still holds every call of the key (0: none).",
+            ["credential"],
+            registry=r,
+        )
         self.ratelimit_wait = Counter(
             "watchdog_ratelimit_wait_seconds",
             "Time calls spent waiting for rate-limit budget, by reason.",
@@ -88,13 +94,14 @@ class LaneMetrics:
             self.ratelimit_pauses.labels(credential, source)
         for gauge in (self.ratelimit_remaining, self.ratelimit_limit, self.ratelimit_reset, self.ratelimit_pacing):
             gauge.labels(credential).set(math.nan)
+        self.ratelimit_paused.labels(credential).set(0)
         self.queue_depth.labels(credential).set(0)
 
     def forget_credential(self, credential: str) -> None:
         """A lane no cluster uses any more (a removed self-managed cluster's): its series go."""
         for metric in (self.api_requests, self.api_redirects, self.ratelimit_remaining, self.ratelimit_limit,
-                       self.ratelimit_reset, self.ratelimit_pacing, self.ratelimit_wait, self.ratelimit_pauses,
-                       self.queue_depth):
+                       self.ratelimit_reset, self.ratelimit_pacing, self.ratelimit_paused, self.ratelimit_wait,
+                       self.ratelimit_pauses, self.queue_depth):
             metric.remove_by_labels({"credential": credential})
 
     # -- rate-limiter observer (see ratelimit.LimiterObserver) -----------------------------------
@@ -110,8 +117,16 @@ class LaneMetrics:
         window's Remaining and its seconds to Reset stayed on /metrics as the last answer left
         them (`reset_seconds` 2.05 two and a half seconds later, and for as long as no call
         went out), long after the window had passed and the limiter itself knew nothing."""
+        def paused() -> float:
+            return max(0.0, state.paused_until - clock())
+
+        # While a pause holds every call, nothing may go: Remaining is 0, whatever the budget's
+        # last word. A 429 makes the limiter forget that word (it was wrong), so with the headers
+        # on 429s only, as Confluent sends them, both gauges read NaN for the whole pause, and
+        # no series said the key was paused, nor until when.
         shown: tuple[tuple[Gauge, Callable[[], float | None]], ...] = (
-            (self.ratelimit_remaining, lambda: _at_least_0(state.remaining_estimate(clock()))),
+            (self.ratelimit_remaining, lambda: 0 if paused() else _at_least_0(state.remaining_estimate(clock()))),
+            (self.ratelimit_paused, paused),
             (self.ratelimit_limit, lambda: state.limit),
             (self.ratelimit_reset, lambda: state.seconds_to_reset(clock())),
             (self.ratelimit_pacing, lambda: state.pacing_rate),
