@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from .clients import sent_secrets
 from .config import Config, ConfigError
 from .logs import get_logger, keep_out_of_logs
+from .plan import poll_intervals
 from .reload import ConfigDiff, diff_configs, log_overridden
 
 if TYPE_CHECKING:
@@ -214,6 +215,9 @@ class ReloadHost:
         # Connectors the new config no longer watches lose their series after the swap, in
         # slices (Engine.prune_unwatched: the caller awaits it).
         self._preinitialise_clusters(new.clusters)
+        for name in poll_intervals(previous).keys() - poll_intervals(new).keys():
+            if name in new.clusters and name not in diff.clusters_changed:  # the others were forgotten
+                self.engine.unpolled(name)
         self._forget_gone_rules()
         if new.log.level != previous.log.level:
             # Only a change of the file's level: `watchdog run --log-level DEBUG` holds until then

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..model import ConnectorKey, Decision
+from ..model import ConnectorKey, Decision, Health
 from ..queue import RestartJob
 from ..rules import RESTART_REFUSED_STATES, unaddressable
 from ..windows import Windows
@@ -92,6 +92,19 @@ class Gates(EngineCore):
     def refresh_breaker(self) -> None:
         """Each heartbeat: a breaker whose condition cleared closes then, and says so (metric and
         log line), not at the next decision, which may be hours away where nothing is polled."""
+        self.update_breaker(self._now())
+
+    def unpolled(self, cluster: str) -> None:
+        """A reload (or discovery) left the cluster no rule that polls it: its status rules
+        turned off during an incident, say, with alert rules or requests by name still acting
+        there. No poll renews what its last one showed: kept, its share failing held the
+        cluster's breaker open for good (every restart by name and every alert there refused
+        breaker_open, WatchdogBreakerOpen paging) and watchdog_connectors showed its last
+        counts. The breaker forgets the cluster (closing, said at once) and it shows none."""
+        self.breaker.forget_cluster(cluster)
+        for health in Health:
+            self.metrics.connectors.labels(cluster, health.value).set(0)
+        self.metrics.degraded_too_long.labels(cluster).set(0)
         self.update_breaker(self._now())
 
     def update_breaker(self, now: datetime) -> None:
