@@ -451,6 +451,48 @@ def test_time_spent_in_a_long_pause_is_counted_while_it_lasts() -> None:
     assert 299 <= after_stop <= 301, "counted up to the stop, not beyond"
 
 
+def test_an_outage_s_pause_is_counted_as_an_outage_not_as_a_429() -> None:
+    """Five 5xx answers in a row with Retry-After (a service in maintenance) hold every call of
+    the key as a 429 does, and the wait was counted as a 429's: `reason="pause"` and a
+    `watchdog_ratelimit_pauses_total` pause, which README gives as 429s', so a maintenance of half
+    an hour fired WatchdogRateLimited ("Confluent Cloud has been answering 429") with no 429 at
+    all, and the runbook sent the operator looking for who spends the key. Its wait is counted
+    as `outage`; a 429 after it is a 429's again."""
+    from prometheus_client import CollectorRegistry
+
+    from watchdog.metrics import Metrics
+    from watchdog.ratelimit.outage import UNAVAILABLE_IN_A_ROW
+
+    async def main() -> tuple[dict[str, float], dict[str, float]]:
+        loop = asyncio.get_running_loop()
+        metrics = Metrics(CollectorRegistry())
+        limiter = RateLimiter("main", settings(), clock=loop.time, observer=metrics)
+
+        def counted() -> dict[str, float]:
+            registry = metrics.registry
+            waits = {r: registry.get_sample_value("watchdog_ratelimit_wait_seconds_total", {"credential": "main", "reason": r})
+                     for r in ("pause", "outage")}
+            pauses = sum(registry.get_sample_value("watchdog_ratelimit_pauses_total", {"credential": "main", "source": s}) or 0
+                         for s in ("retry_after", "reset", "backoff"))
+            return {**{r: round(v or 0.0) for r, v in waits.items()}, "429 pauses": pauses}
+
+        for _ in range(UNAVAILABLE_IN_A_ROW):
+            async with limiter.permit() as permit:
+                limiter.observe(permit, 503, RateLimitHeaders(retry_after=60))
+        async with limiter.permit():  # waits out the outage's pause
+            pass
+        outage = counted()
+        async with limiter.permit() as permit:
+            limiter.observe(permit, 429, RateLimitHeaders(retry_after=30))
+        async with limiter.permit():
+            pass
+        return outage, counted()
+
+    outage, then = virtualtime.run(main())
+    assert outage == {"pause": 0, "outage": 60, "429 pauses": 0}
+    assert then == {"pause": 30, "outage": 60, "429 pauses": 1}
+
+
 def test_requests_refused_together_count_as_one_pause() -> None:
     """Three requests in flight together, all refused 429 with Retry-After: 2: one pause of 2 s
     holds every caller, but `watchdog_ratelimit_pauses_total` counted three, as if the key had

@@ -84,8 +84,13 @@ class RateLimiter:
                     self._answered.set()
 
     def paused_for(self) -> float:
-        """Seconds for which a 429 still holds every caller (0 when none does)."""
+        """Seconds for which a 429 (or an outage, state.pause_reason) still holds every caller
+        (0 when none does)."""
         return max(0.0, self.state.paused_until - self._clock())
+
+    def paused_by(self) -> str:
+        """What holds every caller now: `a 429`, or `5xx answers with Retry-After` (an outage)."""
+        return "5xx answers with Retry-After (the service is out)" if self.state.pause_reason == "outage" else "a 429"
 
     def observe(self, permit: Permit, status: int, headers: RateLimitHeaders, *, cluster: str | None = None) -> Pause | None:
         permit.answered = True
@@ -95,7 +100,8 @@ class RateLimiter:
         held = self.state.paused_until > now
         pause = self.state.on_response(permit.sent_at, now, status, headers, ticket=permit.ticket, cluster=cluster)
         self._answered.set()
-        if self._observer is not None and pause is not None and not held:
+        # 429 pauses only (watchdog_ratelimit_pauses_total); an outage's shows in its wait reason.
+        if self._observer is not None and pause is not None and not held and status == 429:
             self._observer.paused(self.credential, pause)
         return pause
 

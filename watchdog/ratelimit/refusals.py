@@ -27,6 +27,7 @@ class Refusals:
     settings: RateLimitSettings
     limit: int | None
     paused_until: float
+    pause_reason: str
     consecutive_429: int
     pacer: Pacer
     estimate: RateEstimate
@@ -53,6 +54,8 @@ class Refusals:
         pause = self._pause_for(headers)
         # A hinted pause ends a little after the hint, for the same reason as a Reset (_adopt_word).
         slack = RESET_SLACK_SECONDS if pause.source != "backoff" and pause.capped_from is None else 0.0
+        if now + pause.seconds + slack >= self.paused_until:
+            self.pause_reason = "pause"
         self.paused_until = max(self.paused_until, now + pause.seconds + slack)
         self._refused.add(ticket)
         last = self.budget.word

@@ -91,6 +91,10 @@ class RateLimitState(ServerWords, Refusals):
         self.discover_limit = discover_limit
         self.limit: int | None = None
         self.paused_until = 0.0
+        # What holds every call until paused_until, as the wait is counted (delay): `pause`, a
+        # 429's; `outage`, the Retry-After of 5xx answers in a row (_unavailable). Counted as a
+        # 429's, a maintenance of 503s fired WatchdogRateLimited, which no 429 had earned.
+        self.pause_reason = "pause"
         self.consecutive_429 = 0  # fresh tries refused in a row, nothing admitted between
         self._resumed_at = 0.0  # when the last 429 was answered: requests sent before it share its refusal
         self.outage = Outage(settings, rng)  # 5xx answers in a row (_unavailable)
@@ -200,7 +204,7 @@ class RateLimitState(ServerWords, Refusals):
         """Seconds until a request may be sent (math.inf: until an answer arrives), and why."""
         reached = now + ROUNDING_SECONDS  # a time at or before this has come (ROUNDING_SECONDS)
         if reached < self.paused_until:
-            return self.paused_until - now, "pause"
+            return self.paused_until - now, self.pause_reason
         word = self.budget.live(now)
         paced = self.pacer.rate is not None
         if word is not None:
@@ -319,6 +323,8 @@ class RateLimitState(ServerWords, Refusals):
         """A 5xx that says the service is out holds every caller of the key (outage.py)."""
         pause = self.outage.on_answer(sent_at, now, status, headers, cluster)
         if pause is not None:
+            if now + pause.seconds > self.paused_until:
+                self.pause_reason = "outage"
             self.paused_until = max(self.paused_until, now + pause.seconds)
         return pause
 

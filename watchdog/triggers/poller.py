@@ -210,7 +210,7 @@ class ClusterPoller:
         return self.listed_at is None or not _within(self._now(), self.listed_at, max_age)
 
     def paused_for(self) -> float:
-        """Seconds for which a 429 still holds every call of this cluster's key (0 if none does)."""
+        """Seconds for which a 429 (or an outage) still holds every call of this cluster's key (0 if none does)."""
         return self._gateway.limiter.paused_for()
 
     async def ensure_listed(self, max_age: float, wait: float = LISTING_WAIT_SECONDS) -> str | None:
@@ -232,7 +232,8 @@ class ClusterPoller:
         paused = self.paused_for()
         if paused > wait:
             # No point waiting: the call cannot go before the pause ends.
-            return (f"its API key ({self._gateway.credential}) is paused by a 429 for {math.ceil(paused)} s more; "
+            return (f"its API key ({self._gateway.credential}) is paused by {self._gateway.limiter.paused_by()} for "
+                    f"{math.ceil(paused)} s more; "
                     "the listing goes out when the pause ends")
         try:
             # Shielded: a caller that gives up (or hangs up) does not cancel a listing others
