@@ -6,6 +6,7 @@ X-RateLimit-Reset rounded up to whole seconds, and X-RateLimit-* on every answer
 
 import asyncio
 import math
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -341,11 +342,9 @@ def test_the_async_limiter_tells_quiet_hours_from_a_backlog() -> None:
     assert refused <= 5
 
 
-async def test_the_budget_metrics_show_the_budget_as_it_is_at_the_scrape() -> None:
-    """A dashboard read `watchdog_ratelimit_reset_seconds` 2 and `_remaining` 3 minutes after
-    that window had passed: the gauges were set at each answer and froze with the last one.
-    They are read at the scrape: the window's Reset counts down, and once it has passed the
-    budget is unknown (NaN), as the limiter itself holds it."""
+def _limiter_with_metrics() -> tuple[list[float], RateLimiter, Callable[[str], float]]:
+    """A limiter on a hand-moved clock (`now[0]`) observed by the daemon's metrics, and what a
+    scrape shows of its `watchdog_ratelimit_<name>` series."""
     from prometheus_client import CollectorRegistry
 
     from watchdog.metrics import Metrics
@@ -359,6 +358,16 @@ async def test_the_budget_metrics_show_the_budget_as_it_is_at_the_scrape() -> No
         value = metrics.registry.get_sample_value(f"watchdog_ratelimit_{name}", {"credential": "main"})
         assert value is not None
         return value
+
+    return now, limiter, shown
+
+
+async def test_the_budget_metrics_show_the_budget_as_it_is_at_the_scrape() -> None:
+    """A dashboard read `watchdog_ratelimit_reset_seconds` 2 and `_remaining` 3 minutes after
+    that window had passed: the gauges were set at each answer and froze with the last one.
+    They are read at the scrape: the window's Reset counts down, and once it has passed the
+    budget is unknown (NaN), as the limiter itself holds it."""
+    now, limiter, shown = _limiter_with_metrics()
 
     async with limiter.permit() as permit:
         now[0] += 0.05
@@ -379,19 +388,7 @@ async def test_a_pause_shows_on_the_budget_gauges_while_it_holds_the_key() -> No
     very time nothing may go, and no series said the key was paused or until when. While a pause
     holds the key, Remaining reads 0 and `_paused_seconds` counts the pause down; once it has
     ended, 0 and the budget unknown again until an answer says it."""
-    from prometheus_client import CollectorRegistry
-
-    from watchdog.metrics import Metrics
-
-    now = [100.0]
-    metrics = Metrics(CollectorRegistry())
-    limiter = RateLimiter("main", settings(), clock=lambda: now[0], observer=metrics)
-    metrics.init_credential("main")
-
-    def shown(name: str) -> float:
-        value = metrics.registry.get_sample_value(f"watchdog_ratelimit_{name}", {"credential": "main"})
-        assert value is not None
-        return value
+    now, limiter, shown = _limiter_with_metrics()
 
     assert shown("paused_seconds") == 0 and math.isnan(shown("remaining"))
     async with limiter.permit() as permit:
