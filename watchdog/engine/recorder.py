@@ -7,6 +7,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
+from itertools import islice
 
 from ..breaker import Breaker
 from ..config import Backoff, Config, Rule
@@ -36,6 +37,9 @@ from .core import (
 # Outcomes waiting to be written again when the state file refused them: bounded, should it stay
 # unwritable for long (each is also logged; the oldest are given up first).
 UNRECORDED_KEPT = 10_000
+# Outcomes written late in one pipelined transaction (PostgreSQL): 1,000 take 0.15 s with the
+# database 3 ms away, most of it building the statements.
+UNRECORDED_PER_BATCH = 1_000
 # Outcomes of a restart that was, or may have been, made (not sent again: the next poll judges).
 MAY_HAVE_RESTARTED = frozenset({Outcome.ACCEPTED, Outcome.UNCONFIRMED, Outcome.INTERRUPTED})
 # Finished jobs kept in memory, the latest first to stay (for --once, the demo's summary, tests).
@@ -312,17 +316,29 @@ class JobRecorder:
             log.error("restart_finished", **fields)
 
     def record_unrecorded(self) -> None:
-        """Write the outcomes the state file did not take, oldest first, until one fails again."""
+        """Write the outcomes the state file did not take, oldest first, until one fails again.
+
+        Shared (PostgreSQL), a part of them at a time in one whole batch: pipelined, a few round
+        trips whatever its size, all or none. A transaction each (two round trips), the 994
+        restarts a database outage of 5 s had ended held the leader's event loop 7.4 s once it was
+        back, its database 3 ms away (/healthz unanswered meanwhile, the lease's renewal waiting;
+        5 ms away, 15 s: the lease lost). A state file writes one at a time: its batch
+        groups nothing, and a write there costs no round trip."""
+        whole = is_shared(self._config().state)
         while self._unrecorded:
+            part = list(islice(self._unrecorded, UNRECORDED_PER_BATCH if whole else 1))
             try:
-                self._state.finish(*self._unrecorded[0])
+                with self._state.batch(whole=True):
+                    for finish in part:
+                        self._state.finish(*finish)
             except Fenced:
                 self._unrecorded.clear()  # another replica leads: its recovery decides
                 return
             except StateStoreError:
-                return
-            job_id, key = self._unrecorded.popleft()[:2]
-            log.warning("restart_outcome_recorded_late", cluster=key.cluster, connector=key.connector, job=job_id)
+                return  # a whole batch that fails keeps none of it: all of the part are written again
+            for _ in part:
+                job_id, key = self._unrecorded.popleft()[:2]
+                log.warning("restart_outcome_recorded_late", cluster=key.cluster, connector=key.connector, job=job_id)
 
     def _unsent_note(self, job: RestartJob) -> str:
         """Where an unsent restart went: the operator decides from this whether to send it by hand."""
