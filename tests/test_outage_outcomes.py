@@ -105,3 +105,33 @@ async def test_outcomes_an_outage_left_unrecorded_are_written_in_a_few_round_tri
             await daemon.stop()
     assert sum(e["event"] == "restart_outcome_recorded_late" for e in logs) == len(names)
     assert trips <= 4, f"{len(names)} outcomes written late took {trips} round trips"
+
+
+async def test_outcomes_left_unrecorded_when_the_lead_was_lost_are_left_to_the_next_leadership(
+    postgres_server: PostgresServer, postgres_url: str,
+) -> None:
+    # The outage outlasted renew_deadline: the leader stood by with the outcomes still in memory,
+    # their requests still pending in the database, and took the lease again once it was back (a
+    # new epoch). Its recovery queued the requests again and sent them, and the old outcomes were
+    # then written too: each restart twice in the history, `dropped` and `accepted` (watchdog run,
+    # 1,000 restarts asked for by name, a 12 s outage: 994 of each). The next leadership decides.
+    names = [f"c{i:02d}" for i in range(40)]
+    with PostgresStateStore(postgres_url, password=postgres_server.password) as store:
+        daemon = await leader(postgres_server, postgres_url, store, names)
+        try:
+            await end_in_an_outage(postgres_server, postgres_url, daemon)
+            with structlog.testing.capture_logs() as logs:
+                await daemon._follow("could not renew the lease")
+            store.fence(await asyncio.to_thread(take_lease, postgres_server, postgres_url, HOLDER), HOLDER)
+            assert daemon.engine.recover() == (len(names), 0)
+            daemon.queue.start()
+            await daemon.queue.join()
+            history = store.history(limit=1000)
+        finally:
+            await daemon.stop()
+    by_connector: dict[str, list[Outcome]] = {}
+    for record in history:
+        by_connector.setdefault(record.key.connector, []).append(record.outcome)
+    assert by_connector == {name: [Outcome.ACCEPTED] for name in names}
+    (standing_by,) = [e for e in logs if e["event"] == "standing_by"]
+    assert standing_by["outcomes_left_to_leader"] == len(names)

@@ -340,6 +340,16 @@ class JobRecorder:
                 job_id, key = self._unrecorded.popleft()[:2]
                 log.warning("restart_outcome_recorded_late", cluster=key.cluster, connector=key.connector, job=job_id)
 
+    def stand_by(self) -> int:
+        """This replica stopped leading: the outcomes the store did not take are dropped, their
+        requests left pending for the next leader's recovery (this replica's too, under a new
+        epoch), as the restarts left in the queue are. Written later, they followed that recovery,
+        which had queued the same requests again and sent them: each restart twice in the history,
+        `dropped` and `accepted`. Returns how many."""
+        left = len(self._unrecorded)
+        self._unrecorded.clear()
+        return left
+
     def _unsent_note(self, job: RestartJob) -> str:
         """Where an unsent restart went: the operator decides from this whether to send it by hand."""
         if self._state.durable and all(r.trigger is Trigger.STATUS for r in job.requests):

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ..breaker import Breaker
     from ..config import Config
     from ..engine import Engine
+    from ..engine.recorder import JobRecorder
     from ..metrics import Metrics
     from ..queue import RestartQueue
     from ..state import StateStore
@@ -39,6 +40,7 @@ class LeadershipHost:
     state: StateStore
     leadership: Leadership
     engine: Engine
+    recorder: JobRecorder
     queue: RestartQueue
     pollers: dict[str, ClusterPoller]
     metrics: Metrics
@@ -114,6 +116,7 @@ class LeadershipHost:
             self._scheduler = None
         await cancel_and_wait(list(self._job_tasks))
         left = await self.queue.abandon(reason)
+        outcomes_left = self.recorder.stand_by()  # their requests are still pending: the next leader decides
         # What this replica knew of the connectors is the leader's now: its gauges would show
         # that moment for ever (README, "What a standby reports").
         self.engine.stand_by()
@@ -123,7 +126,7 @@ class LeadershipHost:
         self.metrics.stand_by()
         self._stand_by_discovery()
         self._stand_by_stall_checks()
-        log.warning("standing_by", reason=reason, restarts_left_to_leader=left)
+        log.warning("standing_by", reason=reason, restarts_left_to_leader=left, outcomes_left_to_leader=outcomes_left)
 
     async def _lead_once(self) -> bool:
         """For one-shot commands: lead (recover, start the queue) without triggers, after winning
