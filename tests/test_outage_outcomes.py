@@ -22,6 +22,7 @@ from watchdog.app import Daemon
 from watchdog.config import Credential
 from watchdog.config.loading import build_config
 from watchdog.engine import MANUAL_RULE
+from watchdog.leadership.sole import SoleLeader
 from watchdog.model import ConnectorKey, Outcome, Trigger
 from watchdog.simulator import Scenario, Simulator, create_app
 from watchdog.state.postgres import PostgresStateStore
@@ -29,6 +30,13 @@ from watchdog.state.postgres import PostgresStateStore
 from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, TEST_API_KEY, TEST_API_SECRET, sim_scenario
 
 HOLDER = "test-replica"
+
+
+class Leads(SoleLeader):
+    """The leadership of a replica that leads, the test having taken the lease for it (no election runs)."""
+
+    def __init__(self) -> None:
+        pass
 
 
 @contextlib.contextmanager
@@ -64,7 +72,8 @@ async def leader(server: PostgresServer, url: str, store: PostgresStateStore, na
     simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": n} for n in names])))
     store.fence(await asyncio.to_thread(take_lease, server, url, HOLDER), HOLDER)  # asyncio.run inside
     daemon = Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), state=store)
-    daemon.queue.may_send = lambda: None  # it leads: the test took the lease for it (no election runs)
+    daemon.leadership = Leads()
+    daemon.queue.may_send = daemon.leadership.may_send
     for name in names:
         asked = daemon.engine.on_request(ConnectorKey(CLUSTER, name), None, trigger=Trigger.MANUAL, rule=MANUAL_RULE,
                                          reason="asked", known_missing=False)
@@ -135,3 +144,32 @@ async def test_outcomes_left_unrecorded_when_the_lead_was_lost_are_left_to_the_n
     assert by_connector == {name: [Outcome.ACCEPTED] for name in names}
     (standing_by,) = [e for e in logs if e["event"] == "standing_by"]
     assert standing_by["outcomes_left_to_leader"] == len(names)
+
+
+async def test_outcomes_left_unrecorded_are_written_once_the_store_takes_writes_again(
+    postgres_server: PostgresServer, postgres_url: str,
+) -> None:
+    # The database back, polls writing again, /readyz and watchdog_state_store_writable saying so:
+    # the outcomes were still only in memory, written at the next restart's send or at the stop.
+    # Killed meanwhile (a node lost, an OOM kill), the leader left them pending, and the next
+    # start sent every restart its log had said `dropped` (watchdog run, 100 restarts asked for by
+    # name, a 5 s outage, 15 s of polls, kill -9: the next start queued the 99 dropped again).
+    names = [f"c{i:02d}" for i in range(40)]
+    with PostgresStateStore(postgres_url, password=postgres_server.password) as store:
+        daemon = await leader(postgres_server, postgres_url, store, names)
+        beating = asyncio.create_task(daemon.heartbeat())
+        try:
+            await end_in_an_outage(postgres_server, postgres_url, daemon)
+            await daemon.pollers[CLUSTER].poll()  # a write that works: the store takes writes again
+            assert store.problem is None
+            for _ in range(50):  # the heartbeat's next beats (one a second)
+                if not store.pending():
+                    break
+                await asyncio.sleep(0.1)
+            left = len(store.pending())
+            history = store.history(limit=1000)
+        finally:
+            beating.cancel()
+            daemon.state.close()  # kill -9: no stop, nothing more written
+    assert left == 0, f"{left} restarts reported dropped still pending 5 s after the store took writes again"
+    assert sorted(r.key.connector for r in history if r.outcome is Outcome.DROPPED) == names

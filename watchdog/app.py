@@ -462,6 +462,13 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
             self.follow_clock()
             if self.leadership.leading:
                 self.engine.refresh_breaker()
+                if self.state.problem is None:
+                    # Outcomes an outage left in memory, once the store takes writes again (a
+                    # poll's, a request's): left for the next restart's send, a leader killed
+                    # meanwhile left them pending, and the next start sent restarts said `dropped`.
+                    # Not while a failure stands: a state file locked by another process would
+                    # hold the loop for the busy timeout at every beat.
+                    self.recorder.record_unrecorded()
             beats += 1
             if beats % ALIVE_BEATS == 0 and self.leadership.leading:
                 self.mark_alive()

@@ -324,6 +324,8 @@ class JobRecorder:
         back, its database 3 ms away (/healthz unanswered meanwhile, the lease's renewal waiting;
         5 ms away, 15 s: the lease lost). A state file writes one at a time: its batch
         groups nothing, and a write there costs no round trip."""
+        if not self._unrecorded:
+            return  # the heartbeat asks every second
         whole = is_shared(self._config().state)
         while self._unrecorded:
             part = list(islice(self._unrecorded, UNRECORDED_PER_BATCH if whole else 1))
