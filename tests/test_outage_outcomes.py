@@ -16,6 +16,7 @@ import httpx
 import structlog
 from pydantic import SecretStr
 
+from bench import delay_proxy
 from bench.postgres import PostgresServer, take_lease
 from bench.schedule_store import Traced
 from watchdog.app import Daemon
@@ -173,3 +174,38 @@ async def test_outcomes_left_unrecorded_are_written_once_the_store_takes_writes_
             daemon.state.close()  # kill -9: no stop, nothing more written
     assert left == 0, f"{left} restarts reported dropped still pending 5 s after the store took writes again"
     assert sorted(r.key.connector for r in history if r.outcome is Outcome.DROPPED) == names
+
+
+async def test_a_restart_whose_turn_meets_the_database_gone_ends_dropped_not_crashed(
+    postgres_server: PostgresServer, postgres_url: str,
+) -> None:
+    # The database went away between two writes (nothing had failed yet) as a restart's turn came:
+    # the read of its connector's state at the turn raised through the queue, logged as a bug
+    # (restart_job_crashed, a traceback) and ended `network_error`, 'internal error:
+    # StateStoreError', counted as the API's failure though no call was made (watchdog run on
+    # PostgreSQL, the server stopped with restarts queued). It ends `dropped`, saying the state
+    # could not be read, as the restarts after it do.
+    port, proxy = delay_proxy.start(postgres_server.port, 0.0)
+    far = postgres_url.replace(f":{postgres_server.port}/", f":{port}/")
+    names = ["c0", "c1", "c2"]
+    try:
+        with PostgresStateStore(far, password=postgres_server.password) as store:
+            daemon = await leader(postgres_server, postgres_url, store, names)
+            try:
+                proxy.terminate()  # the database out of reach: its connection cut, none made again
+                proxy.wait(timeout=10)
+                with structlog.testing.capture_logs() as logs:
+                    daemon.queue.start()
+                    await daemon.queue.join()
+            finally:
+                await daemon.stop()
+    finally:
+        if proxy.poll() is None:
+            proxy.terminate()
+            proxy.wait(timeout=10)
+        if proxy.stdout is not None:
+            proxy.stdout.close()
+    assert not [e for e in logs if e["event"] == "restart_job_crashed"]
+    jobs = daemon.recorder.finished_jobs
+    assert [job.outcome for job in jobs] == [Outcome.DROPPED] * len(names)
+    assert "the state file cannot be read" in jobs[0].message

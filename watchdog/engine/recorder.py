@@ -85,7 +85,12 @@ class JobRecorder:
             # Its attempt could not be counted: sending it anyway would let a failing connector
             # escape its backoff (and the restart could not be remembered across a crash).
             return f"the state file cannot be written ({self._state.problem})"
-        latest = self.dry_states.get(job.key) or self._stored(job)
+        try:
+            latest = self.dry_states.get(job.key) or self._stored(job)
+        except StateStoreError as exc:
+            # The database gone between two writes, nothing failed yet: raised through the queue,
+            # the job was logged as a bug (restart_job_crashed) and ended `network_error`, no call made.
+            return f"the state file cannot be read ({exc})"
         # Not when a firing alert was answered `duplicate` because of this job: a stalled
         # connector looks healthy to a poll, and Alertmanager does not send that alert again
         # before its repeat_interval (hours), so dropped, the stall went unrestarted.
