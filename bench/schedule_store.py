@@ -94,7 +94,7 @@ class OneAtATime(Traced):
     """The old path: every statement of a write waits for its answer (the store before 2026-12-02)."""
 
     @contextmanager
-    def _write(self, what: str, *, commit: bool = False) -> Iterator[Any]:
+    def _write(self, what: str, *, commit: bool = False, quiet_while_failing: bool = False) -> Iterator[Any]:
         if self._batch is None:
             conn = self._begin(what)
             try:

@@ -1,10 +1,12 @@
 """Restarts a state store outage ended (`dropped`: the store could not record their attempt) and whose
 outcome it could not record either: once the store takes writes again, each outcome is written
 once, soon, without holding the event loop, and never after another leader's recovery took over
-the restarts they name (README, "High availability": the database down).
+the restarts they name; a restart whose turn meets the outage ends `dropped`, never as a crashed
+job; and a leader with nothing else to write says it can write again soon after the database can
+(README, "High availability": the database down).
 
 The outage is a real PostgreSQL database turned read-only (a failover in progress: reads answer,
-every write is refused), then writable again."""
+every write is refused), then writable again, or its connection cut (a proxy in front of it stopped)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import contextlib
 from collections.abc import Iterator
 
 import httpx
+import pytest
 import structlog
 from pydantic import SecretStr
 
@@ -26,6 +29,7 @@ from watchdog.engine import MANUAL_RULE
 from watchdog.leadership.sole import SoleLeader
 from watchdog.model import ConnectorKey, Outcome, Trigger
 from watchdog.simulator import Scenario, Simulator, create_app
+from watchdog.state import StateStoreError
 from watchdog.state.postgres import PostgresStateStore
 
 from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, TEST_API_KEY, TEST_API_SECRET, sim_scenario
@@ -209,3 +213,35 @@ async def test_a_restart_whose_turn_meets_the_database_gone_ends_dropped_not_cra
     jobs = daemon.recorder.finished_jobs
     assert [job.outcome for job in jobs] == [Outcome.DROPPED] * len(names)
     assert "the state file cannot be read" in jobs[0].message
+
+
+async def test_a_leader_with_nothing_to_write_is_ready_again_once_its_database_takes_writes(
+    postgres_server: PostgresServer, postgres_url: str,
+) -> None:
+    # Alert rules only (nothing polled): a webhook or a request whose write a blip of the database
+    # refused left the store's failure standing. The database back within a second, the leader
+    # still led, but answered /readyz 503 and kept watchdog_state_store_writable at 0 until its
+    # next write, the hourly pruning: out of its Service meanwhile, so Alertmanager's webhooks,
+    # the writes that would have cleared it, never reached it, and WatchdogCannotRecordDecisions
+    # paged after 2 minutes (watchdog run: 503 for the 60 s watched). The 30-second sign of life
+    # (what a state file writes) now tries a write that records nothing while a failure stands.
+    registry_value = "watchdog_state_store_writable"
+    with PostgresStateStore(postgres_url, password=postgres_server.password) as store:
+        daemon = await leader(postgres_server, postgres_url, store, [])
+        errors = "watchdog_state_store_errors_total"
+        try:
+            with read_only(postgres_server, postgres_url):
+                with pytest.raises(StateStoreError):  # the API answers it 503
+                    daemon.engine.on_request(ConnectorKey(CLUSTER, "orders"), None, trigger=Trigger.MANUAL,
+                                             rule=MANUAL_RULE, reason="asked", known_missing=False)
+                assert store.problem is not None
+                counted = daemon.metrics.registry.get_sample_value(errors)
+                daemon.mark_alive()  # still refused: said once, not counted again, the reason kept
+                assert daemon.metrics.registry.get_sample_value(errors) == counted
+                assert "remember a restart request" in (store.problem or "")
+            assert daemon.probes.readiness()[1]["state_store"] != "ok"  # /readyz 503, saying why
+            daemon.mark_alive()  # the heartbeat's, every 30 s
+            assert daemon.probes.readiness()[1]["state_store"] == "ok"
+            assert daemon.metrics.registry.get_sample_value(registry_value) == 1.0
+        finally:
+            await daemon.stop()

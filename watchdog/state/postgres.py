@@ -277,7 +277,12 @@ class PostgresStateStore:
         return None
 
     def mark_alive(self, at: datetime) -> None:
-        """Nothing to write: renewing the lease records it."""
+        """Nothing to record (the lease's renewal does); while a failed write stands, one of nothing:
+        with alert rules only, till the hourly pruning, /readyz said 503 with the database back."""
+        if self.problem is None:
+            return
+        with self._write("check that the database takes writes again", quiet_while_failing=True):
+            pass
 
     def prune(self, max_age: timedelta, max_entries: int) -> int:
         if max_age <= timedelta(0) or max_entries < 1:
@@ -342,7 +347,7 @@ class PostgresStateStore:
         self.problem = None
 
     @contextmanager
-    def _write(self, what: str, *, commit: bool = False) -> Iterator[Connection]:
+    def _write(self, what: str, *, commit: bool = False, quiet_while_failing: bool = False) -> Iterator[Connection]:
         """One transaction, fenced; inside a batch, part of the batch's (and with `commit`, the
         batch's commit point: committed before returning, the batch going on in a new one).
 
@@ -351,7 +356,8 @@ class PostgresStateStore:
         the BEGIN of a transaction goes with its fence (_fence_check). Each waiting for its
         answer, a restart remembered in a poll's or a schedule run's batch took four round trips
         (the statement, COMMIT, then BEGIN and the fence of the next): a schedule run restarting
-        2,000 connectors took 52 s with the database 3 ms away."""
+        2,000 connectors took 52 s with the database 3 ms away. `quiet_while_failing` (outside a
+        batch): a failure while another is reported is raised, neither counted nor made `problem`."""
         if self._batch is not None:
             self._send_seen()  # first: the batch's writes keep their order
             conn = self._batch
@@ -375,20 +381,21 @@ class PostgresStateStore:
             except psycopg.Error as error:
                 raise self._failure(what, error) from error
             return
-        conn = self._begin(what)
+        report = not (quiet_while_failing and self.problem is not None)
+        conn = self._begin(what, report=report)
         try:
             with conn.pipeline() if commit else nullcontext():
                 yield conn
                 conn.execute("COMMIT")
         except psycopg.Error as error:
             _rollback(conn)
-            raise self._failure(what, error) from error
+            raise self._failure(what, error, report=report) from error
         except BaseException:
             _rollback(conn)
             raise
         self.problem = None
 
-    def _begin(self, what: str) -> Connection:
+    def _begin(self, what: str, *, report: bool = True) -> Connection:
         """A connection in a new transaction whose epoch has been checked (and stays valid until it
         ends: the lease row is share-locked)."""
         if self._epoch is None:
@@ -404,7 +411,7 @@ class PostgresStateStore:
                 # connection failed with "current transaction is aborted", after the database
                 # was writable again too, and the leader recorded nothing for good.
                 _rollback(self._conn)
-            raise self._failure(what, error) from error
+            raise self._failure(what, error, report=report) from error
 
     def _fence_check(self, conn: Connection) -> None:
         with conn.pipeline():  # BEGIN and the fence in one round trip
@@ -471,13 +478,14 @@ class PostgresStateStore:
             raise
         return self._conn
 
-    def _failure(self, what: str, error: psycopg.Error) -> StateStoreError:
+    def _failure(self, what: str, error: psycopg.Error, *, report: bool = True) -> StateStoreError:
         if isinstance(error, psycopg.OperationalError):
             self.close()  # made again on the next call
         failure = StateStoreError(f"{self.description}: could not {what}: {error_text(error, self._parameters)}.")
         self.marks.wrote_all()  # a transaction rolled back (a batch's other writes too), or its end unknown
-        self.problem = str(failure)
-        self.on_failure()
+        if report:
+            self.problem = str(failure)
+            self.on_failure()
         return failure
 
 
