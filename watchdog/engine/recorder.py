@@ -40,6 +40,11 @@ UNRECORDED_KEPT = 10_000
 # Outcomes written late in one pipelined transaction (PostgreSQL): 1,000 take 0.15 s with the
 # database 3 ms away, most of it building the statements.
 UNRECORDED_PER_BATCH = 1_000
+# What becomes of an outcome the state store refused (restart_outcome_not_recorded): with replicas,
+# a leader that stands by first leaves it to the next leadership's recovery (stand_by).
+_NOT_RECORDED_NOTE = ("the state file still holds this restart as pending; its outcome is written with the next "
+                      "write that succeeds; if none does before the daemon stops, the next start sends it "
+                      "(with replicas, the next leader's recovery decides)")
 # Outcomes of a restart that was, or may have been, made (not sent again: the next poll judges).
 MAY_HAVE_RESTARTED = frozenset({Outcome.ACCEPTED, Outcome.UNCONFIRMED, Outcome.INTERRUPTED})
 # Finished jobs kept in memory, the latest first to stay (for --once, the demo's summary, tests).
@@ -270,9 +275,7 @@ class JobRecorder:
             self._unrecorded.append((job.id, job.key, changed, self._history(job, state, now)))
             log.error("restart_outcome_not_recorded", cluster=job.key.cluster, connector=job.key.connector,
                       job=job.id, outcome=job.outcome.value, error=self._state.problem,
-                      note="the state file still holds this restart as pending; its outcome is written "
-                           "with the next write that succeeds; if none does before the daemon stops, the next "
-                           "start sends it")
+                      note=_NOT_RECORDED_NOTE)
         else:
             self.record_unrecorded()
             finish = (job.id, job.key, changed, self._history(job, state, now))
@@ -286,9 +289,7 @@ class JobRecorder:
                 self._unrecorded.append(finish)
                 log.error("restart_outcome_not_recorded", cluster=job.key.cluster, connector=job.key.connector,
                           job=job.id, outcome=job.outcome.value, error=str(exc),
-                          note="the state file still holds this restart as pending; its outcome is written "
-                               "again with the next write; if none succeeds before the daemon stops, the next "
-                               "start sends it")
+                          note=_NOT_RECORDED_NOTE)
         if changed is not None:
             self._metrics.show_connector_state(job.key.cluster, job.key.connector, changed)
         # The history now holds them (or `_unrecorded` does, until it does): kept with the job, they
