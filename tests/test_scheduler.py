@@ -319,6 +319,50 @@ async def test_a_run_skipped_because_the_last_is_still_going_is_counted_and_logg
     assert not apscheduler_warnings(caplog), "APScheduler's own free-text copy of the same event"
 
 
+async def test_a_poll_skipped_at_every_interval_is_said_every_few_minutes_not_at_each_skip() -> None:
+    # An API that does not answer holds each poll for api.timeouts.total, past its interval: against
+    # the simulator with three clusters polled every 10 s and every list call held, the daemon wrote
+    # a max_instances warning per cluster every 10 s (62 in four minutes, beside the 7 lines that
+    # said the outage). Each job's skips are said when they start and at most every 5 minutes,
+    # counting those not said; the metric counts every one.
+    metrics = Metrics()
+    virtual = [0.0]
+    release = asyncio.Event()
+
+    async def held_poll() -> None:
+        await release.wait()
+
+    def skips() -> float:
+        return metrics.registry.get_sample_value("watchdog_scheduler_job_events_total", {"event": "max_instances"}) or 0
+
+    scheduler = build_scheduler(metrics, clock=lambda: virtual[0])
+    add_poll_job(scheduler, "prod", 0.02, held_poll)
+    with capture_logs() as logs:
+        scheduler.start()
+        try:
+            await until(lambda: skips() >= 10, "ten skipped runs")
+            virtual[0] += 299  # within the 5 minutes: still not said
+            await until(lambda: skips() >= 12, "two more")
+            said_before = skips()
+            virtual[0] += 1
+            await until(lambda: skips() > said_before, "a skip 5 minutes after the first line")
+            scheduler.pause()
+        finally:
+            release.set()
+            scheduler.shutdown(wait=False)
+            await asyncio.sleep(0.01)
+
+    lines = [e for e in logs if e["event"] == "scheduler_job_event"]
+    warned = [e for e in lines if e["log_level"] == "warning"]
+    assert len(warned) == 2, [(e["log_level"], e.get("repeated")) for e in lines]
+    first, second = warned
+    assert first["job_id"] == second["job_id"] == "poll:prod" and "repeated" not in first
+    assert "at most every 5 minutes" in first["note"]
+    # The second line counts the skips said at debug since the first, and every skip is a line.
+    assert second["repeated"] == lines.index(second) - lines.index(first) - 1 >= 11
+    assert len(lines) == skips()
+
+
 async def test_a_stop_as_a_poll_starts_logs_no_error(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     rules = [{"name": "heal", "trigger": {"type": "status", "interval": 5}, "select": {"include": ["*"]}}]

@@ -8,14 +8,18 @@ not APScheduler's CronTrigger, which reads crontab lines differently from cron.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from types import MappingProxyType
 
 from apscheduler.events import (
     EVENT_JOB_ERROR,
     EVENT_JOB_MAX_INSTANCES,
     EVENT_JOB_MISSED,
+    EVENT_JOB_REMOVED,
+    JobEvent,
     JobExecutionEvent,
     JobSubmissionEvent,
 )
@@ -28,6 +32,7 @@ from ..logs import get_logger
 from ..metrics import Metrics
 from ..windows import Windows
 from .cron import CronScheduleTrigger
+from .streak import REPEAT_EVERY_SECONDS
 
 log = get_logger("watchdog.scheduler")
 
@@ -47,7 +52,9 @@ _EVENTS = {
                                  "(the daemon was stopped, stuck or starved of CPU); the next run is at its usual time"),
     EVENT_JOB_MAX_INSTANCES: ("max_instances", "not run: the job's previous run is still running (a poll, a stall "
                                                "check or a schedule run held back by a rate-limit pause, or a slow "
-                                               "API); the next run is at its usual time"),
+                                               "API); the next run is at its usual time. Said again at most every "
+                                               "5 minutes for the same job while it goes on (repeated: the runs "
+                                               "skipped since the line before)"),
     EVENT_JOB_ERROR: ("error", "the job failed; the next run is at its usual time"),
 }
 # A schedule rule due just before this replica began to lead (a start, a rollout, a crash, a
@@ -109,41 +116,82 @@ class JobExecutor(AsyncIOExecutor):
         pass
 
 
-def build_scheduler(metrics: Metrics) -> AsyncIOScheduler:
+class _SkippedRuns:
+    """Which skipped runs (max_instances) are said. A poll held past its interval by an API that
+    does not answer (every call running to api.timeouts.total) or by a long 429 pause is skipped
+    at every interval for as long as that lasts: a warning per cluster every 10 s, 62 in a
+    four-minute outage of three clusters beside the 7 lines that said the outage itself (whose
+    repeats are said every 5 minutes, triggers/streak.py). Each job's skips are now said at most
+    every REPEAT_EVERY_SECONDS, the later line counting those not said (`repeated`); the rest go
+    to debug. The metric counts every one."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._said_at: dict[str, float] = {}
+        self._unsaid: dict[str, int] = {}
+
+    def said(self, job_id: str) -> dict[str, object] | None:
+        """The fields the line saying this skip adds, or None: not said (debug)."""
+        now = self._clock()
+        said_at = self._said_at.get(job_id)
+        if said_at is not None and 0 <= now - said_at < REPEAT_EVERY_SECONDS:
+            self._unsaid[job_id] = self._unsaid.get(job_id, 0) + 1
+            return None
+        self._said_at[job_id] = now
+        unsaid = self._unsaid.pop(job_id, 0)
+        return {"repeated": unsaid} if unsaid else {}
+
+    def forget(self, job_id: str) -> None:
+        """A job removed (its cluster or rule gone, or changed by a reload)."""
+        self._said_at.pop(job_id, None)
+        self._unsaid.pop(job_id, None)
+
+
+def build_scheduler(metrics: Metrics, clock: Callable[[], float] = time.monotonic) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(
         timezone=timezone.utc,
         executors={"default": JobExecutor()},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": SCHEDULE_MISFIRE_GRACE_SECONDS},
     )
+    skipped = _SkippedRuns(clock)
 
-    def on_event(event: JobExecutionEvent | JobSubmissionEvent) -> None:
+    def on_event(event: JobEvent) -> None:
+        if event.code == EVENT_JOB_REMOVED:
+            skipped.forget(event.job_id)
+            return
         name, note = _EVENTS[event.code]
         # Execution events carry one run time; max_instances comes as a submission event with a
         # list (one with coalesce, which every job sets): the latest is the one skipped.
         if isinstance(event, JobSubmissionEvent):
             run_time = max(event.scheduled_run_times)
+            said = skipped.said(event.job_id)
         else:
-            run_time = event.scheduled_run_time
-        report_job_event(metrics, event.job_id, name, run_time, note, getattr(event, "exception", None))
+            assert isinstance(event, JobExecutionEvent)
+            run_time, said = event.scheduled_run_time, {}
+        report_job_event(metrics, event.job_id, name, run_time, note, getattr(event, "exception", None), said=said)
 
-    scheduler.add_listener(on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES)
+    scheduler.add_listener(on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_REMOVED)
     for name in _APSCHEDULER_LOGGERS:
         logging.getLogger(name).addFilter(_not_reported_by_the_listener)  # once: addFilter skips a known one
     return scheduler
 
 
 def report_job_event(
-    metrics: Metrics, job_id: str, name: str, run_time: datetime, note: str, exception: BaseException | None = None
+    metrics: Metrics, job_id: str, name: str, run_time: datetime, note: str, exception: BaseException | None = None,
+    said: Mapping[str, object] | None = MappingProxyType({}),
 ) -> None:
     """Count and log one job that was not run (or failed): `watchdog_scheduler_job_events_total`
-    and one `scheduler_job_event` line (docs/runbook.md, WatchdogNotPolling)."""
+    and one `scheduler_job_event` line (docs/runbook.md, WatchdogNotPolling); `said`: the fields
+    that line adds, or None to log it at debug (a repeat, _SkippedRuns)."""
     metrics.scheduler_events.labels(name).inc()
     # Not `event=`: structlog's first argument is the event name.
     fields = {"job_id": job_id, "job_event": name, "scheduled_run_time": run_time.isoformat(), "note": note}
     if exception is not None:
         log.error("scheduler_job_event", error=repr(exception), **fields)
+    elif said is None:
+        log.debug("scheduler_job_event", **fields)
     else:
-        log.warning("scheduler_job_event", **fields)
+        log.warning("scheduler_job_event", **fields, **said)
 
 
 def due_before(trigger: CronScheduleTrigger | IntervalTrigger, now: datetime,
