@@ -848,6 +848,34 @@ def test_a_port_in_use_stops_run_and_demo_at_once_saying_which(
     assert calls == [], "a daemon that could not start polled"
 
 
+@pytest.mark.parametrize("host", ["10.255.255.254", "no-such-host.invalid"])
+def test_a_server_host_that_cannot_be_listened_on_is_said_as_such_not_as_a_port_in_use(
+    host: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None
+) -> None:
+    # server.host set to another machine's address (the node's, a Service's) or to a name that
+    # does not resolve (a typo) said "Cannot assign requested address" or "Unknown error -2" (the
+    # resolver's code read as an errno), each followed by "is another watchdog or a demo using
+    # it?": the operator of a pod in CrashLoopBackOff looked for a second process on the port.
+    import socket
+
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({
+        "api": {"base_url": "http://127.0.0.1:9"}, "credentials": {"main": {}},
+        "clusters": {"prod": {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
+        "server": {"host": host, "port": 19999}, "state": {"path": str(tmp_path / "state.db")},
+        "rules": [{"name": "heal", "trigger": {"type": "status", "interval": "5s"}, "select": {"include": ["*"]}}],
+    }))
+    try:
+        socket.getaddrinfo(host, 19999)
+        expected = "not an address of this machine"
+    except socket.gaierror as exc:
+        expected = f"{exc.strerror} (the name does not resolve here)"
+    assert main(["run", "--config", str(path), "--log-level", "ERROR"]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot listen on {host}:19999: " in err and expected in err, err
+    assert "another watchdog" not in err and "Unknown error" not in err, err
+
+
 @pytest.mark.process
 def test_history_piped_into_head_ends_quietly(tmp_path: Path) -> None:
     # `watchdog history --json | head`: a BrokenPipeError traceback on stderr and exit 1, the code

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import itertools
 import json
@@ -259,7 +260,30 @@ def guarded_protocol(
 
 
 class CannotListen(Exception):
-    """The port could not be bound (in use, a privileged port, an address not of this host)."""
+    """The port could not be bound (in use, a privileged port, an address not of this host, a
+    name that does not resolve), said in the system's words and what they mean here. Every such
+    failure said "Unknown error -2" for a server.host name that does not resolve (the resolver's
+    codes are no errno), and the command asked whether another watchdog used the port whatever
+    the failure (`in_use` says when that is the question)."""
+
+    def __init__(self, host: str, port: int, error: BaseException | None) -> None:
+        code = error.errno if isinstance(error, OSError) else None
+        self.in_use = code == errno.EADDRINUSE
+        if isinstance(error, socket.gaierror):
+            words = f"{error.strerror} (the name does not resolve here)"
+        elif isinstance(error, OSError) and code:
+            words = os.strerror(code) + _BIND_ERRORS.get(code, "")
+        elif isinstance(error, OSError) and error.strerror:
+            words = error.strerror
+        else:
+            words = "the server did not start"
+        super().__init__(f"cannot listen on {host}:{port}: {words}")
+
+
+_BIND_ERRORS = {
+    errno.EADDRNOTAVAIL: " (not an address of this machine: 0.0.0.0 listens on every IPv4 one, :: on every one)",
+    errno.EACCES: " (a port below 1024 needs privileges this process lacks)",
+}
 
 
 def _every_address_socket(host: str, port: int) -> socket.socket | None:
@@ -282,7 +306,7 @@ def _every_address_socket(host: str, port: int) -> socket.socket | None:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise CannotListen(f"cannot listen on {host}:{port}: {os.strerror(exc.errno) if exc.errno else exc}") from None
+        raise CannotListen(host, port, exc) from None
     return sock
 
 
@@ -295,14 +319,7 @@ async def _serve(server: EmbeddedServer, host: str, port: int, sock: socket.sock
         # running and nothing saying which port. Its OSError is the exit's context.
         # asyncio words its bind error at length ("error while attempting to bind on address
         # (...): address already in use"); the system's own words for the errno say it plainly.
-        reason = exc.__context__
-        if isinstance(reason, OSError) and reason.errno:
-            detail = os.strerror(reason.errno)
-        elif isinstance(reason, OSError) and reason.strerror:
-            detail = reason.strerror
-        else:
-            detail = "the server did not start"
-        raise CannotListen(f"cannot listen on {host}:{port}: {detail}") from None
+        raise CannotListen(host, port, exc.__context__) from None
 
 
 async def start_server(

@@ -324,8 +324,8 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(run_until_signalled(daemon, held))
     except CannotListen as exc:
         daemon.state.close()
-        print(f"{exc} (server.host, server.port: is another watchdog or a demo using it?); no restart was sent",
-              file=sys.stderr)
+        asked = "server.host, server.port: is another watchdog or a demo using it?" if exc.in_use else "server.host, server.port"
+        print(f"{exc} ({asked}); no restart was sent", file=sys.stderr)
         return EXIT_FAILED
     except StateStoreError as exc:  # the restarts the state file kept could not be recovered (a full disk)
         daemon.state.close()
