@@ -606,6 +606,39 @@ async def test_firing_alerts_a_rule_took_but_that_name_no_watched_connector_are_
     assert "nothing was restarted" in lines[0]["note"]
 
 
+async def test_unmatched_alerts_sent_again_are_not_said_again_within_the_hour() -> None:
+    # Alertmanager sends a firing group again at every group_interval it changes in and every
+    # repeat_interval: 500 alerts of deleted connectors, one group each (group_by: ['...']), sent
+    # three times against watchdog run on the simulator, made 1,500 webhook_alerts_unmatched
+    # warnings, each saying again what the one before had said.
+    w, http = world(fake_time=True)
+    await polled(w)
+    assert w.clock is not None
+    ghosts = [alert(connector=f"ghost-{i}", fingerprint=f"g{i}") for i in range(20)]
+
+    async def send_each_alone() -> list[dict[str, Any]]:
+        with structlog.testing.capture_logs() as logs:
+            for ghost in ghosts:
+                await http.post("/v1/alertmanager", json=payload(ghost), headers=AUTH)
+        return [e for e in logs if e["event"] == "webhook_alerts_unmatched"]
+
+    first = await send_each_alone()
+    assert [e["log_level"] for e in first] == ["warning"] * 20, "each alert said the first time"
+    w.clock.advance(300)
+    again = await send_each_alone()
+    assert [e["log_level"] for e in again] == ["debug"] * 20, "each said again five minutes later"
+    assert again[0]["said_within_the_hour"] == 1 and again[0]["count"] == 1
+    # One alert whose reason changes (its cluster no longer listed) is news; the others not.
+    with structlog.testing.capture_logs() as logs:
+        await http.post("/v1/alertmanager", json=payload(*ghosts[:5], {**ghosts[5], "labels": {
+            **ghosts[5]["labels"], "connector_name": "x", "connector": ""}}), headers=AUTH)
+    [mixed] = [e for e in logs if e["event"] == "webhook_alerts_unmatched"]
+    assert mixed["log_level"] == "warning" and mixed["count"] == 6 and mixed["said_within_the_hour"] == 5
+    assert mixed["first"] == [{"fingerprint": "g5", "detail": "alert lacks the connector label 'connector'"}]
+    w.clock.advance(3600)
+    assert [e["log_level"] for e in await send_each_alone()] == ["warning"] * 20, "said again after an hour"
+
+
 async def test_firing_alerts_no_rule_takes_are_said_in_one_line() -> None:
     # The rule asks for severity critical; Prometheus sends Critical. The alert reached the daemon
     # (200), nothing was restarted, and nothing but `http_request status=200` said so: the answer

@@ -50,6 +50,10 @@ UNMATCHED_SHOWN = 5
 # alert, one group per alert, would otherwise make one line per alert per repeat_interval).
 NO_RULE = "no enabled alert rule matches its labels"
 NO_RULE_LOG_INTERVAL = timedelta(seconds=60)
+# An unmatched alert (a rule took it, it names no connector that rule watches) is said again, for
+# the same reason, only after this long; how many such (alert, reason) pairs are remembered.
+UNMATCHED_SAID_AGAIN_AFTER = timedelta(hours=1)
+UNMATCHED_REMEMBERED = 10_000
 
 
 @dataclass
@@ -117,10 +121,31 @@ class AlertIntake(Decisions):
         unmatched = [r for r in unmatched if not r.detail.startswith(NO_RULE)]
         if not unmatched:
             return
-        log.warning("webhook_alerts_unmatched", group_key=group_key[:500], count=len(unmatched),
-                    first=[{"fingerprint": r.fingerprint, "detail": r.detail} for r in unmatched[:UNMATCHED_SHOWN]],
-                    note="these firing alerts matched an alert rule but name no connector it watches: nothing "
-                         "was restarted for them; check the rule's cluster_label and connector_label")
+        # Each alert is said once for its reason, again after UNMATCHED_SAID_AGAIN_AFTER: every
+        # webhook said its unmatched alerts anew, and Alertmanager sends a firing group again at
+        # each group_interval it changes in and each repeat_interval; 500 alerts of deleted
+        # connectors, one group each (group_by: ['...']), made 500 warnings at every resend.
+        told = self._unmatched_said
+        news = [r for r in unmatched
+                if not timedelta(0) <= now - told.get((r.fingerprint, r.detail), now - UNMATCHED_SAID_AGAIN_AFTER)
+                < UNMATCHED_SAID_AGAIN_AFTER]
+        for r in news:
+            told.pop((r.fingerprint, r.detail), None)
+            told[(r.fingerprint, r.detail)] = now
+        while len(told) > UNMATCHED_REMEMBERED:
+            del told[next(iter(told))]  # the longest said
+        (log.warning if news else log.debug)(
+            "webhook_alerts_unmatched", group_key=group_key[:500], count=len(unmatched),
+            first=[{"fingerprint": r.fingerprint, "detail": r.detail} for r in (news or unmatched)[:UNMATCHED_SHOWN]],
+            said_within_the_hour=len(unmatched) - len(news),
+            note="these firing alerts matched an alert rule but name no connector it watches: nothing "
+                 "was restarted for them; check the rule's cluster_label and connector_label (each is said "
+                 "again for the same reason after an hour)")
+
+    @cached_property
+    def _unmatched_said(self) -> dict[tuple[str, str], datetime]:
+        """When each unmatched (alert fingerprint, reason) was last said, the longest said first."""
+        return {}
 
     @cached_property
     def _no_rule_said(self) -> _Said:
