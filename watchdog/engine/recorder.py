@@ -318,6 +318,11 @@ class JobRecorder:
             job.kept_for = note if self._state.durable else ""
         if job.outcome in (Outcome.ACCEPTED, Outcome.DRY_RUN, Outcome.DROPPED, Outcome.CANCELLED):
             log.info("restart_finished", **fields)
+        elif job.outcome is Outcome.UNSENT and self._state.durable:
+            # Kept: the next start (or leader) sends it, or its first poll decides again. Nothing
+            # for anyone to do, so no error: a rollout while a 429 held 273 restarts logged 273
+            # error lines, which paged whoever alerts on the log's errors at every such rollout.
+            log.warning("restart_finished", **fields)
         else:
             log.error("restart_finished", **fields)
 
