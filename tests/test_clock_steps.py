@@ -135,6 +135,7 @@ async def test_no_gate_holds_longer_than_its_own_length_after_the_wall_clock_ste
     await poll()
     # Before: the breaker held every failure restart, and the backoff f0-f2's, for two more hours.
     assert len(w.simulator.restarts()) == restarted + 3
+    engine.refresh_breaker()  # the heartbeat's, every second
     assert w.sample("watchdog_breaker_open", scope="fleet") == 1, "the three new restarts fill the window again"
     record = engine.on_request(ok, engine.statuses[ok], trigger=Trigger.MANUAL, rule="manual", reason="again")
     # Before: "restarted -6300 s ago; ... it may go again in 6360 s".

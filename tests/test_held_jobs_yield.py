@@ -44,7 +44,7 @@ async def test_restarts_the_breaker_ends_at_their_turn_let_the_event_loop_run(wo
     # ended the rest again as dropped (two real replicas, bench/ha.py). Each end lets the loop go.
     names = [f"c{i:03d}" for i in range(200)]
     failing = [{"name": n, "script": {"initial": "FAILED", "recover_after_restarts": "never"}} for n in names]
-    config = daemon_config([HEAL], breaker={"max_failing_share": 1.0, "min_failing": 100000, "max_restarts": 1},
+    config = daemon_config([HEAL], breaker={"max_failing_share": 1.0, "min_failing": 100000, "max_restarts": len(names)},
                            rate_limit={"max_requests_per_second": 1000, "max_concurrent_requests": 1})
     w = in_process(sim_scenario(failing), config)
     slow = DistantEnds(0.02, work)
@@ -52,6 +52,11 @@ async def test_restarts_the_breaker_ends_at_their_turn_let_the_event_loop_run(wo
     try:
         await daemon.pollers[CLUSTER].poll()
         assert daemon.queue.depth("main") == len(names)
+        # The window filled before their turn by failure restarts a poll's count of what is
+        # queued does not hold (alerts', a leader's before, recalled from the history): one more
+        # goes, the breaker then opens, and the others are ended at their turn. (A poll no longer
+        # queues more failure restarts than the window has room for.)
+        daemon.engine.breaker.remember_restarts([daemon.engine._now()] * (len(names) - 1))
         daemon.queue.start()
         stalled = await longest_stall(daemon.queue.join(), work)
         outcomes: dict[Any, int] = {}

@@ -211,6 +211,14 @@ class Breaker:
             return f"{len(self._sent)} restarts in the last {self.settings.window:g}s (limit {limit})"
         return None
 
+    def fleet_room(self, *, dry_run: bool = False) -> int | None:
+        """How many more failure restarts the fleet condition lets go in this window (None: no
+        limit). Call `evaluate` first. `dry_run`: with the dry run's restarts counted as sent."""
+        limit = self.settings.max_restarts
+        if limit is None:
+            return None
+        return max(0, limit - len(self._sent) - (len(self._dry_sent) if dry_run else 0))
+
     def _dry_fleet_reason(self) -> str | None:
         """The fleet condition with dry-run restarts counted as sent (as pruned by `evaluate`)."""
         limit = self.settings.max_restarts

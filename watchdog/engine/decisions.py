@@ -81,7 +81,7 @@ class Decisions(Gates):
             return self._cluster_gone(rule, trigger, key, now, reason)
         if decision is Decision.RESTART:
             held = self.gate(key, now, windows, failure=trigger in FAILURE_TRIGGERS,
-                             dry_run=self.config.dry_run or dry_run)
+                             dry_run=self.config.dry_run or dry_run, count_queued=trigger is Trigger.STATUS)
             if held is not None:
                 decision, detail = held
         if decision is Decision.RESTART:

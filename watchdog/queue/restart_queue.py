@@ -19,7 +19,7 @@ import asyncio
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,6 +197,9 @@ class RestartQueue(JobDispatch):
 
     def pending_keys(self) -> list[ConnectorKey]:
         return list(self._pending)
+
+    def pending_jobs(self) -> Iterable[RestartJob]:  # a view: not to be kept across an await
+        return self._pending.values()
 
     def pending_job(self, key: ConnectorKey) -> RestartJob | None:
         return self._pending.get(key)
