@@ -202,11 +202,8 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
 
     # -- running ---------------------------------------------------------------------------------
 
-    def _warn_at_start(self) -> None:
-        warn_at_start(self.config)
-
     async def start(self, *, serve_http: bool = True) -> None:
-        self._warn_at_start()
+        warn_at_start(self.config)
         self._starting = True
         if self.blocker is not None:
             self.blocker.start()  # a no-op if a reload before start() started it
@@ -406,7 +403,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
     async def _one_pass(self) -> bool:
         """run_once's pass: False when this replica could not lead, else True once every rule ran
         and the queue is empty."""
-        self._warn_at_start()
+        warn_at_start(self.config)
         await self.refresh_discovery()  # the clusters to pass over (a no-op without discovery)
         if not await self._lead_once():
             return False
