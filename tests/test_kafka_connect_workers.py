@@ -291,6 +291,71 @@ async def test_a_restart_of_every_instance_answered_503_by_one_worker_goes_to_th
     assert len(sim.restarts(accepted_only=False)) == 1
 
 
+# What a worker answered for about 6 s after the leader was killed with `kill -9` (4.3.1, real):
+# it is not the leader, so it passes a write on, and the connection to the dead leader is refused.
+LEADER_REFUSED = {"error_code": 500,
+                  "message": "IO Error trying to forward REST request: java.net.ConnectException: Connection refused"}
+
+
+async def test_a_restart_of_every_instance_whose_forward_to_the_leader_was_refused_is_tried_again() -> None:
+    # The worker forwards to the leader and could not connect: nothing ran it. Taken for a 500 the
+    # leader may have taken, the restart ended `unconfirmed` at its first answer, "the worker may
+    # have run it", and was never made (a manual restart, an alert's, a schedule's: no poll asks
+    # again for a connector that is RUNNING).
+    sim = simulator()
+    transport = _Answering(sim, httpx.Response(500, json=LEADER_REFUSED), suffix="/restart", times=2)
+    d = Daemon(daemon_config([HEAL], backend=SELF_MANAGED, rate_limit=FAST,
+                             clusters={CLUSTER: {"backend": SELF_MANAGED, "urls": [f"http://sim{PREFIX}"]}}),
+               transport=transport)
+    d.queue.start()
+    statuses = await d.pollers[CLUSTER].list()
+    assert statuses is not None
+    key = ConnectorKey(CLUSTER, "orders-source")
+    with capture_logs() as logs:
+        record = d.engine.on_request(key, statuses["orders-source"], trigger=Trigger.MANUAL, rule=MANUAL_RULE,
+                                     reason="test")
+        await asyncio.wait_for(d.queue.join(), 10)
+    await d.stop()
+
+    assert record.job is not None and (record.job.outcome, record.job.status_code) == (Outcome.ACCEPTED, 202), (
+        record.job and record.job.message)
+    assert (record.job.tries, transport.asked.count("sim /connectors/orders-source/restart")) == (3, 3)
+    assert len(sim.restarts(connector="orders-source")) == 1, "made once"
+    retries = [e for e in logs if e["event"] == "restart_retry_scheduled"]
+    assert [(e["status_code"], e["outcome"]) for e in retries] == [(500, "server_error")] * 2
+    failed = [e["message"] for e in logs if e["event"] == "api_call_failed"]
+    assert failed and all(kafka_connect.FORWARD_NOT_MADE in m for m in failed), failed
+
+
+async def test_a_restart_of_every_instance_whose_forward_was_refused_goes_to_the_next_worker_once() -> None:
+    sim = simulator()
+    transport = _Answering(sim, httpx.Response(500, json=LEADER_REFUSED), host="follower")
+    client = backend(sim, transport, [f"http://follower{PREFIX}", f"http://sim{PREFIX}"])
+
+    result = await client.restart("orders-source", only_failed=False)
+
+    assert (result.outcome, result.status_code) == (Outcome.ACCEPTED, 202), result
+    assert [a.split()[0] for a in transport.asked] == ["follower", "sim"]
+    assert len(sim.restarts(accepted_only=False)) == 1
+
+
+@pytest.mark.parametrize("message", [
+    "IO Error trying to forward REST request: java.util.concurrent.TimeoutException: Total timeout 90000 ms elapsed",
+    "IO Error trying to forward REST request: java.io.EOFException: HttpConnectionOverHTTP@1f2e",
+    "Request timed out",
+])
+async def test_a_forward_that_may_have_reached_the_leader_stays_unconfirmed(message: str) -> None:
+    # Only an exception thrown while connecting proves the leader never had it.
+    sim = simulator()
+    transport = _Answering(sim, httpx.Response(500, json={"error_code": 500, "message": message}), host="follower")
+    client = backend(sim, transport, [f"http://follower{PREFIX}", f"http://sim{PREFIX}"])
+
+    result = await client.restart("orders-source", only_failed=False)
+
+    assert (result.outcome, result.status_code) == (Outcome.UNCONFIRMED, 500), result
+    assert [a.split()[0] for a in transport.asked] == ["follower"]
+
+
 class _CutRefusal(_Answering):
     """Requests whose path ends with `suffix` get Connect's 404 (application/json) whose body
     cannot be decoded: the body fails after the status line."""

@@ -17,7 +17,9 @@ Falling over to the next worker after a network error is safe call by call:
   over when the connection was never made (the request cannot have reached any worker).
 
 - a 503 was not run (a worker starting or stopping, its proxy with no healthy upstream): every
-  call goes on to the next worker, the last worker's 503 being the answer.
+  call goes on to the next worker, the last worker's 503 being the answer. Nor was a 500 saying
+  the worker could not connect to the leader to forward the request (the leader just died:
+  `_forward_never_connected`): it goes on likewise, and the last one is a retryable server error.
 
 - a restart that may have reached a worker (the request was written, no answer came: a read
   timeout, a connection cut) and is not safe to repeat ends `Outcome.UNCONFIRMED`: it is
@@ -104,6 +106,12 @@ _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, http
 RESTART_READ_TIMEOUT = 100.0
 # Beyond a restart's read timeout, the time its call may take to connect and send.
 RESTART_CALL_SLACK_SECONDS = 10.0
+# How Kafka Connect's RestClient begins a 500 for a forward that failed (0.10 to 4.x), and the
+# exceptions Java throws only while connecting (refused, no route, unknown host): such a forward
+# never reached the leader (_forward_never_connected). A timeout or a reset is not among them.
+_FORWARD_FAILED = "IO Error trying to forward REST request: "
+_CONNECTING_FAILED = ("java.net.ConnectException", "java.net.NoRouteToHostException", "java.net.UnknownHostException")
+FORWARD_NOT_MADE = "the worker could not connect to the leader to pass the request on: it was not run"
 
 
 class KafkaConnectBackend:
@@ -318,14 +326,17 @@ class KafkaConnectBackend:
                 # restart of the cluster failed while the others would have answered.
                 failures.append(f"{url}: 503 {error_message(response)}")
                 continue
+            not_forwarded = _forward_never_connected(answer)
             if 500 <= response.status_code < 600 and response.status_code != 503:
-                if not repeatable:
+                if not repeatable and not not_forwarded:
                     # Kafka Connect answers 500 "Request timed out" when its herder did not finish
                     # in 90 s, and still runs the request (HerderRequestHandler cancels nothing),
                     # and 500 "IO Error trying to forward REST request" after the forward may have
-                    # reached the leader; a proxy's 502 or 504 may come after the worker took it.
-                    # Such a call is a lost answer: not sent again (a 503, "still starting up",
-                    # was not run, and is retried as any 5xx).
+                    # reached the leader (a timeout, a reset); a proxy's 502 or 504 may come after
+                    # the worker took it. Such a call is a lost answer: not sent again (a 503,
+                    # "still starting up", was not run, and is retried as any 5xx; so is a forward
+                    # that could not connect to the leader: the next worker is asked, which may
+                    # know the new one, then the queue tries again).
                     return ApiResult(endpoint, Outcome.UNCONFIRMED, status_code=response.status_code,
                                      elapsed=time.perf_counter() - started, message=(
                         f"{response.status_code} from {url}: {error_message(response)}; the worker may "
@@ -336,6 +347,9 @@ class KafkaConnectBackend:
                     failures.append(f"{url}: {response.status_code} {error_message(response)}")
                     continue
             result = _result(endpoint, answer, self._limits, parse, body_optional, time.perf_counter() - started)
+            if not_forwarded:
+                # Said, since "IO Error" alone reads as a request that may have been run.
+                result = replace(result, message=f"{result.message} ({FORWARD_NOT_MADE})"[:MAX_MESSAGE_CHARS])
             if (not body_optional and result.outcome is Outcome.SERVER_ERROR and response.is_success
                     and attempt + 1 < count):
                 # A 2xx that is not Connect's answer (a proxy's or a web UI's HTML page on that
@@ -356,6 +370,30 @@ class KafkaConnectBackend:
             message="; ".join(failures)[:MAX_MESSAGE_CHARS],
             elapsed=time.perf_counter() - started,
         )
+
+
+def _forward_never_connected(answer: Answer) -> bool:
+    """Kafka Connect's 500 for a request the worker passed on to the leader (or to the worker
+    running the connector) and could not connect to: its RestClient says "IO Error trying to
+    forward REST request: " and the exception, and these exceptions are thrown while connecting,
+    before anything was written. The worker that answered runs nothing itself (it forwards
+    because it is not the leader: DistributedHerder's NotLeaderException), so the request was not
+    run anywhere, whatever the call. Observed on 4.3.1 and 3.4.1 for about 6 s after the leader
+    was killed with `kill -9` (until the group noticed and elected another; 10 s and more with
+    the default session.timeout.ms): taken for a 500 after the leader may have taken it, a
+    restart of every instance asked in that time ended `unconfirmed` ("the worker may have run
+    it") at its first answer, never sent again, and no restart was made."""
+    response = answer.response
+    if response.status_code != 500 or answer.cut_off is not None:
+        return False
+    try:
+        data = read_json(response)
+    except ValueError:
+        return False
+    message = data.get("message") if isinstance(data, dict) and data.get("error_code") == 500 else None
+    if not isinstance(message, str) or not message.startswith(_FORWARD_FAILED):
+        return False
+    return message.removeprefix(_FORWARD_FAILED).startswith(_CONNECTING_FAILED)
 
 
 def _not_serving(answer: Answer) -> bool:

@@ -9,7 +9,7 @@ each log, for failure messages.
 
 Workers of older releases (`add_older_worker("2.8.2")`, jars from jars.ensure_worker_jars) join
 the same broker, each release a Connect cluster of its own (its own group and internal topics),
-kept apart from `workers`.
+kept apart from `workers`; so do the workers of `add_group`, of the pinned release.
 
 Tuned for tests on 2 shared cores: small heaps, C1 only (faster start), one partition for
 internal topics, replication factor 1, offsets flushed every second, and a 3 s
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -186,6 +187,9 @@ class KafkaCluster:
         # Workers of older releases, each release a Connect cluster of its own (add_older_worker):
         # never among `workers`, whose URLs the tests of the pinned release use.
         self.older_workers: list[Worker] = []
+        # Connect clusters of the pinned release apart from the session's (add_group): a test
+        # may kill their leader without the session's tests losing a worker they address.
+        self.group_workers: list[Worker] = []
         self.timings: dict[str, float] = {}
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "log4j2.properties").write_text(_LOG4J)
@@ -266,6 +270,32 @@ class KafkaCluster:
             self.wait_ready(worker)
         return worker
 
+    def add_group(self, name: str, count: int = 2) -> list[Worker]:
+        """`count` workers of the pinned release in a Connect cluster of their own (the group
+        `watchdog-e2e-NAME`), started side by side. Stopped with the cluster, or by the test."""
+        group = f"{GROUP}-{name}"
+        new = []
+        for index in range(count):
+            directory = self.workdir / f"{name}-{index + 1}"
+            directory.mkdir()
+            new.append(Worker(f"{name}-{index + 1}", directory, self.lib, self.bootstrap, free_port(), group=group))
+        self.group_workers += new
+        for worker in new:
+            self.wait_ready(worker)
+        return new
+
+    @staticmethod
+    def leader(workers: list[Worker]) -> Worker | None:
+        """The group's leader as the workers last logged it (`Joined group at generation N ...
+        leaderUrl='http://...'`: Connect's REST API does not say), None if none logged one."""
+        latest: tuple[int, str] | None = None
+        for worker in workers:
+            for match in _JOINED.finditer(worker.log_path.read_text(errors="replace")):
+                generation, url = int(match.group(1)), match.group(2).rstrip("/")
+                if latest is None or generation > latest[0]:
+                    latest = (generation, url)
+        return next((w for w in workers if latest is not None and w.url == latest[1]), None)
+
     def stop_older_workers(self) -> None:
         for worker in self.older_workers:
             if worker.alive:
@@ -279,6 +309,8 @@ class KafkaCluster:
 
     def stop(self) -> None:
         self.stop_older_workers()
+        for worker in self.group_workers:
+            worker.stop()
         for worker in self.workers:
             if worker.alive:
                 worker.process.terminate()  # all at once: each takes a few seconds to leave
@@ -315,6 +347,9 @@ class KafkaCluster:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{message} within {timeout:g}s\n{self.describe()}")
             time.sleep(0.25)
+
+
+_JOINED = re.compile(r"Joined group at generation (\d+) .*?leaderUrl='([^']*)'")
 
 
 def _port_open(port: int) -> bool:

@@ -53,7 +53,7 @@ def status_rule(**fields: Any) -> dict[str, Any]:
 
 def make_daemon(urls: list[str], rules: list[dict[str, Any]], transport: httpx.AsyncBaseTransport | None = None,
                 **settings: Any) -> Daemon:
-    config = daemon_config(rules, backend=SELF_MANAGED, rate_limit=FAST, **settings)
+    config = daemon_config(rules, backend=SELF_MANAGED, **{"rate_limit": FAST, **settings})
     cluster = config.clusters[CLUSTER].model_copy(update={"urls": urls})
     return Daemon(config.model_copy(update={"clusters": {CLUSTER: cluster}}), transport=transport)
 
@@ -419,3 +419,46 @@ async def test_restarts_held_by_a_stuck_broker_hold_up_neither_the_poll_nor_each
     finally:
         for name in [*names, "stuck-feed"]:
             await admin.delete(name)
+
+
+# --- the leader killed: a follower cannot pass a restart on -------------------------------------
+
+
+async def test_a_restart_of_every_instance_asked_while_the_leader_is_dead_is_made_once_a_new_one_leads(
+    kafka: KafkaCluster, tmp_path: Path
+) -> None:
+    """A follower passes a restart on to the leader; with the leader killed (kill -9) it answers
+    500 "IO Error trying to forward REST request: java.net.ConnectException: Connection refused"
+    until the group has elected another (about 6 s here: session.timeout.ms 6 s). Nothing ran it,
+    but a restart of every instance so answered ended `unconfirmed` at once ("the worker may have
+    run it") and was never made. A Connect cluster of its own, so that the session's keeps its
+    workers."""
+    workers = kafka.add_group("leader-loss")
+    admin = Admin([w.url for w in workers], tmp_path / "files")
+    await admin.sink("orphan", "quiet", tasks=2)
+    try:
+        await admin.wait_for("orphan", lambda s: running(s, 2), "did not run")
+        leader = kafka.leader(workers)
+        assert leader is not None, "no worker logged the group's leader"
+        [follower] = [w for w in workers if w is not leader]
+        transport = Recording()
+        # Retries enough to outlast the election (each waits up to 2 s).
+        patient = {**FAST, "backoff": {"base": 1.0, "cap": 2.0}, "max_retries": 20}
+        async with running_daemon([follower.url], [status_rule()], transport=transport, rate_limit=patient) as d:
+            statuses = await d.pollers[CLUSTER].list()
+            assert statuses is not None
+            leader.kill()
+            key = ConnectorKey(CLUSTER, "orphan")
+            record = d.engine.on_request(key, statuses["orphan"], trigger=Trigger.MANUAL, rule=MANUAL_RULE,
+                                         reason="the leader is dead")
+            await asyncio.wait_for(d.queue.join(), 130)
+        answers = [(status, body) for _, path, status, body in transport.answers if path.endswith("/restart")]
+        assert answers[0][0] == 500 and "java.net.ConnectException" in answers[0][1], answers
+        assert record.job is not None and (record.job.outcome, record.job.status_code) == (Outcome.ACCEPTED, 202), (
+            record.job and record.job.message)
+        assert record.job.message == "202: connector RESTARTING; tasks 0 RESTARTING, 1 RESTARTING", "made, every instance"
+        assert [status for status, _ in answers].count(202) == 1, "made once"
+        await admin.wait_for("orphan", lambda s: running(s, 2), "did not run again after the restart")
+    finally:
+        for worker in workers:  # the group goes with them (no delete: it may have no leader)
+            worker.stop()
