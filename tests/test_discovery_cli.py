@@ -247,3 +247,50 @@ async def test_check_config_discover_stops_asking_after_its_retries_and_shows_wh
     assert len([line for line in captured.err.splitlines() if "before asking again" in line]) == 4
     assert "not asked again: 4 tries again already made (at most 4)" in captured.err
     assert len([call for call in simulator.calls if call.endpoint == "list_clusters"]) == 5 + 1
+
+
+async def test_a_discovered_cluster_asked_for_by_its_display_name_is_told_its_lkc_id(
+    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `watchdog status` shows `CLUSTER lkc-orders (orders)`, and the console calls it `orders`:
+    # `watchdog restart --daemon URL orders orders-sink` was answered `unknown cluster 'orders';
+    # configured: lkc-orders, payments` (which id is it?), `history --daemon URL --cluster orders`
+    # `unknown cluster 'orders'` alone, and without a daemon `configured: ` and nothing at all.
+    from watchdog.app import Daemon
+    from watchdog.config import load_config
+
+    token = "display-name-token-0123456789"
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", token)
+    async with served(Simulator(Scenario.model_validate(SCENARIO))) as url:
+        path = write_config(tmp_path, url)
+        daemon = Daemon(load_config(path))
+        await daemon.start()
+        try:
+            await daemon.refresh_discovery()
+            await daemon.pollers["lkc-orders"].poll()
+            address = f"http://127.0.0.1:{daemon.bound_port}"
+            capsys.readouterr()
+            restart = await asyncio.to_thread(main, ["restart", "--daemon", address, "orders", "orders-sink", "--wait", "0"])
+            restart_err = capsys.readouterr().err
+            history = await asyncio.to_thread(main, ["history", "--daemon", address, "--cluster", "Orders"])
+            history_err = capsys.readouterr().err
+            typo = await asyncio.to_thread(main, ["history", "--daemon", address, "--cluster", "ordres"])
+            typo_err = capsys.readouterr().err
+        finally:
+            await daemon.stop()
+        offline = await asyncio.to_thread(main, ["restart", "orders", "orders-sink", "--config", str(path), "--log-level", "ERROR"])
+        offline_err = capsys.readouterr().err
+    from_state = main(["history", "--cluster", "orders", "--config", str(path)])
+    state_err = capsys.readouterr().err
+
+    told = "it is the display name of lkc-orders: a discovered cluster is named by its lkc- id"
+    assert restart == 1 and (f"orders/orders-sink: refused by the daemon (HTTP 404): unknown cluster 'orders'; {told}; "
+                             "configured: lkc-orders, payments") in restart_err, restart_err
+    # The history's 404 names the clusters too, as the restart's did (README: `configured: ...`).
+    assert history == 1 and f"unknown cluster 'Orders'; {told}; configured: lkc-orders, payments" in history_err, history_err
+    how = "a discovered cluster is named by its lkc- id, not its display name"
+    assert typo == 1 and f"unknown cluster 'ordres'; {how} (`watchdog status --daemon URL` shows both)" in typo_err, typo_err
+    shown_by = "(`watchdog check-config --discover` shows both)"
+    assert offline == 1 and f"unknown cluster 'orders'; configured: payments; {how} {shown_by}" in offline_err, offline_err
+    assert from_state == 1 and (f"unknown cluster 'orders': neither the config nor the state file knows it; "
+                                f"configured: payments; {how} {shown_by}") in state_err, state_err

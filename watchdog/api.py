@@ -30,6 +30,7 @@ from .logs import get_logger
 from .metrics import Metrics
 from .model import ConnectorKey, Decision, Trigger, connector_name_problem
 from .queue import Phase
+from .report import ClusterPlace, cluster_name_hint
 from .state import Fenced, StateStoreError
 
 log = get_logger("watchdog.api")
@@ -99,6 +100,18 @@ class ApiContext:
     # Seconds for which a 429 still pauses a cluster's key: a 503 for a cluster that could not be
     # listed says Retry-After no sooner than that.
     paused_for: Callable[[str], float] = lambda cluster: 0.0
+    # Each cluster's place, its display name among it where discovery saw one: a 404 for a
+    # cluster asked for by its display name names the lkc- id it goes by (_unknown_cluster).
+    cluster_places: Callable[[], dict[str, ClusterPlace]] = lambda: {}
+
+
+def _unknown_cluster(ctx: ApiContext, label: str) -> BadRequest:
+    """The 404 for a cluster no configured or discovered one answers to, with the names that do
+    (`watchdog restart` and `watchdog history` with --daemon print them after `configured:`)."""
+    config = ctx.config()
+    hint = cluster_name_hint(label, ctx.cluster_places(), discovery=config.discovery is not None,
+                             listed_by="`watchdog status --daemon URL`")
+    return BadRequest(404, f"unknown cluster {label!r}{hint}", known=sorted(config.clusters))
 
 
 def _leader_only(ctx: ApiContext) -> None:
@@ -319,7 +332,7 @@ async def _create_restart(ctx: ApiContext, request: Request, raw: bytes, bodies:
     engine = ctx.engine
     cluster = engine.cluster_named(body.cluster)
     if cluster is None:
-        raise BadRequest(404, f"unknown cluster {body.cluster!r}", known=sorted(ctx.config().clusters))
+        raise _unknown_cluster(ctx, body.cluster)
     key = ConnectorKey(cluster, body.connector)
     if not engine.watched_rules(key):
         raise BadRequest(422, f"connector {body.connector!r} in {cluster!r} is not watched by any rule; "
@@ -416,7 +429,7 @@ async def _history(ctx: ApiContext, request: Request) -> JSONResponse:
             # A standby discovers nothing: a cluster only the leader's discovery found is unknown
             # here (its 404 said "unknown cluster" where the leader lists its restarts).
             _leader_only(ctx)
-            raise BadRequest(404, f"unknown cluster {cluster_label!r}")
+            raise _unknown_cluster(ctx, cluster_label)
     # Filtered by the store: filtered here from the newest MAX_HISTORY restarts of the fleet, a
     # connector or cluster whose restarts were older than those had "no restarts recorded".
     return JSONResponse({"restarts": ctx.history(cluster, connector or None, limit)})

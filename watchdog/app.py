@@ -278,6 +278,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
             paused_for=lambda cluster: self.pollers[cluster].paused_for() if cluster in self.pollers else 0.0,
             accepting=lambda: not self._stopping,
             connectors=self.connector_rows,
+            cluster_places=self.cluster_places,
             history=lambda cluster, connector, limit: history_json(
                 self.state.history(None, limit, cluster=cluster, connector=connector))["restarts"],
             not_leading=self.may_act,

@@ -86,6 +86,24 @@ def cluster_places(
     return places
 
 
+def cluster_name_hint(label: str, places: Mapping[str, ClusterPlace], *, discovery: bool, listed_by: str) -> str:
+    """What to add to `unknown cluster 'LABEL'` (a restart or a history asked for by a cluster no
+    name answers to). A discovered cluster is named by its lkc- id, while people know it by its
+    display name (the Confluent console's, and what `watchdog status` shows beside the id):
+    `orders` was answered `unknown cluster 'orders'` and a list of ids, or, without a daemon,
+    `configured: ` and nothing. A display name of a watched cluster (in `places`, in any letter
+    case) names it; with discovery on, any other label is told how discovered clusters are
+    named, and `listed_by` what shows them with their display names. "" without discovery."""
+    folded = label.casefold()
+    named = sorted(name for name, place in places.items()
+                   if place.display_name is not None and place.display_name.casefold() == folded)
+    if named:
+        return f"; it is the display name of {', '.join(named)}: a discovered cluster is named by its lkc- id"
+    if discovery:
+        return f"; a discovered cluster is named by its lkc- id, not its display name ({listed_by} shows both)"
+    return ""
+
+
 # -- timestamps ----------------------------------------------------------------------------------
 
 

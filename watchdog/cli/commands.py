@@ -28,6 +28,7 @@ from ..config import KAFKA_CLUSTER_ID_PREFIX, CloudCluster, Config, ConfigError,
 from ..logs import configure_logging, log_reader_gone
 from .common import (
     DEFAULT_CONFIG,
+    DISCOVERY_LISTED_BY,
     EXIT_CONFIG,
     EXIT_FAILED,
     EXIT_OK,
@@ -398,7 +399,11 @@ def _restart_connector(args: argparse.Namespace) -> int:
     if args.cluster not in config.clusters and not discoverable:
         # Exit 1, as a daemon's 404 for it (--daemon) and a restart not made: the config is
         # valid (2 says it is not), the cluster named is not one of it.
-        print(f"unknown cluster {args.cluster!r}; configured: {', '.join(sorted(config.clusters))}", file=sys.stderr)
+        from ..report import cluster_name_hint
+
+        hint = cluster_name_hint(args.cluster, {}, discovery=config.discovery is not None, listed_by=DISCOVERY_LISTED_BY)
+        print(f"unknown cluster {args.cluster!r}; configured: {', '.join(sorted(config.clusters)) or 'none'}{hint}",
+              file=sys.stderr)
         return EXIT_FAILED
     # The log on stderr: stdout is the answer (`out=$(watchdog restart ...)`), which the log's
     # lines (JSON, off a terminal) came before, six lines for one.

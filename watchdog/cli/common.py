@@ -23,6 +23,9 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 # request worth sending again in a minute from one that never will be.
 EXIT_TRY_LATER = 75
 TRY_LATER_STATUSES = frozenset({429, 503})
+# What shows discovered clusters with their display names, for a command without a daemon told
+# of a cluster asked for by a name that is no cluster's (report.cluster_name_hint).
+DISCOVERY_LISTED_BY = "`watchdog check-config --discover`"
 DEFAULT_CONFIG = "config.yaml"
 
 

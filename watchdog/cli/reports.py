@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..config import ConfigError
 from ..logs import printable
 from .common import (
+    DISCOVERY_LISTED_BY,
     EXIT_CONFIG,
     EXIT_FAILED,
     EXIT_OK,
@@ -98,7 +99,7 @@ def _config_places(config: Config | None) -> dict[str, ClusterPlace]:
 
 
 def history_command(args: argparse.Namespace) -> int:
-    from ..report import history_from_json, history_json, render_history
+    from ..report import cluster_name_hint, history_from_json, history_json, render_history
 
     params: dict[str, str | int] = {"limit": args.limit}
     if args.connector:
@@ -107,14 +108,17 @@ def history_command(args: argparse.Namespace) -> int:
         params["cluster"] = args.cluster
 
     def from_store(store: StateStore) -> list[HistoryRecord] | None:
-        cluster, configured = _stored_cluster_name(args, args.cluster) if args.cluster else (None, None)
+        cluster, config = _stored_cluster_name(args, args.cluster) if args.cluster else (None, None)
+        configured = None if config is None else set(config.clusters)
         records = store.history(None, args.limit, cluster=cluster, connector=args.connector or None)
         if cluster is not None and not records and not _known_cluster(store, cluster, configured):
             # As the daemon's 404 does: a mistyped name printed "No restarts recorded.", exit 0,
             # which read as "the watchdog never restarted anything there".
             known = f"; configured: {', '.join(sorted(configured))}" if configured else ""
+            hint = "" if config is None else cluster_name_hint(
+                args.cluster, {}, discovery=config.discovery is not None, listed_by=DISCOVERY_LISTED_BY)
             print(f"unknown cluster {args.cluster!r}: neither the config nor the state file "
-                  f"knows it{known}", file=sys.stderr)
+                  f"knows it{known}{hint}", file=sys.stderr)
             return None
         return records
 
@@ -125,11 +129,11 @@ def history_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _stored_cluster_name(args: argparse.Namespace, cluster: str) -> tuple[str, set[str] | None]:
+def _stored_cluster_name(args: argparse.Namespace, cluster: str) -> tuple[str, Config | None]:
     """The name the state file keeps a cluster's rows under: a configured cluster's name when
     `cluster` is its lkc- id (as the daemon's API takes it), when the config can be read. Given
     the id, the state file was searched for rows it never holds: "No restarts recorded.".
-    With it, the configured names (None when the config cannot be read)."""
+    With it, the config (None when it cannot be read)."""
     from ..config import CloudCluster
 
     try:
@@ -138,7 +142,7 @@ def _stored_cluster_name(args: argparse.Namespace, cluster: str) -> tuple[str, s
         return cluster, None
     by_id = {c.kafka_cluster_id: name for name, c in config.clusters.items() if isinstance(c, CloudCluster)}
     name = cluster if cluster in config.clusters else by_id.get(cluster, cluster)
-    return name, set(config.clusters)
+    return name, config
 
 
 def _known_cluster(store: StateStore, cluster: str, configured: set[str] | None) -> bool:
