@@ -282,3 +282,45 @@ def test_a_stalled_rule_leaves_the_metrics_apis_five_minutes_by_default() -> Non
 
     assert StalledTrigger.model_validate({"type": "stalled"}).delay == 300
     assert StalledTrigger.model_validate({"type": "stalled", "delay": "5m"}).delay == 300
+
+
+def test_an_unknown_key_anywhere_in_the_example_is_refused_with_its_path_never_a_traceback(
+    tmp_path: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Where an unknown key belongs is worked out from the schema (config/key_hints.py): a key
+    # put in any section of config.example.yaml, spelt as none, as one of another section, or
+    # as one of its own misspelt, is refused with its path and a message, whatever the section.
+    import yaml
+
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "example-token-0123456789")
+    example = yaml.safe_load((ROOT / "config.example.yaml").read_text(encoding="utf-8"))
+
+    def mappings(node: object, path: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        found = [path] if isinstance(node, dict) else []
+        children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
+        for key, child in children:
+            found += mappings(child, (*path, key))
+        return found
+
+    # Not the mappings whose keys are names the user chooses (a credential, a cluster, a label).
+    places = [p for p in mappings(example) if p[-1:] not in (("credentials",), ("clusters",), ("match",), ("match_re",))]
+    assert len(places) >= 30, places
+    for place in places:
+        for key in ("zz_not_a_setting", "max_restarts", "intervall"):
+            document = yaml.safe_load((ROOT / "config.example.yaml").read_text(encoding="utf-8"))
+            target = document
+            for part in place:
+                target = target[part]
+            if key in target:
+                continue
+            target[key] = 1
+            path = tmp_path / "config.yaml"
+            path.write_text(yaml.safe_dump(document), encoding="utf-8")
+            try:
+                load_config(path)
+            except ConfigError as exc:
+                where = ".".join(str(part) for part in (*place, key))
+                messages = [what for at, what in exc.problems if at.replace("[", ".").replace("]", "") == where]
+                assert messages and messages[0].startswith("unknown key"), (where, exc.problems)
+            else:
+                assert key == "max_restarts", f"{place} took {key}"  # a rule's own, left at its default there

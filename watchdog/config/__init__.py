@@ -24,6 +24,7 @@ The schema and its loading, one job per file:
     stray_variables.py  WATCHDOG_* variables that name no setting: refused where misspelt
     loading.py    `load_config`/`build_config`: strict YAML, secrets refused in YAML, merging
     errors.py     `ConfigError` and pydantic's errors as paths the user wrote
+    key_hints.py  where an unknown key belongs (a key one level off, misspelt, of another trigger)
     checks.py     `cross_check`: names that must exist, be unique, or be complete
 """
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from .key_hints import unknown_key_message
 from .rules import TRIGGER_TYPES
 from .sections import BACKENDS
 
@@ -71,7 +72,11 @@ def _key_name(key: Any) -> str:
     return str(key).lower() if isinstance(key, bool) else str(key)
 
 
-def validation_problems(exc: ValidationError) -> list[tuple[str, str]]:
+UNKNOWN_KEY = "unknown key (check the spelling; see config.example.yaml)"
+
+
+def validation_problems(exc: ValidationError, schema: type[BaseModel] | None = None) -> list[tuple[str, str]]:
+    """`schema`: the model validated, whose shape says where an unknown key belongs (key_hints)."""
     problems = []
     # The input is looked at only for its type (_read_as) and never shown: it may be a secret.
     for error in exc.errors(include_url=False, include_input=True):
@@ -87,7 +92,7 @@ def validation_problems(exc: ValidationError) -> list[tuple[str, str]]:
             message = f"this key is read as {said}: quote it, e.g. {example}:" if is_key else \
                 f"read as {said}: quote it, e.g. {example}"
         if error["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling; see config.example.yaml)"
+            message = UNKNOWN_KEY if schema is None else unknown_key_message(schema, loc, UNKNOWN_KEY)
         elif error["type"] == "missing":
             message = "required"
         elif error["type"] == "union_tag_invalid" and loc[:1] == ("clusters",):

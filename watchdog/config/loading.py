@@ -17,7 +17,8 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from .checks import cross_check
-from .errors import ConfigError, validation_problems
+from .errors import UNKNOWN_KEY, ConfigError, validation_problems
+from .key_hints import unknown_key_message
 from .root import ENV_PREFIX, Config
 from .sections import SECRET_FIELDS
 from .sources import SECRET_FILES_OVERRIDDEN, VALUE_ORIGINS, SourceProblems
@@ -76,7 +77,7 @@ def build_config(
         in_file = _file_paths(data)
         raise ConfigError(source, [
             (where, f"{what} (from {given_by[where]})" if where in given_by else what + _made_by(where, given_by, in_file))
-            for where, what in validation_problems(exc)
+            for where, what in validation_problems(exc, Config)
         ]) from None
     except RecursionError:
         raise ConfigError(source, [("", f"the config nests too deeply (more than {MAX_DEPTH} levels)")]) from None
@@ -380,7 +381,7 @@ def _top_level_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
         elif key not in fields and lower in fields:
             problems.append((key, f"config keys are lower-case: write {lower!r}"))
         elif key not in fields:
-            problems.append((key, "unknown key (check the spelling; see config.example.yaml)"))
+            problems.append((key, unknown_key_message(Config, (key,), UNKNOWN_KEY)))
     return problems
 
 
