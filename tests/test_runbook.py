@@ -294,3 +294,35 @@ def test_the_runbooks_missed_schedules_are_found_after_a_busy_start(
     assert main([*command[1:], "--state", str(path)]) == 0
     shown = run_jq(jq_program(line.group(1)), capsys.readouterr().out, "-c")
     assert sorted(json.loads(item)["connector"] for item in shown.splitlines()) == [f"nightly-{n}" for n in range(3)]
+
+
+async def test_the_runbooks_decision_lines_say_when_a_connector_in_backoff_may_go_again() -> None:
+    # "Why a connector was not restarted" read the decision log with jq, keeping timestamp, rule,
+    # decision, detail, health and state: a connector in its backoff (the most common answer)
+    # showed `"decision": "backoff", "detail": null`, and when it may go again, and after how many
+    # restarts, were in fields the filter left out (`next_allowed_at`, `attempts`).
+    import io
+
+    from watchdog.logs import configure_logging
+
+    from .support import CLUSTER, daemon_config, in_process, sim_scenario
+
+    line = next(line for line in runbook_lines() if '.event=="decision"' in line and "| jq " in line)
+    rules = [{"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "select": {"include": ["*"]}}]
+    w = in_process(sim_scenario([{"name": "orders-sink", "script": {"initial": "FAILED", "recover_after_restarts": "never"}}]),
+                   daemon_config(rules), fake_time=True)
+    restarted = w.clock.wall()
+    stream = io.StringIO()
+    configure_logging("INFO", "json", stream)
+    w.daemon.queue.start()
+    for _ in range(2):  # restarted, then (still FAILED a minute later) held by its backoff
+        await w.daemon.pollers[CLUSTER].poll()
+        await w.daemon.queue.join()
+        w.clock.advance(60)
+    shown = [json.loads(item) for item in run_jq(jq_program(line), stream.getvalue(), "-c").splitlines()]
+    assert [item["decision"] for item in shown] == ["restart", "backoff"], shown
+    backoff = shown[-1]
+    assert backoff["attempts"] == 1 and backoff["next_allowed_at"], backoff
+    # Strimzi's first gap after the restart (at the first poll): 2 x base (1m), up to 10% jitter.
+    allowed = datetime.fromisoformat(backoff["next_allowed_at"])
+    assert timedelta(minutes=2) <= allowed - restarted <= timedelta(minutes=2.2) + timedelta(seconds=1), shown
