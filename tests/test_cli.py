@@ -1271,3 +1271,18 @@ def test_an_argument_that_is_not_utf8_is_refused_by_name(
     assert exited.value.code == 2, err
     assert f"argument {argument}: not UTF-8 text (the byte 0xe9 at position" in err
     assert "Traceback" not in err and "\\udce9" not in err
+
+
+def test_check_config_shows_the_budget_of_alert_and_stall_rules_too(
+    credentials_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # config.example.yaml gives its alert rule `max_restarts: 6` and its stall rule 4: the summary
+    # showed a budget for status rules only, so neither was there, nor that an alert rule without
+    # one gives up after 10 restarts, as a status rule does.
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "example-token-0123456789")
+    assert main(["check-config", "--config", str(Path(__file__).parent.parent / "config.example.yaml")]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ") and line.split()}
+    assert lines["heal-failed"].endswith(", backoff 1m..1h, max_restarts 10"), lines["heal-failed"]
+    assert lines["restart-on-alert"].endswith(", backoff 5m..1h, max_restarts 6"), lines["restart-on-alert"]
+    assert lines["restart-stalled-connectors"].endswith(", backoff 5m..1h, max_restarts 4"), lines["restart-stalled-connectors"]
+    assert "max_restarts" not in lines["nightly-jdbc"]  # a schedule restarts what it selects, no budget

@@ -19,6 +19,16 @@ from ..logs import printable, redact_url_credentials
 from ..triggers.scheduler import HELD_RUNS_LOOKED_AT, HeldRuns, held_runs, rule_trigger
 
 
+def _budget(rule: Rule) -> str:
+    """What holds a failure rule's restarts back: its backoff, its budget, and whether it restarts
+    user errors. Alert and stall rules have them as status rules do (their `max_restarts` 10 by
+    default, the connector then given up on): shown for status rules only, an alert rule's
+    `max_restarts: 6` was nowhere in the summary, nor that one left out stops at 10."""
+    what = f", backoff {duration(rule.backoff.base)}..{duration(rule.backoff.cap)}"
+    what += f", max_restarts {rule.max_restarts or 'unlimited'}"
+    return what + (", restarts user errors" if rule.restart_user_errors else "")
+
+
 def summarize(config: Config, source: str, now: datetime | None = None) -> str:
     """A one-screen view of what the daemon would do with this config. Secrets are never shown.
     `now`: when a schedule's coming runs are looked at from (the wall clock's now)."""
@@ -42,19 +52,13 @@ def summarize(config: Config, source: str, now: datetime | None = None) -> str:
     for rule in config.rules:
         trigger = rule.trigger
         if isinstance(trigger, StatusTrigger):
-            what = f"status every {duration(trigger.interval)}, confirm {trigger.confirm_polls} polls"
-            what += f", backoff {duration(rule.backoff.base)}..{duration(rule.backoff.cap)}"
-            what += f", max_restarts {rule.max_restarts or 'unlimited'}"
-            if rule.restart_user_errors:
-                what += ", restarts user errors"
+            what = f"status every {duration(trigger.interval)}, confirm {trigger.confirm_polls} polls" + _budget(rule)
         elif isinstance(trigger, StalledTrigger):
             what = (f"stalled every {duration(trigger.interval)}: three {duration(trigger.window)} windows ending "
-                    f"{duration(trigger.delay)} ago, after {duration(trigger.grace)} RUNNING")
-            what += f", backoff {duration(rule.backoff.base)}..{duration(rule.backoff.cap)}"
+                    f"{duration(trigger.delay)} ago, after {duration(trigger.grace)} RUNNING") + _budget(rule)
         elif isinstance(trigger, AlertTrigger):
             matchers = [f"{k}={v}" for k, v in trigger.match.items()] + [f"{k}=~{v}" for k, v in trigger.match_re.items()]
-            what = f"alert {' '.join(matchers)} -> {trigger.cluster_label}/{trigger.connector_label}"
-            what += f", backoff {duration(rule.backoff.base)}..{duration(rule.backoff.cap)}"
+            what = f"alert {' '.join(matchers)} -> {trigger.cluster_label}/{trigger.connector_label}" + _budget(rule)
         else:
             assert isinstance(trigger, ScheduleTrigger)
             what = f"schedule cron '{trigger.cron}' {trigger.timezone}" if trigger.cron else f"schedule every {duration(trigger.interval or 0)}"
