@@ -403,3 +403,61 @@ def test_the_runbook_says_what_a_second_replica_on_the_state_file_meets() -> Non
     section = RUNBOOK.read_text(encoding="utf-8").split("- **Stop it entirely**")[1].split("\n\n")[0]
     assert "would both restart" not in section
     assert "in use by another watchdog process" in section and "`ha` overlay" in section
+
+
+def _readme_yaml_snippets() -> list[str]:
+    return re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)
+
+
+def test_every_config_snippet_readme_shows_loads_as_printed(
+    tmp_path: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # README's YAML snippets are what a new user copies into config.yaml; none was ever loaded,
+    # so a renamed key or a value the checks came to refuse would be found by the reader. Each
+    # is loaded with only what it leans on and does not show: the `main` key, a cluster `prod`,
+    # the API token its alert rule needs, and the TLS files its self-managed cluster names.
+    import trustme
+    import yaml
+
+    from watchdog.config import load_config
+
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "snippet-token-0123456789")
+    monkeypatch.setenv("WATCHDOG_CREDENTIALS__ONPREM_CONNECT__API_KEY", "connect-user")
+    monkeypatch.setenv("WATCHDOG_CREDENTIALS__ONPREM_CONNECT__API_SECRET", "connect-password")
+    ca = trustme.CA()
+    leaf = ca.issue_cert("watchdog.example")
+    files = {"/etc/watchdog/tls/ca.pem": ca.cert_pem, "/etc/watchdog/tls/client.pem": leaf.cert_chain_pems[0],
+             "/etc/watchdog/tls/client.key": leaf.private_key_pem}
+    for name, blob in files.items():
+        blob.write_to_path(str(tmp_path / Path(name).name))
+    snippets = [s for s in _readme_yaml_snippets() if not s.startswith("# alertmanager.yml")]
+    assert len(snippets) >= 4, snippets
+    for snippet in snippets:
+        for name in files:
+            snippet = snippet.replace(name, str(tmp_path / Path(name).name))
+        data = yaml.safe_load(snippet)
+        credentials = {"main": {}, **({"onprem_connect": {}} if "onprem_connect" in snippet else {})}
+        clusters = {"prod": {"environment_id": "env-abc123", "kafka_cluster_id": "lkc-xyz789", "credential": "main"}}
+        base = {"credentials": credentials, "clusters": clusters, "state": {"path": ":memory:"}}
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump({**base, **data, "clusters": {**clusters, **data.get("clusters", {})}}))
+        load_config(path)  # a ConfigError names the snippet's bad value
+
+
+def test_readmes_alertmanager_receiver_passes_amtool(tmp_path: Path) -> None:
+    # The receiver and route README tells Alertmanager users to add, in a file whose route tree
+    # keeps its own default receiver (the snippet shows only what it adds), as amtool checks it.
+    import subprocess
+
+    import yaml
+
+    from .deploy.tools import amtool
+
+    (snippet,) = [s for s in _readme_yaml_snippets() if s.startswith("# alertmanager.yml")]
+    config = yaml.safe_load(snippet)
+    config["route"]["receiver"] = "default"
+    config["receivers"].append({"name": "default"})
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(config))
+    done = subprocess.run([amtool(), "check-config", str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
