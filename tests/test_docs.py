@@ -461,3 +461,36 @@ def test_readmes_alertmanager_receiver_passes_amtool(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(config))
     done = subprocess.run([amtool(), "check-config", str(path)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+async def test_readmes_webhook_try_out_is_taken_as_it_says() -> None:
+    # README's curl for trying an alert rule without Alertmanager: its body, posted to the
+    # daemon's API, is taken (no 422 for a field Alertmanager always sends), restarts the
+    # connector it names, and is answered with the fields README quotes.
+    import json
+
+    from .test_api import AUTH, polled, world
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```sh\n(curl [^\n]*/v1/alertmanager -d '.*?)```", text, re.S)
+    assert block, "README no longer shows how to try an alert rule"
+    body = json.loads(block.group(1).split("-d '", 1)[1].split("'\n", 1)[0])
+    quoted = json.loads(re.sub(r', \.\.\.\}', "}", block.group(1).split("\n# ", 1)[1].strip()))["alerts"][0]
+    w, http = world()
+    await polled(w)
+    answer = await http.post("/v1/alertmanager", json=body, headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    (alert,) = answer.json()["alerts"]
+    assert set(quoted) <= set(alert), (quoted, alert)
+    assert {k: alert[k] for k in ("status", "result", "cluster", "connector", "decision")} == {
+        k: quoted[k] for k in ("status", "result", "cluster", "connector", "decision")}
+    assert alert["fingerprint"].startswith(quoted["fingerprint"].removesuffix("..."))
+    for bad, field in (("ConnectorStaled", None), (None, "startsAt")):
+        tried = json.loads(json.dumps(body))
+        if bad:
+            tried["alerts"][0]["labels"]["alertname"] = bad
+        else:
+            del tried["alerts"][0][field]
+        answer = await http.post("/v1/alertmanager", json=tried, headers=AUTH)
+        said = json.dumps(answer.json())
+        assert (f"alertname '{bad}'" if bad else f"alerts[0].{field}") in said, said
