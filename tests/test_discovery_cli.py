@@ -4,9 +4,11 @@ shown cluster by cluster; and `watchdog status` placing discovered clusters in t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -18,6 +20,9 @@ from watchdog.simulator import Scenario, Simulator
 
 from .conftest import TEST_API_KEY, TEST_API_SECRET
 from .support import daemon_config, served
+
+if TYPE_CHECKING:
+    from watchdog.app import Daemon
 
 SCENARIO = {
     "api_keys": [{"id": TEST_API_KEY, "secret": TEST_API_SECRET, "environments": ["env-prod"]}],
@@ -96,30 +101,37 @@ def test_check_config_discover_without_a_discovery_section_says_so(
     assert "no discovery section" in capsys.readouterr().err
 
 
-async def test_status_from_the_daemon_places_discovered_clusters_in_their_environment(
-    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@contextlib.asynccontextmanager
+async def discovering_daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Daemon, str, Path]]:
+    """A daemon on 127.0.0.1 over the simulator of SCENARIO, its discovery refreshed and the
+    discovered `lkc-orders` polled: (the daemon, its address, its config file)."""
     from watchdog.app import Daemon
     from watchdog.config import load_config
 
-    token = "status-token-0123456789"
-    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", token)
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "discovery-token-0123456789")
     async with served(Simulator(Scenario.model_validate(SCENARIO))) as url:
-        daemon = Daemon(load_config(write_config(tmp_path, url)))
+        path = write_config(tmp_path, url)
+        daemon = Daemon(load_config(path))
         await daemon.start()
         try:
             await daemon.refresh_discovery()
             await daemon.pollers["lkc-orders"].poll()
-            await daemon.pollers["payments"].poll()
-            address = f"http://127.0.0.1:{daemon.bound_port}"
-            code = await asyncio.to_thread(main, ["status", "--daemon", address])
-            out = capsys.readouterr().out
-            assert code == 0
-            assert await asyncio.to_thread(main, ["status", "--daemon", address, "--json"]) == 0
-            printed = capsys.readouterr().out  # the daemon's own log lines share stdout in this test
-            rows = json.loads(printed[printed.index("{\n"):])["connectors"]
+            yield daemon, f"http://127.0.0.1:{daemon.bound_port}", path
         finally:
             await daemon.stop()
+
+
+async def test_status_from_the_daemon_places_discovered_clusters_in_their_environment(
+    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with discovering_daemon(tmp_path, monkeypatch) as (daemon, address, _):
+        await daemon.pollers["payments"].poll()
+        code = await asyncio.to_thread(main, ["status", "--daemon", address])
+        out = capsys.readouterr().out
+        assert code == 0
+        assert await asyncio.to_thread(main, ["status", "--daemon", address, "--json"]) == 0
+        printed = capsys.readouterr().out  # the daemon's own log lines share stdout in this test
+        rows = json.loads(printed[printed.index("{\n"):])["connectors"]
     table = out.splitlines()
     table = table[table.index("ENVIRONMENT env-prod (production)"):]
     assert table[:4] == [
@@ -256,30 +268,16 @@ async def test_a_discovered_cluster_asked_for_by_its_display_name_is_told_its_lk
     # `watchdog restart --daemon URL orders orders-sink` was answered `unknown cluster 'orders';
     # configured: lkc-orders, payments` (which id is it?), `history --daemon URL --cluster orders`
     # `unknown cluster 'orders'` alone, and without a daemon `configured: ` and nothing at all.
-    from watchdog.app import Daemon
-    from watchdog.config import load_config
-
-    token = "display-name-token-0123456789"
-    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", token)
-    async with served(Simulator(Scenario.model_validate(SCENARIO))) as url:
-        path = write_config(tmp_path, url)
-        daemon = Daemon(load_config(path))
-        await daemon.start()
-        try:
-            await daemon.refresh_discovery()
-            await daemon.pollers["lkc-orders"].poll()
-            address = f"http://127.0.0.1:{daemon.bound_port}"
-            capsys.readouterr()
-            restart = await asyncio.to_thread(main, ["restart", "--daemon", address, "orders", "orders-sink", "--wait", "0"])
-            restart_err = capsys.readouterr().err
-            history = await asyncio.to_thread(main, ["history", "--daemon", address, "--cluster", "Orders"])
-            history_err = capsys.readouterr().err
-            typo = await asyncio.to_thread(main, ["history", "--daemon", address, "--cluster", "ordres"])
-            typo_err = capsys.readouterr().err
-        finally:
-            await daemon.stop()
-        offline = await asyncio.to_thread(main, ["restart", "orders", "orders-sink", "--config", str(path), "--log-level", "ERROR"])
-        offline_err = capsys.readouterr().err
+    async with discovering_daemon(tmp_path, monkeypatch) as (_, address, path):
+        capsys.readouterr()
+        restart = await asyncio.to_thread(main, ["restart", "--daemon", address, "orders", "orders-sink", "--wait", "0"])
+        restart_err = capsys.readouterr().err
+        history = await asyncio.to_thread(main, ["history", "--daemon", address, "--cluster", "Orders"])
+        history_err = capsys.readouterr().err
+        typo = await asyncio.to_thread(main, ["history", "--daemon", address, "--cluster", "ordres"])
+        typo_err = capsys.readouterr().err
+    offline = main(["restart", "orders", "orders-sink", "--config", str(path), "--log-level", "ERROR"])
+    offline_err = capsys.readouterr().err
     from_state = main(["history", "--cluster", "orders", "--config", str(path)])
     state_err = capsys.readouterr().err
 
