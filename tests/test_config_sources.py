@@ -171,4 +171,4 @@ def test_a_section_set_to_null_from_the_environment_is_null_as_in_the_file(
     assert config.discovery is None and config.blocking is None
     assert config.overridden == {"blocking": "WATCHDOG_BLOCKING", "discovery": "WATCHDOG_DISCOVERY"}
     monkeypatch.setenv("WATCHDOG_RULES", "null")
-    assert _problems(path) == ["rules: Input should be a valid list (from WATCHDOG_RULES)"]
+    assert _problems(path) == ["rules: expected a list (`- ` entries, or [a, b]), got nothing (from WATCHDOG_RULES)"]

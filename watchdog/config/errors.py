@@ -65,6 +65,30 @@ def _read_as(value: Any) -> tuple[str, str] | None:
     return None
 
 
+# pydantic's words for a value of the wrong shape ("Input should be a valid dictionary or object
+# to extract fields from", for `trigger: status`) said in YAML's terms, with what was written.
+_WANTED = {
+    "model_type": "a mapping (its keys indented under it, or {key: value, ...})",
+    "model_attributes_type": "a mapping (its keys indented under it, or {key: value, ...})",
+    "dict_type": "a mapping (its keys indented under it, or {key: value, ...})",
+    "list_type": "a list (`- ` entries, or [a, b])",
+}
+_WRITTEN = ((dict, "a mapping"), (list, "a list"), (bool, "true or false"), (str, "text"), ((int, float), "a number"),
+            (type(None), "nothing"))
+
+
+def _shape_problem(error_type: str, value: Any) -> str | None:
+    wanted = _WANTED.get(error_type)
+    written = next((said for kind, said in _WRITTEN if isinstance(value, kind)), None)
+    if wanted is None or written is None:
+        return None
+    message = f"expected {wanted}, got {written}"
+    if error_type == "dict_type" and isinstance(value, list):
+        # clusters:, credentials: as `- name: prod` entries, as many tools write them.
+        message += "; its entries go under their names (`prod:` with its keys indented under it), not `- name: prod`"
+    return message
+
+
 def _key_name(key: Any) -> str:
     """A mapping key YAML did not read as text, as the path names it: never a list position."""
     if key is None:
@@ -104,6 +128,8 @@ def validation_problems(exc: ValidationError, schema: type[BaseModel] | None = N
         elif error["type"] == "union_tag_not_found":
             loc = (*loc, "type")
             message = f"required; one of {', '.join(TRIGGER_TYPES)}"
+        elif _shape_problem(error["type"], error.get("input")) is not None:
+            message = str(_shape_problem(error["type"], error.get("input")))
         elif message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
         problems.append((format_location(loc), message))
