@@ -172,3 +172,25 @@ def test_a_section_set_to_null_from_the_environment_is_null_as_in_the_file(
     assert config.overridden == {"blocking": "WATCHDOG_BLOCKING", "discovery": "WATCHDOG_DISCOVERY"}
     monkeypatch.setenv("WATCHDOG_RULES", "null")
     assert _problems(path) == ["rules: expected a list (`- ` entries, or [a, b]), got nothing (from WATCHDOG_RULES)"]
+
+
+@pytest.mark.parametrize(("section", "variable", "value"), [
+    ("server: 9000", "WATCHDOG_SERVER__AUTH_TOKEN", "token-0123456789abcdef"),
+    ("state: postgresql://watchdog@db.example:5432/watchdog", "WATCHDOG_STATE__PASSWORD", "db-password"),
+])
+def test_a_section_the_file_writes_as_a_value_is_refused_though_a_variable_sets_a_key_of_it(
+    tmp_path: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    section: str, variable: str, value: str,
+) -> None:
+    # `server: 9000` (the port, as a value) beside WATCHDOG_SERVER__AUTH_TOKEN, which every
+    # deployment sets: the variable's {"auth_token": ...} replaced the file's 9000 without a
+    # word, check-config said valid and the daemon listened on 9464. `state:` written as its URL
+    # beside the database password was refused as "a database password is set but no `url`".
+    monkeypatch.setenv(variable, value)
+    path = tmp_path / "config.yaml"
+    path.write_text(TWO_RULES + section + "\n")
+    name = section.split(":")[0]
+    assert _problems(path) == [f"{name}: expected a mapping (its keys indented under it, or {{key: value, ...}}), "
+                               f"got {'a number' if name == 'server' else 'text'}"]
+    assert main(["check-config", "--config", str(path)]) == 2
+    assert value not in capsys.readouterr().err

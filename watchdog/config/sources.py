@@ -227,6 +227,12 @@ def _overlay(
             problems += [(layer.name(leaf), f"the config file has no {_location(path)} list; a variable can change "
                           "an entry of a list the file has, not add one") for leaf in _leaves(over, path)]
             return base
+        if base is not _ABSENT and base is not None and not isinstance(base, dict):
+            # The file wrote a section as a value (`server: 9000`, `state: postgresql://...`):
+            # kept, for validation to refuse by its path. Replaced by the variables' keys (the
+            # API token every deployment sets), it was dropped without a word, check-config said
+            # valid and the daemon listened on 9464.
+            return base
         merged = dict(base) if isinstance(base, dict) else {}
         for key, value in over.items():
             merged[key] = _overlay(root, merged.get(key, _ABSENT), value, (*path, key), layer, problems, in_entry=in_entry)
