@@ -867,3 +867,17 @@ async def test_an_alert_about_a_connector_whose_status_names_a_configuration_err
     assert answers[0]["decision"] == "user_error" and answers[0]["result"] == "refused"
     assert "restart_user_errors" in answers[0]["detail"]
     assert answers[1]["decision"] == "restart", "a rule that opts in still restarts it"
+
+
+async def test_a_restart_of_a_connector_named_wrong_is_offered_the_listed_names_close_to_it() -> None:
+    # The API's 404 (and so `watchdog restart --daemon`) for `orders-snik` said the connector was
+    # not found at the last listing, and nothing of `orders-sink`, listed beside it.
+    w, http = world()
+    await polled(w)
+    response = await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "orders-snik"}, headers=AUTH)
+    assert response.status_code == 404
+    assert response.json()["error"] == (f"connector 'orders-snik' was not found in cluster '{CLUSTER}' at the last "
+                                         "listing; did you mean 'orders-sink'?")
+    response = await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "zzz"}, headers=AUTH)
+    assert response.status_code == 404 and "did you mean" not in response.json()["error"]
+    assert restart_calls(w) == 0

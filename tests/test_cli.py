@@ -1286,3 +1286,17 @@ def test_check_config_shows_the_budget_of_alert_and_stall_rules_too(
     assert lines["restart-on-alert"].endswith(", backoff 5m..1h, max_restarts 6"), lines["restart-on-alert"]
     assert lines["restart-stalled-connectors"].endswith(", backoff 5m..1h, max_restarts 4"), lines["restart-stalled-connectors"]
     assert "max_restarts" not in lines["nightly-jdbc"]  # a schedule restarts what it selects, no budget
+
+
+async def test_a_restart_of_a_connector_named_wrong_is_offered_the_listed_names_close_to_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None
+) -> None:
+    # `watchdog restart prod orders-snik` at 3 a.m.: "the listing of cluster prod does not show
+    # it", and the operator went to find the name in the console.
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders-sink"}, {"name": "orders-source"}])))
+    assert await _run_against(simulator, tmp_path, "restart", "prod", "orders-snik", "--log-level", "ERROR") == 1
+    assert ("prod/orders-snik: not restarted (missing): the listing of cluster prod does not show it; "
+            "did you mean 'orders-sink'?") in capsys.readouterr().out
+    assert await _run_against(simulator, tmp_path, "restart", "prod", "billing", "--log-level", "ERROR") == 1
+    assert capsys.readouterr().out.rstrip().endswith("the listing of cluster prod does not show it")
+    assert not simulator.restarts()

@@ -30,7 +30,7 @@ from .logs import get_logger
 from .metrics import Metrics
 from .model import ConnectorKey, Decision, Trigger, connector_name_problem
 from .queue import Phase
-from .report import ClusterPlace, cluster_name_hint
+from .report import ClusterPlace, cluster_name_hint, connector_name_hint
 from .state import Fenced, StateStoreError
 
 log = get_logger("watchdog.api")
@@ -350,7 +350,10 @@ async def _create_restart(ctx: ApiContext, request: Request, raw: bytes, bodies:
     _may_act(ctx)  # the listing may have taken seconds
     status = engine.statuses.get(key)
     if status is None:
-        raise BadRequest(404, f"connector {body.connector!r} was not found in cluster {cluster!r} at the last listing")
+        # A name typed wrong in an incident (`orders-snik`) is offered the listed ones it is close to.
+        listed = [k.connector for k in engine.statuses if k.cluster == cluster]
+        hint = await asyncio.to_thread(connector_name_hint, body.connector, listed)
+        raise BadRequest(404, f"connector {body.connector!r} was not found in cluster {cluster!r} at the last listing{hint}")
     record = engine.on_request(key, status, trigger=Trigger.MANUAL, rule=MANUAL_RULE, reason=body.reason)
     if record.decision is Decision.QUEUE_FULL:
         raise _retry_later(429, "the restart queue is full; nothing was queued; try again later",

@@ -49,7 +49,7 @@ from .queue import RestartJob, RestartQueue
 from .redirects import redirect_hook
 from .reload import ConfigWatcher, file_fingerprint
 from .reloading import ReloadHost
-from .report import dry_run_rows, history_json, status_json
+from .report import connector_name_hint, dry_run_rows, history_json, status_json
 from .server import Probes, create_app
 from .start_warnings import warn_at_start
 from .state import StateStore, StateStoreError, open_store
@@ -445,7 +445,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
                 await record.job.done.wait()
             detail = record.detail
             if record.decision is Decision.MISSING and not detail:
-                detail = f"the listing of cluster {cluster} does not show it"
+                detail = f"the listing of cluster {cluster} does not show it{connector_name_hint(connector, statuses)}"
             return record.decision, record.job, detail
         finally:
             await self.stop()
