@@ -25,7 +25,7 @@ from watchdog.server import create_app
 from watchdog.state import SqliteStateStore, StateStoreError
 from watchdog.triggers.streak import REPEAT_EVERY_SECONDS
 
-from .support import CLUSTER, World, daemon_config, in_process, sim_scenario
+from .support import CLUSTER, World, daemon_config, in_process, sim_scenario, until
 from .test_api import AUTH, TOKEN
 
 RULE = {"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "select": {"include": ["*"]},
@@ -163,10 +163,12 @@ async def test_a_start_whose_history_cannot_be_pruned_still_starts(tmp_path: Pat
     def full(self: SqliteStateStore, *args: object, **kwargs: object) -> None:
         raise StateStoreError(f"State file {self.path}: could not prune the restart history: database or disk is full.")
 
-    monkeypatch.setattr(SqliteStateStore, "prune", full)
+    # The daemon prunes in steps (state/pruning.py), beside the start: its first step fails.
+    monkeypatch.setattr(SqliteStateStore, "prune_older", full)
     w = in_process(sim_scenario([{"name": "fine"}]), daemon_config([RULE], state={"path": str(tmp_path / "state.db")}))
     with structlog.testing.capture_logs() as logs:
         await w.daemon.start(serve_http=False)
+        await until(lambda: any(e["event"] == "history_not_pruned" for e in logs), "the prune's failure said")
     await w.daemon.stop()
     assert any(e["event"] == "history_not_pruned" and "disk is full" in e["error"] for e in logs)
     assert any(e["event"] == "started" for e in logs)

@@ -32,7 +32,7 @@ from watchdog.model import (
     Trigger,
 )
 from watchdog.report import StatusRow
-from watchdog.state import MEMORY, Fenced, SqliteStateStore, StateStore, StateStoreError
+from watchdog.state import MEMORY, Fenced, SqliteStateStore, StateStore, StateStoreError, pruning
 from watchdog.state.postgres import PostgresStateStore
 from watchdog.state.postgres_schema import MIGRATIONS as POSTGRES_MIGRATIONS
 from watchdog.state.schema import MIGRATIONS as SQLITE_MIGRATIONS
@@ -294,6 +294,30 @@ def test_prune_by_count_keeps_the_newest_of_each_connector(store: StateStore) ->
     assert [r.job_id for r in store.history(ORDERS)] == ["o5-again", "o5"]
     assert [r.job_id for r in store.history(BILLING)] == ["b0"], "a quiet connector keeps its history"
     assert store.prune(max_age=timedelta(days=365), max_entries=2) == 0
+
+
+def test_prune_in_steps_reaches_every_connector_and_every_old_record(
+    open_store: OpenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The daemon prunes in steps of a bounded number of records (pruning.py): a few old records
+    # a step, a few connectors a step, in (cluster, connector) order. With steps this small, 15
+    # connectors and 10 old records take several of each, and none is skipped or pruned twice:
+    # the page boundaries fall between names that sort close ("a", "a-b": "a" < "a-b" < "b").
+    monkeypatch.setattr(pruning, "OLD_PER_STEP", 3)
+    monkeypatch.setattr(pruning, "CONNECTORS_PER_STEP", 4)
+    keys = [ConnectorKey(cluster, f"n{i}") for cluster in ("a", "a-b", "b") for i in range(5)]
+    with open_store(Clock(T0 + timedelta(days=30))) as store:
+        for n, key in enumerate(keys):
+            for minute in range(4):
+                store.finish(f"{n}-{minute}", key, None, record(f"{n}-{minute}", key, at=T0 + timedelta(days=29, minutes=minute)))
+        for n, key in enumerate(keys[:10]):
+            store.finish(f"old-{n}", key, None, record(f"old-{n}", key, at=T0))
+        steps = list(pruning.prune_steps(store, timedelta(days=29), 2))
+        assert sum(steps) == 10 + 15 * 2
+        assert len(steps) == 4 + 4, "ceil(10 / 3) steps of old records (the last short), 15 connectors 4 a step"
+        for n, key in enumerate(keys):
+            assert [r.job_id for r in store.history(key)] == [f"{n}-3", f"{n}-2"], key
+        assert store.prune(timedelta(days=29), 2) == 0
 
 
 @pytest.mark.parametrize(("max_age", "max_entries"), [(timedelta(0), 10), (timedelta(days=1), 0)])

@@ -52,7 +52,7 @@ from .reloading import ReloadHost
 from .report import connector_name_hint, dry_run_rows, history_json, status_json
 from .server import Probes, create_app
 from .start_warnings import warn_at_start
-from .state import StateStore, StateStoreError, open_store
+from .state import Fenced, StateStore, StateStoreError, open_store
 from .tasks import cancel_and_wait
 from .triggers.host import SchedulerHost
 from .triggers.poller import ClusterPoller, ensure_listed, stale_clusters
@@ -165,6 +165,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         self._starting = False
         self._job_tasks: set[asyncio.Task[Any]] = set()  # scheduler jobs running now
         self._forgetting: asyncio.Task[None] | None = None  # the hourly forget_vanished, while it runs
+        self._pruning: asyncio.Task[None] | None = None  # the hourly prune of the history, while it runs
         self._preinitialise_metrics()
 
     # -- construction helpers --------------------------------------------------------------------
@@ -471,22 +472,30 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
             if beats % ALIVE_BEATS == 0 and self.leadership.leading:
                 self.mark_alive()
             if beats % HISTORY_PRUNE_BEATS == 0 and self.leadership.leading:
-                try:
-                    self._prune_history()
-                except StateStoreError as exc:  # counted by the store; the next hour tries again
-                    log.error("history_not_pruned", error=str(exc))
+                self._prune_history()
             await asyncio.sleep(1.0)
 
     def _prune_history(self) -> None:
-        """Hourly: old history, and the state of connectors gone from their cluster for longer
-        than `state.forget_vanished_after`."""
-        history = self.config.state.history
-        removed = self.state.prune(timedelta(seconds=history.max_age), history.max_entries)
-        if removed:
-            log.info("history_pruned", removed=removed, max_age_seconds=history.max_age, max_entries=history.max_entries)
+        """Hourly (and on taking the lead): old history, and the state of connectors gone from
+        their cluster for longer than `state.forget_vanished_after`. Each a task of its own, as a
+        poll is, that goes in slices: the heartbeat must go on ticking meanwhile."""
+        if self._pruning is None or self._pruning.done():
+            self._pruning = asyncio.create_task(self._job(self._prune_history_records), name="prune-history")
         if self._forgetting is None or self._forgetting.done():
             # A task of its own, as a poll is: it may take a while (thousands of connectors gone
             # with a cluster), and the heartbeat must go on ticking meanwhile.
             self._forgetting = asyncio.create_task(self._job(self.engine.forget_vanished), name="forget-vanished")
         if self._gone_rule_series_left:
             self._forget_gone_rules()
+
+    async def _prune_history_records(self) -> None:
+        history = self.config.state.history
+        try:
+            removed = await self.engine.prune_history(timedelta(seconds=history.max_age), history.max_entries)
+        except Fenced:
+            raise  # another replica leads: _job says so
+        except StateStoreError as exc:  # counted by the store; the next hour tries again
+            log.error("history_not_pruned", error=str(exc))
+            return
+        if removed:
+            log.info("history_pruned", removed=removed, max_age_seconds=history.max_age, max_entries=history.max_entries)

@@ -63,10 +63,8 @@ class LeadershipHost:
         fence the store's writes with the epoch, recover what the last leader left pending
         exactly as after a crash, and start the queue and the triggers."""
         self.state.fence(epoch, self._holder())
-        try:
-            self._prune_history()
-        except StateStoreError as exc:  # a full disk: the daemon starts and says so; the hourly prune tries again
-            log.error("history_not_pruned", error=str(exc))
+        # In slices beside the start (a full disk: `history_not_pruned`, and the start goes on).
+        self._prune_history()
         # Requests kept for a cluster discovery may find wait for its first refresh (leader only:
         # a standby lists nothing, so that two replicas never spend the key's budget twice).
         self.engine.recover(hold=self.may_be_discovered, absence=self._absence())

@@ -30,6 +30,7 @@ One job per file:
     postgres_schema.py, postgres_connection.py   its migrations; how it connects (bounded waits)
     postgres_rows.py  its rows <-> values (what each write sends, what each read gives back)
     backends.py  `open_store`: the backend a config asks for
+    pruning.py   the restart history's pruning in steps of bounded size, for both stores
     marks.py     `WriteMarks`: which connectors' states a store wrote since a moment (a state read
                  once is used again while nothing wrote it: the recorder, per restart sent)
 """

@@ -44,6 +44,7 @@ from .marks import WriteMarks
 from .postgres_connection import connection_parameters, describe, error_text
 from .postgres_rows import AnsweringConnection, Connection, Row
 from .postgres_schema import migrate, read_version, require_current
+from .pruning import excess_step, older_step, prune_all
 from .rows import DRY_RUN_LAST_RESTARTS, history_filter
 
 # After a failed attempt to connect, calls fail at once for this long rather than each waiting
@@ -285,25 +286,15 @@ class PostgresStateStore:
             pass
 
     def prune(self, max_age: timedelta, max_entries: int) -> int:
-        if max_age <= timedelta(0) or max_entries < 1:
-            raise ValueError(f"history limits must be positive, got max_age={max_age}, max_entries={max_entries}")
-        cutoff = self._now() - max_age
+        return prune_all(self, max_age, max_entries)
+
+    def prune_older(self, max_age: timedelta, limit: int) -> int:
         with self._write("prune the restart history") as db:
-            too_old = db.execute("DELETE FROM restart_history WHERE at < %s", (cutoff,)).rowcount
-            too_many = db.execute(
-                """
-                DELETE FROM restart_history WHERE id IN (
-                    SELECT id FROM (
-                        SELECT id, ROW_NUMBER() OVER (
-                            PARTITION BY cluster, connector ORDER BY at DESC, id DESC
-                        ) AS newest_first
-                        FROM restart_history
-                    ) AS ranked WHERE newest_first > %s
-                )
-                """,
-                (max_entries,),
-            ).rowcount
-        return too_old + too_many
+            return older_step(db, "%s", self._now() - max_age, limit)
+
+    def prune_excess(self, max_entries: int, after: ConnectorKey | None, connectors: int) -> tuple[int, ConnectorKey | None]:
+        with self._write("prune the restart history") as db:
+            return excess_step(db, "%s", max_entries, after, connectors)
 
     # -- transactions ------------------------------------------------------------------------------
 

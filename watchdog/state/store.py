@@ -22,6 +22,7 @@ from ..report import StatusRow, format_timestamp, parse_timestamp_or_none
 from .errors import StateStoreError
 from .marks import WriteMarks
 from .opening import MEMORY, Ownership, check_path, exclusive_lock, open_database
+from .pruning import excess_step, older_step, prune_all
 from .rows import (
     DRY_RUN_LAST_RESTARTS,
     KEYS_PER_READ,
@@ -281,28 +282,18 @@ class SqliteStateStore:
         return [history_from_row(row) for row in rows]
 
     def prune(self, max_age: timedelta, max_entries: int) -> int:
-        """Delete history records older than `max_age` (all connectors), then all but the newest
-        `max_entries` of EACH connector: counting per connector keeps a quiet connector's last
-        restarts from being pushed out by a noisy one. Returns the number of records deleted."""
-        if max_age <= timedelta(0) or max_entries < 1:
-            raise ValueError(f"history limits must be positive, got max_age={max_age}, max_entries={max_entries}")
-        cutoff = format_timestamp(self._now() - max_age)
+        """Delete history records older than `max_age`, then all but the newest `max_entries` of
+        each connector, all at once (the daemon goes in steps: pruning.py). Returns the number of
+        records deleted."""
+        return prune_all(self, max_age, max_entries)
+
+    def prune_older(self, max_age: timedelta, limit: int) -> int:
         with self._write("prune the restart history") as db:
-            too_old = db.execute("DELETE FROM restart_history WHERE at < ?", (cutoff,)).rowcount
-            too_many = db.execute(
-                """
-                DELETE FROM restart_history WHERE id IN (
-                    SELECT id FROM (
-                        SELECT id, ROW_NUMBER() OVER (
-                            PARTITION BY cluster, connector ORDER BY at DESC, id DESC
-                        ) AS newest_first
-                        FROM restart_history
-                    ) WHERE newest_first > ?
-                )
-                """,
-                (max_entries,),
-            ).rowcount
-        return too_old + too_many
+            return older_step(db, "?", format_timestamp(self._now() - max_age), limit)
+
+    def prune_excess(self, max_entries: int, after: ConnectorKey | None, connectors: int) -> tuple[int, ConnectorKey | None]:
+        with self._write("prune the restart history") as db:
+            return excess_step(db, "?", max_entries, after, connectors)
 
     # -- the daemon's last sign of life -------------------------------------------------------------
 
