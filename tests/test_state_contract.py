@@ -192,6 +192,21 @@ def test_status_rows_join_the_state_and_the_last_seen_status(store: StateStore) 
     ]
 
 
+def test_the_rows_seen_before_a_moment_are_those_the_sweep_may_forget(store: StateStore) -> None:
+    # The hourly sweep reads only these (StatusIntake.forget_vanished): the connectors a poll saw
+    # since are not read at all, nor one never seen (a state saved without a status), whose
+    # absence proves nothing. At the moment itself counts as before, as the sweep's grace does.
+    store.observe_status(ORDERS, "FAILED", T0, state=FULL_STATE)
+    store.observe_status(BILLING, "RUNNING", T0 + timedelta(microseconds=1))
+    store.observe_status(AUDIT, "RUNNING", T0 - timedelta(days=2))
+    store.save(ConnectorKey("prod", "never-seen"), ConnectorState(attempts=1))
+    assert store.rows_seen_before(T0) == [
+        StatusRow(ORDERS, FULL_STATE, "FAILED", T0),
+        StatusRow(AUDIT, ConnectorState(), "RUNNING", T0 - timedelta(days=2)),
+    ]
+    assert store.rows_seen_before(T0 - timedelta(days=3)) == []
+
+
 def test_a_status_seen_and_a_state_are_written_together(store: StateStore, reopened: Reopen) -> None:
     # A poll writes what it saw and the connector's state in one statement (one round trip).
     store.save(ORDERS, ConnectorState(attempts=3))

@@ -334,12 +334,14 @@ class StatusIntake(Decisions):
         reset the grace). Clusters not polled successfully since the daemon started are left
         alone: absence from no answer proves nothing. In slices, as a poll (_in_slices): the
         connectors of a cluster removed were forgotten one transaction each in one go (2,000 of
-        them held the event loop 26 s with the database 1 ms away, and the lease was lost)."""
+        them held the event loop 26 s with the database 1 ms away, and the lease was lost).
+        Only the rows not seen within the grace are read: every row, the connectors each poll
+        just saw included, cost 0.3 s of the event loop every hour at 20,000 connectors watched
+        (0.7 to 0.9 s at 50,000), with nothing to forget."""
         self.forget_late_series()
-        now = self._now()
         grace = timedelta(seconds=self.config.state.forget_vanished_after)
         gone = []
-        for row in self.state.rows():
+        for row in self.state.rows_seen_before(self._now() - grace):
             listed = self._listed.get(row.key.cluster)
             if listed is None and row.key.cluster not in self.config.clusters:
                 # A cluster no longer watched (discovery dropped it, or the config no longer
@@ -347,9 +349,7 @@ class StatusIntake(Decisions):
                 listed = set()
             # Judged by the latest poll (so listed by it): a status rule watches it.
             watched = row.key.connector in self._watched.get(row.key.cluster, set())
-            if listed is None or watched or row.seen_at is None:
-                continue
-            if now - row.seen_at >= grace:
+            if listed is not None and not watched:
                 gone.append(row)
 
         forgotten = 0

@@ -104,6 +104,10 @@ class StateStore(Protocol):
         from before dry-run attempts were kept in memory wrote those (recovery forgets them)."""
         ...
     def rows(self) -> list[StatusRow]: ...
+    def rows_seen_before(self, moment: datetime) -> list[StatusRow]:
+        """The rows of connectors a poll last saw at or before `moment` (those never seen left
+        out): what the hourly sweep may forget, read without the thousands a poll just saw."""
+        ...
 
     # -- restart requests: queued -> sending (-> queued, answered and tried again) -> finished
     def add_pending(self, request: RestartRequest, job_id: str, *, phase: PendingPhase = PendingPhase.QUEUED) -> None:

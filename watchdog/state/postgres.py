@@ -198,8 +198,14 @@ class PostgresStateStore:
         return [postgres_rows.key(row) for row in rows]
 
     def rows(self) -> list[StatusRow]:
-        found = self._read("list connector states",
-                           "SELECT * FROM connector_state ORDER BY cluster COLLATE \"C\", connector COLLATE \"C\"")
+        return self._status_rows("SELECT * FROM connector_state ORDER BY cluster COLLATE \"C\", connector COLLATE \"C\"")
+
+    def rows_seen_before(self, moment: datetime) -> list[StatusRow]:
+        return self._status_rows("SELECT * FROM connector_state WHERE seen_at <= %s "
+                                 "ORDER BY cluster COLLATE \"C\", connector COLLATE \"C\"", (postgres_rows.utc(moment),))
+
+    def _status_rows(self, sql: str, params: Sequence[Any] = ()) -> list[StatusRow]:
+        found = self._read("list connector states", sql, params)
         return [StatusRow(key=postgres_rows.key(row), state=postgres_rows.state(row), seen_state=row["seen_state"], seen_at=row["seen_at"])
                 for row in found]
 

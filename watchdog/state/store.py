@@ -184,7 +184,15 @@ class SqliteStateStore:
 
     def rows(self) -> list[StatusRow]:
         """Every remembered connector, by cluster and name, for `watchdog status`."""
-        found = self._read("list connector states", "SELECT * FROM connector_state ORDER BY cluster, connector")
+        return self._status_rows("SELECT * FROM connector_state ORDER BY cluster, connector")
+
+    def rows_seen_before(self, moment: datetime) -> list[StatusRow]:
+        # Timestamps are fixed-width ISO 8601 UTC text: compared as text, they compare as times.
+        return self._status_rows("SELECT * FROM connector_state WHERE seen_at <= ? ORDER BY cluster, connector",
+                                 (format_timestamp(moment),))
+
+    def _status_rows(self, sql: str, params: Sequence[Any] = ()) -> list[StatusRow]:
+        found = self._read("list connector states", sql, params)
         return [
             StatusRow(
                 key=key_from_row(row),
