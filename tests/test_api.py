@@ -679,6 +679,31 @@ async def test_an_alert_with_only_an_lcc_id_finds_its_cluster() -> None:
     assert (result["result"], result["cluster"], result["connector"]) == ("restart_requested", CLUSTER, "orders-sink")
 
 
+async def test_an_alert_of_a_deleted_connectors_lcc_id_restarts_not_the_one_created_again_under_its_name() -> None:
+    # orders-sink deleted and created again between two polls (Terraform replacing it), as
+    # lcc-orders2. Its old id's stall alert (on the Metrics API's connector id), which
+    # Alertmanager sends again until it resolves, restarted the new connector: the old id stayed
+    # tied to the name, one entry kept for good per connector so replaced.
+    w, http = world()
+    await polled(w)
+    w.simulator.delete_connector(CLUSTER_ID, "orders-sink")
+    w.simulator.add_connector(CLUSTER_ID, {"name": "orders-sink", "id": "lcc-orders2"})
+    await polled(w)
+    bare = {**alert(connector="lcc-orders1"), "labels": {"alertname": "ConnectorStalled", "connector": "lcc-orders1"}}
+    results = [(await http.post("/v1/alertmanager", json=payload(one), headers=AUTH)).json()["alerts"][0]
+               for one in (alert(connector="lcc-orders1"), bare)]
+    await w.daemon.queue.join()
+    assert [(r["result"], r["detail"]) for r in results] == [
+        ("unmatched", "prod/lcc-orders1 was not found in its cluster at the last listing"),
+        ("unmatched", "alert lacks the cluster label 'kafka_cluster_id' and 'lcc-orders1' is not a known lcc- id"),
+    ]
+    assert [c.connector for c in w.simulator.restarts()] == [], "the new connector was restarted for the old one's alert"
+    # The new id finds it.
+    new = (await http.post("/v1/alertmanager", json=payload(alert(connector="lcc-orders2", fingerprint="fp2")),
+                           headers=AUTH)).json()["alerts"][0]
+    assert (new["result"], new["connector"]) == ("restart_requested", "orders-sink")
+
+
 async def test_an_alert_rules_budget_comes_back_once_its_alert_stayed_resolved_for_the_gap() -> None:
     # No status rule polls the connector: only the alert says whether it fails. Before, its count
     # never reset, and after `max_restarts` incidents (weeks apart, each healed) every later alert

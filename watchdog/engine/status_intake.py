@@ -66,6 +66,15 @@ class StatusIntake(Decisions):
         self._listed[cluster] = set(statuses)
         for name, status in statuses.items():
             key = ConnectorKey(cluster, name)
+            before = self.statuses.get(key)
+            if before is not None and before.resource_id and before.resource_id != status.resource_id:
+                # Deleted and created again under its name since the last listing (Terraform
+                # replacing it): the old lcc- id names no connector now. Kept, an alert of the old
+                # one (a stall alert on the Metrics API's connector id, sent again until it
+                # resolves) restarted the new connector, and each such replacement left its entry
+                # for good. Its restart budget is the name's, and stays (README, vanished connectors).
+                if self._by_resource_id.get(before.resource_id) == key:
+                    del self._by_resource_id[before.resource_id]
             self.statuses[key] = status
             if status.resource_id:
                 self._by_resource_id[status.resource_id] = key
