@@ -10,7 +10,7 @@ from watchdog.ratelimit import RateLimitHeaders, RateLimitState
 from watchdog.ratelimit.estimate import RateEstimate
 
 
-def _climb(estimate: RateEstimate, start: float, limit: int, steps: int = 100) -> float:
+def _climb(estimate: RateEstimate, start: float, limit: int | None, steps: int = 100) -> float:
     """Creep steps 5 s apart with a backlog at the pace, `steps` of them."""
     now = start
     for _ in range(steps):
@@ -110,3 +110,42 @@ def test_a_sliding_log_with_headers_on_429_only_is_paced_close_to_its_rate() -> 
     for _ in range(600):
         now = _answered(limiter, now)
     assert limiter.pacing_rate is not None and 9.6 <= limiter.pacing_rate < 10.0
+
+
+def test_a_first_sample_that_is_a_trickle_does_not_hold_the_guessed_ceiling_near_it() -> None:
+    """Behind a real HAProxy (a sliding counter that counts the requests it refuses, 20 per 2 s,
+    a constant `Retry-After: 1`, no rate header; tests/e2e/test_real_gateways.py), on a loaded CI
+    machine: 19 went from rest in a second, the 20th was refused, and after the pause one got
+    through before the next 429. That one over 1.1 s was the first sample, 0.9 per second on a key
+    of 10, its ceiling twice that, and the climb past it by GUESS_STEP every 5 s took 400
+    restarts over 120 s where the key allowed them in 40. The key took 20 of ours from rest to
+    the second resume point, 3.1 s: the guessed ceiling starts no lower, and the climb toward it
+    goes CREEP_GAP of the way each interval."""
+    estimate = RateEstimate()
+    for i in range(19):
+        estimate.on_sent(i / 19)
+        estimate.on_admitted()
+    estimate.on_refusal(now=1.01, resume_at=2.0, admitted=19, refused_at=1.0)
+    estimate.on_sent(2.05)
+    estimate.on_admitted()
+    estimate.on_sent(2.1)
+    estimate.on_refusal(now=2.11, resume_at=3.1, admitted=20, refused_at=2.1)
+    assert estimate.measured == pytest.approx(1 / 1.1)  # the trickle, as measured
+    assert estimate._creep_ceiling == pytest.approx(20 / 3.1)
+    # Half a minute of the backlog at the pace: two thirds of the key's rate, where the ceiling of
+    # the sample alone (1.8 per second) left it under a fifth.
+    assert _climb(estimate, 3.1, None, steps=6) > 6.0
+
+
+def test_the_burst_from_rest_does_not_raise_a_ceiling_the_limit_said() -> None:
+    """With X-RateLimit-Limit said, the ceiling is the sample's own bound (and N per longest
+    Reset): the reading from rest is for a guessed ceiling only."""
+    estimate = RateEstimate()
+    for i in range(19):
+        estimate.on_sent(i / 19)
+        estimate.on_admitted()
+    estimate.on_refusal(now=1.01, resume_at=2.0, admitted=19, refused_at=1.0, limit=20)
+    estimate.on_sent(2.05)
+    estimate.on_admitted()
+    estimate.on_refusal(now=2.11, resume_at=3.1, admitted=20, refused_at=2.1, limit=20)
+    assert estimate._creep_ceiling is not None and estimate._creep_ceiling < 20 / 3.1

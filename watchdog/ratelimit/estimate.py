@@ -37,7 +37,8 @@ the climb held there with no 429, the first sample's stretch is also counted fro
 request after its resume point, as a sliding log counts it: _later_start_bound), and
 never passes N per longest Reset: every common algorithm's Reset is at most its window, so no key
 sustains more than that. With no X-RateLimit-Limit ever seen, that ceiling is a guess (a sample
-taken right after a sliding counter's boundary is a trickle): at the ceiling, while our requests
+taken right after a sliding counter's boundary is a trickle), which starts no lower than what the
+key took of ours from rest to the first sample's end (_from_rest): at the ceiling, while our requests
 use the pace (USED_SHARE), the ceiling and the rate rise by GUESS_STEP until a 429 at pace fixes
 it. Each 429 at our pace, and each race lost to another client, cuts the ceiling `CEILING_CUT`
 below the pace it came at; a quarter hour after the last one (`REGROW_AFTER`) a cut ceiling rises
@@ -151,6 +152,7 @@ class RateEstimate:
         # measure use against, and this is what tells a backlog from quiet hours (on_refusal).
         self._no_demand = 0.0
         self._since_rest = 0  # our admitted requests since we last had nothing to send
+        self._rest_ended_at: float | None = None  # ... and when the first of them went
         self._first_burst: int | None = None  # ... counted at the first 429: what the key took at once
         self._paced_refusal = False  # a 429 came while pacing: the ceiling is measured, not guessed
         self.contended = False  # another client was seen racing us (on_contention)
@@ -278,6 +280,8 @@ class RateEstimate:
             if self.best_sample is None:
                 self.best_sample = sample
                 self._creep_ceiling = _widened(sample, span)
+                if limit is None:
+                    self._creep_ceiling = max(self._creep_ceiling, self._from_rest(resume_at))
                 if limit is not None:
                     self._later_start_bound = _widened(sample, span, lead)
                 self._sample_span = span
@@ -291,6 +295,26 @@ class RateEstimate:
             self.measured *= DECREASE
         self._last = _Saturation(resume_at, admitted)
         self._lead = None
+
+    def _from_rest(self, resume_at: float) -> float:
+        """What the key took of ours from rest (our first request since we last had nothing to
+        send) to `resume_at`, per second: where no header says the limit, the first sample's
+        ceiling starts no lower. That sample may be a trickle: behind a real HAProxy (a sliding
+        counter that counts the requests it refuses too; 20 per 2 s, a constant `Retry-After: 1`,
+        no rate header), on a loaded CI machine, one request got through between the first two
+        429s, a sample of 0.9 per second on a key of 10, its ceiling twice that, and the climb past
+        it by GUESS_STEP every 5 s took 400 restarts over 120 s where the key allowed them in 40
+        (tests/e2e/test_real_gateways.py, 2026-12-03). The burst the key took before, with that
+        stretch, over the whole time from rest, read 6.5 per second there. Not a sample: a burst
+        from rest reads above the rate of a token bucket (its capacity) or of a fixed window our
+        burst began late in; the climb toward it then meets a 429 at our pace, which fixes the
+        ceiling as the guess's climb past it (GUESS_STEP) does anyway. A fixed window's or a
+        sliding log's stretches between 429s are whole windows, and read no more than their
+        sample's own bound. Where it moved a row of `python -m bench budget` (5 of the 96 without
+        rate headers): docs/benchmarks.md 1, "A fifth look"."""
+        if self._rest_ended_at is None or resume_at <= self._rest_ended_at:
+            return 0.0
+        return self._since_rest / (resume_at - self._rest_ended_at)
 
     def _back_toward_best(self, best: float, sample: float, span: float) -> None:
         """A 429 met at a rate the creep had taken above `best`, the best sample before this one;
@@ -349,7 +373,9 @@ class RateEstimate:
         return max(FAST_CREEP_EVERY, window)
 
     def on_sent(self, now: float) -> None:
-        """One of our requests went out at `now` (for _later_start_bound)."""
+        """One of our requests went out at `now` (for _later_start_bound and _from_rest)."""
+        if self._rest_ended_at is None:
+            self._rest_ended_at = now
         if self._last is not None and self._lead is None and now >= self._last.resume_at:
             self._lead = now - self._last.resume_at
 
@@ -357,6 +383,7 @@ class RateEstimate:
         """From `since` to `until` we had nothing to send: nothing in flight, no caller waiting."""
         if until > since:
             self._since_rest = 0
+            self._rest_ended_at = None
         if self._last is not None:
             self._no_demand += max(0.0, until - max(since, self._last.resume_at))
 
