@@ -67,6 +67,12 @@ class ApiResult(Generic[T]):
     # the next worker, a restart a worker before 3.0 needed the status and each task's restart
     # for. Counted each (Gateway.call).
     made: tuple[tuple[Endpoint, int | None], ...] | None = None
+    # Self-managed Kafka Connect said the request was not run because the cluster has no leader
+    # it can reach (a follower's forward to a dead leader was refused) or is rebalancing (its
+    # 409s): true only of such answers (kafka_connect.py), so never of Confluent Cloud's. The
+    # queue tries such a restart again while a new leader is elected, without spending its
+    # max_retries (queue/election.py).
+    between_leaders: bool = False
 
     @property
     def ok(self) -> bool:

@@ -350,6 +350,9 @@ class KafkaConnectBackend:
             if not_forwarded:
                 # Said, since "IO Error" alone reads as a request that may have been run.
                 result = replace(result, message=f"{result.message} ({FORWARD_NOT_MADE})"[:MAX_MESSAGE_CHARS])
+            if not_forwarded or _rebalancing(answer):
+                # Every worker asked said so: the cluster is between leaders (queue/election.py).
+                result = replace(result, between_leaders=True)
             if (not body_optional and result.outcome is Outcome.SERVER_ERROR and response.is_success
                     and attempt + 1 < count):
                 # A 2xx that is not Connect's answer (a proxy's or a web UI's HTML page on that
@@ -383,17 +386,35 @@ def _forward_never_connected(answer: Answer) -> bool:
     the default session.timeout.ms): taken for a 500 after the leader may have taken it, a
     restart of every instance asked in that time ended `unconfirmed` ("the worker may have run
     it") at its first answer, never sent again, and no restart was made."""
-    response = answer.response
-    if response.status_code != 500 or answer.cut_off is not None:
-        return False
-    try:
-        data = read_json(response)
-    except ValueError:
-        return False
-    message = data.get("message") if isinstance(data, dict) and data.get("error_code") == 500 else None
+    data = _connect_error(answer, 500)
+    message = data.get("message") if data is not None else None
     if not isinstance(message, str) or not message.startswith(_FORWARD_FAILED):
         return False
     return message.removeprefix(_FORWARD_FAILED).startswith(_CONNECTING_FAILED)
+
+
+def _rebalancing(answer: Answer) -> bool:
+    """Kafka Connect's own 409 (its error body, `{"error_code": 409, ...}`): HerderRequestHandler
+    answers it when the worker knows no leader ("no known leader URL, likely because a rebalance
+    was underway"), when the worker it forwarded to was not the leader either ("a conflicting
+    operation (e.g. worker rebalance)"), or when its herder must rebalance first ("stale
+    configuration"); DistributedHerder checks that before it runs a restart. Nothing was run: it
+    is what a cluster answers for a while as the group settles on a new leader. A proxy's 409 (no
+    such body) stays a plain conflict."""
+    return _connect_error(answer, 409) is not None
+
+
+def _connect_error(answer: Answer, status: int) -> dict[str, Any] | None:
+    """Kafka Connect's own error body (`{"error_code": status, "message": ...}`) of an answer of
+    that status, read whole; None for any other answer (a proxy's page, a body cut off)."""
+    response = answer.response
+    if response.status_code != status or answer.cut_off is not None:
+        return None
+    try:
+        data = read_json(response)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and data.get("error_code") == status else None
 
 
 def _not_serving(answer: Answer) -> bool:

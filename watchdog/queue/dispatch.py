@@ -16,6 +16,8 @@ from ..connect import ApiResult, ConnectBackend, Gateway
 from ..logs import get_logger
 from ..model import Outcome
 from ..ratelimit.outage import PROBE_WINDOW
+from . import election
+from .election import Leaderless, free_retry, not_elected
 from .job import Abandoned, JobNotRecorded, JobObserver, Phase, RestartJob
 from .lane import FairLane
 
@@ -125,14 +127,22 @@ class JobDispatch:
                 return
             job.tries += 1
             retry = False
+            free: Leaderless | None = None
             if result.outcome is Outcome.RATE_LIMITED:
                 # No sleep here: the limiter holds every caller of the credential until the
                 # pause the 429 imposed is over.
                 job.rate_limited += 1
                 retry = job.rate_limited <= self._settings.max_rate_limited_retries
             elif result.outcome in _RETRYABLE:
-                job.failures += 1
-                retry = job.failures <= self._settings.max_retries
+                # A self-managed cluster between leaders ran nothing: tried again while it elects
+                # one, without spending max_retries, within bounds (election.py).
+                free = free_retry(job.leaderless, result, self._clock())
+                if free is not None:
+                    job.leaderless = free
+                    retry = True
+                else:
+                    job.failures += 1
+                    retry = job.failures <= self._settings.max_retries
             if retry and result.status_code is not None and self._observer.answered(job):
                 # An answer, whatever its status, proves the call is off the wire: until the next
                 # try the job is as unsent as one never tried. (A network error proves nothing:
@@ -145,13 +155,19 @@ class JobDispatch:
                     f"answered {result.status_code} while the daemon was stopping; not tried again before it stops"))
                 return
             if not retry or self._stopping:
-                self._finish(job, result.outcome, result)
+                note = "" if retry else not_elected(job.leaderless, result, self._clock())
+                self._finish(job, result.outcome, result, message=f"{result.message}{note}" if note else "")
                 return
             if result.outcome in _RETRYABLE:
-                delay, source = self._retry_delay(job.failures, result)
+                # Each kind of try on a backoff of its own: an election's first retries go soon
+                # after it, and the ones spending max_retries afterwards start again from the base.
+                delay, source = (self._retry_delay(job.failures, result) if free is None
+                                 else self._retry_delay(free.tries, result, cap=election.ELECTION_DELAY_CAP))
+                leaderless: dict[str, object] = {} if free is None else {
+                    "between_leaders": True, "leaderless_seconds": round(self._clock() - free.since, 3)}
                 log.info("restart_retry_scheduled", cluster=job.key.cluster, connector=job.key.connector, job=job.id,
                          status_code=result.status_code, outcome=result.outcome.value, tries=job.tries,
-                         delay_seconds=round(delay, 3), source=source)
+                         delay_seconds=round(delay, 3), source=source, **leaderless)
                 self._retry_later(job, delay)
                 return
 
@@ -277,10 +293,12 @@ class JobDispatch:
                      status_code=result.status_code, seconds=RECOMMENDATIONS_QUIET_SECONDS,
                      note="restarts of this cluster go without asking for error recommendations meanwhile")
 
-    def _retry_delay(self, failures: int, result: ApiResult[Any]) -> tuple[float, str]:
-        """How long before the next try after a 5xx, a 409 or a network error, and why."""
+    def _retry_delay(self, failures: int, result: ApiResult[Any], cap: float | None = None) -> tuple[float, str]:
+        """How long before the next try after a 5xx, a 409 or a network error, and why; `cap`: a
+        shorter cap than the backoff's, if any."""
         backoff = self._settings.backoff
-        ceiling = min(backoff.cap, backoff.base * 2 ** (failures - 1))
+        limit = backoff.cap if cap is None else min(cap, backoff.cap)
+        ceiling = min(limit, backoff.base * 2 ** (failures - 1))
         delay = ceiling * self._rng()  # full jitter: retries of many jobs spread out
         # A 503 with Retry-After says when the server expects to be back (RFC 9110 10.2.3), as
         # a gateway in maintenance does: a try before then is a wasted call against a struggling

@@ -11,6 +11,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from ..model import ConnectorKey, ConnectorState, ConnectorStatus, Outcome, RestartRequest, Trigger
+from .election import Leaderless
 
 
 class QueueClosed(Exception):
@@ -59,6 +60,9 @@ class RestartJob:
     tries: int = 0
     rate_limited: int = 0  # tries answered 429
     failures: int = 0  # tries answered 5xx or 409, or unanswered (retried after a backoff)
+    # Its self-managed cluster answered that it was between leaders (election.py): since when, and
+    # the tries that did not count among `failures`. None until such an answer.
+    leaderless: Leaderless | None = None
     first_sent_at: float | None = None
     finished_at: float | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)

@@ -130,7 +130,7 @@ class Worker(JavaProcess):
     group is a Connect cluster of its own, with its own internal topics, on the shared broker."""
 
     def __init__(self, name: str, workdir: Path, lib: Path, bootstrap: str, port: int,
-                 version: str | None = None, group: str = GROUP) -> None:
+                 version: str | None = None, group: str = GROUP, settings: dict[str, Any] | None = None) -> None:
         self.port = port
         self.version = version or kafka_version()
         self.url = f"http://127.0.0.1:{port}"
@@ -163,6 +163,7 @@ class Worker(JavaProcess):
             # skipping the reflective scan of every jar saves seconds per start (3.6+, KIP-898).
             **discovery,
             "task.shutdown.graceful.timeout.ms": 2000,
+            **(settings or {}),
         })
         super().__init__(name, workdir, lib, "org.apache.kafka.connect.cli.ConnectDistributed", [str(config)])
 
@@ -270,15 +271,17 @@ class KafkaCluster:
             self.wait_ready(worker)
         return worker
 
-    def add_group(self, name: str, count: int = 2) -> list[Worker]:
+    def add_group(self, name: str, count: int = 2, settings: dict[str, Any] | None = None) -> list[Worker]:
         """`count` workers of the pinned release in a Connect cluster of their own (the group
-        `watchdog-e2e-NAME`), started side by side. Stopped with the cluster, or by the test."""
+        `watchdog-e2e-NAME`), started side by side; `settings` override worker properties (such
+        as Kafka's default session.timeout.ms). Stopped with the cluster, or by the test."""
         group = f"{GROUP}-{name}"
         new = []
         for index in range(count):
             directory = self.workdir / f"{name}-{index + 1}"
             directory.mkdir()
-            new.append(Worker(f"{name}-{index + 1}", directory, self.lib, self.bootstrap, free_port(), group=group))
+            new.append(Worker(f"{name}-{index + 1}", directory, self.lib, self.bootstrap, free_port(), group=group,
+                              settings=settings))
         self.group_workers += new
         for worker in new:
             self.wait_ready(worker)

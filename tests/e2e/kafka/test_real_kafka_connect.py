@@ -14,17 +14,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import signal
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from watchdog.app import Daemon
 from watchdog.engine import MANUAL_RULE
 from watchdog.model import ConnectorKey, Outcome, Trigger
+from watchdog.queue.election import ELECTION_DELAY_CAP
 from watchdog.queue.job import Phase
 
 from ...support import CLUSTER, SELF_MANAGED, daemon_config
@@ -462,3 +466,63 @@ async def test_a_restart_of_every_instance_asked_while_the_leader_is_dead_is_mad
     finally:
         for worker in workers:  # the group goes with them (no delete: it may have no leader)
             worker.stop()
+
+
+# Kafka Connect's own defaults for a worker's group membership (the session's workers use 6 s).
+KAFKA_DEFAULT_SESSION = {"session.timeout.ms": 10000, "heartbeat.interval.ms": 3000}
+
+
+async def test_a_restart_asked_as_the_leader_dies_outlasts_an_election_with_kafkas_defaults(
+    kafka: KafkaCluster, tmp_path: Path
+) -> None:
+    """With Kafka's default session.timeout.ms (10 s) a follower answered every restart 500
+    "IO Error trying to forward REST request: java.net.ConnectException" for 12 s after kill -9
+    of the leader. The daemon's own defaults (rate_limit.max_retries 3, backoff from 1 s) spent
+    the retries in about 4 s: the restart ended server_error, not made. It is tried again while
+    the group elects (without spending max_retries) and made once the new leader answers."""
+    workers = kafka.add_group("election", settings=KAFKA_DEFAULT_SESSION)
+    admin = Admin([w.url for w in workers], tmp_path / "files")
+    await admin.sink("elected", "quiet", tasks=2)
+    try:
+        await admin.wait_for("elected", lambda s: running(s, 2), "did not run", timeout=90)
+        leader = kafka.leader(workers)
+        assert leader is not None, "no worker logged the group's leader"
+        [follower] = [w for w in workers if w is not leader]
+        transport = Recording()
+        with capture_logs() as logs:
+            async with running_daemon([follower.url], [status_rule()], transport=transport, rate_limit={}) as d:
+                statuses = await d.pollers[CLUSTER].list()
+                assert statuses is not None
+                leader.kill()
+                killed = asyncio.get_running_loop().time()
+                record = d.engine.on_request(ConnectorKey(CLUSTER, "elected"), statuses["elected"],
+                                             trigger=Trigger.MANUAL, rule=MANUAL_RULE, reason="the leader is dead")
+                await asyncio.wait_for(d.queue.join(), 90)
+                took = asyncio.get_running_loop().time() - killed
+        answers = [(status, body) for _, path, status, body in transport.answers if path.endswith("/restart")]
+        assert answers[0][0] == 500 and "java.net.ConnectException" in answers[0][1], answers
+        assert record.job is not None and (record.job.outcome, record.job.status_code) == (Outcome.ACCEPTED, 202), (
+            record.job and record.job.message, answers)
+        assert [status for status, _ in answers].count(202) == 1, "made once"
+        assert took > 7.0, f"the election lasted {took:.1f} s: longer than max_retries' backoff at most"
+        retries = [e for e in logs if e["event"] == "restart_retry_scheduled"]
+        assert retries and all(e.get("between_leaders") for e in retries), retries
+        assert record.job.failures == 0, "no retry of max_retries spent"
+        # Within seconds of the new leader (the follower's log, one clock): on the backoff's own
+        # doubling, 31 s after it (the sixth try 31 s after the fifth).
+        log = follower.log_path.read_text(errors="replace")
+        [*_, elected] = re.finditer(r"^\[([^\]]+)\] .*Joined group at generation", log, re.MULTILINE)
+        [made] = re.finditer(r"^\[([^\]]+)\] .*POST /connectors/elected/restart\S* HTTP/1.1\" 202", log, re.MULTILINE)
+        after = (_logged_at(made) - _logged_at(elected)).total_seconds()
+        assert 0 <= after <= 2 * ELECTION_DELAY_CAP, f"made {after:.1f} s after the new leader joined"
+        print(f"accepted {took:.1f} s after kill -9, {after:.1f} s after the new leader joined, "
+              f"{len(answers)} calls: {[s for s, _ in answers]}")
+        await admin.wait_for("elected", lambda s: running(s, 2), "did not run again after the restart", timeout=90)
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
+def _logged_at(line: re.Match[str]) -> datetime:
+    """When a worker logged a line (`[2026-12-03 12:44:27,379] ...`)."""
+    return datetime.strptime(line.group(1), "%Y-%m-%d %H:%M:%S,%f")
