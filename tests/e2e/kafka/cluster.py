@@ -288,16 +288,23 @@ class KafkaCluster:
         return new
 
     @staticmethod
-    def leader(workers: list[Worker]) -> Worker | None:
-        """The group's leader as the workers last logged it (`Joined group at generation N ...
-        leaderUrl='http://...'`: Connect's REST API does not say), None if none logged one."""
-        latest: tuple[int, str] | None = None
-        for worker in workers:
-            for match in _JOINED.finditer(worker.log_path.read_text(errors="replace")):
-                generation, url = int(match.group(1)), match.group(2).rstrip("/")
-                if latest is None or generation > latest[0]:
-                    latest = (generation, url)
-        return next((w for w in workers if latest is not None and w.url == latest[1]), None)
+    def leader(workers: list[Worker], timeout: float = 30.0) -> Worker | None:
+        """The group's leader once the group has settled: each worker's log shows the same last
+        generation joined (`Joined group at generation N ... leaderUrl='http://...'`: Connect's
+        REST API does not say) and no rebalance begun since. None if it did not settle within
+        `timeout`. A leader read while a rebalance was under way (the follow-up rebalance of an
+        incremental assignment, a worker late with its heartbeat on a loaded machine) may be
+        replaced at its end: killed then, it was no longer the one a follower forwards to, and
+        the restart meant to meet a dead leader was answered 202."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = {_last_join(worker.log_path.read_text(errors="replace")) for worker in workers}
+            joined = seen.pop() if len(seen) == 1 else None
+            if joined is not None:
+                return next((w for w in workers if w.url == joined[1]), None)
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.25)
 
     def stop_older_workers(self) -> None:
         for worker in self.older_workers:
@@ -353,6 +360,16 @@ class KafkaCluster:
 
 
 _JOINED = re.compile(r"Joined group at generation (\d+) .*?leaderUrl='([^']*)'")
+_REBALANCING = "Rebalance started"
+
+
+def _last_join(log: str) -> tuple[int, str] | None:
+    """The generation and leader URL a worker's log last joined, None if a rebalance began after
+    it (or it joined none)."""
+    joins = list(_JOINED.finditer(log))
+    if not joins or log.rfind(_REBALANCING) > joins[-1].start():
+        return None
+    return int(joins[-1].group(1)), joins[-1].group(2).rstrip("/")
 
 
 def _port_open(port: int) -> bool:
