@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .config import CloudCluster, Config
+from .config.stray_variables import CLOSE_MATCH
 from .logs import printable
 from .model import ConnectorKey, ConnectorState, Health, HistoryRecord, Outcome, Trigger
 
@@ -104,11 +105,6 @@ def cluster_name_hint(label: str, places: Mapping[str, ClusterPlace], *, discove
     return ""
 
 
-# How close a name must be to one listed to be offered for it (difflib's ratio; as the config's
-# misspelt keys and WATCHDOG_* variables are held to theirs).
-CLOSE_NAME = 0.8
-
-
 def connector_name_hint(name: str, listed: Iterable[str]) -> str:
     """What to add to "connector NAME is not in the listing" of a restart asked for by name: the
     listed names closest to it (`orders-snik`: `did you mean 'orders-sink'?`), or "". Over a
@@ -116,7 +112,8 @@ def connector_name_hint(name: str, listed: Iterable[str]) -> str:
     asks it off the event loop."""
     import difflib
 
-    close = difflib.get_close_matches(name, list(listed), n=3, cutoff=CLOSE_NAME)
+    # As close as the config's misspelt keys and WATCHDOG_* variables are held to theirs.
+    close = difflib.get_close_matches(name, list(listed), n=3, cutoff=CLOSE_MATCH)
     return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 

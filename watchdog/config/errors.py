@@ -128,8 +128,8 @@ def validation_problems(exc: ValidationError, schema: type[BaseModel] | None = N
         elif error["type"] == "union_tag_not_found":
             loc = (*loc, "type")
             message = f"required; one of {', '.join(TRIGGER_TYPES)}"
-        elif _shape_problem(error["type"], error.get("input")) is not None:
-            message = str(_shape_problem(error["type"], error.get("input")))
+        elif (shape := _shape_problem(error["type"], error.get("input"))) is not None:
+            message = shape
         elif message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
         problems.append((format_location(loc), message))

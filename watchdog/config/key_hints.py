@@ -20,8 +20,9 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, Tag
 
-# As close as `WATCHDOG_*` variables are held to the settings they may mean (stray_variables).
-CLOSE_MATCH = 0.8
+# As close as `WATCHDOG_*` variables are held to the settings they may mean.
+from .stray_variables import CLOSE_MATCH
+
 # Places named for a key found in several sections nearby, at most.
 MAX_PLACES = 3
 # How many sections below the key's own a key is looked for in (a rule's trigger: 1; a rule's
