@@ -24,7 +24,7 @@ from ..model import (
     Trigger,
 )
 from .postgres_connection import ANSWER_TIMEOUT
-from .rows import masked
+from .rows import connector_upserts, masked
 
 Row = dict[str, Any]
 Connection = psycopg.Connection[Row]
@@ -63,21 +63,7 @@ def state_values(key: ConnectorKey, state: ConnectorState) -> tuple[Any, ...]:
     )
 
 
-_STATE_COLUMNS = ("consecutive_failures", "attempts", "last_restart_at", "next_allowed_at", "gave_up", "health",
-                  "healthy_since", "awaiting_resolution")
-_SEEN_COLUMNS = ("seen_state", "seen_at")
-
-
-def _upsert(columns: tuple[str, ...]) -> str:
-    """An upsert of a connector's row that sets `columns` and leaves the others alone."""
-    return (f"INSERT INTO connector_state (cluster, connector, {', '.join(columns)}) "
-            f"VALUES (%s, %s, {', '.join(['%s'] * len(columns))}) "
-            f"ON CONFLICT (cluster, connector) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in columns)}")
-
-
-_SAVE = _upsert(_STATE_COLUMNS)
-_SEEN = _upsert(_SEEN_COLUMNS)
-_SAVE_SEEN = _upsert(_STATE_COLUMNS + _SEEN_COLUMNS)
+_SAVE, _SEEN, _SAVE_SEEN = connector_upserts("%s")
 
 
 def save_state(db: Connection, values: tuple[Any, ...]) -> None:

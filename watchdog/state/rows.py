@@ -29,16 +29,18 @@ _SEEN_COLUMNS = ("seen_state", "seen_at")
 KEYS_PER_READ = 400
 
 
-def _upsert(columns: tuple[str, ...]) -> str:
-    """An upsert of a connector's row that sets `columns` and leaves the others alone."""
-    return (f"INSERT INTO connector_state (cluster, connector, {', '.join(columns)}) "
-            f"VALUES (?, ?, {', '.join(['?'] * len(columns))}) "
-            f"ON CONFLICT (cluster, connector) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in columns)}")
+def connector_upserts(placeholder: str) -> tuple[str, str, str]:
+    """The upserts of a connector's row, each setting some columns and leaving the others alone:
+    its state, what was last seen of it, and both. `placeholder` is the driver's parameter mark
+    (sqlite3's `?`, psycopg's `%s`): both stores write the same columns this one way."""
+    def upsert(columns: tuple[str, ...]) -> str:
+        return (f"INSERT INTO connector_state (cluster, connector, {', '.join(columns)}) "
+                f"VALUES ({placeholder}, {placeholder}, {', '.join([placeholder] * len(columns))}) "
+                f"ON CONFLICT (cluster, connector) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in columns)}")
+    return upsert(_STATE_COLUMNS), upsert(_SEEN_COLUMNS), upsert(_STATE_COLUMNS + _SEEN_COLUMNS)
 
 
-_SAVE = _upsert(_STATE_COLUMNS)
-_SEEN = _upsert(_SEEN_COLUMNS)
-_SAVE_SEEN = _upsert(_STATE_COLUMNS + _SEEN_COLUMNS)
+_SAVE, _SEEN, _SAVE_SEEN = connector_upserts("?")
 
 
 def _state_values(state: ConnectorState) -> tuple[object, ...]:
