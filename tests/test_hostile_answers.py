@@ -954,3 +954,40 @@ async def test_a_server_that_sends_the_request_back_as_no_http_gets_no_credentia
     assert "Authorization" in result.message and "Basic ***" in result.message, "it still says what came back"
     for secret in (token, TEST_API_SECRET, TEST_API_KEY):
         assert secret not in result.message, result.message
+
+
+def with_header(w: World, name: bytes, value: bytes) -> None:
+    """Every answer the daemon's client gets carries `name: value` (in place of its own), as the raw
+    bytes given."""
+    transport = w.daemon._transport
+    assert transport is not None
+    handle = transport.handle_async_request
+
+    async def added(request: httpx.Request) -> httpx.Response:
+        response = await handle(request)
+        kept = [(n, v) for n, v in response.headers.raw if n.lower() != name.lower()]
+        return httpx.Response(response.status_code, headers=[*kept, (name, value)],
+                              stream=response.stream, extensions=response.extensions)
+
+    transport.handle_async_request = added  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("value", ["café-42".encode(), "café-42".encode("latin-1")], ids=["utf-8", "latin-1"])
+async def test_an_answer_with_a_header_past_ascii_is_read(value: bytes) -> None:
+    # HTTP allows bytes past ASCII in a field value (obs-text), and a gateway or a proxy may send
+    # one (`X-Request-Id: café-42`). The answer, kept with its headers decoded to text and built
+    # again, raised UnicodeEncodeError out of every call: against `watchdog run`, each poll of
+    # the cluster was `poll_crashed` (never polled again while the header came), and a restart
+    # the API answered 202 ended `network_error`, "internal error: UnicodeEncodeError".
+    w = world(BROKEN, [status_rule()])
+    with_header(w, b"X-Request-Id", value)
+
+    with capture_logs() as logs:
+        await run_polls(w, 3)
+
+    assert polls(w, "ok") == 3 and polls(w, "network_error") == 0
+    assert len(restart_times(w, "broken")) == 1
+    assert w.total("watchdog_restarts_total", cluster=CLUSTER, connector="broken", outcome="accepted") == 1
+    assert not [e for e in logs if e["event"] in ("poll_crashed", "restart_job_crashed")]
+    [ended] = [e for e in logs if e["event"] == "restart_finished"]
+    assert ended["request_id"] == "café-42", ended

@@ -30,7 +30,7 @@ DEFAULT_MAX_LISTED = 20_000
 # The most a compressed body decodes to at a time.
 _PIECE_BYTES = 64 * 1024
 # Headers that describe the body as it came over the wire, not the decoded copy we keep.
-_WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+_WIRE_HEADERS = frozenset({b"content-encoding", b"content-length", b"transfer-encoding"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +160,11 @@ async def fetch(http: httpx.AsyncClient, method: str, url: str, limits: CallLimi
 
 def _kept(response: httpx.Response, chunks: list[bytes], *, complete: bool, cut_off: str | None = None) -> Answer:
     """The answer with the body read so far in place of its stream."""
-    headers = [(name, value) for name, value in response.headers.multi_items() if name.lower() not in _WIRE_HEADERS]
+    # The raw bytes, as they came: a value decoded to text (`multi_items`) is encoded again as
+    # ASCII by httpx.Response, so one header with a byte past ASCII (`X-Request-Id: café`, in
+    # UTF-8 or Latin-1, which HTTP allows) raised UnicodeEncodeError out of every call: each poll
+    # of the cluster crashed, and a restart the API had accepted (202) ended `network_error`.
+    headers = [(name, value) for name, value in response.headers.raw if name.lower() not in _WIRE_HEADERS]
     kept = httpx.Response(response.status_code, headers=headers, content=b"".join(chunks), request=response.request,
                           extensions={k: v for k, v in response.extensions.items() if k == "reason_phrase"})
     return Answer(kept, complete, cut_off, undecoded(response))
