@@ -991,3 +991,28 @@ async def test_an_answer_with_a_header_past_ascii_is_read(value: bytes) -> None:
     assert not [e for e in logs if e["event"] in ("poll_crashed", "restart_job_crashed")]
     [ended] = [e for e in logs if e["event"] == "restart_finished"]
     assert ended["request_id"] == "café-42", ended
+
+
+OVERFLOWING_DATE = "Sun, 06 Nov 1994 99999999999999999999:49:37 GMT"  # an hour of more digits than a C long
+
+
+@pytest.mark.parametrize(("status", "headers", "calls"), [
+    (429, {"Retry-After": OVERFLOWING_DATE}, [429, 202]),
+    (202, {"Date": OVERFLOWING_DATE, "X-RateLimit-Reset": str(int(time.time()) + 1)}, [202]),  # a Unix-time Reset
+], ids=["429-retry-after", "202-date"])
+async def test_an_http_date_beyond_any_number_is_no_information(status: int, headers: dict[str, str], calls: list[int]) -> None:
+    # An HTTP-date whose field has more digits than a C long raised OverflowError out of the
+    # header reader: against `watchdog run`, a restart answered 429 so ended `network_error`
+    # ("internal error: OverflowError"), never tried again; one answered 202 so (its Date read
+    # for a Unix-time X-RateLimit-Reset), `network_error` though made. Such a date is no
+    # information, as any other malformed one.
+    w = faulty_world([{"match": {"endpoint": "restart"}, "when": {"count": 1},
+                       "action": {"status": status, "headers": headers,
+                                  "body": {"error": {"code": 429, "message": "Too Many Requests"}} if status == 429 else None}}])
+
+    with capture_logs() as logs:
+        await run_polls(w, 3)
+
+    assert [c.status_code for c in w.simulator.calls if c.endpoint == "restart"] == calls
+    assert w.total("watchdog_restarts_total", cluster=CLUSTER, connector="broken", outcome="accepted") == 1
+    assert not [e for e in logs if e["event"] == "restart_job_crashed"]

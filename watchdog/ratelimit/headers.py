@@ -131,7 +131,10 @@ def _http_date(value: str) -> datetime | None:
     08:49:37 1994` left the pause to our own backoff."""
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
+        # OverflowError: a field of more digits than a C long (`Sun, 06 Nov 1994
+        # 99999999999999999999:49:37 GMT`); past every caller, a restart answered 429 or 202
+        # with such a Retry-After (or Date, beside a Unix-time Reset) ended `network_error`.
         return None
     return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
 
