@@ -201,6 +201,21 @@ async def test_a_query_parameter_a_route_does_not_take_is_refused_not_ignored() 
     assert (await http.get(f"/v1/history?cluster={CLUSTER}&connector=sink-1&limit=5", headers=AUTH)).status_code == 200
 
 
+async def test_a_query_parameter_given_twice_is_refused_not_read_as_its_last() -> None:
+    # GET /v1/history?connector=orders-sink&connector=billing-sink answered billing-sink's
+    # restarts alone, and the same two the other way round orders-sink's: the last one was read
+    # and the other ignored without a word (a script asking for two connectors' restarts, or a
+    # proxy checking the first and the daemon reading the last). Which one was meant is a guess.
+    w, http = world()
+    for query in ("connector=sink-1&connector=sink-2", f"cluster={CLUSTER}&cluster=other", "limit=5&limit=5"):
+        history = await http.get(f"/v1/history?{query}", headers=AUTH)
+        assert history.status_code == 400, (query, history.text)
+        name = query.split("=")[0]
+        assert history.json()["error"] == (f"query parameter '{name}' given 2 times: this route takes each once; "
+                                           "nothing was done"), history.json()
+    assert (await http.get(f"/v1/history?cluster={CLUSTER}&connector=sink-1&limit=5", headers=AUTH)).status_code == 200
+
+
 async def test_a_huge_connector_label_is_refused_without_growing_metrics() -> None:
     w, http = world()
     before = len((await http.get("/metrics")).content)

@@ -13,6 +13,7 @@ import hmac
 import math
 import re
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -239,7 +240,8 @@ def _guarded(
 def _only_query(request: Request, known: tuple[str, ...]) -> None:
     """A query parameter the route does not take is refused: ignored, a misspelt filter
     (`/v1/history?conector=orders`) answered every connector's restarts as that one's, and
-    `POST /v1/restarts?dry_run=true` restarted for real. Named cut short, escaped (repr)."""
+    `POST /v1/restarts?dry_run=true` restarted for real. Named cut short, escaped (repr). So is
+    one it takes given more than once."""
     unknown = sorted({name for name in request.query_params if name not in known})
     if unknown:
         names = ", ".join(repr(name[:50]) + ("..." if len(name) > 50 else "") for name in unknown[:5])
@@ -247,6 +249,14 @@ def _only_query(request: Request, known: tuple[str, ...]) -> None:
         takes = ", ".join(known) if known else "none (what it needs goes in the path or the body)"
         raise BadRequest(400, f"unknown query parameter{'s' if len(unknown) > 1 else ''} {names}{more}: "
                               f"this route takes {takes}; nothing was done")
+    # One given twice is refused too: Starlette reads the last, and the other was ignored without
+    # a word (`/v1/history?connector=a&connector=b` answered b's restarts alone; a proxy that
+    # checks the first would pass what the daemon reads as the other). Which one was meant is a guess.
+    given = Counter(name for name, _ in request.query_params.multi_items())
+    repeated = sorted(name for name, count in given.items() if count > 1)
+    if repeated:
+        raise BadRequest(400, f"query parameter {repeated[0]!r} given {given[repeated[0]]} times: this route takes "
+                              "each once; nothing was done")
 
 
 def _authenticate(config: Config, request: Request) -> None:
