@@ -19,17 +19,15 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from watchdog.app import Daemon
 from watchdog.config import ConfigError, load_config
 
 from .conftest import TEST_API_KEY, TEST_API_SECRET
+from .fuzzing import FUZZ, mutations
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                suppress_health_check=list(HealthCheck))
 ROOT = Path(__file__).parent.parent
 BASES = [yaml.safe_load(path.read_text()) for path in
          [ROOT / "config.example.yaml", *sorted((ROOT / "tests/fixtures/configs/good").glob("*.yaml"))]]
@@ -51,30 +49,8 @@ values = st.recursive(scalars, lambda c: st.lists(c, max_size=3) | st.dictionari
     c, max_size=3), max_leaves=8)
 
 
-@st.composite
-def mutated(draw: st.DrawFn, base: Any) -> Any:
-    """`base` with keys dropped, values replaced or mutated in turn, entries repeated and keys
-    added, at random."""
-    if isinstance(base, dict):
-        out = dict(base)
-        for key in list(out):
-            choice = draw(st.integers(0, 14))
-            if choice == 0:
-                del out[key]
-            elif choice == 1:
-                out[key] = draw(values)
-            elif choice <= 4:
-                out[key] = draw(mutated(out[key]))
-        if draw(st.integers(0, 6)) == 0:
-            out[draw(st.sampled_from([*out, "x"])) + draw(st.sampled_from(["", "s", "_", "X"]))] = draw(values)
-        return out
-    if isinstance(base, list):
-        out_list = list(base)
-        if out_list and draw(st.integers(0, 5)) == 0:
-            out_list.append(copy.deepcopy(draw(st.sampled_from(out_list))))
-        out_list = [draw(mutated(v)) if draw(st.integers(0, 2)) == 0 else v for v in out_list]
-        return out_list + draw(st.lists(values, max_size=1))
-    return draw(values) if draw(st.integers(0, 4)) == 0 else base
+# Keys added are mostly a key of the example config misspelt (`rules_`, `serverX`) or a new one.
+mutated = mutations(values, st.sampled_from(["rules_", "serverX", "dry_runs", "clusterss", "x", "trigger", "select", "name"]))
 
 
 variables = st.dictionaries(

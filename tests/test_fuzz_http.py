@@ -14,23 +14,19 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import os
 import socket
 from collections.abc import Callable
 from typing import Any
 
 import structlog
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from watchdog.asgi_server import start_server, stop_server
 from watchdog.server import create_app
 
+from .fuzzing import FUZZ, mutations
 from .test_api import TOKEN, alert, payload, polled, world
-
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                suppress_health_check=list(HealthCheck))
 
 # test_api's rules: `heal` (status) and `on-alert` select every connector but tmp-*; paused-sink
 # is PAUSED, never restarted.
@@ -47,25 +43,7 @@ json_values = st.recursive(json_scalars, lambda c: st.lists(c, max_size=3) | st.
                            max_leaves=10)
 
 
-@st.composite
-def mutated(draw: st.DrawFn, base: Any) -> Any:
-    """`base` with keys dropped, values replaced or mutated in turn, and keys added, at random."""
-    if isinstance(base, dict):
-        out = dict(base)
-        for key in list(out):
-            choice = draw(st.integers(0, 9))
-            if choice == 0:
-                del out[key]
-            elif choice == 1:
-                out[key] = draw(json_values)
-            elif choice <= 3:
-                out[key] = draw(mutated(out[key]))
-        if draw(st.integers(0, 5)) == 0:
-            out[draw(st.text(max_size=10))] = draw(json_values)
-        return out
-    if isinstance(base, list):
-        return [draw(mutated(v)) if draw(st.booleans()) else v for v in base] + draw(st.lists(json_values, max_size=1))
-    return draw(json_values) if draw(st.integers(0, 3)) == 0 else base
+mutated = mutations(json_values)
 
 
 def maybe_mutated(base: Any) -> st.SearchStrategy[Any]:
