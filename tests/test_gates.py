@@ -566,3 +566,37 @@ async def test_a_breaker_probe_the_state_store_could_not_record_is_not_spent(bac
     clock.advance(60)
     await poll(w)
     assert [c.connector for c in simulator.restarts()] == ["c0"], "the probe goes once the store is back"
+
+
+async def test_a_restart_the_fleet_breaker_holds_after_the_clusters_closed_says_so_in_the_log(backend: str) -> None:
+    # An outage of the whole cluster, then its end: the cluster's breaker held every failed
+    # connector ("6 of 6 watched connectors failing"), a probe healed, it closed, and the fleet's
+    # limit (2 per 10 minutes) held the rest. Each decision stayed `breaker_open`, so the change of
+    # reason went to debug and the log's last word on each connector was the cluster's breaker,
+    # closed since: played with 300 connectors against the simulator, bad-0250's log said "300 of
+    # 300 watched connectors failing" from 14:55 to the end, 8 minutes after that breaker closed.
+    clock = Clock()
+    outage = {"initial": "FAILED", "recover_after_restarts": "never"}
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": f"c{i}", "script": outage} for i in range(6)],
+                                                               backend)), clock=clock.monotonic)
+    breaker = {"max_failing_share": 0.5, "min_failing": 3, "max_restarts": 2, "window": 600}
+    daemon = Daemon(daemon_config([HEAL], backend=backend, breaker=breaker, rate_limit={"max_requests_per_second": 10000}),
+                    transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall, rng=lambda: 0.0)
+    w = World(simulator, daemon, clock)
+    w.daemon.queue.start()
+    with structlog.testing.capture_logs() as logs:
+        for minute in range(40):
+            if minute == 15:  # the outage ends: a restart now heals each one
+                for i in range(6):
+                    simulator.set_script(sim_cluster(backend), f"c{i}", {"initial": "FAILED", "recover_after_restarts": 1})
+            await poll(w)
+            clock.advance(60)
+    said = [(e["connector"], e["detail"]) for e in logs
+            if e["event"] == "decision" and e["log_level"] == "info" and e["decision"] == "breaker_open"]
+    fleet_held = {connector for connector, detail in said if "restarts in the last 600s" in detail}
+    assert [e["event"] for e in logs if e["event"] in ("breaker_probe_healed", "breaker_closed")][:2] == [
+        "breaker_probe_healed", "breaker_closed"]
+    assert fleet_held, "the fleet breaker held no connector: the test no longer plays its story"
+    for connector in fleet_held:  # each said first as the cluster's hold, then as the fleet's
+        details = [detail for c, detail in said if c == connector]
+        assert "watched connectors failing" in details[0] and "restarts in the last 600s" in details[-1], details

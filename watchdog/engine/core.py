@@ -112,7 +112,7 @@ class EngineCore:
         # Per connector (by rule): forgotten with the connector in one step, where a scan of every
         # connector's (cluster, rule) pairs for each one forgotten cost a reload that unwatched
         # 3,000 connectors 2 s (engine/status_intake.py _drop_series).
-        self._last_decision: dict[ConnectorKey, dict[str, Decision]] = {}
+        self._last_decision: dict[ConnectorKey, dict[str, tuple[Decision, str]]] = {}  # per rule: decisions.said_as
         # Each connector a restart of which a gate holds now (a window, a breaker, blocking
         # alerts), with the gate's detail: `watchdog status --daemon` and /v1/connectors say it.
         # Its log line comes once (repeats at debug) and its backoff says "now", so without this

@@ -293,7 +293,7 @@ class Decisions(Gates):
         self.metrics.count_decision(key, rule, trigger, decision)
         decided = self._last_decision.setdefault(key, {})
         previous = decided.get(rule)
-        decided[rule] = decision
+        said = decided[rule] = self._said_as(key, decision, detail)
         if decision in GATE_HOLDS:
             self.held[key] = (decision, detail, self._now())
         else:  # restarted, healthy again, or skipped for a reason of its own that status shows
@@ -324,7 +324,19 @@ class Decisions(Gates):
         # stays deduplicated: that restart is queued (a backlog behind the rate limit would
         # otherwise write a line per connector at every run of a frequent rule).
         said_each_run = trigger is Trigger.SCHEDULE and decision is not Decision.DUPLICATE
-        if decision is Decision.RESTART or (decision is not Decision.HEALTHY and (decision != previous or said_each_run)):
+        if decision is Decision.RESTART or (decision is not Decision.HEALTHY and (said != previous or said_each_run)):
             log.info("decision", **fields)
         else:
             log.debug("decision", **fields)
+
+    def _said_as(self, key: ConnectorKey, decision: Decision, detail: str) -> tuple[Decision, str]:
+        """What a decision is compared on to tell a repeat (logged at debug) from news: the
+        decision, and for `breaker_open` whose breaker holds it. After an outage the cluster's
+        breaker closes and the fleet's limit holds the rest, `breaker_open` still: compared on the
+        decision alone, that went to debug, and the log's last word on each connector was the
+        cluster's breaker, closed since (300 connectors played against the simulator: 8 minutes of
+        "300 of 300 watched connectors failing" after that breaker closed). Not the detail's
+        words, whose counts change at each poll."""
+        if decision is Decision.BREAKER_OPEN:
+            return decision, "cluster" if detail == self.breaker.cluster_reason(key.cluster) else "fleet"
+        return decision, ""
