@@ -18,6 +18,7 @@ from bench import fixtures, virtualtime
 from bench.ratelab import backlog_connectors
 from watchdog.app import Daemon
 from watchdog.model import Outcome
+from watchdog.ratelimit.state import UNANSWERED_TURN_SECONDS
 from watchdog.simulator import Simulator, create_app
 
 
@@ -163,3 +164,33 @@ def test_a_region_of_the_key_out_does_not_hold_every_clusters_restarts() -> None
     assert key_wide in ([], ["restarts_held", "restarts_resumed"]), key_wide
     # Each failing cluster's own restarts are held from its fifth failed poll, as before.
     assert {e["cluster"] for e in logs if e["event"] == "restarts_held"} == {fixtures.cluster_name(i) for i in range(5)}
+
+
+async def _poll_beside_a_hung_call(hang_seconds: float) -> float:
+    """Two clusters on one key whose limit is unknown (no 429 yet): the first cluster's list hangs
+    for `hang_seconds` (an upstream stuck, under `timeouts.total`), and the second cluster is
+    polled a second after it began. How long that poll took."""
+    fixtures.quiet_logs()
+    loop = asyncio.get_running_loop()
+    faults = [{"match": {"endpoint": "list", "cluster": fixtures.cluster_id(0)}, "action": {"delay_seconds": hang_seconds}}]
+    simulator = Simulator(fixtures.scenario([[{"name": "a"}], [{"name": "b"}]], faults=faults), clock=loop.time)
+    rule = {"name": "heal", "trigger": {"type": "status", "interval": 60}, "select": {"include": ["*"]}}
+    daemon = fixtures.virtual_daemon(fixtures.config(2, [rule]), simulator)
+    hung = asyncio.create_task(daemon.pollers[fixtures.cluster_name(0)].poll())
+    await asyncio.sleep(1)
+    began = loop.time()
+    await daemon.pollers[fixtures.cluster_name(1)].poll()
+    took = loop.time() - began
+    await hung
+    await daemon.queue.close(0)
+    return took
+
+
+def test_a_call_hung_on_the_server_does_not_hold_every_call_of_the_key() -> None:
+    """While the key's limit is unknown its calls go one at a time, so that crossing the limit
+    costs one 429. A call hung for 25 s (the default `timeouts.total` is 30) held every other
+    call of the key behind it: each poll of every cluster on the key waited, one was skipped, and
+    a manual restart was answered 503 (played against the simulator in an incident). The turn
+    now passes on once the call in flight has gone unanswered for UNANSWERED_TURN_SECONDS."""
+    took = virtualtime.run(_poll_beside_a_hung_call(25.0))
+    assert took <= UNANSWERED_TURN_SECONDS, f"the second cluster's poll waited {took:.1f} s behind the hung call"

@@ -14,6 +14,7 @@ import pytest
 from bench import virtualtime
 from watchdog.config import RateLimitSettings
 from watchdog.ratelimit import RateLimiter, RateLimitHeaders, RateLimitState, parse_headers
+from watchdog.ratelimit.state import UNANSWERED_TURN_SECONDS
 from watchdog.ratelimit.words import RESET_SLACK_SECONDS
 
 
@@ -226,10 +227,27 @@ def test_local_ceiling_holds_without_any_headers() -> None:
 def test_one_request_at_a_time_until_the_limit_is_known() -> None:
     state = RateLimitState(settings())
     state.on_send(0.0)
-    assert state.delay(0.0) == (math.inf, "unknown_limit")
+    # The next waits for its answer (or for UNANSWERED_TURN_SECONDS of silence, below).
+    assert state.delay(0.0) == (UNANSWERED_TURN_SECONDS, "unknown_limit")
     state.on_response(0.0, 0.01, 202, RateLimitHeaders(limit=100, remaining=99, reset=1))
     state.on_send(0.01)
     assert state.delay(0.01) == (0.0, "")
+
+
+def test_a_request_left_unanswered_does_not_hold_the_turn_for_its_whole_timeout() -> None:
+    """One at a time while the limit is unknown, but a call hung on a slow upstream (up to
+    `timeouts.total`, 30 s by default) passed the turn to no one: every poll and restart of the
+    key waited behind it."""
+    state = RateLimitState(settings())
+    hung = state.on_send(0.0)
+    assert state.delay(UNANSWERED_TURN_SECONDS - 0.5) == (pytest.approx(0.5), "unknown_limit")
+    assert state.delay(UNANSWERED_TURN_SECONDS) == (0.0, "")
+    second = state.on_send(UNANSWERED_TURN_SECONDS)  # the turn is the newest request's now
+    assert state.delay(UNANSWERED_TURN_SECONDS + 1) == (pytest.approx(UNANSWERED_TURN_SECONDS - 1), "unknown_limit")
+    state.on_response(UNANSWERED_TURN_SECONDS, UNANSWERED_TURN_SECONDS + 1.1, 202, RateLimitHeaders(), ticket=second)
+    assert state.delay(UNANSWERED_TURN_SECONDS + 1.1) == (0.0, "")  # only the hung one is out: no wait
+    state.on_response(0.0, 30.0, 202, RateLimitHeaders(), ticket=hung)
+    assert state.inflight == 0
 
 
 def test_a_429_pauses_every_caller_for_retry_after() -> None:

@@ -68,6 +68,12 @@ SAID_KEPT = 64
 # Answer times kept for counting ours in a reset period (_track_period): more than a period holds
 # at the limits the limiter meets; a period with more answers than this is left unknown.
 ANSWERS_KEPT = 1024
+# A request unanswered this long no longer holds the turn of one request at a time (delay): a
+# round trip to the Connect API takes well under a second, and its answer, not a call hung on a
+# slow upstream until `timeouts.total`, is what the next request waits for to cross an unknown
+# limit at one 429. One restart hung for 30 s held every call of the key behind it, each poll of
+# every cluster on the key included (a poll skipped, a manual restart answered 503).
+UNANSWERED_TURN_SECONDS = 5.0
 # Times this close count as reached: float rounding (8.9e-16 s has been seen) must neither leave a
 # caller waiting on a clock that cannot represent the difference nor let a pause that is over in
 # all but rounding skip the checks that follow it (every caller then went out at once).
@@ -106,6 +112,7 @@ class RateLimitState(ServerWords, Refusals):
         # In flight: ticket -> the oldest ticket still unanswered when it went out (every ticket
         # below that one was answered, hence counted, before it was sent).
         self._inflight: dict[int, int] = {}
+        self._sent_at: dict[int, float] = {}  # in flight: ticket -> when it went out
         self._refused: set[int] = set()  # refused tickets after the server's word: they did not count
         self._unanswered: set[int] = set()  # tickets after the word that failed: counted or not
         self._said: deque[Word] = deque(maxlen=SAID_KEPT)  # recent words: baselines (_baseline)
@@ -256,8 +263,13 @@ class RateLimitState(ServerWords, Refusals):
             # limit (or looking again after a spent budget) costs one 429, not one per caller.
             # Not where no limit is to be found: a Kafka Connect worker answers a restart only
             # after 30 to 90 s while its leader or broker is stuck, and every poll and restart of
-            # the cluster waited behind that answer (a poll for 297 s, measured on 4.3.1).
-            return math.inf, "unknown_limit" if self.limit is None else "probe"
+            # the cluster waited behind that answer (a poll for 297 s, measured on 4.3.1). Nor
+            # behind a request unanswered for UNANSWERED_TURN_SECONDS: the turn passes to the
+            # next one (at most max_concurrent_requests in flight, as always), so a hung call
+            # costs the key seconds, not its whole timeout.
+            turn_ends = max(self._sent_at.values()) + UNANSWERED_TURN_SECONDS
+            if turn_ends > reached:
+                return turn_ends - now, "unknown_limit" if self.limit is None else "probe"
         return self._ceiling_delay(now)
 
     # -- writing ---------------------------------------------------------------------------------
@@ -273,6 +285,7 @@ class RateLimitState(ServerWords, Refusals):
         self._tokens -= 1.0
         self._tickets += 1
         self._inflight[self._tickets] = min(self._inflight, default=self._tickets)
+        self._sent_at[self._tickets] = now
         self.pacer.on_send(now)
         self.estimate.on_sent(now)
         return self._tickets
@@ -358,6 +371,7 @@ class RateLimitState(ServerWords, Refusals):
         if ticket is None or ticket not in self._inflight:
             ticket = min(self._inflight) if self._inflight else self._tickets
         oldest_unanswered = self._inflight.pop(ticket, ticket)
+        self._sent_at.pop(ticket, None)
         if not self._inflight:
             self._free_since = now
         return ticket, oldest_unanswered
