@@ -204,6 +204,24 @@ async def test_a_glob_found_connectors_first_restart_rises_on_its_clusters_count
     assert w.total("watchdog_cluster_restarts_total") == w.total("watchdog_restarts_total") == 1, "counted once"
 
 
+async def test_a_schedule_over_many_connectors_adds_a_restart_series_per_outcome_met_not_fifteen() -> None:
+    # Every connector a rule restarted got watchdog_restarts_total at 0 for each of the 15
+    # outcomes, kept for as long as it was listed: against the simulator, one run of a schedule
+    # rule over 624 of 5,000 connectors took /metrics from 19,377 series to 28,947 (1.8 to
+    # 3.0 MB), 11,612 of its 12,300 restart series at 0; over all 5,000, 98,832 series, 11.8 MB
+    # and 1.7 s of CPU per scrape. A connector a glob found now has `accepted` (at 0 from its
+    # first restart) and the outcomes it met; the per-cluster counts keep every outcome from 0.
+    connectors = [{"name": f"jdbc-{i:03d}"} for i in range(40)]
+    schedule = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"include": ["jdbc-*"]}}
+    w = in_process(sim_scenario(connectors), daemon_config([schedule], rate_limit={"max_requests_per_second": 10000}))
+    assert await w.daemon.run_once() == 0
+    assert len(w.simulator.restarts()) == 40
+    series = [s for metric in w.daemon.metrics.registry.collect() for s in metric.samples if s.name == "watchdog_restarts_total"]
+    assert sorted((s.labels["outcome"], s.value) for s in series) == [("accepted", 1.0)] * 40
+    per_cluster = {"cluster": CLUSTER, "rule": "nightly", "trigger": "schedule"}
+    assert w.sample("watchdog_cluster_restarts_total", **per_cluster, outcome="rejected") == 0, "still made at 0"
+
+
 async def test_dry_run_counts_the_decision_and_sends_nothing(backend: str) -> None:
     connectors = [{"name": "broken", "script": {"initial": "FAILED", "recover_after_restarts": "never"}}]
     w = world(connectors, [status_rule()], backend=backend, dry_run=True)
@@ -381,8 +399,10 @@ async def test_a_connector_deleted_while_its_restart_waits_leaves_no_series_for_
     w.simulator.delete_connector(sim_cluster(backend), "doomed")
     await poll()
 
-    # Its end is still to be counted: from 0, so that Prometheus' increase() sees it.
-    assert connector_series(w, "doomed")[("watchdog_restarts_total", "not_found")] == 0
+    # Its end is still to be counted. Only `accepted` waits at 0 (a connector a glob found has the
+    # series of the outcomes it meets, not 15 at 0 for good); not_found comes with its count.
+    assert connector_series(w, "doomed")[("watchdog_restarts_total", "accepted")] == 0
+    assert ("watchdog_restarts_total", "not_found") not in connector_series(w, "doomed")
     w.daemon.queue.start()
     await w.daemon.queue.join()
     assert connector_series(w, "doomed")[("watchdog_restarts_total", "not_found")] == 1

@@ -67,7 +67,8 @@ class Metrics(LaneMetrics):
         self.build_info.labels(build.version, build.revision, platform.python_version()).set(1)
         # The (rule, trigger) of each connector's restart series, made only here (init_connector,
         # count_restart), True once init_connector made them all at 0 with the connector's
-        # gauges: forget_connector removes them by name. prometheus-client's
+        # gauges (a connector the config names; one a glob found has only the outcomes it met,
+        # and `accepted`): forget_connector removes them by name. prometheus-client's
         # remove_by_labels looks at every series of the metric, so forgetting connectors one by
         # one cost the number of connectors times the number of series: a reload that turned off
         # the rule watching 3,000 connectors held the event loop 7.7 s, one that removed a cluster
@@ -262,14 +263,26 @@ class Metrics(LaneMetrics):
             for outcome in Outcome:
                 self.cluster_restarts.labels(cluster, rule, trigger.value, outcome.value)
 
-    def init_connector(self, cluster: str, connector: str, rule: str, trigger: Trigger) -> None:
+    def init_connector(self, cluster: str, connector: str, rule: str, trigger: Trigger, *, every_outcome: bool = True) -> None:
+        """The connector's gauges and its restart series for (rule, trigger): every outcome's at 0
+        for a connector the config names (a bounded set, known at start), only `accepted`'s for
+        one a glob found, at its first restart (`every_outcome=False`); each other outcome's
+        series comes with its first count (count_restart). All fifteen at 0 for every connector
+        a rule ever restarted made /metrics grow with the fleet: against the simulator, one run
+        of a schedule rule over 624 of 5,000 connectors took a scrape from 19,377 series to
+        28,947 (1.8 to 3.0 MB), 11,612 of its 12,300 restart series at 0 for good; a nightly
+        rule over all 5,000 made 98,832 series, 11.8 MB and 1.7 s of CPU per scrape."""
         self._rule_series.setdefault((cluster, rule, trigger.value), False)
         made = self._restart_rules.setdefault((cluster, connector), {})
         if made.get((rule, trigger.value)):
             return
-        made[rule, trigger.value] = True
-        for outcome in Outcome:
-            self.restarts.labels(cluster, connector, rule, trigger.value, outcome.value)
+        if every_outcome:
+            made[rule, trigger.value] = True
+            for outcome in Outcome:
+                self.restarts.labels(cluster, connector, rule, trigger.value, outcome.value)
+        else:
+            made.setdefault((rule, trigger.value), False)
+            self.restarts.labels(cluster, connector, rule, trigger.value, Outcome.ACCEPTED.value)
         self.backoff_step.labels(cluster, connector)
         self.gave_up.labels(cluster, connector)
         self.next_restart.labels(cluster, connector)

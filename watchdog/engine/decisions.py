@@ -270,7 +270,7 @@ class Decisions(Gates):
             job, merged = self.queue.submit(request, job_id=job_id)
         except (QueueClosed, QueueFull) as exc:  # checked just before, in the same step of the loop
             raise AssertionError(f"the queue refused a restart it had room for: {exc}") from exc
-        self.metrics.init_connector(key.cluster, key.connector, record.rule, record.trigger)
+        self.metrics.init_connector(key.cluster, key.connector, record.rule, record.trigger, every_outcome=False)
         log.info(
             "restart_queued", cluster=key.cluster, connector=key.connector, rule=record.rule,
             trigger=record.trigger.value, request=request.id, job=job.id, merged=merged,
