@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -79,6 +79,8 @@ class SqliteStateStore:
         self.problem: str | None = None
         self.on_failure: Callable[[], None] = lambda: None  # set by the daemon: counts each failure
         self.marks = WriteMarks()  # the states written since a moment (marks.py); the lock makes us their only writer
+        # batch(): whether one is open, whether its transaction has begun, whether commit points join it.
+        self._batch = self._batch_open = self._batch_whole = False
         self._lock = None
         if not read_only and self.path != MEMORY:
             check_path(Path(self.path), read_only=False)  # say "missing directory", not "no lock file"
@@ -124,10 +126,37 @@ class SqliteStateStore:
         """One writer per file is the lock's job (a second daemon is refused at start), so there is
         no other leader to be fenced from: the epoch is not needed here."""
 
-    def batch(self, *, whole: bool = False) -> AbstractContextManager[None]:
-        # Each write is already a transaction of a few tens of microseconds on a local file:
-        # grouping a poll's writes would save little and widen what one failure rolls back.
-        return nullcontext()
+    @contextmanager
+    def batch(self, *, whole: bool = False) -> Iterator[None]:
+        """One transaction for the writes of one step (a slice of a poll), begun at its first
+        write; nested batches join the outer. A commit point (add_pending, mark_sending,
+        mark_queued, finish) commits what the batch wrote so far with it, and the batch goes on in
+        a new transaction; `whole`: commit points join it too. A failure rolls the batch back.
+        Each write its own transaction, a poll wrote every connector's row in a commit of its own,
+        each appending at least a 4 KiB page to the log: 5,000 connectors polled every 60 s wrote
+        22.8 MB a minute to the state volume (33 GB a day, 1 TB a month)."""
+        if self._batch:
+            yield
+            return
+        self._batch, self._batch_open, self._batch_whole = True, False, whole
+        try:
+            yield
+        except BaseException:
+            self._batch = False
+            if self._batch_open and self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+                self.marks.wrote_all()  # what the batch wrote since its last commit point is undone
+            raise
+        self._batch = False
+        if not self._batch_open:
+            return  # nothing written, or its last write was a commit point
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as error:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise self._failure("commit a batch of writes", error) from error
+        self.problem = None
 
     @property
     def schema_version(self) -> int:
@@ -214,7 +243,7 @@ class SqliteStateStore:
         that was `sending` when the daemon died stays `sending`, so the daemon knows its attempt
         was already counted.
         """
-        with self._write("remember a restart request") as db:
+        with self._write("remember a restart request", commit=True) as db:
             db.execute(
                 """
                 INSERT INTO pending_request (request_id, job_id, phase, cluster, connector, rule,
@@ -234,7 +263,7 @@ class SqliteStateStore:
         state (with the attempt already counted) in one transaction, so a crash just after the
         call can lose neither the attempt nor the request."""
         self.marks.wrote(key)
-        with self._write("mark a restart as sending") as db:
+        with self._write("mark a restart as sending", commit=True) as db:
             db.execute(
                 "UPDATE pending_request SET phase = ? WHERE job_id = ?", (PendingPhase.SENDING.value, job_id)
             )
@@ -244,7 +273,7 @@ class SqliteStateStore:
         """The job's call was answered and the job will be tried again: its requests are back to
         `queued` (an answer proves the call is no longer on the wire), so a restart of the daemon
         before the next try sends them instead of ending them `interrupted`."""
-        with self._write("mark a restart as queued again") as db:
+        with self._write("mark a restart as queued again", commit=True) as db:
             db.execute(
                 "UPDATE pending_request SET phase = ? WHERE job_id = ?", (PendingPhase.QUEUED.value, job_id)
             )
@@ -256,7 +285,7 @@ class SqliteStateStore:
             raise ValueError(f"history record of {record.key} job {record.job_id} given for {key} job {job_id}")
         if state is not None:
             self.marks.wrote(key)
-        with self._write("record a finished restart") as db:
+        with self._write("record a finished restart", commit=True) as db:
             insert_history(db, record)
             if state is not None:
                 save_state(db, key, state)
@@ -339,16 +368,35 @@ class SqliteStateStore:
             raise self._failure(what, error) from error
 
     @contextmanager
-    def _write(self, what: str, *, quiet_while_failing: bool = False) -> Iterator[sqlite3.Connection]:
-        """One transaction: all of the block's statements are committed, or none.
-        `quiet_while_failing`: a failure while another is reported (`problem` set) is raised but
-        neither counted nor made the `problem`."""
+    def _write(self, what: str, *, commit: bool = False, quiet_while_failing: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction: all of the block's statements are committed, or none. Inside a batch,
+        part of the batch's (with `commit`, its commit point: committed before returning, unless
+        the batch is `whole`). `quiet_while_failing`: a failure while another is reported
+        (`problem` set) is raised but neither counted nor made the `problem`."""
         quiet = quiet_while_failing and self.problem is not None
         if self._ownership is not None:
             lost = self._ownership.problem()
             if lost is not None:
                 raise self._failure(what, lost, report=not quiet)
         db = self._db
+        if self._batch:
+            try:
+                if not self._batch_open:
+                    db.execute("BEGIN IMMEDIATE")
+                    self._batch_open = True
+                yield db  # an error here reaches batch(), which rolls the batch back
+                if commit and not self._batch_whole:
+                    db.execute("COMMIT")
+                    self._batch_open = False
+                    self.problem = None  # committed: the file takes writes again
+            except sqlite3.Error as error:
+                # The batch so far goes with it, at once: SQLite may have rolled it back already
+                # (a full disk), and a write after it must not commit half of the batch.
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                self._batch_open = False
+                raise self._failure(what, error, report=not quiet) from error
+            return
         try:
             # IMMEDIATE takes the write lock up front, so the block cannot fail half-way on a
             # lock upgrade it could have waited for.
