@@ -113,3 +113,25 @@ def test_a_connection_lost_while_waited_on_is_not_tried_again(
             assert time.monotonic() - started < 3.5, "a new connection was tried, and waited for"
     finally:
         proxy.close()
+
+
+def test_a_commit_point_in_a_batch_tells_the_store_the_database_takes_writes_again(server: PostgresServer) -> None:
+    """A failed write leaves `problem` set, and the queue drops what it would send while it is set
+    (a restart whose attempt could not be counted). A restart remembered in a poll's batch once the
+    database was back (its commit point the batch's last write) committed, yet left `problem`
+    set until the next write outside a batch (the lease's, up to renew_interval later): the
+    restart it had just remembered was dropped. The SQLite store had the same (review-scale)."""
+    url = server.database()
+    with PostgresStateStore(url, password=server.password) as store:
+        store.fence(take_lease(server, url))
+        server.stop("fast")
+        with pytest.raises(StateStoreError):
+            store.save(ORDERS, ConnectorState(attempts=1))
+        assert store.problem is not None
+        server.start()
+        time.sleep(1.1)  # the store tries a new connection at most once a second
+        with store.batch():
+            store.add_pending(RestartRequest("request-1", ORDERS, "heal", Trigger.STATUS, "FAILED",
+                                             datetime.now(timezone.utc)), "job-1")
+        assert [p.job_id for p in store.pending()] == ["job-1"]
+        assert store.problem is None, "committed, yet the store still reports the failure before it"
