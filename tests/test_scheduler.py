@@ -441,20 +441,6 @@ async def _job_events_of_a_start(started: str, rules: list[dict[str, Any]]) -> t
     return w, events, float(counted)
 
 
-async def test_a_jittered_run_whose_window_a_start_falls_in_is_reported_as_perhaps_missed() -> None:
-    # `0 3 * * *` with `jitter: 1h`: the daemon before drew its run for some time up to 04:00 and
-    # a rollout at 03:20 (a ConfigMap changed: a new pod) replaced it. The new one plans from now,
-    # tomorrow's 03:00, and the night's run, if its time was still to come, was never made, without
-    # a word: the 5 minutes before the start held no time of the cron, so nothing was reported.
-    rules = [{"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *", "jitter": "1h"},
-              "select": {"connectors": ["a"]}}]
-    w, events, counted = await _job_events_of_a_start("2026-06-01 03:20:00", rules)
-    (event,) = events
-    assert (event["job_id"], event["job_event"], event["scheduled_run_time"]) == ("rule:nightly", "missed", "2026-06-01T03:00:00+00:00")
-    assert "jitter" in event["note"] and "watchdog history" in event["note"] and counted == 1
-    assert w.simulator.restarts() == [], "never run late"
-
-
 async def test_a_reload_that_changes_a_jittered_rule_in_its_window_keeps_the_run_still_to_come(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -137,10 +137,15 @@ class SchedulerHost:
         if due is None or self.engine.made_before_start(rule.name, due):
             return
         jitter = getattr(rule.trigger, "jitter", 0)
-        if jitter:
+        if not self.engine.alive_since(due):
+            # No daemon was alive when it came due (gone before, or none ever: a first start),
+            # so none drew a jittered time for it either. Said "the daemon before may have made
+            # it" there, a first start warned of a run that no daemon could have made.
+            note = MISSED_BEFORE_LEADING
+        elif jitter:
             note = PERHAPS_MISSED_JITTERED.format(jitter=f"{jitter:g}")
         else:
-            note = PERHAPS_MISSED_ALIVE if self.engine.alive_since(due) else MISSED_BEFORE_LEADING
+            note = PERHAPS_MISSED_ALIVE
         report_job_event(self.metrics, job_id(rule), "missed", due, note)
 
     def follow_clock(self) -> None:
