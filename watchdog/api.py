@@ -30,8 +30,9 @@ from .engine import MANUAL_RULE, Engine, RequestRecord
 from .logs import get_logger
 from .metrics import Metrics
 from .model import ConnectorKey, Decision, Trigger, connector_name_problem
+from .name_hints import cluster_name_hint, connector_name_hint
 from .queue import Phase
-from .report import ClusterPlace, cluster_name_hint, connector_name_hint
+from .report import ClusterPlace
 from .state import Fenced, StateStoreError
 
 log = get_logger("watchdog.api")

@@ -44,12 +44,13 @@ from .leadership.host import LeadershipHost
 from .logs import get_logger, keep_out_of_logs
 from .metrics import Metrics
 from .model import ERROR_OUTCOMES, ConnectorKey, Decision, Trigger
+from .name_hints import connector_name_hint
 from .plan import poll_intervals, trigger_of
 from .queue import RestartJob, RestartQueue
 from .redirects import redirect_hook
 from .reload import ConfigWatcher, file_fingerprint
 from .reloading import ReloadHost
-from .report import connector_name_hint, dry_run_rows, history_json, status_json
+from .report import dry_run_rows, history_json, status_json
 from .server import Probes, create_app
 from .start_warnings import warn_at_start
 from .state import Fenced, StateStore, StateStoreError, open_store

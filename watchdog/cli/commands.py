@@ -399,7 +399,7 @@ def _restart_connector(args: argparse.Namespace) -> int:
     if args.cluster not in config.clusters and not discoverable:
         # Exit 1, as a daemon's 404 for it (--daemon) and a restart not made: the config is
         # valid (2 says it is not), the cluster named is not one of it.
-        from ..report import cluster_name_hint
+        from ..name_hints import cluster_name_hint
 
         hint = cluster_name_hint(args.cluster, {}, discovery=config.discovery is not None, listed_by=DISCOVERY_LISTED_BY)
         print(f"unknown cluster {args.cluster!r}; configured: {', '.join(sorted(config.clusters)) or 'none'}{hint}",

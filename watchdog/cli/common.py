@@ -24,7 +24,7 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 EXIT_TRY_LATER = 75
 TRY_LATER_STATUSES = frozenset({429, 503})
 # What shows discovered clusters with their display names, for a command without a daemon told
-# of a cluster asked for by a name that is no cluster's (report.cluster_name_hint).
+# of a cluster asked for by a name that is no cluster's (name_hints.cluster_name_hint).
 DISCOVERY_LISTED_BY = "`watchdog check-config --discover`"
 DEFAULT_CONFIG = "config.yaml"
 

@@ -99,7 +99,8 @@ def _config_places(config: Config | None) -> dict[str, ClusterPlace]:
 
 
 def history_command(args: argparse.Namespace) -> int:
-    from ..report import cluster_name_hint, history_from_json, history_json, render_history
+    from ..name_hints import cluster_name_hint
+    from ..report import history_from_json, history_json, render_history
 
     params: dict[str, str | int] = {"limit": args.limit}
     if args.connector:
