@@ -373,10 +373,7 @@ class PostgresStateStore:
                         yield conn
                         conn.execute("COMMIT")
                     self._batch_open = False
-                    # Committed: the database takes writes again. Left set until the batch's end
-                    # (or, with this its last write, until the lease's next write outside a
-                    # batch), the queue dropped the restart this commit had just remembered.
-                    self.problem = None
+                    self.problem = None  # it takes writes again: else the queue drops what this remembered
                 else:
                     yield conn
             except psycopg.Error as error:
