@@ -29,7 +29,7 @@ from .config import Config
 from .engine import MANUAL_RULE, Engine, RequestRecord
 from .logs import get_logger
 from .metrics import Metrics
-from .model import ConnectorKey, Decision, Trigger, connector_name_problem
+from .model import MAX_HISTORY_SERVED, ConnectorKey, Decision, Trigger, connector_name_problem
 from .name_hints import cluster_name_hint, connector_name_hint
 from .queue import Phase
 from .report import ClusterPlace
@@ -420,16 +420,14 @@ def _connectors() -> Callable[[ApiContext, Request], Awaitable[JSONResponse]]:
     return connectors
 
 
-MAX_HISTORY = 1000
-
 
 async def _history(ctx: ApiContext, request: Request) -> JSONResponse:
     """GET /v1/history[?cluster=C][&connector=N][&limit=50]: recent restarts, newest first."""
     params = request.query_params
     limit_text = params.get("limit", "50")
     # ASCII digits only: str.isdigit() is also true for '²' and other digits int() refuses.
-    if not re.fullmatch(r"[0-9]{1,4}", limit_text) or not 1 <= int(limit_text) <= MAX_HISTORY:
-        raise BadRequest(400, f"limit must be a whole number from 1 to {MAX_HISTORY}")
+    if not re.fullmatch(r"[0-9]{1,4}", limit_text) or not 1 <= int(limit_text) <= MAX_HISTORY_SERVED:
+        raise BadRequest(400, f"limit must be a whole number from 1 to {MAX_HISTORY_SERVED}")
     limit = int(limit_text)
     connector, cluster_label = params.get("connector"), params.get("cluster")
     for name, value in (("connector", connector), ("cluster", cluster_label)):
@@ -444,7 +442,7 @@ async def _history(ctx: ApiContext, request: Request) -> JSONResponse:
             # here (its 404 said "unknown cluster" where the leader lists its restarts).
             _leader_only(ctx)
             raise _unknown_cluster(ctx, cluster_label)
-    # Filtered by the store: filtered here from the newest MAX_HISTORY restarts of the fleet, a
+    # Filtered by the store: filtered here from the newest MAX_HISTORY_SERVED restarts of the fleet, a
     # connector or cluster whose restarts were older than those had "no restarts recorded".
     return JSONResponse({"restarts": ctx.history(cluster, connector or None, limit)})
 

@@ -154,6 +154,10 @@ def whole_unicode(data: Any) -> Any:
 # Kafka Connect and Confluent Cloud take names up to this long (the restart API's own limit).
 MAX_CONNECTOR_NAME_CHARS = 255
 
+# The most restarts one `GET /v1/history` answers (its `limit`, 1..1000); `watchdog history
+# --daemon` asks for no more than this, whatever its --limit (cli/reports.py).
+MAX_HISTORY_SERVED = 1000
+
 
 def connector_name_problem(name: str) -> str | None:
     """Why a name cannot be a connector's (None when it can): empty, longer than 255 characters,

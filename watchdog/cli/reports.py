@@ -99,10 +99,14 @@ def _config_places(config: Config | None) -> dict[str, ClusterPlace]:
 
 
 def history_command(args: argparse.Namespace) -> int:
+    from ..model import MAX_HISTORY_SERVED
     from ..name_hints import cluster_name_hint
     from ..report import history_from_json, history_json, render_history
 
-    params: dict[str, str | int] = {"limit": args.limit}
+    # A daemon answers at most MAX_HISTORY_SERVED restarts (its 400 refuses a larger `limit`):
+    # `--limit 5000` was sent as given and answered `HTTP 400`, exit 1, nothing shown, where
+    # README says a daemon serves at most 1,000. Ask it for those, and say so below.
+    params: dict[str, str | int] = {"limit": min(args.limit, MAX_HISTORY_SERVED)}
     if args.connector:
         params["connector"] = args.connector
     if args.cluster:
@@ -127,6 +131,10 @@ def history_command(args: argparse.Namespace) -> int:
     if isinstance(records, int):
         return records
     print(json.dumps(history_json(records), indent=2) if args.json else render_history(records, now=_utc_now()))
+    if args.daemon and args.limit > MAX_HISTORY_SERVED and len(records) >= MAX_HISTORY_SERVED:
+        print(f"note: the daemon serves at most {MAX_HISTORY_SERVED} restarts: these are the newest "
+              f"{MAX_HISTORY_SERVED}; the state file holds the rest (`watchdog history --state FILE`, "
+              "or without --daemon where the daemon runs)", file=sys.stderr)
     return EXIT_OK
 
 
