@@ -53,3 +53,22 @@ def test_a_whole_connect_timeout_is_accepted(credentials_env: None, tmp_path: Pa
     path.write_text("credentials: {main: {}}\nclusters: {prod: {environment_id: env-abc123, kafka_cluster_id: lkc-xyz789}}\n"
                     "state: {url: 'postgresql://watchdog@db:5432/watchdog?connect_timeout=10&sslmode=require'}\n")
     assert main(["check-config", "--config", str(path)]) == 0
+
+
+@pytest.mark.parametrize("command", [["check-config"], ["run", "--once"]])
+def test_a_database_url_parameter_libpq_does_not_know_is_refused_as_an_invalid_config(
+    command: list[str], credentials_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `?sslmod=require` (sslmode misspelt): check-config said `config ...: valid`, exit 0 (the
+    # runbook's check before a deploy), and `run` then stopped at once, exit 1, `PostgreSQL database
+    # ... cannot be used (invalid URI query parameter: "sslmod")`: both replicas of the `ha`
+    # overlay crash-looped on a config its check had passed. libpq reads the URL without
+    # connecting, so the config is refused as invalid (exit 2) by every command, naming it.
+    path = tmp_path / "config.yaml"
+    path.write_text("credentials: {main: {}}\nclusters: {prod: {environment_id: env-abc123, kafka_cluster_id: lkc-xyz789}}\n"
+                    "state: {url: 'postgresql://watchdog@127.0.0.1:9/watchdog?sslmod=require'}\n")
+    assert main([*command, "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"invalid config {path}:" in err, err
+    assert 'state.url: libpq cannot read it (invalid URI query parameter: "sslmod")' in err, err
+    assert "libpq-connect.html" in err, "where the parameters are listed"

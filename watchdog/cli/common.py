@@ -33,6 +33,14 @@ def load(args: argparse.Namespace, *, calls: bool = True) -> Config:
     """The config of --config. `calls=False` for status and history, which read the state file
     only: a shell without the daemon's Cloud keys (they are the daemon's) reads it all the same."""
     config = load_config(args.config, secrets_dir=args.secrets_dir, calls=calls)
+    if config.state.url is not None:
+        # libpq's own reading of the URL, which the pure config check cannot ask (it imports no
+        # driver): `?sslmod=require` passed check-config, then stopped `run` at once, exit 1.
+        from ..state.postgres_connection import LIBPQ_PARAMETERS, unreadable_url
+
+        unreadable = unreadable_url(config.state.url)
+        if unreadable is not None:
+            raise ConfigError(str(args.config), [("state.url", f"libpq cannot read it ({unreadable}): {LIBPQ_PARAMETERS}")])
     updates = {}
     if getattr(args, "dry_run", False):
         updates["dry_run"] = True

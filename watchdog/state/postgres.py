@@ -41,7 +41,7 @@ from ..report import StatusRow
 from . import postgres_rows
 from .errors import Fenced, StateStoreError
 from .marks import WriteMarks
-from .postgres_connection import connection_parameters, describe, error_text
+from .postgres_connection import connection_parameters, describe, error_text, refuse_unreadable
 from .postgres_rows import AnsweringConnection, Connection, Row
 from .postgres_schema import migrate, read_version, require_current
 from .pruning import excess_step, older_step, prune_all
@@ -68,13 +68,8 @@ class PostgresStateStore:
     ) -> None:
         self.url = url
         self.path = describe(url)  # what messages and `watchdog status` name
-        try:
-            self._parameters = connection_parameters(url, password, role="reader" if read_only else "store")
-        except psycopg.Error as error:
-            # A URL libpq cannot read (`?sslmod=require`: a parameter it does not know) ended `run`
-            # in psycopg's traceback; its message names the parameter, never the password.
-            raise StateStoreError(f"{self.description} cannot be used ({_first_line(error)}): check the URL's "
-                                  "parameters against libpq's (postgresql.org/docs/current/libpq-connect.html)") from None
+        refuse_unreadable(url, self.description)  # `?sslmod=require`: a parameter libpq does not know
+        self._parameters = connection_parameters(url, password, role="reader" if read_only else "store")
         self._now = now
         self._clock = clock
         self._read_only = read_only
@@ -485,11 +480,6 @@ class PostgresStateStore:
             self.problem = str(failure)
             self.on_failure()
         return failure
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]
 
 
 def _rollback(conn: Connection) -> None:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import SecretStr
 
 from ..logs import scrub_of, scrubbed
+from .errors import StateStoreError
 
 # Seconds for a new connection (libpq's minimum is 2).
 CONNECT_TIMEOUT = 3
@@ -39,6 +40,34 @@ def describe(url: str) -> str:
     """The database for messages: scheme, user, host, port and database, no query string."""
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+# Where a reader of a URL libpq refuses finds the parameters it knows.
+LIBPQ_PARAMETERS = "check the URL's parameters against libpq's (postgresql.org/docs/current/libpq-connect.html)"
+
+
+def unreadable_url(url: str) -> str | None:
+    """Why libpq cannot read a database URL, in its own first line (`invalid URI query parameter:
+    "sslmod"`: a parameter it does not know), or None. It reads the URL without connecting, so the
+    command line's config check asks it too (cli/common.load): the config check is pure and imports
+    no driver, and `?sslmod=require` passed check-config, then stopped `run` at once, exit 1."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(url)
+    except psycopg.Error as error:
+        text = str(error).strip() or type(error).__name__
+        return text.splitlines()[0]
+    return None
+
+
+def refuse_unreadable(url: str, description: str) -> None:
+    """StateStoreError when libpq cannot read the URL: such a URL ended `run` in psycopg's
+    traceback; libpq's message names the parameter, never the password."""
+    unreadable = unreadable_url(url)
+    if unreadable is not None:
+        raise StateStoreError(f"{description} cannot be used ({unreadable}): {LIBPQ_PARAMETERS}")
 
 
 def connection_parameters(url: str, password: SecretStr | None, *, role: str) -> dict[str, Any]:
