@@ -494,3 +494,26 @@ async def test_readmes_webhook_try_out_is_taken_as_it_says() -> None:
         answer = await http.post("/v1/alertmanager", json=tried, headers=AUTH)
         said = json.dumps(answer.json())
         assert (f"alertname '{bad}'" if bad else f"alerts[0].{field}") in said, said
+
+
+def test_readmes_row_of_each_command_names_every_option_it_takes() -> None:
+    # `watchdog simulate --host` (where the simulator listens, 127.0.0.1 unless told) and
+    # `watchdog demo --backend` were in --help and in no row of README's command table, nor
+    # `--token-file` in the rows of `status` and `history`, which take it as `restart` does.
+    import argparse
+
+    from watchdog.cli.commands import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    every = re.search(r"Every command takes (.+?`--secrets-dir)", text, re.DOTALL)
+    assert every, "README no longer says which options every command takes"
+    common = set(re.findall(r"`(--[a-z-]+)", every.group(1))) | {"-h", "--help", "-c"}
+    unnamed = []
+    for name, command in commands.items():
+        row = re.search(rf"^\| `watchdog {name}[ `].*$", text, re.MULTILINE)
+        assert row, f"README's command table has no row for {name}"
+        unnamed += [f"{name} {option}" for option in command._option_string_actions
+                    if option not in common and not re.search(rf"{option}(?![\w-])", row.group(0))]
+    assert not unnamed, unnamed
