@@ -523,3 +523,20 @@ async def test_a_request_a_start_ends_interrupted_can_be_read_back_by_its_id(tmp
     await second.stop()
     assert [(b["state"], b["job"]["outcome"]) for b in bodies] == [("finished", "interrupted")] * 2, bodies
     assert all(sorted(b["job"]["requests"]) == ids for b in bodies)
+
+
+async def test_run_once_confirms_a_status_rules_failure_over_passes_kept_in_the_state_file(tmp_path: Path) -> None:
+    # A `run --once` pass of a status rule is one poll: a failure it sees first is `unconfirmed`
+    # (confirm_polls 2, the default), nothing is restarted and it exits 0; the state file keeps
+    # the sighting, and the next pass (a CronJob's next run) confirms it and restarts. README's
+    # row for `run` said "one pass over every rule" and nothing of this.
+    clock = Clock()
+    simulator = Simulator(Scenario.model_validate(sim_scenario(BROKEN)), clock=clock.monotonic)
+    rule = {**HEAL, "trigger": {"type": "status"}}
+    with structlog.testing.capture_logs() as logs:
+        assert await daemon(tmp_path / "state.db", simulator, clock, [rule]).run_once() == 0
+    assert simulator.restarts() == []
+    assert [e["decision"] for e in logs if e["event"] == "decision" and e["connector"] == "broken"] == ["unconfirmed"]
+    clock.advance(600)
+    assert await daemon(tmp_path / "state.db", simulator, clock, [rule]).run_once() == 0
+    assert [c.connector for c in simulator.restarts()] == ["broken"]
