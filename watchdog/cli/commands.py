@@ -49,7 +49,21 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT
 _STOPPED_BY_CTRL_C = frozenset({"run", "simulate", "demo"})
 
 
-def _common(parser: argparse.ArgumentParser, *, config: bool = True) -> None:
+# What --log-format and --log-level default to, as each kind of command sets its log up: --help
+# said "the config's log.level" of simulate and demo, which read no config, and of check-config,
+# whose only log (--discover's failed calls) is WARNING and console whatever the config says, and
+# "console on a terminal, else json" of run, whose config's log.format decides first.
+_LOG_DEFAULTS = {
+    "config": ("default: the config's log.format (auto: console on a terminal, else json)",
+               "default: the config's log.level, else INFO"),
+    "discover": ("default: console (the log of --discover's failed calls, on stderr)",
+                 "default: WARNING (the log of --discover's failed calls)"),
+    "none": ("taken as every command takes it; this one writes no log", "taken as every command takes it; this one writes no log"),
+    "own": ("default: console on a terminal, else json", "default: INFO"),
+}
+
+
+def _common(parser: argparse.ArgumentParser, *, config: bool = True, log: str = "config") -> None:
     if config:
         parser.add_argument(
             "--config", "-c", metavar="PATH",
@@ -62,9 +76,9 @@ def _common(parser: argparse.ArgumentParser, *, config: bool = True) -> None:
             "--secrets-dir", metavar="DIR",
             help="directory of secret files (default: $WATCHDOG_SECRETS_DIR, else /etc/watchdog/secrets if present)",
         )
-    parser.add_argument("--log-format", choices=["json", "console"], help="default: console on a terminal, else json")
-    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper,
-                        help="default: the config's log.level, else INFO")
+    format_help, level_help = _LOG_DEFAULTS[log]
+    parser.add_argument("--log-format", choices=["json", "console"], help=format_help)
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper, help=level_help)
 
 
 class _Version(argparse.Action):
@@ -92,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--once", action="store_true", help="one pass over every rule, drain the queue, exit")
 
     check = commands.add_parser("check-config", help="validate a config file and print a summary")
-    _common(check)
+    _common(check, log="discover")
     check.add_argument("--discover", action="store_true",
                        help="also list what discovery would watch now (one round of its list calls, nothing else)")
 
@@ -114,24 +128,24 @@ def build_parser() -> argparse.ArgumentParser:
                          help="with --daemon: how long to wait for the outcome, 0 or more (default 60)")
 
     status = commands.add_parser("status", help="watched connectors: health, attempts, backoff, gave-up")
-    _common(status)
+    _common(status, log="none")
     _report_source(status)
 
     history = commands.add_parser("history", help="recent restarts with trigger, outcome and the captured error")
-    _common(history)
+    _common(history, log="none")
     _report_source(history)
     history.add_argument("connector", nargs="?", type=_text, help="only this connector (give --cluster when names repeat)")
     history.add_argument("--cluster", type=_text, help="the connector's cluster (its name in the config, or its lkc- id)")
     history.add_argument("--limit", type=_at_least_one, default=50, help="at most this many restarts (default 50)")
 
     simulate = commands.add_parser("simulate", help="serve the Confluent Cloud simulator over HTTP")
-    _common(simulate, config=False)
+    _common(simulate, config=False, log="own")
     simulate.add_argument("--scenario", metavar="FILE", help="scenario YAML (default: the built-in demo scenario)")
     simulate.add_argument("--host", type=_text, default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     simulate.add_argument("--port", type=_port, default=8080, help="port to listen on (default 8080; 0: any free port)")
 
     demo = commands.add_parser("demo", help="run the daemon against the built-in simulator")
-    _common(demo, config=False)
+    _common(demo, config=False, log="own")
     demo.add_argument("--duration", type=_positive_seconds, metavar="SECONDS",
                       help="stop after this long, more than 0 (default: until Ctrl-C)")
     demo.add_argument("--port", type=_port, default=9464, help="the daemon's /metrics port (0: any free port)")
