@@ -517,3 +517,16 @@ def test_readmes_row_of_each_command_names_every_option_it_takes() -> None:
         unnamed += [f"{name} {option}" for option in command._option_string_actions
                     if option not in common and not re.search(rf"{option}(?![\w-])", row.group(0))]
     assert not unnamed, unnamed
+
+
+def test_the_playgrounds_config_quotes_the_demo_scenarios_rate_limit() -> None:
+    # The compose playground's config said the demo scenario "allows 6 calls per 10 s window";
+    # it allows 10 since the scenario's key was shared with discovery.
+    import yaml
+
+    scenario = yaml.safe_load((ROOT / "watchdog" / "simulator" / "builtin" / "demo.yaml").read_text(encoding="utf-8"))
+    text = (ROOT / "deploy" / "compose" / "watchdog" / "config.yaml").read_text(encoding="utf-8")
+    quoted = re.search(r"allows (\d+) calls per (\d+) s window", text)
+    assert quoted, "the playground's config no longer says what the demo scenario allows"
+    limit = scenario["rate_limit"]
+    assert (int(quoted.group(1)), int(quoted.group(2))) == (limit["limit"], limit["window_seconds"])
