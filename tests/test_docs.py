@@ -530,3 +530,32 @@ def test_the_playgrounds_config_quotes_the_demo_scenarios_rate_limit() -> None:
     assert quoted, "the playground's config no longer says what the demo scenario allows"
     limit = scenario["rate_limit"]
     assert (int(quoted.group(1)), int(quoted.group(2))) == (limit["limit"], limit["window_seconds"])
+
+
+def test_a_dashboard_panel_that_lists_the_values_of_its_series_lists_them_all() -> None:
+    # "Restarts by trigger" said "status (a failure seen by a poll), schedule, alert, manual": its
+    # series also show `stalled`, a trigger the dashboard's reader then had no word for; "Polls by
+    # result" named six of its twelve results. A description that lists a label's values gives
+    # every one, or says `...`.
+    import json
+
+    from watchdog import metrics
+    from watchdog.model import Outcome, Trigger
+
+    values = {"trigger": {t.value for t in Trigger}, "result": set(metrics.POLL_RESULTS),
+              "outcome": {o.value for o in Outcome}}
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "dashboards" / "connect-watchdog.json").read_text(encoding="utf-8"))
+
+    def panels(within: list[dict[str, object]]) -> list[dict[str, object]]:
+        return [p for panel in within for p in [panel, *panels(panel.get("panels", []))]]  # type: ignore[arg-type]
+
+    short = []
+    for panel in panels(dashboard["panels"]):
+        description = str(panel.get("description", ""))
+        for target in panel.get("targets", []):  # type: ignore[attr-defined]
+            grouped = re.search(r"sum by \(([\w, ]+)\) \(increase\((watchdog_(?:cluster_restarts|polls)_total)", target["expr"])
+            for label in [] if grouped is None else [x.strip() for x in grouped.group(1).split(",")]:
+                named = {v for v in values.get(label, ()) if re.search(rf"(?<![\w-]){v}(?![\w-])", description)}
+                if named and "..." not in description and named != values[label]:
+                    short.append((panel["title"], sorted(values[label] - named)))
+    assert not short, short
