@@ -576,3 +576,21 @@ def test_an_alert_names_every_outcome_it_counts() -> None:
             unnamed += [(rule["alert"], value) for value in matcher.split("|")
                         if not re.search(rf"(?<![\w-]){value}(?![\w-])", description)]
     assert not unnamed, unnamed
+
+
+def test_config_example_names_every_route_the_token_guards() -> None:
+    # config.example.yaml's `server` section listed the routes a bearer token opens, and not
+    # GET /v1/history, which `watchdog history --daemon` reads and which refuses a request
+    # without the token like the others.
+    from types import SimpleNamespace
+
+    from watchdog.api import api_routes
+
+    comment = re.search(r"^# One port for (.*?)^server:", (ROOT / "config.example.yaml").read_text(encoding="utf-8"),
+                        re.MULTILINE | re.DOTALL)
+    assert comment, "config.example.yaml no longer says what its port serves"
+    said = re.sub(r"\s*\n#\s*", " ", comment.group(1))
+    routes = [(method, route.path.replace("{request_id}", "{id}")) for route in api_routes(SimpleNamespace(metrics=None))
+              for method in sorted(route.methods or ()) if method != "HEAD"]
+    assert len(routes) == 5
+    assert not [f"{m} {p}" for m, p in routes if f"{m} {p}" not in said], said
