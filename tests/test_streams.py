@@ -72,8 +72,11 @@ def test_a_closed_stdout_sends_the_log_to_stderr_and_keeps_the_exit_codes(tmp_pa
     }))
     env = {"WATCHDOG_CREDENTIALS__MAIN__API_KEY": TEST_API_KEY, "WATCHDOG_CREDENTIALS__MAIN__API_SECRET": TEST_API_SECRET}
     done = _closed_stdout("run", "--once", "--config", str(config), env=env)
-    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    # Exit 1: the pass could not list the cluster (nothing listens), so it judged nothing there
+    # (once_incomplete; tests/independent/test_once_unread.py). It exited 0 before.
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert '"event": "poll_failed"' in done.stderr and '"event": "stopped"' in done.stderr, "the log is lost"
+    assert '"event": "once_incomplete"' in done.stderr, done.stderr
     (tmp_path / "bad.yaml").write_text("rules: [unclosed")
     done = _closed_stdout("run", "--config", str(tmp_path / "bad.yaml"), env=env)
     assert done.returncode == 2 and "invalid YAML" in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -45,6 +45,7 @@ from .logs import get_logger, keep_out_of_logs
 from .metrics import Metrics
 from .model import ERROR_OUTCOMES, ConnectorKey, Decision, Trigger
 from .name_hints import connector_name_hint
+from .once import PassStart, report_unread, unread_clusters, unread_discovery
 from .plan import poll_intervals, trigger_of
 from .queue import RestartJob, RestartQueue
 from .redirects import redirect_hook
@@ -167,6 +168,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         self._job_tasks: set[asyncio.Task[Any]] = set()  # scheduler jobs running now
         self._forgetting: asyncio.Task[None] | None = None  # the hourly forget_vanished, while it runs
         self._pruning: asyncio.Task[None] | None = None  # the hourly prune of the history, while it runs
+        self._once_whole = True  # run_once's pass read every cluster and environment (once.py)
         self._preinitialise_metrics()
 
     # -- construction helpers --------------------------------------------------------------------
@@ -401,16 +403,17 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         if not one_pass.done() or one_pass.cancelled() or not one_pass.result():
             return 1
         failed = sum(self.recorder.outcomes[outcome] for outcome in ERROR_OUTCOMES) + self.engine.queue_full
-        return 1 if failed else 0
+        return 1 if failed or not self._once_whole else 0
 
     async def _one_pass(self) -> bool:
         """run_once's pass: False when this replica could not lead, else True once every rule ran
         and the queue is empty."""
         warn_at_start(self.config)
-        await self.refresh_discovery()  # the clusters to pass over (a no-op without discovery)
+        discovered = await self.refresh_discovery()  # the clusters to pass over (a no-op without discovery)
         if not await self._lead_once():
             return False
         self.probes.config_loaded = True
+        start = PassStart.of(self.pollers)
         for cluster in poll_intervals(self.config):
             await self.pollers[cluster].poll()
         for rule in self.config.rules:
@@ -420,6 +423,9 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
                 self._ensure_metrics_lane()
                 await self.run_stall_check(rule.name)
         await self.queue.join()
+        # A cluster (or environment) the pass could not read was judged nothing of: exit 1 (once.py).
+        self._once_whole = report_unread(unread_clusters(start, self.pollers),
+                                         {} if discovered else unread_discovery(self.fleet.last))
         return True
 
     async def restart_now(self, cluster: str, connector: str, *, reason: str) -> tuple[Decision, RestartJob | None, str]:

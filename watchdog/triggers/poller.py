@@ -68,6 +68,7 @@ class ClusterPoller:
         self._failed_at: datetime | None = None
         self._failure = ""
         self.failed_with = ""  # the last failed listing's outcome (Outcome's value, or "unusable")
+        self.failed_listings = 0  # listings that failed since the start (run --once: once.py)
         self._on_demand: asyncio.Task[Mapping[str, ConnectorStatus] | None] | None = None
         self._last_unusable: frozenset[tuple[str, str]] = frozenset()
         self._streak = FailureStreak(now)
@@ -128,6 +129,7 @@ class ClusterPoller:
     def _failed(self, attempt: Attempt, result: str, message: str) -> None:
         self._failed_at, self._failure = self._now(), f"{result}: {message}"[:300]
         self.failed_with = result
+        self.failed_listings += 1
         self._engine.on_poll_failed(self.cluster, result)
         said = attempt.failed(result)
         if said is None:
