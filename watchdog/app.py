@@ -57,7 +57,7 @@ from .start_warnings import warn_at_start
 from .state import Fenced, StateStore, StateStoreError, open_store
 from .tasks import cancel_and_wait
 from .triggers.host import SchedulerHost
-from .triggers.poller import ClusterPoller, ensure_listed, stale_clusters
+from .triggers.poller import ClusterPoller, ensure_listed, list_for_request, stale_clusters
 from .triggers.scheduler import ClockStepWatch
 from .triggers.stall import StallChecker
 
@@ -442,9 +442,10 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
                 await self.refresh_discovery()
             if cluster not in self.pollers:
                 return Decision.MISSING, None, self.why_not_discovered(cluster)
-            statuses = await self.pollers[cluster].list()
+            # A listing refused by a failure that passes (a 429, a 5xx) is asked for again (poller.py).
+            statuses, why = await list_for_request(self.pollers[cluster], connector, lambda: self._stopping)
             if statuses is None:
-                return Decision.MISSING, None, f"cluster {cluster} could not be listed ({self.pollers[cluster].failure})"
+                return Decision.MISSING, None, why
             record = self.engine.on_request(
                 ConnectorKey(cluster, connector), statuses.get(connector),
                 trigger=Trigger.MANUAL, rule=MANUAL_RULE, reason=reason,

@@ -26,10 +26,11 @@ from ..connect import Gateway
 from ..connect.metrics_api import MetricsApiClient
 from ..connect.transfer import CallLimits
 from ..logs import get_logger
-from ..model import ConnectorStatus, Outcome
+from ..model import ConnectorStatus
 from ..plan import job_id, poll_intervals, rule_clusters, timed_rules
 from ..redirects import redirect_hook
 from ..state import Fenced, StateStoreError
+from .poller import list_retrying
 from .scheduler import (
     MISSED_BEFORE_LEADING,
     PERHAPS_MISSED_ALIVE,
@@ -54,14 +55,6 @@ if TYPE_CHECKING:
     from .poller import ClusterPoller
 
 log = get_logger("watchdog.app")
-
-# A scheduled run's listing that failed in a way that may pass is tried again, first after this
-# many seconds, doubling up to the second, until the misfire grace has passed.
-LISTING_FAILURES_THAT_PASS = frozenset(
-    {Outcome.RATE_LIMITED.value, Outcome.SERVER_ERROR.value, Outcome.NETWORK_ERROR.value, Outcome.CONFLICT.value}
-)
-SCHEDULE_LISTING_FIRST_DELAY = 1.0
-SCHEDULE_LISTING_MAX_DELAY = 30.0
 
 
 class SchedulerHost:
@@ -288,18 +281,15 @@ class SchedulerHost:
         429 (the key shared with the polls and the discovery that wake at the same time) skipped
         the cluster's whole run, its restarts lost for the night. Another try waits for the key's
         rate-limit pause as every call does."""
-        loop = asyncio.get_running_loop()  # the clock asyncio.sleep waits on
-        delay = SCHEDULE_LISTING_FIRST_DELAY
-        while True:
-            statuses = await poller.list()
-            if (statuses is not None or poller.failed_with not in LISTING_FAILURES_THAT_PASS or self._stopping
-                    or loop.time() + delay > deadline or self._schedule_rule(rule_name) is None
-                    or self.pollers.get(poller.cluster) is not poller):  # the cluster removed or redefined meanwhile
-                return statuses
+        def keep_going() -> bool:
+            return (not self._stopping and self._schedule_rule(rule_name) is not None
+                    and self.pollers.get(poller.cluster) is poller)  # the cluster removed or redefined meanwhile
+
+        def said(delay: float) -> None:
             log.warning("scheduled_listing_retried", rule=rule_name, cluster=poller.cluster, delay_seconds=delay,
                         reason=poller.failure)
-            await asyncio.sleep(delay)
-            delay = min(2 * delay, SCHEDULE_LISTING_MAX_DELAY)
+
+        return await list_retrying(poller, deadline, keep_going, said)
 
     def _schedule_rule(self, rule_name: str) -> Rule | None:
         """The rule as the config has it now, if it is there and enabled."""

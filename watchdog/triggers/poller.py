@@ -43,6 +43,17 @@ FAILED_LISTING_MEMORY_SECONDS = 10.0
 # could not be listed (the listing goes on). Well under a webhook client's timeout (Alertmanager's
 # and most HTTP clients' are 10 s or more); a list call answers in well under a second.
 LISTING_WAIT_SECONDS = 5.0
+# Listing failures that may pass by themselves (a 429, a 5xx, a network error, a Kafka Connect
+# rebalance): a listing that a schedule run or a person waits for is asked for again after them,
+# 1 s after the first, then twice as long each time up to 30 s (list_retrying).
+LISTING_FAILURES_THAT_PASS = frozenset(
+    {Outcome.RATE_LIMITED.value, Outcome.SERVER_ERROR.value, Outcome.NETWORK_ERROR.value, Outcome.CONFLICT.value}
+)
+LISTING_RETRY_FIRST_DELAY = 1.0
+LISTING_RETRY_MAX_DELAY = 30.0
+# How long `watchdog restart` (Daemon.restart_now) tries to list the cluster its restart needs:
+# a person waits at the terminal, as for `check-config --discover` (30 s of waiting in all).
+REQUEST_LISTING_SECONDS = 30.0
 
 
 class ClusterPoller:
@@ -215,6 +226,10 @@ class ClusterPoller:
         """Seconds for which a 429 (or an outage) still holds every call of this cluster's key (0 if none does)."""
         return self._gateway.limiter.paused_for()
 
+    def paused_by(self) -> str:
+        """What holds every call of the key now (`a 429`, or an outage's 5xx answers)."""
+        return self._gateway.limiter.paused_by()
+
     async def ensure_listed(self, max_age: float, wait: float = LISTING_WAIT_SECONDS) -> str | None:
         """List the cluster unless it was listed within `max_age` seconds, waiting at most `wait`
         seconds for it. None when the connectors are known; otherwise why they are not (the
@@ -234,7 +249,7 @@ class ClusterPoller:
         paused = self.paused_for()
         if paused > wait:
             # No point waiting: the call cannot go before the pause ends.
-            return (f"its API key ({self._gateway.credential}) is paused by {self._gateway.limiter.paused_by()} for "
+            return (f"its API key ({self._gateway.credential}) is paused by {self.paused_by()} for "
                     f"{math.ceil(paused)} s more; "
                     "the listing goes out when the pause ends")
         try:
@@ -249,6 +264,51 @@ class ClusterPoller:
     async def close(self) -> None:
         if self._on_demand is not None:
             await cancel_and_wait([self._on_demand])
+
+
+async def list_retrying(
+    poller: ClusterPoller, deadline: float, keep_going: Callable[[], bool], on_retry: Callable[[float], None]
+) -> Mapping[str, ConnectorStatus] | None:
+    """The cluster's listing, asked for again after a failure that may pass (LISTING_FAILURES_THAT_PASS)
+    while another try can begin before `deadline` (the event loop's time) and `keep_going()`;
+    `on_retry(delay)` is told of each wait. Each try waits out the key's rate-limit pause as
+    every call does. None when no try got it (the poller says why)."""
+    loop = asyncio.get_running_loop()  # the clock asyncio.sleep waits on
+    delay = LISTING_RETRY_FIRST_DELAY
+    while True:
+        statuses = await poller.list()
+        if (statuses is not None or poller.failed_with not in LISTING_FAILURES_THAT_PASS
+                or loop.time() + delay > deadline or not keep_going()):
+            return statuses
+        on_retry(delay)
+        await asyncio.sleep(delay)
+        delay = min(2 * delay, LISTING_RETRY_MAX_DELAY)
+
+
+async def list_for_request(
+    poller: ClusterPoller, connector: str, stopping: Callable[[], bool]
+) -> tuple[Mapping[str, ConnectorStatus] | None, str]:
+    """The listing `watchdog restart` needs before its restart, tried again for up to
+    REQUEST_LISTING_SECONDS after a failure that may pass (restart_listing_retried); else None
+    and why. One 429 refused the restart at once before, "could not be listed (rate_limited)",
+    though its Retry-After asked for a second or two. A wait that cannot end in time (a
+    Retry-After of minutes) is not begun: the answer says how long the key is paused instead."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + REQUEST_LISTING_SECONDS
+
+    def keep_going() -> bool:
+        return not stopping() and loop.time() + poller.paused_for() <= deadline
+
+    def said(delay: float) -> None:
+        log.warning("restart_listing_retried", cluster=poller.cluster, connector=connector, delay_seconds=delay,
+                    reason=poller.failure)
+
+    statuses = await list_retrying(poller, deadline, keep_going, said)
+    if statuses is not None:
+        return statuses, ""
+    paused = poller.paused_for()
+    later = f"; its API key is paused by {poller.paused_by()} for {math.ceil(paused)} s more: try again then" if paused > 0 else ""
+    return None, f"cluster {poller.cluster} could not be listed ({poller.failure}){later}"
 
 
 def _within(now: datetime, then: datetime, seconds: float) -> bool:
