@@ -37,6 +37,7 @@ from .config import (
 from .connect import ConnectBackend, Gateway
 from .connect.transfer import CallLimits
 from .discovery.host import DiscoveryHost
+from .discovery.preview import Patience
 from .engine import MANUAL_RULE, Engine, JobRecorder, WallClock, utc_now
 from .leadership.build import build_leadership
 from .leadership.elector import Elector
@@ -439,7 +440,10 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
             if self.blocker is not None:
                 await self.blocker.refresh()
             if cluster not in self.pollers and self.may_be_discovered(cluster):
-                await self.refresh_discovery()
+                # A page refused by a failure that passes (a 429) is asked for again, as
+                # check-config --discover asks: one 429 refused the restart before.
+                await self.refresh_discovery(lambda limiter: Patience(
+                    limiter, lambda text: log.warning("restart_discovery_retried", cluster=cluster, detail=text)))
             if cluster not in self.pollers:
                 return Decision.MISSING, None, self.why_not_discovered(cluster)
             # A listing refused by a failure that passes (a 429, a 5xx) is asked for again (poller.py).

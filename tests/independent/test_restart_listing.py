@@ -9,6 +9,7 @@ import asyncio
 import re
 import time
 
+import pytest
 from starlette.requests import Request
 from starlette.responses import Response
 from structlog.testing import capture_logs
@@ -17,7 +18,7 @@ from watchdog.app import Daemon
 from watchdog.model import Decision
 from watchdog.triggers.poller import REQUEST_LISTING_SECONDS
 
-from ..support import CLUSTER, daemon_config
+from ..support import CLUSTER, CLUSTER_ID, ENVIRONMENT, daemon_config
 from .fake_confluent import Fake, connect_error, serving
 from .test_once_unread import LIST_PATH, STATUS_RULE, answered, fake_cluster
 
@@ -91,3 +92,38 @@ async def test_a_listing_refused_401_is_not_asked_again() -> None:
     assert decision is Decision.MISSING and "unauthorized" in detail and took < 5
     assert [r for r in fake.requests if r[1] == LIST_PATH] == [("GET", LIST_PATH, "expand=info%2Cstatus%2Cid")]
     assert not [e for e in logs if e["event"] == "restart_listing_retried"]
+
+
+def discovered(fake: Fake) -> None:
+    fake.environments = [{"id": ENVIRONMENT, "display_name": "prod"}]
+    fake.clusters = [{"id": CLUSTER_ID, "spec": {"display_name": "orders", "environment": {"id": ENVIRONMENT}},
+                      "status": {"phase": "PROVISIONED"}}]
+
+
+@pytest.mark.parametrize("path", ["/org/v2/environments", "/cmk/v2/clusters"])
+async def test_a_discovered_cluster_whose_discovery_listing_is_answered_429_is_restarted_after_its_retry_after(
+    path: str,
+) -> None:
+    """`watchdog restart lkc-... NAME`, the way to restart by hand with discovery (a discovered
+    cluster is named by its lkc- id), refused the restart at one 429 on the environment or cluster
+    list: `not restarted (missing): discovery could not list the environments (rate_limited: Too
+    Many Requests); try again`. Pages are asked for again as `check-config --discover` asks."""
+    fake = fake_cluster()
+    discovered(fake)
+    left = [1]
+
+    def hook(request: Request) -> Response | None:
+        if request.url.path == path and left[0] > 0:
+            left[0] -= 1
+            return rate_limited(1)
+        return None
+
+    fake.hook = hook
+    async with serving(fake) as url:
+        daemon = Daemon(daemon_config([STATUS_RULE], base_url=url, clusters={}, discovery={"interval": 60}))
+        with capture_logs() as logs:
+            decision, _, detail = await asyncio.wait_for(daemon.restart_now(CLUSTER_ID, "b", reason="test"), 60)
+    assert decision is Decision.RESTART, detail
+    assert fake.restarts() == [f"{LIST_PATH}/b/restart"]
+    [retried] = [e for e in logs if e["event"] == "restart_discovery_retried"]
+    assert "rate_limited (429)" in str(retried["detail"]) and "waiting" in str(retried["detail"])

@@ -10,7 +10,7 @@ step of the event loop, so that no task ever sees half of it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import httpx
@@ -21,6 +21,7 @@ from ..connect import Gateway
 from ..connect.transfer import CallLimits
 from ..logs import get_logger
 from ..metrics import Metrics
+from ..ratelimit import RateLimiter
 from ..reload import ConfigDiff, diff_configs
 from ..report import ClusterPlace, cluster_places
 from ..triggers.streak import FailureStreak
@@ -29,6 +30,7 @@ from .fleet import Fleet
 from .inventory import EnvironmentOutcome, Event
 from .loop import DiscoveryLoop
 from .metrics import DiscoveryMetrics
+from .preview import Patience
 
 if TYPE_CHECKING:
     from ..assembly import BuiltCluster
@@ -108,20 +110,24 @@ class DiscoveryHost:
 
     # -- a refresh -------------------------------------------------------------------------------
 
-    async def refresh_discovery(self) -> bool:
+    async def refresh_discovery(self, patience: Callable[[RateLimiter], Patience] | None = None) -> bool:
         """One refresh: the list calls, then the watched clusters swapped in. True when every
-        selected environment could be read."""
+        selected environment could be read. `patience`, given the key's limiter, says when a
+        page refused by a failure that passes is asked for again (a person waiting: `watchdog
+        restart`); without it, the next refresh asks."""
         async with self._refreshing:
-            return await self._refresh_discovery()
+            return await self._refresh_discovery(patience)
 
-    async def _refresh_discovery(self) -> bool:
+    async def _refresh_discovery(self, patience: Callable[[RateLimiter], Patience] | None = None) -> bool:
         settings: DiscoverySettings | None = self.fleet.loaded.discovery
         if settings is None:
             return True
         credential = self.fleet.loaded.credential_for(settings)
         assert credential is not None  # cross_check requires a credential for discovery
         lane = self.fleet.loaded.lane_of(credential)
-        client = DiscoveryClient(self.http[lane], self.gateways[lane], self._call_limits())
+        gateway = self.gateways[lane]
+        client = DiscoveryClient(self.http[lane], gateway, self._call_limits(),
+                                 None if patience is None else patience(gateway.limiter))
         refresh = await self.fleet.refresh(client, settings)
         # Whatever a reload changed while the calls were out: the config loaded now decides.
         changes = await self._swap_in(self.fleet.loaded, refresh.events)
