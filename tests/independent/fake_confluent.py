@@ -1,5 +1,5 @@
 """A small, strict fake of Confluent Cloud's APIs, written from Confluent's OpenAPI specs
-(connect/v1 with the 2026 lifecycle excerpt, org/v2, cmk/v2, metrics/v2) and the research notes,
+(connect/v1 with the 2026 lifecycle excerpt, org/v2, cmk/v2) and the research notes,
 not from watchdog/simulator/. It plays shapes the specs allow that our own simulator may never
 play: optional fields missing or null, unknown fields, the spec's examples verbatim, each
 endpoint's own error body, `expand` as the spec defines it (one enum value, exploded; a comma
@@ -48,16 +48,10 @@ class Fake:
     connectors: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     environments: list[dict[str, Any]] = field(default_factory=list)
     clusters: list[dict[str, Any]] = field(default_factory=list)
-    # How the list endpoint reads `expand`: "spec" (each exploded value, comma lists split),
-    # "ignore" (answers the names array), "single" (only the first value counts).
-    expand_mode: str = "spec"
     # connector name -> (status code, body bytes, headers) for its restart; default 202, empty
     restart_answers: dict[str, tuple[int, bytes, dict[str, str]]] = field(default_factory=dict)
     # path -> (status, body, headers): answers any GET/POST to that exact path with this
     overrides: dict[str, tuple[int, bytes, dict[str, str]]] = field(default_factory=dict)
-    # Metrics: connector id -> list of (timestamp, value)
-    metrics: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
-    metrics_grouped: bool = False
     # Pagination: whether the last page says `next: null` (else leaves it out)
     last_next_null: bool = False
     next_link_extra: dict[str, str] = field(default_factory=dict)  # extra query params in `next`
@@ -79,13 +73,10 @@ def _authorized(request: Request, fake: Fake) -> bool:
     return request.headers.get("authorization") == expected
 
 
-def _expansions(request: Request, mode: str) -> set[str]:
+def _expansions(request: Request) -> set[str]:
+    """`expand` as the spec declares it (exploded: one value per parameter) and as Confluent's own
+    clients send it (a comma list, `info,status,id`): unknown values ignored."""
     values = request.query_params.getlist("expand")
-    if mode == "ignore":
-        return set()
-    if mode == "single":
-        values = values[:1]
-        return {values[0]} if values and values[0] in ("id", "info", "status") else set()
     return {part.strip() for value in values for part in value.split(",")} & {"id", "info", "status"}
 
 
@@ -130,15 +121,13 @@ def app(fake: Fake) -> Starlette:
                 return _json(failure(400, "environment is required"), 400)
             mine = [c for c in fake.clusters if c.get("spec", {}).get("environment", {}).get("id") == env]
             return _page(request, fake, mine, path, {"environment": env})
-        if path.startswith("/v2/metrics/cloud/query") and request.method == "POST":
-            return await _metrics(request, fake)
         if parts[:2] == ["connect", "v1"] and len(parts) >= 7:
             cluster = parts[5]
             connectors = fake.connectors.get(cluster)
             if connectors is None:
                 return _json(connect_error(404, "account not found"), 404)
             if len(parts) == 7 and request.method == "GET":
-                wanted = _expansions(request, fake.expand_mode)
+                wanted = _expansions(request)
                 if not wanted:
                     return _json(sorted(connectors))
                 return _json({name: {k: v for k, v in entry.items() if k in wanted or k not in ("id", "info", "status")}
@@ -163,25 +152,6 @@ def app(fake: Fake) -> Starlette:
         return _json(connect_error(404, "resource not found"), 404)
 
     return Starlette(routes=[Route("/{rest:path}", dispatch, methods=["GET", "POST", "PUT"])])
-
-
-async def _metrics(request: Request, fake: Fake) -> Response:
-    body = await request.json()
-    if not isinstance(body.get("aggregations"), list) or len(body["aggregations"]) != 1:
-        return _json({"errors": [{"detail": "exactly one aggregation"}]}, 400)
-    ids: list[str] = []
-    flt = body.get("filter", {})
-    for f in flt.get("filters", [flt]):
-        if f.get("field") == "resource.connector.id":
-            ids.append(f["value"])
-    data: list[dict[str, Any]] = []
-    for cid in ids:
-        points = fake.metrics.get(cid, [])
-        if fake.metrics_grouped:
-            data.append({"resource.connector.id": cid, "points": [{"timestamp": t, "value": v} for t, v in points]})
-        else:
-            data += [{"timestamp": t, "resource.connector.id": cid, "value": v} for t, v in points]
-    return _json({"data": data, "meta": {"pagination": {"page_size": body.get("limit", 100)}}})
 
 
 # The spec's own example entries (connect/v1 listConnectv1ConnectorsWithExpansions), verbatim
