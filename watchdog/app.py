@@ -46,7 +46,7 @@ from .logs import get_logger, keep_out_of_logs
 from .metrics import Metrics
 from .model import ERROR_OUTCOMES, ConnectorKey, Decision, Trigger
 from .name_hints import connector_name_hint
-from .once import PassStart, report_unread, unread_clusters, unread_discovery
+from .once import PassStart, report_unread, unread_clusters, unread_discovery, unread_metrics
 from .plan import poll_intervals, trigger_of
 from .queue import RestartJob, RestartQueue
 from .redirects import redirect_hook
@@ -414,7 +414,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         if not await self._lead_once():
             return False
         self.probes.config_loaded = True
-        start = PassStart.of(self.pollers)
+        start = PassStart.of(self.pollers, self._stall_checker)
         for cluster in poll_intervals(self.config):
             await self.pollers[cluster].poll()
         for rule in self.config.rules:
@@ -426,7 +426,8 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         await self.queue.join()
         # A cluster (or environment) the pass could not read was judged nothing of: exit 1 (once.py).
         self._once_whole = report_unread(unread_clusters(start, self.pollers),
-                                         {} if discovered else unread_discovery(self.fleet.last))
+                                         {} if discovered else unread_discovery(self.fleet.last),
+                                         unread_metrics(start, self._stall_checker))
         return True
 
     async def restart_now(self, cluster: str, connector: str, *, reason: str) -> tuple[Decision, RestartJob | None, str]:

@@ -4,7 +4,8 @@ A pass that could not list a cluster (a revoked key's 401, a 403 or 404 for a cl
 wrong or gone, a 5xx, an answer it could not read) decided and restarted nothing there, and a
 schedule run skipped it (scheduled_restart_skipped). One whose discovery could not read the
 environment list, or an environment's clusters, passed over none of the clusters there. Either
-exited 0 before, read as a pass made by the CronJob or script that ran it, night after night.
+exited 0 before, read as a pass made by the CronJob or script that ran it, night after night; so
+did one whose stall check could not query the Metrics API (stall_check_failed: no verdict).
 """
 
 from __future__ import annotations
@@ -16,19 +17,29 @@ from .discovery.fleet import Refresh
 from .discovery.inventory import EnvironmentOutcome
 from .logs import get_logger
 from .triggers.poller import ClusterPoller
+from .triggers.stall import StallChecker
 
 log = get_logger("watchdog.app")
 
 
 @dataclass(frozen=True, slots=True)
 class PassStart:
-    """Taken when the pass begins: each cluster's failed listings so far."""
+    """Taken when the pass begins: each cluster's failed listings so far, and the stall checks'
+    failed Metrics API queries."""
 
     failed_listings: Mapping[str, int] = field(default_factory=dict)
+    failed_queries: int = 0
 
     @classmethod
-    def of(cls, pollers: Mapping[str, ClusterPoller]) -> PassStart:
-        return cls({name: poller.failed_listings for name, poller in pollers.items()})
+    def of(cls, pollers: Mapping[str, ClusterPoller], stall: StallChecker | None) -> PassStart:
+        return cls({name: poller.failed_listings for name, poller in pollers.items()},
+                   0 if stall is None else len(stall.failed_queries))
+
+
+def unread_metrics(start: PassStart, stall: StallChecker | None) -> dict[str, str]:
+    """The clusters a stall check of the pass could not query the Metrics API for (its points
+    unread: no verdict), each with the last failure."""
+    return {} if stall is None else dict(stall.failed_queries[start.failed_queries:])
 
 
 def unread_clusters(start: PassStart, pollers: Mapping[str, ClusterPoller]) -> dict[str, str]:
@@ -50,10 +61,10 @@ def unread_discovery(refresh: Refresh | None) -> dict[str, str]:
             if r.outcome is EnvironmentOutcome.UNKNOWN}
 
 
-def report_unread(clusters: Mapping[str, str], discovery: Mapping[str, str]) -> bool:
+def report_unread(clusters: Mapping[str, str], discovery: Mapping[str, str], metrics: Mapping[str, str]) -> bool:
     """Say what the pass could not read (once_incomplete); True when it read everything."""
-    if not clusters and not discovery:
+    if not clusters and not discovery and not metrics:
         return True
-    log.error("once_incomplete", clusters=dict(clusters), discovery=dict(discovery),
+    log.error("once_incomplete", clusters=dict(clusters), discovery=dict(discovery), metrics_api=dict(metrics),
               note="nothing was judged or restarted where the pass could not read; exit 1")
     return False

@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from watchdog.app import Daemon
 
-from ..support import CLUSTER, CLUSTER_ID, ENVIRONMENT, daemon_config
+from ..support import CLUSTER, CLUSTER_ID, ENVIRONMENT, Clock, daemon_config
 from .fake_confluent import Fake, connect_error, entry, failure, serving
 
 LIST_PATH = f"/connect/v1/environments/{ENVIRONMENT}/clusters/{CLUSTER_ID}/connectors"
@@ -104,3 +104,24 @@ async def test_a_pass_whose_discovery_read_everything_exits_0() -> None:
     code, logs = await once(fake, [STATUS_RULE], clusters={}, discovery={"interval": 60})
     assert code == 0
     assert fake.restarts() == [f"{LIST_PATH}/b/restart"]
+
+
+async def test_a_pass_whose_stall_check_could_not_query_the_metrics_api_exits_1() -> None:
+    """A stalled rule's check whose Metrics API query was refused (401, the Metrics API's own
+    `{"errors": [...]}`) gave no verdict (stall_check_failed) and the pass exited 0."""
+    stalled = {"name": "stalled", "select": {"include": ["*"]},
+               "trigger": {"type": "stalled", "interval": 60, "grace": 120, "window": 300, "delay": 300}}
+    fake = Fake()
+    fake.connectors[CLUSTER_ID] = {"src": entry("src", "RUNNING", [(0, "RUNNING")], "lcc-src")}
+    fake.overrides["/v2/metrics/cloud/query"] = answered(401, {"errors": [{"detail": "Unauthorized"}]})
+    clock = Clock()
+    async with serving(fake) as url:
+        daemon = Daemon(daemon_config([STATUS_RULE, stalled], base_url=url, metrics_api={"base_url": url}), now=clock.wall)
+        await daemon.pollers[CLUSTER].poll()  # seen RUNNING now, and through the three windows by then
+        clock.advance(1300)
+        with capture_logs() as logs:
+            code = await daemon.run_once()
+    assert [e["event"] for e in logs if e["event"] == "stall_check_failed"]
+    assert code == 1
+    [said] = [e for e in logs if e["event"] == "once_incomplete"]
+    assert list(said["metrics_api"]) == [CLUSTER] and said["metrics_api"][CLUSTER].startswith("unauthorized: ")

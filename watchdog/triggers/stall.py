@@ -88,6 +88,9 @@ class StallChecker:
         # A key without MetricsViewer on a cluster is refused (403) at every check: its
         # api_call_failed said the same way (the connectors' stall_unjudged is said once).
         self._refusals = Streaks(now)
+        # Each query that failed (not a 403: those connectors are unjudged), as (cluster, outcome:
+        # message), since the start: `run --once` says a check that read nothing (once.py).
+        self.failed_queries: list[tuple[str, str]] = []
 
     def stand_by(self) -> None:
         """Forget the failures met: a streak kept through hours of standby was reported, once
@@ -245,6 +248,7 @@ class StallChecker:
                 report = log.debug if fields is None else log.warning
                 report("stall_check_failed", cluster=cluster, metric=metric, outcome=result.outcome.value,
                        message=result.message, connectors=len(batch), **(fields or {}))
+                self.failed_queries.append((cluster, f"{result.outcome.value}: {result.message}"[:300]))
                 return None
         return points, denied, answered
 
