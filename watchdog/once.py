@@ -43,10 +43,11 @@ def unread_metrics(start: PassStart, stall: StallChecker | None) -> dict[str, st
 
 
 def unread_clusters(start: PassStart, pollers: Mapping[str, ClusterPoller]) -> dict[str, str]:
-    """The clusters a listing of the pass (its poll, a schedule run's) failed for, each with the
-    last failure (outcome: message)."""
+    """The clusters a listing of the pass (its poll, a schedule run's) failed for and none read
+    after, each with the last failure (outcome: message). A schedule run's listing asked for
+    again after a 429 and read then is no failure of the pass."""
     return {name: poller.failure for name, poller in sorted(pollers.items())
-            if poller.failed_listings > start.failed_listings.get(name, 0)}
+            if poller.failed_listings > start.failed_listings.get(name, 0) and poller.last_listing_failed}
 
 
 def unread_discovery(refresh: Refresh | None) -> dict[str, str]:

@@ -125,3 +125,26 @@ async def test_a_pass_whose_stall_check_could_not_query_the_metrics_api_exits_1(
     assert code == 1
     [said] = [e for e in logs if e["event"] == "once_incomplete"]
     assert list(said["metrics_api"]) == [CLUSTER] and said["metrics_api"][CLUSTER].startswith("unauthorized: ")
+
+
+async def test_a_schedule_pass_whose_listing_failed_once_and_was_read_again_exits_0() -> None:
+    """A schedule run asks again for a listing refused by a 429 (scheduled_listing_retried): the
+    pass read the cluster in the end, made its restart, and is whole."""
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    fake = fake_cluster()
+    left = [1]
+
+    def hook(request: Request) -> Response | None:
+        if request.url.path == LIST_PATH and left[0] > 0:
+            left[0] -= 1
+            return Response(b"", 429, {"Retry-After": "1", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1"})
+        return None
+
+    fake.hook = hook
+    code, logs = await once(fake, [NIGHTLY])
+    assert [e["event"] for e in logs if e["event"].startswith("scheduled_")] == ["scheduled_listing_retried"]
+    assert fake.restarts() == [f"{LIST_PATH}/b/restart"]
+    assert code == 0
+    assert not [e for e in logs if e["event"] == "once_incomplete"]

@@ -80,6 +80,7 @@ class ClusterPoller:
         self._failure = ""
         self.failed_with = ""  # the last failed listing's outcome (Outcome's value, or "unusable")
         self.failed_listings = 0  # listings that failed since the start (run --once: once.py)
+        self.last_listing_failed = False  # the last listing failed (none worked after it)
         self._on_demand: asyncio.Task[Mapping[str, ConnectorStatus] | None] | None = None
         self._last_unusable: frozenset[tuple[str, str]] = frozenset()
         self._streak = FailureStreak(now)
@@ -141,6 +142,7 @@ class ClusterPoller:
         self._failed_at, self._failure = self._now(), f"{result}: {message}"[:300]
         self.failed_with = result
         self.failed_listings += 1
+        self.last_listing_failed = True
         self._engine.on_poll_failed(self.cluster, result)
         said = attempt.failed(result)
         if said is None:
@@ -166,6 +168,7 @@ class ClusterPoller:
     def _listed(self) -> None:
         now = self._now()
         self.listed_at = now
+        self.last_listing_failed = False
         self._metrics.polls.labels(self.cluster, "ok").inc()
         self._metrics.last_poll.labels(self.cluster).set(now.timestamp())
 
