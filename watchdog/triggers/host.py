@@ -28,6 +28,7 @@ from ..connect.transfer import CallLimits
 from ..logs import get_logger
 from ..model import ConnectorStatus
 from ..plan import job_id, poll_intervals, rule_clusters, timed_rules
+from ..ratelimit.state import UNANSWERED_TURN_SECONDS
 from ..redirects import redirect_hook
 from ..state import Fenced, StateStoreError
 from .poller import list_retrying
@@ -55,6 +56,14 @@ if TYPE_CHECKING:
     from .poller import ClusterPoller
 
 log = get_logger("watchdog.app")
+
+# A scheduled run's listing of one cluster: the cluster, its poller (None: not in service), the
+# generation it had when the listing began, and what the listing found (None: it failed).
+_Listed = tuple[str, "ClusterPoller | None", int, "Mapping[str, ConnectorStatus] | None"]
+
+# A scheduled run lists its next cluster once the listing before has ended, or has waited this
+# long (the rate-limit lane passes its turn on after as long: ratelimit/state.py).
+SCHEDULE_LISTING_PATIENCE = UNANSWERED_TURN_SECONDS
 
 
 class SchedulerHost:
@@ -246,31 +255,62 @@ class SchedulerHost:
         # one bound for the whole run, so a run of many clusters against an API that is down
         # ends within it (`run --once` included).
         deadline = asyncio.get_running_loop().time() + SCHEDULE_MISFIRE_GRACE_SECONDS
+        # Each selected cluster is listed once the listing before it has ended, or has waited
+        # SCHEDULE_LISTING_PATIENCE, and each is decided as its listing comes back: one broken
+        # cluster's listing (its key paused by a 429 for up to max_pause, an API that takes every
+        # call and answers none, tried again until the grace has passed) holds the others' for
+        # seconds, not for as long as it lasts. Before, each listing waited for the one before to
+        # end: a healthy cluster listed after a broken one had its run's restarts 15 minutes
+        # late. A fleet that answers is still listed one cluster after the other, as before.
+        # The decisions stay in this task, one cluster at a time, as before.
+        listings: list[asyncio.Task[_Listed]] = []
         for cluster in rule_clusters(self.config, rule):
-            # Each listing is an await (seconds behind a rate-limit pause): a reload or a discovery
-            # refresh may meanwhile remove a cluster, or change or disable the rule. Before, a
-            # cluster removed so raised KeyError, the job failed, and every cluster after it in the
-            # run went without its scheduled restart.
-            poller = self.pollers.get(cluster)
-            if poller is None:
-                continue
-            generation = self.engine.cluster_generation.get(cluster, 0)
-            statuses = await self._list_for_schedule(rule_name, poller, deadline)
-            rule = self._schedule_rule(rule_name)
-            if rule is None:
-                return
-            if statuses is None and self.pollers.get(cluster) is not poller:
-                log.debug("schedule_run_dropped", rule=rule.name, cluster=cluster,
-                          note="the cluster was removed or redefined while it was listed: nothing is restarted there")
-                continue
-            if statuses is None:
-                log.error("scheduled_restart_skipped", rule=rule.name, cluster=cluster,
-                          reason=f"could not list the cluster's connectors ({poller.failure}); see poll_failed")
-                continue
-            if cluster in self.pollers and rule.select.selects_cluster(cluster):
-                if not await self.engine.on_schedule(rule, cluster, statuses, generation=generation):
+            before = listings[-1] if listings else None
+            listings.append(asyncio.create_task(self._schedule_listing(rule_name, cluster, deadline, before)))
+        try:
+            for listed in asyncio.as_completed(listings):
+                cluster, poller, generation, statuses = await listed
+                if poller is None:
+                    continue
+                rule = self._schedule_rule(rule_name)
+                if rule is None:
+                    return
+                if statuses is None and self.pollers.get(cluster) is not poller:
                     log.debug("schedule_run_dropped", rule=rule.name, cluster=cluster,
-                              note="the cluster was removed or redefined meanwhile: nothing more is restarted there")
+                              note="the cluster was removed or redefined while it was listed: nothing is restarted there")
+                    continue
+                if statuses is None:
+                    log.error("scheduled_restart_skipped", rule=rule.name, cluster=cluster,
+                              reason=f"could not list the cluster's connectors ({poller.failure}); see poll_failed")
+                    continue
+                if cluster in self.pollers and rule.select.selects_cluster(cluster):
+                    if not await self.engine.on_schedule(rule, cluster, statuses, generation=generation):
+                        log.debug("schedule_run_dropped", rule=rule.name, cluster=cluster,
+                                  note="the cluster was removed or redefined meanwhile: nothing more is restarted there")
+        finally:
+            # The rule removed or disabled meanwhile, the run cancelled (a stop, a loss of the
+            # lead) or failed: the listings still under way are not wanted.
+            for task in listings:
+                task.cancel()
+            await asyncio.gather(*listings, return_exceptions=True)
+
+    async def _schedule_listing(
+        self, rule_name: str, cluster: str, deadline: float, before: asyncio.Task[_Listed] | None
+    ) -> _Listed:
+        """One cluster's part of a scheduled run's listings, begun once the listing `before` it
+        has ended or has waited SCHEDULE_LISTING_PATIENCE: its poller (None: no longer in
+        service), the generation it had when the listing began, and what the listing found."""
+        if before is not None:
+            await asyncio.wait({before}, timeout=SCHEDULE_LISTING_PATIENCE)
+        # Each listing is an await (seconds behind a rate-limit pause): a reload or a discovery
+        # refresh may meanwhile remove a cluster, or change or disable the rule. Before, a
+        # cluster removed so raised KeyError, the job failed, and every cluster after it in the
+        # run went without its scheduled restart.
+        poller = self.pollers.get(cluster)
+        if poller is None:
+            return cluster, None, 0, None
+        generation = self.engine.cluster_generation.get(cluster, 0)
+        return cluster, poller, generation, await self._list_for_schedule(rule_name, poller, deadline)
 
     async def _list_for_schedule(
         self, rule_name: str, poller: ClusterPoller, deadline: float
