@@ -270,3 +270,37 @@ def test_two_credentials_holding_one_key_share_its_lane() -> None:
     assert outcomes == [Outcome.ACCEPTED] * 200
     assert refused == 0
     assert took < 25.0  # 200 at 20 per 2 s: 20 s at best
+
+
+async def test_a_cluster_whose_api_hangs_leaves_the_keys_other_clusters_their_polls_and_restarts() -> None:
+    """Cluster `big`'s restart endpoint takes calls and answers none (a region's Connect API
+    stuck) while a schedule run queued 30 of its restarts; `small`, on the same key, is healthy.
+    The lane passes its turn on after 5 s, so `big` had four restarts on the wire within 15 s,
+    every one of the key's max_concurrent_requests slots and workers: measured against `watchdog
+    simulate`, `small`'s polls were skipped as still running and its connector's restart went out
+    18 to 36 s after its failure instead of at the next poll (4 to 6 s). Now a cluster with a call unanswered for
+    5 s sends no other restart until that call ends (they wait, saying so), and `small` is polled
+    and restarted at once; `big`'s go once its API answers."""
+    from .support import HeldCalls, until
+
+    w = two_clusters(rate_limit={"max_concurrent_requests": 4, "max_requests_per_second": 1000})
+    held = HeldCalls(w, "lkc-big/connectors/b")  # big's restarts; its listing still answers
+    queue = w.daemon.queue
+    big = [queue.submit(request("big", f"b{i}"))[0] for i in range(BACKLOG)]
+    queue.start()
+    try:
+        await asyncio.wait_for(held.reached.wait(), 5)
+        await asyncio.sleep(5.5)  # the first of big's restarts has had no answer for 5 s
+        await asyncio.wait_for(w.daemon.pollers["small"].poll(), 3)
+        assert not w.daemon.pollers["small"].failure, "small was listed"
+        urgent, _ = queue.submit(request("small", "urgent"))
+        await until(lambda: urgent.outcome is not None, "small's restart sent", timeout=3)
+        assert urgent.outcome is Outcome.ACCEPTED
+        waiting = [job for job in big if job.message.startswith("waiting: a call to the cluster's Connect API")]
+        assert len(waiting) >= BACKLOG - 2, [job.message for job in big]
+    finally:
+        held.release()
+    await asyncio.wait_for(queue.join(), 30)
+    await queue.close(0)
+    assert {job.outcome for job in big} == {Outcome.ACCEPTED}, "big's restarts go once its API answers"
+    assert {job.message for job in big} == {""}

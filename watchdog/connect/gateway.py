@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
@@ -9,6 +10,7 @@ from ..logs import get_logger
 from ..metrics import Metrics
 from ..model import Outcome
 from ..ratelimit import Pause, RateLimiter
+from ..ratelimit.state import UNANSWERED_TURN_SECONDS
 from .backend import ApiResult, Endpoint, status_class
 
 T = TypeVar("T")
@@ -18,6 +20,11 @@ T = TypeVar("T")
 _CONNECT = frozenset({Endpoint.LIST, Endpoint.STATUS, Endpoint.RESTART, Endpoint.ERROR_RECOMMENDATIONS})
 
 log = get_logger("watchdog.api")
+
+# A call of a cluster on the wire this long without an answer makes the cluster slow: where its
+# lane serves other clusters too, the queue sends none of its other restarts until that call ends
+# (queue/dispatch.py, JobDispatch._slow). The limiter passes the key's turn on after as long.
+SLOW_CALL_SECONDS = UNANSWERED_TURN_SECONDS
 
 
 class Gateway:
@@ -32,6 +39,9 @@ class Gateway:
         self._metrics = metrics
         self._shared = False  # last told: another client seen on the key (rate_limit_shared)
         self._hold_listeners: list[Callable[[str | None], None]] = []
+        # Cluster -> its calls on the wire (a number each -> when it was sent).
+        self._on_wire: dict[str, dict[int, float]] = {}
+        self._call_numbers = itertools.count()
 
     async def call(
         self, cluster: str, call: Callable[[], Awaitable[ApiResult[T]]],
@@ -45,7 +55,11 @@ class Gateway:
         failure that repeats is said by its caller every few minutes (triggers/streak.py).
         """
         async with self.limiter.permit() as permit:
-            result = await call()
+            number = self._on_the_wire(cluster)
+            try:
+                result = await call()
+            finally:
+                self._off_the_wire(cluster, number)
             pause = None
             if result.status_code is not None:
                 pause = self.limiter.observe(permit, result.status_code, result.headers, cluster=cluster)
@@ -87,9 +101,31 @@ class Gateway:
         self._track_outage(cluster, result)
         return result, pause
 
+    def unanswered_for(self, cluster: str) -> float:
+        """Seconds the oldest call of `cluster` still on the wire has waited for its answer (0:
+        none is on the wire)."""
+        calls = self._on_wire.get(cluster)
+        return self.limiter.now() - min(calls.values()) if calls else 0.0
+
+    def _on_the_wire(self, cluster: str) -> int:
+        number = next(self._call_numbers)
+        self._on_wire.setdefault(cluster, {})[number] = self.limiter.now()
+        return number
+
+    def _off_the_wire(self, cluster: str, number: int) -> None:
+        calls = self._on_wire.get(cluster, {})
+        slow = calls.pop(number, None)
+        if not calls:
+            self._on_wire.pop(cluster, None)
+        if slow is not None and self.limiter.now() - slow >= SLOW_CALL_SECONDS:
+            # The restarts of the cluster that waited for this call (JobDispatch._slow) may go.
+            for listener in self._hold_listeners:
+                listener(cluster)
+
     def on_hold_change(self, listener: Callable[[str | None], None]) -> None:
         """Call `listener(cluster)` each time a cluster's restart hold begins, grows or ends
-        (`listener(None)`: the whole key's)."""
+        (`listener(None)`: the whole key's), and when a call of the cluster that went unanswered
+        for SLOW_CALL_SECONDS ends."""
         if listener not in self._hold_listeners:
             self._hold_listeners.append(listener)
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import RateLimitSettings
 from ..connect import ApiResult, ConnectBackend, Gateway
+from ..connect.gateway import SLOW_CALL_SECONDS
 from ..logs import get_logger
 from ..model import Outcome
 from ..ratelimit.outage import PROBE_WINDOW
@@ -26,6 +27,11 @@ log = get_logger("watchdog.queue")
 # What a held restart says while it waits (cleared when it goes again).
 HELD_MESSAGE = ("held: the cluster's Connect API answers only server errors (restarts_held); it stays queued "
                 "and goes once the API answers again")
+# What a restart says while it waits for a call to its cluster that went unanswered (cleared as
+# HELD_MESSAGE is).
+SLOW_MESSAGE = ("waiting: a call to the cluster's Connect API has had no answer for 5 s or more; it stays queued and "
+                "goes once that call ends, so that a cluster whose API hangs does not take every call of the key")
+WAITING_MESSAGES = frozenset({HELD_MESSAGE, SLOW_MESSAGE})
 # 409 comes from self-managed Kafka Connect during a rebalance: worth another try shortly.
 _RETRYABLE = frozenset({Outcome.SERVER_ERROR, Outcome.NETWORK_ERROR, Outcome.CONFLICT})
 # How long a cluster's restarts go without asking for error recommendations once an ask got no
@@ -82,6 +88,8 @@ class JobDispatch:
             held = self._held(job)
             if held is not None:
                 raise _Held(*held)
+            if self._slow(job.key.cluster):
+                raise _Parked(SLOW_MESSAGE)
             # Its cluster's restarts may have been held (outage.py) while this waited for budget:
             # every worker of the key took one then, and each went into the outage.
             wait = gateway.limiter.restart_hold.wait(job.key.cluster, caller=job.id)
@@ -120,8 +128,8 @@ class JobDispatch:
             except _Held as held:
                 self._finish(job, held.outcome, message=held.message)
                 return
-            except _Parked:
-                self._park(job)
+            except _Parked as parked:
+                self._park(job, *parked.args)
                 return
             except _Ended:
                 return
@@ -183,20 +191,38 @@ class JobDispatch:
     def _parked(self, job: RestartJob) -> bool:
         """Whether the job waits, queued, for its cluster's restarts to be let through again
         (parked here until then): its API has answered only server errors (ratelimit/outage.py)."""
+        if self._slow(job.key.cluster):
+            self._park(job, SLOW_MESSAGE)
+            return True
         hold = self._gateways[self._credentials[job.key.cluster]].limiter.restart_hold
         if hold.wait(job.key.cluster, caller=job.id) <= 0:
             return False
         self._park(job)
         return True
 
-    def _park(self, job: RestartJob) -> None:
+    def _slow(self, cluster: str) -> bool:
+        """Whether a call of `cluster` has been on the wire unanswered for SLOW_CALL_SECONDS while
+        its lane serves other clusters too: its other restarts then wait, parked, until that call
+        ends. A cluster whose API takes calls and answers none (or only after the timeout) took
+        every one of the key's max_concurrent_requests workers and slots otherwise (the lane
+        passes the turn on after 5 s, so four restarts of it were on the wire within 15 s, each
+        for api.timeouts.total): every poll and restart of the key's other clusters waited ~30 s,
+        polls skipped as still running, again at each round of retries until the hold below
+        began. A lane of one cluster (a self-managed one, whose restarts take up to 100 s) is
+        left as it was: there is no other cluster to keep a slot for."""
+        lane = self._credentials[cluster]
+        if self._gateways[lane].unanswered_for(cluster) < SLOW_CALL_SECONDS:
+            return False
+        return any(other != cluster and routed == lane for other, routed in self._credentials.items())
+
+    def _park(self, job: RestartJob, message: str = HELD_MESSAGE) -> None:
         """Off every worker, behind the cluster's other held restarts: the one let through after a
         pause is the longest held, and one that failed goes to the back, so that a long outage
         spreads its few tries over the jobs instead of spending one job's retries on them."""
         self._held_jobs.setdefault(job.key.cluster, {})[job] = None
         # Said where a person waiting on it looks (GET /v1/restarts/{id}, `watchdog restart
         # --daemon`): a bare "pending" for the whole outage read as a daemon that was stuck.
-        job.message = HELD_MESSAGE
+        job.message = message
         if job.key.cluster not in self._release_timers:
             self._release_held(job.key.cluster)
 
@@ -222,6 +248,8 @@ class JobDispatch:
             # with its last restart (RestartQueue.remove_cluster).
             del self._held_jobs[cluster]
             return
+        if self._slow(cluster):
+            return  # until the unanswered call ends: the gateway calls this then (on_hold_change)
         hold = self._gateways[self._credentials[cluster]].limiter.restart_hold
         free: list[RestartJob] = []
         wait = 0.0
@@ -233,7 +261,7 @@ class JobDispatch:
                 free, wait = [next(iter(held))], PROBE_WINDOW
         for job in free:
             del held[job]
-            if job.message == HELD_MESSAGE:
+            if job.message in WAITING_MESSAGES:
                 job.message = ""
             self._lanes[job.credential].put_nowait(job)
         if not held:

@@ -29,7 +29,7 @@ from ..connect.backend import describe_answer
 from ..logs import get_logger
 from ..model import ConnectorKey, ConnectorStatus, Outcome, RestartRequest
 from ..tasks import cancel_and_wait
-from .dispatch import HELD_MESSAGE, JobDispatch, after_tries
+from .dispatch import SLOW_MESSAGE, WAITING_MESSAGES, JobDispatch, after_tries
 from .job import (
     Abandoned,
     JobObserver,
@@ -437,6 +437,9 @@ class RestartQueue(JobDispatch):
             # may have reached the API, so it is not sent again at the next start either.
             self._finish(job, Outcome.INTERRUPTED, message="the daemon stopped while this restart waited for another "
                          "try after a call that got no answer; that call may or may not have reached the API")
+        elif job in self._held_jobs.get(job.key.cluster, {}) and job.message == SLOW_MESSAGE:
+            self._finish(job, Outcome.UNSENT, message="still waiting when the shutdown deadline passed for a call to "
+                         "its cluster's Connect API that had no answer")
         elif job in self._held_jobs.get(job.key.cluster, {}):
             self._finish(job, Outcome.UNSENT, message="still held when the shutdown deadline passed: its cluster's "
                          "API had answered only server errors (restarts_held)")
@@ -462,7 +465,7 @@ class RestartQueue(JobDispatch):
             raise RuntimeError(f"job {job.id} already ended as {job.outcome}")
         job.outcome = outcome
         job.phase = Phase.DONE
-        if job.message == HELD_MESSAGE:
+        if job.message in WAITING_MESSAGES:
             job.message = ""  # it no longer waits (a withdrawn one would still say so)
         job.finished_at = self._clock()
         if result is not None:

@@ -83,6 +83,10 @@ class RateLimiter:
                     self.state.on_no_response(self._clock(), permit.ticket)
                     self._answered.set()
 
+    def now(self) -> float:
+        """The limiter's clock (the event loop's, or the one it was given)."""
+        return self._clock()
+
     def paused_for(self) -> float:
         """Seconds for which a 429 (or an outage, state.pause_reason) still holds every caller
         (0 when none does)."""
