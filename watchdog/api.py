@@ -88,6 +88,9 @@ class ApiContext:
     # answer with; None while it leads. History (the shared database) is served by every replica;
     # the connectors' rows (the leader's live view) by the leader only.
     not_leading: Callable[[], str | None] = lambda: None
+    # The clusters whose listings fail now (ClusterPoller.failing): `polls_failing` of GET
+    # /v1/connectors, so that `watchdog status --daemon` names them.
+    polls_failing: Callable[[], list[dict[str, Any]]] = lambda: []
     standby_retry_after: int = RETRY_AFTER_SECONDS
     # Why the leader may not send now though it leads (its lease renewal is late), asked without
     # counting as a refused send; None while it may. A restart or a webhook is refused meanwhile:
@@ -405,7 +408,7 @@ def _connectors() -> Callable[[ApiContext, Request], Awaitable[JSONResponse]]:
 
     async def reading(ctx: ApiContext) -> bytes:
         del next_reading["rows"]  # begun: a reader that comes from now on waits for the next one
-        return bytes(JSONResponse({"connectors": ctx.connectors()}).body)
+        return bytes(JSONResponse({"connectors": ctx.connectors(), "polls_failing": ctx.polls_failing()}).body)
 
     async def connectors(ctx: ApiContext, request: Request) -> JSONResponse:
         # The leader's live view (its polls, its discovery): a standby polls and discovers nothing,

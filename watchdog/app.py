@@ -283,6 +283,8 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
             paused_for=lambda cluster: self.pollers[cluster].paused_for() if cluster in self.pollers else 0.0,
             accepting=lambda: not self._stopping,
             connectors=self.connector_rows,
+            polls_failing=lambda: [failing for _, poller in sorted(self.pollers.items())
+                                   if (failing := poller.failing()) is not None],
             cluster_places=self.cluster_places,
             history=lambda cluster, connector, limit: history_json(
                 self.state.history(None, limit, cluster=cluster, connector=connector))["restarts"],

@@ -327,12 +327,14 @@ DRY_RUN_NOTE = ("(dry run): the dry run's would-be attempts, backoff and give-up
 
 
 def render_status(
-    rows: Sequence[StatusRow], *, now: datetime, places: Mapping[str, ClusterPlace] | None = None
+    rows: Sequence[StatusRow], *, now: datetime, places: Mapping[str, ClusterPlace] | None = None,
+    failing: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """The watched connectors grouped by environment, then by cluster; one column layout for
-    the whole table, so that every group lines up."""
+    the whole table, so that every group lines up. Then the clusters whose listings fail now
+    (`failing`, from the daemon: `polls_failing` of GET /v1/connectors)."""
     if not rows:
-        return "No watched connectors."
+        return "\n".join(["No watched connectors.", *_failing_lines(failing, now)])
     places = places or {}
     by_cluster: dict[str, list[StatusRow]] = {}
     for row in rows:
@@ -364,7 +366,23 @@ def render_status(
         out += ["", "Held (wanted a restart, not sent):", *(printable(GROUP_INDENT + line) for line in held)]
     if any(row.dry_run for row in rows):
         out += ["", DRY_RUN_NOTE]
-    return "\n".join(out)
+    return "\n".join([*out, *_failing_lines(failing, now)])
+
+
+def _failing_lines(failing: Sequence[Mapping[str, Any]], now: datetime) -> list[str]:
+    """The clusters the daemon cannot list now: their connectors show what the last listing that
+    worked saw (a cluster never listed has no rows at all). Before, such a cluster was left out
+    of the table, or shown as healthy as of hours ago, without a word."""
+    if not failing:
+        return []
+    lines = ["", "Polls failing (a cluster's connectors above are as its last poll that worked saw them):"]
+    for item in failing:
+        since = parse_timestamp(item["failing_since"])
+        listed = parse_timestamp_or_none(item["last_listed_at"])
+        worked = "never since the daemon started" if listed is None else _ago(listed, now)
+        lines.append(printable(f"{GROUP_INDENT}{item['cluster']}: {item['message']} (failing since "
+                               f"{_ago(since, now)}; last poll that worked: {worked})"))
+    return lines
 
 
 def _environment_heading(place: ClusterPlace | None) -> tuple[int, str]:

@@ -53,9 +53,11 @@ def status_command(args: argparse.Namespace) -> int:
     )
 
     places: dict[str, ClusterPlace] = {}
+    failing: list[dict[str, Any]] = []  # the clusters the daemon cannot list now
 
     def from_daemon(document: dict[str, Any]) -> list[StatusRow]:
         places.update(places_from_json(document))  # a daemon knows its discovered clusters too
+        failing.extend(document.get("polls_failing", []))  # absent from a daemon before 2026-12-03
         return status_rows_from_json(document)
 
     def from_store(store: StateStore) -> list[StatusRow]:
@@ -77,8 +79,11 @@ def status_command(args: argparse.Namespace) -> int:
     rows = _read_report(args, "/v1/connectors", {}, from_daemon, from_store)
     if isinstance(rows, int):
         return rows
-    print(json.dumps(status_json(rows, places or None), indent=2) if args.json
-          else render_status(rows, now=_utc_now(), places=places))
+    document = status_json(rows, places or None)
+    if args.daemon:
+        document["polls_failing"] = failing
+    print(json.dumps(document, indent=2) if args.json
+          else render_status(rows, now=_utc_now(), places=places, failing=failing))
     return EXIT_OK
 
 

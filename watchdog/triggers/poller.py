@@ -215,6 +215,16 @@ class ClusterPoller:
         """Why the last listing that failed did (outcome: message), "" when none did."""
         return self._failure
 
+    def failing(self) -> dict[str, object] | None:
+        """The cluster's listings failing now, as `watchdog status --daemon` shows them (`polls_failing`
+        of GET /v1/connectors): how the last one failed, since when, and when one last worked;
+        None while the last listing worked."""
+        since = self._streak.since
+        if since is None:
+            return None
+        return {"cluster": self.cluster, "outcome": self.failed_with, "message": self._failure,
+                "failing_since": since.isoformat(), "last_listed_at": None if self.listed_at is None else self.listed_at.isoformat()}
+
     def forget_listing(self) -> None:
         """This replica stood by and forgot what the listings showed (Engine.stand_by): a
         restart asked for once it leads again lists the cluster first, rather than being told

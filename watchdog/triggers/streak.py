@@ -35,6 +35,11 @@ class FailureStreak:
         """One listing's attempt: however many lines report its failure, it counts once."""
         return Attempt(self)
 
+    @property
+    def since(self) -> datetime | None:
+        """When the streak's first failure came; None while there is no streak."""
+        return self._since
+
     def _failed(self, outcome: str) -> Mapping[str, object] | None:
         now = self._now()
         self._count += 1
