@@ -148,7 +148,8 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
             self._install_cluster(self._build_cluster(config, name))
         self.probes = Probes(clock)
         self.probes.pending_clusters = lambda: [
-            c for c in poll_intervals(self.config) if c not in self.pollers or not self.pollers[c].first_poll_done
+            c for c in poll_intervals(self.config)
+            if c not in self.pollers or (self.pollers[c].holds_readiness and not self.pollers[c].first_poll_done)
         ]
         self.probes.discovery_pending = self.discovery_pending
         self.probes.state_problem = lambda: self.state.problem

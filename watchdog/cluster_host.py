@@ -64,8 +64,15 @@ class ClusterHost:
             self.http[lane] = built.client
         self.backends[built.name] = built.backend
         self.queue.add_cluster(built.name, built.backend, lane)
-        self.pollers[built.name] = ClusterPoller(built.name, built.backend, self.gateways[lane], self.engine,
-                                                 self.metrics, self._now)
+        poller = ClusterPoller(built.name, built.backend, self.gateways[lane], self.engine, self.metrics, self._now)
+        # A cluster put in service once the daemon has been ready (a reload, a discovery refresh)
+        # does not make it unready until its first poll: one whose API hangs kept /readyz at 503
+        # for api.timeouts.total (30 s), and the shipped probe (3 failures, 5 s apart) took the
+        # pod out of its Service, the webhook and the restart API of every healthy cluster with
+        # it. Ready means "we have tried" at a start (app.py); later, the others are served.
+        probes = getattr(self, "probes", None)
+        poller.holds_readiness = probes is None or not probes.ready_once
+        self.pollers[built.name] = poller
 
     def _retire_removed_cluster(self, previous: Config, name: str) -> None:
         """A self-managed cluster a reload removed, or made a Confluent Cloud one: its own client

@@ -73,6 +73,9 @@ class Probes:
         self._clock = clock
         self._last_tick = clock()
         self.config_loaded = False
+        # Whether this leader has answered ready once: a cluster put in service after that (a
+        # reload, a discovery refresh) does not hold readiness (cluster_host._install_cluster).
+        self.ready_once = False
         self.pending_clusters: Callable[[], Iterable[str]] = lambda: ()
         self.discovery_pending: Callable[[], bool] = lambda: False
         self.state_problem: Callable[[], str | None] = lambda: None
@@ -107,6 +110,7 @@ class Probes:
         discovering = self.discovery_pending()
         problem = self.state_problem()
         ready = self.config_loaded and not pending and not discovering and problem is None
+        self.ready_once = self.ready_once or ready
         detail: dict[str, object] = {"config_loaded": self.config_loaded, "clusters_not_yet_polled": pending,
                                      "state_store": problem or "ok", "role": "leader", "leader": self.leader(),
                                      **running}

@@ -75,6 +75,9 @@ class ClusterPoller:
         # Ready means "we have tried", not "it worked": a cluster answering 403 must not keep the
         # pod out of its Service, or Prometheus would stop scraping exactly when it matters.
         self.first_poll_done = False
+        # Whether readiness waits for that first poll: the clusters in service before the daemon
+        # was first ready do; one a reload or discovery adds later does not (cluster_host.py).
+        self.holds_readiness = True
         self.listed_at: datetime | None = None  # the last listing that worked
         self._failed_at: datetime | None = None
         self._failure = ""
