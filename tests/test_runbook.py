@@ -326,3 +326,59 @@ async def test_the_runbooks_decision_lines_say_when_a_connector_in_backoff_may_g
     # Strimzi's first gap after the restart (at the first poll): 2 x base (1m), up to 10% jitter.
     allowed = datetime.fromisoformat(backoff["next_allowed_at"])
     assert timedelta(minutes=2) <= allowed - restarted <= timedelta(minutes=2.2) + timedelta(seconds=1), shown
+
+
+async def test_the_runbooks_token_rotation_tells_a_token_the_watcher_applied_from_one_not_yet_there(
+    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Rotating the token, followed literally: put the new token in the Secret, "give the kubelet a
+    # minute", then SIGHUP. By then the file watcher had applied it (`reason: "file changed"`,
+    # `sections_changed: ["server.auth_token"]`, within reload.interval), so the SIGHUP said
+    # `unchanged: true`, which the runbook read as "the file was not updated yet: wait, and send it
+    # again": seen on a daemon on 127.0.0.1, rotated, SIGHUP 30 s later, and that loop never ends.
+    import asyncio
+
+    import httpx
+    import structlog
+
+    from watchdog.app import Daemon
+    from watchdog.cli import main
+    from watchdog.config import load_config
+    from watchdog.simulator import Scenario, Simulator, create_app
+
+    from .support import sim_scenario, until
+    from .test_reload import HEAL, write
+
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    token_file = secrets / "WATCHDOG_SERVER__AUTH_TOKEN"
+    token_file.write_text("old-token-0123456789abcdef\n")
+    path = tmp_path / "config.yaml"
+    write(path, [HEAL])
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    daemon = Daemon(load_config(path, secrets_dir=secrets), transport=httpx.ASGITransport(app=create_app(simulator)),
+                    reload_config=lambda: load_config(path, secrets_dir=secrets), config_path=path, secrets_dir=secrets)
+    with structlog.testing.capture_logs() as logs:
+        await daemon.start()
+        try:
+            url = f"http://127.0.0.1:{daemon.bound_port}"
+            token_file.write_text("new-token-fedcba9876543210\n")  # the kubelet updates the mounted file
+            await until(lambda: any(e["event"] == "config_reloaded" for e in logs), "the watcher's reload", timeout=10)
+            assert await daemon.reload("SIGHUP") is True  # the runbook's SIGHUP, after the minute
+            asked = await asyncio.to_thread(main, ["status", "--daemon", url, "--secrets-dir", str(secrets)])
+        finally:
+            await daemon.stop()
+    reloads = [{key: e.get(key) for key in ("reason", "unchanged", "sections_changed")}
+               for e in logs if e["event"] == "config_reloaded"]
+    assert reloads == [{"reason": "file changed", "unchanged": False, "sections_changed": ["server.auth_token"]},
+                       {"reason": "SIGHUP", "unchanged": True, "sections_changed": None}]
+    assert asked == 0, capsys.readouterr().err  # the check the runbook gives: the file's token is taken
+
+    section = RUNBOOK.read_text(encoding="utf-8").split("### Rotating the webhook and API token", 1)[1].split("\n### ", 1)[0]
+    said = " ".join(section.split())
+    assert "`unchanged: true` (`reason: \"SIGHUP\"`): the token was already applied" in said
+    assert "watchdog status --daemon http://127.0.0.1:9464` prints the table once the daemon holds the new token" in said
+    program = jq_program(next(line for line in runbook_lines() if "startswith(\"config_reload\")" in line).rstrip("`."))
+    shown = run_jq(program, "\n".join(json.dumps({**e, "timestamp": "t"}) for e in logs
+                                      if e["event"].startswith("config_reload")), "-c")
+    assert [json.loads(line)["reason"] for line in shown.splitlines()] == ["file changed", "SIGHUP"]
