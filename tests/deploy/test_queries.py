@@ -329,3 +329,21 @@ def test_the_most_restarted_panel_counts_each_connectors_first_restart(tmp_path:
     samples = [{"labels": f'{{cluster="prod", connector="{name}"}}', "value": count} for name, count in expected.items()]
     _promtool_expr_tests(tmp_path, "1h", _RESTART_SERIES,
                          [{"expr": _substitute(panel["targets"][0]["expr"], values), "eval_time": "48h", "exp_samples": samples}])
+
+
+def test_the_most_restarted_panel_and_the_runbooks_query_count_a_replaced_pods_restarts(tmp_path: Path) -> None:
+    # A rollout at 8h30: pod a restarted orders-sink 8 times (its series begins at 1 and ends with
+    # the pod), pod b 8 times more. `... or x` counted pod a's ended series nothing (it is in no
+    # instant vector): the panel and the runbook's query showed 8 restarts for 16 in the day.
+    panel = next(panel for panel in panels() if panel["title"] == "Most restarted connectors (24h)")
+    values = {"job": "connect-watchdog", "cluster": ".*", "__rate_interval": RATE_INTERVAL}
+    runbook = (Path(__file__).parents[2] / "docs" / "runbook.md").read_text(encoding="utf-8")
+    section = runbook.split("### WatchdogConnectorRestartedTooOften", 1)[1]
+    query = re.search(r"```promql\n(.*?)\n```", section, re.S).group(1)  # type: ignore[union-attr]
+    labels = 'job="connect-watchdog", cluster="prod", connector="orders-sink", rule="heal", trigger="status", outcome="accepted"'
+    series = {f'watchdog_restarts_total{{{labels}, instance="10.0.0.5:9464", pod="a"}}': "1x59 2x59 3x59 4x59 5x59 6x59 7x59 8x30",
+              f'watchdog_restarts_total{{{labels}, instance="10.0.0.6:9464", pod="b"}}': "_x540 1x59 2x59 3x59 4x59 5x59 6x59 7x59 8x120"}
+    sample = [{"labels": '{cluster="prod", connector="orders-sink"}', "value": 16}]
+    _promtool_expr_tests(tmp_path, "1m", series, [
+        {"expr": _substitute(panel["targets"][0]["expr"], values), "eval_time": "17h", "exp_samples": sample},
+        {"expr": query, "eval_time": "17h", "exp_samples": sample}])
