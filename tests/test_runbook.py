@@ -382,3 +382,34 @@ async def test_the_runbooks_token_rotation_tells_a_token_the_watcher_applied_fro
     shown = run_jq(program, "\n".join(json.dumps({**e, "timestamp": "t"}) for e in logs
                                       if e["event"].startswith("config_reload")), "-c")
     assert [json.loads(line)["reason"] for line in shown.splitlines()] == ["file changed", "SIGHUP"]
+
+
+def test_every_watchdog_command_line_of_the_runbook_parses_with_the_real_argparse() -> None:
+    # The on-call types these as printed (adapted only for the pod): an option renamed or a
+    # positional added leaves a step that answers `error: unrecognized arguments` at 3 a.m.
+    # Placeholders in capitals (CLUSTER, URL) stand for one word; a bare `...` elides the rest.
+    import contextlib
+    import io
+
+    from watchdog.cli.commands import build_parser
+
+    text = RUNBOOK.read_text(encoding="utf-8").replace("\\\n", " ")
+    spans = re.findall(r"`([^`\n]+)`", text)  # in prose; `watchdog restart` alone names the command
+    lines = [line for block in re.findall(r"```sh\n(.*?)```", text, re.S) for line in block.splitlines()]
+    commands = set()
+    for place in spans + lines:
+        for found in re.finditer(r"(?:^|[\s(])watchdog ([a-z][a-z-]+\b[^|;)&#`]*)", place):
+            words = shlex.split(found.group(1))
+            if (words[0] in {"status", "history", "restart", "check-config", "run", "simulate", "demo"}
+                    and "..." not in words and (len(words) > 1 or place in lines)):
+                commands.add(tuple(words))
+    assert len(commands) >= 12, sorted(commands)
+    refused = []
+    for words in sorted(commands):
+        said = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(said):
+                build_parser().parse_args(list(words))
+        except SystemExit:
+            refused.append(f"watchdog {shlex.join(words)}: {said.getvalue().strip().splitlines()[-1:]}")
+    assert not refused, "\n".join(refused)
