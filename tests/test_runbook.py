@@ -11,6 +11,7 @@ import shlex
 import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -413,3 +414,104 @@ def test_every_watchdog_command_line_of_the_runbook_parses_with_the_real_argpars
         except SystemExit:
             refused.append(f"watchdog {shlex.join(words)}: {said.getvalue().strip().splitlines()[-1:]}")
     assert not refused, "\n".join(refused)
+
+
+def _api_server_of_one_secret(secret: dict[str, Any]) -> type:
+    """A Kubernetes API server as far as `kubectl create --dry-run | apply` and `kubectl patch`
+    of one Secret need it: discovery, the Secret, and a PATCH applied to `secret` in place (a null
+    in `data` deletes that key, as the API server does for a strategic or a JSON merge patch)."""
+    from .loopback import QuietHandler
+
+    path = f"/api/v1/namespaces/connect-watchdog/secrets/{secret['metadata']['name']}"
+
+    class Handler(QuietHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            route = self.path.split("?")[0]
+            answers: dict[str, dict[str, Any]] = {
+                "/api": {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []},
+                "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": []},
+                "/api/v1": {"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+                    {"name": "secrets", "singularName": "secret", "namespaced": True, "kind": "Secret",
+                     "verbs": ["create", "get", "patch", "update"]}]},
+                path: secret,
+            }
+            if route in answers:
+                self.send_body(200, answers[route])
+            else:
+                self.send_body(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404})
+
+        def do_PATCH(self) -> None:  # noqa: N802
+            patch = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            for key, value in (patch.get("data") or {}).items():
+                if value is None:
+                    secret["data"].pop(key, None)
+                else:
+                    secret["data"][key] = value
+            secret["metadata"].setdefault("annotations", {}).update((patch.get("metadata") or {}).get("annotations") or {})
+            self.send_body(200, secret)
+
+    return Handler
+
+
+def test_the_runbooks_key_rotation_keeps_the_api_token_in_the_secret(tmp_path: Path) -> None:
+    # "Replace the Secret" made a Secret of the two key files and `kubectl apply`-ed it. Apply
+    # deletes every key its last apply set that the new manifest leaves out: after a token rotation
+    # made the same way (all three files applied), kubectl 1.32 sent `"WATCHDOG_SERVER__AUTH_TOKEN":
+    # null`, and the daemon restarted in step 3 ran without a token: webhook and restart API 403.
+    import base64
+    import os
+
+    from .deploy.tools import kubectl
+    from .loopback import serving
+
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    old = {"WATCHDOG_CREDENTIALS__MAIN__API_KEY": b64("OLD-KEY"), "WATCHDOG_CREDENTIALS__MAIN__API_SECRET": b64("OLD-SECRET"),
+           "WATCHDOG_SERVER__AUTH_TOKEN": b64("token-0123456789abcdef")}
+    applied = {"apiVersion": "v1", "kind": "Secret", "data": old,  # what the token rotation's apply left
+               "metadata": {"name": "connect-watchdog-credentials", "namespace": "connect-watchdog", "creationTimestamp": None}}
+    secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "data": dict(old), "metadata": {
+        "name": "connect-watchdog-credentials", "namespace": "connect-watchdog", "resourceVersion": "7", "uid": "1",
+        "annotations": {"kubectl.kubernetes.io/last-applied-configuration": json.dumps(applied) + "\n"}}}
+
+    text = RUNBOOK.read_text(encoding="utf-8").split("### Rotating the API key", 1)[1]
+    block = re.search(r"```sh\n(.*?)```", text, re.S).group(1)  # type: ignore[union-attr]
+    script = "\n".join(line.strip() for line in block.replace("\\\n", " ").splitlines())
+    assert "printf %s 'NEW-KEY'" in script and "shred -u" in script
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name, path in (("kubectl", kubectl()), ("jq", jq())):
+        (tools / name).symlink_to(path)
+    with serving(_api_server_of_one_secret(secret), threaded=True) as server:
+        (tmp_path / "kubeconfig").write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "c",
+            "clusters": [{"name": "loopback", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}],
+            "users": [{"name": "u", "user": {}}], "contexts": [{"name": "c", "context": {"cluster": "loopback", "user": "u"}}]}))
+        env = {**os.environ, "KUBECONFIG": str(tmp_path / "kubeconfig"), "PATH": f"{tools}:{os.environ['PATH']}"}
+        done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {key: base64.b64decode(value).decode() for key, value in secret["data"].items()} == {
+        "WATCHDOG_CREDENTIALS__MAIN__API_KEY": "NEW-KEY", "WATCHDOG_CREDENTIALS__MAIN__API_SECRET": "NEW-SECRET",
+        "WATCHDOG_SERVER__AUTH_TOKEN": "token-0123456789abcdef"}
+    # The block's last line lists the Secret's files: all three, the token among them.
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == sorted(old)
+    assert not list(tmp_path.glob("WATCHDOG_*")), "the key files are shredded"
+
+    # What the runbook warns of, with the same kubectl: `apply` of the two key files over that
+    # Secret deletes the token. (--validate=false: validation needs a schema this stand-in does
+    # not serve; it changes nothing of the patch.)
+    secret["data"], secret["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] = (
+        dict(old), json.dumps(applied) + "\n")
+    apply = ("printf %s NEW-KEY > WATCHDOG_CREDENTIALS__MAIN__API_KEY; printf %s NEW-SECRET > WATCHDOG_CREDENTIALS__MAIN__API_SECRET; "
+             "kubectl -n connect-watchdog create secret generic connect-watchdog-credentials --from-file=WATCHDOG_CREDENTIALS__MAIN__API_KEY "
+             "--from-file=WATCHDOG_CREDENTIALS__MAIN__API_SECRET --dry-run=client -o yaml | kubectl apply --validate=false -f -")
+    with serving(_api_server_of_one_secret(secret), threaded=True) as server:
+        (tmp_path / "kubeconfig").write_text((tmp_path / "kubeconfig").read_text().replace(
+            re.search(r"127\.0\.0\.1:\d+", (tmp_path / "kubeconfig").read_text()).group(0),  # type: ignore[union-attr]
+            f"127.0.0.1:{server.server_port}"))
+        done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", apply], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "WATCHDOG_SERVER__AUTH_TOKEN" not in secret["data"]
