@@ -515,3 +515,18 @@ def test_the_runbooks_key_rotation_keeps_the_api_token_in_the_secret(tmp_path: P
                               capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "WATCHDOG_SERVER__AUTH_TOKEN" not in secret["data"]
+
+
+def test_the_runbooks_no_leader_quotes_the_words_the_lease_lines_say_of_a_database_that_answers_nothing() -> None:
+    # WatchdogNoLeader's grep shows `leader_lease_unreachable` and `leadership_lost`; the page told
+    # to look for `no answer from the database within 7s`. With PostgreSQL frozen (SIGSTOP, on
+    # 127.0.0.1) those lines said `within 2s`: the lease's calls wait `renew_interval`, the state
+    # store's 7 s. Both bounds, from the code and the default settings, are the ones quoted.
+    from watchdog.config import Config
+    from watchdog.state.postgres_connection import ANSWER_TIMEOUT
+
+    section = RUNBOOK.read_text(encoding="utf-8").split("### WatchdogNoLeader", 1)[1].split("\n### ", 1)[0]
+    said = " ".join(section.split())
+    renew = Config().state.leader_election.renew_interval
+    assert f"`no answer from the database within {round(renew, 2):g}s` (the lease's lines above" in said
+    assert f"the state store's say `within {ANSWER_TIMEOUT:g}s`" in said
