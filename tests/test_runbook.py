@@ -530,3 +530,48 @@ def test_the_runbooks_no_leader_quotes_the_words_the_lease_lines_say_of_a_databa
     renew = Config().state.leader_election.renew_interval
     assert f"`no answer from the database within {round(renew, 2):g}s` (the lease's lines above" in said
     assert f"the state store's say `within {ANSWER_TIMEOUT:g}s`" in said
+
+
+async def test_the_runbooks_key_rotation_says_what_the_daemon_logs_of_new_key_files_before_its_restart(
+    tmp_path: Path,
+) -> None:
+    # Drilled on 127.0.0.1: the key file of a running daemon's secrets directory rewritten (step 2
+    # of the rotation, the kubelet updating the mounted Secret), and the daemon logged, within
+    # reload.interval, an error the runbook did not mention: `config_reload_refused`,
+    # `sections: ["credentials"]`. Its polls went on with the old pair. The runbook names that line,
+    # in step 3 and as the sign, under WatchdogApiKeyRejected, that the pod still runs the old pair.
+    import httpx
+    import structlog
+
+    from watchdog.app import Daemon
+    from watchdog.config import load_config
+    from watchdog.simulator import Scenario, Simulator, create_app
+
+    from .support import TEST_API_KEY, TEST_API_SECRET, sim_scenario, until
+    from .test_reload import HEAL, write
+
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "WATCHDOG_CREDENTIALS__MAIN__API_KEY").write_text(TEST_API_KEY)
+    (secrets / "WATCHDOG_CREDENTIALS__MAIN__API_SECRET").write_text(TEST_API_SECRET)
+    path = tmp_path / "config.yaml"
+    write(path, [HEAL])
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    daemon = Daemon(load_config(path, secrets_dir=secrets), transport=httpx.ASGITransport(app=create_app(simulator)),
+                    reload_config=lambda: load_config(path, secrets_dir=secrets), config_path=path, secrets_dir=secrets)
+    with structlog.testing.capture_logs() as logs:
+        await daemon.start(serve_http=False)
+        try:
+            (secrets / "WATCHDOG_CREDENTIALS__MAIN__API_KEY").write_text("NEW-KEY")
+            await until(lambda: any(e["event"].startswith("config_reload") for e in logs), "the watcher's reload", timeout=10)
+        finally:
+            await daemon.stop()
+    (line,) = [e for e in logs if e["event"].startswith("config_reload")]
+    assert (line["event"], line["sections"], line["log_level"]) == ("config_reload_refused", ["credentials"], "error")
+    assert daemon.config.credentials["main"].api_key.get_secret_value() == TEST_API_KEY  # type: ignore[union-attr]
+
+    text = " ".join(RUNBOOK.read_text(encoding="utf-8").split())
+    rotation = text.split("### Rotating the API key", 1)[1].split(" ### ", 1)[0]
+    rejected = text.split("### WatchdogApiKeyRejected", 1)[1].split(" ### ", 1)[0]
+    for section in (rotation, rejected):
+        assert '`config_reload_refused` with `sections: ["credentials"]`' in section.replace(" line with", " with")
