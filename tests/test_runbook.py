@@ -329,6 +329,30 @@ async def test_the_runbooks_decision_lines_say_when_a_connector_in_backoff_may_g
     assert timedelta(minutes=2) <= allowed - restarted <= timedelta(minutes=2.2) + timedelta(seconds=1), shown
 
 
+def _daemon_reading_secret_files(tmp_path: Path, files: dict[str, str]) -> tuple[Any, Path]:
+    """A daemon (not started) whose config and secrets directory, holding `files`, its file watcher
+    follows, as in the pod; its cluster on the simulator. Returns it and the directory."""
+    import httpx
+
+    from watchdog.app import Daemon
+    from watchdog.config import load_config
+    from watchdog.simulator import Scenario, Simulator, create_app
+
+    from .support import sim_scenario
+    from .test_reload import HEAL, write
+
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    for name, content in files.items():
+        (secrets / name).write_text(content)
+    path = tmp_path / "config.yaml"
+    write(path, [HEAL])
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    daemon = Daemon(load_config(path, secrets_dir=secrets), transport=httpx.ASGITransport(app=create_app(simulator)),
+                    reload_config=lambda: load_config(path, secrets_dir=secrets), config_path=path, secrets_dir=secrets)
+    return daemon, secrets
+
+
 async def test_the_runbooks_token_rotation_tells_a_token_the_watcher_applied_from_one_not_yet_there(
     tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -339,26 +363,14 @@ async def test_the_runbooks_token_rotation_tells_a_token_the_watcher_applied_fro
     # again": seen on a daemon on 127.0.0.1, rotated, SIGHUP 30 s later, and that loop never ends.
     import asyncio
 
-    import httpx
     import structlog
 
-    from watchdog.app import Daemon
     from watchdog.cli import main
-    from watchdog.config import load_config
-    from watchdog.simulator import Scenario, Simulator, create_app
 
-    from .support import sim_scenario, until
-    from .test_reload import HEAL, write
+    from .support import until
 
-    secrets = tmp_path / "secrets"
-    secrets.mkdir()
+    daemon, secrets = _daemon_reading_secret_files(tmp_path, {"WATCHDOG_SERVER__AUTH_TOKEN": "old-token-0123456789abcdef\n"})
     token_file = secrets / "WATCHDOG_SERVER__AUTH_TOKEN"
-    token_file.write_text("old-token-0123456789abcdef\n")
-    path = tmp_path / "config.yaml"
-    write(path, [HEAL])
-    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
-    daemon = Daemon(load_config(path, secrets_dir=secrets), transport=httpx.ASGITransport(app=create_app(simulator)),
-                    reload_config=lambda: load_config(path, secrets_dir=secrets), config_path=path, secrets_dir=secrets)
     with structlog.testing.capture_logs() as logs:
         await daemon.start()
         try:
@@ -540,25 +552,12 @@ async def test_the_runbooks_key_rotation_says_what_the_daemon_logs_of_new_key_fi
     # reload.interval, an error the runbook did not mention: `config_reload_refused`,
     # `sections: ["credentials"]`. Its polls went on with the old pair. The runbook names that line,
     # in step 3 and as the sign, under WatchdogApiKeyRejected, that the pod still runs the old pair.
-    import httpx
     import structlog
 
-    from watchdog.app import Daemon
-    from watchdog.config import load_config
-    from watchdog.simulator import Scenario, Simulator, create_app
+    from .support import TEST_API_KEY, TEST_API_SECRET, until
 
-    from .support import TEST_API_KEY, TEST_API_SECRET, sim_scenario, until
-    from .test_reload import HEAL, write
-
-    secrets = tmp_path / "secrets"
-    secrets.mkdir()
-    (secrets / "WATCHDOG_CREDENTIALS__MAIN__API_KEY").write_text(TEST_API_KEY)
-    (secrets / "WATCHDOG_CREDENTIALS__MAIN__API_SECRET").write_text(TEST_API_SECRET)
-    path = tmp_path / "config.yaml"
-    write(path, [HEAL])
-    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
-    daemon = Daemon(load_config(path, secrets_dir=secrets), transport=httpx.ASGITransport(app=create_app(simulator)),
-                    reload_config=lambda: load_config(path, secrets_dir=secrets), config_path=path, secrets_dir=secrets)
+    daemon, secrets = _daemon_reading_secret_files(tmp_path, {"WATCHDOG_CREDENTIALS__MAIN__API_KEY": TEST_API_KEY,
+                                                              "WATCHDOG_CREDENTIALS__MAIN__API_SECRET": TEST_API_SECRET})
     with structlog.testing.capture_logs() as logs:
         await daemon.start(serve_http=False)
         try:
