@@ -972,6 +972,9 @@ def test_restart_asked_of_a_standby_says_that_it_stands_by_and_which_pod_leads(
     assert "is a standby replica, which does nothing: another replica leads" in err
     assert f"({LEADER}, pod connect-watchdog-7d9f-xyz12)" in err
     assert "kubectl exec connect-watchdog-7d9f-xyz12 -- watchdog" in err and "Traceback" not in err
+    # ... at the address it was asked on (the replicas share one config, so one port): before, a
+    # fixed 127.0.0.1:9464 whatever the daemon's server.port.
+    assert f"-- watchdog ... --daemon http://127.0.0.1:{server.server_port}" in err
 
 
 def test_restart_asked_of_a_standby_that_knows_no_leader_does_not_claim_one(

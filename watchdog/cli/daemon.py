@@ -163,8 +163,11 @@ class Standby:
             text += ": it knows of no leader now (one is elected within a lease: 17 s by default)"
         if tries > 1:
             return text + f"; asked {tries} times, a standby answered each time; ask again in a moment"
+        # The address asked here (its port, a path prefix), not the default port: the replicas
+        # run one config, so the leader listens where this standby does. A fixed `:9464` sent an
+        # operator of a daemon on another `server.port` to a port where nothing listens.
         return text + (f"; run the command in the leader's pod: kubectl exec {pod} -- watchdog ... "
-                       "--daemon http://127.0.0.1:9464")
+                       f"--daemon {shown_url(url)}")
 
 
 def get_past_standby(http: httpx.Client, url: str, path: str,
