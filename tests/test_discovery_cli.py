@@ -292,3 +292,29 @@ async def test_a_discovered_cluster_asked_for_by_its_display_name_is_told_its_lk
     assert offline == 1 and f"unknown cluster 'orders'; configured: payments; {how} {shown_by}" in offline_err, offline_err
     assert from_state == 1 and (f"unknown cluster 'orders': neither the config nor the state file knows it; "
                                 f"configured: payments; {how} {shown_by}") in state_err, state_err
+
+
+@pytest.mark.parametrize("command", [["check-config", "--discover"], ["restart", "lkc-orders", "orders-sink"]])
+async def test_a_long_pause_met_at_one_environment_is_not_waited_out_at_the_next(
+    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    # env-prod's cluster list answered 429 with Retry-After: 900. The command said "try again in
+    # 900 s" for it, then sent env-shut's listing, which the key's limiter held for the whole
+    # pause: 900 s (rate_limit.max_pause) at the terminal, where the command promises 30 s.
+    # (max_pause 90 here only so that a regression hangs this test 90 s, not 15 minutes.)
+    simulator = Simulator(with_faults(refused("list_clusters", 429, {"Retry-After": "900"})))
+    async with served(simulator) as url:
+        path = write_config(tmp_path, url, rate_limit={"max_pause": 90})
+        started = asyncio.get_running_loop().time()
+        code = await asyncio.wait_for(asyncio.to_thread(main, [*command, "--config", str(path), "--log-level", "WARNING"]), 60)
+        took = asyncio.get_running_loop().time() - started
+    captured = capsys.readouterr()
+    assert code == 1, captured.out + captured.err
+    assert took < 15, f"{took:.0f} s"
+    assert len([call for call in simulator.calls if call.endpoint == "list_clusters"]) == 1, "env-shut not asked"
+    assert ("the cluster list of environment env-shut: not asked: the API key is paused for 90 s more, longer than "
+            "the 30 s left of the 30 s this command waits in all; the listings after it are not asked either "
+            "(try again in 90 s)") in captured.err
+    assert "env-shut (rate_limited: not asked: the API key is paused by a 429 for 90 s more)" in captured.out \
+        or "ENVIRONMENT env-shut (locked): could not be read (rate_limited: not asked: the API key is paused by a 429 " \
+           "for 90 s more)" in captured.out, captured.out

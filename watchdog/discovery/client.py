@@ -13,7 +13,7 @@ a cluster missing from a listing cut short must not be taken for a deleted one.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -59,9 +59,16 @@ DISCOVERY_CALL_SECONDS = 10.0
 # Gateway.call logs the cluster a call is for; discovery calls are for none.
 NO_CLUSTER = "-"
 
-# Asked when a page could not be read: True once it has waited to ask for that page again
-# (`what`: which listing and page, as a person reads it; the pause a 429 imposed, if any).
-Patience = Callable[[ApiResult[Any], Pause | None, str], Awaitable[bool]]
+class Patience(Protocol):
+    """How long a person at the terminal waits (preview.Patience); the daemon's refreshes have none."""
+
+    async def __call__(self, result: ApiResult[Any], pause: Pause | None, what: str, /) -> bool:
+        """Asked when a page could not be read: True once it has waited to ask for that page
+        again (`what`: which listing and page, as a person reads it; the pause a 429 imposed)."""
+
+    def may_wait(self, seconds: float, what: str, /) -> bool:
+        """Asked before a page is sent while the key is paused for `seconds`: False when that
+        wait is longer than the person waits (said to them), and the page is not asked."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +138,9 @@ class DiscoveryClient:
                 return await call_api(self._http, self._limits, endpoint, "GET", path, parse, params)
 
             on_failure = attempt.failed if attempt is not None else None
+            held = self._held(endpoint, filters, page)
+            if held is not None:
+                return Listing(None, held[0], held[1], page - 1, skipped)
             while True:
                 result, pause = await self._gateway.call(NO_CLUSTER, call, on_failure, page=page, **filters)
                 if result.ok and result.value is not None:
@@ -156,6 +166,20 @@ class DiscoveryClient:
                 return Listing(None, Outcome.SERVER_ERROR, f"page {page} handed out a page token already used", page, skipped)
             tokens_seen.add(token)
         return Listing(None, Outcome.SERVER_ERROR, f"more than {MAX_PAGES} pages; not read further", MAX_PAGES, skipped)
+
+    def _held(self, endpoint: Endpoint, filters: dict[str, str], page: int) -> tuple[Outcome, str] | None:
+        """Why a page is not sent: the key is paused (a 429's Retry-After, an outage) for longer
+        than the person at the terminal waits. The gateway would hold the call for the whole
+        pause (up to rate_limit.max_pause, 15 minutes): after the patience had declined one
+        environment's 900 s `Retry-After` ("try again in 900 s"), `watchdog restart` and
+        `check-config --discover` still waited it out at the next environment's listing.
+        Without patience (the daemon's refreshes: nobody waits on them) the call waits its turn."""
+        limiter = self._gateway.limiter
+        paused = limiter.paused_for()
+        if self._patience is None or paused <= 0 or self._patience.may_wait(paused, _what(endpoint, filters, page)):
+            return None
+        outcome = Outcome.SERVER_ERROR if limiter.state.pause_reason == "outage" else Outcome.RATE_LIMITED
+        return outcome, f"not asked: the API key is paused by {limiter.paused_by()} for {paused:.0f} s more"
 
 
 def _what(endpoint: Endpoint, filters: dict[str, str], page: int) -> str:

@@ -73,14 +73,33 @@ class Patience:
         self._retries = retries
         self._deadline = deadline
         self._ends: float | None = None
+        self._declined = False  # a page was not asked, the key paused too long (said once)
         self.retried = 0
+
+    def _left(self) -> float:
+        """Seconds of waiting left, counted from the first wait met."""
+        now = asyncio.get_running_loop().time()
+        if self._ends is None:
+            self._ends = now + self._deadline
+        return self._ends - now
+
+    def may_wait(self, seconds: float, what: str) -> bool:
+        """Whether a page is sent though the key is paused for `seconds` (the pause is waited
+        out before it goes): not when that is longer than what is left to wait, said once."""
+        left = self._left()
+        if seconds <= left:
+            return True
+        if not self._declined:
+            self._say(f"{what}: not asked: the API key is paused for {seconds:.0f} s more, longer than the "
+                      f"{max(0.0, left):.0f} s left of the {self._deadline:g} s this command waits in all; the "
+                      f"listings after it are not asked either (try again in {seconds:.0f} s)")
+        self._declined = True
+        return False
 
     async def __call__(self, result: ApiResult[Any], pause: Pause | None, what: str) -> bool:
         if result.outcome not in _PASSING:
             return False  # a 401, a 403, a 404 or an answer that cannot be read: asking again cannot help
-        loop = asyncio.get_running_loop()
-        if self._ends is None:
-            self._ends = loop.time() + self._deadline
+        left = self._left()  # the deadline counts from the first failure (or pause) met
         failed = f"{what}: {result.outcome.value}" + (f" ({result.status_code})" if result.status_code else "")
         if self.retried >= self._retries:
             self._say(f"{failed}; not asked again: {self._retries} tries again already made (at most {self._retries})")
@@ -94,7 +113,6 @@ class Patience:
         else:
             waited = FIRST_BACKOFF_SECONDS * 2 ** self.retried
             why = "no wait asked for, backing off"
-        left = self._ends - loop.time()
         if waited > left:
             self._say(f"{failed}; {why}, longer than the {max(0.0, left):.0f} s left of the {self._deadline:g} s "
                       f"this command waits in all: not asked again (try again in {waited:.0f} s)")
