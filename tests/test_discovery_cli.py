@@ -318,3 +318,28 @@ async def test_a_long_pause_met_at_one_environment_is_not_waited_out_at_the_next
     assert "env-shut (rate_limited: not asked: the API key is paused by a 429 for 90 s more)" in captured.out \
         or "ENVIRONMENT env-shut (locked): could not be read (rate_limited: not asked: the API key is paused by a 429 " \
            "for 90 s more)" in captured.out, captured.out
+
+
+async def test_a_discovered_clusters_listing_is_not_sent_into_a_long_pause_of_its_key(
+    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Discovery read env-prod (lkc-orders found), then env-shut's cluster list answered 429 with
+    # Retry-After: 900. The restart then listed lkc-orders, and that listing waited out the whole
+    # pause (rate_limit.max_pause, 15 minutes) before its first try, saying nothing.
+    # (max_pause 90 here only so that a regression hangs this test 90 s, not 15 minutes.)
+    simulator = Simulator(with_faults(
+        {"match": {"endpoint": "list_clusters"}, "when": {"count": 1}, "action": {"delay_seconds": 0.01}},
+        refused("list_clusters", 429, {"Retry-After": "900"})))
+    async with served(simulator) as url:
+        path = write_config(tmp_path, url, rate_limit={"max_pause": 90})
+        started = asyncio.get_running_loop().time()
+        code = await asyncio.wait_for(asyncio.to_thread(
+            main, ["restart", "lkc-orders", "orders-sink", "--config", str(path), "--log-level", "WARNING"]), 60)
+        took = asyncio.get_running_loop().time() - started
+    captured = capsys.readouterr()
+    assert code == 1, captured.out + captured.err
+    assert took < 15, f"{took:.0f} s"
+    assert ("lkc-orders/orders-sink: not restarted (missing): cluster lkc-orders was not listed: its API key is paused "
+            "by a 429 for 90 s more, longer than the 30 s this command waits: try again then") in captured.out, captured.out
+    assert not [call for call in simulator.calls if call.endpoint == "list"], "no listing sent into the pause"
+    assert not simulator.restarts("lkc-orders")

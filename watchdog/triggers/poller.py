@@ -319,6 +319,13 @@ async def list_for_request(
         log.warning("restart_listing_retried", cluster=poller.cluster, connector=connector, delay_seconds=delay,
                     reason=poller.failure)
 
+    paused = poller.paused_for()
+    if paused > REQUEST_LISTING_SECONDS:
+        # The key is paused already (a 429 one of discovery's listings met): the first try would
+        # wait out the whole pause, up to rate_limit.max_pause (15 minutes), with nothing said.
+        return None, (f"cluster {poller.cluster} was not listed: its API key is paused by {poller.paused_by()} for "
+                      f"{math.ceil(paused)} s more, longer than the {REQUEST_LISTING_SECONDS:g} s this command "
+                      "waits: try again then")
     statuses = await list_retrying(poller, deadline, keep_going, said)
     if statuses is not None:
         return statuses, ""
