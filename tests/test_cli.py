@@ -568,6 +568,22 @@ def test_restart_through_a_daemon_that_took_the_request_but_never_answered_may_h
     assert "prod/orders: sent to the daemon at http://127.0.0.1:" in err and "the restart may have been queued" in err, err
 
 
+@pytest.mark.parametrize("command", [["status"], ["history"]])
+def test_a_daemon_that_never_answers_is_given_up_on_saying_how_long_was_waited(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    # `watchdog status --daemon` against a daemon that took the connection and never answered
+    # ended after 10 s with `ReadTimeout: timed out`: neither what was waited for nor how long.
+    monkeypatch.setattr("watchdog.cli.daemon.DAEMON_TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token")
+    Hang, asked = hanging_handler()
+    with serving(Hang, threaded=True) as server:
+        code = main([*command, "--daemon", f"http://127.0.0.1:{server.server_port}"])
+    err = capsys.readouterr().err
+    assert asked.is_set() and code == 75, err
+    assert "ReadTimeout: nothing read within the read timeout (0.5s)" in err, err
+
+
 def hanging_handler() -> tuple[type[QuietHandler], threading.Event]:
     """A handler whose GET hangs for 5 s, and the event it sets once asked: a daemon or an API
     that stopped answering, for a command to be interrupted while it waits."""

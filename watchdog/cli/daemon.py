@@ -63,6 +63,11 @@ def is_loopback(url: str) -> bool:
     return is_loopback_url(url)
 
 
+# The most each step of a call to --daemon waits (connecting, each read, writing): a daemon that
+# took the connection and never answered ends the command after this, saying so.
+DAEMON_TIMEOUT_SECONDS = 10.0
+
+
 def daemon_client(url: str, headers: dict[str, str]) -> httpx.Client:
     """The client for --daemon. A loopback address (the daemon asked from its own pod, as the
     runbook does) is reached directly, never through HTTP_PROXY or ALL_PROXY, as Go's net/http
@@ -73,7 +78,7 @@ def daemon_client(url: str, headers: dict[str, str]) -> httpx.Client:
 
     # A transport of our own turns the environment's proxies off; it still reads SSL_CERT_FILE.
     transport = httpx.HTTPTransport(trust_env=True) if is_loopback(url) else None
-    return httpx.Client(base_url=url, headers=headers, timeout=10.0, transport=transport)
+    return httpx.Client(base_url=url, headers=headers, timeout=DAEMON_TIMEOUT_SECONDS, transport=transport)
 
 
 def proxy_note(url: str) -> str:

@@ -271,7 +271,10 @@ def transport_failure(exc: Exception) -> str:
         sent = exc.request.headers  # type: ignore[attr-defined]
     except (RuntimeError, AttributeError):  # none built yet, or no httpx error (ssl.SSLError)
         sent = httpx.Headers()
-    return upstream_text(without_credentials(f"{type(exc).__name__}: {str(exc) or _timed_out(exc)}", sent))
+    # What a timeout waited for, and how long, before its own words: the blocking client of
+    # --daemon says only "timed out" (the socket's), and `watchdog status --daemon` against a
+    # daemon that took the connection and never answered printed `ReadTimeout: timed out`.
+    return upstream_text(without_credentials(f"{type(exc).__name__}: {_timed_out(exc) or str(exc)}", sent))
 
 
 # What each of httpx's timeouts waited for, by the key of the request's `timeout` extension.
