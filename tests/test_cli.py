@@ -584,6 +584,32 @@ def test_a_daemon_that_never_answers_is_given_up_on_saying_how_long_was_waited(
     assert "ReadTimeout: nothing read within the read timeout (0.5s)" in err, err
 
 
+def test_restart_through_a_daemon_that_stops_answering_ends_within_its_wait(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The daemon took the restart (202), then answered no GET of it. `--wait 1` took the client's
+    # whole timeout past its end (10 s; here the 5 s the GET hangs): no ask outlasts --wait now.
+    import time
+
+    Hang, asked = hanging_handler()
+
+    class Accepts(Hang):  # type: ignore[valid-type,misc]
+        def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_body(202, {"id": "0123456789abcdef", "state": "pending", "decision": "restart", "detail": "",
+                                 "job": None})
+
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token")
+    with serving(Accepts, threaded=True) as server:
+        started = time.monotonic()
+        code = main(["restart", "prod", "orders", "--daemon", f"http://127.0.0.1:{server.server_port}", "--wait", "1"])
+        took = time.monotonic() - started
+    err = capsys.readouterr().err
+    assert asked.is_set() and code == 1, err
+    assert took < 3, f"{took:.1f} s"
+    assert "prod/orders: requested (request 0123456789abcdef" in err and "ReadTimeout" in err, err
+
+
 def hanging_handler() -> tuple[type[QuietHandler], threading.Event]:
     """A handler whose GET hangs for 5 s, and the event it sets once asked: a daemon or an API
     that stopped answering, for a command to be interrupted while it waits."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..logs import printable
 from .common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_TRY_LATER, TRY_LATER_STATUSES
 from .daemon import (
+    DAEMON_TIMEOUT_SECONDS,
     STANDBY_PAUSE,
     STANDBY_TRIES,
     Standby,
@@ -136,8 +137,11 @@ def _follow(http: httpx.Client, url: str, record: dict[str, Any], wait: float,
     own = asked = record["id"]
     while record["state"] == "pending" and time.monotonic() < deadline:
         time.sleep(0.5)
+        # No ask outlasts `wait`: one begun just before it ended waited the client's whole
+        # timeout (10 s) on a daemon that took it and never answered, --wait 1 taking 11 s.
+        left = max(0.1, deadline - time.monotonic())
         try:
-            response = http.get(f"/v1/restarts/{asked}")
+            response = http.get(f"/v1/restarts/{asked}", timeout=min(DAEMON_TIMEOUT_SECONDS, left))
         except httpx.HTTPError as exc:
             problem = f"the daemon could not be reached ({failure_text(exc)[:200]})"
             continue
