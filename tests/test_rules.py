@@ -20,6 +20,7 @@ from watchdog.rules import (
     selected,
     selects,
     unaddressable,
+    unknown_states,
 )
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -54,6 +55,17 @@ def test_failed_with_a_configuration_error_is_a_user_error(
         tasks=tuple(TaskStatus(id=i, state=s) for i, s in enumerate(tasks)),
     )
     assert classify(failed) is health
+
+
+@pytest.mark.parametrize("connector", ["RUNNING", "DEGRADED", "PROVISIONING"])
+def test_a_task_provisioning_is_waited_for_without_an_unknown_state_warning(connector: str) -> None:
+    # Confluent's MCP integration expects tasks PROVISIONING while a connector is created: not a
+    # state to restart on, and not one to warn of as unknown (a warning for every new connector).
+    provisioning = status(connector, "RUNNING", "PROVISIONING")
+    assert classify(provisioning) is Health.TRANSIENT
+    assert unknown_states(provisioning) == ()
+    # ... a FAILED task beside it is still restarted on, as beside any task waiting for a worker.
+    assert classify(status(connector, "FAILED", "PROVISIONING")) is (Health.TRANSIENT if connector == "PROVISIONING" else Health.FAILED)
 
 
 def test_max_restarts_is_finite_by_default() -> None:
