@@ -1,9 +1,10 @@
 """The composition root: builds the real objects from a Config, starts them, stops them in order.
 
-Five parts of the daemon live in mixins of their own, each with one job: taking and losing the
+Six parts of the daemon live in mixins of their own, each with one job: taking and losing the
 lead (leadership/host.py), swapping in a reloaded config (reloading.py), discovery's refreshes
-(discovery/host.py), the scheduler's jobs and what each runs (triggers/host.py), and the clusters
-and rate-limit lanes in service (cluster_host.py). The process's signals are wired by signals.py."""
+(discovery/host.py), the scheduler's jobs and what each runs (triggers/host.py), the clusters
+and rate-limit lanes in service (cluster_host.py), and the one-shot commands, `run --once` and
+`watchdog restart` without a daemon (once.py). The process's signals are wired by signals.py."""
 
 from __future__ import annotations
 
@@ -31,22 +32,18 @@ from .clients import cloud_client, environment_proxy, sent_secrets
 from .cluster_host import ClusterHost
 from .config import (
     Config,
-    ScheduleTrigger,
-    StalledTrigger,
 )
 from .connect import ConnectBackend, Gateway
 from .connect.transfer import CallLimits
 from .discovery.host import DiscoveryHost
-from .discovery.preview import Patience
 from .engine import MANUAL_RULE, Engine, JobRecorder, WallClock, utc_now
 from .leadership.build import build_leadership
 from .leadership.elector import Elector
 from .leadership.host import LeadershipHost
 from .logs import get_logger, keep_out_of_logs
 from .metrics import Metrics
-from .model import ERROR_OUTCOMES, ConnectorKey, Decision, Trigger
-from .name_hints import connector_name_hint
-from .once import PassStart, report_unread, unread_clusters, unread_discovery, unread_metrics
+from .model import ConnectorKey, Trigger
+from .once import OneShotHost
 from .plan import poll_intervals, trigger_of
 from .queue import RestartJob, RestartQueue
 from .redirects import redirect_hook
@@ -58,7 +55,7 @@ from .start_warnings import warn_at_start
 from .state import Fenced, StateStore, StateStoreError, open_store
 from .tasks import cancel_and_wait
 from .triggers.host import SchedulerHost
-from .triggers.poller import ClusterPoller, ensure_listed, list_for_request, stale_clusters
+from .triggers.poller import ClusterPoller, ensure_listed, stale_clusters
 from .triggers.scheduler import ClockStepWatch
 from .triggers.stall import StallChecker
 
@@ -70,7 +67,7 @@ HISTORY_PRUNE_BEATS = 3600  # the heartbeat ticks every second: prune once an ho
 ALIVE_BEATS = 30
 
 
-class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHost):
+class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHost, OneShotHost):
     def __init__(
         self,
         config: Config,
@@ -385,87 +382,6 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         await stop.wait()
         await self.stop()
         return 0
-
-    async def run_once(self, stop: asyncio.Event | None = None) -> int:
-        """One pass over every rule, then drain the queue. Non-zero when a restart failed, or
-        when `stop` was set before the pass ended (SIGTERM or Ctrl-C: signals.py). Then the pass
-        ends where it is and the queue drains as at a daemon's stop (queue.shutdown_deadline, the
-        rest `unsent` and kept). Before, SIGTERM killed the process where it stood, with no
-        `stopped` line (exit 143), and Ctrl-C was left waiting until the pass ended, then exit 0."""
-        stop = stop or asyncio.Event()
-        one_pass = asyncio.create_task(self._one_pass(), name="once")
-        signalled = asyncio.create_task(stop.wait(), name="once-stop")
-        await asyncio.wait([one_pass, signalled], return_when=asyncio.FIRST_COMPLETED)
-        await cancel_and_wait([signalled])
-        if not one_pass.done():
-            log.warning("once_interrupted", queued=self.queue.depth(),
-                        note="a signal ended the pass before every rule was run: what it queued is sent until "
-                             "queue.shutdown_deadline, the rest kept for the next start; exit 1")
-            await cancel_and_wait([one_pass])
-        stop.set()  # a signal from here on hurries the stop (signals.stop_then_hurry)
-        await self.stop()
-        if not one_pass.done() or one_pass.cancelled() or not one_pass.result():
-            return 1
-        failed = sum(self.recorder.outcomes[outcome] for outcome in ERROR_OUTCOMES) + self.engine.queue_full
-        return 1 if failed or not self._once_whole else 0
-
-    async def _one_pass(self) -> bool:
-        """run_once's pass: False when this replica could not lead, else True once every rule ran
-        and the queue is empty."""
-        warn_at_start(self.config)
-        discovered = await self.refresh_discovery()  # the clusters to pass over (a no-op without discovery)
-        if not await self._lead_once():
-            return False
-        self.probes.config_loaded = True
-        start = PassStart.of(self.pollers, self._stall_checker)
-        for cluster in poll_intervals(self.config):
-            await self.pollers[cluster].poll()
-        for rule in self.config.rules:
-            if rule.enabled and isinstance(rule.trigger, ScheduleTrigger):
-                await self.run_schedule_rule(rule.name)
-            if rule.enabled and isinstance(rule.trigger, StalledTrigger):
-                self._ensure_metrics_lane()
-                await self.run_stall_check(rule.name)
-        await self.queue.join()
-        # A cluster (or environment) the pass could not read was judged nothing of: exit 1 (once.py).
-        self._once_whole = report_unread(unread_clusters(start, self.pollers),
-                                         {} if discovered else unread_discovery(self.fleet.last),
-                                         unread_metrics(start, self._stall_checker))
-        return True
-
-    async def restart_now(self, cluster: str, connector: str, *, reason: str) -> tuple[Decision, RestartJob | None, str]:
-        """One manual restart without the scheduler or HTTP server (the `restart` command): the
-        decision, the job when one was queued, and why none was (as the API's `detail` says it).
-        `missing` alone hid a listing refused 401 behind "no such connector"."""
-        if not await self._lead_once():
-            await self.stop()
-            return Decision.MISSING, None, "another replica leads (or the database cannot be reached): ask it with --daemon URL"
-        try:
-            if self.blocker is not None:
-                await self.blocker.refresh()
-            if cluster not in self.pollers and self.may_be_discovered(cluster):
-                # A page refused by a failure that passes (a 429) is asked for again, as
-                # check-config --discover asks: one 429 refused the restart before.
-                await self.refresh_discovery(lambda limiter: Patience(
-                    limiter, lambda text: log.warning("restart_discovery_retried", cluster=cluster, detail=text)))
-            if cluster not in self.pollers:
-                return Decision.MISSING, None, self.why_not_discovered(cluster)
-            # A listing refused by a failure that passes (a 429, a 5xx) is asked for again (poller.py).
-            statuses, why = await list_for_request(self.pollers[cluster], connector, lambda: self._stopping)
-            if statuses is None:
-                return Decision.MISSING, None, why
-            record = self.engine.on_request(
-                ConnectorKey(cluster, connector), statuses.get(connector),
-                trigger=Trigger.MANUAL, rule=MANUAL_RULE, reason=reason,
-            )
-            if record.job is not None:
-                await record.job.done.wait()
-            detail = record.detail
-            if record.decision is Decision.MISSING and not detail:
-                detail = f"the listing of cluster {cluster} does not show it{connector_name_hint(connector, statuses)}"
-            return record.decision, record.job, detail
-        finally:
-            await self.stop()
 
     async def heartbeat(self) -> None:
         """The liveness heartbeat (/healthz fails when it stops ticking), and the hourly pruning

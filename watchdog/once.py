@@ -1,4 +1,6 @@
-"""What one pass of `watchdog run --once` could not read, and so judged nothing of.
+"""The one-shot commands: `watchdog run --once` (one pass over every rule, then a drained queue)
+and `watchdog restart` without a daemon (OneShotHost, a mixin of app.Daemon), and what a pass
+could not read, and so judged nothing of.
 
 A pass that could not list a cluster (a revoked key's 401, a 403 or 404 for a cluster id that is
 wrong or gone, a 5xx, an answer it could not read) decided and restarted nothing there, and a
@@ -10,14 +12,30 @@ did one whose stall check could not query the Metrics API (stall_check_failed: n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from .discovery.fleet import Refresh
+from .config import Config, ScheduleTrigger, StalledTrigger
+from .discovery.fleet import Fleet, Refresh
 from .discovery.inventory import EnvironmentOutcome
+from .discovery.preview import Patience
+from .engine import MANUAL_RULE, Engine, JobRecorder
 from .logs import get_logger
-from .triggers.poller import ClusterPoller
+from .model import ERROR_OUTCOMES, ConnectorKey, Decision, Trigger
+from .name_hints import connector_name_hint
+from .plan import poll_intervals
+from .queue import RestartJob, RestartQueue
+from .start_warnings import warn_at_start
+from .tasks import cancel_and_wait
+from .triggers.poller import ClusterPoller, list_for_request
 from .triggers.stall import StallChecker
+
+if TYPE_CHECKING:
+    from .blocking import AlertBlocker
+    from .ratelimit import RateLimiter
+    from .server import Probes
 
 log = get_logger("watchdog.app")
 
@@ -69,3 +87,111 @@ def report_unread(clusters: Mapping[str, str], discovery: Mapping[str, str], met
     log.error("once_incomplete", clusters=dict(clusters), discovery=dict(discovery), metrics_api=dict(metrics),
               note="nothing was judged or restarted where the pass could not read; exit 1")
     return False
+
+
+class OneShotHost:
+    """`run --once` and `watchdog restart` without a daemon: each leads once, does its one thing
+    through the daemon's own parts, then stops the daemon (app.Daemon sets the parts)."""
+
+    config: Config
+    engine: Engine
+    recorder: JobRecorder
+    queue: RestartQueue
+    pollers: dict[str, ClusterPoller]
+    probes: Probes
+    fleet: Fleet
+    blocker: AlertBlocker | None
+    _stall_checker: StallChecker | None
+    _stopping: bool
+    _once_whole: bool  # run_once's pass read every cluster and environment (unread_* above)
+
+    if TYPE_CHECKING:  # the daemon's own steps (app.py and its other mixins), declared for the type checker
+        async def stop(self) -> list[RestartJob]: ...
+        async def _lead_once(self) -> bool: ...
+        async def refresh_discovery(self, patience: Callable[[RateLimiter], Patience] | None = None) -> bool: ...
+        def may_be_discovered(self, cluster: str) -> bool: ...
+        def why_not_discovered(self, cluster: str) -> str: ...
+        async def run_schedule_rule(self, rule_name: str) -> None: ...
+        def _ensure_metrics_lane(self) -> None: ...
+        async def run_stall_check(self, rule_name: str) -> None: ...
+
+    async def run_once(self, stop: asyncio.Event | None = None) -> int:
+        """One pass over every rule, then drain the queue. Non-zero when a restart failed, or
+        when `stop` was set before the pass ended (SIGTERM or Ctrl-C: signals.py). Then the pass
+        ends where it is and the queue drains as at a daemon's stop (queue.shutdown_deadline, the
+        rest `unsent` and kept). Before, SIGTERM killed the process where it stood, with no
+        `stopped` line (exit 143), and Ctrl-C was left waiting until the pass ended, then exit 0."""
+        stop = stop or asyncio.Event()
+        one_pass = asyncio.create_task(self._one_pass(), name="once")
+        signalled = asyncio.create_task(stop.wait(), name="once-stop")
+        await asyncio.wait([one_pass, signalled], return_when=asyncio.FIRST_COMPLETED)
+        await cancel_and_wait([signalled])
+        if not one_pass.done():
+            log.warning("once_interrupted", queued=self.queue.depth(),
+                        note="a signal ended the pass before every rule was run: what it queued is sent until "
+                             "queue.shutdown_deadline, the rest kept for the next start; exit 1")
+            await cancel_and_wait([one_pass])
+        stop.set()  # a signal from here on hurries the stop (signals.stop_then_hurry)
+        await self.stop()
+        if not one_pass.done() or one_pass.cancelled() or not one_pass.result():
+            return 1
+        failed = sum(self.recorder.outcomes[outcome] for outcome in ERROR_OUTCOMES) + self.engine.queue_full
+        return 1 if failed or not self._once_whole else 0
+
+    async def _one_pass(self) -> bool:
+        """run_once's pass: False when this replica could not lead, else True once every rule ran
+        and the queue is empty."""
+        warn_at_start(self.config)
+        discovered = await self.refresh_discovery()  # the clusters to pass over (a no-op without discovery)
+        if not await self._lead_once():
+            return False
+        self.probes.config_loaded = True
+        start = PassStart.of(self.pollers, self._stall_checker)
+        for cluster in poll_intervals(self.config):
+            await self.pollers[cluster].poll()
+        for rule in self.config.rules:
+            if rule.enabled and isinstance(rule.trigger, ScheduleTrigger):
+                await self.run_schedule_rule(rule.name)
+            if rule.enabled and isinstance(rule.trigger, StalledTrigger):
+                self._ensure_metrics_lane()
+                await self.run_stall_check(rule.name)
+        await self.queue.join()
+        # A cluster (or environment) the pass could not read was judged nothing of: exit 1 (once.py).
+        self._once_whole = report_unread(unread_clusters(start, self.pollers),
+                                         {} if discovered else unread_discovery(self.fleet.last),
+                                         unread_metrics(start, self._stall_checker))
+        return True
+
+    async def restart_now(self, cluster: str, connector: str, *, reason: str) -> tuple[Decision, RestartJob | None, str]:
+        """One manual restart without the scheduler or HTTP server (the `restart` command): the
+        decision, the job when one was queued, and why none was (as the API's `detail` says it).
+        `missing` alone hid a listing refused 401 behind "no such connector"."""
+        if not await self._lead_once():
+            await self.stop()
+            return Decision.MISSING, None, "another replica leads (or the database cannot be reached): ask it with --daemon URL"
+        try:
+            if self.blocker is not None:
+                await self.blocker.refresh()
+            if cluster not in self.pollers and self.may_be_discovered(cluster):
+                # A page refused by a failure that passes (a 429) is asked for again, as
+                # check-config --discover asks: one 429 refused the restart before.
+                await self.refresh_discovery(lambda limiter: Patience(
+                    limiter, lambda text: log.warning("restart_discovery_retried", cluster=cluster, detail=text)))
+            if cluster not in self.pollers:
+                return Decision.MISSING, None, self.why_not_discovered(cluster)
+            # A listing refused by a failure that passes (a 429, a 5xx) is asked for again (poller.py).
+            statuses, why = await list_for_request(self.pollers[cluster], connector, lambda: self._stopping)
+            if statuses is None:
+                return Decision.MISSING, None, why
+            record = self.engine.on_request(
+                ConnectorKey(cluster, connector), statuses.get(connector),
+                trigger=Trigger.MANUAL, rule=MANUAL_RULE, reason=reason,
+            )
+            if record.job is not None:
+                await record.job.done.wait()
+            detail = record.detail
+            if record.decision is Decision.MISSING and not detail:
+                detail = f"the listing of cluster {cluster} does not show it{connector_name_hint(connector, statuses)}"
+            return record.decision, record.job, detail
+        finally:
+            await self.stop()
