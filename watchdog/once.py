@@ -155,6 +155,16 @@ class OneShotHost:
             if rule.enabled and isinstance(rule.trigger, StalledTrigger):
                 self._ensure_metrics_lane()
                 await self.run_stall_check(rule.name)
+                # A stall check judges only connectors this process has seen RUNNING through
+                # `grace` and the three windows (engine.running_since, kept in memory: a restart
+                # or a pause in between would otherwise read as a stall). A one-shot pass has seen
+                # each connector once, at its own poll: the check judged none, queried nothing,
+                # and said nothing, so a CronJob's stalled rule never restarted a stalled source
+                # while every run exited 0. Said, at warning, so the rule is not trusted in vain.
+                log.warning("once_stall_unjudged", rule=rule.name,
+                            note="a stalled rule judges connectors seen RUNNING by a running daemon through grace and "
+                                 "three windows; a --once pass sees each connector once, so it judged none: run the "
+                                 "daemon (watchdog run) for stall checks")
         await self.queue.join()
         # A cluster (or environment) the pass could not read was judged nothing of: exit 1 (once.py).
         self._once_whole = report_unread(unread_clusters(start, self.pollers),
