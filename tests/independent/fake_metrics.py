@@ -74,6 +74,7 @@ class MetricsFake:
     extra: dict[str, Any] = field(default_factory=dict)  # extra fields on every point and the answer
     omit_label: bool = False
     rate_limited: int = 0  # the next N queries answer 429
+    bare_429: bool = False  # a 429 without any header (the 2022 spec documents none)
     forbidden: set[str] = field(default_factory=set)  # ids a query naming them is refused (403) for
     queries: list[dict[str, Any]] = field(default_factory=list)  # every body validated and answered
     refused: list[tuple[int, str]] = field(default_factory=list)  # (status, detail) of each refusal
@@ -217,7 +218,7 @@ def app(fake: MetricsFake) -> Starlette:
         if fake.rate_limited > 0:
             fake.rate_limited -= 1
             # Two sets, one per scope (research §3.4); reset in relative seconds.
-            return error(429, "Too Many Requests", headers={
+            return error(429, "Too Many Requests", headers=None if fake.bare_429 else {
                 "rateLimit-limit": "300, 1000", "rateLimit-remaining": "0, 700", "rateLimit-reset": "2, 30"})
         try:
             body = json.loads(await request.body())

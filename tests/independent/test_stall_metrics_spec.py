@@ -119,7 +119,8 @@ async def test_a_stalled_sink_is_restarted_once_a_moving_and_an_idle_one_never(g
     assert [p.rsplit("/", 2)[-2] for p in fake.restarts()] == ["sink-stall"]
 
 @pytest.mark.parametrize(("options", "shape"), [
-    ({"rate_limited": 3}, "three 429s with both rateLimit-* scopes"),
+    ({"rate_limited": 1}, "a 429 with both rateLimit-* scopes"),
+    ({"rate_limited": 1, "bare_429": True}, "a 429 without any header"),
     ({"forbidden": {"lcc-move"}}, "a 403 for the moving source's id"),
 ])
 async def test_the_stalled_source_is_still_restarted_through_429s_and_a_403_for_another_id(
