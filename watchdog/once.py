@@ -46,18 +46,21 @@ class PassStart:
     failed Metrics API queries."""
 
     failed_listings: Mapping[str, int] = field(default_factory=dict)
-    failed_queries: int = 0
+    failed_queries: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, pollers: Mapping[str, ClusterPoller], stall: StallChecker | None) -> PassStart:
         return cls({name: poller.failed_listings for name, poller in pollers.items()},
-                   0 if stall is None else len(stall.failed_queries))
+                   {} if stall is None else dict(stall.failed_queries))
 
 
 def unread_metrics(start: PassStart, stall: StallChecker | None) -> dict[str, str]:
     """The clusters a stall check of the pass could not query the Metrics API for (its points
     unread: no verdict), each with the last failure."""
-    return {} if stall is None else dict(stall.failed_queries[start.failed_queries:])
+    if stall is None:
+        return {}
+    return {cluster: stall.last_query_failure[cluster] for cluster, failed in sorted(stall.failed_queries.items())
+            if failed > start.failed_queries.get(cluster, 0)}
 
 
 def unread_clusters(start: PassStart, pollers: Mapping[str, ClusterPoller]) -> dict[str, str]:

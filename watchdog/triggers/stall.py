@@ -23,6 +23,7 @@ called stalled:
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -88,9 +89,12 @@ class StallChecker:
         # A key without MetricsViewer on a cluster is refused (403) at every check: its
         # api_call_failed said the same way (the connectors' stall_unjudged is said once).
         self._refusals = Streaks(now)
-        # Each query that failed (not a 403: those connectors are unjudged), as (cluster, outcome:
-        # message), since the start: `run --once` says a check that read nothing (once.py).
-        self.failed_queries: list[tuple[str, str]] = []
+        # Queries that failed (not a 403: those connectors are unjudged) per cluster since the
+        # start, and each cluster's last failure (`outcome: message`): `run --once` says a check
+        # that read nothing (once.py). Counted, not listed: a list kept every failure of a daemon
+        # whose Metrics API kept failing, for as long as it ran.
+        self.failed_queries: Counter[str] = Counter()
+        self.last_query_failure: dict[str, str] = {}
 
     def stand_by(self) -> None:
         """Forget the failures met: a streak kept through hours of standby was reported, once
@@ -248,7 +252,8 @@ class StallChecker:
                 report = log.debug if fields is None else log.warning
                 report("stall_check_failed", cluster=cluster, metric=metric, outcome=result.outcome.value,
                        message=result.message, connectors=len(batch), **(fields or {}))
-                self.failed_queries.append((cluster, f"{result.outcome.value}: {result.message}"[:300]))
+                self.failed_queries[cluster] += 1
+                self.last_query_failure[cluster] = f"{result.outcome.value}: {result.message}"[:300]
                 return None
         return points, denied, answered
 
