@@ -12,6 +12,16 @@ LOOPBACK = "127.0.0.1,localhost,::1"
 for _name in ("NO_PROXY", "no_proxy"):
     os.environ[_name] = ",".join(filter(None, [os.environ.get(_name, ""), LOOPBACK]))
 
+# The daemon's settings read WATCHDOG_* variables (pydantic-settings), and so does every config a
+# test builds, and every daemon a test starts inherits them. A developer's shell that exports one
+# (a token for `watchdog status --daemon`, a secrets dir, a dry-run) changed what tests saw: with
+# WATCHDOG_SERVER__AUTH_TOKEN set, three of tests/test_docs.py failed with 401s. The suite's own
+# knobs (WATCHDOG_PROPERTY_EXAMPLES, WATCHDOG_PROPERTY_SHRINK) are kept; tests that need a
+# variable set it themselves (monkeypatch.setenv, or a subprocess's env).
+for _name in [name for name in os.environ if name.upper().startswith("WATCHDOG_")]:
+    if not _name.upper().startswith("WATCHDOG_PROPERTY_"):
+        del os.environ[_name]
+
 # Fake, test-only values: a test that finds them anywhere it should not has found a leak.
 TEST_API_KEY = "TESTKEY0123456789"
 TEST_API_SECRET = "test-secret-Zq8xV3nR7tLk2Pw9"
