@@ -1327,9 +1327,11 @@ def test_check_config_shows_the_budget_of_alert_and_stall_rules_too(
     monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "example-token-0123456789")
     assert main(["check-config", "--config", str(Path(__file__).parent.parent / "config.example.yaml")]) == 0
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ") and line.split()}
-    assert lines["heal-failed"].endswith(", backoff 1m..1h, max_restarts 10"), lines["heal-failed"]
-    assert lines["restart-on-alert"].endswith(", backoff 5m..1h, max_restarts 6"), lines["restart-on-alert"]
-    assert lines["restart-stalled-connectors"].endswith(", backoff 5m..1h, max_restarts 4"), lines["restart-stalled-connectors"]
+    # The backoff is shown as the waits it makes (base x (n^2 + n), up to the cap): shown as
+    # `1m..1h` (base and cap), it read as a first wait of one minute, where it is two.
+    assert lines["heal-failed"].endswith(", backoff gaps 2m, 6m, 12m .. 1h, max_restarts 10"), lines["heal-failed"]
+    assert lines["restart-on-alert"].endswith(", backoff gaps 10m, 30m, 1h, max_restarts 6"), lines["restart-on-alert"]
+    assert lines["restart-stalled-connectors"].endswith(", backoff gaps 10m, 30m, 1h, max_restarts 4"), lines["restart-stalled-connectors"]
     assert "max_restarts" not in lines["nightly-jdbc"]  # a schedule restarts what it selects, no budget
 
 

@@ -16,7 +16,20 @@ from ..config import (
     WindowSettings,
 )
 from ..logs import printable, redact_url_credentials
+from ..policy import backoff_gap
 from ..triggers.scheduler import HELD_RUNS_LOOKED_AT, HeldRuns, held_runs, rule_trigger
+
+
+def _gaps(rule: Rule) -> str:
+    """The waits after the first restarts, up to the cap: `backoff 1m..1h` (base and cap) read
+    as a first wait of one minute, where it is two (base x (n^2 + n), policy.backoff_gap)."""
+    gaps: list[str] = []
+    for attempts in range(1, 4):
+        gap = backoff_gap(attempts, rule.backoff)
+        gaps.append(duration(gap))
+        if gap >= rule.backoff.cap:
+            return "gaps " + ", ".join(gaps)
+    return "gaps " + ", ".join(gaps) + f" .. {duration(rule.backoff.cap)}"
 
 
 def _budget(rule: Rule) -> str:
@@ -24,7 +37,7 @@ def _budget(rule: Rule) -> str:
     user errors. Alert and stall rules have them as status rules do (their `max_restarts` 10 by
     default, the connector then given up on): shown for status rules only, an alert rule's
     `max_restarts: 6` was nowhere in the summary, nor that one left out stops at 10."""
-    what = f", backoff {duration(rule.backoff.base)}..{duration(rule.backoff.cap)}"
+    what = f", backoff {_gaps(rule)}"
     what += f", max_restarts {rule.max_restarts or 'unlimited'}"
     return what + (", restarts user errors" if rule.restart_user_errors else "")
 
