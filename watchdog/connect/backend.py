@@ -73,6 +73,10 @@ class ApiResult(Generic[T]):
     # queue tries such a restart again while a new leader is elected, without spending its
     # max_retries (queue/election.py).
     between_leaders: bool = False
+    # A 2xx read whose body was larger than api.max_response_bytes (not cut off: whole, and too
+    # large). Said of self-managed Kafka Connect's answers (kafka_connect.py), whose list is then
+    # read status by status.
+    too_large: bool = False
 
     @property
     def ok(self) -> bool:

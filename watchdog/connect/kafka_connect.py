@@ -88,6 +88,7 @@ from .backend import (
 )
 from .entries import parse_expanded_list
 from .paths import path_segment
+from .status_by_status import parse_names, read_status_by_status
 from .transfer import DEFAULT_LIMITS, Answer, CallLimits, fetch
 
 T = TypeVar("T")
@@ -161,9 +162,22 @@ class KafkaConnectBackend:
                 self._idle.set()
 
     async def list_connectors(self) -> ApiResult[dict[str, ConnectorStatus]]:
-        return await self._in_use(Endpoint.LIST, lambda: self._call(
+        return await self._in_use(Endpoint.LIST, self._list)
+
+    async def _list(self) -> ApiResult[dict[str, ConnectorStatus]]:
+        result = await self._call(
             Endpoint.LIST, "GET", "/connectors", lambda data: parse_expanded_list(data, max_listed=self._limits.max_listed),
-            params=LIST_EXPANSIONS))
+            params=LIST_EXPANSIONS)
+        if not result.too_large:
+            return result
+        # The failed instances' traces made the list too large (status_by_status.py): read each
+        # connector's status instead. Every call counted, the list's first.
+        read = await read_status_by_status(
+            f"the expanded list was larger than {self._limits.max_bytes} bytes (api.max_response_bytes): "
+            "read status by status",
+            lambda: self._call(Endpoint.LIST, "GET", "/connectors", parse_names(self._limits.max_listed)),
+            lambda name: self._call(Endpoint.STATUS, "GET", f"{_connector_path(name)}/status", parse_status))
+        return replace(read, made=(*result.calls, *read.calls), elapsed=result.elapsed + read.elapsed)
 
     async def connector_status(self, connector: str) -> ApiResult[ConnectorStatus]:
         return await self._in_use(Endpoint.STATUS, lambda: self._call(
@@ -354,11 +368,12 @@ class KafkaConnectBackend:
                 # Every worker asked said so: the cluster is between leaders (queue/election.py).
                 result = replace(result, between_leaders=True)
             if (not body_optional and result.outcome is Outcome.SERVER_ERROR and response.is_success
-                    and attempt + 1 < count):
+                    and not result.too_large and attempt + 1 < count):
                 # A 2xx that is not Connect's answer (a proxy's or a web UI's HTML page on that
                 # worker's address, a body that is no status or list): that worker is broken, not
                 # the cluster, and a read may ask the next. Kept as the worker to ask first, it
-                # failed every poll while the others would have answered.
+                # failed every poll while the others would have answered. Not a list too large:
+                # every worker lists the same cluster, and asking each read it once per worker.
                 failures.append(f"{url}: {result.message}")
                 continue
             self._preferred = index
@@ -477,7 +492,7 @@ def _result(
         message = answer.incomplete_message(limits)
         if body_optional:  # a restart accepted with a body too large to read (or cut off) is still accepted
             return ApiResult(endpoint, outcome, message=message, **common)
-        return ApiResult(endpoint, Outcome.SERVER_ERROR, message=message, **common)
+        return ApiResult(endpoint, Outcome.SERVER_ERROR, message=message, too_large=answer.cut_off is None, **common)
     said = error_in_body(response) if body_optional else None
     if said is not None:
         # A restart's 2xx whose body is an error, not a status: taken for a worker before 3.0

@@ -1,0 +1,98 @@
+"""`watchdog run --once` (Daemon.run_once) against the independent Kafka Connect fake
+(fake_kafka_connect.py, written from Apache Kafka's source): what real workers of 2.x to 4.x
+answer beyond a healthy cluster's answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from structlog.testing import capture_logs
+
+from watchdog.app import Daemon
+
+from ..support import CLUSTER, KAFKA_CONNECT_NAME, SELF_MANAGED, daemon_config
+from .fake_kafka_connect import Balancer, Connector, Worker, connector, serving
+
+STATUS_RULE = {"name": "heal", "trigger": {"type": "status", "interval": 5, "confirm_polls": 1}, "select": {"include": ["*"]}}
+# tests/support.py's cluster_config puts a self-managed cluster's worker under this path
+PREFIX = f"/kafka-connect/{KAFKA_CONNECT_NAME}"
+SMALLEST_BODY_CAP = 64 * 1024  # api.max_response_bytes' least value
+ONLY_FAILED = "includeTasks=true&onlyFailed=true"
+
+
+async def once(balancer: Balancer, **api: Any) -> tuple[int, list[dict[str, Any]]]:
+    async with serving(balancer):
+        base = balancer.base_url
+        daemon = Daemon(daemon_config([STATUS_RULE], base_url=base, backend=SELF_MANAGED, api={"base_url": base, **api}))
+        with capture_logs() as logs:
+            code = await daemon.run_once()
+    return code, logs
+
+
+def restarted(worker: Worker) -> list[str]:
+    return [f"{path.removeprefix(PREFIX)}?{query}" for method, path, query in worker.requests if method == "POST"]
+
+
+def failing_sinks(count: int, *, tasks: int = 2, trace_kb: int = 16) -> dict[str, Connector]:
+    return {f"sink-{i}": connector("RUNNING", ["FAILED"] * tasks, trace_kb=trace_kb) for i in range(count)}
+
+
+async def test_a_list_too_large_for_its_traces_is_read_status_by_status_and_the_failed_restarted() -> None:
+    """A worker puts every FAILED instance's stack trace in the expanded list, uncut: 300 sinks
+    of 4 tasks with traces of 16 KB (their database down) made a 20 MB list, and every poll of
+    the cluster failed (`answer larger than 16777216 bytes (api.max_response_bytes)`), `run
+    --once` exiting 1, nothing judged or restarted. Here 3 sinks of 2 tasks pass the least cap."""
+    worker = Worker(version=(3, 9))
+    worker.connectors.update(failing_sinks(3))
+    worker.connectors.update({f"ok-{i}": connector() for i in range(5)})
+    worker.connectors["just-created"] = Connector(has_status=False)  # its status: 404, left out
+    code, logs = await once(Balancer([worker], prefix=PREFIX), max_response_bytes=SMALLEST_BODY_CAP)
+    assert code == 0, [e for e in logs if e["event"] == "once_incomplete"]
+    assert sorted(restarted(worker)) == [f"/connectors/sink-{i}/restart?{ONLY_FAILED}" for i in range(3)]
+    [said] = [e for e in logs if e["event"] == "list_read_by_status"]
+    assert said["cluster"] == CLUSTER and said["log_level"] == "info"
+    assert "larger than 65536 bytes (api.max_response_bytes): read status by status" in str(said["message"])
+    lists = [(path, query) for method, path, query in worker.requests if path == f"{PREFIX}/connectors"]
+    assert lists == [(f"{PREFIX}/connectors", "expand=status&expand=info"), (f"{PREFIX}/connectors", "")]
+    statuses = [path for _, path, _ in worker.requests if path.endswith("/status")]
+    assert len(statuses) == 9  # one per name listed
+
+
+async def test_a_connector_whose_own_status_is_too_large_is_unusable_and_its_neighbours_judged() -> None:
+    worker = Worker(version=(4, 1))
+    worker.connectors.update(failing_sinks(1))
+    worker.connectors["huge"] = connector("RUNNING", ["FAILED"] * 5, trace_kb=16)  # 80 KB alone
+    worker.connectors["ok"] = connector()
+    code, logs = await once(Balancer([worker], prefix=PREFIX), max_response_bytes=SMALLEST_BODY_CAP)
+    assert code == 0
+    assert restarted(worker) == [f"/connectors/sink-0/restart?{ONLY_FAILED}"]
+    [unusable] = [e for e in logs if e["event"] == "unusable_entries"]
+    assert unusable["entries"] == {"huge": "status_too_large"}
+
+
+async def test_a_list_within_the_cap_is_one_call() -> None:
+    worker = Worker(version=(3, 9))
+    worker.connectors.update(failing_sinks(1, trace_kb=4))
+    worker.connectors["ok"] = connector()
+    code, logs = await once(Balancer([worker], prefix=PREFIX))
+    assert code == 0
+    assert restarted(worker) == [f"/connectors/sink-0/restart?{ONLY_FAILED}"]
+    assert [path for _, path, _ in worker.requests if path.endswith("/status")] == []
+    assert not [e for e in logs if e["event"] == "list_read_by_status"]
+
+
+async def test_a_list_too_large_is_not_asked_of_every_worker_in_turn() -> None:
+    """Every worker lists the same cluster: a list too large from the first is read status by
+    status there, not fetched whole again from each other worker (as a broken worker's 2xx is)."""
+    first, second = Worker(version=(3, 9)), Worker(version=(3, 9))
+    for worker in (first, second):
+        worker.connectors.update(failing_sinks(3))
+        worker.connectors.update({f"ok-{i}": connector() for i in range(5)})  # the breaker holds 3 of 3
+    one, two = Balancer([first], prefix=PREFIX), Balancer([second], prefix=PREFIX)
+    async with serving(one), serving(two):
+        cluster = {"backend": SELF_MANAGED, "urls": [one.url, two.url]}
+        daemon = Daemon(daemon_config([STATUS_RULE], backend=SELF_MANAGED, clusters={CLUSTER: cluster},
+                                      api={"base_url": one.base_url, "max_response_bytes": SMALLEST_BODY_CAP}))
+        code = await daemon.run_once()
+    assert code == 0
+    assert len(restarted(first)) == 3 and second.requests == []
