@@ -96,3 +96,39 @@ async def test_a_list_too_large_is_not_asked_of_every_worker_in_turn() -> None:
         code = await daemon.run_once()
     assert code == 0
     assert len(restarted(first)) == 3 and second.requests == []
+
+
+async def test_a_worker_before_2_3_listing_names_only_is_read_status_by_status_and_its_failed_task_restarted() -> None:
+    """Kafka Connect before 2.3 (KIP-465) answers `GET /connectors?expand=...` with the names
+    alone, as does a worker behind a proxy that drops the query: every poll of the cluster failed
+    (`unreadable response: expanded list is not an object but an array (of names?)`), `run
+    --once` exiting 1, its FAILED task never restarted."""
+    worker = Worker(version=(2, 2))
+    worker.connectors.update({"orders": connector("RUNNING", ["RUNNING", "FAILED"]), "ok": connector()})
+    code, logs = await once(Balancer([worker], prefix=PREFIX))
+    assert code == 0, [e for e in logs if e["event"] == "once_incomplete"]
+    # Before 3.0 the flags are ignored (204): the failed task is then restarted by id.
+    assert restarted(worker) == [f"/connectors/orders/restart?{ONLY_FAILED}", "/connectors/orders/tasks/1/restart?"]
+    [said] = [e for e in logs if e["event"] == "list_read_by_status"]
+    assert "names only (Kafka Connect before 2.3 ignores ?expand" in str(said["message"])
+    lists = [query for _, path, query in worker.requests if path == f"{PREFIX}/connectors"]
+    assert lists == ["expand=status&expand=info", ""]
+
+
+async def test_a_worker_listing_names_only_beside_one_answering_the_map_is_passed_over() -> None:
+    """A rolling upgrade from 2.2: the worker answering the map is asked next, and the poll is
+    one list call there, not a status call per connector."""
+    old, new = Worker(version=(2, 2)), Worker(version=(3, 9))
+    for worker in (old, new):
+        worker.connectors.update({"orders": connector("RUNNING", ["RUNNING", "FAILED"]), "ok": connector()})
+    first, second = Balancer([old], prefix=PREFIX), Balancer([new], prefix=PREFIX)
+    async with serving(first), serving(second):
+        cluster = {"backend": SELF_MANAGED, "urls": [first.url, second.url]}
+        daemon = Daemon(daemon_config([STATUS_RULE], backend=SELF_MANAGED, clusters={CLUSTER: cluster},
+                                      api={"base_url": first.base_url}))
+        with capture_logs() as logs:
+            code = await daemon.run_once()
+    assert code == 0
+    assert restarted(new) == [f"/connectors/orders/restart?{ONLY_FAILED}"]
+    assert [path for _, path, _ in old.requests + new.requests if path.endswith("/status")] == []
+    assert not [e for e in logs if e["event"] == "list_read_by_status"]

@@ -77,6 +77,9 @@ class ApiResult(Generic[T]):
     # large). Said of self-managed Kafka Connect's answers (kafka_connect.py), whose list is then
     # read status by status.
     too_large: bool = False
+    # A 2xx list answered with an array of names, not the expanded map (entries.NamesOnly): a
+    # self-managed worker before 2.3 ignores ?expand (kafka_connect.py reads it status by status).
+    names_only: bool = False
 
     @property
     def ok(self) -> bool:

@@ -28,6 +28,10 @@ KAFKA_CONNECT_NAMES_ONLY = "Kafka Connect before 2.3 ignores ?expand"
 CLOUD_NAMES_ONLY = "Confluent answers so when the request's ?expand did not reach it (a proxy dropping the query?)"
 
 
+class NamesOnly(ValueError):
+    """The list answer is an array of names, not the expanded map (`names_only` says why)."""
+
+
 def parse_expanded_list(
     data: Any, names_only: str = KAFKA_CONNECT_NAMES_ONLY, *, max_listed: int = DEFAULT_MAX_LISTED
 ) -> dict[str, ConnectorStatus]:
@@ -37,7 +41,7 @@ def parse_expanded_list(
     a few dozen bytes fit 280,000 of them in api.max_response_bytes (100,000 cost 300,000 series,
     325 MB and a poll of a minute). Not read at all: a part of them would make the rest vanish."""
     if isinstance(data, list):
-        raise ValueError(f"expanded list is not an object but an array (of names?): {names_only}")
+        raise NamesOnly(f"expanded list is not an object but an array (of names?): {names_only}")
     if not isinstance(data, dict):
         raise ValueError("expanded list is not an object")
     if len(data) > max_listed:

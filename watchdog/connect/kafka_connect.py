@@ -86,7 +86,7 @@ from .backend import (
     transport_failure,
     without_credentials,
 )
-from .entries import parse_expanded_list
+from .entries import NamesOnly, parse_expanded_list
 from .paths import path_segment
 from .status_by_status import parse_names, read_status_by_status
 from .transfer import DEFAULT_LIMITS, Answer, CallLimits, fetch
@@ -165,19 +165,28 @@ class KafkaConnectBackend:
         return await self._in_use(Endpoint.LIST, self._list)
 
     async def _list(self) -> ApiResult[dict[str, ConnectorStatus]]:
+        limits = self._limits
         result = await self._call(
-            Endpoint.LIST, "GET", "/connectors", lambda data: parse_expanded_list(data, max_listed=self._limits.max_listed),
+            Endpoint.LIST, "GET", "/connectors", lambda data: parse_expanded_list(data, max_listed=limits.max_listed),
             params=LIST_EXPANSIONS)
-        if not result.too_large:
+        if result.too_large:
+            # The failed instances' traces made the list too large (status_by_status.py).
+            why = (f"the expanded list was larger than {limits.max_bytes} bytes (api.max_response_bytes): "
+                   "read status by status")
+        elif result.names_only:
+            # Every worker asked answered the names only: before 2.3 (KIP-465) a worker ignores
+            # ?expand, as does one behind a proxy that drops the query (one such worker among
+            # others is passed over: the next answers the map). Each connector's status has been
+            # served since 0.10.
+            why = ("the workers answered the names only (Kafka Connect before 2.3 ignores ?expand, as does a "
+                   "worker behind a proxy dropping the query): read status by status")
+        else:
             return result
-        # The failed instances' traces made the list too large (status_by_status.py): read each
-        # connector's status instead. Every call counted, the list's first.
-        read = await read_status_by_status(
-            f"the expanded list was larger than {self._limits.max_bytes} bytes (api.max_response_bytes): "
-            "read status by status",
-            lambda: self._call(Endpoint.LIST, "GET", "/connectors", parse_names(self._limits.max_listed)),
-            lambda name: self._call(Endpoint.STATUS, "GET", f"{_connector_path(name)}/status", parse_status))
-        return replace(read, made=(*result.calls, *read.calls), elapsed=result.elapsed + read.elapsed)
+        # The names, then each connector's status; every call counted, the list's first.
+        names = await self._call(Endpoint.LIST, "GET", "/connectors", parse_names(limits.max_listed))
+        listed = replace(names, made=(*result.calls, *names.calls), elapsed=result.elapsed + names.elapsed)
+        return await read_status_by_status(
+            why, listed, lambda name: self._call(Endpoint.STATUS, "GET", f"{_connector_path(name)}/status", parse_status))
 
     async def connector_status(self, connector: str) -> ApiResult[ConnectorStatus]:
         return await self._in_use(Endpoint.STATUS, lambda: self._call(
@@ -507,7 +516,8 @@ def _result(
         if body_optional:
             return ApiResult(endpoint, outcome, message=message, **common)
         # A 2xx read we cannot read is the server's fault and worth a retry later.
-        return ApiResult(endpoint, Outcome.SERVER_ERROR, message=message, **common)
+        return ApiResult(endpoint, Outcome.SERVER_ERROR, message=message, names_only=isinstance(exc, NamesOnly),
+                         **common)
     return ApiResult(endpoint, outcome, value=value, **common)
 
 

@@ -9,6 +9,9 @@ cluster failed (`answer larger than 16777216 bytes`), nothing judged or restarte
 someone raised the setting. Each connector's own status (`GET /connectors/{name}/status`, the
 same ConnectorStateInfo the list expands) is small enough: the names are listed without `expand`
 and each status read in turn, each answer under the same bound.
+
+A worker before 2.3 (KIP-465) ignores `expand` and answers the names only (so does one behind a
+proxy that drops the query): every poll of such a cluster failed, and it is read the same way.
 """
 
 from __future__ import annotations
@@ -38,19 +41,19 @@ def parse_names(max_listed: int) -> Callable[[Any], list[str]]:
 
 async def read_status_by_status(
     why: str,
-    names: Callable[[], Awaitable[ApiResult[list[str]]]],
+    listed: ApiResult[list[str]],
     status: Callable[[str], Awaitable[ApiResult[ConnectorStatus]]],
 ) -> ApiResult[dict[str, ConnectorStatus]]:
-    """The cluster's statuses from its names and each connector's status, one call at a time (the
-    whole read holds one rate-limit permit, as the list call it stands for). `why`: why the list
-    could not be read whole, kept as the result's message.
+    """The cluster's statuses from its names (`listed`: the answer that gave them) and each
+    connector's status, one call at a time (the whole read holds one rate-limit permit, as the
+    list call it stands for). `why`: why the list could not be read as asked, kept as the
+    result's message. Every call counted, `listed`'s first.
 
     A connector whose status is answered 404 was deleted after the names were listed (or has no
     status yet): it is left out, as Kafka Connect's own expanded list leaves it out. One whose
     status alone is too large is kept unusable (its health unknown, its neighbours judged). Any
     other failure fails the read: a part of the cluster would make the rest look deleted."""
-    started = time.perf_counter()
-    listed = await names()
+    started = time.perf_counter() - listed.elapsed
     calls = list(listed.calls)
     if not listed.ok or listed.value is None:
         return _failed(listed, f"{why}; listing the names failed: {listed.message}", started, calls)
