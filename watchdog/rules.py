@@ -98,6 +98,22 @@ def degraded_without_error(status: ConnectorStatus) -> bool:
     )
 
 
+def awaiting_a_worker(status: ConnectorStatus) -> bool:
+    """Waiting for a worker, not failed: DEGRADED with no task in error (Confluent), or a
+    connector UNASSIGNED, or RUNNING with a task UNASSIGNED and none in error (Kafka Connect has
+    no DEGRADED: its connector stays RUNNING while a task awaits a worker). Transient (classify);
+    reported when it lasts (degraded_report_after). On Kafka Connect UNASSIGNED is what a worker
+    that stopped writes for its instances until another takes them (after
+    scheduled.rebalance.max.delay.ms, 5 minutes by default): one that stays so is run by no worker,
+    and no restart of the failed instances touches it."""
+    if degraded_without_error(status):
+        return True
+    if any(task.state.upper() in _ERROR_TASK_STATES for task in status.tasks):
+        return False
+    state = status.state.upper()
+    return state == "UNASSIGNED" or (state == "RUNNING" and any(t.state.upper() == "UNASSIGNED" for t in status.tasks))
+
+
 def unaddressable(name: str) -> bool:
     """A name no request can be trusted to reach: `/`-separated parts `.`, `..` or empty
     (`a/../b`, `/orders`, `orders/`, `a//b`).

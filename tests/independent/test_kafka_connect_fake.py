@@ -10,7 +10,7 @@ from structlog.testing import capture_logs
 
 from watchdog.app import Daemon
 
-from ..support import CLUSTER, KAFKA_CONNECT_NAME, SELF_MANAGED, daemon_config
+from ..support import CLUSTER, KAFKA_CONNECT_NAME, SELF_MANAGED, Clock, daemon_config
 from .fake_kafka_connect import Balancer, Connector, Worker, connector, serving
 
 STATUS_RULE = {"name": "heal", "trigger": {"type": "status", "interval": 5, "confirm_polls": 1}, "select": {"include": ["*"]}}
@@ -132,3 +132,46 @@ async def test_a_worker_listing_names_only_beside_one_answering_the_map_is_passe
     assert restarted(new) == [f"/connectors/orders/restart?{ONLY_FAILED}"]
     assert [path for _, path, _ in old.requests + new.requests if path.endswith("/status")] == []
     assert not [e for e in logs if e["event"] == "list_read_by_status"]
+
+
+async def test_a_self_managed_connector_left_unassigned_is_reported_once_past_degraded_report_after() -> None:
+    """Kafka Connect has no DEGRADED: a connector whose task no worker runs stays RUNNING with the
+    task UNASSIGNED (what a worker that left writes until another takes it), or is UNASSIGNED
+    itself. Such connectors were `transient` at every poll for good and never reported: no
+    `degraded_too_long`, `watchdog_connectors_degraded_too_long` 0 after 30 s with
+    `degraded_report_after: 8s` in a running daemon. Neither is restarted (no restart of what
+    failed touches them); the RUNNING one with no task at all (a connector that made none) is healthy."""
+    worker = Worker(version=(3, 9))
+    worker.connectors.update({
+        "task-unassigned": connector("RUNNING", ["RUNNING", "UNASSIGNED"]),
+        "unassigned": connector("UNASSIGNED", ["UNASSIGNED"]),
+        "no-tasks": connector("RUNNING", []),
+        "paused": connector("PAUSED", ["PAUSED"]),
+        "ok": connector(),
+    })
+    clock = Clock()
+    rule = {**STATUS_RULE, "trigger": {**STATUS_RULE["trigger"], "degraded_report_after": "60s"}}
+    balancer = Balancer([worker], prefix=PREFIX)
+    async with serving(balancer):
+        base = balancer.base_url
+        daemon = Daemon(daemon_config([rule], base_url=base, backend=SELF_MANAGED, api={"base_url": base}),
+                        now=clock.wall, clock=clock.monotonic)
+        gauge = ("watchdog_connectors_degraded_too_long", {"cluster": CLUSTER})
+        with capture_logs() as logs:
+            for second in range(0, 61, 5):
+                await daemon.pollers[CLUSTER].poll()
+                if second < 60:
+                    assert daemon.metrics.registry.get_sample_value(*gauge) == 0
+                clock.advance(5)
+            await daemon.pollers[CLUSTER].poll()
+            assert daemon.metrics.registry.get_sample_value(*gauge) == 2
+            worker.connectors["task-unassigned"].tasks[1].state = "RUNNING"  # a worker took it
+            await daemon.pollers[CLUSTER].poll()
+            assert daemon.metrics.registry.get_sample_value(*gauge) == 1
+        await daemon.stop()
+    reports = [e for e in logs if e["event"] == "degraded_too_long"]
+    assert sorted((e["connector"], e["state"], e["log_level"]) for e in reports) == [
+        ("task-unassigned", "RUNNING", "warning"), ("unassigned", "UNASSIGNED", "warning")]
+    assert all("UNASSIGNED (no worker runs it" in str(e["note"]) for e in reports)
+    assert [e["connector"] for e in logs if e["event"] == "degraded_ended"] == ["task-unassigned"]
+    assert restarted(worker) == []

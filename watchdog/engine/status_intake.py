@@ -21,9 +21,9 @@ from ..model import (
 from ..policy import observe
 from ..report import StatusRow
 from ..rules import (
+    awaiting_a_worker,
     classify,
     decide_on_status,
-    degraded_without_error,
     named_but_missing,
     polls_to_confirm,
     unknown_states,
@@ -181,8 +181,10 @@ class StatusIntake(Decisions):
         detail = ""
         if status.unusable is not None:
             detail = f"its list entry could not be read ({status.unusable}): health unknown, looked at again next poll"
-        elif key in self.degraded_since:
+        elif key in self.degraded_since and status.state.upper() == "DEGRADED":
             detail = "DEGRADED with no task in error: tasks await a worker; Confluent allocates them"
+        elif key in self.degraded_since:
+            detail = "UNASSIGNED: awaiting a worker (a rebalance assigns it)"
         elif decision is Decision.UNCONFIRMED:
             detail = _confirming(rule, state, polled_every)
         self._decide_and_submit(
@@ -259,8 +261,10 @@ class StatusIntake(Decisions):
 
     def _watch_degraded(self, rule: Rule, key: ConnectorKey, status: ConnectorStatus, now: datetime) -> None:
         """A connector DEGRADED with no task in error is not restarted (its tasks await a worker);
-        one that stays so longer than the rule's `degraded_report_after` is reported once."""
-        if not degraded_without_error(status):
+        one that stays so longer than the rule's `degraded_report_after` is reported once. So is
+        one UNASSIGNED or RUNNING with a task UNASSIGNED (awaiting_a_worker): Kafka Connect has no
+        DEGRADED, and such a connector of a self-managed cluster stayed unreported for good."""
+        if not awaiting_a_worker(status):
             self.degraded_since.pop(key, None)
             if key in self.degraded_reported:
                 self.degraded_reported.discard(key)
@@ -274,8 +278,7 @@ class StatusIntake(Decisions):
             log.warning(
                 "degraded_too_long", cluster=key.cluster, connector=key.connector, rule=rule.name,
                 since=since.isoformat(), report_after_seconds=limit,
-                **_shown_tasks(status),
-                note="DEGRADED with no task in error (tasks await a worker): not restarted; ask Confluent support if it stays",
+                state=status.state, **_shown_tasks(status), note=_awaiting_note(status),
             )
 
     def _unwatch(self, key: ConnectorKey) -> None:
@@ -501,3 +504,13 @@ def _shown_tasks(status: ConnectorStatus, *, unknown_first: bool = False) -> dic
     if len(tasks) > _TASKS_SHOWN:
         shown["tasks_not_shown"] = len(tasks) - _TASKS_SHOWN
     return shown
+
+
+def _awaiting_note(status: ConnectorStatus) -> str:
+    """What a `degraded_too_long` line advises: Confluent allocates a DEGRADED connector's tasks;
+    a Kafka Connect instance UNASSIGNED that long is run by no worker."""
+    if status.state.upper() == "DEGRADED":
+        return "DEGRADED with no task in error (tasks await a worker): not restarted; ask Confluent support if it stays"
+    return ("UNASSIGNED (no worker runs it; a worker that left has its instances reassigned after "
+            "scheduled.rebalance.max.delay.ms, 5 minutes by default): not restarted, a restart of what failed "
+            "leaves it; check the workers, or restart it by hand (watchdog restart)")
