@@ -192,9 +192,10 @@ def entry(name: str, state: str, tasks: list[tuple[int, str]], lcc: str | None =
 
 
 @contextlib.asynccontextmanager
-async def serving(fake: Fake) -> AsyncIterator[str]:
-    """`fake` served by uvicorn on a free 127.0.0.1 port for as long as the block; yields its URL."""
-    config = uvicorn.Config(app(fake), host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+async def served(asgi: Starlette) -> AsyncIterator[str]:
+    """`asgi` served by uvicorn on a free 127.0.0.1 port for as long as the block; yields its URL
+    (the Kafka Connect fake is served the same way)."""
+    config = uvicorn.Config(asgi, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -202,9 +203,16 @@ async def serving(fake: Fake) -> AsyncIterator[str]:
             task.result()  # raises what stopped it
         await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
-    fake.base_url = f"http://127.0.0.1:{port}"
     try:
-        yield fake.base_url
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
+
+
+@contextlib.asynccontextmanager
+async def serving(fake: Fake) -> AsyncIterator[str]:
+    """`fake` served by uvicorn on a free 127.0.0.1 port for as long as the block; yields its URL."""
+    async with served(app(fake)) as url:
+        fake.base_url = url
+        yield url

@@ -26,7 +26,6 @@ is the ASGI app to serve with uvicorn on 127.0.0.1: each call goes to the next w
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import copy
@@ -36,11 +35,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from .fake_confluent import served
 
 # HerderRequestHandler's and DistributedHerder's own words
 STALE_CONFIG = ("Cannot complete request momentarily due to stale configuration (typically caused by a "
@@ -238,17 +238,6 @@ def app(balancer: Balancer) -> Starlette:
 async def serving(balancer: Balancer) -> AsyncIterator[str]:
     """`balancer` served by uvicorn on a free 127.0.0.1 port for as long as the block; yields the
     URL to configure (with its prefix)."""
-    config = uvicorn.Config(app(balancer), host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    balancer.base_url = f"http://127.0.0.1:{port}"
-    try:
+    async with served(app(balancer)) as url:
+        balancer.base_url = url
         yield balancer.url
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
