@@ -6,12 +6,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from structlog.testing import capture_logs
 
 from watchdog.app import Daemon
 
 from ..support import CLUSTER, KAFKA_CONNECT_NAME, SELF_MANAGED, Clock, daemon_config
-from .fake_kafka_connect import Balancer, Connector, Worker, connector, serving
+from .fake_kafka_connect import (
+    LEADER_GONE,
+    NO_LEADER,
+    STALE_CONFIG,
+    Balancer,
+    Connector,
+    Worker,
+    connector,
+    serving,
+)
 
 STATUS_RULE = {"name": "heal", "trigger": {"type": "status", "interval": 5, "confirm_polls": 1}, "select": {"include": ["*"]}}
 # tests/support.py's cluster_config puts a self-managed cluster's worker under this path
@@ -20,10 +30,13 @@ SMALLEST_BODY_CAP = 64 * 1024  # api.max_response_bytes' least value
 ONLY_FAILED = "includeTasks=true&onlyFailed=true"
 
 
-async def once(balancer: Balancer, **api: Any) -> tuple[int, list[dict[str, Any]]]:
+async def once(balancer: Balancer, settings: dict[str, Any] | None = None, **api: Any) -> tuple[int, list[dict[str, Any]]]:
+    """A `run --once` pass of STATUS_RULE against `balancer`; `api`: api settings, `settings`:
+    other sections."""
     async with serving(balancer):
         base = balancer.base_url
-        daemon = Daemon(daemon_config([STATUS_RULE], base_url=base, backend=SELF_MANAGED, api={"base_url": base, **api}))
+        daemon = Daemon(daemon_config([STATUS_RULE], base_url=base, backend=SELF_MANAGED, api={"base_url": base, **api},
+                                      **(settings or {})))
         with capture_logs() as logs:
             code = await daemon.run_once()
     return code, logs
@@ -175,3 +188,60 @@ async def test_a_self_managed_connector_left_unassigned_is_reported_once_past_de
     assert all("UNASSIGNED (no worker runs it" in str(e["note"]) for e in reports)
     assert [e["connector"] for e in logs if e["event"] == "degraded_ended"] == ["task-unassigned"]
     assert restarted(worker) == []
+
+
+# --- Cases in which the fake found the daemon sound, kept ------------------------------------------
+
+
+async def test_only_failed_instances_are_restarted_and_states_awaiting_or_held_are_left_alone() -> None:
+    """PAUSED, STOPPED (3.5+), RESTARTING and UNASSIGNED are never restarted by a status rule;
+    a FAILED task (of a RUNNING connector) and a FAILED connector without tasks are, with
+    onlyFailed=true, and the 202's plan is the restart's message."""
+    worker = Worker(version=(4, 1))
+    worker.connectors.update({
+        "paused": connector("PAUSED", ["PAUSED"]), "stopped": connector("STOPPED", []),
+        "restarting": connector("RESTARTING", ["RESTARTING"]), "unassigned": connector("UNASSIGNED", ["UNASSIGNED"]),
+        "task-failed": connector("RUNNING", ["RUNNING", "FAILED"], trace_kb=8),
+        "connector-failed": connector("FAILED", [], trace_kb=8),
+        **{f"ok-{i}": connector() for i in range(4)},
+    })
+    code, logs = await once(Balancer([worker], prefix=PREFIX))
+    assert code == 0
+    assert sorted(restarted(worker)) == [f"/connectors/connector-failed/restart?{ONLY_FAILED}",
+                                         f"/connectors/task-failed/restart?{ONLY_FAILED}"]
+    messages = {e["connector"]: e["message"] for e in logs if e["event"] == "restart_finished"}
+    assert messages == {"task-failed": "202: connector RUNNING; tasks 0 RUNNING, 1 RESTARTING",
+                        "connector-failed": "202: connector RESTARTING; tasks none"}
+
+
+async def test_a_worker_before_3_0_has_its_failed_task_restarted_by_id_after_its_204() -> None:
+    worker = Worker(version=(2, 8))
+    worker.connectors.update({"orders": connector("RUNNING", ["RUNNING", "FAILED"]), "ok": connector()})
+    code, logs = await once(Balancer([worker], prefix=PREFIX))
+    assert code == 0
+    assert restarted(worker) == [f"/connectors/orders/restart?{ONLY_FAILED}", "/connectors/orders/tasks/1/restart?"]
+    [finished] = [e for e in logs if e["event"] == "restart_finished"]
+    assert finished["outcome"] == "accepted" and "ignored includeTasks/onlyFailed (answered 204)" in finished["message"]
+
+
+@pytest.mark.parametrize(("faults", "outcome", "sent"), [
+    # DistributedHerder.checkRebalanceNeeded: 409 "stale configuration", tried again, then run
+    ([(409, STALE_CONFIG)] * 3, "accepted", 4),
+    ([(409, NO_LEADER)], "accepted", 2),
+    # A follower that cannot reach the leader it forwards to ran nothing: tried again
+    ([(500, LEADER_GONE)] * 2, "accepted", 3),
+    # Deleted between the poll and the restart: ConnectorsResource's 404, not sent again
+    ([(404, "Unknown connector: orders")], "not_found", 1),
+])
+async def test_a_restart_answered_as_a_worker_answers_during_a_rebalance_or_a_deletion(
+    faults: list[tuple[int, str]], outcome: str, sent: int,
+) -> None:
+    worker = Worker(version=(3, 9), write_faults=list(faults))
+    worker.connectors.update({"orders": connector("RUNNING", ["RUNNING", "FAILED"]), "ok": connector(),
+                              "ok-2": connector()})
+    # Retries 10 ms apart, not the default backoff's seconds
+    code, logs = await once(Balancer([worker], prefix=PREFIX), {"rate_limit": {"backoff": {"base": 0.01, "cap": 0.01}}})
+    [finished] = [e for e in logs if e["event"] == "restart_finished"]
+    assert finished["outcome"] == outcome, finished
+    assert restarted(worker) == [f"/connectors/orders/restart?{ONLY_FAILED}"] * sent
+    assert code == (0 if outcome == "accepted" else 1)
