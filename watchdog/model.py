@@ -116,9 +116,10 @@ class Unusable(StrEnum):
     STATUS_NOT_OBJECT = "status_not_object"  # `status: null`, or not an object
     CONNECTOR_STATE_MISSING = "connector_state_missing"  # `status: {}`, `connector: null`, no state
     TASKS_NOT_LIST = "tasks_not_list"  # `tasks: 5`, `tasks: {...}`: no list of tasks to read
-    # A self-managed connector's own status larger than api.max_response_bytes (its traces), read
-    # status by status because the list was too large too (connect/status_by_status.py)
-    STATUS_TOO_LARGE = "status_too_large"
+    # A self-managed connector's own status, read status by status (connect/status_by_status.py),
+    # not read: larger than api.max_response_bytes (its traces), or refused 400 (Kafka Connect 4.x
+    # routes no name with `/`, `%`, `\`, nor `.` or `..`)
+    STATUS_NOT_READ = "status_not_read"
 
 
 # Half of a UTF-16 surrogate pair alone: a str no encoder takes (JSON can carry one, escaped).

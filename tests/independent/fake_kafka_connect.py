@@ -161,6 +161,10 @@ def answer(worker: Worker, request: Request, parts: list[str]) -> Response:
             out[name] = entry
         return _json(out)
     name = parts[1]
+    if worker.version >= (4, 0) and (any(ch in name for ch in "/%\\") or name in (".", "..")):
+        # Jetty 12 refuses an encoded `/`, `%`, `\\` or a dot segment before Connect sees it
+        return Response(b"<html><head><title>Error 400 Ambiguous URI path encoding</title></head></html>", 400,
+                        media_type="text/html")
     c = worker.connectors.get(name)
     action = parts[2:]
     if action == ["status"] and method == "GET":

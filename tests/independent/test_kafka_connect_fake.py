@@ -80,7 +80,21 @@ async def test_a_connector_whose_own_status_is_too_large_is_unusable_and_its_nei
     assert code == 0
     assert restarted(worker) == [f"/connectors/sink-0/restart?{ONLY_FAILED}"]
     [unusable] = [e for e in logs if e["event"] == "unusable_entries"]
-    assert unusable["entries"] == {"huge": "status_too_large"}
+    assert unusable["entries"] == {"huge": "status_not_read"}
+
+
+async def test_a_name_a_4_x_worker_will_not_route_is_unusable_and_its_neighbours_judged() -> None:
+    """Kafka Connect 4.x (Jetty 12) answers `GET /connectors/a%2Fb/status` with a 400 page: read
+    status by status, that one connector is unknown, not the whole cluster's poll failed."""
+    worker = Worker(version=(4, 1))
+    worker.connectors.update(failing_sinks(2))
+    worker.connectors["team/orders"] = connector("RUNNING", ["FAILED"])
+    worker.connectors.update({f"ok-{i}": connector() for i in range(3)})
+    code, logs = await once(Balancer([worker], prefix=PREFIX), max_response_bytes=SMALLEST_BODY_CAP)
+    assert code == 0
+    assert sorted(restarted(worker)) == [f"/connectors/sink-{i}/restart?{ONLY_FAILED}" for i in range(2)]
+    [unusable] = [e for e in logs if e["event"] == "unusable_entries"]
+    assert unusable["entries"] == {"team/orders": "status_not_read"}
 
 
 async def test_a_list_within_the_cap_is_one_call() -> None:

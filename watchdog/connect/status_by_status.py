@@ -51,7 +51,8 @@ async def read_status_by_status(
 
     A connector whose status is answered 404 was deleted after the names were listed (or has no
     status yet): it is left out, as Kafka Connect's own expanded list leaves it out. One whose
-    status alone is too large is kept unusable (its health unknown, its neighbours judged). Any
+    status alone is too large, or refused (400), is kept unusable (its health unknown, its
+    neighbours judged). Any
     other failure fails the read: a part of the cluster would make the rest look deleted."""
     started = time.perf_counter() - listed.elapsed
     calls = list(listed.calls)
@@ -63,8 +64,10 @@ async def read_status_by_status(
         calls += read.calls
         if read.outcome is Outcome.NOT_FOUND:
             continue
-        if read.too_large:
-            statuses[name] = ConnectorStatus(name=name, state="", unusable=Unusable.STATUS_TOO_LARGE)
+        if read.too_large or read.outcome is Outcome.REJECTED:
+            # Its status alone too large, or refused (a 400: Kafka Connect 4.x answers a name
+            # with `/`, `%` or `\` so): that connector's health is unknown, not its neighbours'.
+            statuses[name] = ConnectorStatus(name=name, state="", unusable=Unusable.STATUS_NOT_READ)
             continue
         if not read.ok or read.value is None:
             return _failed(read, f"{why}; reading the status of {name!r} failed: {read.message}", started, calls)
