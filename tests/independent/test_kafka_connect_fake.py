@@ -11,6 +11,7 @@ from structlog.testing import capture_logs
 
 from watchdog.app import Daemon
 
+from ..conftest import TEST_API_KEY, TEST_API_SECRET
 from ..support import CLUSTER, KAFKA_CONNECT_NAME, SELF_MANAGED, Clock, daemon_config
 from .fake_kafka_connect import (
     LEADER_GONE,
@@ -259,3 +260,21 @@ async def test_a_restart_answered_as_a_worker_answers_during_a_rebalance_or_a_de
     assert finished["outcome"] == outcome, finished
     assert restarted(worker) == [f"/connectors/orders/restart?{ONLY_FAILED}"] * sent
     assert code == (0 if outcome == "accepted" else 1)
+
+
+async def test_basic_auth_a_worker_refuses_without_the_credential_and_serves_with_it() -> None:
+    """JaasBasicAuthFilter's bare 401: a pass that could not read the cluster says so, exit 1;
+    with the cluster's credential (api_key as user, api_secret as password) it is read."""
+    worker = Worker(version=(3, 9), auth=(TEST_API_KEY, TEST_API_SECRET))
+    worker.connectors.update({"orders": connector("RUNNING", ["FAILED"]), "ok": connector(), "ok-2": connector()})
+    code, logs = await once(Balancer([worker], prefix=PREFIX))
+    assert code == 1 and restarted(worker) == []
+    [incomplete] = [e for e in logs if e["event"] == "once_incomplete"]
+    assert str(incomplete["clusters"][CLUSTER]).startswith("unauthorized")
+    balancer = Balancer([worker], prefix=PREFIX)
+    async with serving(balancer) as url:
+        cluster = {"backend": SELF_MANAGED, "urls": [url], "credential": "main"}
+        daemon = Daemon(daemon_config([STATUS_RULE], backend=SELF_MANAGED, clusters={CLUSTER: cluster},
+                                      api={"base_url": balancer.base_url}))
+        assert await daemon.run_once() == 0
+    assert restarted(worker) == [f"/connectors/orders/restart?{ONLY_FAILED}"]
