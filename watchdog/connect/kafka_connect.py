@@ -45,6 +45,9 @@ docs/reliability.md):
   A flagged restart answered 204 is therefore completed task by task: the status is read and
   each FAILED task (every task, for `only_failed=False`) is restarted with
   `POST /connectors/{name}/tasks/{id}/restart`.
+- A worker puts every FAILED instance's stack trace in the expanded list, uncut: a cluster whose
+  connectors fail together can pass api.max_response_bytes, and a worker before 2.3 answers
+  names only. Either list is read status by status (status_by_status.py), each answer bounded.
 - A worker times a request out after 90 s (its `rest.request.timeout`), and a restart can take
   that long while the herd rebalances: restarts wait at least `RESTART_READ_TIMEOUT` for the
   answer, whatever the configured read timeout.
