@@ -92,8 +92,8 @@ class Gateway:
             log.warning("api_call_failed", **fields)
         elif result.ok and result.endpoint is Endpoint.LIST and result.message:
             # A list read another way than asked (a self-managed cluster's list too large for
-            # its traces, read status by status: connect/status_by_status.py): said each poll,
-            # since each such poll is one call per connector.
+            # its traces, or names only: read status by status, connect/status_by_status.py):
+            # said each poll, since each such poll is one call per connector.
             log.info("list_read_by_status", **fields, message=result.message)
         elif result.ok:
             log.debug("api_call", **fields)

@@ -52,8 +52,8 @@ async def read_status_by_status(
     A connector whose status is answered 404 was deleted after the names were listed (or has no
     status yet): it is left out, as Kafka Connect's own expanded list leaves it out. One whose
     status alone is too large, or refused (400), is kept unusable (its health unknown, its
-    neighbours judged). Any
-    other failure fails the read: a part of the cluster would make the rest look deleted."""
+    neighbours judged). Any other failure fails the read: a part of the cluster would make the
+    rest look deleted."""
     started = time.perf_counter() - listed.elapsed
     calls = list(listed.calls)
     if not listed.ok or listed.value is None:
