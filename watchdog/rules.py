@@ -104,8 +104,9 @@ def awaiting_a_worker(status: ConnectorStatus) -> bool:
     no DEGRADED: its connector stays RUNNING while a task awaits a worker). Transient (classify);
     reported when it lasts (degraded_report_after). On Kafka Connect UNASSIGNED is what a worker
     that stopped writes for its instances until another takes them (after
-    scheduled.rebalance.max.delay.ms, 5 minutes by default): one that stays so is run by no worker,
-    and no restart of the failed instances touches it."""
+    scheduled.rebalance.max.delay.ms, 5 minutes by default): one that stays so is run by no worker
+    (or, before Kafka 2.6, a task lowering tasks.max removed; before 3.6, a stale status), and no
+    restart of the failed instances touches it."""
     if degraded_without_error(status):
         return True
     if any(task.state.upper() in _ERROR_TASK_STATES for task in status.tasks):

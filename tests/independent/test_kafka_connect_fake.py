@@ -200,7 +200,7 @@ async def test_a_self_managed_connector_left_unassigned_is_reported_once_past_de
     reports = [e for e in logs if e["event"] == "degraded_too_long"]
     assert sorted((e["connector"], e["state"], e["log_level"]) for e in reports) == [
         ("task-unassigned", "RUNNING", "warning"), ("unassigned", "UNASSIGNED", "warning")]
-    assert all("UNASSIGNED (no worker runs it" in str(e["note"]) for e in reports)
+    assert all("UNASSIGNED: no worker has said it runs it" in str(e["note"]) for e in reports)
     assert [e["connector"] for e in logs if e["event"] == "degraded_ended"] == ["task-unassigned"]
     assert restarted(worker) == []
 

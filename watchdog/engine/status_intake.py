@@ -511,6 +511,10 @@ def _awaiting_note(status: ConnectorStatus) -> str:
     a Kafka Connect instance UNASSIGNED that long is run by no worker."""
     if status.state.upper() == "DEGRADED":
         return "DEGRADED with no task in error (tasks await a worker): not restarted; ask Confluent support if it stays"
-    return ("UNASSIGNED (no worker runs it; a worker that left has its instances reassigned after "
-            "scheduled.rebalance.max.delay.ms, 5 minutes by default): not restarted, a restart of what failed "
-            "leaves it; check the workers, or restart it by hand (watchdog restart)")
+    # Not "no worker runs it": before Kafka 2.6 (KAFKA-9472) a task removed by lowering tasks.max
+    # stays listed UNASSIGNED for good, and before 3.6 (KAFKA-12525) a stale UNASSIGNED can hide a
+    # task that runs.
+    return ("UNASSIGNED: no worker has said it runs it (a worker that left has its instances reassigned after "
+            "scheduled.rebalance.max.delay.ms, 5 minutes by default; before Kafka 2.6 a task removed by lowering "
+            "tasks.max stays listed so, and before 3.6 a stale UNASSIGNED can hide one that runs): not restarted, "
+            "a restart of what failed leaves it; check the workers, or restart it by hand (watchdog restart)")
