@@ -906,3 +906,38 @@ async def test_a_restart_of_a_connector_named_wrong_is_offered_the_listed_names_
     response = await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "zzz"}, headers=AUTH)
     assert response.status_code == 404 and "did you mean" not in response.json()["error"]
     assert restart_calls(w) == 0
+
+
+async def test_a_restart_queued_for_a_connector_replaced_before_its_turn_is_not_sent_to_the_new_one() -> None:
+    # The old connector's stall alert queued its restart; while the restart waited its turn (live:
+    # a 503's Retry-After of 20 s, or a 429's pause), orders-sink was deleted and created again
+    # (Terraform replacing it), and a poll listed the new one, lcc-orders2, RUNNING. The restart
+    # went to lcc-orders2, charged to its budget (attempt 1), nothing saying it was meant for
+    # lcc-orders1: the very alert arriving then would have been `unmatched`.
+    w, http = world()
+    await w.daemon.pollers[CLUSTER].poll()  # the queue not started: the restart waits its turn
+    answer = (await http.post("/v1/alertmanager", json=payload(alert(connector="lcc-orders1")), headers=AUTH)).json()
+    assert answer["alerts"][0]["result"] == "restart_requested"
+    w.simulator.delete_connector(CLUSTER_ID, "orders-sink")
+    w.simulator.add_connector(CLUSTER_ID, {"name": "orders-sink", "id": "lcc-orders2"})
+    with structlog.testing.capture_logs() as logs:
+        await polled(w)
+    assert w.simulator.restarts() == [], "the new connector was restarted for the old one's alert"
+    (finished,) = [e for e in logs if e["event"] == "restart_finished"]
+    assert (finished["outcome"], finished["message"]) == ("dropped", (
+        "replaced: the connector it was asked for (lcc-orders1) was deleted and created again under its name "
+        "as lcc-orders2 since; its rule decides again for the new one"))
+    assert w.daemon.state.load(ConnectorKey(CLUSTER, "orders-sink")).attempts == 0
+
+
+async def test_a_restart_asked_for_by_name_still_goes_to_the_connector_created_again_under_it() -> None:
+    # A person (or a schedule) names the connector, not one lcc- id: the connector under that
+    # name when the turn comes is the one meant.
+    w, http = world()
+    await w.daemon.pollers[CLUSTER].poll()
+    asked = await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "orders-sink"}, headers=AUTH)
+    assert asked.status_code == 202
+    w.simulator.delete_connector(CLUSTER_ID, "orders-sink")
+    w.simulator.add_connector(CLUSTER_ID, {"name": "orders-sink", "id": "lcc-orders2"})
+    await polled(w)
+    assert [c.connector for c in w.simulator.restarts()] == ["orders-sink"]

@@ -6,7 +6,7 @@ Plain value types only: no I/O, no clock. The words here are the words in metric
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -274,6 +274,13 @@ class RestartRequest:
     requested_at: datetime
     dry_run: bool = False
     origin: str = ""  # what asked: an alert's fingerprint, so that its resolution can withdraw it
+    # The lcc- id its connector was listed with when a failure trigger (a poll, an alert, a stall
+    # check) decided the restart: the failure was that connector's. Deleted and created again under
+    # its name before the restart's turn (Terraform replacing it), the name is another connector's,
+    # which nobody judged (gates.replaced_since_asked). "" for a restart asked for by name (a
+    # person, a schedule: the connector under the name is the one meant), where no id was listed
+    # (Kafka Connect has none), and for one recovered from the state file, which does not keep it.
+    resource_id: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)

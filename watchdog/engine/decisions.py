@@ -245,11 +245,17 @@ class Decisions(Gates):
         full = self.queue.full_for(key)
         return None if full is None else (Decision.QUEUE_FULL, full)
 
+    def _judged_id(self, key: ConnectorKey, trigger: Trigger) -> str:
+        """The lcc- id of the connector a failure trigger judged (RestartRequest.resource_id)."""
+        listed = self.statuses.get(key) if trigger in FAILURE_TRIGGERS else None
+        return (listed.resource_id or "") if listed is not None else ""
+
     def _submit(self, record: RequestRecord, *, dry_run: bool, attempt: int | None, origin: str) -> RestartJob:
         key = record.key
         request = RestartRequest(
             id=record.request_id, key=key, rule=record.rule, trigger=record.trigger, reason=record.reason,
             requested_at=record.requested_at, dry_run=self.config.dry_run or dry_run, origin=origin,
+            resource_id=self._judged_id(key, record.trigger),
         )
         pending = self.queue.pending_job(key)
         job_id = pending.id if pending is not None else new_job_id()

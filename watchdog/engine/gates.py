@@ -110,6 +110,9 @@ class Gates(EngineCore):
             # minutes behind the rate limit): Confluent answers 400 (`rejected`, an error, and a
             # backoff step), and Kafka Connect 202 for a restart that does nothing (`accepted`).
             return f"transient: connector {listed.state} when its turn came; a restart is refused or does nothing then"
+        replaced = replaced_since_asked(job, listed.resource_id if listed is not None else None)
+        if replaced is not None:
+            return replaced
         first: tuple[Decision, str] | None = None
         for request in job.requests:
             # A retry of a restart the fleet breaker already counted (its first call, answered
@@ -150,6 +153,23 @@ class Gates(EngineCore):
                           note="restarts are held until the condition clears")
             else:
                 log.warning("breaker_closed", scope=change.scope)
+
+
+def replaced_since_asked(job: RestartJob, listed_id: str | None) -> str | None:
+    """Why the job must not go to the connector the latest listing shows under its name (with
+    `listed_id`), when that is not the one any of its requests was asked for: each was decided on
+    a failure of a connector since deleted and created again under the name (Terraform replacing
+    it, while the restart waited behind a 503's Retry-After or a 429's pause). Sent, it restarted
+    the new connector, which nobody had judged, and charged its budget; the old one's alert
+    arriving then is `unmatched`. A request that names no id (by name, or recovered from the
+    state file) or the listed one keeps the job; so does a listing that shows no id."""
+    if not listed_id:
+        return None
+    asked = {request.resource_id for request in job.requests}
+    if "" in asked or listed_id in asked:
+        return None
+    return (f"replaced: the connector it was asked for ({', '.join(sorted(asked))}) was deleted and created again "
+            f"under its name as {listed_id} since; its rule decides again for the new one")
 
 
 def _when(moment: datetime | None) -> str:
