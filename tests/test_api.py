@@ -941,3 +941,39 @@ async def test_a_restart_asked_for_by_name_still_goes_to_the_connector_created_a
     w.simulator.add_connector(CLUSTER_ID, {"name": "orders-sink", "id": "lcc-orders2"})
     await polled(w)
     assert [c.connector for c in w.simulator.restarts()] == ["orders-sink"]
+
+
+@pytest.mark.parametrize("seen_gone", [True, False], ids=["a-poll-saw-it-gone", "replaced-between-polls"])
+async def test_the_old_ids_resolution_lets_a_connector_created_again_under_its_name_earn_a_fresh_budget(
+        seen_gone: bool) -> None:
+    # orders-sink's stall alert (on its lcc- id) used the rule's whole budget; the team replaced
+    # the connector (deleted, created again as lcc-orders2, which runs), and the old alert
+    # resolved. The resolution named lcc-orders1, which no longer named anything: it was taken for
+    # a connector called "lcc-orders1", and orders-sink awaited it for good. Its gave-up flag
+    # stayed, its count never reset, and a week later the new connector's first alert was refused
+    # `budget_spent` (live: 1.5 minutes after the resolution, as long after as one likes).
+    rule = {**RULES[1], "max_restarts": 1}
+    w, http = world(rules=[rule], fake_time=True)
+    w.daemon.queue.start()
+
+    async def send(status: str, connector: str, fingerprint: str) -> dict[str, Any]:
+        await w.daemon.pollers[CLUSTER].poll()
+        body = payload(alert(status=status, connector=connector, fingerprint=fingerprint), status=status)
+        answer = (await http.post("/v1/alertmanager", json=body, headers=AUTH)).json()["alerts"][0]
+        await w.daemon.queue.join()
+        return answer
+
+    assert (await send("firing", "lcc-orders1", "old"))["decision"] == "restart"
+    w.clock.advance(600)
+    assert (await send("firing", "lcc-orders1", "old"))["decision"] == "budget_spent"
+    w.simulator.delete_connector(CLUSTER_ID, "orders-sink")
+    if seen_gone:
+        await w.daemon.pollers[CLUSTER].poll()
+    w.simulator.add_connector(CLUSTER_ID, {"name": "orders-sink", "id": "lcc-orders2"})
+    resolved = await send("resolved", "lcc-orders1", "old")
+    assert (resolved["result"], resolved["connector"]) == ("resolved", "orders-sink")
+    key = ConnectorKey(CLUSTER, "orders-sink")
+    assert not w.daemon.state.load(key).gave_up
+    w.clock.advance(7 * 86400)
+    assert (await send("firing", "lcc-orders2", "new"))["decision"] == "restart"
+    assert restart_calls(w) == 2

@@ -325,15 +325,25 @@ class AlertIntake(Decisions):
             return f"the connector label {trigger.connector_label!r} {problem}"
         if cluster_label is not None and len(cluster_label) > 255:
             return f"the cluster label {trigger.cluster_label!r} is longer than 255 characters"
+        resolved = alert.status == "resolved"
         if not cluster_label:
-            key = self._connector_by_id(connector_label)
+            key = self._connector_by_id(connector_label, resolved=resolved)
             return key or f"alert lacks the cluster label {trigger.cluster_label!r} and {connector_label!r} is not a known lcc- id"
         cluster = self.cluster_named(cluster_label)
         if cluster is None:
             return f"cluster {cluster_label!r} is not configured"
-        key = self._connector_by_id(connector_label)
+        key = self._connector_by_id(connector_label, resolved=resolved)
         return key if key is not None and key.cluster == cluster else ConnectorKey(cluster, connector_label)
 
-    def _connector_by_id(self, resource_id: str) -> ConnectorKey | None:
+    def _connector_by_id(self, resource_id: str, *, resolved: bool = False) -> ConnectorKey | None:
+        """The connector the id names. `resolved`: an alert that stopped firing, whose id may name
+        a connector deleted since, or deleted and created again under its name (a new id): its
+        resolution is the end of the signal that name awaits. Taken for a connector called
+        "lcc-...", it cleared nothing, and the name awaited it for good: its count never reset and
+        its gave-up flag stayed, the new connector's first alert refused `budget_spent`. A firing
+        alert of such an id names nothing (README: an old id's alert restarts nothing)."""
         # Custom connectors' ids start clcc- (Confluent's recorded answers, Terraform fixtures).
-        return self._by_resource_id.get(resource_id) if resource_id.startswith(("lcc-", "clcc-")) else None
+        if not resource_id.startswith(("lcc-", "clcc-")):
+            return None
+        key = self._by_resource_id.get(resource_id)
+        return key if key is not None or not resolved else self._retired_ids.named(resource_id)

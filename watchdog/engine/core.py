@@ -25,6 +25,7 @@ from ..stall import Unjudged
 from ..state import StateStore, StateStoreError
 from ..state.pruning import prune_steps
 from ..windows import Windows
+from .retired_ids import RetiredIds
 
 if TYPE_CHECKING:  # only for the annotation: decisions.py builds on this module
     from .decisions import RequestRecord
@@ -107,6 +108,9 @@ class EngineCore:
         # cluster and connector rather than every connector of every cluster.
         self._listed: dict[str, set[str]] = {}  # cluster -> the names its last poll listed
         self._by_resource_id: dict[str, ConnectorKey] = {}
+        # The ids of connectors deleted or replaced since they were listed: what an alert of one
+        # that resolves names (AlertIntake._alert_target). Memory only, bounded.
+        self._retired_ids = RetiredIds()
         self.requests: OrderedDict[str, RequestRecord] = OrderedDict()
         self._remembered: dict[Trigger, deque[str]] = {}  # the ids in `requests`, per trigger, oldest first
         # Per connector (by rule): forgotten with the connector in one step, where a scan of every
@@ -220,6 +224,7 @@ class EngineCore:
             for key in [key for key in by_key if key.cluster == cluster]:
                 del by_key[key]
         self.degraded_reported.difference_update([key for key in self.degraded_reported if key.cluster == cluster])
+        self._retired_ids.forget_cluster(cluster)
         for where in [where for where in self.named_missing_reported if where[1] == cluster]:
             del self.named_missing_reported[where]
 

@@ -75,9 +75,11 @@ class StatusIntake(Decisions):
                 # for good. Its restart budget is the name's, and stays (README, vanished connectors).
                 if self._by_resource_id.get(before.resource_id) == key:
                     del self._by_resource_id[before.resource_id]
+                self._retired_ids.retire(before.resource_id, key)
             self.statuses[key] = status
             if status.resource_id:
                 self._by_resource_id[status.resource_id] = key
+                self._retired_ids.revive(status.resource_id)
             if classify(status) is Health.HEALTHY:
                 self.running_since.setdefault(key, now)
             else:
@@ -405,7 +407,7 @@ class StatusIntake(Decisions):
         keep what this replica did while it led."""
         for known in (self.statuses, self._listed, self._by_resource_id, self._watched, self.running_since,
                       self.degraded_since, self.unknown_reported, self._unjudged, self._unresolved_said, self._last_decision,
-                      self.dry_states, self.held, self.firing_alerts):
+                      self.dry_states, self.held, self.firing_alerts, self._retired_ids):
             known.clear()
         self.degraded_reported.clear()
 
@@ -417,6 +419,7 @@ class StatusIntake(Decisions):
             status = self.statuses.pop(key, None)
             if status is not None and status.resource_id:
                 self._by_resource_id.pop(status.resource_id, None)
+                self._retired_ids.retire(status.resource_id, key)
             self.running_since.pop(key, None)
             if name not in watched:
                 # Series made for a restart of a connector no status rule watches (an alert's, a
