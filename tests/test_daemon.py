@@ -121,6 +121,26 @@ async def test_gave_up_clears_once_the_connector_recovers_by_itself(backend: str
     assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 0
 
 
+async def test_a_gave_up_connector_its_owner_paused_or_stopped_pages_no_more_until_it_fails_again(backend: str) -> None:
+    # The watchdog gave up on it (WatchdogConnectorGaveUp, critical, "still fails after max_restarts
+    # restarts"); its owner then stopped it (Kafka Connect 3.5+ STOPPED; Confluent Cloud and older
+    # workers: PAUSED) until the fix ships. It fails no more, no restart is ever sent to it, and
+    # the page went on for as long as it stayed so (live: 18 minutes and counting, the gauge at 1).
+    # Resumed and failing again, it is given up on again at once (its count was not reset).
+    held_as = "PAUSED" if backend == CLOUD else "STOPPED"
+    w = world([{"name": "hopeless", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 1}}],
+              [status_rule(max_restarts=1)], backend=backend)
+    await run_polls(w, 20)
+    assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 1
+    w.simulator.set_state(sim_cluster(backend), "hopeless", held_as)
+    await run_polls(w, 2)
+    assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 0
+    assert w.daemon.state.load(ConnectorKey(CLUSTER, "hopeless")).gave_up, "the flag stays: it was not seen well"
+    w.simulator.set_state(sim_cluster(backend), "hopeless", "FAILED")
+    await run_polls(w, 2)
+    assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 1
+    assert len(restart_times(w, "hopeless")) == 1
+
 
 async def test_a_gave_up_connector_s_next_restart_gauge_says_not_until_healthy(backend: str) -> None:
     # Before: the gauge kept the last backoff time, already in the past (a dashboard's "next

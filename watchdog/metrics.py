@@ -118,7 +118,8 @@ class Metrics(LaneMetrics):
         )
         self.gave_up = Gauge(
             "watchdog_connector_gave_up",
-            "1 while the connector has used its restart budget and is left alone until it recovers.",
+            "1 while the connector has used its restart budget and is left alone until it recovers "
+            "(0 while its owner has it PAUSED or STOPPED).",
             ["cluster", "connector"],
             registry=r,
         )

@@ -63,15 +63,24 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+# The states a connector's owner puts it in (Confluent Cloud's pause, Kafka Connect's pause and,
+# from 3.5, stop): it fails no more, and no trigger restarts it (rules.RESTART_REFUSED_STATES).
+OWNER_HELD_STATES = frozenset({"PAUSED", "STOPPED"})
+
+
 def show_state(metrics: Metrics, store: StateStore, dry_states: dict[ConnectorKey, ConnectorState],
-               key: ConnectorKey, state: ConnectorState) -> None:
+               key: ConnectorKey, state: ConnectorState, *, owner_held: bool = False) -> None:
     """Show a connector's state on its gauges. A dry-run view (its backoff advanced by restarts
     never sent) shows the cadence the live run would have, but its gave-up only where the live
     state gave up too: WatchdogConnectorGaveUp pages "still fails after max_restarts restarts"
     from that gauge, and a dry run's give-up is said by its `gave_up` line (dry_run: true). Its
-    next restart is still "not until healthy" (+Inf): the dry run restarts it no more."""
+    next restart is still "not until healthy" (+Inf): the dry run restarts it no more.
+    `owner_held`: its latest listing shows it PAUSED or STOPPED (OWNER_HELD_STATES). Its gave-up
+    flag is kept (it was not seen well: resumed and failing, it is given up on again at once), but
+    not paged: a person has taken it in hand, and the page for a connector stopped until its fix
+    shipped went on for as long as it stayed stopped, resolved only by a silence or a deletion."""
     paged: bool | None = None
-    if state.gave_up and key in dry_states and not _live_gave_up(store, key):
+    if state.gave_up and (owner_held or (key in dry_states and not _live_gave_up(store, key))):
         paged = False
     metrics.show_connector_state(key.cluster, key.connector, state, paged_gave_up=paged)
 
@@ -201,7 +210,8 @@ class EngineCore:
         for key in list(self.dry_states):
             del self.dry_states[key]
             try:
-                show_state(self.metrics, self.state, self.dry_states, key, self.state.load(key))
+                show_state(self.metrics, self.state, self.dry_states, key, self.state.load(key),
+                           owner_held=self.owner_held(key))
             except StateStoreError:  # counted by the store; the next decision shows it
                 pass
 
@@ -288,7 +298,12 @@ class EngineCore:
         return self.dry_states.get(key) or (stored if stored is not None else self.state.load(key))
 
     def show_state(self, key: ConnectorKey, state: ConnectorState) -> None:
-        show_state(self.metrics, self.state, self.dry_states, key, state)
+        show_state(self.metrics, self.state, self.dry_states, key, state, owner_held=self.owner_held(key))
+
+    def owner_held(self, key: ConnectorKey) -> bool:
+        """Whether the latest listing shows the connector paused or stopped by its owner."""
+        listed = self.statuses.get(key)
+        return listed is not None and listed.state.upper() in OWNER_HELD_STATES
 
     def save_state(self, key: ConnectorKey, state: ConnectorState, *, dry_run: bool,
                    seen: tuple[str, datetime] | None = None) -> None:
