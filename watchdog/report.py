@@ -41,7 +41,8 @@ class StatusRow:
     # each poll listed); None: worked out from `seen_at` (gone_keys).
     gone: bool | None = None
     # (decision, detail, when) while a gate holds its wanted restart (window_closed,
-    # breaker_open, blocked): the daemon knows it, the state file does not (EngineCore.held).
+    # breaker_open, blocked), or its failure awaits its rule's confirmation (unconfirmed): the
+    # daemon knows it, the state file does not (EngineCore.held).
     held: tuple[str, str, datetime] | None = None
 
 
@@ -363,7 +364,7 @@ def render_status(
     held = [f"{row.key}: {row.held[0]} ({_ago(row.held[2], now)}): {row.held[1]}"
             for row in rows if row.held and not row.state.gave_up]
     if held:
-        out += ["", "Held (wanted a restart, not sent):", *(printable(GROUP_INDENT + line) for line in held)]
+        out += ["", "Held (failing, not restarted now):", *(printable(GROUP_INDENT + line) for line in held)]
     if any(row.dry_run for row in rows):
         out += ["", DRY_RUN_NOTE]
     return "\n".join([*out, *_failing_lines(failing, now)])

@@ -127,7 +127,8 @@ class EngineCore:
         # 3,000 connectors 2 s (engine/status_intake.py _drop_series).
         self._last_decision: dict[ConnectorKey, dict[str, tuple[Decision, str]]] = {}  # per rule: decisions.said_as
         # Each connector a restart of which a gate holds now (a window, a breaker, blocking
-        # alerts), with the gate's detail: `watchdog status --daemon` and /v1/connectors say it.
+        # alerts), or whose failure its rule has not confirmed yet (decisions.HELD_SHOWN), with
+        # the detail: `watchdog status --daemon` and /v1/connectors say it.
         # Its log line comes once (repeats at debug) and its backoff says "now", so without this
         # nothing an operator reads an hour later said why it was not restarted.
         self.held: dict[ConnectorKey, tuple[Decision, str, datetime]] = {}  # and when it was decided

@@ -19,7 +19,7 @@ from ..model import (
     connector_name_problem,
 )
 from ..policy import observe
-from ..report import StatusRow
+from ..report import StatusRow, format_span
 from ..rules import (
     awaiting_a_worker,
     classify,
@@ -485,15 +485,25 @@ class StatusIntake(Decisions):
 
 
 def _confirming(rule: Rule, state: ConnectorState, polled_every: float | None) -> str:
-    """What an `unconfirmed` decision waits for, when the cluster is polled faster than the rule
-    asks (rules.polls_to_confirm); "" otherwise, where it is the rule's confirm_polls as written."""
-    assert isinstance(rule.trigger, StatusTrigger)
-    needed = polls_to_confirm(rule.trigger, polled_every)
-    if needed == rule.trigger.confirm_polls:
-        return ""
-    return (f"seen failed on {state.consecutive_failures} of the {needed} polls in a row that confirm it: confirm_polls "
-            f"{rule.trigger.confirm_polls} of the rule's {rule.trigger.interval:g}s interval, the cluster being "
-            f"polled every {polled_every:g}s for another rule")
+    """What an `unconfirmed` decision waits for: the polls in a row that confirm the failure
+    (rules.polls_to_confirm), and about when the first restart comes if it goes on. Said in its
+    decision line and, while it waits, in `watchdog status --daemon` (EngineCore.held): the row
+    said NEXT ALLOWED `now` for the whole confirmation (two minutes with `interval: 60s,
+    confirm_polls: 3`), read as a restart that should have been made already."""
+    trigger = rule.trigger
+    assert isinstance(trigger, StatusTrigger)
+    needed = polls_to_confirm(trigger, polled_every)
+    seen = state.consecutive_failures
+    own_pace = needed == trigger.confirm_polls or polled_every is None
+    step = trigger.interval if own_pace else polled_every
+    assert step is not None
+    left = f"restarted at the last of them if it still fails, in about {format_span(max(needed - seen, 0) * step)}"
+    if own_pace:
+        return (f"seen failed on {seen} of the {needed} polls in a row that confirm it (confirm_polls "
+                f"{trigger.confirm_polls}, every {trigger.interval:g}s): {left}")
+    return (f"seen failed on {seen} of the {needed} polls in a row that confirm it: confirm_polls "
+            f"{trigger.confirm_polls} of the rule's {trigger.interval:g}s interval, the cluster being "
+            f"polled every {polled_every:g}s for another rule; {left}")
 
 
 def _shown_tasks(status: ConnectorStatus, *, unknown_first: bool = False) -> dict[str, object]:

@@ -1,0 +1,79 @@
+"""`watchdog status --daemon` answers "why has this FAILED connector not been restarted?" for
+the reasons a poll decides on its own, not only for the gates (tests/test_runbook.py): a failure
+not yet seen on the rule's `confirm_polls` polls in a row.
+
+Played against the simulator with `interval: 60s, confirm_polls: 3` (two minutes to confirm):
+the row of the FAILED connector said ATTEMPTS 0, NEXT ALLOWED `now`, and nothing under the
+table, for those two minutes; only the first poll's `decision` line said `unconfirmed` (the
+repeats are at debug). The operator read "now" as "it should have been restarted already".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from watchdog.report import places_from_json, render_status, status_rows_from_json
+from watchdog.server import create_app
+
+from .support import CLUSTER, World, daemon_config, in_process, sim_scenario
+
+TOKEN = "status-why-token-5b1d"
+
+
+def _http(w: World) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(
+        w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())), base_url="http://daemon")
+
+
+async def _shown(w: World) -> tuple[dict[str, Any], str]:
+    """The rows of /v1/connectors by connector, and the table `watchdog status --daemon` prints."""
+    async with _http(w) as http:
+        document = (await http.get("/v1/connectors", headers={"Authorization": f"Bearer {TOKEN}"})).json()
+    table = render_status(status_rows_from_json(document), now=w.clock.wall(), places=places_from_json(document))
+    return {row["connector"]: row for row in document["connectors"]}, table
+
+
+def _line(table: str, connector: str) -> str:
+    return next(line for line in table.splitlines() if line.strip().startswith(connector + " "))
+
+
+async def test_a_failure_not_yet_confirmed_shows_what_its_first_restart_waits_for() -> None:
+    rules = [{"name": "batch", "trigger": {"type": "status", "interval": 60, "confirm_polls": 3},
+              "select": {"include": ["*"]}}]
+    scenario = sim_scenario([{"name": "orders-sink", "script": {"initial": "FAILED", "recover_after_restarts": 1}},
+                             {"name": "billing-sink"}])
+    w = in_process(scenario, daemon_config(rules, token=TOKEN), fake_time=True)
+    assert w.clock is not None
+    w.daemon.queue.start()
+    try:
+        await w.daemon.pollers[CLUSTER].poll()
+        await w.daemon.queue.join()
+        rows, table = await _shown(w)
+        assert rows["orders-sink"]["held"] == {
+            "decision": "unconfirmed",
+            "detail": "seen failed on 1 of the 3 polls in a row that confirm it (confirm_polls 3, every 60s): "
+                      "restarted at the last of them if it still fails, in about 2m",
+            "at": "2026-03-01T12:00:00.000000+00:00"}
+        assert rows["billing-sink"]["held"] is None
+        orders = _line(table, "orders-sink")
+        assert "held: unconfirmed" in orders and " now " not in orders, table
+        assert f"{CLUSTER}/orders-sink: unconfirmed (0s ago): seen failed on 1 of the 3 polls" in table, table
+
+        w.clock.advance(60)
+        await w.daemon.pollers[CLUSTER].poll()
+        rows, table = await _shown(w)
+        assert rows["orders-sink"]["held"]["detail"].startswith("seen failed on 2 of the 3 polls"), rows
+        assert rows["orders-sink"]["held"]["detail"].endswith("in about 1m"), rows
+
+        # The third poll restarts it: nothing holds it any more, and its row says the restart.
+        w.clock.advance(60)
+        await w.daemon.pollers[CLUSTER].poll()
+        await w.daemon.queue.join()
+        assert [c for c in w.simulator.calls if c.endpoint == "restart"]
+        rows, table = await _shown(w)
+        assert rows["orders-sink"]["held"] is None and rows["orders-sink"]["attempts"] == 1, rows
+        assert "Held" not in table, table
+    finally:
+        await w.daemon.queue.close(1.0)
