@@ -31,7 +31,8 @@ async def _shown(w: World) -> tuple[dict[str, Any], str]:
     """The rows of /v1/connectors by connector, and the table `watchdog status --daemon` prints."""
     async with _http(w) as http:
         document = (await http.get("/v1/connectors", headers={"Authorization": f"Bearer {TOKEN}"})).json()
-    table = render_status(status_rows_from_json(document), now=w.clock.wall(), places=places_from_json(document))
+    table = render_status(status_rows_from_json(document), now=w.clock.wall(), places=places_from_json(document),
+                          failing=document["polls_failing"], paused=document["polls_paused"])
     return {row["connector"]: row for row in document["connectors"]}, table
 
 
@@ -77,3 +78,42 @@ async def test_a_failure_not_yet_confirmed_shows_what_its_first_restart_waits_fo
         assert "Held" not in table, table
     finally:
         await w.daemon.queue.close(1.0)
+
+
+async def test_a_restart_waiting_out_a_429_and_the_paused_polls_are_shown() -> None:
+    # A failure restarted, its call answered 429 with `Retry-After: 300`: every call of the key
+    # waits 300 s, that restart and the cluster's polls alike. Against the simulator the row said
+    # ATTEMPTS 1, LAST RESTART 13s ago, NEXT ALLOWED `now`, nothing under the table, for those
+    # five minutes (up to rate_limit.max_pause, 15), while its rows were as the last poll before
+    # the pause saw them: a restart made, a daemon that would restart it again now, neither true.
+    from .support import until
+
+    rules = [{"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "select": {"include": ["*"]}}]
+    faults = [{"match": {"endpoint": "restart"}, "when": {"count": 1},
+               "action": {"status": 429, "headers": {"Retry-After": "300"}}}]
+    scenario = sim_scenario([{"name": "orders-sink", "script": {"initial": "FAILED", "recover_after_restarts": 1}},
+                             {"name": "billing-sink"}], faults=faults)
+    w = in_process(scenario, daemon_config(rules, token=TOKEN), fake_time=True)
+    w.daemon.queue.start()
+    try:
+        await w.daemon.pollers[CLUSTER].poll()
+        job = w.daemon.queue.pending_job(next(k for k in w.daemon.engine.statuses if k.connector == "orders-sink"))
+        assert job is not None
+        await until(lambda: job.rate_limited == 1, "the restart answered 429")
+        rows, table = await _shown(w)
+        held = rows["orders-sink"]["held"]
+        assert held is not None and held["decision"] == "queued", rows
+        assert held["detail"].startswith("its restart is queued, not sent yet: tried once (1 answered 429); waiting: "
+                                         "every call of its API key is paused for "), held
+        assert held["at"] == "2026-03-01T12:00:00.000000+00:00"
+        assert rows["billing-sink"]["held"] is None
+        orders = _line(table, "orders-sink")
+        assert "held: queued" in orders and " now " not in orders, table
+        assert f"{CLUSTER}/orders-sink: queued (0s ago): its restart is queued, not sent yet" in table, table
+        lines = table.splitlines()
+        section = lines[lines.index("Polls paused (a cluster's connectors above are as its last poll before the pause "
+                                    "saw them):"):]
+        assert section[1].startswith(f"  {CLUSTER}: every call of its API key is paused for "), section
+        assert section[1].endswith(" more by a 429 (last poll that worked: 0s ago)"), section
+    finally:
+        await w.daemon.queue.close(0.1)

@@ -31,7 +31,7 @@ from .logs import get_logger
 from .metrics import Metrics
 from .model import MAX_HISTORY_SERVED, ConnectorKey, Decision, Trigger, connector_name_problem
 from .name_hints import cluster_name_hint, connector_name_hint
-from .queue import Phase
+from .queue import Phase, pause_note
 from .report import ClusterPlace
 from .state import Fenced, StateStoreError
 
@@ -91,6 +91,9 @@ class ApiContext:
     # The clusters whose listings fail now (ClusterPoller.failing): `polls_failing` of GET
     # /v1/connectors, so that `watchdog status --daemon` names them.
     polls_failing: Callable[[], list[dict[str, Any]]] = lambda: []
+    # The clusters whose polls a pause of their API key holds now (ClusterPoller.paused):
+    # `polls_paused` of GET /v1/connectors.
+    polls_paused: Callable[[], list[dict[str, Any]]] = lambda: []
     standby_retry_after: int = RETRY_AFTER_SECONDS
     # Why the leader may not send now though it leads (its lease renewal is late), asked without
     # counting as a refused send; None while it may. A restart or a webhook is refused meanwhile:
@@ -408,7 +411,8 @@ def _connectors() -> Callable[[ApiContext, Request], Awaitable[JSONResponse]]:
 
     async def reading(ctx: ApiContext) -> bytes:
         del next_reading["rows"]  # begun: a reader that comes from now on waits for the next one
-        return bytes(JSONResponse({"connectors": ctx.connectors(), "polls_failing": ctx.polls_failing()}).body)
+        return bytes(JSONResponse({"connectors": ctx.connectors(), "polls_failing": ctx.polls_failing(),
+                                   "polls_paused": ctx.polls_paused()}).body)
 
     async def connectors(ctx: ApiContext, request: Request) -> JSONResponse:
         # The leader's live view (its polls, its discovery): a standby polls and discovers nothing,
@@ -477,8 +481,7 @@ def _describe(record: RequestRecord, paused: float = 0.0) -> dict[str, Any]:
             # A 429's pause holds every restart of the key up to rate_limit.max_pause (15 minutes):
             # a bare "pending" for that long, and `watchdog restart --daemon`'s "still queued after
             # 60s", read as a daemon that was stuck.
-            waiting = (f"waiting: every call of its API key is paused for {math.ceil(paused)} s more (the API answered "
-                       "429, or 5xx with Retry-After: see the rate_limited and api_call_failed lines); it goes after the pause")
+            waiting = pause_note(paused)
         described["job"] = {
             "id": job.id,
             "outcome": job.outcome.value if job.outcome else None,

@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ from .metrics import Metrics
 from .model import ConnectorKey, Trigger
 from .once import OneShotHost
 from .plan import poll_intervals, trigger_of
-from .queue import RestartJob, RestartQueue
+from .queue import Phase, RestartJob, RestartQueue
 from .redirects import redirect_hook
 from .reload import ConfigWatcher, file_fingerprint
 from .reloading import ReloadHost
@@ -283,6 +283,8 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
             connectors=self.connector_rows,
             polls_failing=lambda: [failing for _, poller in sorted(self.pollers.items())
                                    if (failing := poller.failing()) is not None],
+            polls_paused=lambda: [paused for _, poller in sorted(self.pollers.items())
+                                  if (paused := poller.paused()) is not None],
             cluster_places=self.cluster_places,
             history=lambda cluster, connector, limit: history_json(
                 self.state.history(None, limit, cluster=cluster, connector=connector))["restarts"],
@@ -308,9 +310,20 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         """Every connector the daemon remembers, with its health and restart state, and where its
         cluster is (environment, display names); in dry-run, the dry run's would-be cadence of
         the connectors it would have restarted (as the backoff gauges and the log show it)."""
-        shown = [replace(row, gone=self._gone(row.key), held=self.engine.held.get(row.key))
+        shown = [replace(row, gone=self._gone(row.key), held=self._queued(row.key) or self.engine.held.get(row.key))
                  for row in dry_run_rows(self.state.rows(), self.engine.dry_states)]
         return list(status_json(shown, self.cluster_places())["connectors"])
+
+    def _queued(self, key: ConnectorKey) -> tuple[str, str, datetime] | None:
+        """A restart of the connector queued and not sent yet, as its row's `held`: decided, its
+        attempt perhaps counted, waiting for its turn, the key's budget, a 429's pause or a retry.
+        Not said, its row showed that attempt as LAST RESTART and NEXT ALLOWED "now"."""
+        job = self.queue.pending_job(key)
+        if job is None or job.phase is Phase.DONE:
+            return None
+        poller = self.pollers.get(key.cluster)
+        paused = poller.paused_for() if poller is not None and job.phase is not Phase.SENDING else 0.0
+        return "queued", job.waiting(paused), job.primary.requested_at
 
     def _gone(self, key: ConnectorKey) -> bool | None:
         """Left out of its cluster's last listing; None before that cluster's first poll here (a

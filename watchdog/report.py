@@ -329,13 +329,14 @@ DRY_RUN_NOTE = ("(dry run): the dry run's would-be attempts, backoff and give-up
 
 def render_status(
     rows: Sequence[StatusRow], *, now: datetime, places: Mapping[str, ClusterPlace] | None = None,
-    failing: Sequence[Mapping[str, Any]] = (),
+    failing: Sequence[Mapping[str, Any]] = (), paused: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """The watched connectors grouped by environment, then by cluster; one column layout for
     the whole table, so that every group lines up. Then the clusters whose listings fail now
-    (`failing`, from the daemon: `polls_failing` of GET /v1/connectors)."""
+    (`failing`, from the daemon: `polls_failing` of GET /v1/connectors), and those whose polls a
+    pause of their API key holds (`paused`: `polls_paused`)."""
     if not rows:
-        return "\n".join(["No watched connectors.", *_failing_lines(failing, now)])
+        return "\n".join(["No watched connectors.", *_failing_lines(failing, now), *_paused_lines(paused, now)])
     places = places or {}
     by_cluster: dict[str, list[StatusRow]] = {}
     for row in rows:
@@ -364,10 +365,26 @@ def render_status(
     held = [f"{row.key}: {row.held[0]} ({_ago(row.held[2], now)}): {row.held[1]}"
             for row in rows if row.held and not row.state.gave_up]
     if held:
-        out += ["", "Held (failing, not restarted now):", *(printable(GROUP_INDENT + line) for line in held)]
+        out += ["", "Held (a restart wanted, not made yet):", *(printable(GROUP_INDENT + line) for line in held)]
     if any(row.dry_run for row in rows):
         out += ["", DRY_RUN_NOTE]
-    return "\n".join([*out, *_failing_lines(failing, now)])
+    return "\n".join([*out, *_failing_lines(failing, now), *_paused_lines(paused, now)])
+
+
+def _paused_lines(paused: Sequence[Mapping[str, Any]], now: datetime) -> list[str]:
+    """The clusters whose polls wait out a pause of their API key (a 429's Retry-After, up to
+    rate_limit.max_pause): nothing is listed or restarted there until it ends, and their rows
+    are as the last poll before it saw them. Before, nothing said so for up to 15 minutes."""
+    if not paused:
+        return []
+    lines = ["", "Polls paused (a cluster's connectors above are as its last poll before the pause saw them):"]
+    for item in paused:
+        listed = parse_timestamp_or_none(item["last_listed_at"])
+        worked = "never since the daemon started" if listed is None else _ago(listed, now)
+        lines.append(printable(f"{GROUP_INDENT}{item['cluster']}: every call of its API key is paused for "
+                               f"{format_span(item['paused_seconds'])} more by {item['paused_by']} "
+                               f"(last poll that worked: {worked})"))
+    return lines
 
 
 def _failing_lines(failing: Sequence[Mapping[str, Any]], now: datetime) -> list[str]:

@@ -54,10 +54,12 @@ def status_command(args: argparse.Namespace) -> int:
 
     places: dict[str, ClusterPlace] = {}
     failing: list[dict[str, Any]] = []  # the clusters the daemon cannot list now
+    paused: list[dict[str, Any]] = []  # the clusters whose polls a pause of their key holds now
 
     def from_daemon(document: dict[str, Any]) -> list[StatusRow]:
         places.update(places_from_json(document))  # a daemon knows its discovered clusters too
         failing.extend(document.get("polls_failing", []))  # absent from a daemon before 2026-12-03
+        paused.extend(document.get("polls_paused", []))  # absent from a daemon before 2026-12-04
         return status_rows_from_json(document)
 
     def from_store(store: StateStore) -> list[StatusRow]:
@@ -82,8 +84,9 @@ def status_command(args: argparse.Namespace) -> int:
     document = status_json(rows, places or None)
     if args.daemon:
         document["polls_failing"] = failing
+        document["polls_paused"] = paused
     print(json.dumps(document, indent=2) if args.json
-          else render_status(rows, now=_utc_now(), places=places, failing=failing))
+          else render_status(rows, now=_utc_now(), places=places, failing=failing, paused=paused))
     return EXIT_OK
 
 

@@ -20,6 +20,7 @@ from .job import (
     QueueFull,
     RestartJob,
     new_job_id,
+    pause_note,
 )
 from .restart_queue import RestartQueue
 
@@ -33,4 +34,5 @@ __all__ = [
     "RestartJob",
     "RestartQueue",
     "new_job_id",
+    "pause_note",
 ]

@@ -5,6 +5,7 @@ recorder read and end them."""
 from __future__ import annotations
 
 import asyncio
+import math
 import secrets
 from dataclasses import dataclass, field
 from enum import Enum
@@ -30,6 +31,13 @@ class JobNotRecorded(Exception):
 class Abandoned(Exception):
     """This replica may no longer send (it is not, or no longer surely, the leader): the job is
     left as the shared state holds it, for the leader to recover, and ends nowhere here."""
+
+
+def pause_note(paused: float) -> str:
+    """Why a queued restart waits while every call of its API key is paused (`paused` seconds
+    more): GET /v1/restarts/{id}'s job message and `watchdog status --daemon`'s row say it."""
+    return (f"waiting: every call of its API key is paused for {math.ceil(paused)} s more (the API answered "
+            "429, or 5xx with Retry-After: see the rate_limited and api_call_failed lines); it goes after the pause")
 
 
 def new_job_id() -> str:
@@ -97,6 +105,19 @@ class RestartJob:
     # no request) while only a schedule had asked for it: it goes with the restarts a failure
     # asked for, not at its planned turn (lane.planned).
     failing: bool = False
+
+    def waiting(self, paused: float) -> str:
+        """What `watchdog status --daemon` says of a restart queued and not sent yet (`paused`:
+        seconds for which its key's calls are paused): a 429's pause held it up to
+        rate_limit.max_pause while its row said LAST RESTART "13s ago" and NEXT ALLOWED "now"."""
+        said = "its restart is queued, not sent yet"
+        if self.tries:
+            answered = [f"{count} answered {what}" for count, what in
+                        ((self.rate_limited, "429"), (self.failures, "5xx, 409 or nothing")) if count]
+            said += f": tried {'once' if self.tries == 1 else f'{self.tries} times'}"
+            said += f" ({', '.join(answered)})" if answered else ""
+        parts = [said, self.message, pause_note(paused) if paused > 0 else ""]
+        return "; ".join(part for part in parts if part)
 
     @property
     def primary(self) -> RestartRequest:

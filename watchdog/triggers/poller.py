@@ -228,6 +228,18 @@ class ClusterPoller:
         return {"cluster": self.cluster, "outcome": self.failed_with, "message": self._failure,
                 "failing_since": since.isoformat(), "last_listed_at": None if self.listed_at is None else self.listed_at.isoformat()}
 
+    def paused(self) -> dict[str, object] | None:
+        """The cluster's polls held now by a pause of its API key (a 429's Retry-After, up to
+        rate_limit.max_pause), as `watchdog status --daemon` shows them (`polls_paused` of GET
+        /v1/connectors): for how long more, by what, and when a listing last worked. Its polls
+        do not fail meanwhile, they wait: its rows showed the last poll's view, as of minutes
+        ago, without a word. None while nothing pauses the key."""
+        seconds = self.paused_for()
+        if seconds <= 0:
+            return None
+        return {"cluster": self.cluster, "paused_seconds": round(seconds, 1), "paused_by": self.paused_by(),
+                "last_listed_at": None if self.listed_at is None else self.listed_at.isoformat()}
+
     def forget_listing(self) -> None:
         """This replica stood by and forgot what the listings showed (Engine.stand_by): a
         restart asked for once it leads again lists the cluster first, rather than being told
