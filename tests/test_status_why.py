@@ -117,3 +117,54 @@ async def test_a_restart_waiting_out_a_429_and_the_paused_polls_are_shown() -> N
         assert section[1].endswith(" more by a 429 (last poll that worked: 0s ago)"), section
     finally:
         await w.daemon.queue.close(0.1)
+
+
+async def test_a_connector_one_rule_gave_up_on_and_another_restarts_says_which_rules_budget_is_spent() -> None:
+    # A status rule (max_restarts 1) gave up on a connector; an alert rule with restarts left
+    # (max_restarts 10) restarts it at its next alert, by design: each rule gives up at its own
+    # max_restarts. Against the simulator the log said `gave_up` (rule heal: "left alone until it
+    # has stayed healthy"), then `gave_up_cleared` (rule on-alert) with the note "the rule's
+    # max_restarts now leaves it restarts to make", which README's events table explains as a
+    # reload raising it: none had happened, and nothing named the rule whose budget was spent.
+    import httpx
+    from structlog.testing import capture_logs
+
+    rules = [
+        {"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "select": {"include": ["*"]},
+         "backoff": {"base": 1, "cap": 2, "jitter": 0}, "max_restarts": 1},
+        {"name": "on-alert", "trigger": {"type": "alert", "match": {"alertname": "ConnectorFailed"},
+                                          "cluster_label": "kafka_cluster_id", "connector_label": "connector"},
+         "select": {"include": ["*"]}, "backoff": {"base": 1, "cap": 2, "jitter": 0}, "max_restarts": 10},
+    ]
+    scenario = sim_scenario([{"name": "orders-sink", "script": {"initial": "FAILED", "recover_after_restarts": "never"}}])
+    w = in_process(scenario, daemon_config(rules, token=TOKEN), fake_time=True)
+    assert w.clock is not None
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(
+        w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())), base_url="http://daemon")
+    w.daemon.queue.start()
+    try:
+        with capture_logs() as logs:
+            for _ in range(3):
+                await w.daemon.pollers[CLUSTER].poll()
+                await w.daemon.queue.join()
+                w.clock.advance(60)
+            body = {"version": "4", "status": "firing", "alerts": [{
+                "status": "firing", "startsAt": "2026-03-01T12:00:00Z",
+                "labels": {"alertname": "ConnectorFailed", "kafka_cluster_id": CLUSTER, "connector": "orders-sink"}}]}
+            answer = (await http.post("/v1/alertmanager", json=body,
+                                      headers={"Authorization": f"Bearer {TOKEN}"})).json()["alerts"][0]
+            await w.daemon.queue.join()
+    finally:
+        await w.daemon.queue.close(1.0)
+        await http.aclose()
+    (gave_up,) = [e for e in logs if e["event"] == "gave_up"]
+    assert (gave_up["rule"], gave_up["attempts"]) == ("heal", 1)
+    assert gave_up["note"].endswith("; rule(s) on-alert, with restarts left, may still restart it (each rule gives up "
+                                    "at its own max_restarts)"), gave_up
+    assert answer["decision"] == "restart", answer
+    (cleared,) = [e for e in logs if e["event"] == "gave_up_cleared"]
+    assert cleared["rule"] == "on-alert" and cleared["attempts"] == 1 and cleared["max_restarts"] == 10
+    assert cleared["spent_for"] == ["heal"], cleared
+    assert cleared["note"] == ("rule on-alert's max_restarts (10) leaves it restarts to make, where heal's is spent (each "
+                               "rule gives up at its own max_restarts): restarted again as rule on-alert's backoff "
+                               "allows"), cleared

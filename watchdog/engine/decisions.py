@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from ..config import CloudCluster, Rule, StatusTrigger
+from ..config import CloudCluster, Rule, ScheduleTrigger, StatusTrigger
 from ..model import (
     ConnectorKey,
     ConnectorState,
@@ -20,6 +20,7 @@ from ..model import (
 )
 from ..policy import backoff_gap, give_up, quiet_since_signal, signal_cleared
 from ..queue import QueueClosed, QueueFull, RestartJob, new_job_id
+from ..rules import selects
 from ..state import StateStoreError
 from ..windows import Windows
 from .core import FAILURE_TRIGGERS, log
@@ -201,10 +202,32 @@ class Decisions(Gates):
         refused budget_spent until seen healthy, and WatchdogConnectorGaveUp went on paging."""
         if not state.gave_up or (rule.max_restarts is not None and state.attempts >= rule.max_restarts):
             return state
+        # Or another rule that watches it (a status rule beside an alert or stall rule) gave up
+        # at a lower max_restarts: said so, with those rules. The note spoke of the limit alone
+        # ("now leaves it"), which README explained as a reload, and nothing named the rule whose
+        # `gave_up` line had just said "left alone" before this one restarted it.
+        spent = self._other_rules(rule, key, state, spent=True)
+        note = (f"rule {rule.name}'s max_restarts ({rule.max_restarts if rule.max_restarts is not None else 'null'}) "
+                f"leaves it restarts to make, where {', '.join(spent)}'s is spent (each rule gives up at its own "
+                f"max_restarts): restarted again as rule {rule.name}'s backoff allows" if spent
+                else "the rule's max_restarts now leaves it restarts to make: restarted again as its backoff allows")
         log.info("gave_up_cleared", cluster=key.cluster, connector=key.connector, rule=rule.name,
-                 attempts=state.attempts, max_restarts=rule.max_restarts, dry_run=self.config.dry_run or rule.dry_run,
-                 note="the rule's max_restarts now leaves it restarts to make: restarted again as its backoff allows")
+                 attempts=state.attempts, max_restarts=rule.max_restarts, spent_for=spent,
+                 dry_run=self.config.dry_run or rule.dry_run, note=note)
         return replace(state, gave_up=False)
+
+    def _other_rules(self, rule: Rule, key: ConnectorKey, state: ConnectorState, *, spent: bool) -> list[str]:
+        """The other rules that decide on the connector's failures whose max_restarts its restarts
+        have reached (`spent`: they may have given up on it), or have not (they may still restart
+        it): each gives up at its own. Those are the enabled alert and stall rules that select it,
+        and the status rule it belongs to (the first that selects it); a schedule restarts what it
+        selects whatever its count."""
+        owner = self.status_owners.rule_for(key.cluster, key.connector)
+        return [other.name for other in self.config.rules
+                if other is not rule and other.enabled and not isinstance(other.trigger, ScheduleTrigger)
+                and (other is owner if isinstance(other.trigger, StatusTrigger)
+                     else selects(other.select, key.cluster, key.connector))
+                and (other.max_restarts is not None and state.attempts >= other.max_restarts) == spent]
 
     def _give_up(self, rule: Rule, key: ConnectorKey, state: ConnectorState, *, save: bool = True) -> ConnectorState:
         """The rule's budget is spent: the connector is marked gave-up (its metric, which
@@ -220,6 +243,12 @@ class Decisions(Gates):
         note = (f"left alone until it has stayed healthy for {gap} in a row, which resets its restart count"
                 if isinstance(rule.trigger, StatusTrigger)
                 else f"left alone until its signal has cleared and stayed clear for {gap}, which resets its restart count")
+        others = self._other_rules(rule, key, state, spent=False)
+        if others:
+            # It is not left alone by those: without this, the line said "left alone" and the next
+            # alert restarted it (gave_up_cleared).
+            note += (f"; rule(s) {', '.join(others)}, with restarts left, may still restart it (each rule gives up at "
+                     "its own max_restarts)")
         if dry_run:
             # Not paged (watchdog_connector_gave_up stays as the live state has it): said here.
             note = ("dry run: no restart was sent; the live run would give up here and leave it alone "
