@@ -168,3 +168,47 @@ async def test_a_connector_one_rule_gave_up_on_and_another_restarts_says_which_r
     assert cleared["note"] == ("rule on-alert's max_restarts (10) leaves it restarts to make, where heal's is spent (each "
                                "rule gives up at its own max_restarts): restarted again as rule on-alert's backoff "
                                "allows"), cleared
+
+
+def _entry(name: str, state: str, *tasks: str) -> dict[str, Any]:
+    """An entry of the expanded list as Confluent Cloud answers it."""
+    return {"id": {"id": f"lcc-{name}", "id_type": "ID"}, "info": {"name": name, "type": "sink", "config": {}},
+            "status": {"name": name, "type": "sink", "connector": {"state": state, "worker_id": "w", "trace": ""},
+                       "tasks": [{"id": i, "state": task, "worker_id": "w", "msg": ""} for i, task in enumerate(tasks)]}}
+
+
+async def test_a_failing_connector_its_rule_will_not_restart_says_why_where_the_row_said_now() -> None:
+    # Three connectors a status rule decides never to restart as they are, each row NEXT ALLOWED
+    # `now` (or the backoff of a restart long past), nothing under the table: one in a user error
+    # (only a person can fix it), one DEGRADED with a task awaiting a worker (Confluent allocates
+    # it), one in a state no API documents with a FAILED task (Confluent added a state: said once
+    # as `unknown_state`, an hour back in the log). A PAUSED one says nothing more: its STATE does.
+    listing = {name: _entry(name, *states) for name, *states in (
+        ("users-source", "FAILED", "USER_ACTIONABLE_ERROR"), ("inventory-sink", "DEGRADED", "RUNNING", "UNASSIGNED"),
+        ("search-sink", "HIBERNATING", "FAILED"), ("audit-sink", "PAUSED", "PAUSED"), ("orders-sink", "RUNNING", "RUNNING"))}
+    faults = [{"match": {"endpoint": "list"}, "action": {"status": 200, "body": listing}}]
+    rules = [{"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "select": {"include": ["*"]}}]
+    w = in_process(sim_scenario([{"name": "orders-sink"}], faults=faults), daemon_config(rules, token=TOKEN),
+                   fake_time=True)
+    w.daemon.queue.start()
+    try:
+        await w.daemon.pollers[CLUSTER].poll()
+        await w.daemon.queue.join()
+        rows, table = await _shown(w)
+    finally:
+        await w.daemon.queue.close(1.0)
+    assert not [c for c in w.simulator.calls if c.endpoint == "restart"]
+    held = {name: row["held"] and (row["held"]["decision"], row["held"]["detail"]) for name, row in rows.items()}
+    assert held == {
+        "users-source": ("user_error", "its status names a configuration or data error (USER_ACTIONABLE_ERROR, or "
+                                       "Confluent's validation errors): no restart fixes it; the rule may set "
+                                       "restart_user_errors"),
+        "inventory-sink": ("transient", "DEGRADED with no task in error: tasks await a worker; Confluent allocates them"),
+        "search-sink": ("transient", "in a state the watchdog does not know (HIBERNATING): taken as transient, not "
+                                     "restarted; look at the connector, and restart it by hand (watchdog restart) if "
+                                     "it has failed"),
+        "audit-sink": None, "orders-sink": None}, held
+    for name, shown in (("users-source", "held: user_error"), ("inventory-sink", "held: transient"),
+                        ("search-sink", "held: transient")):
+        assert shown in _line(table, name) and " now " not in _line(table, name), table
+    assert f"{CLUSTER}/search-sink: transient (0s ago): in a state the watchdog does not know (HIBERNATING)" in table

@@ -29,9 +29,12 @@ from .gates import Gates
 # What the gates hold a wanted restart with (Gates.gate): a connector so held shows it in status.
 GATE_HOLDS = frozenset({Decision.WINDOW_CLOSED, Decision.BREAKER_OPEN, Decision.BLOCKED})
 # What `watchdog status --daemon` shows as holding a failing connector (EngineCore.held): the
-# gates, and a failure its rule has not confirmed yet (`unconfirmed`, the polls it still waits
-# for in its detail). Not shown, its row said NEXT ALLOWED `now` all the while.
-HELD_SHOWN = GATE_HOLDS | {Decision.UNCONFIRMED}
+# gates, a failure its rule has not confirmed yet (`unconfirmed`, the polls it still waits for in
+# its detail), a user error its rule leaves alone; and a poll's `transient` that has a detail (a
+# DEGRADED connector whose tasks await a worker, a state the watchdog does not know, an entry
+# that cannot be read), not a PAUSED or PROVISIONING one, whose STATE says it. Not shown, its row
+# said NEXT ALLOWED `now` all the while.
+HELD_SHOWN = GATE_HOLDS | {Decision.UNCONFIRMED, Decision.USER_ERROR}
 
 # The firing alerts that join a queued restart with a request of their own (a state row, a
 # restart_queued line, an id in its answers and its restart_finished line); more only enter its
@@ -333,7 +336,7 @@ class Decisions(Gates):
         decided = self._last_decision.setdefault(key, {})
         previous = decided.get(rule)
         said = decided[rule] = self._said_as(key, decision, detail)
-        if decision in HELD_SHOWN:
+        if decision in HELD_SHOWN or (decision is Decision.TRANSIENT and trigger is Trigger.STATUS and detail):
             self.held[key] = (decision, detail, self._now())
         else:  # restarted, healthy again, or skipped for a reason of its own that status shows
             self.held.pop(key, None)

@@ -21,6 +21,7 @@ from ..model import (
 from ..policy import observe
 from ..report import StatusRow, format_span
 from ..rules import (
+    USER_ERROR_DETAIL,
     awaiting_a_worker,
     classify,
     decide_on_status,
@@ -38,8 +39,9 @@ _NEVER = datetime.min.replace(tzinfo=timezone.utc)
 # are counted. A connector listed with 50,000 tasks made lines of 1.4 MB.
 _TASKS_SHOWN = 20
 # What `unknown_state` says will happen (StatusIntake._watch_unknown).
-_UNKNOWN_NOTE = ("a state the watchdog does not know: taken as transient, not restarted; look at the connector, and "
-                 "restart it by hand (watchdog restart) if it has failed")
+_UNKNOWN_DONE = ("taken as transient, not restarted; look at the connector, and restart it by hand (watchdog "
+                 "restart) if it has failed")
+_UNKNOWN_NOTE = f"a state the watchdog does not know: {_UNKNOWN_DONE}"
 _UNKNOWN_KNOWN_BESIDE_NOTE = ("a task state the watchdog does not know, beside tasks in states it does: the connector is "
                               "judged {health} for those, and decided as the rule says; look at the connector")
 
@@ -189,6 +191,11 @@ class StatusIntake(Decisions):
             detail = "UNASSIGNED: awaiting a worker (a rebalance assigns it)"
         elif decision is Decision.UNCONFIRMED:
             detail = _confirming(rule, state, polled_every)
+        elif decision is Decision.USER_ERROR:
+            detail = USER_ERROR_DETAIL
+        elif decision is Decision.TRANSIENT and key in self.unknown_reported:
+            # Said once as `unknown_state`; its row shows it for as long as it lasts.
+            detail = f"in a state the watchdog does not know ({', '.join(self.unknown_reported[key][:_TASKS_SHOWN])}): {_UNKNOWN_DONE}"
         self._decide_and_submit(
             rule.name, Trigger.STATUS, key, decision, now, windows=self._rule_windows.get(rule.name),
             reason=f"{health.value}: connector {status.state}", dry_run=rule.dry_run,
