@@ -212,3 +212,25 @@ async def test_a_failing_connector_its_rule_will_not_restart_says_why_where_the_
                         ("search-sink", "held: transient")):
         assert shown in _line(table, name) and " now " not in _line(table, name), table
     assert f"{CLUSTER}/search-sink: transient (0s ago): in a state the watchdog does not know (HIBERNATING)" in table
+
+
+async def test_a_failure_the_full_queue_refused_says_so_until_it_is_queued() -> None:
+    # A poll whose lane already holds queue.max_jobs_per_lane restarts refuses the rest
+    # (`queue_full`, one info line, repeats at debug): their rows said NEXT ALLOWED `now`.
+    rules = [{"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "select": {"include": ["*"]}}]
+    failed = {"initial": "FAILED", "recover_after_restarts": 1}
+    scenario = sim_scenario([{"name": "orders-sink", "script": failed}, {"name": "billing-sink", "script": failed}])
+    w = in_process(scenario, daemon_config(rules, token=TOKEN, queue={"max_jobs_per_lane": 1}), fake_time=True)
+    await w.daemon.pollers[CLUSTER].poll()  # the queue not started: the first restart stays queued
+    rows, table = await _shown(w)
+    held = {name: row["held"]["decision"] for name, row in rows.items()}
+    assert sorted(held.values()) == ["queue_full", "queued"], held
+    refused = next(name for name, decision in held.items() if decision == "queue_full")
+    assert rows[refused]["held"]["detail"].startswith("lane main already holds 1 restart jobs"), rows[refused]
+    assert "held: queue_full" in _line(table, refused), table
+    w.daemon.queue.start()
+    await w.daemon.queue.join()
+    await w.daemon.pollers[CLUSTER].poll()
+    await w.daemon.queue.join()
+    await w.daemon.queue.close(1.0)
+    assert len([c for c in w.simulator.calls if c.endpoint == "restart"]) == 2, "each restarted in turn"
