@@ -234,3 +234,41 @@ async def test_a_failure_the_full_queue_refused_says_so_until_it_is_queued() -> 
     await w.daemon.queue.join()
     await w.daemon.queue.close(1.0)
     assert len([c for c in w.simulator.calls if c.endpoint == "restart"]) == 2, "each restarted in turn"
+
+
+async def test_an_alert_refused_for_its_connectors_state_or_backoff_says_why_in_its_answer() -> None:
+    # The webhook's answer (what a person testing a rule with curl reads, and the decision line's
+    # `detail`) said `refused`, decision `transient` or `backoff`, detail "": the same connector
+    # asked for by name said "it is PAUSED: resume it, and it starts again without a restart".
+    import httpx
+
+    rules = [{"name": "on-alert", "trigger": {"type": "alert", "match": {"alertname": "ConnectorFailed"},
+                                               "cluster_label": "kafka_cluster_id", "connector_label": "connector"},
+              "select": {"include": ["*"]}, "backoff": {"base": 60, "cap": 600, "jitter": 0}}]
+    scenario = sim_scenario([{"name": "orders-sink", "script": {"initial": "FAILED", "recover_after_restarts": "never"}},
+                             {"name": "audit-sink", "script": {"initial": "PAUSED"}}])
+    w = in_process(scenario, daemon_config(rules, token=TOKEN), fake_time=True)
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(
+        w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())), base_url="http://daemon")
+
+    async def send(connector: str) -> dict[str, Any]:
+        body = {"version": "4", "status": "firing", "alerts": [{
+            "status": "firing", "startsAt": "2026-03-01T12:00:00Z",
+            "labels": {"alertname": "ConnectorFailed", "kafka_cluster_id": CLUSTER, "connector": connector}}]}
+        answer = (await http.post("/v1/alertmanager", json=body, headers={"Authorization": f"Bearer {TOKEN}"})).json()
+        await w.daemon.queue.join()
+        return dict(answer["alerts"][0])
+
+    w.daemon.queue.start()
+    try:
+        paused = await send("audit-sink")
+        assert (await send("orders-sink"))["decision"] == "restart"
+        again = await send("orders-sink")
+    finally:
+        await w.daemon.queue.close(1.0)
+        await http.aclose()
+    assert (paused["result"], paused["decision"]) == ("refused", "transient"), paused
+    assert paused["detail"] == "it is PAUSED: resume it, and it starts again without a restart", paused
+    assert (again["result"], again["decision"]) == ("refused", "backoff"), again
+    assert again["detail"] == ("restarted 1 time(s); its backoff lets the next go at 2026-03-01T12:02:00+00:00 (in 2m): "
+                               "this alert restarts it if sent again then"), again

@@ -357,6 +357,21 @@ def decide_on_signal(
 USER_ERROR_DETAIL = ("its status names a configuration or data error (USER_ACTIONABLE_ERROR, or Confluent's "
                      "validation errors): no restart fixes it; the rule may set restart_user_errors")
 
+# Why a connector in a state that refuses restarts (RESTART_REFUSED_STATES) is not restarted when
+# asked for by name or by an alert: "not restarted (transient)" alone left the operator to find
+# its state elsewhere.
+_REFUSED_BECAUSE = {
+    "PROVISIONING": "it is PROVISIONING: Confluent refuses restarts until it is provisioned",
+    "PAUSED": "it is PAUSED: resume it, and it starts again without a restart",
+    "STOPPED": "it is STOPPED: resume it, and it starts again without a restart",
+    "DELETED": "it is being deleted",
+}
+
+
+def refused_because(state: str) -> str:
+    """Why a restart asked for in this connector state is not made (decision `transient`)."""
+    return _REFUSED_BECAUSE.get(state.upper(), f"it is {state}: a restart would be refused")
+
 
 def decide_on_request(
     status: ConnectorStatus | None, *, pending: bool, too_soon: bool = False

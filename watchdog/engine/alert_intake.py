@@ -12,9 +12,17 @@ from typing import Any
 
 from ..alerts import Alert, WebhookPayload
 from ..config import AlertTrigger, Rule
-from ..model import ConnectorKey, ConnectorState, Decision, Trigger, connector_name_problem
+from ..model import (
+    ConnectorKey,
+    ConnectorState,
+    ConnectorStatus,
+    Decision,
+    Trigger,
+    connector_name_problem,
+)
 from ..policy import signal_seen
-from ..rules import USER_ERROR_DETAIL, decide_on_signal, selects
+from ..report import format_span
+from ..rules import USER_ERROR_DETAIL, decide_on_signal, refused_because, selects
 from .core import log
 from .decisions import Decisions
 
@@ -219,7 +227,7 @@ class AlertIntake(Decisions):
             record = self._decide_and_submit(
                 rule.name, Trigger.ALERT, key, decision, now, windows=self._rule_windows.get(rule.name),
                 reason=f"alert {summary}", dry_run=rule.dry_run, status=status, state=state, origin=alert.identity,
-                detail=USER_ERROR_DETAIL if decision is Decision.USER_ERROR else "",
+                detail=_refused(decision, status, state, now),
             )
             if decision is Decision.RESTART and record.decision is not Decision.RESTART:
                 self._signal_seen(key, rule, state)  # held by a gate, or the queue is full: nothing sent
@@ -347,3 +355,18 @@ class AlertIntake(Decisions):
             return None
         key = self._by_resource_id.get(resource_id)
         return key if key is not None or not resolved else self._retired_ids.named(resource_id)
+
+
+def _refused(decision: Decision, status: ConnectorStatus | None, state: ConnectorState, now: datetime) -> str:
+    """Why an alert's connector is not restarted now, in its answer and its decision line; "" for
+    a restart (and for what the gates, the queue and a duplicate say themselves). A bare
+    `transient` or `backoff` left the person testing a rule, and the log, to find why elsewhere."""
+    if decision is Decision.USER_ERROR:
+        return USER_ERROR_DETAIL
+    if decision is Decision.TRANSIENT and status is not None:
+        return refused_because(status.state)
+    if decision is Decision.BACKOFF and state.next_allowed_at is not None:
+        return (f"restarted {state.attempts} time(s); its backoff lets the next go at "
+                f"{state.next_allowed_at.isoformat(timespec='seconds')} (in "
+                f"{format_span((state.next_allowed_at - now).total_seconds())}): this alert restarts it if sent again then")
+    return ""

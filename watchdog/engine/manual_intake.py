@@ -4,18 +4,8 @@ from __future__ import annotations
 
 from ..config import Rule
 from ..model import ConnectorKey, ConnectorStatus, Decision, Trigger
-from ..rules import decide_on_request, manual_gap_left, selects
+from ..rules import decide_on_request, manual_gap_left, refused_because, selects
 from .decisions import Decisions, RequestRecord
-
-# Why a connector in a state that refuses restarts (rules.RESTART_REFUSED_STATES) is not
-# restarted when asked for by name: "not restarted (transient)" alone left the operator to find
-# its state elsewhere.
-_REFUSED_BECAUSE = {
-    "PROVISIONING": "it is PROVISIONING: Confluent refuses restarts until it is provisioned",
-    "PAUSED": "it is PAUSED: resume it, and it starts again without a restart",
-    "STOPPED": "it is STOPPED: resume it, and it starts again without a restart",
-    "DELETED": "it is being deleted",
-}
 
 
 class ManualIntake(Decisions):
@@ -49,7 +39,7 @@ class ManualIntake(Decisions):
         else:
             decision = decide_on_request(status, pending=self._pending_for(key, dry_run=dry_run), too_soon=wait > 0)
         if decision is Decision.TRANSIENT and status is not None:
-            detail = _REFUSED_BECAUSE.get(status.state.upper(), f"it is {status.state}: a restart would be refused")
+            detail = refused_because(status.state)
         elif decision is Decision.DUPLICATE:
             detail = "a restart of it is already queued: its outcome is this request's"
         elif decision is not Decision.RECENTLY_RESTARTED:
