@@ -1,9 +1,9 @@
-"""The other clients of a benchmark: the naive baseline, and a second client sharing the key."""
+"""The other client of a benchmark: the naive baseline (the Terraform provider's retry policy)."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 
@@ -58,30 +58,3 @@ def _wait(attempt: int, retry_after: str | None) -> float:
     if retry_after is not None and retry_after.strip().isdigit():
         return float(retry_after)  # go-retryablehttp honours it as given, without the cap
     return min(NAIVE_WAIT_MIN * 2**attempt, NAIVE_WAIT_MAX)
-
-
-@dataclass
-class SharerResult:
-    sent: int = 0
-    refused: int = 0
-    times: list[float] = field(default_factory=list)
-
-
-async def share_key(http: httpx.AsyncClient, path: str, per_window: int, window: float, stop: asyncio.Event) -> SharerResult:
-    """Another tool on the same API key: `per_window` requests per window, evenly spread, from
-    the start until `stop` is set. A refused request is not sent again (it would only shift its
-    share), so its use is exactly what the limit let it have."""
-    loop = asyncio.get_running_loop()
-    result = SharerResult()
-    period = window / per_window
-    start = loop.time() + period / 2  # between window boundaries, never on one
-    tick = 0
-    while not stop.is_set():
-        await asyncio.sleep(max(0.0, start + tick * period - loop.time()))
-        if stop.is_set():
-            break
-        result.sent += 1
-        if (await http.get(path)).status_code == 429:
-            result.refused += 1
-        tick += 1
-    return result

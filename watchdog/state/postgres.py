@@ -72,7 +72,6 @@ class PostgresStateStore:
         self._parameters = connection_parameters(url, password, role="reader" if read_only else "store")
         self._now = now
         self._clock = clock
-        self._read_only = read_only
         self.problem: str | None = None
         self.on_failure: Callable[[], None] = lambda: None
         self._epoch: int | None = None

@@ -33,7 +33,6 @@ TCP_USER_TIMEOUT_MS = 5000
 # disk. The store waits on the event loop, so such a wait held the whole daemon for good: no
 # /healthz, no lease renewal, not a line logged (postgres_rows.AnsweringConnection).
 ANSWER_TIMEOUT = STATEMENT_TIMEOUT_MS / 1000 + 2
-SCHEMES = ("postgresql", "postgres")
 
 
 def describe(url: str) -> str:
