@@ -1,4 +1,12 @@
-"""The `watchdog` command line (commands.py: the parser and every command).
+"""The `watchdog` command line. One job per file:
+
+    parser.py          every command's arguments, defaults and help (argparse)
+    commands.py        what each command runs, and its exit code
+    common.py          what every command shares: exit codes, loading the config, logging set-up
+    daemon.py          asking a running daemon (`--daemon URL`): its address, its token, its refusals
+    daemon_restart.py  `watchdog restart --daemon URL`, followed to its end
+    reports.py         `watchdog status` and `watchdog history`
+    summary.py         `watchdog check-config`'s summary
 
 This module imports nothing heavy, so that `watchdog run` notes SIGHUP and SIGTERM from its
 first moment (hold_early_signals): importing the commands' modules takes half a second and more,

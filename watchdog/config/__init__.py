@@ -18,11 +18,14 @@ The schema and its loading, one job per file:
     rules.py      rules: selectors, backoff, the four triggers
     discovery.py  discovery: which environments and clusters are found at run time
     gates.py      the gates' settings: windows, breaker, blocking
+    leadership.py the shared store's settings: the PostgreSQL URL, the lease and its renewals
     matchers.py   Alertmanager's matcher grammar and Go's regexp syntax, for blocking.filters
+    regexes.py    RE2, the regex engine Alertmanager uses: alert rules' match_re, blocking's regexes
     root.py       `Config`: the sections together, the sources' priority, cross-section lookups
     sources.py    the sources layered: a variable naming a list's entry merged into that entry
     stray_variables.py  WATCHDOG_* variables that name no setting: refused where misspelt
     loading.py    `load_config`/`build_config`: strict YAML, secrets refused in YAML, merging
+    strict_yaml.py  the YAML reader: duplicate keys refused, YAML 1.2 numbers, merge keys
     errors.py     `ConfigError` and pydantic's errors as paths the user wrote
     key_hints.py  where an unknown key belongs (a key one level off, misspelt, of another trigger)
     checks.py     `cross_check`: names that must exist, be unique, or be complete

@@ -1,8 +1,25 @@
 """Clients for the Connect APIs, behind one small protocol.
 
-Rules and the queue only see `ConnectBackend`: a second backend (self-managed Kafka Connect)
-plugs in by implementing the same three calls. Backends do not retry and do not pace; the
-`Gateway` does both for every call made with one credential.
+The triggers and the queue only see `ConnectBackend` (assembly.py builds each cluster's one):
+Confluent Cloud and self-managed Kafka Connect each implement its four calls (list, status,
+restart, error recommendations). Backends neither retry nor pace: the `Gateway` of the call's
+rate-limit lane paces, measures and logs every call, and the restart queue decides what is tried
+again (queue/dispatch.py).
+
+One job per file:
+
+    backend.py        `ConnectBackend`, `ApiResult` (what every call returns), `Endpoint`
+    cloud.py          Confluent Cloud's Connect API (connect/v1)
+    kafka_connect.py  self-managed Apache Kafka Connect's REST API, through any of its workers
+    entries.py        the expanded list read entry by entry: status, lcc- id, connector class
+    status_by_status.py  a self-managed cluster read status by status, when its expanded list
+                      cannot be read whole
+    metrics_api.py    Confluent's Metrics API query, for "RUNNING but not moving data"
+    gateway.py        `Gateway`: every call of one rate-limit lane paced, measured, logged
+    transfer.py       one upstream call bounded as a whole: its time, its answer's size
+    inflate.py        a compressed body decoded a piece at a time, within that size
+    paths.py          a name made one URL path segment
+    proxy_auth.py     the egress proxies' credentials, to star out of every text shown
 """
 
 from .backend import ApiResult, ConnectBackend, Endpoint

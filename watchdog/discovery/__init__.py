@@ -9,6 +9,8 @@ One job per file:
     loop.py       when refreshes happen
     metrics.py    watchdog_discovery_* and watchdog_discovered_cluster_info
     preview.py    `watchdog check-config --discover`: one round of list calls, shown
+    host.py       `DiscoveryHost` (a mixin of `app.Daemon`): the loop in the daemon, each
+                  refresh's clusters built then swapped in as a reload does
 """
 
 from .client import DiscoveryClient

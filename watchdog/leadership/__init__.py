@@ -3,6 +3,9 @@
     lease.py     the lease row's SQL: acquire, renew, release, read
     elector.py   `Elector`: campaign, renew, step down; `may_send` before every call
     sole.py      `SoleLeader`: a daemon with a SQLite file leads alone
+    build.py     which of the two a config asks for
+    host.py      `LeadershipHost` (a mixin of `app.Daemon`): what starts on taking the lead and
+                 stops on losing it
     metrics.py   watchdog_leader, watchdog_leader_epoch, watchdog_leadership_changes_total,
                  watchdog_leadership_takeovers_total
 

@@ -7,6 +7,8 @@
                       the lane's rate limiter and retried within bounds, ended exactly once
     dispatch.py       sending one job: the gates before each call, the calls through the lane's
                       rate limiter, the retry it is due (its delay) or the outcome it ends with
+    election.py       a restart a self-managed cluster did not run because it was between
+                      leaders, tried again within bounds of its own without spending max_retries
 
 Every name the rest of the package imports is re-exported here.
 """

@@ -9,6 +9,8 @@ it assumes and guarantees).
     budget.py    what the server's last word leaves us, and how it comes back
     estimate.py  the sustained rate learned from headers and from 429s
     pacer.py     even spacing at that rate
+    outage.py    5xx in a row: the service, not one call, is out (a pause for the key, or a hold
+                 on one cluster's restarts)
 """
 
 from .headers import Pause, RateLimitHeaders, parse_headers

@@ -1,4 +1,11 @@
 """Triggers gather facts (connector statuses, clock ticks) and hand them to the engine.
 
-They never call the restart endpoint themselves.
+They never call the restart endpoint themselves. One job per file:
+
+    poller.py     one list call per cluster: every connector's status, and a listing on demand
+    stall.py      the stalled trigger: the Metrics API read for RUNNING connectors
+    scheduler.py  APScheduler's jobs: status polls per cluster and schedule rules
+    cron.py       a schedule rule's cron as cron reads it (cronsim), with its jitter
+    streak.py     a failure that repeats, logged when it starts, now and then, and when it ends
+    host.py       `SchedulerHost` (a mixin of `app.Daemon`): the jobs kept in step with the config
 """

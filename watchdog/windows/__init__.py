@@ -7,6 +7,7 @@ status-triggered failure is reconsidered at `Windows.next_open`.
     dst.py       wall time -> instant across daylight saving changes (the weekly windows' rules)
     parsing.py   window text -> spec (the grammar), `WindowError`
     sets.py      `Windows`: allowed and blackout windows together, `is_open`, `next_open`
+    zones.py     an IANA time zone by name, refused with the same words for rules and windows
 """
 
 from .parsing import (
