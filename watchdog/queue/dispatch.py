@@ -8,6 +8,7 @@ and the bookkeeping of every pending job.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -76,51 +77,11 @@ class JobDispatch:
         # another credential while the job waited gave it that key's client, and the old lane's
         # limiter then paced (and paused, at its 429) calls made with another key.
         gateway = self._gateways[self._credentials[job.key.cluster]]
-
-        async def send() -> ApiResult[Any]:
-            if job.outcome is not None:
-                raise _Ended  # withdrawn while it waited for budget (withdraw)
-            self._check_leading()
-            # The gates once more, after the wait for budget: a 429's pause holds the jobs the
-            # workers took for up to max_pause, and a reload to dry-run, an exclude, a breaker
-            # that opened or a blocking alert meanwhile must hold them too (every one went out).
-            # Ended here, the permit counts as a call that got no answer: the limiter's safe side.
-            held = self._held(job)
-            if held is not None:
-                raise _Held(*held)
-            if self._slow(job.key.cluster):
-                raise _Parked(SLOW_MESSAGE)
-            # Its cluster's restarts may have been held (outage.py) while this waited for budget:
-            # every worker of the key took one then, and each went into the outage.
-            wait = gateway.limiter.restart_hold.wait(job.key.cluster, caller=job.id)
-            if wait > 0:
-                raise _Parked
-            # Before every call, retries included: the store must hold the job as possibly sent
-            # while a call is on the wire (a kill -9 then never sends it twice). May raise
-            # JobNotRecorded (then nothing is sent), or Abandoned (the write was fenced: another
-            # replica leads now). The attempt is counted at the first call only.
-            self._observer.sending(job)
-            job.maybe_sent = True
-            if job.first_sent_at is None:
-                job.first_sent_at = self._clock()
-            # Checked again right before the call, with nothing in between that could wait: a
-            # restart decided under an old leadership is never sent (the first check may have been
-            # followed by a slow write).
-            self._check_leading()
-            job.phase = Phase.SENDING
-            # Cancelled on the wire (shutdown), the job stays SENDING: it may have reached the API.
-            # The cluster's backend as it is at this call, not at the job's first turn: a reload
-            # that redefined the cluster (its workers, TLS or auth) meanwhile closes the old one's
-            # client once its calls have ended (cluster_host.ClusterHost._install_cluster).
-            backend = self._backends[job.key.cluster]
-            result = await backend.restart(job.key.connector, only_failed=job.only_failed)
-            job.phase = Phase.WAITING
-            return result
-
         while True:
             try:
                 result, _ = await gateway.call(
-                    job.key.cluster, send, connector=job.key.connector, rule=job.primary.rule, job=job.id
+                    job.key.cluster, functools.partial(self._send, job, gateway),
+                    connector=job.key.connector, rule=job.primary.rule, job=job.id,
                 )
             except JobNotRecorded as exc:
                 self._finish(job, Outcome.DROPPED, message=f"not sent: {exc}")
@@ -133,24 +94,7 @@ class JobDispatch:
                 return
             except _Ended:
                 return
-            job.tries += 1
-            retry = False
-            free: Leaderless | None = None
-            if result.outcome is Outcome.RATE_LIMITED:
-                # No sleep here: the limiter holds every caller of the credential until the
-                # pause the 429 imposed is over.
-                job.rate_limited += 1
-                retry = job.rate_limited <= self._settings.max_rate_limited_retries
-            elif result.outcome in _RETRYABLE:
-                # A self-managed cluster between leaders ran nothing: tried again while it elects
-                # one, without spending max_retries, within bounds (election.py).
-                free = free_retry(job.leaderless, result, self._clock())
-                if free is not None:
-                    job.leaderless = free
-                    retry = True
-                else:
-                    job.failures += 1
-                    retry = job.failures <= self._settings.max_retries
+            retry, free = self._count_try(job, result)
             if retry and result.status_code is not None and self._observer.answered(job):
                 # An answer, whatever its status, proves the call is off the wire: until the next
                 # try the job is as unsent as one never tried. (A network error proves nothing:
@@ -178,6 +122,68 @@ class JobDispatch:
                          delay_seconds=round(delay, 3), source=source, **leaderless)
                 self._retry_later(job, delay)
                 return
+
+    async def _send(self, job: RestartJob, gateway: Gateway) -> ApiResult[Any]:
+        """One call of the job, once the lane's limiter gave it budget: the gates asked again,
+        the job marked as possibly sent, then the restart."""
+        if job.outcome is not None:
+            raise _Ended  # withdrawn while it waited for budget (withdraw)
+        self._check_leading()
+        # The gates once more, after the wait for budget: a 429's pause holds the jobs the
+        # workers took for up to max_pause, and a reload to dry-run, an exclude, a breaker
+        # that opened or a blocking alert meanwhile must hold them too (every one went out).
+        # Ended here, the permit counts as a call that got no answer: the limiter's safe side.
+        held = self._held(job)
+        if held is not None:
+            raise _Held(*held)
+        if self._slow(job.key.cluster):
+            raise _Parked(SLOW_MESSAGE)
+        # Its cluster's restarts may have been held (outage.py) while this waited for budget:
+        # every worker of the key took one then, and each went into the outage.
+        wait = gateway.limiter.restart_hold.wait(job.key.cluster, caller=job.id)
+        if wait > 0:
+            raise _Parked
+        # Before every call, retries included: the store must hold the job as possibly sent
+        # while a call is on the wire (a kill -9 then never sends it twice). May raise
+        # JobNotRecorded (then nothing is sent), or Abandoned (the write was fenced: another
+        # replica leads now). The attempt is counted at the first call only.
+        self._observer.sending(job)
+        job.maybe_sent = True
+        if job.first_sent_at is None:
+            job.first_sent_at = self._clock()
+        # Checked again right before the call, with nothing in between that could wait: a
+        # restart decided under an old leadership is never sent (the first check may have been
+        # followed by a slow write).
+        self._check_leading()
+        job.phase = Phase.SENDING
+        # Cancelled on the wire (shutdown), the job stays SENDING: it may have reached the API.
+        # The cluster's backend as it is at this call, not at the job's first turn: a reload
+        # that redefined the cluster (its workers, TLS or auth) meanwhile closes the old one's
+        # client once its calls have ended (cluster_host.ClusterHost._install_cluster).
+        backend = self._backends[job.key.cluster]
+        result = await backend.restart(job.key.connector, only_failed=job.only_failed)
+        job.phase = Phase.WAITING
+        return result
+
+    def _count_try(self, job: RestartJob, result: ApiResult[Any]) -> tuple[bool, Leaderless | None]:
+        """The try counted against the bound its answer spends; whether the job earns another try,
+        and the free one (not spending max_retries) a cluster between leaders gives it."""
+        job.tries += 1
+        if result.outcome is Outcome.RATE_LIMITED:
+            # No sleep here: the limiter holds every caller of the credential until the
+            # pause the 429 imposed is over.
+            job.rate_limited += 1
+            return job.rate_limited <= self._settings.max_rate_limited_retries, None
+        if result.outcome in _RETRYABLE:
+            # A self-managed cluster between leaders ran nothing: tried again while it elects
+            # one, without spending max_retries, within bounds (election.py).
+            free = free_retry(job.leaderless, result, self._clock())
+            if free is not None:
+                job.leaderless = free
+                return True, free
+            job.failures += 1
+            return job.failures <= self._settings.max_retries, None
+        return False, None
 
     async def _first_turn(self, job: RestartJob) -> bool:
         """What a job's first turn does before its first call; False when it ended here."""
