@@ -240,42 +240,7 @@ class RateEstimate:
         if self.measured is None:
             idle = no_demand > (1.0 - USED_SHARE) * span
         if last is not None and span > 0 and not idle:
-            got = admitted - last.admitted
-            sample = got / span
-            floor = self.window_floor
-            # With the limit known, a stretch less than a second longer than the floor counts as
-            # maybe shorter too: its resume points may each be a second late (module docstring).
-            # There the reading below raises a trickle's sample to the limit per floor and span,
-            # or caps it at the limit per floor. Without the limit it can only lower the sample,
-            # and that was not measured across the property test's servers: left as it was.
-            if span < floor or (limit is not None and span - 1.0 < floor):
-                # Shorter than a window: what got through may be a window's refill taken in a
-                # burst (then `got` per window is the rate, not per span), or the trickle of a
-                # gradual refill (a sliding counter just after its boundary: then the raw sample
-                # is about right). With the limit known, a whole limit per window plus span is
-                # the better guess for the trickle; without it, `got` per window plus span is
-                # the safe one for the burst.
-                if limit is not None:
-                    sample = max(sample, max(1, limit - reserve) / (floor + span))
-                    # A sliding log's slots come back at the pace they were taken a window
-                    # earlier: after a burst, the raw sample mirrors that burst. No algorithm
-                    # sustains more than its limit per window, and the window is at least `floor`.
-                    sample = min(sample, max(1, limit - reserve) / floor)
-                else:
-                    sample = got / (floor + span)
-            if limit is None and self.best_sample is None and self._longest_dry > 0 and self._first_burst:
-                # The key stayed shut past its own hint (a try after the pause refused too, with
-                # nothing admitted: _longest_dry), so the hint does not say when capacity comes
-                # back, and this stretch may be the trickle of a previous period ageing out:
-                # HAProxy's request rate (a sliding counter that counts the requests it refuses
-                # too) with a constant `Retry-After: 1` let one request through per second on a
-                # key of 10, and 200 restarts behind a real HAProxy took 4.9 x the ideal
-                # (benchmark 1d). What the key took at once from rest (the burst that met the
-                # first 429), per the time it stayed shut and this stretch, reads it as the limit
-                # does where a header says it (above). The first sample only: a 429 at that pace
-                # measures again. Not without such a spell: a token bucket's hint (a unit's
-                # return) holds, and its burst says nothing of its rate.
-                sample = max(sample, self._first_burst / (floor + span))
+            sample = self._stretch_sample(admitted - last.admitted, span, limit, reserve)
             earlier_best = self.best_sample  # before this one: what the creep may have gone past
             if self.best_sample is None:
                 self.best_sample = sample
@@ -295,6 +260,46 @@ class RateEstimate:
             self.measured *= DECREASE
         self._last = _Saturation(resume_at, admitted)
         self._lead = None
+
+    def _stretch_sample(self, got: int, span: float, limit: int | None, reserve: int) -> float:
+        """The rate a stretch between two resume points measured: `got` of our requests admitted
+        in `span` seconds, read against the window floor (and the limit, where a header says it)."""
+        sample = got / span
+        floor = self.window_floor
+        # With the limit known, a stretch less than a second longer than the floor counts as
+        # maybe shorter too: its resume points may each be a second late (module docstring).
+        # There the reading below raises a trickle's sample to the limit per floor and span,
+        # or caps it at the limit per floor. Without the limit it can only lower the sample,
+        # and that was not measured across the property test's servers: left as it was.
+        if span < floor or (limit is not None and span - 1.0 < floor):
+            # Shorter than a window: what got through may be a window's refill taken in a
+            # burst (then `got` per window is the rate, not per span), or the trickle of a
+            # gradual refill (a sliding counter just after its boundary: then the raw sample
+            # is about right). With the limit known, a whole limit per window plus span is
+            # the better guess for the trickle; without it, `got` per window plus span is
+            # the safe one for the burst.
+            if limit is not None:
+                sample = max(sample, max(1, limit - reserve) / (floor + span))
+                # A sliding log's slots come back at the pace they were taken a window
+                # earlier: after a burst, the raw sample mirrors that burst. No algorithm
+                # sustains more than its limit per window, and the window is at least `floor`.
+                sample = min(sample, max(1, limit - reserve) / floor)
+            else:
+                sample = got / (floor + span)
+        if limit is None and self.best_sample is None and self._longest_dry > 0 and self._first_burst:
+            # The key stayed shut past its own hint (a try after the pause refused too, with
+            # nothing admitted: _longest_dry), so the hint does not say when capacity comes
+            # back, and this stretch may be the trickle of a previous period ageing out:
+            # HAProxy's request rate (a sliding counter that counts the requests it refuses
+            # too) with a constant `Retry-After: 1` let one request through per second on a
+            # key of 10, and 200 restarts behind a real HAProxy took 4.9 x the ideal
+            # (benchmark 1d). What the key took at once from rest (the burst that met the
+            # first 429), per the time it stayed shut and this stretch, reads it as the limit
+            # does where a header says it (above). The first sample only: a 429 at that pace
+            # measures again. Not without such a spell: a token bucket's hint (a unit's
+            # return) holds, and its burst says nothing of its rate.
+            sample = max(sample, self._first_burst / (floor + span))
+        return sample
 
     def _from_rest(self, resume_at: float) -> float:
         """What the key took of ours from rest (our first request since we last had nothing to
