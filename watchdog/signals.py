@@ -32,7 +32,7 @@ def stop_then_hurry(stop: asyncio.Event, daemon: Daemon) -> Callable[[], None]:
 
 async def run_until_signalled(daemon: Daemon, early: Sequence[int] = ()) -> int:
     """Run the daemon until SIGTERM or SIGINT, then shut down in order and return 0; reload on
-    SIGHUP. `early`: signals noted before these handlers were in place (cli._hold_early_signals),
+    SIGHUP. `early`: signals noted before these handlers were in place (cli.hold_early_signals),
     read once they are, so that none is lost: SIGHUPs make one reload, a SIGTERM stops at once."""
     stop = asyncio.Event()
     if signal.SIGTERM in early:

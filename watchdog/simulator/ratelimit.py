@@ -32,7 +32,7 @@ A refused request gets `Retry-After`: the whole seconds (rounded up, at least 1)
 would be admitted if nothing else were sent. Rounding up keeps "wait that long" always enough, and
 a whole-second header is what real servers send: the exact moment is never known to a client.
 
-Every algorithm is deterministic in (its arrivals, their times). `OtherClients` adds traffic from
+Every algorithm is deterministic in (its arrivals, their times). `OtherClient` adds traffic from
 other tools on the same key at scheduled times, replayed in time order before each request of the
 simulator's own clients, so both share one budget exactly as they would on a real server.
 """
