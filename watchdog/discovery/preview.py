@@ -66,12 +66,9 @@ _SOURCES = {"retry_after": "its Retry-After", "reset": "its X-RateLimit-Reset"}
 class Patience:
     """When a page of a listing is asked for again, and what is said on `say` (stderr)."""
 
-    def __init__(self, limiter: RateLimiter, say: Callable[[str], object], *, retries: int = MAX_RETRIES,
-                 deadline: float = DEADLINE_SECONDS) -> None:
+    def __init__(self, limiter: RateLimiter, say: Callable[[str], object]) -> None:
         self._limiter = limiter
         self._say = say
-        self._retries = retries
-        self._deadline = deadline
         self._ends: float | None = None
         self._declined = False  # a page was not asked, the key paused too long (said once)
         self.retried = 0
@@ -80,7 +77,7 @@ class Patience:
         """Seconds of waiting left, counted from the first wait met."""
         now = asyncio.get_running_loop().time()
         if self._ends is None:
-            self._ends = now + self._deadline
+            self._ends = now + DEADLINE_SECONDS
         return self._ends - now
 
     def may_wait(self, seconds: float, what: str) -> bool:
@@ -91,7 +88,7 @@ class Patience:
             return True
         if not self._declined:
             self._say(f"{what}: not asked: the API key is paused for {seconds:.0f} s more, longer than the "
-                      f"{max(0.0, left):.0f} s left of the {self._deadline:g} s this command waits in all; the "
+                      f"{max(0.0, left):.0f} s left of the {DEADLINE_SECONDS:g} s this command waits in all; the "
                       f"listings after it are not asked either (try again in {seconds:.0f} s)")
         self._declined = True
         return False
@@ -101,8 +98,8 @@ class Patience:
             return False  # a 401, a 403, a 404 or an answer that cannot be read: asking again cannot help
         left = self._left()  # the deadline counts from the first failure (or pause) met
         failed = f"{what}: {result.outcome.value}" + (f" ({result.status_code})" if result.status_code else "")
-        if self.retried >= self._retries:
-            self._say(f"{failed}; not asked again: {self._retries} tries again already made (at most {self._retries})")
+        if self.retried >= MAX_RETRIES:
+            self._say(f"{failed}; not asked again: {MAX_RETRIES} tries again already made (at most {MAX_RETRIES})")
             return False
         waited = max(self._limiter.paused_for(), pause.seconds if pause is not None else 0.0)
         asked = _SOURCES.get(pause.source) if pause is not None else None
@@ -114,19 +111,18 @@ class Patience:
             waited = FIRST_BACKOFF_SECONDS * 2 ** self.retried
             why = "no wait asked for, backing off"
         if waited > left:
-            self._say(f"{failed}; {why}, longer than the {max(0.0, left):.0f} s left of the {self._deadline:g} s "
+            self._say(f"{failed}; {why}, longer than the {max(0.0, left):.0f} s left of the {DEADLINE_SECONDS:g} s "
                       f"this command waits in all: not asked again (try again in {waited:.0f} s)")
             return False
         self.retried += 1
         self._say(f"{failed}; {why}: waiting {waited:.1f} s before asking again "
-                  f"(try {self.retried + 1}, at most {self._retries + 1}; at most {self._deadline:g} s of waiting in all)")
+                  f"(try {self.retried + 1}, at most {MAX_RETRIES + 1}; at most {DEADLINE_SECONDS:g} s of waiting in all)")
         await asyncio.sleep(waited)
         return True
 
 
 async def discover_once(config: Config, transport: httpx.AsyncBaseTransport | None = None,
-                        say: Callable[[str], object] = lambda _: None, *, retries: int = MAX_RETRIES,
-                        deadline: float = DEADLINE_SECONDS) -> tuple[bool, str]:
+                        say: Callable[[str], object] = lambda _: None) -> tuple[bool, str]:
     """One round of discovery's list calls, a page refused by a failure that passes asked for
     again within bounds (Patience; each wait said on `say`). Returns (whether every selected
     environment could be read, the text to print)."""
@@ -136,7 +132,7 @@ async def discover_once(config: Config, transport: httpx.AsyncBaseTransport | No
     assert credential is not None  # cross_check requires one
     metrics = Metrics(CollectorRegistry())
     limiter = RateLimiter(credential, config.rate_limit, observer=metrics)
-    patience = Patience(limiter, say, retries=retries, deadline=deadline)
+    patience = Patience(limiter, say)
     async with cloud_client(config, config.credentials[credential], transport) as http:
         client = DiscoveryClient(http, Gateway(limiter, metrics), CallLimits(config.api.timeouts.total, config.api.max_response_bytes),
                                  patience)
