@@ -314,13 +314,7 @@ class KafkaConnectBackend:
         accepted either way). `read_timeout`: wait at least this long for the answer.
         """
         started = time.perf_counter()
-        timeout, limits = self._http.timeout, self._limits
-        if read_timeout is not None and (timeout.read is None or timeout.read < read_timeout):
-            timeout = httpx.Timeout(connect=timeout.connect, read=read_timeout, write=timeout.write, pool=timeout.pool)
-        if read_timeout is not None and limits.total_seconds < read_timeout + RESTART_CALL_SLACK_SECONDS:
-            # The whole-call bound must outlast the worker's own restart timeout too, else a slow
-            # restart is cut short and reported unconfirmed although the worker would answer.
-            limits = replace(limits, total_seconds=read_timeout + RESTART_CALL_SLACK_SECONDS)
+        timeout, limits = self._bounds(read_timeout)
         failures: list[str] = []
         count = len(self._urls)
         for attempt in range(count):
@@ -390,16 +384,27 @@ class KafkaConnectBackend:
                 continue
             self._preferred = index
             return result
-        if failures and all("does not serve" in failure for failure in failures):
-            # Every worker is up but none serves Connect yet (all starting): worth a retry.
-            return ApiResult(endpoint, Outcome.SERVER_ERROR, status_code=404, elapsed=time.perf_counter() - started,
-                             message="; ".join(failures)[:MAX_MESSAGE_CHARS])
-        return ApiResult(
-            endpoint,
-            Outcome.NETWORK_ERROR,
-            message="; ".join(failures)[:MAX_MESSAGE_CHARS],
-            elapsed=time.perf_counter() - started,
-        )
+        return _none_answered(endpoint, failures, time.perf_counter() - started)
+
+    def _bounds(self, read_timeout: float | None) -> tuple[httpx.Timeout, CallLimits]:
+        """The client's timeouts and the call's limits, widened to wait `read_timeout` at least."""
+        timeout, limits = self._http.timeout, self._limits
+        if read_timeout is not None and (timeout.read is None or timeout.read < read_timeout):
+            timeout = httpx.Timeout(connect=timeout.connect, read=read_timeout, write=timeout.write, pool=timeout.pool)
+        if read_timeout is not None and limits.total_seconds < read_timeout + RESTART_CALL_SLACK_SECONDS:
+            # The whole-call bound must outlast the worker's own restart timeout too, else a slow
+            # restart is cut short and reported unconfirmed although the worker would answer.
+            limits = replace(limits, total_seconds=read_timeout + RESTART_CALL_SLACK_SECONDS)
+        return timeout, limits
+
+
+def _none_answered(endpoint: Endpoint, failures: list[str], elapsed: float) -> ApiResult[Any]:
+    """The result of a call no worker answered (each worker's failure in `failures`)."""
+    if failures and all("does not serve" in failure for failure in failures):
+        # Every worker is up but none serves Connect yet (all starting): worth a retry.
+        return ApiResult(endpoint, Outcome.SERVER_ERROR, status_code=404, elapsed=elapsed,
+                         message="; ".join(failures)[:MAX_MESSAGE_CHARS])
+    return ApiResult(endpoint, Outcome.NETWORK_ERROR, message="; ".join(failures)[:MAX_MESSAGE_CHARS], elapsed=elapsed)
 
 
 def _forward_never_connected(answer: Answer) -> bool:
