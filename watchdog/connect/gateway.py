@@ -1,4 +1,5 @@
-"""Every Connect API call made with one credential passes here: paced, measured, logged."""
+"""Every API call of one rate-limit lane (an API key, a self-managed cluster, or the Metrics API)
+passes here: paced, measured, logged."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ SLOW_CALL_SECONDS = UNANSWERED_TURN_SECONDS
 
 
 class Gateway:
-    """Status polls and restarts share one gateway per credential: the limit is per key."""
+    """Status polls and restarts share one gateway per rate-limit lane: Confluent limits per key,
+    so Cloud clusters on one key share one (config.Config.lane_for)."""
 
     def __init__(self, limiter: RateLimiter, metrics: Metrics, *, restart_slots: int | None = None) -> None:
         self.limiter = limiter

@@ -3,8 +3,9 @@
     job.py            a restart job, its phases, the observer the queue reports to, and the
                       exceptions that stop a job
     lane.py           the jobs waiting in one lane, taken in turn per cluster
-    restart_queue.py  the queue: one lane per credential, deduplicated per connector, sent through
-                      the lane's rate limiter and retried within bounds, ended exactly once
+    restart_queue.py  the queue: a lane of jobs per rate-limit lane, deduplicated per connector,
+                      sent through the lane's rate limiter and retried within bounds, ended
+                      exactly once
     dispatch.py       sending one job: the gates before each call, the calls through the lane's
                       rate limiter, the retry it is due (its delay) or the outcome it ends with
     election.py       a restart a self-managed cluster did not run because it was between

@@ -1,5 +1,6 @@
-"""The restart queue: one lane per credential (its clusters served in turn: lane.py), deduplicated
-per connector, retried within bounds (sending one job, its retries included: dispatch.py).
+"""The restart queue: a lane of jobs per rate-limit lane (an API key, or a self-managed cluster:
+config.Config.lane_for; its clusters served in turn: lane.py), deduplicated per connector,
+retried within bounds (sending one job, its retries included: dispatch.py).
 
 Every job ends in exactly one terminal outcome (`finish` refuses a second one), reported to the
 observer that counts and logs it. Retries live here, not in the HTTP client:

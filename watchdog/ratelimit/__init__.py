@@ -1,5 +1,5 @@
-"""Rate-limit pacing for one API credential, fed by the server's answers (see state.py for what
-it assumes and guarantees).
+"""Rate-limit pacing for one lane (an API key, a self-managed cluster, or the Metrics API), fed
+by the server's answers (see state.py for what it assumes and guarantees).
 
     headers.py   reading X-RateLimit-* and Retry-After, whatever form a server sends them in
     limiter.py   the asyncio gate every call with the credential passes (RateLimiter)

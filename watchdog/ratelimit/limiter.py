@@ -1,4 +1,4 @@
-"""The asyncio gate in front of every call made with one credential (state.py decides)."""
+"""The asyncio gate in front of every call of one rate-limit lane (state.py decides)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ class Permit:
 
 
 class RateLimiter:
-    """The asyncio gate in front of every Connect API call made with one credential.
+    """The asyncio gate in front of every API call of one rate-limit lane (an API key, a
+    self-managed cluster, or the Metrics API).
 
     Waiting uses asyncio timers, so the event loop's clock drives it; pass `clock=loop.time`
     (the default is the same monotonic clock) to run it under a virtual-time loop.

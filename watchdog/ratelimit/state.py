@@ -1,4 +1,4 @@
-"""When the next request of one credential may go: the pure decision core of the rate limiter.
+"""When the next request of one rate-limit lane may go: the pure decision core of the rate limiter.
 
 Confluent Cloud limits requests per key and organisation-wide, publishes neither its numbers nor
 its algorithm, and documents X-RateLimit-Limit, -Remaining, -Reset (relative seconds) and
@@ -81,7 +81,7 @@ ROUNDING_SECONDS = 1e-6
 
 
 class RateLimitState(ServerWords, Refusals):
-    """What we know about one credential's budget, and when the next request may go.
+    """What we know about one lane's budget (an API key's, mostly), and when the next request may go.
 
     Two parts live in mixins of their own: reading the server's words against our requests
     (words.py) and what a 429 does (refusals.py); this class holds the state they share and
