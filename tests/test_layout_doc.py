@@ -64,3 +64,14 @@ def test_every_package_docstring_lists_its_files() -> None:
     assert unlisted == [], "add each to its package's docstring, with its one job"
     assert listed_anyway == [], "listed now: remove it from NOT_YET_LISTED"
     assert named_but_gone == []
+
+
+def test_bench_docstring_names_every_benchmark_and_module() -> None:
+    from bench.__main__ import BENCHMARKS
+
+    doc = ast.get_docstring(ast.parse((ROOT / "bench" / "__init__.py").read_text())) or ""
+    listed = set(re.findall(r"^\s{4}([a-z_]+)(?:\.py)?\s", doc, re.M))
+    modules = {p.stem for p in (ROOT / "bench").glob("*.py") if not p.name.startswith("__")}
+    mentioned = {name for name in modules if re.search(rf"\b{name}(\.py)?\b", doc)}
+    assert sorted(set(BENCHMARKS) - listed) == []
+    assert sorted(modules - mentioned) == []
