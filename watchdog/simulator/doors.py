@@ -1,9 +1,10 @@
 """What every API the simulator serves has in common: a request, the door it passes, and how.
 
-Each API (Confluent Cloud Connect, the Metrics API, self-managed Kafka Connect) is a door with
-two steps. `admit` authenticates and applies the API's own rate limit; `answer` does the rest
-(permissions, the operation). The engine puts the fault rules between the two, so faults never
-answer an unauthenticated or rate-limited request, exactly as the scenario docstring promises.
+Each API (Confluent Cloud Connect, its org/v2 and cmk/v2 lists, the Metrics API, self-managed
+Kafka Connect) is a door with two steps. `admit` authenticates and applies the API's own rate
+limit; `answer` does the rest (permissions, the operation). The engine puts the fault rules
+between the two, so faults never answer an unauthenticated or rate-limited request, exactly as
+the scenario docstring promises.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""The simulator: its world, the three APIs it serves, its fault rules and its call record.
+"""The simulator: its world, the four APIs it serves, its fault rules and its call record.
 
 A request passes, in order: its API's door (authentication: 401; the API's own rate limit:
 429), the fault rules, then the rest of the door (permissions: 403; the operation itself). The
-APIs are Confluent Cloud's Connect API (cloud_api.py), the Metrics API (metrics_api.py) and
-self-managed Kafka Connect clusters (kafka_connect_api.py); routing.py tells them apart.
+APIs are Confluent Cloud's Connect API (cloud_api.py), its environment and cluster lists for
+discovery (discovery_api.py), the Metrics API (metrics_api.py) and self-managed Kafka Connect
+clusters (kafka_connect_api.py); routing.py tells them apart.
 Everything is computed from the injected clock when a request arrives; nothing runs in the
 background.
 """
