@@ -1,7 +1,8 @@
 """The map a newcomer reads first stays true: README's layout paragraph ("Layout and vocabulary
 follow") names every top-level module and package of `watchdog`, and every package's
-`__init__.py` docstring names each of its files. A module added without a word there, or one
-renamed or removed while the text still names it, fails here."""
+`__init__.py` docstring names each of its files (bench's: each benchmark `python -m bench` runs,
+and each module). A module added without a word there, or one renamed or removed while the text
+still names it, fails here."""
 
 from __future__ import annotations
 
