@@ -172,15 +172,17 @@ def test_relative_times(ago: timedelta, shown: str) -> None:
 
 
 def test_history_table() -> None:
+    # RULE: the rule whose restart it was ("why did it restart Y five times?" is often "which
+    # rule?"); the table showed the trigger alone, the rule was in --json only.
     assert render_history(RECORDS, now=NOW) == (
-        "TIME                              CONNECTOR           TRIGGER       OUTCOME       HTTP  ERROR\n"
-        "2026-03-29T11:59:15Z (45s ago)    prod/billing-sink   status+alert  accepted      202   "
+        "TIME                              CONNECTOR           RULE     TRIGGER       OUTCOME       HTTP  ERROR\n"
+        "2026-03-29T11:59:15Z (45s ago)    prod/billing-sink   heal     status+alert  accepted      202   "
         "org.apache.kafka.connect.errors.ConnectException: Failed to connect to database: password authent...\n"
-        "2026-03-27T09:00:00Z (2d03h ago)  prod/orders-source  status        server_error  503   "
+        "2026-03-27T09:00:00Z (2d03h ago)  prod/orders-source  heal     status        server_error  503   "
         "task 1: java.lang.OutOfMemoryError: heap\n"
-        "2026-03-26T12:00:00Z (3d00h ago)  staging/audit       schedule      rejected      400   "
+        "2026-03-26T12:00:00Z (3d00h ago)  staging/audit       nightly  schedule      rejected      400   "
         "HTTP 400: connector is paused\n"
-        "2026-03-26T12:00:00Z (3d00h ago)  staging/audit       schedule      dry_run       -     -"
+        "2026-03-26T12:00:00Z (3d00h ago)  staging/audit       nightly  schedule      dry_run       -     -"
     )
 
 

@@ -320,7 +320,9 @@ def _shorten(text: str, width: int) -> str:
 # -- tables ----------------------------------------------------------------------------------------
 
 STATUS_HEADER = ("CONNECTOR", "HEALTH", "STATE", "ATTEMPTS", "LAST RESTART", "NEXT ALLOWED", "GAVE UP")
-HISTORY_HEADER = ("TIME", "CONNECTOR", "TRIGGER", "OUTCOME", "HTTP", "ERROR")
+# RULE: which rule's restart it was (the question "why did it restart Y five times?" is often
+# "which rule?"); it was in --json alone.
+HISTORY_HEADER = ("TIME", "CONNECTOR", "RULE", "TRIGGER", "OUTCOME", "HTTP", "ERROR")
 GROUP_INDENT = "  "
 DRY_RUN_MARK = " (dry run)"
 DRY_RUN_NOTE = ("(dry run): the dry run's would-be attempts, backoff and give-up, in the daemon's memory only: "
@@ -465,6 +467,7 @@ def _history_cells(record: HistoryRecord, now: datetime) -> tuple[str, ...]:
     return (
         _moment(record.at, now),
         str(record.key),
+        record.rule or "-",
         "+".join(trigger.value for trigger in triggers),
         record.outcome.value,
         "-" if record.status_code is None else str(record.status_code),
