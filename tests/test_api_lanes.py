@@ -18,6 +18,8 @@ import asyncio
 from typing import Any
 
 import httpx
+import structlog
+import structlog.testing
 from pydantic import SecretStr
 
 from watchdog.config import Credential, build_config
@@ -139,10 +141,17 @@ async def test_a_slow_listing_is_awaited_briefly_then_goes_on_for_the_next_send(
     w.simulator.set_faults([{"match": {"cluster": OTHER_ID, "endpoint": "list"}, "when": {"count": 1},
                              "action": {"delay_seconds": 0.5}}])
     try:
-        first = await asyncio.wait_for(
-            http.post("/v1/alertmanager", json=payload(other_alert("fp1")), headers=AUTH), ANSWERED_WITHIN)
+        with structlog.testing.capture_logs() as logs:
+            first = await asyncio.wait_for(
+                http.post("/v1/alertmanager", json=payload(other_alert("fp1")), headers=AUTH), ANSWERED_WITHIN)
         assert first.status_code == 503 and first.headers["retry-after"]
         assert "did not finish within 0.1 s" in first.json()["alerts"][0]["detail"]
+        # Why, in the answer's `error` and its http_request line, as every other refusal says it:
+        # the line said only `status=503`, each alert's reason in an answer nobody reads.
+        assert first.json()["error"].startswith("1 of 1 alert(s) could not be acted on now (")
+        assert "did not finish within 0.1 s" in first.json()["error"]
+        line = next(e for e in logs if e["event"] == "http_request" and e.get("route") == "alertmanager")
+        assert line["status"] == 503 and line["error"] == first.json()["error"], line
         assert w.simulator.restarts(OTHER_ID) == []
         await asyncio.sleep(0.8)  # the listing ends meanwhile
         again = await http.post("/v1/alertmanager", json=payload(other_alert("fp1")), headers=AUTH)
