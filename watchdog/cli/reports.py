@@ -191,11 +191,18 @@ def _read_report(
             print(f"the answer of {shown_url(args.daemon)}{path} is not a watchdog daemon's "
                   f"({type(exc).__name__} reading it): is --daemon the daemon's API address?", file=sys.stderr)
             return EXIT_FAILED
+    from ..state import StateStoreError
+
     store = _open_state(args)
     if isinstance(store, int):
         return store
     try:
         shown = from_store(store)
+    except StateStoreError as exc:
+        # Damage met in the read itself (a page or a record the checks at opening cannot see):
+        # said as a refusal at opening is, not as a traceback.
+        print(str(exc), file=sys.stderr)
+        return EXIT_FAILED
     finally:
         store.close()
     return EXIT_FAILED if shown is None else shown

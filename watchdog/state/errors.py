@@ -19,6 +19,15 @@ def recovery_advice(path: Path) -> str:
     )
 
 
+def unreadable_record(path: Path, error: Exception) -> str:
+    """Why a record read from the file cannot be used, and what to do."""
+    return (
+        f"it holds a record this watchdog cannot read ({error}): the file is damaged (a disk error inside a "
+        "record, which SQLite's own checks do not see, or a damaged index) or was changed by hand. "
+        f"{recovery_advice(path)}"
+    )
+
+
 
 class StateFileInUse(StateStoreError):
     """Another watchdog process holds the state file's lock (a running daemon, most often)."""

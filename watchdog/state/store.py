@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..model import (
     ConnectorKey,
@@ -19,7 +19,7 @@ from ..model import (
     RestartRequest,
 )
 from ..report import StatusRow, format_timestamp, parse_timestamp_or_none
-from .errors import StateStoreError
+from .errors import StateStoreError, unreadable_record
 from .marks import WriteMarks
 from .opening import MEMORY, Ownership, check_path, exclusive_lock, open_database
 from .pruning import excess_step, older_step, prune_all
@@ -36,6 +36,8 @@ from .rows import (
     save_state,
     state_from_row,
 )
+
+T = TypeVar("T")
 
 
 def utc_now() -> datetime:
@@ -165,12 +167,12 @@ class SqliteStateStore:
     # -- per-connector state ----------------------------------------------------------------------
 
     def load(self, key: ConnectorKey) -> ConnectorState:
-        rows = self._read(
-            "load a connector's state",
+        states = self._read_as(
+            "load a connector's state", state_from_row,
             "SELECT * FROM connector_state WHERE cluster = ? AND connector = ?",
             (key.cluster, key.connector),
         )
-        return state_from_row(rows[0]) if rows else ConnectorState()
+        return states[0] if states else ConnectorState()
 
     def save(self, key: ConnectorKey, state: ConnectorState) -> None:
         self.marks.wrote(key)
@@ -192,9 +194,9 @@ class SqliteStateStore:
         found: dict[ConnectorKey, ConnectorState] = {}
         for start in range(0, len(keys), KEYS_PER_READ):
             part = keys[start:start + KEYS_PER_READ]
-            rows = self._read("load connectors' states", load_many_sql(len(part)),
-                              [value for key in part for value in (key.cluster, key.connector)])
-            found.update((key_from_row(row), state_from_row(row)) for row in rows)
+            found.update(self._read_as("load connectors' states", lambda row: (key_from_row(row), state_from_row(row)),
+                                       load_many_sql(len(part)),
+                                       [value for key in part for value in (key.cluster, key.connector)]))
         return {key: found.get(key) or ConnectorState() for key in keys}
 
     def observe_status(self, key: ConnectorKey, seen_state: str, seen_at: datetime,
@@ -221,16 +223,12 @@ class SqliteStateStore:
                                  (format_timestamp(moment),))
 
     def _status_rows(self, sql: str, params: Sequence[Any] = ()) -> list[StatusRow]:
-        found = self._read("list connector states", sql, params)
-        return [
-            StatusRow(
-                key=key_from_row(row),
-                state=state_from_row(row),
-                seen_state=row["seen_state"],
-                seen_at=parse_timestamp_or_none(row["seen_at"]),
-            )
-            for row in found
-        ]
+        return self._read_as("list connector states", lambda row: StatusRow(
+            key=key_from_row(row),
+            state=state_from_row(row),
+            seen_state=row["seen_state"],
+            seen_at=parse_timestamp_or_none(row["seen_at"]),
+        ), sql, params)
 
     # -- restart requests: queued -> sending -> finished ------------------------------------------
 
@@ -298,10 +296,9 @@ class SqliteStateStore:
 
     def pending(self) -> list[PendingRequest]:
         """Requests accepted but not finished, oldest first: what a restarted daemon must send."""
-        rows = self._read(
-            "list pending restart requests", "SELECT * FROM pending_request ORDER BY requested_at, seq"
+        return self._read_as(
+            "list pending restart requests", pending_from_row, "SELECT * FROM pending_request ORDER BY requested_at, seq"
         )
-        return [pending_from_row(row) for row in rows]
 
     # -- history -----------------------------------------------------------------------------------
 
@@ -311,12 +308,11 @@ class SqliteStateStore:
         """Finished restarts, newest first; of one connector when `key` is given, else of those
         matching `cluster` and/or `connector`."""
         where, values = history_filter(key, cluster, connector, "?")
-        rows = self._read(
-            "read the restart history",
+        return self._read_as(
+            "read the restart history", history_from_row,
             f"SELECT * FROM restart_history{where} ORDER BY at DESC, id DESC LIMIT ?",
             (*values, limit),
         )
-        return [history_from_row(row) for row in rows]
 
     def prune(self, max_age: timedelta, max_entries: int) -> int:
         """Delete history records older than `max_age`, then all but the newest `max_entries` of
@@ -346,7 +342,8 @@ class SqliteStateStore:
             rows = self._db.execute(ALIVE_SQL, (newest, newest, newest)).fetchall()
         except sqlite3.OperationalError:  # a reader on a file no daemon of this release opened yet
             return None
-        return parse_timestamp_or_none(rows[0]["at"]) if rows else None
+        return self._decoded("find when a daemon was last alive", lambda row: parse_timestamp_or_none(row["at"]),
+                             rows)[0] if rows else None
 
     def mark_alive(self, at: datetime) -> None:
         """Record that the daemon is alive at `at` (one row, rewritten). Tried every 30 s whatever
@@ -366,6 +363,20 @@ class SqliteStateStore:
             return self._db.execute(sql, params).fetchall()
         except sqlite3.Error as error:
             raise self._failure(what, error) from error
+
+    def _read_as(self, what: str, decode: Callable[[sqlite3.Row], T], sql: str, params: Sequence[Any] = ()) -> list[T]:
+        return self._decoded(what, decode, self._read(what, sql, params))
+
+    def _decoded(self, what: str, decode: Callable[[sqlite3.Row], T], rows: list[sqlite3.Row]) -> list[T]:
+        """Each row made a value, a row that cannot be one refused as the store's failure. A byte
+        changed inside a record (a disk error: SQLite checks a file's structure, not what its
+        records say) made `watchdog run` die at its start on a Python traceback (`Invalid isoformat
+        string: '2026~12-03T21:54:59...'`), naming neither the file nor what to do; so did a damaged
+        index, which handed back another column's value."""
+        try:
+            return [decode(row) for row in rows]
+        except (ValueError, TypeError, KeyError, IndexError) as error:
+            raise self._failure(what, unreadable_record(Path(self.path), error)) from error
 
     @contextmanager
     def _write(self, what: str, *, commit: bool = False, quiet_while_failing: bool = False) -> Iterator[sqlite3.Connection]:
@@ -413,7 +424,8 @@ class SqliteStateStore:
         self.problem = None
 
     def _failure(self, what: str, error: sqlite3.Error | str, *, report: bool = True) -> StateStoreError:
-        failure = StateStoreError(f"State file {self.path}: could not {what}: {error}.")
+        said = str(error)
+        failure = StateStoreError(f"State file {self.path}: could not {what}: {said}{'' if said.endswith('.') else '.'}")
         self.marks.wrote_all()  # its transaction rolled back (or its end is unknown)
         if report:
             self.problem = str(failure)

@@ -1,0 +1,119 @@
+"""A state file damaged where SQLite's own checks do not look: a byte changed inside a record (a
+disk error; SQLite checks the file's structure, not what its records say) or an index that hands
+back another column's values. Real SQLite files, changed byte by byte as a failing disk would."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from watchdog.cli import main
+from watchdog.state import SqliteStateStore, StateStoreError
+
+from .state_samples import FULL_STATE, ORDERS, T0, record
+
+LAST_RESTART = b"2026-03-29T10:00:00.123456+00:00"  # FULL_STATE's last_restart_at, as the file keeps it
+
+
+def recovery(path: Path) -> str:
+    return (
+        f"To recover, stop the watchdog and move {path} aside together with {path}-wal and {path}-shm "
+        "if they exist (they belong to it), or restore all of them from a backup; then start it again. "
+        "With no file, the watchdog creates a new, empty one and forgets backoff, restart budgets, "
+        "gave-up flags and history. The watchdog never replaces or deletes a state file itself."
+    )
+
+
+def unreadable(path: Path, what: str, error: str) -> str:
+    return (f"State file {path}: could not {what}: it holds a record this watchdog cannot read ({error}): the file is "
+            "damaged (a disk error inside a record, which SQLite's own checks do not see, or a damaged index) or was "
+            f"changed by hand. {recovery(path)}")
+
+
+def rotted_state_file(path: Path) -> None:
+    """A state file whose connector row has one byte of its last restart's time changed on disk."""
+    with SqliteStateStore(path) as store:
+        store.save(ORDERS, FULL_STATE)
+    data = path.read_bytes()
+    assert data.count(LAST_RESTART) == 1
+    path.write_bytes(data.replace(LAST_RESTART, LAST_RESTART.replace(b"2026-", b"2026~")))
+    with closing(sqlite3.connect(path)) as raw:
+        assert raw.execute("PRAGMA integrity_check").fetchall() == [("ok",)], "SQLite sees nothing wrong"
+
+
+def test_a_byte_changed_inside_a_record_is_the_store_s_failure_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    rotted_state_file(path)
+    failures = []
+    with SqliteStateStore(path) as store:
+        store.on_failure = lambda: failures.append(1)
+        for read in (lambda: store.load(ORDERS), lambda: store.load_many([ORDERS]), store.rows):
+            with pytest.raises(StateStoreError) as caught:
+                read()
+            assert "Invalid isoformat string: '2026~03-29T10:00:00.123456+00:00'" in str(caught.value)
+        assert str(caught.value) == unreadable(
+            path, "list connector states", "Invalid isoformat string: '2026~03-29T10:00:00.123456+00:00'")
+        assert store.problem == str(caught.value), "reported as any failure of the store (/readyz, the metric)"
+        assert len(failures) == 3
+
+
+def test_a_start_on_a_record_damaged_on_disk_says_so_in_one_line_without_a_traceback(
+    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, `watchdog run` died at its start on a Python traceback ending in `ValueError:
+    Invalid isoformat string: '2026~12-03T21:54:59.823697+00:00'`, naming neither the file nor
+    what to do."""
+    path = tmp_path / "state.db"
+    rotted_state_file(path)
+    assert main(["run", "--config", str(_run_config(tmp_path, path))]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.splitlines()[-1].startswith(unreadable(
+        path, "list connector states", "Invalid isoformat string: '2026~03-29T10:00:00.123456+00:00'"))
+
+
+def test_status_and_history_from_a_damaged_file_say_so_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`watchdog status --state FILE` read beside a daemon: a record it cannot read, or a page
+    SQLite finds damaged only when a table is read, was a Python traceback."""
+    path = tmp_path / "state.db"
+    rotted_state_file(path)
+    assert main(["status", "--state", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.splitlines()[-1] == unreadable(
+        path, "list connector states", "Invalid isoformat string: '2026~03-29T10:00:00.123456+00:00'")
+
+
+def test_an_index_that_hands_back_another_column_is_refused_not_a_traceback(tmp_path: Path) -> None:
+    """The restart history's two indexes swapped (their pages hold each other's entries): SQLite's
+    quick check passes, and the history read by time gave a connector's cluster for its time."""
+    path = tmp_path / "state.db"
+    with SqliteStateStore(path) as store:
+        for n in range(3):
+            store.finish(f"j{n}", ORDERS, None, record(f"j{n}", at=T0))
+    with closing(sqlite3.connect(path)) as raw:
+        pages = dict(raw.execute("SELECT name, rootpage FROM sqlite_master WHERE name LIKE 'restart_history_by_%'"))
+        raw.execute("PRAGMA writable_schema = ON")
+        for name, other in (("restart_history_by_time", "restart_history_by_connector"),
+                            ("restart_history_by_connector", "restart_history_by_time")):
+            raw.execute("UPDATE sqlite_master SET rootpage = ? WHERE name = ?", (pages[other], name))
+        raw.commit()
+    with SqliteStateStore(path) as store, pytest.raises(StateStoreError) as caught:
+        store.history()
+    assert str(caught.value) == unreadable(path, "read the restart history", "Invalid isoformat string: 'prod'")
+
+
+def _run_config(tmp_path: Path, path: Path) -> Path:
+    config = tmp_path / "config.yaml"
+    config.write_text(json.dumps({
+        "api": {"base_url": "http://127.0.0.1:9"},
+        "credentials": {"main": {}}, "clusters": {"prod": {"environment_id": "env-1", "kafka_cluster_id": "lkc-1"}},
+        "server": {"host": "127.0.0.1", "port": 0},
+        "state": {"path": str(path)},
+        "rules": [{"name": "heal", "trigger": {"type": "status"}, "select": {"include": ["*"]}}],
+    }))
+    return config
