@@ -9,6 +9,7 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+import httpx
 import pytest
 
 from watchdog.cli import main
@@ -117,3 +118,90 @@ def _run_config(tmp_path: Path, path: Path) -> Path:
         "rules": [{"name": "heal", "trigger": {"type": "status"}, "select": {"include": ["*"]}}],
     }))
     return config
+
+
+async def test_a_record_found_damaged_while_running_stops_writes_and_restarts_until_the_file_is_moved_aside(
+    tmp_path: Path,
+) -> None:
+    """Found damaged while the daemon ran, the file was reported for the instant of the failed
+    read only: the next write elsewhere (the 30-second sign of life, another cluster's poll)
+    cleared it, so `/readyz` answered 200 and `watchdog_state_store_writable` was 1 nearly all the
+    time, WatchdogCannotRecordDecisions (2 minutes at 0) never fired, and the cluster of the
+    damaged row went unjudged for good with a warning every 5 minutes. Damage does not heal: the
+    file is refused from then on, as at a start, until it is moved aside."""
+    from watchdog.server import create_app as daemon_app
+
+    from .support import CLUSTER, daemon_config, in_process, sim_scenario
+    from .test_api import AUTH, TOKEN
+
+    path = tmp_path / "state.db"
+    rule = {"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "select": {"include": ["*"]},
+            "backoff": {"base": 1, "cap": 10, "jitter": 0}}
+    connectors = [{"name": "broken", "script": {"initial": "FAILED", "recover_after_restarts": "never"}}, {"name": "fine"},
+                  {"name": "other"}]
+    w = in_process(sim_scenario(connectors), daemon_config([rule], token=TOKEN, state={"path": str(path)}))
+    w.daemon.queue.start()
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(
+        app=daemon_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())), base_url="http://daemon")
+    w.daemon.probes.config_loaded = True
+    await w.daemon.pollers[CLUSTER].poll()
+    await w.daemon.queue.join()
+    assert [c.connector for c in w.simulator.restarts()] == ["broken"]
+
+    with closing(sqlite3.connect(path)) as other:  # what a disk error does to the row, by SQL
+        other.execute("UPDATE connector_state SET healthy_since = '2026~03-29' WHERE connector = 'fine'")
+        other.commit()
+    await w.daemon.pollers[CLUSTER].poll()
+    for _ in range(4):  # two minutes of signs of life, each a write that succeeded before
+        w.daemon.mark_alive()
+
+    assert w.sample("watchdog_state_store_writable") == 0
+    ready = await http.get("/readyz")
+    assert ready.status_code == 503
+    reason = ready.json()["state_store"]
+    assert "it holds a record this watchdog cannot read (Invalid isoformat string: '2026~03-29')" in reason, reason
+    assert reason.endswith(recovery(path))
+    with pytest.raises(StateStoreError) as caught:  # a write anywhere in the file: refused, and why
+        w.daemon.state.save(ORDERS, FULL_STATE)
+    assert str(caught.value) == (
+        f"State file {path}: could not save a connector's state: it was found damaged while this daemon ran (it holds "
+        "a record this watchdog cannot read (Invalid isoformat string: '2026~03-29')), and damage does not heal: it "
+        f"writes nothing more and sends no restart. {recovery(path)}")
+    response = await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "other"}, headers=AUTH)
+    assert response.status_code == 503
+    await w.daemon.pollers[CLUSTER].poll()
+    await w.daemon.queue.join()
+    assert [c.connector for c in w.simulator.restarts()] == ["broken"], "nothing restarted from a damaged file"
+    await http.aclose()
+    await w.daemon.stop()
+
+
+def test_a_page_found_malformed_while_running_is_said_with_the_way_out_and_refuses_every_later_write(
+    tmp_path: Path,
+) -> None:
+    """A page of the file wrecked on disk under a running daemon (checked at its start, read again
+    since): `database disk image is malformed` is a store failure that names the way out, and a
+    write elsewhere in the file no longer clears it."""
+    path = tmp_path / "state.db"
+    with SqliteStateStore(path) as store:
+        store.save(ORDERS, FULL_STATE)
+        with closing(sqlite3.connect(path)) as other:
+            other.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            (root,) = other.execute("SELECT rootpage FROM sqlite_master WHERE name = 'connector_state'").fetchone()
+            (size,) = other.execute("PRAGMA page_size").fetchone()
+            with path.open("r+b") as file:  # the page's cells, after its header
+                file.seek((root - 1) * size + 12)
+                file.write(b"\xa5" * (size - 12))
+            other.execute("UPDATE daemon_alive SET at = at")  # another writer: the daemon's page cache is dropped
+            other.commit()
+        with pytest.raises(StateStoreError) as caught:
+            store.load_many([ORDERS])
+        assert str(caught.value) == (f"State file {path}: could not load connectors' states: database disk image is "
+                                     f"malformed: the file is damaged. {recovery(path)}")
+        with pytest.raises(StateStoreError) as caught:
+            store.mark_alive(T0)
+        assert str(caught.value) == (
+            f"State file {path}: could not record that the daemon is alive: it was found damaged while this daemon "
+            "ran (SQLite finds it damaged: database disk image is malformed), and damage does not heal: it writes "
+            f"nothing more and sends no restart. {recovery(path)}")
+        assert store.problem is not None

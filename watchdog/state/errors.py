@@ -22,9 +22,20 @@ def recovery_advice(path: Path) -> str:
 def unreadable_record(path: Path, error: Exception) -> str:
     """Why a record read from the file cannot be used, and what to do."""
     return (
-        f"it holds a record this watchdog cannot read ({error}): the file is damaged (a disk error inside a "
-        "record, which SQLite's own checks do not see, or a damaged index) or was changed by hand. "
-        f"{recovery_advice(path)}"
+        f"{unreadable_record_found(error)}: the file is damaged (a disk error inside a record, which SQLite's own "
+        f"checks do not see, or a damaged index) or was changed by hand. {recovery_advice(path)}"
+    )
+
+
+def unreadable_record_found(error: Exception) -> str:
+    return f"it holds a record this watchdog cannot read ({error})"
+
+
+def damaged_while_running(path: Path, found: str) -> str:
+    """Why a write is refused once the file was found damaged while the daemon ran."""
+    return (
+        f"it was found damaged while this daemon ran ({found}), and damage does not heal: it writes nothing more "
+        f"and sends no restart. {recovery_advice(path)}"
     )
 
 

@@ -19,7 +19,13 @@ from ..model import (
     RestartRequest,
 )
 from ..report import StatusRow, format_timestamp, parse_timestamp_or_none
-from .errors import StateStoreError, unreadable_record
+from .errors import (
+    StateStoreError,
+    damaged_while_running,
+    recovery_advice,
+    unreadable_record,
+    unreadable_record_found,
+)
 from .marks import WriteMarks
 from .opening import MEMORY, Ownership, check_path, exclusive_lock, open_database
 from .pruning import excess_step, older_step, prune_all
@@ -38,6 +44,11 @@ from .rows import (
 )
 
 T = TypeVar("T")
+
+
+# SQLite's primary result codes for a damaged file (an extended code, SQLITE_CORRUPT_INDEX, keeps
+# its primary one in the low byte).
+_DAMAGE_CODES = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
 
 
 def utc_now() -> datetime:
@@ -80,6 +91,9 @@ class SqliteStateStore:
         # alert) rather than look healthy while every decision fails.
         self.problem: str | None = None
         self.on_failure: Callable[[], None] = lambda: None  # set by the daemon: counts each failure
+        # What a read or write found damaged in the file while the daemon ran (SQLite's "database
+        # disk image is malformed", a record that cannot be decoded), for good: see _write.
+        self._damage: str | None = None
         self.marks = WriteMarks()  # the states written since a moment (marks.py); the lock makes us their only writer
         # batch(): whether one is open, whether its transaction has begun, whether commit points join it.
         self._batch = self._batch_open = self._batch_whole = False
@@ -376,6 +390,7 @@ class SqliteStateStore:
         try:
             return [decode(row) for row in rows]
         except (ValueError, TypeError, KeyError, IndexError) as error:
+            self._damage = self._damage or unreadable_record_found(error)
             raise self._failure(what, unreadable_record(Path(self.path), error)) from error
 
     @contextmanager
@@ -389,6 +404,12 @@ class SqliteStateStore:
             lost = self._ownership.problem()
             if lost is not None:
                 raise self._failure(what, lost, report=not quiet)
+        if self._damage is not None:
+            # Damage found by a read was reported for that instant only: the next write elsewhere
+            # (the 30-second sign of life, another cluster's poll) succeeded and cleared it, so
+            # /readyz said ready, the alert never fired, and the damaged row's cluster went
+            # unjudged for good. A start refuses such a file; so does a running daemon, from then on.
+            raise self._failure(what, damaged_while_running(Path(self.path), self._damage), report=not quiet)
         db = self._db
         if self._batch:
             try:
@@ -425,6 +446,9 @@ class SqliteStateStore:
 
     def _failure(self, what: str, error: sqlite3.Error | str, *, report: bool = True) -> StateStoreError:
         said = str(error)
+        if isinstance(error, sqlite3.Error) and getattr(error, "sqlite_errorcode", 0) & 0xFF in _DAMAGE_CODES:
+            self._damage = self._damage or f"SQLite finds it damaged: {said}"
+            said = f"{said}: the file is damaged. {recovery_advice(Path(self.path))}"
         failure = StateStoreError(f"State file {self.path}: could not {what}: {said}{'' if said.endswith('.') else '.'}")
         self.marks.wrote_all()  # its transaction rolled back (or its end is unknown)
         if report:
