@@ -55,6 +55,61 @@ async def test_a_deleted_lock_file_never_lets_two_daemons_restart_from_one_state
     await w.daemon.stop()
 
 
+def names(path: Path, count: int) -> str:
+    return (
+        f"it has {count} names (hard links): a daemon started under another of them takes a lock of its own and keeps "
+        "a -wal log of its own beside that name, so two daemons could write the one file, each restarting every "
+        "connector and neither seeing the other's latest writes. Remove the other names (find them with: find / "
+        f"-samefile {path} 2>/dev/null) or give the daemon a copy of its own (cp)"
+    )
+
+
+def test_a_state_file_with_a_second_name_is_refused_at_the_start_under_either(tmp_path: Path) -> None:
+    """A hard link has a lock file of its own beside it: two daemons started on `a/state.db` and
+    `b/state.db`, one file under two names, both ran (each sent attempt 3 of the same connector
+    within 5 s, every schedule run twice), and the second's writes stayed in its own -wal log."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    state, link = tmp_path / "a" / "state.db", tmp_path / "b" / "state.db"
+    SqliteStateStore(state).close()
+    os.link(state, link)
+    before = state.read_bytes()
+    for path in (state, link):
+        with pytest.raises(StateStoreError) as caught:
+            SqliteStateStore(path)
+        assert str(caught.value) == f"State file {path}: {names(path, 2)}, then start again. The file was not changed."
+    assert state.read_bytes() == before
+    with SqliteStateStore(link, read_only=True) as reader:  # `watchdog status --state`: reads only
+        assert reader.rows() == []
+    link.unlink()
+    SqliteStateStore(state).close()
+
+
+async def test_a_second_name_given_to_the_state_file_while_running_stops_writes_and_restarts_until_removed(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    state, link = tmp_path / "a" / "state.db", tmp_path / "b" / "state.db"
+    w = world(state)
+    os.link(state, link)  # a second daemon could now start under it, with a lock of its own
+    await w.daemon.pollers[CLUSTER].poll()
+    await w.daemon.queue.join()
+    assert not w.simulator.restarts(), "restarted from a file another daemon could be writing"
+    assert w.sample("watchdog_state_store_writable") == 0
+    ready = await readiness(w)
+    assert ready.status_code == 503
+    assert ready.json()["state_store"] == (
+        f"State file {state}: could not record a connector's status: {names(state, 2)}. This daemon writes nothing "
+        "and sends no restart while the file has another name: once the other names are removed, its writes resume.")
+    link.unlink()
+    await w.daemon.pollers[CLUSTER].poll()
+    await w.daemon.queue.join()
+    assert [c.connector for c in w.simulator.restarts()] == ["broken"]
+    assert w.sample("watchdog_state_store_writable") == 1
+    await w.daemon.stop()
+
+
 @pytest.mark.parametrize("how", ["deleted", "moved", "replaced"])
 async def test_a_state_file_taken_away_while_running_stops_restarts_and_says_so(tmp_path: Path, how: str) -> None:
     state = tmp_path / "state.db"

@@ -60,8 +60,9 @@ class Ownership:
     deleted (a clean-up of "stale" lock files), a second daemon creates a new one, locks it and
     opens the same database, and both restart every connector; once the state file is deleted or
     moved, SQLite (in WAL mode) goes on writing into the old file, which the next start never
-    reads, so the backoff, budgets and kept restarts are gone without a word. Either way this
-    daemon must stop writing, and say why: two stat calls per write, microseconds."""
+    reads, so the backoff, budgets and kept restarts are gone without a word; once the file has a
+    second name (a hard link), a daemon started under it has a lock of its own (other_names).
+    Either way this daemon must stop writing, and say why: two stat calls per write, microseconds."""
 
     def __init__(self, path: Path, lock: IO[bytes]) -> None:
         self.path = path
@@ -72,10 +73,11 @@ class Ownership:
     def problem(self) -> str | None:
         """None while this daemon still owns the file; else what changed and what to do."""
         try:
-            file_found = _identity_at(self.path)
+            file_stat = _stat_at(self.path)
             lock_found = _identity_at(self.lock_path)
         except OSError as exc:
             return f"it cannot be checked ({exc})"
+        file_found = None if file_stat is None else _identity(file_stat)
         if file_found != self._file:
             return (
                 "the file was deleted, moved or replaced while this daemon ran: what it writes would go to a "
@@ -89,13 +91,36 @@ class Ownership:
                 "this one writes nothing more and sends no restart. Never delete the lock file of a running "
                 "daemon; stop every daemon using this file, then start one again"
             )
+        if file_stat is not None and file_stat.st_nlink > 1:
+            return (f"{other_names(self.path, file_stat.st_nlink)}. This daemon writes nothing and sends no restart "
+                    "while the file has another name: once the other names are removed, its writes resume")
         return None
+
+
+def other_names(path: Path, names: int) -> str:
+    """Why a state file with hard links cannot be trusted to one daemon. Each name has a lock file
+    and a -wal log of its own beside it: two daemons started on `a/state.db` and a hard link
+    `b/state.db` both ran (against `watchdog simulate`, each sent attempt 3 of the same connector
+    within 5 s, and every schedule run twice), and the second's writes stayed in its own log,
+    which a start under the first name never reads."""
+    return (
+        f"it has {names} names (hard links): a daemon started under another of them takes a lock "
+        "of its own and keeps a -wal log of its own beside that name, so two daemons could write the one file, "
+        "each restarting every connector and neither seeing the other's latest writes. Remove the other names "
+        f"(find them with: find / -samefile {path} 2>/dev/null) or give the daemon a copy of its own (cp)"
+    )
 
 
 def _identity_at(path: Path) -> tuple[int, int] | None:
     """The identity of the file at `path`, or None if there is none. Raises OSError."""
+    found = _stat_at(path)
+    return None if found is None else _identity(found)
+
+
+def _stat_at(path: Path) -> os.stat_result | None:
+    """The file at `path`, or None if there is none. Raises OSError."""
     try:
-        return _identity(os.stat(path))
+        return os.stat(path)
     except FileNotFoundError:
         return None
 
@@ -157,6 +182,9 @@ def check_path(path: Path, *, read_only: bool) -> None:
         )
     if path.exists():
         wanted = os.R_OK if read_only else os.R_OK | os.W_OK
+        if not read_only and (names := path.stat().st_nlink) > 1:
+            raise StateStoreError(f"State file {path}: {other_names(path, names)}, then start again. The file was not "
+                                  "changed.")
         if not read_only and os.statvfs(path).f_flag & os.ST_RDONLY:
             # Not a matter of owner or permissions, and moving the file aside (the advice for a
             # damaged file) would only cost its state once the mount is writable again.
