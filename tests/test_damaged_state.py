@@ -91,7 +91,8 @@ def test_status_and_history_from_a_damaged_file_say_so_in_one_line(tmp_path: Pat
 
 def test_an_index_that_hands_back_another_column_is_refused_not_a_traceback(tmp_path: Path) -> None:
     """The restart history's two indexes swapped (their pages hold each other's entries): SQLite's
-    quick check passes, and the history read by time gave a connector's cluster for its time."""
+    quick check passes, and the history read by time gave a connector's cluster for its time, a
+    traceback at the start."""
     path = tmp_path / "state.db"
     with SqliteStateStore(path) as store:
         for n in range(3):
@@ -103,9 +104,14 @@ def test_an_index_that_hands_back_another_column_is_refused_not_a_traceback(tmp_
                             ("restart_history_by_connector", "restart_history_by_time")):
             raw.execute("UPDATE sqlite_master SET rootpage = ? WHERE name = ?", (pages[other], name))
         raw.commit()
-    with SqliteStateStore(path) as store, pytest.raises(StateStoreError) as caught:
-        store.history()
-    assert str(caught.value) == unreadable(path, "read the restart history", "Invalid isoformat string: 'prod'")
+    # Found at the opening by SQLite's integrity check (before it, quick_check passed it, and the
+    # history read failed as a record that cannot be read: "Invalid isoformat string: 'prod'").
+    with pytest.raises(StateStoreError) as caught:
+        SqliteStateStore(path)
+    assert str(caught.value) == (
+        f"State file {path} is damaged: SQLite's integrity check reports: row 1 missing from index "
+        "restart_history_by_time; row 1 missing from index restart_history_by_connector; row 2 missing from index "
+        f"restart_history_by_time. {recovery(path)}")
 
 
 def _run_config(tmp_path: Path, path: Path) -> Path:
@@ -205,3 +211,32 @@ def test_a_page_found_malformed_while_running_is_said_with_the_way_out_and_refus
             "ran (SQLite finds it damaged: database disk image is malformed), and damage does not heal: it writes "
             f"nothing more and sends no restart. {recovery(path)}")
         assert store.problem is not None
+
+
+def test_an_index_page_whose_last_write_was_lost_is_refused_at_the_start(tmp_path: Path) -> None:
+    """One page of an index as it was before its last write (a disk that acknowledged a write
+    and lost it): pending_request_by_job without the row of a kept restart. SQLite's quick check
+    passed it; marked `sending` and finished, the request was found by neither (its phase stayed
+    `queued`, its row stayed for the next start to send again), and `watchdog run` died at every
+    start on "database disk image is malformed" without the way out."""
+    from .state_samples import request
+
+    path, before = tmp_path / "state.db", tmp_path / "before.db"
+    with SqliteStateStore(path) as store:
+        store.save(ORDERS, FULL_STATE)
+    before.write_bytes(path.read_bytes())
+    with SqliteStateStore(path) as store:
+        store.add_pending(request("r-1", ORDERS), "job-1")
+    with closing(sqlite3.connect(path)) as raw:
+        (root,) = raw.execute("SELECT rootpage FROM sqlite_master WHERE name = 'pending_request_by_job'").fetchone()
+        (size,) = raw.execute("PRAGMA page_size").fetchone()
+    data = bytearray(path.read_bytes())
+    data[(root - 1) * size:root * size] = before.read_bytes()[(root - 1) * size:root * size]
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(StateStoreError) as caught:
+        SqliteStateStore(path)
+    assert str(caught.value) == (
+        f"State file {path} is damaged: SQLite's integrity check reports: row 1 missing from index "
+        f"pending_request_by_job; wrong # of entries in index pending_request_by_job. {recovery(path)}")
+    assert path.read_bytes() == bytes(data), "a refused file is never changed"

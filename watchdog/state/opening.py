@@ -320,9 +320,14 @@ def _prepare(db: sqlite3.Connection, path: str | Path, *, read_only: bool) -> No
 
 
 def _check_integrity(db: sqlite3.Connection, path: str | Path) -> None:
-    # quick_check reads every page once but skips matching indexes against their tables: cheap on
-    # a pruned state file, and it catches truncation and torn pages before we trust the numbers.
-    report = [row[0] for row in db.execute("PRAGMA quick_check(3)").fetchall()]
+    # integrity_check, not quick_check: quick_check reads every page but does not match indexes
+    # against their tables, and a write of one index page lost (a disk that acknowledged it and
+    # then lost it) passed. pending_request_by_job missing its row, mark_sending and finish found
+    # no request by job: a restart sent stayed `queued`, and every later start failed ("database
+    # disk image is malformed", without the way out) or, where nothing touched the row, would
+    # send it again. The cost, once per start: 1.1 s instead of 0.4 s on a 450 MB file
+    # (402,000 history records), a few milliseconds on a pruned one.
+    report = [row[0] for row in db.execute("PRAGMA integrity_check(3)").fetchall()]
     if report != ["ok"]:
         # One row may hold several lines, under a "*** in database main ***" banner.
         problems = [line for text in report for line in text.splitlines() if not line.startswith("***")]
