@@ -16,17 +16,9 @@ from watchdog.cli import main
 from watchdog.state import SqliteStateStore, StateStoreError
 
 from .state_samples import FULL_STATE, ORDERS, T0, record
+from .test_state import recovery
 
 LAST_RESTART = b"2026-03-29T10:00:00.123456+00:00"  # FULL_STATE's last_restart_at, as the file keeps it
-
-
-def recovery(path: Path) -> str:
-    return (
-        f"To recover, stop the watchdog and move {path} aside together with {path}-wal and {path}-shm "
-        "if they exist (they belong to it), or restore all of them from a backup; then start it again. "
-        "With no file, the watchdog creates a new, empty one and forgets backoff, restart budgets, "
-        "gave-up flags and history. The watchdog never replaces or deletes a state file itself."
-    )
 
 
 def unreadable(path: Path, what: str, error: str) -> str:

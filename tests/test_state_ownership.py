@@ -37,19 +37,26 @@ async def readiness(w: World) -> httpx.Response:
         return await http.get("/readyz")
 
 
+async def poll_refused(w: World, why: str) -> str:
+    """A poll of the daemon whose writes are refused: no restart, the store said not writable,
+    /readyz 503. The store's reason in /readyz."""
+    await w.daemon.pollers[CLUSTER].poll()
+    await w.daemon.queue.join()
+    assert not w.simulator.restarts(), why
+    assert w.sample("watchdog_state_store_writable") == 0
+    ready = await readiness(w)
+    assert ready.status_code == 503
+    return str(ready.json()["state_store"])
+
+
 async def test_a_deleted_lock_file_never_lets_two_daemons_restart_from_one_state_file(tmp_path: Path) -> None:
     state = tmp_path / "state.db"
     w = world(state)
     (tmp_path / "state.db.lock").unlink()
     # What a second daemon does at its start: it finds no lock held, and takes the file.
     with SqliteStateStore(state) as second:
-        await w.daemon.pollers[CLUSTER].poll()
-        await w.daemon.queue.join()
-        assert not w.simulator.restarts(), "the first daemon restarted while a second one owned its state file"
-        assert w.sample("watchdog_state_store_writable") == 0
-        ready = await readiness(w)
-        assert ready.status_code == 503
-        assert "lock file" in ready.json()["state_store"] and "deleted or replaced" in ready.json()["state_store"]
+        reason = await poll_refused(w, "the first daemon restarted while a second one owned its state file")
+        assert "lock file" in reason and "deleted or replaced" in reason
         # The daemon that holds the lock now is the one that writes.
         second.save(ConnectorKey(CLUSTER, "broken"), ConnectorState(attempts=1))
     await w.daemon.stop()
@@ -93,13 +100,7 @@ async def test_a_second_name_given_to_the_state_file_while_running_stops_writes_
     state, link = tmp_path / "a" / "state.db", tmp_path / "b" / "state.db"
     w = world(state)
     os.link(state, link)  # a second daemon could now start under it, with a lock of its own
-    await w.daemon.pollers[CLUSTER].poll()
-    await w.daemon.queue.join()
-    assert not w.simulator.restarts(), "restarted from a file another daemon could be writing"
-    assert w.sample("watchdog_state_store_writable") == 0
-    ready = await readiness(w)
-    assert ready.status_code == 503
-    assert ready.json()["state_store"] == (
+    assert await poll_refused(w, "restarted from a file another daemon could be writing") == (
         f"State file {state}: could not record a connector's status: {names(state, 2)}. This daemon writes nothing "
         "and sends no restart while the file has another name: once the other names are removed, its writes resume.")
     link.unlink()
