@@ -13,7 +13,8 @@ class StateStoreError(Exception):
 def recovery_advice(path: Path) -> str:
     return (
         f"To recover, stop the watchdog and move {path} aside together with {path}-wal and {path}-shm "
-        "if they exist (they belong to it), or restore all of them from a backup; then start it again. "
+        "if they exist (they belong to it), and copy a backup to its place if you have one (never beside a -wal "
+        "left from another copy: SQLite would apply it to the backup); then start it again. "
         "With no file, the watchdog creates a new, empty one and forgets backoff, restart budgets, "
         "gave-up flags and history. The watchdog never replaces or deletes a state file itself."
     )
