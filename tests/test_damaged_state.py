@@ -54,15 +54,17 @@ def test_a_byte_changed_inside_a_record_is_the_store_s_failure_naming_the_file(t
         assert len(failures) == 3
 
 
+@pytest.mark.parametrize("once", [[], ["--once"]], ids=["run", "run-once"])
 def test_a_start_on_a_record_damaged_on_disk_says_so_in_one_line_without_a_traceback(
-    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str], once: list[str]
 ) -> None:
     """Before, `watchdog run` died at its start on a Python traceback ending in `ValueError:
     Invalid isoformat string: '2026~12-03T21:54:59.823697+00:00'`, naming neither the file nor
-    what to do."""
+    what to do; `run --once` on a traceback ending in the StateStoreError, even once the store
+    said it in one line."""
     path = tmp_path / "state.db"
     rotted_state_file(path)
-    assert main(["run", "--config", str(_run_config(tmp_path, path))]) == 1
+    assert main(["run", "--config", str(_run_config(tmp_path, path)), *once]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert err.splitlines()[-1].startswith(unreadable(

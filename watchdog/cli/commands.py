@@ -135,9 +135,11 @@ def _run(args: argparse.Namespace) -> int:
         daemon.state.close()
         print("stopped by SIGTERM before the daemon started: nothing was polled or sent", file=sys.stderr)
         return EXIT_FAILED if args.once else EXIT_OK  # --once: a pass that never ran is no success
-    if args.once:
-        return asyncio.run(run_once_until_signalled(daemon, held))
     try:
+        if args.once:
+            # In the try too: the start's reads and its recovery of kept restarts (a full disk, a
+            # damaged record) ended `run --once` on a traceback where `run` says one line.
+            return asyncio.run(run_once_until_signalled(daemon, held))
         return asyncio.run(run_until_signalled(daemon, held))
     except CannotListen as exc:
         daemon.state.close()
