@@ -115,6 +115,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..reload import file_fingerprint
     from ..signals import run_once_until_signalled, run_until_signalled
     from ..state import StateStoreError
+    from ..state.errors import RECOVERY_LEAD
 
     try:
         secrets = secrets_dir(args.secrets_dir)  # the directory the config reads its secrets from
@@ -148,7 +149,9 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     except StateStoreError as exc:  # the restarts the state file kept could not be recovered (a full disk)
         daemon.state.close()
-        print(f"{exc} The restarts it kept stay in it, unsent, for the next start.", file=sys.stderr)
+        # Not of a damaged file, whose way out is to move it aside (and its kept restarts with it).
+        kept = "" if RECOVERY_LEAD in str(exc) else " The restarts it kept stay in it, unsent, for the next start."
+        print(f"{exc}{kept}", file=sys.stderr)
         return EXIT_FAILED
 
 

@@ -10,9 +10,14 @@ class StateStoreError(Exception):
 
 
 
+# How every refusal of a damaged file begins its way out (recovery_advice): `watchdog run` adds
+# "the restarts it kept stay in it for the next start" to other store errors, not to these.
+RECOVERY_LEAD = "To recover, stop the watchdog and move"
+
+
 def recovery_advice(path: Path) -> str:
     return (
-        f"To recover, stop the watchdog and move {path} aside together with {path}-wal and {path}-shm "
+        f"{RECOVERY_LEAD} {path} aside together with {path}-wal and {path}-shm "
         "if they exist (they belong to it), and copy a backup to its place if you have one (never beside a -wal "
         "left from another copy: SQLite would apply it to the backup); then start it again. "
         "With no file, the watchdog creates a new, empty one and forgets backoff, restart budgets, "
