@@ -9,6 +9,8 @@
 #                                   (image replay: the base image's Python, runnable by a non-root user)
 #   initdb, pg_ctl, postgres        Debian package postgresql (bench/postgres.py: a real PostgreSQL for
 #                                   the shared state store, started by the tests on loopback)
+#   pgbouncer                       Debian package pgbouncer (bench/pgbouncer.py: a real PgBouncer in
+#                                   front of that PostgreSQL, tests/test_database_pooler.py)
 #   nginx, haproxy                  Debian packages nginx, haproxy (tests/e2e/test_real_gateways.py and
 #                                   `python -m bench gateways`: real rate-limiting gateways on loopback)
 #   jq                              Debian package jq (tests/test_runbook.py: the runbook's jq filters,
@@ -48,6 +50,7 @@ need mvn maven
 need nginx nginx
 need haproxy haproxy
 need jq jq
+need pgbouncer pgbouncer
 # The server binaries live under /usr/lib/postgresql/VERSION/bin, not on the PATH.
 if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && ! command -v initdb >/dev/null 2>&1; then
     missing_packages+=(postgresql)

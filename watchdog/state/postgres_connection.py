@@ -94,6 +94,15 @@ def connection_parameters(url: str, password: SecretStr | None, *, role: str) ->
         "keepalives_interval": 3,
         "keepalives_count": 3,
         "tcp_user_timeout": given.get("tcp_user_timeout", TCP_USER_TIMEOUT_MS),
+        # No statement prepared on the server (psycopg prepares one after its fifth run on a
+        # connection). A pooler in transaction mode (PgBouncer's most common setting) runs each
+        # transaction on whichever server connection is free: the prepared statement stayed on one,
+        # and the store's reads and writes and the lease's renewals failed one time in a few
+        # ('prepared statement "_pg3_0" does not exist', or '... already exists' where another
+        # replica had prepared the same name), the leader stepping down for it. Every statement
+        # still goes in one round trip (the unnamed statement); parsing it each time costs the
+        # server microseconds.
+        "prepare_threshold": None,
     }
     if password is not None:
         parameters["password"] = password.get_secret_value()
