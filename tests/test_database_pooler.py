@@ -19,6 +19,7 @@ from bench.pgbouncer import PgBouncer
 from bench.postgres import PostgresServer, take_lease
 from watchdog.leadership import lease
 from watchdog.model import ConnectorKey, ConnectorState
+from watchdog.state.errors import StateStoreError
 from watchdog.state.postgres import PostgresStateStore
 from watchdog.state.postgres_connection import connection_parameters
 
@@ -67,3 +68,22 @@ async def test_a_lease_renewed_behind_a_transaction_pooler_stays_renewed(
     finally:
         await leader.close()
         await standby.close()
+
+
+def test_a_pooler_that_refuses_the_options_parameter_is_named_with_what_to_set(
+    postgres_server: PostgresServer, postgres_url: str,
+) -> None:
+    # PgBouncer as installed: it refuses the startup parameter `options` (the daemon's session
+    # settings) unless told to ignore it. Before, the refusal said to check that the database is
+    # reachable, that the user may create tables, and the password: none of which was wrong.
+    bouncer = PgBouncer(postgres_server, postgres_url, pool_mode="transaction")
+    try:
+        with pytest.raises(StateStoreError) as refused:
+            PostgresStateStore(bouncer.url, password=postgres_server.password)
+    finally:
+        bouncer.stop()
+    message = str(refused.value)
+    assert "unsupported startup parameter: options" in message
+    assert "ignore_startup_parameters = options" in message
+    assert "statement_timeout" in message and "idle_in_transaction_session_timeout" in message
+    assert "create tables" not in message and "password" not in message

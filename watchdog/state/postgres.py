@@ -41,7 +41,13 @@ from ..report import StatusRow
 from . import postgres_rows
 from .errors import Fenced, StateStoreError
 from .marks import WriteMarks
-from .postgres_connection import connection_parameters, describe, error_text, refuse_unreadable
+from .postgres_connection import (
+    connection_parameters,
+    describe,
+    error_text,
+    refuse_unreadable,
+    what_to_check,
+)
 from .postgres_rows import AnsweringConnection, Connection, Row
 from .postgres_schema import migrate, read_version, require_current
 from .pruning import excess_step, older_step, prune_all
@@ -94,11 +100,8 @@ class PostgresStateStore:
                 migrate(conn, self.description)
         except psycopg.Error as error:
             self.close()
-            raise StateStoreError(
-                f"{self.description} cannot be used ({error_text(error, self._parameters)}). Check that it is reachable, "
-                "that the user may connect and create tables, and the password "
-                "(WATCHDOG_STATE__PASSWORD or a secret file of that name)."
-            ) from error
+            text = error_text(error, self._parameters)
+            raise StateStoreError(f"{self.description} cannot be used ({text}). {what_to_check(text)}") from error
         except BaseException:
             self.close()
             raise

@@ -122,6 +122,28 @@ def error_text(error: BaseException, parameters: dict[str, Any]) -> str:
     return scrubbed(text, scrub_of([password])) if password else text
 
 
+# What a refusal of the startup parameter `options` means, and what to do. PgBouncer as installed
+# refuses any startup parameter it does not know ("unsupported startup parameter: options") unless
+# its ignore_startup_parameters lists it, and `options` carries the daemon's session settings
+# (connection_parameters). The start said to check the database's reachability, the user's right
+# to create tables and the password: none was wrong, and nothing named the pooler's setting.
+POOLER_REFUSES_OPTIONS = (
+    "A connection pooler in front of the database (PgBouncer) refuses the startup parameter `options`, which "
+    "sets the session's statement_timeout, idle_in_transaction_session_timeout and TimeZone. Add "
+    "`ignore_startup_parameters = options` to pgbouncer.ini (transaction and session pooling both work), and give "
+    "the role the bounds the pooler drops: ALTER ROLE <user> SET statement_timeout = '5s'; ALTER ROLE <user> SET "
+    "idle_in_transaction_session_timeout = '10s'. Or point state.url at the database itself."
+)
+
+
+def what_to_check(error_line: str) -> str:
+    """The advice that goes with a failed connection's first line (error_text)."""
+    if "unsupported startup parameter: options" in error_line:
+        return POOLER_REFUSES_OPTIONS
+    return ("Check that it is reachable, that the user may connect and create tables, and the password "
+            "(WATCHDOG_STATE__PASSWORD or a secret file of that name).")
+
+
 # Drawn once per process. Host and process id alone are not unique: two containers on one host's
 # network (or hosts named alike) share a HOSTNAME, and each runs the watchdog as PID 1. The lease
 # lets its holder take it again at once (lease.ACQUIRE), so two replicas of one name took it from
