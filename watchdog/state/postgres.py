@@ -45,6 +45,7 @@ from .postgres_connection import (
     connection_parameters,
     describe,
     error_text,
+    refuse_read_only,
     refuse_unreadable,
     what_to_check,
 )
@@ -97,6 +98,7 @@ class PostgresStateStore:
             if read_only:
                 require_current(read_version(conn, self.description), self.description)
             else:
+                refuse_read_only(conn, self.description)  # else it ran and never led
                 migrate(conn, self.description)
         except psycopg.Error as error:
             self.close()

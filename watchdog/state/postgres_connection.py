@@ -144,6 +144,25 @@ def what_to_check(error_line: str) -> str:
             "(WATCHDOG_STATE__PASSWORD or a secret file of that name).")
 
 
+def refuse_read_only(conn: Any, description: str) -> None:
+    """StateStoreError when the database takes no writes: a hot standby, or a database or role with
+    default_transaction_read_only = on. The store's start only reads a current schema, so such a
+    database passed it: the daemon ran, no replica could ever take the lease (`cannot execute
+    UPDATE in a read-only transaction` at every try) and /readyz said the database could not be
+    reached, for good. `conn`: a psycopg connection in autocommit, rows as dicts."""
+    row = conn.execute("SELECT current_setting('transaction_read_only') = 'on' AS read_only, "
+                       "pg_is_in_recovery() AS standby").fetchone()
+    if not row["read_only"]:
+        return
+    what = ("is a hot standby (in recovery)" if row["standby"] else
+            "is set read-only (default_transaction_read_only = on, for the database or the role)")
+    raise StateStoreError(
+        f"{description} takes no writes: it {what}, and the watchdog keeps its state and its leader lease "
+        "there. Point state.url at the primary (a URL naming several hosts: add ?target_session_attrs=read-write), "
+        "or give the role writes: ALTER ROLE <user> SET default_transaction_read_only = off. Nothing was changed."
+    )
+
+
 # Drawn once per process. Host and process id alone are not unique: two containers on one host's
 # network (or hosts named alike) share a HOSTNAME, and each runs the watchdog as PID 1. The lease
 # lets its holder take it again at once (lease.ACQUIRE), so two replicas of one name took it from
