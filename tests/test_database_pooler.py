@@ -86,4 +86,5 @@ def test_a_pooler_that_refuses_the_options_parameter_is_named_with_what_to_set(
     assert "unsupported startup parameter: options" in message
     assert "ignore_startup_parameters = options" in message
     assert "statement_timeout" in message and "idle_in_transaction_session_timeout" in message
+    assert "SET search_path" in message  # a schema chosen by the URL's options would be dropped too
     assert "create tables" not in message and "password" not in message

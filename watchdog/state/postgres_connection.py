@@ -132,7 +132,8 @@ POOLER_REFUSES_OPTIONS = (
     "sets the session's statement_timeout, idle_in_transaction_session_timeout and TimeZone. Add "
     "`ignore_startup_parameters = options` to pgbouncer.ini (transaction and session pooling both work), and give "
     "the role the bounds the pooler drops: ALTER ROLE <user> SET statement_timeout = '5s'; ALTER ROLE <user> SET "
-    "idle_in_transaction_session_timeout = '10s'. Or point state.url at the database itself."
+    "idle_in_transaction_session_timeout = '10s' (and ALTER ROLE <user> SET search_path = NAME if the URL's options "
+    "chose a schema: the pooler drops that too). Or point state.url at the database itself."
 )
 
 
