@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import pytest
+from structlog.testing import capture_logs
 
 from bench.pgbouncer import PgBouncer
 from bench.postgres import PostgresServer, take_lease
@@ -88,3 +89,26 @@ def test_a_pooler_that_refuses_the_options_parameter_is_named_with_what_to_set(
     assert "statement_timeout" in message and "idle_in_transaction_session_timeout" in message
     assert "SET search_path" in message  # a schema chosen by the URL's options would be dropped too
     assert "create tables" not in message and "password" not in message
+
+
+def test_session_settings_a_pooler_drops_are_said_at_the_start(
+    postgres_server: PostgresServer, postgres_url: str,
+) -> None:
+    # PgBouncer told to ignore `options` (as the refusal above advises, and many setups have it
+    # for other clients) drops the daemon's statement_timeout and idle_in_transaction_session_timeout,
+    # and a schema the URL chose: before, nothing said so, and a URL's
+    # options=-csearch_path=NAME put the tables in public without a word.
+    bouncer = PgBouncer(postgres_server, postgres_url, pool_mode="transaction", ignore_startup_parameters="options")
+    try:
+        with capture_logs() as logs, PostgresStateStore(f"{bouncer.url}?options=-csearch_path%3Dwatchdog",
+                                                        password=postgres_server.password):
+            pass
+        with capture_logs() as direct, PostgresStateStore(postgres_url, password=postgres_server.password):
+            pass
+    finally:
+        bouncer.stop()
+    dropped = [line for line in logs if line["event"] == "state_session_settings_dropped"]
+    assert len(dropped) == 1 and dropped[0]["log_level"] == "warning"
+    assert dropped[0]["statement_timeout"] == "0" and dropped[0]["schema"] == "public"
+    assert "ignore_startup_parameters" in dropped[0]["note"] and "ALTER ROLE" in dropped[0]["note"]
+    assert not [line for line in direct if line["event"] == "state_session_settings_dropped"]

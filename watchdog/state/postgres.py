@@ -47,6 +47,7 @@ from .postgres_connection import (
     error_text,
     refuse_read_only,
     refuse_unreadable,
+    say_dropped_settings,
     what_to_check,
 )
 from .postgres_rows import AnsweringConnection, Connection, Row
@@ -95,6 +96,7 @@ class PostgresStateStore:
         self.marks = WriteMarks()
         try:
             conn = self._connection()
+            say_dropped_settings(conn, self.description)  # a pooler that ignores `options`
             if read_only:
                 require_current(read_version(conn, self.description), self.description)
             else:

@@ -15,8 +15,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
-from ..logs import scrub_of, scrubbed
+from ..logs import get_logger, scrub_of, scrubbed
 from .errors import StateStoreError
+
+log = get_logger("watchdog.state")
 
 # Seconds for a new connection (libpq's minimum is 2).
 CONNECT_TIMEOUT = 3
@@ -162,6 +164,27 @@ def refuse_read_only(conn: Any, description: str) -> None:
         "there. Point state.url at the primary (a URL naming several hosts: add ?target_session_attrs=read-write), "
         "or give the role writes: ALTER ROLE <user> SET default_transaction_read_only = off. Nothing was changed."
     )
+
+
+def say_dropped_settings(conn: Any, description: str) -> None:
+    """A warning when the session settings sent in `options` did not reach the server: a pooler told to
+    ignore the parameter (PgBouncer's ignore_startup_parameters = options, as POOLER_REFUSES_OPTIONS
+    advises and many setups have for other clients) drops them, and the URL's own with them (a
+    schema chosen with options=-csearch_path=NAME: the tables went to the role's default schema).
+    Nothing said so. The daemon still runs: every wait stays bounded on its side (ANSWER_TIMEOUT).
+    Whatever sets statement_timeout to the daemon's value (the role, as advised) counts as received.
+    `conn`: a psycopg connection in autocommit, rows as dicts."""
+    row = conn.execute("SELECT current_setting('statement_timeout') AS statement_timeout, "
+                       "current_schema() AS schema").fetchone()
+    if row["statement_timeout"] == f"{STATEMENT_TIMEOUT_MS // 1000}s":
+        return
+    log.warning("state_session_settings_dropped", database=description, statement_timeout=row["statement_timeout"],
+                schema=row["schema"],
+                note="the session settings the daemon sends in the startup parameter options (statement_timeout, "
+                     "idle_in_transaction_session_timeout, TimeZone, and the URL's own, such as search_path) did not "
+                     "reach the database: a pooler in front ignores them (PgBouncer's ignore_startup_parameters). "
+                     "Set them on the role: ALTER ROLE <user> SET statement_timeout = '5s'; ALTER ROLE <user> SET "
+                     "idle_in_transaction_session_timeout = '10s' (and search_path = NAME for a schema of its own)")
 
 
 # Drawn once per process. Host and process id alone are not unique: two containers on one host's
