@@ -186,8 +186,18 @@ def migrate(conn: psycopg.Connection[Any], where: str) -> None:
                     conn.execute(statement)
             conn.execute("UPDATE schema_version SET version = %s", (latest,))
     except psycopg.Error as error:
+        # The first line only: psycopg's error goes on with the statement and a caret (`LINE 1:
+        # CREATE TABLE ...`), three lines where the daemon's refusals are one.
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        advice = ""
+        if isinstance(error, psycopg.errors.InsufficientPrivilege):
+            # PostgreSQL 15 and later give PUBLIC no CREATE on the schema public, and a DBA's role
+            # for applications often has none: the refusal said nothing of what to do.
+            advice = (" The role may not create the watchdog's tables: GRANT CREATE ON SCHEMA <schema> TO <user>, "
+                      "or have the tables made once by a role that may (start the daemon once as it), then "
+                      "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA <schema> TO <user>.")
         raise StateStoreError(
             f"{where}: upgrading the schema from version {start} to {latest_schema_version()} failed "
-            f"({error}); the database was left at version {start}."
+            f"({first}); the database was left at version {start}.{advice}"
         ) from error
     log.info("state_schema_migrated", database=where, from_version=start, to_version=latest_schema_version())

@@ -1,0 +1,44 @@
+"""A state.url whose role may not create tables (PostgreSQL 15 and later give PUBLIC no CREATE on
+the schema public; a DBA's role for applications often has none): the start's refusal quoted
+psycopg's error over three lines (`LINE 1: CREATE TABLE schema_version ...` and a caret) and said
+nothing of what to do. Tables a DBA made beforehand, with the role granted reads and writes, work."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr
+
+from bench.postgres import PostgresServer
+from watchdog.state.errors import StateStoreError
+from watchdog.state.postgres import PostgresStateStore
+
+
+def test_a_role_that_may_not_create_tables_is_refused_in_one_line_with_what_to_grant(
+    postgres_server: PostgresServer, postgres_url: str,
+) -> None:
+    database = postgres_url.rsplit("/", 1)[1]
+    role = f"app_{database}"
+    with postgres_server.connect(database) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'app-password'")
+        admin.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    url = postgres_url.replace("watchdog@", f"{role}@")
+    try:
+        with pytest.raises(StateStoreError) as refused:
+            PostgresStateStore(url, password=SecretStr("app-password"))
+        message = str(refused.value)
+        assert "\n" not in message
+        assert "permission denied for schema public" in message
+        assert f"GRANT CREATE ON SCHEMA public TO {role}" not in message  # the role is named by the reader
+        assert "GRANT CREATE ON SCHEMA" in message and "left at version 0" in message
+        # The DBA makes the tables (a start as their owner) and grants the role their use: it starts.
+        PostgresStateStore(postgres_url, password=postgres_server.password).close()
+        with postgres_server.connect(database) as admin:
+            admin.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+        with PostgresStateStore(url, password=SecretStr("app-password")) as store:
+            assert store.schema_version == 1
+    finally:
+        with postgres_server.connect(database) as admin:
+            admin.execute(f"DROP OWNED BY {role}")
+        postgres_server.drop(postgres_url)
+        with postgres_server.connect() as admin:
+            admin.execute(f"DROP ROLE IF EXISTS {role}")
