@@ -42,3 +42,28 @@ def test_a_role_that_may_not_create_tables_is_refused_in_one_line_with_what_to_g
         postgres_server.drop(postgres_url)
         with postgres_server.connect() as admin:
             admin.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_a_connection_limit_reached_is_named_with_what_to_raise(
+    postgres_server: PostgresServer, postgres_url: str,
+) -> None:
+    # A managed database's role limit (or the server's max_connections) reached: before, the
+    # refusal said to check reachability, the right to create tables and the password.
+    database = postgres_url.rsplit("/", 1)[1]
+    role = f"lim_{database}"
+    with postgres_server.connect(database) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'app-password' CONNECTION LIMIT 1")
+    url = postgres_url.replace("watchdog@", f"{role}@")
+    try:
+        import psycopg
+
+        with psycopg.connect(url, password="app-password", autocommit=True):  # the one connection it may have
+            with pytest.raises(StateStoreError) as refused:
+                PostgresStateStore(url, password=SecretStr("app-password"))
+        message = str(refused.value)
+        assert "too many connections" in message and "CONNECTION LIMIT" in message and "max_connections" in message
+        assert "create tables" not in message
+    finally:
+        postgres_server.drop(postgres_url)
+        with postgres_server.connect() as admin:
+            admin.execute(f"DROP ROLE IF EXISTS {role}")

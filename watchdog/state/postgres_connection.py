@@ -138,11 +138,24 @@ POOLER_REFUSES_OPTIONS = (
     "chose a schema: the pooler drops that too). Or point state.url at the database itself."
 )
 
+# The server's words when its connections, or the role's or the database's, are used up (a managed
+# database's small limits): the refusal said to check reachability, the right to create tables and
+# the password, none of which was wrong.
+CONNECTIONS_USED_UP = ("too many connections for", "too many clients already", "remaining connection slots are reserved")
+TOO_MANY_CONNECTIONS = (
+    "The database's connections are used up: each replica holds its own (the state store's and the lease's), and "
+    "`watchdog status` or `history` one while it runs. Raise the limit reached (ALTER ROLE <user> CONNECTION LIMIT n, "
+    "ALTER DATABASE <name> CONNECTION LIMIT n, or the server's max_connections), or close what else holds them "
+    "(pg_stat_activity's application_name names the watchdog's)."
+)
+
 
 def what_to_check(error_line: str) -> str:
     """The advice that goes with a failed connection's first line (error_text)."""
     if "unsupported startup parameter: options" in error_line:
         return POOLER_REFUSES_OPTIONS
+    if any(words in error_line for words in CONNECTIONS_USED_UP):
+        return TOO_MANY_CONNECTIONS
     return ("Check that it is reachable, that the user may connect and create tables, and the password "
             "(WATCHDOG_STATE__PASSWORD or a secret file of that name).")
 
