@@ -9,8 +9,9 @@ global breaker, blocking alerts) may still hold a restart; the engine records ea
 One job per file (`Engine` is one object made of these parts):
 
     core.py             what the parts share: collaborators, config, what the polls listed
-    status_intake.py    the status trigger: polls judged, vanished and unwatched connectors forgotten
-                        after state.forget_vanished_after
+    status_intake.py    the status trigger: polls judged, and what a poll says once
+    forgetting.py       what is forgotten: unwatched and vanished connectors (their state after
+                        state.forget_vanished_after), a cluster removed, all of it at a standby
     schedule_intake.py  the schedule trigger
     manual_intake.py    restarts asked for by name (API, CLI); `MANUAL_RULE`
     alert_intake.py     the alert trigger (Alertmanager's webhook)

@@ -1,0 +1,212 @@
+"""What the engine forgets, and when: the series of a connector no status rule watches any more
+(its backoff, budget and gave-up flag kept), connectors vanished from their cluster's listing
+(their state too, once away for `state.forget_vanished_after`), what was known of a cluster a
+reload removed or redefined, and all a replica saw once it stopped leading. Split from
+status_intake.py (540 lines), whose polls decide when a connector vanished or is unwatched."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from datetime import timedelta
+
+from ..model import ConnectorKey
+from ..report import StatusRow
+from .core import log
+from .decisions import Decisions
+
+
+class Forgetting(Decisions):
+    def _unwatch(self, key: ConnectorKey) -> None:
+        """No status rule selects it now (a rule turned off, a selector narrowed). Its series go,
+        but its backoff, budget and gave-up flag stay for `state.forget_vanished_after`, as a
+        vanished connector's do: forgotten at once, a rule turned off during an incident and on
+        again (or a selector put back) handed every failing connector a fresh budget, the
+        gave-up ones too."""
+        log.info("connector_unwatched", cluster=key.cluster, connector=key.connector,
+                 state_kept_seconds=self.config.state.forget_vanished_after,
+                 note="no status rule selects it now; its state is kept in case one does again")
+        self._drop_series(key)
+
+    def _vanish(self, key: ConnectorKey) -> None:
+        """Gone from the cluster's list. Its series go (dashboards show what exists), but its
+        backoff, budget and gave-up flag stay for `state.forget_vanished_after`: an answer that
+        briefly lists less than the cluster has must not hand a connector a fresh budget."""
+        grace = self.config.state.forget_vanished_after
+        log.info("connector_vanished", cluster=key.cluster, connector=key.connector,
+                 state_kept_seconds=grace, note="its state is kept in case it comes back")
+        self._drop_series(key)
+
+    def _drop_series(self, key: ConnectorKey) -> None:
+        self.degraded_since.pop(key, None)
+        self.degraded_reported.discard(key)
+        self.unknown_reported.pop(key, None)
+        self.dry_states.pop(key, None)
+        self._unjudged.pop(key, None)
+        self._unresolved_said.pop(key, None)
+        self._last_decision.pop(key, None)
+        self.held.pop(key, None)
+        self.firing_alerts.pop(key, None)
+        self._forget_series(key)
+
+    def _forget_series(self, key: ConnectorKey) -> None:
+        """A connector's series go when it does, unless a restart of it is still queued or on the
+        wire: its end is counted (and its backoff shown) after the connector went. Removed then,
+        the end made them again, at 1, for good: series of deleted connectors piled up, and
+        Prometheus' increase() never saw the outcome (a series that starts at 1 has no increase).
+        Kept, they go at the first hourly sweep after the restart ended (forget_late_series)."""
+        if self.queue.is_pending(key):
+            self.late_series.add(key)
+        else:
+            self.metrics.forget_connector(key.cluster, key.connector)
+
+    def forget_late_series(self) -> None:
+        """Remove the series kept or made for restarts that ended after their connector went (see
+        _forget_series), once none is pending and the connector is still not listed."""
+        for key in list(self.late_series):
+            listed = self._listed.get(key.cluster)
+            if listed is not None and key.connector in listed:
+                self.late_series.discard(key)  # back: its series describe it again
+            elif not self.queue.is_pending(key):
+                self.late_series.discard(key)
+                self.metrics.forget_connector(key.cluster, key.connector)
+                if key.cluster not in self.config.clusters and not any(
+                        late.cluster == key.cluster for late in self.late_series):
+                    # Its cluster went before this restart ended, which counted it there again.
+                    self.metrics.forget_cluster_restarts(key.cluster)
+
+    async def forget_vanished(self) -> int:
+        """Forget connectors that the latest successful poll of their cluster did not list, or
+        that no status rule watches any more, and that no poll has judged for
+        `state.forget_vanished_after` (from the state file, so a restart of the daemon does not
+        reset the grace). Clusters not polled successfully since the daemon started are left
+        alone: absence from no answer proves nothing. In slices, as a poll (_in_slices): the
+        connectors of a cluster removed were forgotten one transaction each in one go (2,000 of
+        them held the event loop 26 s with the database 1 ms away, and the lease was lost).
+        Only the rows not seen within the grace are read: every row, the connectors each poll
+        just saw included, cost 0.3 s of the event loop every hour at 20,000 connectors watched
+        (0.7 to 0.9 s at 50,000), with nothing to forget."""
+        self.forget_late_series()
+        grace = timedelta(seconds=self.config.state.forget_vanished_after)
+        gone = []
+        for row in self.state.rows_seen_before(self._now() - grace):
+            listed = self._listed.get(row.key.cluster)
+            if listed is None and row.key.cluster not in self.config.clusters:
+                # A cluster no longer watched (discovery dropped it, or the config no longer
+                # names it): its connectors are gone with it, and go after the same grace.
+                listed = set()
+            # Judged by the latest poll (so listed by it): a status rule watches it.
+            watched = row.key.connector in self._watched.get(row.key.cluster, set())
+            if listed is not None and not watched:
+                gone.append(row)
+
+        forgotten = 0
+
+        def forget(row: StatusRow) -> None:
+            nonlocal forgotten
+            if row.key.connector in self._watched.get(row.key.cluster, set()):
+                return  # back, and judged by a poll that ran between two slices: its state is live
+            log.info("connector_forgotten", cluster=row.key.cluster, connector=row.key.connector,
+                     last_seen=row.seen_at.isoformat() if row.seen_at else None)
+            self.state.forget(row.key)
+            forgotten += 1
+
+        await self._in_slices(gone, forget)
+        return forgotten
+
+    def forget_cluster(self, cluster: str) -> None:
+        """A reload (or discovery) removed or redefined the cluster: what was known of its
+        listing no longer applies, and its connectors' series go. Their backoff, budget and
+        gave-up flag stay for `state.forget_vanished_after`, as for connectors that vanish: a
+        cluster redefined (a worker URL, a CA file, a credential) is the same cluster, and one
+        removed may come back (a config rolled back, an environment the key lost access to for
+        an hour). Forgotten at once, one ConfigMap edit handed every failing connector of the
+        cluster a fresh budget, the one that had given up included: a restart storm."""
+        self.new_incarnation(cluster)
+        for name in self._watched.pop(cluster, set()):
+            self._drop_series(ConnectorKey(cluster, name))
+        self._unlist(cluster, keep=())
+        self._listed.pop(cluster, None)
+        self.forget_memory_of(cluster)
+        # The caller removes every series of the cluster; a restart still pending makes its own
+        # again when it ends, and the hourly sweep removes them once the cluster is not listed.
+        self.late_series.update(key for key in self.queue.pending_keys() if key.cluster == cluster)
+
+    def stand_by(self) -> None:
+        """This replica stopped leading: what its polls showed is the new leader's to see. Kept,
+        it decided the restarts recovered when this replica led again (a lease flap): one the
+        other leader accepted for a connector seen PAUSED here hours before was dropped at its
+        turn as paused, never sent. Leading again, the first polls show what is there then.
+        The metrics are not touched here: Metrics.stand_by zeroes the gauges, and the counters
+        keep what this replica did while it led."""
+        for known in (self.statuses, self._listed, self._by_resource_id, self._watched, self.running_since,
+                      self.degraded_since, self.unknown_reported, self._unjudged, self._unresolved_said, self._last_decision,
+                      self.dry_states, self.held, self.firing_alerts, self._retired_ids):
+            known.clear()
+        self.degraded_reported.clear()
+
+    def _unlist(self, cluster: str, keep: Iterable[str]) -> None:
+        """Drop what the last listing of `cluster` showed and this one does not (`keep`)."""
+        watched = self._watched.get(cluster, set())
+        for name in self._listed.get(cluster, set()) - set(keep):
+            key = ConnectorKey(cluster, name)
+            status = self.statuses.pop(key, None)
+            if status is not None and status.resource_id:
+                self._by_resource_id.pop(status.resource_id, None)
+                self._retired_ids.retire(status.resource_id, key)
+            self.running_since.pop(key, None)
+            if name not in watched:
+                # Series made for a restart of a connector no status rule watches (an alert's, a
+                # schedule's, a request's) go when the connector does, and so does what memory
+                # holds of it (its last decisions, a gate's hold, the dry run's view: kept, one
+                # entry per connector ever deleted); watched ones go with the rest of their state
+                # when the poll forgets them.
+                self._drop_series(key)
+
+    async def prune_unwatched(self) -> None:
+        """After a reload or discovery's change: connectors no rule watches any more lose their
+        series (_unwatch). In slices, as a poll (_in_slices): in one go, asking of 1,500 rules
+        whether each of 6,000 names is still selected held the event loop for seconds. Each name
+        is asked at its turn, of the config in force then, and left alone if a poll judged it
+        (or forgot it) meanwhile; a prune that a newer one began after stops: the newer one asks
+        the same of a newer config."""
+        self._prunes += 1
+        prune = self._prunes
+
+        def going_on() -> bool:
+            return self._prunes == prune
+
+        watched = [(cluster, name) for cluster, names in self._watched.items() for name in names]
+        if not await self._in_slices(watched, self._unwatch_unselected, writes=False, going_on=going_on):
+            return
+        await asyncio.sleep(0)  # the last slice ended the turn's share; reading the series starts another
+        if going_on():
+            shown = list(self.metrics.connectors_shown())
+            await self._in_slices(shown, self._drop_unnamed, writes=False, going_on=going_on)
+
+    def _unwatch_unselected(self, where: tuple[str, str]) -> None:
+        cluster, name = where
+        names = self._watched.get(cluster)
+        if names is not None and name in names and self.status_owners.rule_for(cluster, name) is None:
+            names.discard(name)
+            self._unwatch(ConnectorKey(cluster, name))
+
+    def _drop_unnamed(self, where: tuple[str, str]) -> None:
+        """Connectors only an alert or stall rule watched are in no poll's view: their series (a
+        gave-up flag, which WatchdogConnectorGaveUp pages on) stayed for good once a reload
+        removed, disabled or narrowed that rule, paging for a connector nothing watches."""
+        cluster, name = where
+        if cluster not in self.config.clusters or name in self._watched.get(cluster, ()):
+            return  # a removed cluster's series go with it; a polled one's in _unwatch_unselected
+        listed = self._listed.get(cluster)
+        # A name its cluster's last poll did not list has series only because a rule named it
+        # exactly (pre-initialised at 0): no longer named, they go, though a glob still matches
+        # the name (kept, each typo fixed or name changed by a reload left 18 series for good).
+        # Asked of the config's index, not rule by rule (RuleSelection).
+        named_only = listed is not None and name not in listed and not self.rule_selection.named(cluster, name)
+        if named_only or self.rule_selection.rule_for(cluster, name) is None:
+            log.info("connector_unwatched", cluster=cluster, connector=name,
+                     state_kept_seconds=self.config.state.forget_vanished_after,
+                     note="no rule names it now and its cluster does not list it" if named_only
+                     else "no rule selects it now; its state is kept in case one does again")
+            self._drop_series(ConnectorKey(cluster, name))
