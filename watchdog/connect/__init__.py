@@ -11,6 +11,8 @@ One job per file:
     backend.py        `ConnectBackend`, `ApiResult` (what every call returns), `Endpoint`
     cloud.py          Confluent Cloud's Connect API (connect/v1)
     kafka_connect.py  self-managed Apache Kafka Connect's REST API, through any of its workers
+    worker_answers.py  how a worker's answer is read: the call's result, and the answers that say
+                      a rebalance, a leader out of reach, or a worker not serving yet
     entries.py        the expanded list read entry by entry: status, lcc- id, connector class
     status_by_status.py  a self-managed cluster read status by status, when its expanded list
                       cannot be read whole

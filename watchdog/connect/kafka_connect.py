@@ -19,7 +19,7 @@ Falling over to the next worker after a network error is safe call by call:
 - a 503 was not run (a worker starting or stopping, its proxy with no healthy upstream): every
   call goes on to the next worker, the last worker's 503 being the answer. Nor was a 500 saying
   the worker could not connect to the leader to forward the request (the leader just died:
-  `_forward_never_connected`): it goes on likewise, and the last one is a retryable server error.
+  `forward_never_connected`): it goes on likewise, and the last one is a retryable server error.
 
 - a restart that may have reached a worker (the request was written, no answer came: a read
   timeout, a connection cut) and is not safe to repeat ends `Outcome.UNCONFIRMED`: it is
@@ -71,28 +71,21 @@ from typing import Any, TypeVar
 import httpx
 
 from ..model import ConnectorStatus, Outcome, TaskStatus
-from ..ratelimit import parse_headers
 from .backend import (
     MAX_MESSAGE_CHARS,
     ApiResult,
     Endpoint,
-    classify_status,
-    error_body_answer,
-    error_in_body,
     error_message,
-    foreign_answer,
-    html_page,
     parse_status,
-    read_json,
-    request_id,
     restart_answer,
     transport_failure,
     without_credentials,
 )
-from .entries import NamesOnly, parse_expanded_list
+from .entries import parse_expanded_list
 from .paths import path_segment
 from .status_by_status import parse_names, read_status_by_status
-from .transfer import DEFAULT_LIMITS, Answer, CallLimits, fetch
+from .transfer import DEFAULT_LIMITS, CallLimits, fetch
+from .worker_answers import answer_result, forward_never_connected, not_serving, rebalancing
 
 T = TypeVar("T")
 
@@ -110,11 +103,7 @@ _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, http
 RESTART_READ_TIMEOUT = 100.0
 # Beyond a restart's read timeout, the time its call may take to connect and send.
 RESTART_CALL_SLACK_SECONDS = 10.0
-# How Kafka Connect's RestClient begins a 500 for a forward that failed (0.10 to 4.x), and the
-# exceptions Java throws only while connecting (refused, no route, unknown host): such a forward
-# never reached the leader (_forward_never_connected). A timeout or a reset is not among them.
-_FORWARD_FAILED = "IO Error trying to forward REST request: "
-_CONNECTING_FAILED = ("java.net.ConnectException", "java.net.NoRouteToHostException", "java.net.UnknownHostException")
+# Said of a 500 for a request the worker could not pass on (worker_answers.forward_never_connected).
 FORWARD_NOT_MADE = "the worker could not connect to the leader to pass the request on: it was not run"
 
 
@@ -332,7 +321,7 @@ class KafkaConnectBackend:
                     "not sent again: the next poll shows what became of it")[:MAX_MESSAGE_CHARS])
             response = answer.response
             made.append((endpoint, response.status_code))
-            if _not_serving(answer):
+            if not_serving(answer):
                 # Observed: a starting worker answers Jetty's own 404 page for a few seconds. Its
                 # Content-Type is the server's text, kept in the history: without our credentials.
                 kind = without_credentials(response.headers.get("content-type", ""), response.request.headers)
@@ -346,7 +335,7 @@ class KafkaConnectBackend:
                 # restart of the cluster failed while the others would have answered.
                 failures.append(f"{url}: 503 {error_message(response)}")
                 continue
-            not_forwarded = _forward_never_connected(answer)
+            not_forwarded = forward_never_connected(answer)
             if 500 <= response.status_code < 600 and response.status_code != 503:
                 if not repeatable and not not_forwarded:
                     # Kafka Connect answers 500 "Request timed out" when its herder did not finish
@@ -366,11 +355,11 @@ class KafkaConnectBackend:
                     # the others, which forward to the leader: a call safe to repeat asks the next.
                     failures.append(f"{url}: {response.status_code} {error_message(response)}")
                     continue
-            result = _result(endpoint, answer, self._limits, parse, body_optional, time.perf_counter() - started)
+            result = answer_result(endpoint, answer, self._limits, parse, body_optional, time.perf_counter() - started)
             if not_forwarded:
                 # Said, since "IO Error" alone reads as a request that may have been run.
                 result = replace(result, message=f"{result.message} ({FORWARD_NOT_MADE})"[:MAX_MESSAGE_CHARS])
-            if not_forwarded or _rebalancing(answer):
+            if not_forwarded or rebalancing(answer):
                 # Every worker asked said so: the cluster is between leaders (queue/election.py).
                 result = replace(result, between_leaders=True)
             if (not body_optional and result.outcome is Outcome.SERVER_ERROR and response.is_success
@@ -407,71 +396,6 @@ def _none_answered(endpoint: Endpoint, failures: list[str], elapsed: float) -> A
     return ApiResult(endpoint, Outcome.NETWORK_ERROR, message="; ".join(failures)[:MAX_MESSAGE_CHARS], elapsed=elapsed)
 
 
-def _forward_never_connected(answer: Answer) -> bool:
-    """Kafka Connect's 500 for a request the worker passed on to the leader (or to the worker
-    running the connector) and could not connect to: its RestClient says "IO Error trying to
-    forward REST request: " and the exception, and these exceptions are thrown while connecting,
-    before anything was written. The worker that answered runs nothing itself (it forwards
-    because it is not the leader: DistributedHerder's NotLeaderException), so the request was not
-    run anywhere, whatever the call. Observed on 4.3.1 and 3.4.1 for about 6 s after the leader
-    was killed with `kill -9` (until the group noticed and elected another; 10 s and more with
-    the default session.timeout.ms): taken for a 500 after the leader may have taken it, a
-    restart of every instance asked in that time ended `unconfirmed` ("the worker may have run
-    it") at its first answer, never sent again, and no restart was made."""
-    data = _connect_error(answer, 500)
-    message = data.get("message") if data is not None else None
-    if not isinstance(message, str) or not message.startswith(_FORWARD_FAILED):
-        return False
-    return message.removeprefix(_FORWARD_FAILED).startswith(_CONNECTING_FAILED)
-
-
-def _rebalancing(answer: Answer) -> bool:
-    """Kafka Connect's own 409 (its error body, `{"error_code": 409, ...}`): HerderRequestHandler
-    answers it when the worker knows no leader ("no known leader URL, likely because a rebalance
-    was underway"), when the worker it forwarded to was not the leader either ("a conflicting
-    operation (e.g. worker rebalance)"), or when its herder must rebalance first ("stale
-    configuration"); DistributedHerder checks that before it runs a restart. Nothing was run: it
-    is what a cluster answers for a while as the group settles on a new leader. A proxy's 409 (no
-    such body) stays a plain conflict."""
-    return _connect_error(answer, 409) is not None
-
-
-def _connect_error(answer: Answer, status: int) -> dict[str, Any] | None:
-    """Kafka Connect's own error body (`{"error_code": status, "message": ...}`) of an answer of
-    that status, read whole; None for any other answer (a proxy's page, a body cut off)."""
-    response = answer.response
-    if response.status_code != status or answer.cut_off is not None:
-        return None
-    try:
-        data = read_json(response)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) and data.get("error_code") == status else None
-
-
-def _not_serving(answer: Answer) -> bool:
-    """A 404 that is not Kafka Connect's own error body (`{"error_code": 404, ...}`): the worker's
-    web server is up but Connect's resources are not registered yet (or a proxy answered)."""
-    response = answer.response
-    if response.status_code != 404:
-        return False
-    if answer.cut_off is not None and _media_type(response) == "application/json":
-        # Its body failed after the status line (cut off, reset, undecodable, trickling past the
-        # deadline), so it cannot be read; but a starting worker's page is Jetty's HTML, and JSON
-        # is Connect's own answer. Taken for a worker that does not serve, a restart of a
-        # connector deleted meanwhile was sent four times and ended server_error, saying so.
-        return False
-    try:
-        data = read_json(response)
-    except ValueError:
-        return True
-    return not (isinstance(data, dict) and "error_code" in data)
-
-
-def _media_type(response: httpx.Response) -> str:
-    return response.headers.get("content-type", "").partition(";")[0].strip().lower()
-
-
 def _unconfirmed(
     result: ApiResult[Any], message: str, started: float, calls: list[tuple[Endpoint, int | None]]
 ) -> ApiResult[Any]:
@@ -484,49 +408,6 @@ def _unconfirmed(
 
 def _ids(ids: list[int]) -> str:
     return ", ".join(str(i) for i in ids)
-
-
-def _result(
-    endpoint: Endpoint, answer: Answer, limits: CallLimits, parse: Callable[[Any], T], body_optional: bool, elapsed: float
-) -> ApiResult[T]:
-    response = answer.response
-    common: dict[str, Any] = {
-        "status_code": response.status_code,
-        "request_id": request_id(response),
-        "headers": parse_headers(response.headers),
-        "elapsed": elapsed,
-    }
-    outcome = Outcome.CONFLICT if response.status_code == 409 else classify_status(response.status_code)
-    if outcome is not Outcome.ACCEPTED:
-        return ApiResult(endpoint, outcome, message=answer.reason(limits), **common)
-    page = html_page(response)
-    if page is not None:
-        # A restart answered 200 with a proxy's page was taken for a worker before 3.0 that had
-        # restarted the connector instance, and its tasks were then "restarted one by one".
-        failed = Outcome.UNCONFIRMED if body_optional else Outcome.SERVER_ERROR
-        return ApiResult(endpoint, failed, message=foreign_answer(endpoint, response.status_code, page), **common)
-    if not answer.complete:
-        message = answer.incomplete_message(limits)
-        if body_optional:  # a restart accepted with a body too large to read (or cut off) is still accepted
-            return ApiResult(endpoint, outcome, message=message, **common)
-        return ApiResult(endpoint, Outcome.SERVER_ERROR, message=message, too_large=answer.cut_off is None, **common)
-    said = error_in_body(response) if body_optional else None
-    if said is not None:
-        # A restart's 2xx whose body is an error, not a status: taken for a worker before 3.0
-        # (a 200 without a status), each task was then restarted by id as well (cloud.py alike).
-        return ApiResult(endpoint, Outcome.UNCONFIRMED, message=error_body_answer(response.status_code, said), **common)
-    if body_optional and not response.content:
-        return ApiResult(endpoint, outcome, **common)
-    try:
-        value = parse(read_json(response))
-    except ValueError as exc:
-        message = answer.unreadable(exc)
-        if body_optional:
-            return ApiResult(endpoint, outcome, message=message, **common)
-        # A 2xx read we cannot read is the server's fault and worth a retry later.
-        return ApiResult(endpoint, Outcome.SERVER_ERROR, message=message, names_only=isinstance(exc, NamesOnly),
-                         **common)
-    return ApiResult(endpoint, outcome, value=value, **common)
 
 
 def _connector_path(connector: str) -> str:
