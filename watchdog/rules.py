@@ -17,7 +17,10 @@ from .rule_index import GlobIndex
 # KIP-875: `PUT /connectors/{name}/stop`) and PAUSED are an operator's deliberate choice: a real
 # Kafka Connect worker answers a restart of either 202 and leaves it as it was (observed on
 # 4.3.1), so sending one would only report a success that did nothing.
-RESTART_REFUSED_STATES = frozenset({"PROVISIONING", "PAUSED", "STOPPED", "DELETED"})
+# The states a connector's owner puts it in: it fails no more, and no trigger restarts it; a
+# gave-up connector so held is not paged (engine/core.show_state).
+OWNER_HELD_STATES = frozenset({"PAUSED", "STOPPED"})
+RESTART_REFUSED_STATES = OWNER_HELD_STATES | {"PROVISIONING", "DELETED"}
 
 _TRANSIENT_CONNECTOR_STATES = frozenset(
     {"PROVISIONING", "PAUSED", "STOPPED", "NONE", "DELETED", "UNASSIGNED", "RESTARTING"}

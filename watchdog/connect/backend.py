@@ -21,7 +21,7 @@ from ..model import (
     TaskStatus,
     whole_unicode,
 )
-from ..ratelimit import RateLimitHeaders
+from ..ratelimit import RateLimitHeaders, parse_headers
 from ..redirects import not_followed
 from .proxy_auth import scrub_with_proxies
 
@@ -172,6 +172,17 @@ def read_json(response: httpx.Response) -> Any:
 # Confluent's request ids are UUIDs (36 characters); one far longer is no id but whatever the
 # server (or a proxy) sent, and it goes into every log line of the call and the restart's history.
 MAX_REQUEST_ID_CHARS = 128
+
+
+def answer_fields(response: httpx.Response, elapsed: float) -> dict[str, Any]:
+    """What every ApiResult of an answer carries, whatever its outcome: its status, request id,
+    rate-limit headers and the call's time (cloud.call_api, worker_answers.answer_result)."""
+    return {
+        "status_code": response.status_code,
+        "request_id": request_id(response),
+        "headers": parse_headers(response.headers),
+        "elapsed": elapsed,
+    }
 
 
 def request_id(response: httpx.Response) -> str | None:

@@ -10,10 +10,10 @@ from typing import Any, TypeVar
 import httpx
 
 from ..model import EVIDENCE_TASKS, ConnectorStatus, Outcome, evidence_text
-from ..ratelimit import parse_headers
 from .backend import (
     ApiResult,
     Endpoint,
+    answer_fields,
     classify_status,
     error_body_answer,
     error_in_body,
@@ -21,7 +21,6 @@ from .backend import (
     html_page,
     parse_status,
     read_json,
-    request_id,
     transport_failure,
     upstream_text,
 )
@@ -112,12 +111,7 @@ async def call_api(
         )
     elapsed = time.perf_counter() - started
     response = answer.response
-    common: dict[str, Any] = {
-        "status_code": response.status_code,
-        "request_id": request_id(response),
-        "headers": parse_headers(response.headers),
-        "elapsed": elapsed,
-    }
+    common = answer_fields(response, elapsed)
     outcome = classify_status(response.status_code)
     page = html_page(response)
     if outcome is not Outcome.ACCEPTED:

@@ -12,17 +12,16 @@ from typing import Any, TypeVar
 import httpx
 
 from ..model import Outcome
-from ..ratelimit import parse_headers
 from .backend import (
     ApiResult,
     Endpoint,
+    answer_fields,
     classify_status,
     error_body_answer,
     error_in_body,
     foreign_answer,
     html_page,
     read_json,
-    request_id,
 )
 from .entries import NamesOnly
 from .transfer import Answer, CallLimits
@@ -105,12 +104,7 @@ def answer_result(
     endpoint: Endpoint, answer: Answer, limits: CallLimits, parse: Callable[[Any], T], body_optional: bool, elapsed: float
 ) -> ApiResult[T]:
     response = answer.response
-    common: dict[str, Any] = {
-        "status_code": response.status_code,
-        "request_id": request_id(response),
-        "headers": parse_headers(response.headers),
-        "elapsed": elapsed,
-    }
+    common = answer_fields(response, elapsed)
     outcome = Outcome.CONFLICT if response.status_code == 409 else classify_status(response.status_code)
     if outcome is not Outcome.ACCEPTED:
         return ApiResult(endpoint, outcome, message=answer.reason(limits), **common)

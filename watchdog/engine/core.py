@@ -20,7 +20,7 @@ from ..metrics import Metrics
 from ..model import ConnectorKey, ConnectorState, ConnectorStatus, Decision, Outcome, Trigger
 from ..plan import poll_intervals
 from ..queue import RestartQueue
-from ..rules import AlertRules, RuleSelection, StatusOwners
+from ..rules import OWNER_HELD_STATES, AlertRules, RuleSelection, StatusOwners
 from ..stall import Unjudged
 from ..state import StateStore, StateStoreError
 from ..state.pruning import prune_steps
@@ -63,11 +63,6 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-# The states a connector's owner puts it in (Confluent Cloud's pause, Kafka Connect's pause and,
-# from 3.5, stop): it fails no more, and no trigger restarts it (rules.RESTART_REFUSED_STATES).
-OWNER_HELD_STATES = frozenset({"PAUSED", "STOPPED"})
-
-
 def show_state(metrics: Metrics, store: StateStore, dry_states: dict[ConnectorKey, ConnectorState],
                key: ConnectorKey, state: ConnectorState, *, owner_held: bool = False) -> None:
     """Show a connector's state on its gauges. A dry-run view (its backoff advanced by restarts
@@ -75,7 +70,7 @@ def show_state(metrics: Metrics, store: StateStore, dry_states: dict[ConnectorKe
     state gave up too: WatchdogConnectorGaveUp pages "still fails after max_restarts restarts"
     from that gauge, and a dry run's give-up is said by its `gave_up` line (dry_run: true). Its
     next restart is still "not until healthy" (+Inf): the dry run restarts it no more.
-    `owner_held`: its latest listing shows it PAUSED or STOPPED (OWNER_HELD_STATES). Its gave-up
+    `owner_held`: its latest listing shows it PAUSED or STOPPED (rules.OWNER_HELD_STATES). Its gave-up
     flag is kept (it was not seen well: resumed and failing, it is given up on again at once), but
     not paged: a person has taken it in hand, and the page for a connector stopped until its fix
     shipped went on for as long as it stayed stopped, resolved only by a silence or a deletion."""
