@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import math
 import re
 import time
@@ -237,24 +236,12 @@ def _guarded(
             response = JSONResponse({"error": "the daemon cannot record decisions now (its state file cannot be "
                                               "written); nothing was done; try again later"},
                                     status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-        if response.status_code >= 400 and not why:
-            why = _said_error(response)
         level = log.info if response.status_code < 400 else log.warning
         level("http_request", route=route, method=request.method, status=response.status_code,
               client=request.client.host if request.client else None, **why)
         return response
 
     return endpoint
-
-
-def _said_error(response: JSONResponse) -> dict[str, Any]:
-    """The `error` a refusal a handler answered itself (not raised) gives, for its log line."""
-    try:
-        body = json.loads(bytes(response.body))
-    except ValueError:
-        return {}
-    error = body.get("error") if isinstance(body, dict) else None
-    return {"error": error} if isinstance(error, str) else {}
 
 
 def _only_query(request: Request, known: tuple[str, ...]) -> None:
@@ -345,20 +332,20 @@ async def _decide_alerts(ctx: ApiContext, payload: WebhookPayload, unlisted: dic
             await asyncio.sleep(0)  # let /healthz, the queue and the polls run between chunks
         results += engine.on_alerts(payload.alerts[start:start + ALERT_CHUNK], unlisted=unlisted).alerts
     engine.note_unmatched(results, payload.groupKey)
-    body: dict[str, Any] = {"alerts": [a.as_json() for a in results]}
+    body = {"alerts": [a.as_json() for a in results]}
     if any(a.retry for a in results):
         # Some alerts could not be acted on for a reason that passes (a full queue, a cluster
         # that could not be listed, shutdown): Alertmanager sends the group again; the alerts
         # already acted on then come back as `duplicate` or inside their backoff.
         retry_after = _listing_retry_after(ctx, {a.cluster for a in results if a.retry and a.cluster in unlisted})
-        # Why, in one field, as every other refusal says it (and its http_request line with it):
-        # the line said only `status=503`, each alert's reason left in the answer nobody reads.
+        # Refused as every other refusal is (BadRequest: its `error` in the answer and in the
+        # http_request line): the line said only `status=503`, each alert's reason in an answer
+        # nobody reads.
         again = [a for a in results if a.retry]
         reasons = sorted({a.detail or a.result for a in again})
-        body = {"error": f"{len(again)} of {len(results)} alert(s) could not be acted on now "
-                         f"({'; '.join(reasons[:3])}{'; ...' if len(reasons) > 3 else ''}): send the group again later",
-                **body}
-        return JSONResponse(body, status_code=503, headers={"Retry-After": retry_after})
+        raise BadRequest(503, f"{len(again)} of {len(results)} alert(s) could not be acted on now "
+                              f"({'; '.join(reasons[:3])}{'; ...' if len(reasons) > 3 else ''}): send the group again later",
+                         headers={"Retry-After": retry_after}, **body)
     return JSONResponse(body)
 
 
