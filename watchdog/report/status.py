@@ -1,29 +1,26 @@
-"""What `watchdog status` and `watchdog history` show, as text tables and as JSON.
-
-Pure: values in, strings and JSON-ready structures out, the time passed in as `now`. The daemon's
-HTTP API (`GET /v1/connectors`, the history route) and the CLI's `--json` output both call
-`status_json` / `history_json`, and the CLI renders an API answer by reading it back with
-`status_rows_from_json` / `history_from_json`, so a table looks the same whether its rows came
-from a running daemon or straight from the state file.
-"""
+"""`watchdog status` and `GET /v1/connectors`: the watched connectors' rows, as JSON (and read
+back from it) and as a table grouped by environment and cluster."""
 
 from __future__ import annotations
 
-import math
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-from .config import CloudCluster, Config
-from .logs import printable
-from .model import ConnectorKey, ConnectorState, Health, HistoryRecord, Outcome, Trigger
-
-# The captured error is cut to this many characters in the history table; JSON keeps it whole.
-ERROR_WIDTH = 100
-
-COLUMN_GAP = "  "
+from ..config import CloudCluster, Config
+from ..logs import printable
+from ..model import ConnectorKey, ConnectorState, Health
+from .formatting import (
+    format_ago,
+    format_moment,
+    format_span,
+    format_timestamp,
+    parse_timestamp,
+    parse_timestamp_or_none,
+    render_table,
+    timestamp_or_none,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,32 +82,6 @@ def cluster_places(
             display_name=getattr(found, "display_name", None),
         )
     return places
-
-
-# -- timestamps ----------------------------------------------------------------------------------
-
-
-def format_timestamp(moment: datetime) -> str:
-    """ISO 8601 in UTC with microseconds: exact, and sortable as text (the state file relies on
-    that for age pruning, so the width must never vary)."""
-    if moment.utcoffset() is None:
-        raise ValueError(f"{moment!r} has no time zone: the watchdog keeps UTC times only")
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
-
-
-def parse_timestamp(text: str) -> datetime:
-    moment = datetime.fromisoformat(text)
-    if moment.utcoffset() is None:
-        raise ValueError(f"timestamp {text!r} has no time zone")
-    return moment.astimezone(timezone.utc)
-
-
-def timestamp_or_none(moment: datetime | None) -> str | None:
-    return None if moment is None else format_timestamp(moment)
-
-
-def parse_timestamp_or_none(text: str | None) -> datetime | None:
-    return None if text is None else parse_timestamp(text)
 
 
 # -- JSON: the API's and --json's shapes ------------------------------------------------------------
@@ -224,105 +195,9 @@ def _row_from_json(item: Mapping[str, Any]) -> StatusRow:
     )
 
 
-def history_json(records: Iterable[HistoryRecord]) -> dict[str, Any]:
-    """The history route of the API and `watchdog history --json`, newest first as given."""
-    return {"restarts": [_record_json(record) for record in records]}
-
-
-def _record_json(record: HistoryRecord) -> dict[str, Any]:
-    return {
-        "at": format_timestamp(record.at),
-        "cluster": record.key.cluster,
-        "connector": record.key.connector,
-        "job_id": record.job_id,
-        "rule": record.rule,
-        "trigger": record.trigger.value,
-        "triggers": [trigger.value for trigger in record.triggers],
-        "outcome": record.outcome.value,
-        "status_code": record.status_code,
-        "request_id": record.request_id,
-        "message": record.message,
-        "tries": record.tries,
-        "attempt": record.attempt,
-        # Derived, for readers that want the one line the table shows; ignored when read back.
-        "error": captured_error(record),
-        "evidence": record.evidence,
-        "recommendations": list(record.recommendations),
-    }
-
-
-def history_from_json(document: Mapping[str, Any]) -> list[HistoryRecord]:
-    """The inverse of `history_json`."""
-    return [_record_from_json(item) for item in document["restarts"]]
-
-
-def _record_from_json(item: Mapping[str, Any]) -> HistoryRecord:
-    return HistoryRecord(
-        at=parse_timestamp(item["at"]),
-        key=ConnectorKey(item["cluster"], item["connector"]),
-        job_id=item["job_id"],
-        rule=item["rule"],
-        trigger=Trigger(item["trigger"]),
-        triggers=tuple(Trigger(value) for value in item["triggers"]),
-        outcome=Outcome(item["outcome"]),
-        status_code=item["status_code"],
-        request_id=item["request_id"],
-        message=item["message"],
-        tries=item["tries"],
-        attempt=item["attempt"],
-        evidence=item["evidence"],
-        recommendations=tuple(item["recommendations"]),
-    )
-
-
-# -- the captured error --------------------------------------------------------------------------
-
-
-# Outcomes of a restart that was not sent (or not sent again): what matters is why not.
-_HELD_BACK = frozenset({Outcome.DROPPED, Outcome.CANCELLED})
-
-
-def captured_error(record: HistoryRecord) -> str:
-    """The one line that says what was wrong: the first line of the connector's trace, else of
-    the first failed task's msg or trace (as captured before the restart erased them), else the
-    job's own message (the API's error, for a restart that was refused). Empty when none.
-    For a restart held back (dropped, cancelled), its message first: why it was not sent. The
-    trace shown there read as the reason (`dropped  -  ConnectException: ...` for a connector
-    that had healed before its turn), and the reason was in the JSON alone."""
-    if record.outcome in _HELD_BACK and _first_line(record.message):
-        return _first_line(record.message)
-    for text in _error_texts(record.evidence or {}):
-        line = _first_line(text)
-        if line:
-            return line
-    return _first_line(record.message)
-
-
-def _error_texts(evidence: Mapping[str, Any]) -> Iterable[str]:
-    # Evidence is stored as captured; read it defensively, an older record may lack a key.
-    yield str(evidence.get("trace") or "")
-    for task in evidence.get("tasks") or ():
-        for field in ("msg", "trace"):
-            text = _first_line(str(task.get(field) or ""))
-            if text:
-                yield f"task {task.get('id', '?')}: {text}"
-                break
-
-
-def _first_line(text: str) -> str:
-    return next((line.strip() for line in text.splitlines() if line.strip()), "")
-
-
-def _shorten(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
-# -- tables ----------------------------------------------------------------------------------------
+# -- the table -------------------------------------------------------------------------------------
 
 STATUS_HEADER = ("CONNECTOR", "HEALTH", "STATE", "ATTEMPTS", "LAST RESTART", "NEXT ALLOWED", "GAVE UP")
-# RULE: which rule's restart it was (the question "why did it restart Y five times?" is often
-# "which rule?"); it was in --json alone.
-HISTORY_HEADER = ("TIME", "CONNECTOR", "RULE", "TRIGGER", "OUTCOME", "HTTP", "ERROR")
 GROUP_INDENT = "  "
 DRY_RUN_MARK = " (dry run)"
 DRY_RUN_NOTE = ("(dry run): the dry run's would-be attempts, backoff and give-up, in the daemon's memory only: "
@@ -353,7 +228,7 @@ def render_status(
         for cluster in sorted(groups[environment]):
             blocks.append((f"{GROUP_INDENT}CLUSTER {_cluster_heading(cluster, places.get(cluster))}",
                            [_status_cells(row, now, row.key in gone) for row in by_cluster[cluster]]))
-    lines = _table(STATUS_HEADER, [cells for _, group in blocks for cells in group],
+    lines = render_table(STATUS_HEADER, [cells for _, group in blocks for cells in group],
                    right_aligned={STATUS_HEADER.index("ATTEMPTS")}).split("\n")
     header, body = lines[0], iter(lines[1:])
     out: list[str] = []
@@ -364,7 +239,7 @@ def render_status(
         if group:
             out.append(GROUP_INDENT * 2 + header)
             out += [GROUP_INDENT * 2 + next(body) for _ in group]
-    held = [f"{row.key}: {row.held[0]} ({_ago(row.held[2], now)}): {row.held[1]}"
+    held = [f"{row.key}: {row.held[0]} ({format_ago(row.held[2], now)}): {row.held[1]}"
             for row in rows if row.held and not row.state.gave_up]
     if held:
         out += ["", "Held (a restart wanted, not made yet):", *(printable(GROUP_INDENT + line) for line in held)]
@@ -382,7 +257,7 @@ def _paused_lines(paused: Sequence[Mapping[str, Any]], now: datetime) -> list[st
     lines = ["", "Polls paused (a cluster's connectors above are as its last poll before the pause saw them):"]
     for item in paused:
         listed = parse_timestamp_or_none(item["last_listed_at"])
-        worked = "never since the daemon started" if listed is None else _ago(listed, now)
+        worked = "never since the daemon started" if listed is None else format_ago(listed, now)
         lines.append(printable(f"{GROUP_INDENT}{item['cluster']}: every call of its API key is paused for "
                                f"{format_span(item['paused_seconds'])} more by {item['paused_by']} "
                                f"(last poll that worked: {worked})"))
@@ -399,9 +274,9 @@ def _failing_lines(failing: Sequence[Mapping[str, Any]], now: datetime) -> list[
     for item in failing:
         since = parse_timestamp(item["failing_since"])
         listed = parse_timestamp_or_none(item["last_listed_at"])
-        worked = "never since the daemon started" if listed is None else _ago(listed, now)
+        worked = "never since the daemon started" if listed is None else format_ago(listed, now)
         lines.append(printable(f"{GROUP_INDENT}{item['cluster']}: {item['message']} (failing since "
-                               f"{_ago(since, now)}; last poll that worked: {worked})"))
+                               f"{format_ago(since, now)}; last poll that worked: {worked})"))
     return lines
 
 
@@ -429,7 +304,7 @@ def _status_cells(row: StatusRow, now: datetime, gone: bool) -> tuple[str, ...]:
         "-" if state.health is None else state.health.value,
         _seen(row, now, gone),
         f"{state.attempts}{mark}",
-        "-" if state.last_restart_at is None else _moment(state.last_restart_at, now) + mark,
+        "-" if state.last_restart_at is None else format_moment(state.last_restart_at, now) + mark,
         (f"held: {row.held[0]}" if row.held and not state.gave_up else _next_allowed(state, now) + mark),
         ("yes" + mark) if state.gave_up else "no",
     )
@@ -442,7 +317,7 @@ def _seen(row: StatusRow, now: datetime, gone: bool) -> str:
     if row.seen_state is None:
         return "-"
     if gone and row.seen_at is not None:
-        return f"gone (last seen {row.seen_state} {_ago(row.seen_at, now)})"
+        return f"gone (last seen {row.seen_state} {format_ago(row.seen_at, now)})"
     return row.seen_state
 
 
@@ -453,69 +328,3 @@ def _next_allowed(state: ConnectorState, now: datetime) -> str:
     if state.next_allowed_at is None or state.next_allowed_at <= now:
         return "now"
     return f"in {format_span((state.next_allowed_at - now).total_seconds())}"
-
-
-def render_history(records: Sequence[HistoryRecord], *, now: datetime) -> str:
-    if not records:
-        return "No restarts recorded."
-    body = [_history_cells(record, now) for record in records]
-    return _table(HISTORY_HEADER, body, right_aligned=set())
-
-
-def _history_cells(record: HistoryRecord, now: datetime) -> tuple[str, ...]:
-    triggers = record.triggers or (record.trigger,)
-    return (
-        _moment(record.at, now),
-        str(record.key),
-        record.rule or "-",
-        "+".join(trigger.value for trigger in triggers),
-        record.outcome.value,
-        "-" if record.status_code is None else str(record.status_code),
-        _shorten(captured_error(record), ERROR_WIDTH) or "-",
-    )
-
-
-def _moment(moment: datetime, now: datetime) -> str:
-    """`2026-03-29T10:04:00Z (3m ago)`: the fixed-width ISO part first, so a column lines up."""
-    iso = moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return f"{iso} ({_ago(moment, now)})"
-
-
-def _ago(moment: datetime, now: datetime) -> str:
-    """`3m ago`; `in 2m` for a moment after `now` (a clock that moved back), not `-2m ago`."""
-    seconds = (now - moment).total_seconds()
-    return f"{format_span(seconds)} ago" if seconds >= 0 else f"in {format_span(-seconds)}"
-
-
-def format_span(seconds: float) -> str:
-    """A duration in its two largest units, rounded down: 45s, 3m, 1h05m, 2d04h."""
-    whole = math.floor(seconds)
-    minutes, hours, days = whole // 60, whole // 3600, whole // 86400
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{minutes}m"
-    if whole < 86400:
-        return f"{hours}h{minutes % 60:02d}m"
-    return f"{days}d{hours % 24:02d}h"
-
-
-def _table(header: Sequence[str], body: Sequence[Sequence[str]], *, right_aligned: set[int]) -> str:
-    body = [[printable(cell) for cell in row] for row in body]
-    widths = [max(_shown_width(row[column]) for row in (header, *body)) for column in range(len(header))]
-
-    def line(cells: Sequence[str]) -> str:
-        padded = (
-            " " * (width - _shown_width(cell)) + cell if column in right_aligned else cell + " " * (width - _shown_width(cell))
-            for column, (cell, width) in enumerate(zip(cells, widths))
-        )
-        return COLUMN_GAP.join(padded).rstrip()
-
-    return "\n".join(line(row) for row in (header, *body))
-
-
-def _shown_width(text: str) -> int:
-    """How many columns a terminal gives `text`: a wide character (Chinese, Japanese, Korean, most
-    emoji) two, a combining mark (an accent written apart) none. Padded by characters, a table
-    with a connector named `注文-シンク` had every later column of that row 5 columns to the right."""
-    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)

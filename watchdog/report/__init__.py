@@ -1,0 +1,55 @@
+"""What `watchdog status` and `watchdog history` show, as text tables and as JSON.
+
+Pure: values in, strings and JSON-ready structures out, the time passed in as `now`. The daemon's
+HTTP API (`GET /v1/connectors`, the history route) and the CLI's `--json` output both call
+`status_json` / `history_json`, and the CLI renders an API answer by reading it back with
+`status_rows_from_json` / `history_from_json`, so a table looks the same whether its rows came
+from a running daemon or straight from the state file.
+
+One job per file:
+
+    status.py      the watched connectors' rows: `StatusRow`, their JSON, the status table
+    history.py     finished restarts: their JSON, the captured error, the history table
+    formatting.py  what both share: timestamps, spans (`3m ago`), the text table's layout
+
+Everything is imported from here (`from watchdog.report import render_history`).
+"""
+
+from .formatting import (
+    COLUMN_GAP,
+    format_span,
+    format_timestamp,
+    parse_timestamp,
+    parse_timestamp_or_none,
+    timestamp_or_none,
+)
+from .history import (
+    ERROR_WIDTH,
+    HISTORY_HEADER,
+    captured_error,
+    history_from_json,
+    history_json,
+    render_history,
+)
+from .status import (
+    DRY_RUN_MARK,
+    DRY_RUN_NOTE,
+    GROUP_INDENT,
+    STATUS_HEADER,
+    ClusterPlace,
+    StatusRow,
+    cluster_places,
+    dry_run_rows,
+    gone_keys,
+    places_from_json,
+    render_status,
+    status_json,
+    status_rows_from_json,
+)
+
+__all__ = [
+    "COLUMN_GAP", "DRY_RUN_MARK", "DRY_RUN_NOTE", "ERROR_WIDTH", "GROUP_INDENT", "HISTORY_HEADER", "STATUS_HEADER",
+    "ClusterPlace", "StatusRow", "captured_error", "cluster_places", "dry_run_rows", "format_span", "format_timestamp",
+    "gone_keys", "history_from_json", "history_json", "parse_timestamp", "parse_timestamp_or_none", "places_from_json",
+    "render_history", "render_status", "status_json", "status_rows_from_json", "timestamp_or_none",
+]

@@ -1,0 +1,130 @@
+"""`watchdog history` and the history route: finished restarts, as JSON (and read back from it)
+and as a table, with the one line of captured error that says what was wrong."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from ..model import ConnectorKey, HistoryRecord, Outcome, Trigger
+from .formatting import format_moment, format_timestamp, parse_timestamp, render_table, shorten
+
+# The captured error is cut to this many characters in the history table; JSON keeps it whole.
+ERROR_WIDTH = 100
+
+
+def history_json(records: Iterable[HistoryRecord]) -> dict[str, Any]:
+    """The history route of the API and `watchdog history --json`, newest first as given."""
+    return {"restarts": [_record_json(record) for record in records]}
+
+
+def _record_json(record: HistoryRecord) -> dict[str, Any]:
+    return {
+        "at": format_timestamp(record.at),
+        "cluster": record.key.cluster,
+        "connector": record.key.connector,
+        "job_id": record.job_id,
+        "rule": record.rule,
+        "trigger": record.trigger.value,
+        "triggers": [trigger.value for trigger in record.triggers],
+        "outcome": record.outcome.value,
+        "status_code": record.status_code,
+        "request_id": record.request_id,
+        "message": record.message,
+        "tries": record.tries,
+        "attempt": record.attempt,
+        # Derived, for readers that want the one line the table shows; ignored when read back.
+        "error": captured_error(record),
+        "evidence": record.evidence,
+        "recommendations": list(record.recommendations),
+    }
+
+
+def history_from_json(document: Mapping[str, Any]) -> list[HistoryRecord]:
+    """The inverse of `history_json`."""
+    return [_record_from_json(item) for item in document["restarts"]]
+
+
+def _record_from_json(item: Mapping[str, Any]) -> HistoryRecord:
+    return HistoryRecord(
+        at=parse_timestamp(item["at"]),
+        key=ConnectorKey(item["cluster"], item["connector"]),
+        job_id=item["job_id"],
+        rule=item["rule"],
+        trigger=Trigger(item["trigger"]),
+        triggers=tuple(Trigger(value) for value in item["triggers"]),
+        outcome=Outcome(item["outcome"]),
+        status_code=item["status_code"],
+        request_id=item["request_id"],
+        message=item["message"],
+        tries=item["tries"],
+        attempt=item["attempt"],
+        evidence=item["evidence"],
+        recommendations=tuple(item["recommendations"]),
+    )
+
+
+# -- the captured error --------------------------------------------------------------------------
+
+
+# Outcomes of a restart that was not sent (or not sent again): what matters is why not.
+_HELD_BACK = frozenset({Outcome.DROPPED, Outcome.CANCELLED})
+
+
+def captured_error(record: HistoryRecord) -> str:
+    """The one line that says what was wrong: the first line of the connector's trace, else of
+    the first failed task's msg or trace (as captured before the restart erased them), else the
+    job's own message (the API's error, for a restart that was refused). Empty when none.
+    For a restart held back (dropped, cancelled), its message first: why it was not sent. The
+    trace shown there read as the reason (`dropped  -  ConnectException: ...` for a connector
+    that had healed before its turn), and the reason was in the JSON alone."""
+    if record.outcome in _HELD_BACK and _first_line(record.message):
+        return _first_line(record.message)
+    for text in _error_texts(record.evidence or {}):
+        line = _first_line(text)
+        if line:
+            return line
+    return _first_line(record.message)
+
+
+def _error_texts(evidence: Mapping[str, Any]) -> Iterable[str]:
+    # Evidence is stored as captured; read it defensively, an older record may lack a key.
+    yield str(evidence.get("trace") or "")
+    for task in evidence.get("tasks") or ():
+        for field in ("msg", "trace"):
+            text = _first_line(str(task.get(field) or ""))
+            if text:
+                yield f"task {task.get('id', '?')}: {text}"
+                break
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+# -- the table -------------------------------------------------------------------------------------
+
+# RULE: which rule's restart it was (the question "why did it restart Y five times?" is often
+# "which rule?"); it was in --json alone.
+HISTORY_HEADER = ("TIME", "CONNECTOR", "RULE", "TRIGGER", "OUTCOME", "HTTP", "ERROR")
+
+
+def render_history(records: Sequence[HistoryRecord], *, now: datetime) -> str:
+    if not records:
+        return "No restarts recorded."
+    body = [_history_cells(record, now) for record in records]
+    return render_table(HISTORY_HEADER, body, right_aligned=set())
+
+
+def _history_cells(record: HistoryRecord, now: datetime) -> tuple[str, ...]:
+    triggers = record.triggers or (record.trigger,)
+    return (
+        format_moment(record.at, now),
+        str(record.key),
+        record.rule or "-",
+        "+".join(trigger.value for trigger in triggers),
+        record.outcome.value,
+        "-" if record.status_code is None else str(record.status_code),
+        shorten(captured_error(record), ERROR_WIDTH) or "-",
+    )
