@@ -68,7 +68,7 @@ RECORDS = [
         at=NOW - timedelta(seconds=45), key=BILLING, job_id="j3", rule="heal", trigger=Trigger.STATUS,
         triggers=(Trigger.STATUS, Trigger.ALERT), outcome=Outcome.ACCEPTED, status_code=202, request_id="rq-9",
         tries=1, attempt=3, evidence={"state": "FAILED", "trace": JAVA_TRACE, "tasks": []},
-        recommendations=("Check the database password",),
+        recommendations=("Check the database password",), reason="failed: connector FAILED", origin="",
     ),
     HistoryRecord(
         at=NOW - timedelta(days=2, hours=3), key=ORDERS, job_id="j2", rule="heal", trigger=Trigger.STATUS,
@@ -81,7 +81,7 @@ RECORDS = [
     HistoryRecord(
         at=NOW - timedelta(days=3), key=AUDIT, job_id="j1", rule="nightly", trigger=Trigger.SCHEDULE,
         triggers=(Trigger.SCHEDULE,), outcome=Outcome.REJECTED, status_code=400, tries=1,
-        message="HTTP 400: connector is paused",
+        message="HTTP 400: connector is paused", reason="scheduled", origin="",
     ),
     HistoryRecord(
         at=NOW - timedelta(days=3), key=AUDIT, job_id="j0", rule="nightly", trigger=Trigger.SCHEDULE, triggers=(),
@@ -173,16 +173,21 @@ def test_relative_times(ago: timedelta, shown: str) -> None:
 
 def test_history_table() -> None:
     # RULE: the rule whose restart it was ("why did it restart Y five times?" is often "which
-    # rule?"); the table showed the trigger alone, the rule was in --json only.
+    # rule?"); the table showed the trigger alone, the rule was in --json only. REASON: why it was
+    # asked for (2026-12-04; before, in the restart_queued log line alone), `-` for a record from
+    # before it was kept.
     assert render_history(RECORDS, now=NOW) == (
-        "TIME                              CONNECTOR           RULE     TRIGGER       OUTCOME       HTTP  ERROR\n"
-        "2026-03-29T11:59:15Z (45s ago)    prod/billing-sink   heal     status+alert  accepted      202   "
+        "TIME                              CONNECTOR           RULE     TRIGGER       REASON                    "
+        "OUTCOME       HTTP  ERROR\n"
+        "2026-03-29T11:59:15Z (45s ago)    prod/billing-sink   heal     status+alert  failed: connector FAILED  "
+        "accepted      202   "
         "org.apache.kafka.connect.errors.ConnectException: Failed to connect to database: password authent...\n"
-        "2026-03-27T09:00:00Z (2d03h ago)  prod/orders-source  heal     status        server_error  503   "
-        "task 1: java.lang.OutOfMemoryError: heap\n"
-        "2026-03-26T12:00:00Z (3d00h ago)  staging/audit       nightly  schedule      rejected      400   "
-        "HTTP 400: connector is paused\n"
-        "2026-03-26T12:00:00Z (3d00h ago)  staging/audit       nightly  schedule      dry_run       -     -"
+        "2026-03-27T09:00:00Z (2d03h ago)  prod/orders-source  heal     status        -                         "
+        "server_error  503   task 1: java.lang.OutOfMemoryError: heap\n"
+        "2026-03-26T12:00:00Z (3d00h ago)  staging/audit       nightly  schedule      scheduled                 "
+        "rejected      400   HTTP 400: connector is paused\n"
+        "2026-03-26T12:00:00Z (3d00h ago)  staging/audit       nightly  schedule      -                         "
+        "dry_run       -     -"
     )
 
 
@@ -271,8 +276,14 @@ def test_history_json_shape_and_round_trip() -> None:
         "error": JAVA_TRACE.splitlines()[0],
         "evidence": {"state": "FAILED", "trace": JAVA_TRACE, "tasks": []},
         "recommendations": ["Check the database password"],
+        "reason": "failed: connector FAILED",
+        "origin": "",
     }
     assert history_from_json(json.loads(json.dumps(document))) == RECORDS
+    # A record from before reasons were kept says null; a daemon of an older release says nothing.
+    assert document["restarts"][1]["reason"] is None and document["restarts"][1]["origin"] is None
+    older = [{k: v for k, v in item.items() if k not in ("reason", "origin")} for item in document["restarts"]]
+    assert [r.reason for r in history_from_json({"restarts": older})] == [None] * len(RECORDS)
 
 
 def test_timestamps_are_fixed_width_utc_and_exact() -> None:

@@ -257,6 +257,7 @@ def test_history_round_trips_every_field(store: StateStore, reopened: Reopen) ->
         "j1", at=T0 + timedelta(microseconds=1), trigger=Trigger.ALERT, triggers=(Trigger.STATUS, Trigger.ALERT),
         outcome=Outcome.SERVER_ERROR, status_code=503, request_id="abc", message="HTTP 503: busy", tries=4,
         attempt=2, evidence=evidence, recommendations=("Check the API key", "Rotate it"),
+        reason="alert Connector lag é ☃\n\tasked by alice", origin="3c5e8a17d0b2f946",  # who asked, and why
     )
     bare = record(
         "j2", key=BILLING, at=T0 + timedelta(minutes=1), trigger=Trigger.SCHEDULE, triggers=(),

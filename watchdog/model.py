@@ -6,6 +6,7 @@ Plain value types only: no I/O, no clock. The words here are the words in metric
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -319,6 +320,22 @@ class HistoryRecord:
     # The connector and task state, trace and msg captured before the restart erased them.
     evidence: dict[str, Any] | None = None
     recommendations: tuple[str, ...] = ()  # Confluent's error-recommendations, when asked for
+    # Who asked and why: the reason and origin (an alert's fingerprint, "" for the others) of the
+    # request the job served that `asked_by` picks. None in a record written before they were kept
+    # (or by an older release after a rollback): its reason is not known. Kept only in the
+    # pending request, they went with it when the job ended: `watchdog history` could not say who
+    # restarted a connector at 02:14, and why, though a person had typed it (`--reason`).
+    reason: str | None = None
+    origin: str | None = None
+
+
+def asked_by(requests: Sequence[RestartRequest]) -> RestartRequest:
+    """The request whose reason and origin a job's history record keeps, of those it served: the
+    first a person asked for by name (`watchdog restart`, POST /v1/restart), whose words nothing
+    else keeps, else the first (the job's primary request). A person's restart that joined a
+    schedule's is remembered by the person's reason; the other requests are in `triggers`, and
+    each one's reason in its `restart_queued` line."""
+    return next((r for r in requests if r.trigger is Trigger.MANUAL), requests[0])
 
 
 class PendingPhase(StrEnum):

@@ -20,6 +20,7 @@ from ..model import (
     Outcome,
     RestartRequest,
     Trigger,
+    asked_by,
 )
 from ..policy import record_attempt, record_manual_restart
 from ..queue import Abandoned, JobNotRecorded, RestartJob
@@ -305,6 +306,9 @@ class JobRecorder:
             # restart is no attempt of the failure backoff (it said `attempt: 4` for a nightly
             # restart of a connector restarted four times for failures).
             "request_id": job.request_id, "attempt": state.attempts if self._failure_requests(job) else None,
+            # Why it was asked for, as its history record keeps it (model.asked_by): the line of
+            # its end said who (rule, trigger) but not why, which only its restart_queued line said.
+            "reason": asked_by(job.requests).reason,
         }
         if job.first_sent_at is not None:
             # How long it waited in the queue (rate limit, pauses) and how long its calls took.
@@ -383,12 +387,14 @@ class JobRecorder:
 
     def _history(self, job: RestartJob, state: ConnectorState, now: datetime) -> HistoryRecord:
         assert job.outcome is not None
+        asked = asked_by(job.requests)
         return HistoryRecord(
             at=now, key=job.key, job_id=job.id, rule=job.primary.rule, trigger=job.primary.trigger,
             triggers=tuple(job.triggers), outcome=job.outcome, status_code=job.status_code,
             request_id=job.request_id, message=job.message, tries=job.tries,
             attempt=state.attempts if self._failure_requests(job) else None,
             evidence=job.evidence, recommendations=job.recommendations,
+            reason=asked.reason, origin=asked.origin,
         )
 
     def _failure_requests(self, job: RestartJob) -> list[RestartRequest]:

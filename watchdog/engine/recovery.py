@@ -17,6 +17,7 @@ from ..model import (
     PendingPhase,
     RestartRequest,
     Trigger,
+    asked_by,
 )
 from ..policy import settle_clock
 from ..queue import Phase, RestartJob
@@ -185,9 +186,10 @@ class Recovery(EngineCore):
         first, outcome, _ = ending[0]
         message = "; ".join(dict.fromkeys(why for _, _, why in ending))
         triggers = tuple(dict.fromkeys(request.trigger for request, _, _ in ending))
+        asked = asked_by([request for request, _, _ in ending])
         self.state.finish(job_id, first.key, None, HistoryRecord(
             at=now, key=first.key, job_id=job_id, rule=first.rule, trigger=first.trigger, triggers=triggers,
-            outcome=outcome, message=message,
+            outcome=outcome, message=message, reason=asked.reason, origin=asked.origin,
         ))
         self.metrics.count_restart(first.key, first.rule, first.trigger, outcome)
         self.outcomes[outcome] += 1
@@ -197,7 +199,7 @@ class Recovery(EngineCore):
         level("restart_finished", cluster=first.key.cluster, connector=first.key.connector, job=job_id,
               outcome=outcome.value, rule=first.rule, trigger=first.trigger.value,
               triggers=[trigger.value for trigger in triggers], requests=[request.id for request, _, _ in ending],
-              tries=0, message=message, requested_at=first.requested_at.isoformat())
+              tries=0, message=message, requested_at=first.requested_at.isoformat(), reason=asked.reason)
         # One finished job for all of them, as the history has it: GET /v1/restarts/{id} of each
         # names every request it ended with, its outcome and its message.
         ended = _ended_job(job_id, [request for request, _, _ in ending], outcome, message)

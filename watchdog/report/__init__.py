@@ -26,6 +26,7 @@ from .formatting import (
 from .history import (
     ERROR_WIDTH,
     HISTORY_HEADER,
+    REASON_WIDTH,
     captured_error,
     history_from_json,
     history_json,
@@ -48,7 +49,7 @@ from .status import (
 )
 
 __all__ = [
-    "COLUMN_GAP", "DRY_RUN_MARK", "DRY_RUN_NOTE", "ERROR_WIDTH", "GROUP_INDENT", "HISTORY_HEADER", "STATUS_HEADER",
+    "COLUMN_GAP", "DRY_RUN_MARK", "DRY_RUN_NOTE", "ERROR_WIDTH", "GROUP_INDENT", "HISTORY_HEADER", "REASON_WIDTH", "STATUS_HEADER",
     "ClusterPlace", "StatusRow", "captured_error", "cluster_places", "dry_run_rows", "format_span", "format_timestamp",
     "gone_keys", "history_from_json", "history_json", "parse_timestamp", "parse_timestamp_or_none", "places_from_json",
     "render_history", "render_status", "status_json", "status_rows_from_json", "timestamp_or_none",

@@ -7,11 +7,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from ..logs import printable
 from ..model import ConnectorKey, HistoryRecord, Outcome, Trigger
 from .formatting import format_moment, format_timestamp, parse_timestamp, render_table, shorten
 
 # The captured error is cut to this many characters in the history table; JSON keeps it whole.
 ERROR_WIDTH = 100
+# So is the reason a restart was asked for (up to 500 characters, a person's --reason): a column
+# wide enough for "INC-4711: lag on orders, asked by alice", no wider, so the error still fits.
+REASON_WIDTH = 40
 
 
 def history_json(records: Iterable[HistoryRecord]) -> dict[str, Any]:
@@ -38,6 +42,9 @@ def _record_json(record: HistoryRecord) -> dict[str, Any]:
         "error": captured_error(record),
         "evidence": record.evidence,
         "recommendations": list(record.recommendations),
+        # Who asked and why, whole (model.asked_by): null in a record from before they were kept.
+        "reason": record.reason,
+        "origin": record.origin,
     }
 
 
@@ -62,6 +69,8 @@ def _record_from_json(item: Mapping[str, Any]) -> HistoryRecord:
         attempt=item["attempt"],
         evidence=item["evidence"],
         recommendations=tuple(item["recommendations"]),
+        reason=item.get("reason"),  # a daemon of an older release does not say
+        origin=item.get("origin"),
     )
 
 
@@ -107,7 +116,9 @@ def _first_line(text: str) -> str:
 
 # RULE: which rule's restart it was (the question "why did it restart Y five times?" is often
 # "which rule?"); it was in --json alone.
-HISTORY_HEADER = ("TIME", "CONNECTOR", "RULE", "TRIGGER", "OUTCOME", "HTTP", "ERROR")
+# REASON: why it was asked for (a person's --reason, an alert's summary, `scheduled`): kept in the
+# history since 2026-12-04 (before, `-`), it was in the restart_queued log line alone.
+HISTORY_HEADER = ("TIME", "CONNECTOR", "RULE", "TRIGGER", "REASON", "OUTCOME", "HTTP", "ERROR")
 
 
 def render_history(records: Sequence[HistoryRecord], *, now: datetime) -> str:
@@ -124,6 +135,9 @@ def _history_cells(record: HistoryRecord, now: datetime) -> tuple[str, ...]:
         str(record.key),
         record.rule or "-",
         "+".join(trigger.value for trigger in triggers),
+        # On one line (a reason may hold line breaks and tabs, which printable would show as \n),
+        # escaped before it is cut, so that an escape (`\x1b`) does not widen the column past its width.
+        shorten(printable(" ".join((record.reason or "").split())), REASON_WIDTH) or "-",
         record.outcome.value,
         "-" if record.status_code is None else str(record.status_code),
         shorten(captured_error(record), ERROR_WIDTH) or "-",

@@ -13,7 +13,13 @@ from typing import IO
 
 from ..logs import get_logger
 from .errors import StateFileInUse, StateStoreError, recovery_advice
-from .schema import check_version, ensure_alive_table, migrate, require_current
+from .schema import (
+    check_version,
+    ensure_alive_table,
+    ensure_history_asked,
+    migrate,
+    require_current,
+)
 
 log = get_logger("watchdog.state")
 
@@ -315,6 +321,7 @@ def _prepare(db: sqlite3.Connection, path: str | Path, *, read_only: bool) -> No
         db.execute("PRAGMA synchronous = NORMAL")
         migrate(db, path, version)
         ensure_alive_table(db)
+        ensure_history_asked(db)
     except sqlite3.Error as error:
         raise _unusable(path, error) from error
 

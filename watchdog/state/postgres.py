@@ -51,9 +51,9 @@ from .postgres_connection import (
     what_to_check,
 )
 from .postgres_rows import AnsweringConnection, Connection, Row
-from .postgres_schema import migrate, read_version, require_current
+from .postgres_schema import ensure_history_asked, migrate, read_version, require_current
 from .pruning import excess_step, older_step, prune_all
-from .rows import DRY_RUN_LAST_RESTARTS, history_filter
+from .rows import DRY_RUN_LAST_RESTARTS, history_filter, history_insert
 
 # After a failed attempt to connect, calls fail at once for this long rather than each waiting
 # for the connect timeout on the event loop.
@@ -94,6 +94,7 @@ class PostgresStateStore:
         # nothing writes it. Good for the leader alone: every write it makes is fenced, and it
         # begins anew at each new epoch (fence), when another replica may have written.
         self.marks = WriteMarks()
+        self._asked = False  # whether restart_history has the reason and origin columns (writers only)
         try:
             conn = self._connection()
             say_dropped_settings(conn, self.description)  # a pooler that ignores `options`
@@ -102,6 +103,7 @@ class PostgresStateStore:
             else:
                 refuse_read_only(conn, self.description)  # else it ran and never led
                 migrate(conn, self.description)
+                self._asked = ensure_history_asked(conn, self.description)
         except psycopg.Error as error:
             self.close()
             text = error_text(error, self._parameters)
@@ -244,19 +246,12 @@ class PostgresStateStore:
     def finish(self, job_id: str, key: ConnectorKey, state: ConnectorState | None, record: HistoryRecord) -> None:
         if record.key != key or record.job_id != job_id:
             raise ValueError(f"history record of {record.key} job {record.job_id} given for {key} job {job_id}")
-        history = postgres_rows.history_values(record)
+        history = postgres_rows.history_values(record, asked=self._asked)
         values = None if state is None else postgres_rows.state_values(key, state)
         if state is not None:
             self.marks.wrote(key)
         with self._write("record a finished restart", commit=True) as db:
-            db.execute(
-                """
-                INSERT INTO restart_history (at, cluster, connector, job_id, rule, primary_trigger, triggers,
-                    outcome, status_code, request_id, message, tries, attempt, evidence, recommendations)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-                """,
-                history,
-            )
+            db.execute(history_insert("%s", asked=self._asked), history)
             if values is not None:
                 postgres_rows.save_state(db, values)
             db.execute("DELETE FROM pending_request WHERE job_id = %s", (job_id,))

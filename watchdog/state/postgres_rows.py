@@ -111,13 +111,17 @@ LOAD_MANY = """
 """
 
 
-def history_values(record: HistoryRecord) -> tuple[Any, ...]:
-    return (
+def history_values(record: HistoryRecord, *, asked: bool = True) -> tuple[Any, ...]:
+    """The values of rows.history_insert's columns (`asked`: with reason and origin)."""
+    values = (
         utc(record.at), record.key.cluster, record.key.connector, record.job_id, record.rule, record.trigger.value,
         Json([t.value for t in record.triggers]), record.outcome.value, record.status_code,
         record.request_id, text(record.message), record.tries, record.attempt,
         None if record.evidence is None else Json(record.evidence), Json(list(record.recommendations)),
     )
+    if not asked:
+        return values
+    return (*values, *(None if value is None else text(value) for value in (record.reason, record.origin)))
 
 
 def text(value: str) -> str:
@@ -159,6 +163,9 @@ def record(row: Row) -> HistoryRecord:
         attempt=row["attempt"],
         evidence=masked(row["evidence"]),
         recommendations=tuple(masked(row["recommendations"])),
+        # None in a database whose table lacks them (postgres_schema.ensure_history_asked).
+        reason=row.get("reason"),
+        origin=row.get("origin"),
     )
 
 

@@ -14,7 +14,7 @@ from psycopg.rows import tuple_row
 
 from ..logs import get_logger
 from .errors import StateStoreError
-from .schema import Migration, unknown_values, unknown_values_refusal
+from .schema import HISTORY_ASKED_COLUMNS, Migration, unknown_values, unknown_values_refusal
 
 log = get_logger("watchdog.state")
 
@@ -99,6 +99,8 @@ MIGRATIONS: tuple[Migration, ...] = (
 OUR_TABLES = ("connector_state", "restart_history", "pending_request", "leader_lease")
 # Serialises the migration of replicas that start together (any constant; "cwd1" in ASCII).
 MIGRATION_LOCK = 0x63776431
+# How long adding the history's columns waits for the table (ensure_history_asked).
+ALTER_LOCK_TIMEOUT_MS = 1000
 
 
 def latest_schema_version() -> int:
@@ -201,3 +203,37 @@ def migrate(conn: psycopg.Connection[Any], where: str) -> None:
             f"({first}); the database was left at version {start}.{advice}"
         ) from error
     log.info("state_schema_migrated", database=where, from_version=start, to_version=latest_schema_version())
+
+
+def ensure_history_asked(conn: psycopg.Connection[Any], where: str) -> bool:
+    """Add the history's `reason` and `origin` columns (schema.HISTORY_ASKED_COLUMNS: nullable, no
+    new schema version, so that an older release rolled back to still uses the database) if the
+    table has none; whether it has them now. A role that may not alter the table (one a DBA made
+    it for, granted only reads and writes) keeps the history as before, without them, and says so
+    once: refused, the daemon would not start where the release before it did."""
+    def missing() -> list[str]:
+        present = {row[0] for row in conn.cursor(row_factory=tuple_row).execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = 'restart_history'").fetchall()}
+        return [column for column in HISTORY_ASKED_COLUMNS if column not in present]
+
+    if not missing():  # looked up first: ALTER TABLE waits for every reader of the table
+        return True
+    try:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            # ALTER TABLE waits for every transaction that reads the table (a pg_dump, which takes
+            # minutes), and every read and write of it queues behind it meanwhile: it waits 1 s at
+            # most, and the daemon starts without the columns, trying again at its next start.
+            conn.execute(f"SET LOCAL lock_timeout = '{ALTER_LOCK_TIMEOUT_MS}ms'")
+            for column in missing():  # another replica may have added them meanwhile
+                conn.execute(f"ALTER TABLE restart_history ADD COLUMN {column} text")
+    except (psycopg.errors.InsufficientPrivilege, psycopg.errors.LockNotAvailable) as error:
+        busy = isinstance(error, psycopg.errors.LockNotAvailable)
+        until = ("another session held the table (a pg_dump, a long transaction); the next start adds them" if busy
+                 else "the table's owner adds them: ALTER TABLE restart_history ADD COLUMN reason text, "
+                      "ADD COLUMN origin text (or starts the daemon once as that role)")
+        log.warning("history_reason_not_kept", database=where, error=str(error).strip().splitlines()[0],
+                    note=f"the history keeps its records without who asked and why (reason, origin) until {until}")
+        return False
+    return True

@@ -21,6 +21,7 @@ from ..model import (
     Trigger,
 )
 from ..report import format_timestamp, parse_timestamp, parse_timestamp_or_none, timestamp_or_none
+from .schema import HISTORY_ASKED_COLUMNS
 
 _STATE_COLUMNS = ("consecutive_failures", "attempts", "last_restart_at", "next_allowed_at", "gave_up", "health",
                   "healthy_since", "awaiting_resolution")
@@ -89,19 +90,32 @@ ORDER BY s.cluster, s.connector
 """
 
 
+_HISTORY_COLUMNS = ("at", "cluster", "connector", "job_id", "rule", "primary_trigger", "triggers", "outcome",
+                    "status_code", "request_id", "message", "tries", "attempt", "evidence", "recommendations")
+
+
+def history_insert(placeholder: str, *, asked: bool = True) -> str:
+    """The INSERT of a history record, naming its columns (an older release's file or database has
+    columns it does not know: schema.HISTORY_ASKED_COLUMNS). `asked`: with `reason` and `origin`,
+    which a PostgreSQL table may lack (postgres_schema.ensure_history_asked); `placeholder` is the
+    driver's parameter mark."""
+    columns = _HISTORY_COLUMNS + (HISTORY_ASKED_COLUMNS if asked else ())
+    return (f"INSERT INTO restart_history ({', '.join(columns)}) "
+            f"VALUES ({', '.join([placeholder] * len(columns))})")
+
+
+_INSERT_HISTORY = history_insert("?")
+
+
 def insert_history(db: sqlite3.Connection, record: HistoryRecord) -> None:
     db.execute(
-        """
-        INSERT INTO restart_history (at, cluster, connector, job_id, rule, primary_trigger, triggers,
-            outcome, status_code, request_id, message, tries, attempt, evidence, recommendations)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        """,
+        _INSERT_HISTORY,
         (
             format_timestamp(record.at), record.key.cluster, record.key.connector, record.job_id, record.rule,
             record.trigger.value, json.dumps([t.value for t in record.triggers]), record.outcome.value,
             record.status_code, record.request_id, record.message, record.tries, record.attempt,
             None if record.evidence is None else json.dumps(record.evidence),
-            json.dumps(list(record.recommendations)),
+            json.dumps(list(record.recommendations)), record.reason, record.origin,
         ),
     )
 
@@ -153,6 +167,10 @@ def history_from_row(row: sqlite3.Row) -> HistoryRecord:
         attempt=row["attempt"],
         evidence=None if row["evidence"] is None else masked(json.loads(row["evidence"])),
         recommendations=tuple(masked(json.loads(row["recommendations"]))),
+        # A file no daemon of this release has opened to write lacks them (read by `watchdog
+        # history --state`): its records' reasons are not known.
+        reason=row["reason"] if "reason" in row.keys() else None,
+        origin=row["origin"] if "origin" in row.keys() else None,
     )
 
 

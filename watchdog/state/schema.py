@@ -121,6 +121,34 @@ def ensure_alive_table(db: sqlite3.Connection) -> None:
         raise
 
 
+# Who asked for each finished restart, and why (HistoryRecord.reason and .origin: the request's
+# `reason` and `origin` as pending_request keeps them). Not a migration, as daemon_alive is not:
+# a new schema version makes every older release refuse the file ("newer than the 1 this watchdog
+# knows"), so no rollback. Two nullable columns instead: an older release opens the file, reads its
+# records (it reads columns by name) and writes its own (its INSERT names its columns: these are
+# NULL, "not known", as in every record from before they were added).
+HISTORY_ASKED_COLUMNS = ("reason", "origin")
+
+
+def ensure_history_asked(db: sqlite3.Connection) -> None:
+    """Add the history's `reason` and `origin` columns if the file has none (one the daemon opens
+    to write)."""
+    def missing() -> list[str]:
+        present = {row[0] for row in db.execute("SELECT name FROM pragma_table_info('restart_history')")}
+        return [column for column in HISTORY_ASKED_COLUMNS if column not in present]
+
+    if not missing():
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for column in missing():  # another process may have added them meanwhile
+            db.execute(f"ALTER TABLE restart_history ADD COLUMN {column} TEXT")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
 def latest_schema_version() -> int:
     return len(MIGRATIONS)
 
