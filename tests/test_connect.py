@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from watchdog.connect import ConfluentCloudBackend
-from watchdog.connect.backend import error_message
+from watchdog.connect.answers import error_message
 from watchdog.connect.paths import path_segment
 from watchdog.model import Outcome
 from watchdog.simulator import Scenario, Simulator, create_app

@@ -26,7 +26,7 @@ from bench.postgres import PostgresServer, take_lease
 from watchdog.app import Daemon
 from watchdog.clients import cloud_client
 from watchdog.connect import ConfluentCloudBackend
-from watchdog.connect.backend import error_message
+from watchdog.connect.answers import error_message
 from watchdog.connect.kafka_connect import KafkaConnectBackend
 from watchdog.connect.metrics_api import MetricsApiClient, _parse_page
 from watchdog.logs import configure_logging
@@ -605,7 +605,7 @@ async def test_a_server_that_sends_the_credentials_back_as_its_content_encoding_
 
 def test_a_basic_auth_user_is_starred_only_where_it_stands_alone() -> None:
     # A worker's user named `connect` must not turn Kafka Connect's class names into stars.
-    from watchdog.connect.backend import without_credentials
+    from watchdog.connect.masking import without_credentials
 
     sent = httpx.Headers({"Authorization": "Basic " + base64.b64encode(b"connect:worker-password-1").decode()})
     said = "org.apache.kafka.connect.errors.ConnectException: connector orders: user connect may not restart it"

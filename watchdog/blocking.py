@@ -20,8 +20,8 @@ import httpx
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from .config import BlockingSettings
-from .connect.backend import read_json
 from .connect.inflate import ACCEPT_ENCODING
+from .connect.lenient_json import read_json
 from .connect.proxy_auth import scrub_with_proxies
 from .connect.transfer import DEFAULT_MAX_BYTES, CallLimits, fetch
 from .logs import get_logger, scrubbed

@@ -294,7 +294,7 @@ def failure_text(exc: httpx.HTTPError) -> str:
     """`Type: message` of a call to --daemon that got no answer, printable and without the token:
     httpx quotes an answer that is no HTTP (`illegal status line: bytearray(b'Authorization:
     Bearer ...')` from a server that sends the request back), and it was printed token and all."""
-    from ..connect.backend import transport_failure
+    from ..connect.answers import transport_failure
 
     return printable(transport_failure(exc))
 
@@ -308,7 +308,7 @@ def error_text(response: httpx.Response) -> str:
     Bearer TOKEN` on the operator's terminal."""
     import httpx
 
-    from ..connect.backend import without_credentials
+    from ..connect.masking import without_credentials
 
     try:
         sent = response.request.headers

@@ -256,7 +256,7 @@ def _from_daemon(args: argparse.Namespace, path: str, params: dict[str, str | in
     try:
         document: dict[str, Any] = response.json()
     except ValueError:
-        from ..connect.backend import without_credentials
+        from ..connect.masking import without_credentials
 
         # The server's text, printed: without the token, should what answers repeat it.
         kind = printable(without_credentials(response.headers.get("content-type", "no content type"),

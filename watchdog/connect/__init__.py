@@ -9,6 +9,11 @@ again (queue/dispatch.py).
 One job per file:
 
     backend.py        `ConnectBackend`, `ApiResult` (what every call returns), `Endpoint`
+    answers.py        what any answer says: its outcome, its fields, the server's reason for an
+                      error, a page that is not the API's, why a call got no answer
+    lenient_json.py   a body read as JSON whatever its bytes, into text every store takes
+    masking.py        the credentials a request carried, and any URL's, starred out of upstream text
+    statuses.py       a connector's status object read leniently; a restart's answer, in one line
     cloud.py          Confluent Cloud's Connect API (connect/v1)
     kafka_connect.py  self-managed Apache Kafka Connect's REST API, through any of its workers
     worker_answers.py  how a worker's answer is read: the call's result, and the answers that say

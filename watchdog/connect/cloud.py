@@ -10,22 +10,21 @@ from typing import Any, TypeVar
 import httpx
 
 from ..model import EVIDENCE_TASKS, ConnectorStatus, Outcome, evidence_text
-from .backend import (
-    ApiResult,
-    Endpoint,
+from .answers import (
     answer_fields,
     classify_status,
     error_body_answer,
     error_in_body,
     foreign_answer,
     html_page,
-    parse_status,
-    read_json,
     transport_failure,
-    upstream_text,
 )
+from .backend import ApiResult, Endpoint
 from .entries import CLOUD_NAMES_ONLY, parse_expanded_list
+from .lenient_json import read_json
+from .masking import upstream_text
 from .paths import path_segment
+from .statuses import parse_status
 from .transfer import DEFAULT_LIMITS, CallLimits, fetch
 
 T = TypeVar("T")

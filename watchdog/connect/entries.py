@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..model import ConnectorStatus, Unusable
-from .backend import TasksNotList, parse_status
+from .statuses import TasksNotList, parse_status
 from .transfer import DEFAULT_MAX_LISTED
 
 # Why a list answer holds names only, said per backend: the API answers so without `expand`.

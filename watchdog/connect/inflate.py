@@ -62,7 +62,7 @@ def inflater(response: httpx.Response) -> Inflater | None:
     decoded = [c.lower() for c in named if c.lower() in _WBITS]
     if len(decoded) > 1:
         # Quoted as they came, not lowercased: the message is starred of the request's credentials
-        # (backend.transport_failure), and a server that put our Authorization header there had
+        # (answers.transport_failure), and a server that put our Authorization header there had
         # its Basic token kept lowercased, where no starring recognised it (and from which the
         # key and secret can be recovered, a 4-character group at a time).
         raise httpx.DecodingError(f"content encoded {len(named)} times ({', '.join(named)}): not decoded",

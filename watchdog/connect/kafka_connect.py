@@ -28,7 +28,7 @@ Falling over to the next worker after a network error is safe call by call:
 Answers: 202 with the connector's status (instances being restarted show RESTARTING) is
 accepted and carries that status in `ApiResult.value`; 204 and 200 (a restart without flags,
 by version) are accepted too, unless the body is an error (`{"error_code": 500, ...}` in a 200, a
-gateway's): then `Outcome.UNCONFIRMED`, not sent again (backend.error_in_body). 409 is
+gateway's): then `Outcome.UNCONFIRMED`, not sent again (answers.error_in_body). 409 is
 `Outcome.CONFLICT` (a rebalance is under way: retry after a short wait); other codes are
 classified as for Confluent Cloud. Errors come as
 `{"error_code": N, "message": "..."}`, or as plain text from the basic-auth extension.
@@ -71,19 +71,13 @@ from typing import Any, TypeVar
 import httpx
 
 from ..model import ConnectorStatus, Outcome, TaskStatus
-from .backend import (
-    MAX_MESSAGE_CHARS,
-    ApiResult,
-    Endpoint,
-    error_message,
-    parse_status,
-    restart_answer,
-    transport_failure,
-    without_credentials,
-)
+from .answers import error_message, transport_failure
+from .backend import MAX_MESSAGE_CHARS, ApiResult, Endpoint
 from .entries import parse_expanded_list
+from .masking import without_credentials
 from .paths import path_segment
 from .status_by_status import parse_names, read_status_by_status
+from .statuses import parse_status, restart_answer
 from .transfer import DEFAULT_LIMITS, CallLimits, fetch
 from .worker_answers import answer_result, forward_never_connected, not_serving, rebalancing
 

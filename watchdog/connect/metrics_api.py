@@ -31,17 +31,9 @@ import httpx
 
 from ..model import Outcome
 from ..ratelimit import RateLimitHeaders, parse_headers
-from .backend import (
-    MAX_MESSAGE_CHARS,
-    ApiResult,
-    Endpoint,
-    classify_status,
-    foreign_answer,
-    html_page,
-    read_json,
-    request_id,
-    transport_failure,
-)
+from .answers import classify_status, foreign_answer, html_page, request_id, transport_failure
+from .backend import MAX_MESSAGE_CHARS, ApiResult, Endpoint
+from .lenient_json import read_json
 from .transfer import DEFAULT_LIMITS, CallLimits, fetch
 
 CONNECTOR_ID = "resource.connector.id"

@@ -21,7 +21,8 @@ from typing import Any
 import httpx
 
 from ..redirects import MAX_REDIRECTS, READ_ONLY_METHODS, next_hop
-from .backend import MAX_MESSAGE_CHARS, error_message, transport_failure
+from .answers import error_message, transport_failure
+from .backend import MAX_MESSAGE_CHARS
 from .inflate import ACCEPT_ENCODING, inflater, undecoded
 
 DEFAULT_TOTAL_SECONDS = 30.0
@@ -92,7 +93,7 @@ class Answer:
         return said[:MAX_MESSAGE_CHARS]
 
     def reason(self, limits: CallLimits) -> str:
-        """An error answer's reason (backend.error_message); one whose body was cut off says so
+        """An error answer's reason (answers.error_message); one whose body was cut off says so
         first, since what arrived of its words may be a fragment (`{"er`)."""
         if self.cut_off is None:
             return error_message(self.response)

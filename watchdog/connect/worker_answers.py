@@ -12,18 +12,17 @@ from typing import Any, TypeVar
 import httpx
 
 from ..model import Outcome
-from .backend import (
-    ApiResult,
-    Endpoint,
+from .answers import (
     answer_fields,
     classify_status,
     error_body_answer,
     error_in_body,
     foreign_answer,
     html_page,
-    read_json,
 )
+from .backend import ApiResult, Endpoint
 from .entries import NamesOnly
+from .lenient_json import read_json
 from .transfer import Answer, CallLimits
 
 T = TypeVar("T")

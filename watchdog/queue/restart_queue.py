@@ -26,7 +26,7 @@ from typing import Any
 
 from ..config import RateLimitSettings
 from ..connect import ApiResult, ConnectBackend, Gateway
-from ..connect.backend import describe_answer
+from ..connect.statuses import describe_answer
 from ..logs import get_logger
 from ..model import ConnectorKey, ConnectorStatus, Outcome, RestartRequest
 from ..tasks import cancel_and_wait

@@ -1,0 +1,244 @@
+"""What an answer of an upstream API says, whichever backend asked: its outcome
+(`classify_status`), the fields every result of it carries (`answer_fields`, `request_id`), the
+server's reason for an error (`error_message`, `error_in_body`), a 2xx page that is not the API's
+(`html_page`), and why a call got no answer at all (`transport_failure`)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+
+from ..model import Outcome
+from ..ratelimit import parse_headers
+from ..redirects import not_followed
+from .backend import MAX_MESSAGE_CHARS, Endpoint
+from .lenient_json import read_json
+from .masking import upstream_text, without_credentials
+
+# What a message that explains itself keeps of the server's own words (error_body_answer).
+MAX_ERROR_WORDS = 150
+# No part of it can run past the next `<`, so a search is linear in the body: `<title>(.*?)</title>`
+# scanned the rest of the body from every `<title>` it met, and an error page of 280 KB of
+# `<title>` held the event loop (every poll, restart, probe and metric) for 74 s; 16 MB, for days.
+_HTML_TITLE = re.compile(r"<title(?:\s[^<>]*)?>([^<]*)</title>", re.IGNORECASE)
+
+
+# Confluent's request ids are UUIDs (36 characters); one far longer is no id but whatever the
+# server (or a proxy) sent, and it goes into every log line of the call and the restart's history.
+MAX_REQUEST_ID_CHARS = 128
+
+
+def answer_fields(response: httpx.Response, elapsed: float) -> dict[str, Any]:
+    """What every ApiResult of an answer carries, whatever its outcome: its status, request id,
+    rate-limit headers and the call's time (cloud.call_api, worker_answers.answer_result)."""
+    return {
+        "status_code": response.status_code,
+        "request_id": request_id(response),
+        "headers": parse_headers(response.headers),
+        "elapsed": elapsed,
+    }
+
+
+def request_id(response: httpx.Response) -> str | None:
+    """The answer's X-Request-Id, cut to MAX_REQUEST_ID_CHARS, without the credentials the request
+    carried (starred out before the cut): it is the server's text like an error message, and one
+    that sent our Authorization header back as its request id put the key's Basic token into every
+    api_call line, the history, /v1/history and `watchdog history`."""
+    value = response.headers.get("x-request-id")
+    if value is None:
+        return None
+    try:
+        sent = response.request.headers
+    except RuntimeError:  # a response made by hand, never sent
+        sent = httpx.Headers()
+    return without_credentials(value, sent)[:MAX_REQUEST_ID_CHARS]
+
+
+def classify_status(code: int) -> Outcome:
+    if 200 <= code < 300:
+        return Outcome.ACCEPTED
+    if code == 401:
+        return Outcome.UNAUTHORIZED
+    if code == 403:
+        return Outcome.FORBIDDEN
+    if code == 404:
+        return Outcome.NOT_FOUND
+    if code == 429:
+        return Outcome.RATE_LIMITED
+    if code >= 500 or code == 408:
+        # 408 Request Timeout: the server (or a proxy before it) did not get the whole request
+        # in time and did nothing with it; RFC 9110 15.5.9 lets the client send it again. As a
+        # final `rejected`, one slow upload through a busy proxy cost a restart for good.
+        return Outcome.SERVER_ERROR
+    # 400 (PROVISIONING, PAUSED) and anything else a client cannot fix by asking again.
+    return Outcome.REJECTED
+
+
+def error_message(response: httpx.Response) -> str:
+    """The server's reason, from any of the error shapes Confluent and Kafka Connect use.
+
+    `{"error": {"code", "message"}}` (connect/v1 spec), `{"error_code", "message"}` (Kafka
+    Connect and some Confluent answers), `{"errors": [{"detail"}]}` (other Confluent APIs, whose
+    Error object has every field optional: then its `title`, `code` or `status`), RFC 7807's
+    `{"title", "detail"}` (application/problem+json), `{"error": "text"}` and a bare JSON string
+    (gateways), an empty body (429), or plain text. A redirect
+    that ended the call says where it pointed and why it was not followed (redirects.py).
+    """
+    return _masked(response, _reason(response))
+
+
+def _masked(response: httpx.Response, text: str) -> str:
+    """The server's `text`, without the credentials its request carried, cut to MAX_MESSAGE_CHARS."""
+    try:
+        sent = response.request.headers
+    except RuntimeError:  # a response made by hand, never sent
+        sent = httpx.Headers()
+    # Masked before the cut, like any URL's credentials in it (as the log would, but the history
+    # and the restart API's answers keep the message too).
+    return upstream_text(without_credentials(text, sent))[:MAX_MESSAGE_CHARS]
+
+
+def error_in_body(response: httpx.Response) -> str | None:
+    """The server's words when a restart's 2xx body is an error, None when it is not.
+
+    An error is a body in application/problem+json, or a JSON object in one of the shapes
+    `error_message` reads that is no Kafka Connect status (no `connector`): a non-null `error`,
+    an `error_code`, a non-empty `errors`. Not an empty body (Confluent's 202), `{}`, nor
+    `{"error": null}`, Confluent's own body of a 200 that did what was asked. Where the shape
+    names nothing in words (`{"error": {"code": 500}}`), the body itself is said."""
+    if not response.content:
+        return None
+    media_type = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/problem+json":
+        try:
+            data = read_json(response)
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or "connector" in data:
+            return None
+        if data.get("error") in (None, "", {}) and data.get("error_code") is None and not data.get("errors"):
+            return None
+    said = error_message(response)
+    if said == response.reason_phrase:
+        said = _masked(response, response.text.strip())
+    return said
+
+
+def error_body_answer(status_code: int, said: str) -> str:
+    """The message of a restart answered 2xx with an error in its body (`error_in_body`): the
+    server's words first, where `watchdog history`'s column shows them, cut to leave the rest."""
+    if len(said) > MAX_ERROR_WORDS:
+        said = f"{said[:MAX_ERROR_WORDS]}..."
+    return (f"answered {status_code} with an error in its body ({said}), not the API's acceptance: the restart may "
+            "or may not have been made; not sent again: the next poll shows what became of it")[:MAX_MESSAGE_CHARS]
+
+
+def transport_failure(exc: Exception) -> str:
+    """`Type: message` of a call that got no usable answer, without the credentials its request
+    carried. httpx quotes what came back when it is not HTTP (h11's `illegal status line:
+    bytearray(b'...')`, `illegal header line: ...`), and a server that sent the request back put its
+    Authorization header, the Basic token of the key and secret, into `api_call_failed`, the
+    history and the restart API's answers."""
+    try:
+        sent = exc.request.headers  # type: ignore[attr-defined]
+    except (RuntimeError, AttributeError):  # none built yet, or no httpx error (ssl.SSLError)
+        sent = httpx.Headers()
+    # What a timeout waited for, and how long, before its own words: the blocking client of
+    # --daemon says only "timed out" (the socket's), and `watchdog status --daemon` against a
+    # daemon that took the connection and never answered printed `ReadTimeout: timed out`.
+    return upstream_text(without_credentials(f"{type(exc).__name__}: {_timed_out(exc) or str(exc)}", sent))
+
+
+# What each of httpx's timeouts waited for, by the key of the request's `timeout` extension.
+_TIMEOUTS: tuple[tuple[type[httpx.TimeoutException], str, str], ...] = (
+    (httpx.ConnectTimeout, "connect", "no connection made"),
+    (httpx.ReadTimeout, "read", "nothing read"),
+    (httpx.WriteTimeout, "write", "the request not written whole"),
+    (httpx.PoolTimeout, "pool", "no pooled connection free"),
+)
+
+
+def _timed_out(exc: Exception) -> str:
+    """What a timeout with no words of its own waited for, and how long. httpx's ReadTimeout
+    says nothing (`str()` is empty): a restart's history and log lines said `ReadTimeout: `."""
+    for kind, key, what in _TIMEOUTS:
+        if isinstance(exc, kind):
+            try:
+                seconds = exc.request.extensions["timeout"][key]
+            except (RuntimeError, KeyError, TypeError):  # no request, or none of that timeout
+                seconds = None
+            waited = f" ({seconds:g}s)" if isinstance(seconds, (int, float)) else ""
+            return f"{what} within the {key} timeout{waited}"
+    return ""
+
+
+def _reason(response: httpx.Response) -> str:
+    if 300 <= response.status_code < 400:
+        return not_followed(response)
+    text = ""
+    try:
+        data: Any = read_json(response)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            text = error["message"]
+        elif isinstance(error, str):
+            text = error
+        elif isinstance(data.get("message"), str):
+            text = data["message"]
+        elif isinstance(data.get("errors"), list):
+            text = "; ".join(filter(None, (_error_entry(e) for e in data["errors"])))
+        if not text:
+            # RFC 7807's application/problem+json (a gateway's): `detail` says this occurrence,
+            # `title` the kind. Left unread, a refusal so worded was recorded as its reason
+            # phrase alone (`Bad Request`), the server's explanation read by no one.
+            text = next((data[f] for f in ("detail", "title") if isinstance(data.get(f), str)
+                         and data[f].strip()), "")
+    elif isinstance(data, str):
+        text = data
+    if not text and data is None:
+        text = response.text.strip()
+        # An HTML error page (Jetty's, a proxy's): its title says it, the markup does not help.
+        title = _HTML_TITLE.search(text)
+        if title is not None:
+            text = title.group(1).strip()
+    return text.strip() or response.reason_phrase or ""
+
+
+def html_page(response: httpx.Response) -> str | None:
+    """What a 2xx answer is when its body is an HTML page (a proxy's sign-in or block page, a web
+    UI answering every path), not the API's answer: `an HTML page ('Sign in')`; None otherwise.
+    Neither Confluent nor Kafka Connect answers with HTML."""
+    head = response.content[:256].lstrip().lower()
+    if not head.startswith(b"<"):
+        return None  # an empty body (Confluent's 202, whatever its Content-Type), JSON, text
+    media_type = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "text/html" and not head.startswith((b"<!doctype html", b"<html")):
+        return None
+    title = _HTML_TITLE.search(response.text)
+    # Starred out as in error_message: a page that echoes what it was sent holds the key.
+    named = without_credentials(title.group(1).strip(), response.request.headers)[:100] if title is not None else ""
+    return f"an HTML page ({named!r})" if named else "an HTML page"
+
+
+def foreign_answer(endpoint: Endpoint, status_code: int, page: str) -> str:
+    """The message for a 2xx that is not the API's answer (`html_page`)."""
+    if endpoint is Endpoint.RESTART:
+        return (f"answered {status_code} with {page}, not the API's answer (a proxy's page?): the restart may not "
+                "have reached the API; not sent again: the next poll shows what became of it")[:MAX_MESSAGE_CHARS]
+    return f"answered {status_code} with {page}, not the API's answer (a proxy's page?)"[:MAX_MESSAGE_CHARS]
+
+
+def _error_entry(entry: Any) -> str:
+    """One entry of an `errors` list: its most telling field that is set."""
+    if not isinstance(entry, dict):
+        return ""
+    for field in ("detail", "title", "code", "status"):
+        value = entry.get(field)
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+            return str(value).strip()
+    return ""
