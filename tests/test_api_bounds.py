@@ -17,7 +17,8 @@ import pytest
 from pydantic import SecretStr
 
 from watchdog.alerts import WebhookPayload
-from watchdog.api import ALERT_CHUNK, CONCURRENT_BODIES
+from watchdog.api.routes import CONCURRENT_BODIES
+from watchdog.api.webhook import ALERT_CHUNK
 from watchdog.api_input import MAX_PROBLEMS
 from watchdog.config import AlertTrigger, ServerSettings
 from watchdog.engine.decisions import ALERTS_JOINED

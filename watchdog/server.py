@@ -1,4 +1,4 @@
-"""The daemon's HTTP surface: /metrics, /healthz, /readyz (open) and the API of api.py (token).
+"""The daemon's HTTP surface: /metrics, /healthz, /readyz (open) and the API of api/ (token).
 
 prometheus-client's own `start_http_server` answers every path with metrics, so the daemon serves
 its own Starlette app and mounts `make_asgi_app(registry)` at /metrics. Every answer, whatever
@@ -66,7 +66,7 @@ class Probes:
     Every healthy replica is Ready, the standby too: with only the leader Ready, a Deployment of
     two never had more than one available (`kubectl rollout status` waited until its progress
     deadline, KubeDeploymentReplicasMismatch fired for ever). The Service then sends the webhook
-    and the API to either; the standby answers 503 with `Connection: close` (api.py), and the
+    and the API to either; the standby answers 503 with `Connection: close` (api/refusals.py), and the
     retry, on a new connection, is balanced afresh."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:

@@ -307,7 +307,7 @@ def test_kubectl_is_the_pinned_wheel_not_whatever_is_on_path() -> None:
 def test_the_memory_limit_covers_what_the_bounds_allow_at_scale() -> None:
     """The scale benchmark's peak (10,000 connectors, scraped), one list answer at the size cap
     while it is parsed (7x its size, measured), and the request bodies parsed at once (10x)."""
-    from watchdog.api import CONCURRENT_BODIES
+    from watchdog.api.routes import CONCURRENT_BODIES
     from watchdog.config import ApiSettings, ServerSettings
 
     mib = 2**20

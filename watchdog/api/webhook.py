@@ -1,0 +1,64 @@
+"""Alertmanager's webhook (POST /v1/alertmanager): its alerts decided a chunk at a time, once their
+clusters are listed, and the group refused (503) where some could not be acted on now."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from ..alerts import WebhookPayload
+from ..api_input import BadRequest, json_body, validated
+from .context import ApiContext
+from .refusals import listing_retry_after, may_act
+
+# Alerts are decided this many at a time, with a yield to the event loop in between: a webhook
+# of thousands must not keep /healthz (and every other task) waiting until it is done.
+ALERT_CHUNK = 100
+
+
+async def alertmanager(ctx: ApiContext, request: Request, raw: bytes, bodies: asyncio.Semaphore) -> JSONResponse:
+    engine = ctx.engine
+    async with bodies:
+        payload = validated(WebhookPayload, json_body(raw))
+        may_act(ctx)
+        clusters = engine.alert_clusters(payload.alerts)
+        if not ctx.needs_listing(clusters):
+            return await _decide_alerts(ctx, payload, {})
+        del payload  # not kept while the listing is awaited: that wait holds no slot
+    # Outside the slot, and bounded (a few seconds; none while the cluster's key is paused): one
+    # key's 429 pause never holds the webhooks and restarts of other clusters.
+    unlisted = await ctx.ensure_listed(clusters)
+    async with bodies:
+        # Parsed again from the raw bytes: the same alerts, decided now that their clusters are
+        # listed, or refused (503, Alertmanager sends again) where a cluster could not be.
+        payload = validated(WebhookPayload, json_body(raw))
+        may_act(ctx)
+        return await _decide_alerts(ctx, payload, unlisted)
+
+
+async def _decide_alerts(ctx: ApiContext, payload: WebhookPayload, unlisted: dict[str, str]) -> JSONResponse:
+    engine = ctx.engine
+    engine.note_truncation(payload)
+    results = []
+    for start in range(0, len(payload.alerts), ALERT_CHUNK):
+        if start:
+            await asyncio.sleep(0)  # let /healthz, the queue and the polls run between chunks
+        results += engine.on_alerts(payload.alerts[start:start + ALERT_CHUNK], unlisted=unlisted).alerts
+    engine.note_unmatched(results, payload.groupKey)
+    body = {"alerts": [a.as_json() for a in results]}
+    if any(a.retry for a in results):
+        # Some alerts could not be acted on for a reason that passes (a full queue, a cluster
+        # that could not be listed, shutdown): Alertmanager sends the group again; the alerts
+        # already acted on then come back as `duplicate` or inside their backoff.
+        retry_after = listing_retry_after(ctx, {a.cluster for a in results if a.retry and a.cluster in unlisted})
+        # Refused as every other refusal is (BadRequest: its `error` in the answer and in the
+        # http_request line): the line said only `status=503`, each alert's reason in an answer
+        # nobody reads.
+        again = [a for a in results if a.retry]
+        reasons = sorted({a.detail or a.result for a in again})
+        raise BadRequest(503, f"{len(again)} of {len(results)} alert(s) could not be acted on now "
+                              f"({'; '.join(reasons[:3])}{'; ...' if len(reasons) > 3 else ''}): send the group again later",
+                         headers={"Retry-After": retry_after}, **body)
+    return JSONResponse(body)
