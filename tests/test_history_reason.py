@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.testing
 from pydantic import SecretStr
 
 from bench.postgres import PostgresServer, take_lease
@@ -155,7 +156,6 @@ async def test_a_persons_restart_that_joined_a_schedules_on_the_wire_is_remember
     """The schedule's restart is on the wire (the API slow to answer) when a person asks for the
     same connector: the request joins it (`duplicate`), and the one restart's record and its
     restart_finished line say the person's reason, not `scheduled`."""
-    import structlog
 
     from watchdog.engine import MANUAL_RULE
     from watchdog.queue import Phase
@@ -265,7 +265,7 @@ def test_with_postgresql_an_older_releases_table_gets_the_columns_and_keeps_taki
 
 
 def test_with_postgresql_a_role_that_may_not_alter_the_table_keeps_the_history_without_them(
-    postgres_server: PostgresServer, postgres_url: str, capsys: pytest.CaptureFixture[str]
+    postgres_server: PostgresServer, postgres_url: str
 ) -> None:
     """Tables a DBA made with the release before, the application's role granted reads and
     writes only: this release starts and records as before (refused, the upgrade stopped a daemon
@@ -276,18 +276,18 @@ def test_with_postgresql_a_role_that_may_not_alter_the_table_keeps_the_history_w
         with postgres_server.connect(database) as admin:
             admin.execute("ALTER TABLE restart_history DROP COLUMN reason, DROP COLUMN origin")
             admin.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
-        capsys.readouterr()
-        with PostgresStateStore(url, password=SecretStr(PASSWORD)) as store:
-            store.fence(take_lease(postgres_server, postgres_url), "test-replica")
-            store.finish("job-new", KEY, None, record("job-new"))
-            (kept,) = store.history()
+        with structlog.testing.capture_logs() as logs:
+            with PostgresStateStore(url, password=SecretStr(PASSWORD)) as store:
+                store.fence(take_lease(postgres_server, postgres_url), "test-replica")
+                store.finish("job-new", KEY, None, record("job-new"))
+                (kept,) = store.history()
         assert kept.job_id == "job-new" and kept.reason is None
-        out = capsys.readouterr().out
-        assert "history_reason_not_kept" in out and "ALTER TABLE restart_history ADD COLUMN reason text" in out
+        said = [line for line in logs if line["event"] == "history_reason_not_kept"]
+        assert len(said) == 1 and "ALTER TABLE restart_history ADD COLUMN reason text" in str(said[0]), logs
 
 
 def test_with_postgresql_a_table_held_by_a_long_reader_delays_the_start_a_second_at_most(
-    postgres_server: PostgresServer, postgres_url: str, capsys: pytest.CaptureFixture[str]
+    postgres_server: PostgresServer, postgres_url: str
 ) -> None:
     """A pg_dump (README: the copy to keep before an upgrade) holds every table it reads until it
     ends: adding the columns would wait for it, every read and write of the history queued behind,
@@ -302,16 +302,16 @@ def test_with_postgresql_a_table_held_by_a_long_reader_delays_the_start_a_second
     with postgres_server.connect(database) as dump:
         dump.autocommit = False
         dump.execute("SELECT count(*) FROM restart_history")  # its lock held until the transaction ends
-        capsys.readouterr()
         began = time.monotonic()
-        with PostgresStateStore(postgres_url, password=postgres_server.password) as store:
-            epoch = take_lease(postgres_server, postgres_url)
-            store.fence(epoch, "test-replica")
-            store.finish("job-new", KEY, None, record("job-new"))
-            (kept,) = store.history()
+        with structlog.testing.capture_logs() as logs:
+            with PostgresStateStore(postgres_url, password=postgres_server.password) as store:
+                epoch = take_lease(postgres_server, postgres_url)
+                store.fence(epoch, "test-replica")
+                store.finish("job-new", KEY, None, record("job-new"))
+                (kept,) = store.history()
         assert time.monotonic() - began < 4
         assert kept.reason is None
-        assert "history_reason_not_kept" in capsys.readouterr().out
+        assert [line["event"] for line in logs].count("history_reason_not_kept") == 1, logs
         dump.rollback()
     with PostgresStateStore(postgres_url, password=postgres_server.password) as store:  # the next start
         store.fence(epoch, "test-replica")
