@@ -25,6 +25,7 @@ What they share:
     ratelab.py      one rate-limit experiment: a backlog of restarts against a key
     processes.py    `watchdog simulate` and `watchdog run` as real processes on loopback
     postgres.py     a real PostgreSQL server (Debian's package), for the tests too
+    pg_standby.py   a streaming standby of it, promoted in a failover (tests/test_database_failover.py)
     pgbouncer.py    a real PgBouncer (Debian's package) in front of it, for tests/test_database_pooler.py
     report.py       the machine the numbers came from, and plain-text tables
     virtualtime.py  an asyncio event loop on virtual time

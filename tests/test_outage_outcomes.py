@@ -88,7 +88,9 @@ async def leader(server: PostgresServer, url: str, store: PostgresStateStore, na
 
 async def end_in_an_outage(server: PostgresServer, url: str, daemon: Daemon) -> int:
     """Runs the queue while the database refuses writes: every restart ends `dropped`, its outcome
-    kept in memory. Returns how many."""
+    kept in memory. Returns how many. Their wait for the store (dispatch.STORE_WAIT_SECONDS) is
+    over at once: they end as restarts the store stayed unable to record for that long."""
+    daemon.queue.store_wait_seconds = 0
     with read_only(server, url):
         daemon.queue.start()
         await daemon.queue.join()
@@ -187,14 +189,17 @@ async def test_a_restart_whose_turn_meets_the_database_gone_ends_dropped_not_cra
     # the read of its connector's state at the turn raised through the queue, logged as a bug
     # (restart_job_crashed, a traceback) and ended `network_error`, 'internal error:
     # StateStoreError', counted as the API's failure though no call was made (watchdog run on
-    # PostgreSQL, the server stopped with restarts queued). It ends `dropped`, saying the state
-    # could not be read, as the restarts after it do.
+    # PostgreSQL, the server stopped with restarts queued). It waits for the store, as a restart
+    # whose turn meets a database failover does (tests/test_database_failover.py), and ends
+    # `dropped` once the database has stayed out of reach for that wait (shortened here), saying
+    # why, as the restarts after it do.
     port, proxy = delay_proxy.start(postgres_server.port, 0.0)
     far = postgres_url.replace(f":{postgres_server.port}/", f":{port}/")
     names = ["c0", "c1", "c2"]
     try:
         with PostgresStateStore(far, password=postgres_server.password) as store:
             daemon = await leader(postgres_server, postgres_url, store, names)
+            daemon.queue.store_wait_seconds = 1.5
             try:
                 proxy.terminate()  # the database out of reach: its connection cut, none made again
                 proxy.wait(timeout=10)
@@ -212,7 +217,8 @@ async def test_a_restart_whose_turn_meets_the_database_gone_ends_dropped_not_cra
     assert not [e for e in logs if e["event"] == "restart_job_crashed"]
     jobs = daemon.recorder.finished_jobs
     assert [job.outcome for job in jobs] == [Outcome.DROPPED] * len(names)
-    assert "the state file cannot be read" in jobs[0].message
+    assert "the state file cannot be" in jobs[0].message and "load a connector's state" in jobs[0].message
+    assert sorted(e["connector"] for e in logs if e["event"] == "restart_waiting_for_state") == names
 
 
 async def test_a_leader_with_nothing_to_write_is_ready_again_once_its_database_takes_writes(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import islice
 
 from ..breaker import Breaker
@@ -52,6 +52,10 @@ MAY_HAVE_RESTARTED = frozenset({Outcome.ACCEPTED, Outcome.UNCONFIRMED, Outcome.I
 # Every job was kept for the life of the process, its evidence with it: a daemon with failing
 # connectors grew by each restart it made, for good. Counts of every outcome are in `outcomes`.
 FINISHED_KEPT = 10_000
+# Seconds between the recorder's writes of nothing while restarts wait for a failed store
+# (JobRecorder._probe_store): the first, doubled at each try, up to the cap (the 30 s sign of life's).
+STORE_PROBE_FIRST = 1.0
+STORE_PROBE_CAP = 30.0
 
 
 class JobRecorder:
@@ -85,18 +89,60 @@ class JobRecorder:
         self._unrecorded: deque[tuple[str, ConnectorKey, ConnectorState | None, HistoryRecord]] = deque(
             maxlen=UNRECORDED_KEPT)
         self.outcomes: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
+        # The store's failure probed while restarts wait for it (_probe_store): the gap to the
+        # next try, and when that is due.
+        self._probe_gap: float | None = None
+        self._probe_at: datetime | None = None
 
-    def drop_reason(self, job: RestartJob) -> str | None:
+    def store_unavailable(self, job: RestartJob) -> str | None:
+        if not is_shared(self._config().state):
+            # A state file's failure (a full disk, a lock another process holds) does not pass by
+            # itself within seconds as a database failover does: its restarts end `dropped` at once.
+            return None
+        self._probe_store()
+        return self._unavailable(job)
+
+    def _unavailable(self, job: RestartJob) -> str | None:
         if self._state.problem is not None:
             # Its attempt could not be counted: sending it anyway would let a failing connector
             # escape its backoff (and the restart could not be remembered across a crash).
             return f"the state file cannot be written ({self._state.problem})"
         try:
-            latest = self.dry_states.get(job.key) or self._stored(job)
+            if job.key not in self.dry_states:
+                self._stored(job)
         except StateStoreError as exc:
             # The database gone between two writes, nothing failed yet: raised through the queue,
             # the job was logged as a bug (restart_job_crashed) and ended `network_error`, no call made.
             return f"the state file cannot be read ({exc})"
+        return None
+
+    def _probe_store(self) -> None:
+        """While a failed write stands and restarts wait for the store (the queue asks at their
+        turns), a write of nothing (mark_alive) after 1 s, then 2, 4... up to STORE_PROBE_CAP
+        seconds: `problem` clears only with a write that works, and with nothing else writing (a
+        poll every 60 s; alert rules only: the 30 s sign of life) restarts a 1 s database failover
+        had held waited up to a minute. Spaced out: a database out of reach may hold the event loop
+        for its connect timeout at each try."""
+        if self._state.problem is None:
+            self._probe_gap = None
+            return
+        now = self._now()
+        if self._probe_gap is not None and self._probe_at is not None and now < self._probe_at:
+            return
+        self._probe_gap = STORE_PROBE_FIRST if self._probe_gap is None else min(self._probe_gap * 2, STORE_PROBE_CAP)
+        self._probe_at = now + timedelta(seconds=self._probe_gap)
+        if self._probe_gap == STORE_PROBE_FIRST:
+            return  # the failure was just met: the first try a second from now
+        try:
+            self._state.mark_alive(now)
+        except StateStoreError:
+            pass  # still failing: `problem` stands, and says why
+
+    def drop_reason(self, job: RestartJob) -> str | None:
+        unavailable = self._unavailable(job)
+        if unavailable is not None:
+            return unavailable  # a state file's, or a database the queue waited for (dispatch.STORE_WAIT_SECONDS)
+        latest = self.dry_states.get(job.key) or self._stored(job)  # read just now (_unavailable)
         # Not when a firing alert was answered `duplicate` because of this job: a stalled
         # connector looks healthy to a poll, and Alertmanager does not send that alert again
         # before its repeat_interval (hours), so dropped, the stall went unrestarted.

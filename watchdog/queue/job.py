@@ -105,6 +105,10 @@ class RestartJob:
     # no request) while only a schedule had asked for it: it goes with the restarts a failure
     # asked for, not at its planned turn (lane.planned).
     failing: bool = False
+    # Since when (the queue's clock) its turn has found the state store unable to read or record
+    # it (a database failover in progress): it waits, queued, for up to STORE_WAIT_SECONDS
+    # (dispatch.py) rather than end `dropped`. None while the store answers.
+    store_waiting_since: float | None = None
 
     def waiting(self, paused: float) -> str:
         """What `watchdog status --daemon` says of a restart queued and not sent yet (`paused`:
@@ -141,6 +145,12 @@ class RestartJob:
 
 
 class JobObserver(Protocol):
+    def store_unavailable(self, job: RestartJob) -> str | None:
+        """Why a shared state database cannot read or record the job now (a failed write and none
+        since, or its connector's state unreadable: a failover in progress), or None. Asked before
+        drop_reason: such a job waits for the database for a while, where drop_reason would end it
+        `dropped` (as it does at once for a state file's failure)."""
+
     def drop_reason(self, job: RestartJob) -> str | None:
         """Why the job is no longer wanted at its turn (the connector recovered, the breaker
         opened...), or None to send it."""

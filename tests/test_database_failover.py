@@ -1,0 +1,120 @@
+"""A real PostgreSQL failover under a running `watchdog run`: a primary and its streaming standby
+(bench/pg_standby.py), the daemon's state.url naming both hosts with
+`target_session_attrs=read-write` (README, "High availability"), the primary stopped and the
+standby promoted while restarts are queued.
+
+Each test makes its own primary and standby and removes them; about 20 s each on an idle machine."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bench.ha import HaWorld, scenario, wait_until
+from bench.pg_standby import StreamingStandby
+from bench.postgres import PostgresServer
+
+pytestmark = pytest.mark.process
+
+LEASE: dict[str, float] = {"lease_duration": 6, "renew_deadline": 4, "renew_interval": 1}
+REQUESTED = [f"requested-{i:02d}" for i in range(30)]
+
+
+class Pair:
+    def __init__(self) -> None:
+        self.primary = PostgresServer()
+        self.primary.start()
+        self.standby: StreamingStandby | None = None
+        try:
+            url = self.primary.database()
+            self.name = url.rsplit("/", 1)[1]
+            self.standby = StreamingStandby(self.primary)
+            self.standby.start()
+        except BaseException:
+            self.destroy()
+            raise
+
+    @property
+    def url(self) -> str:
+        assert self.standby is not None
+        return (f"postgresql://watchdog@127.0.0.1:{self.primary.port},127.0.0.1:{self.standby.port}/{self.name}"
+                "?target_session_attrs=read-write")
+
+    def query(self, server: PostgresServer, sql: str) -> list[tuple[Any, ...]]:
+        with server.connect(self.name) as conn:
+            return conn.execute(sql).fetchall()
+
+    def destroy(self) -> None:
+        if self.standby is not None:
+            self.standby.destroy()
+        self.primary.destroy()
+
+
+@pytest.fixture
+def pair() -> Iterator[Pair]:
+    made = Pair()
+    try:
+        yield made
+    finally:
+        made.destroy()
+
+
+@pytest.fixture
+def world(tmp_path: Path, pair: Pair) -> Iterator[HaWorld]:
+    rules = [{"name": "heal", "trigger": {"type": "status", "interval": 60}, "select": {"include": ["requested-*"]}}]
+    made = HaWorld(tmp_path, pair.primary, pair.url, rules, lease=LEASE,
+                   settings={"rate_limit": {"max_requests_per_second": 10, "max_concurrent_requests": 1}})
+    try:
+        yield made
+    finally:
+        made.stop()
+        print(made.tails())
+
+
+def test_restarts_queued_across_a_database_failover_are_sent_once_not_dropped(world: HaWorld, pair: Pair) -> None:
+    # 60 restarts asked for through the API (each answered 202), a 10/s budget: the primary
+    # stopped (fast) with 34 of them queued, the standby promoted 0.5 s later. The first queued
+    # restart whose turn met the database gone ended `dropped`, and so did every one behind it,
+    # each turn failing at once ("the last attempt to connect failed less than a second ago"):
+    # all 34 `dropped` within 0.2 s, never sent, though the leader kept its lease and the new
+    # primary took writes a second later. They now wait for the store, and go.
+    world.start_simulator(scenario([{"name": n} for n in REQUESTED]))
+    replica = world.start("a")
+    assert world.leader() is replica
+    wait_until(lambda: replica.ready() == 200, 30, "the leader is ready")
+    with httpx.Client(timeout=10) as client:
+        for name in REQUESTED:
+            assert world.request_restart(replica, name, client).status_code == 202
+    wait_until(lambda: len(world.restarts()) >= 5, 20, "restarts under way")
+    assert pair.standby is not None
+    wait_until(lambda: pair.standby is not None and pair.standby.caught_up(pair.primary), 10, "the standby caught up")
+    pair.primary.stop("fast")
+    sent_at_failover = len(world.restarts())
+    assert sent_at_failover < len(REQUESTED) - 10, "too few restarts left queued to fail over"
+    time.sleep(0.5)
+    pair.standby.promote()
+    promoted = time.monotonic()
+
+    def all_ended() -> bool:
+        assert pair.standby is not None
+        rows = pair.query(pair.standby, "SELECT count(*) FROM pending_request")
+        return rows[0][0] == 0
+    wait_until(all_ended, 40, "every request ended", every=0.5)
+    # The queue tries the store again within seconds (JobRecorder._probe_store): with nothing else
+    # writing (a poll every 60 s), the restarts waited for the 30 s sign of life before.
+    assert time.monotonic() - promoted < 15, f"the queue went on {time.monotonic() - promoted:.1f}s after the promotion"
+
+    sent = Counter(c["connector"] for c in world.restarts())
+    assert sorted(sent) == REQUESTED, f"never sent: {sorted(set(REQUESTED) - set(sent))}"
+    assert max(sent.values()) == 1, f"sent twice: {[n for n, k in sent.items() if k > 1]}"
+    outcomes = Counter(row[0] for row in pair.query(pair.standby, "SELECT outcome FROM restart_history"))
+    assert outcomes == {"accepted": len(REQUESTED)}, outcomes
+    assert replica.leading(), "the leader led on across the failover"
+    waited = replica.events("restart_waiting_for_state")
+    assert waited and not replica.events("restart_job_crashed")
