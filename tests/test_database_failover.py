@@ -118,3 +118,54 @@ def test_restarts_queued_across_a_database_failover_are_sent_once_not_dropped(wo
     assert replica.leading(), "the leader led on across the failover"
     waited = replica.events("restart_waiting_for_state")
     assert waited and not replica.events("restart_job_crashed")
+    # The standby had every commit (a fast stop sends the last WAL to it): nothing was lost, none said.
+    assert not replica.events("state_database_rolled_back")
+
+
+def test_a_failover_that_loses_the_last_commits_is_said_and_sends_nothing_twice(world: HaWorld, pair: Pair) -> None:
+    # An asynchronous standby 8 s behind, promoted (pg_ctl stop -m immediate on the primary): the
+    # new primary's lease row still named the leader under its epoch, 8 s old, so the leader
+    # renewed it and led on, and nothing said a word, though 31 of 46 history records were gone
+    # and the requests of the 8 restarts it had sent and finished in those seconds were pending
+    # again: at the next rollout the new leader sent each of them a second time. The leader now
+    # says its database lost commits, and finishes those requests again.
+    world.start_simulator(scenario([{"name": n} for n in REQUESTED]))
+    first = world.start("a")
+    assert world.leader() is first
+    wait_until(lambda: first.ready() == 200, 30, "the leader is ready")
+    with httpx.Client(timeout=10) as client:
+        for name in REQUESTED:
+            assert world.request_restart(first, name, client).status_code == 202
+    assert pair.standby is not None
+    wait_until(lambda: pair.standby is not None and pair.standby.caught_up(pair.primary), 10, "the standby caught up")
+    pair.standby.cut_off()  # every request is on it; what the leader writes from now on is not
+    cut_at = len(world.restarts())
+    wait_until(lambda: len(world.restarts()) >= cut_at + 8, 20, "restarts sent after the standby fell behind")
+    time.sleep(LEASE["renew_interval"] * 2)  # renewals the standby never receives
+    pair.primary.stop("immediate")
+    pair.standby.promote()
+    wait_until(lambda: bool(first.events("state_database_rewritten")), 15, "the leader writes again what was lost")
+    (said,) = first.events("state_database_rolled_back")
+    assert said["level"] == "error"
+    assert LEASE["renew_interval"] * 2 <= said["lost_seconds"] <= 60, said
+    (rewritten,) = first.events("state_database_rewritten")
+    assert rewritten["finished_again"] >= 8, rewritten
+    assert first.leading(), "the lease survived: the leader leads on"
+
+    def all_ended() -> bool:
+        assert pair.standby is not None
+        return pair.query(pair.standby, "SELECT count(*) FROM pending_request")[0][0] == 0
+    wait_until(all_ended, 30, "every request ended", every=0.5)
+    # A rollout: the next leader recovers what the database says is pending (nothing now).
+    second = world.start("b")
+    assert first.process is not None
+    first.process.terminate()
+    first.process.wait(timeout=30)
+    wait_until(second.leading, 15, "the next replica leads")
+    wait_until(lambda: second.ready() == 200, 30, "the next leader is ready")
+    time.sleep(2)
+    sent = Counter(c["connector"] for c in world.restarts())
+    assert sorted(sent) == REQUESTED, f"never sent: {sorted(set(REQUESTED) - set(sent))}"
+    assert max(sent.values()) == 1, f"sent twice: {sorted(n for n, k in sent.items() if k > 1)}"
+    history = Counter(row[0] for row in pair.query(pair.standby, "SELECT connector FROM restart_history"))
+    assert max(history.values()) == 1, "a restart recorded twice"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from itertools import islice
 
@@ -18,6 +18,7 @@ from ..model import (
     Health,
     HistoryRecord,
     Outcome,
+    PendingPhase,
     RestartRequest,
     Trigger,
     asked_by,
@@ -402,6 +403,41 @@ class JobRecorder:
             for _ in part:
                 job_id, key = self._unrecorded.popleft()[:2]
                 log.warning("restart_outcome_recorded_late", cluster=key.cluster, connector=key.connector, job=job_id)
+
+    def rewrite_lost(self, live: Iterable[RestartJob]) -> tuple[int, int]:
+        """The database lost its last commits while this replica led on (a failover to an
+        asynchronous standby: Elector's `state_database_rolled_back`): what it lost of the
+        restarts' requests is written again from what this leader knows. Requests of restarts it
+        finished since, pending again, are finished again (their history records with them): left
+        pending, the next leader (a rollout) sent each a second time. Requests of restarts still
+        queued here (`live`), gone, are added again: else lost without a word if this replica stood
+        by or stopped before sending them. Returns (finished again, added again)."""
+        pending = self._state.pending()
+        live_jobs = {job.id: job for job in live}
+        finished = {job.id: job for job in self.finished_jobs}
+        unrecorded = {entry[0] for entry in self._unrecorded}  # written with them below already
+        now = self._now()
+        again = 0
+        for job_id in dict.fromkeys(p.job_id for p in pending):
+            job = finished.get(job_id)
+            if job_id in live_jobs or job_id in unrecorded or job is None or job.outcome is Outcome.UNSENT:
+                continue
+            try:
+                state = self._stored(job)
+            except StateStoreError:
+                state = ConnectorState()
+            self._unrecorded.append((job.id, job.key, None, self._history(job, state, now)))
+            again += 1
+        stored = {p.request.id for p in pending}
+        added = 0
+        for job in live_jobs.values():
+            phase = PendingPhase.SENDING if job.maybe_sent else PendingPhase.QUEUED
+            for request in job.requests:
+                if request.id not in stored:
+                    self._state.add_pending(request, job.id, phase=phase)
+                    added += 1
+        self.record_unrecorded()
+        return again, added
 
     def stand_by(self) -> int:
         """This replica stopped leading: the outcomes the store did not take are dropped, their

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TypeVar
 
 import psycopg
@@ -36,6 +37,15 @@ from .metrics import LeadershipMetrics
 log = get_logger("watchdog.leadership")
 
 T = TypeVar("T")
+
+ROLLED_BACK_NOTE = (
+    "the lease row holds an older renewal than the last this leader wrote: the database lost its last commits (an "
+    "asynchronous standby promoted by a failover, or a restore), and with them what the daemon recorded in those "
+    "lost_seconds: restarts in the history, attempt counts and backoff, gave-up flags, requests asked for, and the "
+    "end of restarts sent. This leader leads on with what it holds in memory, and writes again the requests it knows "
+    "of (state_database_rewritten). Compare `watchdog history` with this replica's restart_finished lines since "
+    "found_renewed_at (docs/runbook.md); prefer synchronous replication for the state database"
+)
 Elected = Callable[[int], Awaitable[None]]
 Lost = Callable[[str], Awaitable[None]]
 
@@ -78,6 +88,12 @@ class Elector:
         self._on_lost: Lost | None = None
         self._last_error: str | None = None
         self._reached = False  # whether a campaign or renewal has reached the database yet
+        # The renewal time this replica last wrote on the lease row while it leads (the database's
+        # clock): what its next renewal must find there, unless the database lost commits.
+        self._written: datetime | None = None
+        # Called (by the daemon) once this leader found that its database lost commits: it writes
+        # again what it knows of the restarts' requests (LeadershipHost._rewrite_lost).
+        self.on_rolled_back: Callable[[], None] | None = None
         # The lease's holder as last read (this replica while it leads), None when no valid lease
         # was seen: what a standby's /readyz and its 503 name, so that a human knows whom to ask.
         self.holder: str | None = None
@@ -203,7 +219,7 @@ class Elector:
             await self._failed("campaign", exc)
             return
         self._recovered()
-        epoch, self.absent_for = acquired.epoch, acquired.absent_for
+        epoch, self.absent_for, self._written = acquired.epoch, acquired.absent_for, acquired.renewed_at
         self.leading, self.epoch, self.holder, self._lapsed = True, epoch, self.identity, False
         self._deadline = self.timing.send_deadline(started)
         self._metrics.show(leading=True, epoch=epoch)
@@ -290,7 +306,28 @@ class Elector:
         assert self.epoch is not None
         lease_ends = self._deadline - self.timing.renew_deadline + self.timing.lease_duration - self.timing.margin / 2
         conn = await self._connection(within=max(0.05, lease_ends - self._clock()))
-        return await _within(conn, lease.renew(conn, self.identity, self.epoch, self.timing.lease_duration), timeout)
+        renewed = await _within(conn, lease.renew(conn, self.identity, self.epoch, self.timing.lease_duration), timeout)
+        if renewed is None:
+            return False
+        self._check_rollback(renewed)
+        return True
+
+    def _check_rollback(self, renewed: lease.Renewed) -> None:
+        """Say so when the lease row holds an older renewal than the last this leader wrote: its
+        database lost its last commits (an asynchronous standby promoted by a failover, a restore
+        from a backup), and what the store wrote meanwhile with them. The lease survived under the
+        same holder and epoch, so the leader leads on, and nothing else said a word: a drill with
+        the standby 8 s behind lost 31 of 46 history records, and left the requests of 8 restarts
+        sent and finished pending, which the next leader (a rollout) sends again."""
+        written, self._written = self._written, renewed.written
+        if written is None or renewed.previous is None or renewed.previous >= written:
+            return
+        log.error("state_database_rolled_back", replica=self.identity, epoch=self.epoch,
+                  lost_seconds=round((written - renewed.previous).total_seconds(), 3),
+                  found_renewed_at=renewed.previous.isoformat(), last_renewed_at=written.isoformat(),
+                  database=self._database, note=ROLLED_BACK_NOTE)
+        if self.on_rolled_back is not None:
+            self.on_rolled_back()
 
     def _renewed(self, started: float, late: bool) -> None:
         if late:

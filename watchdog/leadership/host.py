@@ -63,6 +63,8 @@ class LeadershipHost:
         fence the store's writes with the epoch, recover what the last leader left pending
         exactly as after a crash, and start the queue and the triggers."""
         self.state.fence(epoch, self._holder())
+        if isinstance(self.leadership, Elector):
+            self.leadership.on_rolled_back = self._rewrite_lost
         # In slices beside the start (a full disk: `history_not_pruned`, and the start goes on).
         self._prune_history()
         # Requests kept for a cluster discovery may find wait for its first refresh (leader only:
@@ -103,6 +105,26 @@ class LeadershipHost:
     def _holder(self) -> str | None:
         """The lease holder this replica is elected as (None with one daemon per SQLite file)."""
         return self.leadership.identity if isinstance(self.leadership, Elector) else None
+
+    def _rewrite_lost(self) -> None:
+        """The leader's database lost its last commits (a failover to an asynchronous standby;
+        Elector logged `state_database_rolled_back`): write again what it knows of the restarts'
+        requests (JobRecorder.rewrite_lost). Left as the database had them, the requests of the
+        restarts it had finished meanwhile were pending again, and the next leader sent each of
+        them a second time."""
+        if not self.leadership.leading:
+            return
+        try:
+            again, added = self.recorder.rewrite_lost(self.queue.pending_jobs())
+        except StateStoreError as exc:  # fenced too: another replica leads, its recovery decides
+            log.error("state_database_not_rewritten", error=str(exc),
+                      note="the requests of restarts finished since the lost commits may be sent again by the next "
+                           "leader: see docs/runbook.md, \"After a failover of the state database\"")
+            return
+        log.warning("state_database_rewritten", finished_again=again, added_again=added,
+                    note="requests of restarts this leader finished since the lost commits were finished again, and "
+                         "those it still has queued added again; history records of restarts finished in those "
+                         "seconds whose requests were gone too stay lost")
 
     async def _follow(self, reason: str) -> None:
         """This replica stopped leading: no write, no trigger, no call from here on. Jobs not

@@ -9,6 +9,7 @@ what the store's writes are fenced with (state/postgres.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -51,16 +52,19 @@ SET holder = %(me)s, epoch = epoch + 1, expires_at = clock_timestamp() + make_in
     acquired_at = clock_timestamp(), renewed_at = clock_timestamp()
 WHERE id = 1 AND (expires_at <= clock_timestamp() OR holder = %(me)s)
 RETURNING epoch, extract(epoch FROM clock_timestamp() - (SELECT renewed_at FROM previous)),
-          (SELECT holder FROM previous) IS NOT NULL
+          (SELECT holder FROM previous) IS NOT NULL, renewed_at
 """
 # A replica that stepped down (it could not renew in time) and finds its own name still there may
 # take the lease again at once: the epoch rises all the same, so whatever it had decided before is
 # fenced off.
 
+# Also returns the renewal time the row held before (the CTE reads the row as it was) and the one
+# written now: the holder compares the former with the last one it wrote (Elector._check_rollback).
 RENEW = """
+WITH previous AS (SELECT renewed_at FROM leader_lease WHERE id = 1)
 UPDATE leader_lease SET expires_at = clock_timestamp() + make_interval(secs => %(lease)s), renewed_at = clock_timestamp()
 WHERE id = 1 AND holder = %(me)s AND epoch = %(epoch)s
-RETURNING epoch
+RETURNING (SELECT renewed_at FROM previous), renewed_at
 """
 
 RELEASE = """
@@ -105,19 +109,31 @@ class Acquired:
     # step-down. False for a lease released at a clean stop (every rollout's handover), restored,
     # or never held.
     taken_over: bool = False
+    # The renewal time this acquisition wrote (the database's clock).
+    renewed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Renewed:
+    # The row's renewal time before this renewal, and the one it wrote (the database's clock): a
+    # holder that finds an older one than it last wrote renews a row its database lost commits
+    # of (an asynchronous standby promoted, a restore).
+    previous: datetime | None
+    written: datetime
 
 
 async def acquire(conn: AsyncConnection, me: str, lease_seconds: float) -> Acquired | None:
     """The new epoch if this replica now holds the lease, else None (another holds a valid one)."""
     cursor = await conn.execute(ACQUIRE, {"me": me, "lease": lease_seconds})
     row = await cursor.fetchone()
-    return None if row is None else Acquired(int(row[0]), None if row[1] is None else float(row[1]), bool(row[2]))
+    return None if row is None else Acquired(int(row[0]), None if row[1] is None else float(row[1]), bool(row[2]), row[3])
 
 
-async def renew(conn: AsyncConnection, me: str, epoch: int, lease_seconds: float) -> bool:
-    """False: the lease is no longer ours under this epoch (another replica took it over)."""
+async def renew(conn: AsyncConnection, me: str, epoch: int, lease_seconds: float) -> Renewed | None:
+    """None: the lease is no longer ours under this epoch (another replica took it over)."""
     cursor = await conn.execute(RENEW, {"me": me, "epoch": epoch, "lease": lease_seconds})
-    return await cursor.fetchone() is not None
+    row = await cursor.fetchone()
+    return None if row is None else Renewed(row[0], row[1])
 
 
 async def release(conn: AsyncConnection, me: str, epoch: int) -> None:
