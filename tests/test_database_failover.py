@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.ha import HaWorld, scenario, wait_until
+from bench.ha import HaWorld, Replica, scenario, wait_until
 from bench.pg_standby import StreamingStandby
 from bench.postgres import PostgresServer
 
@@ -50,6 +50,11 @@ class Pair:
         with server.connect(self.name) as conn:
             return conn.execute(sql).fetchall()
 
+    def pending(self) -> int:
+        """Requests pending in the new primary (the standby, promoted)."""
+        assert self.standby is not None
+        return int(self.query(self.standby, "SELECT count(*) FROM pending_request")[0][0])
+
     def destroy(self) -> None:
         if self.standby is not None:
             self.standby.destroy()
@@ -77,13 +82,8 @@ def world(tmp_path: Path, pair: Pair) -> Iterator[HaWorld]:
         print(made.tails())
 
 
-def test_restarts_queued_across_a_database_failover_are_sent_once_not_dropped(world: HaWorld, pair: Pair) -> None:
-    # 60 restarts asked for through the API (each answered 202), a 10/s budget: the primary
-    # stopped (fast) with 34 of them queued, the standby promoted 0.5 s later. The first queued
-    # restart whose turn met the database gone ended `dropped`, and so did every one behind it,
-    # each turn failing at once ("the last attempt to connect failed less than a second ago"):
-    # all 34 `dropped` within 0.2 s, never sent, though the leader kept its lease and the new
-    # primary took writes a second later. They now wait for the store, and go.
+def leader_asked_for_every_restart(world: HaWorld) -> Replica:
+    """One replica leading, each of REQUESTED asked for through its API (202)."""
     world.start_simulator(scenario([{"name": n} for n in REQUESTED]))
     replica = world.start("a")
     assert world.leader() is replica
@@ -91,21 +91,35 @@ def test_restarts_queued_across_a_database_failover_are_sent_once_not_dropped(wo
     with httpx.Client(timeout=10) as client:
         for name in REQUESTED:
             assert world.request_restart(replica, name, client).status_code == 202
+    return replica
+
+
+def caught_up(pair: Pair) -> StreamingStandby:
+    """The standby, once it has replayed all the primary has written so far."""
+    standby = pair.standby
+    assert standby is not None
+    wait_until(lambda: standby.caught_up(pair.primary), 10, "the standby caught up")
+    return standby
+
+
+def test_restarts_queued_across_a_database_failover_are_sent_once_not_dropped(world: HaWorld, pair: Pair) -> None:
+    # 60 restarts asked for through the API (each answered 202), a 10/s budget: the primary
+    # stopped (fast) with 34 of them queued, the standby promoted 0.5 s later. The first queued
+    # restart whose turn met the database gone ended `dropped`, and so did every one behind it,
+    # each turn failing at once ("the last attempt to connect failed less than a second ago"):
+    # all 34 `dropped` within 0.2 s, never sent, though the leader kept its lease and the new
+    # primary took writes a second later. They now wait for the store, and go.
+    replica = leader_asked_for_every_restart(world)
     wait_until(lambda: len(world.restarts()) >= 5, 20, "restarts under way")
-    assert pair.standby is not None
-    wait_until(lambda: pair.standby is not None and pair.standby.caught_up(pair.primary), 10, "the standby caught up")
+    standby = caught_up(pair)
     pair.primary.stop("fast")
     sent_at_failover = len(world.restarts())
     assert sent_at_failover < len(REQUESTED) - 10, "too few restarts left queued to fail over"
     time.sleep(0.5)
-    pair.standby.promote()
+    standby.promote()
     promoted = time.monotonic()
 
-    def all_ended() -> bool:
-        assert pair.standby is not None
-        rows = pair.query(pair.standby, "SELECT count(*) FROM pending_request")
-        return rows[0][0] == 0
-    wait_until(all_ended, 40, "every request ended", every=0.5)
+    wait_until(lambda: pair.pending() == 0, 40, "every request ended", every=0.5)
     # The queue tries the store again within seconds (JobRecorder._probe_store): with nothing else
     # writing (a poll every 60 s), the restarts waited for the 30 s sign of life before.
     assert time.monotonic() - promoted < 15, f"the queue went on {time.monotonic() - promoted:.1f}s after the promotion"
@@ -113,7 +127,7 @@ def test_restarts_queued_across_a_database_failover_are_sent_once_not_dropped(wo
     sent = Counter(c["connector"] for c in world.restarts())
     assert sorted(sent) == REQUESTED, f"never sent: {sorted(set(REQUESTED) - set(sent))}"
     assert max(sent.values()) == 1, f"sent twice: {[n for n, k in sent.items() if k > 1]}"
-    outcomes = Counter(row[0] for row in pair.query(pair.standby, "SELECT outcome FROM restart_history"))
+    outcomes = Counter(row[0] for row in pair.query(standby, "SELECT outcome FROM restart_history"))
     assert outcomes == {"accepted": len(REQUESTED)}, outcomes
     assert replica.leading(), "the leader led on across the failover"
     waited = replica.events("restart_waiting_for_state")
@@ -129,21 +143,14 @@ def test_a_failover_that_loses_the_last_commits_is_said_and_sends_nothing_twice(
     # and the requests of the 8 restarts it had sent and finished in those seconds were pending
     # again: at the next rollout the new leader sent each of them a second time. The leader now
     # says its database lost commits, and finishes those requests again.
-    world.start_simulator(scenario([{"name": n} for n in REQUESTED]))
-    first = world.start("a")
-    assert world.leader() is first
-    wait_until(lambda: first.ready() == 200, 30, "the leader is ready")
-    with httpx.Client(timeout=10) as client:
-        for name in REQUESTED:
-            assert world.request_restart(first, name, client).status_code == 202
-    assert pair.standby is not None
-    wait_until(lambda: pair.standby is not None and pair.standby.caught_up(pair.primary), 10, "the standby caught up")
-    pair.standby.cut_off()  # every request is on it; what the leader writes from now on is not
+    first = leader_asked_for_every_restart(world)
+    standby = caught_up(pair)
+    standby.cut_off()  # every request is on it; what the leader writes from now on is not
     cut_at = len(world.restarts())
     wait_until(lambda: len(world.restarts()) >= cut_at + 8, 20, "restarts sent after the standby fell behind")
     time.sleep(LEASE["renew_interval"] * 2)  # renewals the standby never receives
     pair.primary.stop("immediate")
-    pair.standby.promote()
+    standby.promote()
     wait_until(lambda: bool(first.events("state_database_rewritten")), 15, "the leader writes again what was lost")
     (said,) = first.events("state_database_rolled_back")
     assert said["level"] == "error"
@@ -152,10 +159,7 @@ def test_a_failover_that_loses_the_last_commits_is_said_and_sends_nothing_twice(
     assert rewritten["finished_again"] >= 8, rewritten
     assert first.leading(), "the lease survived: the leader leads on"
 
-    def all_ended() -> bool:
-        assert pair.standby is not None
-        return pair.query(pair.standby, "SELECT count(*) FROM pending_request")[0][0] == 0
-    wait_until(all_ended, 30, "every request ended", every=0.5)
+    wait_until(lambda: pair.pending() == 0, 30, "every request ended", every=0.5)
     # A rollout: the next leader recovers what the database says is pending (nothing now).
     second = world.start("b")
     assert first.process is not None
@@ -167,5 +171,5 @@ def test_a_failover_that_loses_the_last_commits_is_said_and_sends_nothing_twice(
     sent = Counter(c["connector"] for c in world.restarts())
     assert sorted(sent) == REQUESTED, f"never sent: {sorted(set(REQUESTED) - set(sent))}"
     assert max(sent.values()) == 1, f"sent twice: {sorted(n for n, k in sent.items() if k > 1)}"
-    history = Counter(row[0] for row in pair.query(pair.standby, "SELECT connector FROM restart_history"))
+    history = Counter(row[0] for row in pair.query(standby, "SELECT connector FROM restart_history"))
     assert max(history.values()) == 1, "a restart recorded twice"
