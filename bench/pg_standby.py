@@ -34,11 +34,16 @@ class StreamingStandby(PostgresServer):
         self._as_user = primary._as_user
         if self._as_user:
             os.chown(self.root, int(self._as_user[1].split("=")[1]), int(self._as_user[2].split("=")[1]))
-        done = subprocess.run(
-            [*self._as_user, str(self.bin / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port), "-U", SUPERUSER,
-             "-D", str(self.data), "--write-recovery-conf", "--wal-method=stream", "--checkpoint=fast", "--no-sync"],
-            capture_output=True, text=True, timeout=90, cwd=self.root,
-            env={**os.environ, "LC_ALL": "C", "PGPASSWORD": self.password.get_secret_value()})
+        try:
+            done = subprocess.run(
+                [*self._as_user, str(self.bin / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port), "-U",
+                 SUPERUSER, "-D", str(self.data), "--write-recovery-conf", "--wal-method=stream", "--checkpoint=fast",
+                 "--no-sync"],
+                capture_output=True, text=True, timeout=90, cwd=self.root,
+                env={**os.environ, "LC_ALL": "C", "PGPASSWORD": self.password.get_secret_value()})
+        except subprocess.TimeoutExpired:
+            shutil.rmtree(self.root, ignore_errors=True)
+            raise
         if done.returncode != 0:
             shutil.rmtree(self.root, ignore_errors=True)
             pytest.fail(f"pg_basebackup failed ({done.returncode}): {done.stderr[-2000:]}", pytrace=False)
