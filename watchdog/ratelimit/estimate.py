@@ -38,9 +38,10 @@ request after its resume point, as a sliding log counts it: _later_start_bound),
 never passes N per longest Reset: every common algorithm's Reset is at most its window, so no key
 sustains more than that. With no X-RateLimit-Limit ever seen, that ceiling is a guess (a sample
 taken right after a sliding counter's boundary is a trickle), which starts no lower than what the
-key took of ours from rest to the first sample's end (_from_rest): at the ceiling, while our requests
-use the pace (USED_SHARE), the ceiling and the rate rise by GUESS_STEP until a 429 at pace fixes
-it. Each 429 at our pace, and each race lost to another client, cuts the ceiling `CEILING_CUT`
+key took of ours from rest to the first sample's end (_from_rest), and so does the rate where the
+first sample is a trickle for sure (shorter than the first 429's pause; on_refusal): at the
+ceiling, while our requests use the pace (USED_SHARE), the ceiling and the rate rise by GUESS_STEP
+until a 429 at pace fixes it. Each 429 at our pace, and each race lost to another client, cuts the ceiling `CEILING_CUT`
 below the pace it came at; a quarter hour after the last one (`REGROW_AFTER`) a cut ceiling rises
 again, while our requests use the pace, since the client that took the difference may have left.
 """
@@ -154,6 +155,7 @@ class RateEstimate:
         self._since_rest = 0  # our admitted requests since we last had nothing to send
         self._rest_ended_at: float | None = None  # ... and when the first of them went
         self._first_burst: int | None = None  # ... counted at the first 429: what the key took at once
+        self._first_shut = 0.0  # how long the first 429's pause held us (on_refusal: a trickle after it)
         self._paced_refusal = False  # a 429 came while pacing: the ceiling is measured, not guessed
         self.contended = False  # another client was seen racing us (on_contention)
         self._last_429 = 0.0  # when the last 429 (or lost race) came
@@ -207,6 +209,8 @@ class RateEstimate:
         lead = self._lead or 0.0
         if self._first_burst is None:
             self._first_burst = self._since_rest
+        if last is None:
+            self._first_shut = resume_at - refused_at
         idle, self._idle = self._idle, False
         no_demand, self._no_demand = self._no_demand, 0.0
         self._quiet(now)
@@ -242,18 +246,36 @@ class RateEstimate:
         if last is not None and span > 0 and not idle:
             sample = self._stretch_sample(admitted - last.admitted, span, limit, reserve)
             earlier_best = self.best_sample  # before this one: what the creep may have gone past
+            from_rest: float | None = None  # the first rate, where the sample is a trickle (below)
             if self.best_sample is None:
                 self.best_sample = sample
                 self._creep_ceiling = _widened(sample, span)
                 if limit is None:
-                    self._creep_ceiling = max(self._creep_ceiling, self._from_rest(resume_at))
+                    rest = self._from_rest(resume_at)
+                    if rest > self._creep_ceiling and span < self._first_shut:
+                        # A trickle: the key kept us out longer after our burst from rest than
+                        # this whole stretch lasted, and took more of ours from rest than the
+                        # stretch can stand for, even with its error bound (a sliding counter
+                        # right after its boundary, its previous window still weighing). What
+                        # it took over the whole time from rest, its pauses included, is the
+                        # better first rate as well as the ceiling (_from_rest). Started at the
+                        # trickle, a sliding counter of 60 per 10 s with Retry-After and no rate
+                        # header (4 s shut, then 4 of ours over 1.6 s: 2.5 per second, 5.5 from
+                        # rest) climbed a step every 5 s and took its backlog of 200 in 1.305 x
+                        # the ideal; from rest, 1.095. Not after a short first pause: there the
+                        # burst from rest may be a token bucket's capacity, above its rate.
+                        from_rest = rest
+                    self._creep_ceiling = max(self._creep_ceiling, rest)
                 if limit is not None:
                     self._later_start_bound = _widened(sample, span, lead)
                 self._sample_span = span
             elif sample > self.best_sample:
                 self.best_sample = sample
             previous_rate = self.measured or 0.0
-            self.measured = sample if self.measured is None else min(sample, self.measured * DECREASE)
+            if self.measured is None:
+                self.measured = sample if from_rest is None else from_rest
+            else:
+                self.measured = min(sample, self.measured * DECREASE)
             if earlier_best is not None and previous_rate > earlier_best:
                 self._back_toward_best(earlier_best, sample, span)
         elif self.measured is not None:
