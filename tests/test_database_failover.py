@@ -120,7 +120,7 @@ def test_restarts_queued_across_a_database_failover_are_sent_once_not_dropped(wo
     promoted = time.monotonic()
 
     wait_until(lambda: pair.pending() == 0, 40, "every request ended", every=0.5)
-    # The queue tries the store again within seconds (JobRecorder._probe_store): with nothing else
+    # The queue tries the store again within seconds (engine/store_probe.py): with nothing else
     # writing (a poll every 60 s), the restarts waited for the 30 s sign of life before.
     assert time.monotonic() - promoted < 15, f"the queue went on {time.monotonic() - promoted:.1f}s after the promotion"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from itertools import islice
 
 from ..breaker import Breaker
@@ -35,6 +35,7 @@ from .core import (
     show_state,
     utc_now,
 )
+from .store_probe import StoreProbe
 
 # Outcomes waiting to be written again when the state file refused them: bounded, should it stay
 # unwritable for long (each is also logged; the oldest are given up first).
@@ -53,10 +54,6 @@ MAY_HAVE_RESTARTED = frozenset({Outcome.ACCEPTED, Outcome.UNCONFIRMED, Outcome.I
 # Every job was kept for the life of the process, its evidence with it: a daemon with failing
 # connectors grew by each restart it made, for good. Counts of every outcome are in `outcomes`.
 FINISHED_KEPT = 10_000
-# Seconds between the recorder's writes of nothing while restarts wait for a failed store
-# (JobRecorder._probe_store): the first, doubled at each try, up to the cap (the 30 s sign of life's).
-STORE_PROBE_FIRST = 1.0
-STORE_PROBE_CAP = 30.0
 
 
 class JobRecorder:
@@ -90,10 +87,8 @@ class JobRecorder:
         self._unrecorded: deque[tuple[str, ConnectorKey, ConnectorState | None, HistoryRecord]] = deque(
             maxlen=UNRECORDED_KEPT)
         self.outcomes: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
-        # The store's failure probed while restarts wait for it (_probe_store): the gap to the
-        # next try, and when that is due.
-        self._probe_gap: float | None = None
-        self._probe_at: datetime | None = None
+        # The store's failure probed while restarts wait for it (store_unavailable).
+        self._probe_store = StoreProbe(state, now)
 
     def store_unavailable(self, job: RestartJob) -> str | None:
         if not is_shared(self._config().state):
@@ -116,28 +111,6 @@ class JobRecorder:
             # the job was logged as a bug (restart_job_crashed) and ended `network_error`, no call made.
             return f"the state file cannot be read ({exc})"
         return None
-
-    def _probe_store(self) -> None:
-        """While a failed write stands and restarts wait for the store (the queue asks at their
-        turns), a write of nothing (mark_alive) after 1 s, then 2, 4... up to STORE_PROBE_CAP
-        seconds: `problem` clears only with a write that works, and with nothing else writing (a
-        poll every 60 s; alert rules only: the 30 s sign of life) restarts a 1 s database failover
-        had held waited up to a minute. Spaced out: a database out of reach may hold the event loop
-        for its connect timeout at each try."""
-        if self._state.problem is None:
-            self._probe_gap = None
-            return
-        now = self._now()
-        if self._probe_gap is not None and self._probe_at is not None and now < self._probe_at:
-            return
-        self._probe_gap = STORE_PROBE_FIRST if self._probe_gap is None else min(self._probe_gap * 2, STORE_PROBE_CAP)
-        self._probe_at = now + timedelta(seconds=self._probe_gap)
-        if self._probe_gap == STORE_PROBE_FIRST:
-            return  # the failure was just met: the first try a second from now
-        try:
-            self._state.mark_alive(now)
-        except StateStoreError:
-            pass  # still failing: `problem` stands, and says why
 
     def drop_reason(self, job: RestartJob) -> str | None:
         unavailable = self._unavailable(job)
