@@ -198,6 +198,8 @@ async def _naive(case: Case) -> Measured:
 
 
 def measure(case: Case, client: str, simulator: Simulator, *, lost: int) -> Measured:
+    # The counts below are taken from the call record, which keeps the newest calls only.
+    assert simulator.calls_forgotten == 0, f"{simulator.calls_forgotten} calls fell off the record"
     own = [c for c in simulator.calls if c.endpoint in OWN_ENDPOINTS]
     admitted = [c.t for c in own if c.status_code != 429]
     start, end = min(c.t for c in own), max(admitted)

@@ -205,3 +205,27 @@ async def test_the_announcement_says_which_key_and_clusters_a_config_needs(capsy
     shown = capsys.readouterr().out
     assert "API keys: demo-key (" in shown and "demo-secret" not in shown
     assert "environment env-demo01: clusters lkc-demo01, lkc-demo02" in shown
+
+
+async def test_a_long_running_simulator_keeps_the_newest_calls_and_says_how_many_it_forgot(
+    served: Serve,
+) -> None:
+    """`watchdog simulate` runs for days in the compose playground: its call record kept every
+    call (about 450 bytes each, 40 MB a day at its one call a second, all serialised by each
+    `GET /_sim/calls`). It keeps the newest `calls_kept` now, and says how many fell off."""
+    simulator = Simulator(Scenario.model_validate(scenario()), calls_kept=3)
+    http = await served(simulator)
+    for name in ("orders-source", "billing-sink", "orders-source", "billing-sink", "orders-source"):
+        assert (await http.get(path(connector=name, operation="status"))).status_code == 200
+    await http.get(path())
+
+    answer = await http.get("/_sim/calls")
+
+    calls = answer.json()
+    assert [(c["endpoint"], c["connector"]) for c in calls] == [
+        ("status", "billing-sink"),
+        ("status", "orders-source"),
+        ("list", None),
+    ]
+    assert answer.headers["X-Calls-Forgotten"] == "3"
+    assert simulator.calls_forgotten == 3 and len(simulator.calls) == 3

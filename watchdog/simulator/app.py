@@ -6,7 +6,7 @@ API, the Metrics API under /v2/metrics/, and self-managed Kafka Connect clusters
 
 Control endpoints (no authentication; never recorded as calls):
 
-    GET    /_sim/calls                        the call record, oldest first
+    GET    /_sim/calls                        the call record, oldest first (the newest 100,000)
     GET    /_sim/state                        {"t": seconds, "connectors": [snapshot, ...]}
     POST   /_sim/faults                       replace the fault rules (a JSON list, like the
                                               scenario's `faults`)
@@ -189,7 +189,12 @@ async def _sleep_unless_disconnected(seconds: float, receive: Receive) -> bool:
 
 def _control_routes(simulator: Simulator) -> list[Route]:
     async def calls(request: Request) -> Response:
-        return JSONResponse([call.as_dict() for call in simulator.calls])
+        # The record keeps the newest calls only (engine.CALLS_KEPT): the header says how many
+        # older ones it no longer holds, so that a count taken from the list is known to be cut.
+        return JSONResponse(
+            [call.as_dict() for call in simulator.calls],
+            headers={"X-Calls-Forgotten": str(simulator.calls_forgotten)},
+        )
 
     async def state(request: Request) -> Response:
         return JSONResponse(simulator.state())

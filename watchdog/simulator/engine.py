@@ -15,6 +15,7 @@ import random
 import re
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from email.utils import formatdate
@@ -43,6 +44,12 @@ __all__ = ["ApiRequest", "CallRecord", "Simulator"]
 
 _FAULT_RULES = TypeAdapter(list[FaultRule])
 _STATE = TypeAdapter(InitialState)
+
+# The call record keeps the newest calls only: `watchdog simulate` runs for days in the compose
+# playground (about 1 call a second there, some 450 bytes a record: 40 MB a day, and every
+# `GET /_sim/calls` serialised all of it). 100,000 calls is about 45 MB and more than any test or
+# bench run makes; `calls_forgotten` counts what fell off, so that nobody reads a cut record as whole.
+CALLS_KEPT = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +82,8 @@ class Simulator:
     simulator is built. `epoch` is the Unix time at t = 0 (default: the wall clock then): the
     Metrics API's timestamps and minute boundaries are `epoch + t`. `seed` (default: the
     scenario's) makes fault probabilities, latency and request ids repeatable. `bound_port` is
-    set by `serve` while it listens.
+    set by `serve` while it listens. `calls_kept` bounds the call record (`calls`) to the newest
+    calls; `calls_forgotten` counts the older ones it dropped.
     """
 
     def __init__(
@@ -85,6 +93,7 @@ class Simulator:
         clock: Callable[[], float] = time.monotonic,
         seed: int | None = None,
         epoch: float | None = None,
+        calls_kept: int = CALLS_KEPT,
     ) -> None:
         self.scenario = scenario
         self.bound_port: int | None = None
@@ -107,7 +116,8 @@ class Simulator:
             "kafka_connect": self._kafka_connect,
         }
         self._faults = FaultBook(scenario.faults, _stream(seed, "faults"))
-        self._calls: list[CallRecord] = []
+        self._calls: deque[CallRecord] = deque(maxlen=calls_kept)
+        self.calls_forgotten = 0  # calls the record no longer holds (the oldest go first)
 
     def now(self) -> float:
         """Seconds since the simulator was built."""
@@ -147,6 +157,8 @@ class Simulator:
         if route.api != "kafka_connect":
             # Kafka Connect sends no request id (observed on 4.3.1); the call record keeps one.
             reply.headers["X-Request-Id"] = request_id
+        if len(self._calls) == self._calls.maxlen:
+            self.calls_forgotten += 1
         self._calls.append(
             CallRecord(
                 t=t,
@@ -187,6 +199,7 @@ class Simulator:
 
     @property
     def calls(self) -> list[CallRecord]:
+        """The newest `calls_kept` calls, oldest first (`calls_forgotten`: how many fell off)."""
         return list(self._calls)
 
     def restarts(
