@@ -242,3 +242,38 @@ async def test_a_full_disk_for_an_hour_of_polls_is_said_every_few_minutes_not_ev
     [ended] = [e for e in logs if e["event"] == "poll_not_judged_ended"]
     assert ended["failed_polls"] == 720
     await w.daemon.stop()
+
+
+async def test_outcomes_past_what_is_kept_to_write_later_are_each_said_given_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The outcomes a state file refused wait in memory to be written later, at most UNRECORDED_KEPT
+    # (10,000). Past that the oldest fell off the deque without a word: its request stayed pending,
+    # and the next start sent again a restart whose `dropped` had been logged. Each is said now, so
+    # that the operator knows which restarts the next start will send (kept: 4 here).
+    monkeypatch.setattr("watchdog.engine.recorder.UNRECORDED_KEPT", 4)
+    connectors = [{"name": f"c{i}"} for i in range(10)]
+    path = tmp_path / "state.db"
+    config = daemon_config([RULE], state={"path": str(path)}, queue={"shutdown_deadline": 1, "manual_restart_gap": 0})
+    w = in_process(sim_scenario(connectors), config)
+    for i in range(10):
+        record = w.daemon.engine.on_request(ConnectorKey(CLUSTER, f"c{i}"), None, trigger=Trigger.MANUAL,
+                                            rule=MANUAL_RULE, reason="test", known_missing=False)
+        assert record.job is not None
+    stop_writes(w.daemon.state._db)
+
+    with structlog.testing.capture_logs() as logs:
+        w.daemon.queue.start()
+        await w.daemon.queue.join()
+        allow_writes(w.daemon.state._db)
+        await w.daemon.stop()  # writes what it kept
+
+    assert not w.simulator.restarts()
+    given_up = [e["connector"] for e in logs if e["event"] == "restart_outcome_given_up"]
+    assert given_up == [f"c{i}" for i in range(6)]
+    with SqliteStateStore(path) as store:
+        still_pending = sorted(p.request.key.connector for p in store.pending())
+        recorded = sorted(r.key.connector for r in store.history(limit=100))
+    # What the next start sends is exactly what was said given up; the 4 kept were written.
+    assert still_pending == given_up
+    assert recorded == [f"c{i}" for i in range(6, 10)]

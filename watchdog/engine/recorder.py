@@ -293,7 +293,7 @@ class JobRecorder:
             # job after another: probes unanswered, SIGTERM's deadline ignored for minutes. (A
             # job that may have reached the API is tried at once: its record is what keeps a
             # crash from sending it again.)
-            self._unrecorded.append((job.id, job.key, changed, self._history(job, state, now)))
+            self._keep_unrecorded((job.id, job.key, changed, self._history(job, state, now)))
             log.error("restart_outcome_not_recorded", cluster=job.key.cluster, connector=job.key.connector,
                       job=job.id, outcome=job.outcome.value, error=self._state.problem,
                       note=_NOT_RECORDED_NOTE)
@@ -307,7 +307,7 @@ class JobRecorder:
             except StateStoreError as exc:
                 # The outcome is still counted and logged below; the record is written again with
                 # the next write that succeeds (counted by the store, shown by /readyz).
-                self._unrecorded.append(finish)
+                self._keep_unrecorded(finish)
                 log.error("restart_outcome_not_recorded", cluster=job.key.cluster, connector=job.key.connector,
                           job=job.id, outcome=job.outcome.value, error=str(exc),
                           note=_NOT_RECORDED_NOTE)
@@ -349,6 +349,20 @@ class JobRecorder:
             log.warning("restart_finished", **fields)
         else:
             log.error("restart_finished", **fields)
+
+    def _keep_unrecorded(self, finish: tuple[str, ConnectorKey, ConnectorState | None, HistoryRecord]) -> None:
+        """Keep an outcome the store refused, to be written later. Past UNRECORDED_KEPT the oldest
+        is given up, and said: its request stays pending in the store, so the next start (or
+        leader) sends that restart again though its outcome was logged. The deque dropped it
+        without a word before."""
+        if len(self._unrecorded) == self._unrecorded.maxlen:
+            job_id, key, _, record = self._unrecorded[0]
+            log.error("restart_outcome_given_up", cluster=key.cluster, connector=key.connector, job=job_id,
+                      outcome=record.outcome.value, kept=self._unrecorded.maxlen,
+                      note="more outcomes than this wait to be written; this one's request stays pending "
+                           "in the state store, so the next start (or leader) sends the restart again: "
+                           "check `watchdog history` before it does")
+        self._unrecorded.append(finish)
 
     def record_unrecorded(self) -> None:
         """Write the outcomes the state file did not take, oldest first, until one fails again.
@@ -399,7 +413,7 @@ class JobRecorder:
                 state = self._stored(job)
             except StateStoreError:
                 state = ConnectorState()
-            self._unrecorded.append((job.id, job.key, None, self._history(job, state, now)))
+            self._keep_unrecorded((job.id, job.key, None, self._history(job, state, now)))
             again += 1
         stored = {p.request.id for p in pending}
         added = 0
