@@ -540,24 +540,38 @@ def test_a_dashboard_panel_that_lists_the_values_of_its_series_lists_them_all() 
     import json
 
     from watchdog import metrics
+    from watchdog.discovery.inventory import ClusterState
     from watchdog.model import Outcome, Trigger
 
-    values = {"trigger": {t.value for t in Trigger}, "result": set(metrics.POLL_RESULTS),
-              "outcome": {o.value for o in Outcome}}
+    # The values each (metric, label) a panel groups by can take.
+    values = {
+        ("watchdog_cluster_restarts_total", "trigger"): {t.value for t in Trigger},
+        ("watchdog_cluster_restarts_total", "outcome"): {o.value for o in Outcome},
+        ("watchdog_polls_total", "result"): set(metrics.POLL_RESULTS),
+        ("watchdog_webhook_alerts_total", "result"): set(metrics.WEBHOOK_RESULTS),
+        ("watchdog_stall_checks_total", "verdict"): set(metrics.STALL_VERDICTS),
+        ("watchdog_blocking_checks_total", "result"): set(metrics.BLOCKING_RESULTS),
+        ("watchdog_config_reloads_total", "result"): set(metrics.RELOAD_RESULTS),
+        ("watchdog_discovery_clusters", "state"): {s.value for s in ClusterState},
+    }
     dashboard = json.loads((ROOT / "deploy" / "grafana" / "dashboards" / "connect-watchdog.json").read_text(encoding="utf-8"))
 
     def panels(within: list[dict[str, object]]) -> list[dict[str, object]]:
         return [p for panel in within for p in [panel, *panels(panel.get("panels", []))]]  # type: ignore[arg-type]
 
-    short = []
+    short, checked = [], set()
     for panel in panels(dashboard["panels"]):
         description = str(panel.get("description", ""))
         for target in panel.get("targets", []):  # type: ignore[attr-defined]
-            grouped = re.search(r"sum by \(([\w, ]+)\) \(increase\((watchdog_(?:cluster_restarts|polls)_total)", target["expr"])
+            grouped = re.search(r"sum by \(([\w, ]+)\) \((?:increase\()?(watchdog_\w+)", target["expr"])
             for label in [] if grouped is None else [x.strip() for x in grouped.group(1).split(",")]:
-                named = {v for v in values.get(label, ()) if re.search(rf"(?<![\w-]){v}(?![\w-])", description)}
-                if named and "..." not in description and named != values[label]:
-                    short.append((panel["title"], sorted(values[label] - named)))
+                expected = values.get((grouped.group(2), label), set())  # type: ignore[union-attr]
+                named = {v for v in expected if re.search(rf"(?<![\w-]){v}(?![\w-])", description)}
+                if named and "..." not in description and named != expected:
+                    short.append((panel["title"], sorted(expected - named)))
+                checked |= {(grouped.group(2), label)} if named else set()  # type: ignore[union-attr]
+    # Every panel above lists its values (Restarts by outcome says `...`): none was left unchecked.
+    assert checked >= set(values) - {("watchdog_cluster_restarts_total", "outcome")}, set(values) - checked
     assert not short, short
 
 
