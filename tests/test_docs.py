@@ -559,17 +559,22 @@ def test_a_dashboard_panel_that_lists_the_values_of_its_series_lists_them_all() 
     def panels(within: list[dict[str, object]]) -> list[dict[str, object]]:
         return [p for panel in within for p in [panel, *panels(panel.get("panels", []))]]  # type: ignore[arg-type]
 
-    short, checked = [], set()
+    short: list[tuple[object, list[str]]] = []
+    checked: set[tuple[str, str]] = set()
     for panel in panels(dashboard["panels"]):
         description = str(panel.get("description", ""))
         for target in panel.get("targets", []):  # type: ignore[attr-defined]
             grouped = re.search(r"sum by \(([\w, ]+)\) \((?:increase\()?(watchdog_\w+)", target["expr"])
-            for label in [] if grouped is None else [x.strip() for x in grouped.group(1).split(",")]:
-                expected = values.get((grouped.group(2), label), set())  # type: ignore[union-attr]
+            if grouped is None:
+                continue
+            labels, metric = grouped.groups()
+            for label in (x.strip() for x in labels.split(",")):
+                expected = values.get((metric, label), set())
                 named = {v for v in expected if re.search(rf"(?<![\w-]){v}(?![\w-])", description)}
-                if named and "..." not in description and named != expected:
-                    short.append((panel["title"], sorted(expected - named)))
-                checked |= {(grouped.group(2), label)} if named else set()  # type: ignore[union-attr]
+                if named:
+                    checked.add((metric, label))
+                    if "..." not in description and named != expected:
+                        short.append((panel["title"], sorted(expected - named)))
     # Every panel above lists its values (Restarts by outcome says `...`): none was left unchecked.
     assert checked >= set(values) - {("watchdog_cluster_restarts_total", "outcome")}, set(values) - checked
     assert not short, short
