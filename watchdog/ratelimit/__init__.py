@@ -7,7 +7,8 @@ by the server's answers (see state.py for what it assumes and guarantees).
                  mixins: words.py (the server's Remaining and Reset counted against our
                  requests) and refusals.py (what a 429 does: the pause, and what it teaches)
     budget.py    what the server's last word leaves us, and how it comes back
-    estimate.py  the sustained rate learned from headers and from 429s
+    estimate.py  the sustained rate learned from headers and from 429s, with stretch.py (what
+                 one stretch between two 429s measured: pure arithmetic)
     pacer.py     even spacing at that rate
     outage.py    5xx in a row: the service, not one call, is out (a pause for the key, or a hold
                  on one cluster's restarts)

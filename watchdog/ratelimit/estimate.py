@@ -51,6 +51,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .stretch import stretch_sample, widened
+
 # After a 429 while pacing: at most this fraction of the rate that was refused.
 DECREASE = 0.9
 # Additive increase while no 429 comes: this fraction of the rate, once per span of the first
@@ -101,14 +103,6 @@ REGROW_INTERVALS = 20
 # the next incident's backlog to start at. A stretch between two 429s with an interval that did
 # not use the pace is no sample of the key's rate either (on_refusal).
 USED_SHARE = 0.5
-
-
-def _widened(sample: float, span: float, lead: float = 0.0) -> float:
-    """The highest rate a sample over `span` seconds may stand for: its resume points come from
-    whole-second Retry-After values, each up to a second late (module docstring); at most twice
-    the sample where the span is under 2 s. `lead`: our first request of the stretch went this
-    long after its first resume point (RateEstimate._later_start_bound)."""
-    return sample * span / max(span - 1.0 - lead, span / 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +243,7 @@ class RateEstimate:
             from_rest: float | None = None  # the first rate, where the sample is a trickle (below)
             if self.best_sample is None:
                 self.best_sample = sample
-                self._creep_ceiling = _widened(sample, span)
+                self._creep_ceiling = widened(sample, span)
                 if limit is None:
                     rest = self._from_rest(resume_at)
                     if rest > self._creep_ceiling and span < self._first_shut:
@@ -267,7 +261,7 @@ class RateEstimate:
                         from_rest = rest
                     self._creep_ceiling = max(self._creep_ceiling, rest)
                 if limit is not None:
-                    self._later_start_bound = _widened(sample, span, lead)
+                    self._later_start_bound = widened(sample, span, lead)
                 self._sample_span = span
             elif sample > self.best_sample:
                 self.best_sample = sample
@@ -284,44 +278,20 @@ class RateEstimate:
         self._lead = None
 
     def _stretch_sample(self, got: int, span: float, limit: int | None, reserve: int) -> float:
-        """The rate a stretch between two resume points measured: `got` of our requests admitted
-        in `span` seconds, read against the window floor (and the limit, where a header says it)."""
-        sample = got / span
-        floor = self.window_floor
-        # With the limit known, a stretch less than a second longer than the floor counts as
-        # maybe shorter too: its resume points may each be a second late (module docstring).
-        # There the reading below raises a trickle's sample to the limit per floor and span,
-        # or caps it at the limit per floor. Without the limit it can only lower the sample,
-        # and that was not measured across the property test's servers: left as it was.
-        if span < floor or (limit is not None and span - 1.0 < floor):
-            # Shorter than a window: what got through may be a window's refill taken in a
-            # burst (then `got` per window is the rate, not per span), or the trickle of a
-            # gradual refill (a sliding counter just after its boundary: then the raw sample
-            # is about right). With the limit known, a whole limit per window plus span is
-            # the better guess for the trickle; without it, `got` per window plus span is
-            # the safe one for the burst.
-            if limit is not None:
-                sample = max(sample, max(1, limit - reserve) / (floor + span))
-                # A sliding log's slots come back at the pace they were taken a window
-                # earlier: after a burst, the raw sample mirrors that burst. No algorithm
-                # sustains more than its limit per window, and the window is at least `floor`.
-                sample = min(sample, max(1, limit - reserve) / floor)
-            else:
-                sample = got / (floor + span)
-        if limit is None and self.best_sample is None and self._longest_dry > 0 and self._first_burst:
-            # The key stayed shut past its own hint (a try after the pause refused too, with
-            # nothing admitted: _longest_dry), so the hint does not say when capacity comes
-            # back, and this stretch may be the trickle of a previous period ageing out:
-            # HAProxy's request rate (a sliding counter that counts the requests it refuses
-            # too) with a constant `Retry-After: 1` let one request through per second on a
-            # key of 10, and 200 restarts behind a real HAProxy took 4.9 x the ideal
-            # (benchmark 1d). What the key took at once from rest (the burst that met the
-            # first 429), per the time it stayed shut and this stretch, reads it as the limit
-            # does where a header says it (above). The first sample only: a 429 at that pace
-            # measures again. Not without such a spell: a token bucket's hint (a unit's
-            # return) holds, and its burst says nothing of its rate.
-            sample = max(sample, self._first_burst / (floor + span))
-        return sample
+        """The rate a stretch between two resume points measured (stretch.stretch_sample). What
+        the key took at once from rest counts only for the first sample, with no limit in any
+        header, after the key stayed shut past its own hint (_longest_dry): a 429 at that pace
+        measures again, and without such a spell a token bucket's hint (a unit's return) holds
+        and its burst says nothing of its rate."""
+        shut_past_hint = limit is None and self.best_sample is None and self._longest_dry > 0
+        return stretch_sample(
+            got,
+            span,
+            floor=self.window_floor,
+            limit=limit,
+            reserve=reserve,
+            burst_shut_past_hint=(self._first_burst or 0) if shut_past_hint else 0,
+        )
 
     def _from_rest(self, resume_at: float) -> float:
         """What the key took of ours from rest (our first request since we last had nothing to
@@ -361,7 +331,7 @@ class RateEstimate:
         at a resume point rounded up), going back costs one more 429, after which the rate is cut
         as usual: it is then no longer above the best sample."""
         assert self.measured is not None and self._creep_ceiling is not None
-        self.measured = max(self.measured, min(best, _widened(sample, span), self._creep_ceiling))
+        self.measured = max(self.measured, min(best, widened(sample, span), self._creep_ceiling))
 
     def on_contention(self, now: float, pace: float | None) -> None:
         """A 429 although the server's last word left room: another client took it. Not a
