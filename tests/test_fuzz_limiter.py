@@ -14,7 +14,12 @@ positive finite rate.
 Found this way (2026-12-04): a server that sends X-RateLimit-Limit on its 429s with no
 X-RateLimit-Reset made the rate estimate divide by zero (the window floor, never learned) at a
 later 429 whose stretch since the last resume point was under a second with our requests admitted
-in it: in 94 of 300 random runs of such servers (Retry-After absent, 0, 0.2, 0.5 or 1 s).
+in it: in 94 of 300 random runs of such servers (Retry-After absent, 0, 0.2, 0.5 or 1 s). And
+two ways an hour's quiet was read as the key's rate, each a pace of one request per two hours:
+a 429 after the quiet with no answer admitted since, and a spell of refusals across it read as
+the key's window (in tests/test_ratelimit_parts.py:
+test_a_key_spent_by_another_client_after_a_quiet_spell_is_no_sample_of_its_rate and
+test_a_key_held_right_after_our_own_burst_is_read_as_a_window_of_a_minute_at_most).
 
 Bounded (derandomized, a fixed number of examples); `FUZZ_EXAMPLES=5000` looks further.
 """
@@ -87,10 +92,22 @@ LIMIT_WITHOUT_RESET = [
     for status in [429, 200, 200, 429, 200, 429]
 ]
 
+SENT = Answer(0.0, None, None, {}, 0.0)  # a request sent, no answer yet
+REFUSED, ADMITTED = Answer(0.0, 0, 429, {}, 0.0), Answer(0.0, 0, 200, {}, 0.0)
+# Each found by this test (quiet spells of an hour): a rate learned, an hour without a call, and
+# a 429 before anything of ours is admitted; refusals from the start, none of ours admitted,
+# across an hour; ours admitted, then refusals across an hour.
+QUIET_THEN_REFUSED = [*[SENT] * 10, REFUSED, ADMITTED, REFUSED, ADMITTED, *[SENT] * 3, Answer(3600.0, None, None, {}, 0.0),
+                      REFUSED, SENT]
+HELD_ACROSS_QUIET = [*[SENT] * 5, REFUSED, Answer(3600.0, 0, 429, {}, 0.0), ADMITTED, REFUSED, SENT]
+OURS_THEN_HELD_ACROSS_QUIET = [*[SENT] * 4, ADMITTED, REFUSED, Answer(3600.0, 0, 429, {}, 0.0), ADMITTED, REFUSED, SENT]
 
 @FUZZ
 @given(STEPS)
 @example(LIMIT_WITHOUT_RESET)
+@example(QUIET_THEN_REFUSED)
+@example(HELD_ACROSS_QUIET)
+@example(OURS_THEN_HELD_ACROSS_QUIET)
 def test_no_sequence_of_answers_makes_the_limiter_raise_or_ask_for_an_unusable_wait(steps: list[Answer]) -> None:
     state = RateLimitState(RateLimitSettings(max_pause=MAX_PAUSE), rng=lambda: 0.5)
     now = 1000.0

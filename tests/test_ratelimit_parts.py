@@ -302,6 +302,8 @@ def test_what_was_admitted_between_two_resume_points_is_the_sustained_rate() -> 
 
 def test_a_run_of_refusals_with_nothing_admitted_is_no_sample_but_a_window_floor() -> None:
     estimate = RateEstimate()
+    for _ in range(2):  # ours, admitted: they shut the key
+        estimate.on_admitted()
     estimate.on_refusal(now=0.0, resume_at=1.0, admitted=2, refused_at=0.0)
     estimate.on_refusal(now=1.0, resume_at=3.0, admitted=2, refused_at=1.0)
     estimate.on_refusal(now=3.0, resume_at=7.0, admitted=2, refused_at=3.0)
@@ -310,6 +312,20 @@ def test_a_run_of_refusals_with_nothing_admitted_is_no_sample_but_a_window_floor
     # Two admitted in a moment after a long shut spell: two per (floor + span), not per span.
     estimate.on_refusal(now=7.5, resume_at=8.5, admitted=4, refused_at=7.5)
     assert estimate.measured == pytest.approx(2 / (3.0 + 1.5))
+
+
+def test_a_run_of_refusals_before_anything_of_ours_was_admitted_is_no_window_floor() -> None:
+    # The same spell, with nothing of ours admitted before it: another client held the key, for
+    # as long as it liked; the two admitted after it are read per their span.
+    estimate = RateEstimate()
+    estimate.on_refusal(now=0.0, resume_at=1.0, admitted=0, refused_at=0.0)
+    estimate.on_refusal(now=1.0, resume_at=3.0, admitted=0, refused_at=1.0)
+    estimate.on_refusal(now=3.0, resume_at=7.0, admitted=0, refused_at=3.0)
+    assert estimate.window_floor == 0.0
+    for _ in range(2):
+        estimate.on_admitted()
+    estimate.on_refusal(now=7.5, resume_at=8.5, admitted=2, refused_at=7.5)
+    assert estimate.measured == pytest.approx(2 / 1.5)
 
 
 def test_a_sample_over_about_one_window_may_be_a_trickle_and_is_read_with_the_limit() -> None:
@@ -899,6 +915,104 @@ def test_a_429_after_quiet_hours_is_no_sample_of_the_keys_rate(algorithm: str, m
         refused += more
     assert refused <= most_429s
     assert answered - began <= most_seconds  # about the key's rate, give or take the 429s' pauses
+
+
+@pytest.mark.parametrize("algorithm", ["fixed_aligned", "fixed_anchored", "sliding_log", "sliding_counter", "token_bucket", "gcra"])
+@pytest.mark.parametrize("quiet", [600.0, 3600.0])
+def test_a_key_spent_by_another_client_after_a_quiet_spell_is_no_sample_of_its_rate(algorithm: str, quiet: float) -> None:
+    """The rate learned with a backlog, then a quiet spell with no call at all, then an incident
+    whose first restart meets a key another client just spent (a Terraform apply beside the
+    incident): no answer of ours was admitted between the spell and that 429, so nothing could
+    tell from our use of the pace that the stretch since the last resume point was quiet. Taken
+    as a sample (about 20 admitted over the spell), the backlog of 200 behind it took up to
+    5,169 s on the sliding counter and 18,809 s on the token bucket and the GCRA, where the key
+    allowed 200 s: nothing in flight and no caller waiting for over half the stretch makes it no
+    sample, as before the first one."""
+    limiter, key = state(), budget(algorithm, 10, 10.0)  # 1 per second
+    answered = 0.0
+    for _ in range(60):  # learned with a backlog
+        answered, _ = _restart(limiter, key, answered)
+    learned = limiter.pacing_rate
+    assert learned is not None and learned > 0.9
+    began = answered = answered + quiet
+    taken = began - 0.5  # the other client takes what the key has, just before the incident
+    while key.admit(taken).allowed:
+        taken += 0.001
+    refused = 0
+    for _ in range(200):
+        answered, more = _restart(limiter, key, answered)
+        refused += more
+    assert refused <= 2
+    assert answered - began <= 1.1 * 200 + 1  # measured: 200 to 220 s
+    assert limiter.pacing_rate is not None and limiter.pacing_rate >= 0.9 * learned * 0.9
+
+
+@pytest.mark.parametrize("algorithm", ["fixed_aligned", "fixed_anchored", "sliding_log", "sliding_counter", "token_bucket", "gcra"])
+def _backlog_behind_a_held_key(algorithm: str, before: str, held_for: float = 600.0) -> tuple[float, int]:
+    """Another tool takes everything a key of 10 per 10 s allows for `held_for` seconds; an
+    incident's backlog of 200 waits behind it (Retry-After on each 429, as Confluent documents).
+    The hold starts at the daemon's start (`before` "nothing"), after five polls 30 s apart
+    ("polls"), or right after the backlog's first burst of 10 ("burst"). Returns the seconds from
+    the release to the last restart admitted, and the 429s after the release."""
+    limiter = RateLimitState(RateLimitSettings(reserve=0, max_requests_per_second=1000, max_concurrent_requests=4),
+                             rng=lambda: 0.5)
+    key = budget(algorithm, 10, 10.0)
+    held_until = -1.0
+    refused_after_release = 0
+
+    def restart(at: float) -> float:
+        nonlocal refused_after_release
+        while True:
+            ticket, at = _send_when_allowed(limiter, at)
+            while at < held_until and key.admit(at).allowed:  # the other tool takes all there is
+                pass
+            verdict = key.admit(at)
+            if verdict.allowed:
+                limiter.on_response(at, at + 0.05, 202, RateLimitHeaders(), ticket=ticket)
+                return at + 0.05
+            refused_after_release += at >= held_until
+            limiter.on_response(at, at + 0.05, 429, RateLimitHeaders(retry_after=verdict.retry_after), ticket=ticket)
+            at += 0.05
+
+    now, backlog = 0.0, 200
+    for _ in range(5 if before == "polls" else 0):
+        now = restart(now) + 30.0
+    for _ in range(10 if before == "burst" else 0):
+        now = restart(now)
+        backlog -= 1
+    held_until = now + held_for
+    for _ in range(backlog):
+        now = restart(now)
+    return now - held_until, refused_after_release
+
+
+@pytest.mark.parametrize("algorithm", ["fixed_aligned", "fixed_anchored", "sliding_log", "sliding_counter", "token_bucket", "gcra"])
+@pytest.mark.parametrize("before", ["nothing", "polls"])
+def test_a_key_another_client_held_before_the_rate_was_known_is_no_window(algorithm: str, before: str) -> None:
+    """Our requests were refused all ten minutes, but nothing of ours had shut the key: before,
+    that spell was read as the key's window (it stayed shut at least that long), the first
+    sample after it as 10 per 600 s, and the 200 took 980 to 1,409 s once the key was free where
+    it allowed them in 200 s (an hour's hold: up to 7,161 s). Measured now: 197 to 249 s, with 2
+    to 5 429s after the release (2 before)."""
+    seconds, refused = _backlog_behind_a_held_key(algorithm, before)
+    assert seconds <= 1.3 * 200
+    assert refused <= 6
+
+
+@pytest.mark.parametrize("algorithm", ["fixed_aligned", "fixed_anchored", "sliding_log", "sliding_counter", "token_bucket", "gcra"])
+@pytest.mark.parametrize("held_for", [600.0, 3600.0])
+def test_a_key_held_right_after_our_own_burst_is_read_as_a_window_of_a_minute_at_most(
+    algorithm: str, held_for: float,
+) -> None:
+    """Our backlog's first 10 shut the key, and the other tool takes it from there: that spell
+    began with ours, so it may be the key's window, but a window is read from it only up to
+    LONGEST_DRY_READ (60 s). Read whole, the 190 left took 788 to 1,155 s after a ten-minute
+    hold and 3,481 to 4,875 s after an hour's, where the key allowed them in 190 s. Measured now:
+    289 to 501 s (the first sample after the hold is still read against a minute's window, and
+    the climb from it is slow), 2 429s after the release."""
+    seconds, refused = _backlog_behind_a_held_key(algorithm, "burst", held_for)
+    assert seconds <= 2.6 * 200
+    assert refused <= 4
 
 
 @pytest.mark.parametrize("algorithm", ["fixed_aligned", "fixed_anchored", "sliding_log", "sliding_counter", "token_bucket", "gcra"])

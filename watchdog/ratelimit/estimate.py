@@ -103,6 +103,16 @@ REGROW_INTERVALS = 20
 # the next incident's backlog to start at. A stretch between two 429s with an interval that did
 # not use the pace is no sample of the key's rate either (on_refusal).
 USED_SHARE = 0.5
+# A spell of refusals with nothing admitted is read as the key's window (it stayed shut at least
+# that long: window_floor) up to this many seconds, the longest window this limiter is built and
+# tested for (the property test draws 1 to 60 s). Longer, it is another client holding the key,
+# or a quota far longer than any window, and says nothing of the key once the spell ends: a key
+# another tool held for ten minutes right after our backlog's first burst was read as a window
+# of ten minutes, and the backlog of 200 took 788 to 1,155 s once the key was free, where it
+# allowed them in 200 s (an hour's hold: 3,481 to 4,875 s); now 289 to 498 s (an hour's: 291 to
+# 501 s). On a key whose window is longer, a reading this short costs a 429 more now and then,
+# each paused by the server's word.
+LONGEST_DRY_READ = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +145,7 @@ class RateEstimate:
         self._longest_reset = 0.0
         self._longest_dry = 0.0  # longest stretch of refusals with nothing admitted
         self._spell_start: float | None = None  # first refusal after the last admission
+        self._spell_after_ours = False  # ... and ours were admitted since our last rest before it
         self.spent_seen = False  # an answer said Remaining 0, or a 429 came
         self.refill_seen = False  # ... and a later answer showed the budget coming back
         self._quiet_since = 0.0  # last 429 or last creep step
@@ -143,8 +154,8 @@ class RateEstimate:
         # what is admitted up to the next 429 is our demand, not the key's rate (on_refusal).
         self._idle = False
         # Seconds since the last resume point in which we had nothing to send: nothing in flight
-        # and no caller waiting (on_no_demand). Before the first sample there is no pace to
-        # measure use against, and this is what tells a backlog from quiet hours (on_refusal).
+        # and no caller waiting (on_no_demand): what tells a backlog from quiet hours where no
+        # pace or no admitted answer can (on_refusal).
         self._no_demand = 0.0
         self._since_rest = 0  # our admitted requests since we last had nothing to send
         self._rest_ended_at: float | None = None  # ... and when the first of them went
@@ -213,13 +224,20 @@ class RateEstimate:
             # Nothing got through since the last resume: that pause was too short (a backoff
             # without Retry-After, or several refusals of one burst). Not a sample; capacity
             # comes back later than we thought, and the key has now been shut at least this long,
-            # so its window is at least as long.
-            if self._spell_start is not None:
-                self._longest_dry = max(self._longest_dry, refused_at - self._spell_start)
+            # so its window is at least as long. Only where our own requests shut it: a spell
+            # that began with nothing of ours admitted since we last had nothing to send is
+            # another client's use of the key, as long as that client likes (a key another tool
+            # held ten minutes from our start, read as a window, made the first sample after it
+            # 10 per 600 s on a key of 10 per 10 s: 200 restarts took 980 to 1,409 s where the
+            # key allowed 200 s; tests/test_ratelimit_parts.py). Nor past LONGEST_DRY_READ.
+            if self._spell_start is not None and self._spell_after_ours:
+                dry = min(LONGEST_DRY_READ, refused_at - self._spell_start)
+                self._longest_dry = max(self._longest_dry, dry)
             self._last = _Saturation(max(resume_at, last.resume_at), admitted)
             self._lead = None
             return
         self._spell_start = refused_at
+        self._spell_after_ours = self._since_rest > 0
         if self.measured is not None and self._creep_ceiling is not None:
             # Refused at this rate: it is above what the key sustains for us now, so the creep
             # must stay clearly below it from here on (else it would find this 429 again).
@@ -230,13 +248,17 @@ class RateEstimate:
         # hours, then an incident's backlog and a 429, "measured" 0.02 per second on a key of 1,
         # and the backlog of 200 took over half an hour where the key allowed it in 200 s. Such a
         # 429 only says the pace was too fast: the decrease below, not the sample.
-        # Before the first sample there is no pace to measure use against (_pace_was_used): then
-        # time tells, a stretch with nothing to send for over half of it (one 429 at start, four
-        # quiet hours, and the incident's backlog of 200 took 8,514 s on a key that allows it in
-        # 200 s).
+        # Time tells too, a stretch with nothing to send for over half of it: before the first
+        # sample, where there is no pace to measure use against (_pace_was_used; one 429 at
+        # start, four quiet hours, and the incident's backlog of 200 took 8,514 s on a key that
+        # allows it in 200 s), and after it, where the stretch may hold no admitted answer after
+        # its quiet spell for _pace_was_used to run on: a key that another client held spent
+        # when our first request after an hour's quiet went (a Terraform apply beside an
+        # incident) read the hour as the key's rate, 429 to 429, and the backlog of 200 behind
+        # it took 5,169 s on a sliding counter and 18,809 s on a token bucket where the key
+        # allowed 200 s (tests/test_ratelimit_parts.py).
         span = resume_at - last.resume_at if last is not None else 0.0
-        if self.measured is None:
-            idle = no_demand > (1.0 - USED_SHARE) * span
+        idle = idle or no_demand > (1.0 - USED_SHARE) * span
         if last is not None and span > 0 and not idle:
             sample = self._stretch_sample(admitted - last.admitted, span, limit, reserve)
             earlier_best = self.best_sample  # before this one: what the creep may have gone past
