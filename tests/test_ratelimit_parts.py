@@ -879,6 +879,18 @@ def _restart(limiter: RateLimitState, key: Budget, at: float) -> tuple[float, in
         at += 0.05
 
 
+def _learned_with_a_backlog(algorithm: str) -> tuple[RateLimitState, Budget, float, float]:
+    """A key of 1 per second (10 per 10 s) whose rate a backlog of 60 taught the limiter: the
+    limiter, the key, when the last of the 60 was answered, and the pace learned."""
+    limiter, key = state(), budget(algorithm, 10, 10.0)
+    answered = 0.0
+    for _ in range(60):
+        answered, _ = _restart(limiter, key, answered)
+    learned = limiter.pacing_rate
+    assert learned is not None and learned > 0.9
+    return limiter, key, answered, learned
+
+
 @pytest.mark.parametrize(
     ("algorithm", "most_seconds", "most_429s"),
     [
@@ -899,12 +911,7 @@ def test_a_429_after_quiet_hours_is_no_sample_of_the_keys_rate(algorithm: str, m
     key of 1. Taken as a sample, the incident's backlog of 200 that followed crawled: over half
     an hour on every algorithm, where the key allowed 200 s. The 429 only says the pace was too
     fast: a decrease, not a sample."""
-    limiter, key = state(), budget(algorithm, 10, 10.0)  # 1 per second
-    answered = 0.0
-    for _ in range(60):  # learned with a backlog
-        answered, _ = _restart(limiter, key, answered)
-    learned = limiter.pacing_rate
-    assert learned is not None and learned > 0.9
+    limiter, key, answered, learned = _learned_with_a_backlog(algorithm)
     start = answered + 1.0
     for minute in range(240):
         _restart(limiter, key, start + 60.0 * minute)
@@ -928,12 +935,7 @@ def test_a_key_spent_by_another_client_after_a_quiet_spell_is_no_sample_of_its_r
     5,169 s on the sliding counter and 18,809 s on the token bucket and the GCRA, where the key
     allowed 200 s: nothing in flight and no caller waiting for over half the stretch makes it no
     sample, as before the first one."""
-    limiter, key = state(), budget(algorithm, 10, 10.0)  # 1 per second
-    answered = 0.0
-    for _ in range(60):  # learned with a backlog
-        answered, _ = _restart(limiter, key, answered)
-    learned = limiter.pacing_rate
-    assert learned is not None and learned > 0.9
+    limiter, key, answered, learned = _learned_with_a_backlog(algorithm)
     began = answered = answered + quiet
     taken = began - 0.5  # the other client takes what the key has, just before the incident
     while key.admit(taken).allowed:
