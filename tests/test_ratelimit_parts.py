@@ -946,10 +946,9 @@ def test_a_key_spent_by_another_client_after_a_quiet_spell_is_no_sample_of_its_r
         refused += more
     assert refused <= 2
     assert answered - began <= 1.1 * 200 + 1  # measured: 200 to 220 s
-    assert limiter.pacing_rate is not None and limiter.pacing_rate >= 0.9 * learned * 0.9
+    assert limiter.pacing_rate is not None and limiter.pacing_rate >= 0.8 * learned  # not the quiet's trickle
 
 
-@pytest.mark.parametrize("algorithm", ["fixed_aligned", "fixed_anchored", "sliding_log", "sliding_counter", "token_bucket", "gcra"])
 def _backlog_behind_a_held_key(algorithm: str, before: str, held_for: float = 600.0) -> tuple[float, int]:
     """Another tool takes everything a key of 10 per 10 s allows for `held_for` seconds; an
     incident's backlog of 200 waits behind it (Retry-After on each 429, as Confluent documents).

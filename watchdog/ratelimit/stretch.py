@@ -34,9 +34,9 @@ def stretch_sample(
     # or caps it at the limit per floor. Without the limit it can only lower the sample,
     # and that was not measured across the property test's servers: left as it was.
     # With no floor at all (no Reset in any answer, no spell shut), nothing says how long a
-    # window is: the raw sample stands. A server that sends the limit on its 429s with a
-    # Retry-After under a second and no Reset made the cap below divide by zero (the limiter
-    # raised on the answer: tests/test_fuzz_limiter.py).
+    # window is: the raw sample stands. A server that sends the limit on its 429s and no Reset
+    # made the cap below divide by zero at a stretch under a second (the limiter raised on the
+    # answer: tests/test_fuzz_limiter.py).
     if floor > 0 and (span < floor or (limit is not None and span - 1.0 < floor)):
         # Shorter than a window: what got through may be a window's refill taken in a
         # burst (then `got` per window is the rate, not per span), or the trickle of a
