@@ -22,7 +22,7 @@ from watchdog.ratelimit.estimate import (
 from watchdog.ratelimit.pacer import Pacer
 from watchdog.ratelimit.state import MIN_MARGIN, UNANSWERED_TURN_SECONDS
 from watchdog.ratelimit.words import RESET_SLACK_SECONDS
-from watchdog.simulator.ratelimit import Budget, budget
+from watchdog.simulator.ratelimit import Budget, Verdict, budget
 
 
 def said(ticket: int, remaining: int, sent_at: float, until: float) -> Word:
@@ -949,6 +949,21 @@ def test_a_key_spent_by_another_client_after_a_quiet_spell_is_no_sample_of_its_r
     assert limiter.pacing_rate is not None and limiter.pacing_rate >= 0.8 * learned  # not the quiet's trickle
 
 
+class _HeldKey:
+    """`key`, which another tool takes whole until `held_until`: before each of our requests it
+    takes all the key allows. Counts our 429s after the release."""
+
+    def __init__(self, key: Budget) -> None:
+        self.key, self.held_until, self.refused_after_release = key, -1.0, 0
+
+    def admit(self, t: float) -> Verdict:
+        while t < self.held_until and self.key.admit(t).allowed:
+            pass
+        verdict = self.key.admit(t)
+        self.refused_after_release += not verdict.allowed and t >= self.held_until
+        return verdict
+
+
 def _backlog_behind_a_held_key(algorithm: str, before: str, held_for: float = 600.0) -> tuple[float, int]:
     """Another tool takes everything a key of 10 per 10 s allows for `held_for` seconds; an
     incident's backlog of 200 waits behind it (Retry-After on each 429, as Confluent documents).
@@ -957,34 +972,17 @@ def _backlog_behind_a_held_key(algorithm: str, before: str, held_for: float = 60
     the release to the last restart admitted, and the 429s after the release."""
     limiter = RateLimitState(RateLimitSettings(reserve=0, max_requests_per_second=1000, max_concurrent_requests=4),
                              rng=lambda: 0.5)
-    key = budget(algorithm, 10, 10.0)
-    held_until = -1.0
-    refused_after_release = 0
-
-    def restart(at: float) -> float:
-        nonlocal refused_after_release
-        while True:
-            ticket, at = _send_when_allowed(limiter, at)
-            while at < held_until and key.admit(at).allowed:  # the other tool takes all there is
-                pass
-            verdict = key.admit(at)
-            if verdict.allowed:
-                limiter.on_response(at, at + 0.05, 202, RateLimitHeaders(), ticket=ticket)
-                return at + 0.05
-            refused_after_release += at >= held_until
-            limiter.on_response(at, at + 0.05, 429, RateLimitHeaders(retry_after=verdict.retry_after), ticket=ticket)
-            at += 0.05
-
+    key = _HeldKey(budget(algorithm, 10, 10.0))
     now, backlog = 0.0, 200
     for _ in range(5 if before == "polls" else 0):
-        now = restart(now) + 30.0
+        now = _restart(limiter, key, now)[0] + 30.0
     for _ in range(10 if before == "burst" else 0):
-        now = restart(now)
+        now = _restart(limiter, key, now)[0]
         backlog -= 1
-    held_until = now + held_for
+    key.held_until = now + held_for
     for _ in range(backlog):
-        now = restart(now)
-    return now - held_until, refused_after_release
+        now = _restart(limiter, key, now)[0]
+    return now - key.held_until, key.refused_after_release
 
 
 @pytest.mark.parametrize("algorithm", ["fixed_aligned", "fixed_anchored", "sliding_log", "sliding_counter", "token_bucket", "gcra"])
