@@ -6,6 +6,8 @@ watchdog/simulator/ratelimit.py), not taken from the code.
 
 from __future__ import annotations
 
+import random
+
 import httpx
 import pytest
 from pydantic import ValidationError
@@ -144,6 +146,45 @@ def test_an_other_client_that_leaves_sends_nothing_from_then_on() -> None:
     # With the first admission above, all 9 of the window at 30 s are ours.
     assert all(budgets.admit("k", 30.0).allowed for _ in range(8))
     assert not budgets.admit("k", 30.0).allowed
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_a_runaway_other_client_takes_nearly_every_unit_of_any_algorithm(algorithm: str) -> None:
+    """A loop that ignores 429s, asking for four times the limit: it is refused three times in
+    four, gets all but a sliver of the limit, and a request of ours at a random moment finds the
+    key spent far more often than not."""
+    limit, window = 10, 10.0
+    budgets = KeyBudgets(algorithm, limit, window, others=[("runaway", 4.0)])
+    rng = random.Random(algorithm)
+    windows = 100
+    ours = [budgets.admit("k", t).allowed for t in sorted(rng.uniform(0.0, windows * window) for _ in range(200))]
+    budgets.admit("k", windows * window)  # replays the runaway to the end of the last window
+    log = budgets.others["k"][0].log
+    assert log.sent == 4 * limit * windows
+    assert len(log.admitted_at) >= 0.85 * limit * windows  # all but a sliver, beside our 200 tries
+    assert log.refused >= 0.7 * log.sent
+    assert sum(ours) <= 0.25 * len(ours)
+
+
+def test_a_runaway_that_leaves_gives_the_whole_key_back() -> None:
+    budgets = KeyBudgets("token_bucket", 10, 10.0, others=[("runaway", 4.0, 100.0)])
+    assert not any(budgets.admit("k", 50.0 + i * 0.01).allowed for i in range(10))  # spent by it
+    log = budgets.others["k"][0].log
+    sent_by_then = log.sent
+    # After it left the bucket refills: ten at once, then the key's rate.
+    assert all(budgets.admit("k", 200.0).allowed for _ in range(10))
+    assert log.sent == sent_by_then + 4 * 10 * 5  # nothing more after 100 s (from 50 s: 5 windows)
+
+
+def test_a_scenario_takes_a_runaway_only_above_the_whole_limit() -> None:
+    scenario = _scenario(other_clients=[{"pattern": "runaway", "share": 4, "until_seconds": 600}])
+    assert scenario.rate_limit is not None and scenario.rate_limit.other_clients[0].pattern == "runaway"
+    with pytest.raises(ValidationError, match=r"share: a runaway client asks for more than the whole limit"):
+        _scenario(other_clients=[{"pattern": "runaway", "share": 1}])
+    with pytest.raises(ValidationError, match=r"share: a steady client uses at most the whole limit.*runaway"):
+        _scenario(other_clients=[{"pattern": "steady", "share": 2}])
+    with pytest.raises(ValidationError, match="share"):
+        _scenario(other_clients=[{"pattern": "runaway", "share": 11}])
 
 
 def test_a_scenario_says_when_an_other_client_leaves() -> None:

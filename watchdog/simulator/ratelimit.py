@@ -34,7 +34,9 @@ a whole-second header is what real servers send: the exact moment is never known
 
 Every algorithm is deterministic in (its arrivals, their times). `OtherClient` adds traffic from
 other tools on the same key at scheduled times, replayed in time order before each request of the
-simulator's own clients, so both share one budget exactly as they would on a real server.
+simulator's own clients, so both share one budget exactly as they would on a real server. Such a
+tool may use part of the limit (steady, bursty) or ask for more than all of it (runaway: a loop
+gone wrong, which takes nearly every unit the moment it comes free).
 """
 
 from __future__ import annotations
@@ -225,7 +227,11 @@ def budget(algorithm: str, limit: int, window: float) -> Budget:
 
 # -- other clients on the same key ----------------------------------------------------------------
 
-Pattern = Literal["steady", "bursty"]
+Pattern = Literal["steady", "bursty", "runaway"]
+PATTERNS: tuple[Pattern, ...] = ("steady", "bursty", "runaway")
+# How much more than the limit a runaway may ask for: ten times is already a unit taken within a
+# tenth of its period of coming free; more only makes the replay slower.
+RUNAWAY_MAX_SHARE = 10.0
 # (pattern, share of the limit per window), optionally with the time it leaves (OtherClient).
 OtherSpec = tuple[Pattern, float] | tuple[Pattern, float, float | None]
 
@@ -245,7 +251,11 @@ class OtherClient:
     (None: for good; a tool that leaves gives its share back, and the daemon should take it).
 
     steady: evenly spread, half a period off every window boundary; bursty: the whole share at
-    once at a random moment of each window (seeded), as a cron job or a CI run would.
+    once at a random moment of each window (seeded), as a cron job or a CI run would; runaway:
+    spread as steady, but asking for more than the whole limit (share > 1, up to
+    RUNAWAY_MAX_SHARE), as a retry loop that ignores 429s does. Whatever the algorithm, a unit
+    that comes free is taken within window / (share x limit) seconds, so the daemon gets one only
+    when its request lands in that gap. None of them retries: a refused request is lost to it.
     """
 
     def __init__(
@@ -263,7 +273,7 @@ class OtherClient:
         index = 0
         while True:
             start = index * self.window
-            if self.pattern == "steady":
+            if self.pattern != "bursty":
                 for tick in range(self.per_window):
                     yield start + (tick + 0.5) * period
             else:

@@ -98,7 +98,9 @@ what no source shows, chosen so that a client safe against it is safe against th
                                    # rate-limit filter sends it: ASSUMED possible)
       body: empty                  # empty (documented) | error (a connect-style 429 error body)
       other_clients:               # other tools on the same key, sharing its budget
-        - {pattern: steady, share: 0.33}   # steady | bursty; share of the limit per window;
+        - {pattern: steady, share: 0.33}   # steady | bursty | runaway; share of the limit per
+                                   # window (at most 1; a runaway asks for more: 1 < share <= 10,
+                                   # a loop that ignores 429s and takes every unit that frees);
                                    # until_seconds: 300 makes it stop then (a tool that leaves)
     restart:
       delay_seconds: 3             # time spent restarting before the script decides the outcome
@@ -172,7 +174,7 @@ from watchdog.simulator.fault_rules import (
     FaultRule,
     check_fault_references,
 )
-from watchdog.simulator.ratelimit import Algorithm
+from watchdog.simulator.ratelimit import RUNAWAY_MAX_SHARE, Algorithm, Pattern
 from watchdog.simulator.routing import EncodedSlash
 from watchdog.simulator.spec_model import SpecModel as _Model
 
@@ -208,9 +210,21 @@ class ApiKeySpec(EnvironmentAccess):  # `environments`: discovery_scenario.py
 class OtherClientSpec(_Model):
     """Another tool on the same key (simulator/ratelimit.py: OtherClient)."""
 
-    pattern: Literal["steady", "bursty"] = "steady"
-    share: float = Field(gt=0, le=1)  # of the limit, per window
+    pattern: Pattern = "steady"
+    share: float = Field(gt=0, le=RUNAWAY_MAX_SHARE)  # of the limit, per window
     until_seconds: PositiveFloat | None = None  # it sends nothing from then on (None: never stops)
+
+    @model_validator(mode="after")
+    def _share_fits_the_pattern(self) -> OtherClientSpec:
+        # A steady or bursty tool uses part of the limit; only a runaway asks for more than all.
+        if self.pattern == "runaway" and self.share <= 1:
+            raise ValueError(f"share: a runaway client asks for more than the whole limit (share > 1), got {self.share}")
+        if self.pattern != "runaway" and self.share > 1:
+            raise ValueError(
+                f"share: a {self.pattern} client uses at most the whole limit (share <= 1), got {self.share};"
+                " use pattern: runaway for one that asks for more"
+            )
+        return self
 
 
 class RateLimitSpec(_Model):
