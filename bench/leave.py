@@ -5,7 +5,7 @@ our pace cut the ceiling of its climb, and so does a race lost with headers on e
 Once the tool is gone nothing in an answer says so: with headers on 429 only no answer shows
 anybody's use, and on a server that refills gradually the room in a Remaining is also what our own
 cut leaves. Only a probe tells, so the ceiling regrows after a quarter hour without a 429
-(watchdog/ratelimit/estimate.py, REGROW_AFTER). This measures how long the daemon takes to use
+(watchdog/ratelimit/climb.py, REGROW_AFTER). This measures how long the daemon takes to use
 the key again as it does alone, and what the probing costs: 8,000 restarts at 60 per 10 s on
 virtual time, a tool sending a third of the limit evenly for the first 300 s.
 

@@ -10,15 +10,8 @@ import pytest
 from watchdog.config import RateLimitSettings
 from watchdog.ratelimit import RateLimitHeaders, RateLimitState
 from watchdog.ratelimit.budget import Baseline, ServerBudget, Word
-from watchdog.ratelimit.estimate import (
-    CEILING_CUT,
-    CREEP_EVERY,
-    CREEP_GAP,
-    CREEP_STEP,
-    GUESS_STEP,
-    REGROW_AFTER,
-    RateEstimate,
-)
+from watchdog.ratelimit.climb import CREEP_EVERY, CREEP_GAP, CREEP_STEP, GUESS_STEP, REGROW_AFTER
+from watchdog.ratelimit.estimate import CEILING_CUT, RateEstimate
 from watchdog.ratelimit.pacer import Pacer
 from watchdog.ratelimit.state import MIN_MARGIN, UNANSWERED_TURN_SECONDS
 from watchdog.ratelimit.words import RESET_SLACK_SECONDS

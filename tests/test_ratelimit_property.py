@@ -110,7 +110,7 @@ A sliding counter of 5 per 47 s with no hint at all took 4.10 x the ideal agains
 (1,200 examples, logged). The first sample was a trickle, a fifth of the key's rate; no header
 said the limit, so its ceiling was only a guess, and at that ceiling the rate rose 2% every other
 creep interval. It now rises a tenth each interval until a 429 at our pace fixes the ceiling
-(GUESS_STEP in estimate.py): 2.2 x (kept as an explicit example). The sliding counter of 5 per
+(GUESS_STEP in climb.py): 2.2 x (kept as an explicit example). The sliding counter of 5 per
 43 s listed above is of the same kind.
 
 Found and fixed this way too: a sliding counter of 5 per 42 s with headers on every answer took

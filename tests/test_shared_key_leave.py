@@ -1,7 +1,7 @@
 """A key given back: once another tool stops using the key, the daemon takes the key's whole rate
 again, even though no answer says the tool left (bench/leave.py, docs/benchmarks.md 1c).
 
-Before the ceiling of the climb regrew (watchdog/ratelimit/estimate.py, REGROW_AFTER), a key
+Before the ceiling of the climb regrew (watchdog/ratelimit/climb.py, REGROW_AFTER), a key
 shared for its first minutes was used at about two thirds of its rate for the rest of the run.
 A slow key (10 per 10 s) keeps the run short in requests while the quarter hour passes on virtual
 time.

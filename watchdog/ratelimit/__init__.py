@@ -8,7 +8,8 @@ by the server's answers (see state.py for what it assumes and guarantees).
                  requests) and refusals.py (what a 429 does: the pause, and what it teaches)
     budget.py    what the server's last word leaves us, and how it comes back
     estimate.py  the sustained rate learned from headers and from 429s, with stretch.py (what
-                 one stretch between two 429s measured: pure arithmetic)
+                 one stretch between two 429s measured: pure arithmetic) and the mixin
+                 climb.py (how the rate climbs back after a cut)
     pacer.py     even spacing at that rate
     outage.py    5xx in a row: the service, not one call, is out (a pause for the key, or a hold
                  on one cluster's restarts)

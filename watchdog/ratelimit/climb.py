@@ -1,0 +1,192 @@
+"""How the rate learned from refusals climbs back after a cut (estimate.py).
+
+`Climb` is mixed into `RateEstimate`: the estimate decides what a 429 or a lost race does to the
+rate (the decrease), this the increase between them (AIMD's additive increase, and the regrow).
+
+After a decrease the rate creeps back up, so that a share another client gave back is taken
+again: `CREEP_GAP` of the way to the creep's ceiling every window or so (`FAST_CREEP_EVERY`
+seconds at least with the limit known, `CREEP_EVERY` without) until a 429 comes at our pace or
+another client is seen, `CREEP_STEP` of the rate every window and at least `CREEP_EVERY` seconds
+after that, so that a key at its limit sees about one 429 per many minutes, not one per window.
+The creep never passes the best sample measured so far, widened by that sample's own error (the
+resume points it was measured between come from whole-second Retry-After values, each up to a
+second late, so a sample over a span of s seconds may be low by up to a factor s / (s - 1); once
+the climb held there with no 429, the first sample's stretch is also counted from our first
+request after its resume point, as a sliding log counts it: _later_start_bound), and
+never passes N per longest Reset: every common algorithm's Reset is at most its window, so no key
+sustains more than that. With no X-RateLimit-Limit ever seen, that ceiling is a guess (a sample
+taken right after a sliding counter's boundary is a trickle), which starts no lower than what the
+key took of ours from rest to the first sample's end (_from_rest), and so does the rate where the
+first sample is a trickle for sure (shorter than the first 429's pause; on_refusal): at the
+ceiling, while our requests use the pace (USED_SHARE), the ceiling and the rate rise by GUESS_STEP
+until a 429 at pace fixes it. Each 429 at our pace, and each race lost to another client, cuts the ceiling `CEILING_CUT`
+below the pace it came at; a quarter hour after the last one (`REGROW_AFTER`) a cut ceiling rises
+again, while our requests use the pace, since the client that took the difference may have left.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .estimate import _Saturation
+
+# Additive increase while no 429 comes: this fraction of the rate, once per span of the first
+# sample (about a window), and no more often than every CREEP_EVERY seconds.
+CREEP_STEP = 0.02
+CREEP_EVERY = 5.0
+# ... but while the creep still closes the gap to its ceiling (CREEP_GAP, below) and the limit is
+# known: once per span, and no more often than every FAST_CREEP_EVERY seconds. On a key of a 1 or
+# 2 s window, a step every 5 s left a short run at its first, low sample for most of its length.
+FAST_CREEP_EVERY = 1.0
+# ... or this share of the way to the creep's ceiling when that is more, until a 429 comes at our
+# pace or another client is seen on the key: the ceiling is the best evidence of what the key
+# sustains, and a short run spends most of its time below it with steps of CREEP_STEP alone.
+# After such a 429 the ceiling may still be above the key's rate (it is cut by CEILING_CUT a
+# time), and fast steps would find it again and again.
+CREEP_GAP = 0.4
+# A guessed ceiling (no limit in any header, no 429 yet at our pace), reached while our requests
+# use the pace (USED_SHARE), rises by this much per creep interval, and the rate with it, until a
+# 429 at our pace fixes it. The first sample may be a trickle: a sliding counter's of 5 per 47 s
+# with no hint at all was a fifth of the key's rate, and rising by CREEP_STEP (the ceiling one
+# interval, the rate the next) its backlog of 40 took 4.1 x the ideal; by a tenth each interval,
+# 2.2. The cost: the one 429 at our pace that fixes the ceiling comes sooner in a run, or in a run
+# that ended before it.
+GUESS_STEP = 0.1
+# A ceiling cut by 429s is not forever: the client that shared the key may have left, and nothing
+# but a probe can tell (with headers on 429 only, an answer shows nobody's use; on a server that
+# refills gradually, room in its Remaining is also what our own cut leaves). Once no 429 has come
+# for this long (and for at least REGROW_INTERVALS creep intervals), the ceiling and the rate rise
+# together by CREEP_STEP per creep interval while our requests use the pace: AIMD's additive
+# increase, never stopped. On a key still shared that is a 429 per quarter hour or so (issue 10:
+# one per many windows); on a key given back, its whole rate again a few minutes later. Without it,
+# a key shared for its first five minutes was used at two thirds of its rate for good (the
+# benchmark's "client that leaves" table). A quarter hour, not less: a run alone whose climb
+# crossed the limit once (a 429 at our pace) would take one more 429 every such period.
+REGROW_AFTER = 900.0
+REGROW_INTERVALS = 20
+# The ceiling rises (GUESS_STEP, REGROW_AFTER) only while our requests use the pace: what was
+# admitted since the last creep step is at least this share of what the pace allowed over that
+# time (a pause after a 429 not counted). A rise is a probe, and only traffic at the pace tests
+# it: TCP grows its congestion window only while the sender fills it, and takes half of it
+# filled as filled (RFC 7661's pipeACK test). A request now and then, or a few at once between
+# long quiet spells, says nothing of the key: with a climb on every answer answered within the
+# pace interval, four quiet hours of a request a minute took a pace guessed at 0.9/s to 20/s, for
+# the next incident's backlog to start at. A stretch between two 429s with an interval that did
+# not use the pace is no sample of the key's rate either (on_refusal).
+USED_SHARE = 0.5
+
+
+class Climb:
+    # The estimate's parts this uses (RateEstimate sets them; estimate.py says what each holds).
+    measured: float | None
+    contended: bool
+    _creep_ceiling: float | None
+    _sample_span: float
+    _last: _Saturation | None
+    _later_start_bound: float | None
+    _longest_reset: float
+    _quiet_since: float
+    _used: int
+    _idle: bool
+    _paced_refusal: bool
+    _last_429: float
+    _best_before_new_limit: float
+
+    def _quiet(self, now: float) -> None:
+        """A 429, a lost race or a creep step: the next step is a creep interval from now."""
+        self._quiet_since = now
+        self._used = 0
+
+    def _pace_was_used(self, now: float, pace: float | None) -> bool:
+        """Our requests used the pace since the last step (USED_SHARE), counted from the end of
+        a pause after a 429 (nothing may go before it). If not, the stretch since the last resume
+        point is no sample of the key's rate (on_refusal)."""
+        since = max(self._quiet_since, self._last.resume_at if self._last is not None else -math.inf)
+        used = pace is not None and self._used >= USED_SHARE * pace * max(0.0, now - since)
+        self._idle = self._idle or not used
+        return used
+
+    def creep(
+        self, now: float, limit: int | None = None, *, pace: float | None = None, words_on_success: bool = False
+    ) -> bool:
+        """Called after each admitted answer (on_admitted first); True when the rate rose.
+        `limit`: X-RateLimit-Limit, if known. `pace`: the rate we send at (requests per second),
+        which tells whether our requests use it (USED_SHARE); None: not pacing.
+        `words_on_success`: successful answers carry Remaining and Reset (the server describes
+        its budget as we spend it), so the climb need not hurry (_creep_interval)."""
+        interval = self._creep_interval(limit, words_on_success)
+        if self.measured is None or self._creep_ceiling is None or now - self._quiet_since < interval:
+            return False
+        # A 429 would answer a probe above the ceiling only if our requests went at the pace.
+        busy = self._pace_was_used(now, pace)
+        self._quiet(now)
+        # No key sustains more than N per longest Reset (module docstring).
+        cap = limit / self._longest_reset if limit is not None and self._longest_reset > 0 else math.inf
+        if not words_on_success and self._best_before_new_limit > cap and self._regrows(now, limit):
+            # Where only 429s carry the headers, the limit is what the last 429 said, a quarter
+            # hour ago or more: a key cut from the limit it had may have it back, and no answer
+            # says so. Held to the cut's limit, a key cut from 60 to 6 per 10 s and then given
+            # its 60 back was paced at 0.64 per second for good. The regrow may go back up to
+            # the best rate measured under the earlier limit; the 429 it meets, if any, says
+            # the limit as it is now.
+            cap = self._best_before_new_limit
+        ceiling = min(self._creep_ceiling, cap)
+        step = self.measured * CREEP_STEP
+        if not self.contended and not self._paced_refusal:
+            step = max(step, (ceiling - self.measured) * CREEP_GAP)
+        raised = min(ceiling, self.measured + step)
+        if raised > self.measured:
+            self.measured = raised
+            return True
+        # At the ceiling. It rises, and the rate with it, only while our requests use the pace:
+        if not busy:
+            return False
+        later, self._later_start_bound = self._later_start_bound, None
+        if later is not None and later > ceiling and not self._paced_refusal and not self.contended:
+            # ... once to the first sample's bound from our first request after its resume point
+            # (_later_start_bound), and from there as every climb does;
+            self._creep_ceiling = min(cap, later)
+            return False
+        if limit is None and not self._paced_refusal and not self.contended:
+            # ... by GUESS_STEP where it is only a guess (no header said the limit, and no 429
+            # has yet come at our pace), until a 429 at pace fixes it below (on_refusal): one 429
+            # per run buys the key's real rate, where a low guess would cost time for good;
+            grow = GUESS_STEP
+        elif ceiling < cap and self._regrows(now, limit):
+            grow = CREEP_STEP  # ... by CREEP_STEP where cut by 429s long ago (REGROW_AFTER).
+        else:
+            return False
+        self._creep_ceiling = min(cap, ceiling * (1.0 + grow))
+        self.measured = min(self._creep_ceiling, self.measured * (1.0 + grow))
+        return True
+
+    def _regrows(self, now: float, limit: int | None) -> bool:
+        """The ceiling, reached while our requests use the pace and below N per longest Reset,
+        may rise (REGROW_AFTER): it was cut by 429s or races (a guessed one rises anyway, in
+        creep), and no 429 has come for long."""
+        if not (self._paced_refusal or self.contended):
+            return False
+        return now - self._last_429 >= max(REGROW_AFTER, REGROW_INTERVALS * self._creep_interval(limit))
+
+    def _creep_interval(self, limit: int | None, words_on_success: bool = False) -> float:
+        # Quick steps only toward a ceiling the headers cap at N per longest Reset. Without the
+        # limit the ceiling is a wide guess (twice the sample over a span of 1 s), and stepping
+        # toward it once a window crossed one request per second at the first step, with a sample
+        # over two seconds that left the pace at half the key's rate: 2.2 x the ideal, not 1.5.
+        quick = limit is not None and not self.contended and not self._paced_refusal
+        if not quick:
+            return max(CREEP_EVERY, self._sample_span)
+        # "About a window": the first sample's span, or, where only 429s carry the headers, the
+        # limit at the measured rate when that is shorter. The span is between two 429s, and
+        # before the first sample the limiter probes one request at a time: on a key of 20 per
+        # 2 s whose rate the probe's latency about matches, that stretch spanned 4 to 8 s, the
+        # climb stepped once per 8 s, and 5,000 restarts took 1.102 x the ideal. Not where every
+        # answer carries the headers: there the server's own Limit and Reset give the rate, and a
+        # quicker climb on a key shared from the start reached past our share before the other
+        # client was seen (python -m bench reserve: its 429s went from 3 to 33 next to us).
+        window = self._sample_span
+        if limit is not None and not words_on_success and self.measured:
+            window = min(window, limit / self.measured)
+        return max(FAST_CREEP_EVERY, window)
