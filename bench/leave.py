@@ -7,7 +7,9 @@ anybody's use, and on a server that refills gradually the room in a Remaining is
 cut leaves. Only a probe tells, so the ceiling regrows after a quarter hour without a 429
 (watchdog/ratelimit/climb.py, REGROW_AFTER). This measures how long the daemon takes to use
 the key again as it does alone, and what the probing costs: 8,000 restarts at 60 per 10 s on
-virtual time, a tool sending a third of the limit evenly for the first 300 s.
+virtual time, a tool sending a third of the limit evenly for the first 300 s, or a runaway loop
+asking for four times the limit (it takes nearly the whole key, and the daemon's share beside it
+is learned as a trickle, from which the regrow climbs back quickly to the best rate measured).
 
 The baseline is the same daemon alone on the same key, in the same run: its use of the limit.
 Targets: within 20 minutes of the tool leaving, a whole minute at 0.9 of the limit or more; at
@@ -20,9 +22,12 @@ import math
 from collections import Counter
 from dataclasses import dataclass, replace
 
+from watchdog.simulator.ratelimit import ALGORITHMS as SIMULATED
+from watchdog.simulator.ratelimit import Pattern
+
 from . import fixtures, virtualtime
 from .budget import LATENCY
-from .ratelab import OWN_ENDPOINTS, Case, Measured, play_daemon, run_daemon
+from .ratelab import OWN_ENDPOINTS, Case, Measured, ideal_seconds, play_daemon, run_daemon
 from .report import emit, run_cases, table, verdict
 
 LEAVES_AT = 300.0
@@ -51,11 +56,21 @@ class Left:
         return sum(tail) / len(tail) if tail else math.nan
 
 
+# The tool: a steady third of the limit, or a retry loop that ignores 429s and asks for four
+# times the limit (the simulator's runaway client: it takes nearly every unit the moment it frees).
+TOOLS: tuple[tuple[Pattern, float], ...] = (("steady", 1 / 3), ("runaway", 4.0))
+
+
 def cases() -> list[Case]:
     return [
-        Case(algorithm, headers, 60, 10.0, BACKLOG, latency=LATENCY, others=(("steady", 1 / 3, LEAVES_AT),))
-        for algorithm in ALGORITHMS for headers in HEADERS
+        Case(algorithm, headers, 60, 10.0, BACKLOG, latency=LATENCY, others=((pattern, share, LEAVES_AT),))
+        for pattern, share in TOOLS for algorithm in ALGORITHMS for headers in HEADERS
     ]
+
+
+def tool(case: Case) -> str:
+    pattern, share, *_ = case.others[0]
+    return f"{pattern}, {share:.2g} x the limit"
 
 
 def leaves_at(case: Case) -> float:
@@ -108,11 +123,95 @@ def misses(left: Left) -> list[str]:
 
 
 NOTES = [
+    "tool: steady, evenly spread; runaway, a loop that ignores 429s, asking for more than the whole limit",
+    "(it takes nearly every unit the moment it comes free, and what it leaves is about nothing).",
     "429s: the daemon's, over the run (after the tool left). while shared: ours per full window before the",
     "tool left / what it left of the limit. regained: minutes from the tool leaving to the end of the first",
     "whole minute at 0.9 of the limit or more. last 5 min: ours per minute / the limit per minute, against the",
     "same daemon alone on the key (its use of the limit, 4,000 restarts).",
 ]
+
+
+# The second table: a backlog of 200 waiting behind a runaway tool for ten minutes, on a slow key,
+# every algorithm and header mode. The baseline is the oracle (ratelab.ideal_seconds) for what the
+# daemon sent after the tool stopped, from the moment it stopped, in the same run.
+RUNAWAY_FOR = 600.0
+DRAIN_BACKLOG = 200
+DRAIN_MODES = (("always", True), ("on_429", True), ("never", True), ("never", False))
+# Targets: while the tool runs, at most one 429 per window (each holds every call for the
+# server's word, and the next try is one request: a client that tried again the moment each pause
+# ended would take one per Retry-After, up to ten per window on a token bucket); once it stops,
+# the rest out within three quarters of an hour (a quarter hour without a 429, REGROW_AFTER, and
+# the quick climb out of the trickle); nothing lost without being said.
+REFUSED_PER_WINDOW_WHILE_THERE = 1.0
+DRAINED_WITHIN = 2_700.0
+
+
+@dataclass(frozen=True)
+class Drained:
+    case: Case
+    refused_while_there: int
+    refused_after: int
+    ended_rate_limited: int  # restarts ended `rate_limited` (max_rate_limited_retries 429s), said
+    after: int  # ours admitted after the tool stopped
+    seconds_after: float  # from the tool stopping to our last admitted
+    ideal_after: float
+
+
+def drain_cases() -> list[Case]:
+    return [
+        Case(algorithm, headers, 10, 10.0, DRAIN_BACKLOG, retry_after=retry_after, others=(("runaway", 4.0, RUNAWAY_FOR),))
+        for algorithm in SIMULATED for headers, retry_after in DRAIN_MODES
+    ]
+
+
+def run_drain(case: Case) -> Drained:
+    fixtures.quiet_logs()
+    measured, simulator = virtualtime.run(play_daemon(case))
+    own = [c for c in simulator.calls if c.endpoint in OWN_ENDPOINTS]
+    after = sorted(c.t for c in own if c.status_code != 429 and c.t >= RUNAWAY_FOR)
+    return Drained(
+        case=case,
+        refused_while_there=sum(1 for c in own if c.status_code == 429 and c.t < RUNAWAY_FOR),
+        refused_after=sum(1 for c in own if c.status_code == 429 and c.t >= RUNAWAY_FOR),
+        ended_rate_limited=measured.lost,
+        after=len(after),
+        seconds_after=(after[-1] - RUNAWAY_FOR) if after else 0.0,
+        ideal_after=ideal_seconds(case, len(after), RUNAWAY_FOR) if after else 0.0,
+    )
+
+
+def drain_misses(drained: Drained) -> list[str]:
+    found = []
+    windows = RUNAWAY_FOR / drained.case.window
+    if drained.refused_while_there > windows * REFUSED_PER_WINDOW_WHILE_THERE:
+        found.append(f"{drained.refused_while_there} 429s in {windows:g} windows while it ran (target <= one per window)")
+    if drained.seconds_after > DRAINED_WITHIN:
+        found.append(f"the rest out {drained.seconds_after:.0f} s after it stopped (target <= {DRAINED_WITHIN:g} s)")
+    return found
+
+
+DRAIN_NOTES = [
+    "429s: the daemon's while the tool ran (after it stopped). ended rate_limited: restarts refused",
+    "max_rate_limited_retries (10) times in a row, ended and counted as such (the daemon's only loss, said).",
+    "after it stopped: seconds from then to the last restart accepted, and the oracle's time for as many",
+    "(ratelab.ideal_seconds from that moment: it knows the server's state), with the ratio.",
+]
+
+
+def drain_table(rows: list[Drained]) -> tuple[list[list[object]], int]:
+    lines: list[list[object]] = []
+    met = 0
+    for drained in rows:
+        missed = drain_misses(drained)
+        met += not missed
+        ratio = drained.seconds_after / drained.ideal_after if drained.ideal_after else float("nan")
+        lines.append([
+            drained.case.algorithm, drained.case.header_mode,
+            f"{drained.refused_while_there} ({drained.refused_after})", drained.ended_rate_limited,
+            f"{drained.seconds_after:.0f} / {drained.ideal_after:.0f} ({ratio:.1f} x)", verdict(missed),
+        ])
+    return lines, met
 
 
 def main() -> int:
@@ -122,16 +221,26 @@ def main() -> int:
         c, missed = left.measured.case, misses(left)
         met += not missed
         lines.append([
-            c.algorithm, c.header_mode, f"{left.measured.refused} ({left.refused_after})",
+            tool(c), c.algorithm, c.header_mode, f"{left.measured.refused} ({left.refused_after})",
             f"{left.use_while_shared:.3f}", left.regained_after if left.regained_after is not None else "never",
             f"{left.last_minutes:.3f} / {left.alone_use:.3f}", verdict(missed),
         ])
     emit(table(
-        f"A key given back: another tool sends a third of 60 per 10 s for the first {LEAVES_AT:g} s, then leaves;"
+        f"A key given back: another tool uses 60 per 10 s for the first {LEAVES_AT:g} s, then leaves;"
         f" {BACKLOG} restarts, {LATENCY[0]:g}-{LATENCY[1]:g} s latency",
-        ["algorithm", "headers", "429s (after it left)", "while shared", "regained (min)", "last 5 min / alone",
-         "targets"],
+        ["tool", "algorithm", "headers", "429s (after it left)", "while shared", "regained (min)",
+         "last 5 min / alone", "targets"],
         lines, notes=NOTES,
     ))
     emit(f"Targets: {met} of {len(rows)} rows met.\n")
-    return 0 if met == len(rows) else 1
+    drained = run_cases("leave (a runaway tool)", run_drain, drain_cases())
+    drain_lines, drain_met = drain_table(drained)
+    emit(table(
+        f"A runaway tool stops: a loop asking for 4 x 10 per 10 s for the first {RUNAWAY_FOR:g} s, then nothing;"
+        f" {DRAIN_BACKLOG} restarts waiting from the start",
+        ["algorithm", "headers", "429s (after it stopped)", "ended rate_limited", "after it stopped: s / oracle",
+         "targets"],
+        drain_lines, notes=DRAIN_NOTES,
+    ))
+    emit(f"Targets: {drain_met} of {len(drained)} rows met.\n")
+    return 0 if met == len(rows) and drain_met == len(drained) else 1

@@ -10,8 +10,16 @@ import pytest
 from watchdog.config import RateLimitSettings
 from watchdog.ratelimit import RateLimitHeaders, RateLimitState
 from watchdog.ratelimit.budget import Baseline, ServerBudget, Word
-from watchdog.ratelimit.climb import CREEP_EVERY, CREEP_GAP, CREEP_STEP, GUESS_STEP, REGROW_AFTER
-from watchdog.ratelimit.estimate import CEILING_CUT, RateEstimate
+from watchdog.ratelimit.climb import (
+    CREEP_EVERY,
+    CREEP_GAP,
+    CREEP_STEP,
+    GUESS_STEP,
+    REGROW_AFTER,
+    REGROW_MOST,
+    TRICKLE,
+)
+from watchdog.ratelimit.estimate import CEILING_CUT, DECREASE, RateEstimate
 from watchdog.ratelimit.pacer import Pacer
 from watchdog.ratelimit.state import MIN_MARGIN, UNANSWERED_TURN_SECONDS
 from watchdog.ratelimit.words import RESET_SLACK_SECONDS
@@ -560,6 +568,58 @@ def test_a_ceiling_cut_by_429s_regrows_after_a_quarter_hour_without_one() -> Non
     for step in range(1, 85):
         estimate.creep(1501.0 + 10.0 * step, limit=60)
     assert estimate.measured is not None and estimate.measured <= regrown * (1 - CEILING_CUT)
+
+
+def test_a_key_given_back_after_a_trickle_is_regrown_quickly_to_the_best_rate_measured() -> None:
+    """A tool that took nearly the whole key (a runaway loop) has left: the rate learned beside it
+    is a trickle. A quarter hour after the last 429 the regrow climbs from there by CREEP_STEP,
+    then twice the last step each step, up to REGROW_MOST, until it is out of the trickle (TRICKLE
+    of the best rate measured on the key); from there by CREEP_STEP, as every regrow probes a key
+    that may still be shared. By CREEP_STEP alone, a climb of one
+    answer at a time from a trickle kept 200 restarts (10 per 10 s, no rate header) waiting up to
+    6,788 s after the tool left, where the key allowed them in 200 s (docs/benchmarks.md 1c)."""
+    estimate = RateEstimate()
+    estimate.on_refusal(now=0.0, resume_at=0.0, admitted=0, limit=60)
+    estimate.on_refusal(now=10.0, resume_at=10.0, admitted=30, limit=60)  # 3/s: the best measured
+    estimate.on_refusal(now=300.0, resume_at=301.0, admitted=45, limit=60)  # 15 in 291 s: the tool took the rest
+    trickle = estimate.measured
+    assert trickle == pytest.approx(15 / 291)
+    times = [301.0 + 10.0 * step for step in range(1, 110)]
+    rates = [trickle]
+    for now in times:
+        creep_at_pace(estimate, now, limit=60)
+        rates.append(estimate.measured)
+    steps = [later / earlier - 1 for earlier, later in zip(rates, rates[1:], strict=False)]
+    regrowing = [step for now, step in zip(times, steps, strict=True) if now >= 301.0 + REGROW_AFTER]
+    assert regrowing[:6] == pytest.approx([0.02, 0.04, 0.08, 0.16, 0.32, REGROW_MOST])
+    out_of_trickle = next(now for now, rate in zip(times, rates[1:], strict=True) if rate >= 3.0 * TRICKLE)
+    assert out_of_trickle - 301.0 < REGROW_AFTER + 10 * 10.0  # ten steps after the quarter hour
+    later = [step for now, step in zip(times, steps, strict=True) if now > out_of_trickle]
+    assert later == pytest.approx([CREEP_STEP] * len(later))
+
+
+def test_a_429_that_ends_a_quick_regrow_reads_the_rate_the_regrow_held_not_the_slow_climb_before_it() -> None:
+    """The 429 that ends a quick regrow (the key is shared again) comes after a stretch spent
+    mostly at the trickle and the slow climb from it; read as a sample, it would take the rate
+    back down to about that. The regrow's last step held a whole interval with the pace used:
+    where the stretch reads under TRICKLE of that, that, less DECREASE, says more of the key."""
+    estimate = RateEstimate()
+    estimate.on_refusal(now=0.0, resume_at=0.0, admitted=0, limit=60)
+    estimate.on_refusal(now=10.0, resume_at=10.0, admitted=30, limit=60)
+    estimate.on_refusal(now=300.0, resume_at=301.0, admitted=45, limit=60)
+    trickle = estimate.measured
+    assert trickle is not None
+    now, held, reached, got = 301.0, trickle, trickle, 0
+    while reached < 20 * trickle:  # a third of the way from 0.05 to the 3/s measured before
+        now += 10.0
+        got += math.ceil(reached * 10.0)  # what creep_at_pace admits
+        creep_at_pace(estimate, now, limit=60)
+        held, reached = reached, estimate.measured
+        assert reached is not None
+    stretch = got / (now + 1.0 - 301.0)
+    assert stretch < held * DECREASE / 2
+    estimate.on_refusal(now=now, resume_at=now + 1.0, admitted=45 + got, limit=60)
+    assert estimate.measured == pytest.approx(held * DECREASE)
 
 
 def test_the_headers_cap_a_regrowing_ceiling_at_the_limit_per_longest_reset() -> None:

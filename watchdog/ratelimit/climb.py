@@ -20,8 +20,13 @@ key took of ours from rest to the first sample's end (_from_rest), and so does t
 first sample is a trickle for sure (shorter than the first 429's pause; on_refusal): at the
 ceiling, while our requests use the pace (USED_SHARE), the ceiling and the rate rise by GUESS_STEP
 until a 429 at pace fixes it. Each 429 at our pace, and each race lost to another client, cuts the ceiling `CEILING_CUT`
-below the pace it came at; a quarter hour after the last one (`REGROW_AFTER`) a cut ceiling rises
-again, while our requests use the pace, since the client that took the difference may have left.
+below the pace it came at; a quarter hour after the last one (`REGROW_AFTER`) the rate and a cut
+ceiling rise again, while our requests use the pace, since the client that took the difference
+may have left: by `CREEP_STEP` a step, and, out of a trickle (under `TRICKLE` of the best rate
+measured, as beside a tool that took nearly the whole key), 2% the first step and twice as much
+each step after, up to half (`REGROW_MOST`). A 429 that ends such a quick climb is read against
+what the climb's last step held for a whole interval where the stretch since the last 429,
+mostly the trickle, reads under `TRICKLE` of that (estimate.py, on_refusal).
 """
 
 from __future__ import annotations
@@ -64,8 +69,23 @@ GUESS_STEP = 0.1
 # a key shared for its first five minutes was used at two thirds of its rate for good (the
 # benchmark's "client that leaves" table). A quarter hour, not less: a run alone whose climb
 # crossed the limit once (a 429 at our pace) would take one more 429 every such period.
+# Out of a trickle (TRICKLE) the rate rises by CREEP_STEP the first step and by twice the last
+# step's share each step after, up to REGROW_MOST (TCP's slow start after idle, clocked by admitted
+# answers as it is by ACKs): a daemon whose share beside a tool that took nearly the whole key (a
+# loop that ignores 429s) was learned as a trickle of 0.008 per second climbed 2% an answer, one
+# answer every two minutes, and 200 restarts (10 per 10 s, no rate header) took up to 6,788 s
+# after the tool left, where the key allowed them in 200 s; now at most 3,814 s, 2,040 s where a
+# Retry-After comes with each 429 (docs/benchmarks.md 1c).
 REGROW_AFTER = 900.0
 REGROW_INTERVALS = 20
+REGROW_MOST = 0.5
+# ... but only out of a trickle: a rate under this share of the best measured on the key. Above
+# it, on a key still shared, the regrow goes by CREEP_STEP as it did: quick steps from a rate cut
+# a little there (a tool that bursts once a window) went past the tool's share in steps of 8 to
+# 16%, and in the benchmark's rows shared with a bursty tool the tool took up to twice the 429s
+# (62 to 118 over 5,000 restarts on a token bucket); with this bound 6 rows of 192 moved, by a
+# little (docs/benchmarks.md 1, "One more of 2026-12-04").
+TRICKLE = 0.5
 # The ceiling rises (GUESS_STEP, REGROW_AFTER) only while our requests use the pace: what was
 # admitted since the last creep step is at least this share of what the pace allowed over that
 # time (a pause after a 429 not counted). A rise is a probe, and only traffic at the pace tests
@@ -92,6 +112,9 @@ class Climb:
     _idle: bool
     _paced_refusal: bool
     _last_429: float
+    _regrow_steps: int
+    _regrow_held: float
+    best_sample: float | None
     _best_before_new_limit: float
 
     def _quiet(self, now: float) -> None:
@@ -99,14 +122,18 @@ class Climb:
         self._quiet_since = now
         self._used = 0
 
-    def _pace_was_used(self, now: float, pace: float | None) -> bool:
-        """Our requests used the pace since the last step (USED_SHARE), counted from the end of
-        a pause after a 429 (nothing may go before it). If not, the stretch since the last resume
-        point is no sample of the key's rate (on_refusal)."""
+    def _pace_was_used(self, now: float, pace: float | None) -> float | None:
+        """What of ours was admitted per second since the last step, counted from the end of a
+        pause after a 429 (nothing may go before it), if that used the pace (USED_SHARE); else
+        None, and the stretch since the last resume point is no sample of the key's rate
+        (on_refusal)."""
         since = max(self._quiet_since, self._last.resume_at if self._last is not None else -math.inf)
-        used = pace is not None and self._used >= USED_SHARE * pace * max(0.0, now - since)
+        elapsed = max(0.0, now - since)
+        used = pace is not None and self._used >= USED_SHARE * pace * elapsed
         self._idle = self._idle or not used
-        return used
+        if not used:
+            return None
+        return self._used / elapsed if elapsed > 0 else pace
 
     def creep(
         self, now: float, limit: int | None = None, *, pace: float | None = None, words_on_success: bool = False
@@ -120,7 +147,8 @@ class Climb:
         if self.measured is None or self._creep_ceiling is None or now - self._quiet_since < interval:
             return False
         # A 429 would answer a probe above the ceiling only if our requests went at the pace.
-        busy = self._pace_was_used(now, pace)
+        achieved = self._pace_was_used(now, pace)
+        busy = achieved is not None
         self._quiet(now)
         # No key sustains more than N per longest Reset (module docstring).
         cap = limit / self._longest_reset if limit is not None and self._longest_reset > 0 else math.inf
@@ -133,6 +161,11 @@ class Climb:
             # the limit as it is now.
             cap = self._best_before_new_limit
         ceiling = min(self._creep_ceiling, cap)
+        # Out of a trickle, quickly back toward the best rate measured, a quarter hour after the
+        # last 429 (REGROW_MOST); from there, and past the best, by CREEP_STEP, as below.
+        best = min(self.best_sample or 0.0, cap)
+        if achieved is not None and self.measured < best * TRICKLE and self._regrows(now, limit):
+            return self._regrow_toward(best, ceiling, achieved)
         step = self.measured * CREEP_STEP
         if not self.contended and not self._paced_refusal:
             step = max(step, (ceiling - self.measured) * CREEP_GAP)
@@ -162,10 +195,22 @@ class Climb:
         self.measured = min(self._creep_ceiling, self.measured * (1.0 + grow))
         return True
 
+    def _regrow_toward(self, best: float, ceiling: float, achieved: float) -> bool:
+        """A quick step of the regrow toward `best`, the best rate measured (REGROW_MOST): the
+        rate, and the ceiling where it reaches it. `achieved`: ours admitted per second over the
+        interval just ended, at the rate before this step: what the key is known to have taken
+        (estimate.py, on_refusal, reads it if the step finds a 429)."""
+        assert self.measured is not None
+        grow = min(REGROW_MOST, CREEP_STEP * 2.0**self._regrow_steps)
+        self._regrow_steps, self._regrow_held = self._regrow_steps + 1, min(self.measured, achieved)
+        self.measured = min(best, self.measured * (1.0 + grow))
+        self._creep_ceiling = max(ceiling, self.measured)
+        return True
+
     def _regrows(self, now: float, limit: int | None) -> bool:
-        """The ceiling, reached while our requests use the pace and below N per longest Reset,
-        may rise (REGROW_AFTER): it was cut by 429s or races (a guessed one rises anyway, in
-        creep), and no 429 has come for long."""
+        """A cut ceiling, and the rate with it, may rise while our requests use the pace
+        (REGROW_AFTER): it was cut by 429s or races (a guessed one rises anyway, in creep), and
+        no 429 has come for long."""
         if not (self._paced_refusal or self.contended):
             return False
         return now - self._last_429 >= max(REGROW_AFTER, REGROW_INTERVALS * self._creep_interval(limit))

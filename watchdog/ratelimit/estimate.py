@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .climb import USED_SHARE, Climb
+from .climb import TRICKLE, USED_SHARE, Climb
 from .stretch import stretch_sample, widened
 
 # After a 429 while pacing: at most this fraction of the rate that was refused.
@@ -103,6 +103,8 @@ class RateEstimate(Climb):
         self._paced_refusal = False  # a 429 came while pacing: the ceiling is measured, not guessed
         self.contended = False  # another client was seen racing us (on_contention)
         self._last_429 = 0.0  # when the last 429 (or lost race) came
+        self._regrow_steps = 0  # quick regrow steps since then (climb.py, REGROW_MOST)
+        self._regrow_held = 0.0  # the rate before the last of them, as far as it was admitted
         # The best rate measured under an earlier X-RateLimit-Limit (on_new_limit): a cut key may
         # be given it back, and with headers on 429 only no answer says so (creep).
         self._best_before_new_limit = 0.0
@@ -157,8 +159,9 @@ class RateEstimate(Climb):
             self._first_shut = resume_at - refused_at
         idle, self._idle = self._idle, False
         no_demand, self._no_demand = self._no_demand, 0.0
+        held = self._regrow_held if self._regrow_steps else 0.0
         self._quiet(now)
-        self._last_429 = now
+        self._last_429, self._regrow_steps = now, 0
         if last is not None and admitted == last.admitted:
             # Nothing got through since the last resume: that pause was too short (a backoff
             # without Retry-After, or several refusals of one burst). Not a sample; capacity
@@ -233,6 +236,13 @@ class RateEstimate(Climb):
                 self.measured = min(sample, self.measured * DECREASE)
             if earlier_best is not None and previous_rate > earlier_best:
                 self._back_toward_best(earlier_best, sample, span)
+            # A 429 that ends a quick regrow out of a trickle (climb.py, TRICKLE): the stretch
+            # since the last 429 is mostly the trickle and the climb from it. Where it reads less
+            # than TRICKLE of what the regrow's last step held for a whole creep interval, with our
+            # requests using the pace (_regrow_toward), that, less DECREASE, is the better reading.
+            # `held` is 0 where the 429 ended no quick regrow.
+            if sample < held * TRICKLE:
+                self.measured = max(self.measured, held * DECREASE)
         elif self.measured is not None:
             self.measured *= DECREASE
         self._last = _Saturation(resume_at, admitted)
@@ -299,7 +309,7 @@ class RateEstimate(Climb):
         measurement of the key's rate, but a sign to take less of it (AIMD's decrease), and to
         creep back to no more than just below where we were."""
         self._quiet(now)
-        self._last_429 = now
+        self._last_429, self._regrow_steps = now, 0
         self.contended = True
         if pace is None:
             return
