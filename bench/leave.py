@@ -27,7 +27,7 @@ from watchdog.simulator.ratelimit import Pattern
 
 from . import fixtures, virtualtime
 from .budget import LATENCY
-from .ratelab import OWN_ENDPOINTS, Case, Measured, ideal_seconds, play_daemon, run_daemon
+from .ratelab import Case, Measured, ideal_seconds, own_calls, play_daemon, run_daemon
 from .report import emit, run_cases, table, verdict
 
 LEAVES_AT = 300.0
@@ -87,7 +87,7 @@ def run_case(case: Case) -> Left:
     fixtures.quiet_logs()
     left_at = leaves_at(case)
     measured, simulator = virtualtime.run(play_daemon(case))
-    own = [c for c in simulator.calls if c.endpoint in OWN_ENDPOINTS]
+    own = own_calls(simulator)
     admitted = [c.t for c in own if c.status_code != 429]
     budgets = simulator.cloud_budgets
     assert budgets is not None
@@ -168,7 +168,7 @@ def drain_cases() -> list[Case]:
 def run_drain(case: Case) -> Drained:
     fixtures.quiet_logs()
     measured, simulator = virtualtime.run(play_daemon(case))
-    own = [c for c in simulator.calls if c.endpoint in OWN_ENDPOINTS]
+    own = own_calls(simulator)
     after = sorted(c.t for c in own if c.status_code != 429 and c.t >= RUNAWAY_FOR)
     return Drained(
         case=case,

@@ -28,6 +28,7 @@ import httpx
 from watchdog.app import Daemon
 from watchdog.config import Config
 from watchdog.simulator import Simulator, create_app, serve
+from watchdog.simulator.engine import CallRecord
 from watchdog.simulator.ratelimit import KeyBudgets, OtherSpec
 
 from . import fixtures, virtualtime
@@ -200,7 +201,7 @@ async def _naive(case: Case) -> Measured:
 def measure(case: Case, client: str, simulator: Simulator, *, lost: int) -> Measured:
     # The counts below are taken from the call record, which keeps the newest calls only.
     assert simulator.calls_forgotten == 0, f"{simulator.calls_forgotten} calls fell off the record"
-    own = [c for c in simulator.calls if c.endpoint in OWN_ENDPOINTS]
+    own = own_calls(simulator)
     admitted = [c.t for c in own if c.status_code != 429]
     start, end = min(c.t for c in own), max(admitted)
     budgets = simulator_budgets(simulator)
@@ -215,6 +216,11 @@ def measure(case: Case, client: str, simulator: Simulator, *, lost: int) -> Meas
         windows=max(1, math.ceil((end - start) / case.window)),
         start=start,
     )
+
+
+def own_calls(simulator: Simulator) -> list[CallRecord]:
+    """The client's own calls in the simulator's record (a list and restarts), not other tools'."""
+    return [c for c in simulator.calls if c.endpoint in OWN_ENDPOINTS]
 
 
 def _uses(case: Case, ours: list[float], others: list[float], start: float, end: float) -> tuple[float, float]:

@@ -122,6 +122,12 @@ class Climb:
         self._quiet_since = now
         self._used = 0
 
+    def _climb_again_from(self, now: float) -> None:
+        """A 429 or a lost race at `now`: the next step is a creep interval away, a regrow waits
+        REGROW_AFTER from here, and a quick one starts again at CREEP_STEP with nothing held."""
+        self._quiet(now)
+        self._last_429, self._regrow_steps, self._regrow_held = now, 0, 0.0
+
     def _pace_was_used(self, now: float, pace: float | None) -> float | None:
         """What of ours was admitted per second since the last step, counted from the end of a
         pause after a 429 (nothing may go before it), if that used the pace (USED_SHARE); else

@@ -104,7 +104,7 @@ class RateEstimate(Climb):
         self.contended = False  # another client was seen racing us (on_contention)
         self._last_429 = 0.0  # when the last 429 (or lost race) came
         self._regrow_steps = 0  # quick regrow steps since then (climb.py, REGROW_MOST)
-        self._regrow_held = 0.0  # the rate before the last of them, as far as it was admitted
+        self._regrow_held = 0.0  # the rate before the last of them, as far as it was admitted; 0: none
         # The best rate measured under an earlier X-RateLimit-Limit (on_new_limit): a cut key may
         # be given it back, and with headers on 429 only no answer says so (creep).
         self._best_before_new_limit = 0.0
@@ -159,9 +159,8 @@ class RateEstimate(Climb):
             self._first_shut = resume_at - refused_at
         idle, self._idle = self._idle, False
         no_demand, self._no_demand = self._no_demand, 0.0
-        held = self._regrow_held if self._regrow_steps else 0.0
-        self._quiet(now)
-        self._last_429, self._regrow_steps = now, 0
+        held = self._regrow_held  # 0 unless a quick regrow step came since the last 429
+        self._climb_again_from(now)
         if last is not None and admitted == last.admitted:
             # Nothing got through since the last resume: that pause was too short (a backoff
             # without Retry-After, or several refusals of one burst). Not a sample; capacity
@@ -308,8 +307,7 @@ class RateEstimate(Climb):
         """A 429 although the server's last word left room: another client took it. Not a
         measurement of the key's rate, but a sign to take less of it (AIMD's decrease), and to
         creep back to no more than just below where we were."""
-        self._quiet(now)
-        self._last_429, self._regrow_steps = now, 0
+        self._climb_again_from(now)
         self.contended = True
         if pace is None:
             return
