@@ -37,3 +37,19 @@ def test_after_a_runaway_tool_leaves_the_backlog_goes_out_within_three_quarter_h
     drained = leave.run_drain(case)
     assert drained.ended_rate_limited == 0
     assert leave.drain_misses(drained) == []
+
+
+@pytest.mark.parametrize("algorithm", ["fixed_aligned", "fixed_anchored"])
+def test_where_every_answer_shows_the_budget_a_runaway_that_left_leaves_no_pace_behind(algorithm: str) -> None:
+    """The same runaway, on a fixed window that sends X-RateLimit-* on every answer. Once it
+    stops, each window's Remaining shows it gone, so each window is spent as it opens again: the
+    rest goes out within twice the oracle's time. Its use read between two answers of a window
+    (budget.others_rate) is re-read only where two of our answers fall in one window, and paced
+    at the trickle it had left us we sent one a window: the key still read as shared, each window
+    was spent at that trickle, and these runs took 1,373 and 2,040 s where the oracle took 138.
+    The use read per window whole (RateLimitState.others_per_second) reads 0 within a few."""
+    case = Case(algorithm, "always", 10, 10.0, leave.DRAIN_BACKLOG, others=(("runaway", 4.0, leave.RUNAWAY_FOR),))
+    drained = leave.run_drain(case)
+    assert drained.ended_rate_limited == 0 and drained.refused_after == 0
+    assert leave.drain_misses(drained) == []
+    assert drained.seconds_after <= 2 * drained.ideal_after, (drained.seconds_after, drained.ideal_after)

@@ -32,9 +32,11 @@ look again once the budget is spent:
   ours its period may have counted, made again once our requests around it have answered), where
   each of the last PERIODS_READ periods read about the same: the most of them. Read between
   answers, a burst lands within the spans read more often than its share of the time and reads
-  high; read per period it does not. Where it stands, the pace leaves it that much (state.py,
-  _share), and once it was seen taking that much of the current period none more of it is
-  assumed gone (words.py, _theirs_left).
+  high; read per period it does not, and one answer a period reads it, where `others_rate`
+  needs two. Where it stands, it bounds `others_rate` both for the pace, which leaves them that
+  much, and for whether the key is shared at all (state.py, others_per_second); and once they
+  were seen taking that much of the current period none more of it is assumed gone (words.py,
+  _theirs_left).
 """
 
 from __future__ import annotations

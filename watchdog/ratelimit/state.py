@@ -162,9 +162,8 @@ class RateLimitState(ServerWords, Refusals):
         sending its third in one burst per window 1,342 of 1,820, while we lost a race to it one
         window in four. Paced at what it leaves, 15 of 2,505 and 208 of 2,560, and one 429 of
         ours per 32 windows: issue 10's "leaves the other client its share". The cost is ours:
-        the run takes longer, as it must if the other tool is to have its share. The use fades
-        from budget.others_rate over a few of its horizons once the other tool leaves, and
-        bursts come back."""
+        the run takes longer, as it must if the other tool is to have its share. Once the other
+        tool leaves, the periods read whole show it (others_per_second), and bursts come back."""
         if self.contended:
             return True
         if self.budget.refills_early:
@@ -174,14 +173,29 @@ class RateLimitState(ServerWords, Refusals):
         # high (a tool sending 7 per 2 s read as 7.5), so a use within a fifth over the reserve
         # is taken as covered by it: a reserve of 20 at 60 per 10 s, the tool's share, was
         # otherwise paced, and left us 0.943 of what the tool left, not 1.000.
-        others_per_window = self.budget.others_rate * self.estimate.window_floor
+        others_per_window = self.others_per_second * self.estimate.window_floor
         return others_per_window >= max(self.reserve + 1.0, self.reserve * RESERVE_READ_HIGH)
 
     @property
     def others_per_second(self) -> float:
         """What other clients were seen taking of the key, where Remaining shows it (budget.py:
-        a server that refills only at its Reset); 0 where it cannot."""
-        return self.budget.others_rate
+        a server that refills only at its Reset); 0 where it cannot.
+
+        Read between two answers of one period (budget.others_rate), a burst lands within the
+        span read more often than its share of the time (the span before our first answer of a
+        window is never read): a tool sending 7 of 20 per 2 s at once read 3.0 to 4.7 per second
+        where it sends 3.5. And that reading is made only where two answers fall in one period:
+        once a tool that held nearly the whole key left, we, paced at the trickle it had left
+        us, sent one request per period, and the reading stayed at the tool's 4.6 per second of
+        a key of 1 for good. The key looked shared, each window was spent at that trickle, and
+        200 restarts took 1,373 s after it left where the key allowed them in 140. So where each
+        period is seen to hold about the same of theirs, the most they took of one reads it
+        whole, and it reads 0 once they are gone."""
+        others = self.budget.others_rate
+        per_period = self.budget.others_per_period()
+        if per_period is not None and self.estimate.window_floor > 0:
+            others = min(others, (per_period + PERIOD_READ_MARGIN) / self.estimate.window_floor)
+        return others
 
     @property
     def inflight(self) -> int:
@@ -427,16 +441,9 @@ class RateLimitState(ServerWords, Refusals):
             return None
         if self.budget.refills_early:
             return None  # others cannot be told from refill here (budget.py)
-        others = self.budget.others_rate
-        # Read between two answers of one period, a burst lands within the span read more often
-        # than its share of the time (the span before our first answer of a window is never
-        # read): a tool sending 7 of 20 per 2 s at once read 3.0 to 4.7 per second where it
-        # sends 3.5, and the pace left 10 or 11 of its 13. Where each period is seen to hold
-        # about the same of theirs, the most they took of one reads it whole.
-        per_period = self.budget.others_per_period()
-        if per_period is not None and self.estimate.window_floor > 0:
-            others = min(others, (per_period + PERIOD_READ_MARGIN) / self.estimate.window_floor)
-        return max(key_rate * 0.05, min(ours_at_most, key_rate - others))
+        # Their use read whole per period where it can be (others_per_second): read between
+        # answers, the pace left a tool of 7 of 20 per 2 s sent at once 10 or 11 of its 13.
+        return max(key_rate * 0.05, min(ours_at_most, key_rate - self.others_per_second))
 
     def _refill(self, now: float) -> None:
         rate = self.settings.max_requests_per_second
