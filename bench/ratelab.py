@@ -153,7 +153,10 @@ async def play_daemon(case: Case) -> tuple[Measured, Simulator]:
     simulator = Simulator(case.scenario(), clock=asyncio.get_running_loop().time)
     daemon = fixtures.virtual_daemon(_config(case), simulator, seed=case.seed)
     await daemon.run_once()
-    return measure(case, "daemon", simulator, lost=case.backlog - _accepted(daemon)), simulator
+    measured = measure(case, "daemon", simulator, lost=case.backlog - _accepted(daemon))
+    # How each restart ended: a loss is said (rate_limited, counted) or silent (no outcome at all).
+    measured.notes["outcomes"] = Counter(job.outcome.value if job.outcome else None for job in daemon.recorder.finished_jobs)
+    return measured, simulator
 
 
 async def run_daemon_real(case: Case) -> Measured:

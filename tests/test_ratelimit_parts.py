@@ -75,6 +75,24 @@ def test_the_pacer_counts_a_burst_the_server_allowed() -> None:
     assert pacer.ready_at() == 2.0  # the pace resumes where eight requests at 4/s would end
 
 
+def test_a_burst_counted_at_a_trickle_holds_the_next_request_at_most_a_window() -> None:
+    """A whole window's burst the server allowed, counted at a pace far under the key's rate (the
+    trickle learned beside a tool that had taken nearly the whole key): sixty at 0.05 per second
+    put the next request 1,200 s away. Whatever the burst spent is back within the server's
+    window on every algorithm, so the debt stops there (state.py passes the window), and never
+    short of one interval of the pace."""
+    pacer = Pacer()
+    pacer.set_rate(0.05, not_before=0.0)
+    for _ in range(60):
+        pacer.on_send(100.0, owed_at_most=60.0)
+    assert pacer.ready_at() == 160.0
+    pacer.on_send(160.0, owed_at_most=60.0)  # from there, the pace
+    assert pacer.ready_at() == 180.0
+    pacer.set_rate(0.005, not_before=0.0)  # an interval longer than the window
+    pacer.on_send(400.0, owed_at_most=60.0)
+    assert pacer.ready_at() == 600.0
+
+
 def test_a_pace_learned_mid_stream_starts_an_interval_after_our_last_request() -> None:
     pacer = Pacer()
     pacer.on_send(42.13)  # sent before any pace was known, as a Remaining allowed

@@ -53,3 +53,20 @@ def test_where_every_answer_shows_the_budget_a_runaway_that_left_leaves_no_pace_
     assert drained.ended_rate_limited == 0 and drained.refused_after == 0
     assert leave.drain_misses(drained) == []
     assert drained.seconds_after <= 2 * drained.ideal_after, (drained.seconds_after, drained.ideal_after)
+
+
+@pytest.mark.parametrize("algorithm", ["token_bucket", "gcra"])
+def test_a_burst_the_key_allowed_once_a_runaway_left_does_not_hold_the_next_request_for_hours(algorithm: str) -> None:
+    """The runaway on a key of 60 per 60 s that refills gradually and sends its headers on every
+    answer. Once it stops, the next answer shows the whole bucket free, and the daemon spends it
+    at once (not shared: no race lost). Its pacer counts each request of such a burst (so that
+    the pace after a burst is what the server sustains), at the trickle learned beside the tool:
+    sixty at 0.005 per second put the next request three hours away, and these runs took 6,025 s
+    after the tool stopped where the oracle took 141 (21,576 to 42,353 s with a backlog of 400).
+    A burst the server admitted is back within its window on every algorithm, so the pacer now
+    holds the next request at most a window past a burst (Pacer.on_send)."""
+    case = Case(algorithm, "always", 60, 60.0, leave.DRAIN_BACKLOG, others=(("runaway", 4.0, leave.RUNAWAY_FOR),))
+    drained = leave.run_drain(case)
+    assert drained.ended_rate_limited == 0 and drained.refused_after == 0
+    assert leave.drain_misses(drained) == []
+    assert drained.seconds_after <= 3 * drained.ideal_after, (drained.seconds_after, drained.ideal_after)

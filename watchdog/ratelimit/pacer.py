@@ -22,13 +22,18 @@ class Pacer:
         """The earliest time the next request may go (-inf when not pacing)."""
         return self._tat if self.rate is not None else -math.inf
 
-    def on_send(self, now: float) -> None:
+    def on_send(self, now: float, *, owed_at_most: float = math.inf) -> None:
         """Every request counts, paced or not (a burst the server allowed pushes the next paced
         request back as far as the burst used the rate): so the pace after a burst is the pace
-        the server can sustain, not the pace plus the burst."""
+        the server can sustain, not the pace plus the burst. But never more than `owed_at_most`
+        seconds from now, nor less than one interval (state.py, _burst_owed_at_most: the
+        server's window): whatever a burst it admitted spent comes back within a window on every
+        algorithm, and a burst counted at a pace far under the key's rate put the next request
+        hours away."""
         self.last_sent = max(self.last_sent, now)
         if self.rate is not None:
-            self._tat = max(self._tat, now) + 1.0 / self.rate
+            interval = 1.0 / self.rate
+            self._tat = min(max(self._tat, now) + interval, now + max(owed_at_most, interval))
 
     def set_rate(self, rate: float, *, not_before: float) -> None:
         """Pace at `rate` from now on; the next request goes no earlier than `not_before`."""

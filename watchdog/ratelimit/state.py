@@ -300,7 +300,7 @@ class RateLimitState(ServerWords, Refusals):
         self._tickets += 1
         self._inflight[self._tickets] = min(self._inflight, default=self._tickets)
         self._sent_at[self._tickets] = now
-        self.pacer.on_send(now)
+        self.pacer.on_send(now, owed_at_most=self._burst_owed_at_most())
         self.estimate.on_sent(now)
         return self._tickets
 
@@ -393,6 +393,21 @@ class RateLimitState(ServerWords, Refusals):
     def _reopens(self, word: Word) -> float:
         """When to look again after a spent word on a server whose Reset is not a refill."""
         return word.until + (1.0 / self.pacer.rate if self.pacer.rate else 1.0)
+
+    def _burst_owed_at_most(self) -> float:
+        """How far past a request our pace may hold the next one (Pacer.on_send): a window, the
+        longest the server's budget takes to come back, alone on the key. A burst the server
+        allowed counts at the pace, and at the trickle learned beside a tool that had taken
+        nearly the whole key (0.005 per second on a key of 1), the bucket's 60 that the first
+        answer after it left showed free put the next request three hours away: 200 restarts
+        took 6,025 s after it stopped where the key allowed them in 141, and 400 up to 42,353 s
+        (docs/benchmarks.md 1c). Not while another client shares the key: what a burst of ours
+        took before it was seen was that client's share, and is paid back whole at the pace,
+        as it was (capped there too, the anchored window beside the runaway lost a race to it,
+        and the key stayed shared after it left: 491 s where 214)."""
+        if self.shared or self.estimate.window_floor <= 0:
+            return math.inf
+        return self.estimate.window_floor
 
     def _held_back(self) -> int:
         """Units of a Remaining kept in hand: the last one, until the sustained rate is known and
