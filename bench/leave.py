@@ -157,6 +157,7 @@ class Drained:
     refused_while_there: int
     refused_after: int
     ended_rate_limited: int  # restarts ended `rate_limited` (max_rate_limited_retries 429s), said
+    lost_unsaid: int  # restarts not accepted that ended with no outcome at all
     after: int  # ours admitted after the tool stopped
     seconds_after: float  # from the tool stopping to our last admitted
     ideal_after: float
@@ -178,7 +179,8 @@ def run_drain(case: Case) -> Drained:
         case=case,
         refused_while_there=sum(1 for c in own if c.status_code == 429 and c.t < RUNAWAY_FOR),
         refused_after=sum(1 for c in own if c.status_code == 429 and c.t >= RUNAWAY_FOR),
-        ended_rate_limited=measured.lost,
+        ended_rate_limited=measured.notes["outcomes"].get("rate_limited", 0),
+        lost_unsaid=measured.lost - measured.notes["outcomes"].get("rate_limited", 0),
         after=len(after),
         seconds_after=(after[-1] - RUNAWAY_FOR) if after else 0.0,
         ideal_after=ideal_seconds(case, len(after), RUNAWAY_FOR) if after else 0.0,
@@ -190,6 +192,8 @@ def drain_misses(drained: Drained) -> list[str]:
     windows = RUNAWAY_FOR / drained.case.window
     if drained.refused_while_there > windows * REFUSED_PER_WINDOW_WHILE_THERE:
         found.append(f"{drained.refused_while_there} 429s in {windows:g} windows while it ran (target <= one per window)")
+    if drained.lost_unsaid:
+        found.append(f"{drained.lost_unsaid} restarts lost without an outcome")
     if drained.seconds_after > DRAINED_WITHIN:
         found.append(f"the rest out {drained.seconds_after:.0f} s after it stopped (target <= {DRAINED_WITHIN:g} s)")
     return found
@@ -197,7 +201,8 @@ def drain_misses(drained: Drained) -> list[str]:
 
 DRAIN_NOTES = [
     "429s: the daemon's while the tool ran (after it stopped). ended rate_limited: restarts refused",
-    "max_rate_limited_retries (10) times in a row, ended and counted as such (the daemon's only loss, said).",
+    "max_rate_limited_retries (10) times in a row, ended and counted as such (the daemon's only loss, said;",
+    "a restart not accepted that ended with no outcome at all would miss the targets).",
     "after it stopped: seconds from then to the last restart accepted, and the oracle's time for as many",
     "(ratelab.ideal_seconds from that moment: it knows the server's state), with the ratio.",
 ]

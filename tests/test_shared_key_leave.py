@@ -46,7 +46,7 @@ def test_where_every_answer_shows_the_budget_a_runaway_that_left_leaves_no_pace_
     rest goes out within twice the oracle's time. Its use read between two answers of a window
     (budget.others_rate) is re-read only where two of our answers fall in one window, and paced
     at the trickle it had left us we sent one a window: the key still read as shared, each window
-    was spent at that trickle, and these runs took 1,373 and 2,040 s where the oracle took 138.
+    was spent at that trickle, and these runs took 1,373 and 2,040 s where the oracle took 130.
     The use read per window whole (RateLimitState.others_per_second) reads 0 within a few."""
     case = Case(algorithm, "always", 10, 10.0, leave.DRAIN_BACKLOG, others=(("runaway", 4.0, leave.RUNAWAY_FOR),))
     drained = leave.run_drain(case)

@@ -188,7 +188,7 @@ class RateLimitState(ServerWords, Refusals):
         once a tool that held nearly the whole key left, we, paced at the trickle it had left
         us, sent one request per period, and the reading stayed at the tool's 4.6 per second of
         a key of 1 for good. The key looked shared, each window was spent at that trickle, and
-        200 restarts took 1,373 s after it left where the key allowed them in 140. So where each
+        200 restarts took 1,373 s after it left where the key allowed them in 130. So where each
         period is seen to hold about the same of theirs, the most they took of one reads it
         whole, and it reads 0 once they are gone."""
         others = self.budget.others_rate
