@@ -175,12 +175,13 @@ def run_drain(case: Case) -> Drained:
     measured, simulator = virtualtime.run(play_daemon(case))
     own = own_calls(simulator)
     after = sorted(c.t for c in own if c.status_code != 429 and c.t >= RUNAWAY_FOR)
+    rate_limited = measured.notes["outcomes"].get("rate_limited", 0)
     return Drained(
         case=case,
         refused_while_there=sum(1 for c in own if c.status_code == 429 and c.t < RUNAWAY_FOR),
         refused_after=sum(1 for c in own if c.status_code == 429 and c.t >= RUNAWAY_FOR),
-        ended_rate_limited=measured.notes["outcomes"].get("rate_limited", 0),
-        lost_unsaid=measured.lost - measured.notes["outcomes"].get("rate_limited", 0),
+        ended_rate_limited=rate_limited,
+        lost_unsaid=measured.lost - rate_limited,
         after=len(after),
         seconds_after=(after[-1] - RUNAWAY_FOR) if after else 0.0,
         ideal_after=ideal_seconds(case, len(after), RUNAWAY_FOR) if after else 0.0,

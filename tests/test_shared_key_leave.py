@@ -4,7 +4,8 @@ again, even though no answer says the tool left (bench/leave.py, docs/benchmarks
 Before the ceiling of the climb regrew (watchdog/ratelimit/climb.py, REGROW_AFTER), a key
 shared for its first minutes was used at about two thirds of its rate for the rest of the run.
 A slow key (10 per 10 s) keeps the run short in requests while the quarter hour passes on virtual
-time.
+time; a key of 60 per 60 s is where a window's burst is large against the trickle learned beside
+a runaway tool (the last test).
 """
 
 from __future__ import annotations
