@@ -153,9 +153,10 @@ async def play_daemon(case: Case) -> tuple[Measured, Simulator]:
     simulator = Simulator(case.scenario(), clock=asyncio.get_running_loop().time)
     daemon = fixtures.virtual_daemon(_config(case), simulator, seed=case.seed)
     await daemon.run_once()
-    measured = measure(case, "daemon", simulator, lost=case.backlog - _accepted(daemon))
+    outcomes = _outcomes(daemon)
+    measured = measure(case, "daemon", simulator, lost=case.backlog - outcomes["accepted"])
     # How each restart ended: a loss is said (rate_limited, counted) or silent (no outcome at all).
-    measured.notes["outcomes"] = Counter(job.outcome.value if job.outcome else None for job in daemon.recorder.finished_jobs)
+    measured.notes["outcomes"] = outcomes
     return measured, simulator
 
 
@@ -164,7 +165,7 @@ async def run_daemon_real(case: Case) -> Measured:
     async with _served(case) as (simulator, base_url):
         daemon = Daemon(_config(case, base_url))
         await daemon.run_once()
-    return measure(case, "daemon", simulator, lost=case.backlog - _accepted(daemon))
+    return measure(case, "daemon", simulator, lost=case.backlog - _outcomes(daemon)["accepted"])
 
 
 async def run_naive_real(case: Case) -> Measured:
@@ -189,8 +190,9 @@ async def _served(case: Case) -> AsyncIterator[tuple[Simulator, str]]:
         await server
 
 
-def _accepted(daemon: Daemon) -> int:
-    return sum(1 for job in daemon.recorder.finished_jobs if job.outcome and job.outcome.value == "accepted")
+def _outcomes(daemon: Daemon) -> Counter[str | None]:
+    """How many of the daemon's finished restarts ended each way (None: with no outcome)."""
+    return Counter(job.outcome.value if job.outcome else None for job in daemon.recorder.finished_jobs)
 
 
 async def _naive(case: Case) -> Measured:
