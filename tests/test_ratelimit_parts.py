@@ -16,8 +16,10 @@ from watchdog.ratelimit.climb import (
     CREEP_STEP,
     GUESS_STEP,
     REGROW_AFTER,
+    REGROW_INTERVALS,
     REGROW_MOST,
     TRICKLE,
+    TRICKLE_REGROW_AFTER,
 )
 from watchdog.ratelimit.estimate import CEILING_CUT, DECREASE, RateEstimate
 from watchdog.ratelimit.pacer import Pacer
@@ -590,10 +592,11 @@ def test_a_ceiling_cut_by_429s_regrows_after_a_quarter_hour_without_one() -> Non
 
 def test_a_key_given_back_after_a_trickle_is_regrown_quickly_to_the_best_rate_measured() -> None:
     """A tool that took nearly the whole key (a runaway loop) has left: the rate learned beside it
-    is a trickle. A quarter hour after the last 429 the regrow climbs from there by CREEP_STEP,
-    then twice the last step each step, up to REGROW_MOST, until it is out of the trickle (TRICKLE
-    of the best rate measured on the key); from there by CREEP_STEP, as every regrow probes a key
-    that may still be shared. By CREEP_STEP alone, a climb of one
+    is a trickle. Ten minutes after the last 429 (TRICKLE_REGROW_AFTER) the regrow climbs from
+    there by CREEP_STEP, then twice the last step each step, up to REGROW_MOST, until it is out of
+    the trickle (TRICKLE of the best rate measured on the key); from there by CREEP_STEP at most,
+    and a quarter hour after the last 429 (REGROW_AFTER) by CREEP_STEP every step, as every regrow
+    probes a key that may still be shared. By CREEP_STEP alone, a climb of one
     answer at a time from a trickle kept 200 restarts (10 per 10 s, no rate header) waiting up to
     6,788 s after the tool left, where the key allowed them in 200 s (docs/benchmarks.md 1c)."""
     estimate = RateEstimate()
@@ -608,12 +611,52 @@ def test_a_key_given_back_after_a_trickle_is_regrown_quickly_to_the_best_rate_me
         creep_at_pace(estimate, now, limit=60)
         rates.append(estimate.measured)
     steps = [later / earlier - 1 for earlier, later in zip(rates, rates[1:], strict=False)]
-    regrowing = [step for now, step in zip(times, steps, strict=True) if now >= 301.0 + REGROW_AFTER]
+    regrowing = [step for now, step in zip(times, steps, strict=True) if now >= 301.0 + TRICKLE_REGROW_AFTER]
     assert regrowing[:6] == pytest.approx([0.02, 0.04, 0.08, 0.16, 0.32, REGROW_MOST])
     out_of_trickle = next(now for now, rate in zip(times, rates[1:], strict=True) if rate >= 3.0 * TRICKLE)
-    assert out_of_trickle - 301.0 < REGROW_AFTER + 10 * 10.0  # ten steps after the quarter hour
+    assert out_of_trickle - 301.0 < TRICKLE_REGROW_AFTER + 10 * 10.0  # ten steps after ten minutes
     later = [step for now, step in zip(times, steps, strict=True) if now > out_of_trickle]
-    assert later == pytest.approx([CREEP_STEP] * len(later))
+    assert max(later) <= CREEP_STEP + 1e-9
+    after_the_quarter_hour = [step for now, step in zip(times, steps, strict=True) if now >= 301.0 + REGROW_AFTER]
+    assert after_the_quarter_hour == pytest.approx([CREEP_STEP] * len(after_the_quarter_hour))
+
+
+def test_a_key_held_by_another_tool_from_the_start_is_regrown_quickly_toward_the_rate_its_headers_allow() -> None:
+    """The tool held nearly the whole key from our first request on, so the best rate ever
+    measured is itself the trickle, and the quick regrow out of a trickle (TRICKLE of the best
+    measured) never started: the rate crept back 2% a step, and 400 restarts on a sliding counter
+    of 16 per 39 s with headers on every answer waited 27,371 s after the tool left, where the key
+    allowed them in 917 (climb.py). Where a header says the limit and the tool was seen racing us,
+    N per longest Reset is what the key allows at most, and the quick regrow goes toward no less
+    than TRICKLE of it, and once begun goes on all the way there."""
+    estimate = RateEstimate()
+    estimate.observe_reset(60.0)  # 60 per 60 s: 1/s at most
+    estimate.on_refusal(now=0.0, resume_at=1.0, admitted=0, limit=60)
+    estimate.on_refusal(now=120.0, resume_at=121.0, admitted=6, limit=60)  # 6 in 120 s: the best measured
+    estimate.on_contention(180.0, pace=0.05)  # a 429 where the server's last word left room
+    estimate.on_refusal(now=240.0, resume_at=241.0, admitted=12, limit=60)
+    trickle = estimate.measured
+    assert trickle is not None and trickle < 0.05 and estimate.best_sample == pytest.approx(0.05)
+    interval = 120.0  # the creep interval: the first sample's span
+    regrows_at = 240.0 + max(TRICKLE_REGROW_AFTER, REGROW_INTERVALS * interval)
+    now, times, rates = 241.0, [], [trickle]
+    while now < regrows_at + 12 * interval:
+        now += interval  # the pace used all along
+        for _ in range(math.ceil(rates[-1] * interval)):
+            estimate.on_admitted()
+        estimate.creep(now, 60, pace=rates[-1])
+        times.append(now)
+        rates.append(estimate.measured)
+    steps = [later / earlier - 1 for earlier, later in zip(rates, rates[1:], strict=False)]
+    regrowing = [step for at, step in zip(times, steps, strict=True) if at >= regrows_at]
+    assert regrowing[:6] == pytest.approx([0.02, 0.04, 0.08, 0.16, 0.32, REGROW_MOST])
+    # Half of 60 per 60 s within twelve steps of the regrow, the steps quick all the way there,
+    # and by CREEP_STEP at most from there.
+    there = next(at for at, rate in zip(times, rates[1:], strict=True) if rate >= 1.0 * TRICKLE - 1e-9)
+    quick = [step for at, step in zip(times, steps, strict=True) if regrows_at <= at <= there]
+    assert there <= regrows_at + 12 * interval
+    assert quick[5:-1] == pytest.approx([REGROW_MOST] * len(quick[5:-1]))  # the last one stops at TRICKLE
+    assert max(step for at, step in zip(times, steps, strict=True) if at > there) <= CREEP_STEP + 1e-9
 
 
 def test_a_429_that_ends_a_quick_regrow_reads_the_rate_the_regrow_held_not_the_slow_climb_before_it() -> None:
@@ -638,6 +681,114 @@ def test_a_429_that_ends_a_quick_regrow_reads_the_rate_the_regrow_held_not_the_s
     assert stretch < held * DECREASE / 2
     estimate.on_refusal(now=now, resume_at=now + 1.0, admitted=45 + got, limit=60)
     assert estimate.measured == pytest.approx(held * DECREASE)
+
+
+def test_a_regrow_at_a_trickles_pace_steps_once_per_creep_interval_not_once_per_answer() -> None:
+    """Beside a tool that held the key, the pace learned may send less than one request per creep
+    interval. Clocked by answers alone, the quick regrow stepped once per request: at 0.008 per
+    second, 2% and then 4% two minutes apart, and a key of 60 per 10 s given back was used at a
+    trickle for half an hour (bench leave). Each creep interval in which the pace was used is a
+    step, however few answers it held."""
+    estimate = RateEstimate()
+    estimate.on_refusal(now=0.0, resume_at=0.0, admitted=0, limit=60)
+    estimate.on_refusal(now=10.0, resume_at=10.0, admitted=30, limit=60)  # 3/s over 10 s: the creep interval
+    estimate.on_refusal(now=300.0, resume_at=301.0, admitted=45, limit=60)  # 15 in 291 s: the tool took the rest
+    trickle = estimate.measured
+    assert trickle is not None and trickle < 0.1
+    now, rates = 301.0, [trickle]
+    while now + 60.0 < 300.0 + TRICKLE_REGROW_AFTER:
+        now += 60.0  # a minute's answers at the pace, fewer than one per creep interval (10 s)
+        for _ in range(math.ceil(rates[-1] * 60.0)):
+            estimate.on_admitted()
+        estimate.creep(now, 60, pace=rates[-1])
+        rates.append(estimate.measured)
+    quiet = [later / earlier - 1 for earlier, later in zip(rates, rates[1:], strict=False)]
+    assert quiet == pytest.approx([CREEP_STEP] * len(quiet))  # no regrow before TRICKLE_REGROW_AFTER
+    steps = []
+    for _ in range(2):
+        now += 60.0
+        for _ in range(math.ceil(rates[-1] * 60.0)):
+            estimate.on_admitted()
+        estimate.creep(now, 60, pace=rates[-1])
+        steps.append(estimate.measured / rates[-1])
+        rates.append(estimate.measured)
+    assert steps[0] == pytest.approx(1.02 * 1.04 * 1.08 * 1.16 * 1.32 * (1 + REGROW_MOST))  # six steps
+    assert steps[1] == pytest.approx((1 + REGROW_MOST) ** 6)  # six more
+    assert rates[-1] >= 3.0 * TRICKLE  # out of the trickle two minutes into the regrow
+
+
+def test_a_first_sample_far_under_what_the_headers_allow_is_a_guess_the_climb_goes_past() -> None:
+    """A first sample from a stretch another tool still held in part (taken just after a runaway
+    left a token bucket of 60 per 10 s: 1.0 per second) set a ceiling the climb never passed, and
+    no 429 at our pace ever came to say the key allowed more. Under TRICKLE of N per longest
+    Reset, with no 429 at our pace and no race, the ceiling is a guess and rises by GUESS_STEP
+    while our requests use the pace, as where no header says the limit. At TRICKLE of it or more
+    it is a measurement and holds."""
+
+    def climb(first_admitted: int) -> list[float]:
+        estimate = RateEstimate()
+        estimate.observe_reset(10.0)  # 60 per 10 s: 6/s at most
+        estimate.on_refusal(now=0.0, resume_at=1.0, admitted=0, limit=60)
+        estimate.on_refusal(now=11.0, resume_at=12.0, admitted=first_admitted, limit=60)
+        now, rates = 12.0, [estimate.measured]
+        for _ in range(40):
+            now += 11.0  # the creep interval: the first sample's span
+            pace = rates[-1]
+            assert pace is not None
+            for _ in range(math.ceil(pace * 11.0)):
+                estimate.on_admitted()
+            estimate.creep(now, 60, pace=pace)
+            rates.append(estimate.measured)
+        return [rate for rate in rates if rate is not None]
+
+    trickle = climb(11)  # 1.0/s, a sixth of the headers' 6
+    assert trickle[0] == pytest.approx(1.0)
+    assert trickle[-1] > 5.0
+    bound = 1.0 * 11.0 / 10.0  # the first sample's own error bound (span / (span - 1)): its ceiling
+    past = [rate for rate in trickle if bound + 1e-9 < rate < 6.0]
+    rising = [later / earlier - 1 for earlier, later in zip(past, past[1:], strict=False)]
+    assert len(rising) > 10 and rising == pytest.approx([GUESS_STEP] * len(rising))
+    measured = climb(44)  # 4.0/s: two thirds of it, a share left by a client still there
+    assert measured[0] == pytest.approx(4.0)
+    assert max(measured) == pytest.approx(4.0 * 11.0 / 10.0)  # its own error bound (climb.py), no further
+
+
+def test_a_429_that_ends_a_slow_regrow_past_the_best_rate_reads_the_rate_the_regrow_held() -> None:
+    """Out of a trickle the regrow went quickly to the best rate measured, then by CREEP_STEP past
+    it toward the key's rate, and a 429 came at 5.7 per second on a key of 6. The stretch since
+    the 429 before is mostly the trickle: read as a sample it read 1.7 per second, and the key
+    was used at a third of its rate ten minutes more (bench leave, fixed window, headers on 429
+    only). Every regrow step, quick or not, now records what the interval before it held."""
+    estimate = RateEstimate()
+    estimate.on_refusal(now=0.0, resume_at=0.0, admitted=0, limit=60)
+    estimate.on_refusal(now=10.0, resume_at=10.0, admitted=30, limit=60)  # 3/s: the best measured
+    estimate.on_refusal(now=300.0, resume_at=301.0, admitted=45, limit=60)  # the trickle
+    trickle = estimate.measured
+    assert trickle is not None
+    now, held, reached, got = 301.0, trickle, trickle, 0
+    while reached < 2 * 3.0:  # twice the best measured: well past the quick regrow
+        now += 10.0
+        got += math.ceil(reached * 10.0)  # what creep_at_pace admits
+        creep_at_pace(estimate, now, limit=60)
+        held, reached = reached, estimate.measured
+        assert reached is not None
+    stretch = got / (now + 1.0 - 301.0)
+    assert stretch < held * TRICKLE
+    estimate.on_refusal(now=now, resume_at=now + 1.0, admitted=45 + got, limit=60)
+    assert estimate.measured == pytest.approx(held * DECREASE)
+
+
+def test_time_held_past_the_hint_is_not_counted_in_the_span_that_stands_for_a_window() -> None:
+    """The first sample's span clocks the climb (a step about once a window). Beside a tool that
+    held the key, our own backoff past the server's hint doubled it: the regrow then waited 40
+    minutes and stepped every two. The span counts only the time the key was asked."""
+    estimate = RateEstimate()
+    estimate.on_refusal(now=0.0, resume_at=0.0, admitted=0)
+    estimate.on_held_back(10.0, 30.0)  # our own backoff, past the hint, for 20 s
+    estimate.on_refusal(now=60.0, resume_at=60.0, admitted=30)  # 30 in 60 s
+    for _ in range(30):
+        estimate.on_admitted()
+    assert estimate.creep(101.0, pace=0.5)  # a step 40 s on: the span less the 20 s held back
 
 
 def test_the_headers_cap_a_regrowing_ceiling_at_the_limit_per_longest_reset() -> None:
@@ -817,6 +968,103 @@ def test_refusals_of_one_burst_count_once() -> None:
     for ticket in tickets:
         limiter.on_response(0.0, 0.1, 429, RateLimitHeaders(retry_after=1), ticket=ticket)
     assert limiter.consecutive_429 == 1
+
+
+def refused(limiter: RateLimitState, at: float, retry_after: float = 1.0) -> float:
+    """One request of ours sent at `at` and refused at once with `Retry-After`; its pause."""
+    ticket = limiter.on_send(at)
+    pause = limiter.on_response(at, at, 429, RateLimitHeaders(retry_after=retry_after), ticket=ticket)
+    assert pause is not None
+    return pause.seconds
+
+
+def admitted(limiter: RateLimitState, at: float) -> None:
+    ticket = limiter.on_send(at)
+    limiter.on_response(at, at, 202, RateLimitHeaders(), ticket=ticket)
+
+
+def test_one_try_admitted_between_refusals_gives_back_one_doubling_of_the_backoff_not_all() -> None:
+    """Beside a tool that holds nearly the whole key (a loop that ignores 429s), one try in many
+    gets in. Each such answer used to start the backoff over from the server's `Retry-After: 1`,
+    and the next seven tries were refused within a minute: at 60 per 60 s, 48 of our 429s in the
+    tool's ten windows (docs/benchmarks.md 1c). An admitted answer now takes one refusal off the
+    streak, so the pause stays long while refusals keep coming; two in a row end it, and the
+    next refusal waits the server's hint again."""
+    limiter = state(backoff={"base": 1, "cap": 60})
+    now, pauses = 0.0, []
+    for _ in range(6):
+        pauses.append(refused(limiter, now))
+        now += pauses[-1]
+    assert pauses == [1, 1, 2, 4, 8, 16]
+    admitted(limiter, now)
+    assert refused(limiter, now + 0.5) == 16  # five refusals in the streak again, not one
+    now += 16.5
+    admitted(limiter, now)
+    assert limiter.refusal_streak == 5  # one step back
+    admitted(limiter, now + 1)  # the key takes us again
+    assert limiter.refusal_streak == 0
+    assert refused(limiter, now + 10) == 1  # the server's hint again
+
+
+def test_a_stretch_our_backoff_held_past_the_servers_hint_is_no_sample_of_the_key() -> None:
+    """A pause grown past the server's `Retry-After` (refusals in a row) is ours, not the key's:
+    the key may have had room all that time. A stretch between two 429s spent mostly in such a
+    pause is no measure of what the key sustains, and only cuts the rate by DECREASE, as a 429
+    does after a stretch with nothing to send. Read as a sample, one try admitted per pause of up
+    to a minute beside a tool that held the key learned a trickle, and once the tool left the
+    backlog waited on that trickle's slow regrow (bench/leave.py's second table)."""
+    limiter = state(backoff={"base": 1, "cap": 60})
+    refused(limiter, 0.0)
+    for step in range(10):
+        admitted(limiter, 1.0 + step * 0.1)
+    refused(limiter, 2.0)  # 10 admitted between two resume points 2 s apart: the first sample
+    measured = limiter.estimate.measured
+    assert measured is not None and measured > 1.0
+    now = 3.0
+    for _ in range(5):  # refused again and again, nothing admitted between: no sample
+        now += refused(limiter, now)
+    assert limiter.estimate.measured == measured
+    admitted(limiter, now)  # one try in: the rate may creep on it
+    before = limiter.estimate.measured
+    assert before is not None and before >= measured
+    pause = refused(limiter, now + 0.5)
+    assert pause > 2 * 1.0  # grown past the hint of 1 s
+    assert limiter.estimate.measured == pytest.approx(before * DECREASE)  # not 1 per pause
+
+
+def test_a_third_refusal_in_a_row_waits_at_least_the_longest_window_seen() -> None:
+    """Twice the server's `Retry-After: 1` did not hold (another tool takes each unit the moment
+    it comes back): from the third refusal in a row the pause is at least the longest window seen
+    (here the 429's own Reset of 60 s), not the doubling from one second that cost four 429s in
+    the first five seconds beside such a tool."""
+    limiter = state(backoff={"base": 1, "cap": 60})
+    now, pauses = 0.0, []
+    for _ in range(4):
+        ticket = limiter.on_send(now)
+        pause = limiter.on_response(now, now, 429, RateLimitHeaders(limit=60, remaining=0, reset=60, retry_after=1),
+                                    ticket=ticket)
+        assert pause is not None
+        pauses.append(pause.seconds)
+        now += pause.seconds
+    assert pauses == [1, 1, 60, 60]
+
+
+def test_a_spent_word_is_looked_at_again_a_unit_after_its_reset_not_a_trickle_interval() -> None:
+    """On a server that refused a look right at a spent word's Reset (budget.late_reset), the
+    next look waits a unit's return after the Reset. Counted at the trickle learned beside a
+    tool that held the key (0.0144 per second here), that was 69 s more; alone on the key, the
+    headers' own rate (60 per 60 s) gives a unit back within a second."""
+    limiter = state()
+    limiter.estimate.measured = limiter.estimate.best_sample = 0.015
+    limiter._repace(0.0)
+    ticket = limiter.on_send(100.0)
+    limiter.on_response(100.0, 100.1, 202, RateLimitHeaders(limit=60, remaining=0, reset=60), ticket=ticket)
+    limiter.estimate.refill_seen = True
+    limiter.budget.late_reset = True
+    word = limiter.budget.word
+    assert word is not None and not limiter.shared
+    seconds, why = limiter.delay(word.until)
+    assert why == "budget" and seconds == pytest.approx(1.0)
 
 
 def _paced_by_headers_on_a_gradual_server() -> RateLimitState:

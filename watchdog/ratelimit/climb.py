@@ -17,16 +17,20 @@ never passes N per longest Reset: every common algorithm's Reset is at most its 
 sustains more than that. With no X-RateLimit-Limit ever seen, that ceiling is a guess (a sample
 taken right after a sliding counter's boundary is a trickle), which starts no lower than what the
 key took of ours from rest to the first sample's end (_from_rest), and so does the rate where the
-first sample is a trickle for sure (shorter than the first 429's pause; on_refusal): at the
-ceiling, while our requests use the pace (USED_SHARE), the ceiling and the rate rise by GUESS_STEP
-until a 429 at pace fixes it. Each 429 at our pace, and each race lost to another client, cuts the ceiling `CEILING_CUT`
-below the pace it came at; a quarter hour after the last one (`REGROW_AFTER`) the rate and a cut
-ceiling rise again, while our requests use the pace, since the client that took the difference
-may have left: by `CREEP_STEP` a step, and, out of a trickle (under `TRICKLE` of the best rate
-measured, as beside a tool that took nearly the whole key), 2% the first step and twice as much
-each step after, up to half (`REGROW_MOST`). A 429 that ends such a quick climb is read against
-what the climb's last step held for a whole interval where the stretch since the last 429,
-mostly the trickle, reads under `TRICKLE` of that (estimate.py, on_refusal).
+first sample is a trickle for sure (shorter than the first 429's pause; on_refusal); so is a
+ceiling under a quarter of N per longest Reset (a first sample taken while another tool still held
+the key): at the ceiling, while our requests use the pace (USED_SHARE), the ceiling and the rate
+rise by GUESS_STEP until a 429 at pace fixes it. Each 429 at our pace, and each race lost to
+another client, cuts the ceiling `CEILING_CUT` below the pace it came at; a quarter hour after the
+last one (`REGROW_AFTER`) the rate and a cut ceiling rise again, while our requests use the pace,
+since the client that took the difference may have left: by `CREEP_STEP` a step, and, out of a
+trickle (under `TRICKLE` of the best rate measured, as beside a tool that took nearly the whole
+key; where a header said the limit N and another client raced us, of no less than half N per
+longest Reset), ten minutes after it (`TRICKLE_REGROW_AFTER`), 2% the first step and twice as much
+each step after, up to half (`REGROW_MOST`), one step per creep interval even where the trickle's
+pace sends less than one request per interval. A 429 that ends a regrow is read against what the
+climb's last step held for a whole interval where the stretch since the last 429, mostly the cut
+rate, reads under `TRICKLE` of that (estimate.py, on_refusal).
 """
 
 from __future__ import annotations
@@ -74,12 +78,17 @@ GUESS_STEP = 0.1
 # answers as it is by ACKs): a daemon whose share beside a tool that took nearly the whole key (a
 # loop that ignores 429s) was learned as a trickle of 0.008 per second climbed 2% an answer, one
 # answer every two minutes, and 200 restarts (10 per 10 s, no rate header) took up to 6,788 s
-# after the tool left, where the key allowed them in 200 s; now at most 3,814 s, 2,040 s where a
-# Retry-After comes with each 429 (docs/benchmarks.md 1c).
+# after the tool left, where the key allowed them in 200 s; then at most 3,814 s, 2,040 s where a
+# Retry-After comes with each 429 (docs/benchmarks.md 1c; 3,402 and 1,103 s since 2026-12-05).
 REGROW_AFTER = 900.0
 REGROW_INTERVALS = 20
 REGROW_MOST = 0.5
-# ... but only out of a trickle: a rate under this share of the best measured on the key. Above
+# ... and out of a trickle (TRICKLE) after this long: the gain is most of the key and the cost the
+# same 429 or two if the other client is still there (a quick step that meets it is read against
+# what the last step held, estimate.on_refusal), so it is tried sooner. Still far more than a
+# window: a runaway tool that holds the key for ten minutes sees no probe of ours at all.
+TRICKLE_REGROW_AFTER = 600.0
+# ... but only out of a trickle: a rate under this share of what the key allows (creep). Above
 # it, on a key still shared, the regrow goes by CREEP_STEP as it did: quick steps from a rate cut
 # a little there (a tool that bursts once a window) went past the tool's share in steps of 8 to
 # 16%, and in the benchmark's rows shared with a bursty tool the tool took up to twice the 429s
@@ -116,6 +125,8 @@ class Climb:
     _regrow_held: float
     best_sample: float | None
     _best_before_new_limit: float
+    _doubted: bool
+    _spoken: bool
 
     def _quiet(self, now: float) -> None:
         """A 429, a lost race or a creep step: the next step is a creep interval from now."""
@@ -149,12 +160,17 @@ class Climb:
         which tells whether our requests use it (USED_SHARE); None: not pacing.
         `words_on_success`: successful answers carry Remaining and Reset (the server describes
         its budget as we spend it), so the climb need not hurry (_creep_interval)."""
+        self._spoken = words_on_success
         interval = self._creep_interval(limit, words_on_success)
         if self.measured is None or self._creep_ceiling is None or now - self._quiet_since < interval:
             return False
         # A 429 would answer a probe above the ceiling only if our requests went at the pace.
         achieved = self._pace_was_used(now, pace)
         busy = achieved is not None
+        # Whole creep intervals since the last step. At a trickle's pace fewer than one request
+        # goes per interval, and a regrow clocked by answers alone stepped once per request:
+        # at 0.008 per second, once every two minutes (_regrow_toward).
+        intervals = max(1, int((now - self._quiet_since) // interval))
         self._quiet(now)
         # No key sustains more than N per longest Reset (module docstring).
         cap = limit / self._longest_reset if limit is not None and self._longest_reset > 0 else math.inf
@@ -167,11 +183,41 @@ class Climb:
             # the limit as it is now.
             cap = self._best_before_new_limit
         ceiling = min(self._creep_ceiling, cap)
-        # Out of a trickle, quickly back toward the best rate measured, a quarter hour after the
-        # last 429 (REGROW_MOST); from there, and past the best, by CREEP_STEP, as below.
-        best = min(self.best_sample or 0.0, cap)
-        if achieved is not None and self.measured < best * TRICKLE and self._regrows(now, limit):
-            return self._regrow_toward(best, ceiling, achieved)
+        # Out of a trickle, quickly back toward the best rate measured, ten minutes after the last
+        # 429 (TRICKLE_REGROW_AFTER, REGROW_MOST); from there, and past the best, by CREEP_STEP, as
+        # below. Where a header said the limit and another client was seen racing us, toward no
+        # less than TRICKLE of N per longest Reset: beside a tool that held the key from our first
+        # request on, the best rate measured was the trickle itself, and no regrow was ever quick.
+        # In a random draw of bench/leave.py's runaway (16 per 39 s, a sliding counter, headers on
+        # every answer) 400 restarts then waited 27,371 s after the tool left where the key allowed
+        # them in 917. Not toward N per longest Reset itself: next to a bursty tool that uses a
+        # third of a key, quick steps past the best measured took the tool's share (python -m
+        # bench budget, sliding counter of 60 per 10 s: the tool's 429s 76 to 124 over 5,000
+        # restarts). Nor where nobody raced us: N per longest Reset is a bound, not a rate, and
+        # where only 429s carry the headers a fixed window's 429s come near its end, with a Reset
+        # of a second: a key cut to 6 per 10 s and given its 60 back read "60 per second", and the
+        # quick regrow toward half that met a 429 twice every quarter hour
+        # (tests/test_ratelimit_changes.py). There a first sample far under the headers' rate is
+        # a guess instead (_doubted, below).
+        best = self.best_sample or 0.0
+        if math.isfinite(cap) and self.contended:
+            best = max(best, cap * TRICKLE)
+        if achieved is not None and (self._regrow_steps > 0 or self._regrows(now, limit)):
+            # What the key carried of ours over the whole interval just ended, at the rate before
+            # this step: a 429 that ends a regrow reads its stretch against it (estimate.py,
+            # on_refusal). That stretch began at the trickle: read alone, a fixed window of 6 per
+            # second, met at 5.7 per second after the runaway left, read 1.7 per second, and
+            # bench leave's first table (headers on 429 only) regained 0.9 of the key 33 minutes
+            # after the tool left; 23 with this.
+            self._regrow_held = min(self.measured, achieved)
+        # Once begun, beside a client that raced us, the quick regrow goes on to `best`, not only
+        # out of the trickle: there `best` is the headers' bound, and the steps of CREEP_STEP from
+        # half of it left a token bucket of 60 per 10 s used at half its rate for ten minutes
+        # after the tool that held it left (bench leave: 0.9 of it regained after 24 minutes; 20
+        # with this).
+        out_of_trickle = self.measured < best * TRICKLE or (self.contended and 0 < self._regrow_steps and self.measured < best)
+        if achieved is not None and out_of_trickle and self._regrows(now, limit, TRICKLE_REGROW_AFTER):
+            return self._regrow_toward(best, ceiling, achieved, intervals)
         step = self.measured * CREEP_STEP
         if not self.contended and not self._paced_refusal:
             step = max(step, (ceiling - self.measured) * CREEP_GAP)
@@ -188,10 +234,22 @@ class Climb:
             # (_later_start_bound), and from there as every climb does;
             self._creep_ceiling = min(cap, later)
             return False
-        if limit is None and not self._paced_refusal and not self.contended:
-            # ... by GUESS_STEP where it is only a guess (no header said the limit, and no 429
-            # has yet come at our pace), until a 429 at pace fixes it below (on_refusal): one 429
-            # per run buys the key's real rate, where a low guess would cost time for good;
+        # A ceiling under a quarter (TRICKLE of TRICKLE) of what the headers allow, with no 429
+        # at our pace and no race (below), is a guess too, from then on: a first sample taken
+        # while another tool still held the key is a share of it that tool has since given back,
+        # and alone a key reads no less than about half its N per longest Reset. Just after a
+        # runaway left a token bucket of 60 per 10 s, the first sample read 1.0 per second, and
+        # nothing raised the ceiling for a quarter hour. Not under half: where only 429s carry
+        # the headers, a fixed window's 429s come late in it, and alone on a key of 20 per 2 s a
+        # Reset of 1 s put N per longest Reset at twice the key's rate; the guess's climb then
+        # cost one or two more 429s per run (python -m bench budget, alone, 5,000 restarts, the
+        # aligned and the anchored window: 4 and 3 where 2).
+        self._doubted = self._doubted or ceiling < cap * TRICKLE * TRICKLE
+        if (limit is None or self._doubted) and not self._paced_refusal and not self.contended:
+            # ... by GUESS_STEP where it is only a guess (no header said the limit, or the first
+            # sample was a trickle under it, and no 429 has yet come at our pace), until a 429 at
+            # pace fixes it below (on_refusal): one 429 per run buys the key's real rate, where a
+            # low guess would cost time for good;
             grow = GUESS_STEP
         elif ceiling < cap and self._regrows(now, limit):
             grow = CREEP_STEP  # ... by CREEP_STEP where cut by 429s long ago (REGROW_AFTER).
@@ -201,25 +259,31 @@ class Climb:
         self.measured = min(self._creep_ceiling, self.measured * (1.0 + grow))
         return True
 
-    def _regrow_toward(self, best: float, ceiling: float, achieved: float) -> bool:
+    def _regrow_toward(self, best: float, ceiling: float, achieved: float, intervals: int = 1) -> bool:
         """A quick step of the regrow toward `best`, the best rate measured (REGROW_MOST): the
         rate, and the ceiling where it reaches it. `achieved`: ours admitted per second over the
         interval just ended, at the rate before this step: what the key is known to have taken
-        (estimate.py, on_refusal, reads it if the step finds a 429)."""
+        (estimate.py, on_refusal, reads it if the step finds a 429). `intervals`: whole creep
+        intervals since the last step, each one step."""
         assert self.measured is not None
-        grow = min(REGROW_MOST, CREEP_STEP * 2.0**self._regrow_steps)
-        self._regrow_steps, self._regrow_held = self._regrow_steps + 1, min(self.measured, achieved)
-        self.measured = min(best, self.measured * (1.0 + grow))
+        self._regrow_held = min(self.measured, achieved)
+        for _ in range(intervals):
+            grow = min(REGROW_MOST, CREEP_STEP * 2.0**self._regrow_steps)
+            self._regrow_steps += 1
+            self.measured = min(best, self.measured * (1.0 + grow))
         self._creep_ceiling = max(ceiling, self.measured)
         return True
 
-    def _regrows(self, now: float, limit: int | None) -> bool:
+    def _regrows(self, now: float, limit: int | None, after: float = REGROW_AFTER) -> bool:
         """A cut ceiling, and the rate with it, may rise while our requests use the pace
-        (REGROW_AFTER): it was cut by 429s or races (a guessed one rises anyway, in creep), and
-        no 429 has come for long."""
-        if not (self._paced_refusal or self.contended):
+        (REGROW_AFTER): it was cut by 429s or races, or set by a first sample under what a header
+        says the key allows (a guessed one, no limit said, rises anyway, in creep), and no 429
+        has come for long. The first sample may come from a stretch another client still held
+        in part: taken just after a runaway tool left (60 per 10 s), it read 1.0 per second, and
+        with no 429 at our pace since, the key was used at a sixth of its rate for good."""
+        if not (self._paced_refusal or self.contended or limit is not None):
             return False
-        return now - self._last_429 >= max(REGROW_AFTER, REGROW_INTERVALS * self._creep_interval(limit))
+        return now - self._last_429 >= max(after, REGROW_INTERVALS * self._creep_interval(limit))
 
     def _creep_interval(self, limit: int | None, words_on_success: bool = False) -> float:
         # Quick steps only toward a ceiling the headers cap at N per longest Reset. Without the
@@ -228,6 +292,16 @@ class Climb:
         # over two seconds that left the pace at half the key's rate: 2.2 x the ideal, not 1.5.
         quick = limit is not None and not self.contended and not self._paced_refusal
         if not quick:
+            # Where every answer carries the headers, the longest Reset seen is about the window
+            # (answers at every phase of it), and a first sample's span longer than that is no
+            # window: beside a tool that held the key, one of ours got in over two minutes on a
+            # key of 60 per 10 s, and the regrow waited 40 minutes and stepped every two. Not
+            # where only 429s carry them: there a fixed window's 429s come near its end, with a
+            # Reset of a second. Nor for the quick climb below: on a key of 20 per 2 s shared
+            # from the start, a step a second took past our share (python -m bench reserve,
+            # reserve 1 on a token bucket: the other tool's 429s 4 to 40).
+            if limit is not None and self._longest_reset > 0 and self._spoken:
+                return max(CREEP_EVERY, min(self._sample_span, self._longest_reset))
             return max(CREEP_EVERY, self._sample_span)
         # "About a window": the first sample's span, or, where only 429s carry the headers, the
         # limit at the measured rate when that is shorter. The span is between two 429s, and

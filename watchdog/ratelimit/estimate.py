@@ -93,8 +93,9 @@ class RateEstimate(Climb):
         # what is admitted up to the next 429 is our demand, not the key's rate (on_refusal).
         self._idle = False
         # Seconds since the last resume point in which we had nothing to send: nothing in flight
-        # and no caller waiting (on_no_demand): what tells a backlog from quiet hours where no
-        # pace or no admitted answer can (on_refusal).
+        # and no caller waiting (on_no_demand), or in which our own backoff held us past the
+        # server's hint (on_held_back): what tells a backlog from quiet hours where no pace or
+        # no admitted answer can (on_refusal).
         self._no_demand = 0.0
         self._since_rest = 0  # our admitted requests since we last had nothing to send
         self._rest_ended_at: float | None = None  # ... and when the first of them went
@@ -104,10 +105,14 @@ class RateEstimate(Climb):
         self.contended = False  # another client was seen racing us (on_contention)
         self._last_429 = 0.0  # when the last 429 (or lost race) came
         self._regrow_steps = 0  # quick regrow steps since then (climb.py, REGROW_MOST)
-        self._regrow_held = 0.0  # the rate before the last of them, as far as it was admitted; 0: none
+        self._regrow_held = 0.0  # the rate before the last regrow step, as far as it was admitted; 0: none
         # The best rate measured under an earlier X-RateLimit-Limit (on_new_limit): a cut key may
         # be given it back, and with headers on 429 only no answer says so (creep).
         self._best_before_new_limit = 0.0
+        # The first sample's ceiling is a guess: it was a trickle under what the headers allow,
+        # and the climb reached it with no 429 at our pace (climb.py).
+        self._doubted = False
+        self._spoken = False  # the last admitted answer carried Remaining and Reset (climb.py)
 
     # -- headers ---------------------------------------------------------------------------------
 
@@ -159,7 +164,7 @@ class RateEstimate(Climb):
             self._first_shut = resume_at - refused_at
         idle, self._idle = self._idle, False
         no_demand, self._no_demand = self._no_demand, 0.0
-        held = self._regrow_held  # 0 unless a quick regrow step came since the last 429
+        held = self._regrow_held  # 0 unless a regrow step came since the last 429
         self._climb_again_from(now)
         if last is not None and admitted == last.admitted:
             # Nothing got through since the last resume: that pause was too short (a backoff
@@ -198,6 +203,9 @@ class RateEstimate(Climb):
         # incident) read the hour as the key's rate, 429 to 429, and the backlog of 200 behind
         # it took 5,169 s on a sliding counter and 18,809 s on a token bucket where the key
         # allowed 200 s (tests/test_ratelimit_parts.py).
+        # So does a stretch spent mostly held by our own backoff past the server's hint
+        # (on_held_back): one try per pause beside a tool that held the key is our pace, not
+        # the key's.
         span = resume_at - last.resume_at if last is not None else 0.0
         idle = idle or no_demand > (1.0 - USED_SHARE) * span
         if last is not None and span > 0 and not idle:
@@ -225,7 +233,10 @@ class RateEstimate(Climb):
                     self._creep_ceiling = max(self._creep_ceiling, rest)
                 if limit is not None:
                     self._later_start_bound = widened(sample, span, lead)
-                self._sample_span = span
+                # Less the time in it we had nothing to send or held ourselves past the server's
+                # hint: the span stands for a window (climb.py, _creep_interval), and our own
+                # pauses beside a tool that held the key doubled it.
+                self._sample_span = span - no_demand
             elif sample > self.best_sample:
                 self.best_sample = sample
             previous_rate = self.measured or 0.0
@@ -235,11 +246,11 @@ class RateEstimate(Climb):
                 self.measured = min(sample, self.measured * DECREASE)
             if earlier_best is not None and previous_rate > earlier_best:
                 self._back_toward_best(earlier_best, sample, span)
-            # A 429 that ends a quick regrow out of a trickle (climb.py, TRICKLE): the stretch
-            # since the last 429 is mostly the trickle and the climb from it. Where it reads less
-            # than TRICKLE of what the regrow's last step held for a whole creep interval, with our
-            # requests using the pace (_regrow_toward), that, less DECREASE, is the better reading.
-            # `held` is 0 where the 429 ended no quick regrow.
+            # A 429 that ends a regrow (climb.py, REGROW_AFTER), quick out of a trickle or not:
+            # the stretch since the last 429 is mostly the rate cut there and the climb from it.
+            # Where it reads less than TRICKLE of what the regrow's last step held for a whole
+            # creep interval, with our requests using the pace (creep), that, less DECREASE, is
+            # the better reading. `held` is 0 where the 429 ended no regrow.
             if sample < held * TRICKLE:
                 self.measured = max(self.measured, held * DECREASE)
         elif self.measured is not None:
@@ -329,6 +340,18 @@ class RateEstimate(Climb):
         if until > since:
             self._since_rest = 0
             self._rest_ended_at = None
+        self._unasked(since, until)
+
+    def on_held_back(self, since: float, until: float) -> None:
+        """From `since` to `until` our own backoff held every request although the server's
+        hint said capacity was back (refusals.py): like a time with nothing to send, it does not
+        measure the key, and a stretch that is mostly such time is no sample (on_refusal). Unlike
+        one, it ends no rest: a backlog was waiting."""
+        self._unasked(since, until)
+
+    def _unasked(self, since: float, until: float) -> None:
+        """Count the part of `since` to `until` after the last resume point as time in which
+        the key was not asked (_no_demand)."""
         if self._last is not None:
             self._no_demand += max(0.0, until - max(since, self._last.resume_at))
 

@@ -1,11 +1,13 @@
 """What a 429 does: the pause it imposes on every caller of the key, and what it teaches.
 
 `Refusals` is mixed into `RateLimitState` (state.py). A 429 holds every caller for Retry-After,
-else X-RateLimit-Reset, else a capped exponential backoff (_pause_for); a 429 although the
-server's last word left room is another client racing us (estimate.on_contention), any other is
-a moment the key was saturated, from which the sustained rate is learned (estimate.on_refusal).
-After either, the server's last word is forgotten: the budget is unknown until an answer says it
-again.
+else X-RateLimit-Reset, else a capped exponential backoff (_pause_for), and tries refused in a
+row wait longer each time, whatever the hint (refusal_streak: one admitted answer between takes
+a step off, two in a row end it). A 429 although the server's last word left room is another
+client racing us (estimate.on_contention), any other is a moment the key was saturated, from
+which the sustained rate is learned (estimate.on_refusal), except over a stretch spent mostly in
+a pause of ours grown past the server's hint (estimate.on_held_back). After either, the server's
+last word is forgotten: the budget is unknown until an answer says it again.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class Refusals:
     paused_until: float
     pause_reason: str
     consecutive_429: int
+    refusal_streak: int
+    _admitted_since_429: bool
     pacer: Pacer
     estimate: RateEstimate
     budget: ServerBudget
@@ -50,6 +54,8 @@ class Refusals:
         if sent_at >= self._resumed_at:
             # A fresh try refused again; requests refused together in one burst count once.
             self.consecutive_429 += 1
+            self.refusal_streak += 1
+        self._admitted_since_429 = False
         self._resumed_at = max(self._resumed_at, now)
         pause = self._pause_for(headers)
         # A hinted pause ends a little after the hint, for the same reason as a Reset (_adopt_word).
@@ -78,6 +84,14 @@ class Refusals:
             return pause
         if headers.reset is not None:
             self.estimate.observe_reset(min(headers.reset, self.settings.max_pause))
+        hint = _hint(headers)
+        if pause.source == "backoff" and hint is not None:
+            # The server said its capacity is back after `hint`; we hold out longer, because
+            # tries keep being refused. What the key admits over that time is unasked, so the
+            # stretch that ends here is no sample of its rate where this pause is most of it:
+            # one try per pause of up to a minute, beside a tool that held the key, read as the
+            # key's rate, left a trickle to regrow from once the tool had gone.
+            self.estimate.on_held_back(sent_at + hint, sent_at + pause.seconds)
         # For learning, where capacity returns in the server's frame: its Retry-After counts from
         # when it refused, i.e. when the request arrived, not when its answer reached us.
         self.estimate.on_refusal(
@@ -89,15 +103,19 @@ class Refusals:
     def _pause_for(self, headers: RateLimitHeaders) -> Pause:
         max_pause = self.settings.max_pause
         backoff = self.settings.backoff
-        hint = headers.retry_after if headers.retry_after is not None else headers.reset
+        hint = _hint(headers)
         if hint is not None:
             asked, source = hint, "retry_after" if headers.retry_after is not None else "reset"
-            if self.consecutive_429 >= 2:
-                # Refused again and again with nothing admitted between (another tool holding the
-                # whole key, a server that sends Retry-After: 1 whatever happens): the hint is a
+            if self.refusal_streak >= 2:
+                # Refused again and again, nothing or little admitted between (another tool holding
+                # the key, a server that sends Retry-After: 1 whatever happens): the hint is a
                 # floor, and the exponential backoff grows above it, so that a key we cannot use
-                # sees a 429 from us ever more rarely, not once per hint.
-                grown = min(backoff.cap, backoff.base * _doubled(self.consecutive_429 - 2))
+                # sees a 429 from us ever more rarely, not once per hint. From the third, at
+                # least the longest window seen: the hint has twice not held, and doubling up
+                # from one second cost four 429s in the first five seconds beside a tool that
+                # took each unit of a key of 60 per 60 s as it came back.
+                floor = self.estimate.window_floor if self.refusal_streak >= 3 else 0.0
+                grown = min(backoff.cap, max(backoff.base * _doubled(self.refusal_streak - 2), floor))
                 if grown > asked:
                     asked, source = grown, "backoff"
         else:
@@ -107,11 +125,20 @@ class Refusals:
             # until it outlasts the server's window (full jitter kept drawing short ones, and the
             # job at the head of the queue spent its retries on them).
             # A key already seen shut for longer starts there: each too-short pause is a 429.
+            # Counted from the last admitted answer (consecutive_429), not refusal_streak: here
+            # the backoff is our only guess of when capacity returns, and an answer admitted says
+            # it did. Kept longer, a token bucket of 8 per 48 s alone, with no hint, took 14 429s
+            # to learn its rate where 11 (tests/test_ratelimit_property.py allows 12).
             asked = equal_jitter_pause(backoff, self.consecutive_429 - 1, self._rng(), floor=self.estimate.window_floor)
             source = "backoff"
         if asked > max_pause:
             return Pause(max_pause, source, capped_from=asked)
         return Pause(asked, source)
+
+
+def _hint(headers: RateLimitHeaders) -> float | None:
+    """How long the server asked us to wait: Retry-After, else X-RateLimit-Reset; None if neither."""
+    return headers.retry_after if headers.retry_after is not None else headers.reset
 
 
 # Far past any cap: 2 ** 1024 no longer converts to a float, and 1,025 refusals in a row (some
