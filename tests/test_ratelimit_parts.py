@@ -4,6 +4,7 @@ decisions of RateLimitState that each of them drives. Expected values are worked
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pytest
 
@@ -664,23 +665,32 @@ def test_a_429_that_ends_a_quick_regrow_reads_the_rate_the_regrow_held_not_the_s
     mostly at the trickle and the slow climb from it; read as a sample, it would take the rate
     back down to about that. The regrow's last step held a whole interval with the pace used:
     where the stretch reads under TRICKLE of that, that, less DECREASE, says more of the key."""
+    estimate, now, held, got = regrow_from_a_trickle(until=lambda trickle: 20 * trickle)  # a third of the way to 3/s
+    stretch = got / (now + 1.0 - 301.0)
+    assert stretch < held * DECREASE / 2
+    estimate.on_refusal(now=now, resume_at=now + 1.0, admitted=45 + got, limit=60)
+    assert estimate.measured == pytest.approx(held * DECREASE)
+
+
+def regrow_from_a_trickle(until: Callable[[float], float]) -> tuple[RateEstimate, float, float, int]:
+    """3/s measured over 10 s, then 15 in 291 s (another tool took the rest): the trickle. From
+    the 429 that ended it, a backlog at the pace, a creep step every 10 s (creep_at_pace), until
+    the rate reaches `until(trickle)`. Returns the estimate, the time, the rate the last interval
+    held, and what was admitted since that 429."""
     estimate = RateEstimate()
     estimate.on_refusal(now=0.0, resume_at=0.0, admitted=0, limit=60)
-    estimate.on_refusal(now=10.0, resume_at=10.0, admitted=30, limit=60)
-    estimate.on_refusal(now=300.0, resume_at=301.0, admitted=45, limit=60)
+    estimate.on_refusal(now=10.0, resume_at=10.0, admitted=30, limit=60)  # 3/s: the best measured
+    estimate.on_refusal(now=300.0, resume_at=301.0, admitted=45, limit=60)  # the trickle
     trickle = estimate.measured
     assert trickle is not None
     now, held, reached, got = 301.0, trickle, trickle, 0
-    while reached < 20 * trickle:  # a third of the way from 0.05 to the 3/s measured before
+    while reached < until(trickle):
         now += 10.0
         got += math.ceil(reached * 10.0)  # what creep_at_pace admits
         creep_at_pace(estimate, now, limit=60)
         held, reached = reached, estimate.measured
         assert reached is not None
-    stretch = got / (now + 1.0 - 301.0)
-    assert stretch < held * DECREASE / 2
-    estimate.on_refusal(now=now, resume_at=now + 1.0, admitted=45 + got, limit=60)
-    assert estimate.measured == pytest.approx(held * DECREASE)
+    return estimate, now, held, got
 
 
 def test_a_regrow_at_a_trickles_pace_steps_once_per_creep_interval_not_once_per_answer() -> None:
@@ -759,19 +769,7 @@ def test_a_429_that_ends_a_slow_regrow_past_the_best_rate_reads_the_rate_the_reg
     the 429 before is mostly the trickle: read as a sample it read 1.7 per second, and the key
     was used at a third of its rate ten minutes more (bench leave, fixed window, headers on 429
     only). Every regrow step, quick or not, now records what the interval before it held."""
-    estimate = RateEstimate()
-    estimate.on_refusal(now=0.0, resume_at=0.0, admitted=0, limit=60)
-    estimate.on_refusal(now=10.0, resume_at=10.0, admitted=30, limit=60)  # 3/s: the best measured
-    estimate.on_refusal(now=300.0, resume_at=301.0, admitted=45, limit=60)  # the trickle
-    trickle = estimate.measured
-    assert trickle is not None
-    now, held, reached, got = 301.0, trickle, trickle, 0
-    while reached < 2 * 3.0:  # twice the best measured: well past the quick regrow
-        now += 10.0
-        got += math.ceil(reached * 10.0)  # what creep_at_pace admits
-        creep_at_pace(estimate, now, limit=60)
-        held, reached = reached, estimate.measured
-        assert reached is not None
+    estimate, now, held, got = regrow_from_a_trickle(until=lambda _: 2 * 3.0)  # well past the quick regrow
     stretch = got / (now + 1.0 - 301.0)
     assert stretch < held * TRICKLE
     estimate.on_refusal(now=now, resume_at=now + 1.0, admitted=45 + got, limit=60)
