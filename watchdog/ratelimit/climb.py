@@ -199,7 +199,7 @@ class Climb:
         # quick regrow toward half that met a 429 twice every quarter hour
         # (tests/test_ratelimit_changes.py). There a first sample far under the headers' rate is
         # a guess instead (_doubted, below).
-        best = self.best_sample or 0.0
+        best = min(self.best_sample or 0.0, cap)  # N per longest Reset bounds it too (docstring)
         if math.isfinite(cap) and self.contended:
             best = max(best, cap * TRICKLE)
         if achieved is not None and (self._regrow_steps > 0 or self._regrows(now, limit)):
