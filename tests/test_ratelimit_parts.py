@@ -727,6 +727,24 @@ def test_a_regrow_at_a_trickles_pace_steps_once_per_creep_interval_not_once_per_
     assert rates[-1] >= 3.0 * TRICKLE  # out of the trickle two minutes into the regrow
 
 
+def test_a_regrow_over_thousands_of_creep_intervals_in_one_answer_reaches_the_best_rate_and_raises_nothing() -> None:
+    """A trickle so deep (0.00005 per second) that more than 1,024 creep intervals pass between
+    answers: one step each, and 2.0 ** 1,024 raised OverflowError on the answer, the limiter's
+    caller got an internal error instead of a pace. The steps past the best rate change nothing."""
+    estimate = RateEstimate()
+    estimate.observe_reset(60.0)
+    estimate.on_refusal(now=0.0, resume_at=1.0, admitted=0, limit=60)
+    estimate.on_refusal(now=120.0, resume_at=121.0, admitted=60, limit=60)  # 0.5/s: the best measured
+    estimate.on_contention(130.0, pace=0.5)
+    estimate.on_refusal(now=20_000.0, resume_at=20_001.0, admitted=61, limit=60)  # one in 5.5 hours
+    trickle = estimate.measured
+    assert trickle is not None and trickle < 0.0001
+    for _ in range(10):  # ten answers in 55 hours: the pace used
+        estimate.on_admitted()
+    assert estimate.creep(220_000.0, 60, pace=trickle)
+    assert estimate.measured == pytest.approx(0.5)
+
+
 def test_a_first_sample_far_under_what_the_headers_allow_is_a_guess_the_climb_goes_past() -> None:
     """A first sample from a stretch another tool still held in part (taken just after a runaway
     left a token bucket of 60 per 10 s: 1.0 per second) set a ceiling the climb never passed, and

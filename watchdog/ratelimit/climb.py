@@ -107,6 +107,18 @@ TRICKLE = 0.5
 USED_SHARE = 0.5
 
 
+# Far past any cap: 2 ** 1024 no longer converts to a float, and 1,025 refusals in a row (some
+# 13 hours of a key another tool holds whole, at pauses of up to a minute) made every 429 raise
+# OverflowError instead of pausing: each call then went out at once and ended in an internal error
+# (refusals.py). The quick regrow's steps (_regrow_toward) double the same way.
+_MAX_DOUBLINGS = 64
+
+
+def doubled(times: int) -> float:
+    """2 ** times, for a growth that a cap bounds anyway (a backoff, a regrow's step)."""
+    return 2.0 ** min(times, _MAX_DOUBLINGS)
+
+
 class Climb:
     # The estimate's parts this uses (RateEstimate sets them; estimate.py says what each holds).
     measured: float | None
@@ -259,7 +271,7 @@ class Climb:
         self.measured = min(self._creep_ceiling, self.measured * (1.0 + grow))
         return True
 
-    def _regrow_toward(self, best: float, ceiling: float, achieved: float, intervals: int = 1) -> bool:
+    def _regrow_toward(self, best: float, ceiling: float, achieved: float, intervals: int) -> bool:
         """A quick step of the regrow toward `best`, the best rate measured (REGROW_MOST): the
         rate, and the ceiling where it reaches it. `achieved`: ours admitted per second over the
         interval just ended, at the rate before this step: what the key is known to have taken
@@ -267,8 +279,14 @@ class Climb:
         intervals since the last step, each one step."""
         assert self.measured is not None
         self._regrow_held = min(self.measured, achieved)
-        for _ in range(intervals):
-            grow = min(REGROW_MOST, CREEP_STEP * 2.0**self._regrow_steps)
+        for done in range(intervals):
+            if self.measured >= best:
+                # The rest of the steps would leave the rate at `best`: count them, no more.
+                # At a trickle of 0.00005 per second, ten answers in 55 hours made 1,666 steps
+                # of one call, and 2.0 ** 1,024 raised OverflowError on the answer.
+                self._regrow_steps += intervals - done
+                break
+            grow = min(REGROW_MOST, CREEP_STEP * doubled(self._regrow_steps))
             self._regrow_steps += 1
             self.measured = min(best, self.measured * (1.0 + grow))
         self._creep_ceiling = max(ceiling, self.measured)

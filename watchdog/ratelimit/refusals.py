@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..config import RateLimitSettings, RetryBackoff
 from .budget import ServerBudget, Word
+from .climb import doubled
 from .estimate import RateEstimate
 from .headers import Pause, RateLimitHeaders
 from .pacer import Pacer
@@ -115,7 +116,7 @@ class Refusals:
                 # from one second cost four 429s in the first five seconds beside a tool that
                 # took each unit of a key of 60 per 60 s as it came back.
                 floor = self.estimate.window_floor if self.refusal_streak >= 3 else 0.0
-                grown = min(backoff.cap, max(backoff.base * _doubled(self.refusal_streak - 2), floor))
+                grown = min(backoff.cap, max(backoff.base * doubled(self.refusal_streak - 2), floor))
                 if grown > asked:
                     asked, source = grown, "backoff"
         else:
@@ -141,21 +142,10 @@ def _hint(headers: RateLimitHeaders) -> float | None:
     return headers.retry_after if headers.retry_after is not None else headers.reset
 
 
-# Far past any cap: 2 ** 1024 no longer converts to a float, and 1,025 refusals in a row (some
-# 13 hours of a key another tool holds whole, at pauses of up to a minute) made every 429 raise
-# OverflowError instead of pausing: each call then went out at once and ended in an internal error.
-_MAX_DOUBLINGS = 64
-
-
-def _doubled(times: int) -> float:
-    """2 ** times, for a backoff that a cap bounds anyway."""
-    return 2.0 ** min(times, _MAX_DOUBLINGS)
-
-
 def equal_jitter_pause(backoff: RetryBackoff, doublings: int, draw: float, *, floor: float = 0.0) -> float:
     """A capped exponential backoff with equal jitter: `backoff.base` doubled `doublings` times (or
     `floor`, if longer), at most `backoff.cap`; half of it for sure, the other half drawn (`draw`
     in [0, 1)); never under `backoff.base`. The one formula of every pause that holds the key's
     callers without a hint: 429s in a row here, 5xx in a row in outage.py."""
-    ceiling = min(backoff.cap, max(backoff.base * _doubled(doublings), floor))
+    ceiling = min(backoff.cap, max(backoff.base * doubled(doublings), floor))
     return max(backoff.base, ceiling * (0.5 + 0.5 * draw))
