@@ -24,7 +24,8 @@ from watchdog.ratelimit.climb import (
 )
 from watchdog.ratelimit.estimate import CEILING_CUT, DECREASE, RateEstimate
 from watchdog.ratelimit.pacer import Pacer
-from watchdog.ratelimit.state import MIN_MARGIN, UNANSWERED_TURN_SECONDS
+from watchdog.ratelimit.share import MIN_MARGIN
+from watchdog.ratelimit.state import UNANSWERED_TURN_SECONDS
 from watchdog.ratelimit.words import RESET_SLACK_SECONDS
 from watchdog.simulator.ratelimit import Budget, Verdict, budget
 

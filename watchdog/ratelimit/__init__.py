@@ -3,9 +3,10 @@ by the server's answers (see state.py for what it assumes and guarantees).
 
     headers.py   reading X-RateLimit-* and Retry-After, whatever form a server sends them in
     limiter.py   the asyncio gate every call with the credential passes (RateLimiter)
-    state.py     when the next request may go: the pure decision core (RateLimitState), with two
+    state.py     when the next request may go: the pure decision core (RateLimitState), with three
                  mixins: words.py (the server's Remaining and Reset counted against our
-                 requests) and refusals.py (what a 429 does: the pause, and what it teaches)
+                 requests), refusals.py (what a 429 does: the pause, and what it teaches) and
+                 share.py (our share of the key, beside other clients, and the pace kept at it)
     budget.py    what the server's last word leaves us, and how it comes back
     estimate.py  the sustained rate learned from headers and from 429s, with stretch.py (what
                  one stretch between two 429s measured: pure arithmetic) and the mixin

@@ -15,7 +15,7 @@ look again once the budget is spent:
   than an earlier one of the same period (a bucket's time until full grows as it is spent; a
   window's end stays put). Only then may the next request go at our paced slot before the Reset;
   and there, once another client was seen racing us, even a Remaining with room is spent at our
-  pace (its use cannot be told from the refill, see `others_rate`; state.py, RateLimitState.shared).
+  pace (its use cannot be told from the refill, see `others_rate`; share.py, KeyShare.shared).
 - `return_rate`: units per second seen coming back within reset periods while we spent them.
   Before any pace is known, a spent Remaining on such a server is looked at again when one unit
   is back at that rate after our last request (state.py), not at a Reset that, for a token
@@ -25,7 +25,7 @@ look again once the budget is spent:
   own requests explain is someone else's use), measured between two answers once every request
   of ours that may have been counted between them has answered (words.py). Once it comes to a
   request of each window more than `reserve` leaves them, a Remaining with room is spent at our
-  pace, no longer at once, and the pace is what they leave (state.py, RateLimitState.shared). On a server that
+  pace, no longer at once, and the pace is what they leave (share.py, KeyShare.shared). On a server that
   refills gradually the two cannot be told apart from headers; there a 429 is the signal
   (estimate.py).
 - `others_per_period`: the same use read per reset period (the limit less a word's Remaining less
@@ -34,7 +34,7 @@ look again once the budget is spent:
   answers, a burst lands within the spans read more often than its share of the time and reads
   high; read per period it does not, and one answer a period reads it, where `others_rate`
   needs two. Where it stands, it bounds `others_rate` both for the pace, which leaves them that
-  much, and for whether the key is shared at all (state.py, others_per_second); and once they
+  much, and for whether the key is shared at all (share.py, others_per_second); and once they
   were seen taking that much of the current period none more of it is assumed gone (words.py,
   _theirs_left).
 """

@@ -26,7 +26,7 @@ class Pacer:
         """Every request counts, paced or not (a burst the server allowed pushes the next paced
         request back as far as the burst used the rate): so the pace after a burst is the pace
         the server can sustain, not the pace plus the burst. But never more than `owed_at_most`
-        seconds from now, nor less than one interval (state.py, _burst_owed_at_most: the
+        seconds from now, nor less than one interval (share.py, _burst_owed_at_most: the
         server's window): whatever a burst it admitted spent comes back within a window on every
         algorithm, and a burst counted at a pace far under the key's rate put the next request
         hours away."""

@@ -44,7 +44,7 @@ class Refusals:
     _unsettled: deque[tuple[Word, Word]]
     _admitted: int
 
-    if TYPE_CHECKING:  # the state's own and ServerWords', declared for the type checker
+    if TYPE_CHECKING:  # KeyShare's and ServerWords', declared for the type checker
         @property
         def reserve(self) -> int: ...
         def _held_back(self) -> int: ...

@@ -44,7 +44,7 @@ class ServerWords:
     _period_ends_after: float
     _period_surely_through: float
 
-    if TYPE_CHECKING:  # the state's own, declared for the type checker
+    if TYPE_CHECKING:  # the state's own and KeyShare's, declared for the type checker
         @property
         def reserve(self) -> int: ...
         @property
