@@ -28,9 +28,13 @@ trickle (under `TRICKLE` of the best rate measured, as beside a tool that took n
 key; where a header said the limit N and another client raced us, of no less than half N per
 longest Reset), ten minutes after it (`TRICKLE_REGROW_AFTER`), 2% the first step and twice as much
 each step after, up to half (`REGROW_MOST`), one step per creep interval even where the trickle's
-pace sends less than one request per interval. A 429 that ends a regrow is read against what the
-climb's last step held for a whole interval where the stretch since the last 429, mostly the cut
-rate, reads under `TRICKLE` of that (estimate.py, on_refusal).
+pace sends less than one request per interval. After a 429 met while our backoff held us past
+the server's hint (another client holding the key: `_held_key`), the regrow starts ten minutes
+after it too, and goes quickly to the best rate measured from whatever rate that client left us,
+trickle or not. A regrow once begun goes on, by `CREEP_STEP` a step where it is not quick,
+without waiting for the quarter hour. A 429 that ends a regrow is read against what the climb's
+last step held for a whole interval wherever the stretch since the last 429, mostly the cut rate,
+reads less (estimate.py, on_refusal).
 """
 
 from __future__ import annotations
@@ -135,6 +139,7 @@ class Climb:
     _last_429: float
     _regrow_steps: int
     _regrow_held: float
+    _held_key: bool
     best_sample: float | None
     _best_before_new_limit: float
     _doubted: bool
@@ -150,6 +155,7 @@ class Climb:
         REGROW_AFTER from here, and a quick one starts again at CREEP_STEP with nothing held."""
         self._quiet(now)
         self._last_429, self._regrow_steps, self._regrow_held = now, 0, 0.0
+        self._held_key = False  # on_refusal says otherwise where the key was held
 
     def _pace_was_used(self, now: float, pace: float | None) -> float | None:
         """What of ours was admitted per second since the last step, counted from the end of a
@@ -214,7 +220,7 @@ class Climb:
         best = min(self.best_sample or 0.0, cap)  # N per longest Reset bounds it too (docstring)
         if math.isfinite(cap) and self.contended:
             best = max(best, cap * TRICKLE)
-        if achieved is not None and (self._regrow_steps > 0 or self._regrows(now, limit)):
+        if achieved is not None and self._regrowing(now, limit):
             # What the key carried of ours over the whole interval just ended, at the rate before
             # this step: a 429 that ends a regrow reads its stretch against it (estimate.py,
             # on_refusal). That stretch began at the trickle: read alone, a fixed window of 6 per
@@ -222,13 +228,22 @@ class Climb:
             # bench leave's first table (headers on 429 only) regained 0.9 of the key 33 minutes
             # after the tool left; 23 with this.
             self._regrow_held = min(self.measured, achieved)
+        quick = self.measured < best * TRICKLE
         # Once begun, beside a client that raced us, the quick regrow goes on to `best`, not only
         # out of the trickle: there `best` is the headers' bound, and the steps of CREEP_STEP from
         # half of it left a token bucket of 60 per 10 s used at half its rate for ten minutes
         # after the tool that held it left (bench leave: 0.9 of it regained after 24 minutes; 20
-        # with this).
-        out_of_trickle = self.measured < best * TRICKLE or (self.contended and 0 < self._regrow_steps and self.measured < best)
-        if achieved is not None and out_of_trickle and self._regrows(now, limit, TRICKLE_REGROW_AFTER):
+        # with this). And after a 429 met while another client held the key (_held_key), from any
+        # rate under `best`: the rate cut at our pace as that client came was no trickle (a
+        # sliding log of 60 per 10 s, two thirds of the best measured), and only the quarter-hour
+        # regrow by CREEP_STEP took the key back, 23 minutes after the tool left (bench leave; 16
+        # with this and estimate.on_refusal's reading of the 429 that ends it). Not from any rate
+        # where nothing held the key: a key cut to 6 per 10 s and given its 60 back met 4 429s in
+        # the 50 minutes after, where 2 without and the bound of tests/test_ratelimit_changes.py
+        # is 3: the quick steps went on past half the best and overshot the key.
+        if self.measured < best and (self._held_key or (self.contended and self._regrow_steps > 0)):
+            quick = True
+        if achieved is not None and quick and self._regrows(now, limit, TRICKLE_REGROW_AFTER):
             return self._regrow_toward(best, ceiling, achieved, intervals)
         step = self.measured * CREEP_STEP
         if not self.contended and not self._paced_refusal:
@@ -263,7 +278,7 @@ class Climb:
             # pace fixes it below (on_refusal): one 429 per run buys the key's real rate, where a
             # low guess would cost time for good;
             grow = GUESS_STEP
-        elif ceiling < cap and self._regrows(now, limit):
+        elif ceiling < cap and self._regrowing(now, limit):
             grow = CREEP_STEP  # ... by CREEP_STEP where cut by 429s long ago (REGROW_AFTER).
         else:
             return False
@@ -292,7 +307,15 @@ class Climb:
         self._creep_ceiling = max(ceiling, self.measured)
         return True
 
-    def _regrows(self, now: float, limit: int | None, after: float = REGROW_AFTER) -> bool:
+    def _regrowing(self, now: float, limit: int | None) -> bool:
+        """The regrow has begun: a quick step was taken, or no 429 came for long enough. Once
+        begun it goes on: after a quick regrow out of a trickle stopped at TRICKLE of the best
+        rate, the climb waited for REGROW_AFTER before its first CREEP_STEP, five minutes at half
+        the key (bench leave, a fixed window given back, headers on 429 only: 0.9 of it regained
+        23 minutes after the tool left; 20 with this)."""
+        return self._regrow_steps > 0 or self._regrows(now, limit)
+
+    def _regrows(self, now: float, limit: int | None, after: float | None = None) -> bool:
         """A cut ceiling, and the rate with it, may rise while our requests use the pace
         (REGROW_AFTER): it was cut by 429s or races, or set by a first sample under what a header
         says the key allows (a guessed one, no limit said, rises anyway, in creep), and no 429
@@ -301,6 +324,10 @@ class Climb:
         with no 429 at our pace since, the key was used at a sixth of its rate for good."""
         if not (self._paced_refusal or self.contended or limit is not None):
             return False
+        if after is None:
+            # After a 429 met while another client held the key, as out of a trickle: the wait
+            # is what tells a key still held, and ten minutes is many windows of one.
+            after = TRICKLE_REGROW_AFTER if self._held_key else REGROW_AFTER
         return now - self._last_429 >= max(after, REGROW_INTERVALS * self._creep_interval(limit))
 
     def _creep_interval(self, limit: int | None, words_on_success: bool = False) -> float:

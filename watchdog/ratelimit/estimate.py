@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .climb import TRICKLE, USED_SHARE, Climb
+from .climb import USED_SHARE, Climb
 from .stretch import stretch_sample, widened
 
 # After a 429 while pacing: at most this fraction of the rate that was refused.
@@ -106,6 +106,10 @@ class RateEstimate(Climb):
         self._last_429 = 0.0  # when the last 429 (or lost race) came
         self._regrow_steps = 0  # quick regrow steps since then (climb.py, REGROW_MOST)
         self._regrow_held = 0.0  # the rate before the last regrow step, as far as it was admitted; 0: none
+        # The last 429 came while our backoff held us past the server's hint (refusals.py): tries
+        # refused again and again, another client holding the key. The regrow after it is as
+        # out of a trickle, sooner and quick (climb.py).
+        self._held_key = False
         # The best rate measured under an earlier X-RateLimit-Limit (on_new_limit): a cut key may
         # be given it back, and with headers on 429 only no answer says so (creep).
         self._best_before_new_limit = 0.0
@@ -152,9 +156,11 @@ class RateEstimate(Climb):
         refused_at: float | None = None,
         limit: int | None = None,
         reserve: int = 0,
+        held_back: bool = False,
     ) -> None:
         """A 429 at `now` (for a request the server refused at `refused_at`, in its frame), after
-        which callers resume at `resume_at`; `admitted`: our admitted requests so far."""
+        which callers resume at `resume_at`; `admitted`: our admitted requests so far. `held_back`:
+        our backoff had grown past the server's hint (on_held_back), refused try after try."""
         refused_at = now if refused_at is None else refused_at
         last = self._last
         lead = self._lead or 0.0
@@ -166,6 +172,7 @@ class RateEstimate(Climb):
         no_demand, self._no_demand = self._no_demand, 0.0
         held = self._regrow_held  # 0 unless a regrow step came since the last 429
         self._climb_again_from(now)
+        self._held_key = held_back
         if last is not None and admitted == last.admitted:
             # Nothing got through since the last resume: that pause was too short (a backoff
             # without Retry-After, or several refusals of one burst). Not a sample; capacity
@@ -248,10 +255,13 @@ class RateEstimate(Climb):
                 self._back_toward_best(earlier_best, sample, span)
             # A 429 that ends a regrow (climb.py, REGROW_AFTER), quick out of a trickle or not:
             # the stretch since the last 429 is mostly the rate cut there and the climb from it.
-            # Where it reads less than TRICKLE of what the regrow's last step held for a whole
-            # creep interval, with our requests using the pace (creep), that, less DECREASE, is
-            # the better reading. `held` is 0 where the 429 ended no regrow.
-            if sample < held * TRICKLE:
+            # Where it reads less than what the regrow's last step held for a whole creep
+            # interval, with our requests using the pace (creep), that, less DECREASE, is the
+            # better reading. `held` is 0 where the 429 ended no regrow. Not only under TRICKLE
+            # of it: a sliding log of 60 per 10 s, regrown to 6.2 per second after a runaway left,
+            # read 3.0 per second over the stretch, half of what the last step held and just over
+            # TRICKLE of it, and the key was used at half its rate for five minutes more.
+            if sample < held:
                 self.measured = max(self.measured, held * DECREASE)
         elif self.measured is not None:
             self.measured *= DECREASE

@@ -86,6 +86,7 @@ class Refusals:
         if headers.reset is not None:
             self.estimate.observe_reset(min(headers.reset, self.settings.max_pause))
         hint = _hint(headers)
+        held_back = False
         if pause.source == "backoff" and hint is not None:
             # The server said its capacity is back after `hint`; we hold out longer, because
             # tries keep being refused. What the key admits over that time is unasked, so the
@@ -93,10 +94,12 @@ class Refusals:
             # one try per pause of up to a minute, beside a tool that held the key, read as the
             # key's rate, left a trickle to regrow from once the tool had gone.
             self.estimate.on_held_back(sent_at + hint, sent_at + pause.seconds)
+            held_back = True
         # For learning, where capacity returns in the server's frame: its Retry-After counts from
         # when it refused, i.e. when the request arrived, not when its answer reached us.
         self.estimate.on_refusal(
-            now, sent_at + pause.seconds, self._admitted, refused_at=sent_at, limit=self.limit, reserve=self.reserve
+            now, sent_at + pause.seconds, self._admitted, refused_at=sent_at, limit=self.limit, reserve=self.reserve,
+            held_back=held_back,
         )
         self._repace(self.paused_until)
         return pause
