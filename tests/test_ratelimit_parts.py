@@ -1122,6 +1122,49 @@ def test_one_try_admitted_between_refusals_gives_back_one_doubling_of_the_backof
     assert refused(limiter, now + 10) == 1  # the server's hint again
 
 
+
+def test_a_streak_ends_once_the_first_try_after_three_pauses_in_a_row_gets_in() -> None:
+    """A runaway tool held a key of 1 request per second, then left. After each pause our first
+    try got in and the next, sent as its answer came, was refused in the same second: one
+    admitted answer between two refusals takes a step off the streak and the refusal puts it
+    back, so the streak stood for good, each pause the longest window seen, and the stretches
+    between 429s, mostly those pauses, were no samples: one 429 per pause, 23 restarts in 380 s
+    where the key allowed them in 23 (a random draw of the runaway). Three pauses in a row whose
+    first try got in, and whose next try, ours too, was refused within the server's hint after
+    it (our own second request of one window), end the streak: a key another tool holds admits
+    one try in many, not each first one, and takes the room a try of ours finds later (below:
+    either keeps it)."""
+    limiter = state(backoff={"base": 1, "cap": 60})
+    now = 0.0
+    for _ in range(6):  # another tool holds the key: refused again and again
+        now += refused(limiter, now)
+    pauses = []
+    for _ in range(4):  # it has gone: ours gets in, and our next in the same second does not
+        admitted(limiter, now)
+        pauses.append(refused(limiter, now + 0.1))
+        now += 0.1 + pauses[-1]
+    assert pauses[0] == pauses[1] == pauses[2] > 8  # the streak stands for three pauses ...
+    assert pauses[3] == 1  # ... and after them the server's hint is the pause again
+    # Beside a tool still there: a first try refused between two that got in keeps the streak,
+    # and so does a try refused later than the hint after the one that got in.
+    for refused_later in (False, True):
+        limiter = state(backoff={"base": 1, "cap": 60})
+        now = 0.0
+        for _ in range(6):
+            now += refused(limiter, now)
+        pauses = []
+        for cycle in range(8):
+            if cycle % 3 == 2 and not refused_later:
+                pauses.append(refused(limiter, now))  # the first try after this pause refused
+                now += pauses[-1]
+                continue
+            admitted(limiter, now)
+            gap = 1.5 if refused_later else 0.1  # the hint is 1 s
+            pauses.append(refused(limiter, now + gap))
+            now += gap + pauses[-1]
+        assert min(pauses) > 8 and limiter.refusal_streak >= 3
+
+
 def test_a_stretch_our_backoff_held_past_the_servers_hint_is_no_sample_of_the_key() -> None:
     """A pause grown past the server's `Retry-After` (refusals in a row) is ours, not the key's:
     the key may have had room all that time. A stretch between two 429s spent mostly in such a

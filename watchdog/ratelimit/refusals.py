@@ -34,6 +34,9 @@ class Refusals:
     consecutive_429: int
     refusal_streak: int
     _admitted_since_429: bool
+    _clean_resumes: int
+    _tried_since_429: bool
+    _first_in_at: float
     pacer: Pacer
     estimate: RateEstimate
     budget: ServerBudget
@@ -56,6 +59,14 @@ class Refusals:
             # A fresh try refused again; requests refused together in one burst count once.
             self.consecutive_429 += 1
             self.refusal_streak += 1
+            hint = _hint(headers)
+            if self._tried_since_429 and hint is not None and sent_at - self._first_in_at < hint:
+                # The pause's first try got in, and this one, ours too, went within the hint
+                # after it: our own second request of one window, whoever else is there.
+                self._clean_resumes += 1
+            else:
+                self._clean_resumes = 0  # refused first, or later: the key may still be held
+        self._tried_since_429 = False
         self._admitted_since_429 = False
         self._resumed_at = max(self._resumed_at, now)
         pause = self._pause_for(headers)

@@ -72,6 +72,10 @@ UNANSWERED_TURN_SECONDS = 5.0
 # caller waiting on a clock that cannot represent the difference nor let a pause that is over in
 # all but rounding skip the checks that follow it (every caller then went out at once).
 ROUNDING_SECONDS = 1e-6
+# Pauses after a 429 in a row whose first try was admitted, and whose next try was refused within
+# the server's hint after it, after which a streak of refusals ends (on_response): the key is
+# ours again, and what refused the tries that followed was our own second request of a window.
+CLEAN_RESUMES_END_STREAK = 3
 
 
 class RateLimitState(ServerWords, Refusals, KeyShare):
@@ -102,6 +106,12 @@ class RateLimitState(ServerWords, Refusals, KeyShare):
         self.refusal_streak = 0
         self._admitted_since_429 = False  # an answer admitted since the last 429 (refusal_streak)
         self._resumed_at = 0.0  # when the last 429 was answered: requests sent before it share its refusal
+        # Pauses in a row whose first try was admitted and whose next was refused within the
+        # hint after it (refusal_streak, Refusals._on_429). `_tried_since_429`: a try sent after
+        # the last 429 was answered since.
+        self._clean_resumes = 0
+        self._tried_since_429 = False
+        self._first_in_at = -math.inf  # when the last pause's first try was answered, admitted
         self.outage = Outage(settings, rng)  # 5xx answers in a row (_unavailable)
         self.pacer = Pacer()
         self.estimate = RateEstimate()
@@ -274,8 +284,23 @@ class RateLimitState(ServerWords, Refusals, KeyShare):
         # within a minute: 48 of our 429s in ten windows of 60 s, where now 17. Ended only by
         # two in a row, not by time: a key held an hour and then given back still paused each
         # of the few 429s that learn its rate again for a minute (tests/test_ratelimit_parts.py,
-        # a key held right after our own burst: 722 s where the key allowed 190).
-        self.refusal_streak = 0 if self._admitted_since_429 else max(0, self.refusal_streak - 1)
+        # a key held right after our own burst: 722 s where the key allowed 190). Ended too after
+        # CLEAN_RESUMES_END_STREAK pauses in a row whose first try got in and whose next, ours
+        # too, was refused within the server's hint after it (Refusals._on_429): where one
+        # request per window is all a key allows (1 per 1 s), the second of ours after each pause
+        # is refused in the same window whoever else is there. There one admitted try between
+        # refusals kept the streak where it was, each pause was the longest window seen (16 s, a
+        # runaway's dry spell), every stretch between 429s was mostly that pause and so no
+        # sample, nothing was paced, and the cycle never ended: one 429 per pause, 23 restarts
+        # in 380 s where the key allowed them in 23, long after the runaway had gone. A key
+        # another tool holds admits one try in many, not each first one, and takes the room a
+        # later try finds: counted without the hint's bound (three first tries in a row that got
+        # in), 300 random runaway draws took 56 more of our 429s beside tools that left a little.
+        if sent_at >= self._resumed_at and not self._tried_since_429:
+            self._first_in_at = now  # the pause's first try got in (Refusals._on_429 reads it)
+        self._tried_since_429 = self._tried_since_429 or sent_at >= self._resumed_at
+        ended = self._admitted_since_429 or self._clean_resumes >= CLEAN_RESUMES_END_STREAK
+        self.refusal_streak = 0 if ended else max(0, self.refusal_streak - 1)
         self._admitted_since_429 = True
         self._admitted += 1
         if headers.remaining is not None and headers.reset is not None:
