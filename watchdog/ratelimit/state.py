@@ -292,7 +292,7 @@ class RateLimitState(ServerWords, Refusals, KeyShare):
         # refusals kept the streak where it was, each pause was the longest window seen (16 s, a
         # runaway's dry spell), every stretch between 429s was mostly that pause and so no
         # sample, nothing was paced, and the cycle never ended: one 429 per pause, 23 restarts
-        # in 380 s where the key allowed them in 23, long after the runaway had gone. A key
+        # out at 394 s where the key allowed them in 23, long after the runaway had gone. A key
         # another tool holds admits one try in many, not each first one, and takes the room a
         # later try finds: counted without the hint's bound (three first tries in a row that got
         # in), 300 random runaway draws took 56 more of our 429s beside tools that left a little.
