@@ -35,8 +35,7 @@ class Refusals:
     refusal_streak: int
     _admitted_since_429: bool
     _clean_resumes: int
-    _tried_since_429: bool
-    _first_in_at: float
+    _first_in_at: float | None
     pacer: Pacer
     estimate: RateEstimate
     budget: ServerBudget
@@ -60,13 +59,14 @@ class Refusals:
             self.consecutive_429 += 1
             self.refusal_streak += 1
             hint = _hint(headers)
-            if self._tried_since_429 and hint is not None and sent_at - self._first_in_at < hint:
+            first_in = self._first_in_at
+            if first_in is not None and hint is not None and sent_at - first_in < hint:
                 # The pause's first try got in, and this one, ours too, went within the hint
                 # after it: our own second request of one window, whoever else is there.
                 self._clean_resumes += 1
             else:
                 self._clean_resumes = 0  # refused first, or later: the key may still be held
-        self._tried_since_429 = False
+        self._first_in_at = None
         self._admitted_since_429 = False
         self._resumed_at = max(self._resumed_at, now)
         pause = self._pause_for(headers)

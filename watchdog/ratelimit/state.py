@@ -107,11 +107,10 @@ class RateLimitState(ServerWords, Refusals, KeyShare):
         self._admitted_since_429 = False  # an answer admitted since the last 429 (refusal_streak)
         self._resumed_at = 0.0  # when the last 429 was answered: requests sent before it share its refusal
         # Pauses in a row whose first try was admitted and whose next was refused within the
-        # hint after it (refusal_streak, Refusals._on_429). `_tried_since_429`: a try sent after
-        # the last 429 was answered since.
+        # hint after it (refusal_streak, Refusals._on_429); and when the first try sent after the
+        # last 429 was answered, admitted (None: none yet since that 429).
         self._clean_resumes = 0
-        self._tried_since_429 = False
-        self._first_in_at = -math.inf  # when the last pause's first try was answered, admitted
+        self._first_in_at: float | None = None
         self.outage = Outage(settings, rng)  # 5xx answers in a row (_unavailable)
         self.pacer = Pacer()
         self.estimate = RateEstimate()
@@ -296,9 +295,8 @@ class RateLimitState(ServerWords, Refusals, KeyShare):
         # another tool holds admits one try in many, not each first one, and takes the room a
         # later try finds: counted without the hint's bound (three first tries in a row that got
         # in), 300 random runaway draws took 56 more of our 429s beside tools that left a little.
-        if sent_at >= self._resumed_at and not self._tried_since_429:
+        if sent_at >= self._resumed_at and self._first_in_at is None:
             self._first_in_at = now  # the pause's first try got in (Refusals._on_429 reads it)
-        self._tried_since_429 = self._tried_since_429 or sent_at >= self._resumed_at
         ended = self._admitted_since_429 or self._clean_resumes >= CLEAN_RESUMES_END_STREAK
         self.refusal_streak = 0 if ended else max(0, self.refusal_streak - 1)
         self._admitted_since_429 = True
