@@ -894,6 +894,38 @@ def test_a_429_that_ends_a_regrow_far_past_the_cut_reads_the_rate_the_regrow_hel
     assert estimate.measured == pytest.approx(held * DECREASE)
 
 
+def test_a_paced_stretch_from_the_servers_hint_is_read_over_its_own_span_not_the_window_floor() -> None:
+    """No rate header; the key stayed shut a minute once, so its window may be a minute long. A
+    stretch shorter than that is read as got per window floor and span, in case it was a
+    window's allowance taken in a burst. At a pace, from where the server said capacity was
+    back, it is what the key gives back now: a token bucket of 18 per 57 s, emptied by a regrow
+    after a runaway tool left, admitted one of ours in the 2.9 s from its hint to the next 429,
+    and read against the floor the rate was cut 86-fold for ten minutes, cycle after cycle
+    (tests/test_runaway_property.py). After a backoff of ours the floor's reading stands: that
+    pause may have ended before capacity came back. The best rate measured keeps the floor's
+    reading either way."""
+
+    def after_one_unit(hinted: bool) -> RateEstimate:
+        estimate = RateEstimate()
+        estimate.on_refusal(now=0.0, resume_at=1.0, admitted=0, at_hint=True)
+        for _ in range(30):
+            estimate.on_admitted()
+        estimate.on_refusal(now=10.0, resume_at=11.0, admitted=30, at_hint=True)  # 3 per second
+        estimate.on_refusal(now=70.0, resume_at=71.0, admitted=30, at_hint=hinted)  # shut a minute
+        assert estimate.window_floor == pytest.approx(60.0)
+        assert estimate.measured == pytest.approx(3.0)
+        estimate.on_admitted()
+        estimate.on_refusal(now=74.0, resume_at=75.0, admitted=31, at_hint=True)  # one in 4 s
+        return estimate
+
+    from_hint = after_one_unit(hinted=True)
+    assert from_hint.measured == pytest.approx(1 / 4)
+    assert from_hint.best_sample == pytest.approx(3.0)
+    after_backoff = after_one_unit(hinted=False)
+    assert after_backoff.measured == pytest.approx(1 / (60 + 4))
+    assert after_backoff.best_sample == pytest.approx(3.0)
+
+
 def test_time_held_past_the_hint_is_not_counted_in_the_span_that_stands_for_a_window() -> None:
     """The first sample's span clocks the climb (a step about once a window). Beside a tool that
     held the key, our own backoff past the server's hint doubled it: the regrow then waited 40

@@ -23,7 +23,10 @@ Two sources, and the lower one wins:
   sample's own error allows: the creep went too far, not the measurement (_back_toward_best).
   Where the key stayed shut past its own hint before the first sample, that sample is at least
   what the key took at once from rest per the time it stayed shut and the stretch (on_refusal):
-  a stretch after such a spell may be a trickle.
+  a stretch after such a spell may be a trickle. With no limit in any header, a stretch shorter
+  than the window floor reads what got through per that floor (it may have been a window's
+  allowance taken in a burst), except, for the pace, once we pace from the server's own hint
+  (_paced_sample).
 
 How the rate climbs back up after a decrease, and how far (the creep, its ceiling, the regrow
 after a quarter hour without a 429): climb.py, mixed into RateEstimate.
@@ -58,6 +61,7 @@ LONGEST_DRY_READ = 60.0
 class _Saturation:
     resume_at: float  # when the pause after the 429 ended: capacity is back by then
     admitted: int  # our admitted requests up to the 429
+    at_hint: bool = False  # ... that pause ended where the server said (its hint), not our backoff
 
 
 class RateEstimate(Climb):
@@ -157,10 +161,13 @@ class RateEstimate(Climb):
         limit: int | None = None,
         reserve: int = 0,
         held_back: bool = False,
+        at_hint: bool = False,
     ) -> None:
         """A 429 at `now` (for a request the server refused at `refused_at`, in its frame), after
         which callers resume at `resume_at`; `admitted`: our admitted requests so far. `held_back`:
-        our backoff had grown past the server's hint (on_held_back), refused try after try."""
+        our backoff had grown past the server's hint (on_held_back), refused try after try.
+        `at_hint`: `resume_at` is where the server said capacity is back (its Retry-After or
+        Reset), not a backoff of ours (_paced_sample)."""
         refused_at = now if refused_at is None else refused_at
         last = self._last
         lead = self._lead or 0.0
@@ -186,7 +193,8 @@ class RateEstimate(Climb):
             if self._spell_start is not None and self._spell_after_ours:
                 dry = min(LONGEST_DRY_READ, refused_at - self._spell_start)
                 self._longest_dry = max(self._longest_dry, dry)
-            self._last = _Saturation(max(resume_at, last.resume_at), admitted)
+            later = resume_at >= last.resume_at
+            self._last = _Saturation(max(resume_at, last.resume_at), admitted, at_hint if later else last.at_hint)
             self._lead = None
             return
         self._spell_start = refused_at
@@ -216,7 +224,9 @@ class RateEstimate(Climb):
         span = resume_at - last.resume_at if last is not None else 0.0
         idle = idle or no_demand > (1.0 - USED_SHARE) * span
         if last is not None and span > 0 and not idle:
-            sample = self._stretch_sample(admitted - last.admitted, span, limit, reserve)
+            got = admitted - last.admitted
+            sample = self._stretch_sample(got, span, limit, reserve)
+            paced = self._paced_sample(sample, got, span, last, limit)  # the rate's reading (best: sample)
             earlier_best = self.best_sample  # before this one: what the creep may have gone past
             from_rest: float | None = None  # the first rate, where the sample is a trickle (below)
             if self.best_sample is None:
@@ -250,9 +260,9 @@ class RateEstimate(Climb):
             if self.measured is None:
                 self.measured = sample if from_rest is None else from_rest
             else:
-                self.measured = min(sample, self.measured * DECREASE)
+                self.measured = min(paced, self.measured * DECREASE)
             if earlier_best is not None and previous_rate > earlier_best:
-                self._back_toward_best(earlier_best, sample, span)
+                self._back_toward_best(earlier_best, paced, span)
             # A 429 that ends a regrow (climb.py, REGROW_AFTER), quick out of a trickle or not:
             # the stretch since the last 429 is mostly the rate cut there and the climb from it.
             # Where it reads less than what the regrow's last step held for a whole creep
@@ -261,11 +271,11 @@ class RateEstimate(Climb):
             # of it: a sliding log of 60 per 10 s, regrown to 6.2 per second after a runaway left,
             # read 3.0 per second over the stretch, half of what the last step held and just over
             # TRICKLE of it, and the key was used at half its rate for five minutes more.
-            if sample < held:
+            if paced < held:
                 self.measured = max(self.measured, held * DECREASE)
         elif self.measured is not None:
             self.measured *= DECREASE
-        self._last = _Saturation(resume_at, admitted)
+        self._last = _Saturation(resume_at, admitted, at_hint)
         self._lead = None
 
     def _stretch_sample(self, got: int, span: float, limit: int | None, reserve: int) -> float:
@@ -283,6 +293,28 @@ class RateEstimate(Climb):
             reserve=reserve,
             burst_shut_past_hint=(self._first_burst or 0) if shut_past_hint else 0,
         )
+
+    def _paced_sample(self, sample: float, got: int, span: float, last: _Saturation, limit: int | None) -> float:
+        """What a stretch says of the rate to pace at, where that is not `sample`, its reading as a
+        sample (_stretch_sample, which the best rate measured keeps): with no limit in any header,
+        once we pace (a rate was learned before the stretch began), a stretch that began where the
+        server said capacity was back is read over its own span, not the window floor. The floor's
+        reading (what got through per floor and span) is for a burst that may have taken a
+        window's allowance at once; at a pace ours come one by one, and from the server's own
+        hint on, what it admitted is what it gives back now. Read against the floor, a token
+        bucket of 18 per 57 s with Retry-After and no rate header, emptied by a regrow after a
+        runaway tool left, admitted one of ours in the 2.9 s from its hint to the next 429: one
+        per 63 s against the floor of 60 s learned beside the tool, where the key gives one per
+        3.2 s. The rate was cut 86-fold for the ten minutes to the next regrow, cycle after cycle,
+        and the rest took 5,535 s where the key allowed it in 976 (tests/test_runaway_property.py;
+        1,490 s with this). The cut is still at least DECREASE (on_refusal). Not after a backoff
+        of ours: it may end before capacity is back, and the stretch then counts a window's
+        refill, or none. Nor for the best rate measured, which regrows climb to: one unit back
+        right after another (a sliding log's slots age out at the pace they were taken) reads
+        far above the key over a short span."""
+        if limit is None and self.measured is not None and last.at_hint:
+            return max(sample, got / span)  # the burst reading of a first sample stands
+        return sample
 
     def _from_rest(self, resume_at: float) -> float:
         """What the key took of ours from rest (our first request since we last had nothing to

@@ -110,7 +110,7 @@ class Refusals:
         # when it refused, i.e. when the request arrived, not when its answer reached us.
         self.estimate.on_refusal(
             now, sent_at + pause.seconds, self._admitted, refused_at=sent_at, limit=self.limit, reserve=self.reserve,
-            held_back=held_back,
+            held_back=held_back, at_hint=pause.source != "backoff" and pause.capped_from is None,
         )
         self._repace(self.paused_until)
         return pause

@@ -32,7 +32,9 @@ def stretch_sample(
     # maybe shorter too: its resume points may each be a second late (module docstring).
     # There the reading below raises a trickle's sample to the limit per floor and span,
     # or caps it at the limit per floor. Without the limit it can only lower the sample,
-    # and that was not measured across the property test's servers: left as it was.
+    # and that was not measured across the property test's servers: left as it was. (For the
+    # pace, RateEstimate._paced_sample reads a stretch paced from the server's hint over its
+    # own span: there nothing of ours came in a burst.)
     # With no floor at all (no Reset in any answer, no spell shut), nothing says how long a
     # window is: the raw sample stands. A server that sends the limit on its 429s and no Reset
     # made the cap below divide by zero at a stretch under a second (the limiter raised on the
