@@ -150,7 +150,7 @@ from hypothesis import strategies as st
 
 from bench import fixtures, ratelab
 from bench.ratelab import Case
-from watchdog.simulator.ratelimit import ALGORITHMS
+from .limiter_draws import draw_key
 
 EXAMPLES = int(os.environ.get("WATCHDOG_PROPERTY_EXAMPLES", "40"))
 # Shrinking a counterexample replays servers for minutes: on when asked for (WATCHDOG_PROPERTY_SHRINK=1),
@@ -163,24 +163,8 @@ ALONE_429S = {"always": 0, "on_429": 3, "never": 5, "never, no Retry-After": 12}
 
 @st.composite
 def servers(draw: st.DrawFn) -> Case:
-    algorithm = draw(st.sampled_from(ALGORITHMS))
-    window = float(draw(st.integers(1, 60)))
-    # At least 5 ms: zero latency puts every request exactly on the server's whole-second
-    # boundaries, a precision no network has.
-    low = draw(st.floats(0.005, 0.15))
-    high = low + draw(st.floats(0.0, 0.1))
-    # Up to 50 ms more on the way in, drawn per request: concurrent requests reach the server
-    # out of the order they were sent in, as over a real network.
-    arrival = (0.0, draw(st.floats(0.0, 0.05)))
-    # Within reach of the one-at-a-time probe (module docstring).
-    fastest = max(1, min(500, int(0.5 / max(high, 0.02) * window)))
-    # A sliding counter's weighted count admits N per window only to a client that knows its
-    # phase when N is tiny (at 2 per window, the second only in the window's second half): from
-    # 5 per window, as any real API key has; the other algorithms from 1.
-    smallest = 5 if algorithm == "sliding_counter" else 1
-    limit = draw(st.integers(min(smallest, fastest), fastest))
-    headers = draw(st.sampled_from(["always", "on_429", "never"]))
-    retry_after = True if headers != "never" else draw(st.booleans())
+    key = draw_key(draw, most_per_window=500)
+    limit = key.limit
     others: tuple[tuple[str, float], ...] = ()
     if limit >= 3 and draw(st.booleans()):
         pattern = draw(st.sampled_from(["steady", "bursty"]))
@@ -189,8 +173,8 @@ def servers(draw: st.DrawFn) -> Case:
         share = draw(st.floats(0.1, 1 / 3).filter(lambda s: 1 <= round(s * limit) <= limit // 3))
         others = ((pattern, share),)
     return Case(
-        algorithm, headers, limit, window, min(MAX_BACKLOG, max(8 * limit, 20)), retry_after=retry_after,
-        others=others, latency=(low, high), arrival=arrival, reserve=draw(st.sampled_from([0, 1])),
+        key.algorithm, key.headers, limit, key.window, min(MAX_BACKLOG, max(8 * limit, 20)), retry_after=key.retry_after,
+        others=others, latency=key.latency, arrival=key.arrival, reserve=draw(st.sampled_from([0, 1])),
         max_requests_per_second=1000.0, max_concurrent_requests=draw(st.sampled_from([4, 16])),
         seed=draw(st.integers(0, 2**16)),
     )

@@ -59,7 +59,7 @@ from hypothesis import strategies as st
 
 from bench import fixtures, ratelab, virtualtime
 from bench.ratelab import Case
-from watchdog.simulator.ratelimit import ALGORITHMS
+from .limiter_draws import draw_key
 
 EXAMPLES = int(os.environ.get("WATCHDOG_PROPERTY_EXAMPLES", "40"))
 PHASES = [Phase.explicit, Phase.reuse, Phase.generate] + ([Phase.shrink] if os.environ.get("WATCHDOG_PROPERTY_SHRINK") else [])
@@ -75,25 +75,16 @@ AFTER_429S_EVERY = 600.0
 
 @st.composite
 def runaways(draw: st.DrawFn) -> Case:
-    algorithm = draw(st.sampled_from(ALGORITHMS))
-    window = float(draw(st.integers(1, 60)))
-    low = draw(st.floats(0.005, 0.15))
-    high = low + draw(st.floats(0.0, 0.1))
-    arrival = (0.0, draw(st.floats(0.0, 0.05)))
-    # Within reach of the one-at-a-time probe, as in tests/test_ratelimit_property.py; at most 100
-    # per window, so that a draw stays a few seconds of CPU with the tool's own requests.
-    fastest = max(1, min(100, int(0.5 / max(high, 0.02) * window)))
-    smallest = 5 if algorithm == "sliding_counter" else 1
-    limit = draw(st.integers(min(smallest, fastest), fastest))
-    headers = draw(st.sampled_from(["always", "on_429", "never"]))
-    retry_after = True if headers != "never" else draw(st.booleans())
+    # At most 100 per window, so that a draw stays a few seconds of CPU with the tool's own requests.
+    key = draw_key(draw, most_per_window=100)
+    limit, window = key.limit, key.window
     share = draw(st.floats(1.2, 4.0))
     leaves = max(30.0, draw(st.integers(5, 60)) * window)
     # Enough to outlast the tool by eight windows at the key's rate, at most MAX_BACKLOG.
     backlog = min(MAX_BACKLOG, max(20, int(limit * (leaves / window) / 2) + 8 * limit))
     return Case(
-        algorithm, headers, limit, window, backlog, retry_after=retry_after, others=(("runaway", share, leaves),),
-        latency=(low, high), arrival=arrival, reserve=draw(st.sampled_from([0, 1])), max_requests_per_second=1000.0,
+        key.algorithm, key.headers, limit, window, backlog, retry_after=key.retry_after, others=(("runaway", share, leaves),),
+        latency=key.latency, arrival=key.arrival, reserve=draw(st.sampled_from([0, 1])), max_requests_per_second=1000.0,
         max_concurrent_requests=draw(st.sampled_from([4, 16])), seed=draw(st.integers(0, 2**16)),
     )
 
