@@ -150,6 +150,7 @@ from hypothesis import strategies as st
 
 from bench import fixtures, ratelab
 from bench.ratelab import Case
+
 from .limiter_draws import draw_key
 
 EXAMPLES = int(os.environ.get("WATCHDOG_PROPERTY_EXAMPLES", "40"))
