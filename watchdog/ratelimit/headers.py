@@ -167,3 +167,9 @@ class Pause:
     seconds: float
     source: str  # retry_after, reset, backoff
     capped_from: float | None = None  # what the server asked for, when it was over max_pause
+
+    @property
+    def at_hint(self) -> bool:
+        """It ends where the server said capacity is back (its Retry-After or Reset, in full), not
+        where a backoff of ours or the max_pause cap put it."""
+        return self.source != "backoff" and self.capped_from is None

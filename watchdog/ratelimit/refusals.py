@@ -54,11 +54,11 @@ class Refusals:
         def _repace(self, not_before: float) -> None: ...
 
     def _on_429(self, sent_at: float, now: float, headers: RateLimitHeaders, ticket: int) -> Pause:
+        hint = _hint(headers)
         if sent_at >= self._resumed_at:
             # A fresh try refused again; requests refused together in one burst count once.
             self.consecutive_429 += 1
             self.refusal_streak += 1
-            hint = _hint(headers)
             first_in = self._first_in_at
             if first_in is not None and hint is not None and sent_at - first_in < hint:
                 # The pause's first try got in, and this one, ours too, went within the hint
@@ -71,7 +71,7 @@ class Refusals:
         self._resumed_at = max(self._resumed_at, now)
         pause = self._pause_for(headers)
         # A hinted pause ends a little after the hint, for the same reason as a Reset (_adopt_word).
-        slack = RESET_SLACK_SECONDS if pause.source != "backoff" and pause.capped_from is None else 0.0
+        slack = RESET_SLACK_SECONDS if pause.at_hint else 0.0
         if now + pause.seconds + slack >= self.paused_until:
             self.pause_reason = "pause"
         self.paused_until = max(self.paused_until, now + pause.seconds + slack)
@@ -96,7 +96,6 @@ class Refusals:
             return pause
         if headers.reset is not None:
             self.estimate.observe_reset(min(headers.reset, self.settings.max_pause))
-        hint = _hint(headers)
         held_back = False
         if pause.source == "backoff" and hint is not None:
             # The server said its capacity is back after `hint`; we hold out longer, because
@@ -110,7 +109,7 @@ class Refusals:
         # when it refused, i.e. when the request arrived, not when its answer reached us.
         self.estimate.on_refusal(
             now, sent_at + pause.seconds, self._admitted, refused_at=sent_at, limit=self.limit, reserve=self.reserve,
-            held_back=held_back, at_hint=pause.source != "backoff" and pause.capped_from is None,
+            held_back=held_back, at_hint=pause.at_hint,
         )
         self._repace(self.paused_until)
         return pause
