@@ -1594,3 +1594,71 @@ def test_calls_that_fail_for_months_cost_the_limiter_no_memory_per_call(failure:
     finally:
         tracemalloc.stop()
     assert grown < 100_000, f"20,000 failed calls kept {grown} bytes"
+
+
+def test_after_a_clean_resume_our_requests_keep_the_keys_cadence_until_its_reset() -> None:
+    """Our own burst filled a sliding counter of 100 per 27 s as its window opened, 8 of ours in
+    the window before: for the 23 s left of that window it gives back one unit per 3.4 s, as
+    those 8 weigh off. After each pause at the server's hint our first try got in and our next,
+    at our pace, was refused within the hint after it: 8 429s in 23 s, each cutting the pace by a
+    tenth (a random draw of tests/test_runaway_property.py). After one such clean resume the key's
+    cadence (one unit from the last pause's end to this one's) is kept until the 429's Reset, the
+    end of its budget period: then our pace again. Not without a Reset, nor once an answer says
+    there is room again."""
+    limiter = state()
+    headers = RateLimitHeaders(limit=100, remaining=0, reset=23, retry_after=2)
+    ticket = limiter.on_send(0.0)
+    limiter.on_response(0.0, 0.0, 429, headers, ticket=ticket)  # the burst's 429
+    resumed = limiter.paused_until
+    first = limiter.on_send(resumed)
+    limiter.on_response(resumed, resumed + 0.05, 202, RateLimitHeaders(), ticket=first)  # the pause's first try: in
+    second = limiter.on_send(resumed + 0.6)
+    pause = limiter.on_response(resumed + 0.6, resumed + 0.65, 429, headers, ticket=second)  # the next: refused
+    assert pause is not None and pause.at_hint
+    cycle = limiter.paused_until - resumed
+    assert cycle == pytest.approx(0.65 + 2 + RESET_SLACK_SECONDS)
+    # After this pause: the first try at once, the next a whole cycle after it, not at our pace.
+    after = limiter.paused_until
+    assert limiter.delay(after)[0] == pytest.approx(0.0)
+    third = limiter.on_send(after)
+    limiter.on_response(after, after + 0.05, 202, RateLimitHeaders(), ticket=third)
+    wait, why = limiter.delay(after + 0.1)
+    assert why == "pace" and after + 0.1 + wait == pytest.approx(after + cycle)
+    # Until the Reset (23 s after the 429): the last wait ends there, and after it nothing holds.
+    until = resumed + 0.65 + 23
+    fourth = limiter.on_send(until - 1.0)
+    limiter.on_response(until - 1.0, until - 0.95, 202, RateLimitHeaders(), ticket=fourth)
+    assert until - 0.9 + limiter.delay(until - 0.9)[0] == pytest.approx(until)
+    kept = limiter.cadence
+    limiter.cadence = None
+    unheld = limiter.delay(until + 0.5)
+    limiter.cadence = kept
+    assert limiter.delay(until + 0.5) == unheld
+    # An answer that says there is room ends it at once.
+    fifth = limiter.on_send(until - 0.5)
+    limiter.cadence = (cycle, until + 100)
+    limiter.on_response(until - 0.5, until - 0.45, 202, RateLimitHeaders(limit=100, remaining=40, reset=20), ticket=fifth)
+    assert limiter.cadence is None
+    # Two of ours in since the last 429: the key gave back more than one unit, no cadence.
+    more = state()
+    t = more.on_send(0.0)
+    more.on_response(0.0, 0.0, 429, headers, ticket=t)
+    assert more.cadence is None  # nor at the first 429 of all: no pause was resumed from
+    back = more.paused_until
+    for sent in (back, back + 0.3):
+        t = more.on_send(sent)
+        more.on_response(sent, sent + 0.05, 202, RateLimitHeaders(), ticket=t)
+    t = more.on_send(back + 0.6)
+    more.on_response(back + 0.6, back + 0.65, 429, headers, ticket=t)
+    assert more.cadence is None
+    # Without a Reset on the 429, nothing is kept.
+    bare = state()
+    hinted = RateLimitHeaders(retry_after=2)
+    t = bare.on_send(0.0)
+    bare.on_response(0.0, 0.0, 429, hinted, ticket=t)
+    back = bare.paused_until
+    t = bare.on_send(back)
+    bare.on_response(back, back + 0.05, 202, RateLimitHeaders(), ticket=t)
+    t = bare.on_send(back + 0.6)
+    bare.on_response(back + 0.6, back + 0.65, 429, hinted, ticket=t)
+    assert bare.cadence is None

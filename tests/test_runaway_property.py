@@ -41,7 +41,15 @@ Found by this test, and fixed (2026-12-05); each is in EXPLICIT, run first on ev
   next 429 was read against the window floor of 60 s learned beside the tool, a cut to 1/63 per
   second where the key gives 0.32, for the ten minutes to the next regrow. The rest went out
   5,535 s after the tool stopped (the oracle: 976), with 16 of our 429s; now 1,490 s and 6
-  (estimate.RateEstimate._paced_sample).
+  (estimate.RateEstimate._paced_sample);
+- a sliding counter of 100 per 27 s, headers on 429 only, a runaway of 3.8 x for 972 s (found
+  under seed 4, a strict xfail until 2026-12-05): our own burst after a pause of 60 s took 93 of
+  the 100 as a window of the counter opened, 8 of ours in the window before, and for the 23 s
+  left of that window the counter gave back one unit per 3.4 s as those 8 weighed off. Each try
+  at the server's hint got one in and the next, at our pace, was refused: 8 of our 429s in 23 s,
+  each cutting the pace by a tenth, the rest out 350 s after the tool stopped (the oracle: 86).
+  After one such clean resume the key's cadence is now kept until the 429's Reset
+  (refusals.Refusals._keep_cadence): 2 429s, 224 s.
 
 KNOWN_OPEN lists draws found by the same draw under other seeds (hypothesis's @seed 1 to 4, 300
 draws each, in a scratch copy that logs each failure and goes on) that still miss a bound, with
@@ -102,6 +110,11 @@ EXPLICIT = [
         latency=(0.050, 0.050), arrival=(0.0, 0.0), reserve=1, max_requests_per_second=1000.0,
         max_concurrent_requests=16, seed=1943,
     ),
+    Case(
+        "sliding_counter", "on_429", 100, 27.0, 400, retry_after=True, others=(("runaway", 3.7952786149403748, 972.0),),
+        latency=(0.016081200151923193, 0.016081200151923193), arrival=(0.0, 0.01), reserve=1,
+        max_requests_per_second=1000.0, max_concurrent_requests=4, seed=440,
+    ),
 ]
 
 
@@ -121,7 +134,10 @@ KNOWN_OPEN = [
         ),
         "6 of our 429s in the 934 s after the tool stopped, where 5.6: the best rate measured is one "
         "unit over 1.1 s (0.90 per second on a key of 0.72), the regrow goes back to it, and the "
-        "ceiling, cut 5% below each pace refused, takes four 429s to come down to the key",
+        "ceiling, cut 5% below each pace refused, takes four 429s to come down to the key (cut instead "
+        "to what a stretch of a window or more admitted, this draw and the next passed, but a sliding "
+        "log of 60 per 10 s held by a runaway for five minutes was no longer taken back: "
+        "tests/test_shared_key_leave.py; tried and dropped)",
     ),
     _open(
         Case(
@@ -144,16 +160,6 @@ KNOWN_OPEN = [
         ),
         "the rest out 4,018 s after the tool stopped, where 4,002 (no hint at all: the regrow's "
         "probes are timed by our own backoff)",
-    ),
-    _open(
-        Case(
-            "sliding_counter", "on_429", 100, 27.0, 400, retry_after=True, others=(("runaway", 3.7952786149403748, 972.0),),
-            latency=(0.016081200151923193, 0.016081200151923193), arrival=(0.0, 0.01), reserve=1,
-            max_requests_per_second=1000.0, max_concurrent_requests=4, seed=440,
-        ),
-        "8 of our 429s in the 350 s after the tool stopped, where 4.6: the tool's count in the "
-        "counter's previous window still weighs for a window after it stopped, and every 3 s one of "
-        "ours gets in and the next is refused, each 429 cutting the pace by a tenth only",
     ),
 ]
 
@@ -193,6 +199,7 @@ def check_runaway(case: Case) -> None:
 @given(case=runaways())
 @example(case=EXPLICIT[0])
 @example(case=EXPLICIT[1])
+@example(case=EXPLICIT[2])
 def test_a_tool_that_holds_any_key_and_stops_costs_nothing_unsaid_and_the_key_is_taken_back(case: Case) -> None:
     check_runaway(case)
 

@@ -7,7 +7,9 @@ a step off, two in a row end it). A 429 although the server's last word left roo
 client racing us (estimate.on_contention), any other is a moment the key was saturated, from
 which the sustained rate is learned (estimate.on_refusal), except over a stretch spent mostly in
 a pause of ours grown past the server's hint (estimate.on_held_back). After either, the server's
-last word is forgotten: the budget is unknown until an answer says it again.
+last word is forgotten: the budget is unknown until an answer says it again. A pause whose first
+try alone got in, our next refused within the hint after it, is the key giving back one unit per
+pause: until that 429's Reset our requests keep the pause's cycle (_keep_cadence).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Refusals:
     _admitted_since_429: bool
     _clean_resumes: int
     _first_in_at: float | None
+    cadence: tuple[float, float] | None
     pacer: Pacer
     estimate: RateEstimate
     budget: ServerBudget
@@ -45,6 +48,7 @@ class Refusals:
     _said: deque[Word]
     _unsettled: deque[tuple[Word, Word]]
     _admitted: int
+    _admitted_at_429: int
 
     if TYPE_CHECKING:  # KeyShare's and ServerWords', declared for the type checker
         @property
@@ -55,6 +59,7 @@ class Refusals:
 
     def _on_429(self, sent_at: float, now: float, headers: RateLimitHeaders, ticket: int) -> Pause:
         hint = _hint(headers)
+        clean = False
         if sent_at >= self._resumed_at:
             # A fresh try refused again; requests refused together in one burst count once.
             self.consecutive_429 += 1
@@ -64,6 +69,7 @@ class Refusals:
                 # The pause's first try got in, and this one, ours too, went within the hint
                 # after it: our own second request of one window, whoever else is there.
                 self._clean_resumes += 1
+                clean = True
             else:
                 self._clean_resumes = 0  # refused first, or later: the key may still be held
         self._first_in_at = None
@@ -74,7 +80,14 @@ class Refusals:
         slack = RESET_SLACK_SECONDS if pause.at_hint else 0.0
         if now + pause.seconds + slack >= self.paused_until:
             self.pause_reason = "pause"
+        last_resume = self.paused_until
         self.paused_until = max(self.paused_until, now + pause.seconds + slack)
+        # One unit per cycle: the pause's first try, and only it, got in since the last 429 (and
+        # there was a pause to resume from: not the run's first 429).
+        if clean and self._admitted == self._admitted_at_429 + 1 and last_resume > 0.0 and headers.reset is not None \
+                and pause.at_hint:
+            self._keep_cadence(self.paused_until - last_resume, now + min(headers.reset, self.settings.max_pause))
+        self._admitted_at_429 = self._admitted
         self._refused.add(ticket)
         last = self.budget.word
         if last is not None and sent_at >= last.until and last.remaining <= self.reserve + self._held_back():
@@ -113,6 +126,21 @@ class Refusals:
         )
         self._repace(self.paused_until)
         return pause
+
+    def _keep_cadence(self, cycle: float, until: float) -> None:
+        """A pause ended at the server's hint, its first try got in and our next was refused within
+        the hint after it (a clean resume): right now the key gives back one unit per `cycle`
+        seconds (from the last pause's end to this one's), whatever our pace says. Until `until`
+        (the 429's X-RateLimit-Reset, when its budget period ends) no two of our requests go
+        closer than that: each try at our pace in between would only meet the next 429. A sliding
+        counter of 100 per 27 s that our own burst filled as its window opened, with 8 of ours in
+        the window before, gave back one unit per 3.4 s for the 23 s left of that window; at our
+        pace (1.6 per second) every try after the first of each pause was refused, 8 429s in a
+        row, each cutting the pace by a tenth (tests/test_runaway_property.py). Where no Reset
+        says when the period ends, nothing is kept: the cadence could outlive the trickle, and the
+        pace's own cut (DECREASE) stays the answer there."""
+        if cycle > 0:
+            self.cadence = (cycle, until)
 
     def _pause_for(self, headers: RateLimitHeaders) -> Pause:
         max_pause = self.settings.max_pause

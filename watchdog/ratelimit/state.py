@@ -111,6 +111,10 @@ class RateLimitState(ServerWords, Refusals, KeyShare):
         # last 429 was answered, admitted (None: none yet since that 429).
         self._clean_resumes = 0
         self._first_in_at: float | None = None
+        # (cycle, until): after a clean resume, the key's cadence for the rest of its budget period,
+        # no two of our requests closer than `cycle` seconds until `until` (Refusals._keep_cadence).
+        self.cadence: tuple[float, float] | None = None
+        self._admitted_at_429 = 0  # _admitted at the last 429: one more since, and a clean resume is a cadence
         self.outage = Outage(settings, rng)  # 5xx answers in a row (_unavailable)
         self.pacer = Pacer()
         self.estimate = RateEstimate()
@@ -172,6 +176,13 @@ class RateLimitState(ServerWords, Refusals, KeyShare):
         reached = now + ROUNDING_SECONDS  # a time at or before this has come (ROUNDING_SECONDS)
         if reached < self.paused_until:
             return self.paused_until - now, self.pause_reason
+        if self.cadence is not None and self.pacer.last_sent >= self.paused_until:
+            # The first try after a pause goes at its end (the hint: a unit is back), the next a
+            # cycle after it (Refusals._keep_cadence).
+            cycle, until = self.cadence
+            next_at = min(until, self.pacer.last_sent + cycle)
+            if next_at > reached:
+                return next_at - now, "pace"
         word = self.budget.live(now)
         paced = self.pacer.rate is not None
         if word is not None:
@@ -301,6 +312,8 @@ class RateLimitState(ServerWords, Refusals, KeyShare):
         self.refusal_streak = 0 if ended else max(0, self.refusal_streak - 1)
         self._admitted_since_429 = True
         self._admitted += 1
+        if headers.remaining is not None and headers.remaining > 0:
+            self.cadence = None  # the server says there is room again: the trickle is over
         if headers.remaining is not None and headers.reset is not None:
             self._adopt_word(ticket, oldest_unanswered, headers.remaining, headers.reset, sent_at, now)
         elif 200 <= status < 300:
