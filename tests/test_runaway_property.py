@@ -43,8 +43,8 @@ Found by this test, and fixed (2026-12-05); each is in EXPLICIT, run first on ev
   5,535 s after the tool stopped (the oracle: 976), with 16 of our 429s; now 1,490 s and 6
   (estimate.RateEstimate._paced_sample);
 - a sliding counter of 100 per 27 s, headers on 429 only, a runaway of 3.8 x for 972 s (found
-  under seed 4, a strict xfail until 2026-12-05): our own burst after a pause of 60 s took 93 of
-  the 100 as a window of the counter opened, 8 of ours in the window before, and for the 23 s
+  under seeds 1 to 4, a strict xfail until 2026-12-05): our own burst after a pause of 60 s took
+  93 of the 100 as a window of the counter opened, 8 of ours in the window before, and for the 23 s
   left of that window the counter gave back one unit per 3.4 s as those 8 weighed off. Each try
   at the server's hint got one in and the next, at our pace, was refused: 8 of our 429s in 23 s,
   each cutting the pace by a tenth, the rest out 350 s after the tool stopped (the oracle: 86).
