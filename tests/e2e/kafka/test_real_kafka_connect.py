@@ -510,7 +510,7 @@ async def test_a_restart_asked_as_the_leader_dies_outlasts_an_election_with_kafk
         assert record.job.failures == 0, "no retry of max_retries spent"
         # Within seconds of the new leader (the follower's log, one clock): on the backoff's own
         # doubling, 31 s after it (the sixth try 31 s after the fifth).
-        log = follower.log_path.read_text(errors="replace")
+        log = await _logged(follower, r"^\[([^\]]+)\] .*POST /connectors/elected/restart\S* HTTP/1.1\" 202")
         [*_, elected] = re.finditer(r"^\[([^\]]+)\] .*Joined group at generation", log, re.MULTILINE)
         [made] = re.finditer(r"^\[([^\]]+)\] .*POST /connectors/elected/restart\S* HTTP/1.1\" 202", log, re.MULTILINE)
         after = (_logged_at(made) - _logged_at(elected)).total_seconds()
@@ -521,6 +521,18 @@ async def test_a_restart_asked_as_the_leader_dies_outlasts_an_election_with_kafk
     finally:
         for worker in workers:
             worker.stop()
+
+
+async def _logged(worker: Worker, pattern: str, within: float = 10.0) -> str:
+    """The worker's log once it holds a line matching `pattern` (or as it is after `within`
+    seconds): Jetty writes a request's log line after the answer has gone, and a fresh-clone CI
+    run read the log in between (the 202 logged, and found missing)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        log = worker.log_path.read_text(errors="replace")
+        if re.search(pattern, log, re.MULTILINE) or asyncio.get_running_loop().time() >= deadline:
+            return log
+        await asyncio.sleep(0.1)
 
 
 def _logged_at(line: re.Match[str]) -> datetime:
