@@ -82,12 +82,7 @@ class Refusals:
             self.pause_reason = "pause"
         last_resume = self.paused_until
         self.paused_until = max(self.paused_until, now + pause.seconds + slack)
-        # One unit per cycle: the pause's first try, and only it, got in since the last 429 (and
-        # there was a pause to resume from: not the run's first 429).
-        if clean and self._admitted == self._admitted_at_429 + 1 and last_resume > 0.0 and headers.reset is not None \
-                and pause.at_hint:
-            self._keep_cadence(self.paused_until - last_resume, now + min(headers.reset, self.settings.max_pause))
-        self._admitted_at_429 = self._admitted
+        self._keep_cadence(clean, last_resume, headers, pause, now)
         self._refused.add(ticket)
         last = self.budget.word
         if last is not None and sent_at >= last.until and last.remaining <= self.reserve + self._held_back():
@@ -127,20 +122,25 @@ class Refusals:
         self._repace(self.paused_until)
         return pause
 
-    def _keep_cadence(self, cycle: float, until: float) -> None:
-        """A pause ended at the server's hint, its first try got in and our next was refused within
-        the hint after it (a clean resume): right now the key gives back one unit per `cycle`
-        seconds (from the last pause's end to this one's), whatever our pace says. Until `until`
-        (the 429's X-RateLimit-Reset, when its budget period ends) no two of our requests go
-        closer than that: each try at our pace in between would only meet the next 429. A sliding
+    def _keep_cadence(self, clean: bool, last_resume: float, headers: RateLimitHeaders, pause: Pause, now: float) -> None:
+        """After a 429 at `now` (whose pause is `pause`; the one before ended at `last_resume`):
+        where that pause ended at the server's hint, its first try, and only it, got in since the
+        last 429, and our next was refused within the hint after it (`clean`), right now the key
+        gives back one unit per cycle (from the last pause's end to this one's), whatever our pace
+        says. Until the 429's X-RateLimit-Reset (when its budget period ends) no two of our
+        requests go closer than that: each try at our pace in between would only meet the next
+        429. Not at the run's first 429: there was no pause to resume from. A sliding
         counter of 100 per 27 s that our own burst filled as its window opened, with 8 of ours in
         the window before, gave back one unit per 3.4 s for the 23 s left of that window; at our
         pace (1.6 per second) every try after the first of each pause was refused, 8 429s in a
         row, each cutting the pace by a tenth (tests/test_runaway_property.py). Where no Reset
         says when the period ends, nothing is kept: the cadence could outlive the trickle, and the
         pace's own cut (DECREASE) stays the answer there."""
-        if cycle > 0:
-            self.cadence = (cycle, until)
+        one_in = self._admitted == self._admitted_at_429 + 1
+        self._admitted_at_429 = self._admitted
+        cycle = self.paused_until - last_resume
+        if clean and one_in and last_resume > 0.0 and headers.reset is not None and pause.at_hint and cycle > 0:
+            self.cadence = (cycle, now + min(headers.reset, self.settings.max_pause))
 
     def _pause_for(self, headers: RateLimitHeaders) -> Pause:
         max_pause = self.settings.max_pause

@@ -510,9 +510,17 @@ async def test_a_restart_asked_as_the_leader_dies_outlasts_an_election_with_kafk
         assert record.job.failures == 0, "no retry of max_retries spent"
         # Within seconds of the new leader (the follower's log, one clock): on the backoff's own
         # doubling, 31 s after it (the sixth try 31 s after the fifth).
-        log = await _logged(follower, r"^\[([^\]]+)\] .*POST /connectors/elected/restart\S* HTTP/1.1\" 202")
+        # Jetty writes a request's log line after the answer has gone: a fresh-clone CI run read
+        # the log in between (the 202 logged, and found missing).
+        accepted_line = r"^\[([^\]]+)\] .*POST /connectors/elected/restart\S* HTTP/1.1\" 202"
+
+        async def logged() -> bool:
+            return re.search(accepted_line, follower.log_path.read_text(errors="replace"), re.MULTILINE) is not None
+
+        await eventually(logged, 10, "the follower logged the accepted restart", interval=0.1)
+        log = follower.log_path.read_text(errors="replace")
         [*_, elected] = re.finditer(r"^\[([^\]]+)\] .*Joined group at generation", log, re.MULTILINE)
-        [made] = re.finditer(r"^\[([^\]]+)\] .*POST /connectors/elected/restart\S* HTTP/1.1\" 202", log, re.MULTILINE)
+        [made] = re.finditer(accepted_line, log, re.MULTILINE)
         after = (_logged_at(made) - _logged_at(elected)).total_seconds()
         assert 0 <= after <= 2 * ELECTION_DELAY_CAP, f"made {after:.1f} s after the new leader joined"
         print(f"accepted {took:.1f} s after kill -9, {after:.1f} s after the new leader joined, "
@@ -521,18 +529,6 @@ async def test_a_restart_asked_as_the_leader_dies_outlasts_an_election_with_kafk
     finally:
         for worker in workers:
             worker.stop()
-
-
-async def _logged(worker: Worker, pattern: str, within: float = 10.0) -> str:
-    """The worker's log once it holds a line matching `pattern` (or as it is after `within`
-    seconds): Jetty writes a request's log line after the answer has gone, and a fresh-clone CI
-    run read the log in between (the 202 logged, and found missing)."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        log = worker.log_path.read_text(errors="replace")
-        if re.search(pattern, log, re.MULTILINE) or asyncio.get_running_loop().time() >= deadline:
-            return log
-        await asyncio.sleep(0.1)
 
 
 def _logged_at(line: re.Match[str]) -> datetime:
