@@ -79,7 +79,7 @@ def run_case(case: Case) -> Row:
 
 # The case run on both clocks. Not 20 per 2 s: there the one-at-a-time probe (about 10 per
 # second at 0.1 s latency) only just reaches the limit, so whether it crosses it at all depends on
-# the CPU each request costs, which virtual time does not model (README, "Rate limits": a server
+# the CPU each request costs, which virtual time does not model (docs/rate-limits.md: a server
 # that sustains more than about half a request per round trip may never be crossed).
 CHECK = Case("fixed_aligned", "on_429", 60, 10.0, 200, latency=LATENCY)
 

@@ -35,7 +35,7 @@ async def test_behind_nginx_limit_req_nothing_is_lost_at_a_tenth_of_the_naive_cl
 
 
 # HAProxy counts the requests it refuses: a try at its own Retry-After can find the key still
-# shut by our refused tries. Each such try doubles the next pause (README, "Rate limits"), and
+# shut by our refused tries. Each such try doubles the next pause (docs/rate-limits.md), and
 # after its first burst it stayed shut for two of them at most: up to 2 more 429s than the
 # simulator's algorithms cost (tests/test_ratelimit_property.py), where a client that retries on
 # 429 takes hundreds (docs/benchmarks.md 1d).

@@ -173,7 +173,7 @@ class Gateway:
     def _tell_if_shared(self) -> None:
         """Log when another client is first seen on the key, and when it is no longer: from then
         the daemon spends a Remaining at its pace and leaves that client its share, so restarts
-        go slower, and this says why (README, "Rate limits")."""
+        go slower, and this says why (docs/rate-limits.md)."""
         state = self.limiter.state
         shared = state.shared
         if shared == self._shared:
