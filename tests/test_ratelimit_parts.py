@@ -467,6 +467,74 @@ def test_going_back_toward_the_best_sample_stays_clear_of_the_pace_refused() -> 
     assert estimate.measured == pytest.approx(crept * (1 - CEILING_CUT))
 
 
+def _climbed_past_a_sliding_counter(*, reset: bool, steps: int = 7) -> RateEstimate:
+    """A sliding counter of 20 per 8 s (2.5 per second), headers on 429 only (the Reset, where
+    `reset`, says the window is at least 7 s): the first sample, 3 over 1.8 s, and `steps` steps
+    of the climb from there, 2 s apart, with a backlog at the pace. With the Reset, the first
+    sample is read with the limit (2.3 per second) and seven steps close the gap to N per longest
+    Reset (2.86)."""
+    estimate = RateEstimate()
+    if reset:
+        estimate.observe_reset(7.0)
+    estimate.on_refusal(now=3.5, resume_at=8.3, admitted=20, limit=20)
+    estimate.on_refusal(now=9.2, resume_at=10.1, admitted=23, limit=20)
+    for step in range(1, steps + 1):
+        creep_at_pace(estimate, 10.1 + 2.0 * step, limit=20)
+    return estimate
+
+
+def test_a_429_at_pace_after_a_long_stretch_caps_the_creep_halfway_to_what_that_stretch_admitted() -> None:
+    """The climb was refused at 2.86 per second (its pace 2.74) after a stretch of 12.6 s, more than
+    the window, that admitted 29 of ours: 2.3 per second. The key's rate lies between the two. Cut
+    only CEILING_CUT below the rate refused (2.71, a pace of 2.61) the climb found the key again
+    (4 429s where tests/test_ratelimit_property.py allows 3); halfway (2.58, a pace of 2.48) it
+    does not."""
+    estimate = _climbed_past_a_sliding_counter(reset=True)
+    refused = estimate.measured
+    assert refused == pytest.approx(20 / 7, rel=0.02)
+    estimate.on_refusal(now=21.7, resume_at=22.7, admitted=23 + 29, limit=20)  # 29 over 12.6 s
+    halfway = (refused + 29 / 12.6) / 2
+    assert halfway < refused * (1 - CEILING_CUT)
+    for step in range(1, 40):
+        creep_at_pace(estimate, 22.7 + 5.0 * step, limit=20)
+        assert estimate.measured is not None and estimate.measured <= halfway + 1e-9
+    assert estimate.measured == pytest.approx(halfway)
+
+
+def test_a_429_at_pace_after_a_short_stretch_caps_the_creep_only_by_its_cut() -> None:
+    """A stretch of 3.8 s may be low by a quarter (each resume point up to a second late) and may
+    be a part of a window: halfway between the rate refused and its reading may be far under the
+    key (a sliding log shared with a tool, python -m bench budget: 0.85 of what the tool left,
+    where 0.94). The ceiling is cut CEILING_CUT below the rate refused, as before."""
+    estimate = _climbed_past_a_sliding_counter(reset=False, steps=1)
+    refused = estimate.measured
+    assert refused is not None
+    estimate.on_refusal(now=12.9, resume_at=13.9, admitted=23 + 6, limit=20)  # 6 over 3.8 s
+    assert (refused + 6 / 3.8) / 2 < refused * (1 - CEILING_CUT)  # halfway would be the lower
+    for step in range(1, 40):
+        creep_at_pace(estimate, 13.9 + 5.0 * step, limit=20)
+    assert estimate.measured == pytest.approx(refused * (1 - CEILING_CUT))
+
+
+def test_a_429_at_pace_without_the_limit_said_caps_the_creep_only_by_its_cut() -> None:
+    """With no limit in any header, a stretch reads low more often (there is no limit per window to
+    read it with): halfway cut the climb under the key on seven alone rows of python -m bench
+    budget with no rate header, 5,000 restarts in up to 1.13 x the ideal where 1.07. The ceiling
+    is cut CEILING_CUT below the rate refused, as before."""
+    estimate = RateEstimate()
+    estimate.on_refusal(now=0.0, resume_at=1.0, admitted=20)
+    estimate.on_refusal(now=10.0, resume_at=11.0, admitted=40)  # 20 over 10 s: 2 per second
+    for step in range(1, 8):
+        creep_at_pace(estimate, 11.0 + 10.0 * step)
+    refused = estimate.measured
+    assert refused is not None and refused > 2.0 / (1 - CEILING_CUT)  # climbed well past the sample
+    estimate.on_refusal(now=90.0, resume_at=91.0, admitted=40 + 160)  # 160 over 80 s: 2 per second
+    assert (refused + 2.0) / 2 < refused * (1 - CEILING_CUT)  # halfway would be the lower
+    for step in range(1, 60):
+        creep_at_pace(estimate, 91.0 + 10.0 * step)
+    assert estimate.measured == pytest.approx(refused * (1 - CEILING_CUT))
+
+
 def test_a_429_at_no_more_than_the_best_sample_cuts_the_rate_to_what_was_admitted() -> None:
     estimate = RateEstimate()
     estimate.on_refusal(now=0.0, resume_at=1.0, admitted=20)

@@ -21,7 +21,9 @@ first sample is a trickle for sure (shorter than the first 429's pause; on_refus
 ceiling under a quarter of N per longest Reset (a first sample taken while another tool still held
 the key): at the ceiling, while our requests use the pace (USED_SHARE), the ceiling and the rate
 rise by GUESS_STEP until a 429 at pace fixes it. Each 429 at our pace, and each race lost to
-another client, cuts the ceiling `CEILING_CUT` below the pace it came at; a quarter hour after the
+another client, cuts the ceiling `CEILING_CUT` below the pace it came at (and, with the limit known
+and after a stretch of a window and 11 s or more, to halfway between that pace and what the
+stretch admitted where that is lower: estimate.py, on_refusal); a quarter hour after the
 last one (`REGROW_AFTER`) the rate and a cut ceiling rise again, while our requests use the pace,
 since the client that took the difference may have left: by `CREEP_STEP` a step, and, out of a
 trickle (under `TRICKLE` of the best rate measured, as beside a tool that took nearly the whole
