@@ -138,9 +138,9 @@ per 1 s, 1.51 x against 1.5 (2). Two kinds are new:
   The second passes since 2026-12-05 (kept as an explicit example): a 429 at our pace after a
   stretch of a window and 11 s or more, where a header said the limit, caps the climb halfway
   between the rate refused and what that stretch admitted, where that is below the 5% cut
-  (estimate.py, on_refusal): the climb
-  refused at 2.86 per second after a stretch that admitted 2.30 now stays under 2.58 (pace 2.48,
-  on a key of 2.5), and 3 429s. Only with the limit known: without it the same cap fixed the
+  (estimate.py, on_refusal): the climb refused at 2.86 per second after a stretch that admitted
+  2.30 now stays under 2.58 (pace 2.48, on a key of 2.5), and 3 429s. Only with the limit known:
+  without it the same cap fixed the
   token bucket and GCRA draws with Retry-After only above (6 429s where 5), but alone on a key
   with no rate header, 5,000 restarts took up to 1.13 x the ideal where 1.07 (seven rows of
   `python -m bench budget`). The first is still open;

@@ -262,26 +262,27 @@ class RateEstimate(Climb):
                 self._sample_span = span - no_demand
             elif sample > self.best_sample:
                 self.best_sample = sample
-            if refused_rate is not None and limit is not None and not held and span >= self.window_floor and widened(1.0, span) <= 1.0 + MIDWAY_ERROR:
-                # Refused at our pace after a stretch that admitted `sample`: the key's rate lies
-                # between the two, and the creep goes no higher than halfway (a bisection), where
-                # that is below the cut of CEILING_CUT. Cut by 5% a time, a climb that went 10%
-                # past the key found it again: a sliding counter of 20 per 8 s (2.5 per second),
-                # headers on 429 only, was refused at 2.86 per second (pace 2.74), the ceiling cut
-                # to 2.71 and the pace (2.61) refused 45 s later, 4 429s where
-                # tests/test_ratelimit_property.py allows 3; the stretch had admitted 2.30, and
-                # halfway the pace is 2.48: 3. Only over a stretch of a window or more (a part of
-                # one reads a window's refill) whose own error is small (MIDWAY_ERROR): on a
-                # sliding log of 20 per 2 s shared with a tool, a stretch of 4 s read 4.5 per
-                # second where our share was 6.7, and halfway the daemon took 0.85 of what the tool
-                # left where it took 0.94 (python -m bench budget). Only with the limit known:
-                # without it, stretches read low more often (no limit per window to read a
-                # stretch with), and alone on a key with no rate header 5,000 restarts took up to
-                # 1.13 x the ideal where 1.07 (seven rows of python -m bench budget), though it
-                # fixed a token bucket and a GCRA of Retry-After only that met the key three times
-                # by the cut alone. Not after a regrow step: that stretch is mostly the rate cut
-                # beside another client, far under the key (`held` reads it;
-                # tests/test_shared_key_leave.py).
+            # Refused at our pace after a stretch that admitted `sample`: the key's rate lies
+            # between the two, and the creep goes no higher than halfway (a bisection), where
+            # that is below the cut of CEILING_CUT. Cut by 5% a time, a climb that went 10%
+            # past the key found it again: a sliding counter of 20 per 8 s (2.5 per second),
+            # headers on 429 only, was refused at 2.86 per second (pace 2.74), the ceiling cut
+            # to 2.71 and the pace (2.61) refused 45 s later, 4 429s where
+            # tests/test_ratelimit_property.py allows 3; the stretch had admitted 2.30, and
+            # halfway the pace is 2.48: 3. Only over a stretch of a window or more (a part of
+            # one reads a window's refill) whose own error is small (MIDWAY_ERROR): on a
+            # sliding log of 20 per 2 s shared with a tool, a stretch of 4 s read 4.5 per
+            # second where our share was 6.7, and halfway the daemon took 0.85 of what the tool
+            # left where it took 0.94 (python -m bench budget). Only with the limit known:
+            # without it, stretches read low more often (no limit per window to read a
+            # stretch with), and alone on a key with no rate header 5,000 restarts took up to
+            # 1.13 x the ideal where 1.07 (seven rows of python -m bench budget), though it
+            # fixed a token bucket and a GCRA of Retry-After only that met the key three times
+            # by the cut alone. Not after a regrow step: that stretch is mostly the rate cut
+            # beside another client, far under the key (`held` reads it;
+            # tests/test_shared_key_leave.py).
+            long_enough = span >= self.window_floor and widened(1.0, span) <= 1.0 + MIDWAY_ERROR
+            if refused_rate is not None and limit is not None and not held and long_enough:
                 assert self._creep_ceiling is not None
                 self._creep_ceiling = min(self._creep_ceiling, (refused_rate + sample) / 2)
             previous_rate = self.measured or 0.0
