@@ -1,11 +1,11 @@
 """Benchmark 1b: `reserve` on a key shared with another tool, headers on every answer.
 
-README ("Rate limits") tells a user whose key another tool also uses to set `reserve` to that
-tool's share: with headers on every answer the daemon spends a `Remaining` as the server allows,
-and the other tool, which no answer of ours shows before it lands, may find it spent. This
-measures what that advice buys and costs on each of the six algorithms, at both limits of
-benchmark 1: 5,000 restarts on virtual time, the other tool sending a third of the limit evenly
-(bench/budget.py's cases), with `reserve` 0, 1 and that third.
+docs/configuration.md ("Rate limits") tells a user whose key another tool also uses to set
+`reserve` to that tool's share: with headers on every answer the daemon spends a `Remaining` as
+the server allows, and the other tool, which no answer of ours shows before it lands, may find it
+spent. This measures what that advice buys and costs on each of the six algorithms, at both
+limits of benchmark 1: 5,000 restarts on virtual time, the other tool sending a third of the
+limit evenly (bench/budget.py's cases), with `reserve` 0, 1 and that third.
 
 Targets, for `reserve` at the other tool's share: no 429 for the daemon or for the other tool,
 and at least 0.9 of what the other tool leaves (issue 10's shared target).

@@ -36,7 +36,7 @@ def _problems(path: Path, **kwargs: object) -> list[str]:
     return [f"{where}: {what}" if where else what for where, what in caught.value.problems]
 
 
-def test_the_readme_example_puts_the_first_rule_in_dry_run_and_keeps_the_rest_of_the_file(
+def test_the_documented_example_puts_the_first_rule_in_dry_run_and_keeps_the_rest_of_the_file(
     two_rules: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # It used to replace the whole list: every config was refused ("rules: Input should be a valid list").

@@ -1,6 +1,6 @@
 """A real PostgreSQL failover under a running `watchdog run`: a primary and its streaming standby
 (bench/pg_standby.py), the daemon's state.url naming both hosts with
-`target_session_attrs=read-write` (README, "High availability"), the primary stopped and the
+`target_session_attrs=read-write` (docs/high-availability.md), the primary stopped and the
 standby promoted while restarts are queued.
 
 Each test makes its own primary and standby and removes them; about 20 s each on an idle machine."""

@@ -10,6 +10,15 @@ import pytest
 
 ROOT = Path(__file__).parent.parent
 RUNBOOK = ROOT / "docs" / "runbook.md"
+# What a user reads to set the daemon up: README and the pages it sends them to for each subject
+# (docs/runbook.md, benchmarks.md and the other pages about the project are read on their own).
+USER_DOCS = [ROOT / "README.md", *(ROOT / "docs" / name for name in (
+    "configuration.md", "self-managed-connect.md", "alerts-and-api.md", "operations.md", "high-availability.md",
+    "metrics.md"))]
+
+
+def user_docs() -> str:
+    return "\n".join(path.read_text(encoding="utf-8") for path in USER_DOCS)
 
 
 def test_every_restart_the_runbook_has_typed_in_the_pod_asks_the_running_daemon() -> None:
@@ -34,13 +43,13 @@ def test_the_runbooks_table_lists_every_alert_with_its_severity() -> None:
     assert rows == alerts
 
 
-async def test_the_fields_readme_shows_of_each_connector_are_the_ones_the_api_answers() -> None:
-    # README showed "last_restart" and "next_allowed"; the API answers "last_restart_at" and
+async def test_the_fields_the_docs_show_of_each_connector_are_the_ones_the_api_answers() -> None:
+    # The docs showed "last_restart" and "next_allowed"; the API answers "last_restart_at" and
     # "next_allowed_at", so `jq .connectors[].last_restart` printed null for every connector.
     from .test_api import AUTH, polled, world
 
-    shown = re.search(r'^# \{"connectors": \[\{(.+?)\}', (ROOT / "README.md").read_text(encoding="utf-8"), re.MULTILINE)
-    assert shown, "README no longer shows the /v1/connectors answer"
+    shown = re.search(r'^# \{"connectors": \[\{(.+?)\}', user_docs(), re.MULTILINE)
+    assert shown, "the docs no longer show the /v1/connectors answer"
     fields = set(re.findall(r'"(\w+)"', shown.group(1)))
     w, http = world()
     await polled(w)
@@ -113,8 +122,7 @@ def test_the_limits_table_names_the_setting_and_default_of_every_call_bound() ->
     # api.timeouts.total for Metrics API calls, which metrics_api.timeouts.total bounds.
     from watchdog.config import BlockingSettings, Config
 
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    row = next(line for line in text.splitlines() if line.startswith("| A Connect API, Metrics API or Alertmanager call"))
+    row = next(line for line in user_docs().splitlines() if line.startswith("| A Connect API, Metrics API or Alertmanager call"))
     _, bound, settings = (cell.strip() for cell in row.strip("|").split(" | "))
     for setting, default in (("api.timeouts.total", Config().api.timeouts.total),
                              ("metrics_api.timeouts.total", Config().metrics_api.timeouts.total),
@@ -190,11 +198,10 @@ def test_the_docs_name_every_section_a_reload_cannot_change() -> None:
     sections = {*RESTART_ONLY_SECTIONS, "log.format"}
     example = re.search(r"^# Live reload:(.*?)^reload:", (ROOT / "config.example.yaml").read_text(encoding="utf-8"),
                         re.MULTILINE | re.DOTALL)
-    readme = re.search(r"Changes to (.*?) need\s+a\s+process\s+restart", (ROOT / "README.md").read_text(encoding="utf-8"),
-                       re.DOTALL)
-    assert example and readme
+    docs = re.search(r"Changes to (.*?) need\s+a\s+process\s+restart", user_docs(), re.DOTALL)
+    assert example and docs
     assert set(re.findall(r"\b([a-z_]+(?:\.format)?)\b", example.group(1))) >= sections
-    assert set(re.findall(r"`([a-z_.]+)`", readme.group(1))) == sections
+    assert set(re.findall(r"`([a-z_.]+)`", docs.group(1))) == sections
 
 
 def test_the_runbooks_local_config_check_passes_on_the_shipped_config_and_quotes_the_real_error(
@@ -238,6 +245,39 @@ def test_every_file_the_docs_send_a_reader_to_exists() -> None:
     assert not missing, missing
 
 
+def _heading_anchors(text: str) -> set[str]:
+    """The anchors GitHub gives a Markdown file's headings: lower case, punctuation dropped, spaces
+    as hyphens (code fences skipped: a `# comment` in a snippet is no heading)."""
+    anchors, fenced = set(), False
+    for line in text.splitlines():
+        fenced ^= line.startswith("```")
+        heading = None if fenced else re.match(r"#{1,6} (.+)", line)
+        if heading:
+            anchors.add(re.sub(r"[^\w\- ]", "", heading.group(1).lower()).replace(" ", "-"))
+    return anchors
+
+
+def test_every_link_between_the_docs_reaches_a_page_and_a_heading_that_exist() -> None:
+    # README's long sections moved to pages of their own under docs/ (configuration, alerts and
+    # the API, operations, high availability, metrics): a link left pointing at README's anchor
+    # for a section now elsewhere, or written relative to the repository from inside docs/,
+    # opens a page without the section the reader was sent to.
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    checked, broken = 0, []
+    for doc in docs:
+        for target in re.findall(r"\]\(([^)\s]+)\)", doc.read_text(encoding="utf-8")):
+            if re.match(r"[a-z]+:", target):
+                continue  # a web address
+            path, _, anchor = target.partition("#")
+            page = (doc.parent / path).resolve() if path else doc
+            checked += 1
+            if not page.exists():
+                broken.append(f"{doc.name}: {target} (no such file)")
+            elif anchor and page.suffix == ".md" and anchor not in _heading_anchors(page.read_text(encoding="utf-8")):
+                broken.append(f"{doc.name}: {target} (no such heading)")
+    assert checked > 20
+    assert not broken, broken
+
 def test_the_runbooks_dry_run_switch_says_the_stopping_pod_still_sends_its_queue() -> None:
     # It said "nothing is sent, neither the restarts already queued ...": the old pod, stopping for
     # the new one, sent its whole queue for up to queue.shutdown_deadline (a SIGTERM drains it:
@@ -250,7 +290,7 @@ def test_the_runbooks_dry_run_switch_says_the_stopping_pod_still_sends_its_queue
     assert "`queue.shutdown_deadline`" in section and "--grace-period=1" in section
 
 
-def test_every_metric_readme_lists_is_exported_with_the_labels_it_gives() -> None:
+def test_every_metric_the_docs_list_is_exported_with_the_labels_they_give() -> None:
     # `watchdog_connector_backoff_step`, `_gave_up` read as watchdog_connector_backoff_gave_up,
     # which does not exist (the gauge is watchdog_connector_gave_up): a query of it finds nothing.
     from prometheus_client import CollectorRegistry
@@ -275,7 +315,7 @@ def test_every_metric_readme_lists_is_exported_with_the_labels_it_gives() -> Non
             for exported_name in (name, f"{name}_total"):
                 if exported_name in exported:
                     exported[exported_name] |= labels
-    rows = [line for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines() if line.startswith("| `watchdog_")]
+    rows = [line for line in user_docs().splitlines() if line.startswith("| `watchdog_")]
     assert len(rows) > 30
     listed: set[str] = set()
     for row in rows:
@@ -284,14 +324,14 @@ def test_every_metric_readme_lists_is_exported_with_the_labels_it_gives() -> Non
         full = [names[0]] + [names[0].rsplit("_", 1)[0] + n if n.startswith("_") else n for n in names[1:]]
         labels = {label.strip() for label in labels_cell.split(",") if label.strip()}
         for name in full:
-            assert name in exported, f"README lists {name}, which is not exported"
+            assert name in exported, f"the docs list {name}, which is not exported"
             assert labels == exported[name], (name, labels, exported[name])
             listed.add(name)
     # And the other way: a metric the table leaves out is one a dashboard author never finds.
     assert not set(exported) - listed, sorted(set(exported) - listed)
 
 
-async def test_every_series_metrics_serves_belongs_to_a_metric_readme_lists() -> None:
+async def test_every_series_metrics_serves_belongs_to_a_metric_the_docs_list() -> None:
     # prometheus-client served a `_created` twin of every counter and histogram series
     # (watchdog_restarts_created, watchdog_decisions_created, ...): 226 of a small daemon's 492
     # series, under 22 names the table never gave. Read here as a scraper reads them.
@@ -300,7 +340,7 @@ async def test_every_series_metrics_serves_belongs_to_a_metric_readme_lists() ->
     from .test_api import AUTH, CLUSTER, polled, world
 
     listed = set()
-    for row in (ROOT / "README.md").read_text(encoding="utf-8").splitlines():
+    for row in user_docs().splitlines():
         if row.startswith("| `watchdog_"):
             names = re.findall(r"`(\w+)`", row.split("|")[1])
             listed |= {names[0]} | {names[0].rsplit("_", 1)[0] + n for n in names[1:] if n.startswith("_")}
@@ -355,7 +395,7 @@ def test_every_event_the_daemon_logs_is_named_in_the_docs() -> None:
     assert not unnamed, unnamed
 
 
-def test_readme_gives_every_label_value_a_metric_can_take() -> None:
+def test_the_docs_give_every_label_value_a_metric_can_take() -> None:
     # `watchdog_scheduler_job_events_total` was described as "jobs missed, failed, or skipped as
     # still running": `{event="failed"}` matches nothing (the values are error and max_instances).
     from watchdog import lane_metrics, metrics
@@ -378,7 +418,7 @@ def test_readme_gives_every_label_value_a_metric_can_take() -> None:
         "watchdog_http_requests_total": set(metrics.SERVED_ROUTES),
         "watchdog_api_requests_total": set(lane_metrics.API_STATUS_CLASSES) | set(lane_metrics.ENDPOINTS),
     }
-    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    lines = user_docs().splitlines()
     for name, expected in values.items():
         row = next(line for line in lines if line.startswith(f"| `{name}`"))
         meaning = row.split("|")[3]
@@ -405,15 +445,16 @@ def test_the_runbook_says_what_a_second_replica_on_the_state_file_meets() -> Non
     assert "in use by another watchdog process" in section and "`ha` overlay" in section
 
 
-def _readme_yaml_snippets() -> list[str]:
-    return re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)
+def _docs_yaml_snippets() -> list[str]:
+    return re.findall(r"```yaml\n(.*?)```", user_docs(), re.S)
 
 
-def test_every_config_snippet_readme_shows_loads_as_printed(
+def test_every_config_snippet_the_docs_show_loads_as_printed(
     tmp_path: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # README's YAML snippets are what a new user copies into config.yaml; none was ever loaded,
-    # so a renamed key or a value the checks came to refuse would be found by the reader. Each
+    # The YAML snippets of README and its pages (USER_DOCS) are what a new user copies into
+    # config.yaml; none was ever loaded, so a renamed key or a value the checks came to refuse
+    # would be found by the reader. Each
     # is loaded with only what it leans on and does not show: the `main` key, a cluster `prod`,
     # the API token its alert rule needs, and the TLS files its self-managed cluster names.
     import trustme
@@ -430,7 +471,7 @@ def test_every_config_snippet_readme_shows_loads_as_printed(
              "/etc/watchdog/tls/client.key": leaf.private_key_pem}
     for name, blob in files.items():
         blob.write_to_path(str(tmp_path / Path(name).name))
-    snippets = [s for s in _readme_yaml_snippets() if not s.startswith("# alertmanager.yml")]
+    snippets = [s for s in _docs_yaml_snippets() if not s.startswith("# alertmanager.yml")]
     assert len(snippets) >= 4, snippets
     for snippet in snippets:
         for name in files:
@@ -444,16 +485,17 @@ def test_every_config_snippet_readme_shows_loads_as_printed(
         load_config(path)  # a ConfigError names the snippet's bad value
 
 
-def test_readmes_alertmanager_receiver_passes_amtool(tmp_path: Path) -> None:
-    # The receiver and route README tells Alertmanager users to add, in a file whose route tree
-    # keeps its own default receiver (the snippet shows only what it adds), as amtool checks it.
+def test_the_docs_alertmanager_receiver_passes_amtool(tmp_path: Path) -> None:
+    # The receiver and route docs/alerts-and-api.md tells Alertmanager users to add, in a file
+    # whose route tree keeps its own default receiver (the snippet shows only what it adds), as
+    # amtool checks it.
     import subprocess
 
     import yaml
 
     from .deploy.tools import amtool
 
-    (snippet,) = [s for s in _readme_yaml_snippets() if s.startswith("# alertmanager.yml")]
+    (snippet,) = [s for s in _docs_yaml_snippets() if s.startswith("# alertmanager.yml")]
     config = yaml.safe_load(snippet)
     config["route"]["receiver"] = "default"
     config["receivers"].append({"name": "default"})
@@ -463,17 +505,16 @@ def test_readmes_alertmanager_receiver_passes_amtool(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-async def test_readmes_webhook_try_out_is_taken_as_it_says() -> None:
-    # README's curl for trying an alert rule without Alertmanager: its body, posted to the
-    # daemon's API, is taken (no 422 for a field Alertmanager always sends), restarts the
-    # connector it names, and is answered with the fields README quotes.
+async def test_the_docs_webhook_try_out_is_taken_as_it_says() -> None:
+    # The curl docs/alerts-and-api.md gives for trying an alert rule without Alertmanager: its
+    # body, posted to the daemon's API, is taken (no 422 for a field Alertmanager always sends), restarts the
+    # connector it names, and is answered with the fields it quotes.
     import json
 
     from .test_api import AUTH, polled, world
 
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = re.search(r"```sh\n(curl [^\n]*/v1/alertmanager -d '.*?)```", text, re.S)
-    assert block, "README no longer shows how to try an alert rule"
+    block = re.search(r"```sh\n(curl [^\n]*/v1/alertmanager -d '.*?)```", user_docs(), re.S)
+    assert block, "the docs no longer show how to try an alert rule"
     body = json.loads(block.group(1).split("-d '", 1)[1].split("'\n", 1)[0])
     quoted = json.loads(re.sub(r', \.\.\.\}', "}", block.group(1).split("\n# ", 1)[1].strip()))["alerts"][0]
     w, http = world()

@@ -5,7 +5,7 @@ Recovery runs on the event loop in one transaction that share-locks the lease ro
 nothing can renew the lease while it runs (a renewal updates that row too): a recovery longer
 than renew_deadline is a late renewal at best, longer than lease_duration a race at its commit
 between the leader's renewal and a standby's takeover that a standby wins about half the time,
-recovering everything again (README, "High availability").
+recovering everything again (docs/high-availability.md).
 """
 
 from __future__ import annotations

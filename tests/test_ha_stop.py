@@ -1,6 +1,6 @@
 """A replica that loses the lead while it stops (the database out of reach past renew_deadline
 while its queue drains): it stands by for good, and what it had not sent is a standby's to
-recover (README, "High availability")."""
+recover (docs/high-availability.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Who asked for a restart, and why, kept in its history record (README, "Memory, reload, history").
+"""Who asked for a restart, and why, kept in its history record (docs/operations.md).
 
 Before, the reason a person typed (`watchdog restart --reason "..."`, POST /v1/restart's
 `reason`) and an alert's origin lived in the pending request alone, deleted when the job ended:

@@ -3,7 +3,7 @@ outcome it could not record either: once the store takes writes again, each outc
 once, soon, without holding the event loop, and never after another leader's recovery took over
 the restarts they name; a restart whose turn meets the outage ends `dropped`, never as a crashed
 job; and a leader with nothing else to write says it can write again soon after the database can
-(README, "High availability": the database down).
+(docs/high-availability.md: the database down).
 
 The outage is a real PostgreSQL database turned read-only (a failover in progress: reads answer,
 every write is refused), then writable again, or its connection cut (a proxy in front of it stopped)."""

@@ -22,8 +22,8 @@ HTTP client and simulator, in process on virtual time; bench/ratelab.py). It che
 
 The domain is bounded where the limiter is documented not to reach the limit: a server that
 sustains more than half of one request per round trip (N / W > 0.5 / latency) is never crossed by
-the one-at-a-time probe, and then the probe's pace, not the server, is the bound (README, "Rate
-limits"). Limits run from 1 to 500 (from 5 for a sliding counter, see `servers`), windows from
+the one-at-a-time probe, and then the probe's pace, not the server, is the bound (docs/configuration.md,
+"Rate limits"). Limits run from 1 to 500 (from 5 for a sliding counter, see `servers`), windows from
 1 s to 60 s, latency from 5 ms to 250 ms, another client's share up to a third of the limit. The benchmark (`python -m bench budget`) reports the same runs against the tighter
 targets of issue 10 at two fixed settings.
 

@@ -318,7 +318,7 @@ def _promtool_expr_tests(tmp_path: Path, interval: str, series: dict[str, str], 
 
 # A day of accepted restarts, sampled hourly as a daemon exports them. `named` is selected by
 # name, so its series has been there at 0 since the day before; `glob-once` and `glob-twice` are
-# found by a glob, so each series begins at its first restart, already at 1 (README,
+# found by a glob, so each series begins at its first restart, already at 1 (docs/metrics.md,
 # watchdog_cluster_restarts_total): measured in an incident played against the simulator, 52 of
 # 179 restarted connectors showed a restart fewer in the panel than the API had accepted.
 _RESTART_SERIES = {

@@ -74,7 +74,7 @@ def calls_within_policy(case: FaultCase, run: FaultRun) -> None:
     lists = Counter(call.cluster for call in run.calls if call.endpoint == "list")
     # APScheduler plans polls on the wall clock, one interval apart, while the run is measured on
     # the simulator's monotonic clock. A step forward of the wall clock makes the poll it brought
-    # due run at once (README, "The wall clock"; logged as wall_clock_stepped), so the polls one
+    # due run at once (docs/operations.md, "The wall clock"; logged as wall_clock_stepped), so the polls one
     # per interval allows are counted over the wall clock's span: the run plus the steps forward
     # the daemon logged. Counted on the run alone, a 3 s step read "prod: 3 polls in 8s; one per
     # interval allows 2", and nothing in the message said why (the log lines are captured). A pause

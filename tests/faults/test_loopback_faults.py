@@ -34,7 +34,7 @@ async def test_a_poll_a_step_forward_of_the_wall_clock_made_due_is_not_counted_a
     """A CI run once failed the connection-reset case with "prod: 3 polls in 8s; one per interval
     allows 2", and nothing said why. APScheduler plans the polls on the wall clock, the checks
     measured the run on the simulator's monotonic clock: a step forward of the wall clock makes
-    the poll it brought due run at once (README, "The wall clock"), which the daemon logs as
+    the poll it brought due run at once (docs/operations.md, "The wall clock"), which the daemon logs as
     wall_clock_stepped, but the run's log lines are captured. Here the wall clock steps 6 s
     forward once the first polls are done: the second poll runs at once, the third one interval
     of the wall clock after the first (4 s of the run's), and that is the daemon doing as documented, not a hot

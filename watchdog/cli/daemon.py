@@ -130,7 +130,7 @@ def _the_daemons(response: httpx.Response) -> bool:
     return isinstance(document, dict) and isinstance(document.get("error"), str)
 
 
-# A standby replica's 503 (README, "High availability"), when --daemon is not this host (a Service
+# A standby replica's 503 (docs/high-availability.md), when --daemon is not this host (a Service
 # in front of both replicas): asked again up to this many times in all, this far apart. The standby
 # closed the connection, so each try opens a new one, which the Service balances afresh.
 STANDBY_TRIES = 5

@@ -138,7 +138,7 @@ class LeadershipHost:
         left = await self.queue.abandon(reason)
         outcomes_left = self.recorder.stand_by()  # their requests are still pending: the next leader decides
         # What this replica knew of the connectors is the leader's now: its gauges would show
-        # that moment for ever (README, "What a standby reports").
+        # that moment for ever (docs/metrics.md, "What a standby reports").
         self.engine.stand_by()
         for poller in self.pollers.values():
             poller.forget_listing()
