@@ -427,8 +427,8 @@ async def test_a_resolved_alert_withdraws_its_restart_while_a_429_pause_holds_it
 async def test_a_resolved_alert_does_not_withdraw_a_restart_an_api_request_was_told_is_its_own() -> None:
     # The operator asks for a restart while the alert's is queued: answered 202 `duplicate`, the
     # queued job being theirs too. The alert then resolved and withdrew the job: nothing
-    # restarted, and the operator's request ended `cancelled`, though the README says a restart
-    # asked for through the API is never withdrawn by an alert.
+    # restarted, and the operator's request ended `cancelled`, though docs/alerts-and-api.md says a
+    # restart asked for through the API is never withdrawn by an alert.
     w, http = world()
     await w.daemon.pollers[CLUSTER].poll()  # queue not started: the restart stays queued
     fired = (await http.post("/v1/alertmanager", json=payload(alert()), headers=AUTH)).json()["alerts"][0]
@@ -835,12 +835,13 @@ async def test_an_alert_that_fires_again_and_stays_held_keeps_the_budget() -> No
 
 
 async def test_a_resolution_that_comes_after_a_restart_of_the_daemon_is_taken(tmp_path: Path) -> None:
-    # An alert rule only (README's example: nothing polled, the cluster listed for firing alerts
-    # alone). The alert restarted the connector; a rollout (a ConfigMap edit) restarted the daemon;
-    # the alert resolved. The new daemon had listed nothing, so the resolution was `unmatched`
-    # ("not found in its cluster at the last listing"), logged nowhere, and Alertmanager sends it
-    # once: the connector stayed awaiting it for good, its count never reset, and a day later the
-    # next incident was refused budget_spent (max_restarts 1) and the connector marked gave-up.
+    # An alert rule only (docs/alerts-and-api.md's example: nothing polled, the cluster listed for
+    # firing alerts alone). The alert restarted the connector; a rollout (a ConfigMap edit)
+    # restarted the daemon; the alert resolved. The new daemon had listed nothing, so the resolution
+    # was `unmatched` ("not found in its cluster at the last listing"), logged nowhere, and
+    # Alertmanager sends it once: the connector stayed awaiting it for good, its count never reset,
+    # and a day later the next incident was refused budget_spent (max_restarts 1) and the connector
+    # marked gave-up.
     rule = {**RULES[1], "max_restarts": 1}
     config = daemon_config([rule], token=TOKEN, state={"path": str(tmp_path / "state.db")})
 

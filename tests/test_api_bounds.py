@@ -136,7 +136,8 @@ async def test_asking_again_for_a_restart_still_queued_does_not_grow_it() -> Non
     assert len(w.daemon.state.pending()) == 1
     followed = await http.get(f"/v1/restarts/{again[-1].json()['id']}", headers=AUTH)
     assert followed.status_code == 200 and followed.json()["job"]["id"] == job
-    # A request of another kind still joins it (a schedule's: its own fate; README, the restart API).
+    # A request of another kind still joins it (a schedule's: its own fate; docs/alerts-and-api.md,
+    # the restart API).
     pending = w.daemon.queue.pending_job(ConnectorKey(CLUSTER, "sink-1"))
     assert pending is not None
     scheduled = w.daemon.engine.on_request(ConnectorKey(CLUSTER, "sink-1"), None, trigger=Trigger.SCHEDULE, rule="all",
@@ -444,8 +445,9 @@ async def test_every_answer_is_counted_including_unknown_paths() -> None:
 
 
 async def test_a_group_that_a_raised_body_limit_lets_in_is_acted_on_whatever_its_count() -> None:
-    # The README's advice for a group larger than max_body_bytes is to raise the limit; before,
-    # a group of more than 10,000 alerts was then a 422, every time: its connectors never restarted.
+    # The advice of docs/alerts-and-api.md for a group larger than max_body_bytes is to raise the
+    # limit; before, a group of more than 10,000 alerts was then a 422, every time: its connectors
+    # never restarted.
     w, http = world(server={"max_body_bytes": 8 * 1024 * 1024})
     w.daemon.queue.start()
     ghosts = [alert(connector=f"ghost-{i}", fingerprint=f"{i:016x}") for i in range(10_000)]

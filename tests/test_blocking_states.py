@@ -54,7 +54,7 @@ async def test_an_active_or_unprocessed_alert_blocks(state: str) -> None:
 )
 async def test_a_suppressed_alert_does_not_block_even_when_the_answer_holds_it(alert: dict) -> None:
     # A proxy or an old Alertmanager that ignores silenced=false and inhibited=false: a silence
-    # must still lift the block, as the README promises.
+    # must still lift the block, as docs/alerts-and-api.md promises.
     fake = FakeAlertmanager()  # answers everything, whatever the query says
     fake.alerts = [alert]
     b, metrics = blocker(fake)

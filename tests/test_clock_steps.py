@@ -211,9 +211,10 @@ async def test_a_listing_or_a_failed_one_from_before_a_backward_step_is_not_take
 
 
 async def test_an_interval_rule_stays_on_its_grid_after_the_wall_clock_steps_back() -> None:
-    # `interval: 24h` runs each midnight UTC (README). A clock an hour fast put right by NTP at
-    # noon moved the rule's next run back an hour with the polls: it ran at 23:00 UTC, every night
-    # until the daemon restarted, and a window that allowed it at 00:00-01:00 held every run.
+    # `interval: 24h` runs each midnight UTC (docs/configuration.md). A clock an hour fast put right
+    # by NTP at noon moved the rule's next run back an hour with the polls: it ran at 23:00 UTC,
+    # every night until the daemon restarted, and a window that allowed it at 00:00-01:00 held every
+    # run.
     rules = [{"name": "nightly", "trigger": {"type": "schedule", "interval": "24h"}, "select": {"connectors": ["a"]}}]
     with freeze_time("2026-06-01 12:00:00", tick=True, real_asyncio=True, tz_offset=0) as frozen, capture_logs() as logs:
         w = in_process(sim_scenario([{"name": "a"}]), daemon_config(rules))

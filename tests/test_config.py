@@ -2,8 +2,8 @@
 
 Each file in fixtures/configs/bad/ starts with `# error: <the problem as reported>`, one line per
 problem it holds, and may set (`# env: NAME=value`) or remove (`# unset: NAME`) environment
-variables first. README promises that all problems are reported at once: a file with several
-errors must report every one of them.
+variables first. docs/configuration.md promises that all problems are reported at once: a file with
+several errors must report every one of them.
 """
 
 from pathlib import Path

@@ -7,7 +7,7 @@ the clock: with a restart call on the wire (the simulator recorded its arrival a
 3 s later), right after the requests were accepted (queued), and after an answer. After the last
 start the checks are:
 - no failing connector was restarted before its backoff allowed it, across all the kills (the
-  expected gaps come from README's table, not from the daemon's code);
+  expected gaps come from the table in docs/configuration.md, not from the daemon's code);
 - every accepted request ended exactly once: restarted once, or (killed with the call on the
   wire) reported as `interrupted`, never restarted twice; each one killed on the wire is
   `interrupted`, and there is at least one;
@@ -42,7 +42,8 @@ pytestmark = pytest.mark.process
 TOKEN = "crash-test-token-7e2b"
 FLAKY = ["flaky-a", "flaky-b"]
 BACKOFF = {"base": 1, "cap": 30, "jitter": 0}
-# README: the gap after the n-th restart is min(base * (n^2 + n), cap); with base 1 s, cap 30 s:
+# docs/configuration.md: the gap after the n-th restart is min(base * (n^2 + n), cap); with
+# base 1 s, cap 30 s:
 GAPS = [2, 6, 12, 20, 30]  # after restarts 1..5, then 30 s
 ANSWER_DELAY = 3.0  # seconds the simulator takes to answer a requested restart
 # Per start: the moment of the kill and how many restarts are asked for first.

@@ -75,7 +75,8 @@ async def test_a_connector_that_fails_after_every_restart_follows_the_strimzi_ga
     times = restart_times(w, "flaky")
     assert len(times) >= 6
     backoff = w.daemon.config.rules[0].backoff
-    # README's gap(n) = min(base * (n^2 + n), cap): 2, 6, 12, 20, 30 s here (base 1 s).
+    # docs/configuration.md's gap(n) = min(base * (n^2 + n), cap): 2, 6, 12, 20, 30 s here
+    # (base 1 s).
     assert [restart_gap(n, backoff) for n in range(1, 6)] == [2, 6, 12, 20, 30]
     for n, (earlier, later) in enumerate(zip(times, times[1:]), start=1):
         gap = restart_gap(n, backoff)
@@ -378,11 +379,11 @@ async def test_a_deleted_connector_loses_its_series_at_once_and_its_state_after_
 
 
 async def test_a_connector_deleted_and_created_again_under_its_name_keeps_its_budget() -> None:
-    # Said which (README, the runbook's WatchdogConnectorGaveUp): a name's backoff, budget and
-    # gave-up flag stay for state.forget_vanished_after after it leaves the listing, whatever the
-    # new connector's lcc- id: a listing that left it out a while cannot be told from a deletion
-    # on Kafka Connect, and a fresh budget per re-creation would let a tool that re-creates a
-    # failing connector restart it without end. A restart by name still goes at once.
+    # Said which (docs/configuration.md, the runbook's WatchdogConnectorGaveUp): a name's backoff,
+    # budget and gave-up flag stay for state.forget_vanished_after after it leaves the listing,
+    # whatever the new connector's lcc- id: a listing that left it out a while cannot be told from a
+    # deletion on Kafka Connect, and a fresh budget per re-creation would let a tool that re-creates
+    # a failing connector restart it without end. A restart by name still goes at once.
     hopeless = {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 1}
     w = world([{"name": "orders", "id": "lcc-old001", "script": hopeless}], [status_rule(max_restarts=1)])
     await run_polls(w, 20)

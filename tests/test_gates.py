@@ -488,7 +488,7 @@ async def test_a_rule_on_trial_does_not_take_the_live_probe_of_an_open_cluster_b
     # A rule in dry-run (on trial) and a live rule on one cluster, all its connectors FAILED:
     # its breaker opens. A window later the dry run's restart took the window's probe (one per
     # breaker.window) though nothing was sent, and the live rule's connectors waited a window
-    # more: a rule on trial held live restarts, which README says it never does.
+    # more: a rule on trial held live restarts, which docs/alerts-and-api.md says it never does.
     trial = {**HEAL, "name": "trial", "dry_run": True, "select": {"include": ["c0"]}}
     live = {**HEAL, "select": {"include": ["c1", "c2", "c3", "c4"]}}
     w, simulator, clock = cluster_outage(backend, [trial, live])

@@ -289,10 +289,10 @@ def test_with_postgresql_a_role_that_may_not_alter_the_table_keeps_the_history_w
 def test_with_postgresql_a_table_held_by_a_long_reader_delays_the_start_a_second_at_most(
     postgres_server: PostgresServer, postgres_url: str
 ) -> None:
-    """A pg_dump (README: the copy to keep before an upgrade) holds every table it reads until it
-    ends: adding the columns would wait for it, every read and write of the history queued behind,
-    and the statement timeout then refused the start. It waits 1 s, starts without them, and the
-    next start adds them."""
+    """A pg_dump (docs/operations.md: the copy to keep before an upgrade) holds every table it reads
+    until it ends: adding the columns would wait for it, every read and write of the history queued
+    behind, and the statement timeout then refused the start. It waits 1 s, starts without them, and
+    the next start adds them."""
     import time
 
     database = postgres_url.rsplit("/", 1)[1]

@@ -789,8 +789,8 @@ async def test_a_password_in_a_connectors_trace_is_kept_nowhere() -> None:
 
 async def test_a_password_in_a_urls_parameters_in_a_connectors_trace_is_kept_nowhere() -> None:
     # MySQL's and SQL Server's JDBC URLs carry the password as a parameter, not as user:pass@:
-    # the README said the credentials of any URL in a trace were masked, and these were kept in
-    # the log (restart_evidence) and the history as they came.
+    # docs/configuration.md said the credentials of any URL in a trace were masked, and these were
+    # kept in the log (restart_evidence) and the history as they came.
     trace = ("java.sql.SQLException: Cannot create PoolableConnectionFactory "
              "(url=jdbc:mysql://db:3306/orders?user=etl&password=Hunter2-LEAK&useSSL=true)\n"
              "Caused by: jdbc:sqlserver://db:1433;databaseName=orders;user=etl;password=Hunter3-LEAK;encrypt=true\n"

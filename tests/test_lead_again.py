@@ -73,8 +73,8 @@ async def test_a_restart_asked_for_right_after_leading_again_finds_its_connector
 
 
 async def test_standing_by_keeps_the_counters_of_what_the_replica_did_while_it_led() -> None:
-    # README: a replica that stands by zeroes its gauges, and its counters keep counting what it
-    # did while it led; forgetting its polls' view must not take its restart series with it.
+    # docs/metrics.md: a replica that stands by zeroes its gauges, and its counters keep counting
+    # what it did while it led; forgetting its polls' view must not take its restart series with it.
     failing = {"name": "orders-sink", "script": {"initial": "FAILED", "recover_after_restarts": 1}}
     w = in_process(sim_scenario([failing]), daemon_config([RULE]))
     w.daemon.queue.start()

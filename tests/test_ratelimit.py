@@ -113,10 +113,11 @@ def test_reserve_is_left_for_other_clients() -> None:
 
 @pytest.mark.parametrize("when", ["evenly", "at each window's start", "at each window's end"])
 def test_a_reserve_leaves_another_tools_share_and_we_take_the_rest(when: str) -> None:
-    """README's advice for a key another tool also uses: `reserve` at its share. A tool sending 7
-    of 20 per 2 s is never refused, however it spreads them, and the daemon takes at least 0.9 of
-    the 13 left in each window: what the tool already took in a window comes off the reserve
-    (the reserve kept whole on top of the tool's use left 0.70 to 0.74 of it, benchmark 1b)."""
+    """docs/configuration.md's advice for a key another tool also uses: `reserve` at its share. A
+    tool sending 7 of 20 per 2 s is never refused, however it spreads them, and the daemon takes at
+    least 0.9 of the 13 left in each window: what the tool already took in a window comes off the
+    reserve (the reserve kept whole on top of the tool's use left 0.70 to 0.74 of it,
+    benchmark 1b)."""
     server = FixedWindowServer(limit=20, window=2, headers_always=True)
     windows = range(40)
     offsets = {
@@ -199,10 +200,10 @@ def test_a_tool_that_leaves_gives_each_window_back_whole() -> None:
 
 
 def test_a_tool_never_seen_is_left_nothing_without_a_reserve() -> None:
-    """The limit of the above, and why README advises `reserve` for a key another tool uses: a
-    tool whose requests all come after the window is spent is never admitted, so no answer of
-    ours shows it, and no 429 of ours races it. It is refused every time; a reserve at its share
-    leaves it that share (test_a_reserve_leaves_another_tools_share_and_we_take_the_rest)."""
+    """The limit of the above, and why docs/configuration.md advises `reserve` for a key another
+    tool uses: a tool whose requests all come after the window is spent is never admitted, so no
+    answer of ours shows it, and no 429 of ours races it. It is refused every time; a reserve at its
+    share leaves it that share (test_a_reserve_leaves_another_tools_share_and_we_take_the_rest)."""
     server = FixedWindowServer(limit=20, window=2, headers_always=True)
     theirs = [server.start + 2 * w + 1.99 - 0.001 * k for w in range(40) for k in range(7)]
     _, per_window, their_429s = drain_beside(RateLimitState(settings()), server, 13 * 30, theirs)
@@ -469,9 +470,9 @@ def test_time_spent_in_a_long_pause_is_counted_while_it_lasts() -> None:
 def test_an_outage_s_pause_is_counted_as_an_outage_not_as_a_429() -> None:
     """Five 5xx answers in a row with Retry-After (a service in maintenance) hold every call of
     the key as a 429 does, and the wait was counted as a 429's: `reason="pause"` and a
-    `watchdog_ratelimit_pauses_total` pause, which README gives as 429s', so a maintenance of half
-    an hour fired WatchdogRateLimited ("Confluent Cloud has been answering 429") with no 429 at
-    all, and the runbook sent the operator looking for who spends the key. Its wait is counted
+    `watchdog_ratelimit_pauses_total` pause, which docs/metrics.md gives as 429s', so a maintenance
+    of half an hour fired WatchdogRateLimited ("Confluent Cloud has been answering 429") with no 429
+    at all, and the runbook sent the operator looking for who spends the key. Its wait is counted
     as `outage`; a 429 after it is a 429's again."""
     from prometheus_client import CollectorRegistry
 

@@ -92,7 +92,8 @@ async def test_a_rebalance_between_healthy_polls_does_not_keep_a_recovered_conne
     # every 5 minutes (rebalances: workers rolled, connectors deployed): never a failed poll, yet
     # each such poll started its healthy clock over, so its restart count never reset. Its next
     # failure, hours later, waited a 20-minute gap after one restart and got 7 restarts, not 10.
-    # README: the counter resets once it has stayed healthy, without one failed poll, for the gap.
+    # docs/configuration.md: the counter resets once it has stayed healthy, without one failed poll,
+    # for the gap.
     connectors = [{"name": "orders", "tasks": 2, "script": {"initial": "FAILED", "recover_after_restarts": 3}}]
     w = world(connectors, [rule_with(confirm_polls=1) | {"backoff": {"base": 60, "cap": 3600, "jitter": 0}}])
     await run_polls(w, 540, every=30)  # restarted at 0, 2 and 8 minutes: healthy from then
@@ -239,7 +240,8 @@ async def test_a_restart_still_showing_failed_after_its_202_is_not_sent_again() 
     # Confluent's restart is asynchronous: "the connector will not transition to another state at
     # the same time". The polls after the 202 may still show FAILED, the trace and tasks from
     # before; a daemon that took them for a restart that did not help would send another (and
-    # count it towards giving up). README's status rule: 60 s polls, 2 to confirm, base 1m.
+    # count it towards giving up). config.example.yaml's status rule: 60 s polls, 2 to confirm,
+    # base 1m.
     connectors = [{"name": "orders", "tasks": 2, "script": {"initial": "FAILED", "recover_after_restarts": 1}}]
     rule = rule_with(interval=60) | {"backoff": {"base": 60, "cap": 3600, "jitter": 0.1}}
     scenario = sim_scenario(connectors, restart={"delay_seconds": 3, "lag_seconds": 90})

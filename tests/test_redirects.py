@@ -60,7 +60,7 @@ async def test_a_poll_answered_with_a_redirect_follows_it() -> None:
 async def test_a_redirect_not_followed_is_counted_under_a_status_class_the_docs_name() -> None:
     # A 304 (or a 3xx without a Location) ends the call: it was counted as
     # watchdog_api_requests_total{status_class="3xx"}, a series made at 1 (increase() missed
-    # it) under a class the README's table did not give.
+    # it) under a class the metrics table in docs/metrics.md did not give.
     connectors = [{"name": "fine"}]
     faults = [{"match": {"endpoint": "list"}, "when": {"count": 1}, "action": {"status": 304}}]
     w = world(connectors, [status_rule()], scenario=sim_scenario(connectors, faults=faults))

@@ -1,7 +1,7 @@
 """Which release is running (watchdog/release.py): every release so far says version 0.1.0, so
 during a rolling update or after a rollback only the revision the build came from tells two
-replicas apart. It must reach every place the daemon reports itself (README, "Upgrading and
-rolling back"): `watchdog --version`, the `started` line, watchdog_build_info, /readyz; and
+replicas apart. It must reach every place the daemon reports itself (docs/operations.md, "Upgrading
+and rolling back"): `watchdog --version`, the `started` line, watchdog_build_info, /readyz; and
 nothing about it may keep the daemon from starting."""
 
 from __future__ import annotations

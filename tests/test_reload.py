@@ -417,8 +417,9 @@ def test_a_restart_pending_under_a_removed_rule_keeps_its_series_until_it_is_cou
 
 
 async def test_a_reload_changes_the_log_level_in_place(setup) -> None:
-    """README: the log level changes on reload without a restart. What the log shows of a poll
-    follows the new level at once: the per-call `api_call` line is debug, `config_reloaded` info."""
+    """docs/operations.md: the log level changes on reload without a restart. What the log shows of
+    a poll follows the new level at once: the per-call `api_call` line is debug, `config_reloaded`
+    info."""
     import io
     import json
     import logging

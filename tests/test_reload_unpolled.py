@@ -1,6 +1,7 @@
 """A cluster a reload leaves without a rule that polls it (its status rule turned off during an
-incident, as README's reload section suggests, with alert rules or requests by name still acting
-there): no poll renews what its last one showed, so none of it may go on holding or paging."""
+incident, as the reload section of docs/operations.md suggests, with alert rules or requests by name
+still acting there): no poll renews what its last one showed, so none of it may go on holding or
+paging."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ example draws a server (algorithm, limit, window, latency, headers), a runaway o
 the limit there for 5 to 60 of its windows from the start, and a backlog of restarts waiting from
 the start (enough for the tool's time and eight windows more, at most 400), and runs it through
 the real daemon (bench/ratelab.py: the real queue, limiter, HTTP client and simulator, in process
-on virtual time). It checks what README promises of such a tool ("Rate limits"):
+on virtual time). It checks what docs/configuration.md promises of such a tool ("Rate limits"):
 
 1. nothing is lost unsaid: every restart ends `accepted` or, refused `max_rate_limited_retries`
    times in a row while the tool holds the key, `rate_limited` (said and counted);

@@ -219,10 +219,10 @@ def test_the_runbooks_logs_include_the_leaders_with_replicas() -> None:
 
 
 async def test_every_refused_request_is_logged_with_the_error_it_was_answered() -> None:
-    # The runbook (and README's webhook section) say a refused webhook or request is logged as
-    # `http_request` with its 4xx `status` and its `error`: a 401 (a token rotated on one side
-    # only) carried the answer's words in `note`, so `jq '{status, error}'` showed `error: null`
-    # for the very refusal the token rotation makes.
+    # The runbook (and the webhook section of docs/alerts-and-api.md) say a refused webhook or
+    # request is logged as `http_request` with its 4xx `status` and its `error`: a 401 (a token
+    # rotated on one side only) carried the answer's words in `note`, so `jq '{status, error}'`
+    # showed `error: null` for the very refusal the token rotation makes.
     import structlog
 
     from .test_api import AUTH, TOKEN, world

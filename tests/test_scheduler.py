@@ -73,10 +73,10 @@ def test_an_hourly_cron_fires_every_real_hour_on_the_fall_back_night() -> None:
 
 
 def test_a_minute_that_starts_with_a_star_runs_the_repeated_hour_again_as_debians_cron() -> None:
-    # README said a time the cron names and the clock reads twice fires once: `*/30 2 * * *`
-    # names 02:30, and runs it on both passes (Debian's cron runs a job whose minute or hour starts
-    # with `*` as the clock reads, cronsim too): four restarts that night where two were read.
-    # Written as a list or a range, the minutes fire once.
+    # docs/configuration.md said a time the cron names and the clock reads twice fires once:
+    # `*/30 2 * * *` names 02:30, and runs it on both passes (Debian's cron runs a job whose minute
+    # or hour starts with `*` as the clock reads, cronsim too): four restarts that night where two
+    # were read. Written as a list or a range, the minutes fire once.
     night = datetime(2026, 10, 24, 23, 0, tzinfo=timezone.utc)
     assert local(fire_times(schedule_rule(cron="*/30 2 * * *", timezone="Europe/Berlin"), night, 4)) == [
         "2026-10-25T02:00:00+02:00", "2026-10-25T02:30:00+02:00", "2026-10-25T02:00:00+01:00", "2026-10-25T02:30:00+01:00"]

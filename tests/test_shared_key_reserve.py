@@ -1,4 +1,5 @@
-"""README's advice for a key another tool also uses: set `reserve` to that tool's share.
+"""docs/configuration.md's advice for a key another tool also uses: set `reserve` to that tool's
+share.
 
 With X-RateLimit-* on every answer the daemon spends a `Remaining` as the server allows until it
 sees another client. On a server that refills gradually another tool's requests, which no answer

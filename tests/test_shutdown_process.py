@@ -1,4 +1,5 @@
-"""What README promises about SIGTERM, against `watchdog run` and `watchdog simulate` processes.
+"""What docs/metrics.md promises about SIGTERM, against `watchdog run` and `watchdog simulate`
+processes.
 
 "On SIGTERM ... logs and counts the rest as `unsent` (they stay in the state file and go out at
 the next start), lets a request already on the wire finish ...".

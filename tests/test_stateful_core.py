@@ -1,5 +1,6 @@
 """A model-based test of the core: random interleavings of what production throws at the engine,
-the queue, the limiter and the state store, checked against what README promises after every step.
+the queue, the limiter and the state store, checked against what the docs promise after every
+step.
 
 The daemon's own objects do the work (poller, engine, queue, rate limiter, HTTP client, SQLite
 state file) against the simulator through httpx.ASGITransport, on a virtual-time event loop
@@ -321,7 +322,7 @@ class CoreMachine(RuleBasedStateMachine):
         self._check_counted()
         self._new_daemon()
 
-    # -- what README promises ------------------------------------------------------------------
+    # -- what the docs promise -----------------------------------------------------------------
 
     @rule()
     def daemon_crashes(self) -> None:
@@ -352,11 +353,11 @@ class CoreMachine(RuleBasedStateMachine):
 
     @invariant()
     def within_budget_and_backoff(self) -> None:
-        """README: restarts follow gap(n) = min(base * (n^2 + n), cap) after the n-th, lengthened by
-        jitter; after `max_restarts` the connector is left alone until it has stayed healthy. Checked
-        on the status rule's restarts sent since the model last made the connector healthy (or
-        deleted it): a weaker bound than README's (its count resets only after a healthy spell),
-        so any breach is one of README's too."""
+        """docs/configuration.md: restarts follow gap(n) = min(base * (n^2 + n), cap) after the
+        n-th, lengthened by jitter; after `max_restarts` the connector is left alone until it has
+        stayed healthy. Checked on the status rule's restarts sent since the model last made the
+        connector healthy (or deleted it): a weaker bound than docs/configuration.md's (its count
+        resets only after a healthy spell), so any breach is one of docs/configuration.md's too."""
         for name in NAMES:
             since = EPOCH + timedelta(seconds=self.episode[name])
             sent = sorted(job.first_sent_at for ledger in self.ledgers for job in ledger.jobs
@@ -373,9 +374,10 @@ class CoreMachine(RuleBasedStateMachine):
 
     @invariant()
     def restarts_by_name_keep_their_gap(self) -> None:
-        """README: a restart asked for by name within queue.manual_restart_gap (60 s) of the last
-        one made (by name or schedule) is refused `recently_restarted`: two sent restarts asked for
-        by name alone are at least the gap apart, counted from the end of the one before."""
+        """docs/alerts-and-api.md: a restart asked for by name within queue.manual_restart_gap
+        (60 s) of the last one made (by name or schedule) is refused `recently_restarted`: two sent
+        restarts asked for by name alone are at least the gap apart, counted from the end of the one
+        before."""
         for name in NAMES:
             jobs = sorted((job for ledger in self.ledgers for job in ledger.jobs
                            if job.key.connector == name and job.first_sent_at is not None and job.finished_at is not None

@@ -124,8 +124,9 @@ async def test_a_connector_one_rule_gave_up_on_and_another_restarts_says_which_r
     # (max_restarts 10) restarts it at its next alert, by design: each rule gives up at its own
     # max_restarts. Against the simulator the log said `gave_up` (rule heal: "left alone until it
     # has stayed healthy"), then `gave_up_cleared` (rule on-alert) with the note "the rule's
-    # max_restarts now leaves it restarts to make", which README's events table explains as a
-    # reload raising it: none had happened, and nothing named the rule whose budget was spent.
+    # max_restarts now leaves it restarts to make", which the events table in docs/metrics.md
+    # explains as a reload raising it: none had happened, and nothing named the rule whose budget
+    # was spent.
     import httpx
     from structlog.testing import capture_logs
 

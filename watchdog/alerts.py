@@ -51,7 +51,8 @@ class WebhookPayload(BaseModel):
     groupLabels: dict[str, str] = {}  # noqa: N815
     commonLabels: dict[str, str] = {}  # noqa: N815
     # No count of its own: the body limit (server.max_body_bytes) bounds it. A cap of 10,000 refused
-    # for good, with a 422, a group that a raised max_body_bytes (as the README advises) let in.
+    # for good, with a 422, a group that a raised max_body_bytes (as docs/alerts-and-api.md advises)
+    # let in.
     alerts: list[Alert]
     # How many of the group's alerts Alertmanager left out to keep to the receiver's
     # `max_alerts`: those are not delivered at all while the group stays as it is. Bounded: the

@@ -1,8 +1,8 @@
 """What the configured policy allows the daemon to do under a fault: upper bounds on calls and
-jobs, and the minimum gap between restarts. Computed from the documented policy (README, "How a
-failing connector is handled" and "Rate limits", and docs/rate-limits.md), not from the daemon's
-code and never from an observed run, so a change that makes the daemon call more than its policy
-allows fails here.
+jobs, and the minimum gap between restarts. Computed from the documented policy
+(docs/configuration.md, "How a failing connector is handled" and "Rate limits", and
+docs/rate-limits.md), not from the daemon's code and never from an observed run, so a change that
+makes the daemon call more than its policy allows fails here.
 """
 
 from __future__ import annotations

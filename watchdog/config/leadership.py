@@ -86,7 +86,7 @@ DatabaseUrl = Annotated[str, AfterValidator(_check_database_url)]
 #
 # Only the database's clock decides expiry, so for the lease the replicas' wall clocks need not
 # agree at all (backoff and budget times are another matter: each replica writes them by its own
-# clock, README "Failover"). What
+# clock, docs/high-availability.md "Failover"). What
 # `margin` must cover is the leader's monotonic clock running slower than the database's over one
 # lease (clock rate drift: parts per million, i.e. microseconds) and, mostly, the time between the
 # leader's check and its request reaching the Connect API (scheduling, a GC pause). Defaults as
@@ -121,7 +121,7 @@ class LeaseTiming:
 
 class LeaderElectionSettings(Strict):
     """Used with `state.url` (PostgreSQL): replicas compete for a lease in the database; the holder
-    runs triggers and the queue. See `LeaseTiming` above and the README for why the
+    runs triggers and the queue. See `LeaseTiming` above and docs/high-availability.md for why the
     defaults (controller-runtime's) are safe."""
 
     lease_duration: PositiveDuration = 15.0

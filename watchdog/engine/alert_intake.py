@@ -349,7 +349,8 @@ class AlertIntake(Decisions):
         resolution is the end of the signal that name awaits. Taken for a connector called
         "lcc-...", it cleared nothing, and the name awaited it for good: its count never reset and
         its gave-up flag stayed, the new connector's first alert refused `budget_spent`. A firing
-        alert of such an id names nothing (README: an old id's alert restarts nothing)."""
+        alert of such an id names nothing (docs/alerts-and-api.md: an old id's alert restarts
+        nothing)."""
         # Custom connectors' ids start clcc- (Confluent's recorded answers, Terraform fixtures).
         if not resource_id.startswith(("lcc-", "clcc-")):
             return None

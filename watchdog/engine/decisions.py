@@ -208,8 +208,8 @@ class Decisions(Gates):
             return state
         # Or another rule that watches it (a status rule beside an alert or stall rule) gave up
         # at a lower max_restarts: said so, with those rules. The note spoke of the limit alone
-        # ("now leaves it"), which README explained as a reload, and nothing named the rule whose
-        # `gave_up` line had just said "left alone" before this one restarted it.
+        # ("now leaves it"), which docs/metrics.md explained as a reload, and nothing named the rule
+        # whose `gave_up` line had just said "left alone" before this one restarted it.
         spent = self._other_rules(rule, key, state, spent=True)
         note = (f"rule {rule.name}'s max_restarts ({rule.max_restarts if rule.max_restarts is not None else 'null'}) "
                 f"leaves it restarts to make, where {', '.join(spent)}'s is spent (each rule gives up at its own "

@@ -74,7 +74,8 @@ class StatusIntake(Forgetting):
                 # replacing it): the old lcc- id names no connector now. Kept, an alert of the old
                 # one (a stall alert on the Metrics API's connector id, sent again until it
                 # resolves) restarted the new connector, and each such replacement left its entry
-                # for good. Its restart budget is the name's, and stays (README, vanished connectors).
+                # for good. Its restart budget is the name's, and stays (docs/configuration.md,
+                # vanished connectors).
                 if self._by_resource_id.get(before.resource_id) == key:
                     del self._by_resource_id[before.resource_id]
                 self._retired_ids.retire(before.resource_id, key)

@@ -34,8 +34,8 @@ from .test_real_kafka_connect import decisions, jobs_for, poll, running_daemon, 
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
 
-# Before 3.0 (KIP-745) and before 3.5 (KIP-875); README "Stalled connectors and self-managed
-# Kafka Connect" names them.
+# Before 3.0 (KIP-745) and before 3.5 (KIP-875); docs/self-managed-connect.md "Stalled connectors
+# and self-managed Kafka Connect" names them.
 OLDER_RELEASES = ("2.8.2", "3.4.1")
 SINK = "org.apache.kafka.connect.file.FileStreamSinkConnector"
 
