@@ -6,6 +6,7 @@ The benchmarks, in the order `python -m bench` runs them (`python -m bench NAME 
                     beside a naive client (the Terraform provider's retries: clients.py)
     reserve         1b: `rate_limit.reserve` on a key shared with another tool
     leave           1c: a key given back: the other tool leaves, the daemon takes its share
+    concurrency     1e: a concurrency limit beside the rate limit (at most N requests in progress)
     gateways        1d: behind real nginx and HAProxy rate limiters (real_gateways.py)
     latency         2: from a signal (status poll, Alertmanager webhook) to the restart
     scale           3: 10,000 connectors in 100 clusters (the daemon side: scale_worker.py)

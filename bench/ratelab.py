@@ -55,6 +55,10 @@ class Case:
     max_requests_per_second: float = 1000.0
     max_concurrent_requests: int = 4
     seed: int = 1
+    # The server's concurrency limit per key (simulator/concurrency.py): at most this many of our
+    # requests in progress at once, more answered 429 (Retry-After: 1, the rate limit's headers as
+    # they stand); None: no such limit.
+    max_in_flight: int | None = None
 
     @property
     def shared(self) -> bool:
@@ -75,9 +79,10 @@ class Case:
                 {"pattern": p, "share": s, "until_seconds": until[0] if until else None} for p, s, *until in self.others
             ],
         }
+        concurrency = None if self.max_in_flight is None else {"max_in_flight": self.max_in_flight}
         return fixtures.scenario(
             [backlog_connectors(self.backlog)], latency_seconds=list(self.latency), arrival_delay_seconds=list(self.arrival),
-            rate_limit=rate_limit, seed=self.seed,
+            rate_limit=rate_limit, concurrency_limit=concurrency, seed=self.seed,
         )
 
     def budgets(self) -> KeyBudgets:

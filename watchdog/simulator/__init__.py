@@ -26,6 +26,7 @@ runs an ASGI app, and the `logs` that one sets up; no daemon logic (the import-l
                        and metrics_export.py (the export's answer)
     credentials.py     HTTP Basic credentials: API keys, a worker's basic-auth user
     ratelimit.py       request budgets per API key: six rate-limit algorithms
+    concurrency.py     a concurrency limit per API key: at most N requests in progress at once
     fault_rules.py, faults.py   the scenario's `faults:` rules, and which fired how often
     strict.py          what a strict server refuses (scenario `strict_requests: true`)
     app.py             the ASGI app: the APIs, and /_sim/ for control and inspection

@@ -1,14 +1,18 @@
 """The door of Confluent Cloud's Connect API (connect/v1).
 
-Authentication with an API key (401), the per-key rate limit (429), then, after the fault rules,
-the key's cluster permission (403) and the operation itself (404, 400, 200, 202).
+Authentication with an API key (401), the per-key concurrency limit and rate limit (429), then,
+after the fault rules, the key's cluster permission (403) and the operation itself (404, 400, 200,
+202).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import partial
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
+from watchdog.simulator.concurrency import InFlight
 from watchdog.simulator.credentials import KeyRing
 from watchdog.simulator.doors import Admission, ApiRequest
 from watchdog.simulator.operations import ApiReply, Operations, error_reply
@@ -47,6 +51,10 @@ class CloudApi:
                 others=[(other.pattern, other.share, other.until_seconds) for other in limit.other_clients],
             )
         )
+        concurrency = scenario.concurrency_limit
+        self._in_flight = None if concurrency is None else InFlight(concurrency.max_in_flight)
+        # Each key's last admitted verdict and when: what a concurrency 429 says of the rate limit.
+        self._last_verdicts: dict[str, tuple[float, Verdict]] = {}
 
     @property
     def budgets(self) -> KeyBudgets | None:
@@ -57,12 +65,18 @@ class CloudApi:
         principal, key = self._keys.authenticate(request.authorization)
         if key is None:
             return Admission(principal, refusal=self._error(401, "Unauthorized"))
+        hold = None
+        if self._in_flight is not None:
+            if self._in_flight.full(key.id, t):
+                return Admission(principal, key, self._too_busy(key.id, t), rate_limited=True)
+            hold = partial(self._in_flight.hold, key.id)
         if self._limiter is None:
-            return Admission(principal, key)
+            return Admission(principal, key, on_answered=hold)
         verdict = self._limiter.admit(key.id, t)
         if not verdict.allowed:
             return Admission(principal, key, self._too_many_requests(verdict, t), rate_limited=True)
-        return Admission(principal, key, verdicts=[verdict])
+        self._last_verdicts[key.id] = (t, verdict)
+        return Admission(principal, key, verdicts=[verdict], on_answered=hold)
 
     def answer(self, route: Route, request: ApiRequest, admission: Admission, t: float) -> ApiReply:
         assert admission.key is not None  # admit() refuses every request without a key
@@ -109,17 +123,35 @@ class CloudApi:
         return error_reply(status, message, self._scenario.error_shape)
 
     def _too_many_requests(self, verdict: Verdict, t: float) -> ApiReply:
-        # The spec declares no 429 body (research note §3.1); the error body is an option.
         settings = self._scenario.rate_limit
-        if settings is not None and settings.body == "error":
-            reply = self._error(429, "Too Many Requests")
-        else:
-            reply = ApiReply(429)
+        reply = self._429()
         if settings is None or settings.headers != "never":
             reply.headers.update(self._rate_limit_headers(verdict, t))
         if settings is None or settings.retry_after:
             reply.headers["Retry-After"] = str(verdict.retry_after)
         return reply
+
+    def _too_busy(self, key: str, t: float) -> ApiReply:
+        """A 429 for a request over the key's concurrency limit (concurrency.py): its rate-limit
+        headers, if any, are the key's as its last admitted request left them, Reset counted
+        down since; Remaining is not spent by this refusal."""
+        concurrency = self._scenario.concurrency_limit
+        assert concurrency is not None
+        reply = self._429()
+        settings, last = self._scenario.rate_limit, self._last_verdicts.get(key)
+        if concurrency.rate_headers and settings is not None and settings.headers != "never" and last is not None:
+            at, verdict = last
+            reply.headers.update(self._rate_limit_headers(replace(verdict, reset=max(0.0, verdict.reset - (t - at))), t))
+        if concurrency.retry_after is not None:
+            reply.headers["Retry-After"] = str(concurrency.retry_after)
+        return reply
+
+    def _429(self) -> ApiReply:
+        # The spec declares no 429 body (research note §3.1); the error body is an option.
+        settings = self._scenario.rate_limit
+        if settings is not None and settings.body == "error":
+            return self._error(429, "Too Many Requests")
+        return ApiReply(429)
 
 
 def phrase(status: int) -> str:

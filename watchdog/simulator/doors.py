@@ -9,6 +9,7 @@ the scenario docstring promises.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -43,6 +44,9 @@ class Admission:
     refusal: ApiReply | None = None  # 401 or 429: the request goes no further
     rate_limited: bool = False
     verdicts: list[Verdict] = field(default_factory=list)  # the rate limits it passed
+    # Told when the admitted request's answer leaves (the engine adds the latency): a
+    # concurrency limit holds its slot until then (concurrency.py).
+    on_answered: Callable[[float], None] | None = None
 
 
 class ApiDoor(Protocol):

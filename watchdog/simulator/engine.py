@@ -153,6 +153,8 @@ class Simulator:
             # read by (scenario rate_limit.reset_format), so it follows the simulator's clock.
             reply.headers["Date"] = formatdate(self.epoch + t, usegmt=True)
         reply.delay_seconds += self._latency()
+        if admission.on_answered is not None:
+            admission.on_answered(t + reply.delay_seconds)
         request_id = str(uuid.UUID(int=self._id_rng.getrandbits(128), version=4))
         if route.api != "kafka_connect":
             # Kafka Connect sends no request id (observed on 4.3.1); the call record keeps one.

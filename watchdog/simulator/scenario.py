@@ -102,6 +102,15 @@ what no source shows, chosen so that a client safe against it is safe against th
                                    # window (at most 1; a runaway asks for more: 1 < share <= 10,
                                    # a loop that ignores 429s and takes every unit that frees);
                                    # until_seconds: 300 makes it stop then (a tool that leaves)
+    concurrency_limit:             # omitted: none. At most this many requests of one API key in
+      max_in_flight: 2             # progress at once (from counted to answered, the latency);
+                                   # more is answered 429 at once and not counted by rate_limit.
+                                   # Confluent says it has such limits (research §3.1), not
+                                   # their numbers nor what their 429 carries (ASSUMED):
+      retry_after: 1               # its Retry-After (null: none), and
+      rate_headers: true           # the key's X-RateLimit-* as its last admitted request left
+                                   # them (where rate_limit sends headers on 429s): Remaining
+                                   # may say there is room beside the 429 (concurrency.py)
     restart:
       delay_seconds: 3             # time spent restarting before the script decides the outcome
       lag_seconds: 0               # after the 202 the connector shows as before for this long,
@@ -243,6 +252,16 @@ class RateLimitSpec(_Model):
     other_clients: list[OtherClientSpec] = []
 
 
+class ConcurrencyLimitSpec(_Model):
+    """At most `max_in_flight` requests of one API key in progress at once (concurrency.py)."""
+
+    max_in_flight: PositiveInt
+    retry_after: PositiveInt | None = 1  # the 429's Retry-After in seconds; None: none sent
+    # The 429 carries the key's X-RateLimit-* as its last admitted request left them (where
+    # rate_limit sends headers on 429s): Remaining may say there is room.
+    rate_headers: bool = True
+
+
 class RestartSpec(_Model):
     delay_seconds: NonNegativeFloat = 3.0
     lag_seconds: NonNegativeFloat = 0.0
@@ -349,6 +368,7 @@ class Scenario(_Model):
     api_keys: list[ApiKeySpec] = Field(min_length=1)
     environments: list[EnvironmentSpec]
     rate_limit: RateLimitSpec | None = None
+    concurrency_limit: ConcurrencyLimitSpec | None = None
     restart: RestartSpec = RestartSpec()
     pause_resume: PauseResumeSpec = PauseResumeSpec()
     metrics_api: MetricsApiSpec = MetricsApiSpec()
