@@ -15,7 +15,7 @@ from .ratelimit import Pause, RateLimitState
 # 3xx: a redirect the client did not follow (no Location, a 304, another host's): the call failed.
 API_STATUS_CLASSES = ("2xx", "3xx", "4xx", "429", "5xx", "error")
 ENDPOINTS = ("list", "status", "restart", "error_recommendations", "metrics_query", "list_environments", "list_clusters")
-WAIT_REASONS = ("pause", "outage", "budget", "pace", "ceiling", "unknown_limit", "probe")
+WAIT_REASONS = ("pause", "outage", "budget", "pace", "ceiling", "unknown_limit", "probe", "concurrency")
 PAUSE_SOURCES = ("retry_after", "reset", "backoff")
 
 

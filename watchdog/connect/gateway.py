@@ -40,6 +40,7 @@ class Gateway:
         self.restart_slots = restart_slots
         self._metrics = metrics
         self._shared = False  # last told: another client seen on the key (rate_limit_shared)
+        self._in_flight_cut: int | None = None  # last told: rate_limit_in_flight_capped
         self._hold_listeners: list[Callable[[str | None], None]] = []
         # Cluster -> its calls on the wire (a number each -> when it was sent).
         self._on_wire: dict[str, dict[int, float]] = {}
@@ -66,6 +67,7 @@ class Gateway:
             if result.status_code is not None:
                 pause = self.limiter.observe(permit, result.status_code, result.headers, cluster=cluster)
         self._tell_if_shared()
+        self._tell_if_in_flight_capped()
         for endpoint, code in result.calls:  # each HTTP call, not one per call of the gateway
             self._metrics.api_requests.labels(self.credential, endpoint.value, status_class(code)).inc()
         self._metrics.api_latency.labels(result.endpoint.value).observe(result.elapsed)
@@ -169,6 +171,21 @@ class Gateway:
                     failed_calls=change.failures, answered_by=result.endpoint.value, status_code=code)
             for listener in self._hold_listeners:
                 listener(scope)  # the queue: its held restarts go again, or later
+
+    def _tell_if_in_flight_capped(self) -> None:
+        """Log each change of how many calls may be in flight at once, where 429s that were not
+        the rate budget's cut it (a concurrency limit, or another client: inflight.py): calls then
+        wait for an answer (wait reason `concurrency`), and this says why."""
+        cut = self.limiter.state.inflight_cap.cap
+        if cut == self._in_flight_cut:
+            return
+        self._in_flight_cut = cut
+        log.info(
+            "rate_limit_in_flight_capped",
+            credential=self.credential,
+            most_in_flight=cut if cut is not None else self.limiter.state.inflight_cap.configured,
+            capped=cut is not None,
+        )
 
     def _tell_if_shared(self) -> None:
         """Log when another client is first seen on the key, and when it is no longer: from then

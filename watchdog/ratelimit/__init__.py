@@ -12,6 +12,7 @@ by the server's answers (see state.py for what it assumes and guarantees).
                  one stretch between two 429s measured: pure arithmetic) and the mixin
                  climb.py (how the rate climbs back after a cut)
     pacer.py     even spacing at that rate
+    inflight.py  how many of our requests may be in flight at once (a server's concurrency limit)
     outage.py    5xx in a row: the service, not one call, is out (a pause for the key, or a hold
                  on one cluster's restarts)
 """

@@ -23,6 +23,7 @@ from .budget import ServerBudget, Word
 from .climb import doubled
 from .estimate import RateEstimate
 from .headers import Pause, RateLimitHeaders
+from .inflight import InFlightCap
 from .pacer import Pacer
 from .words import RESET_SLACK_SECONDS
 
@@ -49,6 +50,7 @@ class Refusals:
     _unsettled: deque[tuple[Word, Word]]
     _admitted: int
     _admitted_at_429: int
+    inflight_cap: InFlightCap
 
     if TYPE_CHECKING:  # KeyShare's and ServerWords', declared for the type checker
         @property
@@ -57,7 +59,9 @@ class Refusals:
         def _available(self, word: Word, now: float) -> int: ...
         def _repace(self, not_before: float) -> None: ...
 
-    def _on_429(self, sent_at: float, now: float, headers: RateLimitHeaders, ticket: int) -> Pause:
+    def _on_429(
+        self, sent_at: float, now: float, headers: RateLimitHeaders, ticket: int, *, crowd: int = 1, most_at_send: int = 1
+    ) -> Pause:
         hint = _hint(headers)
         clean = False
         if sent_at >= self._resumed_at:
@@ -84,6 +88,20 @@ class Refusals:
         self.paused_until = max(self.paused_until, now + pause.seconds + slack)
         self._keep_cadence(clean, last_resume, headers, pause, now)
         self._refused.add(ticket)
+        if headers.remaining is not None and headers.remaining > 0 and crowd > 1:
+            # The 429 itself says the rate budget had room, and others of ours were in flight
+            # beside it (`crowd`: the most at once while it was): the server's concurrency limit
+            # refused it, not its rate limit. Fewer go at once (inflight.py); the rate, and the
+            # server's last word of its budget, stand. Read as a race for the budget, each such
+            # 429 cut the pace: at 2 in progress allowed on a key of 60 per 10 s, answers taking
+            # 0.5 to 1.5 s, from 6 to 2.4 per second in 70 s; and each one that forgot the last
+            # word sent the daemon back to its pace where the word left room to spend at once.
+            # Alone in flight, such a 429 is read as any other: a server may send the Remaining
+            # of one limit beside the 429 of another (per second and per hour), and only a 429 at
+            # our pace measures that one.
+            self.inflight_cap.on_crowded(crowd, most_at_send)
+            self._repace(self.paused_until)
+            return pause
         last = self.budget.word
         if last is not None and sent_at >= last.until and last.remaining <= self.reserve + self._held_back():
             self.budget.late_reset = True  # refused right after a spent word's Reset: no refill there
@@ -98,8 +116,11 @@ class Refusals:
         if raced:
             # Refused although the last word left room for it: someone else took that request
             # between the word and ours. Not a sign that our pace is too fast; from now on the
-            # last unit of every word stays in hand, so that a race needs two of theirs.
+            # last unit of every word stays in hand, so that a race needs two of theirs. Or the
+            # server's concurrency limit refused it, which no word says: fewer go at once too
+            # (inflight.py).
             self.estimate.on_contention(now, self.pacer.rate)
+            self.inflight_cap.on_crowded(crowd, most_at_send)
             self._repace(self.paused_until)
             return pause
         if headers.reset is not None:

@@ -50,6 +50,7 @@ from ..config import RateLimitSettings
 from .budget import ServerBudget, Word
 from .estimate import RateEstimate
 from .headers import Pause, RateLimitHeaders
+from .inflight import InFlightCap
 from .outage import Outage
 from .pacer import Pacer
 from .refusals import Refusals
@@ -125,6 +126,11 @@ class RateLimitState(ServerWords, Refusals, KeyShare):
         # below that one was answered, hence counted, before it was sent).
         self._inflight: dict[int, int] = {}
         self._sent_at: dict[int, float] = {}  # in flight: ticket -> when it went out
+        # In flight: ticket -> the most of ours in flight at once while it was, itself included
+        # (its crowd), and the most that might be when it went; and the most that may be now,
+        # learned from 429s (inflight.py).
+        self._crowds: dict[int, tuple[int, int]] = {}
+        self.inflight_cap = InFlightCap(settings.max_concurrent_requests)
         self._refused: set[int] = set()  # refused tickets after the server's word: they did not count
         self._unanswered: set[int] = set()  # tickets after the word that failed: counted or not
         self._said: deque[Word] = deque(maxlen=SAID_KEPT)  # recent words: baselines (_baseline)
@@ -176,6 +182,9 @@ class RateLimitState(ServerWords, Refusals, KeyShare):
         reached = now + ROUNDING_SECONDS  # a time at or before this has come (ROUNDING_SECONDS)
         if reached < self.paused_until:
             return self.paused_until - now, self.pause_reason
+        crowded = self._crowded_until(reached)
+        if crowded is not None:
+            return crowded - now, "concurrency"
         if self.cadence is not None and self.pacer.last_sent >= self.paused_until:
             # The first try after a pause goes at its end (the hint: a unit is back), the next a
             # cycle after it (Refusals._keep_cadence).
@@ -257,6 +266,10 @@ class RateLimitState(ServerWords, Refusals, KeyShare):
         self._tickets += 1
         self._inflight[self._tickets] = min(self._inflight, default=self._tickets)
         self._sent_at[self._tickets] = now
+        crowd = len(self._inflight)
+        self._crowds[self._tickets] = (crowd, self.inflight_cap.most)
+        for ticket, (most_seen, most_at_send) in self._crowds.items():
+            self._crowds[ticket] = (max(most_seen, crowd), most_at_send)
         self.pacer.on_send(now, owed_at_most=self._burst_owed_at_most())
         self.estimate.on_sent(now)
         return self._tickets
@@ -271,6 +284,7 @@ class RateLimitState(ServerWords, Refusals, KeyShare):
         in flight is taken to be the one answered. `cluster`: whose call it was (outage.py).
         """
         ticket, oldest_unanswered = self._settle(ticket, now)
+        crowd, most_at_send = self._crowds.pop(ticket, (1, self.inflight_cap.most))
         if headers.remaining is not None:
             self._told[ticket] = headers.remaining
         if headers.limit is not None:
@@ -281,7 +295,7 @@ class RateLimitState(ServerWords, Refusals, KeyShare):
                 self.estimate.on_new_limit()
             self.limit = headers.limit
         if status == 429:
-            pause = self._on_429(sent_at, now, headers, ticket)
+            pause = self._on_429(sent_at, now, headers, ticket, crowd=crowd, most_at_send=most_at_send)
             self._forget_unread_tickets()
             return pause
         self._counted_answers.append(now)
@@ -312,6 +326,7 @@ class RateLimitState(ServerWords, Refusals, KeyShare):
         self.refusal_streak = 0 if ended else max(0, self.refusal_streak - 1)
         self._admitted_since_429 = True
         self._admitted += 1
+        self.inflight_cap.on_admitted(crowd)
         if headers.remaining is not None and headers.remaining > 0:
             self.cadence = None  # the server says there is room again: the trickle is over
         if headers.remaining is not None and headers.reset is not None:
@@ -343,6 +358,7 @@ class RateLimitState(ServerWords, Refusals, KeyShare):
         """The request failed before an answer (timeout, reset): it may or may not have counted
         (for a period's count of ours, _track_period, as if counted when it failed)."""
         ticket, _ = self._settle(ticket, now)
+        self._crowds.pop(ticket, None)
         self._unanswered.add(ticket)
         self._counted_answers.append(now)  # failed on the way back, maybe: counted or not
         self._learn_settled()
@@ -373,6 +389,19 @@ class RateLimitState(ServerWords, Refusals, KeyShare):
         if not self._inflight:
             self._free_since = now
         return ticket, oldest_unanswered
+
+    def _crowded_until(self, reached: float) -> float | None:
+        """Where a 429 cut how many of ours may be in flight at once (inflight.py) and that many
+        are: until the oldest of them no longer holds its place (an answer wakes the caller
+        sooner). A request unanswered for UNANSWERED_TURN_SECONDS does not, as for the turn of
+        one request at a time (delay): one hung call must not hold the key for its whole timeout."""
+        cap = self.inflight_cap.cap
+        if cap is None:
+            return None
+        holding = sorted(sent for sent in self._sent_at.values() if sent + UNANSWERED_TURN_SECONDS > reached)
+        if len(holding) < cap:
+            return None
+        return holding[len(holding) - cap] + UNANSWERED_TURN_SECONDS
 
     def _refill(self, now: float) -> None:
         rate = self.settings.max_requests_per_second
