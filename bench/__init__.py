@@ -7,6 +7,7 @@ The benchmarks, in the order `python -m bench` runs them (`python -m bench NAME 
     reserve         1b: `rate_limit.reserve` on a key shared with another tool
     leave           1c: a key given back: the other tool leaves, the daemon takes its share
     concurrency     1e: a concurrency limit beside the rate limit (at most N requests in progress)
+    organization    1f: two keys of one organisation, one rate budget between them
     gateways        1d: behind real nginx and HAProxy rate limiters (real_gateways.py)
     latency         2: from a signal (status poll, Alertmanager webhook) to the restart
     scale           3: 10,000 connectors in 100 clusters (the daemon side: scale_worker.py)

@@ -9,7 +9,7 @@ import time
 
 from .report import emit, machine
 
-BENCHMARKS = ("budget", "reserve", "leave", "concurrency", "gateways", "latency", "scale", "footprint", "failover", "store", "poll_store", "schedule_store",
+BENCHMARKS = ("budget", "reserve", "leave", "concurrency", "organization", "gateways", "latency", "scale", "footprint", "failover", "store", "poll_store", "schedule_store",
               "config_load", "rule_match",
               "longrun")
 

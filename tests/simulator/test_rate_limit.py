@@ -95,6 +95,20 @@ async def test_each_key_has_its_own_budget_and_401s_spend_none(build: Build) -> 
         assert (await harness.client.get(path())).status_code == 429
 
 
+async def test_an_organisation_wide_limit_counts_every_key_in_one_budget(build: Build) -> None:
+    # Confluent limits "both per user and organization-wide" (research §3.1): with scope
+    # organization, one key's requests spend the other's budget too.
+    harness = _limited(build, scope="organization")
+    async with client(harness.simulator, NARROW_AUTH) as narrow:
+        for _ in range(2):
+            assert (await harness.client.get(path())).status_code == 200
+        answer = await narrow.get(path())
+        assert answer.status_code == 200 and answer.headers.get("x-ratelimit-remaining") is None
+        refused = await narrow.get(path())
+        assert refused.status_code == 429 and refused.headers["x-ratelimit-remaining"] == "0"
+        assert (await harness.client.get(path())).status_code == 429
+
+
 async def test_rate_headers_only_on_429_by_default(build: Build) -> None:
     harness = _limited(build)
 

@@ -24,6 +24,9 @@ from watchdog.simulator.world import World
 if TYPE_CHECKING:
     from watchdog.simulator.discovery_api import ClusterLifecycles
 
+# The budget every key's requests count in, where the scenario's limit is organisation-wide.
+ORGANIZATION = "organization"
+
 # Default bodies of injected errors: the spec's example messages where it has one.
 _ERROR_MESSAGES = {
     401: "Unauthorized",
@@ -72,7 +75,8 @@ class CloudApi:
             hold = partial(self._in_flight.hold, key.id)
         if self._limiter is None:
             return Admission(principal, key, on_answered=hold)
-        verdict = self._limiter.admit(key.id, t)
+        assert self._scenario.rate_limit is not None
+        verdict = self._limiter.admit(key.id if self._scenario.rate_limit.scope == "key" else ORGANIZATION, t)
         if not verdict.allowed:
             return Admission(principal, key, self._too_many_requests(verdict, t), rate_limited=True)
         self._last_verdicts[key.id] = (t, verdict)

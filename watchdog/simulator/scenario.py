@@ -97,6 +97,10 @@ what no source shows, chosen so that a client safe against it is safe against th
                                    # ("10, 10;w=5": the limit, then its window, as Envoy's
                                    # rate-limit filter sends it: ASSUMED possible)
       body: empty                  # empty (documented) | error (a connect-style 429 error body)
+      scope: key                   # key (each API key its own budget) | organization (every key
+                                   # of the scenario counted in one budget, other clients too:
+                                   # Confluent limits "both per user and organization-wide",
+                                   # research §3.1; its numbers: ASSUMED)
       other_clients:               # other tools on the same key, sharing its budget
         - {pattern: steady, share: 0.33}   # steady | bursty | runaway; share of the limit per
                                    # window (at most 1; a runaway asks for more: 1 < share <= 10,
@@ -249,6 +253,9 @@ class RateLimitSpec(_Model):
     # (draft-polli-ratelimit-headers, as Envoy's rate-limit filter sends it).
     limit_format: Literal["plain", "quota_policy"] = "plain"
     body: Literal["empty", "error"] = "empty"
+    # Whose requests one budget counts: each API key's own, or every key's of the scenario together
+    # (Confluent also limits "organization-wide"; ORGANIZATION in cloud_api.py).
+    scope: Literal["key", "organization"] = "key"
     other_clients: list[OtherClientSpec] = []
 
 
