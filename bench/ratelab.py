@@ -158,7 +158,7 @@ async def play_daemon(case: Case) -> tuple[Measured, Simulator]:
     simulator = Simulator(case.scenario(), clock=asyncio.get_running_loop().time)
     daemon = fixtures.virtual_daemon(_config(case), simulator, seed=case.seed)
     await daemon.run_once()
-    outcomes = _outcomes(daemon)
+    outcomes = restart_outcomes(daemon)
     measured = measure(case, "daemon", simulator, lost=case.backlog - outcomes["accepted"])
     # How each restart ended: a loss is said (rate_limited, counted) or silent (no outcome at all).
     measured.notes["outcomes"] = outcomes
@@ -170,7 +170,7 @@ async def run_daemon_real(case: Case) -> Measured:
     async with _served(case) as (simulator, base_url):
         daemon = Daemon(_config(case, base_url))
         await daemon.run_once()
-    return measure(case, "daemon", simulator, lost=case.backlog - _outcomes(daemon)["accepted"])
+    return measure(case, "daemon", simulator, lost=case.backlog - restart_outcomes(daemon)["accepted"])
 
 
 async def run_naive_real(case: Case) -> Measured:
@@ -195,7 +195,7 @@ async def _served(case: Case) -> AsyncIterator[tuple[Simulator, str]]:
         await server
 
 
-def _outcomes(daemon: Daemon) -> Counter[str | None]:
+def restart_outcomes(daemon: Daemon) -> Counter[str | None]:
     """How many of the daemon's finished restarts ended each way (None: with no outcome)."""
     return Counter(job.outcome.value if job.outcome else None for job in daemon.recorder.finished_jobs)
 
