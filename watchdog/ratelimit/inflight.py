@@ -57,11 +57,12 @@ class InFlightCap:
             # Sent before the last cut, in the crowd that earned it: each more of that crowd
             # refused is one fewer the server took at once (4 sent together, 3 refused: 1).
             cut = min(cut, self.most - 1)
-        if cut >= self.most or self.most == 1:
+        cut = max(1, cut)
+        if cut >= self.most:
             return
         if self._tried:
             self._regrow_after = min(REGROW_MOST, self._regrow_after * 2)
-        self.cap, self._admitted_at_cap, self._tried = max(1, cut), 0, False
+        self.cap, self._admitted_at_cap, self._tried = cut, 0, False
 
     def on_admitted(self, crowd: int) -> None:
         """An answer admitted, of a request with `crowd` of ours in flight at once, at most,

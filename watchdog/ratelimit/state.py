@@ -398,7 +398,9 @@ class RateLimitState(ServerWords, Refusals, KeyShare):
         cap = self.inflight_cap.cap
         if cap is None:
             return None
-        holding = sorted(sent for sent in self._sent_at.values() if sent + UNANSWERED_TURN_SECONDS > reached)
+        # In send order already (tickets, and times, only grow): no sort on this path, which every
+        # caller's turn takes while a cap holds.
+        holding = [sent for sent in self._sent_at.values() if sent + UNANSWERED_TURN_SECONDS > reached]
         if len(holding) < cap:
             return None
         return holding[len(holding) - cap] + UNANSWERED_TURN_SECONDS

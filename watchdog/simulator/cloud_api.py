@@ -54,9 +54,12 @@ class CloudApi:
                 others=[(other.pattern, other.share, other.until_seconds) for other in limit.other_clients],
             )
         )
+        # Every key's requests in one budget where the limit is organisation-wide.
+        self._organization_wide = limit is not None and limit.scope == "organization"
         concurrency = scenario.concurrency_limit
         self._in_flight = None if concurrency is None else InFlight(concurrency.max_in_flight)
-        # Each key's last admitted verdict and when: what a concurrency 429 says of the rate limit.
+        # Each key's last admitted verdict and when, kept only beside a concurrency limit: what its
+        # 429 says of the rate limit.
         self._last_verdicts: dict[str, tuple[float, Verdict]] = {}
 
     @property
@@ -75,11 +78,11 @@ class CloudApi:
             hold = partial(self._in_flight.hold, key.id)
         if self._limiter is None:
             return Admission(principal, key, on_answered=hold)
-        assert self._scenario.rate_limit is not None
-        verdict = self._limiter.admit(key.id if self._scenario.rate_limit.scope == "key" else ORGANIZATION, t)
+        verdict = self._limiter.admit(ORGANIZATION if self._organization_wide else key.id, t)
         if not verdict.allowed:
             return Admission(principal, key, self._too_many_requests(verdict, t), rate_limited=True)
-        self._last_verdicts[key.id] = (t, verdict)
+        if hold is not None:
+            self._last_verdicts[key.id] = (t, verdict)
         return Admission(principal, key, verdicts=[verdict], on_answered=hold)
 
     def answer(self, route: Route, request: ApiRequest, admission: Admission, t: float) -> ApiReply:
