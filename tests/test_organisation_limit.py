@@ -5,8 +5,10 @@ key sees the other's use as another client's (benchmark 1f, `python -m bench org
 What holds, on virtual time, 200 restarts on each of two clusters, each on its own key, a limit of
 20 per 2 s for both keys together: nothing is lost; with headers on 429 only, as Confluent
 documents them, a few 429s per key and within 1.25 x the time the limit allows both at its rate.
-With headers on every answer nothing is lost either, but the two limiters leave each other room
-and the run takes 1.4 to 4.4 x that time (docs/benchmarks.md 1f: not met, left open)."""
+With headers on every answer nothing is lost either; on a fixed window the daemon finds the keys
+counted in one budget and paces them as one (tests/test_shared_budget.py), and on the refilling
+algorithms the two limiters leave each other room and the run takes 1.4 to 4.4 x that time
+(docs/benchmarks.md 1f: not met, left open)."""
 
 from __future__ import annotations
 

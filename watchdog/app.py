@@ -46,6 +46,7 @@ from .model import ConnectorKey, Trigger
 from .once import OneShotHost
 from .plan import poll_intervals, trigger_of
 from .queue import Phase, RestartJob, RestartQueue
+from .ratelimit.shared_budget import SharedBudgets
 from .redirects import redirect_hook
 from .reload import ConfigWatcher, file_fingerprint
 from .reloading import ReloadHost
@@ -120,6 +121,9 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         # A standby writes nothing, so a write that failed while it led would show 0 for ever.
         self.metrics.state_store_writable.set_function(
             lambda: 0.0 if self.state.problem and self.leadership.leading else 1.0)
+        # The server may count several of these keys in one budget (an organisation's): found
+        # from their answers, and those keys' limiters then pace them together.
+        self.shared_budgets = SharedBudgets(self._share_budget)
         # Credentials cannot change without a restart (reload.RESTART_ONLY_SECTIONS), so every
         # complete one gets its client and limiter now, ready for clusters a reload may add.
         for name, credential in sorted(config.credentials.items()):
@@ -131,7 +135,8 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
                             note="these credentials hold the same API key, and Confluent limits per key: "
                                  "their clusters share one rate-limit lane")
                 continue
-            self._add_lane(name, cloud_client(config, credential, transport, [redirect_hook(name, self.metrics)]))
+            self._add_lane(name, cloud_client(config, credential, transport, [redirect_hook(name, self.metrics)]),
+                           may_share_budget=True)
         self.engine = Engine(
             config, self.state, self.queue, self.metrics, breaker=self.breaker, blocker=self.blocker, now=now
         )

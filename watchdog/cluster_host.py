@@ -15,10 +15,14 @@ from .assembly import BuiltCluster, Retired, build_cluster
 from .config import Config, KafkaConnectCluster, RateLimitSettings
 from .connect import ConnectBackend, Gateway
 from .engine import Engine, WallClock
+from .logs import get_logger
 from .metrics import Metrics
 from .queue import RestartQueue
 from .ratelimit import RateLimiter
+from .ratelimit.shared_budget import SharedBudgets
 from .triggers.poller import ClusterPoller
+
+log = get_logger("watchdog.cluster_host")
 
 
 class ClusterHost:
@@ -32,18 +36,37 @@ class ClusterHost:
     backends: dict[str, ConnectBackend]
     pollers: dict[str, ClusterPoller]
     _retired: Retired
+    shared_budgets: SharedBudgets
     _transport: httpx.AsyncBaseTransport | None
     _clock: Callable[[], float]
     _rng: Callable[[], float]
     _now: WallClock
 
-    def _add_lane(self, lane: str, client: httpx.AsyncClient, settings: RateLimitSettings | None = None) -> None:
-        """A rate-limit lane: one HTTP client, one limiter, and (for restarts) its queue workers."""
-        limiter = RateLimiter(lane, settings or self.config.rate_limit, clock=self._clock, rng=self._rng, observer=self.metrics)
+    def _add_lane(self, lane: str, client: httpx.AsyncClient, settings: RateLimitSettings | None = None, *,
+                  may_share_budget: bool = False) -> None:
+        """A rate-limit lane: one HTTP client, one limiter, and (for restarts) its queue workers.
+        `may_share_budget`: a Confluent Cloud key, which the server may count in one budget with
+        the daemon's other keys (organisation-wide: _share_budget)."""
+        shared = self.shared_budgets if may_share_budget else None
+        limiter = RateLimiter(lane, settings or self.config.rate_limit, clock=self._clock, rng=self._rng,
+                              observer=self.metrics, shared_budgets=shared)
         self.http[lane] = client
         self.gateways[lane] = Gateway(limiter, self.metrics)
         self.queue.add_lane(lane, self.gateways[lane])
         self.metrics.init_credential(lane)
+
+    def _share_budget(self, lanes: list[str], evidence: dict[str, int]) -> None:
+        """The server was seen counting these keys' requests in one budget
+        (ratelimit/shared_budget.py): from now on one fresh limiter state paces them all. Fresh:
+        what each had learned of "another client" was mostly the others, and kept, the key that
+        had been left a trickle paced the whole group at it."""
+        first = self.gateways[lanes[0]].limiter
+        first.start_afresh()
+        for lane in lanes[1:]:
+            self.gateways[lane].limiter.share_with(first)
+        log.info("rate_limit_budget_shared", credentials=lanes, **evidence,
+                 note="the server counts these API keys in one rate budget (an organisation-wide limit): "
+                      "their calls are paced together from now on, until the daemon restarts")
 
     def _build_cluster(self, config: Config, name: str) -> BuiltCluster:
         return build_cluster(config, name, cloud_clients=self.http, lanes=self.gateways, metrics=self.metrics,

@@ -13,6 +13,9 @@ by the server's answers (see state.py for what it assumes and guarantees).
                  climb.py (how the rate climbs back after a cut)
     pacer.py     even spacing at that rate
     inflight.py  how many of our requests may be in flight at once (a server's concurrency limit)
+    shared_budget.py  which of the daemon's API keys the server counts in one budget (an
+                 organisation-wide limit), read from their answers: those keys' limiters are
+                 joined into one state (RateLimiter.share_with)
     outage.py    5xx in a row: the service, not one call, is out (a pause for the key, or a hold
                  on one cluster's restarts)
 """

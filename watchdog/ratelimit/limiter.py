@@ -13,6 +13,7 @@ from typing import Protocol
 from ..config import RateLimitSettings
 from .headers import Pause, RateLimitHeaders
 from .outage import RestartHold
+from .shared_budget import SharedBudgets
 from .state import RateLimitState
 
 # A wait is counted (LimiterObserver.waited) at least this often while it lasts. Counted once it
@@ -33,6 +34,9 @@ class Permit:
     sent_at: float
     ticket: int | None = None
     answered: bool = False
+    # The state that sent it, which its answer goes to: a limiter joined to another's budget
+    # (share_with) in the meantime answers its requests still out to the state that counted them.
+    state: RateLimitState | None = None
 
 
 class RateLimiter:
@@ -52,8 +56,10 @@ class RateLimiter:
         rng: Callable[[], float] = random.random,
         observer: LimiterObserver | None = None,
         discover_limit: bool = True,
+        shared_budgets: SharedBudgets | None = None,
     ) -> None:
         self.credential = credential
+        self._settings, self._rng, self._discover_limit = settings, rng, discover_limit
         self.state = RateLimitState(settings, rng=rng, discover_limit=discover_limit)
         self._clock = clock
         # Restarts of a cluster answered only server errors without a hint wait (outage.py); fed
@@ -65,6 +71,11 @@ class RateLimiter:
         # callers are served in arrival order and a 429 pause holds every one of them.
         self._turn = asyncio.Lock()
         self._answered = asyncio.Event()
+        # The daemon's keys that the server may count in one budget (shared_budget.py): told of
+        # every request of ours and how it ended.
+        self._shared_budgets = shared_budgets
+        if shared_budgets is not None:
+            shared_budgets.add(credential)
         if observer is not None:
             observer.budget(credential, self.state, clock)
 
@@ -75,14 +86,41 @@ class RateLimiter:
             async with self._turn:
                 await self._wait_for_turn()
                 now = self._clock()
-                ticket = self.state.on_send(now, queued_at=queued_at)
-            permit = Permit(sent_at=now, ticket=ticket)
+                state = self.state
+                ticket = state.on_send(now, queued_at=queued_at)
+                if self._shared_budgets is not None:
+                    self._shared_budgets.on_send(self.credential)
+            permit = Permit(sent_at=now, ticket=ticket, state=state)
             try:
                 yield permit
             finally:
                 if not permit.answered:
-                    self.state.on_no_response(self._clock(), permit.ticket)
+                    ended = self._clock()
+                    state.on_no_response(ended, permit.ticket)
+                    if self._shared_budgets is not None:
+                        self._shared_budgets.on_answer(self.credential, permit.sent_at, ended, status=None)
                     self._answered.set()
+
+    def start_afresh(self) -> None:
+        """Forget what was learned of the key (a join, share_with): a new state, as at the start.
+        Requests still out answer to the state that sent them (Permit.state)."""
+        self.state = RateLimitState(self._settings, rng=self._rng, discover_limit=self._discover_limit)
+        self._answered.set()
+        if self._observer is not None:
+            self._observer.budget(self.credential, self.state, self._clock)
+
+    def share_with(self, other: RateLimiter) -> None:
+        """The server counts this key's requests in `other`'s budget (shared_budget.py): from now
+        on both keys' calls go through one state, one turn and one set of slots, as the clusters
+        of one key do. Requests still out answer to the state that sent them (Permit.state)."""
+        if other is self or other.state is self.state:
+            return
+        waiting = self._answered
+        self.state, self._turn, self._answered = other.state, other._turn, other._answered
+        self._concurrency = other._concurrency
+        waiting.set()  # callers waiting for their turn look again, at the shared state
+        if self._observer is not None:
+            self._observer.budget(self.credential, self.state, self._clock)
 
     def now(self) -> float:
         """The limiter's clock (the event loop's, or the one it was given)."""
@@ -100,10 +138,14 @@ class RateLimiter:
     def observe(self, permit: Permit, status: int, headers: RateLimitHeaders, *, cluster: str | None = None) -> Pause | None:
         permit.answered = True
         now = self._clock()
+        state = permit.state or self.state
         # A 429 arriving while a pause holds (requests in flight together, refused together) is
         # part of that pause, however it moves its end: three such counted as three pauses.
-        held = self.state.paused_until > now
-        pause = self.state.on_response(permit.sent_at, now, status, headers, ticket=permit.ticket, cluster=cluster)
+        held = state.paused_until > now
+        pause = state.on_response(permit.sent_at, now, status, headers, ticket=permit.ticket, cluster=cluster)
+        if self._shared_budgets is not None:
+            self._shared_budgets.on_answer(self.credential, permit.sent_at, now, status=status,
+                                           remaining=headers.remaining, reset=headers.reset)
         self._answered.set()
         # 429 pauses only (watchdog_ratelimit_pauses_total); an outage's shows in its wait reason.
         if self._observer is not None and pause is not None and not held and status == 429:
