@@ -51,6 +51,7 @@ class Case:
     arrival: tuple[float, float] = (0.0, 0.0)  # before the server counts a request (out of order)
     reset_format: str = "seconds"  # X-RateLimit-Reset: relative seconds | unix_time
     limit_format: str = "plain"  # X-RateLimit-Limit: the number | quota_policy (Envoy's "N, N;w=W")
+    header_names: str = "x_ratelimit"  # X-RateLimit-* | ratelimit (RateLimit-*: the IETF draft's, Kong's)
     reserve: int = 0
     max_requests_per_second: float = 1000.0
     max_concurrent_requests: int = 4
@@ -74,7 +75,7 @@ class Case:
         rate_limit = {
             "limit": self.limit, "window_seconds": self.window, "algorithm": self.algorithm,
             "headers": self.headers, "retry_after": self.retry_after, "reset_format": self.reset_format,
-            "limit_format": self.limit_format,
+            "limit_format": self.limit_format, "header_names": self.header_names,
             "other_clients": [
                 {"pattern": p, "share": s, "until_seconds": until[0] if until else None} for p, s, *until in self.others
             ],

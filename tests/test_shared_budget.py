@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 from collections import Counter
 
 import pytest
@@ -77,6 +78,22 @@ def test_other_clients_on_the_keys_do_not_make_them_look_joined(foreign: dict[st
 def test_without_remaining_on_successful_answers_nothing_is_joined() -> None:
     # Confluent documents X-RateLimit-* on 429s only: then nothing here can tell, and nothing joins.
     budgets, joins = drive({"a": "org", "b": "org"}, remaining_on_success=False)
+    assert joins == []
+
+
+@pytest.mark.parametrize("said", ["random", "constant"])
+def test_remaining_that_says_nothing_true_joins_nothing(said: str) -> None:
+    # A gateway that makes Remaining up (any number up to the limit) or always says the same.
+    rng = random.Random(7)
+    joins: list[list[str]] = []
+    budgets = SharedBudgets(lambda lanes, evidence: joins.append(lanes))
+    for lane in ("a", "b"):
+        budgets.add(lane)
+    for i in range(4000):
+        lane, sent = "ab"[i % 2], i * 0.05
+        budgets.on_send(lane)
+        remaining = rng.randrange(LIMIT + 1) if said == "random" else LIMIT // 2
+        budgets.on_answer(lane, sent, sent + 0.03, status=200, remaining=remaining, reset=WINDOW)
     assert joins == []
 
 

@@ -248,6 +248,16 @@ async def test_a_unix_time_reset_is_the_periods_end_by_the_date_header_clock() -
         assert answer.headers["date"] == "Fri, 15 Jan 2027 08:00:00 GMT"  # 1,800,000,000.25
 
 
+async def test_header_names_ratelimit_names_them_as_the_ietf_draft_and_kong_do() -> None:
+    """header_names ratelimit: RateLimit-Limit, -Remaining, -Reset, and no X-RateLimit-*."""
+    scenario = _scenario(limit=2, headers="always", header_names="ratelimit")
+    admitted, _, refused = await _lists(Simulator(scenario, clock=lambda: 0.0), 3)
+    assert admitted.status_code == 200 and refused.status_code == 429
+    for answer in (admitted, refused):
+        assert answer.headers["ratelimit-limit"] == "2" and "x-ratelimit-limit" not in answer.headers
+    assert admitted.headers["ratelimit-remaining"] == "1"
+
+
 async def test_a_quota_policy_limit_says_the_limit_then_its_window_as_envoy_does() -> None:
     """limit_format quota_policy: X-RateLimit-Limit is "N, N;w=W" on every answer that has it."""
     scenario = _scenario(limit=2, headers="always", limit_format="quota_policy")

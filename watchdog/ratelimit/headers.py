@@ -16,6 +16,13 @@ filter sends `X-RateLimit-Limit: 10, 10;w=1, 1000;w=3600` (draft-polli-ratelimit
 the limit that applies now, then each policy). Read as one integer, either lost the limit. The
 first member's number is the limit (the one that applies now); of a list of Remaining values the
 least, and of Resets and Retry-After seconds the longest, since each may be the one that binds.
+
+A gateway may name the fields as the IETF draft does, without the `X-`: `RateLimit-Limit`,
+`RateLimit-Remaining`, `RateLimit-Reset` (draft-ietf-httpapi-ratelimit-headers up to -06; Kong's
+rate-limiting plugin, GitLab, Microsoft's Dev Proxy send them). Confluent's own names win: where
+none of the three `X-RateLimit-*` fields is there, the three unprefixed ones are read instead,
+as a family, never one field of each (a gateway's count beside the server's would mix two
+budgets). Read as nothing, a key behind such a gateway was never paced by its headers.
 """
 
 from __future__ import annotations
@@ -139,13 +146,19 @@ def _http_date(value: str) -> datetime | None:
     return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
 
 
+CONFLUENT_PREFIX = "x-ratelimit-"
+IETF_DRAFT_PREFIX = "ratelimit-"
+FIELDS = ("limit", "remaining", "reset")
+
+
 def parse_headers(
-    headers: Mapping[str, str], now: datetime | None = None, *, prefix: str = "x-ratelimit-"
+    headers: Mapping[str, str], now: datetime | None = None, *, prefix: str = CONFLUENT_PREFIX
 ) -> RateLimitHeaders:
     """Read the rate-limit headers; malformed or negative values are ignored, never fatal.
 
-    `prefix` names the family: Confluent Cloud's `X-RateLimit-*`, or the Metrics API's
-    `rateLimit-*` (pass "ratelimit-"; header names are case-insensitive). `now`: when the answer
+    `prefix` names the family: Confluent Cloud's `X-RateLimit-*` (or, where none of those is
+    there, the IETF draft's `RateLimit-*`), or the Metrics API's `rateLimit-*` (pass
+    "ratelimit-"; header names are case-insensitive, lower case in a plain dict). `now`: when the answer
     came, for a Unix-time Reset or an HTTP-date Retry-After in an answer without a Date header
     (default: our clock).
     """
@@ -154,6 +167,8 @@ def parse_headers(
         # The server's clock (Date) when a value needs a time at all, which most answers' do not.
         return _http_date(headers.get("date", "")) or now or datetime.now(timezone.utc)
 
+    if prefix == CONFLUENT_PREFIX and not any(f"{prefix}{field}" in headers for field in FIELDS):
+        prefix = IETF_DRAFT_PREFIX  # the IETF draft's names, as a family (module docstring)
     return RateLimitHeaders(
         limit=_limit(headers.get(f"{prefix}limit")),
         remaining=_remaining(headers.get(f"{prefix}remaining")),

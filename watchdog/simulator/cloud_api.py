@@ -108,7 +108,8 @@ class CloudApi:
         """The documented RateLimitError headers (research note §3.1). X-RateLimit-Reset is
         relative seconds, or (scenario reset_format: unix_time) the Unix time the period ends;
         both rounded up, so that waiting until then is always enough. X-RateLimit-Limit is the
-        limit, or (limit_format: quota_policy) the limit and its window as Envoy sends them."""
+        limit, or (limit_format: quota_policy) the limit and its window as Envoy sends them. Named
+        RateLimit-* instead (header_names: ratelimit), as the IETF draft and Kong's gateway do."""
         settings = self._scenario.rate_limit
         if settings is not None and settings.reset_format == "unix_time":
             reset = whole_seconds(self._epoch + t + verdict.reset)
@@ -117,10 +118,11 @@ class CloudApi:
         limit = str(verdict.limit)
         if settings is not None and settings.limit_format == "quota_policy":
             limit = f"{limit}, {limit};w={settings.window_seconds:g}"
+        family = "RateLimit-" if settings is not None and settings.header_names == "ratelimit" else "X-RateLimit-"
         return {
-            "X-RateLimit-Limit": limit,
-            "X-RateLimit-Remaining": str(verdict.remaining),
-            "X-RateLimit-Reset": str(reset),
+            f"{family}Limit": limit,
+            f"{family}Remaining": str(verdict.remaining),
+            f"{family}Reset": str(reset),
         }
 
     def injected_error(self, status: int) -> ApiReply:

@@ -96,6 +96,9 @@ what no source shows, chosen so that a client safe against it is safe against th
       limit_format: plain          # X-RateLimit-Limit as a number (documented) | quota_policy
                                    # ("10, 10;w=5": the limit, then its window, as Envoy's
                                    # rate-limit filter sends it: ASSUMED possible)
+      header_names: x_ratelimit    # X-RateLimit-* (documented) | ratelimit (RateLimit-Limit,
+                                   # -Remaining, -Reset: the IETF draft's names, as a gateway
+                                   # such as Kong's sends them: ASSUMED possible)
       body: empty                  # empty (documented) | error (a connect-style 429 error body)
       scope: key                   # key (each API key its own budget) | organization (every key
                                    # of the scenario counted in one budget, other clients too:
@@ -252,6 +255,9 @@ class RateLimitSpec(_Model):
     # X-RateLimit-Limit as Confluent documents it (an integer), or with its quota policy after it
     # (draft-polli-ratelimit-headers, as Envoy's rate-limit filter sends it).
     limit_format: Literal["plain", "quota_policy"] = "plain"
+    # The fields' names as Confluent documents them (X-RateLimit-*), or as the IETF draft and
+    # gateways such as Kong's rate-limiting plugin send them (RateLimit-*).
+    header_names: Literal["x_ratelimit", "ratelimit"] = "x_ratelimit"
     body: Literal["empty", "error"] = "empty"
     # Whose requests one budget counts: each API key's own, or every key's of the scenario together
     # (Confluent also limits "organization-wide"; ORGANIZATION in cloud_api.py).
