@@ -70,8 +70,9 @@ PASSES_PER_FAIL_FALL = 2
 # ... and two keys' Remaining read as one counter, which two counters do now and then by chance.
 PASSES_PER_FAIL_COUNTER = 4
 # A test spans at most this long (of a longer Reset, its last this many seconds): each answer is
-# compared with the answers of this long before it, which bounds the cost of the tests (measured:
-# 54 us an answer with two keys, 0.64 ms with ten, at 100 answers a second).
+# compared with the answers of this long before it, which bounds the cost of the tests (measured
+# on a shared 2-core machine: 50 to 70 us an answer with two keys, 0.6 to 0.8 ms with ten, at 100
+# answers a second, the most ten keys' default local ceilings allow).
 SPAN_MOST_SECONDS = 10.0
 
 
@@ -172,7 +173,7 @@ class SharedBudgets:
             pair = (root, other) if root < other else (other, root)
             in_flight = {group: sum(self._in_flight[name] for name in self._answers if self.root(name) == group)
                          for group in (root, other)}
-            span = Span(latest, groups[root], groups[other], in_flight[root], in_flight[other])
+            span = Span(latest, since, groups[root], groups[other], in_flight[root], in_flight[other])
             self._falls[pair].add(span.fall_test())
             self._counters[pair].add(span.counter_test())
             if self._falls[pair].shows(PASSES_PER_FAIL_FALL) and self._counters[pair].shows(PASSES_PER_FAIL_COUNTER):
@@ -190,10 +191,13 @@ class SharedBudgets:
 
 @dataclass(frozen=True)
 class Span:
-    """One answer of a group (`latest`) and the recent answers of that group and of another,
-    in the order answered, with how many of each are still in flight."""
+    """One answer of a group (`latest`) and the recent answers of that group and of another
+    (answered after `since`), in the order answered, with how many of each are still in flight.
+    An earlier answer to compare with is one sent after `since`: every request that overlaps the
+    span from it to `latest` is then among those recent answers, or in flight."""
 
     latest: Answered
+    since: float
     ours: list[Answered]
     theirs: list[Answered]
     ours_in_flight: int
@@ -205,8 +209,8 @@ class Span:
         surely counted ones (False)? None: no earlier answer of this period, or none of theirs
         surely counted in between."""
         latest = self.latest
-        earliest = next((a for a in self.ours if a.remaining is not None and a.answered_at < latest.sent_at
-                         and latest.answered_at < a.period_lasts), None)
+        earliest = next((a for a in self.ours if a.remaining is not None and a.sent_at >= self.since
+                         and a.answered_at < latest.sent_at and latest.answered_at < a.period_lasts), None)
         if earliest is None:
             return None
         theirs = _surely_between(self.theirs, earliest, latest)
@@ -231,8 +235,8 @@ class Span:
         last_sent = max((b.sent_at for b in self.theirs if b.counted and b.answered_at < latest.sent_at), default=None)
         if last_sent is None:
             return None
-        earliest = next((a for a in self.theirs if a.remaining is not None and a.answered_at < last_sent
-                         and latest.answered_at < a.period_lasts), None)
+        earliest = next((a for a in self.theirs if a.remaining is not None and a.sent_at >= self.since
+                         and a.answered_at < last_sent and latest.answered_at < a.period_lasts), None)
         if earliest is None:
             return None
         fall = _fall(earliest, latest)
