@@ -57,16 +57,20 @@ class ClusterHost:
 
     def _share_budget(self, lanes: list[str], evidence: dict[str, int]) -> None:
         """The server was seen counting these keys' requests in one budget
-        (ratelimit/shared_budget.py): from now on one fresh limiter state paces them all. Fresh:
-        what each had learned of "another client" was mostly the others, and kept, the key that
-        had been left a trickle paced the whole group at it."""
-        first = self.gateways[lanes[0]].limiter
-        first.start_afresh()
-        for lane in lanes[1:]:
-            self.gateways[lane].limiter.share_with(first)
-        log.info("rate_limit_budget_shared", credentials=lanes, **evidence,
+        (ratelimit/shared_budget.py): from now on one fresh limiter state paces them all, unless
+        `rate_limit.join_shared_budgets` is off. Fresh: what each had learned of "another client"
+        was mostly the others, and kept, the key that had been left a trickle paced the whole
+        group at it."""
+        joined = self.config.rate_limit.join_shared_budgets
+        if joined:
+            first = self.gateways[lanes[0]].limiter
+            first.start_afresh()
+            for lane in lanes[1:]:
+                self.gateways[lane].limiter.share_with(first)
+        log.info("rate_limit_budget_shared", credentials=lanes, joined=joined, **evidence,
                  note="the server counts these API keys in one rate budget (an organisation-wide limit): "
-                      "their calls are paced together from now on, until the daemon restarts")
+                      + ("their calls are paced together from now on, until the daemon restarts" if joined else
+                         "rate_limit.join_shared_budgets is false, so each key keeps its own limiter"))
 
     def _build_cluster(self, config: Config, name: str) -> BuiltCluster:
         return build_cluster(config, name, cloud_clients=self.http, lanes=self.gateways, metrics=self.metrics,
