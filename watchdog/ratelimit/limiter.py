@@ -32,11 +32,11 @@ class LimiterObserver(Protocol):
 @dataclass
 class Permit:
     sent_at: float
-    ticket: int | None = None
-    answered: bool = False
     # The state that sent it, which its answer goes to: a limiter joined to another's budget
     # (share_with) in the meantime answers its requests still out to the state that counted them.
-    state: RateLimitState | None = None
+    state: RateLimitState
+    ticket: int | None = None
+    answered: bool = False
 
 
 class RateLimiter:
@@ -90,7 +90,7 @@ class RateLimiter:
                 ticket = state.on_send(now, queued_at=queued_at)
                 if self._shared_budgets is not None:
                     self._shared_budgets.on_send(self.credential)
-            permit = Permit(sent_at=now, ticket=ticket, state=state)
+            permit = Permit(sent_at=now, state=state, ticket=ticket)
             try:
                 yield permit
             finally:
@@ -138,7 +138,7 @@ class RateLimiter:
     def observe(self, permit: Permit, status: int, headers: RateLimitHeaders, *, cluster: str | None = None) -> Pause | None:
         permit.answered = True
         now = self._clock()
-        state = permit.state or self.state
+        state = permit.state
         # A 429 arriving while a pause holds (requests in flight together, refused together) is
         # part of that pause, however it moves its end: three such counted as three pauses.
         held = state.paused_until > now
