@@ -356,6 +356,39 @@ async def test_a_connector_in_a_state_no_api_reports_is_not_restarted_whatever_i
     assert w.sample("watchdog_connectors", cluster=CLUSTER, health=health) == 1
 
 
+@pytest.mark.parametrize("state", ["SUSPENDED", " PAUSED", "PAUSED\n", "PAUSING"])
+async def test_a_schedule_rule_leaves_a_connector_in_a_state_no_api_reports_alone_and_says_why(state: str) -> None:
+    # Only status rules held back from a state no known API reports: a schedule rule restarted a
+    # connector listed SUSPENDED, PAUSING or ` PAUSED` (found against an independent fake of the
+    # Connect API), and its decision line said nothing of the state. Known states and an entry
+    # that could not be read are decided as before: the first restarted or refused as they are,
+    # the last left to the API's own answer (no state to judge).
+    connectors = [{"name": "odd"}, {"name": "ok"}, {"name": "paused"}, {"name": "unread"}]
+    body = {"odd": {"status": {"name": "odd", "type": "sink", "connector": {"state": state, "worker_id": "w"},
+                               "tasks": [{"id": 0, "state": "RUNNING"}]}},
+            "ok": _entry("ok", [{"id": 0, "state": "RUNNING"}]),
+            "paused": {"status": {"name": "paused", "type": "sink", "connector": {"state": "paused", "worker_id": "w"},
+                                  "tasks": []}},
+            "unread": {"status": None}}
+    faults = [{"match": {"endpoint": "list"}, "action": {"status": 200, "body": body}}]
+    schedule = {"name": "nightly", "trigger": {"type": "schedule", "interval": 3600}, "select": {"include": ["*"]}}
+    w = world(connectors, [schedule], scenario=sim_scenario(connectors, faults=faults))
+
+    with capture_logs() as logs:
+        await w.daemon.run_schedule_rule("nightly")
+        await w.daemon.queue.join()
+
+    assert sorted(c.connector for c in w.simulator.restarts()) == ["ok", "unread"]
+    decided = {e["connector"]: e for e in logs if e["event"] == "decision"}
+    assert decided["odd"]["decision"] == "transient"
+    assert decided["odd"]["detail"] == (f"its state {state!r} is none a known Connect API reports: it is not restarted "
+                                        "while it lasts (a new state may be a deletion, a migration or a suspension)")
+    assert decided["paused"]["decision"] == "transient"
+    assert decided["paused"]["detail"] == "it is PAUSED: resume it, and it starts again without a restart"
+    assert w.sample("watchdog_decisions_total", cluster=CLUSTER, rule="nightly", trigger="schedule", decision="transient") == 2
+
+
+
 def _entry(name: str, tasks: list[Any]) -> dict[str, Any]:
     return {"status": {"name": name, "type": "sink", "connector": {"state": "RUNNING", "worker_id": "w"}, "tasks": tasks}}
 

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from watchdog.config import Rule, StatusTrigger
-from watchdog.model import ConnectorState, ConnectorStatus, Decision, Health, TaskStatus
+from watchdog.model import ConnectorState, ConnectorStatus, Decision, Health, TaskStatus, Unusable
 from watchdog.rules import (
     AlertRules,
     RuleSelection,
@@ -17,6 +17,7 @@ from watchdog.rules import (
     decide_on_signal,
     decide_on_status,
     named_but_missing,
+    refused_because,
     selected,
     selects,
     unaddressable,
@@ -276,6 +277,26 @@ def test_a_queued_restart_absorbs_the_next_decision() -> None:
 )
 def test_scheduled_restarts_skip_states_that_refuse_them(state: str, decision: Decision) -> None:
     assert decide_on_request(status(state), pending=False) is decision
+
+
+@pytest.mark.parametrize("state", ["SUSPENDED", "PAUSING", " PAUSED", "PAUSED\n", "RUNNING "])
+def test_no_trigger_restarts_a_connector_in_a_state_no_api_reports(state: str) -> None:
+    # Status rules held back from such a state (classify); a schedule, a request by name, an alert
+    # and a stall restarted it. A state with stray whitespace is such a state too: its owner may
+    # have paused it, and the daemon cannot tell.
+    odd = ConnectorStatus(name="c", state=state, tasks=(TaskStatus(0, "FAILED"),))
+    assert decide_on_request(odd, pending=False) is Decision.TRANSIENT
+    assert decide_on_signal(rule(), ConnectorState(), odd, T0, pending=False) is Decision.TRANSIENT
+    assert refused_because(odd) == (f"its state {state!r} is none a known Connect API reports: it is not restarted "
+                                    "while it lasts (a new state may be a deletion, a migration or a suspension)")
+
+
+def test_a_request_for_a_connector_whose_entry_could_not_be_read_is_left_to_the_api() -> None:
+    # No state to judge: as for a connector no fresh listing shows, the API's answer settles it (a
+    # self-managed connector whose status was too large to read is most likely failed).
+    unread = ConnectorStatus(name="c", state="", tasks=(), unusable=Unusable.STATUS_NOT_READ)
+    assert decide_on_request(unread, pending=False) is Decision.RESTART
+    assert decide_on_signal(rule(), ConnectorState(), unread, T0, pending=False) is Decision.RESTART
 
 
 def test_a_stopped_connector_is_transient_and_refuses_alert_and_stall_restarts() -> None:

@@ -342,7 +342,7 @@ def decide_on_signal(
     (the signal was confirmed at its source), but the same backoff and budget as a failure seen
     by polling. The connector may look healthy to the status API (a stalled connector is
     RUNNING): that is the point."""
-    if status is not None and status.state.upper() in RESTART_REFUSED_STATES:
+    if status is not None and refuses_restart(status):
         return Decision.TRANSIENT
     # An alert about a connector whose status names a configuration or data error is what a
     # status rule reports and leaves alone: no restart fixes it (the rule may opt in).
@@ -371,20 +371,45 @@ _REFUSED_BECAUSE = {
 }
 
 
-def refused_because(state: str) -> str:
-    """Why a restart asked for in this connector state is not made (decision `transient`)."""
-    return _REFUSED_BECAUSE.get(state.upper(), f"it is {state}: a restart would be refused")
+def refuses_restart(status: ConnectorStatus) -> bool:
+    """No restart is sent into this listed state, whatever asks for it (a schedule, an alert, a
+    stall, a request by name): one the API refuses or its owner chose (RESTART_REFUSED_STATES),
+    or one no known API reports, which classify calls not actionable: a state added tomorrow may
+    be a deletion, a migration or a suspension. Before, only status rules held back from those; a
+    schedule rule restarted a connector listed `SUSPENDED` or ` PAUSED` (found 2026-12-06 against
+    an independent fake of the Connect API).
+    An entry that could not be read says no state at all, and is left to the API as a connector
+    no fresh listing shows is: its answer settles it (a 400 for a paused one). Held back, a
+    self-managed connector whose status is too large to read (its traces: Unusable.STATUS_NOT_READ),
+    most likely failed, could not be restarted by its schedule or by name."""
+    if status.unusable:
+        return False
+    state = status.state.upper()
+    return state in RESTART_REFUSED_STATES or state not in _KNOWN_CONNECTOR_STATES
+
+
+def refused_because(status: ConnectorStatus) -> str:
+    """Why a restart asked for in this connector's listed state is not made (decision
+    `transient`, refuses_restart)."""
+    state = status.state.upper()
+    if state in _REFUSED_BECAUSE:
+        return _REFUSED_BECAUSE[state]
+    if state not in _KNOWN_CONNECTOR_STATES:
+        return (f"its state {status.state!r} is none a known Connect API reports: it is not restarted while "
+                "it lasts (a new state may be a deletion, a migration or a suspension)")
+    return f"it is {status.state}: a restart would be refused"
 
 
 def decide_on_request(
     status: ConnectorStatus | None, *, pending: bool, too_soon: bool = False
 ) -> Decision:
     """A scheduled or requested restart: deliberate, so no backoff, but never into a state that
-    refuses it (the API would answer 400) and never twice at once. `too_soon`: asked for by name
-    within the manual gap of the connector's last restart (decide_manual_gap)."""
+    refuses it (the API would answer 400), nor one we cannot read (refuses_restart), and never
+    twice at once. `too_soon`: asked for by name within the manual gap of the connector's last
+    restart (decide_manual_gap)."""
     if status is None:
         return Decision.MISSING
-    if status.state.upper() in RESTART_REFUSED_STATES:
+    if refuses_restart(status):
         return Decision.TRANSIENT
     if pending:
         return Decision.DUPLICATE

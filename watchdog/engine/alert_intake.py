@@ -365,7 +365,7 @@ def _refused(decision: Decision, status: ConnectorStatus | None, state: Connecto
     if decision is Decision.USER_ERROR:
         return USER_ERROR_DETAIL
     if decision is Decision.TRANSIENT and status is not None:
-        return refused_because(status.state)
+        return refused_because(status)
     if decision is Decision.BACKOFF and state.next_allowed_at is not None:
         return (f"restarted {state.attempts} time(s); its backoff lets the next go at "
                 f"{state.next_allowed_at.isoformat(timespec='seconds')} (in "

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from ..model import ConnectorKey, Decision, Health
 from ..queue import RestartJob
-from ..rules import RESTART_REFUSED_STATES, unaddressable
+from ..rules import RESTART_REFUSED_STATES, refused_because, refuses_restart, unaddressable
 from ..windows import Windows
 from .core import FAILURE_TRIGGERS, EngineCore, log
 
@@ -105,11 +105,14 @@ class Gates(EngineCore):
         `dry_run`: the job will end dry_run, not be sent (JobRecorder.dry_run_now)."""
         now = self._now()
         listed = self.statuses.get(job.key)
-        if listed is not None and listed.state.upper() in RESTART_REFUSED_STATES:
+        if listed is not None and refuses_restart(listed):
             # Paused, stopped or provisioning by its owner since it was queued (a restart can wait
             # minutes behind the rate limit): Confluent answers 400 (`rejected`, an error, and a
             # backoff step), and Kafka Connect 202 for a restart that does nothing (`accepted`).
-            return f"transient: connector {listed.state} when its turn came; a restart is refused or does nothing then"
+            # Or listed since in a state no known API reports, or unreadably: not sent either.
+            if listed.state.upper() in RESTART_REFUSED_STATES:
+                return f"transient: connector {listed.state} when its turn came; a restart is refused or does nothing then"
+            return f"transient: when its turn came, {refused_because(listed)}"
         replaced = replaced_since_asked(job, listed.resource_id if listed is not None else None)
         if replaced is not None:
             return replaced

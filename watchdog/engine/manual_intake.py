@@ -39,7 +39,7 @@ class ManualIntake(Decisions):
         else:
             decision = decide_on_request(status, pending=self._pending_for(key, dry_run=dry_run), too_soon=wait > 0)
         if decision is Decision.TRANSIENT and status is not None:
-            detail = refused_because(status.state)
+            detail = refused_because(status)
         elif decision is Decision.DUPLICATE:
             detail = "a restart of it is already queued: its outcome is this request's"
         elif decision is not Decision.RECENTLY_RESTARTED:

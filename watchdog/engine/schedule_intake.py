@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..config import Rule
-from ..model import ConnectorKey, ConnectorStatus, Trigger
-from ..rules import decide_on_request, named_but_missing, selected
+from ..model import ConnectorKey, ConnectorStatus, Decision, Trigger
+from ..rules import decide_on_request, named_but_missing, refused_because, selected
 from .decisions import Decisions
 
 
@@ -32,6 +32,7 @@ class ScheduleIntake(Decisions):
             self._decide_and_submit(
                 rule.name, Trigger.SCHEDULE, key, decision, now, windows=self._rule_windows.get(rule.name),
                 reason="scheduled", dry_run=rule.dry_run, status=status,
+                detail=refused_because(status) if decision is Decision.TRANSIENT and status is not None else "",
             )
 
         return await self._in_slices(selected(rule, cluster, statuses) + named_but_missing(rule, cluster, statuses), decide,
