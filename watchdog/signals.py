@@ -16,6 +16,40 @@ if TYPE_CHECKING:
 log = get_logger("watchdog.app")
 
 
+def on_signals(loop: asyncio.AbstractEventLoop, handlers: dict[int, Callable[[], None]]) -> Callable[[], None]:
+    """Call each handler on the loop when its signal comes; returns what puts the defaults back.
+
+    Python-level handlers, not loop.add_signal_handler: asyncio learns of a signal only from the
+    byte its C handler writes to the loop's wakeup socket, and a burst of signals that fills that
+    socket loses the bytes after it. A SIGTERM right after a shell loop's 600 SIGHUPs (a reloader
+    sidecar gone wrong) was never seen: the daemon ran on until the orchestrator's SIGKILL cut its
+    drain, and each lost byte printed an "Exception ignored ... signal wakeup fd" traceback into
+    the JSON log. A Python-level handler runs for every signal the process takes, whatever that
+    socket holds: the interpreter keeps a flag per signal, which no burst can overflow (a burst of
+    one signal may be merged into one call, as the kernel itself merges them). It runs in the
+    main thread between two bytecodes, so it only hands the handler to the loop."""
+
+    def handing_over(handler: Callable[[], None]) -> Callable[[int, object], None]:
+        def handed(signum: int, frame: object) -> None:
+            loop.call_soon_threadsafe(handler)
+
+        return handed
+
+    for signum, handler in handlers.items():
+        signal.signal(signum, handing_over(handler))
+        # Restart the system calls a signal interrupts (SA_RESTART), as add_signal_handler does:
+        # Python retries its own (PEP 475), but a library's call in another thread (SQLite, a
+        # driver) may not, and a storm of SIGHUPs would fail it with EINTR.
+        signal.siginterrupt(signum, False)
+
+    def put_back() -> None:
+        for signum in handlers:
+            # What loop.remove_signal_handler put back: Ctrl-C raises KeyboardInterrupt again.
+            signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
+
+    return put_back
+
+
 def stop_then_hurry(stop: asyncio.Event, daemon: Daemon) -> Callable[[], None]:
     """SIGTERM or SIGINT: the first stops the daemon in order (its queue drains for
     queue.shutdown_deadline); another while it stops cuts the drain short (Daemon.hurry). A
@@ -54,9 +88,8 @@ async def run_until_signalled(daemon: Daemon, early: Sequence[int] = ()) -> int:
                         "SIGTERM; the log goes on on stderr while it stops")
             stop.set()
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop_then_hurry(stop, daemon))
-    loop.add_signal_handler(signal.SIGHUP, reload)
+    stopping = stop_then_hurry(stop, daemon)
+    put_back = on_signals(loop, {signal.SIGTERM: stopping, signal.SIGINT: stopping, signal.SIGHUP: reload})
     stop_listening = on_log_reader_gone(lambda: loop.call_soon_threadsafe(reader_gone))
     try:
         # The early SIGHUPs are read once the handler above is in place (none is missed), and
@@ -64,8 +97,7 @@ async def run_until_signalled(daemon: Daemon, early: Sequence[int] = ()) -> int:
         return await daemon.run(stop, on_started=reload if signal.SIGHUP in early else None)
     finally:
         stop_listening()
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.remove_signal_handler(sig)
+        put_back()
 
 
 async def run_once_until_signalled(daemon: Daemon, early: Sequence[int] = ()) -> int:
@@ -75,11 +107,9 @@ async def run_once_until_signalled(daemon: Daemon, early: Sequence[int] = ()) ->
     stop = asyncio.Event()
     if signal.SIGTERM in early:
         stop.set()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop_then_hurry(stop, daemon))
+    stopping = stop_then_hurry(stop, daemon)
+    put_back = on_signals(asyncio.get_running_loop(), {signal.SIGTERM: stopping, signal.SIGINT: stopping})
     try:
         return await daemon.run_once(stop)
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
+        put_back()
