@@ -88,15 +88,15 @@ async def test_points_come_per_connector_oldest_first() -> None:
 
     assert (result.outcome, result.status_code) == (Outcome.ACCEPTED, 200)
     assert result.endpoint.value == "metrics_query"
-    assert minutes(result.value[orders]) == [(f"00:0{m}", 60.0) for m in range(5)]
-    assert minutes(result.value[stuck]) == [
+    assert minutes(result.value.points[orders]) == [(f"00:0{m}", 60.0) for m in range(5)]
+    assert minutes(result.value.points[stuck]) == [
         ("00:00", 60.0),
         ("00:01", 60.0),
         ("00:02", 0.0),
         ("00:03", 0.0),
         ("00:04", 0.0),
     ]
-    assert all(when.tzinfo is not None for when, _ in result.value[orders])
+    assert all(when.tzinfo is not None for when, _ in result.value.points[orders])
     assert result.request_id
 
 
@@ -117,9 +117,9 @@ async def test_a_stalled_sink_shows_no_records_and_growing_lag_an_idle_one_neith
     received = await client.query(RECEIVED, ids, START, end)
     lag = await client.query(LAG, ids, START, end)
 
-    assert [v for _, v in received.value[ids[0]]] == [0.0, 0.0, 0.0]
-    assert [v for _, v in lag.value[ids[0]]] == [60.0, 120.0, 180.0]
-    assert [v for _, v in received.value[ids[1]]] == [v for _, v in lag.value[ids[1]]] == [0.0] * 3
+    assert [v for _, v in received.value.points[ids[0]]] == [0.0, 0.0, 0.0]
+    assert [v for _, v in lag.value.points[ids[0]]] == [60.0, 120.0, 180.0]
+    assert [v for _, v in received.value.points[ids[1]]] == [v for _, v in lag.value.points[ids[1]]] == [0.0] * 3
 
 
 async def test_a_stalled_sink_answered_in_the_grouped_shape_reads_the_same() -> None:
@@ -133,8 +133,8 @@ async def test_a_stalled_sink_answered_in_the_grouped_shape_reads_the_same() -> 
     received = await client.query(RECEIVED, [sink], START, end)
     lag = await client.query(LAG, [sink], START, end)
 
-    assert [v for _, v in received.value[sink]] == [0.0, 0.0, 0.0]
-    assert minutes(lag.value[sink]) == [("00:00", 60.0), ("00:01", 120.0), ("00:02", 180.0)]
+    assert [v for _, v in received.value.points[sink]] == [0.0, 0.0, 0.0]
+    assert minutes(lag.value.points[sink]) == [("00:00", 60.0), ("00:01", 120.0), ("00:02", 180.0)]
 
 
 async def test_an_answer_none_of_whose_entries_can_be_read_is_a_failed_query_not_no_data() -> None:
@@ -149,13 +149,13 @@ async def test_an_answer_none_of_whose_entries_can_be_read_is_a_failed_query_not
     assert result.outcome is Outcome.SERVER_ERROR and result.value is None
     assert result.message == ("unreadable response: none of its 2 data entries could be read as points of a connector "
                               "(1 without a string 'resource.connector.id', 1 whose points have no ISO 8601 timestamp "
-                              "and numeric value)")
+                              "and count)")
 
 
 @pytest.mark.parametrize(("entry", "why"), [
     ({"connector_id": "lcc-a", "timestamp": "2026-01-01T00:00:00Z", "value": 5}, "1 without a string 'resource.connector.id'"),
     ({"resource.connector.id": "lcc-a", "timestamp": "2026-01-01T00:00:00Z", "value": "5"},
-     "1 whose points have no ISO 8601 timestamp and numeric value"),
+     "1 whose points have no ISO 8601 timestamp and count"),
     ("lcc-a", "1 that are no JSON objects"),
 ])
 async def test_an_answer_none_of_whose_entries_can_be_read_says_what_they_lack(entry: object, why: str) -> None:
@@ -171,6 +171,32 @@ async def test_an_answer_none_of_whose_entries_can_be_read_says_what_they_lack(e
     assert result.message == f"unreadable response: none of its 1 data entries could be read as points of a connector ({why})"
 
 
+async def test_a_connector_some_of_whose_points_cannot_be_read_is_named_with_what_they_lacked() -> None:
+    # Dropped without a word, those points read as nothing sent, and the stall check judged a
+    # moving source stalled. Its readable points are kept; the answer says which could not be read.
+    body = {"data": [
+        {"resource.connector.id": "lcc-a", "timestamp": "2026-01-01T00:00:00Z", "value": 5},
+        {"resource.connector.id": "lcc-a", "timestamp": "2026-01-01T00:01:00Z", "value": "5"},
+        {"resource.connector.id": "lcc-a", "timestamp": "2026-01-01T00:02:00Z", "value": None},
+        {"resource.connector.id": "lcc-b", "timestamp": "2026-01-01T00:00:00Z", "value": 7},
+        {"resource.connector.id": "lcc-b", "timestamp": "2026-01-01T00:01:00Z", "value": -7},
+        {"resource.connector.id": "lcc-c", "points": [{"timestamp": 1767225660, "value": 1}, {"timestamp": "2026-01-01T00:00:00Z", "value": 1}]},
+        {"resource.connector.id": "lcc-d", "timestamp": "2026-01-01T00:00:00Z", "value": 3},
+    ]}
+    http = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200, json=body)), base_url="http://t")
+
+    result = await MetricsApiClient(http).query(SENT, ["lcc-a", "lcc-b", "lcc-c", "lcc-d"], START, START + timedelta(minutes=3))
+
+    assert result.ok and result.value is not None
+    assert {k: [v for _, v in points] for k, points in result.value.points.items()} == {
+        "lcc-a": [5.0], "lcc-b": [7.0], "lcc-c": [1.0], "lcc-d": [3.0]}
+    assert {k: result.value.why_unreadable(k) for k in result.value.unreadable} == {
+        "lcc-a": '2 point(s) of its answer could not be read, the first: value "5" is not a number',
+        "lcc-b": "1 point(s) of its answer could not be read, the first: value -7 is negative, which no count is",
+        "lcc-c": "1 point(s) of its answer could not be read, the first: timestamp 1767225660 is not an ISO 8601 string",
+    }
+
+
 async def test_ids_are_batched_into_or_filters_grouped_by_connector() -> None:
     names = [f"c{i}" for i in range(5)]
     client, simulator, bodies = setup([{"name": n} for n in names], batch=2)
@@ -178,8 +204,8 @@ async def test_ids_are_batched_into_or_filters_grouped_by_connector() -> None:
 
     result = await client.query(SENT, [*ids, ids[0]], START, START + timedelta(minutes=2))
 
-    assert result.ok and set(result.value) == set(ids)
-    assert all(len(points) == 2 for points in result.value.values())
+    assert result.ok and set(result.value.points) == set(ids)
+    assert all(len(points) == 2 for points in result.value.points.values())
     assert len(bodies) == 3
     first = bodies[0]
     assert first == {
@@ -207,7 +233,7 @@ async def test_a_connector_without_points_maps_to_an_empty_list() -> None:
 
     result = await client.query(SENT, [quiet, busy], START, START + timedelta(minutes=3))
 
-    assert result.value[quiet] == [] and len(result.value[busy]) == 3
+    assert result.value.points[quiet] == [] and len(result.value.points[busy]) == 3
 
 
 async def test_minutes_not_yet_available_are_missing() -> None:
@@ -216,7 +242,7 @@ async def test_minutes_not_yet_available_are_missing() -> None:
 
     result = await client.query(SENT, [cid], START, START + timedelta(minutes=5))
 
-    assert [m for m, _ in minutes(result.value[cid])] == ["00:00", "00:01"]
+    assert [m for m, _ in minutes(result.value.points[cid])] == ["00:00", "00:01"]
 
 
 async def test_no_ids_means_no_request() -> None:
@@ -224,7 +250,8 @@ async def test_no_ids_means_no_request() -> None:
 
     result = await client.query(SENT, [], START, START + timedelta(minutes=1))
 
-    assert (result.ok, result.value, bodies) == (True, {}, [])
+    assert result.value is not None
+    assert (result.ok, result.value.points, bodies) == (True, {}, [])
 
 
 @pytest.mark.parametrize(
@@ -360,7 +387,7 @@ async def test_pages_are_followed_until_the_last() -> None:
     )
 
     assert tokens == [None, "t2"]
-    assert {k: minutes(v) for k, v in result.value.items()} == {
+    assert {k: minutes(v) for k, v in result.value.points.items()} == {
         "lcc-a": [("00:01", 5.0)],
         "lcc-b": [("00:00", 7.5)],
     }
@@ -448,7 +475,7 @@ async def test_over_loopback_queries_work_and_cut_connections_are_network_errors
         answered = await client.query(SENT, cid, now - timedelta(minutes=10), now)
 
     assert (cut.outcome, cut.status_code) == (Outcome.NETWORK_ERROR, None)
-    assert answered.ok and cid[0] in answered.value
+    assert answered.ok and cid[0] in answered.value.points
 
 
 @pytest.mark.parametrize(

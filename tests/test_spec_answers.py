@@ -182,4 +182,4 @@ async def test_drawn_metrics_answers_are_read_or_reported_unreadable(loopback: t
                 assert result.outcome is Outcome.SERVER_ERROR
             else:
                 assert result.ok and result.value is not None, result.message
-                assert sorted(v for _, v in result.value["lcc-1"]) == sorted(float(p["value"]) for p in points)
+                assert sorted(v for _, v in result.value.points["lcc-1"]) == sorted(float(p["value"]) for p in points)

@@ -6,14 +6,18 @@ RUNNING for three 5-minute windows and the 5-minute delay."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 import structlog
 from pydantic import SecretStr
 
 from watchdog.app import Daemon
 from watchdog.config import Credential
+from watchdog.model import ConnectorKey
 from watchdog.simulator import Scenario, Simulator, create_app
 
 from .support import CLUSTER, CLUSTER_ID, Clock, World, daemon_config, sim_scenario
@@ -93,6 +97,79 @@ async def test_a_connector_of_type_unknown_is_judged_by_its_connector_class() ->
     assert w.sample("watchdog_stall_unjudged_total", cluster=CLUSTER, reason="type_unknown") > 10
     warned = [e for e in logs if e["event"] == "stall_unjudged" and e["log_level"] == "warning"]
     assert [(e["connector"], e["reason"]) for e in warned] == [("opaque", "type_unknown")], "logged once, not every check"
+
+
+# -- points of the Metrics API's answer that cannot be read ----------------------------------------
+
+
+class OddPoints(httpx.AsyncBaseTransport):
+    """The Metrics API's answer with the points of `odd_ids` from the second window of the query's
+    interval on replaced by `value` (or their timestamp by `timestamp`): what a changed API or a
+    proxy rewriting its JSON might send. The first window's stay as they came."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, *, value: Any = None, timestamp: Any = None) -> None:
+        self._inner = inner
+        self._value, self._timestamp = value, timestamp
+        self.odd_ids: set[str] = set()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        if not request.url.path.endswith("/query") or response.status_code != 200:
+            return response
+        await response.aread()
+        start = datetime.fromisoformat(json.loads(request.content)["intervals"][0].split("/")[0])
+        body = response.json()
+        for point in body["data"]:
+            if point["resource.connector.id"] in self.odd_ids and \
+                    datetime.fromisoformat(point["timestamp"]) >= start + timedelta(seconds=300):
+                if self._timestamp is not None:
+                    point["timestamp"] = self._timestamp
+                else:
+                    point["value"] = self._value
+        return httpx.Response(200, json=body)
+
+
+@pytest.mark.parametrize(("odd", "lacked"), [
+    ({"value": "10"}, 'value "10" is not a number'), ({"value": None}, "value null is not a number"),
+    ({"value": -5}, "value -5 is negative, which no count is"),
+    ({"timestamp": 1733446800}, "timestamp 1733446800 is not an ISO 8601 string"),
+])
+async def test_a_moving_source_whose_later_points_cannot_be_read_is_left_unjudged_not_restarted(
+        odd: dict[str, Any], lacked: str) -> None:
+    # A point that could not be read was left out without a word, and the windows summed what was
+    # left: a healthy source whose last points came with a string or null value, a negative count
+    # or an epoch timestamp read as "sent 10 records, then 0" and was restarted at every check its
+    # backoff allowed (found 2026-12-06 against an independent fake of the Metrics API). A sink's
+    # unreadable received records are the same.
+    connectors = [{"name": "orders-source", "records_per_second": 10}, {"name": "orders-sink", "type": "sink",
+                  "records_per_second": 10}, {"name": "clean-source", "records_per_second": 10}]
+    clock = Clock()
+    scenario = sim_scenario(connectors, restart={"delay_seconds": 5}, metrics_api={"rate_limit": None})
+    simulator = Simulator(Scenario.model_validate(scenario), clock=clock.monotonic, epoch=clock.epoch.timestamp())
+    config = daemon_config([stalled_rule()], metrics_api={"base_url": "http://sim", "max_requests_per_second": 10000},
+                           rate_limit={"max_requests_per_second": 10000})
+    transport = OddPoints(httpx.ASGITransport(app=create_app(simulator)), **odd)
+    daemon = Daemon(config, transport=transport, now=clock.wall, rng=lambda: 0.5)
+    daemon.queue.start()
+    daemon._ensure_metrics_lane()
+    w = World(simulator, daemon, clock)
+    await w.daemon.pollers[CLUSTER].poll()
+    statuses = w.daemon.engine.statuses
+    transport.odd_ids = {statuses[ConnectorKey(CLUSTER, name)].resource_id for name in ("orders-source", "orders-sink")}
+
+    with structlog.testing.capture_logs() as logs:
+        await run(w, 2400)
+
+    assert restarts(w, "orders-source") == [], "a moving source whose later points could not be read was restarted"
+    assert restarts(w, "orders-sink") == [] and restarts(w, "clean-source") == []
+    assert w.sample("watchdog_stall_unjudged_total", cluster=CLUSTER, reason="points_unreadable") > 10
+    warned = [e for e in logs if e["event"] == "stall_unjudged" and e["log_level"] == "warning"]
+    assert sorted((e["connector"], e["reason"]) for e in warned) == [
+        ("orders-sink", "points_unreadable"), ("orders-source", "points_unreadable")], "said once each"
+    (source,) = [e for e in warned if e["connector"] == "orders-source"]
+    assert source["detail"].startswith("io.confluent.kafka.connect/sent_records: ") and source["detail"].endswith(lacked)
+    verdicts = [e for e in logs if e["event"] == "stall_check" and e.get("connector") == "clean-source"]
+    assert verdicts and all(e["verdict"] == "moving" for e in verdicts), "its clean neighbour is judged as before"
 
 
 # -- 5. custom connectors and a 403 inside a batch ------------------------------------------------

@@ -38,6 +38,9 @@ class Unjudged(StrEnum):
     FORBIDDEN = "forbidden"  # the Metrics API answered 403 for its id
     NO_ID = "no_id"  # the connector list gave no lcc- id for it, and the Metrics API knows only ids
     DATA_LATE = "data_late"  # its query's answer shows the Metrics API's data late (`data_late`)
+    # Some of its points could not be read (a string or null value, NaN, a negative count, a
+    # timestamp that is no ISO 8601 string): its sums are not the API's (connect/metrics_api.Readings)
+    POINTS_UNREADABLE = "points_unreadable"
 
 
 def connector_kind(type_shown: str, connector_class: str) -> str | None:

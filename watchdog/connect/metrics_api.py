@@ -20,10 +20,11 @@ possibly once per scope (research note §3.4). `ApiResult.headers` holds the tig
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,6 +47,24 @@ _MAX_PAGES = 100
 Points = dict[str, list[tuple[datetime, float]]]
 
 
+@dataclass(frozen=True, slots=True)
+class Readings:
+    """One metric's answer: each connector's points, oldest first (a connector asked about with
+    none maps to an empty list), and the connectors some of whose points could not be read, with
+    how many and what the first of them lacked. Such a connector's sums are not what the API
+    counted: a point dropped unread read as nothing sent, and a healthy source whose last points
+    came with a string value, null, NaN or an epoch timestamp was judged stalled and restarted
+    (found 2026-12-06 against an independent fake of the Metrics API); the stall check leaves
+    it unjudged (`points_unreadable`)."""
+
+    points: Points
+    unreadable: dict[str, list[str]] = field(default_factory=dict)  # id -> what each unread point lacked
+
+    def why_unreadable(self, connector_id: str) -> str:
+        lacking = self.unreadable[connector_id]
+        return f"{len(lacking)} point(s) of its answer could not be read, the first: {lacking[0]}"
+
+
 class MetricsApiClient:
     """`http` points at the Metrics API host (https://api.telemetry.confluent.cloud) with a
     Cloud API key as HTTP Basic auth."""
@@ -64,7 +83,7 @@ class MetricsApiClient:
         start: datetime,
         end: datetime,
         granularity: str = "PT1M",
-    ) -> ApiResult[Points]:
+    ) -> ApiResult[Readings]:
         """Points of `metric` for each connector in [start, end), one per `granularity` bucket.
 
         Stops at the first answer that is not a success and returns it (no partial data); pages
@@ -77,8 +96,9 @@ class MetricsApiClient:
             raise ValueError(f"empty interval {interval}")
         ids = list(dict.fromkeys(connector_ids))
         points: Points = {connector_id: [] for connector_id in ids}
+        unreadable: dict[str, list[str]] = {}  # id -> what each of its unread points lacked
         started = time.perf_counter()
-        last: ApiResult[Points] = ApiResult(Endpoint.METRICS_QUERY, Outcome.ACCEPTED, value=points)
+        last: ApiResult[Readings] = ApiResult(Endpoint.METRICS_QUERY, Outcome.ACCEPTED, value=Readings(points))
         for batch in _batches(ids, self._batch):
             body = _request_body(metric, batch, interval, granularity)
             token: str | None = None
@@ -89,9 +109,12 @@ class MetricsApiClient:
                 result, token = await self._page(body, params, started)
                 if not result.ok or result.value is None:
                     return result
-                for connector_id, found in result.value.items():
+                for connector_id, found in result.value.points.items():
                     if connector_id in points:  # anything else was not asked for
                         points[connector_id].extend(found)
+                for connector_id, lacking in result.value.unreadable.items():
+                    if connector_id in points:
+                        unreadable.setdefault(connector_id, []).extend(lacking)
                 last = result
                 repeated = token in seen_tokens
                 if token is None or repeated:
@@ -107,11 +130,12 @@ class MetricsApiClient:
         for series in points.values():
             series.sort()
         # The last page's answer (status, request id, headers), with every page's points.
-        return replace(last, outcome=Outcome.ACCEPTED, value=points, elapsed=time.perf_counter() - started)
+        return replace(last, outcome=Outcome.ACCEPTED, value=Readings(points, unreadable),
+                       elapsed=time.perf_counter() - started)
 
     async def _page(
         self, body: dict[str, Any], params: dict[str, str] | None, started: float
-    ) -> tuple[ApiResult[Points], str | None]:
+    ) -> tuple[ApiResult[Readings], str | None]:
         """One request: (its result, the next page's token or None)."""
         try:
             answer = await fetch(self._http, "POST", QUERY_PATH, self._limits, json=body, params=params)
@@ -186,18 +210,20 @@ def _request_body(metric: str, ids: Sequence[str], interval: str, granularity: s
     }
 
 
-def _parse_page(data: Any) -> tuple[Points, str | None]:
+def _parse_page(data: Any) -> tuple[Readings, str | None]:
     """The points of one page, and the next page's token (meta.pagination).
 
     The spec's QueryResponse is one of two shapes, and a server may answer either: FLAT (each
     entry a point carrying its connector's label) or GROUPED (each entry a connector's label
     with its `points`). Read as FLAT only, a GROUPED answer was no points at all: a stalled sink
     read as "idle, not stalled" and healthy, every check, and nothing said the answer went
-    unread. Entries that cannot be read are skipped; an answer with entries of which none can
-    be read is no answer (ValueError), never "no data"."""
+    unread. A point of a connector's that cannot be read is kept as what it lacked (Readings);
+    other entries that cannot be read are skipped; an answer with entries of which none can be
+    read is no answer (ValueError), never "no data"."""
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise ValueError("the answer has no data list")
     points: Points = {}
+    unread: dict[str, list[str]] = {}
     read = 0
     unlabelled = 0  # objects without the connector's label: a group_by spelled otherwise, say
     objects = 0
@@ -211,43 +237,58 @@ def _parse_page(data: Any) -> tuple[Points, str | None]:
             continue
         group = entry.get("points")
         listed = group if isinstance(group, list) else [entry]
-        found = [point for point in map(_point, listed) if point is not None]
+        readings = [_point(point) for point in listed]
+        found = [reading for reading in readings if not isinstance(reading, str)]
+        lacking = [reading for reading in readings if isinstance(reading, str)]
         if found or (isinstance(group, list) and not group):
             read += 1
             points.setdefault(connector_id, []).extend(found)
+        if lacking:
+            unread.setdefault(connector_id, []).extend(lacking)
     if data["data"] and not read:
         # Which of the two it was: a connector label spelled otherwise failed every check with
         # "could be read" alone, naming neither the label looked for nor what the points lacked.
         counted = ((len(data["data"]) - objects, "that are no JSON objects"),
                    (unlabelled, f"without a string {CONNECTOR_ID!r}"),
-                   (objects - unlabelled, "whose points have no ISO 8601 timestamp and numeric value"))
+                   (objects - unlabelled, "whose points have no ISO 8601 timestamp and count"))
         why = [f"{count} {what}" for count, what in counted if count]
         raise ValueError(f"none of its {len(data['data'])} data entries could be read as points of a connector "
                          f"({', '.join(why)})")
     meta = data.get("meta")
     pagination = meta.get("pagination") if isinstance(meta, dict) else None
     token = pagination.get("next_page_token") if isinstance(pagination, dict) else None
-    return points, token if isinstance(token, str) and token else None
+    return Readings(points, unread), token if isinstance(token, str) and token else None
 
 
-def _point(point: Any) -> tuple[datetime, float] | None:
-    """One point's (timestamp, value); None when it cannot be read."""
+def _point(point: Any) -> tuple[datetime, float] | str:
+    """One point's (timestamp, value), or what it lacks to be read. The three metrics read are
+    counts (records sent, received, and the most a consumer lags): a negative one is no count."""
     if not isinstance(point, dict):
-        return None
+        return f"a point that is no JSON object ({type(point).__name__})"
     stamp, value = point.get("timestamp"), point.get("value")
-    if not isinstance(stamp, str) or not isinstance(value, int | float) or isinstance(value, bool):
-        return None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return f"value {_shown(value)} is not a number"
     try:
         number = float(value)
     except OverflowError:  # an integer beyond any float: no reading
-        return None
+        return "value is an integer beyond any float"
     if not math.isfinite(number):  # 1e400 reads as inf: no reading either
-        return None
+        return f"value {number} is not finite"
+    if number < 0:
+        return f"value {number:g} is negative, which no count is"
+    if not isinstance(stamp, str):
+        return f"timestamp {_shown(stamp)} is not an ISO 8601 string"
     try:
         when = datetime.fromisoformat(stamp)
     except ValueError:
-        return None
+        return f"timestamp {_shown(stamp)} is not an ISO 8601 string"
     return (when.replace(tzinfo=UTC) if when.tzinfo is None else when), number
+
+
+def _shown(value: Any) -> str:
+    """A value of an answer as a log line may show it: its JSON form, cut short."""
+    text = json.dumps(value) if isinstance(value, str | int | float | bool | None) else type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _batches(ids: list[str], size: int) -> Iterable[list[str]]:

@@ -20,6 +20,10 @@ _UNJUDGED_NOTES = {
         "the Metrics API's answer had no point in the last window for any connector of its query while several "
         "moved before it: its data is late; no verdict until it arrives"
     ),
+    Unjudged.POINTS_UNREADABLE: (
+        "some of its points in the Metrics API's answer could not be read (detail): its totals would not be what "
+        "the API counted, and a point left out reads as nothing moved; no verdict while they come so"
+    ),
 }
 
 
@@ -58,11 +62,13 @@ class StallIntake(Decisions):
         restarted = state.last_restart_at
         return restarted is not None and restarted >= moment
 
-    def on_stall_unjudged(self, rule: Rule, key: ConnectorKey, reason: Unjudged) -> None:
+    def on_stall_unjudged(self, rule: Rule, key: ConnectorKey, reason: Unjudged, *, detail: str = "") -> None:
         """Selected by a stall check but not judged: counted every time, logged when it starts
-        (or its reason changes), so a connector that can never be judged is seen, not spammed."""
+        (or its reason changes), so a connector that can never be judged is seen, not spammed.
+        `detail`: what this check met, where the reason alone does not say (points_unreadable)."""
         self.metrics.stall_unjudged.labels(key.cluster, reason.value).inc()
-        fields = {"cluster": key.cluster, "connector": key.connector, "rule": rule.name, "reason": reason.value}
+        fields = {"cluster": key.cluster, "connector": key.connector, "rule": rule.name, "reason": reason.value,
+                  **({"detail": detail} if detail else {})}
         unjudged = self._unjudged.setdefault(key, {})
         if unjudged.get(rule.name) is reason:
             log.debug("stall_unjudged", **fields)

@@ -59,9 +59,14 @@ BATCH = 100
 REFUSED_MEMORY = timedelta(hours=1)
 
 Candidates = list[tuple[ConnectorKey, ConnectorStatus]]
-# One metric's points by connector id, the ids the API refused (403), and the batches of ids each
-# answered query asked about.
-Answer = tuple[dict[str, Points], set[str], list[list[str]]]
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One metric's answers for a cluster's connectors in one check."""
+
+    points: dict[str, Points]  # by connector id
+    denied: set[str]  # the ids the API refused (403)
+    batches: list[list[str]]  # the ids each answered query asked about
+    unreadable: dict[str, str]  # the ids some of whose points could not be read, and what they lacked
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +126,11 @@ class StallChecker:
             answers = [answer for answer in (sent, received, lag) if answer is not None]
             if sources or sinks:  # queries were made: WatchdogStallChecksFailing counts what they met
                 self._engine.metrics.stall_reads.labels(cluster, "read" if len(answers) == 3 else "failed").inc()
-            if len(answers) == 3 and any(answered for _, _, answered in answers):
+            if len(answers) == 3 and any(answer.batches for answer in answers):
                 recovered = attempts[0].succeeded()
                 if recovered is not None:
                     log.info("stall_check_recovered", cluster=cluster, **recovered)
-                if not any(denied for _, denied, _ in answers):
+                if not any(answer.denied for answer in answers):
                     attempts[1].succeeded()  # the refusals ended: a later one is said at once
             read.append(_Read(cluster, sources, sinks, sent, received, lag))
         # The Metrics API's data is late for every connector at once, not per query: a fleet of
@@ -133,7 +138,7 @@ class StallChecker:
         # stopping at the same minute, and every one was restarted. Late across the check, or
         # within one query's answer: no verdict for those sources.
         everywhere = data_late(windows, [
-            one.sent[0].get(_id(s), []) for one in read if one.sent is not None for _, s in one.sources
+            one.sent.points.get(_id(s), []) for one in read if one.sent is not None for _, s in one.sources
         ])
         # The queries are awaits (minutes behind the Metrics API's rate limit): the verdicts are
         # decided under the rule as the config has it now, as a schedule run's are. Decided under
@@ -162,29 +167,41 @@ class StallChecker:
         judgements: list[tuple[ConnectorKey, Judgement]] = []
         refused: set[ConnectorKey] = set()
         late: set[ConnectorKey] = set()
+        # A connector some of whose points could not be read has sums that are not the API's: a
+        # point dropped unread read as nothing sent (metrics_api.Readings). No verdict, said why.
+        unread: dict[ConnectorKey, str] = {}
         if sent is not None:
-            points, denied, batches = sent
+            points, denied = sent.points, sent.denied
             # Per answered query (its batch of sources): an answer with late data gives no verdict.
-            late_ids = {i for batch in batches
+            late_ids = {i for batch in sent.batches
                         if late_everywhere or data_late(windows, [points.get(i, []) for i in batch]) for i in batch}
             refused |= {k for k, s in sources if _id(s) in denied}
             late |= {k for k, s in sources if _id(s) in late_ids}
+            unread |= {k: f"{SENT}: {sent.unreadable[_id(s)]}" for k, s in sources
+                       if _id(s) in sent.unreadable and _id(s) not in denied and _id(s) not in late_ids}
             judgements += [
                 (k, judge_source(windows, points.get(_id(s), [])))
-                for k, s in sources if _id(s) not in denied and _id(s) not in late_ids
+                for k, s in sources if _id(s) not in denied and _id(s) not in late_ids and k not in unread
             ]
         if received is not None and lag is not None:
             # Sinks need no lateness guard: missing lag points never make a sink stalled.
-            denied = received[1] | lag[1]
+            denied = received.denied | lag.denied
             refused |= {k for k, s in sinks if _id(s) in denied}
+            for k, s in sinks:
+                lacking = [f"{metric}: {answer.unreadable[_id(s)]}" for metric, answer in ((RECEIVED, received), (LAG, lag))
+                           if _id(s) in answer.unreadable]
+                if lacking and _id(s) not in denied:
+                    unread[k] = "; ".join(lacking)
             judgements += [
-                (k, judge_sink(windows, received[0].get(_id(s), []), lag[0].get(_id(s), [])))
-                for k, s in sinks if _id(s) not in denied
+                (k, judge_sink(windows, received.points.get(_id(s), []), lag.points.get(_id(s), [])))
+                for k, s in sinks if _id(s) not in denied and k not in unread
             ]
         for key in sorted(refused, key=str):
             self._engine.on_stall_unjudged(rule, key, Unjudged.FORBIDDEN)
         for key in sorted(late, key=str):
             self._engine.on_stall_unjudged(rule, key, Unjudged.DATA_LATE)
+        for key in sorted(unread, key=str):
+            self._engine.on_stall_unjudged(rule, key, Unjudged.POINTS_UNREADABLE, detail=unread[key])
         for key, judgement in judgements:
             self._engine.on_stall_check(rule, key, judgement)
 
@@ -226,6 +243,7 @@ class StallChecker:
         points: dict[str, Points] = {}
         denied: set[str] = set()
         answered: list[list[str]] = []
+        unreadable: dict[str, str] = {}
         while pending:
             batch, refused_before = pending.pop()
             query = functools.partial(
@@ -236,7 +254,8 @@ class StallChecker:
             # a failed check, not connectors to split out and report `forbidden`.
             refused = result.outcome is Outcome.FORBIDDEN and not result.foreign
             if result.ok and result.value is not None:
-                points.update(result.value)
+                points.update(result.value.points)
+                unreadable |= {i: result.value.why_unreadable(i) for i in result.value.unreadable}
                 answered.append(batch)
                 for resource_id in batch:
                     self._refused.pop(resource_id, None)
@@ -255,7 +274,7 @@ class StallChecker:
                 self.failed_queries[cluster] += 1
                 self.last_query_failure[cluster] = f"{result.outcome.value}: {result.message}"[:300]
                 return None
-        return points, denied, answered
+        return Answer(points, denied, answered, unreadable)
 
 
 def _said(
