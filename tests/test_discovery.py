@@ -217,6 +217,30 @@ async def test_an_environment_that_fails_keeps_its_clusters_and_the_refresh_come
     await w.daemon.stop()
 
 
+async def test_a_cluster_list_whose_entries_come_without_ids_drops_no_watched_cluster() -> None:
+    # cmk/v2 answering 200 with entries whose `id` is null (a schema change, a gateway rewriting
+    # the answer) read as an environment without clusters: lkc-a missing, then dropped after two
+    # refreshes, its connectors no longer polled or restarted. Said, and kept.
+    sim = scenario(environment("env-prod", "production", [lkc("lkc-a")]))
+    w = world(sim, config_data({"environments": {"ids": ["env-prod"]}}))
+    await w.daemon.refresh_discovery()
+    assert discovered(w) == ["lkc-a"]
+    body = {"api_version": "cmk/v2", "kind": "ClusterList", "metadata": {},
+            "data": [{"id": None, "spec": {"environment": {"id": "env-prod"}}, "status": {"phase": "PROVISIONED"}}]}
+    w.simulator.set_faults([{"match": {"endpoint": "list_clusters"}, "action": {"status": 200, "body": body}}])
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(4):
+            w.clock.advance(400)
+            await w.daemon.refresh_discovery()
+    assert discovered(w) == ["lkc-a"], "a listing it could not read whole took it for gone"
+    (said,) = [e for e in logs if e["event"] == "discovery_entries_unreadable" and e["log_level"] == "warning"]
+    assert said["count"] == 1, "said once, then at debug while the count stays"
+    assert said["note"].endswith("1 named no readable id and may be any cluster: none of the environment's is "
+                                 "counted missing while they are")
+    assert not [e for e in logs if e["event"] in ("discovery_cluster_missing", "discovery_cluster_removed")]
+    await w.daemon.stop()
+
+
 async def test_static_and_discovered_entries_for_the_same_cluster() -> None:
     sim = scenario(environment("env-prod", "production", [lkc("lkc-orders", "orders", [FAILING]), lkc("lkc-other")]))
     data = config_data({}, clusters={"orders": {"environment_id": "env-prod", "kafka_cluster_id": "lkc-orders"}})

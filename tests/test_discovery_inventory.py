@@ -96,6 +96,16 @@ def test_entries_that_cannot_be_read_are_skipped_and_counted() -> None:
     assert page.skipped == 3
 
 
+def test_the_entries_a_cluster_listing_skips_are_named_by_their_ids_where_they_have_one() -> None:
+    page = parse_page({"data": [
+        {"id": "lkc-a", "spec": {"environment": {"id": "env-1"}}},
+        {"id": "lkc-b", "spec": {"environment": {"id": "env-other"}}},  # another environment's
+        {"id": None}, {"spec": {}}, "lkc-c", {"id": "lkc-bad!"},  # no id that could be read
+    ]}, cluster_parser("env-1"))
+    assert [c.id for c in page.items] == ["lkc-a"]
+    assert (page.skipped, page.skipped_ids, page.unnamed) == (5, frozenset({"lkc-b"}), 4)
+
+
 def test_clusters_are_read_from_the_recorded_cmk_shape() -> None:
     parse = cluster_parser("env-1jrymj")
     entry = {  # the Terraform provider's recorded answer, trimmed
@@ -158,6 +168,35 @@ def test_a_cluster_missing_once_stays_watched_and_is_dropped_the_second_time() -
     record(inventory, sweep(read(PROD, cluster("lkc-a"))), ALL)
     assert set(inventory.watched(ALL, ())) == {"lkc-a"}
     assert "2 refreshes in a row" in inventory.why_not_watched("lkc-b", ALL, ())
+
+
+def test_a_cluster_listing_that_skipped_an_entry_naming_no_id_counts_no_cluster_missing() -> None:
+    # Entries answered with `id: null` (a schema change, a gateway rewriting the answer) read as
+    # a listing without them: every known cluster of the environment missing, then dropped (no
+    # polls, no restarts) after two refreshes. Any of them may be such an entry: none is missing.
+    inventory = Inventory()
+    record(inventory, sweep(read(PROD, cluster("lkc-a"), cluster("lkc-b")), read(DEV, cluster("lkc-d", DEV))), ALL)
+    unreadable = EnvironmentResult(PROD, EnvironmentOutcome.READ, (cluster("lkc-a"),), unnamed=1)
+    assert changes(record(inventory, sweep(unreadable, read(DEV)), ALL)) == [("missing", "lkc-d")], \
+        "another environment's listing, read whole, still counts its absences"
+    for _ in range(3):
+        assert changes(record(inventory, sweep(unreadable, read(DEV)), ALL)) == []
+    assert set(inventory.watched(ALL, ())) == {"lkc-a", "lkc-b"}, "kept while an entry of its listing names no id"
+    # Read whole again, without it: missing, then dropped, as any cluster no longer listed.
+    assert changes(record(inventory, sweep(read(PROD, cluster("lkc-a")), read(DEV)), ALL)) == [("missing", "lkc-b")]
+    record(inventory, sweep(read(PROD, cluster("lkc-a")), read(DEV)), ALL)
+    assert set(inventory.watched(ALL, ())) == {"lkc-a"}
+
+
+def test_a_cluster_whose_entry_was_skipped_is_not_counted_missing_but_others_are() -> None:
+    # Its entry named it but could not be trusted (its environment answered otherwise): whether it
+    # is gone cannot be told from that listing. A cluster no entry names is missing as before.
+    inventory = Inventory()
+    record(inventory, sweep(read(PROD, cluster("lkc-a"), cluster("lkc-b"), cluster("lkc-c"))), ALL)
+    skipped = EnvironmentResult(PROD, EnvironmentOutcome.READ, (cluster("lkc-a"),), skipped_ids=frozenset({"lkc-b"}))
+    assert changes(record(inventory, sweep(skipped), ALL)) == [("missing", "lkc-c")]
+    record(inventory, sweep(skipped), ALL)
+    assert set(inventory.watched(ALL, ())) == {"lkc-a", "lkc-b"}
 
 
 def test_two_absences_within_much_less_than_an_interval_do_not_drop_a_cluster() -> None:

@@ -80,6 +80,8 @@ class Listing(Generic[T]):
     skipped: int = 0  # entries that could not be read (logged, counted)
     foreign: bool = False  # the failing page was answered with an HTML page, not by the API
     cut_off: bool = False  # the failing page's body was cut off: whose answer it was is not known
+    skipped_ids: frozenset[str] = frozenset()  # of a whole listing: found.Page's, of every page
+    unnamed: int = 0
 
     @property
     def ok(self) -> bool:
@@ -122,6 +124,8 @@ class DiscoveryClient:
         page's `api_call_failed` is logged as a warning or at debug."""
         items: list[T] = []
         skipped = 0
+        skipped_ids: set[str] = set()
+        unnamed = 0
         token: str | None = None
         tokens_seen: set[str] = set()
         first: set[str] = set()  # the ids of the first page's entries
@@ -159,9 +163,12 @@ class DiscoveryClient:
                                "was not followed?); not read further", page, skipped)
             items += result.value.items
             skipped += result.value.skipped
+            skipped_ids |= result.value.skipped_ids
+            unnamed += result.value.unnamed
             token = result.value.next_token
             if token is None:
-                return Listing(tuple(items), Outcome.ACCEPTED, "", page, skipped)
+                return Listing(tuple(items), Outcome.ACCEPTED, "", page, skipped, skipped_ids=frozenset(skipped_ids),
+                               unnamed=unnamed)
             if token in tokens_seen:
                 return Listing(None, Outcome.SERVER_ERROR, f"page {page} handed out a page token already used", page, skipped)
             tokens_seen.add(token)

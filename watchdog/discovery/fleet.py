@@ -119,8 +119,9 @@ async def sweep(
             recovered = attempt.succeeded()
             if recovered is not None:
                 log.info("discovery_environment_recovered", environment=identifier, **recovered)
-            _report_skipped(skipped, "clusters", clusters.skipped, environment=identifier)
-            results.append(EnvironmentResult(environment, EnvironmentOutcome.READ, clusters.items))
+            _report_skipped(skipped, "clusters", clusters.skipped, environment=identifier, unnamed=clusters.unnamed)
+            results.append(EnvironmentResult(environment, EnvironmentOutcome.READ, clusters.items,
+                                             skipped_ids=clusters.skipped_ids, unnamed=clusters.unnamed))
             continue
         # Only a first page refused says the environment is gone (deleted, or the key lost its
         # role): a later page refused cut the listing short, and taken for "gone" it counted
@@ -171,15 +172,20 @@ def unmatched_names(globs: Sequence[str], listed: Sequence[tuple[str, str | None
     return tuple(unmatched)
 
 
-def _report_skipped(before: dict[str, int], what: str, skipped: int, **fields: str) -> None:
+def _report_skipped(before: dict[str, int], what: str, skipped: int, *, unnamed: int = 0, **fields: str) -> None:
     """Said at warning when a listing's count of skipped entries changes, else at debug: the
     same entries skipped at every refresh (a gateway that drops the environment filter lists every
-    environment's clusters under each) were a warning per environment per refresh."""
+    environment's clusters under each) were a warning per environment per refresh. `unnamed`: of
+    a cluster listing's skipped entries, those without an id that could be read."""
     key = f"{what}:{fields.get('environment', '')}"
     if skipped:
         report = log.debug if before.get(key) == skipped else log.warning
-        report("discovery_entries_unreadable", listing=what, count=skipped, **fields,
-               note="entries without a usable id (or of another environment) were skipped")
+        note = "entries without a usable id (or of another environment) were skipped"
+        if what == "clusters":
+            note += ("; no cluster known before is counted missing while an entry naming it is skipped" if not unnamed
+                     else f"; {unnamed} named no readable id and may be any cluster: none of the environment's is "
+                          "counted missing while they are")
+        report("discovery_entries_unreadable", listing=what, count=skipped, **fields, note=note)
     before[key] = skipped
 
 

@@ -73,6 +73,15 @@ class Page(Generic[T]):
     items: tuple[T, ...]
     next_token: str | None  # None: the last page
     skipped: int = 0  # entries that could not be read
+    # Of those, the ids they named (an entry of another environment, one whose phase or name
+    # could not be read), and how many named no id that could be read at all (`id: null`, an
+    # entry that is no object). A cluster known before is not counted missing from a listing that
+    # skipped an entry naming it, nor from one that skipped an entry naming none, which may be
+    # any of them: taken for a listing without them, a cmk/v2 answer whose entries came with
+    # `id: null` (a schema change, a gateway rewriting it) dropped every discovered cluster of the
+    # environment after two refreshes (found 2026-12-06 against an independent fake of cmk/v2).
+    skipped_ids: frozenset[str] = frozenset()
+    unnamed: int = 0
 
 
 def parse_page(data: Any, parse_item: Callable[[Any], T | None]) -> Page[T]:
@@ -82,13 +91,20 @@ def parse_page(data: Any, parse_item: Callable[[Any], T | None]) -> Page[T]:
         raise ValueError("the list answer has no `data` array")
     items: list[T] = []
     skipped = 0
+    skipped_ids: set[str] = set()
+    unnamed = 0
     for entry in data["data"]:
         item = parse_item(entry)
-        if item is None:
-            skipped += 1
-        else:
+        if item is not None:
             items.append(item)
-    return Page(tuple(items), next_page_token(data.get("metadata")), skipped)
+            continue
+        skipped += 1
+        named = entry.get("id") if isinstance(entry, dict) else None
+        if isinstance(named, str) and _NAME.fullmatch(named):
+            skipped_ids.add(named)
+        else:
+            unnamed += 1
+    return Page(tuple(items), next_page_token(data.get("metadata")), skipped, frozenset(skipped_ids), unnamed)
 
 
 def next_page_token(metadata: Any) -> str | None:

@@ -70,6 +70,10 @@ class EnvironmentResult:
     clusters: tuple[FoundCluster, ...] = ()
     detail: str = ""  # why, when not READ (the API's outcome and message)
     unanswered: bool = False  # UNKNOWN because its listing got no answer (a timeout, the network)
+    # READ: the ids of the entries its listing skipped, and how many named none (found.Page): no
+    # cluster they may be is counted missing.
+    skipped_ids: frozenset[str] = frozenset()
+    unnamed: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +151,8 @@ class Inventory:
             if environment.display_name is not None:
                 self.environment_names[environment.id] = environment.display_name
             if result.outcome is EnvironmentOutcome.READ:
-                events += self._read(environment.id, result.clusters)
+                events += self._read(environment.id, result.clusters, skipped_ids=result.skipped_ids,
+                                     unnamed=result.unnamed)
             elif result.outcome is EnvironmentOutcome.GONE:
                 events += self._read(environment.id, (), why=result.detail)
         read = {r.environment.id for r in sweep.results}
@@ -159,7 +164,10 @@ class Inventory:
         self.prune(settings)
         return events
 
-    def _read(self, environment_id: str, found: Iterable[FoundCluster], why: str = "") -> list[Event]:
+    def _read(self, environment_id: str, found: Iterable[FoundCluster], why: str = "", *,
+              skipped_ids: frozenset[str] = frozenset(), unnamed: int = 0) -> list[Event]:
+        """`skipped_ids`, `unnamed`: the listing's skipped entries (found.Page); a cluster one of
+        them may be is not counted missing."""
         events: list[Event] = []
         listed = list(found)
         # Listed with a deleted_at that has come: as good as not listed, and said so.
@@ -186,6 +194,8 @@ class Inventory:
         for identifier, tracked in list(self.clusters.items()):
             if tracked.cluster.environment_id != environment_id or identifier in seen or identifier in self._listed_now:
                 continue
+            if identifier in skipped_ids or unnamed:
+                continue  # its entry may be one the listing could not read: kept as it was
             tracked.missing += 1
             if tracked.missing == 1:
                 tracked.missing_since = self._now
