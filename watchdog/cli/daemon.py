@@ -42,6 +42,10 @@ def check_address(url: str) -> None:
         parsed = httpx.URL(url)
     except httpx.InvalidURL:
         parsed = None
+    # httpx takes any number for the port and the socket layer keeps it modulo 65536: `:74000`
+    # sent the token to port 8464, whatever listens there (found 2026-12-06). 0 reaches nothing.
+    if parsed is not None and parsed.port is not None and not 1 <= parsed.port <= 65535:
+        parsed = None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
         raise UnusableAddress("--daemon is not a usable URL (its scheme, host or port cannot be read): give the "
                               "daemon's address as http://HOST:PORT (or https://)")
