@@ -297,9 +297,21 @@ def payload_model(*alerts: dict[str, Any]) -> Any:
         ("POST", "/v1/restarts", b'{"cluster": "prod", "connector": "sink\\u001b[2J"}', 422, "control characters"),
         ("POST", "/v1/restarts", b'{"cluster": "prod", "connector": "' + b"s" * 256 + b'"}', 422, "at most 255"),
         ("GET", "/v1/history?connector=%1B%5D0%3Bpwned", None, 400, "control characters"),
+        # A NUL or half a surrogate pair became U+FFFD before the name was checked: looked up as a
+        # name never sent, a 404 "did you mean 'sink-0'?" (found 2026-12-06).
+        ("POST", "/v1/restarts", b'{"cluster": "prod", "connector": "sink-0\\u0000"}', 422, "holds U+FFFD"),
+        ("POST", "/v1/restarts", b'{"cluster": "prod", "connector": "sink-0\\ud800"}', 422, "holds U+FFFD"),
+        ("POST", "/v1/restarts", b'{"cluster": "pr\\u0000od", "connector": "sink-0"}', 422, "holds U+FFFD"),
+        # Given empty (a variable unset), a filter was no filter: every connector's restarts.
+        ("GET", "/v1/history?connector=", None, 400, "query parameter 'connector' is empty"),
+        ("GET", "/v1/history?cluster=&limit=5", None, 400, "query parameter 'cluster' is empty"),
+        # Not UTF-8 once percent-decoded: read with U+FFFD, "no restarts" for a mangled name.
+        ("GET", "/v1/history?connector=%ff%fe", None, 400, "not UTF-8 text once percent-decoded"),
+        ("GET", "/v1/history?cluster=%c3", None, 400, "not UTF-8 text once percent-decoded"),
     ],
     ids=["superscript-digit", "100k-brackets", "1000-nested-objects", "5000-digit-integer", "escape-in-name",
-         "name-too-long", "escape-in-query"],
+         "name-too-long", "escape-in-query", "nul-in-name", "surrogate-in-name", "nul-in-cluster", "empty-connector",
+         "empty-cluster", "latin1-in-query", "cut-utf8-in-query"],
 )
 async def test_malformed_input_is_a_4xx_that_names_the_problem_and_is_counted(
     method: str, path: str, body: bytes | None, status: int, expected: str

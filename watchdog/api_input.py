@@ -31,16 +31,34 @@ MAX_PROBLEMS = 20
 MAX_FIELD_PART_CHARS = 100
 
 
+# What json_body leaves of a NUL or half a surrogate pair (model.whole_unicode), which no name
+# holds: refused as the control character it was, not looked up as a name the caller never sent
+# (a 404 for 'orders-sink\ufffd', "did you mean 'orders-sink'?"). Also what a character lost on
+# the way (a Latin-1 byte read as UTF-8) becomes: that name cannot be told from a mangled one.
+_REPLACED = "\ufffd"
+_REPLACED_PROBLEM = ("holds U+FFFD, what a NUL, half a surrogate pair or a character lost on the way becomes: "
+                     "send the name as UTF-8 text")
+
+
 def _valid_connector_name(name: str) -> str:
     problem = connector_name_problem(name)
     if problem is not None:
         raise ValueError(f"connector name {problem}")
+    if _REPLACED in name:
+        raise ValueError(f"connector name {_REPLACED_PROBLEM}")
     return name
 
 
 def _printable(text: str) -> str:
     if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text):
         raise ValueError("contains control characters")
+    return text
+
+
+def _cluster_name(text: str) -> str:
+    _printable(text)
+    if _REPLACED in text:
+        raise ValueError(_REPLACED_PROBLEM)
     return text
 
 
@@ -52,7 +70,7 @@ def _printable_text(text: str) -> str:
 class RestartBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    cluster: Annotated[str, AfterValidator(_printable)] = Field(min_length=1, max_length=63)
+    cluster: Annotated[str, AfterValidator(_cluster_name)] = Field(min_length=1, max_length=63)
     connector: Annotated[str, AfterValidator(_valid_connector_name)] = Field(min_length=1, max_length=MAX_CONNECTOR_NAME_CHARS)
     # Free text (line breaks and tabs allowed): kept with the request and logged, never printed raw.
     reason: Annotated[str, AfterValidator(_printable_text)] = Field(default="requested through the API", max_length=500)

@@ -8,6 +8,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -149,5 +150,17 @@ def _only_query(request: Request, known: tuple[str, ...]) -> None:
     if repeated:
         raise BadRequest(400, f"query parameter {repeated[0]!r} given {given[repeated[0]]} times: this route takes "
                               "each once; nothing was done")
+    # Given empty, a filter was no filter: `/v1/history?connector=$NAME` with the variable unset
+    # answered every connector's restarts as that one's (found 2026-12-06).
+    empty = sorted(name for name, value in request.query_params.multi_items() if not value)
+    if empty:
+        raise BadRequest(400, f"query parameter {empty[0]!r} is empty (a variable unset?): give it a value, or leave it "
+                              "out; nothing was done")
+    # Starlette decodes a percent-encoded query as UTF-8 with errors replaced: `?connector=%ff%fe`
+    # was looked up as '\ufffd\ufffd' and answered "no restarts", a name mangled on the way.
+    try:
+        parse_qsl(request.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise BadRequest(400, "the query string is not UTF-8 text once percent-decoded; nothing was done") from None
 
 
