@@ -75,6 +75,30 @@ def test_files_naming_settings_that_cannot_be_read_are_refused_together_by_path(
         assert "Traceback" not in shown.err and "Zq8xV3nR7tLk2Pw9" not in shown.out + shown.err
 
 
+def test_a_secret_file_named_like_a_setting_misspelt_is_refused_with_the_name_it_meant(
+    tmp_path: Path, no_credentials_env: None
+) -> None:
+    # WATCHDOG_DRYRUN=true as a variable is refused ("did you mean WATCHDOG_DRY_RUN?"); as a file
+    # of the secrets directory it was passed over without a word, and the daemon sent real
+    # restarts (found 2026-12-06). Names of no setting at all stay none of our business.
+    (tmp_path / "WATCHDOG_CREDENTIALS__MAIN__API_KEY").write_text(TEST_API_KEY)
+    (tmp_path / "WATCHDOG_CREDENTIALS__MAIN__API_SECRET").write_text(TEST_API_SECRET)
+    (tmp_path / "WATCHDOG_DRYRUN").write_text("true")
+    (tmp_path / "WATCHDOG_LOG_LEVEL").write_text("DEBUG")
+    (tmp_path / "WATCHDOG_KEYSTORE_P12").write_bytes(b"\x00\x01")
+    with pytest.raises(ConfigError) as caught:
+        load_config(MINIMAL, secrets_dir=tmp_path)
+    assert sorted(caught.value.problems) == [
+        ("", f"secret file {tmp_path / 'WATCHDOG_DRYRUN'} names no setting, so it would be ignored; did you mean "
+             "WATCHDOG_DRY_RUN?"),
+        ("", f"secret file {tmp_path / 'WATCHDOG_LOG_LEVEL'} names no setting, so it would be ignored; did you mean "
+             "WATCHDOG_LOG__LEVEL?"),
+    ]
+    (tmp_path / "WATCHDOG_DRYRUN").unlink()
+    (tmp_path / "WATCHDOG_LOG_LEVEL").unlink()
+    assert load_config(MINIMAL, secrets_dir=tmp_path).dry_run is False
+
+
 def test_a_byte_order_mark_is_no_part_of_a_secret(tmp_path: Path, no_credentials_env: None) -> None:
     # A file saved by a Windows editor: check-config said "set", and every call was answered 401.
     (tmp_path / "WATCHDOG_CREDENTIALS__MAIN__API_KEY").write_bytes(b"\xef\xbb\xbf" + TEST_API_KEY.encode() + b"\r\n")

@@ -122,6 +122,36 @@ def test_a_whole_list_and_one_of_its_entries_together_are_refused(
     ]
 
 
+def test_a_whole_section_and_one_of_its_keys_together_are_refused(
+    two_rules: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Refused for lists only: WATCHDOG_SERVER='{"port": 1234}' beside WATCHDOG_SERVER__PORT=5555
+    # ran on 5555, and a WATCHDOG_CREDENTIALS beside the per-key variables had its secret dropped,
+    # each without a word.
+    monkeypatch.setenv("WATCHDOG_SERVER", '{"port": 1234}')
+    monkeypatch.setenv("WATCHDOG_SERVER__PORT", "5555")
+    monkeypatch.setenv("WATCHDOG_CREDENTIALS", '{"main": {"api_key": "k", "api_secret": "from-the-json"}}')
+    problems = _problems(two_rules)
+    assert sorted(problems) == [
+        "WATCHDOG_CREDENTIALS__MAIN__API_KEY: WATCHDOG_CREDENTIALS is set too, and sets the whole section: set one or the other",
+        "WATCHDOG_CREDENTIALS__MAIN__API_SECRET: WATCHDOG_CREDENTIALS is set too, and sets the whole section: set one or "
+        "the other",
+        "WATCHDOG_SERVER__PORT: WATCHDOG_SERVER is set too, and sets the whole section: set one or the other",
+    ]
+    assert not any("from-the-json" in problem for problem in problems)
+
+
+def test_a_value_a_whole_section_sets_is_said_to_come_from_that_variable(
+    tmp_path: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It was said to come from WATCHDOG_SERVER__PORT, a variable nobody had set.
+    path = tmp_path / "config.yaml"
+    path.write_text(TWO_RULES + "server: {port: 9000}\n")
+    monkeypatch.setenv("WATCHDOG_SERVER", '{"port": 1234}')
+    assert main(["check-config", "--config", str(path)]) == 0
+    assert "warning: server.port in the file is overridden by WATCHDOG_SERVER\n" in capsys.readouterr().err
+
+
 def test_a_mapping_inside_an_entry_that_is_not_json_is_named(
     two_rules: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

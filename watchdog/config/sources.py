@@ -24,6 +24,8 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic_settings import BaseSettings, NestedSecretsSettingsSource, PydanticBaseSettingsSource
 
+from .stray_variables import stray_variables
+
 _INDEX = re.compile(r"0|[1-9][0-9]*")  # no leading zeros: `00` and `0` would name one entry twice
 # The longest secret file read: no key, token or password comes near it. Longer is refused, not
 # read (the file may be anything).
@@ -68,6 +70,17 @@ class Layer:
         variable = self.prefix + "__".join(str(part).upper() for part in path)
         return variable if self.kind == "environment" else f"secret file {variable}"
 
+    def named_by(self, path: tuple[str | int, ...]) -> str:
+        """The variable (or secret file) that gave the value at `path`: a section's own, where
+        one set the whole section as JSON. Named by the path alone, `WATCHDOG_SERVER='{"port":
+        1234}'` was said to be `WATCHDOG_SERVER__PORT`, a variable nobody had set."""
+        names: dict[str, str] | None = getattr(self.source, "env_vars", None)
+        if self.prefix is not None and names:
+            for cut in range(1, len(path)):
+                if (self.prefix + "__".join(str(part) for part in path[:cut])).lower() in names:
+                    return self.name(path[:cut])
+        return self.name(path)
+
 
 class LayeredSources(PydanticBaseSettingsSource):
     """The layers, lowest priority last, merged into one mapping for validation."""
@@ -91,7 +104,7 @@ class LayeredSources(PydanticBaseSettingsSource):
             if layer.prefix is None:
                 continue
             for leaf in _leaves(given, ()):  # a later layer's value overrides, and names itself
-                where, name = _location(_with_positions(leaf)), layer.name(leaf)
+                where, name = _location(_with_positions(leaf)), layer.named_by(leaf)
                 earlier = origins.get(where, "")
                 if layer.kind == "environment" and earlier.startswith("secret file "):
                     files_overridden[earlier.removeprefix("secret file ")] = name
@@ -132,7 +145,16 @@ class SecretFiles(NestedSecretsSettingsSource):
                 continue
             for entry in entries:
                 name = entry.name.lower()
-                if not name.startswith(prefix) or name[len(prefix):].split("__")[0] not in fields:
+                if not name.startswith(prefix):
+                    continue
+                if name[len(prefix):].split("__")[0] not in fields:
+                    # A setting's name misspelt (`WATCHDOG_DRYRUN` for `WATCHDOG_DRY_RUN`) was
+                    # passed over without a word, and the daemon sent real restarts; the same
+                    # name as a variable is refused. Other names are not ours to judge.
+                    for stray in stray_variables({entry.name: ""}, self.secrets_prefix, self.settings_cls.model_fields):
+                        if stray.meant is not None:
+                            problems.append(("", f"secret file {entry} names no setting, so it would be ignored; did "
+                                                 f"you mean {stray.meant}?"))
                     continue
                 text = _read_secret_file(directory, entry, problems)
                 key = entry.name if self.case_sensitive else name
@@ -294,7 +316,10 @@ def _nulls(root: type[BaseModel], layer: Layer) -> dict[str, None]:
 
 def _whole_and_entry_both_set(root: type[BaseModel], layer: Layer) -> list[tuple[str, str]]:
     """`WATCHDOG_RULES` (the whole list, as JSON) and `WATCHDOG_RULES__0__DRY_RUN` together:
-    pydantic-settings takes the first and silently drops the second."""
+    pydantic-settings takes the first and silently drops the second. So for a mapping:
+    `WATCHDOG_SERVER='{"port": 1234}'` beside `WATCHDOG_SERVER__PORT=5555` ran on 5555, and
+    `WATCHDOG_CREDENTIALS` beside `WATCHDOG_CREDENTIALS__MAIN__API_SECRET` took the second's secret,
+    the JSON's dropped without a word (found 2026-12-06)."""
     names: dict[str, str] | None = getattr(layer.source, "env_vars", None)
     if layer.prefix is None or not names:
         return []
@@ -306,10 +331,13 @@ def _whole_and_entry_both_set(root: type[BaseModel], layer: Layer) -> list[tuple
         parts = name[len(prefix):].split("__")
         for cut in range(1, len(parts)):
             whole = prefix + "__".join(parts[:cut])
-            if (_INDEX.fullmatch(parts[cut]) and whole in names
-                    and _shape(_annotation_at(root, tuple(parts[:cut]))) == "list"):
+            if whole not in names:
+                continue
+            shape = _shape(_annotation_at(root, tuple(parts[:cut])))
+            if (shape == "list" and _INDEX.fullmatch(parts[cut])) or shape == "mapping":
+                what = "list" if shape == "list" else "section"
                 found.append((layer.name(tuple(parts)), f"{layer.name(tuple(parts[:cut]))} is set too, and sets the whole "
-                              "list: set one or the other"))
+                              f"{what}: set one or the other"))
                 break
     return found
 
