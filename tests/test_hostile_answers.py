@@ -498,8 +498,10 @@ def test_metrics_points_beyond_any_number_are_skipped() -> None:
     body = ('{"data": [{"resource.connector.id": "lcc-1", "timestamp": "2026-12-01T00:00:00Z", "value": 1e400},'
             ' {"resource.connector.id": "lcc-1", "timestamp": "2026-12-01T00:01:00Z", "value": ' + HUGE + '},'
             ' {"resource.connector.id": "lcc-1", "timestamp": "2026-12-01T00:02:00Z", "value": 5}]}')
-    points, token = _parse_page(json.loads(body))
-    assert [value for _, value in points["lcc-1"]] == [5.0] and token is None
+    readings, token = _parse_page(json.loads(body))
+    assert [value for _, value in readings.points["lcc-1"]] == [5.0] and token is None
+    # Named as unread, so that the stall check does not judge the connector on what is left.
+    assert readings.unreadable["lcc-1"] == ["value inf is not finite", "value is an integer beyond any float"]
 
 
 async def test_a_redirect_after_a_hop_to_another_host_is_not_said_to_carry_the_key() -> None:
