@@ -47,6 +47,7 @@ from .support import (
     World,
     cluster_config,
     daemon_config,
+    in_process,
     served,
     sim_scenario,
 )
@@ -1018,3 +1019,25 @@ async def test_an_http_date_beyond_any_number_is_no_information(status: int, hea
     assert [c.status_code for c in w.simulator.calls if c.endpoint == "restart"] == calls
     assert w.total("watchdog_restarts_total", cluster=CLUSTER, connector="broken", outcome="accepted") == 1
     assert not [e for e in logs if e["event"] == "restart_job_crashed"]
+
+
+@pytest.mark.parametrize(("window", "said"), [(3600.0, True), (20.0, False)])
+async def test_a_successful_answer_that_spends_the_budget_for_long_is_said(window: float, said: bool) -> None:
+    # `X-RateLimit-Remaining: 0` with `X-RateLimit-Reset: 3600` on a 200 held every call of the
+    # key for rate_limit.max_pause (15 minutes), restarts queued, and no line said why: a 429's
+    # pause is said (`rate_limited`), this wait was not (found 2026-12-06 against an independent
+    # fake). A Reset of a few seconds is everyday pacing, not said.
+    scenario = sim_scenario([{"name": "orders"}],
+                            rate_limit={"limit": 1, "window_seconds": window, "headers": "always"})
+    w = in_process(scenario, daemon_config([status_rule()], rate_limit={"max_requests_per_second": 1000}))
+    with capture_logs() as logs:
+        await w.daemon.pollers[CLUSTER].poll()  # its answer spends the budget: said at once
+    assert ConnectorKey(CLUSTER, "orders") in w.daemon.engine.statuses
+    spent = [e for e in logs if e["event"] == "rate_limit_budget_spent"]
+    if not said:
+        assert spent == []
+        return
+    [line] = spent
+    assert line["log_level"] == "warning" and line["remaining"] == 0 and line["credential"] == "main"
+    assert 890 <= line["wait_seconds"] <= 900, "capped at max_pause"
+    assert 3590 <= line["server_said_reset_seconds"] <= 3600

@@ -26,6 +26,9 @@ log = get_logger("watchdog.api")
 # lane serves other clusters too, the queue sends none of its other restarts until that call ends
 # (queue/dispatch.py, JobDispatch._slow). The limiter passes the key's turn on after as long.
 SLOW_CALL_SECONDS = UNANSWERED_TURN_SECONDS
+# A wait for the server's budget this long is said (rate_limit_budget_spent): a window's Reset of
+# a few seconds is the limiter's everyday pacing, a minute or more is the key out of reach.
+LONG_BUDGET_WAIT_SECONDS = 60.0
 
 
 class Gateway:
@@ -41,6 +44,7 @@ class Gateway:
         self._metrics = metrics
         self._shared = False  # last told: another client seen on the key (rate_limit_shared)
         self._in_flight_cut: int | None = None  # last told: rate_limit_in_flight_capped
+        self._spent_told: float | None = None  # the end of the last long wait told: rate_limit_budget_spent
         self._hold_listeners: list[Callable[[str | None], None]] = []
         # Cluster -> its calls on the wire (a number each -> when it was sent).
         self._on_wire: dict[str, dict[int, float]] = {}
@@ -68,6 +72,7 @@ class Gateway:
                 pause = self.limiter.observe(permit, result.status_code, result.headers, cluster=cluster)
         self._tell_if_shared()
         self._tell_if_in_flight_capped()
+        self._tell_if_budget_spent_for_long()
         for endpoint, code in result.calls:  # each HTTP call, not one per call of the gateway
             self._metrics.api_requests.labels(self.credential, endpoint.value, status_class(code)).inc()
         self._metrics.api_latency.labels(result.endpoint.value).observe(result.elapsed)
@@ -186,6 +191,27 @@ class Gateway:
             most_in_flight=cut if cut is not None else self.limiter.state.inflight_cap.configured,
             capped=cut is not None,
         )
+
+    def _tell_if_budget_spent_for_long(self) -> None:
+        """Log a wait of every call of the key of a minute or more that the server's word sets
+        (a successful answer's `Remaining: 0` with a long `Reset`), once per word: a 429's pause
+        is said (`rate_limited`), and this one held every call of the key for `max_pause` (15
+        minutes) with no line saying why (found 2026-12-06 against a fake answering `Reset:
+        3600`). Where the Reset was capped, what the server said is there too."""
+        state = self.limiter.state
+        now = self.limiter.now()
+        until = state.spent_until(now)
+        if until is None or until - now < LONG_BUDGET_WAIT_SECONDS or until == self._spent_told:
+            return
+        self._spent_told = until
+        word = state.budget.word
+        fields: dict[str, object] = {"credential": self.credential, "wait_seconds": round(until - now, 1),
+                                     "remaining": word.remaining if word is not None else None}
+        if state.reset_capped_from is not None:
+            fields["server_said_reset_seconds"] = round(state.reset_capped_from, 1)
+        log.warning("rate_limit_budget_spent", **fields,
+                    note="the server's answer says the key's budget is spent until its Reset (at most "
+                         "rate_limit.max_pause): every call of the key waits until then; restarts stay queued")
 
     def _tell_if_shared(self) -> None:
         """Log when another client is first seen on the key, and when it is no longer: from then

@@ -1,6 +1,9 @@
 """Reading the rate-limit headers of an answer: X-RateLimit-* (or the Metrics API's rateLimit-*)
-and Retry-After. Malformed, negative or absurdly large values are ignored, never fatal: a server
-we did not write may send anything, and a header we cannot read is simply no information.
+and Retry-After. Malformed or negative values are ignored, never fatal: a server we did not
+write may send anything, and a header we cannot read is simply no information. Integers past
+MAX_HEADER_INT are no reading either; a Reset or Retry-After of hours or years is read, and the
+limiter holds calls for it at most `rate_limit.max_pause` (the server said to wait: we wait as
+long as we ever do, and say so).
 
 Confluent documents X-RateLimit-Reset in relative seconds; some APIs send the Unix time the
 period ends instead (GitHub's x-ratelimit-reset). Read as seconds, such a value held every call

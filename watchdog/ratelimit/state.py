@@ -135,6 +135,8 @@ class RateLimitState(ServerWords, Refusals, KeyShare):
         self._unanswered: set[int] = set()  # tickets after the word that failed: counted or not
         self._said: deque[Word] = deque(maxlen=SAID_KEPT)  # recent words: baselines (_baseline)
         self._told: dict[int, int] = {}  # ticket -> the Remaining its answer said (recent ones)
+        # The Reset the last word adopted said, where it was over max_pause and capped (words.py).
+        self.reset_capped_from: float | None = None
         # Pairs of successive words of one period whose fall of Remaining is ours and others' use,
         # waiting for every request that may have been counted between them to answer
         # (_learn_settled); bounded, should one request hang until its timeout (the oldest pairs
@@ -176,6 +178,14 @@ class RateLimitState(ServerWords, Refusals, KeyShare):
     def seconds_to_reset(self, now: float) -> float | None:
         word = self.budget.live(now)
         return None if word is None else max(0.0, word.until - now)
+
+    def spent_until(self, now: float) -> float | None:
+        """When the budget comes back where the server's last word says it is spent (as far as we
+        spend it), so that no call of the key goes before then; None where it is not."""
+        word = self.budget.live(now)
+        if word is None or self._available(word, now) > self._held_back():
+            return None
+        return word.until
 
     def delay(self, now: float) -> tuple[float, str]:
         """Seconds until a request may be sent (math.inf: until an answer arrives), and why."""

@@ -43,6 +43,7 @@ class ServerWords:
     _period_opened: tuple[int, int] | None
     _period_ends_after: float
     _period_surely_through: float
+    reset_capped_from: float | None
 
     if TYPE_CHECKING:  # the state's own and KeyShare's, declared for the type checker
         @property
@@ -219,11 +220,13 @@ class ServerWords:
         # A Reset further away than max_pause is capped like a pause: no header may hold every
         # call for hours. A capped Reset says nothing about where the period ends.
         capped = reset > self.settings.max_pause
+        asked = reset
         reset = min(reset, self.settings.max_pause)
         self.estimate.observe_reset(reset)
         previous = self.budget.word
         if previous is not None and ticket < previous.ticket and now < previous.until:
             return  # an older answer overtaken by a newer one: the newer one knows more
+        self.reset_capped_from = asked if capped else None
         ours_between = self._ours_after(previous.ticket, ticket) if previous is not None else 0
         baseline = self._baseline(ticket, oldest_unanswered, now)
         # A little after the Reset, never on it: whole-second arithmetic can put a look exactly on
