@@ -241,6 +241,37 @@ async def test_a_cluster_list_whose_entries_come_without_ids_drops_no_watched_cl
     await w.daemon.stop()
 
 
+async def test_a_cluster_list_redirected_to_a_host_that_refuses_it_without_the_key_drops_no_cluster() -> None:
+    # The refusal came from a host the key never went to (a redirect away from the API): its 404
+    # was taken for the environment deleted, every cluster of it counted missing and dropped
+    # after two refreshes, and its words ("unauthorized: bad key" for a 401) pointed at the key.
+    sim = scenario(environment("env-prod", "production", [lkc("lkc-a")]))
+    w = world(sim, config_data({"environments": {"ids": ["env-prod"]}}))
+    await w.daemon.refresh_discovery()
+    transport = w.daemon._transport
+    assert transport is not None
+    handle = transport.handle_async_request
+
+    async def elsewhere(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "mirror.example":
+            assert "authorization" not in request.headers
+            return httpx.Response(404, json={"errors": [{"detail": "no such environment"}]}, request=request)
+        return await handle(request)
+
+    transport.handle_async_request = elsewhere  # type: ignore[method-assign]
+    w.simulator.set_faults([{"match": {"endpoint": "list_clusters"}, "action": {
+        "status": 307, "headers": {"Location": "https://mirror.example/cmk/v2/clusters?environment=env-prod"}}}])
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(3):
+            w.clock.advance(400)
+            await w.daemon.refresh_discovery()
+    assert discovered(w) == ["lkc-a"], "a keyless host's 404 took the environment for deleted"
+    assert w.sample("watchdog_discovery_environments", outcome="unknown") == 1
+    said = [e for e in logs if e["event"] == "discovery_environment_unreadable" and e["log_level"] == "warning"]
+    assert said and said[0]["message"].startswith("answered by mirror.example, where a redirect took the call without the key")
+    await w.daemon.stop()
+
+
 async def test_static_and_discovered_entries_for_the_same_cluster() -> None:
     sim = scenario(environment("env-prod", "production", [lkc("lkc-orders", "orders", [FAILING]), lkc("lkc-other")]))
     data = config_data({}, clusters={"orders": {"environment_id": "env-prod", "kafka_cluster_id": "lkc-orders"}})

@@ -224,6 +224,28 @@ async def test_once_a_redirect_left_the_host_the_key_does_not_come_back() -> Non
 
     assert result.outcome is Outcome.UNAUTHORIZED
     assert [carried for _, carried in sent] == [True, False, False], sent
+    assert result.message.startswith("answered by api.example, where a redirect took the call without the key"), result
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_a_refusal_from_the_host_a_redirect_took_the_call_to_says_it_is_not_the_keys(status: int) -> None:
+    # `unauthorized: bad key` (the other host's words) sent the operator to rotate a key that was
+    # fine: the key never went there (found 2026-12-06 against a fake cmk/v2 redirecting away).
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "mirror.example":
+            return httpx.Response(status, json={"errors": [{"detail": "bad key"}]})
+        return httpx.Response(307, headers={"Location": "https://mirror.example/list"})
+
+    result = await _cloud(answer).list_connectors()
+
+    assert result.message == ("answered by mirror.example, where a redirect took the call without the key (the API's "
+                              "address moved, or a proxy sends it elsewhere: see api_redirected); not the API's word: "
+                              "bad key"), result.message
+
+
+async def test_a_refusal_of_the_key_itself_says_nothing_of_redirects() -> None:
+    result = await _cloud(lambda request: httpx.Response(401, json={"errors": [{"detail": "bad key"}]})).list_connectors()
+    assert (result.outcome, result.message) == (Outcome.UNAUTHORIZED, "bad key")
 
 
 async def test_more_redirects_in_a_row_than_allowed_fail_the_call() -> None:

@@ -34,8 +34,9 @@ class ApiResult(Generic[T]):
     message: str = ""
     value: T | None = None
     elapsed: float = 0.0
-    # The answer was an HTML page (`html_page`: a proxy's or a gateway's), not the API's own: its
-    # status says what the page's server thought, nothing about the resource.
+    # The answer was an HTML page (`html_page`: a proxy's or a gateway's), not the API's own, or
+    # (cloud.call_api) an error from a host a redirect took the call to without the key: its
+    # status says what that server thought, nothing about the key or the resource.
     foreign: bool = False
     # An error answer whose body was cut off (transfer.fetch keeps its status): whose page it was
     # cannot be told, so it says nothing certain of the resource either.

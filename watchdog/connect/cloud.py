@@ -114,7 +114,11 @@ async def call_api(
     outcome = classify_status(response.status_code)
     page = html_page(response)
     if outcome is not Outcome.ACCEPTED:
-        return ApiResult(endpoint, outcome, message=answer.reason(limits), foreign=page is not None,
+        # So is an answer from a host a redirect took the call to without the key: its 403 or 404
+        # says nothing of the key nor of the resource (an environment answered so was taken for
+        # deleted, and its clusters dropped).
+        return ApiResult(endpoint, outcome, message=answer.reason(limits),
+                         foreign=page is not None or answer.keyless_host is not None,
                          cut_off=answer.cut_off is not None, **common)
     if page is not None:
         # Taken for a 202, a proxy's sign-in page was a restart "accepted" that never happened.

@@ -75,6 +75,9 @@ class Answer:
     # A Content-Encoding the body came in that is not decoded here (inflate.undecoded): said when
     # the body then cannot be read (`unreadable`).
     undecoded: str | None = None
+    # The host that answered, where a redirect took the call to one the key does not go to
+    # (redirects.next_hop): its error says nothing of the key nor of the resource (`reason`).
+    keyless_host: str | None = None
 
     def incomplete_message(self, limits: CallLimits) -> str:
         """Why the body is not whole: cut off (cut_off), or larger than the limit."""
@@ -94,10 +97,16 @@ class Answer:
 
     def reason(self, limits: CallLimits) -> str:
         """An error answer's reason (answers.error_message); one whose body was cut off says so
-        first, since what arrived of its words may be a fragment (`{"er`)."""
-        if self.cut_off is None:
-            return error_message(self.response)
-        return f"{self.incomplete_message(limits)}: {error_message(self.response)}"[:MAX_MESSAGE_CHARS]
+        first, since what arrived of its words may be a fragment (`{"er`). An error from a host a
+        redirect took the call to without the key says so first: `unauthorized: bad key` alone
+        sent the operator to rotate a key that was fine (found 2026-12-06)."""
+        said = error_message(self.response)
+        if self.cut_off is not None:
+            said = f"{self.incomplete_message(limits)}: {said}"
+        if self.keyless_host is not None:
+            said = (f"answered by {self.keyless_host}, where a redirect took the call without the key (the API's "
+                    f"address moved, or a proxy sends it elsewhere: see api_redirected); not the API's word: {said}")
+        return said[:MAX_MESSAGE_CHARS]
 
 
 async def fetch(http: httpx.AsyncClient, method: str, url: str, limits: CallLimits, **request: Any) -> Answer:
@@ -148,18 +157,20 @@ async def fetch(http: httpx.AsyncClient, method: str, url: str, limits: CallLimi
                 complete = True  # a POST's last redirect is its answer (redirects.not_followed); no body read
     except TimeoutError:
         if done is not None:
-            return _kept(done, chunks, complete=False, cut_off=f"no whole body within {limits.total_seconds:g}s")
+            return _kept(done, chunks, complete=False, cut_off=f"no whole body within {limits.total_seconds:g}s",
+                         keyless=not credentials)
         raise CallDeadlineExceeded(f"no complete answer within {limits.total_seconds:g}s ({limits.total_named})") from None
     except (httpx.HTTPError, ssl.SSLError) as exc:
         if done is not None:
-            return _kept(done, chunks, complete=False, cut_off=transport_failure(exc))
+            return _kept(done, chunks, complete=False, cut_off=transport_failure(exc), keyless=not credentials)
         if isinstance(exc, ssl.SSLError):
             raise TlsAlert(f"TLS: {exc}") from exc
         raise
-    return _kept(response, chunks, complete=complete)
+    return _kept(response, chunks, complete=complete, keyless=not credentials)
 
 
-def _kept(response: httpx.Response, chunks: list[bytes], *, complete: bool, cut_off: str | None = None) -> Answer:
+def _kept(response: httpx.Response, chunks: list[bytes], *, complete: bool, cut_off: str | None = None,
+          keyless: bool = False) -> Answer:
     """The answer with the body read so far in place of its stream."""
     # The raw bytes, as they came: a value decoded to text (`multi_items`) is encoded again as
     # ASCII by httpx.Response, so one header with a byte past ASCII (`X-Request-Id: café`, in
@@ -168,7 +179,7 @@ def _kept(response: httpx.Response, chunks: list[bytes], *, complete: bool, cut_
     headers = [(name, value) for name, value in response.headers.raw if name.lower() not in _WIRE_HEADERS]
     kept = httpx.Response(response.status_code, headers=headers, content=b"".join(chunks), request=response.request,
                           extensions={k: v for k, v in response.extensions.items() if k == "reason_phrase"})
-    return Answer(kept, complete, cut_off, undecoded(response))
+    return Answer(kept, complete, cut_off, undecoded(response), response.request.url.host if keyless else None)
 
 
 async def _read_capped(response: httpx.Response, max_bytes: int, chunks: list[bytes]) -> bool:

@@ -135,7 +135,7 @@ async def sweep(
         outcome = EnvironmentOutcome.GONE if gone else EnvironmentOutcome.UNKNOWN
         cut = f" (page {clusters.calls}: the listing was cut short)" if clusters.cut_short else ""
         if clusters.foreign:
-            cut += " (an HTML page, not the API's answer: a proxy's?)"
+            cut += " (not the API's own answer: a proxy's HTML page, or a host a redirect took the call to)"
         detail = f"{clusters.outcome.value}: {clusters.message}{cut}"[:300]
         unanswered = clusters.outcome is Outcome.NETWORK_ERROR
         results.append(EnvironmentResult(environment, outcome, detail=detail, unanswered=unanswered))
