@@ -12,7 +12,14 @@ from structlog.testing import capture_logs
 
 from watchdog.config import Config
 from watchdog.metrics import Metrics
-from watchdog.triggers.scheduler import add_poll_job, add_rule_job, build_scheduler, rule_trigger
+from watchdog.triggers.scheduler import (
+    MOST_JOBS_SAID,
+    _SkippedRuns,
+    add_poll_job,
+    add_rule_job,
+    build_scheduler,
+    rule_trigger,
+)
 
 from .schedules import BERLIN, fire_times, local, schedule_rule
 from .support import World, daemon_config, in_process, sim_scenario, until
@@ -317,6 +324,28 @@ async def test_a_run_skipped_because_the_last_is_still_going_is_counted_and_logg
     assert "still running" in skipped[0]["note"]
     # One line per skipped run, ours: APScheduler's own warning said the same without the metric's name.
     assert not apscheduler_warnings(caplog), "APScheduler's own free-text copy of the same event"
+
+
+def test_skipped_runs_of_many_jobs_are_said_for_a_few_jobs_every_few_minutes() -> None:
+    # The bound per job grew with the fleet: a thousand discovered clusters, their polls queued
+    # behind each other on one lane, made 394 max_instances warnings in 30 s. Across jobs, at most
+    # MOST_JOBS_SAID lines per 5 minutes; the next one counts the jobs not said meanwhile.
+    virtual = [0.0]
+    skipped = _SkippedRuns(lambda: virtual[0])
+    said: list[tuple[float, str, dict[str, object]]] = []
+    for _ in range(60):  # every 10 s for 10 minutes, 200 jobs each time
+        for job in range(200):
+            fields = skipped.said(f"poll:lkc-{job}")
+            if fields is not None:
+                said.append((virtual[0], f"poll:lkc-{job}", fields))
+        virtual[0] += 10
+    assert len(said) == 2 * MOST_JOBS_SAID, [(t, j) for t, j, _ in said]
+    assert [t for t, _, _ in said] == [0.0] * MOST_JOBS_SAID + [300.0] * MOST_JOBS_SAID
+    assert all(fields == {} for _, _, fields in said[:MOST_JOBS_SAID])
+    first_after = said[MOST_JOBS_SAID][2]
+    assert first_after["other_jobs_skipped"] == 200 - MOST_JOBS_SAID, first_after
+    assert first_after["repeated"] == 29, "that job's own skips since its first line (10 s to 290 s)"
+    assert all("other_jobs_skipped" not in fields for _, _, fields in said[MOST_JOBS_SAID + 1:])
 
 
 async def test_a_poll_skipped_at_every_interval_is_said_every_few_minutes_not_at_each_skip() -> None:
