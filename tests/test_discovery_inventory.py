@@ -292,6 +292,24 @@ def test_a_cluster_listed_in_another_environment_moves_without_being_called_miss
         assert list(watched) == ["lkc-a"] and watched["lkc-a"].environment_id == PROD.id
 
 
+def test_a_cluster_listed_in_two_environments_at_once_stays_where_it_was() -> None:
+    # Ids are unique, but an upstream that lists one twice (a gateway mixing answers) made it move
+    # there and back at every refresh: two `moved` lines each time, its polls alternating.
+    inventory = Inventory()
+    record(inventory, sweep(read(PROD, cluster("lkc-a")), read(DEV)), ALL)
+    for _ in range(3):
+        events = record(inventory, sweep(read(PROD, cluster("lkc-a")), read(DEV, cluster("lkc-a", DEV))), ALL)
+        assert changes(events) == [], changes(events)
+        assert inventory.watched(ALL, ())["lkc-a"].environment_id == PROD.id
+    # New to the inventory, listed twice: the first environment by id, and it stays there.
+    fresh = Inventory()
+    record(fresh, sweep(read(PROD, cluster("lkc-b")), read(DEV, cluster("lkc-b", DEV))), ALL)
+    assert fresh.watched(ALL, ())["lkc-b"].environment_id == DEV.id  # env-dev < env-prod
+    assert changes(record(fresh, sweep(read(PROD, cluster("lkc-b")), read(DEV, cluster("lkc-b", DEV))), ALL)) == []
+    # Listed in one of them only: it moves as any cluster does.
+    assert changes(record(fresh, sweep(read(PROD, cluster("lkc-b")), read(DEV)), ALL)) == [("moved", "lkc-b")]
+
+
 def test_a_failed_provisioning_is_never_watched() -> None:
     inventory = Inventory()
     record(inventory, sweep(read(PROD, cluster("lkc-broken", phase="FAILED"))), ALL)

@@ -129,6 +129,7 @@ class Inventory:
     _now: float = 0.0
     _span: float = 0.0
     _listed_now: set[str] = field(default_factory=set)
+    _stays_in: dict[str, str] = field(default_factory=dict)  # an id listed in two environments: the one it keeps
 
     def record(self, sweep: Sweep, settings: DiscoverySettings, *, now: float) -> list[Event]:
         """Take in one refresh's findings, made at `now` (Unix seconds: clusters' deleted_at are
@@ -144,6 +145,21 @@ class Inventory:
         # the next refresh agrees", and returned in the same refresh; missing once before, dropped).
         self._listed_now = {cluster.id for result in sweep.results if result.outcome is EnvironmentOutcome.READ
                             for cluster in result.clusters if not cluster.deleted_by(now)}
+        # One id listed in two environments at once (cluster ids are unique: a broken upstream, a
+        # gateway mixing answers): it moved there and back at every refresh, two `moved` lines
+        # each time and its polls alternating. It stays where it was, or in the first of them.
+        homes: dict[str, list[str]] = {}
+        for result in sweep.results:
+            if result.outcome is EnvironmentOutcome.READ:
+                for cluster in result.clusters:
+                    if not cluster.deleted_by(now):
+                        homes.setdefault(cluster.id, []).append(result.environment.id)
+        self._stays_in = {}
+        for identifier, environments in homes.items():
+            if len(environments) > 1:
+                tracked = self.clusters.get(identifier)
+                known = tracked.cluster.environment_id if tracked is not None else None
+                self._stays_in[identifier] = known if known in environments else min(environments)
         if sweep.listed is not None:
             self.environment_names.update({e.id: e.display_name for e in sweep.listed if e.display_name is not None})
         for result in sweep.results:
@@ -172,7 +188,8 @@ class Inventory:
         listed = list(found)
         # Listed with a deleted_at that has come: as good as not listed, and said so.
         deleting = {cluster.id: cluster for cluster in listed if cluster.deleted_by(self._now)}
-        seen = {cluster.id: cluster for cluster in listed if cluster.id not in deleting}
+        seen = {cluster.id: cluster for cluster in listed if cluster.id not in deleting
+                and self._stays_in.get(cluster.id, environment_id) == environment_id}
         name = self.environment_names.get(environment_id)
         for cluster in seen.values():
             tracked = self.clusters.get(cluster.id)
