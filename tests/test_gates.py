@@ -227,6 +227,16 @@ async def test_after_a_cluster_outage_ends_a_probe_lets_the_failed_connectors_be
     assert events[-2:] == ["breaker_probe_healed", "breaker_closed"]
 
 
+async def _the_restart_ended_unsent(w: World) -> dict[str, Any]:
+    """Start the queue that holds one restart, and return its restart_finished line; none was sent."""
+    with structlog.testing.capture_logs() as logs:
+        w.daemon.queue.start()
+        await w.daemon.queue.join()
+    assert w.simulator.restarts() == []
+    (finished,) = [e for e in logs if e["event"] == "restart_finished"]
+    return finished
+
+
 async def test_a_restart_whose_connector_was_paused_while_it_waited_is_not_sent(backend: str) -> None:
     # The restart waits its turn (here: the queue is not running yet; live, the rate limit) and
     # the owner pauses the connector meanwhile. Sent, Confluent answered 400 (`rejected`, an error,
@@ -237,11 +247,7 @@ async def test_a_restart_whose_connector_was_paused_while_it_waited_is_not_sent(
     await w.daemon.pollers[CLUSTER].poll()
     simulator.set_state(sim_cluster(backend), "f0", "PAUSED")
     await w.daemon.pollers[CLUSTER].poll()
-    with structlog.testing.capture_logs() as logs:
-        w.daemon.queue.start()
-        await w.daemon.queue.join()
-    assert simulator.restarts() == []
-    (finished,) = [e for e in logs if e["event"] == "restart_finished"]
+    finished = await _the_restart_ended_unsent(w)
     assert finished["outcome"] == "dropped" and finished["message"] == (
         "transient: connector PAUSED when its turn came; a restart is refused or does nothing then")
     assert w.daemon.state.load(ConnectorKey(CLUSTER, "f0")).attempts == 0, "no backoff step spent on it"
@@ -257,11 +263,7 @@ async def test_a_restart_whose_connector_is_listed_in_a_state_no_api_reports_by_
     await w.daemon.pollers[CLUSTER].poll()
     odd = ConnectorStatus(name="f0", state=state, tasks=(TaskStatus(0, "FAILED"),))
     await w.daemon.engine.on_poll(CLUSTER, {"f0": odd})
-    with structlog.testing.capture_logs() as logs:
-        w.daemon.queue.start()
-        await w.daemon.queue.join()
-    assert simulator.restarts() == []
-    (finished,) = [e for e in logs if e["event"] == "restart_finished"]
+    finished = await _the_restart_ended_unsent(w)
     assert finished["outcome"] == "dropped" and finished["message"] == (
         f"transient: when its turn came, its state {state!r} is none a known Connect API reports: it is not "
         "restarted while it lasts (a new state may be a deletion, a migration or a suspension)")
