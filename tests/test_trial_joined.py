@@ -40,3 +40,33 @@ async def test_a_live_alert_joining_a_dry_run_restart_is_paced_by_the_live_rule(
     state = daemon.state.load(key)
     assert state.last_restart_at is not None and state.next_allowed_at is not None
     assert state.next_allowed_at - state.last_restart_at <= timedelta(seconds=600), "the live rule's backoff (cap 600 s)"
+
+
+async def test_a_rule_on_trial_keeps_its_cadence_beside_a_live_rule_polling_the_connector() -> None:
+    # Each decision of the live status rule (a healthy poll's too) dropped the trial's view of the
+    # connector: the alert rule on trial, its alert sent again every second, showed a dry-run
+    # restart at every poll, each its first, and never gave up, where live it restarts three
+    # times (gaps 4 s, then 12 s) and gives up. Nothing was sent either way.
+    healthy = {"name": "orders-sink", "id": "lcc-orders1"}
+    live = {"name": "heal", "trigger": {"type": "status", "interval": 5, "confirm_polls": 1}, "select": {"include": ["*"]}}
+    trial = {**LIVE, "dry_run": True, "max_restarts": 3, "backoff": {"base": 2, "cap": 600, "jitter": 0}}
+    w = in_process(sim_scenario([healthy]), daemon_config([live, trial], token=TOKEN), fake_time=True)
+    assert w.clock is not None
+    daemon = w.daemon
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(daemon.metrics.registry, daemon.probes,
+                                                                          daemon.api_context())), base_url="http://d")
+    daemon.queue.start()
+    answers: list[tuple[int, str]] = []
+    for second in range(40):
+        if second % 5 == 0:
+            await daemon.pollers[CLUSTER].poll()
+        response = await http.post("/v1/alertmanager", json=payload(alert()), headers=AUTH)
+        answers.append((second, response.json()["alerts"][0]["decision"]))
+        await daemon.queue.join()
+        w.clock.advance(1)
+    await daemon.queue.close(0)
+    restarted = [second for second, decision in answers if decision == "restart"]
+    assert restarted == [0, 4, 16], answers
+    assert {decision for second, decision in answers if second > 16} == {"budget_spent"}, answers
+    assert w.simulator.restarts() == [], "a rule on trial sends nothing"
+    assert daemon.state.load(ConnectorKey(CLUSTER, "orders-sink")).attempts == 0, "nor spends the live budget"

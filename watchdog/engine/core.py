@@ -20,7 +20,7 @@ from ..metrics import Metrics
 from ..model import ConnectorKey, ConnectorState, ConnectorStatus, Decision, Outcome, Trigger
 from ..plan import poll_intervals
 from ..queue import RestartQueue
-from ..rules import OWNER_HELD_STATES, AlertRules, RuleSelection, StatusOwners
+from ..rules import OWNER_HELD_STATES, AlertRules, RuleSelection, StatusOwners, selects
 from ..stall import Unjudged
 from ..state import StateStore, StateStoreError
 from ..state.pruning import prune_steps
@@ -286,12 +286,26 @@ class EngineCore:
         return removed
 
     def load_state(self, key: ConnectorKey, *, dry_run: bool, stored: ConnectorState | None = None) -> ConnectorState:
-        """The connector's state as a decision in dry-run (`dry_run`) or live sees it. A live
-        decision drops the dry-run view: the state file holds what was really sent. `stored`: the
-        store's state, when it was just read (StateStore.load_many)."""
+        """The connector's state as a decision in dry-run (`dry_run`) or live sees it: a live one
+        reads what was really sent (the state file), a dry-run one the dry run's view where there
+        is one. `stored`: the store's state, when it was just read (StateStore.load_many).
+        A live decision drops the view only where no rule in dry-run selects the connector any
+        more (its rules went live by a reload). Dropped at every live decision, a connector that a
+        live status rule and a rule on trial both watch lost the trial's view at each healthy
+        poll: the trial's backoff and budget never grew past one restart, and its alert rule
+        showed a dry-run restart every poll where the live rule would have made three and given
+        up (found 2026-12-06). A live restart sent rebases the view (JobRecorder.sending)."""
         if not dry_run:
-            self.dry_states.pop(key, None)
+            if key in self.dry_states and not self._on_trial(key):
+                del self.dry_states[key]
+            return stored if stored is not None else self.state.load(key)
         return self.dry_states.get(key) or (stored if stored is not None else self.state.load(key))
+
+    def _on_trial(self, key: ConnectorKey) -> bool:
+        """Whether a decision in dry-run may still be made for the connector: the config is in
+        dry-run, or an enabled rule in dry-run selects it."""
+        return self.config.dry_run or any(
+            rule.enabled and rule.dry_run and selects(rule.select, key.cluster, key.connector) for rule in self.config.rules)
 
     def show_state(self, key: ConnectorKey, state: ConnectorState) -> None:
         show_state(self.metrics, self.state, self.dry_states, key, state, owner_held=self.owner_held(key))

@@ -214,6 +214,9 @@ class JobRecorder:
                 self._state.mark_sending(job.id, job.key, state)
                 self._breaker.record_restart(now)
                 job.attempt_counted = True
+                # A rule on trial beside the live one (EngineCore.load_state): its view rebases
+                # on what is really sent, this attempt included.
+                self.dry_states.pop(job.key, None)
             else:
                 self._state.mark_sending(job.id, job.key, state)
             job.stored = (state, self._state.marks.now())  # what the store holds now: its end needs no read
