@@ -224,3 +224,20 @@ def test_a_section_the_file_writes_as_a_value_is_refused_though_a_variable_sets_
                                f"got {'a number' if name == 'server' else 'text'}"]
     assert main(["check-config", "--config", str(path)]) == 2
     assert value not in capsys.readouterr().err
+
+
+def test_no_variable_and_no_secret_file_say_nothing_is_overridden(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A config that needs no secret (a self-managed cluster), no WATCHDOG_ variable at all: each
+    # empty layer was taken for a value at the root, and check-config and every start said
+    # "secret file WATCHDOG_ is overridden by the variable WATCHDOG_".
+    import os
+
+    for name in [name for name in os.environ if name.upper().startswith("WATCHDOG_")]:
+        monkeypatch.delenv(name)
+    path = tmp_path / "config.yaml"
+    path.write_text("clusters:\n  onprem: {backend: kafka_connect, urls: ['http://127.0.0.1:8083']}\nrules: []\n")
+    (tmp_path / "secrets").mkdir()
+    assert main(["check-config", "--config", str(path), "--secrets-dir", str(tmp_path / "secrets")]) == 0
+    assert "overridden" not in capsys.readouterr().err

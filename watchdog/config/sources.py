@@ -103,7 +103,10 @@ class LayeredSources(PydanticBaseSettingsSource):
             merged = _overlay(self.settings_cls, merged, given, (), layer, problems, in_entry=False)
             if layer.prefix is None:
                 continue
-            for leaf in _leaves(given, ()):  # a later layer's value overrides, and names itself
+            # A later layer's value overrides, and names itself. A layer that gives nothing has no
+            # value at all: taken as one at the root, an empty secrets directory beside no WATCHDOG_
+            # variable said `secret file WATCHDOG_ is overridden by the variable WATCHDOG_` at every start.
+            for leaf in _leaves(given, ()) if given else ():
                 where, name = _location(_with_positions(leaf)), layer.named_by(leaf)
                 earlier = origins.get(where, "")
                 if layer.kind == "environment" and earlier.startswith("secret file "):
