@@ -291,6 +291,37 @@ async def test_a_restart_of_every_instance_answered_503_by_one_worker_goes_to_th
     assert len(sim.restarts(accepted_only=False)) == 1
 
 
+# Kafka Connect's own 409: a follower that knows no leader, or whose configuration is stale,
+# answers it alone (HerderRequestHandler); nothing was run.
+CONFLICTING = httpx.Response(409, json={"error_code": 409, "message": "Cannot complete request because of a "
+                                                                     "conflicting operation (e.g. worker rebalance)"})
+
+
+async def test_a_worker_answering_connects_409_sends_the_polls_and_restarts_to_the_next() -> None:
+    # Taken for the cluster's answer, one worker's 409 failed every poll of the cluster, and every
+    # restart was retried against that worker alone "between leaders" until it ended
+    # server_error, while the other workers would have run it (found 2026-12-06 against a fake of
+    # three workers).
+    sim = simulator()
+    d, transport = await _polls_with_a_first_worker_answering(sim, CONFLICTING, host="conflicting")
+
+    assert d.metrics.registry.get_sample_value("watchdog_polls_total", {"cluster": CLUSTER, "result": "ok"}) == 3
+    assert sorted(c.connector for c in sim.restarts()) == ["billing-sink", "search-sink"]
+    assert [a for a in transport.asked if a.startswith("conflicting")] == ["conflicting /connectors"], "asked first only once"
+
+
+async def test_a_restart_of_every_instance_answered_409_by_one_worker_goes_to_the_next_once() -> None:
+    sim = simulator()
+    transport = _Answering(sim, CONFLICTING, host="conflicting", suffix="/restart")
+    client = backend(sim, transport, [f"http://conflicting{PREFIX}", f"http://sim{PREFIX}"])
+
+    result = await client.restart("orders-source", only_failed=False)
+
+    assert (result.outcome, result.status_code) == (Outcome.ACCEPTED, 202), result
+    assert [a.split()[0] for a in transport.asked] == ["conflicting", "sim"]
+    assert len(sim.restarts(accepted_only=False)) == 1
+
+
 # What a worker answered for about 6 s after the leader was killed with `kill -9` (4.3.1, real):
 # it is not the leader, so it passes a write on, and the connection to the dead leader is refused.
 LEADER_REFUSED = {"error_code": 500,

@@ -329,6 +329,14 @@ class KafkaConnectBackend:
                 # restart of the cluster failed while the others would have answered.
                 failures.append(f"{url}: 503 {error_message(response)}")
                 continue
+            if rebalancing(answer) and attempt + 1 < count:
+                # Kafka Connect's own 409 ran nothing, as a 503 did not: the next worker is asked.
+                # One follower that knows no leader, or whose configuration is stale, answers it
+                # alone; returned as the answer, that worker stayed the one asked first, and every
+                # restart of the cluster was retried against it alone, "between leaders", while
+                # the others would have run it (found 2026-12-06 against a fake of three workers).
+                failures.append(f"{url}: 409 {error_message(response)}")
+                continue
             not_forwarded = forward_never_connected(answer)
             if 500 <= response.status_code < 600 and response.status_code != 503:
                 if not repeatable and not not_forwarded:
