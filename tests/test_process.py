@@ -22,7 +22,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.processes import free_port
-from watchdog.signals import run_until_signalled
+from watchdog.signals import on_signals, run_until_signalled
 
 from .conftest import TEST_API_KEY, TEST_API_SECRET
 from .support import process_config, sim_scenario
@@ -203,6 +203,38 @@ def test_a_sigterm_right_after_a_burst_of_sighups_still_stops_the_daemon(tmp_pat
     log = (tmp_path / "daemon.log").read_text()
     assert '"event": "stopping"' in log
     assert "Exception ignored" not in log and "Traceback" not in log, log[-3000:]
+
+
+async def test_a_signal_that_comes_while_its_handler_hands_it_over_is_merged_not_nested() -> None:
+    # A Python-level handler runs again, nested, for a signal that comes while it runs: handing
+    # each SIGHUP of a burst of 10,000 over to the loop nested it past the recursion limit (CI
+    # run on 2026-12-06: a RecursionError in the log, raised into the interrupted code). Here the
+    # next SIGHUP comes while each one is being handed over.
+    loop = asyncio.get_running_loop()
+    ran: list[int] = []
+    put_back = on_signals(loop, {signal.SIGHUP: lambda: ran.append(1)})
+    handler = signal.getsignal(signal.SIGHUP)
+    assert callable(handler)
+    real = loop.call_soon_threadsafe
+    handed = [0]
+
+    def the_next_comes_meanwhile(callback: Any, *args: Any) -> Any:
+        handed[0] += 1
+        if handed[0] < 5000:
+            handler(signal.SIGHUP, None)
+        return real(callback, *args)
+
+    try:
+        loop.call_soon_threadsafe = the_next_comes_meanwhile  # type: ignore[method-assign]
+        handler(signal.SIGHUP, None)
+        del loop.call_soon_threadsafe
+        await asyncio.sleep(0)
+        assert (handed[0], ran) == (1, [1]), "merged into the one handed over"
+        handler(signal.SIGHUP, None)  # once it has run, the next is handed over again
+        await asyncio.sleep(0)
+        assert ran == [1, 1]
+    finally:
+        put_back()
 
 
 def _catches_sighup(pid: int) -> bool:

@@ -29,14 +29,25 @@ def on_signals(loop: asyncio.AbstractEventLoop, handlers: dict[int, Callable[[],
     one signal may be merged into one call, as the kernel itself merges them). It runs in the
     main thread between two bytecodes, so it only hands the handler to the loop."""
 
-    def handing_over(handler: Callable[[], None]) -> Callable[[int, object], None]:
-        def handed(signum: int, frame: object) -> None:
-            loop.call_soon_threadsafe(handler)
+    pending: set[int] = set()  # signals handed to the loop whose handler has not run yet
 
-        return handed
+    def ran(signum: int) -> None:
+        pending.discard(signum)  # first: the same signal while its handler runs is handed over again
+        handlers[signum]()
 
-    for signum, handler in handlers.items():
-        signal.signal(signum, handing_over(handler))
+    def handed(signum: int, frame: object) -> None:
+        # Runs between two bytecodes of whatever the main thread does, and again, nested, for a
+        # signal that comes while it runs: handing each one over, a burst of 10,000 SIGHUPs nested
+        # it past the recursion limit, and the RecursionError went into the interrupted code (CI,
+        # 2026-12-06). A signal handed over and not yet run takes the next one of its kind into
+        # it, as the kernel merges a pending signal, so the nesting stays a level per signal.
+        if signum in pending:
+            return
+        pending.add(signum)
+        loop.call_soon_threadsafe(ran, signum)
+
+    for signum in handlers:
+        signal.signal(signum, handed)
         # Restart the system calls a signal interrupts (SA_RESTART), as add_signal_handler does:
         # Python retries its own (PEP 475), but a library's call in another thread (SQLite, a
         # driver) may not, and a storm of SIGHUPs would fail it with EINTR.
