@@ -404,8 +404,8 @@ def decide_on_request(
     status: ConnectorStatus | None, *, pending: bool, too_soon: bool = False
 ) -> Decision:
     """A scheduled or requested restart: deliberate, so no backoff, but never into a state that
-    refuses it (the API would answer 400), nor one we cannot read (refuses_restart), and never
-    twice at once. `too_soon`: asked for by name within the manual gap of the connector's last
+    refuses it (the API would answer 400), nor one no known API reports (refuses_restart), and
+    never twice at once. `too_soon`: asked for by name within the manual gap of the connector's last
     restart (decide_manual_gap)."""
     if status is None:
         return Decision.MISSING

@@ -51,8 +51,8 @@ Points = dict[str, list[tuple[datetime, float]]]
 class Readings:
     """One metric's answer: each connector's points, oldest first (a connector asked about with
     none maps to an empty list), and the connectors some of whose points could not be read, with
-    how many and what the first of them lacked. Such a connector's sums are not what the API
-    counted: a point dropped unread read as nothing sent, and a healthy source whose last points
+    what each of those points lacked (why_unreadable says it). Such a connector's sums are not
+    what the API counted: a point dropped unread read as nothing sent, and a healthy source whose last points
     came with a string value, null, NaN or an epoch timestamp was judged stalled and restarted
     (found 2026-12-06 against an independent fake of the Metrics API); the stall check leaves
     it unjudged (`points_unreadable`)."""

@@ -109,7 +109,7 @@ class Gates(EngineCore):
             # Paused, stopped or provisioning by its owner since it was queued (a restart can wait
             # minutes behind the rate limit): Confluent answers 400 (`rejected`, an error, and a
             # backoff step), and Kafka Connect 202 for a restart that does nothing (`accepted`).
-            # Or listed since in a state no known API reports, or unreadably: not sent either.
+            # Or listed since in a state no known API reports: not sent either (rules.refuses_restart).
             if listed.state.upper() in RESTART_REFUSED_STATES:
                 return f"transient: connector {listed.state} when its turn came; a restart is refused or does nothing then"
             return f"transient: when its turn came, {refused_because(listed)}"

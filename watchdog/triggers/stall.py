@@ -59,6 +59,8 @@ BATCH = 100
 REFUSED_MEMORY = timedelta(hours=1)
 
 Candidates = list[tuple[ConnectorKey, ConnectorStatus]]
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     """One metric's answers for a cluster's connectors in one check."""
