@@ -143,17 +143,16 @@ class Inventory:
         # Clusters this refresh listed somewhere: one listed in another environment than before
         # is not missing from the one it left (read first, it was called missing, "dropped if
         # the next refresh agrees", and returned in the same refresh; missing once before, dropped).
-        self._listed_now = {cluster.id for result in sweep.results if result.outcome is EnvironmentOutcome.READ
-                            for cluster in result.clusters if not cluster.deleted_by(now)}
-        # One id listed in two environments at once (cluster ids are unique: a broken upstream, a
-        # gateway mixing answers): it moved there and back at every refresh, two `moved` lines
-        # each time and its polls alternating. It stays where it was, or in the first of them.
-        homes: dict[str, list[str]] = {}
+        homes: dict[str, list[str]] = {}  # each cluster listed: the environments that list it
         for result in sweep.results:
             if result.outcome is EnvironmentOutcome.READ:
                 for cluster in result.clusters:
                     if not cluster.deleted_by(now):
                         homes.setdefault(cluster.id, []).append(result.environment.id)
+        self._listed_now = set(homes)
+        # One id listed in two environments at once (cluster ids are unique: a broken upstream, a
+        # gateway mixing answers): it moved there and back at every refresh, two `moved` lines
+        # each time and its polls alternating. It stays where it was, or in the first of them.
         self._stays_in = {}
         for identifier, environments in homes.items():
             if len(environments) > 1:
