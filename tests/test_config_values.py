@@ -63,6 +63,13 @@ def test_numbers_with_a_leading_zero_or_a_colon_are_not_read_as_yaml_1_1_reads_t
     # What users write still reads as before.
     config = _load(tmp_path, rule % ("1.5e+3", "0x10"))
     assert config.rules[0].trigger.interval == 1500 and config.rules[0].max_restarts == 16  # type: ignore[attr-defined]
+    # An exponent without a dot or a sign is a number in YAML 1.2 (YAML 1.1 read `1e3` as text,
+    # and `max_restarts: 1e3` was refused as "unable to parse string as an integer").
+    config = _load(tmp_path, rule % ("6e2", "1e3"))
+    assert config.rules[0].trigger.interval == 600 and config.rules[0].max_restarts == 1000  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError) as caught:
+        _load(tmp_path, rule.replace("[a]", "[2e5]") % ("60", "3"))
+    assert [(path, "read as a number" in why) for path, why in caught.value.problems] == [("rules[0].select.connectors[0]", True)]
 
 
 def test_log_level_is_read_in_any_letter_case_as_the_command_line_reads_it(

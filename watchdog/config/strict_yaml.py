@@ -74,8 +74,11 @@ class StrictLoader(_SAFE_LOADER):  # type: ignore[valid-type,misc]
 # duration or a count, by its path) and `017` is 17. PyYAML's own patterns, less those two forms.
 _NUMBER_PATTERNS = {
     "tag:yaml.org,2002:int": re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+    # YAML 1.2's floats: an exponent needs no dot and no sign (`1e3`, read as the text "1e3" by
+    # YAML 1.1, so that `max_restarts: 1e3` was refused as "unable to parse string").
     "tag:yaml.org,2002:float": re.compile(
-        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+"
         r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
     ),
 }
