@@ -221,10 +221,11 @@ class _Answering(httpx.AsyncBaseTransport):
 
 
 async def _polls_with_a_first_worker_answering(sim: Simulator, answer: httpx.Response, *, host: str, suffix: str = "",
-                                               rounds: int = 3) -> tuple[Daemon, _Answering]:
-    """A daemon whose cluster's workers are `host` (answering `answer` to paths ending `suffix`)
-    then the simulator: `rounds` polls, each with the restarts it queued run, then stopped."""
-    transport = _Answering(sim, answer, host=host, suffix=suffix)
+                                               rounds: int = 3, kind: type[_Answering] | None = None) -> tuple[Daemon, _Answering]:
+    """A daemon whose cluster's workers are `host` (answering `answer` to paths ending `suffix`,
+    or as `kind` says) then the simulator: `rounds` polls, each with the restarts it queued run,
+    then stopped."""
+    transport = (kind or _Answering)(sim, answer, host=host, suffix=suffix)
     workers = {"backend": SELF_MANAGED, "urls": [f"http://{host}{PREFIX}", f"http://sim{PREFIX}"]}
     d = Daemon(daemon_config([HEAL], backend=SELF_MANAGED, rate_limit=FAST, clusters={CLUSTER: workers}), transport=transport)
     d.queue.start()
@@ -297,6 +298,32 @@ async def test_a_restart_of_every_instance_answered_503_by_one_worker_goes_to_th
     assert (result.outcome, result.status_code) == (Outcome.ACCEPTED, 202), result
     assert [a.split()[0] for a in transport.asked] == ["unavailable", "sim"]
     assert len(sim.restarts(accepted_only=False)) == 1
+
+
+class _Hanging(_Answering):
+    """Requests to hosts named `host*` time out waiting for their answer (a hung worker)."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host.startswith(self._host):
+            self.asked.append(f"{request.url.host} {request.url.path.removeprefix(PREFIX)}")
+            raise httpx.ReadTimeout("timed out", request=request)
+        return await super().handle_async_request(request)
+
+
+@pytest.mark.parametrize("worker", ["unavailable", "hung"])
+async def test_a_worker_passed_over_is_said_once_naming_it_and_why(worker: str) -> None:
+    # Another worker answered, so nothing failed, and the worker that refused or hung was seen
+    # only as a slower poll and a call counted in watchdog_api_requests_total: no line named it.
+    with capture_logs() as logs:
+        d, _ = await _polls_with_a_first_worker_answering(
+            simulator(), UNAVAILABLE[1], host=worker, kind=_Answering if worker == "unavailable" else _Hanging)
+
+    said = [e for e in logs if e["event"] == "connect_workers_passed_over"]
+    assert len(said) == 1, "said when the worker asked first changed, not at every call"
+    assert (said[0]["log_level"], said[0]["cluster"], said[0]["endpoint"]) == ("warning", CLUSTER, "list")
+    why = "503 Request cannot be completed" if worker == "unavailable" else "ReadTimeout"
+    assert [(p.startswith(f"http://{worker}{PREFIX}: "), why in p) for p in said[0]["passed_over"]] == [(True, True)]
+    assert d.metrics.registry.get_sample_value("watchdog_polls_total", {"cluster": CLUSTER, "result": "ok"}) == 3
 
 
 # What a worker answered for about 6 s after the leader was killed with `kill -9` (4.3.1, real):

@@ -59,6 +59,10 @@ class ApiResult(Generic[T]):
     # A 2xx list answered with an array of names, not the expanded map (entries.NamesOnly): a
     # self-managed worker before 2.3 ignores ?expand (kafka_connect.py reads it status by status).
     names_only: bool = False
+    # Self-managed Kafka Connect: why each worker asked before the one that answered was passed
+    # over ("url: 503 ..."), said by the gateway (`connect_workers_passed_over`): a worker that
+    # hangs or refuses is otherwise seen only as slower calls, whichever worker then answered.
+    passed_over: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:

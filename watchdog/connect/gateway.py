@@ -112,6 +112,11 @@ class Gateway:
                 log.debug("api_call_failed", **fields)
             else:
                 log.warning("api_call_failed", **fields, **said)
+        if result.passed_over:
+            # Said each time: the worker that answered is asked first from now on, so a worker
+            # that hangs or refuses is passed over once per change of the worker asked first.
+            log.warning("connect_workers_passed_over", credential=self.credential, cluster=cluster,
+                        endpoint=result.endpoint.value, passed_over=list(result.passed_over), **context)
         self._track_outage(cluster, result)
         return result, pause
 

@@ -247,7 +247,7 @@ class KafkaConnectBackend:
         return ApiResult(
             Endpoint.RESTART, Outcome.ACCEPTED, status_code=first.status_code, request_id=first.request_id,
             headers=first.headers, message=f"{note}; {what}"[:MAX_MESSAGE_CHARS],
-            elapsed=time.perf_counter() - started, made=tuple(calls),
+            elapsed=time.perf_counter() - started, made=tuple(calls), passed_over=first.passed_over,
         )
 
     async def error_recommendations(self, connector: str) -> ApiResult[list[str]]:
@@ -374,7 +374,7 @@ class KafkaConnectBackend:
                 failures.append(f"{url}: {result.message}")
                 continue
             self._preferred = index
-            return result
+            return replace(result, passed_over=tuple(failures)) if failures else result
         return _none_answered(endpoint, failures, time.perf_counter() - started)
 
     def _bounds(self, read_timeout: float | None) -> tuple[httpx.Timeout, CallLimits]:
