@@ -37,11 +37,16 @@ NIGHTLY = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *
 CLUSTERS = {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}}
 
 
-def reloadable(path: Path, rules: list[dict[str, object]], connectors: list[dict[str, object]]) -> World:
+def reloadable(path: Path, rules: list[dict[str, object]], connectors: list[dict[str, object]],
+               other_environments: tuple[dict[str, object], ...] = ()) -> World:
+    """A daemon of `rules` on the simulator, reloading `path`; `other_environments` beside the
+    one of CLUSTER (which holds `connectors`)."""
     from watchdog.config import load_config
 
     write(path, rules)
-    simulator = Simulator(Scenario.model_validate(sim_scenario(connectors)))
+    scenario = sim_scenario(connectors)
+    scenario["environments"] += other_environments
+    simulator = Simulator(Scenario.model_validate(scenario))
     d = Daemon(load_config(path), transport=httpx.ASGITransport(app=create_app(simulator)),
                reload_config=lambda: load_config(path), config_path=path)
     return World(simulator, d)
@@ -243,6 +248,33 @@ async def test_a_reload_that_redefines_or_removes_a_cluster_keeps_its_connectors
     assert await w.daemon.reload("test") is True
     assert w.daemon.state.load(key).attempts == 1, "a removed cluster's connector lost its backoff at once"
     await w.daemon.stop()
+
+
+async def test_restarts_queued_before_a_reload_points_their_cluster_elsewhere_are_not_sent_there(
+    tmp_path: Path, credentials_env: None
+) -> None:
+    # `prod` fixed from one cluster to another (a typo, a cluster moved) while failure restarts
+    # of the first waited behind the rate limit: they went to the healthy namesakes in the second,
+    # before its first listing (found by a reload probe: 3 to 29 of a backlog of 100).
+    path = tmp_path / "config.yaml"
+    other = {"id": "env-other1", "clusters": [{"id": "lkc-other1", "connectors": [{"name": "orders"}, {"name": "billing"}]}]}
+    w = reloadable(path, [HEAL], [FAILING, {"name": "billing", "script": {"initial": "FAILED"}}], (other,))
+    await w.daemon.pollers[CLUSTER].poll()  # queued: the queue has not started
+    queued = [w.daemon.queue.pending_job(ConnectorKey(CLUSTER, name)) for name in ("orders", "billing")]
+    asked = ask(w, "billing")  # by name too, before the reload: it was meant for the first cluster as well
+
+    write(path, [HEAL], clusters={CLUSTER: {"environment_id": "env-other1", "kafka_cluster_id": "lkc-other1"}})
+    assert await w.daemon.reload("test") is True
+    w.daemon.queue.start()
+    await w.daemon.queue.join()
+    await w.daemon.stop()
+
+    assert w.simulator.restarts() == [], "restarted a connector of the other cluster that nobody judged"
+    assert asked.job is queued[1]
+    for job in queued:
+        assert job is not None and job.outcome is Outcome.DROPPED
+        assert job.message.startswith(f"repointed: {CLUSTER} named {ENVIRONMENT}/{CLUSTER_ID} when it was asked and "
+                                      "names env-other1/lkc-other1 since a reload"), job.message
 
 
 def test_every_config_section_is_applied_by_a_reload_or_refused_by_name() -> None:

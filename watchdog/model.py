@@ -282,6 +282,13 @@ class RestartRequest:
     # person, a schedule: the connector under the name is the one meant), where no id was listed
     # (Kafka Connect has none), and for one recovered from the state file, which does not keep it.
     resource_id: str = field(default="", compare=False)
+    # Which Kafka cluster its cluster's name stood for when it was asked (CloudCluster.address:
+    # "env-1/lkc-1"). A reload that points the name at another cluster before the restart's turn
+    # (a typo fixed, a cluster moved) must not send it there: the connector of that name there is
+    # another one, nobody judged it, and its first listing may come after the queue's turn
+    # (gates.repointed_since_asked). "" for self-managed Kafka Connect (nothing to compare) and
+    # for a request recovered from the state file, which does not keep it.
+    cluster_address: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)

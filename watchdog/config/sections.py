@@ -151,6 +151,11 @@ class CloudCluster(Strict):
     kafka_cluster_id: ResourceId
     credential: str | None = None  # may be left out when exactly one credential is configured
 
+    @property
+    def address(self) -> str:
+        """Which Kafka cluster the name stands for (RestartRequest.cluster_address)."""
+        return f"{self.environment_id}/{self.kafka_cluster_id}"
+
 
 def _check_ca_file(path: Path | None) -> Path | None:
     # Built now, not when the first client is made: a file that is not a PEM CA bundle must stop
@@ -240,6 +245,12 @@ class KafkaConnectCluster(Strict):
     urls: Annotated[list[HttpUrl], Field(min_length=1)]
     credential: str | None = None  # optional HTTP basic auth: api_key is the user, api_secret the password
     tls: TlsSettings = TlsSettings()
+
+    @property
+    def address(self) -> str:
+        """Nothing to compare (RestartRequest.cluster_address): worker URLs change as workers
+        come and go (one added, a DNS name moved), and the cluster behind them is the same."""
+        return ""
 
 
 BACKENDS = ("confluent_cloud", "kafka_connect")

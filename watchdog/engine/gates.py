@@ -158,6 +158,23 @@ class Gates(EngineCore):
                 log.warning("breaker_closed", scope=change.scope)
 
 
+def repointed_since_asked(job: RestartJob, cluster: str, address_now: str) -> str | None:
+    """Why the job must not go where its cluster's name points now (`address_now`, ""  when it
+    is no longer configured or names a self-managed cluster), when a reload pointed the name at
+    another Kafka cluster (other environment or lkc- ids) after every request of it was asked:
+    the connector of that name there is another one, which nobody judged. Sent, a backlog of
+    failure restarts queued for one cluster restarted the healthy namesakes in the other, before
+    its first listing could show them (found 2026-12-06 by a reload probe). A request asked
+    since (it names the new address) or with none (recovered from the state file) keeps it."""
+    if not address_now:
+        return None
+    asked = {request.cluster_address for request in job.requests}
+    if "" in asked or address_now in asked:
+        return None
+    return (f"repointed: {cluster} named {', '.join(sorted(asked))} when it was asked and names {address_now} "
+            "since a reload; not sent to another cluster's connector of that name")
+
+
 def replaced_since_asked(job: RestartJob, listed_id: str | None) -> str | None:
     """Why the job must not go to the connector the latest listing shows under its name (with
     `listed_id`), when that is not the one any of its requests was asked for: each was decided on

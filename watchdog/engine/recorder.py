@@ -35,6 +35,7 @@ from .core import (
     show_state,
     utc_now,
 )
+from .gates import repointed_since_asked
 from .store_probe import StoreProbe
 
 # Outcomes waiting to be written again when the state file refused them: bounded, should it stay
@@ -116,6 +117,12 @@ class JobRecorder:
         unavailable = self._unavailable(job)
         if unavailable is not None:
             return unavailable  # a state file's, or a database the queue waited for (dispatch.STORE_WAIT_SECONDS)
+        configured = self._config().clusters.get(job.key.cluster)
+        repointed = repointed_since_asked(job, job.key.cluster, configured.address if configured is not None else "")
+        if repointed is not None:
+            # First: the state under the name is the new cluster's from its first poll, and
+            # "healthy again before its turn" said so of a connector still failed where it was.
+            return repointed
         latest = self.dry_states.get(job.key) or self._stored(job)  # read just now (_unavailable)
         # Not when a firing alert was answered `duplicate` because of this job: a stalled
         # connector looks healthy to a poll, and Alertmanager does not send that alert again
