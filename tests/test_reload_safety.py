@@ -38,13 +38,13 @@ CLUSTERS = {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER
 
 
 def reloadable(path: Path, rules: list[dict[str, object]], connectors: list[dict[str, object]],
-               other_environments: tuple[dict[str, object], ...] = ()) -> World:
-    """A daemon of `rules` on the simulator, reloading `path`; `other_environments` beside the
-    one of CLUSTER (which holds `connectors`)."""
+               other_environments: tuple[dict[str, object], ...] = (), **simulated: Any) -> World:
+    """A daemon of `rules` on the simulator (`simulated`: its scenario's settings), reloading
+    `path`; `other_environments` beside the one of CLUSTER (which holds `connectors`)."""
     from watchdog.config import load_config
 
     write(path, rules)
-    scenario = sim_scenario(connectors)
+    scenario = sim_scenario(connectors, **simulated)
     scenario["environments"] += other_environments
     simulator = Simulator(Scenario.model_validate(scenario))
     d = Daemon(load_config(path), transport=httpx.ASGITransport(app=create_app(simulator)),
@@ -275,6 +275,38 @@ async def test_restarts_queued_before_a_reload_points_their_cluster_elsewhere_ar
         assert job is not None and job.outcome is Outcome.DROPPED
         assert job.message.startswith(f"repointed: {CLUSTER} named {ENVIRONMENT}/{CLUSTER_ID} when it was asked and "
                                       "names env-other1/lkc-other1 since a reload"), job.message
+
+
+async def test_a_cluster_renamed_by_a_reload_keeps_its_connectors_backoff_and_budget(
+    tmp_path: Path, credentials_env: None
+) -> None:
+    # The state is kept by cluster name: `prod:` renamed `prod-eu:` (the same ids) handed every
+    # connector a fresh budget, and the probe saw those the daemon had given up on restarted
+    # again within seconds; here, one in its backoff gap.
+    path = tmp_path / "config.yaml"
+    stuck = {"name": "orders", "script": {"initial": "FAILED", "recover_after_restarts": "never"}}
+    w = reloadable(path, [HEAL], [stuck, {"name": "billing"}], restart={"delay_seconds": 0})
+    w.daemon.queue.start()
+    for _ in range(3):
+        await w.daemon.pollers[CLUSTER].poll()
+        await w.daemon.queue.join()
+    backed_off = w.daemon.state.load(ConnectorKey(CLUSTER, "orders"))
+    assert backed_off.attempts == 1 and backed_off.next_allowed_at is not None and len(w.simulator.restarts()) == 1
+
+    with structlog.testing.capture_logs() as logs:
+        write(path, [HEAL], clusters={"prod-eu": CLUSTERS[CLUSTER]})
+        assert await w.daemon.reload("test") is True
+    for _ in range(3):
+        await w.daemon.pollers["prod-eu"].poll()
+        await w.daemon.queue.join()
+    renamed = w.daemon.state.load(ConnectorKey("prod-eu", "orders"))
+    await w.daemon.stop()
+
+    assert len(w.simulator.restarts()) == 1, "restarted again at once under the new name, its backoff forgotten"
+    assert (renamed.attempts, renamed.last_restart_at, renamed.next_allowed_at) == (
+        backed_off.attempts, backed_off.last_restart_at, backed_off.next_allowed_at)
+    (said,) = [e for e in logs if e["event"] == "cluster_state_carried"]
+    assert (said["cluster"], said["renamed_from"], said["connectors"]) == ("prod-eu", CLUSTER, 2)
 
 
 def test_every_config_section_is_applied_by_a_reload_or_refused_by_name() -> None:

@@ -79,6 +79,15 @@ def diff_configs(old: Config, new: Config) -> ConfigDiff:
     )
 
 
+def renamed_clusters(old: Config, new: Config, diff: ConfigDiff) -> list[tuple[str, str]]:
+    """(old name, new name) of each Confluent Cloud cluster the reload removed under one name and
+    added under another (the same environment and lkc- ids: CloudCluster.address); a
+    self-managed one has no address to tell it by."""
+    added = {new.clusters[name].address: name for name in diff.clusters_added}
+    return [(name, added[address]) for name in diff.clusters_removed
+            if (address := old.clusters[name].address) and address in added]
+
+
 def _live_part(config: Config, section: str) -> object:
     """What of a live section a reload applies: of `log`, the level alone (log.format is
     restart-only)."""

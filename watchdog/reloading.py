@@ -27,7 +27,7 @@ from .clients import sent_secrets
 from .config import Config, ConfigError
 from .logs import get_logger, keep_out_of_logs
 from .plan import poll_intervals
-from .reload import ConfigDiff, diff_configs, log_overridden
+from .reload import ConfigDiff, diff_configs, log_overridden, renamed_clusters
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -212,6 +212,8 @@ class ReloadHost:
             self.queue.remove_cluster(name)
         for part in built:
             self._install_cluster(part)
+        for old, renamed in renamed_clusters(previous, new, diff):
+            self.engine.carry_state(old, renamed)
         # Connectors the new config no longer watches lose their series after the swap, in
         # slices (Engine.prune_unwatched: the caller awaits it).
         self._preinitialise_clusters(new.clusters)

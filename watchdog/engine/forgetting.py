@@ -10,8 +10,9 @@ import asyncio
 from collections.abc import Iterable
 from datetime import timedelta
 
-from ..model import ConnectorKey
+from ..model import ConnectorKey, ConnectorState
 from ..report import StatusRow
+from ..state import StateStoreError
 from .core import log
 from .decisions import Decisions
 
@@ -114,6 +115,31 @@ class Forgetting(Decisions):
         await self._in_slices(gone, forget)
         return forgotten
 
+    def carry_state(self, old: str, new: str) -> None:
+        """A reload renamed a cluster (`old` removed, `new` added, both naming the same Kafka
+        cluster): its connectors' backoff, budget and gave-up flag go on under the new name. The
+        state is kept by cluster name, and renamed, every connector the daemon had given up on was
+        restarted again within seconds (found by a reload probe: `prod:` renamed `prod-eu:`).
+        A connector the new name already has a state for (a rename back) keeps the later of the
+        two restarts. The old name's rows stay, and age out as a removed cluster's do."""
+        carried = 0
+        try:
+            with self.state.batch():
+                for key, state in list(self.state.items()):
+                    if key.cluster != old:
+                        continue
+                    target = ConnectorKey(new, key.connector)
+                    there = self.state.load(target)
+                    if there == ConnectorState() or _restarted_later(state, there):
+                        self.state.save(target, state)
+                        carried += 1
+        except StateStoreError as exc:
+            log.error("cluster_state_not_carried", cluster=new, renamed_from=old, error=str(exc)[:300],
+                      note="the renamed cluster's connectors start with fresh backoff and budgets")
+            return
+        log.info("cluster_state_carried", cluster=new, renamed_from=old, connectors=carried,
+                 note="the same Kafka cluster under a new name: its connectors keep their backoff, budget and gave-up flag")
+
     def forget_cluster(self, cluster: str) -> None:
         """A reload (or discovery) removed or redefined the cluster: what was known of its
         listing no longer applies, and its connectors' series go. Their backoff, budget and
@@ -210,3 +236,9 @@ class Forgetting(Decisions):
                      note="no rule names it now and its cluster does not list it" if named_only
                      else "no rule selects it now; its state is kept in case one does again")
             self._drop_series(ConnectorKey(cluster, name))
+
+
+def _restarted_later(state: ConnectorState, than: ConnectorState) -> bool:
+    if state.last_restart_at is None:
+        return False
+    return than.last_restart_at is None or state.last_restart_at > than.last_restart_at
