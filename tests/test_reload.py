@@ -310,6 +310,38 @@ async def test_the_file_watcher_survives_a_reload_that_raises(tmp_path: Path) ->
         await watcher.stop()
 
 
+async def test_the_file_watcher_reads_a_changed_file_only_once_it_has_stopped_changing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An editor writing in place leaves the file cut short for a moment; a cut that is valid YAML
+    # is a valid config (`max_restarts:` with its value not written yet reads as no limit), and
+    # the watcher applied it. The file as each look of the watcher finds it:
+    from watchdog import reload as reloading
+
+    path = tmp_path / "config.yaml"
+    path.write_text("whole, as running")
+    looks = iter(["whole, as running", "cut", "whole, edited", "whole, edited"])
+
+    def fingerprint(_: Path, secrets_dir: Path | None = None) -> str:
+        path.write_text(next(looks, "whole, edited"))
+        return path.read_text()
+
+    seen: list[str] = []
+
+    async def reload(reason: str) -> None:
+        seen.append(path.read_text())
+
+    monkeypatch.setattr(reloading, "file_fingerprint", fingerprint)
+    watcher = reloading.ConfigWatcher(path, reload, 0.02)
+    watcher.start()
+    try:
+        await until(lambda: bool(seen), "a reload")
+        await asyncio.sleep(0.2)
+    finally:
+        await watcher.stop()
+    assert seen == ["whole, edited"], "the file was read while it was being written"
+
+
 async def test_a_reload_that_removes_a_cluster_removes_its_series_and_keeps_the_others_gauges(setup) -> None:
     path, w = setup
     staging = {"environment_id": ENVIRONMENT, "kafka_cluster_id": "lkc-staging1"}
