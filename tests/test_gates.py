@@ -253,6 +253,26 @@ async def test_a_restart_whose_connector_was_paused_while_it_waited_is_not_sent(
     assert w.daemon.state.load(ConnectorKey(CLUSTER, "f0")).attempts == 0, "no backoff step spent on it"
 
 
+async def test_a_polls_restart_whose_connector_was_deleted_while_it_waited_is_not_sent(backend: str) -> None:
+    # Queued behind the rate limit, restarts went to connectors the daemon's own polls had since
+    # seen deleted (`connector_vanished`), up to minutes later: a 404 each, a call of the key
+    # spent, while failing connectors waited (a churn probe: 233 of 352 restarts sent).
+    simulator = Simulator(Scenario.model_validate(sim_scenario([failing("f0"), failing("f1")], backend)))
+    w = World(simulator, Daemon(daemon_config([HEAL], backend=backend),
+                                transport=httpx.ASGITransport(app=create_app(simulator))))
+    await w.daemon.pollers[CLUSTER].poll()
+    simulator.delete_connector(sim_cluster(backend), "f0")
+    await w.daemon.pollers[CLUSTER].poll()
+    with structlog.testing.capture_logs() as logs:
+        w.daemon.queue.start()
+        await w.daemon.queue.join()
+    ended = {e["connector"]: e for e in logs if e["event"] == "restart_finished"}
+    assert ended["f0"]["outcome"] == "dropped" and ended["f0"]["message"] == (
+        "vanished: its cluster's latest listing no longer shows it (deleted?); the next poll decides again")
+    assert ended["f1"]["outcome"] == "accepted", "the one still listed is sent"
+    assert len(simulator.restarts()) == 1
+
+
 @pytest.mark.parametrize("state", ["SUSPENDED", "PAUSED "])
 async def test_a_restart_whose_connector_is_listed_in_a_state_no_api_reports_by_its_turn_is_not_sent(state: str) -> None:
     # The gate looked again only for the states that refuse a restart: listed since in a state no

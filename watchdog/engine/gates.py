@@ -116,6 +116,14 @@ class Gates(EngineCore):
         replaced = replaced_since_asked(job, listed.resource_id if listed is not None else None)
         if replaced is not None:
             return replaced
+        names = self.listed(job.key.cluster)
+        if job.polls_only and names is not None and job.key.connector not in names:
+            # Deleted since a poll asked for it (its cluster's latest listing leaves it out): sent,
+            # a backlog behind the rate limit spent the key's calls on 404s, up to minutes after
+            # the daemon had logged `connector_vanished`, while failing connectors waited (a churn
+            # probe: 233 of 352 restarts sent). Should it come back, a poll decides again; an
+            # alert's or a person's restart goes, its 404 the answer.
+            return "vanished: its cluster's latest listing no longer shows it (deleted?); the next poll decides again"
         first: tuple[Decision, str] | None = None
         for request in job.requests:
             # A retry of a restart the fleet breaker already counted (its first call, answered

@@ -127,7 +127,7 @@ class JobRecorder:
         # Not when a firing alert was answered `duplicate` because of this job: a stalled
         # connector looks healthy to a poll, and Alertmanager does not send that alert again
         # before its repeat_interval (hours), so dropped, the stall went unrestarted.
-        status_only = all(r.trigger is Trigger.STATUS for r in job.requests) and not job.alerts
+        status_only = job.polls_only
         if status_only and latest.health is Health.HEALTHY:
             return "connector healthy again before its turn"
         held = self._rules_gone(job) or self.gate(job, job.dry_run or self.dry_run_now(job))

@@ -140,6 +140,12 @@ class RestartJob:
         return all(r.trigger is Trigger.STATUS for r in self.requests)
 
     @property
+    def polls_only(self) -> bool:
+        """Asked for by status polls alone, no firing alert waiting on it: the next poll decides
+        again whatever becomes of it here, so a later listing may drop it."""
+        return all(r.trigger is Trigger.STATUS for r in self.requests) and not self.alerts
+
+    @property
     def triggers(self) -> list[Trigger]:
         return sorted({r.trigger for r in self.requests})
 
