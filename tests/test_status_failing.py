@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -74,3 +75,49 @@ async def test_status_from_the_daemon_names_the_cluster_whose_polls_fail(
     assert section[1].startswith("  revoked: unauthorized: ") and "failing since " in section[1], section
     assert "last poll that worked: never since the daemon started" in section[1], section
     assert "orders-sink" in table and "good:" not in table
+
+
+async def test_status_from_the_daemon_says_when_its_state_store_stops_every_restart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The state file deleted under a running daemon: /readyz said it writes nothing more and
+    # sends no restart, while `status --daemon` listed the failing connectors with NEXT ALLOWED
+    # "now" and said nothing (found by a probe of damaged state storage).
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", TOKEN)
+    scenario = {"api_keys": [{"id": "good-key", "secret": "good-secret"}], "environments": [{"id": ENVIRONMENT, "clusters": [
+        {"id": "lkc-good", "connectors": [{"name": "orders-sink", "script": {"initial": "FAILED"}}]}]}]}
+    async with served(Simulator(Scenario.model_validate(scenario))) as url:
+        data: dict[str, Any] = {
+            "api": {"base_url": url},
+            "credentials": {"good": {}},
+            "clusters": {"good": {"environment_id": ENVIRONMENT, "kafka_cluster_id": "lkc-good"}},
+            "server": {"host": "127.0.0.1", "port": 0},
+            "state": {"path": str(tmp_path / "state.db")},
+            "rules": [{"name": "heal", "trigger": {"type": "status", "interval": 3600, "confirm_polls": 3},
+                       "select": {"include": ["*"]}}],
+        }
+        secrets = {"credentials": {"good": Credential(api_key=SecretStr("good-key"), api_secret=SecretStr("good-secret"))},
+                   "server": {"auth_token": SecretStr(TOKEN)}}
+        daemon = Daemon(build_config(data, "test config", secrets=secrets))
+        await daemon.start()
+        try:
+            address = f"http://127.0.0.1:{daemon.bound_port}"
+            await daemon.pollers["good"].poll()
+            capsys.readouterr()
+            assert await asyncio.to_thread(main, ["status", "--daemon", address, "--json"]) == 0
+            before = capsys.readouterr().out
+            (tmp_path / "state.db").unlink()
+            await daemon.pollers["good"].poll()
+            assert await asyncio.to_thread(main, ["status", "--daemon", address]) == 0
+            table = capsys.readouterr().out
+            assert await asyncio.to_thread(main, ["status", "--daemon", address, "--json"]) == 0
+            after = capsys.readouterr().out
+        finally:
+            await daemon.stop()
+    assert json.loads(before[before.index("{\n"):])["state_store"] == "ok"
+    said = json.loads(after[after.index("{\n"):])["state_store"]
+    assert said != "ok" and "state.db" in said, said
+    lines = table.splitlines()
+    section = lines[lines.index("No restart is sent: the daemon cannot write its state store, so it records nothing and "
+                                "sends nothing until it can (/readyz says the same):"):]
+    assert section[1].strip() == said

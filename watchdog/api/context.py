@@ -39,6 +39,10 @@ class ApiContext:
     # The clusters whose polls a pause of their API key holds now (ClusterPoller.paused):
     # `polls_paused` of GET /v1/connectors.
     polls_paused: Callable[[], list[dict[str, Any]]] = lambda: []
+    # Why the state store takes no write now (StateStore.problem), None while it does: then the
+    # daemon records nothing and sends no restart. `state_store` of GET /v1/connectors ("ok"
+    # otherwise), said under `watchdog status --daemon`'s table, whose NEXT ALLOWED read "now".
+    state_problem: Callable[[], str | None] = lambda: None
     standby_retry_after: int = RETRY_AFTER_SECONDS
     # Why the leader may not send now though it leads (its lease renewal is late), asked without
     # counting as a refused send; None while it may. A restart or a webhook is refused meanwhile:

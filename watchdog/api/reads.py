@@ -35,7 +35,7 @@ def connectors() -> Callable[[ApiContext, Request], Awaitable[JSONResponse]]:
     async def reading(ctx: ApiContext) -> bytes:
         del next_reading["rows"]  # begun: a reader that comes from now on waits for the next one
         return bytes(JSONResponse({"connectors": ctx.connectors(), "polls_failing": ctx.polls_failing(),
-                                   "polls_paused": ctx.polls_paused()}).body)
+                                   "polls_paused": ctx.polls_paused(), "state_store": ctx.state_problem() or "ok"}).body)
 
     async def connectors(ctx: ApiContext, request: Request) -> JSONResponse:
         # The leader's live view (its polls, its discovery): a standby polls and discovers nothing,

@@ -55,11 +55,13 @@ def status_command(args: argparse.Namespace) -> int:
     places: dict[str, ClusterPlace] = {}
     failing: list[dict[str, Any]] = []  # the clusters the daemon cannot list now
     paused: list[dict[str, Any]] = []  # the clusters whose polls a pause of their key holds now
+    store = ["ok"]  # the daemon's state store: "ok", or why it takes no write (and no restart is sent)
 
     def from_daemon(document: dict[str, Any]) -> list[StatusRow]:
         places.update(places_from_json(document))  # a daemon knows its discovered clusters too
         failing.extend(document.get("polls_failing", []))  # absent from a daemon before 2026-12-03
         paused.extend(document.get("polls_paused", []))  # absent from a daemon before 2026-12-04
+        store[0] = str(document.get("state_store", "ok"))  # absent from a daemon before 2026-12-06
         return status_rows_from_json(document)
 
     def from_store(store: StateStore) -> list[StatusRow]:
@@ -85,8 +87,9 @@ def status_command(args: argparse.Namespace) -> int:
     if args.daemon:
         document["polls_failing"] = failing
         document["polls_paused"] = paused
+        document["state_store"] = store[0]
     print(json.dumps(document, indent=2) if args.json
-          else render_status(rows, now=_utc_now(), places=places, failing=failing, paused=paused))
+          else render_status(rows, now=_utc_now(), places=places, failing=failing, paused=paused, store=store[0]))
     return EXIT_OK
 
 

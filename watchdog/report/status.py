@@ -206,14 +206,16 @@ DRY_RUN_NOTE = ("(dry run): the dry run's would-be attempts, backoff and give-up
 
 def render_status(
     rows: Sequence[StatusRow], *, now: datetime, places: Mapping[str, ClusterPlace] | None = None,
-    failing: Sequence[Mapping[str, Any]] = (), paused: Sequence[Mapping[str, Any]] = (),
+    failing: Sequence[Mapping[str, Any]] = (), paused: Sequence[Mapping[str, Any]] = (), store: str = "ok",
 ) -> str:
     """The watched connectors grouped by environment, then by cluster; one column layout for
     the whole table, so that every group lines up. Then the clusters whose listings fail now
-    (`failing`, from the daemon: `polls_failing` of GET /v1/connectors), and those whose polls a
-    pause of their API key holds (`paused`: `polls_paused`)."""
+    (`failing`, from the daemon: `polls_failing` of GET /v1/connectors), those whose polls a
+    pause of their API key holds (`paused`: `polls_paused`), and why the daemon's state store
+    takes no write, when it does not (`store`: `state_store`)."""
+    after = [*_failing_lines(failing, now), *_paused_lines(paused, now), *_store_lines(store)]
     if not rows:
-        return "\n".join(["No watched connectors.", *_failing_lines(failing, now), *_paused_lines(paused, now)])
+        return "\n".join(["No watched connectors.", *after])
     places = places or {}
     by_cluster: dict[str, list[StatusRow]] = {}
     for row in rows:
@@ -245,7 +247,16 @@ def render_status(
         out += ["", "Held (a restart wanted, not made yet):", *(printable(GROUP_INDENT + line) for line in held)]
     if any(row.dry_run for row in rows):
         out += ["", DRY_RUN_NOTE]
-    return "\n".join([*out, *_failing_lines(failing, now), *_paused_lines(paused, now)])
+    return "\n".join([*out, *after])
+
+
+def _store_lines(store: str) -> list[str]:
+    """Said when the daemon's state store takes no write: it then sends no restart, and every
+    row's NEXT ALLOWED "now" (its backoff, not the store) read as restarts about to go."""
+    if store == "ok":
+        return []
+    return ["", "No restart is sent: the daemon cannot write its state store, so it records nothing and sends "
+                "nothing until it can (/readyz says the same):", printable(GROUP_INDENT + store)]
 
 
 def _paused_lines(paused: Sequence[Mapping[str, Any]], now: datetime) -> list[str]:
