@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import structlog
 from pydantic import SecretStr
 
 import watchdog.state.schema as state_module  # the module whose MIGRATIONS the store reads
@@ -123,12 +124,18 @@ def test_paths_with_uri_characters_work_for_writers_and_readers(tmp_path: Path) 
 # -- schema versions and migrations ----------------------------------------------------------------
 
 
-def test_an_empty_file_is_taken_as_a_new_store(path: Path) -> None:
-    path.touch()  # e.g. created by a deployment script
-    with SqliteStateStore(path) as store:
+def test_an_empty_file_is_taken_as_a_new_store_and_said(path: Path) -> None:
+    path.touch()  # e.g. created by a deployment script, or a failed copy that truncated it
+    with structlog.testing.capture_logs() as logs, SqliteStateStore(path) as store:
         assert store.schema_version == len(MIGRATIONS)
         store.save(ORDERS, FULL_STATE)
         assert store.load(ORDERS) == FULL_STATE
+    # Started afresh with no word above info: a truncated file lost every backoff and budget.
+    (said,) = [e for e in logs if e["event"] == "state_file_empty"]
+    assert said["log_level"] == "warning" and said["path"] == str(path) and "put the file back" in said["note"]
+    with structlog.testing.capture_logs() as logs, SqliteStateStore(path):
+        pass
+    assert not [e for e in logs if e["event"] == "state_file_empty"], "said of an empty file only"
 
 
 def test_a_version_zero_database_without_tables_is_migrated(path: Path) -> None:

@@ -139,11 +139,12 @@ def open_database(path: str | Path, *, read_only: bool) -> sqlite3.Connection:
     if isinstance(path, Path):
         check_path(path, read_only=read_only)
         created = not path.exists()
+        empty = not created and not read_only and path.stat().st_size == 0
         if not read_only:
             _create_owner_only(path)
         db = _connect(path, read_only=read_only)
     else:
-        created = False
+        created = empty = False
         db = sqlite3.connect(MEMORY, isolation_level=None, check_same_thread=False)
     db.row_factory = sqlite3.Row
     try:
@@ -157,6 +158,14 @@ def open_database(path: str | Path, *, read_only: bool) -> sqlite3.Connection:
         raise
     if created:
         log.info("state_file_created", path=str(path))
+    if empty:
+        # Read as a new store, as SQLite does (a file created, then the daemon killed before its
+        # first write). The same file truncated by a failed copy or restore lost every backoff,
+        # budget and kept restart, and the start said only `state_schema_migrated` at info.
+        log.warning("state_file_empty", path=str(path),
+                    note="an empty file is started as a new state store: no backoff, budget, gave-up flag, kept "
+                         "restart or history carried over. If it held state (a failed copy or restore), stop the "
+                         "daemon and put the file back")
     return db
 
 
