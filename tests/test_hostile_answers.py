@@ -876,6 +876,13 @@ async def test_a_connector_name_holding_half_an_emoji_is_ignored_and_its_neighbo
     assert polls(w, "ok") == 3
     assert [c.connector for c in w.simulator.restarts(accepted_only=False)] == ["broken"]
     assert {e["count"] for e in logs if e["event"] == "unusable_connector_names_ignored"} == {1}
+    # Said once at warning, not at each of the three polls; and when the listing no longer has it.
+    said = [(e["log_level"], e["count"]) for e in logs if e["event"] == "unusable_connector_names_ignored"]
+    assert [s for s in said if s[0] != "debug"] == [("warning", 1)]
+    with capture_logs() as logs:
+        await run_polls(w, 1)  # the simulator's own listing: no such name
+    said = [(e["log_level"], e["count"]) for e in logs if e["event"] == "unusable_connector_names_ignored"]
+    assert said == [("info", 0)]
 
 
 async def test_a_byte_that_is_not_utf8_costs_no_poll() -> None:

@@ -153,6 +153,9 @@ class EngineCore:
         # The exact names each status rule selects that its cluster's last poll did not list, as
         # last reported, by (rule, cluster).
         self.named_missing_reported: dict[tuple[str, str], tuple[str, ...]] = {}
+        # How many names no connector can have each cluster's listing held, as last said at
+        # warning (StatusIntake.on_listing): said again when the count changes, else at debug.
+        self.unusable_names_said: dict[str, int] = {}
         # Connectors a stall rule could not judge, and why (logged when it starts or changes).
         self._unjudged: dict[ConnectorKey, dict[str, Unjudged]] = {}  # by rule
         # Sources a stall restart did not get moving, said for that restart (its time): once.
@@ -233,6 +236,7 @@ class EngineCore:
         self._retired_ids.forget_cluster(cluster)
         for where in [where for where in self.named_missing_reported if where[1] == cluster]:
             del self.named_missing_reported[where]
+        self.unusable_names_said.pop(cluster, None)
 
     def cluster_unchanged(self, cluster: str, generation: int | None = None) -> Callable[[], bool]:
         """A check, True while the cluster has not been forgotten (removed, or redefined by a

@@ -60,9 +60,17 @@ class StatusIntake(Forgetting):
         Unicode), which an upstream we do not trust could send to grow our series and state."""
         now = self._now()
         unusable = [name for name in statuses if connector_name_problem(name) is not None]
+        if len(unusable) != self.unusable_names_said.get(cluster, 0):
+            # Said when the count changes (at every poll, 6 lines in 30 s said one thing); the
+            # count, never the names, which may be huge or hostile.
+            self.unusable_names_said[cluster] = len(unusable)
+            (log.warning if unusable else log.info)(
+                "unusable_connector_names_ignored", cluster=cluster, count=len(unusable),
+                note="names longer than 255 characters, with control characters or not valid Unicode; said again "
+                     "when the count changes" if unusable else "the listing holds no such name any more")
+        elif unusable:
+            log.debug("unusable_connector_names_ignored", cluster=cluster, count=len(unusable))
         if unusable:
-            log.warning("unusable_connector_names_ignored", cluster=cluster, count=len(unusable),
-                        note="names longer than 255 characters, with control characters or not valid Unicode")
             statuses = {name: status for name, status in statuses.items() if connector_name_problem(name) is None}
         self._unlist(cluster, keep=statuses.keys())
         self._listed[cluster] = set(statuses)
