@@ -7,6 +7,7 @@ Each test makes its own primary and standby and removes them; about 20 s each on
 
 from __future__ import annotations
 
+import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -55,6 +56,10 @@ class Pair:
         assert self.standby is not None
         return int(self.query(self.standby, "SELECT count(*) FROM pending_request")[0][0])
 
+    def primary_pending(self) -> int:
+        """Requests pending in the primary, before the failover."""
+        return int(self.query(self.primary, "SELECT count(*) FROM pending_request")[0][0])
+
     def destroy(self) -> None:
         if self.standby is not None:
             self.standby.destroy()
@@ -72,7 +77,7 @@ def pair() -> Iterator[Pair]:
 
 @pytest.fixture
 def world(tmp_path: Path, pair: Pair) -> Iterator[HaWorld]:
-    rules = [{"name": "heal", "trigger": {"type": "status", "interval": 60}, "select": {"include": ["requested-*"]}}]
+    rules = [{"name": "heal", "trigger": {"type": "status", "interval": 60}, "select": {"include": ["requested-*", "later-*"]}}]
     made = HaWorld(tmp_path, pair.primary, pair.url, rules, lease=LEASE,
                    settings={"rate_limit": {"max_requests_per_second": 10, "max_concurrent_requests": 1}})
     try:
@@ -82,9 +87,13 @@ def world(tmp_path: Path, pair: Pair) -> Iterator[HaWorld]:
         print(made.tails())
 
 
+LATER = [f"later-{i:02d}" for i in range(10)]
+
+
 def leader_asked_for_every_restart(world: HaWorld) -> Replica:
-    """One replica leading, each of REQUESTED asked for through its API (202)."""
-    world.start_simulator(scenario([{"name": n} for n in REQUESTED]))
+    """One replica leading, each of REQUESTED asked for through its API (202); LATER are
+    connectors too, asked for by none yet."""
+    world.start_simulator(scenario([{"name": n} for n in REQUESTED + LATER]))
     replica = world.start("a")
     assert world.leader() is replica
     wait_until(lambda: replica.ready() == 200, 30, "the leader is ready")
@@ -173,3 +182,39 @@ def test_a_failover_that_loses_the_last_commits_is_said_and_sends_nothing_twice(
     assert max(sent.values()) == 1, f"sent twice: {sorted(n for n, k in sent.items() if k > 1)}"
     history = Counter(row[0] for row in pair.query(standby, "SELECT connector FROM restart_history"))
     assert max(history.values()) == 1, "a restart recorded twice"
+
+
+def test_a_failover_that_loses_a_takeover_sends_nothing_twice_and_loses_nothing(world: HaWorld, pair: Pair) -> None:
+    # The standby misses a change of leader: a was killed with a backlog, b took the lease over
+    # and sent what a had left, then the primary died and the standby was promoted. Its lease row
+    # named a under a's epoch. b took its refused renewal for a takeover ("its epoch is newer"),
+    # stood by, led again and recovered the restarts it had finished (their ends were lost): each
+    # sent a second time; and those b had accepted and not sent yet were lost, the API saying
+    # them pending for good (a failover probe: 34 sent twice, 32 of 40 lost).
+    first = leader_asked_for_every_restart(world)
+    second = world.start("b")
+    standby = caught_up(pair)  # every request is on it; the change of leader will not be
+    standby.cut_off()
+    assert first.process is not None
+    first.process.send_signal(signal.SIGKILL)
+    first.process.wait(timeout=10)
+    wait_until(second.leading, 20, "b takes the lease over")
+    wait_until(lambda: pair.primary_pending() == 0, 30, "b sent what a left", every=0.5)
+    with httpx.Client(timeout=10) as client:
+        for name in LATER:
+            assert world.request_restart(second, name, client).status_code == 202
+    pair.primary.stop("immediate")  # b's last commits, its lease among them, are not on the standby
+    standby.promote()
+
+    wait_until(lambda: bool(second.events("state_database_rewritten")), 20, "b writes again what was lost")
+    (said,) = second.events("state_database_rolled_back")
+    assert said["found_holder"].startswith("replica-a/") and said["held_epoch"] == said["found_epoch"] + 1, said
+    assert not second.events("leadership_lost"), "b took the rollback for a takeover"
+    wait_until(lambda: pair.pending() == 0, 30, "every request ended", every=0.5)
+    # One on the wire when a was killed ends `interrupted` (it may not have reached the API), not sent again.
+    interrupted = {e["connector"] for e in second.events("restart_finished") if e["outcome"] == "interrupted"}
+    wait_until(lambda: {c["connector"] for c in world.restarts()} | interrupted == set(REQUESTED + LATER), 30,
+               "every restart asked for was sent", every=0.5)
+    sent = Counter(c["connector"] for c in world.restarts())
+    assert max(sent.values()) == 1, f"sent twice: {sorted(n for n, k in sent.items() if k > 1)}"
+    assert second.leading(), "b leads on"

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+import structlog
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
@@ -32,7 +33,7 @@ from watchdog.leadership.elector import Elector
 from watchdog.leadership.metrics import LeadershipMetrics
 from watchdog.model import ConnectorKey, ConnectorState, Decision, PendingPhase, Trigger
 from watchdog.simulator import Scenario, Simulator, create_app
-from watchdog.state import Fenced
+from watchdog.state import Fenced, StateStoreError
 from watchdog.state.postgres import PostgresStateStore
 
 from .support import (
@@ -122,6 +123,49 @@ async def test_a_lease_row_deleted_by_hand_is_made_again_and_the_old_leader_stay
         assert epoch > old_epoch, "the epoch still rises with every change of holder"
         with pytest.raises(Fenced):
             old_leader.save(ConnectorKey(CLUSTER, "c0"), ConnectorState())
+
+
+@pytest.mark.parametrize("row", ["still valid", "expired"])
+async def test_a_leader_whose_database_lost_its_takeover_takes_the_lease_back_and_leads_on(
+    postgres_server: PostgresServer, schema: str, row: str
+) -> None:
+    """A failover to an asynchronous standby that missed a handover: the promoted database's
+    lease row names the replica that led before, under the epoch before. The leader took its
+    refused renewal for a takeover ("its epoch is newer", which it was not), stood by, led again
+    and recovered the restarts it had finished (their ends lost with the commits): each sent a
+    second time, and those it had accepted and not sent yet lost (a failover probe: 34 and 32).
+    Epochs only rise: the row's holder was superseded before the loss, so the leader takes the
+    lease back under a new epoch, says the database rolled back, and its writes go again."""
+    name = schema.rsplit("/", 1)[1]
+    rolled: list[int] = []
+    leader = Elector(schema, postgres_server.password, LeaseTiming(6.0, 4.0, 0.2), LeadershipMetrics(CollectorRegistry()),
+                     identity="b")
+    leader.on_rolled_back = rolled.append
+    with PostgresStateStore(schema, password=postgres_server.password) as store:
+        try:
+            epoch = await start_and_wait_until_elected(leader)
+            store.fence(epoch, "b")
+            store.save(ConnectorKey(CLUSTER, "c0"), ConnectorState())
+            expires = "clock_timestamp() + interval '5 seconds'" if row == "still valid" else "'-infinity'"
+            # No await from here to the refused write: the elector cannot renew in between.
+            with structlog.testing.capture_logs() as logs:
+                with postgres_server.connect(name) as admin:
+                    admin.execute(f"UPDATE leader_lease SET holder = 'a', epoch = {epoch - 1}, expires_at = {expires}")
+                with pytest.raises(StateStoreError) as refused:  # not Fenced: no other replica took over
+                    store.save(ConnectorKey(CLUSTER, "c1"), ConnectorState())
+                assert not isinstance(refused.value, Fenced) and store.problem is not None
+                assert f"names epoch {epoch - 1} (held by a), older than the {epoch}" in str(refused.value)
+                await until(lambda: bool(rolled), "the leader takes the lease back")
+            assert leader.leading and leader.epoch == epoch + 1 and rolled == [epoch + 1]
+            (said,) = [e for e in logs if e["event"] == "state_database_rolled_back"]
+            assert (said["found_holder"], said["found_epoch"], said["held_epoch"]) == ("a", epoch - 1, epoch)
+            assert not [e for e in logs if e["event"] == "leadership_lost"]
+            with postgres_server.connect(name) as admin:
+                assert admin.execute("SELECT holder, epoch FROM leader_lease").fetchone() == ("b", epoch + 1)
+            store.fence(epoch + 1, "b")  # as the daemon does when told (LeadershipHost._rewrite_lost)
+            store.save(ConnectorKey(CLUSTER, "c1"), ConnectorState())
+        finally:
+            await leader.stop(release=False)
 
 
 async def test_the_queue_sends_nothing_once_this_replica_may_not_and_leaves_the_rest_pending() -> None:

@@ -143,6 +143,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         self.recorder.gate = self.engine.dispatch_gate
         self.recorder.dry_states = self.engine.dry_states
         self.engine.outcomes = self.recorder.outcomes  # a job a start ends is one of the run's
+        self.engine.finished_jobs = self.recorder.finished_jobs
         self._init_discovery(config, now)  # until its first refresh, the config's clusters are all
         self.backends: dict[str, ConnectBackend] = {}
         self.pollers: dict[str, ClusterPoller] = {}

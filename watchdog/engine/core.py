@@ -19,7 +19,7 @@ from ..logs import get_logger
 from ..metrics import Metrics
 from ..model import ConnectorKey, ConnectorState, ConnectorStatus, Decision, Outcome, Trigger
 from ..plan import poll_intervals
-from ..queue import RestartQueue
+from ..queue import RestartJob, RestartQueue
 from ..rules import OWNER_HELD_STATES, AlertRules, RuleSelection, StatusOwners, selects
 from ..stall import Unjudged
 from ..state import StateStore, StateStoreError
@@ -177,6 +177,9 @@ class EngineCore:
         # the jobs a start ends (Recovery) count as the queue's do, for `run --once`'s exit code
         # and the `stopped` line.
         self.outcomes: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
+        # The run's finished jobs, shared with the recorder's likewise: a job a start ends is one
+        # its leader knows it ended, should the database lose that end (JobRecorder.rewrite_lost).
+        self.finished_jobs: list[RestartJob] = []
         # Restarts decided and refused for want of room in their lane (queue_full) this run: never
         # sent, and no outcome counts them. `run --once` exits 1 for them, and `stopped` says how many.
         self.queue_full = 0

@@ -412,25 +412,35 @@ class JobRecorder:
         pending = self._state.pending()
         live_jobs = {job.id: job for job in live}
         finished = {job.id: job for job in self.finished_jobs}
+        # A request this leader recovered went to a job of its own (Recovery moved it in the
+        # store), a move the lost commits took with them: the database has it under the job of
+        # the leader before (the lost commits held this replica's takeover), and matched by job
+        # alone, none of the restarts it had recovered and sent was finished again.
+        finished_by_request = {request.id: job for job in self.finished_jobs for request in job.requests}
         unrecorded = {entry[0] for entry in self._unrecorded}  # written with them below already
         now = self._now()
         again = 0
-        for job_id in dict.fromkeys(p.job_id for p in pending):
-            job = finished.get(job_id)
-            if job_id in live_jobs or job_id in unrecorded or job is None or job.outcome is Outcome.UNSENT:
+        ending: dict[str, RestartJob] = {}
+        for kept in pending:
+            job = finished.get(kept.job_id) or finished_by_request.get(kept.request.id)
+            if kept.job_id in live_jobs or job is None or job.id in unrecorded or job.outcome is Outcome.UNSENT:
                 continue
+            if kept.job_id != job.id:
+                self._state.add_pending(kept.request, job.id, phase=PendingPhase.SENDING)  # moved back to its job
+            ending[job.id] = job
+        for job in ending.values():
             try:
                 state = self._stored(job)
             except StateStoreError:
                 state = ConnectorState()
             self._keep_unrecorded((job.id, job.key, None, self._history(job, state, now)))
             again += 1
-        stored = {p.request.id for p in pending}
+        stored = {p.request.id: p.job_id for p in pending}
         added = 0
         for job in live_jobs.values():
             phase = PendingPhase.SENDING if job.maybe_sent else PendingPhase.QUEUED
             for request in job.requests:
-                if request.id not in stored:
+                if stored.get(request.id) != job.id:  # gone, or under the job it had before a lost move
                     self._state.add_pending(request, job.id, phase=phase)
                     added += 1
         self.record_unrecorded()

@@ -205,6 +205,9 @@ class Recovery(EngineCore):
         ended = _ended_job(job_id, [request for request, _, _ in ending], outcome, message)
         for request, _, _ in ending:
             self._remembered_as(request, ended)
+        # Known as ended, should a failover lose this end: a restart interrupted at a takeover
+        # stayed pending in the promoted database, to be ended again by the next leader.
+        self.finished_jobs.append(ended)
 
     def settle_clock(self) -> int:
         """After the wall clock stepped back (while running, or while the daemon was stopped): no

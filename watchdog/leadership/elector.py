@@ -93,7 +93,8 @@ class Elector:
         self._written: datetime | None = None
         # Called (by the daemon) once this leader found that its database lost commits: it writes
         # again what it knows of the restarts' requests (LeadershipHost._rewrite_lost).
-        self.on_rolled_back: Callable[[], None] | None = None
+        # Called with the epoch this replica now leads under (a new one when it took the lease back).
+        self.on_rolled_back: Callable[[int], None] | None = None
         # The lease's holder as last read (this replica while it leads), None when no valid lease
         # was seen: what a standby's /readyz and its 503 name, so that a human knows whom to ask.
         self.holder: str | None = None
@@ -308,8 +309,29 @@ class Elector:
         conn = await self._connection(within=max(0.05, lease_ends - self._clock()))
         renewed = await _within(conn, lease.renew(conn, self.identity, self.epoch, self.timing.lease_duration), timeout)
         if renewed is None:
-            return False
+            return await self._reclaim(conn, timeout)
         self._check_rollback(renewed)
+        return True
+
+    async def _reclaim(self, conn: lease.AnsweringAsyncConnection, timeout: float) -> bool:
+        """The renewal found the row no longer ours: take it back if it holds an older epoch than
+        ours (lease.RECLAIM: the database lost our acquisition), and say the database rolled back;
+        False when another replica holds it under an epoch at least ours (a takeover)."""
+        assert self.epoch is not None
+        taken = await _within(conn, lease.reclaim(conn, self.identity, self.epoch, self.timing.lease_duration), timeout)
+        if taken is None:
+            return False
+        held, self.epoch, self._written = self.epoch, taken.epoch, taken.written
+        self._metrics.show(leading=True, epoch=taken.epoch)
+        log.error("state_database_rolled_back", replica=self.identity, epoch=taken.epoch, held_epoch=held,
+                  found_holder=taken.found_holder, found_epoch=taken.found_epoch, database=self._database,
+                  note="the lease row names an older epoch than this leader's: the database lost the commits that "
+                       "made this replica the holder (a failover to an asynchronous standby that missed a handover), "
+                       "and what the daemon recorded since. This replica, the last holder, took the lease back under a "
+                       "new epoch (the one the row names was superseded before the loss) and writes again the "
+                       "requests it knows of (state_database_rewritten); prefer synchronous replication")
+        if self.on_rolled_back is not None:
+            self.on_rolled_back(taken.epoch)
         return True
 
     def _check_rollback(self, renewed: lease.Renewed) -> None:
@@ -326,8 +348,8 @@ class Elector:
                   lost_seconds=round((written - renewed.previous).total_seconds(), 3),
                   found_renewed_at=renewed.previous.isoformat(), last_renewed_at=written.isoformat(),
                   database=self._database, note=ROLLED_BACK_NOTE)
-        if self.on_rolled_back is not None:
-            self.on_rolled_back()
+        if self.on_rolled_back is not None and self.epoch is not None:
+            self.on_rolled_back(self.epoch)
 
     def _renewed(self, started: float, late: bool) -> None:
         if late:

@@ -106,14 +106,16 @@ class LeadershipHost:
         """The lease holder this replica is elected as (None with one daemon per SQLite file)."""
         return self.leadership.identity if isinstance(self.leadership, Elector) else None
 
-    def _rewrite_lost(self) -> None:
+    def _rewrite_lost(self, epoch: int) -> None:
         """The leader's database lost its last commits (a failover to an asynchronous standby;
         Elector logged `state_database_rolled_back`): write again what it knows of the restarts'
-        requests (JobRecorder.rewrite_lost). Left as the database had them, the requests of the
+        requests (JobRecorder.rewrite_lost), fenced with `epoch`, the one it leads under now (a new
+        one when it took the lease back). Left as the database had them, the requests of the
         restarts it had finished meanwhile were pending again, and the next leader sent each of
         them a second time."""
         if not self.leadership.leading:
             return
+        self.state.fence(epoch, self._holder())
         try:
             again, added = self.recorder.rewrite_lost(self.queue.pending_jobs())
         except StateStoreError as exc:  # fenced too: another replica leads, its recovery decides

@@ -67,6 +67,24 @@ WHERE id = 1 AND holder = %(me)s AND epoch = %(epoch)s
 RETURNING (SELECT renewed_at FROM previous), renewed_at
 """
 
+# A leader whose renewal found the row under an older epoch than its own takes it back: the
+# database lost the commits that made this replica the holder (an asynchronous standby promoted
+# that missed a handover), and the epochs only ever rise, so the holder the row names was
+# superseded by this replica before the loss (it had released the lease or let it expire, and
+# its sends stopped at its renew deadline). Taken back under a higher epoch, whatever the row's
+# expiry says: stepping down instead, this replica recovered the restarts it had finished (their
+# ends were lost) and sent each again, and lost those it had accepted and not yet sent (found by
+# a failover probe). A replica that took the row in the meantime holds an epoch at least this
+# one's: then nothing is taken back, and this replica steps down.
+RECLAIM = """
+WITH previous AS (SELECT holder, epoch FROM leader_lease WHERE id = 1)
+UPDATE leader_lease
+SET holder = %(me)s, epoch = %(epoch)s + 1, expires_at = clock_timestamp() + make_interval(secs => %(lease)s),
+    acquired_at = clock_timestamp(), renewed_at = clock_timestamp()
+WHERE id = 1 AND epoch < %(epoch)s
+RETURNING epoch, renewed_at, (SELECT holder FROM previous), (SELECT epoch FROM previous)
+"""
+
 RELEASE = """
 UPDATE leader_lease SET holder = NULL, expires_at = '-infinity'
 WHERE id = 1 AND holder = %(me)s AND epoch = %(epoch)s
@@ -136,6 +154,14 @@ async def renew(conn: AsyncConnection, me: str, epoch: int, lease_seconds: float
     return None if row is None else Renewed(row[0], row[1])
 
 
+async def reclaim(conn: AsyncConnection, me: str, epoch: int, lease_seconds: float) -> Reclaimed | None:
+    """Take the lease back when its row holds an older epoch than `epoch`, this replica's (RECLAIM);
+    None when it does not (another replica took it since)."""
+    cursor = await conn.execute(RECLAIM, {"me": me, "epoch": epoch, "lease": lease_seconds})
+    row = await cursor.fetchone()
+    return None if row is None else Reclaimed(int(row[0]), row[1], row[2], int(row[3]))
+
+
 async def release(conn: AsyncConnection, me: str, epoch: int) -> None:
     """Give the lease back at a clean stop: a standby takes over at its next try, not a lease later."""
     await conn.execute(RELEASE, {"me": me, "epoch": epoch})
@@ -155,3 +181,11 @@ async def read(conn: AsyncConnection) -> LeaseView | None:
     if row is None:
         return None
     return LeaseView(row[0], int(row[1]), bool(row[2]) and row[0] is not None)
+
+
+@dataclass(frozen=True)
+class Reclaimed:
+    epoch: int  # the new one, above the one this replica held
+    written: datetime  # the renewal time written (the database's clock)
+    found_holder: str | None  # whom the row named, under...
+    found_epoch: int  # ...this older epoch

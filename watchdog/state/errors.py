@@ -61,3 +61,13 @@ class Fenced(StateStoreError):
     """A write refused because this replica no longer holds the leadership it was decided under
     (another replica took over: the shared state's epoch is newer), or holds none. Nothing was
     written. Not a failure of the store: the daemon steps down rather than count it."""
+
+
+class LeaseRolledBack(StateStoreError):
+    """A write refused because the lease row holds an older epoch than this replica leads under:
+    the database lost the commits that made it the holder (a failover to an asynchronous standby
+    that missed a handover). Epochs only rise, so no other replica took over: a failure of the
+    store, which the restarts wait out (the queue's store wait) while this leader's next renewal
+    takes the lease back (leadership/lease.py, RECLAIM) and fences its writes anew. Taken for a
+    takeover (Fenced), each restart on its way was left "to the leader", which was this replica,
+    and the requests the database had lost with the commits were never sent."""

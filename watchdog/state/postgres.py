@@ -39,7 +39,7 @@ from ..model import (
 )
 from ..report import StatusRow
 from . import postgres_rows
-from .errors import Fenced, StateStoreError
+from .errors import Fenced, LeaseRolledBack, StateStoreError
 from .marks import WriteMarks
 from .postgres_connection import (
     connection_parameters,
@@ -396,6 +396,13 @@ class PostgresStateStore:
             raise Fenced(f"{self.description}: not written ({what}): this replica is not the leader")
         try:
             return self._on_live_connection(self._fence_check)
+        except LeaseRolledBack as rolled_back:
+            self.marks.wrote_all()
+            failure = StateStoreError(f"{self.description}: not written ({what}): {rolled_back}")
+            if report:
+                self.problem = str(failure)
+                self.on_failure()
+            raise failure from rolled_back
         except Fenced:
             raise
         except psycopg.Error as error:
@@ -415,6 +422,12 @@ class PostgresStateStore:
         # The holder too: an epoch is `epoch + 1` of a row that a failover losing its last
         # commits (asynchronous replication) rolls back, and the next leader then wins the very
         # epoch the old one still writes under; by epoch alone the old leader's writes passed.
+        if row is not None and self._epoch is not None and row["epoch"] < self._epoch:
+            _rollback(conn)
+            raise LeaseRolledBack(
+                f"the lease row names epoch {row['epoch']} (held by {row['holder']}), older than the {self._epoch} this "
+                "replica leads under: the database lost commits (a failover to a standby that missed them?); the "
+                "leader's next lease renewal takes the lease back")
         if row is None or row["epoch"] != self._epoch or (self._holder is not None and row["holder"] != self._holder):
             _rollback(conn)
             found = None if row is None else row["epoch"]
