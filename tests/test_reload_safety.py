@@ -330,6 +330,26 @@ async def test_changes_a_reload_cannot_apply_are_refused_by_name(tmp_path: Path,
         assert event["sections"] == [section]
 
 
+async def test_a_refused_reload_is_shown_until_a_reload_applies(tmp_path: Path, credentials_env: None) -> None:
+    # `dry_run: true` saved in an incident beside a `rate_limit` change: the whole reload was
+    # refused and the daemon stayed live, with one log line and a counter no alert read.
+    path = tmp_path / "config.yaml"
+    w = reloadable(path, [HEAL], [{"name": "orders"}])
+    def shown() -> float | None:
+        return w.daemon.metrics.registry.get_sample_value("watchdog_config_last_reload_successful")
+
+    assert shown() == 1, "1 from the start: no reload was refused"
+    write(path, [HEAL], dry_run=True, rate_limit={"reserve": 2})
+    assert await w.daemon.reload("test") is False
+    assert shown() == 0 and w.daemon.config.dry_run is False
+    path.write_text("rules: [")
+    assert await w.daemon.reload("test") is False
+    assert shown() == 0
+    write(path, [HEAL], dry_run=True)
+    assert await w.daemon.reload("test") is True
+    assert shown() == 1 and w.daemon.config.dry_run is True
+
+
 async def test_a_reload_keeps_the_log_level_given_on_the_command_line_until_the_file_changes_it(
     tmp_path: Path, credentials_env: None
 ) -> None:

@@ -152,6 +152,15 @@ class Metrics(LaneMetrics):
         self.config_reloads = Counter(
             "watchdog_config_reloads", "Config reloads by result.", ["result"], registry=r
         )
+        # 0 from a refused reload until one applies: the daemon runs an older config than its
+        # file, and nothing else said so (WatchdogConfigReloadFailing). 1 at the start.
+        self.config_last_reload_successful = Gauge(
+            "watchdog_config_last_reload_successful",
+            "1 if the last config reload applied (or none was asked for since the start), 0 if it was refused: "
+            "the daemon runs an older config than its file.",
+            registry=r,
+        )
+        self.config_last_reload_successful.set(1)
         self.scheduler_events = Counter(
             "watchdog_scheduler_job_events",
             "Scheduler jobs that were missed, failed, or skipped because the previous run was still going.",

@@ -85,7 +85,7 @@ class ReloadHost:
         try:
             return await self._reload(reason, load)
         except Exception as exc:
-            self.metrics.config_reloads.labels("error").inc()
+            self._reload_counted(applied=False)
             log.exception("config_reload_failed", reason=reason, error=f"{type(exc).__name__}: {exc}"[:500],
                           note="the running config stays in effect")
             return False
@@ -143,7 +143,7 @@ class ReloadHost:
         try:
             loaded = await asyncio.to_thread(load)
         except ConfigError as exc:
-            self.metrics.config_reloads.labels("error").inc()
+            self._reload_counted(applied=False)
             log.error("config_reload_failed", reason=reason, source=exc.source,
                       errors=[f"{path}: {message}" if path else message for path, message in exc.problems],
                       note="the running config stays in effect")
@@ -157,7 +157,7 @@ class ReloadHost:
         new, watched = self.fleet.effective(loaded)  # with the discovered clusters `loaded` selects
         diff = diff_configs(self.config, new)
         if diff.restart_required:
-            self.metrics.config_reloads.labels("error").inc()
+            self._reload_counted(applied=False)
             log.error("config_reload_refused", reason=reason, sections=diff.restart_required,
                       note="these sections need a process restart; the running config stays in effect")
             return None
@@ -181,7 +181,7 @@ class ReloadHost:
         # watcher's reload waits on Alertmanager) sees this blocker as the running one.
         retired = self._swap_blocker(blocker) if swapped else []
         self.fleet.settle(loaded, watched)
-        self.metrics.config_reloads.labels("success").inc()
+        self._reload_counted(applied=True)
         log.info("config_reloaded", reason=reason, unchanged=diff.empty, **diff.summary())
         log_overridden(loaded)
         # In the reload's turn: the next reload applies after it (a newer prune stops this one).
@@ -227,6 +227,10 @@ class ReloadHost:
             logging.getLogger().setLevel(new.log.level)
         if self._scheduler is not None:
             self._sync_jobs(previous, changed_clusters=set(diff.clusters_changed))
+
+    def _reload_counted(self, *, applied: bool) -> None:
+        self.metrics.config_reloads.labels("success" if applied else "error").inc()
+        self.metrics.config_last_reload_successful.set(1 if applied else 0)
 
     def _swap_blocker(self, blocker: AlertBlocker | None) -> list[AlertBlocker]:
         """Make `blocker` the config's and start its refresh loop, without an await: the blocker
