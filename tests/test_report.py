@@ -313,6 +313,18 @@ def test_tables_escape_what_a_terminal_would_obey() -> None:
         assert "\\x1b]0;pwned\\x07\\x1b[2J" in text, "the escape is shown, not hidden"
 
 
+def test_a_name_with_spaces_at_its_ends_is_quoted_so_that_it_does_not_look_like_another() -> None:
+    # `orders-sink` (healthy) and `orders-sink ` (FAILED) showed as two identical rows, and the
+    # history's restart of the second read as one of the first (found by a probe of the CLI).
+    rows = [StatusRow(ConnectorKey("prod", name), ConnectorState(health=health), "RUNNING", NOW)
+            for name, health in (("orders-sink", Health.HEALTHY), ("orders-sink ", Health.FAILED))]
+    table = render_status(rows, now=NOW)
+    assert "    orders-sink  " in table and "    'orders-sink '  " in table
+    record = HistoryRecord(at=NOW, key=ConnectorKey("prod", "orders-sink "), job_id="j1", rule="heal",
+                           trigger=Trigger.STATUS, triggers=(Trigger.STATUS,), outcome=Outcome.ACCEPTED, status_code=202)
+    assert "prod/'orders-sink '" in render_history([record], now=NOW)
+
+
 def test_table_columns_line_up_whatever_script_a_name_is_written_in() -> None:
     # A connector named in Chinese or Japanese, or with an emoji, takes two columns of the terminal
     # per such character, and an accent written as a combining mark none: padded by characters,

@@ -72,6 +72,15 @@ def format_span(seconds: float) -> str:
     return f"{days}d{hours % 24:02d}h"
 
 
+def distinct_name(name: str) -> str:
+    """A connector's name as a table shows it: quoted when spaces at its ends would make it look
+    like another name (`'orders-sink '` beside `orders-sink`: two connectors, the one healthy, the
+    other FAILED, showed as two identical rows, and the history's restart of one read as a
+    restart of the other). Other look-alikes (a Cyrillic `о`, a decomposed `é`) are shown as
+    written: `--json` tells them apart."""
+    return f"'{printable(name)}'" if name != name.strip() else name
+
+
 def render_table(header: Sequence[str], body: Sequence[Sequence[str]], *, right_aligned: set[int]) -> str:
     body = [[printable(cell) for cell in row] for row in body]
     widths = [max(shown_width(row[column]) for row in (header, *body)) for column in range(len(header))]

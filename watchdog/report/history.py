@@ -9,7 +9,14 @@ from typing import Any
 
 from ..logs import printable
 from ..model import ConnectorKey, HistoryRecord, Outcome, Trigger
-from .formatting import format_moment, format_timestamp, parse_timestamp, render_table, shorten
+from .formatting import (
+    distinct_name,
+    format_moment,
+    format_timestamp,
+    parse_timestamp,
+    render_table,
+    shorten,
+)
 
 # The captured error is cut to this many characters in the history table; JSON keeps it whole.
 ERROR_WIDTH = 100
@@ -132,7 +139,7 @@ def _history_cells(record: HistoryRecord, now: datetime) -> tuple[str, ...]:
     triggers = record.triggers or (record.trigger,)
     return (
         format_moment(record.at, now),
-        str(record.key),
+        f"{record.key.cluster}/{distinct_name(record.key.connector)}",
         record.rule or "-",
         "+".join(trigger.value for trigger in triggers),
         # On one line (a reason may hold line breaks and tabs, which printable would show as \n),

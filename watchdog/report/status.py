@@ -12,6 +12,7 @@ from ..config import CloudCluster, Config
 from ..logs import printable
 from ..model import ConnectorKey, ConnectorState, Health
 from .formatting import (
+    distinct_name,
     format_ago,
     format_moment,
     format_span,
@@ -241,7 +242,7 @@ def render_status(
         if group:
             out.append(GROUP_INDENT * 2 + header)
             out += [GROUP_INDENT * 2 + next(body) for _ in group]
-    held = [f"{row.key}: {row.held[0]} ({format_ago(row.held[2], now)}): {row.held[1]}"
+    held = [f"{row.key.cluster}/{distinct_name(row.key.connector)}: {row.held[0]} ({format_ago(row.held[2], now)}): {row.held[1]}"
             for row in rows if row.held and not row.state.gave_up]
     if held:
         out += ["", "Held (a restart wanted, not made yet):", *(printable(GROUP_INDENT + line) for line in held)]
@@ -311,7 +312,7 @@ def _status_cells(row: StatusRow, now: datetime, gone: bool) -> tuple[str, ...]:
     state = row.state
     mark = DRY_RUN_MARK if row.dry_run else ""
     return (
-        row.key.connector,
+        distinct_name(row.key.connector),
         "-" if state.health is None else state.health.value,
         _seen(row, now, gone),
         f"{state.attempts}{mark}",
