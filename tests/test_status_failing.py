@@ -26,6 +26,13 @@ from .support import ENVIRONMENT, served
 TOKEN = "status-token-0123456789"
 
 
+async def status(address: str, capsys: pytest.CaptureFixture[str], *options: str) -> str:
+    """What `watchdog status --daemon ADDRESS [options]` prints (it exits 0)."""
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["status", "--daemon", address, *options]) == 0
+    return capsys.readouterr().out
+
+
 async def test_status_from_the_daemon_names_the_cluster_whose_polls_fail(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -58,11 +65,8 @@ async def test_status_from_the_daemon_names_the_cluster_whose_polls_fail(
             for poller in daemon.pollers.values():
                 await poller.poll()
             address = f"http://127.0.0.1:{daemon.bound_port}"
-            capsys.readouterr()
-            assert await asyncio.to_thread(main, ["status", "--daemon", address]) == 0
-            table = capsys.readouterr().out
-            assert await asyncio.to_thread(main, ["status", "--daemon", address, "--json"]) == 0
-            printed = capsys.readouterr().out
+            table = await status(address, capsys)
+            printed = await status(address, capsys, "--json")
         finally:
             await daemon.stop()
     document = json.loads(printed[printed.index("{\n"):])
@@ -103,15 +107,11 @@ async def test_status_from_the_daemon_says_when_its_state_store_stops_every_rest
         try:
             address = f"http://127.0.0.1:{daemon.bound_port}"
             await daemon.pollers["good"].poll()
-            capsys.readouterr()
-            assert await asyncio.to_thread(main, ["status", "--daemon", address, "--json"]) == 0
-            before = capsys.readouterr().out
+            before = await status(address, capsys, "--json")
             (tmp_path / "state.db").unlink()
             await daemon.pollers["good"].poll()
-            assert await asyncio.to_thread(main, ["status", "--daemon", address]) == 0
-            table = capsys.readouterr().out
-            assert await asyncio.to_thread(main, ["status", "--daemon", address, "--json"]) == 0
-            after = capsys.readouterr().out
+            table = await status(address, capsys)
+            after = await status(address, capsys, "--json")
         finally:
             await daemon.stop()
     assert json.loads(before[before.index("{\n"):])["state_store"] == "ok"

@@ -174,10 +174,8 @@ def repointed_since_asked(job: RestartJob, cluster: str, address_now: str) -> st
     failure restarts queued for one cluster restarted the healthy namesakes in the other, before
     its first listing could show them (found 2026-12-06 by a reload probe). A request asked
     since (it names the new address) or with none (recovered from the state file) keeps it."""
-    if not address_now:
-        return None
     asked = {request.cluster_address for request in job.requests}
-    if "" in asked or address_now in asked:
+    if not _none_asked_for(asked, address_now):
         return None
     return (f"repointed: {cluster} named {', '.join(sorted(asked))} when it was asked and names {address_now} "
             "since a reload; not sent to another cluster's connector of that name")
@@ -191,13 +189,18 @@ def replaced_since_asked(job: RestartJob, listed_id: str | None) -> str | None:
     the new connector, which nobody had judged, and charged its budget; the old one's alert
     arriving then is `unmatched`. A request that names no id (by name, or recovered from the
     state file) or the listed one keeps the job; so does a listing that shows no id."""
-    if not listed_id:
-        return None
     asked = {request.resource_id for request in job.requests}
-    if "" in asked or listed_id in asked:
+    if not _none_asked_for(asked, listed_id):
         return None
     return (f"replaced: the connector it was asked for ({', '.join(sorted(asked))}) was deleted and created again "
             f"under its name as {listed_id} since; its rule decides again for the new one")
+
+
+def _none_asked_for(asked: set[str], now: str | None) -> bool:
+    """Whether `now` (what the job would reach: a cluster's address, a connector's lcc- id) is
+    known and none of the job's requests asked for it, each having asked for something else
+    ("": a request that names nothing, which keeps the job)."""
+    return bool(now) and "" not in asked and now not in asked
 
 
 def _when(moment: datetime | None) -> str:
