@@ -419,15 +419,17 @@ class PostgresStateStore:
             conn.execute("BEGIN")
             fence = conn.execute("SELECT epoch, holder FROM leader_lease WHERE id = 1 FOR SHARE")
         row = fence.fetchone()
-        # The holder too: an epoch is `epoch + 1` of a row that a failover losing its last
-        # commits (asynchronous replication) rolls back, and the next leader then wins the very
-        # epoch the old one still writes under; by epoch alone the old leader's writes passed.
         if row is not None and self._epoch is not None and row["epoch"] < self._epoch:
+            # Epochs only rise: an older one is a database that lost the commits of this
+            # replica's own takeover (errors.LeaseRolledBack), not another replica's.
             _rollback(conn)
             raise LeaseRolledBack(
                 f"the lease row names epoch {row['epoch']} (held by {row['holder']}), older than the {self._epoch} this "
                 "replica leads under: the database lost commits (a failover to a standby that missed them?); the "
                 "leader's next lease renewal takes the lease back")
+        # The holder too: an epoch is `epoch + 1` of a row that a failover losing its last
+        # commits (asynchronous replication) rolls back, and the next leader then wins the very
+        # epoch the old one still writes under; by epoch alone the old leader's writes passed.
         if row is None or row["epoch"] != self._epoch or (self._holder is not None and row["holder"] != self._holder):
             _rollback(conn)
             found = None if row is None else row["epoch"]
