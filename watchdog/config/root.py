@@ -97,6 +97,12 @@ class Config(BaseSettings):
             ]),
         )
 
+    def cluster_address(self, name: str) -> str:
+        """Which Kafka cluster the configured cluster `name` stands for (CloudCluster.address); ""
+        when it is not configured or is self-managed (nothing to compare)."""
+        cluster = self.clusters.get(name)
+        return cluster.address if cluster is not None else ""
+
     def credential_for(
         self, cluster: CloudCluster | KafkaConnectCluster | MetricsApiSettings | DiscoverySettings
     ) -> str | None:

@@ -287,18 +287,13 @@ class Decisions(Gates):
         listed = self.statuses.get(key) if trigger in FAILURE_TRIGGERS else None
         return (listed.resource_id or "") if listed is not None else ""
 
-    def _cluster_address(self, cluster: str) -> str:
-        """Which Kafka cluster `cluster` names now (RestartRequest.cluster_address)."""
-        configured = self.config.clusters.get(cluster)
-        return configured.address if configured is not None else ""
-
     def _submit(self, record: RequestRecord, *, dry_run: bool, attempt: int | None, origin: str) -> RestartJob:
         key = record.key
         request = RestartRequest(
             id=record.request_id, key=key, rule=record.rule, trigger=record.trigger, reason=record.reason,
             requested_at=record.requested_at, dry_run=self.config.dry_run or dry_run, origin=origin,
             resource_id=self._judged_id(key, record.trigger),
-            cluster_address=self._cluster_address(key.cluster),
+            cluster_address=self.config.cluster_address(key.cluster),
         )
         pending = self.queue.pending_job(key)
         job_id = pending.id if pending is not None else new_job_id()

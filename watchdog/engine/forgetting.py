@@ -125,11 +125,14 @@ class Forgetting(Decisions):
         carried = 0
         try:
             with self.state.batch():
-                for key, state in list(self.state.items()):
+                # One read of the rows: the new name's are among them (a load per connector was a
+                # round trip each to a PostgreSQL database).
+                rows = dict(self.state.items())
+                for key, state in rows.items():
                     if key.cluster != old:
                         continue
                     target = ConnectorKey(new, key.connector)
-                    there = self.state.load(target)
+                    there = rows.get(target, ConnectorState())
                     if there == ConnectorState() or _restarted_later(state, there):
                         self.state.save(target, state)
                         carried += 1

@@ -117,8 +117,7 @@ class JobRecorder:
         unavailable = self._unavailable(job)
         if unavailable is not None:
             return unavailable  # a state file's, or a database the queue waited for (dispatch.STORE_WAIT_SECONDS)
-        configured = self._config().clusters.get(job.key.cluster)
-        repointed = repointed_since_asked(job, job.key.cluster, configured.address if configured is not None else "")
+        repointed = repointed_since_asked(job, job.key.cluster, self._config().cluster_address(job.key.cluster))
         if repointed is not None:
             # First: the state under the name is the new cluster's from its first poll, and
             # "healthy again before its turn" said so of a connector still failed where it was.
