@@ -8,6 +8,9 @@
                       exactly once
     dispatch.py       sending one job: the gates before each call, the calls through the lane's
                       rate limiter, the retry it is due (its delay) or the outcome it ends with
+    stopping.py       stopping the queue: at a shutdown (what is queued is tried until a
+                      deadline, then ends unsent or interrupted), and when this replica stops
+                      leading (every job left to the leader)
     election.py       a restart a self-managed cluster did not run because it was between
                       leaders, tried again within bounds of its own without spending max_retries
 

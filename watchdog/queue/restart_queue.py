@@ -1,6 +1,7 @@
 """The restart queue: a lane of jobs per rate-limit lane (an API key, or a self-managed cluster:
 config.Config.lane_for; its clusters served in turn: lane.py), deduplicated per connector,
-retried within bounds (sending one job, its retries included: dispatch.py).
+retried within bounds (sending one job, its retries included: dispatch.py), stopped at a shutdown
+or a loss of the lead (stopping.py).
 
 Every job ends in exactly one terminal outcome (`finish` refuses a second one), reported to the
 observer that counts and logs it. Retries live here, not in the HTTP client:
@@ -20,7 +21,7 @@ import asyncio
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,7 @@ from ..connect.statuses import describe_answer
 from ..logs import get_logger
 from ..model import ConnectorKey, ConnectorStatus, Outcome, RestartRequest
 from ..tasks import cancel_and_wait
-from .dispatch import SLOW_MESSAGE, WAITING_MESSAGES, JobDispatch, after_tries
+from .dispatch import WAITING_MESSAGES, JobDispatch, after_tries
 from .job import (
     Abandoned,
     JobObserver,
@@ -41,11 +42,12 @@ from .job import (
     new_job_id,
 )
 from .lane import FairLane, planned
+from .stopping import QueueStopping
 
 log = get_logger("watchdog.queue")
 
 
-class RestartQueue(JobDispatch):
+class RestartQueue(JobDispatch, QueueStopping):
     def __init__(
         self,
         gateways: Mapping[str, Gateway],
@@ -299,85 +301,6 @@ class RestartQueue(JobDispatch):
         """Wait until nothing is queued or in flight."""
         await self._idle.wait()
 
-    async def close(self, deadline: float, in_flight_grace: float = 10.0) -> list[RestartJob]:
-        """Stop taking work, try what is queued for `deadline` seconds, then give up on the rest.
-
-        A request already on the wire may still finish for `in_flight_grace` seconds (its own
-        total timeout bounds it too); one still unanswered then ends `interrupted` (it may have
-        reached the API). Jobs still waiting for budget or a retry end as `unsent`. Returns
-        those unsent jobs.
-        """
-        self._closed = True
-        await self._unless_hurried(self._idle.wait(), deadline)
-        self._stopping = True
-        self._cancel_retries()
-        at_deadline = list(self._pending.values())
-        on_the_wire = []
-        for worker in self._workers:
-            if worker.job is None or worker.job.phase is not Phase.SENDING:
-                worker.task.cancel()
-            else:
-                on_the_wire.append(worker.task)
-        if on_the_wire:
-            await self._unless_hurried(asyncio.wait(on_the_wire), in_flight_grace)
-            for task in on_the_wire:
-                if not task.done():
-                    task.cancel()
-        await cancel_and_wait([w.task for w in self._workers])
-        for job in list(self._pending.values()):
-            if job.outcome is None:
-                self._finish_at_shutdown(job)
-        return [job for job in at_deadline if job.outcome is Outcome.UNSENT]
-
-    def hurry(self) -> None:
-        """Cut close() short (a second SIGTERM or Ctrl-C): what is queued ends `unsent` now, a call
-        on the wire `interrupted`, as at the deadline and the grace."""
-        self._hurried.set()
-
-    async def _unless_hurried(self, waited: Coroutine[Any, Any, object], seconds: float) -> None:
-        """Wait for `waited` at most `seconds`, and no longer once hurried (it is not cancelled
-        then: asyncio.wait's tasks go on until close() cancels them)."""
-        work = asyncio.ensure_future(waited)
-        hurried = asyncio.ensure_future(self._hurried.wait())
-        try:
-            await asyncio.wait([work, hurried], timeout=max(0.0, seconds), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            await cancel_and_wait([work, hurried])
-
-    async def abandon(self, reason: str = "this replica stopped leading") -> int:
-        """This replica stopped leading: stop every worker at once, send nothing more, and forget
-        every job without an outcome. The shared state still holds their requests (queued, or
-        sending if a call was on the wire), and the next leader recovers them exactly as after a
-        crash, so each still ends once, there. Returns how many jobs were left. The queue can be
-        started again (`start`) when this replica leads again."""
-        self._abandoning = True
-        self._cancel_retries()
-        try:
-            # Cancelled again until each has ended (tasks.py): one that went on held this for good.
-            await cancel_and_wait([worker.task for worker in self._workers])
-        finally:
-            self._abandoning = False
-        left = list(self._pending.values())
-        for job in left:
-            log.warning("restart_left_to_leader", job=job.id, cluster=job.key.cluster, connector=job.key.connector,
-                        phase=job.phase.value, requests=[r.id for r in job.requests],
-                        note="this replica stopped leading; the leader recovers it from the shared state")
-            _handed_over(job, reason)
-        self._pending.clear()
-        self._held_jobs.clear()
-        self._depths.clear()
-        self._per_cluster.clear()
-        for cluster in list(self._retiring):  # removed, and none of their restarts is pending here now
-            self._drop_route(cluster)
-        self._left()
-        self._workers = []
-        self._lanes = {lane: FairLane() for lane in self._lanes}
-        self._started = False
-        self._idle.set()
-        for lane in self._lanes:
-            self._observer.depth_changed(lane, 0)
-        return len(left)
-
     # -- workers ---------------------------------------------------------------------------------
 
     async def _work(self, worker: _Worker, lane: FairLane) -> None:
@@ -423,42 +346,6 @@ class RestartQueue(JobDispatch):
 
         self._retries[job] = asyncio.get_running_loop().call_later(delay, due)
 
-    def _cancel_retries(self) -> None:
-        """At a stop or a loss of the lead: no job waiting for its retry goes back to a lane (a
-        stop ends it with the rest, unsent or interrupted; a new leader recovers it)."""
-        for timer in [*self._retries.values(), *self._release_timers.values()]:
-            timer.cancel()
-        self._retries.clear()
-        self._release_timers.clear()
-
-    def _finish_at_shutdown(self, job: RestartJob) -> None:
-        """A job the shutdown ends before it could be sent (again)."""
-        if job.maybe_sent:
-            # Its last call got no answer (a network error) and it waited to try again: that call
-            # may have reached the API, so it is not sent again at the next start either.
-            self._finish(job, Outcome.INTERRUPTED, message="the daemon stopped while this restart waited for another "
-                         "try after a call that got no answer; that call may or may not have reached the API")
-        elif job in self._held_jobs.get(job.key.cluster, {}) and job.message == SLOW_MESSAGE:
-            self._finish(job, Outcome.UNSENT, message="still waiting when the shutdown deadline passed for a call to "
-                         "its cluster's Connect API that had no answer")
-        elif job in self._held_jobs.get(job.key.cluster, {}):
-            self._finish(job, Outcome.UNSENT, message="still held when the shutdown deadline passed: its cluster's "
-                         "API had answered only server errors (restarts_held)")
-        else:
-            self._finish(job, Outcome.UNSENT, message="still queued or waiting when the shutdown deadline passed")
-
-    def _leave(self, job: RestartJob, reason: str) -> None:
-        """One job this replica may not send: forgotten here, left to the leader (see abandon)."""
-        if self._pending.get(job.key) is job:
-            self._one_less(job)
-            self._observer.depth_changed(job.credential, self.depth(job.credential))
-            if not self._pending:
-                self._idle.set()
-        log.warning("restart_left_to_leader", job=job.id, cluster=job.key.cluster, connector=job.key.connector,
-                    reason=reason, requests=[r.id for r in job.requests],
-                    note="not sent by this replica; the leader recovers it from the shared state")
-        _handed_over(job, reason)
-
     def _finish(
         self, job: RestartJob, outcome: Outcome, result: ApiResult[Any] | None = None, message: str = ""
     ) -> None:
@@ -487,14 +374,6 @@ class RestartQueue(JobDispatch):
             self._observer.depth_changed(job.credential, self.depth(job.credential))
             if not self._pending:
                 self._idle.set()
-
-
-def _handed_over(job: RestartJob, reason: str) -> None:
-    """A job left to the leader ends nowhere here, but whoever waits on it (`watchdog restart`,
-    which waited for good once its lease was lost) is woken and told why, outcome unknown."""
-    job.message = (f"not sent by this process ({reason}); the request stays in the shared state and "
-                   "the replica that leads sends it or reports it")
-    job.done.set()
 
 
 @dataclass(eq=False)
