@@ -329,6 +329,27 @@ async def test_a_replica_that_loses_the_lead_as_an_answer_arrives_still_stands_b
     assert [c for c in w.simulator.calls if c.endpoint == "restart" and c.connector != "c0"] == []
 
 
+async def test_standing_by_counts_the_restarts_left_one_by_one_before_it() -> None:
+    # A worker whose job the lease refused (the renew deadline passed, a write was fenced) leaves
+    # that job to the leader at once, before the replica stands by. `standing_by` said
+    # restarts_left_to_leader=0 after three had been left so: it counted only those still
+    # pending when abandon() ran.
+    w = world()
+    jobs = [w.daemon.queue.submit(request(f"c{i}"))[0] for i in range(3)]
+    w.daemon.queue.may_send = lambda: "the lease was not renewed in time"
+    w.daemon.queue.start()
+    await until(lambda: all(job.done.is_set() for job in jobs), "each job left to the leader")
+    assert w.daemon.queue.depth() == 0
+
+    assert await asyncio.wait_for(w.daemon.queue.abandon("lost the lead"), 5) == 3
+    assert [c for c in w.simulator.calls if c.endpoint == "restart"] == []
+
+    # Counted per term: leading again and standing by again with nothing left says 0.
+    w.daemon.queue.may_send = lambda: None
+    w.daemon.queue.start()
+    assert await asyncio.wait_for(w.daemon.queue.abandon("lost the lead"), 5) == 0
+
+
 async def test_an_error_recommendations_endpoint_that_hangs_costs_the_restarts_one_short_wait() -> None:
     # fetch_recommendations asks before each failure restart, on the key's lane. An endpoint that
     # answered 8 s late (or never: up to api.timeouts.total, 30 s) cost each restart that wait, one

@@ -87,6 +87,7 @@ class RestartQueue(JobDispatch, QueueStopping):
         self._job_left = asyncio.Event()
         self._started = False
         self._abandoning = False
+        self._left_one_by_one = 0
         # Jobs waiting out a retry's backoff, off every worker (_retry_later): the timer that puts
         # each back in its lane.
         self._retries: dict[RestartJob, asyncio.TimerHandle] = {}
@@ -185,6 +186,7 @@ class RestartQueue(JobDispatch, QueueStopping):
 
     def start(self) -> None:
         self._started = True
+        self._left_one_by_one = 0
         for lane, jobs in self._lanes.items():
             self._start_workers(lane, jobs)
 

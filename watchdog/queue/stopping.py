@@ -45,6 +45,9 @@ class QueueStopping:
     _retries: dict[RestartJob, asyncio.TimerHandle]
     _held_jobs: dict[str, dict[RestartJob, None]]
     _release_timers: dict[str, asyncio.TimerHandle]
+    # Jobs left to the leader one by one (`_leave`) since the queue last started: `abandon` counts
+    # them with those it leaves, for `standing_by`'s restarts_left_to_leader.
+    _left_one_by_one: int
 
     if TYPE_CHECKING:
         def _finish(
@@ -104,7 +107,8 @@ class QueueStopping:
         """This replica stopped leading: stop every worker at once, send nothing more, and forget
         every job without an outcome. The shared state still holds their requests (queued, or
         sending if a call was on the wire), and the next leader recovers them exactly as after a
-        crash, so each still ends once, there. Returns how many jobs were left. The queue can be
+        crash, so each still ends once, there. Returns how many jobs were left since the queue
+        started: these, and those its workers left one by one before (a write the lease refused). The queue can be
         started again (`start`) when this replica leads again."""
         self._abandoning = True
         self._cancel_retries()
@@ -132,7 +136,8 @@ class QueueStopping:
         self._idle.set()
         for lane in self._lanes:
             self._observer.depth_changed(lane, 0)
-        return len(left)
+        left_before, self._left_one_by_one = self._left_one_by_one, 0
+        return left_before + len(left)
 
     def _cancel_retries(self) -> None:
         """At a stop or a loss of the lead: no job waiting for its retry goes back to a lane (a
@@ -161,6 +166,7 @@ class QueueStopping:
     def _leave(self, job: RestartJob, reason: str) -> None:
         """One job this replica may not send: forgotten here, left to the leader (see abandon)."""
         if self._pending.get(job.key) is job:
+            self._left_one_by_one += 1
             self._one_less(job)
             self._observer.depth_changed(job.credential, self.depth(job.credential))
             if not self._pending:
