@@ -35,7 +35,7 @@ from watchdog.model import ConnectorKey, Outcome
 from watchdog.ratelimit import parse_headers
 from watchdog.ratelimit.headers import MAX_HEADER_INT
 from watchdog.redirects import redirect_hook
-from watchdog.report import captured_error
+from watchdog.report import captured_error, render_history
 from watchdog.simulator import Scenario, Simulator
 from watchdog.state.postgres import PostgresStateStore
 
@@ -904,6 +904,41 @@ async def test_a_byte_that_is_not_utf8_costs_no_poll() -> None:
     [record] = w.daemon.state.history(limit=10)
     assert record.evidence is not None and record.evidence["trace"] == "caf\ufffd boom"
     assert {e["count"] for e in logs if e["event"] == "unusable_connector_names_ignored"} == {1}
+
+
+async def test_a_raw_control_character_in_one_trace_costs_no_poll() -> None:
+    # JSON wants control characters escaped inside strings; a proxy or a hand-built answer that
+    # passes one raw (an ESC of a coloured log line, a tab, a NUL) broke the strict reader, and
+    # with it every poll of the cluster: "unreadable response", its FAILED connectors never
+    # restarted (a probe, session 65). Read as the characters they are; a NUL, which no store
+    # takes, as U+FFFD.
+    body = ('{"broken": {"status": {"name": "broken", "type": "source", "tasks": [],'
+            ' "connector": {"state": "FAILED", "worker_id": "broken",'
+            ' "trace": "boom \x1b[31mred\x1b[0m\ttab\nline\x00nul"}}}}')
+    w = faulty_world([{"match": {"endpoint": "list"}, "when": {"count": 3}, "action": {"status": 200, "body": body}}])
+
+    await run_polls(w, 3)
+
+    assert polls(w, "ok") == 3
+    assert [c.connector for c in w.simulator.restarts(accepted_only=False)] == ["broken"]
+    [record] = w.daemon.state.history(limit=10)
+    assert record.evidence is not None
+    assert record.evidence["trace"] == "boom \x1b[31mred\x1b[0m\ttab\nline\ufffdnul"
+    # `history` prints it escaped: no terminal takes the ESC as a colour.
+    shown = render_history([record], now=datetime.now(UTC))
+    assert "\x1b" not in shown and "boom \\x1b[31mred" in shown, shown
+
+
+def test_a_raw_nul_in_a_state_is_recorded_by_postgresql(postgres_server: PostgresServer, postgres_url: str) -> None:
+    body = '{"odd": {"status": {"name": "odd", "type": "source", "tasks": [], "connector": {"state": "FAILED\x00", "worker_id": "odd"}}}}'
+    http = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200, content=body.encode())),
+                             base_url="http://t")
+    listed = asyncio.run(ConfluentCloudBackend(http, ENVIRONMENT, CLUSTER_ID).list_connectors())
+    assert listed.value is not None and listed.value["odd"].state == "FAILED\ufffd"
+
+    with PostgresStateStore(postgres_url, password=postgres_server.password) as store:
+        store.fence(take_lease(postgres_server, postgres_url), "test-replica")
+        store.observe_status(ConnectorKey(CLUSTER, "odd"), listed.value["odd"].state, datetime.now(UTC))
 
 
 def test_a_state_holding_a_nul_is_recorded_by_postgresql(postgres_server: PostgresServer, postgres_url: str) -> None:

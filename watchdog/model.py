@@ -130,8 +130,9 @@ LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # or of NUL; or a surrogate's own three bytes (ED A0..BF xx), as a CESU-8 or Java "modified UTF-8"
 # encoder writes one: not UTF-8, yet Python's JSON reader decodes bytes with `surrogatepass` and
 # takes them, unescaped, into a str no store takes (a state holding one crashed every poll of
-# its cluster with UnicodeEncodeError, and nothing of the cluster was judged).
-UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:[dD][89a-fA-F][0-9a-fA-F]{2}|0000)|\xed[\xa0-\xbf]")
+# its cluster with UnicodeEncodeError, and nothing of the cluster was judged); or a raw NUL
+# byte, which the reader takes inside a string (lenient_json.read_json reads with strict=False).
+UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:[dD][89a-fA-F][0-9a-fA-F]{2}|0000)|\xed[\xa0-\xbf]|\x00")
 # What no store takes: half of a surrogate pair alone, or NUL.
 UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
 

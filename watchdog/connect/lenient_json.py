@@ -44,11 +44,15 @@ def read_json(response: httpx.Response) -> Any:
 
     Bytes that are not UTF-8 (a Latin-1 `é` in one connector's trace) are read as such halves
     (`_lenient`), then made U+FFFD alike: read strictly, one such byte failed every poll of its
-    cluster ("'utf-8' codec can't decode byte 0xe9"), nothing of it judged."""
+    cluster ("'utf-8' codec can't decode byte 0xe9"), nothing of it judged. A control character
+    raw inside a string is read as itself (a NUL, as U+FFFD)."""
     content = response.content
     try:
         text = content.decode(json.detect_encoding(content), _LENIENT)
-        data = json.loads(text)
+        # strict=False: a control character left raw inside a string (JSON wants it escaped; a
+        # proxy or a hand-built answer may not) is read as itself. Read strictly, one ESC of a
+        # coloured log line in one connector's trace failed every poll of its cluster.
+        data = json.loads(text, strict=False)
     except RecursionError:
         raise ValueError("JSON nested too deep to read") from None
     if UNSTORABLE_ESCAPE.search(content) or LONE_SURROGATE.search(text):  # most answers have none
