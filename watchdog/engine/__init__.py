@@ -20,6 +20,8 @@ One job per file (`Engine` is one object made of these parts):
     decisions.py        each decision recorded, each restart submitted; `RequestRecord`
     recovery.py         requests kept in the state file, after a restart of the daemon
     recorder.py         `JobRecorder`, the queue's observer
+    unrecorded.py       outcomes the state store did not take, written later; what a failover
+                        of the state database lost, written again
     store_probe.py      `StoreProbe`: a failed state database tried again while restarts wait for it
     retired_ids.py      the lcc- ids of connectors deleted or replaced, for their alerts' resolutions
     facade.py           `Engine`, the parts put together
