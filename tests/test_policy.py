@@ -6,7 +6,14 @@ import pytest
 
 from watchdog.config import Backoff
 from watchdog.model import ConnectorState, Health
-from watchdog.policy import backoff_gap, give_up, observe, record_attempt, record_manual_restart
+from watchdog.policy import (
+    backoff_gap,
+    give_up,
+    observe,
+    record_attempt,
+    record_manual_restart,
+    record_resend,
+)
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 MINUTE = 60.0
@@ -109,3 +116,14 @@ def test_after_an_alert_restart_polled_health_does_not_reset_the_backoff_until_t
     assert state.attempts == 1
     state = observe(state, Health.HEALTHY, T0 + timedelta(minutes=12), STRIMZI)
     assert state.attempts == 0
+
+
+def test_a_resend_moves_the_gap_to_the_call_made_and_keeps_its_length() -> None:
+    t0 = T0
+    sent = record_attempt(ConnectorState(), t0, Backoff(base=10, cap=600, jitter=0.0), 0.0)
+    assert sent.next_allowed_at == t0 + timedelta(seconds=20)
+    later = t0 + timedelta(seconds=60)  # a 429's pause outlasted the gap
+    again = record_resend(sent, later)
+    assert (again.attempts, again.last_restart_at, again.next_allowed_at) == (1, later, later + timedelta(seconds=20))
+    assert record_resend(ConnectorState(), later) == ConnectorState(), "nothing sent before: nothing to move"
+    assert record_resend(again, t0) == again, "a clock stepped back does not shorten the gap"

@@ -6,16 +6,18 @@ Found by probing the daemon with a fake Connect API of our own on loopback (2026
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 from structlog.testing import capture_logs
 
 from watchdog.app import Daemon
+from watchdog.model import ConnectorKey
 from watchdog.simulator import Scenario, Simulator
 
-from .support import CLOUD, CLUSTER, SELF_MANAGED, daemon_config, served, sim_scenario
-from .test_daemon import run_polls, status_rule, world
+from .support import CLOUD, CLUSTER, SELF_MANAGED, daemon_config, served, sim_scenario, until
+from .test_daemon import restart_times, run_polls, status_rule, world
 from .test_hostile_answers import BROKEN, faulty_world
 
 PROBLEM_JSON = {"Content-Type": "application/problem+json"}
@@ -123,3 +125,37 @@ async def test_a_restart_whose_answer_never_came_says_which_timeout_ran_out() ->
     [ended] = [e for e in logs if e["event"] == "restart_finished"]
     said = "ReadTimeout: nothing read within the read timeout (0.3s)"
     assert (ended["outcome"], ended["message"]) == ("network_error", said), ended
+
+
+STUCK = [{"name": "stuck", "script": {"initial": "FAILED", "recover_after_restarts": "never"}}]
+
+
+@pytest.mark.parametrize(("status", "headers"), [(429, {"Retry-After": "1"}), (503, {"Retry-After": "1"})],
+                         ids=["429", "503"])
+async def test_a_restart_made_after_a_pause_longer_than_its_gap_is_not_followed_by_another_at_once(
+    status: int, headers: dict[str, str]
+) -> None:
+    # The backoff gap after a failure restart counted from its first call. A 429's pause (or a
+    # 503's Retry-After, or an outage's hold) that outlasted the gap had used it up before the
+    # restart was made, and the poll right after the accepted retry restarted the connector again:
+    # two restarts 8 ms apart (two probes, 2026-12-06). The gap now counts from the call made.
+    faults = [{"match": {"endpoint": "restart"}, "when": {"count": 1}, "action": {"status": status, "headers": headers}}]
+    w = world(STUCK, [status_rule(backoff={"base": 10, "cap": 600, "jitter": 0.1})],
+              scenario=sim_scenario(STUCK, restart={"delay_seconds": 2}, faults=faults))
+    poller = w.daemon.pollers[CLUSTER]
+    for _ in range(2):  # confirm_polls: 2
+        await poller.poll()
+        w.clock.advance(1)
+    await until(lambda: any(c.endpoint == "restart" for c in w.simulator.calls), "the first call answered")
+    assert w.simulator.restarts() == []
+    w.clock.advance(60)  # the pause outlasts the first gap (20 s and its jitter)
+    await asyncio.wait_for(w.daemon.queue.join(), 10)
+    [made] = restart_times(w, "stuck")
+
+    await run_polls(w, 30)
+
+    times = restart_times(w, "stuck")
+    assert times[0] == made and all(later - earlier >= 20 for earlier, later in zip(times, times[1:])), (
+        f"restarts at {[round(t - made, 1) for t in times]} s after the one made after the pause")
+    [state] = [w.daemon.state.load(ConnectorKey(CLUSTER, "stuck"))]
+    assert state.attempts == len(times), "the retry is the same attempt, not another"

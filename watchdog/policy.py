@@ -75,6 +75,17 @@ def record_attempt(
     )
 
 
+def record_resend(state: ConnectorState, now: datetime) -> ConnectorState:
+    """A failure restart's call went out again (its first was answered 429 or 5xx, or got no
+    answer, and it waited for its retry): the same attempt, made now. Its gap counts from this
+    call, as long as it was. Counted from the first call, a pause longer than the gap (a 429's,
+    a 503's Retry-After, an outage's hold) used it up before the restart was made, and the next
+    poll restarted the connector again at once: two restarts 8 ms apart."""
+    if state.last_restart_at is None or state.next_allowed_at is None or now <= state.last_restart_at:
+        return state
+    return replace(state, last_restart_at=now, next_allowed_at=now + (state.next_allowed_at - state.last_restart_at))
+
+
 def signal_cleared(state: ConnectorState, now: datetime) -> ConnectorState:
     """The signal behind the last restart (an alert, a stall) cleared: from now on, health seen
     by polling counts towards resetting the backoff. A connector no status rule polls has no

@@ -21,7 +21,7 @@ from ..model import (
     Trigger,
     asked_by,
 )
-from ..policy import record_attempt, record_manual_restart
+from ..policy import record_attempt, record_manual_restart, record_resend
 from ..queue import Abandoned, JobNotRecorded, RestartJob
 from ..rules import selects
 from ..state import Fenced, StateStore, StateStoreError, is_shared
@@ -198,7 +198,8 @@ class JobRecorder(UnrecordedOutcomes):
         """A call of a job is about to go out (the first, or a retry after an answer). The attempt
         is counted at the first, in the same transaction that marks the requests as sending, not
         after the answer: a kill -9 between the call and its answer then cannot undo the backoff
-        (no restart storm after a crash). A retry only marks the requests as sending again."""
+        (no restart storm after a crash). A retry marks the requests as sending again, and the
+        attempt's backoff gap counts from it (policy.record_resend)."""
         if self._state.problem is not None:
             # Known not to take writes (a failed write, none since), as drop_reason says at a first
             # turn: a retry is not sent either. Tried, each froze the event loop for the busy
@@ -217,6 +218,8 @@ class JobRecorder(UnrecordedOutcomes):
                 # on what is really sent, this attempt included.
                 self.dry_states.pop(job.key, None)
             else:
+                if job.attempt_counted:
+                    state = record_resend(state, self._now())
                 self._state.mark_sending(job.id, job.key, state)
             job.stored = (state, self._state.marks.now())  # what the store holds now: its end needs no read
         except Fenced as exc:
