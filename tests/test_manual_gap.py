@@ -184,3 +184,37 @@ async def test_a_dry_run_refuses_a_restart_by_name_within_the_gap_as_the_live_ru
     w.clock.advance(46)  # past the gap: the dry run would restart it again, as the live run would
     assert await ask(w, http) == "restart"
     assert w.simulator.restarts(accepted_only=False) == []
+
+
+async def test_a_restart_whose_calls_got_no_answer_holds_the_gap_and_says_it_may_have_been_made() -> None:
+    # A restart endpoint that acts and then answers nothing (a read timeout, a connection reset
+    # after the request went) ended the restart by name `network_error`, reported as a plain
+    # failure, and `watchdog restart` exited 1: a script retrying on that exit (or a person asking
+    # again at once) had it sent again a second later, a fifth restart of a connector the first
+    # four calls may each have restarted (a probe, 2026-12-06). Its last call got no answer: it
+    # holds the gap as an `unconfirmed` one does, and says it may have been made.
+    from watchdog.app import Daemon
+    from watchdog.simulator import Scenario, Simulator
+
+    from .support import served
+
+    simulator = Simulator(Scenario.model_validate(sim_scenario(CONNECTORS, faults=[
+        {"match": {"endpoint": "restart"}, "when": {"count": 2}, "action": {"reset": True}}])))
+    async with served(simulator) as url:
+        daemon = Daemon(daemon_config(RULES, base_url=url, token=TOKEN, queue={"manual_restart_gap": 60}, rate_limit={
+            "max_retries": 1, "backoff": {"base": 0.01, "cap": 0.02}, "max_requests_per_second": 1000}))
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(
+            daemon.metrics.registry, daemon.probes, daemon.api_context())), base_url="http://daemon")
+        daemon.queue.start()
+        await daemon.pollers[CLUSTER].poll()
+        w = World(simulator, daemon)
+
+        first = await answer(w, http)
+        again = await answer(w, http)
+        followed = (await http.get(f"/v1/restarts/{first['id']}", headers=AUTH)).json()
+        await daemon.stop()
+
+    assert followed["job"]["outcome"] == "network_error", followed
+    assert "may have reached the API" in followed["job"]["message"], followed
+    assert again["decision"] == "recently_restarted", again
+    assert len([c for c in simulator.calls if c.endpoint == "restart"]) == 2, "the two tries, nothing more"

@@ -42,7 +42,7 @@ from watchdog.alerts import Alert
 from watchdog.app import Daemon
 from watchdog.config import Config, Credential, build_config
 from watchdog.engine import MANUAL_RULE
-from watchdog.engine.recorder import MAY_HAVE_RESTARTED
+from watchdog.engine.recorder import may_have_restarted
 from watchdog.model import ConnectorKey, Outcome, Trigger
 from watchdog.queue.job import Phase
 from watchdog.simulator import Scenario, Simulator
@@ -385,7 +385,7 @@ class CoreMachine(RuleBasedStateMachine):
                           key=lambda job: job.first_sent_at or 0.0)
             for earlier, later in zip(jobs, jobs[1:]):
                 assert earlier.finished_at is not None and later.first_sent_at is not None
-                if earlier.outcome in MAY_HAVE_RESTARTED and all(r.trigger is Trigger.MANUAL for r in later.requests):
+                if may_have_restarted(earlier) and all(r.trigger is Trigger.MANUAL for r in later.requests):
                     assert later.first_sent_at - earlier.finished_at >= 60.0 - 1e-6, (
                         f"{name}: restarted by name {later.first_sent_at - earlier.finished_at:g}s after the restart before")
 

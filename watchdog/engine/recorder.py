@@ -44,6 +44,13 @@ _NOT_RECORDED_NOTE = ("the state file still holds this restart as pending; its o
                       "(with replicas, the next leader's recovery decides)")
 # Outcomes of a restart that was, or may have been, made (not sent again: the next poll judges).
 MAY_HAVE_RESTARTED = frozenset({Outcome.ACCEPTED, Outcome.UNCONFIRMED, Outcome.INTERRUPTED})
+
+
+def may_have_restarted(job: RestartJob) -> bool:
+    """Whether the job's restart was, or may have been, made: its outcome says so, or it ended
+    `network_error` on a call that got no answer (a read timeout, a reset after the request
+    went), which may have reached the API as an `unconfirmed` one may."""
+    return job.outcome in MAY_HAVE_RESTARTED or (job.outcome is Outcome.NETWORK_ERROR and job.status_code is None)
 # Finished jobs kept in memory, the latest first to stay (for --once, the demo's summary, tests).
 # Every job was kept for the life of the process, its evidence with it: a daemon with failing
 # connectors grew by each restart it made, for good. Counts of every outcome are in `outcomes`.
@@ -275,7 +282,7 @@ class JobRecorder(UnrecordedOutcomes):
             # the live run's accepted one does (below).
             if self._config().dry_run_anywhere:
                 self.dry_states[job.key] = record_manual_restart(self.dry_states.get(job.key) or state, now)
-        elif job.outcome in MAY_HAVE_RESTARTED and not self._failure_requests(job):
+        elif may_have_restarted(job) and not self._failure_requests(job):
             # Unconfirmed or interrupted, it may have been made: the gap a restart by name waits
             # (queue.manual_restart_gap) holds after it too. Counted from accepted ones alone, a
             # script retrying on `watchdog restart`'s exit 1 sent an unconfirmed restart (Kafka

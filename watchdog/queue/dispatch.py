@@ -36,6 +36,9 @@ WAITING_MESSAGES = frozenset({HELD_MESSAGE, SLOW_MESSAGE})
 # What a restart says while it waits for the state store (JobDispatch._store_wait), before its reason.
 STORE_WAIT_MESSAGE = "waiting: the state store cannot record it now; it stays queued and goes once it can"
 
+# What a restart ended `network_error` says when its last call got no answer: the call may have
+# reached the API, and the restart been made (JobRecorder holds queue.manual_restart_gap after it).
+NO_ANSWER_NOTE = "; the last call got no answer: it may have reached the API, and the restart been made"
 # 409 comes from self-managed Kafka Connect during a rebalance: worth another try shortly.
 _RETRYABLE = frozenset({Outcome.SERVER_ERROR, Outcome.NETWORK_ERROR, Outcome.CONFLICT})
 # How long a restart whose turn finds the shared state database (state.url) unable to read or
@@ -122,6 +125,8 @@ class JobDispatch:
                 return
             if not retry or self._stopping:
                 note = "" if retry else not_elected(job.leaderless, result, self._clock())
+                if result.status_code is None and result.outcome is Outcome.NETWORK_ERROR:
+                    note += NO_ANSWER_NOTE
                 self._finish(job, result.outcome, result, message=f"{result.message}{note}" if note else "")
                 return
             if result.outcome in _RETRYABLE:
