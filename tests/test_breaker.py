@@ -110,3 +110,25 @@ def test_a_forgotten_cluster_leaves_nothing_behind_its_probes_included() -> None
     known = [b._failing, b._open, b._opened_at, b._probe, b._dry_probe, b._excused]
     assert [sorted(k) for k in known] == [["prod"], ["prod"], ["prod"], [], [], []]
     assert b._replaced == {}
+
+
+def test_connectors_held_for_the_fleets_room_go_least_recently_restarted_first_then_longest_held() -> None:
+    b = breaker(max_restarts=2, window=600)
+    restarted = T0 - timedelta(minutes=30)
+    b.wait_for_room("a", "once-restarted", restarted, T0, asked_every=60)
+    b.wait_for_room("b", "never-restarted", None, T0 + timedelta(seconds=5), asked_every=60)
+    b.wait_for_room("c", "never-restarted-later", None, T0 + timedelta(seconds=9), asked_every=60)
+    now = T0 + timedelta(seconds=10)
+    assert b.waiting_ahead("b", "never-restarted", None, now) == 0
+    assert b.waiting_ahead("c", "never-restarted-later", None, now) == 1, "as recent, held for less long"
+    assert b.waiting_ahead("a", "once-restarted", restarted, now) == 2
+    assert b.waiting_ahead("d", "just-restarted", T0, now) == 3, "not waiting itself: everyone goes first"
+
+    b.stop_waiting("b", "never-restarted")  # queued, healed or in its backoff now
+    assert b.waiting_ahead("a", "once-restarted", restarted, now) == 1
+    # Not held again within two poll intervals (deleted, its cluster's polls failing): no room is
+    # kept for it.
+    b.wait_for_room("a", "once-restarted", restarted, T0 + timedelta(seconds=100), asked_every=60)
+    assert b.waiting_ahead("a", "once-restarted", restarted, T0 + timedelta(seconds=130)) == 0
+    b.forget_cluster("a")
+    assert b.waiting_ahead("d", "just-restarted", T0, T0 + timedelta(seconds=130)) == 0

@@ -17,7 +17,16 @@ from watchdog.app import Daemon
 from watchdog.model import ConnectorKey, ConnectorStatus, Decision, TaskStatus, Trigger
 from watchdog.simulator import Scenario, Simulator, create_app
 
-from .support import CLUSTER, Clock, World, daemon_config, sim_cluster, sim_scenario, until
+from .support import (
+    CLUSTER,
+    ENVIRONMENT,
+    Clock,
+    World,
+    daemon_config,
+    sim_cluster,
+    sim_scenario,
+    until,
+)
 from .test_blocking import FakeAlertmanager
 
 
@@ -192,6 +201,43 @@ async def test_the_fleet_breakers_budget_goes_first_to_connectors_not_restarted_
         clock.advance(60)
     restarted = Counter(call.connector for call in simulator.restarts())
     assert restarted == {f"f{i}": 1 for i in range(6)}, "each failing connector gets one restart before any gets two"
+
+
+async def test_the_fleet_breakers_budget_goes_to_every_clusters_failing_connectors_in_turn() -> None:
+    # Four clusters, three connectors failing for good in each, two failure restarts allowed per
+    # 10 minutes, every cluster polled each minute in the same order. Least recently restarted
+    # first held within one poll only: the first cluster's poll took each window's room as it came
+    # free, its connectors restarted again and again (their 2-minute backoff long over), while the
+    # other clusters' failing connectors had none (a probe, 2026-12-06: 135 connectors on three
+    # clusters without a restart for 33 minutes at the default scale). Now a failing connector
+    # the fleet condition held is waited for, whichever cluster's poll comes first.
+    clock = Clock()
+    outage = {"initial": "FAILED", "recover_after_restarts": "never"}
+    lkcs = [f"lkc-{i}" for i in range(4)]
+    scenario = sim_scenario([])
+    scenario["environments"] = [{"id": ENVIRONMENT, "clusters": [
+        {"id": lkc, "connectors": [{"name": f"f{j}", "script": outage} for j in range(3)]} for lkc in lkcs]}]
+    simulator = Simulator(Scenario.model_validate(scenario), clock=clock.monotonic)
+    config = daemon_config([HEAL], rate_limit={"max_requests_per_second": 10000},
+                           clusters={f"c{i}": {"environment_id": ENVIRONMENT, "kafka_cluster_id": lkc}
+                                     for i, lkc in enumerate(lkcs)},
+                           breaker={"max_failing_share": None, "max_restarts": 2, "window": 600})
+    w = World(simulator, Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall,
+                                rng=lambda: 0.0), clock)
+    w.daemon.queue.start()
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(60):
+            for i in range(4):
+                await w.daemon.pollers[f"c{i}"].poll()
+                await w.daemon.queue.join()
+            clock.advance(60)
+
+    restarted = Counter((call.cluster, call.connector) for call in simulator.restarts())
+    assert restarted == {(lkc, f"f{j}"): 1 for lkc in lkcs for j in range(3)}, (
+        "each failing connector of every cluster gets one restart before any gets two")
+    held = [e for e in logs if e["event"] == "decision" and e["decision"] == "breaker_open"
+            and "restarted less recently" in e.get("detail", "")]
+    assert held, "a connector held for the others says why"
 
 
 async def test_after_a_cluster_outage_ends_a_probe_lets_the_failed_connectors_be_restarted(backend: str) -> None:

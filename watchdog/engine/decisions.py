@@ -90,9 +90,12 @@ class Decisions(Gates):
             return self._cluster_gone(rule, trigger, key, now, reason)
         if decision is Decision.RESTART:
             held = self.gate(key, now, windows, failure=trigger in FAILURE_TRIGGERS,
-                             dry_run=self.config.dry_run or dry_run, count_queued=trigger is Trigger.STATUS)
+                             dry_run=self.config.dry_run or dry_run, count_queued=trigger is Trigger.STATUS,
+                             last_restart=state.last_restart_at if state is not None else None)
             if held is not None:
                 decision, detail = held
+        if trigger is Trigger.STATUS and not (self.config.dry_run or dry_run):
+            self._wait_for_fleet_room(key, decision, detail, state, now)
         if decision is Decision.RESTART:
             # Checked before the decision is recorded, so that a restart the queue cannot take
             # is counted and reported as what it is, never as requested.
@@ -183,6 +186,19 @@ class Decisions(Gates):
         if job is None:
             return False
         return dry_run or self.config.dry_run or not job.dry_run
+
+    def _wait_for_fleet_room(self, key: ConnectorKey, decision: Decision, detail: str, state: ConnectorState | None,
+                             now: datetime) -> None:
+        """A poll's failure restart the fleet condition held waits for the fleet's room, ahead of
+        the failing connectors restarted more recently (Breaker.wait_for_room); any other
+        decision of a poll (queued, healthy, in its backoff, held by its cluster) ends its wait."""
+        held_by_fleet = decision is Decision.BREAKER_OPEN and detail != self.breaker.cluster_reason(key.cluster)
+        if held_by_fleet:
+            asked_every = self.poll_every.get(key.cluster) or self.breaker.settings.window
+            self.breaker.wait_for_room(key.cluster, key.connector, state.last_restart_at if state else None, now,
+                                       asked_every=asked_every)
+        else:
+            self.breaker.stop_waiting(key.cluster, key.connector)
 
     def quiet_since_signal(self, key: ConnectorKey, rule: Rule, now: datetime) -> ConnectorState:
         """The connector's state before an alert or a stall is decided, its count reset when it

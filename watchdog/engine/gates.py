@@ -15,7 +15,7 @@ from .core import FAILURE_TRIGGERS, EngineCore, log
 class Gates(EngineCore):
     def gate(
         self, key: ConnectorKey, now: datetime, windows: Windows | None, *, failure: bool, dry_run: bool = False,
-        counted: bool = False, count_queued: bool = False,
+        counted: bool = False, count_queued: bool = False, last_restart: datetime | None = None,
     ) -> tuple[Decision, str] | None:
         """Why a restart must not go now, whatever the rule decided; None when it may.
         `failure`: a status- or alert-triggered restart (the fleet breaker holds only those).
@@ -23,7 +23,8 @@ class Gates(EngineCore):
         `counted`: a retry of a failure restart the fleet breaker counted at its first call; its
         own count does not hold it, and as a cluster breaker's probe it is still the probe.
         `count_queued`: a poll deciding: the failure restarts queued and not sent yet take up the
-        fleet's room too (_fleet_spoken_for)."""
+        fleet's room too (_fleet_spoken_for), and so do the failing connectors held for that room
+        that were restarted less recently than this one (`last_restart`; Breaker.waiting_ahead)."""
         if unaddressable(key.connector):
             return Decision.UNADDRESSABLE, "its name has '/'-separated '.' or '..' parts: a call for it could reach another connector"
         if self._global_windows is not None and not self._global_windows.is_open(now):
@@ -37,7 +38,7 @@ class Gates(EngineCore):
         self.update_breaker(now)
         reason = self.breaker.open_reason(key.cluster, failure=failure and not counted, dry_run=dry_run)
         if reason is None and failure and count_queued and not counted:
-            reason = self._fleet_spoken_for(dry_run)
+            reason = self._fleet_spoken_for(dry_run, key, last_restart, now)
         if failure and reason is not None and reason == self.breaker.cluster_reason(key.cluster):
             queued = self.queue.is_pending(key)
             if self.breaker.probe_due(key.cluster, key.connector, now, queued=queued, dry_run=dry_run) is not None:
@@ -57,7 +58,8 @@ class Gates(EngineCore):
             return Decision.BREAKER_OPEN, reason
         return self._blocked()
 
-    def _fleet_spoken_for(self, dry_run: bool) -> str | None:
+    def _fleet_spoken_for(self, dry_run: bool, key: ConnectorKey, last_restart: datetime | None,
+                          now: datetime) -> str | None:
         """Why a poll's failure restart is held because the fleet breaker's room for this window
         is taken by failure restarts sent in it and those queued to go; None while there is room.
 
@@ -69,24 +71,41 @@ class Gates(EngineCore):
         asked for alerts: Alertmanager sends an alert again only after its repeat_interval
         (hours), and its queued restart may still go once the window moves on.
         Cost: a look at each job queued until `room` failure restarts are found, at each of a
-        poll's restart decisions (0.2 ms per 1,000 jobs queued; judging goes in slices)."""
+        poll's restart decisions (0.2 ms per 1,000 jobs queued; judging goes in slices).
+
+        The room is also kept for the failing connectors other polls held for it (of any
+        cluster) that were restarted less recently (Breaker.waiting_ahead): ordered within one
+        poll only, the first cluster polled took each window's room as it came free. Not for a
+        dry run's restart: a rule on trial never holds or is held by live ones this way."""
         room = self.breaker.fleet_room(dry_run=dry_run)
         if room is None:
             return None
-        queued = 0
+        queued = ahead = 0
         if room > 0:
-            for job in self.queue.pending_jobs():
-                if not job.attempt_counted and any(
-                        r.trigger in FAILURE_TRIGGERS and (dry_run or not r.dry_run) for r in job.requests):
-                    queued += 1
-                    if queued >= room:
-                        break
-            else:
+            queued = self._failures_queued(dry_run, up_to=room)
+            if queued < room and not dry_run:
+                ahead = self.breaker.waiting_ahead(key.cluster, key.connector, last_restart, now)
+            if queued + ahead < room:
                 return None
         limit = self.breaker.settings.max_restarts
         counted_dry = "; dry-run restarts counted as if sent" if dry_run else ""
+        waiting = "" if not ahead else (
+            f"; {ahead} failing connector{'s' if ahead != 1 else ''} restarted less recently (or never) "
+            f"wait{'s' if ahead == 1 else ''} for the room left first")
         return (f"{(limit or 0) - room} restarts in the last {self.breaker.settings.window:g}s and {queued} "
-                f"queued to go (limit {limit}{counted_dry})")
+                f"queued to go (limit {limit}{counted_dry}){waiting}")
+
+    def _failures_queued(self, dry_run: bool, *, up_to: int) -> int:
+        """The failure restarts queued and not sent yet (a dry run's too, for a dry run), counted
+        up to `up_to`."""
+        queued = 0
+        for job in self.queue.pending_jobs():
+            if not job.attempt_counted and any(
+                    r.trigger in FAILURE_TRIGGERS and (dry_run or not r.dry_run) for r in job.requests):
+                queued += 1
+                if queued >= up_to:
+                    break
+        return queued
 
     def _blocked(self) -> tuple[Decision, str] | None:
         if self.blocker is not None:
