@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse
 
 from ..alerts import WebhookPayload
 from ..api_input import BadRequest, json_body, validated
+from ..engine import AlertResult
 from .context import ApiContext
 from .refusals import listing_retry_after, may_act
 
@@ -41,11 +42,14 @@ async def alertmanager(ctx: ApiContext, request: Request, raw: bytes, bodies: as
 async def _decide_alerts(ctx: ApiContext, payload: WebhookPayload, unlisted: dict[str, str]) -> JSONResponse:
     engine = ctx.engine
     engine.note_truncation(payload)
-    results = []
-    for start in range(0, len(payload.alerts), ALERT_CHUNK):
+    order = await _decision_order(ctx, payload)
+    decided: dict[int, AlertResult] = {}
+    for start in range(0, len(order), ALERT_CHUNK):
         if start:
             await asyncio.sleep(0)  # let /healthz, the queue and the polls run between chunks
-        results += engine.on_alerts(payload.alerts[start:start + ALERT_CHUNK], unlisted=unlisted).alerts
+        chunk = order[start:start + ALERT_CHUNK]
+        decided.update(zip(chunk, engine.on_alerts([payload.alerts[i] for i in chunk], unlisted=unlisted).alerts))
+    results = [decided[index] for index in range(len(payload.alerts))]  # answered in the order sent
     engine.note_unmatched(results, payload.groupKey)
     body = {"alerts": [a.as_json() for a in results]}
     if any(a.retry for a in results):
@@ -62,3 +66,18 @@ async def _decide_alerts(ctx: ApiContext, payload: WebhookPayload, unlisted: dic
                               f"({'; '.join(reasons[:3])}{'; ...' if len(reasons) > 3 else ''}): send the group again later",
                          headers={"Retry-After": retry_after}, **body)
     return JSONResponse(body)
+
+
+async def _decision_order(ctx: ApiContext, payload: WebhookPayload) -> list[int]:
+    """The order the alerts are decided in: as sent, or least recently restarted first while
+    the fleet breaker rations restarts (AlertIntake.least_recently_restarted_first), their targets
+    found a chunk at a time as their decisions are."""
+    engine = ctx.engine
+    if not engine.fleet_rations(len(payload.alerts)):
+        return list(range(len(payload.alerts)))
+    targets = []
+    for start in range(0, len(payload.alerts), ALERT_CHUNK):
+        if start:
+            await asyncio.sleep(0)
+        targets += engine.firing_targets(payload.alerts[start:start + ALERT_CHUNK])
+    return engine.least_recently_restarted_first(targets)
