@@ -46,8 +46,9 @@ _UNKNOWN_KNOWN_BESIDE_NOTE = ("a task state the watchdog does not know, beside t
                               "judged {health} for those, and decided as the rule says; look at the connector")
 
 
-def _last_restart(state: ConnectorState | None) -> datetime:
-    """A failing connector's place in a poll's turn: never restarted first, then by its last restart."""
+def last_restart_turn(state: ConnectorState | None) -> datetime:
+    """A connector's place in a turn that cannot take them all (a poll's failing connectors, a
+    schedule run larger than its lane's room): never restarted first, then by its last restart."""
     return _NEVER if state is None or state.last_restart_at is None else state.last_restart_at
 
 
@@ -157,7 +158,7 @@ class StatusIntake(Forgetting):
         # restarted first): the fleet breaker lets `max_restarts` out per window in queue order,
         # and in listing order the same connectors took that budget window after window (f0 and
         # f1 four restarts each in an hour) while others failing as long had none.
-        judged.sort(key=lambda item: _last_restart(loaded.get(item[1])))
+        judged.sort(key=lambda item: last_restart_turn(loaded.get(item[1])))
         # Each connector judged on its state as read in the slice that saves it: `loaded` is from
         # before the event loop was let go, and the queue may have sent a restart meanwhile (its
         # attempt counted in the state). Judged on `loaded`, the poll saved over that attempt: the

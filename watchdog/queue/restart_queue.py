@@ -233,6 +233,15 @@ class RestartQueue(JobDispatch, QueueStopping):
                     f"queue.max_jobs_per_lane); try again once some are done")
         return None
 
+    def room_for(self, cluster: str) -> int | None:
+        """How many new restart jobs of `cluster` its lane takes now (full_for's rule), or None
+        where the cluster has no lane (nothing bounds it here)."""
+        lane = self._credentials.get(cluster)
+        if lane is None:
+            return None
+        room = self.max_jobs_per_lane - self._depths[lane]
+        return max(room, 0 if self._per_cluster[cluster] else 1)
+
     def submit(
         self, request: RestartRequest, *, recovered: bool = False, job_id: str | None = None
     ) -> tuple[RestartJob, bool]:
