@@ -24,7 +24,6 @@ from apscheduler.events import (
     JobExecutionEvent,
     JobSubmissionEvent,
 )
-from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -33,6 +32,7 @@ from ..logs import get_logger
 from ..metrics import Metrics
 from ..windows import Windows
 from .cron import CronScheduleTrigger
+from .executor import COALESCED_NOTE, JobExecutor
 from .streak import REPEAT_EVERY_SECONDS
 
 log = get_logger("watchdog.scheduler")
@@ -106,18 +106,6 @@ def _not_reported_by_the_listener(record: logging.LogRecord) -> bool:
 _APSCHEDULER_LOGGERS = ("apscheduler.scheduler", "apscheduler.executors.default")
 
 
-class JobExecutor(AsyncIOExecutor):
-    """APScheduler's asyncio executor, except that its shutdown leaves running jobs to their
-    owner. APScheduler cancels every job task at shutdown; a task cancelled before its first
-    step dies outside the job's own code and is logged as "Error running job" at ERROR with a
-    traceback, which happened whenever a stop coincided with a poll. The daemon's jobs end
-    themselves instead: one that starts while the daemon stops returns at once, and the daemon
-    cancels those still running, which treat that as a normal end (app.Daemon._job)."""
-
-    def shutdown(self, wait: bool = True) -> None:
-        pass
-
-
 # The most jobs whose skipped runs are said per REPEAT_EVERY_SECONDS (_SkippedRuns).
 MOST_JOBS_SAID = 5
 
@@ -175,9 +163,19 @@ class _SkippedRuns:
 
 
 def build_scheduler(metrics: Metrics, clock: Callable[[], float] = time.monotonic) -> AsyncIOScheduler:
+    def on_coalesced(job_id: str, dropped: list[datetime], instead: datetime, more: bool) -> None:
+        last = dropped[-1]
+        note = COALESCED_NOTE.format(runs=f"{len(dropped)}{' or more' if more else ''}", last=last.isoformat(),
+                                     instead=instead.isoformat())
+        said: dict[str, object] = {"runs": len(dropped), "last_scheduled_run_time": last.isoformat(),
+                                   "run_instead": instead.isoformat()}
+        if more:
+            said["more"] = True
+        report_job_event(metrics, job_id, "missed", dropped[0], note, said=said, count=len(dropped))
+
     scheduler = AsyncIOScheduler(
         timezone=timezone.utc,
-        executors={"default": JobExecutor()},
+        executors={"default": JobExecutor(on_coalesced)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": SCHEDULE_MISFIRE_GRACE_SECONDS},
     )
     skipped = _SkippedRuns(clock)
@@ -205,12 +203,13 @@ def build_scheduler(metrics: Metrics, clock: Callable[[], float] = time.monotoni
 
 def report_job_event(
     metrics: Metrics, job_id: str, name: str, run_time: datetime, note: str, exception: BaseException | None = None,
-    said: Mapping[str, object] | None = MappingProxyType({}),
+    said: Mapping[str, object] | None = MappingProxyType({}), count: int = 1,
 ) -> None:
     """Count and log one job that was not run (or failed): `watchdog_scheduler_job_events_total`
     and one `scheduler_job_event` line (docs/runbook.md, WatchdogNotPolling); `said`: the fields
-    that line adds, or None to log it at debug (a repeat, _SkippedRuns)."""
-    metrics.scheduler_events.labels(name).inc()
+    that line adds, or None to log it at debug (a repeat, _SkippedRuns). `count`: the runs the
+    line stands for (coalesced_away), each counted."""
+    metrics.scheduler_events.labels(name).inc(count)
     # Not `event=`: structlog's first argument is the event name.
     fields = {"job_id": job_id, "job_event": name, "scheduled_run_time": run_time.isoformat(), "note": note}
     if exception is not None:
