@@ -234,3 +234,38 @@ async def test_an_interval_rule_stays_on_its_grid_after_the_wall_clock_steps_bac
             await until(lambda: w.simulator.restarts(), "the midnight run")
         finally:
             await w.daemon.stop()
+
+
+async def test_cron_rules_follow_debians_cron_after_the_wall_clock_steps_back() -> None:
+    # Debian's cron, after the clock went back less than 3 hours, runs a job with a wildcard in its
+    # minute or hour by the new time at once, and a fixed-time job only once the clock is past the
+    # time it last ran by; 3 hours or more is a new time for every job. Before, every cron rule
+    # kept the time it had planned: `* * * * *` did not run for 3 minutes after a step back of
+    # 180 s (a probe), and nothing said so.
+    rules = [{"name": "every-minute", "trigger": {"type": "schedule", "cron": "* * * * *"}, "select": {"connectors": ["a"]}},
+             {"name": "daily", "trigger": {"type": "schedule", "cron": "0 12 * * *"}, "select": {"connectors": ["b"]}}]
+    with freeze_time("2026-06-01 12:00:30", tick=True, real_asyncio=True, tz_offset=0) as frozen, capture_logs() as logs:
+        w = in_process(sim_scenario([{"name": "a"}, {"name": "b"}]), daemon_config(rules))
+        await w.daemon.start(serve_http=False)
+        try:
+            scheduler = w.daemon._scheduler
+            await asyncio.sleep(1.5)  # a heartbeat's reading of the clocks before the step
+            frozen.move_to("2026-06-01 11:57:31")  # NTP steps the clock back 3 minutes
+            await until(lambda: [e for e in logs if e["event"] == "wall_clock_stepped"], "the step noticed", timeout=10)
+            assert scheduler.get_job("rule:every-minute").next_run_time == datetime(2026, 6, 1, 11, 58, tzinfo=timezone.utc)
+            assert scheduler.get_job("rule:daily").next_run_time == datetime(2026, 6, 2, 12, 0, tzinfo=timezone.utc), (
+                "its 12:00 run was made by the old time: not made again")
+            (stepped,) = [e for e in logs if e["event"] == "wall_clock_stepped"]
+            assert stepped["jobs_moved"] == ["rule:every-minute"] and stepped["cron_rules_waiting"] == ["rule:daily"]
+            assert "Debian" in stepped["cron_note"]
+            frozen.move_to("2026-06-01 11:58:00.5")
+            scheduler.wakeup()
+            await until(lambda: w.simulator.restarts(connector="a"), "the every-minute run at 11:58", timeout=10)
+            await asyncio.sleep(1.5)  # the clocks read again after the run
+            frozen.move_to("2026-06-01 07:58:01")  # four hours back: a new time for every job, as cron has it
+            await until(lambda: [e for e in logs if e["event"] == "wall_clock_stepped" and e["seconds"] < -3600],
+                        "the four-hour step noticed", timeout=10)
+            assert scheduler.get_job("rule:daily").next_run_time == datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
+            assert scheduler.get_job("rule:every-minute").next_run_time == datetime(2026, 6, 1, 7, 59, tzinfo=timezone.utc)
+        finally:
+            await w.daemon.stop()

@@ -159,15 +159,24 @@ class SchedulerHost:
         step = self._clock_steps.step(before, wall, self._clock())
         if not step:
             return
-        moved = follow_backward_step(self._scheduler, step) if self._scheduler is not None else []
+        followed = follow_backward_step(self._scheduler, step, wall) if self._scheduler is not None else None
         if step > 0 and self._scheduler is not None and self._scheduler.running:  # not once stop() shut it down
             # The scheduler sleeps on the event loop's monotonic timer, armed before the step for
             # the wall time then planned: after a forward step (a clock that ran slow put right,
             # a VM or a laptop resumed, whose monotonic clock stood still meanwhile) a cron run
             # that came due waited out the whole old delay and was then dropped as missed.
             self._scheduler.wakeup()
-        log.warning("wall_clock_stepped", seconds=round(step, 3), jobs_moved=sorted(moved),
-                    note="backoff, windows and history read the wall clock; keep it in step with NTP")
+        said: dict[str, object] = {}
+        if followed is not None and followed.waiting:
+            # Fixed-time cron rules keep their planned run, as Debian's cron does: nothing else
+            # said why one did not run at the time the clock now reads again.
+            said = {"cron_rules_waiting": sorted(followed.waiting),
+                    "cron_note": "these fixed-time cron rules keep the run they planned before the step, as Debian's "
+                                 "cron does: a time of theirs the clock reads again was made by the old time and is "
+                                 "not made twice; their next run is at that planned time; a step back of 3 hours or more "
+                                 "moves them too"}
+        log.warning("wall_clock_stepped", seconds=round(step, 3), jobs_moved=sorted(followed.moved if followed else []),
+                    **said, note="backoff, windows and history read the wall clock; keep it in step with NTP")
         if step < 0 and self.leadership.leading:
             try:
                 self.engine.settle_clock()

@@ -412,20 +412,53 @@ class ClockStepWatch:
         return offset - previous
 
 
-def follow_backward_step(scheduler: AsyncIOScheduler, step: float) -> list[str]:
-    """Bring interval jobs (status polls, interval rules, stall checks) back by a backward step of
-    the wall clock, so that each runs when it would have in real time; returns their ids.
+# A step back of the wall clock this long or longer is, to Debian's cron, a new time: every job,
+# fixed-time ones too, runs by it (cron.c, "time has changed a lot"); a shorter one runs only the
+# jobs with a wildcard in the minute or hour by the new time.
+CRON_NEW_TIME_STEP_SECONDS = 3 * 3600
+
+
+def cron_runs_by_the_clock(trigger: CronScheduleTrigger) -> bool:
+    """Whether Debian's cron runs the line by the clock's new time after a short step back: its
+    minute or hour field starts with `*` (cron's MIN_STAR, HR_STAR), as `* * * * *`, `*/5 * * * *`,
+    `0 * * * *`; not a fixed-time one (`0 3 * * *`, `0,30 2 * * *`)."""
+    minute, hour = trigger.expr.split()[:2]
+    return minute.startswith("*") or hour.startswith("*")
+
+
+@dataclass(frozen=True)
+class FollowedStep:
+    """What follow_backward_step did: the jobs brought onto the new time, and the fixed-time cron
+    rules left at the time they planned (which then wait for the clock to come back to it)."""
+
+    moved: list[str]
+    waiting: list[str]
+
+
+def follow_backward_step(scheduler: AsyncIOScheduler, step: float, now: datetime) -> FollowedStep:
+    """Bring jobs back by a backward step of the wall clock (`now`: the wall clock after it).
 
     APScheduler 3 plans on the wall clock: after the clock stepped back an hour, each interval
     job's next run was an hour away, and polls (so every status-triggered restart) stopped for
-    that hour without a word. A forward step needs nothing: the jobs are due, and run at once.
-    Cron rules keep their times: they name times of the wall clock, as cron's do.
+    that hour without a word. Interval jobs (status polls, interval rules, stall checks) are
+    moved back by the step, so that each runs when it would have in real time. A forward step
+    needs nothing: the jobs are due, and run at once.
+
+    Cron rules follow Debian's cron (cron.c, its handling of a clock that went backwards): one
+    with a wildcard in its minute or hour (cron_runs_by_the_clock) runs by the new time, its next
+    run the cron's first time from `now`; before, `* * * * *` did not run for 3 minutes after a
+    step back of 180 s, and `*/5 * * * *` would have been silent an hour after NTP put right a
+    clock an hour fast. A fixed-time one keeps the time it planned (its run by the new time was
+    made by the old one: not made twice), unless the step is CRON_NEW_TIME_STEP_SECONDS or more,
+    which cron takes as a new time for every job.
     """
     if step >= 0:
-        return []
-    moved = []
+        return FollowedStep([], [])
+    moved, waiting = [], []
     for job in scheduler.get_jobs():
-        if isinstance(job.trigger, IntervalTrigger) and job.next_run_time is not None:
+        if job.next_run_time is None:
+            continue
+        if isinstance(job.trigger, IntervalTrigger):
             next_run = job.next_run_time + timedelta(seconds=step)
             if job.trigger.start_date == INTERVAL_ORIGIN:
                 # An interval rule runs on its grid since 1970 (`24h`: each midnight UTC): the
@@ -435,4 +468,12 @@ def follow_backward_step(scheduler: AsyncIOScheduler, step: float) -> list[str]:
                 next_run = job.trigger.get_next_fire_time(None, next_run) or next_run
             job.modify(next_run_time=next_run)
             moved.append(job.id)
-    return moved
+        elif isinstance(job.trigger, CronScheduleTrigger):
+            if not cron_runs_by_the_clock(job.trigger) and -step < CRON_NEW_TIME_STEP_SECONDS:
+                waiting.append(job.id)
+                continue
+            next_run = job.trigger.get_next_fire_time(None, now)
+            if next_run is not None and next_run < job.next_run_time:
+                job.modify(next_run_time=next_run)
+                moved.append(job.id)
+    return FollowedStep(moved, waiting)
