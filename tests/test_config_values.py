@@ -53,7 +53,7 @@ def test_credentials_in_a_url_query_are_refused_and_never_shown(
 def test_numbers_with_a_leading_zero_or_a_colon_are_not_read_as_yaml_1_1_reads_them(tmp_path: Path, credentials_env: None) -> None:
     # YAML 1.1 read `017` as octal (15) and `1:30` as base 60 (90): `interval: 1:30`, meant as an
     # hour and a half, restarted every 90 seconds. As YAML 1.2 reads them: 17, and text.
-    rule = "rules: [{name: r, trigger: {type: schedule, interval: %s}, select: {connectors: [a]}, max_restarts: %s}]\n"
+    rule = "rules: [{name: r, trigger: {type: status, interval: %s}, select: {connectors: [a]}, max_restarts: %s}]\n"
     config = _load(tmp_path, rule % ("0600", "017"))
     assert config.rules[0].trigger.interval == 600 and config.rules[0].max_restarts == 17  # type: ignore[attr-defined]
     for interval, max_restarts, where in (("1:30", "3", "rules[0].trigger.interval"), ("60", "1:30", "rules[0].max_restarts")):

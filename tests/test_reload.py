@@ -661,7 +661,7 @@ async def test_a_reload_that_edits_an_interval_rule_but_not_its_interval_keeps_i
     try:
         planned = w.daemon._scheduler.get_job("rule:daily").next_run_time  # type: ignore[union-attr]
         await asyncio.sleep(0.05)
-        write(path, [HEAL, {**daily, "select": {"connectors": ["orders", "billing"]}, "max_restarts": 3}])
+        write(path, [HEAL, {**daily, "select": {"connectors": ["orders", "billing"]}, "windows": {"allowed": ["always"]}}])
         assert await w.daemon.reload("test") is True
         # Before, the job was made again and its 24 hours started over: a rule edited once a day
         # never ran.

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from ..model import FLEET, MANUAL_RULE
 from .discovery import DiscoverySettings
 from .root import ENV_PREFIX, Config
-from .rules import AlertTrigger, Rule, StalledTrigger
+from .rules import AlertTrigger, Rule, ScheduleTrigger, StalledTrigger
 from .sections import SECRET_FIELDS, CloudCluster, KafkaConnectCluster, MetricsApiSettings
 
 # Credential names become parts of environment variable names, so no dots or dashes.
@@ -103,9 +103,31 @@ def cross_check(config: Config, *, calls: bool = True) -> list[tuple[str, str]]:
                                                      "restart API, `watchdog restart`) are recorded under it; "
                                                      "choose another name"))
         problems += _selected_cluster_problems(config, index, rule)
+        problems += _inert_on_a_schedule(index, rule)
     problems += _discovery_name_problems(config)
     problems += _same_cluster_problems(config)
     return problems
+
+
+# What a schedule rule's `backoff` and `max_restarts` would be taken to do, and why they do not:
+# accepted, `max_restarts: 2` and `backoff: {base: 5m}` on a rule of every minute restarted its 40
+# connectors every minute (a probe), and nothing said the settings were read by no one.
+_INERT_ON_A_SCHEDULE = {
+    "backoff": ("does nothing on a schedule rule: its restarts come at its `cron` or `interval`, never after a backoff "
+                "gap (backoff paces the restarts of status, alert and stalled rules); leave it out, and space the runs "
+                "by the schedule itself"),
+    "max_restarts": ("does nothing on a schedule rule: each run restarts what it selects whatever the connector's "
+                     "restart count, and never gives up on it (max_restarts bounds the restarts of status, alert and "
+                     "stalled rules); leave it out, and narrow `select` or space the runs to restart less"),
+}
+
+
+def _inert_on_a_schedule(index: int, rule: Rule) -> list[tuple[str, str]]:
+    """A schedule rule's `backoff` or `max_restarts` written out (model_fields_set: the defaults
+    every rule has are not), refused as `timezone` beside an `interval` is: read by nothing."""
+    if not isinstance(rule.trigger, ScheduleTrigger):
+        return []
+    return [(f"rules[{index}].{field}", why) for field, why in _INERT_ON_A_SCHEDULE.items() if field in rule.model_fields_set]
 
 
 def _same_cluster_problems(config: Config) -> list[tuple[str, str]]:
