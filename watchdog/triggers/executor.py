@@ -16,8 +16,9 @@ from .cron import CronScheduleTrigger
 # SIGSTOP, stuck, starved of CPU): with coalesce, APScheduler runs the latest alone and drops the
 # others before its grace check, without a word. Each is counted as missed and said in one line.
 COALESCED_NOTE = ("not run: it came due while the daemon could not run jobs (it was stopped, stuck or starved of "
-                  "CPU), as did later runs of the rule ({runs} in all, the last at {last}); only the latest is run "
-                  "({instead}; or said missed in a line of its own if it too is past its grace), never each one late; "
+                  "CPU), and a later run of the rule came due before it could start ({runs} run(s) not made so, the "
+                  "last at {last}); only the latest is run ({instead}; or said missed in a line of its own if it too is "
+                  "past its grace), never each one late; "
                   "each run not made is counted as missed; if their restarts are still wanted, ask for them "
                   "(watchdog restart --daemon)")
 # The most coalesced runs of one execution counted (a rule of `interval: 10s` frozen for a week
