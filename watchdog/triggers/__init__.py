@@ -5,6 +5,8 @@ They never call the restart endpoint themselves. One job per file:
     poller.py     one list call per cluster: every connector's status, and a listing on demand
     stall.py      the stalled trigger: the Metrics API read for RUNNING connectors
     scheduler.py  APScheduler's jobs: status polls per cluster and schedule rules
+    executor.py   APScheduler's executor: running jobs left to their owner at shutdown, and the
+                  runs a coalesced run stands for counted as missed
     cron.py       a schedule rule's cron as cron reads it (cronsim), with its jitter
     streak.py     a failure that repeats, logged when it starts, now and then, and when it ends
     host.py       `SchedulerHost` (a mixin of `app.Daemon`): the jobs kept in step with the config
