@@ -119,12 +119,18 @@ _INERT_ON_A_SCHEDULE = {
     "max_restarts": ("does nothing on a schedule rule: each run restarts what it selects whatever the connector's "
                      "restart count, and never gives up on it (max_restarts bounds the restarts of status, alert and "
                      "stalled rules); leave it out, and narrow `select` or space the runs to restart less"),
+    "restart_user_errors": ("does nothing on a schedule rule: a schedule restarts what it selects whatever its state "
+                            "(but PAUSED or PROVISIONING); restart_user_errors lets status, alert and stalled rules "
+                            "restart a connector in a user error; leave it out"),
+    "fetch_recommendations": ("does nothing on a schedule rule: Confluent's error recommendations are asked before a "
+                              "failure restart (status, alert and stalled rules) only; leave it out"),
 }
 
 
 def _inert_on_a_schedule(index: int, rule: Rule) -> list[tuple[str, str]]:
-    """A schedule rule's `backoff` or `max_restarts` written out (model_fields_set: the defaults
-    every rule has are not), refused as `timezone` beside an `interval` is: read by nothing."""
+    """A schedule rule's `backoff`, `max_restarts`, `restart_user_errors` or `fetch_recommendations`
+    written out (model_fields_set: the defaults every rule has are not), refused as `timezone`
+    beside an `interval` is: read by nothing."""
     if not isinstance(rule.trigger, ScheduleTrigger):
         return []
     return [(f"rules[{index}].{field}", why) for field, why in _INERT_ON_A_SCHEDULE.items() if field in rule.model_fields_set]
