@@ -35,7 +35,8 @@ from watchdog.model import ConnectorKey, Outcome
 from watchdog.ratelimit import parse_headers
 from watchdog.ratelimit.headers import MAX_HEADER_INT
 from watchdog.redirects import redirect_hook
-from watchdog.report import captured_error, render_history
+from watchdog.report import captured_error, history_json, render_history
+from watchdog.server import create_app
 from watchdog.simulator import Scenario, Simulator
 from watchdog.state.postgres import PostgresStateStore
 
@@ -51,6 +52,7 @@ from .support import (
     served,
     sim_scenario,
 )
+from .test_api import AUTH, TOKEN
 from .test_daemon import restart_times, run_polls, status_rule, world
 from .test_kafka_connect import backend_for, kc_scenario
 
@@ -788,6 +790,54 @@ async def test_a_password_in_a_connectors_trace_is_kept_nowhere() -> None:
     kept = json.dumps(record.evidence)
     assert "Hunter2" not in kept, kept[:300]
     assert "jdbc:postgresql://***@db:5432/orders refused" in kept and "http://***@db:5432/" in kept
+
+
+def _daemons_own_credentials() -> list[str]:
+    """The forms of the daemon's own key a connector or Confluent's advice may quote: the secret,
+    the pair, the Basic token and the key id."""
+    token = base64.b64encode(f"{TEST_API_KEY}:{TEST_API_SECRET}".encode()).decode()
+    return [TEST_API_SECRET, f"{TEST_API_KEY}:{TEST_API_SECRET}", token, TEST_API_KEY]
+
+
+@pytest.mark.parametrize("backend", ["confluent_cloud", "kafka_connect"])
+async def test_the_daemons_own_credentials_in_a_trace_or_advice_are_kept_nowhere(backend: str) -> None:
+    # A managed connector using the daemon's service-account key (or a worker's basic-auth user and
+    # password) can quote it in its trace, its tasks' messages, and Confluent's advice. The log
+    # starred it; the history rows, GET /v1/history, `watchdog history` (its ERROR column showed
+    # the Basic token's start) and GET /v1/connectors kept it as it came: only URLs' credentials
+    # were masked where the text entered.
+    token = base64.b64encode(f"{TEST_API_KEY}:{TEST_API_SECRET}".encode()).decode()
+    said = f"Authorization: Basic {token} for {TEST_API_KEY}:{TEST_API_SECRET} (secret {TEST_API_SECRET}, key {TEST_API_KEY})"
+    connectors = [{"name": "broken", "script": {"initial": "FAILED", "recover_after_restarts": 1,
+                                                "trace": f"ConnectException: {said}\n\tat x.y.Z.f(Z.java:1)\n",
+                                                "message": f"task failed: {said}"}}]
+    faults = [{"match": {"endpoint": "error_recommendations"}, "action": {"status": 200, "body": {"recommendations": [said]}}}]
+    clusters = {CLUSTER: {**cluster_config(backend, "http://sim"), "credential": "main"}} if backend == "kafka_connect" else None
+    w = world(connectors, [status_rule(fetch_recommendations=backend == "confluent_cloud")], backend=backend, token=TOKEN,
+              scenario=sim_scenario(connectors, backend, restart={"delay_seconds": 2}, faults=faults),
+              **({"clusters": clusters} if clusters else {}))
+    stream = io.StringIO()
+    configure_logging("DEBUG", "json", stream)
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
+
+    await run_polls(w, 3)
+
+    [record] = w.daemon.state.history(None, 10)
+    assert record.evidence is not None
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon") as http:
+        served_history = (await http.get("/v1/history", headers=AUTH)).text
+        served_connectors = (await http.get("/v1/connectors", headers=AUTH)).text
+    shown = {"the history rows": json.dumps([record.evidence, record.recommendations, record.message]),
+             "GET /v1/history": served_history, "GET /v1/connectors": served_connectors,
+             "history --json": json.dumps(history_json([record])),
+             "history": render_history([record], now=datetime.now(UTC)), "the log": stream.getvalue()}
+    for where, text in shown.items():
+        for secret in _daemons_own_credentials():
+            assert secret not in text, (where, secret[:4], text[:600])
+        assert token[:12] not in text, where  # the table's ERROR column is cut: its start was shown
+    assert "ConnectException: Authorization: Basic *** for *** (secret ***, key ***)" in json.dumps(record.evidence), record.evidence
+    if backend == "confluent_cloud":
+        assert record.recommendations == ("Authorization: Basic *** for *** (secret ***, key ***)",), record.recommendations
 
 
 async def test_a_password_in_a_urls_parameters_in_a_connectors_trace_is_kept_nowhere() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from ..logs import redact_url_credentials, scrubbed
+from ..logs import redact_url_credentials, scrubbed, without_known_secrets
 from .proxy_auth import scrub_with_proxies
 
 
@@ -38,10 +38,14 @@ def without_credentials(text: str, sent: httpx.Headers) -> str:
 
 
 def upstream_text(value: Any) -> str:
-    """A message or trace from upstream (a connector's status, an error's reason), without the
-    credentials of any URL in it (`jdbc:postgresql://etl:pw@db/...`: a connector's error often
-    quotes its connection URL). Masked here, as it arrives: the log masked them, but the history
-    (state file, GET /v1/history, `watchdog history`) kept them, and a trace cut short for the
-    log before the `@` kept part of the password in the log too."""
+    """A message or trace from upstream (a connector's status, an error's reason, Confluent's
+    advice), without the credentials of any URL in it (`jdbc:postgresql://etl:pw@db/...`: a
+    connector's error often quotes its connection URL) and without the secrets the log keeps out
+    (logs.keep_out_of_logs: the config's, in every form they are sent in). Masked here, as it
+    arrives, so that every reader gets it masked: the log masked them, but the history (state
+    file, GET /v1/history, `watchdog history`) kept them, and a trace cut short for the log
+    before the `@` kept part of the password in the log too. A managed connector using the
+    daemon's own service-account key (or a worker's basic-auth pair) quoting it in its trace kept
+    the key's secret, the pair and the Basic token in the history."""
     text = str(value or "")
-    return redact_url_credentials(text)
+    return without_known_secrets(redact_url_credentials(text))
