@@ -213,3 +213,26 @@ def test_a_secret_swapped_by_the_kubelet_while_it_is_read_is_read_new(
     monkeypatch.setattr(Path, "resolve", resolve_then_swap)
     credential = load_config(MINIMAL, secrets_dir=tmp_path).credentials["main"]
     assert credential.api_key is not None and credential.api_key.get_secret_value() == "new-key-0123456789"
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029"], ids=["U+2028", "U+2029"])
+def test_a_secret_holding_a_line_separator_is_refused_by_path_without_its_value(
+    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str], separator: str
+) -> None:
+    # str.splitlines breaks a line there: a database's error quoting such a password was cut to
+    # its first line, inside the password, and its first part was printed by `run`, `status`
+    # and `history` and answered by /readyz (tests/test_database_secrets.py). No credential holds one.
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "WATCHDOG_STATE__PASSWORD").write_text(f"TOPSECRET-part1{separator}TOPSECRET-part2\n")
+    config = tmp_path / "config.yaml"
+    config.write_text(MINIMAL.read_text() + "state: {url: \"postgresql://watchdog@db.example:5432/watchdog\"}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config, secrets_dir=secrets)
+    assert caught.value.problems == [
+        ("state.password", "holds a line or paragraph separator (U+2028 or U+2029), which no credential holds; "
+                           "a secret file must hold the secret alone (from secret file WATCHDOG_STATE__PASSWORD)"),
+    ]
+    assert main(["check-config", "--config", str(config), "--secrets-dir", str(secrets)]) == 2
+    shown = capsys.readouterr()
+    assert "TOPSECRET" not in shown.out + shown.err

@@ -119,3 +119,21 @@ async def test_what_readyz_says_of_a_database_that_repeats_the_password_holds_no
         with pytest.raises(StateStoreError) as caught:
             await asyncio.to_thread(PostgresStateStore, url, password=SecretStr(PASSWORD))
         assert "password authentication failed: ***" in str(caught.value) and PASSWORD not in str(caught.value)
+
+
+# U+2028 and U+2029 (line and paragraph separators) are line breaks to str.splitlines.
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029"], ids=["U+2028", "U+2029"])
+async def test_a_password_holding_a_line_separator_repeated_by_the_database_is_starred_whole(separator: str) -> None:
+    # The error's first line was taken, then the password starred out: cut at the separator inside
+    # it, the password was no longer there whole, and its first part (`failed: db-Pa55`) was
+    # printed by `run`, `status` and `history`, kept in the history and answered by /readyz.
+    from watchdog.state import StateStoreError
+    from watchdog.state.postgres import PostgresStateStore
+
+    password = f"db-Pa55{separator}word-Echoed-7Qx"
+    with echoing_postgres() as port, pytest.raises(StateStoreError) as caught:
+        await asyncio.to_thread(PostgresStateStore, f"postgresql://watchdog@127.0.0.1:{port}/watchdog",
+                                password=SecretStr(password))
+    said = str(caught.value)
+    assert "password authentication failed: *** is not it" in said, said
+    assert "db-Pa55" not in said and "word-Echoed" not in said, said

@@ -188,7 +188,7 @@ class AlertBlocker:
         try:
             body = read_json(response)
         except ValueError as exc:
-            return self._failed(f"Alertmanager sent an unreadable answer: {type(exc).__name__}: {exc}"[:300])
+            return self._failed(self._scrubbed(f"Alertmanager sent an unreadable answer: {type(exc).__name__}: {exc}")[:300])
         if not isinstance(body, list):
             return self._failed("Alertmanager sent an unreadable answer: not a list of alerts")
         try:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from .clients import sent_secrets
 from .config import Config, ConfigError
-from .logs import get_logger, keep_out_of_logs
+from .logs import get_logger, keep_out_of_logs, without_known_secrets
 from .plan import poll_intervals
 from .reload import ConfigDiff, diff_configs, log_overridden, renamed_clusters
 
@@ -86,7 +86,7 @@ class ReloadHost:
             return await self._reload(reason, load)
         except Exception as exc:
             self._reload_counted(applied=False)
-            log.exception("config_reload_failed", reason=reason, error=f"{type(exc).__name__}: {exc}"[:500],
+            log.exception("config_reload_failed", reason=reason, error=without_known_secrets(f"{type(exc).__name__}: {exc}")[:500],
                           note="the running config stays in effect")
             return False
 

@@ -67,12 +67,18 @@ def _stripped_secret(value: SecretStr | None) -> SecretStr | None:
     answered 401 while check-config said "set". A secret that is only whitespace is not set at
     all. A control character inside one (a line break: two lines in the file) is refused: no
     credential holds one, and sent in a header it made httpx raise an error that quoted the
-    header, secret and all, into the log (the message here never quotes it)."""
+    header, secret and all, into the log (the message here never quotes it). Nor is a line or
+    paragraph separator (U+2028, U+2029), which str.splitlines takes for a line break: a
+    database's error quoting such a password was cut to its first line, inside it, and half of
+    it was printed."""
     if value is None:
         return None
     text = secret_text(value.get_secret_value())
     if any(unicodedata.category(char) == "Cc" for char in text):
         raise ValueError("holds a control character (a line break or tab inside it?); a secret file must hold the secret alone")
+    if any(unicodedata.category(char) in ("Zl", "Zp") for char in text):
+        raise ValueError("holds a line or paragraph separator (U+2028 or U+2029), which no credential holds; "
+                         "a secret file must hold the secret alone")
     return SecretStr(text) if text else None
 
 

@@ -8,7 +8,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from ..logs import get_logger
+from ..logs import get_logger, without_known_secrets
 from ..tasks import cancel_and_wait
 from ..triggers.streak import FailureStreak
 
@@ -56,7 +56,7 @@ class DiscoveryLoop:
                 complete = await self._refresh()
             except Exception as exc:
                 # The loop outlives any refresh: a dead loop would freeze the fleet silently.
-                error = f"{type(exc).__name__}: {exc}"[:300]
+                error = without_known_secrets(f"{type(exc).__name__}: {exc}")[:300]  # starred before the cut
                 said = attempt.failed(type(exc).__name__)  # another kind of crash is said at once
                 if said is None:
                     log.debug("discovery_refresh_crashed", error=error)

@@ -28,7 +28,7 @@ from typing import Any
 from ..config import RateLimitSettings
 from ..connect import ApiResult, ConnectBackend, Gateway
 from ..connect.statuses import describe_answer
-from ..logs import get_logger
+from ..logs import get_logger, without_known_secrets
 from ..model import ConnectorKey, ConnectorStatus, Outcome, RestartRequest
 from ..tasks import cancel_and_wait
 from .dispatch import WAITING_MESSAGES, JobDispatch, after_tries
@@ -341,7 +341,7 @@ class RestartQueue(JobDispatch, QueueStopping):
             except Exception as exc:  # a bug must not kill the worker or lose the job
                 log.exception("restart_job_crashed", job=job.id, cluster=job.key.cluster, connector=job.key.connector)
                 if job.outcome is None:
-                    self._finish(job, Outcome.NETWORK_ERROR, message=f"internal error: {type(exc).__name__}: {exc}"[:300])
+                    self._finish(job, Outcome.NETWORK_ERROR, message=without_known_secrets(f"internal error: {type(exc).__name__}: {exc}")[:300])
             finally:
                 worker.job = None
 

@@ -102,8 +102,8 @@ class PostgresStateStore:
                 require_current(read_version(conn, self.description), self.description)
             else:
                 refuse_read_only(conn, self.description)  # else it ran and never led
-                migrate(conn, self.description)
-                self._asked = ensure_history_asked(conn, self.description)
+                migrate(conn, self.description, self._parameters)
+                self._asked = ensure_history_asked(conn, self.description, self._parameters)
         except psycopg.Error as error:
             self.close()
             text = error_text(error, self._parameters)

@@ -117,11 +117,15 @@ def error_text(error: BaseException, parameters: dict[str, Any]) -> str:
     it in clear text (the `password` authentication method, or whatever answers at the database's
     address), and the server's error message is its own words: one that repeated the password had
     it printed by `run`, `status` and `history` and answered by /readyz, which asks no token (the log
-    stars it out, as every secret of the config)."""
-    lines = str(error).strip().splitlines()
-    text = lines[0] if lines else type(error).__name__
+    stars it out, as every secret of the config). Starred before the cut to the first line: a
+    password holding a line break str.splitlines knows (U+2028, U+2029) was cut there, no longer
+    whole, and its first part was printed (`failed: got 'PGPASS-CANARY-3`)."""
+    text = str(error).strip()
     password = parameters.get("password")
-    return scrubbed(text, scrub_of([password])) if password else text
+    if password:
+        text = scrubbed(text, scrub_of([password]))
+    lines = text.splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 # What a refusal of the startup parameter `options` means, and what to do. PgBouncer as installed

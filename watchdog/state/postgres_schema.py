@@ -14,6 +14,7 @@ from psycopg.rows import tuple_row
 
 from ..logs import get_logger
 from .errors import StateStoreError
+from .postgres_connection import error_text
 from .schema import HISTORY_ASKED_COLUMNS, Migration, unknown_values, unknown_values_refusal
 
 log = get_logger("watchdog.state")
@@ -169,9 +170,10 @@ def require_current(version: int, where: str) -> None:
         )
 
 
-def migrate(conn: psycopg.Connection[Any], where: str) -> None:
+def migrate(conn: psycopg.Connection[Any], where: str, parameters: dict[str, Any] | None = None) -> None:
     """Bring the schema up to date in one transaction, under an advisory lock so that two replicas
-    starting together migrate once: a failure, or a crash, leaves the version it had."""
+    starting together migrate once: a failure, or a crash, leaves the version it had. `parameters`:
+    the connection's (connection_parameters), whose password a failure's text is starred of."""
     start = 0
     try:
         with conn.transaction():
@@ -189,8 +191,9 @@ def migrate(conn: psycopg.Connection[Any], where: str) -> None:
             conn.execute("UPDATE schema_version SET version = %s", (latest,))
     except psycopg.Error as error:
         # The first line only: psycopg's error goes on with the statement and a caret (`LINE 1:
-        # CREATE TABLE ...`), three lines where the daemon's refusals are one.
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        # CREATE TABLE ...`), three lines where the daemon's refusals are one. The password
+        # starred first (error_text): cut first, one holding a line break was left in part.
+        first = error_text(error, parameters or {})
         advice = ""
         if isinstance(error, psycopg.errors.InsufficientPrivilege):
             # PostgreSQL 15 and later give PUBLIC no CREATE on the schema public, and a DBA's role
@@ -205,7 +208,7 @@ def migrate(conn: psycopg.Connection[Any], where: str) -> None:
     log.info("state_schema_migrated", database=where, from_version=start, to_version=latest_schema_version())
 
 
-def ensure_history_asked(conn: psycopg.Connection[Any], where: str) -> bool:
+def ensure_history_asked(conn: psycopg.Connection[Any], where: str, parameters: dict[str, Any] | None = None) -> bool:
     """Add the history's `reason` and `origin` columns (schema.HISTORY_ASKED_COLUMNS: nullable, no
     new schema version, so that an older release rolled back to still uses the database) if the
     table has none; whether it has them now. A role that may not alter the table (one a DBA made
@@ -233,7 +236,7 @@ def ensure_history_asked(conn: psycopg.Connection[Any], where: str) -> bool:
         until = ("another session held the table (a pg_dump, a long transaction); the next start adds them" if busy
                  else "the table's owner adds them: ALTER TABLE restart_history ADD COLUMN reason text, "
                       "ADD COLUMN origin text (or starts the daemon once as that role)")
-        log.warning("history_reason_not_kept", database=where, error=str(error).strip().splitlines()[0],
+        log.warning("history_reason_not_kept", database=where, error=error_text(error, parameters or {}),
                     note=f"the history keeps its records without who asked and why (reason, origin) until {until}")
         return False
     return True
