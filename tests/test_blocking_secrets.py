@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -168,3 +169,20 @@ async def test_an_answer_that_sends_the_token_back_past_the_cut_keeps_none_of_it
     await server.wait_closed()
     assert verdict.reason.startswith("Alertmanager unreachable: RemoteProtocolError: illegal status line"), verdict.reason
     assert "TOPSECRET" not in verdict.reason + repr(logs), verdict.reason
+
+
+@pytest.mark.parametrize("quoting", [urllib.parse.quote, urllib.parse.quote_plus], ids=["quote", "quote_plus"])
+async def test_a_refusal_that_repeats_the_bearer_token_url_encoded_is_scrubbed(quoting: Callable[..., str]) -> None:
+    # Only the token as it is, and as a repr quotes it, was looked for: Alertmanager's 400
+    # quoting the request's query or header URL-encoded had the token in the blocking reason (the
+    # refusal of every restart it blocked) and the log.
+    token = "TOPSECRET/am+bearer=0123456789"
+    said = quoting(f"Bearer {token}", safe="")
+    assert token not in said
+    settings = BlockingSettings(alertmanager_url="http://am:9093", auth="bearer", bearer_token=SecretStr(token))
+    blocker = AlertBlocker(settings, Metrics(), transport=refusing(lambda request: f"bad request, sent {said}"))
+    with structlog.testing.capture_logs() as logs:
+        verdict = await blocker.refresh()
+    await blocker.close()
+    assert "TOPSECRET" not in verdict.reason + repr(logs), verdict.reason
+    assert "Alertmanager refused the query" in verdict.reason and "***" in verdict.reason, verdict.reason

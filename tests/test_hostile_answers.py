@@ -13,18 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import html
 import io
 import json
+import re
 import time
+import urllib.parse
 from datetime import UTC, datetime
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from bench.postgres import PostgresServer, take_lease
 from watchdog.app import Daemon
 from watchdog.clients import cloud_client
+from watchdog.config import Credential
 from watchdog.connect import ConfluentCloudBackend
 from watchdog.connect.answers import error_message
 from watchdog.connect.kafka_connect import KafkaConnectBackend
@@ -606,6 +611,79 @@ async def test_a_server_that_sends_the_credentials_back_as_its_content_encoding_
 
     assert result.message == "DecodingError: content encoded 3 times (gzip, gzip, Basic ***): not decoded", result
     assert token.lower() not in result.message.lower()
+
+
+# A worker's basic-auth pair chosen so that every form below differs from the others: its Basic
+# token has `=` padding and a `+` or `/` (URL-safe base64 differs), the password a `/` (JSON's
+# `\/`), a `+` and a space (quote and quote_plus differ), and `&` and `<` (HTML).
+FORM_KEY = "FORMKEY0123456789"
+FORM_SECRET = "cflt/Form+Secret &Zq8<xV3nR7tLk2>x"
+FORM_TOKEN = base64.b64encode(f"{FORM_KEY}:{FORM_SECRET}".encode()).decode()
+ENCODED_FORMS = {
+    "base64 without padding": FORM_TOKEN.rstrip("="),
+    "url-safe base64": base64.urlsafe_b64encode(f"{FORM_KEY}:{FORM_SECRET}".encode()).decode(),
+    "url-safe base64 without padding": base64.urlsafe_b64encode(f"{FORM_KEY}:{FORM_SECRET}".encode()).decode().rstrip("="),
+    "the token url-encoded": urllib.parse.quote(FORM_TOKEN, safe=""),
+    "the password url-encoded": urllib.parse.quote(FORM_SECRET, safe=""),
+    "the password url-encoded, lowercase hex": re.sub("%[0-9A-F]{2}", lambda hex_: hex_.group().lower(),
+                                                    urllib.parse.quote(FORM_SECRET, safe="")),
+    "the password url-encoded as a form": urllib.parse.quote_plus(FORM_SECRET),
+    "the password json-escaped": FORM_SECRET.replace("/", "\\/"),
+    "the password html-escaped": html.escape(FORM_SECRET),
+    "the password escaped as an XML writer does": FORM_SECRET.replace("&", "&amp;").replace("<", "&lt;").replace("/", "&#x2F;"),
+}
+
+
+def _strings(value: object) -> list[str]:
+    """Every string in a JSON value: what a reader of it gets, whatever escaping its text used."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for key, item in value.items() for s in [key, *_strings(item)]]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
+@pytest.mark.parametrize("form", list(ENCODED_FORMS), ids=list(ENCODED_FORMS))
+async def test_a_worker_that_echoes_its_credentials_encoded_does_not_get_them_logged_or_kept(form: str) -> None:
+    # Only the exact secret, its Basic token as sent and a repr were looked for: a worker echoing
+    # the token without its `=` padding had the whole pair logged (poll_failed), answered by GET
+    # /v1/connectors (polls_failing) and kept in the history (restart_finished's message), and a
+    # Confluent secret (which holds `/` and `+`) came back URL-encoded, JSON-escaped as `\/` or
+    # HTML-escaped alike.
+    said = ENCODED_FORMS[form]
+    assert said not in (FORM_SECRET, FORM_TOKEN) and len(set(ENCODED_FORMS.values())) == len(ENCODED_FORMS)
+    echo = {"error_code": 401, "message": f"rejected credentials {said} (see logs)"}
+    scenario = sim_scenario(BROKEN, "kafka_connect", restart={"delay_seconds": 2}, faults=[
+        {"match": {"endpoint": "list"}, "when": {"count": 1}, "action": {"status": 401, "body": echo}},
+        {"match": {"endpoint": "restart"}, "action": {"status": 400, "body": {**echo, "error_code": 400}}}])
+    scenario["api_keys"] = [{"id": FORM_KEY, "secret": FORM_SECRET}]
+    config = daemon_config([status_rule()], backend="kafka_connect", token=TOKEN, rate_limit={"max_requests_per_second": 10000},
+                           clusters={CLUSTER: {**cluster_config("kafka_connect", "http://sim"), "credential": "main"}})
+    config = config.model_copy(update={"credentials": {"main": Credential(api_key=SecretStr(FORM_KEY),
+                                                                          api_secret=SecretStr(FORM_SECRET))}})
+    w = in_process(scenario, config, fake_time=True, rng=0.5)
+    w.daemon.queue.start()
+    stream = io.StringIO()
+    configure_logging("DEBUG", "json", stream)
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon") as http:
+        await run_polls(w, 1)
+        failing = (await http.get("/v1/connectors", headers=AUTH)).json()
+        await run_polls(w, 4)
+        served_history = (await http.get("/v1/history", headers=AUTH)).json()
+
+    assert polls(w, "unauthorized") == 1 and failing["polls_failing"], failing
+    [record] = w.daemon.state.history(limit=10)
+    assert record.outcome is Outcome.REJECTED and record.message == "rejected credentials *** (see logs)", record.message
+    logged = [json.loads(line) for line in stream.getvalue().splitlines()]
+    shown = {"the log": _strings(logged), "GET /v1/connectors": _strings(failing), "GET /v1/history": _strings(served_history),
+             "history --json": _strings(history_json([record])), "history": [render_history([record], now=datetime.now(UTC))]}
+    assert any("rejected credentials *** (see logs)" in text for text in shown["the log"])
+    for where, texts in shown.items():
+        assert not [text for text in texts if said in text], where
 
 
 def test_a_basic_auth_user_is_starred_only_where_it_stands_alone() -> None:

@@ -143,11 +143,12 @@ class AlertBlocker:
         elif credentials is not None:
             secret = credentials.get_secret_value()
             headers["Authorization"] = f"Bearer {secret}"
-        # Every reason and logged problem is also scrubbed of the secret, as it is and as a repr
-        # would quote it, and of the Basic token (base64 of user:password, which a server or a
-        # proxy repeating the request's headers quotes): the last line of defence if some error
-        # text quotes the request anyway.
-        self._secret_forms: list[str] = [secret, repr(secret)[1:-1], repr(secret.encode())[2:-1], *sent] if secret else []
+        # Every reason and logged problem is also scrubbed of the secret and of the Basic token
+        # (base64 of user:password, which a server or a proxy repeating the request's headers
+        # quotes), in every form they may come back in (logs.secret_forms: a repr, URL-encoded,
+        # base64 without its padding...): the last line of defence if some error text quotes
+        # the request anyway. Alertmanager's 400 quoting a bearer token URL-encoded kept it.
+        self._secrets: list[str] = [secret, *sent] if secret else []
         self._http = httpx.AsyncClient(
             base_url=settings.alertmanager_url, timeout=settings.timeout, transport=transport, auth=auth, headers=headers
         )
@@ -261,7 +262,7 @@ class AlertBlocker:
         # had them in the blocking reason, and so in the refusal of every restart it blocked.
         # A short secret only where it stands alone (logs.scrub_of): starred wherever it was, a
         # password `prod` made Alertmanager's reason quoting a filter read `env="***uction"`.
-        return scrubbed(text, scrub_with_proxies(self._secret_forms))
+        return scrubbed(text, scrub_with_proxies(self._secrets))
 
     def _failed(self, reason: str) -> BlockingVerdict:
         verdict = self._on_error(self._scrubbed(reason))
