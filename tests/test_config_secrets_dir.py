@@ -236,3 +236,36 @@ def test_a_secret_holding_a_line_separator_is_refused_by_path_without_its_value(
     assert main(["check-config", "--config", str(config), "--secrets-dir", str(secrets)]) == 2
     shown = capsys.readouterr()
     assert "TOPSECRET" not in shown.out + shown.err
+
+
+def test_a_secret_too_short_to_be_starred_is_refused_by_path_without_its_value(
+    tmp_path: Path, no_credentials_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Shorter than 3 characters, a secret is not looked for in the log, the history or the API's
+    # answers (every `a` or `12` would be starred): a worker password `pw` echoed in its refusal
+    # was kept as it came (`F3_secret=pw`), while the docs said a shorter secret was starred where
+    # it stands alone. Refused, as the config's other secrets that could not be kept out are.
+    from watchdog.config.sections import MIN_SECRET_CHARS
+    from watchdog.logs import MIN_TOKEN_CHARS
+
+    assert MIN_SECRET_CHARS == MIN_TOKEN_CHARS  # what the config refuses, the log would not star
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "WATCHDOG_CREDENTIALS__MAIN__API_KEY").write_text(TEST_API_KEY)
+    (secrets / "WATCHDOG_CREDENTIALS__MAIN__API_SECRET").write_text("Qz\n")
+    (secrets / "WATCHDOG_STATE__PASSWORD").write_text("Q")
+    (secrets / "WATCHDOG_BLOCKING__BEARER_TOKEN").write_text("Qy")
+    config = tmp_path / "config.yaml"
+    config.write_text(BLOCKING + "state: {url: \"postgresql://watchdog@db.example:5432/watchdog\"}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config, secrets_dir=secrets)
+    refused = ("characters long; a secret shorter than 3 cannot be told apart from ordinary text, so it could not be "
+               "kept out of the log and the history: use a longer one")
+    assert sorted(caught.value.problems) == [
+        ("blocking.bearer_token", f"is 2 {refused} (from secret file WATCHDOG_BLOCKING__BEARER_TOKEN)"),
+        ("credentials.main.api_secret", f"is 2 {refused} (from secret file WATCHDOG_CREDENTIALS__MAIN__API_SECRET)"),
+        ("state.password", f"is 1 {refused} (from secret file WATCHDOG_STATE__PASSWORD)"),
+    ]
+    assert main(["check-config", "--config", str(config), "--secrets-dir", str(secrets)]) == 2
+    shown = capsys.readouterr()
+    assert "Qz" not in shown.out + shown.err and "Qy" not in shown.out + shown.err

@@ -8,7 +8,7 @@ from pydantic import AfterValidator, Field, SecretStr, field_validator, model_va
 
 from ..windows import Windows, parse_window
 from .matchers import go_regex_problem, matcher_problem
-from .sections import MAX_COUNT, StrippedSecret, basic_user, header_token
+from .sections import MAX_COUNT, MaskableSecret, basic_user, header_token
 from .types import NUMBER, HttpUrl, PositiveDuration, Strict, at_least
 
 
@@ -109,8 +109,8 @@ class BlockingSettings(Strict):
     # that name), `bearer` with a token from WATCHDOG_BLOCKING__BEARER_TOKEN.
     auth: Literal["none", "basic", "bearer"] = "none"
     username: Annotated[str | None, AfterValidator(basic_user)] = None
-    password: StrippedSecret | None = None
-    bearer_token: Annotated[StrippedSecret | None, AfterValidator(header_token)] = None
+    password: MaskableSecret | None = None
+    bearer_token: Annotated[MaskableSecret | None, AfterValidator(header_token)] = None
 
     @model_validator(mode="after")
     def _auth_complete(self) -> BlockingSettings:

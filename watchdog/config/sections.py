@@ -84,6 +84,28 @@ def _stripped_secret(value: SecretStr | None) -> SecretStr | None:
 
 StrippedSecret = Annotated[SecretStr, AfterValidator(_stripped_secret)]
 
+# A secret shorter than this is refused: it cannot be told apart from ordinary text (every `a`,
+# `no` or `12` of every line would be starred), so it could not be kept out of the log, the
+# history and the API's answers, which look for no secret shorter (logs.MIN_TOKEN_CHARS, which
+# this equals: the config imports no logging). A worker password `pw` echoed in its refusal
+# was kept as it came (`F3_secret=pw`) while the docs said a short secret was starred.
+MIN_SECRET_CHARS = 3
+
+
+def _maskable(value: SecretStr | None) -> SecretStr | None:
+    """A secret long enough to be starred wherever it is said (MIN_SECRET_CHARS); never quoted."""
+    if value is not None and len(value.get_secret_value()) < MIN_SECRET_CHARS:
+        raise ValueError(
+            f"is {len(value.get_secret_value())} characters long; a secret shorter than {MIN_SECRET_CHARS} "
+            "cannot be told apart from ordinary text, so it could not be kept out of the log and the "
+            "history: use a longer one"
+        )
+    return value
+
+
+# A password or token: stripped (StrippedSecret), and long enough to be starred wherever it is said.
+MaskableSecret = Annotated[SecretStr, AfterValidator(_stripped_secret), AfterValidator(_maskable)]
+
 
 class Timeouts(Strict):
     """HTTP timeouts for the Connect API, in seconds. connect, read, write and pool bound one
@@ -146,7 +168,7 @@ class Credential(Strict):
     # Filled from WATCHDOG_CREDENTIALS__<NAME>__API_KEY / __API_SECRET or secret files of the
     # same names; a missing one is reported by Config's cross-checks with those names.
     api_key: Annotated[StrippedSecret | None, AfterValidator(basic_user)] = None
-    api_secret: StrippedSecret | None = None
+    api_secret: MaskableSecret | None = None
 
 
 class CloudCluster(Strict):
@@ -436,7 +458,7 @@ class StateSettings(Strict):
 
     url: DatabaseUrl | None = None  # before `path`, which is checked knowing it
     path: Annotated[str, AfterValidator(_not_a_url)] = "watchdog.db"
-    password: StrippedSecret | None = None  # for `url`: WATCHDOG_STATE__PASSWORD or a secret file
+    password: MaskableSecret | None = None  # for `url`: WATCHDOG_STATE__PASSWORD or a secret file
     leader_election: LeaderElectionSettings = LeaderElectionSettings()
     history: HistorySettings = HistorySettings()
     # A connector the polls no longer list keeps its backoff, budget and gave-up flag this long
