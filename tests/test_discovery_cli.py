@@ -343,3 +343,22 @@ async def test_a_discovered_clusters_listing_is_not_sent_into_a_long_pause_of_it
             "by a 429 for 90 s more, longer than the 30 s this command waits: try again then") in captured.out, captured.out
     assert not [call for call in simulator.calls if call.endpoint == "list"], "no listing sent into the pause"
     assert not simulator.restarts("lkc-orders")
+
+
+async def test_check_config_discover_stars_the_configs_secrets_in_what_it_prints(
+    tmp_path: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The daemon stars every secret of its config in what upstream says (connect.masking) and in
+    # its log; check-config --discover never gave them to the log, so an answer quoting one the
+    # request did not carry (the restart API's token here) was printed, and logged, as it came.
+    token = "discover-token-Hq5Tz8cR2wLe0123"
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", token)
+    said = {"match": {"endpoint": "list_environments"}, "action": {
+        "status": 500, "body": {"error": {"code": 500, "message": f"backend saw token {token}"}}}}
+    async with served(Simulator(with_faults(said))) as url:
+        path = write_config(tmp_path, url)
+        code = await asyncio.wait_for(asyncio.to_thread(main, ["check-config", "--config", str(path), "--discover"]), 60)
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "backend saw token ***" in captured.out, captured.out
+    assert token not in captured.out + captured.err

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..config import KAFKA_CLUSTER_ID_PREFIX, CloudCluster, Config, ConfigError, ignored_variables
-from ..logs import configure_logging, log_reader_gone
+from ..logs import configure_logging, keep_out_of_logs, log_reader_gone
 from .common import (
     DISCOVERY_LISTED_BY,
     EXIT_CONFIG,
@@ -172,10 +172,15 @@ def _check_config(args: argparse.Namespace) -> int:
     if config.discovery is None:
         print("--discover: the config has no discovery section; nothing to discover", file=sys.stderr)
         return EXIT_CONFIG
+    from ..clients import sent_secrets
     from ..discovery.preview import discover_once
 
     # Failed calls are logged (to stderr, apart from the summary) as well as shown.
     configure_logging(args.log_level or "WARNING", args.log_format or "console", stream=sys.stderr)
+    # And the config's secrets starred out of both, as the daemon does (connect.masking stars
+    # what the log keeps out): never given here, an answer quoting one its request did not carry
+    # (the restart API's token) was printed and logged as it came.
+    keep_out_of_logs(*sent_secrets(config))
     # A 429 (the key is the daemon's too) or a 5xx is waited out within bounds, each wait said.
     complete, text = asyncio.run(discover_once(config, say=lambda line: print(f"--discover: {line}", file=sys.stderr)))
     print(text)
