@@ -291,7 +291,8 @@ def test_the_secret_example_holds_placeholders_named_as_the_daemon_reads_them() 
     config = yaml.safe_load(the("base", "ConfigMap")["data"]["config.yaml"])
     expected = {f"WATCHDOG_CREDENTIALS__{name.upper()}__{part}" for name in config["credentials"]
                 for part in ("API_KEY", "API_SECRET")}
-    assert set(secret["stringData"]) == expected
+    # The API's token too: without it the runbook's `--daemon` commands in the pod are refused 403.
+    assert set(secret["stringData"]) == expected | {"WATCHDOG_SERVER__AUTH_TOKEN"}
     assert all(re.fullmatch(r"REPLACE-WITH-[A-Z-]+", value) for value in secret["stringData"].values())
     assert "kubectl -n connect-watchdog create secret generic" in SECRET_EXAMPLE.read_text(encoding="utf-8")
 
