@@ -321,3 +321,16 @@ async def test_a_restart_whose_tunnel_the_proxy_refused_never_left_and_is_tried_
     assert result.outcome is Outcome.NETWORK_ERROR, result  # retried by the queue: nothing was sent
     assert "connect-1.example" in result.message and "connect-2.example" in result.message, result.message
     assert "ProxyError: 403 Forbidden" in result.message and "may have reached" not in result.message
+
+
+@pytest.mark.parametrize(("token", "api"), [(None, "off: no server.auth_token"), ("a-token-of-16-chars-or-more", "on")])
+async def test_the_started_line_says_whether_the_api_takes_requests(token: str | None, api: str) -> None:
+    # Without a token the API answers 403 to every request, the runbook's `status --daemon` run in
+    # the pod included, and nothing said so until someone needed it at 3 a.m. (a probe of the
+    # shipped Kubernetes setup, whose Secret had no token).
+    daemon = Daemon(daemon_config([], base_url="https://api.confluent.cloud", token=token))
+    with structlog.testing.capture_logs() as logs:
+        await daemon.start(serve_http=False)
+    await daemon.stop()
+    (started,) = [e for e in logs if e["event"] == "started"]
+    assert str(started["api"]).startswith(api), started

@@ -254,6 +254,10 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
             rules=[r.name for r in self.config.rules if r.enabled], polled=poll_intervals(self.config),
             listen=f"{self.config.server.host}:{self.bound_port}" if self._server else None,
             state=self.state.description, proxy=environment_proxy(str(self.config.api.base_url)),
+            # Said here: without a token the API answers 403 to all, the runbook's `status --daemon`
+            # in the pod included, and nothing said so until someone needed it.
+            api="on" if self.config.server.auth_token else "off: no server.auth_token (WATCHDOG_SERVER__AUTH_TOKEN); the "
+                "webhook, the restart API and status|history|restart --daemon are refused (403)",
         )
         if not self.state.durable:
             # Said once at start, where whoever set `:memory:` by mistake sees it before it matters.

@@ -99,7 +99,7 @@ def summarize(config: Config, source: str, now: datetime | None = None) -> str:
         f"rate_limit: reserve {rl.reserve}, at most {rl.max_requests_per_second:g}/s and {rl.max_concurrent_requests} at once, "
         f"retries {rl.max_retries} (5xx/network) and {rl.max_rate_limited_retries} (429)"
     )
-    token = "set" if config.server.auth_token else "not set (webhook and restart API refuse every request)"
+    token = "set" if config.server.auth_token else "not set (the API refuses every request: the webhook, restarts, and status|history --daemon)"
     lines.append(f"server: {config.server.host}:{config.server.port}   auth_token: {token}   shutdown deadline: {duration(config.queue.shutdown_deadline)}")
     lines.append(state_summary(config))
     if config.windows.configured:
