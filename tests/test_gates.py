@@ -204,6 +204,31 @@ async def test_the_fleet_breakers_budget_goes_first_to_connectors_not_restarted_
     assert restarted == {f"f{i}": 1 for i in range(6)}, "each failing connector gets one restart before any gets two"
 
 
+async def test_the_fleet_breaker_rationing_one_storm_is_an_error_once_an_hour() -> None:
+    # Rationing a storm, the fleet limit opens and closes its breaker at every window: each
+    # opening was an error line, and whoever alerts on the log's errors was paged every window for
+    # one storm (a probe: 4 to 5 in 4 minutes). The first in an hour is the error, the rest warnings.
+    clock = Clock()
+    connectors = [{"name": f"f{i}", "script": {"initial": "FAILED", "recover_after_restarts": "never"}} for i in range(6)]
+    simulator = Simulator(Scenario.model_validate(sim_scenario(connectors)), clock=clock.monotonic)
+    config = daemon_config([HEAL], rate_limit={"max_requests_per_second": 10000},
+                           breaker={"max_failing_share": None, "max_restarts": 2, "window": 600})
+    w = World(simulator, Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall,
+                                rng=lambda: 0.0), clock)
+    w.daemon.queue.start()
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(90):  # an hour and a half, a poll a minute
+            await poll(w)
+            clock.advance(60)
+
+    opened = [(e["log_level"], e.get("error_said_seconds_ago")) for e in logs if e["event"] == "breaker_opened"]
+    assert len(opened) >= 8, opened
+    assert opened[0] == ("error", None)
+    assert {level for level, _ in opened[1:]} == {"warning", "error"}, "an error again once an hour has passed"
+    errors = [i for i, (level, _) in enumerate(opened) if level == "error"]
+    assert len(errors) == 2 and all(before and before < 3600 for level, before in opened if level == "warning")
+
+
 async def test_the_fleet_breakers_budget_goes_to_every_clusters_failing_connectors_in_turn() -> None:
     # Four clusters, three connectors failing for good in each, two failure restarts allowed per
     # 10 minutes, every cluster polled each minute in the same order. Least recently restarted

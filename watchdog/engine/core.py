@@ -168,6 +168,9 @@ class EngineCore:
         # made again, for a restart that ended after they went: removed by the next hourly
         # `forget_vanished` once no restart of theirs is pending (StatusIntake.forget_late_series).
         self.late_series: set[ConnectorKey] = set()
+        # When each breaker scope's opening was last said at error (Gates.update_breaker): the
+        # openings within the hour after are said at warning.
+        self.breaker_error_said_at: dict[str, datetime] = {}
         # Dry-run's own view of the connectors it would have restarted: their attempts, backoff
         # and gave-up flag as the live run would have them, in memory only. Written to the state
         # file, they spent the live budget: going live after a dry run through an incident found

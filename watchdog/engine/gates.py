@@ -3,13 +3,16 @@ rules decided, when it is decided and again when its turn in the queue comes."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ..model import ConnectorKey, Decision, Health
 from ..queue import RestartJob
 from ..rules import RESTART_REFUSED_STATES, refused_because, refuses_restart, unaddressable
 from ..windows import Windows
 from .core import FAILURE_TRIGGERS, EngineCore, log
+
+# A breaker scope that opens again within this of an opening said at error is said at warning.
+BREAKER_SAID_AGAIN_AFTER = timedelta(hours=1)
 
 
 class Gates(EngineCore):
@@ -179,8 +182,19 @@ class Gates(EngineCore):
         for change in self.breaker.evaluate(now):
             self.metrics.show_breaker(change.scope, change.opened)
             if change.opened:
-                log.error("breaker_opened", scope=change.scope, reason=change.reason,
-                          note="restarts are held until the condition clears")
+                # The fleet limit rationing a storm opens and closes its breaker at every window:
+                # an error each time paged whoever alerts on the log's errors every ten minutes,
+                # for one storm (a probe). One opening an hour is the error; the others are said
+                # at warning, with how long ago the error was.
+                said = self.breaker_error_said_at.get(change.scope)
+                again = {} if said is None or now - said >= BREAKER_SAID_AGAIN_AFTER else {
+                    "error_said_seconds_ago": round((now - said).total_seconds())}
+                if not again:
+                    self.breaker_error_said_at[change.scope] = now
+                (log.warning if again else log.error)(
+                    "breaker_opened", scope=change.scope, reason=change.reason, **again,
+                    note="restarts are held until the condition clears" + (
+                        "; it opened within the hour before too, said at error then" if again else ""))
             else:
                 log.warning("breaker_closed", scope=change.scope)
 
