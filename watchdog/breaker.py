@@ -38,6 +38,7 @@ from datetime import datetime, timedelta
 
 from .config import BreakerSettings
 from .model import FLEET
+from .policy import restart_turn
 
 
 @dataclass(slots=True)
@@ -201,7 +202,7 @@ class Breaker:
         if self._ranked is None:
             self._ranked = sorted(_rank(where, entry) for where, entry in self._waiting.items())
         own = self._waiting.get((cluster, connector))
-        mine = (_recency(last_restart), own.since if own is not None else now, cluster, connector)
+        mine = (restart_turn(last_restart), own.since if own is not None else now, cluster, connector)
         ahead = bisect.bisect_left(self._ranked, mine)
         if own is not None and _rank((cluster, connector), own) < mine:
             ahead -= 1  # itself, as ranked by an older last restart
@@ -302,16 +303,10 @@ class Breaker:
         return None
 
 
-_Rank = tuple[tuple[int, "datetime | None"], datetime, str, str]
+_Rank = tuple[datetime, datetime, str, str]
 
 
 def _rank(where: tuple[str, str], entry: _Waiting) -> _Rank:
-    """Where a waiting connector goes: never restarted first, then the least recently restarted,
-    then the longest held (its name last, so that no two rank alike)."""
-    return (_recency(entry.last_restart), entry.since, *where)
-
-
-def _recency(last_restart: datetime | None) -> tuple[int, datetime | None]:
-    """Orders never restarted before restarted, then the least recent first (datetimes of no
-    restart are never compared with one)."""
-    return (0, None) if last_restart is None else (1, last_restart)
+    """Where a waiting connector goes: its restart turn (policy.restart_turn), then the longest
+    held (its name last, so that no two rank alike)."""
+    return (restart_turn(entry.last_restart), entry.since, *where)

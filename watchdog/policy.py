@@ -7,7 +7,7 @@ the caller, so the same inputs always give the same state.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from .config import Backoff
 from .model import ConnectorState, Health
@@ -151,3 +151,19 @@ def record_manual_restart(state: ConnectorState, now: datetime) -> ConnectorStat
 
 def give_up(state: ConnectorState) -> ConnectorState:
     return replace(state, gave_up=True)
+
+
+# The turn of a connector never restarted: before any restarted one.
+NEVER_RESTARTED = datetime.min.replace(tzinfo=timezone.utc)
+
+
+def restart_turn(last_restart_at: datetime | None) -> datetime:
+    """A connector's place in a turn that cannot take them all (a poll's failing connectors, a
+    schedule run larger than its lane's room, the fleet limit's room, a webhook's alerts while
+    that limit rations): never restarted first, then the least recently restarted."""
+    return NEVER_RESTARTED if last_restart_at is None else last_restart_at
+
+
+def last_restart_turn(state: ConnectorState | None) -> datetime:
+    """restart_turn of a connector's state (None: nothing known of it, never restarted)."""
+    return restart_turn(None if state is None else state.last_restart_at)

@@ -20,7 +20,7 @@ from ..model import (
     Trigger,
     connector_name_problem,
 )
-from ..policy import backoff_gap, signal_seen
+from ..policy import NEVER_RESTARTED, backoff_gap, last_restart_turn, signal_seen
 from ..report import format_span
 from ..rules import USER_ERROR_DETAIL, decide_on_signal, refused_because, selects
 from ..state import StateStoreError
@@ -128,14 +128,11 @@ class AlertIntake(Decisions):
         except StateStoreError:
             states = {}  # each alert meets the store's failure on its own
 
-        def recency(index: int) -> tuple[int, datetime | None]:
+        def turn(index: int) -> tuple[bool, datetime]:
             key = targets[index]
-            state = states.get(key) if key is not None else None
-            if state is None:
-                return (2, None) if key is None else (0, None)
-            return (0, None) if state.last_restart_at is None else (1, state.last_restart_at)
+            return (key is None, NEVER_RESTARTED if key is None else last_restart_turn(states.get(key)))
 
-        return sorted(range(len(targets)), key=recency)
+        return sorted(range(len(targets)), key=turn)
 
     def note_truncation(self, payload: WebhookPayload) -> None:
         """Alertmanager cut the group to the receiver's `max_alerts`: the alerts it left out never

@@ -7,10 +7,10 @@ from datetime import datetime
 
 from ..config import Rule
 from ..model import ConnectorKey, ConnectorState, ConnectorStatus, Decision, Trigger
+from ..policy import last_restart_turn
 from ..rules import decide_on_request, named_but_missing, refused_because, selected
 from .core import log
 from .decisions import Decisions
-from .status_intake import last_restart_turn
 
 # Of a run's connectors the full lane refused, those named in its `scheduled_restarts_refused` line.
 REFUSED_NAMES_SHOWN = 10

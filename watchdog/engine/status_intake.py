@@ -6,7 +6,7 @@ forgetting.py's."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 
 from ..config import Rule, StatusTrigger
 from ..model import (
@@ -18,7 +18,7 @@ from ..model import (
     Trigger,
     connector_name_problem,
 )
-from ..policy import observe
+from ..policy import last_restart_turn, observe
 from ..report import format_span
 from ..rules import (
     USER_ERROR_DETAIL,
@@ -34,7 +34,6 @@ from .forgetting import Forgetting
 
 _FAILING = frozenset({Health.FAILED, Health.USER_ERROR})
 _NAMES_SHOWN = 20  # of a rule's names not listed, in one log line
-_NEVER = datetime.min.replace(tzinfo=timezone.utc)
 # Tasks (and unknown states) named in one `unknown_state` or `degraded_too_long` line; the rest
 # are counted. A connector listed with 50,000 tasks made lines of 1.4 MB.
 _TASKS_SHOWN = 20
@@ -44,12 +43,6 @@ _UNKNOWN_DONE = ("taken as transient, not restarted; look at the connector, and 
 _UNKNOWN_NOTE = f"a state the watchdog does not know: {_UNKNOWN_DONE}"
 _UNKNOWN_KNOWN_BESIDE_NOTE = ("a task state the watchdog does not know, beside tasks in states it does: the connector is "
                               "judged {health} for those, and decided as the rule says; look at the connector")
-
-
-def last_restart_turn(state: ConnectorState | None) -> datetime:
-    """A connector's place in a turn that cannot take them all (a poll's failing connectors, a
-    schedule run larger than its lane's room): never restarted first, then by its last restart."""
-    return _NEVER if state is None or state.last_restart_at is None else state.last_restart_at
 
 
 class StatusIntake(Forgetting):
