@@ -224,17 +224,15 @@ class RestartQueue(JobDispatch, QueueStopping):
         must not let one cluster's backlog refuse every other cluster of the key (an alert on
         another cluster was answered `queue_full` until the backlog drained). The lane then
         holds at most the cap plus one job per cluster, and the turns (lane.py) send it soon."""
-        if key in self._pending:
+        if key in self._pending or self.room_for(key.cluster) != 0:
             return None
-        lane = self._credentials.get(key.cluster)
-        if lane is not None and self._depths[lane] >= self.max_jobs_per_lane and self._per_cluster[key.cluster]:
-            return (f"lane {lane} already holds {self._depths[lane]} restart jobs "
-                    f"({self._per_cluster[key.cluster]} of them for cluster {key.cluster}; "
-                    f"queue.max_jobs_per_lane); try again once some are done")
-        return None
+        lane = self._credentials[key.cluster]
+        return (f"lane {lane} already holds {self._depths[lane]} restart jobs "
+                f"({self._per_cluster[key.cluster]} of them for cluster {key.cluster}; "
+                f"queue.max_jobs_per_lane); try again once some are done")
 
     def room_for(self, cluster: str) -> int | None:
-        """How many new restart jobs of `cluster` its lane takes now (full_for's rule), or None
+        """How many new restart jobs of `cluster` its lane takes now (the rule full_for refuses by), or None
         where the cluster has no lane (nothing bounds it here)."""
         lane = self._credentials.get(cluster)
         if lane is None:
