@@ -142,11 +142,48 @@ async def test_cut_connections_are_network_errors(action: dict[str, bool]) -> No
     assert result.outcome is Outcome.NETWORK_ERROR and result.status_code is None
 
 
-async def test_timeouts_are_network_errors() -> None:
+async def test_a_read_that_times_out_is_a_network_error_and_a_restart_that_does_is_unconfirmed() -> None:
+    # The simulator acts, then answers 2 s late: the restart was made. Sent again, an endpoint
+    # that restarts and then hangs restarted the connector once per try (1 + max_retries).
     simulator = Simulator(Scenario.model_validate(sim_scenario(CONNECTORS, faults=[{"action": {"delay_seconds": 2}}])))
     async with served(simulator) as url, httpx.AsyncClient(base_url=url, auth=(TEST_API_KEY, TEST_API_SECRET), timeout=0.2) as http:
+        backend = ConfluentCloudBackend(http, ENVIRONMENT, CLUSTER_ID)
+        read = await backend.connector_status("orders-source")
+        restart = await backend.restart("orders-source")
+    assert (read.outcome, read.not_run) == (Outcome.NETWORK_ERROR, False)
+    assert restart.outcome is Outcome.UNCONFIRMED and restart.status_code is None
+    assert restart.message == ("no answer (ReadTimeout: nothing read within the read timeout (0.2s)) after the request may "
+                               "have reached the API; not sent again: the next poll shows what became of it")
+
+
+async def test_a_restart_that_could_not_connect_is_a_network_error_the_api_cannot_have_run() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    async with httpx.AsyncClient(base_url="https://api.confluent.cloud", transport=httpx.MockTransport(refuse)) as http:
         result = await ConfluentCloudBackend(http, ENVIRONMENT, CLUSTER_ID).restart("orders-source")
-    assert result.outcome is Outcome.NETWORK_ERROR
+    assert (result.outcome, result.not_run, result.message) == (
+        Outcome.NETWORK_ERROR, True, "ConnectError: connection refused")
+
+
+@pytest.mark.parametrize(("status", "outcome"), [(504, Outcome.UNCONFIRMED), (502, Outcome.SERVER_ERROR),
+                                                 (500, Outcome.SERVER_ERROR)])
+async def test_a_restart_a_gateway_stopped_waiting_for_is_unconfirmed_other_5xx_were_not_taken(
+    status: int, outcome: Outcome,
+) -> None:
+    # Confluent's restart is asynchronous (a 202 at once): its 500 says it was not taken, and is
+    # tried again. A gateway's 504 says it stopped waiting for the API, which may have restarted it.
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json={"error": {"code": status, "message": "upstream request timeout"}})
+
+    async with httpx.AsyncClient(base_url="https://api.confluent.cloud", transport=httpx.MockTransport(answer)) as http:
+        backend = ConfluentCloudBackend(http, ENVIRONMENT, CLUSTER_ID)
+        restart = await backend.restart("orders-source")
+        read = await backend.connector_status("orders-source")
+    assert (restart.outcome, restart.status_code, read.outcome) == (outcome, status, Outcome.SERVER_ERROR)
+    if status == 504:
+        assert restart.message == ("504 from a gateway: upstream request timeout; the API may have restarted it; "
+                                   "not sent again: the next poll shows what became of it")
 
 
 def test_error_message_falls_back_to_text_and_reason() -> None:

@@ -155,19 +155,6 @@ async def test_restart_of_a_paused_connector_is_rejected_once() -> None:
     assert (job.outcome, job.status_code, job.tries) == (Outcome.REJECTED, 400, 1)
 
 
-async def test_network_errors_are_retried_then_reported() -> None:
-    simulator = Simulator(Scenario.model_validate(sim_scenario(CONNECTORS, faults=[{"match": {"endpoint": "restart"}, "action": {"reset": True}}])))
-    async with served(simulator) as url:
-        from watchdog.app import Daemon
-
-        daemon = Daemon(daemon_config([], base_url=url, rate_limit=FAST_RETRIES))
-        job, _ = daemon.queue.submit(request("c1"))
-        daemon.queue.start()
-        await asyncio.wait_for(daemon.queue.join(), 10)
-        await daemon.stop()
-    assert (job.outcome, job.tries) == (Outcome.NETWORK_ERROR, 3)
-
-
 async def test_dry_run_decides_without_calling() -> None:
     w = world()
     (job,) = await run_jobs(w, request("c1", dry_run=True))
@@ -276,27 +263,6 @@ async def test_an_answered_job_waiting_for_its_retry_is_unsent_and_queued_at_shu
     (pending,) = w.daemon.state.pending()
     assert pending.phase.value == "queued", "answered: off the wire, sent at the next start"
     assert await w.daemon.queue.close(deadline=0) == [job] and job.outcome is Outcome.UNSENT
-
-
-async def test_a_job_waiting_to_retry_a_call_that_got_no_answer_ends_interrupted_at_shutdown() -> None:
-    """A network error proves nothing about whether the restart reached the API: stopped before
-    its retry, the job ends `interrupted` now (not `unsent`, which the next start would send)."""
-    simulator = Simulator(Scenario.model_validate(sim_scenario(CONNECTORS, faults=[
-        {"match": {"endpoint": "restart"}, "when": {"count": 1}, "action": {"reset": True}}])))
-    async with served(simulator) as url:
-        from watchdog.app import Daemon
-
-        daemon = Daemon(daemon_config([], base_url=url, rate_limit={**FAST_RETRIES, "backoff": {"base": 600, "cap": 600}}))
-        job, _ = daemon.queue.submit(request("c1"))
-        daemon.state.add_pending(job.primary, job.id)
-        daemon.queue.start()
-        await until(lambda: job.tries == 1, "the first try failed", step=0.005)
-        (pending,) = daemon.state.pending()
-        assert pending.phase.value == "sending", "no answer: it may have reached the API"
-        assert await daemon.queue.close(deadline=0) == []
-        assert job.outcome is Outcome.INTERRUPTED
-        assert daemon.state.pending() == [], "ended now, not left for the next start"
-        await daemon.stop()
 
 
 async def test_closed_queue_refuses_new_work() -> None:

@@ -101,10 +101,16 @@ def test_server_errors_without_a_hint_hold_the_restarts_until_one_is_answered(fa
     """Ten minutes of every restart answered 503 (500, 502, 504) without Retry-After, or its
     connection refused, with 200 restarts queued: 800 calls in 85 s, a storm into the outage, and
     every restart ended server_error (network_error). From the fifth failure in a row the
-    cluster's restarts wait, queued, one tried after each pause, which doubles up to a minute."""
+    cluster's restarts wait, queued, one tried after each pause, which doubles up to a minute.
+    A gateway's 504 may come after the API restarted the connector: such a restart ends
+    `unconfirmed` at its one call (cloud.call_api), and the outage holds the others all the same."""
     failed, outcomes, drained = virtualtime.run(_backlog_through_outage(fault))
     assert failed <= 30  # five in a row, then 1, 2, 4 ... 60 s apart over the ten minutes
-    assert outcomes == Counter({Outcome.ACCEPTED: 200})
+    if fault == "504":
+        assert set(outcomes) == {Outcome.ACCEPTED, Outcome.UNCONFIRMED} and outcomes.total() == 200, outcomes
+        assert outcomes[Outcome.UNCONFIRMED] == failed, "each unconfirmed one made its one call, no more"
+    else:
+        assert outcomes == Counter({Outcome.ACCEPTED: 200})
     assert drained < 600 + 60 + 30  # at most a capped pause after it is back, then 200 at 10/s
 
 

@@ -18,8 +18,8 @@ from watchdog.model import Outcome
 from .cases import (
     FAULT_FROM,
     FAULT_UNTIL,
+    a_restart_that_got_no_answer_is_not_sent_again,
     a_trickling_answer_ends_at_the_deadline,
-    connection_failures_are_retried_then_reported,
     deleted_connectors_are_forgotten,
     other_clusters_carry_on,
     refused_states_are_left_alone,
@@ -183,13 +183,6 @@ def _deadline_is(seconds: float) -> Callable[[FaultRun], None]:
     return check
 
 
-def _retried_connections(times: int) -> Callable[[FaultRun], None]:
-    def check(run: FaultRun) -> None:
-        assert run.config.rate_limit.max_retries == times
-        connection_failures_are_retried_then_reported(run)
-    return check
-
-
 CLAIMS: dict[str, tuple[Claim, ...]] = {
     "server-errors": (
         Claim("restarts are retried 3 times with capped, jittered backoff, then end `server_error`", _retried(3)),
@@ -251,7 +244,7 @@ CLAIMS: dict[str, tuple[Claim, ...]] = {
         Claim("`watchdog_state_store_writable` = 0", _writable_went_to_zero_and_back),
     ),
     "connection-reset": (
-        Claim("retried twice, then `network_error`", _retried_connections(2)),
+        Claim("a restart is `unconfirmed` at its one call, not sent again", a_restart_that_got_no_answer_is_not_sent_again),
     ),
     "trickling-answer": (
         Claim("the call ends at its 1 s deadline as `network_error`", _deadline_is(1.0)),

@@ -19,6 +19,10 @@ from .masking import upstream_text, without_credentials
 
 # What a message that explains itself keeps of the server's own words (error_body_answer).
 MAX_ERROR_WORDS = 150
+# How a restart that may have been made, and is not sent again, ends its message.
+NOT_SENT_AGAIN = "not sent again: the next poll shows what became of it"
+# A gateway that stopped waiting for the answer (cloud.call_api).
+GATEWAY_TIMEOUT = 504
 # No part of it can run past the next `<`, so a search is linear in the body: `<title>(.*?)</title>`
 # scanned the rest of the body from every `<title>` it met, and an error page of 280 KB of
 # `<title>` held the event loop (every poll, restart, probe and metric) for 74 s; 16 MB, for days.
@@ -132,7 +136,7 @@ def error_body_answer(status_code: int, said: str) -> str:
     if len(said) > MAX_ERROR_WORDS:
         said = f"{said[:MAX_ERROR_WORDS]}..."
     return (f"answered {status_code} with an error in its body ({said}), not the API's acceptance: the restart may "
-            "or may not have been made; not sent again: the next poll shows what became of it")[:MAX_MESSAGE_CHARS]
+            f"or may not have been made; {NOT_SENT_AGAIN}")[:MAX_MESSAGE_CHARS]
 
 
 def transport_failure(exc: Exception) -> str:
@@ -229,7 +233,7 @@ def foreign_answer(endpoint: Endpoint, status_code: int, page: str) -> str:
     """The message for a 2xx that is not the API's answer (`html_page`)."""
     if endpoint is Endpoint.RESTART:
         return (f"answered {status_code} with {page}, not the API's answer (a proxy's page?): the restart may not "
-                "have reached the API; not sent again: the next poll shows what became of it")[:MAX_MESSAGE_CHARS]
+                f"have reached the API; {NOT_SENT_AGAIN}")[:MAX_MESSAGE_CHARS]
     return f"answered {status_code} with {page}, not the API's answer (a proxy's page?)"[:MAX_MESSAGE_CHARS]
 
 

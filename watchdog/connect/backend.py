@@ -63,6 +63,10 @@ class ApiResult(Generic[T]):
     # over ("url: 503 ..."), said by the gateway (`connect_workers_passed_over`): a worker that
     # hangs or refuses is otherwise seen only as slower calls, whichever worker then answered.
     passed_over: tuple[str, ...] = ()
+    # No answer came, and the API cannot have run the call (transfer.NOT_RUN: no connection was
+    # made, a proxy refused the tunnel, a redirect httpx could not read). False where it may
+    # have: a restart job that ends on such a call says so, and holds as one that may have been made.
+    not_run: bool = False
 
     @property
     def ok(self) -> bool:

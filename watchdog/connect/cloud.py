@@ -11,6 +11,8 @@ import httpx
 
 from ..model import EVIDENCE_TASKS, ConnectorStatus, Outcome, evidence_text
 from .answers import (
+    GATEWAY_TIMEOUT,
+    NOT_SENT_AGAIN,
     answer_fields,
     classify_status,
     error_body_answer,
@@ -19,13 +21,13 @@ from .answers import (
     html_page,
     transport_failure,
 )
-from .backend import ApiResult, Endpoint
+from .backend import MAX_MESSAGE_CHARS, ApiResult, Endpoint
 from .entries import CLOUD_NAMES_ONLY, parse_expanded_list
 from .lenient_json import read_json
 from .masking import upstream_text
 from .paths import path_segment
 from .statuses import parse_status
-from .transfer import DEFAULT_LIMITS, CallLimits, fetch
+from .transfer import DEFAULT_LIMITS, NOT_RUN, CallLimits, fetch
 
 T = TypeVar("T")
 
@@ -62,8 +64,10 @@ class ConfluentCloudBackend:
 
     async def restart(self, connector: str, *, only_failed: bool = True) -> ApiResult[Any]:
         # 202 Accepted with an empty body; the restart happens asynchronously. Confluent Cloud has
-        # no includeTasks/onlyFailed (research notes §2.6): it restarts the connector and every task.
-        return await self._call(Endpoint.RESTART, "POST", f"{self._connector_path(connector)}/restart", None)
+        # no includeTasks/onlyFailed (research notes §2.6): it restarts the connector and every task,
+        # so it is not safe to send again once it may have reached the API (call_api's `repeatable`).
+        return await call_api(self._http, self._limits, Endpoint.RESTART, "POST",
+                              f"{self._connector_path(connector)}/restart", None, repeatable=False)
 
     async def error_recommendations(self, connector: str) -> ApiResult[list[str]]:
         # 400 when the connector has no stack trace yet (research notes §2.7): REJECTED, harmless.
@@ -95,23 +99,47 @@ async def call_api(
     path: str,
     parse: Callable[[Any], T] | None,
     params: dict[str, str] | None = None,
+    *,
+    repeatable: bool = True,
 ) -> ApiResult[T]:
     """One call to a Confluent Cloud API on `http`'s base URL, its answer classified and (for a
-    2xx) parsed. Never raises for what the server or the network did."""
+    2xx) parsed. Never raises for what the server or the network did.
+
+    `repeatable` False (a restart): a call that may have reached the API and got no answer (a
+    read timeout, a reset after the request went, the call's deadline), or that a gateway
+    answered 504 (it gave up waiting for the API's answer), is `Outcome.UNCONFIRMED`: the queue
+    does not send it again, the next poll shows what became of it. Sent again, an endpoint that
+    restarted the connector and then hung restarted it once per try (1 + max_retries times, found
+    2026-12-05). A call the API cannot have run (transfer.NOT_RUN: it never left) is a network
+    error, tried again."""
     started = time.perf_counter()
     try:
         answer = await fetch(http, method, path, limits, params=params)
     except httpx.HTTPError as exc:
+        not_run = isinstance(exc, NOT_RUN)
+        if not repeatable and not not_run:
+            return ApiResult(endpoint, Outcome.UNCONFIRMED, elapsed=time.perf_counter() - started, message=(
+                f"no answer ({transport_failure(exc)}) after the request may have reached the API; "
+                f"{NOT_SENT_AGAIN}")[:MAX_MESSAGE_CHARS])
         return ApiResult(
             endpoint,
             Outcome.NETWORK_ERROR,
-            message=transport_failure(exc)[:300],
+            message=transport_failure(exc)[:MAX_MESSAGE_CHARS],
             elapsed=time.perf_counter() - started,
+            not_run=not_run,
         )
     elapsed = time.perf_counter() - started
     response = answer.response
     common = answer_fields(response, elapsed)
     outcome = classify_status(response.status_code)
+    if not repeatable and response.status_code == GATEWAY_TIMEOUT:
+        # Assumed, not documented: a 504 is a gateway that stopped waiting for the API, which may
+        # have restarted the connector meanwhile. Confluent documents 500 for its own failures;
+        # its restart is asynchronous (a 202 at once), so a 500 says the restart was not taken,
+        # and is tried again as every 5xx is.
+        return ApiResult(endpoint, Outcome.UNCONFIRMED, message=(
+            f"504 from a gateway: {answer.reason(limits)}; the API may have restarted it; {NOT_SENT_AGAIN}"
+        )[:MAX_MESSAGE_CHARS], **common)
     page = html_page(response)
     if outcome is not Outcome.ACCEPTED:
         # So is an answer from a host a redirect took the call to without the key: its 403 or 404

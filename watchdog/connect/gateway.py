@@ -19,6 +19,8 @@ T = TypeVar("T")
 # The Connect API's own calls: what they meet says whether its restarts can be answered. The
 # Metrics API and discovery (org/v2, cmk/v2) are other services.
 _CONNECT = frozenset({Endpoint.LIST, Endpoint.STATUS, Endpoint.RESTART, Endpoint.ERROR_RECOMMENDATIONS})
+# Outcomes of a call that got no answer: a network error, or a restart that may have been made.
+_UNANSWERED = frozenset({Outcome.NETWORK_ERROR, Outcome.UNCONFIRMED})
 
 log = get_logger("watchdog.api")
 
@@ -155,7 +157,9 @@ class Gateway:
         code = result.status_code
         if code is not None and code >= 500 and result.headers.retry_after is not None:
             return  # the service said when: the key's pause (Outage) holds every call for that
-        failed = result.outcome is Outcome.NETWORK_ERROR or (code is not None and code >= 500)
+        # No answer counts, whatever the outcome it made: a restart that may have reached Confluent
+        # Cloud and got none ends `unconfirmed` (cloud.call_api), and is the outage's sign as much.
+        failed = (code is None and result.outcome in _UNANSWERED) or (code is not None and code >= 500)
         hold = self.limiter.restart_hold
         changes = hold.on_call(cluster, restart=result.endpoint is Endpoint.RESTART, failed=failed)
         key_changed = {change.kind for scope, change in changes if scope is None}

@@ -71,14 +71,14 @@ from typing import Any, TypeVar
 import httpx
 
 from ..model import ConnectorStatus, Outcome, TaskStatus
-from .answers import error_message, transport_failure
+from .answers import NOT_SENT_AGAIN, error_message, transport_failure
 from .backend import MAX_MESSAGE_CHARS, ApiResult, Endpoint
 from .entries import parse_expanded_list
 from .masking import without_credentials
 from .paths import path_segment
 from .status_by_status import parse_names, read_status_by_status
 from .statuses import parse_status, restart_answer
-from .transfer import DEFAULT_LIMITS, CallLimits, fetch
+from .transfer import DEFAULT_LIMITS, NOT_RUN, CallLimits, fetch
 from .worker_answers import answer_result, forward_never_connected, not_serving, rebalancing
 
 T = TypeVar("T")
@@ -86,12 +86,6 @@ T = TypeVar("T")
 # Kafka Connect reads each `expand` value whole ("status,info" would be one unknown expansion),
 # so the two expansions go as repeated parameters.
 LIST_EXPANSIONS = (("expand", "status"), ("expand", "info"))
-# Errors that prove the request never left: the connection (or a pooled one) was not obtained,
-# or the proxy refused the tunnel to the worker (a CONNECT answered 403, 407: httpcore raises
-# ProxyError only there, before the request is written). Taken for a request that may have
-# reached a worker, a restart of every instance behind a proxy refusing the workers' hosts (a
-# NO_PROXY that does not name them) ended `unconfirmed`, not sent to the next worker nor again.
-_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
 # A worker gives up on a request after 90 s (rest.request.timeout.ms, Kafka Connect's default)
 # and answers 500 "Request timed out"; a restart must wait longer than that to hear it.
 RESTART_READ_TIMEOUT = 100.0
@@ -299,6 +293,7 @@ class KafkaConnectBackend:
         started = time.perf_counter()
         timeout, limits = self._bounds(read_timeout)
         failures: list[str] = []
+        reached = False  # a worker may have run a call of this one (transfer.NOT_RUN)
         count = len(self._urls)
         for attempt in range(count):
             index = (self._preferred + attempt) % count
@@ -308,13 +303,15 @@ class KafkaConnectBackend:
             except httpx.HTTPError as exc:
                 made.append((endpoint, None))
                 failures.append(f"{url}: {transport_failure(exc)}")
-                if repeatable or isinstance(exc, _NEVER_SENT):
+                reached = reached or not isinstance(exc, NOT_RUN)
+                if repeatable or isinstance(exc, NOT_RUN):
                     continue
                 return ApiResult(endpoint, Outcome.UNCONFIRMED, elapsed=time.perf_counter() - started, message=(
                     f"no answer from {url} ({type(exc).__name__}) after the request may have reached it; "
-                    "not sent again: the next poll shows what became of it")[:MAX_MESSAGE_CHARS])
+                    f"{NOT_SENT_AGAIN}")[:MAX_MESSAGE_CHARS])
             response = answer.response
             made.append((endpoint, response.status_code))
+            reached = True
             if not_serving(answer):
                 # Observed: a starting worker answers Jetty's own 404 page for a few seconds. Its
                 # Content-Type is the server's text, kept in the history: without our credentials.
@@ -351,7 +348,7 @@ class KafkaConnectBackend:
                     return ApiResult(endpoint, Outcome.UNCONFIRMED, status_code=response.status_code,
                                      elapsed=time.perf_counter() - started, message=(
                         f"{response.status_code} from {url}: {error_message(response)}; the worker may "
-                        "have run it; not sent again: the next poll shows what became of it")[:MAX_MESSAGE_CHARS])
+                        f"have run it; {NOT_SENT_AGAIN}")[:MAX_MESSAGE_CHARS])
                 if attempt + 1 < count:
                     # One worker's blocked herder (its 500 "Request timed out") says nothing of
                     # the others, which forward to the leader: a call safe to repeat asks the next.
@@ -375,7 +372,7 @@ class KafkaConnectBackend:
                 continue
             self._preferred = index
             return replace(result, passed_over=tuple(failures)) if failures else result
-        return _none_answered(endpoint, failures, time.perf_counter() - started)
+        return _none_answered(endpoint, failures, time.perf_counter() - started, not_run=not reached)
 
     def _bounds(self, read_timeout: float | None) -> tuple[httpx.Timeout, CallLimits]:
         """The client's timeouts and the call's limits, widened to wait `read_timeout` at least."""
@@ -389,13 +386,15 @@ class KafkaConnectBackend:
         return timeout, limits
 
 
-def _none_answered(endpoint: Endpoint, failures: list[str], elapsed: float) -> ApiResult[Any]:
-    """The result of a call no worker answered (each worker's failure in `failures`)."""
+def _none_answered(endpoint: Endpoint, failures: list[str], elapsed: float, *, not_run: bool) -> ApiResult[Any]:
+    """The result of a call no worker answered (each worker's failure in `failures`);
+    `not_run`: no worker can have run it (none could be connected to: transfer.NOT_RUN)."""
     if failures and all("does not serve" in failure for failure in failures):
         # Every worker is up but none serves Connect yet (all starting): worth a retry.
         return ApiResult(endpoint, Outcome.SERVER_ERROR, status_code=404, elapsed=elapsed,
                          message="; ".join(failures)[:MAX_MESSAGE_CHARS])
-    return ApiResult(endpoint, Outcome.NETWORK_ERROR, message="; ".join(failures)[:MAX_MESSAGE_CHARS], elapsed=elapsed)
+    return ApiResult(endpoint, Outcome.NETWORK_ERROR, message="; ".join(failures)[:MAX_MESSAGE_CHARS], elapsed=elapsed,
+                     not_run=not_run)
 
 
 def _unconfirmed(

@@ -62,6 +62,25 @@ class TlsAlert(httpx.ReadError):
     error)."""
 
 
+class UnreadableRedirect(httpx.RemoteProtocolError):
+    """A redirect whose Location is no URL (`http://h:abc/x`). httpx reads every redirect's
+    Location as the answer arrives, followed or not, and raises before handing the answer over:
+    the call was answered, and not run, but arrives as an error."""
+
+
+# Errors that prove the API did not run the call: the request never left (the connection, or a
+# pooled one, was not obtained; the proxy refused the tunnel: a CONNECT answered 403, 407, where
+# alone httpcore raises ProxyError, before the request is written), or it was answered with a
+# redirect (UnreadableRedirect). Every other error of a call may have come after the request
+# reached the server (a read timeout, a reset, the call's deadline): a restart that is not safe
+# to send again then ends `unconfirmed`. Taken for a request that may have reached a worker, a
+# restart of every instance behind a proxy refusing the workers' hosts (a NO_PROXY that does not
+# name them) ended `unconfirmed`, not sent to the next worker nor again.
+NOT_RUN = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError, UnreadableRedirect)
+# How httpx words the error UnreadableRedirect stands for (httpx/_client.py, _redirect_url).
+_INVALID_LOCATION_ERROR = "Invalid URL in location header"
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     """The response with its body read; `complete` is False when the body was larger than the
@@ -165,6 +184,8 @@ async def fetch(http: httpx.AsyncClient, method: str, url: str, limits: CallLimi
             return _kept(done, chunks, complete=False, cut_off=transport_failure(exc), keyless=not credentials)
         if isinstance(exc, ssl.SSLError):
             raise TlsAlert(f"TLS: {exc}") from exc
+        if isinstance(exc, httpx.RemoteProtocolError) and str(exc).startswith(_INVALID_LOCATION_ERROR):
+            raise UnreadableRedirect(str(exc), request=exc.request) from exc
         raise
     return _kept(response, chunks, complete=complete, keyless=not credentials)
 

@@ -49,8 +49,10 @@ MAY_HAVE_RESTARTED = frozenset({Outcome.ACCEPTED, Outcome.UNCONFIRMED, Outcome.I
 def may_have_restarted(job: RestartJob) -> bool:
     """Whether the job's restart was, or may have been, made: its outcome says so, or it ended
     `network_error` on a call that got no answer (a read timeout, a reset after the request
-    went), which may have reached the API as an `unconfirmed` one may."""
-    return job.outcome in MAY_HAVE_RESTARTED or (job.outcome is Outcome.NETWORK_ERROR and job.status_code is None)
+    went), which may have reached the API as an `unconfirmed` one may. Not one whose last call
+    the API cannot have run (no connection made: ApiResult.not_run)."""
+    return job.outcome in MAY_HAVE_RESTARTED or (
+        job.outcome is Outcome.NETWORK_ERROR and job.status_code is None and not job.last_call_not_run)
 # Finished jobs kept in memory, the latest first to stay (for --once, the demo's summary, tests).
 # Every job was kept for the life of the process, its evidence with it: a daemon with failing
 # connectors grew by each restart it made, for good. Counts of every outcome are in `outcomes`.

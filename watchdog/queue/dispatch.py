@@ -112,10 +112,11 @@ class JobDispatch:
             except _Ended:
                 return
             retry, free = self._count_try(job, result)
-            if retry and result.status_code is not None and self._observer.answered(job):
-                # An answer, whatever its status, proves the call is off the wire: until the next
-                # try the job is as unsent as one never tried. (A network error proves nothing:
-                # the call may have reached the API, so the store keeps it `sending`.)
+            if retry and (result.status_code is not None or result.not_run) and self._observer.answered(job):
+                # An answer, whatever its status, proves the call is off the wire, as a call that
+                # never left does (ApiResult.not_run): until the next try the job is as unsent as
+                # one never tried. (Any other network error proves nothing: the call may have
+                # reached the API, so the store keeps it `sending`.)
                 job.maybe_sent = False
             if retry and self._stopping and not job.maybe_sent:
                 # Answered while the daemon stops (a call on the wire may finish): the retry it
@@ -125,7 +126,7 @@ class JobDispatch:
                 return
             if not retry or self._stopping:
                 note = "" if retry else not_elected(job.leaderless, result, self._clock())
-                if result.status_code is None and result.outcome is Outcome.NETWORK_ERROR:
+                if result.status_code is None and result.outcome is Outcome.NETWORK_ERROR and not result.not_run:
                     note += NO_ANSWER_NOTE
                 self._finish(job, result.outcome, result, message=f"{result.message}{note}" if note else "")
                 return

@@ -63,6 +63,8 @@ class RestartJob:
     phase: Phase = Phase.QUEUED
     outcome: Outcome | None = None
     status_code: int | None = None
+    # Its last call got no answer, and the API cannot have run it (ApiResult.not_run).
+    last_call_not_run: bool = False
     request_id: str | None = None
     message: str = ""
     tries: int = 0

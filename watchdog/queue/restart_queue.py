@@ -367,6 +367,7 @@ class RestartQueue(JobDispatch, QueueStopping):
         job.finished_at = self._clock()
         if result is not None:
             job.status_code = result.status_code
+            job.last_call_not_run = result.not_run
             job.request_id = result.request_id
             job.message = result.message
             if isinstance(result.value, ConnectorStatus):
