@@ -108,7 +108,11 @@ def _escape_what_the_terminal_cannot_show() -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    held = args.early_signals or []  # noted by watchdog.cli.main, which puts the handlers back
+    # Noted by watchdog.cli.main, which puts the handlers back: the very list its handlers append
+    # to, empty or not. `args.early_signals or []` took an empty one for none, and every signal
+    # from then until the daemon's own handlers (up to a second: the imports, the config, the
+    # state store) went into a list nobody read: a SIGTERM was lost until the SIGKILL.
+    held = args.early_signals if args.early_signals is not None else []
     from ..app import Daemon
     from ..asgi_server import CannotListen
     from ..config.loading import secrets_dir
