@@ -84,6 +84,8 @@ async def test_a_trickling_poll_frees_its_lane_and_the_shutdown_is_bounded() -> 
         await daemon.stop()
         assert time.monotonic() - stopping < 2.0, "the shutdown waited for the call on the wire"
         assert record.job.outcome is Outcome.INTERRUPTED
+        # Its call went out: one try (`tries: 0` beside "may have reached the API" read as nothing sent).
+        assert record.job.tries == 1
 
 
 # -- item 7: bodies are capped ------------------------------------------------------------------

@@ -329,6 +329,9 @@ class RestartQueue(JobDispatch, QueueStopping):
                 if self._abandoning:
                     raise  # left to the leader: no outcome here
                 if job.outcome is None and job.phase is Phase.SENDING:
+                    # The call on the wire is a try (counted at its answer, which never comes):
+                    # `tries: 0` beside "may have reached the API" read as nothing sent.
+                    job.tries += 1
                     self._finish(job, Outcome.INTERRUPTED, message="the daemon stopped before the call on the wire "
                                  "was answered; it may or may not have reached the API")
                 elif job.outcome is None:
