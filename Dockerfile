@@ -130,7 +130,10 @@ EXPOSE 9464
 # first moment of `watchdog run`, before its modules are imported: one that comes before the
 # daemon has started ends it at once, exit 0, nothing sent. Only in the tenth of a second or so
 # before that, as for any PID 1 without a handler, the kernel drops SIGTERM. It starts no child
-# processes, so there are no zombies to reap and no init is needed. Give it time to drain:
+# processes of its own. It does not reap orphans either: a process left behind by `kubectl exec`
+# or `docker exec` (a command with `&` in it) is re-parented to PID 1 and stays a zombie until the
+# container ends. Run exec commands in the foreground, or use `docker run --init` (Kubernetes:
+# `shareProcessNamespace: true`, whose pause container reaps them). Give it time to drain:
 # `docker stop -t 60`, compose's stop_grace_period, Kubernetes' terminationGracePeriodSeconds.
 STOPSIGNAL SIGTERM
 
