@@ -348,3 +348,33 @@ def test_table_columns_line_up_whatever_script_a_name_is_written_in() -> None:
         before, after = line.split(f"prod/{name}")
         assert len(before) + len("prod/") + shown_width[name] + len(after) - len(after.lstrip(" ")) == \
             len(before) + len("prod/") + 11 + 2, line
+
+
+@pytest.mark.parametrize(("outcome", "message"), [
+    (Outcome.UNCONFIRMED, "no answer (ReadTimeout: nothing read within the read timeout (30s)) after the request may "
+                          "have reached the API; not sent again: the next poll shows what became of it"),
+    (Outcome.INTERRUPTED, "the daemon stopped before the call on the wire was answered; it may or may not have reached "
+                          "the API"),
+    (Outcome.NETWORK_ERROR, "ReadTimeout: nothing read within the read timeout (30s); the last call got no answer: it "
+                            "may have reached the API, and the restart been made"),
+])
+def test_a_restart_that_may_have_been_made_says_so_first_not_the_trace(outcome: Outcome, message: str) -> None:
+    # An upgrade probe: `watchdog history` showed `network_error  -  ConnectException: boom` for a
+    # restart whose call timed out after it went, and the table never said it may have been made.
+    record = HistoryRecord(
+        at=NOW - timedelta(seconds=5), key=BILLING, job_id="j", rule="heal", trigger=Trigger.STATUS,
+        triggers=(Trigger.STATUS,), outcome=outcome, message=message,
+        evidence={"state": "FAILED", "trace": JAVA_TRACE, "tasks": []},
+    )
+    row = render_history([record], now=NOW).splitlines()[1]
+    assert f"{outcome.value}  -     may have been made: " in row, row
+    assert history_json([record])["restarts"][0]["error"] == f"may have been made: {message}"
+
+
+def test_a_network_error_that_never_reached_the_api_shows_the_connectors_error() -> None:
+    record = HistoryRecord(
+        at=NOW - timedelta(seconds=5), key=BILLING, job_id="j", rule="heal", trigger=Trigger.STATUS,
+        triggers=(Trigger.STATUS,), outcome=Outcome.NETWORK_ERROR, message="ConnectError: connection refused",
+        evidence={"state": "FAILED", "trace": JAVA_TRACE, "tasks": []},
+    )
+    assert captured_error(record).startswith("org.apache.kafka.connect.errors.ConnectException")

@@ -86,6 +86,11 @@ def _record_from_json(item: Mapping[str, Any]) -> HistoryRecord:
 
 # Outcomes of a restart that was not sent (or not sent again): what matters is why not.
 _HELD_BACK = frozenset({Outcome.DROPPED, Outcome.CANCELLED})
+# Outcomes of a restart that may or may not have been made: what matters is that. So is a network
+# error whose last call got no answer, which its message says (queue/dispatch.py's NO_ANSWER_NOTE).
+_MADE_OR_NOT = frozenset({Outcome.UNCONFIRMED, Outcome.INTERRUPTED})
+_NO_ANSWER_SAID = "may have reached the API"
+_MAY_HAVE_BEEN_MADE = "may have been made: "
 
 
 def captured_error(record: HistoryRecord) -> str:
@@ -94,9 +99,16 @@ def captured_error(record: HistoryRecord) -> str:
     job's own message (the API's error, for a restart that was refused). Empty when none.
     For a restart held back (dropped, cancelled), its message first: why it was not sent. The
     trace shown there read as the reason (`dropped  -  ConnectException: ...` for a connector
-    that had healed before its turn), and the reason was in the JSON alone."""
-    if record.outcome in _HELD_BACK and _first_line(record.message):
-        return _first_line(record.message)
+    that had healed before its turn), and the reason was in the JSON alone. For one that may or
+    may not have been made (unconfirmed, interrupted, a network error whose last call got no
+    answer), that first, then its message: the trace hid it (`network_error  ConnectException:
+    boom` for a restart whose call timed out after it went), and the message, cut at the column's
+    width, may end before it says so."""
+    said = _first_line(record.message)
+    if record.outcome in _HELD_BACK and said:
+        return said
+    if said and (record.outcome in _MADE_OR_NOT or (record.outcome is Outcome.NETWORK_ERROR and _NO_ANSWER_SAID in said)):
+        return f"{_MAY_HAVE_BEEN_MADE}{said}"
     for text in _error_texts(record.evidence or {}):
         line = _first_line(text)
         if line:
