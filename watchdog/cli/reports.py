@@ -74,7 +74,7 @@ def status_command(args: argparse.Namespace) -> int:
             # The dry run's attempts and backoff live in the daemon's memory only: from the file,
             # the table showed attempts 0, next allowed "now", while the gauges and the log
             # showed the dry run's cadence, and nothing said why.
-            why = "the config sets dry-run" if set_in_config else "the state file's newest restart is a dry run's"
+            why = _dry_run_set(config) if config is not None and set_in_config else "the state file's newest restart is a dry run's"
             print(f"note: {why}: the dry run's would-be attempts and backoff are in the "
                   "daemon's memory only; this table, read from the state file, shows the live state "
                   "(`watchdog status --daemon URL` shows the dry run's)", file=sys.stderr)
@@ -91,6 +91,16 @@ def status_command(args: argparse.Namespace) -> int:
     print(json.dumps(document, indent=2) if args.json
           else render_status(rows, now=_utc_now(), places=places, failing=failing, paused=paused, store=store[0]))
     return EXIT_OK
+
+
+def _dry_run_set(config: Config) -> str:
+    """What of the config sets dry-run: "the config sets dry-run" read as the whole daemon's
+    when one rule of many was on trial."""
+    if config.dry_run:
+        return "the config sets dry-run"
+    names = [rule.name for rule in config.rules if rule.dry_run]
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return f"the config's rule{'s' if len(names) > 1 else ''} {shown} {'are' if len(names) > 1 else 'is'} dry-run"
 
 
 def _config_or_none(args: argparse.Namespace) -> Config | None:
