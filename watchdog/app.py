@@ -59,6 +59,7 @@ from .triggers.host import SchedulerHost
 from .triggers.poller import ClusterPoller, ensure_listed, stale_clusters
 from .triggers.scheduler import ClockStepWatch
 from .triggers.stall import StallChecker
+from .triggers.turn_listing import list_after_pause
 
 log = get_logger("watchdog.app")
 
@@ -141,6 +142,8 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
             config, self.state, self.queue, self.metrics, breaker=self.breaker, blocker=self.blocker, now=now
         )
         self.recorder.gate = self.engine.dispatch_gate
+        self.recorder.listed = self.engine.listed_status
+        self.queue.recheck_listing = lambda key, ended_ago: list_after_pause(self.pollers, key, ended_ago)
         self.recorder.dry_states = self.engine.dry_states
         self.engine.outcomes = self.recorder.outcomes  # a job a start ends is one of the run's
         self.engine.finished_jobs = self.recorder.finished_jobs

@@ -14,6 +14,7 @@ from ..metrics import Metrics
 from ..model import (
     ConnectorKey,
     ConnectorState,
+    ConnectorStatus,
     Health,
     HistoryRecord,
     Outcome,
@@ -23,7 +24,7 @@ from ..model import (
 )
 from ..policy import record_attempt, record_manual_restart, record_resend
 from ..queue import Abandoned, JobNotRecorded, RestartJob
-from ..rules import selects
+from ..rules import classify, selects
 from ..state import Fenced, StateStore, StateStoreError, is_shared
 from .core import (
     FAILURE_TRIGGERS,
@@ -80,6 +81,10 @@ class JobRecorder(UnrecordedOutcomes):
         self._rng = rng
         # Set by the composition root: the gates at the job's turn (job, whether it ends dry_run).
         self.gate: Callable[[RestartJob, bool], str | None] = lambda job, dry_run: None
+        # Set by the composition root: what the cluster's latest listing (a poll's, or one made on
+        # demand: triggers/turn_listing.py) showed of a connector, None when it did not show it,
+        # and whether the cluster has been listed at all (EngineCore.listed_status).
+        self.listed: Callable[[ConnectorKey], tuple[bool, ConnectorStatus | None]] = lambda key: (False, None)
         # The engine's dry-run view of connectors (EngineCore.dry_states), shared by the composition
         # root: a dry-run restart's attempt is counted there, never in the state file.
         self.dry_states: dict[ConnectorKey, ConnectorState] = {}
@@ -129,12 +134,21 @@ class JobRecorder(UnrecordedOutcomes):
         # connector looks healthy to a poll, and Alertmanager does not send that alert again
         # before its repeat_interval (hours), so dropped, the stall went unrestarted.
         status_only = job.polls_only
-        if status_only and latest.health is Health.HEALTHY:
+        health = latest.health
+        if status_only:
+            # The latest listing, as new as the poll that judged the state or newer (one made after a
+            # pause held the restart: triggers/turn_listing.py).
+            listed, status = self.listed(job.key)
+            if listed and status is None:
+                return "connector no longer listed before its turn (deleted, or renamed); the next poll decides again"
+            if status is not None:
+                health = classify(status)
+        if status_only and health is Health.HEALTHY:
             return "connector healthy again before its turn"
         held = self._rules_gone(job) or self.gate(job, job.dry_run or self.dry_run_now(job))
         if held:
             return held
-        if status_only and latest.health is Health.TRANSIENT:
+        if status_only and health is Health.TRANSIENT:
             # Not failed any more, not healthy yet (tasks awaiting a worker, restarting): what a
             # poll would not restart; on Confluent Cloud a restart stops the tasks that run.
             return "connector no longer failed before its turn (transient); the next poll decides again"

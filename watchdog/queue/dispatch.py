@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..config import RateLimitSettings
 from ..connect import ApiResult, ConnectBackend, Gateway
 from ..connect.gateway import SLOW_CALL_SECONDS
 from ..logs import get_logger
-from ..model import Outcome
+from ..model import ConnectorKey, Outcome
 from ..ratelimit.outage import PROBE_WINDOW
 from . import election
 from .election import Leaderless, free_retry, not_elected
@@ -73,6 +73,7 @@ class JobDispatch:
     # Clusters whose restarts go without error recommendations: (their backend then, until when).
     _recommendations_quiet: dict[str, tuple[ConnectBackend, float]]
     may_send: Callable[[], str | None]
+    recheck_listing: Callable[[ConnectorKey, float], Awaitable[str | None]] | None
     store_wait_seconds: float = STORE_WAIT_SECONDS
 
     if TYPE_CHECKING:
@@ -94,6 +95,7 @@ class JobDispatch:
         # limiter then paced (and paused, at its 429) calls made with another key.
         gateway = self._gateways[self._credentials[job.key.cluster]]
         while True:
+            job.asked_at = self._clock()
             try:
                 result, _ = await gateway.call(
                     job.key.cluster, functools.partial(self._send, job, gateway),
@@ -111,6 +113,13 @@ class JobDispatch:
                 return
             except _Ended:
                 return
+            except _PausedSince as paused:
+                # Decided on a listing from before a pause of the key: its cluster is listed again
+                # first (one listing, shared by every restart of the cluster that waited), and the
+                # gates at the next try judge the job on it (JobRecorder.drop_reason).
+                assert self.recheck_listing is not None
+                await self.recheck_listing(job.key, paused.ended_ago)
+                continue
             retry, free = self._count_try(job, result)
             if retry and (result.status_code is not None or result.not_run) and self._observer.answered(job):
                 # An answer, whatever its status, proves the call is off the wire, as a call that
@@ -158,6 +167,9 @@ class JobDispatch:
         held = self._held(job)
         if held is not None:
             raise _Held(*held)
+        ended_ago = self._paused_while_waiting(job, gateway)
+        if ended_ago is not None:
+            raise _PausedSince(ended_ago)
         if self._slow(job.key.cluster):
             raise _Parked(SLOW_MESSAGE)
         # Its cluster's restarts may have been held (outage.py) while this waited for budget:
@@ -186,6 +198,20 @@ class JobDispatch:
         result = await backend.restart(job.key.connector, only_failed=job.only_failed)
         job.phase = Phase.WAITING
         return result
+
+    def _paused_while_waiting(self, job: RestartJob, gateway: Gateway) -> float | None:
+        """How long ago a pause of the key that held a restart a poll asked for ended (None: no
+        pause held it). A 429's Retry-After (up to rate_limit.max_pause) holds the polls too, and
+        the restarts queued before it went as it ended, on the listing from before it: a connector
+        deleted and created again healthy meanwhile (a new lcc- id) was restarted, as was one that
+        had recovered (a probe, 2026-12-06). Asked after the wait, so the permit it holds is spent
+        (at most max_concurrent_requests a pause: the workers that waited through it)."""
+        if self.recheck_listing is None or not job.polls_only:
+            return None
+        paused_until = gateway.limiter.state.paused_until
+        if paused_until <= job.asked_at:
+            return None
+        return max(0.0, self._clock() - paused_until)
 
     def _count_try(self, job: RestartJob, result: ApiResult[Any]) -> tuple[bool, Leaderless | None]:
         """The try counted against the bound its answer spends; whether the job earns another try,
@@ -404,6 +430,15 @@ class _Held(Exception):
         super().__init__(message)
         self.outcome = outcome
         self.message = message
+
+
+class _PausedSince(Exception):
+    """A pause of the key held the job, which a poll asked for, while it waited for budget; the
+    pause ended `ended_ago` seconds ago."""
+
+    def __init__(self, ended_ago: float) -> None:
+        super().__init__(ended_ago)
+        self.ended_ago = ended_ago
 
 
 class _Parked(Exception):

@@ -74,6 +74,9 @@ class RestartJob:
     # the tries that did not count among `failures`. None until such an answer.
     leaderless: Leaderless | None = None
     first_sent_at: float | None = None
+    # When its current wait for the key's budget began (the queue's clock): a pause of the key that
+    # ends after it held the job through it, and what the job was decided on may be out of date.
+    asked_at: float = 0.0
     finished_at: float | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
     # Set by the engine: the failure evidence captured before the restart erases it, and whether

@@ -21,7 +21,7 @@ import asyncio
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,6 +99,10 @@ class RestartQueue(JobDispatch, QueueStopping):
         # Asked right before every call goes out (retries included): why this replica may not
         # send now (it lost the leadership), or None. Set by the composition root.
         self.may_send: Callable[[], str | None] = lambda: None
+        # Set by the composition root: why a restart a poll asked for must not go now that it has
+        # waited this long for budget, judged on a listing of its cluster no older than that wait
+        # (triggers/turn_listing.py); None to send it. Unset (tests of the queue alone): sent.
+        self.recheck_listing: Callable[[ConnectorKey, float], Awaitable[str | None]] | None = None
 
     # -- public ----------------------------------------------------------------------------------
 

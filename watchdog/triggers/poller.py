@@ -258,15 +258,17 @@ class ClusterPoller:
         """What holds every call of the key now (`a 429`, or an outage's 5xx answers)."""
         return self._gateway.limiter.paused_by()
 
-    async def ensure_listed(self, max_age: float, wait: float = LISTING_WAIT_SECONDS) -> str | None:
+    async def ensure_listed(self, max_age: float, wait: float = LISTING_WAIT_SECONDS, *,
+                            after_failure: bool = False) -> str | None:
         """List the cluster unless it was listed within `max_age` seconds, waiting at most `wait`
         seconds for it. None when the connectors are known; otherwise why they are not (the
-        listing failed, or has not finished: it goes on, and a later call finds it done)."""
+        listing failed, or has not finished: it goes on, and a later call finds it done).
+        `after_failure`: list even when a listing failed moments ago (FAILED_LISTING_MEMORY_SECONDS)."""
         if not self.stale(max_age):
             return None
         now = self._now()
         if self._on_demand is None or self._on_demand.done():
-            recent_failure = (self._failed_at is not None
+            recent_failure = (not after_failure and self._failed_at is not None
                               and _within(now, self._failed_at, FAILED_LISTING_MEMORY_SECONDS)
                               and (self.listed_at is None or self._failed_at > self.listed_at))
             if recent_failure:
