@@ -17,6 +17,7 @@ One job per file (`Engine` is one object made of these parts):
     alert_intake.py     the alert trigger (Alertmanager's webhook)
     stall_intake.py     the stalled trigger: candidates and verdicts
     gates.py            windows, breaker, blocking: at decision time and at dispatch time
+    skip_words.py       why a rule's restart is skipped, and what comes next, in a decision's words
     decisions.py        each decision recorded, each restart submitted; `RequestRecord`
     recovery.py         requests kept in the state file, after a restart of the daemon
     recorder.py         `JobRecorder`, the queue's observer

@@ -15,17 +15,16 @@ from ..config import AlertTrigger, Rule
 from ..model import (
     ConnectorKey,
     ConnectorState,
-    ConnectorStatus,
     Decision,
     Trigger,
     connector_name_problem,
 )
-from ..policy import NEVER_RESTARTED, backoff_gap, last_restart_turn, signal_seen
-from ..report import format_span
-from ..rules import USER_ERROR_DETAIL, decide_on_signal, refused_because, selects
+from ..policy import NEVER_RESTARTED, last_restart_turn, signal_seen
+from ..rules import decide_on_signal, selects
 from ..state import StateStoreError
 from .core import log
 from .decisions import Decisions
+from .skip_words import skipped_because
 
 
 @dataclass
@@ -267,7 +266,7 @@ class AlertIntake(Decisions):
             record = self._decide_and_submit(
                 rule.name, Trigger.ALERT, key, decision, now, windows=self._rule_windows.get(rule.name),
                 reason=f"alert {summary}", dry_run=rule.dry_run, status=status, state=state, origin=alert.identity,
-                detail=_refused(decision, status, state, now, rule),
+                detail=skipped_because(decision, Trigger.ALERT, rule, status, state, now),
             )
             if decision is Decision.RESTART and record.decision is not Decision.RESTART:
                 self._signal_seen(key, rule, state)  # held by a gate, or the queue is full: nothing sent
@@ -396,23 +395,3 @@ class AlertIntake(Decisions):
             return None
         key = self._by_resource_id.get(resource_id)
         return key if key is not None or not resolved else self._retired_ids.named(resource_id)
-
-
-def _refused(decision: Decision, status: ConnectorStatus | None, state: ConnectorState, now: datetime, rule: Rule) -> str:
-    """Why an alert's connector is not restarted now, in its answer and its decision line; "" for
-    a restart (and for what the gates, the queue and a duplicate say themselves). A bare
-    `transient` or `backoff` left the person testing a rule, and the log, to find why elsewhere;
-    so did a bare `budget_spent`, every alert after the one that gave up (found 2026-12-06)."""
-    if decision is Decision.USER_ERROR:
-        return USER_ERROR_DETAIL
-    if decision is Decision.BUDGET_SPENT:
-        gap = format_span(backoff_gap(state.attempts, rule.backoff))
-        return (f"given up on: restarted {state.attempts} time(s) without a fix (max_restarts); left to a person until "
-                f"the alert has stayed resolved for {gap} (its backoff gap), or a restart by name (watchdog restart)")
-    if decision is Decision.TRANSIENT and status is not None:
-        return refused_because(status)
-    if decision is Decision.BACKOFF and state.next_allowed_at is not None:
-        return (f"restarted {state.attempts} time(s); its backoff lets the next go at "
-                f"{state.next_allowed_at.isoformat(timespec='seconds')} (in "
-                f"{format_span((state.next_allowed_at - now).total_seconds())}): this alert restarts it if sent again then")
-    return ""

@@ -85,7 +85,10 @@ class Decisions(Gates):
         state: ConnectorState | None = None,
         origin: str = "",
         detail: str = "",
+        transient_held: bool = False,
     ) -> RequestRecord:
+        """`transient_held`: a poll's `transient` whose detail says what holds it (shown by
+        status); any other detail only says why it was skipped."""
         if key.cluster not in self.config.clusters:
             return self._cluster_gone(rule, trigger, key, now, reason)
         if decision is Decision.RESTART:
@@ -108,7 +111,8 @@ class Decisions(Gates):
                 # at its turn, and nothing went for a window more).
                 self.breaker.probe_unsent(key.cluster, key.connector, dry_run=self.config.dry_run or dry_run,
                                           granted_at=now)
-        self._record_decision(rule, trigger, key, decision, health=health, status=status, state=state, detail=detail)
+        self._record_decision(rule, trigger, key, decision, health=health, status=status, state=state, detail=detail,
+                              transient_held=transient_held)
         record = RequestRecord(new_request_id(), key, rule, trigger, reason, now, decision,
                                detail="" if decision is Decision.RESTART else detail)
         if decision is Decision.RESTART:
@@ -349,12 +353,13 @@ class Decisions(Gates):
         status: ConnectorStatus | None = None,
         state: ConnectorState | None = None,
         detail: str = "",
+        transient_held: bool = False,
     ) -> None:
         self.metrics.count_decision(key, rule, trigger, decision)
         decided = self._last_decision.setdefault(key, {})
         previous = decided.get(rule)
         said = decided[rule] = self._said_as(key, decision, detail)
-        if decision in HELD_SHOWN or (decision is Decision.TRANSIENT and trigger is Trigger.STATUS and detail):
+        if decision in HELD_SHOWN or (decision is Decision.TRANSIENT and trigger is Trigger.STATUS and transient_held):
             self.held[key] = (decision, detail, self._now())
         else:  # restarted, healthy again, or skipped for a reason of its own that status shows
             self.held.pop(key, None)
@@ -371,7 +376,9 @@ class Decisions(Gates):
         if state is not None:
             fields["attempts"] = state.attempts
             fields["consecutive_failures"] = state.consecutive_failures
-            if state.next_allowed_at is not None:
+            if state.next_allowed_at is not None and decision is not Decision.BUDGET_SPENT:
+                # Not for a spent budget: the backoff's next moment, seconds away, read as "goes
+                # again then"; it goes again once its count resets, as its detail says.
                 fields["next_allowed_at"] = state.next_allowed_at.isoformat()
         if decision is Decision.RESTART and status is not None and trigger in FAILURE_TRIGGERS:
             # The restart will erase the trace; this is the only copy the operator gets.

@@ -6,6 +6,7 @@ from ..config import Rule
 from ..model import ConnectorKey, ConnectorStatus, Decision, Trigger
 from ..rules import decide_on_request, manual_gap_left, refused_because, selects
 from .decisions import Decisions, RequestRecord
+from .skip_words import ALREADY_QUEUED
 
 
 class ManualIntake(Decisions):
@@ -41,7 +42,7 @@ class ManualIntake(Decisions):
         if decision is Decision.TRANSIENT and status is not None:
             detail = refused_because(status)
         elif decision is Decision.DUPLICATE:
-            detail = "a restart of it is already queued: its outcome is this request's"
+            detail = f"{ALREADY_QUEUED}: its outcome is this request's"
         elif decision is not Decision.RECENTLY_RESTARTED:
             detail = ""
         return self._decide_and_submit(

@@ -31,6 +31,7 @@ from ..rules import (
 )
 from .core import log
 from .forgetting import Forgetting
+from .skip_words import skipped_because
 
 _FAILING = frozenset({Health.FAILED, Health.USER_ERROR})
 _NAMES_SHOWN = 20  # of a rule's names not listed, in one log line
@@ -199,10 +200,15 @@ class StatusIntake(Forgetting):
         elif decision is Decision.TRANSIENT and key in self.unknown_reported:
             # Said once as `unknown_state`; its row shows it for as long as it lasts.
             detail = f"in a state the watchdog does not know ({', '.join(self.unknown_reported[key][:_TASKS_SHOWN])}): {_UNKNOWN_DONE}"
+        # Those above hold it, as status shows (a `transient` among them: EngineCore.held); the
+        # words of a skip of its own (a PAUSED connector, its backoff, its spent budget) do not.
+        shown_held = bool(detail)
+        detail = detail or skipped_because(decision, Trigger.STATUS, rule, status, state, now)
         self._decide_and_submit(
             rule.name, Trigger.STATUS, key, decision, now, windows=self._rule_windows.get(rule.name),
             reason=f"{health.value}: connector {status.state}", dry_run=rule.dry_run,
             attempt=state.attempts + 1, health=health, status=status, state=state, detail=detail,
+            transient_held=shown_held,
         )
 
     def _watch_probe(self, cluster: str, failing: int, now: datetime) -> None:

@@ -1,0 +1,62 @@
+"""Why a rule's restart is skipped, in the words of its `decision` line: the same reason in the
+same words whichever trigger met it (a status rule's poll, an alert), each with what comes next
+for that trigger (the next poll; the alert sent again). A poll's `backoff`, `budget_spent`,
+`transient` and `duplicate` lines had no words at all, where an alert's or a request's said why
+and when (an outside audit, 2026-12-06)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..config import Rule
+from ..model import ConnectorState, ConnectorStatus, Decision, Trigger
+from ..policy import backoff_gap
+from ..report import format_span
+from ..rules import USER_ERROR_DETAIL, refused_because, refuses_restart
+
+# What a `duplicate` says first, whoever asked (a poll, a request by name).
+ALREADY_QUEUED = "a restart of it is already queued"
+# What brings a skipped restart back, by the trigger that skipped it: the status trigger decides
+# again at each poll; an alert only when Alertmanager sends it again (its repeat_interval).
+_AGAIN = {Trigger.STATUS: "restarted then if a poll still sees it failing",
+          Trigger.ALERT: "this alert restarts it if sent again then"}
+# What a connector given up on must do before its restart count resets (policy.observe,
+# policy.quiet_since_signal), by trigger.
+_COUNT_RESETS = {Trigger.STATUS: "it has stayed healthy", Trigger.ALERT: "the alert has stayed resolved"}
+
+
+def at_and_in(moment: datetime, now: datetime) -> str:
+    """A moment to come as a log line says it: `2026-12-06T10:11:54+00:00 (in 8m)`."""
+    return f"{moment.isoformat(timespec='seconds')} (in {format_span(max((moment - now).total_seconds(), 0))})"
+
+
+def skipped_because(decision: Decision, trigger: Trigger, rule: Rule, status: ConnectorStatus | None,
+                    state: ConnectorState, now: datetime) -> str:
+    """Why a rule's restart of the connector is not made now, and what comes next; "" for a
+    restart, and for what the gates and the queue say themselves. `trigger`: status or alert."""
+    if decision is Decision.USER_ERROR:
+        return USER_ERROR_DETAIL
+    if decision is Decision.BUDGET_SPENT:
+        # Said with no `next_allowed_at` (_record_decision): the backoff's next moment, a few
+        # seconds on, read as "restarted again then".
+        gap = format_span(backoff_gap(state.attempts, rule.backoff))
+        return (f"given up on: restarted {state.attempts} time(s) without a fix (max_restarts); left to a person until "
+                f"{_COUNT_RESETS[trigger]} for {gap} (its backoff gap), or a restart by name (watchdog restart)")
+    if decision is Decision.TRANSIENT and status is not None:
+        return refused_because(status) if refuses_restart(status) or trigger is not Trigger.STATUS else in_passing(status)
+    if decision is Decision.BACKOFF and state.next_allowed_at is not None:
+        return (f"restarted {state.attempts} time(s); its backoff lets the next go at "
+                f"{at_and_in(state.next_allowed_at, now)}: {_AGAIN[trigger]}")
+    if decision is Decision.DUPLICATE and trigger is Trigger.STATUS:
+        # A poll's request joins no job (Decisions._decide_and_submit): the next poll decides anew.
+        return f"{ALREADY_QUEUED}, to go at its turn: this poll asks for no other"
+    return ""
+
+
+def in_passing(status: ConnectorStatus) -> str:
+    """Why a poll leaves a connector that is neither failed nor running alone (a task RESTARTING,
+    a connector UNASSIGNED): what a state that refuses restarts, one awaiting a worker and one
+    the watchdog does not know say is theirs (rules.refused_because, StatusIntake._judge)."""
+    tasks = sorted({task.state for task in status.tasks if task.state.upper() != "RUNNING"})
+    shown = f" with task(s) {', '.join(tasks[:5])}" if tasks else ""
+    return f"it is {status.state}{shown}: in passing, not restarted; the next poll looks again"
