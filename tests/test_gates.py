@@ -110,7 +110,9 @@ async def test_the_fleet_breaker_caps_restarts_per_window(backend: str) -> None:
     assert decisions(w, "restart") == 2 and decisions(w, "breaker_open") == 3
     assert w.total("watchdog_restarts_total", outcome="dropped") == 0
     held = [e for e in logs if e["event"] == "decision" and e["decision"] == "breaker_open"]
-    assert [e["detail"] for e in held] == ["0 restarts in the last 600s and 2 queued to go (limit 2)"] * 3
+    # With when the room frees (an outside audit, 2026-12-06: the count alone said not when).
+    assert [e["detail"] for e in held] == ["0 restarts in the last 600s and 2 queued to go (limit 2); room for the "
+                                           "next frees a window (600s) after those queued are sent"] * 3
     assert not [e for e in logs if e["event"] == "restart_queued" and e["connector"] in ("f2", "f3", "f4")]
     # The next poll meets the open breaker when it decides.
     await poll(w)
@@ -177,7 +179,8 @@ async def test_a_dry_run_meets_the_fleet_breaker_where_the_live_run_would(backen
     assert w.total("watchdog_restarts_total", outcome="dry_run") == 2
     held = [e for e in logs if e["event"] == "decision" and e["decision"] == "breaker_open"]
     assert [e["detail"] for e in held] == [
-        "0 restarts in the last 600s and 2 queued to go (limit 2; dry-run restarts counted as if sent)"] * 3
+        "0 restarts in the last 600s and 2 queued to go (limit 2; dry-run restarts counted as if sent); room for the "
+        "next frees a window (600s) after those queued are sent"] * 3
     w.daemon.engine.refresh_breaker()
     assert w.sample("watchdog_breaker_open", scope="fleet") == 0, "a dry run's restarts page nobody"
     # The next poll is told `breaker_open` when it decides, as the live run is.

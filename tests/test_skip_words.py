@@ -11,6 +11,8 @@ from typing import Any
 
 import structlog
 
+from watchdog.report import places_from_json, render_status, status_rows_from_json
+
 from .support import CLUSTER, daemon_config, in_process, sim_scenario
 
 
@@ -58,3 +60,70 @@ async def test_a_status_rules_skips_say_why_and_what_comes_next() -> None:
         "transient", "it is PAUSED: resume it, and it starts again without a restart"), paused
     # Its STATE says it: status shows no `held` line for it (docs/runbook.md's table).
     assert w.daemon.engine.held.get(next(k for k in w.daemon.engine.statuses if k.connector == "audit-sink")) is None
+
+
+async def test_an_alert_the_fleet_breaker_refused_says_when_the_next_may_go_and_that_a_resend_then_restarts_it() -> None:
+    # The detail said "1 restarts in the last 600s (limit 1)": not when the breaker lets the next
+    # go (the oldest counted restart leaving the window), nor that the refused alert waits for
+    # Alertmanager to send it again. The webhook's answer, the decision line, /v1/connectors and
+    # the status table say the same words.
+    from .test_api import AUTH, RULES, alert, payload, restart_calls
+    from .test_api import world as api_world
+    from .test_status_why import _line
+
+    w, http = api_world(rules=RULES, fake_time=True, breaker={"max_restarts": 1, "window": 600})
+    assert w.clock is not None
+    w.daemon.queue.start()
+    try:
+        await http.post("/v1/alertmanager", json=payload(alert(connector="orders-sink", fingerprint="a")), headers=AUTH)
+        await w.daemon.queue.join()
+        w.clock.advance(100)
+        with structlog.testing.capture_logs() as logs:
+            held = (await http.post("/v1/alertmanager", json=payload(alert(connector="billing-sink", fingerprint="b")),
+                                    headers=AUTH)).json()["alerts"][0]
+        words = ("1 restarts in the last 600s (limit 1); the next may go after 2026-03-01T12:10:00+00:00 (in 8m), when the "
+                 "oldest counted restart leaves the window; this alert restarts it if Alertmanager sends it again after "
+                 "then")
+        assert (held["decision"], held["detail"]) == ("breaker_open", words), held
+        [line] = [e for e in logs if e["event"] == "decision" and e["connector"] == "billing-sink"]
+        assert line["detail"] == words, line
+        document = (await http.get("/v1/connectors", headers=AUTH)).json()
+        rows = {row["connector"]: row for row in document["connectors"]}
+        table = render_status(status_rows_from_json(document), now=w.clock.wall(), places=places_from_json(document),
+                              failing=document["polls_failing"], paused=document["polls_paused"])
+        assert rows["billing-sink"]["held"]["detail"] == words, rows["billing-sink"]
+        assert "held: breaker_open" in _line(table, "billing-sink"), table
+        assert "when the oldest counted restart leaves the window" in table, table
+        w.clock.advance(501)  # past 12:10:00, the oldest restart's window over: Alertmanager sends it again
+        again = (await http.post("/v1/alertmanager", json=payload(alert(connector="billing-sink", fingerprint="b")),
+                                 headers=AUTH)).json()["alerts"][0]
+        await w.daemon.queue.join()
+        assert again["decision"] == "restart", again
+        assert restart_calls(w) == 2
+    finally:
+        await w.daemon.queue.close(1.0)
+        await http.aclose()
+
+
+async def test_a_failure_an_open_cluster_breaker_holds_says_when_its_probe_may_go() -> None:
+    rules = [{"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "select": {"include": ["*"]}}]
+    never = {"initial": "FAILED", "recover_after_restarts": "never"}
+    scenario = sim_scenario([{"name": f"f{i}", "script": never} for i in range(3)] + [{"name": "ok-sink"}])
+    w = in_process(scenario, daemon_config(rules, breaker={"max_failing_share": 0.5, "min_failing": 2,
+                                                            "max_restarts": None, "window": 600}), fake_time=True)
+    assert w.clock is not None
+    w.daemon.queue.start()
+    try:
+        with structlog.testing.capture_logs() as logs:
+            await w.daemon.pollers[CLUSTER].poll()
+            await w.daemon.queue.join()
+        said = {e["connector"]: e["detail"] for e in logs if e["event"] == "decision" and e["decision"] == "breaker_open"}
+        assert said == dict.fromkeys(["f0", "f1", "f2"], (
+            "3 of 4 watched connectors failing (more than 50%); until fewer fail, one failure restart there goes per "
+            "window as the breaker's probe, the next at 2026-03-01T12:10:00+00:00 (in 10m)")), said
+        w.clock.advance(600)
+        await w.daemon.pollers[CLUSTER].poll()
+        await w.daemon.queue.join()
+        assert len([c for c in w.simulator.calls if c.endpoint == "restart"]) == 1, "the probe went then"
+    finally:
+        await w.daemon.queue.close(1.0)

@@ -293,6 +293,24 @@ class Breaker:
             return None
         return max(0, limit - len(self._sent) - (len(self._dry_sent) if dry_run else 0))
 
+    def frees_at(self, nth: int = 1, *, dry_run: bool = False) -> datetime | None:
+        """When the `nth` oldest failure restart counted in the window leaves it, freeing the room
+        for one more (as pruned by `evaluate`); None when fewer are counted. `dry_run`: with the
+        dry run's restarts counted."""
+        counted = sorted([*self._sent, *self._dry_sent]) if dry_run else self._sent
+        if nth < 1 or nth > len(counted):
+            return None
+        return counted[nth - 1] + timedelta(seconds=self.settings.window)
+
+    def next_probe_at(self, cluster: str, *, dry_run: bool = False) -> datetime | None:
+        """When the open breaker of `cluster` next lets a failure restart go as its probe (`probe_due`
+        grants one a window after the latest, or after the opening); None while it is closed."""
+        opened = self._opened_at.get(cluster)
+        if opened is None:
+            return None
+        probes = [p for p in (self._probe.get(cluster), self._dry_probe.get(cluster) if dry_run else None) if p]
+        return max((latest[1] for latest in probes), default=opened) + timedelta(seconds=self.settings.window)
+
     def _dry_fleet_reason(self) -> str | None:
         """The fleet condition with dry-run restarts counted as sent (as pruned by `evaluate`)."""
         limit = self.settings.max_restarts

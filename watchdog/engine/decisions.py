@@ -97,6 +97,8 @@ class Decisions(Gates):
                              last_restart=state.last_restart_at if state is not None else None)
             if held is not None:
                 decision, detail = held
+                if trigger is Trigger.ALERT and decision is Decision.BREAKER_OPEN:
+                    detail += "; this alert restarts it if Alertmanager sends it again after then"
         if trigger is Trigger.STATUS and not (self.config.dry_run or dry_run):
             self._wait_for_fleet_room(key, decision, detail, state, now)
         if decision is Decision.RESTART:
@@ -196,7 +198,7 @@ class Decisions(Gates):
         """A poll's failure restart the fleet condition held waits for the fleet's room, ahead of
         the failing connectors restarted more recently (Breaker.wait_for_room); any other
         decision of a poll (queued, healthy, in its backoff, held by its cluster) ends its wait."""
-        held_by_fleet = decision is Decision.BREAKER_OPEN and detail != self.breaker.cluster_reason(key.cluster)
+        held_by_fleet = decision is Decision.BREAKER_OPEN and not self.held_by_cluster(key.cluster, detail)
         if held_by_fleet:
             asked_every = self.poll_every.get(key.cluster) or self.breaker.settings.window
             self.breaker.wait_for_room(key.cluster, key.connector, state.last_restart_at if state else None, now,
@@ -405,5 +407,5 @@ class Decisions(Gates):
         "300 of 300 watched connectors failing" after that breaker closed). Not the detail's
         words, whose counts change at each poll."""
         if decision is Decision.BREAKER_OPEN:
-            return decision, "cluster" if detail == self.breaker.cluster_reason(key.cluster) else "fleet"
+            return decision, "cluster" if self.held_by_cluster(key.cluster, detail) else "fleet"
         return decision, ""

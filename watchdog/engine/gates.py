@@ -10,6 +10,7 @@ from ..queue import RestartJob
 from ..rules import RESTART_REFUSED_STATES, refused_because, refuses_restart, unaddressable
 from ..windows import Windows
 from .core import FAILURE_TRIGGERS, EngineCore, log
+from .skip_words import breaker_lets
 
 # A breaker scope that opens again within this of an opening said at error is said at warning.
 BREAKER_SAID_AGAIN_AFTER = timedelta(hours=1)
@@ -40,7 +41,8 @@ class Gates(EngineCore):
         # for good, saying "N restarts in the last 600s" an hour later.
         self.update_breaker(now)
         reason = self.breaker.open_reason(key.cluster, failure=failure and not counted, dry_run=dry_run)
-        if reason is None and failure and count_queued and not counted:
+        spoken_for = reason is None and failure and count_queued and not counted
+        if spoken_for:
             reason = self._fleet_spoken_for(dry_run, key, last_restart, now)
         if failure and reason is not None and reason == self.breaker.cluster_reason(key.cluster):
             queued = self.queue.is_pending(key)
@@ -58,8 +60,16 @@ class Gates(EngineCore):
             if probe is not None:
                 reason = None
         if reason is not None:
-            return Decision.BREAKER_OPEN, reason
+            # With when it lets the next go (_fleet_spoken_for says its own).
+            return Decision.BREAKER_OPEN, reason if spoken_for else reason + breaker_lets(
+                self.breaker, key.cluster, reason, now, failure=failure and not counted, dry_run=dry_run)
         return self._blocked()
+
+    def held_by_cluster(self, cluster: str, detail: str) -> bool:
+        """Whether a `breaker_open` detail is the cluster's own breaker's (its reason, then when it
+        lets the next go), not the fleet's."""
+        reason = self.breaker.cluster_reason(cluster)
+        return reason is not None and detail.startswith(reason)
 
     def _fleet_spoken_for(self, dry_run: bool, key: ConnectorKey, last_restart: datetime | None,
                           now: datetime) -> str | None:
@@ -95,8 +105,12 @@ class Gates(EngineCore):
         waiting = "" if not ahead else (
             f"; {ahead} failing connector{'s' if ahead != 1 else ''} restarted less recently (or never) "
             f"wait{'s' if ahead == 1 else ''} for the room left first")
-        return (f"{(limit or 0) - room} restarts in the last {self.breaker.settings.window:g}s and {queued} "
-                f"queued to go (limit {limit}{counted_dry}){waiting}")
+        reason = (f"{(limit or 0) - room} restarts in the last {self.breaker.settings.window:g}s and {queued} "
+                  f"queued to go (limit {limit}{counted_dry}){waiting}")
+        # The room frees as many counted restarts leave the window as those queued and waiting
+        # ahead take beyond it, and one more for this one.
+        return reason + breaker_lets(self.breaker, key.cluster, reason, now, failure=True, dry_run=dry_run,
+                                     nth=queued + ahead - room + 1)
 
     def _failures_queued(self, dry_run: bool, *, up_to: int) -> int:
         """The failure restarts queued and not sent yet (a dry run's too, for a dry run), counted

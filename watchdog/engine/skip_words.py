@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from ..breaker import Breaker
 from ..config import Rule
 from ..model import ConnectorState, ConnectorStatus, Decision, Trigger
 from ..policy import backoff_gap
@@ -60,3 +61,24 @@ def in_passing(status: ConnectorStatus) -> str:
     tasks = sorted({task.state for task in status.tasks if task.state.upper() != "RUNNING"})
     shown = f" with task(s) {', '.join(tasks[:5])}" if tasks else ""
     return f"it is {status.state}{shown}: in passing, not restarted; the next poll looks again"
+
+
+def breaker_lets(breaker: Breaker, cluster: str, reason: str, now: datetime, *, failure: bool, dry_run: bool,
+                 nth: int = 1) -> str:
+    """When the breaker holding a restart (its `reason`, Breaker.open_reason) lets the next go,
+    said after the reason: the count alone ("30 restarts in the last 600s (limit 30)") left the
+    person on call to work out when it ends. The fleet's room frees when the oldest counted
+    restart leaves the window (the `nth` oldest, when those queued and waiting go first); an open
+    cluster breaker lets one failure restart go per window as its probe, and a planned restart
+    not before fewer fail. When it may go, not that it goes: another may take the room first."""
+    if reason == breaker.cluster_reason(cluster):
+        if not failure:
+            return "; a planned restart waits until fewer fail there (no probe is one)"
+        at = breaker.next_probe_at(cluster, dry_run=dry_run)
+        return "" if at is None else (f"; until fewer fail, one failure restart there goes per window as the "
+                                      f"breaker's probe, the next at {at_and_in(at, now)}")
+    at = breaker.frees_at(nth, dry_run=dry_run)
+    if at is None:
+        return f"; room for the next frees a window ({breaker.settings.window:g}s) after those queued are sent"
+    left = "the oldest counted restart leaves" if nth == 1 else f"the {nth} oldest counted restarts have left"
+    return f"; the next may go after {at_and_in(at, now)}, when {left} the window"
