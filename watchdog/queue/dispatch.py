@@ -195,7 +195,12 @@ class JobDispatch:
         # that redefined the cluster (its workers, TLS or auth) meanwhile closes the old one's
         # client once its calls have ended (cluster_host.ClusterHost._install_cluster).
         backend = self._backends[job.key.cluster]
+        # The job keeps the last answer's status, as _finish does with a result: a try answered
+        # 429, then left unsent at a stop (which passes none), said `status_code: null`, read as
+        # never answered. None while a call is on the wire: one that never returns is unanswered.
+        job.status_code = None
         result = await backend.restart(job.key.connector, only_failed=job.only_failed)
+        job.status_code = result.status_code
         job.phase = Phase.WAITING
         return result
 

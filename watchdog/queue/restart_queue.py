@@ -346,6 +346,7 @@ class RestartQueue(JobDispatch, QueueStopping):
             except Exception as exc:  # a bug must not kill the worker or lose the job
                 log.exception("restart_job_crashed", job=job.id, cluster=job.key.cluster, connector=job.key.connector)
                 if job.outcome is None:
+                    job.status_code = None  # the last answer proves nothing of a call the crash cut: unanswered
                     self._finish(job, Outcome.NETWORK_ERROR, message=without_known_secrets(f"internal error: {type(exc).__name__}: {exc}")[:300])
             finally:
                 worker.job = None
