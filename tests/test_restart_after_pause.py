@@ -44,7 +44,7 @@ async def _restart_through_a_pause(w: World, meanwhile: Any) -> tuple[Any, list[
     # Recovered by itself while the key was paused (Confluent often recovers connectors).
     (lambda w: w.simulator.set_state(CLUSTER_ID, "broken", "RUNNING"), "connector healthy again before its turn"),
     # Deleted while the key was paused: its restart went and was answered 404.
-    (lambda w: w.simulator.delete_connector(CLUSTER_ID, "broken"), "connector no longer listed before its turn"),
+    (lambda w: w.simulator.delete_connector(CLUSTER_ID, "broken"), "vanished: its cluster's latest listing no longer shows it"),
     # Deleted and created again under its name, healthy (a new lcc- id): its restart went, and
     # stopped every task of the new connector.
     (lambda w: (w.simulator.delete_connector(CLUSTER_ID, "broken"),

@@ -349,13 +349,11 @@ class EngineCore:
         """The connector names the cluster's last poll listed; None before its first poll."""
         return self._listed.get(cluster)
 
-    def listed_status(self, key: ConnectorKey) -> tuple[bool, ConnectorStatus | None]:
-        """Whether the connector's cluster has been listed, and what its latest listing (a poll's,
-        or one made on demand) showed of the connector: None when it did not show it."""
+    def listed_status(self, key: ConnectorKey) -> ConnectorStatus | None:
+        """What the cluster's latest listing (a poll's, or one made on demand) showed of the
+        connector: None when it did not show it, or the cluster was never listed."""
         names = self._listed.get(key.cluster)
-        if names is None:
-            return False, None
-        return True, self.statuses.get(key) if key.connector in names else None
+        return self.statuses.get(key) if names is not None and key.connector in names else None
 
     def cluster_named(self, label: str) -> str | None:
         """A configured cluster from its name or its kafka_cluster_id."""

@@ -82,9 +82,9 @@ class JobRecorder(UnrecordedOutcomes):
         # Set by the composition root: the gates at the job's turn (job, whether it ends dry_run).
         self.gate: Callable[[RestartJob, bool], str | None] = lambda job, dry_run: None
         # Set by the composition root: what the cluster's latest listing (a poll's, or one made on
-        # demand: triggers/turn_listing.py) showed of a connector, None when it did not show it,
-        # and whether the cluster has been listed at all (EngineCore.listed_status).
-        self.listed: Callable[[ConnectorKey], tuple[bool, ConnectorStatus | None]] = lambda key: (False, None)
+        # demand: triggers/turn_listing.py) showed of a connector, None when it did not show it
+        # (EngineCore.listed_status).
+        self.listed: Callable[[ConnectorKey], ConnectorStatus | None] = lambda key: None
         # The engine's dry-run view of connectors (EngineCore.dry_states), shared by the composition
         # root: a dry-run restart's attempt is counted there, never in the state file.
         self.dry_states: dict[ConnectorKey, ConnectorState] = {}
@@ -138,9 +138,8 @@ class JobRecorder(UnrecordedOutcomes):
         if status_only:
             # The latest listing, as new as the poll that judged the state or newer (one made after a
             # pause held the restart: triggers/turn_listing.py).
-            listed, status = self.listed(job.key)
-            if listed and status is None:
-                return "connector no longer listed before its turn (deleted, or renamed); the next poll decides again"
+            # One it no longer shows is the gates' (`vanished`).
+            status = self.listed(job.key)
             if status is not None:
                 health = classify(status)
         if status_only and health is Health.HEALTHY:

@@ -200,7 +200,7 @@ class JobDispatch:
         # never answered. None while a call is on the wire: one that never returns is unanswered.
         job.status_code = None
         result = await backend.restart(job.key.connector, only_failed=job.only_failed)
-        job.status_code = result.status_code
+        job.status_code, job.last_call_not_run = result.status_code, result.not_run
         job.phase = Phase.WAITING
         return result
 

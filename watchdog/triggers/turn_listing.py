@@ -7,8 +7,8 @@ restarted, as was one that had recovered by itself, and one deleted got a 404 (a
 2026-12-06: the poll after the pause came 10 ms after the restart). Such a restart now waits for
 its cluster to be listed again (one listing, shared by every restart of the cluster that waited:
 ClusterPoller.ensure_listed), and the gates at its next try judge it on that listing
-(engine/recorder.py, JobRecorder.drop_reason): no longer listed, healthy or transient, it is
-dropped, and the next poll decides again.
+(engine/recorder.py, JobRecorder.drop_reason, and the gates): healthy, transient or no longer
+listed, it is dropped, and the next poll decides again.
 """
 
 from __future__ import annotations
