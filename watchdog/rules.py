@@ -79,6 +79,18 @@ def classify(status: ConnectorStatus) -> Health:
     return Health.HEALTHY
 
 
+def failure_words(health: Health, status: ConnectorStatus) -> str:
+    """Why a poll asks for the restart, as its REASON says it: the connector's state, and the
+    failed tasks where the connector itself is not FAILED. `failed: connector RUNNING` alone, the
+    reason of every restart for a failed task, read as a restart made because it ran."""
+    said = f"{health.value}: connector {status.state}"
+    failed = [task.id for task in status.tasks if task.state.upper() in _FAILED_TASK_STATES]
+    if not failed or status.state.upper() == "FAILED":
+        return said
+    shown = ", ".join(str(task_id) for task_id in failed[:3]) + (f" and {len(failed) - 3} more" if len(failed) > 3 else "")
+    return f"{health.value}: task{'s' if len(failed) > 1 else ''} {shown} failed (connector {status.state})"
+
+
 def unknown_states(status: ConnectorStatus) -> tuple[str, ...]:
     """The connector's and its tasks' states that no known API reports, sorted (empty if none)."""
     if status.unusable:

@@ -25,6 +25,7 @@ from ..rules import (
     awaiting_a_worker,
     classify,
     decide_on_status,
+    failure_words,
     named_but_missing,
     polls_to_confirm,
     unknown_states,
@@ -206,7 +207,7 @@ class StatusIntake(Forgetting):
         detail = detail or skipped_because(decision, Trigger.STATUS, rule, status, state, now)
         self._decide_and_submit(
             rule.name, Trigger.STATUS, key, decision, now, windows=self._rule_windows.get(rule.name),
-            reason=f"{health.value}: connector {status.state}", dry_run=rule.dry_run,
+            reason=failure_words(health, status), dry_run=rule.dry_run,
             attempt=state.attempts + 1, health=health, status=status, state=state, detail=detail,
             transient_held=shown_held,
         )

@@ -1,0 +1,43 @@
+"""The REASON a poll's restart is recorded with names what failed: the connector, or its tasks."""
+
+from __future__ import annotations
+
+import pytest
+from structlog.testing import capture_logs
+
+from watchdog.model import ConnectorStatus, Health, TaskStatus
+from watchdog.rules import classify, failure_words
+
+from .support import CLUSTER, daemon_config, in_process, sim_scenario
+
+
+def _status(state: str, *tasks: str) -> ConnectorStatus:
+    return ConnectorStatus(name="c", state=state, tasks=tuple(TaskStatus(id=i, state=s) for i, s in enumerate(tasks)))
+
+
+@pytest.mark.parametrize(("status", "said"), [
+    (_status("FAILED", "FAILED"), "failed: connector FAILED"),
+    (_status("FAILED"), "failed: connector FAILED"),
+    # A soak probe: every restart for a failed task was recorded "failed: connector RUNNING".
+    (_status("RUNNING", "RUNNING", "RUNNING", "RUNNING", "FAILED"), "failed: task 3 failed (connector RUNNING)"),
+    (_status("DEGRADED", "SYSTEM_ERROR", "RUNNING", "FAILED"), "failed: tasks 0, 2 failed (connector DEGRADED)"),
+    (_status("RUNNING", *["FAILED"] * 5), "failed: tasks 0, 1, 2 and 2 more failed (connector RUNNING)"),
+])
+def test_the_reason_names_the_failed_tasks_of_a_connector_not_itself_failed(status: ConnectorStatus, said: str) -> None:
+    assert classify(status) is Health.FAILED
+    assert failure_words(Health.FAILED, status) == said
+
+
+async def test_a_polls_restart_for_a_failed_task_is_queued_and_recorded_with_it() -> None:
+    connectors = [{"name": "sink", "tasks": 2, "script": {"initial": "DEGRADED", "failed_task": "SYSTEM_ERROR"}}]
+    rule = {"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "select": {"include": ["*"]}}
+    w = in_process(sim_scenario(connectors), daemon_config([rule]))
+    with capture_logs() as logs:
+        await w.daemon.pollers[CLUSTER].poll()
+        w.daemon.queue.start()
+        await w.daemon.queue.join()
+    [record] = w.daemon.state.history(None, 10)
+    await w.daemon.stop()
+    [queued] = [e for e in logs if e["event"] == "restart_queued"]
+    assert queued["reason"] == "failed: task 1 failed (connector DEGRADED)", queued
+    assert record.reason == queued["reason"]
