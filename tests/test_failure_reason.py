@@ -8,7 +8,7 @@ from structlog.testing import capture_logs
 from watchdog.model import ConnectorStatus, Health, TaskStatus
 from watchdog.rules import classify, failure_words
 
-from .support import CLUSTER, daemon_config, in_process, sim_scenario
+from .support import CLUSTER, CLUSTER_ID, daemon_config, in_process, sim_scenario
 
 
 def _status(state: str, *tasks: str) -> ConnectorStatus:
@@ -41,3 +41,20 @@ async def test_a_polls_restart_for_a_failed_task_is_queued_and_recorded_with_it(
     [queued] = [e for e in logs if e["event"] == "restart_queued"]
     assert queued["reason"] == "failed: task 1 failed (connector DEGRADED)", queued
     assert record.reason == queued["reason"]
+
+
+async def test_a_connector_created_again_under_its_name_is_said_with_both_ids() -> None:
+    # A soak probe: a connector given up on, deleted and created again to fix it, was given up on
+    # at once (its budget is the name's, as documented), and no line said it came back.
+    connectors = [{"name": "sink", "id": "lcc-old1"}]
+    rule = {"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "select": {"include": ["*"]}}
+    w = in_process(sim_scenario(connectors), daemon_config([rule]))
+    await w.daemon.pollers[CLUSTER].poll()
+    w.simulator.delete_connector(CLUSTER_ID, "sink")
+    w.simulator.add_connector(CLUSTER_ID, {"name": "sink", "id": "lcc-new2"})
+    with capture_logs() as logs:
+        await w.daemon.pollers[CLUSTER].poll()
+    await w.daemon.stop()
+    [said] = [e for e in logs if e["event"] == "connector_replaced"]
+    assert (said["connector"], said["old_id"], said["new_id"]) == ("sink", "lcc-old1", "lcc-new2"), said
+    assert "its restart budget, backoff and gave-up flag are the name's" in said["note"]

@@ -83,6 +83,13 @@ class StatusIntake(Forgetting):
                 if self._by_resource_id.get(before.resource_id) == key:
                     del self._by_resource_id[before.resource_id]
                 self._retired_ids.retire(before.resource_id, key)
+                # Said: a team that re-created a connector to fix it saw it given up at once, its
+                # old failure streak counted on, and no line said why (a soak probe).
+                log.info("connector_replaced", cluster=cluster, connector=name, old_id=before.resource_id,
+                         new_id=status.resource_id or None,
+                         note="deleted and created again under its name: its restart budget, backoff and gave-up "
+                              "flag are the name's, and stay (docs/configuration.md); `watchdog restart` "
+                              "restarts it by name whatever they say")
             self.statuses[key] = status
             if status.resource_id:
                 self._by_resource_id[status.resource_id] = key
