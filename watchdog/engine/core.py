@@ -25,6 +25,7 @@ from ..stall import Unjudged
 from ..state import StateStore, StateStoreError
 from ..state.pruning import prune_steps
 from ..windows import Windows
+from .flapping import FlapWatch
 from .retired_ids import RetiredIds
 
 if TYPE_CHECKING:  # only for the annotation: decisions.py builds on this module
@@ -115,6 +116,7 @@ class EngineCore:
         # The ids of connectors deleted or replaced since they were listed: what an alert of one
         # that resolves names (AlertIntake._alert_target). Memory only, bounded.
         self._retired_ids = RetiredIds()
+        self.flaps = FlapWatch()  # connectors that keep failing and coming back (flapping.py)
         self.requests: OrderedDict[str, RequestRecord] = OrderedDict()
         self._remembered: dict[Trigger, deque[str]] = {}  # the ids in `requests`, per trigger, oldest first
         # Per connector (by rule): forgotten with the connector in one step, where a scan of every

@@ -39,6 +39,7 @@ class Forgetting(Decisions):
         self._drop_series(key)
 
     def _drop_series(self, key: ConnectorKey) -> None:
+        self.flaps.forget(key)
         self.degraded_since.pop(key, None)
         self.degraded_reported.discard(key)
         self.unknown_reported.pop(key, None)

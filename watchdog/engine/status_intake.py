@@ -184,6 +184,11 @@ class StatusIntake(Forgetting):
         state are written in one statement (observe_status with the state)."""
         self._watch_degraded(rule, key, status, now)
         self._watch_unknown(rule, key, status, health)
+        flapping = self.flaps.observe(key, stored.health in _FAILING, health in _FAILING, now)
+        if flapping is not None:
+            log.warning("connector_flapping", cluster=key.cluster, connector=key.connector, rule=rule.name, **flapping,
+                        note="it keeps failing and coming back; each failure alone may not be restarted (confirm_polls) "
+                             "or may fail again after its restart: look at the connector and what it talks to")
         dry_run = self.config.dry_run or rule.dry_run
         state = self._budget_back(rule, key, observe(self.load_state(key, dry_run=dry_run, stored=stored), health, now,
                                                      rule.backoff))
