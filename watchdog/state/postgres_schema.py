@@ -141,18 +141,20 @@ def read_version(conn: psycopg.Connection[Any], where: str) -> int:
     row = cursor.execute("SELECT max(version) FROM schema_version").fetchone()
     version = int(row[0]) if row and row[0] is not None else 0
     latest = latest_schema_version()
-    if version > latest:
-        raise StateStoreError(
-            f"{where} has schema version {version}, newer than the {latest} this watchdog knows: a "
-            "newer release wrote it. Run that release (or a later one). Nothing was changed."
-        )
-    missing = sorted(set(OUR_TABLES) - tables) if version >= 1 else []  # all made by version 1
+    # Our tables first (all made by version 1, kept by every later one): another application's
+    # integer schema_version at 5 was called "a newer release wrote it. Run that release".
+    missing = sorted(set(OUR_TABLES) - tables) if version >= 1 else []
     if missing:
         raise StateStoreError(
             f"{where} has schema version {version} but not the watchdog's tables {', '.join(missing)}: its "
             "schema_version table is another application's, or they were dropped by hand. Give the watchdog a "
             "database (or a schema, with options=-csearch_path=NAME in the URL) of its own, or restore it from a "
             "backup. Nothing was changed."
+        )
+    if version > latest:
+        raise StateStoreError(
+            f"{where} has schema version {version}, newer than the {latest} this watchdog knows: a "
+            "newer release wrote it. Run that release (or a later one). Nothing was changed."
         )
     if version >= 1:
         unknown = unknown_values(lambda query: cursor.execute(query).fetchall(), postgres=True)

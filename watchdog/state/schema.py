@@ -157,6 +157,16 @@ def latest_schema_version() -> int:
 def check_version(db: sqlite3.Connection, path: str | Path) -> int:
     version = int(db.execute("PRAGMA user_version").fetchone()[0])
     latest = latest_schema_version()
+    if version > latest and (missing := _missing_tables(db, expected_tables(latest))):
+        # Not a newer release's file: every release keeps the tables of version 1. Another
+        # application's database counting its own migrations in `user_version` (7) was called
+        # "a newer release wrote it. Run that release", a release that does not exist.
+        raise StateStoreError(
+            f"State file {path} has schema version {version} but not the watchdog's tables (missing: "
+            f"{', '.join(missing)}): it is another application's database (which counts its own versions where "
+            "the watchdog keeps its schema version), or was changed by hand. Point the state path at another "
+            "file. The file was not changed."
+        )
     if version > latest:
         raise StateStoreError(
             f"State file {path} has schema version {version}, newer than the {latest} this watchdog "
@@ -243,6 +253,11 @@ def _columns(db: sqlite3.Connection) -> dict[str, list[str]]:
     )]
     return {table: [row[0] for row in db.execute("SELECT name FROM pragma_table_info(?)", (table,))]
             for table in tables}
+
+
+def _missing_tables(db: sqlite3.Connection, expected: dict[str, list[str]]) -> list[str]:
+    found = _columns(db)
+    return [f"table {table}" for table in expected if table not in found]
 
 
 def _missing_columns(db: sqlite3.Connection, expected: dict[str, list[str]]) -> list[str]:

@@ -1,0 +1,68 @@
+"""A state path or URL that names something other than the watchdog's state: another application's
+database whatever its own version count, an empty file, a file that is not SQLite at all. Each is
+refused unchanged, with words that name what it is, not the advice for a good or damaged state."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from bench.postgres import PostgresServer
+from watchdog.state import SqliteStateStore, StateStoreError
+from watchdog.state.postgres import PostgresStateStore
+
+from .test_state import refusal
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "app.db"
+
+
+@pytest.mark.parametrize("read_only", [False, True], ids=["daemon", "reader"])
+def test_another_applications_database_counting_its_own_versions_is_not_called_a_newer_release(
+    path: Path, read_only: bool
+) -> None:
+    """Many applications count their migrations in `user_version`: one at 7 was "written by a newer
+    release ... Run that release", and the operator went looking for a watchdog release 7."""
+    with closing(sqlite3.connect(path)) as raw:
+        raw.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+        raw.execute("PRAGMA user_version = 7")
+        raw.commit()
+    assert refusal(path, read_only=read_only) == (
+        f"State file {path} has schema version 7 but not the watchdog's tables (missing: table connector_state, "
+        "table pending_request, table restart_history): it is another application's database (which counts its "
+        "own versions where the watchdog keeps its schema version), or was changed by hand. Point the state path "
+        "at another file. The file was not changed."
+    )
+
+
+def test_a_newer_watchdog_file_is_still_called_one(path: Path) -> None:
+    SqliteStateStore(path).close()
+    with closing(sqlite3.connect(path)) as raw:
+        raw.execute("PRAGMA user_version = 2")
+    assert "has schema version 2, newer than the 1 this watchdog knows: a newer release wrote it." in refusal(path)
+
+
+def test_another_applications_postgres_schema_version_is_not_called_a_newer_release(
+    postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    with postgres_server.connect(postgres_url.rsplit("/", 1)[1]) as db:
+        db.execute("CREATE TABLE schema_version (version integer NOT NULL)")
+        db.execute("INSERT INTO schema_version VALUES (5)")
+        db.execute("CREATE TABLE users (id integer)")
+    with pytest.raises(StateStoreError) as caught:
+        PostgresStateStore(postgres_url, password=postgres_server.password)
+    message = str(caught.value)
+    assert "newer release" not in message, message
+    assert message.endswith(
+        "has schema version 5 but not the watchdog's tables connector_state, leader_lease, pending_request, "
+        "restart_history: its schema_version table is another application's, or they were dropped by hand. Give "
+        "the watchdog a database (or a schema, with options=-csearch_path=NAME in the URL) of its own, or restore "
+        "it from a backup. Nothing was changed."
+    ), message
+    with postgres_server.connect(postgres_url.rsplit("/", 1)[1]) as db:
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [(5,)], "nothing was changed"
