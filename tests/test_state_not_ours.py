@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.postgres import PostgresServer
+from watchdog.cli import main
 from watchdog.state import SqliteStateStore, StateStoreError
 from watchdog.state.postgres import PostgresStateStore
 
@@ -66,3 +67,22 @@ def test_another_applications_postgres_schema_version_is_not_called_a_newer_rele
     ), message
     with postgres_server.connect(postgres_url.rsplit("/", 1)[1]) as db:
         assert db.execute("SELECT version FROM schema_version").fetchall() == [(5,)], "nothing was changed"
+
+
+@pytest.mark.parametrize("command", ["history", "status"])
+def test_an_empty_state_file_read_by_history_or_status_is_called_empty_not_an_old_file_to_upgrade(
+    path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """A restore that failed leaves a 0-byte file; the reader checking it said "schema version 0
+    ... Start the daemon once to upgrade it", and the daemon so started forgot every budget."""
+    path.write_bytes(b"")
+    assert main([command, "--state", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        f"State file {path} is empty (0 bytes): it holds no state at all, no backoff, restart budget, gave-up flag, "
+        "kept restart or history (a failed copy or restore leaves one so). If it should hold state, put it back from "
+        "a backup before starting the daemon: started on an empty file, the daemon begins a new, empty state store. "
+        "The file was not changed."
+    )
+    assert "upgrade" not in err
+    assert path.read_bytes() == b"" and sorted(p.name for p in path.parent.iterdir()) == [path.name]

@@ -225,6 +225,16 @@ def check_path(path: Path, *, read_only: bool) -> None:
                 "after the daemon wrote it (a failed copy or restore, a damaged filesystem). Opening it would "
                 f"discard the log and start with no state; the files were not changed. {recovery_advice(path)}"
             )
+        if read_only and path.stat().st_size == 0:
+            # What the runbook checks a restore with: it said "schema version 0 ... Start the
+            # daemon once to upgrade it", as of a good old file, and the daemon so started began a
+            # new store (the `state_file_empty` warning came after the advice was followed).
+            raise StateStoreError(
+                f"State file {path} is empty (0 bytes): it holds no state at all, no backoff, restart budget, "
+                "gave-up flag, kept restart or history (a failed copy or restore leaves one so). If it should hold "
+                "state, put it back from a backup before starting the daemon: started on an empty file, the daemon "
+                "begins a new, empty state store. The file was not changed."
+            )
         return
     if read_only:
         raise StateStoreError(f"State file {path} does not exist: no daemon has written state there yet.")
