@@ -289,14 +289,7 @@ def refusal(path: Path, *, read_only: bool = False) -> str:
     return str(caught.value)
 
 
-def test_random_bytes_are_not_a_database(path: Path) -> None:
-    path.write_bytes(bytes(range(256)) * 32)
-    assert refusal(path) == f"State file {path} is not a readable SQLite database (file is not a database). {recovery(path)}"
-
-
-def test_a_text_file_is_not_a_database(path: Path) -> None:
-    path.write_text("cluster: prod\n" * 100)
-    assert refusal(path) == f"State file {path} is not a readable SQLite database (file is not a database). {recovery(path)}"
+# Random bytes and a text file: tests/test_state_not_ours.py (not a SQLite database at all).
 
 
 def _state_file_with_history(path: Path, records: int = 300) -> None:

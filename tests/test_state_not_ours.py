@@ -4,6 +4,7 @@ refused unchanged, with words that name what it is, not the advice for a good or
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -15,7 +16,7 @@ from watchdog.cli import main
 from watchdog.state import SqliteStateStore, StateStoreError
 from watchdog.state.postgres import PostgresStateStore
 
-from .test_state import refusal
+from .test_state import recovery, refusal
 
 
 @pytest.fixture
@@ -86,3 +87,46 @@ def test_an_empty_state_file_read_by_history_or_status_is_called_empty_not_an_ol
     )
     assert "upgrade" not in err
     assert path.read_bytes() == b"" and sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
+def test_a_text_file_named_as_the_state_is_called_the_wrong_file_and_gets_no_lock_beside_it(
+    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`state.path` naming the config itself (a slip in the path) got the advice for a damaged file,
+    to move the config aside and copy a backup to its place, and left `config.yaml.lock` beside it."""
+    config = tmp_path / "config.yaml"
+    config.write_text(json.dumps({
+        "credentials": {"main": {}}, "clusters": {"prod": {"environment_id": "env-1", "kafka_cluster_id": "lkc-1"}},
+        "state": {"path": str(config)},
+    }))
+    before = config.read_bytes()
+    assert main(["run", "--once", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == not_sqlite(config, "it holds text, such as a config or a log")
+    assert config.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"], "no lock file, -wal or -shm beside it"
+
+
+def not_sqlite(path: Path, found: str) -> str:
+    return (
+        f"State file {path} is not a SQLite database at all ({found}): the state path probably names the wrong file. "
+        "Point it at the watchdog's state file (or at a new file name, to start with no state). The file was not "
+        f"changed. If it is the watchdog's state file, its first bytes were overwritten: {recovery(path)}"
+    )
+
+
+@pytest.mark.parametrize("read_only", [False, True], ids=["daemon", "reader"])
+def test_random_bytes_are_not_a_database(path: Path, read_only: bool) -> None:
+    """Moved from tests/test_state.py, which expected the damaged file's words ("is not a readable
+    SQLite database (file is not a database). To recover, ... move it aside"): the recovery advice
+    now follows the likelier cause, a state path that names the wrong file."""
+    path.write_bytes(bytes(range(256)) * 32)
+    assert refusal(path, read_only=read_only) == not_sqlite(path, "it does not begin with SQLite's header")
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
+@pytest.mark.parametrize("read_only", [False, True], ids=["daemon", "reader"])
+def test_a_text_file_is_not_a_database(path: Path, read_only: bool) -> None:
+    path.write_text("cluster: prod\n" * 100)
+    assert refusal(path, read_only=read_only) == not_sqlite(path, "it holds text, such as a config or a log")
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]

@@ -4,6 +4,7 @@ message that says how to recover, then WAL mode and the schema brought up to dat
 
 from __future__ import annotations
 
+import codecs
 import fcntl
 import os
 import sqlite3
@@ -225,6 +226,16 @@ def check_path(path: Path, *, read_only: bool) -> None:
                 "after the daemon wrote it (a failed copy or restore, a damaged filesystem). Opening it would "
                 f"discard the log and start with no state; the files were not changed. {recovery_advice(path)}"
             )
+        if (found := _not_sqlite(path)) is not None:
+            # Checked before the lock is taken: a config named as the state (a slip in the path)
+            # got the advice for a damaged file, to move it aside and copy a backup to its place,
+            # and a stray lock file beside it.
+            raise StateStoreError(
+                f"State file {path} is not a SQLite database at all ({found}): the state path probably names the "
+                "wrong file. Point it at the watchdog's state file (or at a new file name, to start with no state). "
+                "The file was not changed. If it is the watchdog's state file, its first bytes were overwritten: "
+                f"{recovery_advice(path)}"
+            )
         if read_only and path.stat().st_size == 0:
             # What the runbook checks a restore with: it said "schema version 0 ... Start the
             # daemon once to upgrade it", as of a good old file, and the daemon so started began a
@@ -253,6 +264,28 @@ def check_path(path: Path, *, read_only: bool) -> None:
                 f"deleted without it. Move {sidecar} aside too (or put the state file back), then "
                 "start again."
             )
+
+
+# How every SQLite database begins (https://www.sqlite.org/fileformat2.html#magic_header_string).
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _not_sqlite(path: Path) -> str | None:
+    """What the file is instead, if it is not empty and does not begin as a SQLite database."""
+    try:
+        with path.open("rb") as file:
+            start = file.read(512)
+    except OSError:
+        return None  # SQLite says what is wrong
+    if not start or start.startswith(_SQLITE_HEADER):
+        return None
+    try:
+        if b"\x00" not in start:
+            codecs.getincrementaldecoder("utf-8")().decode(start, final=False)  # a character cut at 512 is fine
+            return "it holds text, such as a config or a log"
+    except UnicodeDecodeError:
+        pass
+    return "it does not begin with SQLite's header"
 
 
 # SQLite's write-ahead log (https://www.sqlite.org/fileformat2.html#walformat): a 32-byte header
