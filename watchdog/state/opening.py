@@ -149,7 +149,15 @@ def open_database(path: str | Path, *, read_only: bool) -> sqlite3.Connection:
         db = sqlite3.connect(MEMORY, isolation_level=None, check_same_thread=False)
     db.row_factory = sqlite3.Row
     try:
-        _prepare(db, path, read_only=read_only)
+        try:
+            _prepare(db, path, read_only=read_only)
+        except StateStoreError as refused:
+            if not (read_only and isinstance(path, Path) and _immutable_would_read(path, refused)):
+                raise
+            db.close()
+            db = _connect(path, read_only=True, immutable=True)
+            db.row_factory = sqlite3.Row
+            _prepare(db, path, read_only=True)
         if isinstance(path, Path) and not read_only:
             # Only once the file passed the checks: a refused file (another application's database
             # the state path named by mistake) keeps the permissions its own users need.
@@ -349,8 +357,20 @@ def _owner_only(path: Path) -> None:
                  note="the state file holds failure traces: readable by its owner only")
 
 
-def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
-    target = f"{path.as_uri()}?mode={'ro' if read_only else 'rwc'}"
+def _immutable_would_read(path: Path, refused: StateStoreError) -> bool:
+    """Whether a reader refused for want of write access can read the file as immutable. A file in
+    WAL mode is read through its -shm index, which SQLite creates beside it: a checkpointed copy in
+    a directory the reader may not write (a read-only volume, a snapshot) could not be looked at by
+    `status` or `history`, readers that never change it ("attempt to write a readonly database").
+    Immutable, SQLite reads the file alone: not beside a -wal, whose commits it would ignore (and
+    a daemon running on the file keeps one beside it)."""
+    code = getattr(refused.__cause__, "sqlite_errorname", "")
+    return (code.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN"))
+            and not os.access(path.parent, os.W_OK) and not Path(f"{path}-wal").exists())
+
+
+def _connect(path: Path, *, read_only: bool, immutable: bool = False) -> sqlite3.Connection:
+    target = f"{path.as_uri()}?mode={'ro' if read_only else 'rwc'}{'&immutable=1' if immutable else ''}"
     try:
         # check_same_thread off: the daemon's thread is not always the one that built the store
         # (the CLI runs it in a worker thread); calls never overlap, and SQLite is serialized.
