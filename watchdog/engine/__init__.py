@@ -16,6 +16,8 @@ One job per file (`Engine` is one object made of these parts):
     schedule_intake.py  the schedule trigger
     manual_intake.py    restarts asked for by name (API, CLI); `MANUAL_RULE`
     alert_intake.py     the alert trigger (Alertmanager's webhook)
+    alert_holds.py      `AlertHolds`: the holds alerts made, which no poll decides again: kept across
+                        a reload while wanted, dropped when the alert resolves
     stall_intake.py     the stalled trigger: candidates and verdicts
     gates.py            windows, breaker, blocking: at decision time and at dispatch time
     skip_words.py       why a rule's restart is skipped, and what comes next, in a decision's words

@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import Any
 
 from ..alerts import Alert, WebhookPayload
-from ..config import AlertTrigger, Rule
+from ..config import AlertTrigger, Config, Rule
 from ..model import (
     ConnectorKey,
     ConnectorState,
@@ -23,7 +23,7 @@ from ..policy import NEVER_RESTARTED, last_restart_turn, signal_seen
 from ..rules import decide_on_signal, selects
 from ..state import StateStoreError
 from .core import log
-from .decisions import Decisions
+from .decisions import HELD_SHOWN, Decisions
 from .skip_words import skipped_because
 
 
@@ -79,6 +79,25 @@ _RETRY_DECISIONS = frozenset({Decision.QUEUE_FULL, Decision.SHUTTING_DOWN})
 
 
 class AlertIntake(Decisions):
+    def set_config(self, config: Config) -> None:
+        super().set_config(config)
+        self.alert_holds.reloaded(self._decided_for, self._still_firing)
+
+    def _decided_for(self, alert: Alert) -> ConnectorKey | None:
+        """The connector the alert, sent firing again, would be decided for under the config in
+        force (the first rule that takes it and names a connector it selects, as _on_alert)."""
+        for rule in self.alert_rules.matching(alert.labels):
+            assert isinstance(rule.trigger, AlertTrigger)
+            target = self._alert_target(alert, rule.trigger)
+            if isinstance(target, ConnectorKey) and selects(rule.select, target.cluster, target.connector):
+                return target
+        return None
+
+    def _still_firing(self, key: ConnectorKey) -> bool:
+        """Whether an alert sent firing for the connector within FIRING_FORGOTTEN_AFTER has not resolved."""
+        now = self._now()
+        return any(now - seen < FIRING_FORGOTTEN_AFTER for seen in self.firing_alerts.get(key, {}).values())
+
     def on_alerts(
         self, alerts: WebhookPayload | Sequence[Alert], *, unlisted: Mapping[str, str] | None = None
     ) -> WebhookResult:
@@ -252,6 +271,12 @@ class AlertIntake(Decisions):
             # A re-send of the same firing episode is decided like any other: it finds its
             # restart queued (duplicate) or the connector inside its backoff, and restarts again
             # only when the backoff allows it, i.e. when the connector still fails after the gap.
+            if alert.identity not in self.firing_alerts.get(key, {}):
+                # A new firing (the alert's first, or its first since it resolved): its decision is
+                # news, said at info even where it repeats the last one. Taken as a repeat, the
+                # open breaker's refusal of an alert that fired again went to debug, and nothing
+                # said "this firing alert was not acted on" but a counter.
+                self._last_decision.get(key, {}).pop(rule.name, None)
             self._note_firing(key, alert.identity, now)
             state = self.quiet_since_signal(key, rule, now)
             status = self.statuses.get(key)
@@ -270,6 +295,8 @@ class AlertIntake(Decisions):
             )
             if decision is Decision.RESTART and record.decision is not Decision.RESTART:
                 self._signal_seen(key, rule, state)  # held by a gate, or the queue is full: nothing sent
+            if record.decision in HELD_SHOWN:
+                self.alert_holds.made(key, alert)
             if record.decision is Decision.RESTART and record.job is not None:
                 result = "restart_requested"
             elif record.decision is Decision.DUPLICATE:
@@ -298,6 +325,7 @@ class AlertIntake(Decisions):
             # up on was restarted again at the next re-send of the alert that never stopped firing.
             result.detail = f"{still} other firing alert(s) still name {key.connector}: its restart count is kept"
         else:
+            self.alert_holds.resolved(key)  # its restart is no longer wanted (first: memory only, it cannot fail)
             self._signal_cleared(key, now)
         job = self.queue.pending_job(key)
         if job is not None:

@@ -25,6 +25,7 @@ from ..stall import Unjudged
 from ..state import StateStore, StateStoreError
 from ..state.pruning import prune_steps
 from ..windows import Windows
+from .alert_holds import AlertHolds
 from .flapping import FlapWatch
 from .retired_ids import RetiredIds
 
@@ -129,6 +130,9 @@ class EngineCore:
         # Its log line comes once (repeats at debug) and its backoff says "now", so without this
         # nothing an operator reads an hour later said why it was not restarted.
         self.held: dict[ConnectorKey, tuple[Decision, str, datetime]] = {}  # and when it was decided
+        # Those of `held` an alert's decision made, which no poll decides again: kept across a reload
+        # while wanted, shown again after a poll's decision, dropped when the alert resolves.
+        self.alert_holds = AlertHolds(self.held)
         # The alerts (identities) last sent firing for each connector, and when, oldest first
         # (AlertIntake): one that resolves clears the connector's signal only once no other still
         # fires for it. Memory only, bounded (alert_intake.FIRING_KEPT, FIRING_FORGOTTEN_AFTER).
@@ -201,7 +205,8 @@ class EngineCore:
         self.poll_every = poll_intervals(config)
         self.rule_selection = RuleSelection(config.rules)
         # A reload may open a window, close a breaker or drop the rule that was held: the next
-        # decisions say again what holds what.
+        # decisions say again what holds what. Not an alert's, decided again only when Alertmanager
+        # sends it again: AlertIntake.set_config shows again those still wanted (AlertHolds.reloaded).
         self.held.clear()
         if not config.dry_run_anywhere:
             self._drop_dry_view()
@@ -236,8 +241,8 @@ class EngineCore:
         names not listed, stall checks unjudged) and the dry run's view. Only a status rule's
         connectors lost theirs before: those of an alert, schedule or stall rule, and the names
         a rule's cluster did not list, stayed for every cluster discovery ever dropped."""
-        for by_key in (self.degraded_since, self.unknown_reported, self.held, self.dry_states, self.running_since,
-                       self._last_decision, self._unjudged, self._unresolved_said, self.firing_alerts):
+        for by_key in (self.degraded_since, self.unknown_reported, self.held, self.alert_holds, self.dry_states,
+                       self.running_since, self._last_decision, self._unjudged, self._unresolved_said, self.firing_alerts):
             for key in [key for key in by_key if key.cluster == cluster]:
                 del by_key[key]
         self.degraded_reported.difference_update([key for key in self.degraded_reported if key.cluster == cluster])

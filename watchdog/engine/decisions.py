@@ -365,6 +365,7 @@ class Decisions(Gates):
             self.held[key] = (decision, detail, self._now())
         else:  # restarted, healthy again, or skipped for a reason of its own that status shows
             self.held.pop(key, None)
+            self.alert_holds.decided(key, trigger, decision)  # an alert's refusal may stand
         fields: dict[str, object] = {
             "cluster": key.cluster, "connector": key.connector, "rule": rule, "trigger": trigger.value,
             "decision": decision.value,

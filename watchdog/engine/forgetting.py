@@ -48,6 +48,7 @@ class Forgetting(Decisions):
         self._unresolved_said.pop(key, None)
         self._last_decision.pop(key, None)
         self.held.pop(key, None)
+        self.alert_holds.pop(key, None)
         self.firing_alerts.pop(key, None)
         self._forget_series(key)
 
@@ -171,7 +172,7 @@ class Forgetting(Decisions):
         keep what this replica did while it led."""
         for known in (self.statuses, self._listed, self._by_resource_id, self._watched, self.running_since,
                       self.degraded_since, self.unknown_reported, self._unjudged, self._unresolved_said, self._last_decision,
-                      self.dry_states, self.held, self.firing_alerts, self._retired_ids, self.unusable_names_said):
+                      self.dry_states, self.held, self.alert_holds, self.firing_alerts, self._retired_ids, self.unusable_names_said):
             known.clear()
         self.degraded_reported.clear()
 
