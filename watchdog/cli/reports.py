@@ -78,7 +78,7 @@ def status_command(args: argparse.Namespace) -> int:
             print(f"note: {why}: the dry run's would-be attempts and backoff are in the "
                   "daemon's memory only; this table, read from the state file, shows the live state "
                   "(`watchdog status --daemon URL` shows the dry run's)", file=sys.stderr)
-        return store.rows()
+        return _with_kept_requests(store, store.rows(), config)
 
     rows = _read_report(args, "/v1/connectors", {}, from_daemon, from_store)
     if isinstance(rows, int):
@@ -101,6 +101,19 @@ def _dry_run_set(config: Config) -> str:
     names = [rule.name for rule in config.rules if rule.dry_run]
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
     return f"the config's rule{'s' if len(names) > 1 else ''} {shown} {'are' if len(names) > 1 else 'is'} dry-run"
+
+
+def _with_kept_requests(store: StateStore, rows: list[StatusRow], config: Config | None) -> list[StatusRow]:
+    """The rows with the restart requests the store keeps (queued or on the wire when its daemon
+    stopped) as their `held`: what the next start does with each (report/kept.py)."""
+    from ..report import kept_holds, with_kept
+    from ..triggers.scheduler import SCHEDULE_MISFIRE_GRACE_SECONDS
+
+    now = _utc_now()
+    holds = kept_holds(store.pending(), now=now, last_alive=store.last_alive(now), grace=SCHEDULE_MISFIRE_GRACE_SECONDS,
+                       clusters=None if config is None else set(config.clusters),
+                       discovery=config is not None and config.discovery is not None)
+    return with_kept(rows, holds)
 
 
 def _config_or_none(args: argparse.Namespace) -> Config | None:

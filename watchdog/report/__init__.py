@@ -10,6 +10,7 @@ One job per file:
 
     status.py      the watched connectors' rows: `StatusRow`, their JSON, the status table
     history.py     finished restarts: their JSON, the captured error, the history table
+    kept.py        the restart requests a state store keeps, as their rows' `held` (status from the store)
     formatting.py  what both share: timestamps, spans (`3m ago`), the text table's layout
 
 Everything is imported from here (`from watchdog.report import render_history`).
@@ -32,6 +33,7 @@ from .history import (
     history_json,
     render_history,
 )
+from .kept import KEPT_DECISIONS, kept_holds, with_kept
 from .status import (
     DRY_RUN_MARK,
     DRY_RUN_NOTE,
@@ -49,8 +51,9 @@ from .status import (
 )
 
 __all__ = [
-    "COLUMN_GAP", "DRY_RUN_MARK", "DRY_RUN_NOTE", "ERROR_WIDTH", "GROUP_INDENT", "HISTORY_HEADER", "REASON_WIDTH", "STATUS_HEADER",
+    "COLUMN_GAP", "DRY_RUN_MARK", "KEPT_DECISIONS", "DRY_RUN_NOTE", "ERROR_WIDTH", "GROUP_INDENT", "HISTORY_HEADER", "REASON_WIDTH", "STATUS_HEADER",
     "ClusterPlace", "StatusRow", "captured_error", "cluster_places", "dry_run_rows", "format_span", "format_timestamp",
-    "gone_keys", "history_from_json", "history_json", "parse_timestamp", "parse_timestamp_or_none", "places_from_json",
+    "gone_keys", "history_from_json", "history_json", "kept_holds", "parse_timestamp", "parse_timestamp_or_none", "places_from_json",
     "render_history", "render_status", "status_json", "status_rows_from_json", "timestamp_or_none",
+    "with_kept",
 ]

@@ -205,6 +205,16 @@ DRY_RUN_NOTE = ("(dry run): the dry run's would-be attempts, backoff and give-up
                 "nothing was sent, and the state file keeps the live state")
 
 
+# The `held` of a restart queued (or on the wire) that goes out whatever the gave-up flag says (a
+# person's, a schedule's): shown for a given-up connector too, whose NEXT ALLOWED said `when
+# healthy` while a restart of it was about to go.
+QUEUED_DECISIONS = frozenset({"queued", "sending"})
+
+
+def _shown_held(row: StatusRow) -> bool:
+    return row.held is not None and (not row.state.gave_up or row.held[0] in QUEUED_DECISIONS)
+
+
 def render_status(
     rows: Sequence[StatusRow], *, now: datetime, places: Mapping[str, ClusterPlace] | None = None,
     failing: Sequence[Mapping[str, Any]] = (), paused: Sequence[Mapping[str, Any]] = (), store: str = "ok",
@@ -243,7 +253,7 @@ def render_status(
             out.append(GROUP_INDENT * 2 + header)
             out += [GROUP_INDENT * 2 + next(body) for _ in group]
     held = [f"{row.key.cluster}/{distinct_name(row.key.connector)}: {row.held[0]} ({format_ago(row.held[2], now)}): {row.held[1]}"
-            for row in rows if row.held and not row.state.gave_up]
+            for row in rows if row.held and _shown_held(row)]
     if held:
         out += ["", "Held (a restart wanted, not made yet):", *(printable(GROUP_INDENT + line) for line in held)]
     if any(row.dry_run for row in rows):
@@ -317,7 +327,7 @@ def _status_cells(row: StatusRow, now: datetime, gone: bool) -> tuple[str, ...]:
         _seen(row, now, gone),
         f"{state.attempts}{mark}",
         "-" if state.last_restart_at is None else format_moment(state.last_restart_at, now) + mark,
-        (f"held: {row.held[0]}" if row.held and not state.gave_up else _next_allowed(state, now) + mark),
+        (f"held: {row.held[0]}" if row.held and _shown_held(row) else _next_allowed(state, now) + mark),
         ("yes" + mark) if state.gave_up else "no",
     )
 
