@@ -249,6 +249,7 @@ def test_status_json_shape_and_round_trip() -> None:
         "healthy_since": None,
         "dry_run": False,
         "held": None,
+        "attempts_not_accepted": None,
     }
     assert document["connectors"][3]["health"] is None and document["connectors"][3]["seen_at"] is None
     read = status_rows_from_json(json.loads(json.dumps(document)))

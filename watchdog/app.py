@@ -50,7 +50,7 @@ from .ratelimit.shared_budget import SharedBudgets
 from .redirects import redirect_hook
 from .reload import ConfigWatcher, file_fingerprint
 from .reloading import ReloadHost
-from .report import dry_run_rows, history_json, status_json
+from .report import dry_run_rows, history_json, status_json, with_attempts_notes
 from .server import Probes, create_app
 from .start_warnings import warn_at_start
 from .state import Fenced, StateStore, StateStoreError, open_store
@@ -326,6 +326,8 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         the connectors it would have restarted (as the backoff gauges and the log show it)."""
         shown = [replace(row, gone=self._gone(row.key), held=self._queued(row.key) or self.engine.held.get(row.key))
                  for row in dry_run_rows(self.state.rows(), self.engine.dry_states)]
+        # One history read per connector with attempts counted now: what those attempts got.
+        shown = with_attempts_notes(shown, lambda key, limit: self.state.history(key, limit))
         return list(status_json(shown, self.cluster_places())["connectors"])
 
     def _queued(self, key: ConnectorKey) -> tuple[str, str, datetime] | None:

@@ -50,6 +50,7 @@ def status_command(args: argparse.Namespace) -> int:
         render_status,
         status_json,
         status_rows_from_json,
+        with_attempts_notes,
     )
 
     places: dict[str, ClusterPlace] = {}
@@ -78,7 +79,8 @@ def status_command(args: argparse.Namespace) -> int:
             print(f"note: {why}: the dry run's would-be attempts and backoff are in the "
                   "daemon's memory only; this table, read from the state file, shows the live state "
                   "(`watchdog status --daemon URL` shows the dry run's)", file=sys.stderr)
-        return _with_kept_requests(store, store.rows(), config)
+        return with_attempts_notes(_with_kept_requests(store, store.rows(), config),
+                                   lambda key, limit: store.history(key, limit))
 
     rows = _read_report(args, "/v1/connectors", {}, from_daemon, from_store)
     if isinstance(rows, int):

@@ -10,12 +10,14 @@ One job per file:
 
     status.py      the watched connectors' rows: `StatusRow`, their JSON, the status table
     history.py     finished restarts: their JSON, the captured error, the history table
+    attempts.py    a connector whose attempts the API accepted none of, said beside its row
     kept.py        the restart requests a state store keeps, as their rows' `held` (status from the store)
     formatting.py  what both share: timestamps, spans (`3m ago`), the text table's layout
 
 Everything is imported from here (`from watchdog.report import render_history`).
 """
 
+from .attempts import attempts_note, with_attempts_notes
 from .formatting import (
     COLUMN_GAP,
     format_span,
@@ -55,5 +57,5 @@ __all__ = [
     "ClusterPlace", "StatusRow", "captured_error", "cluster_places", "dry_run_rows", "format_span", "format_timestamp",
     "gone_keys", "history_from_json", "history_json", "kept_holds", "parse_timestamp", "parse_timestamp_or_none", "places_from_json",
     "render_history", "render_status", "status_json", "status_rows_from_json", "timestamp_or_none",
-    "with_kept",
+    "attempts_note", "with_attempts_notes", "with_kept",
 ]

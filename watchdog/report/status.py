@@ -42,6 +42,9 @@ class StatusRow:
     # breaker_open, blocked), or its failure awaits its rule's confirmation (unconfirmed): the
     # daemon knows it, the state file does not (EngineCore.held).
     held: tuple[str, str, datetime] | None = None
+    # Its ATTEMPTS, none of which the API accepted (every call refused, 500, unsent...): what each
+    # got, from the history (report/attempts.py); None when one was accepted, or not read.
+    not_accepted: str | None = None
 
 
 def dry_run_rows(rows: Iterable[StatusRow], dry_states: Mapping[ConnectorKey, ConnectorState]) -> list[StatusRow]:
@@ -166,6 +169,8 @@ def _row_json(row: StatusRow, gone: bool) -> dict[str, Any]:
         # Why a wanted restart is not made now; null from the state file, which does not know.
         "held": None if row.held is None else {"decision": row.held[0], "detail": row.held[1],
                                                 "at": format_timestamp(row.held[2])},
+        # Its attempts got no restart from the API (attempts and last_restart_at count calls): what they got.
+        "attempts_not_accepted": row.not_accepted,
     }
 
 
@@ -193,6 +198,7 @@ def _row_from_json(item: Mapping[str, Any]) -> StatusRow:
         gone=item.get("gone"),
         held=(item["held"]["decision"], item["held"]["detail"], parse_timestamp(item["held"]["at"]))
         if item.get("held") else None,
+        not_accepted=item.get("attempts_not_accepted"),  # a daemon before 2026-12-06 does not say
     )
 
 
@@ -256,6 +262,10 @@ def render_status(
             for row in rows if row.held and _shown_held(row)]
     if held:
         out += ["", "Held (a restart wanted, not made yet):", *(printable(GROUP_INDENT + line) for line in held)]
+    refused = [f"{row.key.cluster}/{distinct_name(row.key.connector)}: {row.not_accepted}" for row in rows if row.not_accepted]
+    if refused:
+        out += ["", "No restart made (ATTEMPTS and LAST RESTART count calls, and these the API did not accept):",
+                *(printable(GROUP_INDENT + line) for line in refused)]
     if any(row.dry_run for row in rows):
         out += ["", DRY_RUN_NOTE]
     return "\n".join([*out, *after])
