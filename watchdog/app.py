@@ -50,7 +50,7 @@ from .ratelimit.shared_budget import SharedBudgets
 from .redirects import redirect_hook
 from .reload import ConfigWatcher, file_fingerprint
 from .reloading import ReloadHost
-from .report import dry_run_rows, history_json, status_json, with_attempts_notes
+from .report import StatusRow, dry_run_rows, history_json, status_json, with_attempts_notes
 from .server import Probes, create_app
 from .start_warnings import warn_at_start
 from .state import Fenced, StateStore, StateStoreError, open_store
@@ -324,7 +324,8 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         """Every connector the daemon remembers, with its health and restart state, and where its
         cluster is (environment, display names); in dry-run, the dry run's would-be cadence of
         the connectors it would have restarted (as the backoff gauges and the log show it)."""
-        shown = [replace(row, gone=self._gone(row.key), held=self._queued(row.key) or self.engine.held.get(row.key))
+        shown = [replace(row, gone=self._gone(row.key), unwatched=self._unwatched(row),
+                         held=self._queued(row.key) or self.engine.held.get(row.key))
                  for row in dry_run_rows(self.state.rows(), self.engine.dry_states)]
         # One history read per connector with attempts counted now: what those attempts got.
         shown = with_attempts_notes(shown, lambda key, limit: self.state.history(key, limit))
@@ -340,6 +341,13 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         poller = self.pollers.get(key.cluster)
         paused = poller.paused_for() if poller is not None and job.phase is not Phase.SENDING else 0.0
         return "queued", job.waiting(paused), job.primary.requested_at
+
+    def _unwatched(self, row: StatusRow) -> bool:
+        """Listed by its cluster's last poll, once judged by one, and selected by no status rule
+        now (a reload excluded it): shown as last seen, `healthy ... now`, it read as watched."""
+        listed = self.engine.listed(row.key.cluster)
+        return (row.seen_state is not None and listed is not None and row.key.connector in listed
+                and row.key.connector not in self.engine.watched(row.key.cluster))
 
     def _gone(self, key: ConnectorKey) -> bool | None:
         """Left out of its cluster's last listing; None before that cluster's first poll here (a

@@ -50,6 +50,7 @@ def status_command(args: argparse.Namespace) -> int:
         render_status,
         status_json,
         status_rows_from_json,
+        unwatched_rows,
         with_attempts_notes,
     )
 
@@ -79,7 +80,8 @@ def status_command(args: argparse.Namespace) -> int:
             print(f"note: {why}: the dry run's would-be attempts and backoff are in the "
                   "daemon's memory only; this table, read from the state file, shows the live state "
                   "(`watchdog status --daemon URL` shows the dry run's)", file=sys.stderr)
-        return with_attempts_notes(_with_kept_requests(store, store.rows(), config),
+        rows = store.rows() if config is None else unwatched_rows(store.rows(), config)
+        return with_attempts_notes(_with_kept_requests(store, rows, config),
                                    lambda key, limit: store.history(key, limit))
 
     rows = _read_report(args, "/v1/connectors", {}, from_daemon, from_store)

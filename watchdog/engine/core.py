@@ -362,6 +362,11 @@ class EngineCore:
         names = self._listed.get(key.cluster)
         return self.statuses.get(key) if names is not None and key.connector in names else None
 
+    def watched(self, cluster: str) -> set[str]:
+        """The connector names a status rule selected at the cluster's last poll (or since, as a
+        reload's prune_unwatched left them)."""
+        return self._watched.get(cluster, set())
+
     def cluster_named(self, label: str) -> str | None:
         """A configured cluster from its name or its kafka_cluster_id."""
         if label in self.config.clusters:

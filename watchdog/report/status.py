@@ -42,6 +42,10 @@ class StatusRow:
     # breaker_open, blocked), or its failure awaits its rule's confirmation (unconfirmed): the
     # daemon knows it, the state file does not (EngineCore.held).
     held: tuple[str, str, datetime] | None = None
+    # Listed, but no status rule selects it now (a reload excluded it, a rule turned off): not
+    # judged, so its health and seen state are as last seen, and no poll restarts it. Said by the
+    # daemon, or read from the state file with the config (report.unwatched_rows).
+    unwatched: bool = False
     # Its ATTEMPTS, none of which the API accepted (every call refused, 500, unsent...): what each
     # got, from the history (report/attempts.py); None when one was accepted, or not read.
     not_accepted: str | None = None
@@ -124,6 +128,21 @@ def gone_keys(rows: Iterable[StatusRow]) -> set[ConnectorKey]:
                             and row.seen_at < last_poll[row.key.cluster])}
 
 
+def unwatched_rows(rows: Iterable[StatusRow], config: Config) -> list[StatusRow]:
+    """Rows read from the state file, with those `gone_keys` takes for deleted that no status
+    rule of `config` selects marked unwatched instead: the file keeps no listing, and a connector
+    a reload stopped watching is no longer stamped by the polls, so it showed as `gone` (deleted)
+    while it ran on. Deleted too, or not: the file cannot tell; unwatched is true either way."""
+    from ..rules import StatusOwners
+
+    rows = list(rows)
+    gone, owners = gone_keys(rows), StatusOwners(config.rules)
+    return [replace(row, gone=False, unwatched=True)
+            if row.key in gone and row.key.cluster in config.clusters
+            and owners.rule_for(row.key.cluster, row.key.connector) is None else row
+            for row in rows]
+
+
 def _place_json(place: ClusterPlace | None) -> dict[str, Any]:
     place = place or ClusterPlace()
     return {
@@ -158,6 +177,8 @@ def _row_json(row: StatusRow, gone: bool) -> dict[str, Any]:
         "seen_at": timestamp_or_none(row.seen_at),
         # Not in its cluster's last listing: health and seen_state are as it was last seen.
         "gone": gone,
+        # No status rule watches it now: health and seen_state are as it was last seen, no poll restarts it.
+        "unwatched": row.unwatched,
         "consecutive_failures": state.consecutive_failures,
         "attempts": state.attempts,
         "last_restart_at": timestamp_or_none(state.last_restart_at),
@@ -196,6 +217,7 @@ def _row_from_json(item: Mapping[str, Any]) -> StatusRow:
         seen_at=parse_timestamp_or_none(item["seen_at"]),
         dry_run=bool(item.get("dry_run", False)),  # a daemon of an older version does not say
         gone=item.get("gone"),
+        unwatched=bool(item.get("unwatched", False)),  # a daemon before 2026-12-06 does not say
         held=(item["held"]["decision"], item["held"]["detail"], parse_timestamp(item["held"]["at"]))
         if item.get("held") else None,
         not_accepted=item.get("attempts_not_accepted"),  # a daemon before 2026-12-06 does not say
@@ -333,11 +355,12 @@ def _status_cells(row: StatusRow, now: datetime, gone: bool) -> tuple[str, ...]:
     mark = DRY_RUN_MARK if row.dry_run else ""
     return (
         distinct_name(row.key.connector),
-        "-" if state.health is None else state.health.value,
+        "-" if state.health is None or row.unwatched else state.health.value,  # not judged since
         _seen(row, now, gone),
         f"{state.attempts}{mark}",
         "-" if state.last_restart_at is None else format_moment(state.last_restart_at, now) + mark,
-        (f"held: {row.held[0]}" if row.held and _shown_held(row) else _next_allowed(state, now) + mark),
+        (f"held: {row.held[0]}" if row.held and _shown_held(row)
+         else "-" if row.unwatched else _next_allowed(state, now) + mark),
         ("yes" + mark) if state.gave_up else "no",
     )
 
@@ -348,6 +371,9 @@ def _seen(row: StatusRow, now: datetime, gone: bool) -> str:
     for days."""
     if row.seen_state is None:
         return "-"
+    if row.unwatched and row.seen_at is not None:
+        # Shown as it was, "healthy  RUNNING ... now" read as watched and due, while it failed since.
+        return f"unwatched (last seen {row.seen_state} {format_ago(row.seen_at, now)})"
     if gone and row.seen_at is not None:
         return f"gone (last seen {row.seen_state} {format_ago(row.seen_at, now)})"
     return row.seen_state
