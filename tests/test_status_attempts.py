@@ -108,3 +108,20 @@ async def test_status_from_the_daemon_says_its_refused_attempts_made_no_restart(
     assert w.clock is not None
     table = render_status(status_rows_from_json(document), now=w.clock.wall())
     assert f"{CLUSTER}/refused-sink: its 1 attempt was not accepted by the API: 1 answered HTTP 403" in table, table
+
+
+def test_a_status_reads_the_history_of_the_most_recently_restarted_failing_connectors_only() -> None:
+    # One read per connector: on the event loop of a daemon with a PostgreSQL state, thousands
+    # failing at once made thousands of round trips for one GET /v1/connectors.
+    from watchdog.model import ConnectorKey, ConnectorState, Health
+    from watchdog.report import StatusRow
+    from watchdog.report.attempts import with_attempts_notes
+
+    at = datetime(2026, 12, 6, tzinfo=UTC)
+    rows = [StatusRow(ConnectorKey("prod", f"c{i}"), ConnectorState(
+        attempts=1, health=health, last_restart_at=at + timedelta(minutes=i)))
+        for i, health in enumerate([Health.FAILED, Health.FAILED, Health.HEALTHY, Health.FAILED])]
+    read: list[str] = []
+    noted = with_attempts_notes(rows, lambda key, limit: read.append(key.connector) or [], most=2)
+    assert sorted(read) == ["c1", "c3"], "the two restarted last of those failing; not the healthy c2"
+    assert [row.key.connector for row in noted] == ["c0", "c1", "c2", "c3"], "every row, in its order"

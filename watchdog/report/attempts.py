@@ -12,8 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
-from ..model import ConnectorKey, ConnectorState, HistoryRecord, Outcome
+from ..model import ConnectorKey, ConnectorState, Health, HistoryRecord, Outcome
+from ..policy import NEVER_RESTARTED
 from .status import QUEUED_DECISIONS, StatusRow
+
+# The most connectors whose history one status reads for its notes: each is a query, on the event
+# loop when a daemon answers /v1/connectors, a round trip each to a PostgreSQL state (thousands
+# failing at once made thousands). The most recently restarted go first.
+MOST_NOTES_READ = 200
+_FAILING = frozenset({Health.FAILED, Health.USER_ERROR})
 
 # What an outcome that made no restart known to have been made says, in a note's count.
 _SAID = {
@@ -62,12 +69,23 @@ def attempts_note(state: ConnectorState, records: Sequence[HistoryRecord], *, qu
 
 
 def with_attempts_notes(
-    rows: Iterable[StatusRow], history_of: Callable[[ConnectorKey, int], Sequence[HistoryRecord]]
+    rows: Iterable[StatusRow], history_of: Callable[[ConnectorKey, int], Sequence[HistoryRecord]],
+    most: int = MOST_NOTES_READ,
 ) -> list[StatusRow]:
     """The rows, each with attempts read with its history (`history_of(key, limit)`, newest
-    first): one read per connector with attempts counted now, the others none. Not of a dry
-    run's row: its attempts are would-be ones, no call made."""
-    return [replace(row, not_accepted=attempts_note(
+    first): one read per connector failing or given up on with attempts counted now, the
+    `most` restarted last of them; the others none. Not of a dry run's row: its attempts are
+    would-be ones, no call made."""
+    rows = list(rows)
+    wanted = sorted((row for row in rows if _worth_a_read(row)),
+                    key=lambda row: row.state.last_restart_at or NEVER_RESTARTED, reverse=True)[:most]
+    noted = {row.key: replace(row, not_accepted=attempts_note(
         row.state, history_of(row.key, history_to_read(row.state)),
-        queued=row.held is not None and row.held[0] in QUEUED_DECISIONS)) if row.state.attempts > 0 and not row.dry_run else row
-        for row in rows]
+        queued=row.held is not None and row.held[0] in QUEUED_DECISIONS)) for row in wanted}
+    return [noted.get(row.key, row) for row in rows]
+
+
+def _worth_a_read(row: StatusRow) -> bool:
+    """A connector whose attempts a reader may take for restarts made: failing, or given up on."""
+    state = row.state
+    return state.attempts > 0 and not row.dry_run and (state.gave_up or state.health in _FAILING)
