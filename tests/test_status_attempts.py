@@ -125,3 +125,26 @@ def test_a_status_reads_the_history_of_the_most_recently_restarted_failing_conne
     noted = with_attempts_notes(rows, lambda key, limit: read.append(key.connector) or [], most=2)
     assert sorted(read) == ["c1", "c3"], "the two restarted last of those failing; not the healthy c2"
     assert [row.key.connector for row in noted] == ["c0", "c1", "c2", "c3"], "every row, in its order"
+
+
+async def test_a_connector_given_up_on_after_calls_the_api_refused_says_so_in_its_gave_up_line() -> None:
+    # An audit: err500-0, every call answered 500, was said given up on "after 5 attempts", as if
+    # five restarts had not fixed it; the API had made none.
+    from structlog.testing import capture_logs
+
+    from .support import CLUSTER, daemon_config, in_process, sim_scenario
+
+    faults = [{"match": {"endpoint": "restart"}, "action": {"status": 500}}]
+    rule = {"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "select": {"include": ["*"]},
+            "max_restarts": 2, "backoff": {"base": 0.001, "cap": 0.001, "jitter": 0}}
+    w = in_process(sim_scenario([{"name": "sink", "script": {"initial": "FAILED"}}], faults=faults),
+                   daemon_config([rule], rate_limit={"max_retries": 0, "max_requests_per_second": 1000}))
+    w.daemon.queue.start()
+    with capture_logs() as logs:
+        for _ in range(3):
+            await w.daemon.pollers[CLUSTER].poll()
+            await w.daemon.queue.join()
+    await w.daemon.stop()
+    [said] = [e for e in logs if e["event"] == "gave_up"]
+    assert said["attempts_not_accepted"] == ("none of its 2 attempts was accepted by the API: 2 answered HTTP 500 "
+                                             "(server_error); LAST RESTART is its last attempt's call, not a restart made")

@@ -20,6 +20,7 @@ from ..model import (
 )
 from ..policy import backoff_gap, give_up, quiet_since_signal, signal_cleared
 from ..queue import QueueClosed, QueueFull, RestartJob, new_job_id
+from ..report.attempts import attempts_note, history_to_read
 from ..rules import selects
 from ..state import StateStoreError
 from ..windows import Windows
@@ -255,6 +256,13 @@ class Decisions(Gates):
                      else selects(other.select, key.cluster, key.connector))
                 and (other.max_restarts is not None and state.attempts >= other.max_restarts) == spent]
 
+    def _attempts_refused(self, key: ConnectorKey, state: ConnectorState) -> str | None:
+        """What its attempts got, when the API accepted none of them (report/attempts.py)."""
+        try:
+            return attempts_note(state, self.state.history(key, history_to_read(state)))
+        except StateStoreError:
+            return None  # the history cannot be read now: the line goes without it
+
     def _give_up(self, rule: Rule, key: ConnectorKey, state: ConnectorState, *, save: bool = True) -> ConnectorState:
         """The rule's budget is spent: the connector is marked gave-up (its metric, which
         WatchdogConnectorGaveUp alerts on, and one `gave_up` line), whichever trigger found it so."""
@@ -279,8 +287,12 @@ class Decisions(Gates):
             # Not paged (watchdog_connector_gave_up stays as the live state has it): said here.
             note = ("dry run: no restart was sent; the live run would give up here and leave it alone "
                     f"({note}); not shown on watchdog_connector_gave_up")
+        # Failed calls count as attempts: a connector whose every call the API refused (500s) was
+        # said given up on as if restarts had not fixed it (an audit). Read once, at the give-up.
+        refused = None if dry_run else self._attempts_refused(key, state)
         log.warning("gave_up", cluster=key.cluster, connector=key.connector, rule=rule.name,
-                    attempts=state.attempts, max_restarts=rule.max_restarts, dry_run=dry_run, note=note)
+                    attempts=state.attempts, max_restarts=rule.max_restarts, dry_run=dry_run, note=note,
+                    **({} if refused is None else {"attempts_not_accepted": refused}))
         if save:
             self.save_state(key, state, dry_run=dry_run)
             self.show_state(key, state)
