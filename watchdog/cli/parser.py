@@ -95,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="watched connectors: health, attempts, backoff, gave-up")
     _common(status, log="none")
     _report_source(status)
+    status.add_argument("--cluster", type=_text, help="only this cluster's connectors (its name in the config, or its lkc- id)")
+    status.add_argument("--problems", action="store_true",
+                        help="only connectors that are not healthy, are gone or unwatched, are held, were given up on, "
+                             "or whose attempts the API accepted none of")
 
     history = commands.add_parser("history", help="recent restarts with trigger, outcome and the captured error")
     _common(history, log="none")

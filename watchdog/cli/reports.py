@@ -48,6 +48,7 @@ def status_command(args: argparse.Namespace) -> int:
     from ..report import (
         places_from_json,
         render_status,
+        rows_shown,
         status_json,
         status_rows_from_json,
         unwatched_rows,
@@ -87,6 +88,12 @@ def status_command(args: argparse.Namespace) -> int:
     rows = _read_report(args, "/v1/connectors", {}, from_daemon, from_store)
     if isinstance(rows, int):
         return rows
+    if args.cluster is not None and not any(rows_shown(rows, places, cluster=args.cluster)):
+        known = sorted({row.key.cluster for row in rows})
+        print(f"no watched connector of cluster {printable(args.cluster)!r}; clusters shown: {', '.join(known) or 'none'}",
+              file=sys.stderr)
+        return EXIT_FAILED
+    rows = rows_shown(rows, places, cluster=args.cluster, problems=args.problems)
     document = status_json(rows, places or None)
     if args.daemon:
         document["polls_failing"] = failing

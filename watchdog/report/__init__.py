@@ -48,6 +48,7 @@ from .status import (
     gone_keys,
     places_from_json,
     render_status,
+    rows_shown,
     status_json,
     status_rows_from_json,
     unwatched_rows,
@@ -57,6 +58,6 @@ __all__ = [
     "COLUMN_GAP", "DRY_RUN_MARK", "KEPT_DECISIONS", "DRY_RUN_NOTE", "ERROR_WIDTH", "GROUP_INDENT", "HISTORY_HEADER", "REASON_WIDTH", "STATUS_HEADER",
     "ClusterPlace", "StatusRow", "captured_error", "cluster_places", "dry_run_rows", "format_span", "format_timestamp",
     "gone_keys", "history_from_json", "history_json", "kept_holds", "parse_timestamp", "parse_timestamp_or_none", "places_from_json",
-    "render_history", "render_status", "status_json", "status_rows_from_json", "timestamp_or_none",
+    "render_history", "render_status", "rows_shown", "status_json", "status_rows_from_json", "timestamp_or_none",
     "attempts_note", "unwatched_rows", "with_attempts_notes", "with_kept",
 ]
