@@ -32,6 +32,8 @@ async def list_after_pause(pollers: Mapping[str, ClusterPoller], key: ConnectorK
     poller = pollers.get(key.cluster)
     if poller is None:
         return None  # the cluster was removed meanwhile: the gates drop the restart
+    if poller.paused_for() > 0:
+        return None  # paused again meanwhile: the restart's next try waits it out, and asks again then
     problem = await poller.ensure_listed(ended_ago, LISTING_AFTER_PAUSE_WAIT_SECONDS, after_failure=True)
     if problem is not None:
         log.info("restart_not_judged_on_a_new_listing", cluster=key.cluster, connector=key.connector, reason=problem,
