@@ -58,3 +58,21 @@ async def test_a_connector_created_again_under_its_name_is_said_with_both_ids() 
     [said] = [e for e in logs if e["event"] == "connector_replaced"]
     assert (said["connector"], said["old_id"], said["new_id"]) == ("sink", "lcc-old1", "lcc-new2"), said
     assert "its restart budget, backoff and gave-up flag are the name's" in said["note"]
+
+
+async def test_a_connector_deleted_then_created_again_a_poll_later_is_said_too() -> None:
+    # The re-verification of that probe: deleted, absent from a poll, created again (the case a
+    # team re-creating a broken connector meets) still had no line.
+    connectors = [{"name": "sink", "id": "lcc-old1"}, {"name": "other"}]
+    rule = {"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "select": {"include": ["*"]}}
+    w = in_process(sim_scenario(connectors), daemon_config([rule]))
+    await w.daemon.pollers[CLUSTER].poll()
+    w.simulator.delete_connector(CLUSTER_ID, "sink")
+    await w.daemon.pollers[CLUSTER].poll()
+    w.simulator.add_connector(CLUSTER_ID, {"name": "sink", "id": "lcc-new2"})
+    with capture_logs() as logs:
+        await w.daemon.pollers[CLUSTER].poll()
+        await w.daemon.pollers[CLUSTER].poll()  # said once
+    await w.daemon.stop()
+    [said] = [e for e in logs if e["event"] == "connector_replaced"]
+    assert (said["old_id"], said["new_id"], said["absent_from_a_listing_between"]) == ("lcc-old1", "lcc-new2", True)

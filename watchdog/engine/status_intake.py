@@ -73,6 +73,11 @@ class StatusIntake(Forgetting):
         for name, status in statuses.items():
             key = ConnectorKey(cluster, name)
             before = self.statuses.get(key)
+            # Absent from a listing in between (deleted, then created again a poll or more later),
+            # its old id is the one retired last under its name.
+            gone_id = self._retired_ids.last_of(key) if before is None else None
+            if gone_id is not None and status.resource_id and gone_id != status.resource_id:
+                self._said_replaced(key, gone_id, status.resource_id, absent=True)
             if before is not None and before.resource_id and before.resource_id != status.resource_id:
                 # Deleted and created again under its name since the last listing (Terraform
                 # replacing it): the old lcc- id names no connector now. Kept, an alert of the old
@@ -83,13 +88,7 @@ class StatusIntake(Forgetting):
                 if self._by_resource_id.get(before.resource_id) == key:
                     del self._by_resource_id[before.resource_id]
                 self._retired_ids.retire(before.resource_id, key)
-                # Said: a team that re-created a connector to fix it saw it given up at once, its
-                # old failure streak counted on, and no line said why (a soak probe).
-                log.info("connector_replaced", cluster=cluster, connector=name, old_id=before.resource_id,
-                         new_id=status.resource_id or None,
-                         note="deleted and created again under its name: its restart budget, backoff and gave-up "
-                              "flag are the name's, and stay (docs/configuration.md); `watchdog restart` "
-                              "restarts it by name whatever they say")
+                self._said_replaced(key, before.resource_id, status.resource_id or None, absent=False)
             self.statuses[key] = status
             if status.resource_id:
                 self._by_resource_id[status.resource_id] = key
@@ -99,6 +98,16 @@ class StatusIntake(Forgetting):
             else:
                 self.running_since.pop(key, None)
         return statuses
+
+    def _said_replaced(self, key: ConnectorKey, old_id: str, new_id: str | None, *, absent: bool) -> None:
+        """A connector deleted and created again under its name (`absent`: a listing in between
+        did not show it). Said: a team that re-created a connector to fix it saw it given up at
+        once, its old failure streak counted on, and no line said why (a soak probe)."""
+        log.info("connector_replaced", cluster=key.cluster, connector=key.connector, old_id=old_id, new_id=new_id,
+                 absent_from_a_listing_between=absent,
+                 note="deleted and created again under its name: its restart budget, backoff and gave-up "
+                      "flag are the name's, and stay (docs/configuration.md); `watchdog restart` "
+                      "restarts it by name whatever they say")
 
     async def on_poll(self, cluster: str, statuses: Mapping[str, ConnectorStatus], *, generation: int | None = None) -> bool:
         """Judge what a poll listed. `generation`: the cluster's (cluster_generation) when the poll
