@@ -89,6 +89,25 @@ def test_an_empty_state_file_read_by_history_or_status_is_called_empty_not_an_ol
     assert path.read_bytes() == b"" and sorted(p.name for p in path.parent.iterdir()) == [path.name]
 
 
+@pytest.mark.parametrize("command", ["history", "status"])
+def test_a_state_file_copied_without_its_wal_is_not_called_an_old_file_to_upgrade(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """A copy of a live state file without its -wal holds no table (every commit is in the log):
+    the reader said "schema version 0 ... Start the daemon once to upgrade it", and the daemon so
+    started began an empty store (the re-verification of an upgrade probe)."""
+    import sqlite3
+
+    path = tmp_path / "state.db"
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA journal_mode=WAL")  # a SQLite file, its header written, no table
+    db.close()
+    assert main([command, "--state", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "no watchdog state in it (no tables): a copy made without its -wal file" in err, err
+    assert "upgrade" not in err
+
+
 def test_a_text_file_named_as_the_state_is_called_the_wrong_file_and_gets_no_lock_beside_it(
     tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str]
 ) -> None:

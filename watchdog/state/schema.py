@@ -275,6 +275,16 @@ def _missing_columns(db: sqlite3.Connection, expected: dict[str, list[str]]) -> 
 
 def require_current(version: int, path: str | Path) -> None:
     latest = latest_schema_version()
+    if version == 0:
+        # No watchdog ever wrote it (its first start makes version 1): "start the daemon once to
+        # upgrade it" began an empty store on a copy of a state file made without its -wal, whose
+        # commits are all in that log (the re-verification of an upgrade probe).
+        raise StateStoreError(
+            f"State file {path} is a SQLite database with no watchdog state in it (no tables): a copy made "
+            "without its -wal file (which holds what was not checkpointed yet), or a restore that failed? Put "
+            "the state file back together with its -wal before starting the daemon: started on this file, it "
+            "begins a new, empty state store. The file was not changed."
+        )
     if version != latest:
         raise StateStoreError(
             f"State file {path} has schema version {version}; this watchdog reads version {latest}. "
