@@ -57,4 +57,5 @@ def test_a_sigterm_while_the_config_is_read_ends_run_before_the_daemon_starts(
     assert main(["run", "--config", str(_config(tmp_path)), "--log-level", "ERROR"]) == 0
     assert "stopped by SIGTERM before the daemon started: nothing was polled or sent" in capsys.readouterr().err
     assert ran == []
+    assert not (tmp_path / "state.db").exists(), "the state file was not made: the stop came before it was opened"
     assert signal.getsignal(signal.SIGTERM) == before, "the handlers found are put back"

@@ -107,6 +107,11 @@ def _escape_what_the_terminal_cannot_show() -> None:
             stream.reconfigure(errors="backslashreplace")
 
 
+def _stopped_before_start(args: argparse.Namespace) -> int:
+    print("stopped by SIGTERM before the daemon started: nothing was polled or sent", file=sys.stderr)
+    return EXIT_FAILED if args.once else EXIT_OK  # --once: a pass that never ran is no success
+
+
 def _run(args: argparse.Namespace) -> int:
     # Noted by watchdog.cli.main, which puts the handlers back: the very list its handlers append
     # to, empty or not. `args.early_signals or []` took an empty one for none, and every signal
@@ -130,6 +135,10 @@ def _run(args: argparse.Namespace) -> int:
     if config is None or unusable_environment():
         return EXIT_CONFIG
     configure(args, config)
+    if signal.SIGTERM in held:
+        # Before the state store is opened, too: a SIGTERM that came while the config was read
+        # made (or migrated) the state file all the same (a re-verification of a k8s probe).
+        return _stopped_before_start(args)
     try:
         daemon = Daemon(config, reload_config=lambda: load(args), config_path=Path(args.config), config_seen=seen,
                         secrets_dir=secrets)
@@ -138,8 +147,7 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     if signal.SIGTERM in held:
         daemon.state.close()
-        print("stopped by SIGTERM before the daemon started: nothing was polled or sent", file=sys.stderr)
-        return EXIT_FAILED if args.once else EXIT_OK  # --once: a pass that never ran is no success
+        return _stopped_before_start(args)
     try:
         if args.once:
             # In the try too: the start's reads and its recovery of kept restarts (a full disk, a
