@@ -134,20 +134,21 @@ class JobRecorder(UnrecordedOutcomes):
         # connector looks healthy to a poll, and Alertmanager does not send that alert again
         # before its repeat_interval (hours), so dropped, the stall went unrestarted.
         status_only = job.polls_only
-        health = latest.health
+        healths = {latest.health}
         if status_only:
-            # The latest listing, as new as the poll that judged the state or newer (one made after a
-            # pause held the restart: triggers/turn_listing.py).
-            # One it no longer shows is the gates' (`vanished`).
+            # And what the latest listing shows: one made on demand after a pause held the restart
+            # (triggers/turn_listing.py) is newer than the poll that judged the state. Either one
+            # seeing it healthy (or transient, below) drops it: the next poll decides again. One it
+            # no longer shows is the gates' (`vanished`).
             status = self.listed(job.key)
             if status is not None:
-                health = classify(status)
-        if status_only and health is Health.HEALTHY:
+                healths.add(classify(status))
+        if status_only and Health.HEALTHY in healths:
             return "connector healthy again before its turn"
         held = self._rules_gone(job) or self.gate(job, job.dry_run or self.dry_run_now(job))
         if held:
             return held
-        if status_only and health is Health.TRANSIENT:
+        if status_only and Health.TRANSIENT in healths:
             # Not failed any more, not healthy yet (tasks awaiting a worker, restarting): what a
             # poll would not restart; on Confluent Cloud a restart stops the tasks that run.
             return "connector no longer failed before its turn (transient); the next poll decides again"
