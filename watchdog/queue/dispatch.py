@@ -73,7 +73,7 @@ class JobDispatch:
     # Clusters whose restarts go without error recommendations: (their backend then, until when).
     _recommendations_quiet: dict[str, tuple[ConnectBackend, float]]
     may_send: Callable[[], str | None]
-    recheck_listing: Callable[[ConnectorKey, float], Awaitable[str | None]] | None
+    recheck_listing: Callable[[ConnectorKey, float], Awaitable[None]] | None
     store_wait_seconds: float = STORE_WAIT_SECONDS
 
     if TYPE_CHECKING:

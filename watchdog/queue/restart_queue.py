@@ -99,10 +99,10 @@ class RestartQueue(JobDispatch, QueueStopping):
         # Asked right before every call goes out (retries included): why this replica may not
         # send now (it lost the leadership), or None. Set by the composition root.
         self.may_send: Callable[[], str | None] = lambda: None
-        # Set by the composition root: why a restart a poll asked for must not go now that it has
-        # waited this long for budget, judged on a listing of its cluster no older than that wait
-        # (triggers/turn_listing.py); None to send it. Unset (tests of the queue alone): sent.
-        self.recheck_listing: Callable[[ConnectorKey, float], Awaitable[str | None]] | None = None
+        # Set by the composition root: lists the cluster of a restart a poll asked for again, once a
+        # pause of its key that ended so many seconds ago held it (triggers/turn_listing.py); the
+        # gates at its next try judge it on that listing. Unset (tests of the queue alone): sent.
+        self.recheck_listing: Callable[[ConnectorKey, float], Awaitable[None]] | None = None
 
     # -- public ----------------------------------------------------------------------------------
 
@@ -375,7 +375,6 @@ class RestartQueue(JobDispatch, QueueStopping):
         job.finished_at = self._clock()
         if result is not None:
             job.status_code = result.status_code
-            job.last_call_not_run = result.not_run
             job.request_id = result.request_id
             job.message = result.message
             if isinstance(result.value, ConnectorStatus):

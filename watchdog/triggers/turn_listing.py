@@ -26,16 +26,15 @@ log = get_logger("watchdog.triggers")
 LISTING_AFTER_PAUSE_WAIT_SECONDS = 30.0
 
 
-async def list_after_pause(pollers: Mapping[str, ClusterPoller], key: ConnectorKey, ended_ago: float) -> str | None:
+async def list_after_pause(pollers: Mapping[str, ClusterPoller], key: ConnectorKey, ended_ago: float) -> None:
     """List `key`'s cluster unless it was listed since the pause that ended `ended_ago` seconds
-    ago; None once it is, else why not (said: the restart then goes on the older listing)."""
+    ago. When it cannot be, that is said, and the restart goes on the older listing."""
     poller = pollers.get(key.cluster)
     if poller is None:
-        return None  # the cluster was removed meanwhile: the gates drop the restart
+        return  # the cluster was removed meanwhile: the gates drop the restart
     if poller.paused_for() > 0:
-        return None  # paused again meanwhile: the restart's next try waits it out, and asks again then
+        return  # paused again meanwhile: the restart's next try waits it out, and asks again then
     problem = await poller.ensure_listed(ended_ago, LISTING_AFTER_PAUSE_WAIT_SECONDS, after_failure=True)
     if problem is not None:
         log.info("restart_not_judged_on_a_new_listing", cluster=key.cluster, connector=key.connector, reason=problem,
                  note="its API key was paused while it waited; it goes on the listing from before the pause")
-    return problem
