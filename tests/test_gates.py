@@ -230,6 +230,10 @@ async def test_the_fleet_breaker_rationing_one_storm_is_an_error_once_an_hour() 
     assert {level for level, _ in opened[1:]} == {"warning", "error"}, "an error again once an hour has passed"
     errors = [i for i, (level, _) in enumerate(opened) if level == "error"]
     assert len(errors) == 2 and all(before and before < 3600 for level, before in opened if level == "warning")
+    # The fleet's line says what it holds: failure restarts, paced. "Held until the condition
+    # clears" told the on-call of a draining backlog that nothing would be restarted.
+    note = next(e["note"] for e in logs if e["event"] == "breaker_opened")
+    assert note.startswith("failure restarts (status, alert, stall) wait for room") and "by schedule still go" in note
 
 
 async def test_the_fleet_breakers_budget_goes_to_every_clusters_failing_connectors_in_turn() -> None:
@@ -332,6 +336,9 @@ async def test_after_a_cluster_outage_ends_a_probe_lets_the_failed_connectors_be
     assert w.sample("watchdog_breaker_open", scope=CLUSTER) == 0
     events = [e["event"] for e in logs if e["event"].startswith("breaker_")]
     assert events[0] == "breaker_opened" and events.count("breaker_probe") == 3
+    opened = next(e for e in logs if e["event"] == "breaker_opened")
+    assert opened["scope"] == CLUSTER and opened["note"].startswith("every restart in the cluster is held")
+    assert "one failure restart per breaker.window as a probe" in opened["note"]
     assert events[-2:] == ["breaker_probe_healed", "breaker_closed"]
 
 

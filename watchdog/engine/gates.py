@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from ..model import ConnectorKey, Decision, Health
+from ..model import FLEET, ConnectorKey, Decision, Health
 from ..queue import RestartJob
 from ..rules import RESTART_REFUSED_STATES, refused_because, refuses_restart, unaddressable
 from ..windows import Windows
@@ -14,6 +14,15 @@ from .skip_words import breaker_lets
 
 # A breaker scope that opens again within this of an opening said at error is said at warning.
 BREAKER_SAID_AGAIN_AFTER = timedelta(hours=1)
+# What a `breaker_opened` line says its breaker holds (keyed by: is it the fleet's). One note for
+# both told the on-call of a fleet limit pacing a backlog that nothing was restarted until the
+# condition cleared, while failure restarts went at the limit's pace and planned ones all went.
+_BREAKER_HOLDS = {
+    True: "failure restarts (status, alert, stall) wait for room: the next goes when the oldest counted one leaves "
+          "breaker.window; restarts by name and by schedule still go",
+    False: "every restart in the cluster is held until fewer of its connectors fail, but one failure restart per "
+           "breaker.window as a probe",
+}
 
 
 class Gates(EngineCore):
@@ -207,7 +216,7 @@ class Gates(EngineCore):
                     self.breaker_error_said_at[change.scope] = now
                 (log.warning if again else log.error)(
                     "breaker_opened", scope=change.scope, reason=change.reason, **again,
-                    note="restarts are held until the condition clears" + (
+                    note=_BREAKER_HOLDS[change.scope == FLEET] + (
                         "; it opened within the hour before too, said at error then" if again else ""))
             else:
                 log.warning("breaker_closed", scope=change.scope)
