@@ -125,6 +125,17 @@ def quiet_since_signal(state: ConnectorState, now: datetime, backoff: Backoff) -
     return state
 
 
+def settling_left(state: ConnectorState, now: datetime, backoff: Backoff) -> float:
+    """Seconds left before a restart made moments ago (`state.last_restart_at`, by any trigger)
+    has had its time to show its effect: the rule's first backoff gap, which is how long its
+    signal takes to clear after a restart it made itself (docs/alerts-and-api.md). 0 once over,
+    or with no restart remembered. A signal within it may be the restart's own flip, or news
+    that has not caught up with it (queue/deferral.py)."""
+    if state.last_restart_at is None:
+        return 0.0
+    return max(0.0, backoff_gap(1, backoff) - (now - state.last_restart_at).total_seconds())
+
+
 def settle_clock(state: ConnectorState, now: datetime) -> ConnectorState:
     """The state as seen from a wall clock that stepped back: a restart remembered later than
     `now` is taken as made now, its backoff gap moved with it, and health seen "later than now"

@@ -19,7 +19,7 @@ from ..model import (
     Trigger,
     connector_name_problem,
 )
-from ..policy import NEVER_RESTARTED, last_restart_turn, signal_seen
+from ..policy import NEVER_RESTARTED, backoff_gap, last_restart_turn, settling_left, signal_seen
 from ..rules import decide_on_signal, selects
 from ..state import StateStoreError
 from .core import log
@@ -292,6 +292,7 @@ class AlertIntake(Decisions):
                 rule.name, Trigger.ALERT, key, decision, now, windows=self._rule_windows.get(rule.name),
                 reason=f"alert {summary}", dry_run=rule.dry_run, status=status, state=state, origin=alert.identity,
                 detail=skipped_because(decision, Trigger.ALERT, rule, status, state, now),
+                defer=settling(rule, state, now) if decision is Decision.RESTART else None,
             )
             if decision is Decision.RESTART and record.decision is not Decision.RESTART:
                 self._signal_seen(key, rule, state)  # held by a gate, or the queue is full: nothing sent
@@ -423,3 +424,20 @@ class AlertIntake(Decisions):
             return None
         key = self._by_resource_id.get(resource_id)
         return key if key is not None or not resolved else self._retired_ids.named(resource_id)
+
+
+def settling(rule: Rule, state: ConnectorState, now: datetime) -> tuple[float, str] | None:
+    """How long an alert's restart waits, queued, and why, when the connector was restarted moments
+    ago (by a schedule, by name, by another rule): the alert may be that restart's own flip of its
+    status, or news that has not caught up with it. Sent at once, it restarted the connector a second
+    time seconds after the first; refused, it waited for Alertmanager's repeat_interval (hours). It
+    waits the rule's first backoff gap after that restart (policy.settling_left), is withdrawn if
+    the alert resolves meanwhile, and otherwise goes then (queue/deferral.py). None: not deferred."""
+    left = settling_left(state, now, rule.backoff)
+    if left <= 0 or state.last_restart_at is None:
+        return None
+    ago = (now - state.last_restart_at).total_seconds()
+    at = (now + timedelta(seconds=left)).isoformat(timespec="seconds")
+    return left, (f"deferred {left:.0f} s: the connector was restarted {ago:.0f} s ago, and this alert may be that "
+                  f"restart's own effect or not caught up with it; sent at {at} unless the alert resolves first "
+                  f"(the rule's first backoff gap, {backoff_gap(1, rule.backoff):g} s, after any restart)")

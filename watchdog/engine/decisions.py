@@ -87,9 +87,11 @@ class Decisions(Gates):
         origin: str = "",
         detail: str = "",
         transient_held: bool = False,
+        defer: tuple[float, str] | None = None,
     ) -> RequestRecord:
         """`transient_held`: a poll's `transient` whose detail says what holds it (shown by
-        status); any other detail only says why it was skipped."""
+        status); any other detail only says why it was skipped. `defer`: (seconds, why) a new
+        restart waits, queued, before its first turn (queue/deferral.py); `why` is its detail."""
         if key.cluster not in self.config.clusters:
             return self._cluster_gone(rule, trigger, key, now, reason)
         if decision is Decision.RESTART:
@@ -116,11 +118,12 @@ class Decisions(Gates):
                                           granted_at=now)
         self._record_decision(rule, trigger, key, decision, health=health, status=status, state=state, detail=detail,
                               transient_held=transient_held)
+        deferred = defer if decision is Decision.RESTART and defer is not None and not self.queue.is_pending(key) else None
         record = RequestRecord(new_request_id(), key, rule, trigger, reason, now, decision,
-                               detail="" if decision is Decision.RESTART else detail)
+                               detail=deferred[1] if deferred else "" if decision is Decision.RESTART else detail)
         if decision is Decision.RESTART:
             try:
-                record.job = self._submit(record, dry_run=dry_run, attempt=attempt, origin=origin)
+                record.job = self._submit(record, dry_run=dry_run, attempt=attempt, origin=origin, defer=deferred)
             except StateStoreError:
                 # Not queued: a probe the gate just granted it is not spent (spent, nothing went
                 # for a window once the store was back).
@@ -321,7 +324,8 @@ class Decisions(Gates):
         listed = self.statuses.get(key) if trigger in FAILURE_TRIGGERS else None
         return (listed.resource_id or "") if listed is not None else ""
 
-    def _submit(self, record: RequestRecord, *, dry_run: bool, attempt: int | None, origin: str) -> RestartJob:
+    def _submit(self, record: RequestRecord, *, dry_run: bool, attempt: int | None, origin: str,
+                defer: tuple[float, str] | None = None) -> RestartJob:
         key = record.key
         request = RestartRequest(
             id=record.request_id, key=key, rule=record.rule, trigger=record.trigger, reason=record.reason,
@@ -345,7 +349,8 @@ class Decisions(Gates):
                       note="the state file cannot be written; nothing was queued")
             raise
         try:
-            job, merged = self.queue.submit(request, job_id=job_id)
+            job, merged = self.queue.submit(request, job_id=job_id, defer=defer[0] if defer else 0.0,
+                                            defer_note=defer[1] if defer else "")
         except (QueueClosed, QueueFull) as exc:  # checked just before, in the same step of the loop
             raise AssertionError(f"the queue refused a restart it had room for: {exc}") from exc
         self.metrics.init_connector(key.cluster, key.connector, record.rule, record.trigger, every_outcome=False)
@@ -353,6 +358,7 @@ class Decisions(Gates):
             "restart_queued", cluster=key.cluster, connector=key.connector, rule=record.rule,
             trigger=record.trigger.value, request=request.id, job=job.id, merged=merged,
             dry_run=request.dry_run, attempt=attempt, reason=record.reason,
+            **({"deferred_seconds": round(defer[0]), "note": defer[1]} if defer and not merged else {}),
         )
         return job
 

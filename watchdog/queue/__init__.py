@@ -8,6 +8,8 @@
                       exactly once
     dispatch.py       sending one job: the gates before each call, the calls through the lane's
                       rate limiter, the retry it is due (its delay) or the outcome it ends with
+    deferral.py       restarts that wait, queued, before their first turn (an alert's restart
+                      of a connector restarted moments before)
     stopping.py       stopping the queue: at a shutdown (what is queued is tried until a
                       deadline, then ends unsent or interrupted), and when this replica stops
                       leading (every job left to the leader)

@@ -114,6 +114,8 @@ class RestartJob:
     # it (a database failover in progress): it waits, queued, for up to STORE_WAIT_SECONDS
     # (dispatch.py) rather than end `dropped`. None while the store answers.
     store_waiting_since: float | None = None
+    # What it waits for while deferred before its first turn (deferral.py); "" when not deferred.
+    deferred_note: str = ""
 
     def waiting(self, paused: float) -> str:
         """What `watchdog status --daemon` says of a restart queued and not sent yet (`paused`:

@@ -31,6 +31,7 @@ from ..connect.statuses import describe_answer
 from ..logs import get_logger, without_known_secrets
 from ..model import ConnectorKey, ConnectorStatus, Outcome, RestartRequest
 from ..tasks import cancel_and_wait
+from .deferral import DeferredJobs
 from .dispatch import WAITING_MESSAGES, JobDispatch, after_tries
 from .job import (
     Abandoned,
@@ -47,7 +48,7 @@ from .stopping import QueueStopping
 log = get_logger("watchdog.queue")
 
 
-class RestartQueue(JobDispatch, QueueStopping):
+class RestartQueue(JobDispatch, QueueStopping, DeferredJobs):
     def __init__(
         self,
         gateways: Mapping[str, Gateway],
@@ -91,6 +92,7 @@ class RestartQueue(JobDispatch, QueueStopping):
         # Jobs waiting out a retry's backoff, off every worker (_retry_later): the timer that puts
         # each back in its lane.
         self._retries: dict[RestartJob, asyncio.TimerHandle] = {}
+        self._init_deferred()
         self._held_jobs: dict[str, dict[RestartJob, None]] = {}
         self._release_timers: dict[str, asyncio.TimerHandle] = {}
         self._recommendations_quiet: dict[str, tuple[ConnectBackend, float]] = {}
@@ -245,12 +247,15 @@ class RestartQueue(JobDispatch, QueueStopping):
         return max(room, 0 if self._per_cluster[cluster] else 1)
 
     def submit(
-        self, request: RestartRequest, *, recovered: bool = False, job_id: str | None = None
+        self, request: RestartRequest, *, recovered: bool = False, job_id: str | None = None,
+        defer: float = 0.0, defer_note: str = "",
     ) -> tuple[RestartJob, bool]:
         """Queue a restart. Returns the job and whether the request joined one already pending.
         `recovered`: a request accepted before the daemon restarted, queued again whatever the
         lane holds (it was counted against the cap when first accepted). `job_id`: the id a new
-        job gets (the caller recorded the request under it first)."""
+        job gets (the caller recorded the request under it first). `defer`: seconds a new job
+        waits before its first turn, `defer_note` saying why (deferral.py); a request joining a
+        job already pending does not defer it."""
         if self._closed:
             raise QueueClosed("shutting down; no new restarts are taken")
         existing = self._pending.get(request.key)
@@ -261,6 +266,7 @@ class RestartQueue(JobDispatch, QueueStopping):
                 existing.alerts.add(request.origin)
             if was_planned and existing.phase is Phase.QUEUED:
                 self._lanes[existing.credential].promote(existing)
+            self._joined(existing, request.trigger)
             return existing, True
         full = None if recovered else self.full_for(request.key)
         if full is not None:
@@ -278,7 +284,10 @@ class RestartQueue(JobDispatch, QueueStopping):
         self._depths[credential] += 1
         self._per_cluster[request.key.cluster] += 1
         self._idle.clear()
-        self._lanes[credential].put_nowait(job)
+        if defer > 0:
+            self._defer(job, defer, defer_note)
+        else:
+            self._lanes[credential].put_nowait(job)
         self._observer.depth_changed(credential, self.depth(credential))
         return job, False
 
@@ -370,6 +379,7 @@ class RestartQueue(JobDispatch, QueueStopping):
             raise RuntimeError(f"job {job.id} already ended as {job.outcome}")
         job.outcome = outcome
         job.phase = Phase.DONE
+        self._forget_deferral(job)
         if job.message in WAITING_MESSAGES:
             job.message = ""  # it no longer waits (a withdrawn one would still say so)
         job.finished_at = self._clock()

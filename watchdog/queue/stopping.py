@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..connect import ApiResult
@@ -57,6 +57,7 @@ class QueueStopping:
         def _drop_route(self, cluster: str) -> None: ...
         def _left(self) -> None: ...
         def depth(self, credential: str | None = None) -> int: ...
+        def _take_deferred(self) -> Iterable[RestartJob]: ...
 
     async def close(self, deadline: float, in_flight_grace: float = 10.0) -> list[RestartJob]:
         """Stop taking work, try what is queued for `deadline` seconds, then give up on the rest.
@@ -67,10 +68,16 @@ class QueueStopping:
         those unsent jobs.
         """
         self._closed = True
+        deferred = list(self._take_deferred())
+        for job in deferred:
+            # Waiting for a restart made moments before (deferral.py), it would hold the shutdown
+            # for its whole deadline and end unsent all the same: kept for the next start now.
+            self._finish(job, Outcome.UNSENT, message=f"still deferred when the daemon stopped ({job.deferred_note}); "
+                         "kept for the next start")
         await self._unless_hurried(self._idle.wait(), deadline)
         self._stopping = True
         self._cancel_retries()
-        at_deadline = list(self._pending.values())
+        at_deadline = deferred + list(self._pending.values())
         on_the_wire = []
         for worker in self._workers:
             if worker.job is None or worker.job.phase is not Phase.SENDING:
@@ -140,10 +147,12 @@ class QueueStopping:
         return left_before + len(left)
 
     def _cancel_retries(self) -> None:
-        """At a stop or a loss of the lead: no job waiting for its retry goes back to a lane (a
-        stop ends it with the rest, unsent or interrupted; a new leader recovers it)."""
+        """At a stop or a loss of the lead: no job waiting for its retry, or deferred (deferral.py),
+        goes back to a lane (a stop ends it with the rest, unsent or interrupted; a new leader
+        recovers it)."""
         for timer in [*self._retries.values(), *self._release_timers.values()]:
             timer.cancel()
+        self._take_deferred()
         self._retries.clear()
         self._release_timers.clear()
 
