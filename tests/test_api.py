@@ -760,7 +760,7 @@ async def test_an_alert_rule_that_spent_its_budget_marks_the_connector_gave_up()
         again = await send()
         assert again["decision"] == "budget_spent"
     # Each alert after it says why (before, `budget_spent` with an empty detail).
-    assert again["detail"].startswith("given up on: restarted 1 time(s) without a fix (max_restarts); left to a "
+    assert again["detail"].startswith("given up on: 1 restart attempt(s) without a fix (max_restarts); left to a "
                                       "person until the alert has stayed resolved for "), again
     assert gave_up() == 1
     assert [(e["connector"], e["attempts"]) for e in logs if e["event"] == "gave_up"] == [("orders-sink", 1)]

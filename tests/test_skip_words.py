@@ -46,11 +46,11 @@ async def test_a_status_rules_skips_say_why_and_what_comes_next() -> None:
     assert list(orders) == ["restart", "duplicate", "backoff", "budget_spent"], _said(logs, "orders-sink")
     assert orders["duplicate"]["detail"] == ("a restart of it is already queued, to go at its turn: this poll asks for "
                                              "no other"), orders
-    assert orders["backoff"]["detail"] == ("restarted 1 time(s); its backoff lets the next go at "
+    assert orders["backoff"]["detail"] == ("1 restart attempt(s) so far; its backoff lets the next go at "
                                            "2026-03-01T12:02:00+00:00 (in 1m): restarted then if a poll still sees it "
                                            "failing"), orders
     assert orders["budget_spent"]["detail"] == (
-        "given up on: restarted 2 time(s) without a fix (max_restarts); left to a person until it has stayed healthy "
+        "given up on: 2 restart attempt(s) without a fix (max_restarts); left to a person until it has stayed healthy "
         "for 6m (its backoff gap), or a restart by name (watchdog restart)"), orders
     # No moment it "goes again" at: its backoff's next step is not one.
     assert "next_allowed_at" not in orders["budget_spent"], orders

@@ -271,5 +271,5 @@ async def test_an_alert_refused_for_its_connectors_state_or_backoff_says_why_in_
     assert (paused["result"], paused["decision"]) == ("refused", "transient"), paused
     assert paused["detail"] == "it is PAUSED: resume it, and it starts again without a restart", paused
     assert (again["result"], again["decision"]) == ("refused", "backoff"), again
-    assert again["detail"] == ("restarted 1 time(s); its backoff lets the next go at 2026-03-01T12:02:00+00:00 (in 2m): "
+    assert again["detail"] == ("1 restart attempt(s) so far; its backoff lets the next go at 2026-03-01T12:02:00+00:00 (in 2m): "
                                "this alert restarts it if sent again then"), again

@@ -41,12 +41,15 @@ def skipped_because(decision: Decision, trigger: Trigger, rule: Rule, status: Co
         # Said with no `next_allowed_at` (_record_decision): the backoff's next moment, a few
         # seconds on, read as "restarted again then".
         gap = format_span(backoff_gap(state.attempts, rule.backoff))
-        return (f"given up on: restarted {state.attempts} time(s) without a fix (max_restarts); left to a person until "
+        # "Attempts", not "restarted": a call the API refused (a revoked key's 401, a role that may
+        # list but not restart: 403) counts as one, and "restarted 3 time(s)" was said of
+        # connectors no restart had reached (a probe, 2026-12-06; status says what each got).
+        return (f"given up on: {state.attempts} restart attempt(s) without a fix (max_restarts); left to a person until "
                 f"{_COUNT_RESETS[trigger]} for {gap} (its backoff gap), or a restart by name (watchdog restart)")
     if decision is Decision.TRANSIENT and status is not None:
         return refused_because(status) if refuses_restart(status) or trigger is not Trigger.STATUS else in_passing(status)
     if decision is Decision.BACKOFF and state.next_allowed_at is not None:
-        return (f"restarted {state.attempts} time(s); its backoff lets the next go at "
+        return (f"{state.attempts} restart attempt(s) so far; its backoff lets the next go at "
                 f"{at_and_in(state.next_allowed_at, now)}: {_AGAIN[trigger]}")
     if decision is Decision.DUPLICATE and trigger is Trigger.STATUS:
         # A poll's request joins no job (Decisions._decide_and_submit): the next poll decides anew.
