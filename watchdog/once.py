@@ -27,6 +27,7 @@ from .model import ERROR_OUTCOMES, ConnectorKey, Decision, Trigger
 from .name_hints import connector_name_hint
 from .plan import poll_intervals
 from .queue import RestartJob, RestartQueue
+from .restart_wait import wait_or_withdraw
 from .start_warnings import warn_at_start
 from .tasks import cancel_and_wait
 from .triggers.poller import ClusterPoller, list_for_request
@@ -201,7 +202,7 @@ class OneShotHost:
                 trigger=Trigger.MANUAL, rule=MANUAL_RULE, reason=reason,
             )
             if record.job is not None:
-                await record.job.done.wait()
+                await wait_or_withdraw(record.job, self.queue, self.engine.state, self.pollers[cluster].paused_for)
             detail = record.detail
             if record.decision is Decision.MISSING and not detail:
                 detail = f"the listing of cluster {cluster} does not show it{connector_name_hint(connector, statuses)}"

@@ -30,6 +30,7 @@ from .common import (
     EXIT_CONFIG,
     EXIT_FAILED,
     EXIT_OK,
+    EXIT_TRY_LATER,
     config_or_exit,
     configure,
     load,
@@ -284,6 +285,10 @@ def _restart_connector(args: argparse.Namespace) -> int:
         detail = " (--dry-run: nothing was sent)" if asked_dry else " (not sent: the config sets dry-run)"
     message = f": {printable(job.message)}" if job.message else ""
     print(f"{target}: {job.outcome.value if job.outcome else 'not finished'}{detail}{message}")
+    if job.outcome is Outcome.CANCELLED:
+        # Withdrawn, not sent, because the API asked to wait longer than this command waits
+        # (restart_wait.py): the same command may work later.
+        return EXIT_TRY_LATER
     return EXIT_OK if job.outcome is Outcome.ACCEPTED or asked_dry else EXIT_FAILED
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -149,6 +150,9 @@ class JobDispatch:
                 log.info("restart_retry_scheduled", cluster=job.key.cluster, connector=job.key.connector, job=job.id,
                          status_code=result.status_code, outcome=result.outcome.value, tries=job.tries,
                          delay_seconds=round(delay, 3), source=source, **leaderless)
+                # Said where a person waiting on it looks (status, GET /v1/restarts/{id}): a 503's
+                # Retry-After of 15 minutes showed as a plain "queued", the API's words dropped.
+                job.message = retry_note(result, delay, source)
                 self._retry_later(job, delay)
                 return
 
@@ -453,6 +457,18 @@ class _Parked(Exception):
 class _Ended(Exception):
     """The job ended (withdrawn), or went back to wait for the state store, while its worker waited to
     send it: nothing more to do on this turn."""
+
+
+# What a job waiting for its next try after a 5xx, a 409 or a network error says, before why.
+RETRY_WAIT_PREFIX = "waiting for its next try"
+
+
+def retry_note(result: ApiResult[Any], delay: float, source: str) -> str:
+    """What a job scheduled to be tried again after `result` says while it waits."""
+    answered = f"HTTP {result.status_code}" if result.status_code is not None else "no answer"
+    words = f" ({result.message[:200]})" if result.message else ""
+    why = "its Retry-After, capped at rate_limit.max_pause" if source == "retry_after" else "the queue's backoff"
+    return f"{RETRY_WAIT_PREFIX}, {math.ceil(delay)} s after the last one was answered {answered}{words} ({why})"
 
 
 def after_tries(job: RestartJob, reason: str) -> str:

@@ -114,6 +114,9 @@ class RestartJob:
     # it (a database failover in progress): it waits, queued, for up to STORE_WAIT_SECONDS
     # (dispatch.py) rather than end `dropped`. None while the store answers.
     store_waiting_since: float | None = None
+    # When (the queue's clock) its next try is due, while it waits for one after a 5xx, a 409 or
+    # a network error (RestartQueue._retry_later); None otherwise.
+    retry_due: float | None = None
     # What it waits for while deferred before its first turn (deferral.py); "" when not deferred.
     deferred_note: str = ""
 

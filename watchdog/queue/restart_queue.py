@@ -32,7 +32,7 @@ from ..logs import get_logger, without_known_secrets
 from ..model import ConnectorKey, ConnectorStatus, Outcome, RestartRequest
 from ..tasks import cancel_and_wait
 from .deferral import DeferredJobs
-from .dispatch import WAITING_MESSAGES, JobDispatch, after_tries
+from .dispatch import RETRY_WAIT_PREFIX, WAITING_MESSAGES, JobDispatch, after_tries
 from .job import (
     Abandoned,
     JobObserver,
@@ -301,12 +301,14 @@ class RestartQueue(JobDispatch, QueueStopping, DeferredJobs):
         if job.phase is Phase.QUEUED:
             self._lanes[job.credential].promote(job)
 
-    def withdraw(self, key: ConnectorKey, predicate: Callable[[RestartRequest], bool]) -> list[RestartRequest]:
+    def withdraw(self, key: ConnectorKey, predicate: Callable[[RestartRequest], bool],
+                 message: str = "") -> list[RestartRequest]:
         """Remove matching requests from a job with no call on the wire; cancel it if none remain.
         A job a worker holds while it waits for budget (a 429's pause, up to max_pause) or for
         its retry is withdrawn as a queued one is: its worker sees it ended and sends nothing.
         Before, only a job still in its lane was: an alert that resolved during a pause was
-        answered `resolved`, and its restart went out when the pause ended."""
+        answered `resolved`, and its restart went out when the pause ended. `message`: why, for
+        a job that ends `cancelled`."""
         job = self._pending.get(key)
         if job is None or job.phase not in (Phase.QUEUED, Phase.WAITING):
             return []
@@ -316,7 +318,7 @@ class RestartQueue(JobDispatch, QueueStopping, DeferredJobs):
         job.requests = [r for r in job.requests if not predicate(r)]
         if not job.requests:
             job.requests = removed  # the job is reported under the requests it was for
-            self._finish(job, Outcome.CANCELLED, message=after_tries(job, ""))
+            self._finish(job, Outcome.CANCELLED, message=after_tries(job, message))
         return removed
 
     async def join(self) -> None:
@@ -367,10 +369,18 @@ class RestartQueue(JobDispatch, QueueStopping, DeferredJobs):
         restart of every cluster on it waited them out, though nothing paused the key."""
         def due() -> None:
             del self._retries[job]
+            job.retry_due = None
+            if job.message.startswith(RETRY_WAIT_PREFIX):
+                job.message = ""  # its wait is over
             if job.outcome is None:
                 self._lanes[job.credential].put_nowait(job)
 
+        job.retry_due = self._clock() + delay
         self._retries[job] = asyncio.get_running_loop().call_later(delay, due)
+
+    def retry_in(self, job: RestartJob) -> float:
+        """Seconds before the job's next try, while it waits for one (0 otherwise)."""
+        return 0.0 if job.retry_due is None else max(0.0, job.retry_due - self._clock())
 
     def _finish(
         self, job: RestartJob, outcome: Outcome, result: ApiResult[Any] | None = None, message: str = ""
