@@ -1211,3 +1211,8 @@ async def test_a_successful_answer_that_spends_the_budget_for_long_is_said(windo
     assert line["log_level"] == "warning" and line["remaining"] == 0 and line["credential"] == "main"
     assert 890 <= line["wait_seconds"] <= 900, "capped at max_pause"
     assert 3590 <= line["server_said_reset_seconds"] <= 3600
+    # And status says the cluster's polls wait (`polls_paused`, "Polls paused"): it said `[]`, and
+    # the table showed a view minutes old as the present (a probe, 2026-12-06).
+    paused = w.daemon.pollers[CLUSTER].paused()
+    assert paused is not None and 890 <= float(paused["paused_seconds"]) <= 900, paused  # type: ignore[arg-type]
+    assert str(paused["paused_by"]).startswith("the key's budget: an answer said Remaining 0 until its Reset"), paused

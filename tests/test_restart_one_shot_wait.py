@@ -20,7 +20,16 @@ from watchdog.model import ConnectorKey, Outcome, Trigger
 from watchdog.simulator import Scenario, Simulator
 from watchdog.state import SqliteStateStore
 
-from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, daemon_config, in_process, served, sim_scenario, until
+from .support import (
+    CLUSTER,
+    CLUSTER_ID,
+    ENVIRONMENT,
+    daemon_config,
+    in_process,
+    served,
+    sim_scenario,
+    until,
+)
 
 
 def _config(tmp_path: Path, url: str) -> Path:

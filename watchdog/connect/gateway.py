@@ -201,6 +201,14 @@ class Gateway:
             capped=cut is not None,
         )
 
+    def budget_spent_for(self) -> float:
+        """Seconds for which every call of the key waits for the server's budget, when that wait
+        is a long one (LONG_BUDGET_WAIT_SECONDS or more: an answer's `Remaining: 0` with a long
+        `Reset`); 0 otherwise (none, or the limiter's everyday pacing)."""
+        now = self.limiter.now()
+        until = self.limiter.state.spent_until(now)
+        return until - now if until is not None and until - now >= LONG_BUDGET_WAIT_SECONDS else 0.0
+
     def _tell_if_budget_spent_for_long(self) -> None:
         """Log a wait of every call of the key of a minute or more that the server's word sets
         (a successful answer's `Remaining: 0` with a long `Reset`), once per word: a 429's pause

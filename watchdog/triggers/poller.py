@@ -54,6 +54,8 @@ LISTING_RETRY_MAX_DELAY = 30.0
 # How long `watchdog restart` (Daemon.restart_now) tries to list the cluster its restart needs:
 # a person waits at the terminal, as for `check-config --discover` (30 s of waiting in all).
 REQUEST_LISTING_SECONDS = 30.0
+# What holds a cluster's polls when an answer spent the key's budget for long (Poller.paused).
+BUDGET_SPENT_BY = "the key's budget: an answer said Remaining 0 until its Reset (rate_limit_budget_spent)"
 
 
 class ClusterPoller:
@@ -233,11 +235,15 @@ class ClusterPoller:
         rate_limit.max_pause), as `watchdog status --daemon` shows them (`polls_paused` of GET
         /v1/connectors): for how long more, by what, and when a listing last worked. Its polls
         do not fail meanwhile, they wait: its rows showed the last poll's view, as of minutes
-        ago, without a word. None while nothing pauses the key."""
-        seconds = self.paused_for()
+        ago, without a word. So does a long wait for the key's budget that a successful answer
+        set (`Remaining: 0` with a `Reset` of a minute or more, rate_limit_budget_spent): it held
+        the polls as long, and `polls_paused` said `[]`. None while nothing pauses the key."""
+        seconds, by = self.paused_for(), self.paused_by()
+        if seconds <= 0:
+            seconds, by = self._gateway.budget_spent_for(), BUDGET_SPENT_BY
         if seconds <= 0:
             return None
-        return {"cluster": self.cluster, "paused_seconds": round(seconds, 1), "paused_by": self.paused_by(),
+        return {"cluster": self.cluster, "paused_seconds": round(seconds, 1), "paused_by": by,
                 "last_listed_at": None if self.listed_at is None else self.listed_at.isoformat()}
 
     def forget_listing(self) -> None:
