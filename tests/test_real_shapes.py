@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from watchdog.model import ConnectorKey, ConnectorState, ConnectorStatus, TaskStatus
+from watchdog.model import ConnectorKey, ConnectorState, ConnectorStatus, Decision, TaskStatus
 
 from .support import CLUSTER, CLUSTER_ID, daemon_config, in_process, sim_scenario
 from .test_daemon import restart_times, run_polls, status_rule, world
@@ -302,6 +302,10 @@ async def test_a_name_whose_path_could_reach_another_connector_is_never_addresse
 
     assert w.simulator.restarts() == [], f"a restart meant for {name!r} went out (and reached y)"
     assert w.sample("watchdog_decisions_total", cluster=CLUSTER, rule="heal", trigger="status", decision="unaddressable") == 9
+    # And status says what holds it: its row read NEXT ALLOWED `now` with no reason, a restart
+    # that never comes (a probe, 2026-12-06); only the `decision` line said why.
+    held = w.daemon.engine.held.get(ConnectorKey(CLUSTER, name))
+    assert held is not None and held[0] is Decision.UNADDRESSABLE and "could reach another connector" in held[1], held
 
 
 # -- a state no known API reports ------------------------------------------------------------------

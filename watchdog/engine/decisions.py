@@ -31,12 +31,13 @@ from .gates import Gates
 GATE_HOLDS = frozenset({Decision.WINDOW_CLOSED, Decision.BREAKER_OPEN, Decision.BLOCKED})
 # What `watchdog status --daemon` shows as holding a failing connector (EngineCore.held): the
 # gates, a failure its rule has not confirmed yet (`unconfirmed`, the polls it still waits for in
-# its detail), a user error its rule leaves alone, a restart the full queue refused
+# its detail), a user error its rule leaves alone, a name no call may address (`unaddressable`:
+# restarted by nothing, ever), a restart the full queue refused
 # (`queue_full`: decided again at the next poll); and a poll's `transient` that has a detail (a
 # DEGRADED connector whose tasks await a worker, a state the watchdog does not know, an entry
 # that cannot be read), not a PAUSED or PROVISIONING one, whose STATE says it. Not shown, its row
 # said NEXT ALLOWED `now` all the while.
-HELD_SHOWN = GATE_HOLDS | {Decision.UNCONFIRMED, Decision.USER_ERROR, Decision.QUEUE_FULL}
+HELD_SHOWN = GATE_HOLDS | {Decision.UNCONFIRMED, Decision.USER_ERROR, Decision.QUEUE_FULL, Decision.UNADDRESSABLE}
 
 # The firing alerts that join a queued restart with a request of their own (a state row, a
 # restart_queued line, an id in its answers and its restart_finished line); more only enter its
