@@ -11,17 +11,29 @@ arrived whole within `request_timeout` of its connection (or of the previous ans
 its connection closed.
 
 At the cap, a new connection makes room by closing an idle connection (one with no request
-being answered on it: silent, still sending its request head, or kept alive between requests) of
-the client address that holds the most connections, when that address holds more than the new
-connection's own; otherwise the new connection is closed as it opens. Without this, 64 idle
-sockets from anyone (no token needed) locked out /healthz and /readyz for as long as they were
-renewed, and the kubelet would restart the pod in a loop. Why this rather than the alternatives:
+being answered on it: silent, still sending its request head, or kept alive between requests):
+1. of the client address that holds the most connections, when that address holds more than the
+   new connection's own;
+2. else, when the new connection's address holds no other idle connection, the idle connection
+   of any address that has waited longest for its next request (since it opened, or since its
+   last answer): a socket that has not sent a whole request head in that time is worth less
+   than a new one;
+otherwise the new connection is closed as it opens. Without 1, 64 idle sockets from one address
+(no token needed) locked out /healthz and /readyz for as long as they were renewed, and the
+kubelet would restart the pod in a loop; without 2, 64 addresses holding one such socket each
+(a few dozen hosts, or one host with 64 IPv6 addresses) did the same. Why this rather than the
+alternatives:
 - a per-address cap alone leaves a few addresses able to fill every slot, and could refuse the
   kubelet when its node address is shared (hostNetwork pods, SNAT through a NodePort);
 - a shorter deadline for the request head shortens each hold but not a flood that reconnects;
-- here, a client address can only take room from addresses holding more than it does: the
-  kubelet (one connection per probe) always gets in while any other address holds two idle
-  connections, and a flood from one address only ever displaces itself once at the cap.
+- a minimum wait before a connection may be closed by 2 would let 64 addresses reopening one
+  socket each within that wait keep every slot too young to close;
+- here, a client address can only take room from addresses holding more than it does (1), or,
+  holding nothing idle itself, the one slot that has waited longest (2): the kubelet (one
+  connection per probe, its request head sent at once) always gets in while any connection is
+  idle, and is closed for room only if as many connections as were waiting before it open
+  before its request head arrives; a flood from one address only ever displaces itself once at
+  the cap, plus at most the one connection 2 gives it.
 Closing an idle keep-alive connection loses nothing: its client opens another. A connection with
 a request in progress is never closed for room (it is bounded by `request_timeout` while its
 request arrives).
@@ -149,6 +161,8 @@ def guarded_protocol(
         _answer_timer: asyncio.TimerHandle | None = None
         _client: str | None = None
         _serial = 0
+        # Since when this connection has waited for its next request (opened, or last answered).
+        _waiting_since = 0.0
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -177,6 +191,7 @@ def guarded_protocol(
             peer = transport.get_extra_info("peername")
             self._client = str(peer[0]) if isinstance(peer, tuple) and peer else None
             self._serial = next(serials)
+            self._waiting_since = time.monotonic()
             open_now = [c for c in self.connections if isinstance(c, GuardedH11) and c._holding()]
             if len(open_now) > max_connections and not self._make_room(open_now):
                 not_logged = refusals.admit()
@@ -184,25 +199,40 @@ def guarded_protocol(
                     log.warning("http_connection_refused", open_connections=len(open_now) - 1,
                                 max_connections=max_connections, client=self._client,
                                 refused_since_last_logged=not_logged)
-                transport.abort()
+                self._drop(self)
                 return
             self._arm_request_timer()
 
         def _make_room(self, open_now: list[GuardedH11]) -> bool:
             """Close the longest-open idle connection of the address holding the most
-            connections, if it holds more than this connection's own (see the module's doc)."""
+            connections, if it holds more than this connection's own; else, if this address
+            holds no other idle connection, the idle one that has waited longest for a request
+            (see the module's doc)."""
             held = Counter(c._client for c in open_now)
-            candidates = [c for c in open_now if c is not self and c._idle() and held[c._client] > held[self._client]]
-            if not candidates:
+            idle = [c for c in open_now if c is not self and c._idle()]
+            candidates = [c for c in idle if held[c._client] > held[self._client]]
+            if candidates:
+                victim = max(candidates, key=lambda c: (held[c._client], -c._serial))
+            elif idle and not any(c._client == self._client for c in idle):
+                victim = min(idle, key=lambda c: (c._waiting_since, c._serial))
+            else:
                 return False
-            victim = max(candidates, key=lambda c: (held[c._client], -c._serial))
-            victim.transport.abort()  # abort, not close: nothing to flush, and gone at once
+            self._drop(victim)
             not_logged = evictions.admit()
             if not_logged is not None:
                 log.warning("http_connection_closed_for_room", client=victim._client, for_client=self._client,
                             connections_of_client=held[victim._client], max_connections=max_connections,
+                            waited_for_request_seconds=round(time.monotonic() - victim._waiting_since, 1),
                             closed_since_last_logged=not_logged)
             return True
+
+        def _drop(self, connection: GuardedH11) -> None:
+            # Abort, not close: nothing to flush, and gone at once. uvicorn forgets the connection
+            # only in connection_lost, a loop turn later, and counts it until then against
+            # limit_concurrency: under a churn of connections closed for room, requests let in
+            # were answered 503 "Exceeded concurrency limit".
+            connection.transport.abort()
+            self.connections.discard(connection)
 
         def _holding(self) -> bool:
             # Open, or closed with an answer still in its buffer: the socket and the answer are
@@ -221,6 +251,7 @@ def guarded_protocol(
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
+            self._waiting_since = time.monotonic()
             if not self.transport.is_closing():
                 self._arm_request_timer()  # the next request on this connection has as long
             # Written is not taken: the answer may still sit in the buffer (see the module's doc).
