@@ -177,6 +177,30 @@ def metrics_endpoint(registry: CollectorRegistry) -> Callable[[Request], Awaitab
     return metrics
 
 
+# RFC 9112 §6.3: a message with both is a request smuggling attempt or a broken client, to be
+# handled as an error and the connection closed; h11 reads the body as chunked and kept the
+# connection, so a proxy in front that framed it by Content-Length read another request.
+AMBIGUOUS_LENGTH = ("the request has both Content-Length and Transfer-Encoding, which frame its body differently "
+                    "(RFC 9112 section 6.3); send one of them. Nothing was done, and the connection is closed")
+
+
+class RefuseAmbiguousLength:
+    """A request with both Content-Length and Transfer-Encoding is answered 400 before any route
+    sees it, and its connection closed (`Connection: close`: uvicorn then closes it unread)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            names = {name.lower() for name, _ in scope.get("headers", ())}
+            if b"content-length" in names and b"transfer-encoding" in names:
+                response = JSONResponse({"error": AMBIGUOUS_LENGTH}, status_code=400, headers={"Connection": "close"})
+                await response(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
+
+
 class CountEveryAnswer:
     """Counts every answer by route and status class, and turns an exception into a logged,
     counted 500 with a JSON body (Starlette's own handler would answer in plain text and leave
@@ -231,7 +255,9 @@ def create_app(registry: CollectorRegistry, probes: Probes, api: ApiContext | No
     if api is not None:
         routes += api_routes(api)
         metrics = metrics or api.metrics
+    # Counted first, then refused if its framing is ambiguous: the refusal is counted too.
     middleware = [Middleware(CountEveryAnswer, metrics=metrics)] if metrics is not None else []
+    middleware.append(Middleware(RefuseAmbiguousLength))
     refusal = _FrameworkRefusal(LogThrottle(UNROUTED_LOG_INTERVAL))
     app = Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: refusal})
     # Starlette would answer /v1/restarts/ with a 307 to a Location built from the Host header
