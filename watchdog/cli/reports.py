@@ -93,14 +93,17 @@ def status_command(args: argparse.Namespace) -> int:
         print(f"no watched connector of cluster {printable(args.cluster)!r}; clusters shown: {', '.join(known) or 'none'}",
               file=sys.stderr)
         return EXIT_FAILED
-    rows = rows_shown(rows, places, cluster=args.cluster, problems=args.problems)
+    rows = rows_shown(rows, places, cluster=args.cluster)
+    watched = len(rows)
+    rows = rows_shown(rows, places, problems=args.problems)
     document = status_json(rows, places or None)
     if args.daemon:
         document["polls_failing"] = failing
         document["polls_paused"] = paused
         document["state_store"] = store[0]
     print(json.dumps(document, indent=2) if args.json
-          else render_status(rows, now=_utc_now(), places=places, failing=failing, paused=paused, store=store[0]))
+          else render_status(rows, now=_utc_now(), places=places, failing=failing, paused=paused, store=store[0],
+                             watched=watched if args.problems else None))
     return EXIT_OK
 
 

@@ -262,15 +262,20 @@ def _shown_held(row: StatusRow) -> bool:
 def render_status(
     rows: Sequence[StatusRow], *, now: datetime, places: Mapping[str, ClusterPlace] | None = None,
     failing: Sequence[Mapping[str, Any]] = (), paused: Sequence[Mapping[str, Any]] = (), store: str = "ok",
+    watched: int | None = None,
 ) -> str:
     """The watched connectors grouped by environment, then by cluster; one column layout for
     the whole table, so that every group lines up. Then the clusters whose listings fail now
     (`failing`, from the daemon: `polls_failing` of GET /v1/connectors), those whose polls a
     pause of their API key holds (`paused`: `polls_paused`), and why the daemon's state store
-    takes no write, when it does not (`store`: `state_store`)."""
+    takes no write, when it does not (`store`: `state_store`). `watched`: how many connectors the
+    rows were chosen from (`--problems`): none chosen of a healthy fleet said "No watched
+    connectors.", read at 3 a.m. as a daemon watching nothing."""
     after = [*_failing_lines(failing, now), *_paused_lines(paused, now), *_store_lines(store)]
     if not rows:
-        return "\n".join(["No watched connectors.", *after])
+        nothing = (f"No connector needs a look ({watched} watched, all healthy)." if watched
+                   else "No watched connectors.")
+        return "\n".join([nothing, *after])
     places = places or {}
     by_cluster: dict[str, list[StatusRow]] = {}
     for row in rows:
