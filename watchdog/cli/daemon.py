@@ -303,6 +303,38 @@ def failure_text(exc: httpx.HTTPError) -> str:
     return printable(transport_failure(exc))
 
 
+# OpenSSL's reasons for a handshake answered by something that is not TLS (OpenSSL 1.1 and 3 word
+# it differently): the daemon's port, which speaks plain HTTP, says "HTTP/1.1 400" to a ClientHello.
+_NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG",
+                      "UNKNOWN_PROTOCOL"})
+
+
+def tls_failure(exc: BaseException, url: str) -> str | None:
+    """Why the TLS handshake with --daemon failed, when it did and asking again cannot mend it: a
+    port that speaks plain HTTP (the daemon's own: it serves no TLS), a certificate not trusted
+    here, no protocol in common. A setting to correct, exit 2; it exited 75, "may work if run
+    again later", and a pipeline that retries on 75 retried it for ever. None for anything else,
+    a handshake cut short (EOF: a proxy restarting) included. No request was sent either way."""
+    import ssl
+
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return (f"TLS failed with {shown_url(url)}: its certificate is not trusted here ({printable(str(error.verify_message))}); "
+                    "nothing was sent")
+        if isinstance(error, ssl.SSLError) and not isinstance(error, ssl.SSLEOFError | ssl.SSLZeroReturnError | ssl.SSLSyscallError):
+            reason = printable(str(error.reason or type(error).__name__))
+            if reason in _NOT_TLS:
+                return (f"TLS failed with {shown_url(url)} ({reason}): what answers there speaks plain HTTP, not TLS; "
+                        "the daemon serves plain HTTP only (https:// reaches it only through a proxy that ends TLS): "
+                        "give --daemon an http:// URL; nothing was sent")
+            return f"TLS failed with {shown_url(url)} ({reason}); nothing was sent"
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def error_text(response: httpx.Response) -> str:
     """The daemon's `error`, with the fields its 422 names (`reason: String should have at most
     500 characters`): without them, a --reason too long or a name with a control character was

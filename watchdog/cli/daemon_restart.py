@@ -25,6 +25,7 @@ from .daemon import (
     proxy_note,
     refusal_text,
     shown_url,
+    tls_failure,
 )
 
 if TYPE_CHECKING:
@@ -52,6 +53,9 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
                     break
                 time.sleep(STANDBY_PAUSE)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            if (tls := tls_failure(exc, args.daemon)) is not None:
+                print(f"{target}: not requested: {tls}", file=sys.stderr)
+                return EXIT_CONFIG
             print(f"cannot reach the daemon at {shown_url(args.daemon)}{proxy_note(args.daemon)}: {failure_text(exc)}; "
                   "nothing was sent", file=sys.stderr)
             return EXIT_TRY_LATER

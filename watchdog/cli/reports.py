@@ -31,6 +31,7 @@ from .daemon import (
     proxy_note,
     refusal_text,
     shown_url,
+    tls_failure,
 )
 
 if TYPE_CHECKING:
@@ -280,6 +281,9 @@ def _from_daemon(args: argparse.Namespace, path: str, params: dict[str, str | in
         with daemon_client(args.daemon, headers) as http:
             response, standby, tries = get_past_standby(http, args.daemon, f"{args.daemon.rstrip('/')}{path}", params)
     except httpx.HTTPError as exc:
+        if (tls := tls_failure(exc, args.daemon)) is not None:
+            print(tls, file=sys.stderr)
+            return EXIT_CONFIG
         print(f"cannot reach the daemon at {shown_url(args.daemon)}{proxy_note(args.daemon)}: {failure_text(exc)}",
               file=sys.stderr)
         return EXIT_TRY_LATER
