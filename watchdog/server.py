@@ -165,6 +165,9 @@ def metrics_endpoint(registry: CollectorRegistry) -> Callable[[Request], Awaitab
 
     async def metrics(request: Request) -> Response:
         names = parse_qs(request.url.query).get("name[]")
+        unknown = _unknown_names(registry, names or ())
+        if unknown:
+            return JSONResponse({"error": unknown}, status_code=400)
         accept, accept_encoding = request.headers.get("accept", ""), request.headers.get("accept-encoding", "")
         kind = (choose_encoder(accept)[1], gzip_accepted(accept_encoding), tuple(sorted(set(names or ()))))
         writing = next_of_kind.get(kind)
@@ -199,6 +202,26 @@ class RefuseAmbiguousLength:
                 await response(scope, receive, send)
                 return
         await self._app(scope, receive, send)
+
+
+def _unknown_names(registry: CollectorRegistry, names: Iterable[str]) -> str | None:
+    """Why a `name[]` selection is refused: it names a metric this daemon does not have. It was
+    answered 200 with those samples left out, an empty page for `?name[]=x`: a scrape config's
+    stray `params:` got a target that is up (`up` 1) and writes nothing, and every alert on the
+    daemon's metrics went quiet without an error. Other parameters are not looked at: they change
+    nothing in the answer, and a scrape refused over one would take every metric down with it
+    (docs/alerts-and-api.md)."""
+    # prometheus_client's own map of every name its registered metrics write (family and sample
+    # names); the daemon registers no collector without names (which this map would not show).
+    with registry._lock:
+        known = set(registry._names_to_collectors)
+    missing = sorted({name for name in names if name not in known})
+    if not missing:
+        return None
+    shown = ", ".join(repr(printable(name[:100])) for name in missing[:5])
+    more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+    return (f"name[] names no metric of this daemon: {shown}{more}; name[] selects the samples of the metrics named "
+            "(e.g. watchdog_build_info), and /metrics without it answers every one. Nothing was written out")
 
 
 class CountEveryAnswer:
