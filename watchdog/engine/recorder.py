@@ -36,7 +36,7 @@ from .core import (
 )
 from .gates import repointed_since_asked
 from .store_probe import StoreProbe
-from .unrecorded import UNRECORDED_KEPT, UnrecordedOutcomes
+from .unrecorded import UNRECORDED_KEPT, Unrecorded, UnrecordedOutcomes
 
 # What becomes of an outcome the state store refused (restart_outcome_not_recorded): with replicas,
 # a leader that stands by first leaves it to the next leadership's recovery (stand_by).
@@ -94,6 +94,7 @@ class JobRecorder(UnrecordedOutcomes):
         # could not be written, say). Written again before every later write, and at the stop (record_unrecorded).
         self._unrecorded: deque[tuple[str, ConnectorKey, ConnectorState | None, HistoryRecord]] = deque(
             maxlen=UNRECORDED_KEPT)
+        self._left_behind: dict[str, Unrecorded] = {}  # those set aside at a stand-by (stand_by)
         self.outcomes: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
         # The store's failure probed while restarts wait for it (store_unavailable).
         self._probe_store = StoreProbe(state, now)
@@ -271,11 +272,10 @@ class JobRecorder(UnrecordedOutcomes):
     def finished(self, job: RestartJob) -> None:
         assert job.outcome is not None
         primary = job.primary
-        self.outcomes[job.outcome] += 1
         self.finished_jobs.append(job)
         if len(self.finished_jobs) >= 2 * FINISHED_KEPT:  # trimmed in steps: a list, not a deque
             del self.finished_jobs[:-FINISHED_KEPT]
-        self._metrics.count_restart(job.key, primary.rule, primary.trigger, job.outcome)
+        fenced = False
         now = self._now()
         try:
             state = self._stored(job)
@@ -331,7 +331,11 @@ class JobRecorder(UnrecordedOutcomes):
             try:
                 self._state.finish(*finish)
             except Fenced:
-                pass  # another replica leads: its recovery decides what became of these requests
+                # Another replica leads: its recovery ended these requests (or will), and counted
+                # and logged that end. Counted here too, one restart ended twice: `interrupted` by
+                # the new leader, then `unconfirmed` by this one woken from a freeze (an HA probe,
+                # SIGSTOP with a call on the wire), which WatchdogRestartsFailing counts as a failure.
+                fenced = True
             except StateStoreError as exc:
                 # The outcome is still counted and logged below; the record is written again with
                 # the next write that succeeds (counted by the store, shown by /readyz).
@@ -365,6 +369,13 @@ class JobRecorder(UnrecordedOutcomes):
                 fields["sending_seconds"] = round(job.finished_at - job.first_sent_at, 3)
         if job.message:
             fields["message"] = job.message
+        if fenced:
+            log.warning("restart_end_left_to_leader", **fields,
+                        note="this replica no longer leads (another took the lease over while this restart was on "
+                             "its way): the leader's recovery ends it, and counts it; not counted here")
+            return
+        self.outcomes[job.outcome] += 1
+        self._metrics.count_restart(job.key, primary.rule, primary.trigger, job.outcome)
         if job.outcome is Outcome.UNSENT:
             fields["note"] = note = self._unsent_note(job)
             job.kept_for = note if self._state.durable else ""

@@ -22,9 +22,10 @@ from ..model import (
 from ..policy import settle_clock
 from ..queue import Phase, RestartJob
 from ..report import format_span
-from ..state import StateStore, StateStoreError
+from ..state import StateStore, StateStoreError, is_shared
 from .core import FAILURE_TRIGGERS, EngineCore, log
 from .decisions import RequestRecord
+from .unrecorded import Unrecorded
 
 # History records read at once when looking for the restarts of the breaker's window (more are
 # read, ten times as many each time, while the oldest read is still inside the window).
@@ -68,7 +69,7 @@ class Recovery(EngineCore):
 
     def recover(
         self, *, only: Collection[str] | None = None, hold: Callable[[str], bool] | None = None,
-        absence: Absence | None = None,
+        absence: Absence | None = None, known: Mapping[str, Unrecorded] | None = None,
     ) -> tuple[int, int]:
         """Requests accepted but not finished before the daemon stopped (or was killed).
 
@@ -92,6 +93,13 @@ class Recovery(EngineCore):
           `only` is given (a later call for held clusters).
         `only`: recover the requests of these clusters alone (those held before), with the
         `absence` of the start that held them.
+        `known`: outcomes this replica knew and could not write before it stood by (a database
+        outage past renew_deadline while a call was on the wire), by job id
+        (JobRecorder.take_left_behind). A `sending` job among them, still under that job id (no
+        other leader recovered it meanwhile), is written with that outcome, not ended
+        `interrupted`: the answer came, this process logged and counted it, and the record said
+        "the daemon stopped ... may or may not have reached the API" (an HA probe: a 202 logged
+        `accepted`, then `interrupted` in the log, the metrics and the history).
         Returns (requeued, ended).
         """
         requeued = ended = 0
@@ -110,6 +118,14 @@ class Recovery(EngineCore):
         # same job id, and logged only as `recovered_request_ended`, which a search of the
         # `restart_finished` lines (the runbook's) never found.
         ending: dict[str, list[tuple[RestartRequest, Outcome, str]]] = {}
+        known = known or {}
+        # With replicas, the one that led may have lost the lease with the call on the wire, no
+        # pod restarting: "the daemon stopped" sent operators looking for a restart that nobody
+        # made (a database outage past renew_deadline; a leader frozen past its lease).
+        who = ("the replica that led lost the lead (it stopped, or could not keep its lease)"
+               if is_shared(self.config.state) else
+               "the daemon stopped (or, with replicas, the one that led lost the lead)")
+        written: dict[str, Unrecorded] = {}
         # One transaction where the store groups writes (contract.py, batch(whole=True)): the
         # requests are kept already, and a commit each held a leader's start 7 s per 1,000 of
         # them with its database 1 ms away. Nothing is sent before it commits: no other task runs meanwhile.
@@ -131,15 +147,14 @@ class Recovery(EngineCore):
                     continue
                 if request.key.cluster not in self.config.clusters:
                     why = "the daemon restarted and its cluster is no longer configured"
+                elif pending.phase is PendingPhase.SENDING and pending.job_id in known:
+                    written[pending.job_id] = known[pending.job_id]
+                    continue
                 elif pending.phase is PendingPhase.SENDING:
                     outcome = Outcome.INTERRUPTED
-                    # With replicas, the one that led may have lost the lease with the call on the
-                    # wire, no pod restarting: said as a restart alone, operators looked for one.
-                    why = ("the daemon stopped (or, with replicas, the one that led lost the lead) while this restart "
-                           "was being sent; it may or may not have reached the API")
+                    why = f"{who} while this restart was being sent; it may or may not have reached the API"
                 elif request.trigger is Trigger.STATUS:
-                    why = ("the daemon stopped (or, with replicas, the one that led lost the lead) before sending it; "
-                           "the next poll decides again")
+                    why = f"{who} before sending it; the next poll decides again"
                 elif request.trigger is Trigger.SCHEDULE and absence is not None and (missed := absence.missed()):
                     why = missed
                 if why:
@@ -154,8 +169,16 @@ class Recovery(EngineCore):
                 requeued += 1
             for job_id, requests in ending.items():
                 self._end(job_id, requests, now)
-        if requeued or ended:
-            log.warning("recovered_requests", requeued=requeued, ended=ended)
+            for job_id, (_, key, _, record) in written.items():
+                # Its state left as stored: another leader may have written it since (its polls).
+                self.state.finish(job_id, key, None, record)
+                log.warning("restart_outcome_recorded_late", cluster=key.cluster, connector=key.connector, job=job_id,
+                            outcome=record.outcome.value,
+                            note="this replica ended it before it stood by, and the state store could not record it "
+                                 "then; leading again, it records that outcome (counted and logged then), not "
+                                 "`interrupted`")
+        if requeued or ended or written:
+            log.warning("recovered_requests", requeued=requeued, ended=ended, recorded_late=len(written))
         if only is None:
             self.forget_dry_run_attempts()
             self.recall_restarts(now)

@@ -1,6 +1,6 @@
 """Outcomes the state store did not take (a failed write, a full disk, a database away): kept in
 memory, written again before every later write and at the stop, given up (and said) past a bound;
-dropped when this replica stops leading; and, after a failover of the state database lost its
+set aside when this replica stops leading, for its own recovery should it lead again; and, after a failover of the state database lost its
 last commits, what this leader knows of the restarts' requests written again.
 
 `UnrecordedOutcomes` is mixed into `JobRecorder` (recorder.py), which finishes the jobs whose
@@ -29,13 +29,18 @@ UNRECORDED_KEPT = 10_000
 UNRECORDED_PER_BATCH = 1_000
 
 
+# An outcome to write: the job id, its connector, its state (None: left as stored) and its record.
+Unrecorded = tuple[str, ConnectorKey, ConnectorState | None, HistoryRecord]
+
+
 class UnrecordedOutcomes:
     # The recorder's parts this uses (JobRecorder sets them).
     _config: Callable[[], Config]
     _state: StateStore
     _now: WallClock
     finished_jobs: list[RestartJob]
-    _unrecorded: deque[tuple[str, ConnectorKey, ConnectorState | None, HistoryRecord]]
+    _unrecorded: deque[Unrecorded]
+    _left_behind: dict[str, Unrecorded]
 
     if TYPE_CHECKING:
         def _stored(self, job: RestartJob) -> ConnectorState: ...
@@ -128,11 +133,27 @@ class UnrecordedOutcomes:
         return again, added
 
     def stand_by(self) -> int:
-        """This replica stopped leading: the outcomes the store did not take are dropped, their
-        requests left pending for the next leader's recovery (this replica's too, under a new
-        epoch), as the restarts left in the queue are. Written later, they followed that recovery,
-        which had queued the same requests again and sent them: each restart twice in the history,
-        `dropped` and `accepted`. Returns how many."""
+        """This replica stopped leading: the outcomes the store did not take are no longer written
+        with the next write, their requests left pending for the next leader's recovery (this
+        replica's too, under a new epoch), as the restarts left in the queue are. Written later,
+        they followed that recovery, which had queued the same requests again and sent them: each
+        restart twice in the history, `dropped` and `accepted`. They are kept aside instead, for
+        this replica's own recovery should it lead again (`take_left_behind`): a restart whose
+        call went out and whose answer it knows is recorded with that answer, where it said
+        `interrupted`, "the daemon stopped", of a 202 this very process had received and logged.
+        Returns how many."""
         left = len(self._unrecorded)
+        for finish in self._unrecorded:
+            self._left_behind[finish[0]] = finish
+        while len(self._left_behind) > UNRECORDED_KEPT:  # bounded as the deque is: the oldest go first
+            del self._left_behind[next(iter(self._left_behind))]
         self._unrecorded.clear()
+        return left
+
+    def take_left_behind(self) -> dict[str, Unrecorded]:
+        """The outcomes this replica knew and could not write before it stood by, by job id, for
+        its recovery as it leads again (Recovery.recover's `known`); forgotten here. Only those
+        whose requests the shared state still holds under that job (no other leader recovered
+        them meanwhile) are written there: another leader's record stands."""
+        left, self._left_behind = self._left_behind, {}
         return left

@@ -69,7 +69,7 @@ class LeadershipHost:
         self._prune_history()
         # Requests kept for a cluster discovery may find wait for its first refresh (leader only:
         # a standby lists nothing, so that two replicas never spend the key's budget twice).
-        self.engine.recover(hold=self.may_be_discovered, absence=self._absence())
+        self._recover_as_leader()
         self.mark_alive()
         if isinstance(self.leadership, Elector):
             await self.leadership.renew_if_late()  # a long recovery: before the queue's first send
@@ -78,6 +78,14 @@ class LeadershipHost:
         self._sync_jobs(previous=None, changed_clusters=set())
         self._scheduler.start()
         self._start_discovery()
+
+    def _recover_as_leader(self) -> tuple[int, int]:
+        """Recover what the last leader left pending, with the outcomes this replica knew and
+        could not write before it last stood by (JobRecorder.take_left_behind): those of its
+        restarts whose calls went out are recorded as they ended, if no other leader recovered
+        them meanwhile, not ended `interrupted`."""
+        return self.engine.recover(hold=self.may_be_discovered, absence=self._absence(),
+                                   known=self.recorder.take_left_behind())
 
     def _absence(self) -> Absence | None:
         """How long no daemon ran before this one began to lead: since the last lease renewal
