@@ -217,7 +217,7 @@ async def test_a_restart_whose_turn_meets_the_database_gone_ends_dropped_not_cra
     assert not [e for e in logs if e["event"] == "restart_job_crashed"]
     jobs = daemon.recorder.finished_jobs
     assert [job.outcome for job in jobs] == [Outcome.DROPPED] * len(names)
-    assert "the state file cannot be" in jobs[0].message and "load a connector's state" in jobs[0].message
+    assert "the state database cannot be" in jobs[0].message and "load a connector's state" in jobs[0].message
     assert sorted(e["connector"] for e in logs if e["event"] == "restart_waiting_for_state") == names
 
 

@@ -39,7 +39,10 @@ async def test_a_standby_answers_503_closing_the_connection_and_names_the_leader
         assert int(response.headers["retry-after"]) > 0
         body = response.json()
         assert body["standby"] is True and body["leader"] == LEADER
-        assert "nothing was done" in body["error"] and LEADER in body["error"]
+        assert LEADER in body["error"]
+    # A write did nothing, to be sent again; a read (the leader's live view) is sent to the leader.
+    assert all("nothing was done" in r.json()["error"] for r in answers[:2])
+    assert "only the leader knows this" in answers[2].json()["error"]
     assert restart_calls(w) == 0
 
 

@@ -41,7 +41,7 @@ def connectors() -> Callable[[ApiContext, Request], Awaitable[JSONResponse]]:
         # The leader's live view (its polls, its discovery): a standby polls and discovers nothing,
         # so its rows showed a discovered cluster's environment as null and health as of its start.
         # Its 503 sends the reader (and `watchdog status --daemon` through a Service) to the leader.
-        leader_only(ctx)
+        leader_only(ctx, read=True)
         if "rows" not in next_reading:
             next_reading["rows"] = asyncio.ensure_future(reading(ctx))
         # Shielded: a reader that went away does not cancel the others' answer.
@@ -69,7 +69,7 @@ async def history(ctx: ApiContext, request: Request) -> JSONResponse:
         if cluster is None:
             # A standby discovers nothing: a cluster only the leader's discovery found is unknown
             # here (its 404 said "unknown cluster" where the leader lists its restarts).
-            leader_only(ctx)
+            leader_only(ctx, read=True)
             raise unknown_cluster(ctx, cluster_label)
     # Filtered by the store: filtered here from the newest MAX_HISTORY_SERVED restarts of the fleet, a
     # connector or cluster whose restarts were older than those had "no restarts recorded".

@@ -26,9 +26,13 @@ def unknown_cluster(ctx: ApiContext, label: str) -> BadRequest:
     return BadRequest(404, f"unknown cluster {label!r}{hint}", known=sorted(config.clusters))
 
 
-def leader_only(ctx: ApiContext) -> None:
-    """A standby acts on nothing: 503 with Retry-After, which Alertmanager and API clients retry."""
+def leader_only(ctx: ApiContext, *, read: bool = False) -> None:
+    """A standby acts on nothing: 503 with Retry-After, which Alertmanager and API clients retry.
+    A read (`read`) is sent to the leader, which knows the answer: "nothing was done; send again
+    later", words for a write, answered `GET /v1/restarts/{id}` (an HA probe)."""
     reason = ctx.not_leading()
+    if reason is not None and read:
+        raise standby(ctx, f"not the leader ({reason}); only the leader knows this: ask it, or ask again later")
     if reason is not None:
         raise standby(ctx, f"not the leader ({reason}); nothing was done; send again later")
 

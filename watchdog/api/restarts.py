@@ -67,7 +67,7 @@ async def restart_status(ctx: ApiContext, request: Request) -> JSONResponse:
         # Not an id this daemon ever hands out: said without quoting it back (it can be any
         # length, and whatever the caller put in it).
         raise BadRequest(404, "no such request: request ids are 16 lowercase hexadecimal characters")
-    leader_only(ctx)  # the leader that accepted a request knows what became of it
+    leader_only(ctx, read=True)  # the leader that accepted a request knows what became of it
     record = ctx.engine.requests.get(request_id)
     if record is None:
         raise BadRequest(404, f"unknown or expired request id {request_id!r}")

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..api_input import BadRequest, read_body
+from ..engine.recorder import store_noun
 from ..logs import get_logger
 from ..state import Fenced, StateStoreError
 from .auth import AuthFailureLog, authenticate
@@ -119,8 +120,9 @@ def _guarded(
         except StateStoreError as exc:
             # Nothing was decided: a client (Alertmanager) asking again later is what we want.
             log.error("http_request_not_recorded", route=route, error=str(exc))
-            response = JSONResponse({"error": "the daemon cannot record decisions now (its state file cannot be "
-                                              "written); nothing was done; try again later"},
+            response = JSONResponse({"error": f"the daemon cannot record decisions now (its "
+                                              f"{store_noun(ctx.config().state)} cannot be written); nothing was "
+                                              "done; try again later"},
                                     status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         level = log.info if response.status_code < 400 else log.warning
         level("http_request", route=route, method=request.method, status=response.status_code,

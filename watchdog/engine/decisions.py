@@ -26,6 +26,7 @@ from ..state import StateStoreError
 from ..windows import Windows
 from .core import FAILURE_TRIGGERS, log
 from .gates import Gates
+from .recorder import store_noun
 
 # What the gates hold a wanted restart with (Gates.gate): a connector so held shows it in status.
 GATE_HOLDS = frozenset({Decision.WINDOW_CLOSED, Decision.BREAKER_OPEN, Decision.BLOCKED})
@@ -347,7 +348,7 @@ class Decisions(Gates):
         except StateStoreError:
             log.error("restart_not_recorded", cluster=key.cluster, connector=key.connector, rule=record.rule,
                       trigger=record.trigger.value, request=request.id,
-                      note="the state file cannot be written; nothing was queued")
+                      note=f"the {store_noun(self.config.state)} cannot be written; nothing was queued")
             raise
         try:
             job, merged = self.queue.submit(request, job_id=job_id, defer=defer[0] if defer else 0.0,

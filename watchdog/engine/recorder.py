@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from ..breaker import Breaker
-from ..config import Backoff, Config, Rule
+from ..config import Backoff, Config, Rule, StateSettings
 from ..metrics import Metrics
 from ..model import (
     ConnectorKey,
@@ -45,6 +45,13 @@ _NOT_RECORDED_NOTE = ("the state file still holds this restart as pending; its o
                       "(with replicas, the next leader's recovery decides)")
 # Outcomes of a restart that was, or may have been, made (not sent again: the next poll judges).
 MAY_HAVE_RESTARTED = frozenset({Outcome.ACCEPTED, Outcome.UNCONFIRMED, Outcome.INTERRUPTED})
+
+
+def store_noun(state: StateSettings) -> str:
+    """The state store in words: its database with PostgreSQL (replicas), else its file. "The
+    state file cannot be written" was said of a PostgreSQL database down or read-only, which has
+    no file (an HA probe: the 503 to a restart request, the restart_waiting_for_state line)."""
+    return "state database" if is_shared(state) else "state file"
 
 
 def may_have_restarted(job: RestartJob) -> bool:
@@ -111,14 +118,14 @@ class JobRecorder(UnrecordedOutcomes):
         if self._state.problem is not None:
             # Its attempt could not be counted: sending it anyway would let a failing connector
             # escape its backoff (and the restart could not be remembered across a crash).
-            return f"the state file cannot be written ({self._state.problem})"
+            return f"the {store_noun(self._config().state)} cannot be written ({self._state.problem})"
         try:
             if job.key not in self.dry_states:
                 self._stored(job)
         except StateStoreError as exc:
             # The database gone between two writes, nothing failed yet: raised through the queue,
             # the job was logged as a bug (restart_job_crashed) and ended `network_error`, no call made.
-            return f"the state file cannot be read ({exc})"
+            return f"the {store_noun(self._config().state)} cannot be read ({exc})"
         return None
 
     def drop_reason(self, job: RestartJob) -> str | None:
@@ -228,7 +235,7 @@ class JobRecorder(UnrecordedOutcomes):
             # Known not to take writes (a failed write, none since), as drop_reason says at a first
             # turn: a retry is not sent either. Tried, each froze the event loop for the busy
             # timeout (5 s) twice while another process held the file locked.
-            raise JobNotRecorded(f"the state file cannot record the attempt ({self._state.problem})")
+            raise JobNotRecorded(f"the {store_noun(self._config().state)} cannot record the attempt ({self._state.problem})")
         self.record_unrecorded()
         try:
             state = self._stored(job)
@@ -251,7 +258,7 @@ class JobRecorder(UnrecordedOutcomes):
             raise Abandoned(str(exc)) from exc
         except StateStoreError as exc:
             # Sent without its attempt recorded, a failing connector would escape its backoff.
-            raise JobNotRecorded(f"the state file cannot record the attempt ({exc})") from exc
+            raise JobNotRecorded(f"the {store_noun(self._config().state)} cannot record the attempt ({exc})") from exc
         self._metrics.show_connector_state(job.key.cluster, job.key.connector, state)
 
     def answered(self, job: RestartJob) -> bool:

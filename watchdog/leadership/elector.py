@@ -134,6 +134,10 @@ class Elector:
     def unreachable(self) -> str | None:
         """None while the last campaign or renewal reached the database; else why not. A standby
         writes nothing, so this (not the store's last write) says whether it could lead."""
+        if self._last_error is not None and self._last_error.startswith("ReadOnlySqlTransaction"):
+            # Reached, and it answers: it refuses the lease's writes (a hot standby, a read-only
+            # role or database). "Cannot be reached" sent the reader after the network.
+            return f"the database takes no writes ({self._last_error})"
         if self._last_error is not None:
             return f"the database cannot be reached ({self._last_error})"
         if not self._reached:
