@@ -210,9 +210,13 @@ class Recovery(EngineCore):
         message = "; ".join(dict.fromkeys(why for _, _, why in ending))
         triggers = tuple(dict.fromkeys(request.trigger for request, _, _ in ending))
         asked = asked_by([request for request, _, _ in ending])
+        # An interrupted one's call went out (its requests were marked `sending` before it): one
+        # try at least; the store does not keep how many before it. It said 0, and a reader
+        # counting the calls from the log undercounted them.
+        tries = 1 if outcome is Outcome.INTERRUPTED else 0
         self.state.finish(job_id, first.key, None, HistoryRecord(
             at=now, key=first.key, job_id=job_id, rule=first.rule, trigger=first.trigger, triggers=triggers,
-            outcome=outcome, message=message, reason=asked.reason, origin=asked.origin,
+            outcome=outcome, message=message, reason=asked.reason, origin=asked.origin, tries=tries,
         ))
         self.metrics.count_restart(first.key, first.rule, first.trigger, outcome)
         self.outcomes[outcome] += 1
@@ -222,10 +226,11 @@ class Recovery(EngineCore):
         level("restart_finished", cluster=first.key.cluster, connector=first.key.connector, job=job_id,
               outcome=outcome.value, rule=first.rule, trigger=first.trigger.value,
               triggers=[trigger.value for trigger in triggers], requests=[request.id for request, _, _ in ending],
-              tries=0, message=message, requested_at=first.requested_at.isoformat(), reason=asked.reason)
+              tries=tries, message=message, requested_at=first.requested_at.isoformat(), reason=asked.reason)
         # One finished job for all of them, as the history has it: GET /v1/restarts/{id} of each
         # names every request it ended with, its outcome and its message.
         ended = _ended_job(job_id, [request for request, _, _ in ending], outcome, message)
+        ended.tries = tries
         for request, _, _ in ending:
             self._remembered_as(request, ended)
         # Known as ended, should a failover lose this end: a restart interrupted at a takeover
