@@ -235,7 +235,11 @@ def due_before(trigger: CronScheduleTrigger | IntervalTrigger, now: datetime,
     latest, due = None, trigger.get_next_fire_time(None, now - timedelta(seconds=grace))
     while due is not None and due <= now:
         latest, due = due, trigger.get_next_fire_time(due, now)
-    if latest is None or (due is not None and (due - latest).total_seconds() <= grace):
+    # In UTC: two times of one zone subtract as wall-clock times, blind to the fall-back's fold
+    # (02:00 CET minus 02:30 CEST read -30 min, and the 02:30 CEST run missed at a start on that
+    # night went unreported; 03:00 CEST minus 01:58 CET on the spring night read 62 min, not 2).
+    if latest is None or (due is not None and (due.astimezone(timezone.utc) - latest.astimezone(timezone.utc))
+                          .total_seconds() <= grace):
         return None
     return latest
 
@@ -357,7 +361,9 @@ def run_still_to_come(old: Rule, new: Rule, planned: datetime | None, now: datet
     slot, planned = slot.astimezone(timezone.utc), planned.astimezone(timezone.utc)
     if (planned - slot).total_seconds() > before.jitter:
         return None
-    if CronScheduleTrigger(after.cron, after.timezone).get_next_fire_time(None, slot) != slot:
+    again = CronScheduleTrigger(after.cron, after.timezone).get_next_fire_time(None, slot)
+    # Compared in UTC too: Python says a time the fall-back repeats is never equal to one of another zone.
+    if again is None or again.astimezone(timezone.utc) != slot:
         return None  # the new trigger has no run at that time: the edit took it out
     latest = slot + timedelta(seconds=after.jitter)
     if (now - latest).total_seconds() > SCHEDULE_MISFIRE_GRACE_SECONDS:
