@@ -1,13 +1,13 @@
 """What a start says once, before anything acts: settings the config allows but its author may
 not have meant (credentials over http://, WATCHDOG_* variables that name no setting, secret files
-a variable overrides) and that the daemon, or some of its rules, only pretend (dry-run).
+a variable overrides, zones such as `EST`) and that the daemon, or some of its rules, only pretend (dry-run).
 
 Its own module so that `run`, `run --once` and a new leader say the same, and app.py (the
 composition root) keeps to building and ordering the parts."""
 
 from __future__ import annotations
 
-from .config import Config, ignored_variables
+from .config import Config, ignored_variables, zone_warnings
 from .logs import get_logger
 from .reload import log_overridden
 
@@ -32,6 +32,12 @@ def warn_at_start(config: Config) -> None:
         log.warning("environment_variables_ignored", variables=ignored,
                     note="these WATCHDOG_* variables name no setting; they change nothing")
     log_overridden(config)
+    zones = zone_warnings(config)
+    if zones:
+        # Legal, and read as written: `EST` in New York ran an hour late from March to November.
+        log.warning("time_zones_not_what_they_seem", zones=zones,
+                    note="these zones are read as written (check-config says the same); name the region's zone "
+                         "if that is what you meant")
     # Before anything acts: `run --once --dry-run` never said it, a start only once its kept
     # restarts had ended dry_run.
     trial = [] if config.dry_run else config.rules_on_trial()

@@ -14,6 +14,7 @@ from ..config import (
     StatusTrigger,
     TlsSettings,
     WindowSettings,
+    zone_warnings,
 )
 from ..logs import printable, redact_url_credentials
 from ..policy import backoff_gap
@@ -118,7 +119,7 @@ def summarize(config: Config, source: str, now: datetime | None = None) -> str:
     lines += settings_summary(config)
     for where, url in config.plaintext_credential_urls():
         lines.append(f"warning: {where} {redact_url_credentials(url)} is plain http://: its credentials travel unencrypted")
-    lines += warnings
+    lines += warnings + [f"warning: {zone}" for zone in zone_warnings(config)]
     # Each line made printable on its own: the config's strings (names, globs, matchers) were
     # printed as written, and an escape in one set the terminal's title or cleared it, a line
     # break printed a line the config does not have.

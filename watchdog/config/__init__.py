@@ -29,6 +29,7 @@ The schema and its loading, one job per file:
     errors.py     `ConfigError` and pydantic's errors as paths the user wrote
     key_hints.py  where an unknown key belongs (a key one level off, misspelt, of another trigger)
     checks.py     `cross_check`: names that must exist, be unique, or be complete
+    zone_warnings.py  rule and window zones that rarely mean what their writer thinks (`EST`, `Etc/GMT-2`)
 """
 
 from .checks import (
@@ -107,6 +108,7 @@ from .types import (
     is_loopback_url,
     parse_duration,
 )
+from .zone_warnings import zone_warnings
 
 __all__ = [
     "AlertTrigger",
@@ -167,4 +169,5 @@ __all__ = [
     "is_loopback_url",
     "load_config",
     "parse_duration",
+    "zone_warnings",
 ]

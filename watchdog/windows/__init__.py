@@ -8,6 +8,7 @@ status-triggered failure is reconsidered at `Windows.next_open`.
     parsing.py   window text -> spec (the grammar), `WindowError`
     sets.py      `Windows`: allowed and blackout windows together, `is_open`, `next_open`
     zones.py     an IANA time zone by name, refused with the same words for rules and windows
+    zone_traps.py  zone names said at check-config and start: `EST`, `MST`, `Etc/GMT-2`'s inverted sign
 """
 
 from .parsing import (
