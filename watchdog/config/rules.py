@@ -93,15 +93,36 @@ _MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 
 CRON_FIELDS = "five fields, minute hour day-of-month month day-of-week, as Debian's cron reads them"
 
 
+def _pasted_from_elsewhere(fields: list[str]) -> str | None:
+    """What to write instead of a form another scheduler reads and cron does not, or None. A
+    Kubernetes CronJob's or cronie's `TZ=Europe/Berlin 0 3 * * *` was answered only "got 6
+    field(s)", and Quartz's `0 0 ? * *` (Kubernetes takes it too) "Bad day-of-month (... such as
+    30 February)"."""
+    if fields and fields[0].upper().startswith(("TZ=", "CRON_TZ=")):
+        zone = fields[0].split("=", 1)[1] or "Europe/Berlin"
+        return (f"a {fields[0].split('=', 1)[0]}= prefix is not read: give the zone as the rule's "
+                f"`timezone: {zone}` and the cron as its five fields")
+    quartz = [name for name, field in zip(_FIELD_NAMES, fields[-5:], strict=False) if "?" in field]
+    if quartz:  # named as cronsim names a bad field: `Bad day-of-month`
+        return f"Bad {quartz[0]}: `?` is Quartz's \"no specific value\", which cron does not have: write `*`"
+    return None
+
+
+_FIELD_NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week")
+
+
 def _check_cron(expr: str) -> str:
     """Read by cronsim, as the scheduler's trigger reads it (triggers/cron.py), so that what
     passes check-config runs as checked. Not by APScheduler, whose parse ran what it had read of
     a field and ignored the rest (`jan-dec/3` every month, `lastday` as `last`)."""
     fields = expr.split()
+    pasted = _pasted_from_elsewhere(fields)
     if len(fields) != 5:
         macro = _MACROS.get(expr.strip().lower())
-        instead = f": write {macro!r}" if macro else ""
+        instead = f": write {macro!r}" if macro else f"; {pasted}" if pasted else ""
         raise ValueError(f"cron needs {CRON_FIELDS}; got {len(fields)} field(s) in {expr!r}{instead}")
+    if pasted:
+        raise ValueError(f"bad cron expression {expr!r}: {pasted}; {CRON_FIELDS}")
     try:
         next(CronSim(expr, _EPOCH))
     except CronSimError as exc:
