@@ -9,6 +9,7 @@ They never call the restart endpoint themselves. One job per file:
     executor.py   APScheduler's executor: running jobs left to their owner at shutdown, and the
                   runs a coalesced run stands for counted as missed
     cron.py       a schedule rule's cron as cron reads it (cronsim), with its jitter
+    stepped_runs.py  runs a forward step of the wall clock jumped over, said as that
     streak.py     a failure that repeats, logged when it starts, now and then, and when it ends
     host.py       `SchedulerHost` (a mixin of `app.Daemon`): the jobs kept in step with the config
 """

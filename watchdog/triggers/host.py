@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -48,6 +49,7 @@ from .scheduler import (
     run_still_to_come,
 )
 from .stall import StallChecker
+from .stepped_runs import clock_steps_of
 
 if TYPE_CHECKING:
     from ..engine import Engine, WallClock
@@ -130,6 +132,8 @@ class SchedulerHost:
                 add_rule_job(scheduler, rule, functools.partial(self._job, self.run_schedule_rule, name), kept)
                 if previous is None:  # a scheduler new to this replica's lead: it plans from now
                     self._report_run_missed_before_leading(rule)
+        if previous is None:
+            clock_steps_of(scheduler).pending = self._step_not_yet_said
 
     def _report_run_missed_before_leading(self, rule: Rule) -> None:
         """A schedule rule's run due in the grace before this replica began to lead: reported
@@ -151,6 +155,14 @@ class SchedulerHost:
             note = PERHAPS_MISSED_ALIVE
         report_job_event(self.metrics, job_id(rule), "missed", due, note)
 
+    def _step_not_yet_said(self) -> tuple[float, datetime] | None:
+        """A step of the wall clock the heartbeat has not said yet (a job the scheduler ran
+        first after it), as (seconds, wall now), or None."""
+        before = self._clock()
+        wall = self._now()
+        step = self._clock_steps.step(before, wall, self._clock(), keep=True)
+        return (step, wall) if step else None
+
     def follow_clock(self) -> None:
         """Called by the heartbeat: when the wall clock stepped, say so, and keep interval jobs
         on their real-time pace (scheduler.follow_backward_step)."""
@@ -160,6 +172,8 @@ class SchedulerHost:
         if not step:
             return
         followed = follow_backward_step(self._scheduler, step, wall) if self._scheduler is not None else None
+        if self._scheduler is not None:  # its runs the step jumped over say so (stepped_runs.py)
+            clock_steps_of(self._scheduler).add(step, wall)
         if step > 0 and self._scheduler is not None and self._scheduler.running:  # not once stop() shut it down
             # The scheduler sleeps on the event loop's monotonic timer, armed before the step for
             # the wall time then planned: after a forward step (a clock that ran slow put right,

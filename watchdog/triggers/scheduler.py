@@ -33,6 +33,7 @@ from ..metrics import Metrics
 from ..windows import Windows
 from .cron import CronScheduleTrigger
 from .executor import COALESCED_NOTE, JobExecutor
+from .stepped_runs import STEPPED_COALESCED_NOTE, STEPPED_MISSED_NOTE, clock_steps_of
 from .streak import REPEAT_EVERY_SECONDS
 
 log = get_logger("watchdog.scheduler")
@@ -164,11 +165,12 @@ class _SkippedRuns:
 
 def build_scheduler(metrics: Metrics, clock: Callable[[], float] = time.monotonic) -> AsyncIOScheduler:
     def on_coalesced(job_id: str, dropped: list[datetime], instead: datetime, more: bool) -> None:
-        last = dropped[-1]
-        note = COALESCED_NOTE.format(runs=f"{len(dropped)}{' or more' if more else ''}", last=last.isoformat(),
-                                     instead=instead.isoformat())
+        last, stepped = dropped[-1], clock_steps_of(scheduler).over(dropped[0])
+        note = (STEPPED_COALESCED_NOTE if stepped else COALESCED_NOTE).format(
+            runs=f"{len(dropped)}{' or more' if more else ''}", last=last.isoformat(), instead=instead.isoformat(),
+            seconds=round(stepped or 0))
         said: dict[str, object] = {"runs": len(dropped), "last_scheduled_run_time": last.isoformat(),
-                                   "run_instead": instead.isoformat()}
+                                   "run_instead": instead.isoformat(), **({"wall_clock_stepped": stepped} if stepped else {})}
         if more:
             said["more"] = True
         report_job_event(metrics, job_id, "missed", dropped[0], note, said=said, count=len(dropped))
@@ -193,6 +195,9 @@ def build_scheduler(metrics: Metrics, clock: Callable[[], float] = time.monotoni
         else:
             assert isinstance(event, JobExecutionEvent)
             run_time, said = event.scheduled_run_time, {}
+            stepped = clock_steps_of(scheduler).over(run_time) if name == "missed" else None
+            if stepped:
+                note, said = STEPPED_MISSED_NOTE.format(seconds=round(stepped)), {"wall_clock_stepped": stepped}
         report_job_event(metrics, event.job_id, name, run_time, note, getattr(event, "exception", None), said=said)
 
     scheduler.add_listener(on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_REMOVED)
@@ -406,13 +411,16 @@ class ClockStepWatch:
         self._max_spread = max_spread
         self._offset: float | None = None
 
-    def step(self, before: float, wall: datetime, after: float) -> float:
+    def step(self, before: float, wall: datetime, after: float, *, keep: bool = False) -> float:
         """Seconds the wall clock stepped since the last reading (negative: back), or 0: `wall`
-        read between the monotonic readings `before` and `after`."""
+        read between the monotonic readings `before` and `after`. `keep`: a look that leaves the
+        last reading as it was (the heartbeat still says the step)."""
         if after - before > self._max_spread:
             return 0.0  # a pause between the readings: this one cannot tell (the last one kept)
         offset = wall.timestamp() - (before + after) / 2
-        previous, self._offset = self._offset, offset
+        previous = self._offset
+        if not keep:
+            self._offset = offset
         if previous is None or abs(offset - previous) < self._tolerance:
             return 0.0
         return offset - previous
