@@ -41,9 +41,9 @@ class Gates(EngineCore):
         if unaddressable(key.connector):
             return Decision.UNADDRESSABLE, "its name has '/'-separated '.' or '..' parts: a call for it could reach another connector"
         if self._global_windows is not None and not self._global_windows.is_open(now):
-            return Decision.WINDOW_CLOSED, f"global windows closed; next open {_when(self._global_windows.next_open(now))}"
+            return Decision.WINDOW_CLOSED, f"global windows closed; next open {_when(self._global_windows.next_open_shown(now))}"
         if windows is not None and not windows.is_open(now):
-            return Decision.WINDOW_CLOSED, f"rule windows closed; next open {_when(windows.next_open(now))}"
+            return Decision.WINDOW_CLOSED, f"rule windows closed; next open {_when(windows.next_open_shown(now))}"
         # Evaluated here, not only by a poll or a job's turn: a daemon with alert rules and no
         # status rule polls nothing, and every restart the open breaker held was decided on the
         # answer of its last evaluation (the job that opened it), so it held every later alert

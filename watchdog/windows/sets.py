@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
-from .specs import LATEST, Interval, WindowSpec, as_utc
+from .specs import LATEST, AbsoluteWindow, Interval, WeeklyWindow, WindowSpec, as_utc
 
 DEFAULT_HORIZON = timedelta(days=400)  # a yearly window (Christmas freeze) plus a month of slack
 _FIRST_LOOK = timedelta(days=8)  # a weekly window recurs within 7 days; 1 more for DST and 24:00
@@ -72,6 +72,15 @@ class Windows:
                 return found.astimezone(after.tzinfo)
         return None
 
+    def next_open_shown(self, after: datetime) -> datetime | None:
+        """next_open, in the zone the windows were written in when they share one (`Mon-Sun
+        19:11-19:18 Asia/Kolkata`: 19:11+05:30, not 13:41+00:00, which the reader had to convert
+        back), else in the zone of `after`: for the `next open` a closed window's decision says."""
+        found = self.next_open(after)
+        zones = {zone for spec in (*(s for group in self._allowed_groups for s in group), *self._blackout)
+                 for zone in _zones_written(spec)}
+        return found.astimezone(zones.pop()) if found is not None and len(zones) == 1 else found
+
     def _first_open_instant(self, start: datetime, limit: datetime) -> datetime | None:
         """The earliest open instant in [start, limit], both UTC."""
         allowed = [(start, LATEST)]
@@ -106,6 +115,15 @@ class Windows:
 
     def __hash__(self) -> int:
         return hash((self._allowed_groups, self._blackout))
+
+
+def _zones_written(spec: WindowSpec) -> list[tzinfo]:
+    """The zones (or fixed offsets) a window was written in; none for `always` and `never`."""
+    if isinstance(spec, WeeklyWindow):
+        return [spec.zone]
+    if isinstance(spec, AbsoluteWindow):
+        return [zone for zone in (spec.start.tzinfo, spec.end.tzinfo) if zone is not None]
+    return []
 
 
 def _specs(specs: Sequence[WindowSpec], name: str) -> tuple[WindowSpec, ...]:
