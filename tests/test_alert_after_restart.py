@@ -66,6 +66,12 @@ class _Setup:
         answer = await self.http.post("/v1/alertmanager", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
         return dict(answer.json()["alerts"][0])
 
+    async def restarted_by_name(self) -> None:
+        """The connector restarted by name, the restart made."""
+        await self.by_name()
+        await self.settled()
+        assert self.restarts() == 1
+
     async def settled(self) -> None:
         await asyncio.wait_for(self.w.daemon.queue.join(), 10)
 
@@ -77,8 +83,7 @@ class _Setup:
 async def test_an_alert_moments_after_a_restart_by_name_waits_for_the_gap_then_restarts_once() -> None:
     s = _Setup(_config())
     try:
-        await s.by_name()
-        await s.settled()
+        await s.restarted_by_name()
         assert s.restarts() == 1
         with structlog.testing.capture_logs() as logs:
             answer = await s.alert()
@@ -101,8 +106,7 @@ async def test_an_alert_moments_after_a_restart_by_name_waits_for_the_gap_then_r
 async def test_an_alert_that_resolves_within_the_gap_restarts_nothing() -> None:
     s = _Setup(_config())
     try:
-        await s.by_name()
-        await s.settled()
+        await s.restarted_by_name()
         assert (await s.alert())["result"] == "restart_requested"
         await asyncio.sleep(GAP / 2)  # Alertmanager's resolution comes some time after the firing
         resolved = await s.alert("resolved")
@@ -117,8 +121,7 @@ async def test_an_alert_that_resolves_within_the_gap_restarts_nothing() -> None:
 async def test_an_alert_long_after_the_last_restart_goes_at_once() -> None:
     s = _Setup(_config())
     try:
-        await s.by_name()
-        await s.settled()
+        await s.restarted_by_name()
         assert s.w.clock is not None
         s.w.clock.t += GAP + 1  # the gap after the restart by name is over
         answer = await s.alert()
@@ -132,8 +135,7 @@ async def test_an_alert_long_after_the_last_restart_goes_at_once() -> None:
 async def test_a_request_by_name_joining_a_deferred_restart_sends_it_now() -> None:
     s = _Setup(_config(manual_gap=0))
     try:
-        await s.by_name()
-        await s.settled()
+        await s.restarted_by_name()
         assert (await s.alert())["detail"].startswith("deferred")
         joined = await s.by_name()
         assert joined["decision"] == "duplicate", joined
@@ -145,8 +147,7 @@ async def test_a_request_by_name_joining_a_deferred_restart_sends_it_now() -> No
 
 async def test_a_shutdown_keeps_a_deferred_restart_for_the_next_start_without_waiting_its_deadline(tmp_path: Path) -> None:
     s = _Setup(_config(state=str(tmp_path / "state.db")))
-    await s.by_name()
-    await s.settled()
+    await s.restarted_by_name()
     assert (await s.alert())["detail"].startswith("deferred")
     loop = asyncio.get_running_loop()
     began = loop.time()
