@@ -78,9 +78,6 @@ class DeferredJobs:
         if job in self._deferred and trigger in _UNDEFERRING:
             self._undefer(job)
 
-    def is_deferred(self, job: RestartJob) -> bool:
-        return job in self._deferred
-
     def _take_deferred(self) -> Iterable[RestartJob]:
         """Stop every deferred job's wait (a shutdown, a loss of the lead): the jobs, none put in a lane."""
         for timer in self._deferred.values():

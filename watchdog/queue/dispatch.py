@@ -465,10 +465,10 @@ RETRY_WAIT_PREFIX = "waiting for its next try"
 
 def retry_note(result: ApiResult[Any], delay: float, source: str) -> str:
     """What a job scheduled to be tried again after `result` says while it waits."""
-    answered = f"HTTP {result.status_code}" if result.status_code is not None else "no answer"
+    got = f"was answered HTTP {result.status_code}" if result.status_code is not None else "got no answer"
     words = f" ({result.message[:200]})" if result.message else ""
     why = "its Retry-After, capped at rate_limit.max_pause" if source == "retry_after" else "the queue's backoff"
-    return f"{RETRY_WAIT_PREFIX}, {math.ceil(delay)} s after the last one was answered {answered}{words} ({why})"
+    return f"{RETRY_WAIT_PREFIX}, {math.ceil(delay)} s after the last one {got}{words} ({why})"
 
 
 def after_tries(job: RestartJob, reason: str) -> str:
