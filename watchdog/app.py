@@ -92,6 +92,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         self.config = config
         keep_out_of_logs(*sent_secrets(config))
         self.metrics = Metrics(registry)
+        self.metrics.dry_run.set(1 if config.dry_run else 0)
         # Opened first: a state file that cannot be used stops the daemon before anything starts
         # (StateStoreError names the file and how to recover).
         self.state = state if state is not None else open_store(config.state, now=now)

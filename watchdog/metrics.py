@@ -161,6 +161,15 @@ class Metrics(LaneMetrics):
             registry=r,
         )
         self.config_last_reload_successful.set(1)
+        # Which replica runs in dry run cannot be told apart otherwise: one reloaded to `dry_run:
+        # true` beside one still live took over and ended six live requests `dry_run`, none sent,
+        # and nothing showed the two configs differed (an HA probe, 2026-12-06).
+        self.dry_run = Gauge(
+            "watchdog_dry_run",
+            "1 while the config in force says dry_run (every restart decided and logged, none sent; "
+            "rules on trial alone are not counted), 0 otherwise.",
+            registry=r,
+        )
         self.scheduler_events = Counter(
             "watchdog_scheduler_job_events",
             "Scheduler jobs that were missed, failed, or skipped because the previous run was still going.",

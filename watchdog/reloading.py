@@ -193,6 +193,7 @@ class ReloadHost:
         connectors of a removed or redefined cluster keep their state (forget_cluster)."""
         previous = self.config
         self.config = new
+        self.metrics.dry_run.set(1 if new.dry_run else 0)
         # The previous config's secrets too: a call made with them may still be on its way.
         (secrets, users), (were, were_users) = sent_secrets(new), sent_secrets(previous)
         keep_out_of_logs(secrets | were, users | were_users)
