@@ -79,3 +79,22 @@ async def test_a_start_with_only_such_zones_says_nothing_of_zones() -> None:
     with capture_logs() as logs:
         await w.daemon.run_once()
     assert [e for e in logs if e["event"] == "time_zones_not_what_they_seem"] == []
+
+
+async def test_a_reload_that_brings_such_a_zone_in_says_it_and_one_that_keeps_it_does_not_again() -> None:
+    # Said at check-config and at a start only, a zone a SIGHUP brought in was never said.
+    berlin = [{"name": "nightly", "trigger": {"type": "schedule", "cron": "0 9 * * *", "timezone": "Europe/Berlin"},
+               "select": {"connectors": ["a"]}}]
+    est = [{**berlin[0], "trigger": {**berlin[0]["trigger"], "timezone": "EST"}}]  # type: ignore[dict-item]
+    configs = [daemon_config(berlin)]
+    w = in_process(sim_scenario([{"name": "a"}]), configs[0])
+    w.daemon._reload_config = lambda: configs[-1]  # type: ignore[attr-defined]
+    with capture_logs() as logs:
+        configs.append(daemon_config(est))
+        assert await w.daemon.reload("test") is True
+        configs.append(daemon_config(est, dry_run=False))  # the same zones: not said again
+        assert await w.daemon.reload("test") is True
+    said = [e for e in logs if e["event"] == "time_zones_not_what_they_seem"]
+    assert [line["zones"] for line in said] == [[
+        "rules[0].trigger.timezone: 'EST' is a fixed UTC-05:00 with no daylight saving time; for New York use "
+        "America/New_York"]], said

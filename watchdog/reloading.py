@@ -28,6 +28,7 @@ from .config import Config, ConfigError
 from .logs import get_logger, keep_out_of_logs, without_known_secrets
 from .plan import poll_intervals
 from .reload import ConfigDiff, diff_configs, log_overridden, renamed_clusters
+from .start_warnings import warn_of_zones
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -184,6 +185,7 @@ class ReloadHost:
         self._reload_counted(applied=True)
         log.info("config_reloaded", reason=reason, unchanged=diff.empty, **diff.summary())
         log_overridden(loaded)
+        warn_of_zones(new, before=previous)
         # In the reload's turn: the next reload applies after it (a newer prune stops this one).
         await self.engine.prune_unwatched()
         return previous, retired, blocker if swapped else None

@@ -32,14 +32,20 @@ def warn_at_start(config: Config) -> None:
         log.warning("environment_variables_ignored", variables=ignored,
                     note="these WATCHDOG_* variables name no setting; they change nothing")
     log_overridden(config)
-    zones = zone_warnings(config)
-    if zones:
-        # Legal, and read as written: `EST` in New York ran an hour late from March to November.
-        log.warning("time_zones_not_what_they_seem", zones=zones,
-                    note="these zones are read as written (check-config says the same); name the region's zone "
-                         "if that is what you meant")
+    warn_of_zones(config)
     # Before anything acts: `run --once --dry-run` never said it, a start only once its kept
     # restarts had ended dry_run.
     trial = [] if config.dry_run else config.rules_on_trial()
     if config.dry_run or trial:
         log.warning("dry_run", **({"rules": trial} if trial else {}), note=DRY_RUN_RULES_NOTE if trial else DRY_RUN_NOTE)
+
+
+def warn_of_zones(config: Config, *, before: Config | None = None) -> None:
+    """Say the zones that are not what they seem (at a start; at a reload, `before` the config it
+    replaces, only when the list changed: a reload that brought `EST` in said nothing before)."""
+    zones = zone_warnings(config)
+    if zones and (before is None or zones != zone_warnings(before)):
+        # Legal, and read as written: `EST` in New York ran an hour late from March to November.
+        log.warning("time_zones_not_what_they_seem", zones=zones,
+                    note="these zones are read as written (check-config says the same); name the region's zone "
+                         "if that is what you meant")
