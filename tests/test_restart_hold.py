@@ -143,6 +143,7 @@ async def test_the_first_poll_answered_after_an_outage_sends_the_held_restarts_a
     assert all("held" not in job.message for job in held_jobs), "no longer once it went"
     held = [e for e in logs if e["event"] == "restarts_held" and e["log_level"] == "warning"]
     assert len(held) == 1 and held[0]["cluster"] == CLUSTER and 30 <= held[0]["next_try_in_seconds"] <= 60
+    assert held[0]["note"].startswith("restarts of it stay queued, those queued now and any asked for meanwhile")
     resumed = [e for e in logs if e["event"] == "restarts_resumed" and e["log_level"] == "info"]
     assert [e["answered_by"] for e in resumed] == ["list"]
 

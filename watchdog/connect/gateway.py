@@ -175,8 +175,11 @@ class Gateway:
                 fields.update(failed_calls_in_a_row=change.failures, next_try_in_seconds=round(change.pause, 3))
             if change.kind == "held" and change.first and said:
                 log.warning("restarts_held", **fields, last_outcome=result.outcome.value, last_status_code=code,
-                            note="these restarts stay queued; one is tried after each pause, which doubles "
-                                 "while they fail (up to rate_limit.backoff.cap); polls go on")
+                            # "These restarts" was said when the failures were five polls' and no
+                            # restart was queued (a probe, 2026-12-06): the hold is for any to come.
+                            note="restarts of it stay queued, those queued now and any asked for meanwhile; one "
+                                 "is tried after each pause, which doubles while they fail (up to "
+                                 "rate_limit.backoff.cap); polls go on")
             elif change.kind == "held":
                 log.debug("restarts_held", **fields)
             else:
