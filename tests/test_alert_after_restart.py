@@ -160,3 +160,24 @@ async def test_a_shutdown_keeps_a_deferred_restart_for_the_next_start_without_wa
     assert s.restarts() == 1
     await s.http.aclose()
     s.w.daemon.state.close()
+
+
+async def test_a_request_by_name_within_the_manual_gap_does_not_hurry_a_deferred_restart() -> None:
+    # A second `watchdog restart` (a double click, a script retrying) 8 s after the first joined
+    # the alert's deferred restart and sent it at once: the connector restarted twice in 8 s,
+    # where without the alert the same request is refused `recently_restarted`.
+    s = _Setup(_config(manual_gap=60))
+    try:
+        await s.restarted_by_name()
+        assert (await s.alert())["detail"].startswith("deferred")
+        again = await s.http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "orders-sink"},
+                                  headers={"Authorization": f"Bearer {TOKEN}"})
+        body = again.json()
+        assert body["decision"] == "recently_restarted", body
+        assert "an alert's restart of it is queued meanwhile (deferred" in body["detail"], body
+        await asyncio.sleep(GAP / 2)
+        assert s.restarts() == 1, "the deferred restart still waits"
+        await s.settled()
+        assert s.restarts() == 2, "and goes once the gap after the restart by name has passed"
+    finally:
+        await s.close()

@@ -34,11 +34,18 @@ class ManualIntake(Decisions):
         wait = manual_gap_left(seen or self.state.load(key), now, self.config.queue.manual_restart_gap)
         detail = f"restarted {self.config.queue.manual_restart_gap - wait:.0f} s ago; asked for by name, " \
                  f"it may go again in {wait:.0f} s (queue.manual_restart_gap)" if wait else ""
+        # A deferred restart (an alert's, waiting out the gap after the last restart: queue/
+        # deferral.py) that a request by name joined went at once: joined within the gap, a
+        # second `watchdog restart` restarted the connector 8 s after the first, where without
+        # the alert it is refused `recently_restarted` (a verification run, 2026-12-06). Within
+        # the gap it is not joined, so it does not hurry the deferred restart.
+        pending = self._pending_for(key, dry_run=dry_run) and not (wait and self._deferred(key))
         if status is None and not known_missing:
-            pending = self._pending_for(key, dry_run=dry_run)
             decision = Decision.DUPLICATE if pending else Decision.RECENTLY_RESTARTED if wait else Decision.RESTART
         else:
-            decision = decide_on_request(status, pending=self._pending_for(key, dry_run=dry_run), too_soon=wait > 0)
+            decision = decide_on_request(status, pending=pending, too_soon=wait > 0)
+        if decision is Decision.RECENTLY_RESTARTED and self._deferred(key):
+            detail += f"; an alert's restart of it is queued meanwhile ({self._deferred(key)})"
         if decision is Decision.TRANSIENT and status is not None:
             detail = refused_because(status)
         elif decision is Decision.DUPLICATE:
@@ -49,6 +56,11 @@ class ManualIntake(Decisions):
             rule, trigger, key, decision, now, windows=None, reason=reason, dry_run=dry_run, status=status,
             detail=detail,
         )
+
+    def _deferred(self, key: ConnectorKey) -> str:
+        """What the restart of `key` queued and deferred waits for ("" if none is)."""
+        job = self.queue.pending_job(key)
+        return job.deferred_note if job is not None else ""
 
     def watched_rules(self, key: ConnectorKey) -> list[Rule]:
         """The enabled rules that select a connector: the API restarts only watched connectors."""
