@@ -239,6 +239,8 @@ async def test_a_full_disk_for_an_hour_of_polls_is_said_every_few_minutes_not_ev
     said = [e for e in logs if e["event"] == "poll_not_judged" and e["log_level"] == "error"]
     assert 1 <= len(said) <= 3600 / REPEAT_EVERY_SECONDS + 1, len(said)
     assert "repeated" not in said[0] and all(e["failing_since"] == said[1]["failing_since"] for e in said[1:])
+    # "The store", whichever it is: "the state file" was said of a PostgreSQL database too.
+    assert said[0]["note"] == "the state store cannot record decisions; nothing was restarted"
     [ended] = [e for e in logs if e["event"] == "poll_not_judged_ended"]
     assert ended["failed_polls"] == 720
     await w.daemon.stop()

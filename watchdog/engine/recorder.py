@@ -40,7 +40,7 @@ from .unrecorded import UNRECORDED_KEPT, Unrecorded, UnrecordedOutcomes
 
 # What becomes of an outcome the state store refused (restart_outcome_not_recorded): with replicas,
 # a leader that stands by first leaves it to the next leadership's recovery (stand_by).
-_NOT_RECORDED_NOTE = ("the state file still holds this restart as pending; its outcome is written with the next "
+_NOT_RECORDED_NOTE = ("the state store still holds this restart as pending; its outcome is written with the next "
                       "write that succeeds; if none does before the daemon stops, the next start sends it "
                       "(with replicas, the next leader's recovery decides)")
 # Outcomes of a restart that was, or may have been, made (not sent again: the next poll judges).

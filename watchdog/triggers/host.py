@@ -230,7 +230,7 @@ class SchedulerHost:
             # Counted by the store, shown by /readyz and watchdog_state_store_writable; the next
             # run tries again.
             log.error("job_not_recorded", job=getattr(work, "__qualname__", str(work)), error=str(exc),
-                      note="the state file cannot record decisions; nothing was restarted")
+                      note="the state store cannot record decisions; nothing was restarted")
         finally:
             if task is not None:
                 self._job_tasks.discard(task)

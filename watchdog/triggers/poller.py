@@ -208,7 +208,7 @@ class ClusterPoller:
             said = attempt.failed("state_error")
             (log.debug if said is None else log.error)(
                 "poll_not_judged", cluster=self.cluster, error=str(exc),
-                note="the state file cannot record decisions; nothing was restarted", **(said or {}))
+                note="the state store cannot record decisions; nothing was restarted", **(said or {}))
             return
         ended = attempt.succeeded()
         if ended is not None:
