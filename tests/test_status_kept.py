@@ -21,6 +21,7 @@ from watchdog.model import (
     ConnectorState,
     Health,
     PendingPhase,
+    PendingRequest,
     RestartRequest,
     Trigger,
 )
@@ -107,3 +108,12 @@ def test_status_beside_a_daemon_alive_on_the_file_says_it_has_the_kept_restarts_
     assert re.search(r"a schedule restart \(rule nightly: 'scheduled'\) asked 4\ds ago, not sent: the next start sends "
                      r"it if it comes within 4m \(else drops it as a missed run: a schedule's run more than 5m late is "
                      r"not made\)", out), out
+
+
+def test_a_kept_alert_restart_is_an_alert_restart() -> None:
+    from watchdog.report.kept import _asked
+
+    now = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
+    request = RestartRequest(id="r", key=ConnectorKey("prod", "a"), rule="paged", trigger=Trigger.ALERT,
+                             reason="alert ConnectorDown", requested_at=now - timedelta(minutes=2))
+    assert _asked(PendingRequest(request, "job"), now).startswith("an alert restart (rule paged: 'alert ConnectorDown')")

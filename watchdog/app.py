@@ -340,8 +340,8 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         if job is None or job.phase is Phase.DONE:
             return None
         poller = self.pollers.get(key.cluster)
-        paused = poller.paused_for() if poller is not None and job.phase is not Phase.SENDING else 0.0
-        return "queued", job.waiting(paused), job.primary.requested_at
+        paused, budget = poller.held_for() if poller is not None and job.phase is not Phase.SENDING else (0.0, False)
+        return "queued", job.waiting(paused, budget=budget), job.primary.requested_at
 
     def _unwatched(self, row: StatusRow) -> bool:
         """Listed by its cluster's last poll, once judged by one, and selected by no status rule

@@ -33,9 +33,13 @@ class Abandoned(Exception):
     left as the shared state holds it, for the leader to recover, and ends nowhere here."""
 
 
-def pause_note(paused: float) -> str:
+def pause_note(paused: float, *, budget: bool = False) -> str:
     """Why a queued restart waits while every call of its API key is paused (`paused` seconds
-    more): GET /v1/restarts/{id}'s job message and `watchdog status --daemon`'s row say it."""
+    more): GET /v1/restarts/{id}'s job message and `watchdog status --daemon`'s row say it.
+    `budget`: the wait is for the key's budget, which an answer said was spent for long."""
+    if budget:
+        return (f"waiting: every call of its API key waits {math.ceil(paused)} s more for the key's budget (an answer "
+                "said Remaining 0 until its Reset: see the rate_limit_budget_spent line); it goes after then")
     return (f"waiting: every call of its API key is paused for {math.ceil(paused)} s more (the API answered "
             "429, or 5xx with Retry-After: see the rate_limited and api_call_failed lines); it goes after the pause")
 
@@ -120,7 +124,7 @@ class RestartJob:
     # What it waits for while deferred before its first turn (deferral.py); "" when not deferred.
     deferred_note: str = ""
 
-    def waiting(self, paused: float) -> str:
+    def waiting(self, paused: float, *, budget: bool = False) -> str:
         """What `watchdog status --daemon` says of a restart queued and not sent yet (`paused`:
         seconds for which its key's calls are paused): a 429's pause held it up to
         rate_limit.max_pause while its row said LAST RESTART "13s ago" and NEXT ALLOWED "now"."""
@@ -130,7 +134,7 @@ class RestartJob:
                         ((self.rate_limited, "429"), (self.failures, "5xx, 409 or nothing")) if count]
             said += f": tried {'once' if self.tries == 1 else f'{self.tries} times'}"
             said += f" ({', '.join(answered)})" if answered else ""
-        parts = [said, self.message, pause_note(paused) if paused > 0 else ""]
+        parts = [said, self.message, pause_note(paused, budget=budget) if paused > 0 else ""]
         return "; ".join(part for part in parts if part)
 
     @property

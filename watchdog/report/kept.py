@@ -61,7 +61,8 @@ def _alive_note(now: datetime, last_alive: datetime | None) -> str:
 def _asked(kept: PendingRequest, now: datetime) -> str:
     request = kept.request
     dry = " (a dry run's: nothing is sent)" if request.dry_run else ""
-    return (f"a {request.trigger.value} restart{dry} (rule {request.rule}: {request.reason!r}) asked "
+    article = "an" if request.trigger.value[0] in "aeiou" else "a"  # "a alert restart" before
+    return (f"{article} {request.trigger.value} restart{dry} (rule {request.rule}: {request.reason!r}) asked "
             f"{format_ago(request.requested_at, now)}")
 
 

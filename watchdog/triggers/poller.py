@@ -238,9 +238,8 @@ class ClusterPoller:
         ago, without a word. So does a long wait for the key's budget that a successful answer
         set (`Remaining: 0` with a `Reset` of a minute or more, rate_limit_budget_spent): it held
         the polls as long, and `polls_paused` said `[]`. None while nothing pauses the key."""
-        seconds, by = self.paused_for(), self.paused_by()
-        if seconds <= 0:
-            seconds, by = self._gateway.budget_spent_for(), BUDGET_SPENT_BY
+        seconds, budget = self.held_for()
+        by = BUDGET_SPENT_BY if budget else self.paused_by()
         if seconds <= 0:
             return None
         return {"cluster": self.cluster, "paused_seconds": round(seconds, 1), "paused_by": by,
@@ -259,6 +258,12 @@ class ClusterPoller:
     def paused_for(self) -> float:
         """Seconds for which a 429 (or an outage) still holds every call of this cluster's key (0 if none does)."""
         return self._gateway.limiter.paused_for()
+
+    def held_for(self) -> tuple[float, bool]:
+        """Seconds for which every call of this cluster's key waits, and whether for its budget (a
+        long wait an answer's `Remaining: 0` set) rather than a pause (a 429's, an outage's)."""
+        paused = self.paused_for()
+        return (paused, False) if paused > 0 else (self._gateway.budget_spent_for(), True)
 
     def paused_by(self) -> str:
         """What holds every call of the key now (`a 429`, or an outage's 5xx answers)."""
