@@ -20,35 +20,19 @@ from typing import Any
 
 import httpx
 import structlog
-from pydantic import SecretStr
 
 from bench.postgres import PostgresServer, take_lease
 from watchdog.app import Daemon
-from watchdog.config import Credential
-from watchdog.config.loading import build_config
 from watchdog.engine import MANUAL_RULE
 from watchdog.model import ConnectorKey, Outcome, Trigger
 from watchdog.simulator import Scenario, Simulator, create_app
 from watchdog.state.postgres import PostgresStateStore
 
-from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, TEST_API_KEY, TEST_API_SECRET, sim_scenario
-from .test_outage_outcomes import HOLDER, Leads
+from .support import CLUSTER, sim_scenario
+from .test_outage_outcomes import HOLDER, Leads, pg_config
 
 NAME = "orders-sink"
 KEY = ConnectorKey(CLUSTER, NAME)
-
-
-def _config(server: PostgresServer, url: str) -> Any:
-    data = {
-        "api": {"base_url": "http://sim"}, "credentials": {"main": {}},
-        "clusters": {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
-        "server": {"host": "127.0.0.1", "port": 0},
-        "state": {"url": url},
-        "rules": [{"name": "heal", "trigger": {"type": "status", "interval": 30}, "select": {"include": ["*"]}}],
-    }
-    credential = Credential(api_key=SecretStr(TEST_API_KEY), api_secret=SecretStr(TEST_API_SECRET))
-    return build_config(data, "test", secrets={"credentials": {"main": credential},
-                                               "state": {"password": server.password}})
 
 
 async def _replica(server: PostgresServer, url: str, store: PostgresStateStore, holder: str,
@@ -65,7 +49,7 @@ async def _replica(server: PostgresServer, url: str, store: PostgresStateStore, 
 
     taken = take_lease if holder == HOLDER else _take_over
     store.fence(await asyncio.to_thread(taken, server, url, holder), holder)
-    daemon = Daemon(_config(server, url), transport=httpx.ASGITransport(app=app), state=store)
+    daemon = Daemon(pg_config(server, url), transport=httpx.ASGITransport(app=app), state=store)
     daemon.leadership = Leads()
     daemon.queue.may_send = daemon.leadership.may_send
     return daemon

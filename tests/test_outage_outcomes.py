@@ -23,7 +23,7 @@ from bench import delay_proxy
 from bench.postgres import PostgresServer, take_lease
 from bench.schedule_store import Traced
 from watchdog.app import Daemon
-from watchdog.config import Credential
+from watchdog.config import Config, Credential
 from watchdog.config.loading import build_config
 from watchdog.engine import MANUAL_RULE
 from watchdog.leadership.sole import SoleLeader
@@ -61,9 +61,8 @@ def read_only(server: PostgresServer, url: str) -> Iterator[None]:
         turn("off")
 
 
-async def leader(server: PostgresServer, url: str, store: PostgresStateStore, names: list[str]) -> Daemon:
-    """A daemon on `store` (the database of `url`, its lease taken), with the restarts of `names`
-    asked for by name and queued, not started."""
+def pg_config(server: PostgresServer, url: str) -> Config:
+    """A daemon's config on the database of `url`: cluster prod, a status rule every 30 s."""
     data = {
         "api": {"base_url": "http://sim"}, "credentials": {"main": {}},
         "clusters": {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
@@ -72,8 +71,14 @@ async def leader(server: PostgresServer, url: str, store: PostgresStateStore, na
         "rules": [{"name": "heal", "trigger": {"type": "status", "interval": 30}, "select": {"include": ["*"]}}],
     }
     credential = Credential(api_key=SecretStr(TEST_API_KEY), api_secret=SecretStr(TEST_API_SECRET))
-    config = build_config(data, "test", secrets={"credentials": {"main": credential},
-                                                 "state": {"password": server.password}})
+    return build_config(data, "test", secrets={"credentials": {"main": credential},
+                                               "state": {"password": server.password}})
+
+
+async def leader(server: PostgresServer, url: str, store: PostgresStateStore, names: list[str]) -> Daemon:
+    """A daemon on `store` (the database of `url`, its lease taken), with the restarts of `names`
+    asked for by name and queued, not started."""
+    config = pg_config(server, url)
     simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": n} for n in names])))
     store.fence(await asyncio.to_thread(take_lease, server, url, HOLDER), HOLDER)  # asyncio.run inside
     daemon = Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), state=store)

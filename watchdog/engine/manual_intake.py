@@ -39,13 +39,14 @@ class ManualIntake(Decisions):
         # second `watchdog restart` restarted the connector 8 s after the first, where without
         # the alert it is refused `recently_restarted` (a verification run, 2026-12-06). Within
         # the gap it is not joined, so it does not hurry the deferred restart.
-        pending = self._pending_for(key, dry_run=dry_run) and not (wait and self._deferred(key))
+        deferred = self._deferred(key)
+        pending = self._pending_for(key, dry_run=dry_run) and not (wait and deferred)
         if status is None and not known_missing:
             decision = Decision.DUPLICATE if pending else Decision.RECENTLY_RESTARTED if wait else Decision.RESTART
         else:
             decision = decide_on_request(status, pending=pending, too_soon=wait > 0)
-        if decision is Decision.RECENTLY_RESTARTED and self._deferred(key):
-            detail += f"; an alert's restart of it is queued meanwhile ({self._deferred(key)})"
+        if decision is Decision.RECENTLY_RESTARTED and deferred:
+            detail += f"; an alert's restart of it is queued meanwhile ({deferred})"
         if decision is Decision.TRANSIENT and status is not None:
             detail = refused_because(status)
         elif decision is Decision.DUPLICATE:
