@@ -84,7 +84,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         secrets_dir: Path | None = None,  # watched with the config file: a Secret's files changed reload too
         now: WallClock = utc_now,
         clock: Callable[[], float] = time.monotonic,
-        rng: Callable[[], float] = random.random,
+        rng: Callable[[], float] | None = None,
     ) -> None:
         # The config file as `config` was read from it (the caller's fingerprint, taken before it
         # read the file; else now): the watcher reloads an edit made while the daemon starts.
@@ -107,7 +107,11 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         self._now, self._clock = now, clock
         self._blocking_transport = blocking_transport
         self._transport = transport
-        self._rng = rng
+        # The daemon draws its jitters from a generator of its own, seeded from the OS, never from
+        # the `random` module's shared one: a library or test harness that seeds or watches that
+        # one (hypothesis does both) would otherwise make replicas jitter alike, or see its draws
+        # shift under a daemon running beside it.
+        self._rng = rng = rng if rng is not None else random.Random().random
         self.http: dict[str, httpx.AsyncClient] = {}
         self.gateways: dict[str, Gateway] = {}
         self._retired = Retired()  # clients a reload replaced, closed once their calls end
