@@ -16,7 +16,16 @@ from watchdog.app import Daemon
 from watchdog.model import ConnectorKey
 from watchdog.simulator import Scenario, Simulator
 
-from .support import CLOUD, CLUSTER, SELF_MANAGED, daemon_config, served, sim_scenario, until
+from .support import (
+    CLOUD,
+    CLUSTER,
+    SELF_MANAGED,
+    HeldCalls,
+    daemon_config,
+    served,
+    sim_scenario,
+    until,
+)
 from .test_daemon import restart_times, run_polls, status_rule, world
 from .test_hostile_answers import BROKEN, faulty_world
 
@@ -162,3 +171,25 @@ async def test_a_restart_made_after_a_pause_longer_than_its_gap_is_not_followed_
         f"restarts at {[round(t - made, 1) for t in times]} s after the one made after the pause")
     [state] = [w.daemon.state.load(ConnectorKey(CLUSTER, "stuck"))]
     assert state.attempts == len(times), "the retry is the same attempt, not another"
+
+
+async def test_a_restart_answered_long_after_it_was_sent_is_not_followed_by_another_before_its_gap() -> None:
+    # A Kafka Connect worker answered a restart 95 s after it was sent (a broker frozen; its 90 s
+    # "Request timed out" handed to the next worker). The gap, 20 s, counted from the send: the
+    # next poll, 5 s after the restart was made, restarted the connector again (a probe against
+    # real workers, 2026-12-06). The gap now counts from the end of the call.
+    w = world(STUCK, [status_rule(trigger={"type": "status", "interval": 5, "confirm_polls": 1},
+                                  backoff={"base": 10, "cap": 600, "jitter": 0})])
+    held = HeldCalls(w, "/restart")
+    await w.daemon.pollers[CLUSTER].poll()
+    await asyncio.wait_for(held.reached.wait(), 10)
+    w.clock.advance(60)  # the answer comes 60 s after the call went out; the first gap is 20 s
+    held.release()
+    await asyncio.wait_for(w.daemon.queue.join(), 10)
+    [made] = restart_times(w, "stuck")
+
+    await run_polls(w, 30)
+
+    times = restart_times(w, "stuck")
+    assert times[0] == made and len(times) >= 2, times
+    assert times[1] - made >= 20, f"restarted again {times[1] - made:.0f} s after the restart the slow answer made"

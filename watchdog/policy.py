@@ -80,7 +80,9 @@ def record_resend(state: ConnectorState, now: datetime) -> ConnectorState:
     answer, and it waited for its retry): the same attempt, made now. Its gap counts from this
     call, as long as it was. Counted from the first call, a pause longer than the gap (a 429's,
     a 503's Retry-After, an outage's hold) used it up before the restart was made, and the next
-    poll restarted the connector again at once: two restarts 8 ms apart."""
+    poll restarted the connector again at once: two restarts 8 ms apart. The recorder calls it
+    again when the attempt's last call ends, for the same reason: a call answered 95 s after it
+    was sent had used a 20 s gap up before the restart was made."""
     if state.last_restart_at is None or state.next_allowed_at is None or now <= state.last_restart_at:
         return state
     return replace(state, last_restart_at=now, next_allowed_at=now + (state.next_allowed_at - state.last_restart_at))

@@ -313,6 +313,13 @@ class JobRecorder(UnrecordedOutcomes):
             changed = record_manual_restart(state, now)
             if job.key in self.dry_states:  # the dry run's view holds by the restart made, too
                 self.dry_states[job.key] = record_manual_restart(self.dry_states[job.key], now)
+        elif job.attempt_counted and job.outcome is not Outcome.UNSENT and self._failure_requests(job):
+            # The attempt's gap counts from the end of its last call, not from its start: a worker
+            # that took 95 s to answer (a broker frozen, Connect's 90 s "Request timed out" handed
+            # to the next worker) had used the 20 s gap up while the call waited, and the next
+            # poll restarted the connector again 5 s after the first restart was made.
+            moved = record_resend(state, now)
+            changed = moved if moved is not state else None
         if job.first_sent_at is None and job.outcome is not Outcome.DRY_RUN and self._failure_requests(job):
             # Never sent: were it the cluster breaker's probe, the window's probe is not spent.
             self._breaker.probe_unsent(job.key.cluster, job.key.connector, dry_run=job.dry_run)
