@@ -245,7 +245,7 @@ def test_a_secret_too_short_to_be_starred_is_refused_by_path_without_its_value(
     # answers (every `a` or `12` would be starred): a worker password `pw` echoed in its refusal
     # was kept as it came (`F3_secret=pw`), while the docs said a shorter secret was starred where
     # it stands alone. Refused, as the config's other secrets that could not be kept out are.
-    from watchdog.config.sections import MIN_SECRET_CHARS
+    from watchdog.config.secret_values import MIN_SECRET_CHARS
     from watchdog.logs import MIN_TOKEN_CHARS
 
     assert MIN_SECRET_CHARS == MIN_TOKEN_CHARS  # what the config refuses, the log would not star

@@ -62,7 +62,7 @@ def redact_url_credentials(text: str) -> str:
 # worker's password is not the user's to choose, and one of 5 characters echoed in an error
 # (`Invalid password pw123`) was logged and kept. Shorter than MIN_TOKEN_CHARS, not looked for:
 # every `a`, `no` or `12` of every line would be starred; the config refuses such a secret
-# (config.sections.MIN_SECRET_CHARS, equal to this), as it could not be kept out. API key ids and basic-auth users are
+# (config.secret_values.MIN_SECRET_CHARS, equal to this), as it could not be kept out. API key ids and basic-auth users are
 # starred where they stand alone from MIN_ANYWHERE_CHARS on only: they are sent beside the secret
 # (its pair and base64 are starred), and a short user (`etl`, `app`) is as often a plain word.
 MIN_ANYWHERE_CHARS = 6

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import ConfigError, is_loopback_url
-from ..config.sections import fits_a_header, secret_text
+from ..config.secret_values import fits_a_header, secret_text
 from ..logs import printable, redact_url_credentials
 
 if TYPE_CHECKING:

@@ -8,7 +8,8 @@ from pydantic import AfterValidator, Field, SecretStr, field_validator, model_va
 
 from ..windows import Windows, parse_window
 from .matchers import go_regex_problem, matcher_problem
-from .sections import MAX_COUNT, MaskableSecret, basic_user, header_token
+from .secret_values import MaskableSecret, basic_user, header_token
+from .sections import MAX_COUNT
 from .types import NUMBER, HttpUrl, PositiveDuration, Strict, at_least
 
 

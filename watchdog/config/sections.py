@@ -1,13 +1,12 @@
 """The sections that are not rules or gates: the Connect API, credentials, clusters (Confluent Cloud
 and self-managed Kafka Connect, with TLS), the Metrics API, rate limits, the HTTP server, the queue,
-the state file, reload and logging."""
+the state file, reload and logging. How a secret's value is read and checked: secret_values.py."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
 import ssl
-import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,6 +23,12 @@ from pydantic import (
 )
 
 from .leadership import DatabaseUrl, LeaderElectionSettings
+from .secret_values import (
+    MaskableSecret,
+    StrippedSecret,
+    basic_user,
+    check_token,
+)
 from .types import (
     NUMBER,
     Duration,
@@ -38,73 +43,11 @@ from .types import (
 
 DEFAULT_BASE_URL = "https://api.confluent.cloud"
 SECRET_FIELDS = ("api_key", "api_secret")
-# The shortest bearer token accepted for the webhook and the restart API: shorter ones can be
-# guessed, and an empty one used to switch authentication off.
-MIN_TOKEN_CHARS = 16
 # The largest count any setting takes (history entries per connector, requests kept in reserve,
 # restarts before giving up, the breaker's limits). Far beyond any use: larger is a typo, and
 # some counts reach SQLite, which stores integers in 64 bits (`1e30` entries stopped `run` with
 # an OverflowError after check-config had passed it).
 MAX_COUNT = 1_000_000
-
-
-def secret_text(raw: str) -> str:
-    """A secret as read from a variable or a file, without what is never part of one: surrounding
-    whitespace (a Secret's trailing newline) and a byte-order mark (a Windows editor's)."""
-    return raw.strip().removeprefix("\ufeff").strip()
-
-
-def fits_a_header(text: str) -> bool:
-    """Printable ASCII without spaces: what a token sent as it is in a header may hold (RFC 9110's
-    token68 is narrower still)."""
-    return all("!" <= char <= "~" for char in text)
-
-
-def _stripped_secret(value: SecretStr | None) -> SecretStr | None:
-    """Surrounding whitespace is never part of a secret: a Kubernetes Secret made from a file
-    often ends in a newline, which would otherwise lock everyone out while check-config says
-    "set". Nor is a byte-order mark (a file saved by a Windows editor): kept, every call was
-    answered 401 while check-config said "set". A secret that is only whitespace is not set at
-    all. A control character inside one (a line break: two lines in the file) is refused: no
-    credential holds one, and sent in a header it made httpx raise an error that quoted the
-    header, secret and all, into the log (the message here never quotes it). Nor is a line or
-    paragraph separator (U+2028, U+2029), which str.splitlines takes for a line break: a
-    database's error quoting such a password was cut to its first line, inside it, and half of
-    it was printed."""
-    if value is None:
-        return None
-    text = secret_text(value.get_secret_value())
-    if any(unicodedata.category(char) == "Cc" for char in text):
-        raise ValueError("holds a control character (a line break or tab inside it?); a secret file must hold the secret alone")
-    if any(unicodedata.category(char) in ("Zl", "Zp") for char in text):
-        raise ValueError("holds a line or paragraph separator (U+2028 or U+2029), which no credential holds; "
-                         "a secret file must hold the secret alone")
-    return SecretStr(text) if text else None
-
-
-StrippedSecret = Annotated[SecretStr, AfterValidator(_stripped_secret)]
-
-# A secret shorter than this is refused: it cannot be told apart from ordinary text (every `a`,
-# `no` or `12` of every line would be starred), so it could not be kept out of the log, the
-# history and the API's answers, which look for no secret shorter (logs.MIN_TOKEN_CHARS, which
-# this equals: the config imports no logging). A worker password `pw` echoed in its refusal
-# was kept as it came (`F3_secret=pw`) while the docs said a short secret was starred.
-MIN_SECRET_CHARS = 3
-
-
-def _maskable(value: SecretStr | None) -> SecretStr | None:
-    """A secret long enough to be starred wherever it is said (MIN_SECRET_CHARS); never quoted."""
-    if value is not None and len(value.get_secret_value()) < MIN_SECRET_CHARS:
-        raise ValueError(
-            f"is {len(value.get_secret_value())} characters long; a secret shorter than {MIN_SECRET_CHARS} "
-            "cannot be told apart from ordinary text, so it could not be kept out of the log and the "
-            "history: use a longer one"
-        )
-    return value
-
-
-# A password or token: stripped (StrippedSecret), and long enough to be starred wherever it is said.
-MaskableSecret = Annotated[SecretStr, AfterValidator(_stripped_secret), AfterValidator(_maskable)]
 
 
 class Timeouts(Strict):
@@ -146,22 +89,6 @@ class ApiSettings(Strict):
     # dozen bytes fit 280,000 connectors in max_response_bytes, each made a connector with its
     # series and state (100,000: 300,000 series, 325 MB, a poll of a minute).
     max_listed_connectors: Annotated[int, NUMBER, Field(ge=1, le=10_000_000)] = DEFAULT_MAX_LISTED_CONNECTORS
-
-
-BASIC_USER_COLON = ("holds a ':', which no user name sent with HTTP Basic can (the server takes what follows it for the "
-                    "password, and every call is answered 401): is it the pair KEY:SECRET? The key's id goes here, its "
-                    "secret in the setting of its own")
-
-
-def basic_user(value: Any) -> Any:
-    """A user name sent with HTTP Basic (an API key's id, a worker's or Alertmanager's user):
-    `user:password` is split at the first ':' (RFC 7617), so one holding a ':' can never
-    authenticate. A key file holding the pair `KEY:SECRET` passed check-config ("api_key: set")
-    and every poll was answered 401. Never quoted: it may hold a secret."""
-    text = value.get_secret_value() if isinstance(value, SecretStr) else value
-    if isinstance(text, str) and ":" in text:
-        raise ValueError(BASIC_USER_COLON)
-    return value
 
 
 class Credential(Strict):
@@ -342,37 +269,6 @@ class RateLimitSettings(Strict):
     join_shared_budgets: bool = True
 
 
-def _check_token(value: SecretStr | None) -> SecretStr | None:
-    """Stripped like every secret; then refused when blank or short. A blank token used to turn
-    authentication off (an empty `Bearer` matched it); the message never quotes the token."""
-    if value is None:
-        return None
-    stripped = _stripped_secret(value)
-    text = "" if stripped is None else stripped.get_secret_value()
-    if not text:
-        raise ValueError(
-            "is empty or only whitespace; set a random token of at least "
-            f"{MIN_TOKEN_CHARS} characters (e.g. `openssl rand -hex 32`), or unset it to turn the API off"
-        )
-    if len(text) < MIN_TOKEN_CHARS:
-        raise ValueError(
-            f"is {len(text)} characters long; at least {MIN_TOKEN_CHARS} are required (e.g. `openssl rand -hex 32`)"
-        )
-    return header_token(SecretStr(text))
-
-
-def header_token(value: SecretStr | None) -> SecretStr | None:
-    """A token sent as it is in an Authorization header (fits_a_header). A non-ASCII one passed
-    check-config and could not be used: the daemon compared the Latin-1 bytes a client sent, and
-    the CLI crashed encoding it."""
-    if value is None:
-        return None
-    if not fits_a_header(value.get_secret_value()):
-        raise ValueError("must be printable ASCII without spaces: it is sent as it is in an HTTP header "
-                         "(e.g. `openssl rand -hex 32`)")
-    return value
-
-
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 
@@ -403,7 +299,7 @@ class ServerSettings(Strict):
     # Bearer token for the Alertmanager webhook and the restart API (never from the YAML file:
     # WATCHDOG_SERVER__AUTH_TOKEN or a secret file of that name). Without it those routes refuse
     # every request; /metrics, /healthz and /readyz stay open.
-    auth_token: Annotated[SecretStr | None, AfterValidator(_check_token)] = None
+    auth_token: Annotated[SecretStr | None, AfterValidator(check_token)] = None
     max_body_bytes: Annotated[int, NUMBER, Field(ge=1024, le=16 * 1024 * 1024)] = 1024 * 1024
     # Open connections beyond this are closed at once: Prometheus, Alertmanager and the kubelet
     # need a handful, and each idle one costs memory.
