@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from watchdog import __version__
-from watchdog.config import DEFAULT_SECRETS_DIR, load_config
+from watchdog.config import DEFAULT_SECRETS_DIR, ConfigError, load_config
 
 from . import dockerfile as df
 from .tools import DEPLOY, INSTALL_HINT, RULES, kubectl, python_module, run
@@ -295,6 +295,28 @@ def test_the_secret_example_holds_placeholders_named_as_the_daemon_reads_them() 
     assert set(secret["stringData"]) == expected | {"WATCHDOG_SERVER__AUTH_TOKEN"}
     assert all(re.fullmatch(r"REPLACE-WITH-[A-Z-]+", value) for value in secret["stringData"].values())
     assert "kubectl -n connect-watchdog create secret generic" in SECRET_EXAMPLE.read_text(encoding="utf-8")
+
+
+def test_the_secret_example_applied_as_it_is_is_refused_by_name_without_starting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Applied as it is, its token was taken (the restart API's bearer token a string published
+    # in the repository) and its key and secret passed check-config, "set" (an operations probe,
+    # 2026-12-06). Each placeholder is refused now, named by its setting.
+    for name in ("WATCHDOG_CREDENTIALS__MAIN__API_KEY", "WATCHDOG_CREDENTIALS__MAIN__API_SECRET",
+                 "WATCHDOG_SERVER__AUTH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    for name, value in yaml.safe_load(SECRET_EXAMPLE.read_text(encoding="utf-8"))["stringData"].items():
+        (secrets / name).write_text(value)
+    config = tmp_path / "config.yaml"
+    config.write_text(the("base", "ConfigMap")["data"]["config.yaml"])
+    with pytest.raises(ConfigError) as refused:
+        load_config(config, secrets_dir=secrets)
+    assert sorted(path for path, _ in refused.value.problems) == [
+        "credentials.main.api_key", "credentials.main.api_secret", "server.auth_token"]
+    assert all("is a placeholder (REPLACE-WITH-...) copied from an example" in said for _, said in refused.value.problems)
 
 
 def test_kubectl_is_the_pinned_wheel_not_whatever_is_on_path() -> None:

@@ -1,7 +1,8 @@
 """The values of secrets: how a key, a secret, a password or a bearer token is read (stripped of
 what is never part of one), and which are refused before anything starts: blank, too short to be
 kept out of the log, holding a line break, a ':' where HTTP Basic would split it, not printable in
-a header. No message quotes the value."""
+a header, or a placeholder copied from the repository's example Secret. No message quotes the
+value."""
 
 from __future__ import annotations
 
@@ -13,6 +14,12 @@ from pydantic import AfterValidator, SecretStr
 # The shortest bearer token accepted for the webhook and the restart API: shorter ones can be
 # guessed, and an empty one used to switch authentication off.
 MIN_TOKEN_CHARS = 16
+
+
+# How the repository's example Secret marks its values. Applied as it is, its bearer token was
+# taken: the restart API's token was a string published in the repository (an operations probe,
+# 2026-12-06), and its key and secret passed check-config ("set") to be answered 401 at every call.
+PLACEHOLDER_PREFIX = "REPLACE-WITH-"
 
 
 def secret_text(raw: str) -> str:
@@ -46,6 +53,9 @@ def _stripped_secret(value: SecretStr | None) -> SecretStr | None:
     if any(unicodedata.category(char) in ("Zl", "Zp") for char in text):
         raise ValueError("holds a line or paragraph separator (U+2028 or U+2029), which no credential holds; "
                          "a secret file must hold the secret alone")
+    if text.upper().startswith(PLACEHOLDER_PREFIX):
+        raise ValueError(f"is a placeholder ({PLACEHOLDER_PREFIX}...) copied from an example, not a secret: set the real "
+                         "value (deploy/kubernetes/secret.example.yaml says how to make the Secret)")
     return SecretStr(text) if text else None
 
 
