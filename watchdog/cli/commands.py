@@ -173,6 +173,11 @@ def _check_config(args: argparse.Namespace) -> int:
     if config is None or unusable_environment():
         return EXIT_CONFIG
     print(summarize(config, args.config))
+    if config.state.url is None:
+        from ..state.opening import unusable_here
+
+        if (problem := unusable_here(Path(config.state.path))) is not None:
+            print(f"warning: {problem} (as seen from this machine, by this user: `run` here would exit 1)", file=sys.stderr)
     for name in ignored_variables():
         print(f"warning: {name} names no setting of connect-watchdog; it is ignored", file=sys.stderr)
     for where, given_by in config.overridden.items():

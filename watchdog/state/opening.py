@@ -178,6 +178,22 @@ def open_database(path: str | Path, *, read_only: bool) -> sqlite3.Connection:
     return db
 
 
+def unusable_here(path: Path) -> str | None:
+    """Why `run` could not open a SQLite state file at `path` on this machine, as this user, or
+    None: what check-config warns of (it opens and creates nothing). check-config said `valid`
+    of a state directory on a read-only filesystem, and `run` then exited 1 (an operations probe,
+    2026-12-06): with a Recreate rollout, a pod that exits leaves no watchdog running."""
+    try:
+        check_path(path, read_only=False)
+    except StateStoreError as exc:
+        return str(exc)
+    directory = lock_path_of(path).parent
+    if directory.is_dir() and not os.access(directory, os.W_OK):  # access(2) says EROFS too
+        return (f"State file {path}: its directory {directory} cannot be written by this user (uid {os.geteuid()}), "
+                "or is on a read-only filesystem; the daemon creates its lock file and SQLite's -wal and -shm files there")
+    return None
+
+
 def check_path(path: Path, *, read_only: bool) -> None:
     try:
         path.stat()
