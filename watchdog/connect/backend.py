@@ -66,6 +66,8 @@ class ApiResult(Generic[T]):
     # No answer came, and the API cannot have run the call (transfer.NOT_RUN: no connection was
     # made, a proxy refused the tunnel, a redirect httpx could not read). False where it may
     # have: a restart job that ends on such a call says so, and holds as one that may have been made.
+    # Also true of a self-managed call every worker refused or answered as between leaders
+    # (kafka_connect.py: a follower's forward refused, the dead leader's own connection refused).
     not_run: bool = False
 
     @property

@@ -20,6 +20,8 @@ Falling over to the next worker after a network error is safe call by call:
   call goes on to the next worker, the last worker's 503 being the answer. Nor was a 500 saying
   the worker could not connect to the leader to forward the request (the leader just died:
   `forward_never_connected`): it goes on likewise, and the last one is a retryable server error.
+  When every worker so answered or refused the connection (the dead leader, still listed), the
+  call is that follower's answer, between leaders and not run (`NONE_RAN`), not a network error.
 
 - a restart that may have reached a worker (the request was written, no answer came: a read
   timeout, a connection cut) and is not safe to repeat ends `Outcome.UNCONFIRMED`: it is
@@ -93,6 +95,10 @@ RESTART_READ_TIMEOUT = 100.0
 RESTART_CALL_SLACK_SECONDS = 10.0
 # Said of a 500 for a request the worker could not pass on (worker_answers.forward_never_connected).
 FORWARD_NOT_MADE = "the worker could not connect to the leader to pass the request on: it was not run"
+# Said of a call every worker refused, or answered that it could not pass on to a leader or ran
+# nothing while rebalancing (KafkaConnectBackend._ask): the cluster is between leaders.
+NONE_RAN = ("not run, the cluster is between leaders: each worker refused the connection, could not reach the "
+            "leader to pass it on, or was rebalancing")
 
 
 class KafkaConnectBackend:
@@ -294,6 +300,10 @@ class KafkaConnectBackend:
         timeout, limits = self._bounds(read_timeout)
         failures: list[str] = []
         reached = False  # a worker may have run a call of this one (transfer.NOT_RUN)
+        # Every worker asked so far proved it ran nothing (refused the connection, served no Connect
+        # yet, a 503, a forward that never connected, Connect's 409), and the last such answer that
+        # says the cluster is between leaders (a 500 forward_never_connected, a 409 rebalancing).
+        none_ran, between = True, None
         count = len(self._urls)
         for attempt in range(count):
             index = (self._preferred + attempt) % count
@@ -304,6 +314,7 @@ class KafkaConnectBackend:
                 made.append((endpoint, None))
                 failures.append(f"{url}: {transport_failure(exc)}")
                 reached = reached or not isinstance(exc, NOT_RUN)
+                none_ran = none_ran and isinstance(exc, NOT_RUN)
                 if repeatable or isinstance(exc, NOT_RUN):
                     continue
                 return ApiResult(endpoint, Outcome.UNCONFIRMED, elapsed=time.perf_counter() - started, message=(
@@ -333,6 +344,7 @@ class KafkaConnectBackend:
                 # restart of the cluster was retried against it alone, "between leaders", while
                 # the others would have run it (found 2026-12-06 against a fake of three workers).
                 failures.append(f"{url}: 409 {error_message(response)}")
+                between = answer
                 continue
             not_forwarded = forward_never_connected(answer)
             if 500 <= response.status_code < 600 and response.status_code != 503:
@@ -353,6 +365,10 @@ class KafkaConnectBackend:
                     # One worker's blocked herder (its 500 "Request timed out") says nothing of
                     # the others, which forward to the leader: a call safe to repeat asks the next.
                     failures.append(f"{url}: {response.status_code} {error_message(response)}")
+                    if not_forwarded:
+                        between = answer
+                    else:
+                        none_ran = False
                     continue
             result = answer_result(endpoint, answer, self._limits, parse, body_optional, time.perf_counter() - started)
             if not_forwarded:
@@ -360,7 +376,7 @@ class KafkaConnectBackend:
                 result = replace(result, message=f"{result.message} ({FORWARD_NOT_MADE})"[:MAX_MESSAGE_CHARS])
             if not_forwarded or rebalancing(answer):
                 # Every worker asked said so: the cluster is between leaders (queue/election.py).
-                result = replace(result, between_leaders=True)
+                result = replace(result, between_leaders=True, not_run=none_ran)
             if (not body_optional and result.outcome is Outcome.SERVER_ERROR and response.is_success
                     and not result.too_large and attempt + 1 < count):
                 # A 2xx that is not Connect's answer (a proxy's or a web UI's HTML page on that
@@ -369,9 +385,20 @@ class KafkaConnectBackend:
                 # failed every poll while the others would have answered. Not a list too large:
                 # every worker lists the same cluster, and asking each read it once per worker.
                 failures.append(f"{url}: {result.message}")
+                none_ran = False
                 continue
             self._preferred = index
             return replace(result, passed_over=tuple(failures)) if failures else result
+        if between is not None and none_ran:
+            # A follower's forward to the dead leader refused, and that leader, still listed, refusing
+            # the connection itself: nothing was run anywhere. Ended on the refused connection (the
+            # worker asked last once the follower that answered became the one asked first), it was
+            # a network error that "may have been made": no free try through the election (tries
+            # spent rate_limit.max_retries in 5 s, before the new leader answered 10 s after the
+            # kill), and the restart by name then refused as recently made (real 4.3.1 workers).
+            result = answer_result(endpoint, between, self._limits, parse, body_optional, time.perf_counter() - started)
+            return replace(result, between_leaders=True, not_run=True,
+                           message=f"{NONE_RAN}: {'; '.join(failures)}"[:MAX_MESSAGE_CHARS])
         return _none_answered(endpoint, failures, time.perf_counter() - started, not_run=not reached)
 
     def _bounds(self, read_timeout: float | None) -> tuple[httpx.Timeout, CallLimits]:
