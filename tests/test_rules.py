@@ -97,6 +97,9 @@ def test_max_restarts_is_finite_by_default() -> None:
         pytest.param("DEGRADED", ("UNASSIGNED", "UNASSIGNED"), Health.TRANSIENT, id="degraded-all-unassigned"),
         pytest.param("DEGRADED", (), Health.TRANSIENT, id="degraded-no-tasks"),
         pytest.param("DEGRADED", ("RUNNING", "FAILED"), Health.FAILED, id="degraded-failed-task"),
+        # Kafka Connect: the instance awaits a worker; its FAILED tasks a restart of what failed heals.
+        pytest.param("UNASSIGNED", ("RUNNING", "UNASSIGNED"), Health.TRANSIENT, id="unassigned"),
+        pytest.param("UNASSIGNED", ("RUNNING", "FAILED"), Health.FAILED, id="unassigned-failed-task"),
         pytest.param("FAILED", ("USER_ACTIONABLE_ERROR",), Health.USER_ERROR, id="user-error"),
         pytest.param("DEGRADED", ("RUNNING", "USER_ACTIONABLE_ERROR"), Health.USER_ERROR, id="degraded-user-error"),
         pytest.param("FAILED", ("USER_ACTIONABLE_ERROR", "SYSTEM_ERROR"), Health.FAILED, id="system-error-wins"),

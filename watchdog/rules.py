@@ -48,7 +48,8 @@ def classify(status: ConnectorStatus) -> Health:
     0. A connector whose list entry could not be read is `transient`: look again next poll.
     1. A connector that is provisioning, paused or gone, or in a state no API is known to report
        (one Confluent adds tomorrow: a connector being deleted, migrated or suspended may show its
-       tasks FAILED), is not actionable, whatever its tasks say.
+       tasks FAILED), is not actionable, whatever its tasks say. But a connector UNASSIGNED with
+       a task FAILED or SYSTEM_ERROR is `failed` (see below).
     2. Any task in SYSTEM_ERROR or FAILED makes it `failed`: a restart can heal that task, even if
        another task has a user error.
     3. Otherwise any USER_ACTIONABLE_ERROR task makes it `user_error` (bad config or data).
@@ -65,9 +66,22 @@ def classify(status: ConnectorStatus) -> Health:
     if status.unusable:
         return Health.TRANSIENT  # its list entry could not be read: nothing is known
     state = status.state.upper()
+    task_states = {task.state.upper() for task in status.tasks}
+    if state == "UNASSIGNED" and task_states & _FAILED_TASK_STATES:
+        # Kafka Connect: the connector instance awaits a worker (its worker left: reassigned after
+        # scheduled.rebalance.max.delay.ms, 5 min by default; before 3.6, KAFKA-12525, a stale
+        # UNASSIGNED may last for good) while its tasks FAILED on a live worker stay FAILED. Left
+        # "in passing", they were neither restarted nor reported for that long (real 4.3.1
+        # workers, 2026-12-06). A restart of what failed heals them and leaves the instance alone:
+        # Kafka's RestartRequest.shouldRestartTask is `includeTasks && (!onlyFailed || FAILED)`,
+        # whatever the connector's state, shouldRestartConnector `!onlyFailed || FAILED`, and
+        # each worker restarts the planned tasks it runs (DistributedHerder
+        # .doRestartConnectorAndTasks). So it is a failure like any other: confirm_polls, backoff
+        # and budget apply, and a rolling restart's blip (instances UNASSIGNED, none FAILED) is
+        # still transient. Confluent Cloud's spec lists no UNASSIGNED connector state.
+        return Health.FAILED
     if state in _TRANSIENT_CONNECTOR_STATES or state not in _KNOWN_CONNECTOR_STATES:
         return Health.TRANSIENT
-    task_states = {task.state.upper() for task in status.tasks}
     if task_states & _FAILED_TASK_STATES:
         return Health.FAILED
     if _USER_ERROR_STATE in task_states or state == _USER_ERROR_STATE:
@@ -84,15 +98,21 @@ def failure_words(health: Health, status: ConnectorStatus) -> str:
     failed tasks where the connector itself is not FAILED. `failed: connector RUNNING` alone, the
     reason of every restart for a failed task, read as a restart made because it ran."""
     said = f"{health.value}: connector {status.state}"
-    failed = [task.id for task in status.tasks if task.state.upper() in _FAILED_TASK_STATES]
+    failed = failed_tasks(status)
     if not failed or status.state.upper() == "FAILED":
         return said
-    return f"{health.value}: task{'s' if len(failed) > 1 else ''} {_task_ids(failed)} failed (connector {status.state})"
+    return f"{health.value}: {tasks_said(failed)} failed (connector {status.state})"
 
 
-def _task_ids(ids: Sequence[int]) -> str:
-    """Task ids as a reason says them: the first three, then how many more."""
-    return ", ".join(str(task_id) for task_id in ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+def failed_tasks(status: ConnectorStatus) -> list[int]:
+    """The ids of the connector's tasks FAILED or in SYSTEM_ERROR."""
+    return [task.id for task in status.tasks if task.state.upper() in _FAILED_TASK_STATES]
+
+
+def tasks_said(ids: Sequence[int]) -> str:
+    """Task ids as a reason says them: `task 0`, `tasks 0, 1, 2 and 4 more`."""
+    shown = ", ".join(str(task_id) for task_id in ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+    return f"task{'s' if len(ids) > 1 else ''} {shown}"
 
 
 def unknown_states(status: ConnectorStatus) -> tuple[str, ...]:
@@ -125,13 +145,17 @@ def awaiting_a_worker(status: ConnectorStatus) -> bool:
     that stopped writes for its instances until another takes them (after
     scheduled.rebalance.max.delay.ms, 5 minutes by default): one that stays so is run by no worker
     (or, before Kafka 2.6, a task lowering tasks.max removed; before 3.6, a stale status), and no
-    restart of the failed instances touches it."""
+    restart of the failed instances touches it. A connector UNASSIGNED awaits a worker whatever its
+    tasks: one whose tasks FAILED (classify: `failed`, their restart leaves it UNASSIGNED) was
+    reported by nothing until a worker took it."""
     if degraded_without_error(status):
+        return True
+    state = status.state.upper()
+    if state == "UNASSIGNED":
         return True
     if any(task.state.upper() in _ERROR_TASK_STATES for task in status.tasks):
         return False
-    state = status.state.upper()
-    return state == "UNASSIGNED" or (state == "RUNNING" and any(t.state.upper() == "UNASSIGNED" for t in status.tasks))
+    return state == "RUNNING" and any(t.state.upper() == "UNASSIGNED" for t in status.tasks)
 
 
 def unaddressable(name: str) -> bool:
@@ -408,12 +432,12 @@ def refused_because(status: ConnectorStatus) -> str:
     """Why a restart asked for in this connector's listed state is not made (decision
     `transient`, refuses_restart)."""
     state = status.state.upper()
-    failed = [task.id for task in status.tasks if task.state.upper() in _FAILED_TASK_STATES]
+    failed = failed_tasks(status)
     if state == "PAUSED" and failed:
         # A resume does not restart a FAILED task: on real 4.3.1 workers it stayed FAILED 15 s
         # after the resume, until a restart (onlyFailed=true). "It starts again without a restart"
         # left an operator with only an alert rule or restarts by name with a FAILED task.
-        return (f"it is PAUSED with task{'s' if len(failed) > 1 else ''} {_task_ids(failed)} FAILED: resume it, then "
+        return (f"it is PAUSED with {tasks_said(failed)} FAILED: resume it, then "
                 "restart it (its FAILED tasks stay FAILED after a resume)")
     if state in _REFUSED_BECAUSE:
         return _REFUSED_BECAUSE[state]

@@ -25,9 +25,11 @@ from ..rules import (
     awaiting_a_worker,
     classify,
     decide_on_status,
+    failed_tasks,
     failure_words,
     named_but_missing,
     polls_to_confirm,
+    tasks_said,
     unknown_states,
 )
 from .core import log
@@ -39,6 +41,10 @@ _NAMES_SHOWN = 20  # of a rule's names not listed, in one log line
 # Tasks (and unknown states) named in one `unknown_state` or `degraded_too_long` line; the rest
 # are counted. A connector listed with 50,000 tasks made lines of 1.4 MB.
 _TASKS_SHOWN = 20
+# What a connector UNASSIGNED with tasks FAILED is told (rules.classify: `failed`): the status rule
+# restarts what failed, the tasks, and the instance waits for a worker.
+_UNASSIGNED_FAILED = ("UNASSIGNED with {tasks} FAILED: a restart of what failed restarts those tasks (onlyFailed), "
+                      "not the connector instance, which awaits a worker (a rebalance assigns it)")
 # What `unknown_state` says will happen (StatusIntake._watch_unknown).
 _UNKNOWN_DONE = ("taken as transient, not restarted; look at the connector, and restart it by hand (watchdog "
                  "restart) if it has failed")
@@ -213,7 +219,7 @@ class StatusIntake(Forgetting):
             detail = f"its list entry could not be read ({status.unusable}): health unknown, looked at again next poll"
         elif key in self.degraded_since and status.state.upper() == "DEGRADED":
             detail = "DEGRADED with no task in error: tasks await a worker; Confluent allocates them"
-        elif key in self.degraded_since:
+        elif key in self.degraded_since and health is not Health.FAILED:
             detail = "UNASSIGNED: awaiting a worker (a rebalance assigns it)"
         elif decision is Decision.UNCONFIRMED:
             detail = _confirming(rule, state, polled_every)
@@ -226,6 +232,9 @@ class StatusIntake(Forgetting):
         # words of a skip of its own (a PAUSED connector, its backoff, its spent budget) do not.
         shown_held = bool(detail)
         detail = detail or skipped_because(decision, Trigger.STATUS, rule, status, state, now)
+        if health is Health.FAILED and status.state.upper() == "UNASSIGNED":
+            # Its reason says the tasks failed; this says what a restart does to the rest.
+            detail = f"{_UNASSIGNED_FAILED.format(tasks=tasks_said(failed_tasks(status)))}{'; ' if detail else ''}{detail}"
         self._decide_and_submit(
             rule.name, Trigger.STATUS, key, decision, now, windows=self._rule_windows.get(rule.name),
             reason=failure_words(health, status), dry_run=rule.dry_run,
@@ -366,6 +375,11 @@ def _shown_tasks(status: ConnectorStatus, *, unknown_first: bool = False) -> dic
 def _awaiting_note(status: ConnectorStatus) -> str:
     """What a `degraded_too_long` line advises: Confluent allocates a DEGRADED connector's tasks;
     a Kafka Connect instance UNASSIGNED that long is run by no worker."""
+    failed = failed_tasks(status)
+    if status.state.upper() == "UNASSIGNED" and failed:
+        return (f"{_UNASSIGNED_FAILED.format(tasks=tasks_said(failed))}; no worker has said it runs the connector "
+                "instance (reassigned after scheduled.rebalance.max.delay.ms, 5 minutes by default; before 3.6 a "
+                "stale UNASSIGNED can last): check the workers, or restart every instance by hand (watchdog restart)")
     if status.state.upper() == "DEGRADED":
         return "DEGRADED with no task in error (tasks await a worker): not restarted; ask Confluent support if it stays"
     # Not "no worker runs it": before Kafka 2.6 (KAFKA-9472) a task removed by lowering tasks.max
