@@ -544,14 +544,15 @@ def test_the_runbooks_no_leader_quotes_the_words_the_lease_lines_say_of_a_databa
     assert f"the state store's say `within {ANSWER_TIMEOUT:g}s`" in said
 
 
-async def test_the_runbooks_key_rotation_says_what_the_daemon_logs_of_new_key_files_before_its_restart(
+async def test_the_runbooks_key_rotation_says_what_the_daemon_logs_when_it_takes_the_new_key_files(
     tmp_path: Path,
 ) -> None:
     # Drilled on 127.0.0.1: the key file of a running daemon's secrets directory rewritten (step 2
-    # of the rotation, the kubelet updating the mounted Secret), and the daemon logged, within
-    # reload.interval, an error the runbook did not mention: `config_reload_refused`,
-    # `sections: ["credentials"]`. Its polls went on with the old pair. The runbook names that line,
-    # in step 3 and as the sign, under WatchdogApiKeyRejected, that the pod still runs the old pair.
+    # of the rotation, the kubelet updating the mounted Secret). Before, the daemon logged
+    # `config_reload_refused`, `sections: ["credentials"]`, and its polls went on with the old pair
+    # until a restart (the token of the same update dropped with it: tests/test_credential_rotation.py).
+    # Now it takes the new pair at that reload, and says so by the credential's name; the runbook
+    # names that line, in step 3 and under WatchdogApiKeyRejected, as the sign the daemon sends it.
     import structlog
 
     from .support import TEST_API_KEY, TEST_API_SECRET, until
@@ -566,11 +567,12 @@ async def test_the_runbooks_key_rotation_says_what_the_daemon_logs_of_new_key_fi
         finally:
             await daemon.stop()
     (line,) = [e for e in logs if e["event"].startswith("config_reload")]
-    assert (line["event"], line["sections"], line["log_level"]) == ("config_reload_refused", ["credentials"], "error")
-    assert daemon.config.credentials["main"].api_key.get_secret_value() == TEST_API_KEY  # type: ignore[union-attr]
+    assert (line["event"], line["credentials_rotated"], line["reason"]) == ("config_reloaded", ["main"], "file changed")
+    assert daemon.config.credentials["main"].api_key.get_secret_value() == "NEW-KEY"  # type: ignore[union-attr]
+    assert "NEW-KEY" not in str(logs)
 
     text = " ".join(RUNBOOK.read_text(encoding="utf-8").split())
     rotation = text.split("### Rotating the API key", 1)[1].split(" ### ", 1)[0]
     rejected = text.split("### WatchdogApiKeyRejected", 1)[1].split(" ### ", 1)[0]
     for section in (rotation, rejected):
-        assert '`config_reload_refused` with `sections: ["credentials"]`' in section.replace(" line with", " with")
+        assert '`config_reloaded` with `credentials_rotated: ["main"]`' in section.replace(" line with", " with")

@@ -104,6 +104,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         self._reload_waiting: asyncio.Future[bool] | None = None
         self._config_path, self._secrets_dir = config_path, secrets_dir
         self._gone_rule_series_left = False  # restart series of a rule a reload removed, kept while pending
+        self._rotated_out: tuple[set[str], set[str]] = (set(), set())  # secrets a reload rotated out: masked for good
         self._now, self._clock = now, clock
         self._blocking_transport = blocking_transport
         self._transport = transport
@@ -130,8 +131,9 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         # The server may count several of these keys in one budget (an organisation's): found
         # from their answers, and those keys' limiters then pace them together.
         self.shared_budgets = SharedBudgets(self._share_budget)
-        # Credentials cannot change without a restart (reload.RESTART_ONLY_SECTIONS), so every
-        # complete one gets its client and limiter now, ready for clusters a reload may add.
+        # Credentials cannot be added or removed without a restart (reload.credentials_shape; a
+        # reload rotates their values in these clients), so every complete one gets its client
+        # and limiter now, ready for clusters a reload may add.
         for name, credential in sorted(config.credentials.items()):
             if credential.api_key is None or credential.api_secret is None:
                 continue

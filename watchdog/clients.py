@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import ssl
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
@@ -28,6 +28,9 @@ from .connect.proxy_auth import environment_proxies, proxy_credentials
 from .redirects import MAX_REDIRECTS, ResponseHook
 
 USER_AGENT = f"connect-watchdog/{__version__} (+https://github.com/connect-watchdog/connect-watchdog)"
+# The Metrics API's lane (and its client's key in the daemon's clients). Never a credential's
+# name: those hold no '-'.
+METRICS_API_LANE = "metrics-api"
 
 
 def _client(
@@ -44,10 +47,7 @@ def _client(
     # Idle connections are dropped after 4 s, before the 5 s idle timeout common to HTTP servers
     # and proxies: reusing a connection the server is closing fails with ReadError.
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=4.0)
-    auth = None
-    if credential is not None:
-        assert credential.api_key is not None and credential.api_secret is not None  # config checked
-        auth = httpx.BasicAuth(credential.api_key.get_secret_value(), credential.api_secret.get_secret_value())
+    auth = basic_auth(credential) if credential is not None else None
     if transport is None and not environment_proxies():
         # Retries of failed connection attempts only (nothing was sent); every other retry belongs
         # to the queue, which knows what is safe to repeat. Behind a proxy httpx builds the
@@ -69,6 +69,36 @@ def _client(
         event_hooks={"response": list(hooks)},
         cookies=_NoCookies(),
     )
+
+
+def basic_auth(credential: Credential) -> httpx.BasicAuth:
+    assert credential.api_key is not None and credential.api_secret is not None  # config checked
+    return httpx.BasicAuth(credential.api_key.get_secret_value(), credential.api_secret.get_secret_value())
+
+
+def lane_credential(config: Config, lane: str) -> str | None:
+    """The credential whose pair the client of `lane` sends: a Confluent Cloud lane's is the
+    credential it is named after (Config.lane_of), the Metrics API's is its settings', and a
+    self-managed cluster's lane (`kafka-connect/NAME`) sends its cluster's, if it names one."""
+    if lane == METRICS_API_LANE:
+        return config.credential_for(config.metrics_api)
+    if lane.startswith("kafka-connect/"):
+        cluster = config.clusters.get(lane.removeprefix("kafka-connect/"))
+        return cluster.credential if isinstance(cluster, KafkaConnectCluster) else None
+    return lane if lane in config.credentials else None
+
+
+def rotate_credentials(clients: Mapping[str, httpx.AsyncClient], config: Config, rotated: Iterable[str]) -> list[str]:
+    """Every client (by lane) that sends one of the `rotated` credentials sends its pair in
+    `config` from its next request (httpx reads the client's auth when a request is sent: one
+    already on its way keeps the old pair). Returns those lanes."""
+    names = set(rotated)
+    lanes = [lane for lane in clients if lane_credential(config, lane) in names]
+    for lane in lanes:
+        name = lane_credential(config, lane)
+        assert name is not None
+        clients[lane].auth = basic_auth(config.credentials[name])
+    return lanes
 
 
 class _NoCookies(CookieJar):

@@ -3,10 +3,13 @@
 A reload is validated in full before anything is touched: a broken file leaves the running
 config in place. Rules, schedules, clusters, discovery, windows, the breaker, blocking, dry-run
 and the log level change in place; the sections that shape long-lived connections, listeners and
-tasks (API endpoint and timeouts, credentials, the Metrics API client, rate limits, the HTTP
-server but its token, the queue, the state file, the reload watcher itself, the log format) need a process
-restart, and a reload that changes them is refused with the names of those sections rather than
-half-applied. Every section is in one list or the other (tests/test_reload.py checks it): a
+tasks (API endpoint and timeouts, credentials added or removed, the Metrics API client, rate
+limits, the HTTP server but its token, the queue, the state file, the reload watcher itself, the
+log format) need a process restart, and a reload that changes them is refused with the names of
+those sections rather than half-applied, its line naming the other changes it discards
+(`not_applied`). Two parts of restart-only sections rotate at a reload: the API token, and the
+key and secret of a credential already named (`credentials_rotated`: every client that sends
+that credential's pair sends the new one from its next request; its lane, limiter and queue stay). Every section is in one list or the other (tests/test_reload.py checks it): a
 section in neither was taken, logged as unchanged, and silently not applied.
 """
 
@@ -28,7 +31,8 @@ from .logs import get_logger
 log = get_logger("watchdog.reload")
 
 # Sections whose objects live for the whole process (HTTP clients, limiters, listeners, lanes,
-# the file watcher). `log.format` too: the log's renderer is set once, at start.
+# the file watcher). `log.format` too: the log's renderer is set once, at start. Of `credentials`,
+# the names and how they share keys (credentials_shape); their values rotate at a reload.
 RESTART_ONLY_SECTIONS = ("api", "credentials", "metrics_api", "rate_limit", "server", "queue", "state", "reload")
 # A token rotates at a reload, but is not taken away by one: without it the webhook and the restart
 # API answer every request 403, and Alertmanager does not send a 4xx again, so every alert from
@@ -48,7 +52,9 @@ class ConfigDiff:
     clusters_added: list[str] = field(default_factory=list)
     clusters_removed: list[str] = field(default_factory=list)
     clusters_changed: list[str] = field(default_factory=list)
-    sections_changed: list[str] = field(default_factory=list)  # windows, breaker, blocking, dry_run, log, discovery, server.auth_token
+    sections_changed: list[str] = field(default_factory=list)  # windows, breaker, blocking, dry_run, log, discovery, server.auth_token, credentials
+    # Credentials (by name, never a value) whose key or secret a reload rotates in place.
+    credentials_rotated: list[str] = field(default_factory=list)
     restart_required: list[str] = field(default_factory=list)
 
     @property
@@ -58,10 +64,17 @@ class ConfigDiff:
     def summary(self) -> dict[str, list[str]]:
         return {name: value for name, value in vars(self).items() if value}
 
+    def not_applied(self) -> dict[str, list[str]]:
+        """What a refused reload discards besides the sections that refuse it (for its log line):
+        the refusal line named only `credentials`, and the token, the rules and the `dry_run` of
+        the same file, thrown away with it, went unsaid."""
+        return {name: value for name, value in self.summary().items() if name != "restart_required"}
+
 
 def diff_configs(old: Config, new: Config) -> ConfigDiff:
     old_rules = {r.name: r for r in old.rules}
     new_rules = {r.name: r for r in new.rules}
+    rotated = sorted(n for n in old.credentials.keys() & new.credentials.keys() if old.credentials[n] != new.credentials[n])
     return ConfigDiff(
         rules_added=sorted(new_rules.keys() - old_rules.keys()),
         rules_removed=sorted(old_rules.keys() - new_rules.keys()),
@@ -72,7 +85,9 @@ def diff_configs(old: Config, new: Config) -> ConfigDiff:
             n for n in old.clusters.keys() & new.clusters.keys() if old.clusters[n] != new.clusters[n]
         ),
         sections_changed=[s for s in LIVE_SECTIONS if _live_part(old, s) != _live_part(new, s)]
-        + (["server.auth_token"] if old.server.auth_token != new.server.auth_token else []),
+        + (["server.auth_token"] if old.server.auth_token != new.server.auth_token else [])
+        + (["credentials"] if rotated else []),
+        credentials_rotated=rotated,
         restart_required=[s for s in RESTART_ONLY_SECTIONS if _restart_part(old, s) != _restart_part(new, s)]
         + (["log.format"] if old.log.format != new.log.format else [])
         + ([TOKEN_REMOVED] if old.server.auth_token is not None and new.server.auth_token is None else []),
@@ -101,7 +116,32 @@ def _restart_part(config: Config, section: str) -> object:
     changed) answered 401 until the process was restarted: every webhook lost meanwhile."""
     if section == "server":
         return config.server.model_copy(update={"auth_token": None})
+    if section == "credentials":
+        return credentials_shape(config)
     return getattr(config, section)
+
+
+def credentials_shape(config: Config) -> dict[str, tuple[bool, str]]:
+    """What of `credentials` a reload cannot apply: the names, whether each has its pair (a lane
+    and its client are made at start for each one that has), and the lane each one's calls go
+    through (credentials holding the same key share one). The values themselves rotate at a
+    reload: refused, a key rotated in the mounted Secret held back the API token rotated in the
+    same update (Alertmanager's webhooks answered 401 until a restart) and every later edit."""
+    return {name: (credential.api_key is not None and credential.api_secret is not None, config.lane_of(name))
+            for name, credential in config.credentials.items()}
+
+
+def credentials_reshaped(old: Config, new: Config) -> str:
+    """Why a change of `credentials` needs a restart, by names only (for the refusal's line)."""
+    before, after = credentials_shape(old), credentials_shape(new)
+    both = before.keys() & after.keys()
+    parts = [f"{what}: {', '.join(names)}" for what, names in (
+        ("added", sorted(after.keys() - before.keys())),
+        ("removed", sorted(before.keys() - after.keys())),
+        ("key or secret set or unset", sorted(n for n in both if before[n][0] != after[n][0])),
+        ("now sharing a key differently", sorted(n for n in both if before[n][0] == after[n][0] and before[n][1] != after[n][1])),
+    ) if names]
+    return "; ".join(parts) + " (a new key and secret of a credential already named is applied at a reload; this is not)"
 
 
 def log_overridden(config: Config) -> None:

@@ -23,14 +23,15 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from .clients import sent_secrets
+from .clients import rotate_credentials, sent_secrets
 from .config import Config, ConfigError
 from .logs import get_logger, keep_out_of_logs, without_known_secrets
 from .plan import poll_intervals
-from .reload import ConfigDiff, diff_configs, log_overridden, renamed_clusters
+from .reload import ConfigDiff, credentials_reshaped, diff_configs, log_overridden, renamed_clusters
 from .start_warnings import warn_of_zones
 
 if TYPE_CHECKING:
+    import httpx
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from .assembly import BuiltCluster
@@ -55,6 +56,7 @@ class ReloadHost:
     breaker: Breaker
     blocker: AlertBlocker | None
     pollers: dict[str, ClusterPoller]
+    http: dict[str, httpx.AsyncClient]
     backends: dict[str, ConnectBackend]
     queue: RestartQueue
     fleet: Fleet
@@ -63,6 +65,7 @@ class ReloadHost:
     _reload_turn: asyncio.Lock  # one reload at a time from reading the file to the swap
     _reload_waiting: asyncio.Future[bool] | None  # the outcome of the reload waiting for its turn
     _gone_rule_series_left: bool
+    _rotated_out: tuple[set[str], set[str]]  # (secrets, users) of credentials a reload rotated out
     _stopping: bool  # from the first moment of Daemon.stop()
 
     if TYPE_CHECKING:
@@ -159,8 +162,11 @@ class ReloadHost:
         diff = diff_configs(self.config, new)
         if diff.restart_required:
             self._reload_counted(applied=False)
-            log.error("config_reload_refused", reason=reason, sections=diff.restart_required,
-                      note="these sections need a process restart; the running config stays in effect")
+            why = {"credentials": credentials_reshaped(self.config, new)} if "credentials" in diff.restart_required else {}
+            log.error("config_reload_refused", reason=reason, sections=diff.restart_required, **why,
+                      not_applied=diff.not_applied(),
+                      note="these sections need a process restart; the running config stays in effect, and none "
+                           "of the file's other changes (not_applied) is in effect either")
             return None
         # Build first, swap last: if any part cannot be made, nothing has changed.
         built: list[BuiltCluster] = []
@@ -198,7 +204,17 @@ class ReloadHost:
         self.metrics.dry_run.set(1 if new.dry_run else 0)
         # The previous config's secrets too: a call made with them may still be on its way.
         (secrets, users), (were, were_users) = sent_secrets(new), sent_secrets(previous)
-        keep_out_of_logs(secrets | were, users | were_users)
+        if diff.credentials_rotated:
+            # A key rotated out stays masked for good, not only until the next reload: a gateway
+            # may still echo it (a call sent before the rotation, an old key revoked later).
+            retired, retired_users = previous.secret_values()
+            self._rotated_out[0].update(retired)
+            self._rotated_out[1].update(retired_users)
+        keep_out_of_logs(secrets | were | self._rotated_out[0], users | were_users | self._rotated_out[1])
+        # Before anything can send again: every client of a rotated credential (its Cloud lane,
+        # which discovery uses too, the Metrics API's, a self-managed cluster's) sends the new
+        # pair from its next request. Its lane, limiter and what it learned of the budget stay.
+        rotate_credentials(self.http, new, diff.credentials_rotated)
         self.engine.set_config(new)
         self.breaker.settings = new.breaker
         for name in diff.clusters_removed + diff.clusters_changed:

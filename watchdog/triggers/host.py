@@ -21,7 +21,7 @@ import httpx
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from ..clients import metrics_api_client
+from ..clients import METRICS_API_LANE, metrics_api_client
 from ..config import CloudCluster, Config, RateLimitSettings, Rule, StalledTrigger
 from ..connect import Gateway
 from ..connect.metrics_api import MetricsApiClient
@@ -92,7 +92,7 @@ class SchedulerHost:
         def discovery_pending(self) -> bool: ...
         async def discovered_once(self) -> None: ...
 
-    METRICS_LANE = "metrics-api"
+    METRICS_LANE = METRICS_API_LANE
 
     def scheduled_job_ids(self) -> set[str]:
         """The ids of the jobs the scheduler holds now (`poll:CLUSTER`, one per timed rule; see
