@@ -201,10 +201,13 @@ def secret_files_digest(directory: Path) -> bytes:
 
 # How long a changed file must stay as it is before it is read (at most reload.interval).
 SETTLE_SECONDS = 1.0
+# What the watcher has seen of a config file that is gone or cannot be read (no fingerprint's value).
+UNREADABLE = "unreadable"
 
 
 class ConfigWatcher:
-    """Polls the config file and calls `reload` when its contents change and have settled."""
+    """Polls the config file and calls `reload` when its contents change and have settled, and
+    once when the file goes away or cannot be read (the reload then fails, saying why)."""
 
     def __init__(
         self, path: Path, reload: Callable[[str], Awaitable[object]], interval: float, seen: str | None = None,
@@ -248,14 +251,33 @@ class ConfigWatcher:
         while True:
             await asyncio.sleep(self._interval)
             current = file_fingerprint(self._path, self._secrets_dir)
-            if current is not None and current != self._seen:
+            if current is None:
+                if self._seen != UNREADABLE and await self._still_unreadable():
+                    # Once per disappearance: the reload reads the file, fails naming its path and
+                    # why (`does not exist`, `is not a file`, `cannot read`), and counts it (the
+                    # gauge to 0, WatchdogConfigReloadFailing). Skipped without a word, a ConfigMap
+                    # key renamed left the gauge at 1 and the daemon on its old config, and the next
+                    # start (any rollout) refused to start.
+                    self._seen = UNREADABLE
+                    await self._reload_guarded("file gone or unreadable")
+                continue
+            if current != self._seen:
                 current = await self._settled(current)
             if current is not None and current != self._seen:
                 self._seen = current
-                try:
-                    await self._reload("file changed")
-                except Exception:
-                    # The watcher outlives any reload: a dead watcher would ignore every later
-                    # edit until someone sent SIGHUP.
-                    log.exception("config_watch_reload_failed", path=str(self._path),
-                                  note="the watcher goes on; later edits are still picked up")
+                await self._reload_guarded("file changed")
+
+    async def _still_unreadable(self) -> bool:
+        """Whether the file is still gone a moment later (SETTLE_SECONDS, or reload.interval if
+        shorter): an editor that deletes the file before writing it anew is not a failed reload."""
+        await asyncio.sleep(min(self._interval, SETTLE_SECONDS))
+        return file_fingerprint(self._path, self._secrets_dir) is None
+
+    async def _reload_guarded(self, reason: str) -> None:
+        try:
+            await self._reload(reason)
+        except Exception:
+            # The watcher outlives any reload: a dead watcher would ignore every later
+            # edit until someone sent SIGHUP.
+            log.exception("config_watch_reload_failed", path=str(self._path),
+                          note="the watcher goes on; later edits are still picked up")
