@@ -48,7 +48,7 @@ from .plan import poll_intervals, trigger_of
 from .queue import Phase, RestartJob, RestartQueue
 from .ratelimit.shared_budget import SharedBudgets
 from .redirects import redirect_hook
-from .reload import ConfigWatcher, file_fingerprint
+from .reload import ConfigWatcher, file_fingerprint, tls_digests
 from .reloading import ReloadHost
 from .report import StatusRow, dry_run_rows, history_json, status_json, with_attempts_notes
 from .server import Probes, create_app
@@ -254,7 +254,8 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
             raise
         self._starting = False
         if self._config_path is not None and self._reload_config is not None and self.config.reload.watch:
-            self._watcher = ConfigWatcher(self._config_path, self.reload, self.config.reload.interval, self._config_seen, self._secrets_dir)
+            self._watcher = ConfigWatcher(self._config_path, self.reload, self.config.reload.interval, self._config_seen,
+                                          self._secrets_dir, tls=lambda: tls_digests(self.config))
             self._watcher.start()
         self._heartbeat = asyncio.create_task(self.heartbeat(), name="heartbeat")
         self.probes.config_loaded = True

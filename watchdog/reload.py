@@ -23,9 +23,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import ENV_PREFIX, Config
+from .config import ENV_PREFIX, Config, KafkaConnectCluster
 from .config.loading import read_config_head
 from .config.sources import MAX_SECRET_FILE_BYTES
+from .config.tls import files_digest
 from .logs import get_logger
 
 log = get_logger("watchdog.reload")
@@ -199,6 +200,17 @@ def secret_files_digest(directory: Path) -> bytes:
     return digest.digest()
 
 
+def tls_digests(config: Config) -> tuple[str, str]:
+    """(as the config read them, as they are now): hashes of the TLS files (CA bundle, client
+    certificate and key) of the config's self-managed clusters, for the file watcher. A renewed
+    certificate or CA mounted from a Secret (cert-manager, trust-manager) changes them in place."""
+    clusters = [(name, cluster.tls) for name, cluster in sorted(config.clusters.items())
+                if isinstance(cluster, KafkaConnectCluster) and cluster.tls.files]
+    read = hashlib.sha256("".join(f"{name}\0{tls.contents}\0" for name, tls in clusters).encode())
+    now = hashlib.sha256("".join(f"{name}\0{files_digest(tls.files)}\0" for name, tls in clusters).encode())
+    return read.hexdigest(), now.hexdigest()
+
+
 # How long a changed file must stay as it is before it is read (at most reload.interval).
 SETTLE_SECONDS = 1.0
 # What the watcher has seen of a config file that is gone or cannot be read (no fingerprint's value).
@@ -211,12 +223,16 @@ class ConfigWatcher:
 
     def __init__(
         self, path: Path, reload: Callable[[str], Awaitable[object]], interval: float, seen: str | None = None,
-        secrets_dir: Path | None = None,
+        secrets_dir: Path | None = None, tls: Callable[[], tuple[str, str]] | None = None,
     ) -> None:
         """`seen`: the fingerprint of the file (and the secret files of `secrets_dir`) as the
         running config was read from them. Taken when the watcher starts instead, an edit made
         while the daemon started (the state file opened, the lead taken, the first discovery) was
-        never applied: the file already read as seen."""
+        never applied: the file already read as seen. `tls`: the running config's tls_digests;
+        the TLS files changing from what it read reloads too (once per change: a reload that
+        fails on them is not tried again until they change again)."""
+        self._tls = tls
+        self._tls_tried: str | None = None
         self._path = path
         self._secrets_dir = secrets_dir
         self._reload = reload
@@ -263,9 +279,24 @@ class ConfigWatcher:
                 continue
             if current != self._seen:
                 current = await self._settled(current)
-            if current is not None and current != self._seen:
-                self._seen = current
-                await self._reload_guarded("file changed")
+            if current is None:
+                continue
+            tls = self._tls_changed()
+            if current != self._seen or tls is not None:
+                reason = "file changed" if current != self._seen else "TLS file changed"
+                self._seen, self._tls_tried = current, tls or self._tls_tried
+                await self._reload_guarded(reason)
+
+    def _tls_changed(self) -> str | None:
+        """The TLS files' digest now, when it differs from what the running config read and was
+        not tried yet. No settling wait: the kubelet swaps a Secret's files at once, and a file
+        cut short is no PEM, which the reload refuses (the running config stays)."""
+        if self._tls is None:
+            return None
+        read, now = self._tls()
+        if now == read or now == self._tls_tried:
+            return None
+        return now
 
     async def _still_unreadable(self) -> bool:
         """Whether the file is still gone a moment later (SETTLE_SECONDS, or reload.interval if

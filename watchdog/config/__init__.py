@@ -13,9 +13,10 @@ ConfigMaps.
 The schema and its loading, one job per file:
 
     types.py      field types every section uses: durations, names, URLs, time zones, `Strict`
-    sections.py   api, credentials, clusters (and TLS), metrics_api, rate_limit, server, queue,
-                  state, reload, log
+    sections.py   api, credentials, clusters, metrics_api, rate_limit, server, queue, state,
+                  reload, log
     secret_values.py  how a key, secret, password or token is read, and which are refused
+    tls.py        a self-managed cluster's TLS files, proven loadable, their bytes compared at a reload
     rules.py      rules: selectors, backoff, the four triggers
     discovery.py  discovery: which environments and clusters are found at run time
     gates.py      the gates' settings: windows, breaker, blocking

@@ -1,13 +1,12 @@
 """The sections that are not rules or gates: the Connect API, credentials, clusters (Confluent Cloud
-and self-managed Kafka Connect, with TLS), the Metrics API, rate limits, the HTTP server, the queue,
-the state file, reload and logging. How a secret's value is read and checked: secret_values.py."""
+and self-managed Kafka Connect), the Metrics API, rate limits, the HTTP server, the queue, the state
+file, reload and logging. A self-managed cluster's TLS settings are tls.py's; how a secret's value
+is read and checked, secret_values.py's."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
-import ssl
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -29,12 +28,12 @@ from .secret_values import (
     basic_user,
     check_token,
 )
+from .tls import TlsSettings
 from .types import (
     NUMBER,
     Duration,
     HttpUrl,
     PositiveDuration,
-    ReadableFile,
     ResourceId,
     Strict,
     at_least,
@@ -110,86 +109,6 @@ class CloudCluster(Strict):
     def address(self) -> str:
         """Which Kafka cluster the name stands for (RestartRequest.cluster_address)."""
         return f"{self.environment_id}/{self.kafka_cluster_id}"
-
-
-def _check_ca_file(path: Path | None) -> Path | None:
-    # Built now, not when the first client is made: a file that is not a PEM CA bundle must stop
-    # check-config (and a reload), not crash `run` with a traceback.
-    if path is not None:
-        try:
-            ssl.create_default_context(cafile=str(path))
-        except (ssl.SSLError, OSError, ValueError) as exc:
-            raise ValueError(f"{path} is not a readable PEM CA bundle ({_ssl_reason(exc)})") from None
-    return path
-
-
-def _ssl_reason(exc: Exception) -> str:
-    # OpenSSL's reason code (NO_CERTIFICATE_OR_CRL_FOUND, KEY_VALUES_MISMATCH...) when it gives
-    # one; its message otherwise carries a C source line that differs between builds.
-    reason = getattr(exc, "reason", None)
-    if reason:
-        return str(reason)
-    if isinstance(exc, OSError) and not isinstance(exc, ssl.SSLError) and exc.strerror:
-        return exc.strerror
-    return "not PEM"
-
-
-class EncryptedKey(Exception):
-    """Raised in place of OpenSSL's passphrase prompt (see `_no_passphrase`)."""
-
-
-def _no_passphrase() -> bytes:
-    """The password callback for load_cert_chain. Without one, OpenSSL asks for an encrypted
-    key's passphrase on the terminal: check-config (and `run`, and each reload) hung at "Enter PEM
-    pass phrase:". An encrypted key is refused instead; the daemon takes unencrypted keys only."""
-    raise EncryptedKey
-
-
-def load_client_certificate(context: ssl.SSLContext, cert_file: Path, key_file: Path) -> None:
-    context.load_cert_chain(str(cert_file), str(key_file), password=_no_passphrase)
-
-
-class TlsSettings(Strict):
-    ca_file: Annotated[ReadableFile | None, AfterValidator(_check_ca_file)] = None  # CA bundle for the workers' certificates
-    cert_file: ReadableFile | None = None  # client certificate (mutual TLS) ...
-    key_file: ReadableFile | None = None  # ... and its key
-    verify: bool = True
-
-    @model_validator(mode="after")
-    def _cert_and_key_together(self) -> TlsSettings:
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file go together (mutual TLS needs both)")
-        if self.cert_file is not None and self.key_file is not None:
-            try:
-                load_client_certificate(ssl.create_default_context(), self.cert_file, self.key_file)
-            except EncryptedKey:
-                raise ValueError(
-                    f"key_file {self.key_file} is encrypted (it needs a passphrase); give the key unencrypted, "
-                    "e.g. `openssl pkey -in KEY -out KEY.unencrypted`, in a file only the daemon can read"
-                ) from None
-            except (ssl.SSLError, OSError, ValueError) as exc:
-                raise ValueError(
-                    f"cert_file {self.cert_file} and key_file {self.key_file} are not a PEM certificate "
-                    f"and its unencrypted private key ({_ssl_reason(exc)})"
-                ) from None
-        return self
-
-    def context(self) -> ssl.SSLContext | bool:
-        """What httpx's `verify` takes: the files were proven loadable when the config was read.
-        `verify: false` with a client certificate still presents it (a worker with a self-signed
-        certificate that requires client auth, `ssl.client.auth=required`): httpx's `False` is a
-        context without one, and every call failed with a bare ReadError."""
-        if not self.verify and self.cert_file is None:
-            return False
-        if self.ca_file is None and self.cert_file is None:
-            return True
-        context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
-        if not self.verify:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        if self.cert_file is not None and self.key_file is not None:
-            load_client_certificate(context, self.cert_file, self.key_file)
-        return context
 
 
 class KafkaConnectCluster(Strict):
