@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -27,6 +28,22 @@ class QuietHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+# How long a TLS client may take over its handshake (made before the handler runs, in the thread
+# that accepts): one that connected and never finished it (its verification failed, a pooled
+# connection cut) held serve_forever, and shutdown() waited for it for ever.
+TLS_HANDSHAKE_SECONDS = 5.0
+
+
+def _accepting_over_tls(server: http.server.HTTPServer, tls: ssl.SSLContext) -> None:
+    """Each connection `server` accepts is wrapped in `tls`, its handshake bounded in time."""
+    def get_request() -> tuple[socket.socket, Any]:
+        connection, address = server.socket.accept()
+        connection.settimeout(TLS_HANDSHAKE_SECONDS)
+        return tls.wrap_socket(connection, server_side=True), address
+
+    server.get_request = get_request  # type: ignore[method-assign]
+
+
 @contextlib.contextmanager
 def serving(
     handler: type[http.server.BaseHTTPRequestHandler], *, threaded: bool = False, tls: ssl.SSLContext | None = None
@@ -36,7 +53,7 @@ def serving(
     server = (http.server.ThreadingHTTPServer if threaded else http.server.HTTPServer)(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     if tls is not None:
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
+        _accepting_over_tls(server, tls)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

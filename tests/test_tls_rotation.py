@@ -9,8 +9,10 @@ were compared by path), and only a process restart read the new CA.
 
 from __future__ import annotations
 
+import gc
 import os
 import ssl
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,13 @@ def worker() -> Iterator[Worker]:
     with serving(_EmptyList, threaded=True, tls=served.context) as server:
         served.url = f"https://127.0.0.1:{server.server_port}"
         yield served
+    # The daemon's stop may cancel a scheduled poll (the first of a cluster a reload rebuilt)
+    # between its TCP connect and its TLS handshake, and httpcore leaves that socket to the
+    # garbage collector (in production the process is exiting). Collected here, so its
+    # ResourceWarning does not land on whichever test runs next.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
 
 
 def put(path: Path, ca: trustme.CA) -> None:
@@ -104,7 +113,8 @@ async def test_a_ca_file_rotated_in_place_is_read_at_the_reload_the_watcher_make
             assert polls(daemon, "network_error") == failed, "the poll after the reload failed: the old CA is still used"
             ok = polls(daemon, "ok")
             await daemon.pollers["onprem"].poll()
-            assert polls(daemon, "ok") == ok + 1
+            # At least: the rebuilt cluster's first scheduled poll may run beside this one.
+            assert polls(daemon, "ok") >= ok + 1
         finally:
             await daemon.stop()
     assert len([e for e in logs if e["event"].startswith("config_reload")]) == 1, "one reload per change"
@@ -126,6 +136,8 @@ async def test_sighup_after_a_ca_rotation_rebuilds_the_cluster_not_unchanged(tmp
         assert line["unchanged"] is False and line["clusters_changed"] == ["onprem"]
         ok = polls(daemon, "ok")
         await daemon.pollers["onprem"].poll()
-        assert polls(daemon, "ok") == ok + 1  # the new CA (the cluster's series start over with its new client)
+        # The new CA (the cluster's series start over with its new client; at least: the rebuilt
+        # cluster's first scheduled poll may run beside this one).
+        assert polls(daemon, "ok") >= ok + 1 and polls(daemon, "network_error") == 0
     finally:
         await daemon.stop()
