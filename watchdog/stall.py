@@ -41,6 +41,8 @@ class Unjudged(StrEnum):
     # Some of its points could not be read (a string or null value, NaN, a negative count, a
     # timestamp that is no ISO 8601 string): its sums are not the API's (connect/metrics_api.Readings)
     POINTS_UNREADABLE = "points_unreadable"
+    # Most of its cluster's moving connectors stopped in the same check (`stopped_together`)
+    STOPPED_TOGETHER = "stopped_together"
 
 
 def connector_kind(type_shown: str, connector_class: str) -> str | None:
@@ -144,6 +146,22 @@ def data_late(windows: Windows, batch: Sequence[Points]) -> bool:
     splits = [windows.split(sent) for sent in batch]
     moved = sum(1 for before, _, _ in splits if sum(before) > 0)
     return moved >= LATE_MOVERS and not any(later for _, _, later in splits)
+
+
+def stopped_together(judgements: Sequence[Judgement], max_share: float | None, min_stalled: int) -> bool:
+    """Whether one cluster's verdicts of one check show a systemic stop rather than stalls: at
+    least `min_stalled` connectors stalled, and more than `max_share` of those that moved in any
+    window (the cluster breaker's `max_failing_share` and `min_failing`, which hold restarts when a
+    cluster's connectors fail together). `data_late` sees an answer with no point at all; an API
+    that answers zeros (a Kafka cluster or a shared source system unreachable, tasks still
+    reporting; or the Metrics API's pipeline writing zeros) read as 100 sources stalled at once,
+    and each was restarted, as fast as the fleet breaker let them (a storm probe, 2026-12-06).
+    No restart heals a shared cause."""
+    if max_share is None:
+        return False
+    stalled = sum(1 for j in judgements if j.verdict is StallVerdict.STALLED)
+    active = sum(1 for j in judgements if j.verdict is not StallVerdict.IDLE)
+    return stalled >= min_stalled and stalled > max_share * active
 
 
 def judge_source(windows: Windows, sent: Points) -> Judgement:

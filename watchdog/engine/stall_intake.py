@@ -20,6 +20,10 @@ _UNJUDGED_NOTES = {
         "the Metrics API's answer had no point in the last window for any connector of its query while several "
         "moved before it: its data is late; no verdict until it arrives"
     ),
+    Unjudged.STOPPED_TOGETHER: (
+        "most of its cluster's moving connectors stopped in the same check (detail): a shared cause, which no "
+        "restart heals; not restarted while they stop together"
+    ),
     Unjudged.POINTS_UNREADABLE: (
         "some of its points in the Metrics API's answer could not be read (detail): its totals would not be what "
         "the API counted, and a point left out reads as nothing moved; no verdict while they come so"

@@ -13,6 +13,8 @@ called stalled:
 - sources whose query's answer, or the check's answers together, show the Metrics API's data
   late (`data_late`: several sources moved in `before`, and not one point for any of them in
   `later`): an ingestion backlog must not read as every busy source stopping at once.
+- connectors of a cluster most of whose moving ones stalled in the same check (`stopped_together`,
+  by the cluster breaker's share): the same picture with 0-valued points, a shared cause.
 - an id the Metrics API answers 403 for (a connector deleted since the last poll, or one the key
   may not read). The API refuses a whole query for one such id, so a refused batch is split in
   halves until the refused ids are found; the others are judged as usual. Ids refused once are
@@ -40,12 +42,14 @@ from ..stall import (
     SENT,
     Judgement,
     Points,
+    StallVerdict,
     Unjudged,
     Windows,
     connector_kind,
     data_late,
     judge_sink,
     judge_source,
+    stopped_together,
 )
 from .streak import Attempt, Streaks
 
@@ -204,6 +208,18 @@ class StallChecker:
             self._engine.on_stall_unjudged(rule, key, Unjudged.DATA_LATE)
         for key in sorted(unread, key=str):
             self._engine.on_stall_unjudged(rule, key, Unjudged.POINTS_UNREADABLE, detail=unread[key])
+        breaker = self._engine.config.breaker
+        if stopped_together([j for _, j in judgements], breaker.max_failing_share, breaker.min_failing):
+            stalled = [key for key, j in judgements if j.verdict is StallVerdict.STALLED]
+            moved = sum(1 for _, j in judgements if j.verdict is not StallVerdict.IDLE)
+            said = (f"{len(stalled)} of the {moved} connectors of {read.cluster} that moved stopped in the same check "
+                    f"(more than breaker.max_failing_share, {breaker.max_failing_share:g}): a shared cause (the Kafka "
+                    "cluster, a source system, the Metrics API answering zeros) that no restart heals; none is restarted")
+            log.warning("stalls_held_together", cluster=read.cluster, rule=rule.name, stalled=len(stalled), moved=moved,
+                        note=said)
+            for key in stalled:
+                self._engine.on_stall_unjudged(rule, key, Unjudged.STOPPED_TOGETHER, detail=said)
+            judgements = [(key, j) for key, j in judgements if j.verdict is not StallVerdict.STALLED]
         for key, judgement in judgements:
             self._engine.on_stall_check(rule, key, judgement)
 
