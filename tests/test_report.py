@@ -242,6 +242,7 @@ def test_status_json_shape_and_round_trip() -> None:
         "seen_at": "2026-03-29T12:00:00.000000+00:00",
         "gone": False,
         "unwatched": False,
+        "cluster_unwatched": False,
         "consecutive_failures": 4,
         "attempts": 12,
         "last_restart_at": "2026-03-29T09:55:00.000000+00:00",

@@ -332,12 +332,20 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         """Every connector the daemon remembers, with its health and restart state, and where its
         cluster is (environment, display names); in dry-run, the dry run's would-be cadence of
         the connectors it would have restarted (as the backoff gauges and the log show it)."""
-        shown = [replace(row, gone=self._gone(row.key), unwatched=self._unwatched(row),
-                         held=self._queued(row.key) or self.engine.held.get(row.key))
-                 for row in dry_run_rows(self.state.rows(), self.engine.dry_states)]
+        shown = [self._shown_row(row) for row in dry_run_rows(self.state.rows(), self.engine.dry_states)]
         # One history read per connector with attempts counted now: what those attempts got.
         shown = with_attempts_notes(shown, lambda key, limit: self.state.history(key, limit))
         return list(status_json(shown, self.cluster_places())["connectors"])
+
+    def _shown_row(self, row: StatusRow) -> StatusRow:
+        held = self._queued(row.key) or self.engine.held.get(row.key)
+        if (self.leadership.leading and not self.discovery_pending() and row.key.cluster not in self.config.clusters):
+            # Discovery or a reload removed its cluster: nothing polls or restarts it now. Shown as
+            # last seen, a deleted cluster's connectors read `gone: false`, FAILED, NEXT ALLOWED
+            # soon for state.forget_vanished_after. A standby, or a start before discovery's first
+            # refresh, does not know the discovered clusters: the cluster may well be watched.
+            return replace(row, gone=False, unwatched=True, cluster_unwatched=True, held=held)
+        return replace(row, gone=self._gone(row.key), unwatched=self._unwatched(row), held=held)
 
     def _queued(self, key: ConnectorKey) -> tuple[str, str, datetime] | None:
         """A restart of the connector queued and not sent yet, as its row's `held`: decided, its

@@ -96,6 +96,7 @@ def status_command(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     rows = rows_shown(rows, places, cluster=args.cluster)
     watched = len(rows)
+    not_shown = sorted({row.key.cluster for row in rows if row.cluster_unwatched}) if args.problems else []
     rows = rows_shown(rows, places, problems=args.problems)
     document = status_json(rows, places or None)
     if args.daemon:
@@ -104,7 +105,7 @@ def status_command(args: argparse.Namespace) -> int:
         document["state_store"] = store[0]
     print(json.dumps(document, indent=2) if args.json
           else render_status(rows, now=_utc_now(), places=places, failing=failing, paused=paused, store=store[0],
-                             watched=watched if args.problems else None))
+                             watched=watched if args.problems else None, not_shown=not_shown))
     return EXIT_OK
 
 

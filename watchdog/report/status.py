@@ -49,6 +49,12 @@ class StatusRow:
     # Its ATTEMPTS, none of which the API accepted (every call refused, 500, unsent...): what each
     # got, from the history (report/attempts.py); None when one was accepted, or not read.
     not_accepted: str | None = None
+    # Its cluster is no longer watched (discovery removed it from its environment's list, or a
+    # reload removed it from the config): nothing polls, schedules or restarts it, and its state
+    # is kept for `state.forget_vanished_after`. Said by the daemon only (the state file cannot
+    # tell a discovered cluster removed from one not discovered yet). Shown as last seen, a
+    # deleted cluster's FAILED connectors read `failed ... in 1m`, `gone: false` for days.
+    cluster_unwatched: bool = False
 
 
 def rows_shown(rows: Iterable[StatusRow], places: Mapping[str, ClusterPlace], *, cluster: str | None = None,
@@ -61,6 +67,8 @@ def rows_shown(rows: Iterable[StatusRow], places: Mapping[str, ClusterPlace], *,
         return row.key.cluster == cluster or (place is not None and place.kafka_cluster_id == cluster)
 
     def a_problem(row: StatusRow) -> bool:
+        if row.cluster_unwatched:
+            return False  # nothing can be done there: said in one line instead (render_status's not_shown)
         return (row.state.health is not Health.HEALTHY or row.gone is True or row.unwatched or row.held is not None
                 or row.state.gave_up or row.not_accepted is not None)
 
@@ -139,9 +147,9 @@ def gone_keys(rows: Iterable[StatusRow]) -> set[ConnectorKey]:
     for row in rows:
         if row.seen_at is not None and (row.key.cluster not in last_poll or row.seen_at > last_poll[row.key.cluster]):
             last_poll[row.key.cluster] = row.seen_at
-    return {row.key for row in rows
-            if row.gone or (row.gone is None and row.seen_state is not None and row.seen_at is not None
-                            and row.seen_at < last_poll[row.key.cluster])}
+    return {row.key for row in rows if not row.cluster_unwatched and (
+            row.gone or (row.gone is None and row.seen_state is not None and row.seen_at is not None
+                            and row.seen_at < last_poll[row.key.cluster]))}
 
 
 def unwatched_rows(rows: Iterable[StatusRow], config: Config) -> list[StatusRow]:
@@ -194,7 +202,9 @@ def _row_json(row: StatusRow, gone: bool) -> dict[str, Any]:
         # Not in its cluster's last listing: health and seen_state are as it was last seen.
         "gone": gone,
         # No status rule watches it now: health and seen_state are as it was last seen, no poll restarts it.
-        "unwatched": row.unwatched,
+        "unwatched": row.unwatched or row.cluster_unwatched,
+        # Its cluster is no longer watched (discovery or a reload removed it): unwatched too.
+        "cluster_unwatched": row.cluster_unwatched,
         "consecutive_failures": state.consecutive_failures,
         "attempts": state.attempts,
         "last_restart_at": timestamp_or_none(state.last_restart_at),
@@ -234,6 +244,7 @@ def _row_from_json(item: Mapping[str, Any]) -> StatusRow:
         dry_run=bool(item.get("dry_run", False)),  # a daemon of an older version does not say
         gone=item.get("gone"),
         unwatched=bool(item.get("unwatched", False)),  # a daemon before 2026-12-06 does not say
+        cluster_unwatched=bool(item.get("cluster_unwatched", False)),  # a daemon of an older version does not say
         held=(item["held"]["decision"], item["held"]["detail"], parse_timestamp(item["held"]["at"]))
         if item.get("held") else None,
         not_accepted=item.get("attempts_not_accepted"),  # a daemon before 2026-12-06 does not say
@@ -262,7 +273,7 @@ def _shown_held(row: StatusRow) -> bool:
 def render_status(
     rows: Sequence[StatusRow], *, now: datetime, places: Mapping[str, ClusterPlace] | None = None,
     failing: Sequence[Mapping[str, Any]] = (), paused: Sequence[Mapping[str, Any]] = (), store: str = "ok",
-    watched: int | None = None,
+    watched: int | None = None, not_shown: Sequence[str] = (),
 ) -> str:
     """The watched connectors grouped by environment, then by cluster; one column layout for
     the whole table, so that every group lines up. Then the clusters whose listings fail now
@@ -270,8 +281,10 @@ def render_status(
     pause of their API key holds (`paused`: `polls_paused`), and why the daemon's state store
     takes no write, when it does not (`store`: `state_store`). `watched`: how many connectors the
     rows were chosen from (`--problems`): none chosen of a healthy fleet said "No watched
-    connectors.", read at 3 a.m. as a daemon watching nothing."""
-    after = [*_failing_lines(failing, now), *_paused_lines(paused, now), *_store_lines(store)]
+    connectors.", read at 3 a.m. as a daemon watching nothing. `not_shown`: the clusters no longer
+    watched whose rows `--problems` left out (rows_shown), said in one line."""
+    after = [*_failing_lines(failing, now), *_paused_lines(paused, now), *_store_lines(store),
+             *_not_shown_lines(not_shown)]
     if not rows:
         nothing = (f"No connector needs a look ({watched} watched, all healthy)." if watched
                    else "No watched connectors.")
@@ -312,6 +325,15 @@ def render_status(
     if any(row.dry_run for row in rows):
         out += ["", DRY_RUN_NOTE]
     return "\n".join([*out, *after])
+
+
+def _not_shown_lines(clusters: Sequence[str]) -> list[str]:
+    if not clusters:
+        return []
+    return ["", printable(f"Not shown: the connectors of {len(clusters)} cluster(s) no longer watched (discovery or a "
+                          "reload removed them: nothing polls, schedules or restarts them, and their state goes after "
+                          f"state.forget_vanished_after): {', '.join(clusters)}; `watchdog status` without "
+                          "--problems lists them")]
 
 
 def _store_lines(store: str) -> list[str]:
@@ -376,12 +398,12 @@ def _status_cells(row: StatusRow, now: datetime, gone: bool) -> tuple[str, ...]:
     mark = DRY_RUN_MARK if row.dry_run else ""
     return (
         distinct_name(row.key.connector),
-        "-" if state.health is None or row.unwatched else state.health.value,  # not judged since
+        "-" if state.health is None or row.unwatched or row.cluster_unwatched else state.health.value,  # not judged since
         _seen(row, now, gone),
         f"{state.attempts}{mark}",
         "-" if state.last_restart_at is None else format_moment(state.last_restart_at, now) + mark,
         (f"held: {row.held[0]}" if row.held and _shown_held(row)
-         else "-" if row.unwatched else _next_allowed(state, now) + mark),
+         else "-" if row.unwatched or row.cluster_unwatched else _next_allowed(state, now) + mark),
         ("yes" + mark) if state.gave_up else "no",
     )
 
@@ -390,6 +412,10 @@ def _seen(row: StatusRow, now: datetime, gone: bool) -> str:
     """The state the last poll saw; for a connector that poll did not list (`gone_keys`), that
     it is gone and what it was: shown as it was, a deleted connector looked alive (or failing)
     for days."""
+    if row.cluster_unwatched:
+        last = (f" (last seen {row.seen_state} {format_ago(row.seen_at, now)})"
+                if row.seen_state is not None and row.seen_at is not None else "")
+        return f"cluster no longer watched{last}"
     if row.seen_state is None:
         return "-"
     if row.unwatched and row.seen_at is not None:
