@@ -194,8 +194,8 @@ def test_status_rows_join_the_state_and_the_last_seen_status(store: StateStore) 
 
 def test_the_rows_seen_before_a_moment_are_those_the_sweep_may_forget(store: StateStore) -> None:
     # The hourly sweep reads only these (StatusIntake.forget_vanished): the connectors a poll saw
-    # since are not read at all, nor one never seen (a state saved without a status), whose
-    # absence proves nothing. At the moment itself counts as before, as the sweep's grace does.
+    # since are not read at all, nor one never seen (a state saved without a status) that has no
+    # time to count a grace from (one with a restart time: tests/test_forget_unpolled.py). At the moment itself counts as before, as the sweep's grace does.
     store.observe_status(ORDERS, "FAILED", T0, state=FULL_STATE)
     store.observe_status(BILLING, "RUNNING", T0 + timedelta(microseconds=1))
     store.observe_status(AUDIT, "RUNNING", T0 - timedelta(days=2))

@@ -82,7 +82,9 @@ class Forgetting(Decisions):
         """Forget connectors that the latest successful poll of their cluster did not list, or
         that no status rule watches any more, and that no poll has judged for
         `state.forget_vanished_after` (from the state file, so a restart of the daemon does not
-        reset the grace). Clusters not polled successfully since the daemon started are left
+        reset the grace); one no poll ever stamped (only a schedule, an alert or a person restarted
+        it), once gone from its cluster's listing or with its cluster, by its newest restart time
+        (rows_seen_before). Clusters not polled successfully since the daemon started are left
         alone: absence from no answer proves nothing. In slices, as a poll (_in_slices): the
         connectors of a cluster removed were forgotten one transaction each in one go (2,000 of
         them held the event loop 26 s with the database 1 ms away, and the lease was lost).
@@ -100,7 +102,10 @@ class Forgetting(Decisions):
                 listed = set()
             # Judged by the latest poll (so listed by it): a status rule watches it.
             watched = row.key.connector in self._watched.get(row.key.cluster, set())
-            if listed is not None and not watched:
+            # One no poll ever stamped (a schedule's, an alert's: dated by its restarts) goes
+            # only once its cluster's listing leaves it out: no status rule watches it anyway.
+            listed_now = row.seen_at is None and listed is not None and row.key.connector in listed
+            if listed is not None and not watched and not listed_now:
                 gone.append(row)
 
         forgotten = 0

@@ -105,8 +105,10 @@ class StateStore(Protocol):
         ...
     def rows(self) -> list[StatusRow]: ...
     def rows_seen_before(self, moment: datetime) -> list[StatusRow]:
-        """The rows of connectors a poll last saw at or before `moment` (those never seen left
-        out): what the hourly sweep may forget, read without the thousands a poll just saw."""
+        """The rows of connectors a poll last saw at or before `moment`, and of those no poll
+        ever saw whose newest restart time (last_restart_at, next_allowed_at, healthy_since) is at
+        or before it (undated ones left out): what the hourly sweep may forget, read without the
+        thousands a poll just saw."""
         ...
 
     # -- restart requests: queued -> sending (-> queued, answered and tried again) -> finished

@@ -204,7 +204,7 @@ class PostgresStateStore:
         return self._status_rows("SELECT * FROM connector_state ORDER BY cluster COLLATE \"C\", connector COLLATE \"C\"")
 
     def rows_seen_before(self, moment: datetime) -> list[StatusRow]:
-        return self._status_rows("SELECT * FROM connector_state WHERE seen_at <= %s "
+        return self._status_rows(f"SELECT * FROM connector_state WHERE {postgres_rows.LAST_ACTIVE} <= %s "
                                  "ORDER BY cluster COLLATE \"C\", connector COLLATE \"C\"", (postgres_rows.utc(moment),))
 
     def _status_rows(self, sql: str, params: Sequence[Any] = ()) -> list[StatusRow]:

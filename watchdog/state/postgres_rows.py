@@ -30,6 +30,11 @@ Row = dict[str, Any]
 Connection = psycopg.Connection[Row]
 
 
+# When a connector's row was last touched, as store.py's LAST_ACTIVE (GREATEST skips NULLs): a row
+# no poll stamped (a schedule's, an alert's) was never read by the sweep, and stayed for good.
+LAST_ACTIVE = "COALESCE(seen_at, GREATEST(last_restart_at, next_allowed_at, healthy_since))"
+
+
 class AnsweringConnection(psycopg.Connection[Row]):
     """A connection whose every wait for the database ends within ANSWER_TIMEOUT: then the
     connection is closed (its state is unknown halfway through a statement) and the wait raises

@@ -68,6 +68,12 @@ SELECT max(at) AS at FROM (
 """
 
 
+# When a connector's row was last touched: its last poll's stamp, or (never polled) the newest of
+# its restart times; NULL with none (undated: never read for forgetting).
+LAST_ACTIVE = ("COALESCE(seen_at, NULLIF(max(COALESCE(last_restart_at, ''), COALESCE(next_allowed_at, ''), "
+               "COALESCE(healthy_since, '')), ''))")
+
+
 class SqliteStateStore:
     """The durable state store. Synchronous on purpose: every call is a short local transaction,
     and the daemon is one asyncio thread, so there is no lock to share and nothing to await.
@@ -233,7 +239,9 @@ class SqliteStateStore:
 
     def rows_seen_before(self, moment: datetime) -> list[StatusRow]:
         # Timestamps are fixed-width ISO 8601 UTC text: compared as text, they compare as times.
-        return self._status_rows("SELECT * FROM connector_state WHERE seen_at <= ? ORDER BY cluster, connector",
+        # A row no poll stamped (a schedule's, an alert's, a request's) by its newest timestamp:
+        # `seen_at <= ?` never matched it, and one such row stayed for every cluster ever deleted.
+        return self._status_rows(f"SELECT * FROM connector_state WHERE {LAST_ACTIVE} <= ? ORDER BY cluster, connector",
                                  (format_timestamp(moment),))
 
     def _status_rows(self, sql: str, params: Sequence[Any] = ()) -> list[StatusRow]:
