@@ -469,7 +469,8 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         if self._forgetting is None or self._forgetting.done():
             # A task of its own, as a poll is: it may take a while (thousands of connectors gone
             # with a cluster), and the heartbeat must go on ticking meanwhile.
-            self._forgetting = asyncio.create_task(self._job(self.engine.forget_vanished), name="forget-vanished")
+            self._forgetting = asyncio.create_task(self._job(self.engine.forget_vanished, self.not_discovered_yet),
+                                                   name="forget-vanished")
         if self._gone_rule_series_left:
             self._forget_gone_rules()
 

@@ -51,6 +51,7 @@ class DiscoveryHost:
         def _build_cluster(self, config: Config, name: str) -> BuiltCluster: ...
         def _apply(self, new: Config, diff: ConfigDiff, built: list[BuiltCluster]) -> None: ...
         def _call_limits(self) -> CallLimits: ...
+        def _prune_history(self) -> None: ...
 
     # -- set-up ----------------------------------------------------------------------------------
 
@@ -63,6 +64,9 @@ class DiscoveryHost:
         # One refresh at a time (the loop, `restart` and `run --once` may each start one): two
         # at once would count one absence twice.
         self._refreshing = asyncio.Lock()
+        # A forget sweep left clusters alone for want of a first refresh (not_discovered_yet): it
+        # is made again once that refresh is in, not an hour later.
+        self._sweep_after_discovery = False
 
     def _discovery_interval(self) -> float:
         settings = self.fleet.loaded.discovery
@@ -84,6 +88,13 @@ class DiscoveryHost:
         """Whether a cluster the config does not name may be one discovery finds (they are named
         by their lkc- id): requests kept for it are held until discovery has run."""
         return self.fleet.loaded.discovery is not None and cluster.startswith(KAFKA_CLUSTER_ID_PREFIX)
+
+    def not_discovered_yet(self, cluster: str) -> bool:
+        """Whether `cluster` may be one discovery has not found yet, its first refresh not done:
+        the sweep at a start (before that refresh) must not take it for a cluster removed."""
+        unknown = self.discovery_pending() and self.may_be_discovered(cluster)
+        self._sweep_after_discovery |= unknown
+        return unknown
 
     def why_not_discovered(self, cluster: str) -> str:
         """Why `cluster` is not watched after a refresh, as `watchdog restart` says it: "found no
@@ -151,6 +162,9 @@ class DiscoveryHost:
                             "found yet while some environments could not be read: they wait for the next refresh")
             else:
                 attempt.succeeded()
+        if self._sweep_after_discovery and not self.discovery_pending():
+            self._sweep_after_discovery = False
+            self._prune_history()
         return refresh.result == "ok"
 
     async def _swap_in(self, loaded: Config, events: Iterable[Event] = ()) -> int:

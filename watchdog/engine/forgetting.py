@@ -7,7 +7,7 @@ status_intake.py (540 lines), whose polls decide when a connector vanished or is
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from ..model import ConnectorKey, ConnectorState
@@ -78,7 +78,7 @@ class Forgetting(Decisions):
                     # Its cluster went before this restart ended, which counted it there again.
                     self.metrics.forget_cluster_restarts(key.cluster)
 
-    async def forget_vanished(self) -> int:
+    async def forget_vanished(self, not_known_yet: Callable[[str], bool] | None = None) -> int:
         """Forget connectors that the latest successful poll of their cluster did not list, or
         that no status rule watches any more, and that no poll has judged for
         `state.forget_vanished_after` (from the state file, so a restart of the daemon does not
@@ -90,13 +90,17 @@ class Forgetting(Decisions):
         them held the event loop 26 s with the database 1 ms away, and the lease was lost).
         Only the rows not seen within the grace are read: every row, the connectors each poll
         just saw included, cost 0.3 s of the event loop every hour at 20,000 connectors watched
-        (0.7 to 0.9 s at 50,000), with nothing to forget."""
+        (0.7 to 0.9 s at 50,000), with nothing to forget. `not_known_yet(cluster)`: a cluster
+        discovery may still find (its first refresh has not answered yet), left alone too: taken
+        for one no longer watched, the sweep at a start after a long outage erased the backoff,
+        budget and gave-up flag of every live discovered cluster's connectors."""
         self.forget_late_series()
         grace = timedelta(seconds=self.config.state.forget_vanished_after)
         gone = []
         for row in self.state.rows_seen_before(self._now() - grace):
             listed = self._listed.get(row.key.cluster)
-            if listed is None and row.key.cluster not in self.config.clusters:
+            if (listed is None and row.key.cluster not in self.config.clusters
+                    and not (not_known_yet is not None and not_known_yet(row.key.cluster))):
                 # A cluster no longer watched (discovery dropped it, or the config no longer
                 # names it): its connectors are gone with it, and go after the same grace.
                 listed = set()
