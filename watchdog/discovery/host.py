@@ -96,6 +96,12 @@ class DiscoveryHost:
         self._sweep_after_discovery |= unknown
         return unknown
 
+    def discovery_missing(self, cluster: str) -> bool:
+        """Whether discovery's last refresh that read its environment left the discovered
+        `cluster` out (`discovery_cluster_missing`): deleted, or the key lost access."""
+        tracked = self.fleet.inventory.clusters.get(cluster)
+        return tracked is not None and tracked.missing > 0 and self.fleet.is_discovered(cluster)
+
     def why_not_discovered(self, cluster: str) -> str:
         """Why `cluster` is not watched after a refresh, as `watchdog restart` says it: "found no
         cluster" only when every selected environment was read; after a 503 on its environment

@@ -90,6 +90,7 @@ class SchedulerHost:
         def _add_lane(self, lane: str, client: httpx.AsyncClient, settings: RateLimitSettings | None = None, *,
                       may_share_budget: bool = False) -> None: ...
         def discovery_pending(self) -> bool: ...
+        def discovery_missing(self, cluster: str) -> bool: ...
         async def discovered_once(self) -> None: ...
 
     METRICS_LANE = METRICS_API_LANE
@@ -303,9 +304,17 @@ class SchedulerHost:
                     log.debug("schedule_run_dropped", rule=rule.name, cluster=cluster,
                               note="the cluster was removed or redefined while it was listed: nothing is restarted there")
                     continue
-                if statuses is None:
+                if statuses is None and self.discovery_missing(cluster):
+                    # A deletion under way (discovery_cluster_missing said so): at error, one line
+                    # per run paged whoever alerts on errors for an ordinary deletion.
+                    log.warning("scheduled_restart_skipped", rule=rule.name, cluster=cluster,
+                                reason=f"could not list the cluster's connectors ({poller.failure}); discovery's last "
+                                       "refresh did not find the cluster in its environment (discovery_cluster_missing): "
+                                       "deleted, or the key lost access; dropped if the next refresh agrees")
+                elif statuses is None:
                     log.error("scheduled_restart_skipped", rule=rule.name, cluster=cluster,
                               reason=f"could not list the cluster's connectors ({poller.failure}); see poll_failed")
+                if statuses is None:
                     continue
                 if cluster in self.pollers and rule.select.selects_cluster(cluster):
                     if not await self.engine.on_schedule(rule, cluster, statuses, generation=generation):
