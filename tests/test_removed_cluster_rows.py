@@ -9,9 +9,10 @@ connectors read as live for three days: `"gone": false`, `failed  FAILED ... in 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from watchdog.model import ConnectorKey
-from watchdog.report import render_status, rows_shown, status_rows_from_json
+from watchdog.report import places_from_json, render_status, rows_shown, status_rows_from_json
 
 from .support import in_process, sim_scenario
 from .test_discovery import (
@@ -27,7 +28,8 @@ from .test_discovery import (
 from .test_removed_clusters import with_other
 
 
-async def test_the_connectors_of_a_cluster_discovery_removed_say_it_is_no_longer_watched() -> None:
+async def _after_discovery_removed_a_cluster() -> dict[str, Any]:
+    """GET /v1/connectors once discovery has removed lkc-goes (deleted), whose `broken` was FAILED."""
     sim = scenario(environment("env-prod", "production", [
         lkc("lkc-stays", connectors=[FAILING]), lkc("lkc-goes", "goes", [FAILING], lifecycle={"deleted_at": 100}),
     ]))
@@ -46,9 +48,13 @@ async def test_the_connectors_of_a_cluster_discovery_removed_say_it_is_no_longer
         w.clock.advance(300)
         await daemon.refresh_discovery()
         assert discovered(w) == ["lkc-stays"]
-        document = {"connectors": daemon.connector_rows()}
+        return {"connectors": daemon.connector_rows()}
     finally:
         await daemon.stop()
+
+
+async def test_the_connectors_of_a_cluster_discovery_removed_say_it_is_no_longer_watched() -> None:
+    document = await _after_discovery_removed_a_cluster()
     rows = {row["cluster"]: row for row in document["connectors"]}
     # Before: "gone": false, "unwatched": false, health failed, as last seen, for days.
     assert rows["lkc-goes"]["unwatched"] is True and rows["lkc-goes"]["gone"] is False, rows
@@ -89,3 +95,14 @@ async def test_the_connectors_of_a_cluster_a_reload_removed_say_it_is_no_longer_
         await daemon.stop()
     assert rows["other", "broken"]["unwatched"] is True and rows["other", "broken"]["gone"] is False, rows
     assert rows["other", "broken"]["cluster_unwatched"] is True, rows
+
+
+async def test_status_from_the_daemon_files_removed_clusters_under_their_own_heading_not_under_use_daemon() -> None:
+    # probe_churn finding 5: `status --daemon URL` filed them under "ENVIRONMENT unknown (not in
+    # the config: discovered clusters are placed by `--daemon URL`)", which the user had just passed.
+    document = await _after_discovery_removed_a_cluster()
+    table = render_status(status_rows_from_json(document), now=datetime.now(UTC), places=places_from_json(document))
+    lines = table.splitlines()
+    assert "placed by `--daemon URL`" not in table, table
+    heading = lines.index("  CLUSTER lkc-goes") - 1
+    assert lines[heading].startswith("CLUSTERS NO LONGER WATCHED (discovery or a reload removed them"), table

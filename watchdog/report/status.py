@@ -295,7 +295,11 @@ def render_status(
         by_cluster.setdefault(row.key.cluster, []).append(row)
     groups: dict[tuple[int, str], list[str]] = {}
     for cluster in by_cluster:
-        groups.setdefault(_environment_heading(places.get(cluster)), []).append(cluster)
+        # Placed with the rest, a removed discovered cluster (no place now) sat under "discovered
+        # clusters are placed by `--daemon URL`" in the output of `status --daemon URL`.
+        placed = (UNWATCHED_CLUSTERS_HEADING if all(row.cluster_unwatched for row in by_cluster[cluster])
+                   else _environment_heading(places.get(cluster)))
+        groups.setdefault(placed, []).append(cluster)
     gone = gone_keys(rows)
     blocks: list[tuple[str, list[tuple[str, ...]]]] = []  # (heading, rows of cells)
     for environment in sorted(groups):
@@ -375,6 +379,10 @@ def _failing_lines(failing: Sequence[Mapping[str, Any]], now: datetime) -> list[
         lines.append(printable(f"{GROUP_INDENT}{item['cluster']}: {item['message']} (failing since "
                                f"{format_ago(since, now)}; last poll that worked: {worked})"))
     return lines
+
+
+UNWATCHED_CLUSTERS_HEADING = (3, "CLUSTERS NO LONGER WATCHED (discovery or a reload removed them: nothing polls or "
+                                 "restarts their connectors; their state goes after state.forget_vanished_after)")
 
 
 def _environment_heading(place: ClusterPlace | None) -> tuple[int, str]:
