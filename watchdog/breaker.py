@@ -10,6 +10,8 @@ Two conditions open it:
   are held by it (a nightly restart of 200 connectors is not a storm); the cluster condition
   holds them too. Dry-run restarts count only towards what a dry-run restart is told: a dry run
   meets the breaker where the live run would, while a rule on trial never holds live restarts.
+  It is shown open (gauge, log lines) while its room is spoken for by those sent, those queued
+  to go and the failing connectors waiting for room: what holds a poll's restarts (`evaluate`).
 
 While the fleet condition rations restarts, every failing connector gets one before any gets
 another, whichever cluster's poll comes first when room frees: a poll's failure restart the fleet
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -64,7 +66,9 @@ class Breaker:
         self._failing: dict[str, tuple[int, int]] = {}  # cluster -> (failing, watched)
         self._sent: deque[datetime] = deque()
         self._dry_sent: deque[datetime] = deque()  # failure restarts a dry run would have sent
-        self._open: dict[str, str] = {}  # scope -> reason
+        self._open: dict[str, str] = {}  # scope -> reason (what open_reason holds by)
+        # Why the fleet scope is shown open (gauge, breaker_opened): its room spoken for (evaluate).
+        self._fleet_shown: str | None = None
         self._opened_at: dict[str, datetime] = {}  # cluster -> when its breaker opened
         self._probe: dict[str, tuple[str, datetime]] = {}  # cluster -> (connector, when) of its latest probe
         # The same for probes a dry run would have sent: kept apart, so that a rule on trial
@@ -88,6 +92,7 @@ class Breaker:
                       self._waiting):
             known.clear()
         self._ranked = None
+        self._fleet_shown = None
         self._sent.clear()
         self._dry_sent.clear()
         self._replaced.clear()
@@ -192,13 +197,7 @@ class Breaker:
         then those held longer. Asked for each failing connector a poll would restart while the
         fleet has room: a bisection of the order kept (0.007 ms with 1,000 waiting; a look at
         each, 0.22 ms, made a poll of thousands failing quadratic)."""
-        if now != self._pruned_at:  # once per poll (its decisions share one `now`)
-            self._pruned_at = now
-            expired = [where for where, entry in self._waiting.items() if now - entry.asked > entry.expires_after]
-            for where in expired:
-                del self._waiting[where]
-            if expired:
-                self._ranked = None
+        self._prune_waiting(now)
         if self._ranked is None:
             self._ranked = sorted(_rank(where, entry) for where, entry in self._waiting.items())
         own = self._waiting.get((cluster, connector))
@@ -207,6 +206,18 @@ class Breaker:
         if own is not None and _rank((cluster, connector), own) < mine:
             ahead -= 1  # itself, as ranked by an older last restart
         return ahead
+
+    def _prune_waiting(self, now: datetime) -> None:
+        """Those no poll asked again for (healed, not listed) stop waiting; once per `now` (a
+        poll's decisions share one)."""
+        if now == self._pruned_at:
+            return
+        self._pruned_at = now
+        expired = [where for where, entry in self._waiting.items() if now - entry.asked > entry.expires_after]
+        for where in expired:
+            del self._waiting[where]
+        if expired:
+            self._ranked = None
 
     def record_restart(self, at: datetime, *, dry_run: bool = False) -> None:
         (self._dry_sent if dry_run else self._sent).append(at)
@@ -240,7 +251,23 @@ class Breaker:
             fleet = self._dry_fleet_reason()
         return fleet or self._open.get(cluster)
 
-    def evaluate(self, now: datetime) -> list[BreakerChange]:
+    def evaluate(self, now: datetime, *, queued: Callable[[int], int] | None = None) -> list[BreakerChange]:
+        """The scopes opened and closed since the last call. `queued(up_to)`: the live failure
+        restarts queued and not sent yet, counted up to `up_to` (the caller's queue).
+
+        The fleet scope is shown open (the changes, hence watchdog_breaker_open{scope="fleet"} and
+        breaker_opened/breaker_closed) while its room for the window is spoken for: restarts sent
+        in it, queued to go, and failing connectors held waiting for room reach max_restarts.
+        That is what the engine holds a poll's failure restart `breaker_open` by
+        (Gates._fleet_spoken_for). Shown only when the restarts sent reach it, a backlog paced by
+        the key's rate limit (sent in a window never reaching the limit, sent + queued doing so)
+        held hundreds `breaker_open`, a new failure on a healthy cluster too, while the gauge said
+        0 and WatchdogBreakerOpen stayed silent (a storm probe, 2026-12-06). It also stays open
+        through a drain rather than closing for a moment at each window. Shown as the breaker,
+        not named as another decision: the hold is the fleet limit's (it keeps what is queued
+        to what the window lets go), and a new word would have left the alert silent still.
+        What holds restarts at their turn (`open_reason`) is still the restarts sent alone:
+        those queued go."""
         wanted: dict[str, str] = {}
         fleet = self._fleet_reason(now)
         if fleet:
@@ -249,8 +276,16 @@ class Breaker:
             reason = self._cluster_reason(failing, watched, self._excused.get(cluster, 0))
             if reason:
                 wanted[cluster] = reason
-        changes = [BreakerChange(scope, True, reason) for scope, reason in wanted.items() if scope not in self._open]
-        changes += [BreakerChange(scope, False, "condition cleared") for scope in self._open if scope not in wanted]
+        clusters_open = {scope: reason for scope, reason in self._open.items() if scope != FLEET}
+        clusters_wanted = {scope: reason for scope, reason in wanted.items() if scope != FLEET}
+        changes = [BreakerChange(scope, True, reason) for scope, reason in clusters_wanted.items()
+                   if scope not in clusters_open]
+        changes += [BreakerChange(scope, False, "condition cleared") for scope in clusters_open
+                    if scope not in clusters_wanted]
+        shown = fleet or self._fleet_spoken_for(now, queued)
+        if (shown is None) != (self._fleet_shown is None):
+            changes.insert(0, BreakerChange(FLEET, shown is not None, shown or "condition cleared"))
+        self._fleet_shown = shown
         for change in changes:
             if change.scope == FLEET:
                 continue
@@ -284,6 +319,22 @@ class Breaker:
         if limit is not None and len(self._sent) >= limit:
             return f"{len(self._sent)} restarts in the last {self.settings.window:g}s (limit {limit})"
         return None
+
+    def _fleet_spoken_for(self, now: datetime, queued: Callable[[int], int] | None) -> str | None:
+        """Why the fleet's room for this window is taken though the restarts sent leave some:
+        by failure restarts queued to go and failing connectors waiting for it; None while not."""
+        limit = self.settings.max_restarts
+        if limit is None or queued is None:
+            return None
+        self._prune_waiting(now)
+        sent, waiting = len(self._sent), len(self._waiting)
+        left = limit - sent - waiting
+        to_go = queued(left) if left > 0 else 0
+        if to_go < left:
+            return None
+        held = f" and {waiting} failing connector{'s' if waiting != 1 else ''} waiting for room" if waiting else ""
+        return (f"{sent} restarts in the last {self.settings.window:g}s, {to_go} queued to go{held} (limit {limit}); "
+                "the room of this window is spoken for")
 
     def fleet_room(self, *, dry_run: bool = False) -> int | None:
         """How many more failure restarts the fleet condition lets go in this window (None: no

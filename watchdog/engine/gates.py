@@ -202,7 +202,9 @@ class Gates(EngineCore):
         self.update_breaker(self._now())
 
     def update_breaker(self, now: datetime) -> None:
-        for change in self.breaker.evaluate(now):
+        # With the failure restarts queued: while they and those sent take the fleet's room, a
+        # poll's restart is held `breaker_open` (_fleet_spoken_for), so the fleet shows open.
+        for change in self.breaker.evaluate(now, queued=lambda up_to: self._failures_queued(False, up_to=up_to)):
             self.metrics.show_breaker(change.scope, change.opened)
             if change.opened:
                 # The fleet limit rationing a storm opens and closes its breaker at every window:
