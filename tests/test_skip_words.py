@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import structlog
 
 from watchdog.report import places_from_json, render_status, status_rows_from_json
+from watchdog.server import create_app
 
 from .support import CLUSTER, daemon_config, in_process, sim_scenario
 
@@ -127,3 +129,41 @@ async def test_a_failure_an_open_cluster_breaker_holds_says_when_its_probe_may_g
         assert len([c for c in w.simulator.calls if c.endpoint == "restart"]) == 1, "the probe went then"
     finally:
         await w.daemon.queue.close(1.0)
+
+
+async def test_a_restart_by_name_or_schedule_an_open_cluster_breaker_holds_says_it_is_not_made() -> None:
+    # An outage-storm probe (2026-12-06): POST /v1/restarts during a cluster's outage was answered
+    # 202, `skipped`, with "a planned restart waits until fewer fail there", read as queued until
+    # then; it was never made (GET /v1/restarts/{id} stayed `skipped`). A schedule's run likewise.
+    token = "test-token-5d1c0e2a"
+    rules = [{"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "select": {"include": ["*"]}},
+             {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"include": ["*"]}}]
+    never = {"initial": "FAILED", "recover_after_restarts": "never"}
+    scenario = sim_scenario([{"name": f"f{i}", "script": never} for i in range(3)] + [{"name": "ok-sink"}])
+    w = in_process(scenario, daemon_config(rules, token=token, breaker={
+        "max_failing_share": 0.5, "min_failing": 2, "max_restarts": None, "window": 600}), fake_time=True)
+    app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon")
+    auth = {"Authorization": f"Bearer {token}"}
+    w.daemon.queue.start()
+    try:
+        await w.daemon.pollers[CLUSTER].poll()
+        await w.daemon.queue.join()
+        asked = await http.post("/v1/restarts", json={"cluster": CLUSTER, "connector": "ok-sink"}, headers=auth)
+        answer = asked.json()
+        assert (answer["decision"], answer["state"], answer["job"]) == ("breaker_open", "skipped", None), answer
+        assert answer["detail"] == ("3 of 4 watched connectors failing (more than 50%); not made (a restart by name is "
+                                    "never its probe): ask again once fewer fail there"), answer
+        await w.daemon.queue.join()
+        followed = (await http.get(f"/v1/restarts/{answer['id']}", headers=auth)).json()
+        assert followed["state"] == "skipped", followed
+        with structlog.testing.capture_logs() as logs:
+            await w.daemon.run_schedule_rule("nightly")
+            await w.daemon.queue.join()
+        said = {e["detail"] for e in logs if e["event"] == "decision" and e["decision"] == "breaker_open"}
+        assert said == {"3 of 4 watched connectors failing (more than 50%); not made (a scheduled one is never its "
+                        "probe): the schedule's next run restarts it if fewer fail there then"}, said
+        assert [c for c in w.simulator.calls if c.endpoint == "restart"] == []
+    finally:
+        await w.daemon.queue.close(1.0)
+        await http.aclose()

@@ -99,7 +99,7 @@ class Decisions(Gates):
         if decision is Decision.RESTART:
             held = self.gate(key, now, windows, failure=trigger in FAILURE_TRIGGERS,
                              dry_run=self.config.dry_run or dry_run, count_queued=trigger is Trigger.STATUS,
-                             last_restart=state.last_restart_at if state is not None else None)
+                             last_restart=state.last_restart_at if state is not None else None, trigger=trigger)
             if held is not None:
                 decision, detail = held
                 if trigger is Trigger.ALERT and decision is Decision.BREAKER_OPEN:

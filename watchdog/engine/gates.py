@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from ..model import FLEET, ConnectorKey, Decision, Health
+from ..model import FLEET, ConnectorKey, Decision, Health, Trigger
 from ..queue import RestartJob
 from ..rules import RESTART_REFUSED_STATES, refused_because, refuses_restart, unaddressable
 from ..windows import Windows
@@ -29,6 +29,7 @@ class Gates(EngineCore):
     def gate(
         self, key: ConnectorKey, now: datetime, windows: Windows | None, *, failure: bool, dry_run: bool = False,
         counted: bool = False, count_queued: bool = False, last_restart: datetime | None = None,
+        trigger: Trigger | None = None,
     ) -> tuple[Decision, str] | None:
         """Why a restart must not go now, whatever the rule decided; None when it may.
         `failure`: a status- or alert-triggered restart (the fleet breaker holds only those).
@@ -37,7 +38,8 @@ class Gates(EngineCore):
         own count does not hold it, and as a cluster breaker's probe it is still the probe.
         `count_queued`: a poll deciding: the failure restarts queued and not sent yet take up the
         fleet's room too (_fleet_spoken_for), and so do the failing connectors held for that room
-        that were restarted less recently than this one (`last_restart`; Breaker.waiting_ahead)."""
+        that were restarted less recently than this one (`last_restart`; Breaker.waiting_ahead).
+        `trigger`: who asked, for what becomes of a restart the gate holds (skip_words)."""
         if unaddressable(key.connector):
             return Decision.UNADDRESSABLE, "its name has '/'-separated '.' or '..' parts: a call for it could reach another connector"
         if self._global_windows is not None and not self._global_windows.is_open(now):
@@ -71,7 +73,8 @@ class Gates(EngineCore):
         if reason is not None:
             # With when it lets the next go (_fleet_spoken_for says its own).
             return Decision.BREAKER_OPEN, reason if spoken_for else reason + breaker_lets(
-                self.breaker, key.cluster, reason, now, failure=failure and not counted, dry_run=dry_run)
+                self.breaker, key.cluster, reason, now, failure=failure and not counted, dry_run=dry_run,
+                trigger=trigger)
         return self._blocked()
 
     def held_by_cluster(self, cluster: str, detail: str) -> bool:
@@ -177,7 +180,7 @@ class Gates(EngineCore):
             # one, the probe's retry was held by the very breaker it probes.
             held = self.gate(job.key, now, self._rule_windows.get(request.rule),
                              failure=request.trigger in FAILURE_TRIGGERS, dry_run=dry_run,
-                             counted=job.attempt_counted)
+                             counted=job.attempt_counted, trigger=request.trigger)
             if held is None:
                 return None
             first = first or held

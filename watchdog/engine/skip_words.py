@@ -21,6 +21,16 @@ ALREADY_QUEUED = "a restart of it is already queued"
 # again at each poll; an alert only when Alertmanager sends it again (its repeat_interval).
 _AGAIN = {Trigger.STATUS: "restarted then if a poll still sees it failing",
           Trigger.ALERT: "this alert restarts it if sent again then"}
+# What becomes of a restart by name or by schedule an open cluster breaker holds, by trigger:
+# asked for once and not decided again (Decisions._ASKED_ONCE), it is not made. "A planned
+# restart waits until fewer fail there" read as queued until then, beside an HTTP 202: an
+# outage-storm probe found all 20 requests of an outage `skipped` for good, never sent.
+_PLANNED_HELD = {
+    Trigger.MANUAL: "not made (a restart by name is never its probe): ask again once fewer fail there",
+    Trigger.SCHEDULE: "not made (a scheduled one is never its probe): the schedule's next run restarts it if fewer "
+                      "fail there then",
+}
+_PLANNED_HELD_ANY = "not made (a restart by name or by schedule is never its probe)"
 # What a connector given up on must do before its restart count resets (policy.observe,
 # policy.quiet_since_signal), by trigger.
 _COUNT_RESETS = {Trigger.STATUS: "it has stayed healthy", Trigger.ALERT: "the alert has stayed resolved"}
@@ -67,16 +77,17 @@ def in_passing(status: ConnectorStatus) -> str:
 
 
 def breaker_lets(breaker: Breaker, cluster: str, reason: str, now: datetime, *, failure: bool, dry_run: bool,
-                 nth: int = 1) -> str:
+                 nth: int = 1, trigger: Trigger | None = None) -> str:
     """When the breaker holding a restart (its `reason`, Breaker.open_reason) lets the next go,
     said after the reason: the count alone ("30 restarts in the last 600s (limit 30)") left the
     person on call to work out when it ends. The fleet's room frees when the oldest counted
     restart leaves the window (the `nth` oldest, when those queued and waiting go first); an open
     cluster breaker lets one failure restart go per window as its probe, and a planned restart
-    not before fewer fail. When it may go, not that it goes: another may take the room first."""
+    not before fewer fail (`trigger`: what becomes of it, _PLANNED_HELD). When it may go, not
+    that it goes: another may take the room first."""
     if reason == breaker.cluster_reason(cluster):
         if not failure:
-            return "; a planned restart waits until fewer fail there (no probe is one)"
+            return "; " + (_PLANNED_HELD.get(trigger, _PLANNED_HELD_ANY) if trigger is not None else _PLANNED_HELD_ANY)
         at = breaker.next_probe_at(cluster, dry_run=dry_run)
         return "" if at is None else (f"; until fewer fail, one failure restart there goes per window as the "
                                       f"breaker's probe, the next at {at_and_in(at, now)}")
