@@ -27,6 +27,7 @@ from ..state.pruning import prune_steps
 from ..windows import Windows
 from .alert_holds import AlertHolds
 from .flapping import FlapWatch
+from .poll_pace import PollPace
 from .retired_ids import RetiredIds
 
 if TYPE_CHECKING:  # only for the annotation: decisions.py builds on this module
@@ -192,6 +193,8 @@ class EngineCore:
         # Restarts decided and refused for want of room in their lane (queue_full) this run: never
         # sent, and no outcome counts them. `run --once` exits 1 for them, and `stopped` says how many.
         self.queue_full = 0
+        # How far apart each cluster's polls came (an `unconfirmed` decision's words).
+        self.poll_pace = PollPace()
         self.set_config(config)
 
     def set_config(self, config: Config) -> None:

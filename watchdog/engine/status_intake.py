@@ -19,7 +19,6 @@ from ..model import (
     connector_name_problem,
 )
 from ..policy import last_restart_turn, observe
-from ..report import format_span
 from ..rules import (
     USER_ERROR_DETAIL,
     awaiting_a_worker,
@@ -34,6 +33,7 @@ from ..rules import (
 )
 from .core import log
 from .forgetting import Forgetting
+from .poll_pace import PollPace, next_polls
 from .skip_words import skipped_because
 
 _FAILING = frozenset({Health.FAILED, Health.USER_ERROR})
@@ -124,6 +124,7 @@ class StatusIntake(Forgetting):
         if not going_on():
             return False
         now = self._now()
+        self.poll_pace.polled(cluster, generation, now)
         counts = dict.fromkeys(Health, 0)
         judged: list[tuple[Rule, ConnectorKey, ConnectorStatus, Health]] = []
         statuses = self.on_listing(cluster, statuses)
@@ -222,7 +223,7 @@ class StatusIntake(Forgetting):
         elif key in self.degraded_since and health is not Health.FAILED:
             detail = "UNASSIGNED: awaiting a worker (a rebalance assigns it)"
         elif decision is Decision.UNCONFIRMED:
-            detail = _confirming(rule, state, polled_every)
+            detail = _confirming(rule, state, polled_every, self.poll_pace, key.cluster)
         elif decision is Decision.USER_ERROR:
             detail = USER_ERROR_DETAIL
         elif decision is Decision.TRANSIENT and key in self.unknown_reported:
@@ -337,12 +338,14 @@ class StatusIntake(Forgetting):
         self.metrics.polls.labels(cluster, result).inc()
 
 
-def _confirming(rule: Rule, state: ConnectorState, polled_every: float | None) -> str:
+def _confirming(rule: Rule, state: ConnectorState, polled_every: float | None, pace: PollPace,
+                cluster: str) -> str:
     """What an `unconfirmed` decision waits for: the polls in a row that confirm the failure
     (rules.polls_to_confirm), and about when the first restart comes if it goes on. Said in its
     decision line and, while it waits, in `watchdog status --daemon` (EngineCore.held): the row
     said NEXT ALLOWED `now` for the whole confirmation (two minutes with `interval: 60s,
-    confirm_polls: 3`), read as a restart that should have been made already."""
+    confirm_polls: 3`), read as a restart that should have been made already. Its time comes from
+    the interval while polls come at it, not while they are held (`pace`: poll_pace.next_polls)."""
     trigger = rule.trigger
     assert isinstance(trigger, StatusTrigger)
     needed = polls_to_confirm(trigger, polled_every)
@@ -350,7 +353,8 @@ def _confirming(rule: Rule, state: ConnectorState, polled_every: float | None) -
     own_pace = needed == trigger.confirm_polls or polled_every is None
     step = trigger.interval if own_pace else polled_every
     assert step is not None
-    left = f"restarted at the last of them if it still fails, in about {format_span(max(needed - seen, 0) * step)}"
+    left = ("restarted at the last of them if it still fails, "
+            + next_polls(max(needed - seen, 0), step, pace.held(cluster, step)))
     if own_pace:
         return (f"seen failed on {seen} of the {needed} polls in a row that confirm it (confirm_polls "
                 f"{trigger.confirm_polls}, every {trigger.interval:g}s): {left}")
