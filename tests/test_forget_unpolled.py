@@ -10,16 +10,26 @@ a NULL seen_at never matches."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from watchdog.model import ConnectorKey, ConnectorState
 from watchdog.state import StateStore
 
+from .support import World
 from .test_discovery import config_data, environment, lkc, scenario, wait_for, world
 from .test_state_contract import T0, backend_of_store, store  # noqa: F401  (fixtures: both stores)
 
 HEAL = {"name": "heal", "trigger": {"type": "status", "interval": 60}, "select": {"include": ["*"], "exclude": ["sched-*"]}}
 NIGHTLY = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"},
            "select": {"clusters": ["lkc-*"], "connectors": ["sched-nightly"]}}
+
+
+def one_cluster_stays_one_goes(connectors: list[dict[str, Any]]) -> World:
+    """Two discovered clusters holding `connectors`, lkc-goes deleted 100 s in; rules HEAL and NIGHTLY."""
+    sim = scenario(environment("env-prod", "production", [
+        lkc("lkc-stays", connectors=connectors), lkc("lkc-goes", "goes", connectors, lifecycle={"deleted_at": 100}),
+    ]))
+    return world(sim, config_data({}, rules=[HEAL, NIGHTLY]))
 
 
 def test_a_row_no_poll_stamped_is_read_for_the_sweep_by_its_newest_restart_time(store: StateStore) -> None:  # noqa: F811
@@ -34,11 +44,7 @@ def test_a_row_no_poll_stamped_is_read_for_the_sweep_by_its_newest_restart_time(
 
 
 async def test_a_connector_only_a_schedule_restarted_is_forgotten_with_its_deleted_cluster_not_in_a_live_one() -> None:
-    connectors = [{"name": "ok"}, {"name": "sched-nightly"}]
-    sim = scenario(environment("env-prod", "production", [
-        lkc("lkc-stays", connectors=connectors), lkc("lkc-goes", "goes", connectors, lifecycle={"deleted_at": 100}),
-    ]))
-    w = world(sim, config_data({}, rules=[HEAL, NIGHTLY]))
+    w = one_cluster_stays_one_goes([{"name": "ok"}, {"name": "sched-nightly"}])
     assert w.clock is not None
     daemon = w.daemon
     daemon.queue.start()

@@ -11,19 +11,11 @@ from __future__ import annotations
 
 from structlog.testing import capture_logs
 
-from .test_discovery import config_data, environment, lkc, scenario, world
-
-NIGHTLY = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"},
-           "select": {"clusters": ["lkc-*"], "connectors": ["sched-nightly"]}}
-HEAL = {"name": "heal", "trigger": {"type": "status", "interval": 60}, "select": {"include": ["*"], "exclude": ["sched-*"]}}
+from .test_forget_unpolled import one_cluster_stays_one_goes
 
 
 async def test_a_schedule_run_that_cannot_list_a_cluster_discovery_holds_missing_warns_and_does_not_error() -> None:
-    connectors = [{"name": "sched-nightly"}]
-    sim = scenario(environment("env-prod", "production", [
-        lkc("lkc-stays", connectors=connectors), lkc("lkc-goes", "goes", connectors, lifecycle={"deleted_at": 100}),
-    ]))
-    w = world(sim, config_data({}, rules=[HEAL, NIGHTLY]))
+    w = one_cluster_stays_one_goes([{"name": "sched-nightly"}])
     assert w.clock is not None
     daemon = w.daemon
     daemon.queue.start()
