@@ -24,6 +24,7 @@ import yaml
 
 from watchdog.app import Daemon
 from watchdog.config import load_config
+from watchdog.config.tls import files_digest
 
 from .loopback import QuietHandler, serving
 from .support import until
@@ -141,3 +142,11 @@ async def test_sighup_after_a_ca_rotation_rebuilds_the_cluster_not_unchanged(tmp
         assert polls(daemon, "ok") >= ok + 1 and polls(daemon, "network_error") == 0
     finally:
         await daemon.stop()
+
+
+def test_a_fifo_swapped_in_at_a_tls_path_does_not_hold_the_watcher(tmp_path: Path) -> None:
+    # The watcher hashes the TLS files on the event loop at every look: a FIFO at the path (a
+    # mount gone wrong) blocked the open until someone wrote to it, and the daemon with it.
+    fifo = tmp_path / "ca.pem"
+    os.mkfifo(fifo)
+    assert files_digest([fifo]) == files_digest([fifo])  # returned, counted by its path alone

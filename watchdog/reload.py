@@ -18,14 +18,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import stat
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import ENV_PREFIX, Config, KafkaConnectCluster
 from .config.loading import read_config_head
-from .config.sources import MAX_SECRET_FILE_BYTES
+from .config.sources import MAX_SECRET_FILE_BYTES, regular_file_hash
 from .config.tls import files_digest
 from .logs import get_logger
 
@@ -181,7 +180,7 @@ def secret_files_digest(directory: Path) -> bytes:
     updated on its own) was refused as missing that key, and the Secret coming a minute later
     changed nothing until someone sent SIGHUP; a rotated API token was refused (401) likewise.
     Each file is opened without blocking and read only if regular (a FIFO held the open); one
-    that cannot be read counts by its name alone."""
+    that cannot be read, or is no regular file, counts by its name alone (regular_file_hash)."""
     digest = hashlib.sha256()
     try:
         entries = sorted(directory.iterdir())
@@ -191,12 +190,7 @@ def secret_files_digest(directory: Path) -> bytes:
         if not entry.name.lower().startswith(ENV_PREFIX.lower()):
             continue
         digest.update(os.fsencode(entry.name) + b"\0")
-        try:
-            with open(os.open(entry, os.O_RDONLY | os.O_NONBLOCK), "rb") as stream:
-                if stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
-                    digest.update(hashlib.sha256(stream.read(MAX_SECRET_FILE_BYTES + 1)).digest())
-        except OSError:
-            digest.update(b"unreadable")
+        digest.update(regular_file_hash(entry, MAX_SECRET_FILE_BYTES + 1) or b"unreadable")
     return digest.digest()
 
 

@@ -11,6 +11,7 @@ the list below it, and a position the list does not have is an error naming the 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -173,6 +174,20 @@ class SecretFiles(NestedSecretsSettingsSource):
         if problems:
             raise SourceProblems(problems)
         return values
+
+
+def regular_file_hash(path: Path, limit: int) -> bytes | None:
+    """The sha256 of a regular file's first `limit` bytes, for the file watcher; None when it
+    cannot be read or is no regular file. Opened without blocking, then checked, as a secret file
+    is read (_read_secret_file): a FIFO swapped in at the path would block the open, on the event
+    loop, for good."""
+    try:
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as stream:
+            if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                return None
+            return hashlib.sha256(stream.read(limit)).digest()
+    except OSError:
+        return None
 
 
 def read_secret_setting(directory: Path, name: str) -> tuple[str | None, list[str]]:

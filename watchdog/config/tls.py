@@ -19,6 +19,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, PrivateAttr, model_validator
 
+from .sources import regular_file_hash
 from .types import ReadableFile, Strict
 
 # Far above any CA bundle or PEM key (a public CA bundle is about 200 KB): only this much is hashed.
@@ -26,15 +27,13 @@ MAX_TLS_FILE_BYTES = 4 * 1024 * 1024
 
 
 def files_digest(paths: Iterable[Path]) -> str:
-    """A hash of each file's path and bytes; one that cannot be read counts by its path alone."""
+    """A hash of each file's path and bytes; one that cannot be read, or is no regular file,
+    counts by its path alone (regular_file_hash: opened on the event loop at every look of the
+    watcher, a FIFO swapped in at the path would have blocked it for good)."""
     digest = hashlib.sha256()
     for path in paths:
         digest.update(str(path).encode() + b"\0")
-        try:
-            with path.open("rb") as stream:
-                digest.update(hashlib.sha256(stream.read(MAX_TLS_FILE_BYTES)).digest())
-        except OSError:
-            digest.update(b"unreadable")
+        digest.update(regular_file_hash(path, MAX_TLS_FILE_BYTES) or b"unreadable")
     return digest.hexdigest()
 
 

@@ -99,8 +99,7 @@ class JobRecorder(UnrecordedOutcomes):
         # Outcomes the state file did not take: it still holds their requests as pending, and the
         # next start (or leader) would send a restart reported ended (`dropped` because the file
         # could not be written, say). Written again before every later write, and at the stop (record_unrecorded).
-        self._unrecorded: deque[tuple[str, ConnectorKey, ConnectorState | None, HistoryRecord]] = deque(
-            maxlen=UNRECORDED_KEPT)
+        self._unrecorded: deque[Unrecorded] = deque(maxlen=UNRECORDED_KEPT)
         self._left_behind: dict[str, Unrecorded] = {}  # those set aside at a stand-by (stand_by)
         self.outcomes: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
         # The store's failure probed while restarts wait for it (store_unavailable).
