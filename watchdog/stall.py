@@ -41,6 +41,9 @@ class Unjudged(StrEnum):
     # Some of its points could not be read (a string or null value, NaN, a negative count, a
     # timestamp that is no ISO 8601 string): its sums are not the API's (connect/metrics_api.Readings)
     POINTS_UNREADABLE = "points_unreadable"
+    # The answer held no point for it, though points of its within those windows were answered
+    # before (triggers/seen_points.py): the API left them out
+    POINTS_VANISHED = "points_vanished"
     # Most of its cluster's moving connectors stopped in the same check (`stopped_together`)
     STOPPED_TOGETHER = "stopped_together"
 
@@ -115,6 +118,10 @@ class Windows:
         earlier = [v for t, v in points if self.earlier <= t < self.later]
         later = [v for t, v in points if self.later <= t < self.end]
         return before, earlier, later
+
+    def describe_all(self) -> str:
+        """The three windows one query reads."""
+        return f"{self.start:%H:%M}-{self.end:%H:%M} UTC"
 
     def describe(self) -> str:
         """The two windows a stall must show in."""

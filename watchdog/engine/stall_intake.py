@@ -20,6 +20,10 @@ _UNJUDGED_NOTES = {
         "the Metrics API's answer had no point in the last window for any connector of its query while several "
         "moved before it: its data is late; no verdict until it arrives"
     ),
+    Unjudged.POINTS_VANISHED: (
+        "the Metrics API's answer held no point for it, though it had answered points of its within the same minutes "
+        "before: the answer left them out (stall_points_vanished); no verdict while it answers so"
+    ),
     Unjudged.STOPPED_TOGETHER: (
         "most of its cluster's moving connectors stopped in the same check (detail): a shared cause, which no "
         "restart heals; not restarted while they stop together"

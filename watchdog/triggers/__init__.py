@@ -5,6 +5,7 @@ They never call the restart endpoint themselves. One job per file:
     poller.py     one list call per cluster: every connector's status, and a listing on demand
     turn_listing.py  the cluster listed again for a poll's restart that a pause of its key held
     stall.py      the stalled trigger: the Metrics API read for RUNNING connectors
+    seen_points.py  the Metrics API's points seen before: an answer that leaves them out
     scheduler.py  APScheduler's jobs: status polls per cluster and schedule rules
     executor.py   APScheduler's executor: running jobs left to their owner at shutdown, and the
                   runs a coalesced run stands for counted as missed

@@ -13,6 +13,9 @@ called stalled:
 - sources whose query's answer, or the check's answers together, show the Metrics API's data
   late (`data_late`: several sources moved in `before`, and not one point for any of them in
   `later`): an ingestion backlog must not read as every busy source stopping at once.
+- connectors the answer holds no point for though an earlier answer held points of theirs within
+  the minutes asked about (`points_vanished`, triggers/seen_points.py): the API's answer left them
+  out; one `stall_points_vanished` warning per cluster and check says how many.
 - connectors of a cluster most of whose moving ones stalled in the same check (`stopped_together`,
   by the cluster breaker's share): the same picture with 0-valued points, a shared cause.
 - an id the Metrics API answers 403 for (a connector deleted since the last poll, or one the key
@@ -51,6 +54,7 @@ from ..stall import (
     judge_source,
     stopped_together,
 )
+from .seen_points import SeenPoints
 from .streak import Attempt, Streaks
 
 log = get_logger("watchdog.stall")
@@ -64,6 +68,10 @@ REFUSED_MEMORY = timedelta(hours=1)
 
 Candidates = list[tuple[ConnectorKey, ConnectorStatus]]
 
+_VANISHED_NOTE = ("the Metrics API answered no point for these connectors over {window}, though it had answered points "
+                  "of theirs within those minutes before: its answer left them out (an empty or cut answer, a pipeline "
+                  "or gateway fault), and no point would read as nothing moved; no verdict for them while it answers so")
+
 
 @dataclass(frozen=True, slots=True)
 class Answer:
@@ -73,6 +81,7 @@ class Answer:
     denied: set[str]  # the ids the API refused (403)
     batches: list[list[str]]  # the ids each answered query asked about
     unreadable: dict[str, str]  # the ids some of whose points could not be read, and what they lacked
+    vanished: set[str]  # the ids with no point, though points of theirs in these windows were answered before
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +115,7 @@ class StallChecker:
         # whose Metrics API kept failing, for as long as it ran.
         self.failed_queries: Counter[str] = Counter()
         self.last_query_failure: dict[str, str] = {}
+        self._seen = SeenPoints()
 
     def stand_by(self) -> None:
         """Forget the failures met: a streak kept through hours of standby was reported, once
@@ -173,6 +183,7 @@ class StallChecker:
         judgements: list[tuple[ConnectorKey, Judgement]] = []
         refused: set[ConnectorKey] = set()
         late: set[ConnectorKey] = set()
+        gone: set[ConnectorKey] = set()  # no point now, though points of theirs here were answered before
         # A connector some of whose points could not be read has sums that are not the API's: a
         # point dropped unread read as nothing sent (metrics_api.Readings). No verdict, said why.
         unread: dict[ConnectorKey, str] = {}
@@ -183,16 +194,18 @@ class StallChecker:
                         if late_everywhere or data_late(windows, [points.get(i, []) for i in batch]) for i in batch}
             refused |= {k for k, s in sources if _id(s) in denied}
             late |= {k for k, s in sources if _id(s) in late_ids}
+            gone |= {k for k, s in sources if _id(s) in sent.vanished and _id(s) not in denied | late_ids}
             unread |= {k: f"{SENT}: {sent.unreadable[_id(s)]}" for k, s in sources
                        if _id(s) in sent.unreadable and _id(s) not in denied and _id(s) not in late_ids}
             judgements += [
                 (k, judge_source(windows, points.get(_id(s), [])))
-                for k, s in sources if _id(s) not in denied and _id(s) not in late_ids and k not in unread
+                for k, s in sources if _id(s) not in denied and _id(s) not in late_ids and k not in unread and k not in gone
             ]
         if received is not None and lag is not None:
             # Sinks need no lateness guard: missing lag points never make a sink stalled.
             denied = received.denied | lag.denied
             refused |= {k for k, s in sinks if _id(s) in denied}
+            gone |= {k for k, s in sinks if _id(s) in received.vanished | lag.vanished and _id(s) not in denied}
             for k, s in sinks:
                 lacking = [f"{metric}: {answer.unreadable[_id(s)]}" for metric, answer in ((RECEIVED, received), (LAG, lag))
                            if _id(s) in answer.unreadable]
@@ -200,12 +213,18 @@ class StallChecker:
                     unread[k] = "; ".join(lacking)
             judgements += [
                 (k, judge_sink(windows, received.points.get(_id(s), []), lag.points.get(_id(s), [])))
-                for k, s in sinks if _id(s) not in denied and k not in unread
+                for k, s in sinks if _id(s) not in denied and k not in unread and k not in gone
             ]
         for key in sorted(refused, key=str):
             self._engine.on_stall_unjudged(rule, key, Unjudged.FORBIDDEN)
         for key in sorted(late, key=str):
             self._engine.on_stall_unjudged(rule, key, Unjudged.DATA_LATE)
+        gone -= unread.keys()
+        if gone:
+            log.warning("stall_points_vanished", cluster=read.cluster, rule=rule.name, connectors=len(gone),
+                        first=sorted(key.connector for key in gone)[:5], note=_VANISHED_NOTE.format(window=windows.describe_all()))
+        for key in sorted(gone, key=str):
+            self._engine.on_stall_unjudged(rule, key, Unjudged.POINTS_VANISHED)
         for key in sorted(unread, key=str):
             self._engine.on_stall_unjudged(rule, key, Unjudged.POINTS_UNREADABLE, detail=unread[key])
         breaker = self._engine.config.breaker
@@ -292,7 +311,10 @@ class StallChecker:
                 self.failed_queries[cluster] += 1
                 self.last_query_failure[cluster] = f"{result.outcome.value}: {result.message}"[:300]
                 return None
-        return Answer(points, denied, answered, unreadable)
+        asked = [i for batch in answered for i in batch if i not in unreadable]
+        vanished = self._seen.vanished(metric, asked, points, windows)
+        self._seen.remember(metric, points, now)
+        return Answer(points, denied, answered, unreadable, vanished)
 
 
 def _said(
