@@ -534,35 +534,41 @@ async def test_every_run_of_a_schedule_says_why_it_restarted_nothing() -> None:
     assert w.simulator.restarts() == []
 
 
+
+class TwoPolls:
+    """A cluster's poll as it was (it runs until released) and as a reload redefined it."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.runs: list[str] = []
+
+    async def old_poll(self) -> None:
+        self.runs.append("old")
+        await self.release.wait()
+
+    async def new_poll(self) -> None:
+        self.runs.append("new")
+
+
 async def test_a_poll_redefined_while_its_run_goes_on_runs_when_that_run_ends_and_is_no_skipped_run() -> None:
     # A reload that redefines a cluster (a new URL, CA, key) replaces its poll job while the poll
     # begun under the old definition still runs. APScheduler counts instances per job id: the new
     # job's first run was refused as a skipped run (`max_instances`, "a rate-limit pause or a
     # slow API"), and the cluster went unpolled under its new settings for a whole interval.
-    metrics = Metrics()
-    release = asyncio.Event()
-    runs: list[str] = []
-
-    async def old_poll() -> None:
-        runs.append("old")
-        await release.wait()
-
-    async def new_poll() -> None:
-        runs.append("new")
-
+    metrics, polls = Metrics(), TwoPolls()
     scheduler = build_scheduler(metrics)
-    add_poll_job(scheduler, "prod", 600, old_poll)
+    add_poll_job(scheduler, "prod", 600, polls.old_poll)
     with capture_logs() as logs:
         scheduler.start()
         try:
-            await until(lambda: runs == ["old"], "the first poll runs")
-            add_poll_job(scheduler, "prod", 600, new_poll)  # what a reload does (triggers/host.py)
+            await until(lambda: polls.runs == ["old"], "the first poll runs")
+            add_poll_job(scheduler, "prod", 600, polls.new_poll)  # what a reload does (triggers/host.py)
             await asyncio.sleep(0.2)
-            assert runs == ["old"], "the new poll ran beside the old one"
-            release.set()
-            await until(lambda: runs == ["old", "new"], "the redefined poll runs once the old one ended")
+            assert polls.runs == ["old"], "the new poll ran beside the old one"
+            polls.release.set()
+            await until(lambda: polls.runs == ["old", "new"], "the redefined poll runs once the old one ended")
         finally:
-            release.set()
+            polls.release.set()
             scheduler.shutdown(wait=False)
             await asyncio.sleep(0.01)
     assert not metrics.registry.get_sample_value("watchdog_scheduler_job_events_total", {"event": "max_instances"})
@@ -572,29 +578,19 @@ async def test_a_poll_redefined_while_its_run_goes_on_runs_when_that_run_ends_an
 
 
 async def test_a_poll_redefined_and_then_removed_while_the_old_run_goes_on_does_not_run() -> None:
-    metrics = Metrics()
-    release = asyncio.Event()
-    runs: list[str] = []
-
-    async def old_poll() -> None:
-        runs.append("old")
-        await release.wait()
-
-    async def new_poll() -> None:
-        runs.append("new")
-
-    scheduler = build_scheduler(metrics)
-    add_poll_job(scheduler, "prod", 600, old_poll)
+    polls = TwoPolls()
+    scheduler = build_scheduler(Metrics())
+    add_poll_job(scheduler, "prod", 600, polls.old_poll)
     scheduler.start()
     try:
-        await until(lambda: runs == ["old"], "the first poll runs")
-        add_poll_job(scheduler, "prod", 600, new_poll)
+        await until(lambda: polls.runs == ["old"], "the first poll runs")
+        add_poll_job(scheduler, "prod", 600, polls.new_poll)
         await asyncio.sleep(0.1)
         scheduler.remove_job("poll:prod")  # a second reload removed the cluster
-        release.set()
+        polls.release.set()
         await asyncio.sleep(0.2)
     finally:
-        release.set()
+        polls.release.set()
         scheduler.shutdown(wait=False)
         await asyncio.sleep(0.01)
-    assert runs == ["old"], "a removed cluster's poll ran"
+    assert polls.runs == ["old"], "a removed cluster's poll ran"
