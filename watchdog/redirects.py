@@ -23,6 +23,17 @@ resource. Clients must handle HTTP-level redirects, and respect HTTP headers (e.
   the answer it is (a 3xx: `rejected`, not retried), with a message that says where it pointed
   and why it was not followed (`not_followed`).
 
+- **The resource asked for.** Either method, a redirect is followed only where it names the same
+  resource: the path from its last `connectors` segment on (the connector and what is done to it;
+  each segment compared decoded, so that `a%2Fb` is one segment and never `a/b`), and the
+  environment and cluster ids the path named. A restart of `x` answered `308 Location:
+  .../connectors/y-prod-critical/restart` restarted the healthy `y-prod-critical`, recorded as
+  `x`'s restart, at every poll; a connector named `..`, sent as `%2E%2E`, redirected by a
+  normalising gateway to the cluster's own `/restart`; a list redirected to another cluster's read
+  that cluster's FAILED `orders` as this one's, and restarted this one's healthy `orders` (a world
+  probe, 2026-12-06). A path moved under another prefix (`/v2/...`) or host is still followed. A
+  path that names no connector (discovery, the Metrics API) is followed as above.
+
 The hook below sees every answer of a redirect chain: each redirect is counted by lane and
 status code and logged with where it pointed (host and path; never a query string or header).
 """
@@ -31,6 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 import httpx
 
@@ -66,7 +78,7 @@ def redirect_hook(lane: str, metrics: Metrics) -> ResponseHook:
             # Not followed by anyone: httpx ends a GET with RemoteProtocolError (a failed call),
             # and a POST ends with this answer (not_followed).
             log.info("api_redirected", credential=lane, status_code=response.status_code,
-                     method=response.request.method, path=response.request.url.path, to=INVALID_LOCATION,
+                     method=response.request.method, path=_where_path(response.request.url), to=INVALID_LOCATION,
                      followed=False, credentials_sent=False)
             return
         followed = next_hop(response) is not None
@@ -76,7 +88,7 @@ def redirect_hook(lane: str, metrics: Metrics) -> ResponseHook:
         kept = _same_origin(response.request.url, target) or _https_upgrade(response.request.url, target)
         log.info(
             "api_redirected", credential=lane, status_code=response.status_code,
-            method=response.request.method, path=response.request.url.path, to=_where(target), followed=followed,
+            method=response.request.method, path=_where_path(response.request.url), to=_where(target), followed=followed,
             credentials_sent=followed and carried and kept,
         )
 
@@ -100,6 +112,8 @@ def next_hop(response: httpx.Response) -> Hop | None:
     if target is None:
         return None
     source = response.request.url
+    if not _same_resource(source, target):
+        return None
     if response.request.method in READ_ONLY_METHODS:
         return Hop(target, _same_origin(source, target) or _https_upgrade(source, target))
     if response.status_code in RESEND_STATUSES and (_same_origin(source, target) or _https_upgrade(source, target)):
@@ -121,6 +135,9 @@ def not_followed(response: httpx.Response) -> str:
         return f"{code} redirect to {INVALID_LOCATION}, not followed"
     where = f"{code} redirect to {_where(target)}, not followed"
     method = response.request.method
+    if not _same_resource(response.request.url, target):
+        return (f"{where}: it names another resource than the one asked for ({_where_path(response.request.url)}): "
+                "a redirect may move a request, never change what it is about")
     if code not in RESEND_STATUSES:
         return f"{where}: a {code} says a {method} was handled elsewhere, and a GET there is not its answer"
     if target.host != response.request.url.host:
@@ -153,6 +170,52 @@ def _where(url: httpx.URL) -> str:
     cut could recognise it."""
     where = without_known_secrets(f"{url.scheme}://{url.host}{':' + str(url.port) if url.port else ''}{url.path}")
     return where if len(where) <= MAX_WHERE_CHARS else f"{where[:MAX_WHERE_CHARS]}... ({len(where)} characters)"
+
+
+# The segments whose next segment names whose resource a path is about: its environment and cluster.
+_OWNER_SEGMENTS = ("environments", "clusters")
+
+
+def _raw_path(url: httpx.URL) -> str:
+    """The path as it is sent, percent-encoded, without its query."""
+    return url.raw_path.split(b"?", 1)[0].decode("ascii", "replace")
+
+
+def _segments(url: httpx.URL) -> list[str]:
+    """The path's segments, each decoded on its own (`a%2Fb` stays one segment, `a/b`)."""
+    return [unquote(segment) for segment in _raw_path(url).split("/")]
+
+
+def _same_resource(source: httpx.URL, target: httpx.URL) -> bool:
+    """Whether `target` names what `source` asked about (module docstring)."""
+    asked, named = _segments(source), _segments(target)
+    if "connectors" not in asked:
+        return True
+    if "connectors" not in named:
+        return False
+    if _from_connectors(asked) != _from_connectors(named):
+        return False
+    for owner in _OWNER_SEGMENTS:
+        if owner in asked:
+            at = asked.index(owner)
+            if owner not in named or _after(named, named.index(owner)) != _after(asked, at):
+                return False
+    return True
+
+
+def _from_connectors(segments: list[str]) -> list[str]:
+    """From the last `connectors` segment on: the connector and what is done to it."""
+    return segments[len(segments) - 1 - segments[::-1].index("connectors"):]
+
+
+def _after(segments: list[str], at: int) -> str | None:
+    return segments[at + 1] if at + 1 < len(segments) else None
+
+
+def _where_path(url: httpx.URL) -> str:
+    """A path as it was sent (percent-encoded: the `api_redirected` line showed `a%2Fb` as `a/b`)."""
+    path = _raw_path(url)
+    return path if len(path) <= MAX_WHERE_CHARS else f"{path[:MAX_WHERE_CHARS]}... ({len(path)} characters)"
 
 
 def _same_origin(source: httpx.URL, target: httpx.URL) -> bool:
