@@ -125,6 +125,10 @@ class Recovery(EngineCore):
         who = ("the replica that led lost the lead (it stopped, or could not keep its lease)"
                if is_shared(self.config.state) else
                "the daemon stopped (or, with replicas, the one that led lost the lead)")
+        shared = is_shared(self.config.state)
+        gone_by = "the replica that led lost the lead" if shared else "the daemon restarted"
+        not_named = ("its cluster is not in this replica's config (every replica should run the same config: one "
+                     "rolled out half way, or a cluster renamed?)" if shared else "its cluster is no longer configured")
         written: dict[str, Unrecorded] = {}
         # One transaction where the store groups writes (contract.py, batch(whole=True)): the
         # requests are kept already, and a commit each held a leader's start 7 s per 1,000 of
@@ -145,14 +149,21 @@ class Recovery(EngineCore):
                 if request.key.cluster not in self.config.clusters and hold is not None and hold(request.key.cluster):
                     self.held_clusters.add(request.key.cluster)
                     continue
-                if request.key.cluster not in self.config.clusters:
-                    why = "the daemon restarted and its cluster is no longer configured"
-                elif pending.phase is PendingPhase.SENDING and pending.job_id in known:
+                # Whether its call went out comes first, configured or not: a restart on the wire
+                # at a failover to a replica whose config named the cluster otherwise (a rollout
+                # half done) was recorded `dropped`, tries 0, "the daemon restarted", though the
+                # API had it (an HA probe, 2026-12-06): an operator reading that sent it again.
+                unconfigured = request.key.cluster not in self.config.clusters
+                if pending.phase is PendingPhase.SENDING and pending.job_id in known:
                     written[pending.job_id] = known[pending.job_id]
                     continue
                 elif pending.phase is PendingPhase.SENDING:
                     outcome = Outcome.INTERRUPTED
                     why = f"{who} while this restart was being sent; it may or may not have reached the API"
+                    if unconfigured:
+                        why += f"; {not_named}"
+                elif unconfigured:
+                    why = f"{gone_by} and {not_named}: not sent"
                 elif request.trigger is Trigger.STATUS:
                     why = f"{who} before sending it; the next poll decides again"
                 elif request.trigger is Trigger.SCHEDULE and absence is not None and (missed := absence.missed()):
