@@ -92,7 +92,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         self.config = config
         keep_out_of_logs(*sent_secrets(config))
         self.metrics = Metrics(registry)
-        self.metrics.dry_run.set(1 if config.dry_run else 0)
+        self.metrics.show_config(config.dry_run, config.digest())
         # Opened first: a state file that cannot be used stops the daemon before anything starts
         # (StateStoreError names the file and how to recover).
         self.state = state if state is not None else open_store(config.state, now=now)
@@ -261,7 +261,8 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         self.probes.config_loaded = True
         build = release.build()
         log.info(
-            "started", version=build.version, revision=build.revision, dry_run=self.config.dry_run, clusters=sorted(self.config.clusters),
+            "started", version=build.version, revision=build.revision, dry_run=self.config.dry_run,
+            config_digest=self.config.digest(), clusters=sorted(self.config.clusters),
             rules=[r.name for r in self.config.rules if r.enabled], polled=poll_intervals(self.config),
             listen=f"{self.config.server.host}:{self.bound_port}" if self._server else None,
             state=self.state.description, proxy=environment_proxy(str(self.config.api.base_url)),

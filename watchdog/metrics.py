@@ -170,6 +170,13 @@ class Metrics(LaneMetrics):
             "rules on trial alone are not counted), 0 otherwise.",
             registry=r,
         )
+        self.config_info = Gauge(
+            "watchdog_config_info",
+            "1, labelled with the digest of the config in force (Config.digest: secrets left out); replicas "
+            "whose digests differ run different configs.",
+            ["digest"],
+            registry=r,
+        )
         self.scheduler_events = Counter(
             "watchdog_scheduler_job_events",
             "Scheduler jobs that were missed, failed, or skipped because the previous run was still going.",
@@ -354,6 +361,12 @@ class Metrics(LaneMetrics):
             for labels in _series_labels(gauge):
                 gauge.labels(**labels).set(0)
         self.last_poll.clear()
+
+    def show_config(self, dry_run: bool, digest: str) -> None:
+        """The config in force: whether it says dry_run, and its digest (one series)."""
+        self.dry_run.set(1 if dry_run else 0)
+        self.config_info.clear()
+        self.config_info.labels(digest).set(1)
 
     def forget_cluster(self, cluster: str) -> None:
         for metric in (self.connectors, self.degraded_too_long, self.polls, self.unusable_entries, self.decisions, self.last_poll, self.restarts,

@@ -189,7 +189,7 @@ class ReloadHost:
         retired = self._swap_blocker(blocker) if swapped else []
         self.fleet.settle(loaded, watched)
         self._reload_counted(applied=True)
-        log.info("config_reloaded", reason=reason, unchanged=diff.empty, **diff.summary())
+        log.info("config_reloaded", reason=reason, unchanged=diff.empty, config_digest=self.config.digest(), **diff.summary())
         log_overridden(loaded)
         warn_of_zones(new, before=previous)
         # In the reload's turn: the next reload applies after it (a newer prune stops this one).
@@ -201,7 +201,7 @@ class ReloadHost:
         connectors of a removed or redefined cluster keep their state (forget_cluster)."""
         previous = self.config
         self.config = new
-        self.metrics.dry_run.set(1 if new.dry_run else 0)
+        self.metrics.show_config(new.dry_run, new.digest())
         # The previous config's secrets too: a call made with them may still be on its way.
         (secrets, users), (were, were_users) = sent_secrets(new), sent_secrets(previous)
         if diff.credentials_rotated:

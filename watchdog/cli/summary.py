@@ -49,7 +49,10 @@ def summarize(config: Config, source: str, now: datetime | None = None) -> str:
     warnings: list[str] = []
     now = now or datetime.now(timezone.utc)
     seen: dict[tuple[object, ...], HeldRuns] = {}  # rules of one trigger and windows are looked at once
-    lines = [f"config {source}: valid", f"api: {redact_url_credentials(config.api.base_url)}   dry_run: {str(config.dry_run).lower()}"]
+    # The digest replicas compare (watchdog_config_info, WatchdogReplicasConfigDiffer): the one
+    # this file gives here, with this environment.
+    lines = [f"config {source}: valid   digest: {config.digest()}",
+             f"api: {redact_url_credentials(config.api.base_url)}   dry_run: {str(config.dry_run).lower()}"]
     lines.append("credentials:")
     for name, cred in sorted(config.credentials.items()):
         lines.append(f"  {name:<16} api_key: {'set' if cred.api_key else 'MISSING'}   api_secret: {'set' if cred.api_secret else 'MISSING'}")

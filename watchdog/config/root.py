@@ -4,6 +4,8 @@ files, the YAML document) and the lookups that span sections."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 
 from pydantic import PrivateAttr
 from pydantic_settings import (
@@ -162,6 +164,16 @@ class Config(BaseSettings):
         if self.blocking is not None and self.blocking.auth != "none" and _in_the_clear(self.blocking.alertmanager_url):
             found.append(("blocking.alertmanager_url", self.blocking.alertmanager_url))
         return found
+
+    def digest(self) -> str:
+        """What replicas compare to tell whether they run the same config: a SHA-256 of the
+        settings in force (the file, the variables and the defaults together), its first 16 hex
+        digits. Secrets are dumped masked: a rotated key does not change it, and it tells nothing
+        of one. Replicas that each ran a different file over a day (`max_restarts` 10 and 7, a
+        cluster under two names) showed no difference anywhere until a failover acted on it (an HA
+        probe, 2026-12-06)."""
+        dumped = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(dumped.encode()).hexdigest()[:16]
 
     def secret_values(self) -> tuple[set[str], set[str]]:
         """(secrets, users): every secret this config holds, each also in the forms it is sent in
