@@ -9,7 +9,8 @@ log format) need a process restart, and a reload that changes them is refused wi
 those sections rather than half-applied, its line naming the other changes it discards
 (`not_applied`). Two parts of restart-only sections rotate at a reload: the API token, and the
 key and secret of a credential already named (`credentials_rotated`: every client that sends
-that credential's pair sends the new one from its next request; its lane, limiter and queue stay). Every section is in one list or the other (tests/test_reload.py checks it): a
+that credential's pair sends the new one from its next request; its lane, limiter and queue stay).
+Of `state`, the database password rotates too (`state.password`: the next connection sends it). Every section is in one list or the other (tests/test_reload.py checks it): a
 section in neither was taken, logged as unchanged, and silently not applied.
 """
 
@@ -40,6 +41,10 @@ RESTART_ONLY_SECTIONS = ("api", "credentials", "metrics_api", "rate_limit", "ser
 # takes it away at a reload is seldom meant: a Secret not mounted yet, a variable renamed in the
 # Deployment. Running without it is a choice made at a start.
 TOKEN_REMOVED = "server.auth_token (removed: the webhook and the restart API would refuse every request)"
+# The database password rotates at a reload (state/postgres_password.py): the next connection the
+# store or the elector opens sends the new one. Refused as a change of `state`, it held back every
+# later edit, and the password fixed at the start failed at the next database restart: no leader.
+STATE_PASSWORD = "state.password"
 # Sections a reload applies in place (`rules` and `clusters` are diffed by name).
 LIVE_SECTIONS = ("windows", "breaker", "blocking", "dry_run", "log", "discovery")
 
@@ -52,7 +57,7 @@ class ConfigDiff:
     clusters_added: list[str] = field(default_factory=list)
     clusters_removed: list[str] = field(default_factory=list)
     clusters_changed: list[str] = field(default_factory=list)
-    sections_changed: list[str] = field(default_factory=list)  # windows, breaker, blocking, dry_run, log, discovery, server.auth_token, credentials
+    sections_changed: list[str] = field(default_factory=list)  # windows, breaker, blocking, dry_run, log, discovery, server.auth_token, credentials, state.password
     # Credentials (by name, never a value) whose key or secret a reload rotates in place.
     credentials_rotated: list[str] = field(default_factory=list)
     restart_required: list[str] = field(default_factory=list)
@@ -86,7 +91,8 @@ def diff_configs(old: Config, new: Config) -> ConfigDiff:
         ),
         sections_changed=[s for s in LIVE_SECTIONS if _live_part(old, s) != _live_part(new, s)]
         + (["server.auth_token"] if old.server.auth_token != new.server.auth_token else [])
-        + (["credentials"] if rotated else []),
+        + (["credentials"] if rotated else [])
+        + ([STATE_PASSWORD] if old.state.password != new.state.password else []),
         credentials_rotated=rotated,
         restart_required=[s for s in RESTART_ONLY_SECTIONS if _restart_part(old, s) != _restart_part(new, s)]
         + (["log.format"] if old.log.format != new.log.format else [])
@@ -118,6 +124,8 @@ def _restart_part(config: Config, section: str) -> object:
         return config.server.model_copy(update={"auth_token": None})
     if section == "credentials":
         return credentials_shape(config)
+    if section == "state":
+        return config.state.model_copy(update={"password": None})
     return getattr(config, section)
 
 

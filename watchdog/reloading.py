@@ -27,8 +27,16 @@ from .clients import rotate_credentials, sent_secrets
 from .config import Config, ConfigError
 from .logs import get_logger, keep_out_of_logs, without_known_secrets
 from .plan import poll_intervals
-from .reload import ConfigDiff, credentials_reshaped, diff_configs, log_overridden, renamed_clusters
+from .reload import (
+    STATE_PASSWORD,
+    ConfigDiff,
+    credentials_reshaped,
+    diff_configs,
+    log_overridden,
+    renamed_clusters,
+)
 from .start_warnings import warn_of_zones
+from .state.postgres_password import rotate_password
 
 if TYPE_CHECKING:
     import httpx
@@ -41,8 +49,10 @@ if TYPE_CHECKING:
     from .connect import ConnectBackend
     from .discovery.fleet import Fleet
     from .engine import Engine
+    from .leadership.build import Leadership
     from .metrics import Metrics
     from .queue import RestartQueue
+    from .state import StateStore
     from .triggers.poller import ClusterPoller
 
 log = get_logger("watchdog.app")
@@ -52,6 +62,8 @@ class ReloadHost:
     # The daemon's parts this uses (app.Daemon and DiscoveryHost set them).
     config: Config
     metrics: Metrics
+    state: StateStore
+    leadership: Leadership
     engine: Engine
     breaker: Breaker
     blocker: AlertBlocker | None
@@ -204,7 +216,7 @@ class ReloadHost:
         self.metrics.show_config(new.dry_run, new.digest())
         # The previous config's secrets too: a call made with them may still be on its way.
         (secrets, users), (were, were_users) = sent_secrets(new), sent_secrets(previous)
-        if diff.credentials_rotated:
+        if diff.credentials_rotated or STATE_PASSWORD in diff.sections_changed:
             # A key rotated out stays masked for good, not only until the next reload: a gateway
             # may still echo it (a call sent before the rotation, an old key revoked later).
             retired, retired_users = previous.secret_values()
@@ -215,6 +227,9 @@ class ReloadHost:
         # which discovery uses too, the Metrics API's, a self-managed cluster's) sends the new
         # pair from its next request. Its lane, limiter and what it learned of the budget stay.
         rotate_credentials(self.http, new, diff.credentials_rotated)
+        if STATE_PASSWORD in diff.sections_changed:
+            # The next connection the store and the elector open sends it; open sessions go on.
+            rotate_password((self.state, self.leadership), new.state.password)
         self.engine.set_config(new)
         self.breaker.settings = new.breaker
         for name in diff.clusters_removed + diff.clusters_changed:

@@ -64,7 +64,7 @@ class Elector:
         self.timing = timing
         self.identity = identity or replica_identity()
         self._database = describe(url)
-        self._parameters = connection_parameters(url, password, role="lease")
+        self.parameters = connection_parameters(url, password, role="lease")  # a reload rotates its password (state/postgres_password.py)
         self._metrics = metrics
         self._clock = clock
         self.leading = False
@@ -128,7 +128,7 @@ class Elector:
     def _short(self, exc: BaseException) -> str:
         """`Type: first line` of a database error, its password starred out before the cut
         (postgres_connection.error_text): it goes into /readyz too."""
-        return f"{type(exc).__name__}: {error_text(exc, self._parameters)}"[:300]
+        return f"{type(exc).__name__}: {error_text(exc, self.parameters)}"[:300]
 
     @property
     def unreachable(self) -> str | None:
@@ -387,12 +387,12 @@ class Elector:
         await self._close()
         # libpq tries a URL's hosts one after another, each within connect_timeout: bounded by one
         # connect_timeout, a replica whose first hosts of several did not answer never connected.
-        hosts = str(conninfo_to_dict(self._parameters["conninfo"]).get("host") or "").count(",") + 1
-        limit = self._parameters["connect_timeout"] * hosts + 1
+        hosts = str(conninfo_to_dict(self.parameters["conninfo"]).get("host") or "").count(",") + 1
+        limit = self.parameters["connect_timeout"] * hosts + 1
         limit = limit if within is None else min(limit, within)
         try:
             self._conn = await asyncio.wait_for(
-                lease.AnsweringAsyncConnection.connect(autocommit=True, **self._parameters), limit)
+                lease.AnsweringAsyncConnection.connect(autocommit=True, **self.parameters), limit)
         except TimeoutError:
             # Said as such: the bare TimeoutError read "TimeoutError: TimeoutError" in leadership_lost.
             raise psycopg.OperationalError(f"no connection to the database within {round(limit, 2):g}s") from None

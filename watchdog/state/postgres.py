@@ -77,7 +77,7 @@ class PostgresStateStore:
         self.url = url
         self.path = describe(url)  # what messages and `watchdog status` name
         refuse_unreadable(url, self.description)  # `?sslmod=require`: a parameter libpq does not know
-        self._parameters = connection_parameters(url, password, role="reader" if read_only else "store")
+        self.parameters = connection_parameters(url, password, role="reader" if read_only else "store")  # a reload rotates its password (postgres_password.py)
         self._now = now
         self._clock = clock
         self.problem: str | None = None
@@ -102,11 +102,11 @@ class PostgresStateStore:
                 require_current(read_version(conn, self.description), self.description)
             else:
                 refuse_read_only(conn, self.description)  # else it ran and never led
-                migrate(conn, self.description, self._parameters)
-                self._asked = ensure_history_asked(conn, self.description, self._parameters)
+                migrate(conn, self.description, self.parameters)
+                self._asked = ensure_history_asked(conn, self.description, self.parameters)
         except psycopg.Error as error:
             self.close()
-            text = error_text(error, self._parameters)
+            text = error_text(error, self.parameters)
             raise StateStoreError(f"{self.description} cannot be used ({text}). {what_to_check(text)}") from error
         except BaseException:
             self.close()
@@ -481,7 +481,7 @@ class PostgresStateStore:
         if self._clock() < self._no_connect_before:
             raise psycopg.OperationalError("the last attempt to connect failed less than a second ago")
         try:
-            self._conn = AnsweringConnection.connect(autocommit=True, row_factory=dict_row, **self._parameters)
+            self._conn = AnsweringConnection.connect(autocommit=True, row_factory=dict_row, **self.parameters)
         except psycopg.Error:
             self._no_connect_before = self._clock() + RECONNECT_PAUSE
             raise
@@ -490,7 +490,7 @@ class PostgresStateStore:
     def _failure(self, what: str, error: psycopg.Error, *, report: bool = True) -> StateStoreError:
         if isinstance(error, psycopg.OperationalError):
             self.close()  # made again on the next call
-        failure = StateStoreError(f"{self.description}: could not {what}: {error_text(error, self._parameters)}.")
+        failure = StateStoreError(f"{self.description}: could not {what}: {error_text(error, self.parameters)}.")
         self.marks.wrote_all()  # a transaction rolled back (a batch's other writes too), or its end unknown
         if report:
             self.problem = str(failure)
