@@ -87,6 +87,11 @@ class Elector:
         self._on_elected: Elected | None = None
         self._on_lost: Lost | None = None
         self._last_error: str | None = None
+        # Why this replica's last start of leading failed (None: it has not failed since the last
+        # one that succeeded). The lease itself was reached, so `_last_error` says nothing: a
+        # replica whose store session refused every write (read-only) won the lease, failed to
+        # start, stepped down, every renew_interval for ever, while its /readyz said ready.
+        self._start_failed: str | None = None
         self._reached = False  # whether a campaign or renewal has reached the database yet
         # The renewal time this replica last wrote on the lease row while it leads (the database's
         # clock): what its next renewal must find there, unless the database lost commits.
@@ -142,6 +147,9 @@ class Elector:
             return f"the database cannot be reached ({self._last_error})"
         if not self._reached:
             return "the database has not been reached yet"
+        if self._start_failed is not None and not self.leading:
+            return (f"this replica won the lease but could not start leading ({self._start_failed}); it tries again "
+                    "whenever the lease is free, and is ready once a start succeeds")
         return None
 
     @property
@@ -238,8 +246,12 @@ class Elector:
         try:
             await self._on_elected(epoch)
         except Exception as exc:
-            log.exception("leader_start_failed", replica=self.identity, epoch=epoch, error=self._short(exc))
-            await self._step_down(f"could not start leading: {self._short(exc)}", release=True)
+            self._start_failed = self._short(exc)
+            log.exception("leader_start_failed", replica=self.identity, epoch=epoch, error=self._start_failed,
+                          note="this replica is not ready until a start of leading succeeds")
+            await self._step_down(f"could not start leading: {self._start_failed}", release=True)
+            return
+        self._start_failed = None
 
     async def _restore_lease(self, conn: lease.AnsweringAsyncConnection) -> None:
         """The lease row is gone (leader_lease truncated or its row deleted by hand, a partial

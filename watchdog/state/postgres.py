@@ -488,8 +488,8 @@ class PostgresStateStore:
         return self._conn
 
     def _failure(self, what: str, error: psycopg.Error, *, report: bool = True) -> StateStoreError:
-        if isinstance(error, psycopg.OperationalError):
-            self.close()  # made again on the next call
+        if isinstance(error, (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction)):
+            self.close()  # made again on the next call; a read-only session's setting lasts as long as it does
         failure = StateStoreError(f"{self.description}: could not {what}: {error_text(error, self.parameters)}.")
         self.marks.wrote_all()  # a transaction rolled back (a batch's other writes too), or its end unknown
         if report:
