@@ -1,7 +1,8 @@
 """structlog setup: JSON lines by default, a console renderer on a terminal.
 
-Our own events and third-party stdlib logs (apscheduler, uvicorn, httpx) go through the same
-`ProcessorFormatter`, so every line on stdout has the same shape.
+Our own events and third-party stdlib logs (apscheduler, uvicorn, httpx, psycopg) go through the
+same `ProcessorFormatter`, so every line on stdout has the same shape; psycopg's under one fixed
+event name each (`psycopg_warning`), its message in `detail`.
 """
 
 from __future__ import annotations
@@ -261,6 +262,32 @@ def _redact_url_credentials(logger: Any, method: str, event: structlog.types.Eve
     return {key: _redacted(value) for key, value in event.items()}
 
 
+# An object's address in its repr (`<psycopg.Pipeline [BAD] at 0x7f41f46f5b50>`): new at every line.
+_OBJECT_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+class _PsycopgRecord(logging.Filter):
+    """psycopg's own lines (`error ignored terminating <psycopg.Pipeline [BAD] at 0x7f41...>: the
+    connection is lost`, logged while it closes a connection already lost) became events named by
+    their whole message, an object's address and the connection's host, port and database in it: a
+    new event name every time, which no one could grep, alert on or count. Each is now the event
+    `psycopg_<level>` (psycopg_warning), its message in `detail`, without the addresses."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        detail = _OBJECT_ADDRESS.sub("", record.getMessage())
+        record.msg, record.args = f"psycopg_{record.levelname.lower()}", None
+        record.detail = detail
+        record.note = ("the database driver's own line, said while it closes a connection already lost or failed; "
+                       "the store's and the lease's own lines say what failed and what happens next")
+        return True
+
+
+def _route_psycopg_records() -> None:
+    psycopg_log = logging.getLogger("psycopg")
+    if not any(isinstance(known, _PsycopgRecord) for known in psycopg_log.filters):
+        psycopg_log.addFilter(_PsycopgRecord())
+
+
 class _Nowhere(io.TextIOBase):
     """Where the log goes when stdout and stderr are both closed."""
 
@@ -407,6 +434,7 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "auto", stream: IO[s
     # at a reload included, in plain text. Never wanted, whatever the level.
     for noisy in ("httpx", "httpcore", "uvicorn.access", "apscheduler", "pydantic_settings"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    _route_psycopg_records()
     # uvicorn installs its own handlers; route its records through ours instead.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
