@@ -30,6 +30,7 @@ One job per file:
     postgres_schema.py, postgres_connection.py   its migrations; how it connects (bounded waits)
     postgres_rows.py  its rows <-> values (what each write sends, what each read gives back)
     postgres_password.py  a password rotated at a reload: the next connection sends it
+    postgres_migration_lock.py  a start waiting (bounded, said) for another replica's migration
     backends.py  `open_store`: the backend a config asks for
     pruning.py   the restart history's pruning in steps of bounded size, for both stores
     marks.py     `WriteMarks`: which connectors' states a store wrote since a moment (a state read

@@ -15,6 +15,7 @@ from psycopg.rows import tuple_row
 from ..logs import get_logger
 from .errors import StateStoreError
 from .postgres_connection import error_text
+from .postgres_migration_lock import take_migration_lock
 from .schema import HISTORY_ASKED_COLUMNS, Migration, unknown_values, unknown_values_refusal
 
 log = get_logger("watchdog.state")
@@ -179,7 +180,7 @@ def migrate(conn: psycopg.Connection[Any], where: str, parameters: dict[str, Any
     start = 0
     try:
         with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            take_migration_lock(conn, where, MIGRATION_LOCK)  # waits for another replica's, bounded
             start = read_version(conn, where)  # another replica may have migrated meanwhile
             latest = latest_schema_version()
             if start == latest:
@@ -226,7 +227,7 @@ def ensure_history_asked(conn: psycopg.Connection[Any], where: str, parameters: 
         return True
     try:
         with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            take_migration_lock(conn, where, MIGRATION_LOCK)
             # ALTER TABLE waits for every transaction that reads the table (a pg_dump, which takes
             # minutes), and every read and write of it queues behind it meanwhile: it waits 1 s at
             # most, and the daemon starts without the columns, trying again at its next start.
