@@ -1,13 +1,16 @@
 """What a start says once, before anything acts: settings the config allows but its author may
 not have meant (credentials over http://, WATCHDOG_* variables that name no setting, secret files
-a variable overrides, zones such as `EST`) and that the daemon, or some of its rules, only pretend (dry-run).
+a variable overrides, zones such as `EST`, settings that do nothing: a regex-looking glob, a status
+rule behind one that selects all it selects, windows that never open) and that the daemon, or some of its rules, only pretend (dry-run).
 
 Its own module so that `run`, `run --once` and a new leader say the same, and app.py (the
 composition root) keeps to building and ordering the parts."""
 
 from __future__ import annotations
 
-from .config import Config, ignored_variables, zone_warnings
+from datetime import datetime, timezone
+
+from .config import Config, ignored_variables, no_effect_warnings, zone_warnings
 from .logs import get_logger
 from .reload import log_overridden
 
@@ -33,6 +36,7 @@ def warn_at_start(config: Config) -> None:
                     note="these WATCHDOG_* variables name no setting; they change nothing")
     log_overridden(config)
     warn_of_zones(config)
+    warn_of_no_effect(config)
     # Before anything acts: `run --once --dry-run` never said it, a start only once its kept
     # restarts had ended dry_run.
     trial = [] if config.dry_run else config.rules_on_trial()
@@ -49,3 +53,18 @@ def warn_of_zones(config: Config, *, before: Config | None = None) -> None:
         log.warning("time_zones_not_what_they_seem", zones=zones,
                     note="these zones are read as written (check-config says the same); name the region's zone "
                          "if that is what you meant")
+
+
+NO_EFFECT_NOTE = ("these settings are accepted but do nothing, each said with why (check-config says the same); "
+                  "the daemon runs as configured")
+
+
+def warn_of_no_effect(config: Config, *, before: Config | None = None) -> None:
+    """Say the settings that do nothing (config/no_effect.py): at a start, and at a reload when
+    the list changed (`before`: the config it replaces)."""
+    now = datetime.now(timezone.utc)
+    found = no_effect_warnings(config, now)
+    if found and (before is None or found != no_effect_warnings(before, now)):
+        # Accepted without a word, a rule of `^orders-.*$` watched nothing, and one behind a
+        # catch-all never decided while its 5 s interval paced the cluster's polls.
+        log.warning("settings_with_no_effect", settings=found, note=NO_EFFECT_NOTE)

@@ -21,10 +21,18 @@ import shlex
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 
-from ..config import KAFKA_CLUSTER_ID_PREFIX, CloudCluster, Config, ConfigError, ignored_variables
-from ..logs import configure_logging, keep_out_of_logs, log_reader_gone
+from ..config import (
+    KAFKA_CLUSTER_ID_PREFIX,
+    CloudCluster,
+    Config,
+    ConfigError,
+    ignored_variables,
+    no_effect_warnings,
+)
+from ..logs import configure_logging, keep_out_of_logs, log_reader_gone, printable
 from .common import (
     DISCOVERY_LISTED_BY,
     EXIT_CONFIG,
@@ -172,7 +180,12 @@ def _check_config(args: argparse.Namespace) -> int:
     config = config_or_exit(args)
     if config is None or unusable_environment():
         return EXIT_CONFIG
-    print(summarize(config, args.config))
+    now = datetime.now(timezone.utc)
+    print(summarize(config, args.config, now))
+    # Valid, so warnings (the exit code stays 0): each accepted without a word before, and the
+    # rule or window then did nothing (config/no_effect.py).
+    for setting in no_effect_warnings(config, now):
+        print(printable(f"warning: {setting}"), file=sys.stderr)
     if config.state.url is None:
         from ..state.opening import unusable_here
 
@@ -212,8 +225,6 @@ def _restart(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         # main() reads Ctrl-C as a clean stop (exit 0), right for `run`; here the restart asked
         # for may not have gone out, and a script must not take that for success.
-        from ..logs import printable
-
         print(f"{printable(f'{args.cluster}/{args.connector}')}: interrupted before the restart's outcome was known; "
               "it may or may not have been sent: check with `watchdog history`", file=sys.stderr)
         return EXIT_FAILED
@@ -252,7 +263,6 @@ def _restart_connector(args: argparse.Namespace) -> int:
     # The log on stderr: stdout is the answer (`out=$(watchdog restart ...)`), which the log's
     # lines (JSON, off a terminal) came before, six lines for one.
     configure(args, config, stream=sys.stderr)
-    from ..logs import printable
     from ..state import StateFileInUse, StateStoreError
 
     try:

@@ -32,6 +32,8 @@ The schema and its loading, one job per file:
     key_hints.py  where an unknown key belongs (a key one level off, misspelt, of another trigger)
     checks.py     `cross_check`: names that must exist, be unique, or be complete
     zone_warnings.py  rule and window zones that rarely mean what their writer thinks (`EST`, `Etc/GMT-2`)
+    no_effect.py  settings that do nothing: regex-looking globs, a rule excluding all it includes, a
+                  status rule behind one that selects all it selects, windows that never open or have ended
 """
 
 from .checks import (
@@ -60,6 +62,7 @@ from .loading import (
     ignored_variables,
     load_config,
 )
+from .no_effect import no_effect_warnings
 from .root import (
     ENV_PREFIX,
     Config,
@@ -170,6 +173,7 @@ __all__ = [
     "ignored_variables",
     "is_loopback_url",
     "load_config",
+    "no_effect_warnings",
     "parse_duration",
     "zone_warnings",
 ]
