@@ -150,6 +150,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         )
         self.recorder.gate = self.engine.dispatch_gate
         self.recorder.listed = self.engine.listed_status
+        self.recorder.restarted = self.engine.flaps.restarted  # the restarts a flapping line counts
         self.queue.recheck_listing = lambda key, ended_ago: list_after_pause(self.pollers, key, ended_ago)
         self.recorder.dry_states = self.engine.dry_states
         self.engine.outcomes = self.recorder.outcomes  # a job a start ends is one of the run's

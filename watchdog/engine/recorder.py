@@ -92,6 +92,8 @@ class JobRecorder(UnrecordedOutcomes):
         # demand: triggers/turn_listing.py) showed of a connector, None when it did not show it
         # (EngineCore.listed_status).
         self.listed: Callable[[ConnectorKey], ConnectorStatus | None] = lambda key: None
+        # Set by the composition root: a restart made (or maybe made), counted by FlapWatch.restarted.
+        self.restarted: Callable[[ConnectorKey], None] = lambda key: None
         # The engine's dry-run view of connectors (EngineCore.dry_states), shared by the composition
         # root: a dry-run restart's attempt is counted there, never in the state file.
         self.dry_states: dict[ConnectorKey, ConnectorState] = {}
@@ -283,6 +285,8 @@ class JobRecorder(UnrecordedOutcomes):
             del self.finished_jobs[:-FINISHED_KEPT]
         fenced = False
         now = self._now()
+        if may_have_restarted(job):
+            self.restarted(job.key)
         try:
             state = self._stored(job)
         except StateStoreError:

@@ -32,6 +32,7 @@ from ..rules import (
     unknown_states,
 )
 from .core import log
+from .flapping import FLAPPING_NOTE
 from .forgetting import Forgetting
 from .poll_pace import PollPace, next_polls
 from .skip_words import skipped_because
@@ -203,8 +204,7 @@ class StatusIntake(Forgetting):
         flapping = self.flaps.observe(key, stored.health in _FAILING, health in _FAILING, now)
         if flapping is not None:
             log.warning("connector_flapping", cluster=key.cluster, connector=key.connector, rule=rule.name, **flapping,
-                        note="it keeps failing and coming back; each failure alone may not be restarted (confirm_polls) "
-                             "or may fail again after its restart: look at the connector and what it talks to")
+                        note=FLAPPING_NOTE)
         dry_run = self.config.dry_run or rule.dry_run
         state = self._budget_back(rule, key, observe(self.load_state(key, dry_run=dry_run, stored=stored), health, now,
                                                      rule.backoff))
