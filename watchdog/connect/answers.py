@@ -1,6 +1,6 @@
 """What an answer of an upstream API says, whichever backend asked: its outcome
 (`classify_status`), the fields every result of it carries (`answer_fields`, `request_id`), the
-server's reason for an error (`error_message`, `error_in_body`), a 2xx page that is not the API's
+server's reason for an error (`error_message`, `error_in_body`, `error_instead_of_list`), a 2xx page that is not the API's
 (`html_page`), and why a call got no answer at all (`transport_failure`)."""
 
 from __future__ import annotations
@@ -128,6 +128,36 @@ def error_in_body(response: httpx.Response) -> str | None:
     if said == response.reason_phrase:
         said = _masked(response, response.text.strip())
     return said
+
+
+# The fields of the error shapes `error_message` reads, and those only an error object has.
+_ERROR_FIELDS = frozenset({"error", "errors", "error_code", "message", "code", "status", "title", "detail",
+                           "type", "instance"})
+_ERROR_MARKS = ("error", "errors", "error_code")
+
+
+def error_instead_of_list(response: httpx.Response, data: Any) -> str | None:
+    """Why a list call's 2xx body `data` is an error object, not the map of connectors: None when
+    it is not. Read as a map, `{"error": {"code": 500, "message": "Internal error"}}` was one
+    connector named `error` that could not be read (`status_missing`), the poll failed as "the
+    answer held 1 entries and none could be read", and the server's words were said nowhere. An
+    error object: a map whose every key is a field of the error shapes, one of them `error`,
+    `errors` or `error_code` (`{"error": null}` too: no listing says so), and none of whose values
+    is a connector's entry (a connector may be named `error`)."""
+    if not isinstance(data, dict) or not data or not data.keys() <= _ERROR_FIELDS:
+        return None
+    if not any(mark in data for mark in _ERROR_MARKS) or any(_connector_entry(v) for v in data.values()):
+        return None
+    said = error_message(response)
+    if said == response.reason_phrase:  # no words of its own: the body says what it is
+        said = _masked(response, response.text.strip())
+    if len(said) > MAX_ERROR_WORDS:
+        said = f"{said[:MAX_ERROR_WORDS]}..."
+    return f"answered {response.status_code} with an error in its body ({said}), not a list of connectors"
+
+
+def _connector_entry(value: Any) -> bool:
+    return isinstance(value, dict) and any(isinstance(value.get(k), dict) for k in ("status", "info", "id"))
 
 
 def error_body_answer(status_code: int, said: str) -> str:

@@ -17,6 +17,7 @@ from .answers import (
     classify_status,
     error_body_answer,
     error_in_body,
+    error_instead_of_list,
     foreign_answer,
     html_page,
     transport_failure,
@@ -165,7 +166,11 @@ async def call_api(
         # A list we could not read whole decides nothing: a failed poll, counted as such.
         return ApiResult(endpoint, Outcome.SERVER_ERROR, message=answer.incomplete_message(limits), **common)
     try:
-        value = parse(read_json(response))
+        data = read_json(response)
+        said = error_instead_of_list(response, data) if endpoint is Endpoint.LIST else None
+        if said is not None:  # the server's words, not a connector named `error`
+            return ApiResult(endpoint, Outcome.SERVER_ERROR, message=said[:MAX_MESSAGE_CHARS], **common)
+        value = parse(data)
     except ValueError as exc:
         # A 2xx we cannot read (invalid JSON, truncated body, wrong shape) is the server's
         # fault and worth a retry later, not a reason to believe anything about connectors.

@@ -17,10 +17,11 @@ from .answers import (
     classify_status,
     error_body_answer,
     error_in_body,
+    error_instead_of_list,
     foreign_answer,
     html_page,
 )
-from .backend import ApiResult, Endpoint
+from .backend import MAX_MESSAGE_CHARS, ApiResult, Endpoint
 from .entries import NamesOnly
 from .lenient_json import read_json
 from .transfer import Answer, CallLimits
@@ -126,7 +127,11 @@ def answer_result(
     if body_optional and not response.content:
         return ApiResult(endpoint, outcome, **common)
     try:
-        value = parse(read_json(response))
+        data = read_json(response)
+        said = error_instead_of_list(response, data) if endpoint is Endpoint.LIST else None
+        if said is not None:  # the worker's (or a proxy's) words, not a connector named `error`
+            return ApiResult(endpoint, Outcome.SERVER_ERROR, message=said[:MAX_MESSAGE_CHARS], **common)
+        value = parse(data)
     except ValueError as exc:
         message = answer.unreadable(exc)
         if body_optional:

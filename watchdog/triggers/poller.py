@@ -163,7 +163,10 @@ class ClusterPoller:
         if not seen and not self._last_unusable:
             return
         entries = dict(sorted(seen)[:LOGGED_ENTRIES])
-        if seen != self._last_unusable:
+        if not seen:
+            # Back to none: news, but no warning (a warning of `count: 0` announced nothing).
+            log.info("unusable_entries", cluster=self.cluster, count=0, entries={}, note="every entry can be read again")
+        elif seen != self._last_unusable:
             log.warning("unusable_entries", cluster=self.cluster, count=len(seen), entries=entries,
                         note="judged transient; their state is kept")
         else:
