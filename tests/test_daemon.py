@@ -418,6 +418,7 @@ async def test_a_connector_deleted_while_its_restart_waits_leaves_no_series_for_
         w.clock.advance(1)
     assert w.daemon.queue.is_pending(ConnectorKey(CLUSTER, "doomed"))
     w.simulator.delete_connector(sim_cluster(backend), "doomed")
+    await poll()  # a listing that empties the cluster is believed once the next confirms it (triggers/emptied.py)
     await poll()
 
     # Its end is still to be counted. Only `accepted` waits at 0 (a connector a glob found has the

@@ -49,7 +49,9 @@ SCHEDULER_EVENTS = ("missed", "error", "max_instances")
 # `unusable`: the answer was a map whose entries could not be read, none of them.
 # `state_error`: the list call worked but its connectors could not be judged, because the state
 # file could not record the decisions (a full disk).
-POLL_RESULTS = ("ok", "unusable", "state_error", *(o.value for o in Outcome if o not in (
+# `emptied`: a listing of no connector for a cluster that had some, not believed until the next
+# listing confirms it (triggers/emptied.py).
+POLL_RESULTS = ("ok", "unusable", "state_error", "emptied", *(o.value for o in Outcome if o not in (
     Outcome.ACCEPTED, Outcome.DRY_RUN, Outcome.DROPPED, Outcome.UNSENT, Outcome.CANCELLED, Outcome.UNCONFIRMED)))
 
 

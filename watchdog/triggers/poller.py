@@ -24,6 +24,7 @@ from ..metrics import Metrics
 from ..model import ConnectorStatus, Outcome
 from ..state import StateStoreError
 from ..tasks import cancel_and_wait
+from .emptied import EMPTIED, EmptiedListing
 from .streak import Attempt, FailureStreak
 
 log = get_logger("watchdog.poller")
@@ -47,7 +48,8 @@ LISTING_WAIT_SECONDS = 5.0
 # rebalance): a listing that a schedule run or a person waits for is asked for again after them,
 # 1 s after the first, then twice as long each time up to 30 s (list_retrying).
 LISTING_FAILURES_THAT_PASS = frozenset(
-    {Outcome.RATE_LIMITED.value, Outcome.SERVER_ERROR.value, Outcome.NETWORK_ERROR.value, Outcome.CONFLICT.value}
+    {Outcome.RATE_LIMITED.value, Outcome.SERVER_ERROR.value, Outcome.NETWORK_ERROR.value, Outcome.CONFLICT.value,
+     EMPTIED}
 )
 LISTING_RETRY_FIRST_DELAY = 1.0
 LISTING_RETRY_MAX_DELAY = 30.0
@@ -88,6 +90,7 @@ class ClusterPoller:
         self.last_listing_failed = False  # the last listing failed (none worked after it)
         self._on_demand: asyncio.Task[Mapping[str, ConnectorStatus] | None] | None = None
         self._last_unusable: frozenset[tuple[str, str]] = frozenset()
+        self._emptied = EmptiedListing()  # a listing of none, after some: believed once the next confirms it
         self._streak = FailureStreak(now)
         self._not_judged = FailureStreak(now)  # polls whose decisions the state store refused
         # The incarnation of the cluster this poller lists (EngineCore.cluster_generation): once a
@@ -137,6 +140,10 @@ class ClusterPoller:
             # would make every connector vanish; it is a failed poll. An empty map `{}` is a
             # cluster without connectors, which the API may legally answer.
             self._failed(attempt, "unusable", f"the answer held {len(unusable)} entries and none could be read")
+            return None
+        held = self._emptied.held(self._engine.listed(self.cluster), len(statuses))
+        if held is not None:
+            self._failed(attempt, EMPTIED, held)
             return None
         recovered = attempt.succeeded()
         if recovered is not None:
