@@ -67,8 +67,9 @@ def is_loopback(url: str) -> bool:
     return is_loopback_url(url)
 
 
-# The most each step of a call to --daemon waits (connecting, each read, writing): a daemon that
-# took the connection and never answered ends the command after this, saying so.
+# The most a call to --daemon takes, its whole answer read (bounded.py), and so each of its steps
+# (connecting, each read, writing): a daemon that took the connection and never answered, or one
+# that trickles its answer, ends the command after this, saying so.
 DAEMON_TIMEOUT_SECONDS = 10.0
 
 
@@ -80,9 +81,12 @@ def daemon_client(url: str, headers: dict[str, str]) -> httpx.Client:
     address goes through the proxies the environment names, as curl would send it."""
     import httpx
 
+    from .bounded import BoundedClient
+
     # A transport of our own turns the environment's proxies off; it still reads SSL_CERT_FILE.
     transport = httpx.HTTPTransport(trust_env=True) if is_loopback(url) else None
-    return httpx.Client(base_url=url, headers=headers, timeout=DAEMON_TIMEOUT_SECONDS, transport=transport)
+    return BoundedClient(DAEMON_TIMEOUT_SECONDS, base_url=url, headers=headers, timeout=DAEMON_TIMEOUT_SECONDS,
+                         transport=transport)
 
 
 def proxy_note(url: str) -> str:
@@ -356,9 +360,14 @@ def error_text(response: httpx.Response) -> str:
 
     try:
         document = response.json()
-        text = str(document.get("error"))
+        error = document.get("error")
     except (ValueError, AttributeError):
         return printable(scrubbed(response.text)[:200])
+    if not isinstance(error, str):
+        # No words of the daemon's (an answer of something else): its body says what came, where
+        # `str(None)` printed "None".
+        return printable(scrubbed(response.text.strip())[:200]) or "an empty answer"
+    text = error
     problems = document.get("problems")
     if isinstance(problems, list) and problems:
         named = [f"{p.get('field')}: {p.get('problem')}" if isinstance(p, dict) else str(p) for p in problems[:5]]

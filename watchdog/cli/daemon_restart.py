@@ -36,6 +36,8 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
     """POST /v1/restarts on a running daemon, then follow GET /v1/restarts/{id} to the outcome."""
     import httpx
 
+    from .bounded import AnswerTooLarge
+
     headers = daemon_headers(args)
     if headers is None:
         return EXIT_CONFIG
@@ -62,9 +64,10 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
         except httpx.HTTPError as exc:
             # Connected, so the request may have arrived and been queued: "cannot reach the
             # daemon" would have the operator believe nothing was asked for.
-            print(f"{target}: sent to the daemon at {shown_url(args.daemon)}{proxy_note(args.daemon)}, but no answer came ("
-                  f"{failure_text(exc)[:200]}): the restart may have been queued; check with `watchdog history` "
-                  "before asking again", file=sys.stderr)
+            came = (f"an answer larger than any daemon's came ({exc}; is --daemon the daemon's API address?)"
+                    if isinstance(exc, AnswerTooLarge) else f"no answer came ({failure_text(exc)[:200]})")
+            print(f"{target}: sent to the daemon at {shown_url(args.daemon)}{proxy_note(args.daemon)}, but {came}: the "
+                  "restart may have been queued; check with `watchdog history` before asking again", file=sys.stderr)
             return EXIT_FAILED
         if standby is not None:
             print(f"{target}: not requested: {standby.explain(args.daemon, tries)}", file=sys.stderr)
@@ -73,8 +76,11 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
             return EXIT_TRY_LATER if tries > 1 else EXIT_FAILED
         if response.status_code != 202:
             who = not_the_daemon(response, args.daemon)
-            said = f"refused by the daemon (HTTP {response.status_code})" if who is None else \
-                f"refused (HTTP {response.status_code}) by {who}"
+            # A 2xx or 3xx refuses nothing: said as what it is (a POST answered 200 printed
+            # "refused (HTTP 200) by what answers at ...: None").
+            verb = "refused" if response.status_code >= 400 else "answered"
+            said = f"{verb} by the daemon (HTTP {response.status_code})" if who is None else \
+                f"{verb} (HTTP {response.status_code}) by {who}"
             print(f"{target}: {said}: {refusal_text(response, args)}", file=sys.stderr)
             return EXIT_TRY_LATER if response.status_code in TRY_LATER_STATUSES else EXIT_FAILED
         record = _request_record(response)

@@ -275,12 +275,21 @@ def _from_daemon(args: argparse.Namespace, path: str, params: dict[str, str | in
     be reached or answered that it cannot answer now (EXIT_TRY_LATER), else 1."""
     import httpx
 
+    from .bounded import AnswerTooLarge, DeadlinePassed
+
     headers = daemon_headers(args)
     if headers is None:
         return EXIT_CONFIG
     try:
         with daemon_client(args.daemon, headers) as http:
             response, standby, tries = get_past_standby(http, args.daemon, f"{args.daemon.rstrip('/')}{path}", params)
+    except (DeadlinePassed, AnswerTooLarge) as exc:
+        # Something answered: not "cannot reach". Too slow may pass (75); too large is no daemon's (1).
+        print(f"the answer of {shown_url(args.daemon)}{path}{proxy_note(args.daemon)}: {exc}"
+              + ("; is --daemon the daemon's API address?" if isinstance(exc, AnswerTooLarge) else
+                 "; a proxy or port-forward in trouble, or not the daemon's API address? try again later"),
+              file=sys.stderr)
+        return EXIT_FAILED if isinstance(exc, AnswerTooLarge) else EXIT_TRY_LATER
     except httpx.HTTPError as exc:
         if (tls := tls_failure(exc, args.daemon)) is not None:
             print(tls, file=sys.stderr)
