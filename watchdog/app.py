@@ -170,6 +170,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         self.probes.not_leader = self.may_act
         self.probes.leader = lambda: self.leadership.holder
         self.probes.lease_problem = lambda: self.leadership.unreachable
+        self.probes.stopping = lambda: self.config.queue.shutdown_deadline if self._stopping else None
         self._server: tuple[EmbeddedServer, asyncio.Task[None]] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._scheduler: AsyncIOScheduler | None = None

@@ -67,7 +67,12 @@ class Probes:
     two never had more than one available (`kubectl rollout status` waited until its progress
     deadline, KubeDeploymentReplicasMismatch fired for ever). The Service then sends the webhook
     and the API to either; the standby answers 503 with `Connection: close` (api/refusals.py), and the
-    retry, on a new connection, is balanced afresh."""
+    retry, on a new connection, is balanced afresh.
+
+    A daemon that is stopping is not Ready, leader or standby: it refuses every webhook and restart
+    (503 `shutting_down`) while its queue drains, and a balancer that asks /readyz (compose, a
+    VM's load balancer) must send them elsewhere. Liveness is untouched: a kubelet that killed a
+    draining pod would cut the drain short."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -86,6 +91,9 @@ class Probes:
         # Why a standby could not lead (its database out of reach; None: it could). A standby
         # writes nothing, so the store's `problem` (its last write) says nothing about it.
         self.lease_problem: Callable[[], str | None] = lambda: None
+        # While the daemon stops, the longest its drain may take (queue.shutdown_deadline); None
+        # while it runs.
+        self.stopping: Callable[[], float | None] = lambda: None
 
     def tick(self) -> None:
         self._last_tick = self._clock()
@@ -95,6 +103,16 @@ class Probes:
         return age < HEARTBEAT_STALE_SECONDS, {"heartbeat_age_seconds": round(age, 3)}
 
     def readiness(self) -> tuple[bool, dict[str, object]]:
+        ready, detail = self._serving_readiness()
+        deadline = self.stopping()
+        if deadline is None:
+            return ready, detail
+        # Said first: the one thing that matters to whoever reads it while the pod goes away.
+        return False, {"stopping": f"the daemon is stopping: it takes no new webhook or restart (answered 503 "
+                                   f"shutting_down, to be sent again) while it sends what is queued, for up to "
+                                   f"{deadline:g}s (queue.shutdown_deadline); /healthz stays 200 meanwhile", **detail}
+
+    def _serving_readiness(self) -> tuple[bool, dict[str, object]]:
         # Which release answers, so that each replica of a rolling update or a rollback can be
         # asked which one it runs (every release so far has the version 0.1.0; the revision differs).
         build = release.build()
