@@ -15,9 +15,9 @@ being answered on it: silent, still sending its request head, or kept alive betw
 1. of the client address that holds the most connections, when that address holds more than the
    new connection's own;
 2. else, when the new connection's address holds no other idle connection, the idle connection
-   of any address that has waited longest for its next request (since it opened, or since its
-   last answer): a socket that has not sent a whole request head in that time is worth less
-   than a new one;
+   that has waited longest for its next request (since it opened, or since its last answer) of
+   any address holding at least as many connections as the new one's own: a socket that has not
+   sent a whole request head in that time is worth less than a new one;
 otherwise the new connection is closed as it opens. Without 1, 64 idle sockets from one address
 (no token needed) locked out /healthz and /readyz for as long as they were renewed, and the
 kubelet would restart the pod in a loop; without 2, 64 addresses holding one such socket each
@@ -29,11 +29,18 @@ alternatives:
 - a minimum wait before a connection may be closed by 2 would let 64 addresses reopening one
   socket each within that wait keep every slot too young to close;
 - here, a client address can only take room from addresses holding more than it does (1), or,
-  holding nothing idle itself, the one slot that has waited longest (2): the kubelet (one
-  connection per probe, its request head sent at once) always gets in while any connection is
-  idle, and is closed for room only if as many connections as were waiting before it open
-  before its request head arrives; a flood from one address only ever displaces itself once at
-  the cap, plus at most the one connection 2 gives it.
+  holding nothing idle itself, the one slot that has waited longest among addresses holding at
+  least as many as it does (2): the kubelet (one connection per probe, its request head sent at
+  once) always gets in while any connection is idle, and is closed for room only if as many
+  connections as were waiting before it open before its request head arrives, each from an
+  address holding no more than the kubelet's; a flood from one address only ever displaces
+  itself once at the cap, and never the connection of an address holding fewer (its requests in
+  progress count: a burst of webhooks, every connection of it waiting for its decision, closed
+  the kubelet's probe before its request head was read).
+
+Requests in progress are bounded below the cap per route (api/admission.py): beyond that a webhook
+or a restart request is answered 503 at once and its connection closed, so that requests waiting
+for their decision never hold every slot and leave none idle to make room with.
 Closing an idle keep-alive connection loses nothing: its client opens another. A connection with
 a request in progress is never closed for room (it is bounded by `request_timeout` while its
 request arrives).
@@ -211,10 +218,15 @@ def guarded_protocol(
             held = Counter(c._client for c in open_now)
             idle = [c for c in open_now if c is not self and c._idle()]
             candidates = [c for c in idle if held[c._client] > held[self._client]]
+            # Rule 2 takes room only from an address holding as many connections as this one's
+            # own, or more: Alertmanager's burst (one address, every connection of it a request
+            # in progress) closed the kubelet's probe, the one idle connection, before its request
+            # head was read (see the module's doc).
+            fair = [c for c in idle if held[c._client] >= held[self._client]]
             if candidates:
                 victim = max(candidates, key=lambda c: (held[c._client], -c._serial))
-            elif idle and not any(c._client == self._client for c in idle):
-                victim = min(idle, key=lambda c: (c._waiting_since, c._serial))
+            elif fair and not any(c._client == self._client for c in idle):
+                victim = min(fair, key=lambda c: (c._waiting_since, c._serial))
             else:
                 return False
             self._drop(victim)

@@ -14,6 +14,8 @@ One job per file:
     context.py    `ApiContext`: what of the daemon the routes use
     refusals.py   the refusals the handlers share: a standby's 503, a leader that may not act now,
                   a cluster no name answers to, and when to send again
+    admission.py  how many webhooks and restart requests are in progress at once; beyond that,
+                  503 `busy` at once, so that they never hold every connection of the cap
     webhook.py    Alertmanager's webhook: its alerts decided a chunk at a time
     restarts.py   a restart asked for (POST /v1/restarts) and followed (GET /v1/restarts/{id})
     reads.py      what is read: the connectors' rows (one reading shared), the restart history

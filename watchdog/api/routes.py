@@ -18,6 +18,7 @@ from ..api_input import BadRequest, read_body
 from ..engine.recorder import store_noun
 from ..logs import get_logger
 from ..state import Fenced, StateStoreError
+from .admission import Busy, InProgress, bounds
 from .auth import AuthFailureLog, authenticate
 from .context import RETRY_AFTER_SECONDS, ApiContext
 from .reads import connectors, history
@@ -50,12 +51,15 @@ LOGGED_PROBLEMS = 5
 def api_routes(ctx: ApiContext) -> list[Route]:
     refusals = AuthFailureLog(ctx.metrics)
     bodies = asyncio.Semaphore(CONCURRENT_BODIES)
+    # The cap the server was started with: `server` is a section only a restart changes.
+    webhooks, restarts = bounds(lambda: ctx.config().server.max_connections)
     # The query parameters each route takes; another is refused (400). The webhook's is not
     # looked at (None): its URL, in Alertmanager's config, may carry one of its own.
     return [
-        Route("/v1/alertmanager", _guarded(ctx, refusals, "alertmanager", _with_body(bodies, alertmanager), None),
+        Route("/v1/alertmanager", _guarded(ctx, refusals, "alertmanager", _with_body(bodies, alertmanager, webhooks),
+                                              None),
               methods=["POST"]),
-        Route("/v1/restarts", _guarded(ctx, refusals, "restarts", _with_body(bodies, create_restart)), methods=["POST"]),
+        Route("/v1/restarts", _guarded(ctx, refusals, "restarts", _with_body(bodies, create_restart, restarts)), methods=["POST"]),
         Route("/v1/restarts/{request_id}", _guarded(ctx, refusals, "restart_status", restart_status), methods=["GET"]),
         Route("/v1/connectors", _guarded(ctx, refusals, "connectors", connectors()), methods=["GET"]),
         Route("/v1/history", _guarded(ctx, refusals, "history", history, ("cluster", "connector", "limit")),
@@ -64,16 +68,22 @@ def api_routes(ctx: ApiContext) -> list[Route]:
 
 
 def _with_body(
-    bodies: asyncio.Semaphore, handler: Callable[[ApiContext, Request, bytes, asyncio.Semaphore], Awaitable[JSONResponse]]
+    bodies: asyncio.Semaphore, handler: Callable[[ApiContext, Request, bytes, asyncio.Semaphore], Awaitable[JSONResponse]],
+    in_progress: InProgress,
 ) -> Callable[[ApiContext, Request], Awaitable[JSONResponse]]:
     """The body read whole (bounded in size here, in time by the server), then the handler run
     with it; the handler parses and decides while holding one of the body slots, and awaits
     nothing else while it holds one (after authentication: a client without the token never
-    takes one)."""
+    takes one). Beyond the route's bound of requests in progress, refused before the body is
+    read (admission.py)."""
 
     async def bounded(ctx: ApiContext, request: Request) -> JSONResponse:
-        body = await read_body(request, ctx.config().server.max_body_bytes)
-        return await handler(ctx, request, body, bodies)
+        in_progress.enter()
+        try:
+            body = await read_body(request, ctx.config().server.max_body_bytes)
+            return await handler(ctx, request, body, bodies)
+        finally:
+            in_progress.leave()
 
     return bounded
 
@@ -98,12 +108,14 @@ def _guarded(
             refusals.refused(route, request, exc.status, exc.body["error"])
             return response
         why: dict[str, Any] = {}
+        said = False  # the refusal's line was written already (a Busy's, throttled)
         try:
             if query is not None:
                 _only_query(request, query)
             response = await handler(ctx, request)
         except BadRequest as exc:
             response = JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
+            said = isinstance(exc, Busy)
             # The reason in the log too: Alertmanager does not send a refused group again, and the
             # line said only `status=422`, the answer that said why being read by nobody.
             why = {"error": exc.body["error"]}
@@ -124,7 +136,7 @@ def _guarded(
                                               f"{store_noun(ctx.config().state)} cannot be written); nothing was "
                                               "done; try again later"},
                                     status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-        level = log.info if response.status_code < 400 else log.warning
+        level = log.info if response.status_code < 400 else log.warning if not said else log.debug
         level("http_request", route=route, method=request.method, status=response.status_code,
               client=request.client.host if request.client else None, **why)
         return response

@@ -221,7 +221,8 @@ class ServerSettings(Strict):
     auth_token: Annotated[SecretStr | None, AfterValidator(check_token)] = None
     max_body_bytes: Annotated[int, NUMBER, Field(ge=1024, le=16 * 1024 * 1024)] = 1024 * 1024
     # Open connections beyond this are closed at once: Prometheus, Alertmanager and the kubelet
-    # need a handful, and each idle one costs memory.
+    # need a handful, and each idle one costs memory. Half of it bounds the webhooks in progress,
+    # an eighth the restart requests (api/admission.py).
     max_connections: Annotated[int, NUMBER, Field(ge=4, le=10_000)] = 64
     # A request must arrive whole (headers and body) within this long of its connection opening
     # or of the previous answer on it; slower ones are cut off (half-open and trickling
