@@ -55,6 +55,7 @@ async def test_the_metric_and_the_log_name_the_config_in_force() -> None:
         assert w.sample("watchdog_config_info", digest=first.digest()) == 1
         daemon._reload_config = lambda: second
         assert await daemon.reload("test") is True
+        assert daemon.probes.readiness()[1]["config_digest"] == second.digest(), "/readyz names another config"
     [started] = [e for e in logs if e["event"] == "started"]
     assert started["config_digest"] == first.digest()
     assert w.sample("watchdog_config_info", digest=second.digest()) == 1

@@ -161,6 +161,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         for name in config.clusters:
             self._install_cluster(self._build_cluster(config, name))
         self.probes = Probes(clock)
+        self.probes.config_digest = lambda: self.config.digest()
         self.probes.pending_clusters = lambda: [
             c for c in poll_intervals(self.config)
             if c not in self.pollers or (self.pollers[c].holds_readiness and not self.pollers[c].first_poll_done)

@@ -94,6 +94,9 @@ class Probes:
         # While the daemon stops, the longest its drain may take (queue.shutdown_deadline); None
         # while it runs.
         self.stopping: Callable[[], float | None] = lambda: None
+        # The digest of the config in force (Config.digest), so that each replica can be asked
+        # which config it runs, as which release (watchdog_config_info says the same).
+        self.config_digest: Callable[[], str | None] = lambda: None
 
     def tick(self) -> None:
         self._last_tick = self._clock()
@@ -116,7 +119,7 @@ class Probes:
         # Which release answers, so that each replica of a rolling update or a rollback can be
         # asked which one it runs (every release so far has the version 0.1.0; the revision differs).
         build = release.build()
-        running = {"version": build.version, "revision": build.revision}
+        running = {"version": build.version, "revision": build.revision, "config_digest": self.config_digest()}
         not_leader = self.not_leader()
         if not_leader is not None:
             problem = self.lease_problem()
