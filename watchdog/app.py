@@ -56,7 +56,7 @@ from .start_warnings import warn_at_start
 from .state import Fenced, StateStore, StateStoreError, open_store
 from .tasks import cancel_and_wait
 from .triggers.host import SchedulerHost
-from .triggers.poller import ClusterPoller, ensure_listed, stale_clusters
+from .triggers.poller import ClusterPoller, ensure_listed, list_again, stale_clusters
 from .triggers.scheduler import ClockStepWatch
 from .triggers.stall import StallChecker
 from .triggers.turn_listing import list_after_pause
@@ -302,6 +302,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
             metrics=self.metrics,
             config=lambda: self.config,
             ensure_listed=self.ensure_listed,
+            list_again=lambda clusters: list_again(self.pollers, clusters),
             needs_listing=lambda clusters: bool(stale_clusters(self.pollers, poll_intervals(self.config), clusters)),
             paused_for=lambda cluster: self.pollers[cluster].paused_for() if cluster in self.pollers else 0.0,
             accepting=lambda: not self._stopping,

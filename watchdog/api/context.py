@@ -27,6 +27,10 @@ class ApiContext:
     # It waits a few seconds at most (a listing not done by then goes on; the caller gets 503).
     ensure_listed: Callable[[Iterable[str]], Awaitable[dict[str, str]]]
     accepting: Callable[[], bool]  # False while shutting down
+    # Lists again the named clusters whose last listing, older than a few seconds, lacked a
+    # connector a firing alert names (triggers/poller.list_again): for each one listed again,
+    # None or why it could not be.
+    list_again: Callable[[Iterable[str]], Awaitable[dict[str, str | None]]]
     connectors: Callable[[], list[dict[str, Any]]]  # the rows of GET /v1/connectors
     history: Callable[[str | None, str | None, int], list[dict[str, Any]]]  # GET /v1/history: (cluster, connector, limit)
     # Why this replica may not act (a standby: another replica leads), and the Retry-After to

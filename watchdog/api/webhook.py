@@ -24,22 +24,27 @@ async def alertmanager(ctx: ApiContext, request: Request, raw: bytes, bodies: as
     async with bodies:
         payload = validated(WebhookPayload, json_body(raw))
         may_act(ctx)
-        clusters = engine.alert_clusters(payload.alerts)
-        if not ctx.needs_listing(clusters):
+        # `lacking`: clusters whose last listing lacks a connector a firing alert names (one
+        # created since then), listed again (at most every few seconds) before it is decided.
+        clusters, lacking = engine.alert_clusters(payload.alerts)
+        if not ctx.needs_listing(clusters) and not lacking:
             return await _decide_alerts(ctx, payload, {})
         del payload  # not kept while the listing is awaited: that wait holds no slot
     # Outside the slot, and bounded (a few seconds; none while the cluster's key is paused): one
-    # key's 429 pause never holds the webhooks and restarts of other clusters.
-    unlisted = await ctx.ensure_listed(clusters)
+    # key's 429 pause never holds the webhooks and restarts of other clusters. Side by side: a
+    # cluster both stale and lacking a name is listed once, for both.
+    unlisted, again = await asyncio.gather(ctx.ensure_listed(clusters), ctx.list_again(lacking))
+    relisted = {cluster: why for cluster, why in again.items() if cluster not in unlisted}
     async with bodies:
         # Parsed again from the raw bytes: the same alerts, decided now that their clusters are
         # listed, or refused (503, Alertmanager sends again) where a cluster could not be.
         payload = validated(WebhookPayload, json_body(raw))
         may_act(ctx)
-        return await _decide_alerts(ctx, payload, unlisted)
+        return await _decide_alerts(ctx, payload, unlisted, relisted)
 
 
-async def _decide_alerts(ctx: ApiContext, payload: WebhookPayload, unlisted: dict[str, str]) -> JSONResponse:
+async def _decide_alerts(ctx: ApiContext, payload: WebhookPayload, unlisted: dict[str, str],
+                         relisted: dict[str, str | None] | None = None) -> JSONResponse:
     engine = ctx.engine
     engine.note_truncation(payload)
     order = await _decision_order(ctx, payload)
@@ -48,7 +53,8 @@ async def _decide_alerts(ctx: ApiContext, payload: WebhookPayload, unlisted: dic
         if start:
             await asyncio.sleep(0)  # let /healthz, the queue and the polls run between chunks
         chunk = order[start:start + ALERT_CHUNK]
-        decided.update(zip(chunk, engine.on_alerts([payload.alerts[i] for i in chunk], unlisted=unlisted).alerts))
+        decided.update(zip(chunk, engine.on_alerts([payload.alerts[i] for i in chunk], unlisted=unlisted,
+                                                       relisted=relisted).alerts))
     results = [decided[index] for index in range(len(payload.alerts))]  # answered in the order sent
     engine.note_unmatched(results, payload.groupKey)
     body = {"alerts": [a.as_json() for a in results]}
@@ -56,7 +62,8 @@ async def _decide_alerts(ctx: ApiContext, payload: WebhookPayload, unlisted: dic
         # Some alerts could not be acted on for a reason that passes (a full queue, a cluster
         # that could not be listed, shutdown): Alertmanager sends the group again; the alerts
         # already acted on then come back as `duplicate` or inside their backoff.
-        retry_after = listing_retry_after(ctx, {a.cluster for a in results if a.retry and a.cluster in unlisted})
+        not_listed = {c for c, why in (relisted or {}).items() if why is not None} | set(unlisted)
+        retry_after = listing_retry_after(ctx, {a.cluster for a in results if a.retry and a.cluster in not_listed})
         # Refused as every other refusal is (BadRequest: its `error` in the answer and in the
         # http_request line): the line said only `status=503`, each alert's reason in an answer
         # nobody reads.

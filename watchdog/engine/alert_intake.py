@@ -62,6 +62,11 @@ NO_RULE_LOG_INTERVAL = timedelta(seconds=60)
 # the same reason, only after this long; how many such (alert, reason) pairs are remembered.
 UNMATCHED_SAID_AGAIN_AFTER = timedelta(hours=1)
 UNMATCHED_REMEMBERED = 10_000
+# A name the last listing lacked, as the answer says it: listed again for the alert, or not (a
+# listing moments old stands). One reason either way for the warning's memory: told apart, an
+# alert of a name that does not exist was said anew at every other re-send.
+NOT_LISTED = "was not found in its cluster at the last listing"
+LISTED_AGAIN = "was not found in its cluster, listed again just now to look for it"
 
 
 @dataclass
@@ -99,16 +104,19 @@ class AlertIntake(Decisions):
         return any(now - seen < FIRING_FORGOTTEN_AFTER for seen in self.firing_alerts.get(key, {}).values())
 
     def on_alerts(
-        self, alerts: WebhookPayload | Sequence[Alert], *, unlisted: Mapping[str, str] | None = None
+        self, alerts: WebhookPayload | Sequence[Alert], *, unlisted: Mapping[str, str] | None = None,
+        relisted: Mapping[str, str | None] | None = None,
     ) -> WebhookResult:
         """Decide each alert. Only connectors that a listing of their cluster showed are acted
-        on; `unlisted` names the clusters that could not be listed just now, and why."""
+        on; `unlisted` names the clusters that could not be listed just now, and why; `relisted`
+        the clusters listed again for a connector their last listing lacked (alert_clusters),
+        with why that listing failed (None: it worked)."""
         now = self._now()
         result = WebhookResult()
         if isinstance(alerts, WebhookPayload):
             self.note_truncation(alerts)
         for alert in alerts.alerts if isinstance(alerts, WebhookPayload) else alerts:
-            outcome = self._on_alert(alert, now, unlisted or {})
+            outcome = self._on_alert(alert, now, unlisted or {}, relisted or {})
             self.metrics.webhook_alerts.labels(outcome.result).inc()
             result.alerts.append(outcome)
         return result
@@ -192,12 +200,16 @@ class AlertIntake(Decisions):
         # each group_interval it changes in and each repeat_interval; 500 alerts of deleted
         # connectors, one group each (group_by: ['...']), made 500 warnings at every resend.
         told = self._unmatched_said
+
+        def reason(r: AlertResult) -> tuple[str, str]:
+            return r.fingerprint, r.detail.replace(LISTED_AGAIN, NOT_LISTED)
+
         news = [r for r in unmatched
-                if not timedelta(0) <= now - told.get((r.fingerprint, r.detail), now - UNMATCHED_SAID_AGAIN_AFTER)
+                if not timedelta(0) <= now - told.get(reason(r), now - UNMATCHED_SAID_AGAIN_AFTER)
                 < UNMATCHED_SAID_AGAIN_AFTER]
         for r in news:
-            told.pop((r.fingerprint, r.detail), None)
-            told[(r.fingerprint, r.detail)] = now
+            told.pop(reason(r), None)
+            told[reason(r)] = now
         while len(told) > UNMATCHED_REMEMBERED:
             del told[next(iter(told))]  # the longest said
         (log.warning if news else log.debug)(
@@ -218,10 +230,15 @@ class AlertIntake(Decisions):
         """When the last webhook_alerts_no_rule line was written, and how many alerts since were not."""
         return _Said()
 
-    def alert_clusters(self, alerts: Iterable[Alert]) -> set[str]:
+    def alert_clusters(self, alerts: Iterable[Alert]) -> tuple[set[str], set[str]]:
         """The configured clusters that firing alerts name through a matching rule: the ones
-        whose listing must be fresh before the alerts are decided."""
+        whose listing must be fresh before the alerts are decided; and, among them, those whose
+        last listing lacks the connector such an alert names through a rule selecting it (one
+        created since): listed again, at most every few seconds (triggers/poller.list_again).
+        Before, its alert was `unmatched` from the old listing, a 200 Alertmanager takes as
+        delivered, and waited for its repeat_interval (hours). One match of each alert."""
         clusters: set[str] = set()
+        lacking: set[str] = set()
         for alert in alerts:
             if alert.status != "firing":
                 continue
@@ -229,11 +246,16 @@ class AlertIntake(Decisions):
                 assert isinstance(rule.trigger, AlertTrigger)
                 label = alert.labels.get(rule.trigger.cluster_label)
                 cluster = self.cluster_named(label) if label else None
-                if cluster is not None:
-                    clusters.add(cluster)
-        return clusters
+                if cluster is None:
+                    continue
+                clusters.add(cluster)
+                key = self._alert_target(alert, rule.trigger)
+                if isinstance(key, ConnectorKey) and key not in self.statuses and selects(rule.select, key.cluster, key.connector):
+                    lacking.add(key.cluster)
+        return clusters, lacking
 
-    def _on_alert(self, alert: Alert, now: datetime, unlisted: Mapping[str, str]) -> AlertResult:
+    def _on_alert(self, alert: Alert, now: datetime, unlisted: Mapping[str, str],
+                  relisted: Mapping[str, str | None]) -> AlertResult:
         base = AlertResult(fingerprint=alert.identity, status=alert.status, result="unmatched")
         rules = self.alert_rules.matching(alert.labels)
         if not rules:
@@ -266,7 +288,14 @@ class AlertIntake(Decisions):
             if key not in self.statuses:
                 # Only what a listing showed is acted on: names nobody listed would otherwise grow
                 # metric series, state rows and the queue, and be sent to the real API.
-                base.detail = f"{key} was not found in its cluster at the last listing"
+                base.detail = f"{key} {NOT_LISTED}"
+                if key.cluster in relisted and relisted[key.cluster] is not None:
+                    # Whether it was created since is not known: sent again, it is looked for again.
+                    base.result, base.retry = "refused", True
+                    base.rule, base.cluster, base.connector = rule.name, key.cluster, key.connector
+                    base.detail += f", and listing it again failed ({relisted[key.cluster]}); send again later"
+                elif key.cluster in relisted:
+                    base.detail = f"{key} {LISTED_AGAIN}"
                 continue
             # A re-send of the same firing episode is decided like any other: it finds its
             # restart queued (duplicate) or the connector inside its backoff, and restarts again

@@ -2,7 +2,8 @@
 
 A listing is also what makes a connector real to the daemon: alerts and API requests act only on
 connectors a listing showed, and `ensure_listed` lists a cluster on demand (through its rate
-limiter) when its last listing is too old for that. A request waits for that listing a few
+limiter) when its last listing is too old for that; `list_again` lists it when a firing alert
+names a connector its last listing lacked (one created since), at most every few seconds. A request waits for that listing a few
 seconds at most, and not at all while the cluster's key is paused by a 429 for longer: a pause
 lasts up to `rate_limit.max_pause` (15 minutes), and a caller kept that long times out while the
 daemon acts on its request minutes later, unseen. It is told instead that the cluster could not
@@ -37,6 +38,13 @@ LOGGED_ENTRIES = 10
 # listing is older than its poll interval plus LISTING_SLACK_SECONDS (a poll in progress).
 ON_DEMAND_LISTING_MAX_AGE = 60.0
 LISTING_SLACK_SECONDS = 10.0
+# A firing alert naming a connector its cluster's last listing lacked lists the cluster again when
+# that listing is older than this (list_again). Answered `unmatched` (a 200, which Alertmanager takes
+# as delivered), the alert of a connector created since the last listing waited for its
+# repeat_interval (1 h, 4 h by default). Bounded: one listing of a cluster at a time, none sooner
+# than this after the last, and a failed one told for FAILED_LISTING_MEMORY_SECONDS: a flood of
+# alerts for a connector that does not exist makes a listing every few seconds, not one each.
+LIST_AGAIN_AFTER_SECONDS = 5.0
 # After a failed on-demand listing, alerts and requests are told the same failure for this long
 # instead of each sending another list call: a burst of webhooks costs one call, not one each.
 FAILED_LISTING_MEMORY_SECONDS = 10.0
@@ -410,3 +418,16 @@ async def ensure_listed(
         reasons = await asyncio.gather(*(p.ensure_listed(listing_max_age(intervals, p.cluster), wait) for p in stale))
         problems.update({p.cluster: reason for p, reason in zip(stale, reasons, strict=True) if reason is not None})
     return problems
+
+
+async def list_again(pollers: Mapping[str, ClusterPoller], clusters: Iterable[str], wait: float | None = None) -> dict[str, str | None]:
+    """List again, through their rate limiters, the clusters whose last listing lacked a connector
+    a firing alert names, where that listing is older than LIST_AGAIN_AFTER_SECONDS: for each
+    cluster listed again (or whose listing was shared with another caller's), None, or why it could
+    not be listed. Clusters listed more recently than that are left out: their last listing stands."""
+    wait = LISTING_WAIT_SECONDS if wait is None else wait
+    due = [pollers[c] for c in sorted(set(clusters)) if c in pollers and pollers[c].stale(LIST_AGAIN_AFTER_SECONDS)]
+    if not due:
+        return {}
+    reasons = await asyncio.gather(*(p.ensure_listed(LIST_AGAIN_AFTER_SECONDS, wait) for p in due))
+    return {p.cluster: reason for p, reason in zip(due, reasons, strict=True)}
