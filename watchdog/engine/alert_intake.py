@@ -420,6 +420,7 @@ class AlertIntake(Decisions):
 
         Confluent's exported metrics label a connector only by its lcc- id, which is unique
         across clusters: such an alert needs no cluster label (the id was learned by polling).
+        With a cluster label, a connector of that exact name there comes first, then the id.
         """
         cluster_label = alert.labels.get(trigger.cluster_label)
         connector_label = alert.labels.get(trigger.connector_label)
@@ -430,15 +431,24 @@ class AlertIntake(Decisions):
             return f"the connector label {trigger.connector_label!r} {problem}"
         if cluster_label is not None and len(cluster_label) > 255:
             return f"the cluster label {trigger.cluster_label!r} is longer than 255 characters"
-        resolved = alert.status == "resolved"
+        by_id = self._connector_by_id(connector_label, resolved=alert.status == "resolved")
         if not cluster_label:
-            key = self._connector_by_id(connector_label, resolved=resolved)
-            return key or f"alert lacks the cluster label {trigger.cluster_label!r} and {connector_label!r} is not a known lcc- id"
+            # A value that is one connector's lcc- id and another's name (a connector called
+            # `lcc-bbb`) is refused, naming both: taken as the id, the alert restarted the one
+            # connector while `watchdog restart` and POST /v1/restarts took the other, by name.
+            named = [ConnectorKey(c, connector_label) for c in sorted(self.config.clusters)] if by_id else []
+            named = [key for key in named if key in self.statuses and key != by_id]
+            if by_id is not None and named:
+                return (f"{connector_label!r} is both the lcc- id of {by_id} and the name of {', '.join(map(str, named))}: "
+                        f"give the alert the cluster label {trigger.cluster_label!r} (the name in that cluster is meant)")
+            return by_id or f"alert lacks the cluster label {trigger.cluster_label!r} and {connector_label!r} is not a known lcc- id"
         cluster = self.cluster_named(cluster_label)
         if cluster is None:
             return f"cluster {cluster_label!r} is not configured"
-        key = self._connector_by_id(connector_label, resolved=resolved)
-        return key if key is not None and key.cluster == cluster else ConnectorKey(cluster, connector_label)
+        by_name = ConnectorKey(cluster, connector_label)
+        if by_name in self.statuses:
+            return by_name  # an exact name in the named cluster wins, as for the API and the CLI
+        return by_id if by_id is not None and by_id.cluster == cluster else by_name
 
     def _connector_by_id(self, resource_id: str, *, resolved: bool = False) -> ConnectorKey | None:
         """The connector the id names. `resolved`: an alert that stopped firing, whose id may name
