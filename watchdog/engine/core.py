@@ -29,6 +29,7 @@ from .alert_holds import AlertHolds
 from .flapping import FlapWatch
 from .poll_pace import PollPace
 from .retired_ids import RetiredIds
+from .trial_owners import RunOwners
 
 if TYPE_CHECKING:  # only for the annotation: decisions.py builds on this module
     from .decisions import RequestRecord
@@ -202,6 +203,8 @@ class EngineCore:
         self._global_windows = config.windows.compile() if config.windows.configured else None
         self._rule_windows: dict[str, Windows] = {r.name: r.windows.compile() for r in config.rules if r.windows}
         self.status_owners = StatusOwners(config.rules)
+        # A poll's judges: the live owner, and a rule on trial beside it (trial_owners.py).
+        self.run_owners = RunOwners(config)
         self.alert_rules = AlertRules(config.rules)
         # How often each cluster is polled (its rules' shortest interval): a slower status rule's
         # confirm_polls counts polls at its own interval (rules.polls_to_confirm).

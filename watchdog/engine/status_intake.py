@@ -129,15 +129,19 @@ class StatusIntake(Forgetting):
         counts = dict.fromkeys(Health, 0)
         judged: list[tuple[Rule, ConnectorKey, ConnectorStatus, Health]] = []
         statuses = self.on_listing(cluster, statuses)
-        owners = self.status_owners  # the config's as the poll began, should a reload come meanwhile
+        owners = self.run_owners  # the config's as the poll began, should a reload come meanwhile
+        # Rules on trial judged beside the live rule that owns the connector (trial_owners.py).
+        trials: dict[ConnectorKey, Rule] = {}
 
         def sort(item: tuple[str, ConnectorStatus]) -> None:
             name, status = item
-            rule = owners.rule_for(cluster, name)
+            rule, trial = owners.owners(cluster, name)
             if rule is not None:
                 health = classify(status)
                 counts[health] += 1
                 judged.append((rule, ConnectorKey(cluster, name), status, health))
+                if trial is not None:
+                    trials[judged[-1][1]] = trial
 
         if not await self._in_slices(list(statuses.items()), sort, writes=False, going_on=going_on):
             return False
@@ -183,8 +187,14 @@ class StatusIntake(Forgetting):
         # attempt counted in the state). Judged on `loaded`, the poll saved over that attempt: the
         # backoff started over and max_restarts was never reached.
         stored.clear()
-        if not await self._in_slices(judged, lambda item: self._judge(*item, now, stored.pop(item[1])),
-                                     going_on=going_on, read=read):
+        def judge(item: tuple[Rule, ConnectorKey, ConnectorStatus, Health]) -> None:
+            before = stored.pop(item[1])
+            self._judge(*item, now, before)
+            trial = trials.get(item[1])
+            if trial is not None:
+                self._judge_trial(trial, *item[1:], now, before)
+
+        if not await self._in_slices(judged, judge, going_on=going_on, read=read):
             return False
         self._watch_probe(cluster, failing, now)
         self._watch_named(cluster, statuses.keys())
@@ -242,6 +252,39 @@ class StatusIntake(Forgetting):
             attempt=state.attempts + 1, health=health, status=status, state=state, detail=detail,
             transient_held=shown_held,
         )
+
+    def _judge_trial(self, rule: Rule, key: ConnectorKey, status: ConnectorStatus, health: Health, now: datetime,
+                     before: ConnectorState) -> None:
+        """A rule on trial beside the live rule that owns the connector (trial_owners.py), judged
+        after it, as in dry-run: on the dry run's view (EngineCore.dry_states) where there is one,
+        else on the state as this poll found it (`before`: the live rule's observation of the
+        same poll is not counted twice). It writes neither the live state nor the gauges, nor what
+        status shows holding the connector: those are the live rule's."""
+        view = self.dry_states.get(key)
+        state = self._budget_back(rule, key, observe(view or before, health, now, rule.backoff))
+        polled_every = self.poll_every.get(key.cluster)
+        decision = decide_on_status(rule, state, health, now, pending=self._pending_for(key, dry_run=True),
+                                    polled_every=polled_every)
+        if decision is Decision.BUDGET_SPENT:
+            state = self._give_up(rule, key, state, save=False)
+        if view is not None or (state.gave_up and not before.gave_up):
+            self.dry_states[key] = state  # its give-up kept: said once, as a live one is
+        if decision is Decision.UNCONFIRMED:
+            detail = _confirming(rule, state, polled_every, self.poll_pace, key.cluster)
+        elif decision is Decision.USER_ERROR:
+            detail = USER_ERROR_DETAIL
+        else:
+            detail = skipped_because(decision, Trigger.STATUS, rule, status, state, now)
+        held = self.held.get(key)
+        self._decide_and_submit(
+            rule.name, Trigger.STATUS, key, decision, now, windows=self._rule_windows.get(rule.name),
+            reason=failure_words(health, status), dry_run=True, attempt=state.attempts + 1, health=health,
+            status=status, state=state, detail=detail,
+        )
+        if held is None:
+            self.held.pop(key, None)
+        else:
+            self.held[key] = held
 
     def _watch_probe(self, cluster: str, failing: int, now: datetime) -> None:
         """The cluster breaker's probe (Breaker.probe) heals once its connector, restarted as the

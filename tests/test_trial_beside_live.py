@@ -1,0 +1,61 @@
+"""A status rule on trial (`dry_run: true`) beside a live status rule that selects the same
+connector: each acts, the live one for real and the trial in dry-run (probe of rules, finding 1).
+One ownership across both let a trial placed above a live catch-all take its connector (left
+FAILED, never restarted), and a trial placed below decide nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from watchdog.model import ConnectorKey
+
+from .support import CLUSTER, daemon_config, in_process, sim_scenario
+
+_BACKOFF = {"base": 5, "cap": 10, "jitter": 0}
+
+
+def _trial(name: str, connector: str) -> dict[str, Any]:
+    return {"name": name, "dry_run": True, "trigger": {"type": "status", "interval": 5, "confirm_polls": 1},
+            "select": {"connectors": [connector]}, "backoff": _BACKOFF}
+
+
+LIVE = {"name": "heal-live", "trigger": {"type": "status", "interval": 5, "confirm_polls": 3},
+        "select": {"include": ["*"]}, "backoff": _BACKOFF}
+
+
+async def test_a_trial_above_and_one_below_a_live_catch_all_both_act_beside_it() -> None:
+    failing = [{"name": name, "id": f"lcc-{name.split('-')[0]}", "script": {"initial": "FAILED"}}
+               for name in ("orders-sink", "payments-sink")]
+    rules = [_trial("trial-fast-orders", "orders-sink"), LIVE, _trial("trial-fast-payments", "payments-sink")]
+    w = in_process(sim_scenario(failing), daemon_config(rules), fake_time=True)
+    assert w.clock is not None
+    daemon = w.daemon
+    daemon.queue.start()
+    decided: list[tuple[int, str, str, str]] = []
+    queued: list[tuple[int, str, str, bool]] = []
+    try:
+        for poll in range(3):
+            with structlog.testing.capture_logs() as logs:
+                await daemon.pollers[CLUSTER].poll()
+                await daemon.queue.join()
+            decided += [(poll, e["connector"], e["rule"], e["decision"]) for e in logs if e["event"] == "decision"]
+            queued += [(poll, e["connector"], e["rule"], e["dry_run"]) for e in logs if e["event"] == "restart_queued"]
+            if poll == 0:
+                assert w.simulator.restarts() == [], "the trials send nothing; the live rule confirms first"
+                held = daemon.engine.held.get(ConnectorKey(CLUSTER, "orders-sink"))
+                assert held is not None and held[0].value == "unconfirmed", "status shows the live rule's hold"
+            w.clock.advance(5)
+    finally:
+        await daemon.queue.close(0)
+    for connector, trial in (("orders-sink", "trial-fast-orders"), ("payments-sink", "trial-fast-payments")):
+        assert (0, connector, trial, "restart") in decided, decided
+        assert (0, connector, "heal-live", "unconfirmed") in decided, decided
+        assert (0, connector, trial, True) in queued, queued
+        assert (2, connector, "heal-live", "restart") in decided, decided
+        assert (2, connector, "heal-live", False) in queued, queued
+    assert sorted(c.connector for c in w.simulator.restarts()) == ["orders-sink", "payments-sink"], \
+        "the live rule restarts both for real"
+    for connector in ("orders-sink", "payments-sink"):
+        assert daemon.state.load(ConnectorKey(CLUSTER, connector)).attempts == 1, "the live attempt alone is counted"
