@@ -24,6 +24,7 @@ One job per file (`Engine` is one object made of these parts):
                         a reload while wanted, dropped when the alert resolves
     stall_intake.py     the stalled trigger: candidates and verdicts
     gates.py            windows, breaker, blocking: at decision time and at dispatch time
+    restart_gap.py      the gap between two rules' restarts of one connector (queue.manual_restart_gap)
     skip_words.py       why a rule's restart is skipped, and what comes next, in a decision's words
     decisions.py        each decision recorded, each restart submitted; `RequestRecord`
     recovery.py         requests kept in the state file, after a restart of the daemon

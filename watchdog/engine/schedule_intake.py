@@ -11,6 +11,7 @@ from ..policy import last_restart_turn
 from ..rules import decide_on_request, named_but_missing, refused_because, selected
 from .core import log
 from .decisions import Decisions
+from .restart_gap import schedule_too_soon
 
 # Of a run's connectors the full lane refused, those named in its `scheduled_restarts_refused` line.
 REFUSED_NAMES_SHOWN = 10
@@ -37,20 +38,34 @@ class ScheduleIntake(Decisions):
                 return False
             names = ordered
         refused: list[str] = []
+        stored: dict[ConnectorKey, ConnectorState] = {}
+        dry_run = self.config.dry_run or rule.dry_run
+
+        def read(items: Sequence[str]) -> None:
+            stored.update(self.state.load_many([ConnectorKey(cluster, name) for name in items if name in statuses]))
 
         def decide(name: str) -> None:
             key = ConnectorKey(cluster, name)
             status = statuses.get(name)
-            decision = decide_on_request(status, pending=self._pending_for(key, dry_run=rule.dry_run))
+            too_soon = ""
+            if status is not None:
+                # Another restart of it within the gap (restart_gap.py): not made again.
+                state = self.load_state(key, dry_run=dry_run, stored=stored.pop(key, None))
+                too_soon = schedule_too_soon(self.state, key, state, now, self.config.queue.manual_restart_gap,
+                                             rule.name)
+            decision = decide_on_request(status, pending=self._pending_for(key, dry_run=rule.dry_run),
+                                         too_soon=bool(too_soon))
             record = self._decide_and_submit(
                 rule.name, Trigger.SCHEDULE, key, decision, now, windows=self._rule_windows.get(rule.name),
                 reason="scheduled", dry_run=rule.dry_run, status=status,
-                detail=refused_because(status) if decision is Decision.TRANSIENT and status is not None else "",
+                detail=refused_because(status) if decision is Decision.TRANSIENT and status is not None
+                else too_soon if decision is Decision.RECENTLY_RESTARTED else "",
             )
             if record.decision is Decision.QUEUE_FULL:
                 refused.append(name)
 
-        done = await self._in_slices(names + named_but_missing(rule, cluster, statuses), decide, going_on=going_on)
+        done = await self._in_slices(names + named_but_missing(rule, cluster, statuses), decide, going_on=going_on,
+                                     read=read)
         if refused:
             # One line for the run: each refusal's own `decision` line is at info, one per
             # connector, and nothing else said that a hundred connectors had no restart.

@@ -35,6 +35,7 @@ from .core import log
 from .flapping import FLAPPING_NOTE
 from .forgetting import Forgetting
 from .poll_pace import PollPace, next_polls
+from .restart_gap import failure_too_soon
 from .skip_words import skipped_because
 
 _FAILING = frozenset({Health.FAILED, Health.USER_ERROR})
@@ -223,6 +224,11 @@ class StatusIntake(Forgetting):
                                     polled_every=polled_every)
         if decision is Decision.BUDGET_SPENT:
             state = self._give_up(rule, key, state, save=False)
+        # Restarted by a schedule or by name moments ago: waits out the gap (restart_gap.py).
+        too_soon = failure_too_soon(self.state, key, state, now, self.config.queue.manual_restart_gap) \
+            if decision is Decision.RESTART else ""
+        if too_soon:
+            decision = Decision.RECENTLY_RESTARTED
         self.save_state(key, state, dry_run=dry_run, seen=(status.state or "UNUSABLE", now))
         self.show_state(key, state)
         detail = ""
@@ -242,7 +248,7 @@ class StatusIntake(Forgetting):
         # Those above hold it, as status shows (a `transient` among them: EngineCore.held); the
         # words of a skip of its own (a PAUSED connector, its backoff, its spent budget) do not.
         shown_held = bool(detail)
-        detail = detail or skipped_because(decision, Trigger.STATUS, rule, status, state, now)
+        detail = detail or too_soon or skipped_because(decision, Trigger.STATUS, rule, status, state, now)
         if health is Health.FAILED and status.state.upper() == "UNASSIGNED":
             # Its reason says the tasks failed; this says what a restart does to the rest.
             detail = f"{_UNASSIGNED_FAILED.format(tasks=tasks_said(failed_tasks(status)))}{'; ' if detail else ''}{detail}"
