@@ -118,7 +118,12 @@ async def test_gave_up_clears_once_the_connector_recovers_by_itself(backend: str
     await run_polls(w, 20)
     assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 1
     w.simulator.set_state(sim_cluster(backend), "hopeless", "RUNNING")
+    # The flag clears with the count, once healthy for its gap (2 s after one restart): at the
+    # third healthy poll, not the first (which let a flapping connector be given up on again at
+    # each failed poll: probe of rules, finding 4).
     await run_polls(w, 2)
+    assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 1
+    await run_polls(w, 1)
     assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 0
 
 
@@ -152,13 +157,13 @@ async def test_a_gave_up_connector_s_next_restart_gauge_says_not_until_healthy(b
     assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="hopeless") == 1
     assert w.sample("watchdog_connector_next_restart_timestamp_seconds", cluster=CLUSTER, connector="hopeless") == float("inf")
     w.simulator.set_state(sim_cluster(backend), "hopeless", "RUNNING")
-    await run_polls(w, 2)
+    await run_polls(w, 3)  # healthy for its gap (2 s): the count, and the flag, reset
     shown = w.sample("watchdog_connector_next_restart_timestamp_seconds", cluster=CLUSTER, connector="hopeless")
     assert shown is not None and shown < float("inf")
 
 
 async def test_the_gave_up_line_says_how_long_the_connector_must_stay_healthy_for_a_fresh_budget() -> None:
-    # Seen healthy once, the flag clears; a failure before the count resets is still refused
+    # Seen healthy once, the flag stays until the count resets; a failure before then is refused
     # (budget_spent). The line said "left alone until it is seen healthy", which promised more.
     w = world([{"name": "hopeless", "script": {"initial": "FAILED", "recover_after_restarts": "never", "refail_after": 1}}],
               [status_rule(max_restarts=2, backoff={"base": 60, "cap": 3600, "jitter": 0})])

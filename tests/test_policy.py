@@ -91,11 +91,16 @@ def test_one_failed_poll_restarts_the_healthy_clock() -> None:
     assert state.attempts == 0
 
 
-def test_gave_up_clears_when_the_connector_is_seen_healthy() -> None:
+def test_gave_up_clears_when_the_connector_has_stayed_healthy_for_its_gap() -> None:
+    # Seen healthy once, it stays given up until its count resets (healthy for gap(3) = 12
+    # minutes): cleared at the first healthy poll, a flapping connector was given up on again at
+    # each failed one, a `gave_up` warning per flap (probe of rules, finding 4).
     state = give_up(_restarted(3))
     assert state.gave_up
-    assert not observe(state, Health.HEALTHY, T0, STRIMZI).gave_up
+    seen = observe(state, Health.HEALTHY, T0, STRIMZI)
+    assert seen.gave_up and seen.attempts == 3
     assert observe(state, Health.FAILED, T0, STRIMZI).gave_up
+    assert not observe(seen, Health.HEALTHY, T0 + timedelta(minutes=12), STRIMZI).gave_up
 
 
 def test_manual_restart_is_remembered_but_not_an_attempt() -> None:

@@ -39,9 +39,13 @@ def observe(state: ConnectorState, health: Health, now: datetime, backoff: Backo
             # from the moment that signal cleared.
             return replace(state, health=health, consecutive_failures=0)
         healthy_since = state.healthy_since or now
-        state = replace(state, health=health, consecutive_failures=0, healthy_since=healthy_since, gave_up=False)
-        if state.attempts and now - healthy_since >= timedelta(seconds=backoff_gap(state.attempts, backoff)):
-            state = replace(state, attempts=0, next_allowed_at=None)
+        state = replace(state, health=health, consecutive_failures=0, healthy_since=healthy_since)
+        if not state.attempts or now - healthy_since >= timedelta(seconds=backoff_gap(state.attempts, backoff)):
+            # Gave-up clears with the count, not at the first healthy poll: cleared there, a
+            # connector flapping RUNNING/FAILED each poll was given up on again at each failed
+            # one (34 `gave_up` warnings in 7 minutes), and status swung between "gave up" and
+            # NEXT ALLOWED "now" though its budget stayed spent (probe of rules, finding 4).
+            state = replace(state, attempts=0, next_allowed_at=None, gave_up=False)
         return state
     if health in (Health.FAILED, Health.USER_ERROR):
         return replace(

@@ -274,9 +274,8 @@ class Decisions(Gates):
         if state.gave_up:
             return state
         state = give_up(state)
-        # Seen healthy once, the flag clears, but the budget comes back only once the count
-        # resets (policy.observe): "until it is seen healthy" promised a restart for a failure
-        # that came before that, which was refused (budget_spent) and the flag set again.
+        # The flag and the budget come back together, once the count resets (policy.observe):
+        # "until it is seen healthy" promised a restart for a failure that came before that.
         gap = f"{backoff_gap(state.attempts, rule.backoff):g}s"
         dry_run = self.config.dry_run or rule.dry_run
         note = (f"left alone until it has stayed healthy for {gap} in a row, which resets its restart count"

@@ -436,7 +436,8 @@ def _seen(row: StatusRow, now: datetime, gone: bool) -> str:
 
 def _next_allowed(state: ConnectorState, now: datetime) -> str:
     if state.gave_up:
-        # Given up: no restart is due at any time; the flag clears when it is seen healthy.
+        # Given up: no restart is due at any time; the flag clears once it has stayed healthy for
+        # its gap (policy.observe), its count reset.
         return "when healthy"
     if state.next_allowed_at is None or state.next_allowed_at <= now:
         return "now"
