@@ -96,6 +96,13 @@ class Decisions(Gates):
         restart waits, queued, before its first turn (queue/deferral.py); `why` is its detail."""
         if key.cluster not in self.config.clusters:
             return self._cluster_gone(rule, trigger, key, now, reason)
+        if decision is Decision.DUPLICATE and (trigger in _ASKED_ONCE or origin):
+            # A request that would join the queued restart (below) is held by its windows first:
+            # joined, a schedule run its blackout held said `duplicate` (or `merged`), never
+            # `window_closed`, and the history showed it taking part (`schedule+status`).
+            closed = self.window_hold(now, windows)
+            if closed is not None:
+                decision, detail = closed
         if decision is Decision.RESTART:
             held = self.gate(key, now, windows, failure=trigger in FAILURE_TRIGGERS,
                              dry_run=self.config.dry_run or dry_run, count_queued=trigger is Trigger.STATUS,

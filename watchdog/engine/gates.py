@@ -42,10 +42,9 @@ class Gates(EngineCore):
         `trigger`: who asked, for what becomes of a restart the gate holds (skip_words)."""
         if unaddressable(key.connector):
             return Decision.UNADDRESSABLE, "its name has '/'-separated '.' or '..' parts: a call for it could reach another connector"
-        if self._global_windows is not None and not self._global_windows.is_open(now):
-            return Decision.WINDOW_CLOSED, f"global windows closed; next open {_when(self._global_windows.next_open_shown(now))}"
-        if windows is not None and not windows.is_open(now):
-            return Decision.WINDOW_CLOSED, f"rule windows closed; next open {_when(windows.next_open_shown(now))}"
+        closed = self.window_hold(now, windows)
+        if closed is not None:
+            return closed
         # Evaluated here, not only by a poll or a job's turn: a daemon with alert rules and no
         # status rule polls nothing, and every restart the open breaker held was decided on the
         # answer of its last evaluation (the job that opened it), so it held every later alert
@@ -76,6 +75,15 @@ class Gates(EngineCore):
                 self.breaker, key.cluster, reason, now, failure=failure and not counted, dry_run=dry_run,
                 trigger=trigger)
         return self._blocked()
+
+    def window_hold(self, now: datetime, windows: Windows | None) -> tuple[Decision, str] | None:
+        """`window_closed` and when the global or the rule's windows open next; None while open.
+        Asked before a request joins a restart queued by another rule too (Decisions)."""
+        if self._global_windows is not None and not self._global_windows.is_open(now):
+            return Decision.WINDOW_CLOSED, f"global windows closed; next open {_when(self._global_windows.next_open_shown(now))}"
+        if windows is not None and not windows.is_open(now):
+            return Decision.WINDOW_CLOSED, f"rule windows closed; next open {_when(windows.next_open_shown(now))}"
+        return None
 
     def held_by_cluster(self, cluster: str, detail: str) -> bool:
         """Whether a `breaker_open` detail is the cluster's own breaker's (its reason, then when it
