@@ -5,11 +5,12 @@ FAILED, never restarted), and a trial placed below decide nothing."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import structlog
 
-from watchdog.model import ConnectorKey
+from watchdog.model import ConnectorKey, ConnectorState
 
 from .support import CLUSTER, daemon_config, in_process, sim_scenario
 
@@ -59,3 +60,30 @@ async def test_a_trial_above_and_one_below_a_live_catch_all_both_act_beside_it()
         "the live rule restarts both for real"
     for connector in ("orders-sink", "payments-sink"):
         assert daemon.state.load(ConnectorKey(CLUSTER, connector)).attempts == 1, "the live attempt alone is counted"
+
+
+async def test_a_trial_with_budget_left_beside_a_live_rule_that_gave_up_says_so_once() -> None:
+    # The live rule gave up (its state, kept across a restart of the daemon); the trial beside it
+    # has restarts left: its `gave_up_cleared` is said once, not at every poll.
+    failing = [{"name": "orders-sink", "id": "lcc-orders1", "script": {"initial": "FAILED", "recover_after_restarts": "never"}}]
+    live = {**LIVE, "max_restarts": 1, "trigger": {"type": "status", "interval": 5, "confirm_polls": 1}}
+    trial = {**_trial("trial-fast-orders", "orders-sink"), "max_restarts": 5}
+    w = in_process(sim_scenario(failing), daemon_config([live, trial]), fake_time=True)
+    assert w.clock is not None
+    daemon, key = w.daemon, ConnectorKey(CLUSTER, "orders-sink")
+    given_up = ConnectorState(attempts=1, gave_up=True, last_restart_at=w.clock.wall() - timedelta(hours=1),
+                              next_allowed_at=w.clock.wall() - timedelta(minutes=59))
+    daemon.state.save(key, given_up)
+    daemon.queue.start()
+    try:
+        with structlog.testing.capture_logs() as logs:
+            for _ in range(4):
+                await daemon.pollers[CLUSTER].poll()
+                await daemon.queue.join()
+                w.clock.advance(5)
+    finally:
+        await daemon.queue.close(0)
+    cleared = [e for e in logs if e["event"] == "gave_up_cleared"]
+    assert [e["rule"] for e in cleared] == ["trial-fast-orders"], cleared
+    assert w.simulator.restarts() == [], "the live rule gave up; the trial sends nothing"
+    assert daemon.state.load(key).gave_up, "the live state stays given up"

@@ -273,8 +273,10 @@ class StatusIntake(Forgetting):
                                     polled_every=polled_every)
         if decision is Decision.BUDGET_SPENT:
             state = self._give_up(rule, key, state, save=False)
-        if view is not None or (state.gave_up and not before.gave_up):
-            self.dry_states[key] = state  # its give-up kept: said once, as a live one is
+        if view is not None or state.gave_up != before.gave_up:
+            # Its own give-up (or its budget back where the live rule gave up) kept in its view:
+            # each said once, as a live one is, not at every poll.
+            self.dry_states[key] = state
         if decision is Decision.UNCONFIRMED:
             detail = _confirming(rule, state, polled_every, self.poll_pace, key.cluster)
         elif decision is Decision.USER_ERROR:
