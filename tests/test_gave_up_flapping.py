@@ -58,3 +58,26 @@ async def test_a_flapping_connector_given_up_on_stays_given_up_with_one_line() -
         w.clock.advance(5)
     assert not daemon.state.load(key).gave_up
     assert w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="flap-1") == 0
+
+
+async def test_the_gave_up_line_names_the_schedule_rules_that_still_restart_it() -> None:
+    # A status rule gave up while an interval rule went on restarting the connector every 10 s (15
+    # times in 150 s): the line said "left alone" and named none of it (probe of rules, finding 3).
+    every = {"name": "every-hour", "trigger": {"type": "schedule", "interval": 3600}, "select": {"include": ["flap-*"]}}
+    elsewhere = {"name": "other-nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"},
+                 "select": {"include": ["billing-*"]}}
+    w = in_process(sim_scenario([{"name": "flap-1", "script": FAILED}]), daemon_config([RULE, every, elsewhere]),
+                   fake_time=True)
+    assert w.clock is not None
+    w.daemon.queue.start()
+    try:
+        with capture_logs() as logs:
+            for _ in range(6):
+                await w.daemon.pollers[CLUSTER].poll()
+                await w.daemon.queue.join()
+                w.clock.advance(5)
+    finally:
+        await w.daemon.queue.close(0)
+    [gave_up] = [e for e in logs if e["event"] == "gave_up"]
+    assert "schedule rule(s) every-hour still restart it at each of their runs" in gave_up["note"], gave_up["note"]
+    assert "other-nightly" not in gave_up["note"]

@@ -294,6 +294,14 @@ class Decisions(Gates):
             # alert restarted it (gave_up_cleared).
             note += (f"; rule(s) {', '.join(others)}, with restarts left, may still restart it (each rule gives up at "
                      "its own max_restarts)")
+        schedules = [other.name for other in self.config.rules
+                     if other.enabled and isinstance(other.trigger, ScheduleTrigger)
+                     and selects(other.select, key.cluster, key.connector)]
+        if schedules:
+            # Not left alone by them either: the line said "left alone" while an interval rule went
+            # on restarting it every 10 s, 15 times in 150 s (a rules probe, 2026-12-06).
+            note += (f"; schedule rule(s) {', '.join(schedules)} still restart it at each of their runs, whatever its "
+                     "count (a schedule is no failure restart)")
         if dry_run:
             # Not paged (watchdog_connector_gave_up stays as the live state has it): said here.
             note = ("dry run: no restart was sent; the live run would give up here and leave it alone "
