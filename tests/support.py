@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
+from structlog.testing import capture_logs
 
 from watchdog.app import Daemon
 from watchdog.config import Config, Credential, build_config
@@ -212,3 +213,16 @@ def cannot_run_here(reason: str) -> None:
     if os.environ.get(REQUIRE_ALL_TESTS):
         pytest.fail(f"{reason}, and CI ({REQUIRE_ALL_TESTS} set) runs every test")
     pytest.skip(reason)
+
+
+async def logs_of_reloads(first: Config, *then: Config) -> list[dict[str, Any]]:
+    """The log of a daemon started on `first` (one connector, `a`) and reloaded to each of
+    `then` in turn, each reload applied."""
+    configs = [first]
+    w = in_process(sim_scenario([{"name": "a"}]), first)
+    w.daemon._reload_config = lambda: configs[-1]  # type: ignore[attr-defined]
+    with capture_logs() as logs:
+        for config in then:
+            configs.append(config)
+            assert await w.daemon.reload("test") is True
+    return logs

@@ -10,7 +10,7 @@ from structlog.testing import capture_logs
 
 from watchdog.cli import main
 
-from .support import daemon_config, in_process, sim_scenario
+from .support import daemon_config, in_process, logs_of_reloads, sim_scenario
 
 FIXTURES = Path(__file__).parent / "fixtures" / "configs"
 HEAD = (FIXTURES / "good" / "minimal.yaml").read_text().split("rules:")[0]
@@ -147,13 +147,7 @@ async def test_a_start_says_the_settings_that_do_nothing_once() -> None:
 async def test_a_reload_that_brings_such_a_setting_in_says_it() -> None:
     heal = [{"name": "heal", "trigger": {"type": "status"}, "select": {"include": ["*"]}}]
     shadowed = [*heal, {"name": "late", "trigger": {"type": "status"}, "select": {"connectors": ["a"]}}]
-    configs = [daemon_config(heal)]
-    w = in_process(sim_scenario([{"name": "a"}]), configs[0])
-    w.daemon._reload_config = lambda: configs[-1]  # type: ignore[attr-defined]
-    with capture_logs() as logs:
-        configs.append(daemon_config(shadowed))
-        assert await w.daemon.reload("test") is True
-        configs.append(daemon_config(shadowed, dry_run=False))  # the same warnings: not said again
-        assert await w.daemon.reload("test") is True
+    # The second reload brings the same warnings: not said again.
+    logs = await logs_of_reloads(daemon_config(heal), daemon_config(shadowed), daemon_config(shadowed, dry_run=False))
     said = [e["settings"] for e in logs if e["event"] == "settings_with_no_effect"]
     assert [[s.split(":")[0] for s in settings] for settings in said] == [["rules[1] (late)"]]

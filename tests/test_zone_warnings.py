@@ -9,7 +9,7 @@ from structlog.testing import capture_logs
 
 from watchdog.cli import main
 
-from .support import daemon_config, in_process, sim_scenario
+from .support import daemon_config, in_process, logs_of_reloads, sim_scenario
 
 FIXTURES = Path(__file__).parent / "fixtures" / "configs"
 
@@ -86,14 +86,8 @@ async def test_a_reload_that_brings_such_a_zone_in_says_it_and_one_that_keeps_it
     berlin = [{"name": "nightly", "trigger": {"type": "schedule", "cron": "0 9 * * *", "timezone": "Europe/Berlin"},
                "select": {"connectors": ["a"]}}]
     est = [{**berlin[0], "trigger": {**berlin[0]["trigger"], "timezone": "EST"}}]  # type: ignore[dict-item]
-    configs = [daemon_config(berlin)]
-    w = in_process(sim_scenario([{"name": "a"}]), configs[0])
-    w.daemon._reload_config = lambda: configs[-1]  # type: ignore[attr-defined]
-    with capture_logs() as logs:
-        configs.append(daemon_config(est))
-        assert await w.daemon.reload("test") is True
-        configs.append(daemon_config(est, dry_run=False))  # the same zones: not said again
-        assert await w.daemon.reload("test") is True
+    # The second reload brings the same zones: not said again.
+    logs = await logs_of_reloads(daemon_config(berlin), daemon_config(est), daemon_config(est, dry_run=False))
     said = [e for e in logs if e["event"] == "time_zones_not_what_they_seem"]
     assert [line["zones"] for line in said] == [[
         "rules[0].trigger.timezone: 'EST' is a fixed UTC-05:00 with no daylight saving time; for New York use "
