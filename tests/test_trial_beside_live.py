@@ -87,3 +87,33 @@ async def test_a_trial_with_budget_left_beside_a_live_rule_that_gave_up_says_so_
     assert [e["rule"] for e in cleared] == ["trial-fast-orders"], cleared
     assert w.simulator.restarts() == [], "the live rule gave up; the trial sends nothing"
     assert daemon.state.load(key).gave_up, "the live state stays given up"
+
+
+async def test_a_live_give_up_is_paged_and_names_no_trial_beside_it() -> None:
+    # The live rule gave up while a trial with restarts left selects the connector: the gauge
+    # showed the trial's view (0, WatchdogConnectorGaveUp silent), and the `gave_up` line said the
+    # trial "may still restart it", which a rule on trial never does (a verification of the rules
+    # probe's finding 1, 2026-12-06).
+    failing = [{"name": "orders-sink", "id": "lcc-orders1", "script": {"initial": "FAILED", "recover_after_restarts": "never"}}]
+    live = {**LIVE, "max_restarts": 1, "trigger": {"type": "status", "interval": 5, "confirm_polls": 1}}
+    trial = {**_trial("trial-fast-orders", "orders-sink"), "max_restarts": 5}
+    w = in_process(sim_scenario(failing), daemon_config([trial, live]), fake_time=True)  # the trial above, as the probe had it
+    assert w.clock is not None
+    daemon, key = w.daemon, ConnectorKey(CLUSTER, "orders-sink")
+    daemon.queue.start()
+    paged: list[float] = []
+    try:
+        with structlog.testing.capture_logs() as logs:
+            for _ in range(12):
+                await daemon.pollers[CLUSTER].poll()
+                await daemon.queue.join()
+                if daemon.state.load(key).gave_up:
+                    paged.append(w.sample("watchdog_connector_gave_up", cluster=CLUSTER, connector="orders-sink"))
+                w.clock.advance(5)
+    finally:
+        await daemon.queue.close(0)
+    assert paged, "the live rule gave up"
+    [gave_up] = [e for e in logs if e["event"] == "gave_up" and e["rule"] == "heal-live"]
+    assert "trial-fast-orders" not in gave_up["note"], gave_up["note"]
+    assert [e for e in logs if e["event"] == "restart_finished" and e["outcome"] == "dry_run"], "the trial restarted"
+    assert set(paged) == {1.0}, f"the trial's view hid the live give-up from the page at some polls: {paged}"

@@ -79,7 +79,14 @@ def show_state(metrics: Metrics, store: StateStore, dry_states: dict[ConnectorKe
     not paged: a person has taken it in hand, and the page for a connector stopped until its fix
     shipped went on for as long as it stayed stopped, resolved only by a silence or a deletion."""
     paged: bool | None = None
-    if state.gave_up and (owner_held or (key in dry_states and not _live_gave_up(store, key))):
+    if key in dry_states and not owner_held:
+        live = _live_gave_up(store, key)
+        if state.gave_up != live:
+            # The live state's give-up is what pages, whichever view is shown: a rule on trial
+            # with restarts left beside a live rule that gave up showed its own view, 0, and
+            # WatchdogConnectorGaveUp stayed silent (a verification of the rules probe, 2026-12-06).
+            paged = live
+    elif state.gave_up and owner_held:
         paged = False
     metrics.show_connector_state(key.cluster, key.connector, state, paged_gave_up=paged)
 

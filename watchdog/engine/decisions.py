@@ -262,8 +262,11 @@ class Decisions(Gates):
         and the status rule it belongs to (the first that selects it); a schedule restarts what it
         selects whatever its count."""
         owner = self.status_owners.rule_for(key.cluster, key.connector)
+        # A live rule's give-up names no rule on trial: one can never restart it.
+        live = not (self.config.dry_run or rule.dry_run)
         return [other.name for other in self.config.rules
                 if other is not rule and other.enabled and not isinstance(other.trigger, ScheduleTrigger)
+                and not (live and other.dry_run)
                 and (other is owner if isinstance(other.trigger, StatusTrigger)
                      else selects(other.select, key.cluster, key.connector))
                 and (other.max_restarts is not None and state.attempts >= other.max_restarts) == spent]
