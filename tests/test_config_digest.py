@@ -35,6 +35,9 @@ def test_the_digest_tells_configs_apart_and_nothing_of_the_secrets() -> None:
     assert config_with(max_restarts=7).digest() != same.digest(), "a rule's budget changed, the digest did not"
     # A rotated secret (applied live) is not a different config, and the digest tells nothing of one.
     assert config_with(secret="another-secret-value").digest() == same.digest()
+    # Replicas on one host listen on ports of their own: the same config.
+    assert daemon_config([RULE], server={"host": "127.0.0.1", "port": 9465}).digest() == \
+        daemon_config([RULE], server={"host": "0.0.0.0", "port": 9466}).digest()
 
 
 def test_the_example_config_has_a_digest(tmp_path: Path) -> None:

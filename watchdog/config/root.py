@@ -169,10 +169,15 @@ class Config(BaseSettings):
         """What replicas compare to tell whether they run the same config: a SHA-256 of the
         settings in force (the file, the variables and the defaults together), its first 16 hex
         digits. Secrets are dumped masked: a rotated key does not change it, and it tells nothing
-        of one. Replicas that each ran a different file over a day (`max_restarts` 10 and 7, a
+        of one. `server.host` and `server.port` are left out. Replicas that each ran a different file over a day (`max_restarts` 10 and 7, a
         cluster under two names) showed no difference anywhere until a failover acted on it (an HA
         probe, 2026-12-06)."""
-        dumped = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        settings = self.model_dump(mode="json")
+        # Where a replica listens is its own, not what it does: replicas on one host (compose, VMs)
+        # each listen on a port of their own, and read as running different configs.
+        for own in ("host", "port"):
+            settings["server"].pop(own, None)
+        dumped = json.dumps(settings, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(dumped.encode()).hexdigest()[:16]
 
     def secret_values(self) -> tuple[set[str], set[str]]:
