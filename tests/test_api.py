@@ -127,7 +127,8 @@ async def test_open_endpoints_need_no_token() -> None:
                 await asyncio.sleep(0.05)
         assert ready.json() == {"status": "ready", "config_loaded": True, "clusters_not_yet_polled": [],
                                 "state_store": "ok", "role": "leader", "leader": None,
-                                "version": release.build().version, "revision": release.build().revision}
+                                "version": release.build().version, "revision": release.build().revision,
+                                "config_digest": w.daemon.config.digest()}
     finally:
         await w.daemon.stop()
 
