@@ -69,6 +69,9 @@ class Config(BaseSettings):
     # Secret files whose setting a variable also sets, and wins: {"WATCHDOG_SERVER__AUTH_TOKEN":
     # "WATCHDOG_SERVER__AUTH_TOKEN"} (the file's name, the variable's). Said likewise.
     _secret_files_overridden: dict[str, str] = PrivateAttr(default_factory=dict)
+    # Config.digest, worked out once: /readyz asks for it at every probe, and a config in force is
+    # never changed in place (a reload builds a new one).
+    _digest: str | None = PrivateAttr(default=None)
 
     @property
     def overridden(self) -> dict[str, str]:
@@ -172,13 +175,16 @@ class Config(BaseSettings):
         of one. `server.host` and `server.port` are left out. Replicas that each ran a different file over a day (`max_restarts` 10 and 7, a
         cluster under two names) showed no difference anywhere until a failover acted on it (an HA
         probe, 2026-12-06)."""
+        if self._digest is not None:
+            return self._digest
         settings = self.model_dump(mode="json")
         # Where a replica listens is its own, not what it does: replicas on one host (compose, VMs)
         # each listen on a port of their own, and read as running different configs.
         for own in ("host", "port"):
             settings["server"].pop(own, None)
         dumped = json.dumps(settings, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(dumped.encode()).hexdigest()[:16]
+        self._digest = hashlib.sha256(dumped.encode()).hexdigest()[:16]
+        return self._digest
 
     def secret_values(self) -> tuple[set[str], set[str]]:
         """(secrets, users): every secret this config holds, each also in the forms it is sent in
