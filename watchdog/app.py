@@ -336,8 +336,9 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
     def connector_rows(self) -> list[dict[str, Any]]:
         """Every connector the daemon remembers, with its health and restart state, and where its
         cluster is (environment, display names); in dry-run, the dry run's would-be cadence of
-        the connectors it would have restarted (as the backoff gauges and the log show it)."""
-        shown = [self._shown_row(row) for row in dry_run_rows(self.state.rows(), self.engine.dry_states)]
+        the connectors it would have restarted (as the backoff gauges and the log show it), where
+        no live rule selects them (Engine.trial_views)."""
+        shown = [self._shown_row(row) for row in dry_run_rows(self.state.rows(), self.engine.trial_views())]
         # One history read per connector with attempts counted now: what those attempts got.
         shown = with_attempts_notes(shown, lambda key, limit: self.state.history(key, limit))
         return list(status_json(shown, self.cluster_places())["connectors"])

@@ -337,6 +337,17 @@ class EngineCore:
         return self.config.dry_run or any(
             rule.enabled and rule.dry_run and selects(rule.select, key.cluster, key.connector) for rule in self.config.rules)
 
+    def trial_views(self) -> dict[ConnectorKey, ConnectorState]:
+        """The dry run's views that status shows instead of the live state: those of connectors no
+        enabled live rule selects. Beside a live rule, a trial's view (its would-be attempts and
+        give-up) was shown as the connector's row, `(dry run)`: a connector the live rule had given
+        up on read `GAVE UP no`, ATTEMPTS of restarts never sent, while the page said otherwise."""
+        if self.config.dry_run:
+            return dict(self.dry_states)
+        live = [rule for rule in self.config.rules if rule.enabled and not rule.dry_run]
+        return {key: state for key, state in self.dry_states.items()
+                if not any(selects(rule.select, key.cluster, key.connector) for rule in live)}
+
     def show_state(self, key: ConnectorKey, state: ConnectorState) -> None:
         show_state(self.metrics, self.state, self.dry_states, key, state, owner_held=self.owner_held(key))
 
