@@ -142,7 +142,9 @@ async def test_the_log_does_not_promise_the_next_start_a_poll_s_unsent_restart(t
     """A poll's restart still waiting out a 429 at the stop was said 'kept (State file ...); sent at
     the next start', and the next start did not send it: a status restart is left to the first
     poll, which decides again on the connector as it is then (`dropped`, 'the next poll decides
-    again'). Its note now says what the next start does with it."""
+    again'). Its note now says what the next start does with it. Since then the stop ends it
+    itself, once (tests/test_unsent_status_ends_once.py): the start's second end, `dropped`,
+    tries 0, HTTP null, "before sending it", was false (an outside probe, 2026-12-06)."""
     clock = Clock()
     limited = sim_scenario(BROKEN, faults=[{"match": {"endpoint": "restart"}, "when": {"count": 1},
                                             "action": {"status": 429, "headers": {"Retry-After": "3600"}}}])
@@ -157,14 +159,14 @@ async def test_the_log_does_not_promise_the_next_start_a_poll_s_unsent_restart(t
     (unsent,) = [e for e in logs if e["event"] == "restart_finished"]
     assert unsent["outcome"] == "unsent" and unsent["trigger"] == "status"
     assert "sent at the next start" not in unsent["note"], unsent["note"]
-    assert unsent["note"] == (f"kept (State file {tmp_path / 'state.db'}); the next start leaves it to its first poll, "
-                              "which decides again on the connector as it is then")
+    assert unsent["note"] == (f"ended here, recorded in the history (State file {tmp_path / 'state.db'}); not kept "
+                              "for the next start to send")
+    assert unsent["message"].endswith("the next start leaves the connector to its first poll, which decides again on "
+                                      "it as it is then (its backoff and failure count kept)"), unsent["message"]
     second = daemon(tmp_path / "state.db", simulator, clock)
     with structlog.testing.capture_logs() as logs:
         second.engine.recover()
-    ended = [e for e in logs if e["event"] == "restart_finished"]
-    assert [(e["outcome"], e["trigger"]) for e in ended] == [("dropped", "status")]
-    assert "the next poll decides again" in ended[0]["message"]
+    assert [e for e in logs if e["event"] == "restart_finished"] == [], "ended once, at the stop"
     await second.stop()
 
 

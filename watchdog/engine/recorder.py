@@ -37,6 +37,7 @@ from .core import (
 from .gates import repointed_since_asked
 from .store_probe import StoreProbe
 from .unrecorded import UNRECORDED_KEPT, Unrecorded, UnrecordedOutcomes
+from .unsent_end import ended_message, ended_note, ends_at_stop
 
 # What becomes of an outcome the state store refused (restart_outcome_not_recorded): with replicas,
 # a leader that stands by first leaves it to the next leadership's recovery (stand_by).
@@ -327,7 +328,10 @@ class JobRecorder(UnrecordedOutcomes):
             # Never sent: were it the cluster breaker's probe, the window's probe is not spent.
             self._breaker.probe_unsent(job.key.cluster, job.key.connector, dry_run=job.dry_run)
         state = changed or state
-        if job.outcome is Outcome.UNSENT:
+        ends_here = ends_at_stop(job, self._state.durable)
+        if ends_here:  # a poll's restart: no start sends it, so it ends here, once (unsent_end.py)
+            job.message = ended_message(job, is_shared(self._config().state))
+        if job.outcome is Outcome.UNSENT and not ends_here:
             # Still pending in the store: the next start of the daemon sends it (a durable store).
             pass
         elif self._state.problem is not None and not job.maybe_sent:
@@ -395,7 +399,7 @@ class JobRecorder(UnrecordedOutcomes):
         self._metrics.count_restart(job.key, primary.rule, primary.trigger, job.outcome)
         if job.outcome is Outcome.UNSENT:
             fields["note"] = note = self._unsent_note(job)
-            job.kept_for = note if self._state.durable else ""
+            job.kept_for = note if self._state.durable and not ends_here else ""
         if job.outcome in (Outcome.ACCEPTED, Outcome.DRY_RUN, Outcome.DROPPED, Outcome.CANCELLED):
             log.info("restart_finished", **fields)
         elif job.outcome is Outcome.UNSENT and self._state.durable:
@@ -408,12 +412,8 @@ class JobRecorder(UnrecordedOutcomes):
 
     def _unsent_note(self, job: RestartJob) -> str:
         """Where an unsent restart went: the operator decides from this whether to send it by hand."""
-        if self._state.durable and all(r.trigger is Trigger.STATUS for r in job.requests):
-            # Recovery leaves a poll's restart to the first poll (engine/recovery.py): "sent at the
-            # next start" was followed there by its `dropped`, 'the next poll decides again'.
-            who = "the replica that leads next" if is_shared(self._config().state) else "the next start"
-            return (f"kept ({self._state.description}); {who} leaves it to its first poll, which decides "
-                    "again on the connector as it is then")
+        if ends_at_stop(job, self._state.durable):
+            return ended_note(self._state.description)
         if self._state.durable and is_shared(self._config().state):
             # The replica taking the lease recovers it at once: "at the next start" sent operators
             # waiting for this pod to come back for a restart another replica had already sent.

@@ -165,7 +165,11 @@ class Recovery(EngineCore):
                 elif unconfigured:
                     why = f"{gone_by} and {not_named}: not sent"
                 elif request.trigger is Trigger.STATUS:
-                    why = f"{who} before sending it; the next poll decides again"
+                    # A stop ends a poll's restart itself (unsent_end.py): one found here was left
+                    # by a crash, or joined by a request that goes out, and may have been tried
+                    # (a 429 puts it back `queued`): "before sending it" was said of ones answered 429.
+                    why = (f"{who} before it went out, or between its tries (answered without being accepted); "
+                           "not sent now: the next poll decides again")
                 elif request.trigger is Trigger.SCHEDULE and absence is not None and (missed := absence.missed()):
                     why = missed
                 if why:
