@@ -121,6 +121,10 @@ class Unusable(StrEnum):
     # not read: larger than api.max_response_bytes (its traces), or refused 400 (Kafka Connect 4.x
     # routes no name with `/`, `%`, `\`, nor `.` or `..`)
     STATUS_NOT_READ = "status_not_read"
+    # A name no connector can have (connector_name_problem: empty, over 255 characters, control
+    # characters, not valid Unicode): ignored by the engine (StatusIntake.on_listing), counted here,
+    # never put in a label. Only a warning said them, and `watchdog_connectors` left them out.
+    CONNECTOR_NAME_UNUSABLE = "connector_name_unusable"
 
 
 # Half of a UTF-16 surrogate pair alone: a str no encoder takes (JSON can carry one, escaped).

@@ -16,6 +16,7 @@ from ..model import (
     Decision,
     Health,
     Trigger,
+    Unusable,
     connector_name_problem,
 )
 from ..policy import last_restart_turn, observe
@@ -75,6 +76,7 @@ class StatusIntake(Forgetting):
         elif unusable:
             log.debug("unusable_connector_names_ignored", cluster=cluster, count=len(unusable))
         if unusable:
+            self.metrics.unusable_entries.labels(cluster, Unusable.CONNECTOR_NAME_UNUSABLE.value).inc(len(unusable))
             statuses = {name: status for name, status in statuses.items() if connector_name_problem(name) is None}
         self._unlist(cluster, keep=statuses.keys())
         self._listed[cluster] = set(statuses)
