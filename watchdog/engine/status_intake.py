@@ -233,6 +233,11 @@ class StatusIntake(Forgetting):
             decision = Decision.RECENTLY_RESTARTED
         self.save_state(key, state, dry_run=dry_run, seen=(status.state or "UNUSABLE", now))
         self.show_state(key, state)
+        if state.attempts and not dry_run:
+            # Restarted for failures before (by this process or one before it): its `accepted`
+            # series at 0 now, not at 1 with its next restart, which increase() (the alert
+            # WatchdogConnectorRestartedTooOften) missed once per daemon restart. Failing ones alone: bounded.
+            self.metrics.init_connector(key.cluster, key.connector, rule.name, Trigger.STATUS, every_outcome=False)
         detail = ""
         if status.unusable is not None:
             detail = f"its list entry could not be read ({status.unusable}): health unknown, looked at again next poll"
