@@ -186,11 +186,17 @@ async def test_a_429_pauses_every_queued_request() -> None:
     assert all(job.outcome is Outcome.ACCEPTED for job in jobs)
     calls = w.simulator.calls
     refused = [c for c in calls if c.status_code == 429]
-    assert len(refused) == 1, "one request at a time until the limit is known: a single 429"
-    after = [c for c in calls if c.t > refused[0].t]
+    # A restart a pause held is judged on a listing made after it (restarts by name too, since
+    # tests/test_alert_after_pause.py): that one list call takes a unit of the 3-per-second window
+    # the three restarts left go in, so the last of them may meet the limit once more. Before,
+    # no listing, and a single 429.
+    lists = [c for c in calls if c.endpoint == "list"]
+    assert len(refused) <= 1 + len(lists) and len(lists) <= len(refused), (refused, lists)
     # The simulator's window is aligned whole seconds, so its Retry-After (whole seconds, rounded
-    # up) is at least 1: the pause ends no earlier than 1 s after the 429 arrived.
-    assert after and all(c.t >= refused[0].t + 1.0 for c in after), "nobody went before the pause ended"
+    # up) is at least 1: each pause ends no earlier than 1 s after its 429 arrived.
+    for each in refused:
+        after = [c for c in calls if c.t > each.t]
+        assert after and all(c.t >= each.t + 1.0 for c in after), "nobody went before the pause ended"
 
 
 async def test_shutdown_deadline_leaves_the_rest_unsent_and_counted() -> None:

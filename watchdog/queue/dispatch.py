@@ -209,13 +209,20 @@ class JobDispatch:
         return result
 
     def _paused_while_waiting(self, job: RestartJob, gateway: Gateway) -> float | None:
-        """How long ago a pause of the key that held a restart a poll asked for ended (None: no
-        pause held it). A 429's Retry-After (up to rate_limit.max_pause) holds the polls too, and
-        the restarts queued before it went as it ended, on the listing from before it: a connector
-        deleted and created again healthy meanwhile (a new lcc- id) was restarted, as was one that
-        had recovered (a probe, 2026-12-06). Asked after the wait, so the permit it holds is spent
-        (at most max_concurrent_requests a pause: the workers that waited through it)."""
-        if self.recheck_listing is None or not job.polls_only:
+        """How long ago a pause of the key that held the restart ended (None: no pause held it).
+        A 429's Retry-After (up to rate_limit.max_pause) holds the polls too, and the restarts
+        queued before it went as it ended, on the listing from before it: a connector deleted and
+        created again healthy meanwhile (a new lcc- id) was restarted, as was one that had
+        recovered (a probe, 2026-12-06). Every restart, not only a poll's: the gates judge each
+        on the listing (its owner's PAUSED or STOPPED, a failure's lcc- id replaced), and an
+        alert's restart went to the new connector created under its name, and restarts by alert
+        and by name into connectors paused meanwhile (a probe, 2026-12-06). Asked after the wait,
+        so the permit it holds is spent (at most max_concurrent_requests a pause: the workers that
+        waited through it), and the listing is one per cluster (ClusterPoller.ensure_listed).
+        Not a schedule's alone: a planned backlog of hundreds meets a 429 now and then, and each
+        pause then cost a listing and the permits of every worker that waited through it (a burst
+        of 200 without rate headers took 1.24 x the ideal where 1.11: tests/test_burst.py)."""
+        if self.recheck_listing is None or job.schedules_only:
             return None
         paused_until = gateway.limiter.state.paused_until
         if paused_until <= job.asked_at:
@@ -442,8 +449,8 @@ class _Held(Exception):
 
 
 class _PausedSince(Exception):
-    """A pause of the key held the job, which a poll asked for, while it waited for budget; the
-    pause ended `ended_ago` seconds ago."""
+    """A pause of the key held the job while it waited for budget; the pause ended `ended_ago`
+    seconds ago."""
 
     def __init__(self, ended_ago: float) -> None:
         super().__init__(ended_ago)

@@ -160,6 +160,11 @@ class RestartJob:
         return all(r.trigger is Trigger.STATUS for r in self.requests) and not self.alerts
 
     @property
+    def schedules_only(self) -> bool:
+        """Asked for by schedule rules alone: a planned backlog, not a failure nor a person."""
+        return all(r.trigger is Trigger.SCHEDULE for r in self.requests)
+
+    @property
     def triggers(self) -> list[Trigger]:
         return sorted({r.trigger for r in self.requests})
 

@@ -101,7 +101,7 @@ class RestartQueue(JobDispatch, QueueStopping, DeferredJobs):
         # Asked right before every call goes out (retries included): why this replica may not
         # send now (it lost the leadership), or None. Set by the composition root.
         self.may_send: Callable[[], str | None] = lambda: None
-        # Set by the composition root: lists the cluster of a restart a poll asked for again, once a
+        # Set by the composition root: lists the cluster of a restart (any trigger's) again, once a
         # pause of its key that ended so many seconds ago held it (triggers/turn_listing.py); the
         # gates at its next try judge it on that listing. Unset (tests of the queue alone): sent.
         self.recheck_listing: Callable[[ConnectorKey, float], Awaitable[None]] | None = None

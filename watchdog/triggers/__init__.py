@@ -4,7 +4,7 @@ They never call the restart endpoint themselves. One job per file:
 
     poller.py     one list call per cluster: every connector's status, and a listing on demand
     emptied.py    a listing that drops every connector of a cluster that had some, believed once confirmed
-    turn_listing.py  the cluster listed again for a poll's restart that a pause of its key held
+    turn_listing.py  the cluster listed again for a restart that a pause of its key held
     stall.py      the stalled trigger: the Metrics API read for RUNNING connectors
     seen_points.py  the Metrics API's points seen before: an answer that leaves them out
     scheduler.py  APScheduler's jobs: status polls per cluster and schedule rules

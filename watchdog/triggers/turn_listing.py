@@ -1,4 +1,4 @@
-"""The listing a restart a poll asked for is judged on once a pause of its API key held it.
+"""The listing a restart is judged on once a pause of its API key held it.
 
 A 429's Retry-After (or a 503's) holds every call of the key, the polls too, for up to
 rate_limit.max_pause. The restarts queued before it went as it ended, on the listing from before
@@ -9,6 +9,13 @@ its cluster to be listed again (one listing, shared by every restart of the clus
 ClusterPoller.ensure_listed), and the gates at its next try judge it on that listing
 (engine/recorder.py, JobRecorder.drop_reason, and the gates): healthy, transient or no longer
 listed, it is dropped, and the next poll decides again.
+
+Every restart waits for it, not only a poll's (a probe of 2026-12-06): an alert's restart held by
+a 40 s pause went to the healthy connector created again under its name meanwhile, and restarts by
+alert and by name into connectors the operator paused meanwhile. The gates judge every restart on
+the listing (PAUSED, STOPPED or PROVISIONING by its owner; a failure's lcc- id replaced), while
+only a poll's is dropped for healthy, transient or gone: someone asked for the others. A
+schedule's restarts alone do not wait for it (JobDispatch._paused_while_waiting): a planned backlog.
 """
 
 from __future__ import annotations
