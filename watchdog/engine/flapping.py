@@ -32,9 +32,25 @@ FLAP_WINDOW_SECONDS = 3600.0
 # after each healthy stretch of the reset gap (max_restarts never binds).
 FLAPPING_NOTE = ("it keeps failing and coming back. A failure too short for confirm_polls is not restarted; one "
                  "restarted that fails again after staying healthy for its backoff gap starts its restart count "
-                 "again, so max_restarts never stops the restarts: they go on while this does. Said again every hour "
+                 "again, so max_restarts never stops the restarts: they go on while this does (one that fails again "
+                 "within its gap counts toward max_restarts instead, and is given up on once that is spent: a "
+                 "gave_up line, and this line says gave_up true). Said again every hour "
                  "while it goes on, with the failures and restarts since it began (since, failures_since, "
                  "restarts_since): look at the connector and what it talks to")
+# What it tells of a connector given up on (its gave_up flag set: the line says `gave_up: true`).
+# The note above told the on-call that the restarts went on, while none went and
+# WatchdogConnectorGaveUp paged (a probe, 2026-12-06).
+FLAPPING_GAVE_UP_NOTE = ("it keeps failing and coming back, and it is given up on (max_restarts spent: see its gave_up "
+                         "line and WatchdogConnectorGaveUp): its failures are restarted no more until it has stayed "
+                         "healthy for its backoff gap, which starts its restart count again (the gave_up line names "
+                         "any other rule that may still restart it). Said again every hour while it goes on, "
+                         "with the failures and restarts since it began (since, failures_since, restarts_since): "
+                         "look at the connector and what it talks to")
+
+
+def flapping_note(gave_up: bool) -> str:
+    """The note of a `connector_flapping` line, as it is for the connector now."""
+    return FLAPPING_GAVE_UP_NOTE if gave_up else FLAPPING_NOTE
 
 
 @dataclass

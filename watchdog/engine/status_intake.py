@@ -33,7 +33,7 @@ from ..rules import (
     unknown_states,
 )
 from .core import log
-from .flapping import FLAPPING_NOTE
+from .flapping import flapping_note
 from .forgetting import Forgetting
 from .poll_pace import PollPace, next_polls
 from .restart_gap import failure_too_soon
@@ -217,7 +217,7 @@ class StatusIntake(Forgetting):
         flapping = self.flaps.observe(key, stored.health in _FAILING, health in _FAILING, now)
         if flapping is not None:
             log.warning("connector_flapping", cluster=key.cluster, connector=key.connector, rule=rule.name, **flapping,
-                        note=FLAPPING_NOTE)
+                        gave_up=stored.gave_up, note=flapping_note(stored.gave_up))
         dry_run = self.config.dry_run or rule.dry_run
         state = self._budget_back(rule, key, observe(self.load_state(key, dry_run=dry_run, stored=stored), health, now,
                                                      rule.backoff))
