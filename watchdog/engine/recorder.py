@@ -317,7 +317,7 @@ class JobRecorder(UnrecordedOutcomes):
             changed = record_manual_restart(state, now)
             if job.key in self.dry_states:  # the dry run's view holds by the restart made, too
                 self.dry_states[job.key] = record_manual_restart(self.dry_states[job.key], now)
-        elif job.attempt_counted and job.outcome is not Outcome.UNSENT and self._failure_requests(job):
+        elif job.attempt_counted and job.outcome not in _ENDED_AT_A_TURN and self._failure_requests(job):
             # The attempt's gap counts from the end of its last call, not from its start: a worker
             # that took 95 s to answer (a broker frozen, Connect's 90 s "Request timed out" handed
             # to the next worker) had used the 20 s gap up while the call waited, and the next
@@ -454,6 +454,13 @@ class JobRecorder(UnrecordedOutcomes):
         backoff = rule.backoff if rule is not None else Backoff()
         from_signal = all(r.trigger in SIGNAL_TRIGGERS for r in failures)
         return record_attempt(state, now, backoff, self._rng(), from_signal=from_signal)
+
+
+# Outcomes of a job ended at a turn, before a call (its last call, if any, ended earlier): its
+# LAST RESTART stays that call's time. Moved to the end, a restart answered 429 and dropped at its
+# retry (paused by its owner meanwhile) showed LAST RESTART at the drop, 40 s after the only call,
+# which made no restart (a probe, 2026-12-06).
+_ENDED_AT_A_TURN = frozenset({Outcome.UNSENT, Outcome.DROPPED, Outcome.CANCELLED, Outcome.DRY_RUN})
 
 
 def _rule_named(config: Config, name: str) -> Rule | None:

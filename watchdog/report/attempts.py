@@ -20,7 +20,9 @@ from .status import QUEUED_DECISIONS, StatusRow
 # loop when a daemon answers /v1/connectors, a round trip each to a PostgreSQL state (thousands
 # failing at once made thousands). The most recently restarted go first.
 MOST_NOTES_READ = 200
-_FAILING = frozenset({Health.FAILED, Health.USER_ERROR})
+# Transient too: a connector whose restart was answered 429 and then dropped because its owner
+# paused it meanwhile read `transient PAUSED 1 <LAST RESTART>`, a restart made, with no note.
+_NOTED_HEALTHS = frozenset({Health.FAILED, Health.USER_ERROR, Health.TRANSIENT})
 
 # What an outcome that made no restart known to have been made says, in a note's count.
 _SAID = {
@@ -86,6 +88,7 @@ def with_attempts_notes(
 
 
 def _worth_a_read(row: StatusRow) -> bool:
-    """A connector whose attempts a reader may take for restarts made: failing, or given up on."""
+    """A connector whose attempts a reader may take for restarts made: failing (or transient:
+    paused, provisioning), or given up on."""
     state = row.state
-    return state.attempts > 0 and not row.dry_run and (state.gave_up or state.health in _FAILING)
+    return state.attempts > 0 and not row.dry_run and (state.gave_up or state.health in _NOTED_HEALTHS)
