@@ -133,8 +133,9 @@ class Metrics(LaneMetrics):
         )
         self.degraded_too_long = Gauge(
             "watchdog_connectors_degraded_too_long",
-            "Watched connectors DEGRADED with no task in error for longer than their rule's "
-            "degraded_report_after (reported, not restarted).",
+            "Watched connectors DEGRADED with no task in error (or transient for another reason nobody "
+            "chose: PROVISIONING, an unknown state) for longer than their rule's degraded_report_after "
+            "(reported, not restarted).",
             ["cluster"],
             registry=r,
         )

@@ -13,6 +13,8 @@ One job per file (`Engine` is one object made of these parts):
     trial_owners.py     `RunOwners`: a poll's live owner of each connector, and the rule on trial
                         judged beside it
     flapping.py         connectors that keep failing and coming back, said (`connector_flapping`)
+    stuck.py            connectors transient too long for a reason nobody chose (PROVISIONING for
+                        good, an unknown state), said (`transient_too_long`)
     poll_pace.py        how far apart each cluster's polls came: when an unconfirmed failure's
                         confirming poll comes, said without a time the rate limit makes false
     forgetting.py       what is forgotten: unwatched and vanished connectors (their state after

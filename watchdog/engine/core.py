@@ -163,6 +163,8 @@ class EngineCore:
         # the clock starts over (a report comes late, never early).
         self.degraded_since: dict[ConnectorKey, datetime] = {}
         self.degraded_reported: set[ConnectorKey] = set()
+        # Those of them reported `transient_too_long` (engine/stuck.py), not `degraded_too_long`.
+        self.unchosen_reported: set[ConnectorKey] = set()
         # The states no known API reports that each watched connector was last reported in.
         self.unknown_reported: dict[ConnectorKey, tuple[str, ...]] = {}
         # The exact names each status rule selects that its cluster's last poll did not list, as
@@ -259,6 +261,7 @@ class EngineCore:
             for key in [key for key in by_key if key.cluster == cluster]:
                 del by_key[key]
         self.degraded_reported.difference_update([key for key in self.degraded_reported if key.cluster == cluster])
+        self.unchosen_reported.difference_update([key for key in self.unchosen_reported if key.cluster == cluster])
         self._retired_ids.forget_cluster(cluster)
         for where in [where for where in self.named_missing_reported if where[1] == cluster]:
             del self.named_missing_reported[where]

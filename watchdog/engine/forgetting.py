@@ -42,6 +42,7 @@ class Forgetting(Decisions):
         self.flaps.forget(key)
         self.degraded_since.pop(key, None)
         self.degraded_reported.discard(key)
+        self.unchosen_reported.discard(key)
         self.unknown_reported.pop(key, None)
         self.dry_states.pop(key, None)
         self._unjudged.pop(key, None)
@@ -184,6 +185,7 @@ class Forgetting(Decisions):
                       self.dry_states, self.held, self.alert_holds, self.firing_alerts, self._retired_ids, self.unusable_names_said):
             known.clear()
         self.degraded_reported.clear()
+        self.unchosen_reported.clear()
 
     def _unlist(self, cluster: str, keep: Iterable[str]) -> None:
         """Drop what the last listing of `cluster` showed and this one does not (`keep`)."""

@@ -38,6 +38,7 @@ from .forgetting import Forgetting
 from .poll_pace import PollPace, next_polls
 from .restart_gap import failure_too_soon
 from .skip_words import skipped_because
+from .stuck import held_unchosen, held_unchosen_note
 
 _FAILING = frozenset({Health.FAILED, Health.USER_ERROR})
 _NAMES_SHOWN = 20  # of a rule's names not listed, in one log line
@@ -241,9 +242,9 @@ class StatusIntake(Forgetting):
         detail = ""
         if status.unusable is not None:
             detail = f"its list entry could not be read ({status.unusable}): health unknown, looked at again next poll"
-        elif key in self.degraded_since and status.state.upper() == "DEGRADED":
+        elif awaiting_a_worker(status) and status.state.upper() == "DEGRADED":
             detail = "DEGRADED with no task in error: tasks await a worker; Confluent allocates them"
-        elif key in self.degraded_since and health is not Health.FAILED:
+        elif awaiting_a_worker(status) and health is not Health.FAILED:
             detail = "UNASSIGNED: awaiting a worker (a rebalance assigns it)"
         elif decision is Decision.UNCONFIRMED:
             detail = _confirming(rule, state, polled_every, self.poll_pace, key.cluster)
@@ -371,22 +372,28 @@ class StatusIntake(Forgetting):
         """A connector DEGRADED with no task in error is not restarted (its tasks await a worker);
         one that stays so longer than the rule's `degraded_report_after` is reported once. So is
         one UNASSIGNED or RUNNING with a task UNASSIGNED (awaiting_a_worker): Kafka Connect has no
-        DEGRADED, and such a connector of a self-managed cluster stayed unreported for good."""
-        if not awaiting_a_worker(status):
+        DEGRADED, and such a connector of a self-managed cluster stayed unreported for good.
+        And one transient for another reason nobody chose (stuck.py): `transient_too_long`."""
+        awaiting = awaiting_a_worker(status)
+        if not awaiting and not held_unchosen(status):
             self.degraded_since.pop(key, None)
             if key in self.degraded_reported:
                 self.degraded_reported.discard(key)
-                log.info("degraded_ended", cluster=key.cluster, connector=key.connector, state=status.state)
+                ended = "degraded_ended" if key not in self.unchosen_reported else "transient_too_long_ended"
+                self.unchosen_reported.discard(key)
+                log.info(ended, cluster=key.cluster, connector=key.connector, state=status.state)
             return
         since = self.degraded_since.setdefault(key, now)
         assert isinstance(rule.trigger, StatusTrigger)
         limit = rule.trigger.degraded_report_after
         if key not in self.degraded_reported and (now - since).total_seconds() >= limit:
             self.degraded_reported.add(key)
+            (self.unchosen_reported.discard if awaiting else self.unchosen_reported.add)(key)
             log.warning(
-                "degraded_too_long", cluster=key.cluster, connector=key.connector, rule=rule.name,
-                since=since.isoformat(), report_after_seconds=limit,
-                state=status.state, **_shown_tasks(status), note=_awaiting_note(status),
+                "degraded_too_long" if awaiting else "transient_too_long", cluster=key.cluster,
+                connector=key.connector, rule=rule.name, since=since.isoformat(), report_after_seconds=limit,
+                state=status.state, **_shown_tasks(status),
+                note=_awaiting_note(status) if awaiting else held_unchosen_note(status, limit),
             )
 
     def on_poll_failed(self, cluster: str, result: str) -> None:
