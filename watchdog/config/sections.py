@@ -239,7 +239,7 @@ class QueueSettings(Strict):
     # 429, alerts are refused, polls decide again next time) and counted as `queue_full`.
     max_jobs_per_lane: Annotated[int, NUMBER, Field(ge=1, le=1_000_000)] = 1000
     # A restart asked for by name (the API, the CLI) within this long of the connector's last
-    # restart is refused as `recently_restarted` (rules.manual_gap_left); 0 turns the check off.
+    # restart is refused as `recently_restarted` (engine/restart_gap.made_gap); 0 turns the check off.
     manual_restart_gap: Duration = Field(default=60.0, ge=0, le=86400)
 
 

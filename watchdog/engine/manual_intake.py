@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from ..config import Rule
 from ..model import ConnectorKey, ConnectorStatus, Decision, Trigger
-from ..rules import decide_on_request, manual_gap_left, refused_because, selects
+from ..rules import decide_on_request, refused_because, selects
 from .decisions import Decisions, RequestRecord
+from .restart_gap import made_gap
 from .skip_words import ALREADY_QUEUED
 
 
@@ -30,8 +31,12 @@ class ManualIntake(Decisions):
         # A dry-run request sees the dry run's restarts (EngineCore.dry_states), which the state
         # file never holds: read from the file alone, a dry run answered `restart` within the gap
         # of its own restarts, promising what the live daemon refuses (`recently_restarted`).
-        seen = self.dry_states.get(key) if self.config.dry_run or dry_run else None
-        wait = manual_gap_left(seen or self.state.load(key), now, self.config.queue.manual_restart_gap)
+        in_dry_run = self.config.dry_run or dry_run
+        seen = self.dry_states.get(key) if in_dry_run else None
+        # From the last restart made or maybe made (restart_gap.made_gap), not a call the API refused.
+        held = made_gap(self.state, key, seen or self.state.load(key), now, self.config.queue.manual_restart_gap,
+                        dry_run=in_dry_run)
+        wait = held.left if held is not None else 0.0
         detail = f"restarted {self.config.queue.manual_restart_gap - wait:.0f} s ago; asked for by name, " \
                  f"it may go again in {wait:.0f} s (queue.manual_restart_gap)" if wait else ""
         # A deferred restart (an alert's, waiting out the gap after the last restart: queue/

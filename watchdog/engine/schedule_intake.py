@@ -52,7 +52,7 @@ class ScheduleIntake(Decisions):
                 # Another restart of it within the gap (restart_gap.py): not made again.
                 state = self.load_state(key, dry_run=dry_run, stored=stored.pop(key, None))
                 too_soon = schedule_too_soon(self.state, key, state, now, self.config.queue.manual_restart_gap,
-                                             rule.name)
+                                             rule.name, dry_run=dry_run)
             decision = decide_on_request(status, pending=self._pending_for(key, dry_run=rule.dry_run),
                                          too_soon=bool(too_soon))
             record = self._decide_and_submit(

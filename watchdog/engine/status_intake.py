@@ -228,8 +228,8 @@ class StatusIntake(Forgetting):
         if decision is Decision.BUDGET_SPENT:
             state = self._give_up(rule, key, state, save=False)
         # Restarted by a schedule or by name moments ago: waits out the gap (restart_gap.py).
-        too_soon = failure_too_soon(self.state, key, state, now, self.config.queue.manual_restart_gap) \
-            if decision is Decision.RESTART else ""
+        too_soon = failure_too_soon(self.state, key, state, now, self.config.queue.manual_restart_gap,
+                                    dry_run=dry_run) if decision is Decision.RESTART else ""
         if too_soon:
             decision = Decision.RECENTLY_RESTARTED
         self.save_state(key, state, dry_run=dry_run, seen=(status.state or "UNUSABLE", now))
