@@ -11,7 +11,7 @@ import os
 import secrets
 import socket
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
@@ -37,10 +37,23 @@ TCP_USER_TIMEOUT_MS = 5000
 ANSWER_TIMEOUT = STATEMENT_TIMEOUT_MS / 1000 + 2
 
 
+# Query parameters that say which data the URL reaches, not how it connects: a schema chosen in
+# `options` (-csearch_path=NAME), a host or database given as a parameter. Left out, two replicas
+# on one database but different schemas printed the same `state:` line and `started` line, and
+# WatchdogSeveralLeaders' check showed no difference where the runbook names that cause first (a
+# runbook probe, 2026-12-06). The URL holds no secret (config/leadership.py refuses them); the
+# other parameters (sslmode, connect_timeout, ...) do not change which data it reaches.
+_WHICH_DATA = ("host", "hostaddr", "port", "dbname", "service", "options")
+
+
 def describe(url: str) -> str:
-    """The database for messages: scheme, user, host, port and database, no query string."""
+    """The database for messages: scheme, user, host, port and database, then the query's
+    parameters that choose other data (a schema in `options`), decoded: `postgresql://wd@db:5432/
+    watchdog (options=-csearch_path=team_b)`."""
     parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    base = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    which = [f"{name}={value}" for name, value in parse_qsl(parts.query, keep_blank_values=True) if name in _WHICH_DATA]
+    return f"{base} ({', '.join(which)})" if which else base
 
 
 # Where a reader of a URL libpq refuses finds the parameters it knows.
