@@ -1015,10 +1015,9 @@ def test_restart_asked_of_a_standby_says_that_it_stands_by_and_which_pod_leads(
     assert "prod/orders: not requested: the daemon at http://127.0.0.1:" in err
     assert "is a standby replica, which does nothing: another replica leads" in err
     assert f"({LEADER}, pod connect-watchdog-7d9f-xyz12)" in err
-    assert "kubectl exec connect-watchdog-7d9f-xyz12 -- watchdog" in err and "Traceback" not in err
-    # ... at the address it was asked on (the replicas share one config, so one port): before, a
-    # fixed 127.0.0.1:9464 whatever the daemon's server.port.
-    assert f"-- watchdog ... --daemon http://127.0.0.1:{server.server_port}" in err
+    assert "kubectl -n " in err and "Traceback" not in err  # a namespace (finding 4 of the runbook probe)
+    # ... the command as typed (not `watchdog ...`), at the address it was asked on (one config, so one port).
+    assert f"exec connect-watchdog-7d9f-xyz12 -- watchdog restart prod orders --daemon http://127.0.0.1:{server.server_port}" in err
 
 
 def test_restart_asked_of_a_standby_that_knows_no_leader_does_not_claim_one(
@@ -1152,7 +1151,7 @@ def test_status_asked_of_a_standby_says_which_pod_leads(
         code = main(["status", "--daemon", f"http://127.0.0.1:{server.server_port}"])
     err = capsys.readouterr().err
     assert code == 1 and len(StandbyThenLeaderRows.gets) == 1, err
-    assert "is a standby replica" in err and "kubectl exec connect-watchdog-7d9f-xyz12 -- watchdog" in err
+    assert "is a standby replica" in err and "exec connect-watchdog-7d9f-xyz12 -- watchdog status --daemon" in err
 
 
 @pytest.mark.parametrize("answer", ["no-http", "401-echo", "content-type"])

@@ -169,7 +169,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         self.probes.discovery_pending = self.discovery_pending
         self.probes.state_problem = lambda: self.state.problem
         self.probes.not_leader = self.may_act
-        self.probes.leader = lambda: self.leadership.holder
+        self.probes.leader, self.probes.leader_note = (lambda: self.leadership.holder), self.leadership.no_leader_note
         self.probes.lease_problem = lambda: self.leadership.unreachable
         self.probes.stopping = lambda: self.config.queue.shutdown_deadline if self._stopping else None
         self._server: tuple[EmbeddedServer, asyncio.Task[None]] | None = None
@@ -318,7 +318,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
             not_leading=self.may_act,
             renewal_late=self.leadership.renewal_late,
             standby_retry_after=self.leadership.retry_after,
-            leader=self._other_leader,
+            leader=self._other_leader, leader_note=self.leadership.no_leader_note,
         )
 
     def _other_leader(self) -> str | None:

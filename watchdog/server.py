@@ -86,8 +86,9 @@ class Probes:
         self.state_problem: Callable[[], str | None] = lambda: None
         # Why this replica does not lead (None: it does).
         self.not_leader: Callable[[], str | None] = lambda: None
-        # Who leads, as last read from the lease (None: not known).
+        # Who leads, as last read from the lease (None: not known), and why it is not known.
         self.leader: Callable[[], str | None] = lambda: None
+        self.leader_note: Callable[[], str] = lambda: ""
         # Why a standby could not lead (its database out of reach; None: it could). A standby
         # writes nothing, so the store's `problem` (its last write) says nothing about it.
         self.lease_problem: Callable[[], str | None] = lambda: None
@@ -126,7 +127,7 @@ class Probes:
             return self.config_loaded and problem is None, {
                 "config_loaded": self.config_loaded, "state_store": problem or "ok", "role": "standby",
                 "standby": f"{not_leader}; the webhook and POST /v1/restarts are answered 503 here, to be sent again",
-                "leader": self.leader(), **running}
+                **_leader_said(self.leader(), self.leader_note), **running}
         pending = sorted(self.pending_clusters())
         discovering = self.discovery_pending()
         problem = self.state_problem()
@@ -138,6 +139,11 @@ class Probes:
         if discovering:
             detail["discovery"] = "the first refresh has not finished"
         return ready, detail
+
+
+def _leader_said(leader: str | None, note: Callable[[], str]) -> dict[str, object]:
+    """A standby's `leader`, and `leader_unknown` (why none is named) when it names none."""
+    return {"leader": leader} if leader is not None else {"leader": None, "leader_unknown": note()}
 
 
 class _Collected:

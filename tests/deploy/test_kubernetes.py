@@ -246,7 +246,8 @@ def test_the_configmap_config_is_valid_and_only_the_live_overlay_restarts(name: 
     """`watchdog check-config` on the rendered ConfigMap, with the Deployment's environment and a
     Secret shaped like secret.example.yaml: what the pod would load."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("WATCHDOG_")}
-    env.update({item["name"]: item["value"] for item in container(name).get("env", [])})
+    # A value the cluster fills in (the downward API's POD_NAMESPACE) is none the config reads.
+    env.update({item["name"]: item["value"] for item in container(name).get("env", []) if "value" in item})
     done = subprocess.run(
         [sys.executable, "-m", "watchdog", "check-config", "--config", str(_config_file(name, tmp_path)),
          "--secrets-dir", str(_fake_secrets(tmp_path))],

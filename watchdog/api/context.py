@@ -53,8 +53,10 @@ class ApiContext:
     # accepted, its job reached the queue before the renewal came back, was refused its send, and
     # the leader stepped down to recover it (with its whole backlog).
     renewal_late: Callable[[], str | None] = lambda: None
-    # Who leads, as the lease last said (None: not known): named in a standby's 503.
+    # Who leads, as the lease last said (None: not known): named in a standby's 503; when not
+    # known, why not (the last holder seen, the lease unreadable, the configured lease).
     leader: Callable[[], str | None] = lambda: None
+    leader_note: Callable[[], str] = lambda: ""
     # Whether ensure_listed would list any of these clusters (their listing is stale): a webhook
     # that needs no listing is parsed once and decided at once.
     needs_listing: Callable[[Iterable[str]], bool] = lambda clusters: True

@@ -43,10 +43,14 @@ def standby(ctx: ApiContext, error: str) -> BadRequest:
     which dials anew after it) open a new connection, which the Service balances afresh, rather
     than come back here on the kept-alive one. The body names the leader for a human reading it."""
     leader = ctx.leader()
+    said: dict[str, str] = {}
     if leader is not None:
         error += f"; the leader is {leader}"
+    elif note := ctx.leader_note():
+        error += f"; no leader is known: {note}"
+        said["leader_unknown"] = note
     return BadRequest(503, error, headers={"Retry-After": str(ctx.standby_retry_after), "Connection": "close"},
-                      standby=True, leader=leader)
+                      standby=True, leader=leader, **said)
 
 
 def may_act(ctx: ApiContext) -> None:

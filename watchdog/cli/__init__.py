@@ -4,6 +4,7 @@
     commands.py        what each command runs, and its exit code
     common.py          what every command shares: exit codes, loading the config, logging set-up
     daemon.py          asking a running daemon (`--daemon URL`): its address, its token, its refusals
+    standby_hint.py    the command a standby's answer says to run in the leader's pod (`kubectl -n NS exec`)
     bounded.py         each call to --daemon bounded as a whole: its time, its answer's size
     daemon_restart.py  `watchdog restart --daemon URL`, followed to its end
     reports.py         `watchdog status` and `watchdog history`

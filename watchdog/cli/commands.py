@@ -69,6 +69,7 @@ def main(argv: Sequence[str] | None = None, *, early_signals: list[int] | None =
     _escape_what_the_terminal_cannot_show()
     args = build_parser().parse_args(argv)
     args.early_signals = early_signals
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # as typed: a standby's hint repeats it
     handler = {
         "run": _run,
         "check-config": _check_config,

@@ -7,12 +7,14 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import ConfigError, is_loopback_url
 from ..config.secret_values import fits_a_header, secret_text
 from ..logs import printable, redact_url_credentials
+from .standby_hint import in_pod
 
 if TYPE_CHECKING:
     import httpx
@@ -147,10 +149,12 @@ STANDBY_PAUSE = 0.5
 
 class Standby:
     """What a standby's 503 says: that it did nothing, and who leads (the lease holder,
-    `POD/PID/TOKEN`), if it knows."""
+    `POD/PID/TOKEN`), if it knows; if not, why not (`leader_unknown`: the last holder seen, the
+    lease unreadable, the configured lease)."""
 
-    def __init__(self, leader: str | None) -> None:
+    def __init__(self, leader: str | None, note: str = "") -> None:
         self.leader = leader
+        self.note = note
 
     @classmethod
     def of(cls, response: httpx.Response) -> Standby | None:
@@ -162,25 +166,31 @@ class Standby:
             return None
         if not isinstance(body, dict) or body.get("standby") is not True:
             return None
-        leader = body.get("leader")
-        return cls(leader if isinstance(leader, str) and leader else None)
+        leader, note = body.get("leader"), body.get("leader_unknown")
+        return cls(leader if isinstance(leader, str) and leader else None, note if isinstance(note, str) else "")
 
-    def explain(self, url: str, tries: int) -> str:
-        """In plain words, with what to do next (the leader's pod is the first part of its name)."""
+    def explain(self, url: str, tries: int, argv: Sequence[str] = ()) -> str:
+        """In plain words, with what to do next (the leader's pod is the first part of its name):
+        `argv`, the command as typed, to run there."""
         text = f"the daemon at {shown_url(url)} is a standby replica, which does nothing"
         pod = "POD"
         if self.leader is not None:
             pod = printable(self.leader.split("/")[0])[:253]
             text += f": another replica leads ({printable(self.leader)[:300]}, pod {pod})"
-        else:  # the lease expired and is not taken yet, or this replica has not read it
-            text += ": it knows of no leader now (one is elected within a lease: 17 s by default)"
+        elif self.note:  # the daemon says why (cannot read the lease, the last holder seen, its lease)
+            text += f": it knows of no leader now ({printable(self.note)[:800]})"
+        else:  # a release before it said why: "elected within a lease: 17 s by default" was said of any lease
+            text += (": it knows of no leader now (a replica takes the lease once it is free and the database "
+                     "answers, within state.leader_election.lease_duration)")
         if tries > 1:
             return text + f"; asked {tries} times, a standby answered each time; ask again in a moment"
         # The address asked here (its port, a path prefix), not the default port: the replicas
         # run one config, so the leader listens where this standby does. A fixed `:9464` sent an
         # operator of a daemon on another `server.port` to a port where nothing listens.
-        return text + (f"; run the command in the leader's pod: kubectl exec {pod} -- watchdog ... "
-                       f"--daemon {shown_url(url)}")
+        if self.leader is not None:
+            return text + f"; run the command in the leader's pod: {in_pod(pod, argv)}"
+        return text + (f"; once a replica leads (its /readyz says \"role\": \"leader\"), run the command in its pod: "
+                       f"{in_pod(pod, argv)}")
 
 
 def get_past_standby(http: httpx.Client, url: str, path: str,

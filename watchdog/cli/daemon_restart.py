@@ -70,7 +70,7 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
                   "restart may have been queued; check with `watchdog history` before asking again", file=sys.stderr)
             return EXIT_FAILED
         if standby is not None:
-            print(f"{target}: not requested: {standby.explain(args.daemon, tries)}", file=sys.stderr)
+            print(f"{target}: not requested: {standby.explain(args.daemon, tries, getattr(args, 'argv', ()))}", file=sys.stderr)
             # Through a Service, the next try may reach the leader; this host's standby answers
             # the same until it leads: the command is to be run in the leader's pod.
             return EXIT_TRY_LATER if tries > 1 else EXIT_FAILED

@@ -299,7 +299,7 @@ def _from_daemon(args: argparse.Namespace, path: str, params: dict[str, str | in
         return EXIT_TRY_LATER
     if standby is not None:
         # Only the leader shows the connectors as it polls them (docs/high-availability.md).
-        print(standby.explain(args.daemon, tries), file=sys.stderr)
+        print(standby.explain(args.daemon, tries, getattr(args, "argv", ())), file=sys.stderr)
         return EXIT_TRY_LATER if tries > 1 else EXIT_FAILED  # this host's standby: ask the leader's pod
     if response.status_code != 200:
         who = not_the_daemon(response, args.daemon)

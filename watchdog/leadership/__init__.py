@@ -3,6 +3,7 @@
     lease.py     the lease row's SQL: acquire, renew, release, read
     elector.py   `Elector`: campaign, renew, step down; `may_send` before every call
     sole.py      `SoleLeader`: a daemon with a SQLite file leads alone
+    known_leader.py  what a replica can say of who leads (a standby's /readyz and 503)
     build.py     which of the two a config asks for
     host.py      `LeadershipHost` (a mixin of `app.Daemon`): what starts on taking the lead and
                  stops on losing it

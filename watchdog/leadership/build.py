@@ -15,7 +15,10 @@ from .sole import SoleLeader
 class Leadership(Protocol):
     leading: bool
     epoch: int | None
-    holder: str | None  # the lease's holder as last read (None: none seen, or no lease at all)
+    @property
+    def holder(self) -> str | None: ...  # who leads as far as known (None: not known, or no lease at all)
+
+    def no_leader_note(self) -> str: ...  # why `holder` is None, in words (known_leader.py)
 
     @property
     def unreachable(self) -> str | None: ...

@@ -32,6 +32,7 @@ from ..state.postgres_connection import (
 )
 from ..tasks import cancel_and_wait
 from . import lease
+from .known_leader import leader_now, no_leader_note
 from .metrics import LeadershipMetrics
 
 log = get_logger("watchdog.leadership")
@@ -101,8 +102,10 @@ class Elector:
         # Called with the epoch this replica now leads under (a new one when it took the lease back).
         self.on_rolled_back: Callable[[int], None] | None = None
         # The lease's holder as last read (this replica while it leads), None when no valid lease
-        # was seen: what a standby's /readyz and its 503 name, so that a human knows whom to ask.
-        self.holder: str | None = None
+        # was seen, and when (monotonic): `holder` names it while it is known (known_leader.py).
+        self._holder: str | None = None
+        self._holder_read_at: float | None = None
+        self._last_holder: str | None = None  # the last one seen, kept when it is no longer known
         metrics.show(leading=False, epoch=None)
 
     # -- what the rest of the daemon asks -------------------------------------------------------
@@ -153,6 +156,25 @@ class Elector:
         return None
 
     @property
+    def holder(self) -> str | None:
+        """Who leads, as far as this replica knows (itself while it leads), None when it does not
+        know: what a standby's /readyz and its 503 name, so that a human knows whom to ask."""
+        return self.identity if self.leading else leader_now(self._holder, self._read_ago(), self.timing.lease_duration,
+                                                              self.unreachable)
+
+    def no_leader_note(self) -> str:
+        """Why `holder` is None, in words (known_leader.no_leader_note)."""
+        return no_leader_note(self._last_holder, self._read_ago(), self.timing.lease_duration, self.unreachable,
+                              self.identity)
+
+    def _read_ago(self) -> float | None:
+        return None if self._holder_read_at is None else self._clock() - self._holder_read_at
+
+    def _seen(self, holder: str | None) -> None:
+        self._holder, self._holder_read_at = holder, self._clock()
+        self._last_holder = holder or self._last_holder
+
+    @property
     def retry_after(self) -> int:
         """What a standby tells clients: by then some replica leads, unless none can."""
         return int(self.timing.lease_duration + self.timing.renew_interval + 0.999)
@@ -191,7 +213,7 @@ class Elector:
             except (psycopg.Error, OSError, TimeoutError) as exc:
                 log.warning("leader_lease_not_released", replica=self.identity, error=self._short(exc),
                             note="a standby takes over once the lease expires")
-        self.leading, self.epoch, self.holder = False, None, None
+        self.leading, self.epoch, self._holder = False, None, None
         self._metrics.show(leading=False, epoch=None)
         await self._close()
 
@@ -225,7 +247,7 @@ class Elector:
                                              self.timing.renew_interval)
             if acquired is None:
                 self._metrics.show(leading=False, epoch=None if view is None else view.epoch)
-                self.holder = view.holder if view is not None and view.valid else None
+                self._seen(view.holder if view is not None and view.valid else None)
                 self._recovered()
                 return
         except (psycopg.Error, OSError, TimeoutError) as exc:
@@ -233,7 +255,8 @@ class Elector:
             return
         self._recovered()
         epoch, self.absent_for, self._written = acquired.epoch, acquired.absent_for, acquired.renewed_at
-        self.leading, self.epoch, self.holder, self._lapsed = True, epoch, self.identity, False
+        self.leading, self.epoch, self._lapsed = True, epoch, False
+        self._seen(self.identity)
         self._deadline = self.timing.send_deadline(started)
         self._metrics.show(leading=True, epoch=epoch)
         self._metrics.changes.labels("acquired").inc()
@@ -374,10 +397,11 @@ class Elector:
                         note="renewed after renew_deadline (this replica's event loop was held); nothing was "
                              "sent meanwhile and no other replica took the lease: leading on")
         self._deadline = self.timing.send_deadline(started)
+        self._seen(self.identity)  # the last time this replica knew it held the lease
 
     async def _step_down(self, reason: str, *, release: bool = False) -> None:
         epoch = self.epoch
-        self.leading, self.epoch, self.holder = False, None, None  # who leads now: read at the next try
+        self.leading, self.epoch, self._holder = False, None, None  # who leads now: read at the next try
         self._deadline = 0.0
         self._metrics.show(leading=False, epoch=epoch)
         self._metrics.changes.labels("lost").inc()

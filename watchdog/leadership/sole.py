@@ -17,6 +17,9 @@ class SoleLeader:
     def __init__(self, metrics: LeadershipMetrics) -> None:
         metrics.show(leading=True, epoch=None)
 
+    def no_leader_note(self) -> str:
+        return ""  # it always leads
+
     def may_send(self) -> str | None:
         return None
 
