@@ -599,9 +599,9 @@ def test_a_state_file_missing_a_table_or_column_is_refused(path: Path) -> None:
 
 
 def test_a_read_only_reader_needs_an_existing_file(path: Path) -> None:
-    assert refusal(path, read_only=True) == (
-        f"State file {path} does not exist: no daemon has written state there yet."
-    )
+    assert refusal(path, read_only=True) == (  # or moved away: runbook probe, finding 5
+        f"State file {path} does not exist: no daemon has written state there yet, or its files were moved away or "
+        "deleted while a daemon ran (that daemon then records nothing: put them back).")
     assert not path.exists()
 
 

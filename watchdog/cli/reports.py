@@ -255,8 +255,9 @@ def _open_state(args: argparse.Namespace) -> StateStore | int:
     SQLite file; otherwise the config's store (its `state.path`, or its PostgreSQL `state.url`).
     Else the exit code: 2 for a config that is invalid (as every command says it), 1 for a store
     that cannot be used."""
-    from ..state import SqliteStateStore, StateStoreError, open_store
+    from ..state import SqliteStateStore, StateFileMissing, StateStoreError, open_store
 
+    config = None
     try:
         if args.state is not None:
             return SqliteStateStore(args.state, read_only=True)
@@ -264,6 +265,12 @@ def _open_state(args: argparse.Namespace) -> StateStore | int:
         if config is None:
             return EXIT_CONFIG
         return open_store(config.state, read_only=True)
+    except StateFileMissing as exc:
+        # A daemon whose file was moved away still answers from what it holds: "no daemon" alone
+        # sent its operator looking for a daemon that was running.
+        where = "URL" if config is None else f"http://127.0.0.1:{config.server.port}"
+        print(f"{exc} A daemon running there answers itself: watchdog {args.command} --daemon {where}", file=sys.stderr)
+        return EXIT_FAILED
     except StateStoreError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_FAILED

@@ -24,7 +24,7 @@ One job per file:
     opening.py   the lock, the checks that refuse an untrustworthy file, WAL, the upgrade
     schema.py    the tables, `MIGRATIONS` and the version checks
     rows.py      rows <-> values (timestamps as sortable ISO 8601 UTC text, JSON for lists)
-    errors.py    `StateStoreError`, `StateFileInUse`, `Fenced` and the recovery advice every refusal carries
+    errors.py    `StateStoreError`, `StateFileInUse`, `StateFileMissing`, `Fenced` and the recovery advice every refusal carries
     contract.py  `StateStore`: the protocol both backends implement (and their shared guarantees)
     postgres.py  `PostgresStateStore`: the shared store of replicas, every write fenced by epoch
     postgres_schema.py, postgres_connection.py   its migrations; how it connects (bounded waits)
@@ -39,7 +39,7 @@ One job per file:
 
 from .backends import is_shared, open_store
 from .contract import StateStore
-from .errors import Fenced, StateFileInUse, StateStoreError
+from .errors import Fenced, StateFileInUse, StateFileMissing, StateStoreError
 from .opening import BUSY_TIMEOUT_MS, MEMORY
 from .schema import MIGRATIONS, Migration, latest_schema_version
 from .store import SqliteStateStore, utc_now
@@ -55,6 +55,7 @@ __all__ = [
     "Migration",
     "SqliteStateStore",
     "StateFileInUse",
+    "StateFileMissing",
     "StateStoreError",
     "latest_schema_version",
     "utc_now",

@@ -57,6 +57,17 @@ class StateFileInUse(StateStoreError):
         self.path = path
 
 
+class StateFileMissing(StateStoreError):
+    """A reader's (`watchdog status`, `history`) state file does not exist. "No daemon has written
+    state there yet" was said while a daemon ran whose file had been moved away (a runbook probe,
+    WatchdogCannotRecordDecisions, 2026-12-06): the reader names `--daemon` too (cli/reports.py)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"State file {path} does not exist: no daemon has written state there yet, or its files were "
+                         "moved away or deleted while a daemon ran (that daemon then records nothing: put them back).")
+        self.path = path
+
+
 class Fenced(StateStoreError):
     """A write refused because this replica no longer holds the leadership it was decided under
     (another replica took over: the shared state's epoch is newer), or holds none. Nothing was

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from ..logs import get_logger
-from .errors import StateFileInUse, StateStoreError, recovery_advice
+from .errors import StateFileInUse, StateFileMissing, StateStoreError, recovery_advice
 from .schema import (
     check_version,
     ensure_alive_table,
@@ -272,7 +272,7 @@ def check_path(path: Path, *, read_only: bool) -> None:
             )
         return
     if read_only:
-        raise StateStoreError(f"State file {path} does not exist: no daemon has written state there yet.")
+        raise StateFileMissing(path)
     if not path.parent.is_dir():
         # Creating it would hide a missing volume: the state would live in the container and be
         # lost with it, which is exactly what the file is for.
