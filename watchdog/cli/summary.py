@@ -105,6 +105,10 @@ def summarize(config: Config, source: str, now: datetime | None = None) -> str:
     )
     token = "set" if config.server.auth_token else "not set (the API refuses every request: the webhook, restarts, and status|history --daemon)"
     lines.append(f"server: {config.server.host}:{config.server.port}   auth_token: {token}   shutdown deadline: {duration(config.queue.shutdown_deadline)}")
+    # The lane's size the runbook says to raise for a full queue (WatchdogQueueFull): not shown, its operator
+    # could not tell which value was in force.
+    lines.append(f"queue: at most {config.queue.max_jobs_per_lane} restart jobs per API key's lane (max_jobs_per_lane; more "
+                 f"are refused queue_full)   manual_restart_gap: {duration(config.queue.manual_restart_gap)}")
     lines.append(state_summary(config))
     if config.windows.configured:
         lines.append(f"windows: {windows_text(config.windows)}")
