@@ -19,6 +19,7 @@ The benchmarks, in the order `python -m bench` runs them (`python -m bench NAME 
                     (for 6b and 6c, delay_proxy.py puts the database 1 ms away)
     config_load     7: loading a config, with libyaml's parser and with PyYAML's own
     rule_match      9: which rule's globs first match a connector name, three ways
+    never_decides   11: which status rules never decide, by the index and by every pair
     longrun         8: days of churn on virtual time, and what grows
 
 What they share:

@@ -62,9 +62,21 @@ NO_EFFECT_NOTE = ("these settings are accepted but do nothing, each said with wh
 def warn_of_no_effect(config: Config, *, before: Config | None = None) -> None:
     """Say the settings that do nothing (config/no_effect.py): at a start, and at a reload when
     the list changed (`before`: the config it replaces)."""
+    say_no_effect(no_effect_to_say(config, before=before))
+
+
+def no_effect_to_say(config: Config, *, before: Config | None = None) -> list[str]:
+    """What warn_of_no_effect says, worked out without saying it: a reload works it out in a
+    worker thread (reloading.py), as it reads the file, and says it on the event loop."""
     now = datetime.now(timezone.utc)
     found = no_effect_warnings(config, now)
     if found and (before is None or found != no_effect_warnings(before, now)):
+        return found
+    return []
+
+
+def say_no_effect(found: list[str]) -> None:
+    if found:
         # Accepted without a word, a rule of `^orders-.*$` watched nothing, and one behind a
         # catch-all never decided while its 5 s interval paced the cluster's polls.
         log.warning("settings_with_no_effect", settings=found, note=NO_EFFECT_NOTE)

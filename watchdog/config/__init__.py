@@ -34,6 +34,7 @@ The schema and its loading, one job per file:
     zone_warnings.py  rule and window zones that rarely mean what their writer thinks (`EST`, `Etc/GMT-2`)
     no_effect.py  settings that do nothing: regex-looking globs, a rule excluding all it includes, a
                   status rule behind one that selects all it selects, windows that never open or have ended
+    shadowing.py  which status rules never decide (an earlier one selects all they select), by an index
 """
 
 from .checks import (

@@ -25,7 +25,8 @@ from fnmatch import fnmatchcase
 from ..windows import AbsoluteWindow, Windows, parse_window
 from .gates import WindowSettings
 from .root import Config
-from .rules import Rule, ScheduleTrigger, Selector, StatusTrigger
+from .rules import Rule, ScheduleTrigger, Selector
+from .shadowing import covers, shadowed_rules
 
 _GLOB = re.compile(r"[*?\[]")
 # What only a regular expression means: anchors, `.*`/`.+`, an alternation in parentheses, escapes.
@@ -41,6 +42,7 @@ def no_effect_warnings(config: Config, now: datetime) -> list[str]:
     if never_open:
         found.append("windows: never open in the next 400 days (with these allowed and blackout windows): no rule "
                      "restarts anything; leave `allowed` out for all the time")
+    shadowed = shadowed_rules(config)  # (shadowing.py: an index, not every rule with every earlier one)
     for index, rule in enumerate(config.rules):
         found += _regex_entries(index, rule.select)
         found += _excluded_whole(index, rule.select)
@@ -48,9 +50,8 @@ def no_effect_warnings(config: Config, now: datetime) -> list[str]:
             found += _past_windows(f"rules[{index}].windows", rule.windows, now)
         if rule.enabled and not never_open and not isinstance(rule.trigger, ScheduleTrigger):
             found += _closed_for_good(index, rule, global_windows, now)
-        shadow = _shadowed_by(config, index) if rule.enabled else None
-        if shadow is not None:
-            found.append(shadow)
+        if index in shadowed:
+            found.append(shadowed[index])
     return found
 
 
@@ -93,7 +94,7 @@ def _excluded_whole(index: int, select: Selector) -> list[str]:
         if remover is not None:
             dead.append((f"connectors[{position}]", name, remover))
     for position, pattern in enumerate(select.include):
-        remover = next((x for x in select.exclude if _covers(x, pattern)), None)
+        remover = next((x for x in select.exclude if covers(x, pattern)), None)
         if remover is not None:
             dead.append((f"include[{position}]", pattern, remover))
     if not dead:
@@ -103,78 +104,6 @@ def _excluded_whole(index: int, select: Selector) -> list[str]:
                 f"({', '.join(f'{e!r} by {x!r}' for _, e, x in dead)}): the rule selects nothing"]
     return [f"rules[{index}].select.{where} {entry!r}: removed whole by the rule's exclude {remover!r}: it selects nothing"
             for where, entry, remover in dead]
-
-
-def _covers(wide: str, narrow: str) -> bool:
-    """Whether every name the glob `narrow` matches, `wide` matches too. Sure only when `wide`
-    holds no `?`, `[` or `]` and `narrow` no `[` (each of `wide`'s literal characters then meets a
-    literal one of `narrow`, its `*` absorbing the rest); otherwise only when they are equal."""
-    if wide == narrow:
-        return True
-    if re.search(r"[?\[\]]", wide) or "[" in narrow:
-        return False
-    return fnmatchcase(narrow, wide)
-
-
-def _selects_name(select: Selector, name: str) -> bool:
-    if any(fnmatchcase(name, x) for x in select.exclude):
-        return False
-    return name in select.connectors or any(fnmatchcase(name, p) for p in select.include)
-
-
-def _selection_covers(wide: Selector, narrow: Selector) -> bool:
-    """Whether `wide` selects every connector `narrow` selects, whatever the connectors are."""
-    # What `wide` excludes must be excluded by `narrow` too, or `narrow` may keep what `wide` drops.
-    if not all(any(_covers(y, x) for y in narrow.exclude) for x in wide.exclude):
-        return False
-    live = False  # a selector that selects nothing is said so (_excluded_whole), not shadowed
-    for name in narrow.connectors:
-        if any(fnmatchcase(name, x) for x in narrow.exclude):
-            continue
-        live = True
-        if not _selects_name(wide, name):
-            return False
-    for pattern in narrow.include:
-        if any(_covers(x, pattern) for x in narrow.exclude):
-            continue
-        live = True
-        if _GLOB.search(pattern) is None:
-            if not _selects_name(wide, pattern):
-                return False
-        elif not any(_covers(p, pattern) for p in wide.include):
-            return False
-    return live
-
-
-def _clusters_covered(config: Config, wide: Selector, narrow: Selector) -> bool:
-    if wide.clusters is None:
-        return True
-    if config.discovery is not None:  # clusters not known yet: compare what is written
-        return narrow.clusters is not None and all(any(_covers(w, n) for w in wide.clusters) for n in narrow.clusters)
-    selected = [c for c in config.clusters if narrow.selects_cluster(c)]
-    return bool(selected) and all(wide.selects_cluster(c) for c in selected)
-
-
-def _shadowed_by(config: Config, index: int) -> str | None:
-    """A status rule whose every connector an earlier enabled status rule of the same kind (live
-    or dry-run) selects first: it never decides."""
-    rule = config.rules[index]
-    if not isinstance(rule.trigger, StatusTrigger):
-        return None
-    for before, earlier in enumerate(config.rules[:index]):
-        if not (earlier.enabled and isinstance(earlier.trigger, StatusTrigger) and earlier.dry_run == rule.dry_run):
-            continue
-        if _clusters_covered(config, earlier.select, rule.select) and _selection_covers(earlier.select, rule.select):
-            kind = "dry-run " if rule.dry_run else ""
-            polls = ""
-            if rule.trigger.interval < earlier.trigger.interval:
-                polls = (f"; its interval ({rule.trigger.interval:g}s) still polls the clusters it selects that often, "
-                         f"API calls for nothing")
-            return (f"rules[{index}] ({rule.name}): never decides: every connector it selects is selected first by "
-                    f"rules[{before}] ({earlier.name}), and the first enabled {kind}status rule that selects a "
-                    f"connector is the one that acts on it, so its max_restarts, backoff and windows are never "
-                    f"applied{polls}; move it above rules[{before}] or narrow rules[{before}]")
-    return None
 
 
 def _closed_for_good(index: int, rule: Rule, global_windows: Windows | None, now: datetime) -> list[str]:
