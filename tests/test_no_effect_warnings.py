@@ -151,3 +151,29 @@ async def test_a_reload_that_brings_such_a_setting_in_says_it() -> None:
     logs = await logs_of_reloads(daemon_config(heal), daemon_config(shadowed), daemon_config(shadowed, dry_run=False))
     said = [e["settings"] for e in logs if e["event"] == "settings_with_no_effect"]
     assert [[s.split(":")[0] for s in settings] for settings in said] == [["rules[1] (late)"]]
+
+
+NO_RULES = ("rules: no rule: nothing is watched or restarted (no status poll, alert or schedule acts; only a restart "
+            "asked for by hand, `watchdog restart`, is sent)")
+
+
+@pytest.mark.parametrize("rules", ["", "rules: []\n"], ids=["no rules key", "rules: []"])
+def test_check_config_says_a_config_without_rules_watches_nothing(
+    rules: str, capsys: pytest.CaptureFixture[str], credentials_env: None, tmp_path: Path
+) -> None:
+    # A probe: the end state of a ConfigMap generated with an empty list, or of a file cut before
+    # `rules:`, passed with `valid`, an empty `rules:` heading and not a word; the daemon then ran
+    # and restarted nothing.
+    warnings, _ = _check(tmp_path, rules, capsys)
+    assert warnings == [f"warning: {NO_RULES}"]
+
+
+async def test_a_start_and_a_reload_to_a_config_without_rules_say_it_watches_nothing() -> None:
+    w = in_process(sim_scenario([{"name": "a"}]), daemon_config([]))
+    with capture_logs() as logs:
+        await w.daemon.run_once()
+    assert [e["settings"] for e in logs if e["event"] == "settings_with_no_effect"] == [[NO_RULES]]
+    heal = [{"name": "heal", "trigger": {"type": "status"}, "select": {"include": ["*"]}}]
+    logs = await logs_of_reloads(daemon_config(heal), daemon_config([]))
+    said = [(e["log_level"], e["settings"]) for e in logs if e["event"] == "settings_with_no_effect"]
+    assert said == [("warning", [NO_RULES])]

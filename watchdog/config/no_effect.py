@@ -11,7 +11,8 @@ refused: the config is valid, only careless. A probe found each accepted without
   trial owns connectors among trials only);
 - a status, alert or stalled rule whose windows (with the global ones) never open: a schedule
   rule's are said by the summary already (cli/summary.py, every run held);
-- a dated window (ISO range) that ended before now: last year's freeze copied.
+- a dated window (ISO range) that ended before now: last year's freeze copied;
+- no rule at all (`rules: []`, or no `rules:`): nothing is watched.
 
 The checks are conservative: a warning is said only when the config alone shows the setting does
 nothing, whatever connectors the clusters have."""
@@ -32,11 +33,17 @@ _GLOB = re.compile(r"[*?\[]")
 # What only a regular expression means: anchors, `.*`/`.+`, an alternation in parentheses, escapes.
 _REGEX_SIGNS = re.compile(r"^\^|(?<!\\)\$$|\.[*+]|\([^()]*\|[^()]*\)|\\[dwsDWS.]|\][+{]|\)[*+?]")
 _ALTERNATION = re.compile(r"\(([^()]*\|[^()]*)\)")
+NO_RULES = ("rules: no rule: nothing is watched or restarted (no status poll, alert or schedule acts; only a restart "
+            "asked for by hand, `watchdog restart`, is sent)")
 
 
 def no_effect_warnings(config: Config, now: datetime) -> list[str]:
     """`<path>: <why it does nothing>` for each such setting, in the order of the file."""
     found = _past_windows("windows", config.windows, now)
+    if not config.rules:
+        # `rules: []` from a generated ConfigMap, or a file cut before `rules:`: valid, and the
+        # daemon then polled nothing and restarted nothing, with not a word at start or reload.
+        found.append(NO_RULES)
     global_windows = config.windows.compile() if config.windows.configured else None
     never_open = global_windows is not None and global_windows.next_open(now) is None
     if never_open:
