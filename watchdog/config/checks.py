@@ -9,6 +9,7 @@ from ..model import FLEET, MANUAL_RULE
 from .discovery import DiscoverySettings
 from .root import ENV_PREFIX, Config
 from .rules import AlertTrigger, Rule, ScheduleTrigger, StalledTrigger
+from .secret_values import not_a_cloud_key
 from .sections import SECRET_FIELDS, CloudCluster, KafkaConnectCluster, MetricsApiSettings
 
 # Credential names become parts of environment variable names, so no dots or dashes.
@@ -79,6 +80,16 @@ def cross_check(config: Config, *, calls: bool = True) -> list[tuple[str, str]]:
                 problems.append(
                     (f"credentials.{name}.{secret}", f"missing (unset, or empty once whitespace is stripped); set {env} or put it in a file of that name in the secrets directory")
                 )
+    # Sent to Confluent Cloud (a Cloud cluster, discovery, the Metrics API): what no Cloud key
+    # holds. A self-managed worker's user and password may hold anything.
+    cloud_used = {used_name for u in users.values()
+                  if not isinstance(u, KafkaConnectCluster) and (used_name := config.credential_for(u)) is not None}
+    for name in sorted(cloud_used & set(config.credentials)):
+        for secret in SECRET_FIELDS:
+            value = getattr(config.credentials[name], secret)
+            why = None if value is None else not_a_cloud_key(value.get_secret_value())
+            if why is not None:
+                problems.append((f"credentials.{name}.{secret}", why))
     missing = config.blocking.missing_secret() if calls and config.blocking is not None else None
     if missing is not None:
         problems.append(("blocking", missing))

@@ -1,8 +1,9 @@
 """The values of secrets: how a key, a secret, a password or a bearer token is read (stripped of
 what is never part of one), and which are refused before anything starts: blank, too short to be
 kept out of the log, holding a line break, a ':' where HTTP Basic would split it, not printable in
-a header, or a placeholder copied from the repository's example Secret. No message quotes the
-value."""
+a header, a placeholder copied from the repository's example Secret, or, for a Confluent Cloud
+key, a quote or a space (checks.py asks, for the credentials Cloud calls use). No message quotes
+the value."""
 
 from __future__ import annotations
 
@@ -26,6 +27,25 @@ def secret_text(raw: str) -> str:
     """A secret as read from a variable or a file, without what is never part of one: surrounding
     whitespace (a Secret's trailing newline) and a byte-order mark (a Windows editor's)."""
     return raw.strip().removeprefix("\ufeff").strip()
+
+
+def not_a_cloud_key(text: str) -> str | None:
+    """Why `text` cannot be a Confluent Cloud API key id or secret, or None. Their ids and secrets
+    hold letters, digits and a few signs (`+`, `/`), never a quote or a space: a value copied with
+    its quotes (an env file's `KEY="..."`, a Deployment's `value:` pasted with them) or a secret
+    pasted with a space in it passed check-config and was sent as it was, to be answered 401 at
+    every call (a probe). Never quotes the value."""
+    quotes = sorted({char for char in text if char in "\"'`"})
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in quotes:
+        return (f"is wrapped in quotes ({text[0]}...{text[0]}), which no Confluent Cloud key id or secret holds: they "
+                "came with the value (an env file, a Deployment's `value:` copied with them); set it without them")
+    if quotes:
+        return (f"holds a quote ({' '.join(quotes)}), which no Confluent Cloud key id or secret holds: was it copied "
+                "with them? Set the value alone")
+    if any(char.isspace() for char in text):
+        return ("holds a space inside it, which no Confluent Cloud key id or secret holds (pasted with a space, or cut "
+                "in two?): every call would be answered 401; set the value alone")
+    return None
 
 
 def fits_a_header(text: str) -> bool:
