@@ -42,8 +42,21 @@ def parse_duration(value: Any) -> Any:
         parts = _DURATION_PART.findall(text)
         if not parts or "".join(n + u for n, u in parts) != text:
             raise ValueError(f"expected a duration like 30s, 5m, 1h30m, got {value!r}")
+        _units_in_order(value, parts)
         return _bounded(sum(float(n) * _UNIT_SECONDS[u] for n, u in parts), value)
     return value
+
+
+def _units_in_order(written: str, parts: list[tuple[str, str]]) -> None:
+    """Each unit once, the largest first (`1h30m`): `30m30m` (a typo for 30m) was read as an hour
+    and `1s1h` as 3601 s, without a word, the interval doubled."""
+    units = [unit for _, unit in parts]
+    for before, unit in zip(units, units[1:], strict=False):
+        if unit == before or units.count(unit) > 1:
+            raise ValueError(f"{written!r} gives the unit {unit} twice: write each unit once, e.g. 1h30m")
+        if _UNIT_SECONDS[unit] > _UNIT_SECONDS[before]:
+            ordered = "".join(n + u for n, u in sorted(parts, key=lambda part: -_UNIT_SECONDS[part[1]]))
+            raise ValueError(f"{written!r} gives {unit} after {before}: write the largest unit first ({ordered}?)")
 
 
 def _bounded(seconds: float, written: Any) -> float:

@@ -30,8 +30,12 @@ def zone_named(name: str) -> ZoneInfo:
         # tz database such as "Europe" (IsADirectoryError, which escaped the config's checks as a
         # traceback). All mean the same to the user: not a zone name.
         pass
-    suggestion = _zone_names_by_folded_case().get(name.casefold())
-    hint = f"did you mean {suggestion}?" if suggestion else "use an IANA name such as Europe/Berlin or UTC"
+    suggestion = _zone_names_by_folded_case().get(name.strip().casefold())
+    if suggestion and name != name.strip():
+        # `"Europe/Berlin "`: refused as unknown with no word of the space, where `utc` got a hint.
+        hint = f"did you mean {suggestion}? a zone's name holds no space or tab around it"
+    else:
+        hint = f"did you mean {suggestion}?" if suggestion else "use an IANA name such as Europe/Berlin or UTC"
     raise ValueError(f"unknown time zone {name!r} ({hint})")
 
 
