@@ -105,6 +105,26 @@ class Admin:
         await eventually(holds, timeout, f"{name}: {what} (last status: {brief(last)})")
         return last
 
+    async def wait_for_every_worker(
+        self, name: str, check: Callable[[dict[str, Any]], bool], what: str, timeout: float = 45.0
+    ) -> None:
+        """Poll the connector's status at each worker until `check` holds at all of them. Each
+        worker answers from its own copy of the status topic, and the leader plans a restart from
+        its copy: a task seen FAILED at one worker may still read RUNNING at the leader for a
+        moment under load, and a restart sent then restarts nothing (202, `tasks 0 RUNNING`)."""
+        lagging: list[str] = []
+
+        async def holds() -> bool:
+            lagging.clear()
+            for url in self.urls:
+                async with httpx.AsyncClient(timeout=30) as http:
+                    response = await http.get(f"{url}/connectors/{name}/status")
+                if response.status_code != 200 or not check(response.json()):
+                    lagging.append(url)
+            return not lagging
+
+        await eventually(holds, timeout, f"{name}: {what} (not yet at {lagging})")
+
 
 def task_states(status: dict[str, Any]) -> list[str]:
     return [task["state"] for task in sorted(status.get("tasks", []), key=lambda t: t["id"])]
