@@ -106,6 +106,7 @@ class Elector:
         self._holder: str | None = None
         self._holder_read_at: float | None = None
         self._last_holder: str | None = None  # the last one seen, kept when it is no longer known
+        self._last_holder_at: float | None = None  # and when it was last seen (monotonic)
         metrics.show(leading=False, epoch=None)
 
     # -- what the rest of the daemon asks -------------------------------------------------------
@@ -164,15 +165,21 @@ class Elector:
 
     def no_leader_note(self) -> str:
         """Why `holder` is None, in words (known_leader.no_leader_note)."""
-        return no_leader_note(self._last_holder, self._read_ago(), self.timing.lease_duration, self.unreachable,
-                              self.identity)
+        # Its age is since that holder was last seen, not since the last read: a read that found the
+        # lease free (or expired) since must not make an old holder sound fresh.
+        return no_leader_note(self._last_holder, self._ago(self._last_holder_at), self.timing.lease_duration,
+                              self.unreachable, self.identity)
 
     def _read_ago(self) -> float | None:
-        return None if self._holder_read_at is None else self._clock() - self._holder_read_at
+        return self._ago(self._holder_read_at)
+
+    def _ago(self, at: float | None) -> float | None:
+        return None if at is None else self._clock() - at
 
     def _seen(self, holder: str | None) -> None:
         self._holder, self._holder_read_at = holder, self._clock()
-        self._last_holder = holder or self._last_holder
+        if holder is not None:
+            self._last_holder, self._last_holder_at = holder, self._holder_read_at
 
     @property
     def retry_after(self) -> int:
