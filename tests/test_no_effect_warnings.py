@@ -177,3 +177,23 @@ async def test_a_start_and_a_reload_to_a_config_without_rules_say_it_watches_not
     logs = await logs_of_reloads(daemon_config(heal), daemon_config([]))
     said = [(e["log_level"], e["settings"]) for e in logs if e["event"] == "settings_with_no_effect"]
     assert said == [("warning", [NO_RULES])]
+
+
+ALL_DISABLED = ("rules: every rule is `enabled: false`: nothing is watched or restarted (no status poll, alert or "
+                "schedule acts; only a restart asked for by hand, `watchdog restart`, is sent); set `enabled: true` "
+                "on the rules that should act, or `dry_run: true` to try them")
+
+
+def test_check_config_says_a_config_whose_rules_are_all_disabled_watches_nothing(
+    capsys: pytest.CaptureFixture[str], credentials_env: None, tmp_path: Path
+) -> None:
+    # Left alone in session 71: every rule switched off during an incident and the file left so
+    # passed with `valid` and not a word, as `rules: []` did before; the daemon watched nothing.
+    rules = ("rules:\n  - {name: heal, enabled: false, trigger: {type: status}, select: {include: ['*']}}\n"
+             "  - {name: nightly, enabled: false, trigger: {type: schedule, cron: '0 3 * * *'}, "
+             "select: {connectors: [a]}}\n")
+    warnings, _ = _check(tmp_path, rules, capsys)
+    assert warnings == [f"warning: {ALL_DISABLED}"]
+    # One rule left on (here on trial) is something watched: no such warning.
+    warnings, _ = _check(tmp_path, rules.replace("{name: heal, enabled: false,", "{name: heal, dry_run: true,"), capsys)
+    assert f"warning: {ALL_DISABLED}" not in warnings

@@ -47,3 +47,23 @@ def test_durations_written_largest_unit_first_are_read_as_before(
     path.write_text(HEAD + "rules:\n  - name: heal\n    select: {include: ['*']}\n"
                     "    trigger: {type: status, interval: 1h30m}\n    backoff: {base: 1m30s500ms, cap: 1d2h}\n")
     assert main(["check-config", "--config", str(path)]) == 0
+
+
+@pytest.mark.parametrize("age", ["1M", "6M", "1M15d"])
+def test_a_capital_m_is_refused_not_read_as_a_minute(
+    age: str, tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Left alone in session 71: `1M` was lower-cased and read as one minute, where whoever wrote
+    # it (ISO 8601's P1M, Java's M) most likely meant a month: a backoff cap 43,200 times shorter.
+    err = _refusal(tmp_path, f"    trigger: {{type: status}}\n    backoff: {{cap: {age}}}\n", capsys)
+    assert "rules[0].backoff.cap" in err
+    assert f"{age!r}: M is not a unit here (a month? a minute?): write m for minutes, d for days (30d for a month)" in err
+
+
+def test_capital_units_other_than_m_are_read_as_before(
+    tmp_path: Path, credentials_env: None, capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(HEAD + "rules:\n  - name: heal\n    select: {include: ['*']}\n"
+                    "    trigger: {type: status, interval: 1H}\n    backoff: {base: 500MS, cap: 30S}\n")
+    assert main(["check-config", "--config", str(path)]) == 0, capsys.readouterr().err

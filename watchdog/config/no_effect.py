@@ -12,7 +12,9 @@ refused: the config is valid, only careless. A probe found each accepted without
 - a status, alert or stalled rule whose windows (with the global ones) never open: a schedule
   rule's are said by the summary already (cli/summary.py, every run held);
 - a dated window (ISO range) that ended before now: last year's freeze copied;
-- no rule at all (`rules: []`, or no `rules:`): nothing is watched.
+- no rule at all (`rules: []`, or no `rules:`): nothing is watched;
+- rules, each of them `enabled: false` (every rule switched off during an incident and the file
+  left so): nothing is watched either.
 
 The checks are conservative: a warning is said only when the config alone shows the setting does
 nothing, whatever connectors the clusters have."""
@@ -35,6 +37,9 @@ _REGEX_SIGNS = re.compile(r"^\^|(?<!\\)\$$|\.[*+]|\([^()]*\|[^()]*\)|\\[dwsDWS.]
 _ALTERNATION = re.compile(r"\(([^()]*\|[^()]*)\)")
 NO_RULES = ("rules: no rule: nothing is watched or restarted (no status poll, alert or schedule acts; only a restart "
             "asked for by hand, `watchdog restart`, is sent)")
+ALL_DISABLED = ("rules: every rule is `enabled: false`: nothing is watched or restarted (no status poll, alert or "
+                "schedule acts; only a restart asked for by hand, `watchdog restart`, is sent); set `enabled: true` "
+                "on the rules that should act, or `dry_run: true` to try them")
 
 
 def no_effect_warnings(config: Config, now: datetime) -> list[str]:
@@ -44,6 +49,10 @@ def no_effect_warnings(config: Config, now: datetime) -> list[str]:
         # `rules: []` from a generated ConfigMap, or a file cut before `rules:`: valid, and the
         # daemon then polled nothing and restarted nothing, with not a word at start or reload.
         found.append(NO_RULES)
+    elif not any(rule.enabled for rule in config.rules):
+        # Every rule switched off in an incident and the file left so: valid, and the daemon then
+        # watched nothing, as with no rule, without a word (a probe's finding).
+        found.append(ALL_DISABLED)
     global_windows = config.windows.compile() if config.windows.configured else None
     never_open = global_windows is not None and global_windows.next_open(now) is None
     if never_open:

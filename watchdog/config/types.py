@@ -36,6 +36,7 @@ def parse_duration(value: Any) -> Any:
     if isinstance(value, int | float):
         return _bounded(float(value), value)
     if isinstance(value, str):
+        _no_capital_m(value)
         text = value.strip().lower()
         if re.fullmatch(r"\d+(\.\d+)?", text):
             return _bounded(float(text), value)
@@ -45,6 +46,15 @@ def parse_duration(value: Any) -> Any:
         _units_in_order(value, parts)
         return _bounded(sum(float(n) * _UNIT_SECONDS[u] for n, u in parts), value)
     return value
+
+
+def _no_capital_m(written: str) -> None:
+    """`1M` was read as a minute (the text is lower-cased so that `1H` and `30S` read as written),
+    while whoever wrote it likely meant a month, as in ISO 8601's P1M or Java's `M`: a history age
+    or a backoff 43,200 times shorter than meant, without a word. No unit here is a capital M."""
+    if re.search(r"\dM(?![sS])", written):
+        raise ValueError(f"{written!r}: M is not a unit here (a month? a minute?): write m for minutes, d for days "
+                         "(30d for a month)")
 
 
 def _units_in_order(written: str, parts: list[tuple[str, str]]) -> None:
