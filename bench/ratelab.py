@@ -52,6 +52,7 @@ class Case:
     reset_format: str = "seconds"  # X-RateLimit-Reset: relative seconds | unix_time
     limit_format: str = "plain"  # X-RateLimit-Limit: the number | quota_policy (Envoy's "N, N;w=W")
     header_names: str = "x_ratelimit"  # X-RateLimit-* | ratelimit (RateLimit-*: the IETF draft's, Kong's)
+    # | ratelimit_structured (the draft's later `RateLimit: "default";r=..;t=..` and RateLimit-Policy)
     reserve: int = 0
     max_requests_per_second: float = 1000.0
     max_concurrent_requests: int = 4

@@ -258,6 +258,17 @@ async def test_header_names_ratelimit_names_them_as_the_ietf_draft_and_kong_do()
     assert admitted.headers["ratelimit-remaining"] == "1"
 
 
+async def test_header_names_ratelimit_structured_sends_the_drafts_structured_fields() -> None:
+    """header_names ratelimit_structured: RateLimit and RateLimit-Policy, and no other rate field."""
+    scenario = _scenario(limit=2, headers="always", header_names="ratelimit_structured")
+    admitted, _, refused = await _lists(Simulator(scenario, clock=lambda: 0.0), 3)
+    assert admitted.status_code == 200 and refused.status_code == 429
+    for answer in (admitted, refused):
+        assert answer.headers["ratelimit-policy"] == '"default";q=2;w=60'
+        assert "x-ratelimit-limit" not in answer.headers and "ratelimit-limit" not in answer.headers
+    assert admitted.headers["ratelimit"].startswith('"default";r=1;t=')
+
+
 async def test_a_quota_policy_limit_says_the_limit_then_its_window_as_envoy_does() -> None:
     """limit_format quota_policy: X-RateLimit-Limit is "N, N;w=W" on every answer that has it."""
     scenario = _scenario(limit=2, headers="always", limit_format="quota_policy")

@@ -2,6 +2,8 @@
 by the server's answers (see state.py for what it assumes and guarantees).
 
     headers.py   reading X-RateLimit-* and Retry-After, whatever form a server sends them in
+    structured.py  the IETF draft's later structured `RateLimit` / `RateLimit-Policy` fields,
+                 read as that triple where no other rate-limit field is there
     limiter.py   the asyncio gate every call with the credential passes (RateLimiter)
     state.py     when the next request may go: the pure decision core (RateLimitState), with three
                  mixins: words.py (the server's Remaining and Reset counted against our

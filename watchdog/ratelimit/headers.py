@@ -25,7 +25,9 @@ A gateway may name the fields as the IETF draft does, without the `X-`: `RateLim
 rate-limiting plugin, GitLab, Microsoft's Dev Proxy send them). Confluent's own names win: where
 none of the three `X-RateLimit-*` fields is there, the three unprefixed ones are read instead,
 as a family, never one field of each (a gateway's count beside the server's would mix two
-budgets). Read as nothing, a key behind such a gateway was never paced by its headers.
+budgets). Read as nothing, a key behind such a gateway was never paced by its headers. The
+draft's later revisions fold them into one structured field, `RateLimit` (with
+`RateLimit-Policy`): read last, by structured.py.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
+
+from .structured import structured_fields
 
 T = TypeVar("T")
 
@@ -170,12 +174,17 @@ def parse_headers(
         # The server's clock (Date) when a value needs a time at all, which most answers' do not.
         return _http_date(headers.get("date", "")) or now or datetime.now(timezone.utc)
 
-    if prefix == CONFLUENT_PREFIX and not any(f"{prefix}{field}" in headers for field in FIELDS):
-        prefix = IETF_DRAFT_PREFIX  # the IETF draft's names, as a family (module docstring)
+    fields = {field: headers.get(f"{prefix}{field}") for field in FIELDS}
+    if prefix == CONFLUENT_PREFIX and all(value is None for value in fields.values()):
+        # The IETF draft's names, as a family (module docstring); its later structured fields
+        # (`RateLimit: "burst";r=50;t=30`, structured.py) where the older three are not there either.
+        fields = {field: headers.get(f"{IETF_DRAFT_PREFIX}{field}") for field in FIELDS}
+        if all(value is None for value in fields.values()):
+            fields = structured_fields(headers)
     return RateLimitHeaders(
-        limit=_limit(headers.get(f"{prefix}limit")),
-        remaining=_remaining(headers.get(f"{prefix}remaining")),
-        reset=_reset(headers.get(f"{prefix}reset"), answered_at),
+        limit=_limit(fields["limit"]),
+        remaining=_remaining(fields["remaining"]),
+        reset=_reset(fields["reset"], answered_at),
         retry_after=_retry_after(headers.get("retry-after"), answered_at),
     )
 

@@ -109,7 +109,8 @@ class CloudApi:
         relative seconds, or (scenario reset_format: unix_time) the Unix time the period ends;
         both rounded up, so that waiting until then is always enough. X-RateLimit-Limit is the
         limit, or (limit_format: quota_policy) the limit and its window as Envoy sends them. Named
-        RateLimit-* instead (header_names: ratelimit), as the IETF draft and Kong's gateway do."""
+        RateLimit-* instead (header_names: ratelimit), as the IETF draft and Kong's gateway do, or
+        as the draft's structured `RateLimit` and `RateLimit-Policy` (ratelimit_structured)."""
         settings = self._scenario.rate_limit
         if settings is not None and settings.reset_format == "unix_time":
             reset = whole_seconds(self._epoch + t + verdict.reset)
@@ -118,6 +119,10 @@ class CloudApi:
         limit = str(verdict.limit)
         if settings is not None and settings.limit_format == "quota_policy":
             limit = f"{limit}, {limit};w={settings.window_seconds:g}"
+        if settings is not None and settings.header_names == "ratelimit_structured":
+            # The draft's later form (-08 on): one policy, what remains of it and when it resets.
+            return {"RateLimit": f'"default";r={verdict.remaining};t={reset}',
+                    "RateLimit-Policy": f'"default";q={verdict.limit};w={settings.window_seconds:g}'}
         family = "RateLimit-" if settings is not None and settings.header_names == "ratelimit" else "X-RateLimit-"
         return {
             f"{family}Limit": limit,

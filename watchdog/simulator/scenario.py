@@ -98,7 +98,10 @@ what no source shows, chosen so that a client safe against it is safe against th
                                    # rate-limit filter sends it: ASSUMED possible)
       header_names: x_ratelimit    # X-RateLimit-* (documented) | ratelimit (RateLimit-Limit,
                                    # -Remaining, -Reset: the IETF draft's names, as a gateway
-                                   # such as Kong's sends them: ASSUMED possible)
+                                   # such as Kong's sends them: ASSUMED possible) |
+                                   # ratelimit_structured (`RateLimit: "default";r=7;t=2` and
+                                   # `RateLimit-Policy: "default";q=20;w=2`: the draft's later
+                                   # structured fields, -08 on: ASSUMED possible)
       body: empty                  # empty (documented) | error (a connect-style 429 error body)
       scope: key                   # key (each API key its own budget) | organization (every key
                                    # of the scenario counted in one budget, other clients too:
@@ -257,7 +260,7 @@ class RateLimitSpec(_Model):
     limit_format: Literal["plain", "quota_policy"] = "plain"
     # The fields' names as Confluent documents them (X-RateLimit-*), or as the IETF draft and
     # gateways such as Kong's rate-limiting plugin send them (RateLimit-*).
-    header_names: Literal["x_ratelimit", "ratelimit"] = "x_ratelimit"
+    header_names: Literal["x_ratelimit", "ratelimit", "ratelimit_structured"] = "x_ratelimit"
     body: Literal["empty", "error"] = "empty"
     # Whose requests one budget counts: each API key's own, or every key's of the scenario together
     # (Confluent also limits "organization-wide"; ORGANIZATION in cloud_api.py).
