@@ -73,7 +73,8 @@ OLDER_DRY_RUN_RECORDS = (
 # connection URLs with their passwords (masked as they arrive since, but not in what was kept).
 OLDER_LEAKY_TRACE = ("org.apache.kafka.connect.errors.ConnectException: cannot connect to "
                      "jdbc:mysql://db.internal/orders?user=etl&password=Hunter2Secret99 and "
-                     "jdbc:postgresql://etl:Pgpass4242@db2/x")
+                     "jdbc:postgresql://etl:Pgpass4242@db2/x; connection.password=Conn9Secret, "
+                     '{"aws.secret.access.key": "AwsKey7Secret"} Authorization: Bearer eyJhbGci.Tok3n.sig')
 OLDER_LEAKY_RECORD = record(
     "leaky-1", message=f"restart failed: {OLDER_LEAKY_TRACE}",
     evidence={"state": "FAILED", "trace": OLDER_LEAKY_TRACE, "tasks": [{"id": 0, "state": "FAILED", "trace": OLDER_LEAKY_TRACE}]},

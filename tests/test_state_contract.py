@@ -831,11 +831,16 @@ def test_a_last_restart_an_older_release_kept_from_a_dry_run_is_found(store: Sta
 
 def test_a_password_an_older_release_kept_in_the_history_is_read_masked(store: StateStore) -> None:
     """Releases before URL credentials were masked as they arrive kept them in the history: after
-    an upgrade GET /v1/history and `watchdog history --json` showed them for history.max_age."""
+    an upgrade GET /v1/history and `watchdog history --json` showed them for history.max_age.
+    So did releases before a setting that names a secret (`connection.password=...`, JSON's
+    `"aws.secret.access.key": "..."`, `Bearer ...`) was masked as it arrives (2026-12-06)."""
     store.finish(OLDER_LEAKY_RECORD.job_id, ORDERS, None, OLDER_LEAKY_RECORD)
     (kept,) = store.history()
     shown = repr(kept)
     assert "Hunter2Secret99" not in shown and "Pgpass4242" not in shown
+    for secret in ("Conn9Secret", "AwsKey7Secret", "eyJhbGci.Tok3n.sig"):
+        assert secret not in shown
+    assert "connection.password=***" in kept.message and '"aws.secret.access.key": "***"' in kept.message
     assert "password=***" in kept.message and "jdbc:postgresql://***@db2/x" in kept.message
     assert kept.evidence is not None and kept.evidence["tasks"][0]["trace"] == kept.evidence["trace"]
     assert "password=***" in kept.evidence["trace"] and "password=***" in kept.recommendations[0]

@@ -8,6 +8,7 @@ import json
 import sqlite3
 from typing import Any
 
+from ..connect.masking import without_secret_settings
 from ..logs import redact_url_credentials
 from ..model import (
     ConnectorKey,
@@ -122,11 +123,13 @@ def insert_history(db: sqlite3.Connection, record: HistoryRecord) -> None:
 
 def masked(value: Any) -> Any:
     """A history record's text, or its evidence (JSON: nested dicts and lists), without the
-    credentials of any URL in it. Masked as it arrives since 2026-12-02 (connect/backend.py), but
-    releases before kept them: read back unmasked, an upgrade showed them in GET /v1/history and
-    `watchdog history` for history.max_age. Both stores read every record through this."""
+    credentials of any URL in it, nor the values of settings that name a secret
+    (`connection.password=...`, `Bearer ...`). Masked as they arrive since 2026-12-02 and
+    2026-12-06 (connect/masking.py upstream_text), but releases before kept them: read back
+    unmasked, an upgrade showed them in GET /v1/history and `watchdog history` for
+    history.max_age. Both stores read every record through this."""
     if isinstance(value, str):
-        return redact_url_credentials(value)
+        return without_secret_settings(redact_url_credentials(value))
     if isinstance(value, dict):
         return {k: masked(v) for k, v in value.items()}
     if isinstance(value, list):
