@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     restart.add_argument("--dry-run", action="store_true",
                          help="decide through the same guards and say what would happen; send nothing")
     restart.add_argument(
-        "--daemon", metavar="URL", type=_text,
+        "--daemon", metavar="URL", type=_address,
         help="ask a running daemon (e.g. http://watchdog:9464) instead of calling the API directly; "
              "the token comes from --token-file, $WATCHDOG_SERVER__AUTH_TOKEN or that file in the secrets directory",
     )
@@ -137,6 +137,24 @@ def _text(text: str) -> str:
         raise argparse.ArgumentTypeError(
             f"not UTF-8 text ({what} at position {exc.start + 1}): give it as UTF-8, as the API and the "
             "daemon take it") from None
+    return text
+
+
+def _address(text: str) -> str:
+    """--daemon's URL, refused here when empty or blank: `--daemon "$WATCHDOG_URL"` with the
+    variable unset was taken for no --daemon at all, so `restart` called the Cloud API itself,
+    past the daemon's backoff, budget and breaker, and `status` and `history` printed the local
+    state file's table, each exit 0 without a word (found 2026-12-07). Space around it too (a
+    variable or a paste with a space at its end): a leading one was refused only as "not a usable
+    URL", a trailing one taken. A command-line error (exit 2), before anything is read or sent."""
+    text = _text(text)
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "is empty: a variable unset? give the daemon's address as http://HOST:PORT (nothing was read or sent)")
+    if text != text.strip():
+        raise argparse.ArgumentTypeError(
+            "begins or ends with a space (a variable or a paste?): give the daemon's address as "
+            "http://HOST:PORT without it (nothing was read or sent)")
     return text
 
 
@@ -207,7 +225,7 @@ def _report_source(parser: argparse.ArgumentParser) -> None:
     # One source or the other: given both, --state was passed over without a word, and the
     # daemon's view read as the state file's.
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--daemon", metavar="URL", type=_text, help="ask a running daemon's API (token from --token-file, $WATCHDOG_SERVER__AUTH_TOKEN or that file in the secrets directory)")
+    source.add_argument("--daemon", metavar="URL", type=_address, help="ask a running daemon's API (token from --token-file, $WATCHDOG_SERVER__AUTH_TOKEN or that file in the secrets directory)")
     source.add_argument("--state", metavar="PATH", type=_state_file,
                         help="read this SQLite state file (default: the config's state.path, or its state.url)")
     parser.add_argument("--token-file", metavar="PATH", help="file holding the daemon's bearer token")
