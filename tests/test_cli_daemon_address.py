@@ -61,3 +61,29 @@ async def test_an_empty_or_blank_daemon_address_is_a_command_line_error_not_no_d
             what = "is empty: a variable unset?" if not address.strip() else "begins or ends with a space"
             assert what in said.err and "nothing was read or sent" in said.err, said.err
     assert simulator.restarts() == []
+
+
+@pytest.mark.parametrize("address", ["http://127.0.0.1:", "https://127.0.0.1:", "http://[::1]:", "http://127.0.0.1:/"])
+def test_a_daemon_address_with_no_port_after_its_colon_is_refused_before_anything_is_sent(
+    address: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `--daemon http://watchdog:$PORT` with PORT unset: before, the request (and its bearer
+    # token) went to port 80 or 443, `cannot reach the daemon at http://127.0.0.1:: ... Connection
+    # refused`, exit 75, which a pipeline retries for ever.
+    import httpx
+
+    sent: list[str] = []
+
+    def send(self: httpx.Client, request: httpx.Request, **kwargs: object) -> httpx.Response:
+        sent.append(str(request.url))
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    monkeypatch.setattr(httpx.Client, "send", send)
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "cli-test-token-5f0a9e3d")
+    for command in (["restart", "prod", "orders"], ["status"], ["history"]):
+        code = _exit_code([*command, "--daemon", address])
+        err = capsys.readouterr().err
+        assert code == 2, (command, err)
+        assert err.startswith(f"--daemon {address} has no port after its ':' (a variable unset?): give the daemon's "
+                              "address as http://HOST:PORT"), err
+    assert sent == []

@@ -48,6 +48,11 @@ def check_address(url: str) -> None:
     # sent the token to port 8464, whatever listens there (found 2026-12-06). 0 reaches nothing.
     if parsed is not None and parsed.port is not None and not 1 <= parsed.port <= 65535:
         parsed = None
+    if parsed is not None and parsed.port is None and _empty_port(url):
+        # `http://watchdog:$PORT` with PORT unset: httpx takes `host:` for the scheme's default
+        # port, and the token went to port 80 (443), exit 75, retried for ever (found 2026-12-07).
+        raise UnusableAddress(f"--daemon {shown_url(url)} has no port after its ':' (a variable unset?): give the "
+                              "daemon's address as http://HOST:PORT")
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
         raise UnusableAddress("--daemon is not a usable URL (its scheme, host or port cannot be read): give the "
                               "daemon's address as http://HOST:PORT (or https://)")
@@ -58,6 +63,17 @@ def check_address(url: str) -> None:
     if parsed.query or parsed.fragment or "#" in url or last in _DAEMON_PAGES:
         raise UnusableAddress(f"--daemon {shown_url(url)} names a page of the daemon, or has a query or a fragment: give "
                               "the daemon's address as http://HOST:PORT (the API's paths are added to it)")
+
+
+def _empty_port(url: str) -> bool:
+    """Whether the URL's authority ends in a ':' with no port after it."""
+    from urllib.parse import urlsplit
+
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        return False
+    return netloc.endswith(":")
 
 
 # The daemon's own routes, the last part of a URL given for --daemon by mistake.
