@@ -152,6 +152,7 @@ def history_command(args: argparse.Namespace) -> int:
     from ..model import MAX_HISTORY_SERVED
     from ..name_hints import cluster_name_hint
     from ..report import history_from_json, history_json, render_history
+    from .history_names import daemon_names, store_names, unknown_connector_line
 
     # A daemon answers at most MAX_HISTORY_SERVED restarts (its 400 refuses a larger `limit`):
     # `--limit 5000` was sent as given and answered `HTTP 400`, exit 1, nothing shown, where
@@ -175,11 +176,20 @@ def history_command(args: argparse.Namespace) -> int:
             print(f"unknown cluster {args.cluster!r}: neither the config nor the state file "
                   f"knows it{known}{hint}", file=sys.stderr)
             return None
+        if args.connector and not records and (line := unknown_connector_line(
+                args.connector, store_names(store), "the state file")) is not None:
+            print(line, file=sys.stderr)
+            return None
         return records
 
     records = _read_report(args, "/v1/history", params, history_from_json, from_store)
     if isinstance(records, int):
         return records
+    if args.daemon and args.connector and not records:
+        known = daemon_names(args)
+        if known is not None and (line := unknown_connector_line(args.connector, known, "the daemon")) is not None:
+            print(line, file=sys.stderr)
+            return EXIT_FAILED
     print(json.dumps(history_json(records), indent=2) if args.json else render_history(records, now=_utc_now()))
     if args.daemon and args.limit > MAX_HISTORY_SERVED and len(records) >= MAX_HISTORY_SERVED:
         print(f"note: the daemon serves at most {MAX_HISTORY_SERVED} restarts: these are the newest "
