@@ -418,7 +418,7 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "auto", stream: IO[s
             _redact_url_credentials,
             _without_known_secrets,
             _printable_strings,
-            structlog.dev.ConsoleRenderer(colors=out.isatty(), exception_formatter=structlog.dev.plain_traceback),
+            structlog.dev.ConsoleRenderer(colors=_colors(out), exception_formatter=structlog.dev.plain_traceback),
         ]
     handler = _LogStream(out)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=tail))
@@ -439,6 +439,18 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "auto", stream: IO[s
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+
+
+def _colors(out: IO[str]) -> bool:
+    """Whether the console log is coloured: on a terminal, unless NO_COLOR is set to anything but
+    "" (no-color.org) or TERM is `dumb` (an editor's shell, a serial console, a screen reader's
+    terminal). Both were ignored: escape codes on terminals that had asked for none (found
+    2026-12-07)."""
+    import os
+
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return out.isatty()
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
