@@ -7,6 +7,7 @@ import argparse
 import math
 import os
 import sys
+from collections.abc import Sequence
 
 from .. import release
 from .common import DEFAULT_CONFIG
@@ -60,8 +61,40 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+class _Parser(argparse.ArgumentParser):
+    """The top-level parser, which says an argument no command takes with the command's usage and
+    the closest option it has: `watchdog restart prod orders --wiat 5` was answered with the
+    top-level usage (`watchdog [-h] [--version] COMMAND ...`) and `watchdog: error: unrecognized
+    arguments: --wiat 5`, no word of --wait (found 2026-12-07). argparse collects such arguments
+    for the top level, which knows nothing of the command's options."""
+
+    commands: dict[str, argparse.ArgumentParser]
+
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = getattr(self, "commands", {}).get(getattr(parsed, "command", None) or "")
+            (command or self).error(unrecognized(command or self, extras))
+        return parsed
+
+
+def unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> str:
+    """argparse's words for arguments `parser` does not take, with the option closest to each
+    that looks like one (`did you mean --wait?`)."""
+    import difflib
+
+    options = [option for option in parser._option_string_actions if option.startswith("--")]
+    meant = []
+    for extra in extras:
+        if extra.startswith("--"):
+            close = difflib.get_close_matches(extra.split("=", 1)[0], options, n=1, cutoff=0.6)
+            meant += [f"{extra.split('=', 1)[0]}: did you mean {close[0]}?"] if close else []
+    return f"unrecognized arguments: {' '.join(extras)}" + (f" ({'; '.join(meant)})" if meant else "")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="watchdog", description="Keeps Kafka connectors on Confluent Cloud and self-managed Kafka Connect healthy.")
+    parser = _Parser(prog="watchdog", description="Keeps Kafka connectors on Confluent Cloud and self-managed Kafka Connect healthy.")
     parser.add_argument("--version", action=_Version)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -120,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=_port, default=9464, help="the daemon's /metrics port (0: any free port)")
     demo.add_argument("--backend", choices=["confluent_cloud", "kafka_connect"], default="confluent_cloud",
                       help="simulate Confluent Cloud (default) or self-managed Kafka Connect clusters")
+    parser.commands = dict(commands.choices)
     return parser
 
 

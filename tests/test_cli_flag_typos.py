@@ -1,0 +1,33 @@
+"""An option mistyped after a command is said with that command's usage and the option meant."""
+
+from __future__ import annotations
+
+import pytest
+
+from watchdog.cli import main
+
+
+@pytest.mark.parametrize(("argv", "meant"), [
+    (["restart", "prod", "orders", "--wiat", "5"], "--wiat: did you mean --wait?"),
+    (["status", "--problmes"], "--problmes: did you mean --problems?"),
+    (["history", "--limt=5"], "--limt: did you mean --limit?"),
+])
+def test_a_mistyped_option_is_said_with_the_commands_usage_and_the_option_meant(
+    argv: list[str], meant: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: `usage: watchdog [-h] [--version] COMMAND ...` and `watchdog: error: unrecognized
+    # arguments: --wiat 5`: the top level's usage, which lists none of restart's options.
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert err.startswith(f"usage: watchdog {argv[0]} "), err
+    assert f"watchdog {argv[0]}: error: unrecognized arguments: " in err and meant in err, err
+
+
+def test_an_argument_with_no_close_option_is_said_with_the_commands_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["status", "stray", "--zzzzzz"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err.startswith("usage: watchdog status "), err
+    assert err.rstrip().endswith("watchdog status: error: unrecognized arguments: stray --zzzzzz"), err
