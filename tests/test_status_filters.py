@@ -43,4 +43,6 @@ def test_status_shows_one_cluster_or_only_the_connectors_that_need_a_look(
 
 def test_status_of_a_cluster_it_does_not_know_says_which_it_does(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", "--state", str(_state_file(tmp_path / "state.db")), "--cluster", "prdo"]) == 1
-    assert "no watched connector of cluster 'prdo'; clusters shown: prod, side" in capsys.readouterr().err
+    # As `history --cluster prdo` says it (it said "no watched connector of cluster 'prdo'").
+    assert "unknown cluster 'prdo': neither the config nor the state file knows it; clusters shown: prod, side" \
+        in capsys.readouterr().err

@@ -156,6 +156,25 @@ def _the_daemons(response: httpx.Response) -> bool:
     return isinstance(document, dict) and isinstance(document.get("error"), str)
 
 
+def daemon_unknown_cluster(args: argparse.Namespace) -> str:
+    """The daemon's own "unknown cluster 'C'; configured: ..." when it knows no cluster by
+    --cluster's label (its 404 to GET /v1/history?cluster=C, the words `history --cluster` prints),
+    else "" (it knows it, or could not be asked: the status it answered was read, so rare)."""
+    import httpx
+
+    headers = daemon_headers(args)
+    if headers is None:
+        return ""
+    try:
+        with daemon_client(args.daemon, headers) as http:
+            response = http.get(f"{args.daemon.rstrip('/')}/v1/history", params={"cluster": args.cluster, "limit": 1})
+    except httpx.HTTPError:
+        return ""
+    if response.status_code != 404 or not_the_daemon(response, args.daemon) is not None:
+        return ""
+    return error_text(response)
+
+
 # A standby replica's 503 (docs/high-availability.md), when --daemon is not this host (a Service
 # in front of both replicas): asked again up to this many times in all, this far apart. The standby
 # closed the connection, so each try opens a new one, which the Service balances afresh.

@@ -25,6 +25,7 @@ from .common import (
 from .daemon import (
     daemon_client,
     daemon_headers,
+    daemon_unknown_cluster,
     failure_text,
     get_past_standby,
     not_the_daemon,
@@ -60,6 +61,7 @@ def status_command(args: argparse.Namespace) -> int:
     failing: list[dict[str, Any]] = []  # the clusters the daemon cannot list now
     paused: list[dict[str, Any]] = []  # the clusters whose polls a pause of their key holds now
     store = ["ok"]  # the daemon's state store: "ok", or why it takes no write (and no restart is sent)
+    unknown = [""]  # --cluster's, when the state file and the config know no such cluster: as history says it
 
     def from_daemon(document: dict[str, Any]) -> list[StatusRow]:
         places.update(places_from_json(document))  # a daemon knows its discovered clusters too
@@ -82,6 +84,8 @@ def status_command(args: argparse.Namespace) -> int:
             print(f"note: {why}: the dry run's would-be attempts and backoff are in the "
                   "daemon's memory only; this table, read from the state file, shows the live state "
                   "(`watchdog status --daemon URL` shows the dry run's)", file=sys.stderr)
+        if args.cluster is not None:
+            unknown[0] = _unknown_stored_cluster(args.cluster, store, config)
         rows = store.rows() if config is None else unwatched_rows(store.rows(), config)
         return with_attempts_notes(_with_kept_requests(store, rows, config),
                                    lambda key, limit: store.history(key, limit))
@@ -91,8 +95,11 @@ def status_command(args: argparse.Namespace) -> int:
         return rows
     if args.cluster is not None and not any(rows_shown(rows, places, cluster=args.cluster)):
         known = sorted({row.key.cluster for row in rows})
-        print(f"no watched connector of cluster {printable(args.cluster)!r}; clusters shown: {', '.join(known) or 'none'}",
-              file=sys.stderr)
+        # A cluster nothing knows is said as `history --cluster` says it ("unknown cluster"); one
+        # known with no watched connector, so. Both said "no watched connector" before.
+        said = (daemon_unknown_cluster(args) if args.daemon else unknown[0]) or \
+            f"no watched connector of cluster {args.cluster!r}"
+        print(printable(f"{said}; clusters shown: {', '.join(known) or 'none'}"), file=sys.stderr)
         return EXIT_FAILED
     rows = rows_shown(rows, places, cluster=args.cluster)
     watched = len(rows)
@@ -107,6 +114,26 @@ def status_command(args: argparse.Namespace) -> int:
           else render_status(rows, now=_utc_now(), places=places, failing=failing, paused=paused, store=store[0],
                              watched=watched if args.problems else None, not_shown=not_shown))
     return EXIT_OK
+
+
+def _unknown_stored_cluster(cluster: str, store: StateStore, config: Config | None) -> str:
+    """"unknown cluster 'C': ..." as `history --cluster` says it from the state file, when
+    neither the config (a configured cluster by its name or lkc- id) nor the state file knows
+    `cluster`; else ""."""
+    from ..config import CloudCluster
+    from ..name_hints import cluster_name_hint
+
+    configured = None if config is None else set(config.clusters)
+    name = cluster
+    if config is not None:
+        by_id = {c.kafka_cluster_id: n for n, c in config.clusters.items() if isinstance(c, CloudCluster)}
+        name = by_id.get(cluster, cluster)
+    if _known_cluster(store, name, configured):
+        return ""
+    known = f"; configured: {', '.join(sorted(configured))}" if configured else ""
+    hint = "" if config is None else cluster_name_hint(
+        cluster, {}, discovery=config.discovery is not None, listed_by=DISCOVERY_LISTED_BY)
+    return f"unknown cluster {cluster!r}: neither the config nor the state file knows it{known}{hint}"
 
 
 def _dry_run_set(config: Config) -> str:
