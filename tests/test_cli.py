@@ -1224,7 +1224,7 @@ def test_restart_still_held_by_an_outage_when_the_wait_ends_says_why(
         code = main(["restart", "prod", "orders", "--daemon", f"http://127.0.0.1:{server.server_port}", "--wait", "1"])
     out, err = capsys.readouterr()
     assert code == 1
-    assert f"still queued after 1s ({held}); follow it" in out + err, out + err
+    assert f"still queued after 1s ({held}); request " in out + err, out + err
 
 
 @pytest.mark.parametrize("command", ["status", "history"])

@@ -104,7 +104,7 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     if record["state"] == "pending":
         why = f" ({printable(str(job['message']))})" if job.get("message") else ""
-        print(f"{target}: still queued after {args.wait:g}s{why}; follow it with GET /v1/restarts/{request_id}")
+        print(f"{target}: still queued after {args.wait:g}s{why}; request {request_id}: {_follow_up(args, request_id)}")
         return EXIT_FAILED
     detail = f" (HTTP {job['status_code']})" if job.get("status_code") else ""
     if job.get("outcome") == "dry_run":
@@ -114,6 +114,19 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
     message = f": {printable(str(job['message']))}" if job.get("message") else ""
     print(f"{target}: {printable(str(job.get('outcome')))}{detail}{message}; request {request_id}")
     return EXIT_OK if job.get("outcome") == "accepted" else EXIT_FAILED
+
+
+def _follow_up(args: argparse.Namespace, request_id: str) -> str:
+    """The commands to paste to follow a restart still queued: "follow it with GET
+    /v1/restarts/<id>" named a route, not what to type (no command follows a request by its id;
+    status shows it held, history its outcome), found 2026-12-07."""
+    import shlex
+
+    where = f"--daemon {shlex.quote(args.daemon)} --cluster {shlex.quote(args.cluster)}"
+    status = f"watchdog status {where}"
+    history = f"watchdog history {shlex.quote(args.connector)} {where}"
+    return printable(f"`{status}` shows it held (queued) until it is sent, `{history}` its outcome once made "
+                     f"(the API: GET /v1/restarts/{request_id})")
 
 
 def _request_record(response: httpx.Response) -> dict[str, Any] | None:
