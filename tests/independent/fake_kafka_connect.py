@@ -15,6 +15,8 @@ It plays what workers of 2.x to 4.x answer, healthy or not:
   alone restarts, 204. From 3.0, `includeTasks=false&onlyFailed=false` is the old call (204); any
   other is a 202 with the restart plan (the instances to restart marked RESTARTING, the others as
   they are); 404 "Unknown connector: x";
+  A 3.x/4.x worker whose leader is before 3.0 (`leader_version`, a rolling upgrade) passes the
+  flagged restart on, and the leader's 204 comes back as a 202 with an empty body;
 - `POST /connectors/{name}/tasks/{id}/restart`: 204, the task restarted whatever its state;
 - faults a worker answers: 409 while a rebalance is expected, 500 when the leader it forwards to
   is gone, 401 for basic auth, a path prefix (a reverse proxy's), and several workers behind one
@@ -102,6 +104,8 @@ def connector(state: str = "RUNNING", tasks: list[str] | tuple[str, ...] = ("RUN
 @dataclass
 class Worker:
     version: tuple[int, int] = (3, 9)
+    # The release of the leader it passes writes on to, when older (a rolling upgrade from 2.x)
+    leader_version: tuple[int, int] | None = None
     connectors: dict[str, Connector] = field(default_factory=dict)
     auth: tuple[str, str] | None = None
     # Writes (restarts) answered (status, message) first, one each, before any is run
@@ -182,6 +186,11 @@ def answer(worker: Worker, request: Request, parts: list[str]) -> Response:
             if worker.version < (3, 0) or not (include or only_failed):
                 worker._restart(c, c.connector)
                 return Response(b"", 204)
+            if worker.leader_version is not None and worker.leader_version < (3, 0):
+                # The leader ignores the flags and answers 204: the connector instance alone
+                # restarts, and ConnectorsResource sends on `Response.accepted().entity(null)`
+                worker._restart(c, c.connector)
+                return Response(b"", 202)
             if not c.has_status:
                 return _error(404, f"Status for connector {name} not found")
             # RestartRequest.shouldRestartConnector / shouldRestartTask, then the plan

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
+from starlette.responses import Response
 from structlog.testing import capture_logs
 
 from watchdog.app import Daemon
+from watchdog.connect.kafka_connect import KafkaConnectBackend
+from watchdog.model import Outcome
 
 from ..conftest import TEST_API_KEY, TEST_API_SECRET
 from ..support import CLUSTER, KAFKA_CONNECT_NAME, SELF_MANAGED, Clock, daemon_config
@@ -237,6 +241,59 @@ async def test_a_worker_before_3_0_has_its_failed_task_restarted_by_id_after_its
     assert restarted(worker) == [f"/connectors/orders/restart?{ONLY_FAILED}", "/connectors/orders/tasks/1/restart?"]
     [finished] = [e for e in logs if e["event"] == "restart_finished"]
     assert finished["outcome"] == "accepted" and "ignored includeTasks/onlyFailed (answered 204)" in finished["message"]
+
+
+async def test_a_restart_behind_a_newer_worker_whose_leader_is_before_3_0_restarts_the_failed_tasks_by_id() -> None:
+    """A rolling upgrade from 2.x: the 2.8.2 leader ignores the flags and restarts the connector
+    instance only; the 4.3.1 worker asked answers 202 with an empty body. Taken as accepted, the
+    FAILED task was never restarted (history `accepted 202`, then `gave_up`)."""
+    worker = Worker(version=(4, 3), leader_version=(2, 8))
+    worker.connectors.update({"orders": connector("RUNNING", ["RUNNING", "FAILED"]), "ok": connector()})
+    code, logs = await once(Balancer([worker], prefix=PREFIX))
+    assert code == 0
+    assert restarted(worker) == [f"/connectors/orders/restart?{ONLY_FAILED}", "/connectors/orders/tasks/1/restart?"]
+    [finished] = [e for e in logs if e["event"] == "restart_finished"]
+    assert (finished["outcome"], finished["status_code"]) == ("accepted", 202)
+    assert finished["message"] == (
+        "this Kafka Connect answered 202 naming no instance it restarts (a leader before 3.0 ignores "
+        "includeTasks/onlyFailed and restarts the connector instance only); restarted tasks 1 one by one")
+    assert worker.connectors["orders"].tasks[1].state == "RUNNING"
+
+
+async def test_a_restart_of_every_instance_behind_a_newer_worker_whose_leader_is_before_3_0_restarts_each_task() -> None:
+    worker = Worker(version=(3, 4), leader_version=(2, 8))
+    worker.connectors["orders"] = connector("RUNNING", ["RUNNING", "RUNNING"])
+    async with serving(Balancer([worker], prefix=PREFIX)) as url:
+        http = httpx.AsyncClient(timeout=10)
+        try:
+            result = await KafkaConnectBackend(http, [url]).restart("orders", only_failed=False)
+        finally:
+            await http.aclose()
+    assert (result.outcome, result.status_code) == (Outcome.ACCEPTED, 202)
+    assert result.message.endswith("; restarted tasks 0, 1 one by one"), result.message
+    assert restarted(worker) == ["/connectors/orders/restart?includeTasks=true&onlyFailed=false",
+                                 "/connectors/orders/tasks/0/restart?", "/connectors/orders/tasks/1/restart?"]
+
+
+async def test_a_202_whose_body_is_cut_short_stays_accepted_without_restarts_by_id() -> None:
+    """Not the empty 202 above: a body that began and broke off came from a worker that planned
+    the restart (3.0 and later), so nothing is restarted again by id."""
+    def cut(request: Any) -> Response | None:
+        if request.method == "POST":
+            return Response(b'{"name": "orders", "connector": {"state": "RUN', 202, media_type="application/json")
+        return None
+
+    worker = Worker(version=(4, 3), hook=cut)
+    worker.connectors["orders"] = connector("RUNNING", ["FAILED"])
+    async with serving(Balancer([worker], prefix=PREFIX)) as url:
+        http = httpx.AsyncClient(timeout=10)
+        try:
+            result = await KafkaConnectBackend(http, [url]).restart("orders")
+        finally:
+            await http.aclose()
+    assert (result.outcome, result.status_code) == (Outcome.ACCEPTED, 202)
+    assert "one by one" not in (result.message or "")
+    assert restarted(worker) == [f"/connectors/orders/restart?{ONLY_FAILED}"]
 
 
 @pytest.mark.parametrize(("faults", "outcome", "sent"), [

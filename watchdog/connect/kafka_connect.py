@@ -46,7 +46,10 @@ docs/reliability.md):
   was a `void` method): it restarted the connector instance only, and FAILED tasks stay FAILED.
   A flagged restart answered 204 is therefore completed task by task: the status is read and
   each FAILED task (every task, for `only_failed=False`) is restarted with
-  `POST /connectors/{name}/tasks/{id}/restart`.
+  `POST /connectors/{name}/tasks/{id}/restart`. So is one answered 202 with an empty body: a
+  3.x/4.x worker passes the restart on to the leader, and a leader before 3.0 (a rolling upgrade
+  from 2.x) restarts the connector instance only and answers 204, which that worker sends on as a
+  202 naming nothing (2.8.2 behind 3.4.1 and 4.3.1).
 - A worker puts every FAILED instance's stack trace in the expanded list, uncut: a cluster whose
   connectors fail together can pass api.max_response_bytes, and a worker before 2.3 answers
   names only. Either list is read status by status (status_by_status.py), each answer bounded.
@@ -97,6 +100,11 @@ RESTART_CALL_SLACK_SECONDS = 10.0
 FORWARD_NOT_MADE = "the worker could not connect to the leader to pass the request on: it was not run"
 # Said of a call every worker refused, or answered that it could not pass on to a leader or ran
 # nothing while rebalancing (KafkaConnectBackend._ask): the cluster is between leaders.
+# How a restart finished task by task begins its message: the worker ignored the flags (before
+# 3.0), or it answered 202 naming no instance (its leader, before 3.0, ignored them).
+IGNORED_FLAGS = "this Kafka Connect ignored includeTasks/onlyFailed (answered {code})"
+LEADER_IGNORED_FLAGS = ("this Kafka Connect answered {code} naming no instance it restarts (a leader before 3.0 "
+                        "ignores includeTasks/onlyFailed and restarts the connector instance only)")
 NONE_RAN = ("not run, the cluster is between leaders: each worker refused the connection, could not reach the "
             "leader to pass it on, or was rebalancing")
 
@@ -201,19 +209,27 @@ class KafkaConnectBackend:
         if result.ok and result.status_code in (200, 204) and result.value is None:
             # 3.0 and later answer a flagged restart 202 with a body: this worker ignored the
             # flags (before 3.0), so only the connector instance was restarted.
-            return await self._restart_tasks_one_by_one(connector, only_failed, result)
+            return await self._restart_tasks_one_by_one(connector, only_failed, result, IGNORED_FLAGS)
+        if result.ok and result.status_code == 202 and result.value is None and not result.message:
+            # A 202 with an empty body (answer_result gives a body cut short or unreadable a
+            # message, an empty one none): a 3.x/4.x worker that passed the restart on to a leader
+            # before 3.0, which ignored the flags, restarted the connector instance only and
+            # answered 204 (seen with 2.8.2 behind 3.4.1 and 4.3.1). Taken as accepted, the FAILED
+            # tasks were never restarted and the daemon gave up on them.
+            return await self._restart_tasks_one_by_one(connector, only_failed, result, LEADER_IGNORED_FLAGS)
         return result
 
     async def _restart_tasks_one_by_one(
-        self, connector: str, only_failed: bool, first: ApiResult[Any]
+        self, connector: str, only_failed: bool, first: ApiResult[Any], why: str
     ) -> ApiResult[Any]:
-        """Finish a restart a pre-3.0 worker did only in part: restart the tasks by id."""
+        """Finish a restart a pre-3.0 worker (or leader) did only in part: restart the tasks by
+        id; `why` (with the first answer's status code) begins the message."""
         started = time.perf_counter() - first.elapsed
         status = await self.connector_status(connector)
         # Every call this restart made, counted each (ApiResult.made): three per restart
         # (the connector's, the status, a task's) were counted one.
         calls = [*first.calls, *status.calls]
-        note = f"this Kafka Connect ignored includeTasks/onlyFailed (answered {first.status_code})"
+        note = why.format(code=first.status_code)
         if not status.ok or status.value is None:
             return _unconfirmed(status, f"{note}; reading the task states failed: {status.message}; "
                                         "the connector instance was restarted, its tasks were not", started, calls)
@@ -294,7 +310,8 @@ class KafkaConnectBackend:
         `repeatable`: the call may be sent again after a network error that may have happened
         after the request left. `body_optional`: a 2xx without a readable body is still
         accepted (a restart answered 204, or a 202 whose body was cut short: the restart was
-        accepted either way). `read_timeout`: wait at least this long for the answer.
+        accepted either way; `_restart` completes a 204 and an empty 202 task by task).
+        `read_timeout`: wait at least this long for the answer.
         """
         started = time.perf_counter()
         timeout, limits = self._bounds(read_timeout)

@@ -287,6 +287,23 @@ class KafkaCluster:
             self.wait_ready(worker)
         return new
 
+    def add_rolling_upgrade(self, name: str, versions: tuple[str | None, ...]) -> list[Worker]:
+        """Workers of `versions` (None: the pinned release) in one group `watchdog-e2e-NAME`, a
+        Connect cluster mid rolling upgrade, started one after another so that the first (the
+        oldest, as it usually is) leads. Stopped with the cluster, or by the test."""
+        group = f"{GROUP}-{name}"
+        new = []
+        for index, version in enumerate(versions):
+            directory = self.workdir / f"{name}-{index + 1}"
+            directory.mkdir()
+            lib = ensure_worker_jars(version) if version else self.lib
+            worker = Worker(f"{name}-{index + 1}", directory, lib, self.bootstrap, free_port(), version=version,
+                            group=group)
+            self.group_workers.append(worker)
+            new.append(worker)
+            self.wait_ready(worker)
+        return new
+
     @staticmethod
     def leader(workers: list[Worker], timeout: float = 30.0) -> Worker | None:
         """The group's leader once the group has settled: each worker's log shows the same last

@@ -10,7 +10,9 @@ id; or the 202 naming the instances restarting), not "restarted" while a task st
 
 Cost on top of the pinned release's tests (measured on the shared 2-core machine): about 15 s
 in all once the jars are cached (the two workers start side by side in about 8 s, the four tests
-take about 6 s); a cold Maven fetch of both releases adds about 20 s.
+take about 6 s); a cold Maven fetch of both releases adds about 20 s. The rolling upgrade (a
+2.8.2 leader and a worker of the pinned release in one group, started one after the other) adds
+about 15 s.
 """
 
 from __future__ import annotations
@@ -164,3 +166,42 @@ async def test_a_failed_connector_named_with_dots_is_restarted_where_the_worker_
         await admin.wait_for(encoded, all_running(1), "the failed task did not run again")
     finally:
         await admin.delete(encoded)
+
+
+@pytest.fixture(scope="module")
+def upgrading(kafka: KafkaCluster) -> Iterator[tuple[Worker, Worker]]:
+    """A rolling upgrade from 2.x: a 2.8.2 worker (the leader) and a worker of the pinned release
+    in one group; the newer one passes every write on to the 2.8.2 leader."""
+    workers = kafka.add_rolling_upgrade("upgrade", ("2.8.2", None))
+    try:
+        leader = KafkaCluster.leader(workers)
+        assert leader is workers[0], f"the 2.8.2 worker should lead: {leader and leader.name}"
+        yield workers[0], workers[1]
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
+async def test_failed_tasks_restarted_through_a_newer_worker_whose_leader_is_2_8_run_again(
+    upgrading: tuple[Worker, Worker], tmp_path: Path
+) -> None:
+    """The newer worker sends the 2.8.2 leader's 204 (the connector instance alone restarted, the
+    flags ignored) on as a 202 with an empty body: recorded `accepted 202`, the tasks were never
+    restarted, and the daemon gave up on them. It now restarts them by id and says why."""
+    leader, newer = upgrading
+    admin = Admin([leader.url], tmp_path / "files")
+    name = "upgrade-sink"
+    directory = tmp_path / "missing"
+    await failing_sink(admin, name, directory, tasks=2)
+    try:
+        directory.mkdir()
+        async with running_daemon([newer.url, leader.url], [status_rule()]) as d:
+            await poll(d)
+            (job,) = jobs_for(d, name)
+            assert (job.outcome, job.status_code) == (Outcome.ACCEPTED, 202), job.message
+            assert job.message == (
+                "this Kafka Connect answered 202 naming no instance it restarts (a leader before 3.0 ignores "
+                "includeTasks/onlyFailed and restarts the connector instance only); restarted tasks 0, 1 one by one")
+            await admin.wait_for(name, all_running(2), "the failed tasks did not run again")
+    finally:
+        await admin.delete(name)
