@@ -153,7 +153,9 @@ async def test_a_read_that_times_out_is_a_network_error_and_a_restart_that_does_
     assert (read.outcome, read.not_run) == (Outcome.NETWORK_ERROR, False)
     assert restart.outcome is Outcome.UNCONFIRMED and restart.status_code is None
     assert restart.message == ("no answer (ReadTimeout: nothing read within the read timeout (0.2s)) after the request may "
-                               "have reached the API; not sent again: the next poll shows what became of it")
+                               "have reached the API; not sent again; it may still run later (a hung server runs it "
+                               "once it resumes). A poll cannot show a restart of a RUNNING connector: "
+                               "`watchdog status` shows its state now")
 
 
 async def test_a_restart_that_could_not_connect_is_a_network_error_the_api_cannot_have_run() -> None:
@@ -183,7 +185,9 @@ async def test_a_restart_a_gateway_stopped_waiting_for_is_unconfirmed_other_5xx_
     assert (restart.outcome, restart.status_code, read.outcome) == (outcome, status, Outcome.SERVER_ERROR)
     if status == 504:
         assert restart.message == ("504 from a gateway: upstream request timeout; the API may have restarted it; "
-                                   "not sent again: the next poll shows what became of it")
+                                   "not sent again; it may still run later (a hung server runs it once it resumes). "
+                                   "A poll cannot show a restart of a RUNNING connector: `watchdog status` "
+                                   "shows its state now")
 
 
 def test_error_message_falls_back_to_text_and_reason() -> None:

@@ -355,7 +355,9 @@ def test_table_columns_line_up_whatever_script_a_name_is_written_in() -> None:
 
 @pytest.mark.parametrize(("outcome", "message"), [
     (Outcome.UNCONFIRMED, "no answer (ReadTimeout: nothing read within the read timeout (30s)) after the request may "
-                          "have reached the API; not sent again: the next poll shows what became of it"),
+                          "have reached the API; not sent again; it may still run later (a hung server runs it once "
+                          "it resumes). A poll cannot show a restart of a RUNNING connector: `watchdog "
+                          "status` shows its state now"),
     (Outcome.INTERRUPTED, "the daemon stopped before the call on the wire was answered; it may or may not have reached "
                           "the API"),
     (Outcome.NETWORK_ERROR, "ReadTimeout: nothing read within the read timeout (30s); the last call got no answer: it "

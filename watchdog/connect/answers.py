@@ -19,8 +19,26 @@ from .masking import upstream_text, without_credentials
 
 # What a message that explains itself keeps of the server's own words (error_body_answer).
 MAX_ERROR_WORDS = 150
-# How a restart that may have been made, and is not sent again, ends its message.
-NOT_SENT_AGAIN = "not sent again: the next poll shows what became of it"
+# How a restart that may have been made, and is not sent again, ends its message. It said "the
+# next poll shows what became of it", but a hung server runs what it had read once it resumes,
+# minutes later (a SIGSTOPped Kafka Connect worker ran such a restart 1 min 42 s after it was
+# asked, after the daemon had given up on the connector), and a poll cannot tell a RUNNING
+# connector that was restarted from one that was not.
+NOT_SENT_AGAIN = ("not sent again; it may still run later (a hung server runs it once it resumes). A poll cannot "
+                  "show a restart of a RUNNING connector: `watchdog status` shows its state now")
+# The same for a self-managed worker, whose own log says when it ran it.
+WORKER_NOT_SENT_AGAIN = ("not sent again; the worker may still run it later (a hung one does once it resumes; its log "
+                         "says when). A poll cannot show a restart of a RUNNING connector: `watchdog status` "
+                         "shows its state now")
+
+
+def not_sent_again(what: str, end: str = NOT_SENT_AGAIN) -> str:
+    """`what` happened, then `end` whole, in MAX_MESSAGE_CHARS: `what` is cut to make room (a
+    long URL or page title cut off what the reader should do next)."""
+    room = MAX_MESSAGE_CHARS - len(end) - 2
+    if len(what) > room:
+        what = what[:room - 3] + "..."
+    return f"{what}; {end}"
 # A gateway that stopped waiting for the answer (cloud.call_api).
 GATEWAY_TIMEOUT = 504
 # No part of it can run past the next `<`, so a search is linear in the body: `<title>(.*?)</title>`
@@ -165,8 +183,8 @@ def error_body_answer(status_code: int, said: str) -> str:
     server's words first, where `watchdog history`'s column shows them, cut to leave the rest."""
     if len(said) > MAX_ERROR_WORDS:
         said = f"{said[:MAX_ERROR_WORDS]}..."
-    return (f"answered {status_code} with an error in its body ({said}), not the API's acceptance: the restart may "
-            f"or may not have been made; {NOT_SENT_AGAIN}")[:MAX_MESSAGE_CHARS]
+    return not_sent_again(f"answered {status_code} with an error in its body ({said}), not the API's acceptance: the "
+                          "restart may or may not have been made")
 
 
 def transport_failure(exc: Exception) -> str:
@@ -262,8 +280,8 @@ def html_page(response: httpx.Response) -> str | None:
 def foreign_answer(endpoint: Endpoint, status_code: int, page: str) -> str:
     """The message for a 2xx that is not the API's answer (`html_page`)."""
     if endpoint is Endpoint.RESTART:
-        return (f"answered {status_code} with {page}, not the API's answer (a proxy's page?): the restart may not "
-                f"have reached the API; {NOT_SENT_AGAIN}")[:MAX_MESSAGE_CHARS]
+        return not_sent_again(f"answered {status_code} with {page}, not the API's answer (a proxy's page?): the "
+                              "restart may not have reached the API")
     return f"answered {status_code} with {page}, not the API's answer (a proxy's page?)"[:MAX_MESSAGE_CHARS]
 
 

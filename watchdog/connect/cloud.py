@@ -12,7 +12,6 @@ import httpx
 from ..model import EVIDENCE_TASKS, ConnectorStatus, Outcome, evidence_text
 from .answers import (
     GATEWAY_TIMEOUT,
-    NOT_SENT_AGAIN,
     answer_fields,
     classify_status,
     error_body_answer,
@@ -20,6 +19,7 @@ from .answers import (
     error_instead_of_list,
     foreign_answer,
     html_page,
+    not_sent_again,
     transport_failure,
 )
 from .backend import MAX_MESSAGE_CHARS, ApiResult, Endpoint
@@ -109,7 +109,8 @@ async def call_api(
     `repeatable` False (a restart): a call that may have reached the API and got no answer (a
     read timeout, a reset after the request went, the call's deadline), or that a gateway
     answered 504 (it gave up waiting for the API's answer), is `Outcome.UNCONFIRMED`: the queue
-    does not send it again, the next poll shows what became of it. Sent again, an endpoint that
+    does not send it again, and says that it may still run later and that a poll cannot show a
+    RUNNING connector restarted (answers.NOT_SENT_AGAIN). Sent again, an endpoint that
     restarted the connector and then hung restarted it once per try (1 + max_retries times, found
     2026-12-05). A call the API cannot have run (transfer.NOT_RUN: it never left) is a network
     error, tried again."""
@@ -119,9 +120,8 @@ async def call_api(
     except httpx.HTTPError as exc:
         not_run = isinstance(exc, NOT_RUN)
         if not repeatable and not not_run:
-            return ApiResult(endpoint, Outcome.UNCONFIRMED, elapsed=time.perf_counter() - started, message=(
-                f"no answer ({transport_failure(exc)}) after the request may have reached the API; "
-                f"{NOT_SENT_AGAIN}")[:MAX_MESSAGE_CHARS])
+            return ApiResult(endpoint, Outcome.UNCONFIRMED, elapsed=time.perf_counter() - started, message=not_sent_again(
+                f"no answer ({transport_failure(exc)}) after the request may have reached the API"))
         return ApiResult(
             endpoint,
             Outcome.NETWORK_ERROR,
@@ -138,9 +138,8 @@ async def call_api(
         # have restarted the connector meanwhile. Confluent documents 500 for its own failures;
         # its restart is asynchronous (a 202 at once), so a 500 says the restart was not taken,
         # and is tried again as every 5xx is.
-        return ApiResult(endpoint, Outcome.UNCONFIRMED, message=(
-            f"504 from a gateway: {answer.reason(limits)}; the API may have restarted it; {NOT_SENT_AGAIN}"
-        )[:MAX_MESSAGE_CHARS], **common)
+        return ApiResult(endpoint, Outcome.UNCONFIRMED, message=not_sent_again(
+            f"504 from a gateway: {answer.reason(limits)}; the API may have restarted it"), **common)
     page = html_page(response)
     if outcome is not Outcome.ACCEPTED:
         # So is an answer from a host a redirect took the call to without the key: its 403 or 404

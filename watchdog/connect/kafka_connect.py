@@ -25,7 +25,9 @@ Falling over to the next worker after a network error is safe call by call:
 
 - a restart that may have reached a worker (the request was written, no answer came: a read
   timeout, a connection cut) and is not safe to repeat ends `Outcome.UNCONFIRMED`: it is
-  neither sent again nor sent to another worker; the next status poll shows what it did.
+  neither sent again nor sent to another worker, and its message says the worker may still run it
+  later (a hung worker runs what it read once it resumes) and that a poll cannot show a RUNNING
+  connector restarted (answers.WORKER_NOT_SENT_AGAIN).
 
 Answers: 202 with the connector's status (instances being restarted show RESTARTING) is
 accepted and carries that status in `ApiResult.value`; 204 and 200 (a restart without flags,
@@ -76,7 +78,7 @@ from typing import Any, TypeVar
 import httpx
 
 from ..model import ConnectorStatus, Outcome, TaskStatus
-from .answers import NOT_SENT_AGAIN, error_message, transport_failure
+from .answers import WORKER_NOT_SENT_AGAIN, error_message, not_sent_again, transport_failure
 from .backend import MAX_MESSAGE_CHARS, ApiResult, Endpoint
 from .entries import parse_expanded_list
 from .masking import without_credentials
@@ -334,9 +336,9 @@ class KafkaConnectBackend:
                 none_ran = none_ran and isinstance(exc, NOT_RUN)
                 if repeatable or isinstance(exc, NOT_RUN):
                     continue
-                return ApiResult(endpoint, Outcome.UNCONFIRMED, elapsed=time.perf_counter() - started, message=(
-                    f"no answer from {url} ({type(exc).__name__}) after the request may have reached it; "
-                    f"{NOT_SENT_AGAIN}")[:MAX_MESSAGE_CHARS])
+                return ApiResult(endpoint, Outcome.UNCONFIRMED, elapsed=time.perf_counter() - started,
+                                 message=not_sent_again(f"no answer from {url} ({type(exc).__name__}) after the "
+                                                        "request may have reached it", WORKER_NOT_SENT_AGAIN))
             response = answer.response
             made.append((endpoint, response.status_code))
             reached = True
@@ -375,9 +377,9 @@ class KafkaConnectBackend:
                     # that could not connect to the leader: the next worker is asked, which may
                     # know the new one, then the queue tries again).
                     return ApiResult(endpoint, Outcome.UNCONFIRMED, status_code=response.status_code,
-                                     elapsed=time.perf_counter() - started, message=(
-                        f"{response.status_code} from {url}: {error_message(response)}; the worker may "
-                        f"have run it; {NOT_SENT_AGAIN}")[:MAX_MESSAGE_CHARS])
+                                     elapsed=time.perf_counter() - started, message=not_sent_again(
+                        f"{response.status_code} from {url}: {error_message(response)}; the worker may have run it",
+                        WORKER_NOT_SENT_AGAIN))
                 if attempt + 1 < count:
                     # One worker's blocked herder (its 500 "Request timed out") says nothing of
                     # the others, which forward to the leader: a call safe to repeat asks the next.
