@@ -20,7 +20,8 @@ It plays what workers of 2.x to 4.x answer, healthy or not:
 - `POST /connectors/{name}/tasks/{id}/restart`: 204, the task restarted whatever its state;
 - faults a worker answers: 409 while a rebalance is expected, 500 when the leader it forwards to
   is gone, 401 for basic auth, a path prefix (a reverse proxy's), and several workers behind one
-  address that each answer from their own (disagreeing) view.
+  address that each answer from their own (disagreeing) view, and a gateway that keeps one value
+  per query key.
 
 `Worker` is one worker's view (mutable between calls) and records every request; `app(balancer)`
 is the ASGI app to serve with uvicorn on 127.0.0.1: each call goes to the next worker in turn.
@@ -35,7 +36,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote, urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -218,6 +219,9 @@ class Balancer:
 
     workers: list[Worker]
     prefix: str = ""
+    # A gateway that keeps one value per query key, the last: `?expand=status&expand=info`
+    # reaches the workers as `?expand=info`
+    last_value_per_key: bool = False
     base_url: str = "http://127.0.0.1:0"
     calls: int = 0
 
@@ -232,6 +236,9 @@ def app(balancer: Balancer) -> Starlette:
         balancer.calls += 1
         raw = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
         raw = raw.split("?")[0]
+        if balancer.last_value_per_key:
+            kept = dict(parse_qsl(request.url.query, keep_blank_values=True))
+            request = Request({**request.scope, "query_string": urlencode(kept).encode()}, request.receive)
         worker.requests.append((request.method, raw, request.url.query))
         if worker.hook is not None:
             hooked = worker.hook(request)

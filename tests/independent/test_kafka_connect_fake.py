@@ -76,6 +76,26 @@ async def test_a_list_too_large_for_its_traces_is_read_status_by_status_and_the_
     assert len(statuses) == 9  # one per name listed
 
 
+async def test_a_list_a_gateway_stripped_of_its_statuses_is_read_status_by_status_and_the_failed_restarted() -> None:
+    """A gateway keeping one value per query key sends `?expand=status&expand=info` on as
+    `?expand=info`: every entry came without its status, `unusable_entries` named each one
+    `status_missing`, and every poll failed `unusable` (`run --once` exit 1), nothing judged."""
+    worker = Worker(version=(4, 1))
+    worker.connectors.update(failing_sinks(1, trace_kb=1))
+    worker.connectors.update({f"ok-{i}": connector() for i in range(2)})
+    code, logs = await once(Balancer([worker], prefix=PREFIX, last_value_per_key=True))
+    assert code == 0, [e for e in logs if e["event"] in ("poll_failed", "once_incomplete")]
+    assert restarted(worker) == [f"/connectors/sink-0/restart?{ONLY_FAILED}"]
+    [said] = [e for e in logs if e["event"] == "list_read_by_status"]
+    assert said["message"] == ("the list came without the connectors' statuses (a gateway keeping one value of the "
+                               "repeated ?expand parameter?): read status by status")
+    assert not [e for e in logs if e["event"] in ("unusable_entries", "poll_failed")]
+    lists = [query for _, path, query in worker.requests if path == f"{PREFIX}/connectors"]
+    assert lists == ["expand=info"], "the list is asked for once; its names are read from the map"
+    assert sorted(path for _, path, _ in worker.requests if path.endswith("/status")) == [
+        f"{PREFIX}/connectors/{name}/status" for name in ("ok-0", "ok-1", "sink-0")]
+
+
 async def test_a_connector_whose_own_status_is_too_large_is_unusable_and_its_neighbours_judged() -> None:
     worker = Worker(version=(4, 1))
     worker.connectors.update(failing_sinks(1))

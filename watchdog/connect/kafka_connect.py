@@ -54,7 +54,9 @@ docs/reliability.md):
   202 naming nothing (2.8.2 behind 3.4.1 and 4.3.1).
 - A worker puts every FAILED instance's stack trace in the expanded list, uncut: a cluster whose
   connectors fail together can pass api.max_response_bytes, and a worker before 2.3 answers
-  names only. Either list is read status by status (status_by_status.py), each answer bounded.
+  names only. Either list is read status by status (status_by_status.py), each answer bounded;
+  so is a map whose every entry lacks its status (a gateway keeping one value per query key sends
+  `?expand=status&expand=info` on as `?expand=info`).
 - A worker times a request out after 90 s (its `rest.request.timeout`), and a restart can take
   that long while the herd rebalances: restarts wait at least `RESTART_READ_TIMEOUT` for the
   answer, whatever the configured read timeout.
@@ -77,7 +79,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ..model import ConnectorStatus, Outcome, TaskStatus
+from ..model import ConnectorStatus, Outcome, TaskStatus, Unusable
 from .answers import WORKER_NOT_SENT_AGAIN, error_message, not_sent_again, transport_failure
 from .backend import MAX_MESSAGE_CHARS, ApiResult, Endpoint
 from .entries import parse_expanded_list
@@ -107,6 +109,9 @@ FORWARD_NOT_MADE = "the worker could not connect to the leader to pass the reque
 IGNORED_FLAGS = "this Kafka Connect ignored includeTasks/onlyFailed (answered {code})"
 LEADER_IGNORED_FLAGS = ("this Kafka Connect answered {code} naming no instance it restarts (a leader before 3.0 "
                         "ignores includeTasks/onlyFailed and restarts the connector instance only)")
+# Said (list_read_by_status) of a list whose entries all came without their status.
+STATUSES_MISSING = ("the list came without the connectors' statuses (a gateway keeping one value of the repeated "
+                    "?expand parameter?): read status by status")
 NONE_RAN = ("not run, the cluster is between leaders: each worker refused the connection, could not reach the "
             "leader to pass it on, or was rebalancing")
 
@@ -176,6 +181,17 @@ class KafkaConnectBackend:
             # served since 0.10.
             why = ("the workers answered the names only (Kafka Connect before 2.3 ignores ?expand, as does a "
                    "worker behind a proxy dropping the query): read status by status")
+        elif (missing := _statuses_missing(result)) is not None:
+            # A gateway that keeps one value per query key sends ?expand=status&expand=info on as
+            # ?expand=info: a map without a single status, and every poll failed `unusable`. A
+            # worker's own map has a status in every entry (it leaves out a connector without
+            # one), so the names are there and each status is asked for.
+            keys: ApiResult[list[str]] = ApiResult(
+                Endpoint.LIST, result.outcome, status_code=result.status_code, request_id=result.request_id,
+                headers=result.headers, value=missing, elapsed=result.elapsed, made=result.made)
+            return await read_status_by_status(
+                STATUSES_MISSING, keys,
+                lambda name: self._call(Endpoint.STATUS, "GET", f"{_connector_path(name)}/status", parse_status))
         else:
             return result
         # The names, then each connector's status; every call counted, the list's first.
@@ -451,6 +467,15 @@ def _unconfirmed(
     return ApiResult(Endpoint.RESTART, Outcome.UNCONFIRMED, status_code=result.status_code,
                      request_id=result.request_id, headers=result.headers, message=message[:MAX_MESSAGE_CHARS],
                      elapsed=time.perf_counter() - started, made=tuple(calls))
+
+
+def _statuses_missing(result: ApiResult[dict[str, ConnectorStatus]]) -> list[str] | None:
+    """The names of a list read whole whose every entry came without its status; None otherwise."""
+    if not result.ok or not result.value:
+        return None
+    if any(entry.unusable is not Unusable.STATUS_MISSING for entry in result.value.values()):
+        return None
+    return list(result.value)
 
 
 def _ids(ids: list[int]) -> str:

@@ -12,6 +12,8 @@ and each status read in turn, each answer under the same bound.
 
 A worker before 2.3 (KIP-465) ignores `expand` and answers the names only (so does one behind a
 proxy that drops the query): every poll of such a cluster failed, and it is read the same way.
+So is a map whose every entry lacks its status (a gateway keeping one value per query key sends
+`?expand=status&expand=info` on as `?expand=info`), from the names its keys give.
 """
 
 from __future__ import annotations
