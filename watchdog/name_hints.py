@@ -4,7 +4,8 @@ renders what exists)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import unicodedata
+from collections.abc import Container, Iterable, Mapping
 
 from .config.stray_variables import CLOSE_MATCH
 from .report import ClusterPlace
@@ -35,6 +36,44 @@ def connector_name_hint(name: str, listed: Iterable[str]) -> str:
     asks it off the event loop."""
     import difflib
 
+    listed = list(listed)
+    if not name.isascii():
+        same = [c for c in listed if c != name and unicodedata.normalize("NFC", c) == unicodedata.normalize("NFC", name)]
+        if same:
+            return "; " + "; ".join(normalisation_note(name, c) for c in same[:3])
     # As close as the config's misspelt keys and WATCHDOG_* variables are held to theirs.
-    close = difflib.get_close_matches(name, list(listed), n=3, cutoff=CLOSE_MATCH)
+    close = difflib.get_close_matches(name, listed, n=3, cutoff=CLOSE_MATCH)
     return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+# Names that differ only in Unicode normalisation (`zürich-sink` typed or templated as NFD, u and
+# U+0308, where the connector was created NFC) are said to differ, not matched. Confluent and Kafka
+# Connect compare names as exact strings: both forms can be two connectors, and a restart must
+# address the listed name exactly. Taken as the listed one, an alert or a restart of the NFD name
+# created since the last listing would have restarted the other connector. The "did you mean" of
+# such a name printed back the same-looking name and read as nonsense: the note shows both
+# escaped, and says how they differ, so the sender (a template, a macOS keyboard) can be fixed.
+
+
+def other_form_listed(name: str, listed: Container[str]) -> str | None:
+    """A listed name that is `name` in another Unicode normalisation form (NFC or NFD), or None.
+    Two look-ups, not a scan: what an alert whose name no listing showed is told."""
+    if name.isascii():
+        return None
+    for form in ("NFC", "NFD"):
+        other = unicodedata.normalize(form, name)
+        if other != name and other in listed:
+            return other
+    return None
+
+
+def normalisation_note(name: str, listed_name: str) -> str:
+    """How `name` differs from the listed `listed_name` when only their Unicode normalisation
+    does: both escaped (they look the same on a screen), each one's form."""
+    return (f"{ascii(name)} differs from the listed {ascii(listed_name)} only in Unicode normalisation "
+            f"({_form(name)} vs {_form(listed_name)}): connector names are matched exactly, as the Connect API "
+            f"matches them; use the listed name")
+
+
+def _form(name: str) -> str:
+    return next((form for form in ("NFC", "NFD") if unicodedata.is_normalized(form, name)), "neither NFC nor NFD")

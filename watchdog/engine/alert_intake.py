@@ -19,6 +19,7 @@ from ..model import (
     Trigger,
     connector_name_problem,
 )
+from ..name_hints import normalisation_note, other_form_listed
 from ..policy import NEVER_RESTARTED, backoff_gap, last_restart_turn, settling_left, signal_seen
 from ..rules import decide_on_signal, selects
 from ..state import StateStoreError
@@ -296,6 +297,8 @@ class AlertIntake(Decisions):
                     base.detail += f", and listing it again failed ({relisted[key.cluster]}); send again later"
                 elif key.cluster in relisted:
                     base.detail = f"{key} {LISTED_AGAIN}"
+                if (other := other_form_listed(key.connector, self._listed.get(key.cluster, ()))) is not None:
+                    base.detail += f"; {normalisation_note(key.connector, other)}"  # not matched: name_hints says why
                 continue
             # A re-send of the same firing episode is decided like any other: it finds its
             # restart queued (duplicate) or the connector inside its backoff, and restarts again
