@@ -347,6 +347,12 @@ class AlertIntake(Decisions):
         """The alert stopped firing: withdraw its restart if still queued, unless another firing
         alert still waits on it, and let the backoff count health from now (polling could not see
         the failure the alert reported)."""
+        if self._knows_nothing_of(key, alert.identity):
+            # Answered `unmatched`, as its firing side was (counted so, not warned about again):
+            # answered and counted `resolved`, it said something was cleared of a connector the
+            # daemon never knew. Still a 200: Alertmanager has nothing to send again.
+            return AlertResult(fingerprint=alert.identity, status=alert.status, result="unmatched",
+                               detail=f"{key} {NOT_LISTED}, and nothing is recorded of it: this resolution cleared nothing")
         result = AlertResult(
             fingerprint=alert.identity, status=alert.status, result="resolved",
             rule=rule.name, cluster=key.cluster, connector=key.connector,
@@ -390,6 +396,14 @@ class AlertIntake(Decisions):
             log.info("signal_cleared_restart_cancelled", fingerprint=alert.identity, cluster=key.cluster,
                      connector=key.connector, requests=[r.id for r in cancelled])
         return result
+
+    def _knows_nothing_of(self, key: ConnectorKey, identity: str) -> bool:
+        """Whether a resolution names a connector its cluster's last listing lacked, of which nothing
+        is recorded (no firing alert, no queued restart, no state). A cluster not listed yet (a
+        daemon just started) is not known to lack it: that resolution clears what it can, as before."""
+        return (key.cluster in self._listed and key not in self.statuses and key not in self.firing_alerts
+                and key not in self.dry_states and self.queue.pending_job(key) is None
+                and self.state.load(key) == ConnectorState())
 
     def _signal_seen(self, key: ConnectorKey, rule: Rule, state: ConnectorState) -> ConnectorState:
         """The firing alert names the connector as failing (policy.signal_seen); saved if that changed."""
