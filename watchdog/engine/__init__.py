@@ -22,6 +22,7 @@ One job per file (`Engine` is one object made of these parts):
     schedule_intake.py  the schedule trigger
     manual_intake.py    restarts asked for by name (API, CLI); `MANUAL_RULE`
     alert_intake.py     the alert trigger (Alertmanager's webhook)
+    truncation.py       webhooks Alertmanager cut to `max_alerts`: counted, said once per group an hour
     alert_holds.py      `AlertHolds`: the holds alerts made, which no poll decides again: kept across
                         a reload while wanted, dropped when the alert resolves
     stall_intake.py     the stalled trigger: candidates and verdicts

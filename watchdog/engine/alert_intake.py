@@ -26,6 +26,7 @@ from ..state import StateStoreError
 from .core import log
 from .decisions import HELD_SHOWN, Decisions
 from .skip_words import skipped_because
+from .truncation import Truncations
 
 
 @dataclass
@@ -162,16 +163,8 @@ class AlertIntake(Decisions):
         return sorted(range(len(targets)), key=turn)
 
     def note_truncation(self, payload: WebhookPayload) -> None:
-        """Alertmanager cut the group to the receiver's `max_alerts`: the alerts it left out never
-        reach the daemon while the group stays unchanged, so nothing restarts their connectors.
-        Say so, with the group key only (the left-out alerts' labels are not known anyway)."""
-        if payload.truncatedAlerts <= 0:
-            return
-        self.metrics.webhook_truncated_alerts.inc(payload.truncatedAlerts)
-        log.warning("webhook_alerts_truncated", group_key=payload.groupKey[:500], truncated=payload.truncatedAlerts,
-                    delivered=len(payload.alerts),
-                    note="Alertmanager left these alerts out (max_alerts on this receiver): they are not acted on; "
-                         "unset max_alerts or keep it above the largest group")
+        """Alertmanager cut the group to the receiver's `max_alerts` (truncation.py)."""
+        self._truncations.note(payload, self.metrics.webhook_truncated_alerts, self._now())
 
     def note_unmatched(self, results: Sequence[AlertResult], group_key: str) -> None:
         """Firing alerts that a rule's matchers took but that name no connector it watches (a
@@ -225,6 +218,10 @@ class AlertIntake(Decisions):
     def _unmatched_said(self) -> dict[tuple[str, str], datetime]:
         """When each unmatched (alert fingerprint, reason) was last said, the longest said first."""
         return {}
+
+    @cached_property
+    def _truncations(self) -> Truncations:
+        return Truncations()
 
     @cached_property
     def _no_rule_said(self) -> _Said:
