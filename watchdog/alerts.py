@@ -1,4 +1,4 @@
-"""Alertmanager's webhook payload (version 4).
+"""Alertmanager's webhook payload (version 4; another whose shape is readable is read all the same).
 
 Alertmanager delivers at least once and re-sends a firing alert every `repeat_interval`; in HA
 mode several instances may each send it. Re-sends are harmless without any memory of them here:
@@ -16,6 +16,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The webhook version Alertmanager sends and docs/alerts-and-api.md documents. Another is read all
+# the same where its shape is (api/webhook_version.py says it once): refused, a future Alertmanager
+# that changed only the version would have had every notification dropped (a 4xx is not sent again).
+DOCUMENTED_VERSION = "4"
 # The most alerts a webhook may say Alertmanager left out (`truncatedAlerts`); more is a 422.
 MAX_TRUNCATED_ALERTS = 1_000_000_000
 
@@ -44,7 +48,7 @@ class Alert(BaseModel):
 class WebhookPayload(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    version: Literal["4"]
+    version: str  # DOCUMENTED_VERSION, or another read all the same
     status: Literal["firing", "resolved"]
     receiver: str = ""
     groupKey: str = ""  # noqa: N815

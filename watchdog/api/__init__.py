@@ -17,6 +17,7 @@ One job per file:
     admission.py  how many webhooks and restart requests are in progress at once; beyond that,
                   503 `busy` at once, so that they never hold every connection of the cap
     webhook.py    Alertmanager's webhook: its alerts decided a chunk at a time
+    webhook_version.py  a webhook version other than the documented one: read, said once
     restarts.py   a restart asked for (POST /v1/restarts) and followed (GET /v1/restarts/{id})
     reads.py      what is read: the connectors' rows (one reading shared), the restart history
 

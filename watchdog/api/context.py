@@ -4,7 +4,7 @@ leader's and the polls' state), and the Retry-After a refusal that passes answer
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Config
@@ -66,3 +66,5 @@ class ApiContext:
     # Each cluster's place, its display name among it where discovery saw one: a 404 for a
     # cluster asked for by its display name names the lkc- id it goes by (refusals.unknown_cluster).
     cluster_places: Callable[[], dict[str, ClusterPlace]] = lambda: {}
+    # The webhook versions other than the documented one already said (api/webhook_version.py).
+    webhook_versions_said: set[str] = field(default_factory=set)

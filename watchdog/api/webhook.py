@@ -13,6 +13,7 @@ from ..api_input import BadRequest, json_body, validated
 from ..engine import AlertResult
 from .context import ApiContext
 from .refusals import listing_retry_after, may_act
+from .webhook_version import note_version
 
 # Alerts are decided this many at a time, with a yield to the event loop in between: a webhook
 # of thousands must not keep /healthz (and every other task) waiting until it is done.
@@ -23,6 +24,7 @@ async def alertmanager(ctx: ApiContext, request: Request, raw: bytes, bodies: as
     engine = ctx.engine
     async with bodies:
         payload = validated(WebhookPayload, json_body(raw))
+        note_version(ctx.webhook_versions_said, payload.version)
         may_act(ctx)
         # `lacking`: clusters whose last listing lacks a connector a firing alert names (one
         # created since then), listed again (at most every few seconds) before it is decided.
