@@ -10,6 +10,7 @@ One job per file (`Engine` is one object made of these parts):
 
     core.py             what the parts share: collaborators, config, what the polls listed
     status_intake.py    the status trigger: polls judged, and what a poll says once
+    name_shown.py       names no connector can have, shown escaped and cut short in a log line
     trial_owners.py     `RunOwners`: a poll's live owner of each connector, and the rule on trial
                         judged beside it
     flapping.py         connectors that keep failing and coming back, said (`connector_flapping`)

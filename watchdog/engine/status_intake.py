@@ -35,6 +35,7 @@ from ..rules import (
 from .core import log
 from .flapping import flapping_note
 from .forgetting import Forgetting
+from .name_shown import NAME_CHARS_SHOWN, NAMES_SHOWN, escaped_names
 from .poll_pace import PollPace, next_polls
 from .restart_gap import failure_too_soon
 from .skip_words import skipped_because
@@ -67,13 +68,16 @@ class StatusIntake(Forgetting):
         now = self._now()
         unusable = [name for name in statuses if connector_name_problem(name) is not None]
         if len(unusable) != self.unusable_names_said.get(cluster, 0):
-            # Said when the count changes (at every poll, 6 lines in 30 s said one thing); the
-            # count, never the names, which may be huge or hostile.
+            # Said when the count changes (at every poll, 6 lines in 30 s said one thing), with the
+            # first few names escaped and cut short (they may be huge or hostile): the count alone
+            # left the operator unable to tell which FAILED connector nothing watches.
             self.unusable_names_said[cluster] = len(unusable)
             (log.warning if unusable else log.info)(
                 "unusable_connector_names_ignored", cluster=cluster, count=len(unusable),
-                note="names longer than 255 characters, with control characters or not valid Unicode; said again "
-                     "when the count changes" if unusable else "the listing holds no such name any more")
+                names=escaped_names(unusable),
+                note="names longer than 255 characters, with control characters or not valid Unicode (shown escaped, "
+                     f"the first {NAMES_SHOWN}, {NAME_CHARS_SHOWN} characters each); said again when the count "
+                     "changes" if unusable else "the listing holds no such name any more")
         elif unusable:
             log.debug("unusable_connector_names_ignored", cluster=cluster, count=len(unusable))
         if unusable:
