@@ -36,6 +36,8 @@ One job per file (`Engine` is one object made of these parts):
     unrecorded.py       outcomes the state store did not take, written later; what a failover
                         of the state database lost, written again
     unsent_end.py       a poll's restart left `unsent` at a stop: ended there, once, with its tries
+    gone_jobs.py        restarts still queued for connectors a listing no longer shows: ended
+                        `dropped` there, naming that listing
     store_probe.py      `StoreProbe`: a failed state database tried again while restarts wait for it
     retired_ids.py      the lcc- ids of connectors deleted or replaced, for their alerts' resolutions
     facade.py           `Engine`, the parts put together

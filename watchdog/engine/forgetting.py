@@ -58,8 +58,9 @@ class Forgetting(Decisions):
         wire: its end is counted (and its backoff shown) after the connector went. Removed then,
         the end made them again, at 1, for good: series of deleted connectors piled up, and
         Prometheus' increase() never saw the outcome (a series that starts at 1 has no increase).
-        Kept, they go at the first hourly sweep after the restart ended (forget_late_series)."""
-        if self.queue.is_pending(key):
+        Kept, they go at the first hourly sweep after the restart ended (forget_late_series); so
+        do those of a restart a listing ended just before (gone_jobs.py)."""
+        if self.queue.is_pending(key) or key in self.late_series:
             self.late_series.add(key)
         else:
             self.metrics.forget_connector(key.cluster, key.connector)

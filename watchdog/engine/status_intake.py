@@ -35,6 +35,7 @@ from ..rules import (
 from .core import log
 from .flapping import flapping_note
 from .forgetting import Forgetting
+from .gone_jobs import drop_jobs_of_unlisted
 from .name_shown import NAME_CHARS_SHOWN, NAMES_SHOWN, escaped_names
 from .poll_pace import PollPace, next_polls
 from .restart_gap import failure_too_soon
@@ -59,12 +60,15 @@ _UNKNOWN_KNOWN_BESIDE_NOTE = ("a task state the watchdog does not know, beside t
 
 
 class StatusIntake(Forgetting):
-    def on_listing(self, cluster: str, statuses: Mapping[str, ConnectorStatus]) -> Mapping[str, ConnectorStatus]:
+    def on_listing(self, cluster: str, statuses: Mapping[str, ConnectorStatus], *, began: datetime | None = None,
+                   by: str = "listing") -> Mapping[str, ConnectorStatus]:
         """What a listing of the cluster showed (a poll, a schedule's turn, or one made on demand
         for an alert or a request): the connectors that exist, their lcc- ids, since when they
         run. Only connectors a listing showed are ever acted on. Returns the listing without the
         names no connector can have (longer than 255 characters, control characters, not valid
-        Unicode), which an upstream we do not trust could send to grow our series and state."""
+        Unicode), which an upstream we do not trust could send to grow our series and state.
+        `began`: when the list call went out (the poller's); restarts queued before it for
+        connectors it no longer shows end `dropped` (gone_jobs.py, `by` naming it)."""
         now = self._now()
         unusable = [name for name in statuses if connector_name_problem(name) is not None]
         if len(unusable) != self.unusable_names_said.get(cluster, 0):
@@ -85,6 +89,10 @@ class StatusIntake(Forgetting):
             statuses = {name: status for name, status in statuses.items() if connector_name_problem(name) is None}
         self._unlist(cluster, keep=statuses.keys())
         self._listed[cluster] = set(statuses)
+        if began is not None:
+            # Their `dropped` series stay until the hourly sweep, as a late end's (_forget_series):
+            # removed with the connector in this very poll, no scrape saw the count.
+            self.late_series.update(drop_jobs_of_unlisted(self.queue, cluster, self._listed[cluster], began, by))
         for name, status in statuses.items():
             key = ConnectorKey(cluster, name)
             before = self.statuses.get(key)
@@ -124,11 +132,12 @@ class StatusIntake(Forgetting):
                       "flag are the name's, and stay (docs/configuration.md); `watchdog restart` "
                       "restarts it by name whatever they say")
 
-    async def on_poll(self, cluster: str, statuses: Mapping[str, ConnectorStatus], *, generation: int | None = None) -> bool:
+    async def on_poll(self, cluster: str, statuses: Mapping[str, ConnectorStatus], *, generation: int | None = None,
+                      began: datetime | None = None) -> bool:
         """Judge what a poll listed. `generation`: the cluster's (cluster_generation) when the poll
         began; a reload or discovery that forgot the cluster since (removed, or redefined) ends
         the poll there, quietly, False: judged after forget_cluster, a removed cluster's every
-        connector got its series back, for good."""
+        connector got its series back, for good. `began`: when its list call went out (on_listing)."""
         going_on = self.cluster_unchanged(cluster, generation)
         if not going_on():
             return False
@@ -136,7 +145,7 @@ class StatusIntake(Forgetting):
         self.poll_pace.polled(cluster, generation, now)
         counts = dict.fromkeys(Health, 0)
         judged: list[tuple[Rule, ConnectorKey, ConnectorStatus, Health]] = []
-        statuses = self.on_listing(cluster, statuses)
+        statuses = self.on_listing(cluster, statuses, began=began, by="poll")
         owners = self.run_owners  # the config's as the poll began, should a reload come meanwhile
         # Rules on trial judged beside the live rule that owns the connector (trial_owners.py).
         trials: dict[ConnectorKey, Rule] = {}

@@ -302,13 +302,13 @@ class RestartQueue(JobDispatch, QueueStopping, DeferredJobs):
             self._lanes[job.credential].promote(job)
 
     def withdraw(self, key: ConnectorKey, predicate: Callable[[RestartRequest], bool],
-                 message: str = "") -> list[RestartRequest]:
+                 message: str = "", outcome: Outcome = Outcome.CANCELLED) -> list[RestartRequest]:
         """Remove matching requests from a job with no call on the wire; cancel it if none remain.
         A job a worker holds while it waits for budget (a 429's pause, up to max_pause) or for
         its retry is withdrawn as a queued one is: its worker sees it ended and sends nothing.
         Before, only a job still in its lane was: an alert that resolved during a pause was
         answered `resolved`, and its restart went out when the pause ended. `message`: why, for
-        a job that ends `cancelled`."""
+        a job that ends `outcome` (`cancelled`; `dropped` for one a listing showed pointless)."""
         job = self._pending.get(key)
         if job is None or job.phase not in (Phase.QUEUED, Phase.WAITING):
             return []
@@ -318,7 +318,7 @@ class RestartQueue(JobDispatch, QueueStopping, DeferredJobs):
         job.requests = [r for r in job.requests if not predicate(r)]
         if not job.requests:
             job.requests = removed  # the job is reported under the requests it was for
-            self._finish(job, Outcome.CANCELLED, message=after_tries(job, message))
+            self._finish(job, outcome, message=after_tries(job, message))
         return removed
 
     async def join(self) -> None:

@@ -197,10 +197,11 @@ class ClusterPoller:
 
     async def list(self) -> Mapping[str, ConnectorStatus] | None:
         """The cluster's connectors, or None when the call failed (already counted and logged)."""
+        began = self._now()  # what the answer proves gone was asked for before this (gone_jobs.py)
         statuses = await self._fetch()
         if statuses is None:
             return None
-        statuses = self._engine.on_listing(self.cluster, statuses)
+        statuses = self._engine.on_listing(self.cluster, statuses, began=began)
         self._listed()
         return statuses
 
@@ -209,12 +210,13 @@ class ClusterPoller:
         counts as `ok` (and as the last successful poll) only once it has been judged: a daemon
         whose state file cannot record the decisions has not healed anything."""
         generation = self._engine.cluster_generation.get(self.cluster, 0)
+        began = self._now()
         statuses = await self._fetch()
         if statuses is None:
             return
         attempt = self._not_judged.attempt()
         try:
-            if not await self._engine.on_poll(self.cluster, statuses, generation=generation):
+            if not await self._engine.on_poll(self.cluster, statuses, generation=generation, began=began):
                 # A reload or discovery removed or redefined the cluster meanwhile: this poll
                 # speaks for a cluster that is gone (its series, its last poll time) no more.
                 log.debug("poll_dropped", cluster=self.cluster, note="the cluster was removed or redefined meanwhile")
