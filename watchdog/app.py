@@ -50,7 +50,8 @@ from .ratelimit.shared_budget import SharedBudgets
 from .redirects import redirect_hook
 from .reload import ConfigWatcher, file_fingerprint, tls_digests
 from .reloading import ReloadHost
-from .report import StatusRow, dry_run_rows, history_json, status_json, with_attempts_notes
+from .report import StatusRow, dry_run_rows, history_json
+from .report.row_select import EVERY_ROW, RowQuery, in_cluster, rows_answer
 from .server import Probes, create_app
 from .start_warnings import warn_at_start
 from .state import Fenced, StateStore, StateStoreError, open_store
@@ -306,7 +307,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
             needs_listing=lambda clusters: bool(stale_clusters(self.pollers, poll_intervals(self.config), clusters)),
             paused_for=lambda cluster: self.pollers[cluster].paused_for() if cluster in self.pollers else 0.0,
             accepting=lambda: not self._stopping,
-            connectors=self.connector_rows,
+            connectors=self.connector_answer,
             polls_failing=lambda: [failing for _, poller in sorted(self.pollers.items())
                                    if (failing := poller.failing()) is not None],
             polls_paused=lambda: [paused for _, poller in sorted(self.pollers.items())
@@ -334,14 +335,13 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         return await ensure_listed(self.pollers, poll_intervals(self.config), clusters)
 
     def connector_rows(self) -> list[dict[str, Any]]:
-        """Every connector the daemon remembers, with its health and restart state, and where its
-        cluster is (environment, display names); in dry-run, the dry run's would-be cadence of
-        the connectors it would have restarted (as the backoff gauges and the log show it), where
-        no live rule selects them (Engine.trial_views)."""
-        shown = [self._shown_row(row) for row in dry_run_rows(self.state.rows(), self.engine.trial_views())]
-        # One history read per connector with attempts counted now: what those attempts got.
-        shown = with_attempts_notes(shown, lambda key, limit: self.state.history(key, limit))
-        return list(status_json(shown, self.cluster_places())["connectors"])
+        return list(self.connector_answer(EVERY_ROW)["connectors"])  # every row, none left out
+
+    def connector_answer(self, query: RowQuery) -> dict[str, Any]:
+        """GET /v1/connectors' rows (report/row_select.py); dry run's cadence where it has one (Engine.trial_views)."""
+        rows = dry_run_rows(in_cluster(self.state.rows(), places := self.cluster_places(), query.cluster),
+                            self.engine.trial_views())
+        return rows_answer([self._shown_row(r) for r in rows], places, query, lambda k, n: self.state.history(k, n))
 
     def _shown_row(self, row: StatusRow) -> StatusRow:
         held = self._queued(row.key) or self.engine.held.get(row.key)

@@ -10,7 +10,7 @@ from typing import Any
 from ..config import Config
 from ..engine import Engine
 from ..metrics import Metrics
-from ..report import ClusterPlace
+from ..report import ClusterPlace, RowQuery
 
 # Alertmanager and API clients retry a 429 or 503 after this many seconds.
 RETRY_AFTER_SECONDS = 30
@@ -31,7 +31,7 @@ class ApiContext:
     # connector a firing alert names (triggers/poller.list_again): for each one listed again,
     # None or why it could not be.
     list_again: Callable[[Iterable[str]], Awaitable[dict[str, str | None]]]
-    connectors: Callable[[], list[dict[str, Any]]]  # the rows of GET /v1/connectors
+    connectors: Callable[[RowQuery], dict[str, Any]]  # the rows of GET /v1/connectors (report.rows_answer)
     history: Callable[[str | None, str | None, int], list[dict[str, Any]]]  # GET /v1/history: (cluster, connector, limit)
     # Why this replica may not act (a standby: another replica leads), and the Retry-After to
     # answer with; None while it leads. History (the shared database) is served by every replica;

@@ -1,11 +1,11 @@
-"""What the API serves to read: every watched connector's row (GET /v1/connectors, one reading
+"""What the API serves to read: the connectors' rows (GET /v1/connectors, one reading of a query
 shared by the readers that come at once) and the restart history (GET /v1/history)."""
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse
 
 from ..api_input import BadRequest
 from ..model import MAX_HISTORY_SERVED, connector_name_problem
+from ..report import RowQuery
 from .context import ApiContext
 from .refusals import leader_only, unknown_cluster
 
@@ -26,28 +27,51 @@ class _Written(JSONResponse):
 
 
 def connectors() -> Callable[[ApiContext, Request], Awaitable[JSONResponse]]:
-    """GET /v1/connectors: every connector's row, read and written out on the event loop (0.5 s
-    for 14,000 connectors, 7 MB). Readers that come while a reading is awaited share it (it is
-    read after they came): each one read in turn, 8 readers at once (`watchdog status --daemon`
-    in several terminals during an incident) held /healthz, the webhook and the lease 4.1 s."""
-    next_reading: dict[str, asyncio.Future[bytes]] = {}
+    """GET /v1/connectors[?cluster=C][&problems=true][&gone=false]: the connectors' rows, read and
+    written out on the event loop (report/row_select.py: of the rows of deleted connectors and
+    of clusters no longer watched, the newest GONE_ROWS_LISTED, the rest counted in `left_out`).
+    Readers of one query that come while its reading is awaited share it (it is read after they
+    came): each one read in turn, 8 readers at once (`watchdog status --daemon` in several
+    terminals during an incident) held /healthz, the webhook and the lease 4.1 s."""
+    next_reading: dict[RowQuery, asyncio.Future[tuple[bytes, int]]] = {}
 
-    async def reading(ctx: ApiContext) -> bytes:
-        del next_reading["rows"]  # begun: a reader that comes from now on waits for the next one
-        return bytes(JSONResponse({"connectors": ctx.connectors(), "polls_failing": ctx.polls_failing(),
-                                   "polls_paused": ctx.polls_paused(), "state_store": ctx.state_problem() or "ok"}).body)
+    async def reading(ctx: ApiContext, query: RowQuery) -> tuple[bytes, int]:
+        del next_reading[query]  # begun: a reader that comes from now on waits for the next one
+        rows = ctx.connectors(query)
+        return bytes(JSONResponse({**rows, "polls_failing": ctx.polls_failing(), "polls_paused": ctx.polls_paused(),
+                                   "state_store": ctx.state_problem() or "ok"}).body), rows["rows_selected"]
 
     async def connectors(ctx: ApiContext, request: Request) -> JSONResponse:
         # The leader's live view (its polls, its discovery): a standby polls and discovers nothing,
         # so its rows showed a discovered cluster's environment as null and health as of its start.
         # Its 503 sends the reader (and `watchdog status --daemon` through a Service) to the leader.
         leader_only(ctx, read=True)
-        if "rows" not in next_reading:
-            next_reading["rows"] = asyncio.ensure_future(reading(ctx))
+        query = _row_query(request.query_params)
+        if query not in next_reading:
+            next_reading[query] = asyncio.ensure_future(reading(ctx, query))
         # Shielded: a reader that went away does not cancel the others' answer.
-        return _Written(await asyncio.shield(next_reading["rows"]))
+        body, selected = await asyncio.shield(next_reading[query])
+        if not selected and query.cluster is not None and ctx.engine.cluster_named(query.cluster) is None:
+            # No row, and no cluster of the config answers to it (a removed cluster's rows are
+            # still listed under its name): a typo, answered as history's is.
+            raise unknown_cluster(ctx, query.cluster)
+        return _Written(body)
 
     return connectors
+
+
+def _row_query(params: Mapping[str, str]) -> RowQuery:
+    """The query of GET /v1/connectors; a value it cannot take is refused (400), never ignored."""
+    cluster = params.get("cluster")
+    if cluster is not None and connector_name_problem(cluster) is not None:
+        raise BadRequest(400, f"cluster {connector_name_problem(cluster)}")
+    flags = {}
+    for name, default in (("problems", False), ("gone", True)):
+        value = params.get(name)
+        if value is not None and value not in ("true", "false"):
+            raise BadRequest(400, f"{name} must be true or false, not {value[:20]!r}; nothing was done")
+        flags[name] = default if value is None else value == "true"
+    return RowQuery(cluster=cluster, problems=flags["problems"], gone=flags["gone"])
 
 
 async def history(ctx: ApiContext, request: Request) -> JSONResponse:

@@ -61,7 +61,8 @@ def api_routes(ctx: ApiContext) -> list[Route]:
               methods=["POST"]),
         Route("/v1/restarts", _guarded(ctx, refusals, "restarts", _with_body(bodies, create_restart, restarts)), methods=["POST"]),
         Route("/v1/restarts/{request_id}", _guarded(ctx, refusals, "restart_status", restart_status), methods=["GET"]),
-        Route("/v1/connectors", _guarded(ctx, refusals, "connectors", connectors()), methods=["GET"]),
+        Route("/v1/connectors", _guarded(ctx, refusals, "connectors", connectors(), ("cluster", "problems", "gone")),
+              methods=["GET"]),
         Route("/v1/history", _guarded(ctx, refusals, "history", history, ("cluster", "connector", "limit")),
               methods=["GET"]),
     ]

@@ -12,6 +12,8 @@ One job per file:
     history.py     finished restarts: their JSON, the captured error, the history table
     attempts.py    a connector whose attempts the API accepted none of, said beside its row
     kept.py        the restart requests a state store keeps, as their rows' `held` (status from the store)
+    row_select.py  which rows GET /v1/connectors answers with: its query's, the rows of deleted
+                   connectors and of clusters no longer watched capped, the rest counted
     formatting.py  what both share: timestamps, spans (`3m ago`), the text table's layout
 
 Everything is imported from here (`from watchdog.report import render_history`).
@@ -36,6 +38,7 @@ from .history import (
     render_history,
 )
 from .kept import KEPT_DECISIONS, kept_holds, with_kept
+from .row_select import EVERY_ROW, GONE_ROWS_LISTED, RowQuery, in_cluster, rows_answer, select_rows
 from .status import (
     DRY_RUN_MARK,
     DRY_RUN_NOTE,
@@ -55,6 +58,7 @@ from .status import (
 )
 
 __all__ = [
+    "EVERY_ROW", "GONE_ROWS_LISTED", "RowQuery", "in_cluster", "rows_answer", "select_rows",
     "COLUMN_GAP", "DRY_RUN_MARK", "KEPT_DECISIONS", "DRY_RUN_NOTE", "ERROR_WIDTH", "GROUP_INDENT", "HISTORY_HEADER", "REASON_WIDTH", "STATUS_HEADER",
     "ClusterPlace", "StatusRow", "captured_error", "cluster_places", "dry_run_rows", "format_span", "format_timestamp",
     "gone_keys", "history_from_json", "history_json", "kept_holds", "parse_timestamp", "parse_timestamp_or_none", "places_from_json",
