@@ -62,12 +62,16 @@ def status_command(args: argparse.Namespace) -> int:
     paused: list[dict[str, Any]] = []  # the clusters whose polls a pause of their key holds now
     store = ["ok"]  # the daemon's state store: "ok", or why it takes no write (and no restart is sent)
     unknown = [""]  # --cluster's, when the state file and the config know no such cluster: as history says it
+    left_out: dict[str, Any] = {}  # the daemon's rows past its cap (absent from a daemon before 2026-12-07)
 
     def from_daemon(document: dict[str, Any]) -> list[StatusRow]:
         places.update(places_from_json(document))  # a daemon knows its discovered clusters too
         failing.extend(document.get("polls_failing", []))  # absent from a daemon before 2026-12-03
         paused.extend(document.get("polls_paused", []))  # absent from a daemon before 2026-12-04
         store[0] = str(document.get("state_store", "ok"))  # absent from a daemon before 2026-12-06
+        said = document.get("left_out")
+        if isinstance(said, dict) and said.get("note"):
+            left_out.update(said)
         return status_rows_from_json(document)
 
     def from_store(store: StateStore) -> list[StatusRow]:
@@ -93,6 +97,12 @@ def status_command(args: argparse.Namespace) -> int:
     rows = _read_report(args, "/v1/connectors", {}, from_daemon, from_store)
     if isinstance(rows, int):
         return rows
+    if left_out:
+        # The daemon lists the newest GONE_ROWS_LISTED rows of deleted connectors and removed
+        # clusters (report/row_select.py): the rest said, never left out without a word.
+        print(printable(f"note: {left_out.get('gone', 0)} row(s) of deleted connectors and "
+                        f"{left_out.get('cluster_unwatched', 0)} of clusters no longer watched not listed by the "
+                        f"daemon: {left_out['note']}"), file=sys.stderr)
     if args.cluster is not None and not any(rows_shown(rows, places, cluster=args.cluster)):
         known = sorted({row.key.cluster for row in rows})
         # A cluster nothing knows is said as `history --cluster` says it ("unknown cluster"); one
