@@ -55,14 +55,33 @@ class Readings:
     what the API counted: a point dropped unread read as nothing sent, and a healthy source whose last points
     came with a string value, null, NaN or an epoch timestamp was judged stalled and restarted
     (found 2026-12-06 against an independent fake of the Metrics API); the stall check leaves
-    it unjudged (`points_unreadable`)."""
+    it unjudged (`points_unreadable`).
+
+    `unattributed`: the connectors whose query's answer also held entries naming no connector (no
+    string `resource.connector.id`: a gateway rewriting the answer, a label renamed or null), with
+    how many. Their points may be among those entries: left out, a healthy source whose last points
+    came so read as "sent nothing" and was restarted as stalled (found 2026-12-07 against an
+    independent fake). Every connector of that query is left unjudged, never judged on the rest."""
 
     points: Points
     unreadable: dict[str, list[str]] = field(default_factory=dict)  # id -> what each unread point lacked
+    unattributed: dict[str, int] = field(default_factory=dict)  # id -> entries of its query's answer naming none
+    unlabelled: int = 0  # one page's entries naming no connector (the query counts them per batch: `unattributed`)
+
+    def unjudgeable(self) -> list[str]:
+        """The connectors whose points in this answer cannot be taken as the API's count."""
+        return sorted(self.unreadable.keys() | self.unattributed.keys())
 
     def why_unreadable(self, connector_id: str) -> str:
-        lacking = self.unreadable[connector_id]
-        return f"{len(lacking)} point(s) of its answer could not be read, the first: {lacking[0]}"
+        said = []
+        entries = self.unattributed.get(connector_id)
+        if entries:
+            said.append(f"{entries} entr{'y' if entries == 1 else 'ies'} of its query's answer named no connector "
+                        f"(no string {CONNECTOR_ID!r}), and its points may be among them")
+        lacking = self.unreadable.get(connector_id)
+        if lacking:
+            said.append(f"{len(lacking)} point(s) of its answer could not be read, the first: {lacking[0]}")
+        return "; ".join(said)
 
 
 class MetricsApiClient:
@@ -97,6 +116,7 @@ class MetricsApiClient:
         ids = list(dict.fromkeys(connector_ids))
         points: Points = {connector_id: [] for connector_id in ids}
         unreadable: dict[str, list[str]] = {}  # id -> what each of its unread points lacked
+        unattributed: dict[str, int] = {}  # id -> entries naming no connector in its batch's answer
         started = time.perf_counter()
         last: ApiResult[Readings] = ApiResult(Endpoint.METRICS_QUERY, Outcome.ACCEPTED, value=Readings(points))
         for batch in _batches(ids, self._batch):
@@ -104,6 +124,7 @@ class MetricsApiClient:
             token: str | None = None
             seen_tokens: set[str] = set()
             repeated = False
+            unlabelled = 0  # this batch's entries naming no connector: any of the batch's may be in them
             for _ in range(_MAX_PAGES):
                 params = {"page_token": token} if token is not None else None
                 result, token = await self._page(body, params, started)
@@ -115,6 +136,7 @@ class MetricsApiClient:
                 for connector_id, lacking in result.value.unreadable.items():
                     if connector_id in points:
                         unreadable.setdefault(connector_id, []).extend(lacking)
+                unlabelled += result.value.unlabelled
                 last = result
                 repeated = token in seen_tokens
                 if token is None or repeated:
@@ -127,10 +149,12 @@ class MetricsApiClient:
                 why = "a page token repeated" if repeated else f"still more after {_MAX_PAGES} pages"
                 return replace(last, outcome=Outcome.SERVER_ERROR, message=f"pagination incomplete: {why}",
                                value=None, elapsed=time.perf_counter() - started)
+            if unlabelled:
+                unattributed |= dict.fromkeys(batch, unlabelled)
         for series in points.values():
             series.sort()
         # The last page's answer (status, request id, headers), with every page's points.
-        return replace(last, outcome=Outcome.ACCEPTED, value=Readings(points, unreadable),
+        return replace(last, outcome=Outcome.ACCEPTED, value=Readings(points, unreadable, unattributed),
                        elapsed=time.perf_counter() - started)
 
     async def _page(
@@ -218,8 +242,9 @@ def _parse_page(data: Any) -> tuple[Readings, str | None]:
     with its `points`). Read as FLAT only, a GROUPED answer was no points at all: a stalled sink
     read as "idle, not stalled" and healthy, every check, and nothing said the answer went
     unread. A point of a connector's that cannot be read is kept as what it lacked (Readings);
-    other entries that cannot be read are skipped; an answer with entries of which none can be
-    read is no answer (ValueError), never "no data"."""
+    entries that name no connector are counted (Readings.unlabelled: the page cannot say whose
+    they are); an answer with entries of which none can be read is no answer
+    (ValueError), never "no data"."""
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise ValueError("the answer has no data list")
     points: Points = {}
@@ -257,7 +282,7 @@ def _parse_page(data: Any) -> tuple[Readings, str | None]:
     meta = data.get("meta")
     pagination = meta.get("pagination") if isinstance(meta, dict) else None
     token = pagination.get("next_page_token") if isinstance(pagination, dict) else None
-    return Readings(points, unread), token if isinstance(token, str) and token else None
+    return Readings(points, unread, unlabelled=len(data["data"]) - objects + unlabelled), token if isinstance(token, str) and token else None
 
 
 def _point(point: Any) -> tuple[datetime, float] | str:

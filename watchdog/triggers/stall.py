@@ -292,7 +292,7 @@ class StallChecker:
             refused = result.outcome is Outcome.FORBIDDEN and not result.foreign
             if result.ok and result.value is not None:
                 points.update(result.value.points)
-                unreadable |= {i: result.value.why_unreadable(i) for i in result.value.unreadable}
+                unreadable |= {i: result.value.why_unreadable(i) for i in result.value.unjudgeable()}
                 answered.append(batch)
                 for resource_id in batch:
                     self._refused.pop(resource_id, None)
