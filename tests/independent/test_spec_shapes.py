@@ -58,7 +58,8 @@ async def test_names_that_need_percent_encoding_reach_their_own_connector() -> N
 async def test_discovery_reads_pages_as_the_org_and_cmk_specs_allow() -> None:
     """Pages smaller than asked for (a server may cap page_size), `metadata.next` links that carry
     other parameters, the last page's `next` null, an environment without a display name, and
-    clusters whose phase is missing or not PROVISIONED (not watched until it is)."""
+    clusters whose phase is PROVISIONING (not watched until it is PROVISIONED) or missing (watched:
+    only PROVISIONING and FAILED serve nothing yet, found.NOT_READY_PHASES)."""
     fake = Fake(max_page=2, last_next_null=True, next_link_extra={"page_size": "2", "extra": "a+b"})
     fake.environments = [{"id": f"env-{i}", **({"display_name": f"e{i}"} if i else {})} for i in range(5)]
 
@@ -73,6 +74,6 @@ async def test_discovery_reads_pages_as_the_org_and_cmk_specs_allow() -> None:
         daemon = Daemon(daemon_config([STATUS_RULE], base_url=url, clusters={}, discovery={"interval": 60}))
         assert await daemon.run_once() == 0
     restarted = sorted(path.split("/")[6] for path in fake.restarts())
-    assert restarted == [f"lkc-{i:03d}" for i in range(11)]
+    assert restarted == [f"lkc-{i:03d}" for i in range(12)]
     pages = [query for method, path, query in fake.requests if path == "/org/v2/environments"]
     assert len(pages) == 3 and all("page_size=99" in q for q in pages), pages

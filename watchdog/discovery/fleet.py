@@ -394,7 +394,7 @@ class Fleet:
 
     def _change(self, change: Change, cluster: WatchedCluster, detail: str, **fields: object) -> None:
         self.metrics.changes.labels(change.value).inc()
-        level = log.warning if change in (Change.REMOVED, Change.MISSING) else log.info
+        level = log.warning if change in (Change.REMOVED, Change.MISSING, Change.PHASE_UNKNOWN) else log.info
         level(f"discovery_cluster_{change.value}", cluster=cluster.id, display_name=cluster.display_name,
               environment=cluster.environment_id, environment_name=cluster.environment_name, detail=detail,
               **{k: v for k, v in fields.items() if v is not None})

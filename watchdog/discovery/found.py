@@ -20,10 +20,18 @@ from ..config import KAFKA_CLUSTER_ID_PREFIX, NAME_PATTERN
 
 T = TypeVar("T")
 
-# The cmk/v2 spec's phases (an extensible enum: others may come). Only a PROVISIONED cluster is
-# watched: connectors cannot exist on a cluster still being created, and one whose provisioning
-# FAILED never will have any.
+# The cmk/v2 spec's phases (an extensible enum: others may come). A cluster is watched unless its
+# phase is one the spec says serves nothing yet: connectors cannot exist on a cluster still being
+# PROVISIONING, and one whose provisioning FAILED never will have any. The assumption, written
+# down: any other phase (one the spec does not list yet, UPDATING say, or none at all, `status`
+# left out by a gateway) is a cluster that serves. Taken the other way (ready only when exactly
+# PROVISIONED), a live cluster in a new phase went unwatched, silently, at every restart of the
+# daemon: "was ready once" lives only in memory (found 2026-12-07 by a black-box probe). Watching
+# a cluster that serves nothing yet costs a failing poll; not watching a live one costs its
+# connectors' healing. Such a phase is said once at warning (`discovery_cluster_phase_unknown`).
 READY_PHASE = "PROVISIONED"
+NOT_READY_PHASES = frozenset({"PROVISIONING", "FAILED"})
+KNOWN_PHASES = NOT_READY_PHASES | {READY_PHASE}
 # Display names are shown in logs, tables and one info metric's label; longer ones are cut.
 MAX_DISPLAY_NAME_CHARS = 128
 _NAME = re.compile(NAME_PATTERN)
@@ -51,7 +59,13 @@ class FoundCluster:
 
     @property
     def ready(self) -> bool:
-        return self.phase == READY_PHASE
+        return self.phase not in NOT_READY_PHASES
+
+    @property
+    def phase_known(self) -> bool:
+        """Whether its phase is one the cmk/v2 spec lists (an unknown or missing one is taken as
+        serving: see NOT_READY_PHASES)."""
+        return self.phase in KNOWN_PHASES
 
     def deleted_by(self, now: float) -> bool:
         """Whether it is being deleted at `now` (Unix seconds): its deleted_at has come, or cannot

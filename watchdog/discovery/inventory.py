@@ -3,8 +3,9 @@ and settings in, changes and the watched set out (no clock, no I/O).
 
 The rules, in one place:
 
-- A cluster is watched once a refresh has seen it PROVISIONED, and from then on whatever its
-  phase, while its environment and its own name are selected and no `clusters:` entry covers it
+- A cluster is watched once a refresh has seen it in a phase other than PROVISIONING or FAILED
+  (PROVISIONED, a phase the spec does not list yet, or none: found.NOT_READY_PHASES says why),
+  and from then on whatever its phase, while its environment and its own name are selected and no `clusters:` entry covers it
   (a static entry with the same kafka_cluster_id wins).
 - A cluster is gone when two refreshes in a row could read its environment and did not list it,
   the second at least about one `discovery.interval` after the first (a refresh made early, after
@@ -44,7 +45,9 @@ class Change(StrEnum):
     RETURNED = "returned"  # listed again before it was dropped
     RENAMED = "renamed"  # its display name changed (its name, the lkc- id, did not)
     MOVED = "moved"  # listed in another environment than before (its name did not change)
-    NOT_READY = "not_ready"  # listed, but not PROVISIONED: not watched until it is
+    NOT_READY = "not_ready"  # listed PROVISIONING or FAILED: not watched until it is ready
+    # listed in a phase the cmk/v2 spec does not list, or none: watched (found.NOT_READY_PHASES), said
+    PHASE_UNKNOWN = "phase_unknown"
 
 
 class ClusterState(StrEnum):
@@ -196,6 +199,8 @@ class Inventory:
                 tracked = self.clusters[cluster.id] = _Tracked(cluster, ready_once=cluster.ready)
                 if not cluster.ready:
                     events.append(Event(Change.NOT_READY, cluster, name, f"phase {cluster.phase or 'unknown'}"))
+                elif not cluster.phase_known:
+                    events.append(Event(Change.PHASE_UNKNOWN, cluster, name, _phase_unknown(cluster)))
                 continue
             if tracked.cluster.environment_id != cluster.environment_id:
                 events.append(Event(Change.MOVED, cluster, name, f"was in environment {tracked.cluster.environment_id}"))
@@ -205,6 +210,8 @@ class Inventory:
                 events.append(Event(Change.RENAMED, cluster, name, f"was {tracked.cluster.display_name!r}"))
             if not tracked.ready_once and not cluster.ready and cluster.phase != tracked.cluster.phase:
                 events.append(Event(Change.NOT_READY, cluster, name, f"phase {cluster.phase or 'unknown'}"))
+            if cluster.ready and not cluster.phase_known and cluster.phase != tracked.cluster.phase:
+                events.append(Event(Change.PHASE_UNKNOWN, cluster, name, _phase_unknown(cluster)))
             tracked.cluster, tracked.missing = cluster, 0
             tracked.ready_once = tracked.ready_once or cluster.ready
         for identifier, tracked in list(self.clusters.items()):
@@ -283,6 +290,12 @@ class Inventory:
         if state is ClusterState.EXCLUDED:
             return "excluded by discovery.clusters"
         return "discovery is off"
+
+
+def _phase_unknown(cluster: FoundCluster) -> str:
+    shown = f"phase {cluster.phase!r}" if cluster.phase else "no phase (status.phase missing)"
+    return (f"{shown} is not one the cmk/v2 spec lists (PROVISIONING, PROVISIONED, FAILED): watched as a cluster "
+            "that serves; only PROVISIONING and FAILED keep a cluster from being watched")
 
 
 def added_and_removed(

@@ -15,7 +15,7 @@ class DiscoveryMetrics:
         self.clusters = Gauge(
             "watchdog_discovery_clusters",
             "Clusters discovery knows of, by state: watched (polled; includes missing), missing (absent "
-            "from the last refresh that read its environment), not_ready (not PROVISIONED), excluded "
+            "from the last refresh that read its environment), not_ready (PROVISIONING or FAILED), excluded "
             "(by discovery.clusters), static (a clusters: entry covers it).",
             ["state"], registry=registry,
         )
@@ -38,7 +38,8 @@ class DiscoveryMetrics:
         )
         self.changes = Counter(
             "watchdog_discovery_changes",
-            "Changes to discovered clusters: added, removed, missing, returned, renamed, moved, not_ready.",
+            "Changes to discovered clusters: added, removed, missing, returned, renamed, moved, not_ready, "
+            "phase_unknown (listed in a phase the cmk/v2 spec does not list, or none: watched).",
             ["change"], registry=registry,
         )
         self.cluster_info = Gauge(

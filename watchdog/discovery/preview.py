@@ -176,6 +176,9 @@ def render(config: Config, fleet: Fleet, calls: int) -> str:
             entry = config.clusters.get(static_names.get(cluster.id, ""))
             if state is ClusterState.STATIC and isinstance(entry, CloudCluster) and static_names[cluster.id] in elsewhere:
                 verdict += f"; {elsewhere[static_names[cluster.id]]}: its polls go to {entry.environment_id}"
+            if state is ClusterState.WATCHED and not cluster.phase_known:
+                verdict += (f" (phase {printable(cluster.phase)!r}" if cluster.phase else " (no phase") + \
+                    ": not one the cmk/v2 spec lists, taken as serving)"
             if cluster.deleted_at:
                 verdict += f" (being deleted: metadata.deleted_at {cluster.deleted_at})"
             lines.append(f"    {cluster.id:<{width}}  {printable(cluster.display_name):<{display}}  {verdict}")
