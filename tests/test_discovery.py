@@ -520,6 +520,10 @@ async def test_forgotten_state_of_a_dropped_cluster_is_not_forgotten_early() -> 
     await w.daemon.refresh_discovery()
     w.clock.advance(300)
     await w.daemon.refresh_discovery()
+    # The fleet's only watched cluster: its removal is held for the hour (discovery/held.py).
+    assert "lkc-goes" in w.daemon.pollers
+    w.clock.advance(3600)
+    await w.daemon.refresh_discovery()
     assert "lkc-goes" not in w.daemon.pollers
     w.clock.advance(timedelta(days=1).total_seconds())
     await w.daemon.engine.forget_vanished()
@@ -740,5 +744,9 @@ async def test_a_proxys_html_page_refusing_the_cluster_list_drops_no_cluster() -
         assert list(daemon.pollers) == ["lkc-a"], f"a 404 cut off after {cut!r} dropped it"
     answer[0] = httpx.Response(404, json={"errors": [{"status": "404", "detail": "environment not found"}]})
     logs = await refreshes()
+    # The fleet's only watched cluster: its removal is held for the hour (discovery/held.py).
+    assert list(daemon.pollers) == ["lkc-a"]
+    t[0] += 3600
+    await daemon.refresh_discovery()
     assert list(daemon.pollers) == [], "the API's own 404 still says the environment is gone"
     await daemon.stop()

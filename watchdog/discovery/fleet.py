@@ -283,10 +283,15 @@ class Fleet:
                                    self._skipped)
         self._record_unanswered(found)
         self._say_unmatched(found)
+        held_before = dict(self.inventory.held)
         events = self.inventory.record(found, settings, now=self._now().timestamp())
         result = refresh_result(found)
+        if result == "ok" and self.inventory.held:
+            result = "held"  # read whole, but not taken as it says: not a plain ok (held.py)
         self.metrics.refreshes.labels(result).inc()
-        if result == "ok":
+        self.metrics.removals_held.set(len(self.inventory.held))
+        self._say_held(held_before)
+        if result in ("ok", "held"):  # every selected environment was read
             self.metrics.last_success.set(self._now().timestamp())
         self._record_outcomes(found)
         if found.failure is not None:
@@ -297,6 +302,21 @@ class Fleet:
         self._previous_result = self.last.result if self.last is not None else None
         self.last = Refresh(result, found, events, calls, time.perf_counter() - started)
         return self.last
+
+    def _say_held(self, before: Mapping[str, str]) -> None:
+        """A removal held (held.py) at error when it starts or its clusters change; its end once."""
+        held = self.inventory.held
+        if held and held.keys() != before.keys():
+            environments = sorted({self.inventory.clusters[i].cluster.environment_id for i in held})
+            log.error("discovery_removal_held", clusters=len(held), environments=environments, first=sorted(held)[:5],
+                      detail=held[min(held)], note="the listings no longer show these clusters, but an answer listing "
+                      "none of them is as likely a glitch (an IAM change, a role binding re-applied, a gateway's empty "
+                      "page) as a deletion: they stay watched (polled, healed) while it lasts, and are dropped if it "
+                      "lasts the hour. Check the key's role bindings (docs/runbook.md#watchdogdiscoveryremovalheld)")
+        elif before and not held:
+            returned = sorted(i for i in before if i in self.inventory.clusters)
+            log.info("discovery_removal_hold_ended", returned=returned, dropped=sorted(before.keys() - set(returned)),
+                     note="listed again: watched as before" if returned else "missing for the whole hold: dropped")
 
     def _say_unmatched(self, found: Sweep) -> None:
         """Whether the key sees any environment at all, and which names globs select none: said

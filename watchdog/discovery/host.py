@@ -107,7 +107,7 @@ class DiscoveryHost:
         cluster" only when every selected environment was read; after a 503 on its environment
         that sent the operator looking for a typo in an id that was right."""
         last = self.fleet.last
-        if last is None or last.result == "ok":
+        if last is None or last.result in ("ok", "held"):
             return f"discovery found no cluster {cluster}"
         if last.sweep.failure is not None:
             return f"discovery could not list the environments ({last.sweep.failure}); try again"
@@ -154,7 +154,7 @@ class DiscoveryHost:
             # from a refresh that read every selected environment. One of an environment that
             # answered a 503 may well be there: its requests wait for a refresh that reads it
             # (dropped, they were lost to a passing error, logged as "no longer configured").
-            known = {c for c in self.engine.held_clusters if c in self.config.clusters or refresh.result == "ok"}
+            known = {c for c in self.engine.held_clusters if c in self.config.clusters or refresh.result in ("ok", "held")}
             if known:
                 self.engine.held_clusters.difference_update(known)
                 self.engine.recover(only=known)
@@ -171,7 +171,7 @@ class DiscoveryHost:
         if self._sweep_after_discovery and not self.discovery_pending():
             self._sweep_after_discovery = False
             self._prune_history()
-        return refresh.result == "ok"
+        return refresh.result in ("ok", "held")  # held: read whole, its removal held (held.py)
 
     async def _swap_in(self, loaded: Config, events: Iterable[Event] = ()) -> int:
         """Run with `loaded` and the discovered clusters it selects. Returns the changes announced."""

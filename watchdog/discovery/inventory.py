@@ -14,6 +14,9 @@ The rules, in one place:
   environment listing, counts as read and empty (a later page refused cut the listing short). A refresh that could not read an environment
   (429, 5xx, a network error, an answer it could not parse) says nothing about its clusters:
   it neither counts them missing nor resets their count.
+- Unless those clusters are every watched one of the fleet, or every one (two or more) of an
+  environment, at once: then their removal is held, and they stay watched, until they have been
+  missing for an hour (held.py says why). `held` names them.
 - Clusters of environments the settings no longer select are forgotten at once (the user chose).
 """
 
@@ -25,6 +28,7 @@ from enum import StrEnum
 
 from ..config import DiscoverySettings
 from .found import FoundCluster, FoundEnvironment
+from .held import Candidate, held_removals, hold_seconds
 
 # Refreshes in a row that must read a cluster's environment without finding it before the
 # cluster is dropped: one short answer (a glitch, a cluster listed late) must not cost a cluster
@@ -129,6 +133,9 @@ class Inventory:
     environment_names: dict[str, str | None] = field(default_factory=dict)
     # Why clusters left the inventory at the last `record`, for the `removed` events.
     dropped: dict[str, str] = field(default_factory=dict)
+    # The clusters whose removal the last refresh that read held (held.py), each with why.
+    held: dict[str, str] = field(default_factory=dict)
+    _due: dict[str, str] = field(default_factory=dict)  # the ordinary rule would drop these now: why
     _now: float = 0.0
     _span: float = 0.0
     _listed_now: set[str] = field(default_factory=set)
@@ -142,6 +149,9 @@ class Inventory:
         self._now, self._span = now, settings.interval * MISSING_SPAN_SHARE
         if sweep.failure is not None:
             return []
+        self._due = {}
+        watched_before = {i: t.cluster.environment_id for i, t in self.clusters.items()
+                          if self.state_of(i, settings, ()) in (ClusterState.WATCHED, ClusterState.MISSING)}
         events: list[Event] = []
         # Clusters this refresh listed somewhere: one listed in another environment than before
         # is not missing from the one it left (read first, it was called missing, "dropped if
@@ -179,8 +189,22 @@ class Inventory:
             if listed is not None and environment_id not in listed:
                 # Deleted, or the key no longer sees it: as good as read and empty.
                 events += self._read(environment_id, (), why="its environment is no longer listed")
+        self._drop_due(watched_before, settings.interval)
         self.prune(settings)
         return events
+
+    def _drop_due(self, watched_before: Mapping[str, str], interval: float) -> None:
+        """Drop the clusters the ordinary rule says are gone, but for a removal held (held.py)."""
+        due = {i: Candidate(self.clusters[i].cluster.environment_id, self.clusters[i].missing_since) for i in self._due}
+        held = held_removals(due, watched_before, now=self._now, interval=interval)
+        for identifier, reason in self._due.items():
+            if identifier in held:
+                continue
+            tracked = self.clusters.pop(identifier)
+            after = (f" (its removal held {hold_seconds(interval) / 60:.0f}m first, as that of every watched cluster at "
+                     "once)") if identifier in self.held else ""
+            self.dropped[identifier] = f"{reason}, {tracked.missing} refreshes in a row{after}"
+        self.held = held
 
     def _read(self, environment_id: str, found: Iterable[FoundCluster], why: str = "", *,
               skipped_ids: frozenset[str] = frozenset(), unnamed: int = 0) -> list[Event]:
@@ -227,8 +251,7 @@ class Inventory:
             else:
                 reason = why or "not in its environment's cluster list"
             if tracked.missing >= MISSING_REFRESHES_TO_DROP and self._now - tracked.missing_since >= self._span:
-                del self.clusters[identifier]
-                self.dropped[identifier] = f"{reason}, {tracked.missing} refreshes in a row"
+                self._due[identifier] = reason  # dropped once every environment is read (_drop_due)
             elif tracked.ready_once:
                 events.append(Event(Change.MISSING, tracked.cluster, name, f"{reason}; dropped if the next refresh agrees"))
         return events

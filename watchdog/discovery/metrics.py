@@ -7,7 +7,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from .inventory import Change, ClusterState, EnvironmentOutcome, WatchedCluster
 
-REFRESH_RESULTS = ("ok", "partial", "failed")
+REFRESH_RESULTS = ("ok", "held", "partial", "failed")
 
 
 class DiscoveryMetrics:
@@ -27,13 +27,20 @@ class DiscoveryMetrics:
         )
         self.refreshes = Counter(
             "watchdog_discovery_refreshes",
-            "Discovery refreshes: ok (every selected environment read), partial (some could not be "
-            "read), failed (the environments could not be listed, or none could be read).",
+            "Discovery refreshes: ok (every selected environment read), held (read, but they would drop "
+            "every watched cluster, or all of an environment, at once: held, see watchdog_discovery_removals_held), "
+            "partial (some could not be read), failed (the environments could not be listed, or none could be read).",
             ["result"], registry=registry,
         )
         self.last_success = Gauge(
             "watchdog_discovery_last_success_timestamp_seconds",
             "When a discovery refresh last read every selected environment (0: never).",
+            registry=registry,
+        )
+        self.removals_held = Gauge(
+            "watchdog_discovery_removals_held",
+            "Discovered clusters still watched though the listings no longer show them, because they would "
+            "drop every watched cluster, or all of an environment, at once: held for an hour (0: none).",
             registry=registry,
         )
         self.changes = Counter(
@@ -76,6 +83,7 @@ class DiscoveryMetrics:
         for outcome in EnvironmentOutcome:
             self.environments.labels(outcome.value).set(0)
         self.last_success.set(0)
+        self.removals_held.set(0)
 
 
 def _info_labels(cluster: WatchedCluster) -> tuple[str, str, str, str]:
