@@ -80,6 +80,7 @@ async def sweep(
     calls = 0
     skipped = {} if skipped_before is None else skipped_before
     listed: tuple[FoundEnvironment, ...] | None = None
+    environments_skipped = 0
     selection = settings.environments
     if selection.needs_listing:
         attempt = streaks.attempt(ENVIRONMENT_LISTING)
@@ -93,6 +94,7 @@ async def sweep(
         if recovered is not None:
             log.info("discovery_recovered", lane=client.lane, **recovered)
         _report_skipped(skipped, "environments", environments.skipped)
+        environments_skipped = environments.skipped
         listed = environments.items
     # An environment answered without a name keeps the one it was known by (`known_names`).
     names = known_names or {}
@@ -121,7 +123,8 @@ async def sweep(
                 log.info("discovery_environment_recovered", environment=identifier, **recovered)
             _report_skipped(skipped, "clusters", clusters.skipped, environment=identifier, unnamed=clusters.unnamed)
             results.append(EnvironmentResult(environment, EnvironmentOutcome.READ, clusters.items,
-                                             skipped_ids=clusters.skipped_ids, unnamed=clusters.unnamed))
+                                             skipped_ids=clusters.skipped_ids, unnamed=clusters.unnamed,
+                                             skipped=clusters.skipped))
             continue
         # Only a first page refused says the environment is gone (deleted, or the key lost its
         # role): a later page refused cut the listing short, and taken for "gone" it counted
@@ -149,7 +152,8 @@ async def sweep(
                      "every poll and restart of the key), and it is asked after them from now on")
         report("discovery_environment_unreadable", environment=identifier, outcome=clusters.outcome.value,
                message=clusters.message, **(said or {}), note=note)
-    return Sweep(tuple(sorted(results, key=lambda r: r.environment.id)), listed, unmatched=unmatched), calls
+    return Sweep(tuple(sorted(results, key=lambda r: r.environment.id)), listed, unmatched=unmatched,
+                 skipped=environments_skipped), calls
 
 
 def unmatched_names(globs: Sequence[str], listed: Sequence[tuple[str, str | None]]) -> tuple[tuple[str, str], ...]:

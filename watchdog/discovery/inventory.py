@@ -81,6 +81,7 @@ class EnvironmentResult:
     # cluster they may be is counted missing.
     skipped_ids: frozenset[str] = frozenset()
     unnamed: int = 0
+    skipped: int = 0  # READ: entries its listing skipped (check-config --discover says how many)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,7 @@ class Sweep:
     # The `environments.names` globs that selected no listed environment, each with why (fleet.py,
     # unmatched_names); empty when the environments were not listed.
     unmatched: tuple[tuple[str, str], ...] = ()
+    skipped: int = 0  # entries the environment listing skipped
 
 
 @dataclass(frozen=True, slots=True)

@@ -158,7 +158,11 @@ def render(config: Config, fleet: Fleet, calls: int) -> str:
         name = inventory.environment_names.get(environment.id)
         shown = f"{environment.id} ({printable(name)})" if name and name != environment.id else environment.id
         if result.outcome is EnvironmentOutcome.READ:
-            lines.append(f"  ENVIRONMENT {shown}: {len(result.clusters)} cluster(s)")
+            # Entries it could not read: a user checking what would be watched learned nothing of
+            # them (the daemon says them: discovery_entries_unreadable).
+            skipped = (f", and {result.skipped} entr{'y' if result.skipped == 1 else 'ies'} it could not read, "
+                       "skipped (no usable lkc- id, or another environment's)") if result.skipped else ""
+            lines.append(f"  ENVIRONMENT {shown}: {len(result.clusters)} cluster(s){skipped}")
         elif result.outcome is EnvironmentOutcome.GONE:
             lines.append(f"  ENVIRONMENT {shown}: refused ({printable(result.detail)}); the key needs a role there")
         else:
@@ -182,6 +186,10 @@ def render(config: Config, fleet: Fleet, calls: int) -> str:
             if cluster.deleted_at:
                 verdict += f" (being deleted: metadata.deleted_at {cluster.deleted_at})"
             lines.append(f"    {cluster.id:<{width}}  {printable(cluster.display_name):<{display}}  {verdict}")
+    if refresh.sweep.skipped:
+        count = refresh.sweep.skipped
+        lines.append(f"  the environment list had {count} entr{'y' if count == 1 else 'ies'} it could not read, "
+                     "skipped (no usable id)")
     if refresh.sweep.listed is not None and not refresh.sweep.listed:
         lines.append("  the key sees no environment: it has no role on any (Operator, or EnvironmentAdmin on each)")
     for glob, why in refresh.sweep.unmatched:
