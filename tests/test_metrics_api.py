@@ -148,14 +148,14 @@ async def test_an_answer_none_of_whose_entries_can_be_read_is_a_failed_query_not
 
     assert result.outcome is Outcome.SERVER_ERROR and result.value is None
     assert result.message == ("unreadable response: none of its 2 data entries could be read as points of a connector "
-                              "(1 without a string 'resource.connector.id', 1 whose points have no ISO 8601 timestamp "
-                              "and count)")
+                              "(1 without a string 'resource.connector.id', 1 whose points could not be read, the first: "
+                              "timestamp 1767225600000 is not an ISO 8601 string)")
 
 
 @pytest.mark.parametrize(("entry", "why"), [
     ({"connector_id": "lcc-a", "timestamp": "2026-01-01T00:00:00Z", "value": 5}, "1 without a string 'resource.connector.id'"),
     ({"resource.connector.id": "lcc-a", "timestamp": "2026-01-01T00:00:00Z", "value": "5"},
-     "1 whose points have no ISO 8601 timestamp and count"),
+     '1 whose points could not be read, the first: value "5" is not a number'),
     ("lcc-a", "1 that are no JSON objects"),
 ])
 async def test_an_answer_none_of_whose_entries_can_be_read_says_what_they_lack(entry: object, why: str) -> None:

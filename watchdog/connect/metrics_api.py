@@ -252,6 +252,7 @@ def _parse_page(data: Any) -> tuple[Readings, str | None]:
     read = 0
     unlabelled = 0  # objects without the connector's label: a group_by spelled otherwise, say
     objects = 0
+    first_lacking = ""  # what the first point that could not be read lacked (_point)
     for entry in data["data"]:
         if not isinstance(entry, dict):
             continue
@@ -270,12 +271,16 @@ def _parse_page(data: Any) -> tuple[Readings, str | None]:
             points.setdefault(connector_id, []).extend(found)
         if lacking:
             unread.setdefault(connector_id, []).extend(lacking)
+            first_lacking = first_lacking or lacking[0]
     if data["data"] and not read:
         # Which of the two it was: a connector label spelled otherwise failed every check with
         # "could be read" alone, naming neither the label looked for nor what the points lacked.
         counted = ((len(data["data"]) - objects, "that are no JSON objects"),
                    (unlabelled, f"without a string {CONNECTOR_ID!r}"),
-                   (objects - unlabelled, "whose points have no ISO 8601 timestamp and count"))
+                   # What a point lacked, as _point says it: "no ISO 8601 timestamp and count", said of
+                   # every one sent the operator to the timestamps when the values were null.
+                   (objects - unlabelled, "whose points could not be read"
+                    + (f", the first: {first_lacking}" if first_lacking else "")))
         why = [f"{count} {what}" for count, what in counted if count]
         raise ValueError(f"none of its {len(data['data'])} data entries could be read as points of a connector "
                          f"({', '.join(why)})")
