@@ -102,8 +102,6 @@ RESTART_READ_TIMEOUT = 100.0
 RESTART_CALL_SLACK_SECONDS = 10.0
 # Said of a 500 for a request the worker could not pass on (worker_answers.forward_never_connected).
 FORWARD_NOT_MADE = "the worker could not connect to the leader to pass the request on: it was not run"
-# Said of a call every worker refused, or answered that it could not pass on to a leader or ran
-# nothing while rebalancing (KafkaConnectBackend._ask): the cluster is between leaders.
 # How a restart finished task by task begins its message: the worker ignored the flags (before
 # 3.0), or it answered 202 naming no instance (its leader, before 3.0, ignored them).
 IGNORED_FLAGS = "this Kafka Connect ignored includeTasks/onlyFailed (answered {code})"
@@ -112,6 +110,8 @@ LEADER_IGNORED_FLAGS = ("this Kafka Connect answered {code} naming no instance i
 # Said (list_read_by_status) of a list whose entries all came without their status.
 STATUSES_MISSING = ("the list came without the connectors' statuses (a gateway keeping one value of the repeated "
                     "?expand parameter?): read status by status")
+# Said of a call every worker refused, or answered that it could not pass on to a leader or ran
+# nothing while rebalancing (KafkaConnectBackend._ask): the cluster is between leaders.
 NONE_RAN = ("not run, the cluster is between leaders: each worker refused the connection, could not reach the "
             "leader to pass it on, or was rebalancing")
 
