@@ -31,3 +31,15 @@ def test_an_argument_with_no_close_option_is_said_with_the_commands_usage(capsys
     err = capsys.readouterr().err
     assert exited.value.code == 2 and err.startswith("usage: watchdog status "), err
     assert err.rstrip().endswith("watchdog status: error: unrecognized arguments: stray --zzzzzz"), err
+
+
+def test_log_format_is_taken_in_any_letter_case_as_log_level_is(
+    capsys: pytest.CaptureFixture[str], credentials_env: None
+) -> None:
+    # The CLI probe: `--log-level debug` was taken (documented "in any letter case"), `--log-format
+    # JSON` refused `invalid choice: 'JSON'`.
+    from pathlib import Path
+
+    config = Path(__file__).parent / "fixtures" / "configs" / "good" / "minimal.yaml"
+    assert main(["check-config", "--config", str(config), "--log-format", "JSON", "--log-level", "debug"]) == 0, \
+        capsys.readouterr().err

@@ -43,7 +43,7 @@ def _common(parser: argparse.ArgumentParser, *, config: bool = True, log: str = 
             help="directory of secret files (default: $WATCHDOG_SECRETS_DIR, else /etc/watchdog/secrets if present)",
         )
     format_help, level_help = _LOG_DEFAULTS[log]
-    parser.add_argument("--log-format", choices=["json", "console"], help=format_help)
+    parser.add_argument("--log-format", choices=["json", "console"], type=str.lower, help=format_help)
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper, help=level_help)
 
 
