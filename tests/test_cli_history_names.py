@@ -1,5 +1,7 @@
-"""`watchdog history CONNECTOR` of a name neither the status nor the history knows: said, with the
-close name `restart` offers, exit 1; a known connector with no restart still "No restarts recorded."."""
+"""`watchdog history CONNECTOR` of a name neither the status nor the history knows: said in a note,
+with the close name `restart` offers, beside "No restarts recorded." (exit 0: the name may be right,
+a connector only alert or schedule rules watch has no status row); a known connector with no restart
+gets "No restarts recorded." alone."""
 
 from __future__ import annotations
 
@@ -46,9 +48,9 @@ def test_history_of_a_mistyped_connector_says_no_such_connector_is_known_and_off
     state = str(_state_file(tmp_path / "state.db"))
     capsys.readouterr()
     code, out, err = _said(capsys, "history", typed, "--state", state)
-    assert code == 1 and out == "", (out, err)
-    assert f"no connector named {typed!r} is in the state file's status or history (a typo?): no restart of it to " \
-           "show; did you mean 'orders-sink'?" in err, err
+    assert code == 0 and "No restarts recorded." in out, (out, err)
+    assert f"note: {typed!r} is in neither the state file's status nor its history (a connector only alert or " \
+           "schedule rules watch has no status row until restarted; else a typo?); did you mean 'orders-sink'?" in err, err
     # A connector it knows that was never restarted: as before.
     code, out, err = _said(capsys, "history", "quiet-sink", "--state", state)
     assert code == 0 and "No restarts recorded." in out and err == "", (out, err)
@@ -77,8 +79,34 @@ async def test_history_of_a_mistyped_connector_from_the_daemon_says_so_too(
         finally:
             await daemon.stop()
     code, _, err = typo
-    assert code == 1, typo
-    assert "no connector named 'ordres-sink' is in the daemon's status or history (a typo?): no restart of it to " \
-           "show; did you mean 'orders-sink'?" in err, err
+    assert code == 0, typo
+    assert "note: 'ordres-sink' is in neither the daemon's status nor its history (a connector only alert or " \
+           "schedule rules watch has no status row until restarted; else a typo?); did you mean 'orders-sink'?" in err, err
     code, out, err = quiet
-    assert code == 0 and "No restarts recorded." in out and "no connector named" not in err, quiet
+    assert code == 0 and "No restarts recorded." in out and "note:" not in err, quiet
+
+
+async def test_history_of_a_connector_only_an_alert_rule_watches_is_no_restarts_recorded_exit_0(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The verification of F4's first fix: `q1`, listed, watched by an alert rule only and never
+    # restarted (no status row), was answered "no connector named 'q1' ... (a typo?)", exit 1.
+    from watchdog.app import Daemon
+
+    from .support import daemon_config
+
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "q1"}])))
+    paged = {"name": "paged", "trigger": {"type": "alert", "match": {"alertname": "ConnectorDown"}},
+             "select": {"include": ["*"]}}
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", TOKEN)
+    async with served(simulator) as url:
+        daemon = Daemon(daemon_config([paged], base_url=url, token=TOKEN))
+        await daemon.start()
+        try:
+            at = f"http://127.0.0.1:{daemon.bound_port}"
+            capsys.readouterr()
+            code, out, err = await asyncio.to_thread(_said, capsys, "history", "q1", "--daemon", at)
+        finally:
+            await daemon.stop()
+    assert code == 0 and "No restarts recorded." in out, (out, err)
+    assert "a connector only alert or schedule rules watch has no status row" in err, err

@@ -1,7 +1,12 @@
 """`watchdog history CONNECTOR` of a name nothing knows: said, with the close names, where
-"No restarts recorded." (exit 0) read as "the watchdog never touched it" for a typo
+"No restarts recorded." alone read as "the watchdog never touched it" for a typo
 (`ordres-sink`) or a name pasted with a space at its end (found 2026-12-07), while
-`watchdog restart` answered the same typo `did you mean 'orders-sink'?`."""
+`watchdog restart` answered the same typo `did you mean 'orders-sink'?`.
+
+Said as a note beside "No restarts recorded." (exit 0), not as a refusal: the status and the
+history are not the listing. A connector that only alert or schedule rules watch has no status
+row until it is restarted, so a name they do not know may be spelt right; refused (exit 1, "a
+typo?"), such a connector was called a typo (found by the session's verification)."""
 
 from __future__ import annotations
 
@@ -20,13 +25,14 @@ _HISTORY_NAMES_READ = 1000
 
 
 def unknown_connector_line(connector: str, known: Iterable[str], where: str) -> str | None:
-    """What to say of `connector` when no row of the status and no restart of the history
+    """The note to say of `connector` when no row of the status and no restart of the history
     (`known`, their names) names it: None when one does (it is known, and has no restart)."""
     names = set(known)
     if connector in names:
         return None
-    return printable(f"no connector named {connector!r} is in {where}'s status or history (a typo?): no restart "
-                     f"of it to show{connector_name_hint(connector, sorted(names))}")
+    return printable(f"note: {connector!r} is in neither {where}'s status nor its history (a connector only alert or "
+                     "schedule rules watch has no status row until restarted; else a typo?)"
+                     f"{connector_name_hint(connector, sorted(names))}")
 
 
 def store_names(store: StateStore) -> set[str]:
