@@ -24,6 +24,7 @@ class Cloud:
         self.clusters = clusters  # environment -> its clusters' ids
         self.environments_empty = False
         self.refused: set[str] = set()  # environments whose cluster list answers 403
+        self.not_found: set[str] = set()  # environments whose cluster list answers 404
         self.t = 1000.0
 
     def handler(self, request: httpx.Request) -> httpx.Response:
@@ -35,6 +36,8 @@ class Cloud:
             environment = request.url.params["environment"]
             if environment in self.refused:
                 return httpx.Response(403, json={"errors": [{"status": "403", "detail": "Forbidden Access"}]})
+            if environment in self.not_found:
+                return httpx.Response(404, json={"errors": [{"status": "404", "detail": "Not Found"}]})
             return httpx.Response(200, json={"metadata": {"next": None}, "data": [
                 {"id": c, "spec": {"display_name": c, "environment": {"id": environment}}, "status": {"phase": "PROVISIONED"}}
                 for c in self.clusters.get(environment, [])]})
@@ -134,6 +137,48 @@ async def test_clusters_deleted_one_by_one_are_still_dropped_by_the_ordinary_rul
 
     assert watched(daemon) == ["lkc-b1"]
     assert [e["cluster"] for e in logs if e["event"] == "discovery_cluster_removed"] == ["lkc-a1", "lkc-a2"]
+    assert [e for e in logs if e["event"] == "discovery_removal_held"] == []
+    assert sample(daemon, "watchdog_discovery_refreshes_total", result="held") == 0
+    await daemon.stop()
+
+
+async def test_the_only_cluster_of_an_environment_refused_403_is_held_while_a_404_drops_it() -> None:
+    # The key's role on env-a removed (or being re-applied by Terraform) while env-b stays readable:
+    # the environment is still listed, only its clusters are refused. Before, its one cluster was
+    # dropped after two refreshes, each counted `ok`, and nothing paged: it lost its healing.
+    cloud = Cloud({"env-a": ["lkc-a1"], "env-b": ["lkc-b1", "lkc-b2"]})
+    daemon = cloud.daemon()
+    await daemon.refresh_discovery()
+    cloud.refused.add("env-a")
+
+    logs = await refreshes(cloud, daemon, 3)
+
+    assert watched(daemon) == ["lkc-a1", "lkc-b1", "lkc-b2"], "a 403 on a listed environment is no deletion"
+    [held] = [e for e in logs if e["event"] == "discovery_removal_held"]
+    assert held["environments"] == ["env-a"] and held["clusters"] == 1 and held["log_level"] == "error"
+    assert "the clusters of environment env-a, whose cluster list the key was refused (403" in held["detail"]
+    assert sample(daemon, "watchdog_discovery_removals_held") == 1
+    assert sample(daemon, "watchdog_discovery_refreshes_total", result="held") == 2
+
+    cloud.refused.clear()  # the role binding is back: nothing was lost
+    logs = await refreshes(cloud, daemon, 1)
+    assert watched(daemon) == ["lkc-a1", "lkc-b1", "lkc-b2"]
+    assert sample(daemon, "watchdog_discovery_removals_held") == 0
+
+    cloud.refused.add("env-a")  # and this time it lasts the hour: taken for what it says
+    logs = await refreshes(cloud, daemon, 32)
+    assert watched(daemon) == ["lkc-b1", "lkc-b2"]
+    [removed] = [e for e in logs if e["event"] == "discovery_cluster_removed"]
+    assert removed["cluster"] == "lkc-a1" and "its removal held 60m first" in removed["detail"]
+    await daemon.stop()
+
+    # A 404 says the environment is gone: its last cluster goes by the ordinary rule, unheld.
+    cloud = Cloud({"env-a": ["lkc-a1"], "env-b": ["lkc-b1", "lkc-b2"]})
+    daemon = cloud.daemon()
+    await daemon.refresh_discovery()
+    cloud.not_found.add("env-a")
+    logs = await refreshes(cloud, daemon, 2)
+    assert watched(daemon) == ["lkc-b1", "lkc-b2"]
     assert [e for e in logs if e["event"] == "discovery_removal_held"] == []
     assert sample(daemon, "watchdog_discovery_refreshes_total", result="held") == 0
     await daemon.stop()

@@ -141,7 +141,8 @@ async def sweep(
             cut += " (not the API's own answer: a proxy's HTML page, or a host a redirect took the call to)"
         detail = f"{clusters.outcome.value}: {clusters.message}{cut}"[:300]
         unanswered = clusters.outcome is Outcome.NETWORK_ERROR
-        results.append(EnvironmentResult(environment, outcome, detail=detail, unanswered=unanswered))
+        refused = gone and clusters.outcome is Outcome.FORBIDDEN
+        results.append(EnvironmentResult(environment, outcome, detail=detail, unanswered=unanswered, refused=refused))
         said = attempt.failed(clusters.outcome.value)
         report = log.debug if said is None else log.warning
         note = ("the key cannot list its clusters (deleted, or no role there): they count as missing"

@@ -13,6 +13,12 @@ the fleet, or every one (two or more) of one environment, they stay watched (cou
 until they have been missing for `hold_seconds` (an hour, or three intervals if longer). Clusters
 really deleted one by one (others of their environment still listed, or the last one of an
 environment while the fleet has others) are dropped by the ordinary rule (inventory.py).
+
+An environment the environment listing still shows, whose cluster list answers 403, is held
+whatever its count: the environment is there and the key was refused its clusters (its role
+binding removed, or being re-applied), which is no deletion. Before, the only cluster of such an
+environment was dropped after two refreshes, each counted `ok`, while the fleet had others (found
+2026-12-07). A 404, or an environment no longer listed, says it is gone: the ordinary rule.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ class Candidate:
 
     environment_id: str
     missing_since: float  # Unix seconds: the first refresh in a row that did not list it
+    refused: bool = False  # its environment, still listed, answered 403 to its cluster list
 
 
 def held_removals(
@@ -60,6 +67,10 @@ def held_removals(
             of_it = [i for i, e in watched.items() if e == environment]
             if len(of_it) >= MIN_ENVIRONMENT_CLUSTERS and all(i in due_watched for i in of_it):
                 whole |= dict.fromkeys(of_it, f"every watched cluster of environment {environment} ({len(of_it)}) at once")
+    for identifier, candidate in due_watched.items():
+        if candidate.refused and identifier not in whole:
+            whole[identifier] = (f"the clusters of environment {candidate.environment_id}, whose cluster list the key "
+                                 "was refused (403: its role there removed, or being re-applied)")
     held = {}
     for identifier, what in whole.items():
         since = due_watched[identifier].missing_since

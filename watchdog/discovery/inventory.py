@@ -82,6 +82,7 @@ class EnvironmentResult:
     skipped_ids: frozenset[str] = frozenset()
     unnamed: int = 0
     skipped: int = 0  # READ: entries its listing skipped (check-config --discover says how many)
+    refused: bool = False  # GONE: its cluster list answered the API's own 403 (held.py holds its clusters)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +143,7 @@ class Inventory:
     _span: float = 0.0
     _listed_now: set[str] = field(default_factory=set)
     _stays_in: dict[str, str] = field(default_factory=dict)  # an id listed in two environments: the one it keeps
+    _refused: set[str] = field(default_factory=set)  # environments whose cluster list answered 403 this refresh
 
     def record(self, sweep: Sweep, settings: DiscoverySettings, *, now: float) -> list[Event]:
         """Take in one refresh's findings, made at `now` (Unix seconds: clusters' deleted_at are
@@ -152,6 +154,7 @@ class Inventory:
         if sweep.failure is not None:
             return []
         self._due = {}
+        self._refused = {r.environment.id for r in sweep.results if r.refused}
         watched_before = {i: t.cluster.environment_id for i, t in self.clusters.items()
                           if self.state_of(i, settings, ()) in (ClusterState.WATCHED, ClusterState.MISSING)}
         events: list[Event] = []
@@ -197,14 +200,17 @@ class Inventory:
 
     def _drop_due(self, watched_before: Mapping[str, str], interval: float) -> None:
         """Drop the clusters the ordinary rule says are gone, but for a removal held (held.py)."""
-        due = {i: Candidate(self.clusters[i].cluster.environment_id, self.clusters[i].missing_since) for i in self._due}
+        due = {}
+        for identifier in self._due:
+            tracked = self.clusters[identifier]
+            environment = tracked.cluster.environment_id
+            due[identifier] = Candidate(environment, tracked.missing_since, refused=environment in self._refused)
         held = held_removals(due, watched_before, now=self._now, interval=interval)
         for identifier, reason in self._due.items():
             if identifier in held:
                 continue
             tracked = self.clusters.pop(identifier)
-            after = (f" (its removal held {hold_seconds(interval) / 60:.0f}m first, as that of every watched cluster at "
-                     "once)") if identifier in self.held else ""
+            after = f" (its removal held {hold_seconds(interval) / 60:.0f}m first)" if identifier in self.held else ""
             self.dropped[identifier] = f"{reason}, {tracked.missing} refreshes in a row{after}"
         self.held = held
 

@@ -40,7 +40,8 @@ class DiscoveryMetrics:
         self.removals_held = Gauge(
             "watchdog_discovery_removals_held",
             "Discovered clusters still watched though the listings no longer show them, because they would "
-            "drop every watched cluster, or all of an environment, at once: held for an hour (0: none).",
+            "drop every watched cluster, or all of an environment, at once, or their listed environment's "
+            "cluster list answers 403: held for an hour (0: none).",
             registry=registry,
         )
         self.changes = Counter(
