@@ -52,8 +52,15 @@ class ClusterHost:
                               observer=self.metrics, shared_budgets=shared)
         self.http[lane] = client
         self.gateways[lane] = Gateway(limiter, self.metrics)
+        self._tell_pair(lane)
         self.queue.add_lane(lane, self.gateways[lane])
         self.metrics.init_credential(lane)
+
+    def _tell_pair(self, lane: str) -> None:
+        """The lane's gateway reads the credentials its client sends now: a key refused (401) is
+        no longer once a reload rotated them in (rotate_credentials) or replaced the client
+        (connect/refusal.py). The object, never its values."""
+        self.gateways[lane].refusal.pair = lambda: getattr(self.http.get(lane), "auth", None)
 
     def _share_budget(self, lanes: list[str], evidence: dict[str, int]) -> None:
         """The server was seen counting these keys' requests in one budget
@@ -82,6 +89,7 @@ class ClusterHost:
         if built.gateway is not None and built.client is not None:
             self.http[lane] = built.client
             self.gateways[lane] = built.gateway
+            self._tell_pair(lane)
             self.queue.add_lane(lane, built.gateway)
             self.metrics.init_credential(lane)
         elif built.client is not None:  # a reload redefined (or added back) the cluster

@@ -22,6 +22,7 @@ from .cases import (
     a_trickling_answer_ends_at_the_deadline,
     deleted_connectors_are_forgotten,
     other_clusters_carry_on,
+    refused_key_holds_its_restarts,
     refused_states_are_left_alone,
     revoked_key_is_never_retried,
 )
@@ -213,7 +214,9 @@ CLAIMS: dict[str, tuple[Claim, ...]] = {
     ),
     "key-revoked": (
         Claim("never retries a 401", revoked_key_is_never_retried),
-        Claim("every restart ends `unauthorized` after one call", revoked_key_is_never_retried),
+        Claim("restarts are held, queued: none is sent with the refused key nor counted as an attempt",
+              refused_key_holds_its_restarts),
+        Claim("they go once a poll with the key succeeds", refused_key_holds_its_restarts),
     ),
     "connector-deleted": (
         Claim("the 404 is final (one call, `not_found`)", deleted_connectors_are_forgotten),

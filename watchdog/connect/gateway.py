@@ -13,6 +13,7 @@ from ..model import Outcome
 from ..ratelimit import Pause, RateLimiter
 from ..ratelimit.state import UNANSWERED_TURN_SECONDS
 from .backend import ApiResult, Endpoint, status_class
+from .refusal import KeyRefusal
 
 T = TypeVar("T")
 
@@ -48,6 +49,9 @@ class Gateway:
         self._in_flight_cut: int | None = None  # last told: rate_limit_in_flight_capped
         self._spent_told: float | None = None  # the end of the last long wait told: rate_limit_budget_spent
         self._hold_listeners: list[Callable[[str | None], None]] = []
+        # The key refused (401): the lane's restarts wait, queued (refusal.py). Its `pair` is set
+        # by the composition root (cluster_host.py): the credentials the lane's client sends.
+        self.refusal = KeyRefusal()
         # Cluster -> its calls on the wire (a number each -> when it was sent).
         self._on_wire: dict[str, dict[int, float]] = {}
         self._call_numbers = itertools.count()
@@ -120,7 +124,41 @@ class Gateway:
             log.warning("connect_workers_passed_over", credential=self.credential, cluster=cluster,
                         endpoint=result.endpoint.value, passed_over=list(result.passed_over), **context)
         self._track_outage(cluster, result)
+        self._track_refusal(cluster, result)
         return result, pause
+
+    def _track_refusal(self, cluster: str, result: ApiResult[T]) -> None:
+        """Feed the key's refusal (refusal.py) and say when one begins (once, at error) and ends.
+        The Metrics API's answers are another service's: its lane holds no restarts."""
+        if result.endpoint is Endpoint.METRICS_QUERY:
+            return
+        change = self.refusal.on_answer(result.status_code, self.limiter.now())
+        if change == "began":
+            log.error("api_key_refused", credential=self.credential, cluster=cluster, endpoint=result.endpoint.value,
+                      status_code=result.status_code, message=result.message,
+                      note="the API refused the key (401), not a connector: every restart of the key's clusters "
+                           "stays queued, not sent and no attempt counted, until a call with the key succeeds (polls "
+                           "go on at their interval) or a reload rotates the key's pair; restarts already on the wire "
+                           "end unauthorized")
+        elif change == "ended":
+            self._refusal_ended(cluster, result.endpoint.value)
+
+    def refused_note(self) -> str | None:
+        """Why the lane's restarts wait now because its key was refused (None: they do not)."""
+        if self.refusal.holds(self.limiter.now()):
+            return self.refusal.note()
+        if self.refusal.ended_by == "rotated":
+            self._refusal_ended(None, None)
+        return None
+
+    def _refusal_ended(self, cluster: str | None, answered_by: str | None) -> None:
+        how = self.refusal.ended_by
+        self.refusal.ended_by = ""
+        log.info("api_key_accepted_again", credential=self.credential, cluster=cluster, answered_by=answered_by,
+                 ended_by="a call with the key answered" if how == "answer" else "a reload rotated the key's pair",
+                 note="the restarts held since the key was refused go now")
+        for listener in self._hold_listeners:
+            listener(None)  # the queue: every held restart of the key goes again
 
     def unanswered_for(self, cluster: str) -> float:
         """Seconds the oldest call of `cluster` still on the wire has waited for its answer (0:

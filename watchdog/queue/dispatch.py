@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import RateLimitSettings
 from ..connect import ApiResult, ConnectBackend, Gateway
 from ..connect.gateway import SLOW_CALL_SECONDS
+from ..connect.refusal import RECHECK_SECONDS, refused_note
 from ..logs import get_logger
 from ..model import ConnectorKey, Outcome
 from ..ratelimit.outage import PROBE_WINDOW
@@ -176,6 +177,8 @@ class JobDispatch:
             raise _PausedSince(ended_ago)
         if self._slow(job.key.cluster):
             raise _Parked(SLOW_MESSAGE)
+        if (refused := gateway.refused_note()) is not None:
+            raise _Parked(refused)  # its key was refused (401) while it waited: a sure 401 (connect/refusal.py)
         # Its cluster's restarts may have been held (outage.py) while this waited for budget:
         # every worker of the key took one then, and each went into the outage.
         wait = gateway.limiter.restart_hold.wait(job.key.cluster, caller=job.id)
@@ -292,6 +295,9 @@ class JobDispatch:
         if self._slow(job.key.cluster):
             self._park(job, SLOW_MESSAGE)
             return True
+        if (refused := self._gateways[self._credentials[job.key.cluster]].refused_note()) is not None:
+            self._park(job, refused)  # its key refused (401): waits, unsent, until it works (connect/refusal.py)
+            return True
         hold = self._gateways[self._credentials[job.key.cluster]].limiter.restart_hold
         if hold.wait(job.key.cluster, caller=job.id) <= 0:
             return False
@@ -336,6 +342,11 @@ class JobDispatch:
         timer = self._release_timers.pop(cluster, None)
         if timer is not None:
             timer.cancel()
+        lane = self._credentials.get(cluster)
+        if lane and cluster in self._held_jobs and not self._stopping and self._gateways[lane].refused_note():
+            # Its key refused: looked at again in a while, no call (a reload may rotate it or move the cluster).
+            self._release_timers[cluster] = asyncio.get_running_loop().call_later(RECHECK_SECONDS, self._release_held, cluster)
+            return
         held = self._held_jobs.get(cluster)
         if held is None or self._stopping:
             return  # past the shutdown deadline nothing goes: they end unsent, and say they were held
@@ -359,7 +370,7 @@ class JobDispatch:
                 free, wait = [next(iter(held))], PROBE_WINDOW
         for job in free:
             del held[job]
-            if job.message in WAITING_MESSAGES:
+            if job.message in WAITING_MESSAGES or refused_note(job.message):
                 job.message = ""
             self._lanes[job.credential].put_nowait(job)
         if not held:

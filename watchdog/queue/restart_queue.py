@@ -27,6 +27,7 @@ from typing import Any
 
 from ..config import RateLimitSettings
 from ..connect import ApiResult, ConnectBackend, Gateway
+from ..connect.refusal import refused_note
 from ..connect.statuses import describe_answer
 from ..logs import get_logger, without_known_secrets
 from ..model import ConnectorKey, ConnectorStatus, Outcome, RestartRequest
@@ -122,6 +123,8 @@ class RestartQueue(JobDispatch, QueueStopping, DeferredJobs):
         self._backends[cluster] = backend
         self._credentials[cluster] = lane
         self._retiring.discard(cluster)
+        if cluster in self._held_jobs:
+            self._release_held(cluster)  # its new key may not be refused (connect/refusal.py): looked at now
 
     def remove_cluster(self, cluster: str) -> None:
         """A cluster a reload or discovery removed: its route goes once no restart of it is
@@ -390,7 +393,7 @@ class RestartQueue(JobDispatch, QueueStopping, DeferredJobs):
         job.outcome = outcome
         job.phase = Phase.DONE
         self._forget_deferral(job)
-        if job.message in WAITING_MESSAGES:
+        if job.message in WAITING_MESSAGES or refused_note(job.message):
             job.message = ""  # it no longer waits (a withdrawn one would still say so)
         job.finished_at = self._clock()
         if result is not None:

@@ -14,6 +14,7 @@ from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..connect import ApiResult
+from ..connect.refusal import refused_note
 from ..logs import get_logger
 from ..model import ConnectorKey, Outcome
 from ..tasks import cancel_and_wait
@@ -166,6 +167,9 @@ class QueueStopping:
         elif job in self._held_jobs.get(job.key.cluster, {}) and job.message == SLOW_MESSAGE:
             self._finish(job, Outcome.UNSENT, message="still waiting when the shutdown deadline passed for a call to "
                          "its cluster's Connect API that had no answer")
+        elif job in self._held_jobs.get(job.key.cluster, {}) and refused_note(job.message):
+            # Kept for the next start, which sends it once a call with the key has succeeded.
+            self._finish(job, Outcome.UNSENT, message=f"still held when the shutdown deadline passed ({job.message})")
         elif job in self._held_jobs.get(job.key.cluster, {}):
             self._finish(job, Outcome.UNSENT, message="still held when the shutdown deadline passed: its cluster's "
                          "API had answered only server errors (restarts_held)")

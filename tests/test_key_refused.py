@@ -1,0 +1,196 @@
+"""A key the API refuses (401) holds its lane's restarts, queued, until it works again
+(connect/refusal.py, queue/dispatch.py), on virtual time through the real queue, lane and
+limiter against the simulator.
+
+Found by a probe (2026-12-07): 20 FAILED connectors' restarts queued on one key, the key revoked
+(its rotation deleted the old key before the kubelet wrote the new Secret): the 17 restarts
+still queued all went within 0.7 s, each was answered 401, ended `unauthorized` and counted an
+attempt with its backoff, so once the key was fixed the connectors waited out their backoff, and
+a longer outage spent their `max_restarts` without one restart made."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import structlog
+
+from bench import fixtures, virtualtime
+from watchdog.app import Daemon
+from watchdog.clients import rotate_credentials
+from watchdog.model import ConnectorKey, Outcome, Trigger
+from watchdog.queue import RestartJob
+from watchdog.simulator import Simulator
+
+from .test_queue_lanes import request
+
+BACKLOG = 20
+REVOKED_AT, FIXED_AT = 4.5, 60.0
+CLUSTER = fixtures.cluster_name(0)
+HEAL = {"name": "heal", "trigger": {"type": "status", "interval": 30, "confirm_polls": 1},
+        "select": {"include": ["*"]}}
+# Restarts one at a time, one a second: the key is revoked in the middle of the backlog.
+PACE = {"max_concurrent_requests": 1, "max_requests_per_second": 1}
+HELD = re.compile(r"^held: its API key was refused \(401\) at \d\d:\d\d:\d\d UTC; it stays queued, not sent and no "
+                  r"attempt counted, until a call with the key succeeds \(the next poll of its clusters\) or a "
+                  r"reload rotates the key's pair")
+
+
+def _daemon(faults: list[dict[str, Any]]) -> tuple[Daemon, Simulator]:
+    connectors = [{"name": f"conn-{i:02d}", "script": {"initial": "FAILED"}} for i in range(BACKLOG)]
+    simulator = Simulator(fixtures.scenario([connectors], faults=faults), clock=asyncio.get_running_loop().time)
+    config = fixtures.config(1, [HEAL], breaker=fixtures.NO_BREAKER, rate_limit=PACE)
+    return fixtures.virtual_daemon(config, simulator), simulator
+
+
+def _revoked(until: float = FIXED_AT) -> list[dict[str, Any]]:
+    """Every call answered 401 from REVOKED_AT (the key deleted) until `until`."""
+    return [{"when": {"from": REVOKED_AT, "until": until}, "action": {"status": 401}}]
+
+
+def _restarts(simulator: Simulator, status: int | None = None) -> list[Any]:
+    return [c for c in simulator.calls if c.endpoint == "restart" and (status is None or c.status_code == status)]
+
+
+def _held(daemon: Daemon) -> list[RestartJob]:
+    return [job for job in daemon.queue.pending_jobs() if job.tries == 0]
+
+
+def test_a_401_holds_the_keys_other_restarts_until_a_poll_with_the_key_succeeds() -> None:
+    """One restart answered 401 (it ends `unauthorized`, as before); the 14 behind it wait,
+    unsent, no attempt counted, saying why; the poll during the refusal (401 too) goes at its
+    interval and holds nothing more; the first poll that works sends them all, each once."""
+
+    async def run() -> dict[str, Any]:
+        daemon, simulator = _daemon(_revoked())
+        daemon.queue.start()
+        poller = daemon.pollers[CLUSTER]
+        seen: dict[str, Any] = {}
+        with structlog.testing.capture_logs() as logs:
+            await poller.poll()  # t=0: 20 FAILED, 20 restarts queued
+            await asyncio.sleep(30 - asyncio.get_running_loop().time())
+            await poller.poll()  # t=30: answered 401 as well
+            held = _held(daemon)
+            seen["held"] = [job.key.connector for job in held]
+            seen["messages"] = [job.message for job in held]
+            seen["status_line"] = daemon._queued(held[0].key) if held else None  # `watchdog status --daemon`
+            seen["attempts_while_held"] = [daemon.state.load(job.key).attempts for job in held]
+            seen["restarts_at_30"] = len(_restarts(simulator))
+            await asyncio.sleep(FIXED_AT + 5 - asyncio.get_running_loop().time())
+            await poller.poll()  # t=65: the key works again
+            await asyncio.wait_for(daemon.queue.join(), 120)
+        seen["outcomes"] = {job.key.connector: (job.outcome, job.tries) for job in daemon.recorder.finished_jobs}
+        seen["attempts"] = {c: daemon.state.load(ConnectorKey(CLUSTER, c)).attempts for c in seen["held"]}
+        seen["logs"] = logs
+        seen["refused"] = _restarts(simulator, 401)
+        seen["sent_after"] = [c.t for c in _restarts(simulator) if c.connector in seen["held"]]
+        await daemon.queue.close(0)
+        return seen
+
+    seen = virtualtime.run(run())
+    assert len(seen["refused"]) == 1, f"{len(seen['refused'])} restarts sent with a key already refused (before: every one still queued)"
+    # A few accepted before the key was revoked (one a second from the poll's), one answered 401,
+    # and nothing more went while the key was refused.
+    assert seen["restarts_at_30"] in (5, 6) and len(seen["held"]) == BACKLOG - seen["restarts_at_30"]
+    assert all(HELD.match(message) for message in seen["messages"]), seen["messages"][0]
+    decision, line, _ = seen["status_line"]
+    assert decision == "queued" and "its restart is queued, not sent yet; held: its API key was refused (401)" in line
+    assert seen["attempts_while_held"] == [0] * len(seen["held"]), "an attempt charged to a restart never sent"
+    # Once the key works: every held restart sent once, accepted, one attempt each.
+    assert {c: seen["outcomes"][c] for c in seen["held"]} == {c: (Outcome.ACCEPTED, 1) for c in seen["held"]}
+    assert seen["attempts"] == {c: 1 for c in seen["held"]}
+    assert len(seen["sent_after"]) == len(seen["held"]) and min(seen["sent_after"]) >= FIXED_AT + 5
+    refused_job = [c for c, (outcome, _) in seen["outcomes"].items() if outcome is Outcome.UNAUTHORIZED]
+    assert len(refused_job) == 1, "the restart whose own call got the 401 ends unauthorized, as before"
+    said = [e for e in seen["logs"] if e["event"] == "api_key_refused"]
+    assert len(said) == 1 and said[0]["log_level"] == "error" and said[0]["endpoint"] == "restart", (
+        "said once, at error, though the poll at 30 s was refused too")
+    again = [e for e in seen["logs"] if e["event"] == "api_key_accepted_again"]
+    assert [(e["answered_by"], e["ended_by"]) for e in again] == [("list", "a call with the key answered")]
+
+
+def test_a_reload_that_rotates_the_key_sends_the_held_restarts_without_waiting_for_a_poll() -> None:
+    """The new pair has not been refused: the held restarts go within RECHECK_SECONDS of the
+    rotation (connect/refusal.py), not at the next poll (30 s here)."""
+
+    async def run() -> tuple[float, list[float], list[dict[str, Any]]]:
+        daemon, simulator = _daemon(_revoked(until=20.0))
+        daemon.queue.start()
+        with structlog.testing.capture_logs() as logs:
+            await daemon.pollers[CLUSTER].poll()
+            await asyncio.sleep(20 - asyncio.get_running_loop().time())
+            held = {job.key.connector for job in _held(daemon)}
+            rotate_credentials(daemon.http, daemon.config, ["main"])  # what a reload does (reloading.py)
+            rotated = asyncio.get_running_loop().time()
+            await asyncio.wait_for(daemon.queue.join(), 60)
+        sent = [c.t for c in _restarts(simulator, 202) if c.connector in held]
+        await daemon.queue.close(0)
+        return rotated, sent, logs
+
+    rotated, sent, logs = virtualtime.run(run())
+    assert sent and min(sent) - rotated <= 5.5, f"the first held restart went {min(sent) - rotated:.1f} s after the rotation"
+    again = [e for e in logs if e["event"] == "api_key_accepted_again"]
+    assert [e["ended_by"] for e in again] == ["a reload rotated the key's pair"]
+
+
+def test_a_403_holds_nothing_it_is_a_role_on_one_cluster_not_the_key() -> None:
+    async def run() -> tuple[list[Any], dict[Outcome | None, int]]:
+        faults = [{"match": {"endpoint": "restart", "connector": "conn-01"}, "action": {"status": 403}}]
+        daemon, simulator = _daemon(faults)
+        daemon.queue.start()
+        await daemon.pollers[CLUSTER].poll()
+        await asyncio.wait_for(daemon.queue.join(), 60)
+        outcomes: dict[Outcome | None, int] = {}
+        for job in daemon.recorder.finished_jobs:
+            outcomes[job.outcome] = outcomes.get(job.outcome, 0) + 1
+        await daemon.queue.close(0)
+        return _restarts(simulator), outcomes
+
+    restarts, outcomes = virtualtime.run(run())
+    assert len(restarts) == BACKLOG
+    assert outcomes == {Outcome.ACCEPTED: BACKLOG - 1, Outcome.FORBIDDEN: 1}
+
+
+def test_restarts_still_held_at_the_shutdown_deadline_end_unsent_and_say_the_key_was_refused() -> None:
+    async def run() -> tuple[list[RestartJob], list[RestartJob]]:
+        daemon, _ = _daemon(_revoked(until=3600.0))
+        daemon.queue.start()
+        asked = daemon.queue.submit(request(CLUSTER, "conn-19", Trigger.MANUAL))[0]
+        await daemon.pollers[CLUSTER].poll()
+        await asyncio.sleep(20 - asyncio.get_running_loop().time())
+        held = _held(daemon)
+        unsent = await daemon.queue.close(1.0)
+        assert asked in held or asked.outcome is not None
+        return held, unsent
+
+    held, unsent = virtualtime.run(run())
+    assert held and set(held) <= set(unsent), "every held restart ends, none lost without a word"
+    assert all(job.outcome is Outcome.UNSENT and job.message.startswith(
+        "still held when the shutdown deadline passed (held: its API key was refused (401)") for job in held)
+
+
+def test_a_key_nothing_polls_is_tried_again_by_one_restart_every_ten_minutes_not_held_for_good() -> None:
+    """Clusters watched by alert or schedule rules alone are never polled: no call would end the
+    refusal, and their restarts were held until a reload. With no call for PROBE_SECONDS (600 s),
+    the held restarts go; the first answered 401 holds the rest again, the first accepted ends it."""
+    from watchdog.connect.refusal import PROBE_SECONDS
+
+    async def run() -> tuple[list[tuple[float, int]], dict[str, tuple[Outcome | None, int]]]:
+        daemon, simulator = _daemon([{"match": {"endpoint": "restart"}, "when": {"until": 1000.0},
+                                      "action": {"status": 401}}])
+        daemon.queue.start()
+        for i in range(5):
+            daemon.queue.submit(request(CLUSTER, f"conn-{i:02d}", Trigger.MANUAL))
+        await asyncio.wait_for(daemon.queue.join(), 3 * PROBE_SECONDS)
+        calls = [(round(c.t), c.status_code) for c in _restarts(simulator)]
+        outcomes = {job.key.connector: (job.outcome, job.tries) for job in daemon.recorder.finished_jobs}
+        await daemon.queue.close(0)
+        return calls, outcomes
+
+    calls, outcomes = virtualtime.run(run())
+    refused = [t for t, status in calls if status == 401]
+    assert len(refused) == 2 and refused[1] - refused[0] >= PROBE_SECONDS, calls  # at the start, then one probe
+    accepted = [t for t, status in calls if status == 202]
+    assert len(accepted) == 3 and min(accepted) >= 2 * PROBE_SECONDS, calls
+    assert sorted(outcomes.values()) == [(Outcome.ACCEPTED, 1)] * 3 + [(Outcome.UNAUTHORIZED, 1)] * 2
