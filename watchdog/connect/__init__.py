@@ -18,6 +18,8 @@ One job per file:
     kafka_connect.py  self-managed Apache Kafka Connect's REST API, through any of its workers
     worker_answers.py  how a worker's answer is read: the call's result, and the answers that say
                       a rebalance, a leader out of reach, or a worker not serving yet
+    proxy_upstream.py  a proxy's own 502/504 page in front of a worker, and whether the worker
+                      behind it is there at all (a restart it did not reach goes to the next)
     entries.py        the expanded list read entry by entry: status, lcc- id, connector class
     status_by_status.py  a self-managed cluster read status by status, when its expanded list
                       cannot be read whole

@@ -27,7 +27,8 @@ Falling over to the next worker after a network error is safe call by call:
   timeout, a connection cut) and is not safe to repeat ends `Outcome.UNCONFIRMED`: it is
   neither sent again nor sent to another worker, and its message says the worker may still run it
   later (a hung worker runs what it read once it resumes) and that a poll cannot show a RUNNING
-  connector restarted (answers.WORKER_NOT_SENT_AGAIN).
+  connector restarted (answers.WORKER_NOT_SENT_AGAIN). A proxy's 502 page whose worker is found
+  down was not run, and goes on to the next worker (proxy_upstream.py).
 
 Answers: 202 with the connector's status (instances being restarted show RESTARTING) is
 accepted and carries that status in `ApiResult.value`; 204 and 200 (a restart without flags,
@@ -85,6 +86,7 @@ from .backend import MAX_MESSAGE_CHARS, ApiResult, Endpoint
 from .entries import parse_expanded_list
 from .masking import without_credentials
 from .paths import path_segment
+from .proxy_upstream import proxy_page, upstream_down
 from .status_by_status import parse_names, read_status_by_status
 from .statuses import parse_status, restart_answer
 from .transfer import DEFAULT_LIMITS, NOT_RUN, CallLimits, fetch
@@ -357,6 +359,10 @@ class KafkaConnectBackend:
                                                         "request may have reached it", WORKER_NOT_SENT_AGAIN))
             response = answer.response
             made.append((endpoint, response.status_code))
+            if not repeatable and (down := await upstream_down(self._http, url, self._limits, answer)):
+                # A proxy's 502 with no worker behind it: not run, the next is asked (proxy_upstream.py).
+                failures.append(f"{url}: 502 {error_message(response)}, {down}: the worker behind it is down, not run")
+                continue
             reached = True
             if not_serving(answer):
                 # Observed: a starting worker answers Jetty's own 404 page for a few seconds. Its
@@ -387,11 +393,13 @@ class KafkaConnectBackend:
                     # Kafka Connect answers 500 "Request timed out" when its herder did not finish
                     # in 90 s, and still runs the request (HerderRequestHandler cancels nothing),
                     # and 500 "IO Error trying to forward REST request" after the forward may have
-                    # reached the leader (a timeout, a reset); a proxy's 502 or 504 may come after
-                    # the worker took it. Such a call is a lost answer: not sent again (a 503,
+                    # reached the leader (a timeout, a reset); a proxy's 504, or 502 with its worker
+                    # up, may come after the worker took it. Such a call is a lost answer: not sent again (a 503,
                     # "still starting up", was not run, and is retried as any 5xx; so is a forward
                     # that could not connect to the leader: the next worker is asked, which may
                     # know the new one, then the queue tries again).
+                    if proxy_page(answer):  # kept first, every restart until a poll met it first
+                        self._preferred = (index + 1) % count
                     return ApiResult(endpoint, Outcome.UNCONFIRMED, status_code=response.status_code,
                                      elapsed=time.perf_counter() - started, message=not_sent_again(
                         f"{response.status_code} from {url}: {error_message(response)}; the worker may have run it",

@@ -1,7 +1,8 @@
 """How a Kafka Connect worker's answer is read: the result of one call (answer_result), and the
 answers that say something of the cluster rather than of the call: a 409 while the group
 rebalances (rebalancing), a 500 for a request the worker could not pass on to the leader
-(forward_never_connected), a 404 from a worker that does not serve Connect yet (not_serving).
+(forward_never_connected), a 404 from a worker that does not serve Connect yet (not_serving),
+and whether an answer is Connect's own error body at all (connect_error).
 Split from kafka_connect.py (534 lines), which asks the workers and decides what to do with these."""
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def forward_never_connected(answer: Answer) -> bool:
     the default session.timeout.ms): taken for a 500 after the leader may have taken it, a
     restart of every instance asked in that time ended `unconfirmed` ("the worker may have run
     it") at its first answer, never sent again, and no restart was made."""
-    data = _connect_error(answer, 500)
+    data = connect_error(answer, 500)
     message = data.get("message") if data is not None else None
     if not isinstance(message, str) or not message.startswith(_FORWARD_FAILED):
         return False
@@ -61,10 +62,10 @@ def rebalancing(answer: Answer) -> bool:
     configuration"); DistributedHerder checks that before it runs a restart. Nothing was run: it
     is what a cluster answers for a while as the group settles on a new leader. A proxy's 409 (no
     such body) stays a plain conflict."""
-    return _connect_error(answer, 409) is not None
+    return connect_error(answer, 409) is not None
 
 
-def _connect_error(answer: Answer, status: int) -> dict[str, Any] | None:
+def connect_error(answer: Answer, status: int) -> dict[str, Any] | None:
     """Kafka Connect's own error body (`{"error_code": status, "message": ...}`) of an answer of
     that status, read whole; None for any other answer (a proxy's page, a body cut off)."""
     response = answer.response

@@ -6,7 +6,7 @@ from ..config import Rule
 from ..model import ConnectorKey, ConnectorStatus, Decision, Trigger
 from ..rules import decide_on_request, refused_because, selects
 from .decisions import Decisions, RequestRecord
-from .restart_gap import made_gap
+from .restart_gap import made_gap, restarted_ago
 from .skip_words import ALREADY_QUEUED
 
 
@@ -37,8 +37,8 @@ class ManualIntake(Decisions):
         held = made_gap(self.state, key, seen or self.state.load(key), now, self.config.queue.manual_restart_gap,
                         dry_run=in_dry_run)
         wait = held.left if held is not None else 0.0
-        detail = f"restarted {self.config.queue.manual_restart_gap - wait:.0f} s ago; asked for by name, " \
-                 f"it may go again in {wait:.0f} s (queue.manual_restart_gap)" if wait else ""
+        detail = f"{restarted_ago(held, self.config.queue.manual_restart_gap)}; asked for by name, " \
+                 f"it may go again in {wait:.0f} s (queue.manual_restart_gap)" if held is not None and wait else ""
         # A deferred restart (an alert's, waiting out the gap after the last restart: queue/
         # deferral.py) that a request by name joined went at once: joined within the gap, a
         # second `watchdog restart` restarted the connector 8 s after the first, where without

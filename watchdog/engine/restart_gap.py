@@ -92,6 +92,18 @@ def said(found: Gap) -> str:
             f"{record.at.isoformat(timespec='seconds')}, {record.outcome.value}")
 
 
+def restarted_ago(found: Gap, gap: float) -> str:
+    """`restarted 6 s ago`, or, when the restart that holds the gap is not known to have run (its
+    outcome unconfirmed, interrupted, or a call with no answer), `a restart that may have run 6 s
+    ago (unconfirmed)`: refused as "restarted 6 s ago", a restart no worker had confirmed (a
+    proxy's 502 page, probe s73) read as one made, and the FAILED connector was left alone."""
+    ago = f"{gap - found.left:.0f} s ago"
+    record = found.by
+    if record is None or record.outcome in (Outcome.ACCEPTED, Outcome.DRY_RUN):
+        return f"restarted {ago}"
+    return f"a restart that may have run {ago} ({record.outcome.value}: no answer said it ran)"
+
+
 def schedule_too_soon(store: StateStore, key: ConnectorKey, state: ConnectorState, now: datetime,
                       gap: float, rule: str, *, dry_run: bool = False) -> str:
     """Why a schedule's run does not restart the connector now ("" when it may). Its own last run's
@@ -103,7 +115,7 @@ def schedule_too_soon(store: StateStore, key: ConnectorKey, state: ConnectorStat
     newest = found.by
     if newest is not None and newest.rule == rule and set(newest.triggers) == {Trigger.SCHEDULE}:
         return ""
-    return (f"restarted {gap - found.left:.0f} s ago {said(found)}: a schedule's run does not "
+    return (f"{restarted_ago(found, gap)} {said(found)}: a schedule's run does not "
             f"restart it again within queue.manual_restart_gap ({gap:g} s); not made, its next run restarts it")
 
 
@@ -116,5 +128,5 @@ def failure_too_soon(store: StateStore, key: ConnectorKey, state: ConnectorState
     # (restarted again at once, as before).
     if found is None or found.by is None or set(found.by.triggers) != {Trigger.SCHEDULE}:
         return ""
-    return (f"restarted {gap - found.left:.0f} s ago {said(found)}: not restarted again within "
+    return (f"{restarted_ago(found, gap)} {said(found)}: not restarted again within "
             f"queue.manual_restart_gap ({gap:g} s); restarted in {found.left:.0f} s if a poll still sees it failing")
