@@ -20,6 +20,7 @@ One job per file:
                       a rebalance, a leader out of reach, or a worker not serving yet
     proxy_upstream.py  a proxy's own 502/504 page in front of a worker, and whether the worker
                       behind it is there at all (a restart it did not reach goes to the next)
+    task_restarts.py  a restart a worker before 3.0 did only in part, finished task by task
     entries.py        the expanded list read entry by entry: status, lcc- id, connector class
     status_by_status.py  a self-managed cluster read status by status, when its expanded list
                       cannot be read whole

@@ -52,7 +52,8 @@ docs/reliability.md):
   `POST /connectors/{name}/tasks/{id}/restart`. So is one answered 202 with an empty body: a
   3.x/4.x worker passes the restart on to the leader, and a leader before 3.0 (a rolling upgrade
   from 2.x) restarts the connector instance only and answers 204, which that worker sends on as a
-  202 naming nothing (2.8.2 behind 3.4.1 and 4.3.1).
+  202 naming nothing (2.8.2 behind 3.4.1 and 4.3.1). task_restarts.py does the tasks, and what an
+  answer that ran nothing there leads to.
 - A worker puts every FAILED instance's stack trace in the expanded list, uncut: a cluster whose
   connectors fail together can pass api.max_response_bytes, and a worker before 2.3 answers
   names only. Either list is read status by status (status_by_status.py), each answer bounded;
@@ -80,7 +81,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ..model import ConnectorStatus, Outcome, TaskStatus, Unusable
+from ..model import ConnectorStatus, Outcome, Unusable
 from .answers import WORKER_NOT_SENT_AGAIN, error_message, not_sent_again, transport_failure
 from .backend import MAX_MESSAGE_CHARS, ApiResult, Endpoint
 from .entries import parse_expanded_list
@@ -89,6 +90,7 @@ from .paths import path_segment
 from .proxy_upstream import proxy_page, upstream_down
 from .status_by_status import parse_names, read_status_by_status
 from .statuses import parse_status, restart_answer
+from .task_restarts import restart_tasks_one_by_one
 from .transfer import DEFAULT_LIMITS, NOT_RUN, CallLimits, fetch
 from .worker_answers import answer_result, forward_never_connected, not_serving, rebalancing
 
@@ -242,49 +244,15 @@ class KafkaConnectBackend:
     async def _restart_tasks_one_by_one(
         self, connector: str, only_failed: bool, first: ApiResult[Any], why: str
     ) -> ApiResult[Any]:
-        """Finish a restart a pre-3.0 worker (or leader) did only in part: restart the tasks by
-        id; `why` (with the first answer's status code) begins the message."""
-        started = time.perf_counter() - first.elapsed
+        """Finish a restart a pre-3.0 worker (or leader) did only in part (task_restarts.py); `why`
+        (with the first answer's status code) begins the message."""
         status = await self.connector_status(connector)
-        # Every call this restart made, counted each (ApiResult.made): three per restart
-        # (the connector's, the status, a task's) were counted one.
-        calls = [*first.calls, *status.calls]
-        note = why.format(code=first.status_code)
-        if not status.ok or status.value is None:
-            return _unconfirmed(status, f"{note}; reading the task states failed: {status.message}; "
-                                        "the connector instance was restarted, its tasks were not", started, calls)
-        tasks: list[TaskStatus] = [
-            task for task in status.value.tasks if not only_failed or task.state.upper() == "FAILED"
-        ]
-        restarted: list[int] = []
-        for task in tasks:
-            # Never repeatable: a task restart takes no onlyFailed, and the worker restarts the task
-            # whatever its state (Kafka's DistributedHerder.restartTask), so a repeat restarts it
-            # again.
-            answer = await self._call(
-                Endpoint.RESTART,
-                "POST",
-                f"{_connector_path(connector)}/tasks/{task.id}/restart",
-                restart_answer,
-                repeatable=False,
-                body_optional=True,
-                read_timeout=RESTART_READ_TIMEOUT,
-            )
-            calls += answer.calls
-            if not answer.ok:
-                # The connector instance was restarted already (the first answer), maybe some
-                # tasks too: the queue must not send it all again (it did: the connector restart,
-                # the status read and every task restart twice after one 409).
-                done = f"; restarted tasks {_ids(restarted)}" if restarted else ""
-                return _unconfirmed(answer, f"{note}{done}; task {task.id}: {answer.message}; not sent again", started,
-                                    calls)
-            restarted.append(task.id)
-        what = f"restarted tasks {_ids(restarted)} one by one" if restarted else "no task to restart"
-        return ApiResult(
-            Endpoint.RESTART, Outcome.ACCEPTED, status_code=first.status_code, request_id=first.request_id,
-            headers=first.headers, message=f"{note}; {what}"[:MAX_MESSAGE_CHARS],
-            elapsed=time.perf_counter() - started, made=tuple(calls), passed_over=first.passed_over,
-        )
+        # Never repeatable: a task restart takes no onlyFailed, and the worker restarts the task
+        # whatever its state (Kafka's DistributedHerder.restartTask), so a repeat restarts it again.
+        return await restart_tasks_one_by_one(status, lambda task: self._call(
+            Endpoint.RESTART, "POST", f"{_connector_path(connector)}/tasks/{task}/restart", restart_answer,
+            repeatable=False, body_optional=True, read_timeout=RESTART_READ_TIMEOUT,
+        ), only_failed=only_failed, first=first, note=why.format(code=first.status_code))
 
     async def error_recommendations(self, connector: str) -> ApiResult[list[str]]:
         """Kafka Connect has no such advice: nothing is sent, and the answer says so."""
@@ -467,16 +435,6 @@ def _none_answered(endpoint: Endpoint, failures: list[str], elapsed: float, *, n
                      not_run=not_run)
 
 
-def _unconfirmed(
-    result: ApiResult[Any], message: str, started: float, calls: list[tuple[Endpoint, int | None]]
-) -> ApiResult[Any]:
-    """A restart that went out in part: not one to send again (the next poll judges). `calls`:
-    every call it made."""
-    return ApiResult(Endpoint.RESTART, Outcome.UNCONFIRMED, status_code=result.status_code,
-                     request_id=result.request_id, headers=result.headers, message=message[:MAX_MESSAGE_CHARS],
-                     elapsed=time.perf_counter() - started, made=tuple(calls))
-
-
 def _statuses_missing(result: ApiResult[dict[str, ConnectorStatus]]) -> list[str] | None:
     """The names of a list read whole whose every entry came without its status; None otherwise."""
     if not result.ok or not result.value:
@@ -484,10 +442,6 @@ def _statuses_missing(result: ApiResult[dict[str, ConnectorStatus]]) -> list[str
     if any(entry.unusable is not Unusable.STATUS_MISSING for entry in result.value.values()):
         return None
     return list(result.value)
-
-
-def _ids(ids: list[int]) -> str:
-    return ", ".join(str(i) for i in ids)
 
 
 def _connector_path(connector: str) -> str:
