@@ -250,6 +250,7 @@ def test_status_json_shape_and_round_trip() -> None:
         "gave_up": True,
         "healthy_since": None,
         "dry_run": False,
+        "last_restart_live": False,
         "held": None,
         "attempts_not_accepted": None,
     }

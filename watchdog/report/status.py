@@ -35,6 +35,9 @@ class StatusRow:
     # `state` is the dry run's view (attempts, backoff, gave-up as the live run would have them,
     # kept in the daemon's memory only), not the state file's: dry_run_rows.
     dry_run: bool = False
+    # In a dry run's view, its last restart is a live one (a restart by name the view took on:
+    # JobRecorder): LAST RESTART is not marked `(dry run)` (dry_run_rows).
+    last_restart_live: bool = False
     # Whether its cluster's last listing left it out, where that is known (the daemon knows what
     # each poll listed); None: worked out from `seen_at` (gone_keys).
     gone: bool | None = None
@@ -79,8 +82,16 @@ def dry_run_rows(rows: Iterable[StatusRow], dry_states: Mapping[ConnectorKey, Co
     """The daemon's rows with the dry run's view where it has one. The state file keeps the live
     state (attempts 0, next allowed now) while the backoff gauges and the log show the dry run's
     cadence: shown from the file, the API and `watchdog status` disagreed with both."""
-    return [replace(row, state=dry_states[row.key], dry_run=True) if row.key in dry_states else row
-            for row in rows]
+    return [_in_dry_run(row, dry_states[row.key]) if row.key in dry_states else row for row in rows]
+
+
+def _in_dry_run(row: StatusRow, view: ConnectorState) -> StatusRow:
+    """The row with the dry run's view, its last restart said live where the state file has it at
+    the same moment: a live restart (by name, an alert's, a schedule's) moves the view too, and
+    marked `(dry run)` a live manual restart read as none made (probe s73, finding 4)."""
+    live, shown = row.state.last_restart_at, view.last_restart_at
+    made_live = live is not None and shown is not None and abs((shown - live).total_seconds()) < 1
+    return replace(row, state=view, dry_run=True, last_restart_live=made_live)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +224,8 @@ def _row_json(row: StatusRow, gone: bool) -> dict[str, Any]:
         "healthy_since": timestamp_or_none(state.healthy_since),
         # The fields above are the dry run's would-be cadence (memory only), not the live state.
         "dry_run": row.dry_run,
+        # Its last_restart_at is a live restart's, though the fields above are the dry run's.
+        "last_restart_live": row.last_restart_live,
         # Why a wanted restart is not made now; null from the state file, which does not know.
         "held": None if row.held is None else {"decision": row.held[0], "detail": row.held[1],
                                                 "at": format_timestamp(row.held[2])},
@@ -242,6 +255,7 @@ def _row_from_json(item: Mapping[str, Any]) -> StatusRow:
         seen_state=item["seen_state"],
         seen_at=parse_timestamp_or_none(item["seen_at"]),
         dry_run=bool(item.get("dry_run", False)),  # a daemon of an older version does not say
+        last_restart_live=bool(item.get("last_restart_live", False)),  # a daemon before 2026-12-07 does not say
         gone=item.get("gone"),
         unwatched=bool(item.get("unwatched", False)),  # a daemon before 2026-12-06 does not say
         cluster_unwatched=bool(item.get("cluster_unwatched", False)),  # a daemon of an older version does not say
@@ -409,7 +423,8 @@ def _status_cells(row: StatusRow, now: datetime, gone: bool) -> tuple[str, ...]:
         "-" if state.health is None or row.unwatched or row.cluster_unwatched else state.health.value,  # not judged since
         _seen(row, now, gone),
         f"{state.attempts}{mark}",
-        "-" if state.last_restart_at is None else format_moment(state.last_restart_at, now) + mark,
+        "-" if state.last_restart_at is None else format_moment(state.last_restart_at, now) + (
+            "" if row.last_restart_live else mark),
         (f"held: {row.held[0]}" if row.held and _shown_held(row)
          else "-" if row.unwatched or row.cluster_unwatched else _next_allowed(state, now) + mark),
         ("yes" + mark) if state.gave_up else "no",
