@@ -34,7 +34,8 @@ from watchdog.model import ConnectorKey, ConnectorStatus, TaskStatus
 from watchdog.simulator import Simulator, create_app
 from watchdog.state.errors import Fenced
 from watchdog.state.marks import WriteMarks
-from watchdog.state.postgres import PostgresStateStore, _rollback
+from watchdog.state.postgres import PostgresStateStore
+from watchdog.state.postgres_rows import rollback
 
 from . import delay_proxy, fixtures
 from .postgres import PostgresServer, take_lease
@@ -101,7 +102,7 @@ class OneAtATime(Traced):
                 yield conn
                 conn.execute("COMMIT")
             except BaseException:
-                _rollback(conn)
+                rollback(conn)
                 raise
             return
         self._send_seen()
@@ -118,7 +119,7 @@ class OneAtATime(Traced):
         conn.execute("BEGIN")
         row = conn.execute("SELECT epoch, holder FROM leader_lease WHERE id = 1 FOR SHARE").fetchone()
         if row is None or row["epoch"] != self._epoch:
-            _rollback(conn)
+            rollback(conn)
             raise Fenced("write refused")
 
 

@@ -33,6 +33,7 @@ One job per file (`Engine` is one object made of these parts):
     decisions.py        each decision recorded, each restart submitted; `RequestRecord`
     recovery.py         requests kept in the state file, after a restart of the daemon
     recorder.py         `JobRecorder`, the queue's observer
+    unmade_attempts.py  an attempt taken back when the answer proves its call ran nothing (a 429)
     unrecorded.py       outcomes the state store did not take, written later; what a failover
                         of the state database lost, written again
     unsent_end.py       a poll's restart left `unsent` at a stop: ended there, once, with its tries

@@ -36,6 +36,7 @@ from .core import (
 )
 from .gates import repointed_since_asked
 from .store_probe import StoreProbe
+from .unmade_attempts import UnmadeAttempts
 from .unrecorded import UNRECORDED_KEPT, Unrecorded, UnrecordedOutcomes
 from .unsent_end import ended_message, ended_note, ends_at_stop
 
@@ -69,7 +70,7 @@ def may_have_restarted(job: RestartJob) -> bool:
 FINISHED_KEPT = 10_000
 
 
-class JobRecorder(UnrecordedOutcomes):
+class JobRecorder(UnrecordedOutcomes, UnmadeAttempts):
     """The queue's observer: counts, logs and remembers every send and every terminal outcome."""
 
     def __init__(
@@ -106,6 +107,7 @@ class JobRecorder(UnrecordedOutcomes):
         self._unrecorded: deque[Unrecorded] = deque(maxlen=UNRECORDED_KEPT)
         self._left_behind: dict[str, Unrecorded] = {}  # those set aside at a stand-by (stand_by)
         self.outcomes: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
+        self._charged, self._taken_back = {}, set()  # attempts an answer may take back (unmade_attempts.py)
         # The store's failure probed while restarts wait for it (store_unavailable).
         self._probe_store = StoreProbe(state, now)
 
@@ -232,7 +234,8 @@ class JobRecorder(UnrecordedOutcomes):
         """A call of a job is about to go out (the first, or a retry after an answer). The attempt
         is counted at the first, in the same transaction that marks the requests as sending, not
         after the answer: a kill -9 between the call and its answer then cannot undo the backoff
-        (no restart storm after a crash). A retry marks the requests as sending again, and the
+        (no restart storm after a crash); an answer proving it ran nothing takes it back, and the
+        next call counts it again (unmade_attempts.py). A retry marks the requests as sending again, and the
         attempt's backoff gap counts from it (policy.record_resend)."""
         if self._state.problem is not None:
             # Known not to take writes (a failed write, none since), as drop_reason says at a first
@@ -242,12 +245,14 @@ class JobRecorder(UnrecordedOutcomes):
         self.record_unrecorded()
         try:
             state = self._stored(job)
-            if self._failure_requests(job) and not job.attempt_counted:
+            if self._failure_requests(job) and (not job.attempt_counted or self.charge_again(job)):
                 now = self._now()
-                state = self._attempt(job, state, now)
+                before, state = state, self._attempt(job, state, now)
                 self._state.mark_sending(job.id, job.key, state)
-                self._breaker.record_restart(now)
+                if not job.attempt_counted:  # the breaker's once a job: its retries add nothing (gates.py)
+                    self._breaker.record_restart(now)
                 job.attempt_counted = True
+                self.charged(job, before, state)
                 # A rule on trial beside the live one (EngineCore.load_state): its view rebases
                 # on what is really sent, this attempt included.
                 self.dry_states.pop(job.key, None)
@@ -255,6 +260,7 @@ class JobRecorder(UnrecordedOutcomes):
                 if job.attempt_counted:
                     state = record_resend(state, self._now())
                 self._state.mark_sending(job.id, job.key, state)
+                self.settled(job)  # a call that went unanswered may have run: its attempt stays
             job.stored = (state, self._state.marks.now())  # what the store holds now: its end needs no read
         except Fenced as exc:
             # Another replica leads now: it recovers this job's requests from the shared state.
@@ -264,21 +270,6 @@ class JobRecorder(UnrecordedOutcomes):
             raise JobNotRecorded(f"the {store_noun(self._config().state)} cannot record the attempt ({exc})") from exc
         self._metrics.show_connector_state(job.key.cluster, job.key.connector, state)
 
-    def answered(self, job: RestartJob) -> bool:
-        """A call was answered and the job will be tried again: its requests are `queued` again, so
-        a shutdown or crash before the next try leaves them to be sent at the next start (a 429
-        otherwise would turn a restart nobody received into an `interrupted` one)."""
-        try:
-            self._state.mark_queued(job.id)
-        except Fenced as exc:
-            raise Abandoned(str(exc)) from exc
-        except StateStoreError as exc:
-            # Left `sending`: the safe side (at worst it ends `interrupted`, never sent twice).
-            log.warning("restart_phase_not_recorded", cluster=job.key.cluster, connector=job.key.connector,
-                        job=job.id, error=str(exc), note="still marked as possibly sent in the state file")
-            return False
-        return True
-
     def finished(self, job: RestartJob) -> None:
         assert job.outcome is not None
         primary = job.primary
@@ -287,6 +278,7 @@ class JobRecorder(UnrecordedOutcomes):
             del self.finished_jobs[:-FINISHED_KEPT]
         fenced = False
         now = self._now()
+        self.settled(job)
         if may_have_restarted(job):
             self.restarted(job.key)
         try:

@@ -77,7 +77,9 @@ class Recovery(EngineCore):
           proves the call is off the wire): queued again, so nothing accepted is lost, except
           status-triggered ones: the first poll decides again with the backoff and failure counts
           the store kept (a connector that recovered meanwhile is then left alone). One tried
-          before counts one more attempt when it goes out: the backoff errs long, never short.
+          before counts one more attempt when it goes out (the backoff errs long, never short),
+          unless its answer proved the call ran nothing (a 429): that answer took the attempt
+          back (unmade_attempts.py), so it is counted once, when it goes out.
         - Perhaps sent (`sending`: the process died with a call on the wire, or after a call
           that got no answer): ended as
           `interrupted` and reported, not sent again, so one request never restarts a connector

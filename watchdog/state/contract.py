@@ -8,7 +8,8 @@ runs the same suite against both.
 The guarantees, for both:
 - Every write is all or nothing. `mark_sending` counts the attempt in the transaction that marks
   the request as possibly sent; `mark_queued` puts it back once an answer proved the call is no
-  longer on the wire; `finish` writes the history record, the state and the removal of
+  longer on the wire (with the attempt taken back, in the same transaction, when the answer
+  proved the call ran nothing); `finish` writes the history record, the state and the removal of
   the request together. A write that returns is durable against a crash of the daemon.
 - `add_pending` is durable when it returns, even inside a `batch()`: a request is remembered before
   it is queued, so a crash never loses it.
@@ -116,9 +117,11 @@ class StateStore(Protocol):
         """Remember an accepted request of `job_id`; `phase` sending when it joins a job whose
         call may be on the wire (so that a crash then never sends it again at the next start)."""
     def mark_sending(self, job_id: str, key: ConnectorKey, state: ConnectorState) -> None: ...
-    def mark_queued(self, job_id: str) -> None:
+    def mark_queued(self, job_id: str, key: ConnectorKey | None = None, state: ConnectorState | None = None) -> None:
         """The job's last call was answered (429, 5xx...) and it will be tried again: back to
-        `queued`, so that a restart of the daemon sends it rather than ending it `interrupted`."""
+        `queued`, so that a restart of the daemon sends it rather than ending it `interrupted`.
+        With `key` and `state`, the connector's state saved in the same transaction: the attempt
+        taken back when the answer proved the call ran nothing (engine/unmade_attempts.py)."""
         ...
     def finish(self, job_id: str, key: ConnectorKey, state: ConnectorState | None, record: HistoryRecord) -> None: ...
     def withdraw_pending(self, request_ids: Sequence[str]) -> None: ...

@@ -50,7 +50,7 @@ from .postgres_connection import (
     say_dropped_settings,
     what_to_check,
 )
-from .postgres_rows import AnsweringConnection, Connection, Row
+from .postgres_rows import AnsweringConnection, Connection, Row, rollback
 from .postgres_schema import ensure_history_asked, migrate, read_version, require_current
 from .pruning import excess_step, older_step, prune_all
 from .rows import DRY_RUN_LAST_RESTARTS, history_filter, history_insert
@@ -233,15 +233,19 @@ class PostgresStateStore:
             )
 
     def mark_sending(self, job_id: str, key: ConnectorKey, state: ConnectorState) -> None:
-        values = postgres_rows.state_values(key, state)
-        self.marks.wrote(key)
-        with self._write("mark a restart as sending", commit=True) as db:
-            db.execute("UPDATE pending_request SET phase = %s WHERE job_id = %s", (PendingPhase.SENDING.value, job_id))
-            postgres_rows.save_state(db, values)
+        self._mark("mark a restart as sending", PendingPhase.SENDING, job_id, key, state)
 
-    def mark_queued(self, job_id: str) -> None:
-        with self._write("mark a restart as queued again", commit=True) as db:
-            db.execute("UPDATE pending_request SET phase = %s WHERE job_id = %s", (PendingPhase.QUEUED.value, job_id))
+    def mark_queued(self, job_id: str, key: ConnectorKey | None = None, state: ConnectorState | None = None) -> None:
+        self._mark("mark a restart as queued again", PendingPhase.QUEUED, job_id, key, state)
+
+    def _mark(self, what: str, phase: PendingPhase, job_id: str, key: ConnectorKey | None, state: ConnectorState | None) -> None:
+        values = None if key is None or state is None else postgres_rows.state_values(key, state)
+        if key is not None:
+            self.marks.wrote(key)
+        with self._write(what, commit=True) as db:
+            db.execute("UPDATE pending_request SET phase = %s WHERE job_id = %s", (phase.value, job_id))
+            if values is not None:
+                postgres_rows.save_state(db, values)
 
     def finish(self, job_id: str, key: ConnectorKey, state: ConnectorState | None, record: HistoryRecord) -> None:
         if record.key != key or record.job_id != job_id:
@@ -322,12 +326,12 @@ class PostgresStateStore:
                 self._send_seen()
         except psycopg.Error as error:  # a pipelined write's failure, raised at the pipeline's end
             self._batch, self._seen = None, []
-            _rollback(conn)
+            rollback(conn)
             raise self._failure("record a batch of writes", error) from error
         except BaseException:
             self._batch, self._seen = None, []
             if self._batch_open:
-                _rollback(conn)
+                rollback(conn)
                 self.marks.wrote_all()  # what the batch wrote since its last commit point is undone
             raise
         self._batch = None
@@ -382,10 +386,10 @@ class PostgresStateStore:
                 yield conn
                 conn.execute("COMMIT")
         except psycopg.Error as error:
-            _rollback(conn)
+            rollback(conn)
             raise self._failure(what, error, report=report) from error
         except BaseException:
-            _rollback(conn)
+            rollback(conn)
             raise
         self.problem = None
 
@@ -411,7 +415,7 @@ class PostgresStateStore:
                 # refuses SELECT ... FOR SHARE): left open, every later statement on this
                 # connection failed with "current transaction is aborted", after the database
                 # was writable again too, and the leader recorded nothing for good.
-                _rollback(self._conn)
+                rollback(self._conn)
             raise self._failure(what, error, report=report) from error
 
     def _fence_check(self, conn: Connection) -> None:
@@ -422,7 +426,7 @@ class PostgresStateStore:
         if row is not None and self._epoch is not None and row["epoch"] < self._epoch:
             # Epochs only rise: an older one is a database that lost the commits of this
             # replica's own takeover (errors.LeaseRolledBack), not another replica's.
-            _rollback(conn)
+            rollback(conn)
             raise LeaseRolledBack(
                 f"the lease row names epoch {row['epoch']} (held by {row['holder']}), older than the {self._epoch} this "
                 "replica leads under: the database lost commits (a failover to a standby that missed them?); the "
@@ -431,7 +435,7 @@ class PostgresStateStore:
         # commits (asynchronous replication) rolls back, and the next leader then wins the very
         # epoch the old one still writes under; by epoch alone the old leader's writes passed.
         if row is None or row["epoch"] != self._epoch or (self._holder is not None and row["holder"] != self._holder):
-            _rollback(conn)
+            rollback(conn)
             found = None if row is None else row["epoch"]
             raise Fenced(f"{self.description}: write refused: this replica leads under epoch {self._epoch}"
                          f"{'' if self._holder is None else f' as {self._holder}'}, the lease is at epoch {found} "
@@ -496,11 +500,3 @@ class PostgresStateStore:
             self.problem = str(failure)
             self.on_failure()
         return failure
-
-
-def _rollback(conn: Connection) -> None:
-    try:
-        if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            conn.execute("ROLLBACK")
-    except psycopg.Error:
-        conn.close()  # a connection in an unknown state is not used again

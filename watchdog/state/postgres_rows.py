@@ -30,6 +30,15 @@ Row = dict[str, Any]
 Connection = psycopg.Connection[Row]
 
 
+def rollback(conn: Connection) -> None:
+    """The transaction open on `conn`, if any, rolled back (postgres.py)."""
+    try:
+        if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.execute("ROLLBACK")
+    except psycopg.Error:
+        conn.close()  # a connection in an unknown state is not used again
+
+
 # When a connector's row was last touched, as store.py's LAST_ACTIVE (GREATEST skips NULLs): a row
 # no poll stamped (a schedule's, an alert's) was never read by the sweep, and stayed for good.
 LAST_ACTIVE = "COALESCE(seen_at, GREATEST(last_restart_at, next_allowed_at, healthy_since))"

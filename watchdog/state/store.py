@@ -289,14 +289,20 @@ class SqliteStateStore:
             )
             save_state(db, key, state)
 
-    def mark_queued(self, job_id: str) -> None:
+    def mark_queued(self, job_id: str, key: ConnectorKey | None = None, state: ConnectorState | None = None) -> None:
         """The job's call was answered and the job will be tried again: its requests are back to
         `queued` (an answer proves the call is no longer on the wire), so a restart of the daemon
-        before the next try sends them instead of ending them `interrupted`."""
+        before the next try sends them instead of ending them `interrupted`. With `key` and
+        `state`, the connector's state is saved in the same transaction (the attempt taken back
+        when the answer proved the call ran nothing: engine/unmade_attempts.py)."""
+        if key is not None:
+            self.marks.wrote(key)
         with self._write("mark a restart as queued again", commit=True) as db:
             db.execute(
                 "UPDATE pending_request SET phase = ? WHERE job_id = ?", (PendingPhase.QUEUED.value, job_id)
             )
+            if key is not None and state is not None:
+                save_state(db, key, state)
 
     def finish(self, job_id: str, key: ConnectorKey, state: ConnectorState | None, record: HistoryRecord) -> None:
         """The job ended: in one transaction, add its history record, save the connector's state
