@@ -26,6 +26,7 @@ One job per file:
     rows.py      rows <-> values (timestamps as sortable ISO 8601 UTC text, JSON for lists)
     errors.py    `StateStoreError`, `StateFileInUse`, `StateFileMissing`, `Fenced` and the recovery advice every refusal carries
     contract.py  `StateStore`: the protocol both backends implement (and their shared guarantees)
+    held.py      `HeldTime`: how long a store's calls held the event loop, in all
     postgres.py  `PostgresStateStore`: the shared store of replicas, every write fenced by epoch
     postgres_schema.py, postgres_connection.py   its migrations; how it connects (bounded waits)
     postgres_rows.py  its rows <-> values (what each write sends, what each read gives back)

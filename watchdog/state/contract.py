@@ -38,6 +38,7 @@ from ..model import (
     RestartRequest,
 )
 from ..report import StatusRow
+from .held import HeldTime
 from .marks import WriteMarks
 
 
@@ -50,6 +51,8 @@ class StateStore(Protocol):
     # from it is still what it holds while nothing has written it since (the writer's own view:
     # every write a leader makes is fenced, and fence() begins anew).
     marks: WriteMarks
+    # How long its calls have held the caller, the event loop (held.py): what made a listing late.
+    held: HeldTime
 
     @property
     def description(self) -> str:

@@ -40,6 +40,7 @@ from ..model import (
 from ..report import StatusRow
 from . import postgres_rows
 from .errors import Fenced, LeaseRolledBack, StateStoreError
+from .held import HeldTime
 from .marks import WriteMarks
 from .postgres_connection import (
     connection_parameters,
@@ -95,6 +96,7 @@ class PostgresStateStore:
         # begins anew at each new epoch (fence), when another replica may have written.
         self.marks = WriteMarks()
         self._asked = False  # whether restart_history has the reason and origin columns (writers only)
+        self.held = HeldTime()  # how long its calls held the event loop: each wait for the database
         try:
             conn = self._connection()
             say_dropped_settings(conn, self.description)  # a pooler that ignores `options`
@@ -485,7 +487,9 @@ class PostgresStateStore:
         if self._clock() < self._no_connect_before:
             raise psycopg.OperationalError("the last attempt to connect failed less than a second ago")
         try:
-            self._conn = AnsweringConnection.connect(autocommit=True, row_factory=dict_row, **self.parameters)
+            with self.held.holding():
+                self._conn = AnsweringConnection.connect(autocommit=True, row_factory=dict_row, **self.parameters)
+            self._conn.held = self.held
         except psycopg.Error:
             self._no_connect_before = self._clock() + RECONNECT_PAUSE
             raise

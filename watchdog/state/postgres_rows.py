@@ -23,6 +23,7 @@ from ..model import (
     RestartRequest,
     Trigger,
 )
+from .held import HeldTime
 from .postgres_connection import ANSWER_TIMEOUT
 from .rows import connector_upserts, masked
 
@@ -47,11 +48,15 @@ LAST_ACTIVE = "COALESCE(seen_at, GREATEST(last_restart_at, next_allowed_at, heal
 class AnsweringConnection(psycopg.Connection[Row]):
     """A connection whose every wait for the database ends within ANSWER_TIMEOUT: then the
     connection is closed (its state is unknown halfway through a statement) and the wait raises
-    OperationalError, so the store makes a new connection at its next call."""
+    OperationalError, so the store makes a new connection at its next call. Each wait counts in
+    `held` (the store's, once it set it): the time the event loop was held."""
+
+    held = HeldTime()
 
     def wait(self, gen: PQGen[Any], interval: float = 0.1, timeout: float | None = None) -> Any:
         try:
-            return super().wait(gen, interval, ANSWER_TIMEOUT if timeout is None else timeout)
+            with self.held.holding():
+                return super().wait(gen, interval, ANSWER_TIMEOUT if timeout is None else timeout)
         except _WaitTimeout:
             self.close()
             raise psycopg.OperationalError(

@@ -26,6 +26,7 @@ from .errors import (
     unreadable_record,
     unreadable_record_found,
 )
+from .held import HeldTime
 from .marks import WriteMarks
 from .opening import MEMORY, Ownership, check_path, exclusive_lock, open_database
 from .pruning import excess_step, older_step, prune_all
@@ -101,6 +102,7 @@ class SqliteStateStore:
         # disk image is malformed", a record that cannot be decoded), for good: see _write.
         self._damage: str | None = None
         self.marks = WriteMarks()  # the states written since a moment (marks.py); the lock makes us their only writer
+        self.held = HeldTime()  # how long its calls held the event loop (a lock another process holds: 5 s)
         # batch(): whether one is open, whether its transaction has begun, whether commit points join it.
         self._batch = self._batch_open = self._batch_whole = False
         self._lock = None
@@ -388,7 +390,8 @@ class SqliteStateStore:
 
     def _read(self, what: str, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         try:
-            return self._db.execute(sql, params).fetchall()
+            with self.held.holding():
+                return self._db.execute(sql, params).fetchall()
         except sqlite3.Error as error:
             raise self._failure(what, error) from error
 
@@ -428,7 +431,8 @@ class SqliteStateStore:
         if self._batch:
             try:
                 if not self._batch_open:
-                    db.execute("BEGIN IMMEDIATE")
+                    with self.held.holding():
+                        db.execute("BEGIN IMMEDIATE")
                     self._batch_open = True
                 yield db  # an error here reaches batch(), which rolls the batch back
                 if commit and not self._batch_whole:
@@ -445,8 +449,9 @@ class SqliteStateStore:
             return
         try:
             # IMMEDIATE takes the write lock up front, so the block cannot fail half-way on a
-            # lock upgrade it could have waited for.
-            db.execute("BEGIN IMMEDIATE")
+            # lock upgrade it could have waited for (the wait, up to the busy timeout, held the loop).
+            with self.held.holding():
+                db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
                 db.execute("COMMIT")

@@ -3,6 +3,7 @@
 They never call the restart endpoint themselves. One job per file:
 
     poller.py     one list call per cluster: every connector's status, and a listing on demand
+    listing_wait.py  why a listing a request waited for was late: the key's budget, the API, the state store
     emptied.py    a listing that drops every connector of a cluster that had some, believed once confirmed
     turn_listing.py  the cluster listed again for a restart that a pause of its key held
     stall.py      the stalled trigger: the Metrics API read for RUNNING connectors

@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 from ..connect import ConnectBackend, Gateway
 from ..engine import Engine
+from ..engine.recorder import store_noun
 from ..logs import get_logger
 from ..metrics import Metrics
 from ..model import ConnectorStatus, Outcome
 from ..state import StateStoreError
 from ..tasks import cancel_and_wait
 from .emptied import EMPTIED, EmptiedListing
+from .listing_wait import ListingCalls, ListingWait
 from .streak import Attempt, FailureStreak
 
 log = get_logger("watchdog.poller")
@@ -98,6 +101,7 @@ class ClusterPoller:
         self.last_listing_failed = False  # the last listing failed (none worked after it)
         self._on_demand: asyncio.Task[Mapping[str, ConnectorStatus] | None] | None = None
         self._last_unusable: frozenset[tuple[str, str]] = frozenset()
+        self._calls = ListingCalls()  # its list calls waiting for budget, and out (a late listing's why)
         self._emptied = EmptiedListing()  # a listing of none, after some: believed once the next confirms it
         self._streak = FailureStreak(now)
         self._not_judged = FailureStreak(now)  # polls whose decisions the state store refused
@@ -112,7 +116,8 @@ class ClusterPoller:
         attempt = self._streak.attempt()
         current = self._engine.cluster_unchanged(self.cluster, self._incarnation)
         try:
-            result, _ = await self._gateway.call(self.cluster, self._backend.list_connectors, attempt.failed)
+            with self._calls.asked(self._backend.list_connectors) as list_connectors:
+                result, _ = await self._gateway.call(self.cluster, list_connectors, attempt.failed)
         except Exception as exc:
             # A bug (an answer no reader expected) must not end the poll uncounted: raised past
             # here it left only the scheduler's "Job raised an exception", no poll_failed, and
@@ -313,13 +318,17 @@ class ClusterPoller:
             return (f"its API key ({self._gateway.credential}) is paused by {self.paused_by()} for "
                     f"{math.ceil(paused)} s more; "
                     "the listing goes out when the pause ends")
+        store = self._engine.state
+        held, began = store.held.seconds, time.monotonic()  # the clock HeldTime counts by
         try:
             # Shielded: a caller that gives up (or hangs up) does not cancel a listing others
             # may be waiting for.
             statuses = await asyncio.wait_for(asyncio.shield(self._on_demand), wait)
         except TimeoutError:
-            return (f"the listing did not finish within {wait:g} s (its API key, {self._gateway.credential}, "
-                    "may be waiting for rate-limit budget); it goes on")
+            return ListingWait(wait, time.monotonic() - began, self._gateway.credential,
+                               for_budget=self._calls.for_budget > 0,
+                               on_the_wire=self._calls.on_the_wire > 0, store_seconds=store.held.seconds - held,
+                               store=store_noun(self._engine.config.state)).reason()
         return None if statuses is not None else self._failure
 
     async def close(self) -> None:
