@@ -32,6 +32,7 @@ One job per file (`Engine` is one object made of these parts):
     skip_words.py       why a rule's restart is skipped, and what comes next, in a decision's words
     decisions.py        each decision recorded, each restart submitted; `RequestRecord`
     recovery.py         requests kept in the state file, after a restart of the daemon
+    dry_takeover.py     requests asked for live that a leader in dry run takes over: said once
     recorder.py         `JobRecorder`, the queue's observer
     unmade_attempts.py  an attempt taken back when the answer proves its call ran nothing (a 429)
     unrecorded.py       outcomes the state store did not take, written later; what a failover

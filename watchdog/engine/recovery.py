@@ -25,6 +25,7 @@ from ..report import format_span
 from ..state import StateStore, StateStoreError, is_shared
 from .core import FAILURE_TRIGGERS, EngineCore, log
 from .decisions import RequestRecord
+from .dry_takeover import say_live_requests_ended_dry
 from .unrecorded import Unrecorded
 
 # History records read at once when looking for the restarts of the breaker's window (more are
@@ -132,6 +133,7 @@ class Recovery(EngineCore):
         not_named = ("its cluster is not in this replica's config (every replica should run the same config: one "
                      "rolled out half way, or a cluster renamed?)" if shared else "its cluster is no longer configured")
         written: dict[str, Unrecorded] = {}
+        taken: list[RestartRequest] = []  # queued again: in dry run, this config ends those asked live so
         # One transaction where the store groups writes (contract.py, batch(whole=True)): the
         # requests are kept already, and a commit each held a leader's start 7 s per 1,000 of
         # them with its database 1 ms away. Nothing is sent before it commits: no other task runs meanwhile.
@@ -183,6 +185,7 @@ class Recovery(EngineCore):
                 job, _ = self.queue.submit(request, recovered=True)
                 self.state.add_pending(request, job.id)
                 self._remembered_as(request, job)
+                taken.append(request)
                 requeued += 1
             for job_id, requests in ending.items():
                 self._end(job_id, requests, now)
@@ -196,6 +199,7 @@ class Recovery(EngineCore):
                                  "`interrupted`")
         if requeued or ended or written:
             log.warning("recovered_requests", requeued=requeued, ended=ended, recorded_late=len(written))
+        say_live_requests_ended_dry(self.config, taken)
         if only is None:
             self.forget_dry_run_attempts()
             self.recall_restarts(now)
