@@ -21,6 +21,8 @@ The benchmarks, in the order `python -m bench` runs them (`python -m bench NAME 
     rule_match      9: which rule's globs first match a connector name, three ways
     never_decides   11: which status rules never decide, by the index and by every pair
     longrun         8: days of churn on virtual time, and what grows
+    row_reading     12: one GET /v1/connectors reading of a store that name churn filled: the
+                    event loop's longest hold, read in one go and a page at a time
 
 What they share:
 

@@ -10,7 +10,7 @@ import time
 from .report import emit, machine
 
 BENCHMARKS = ("budget", "reserve", "leave", "concurrency", "organization", "gateways", "latency", "scale", "footprint", "failover", "store", "poll_store", "schedule_store",
-              "config_load", "rule_match", "never_decides",
+              "config_load", "rule_match", "never_decides", "row_reading",
               "longrun")
 
 

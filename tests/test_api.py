@@ -260,14 +260,14 @@ async def test_readers_of_the_connectors_at_once_share_one_reading() -> None:
     w, _ = world()
     await polled(w)
     readings = 0
-    rows = w.daemon.connector_answer
+    rows = w.daemon.connector_reading  # in steps since s73 (api/row_reading.py): still one reading
 
-    def counted(query: Any) -> dict[str, Any]:
+    async def counted(query: Any) -> dict[str, Any]:
         nonlocal readings
         readings += 1
-        return rows(query)
+        return await rows(query)
 
-    w.daemon.connector_answer = counted  # type: ignore[method-assign]
+    w.daemon.connector_reading = counted  # type: ignore[method-assign]
     app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon")
     answers = await asyncio.gather(*(http.get("/v1/connectors", headers=AUTH) for _ in range(20)))

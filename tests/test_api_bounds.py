@@ -434,10 +434,10 @@ async def test_an_exception_in_a_handler_is_a_counted_logged_500() -> None:
 
     w, http = world()
 
-    def broken(query: Any) -> dict[str, Any]:
+    async def broken(query: Any) -> dict[str, Any]:
         raise RuntimeError("a bug")
 
-    w.daemon.connector_answer = broken  # type: ignore[method-assign]
+    w.daemon.connector_reading = broken  # type: ignore[method-assign]  # what the API reads with since s73
     app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://daemon")
     with structlog.testing.capture_logs() as logs:

@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 
 from . import release
 from .api import ApiContext
+from .api.row_reading import answer_in_steps
 from .asgi_server import CannotListen, EmbeddedServer, start_server, stop_server
 from .assembly import Retired
 from .blocking import AlertBlocker
@@ -307,7 +308,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
             needs_listing=lambda clusters: bool(stale_clusters(self.pollers, poll_intervals(self.config), clusters)),
             paused_for=lambda cluster: self.pollers[cluster].paused_for() if cluster in self.pollers else 0.0,
             accepting=lambda: not self._stopping,
-            connectors=self.connector_answer,
+            connectors=self.connector_reading,
             polls_failing=lambda: [failing for _, poller in sorted(self.pollers.items())
                                    if (failing := poller.failing()) is not None],
             polls_paused=lambda: [paused for _, poller in sorted(self.pollers.items())
@@ -342,6 +343,12 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         rows = dry_run_rows(in_cluster(self.state.rows(), places := self.cluster_places(), query.cluster),
                             self.engine.trial_views())
         return rows_answer([self._shown_row(r) for r in rows], places, query, lambda k, n: self.state.history(k, n))
+
+    async def connector_reading(self, query: RowQuery) -> dict[str, Any]:
+        """connector_answer's answer, read and built a page at a time (api/row_reading.py)."""
+        places, views = self.cluster_places(), self.engine.trial_views()
+        return await answer_in_steps(self.state, places, query, lambda rows: [
+            self._shown_row(r) for r in dry_run_rows(in_cluster(rows, places, query.cluster), views)])
 
     def _shown_row(self, row: StatusRow) -> StatusRow:
         held = self._queued(row.key) or self.engine.held.get(row.key)

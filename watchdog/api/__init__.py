@@ -20,6 +20,7 @@ One job per file:
     webhook_version.py  a webhook version other than the documented one: read, said once
     restarts.py   a restart asked for (POST /v1/restarts) and followed (GET /v1/restarts/{id})
     reads.py      what is read: the connectors' rows (one reading shared), the restart history
+    row_reading.py  the connectors' rows read and built in steps, the event loop let go between
 
 (`api_input.py`, beside this package, reads and checks what a request brings.)
 """

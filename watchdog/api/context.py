@@ -31,7 +31,7 @@ class ApiContext:
     # connector a firing alert names (triggers/poller.list_again): for each one listed again,
     # None or why it could not be.
     list_again: Callable[[Iterable[str]], Awaitable[dict[str, str | None]]]
-    connectors: Callable[[RowQuery], dict[str, Any]]  # the rows of GET /v1/connectors (report.rows_answer)
+    connectors: Callable[[RowQuery], Awaitable[dict[str, Any]]]  # the rows of GET /v1/connectors, in steps (row_reading.py)
     history: Callable[[str | None, str | None, int], list[dict[str, Any]]]  # GET /v1/history: (cluster, connector, limit)
     # Why this replica may not act (a standby: another replica leads), and the Retry-After to
     # answer with; None while it leads. History (the shared database) is served by every replica;

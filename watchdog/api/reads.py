@@ -28,18 +28,22 @@ class _Written(JSONResponse):
 
 def connectors() -> Callable[[ApiContext, Request], Awaitable[JSONResponse]]:
     """GET /v1/connectors[?cluster=C][&problems=true][&gone=false]: the connectors' rows, read and
-    written out on the event loop (report/row_select.py: of the rows of deleted connectors and
-    of clusters no longer watched, the newest GONE_ROWS_LISTED, the rest counted in `left_out`).
-    Readers of one query that come while its reading is awaited share it (it is read after they
-    came): each one read in turn, 8 readers at once (`watchdog status --daemon` in several
-    terminals during an incident) held /healthz, the webhook and the lease 4.1 s."""
+    built in steps that let the event loop go (row_reading.py), then written out (report/row_select.py:
+    of the rows of deleted connectors and of clusters no longer watched, the newest
+    GONE_ROWS_LISTED, the rest counted in `left_out`). Readers of one query that come while its
+    reading is awaited share it (it is read after they came): each one read in turn, 8 readers at
+    once (`watchdog status --daemon` in several terminals during an incident) held /healthz, the
+    webhook and the lease 4.1 s. One reading at a time: readers that come during one share the
+    next, rather than each starting its own beside it."""
     next_reading: dict[RowQuery, asyncio.Future[tuple[bytes, int]]] = {}
+    one_at_a_time = asyncio.Lock()
 
     async def reading(ctx: ApiContext, query: RowQuery) -> tuple[bytes, int]:
-        del next_reading[query]  # begun: a reader that comes from now on waits for the next one
-        rows = ctx.connectors(query)
-        return bytes(JSONResponse({**rows, "polls_failing": ctx.polls_failing(), "polls_paused": ctx.polls_paused(),
-                                   "state_store": ctx.state_problem() or "ok"}).body), rows["rows_selected"]
+        async with one_at_a_time:
+            del next_reading[query]  # begun: a reader that comes from now on waits for the next one
+            rows = await ctx.connectors(query)  # in steps: the loop runs others between them (row_reading.py)
+            return bytes(JSONResponse({**rows, "polls_failing": ctx.polls_failing(), "polls_paused": ctx.polls_paused(),
+                                       "state_store": ctx.state_problem() or "ok"}).body), rows["rows_selected"]
 
     async def connectors(ctx: ApiContext, request: Request) -> JSONResponse:
         # The leader's live view (its polls, its discovery): a standby polls and discovers nothing,

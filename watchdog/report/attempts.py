@@ -79,15 +79,25 @@ def with_attempts_notes(
     `most` restarted last of them; the others none. Not of a dry run's row: its attempts are
     would-be ones, no call made."""
     rows = list(rows)
-    wanted = sorted((row for row in rows if _worth_a_read(row)),
-                    key=lambda row: row.state.last_restart_at or NEVER_RESTARTED, reverse=True)[:most]
-    noted = {row.key: replace(row, not_accepted=attempts_note(
-        row.state, history_of(row.key, history_to_read(row.state)),
-        queued=row.held is not None and row.held[0] in QUEUED_DECISIONS)) for row in wanted}
+    wanted = rows_to_note(rows, most)
+    noted = {row.key: with_note(row, history_of(row.key, history_to_read(row.state))) for row in wanted}
     return [noted.get(row.key, row) for row in rows]
 
 
-def _worth_a_read(row: StatusRow) -> bool:
+def with_note(row: StatusRow, records: Sequence[HistoryRecord]) -> StatusRow:
+    """The row with its attempts' note, read from `records` (its history_to_read newest)."""
+    return replace(row, not_accepted=attempts_note(row.state, records,
+                                                   queued=row.held is not None and row.held[0] in QUEUED_DECISIONS))
+
+
+def rows_to_note(rows: Iterable[StatusRow], most: int = MOST_NOTES_READ) -> list[StatusRow]:
+    """The rows whose history `with_attempts_notes` reads, the most recently restarted first (the
+    earlier row first among equals: api/row_reading.py keeps the same ones a page at a time)."""
+    return sorted((row for row in rows if worth_a_read(row)),
+                  key=lambda row: row.state.last_restart_at or NEVER_RESTARTED, reverse=True)[:most]
+
+
+def worth_a_read(row: StatusRow) -> bool:
     """A connector whose attempts a reader may take for restarts made: failing (or transient:
     paused, provisioning), or given up on."""
     state = row.state

@@ -4,10 +4,17 @@ longer watched, the newest GONE_ROWS_LISTED at most, the rest counted (`left_out
 
 Those rows stay for `state.forget_vanished_after` (3 days by default), so the answer followed
 name churn rather than the fleet: a soak probe whose connectors were replaced at every poll had
-11,400 rows (6.3 MB, 0.4 to 0.6 s of the event loop each read, /healthz waiting) for 600
-connectors that existed, and 36,900 rows, 20 MB, for 1,500; `watchdog status --daemon` stops
-reading at 64 MiB. The rows of connectors that exist in watched clusters are bounded by the fleet
-and are always all listed."""
+11,400 rows (6.3 MB) for 600 connectors that existed, and 36,900 rows, 20 MB, for 1,500;
+`watchdog status --daemon` stops reading at 64 MiB. The rows of connectors that exist in watched
+clusters are bounded by the fleet and are always all listed.
+
+The cap bounds the answer, not the work: every row was still read, judged and noted in one go,
+and a later soak probe saw /healthz wait 0.3 s at 5,500 rows and 1 to 2.4 s at 20,297
+(PostgreSQL). The daemon now reads them a page at a time, keeping only what the answer can hold
+(api/row_reading.py: some 25 ms of the event loop at once at most at 20,000 rows, on SQLite or
+PostgreSQL, where one go held it 0.5 to 0.7 s: docs/benchmarks.md section 12). `rows_answer`
+here is the same answer in one go, for the daemon's own readers (`connector_rows`) and as what
+the pages are checked against."""
 
 from __future__ import annotations
 
@@ -23,7 +30,7 @@ from .status import ClusterPlace, StatusRow, gone_keys, rows_shown, status_json
 # Rows of deleted connectors and of clusters no longer watched listed in one answer, the most
 # recently seen first (about 550 bytes each: some 0.5 MB).
 GONE_ROWS_LISTED = 1000
-_NEVER = datetime.min.replace(tzinfo=timezone.utc)
+NEVER_SEEN = datetime.min.replace(tzinfo=timezone.utc)  # a row no poll saw: the oldest
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,20 +71,32 @@ def select_rows(rows: Sequence[StatusRow], places: Mapping[str, ClusterPlace],
     chosen = rows_shown(rows, places, problems=query.problems)
     if not query.gone:
         chosen = [row for row in chosen if not (row.gone or row.cluster_unwatched)]
-    past = [row for row in chosen if row.gone or row.cluster_unwatched]
-    left_out: dict[str, Any] = {"gone": 0, "cluster_unwatched": 0}
-    if query.cap is not None and len(past) > query.cap:
-        past.sort(key=lambda row: row.seen_at or _NEVER, reverse=True)
-        dropped = {id(row) for row in past[query.cap:]}
-        for row in past[query.cap:]:
-            left_out["cluster_unwatched" if row.cluster_unwatched else "gone"] += 1
+    dropped, left_out = past_the_cap([row for row in chosen if row.gone or row.cluster_unwatched], query.cap)
+    if dropped:
         chosen = [row for row in chosen if id(row) not in dropped]
-    if left_out["gone"] or left_out["cluster_unwatched"]:
-        left_out["note"] = (f"only the {query.cap} most recently seen rows of deleted connectors and of clusters no "
-                            "longer watched are listed (they stay for state.forget_vanished_after); narrow with "
-                            "cluster=, or read every row from the state file (`watchdog status` without --daemon)")
     extra["left_out"] = left_out
     return chosen, extra
+
+
+def past_the_cap(past: list[StatusRow], cap: int | None) -> tuple[set[int], dict[str, Any]]:
+    """Of `past` (the chosen rows of deleted connectors and of clusters no longer watched, in
+    their order), those past `cap` once the most recently seen go first (their `id()`s), and
+    the answer's `left_out`."""
+    dropped: list[StatusRow] = []
+    if cap is not None and len(past) > cap:
+        dropped = sorted(past, key=lambda row: row.seen_at or NEVER_SEEN, reverse=True)[cap:]
+    unwatched = sum(1 for row in dropped if row.cluster_unwatched)
+    return {id(row) for row in dropped}, left_out_of(len(dropped) - unwatched, unwatched, cap)
+
+
+def left_out_of(gone: int, cluster_unwatched: int, cap: int | None) -> dict[str, Any]:
+    """The answer's `left_out`: the rows past the cap, by kind, and a note if any."""
+    left_out: dict[str, Any] = {"gone": gone, "cluster_unwatched": cluster_unwatched}
+    if gone or cluster_unwatched:
+        left_out["note"] = (f"only the {cap} most recently seen rows of deleted connectors and of clusters no "
+                            "longer watched are listed (they stay for state.forget_vanished_after); narrow with "
+                            "cluster=, or read every row from the state file (`watchdog status` without --daemon)")
+    return left_out
 
 
 def rows_answer(rows: Sequence[StatusRow], places: Mapping[str, ClusterPlace], query: RowQuery,

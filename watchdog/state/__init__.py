@@ -34,6 +34,7 @@ One job per file:
     postgres_migration_lock.py  a start waiting (bounded, said) for another replica's migration
     backends.py  `open_store`: the backend a config asks for
     pruning.py   the restart history's pruning in steps of bounded size, for both stores
+    row_pages.py the connectors' rows a page at a time, by primary key (GET /v1/connectors)
     marks.py     `WriteMarks`: which connectors' states a store wrote since a moment (a state read
                  once is used again while nothing wrote it: the recorder, per restart sent)
 """
