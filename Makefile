@@ -34,7 +34,7 @@ test: $(INSTALLED)
 	bash scripts/install-test-tools.sh $(VENV)
 	$(BIN)/pytest $(COVERAGE) --durations=25 $(PYTEST_ARGS)
 
-# The benchmarks of docs/benchmarks.md, each printing its comparison table (about 60 minutes).
+# The benchmarks of docs/benchmarks.md, each printing its comparison table (about 96 minutes).
 bench: $(INSTALLED)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

@@ -23,6 +23,7 @@ The benchmarks, in the order `python -m bench` runs them (`python -m bench NAME 
     longrun         8: days of churn on virtual time, and what grows
     row_reading     12: one GET /v1/connectors reading of a store that name churn filled: the
                     event loop's longest hold, read in one go and a page at a time
+    churnmem        13: memory under heavy name churn (tracemalloc): where it levels off, which caps bind
 
 What they share:
 

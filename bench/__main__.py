@@ -11,7 +11,7 @@ from .report import emit, machine
 
 BENCHMARKS = ("budget", "reserve", "leave", "concurrency", "organization", "gateways", "latency", "scale", "footprint", "failover", "store", "poll_store", "schedule_store",
               "config_load", "rule_match", "never_decides", "row_reading",
-              "longrun")
+              "longrun", "churnmem")
 
 
 def main() -> None:
