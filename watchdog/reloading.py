@@ -33,7 +33,6 @@ from .reload import (
     credentials_reshaped,
     diff_configs,
     log_overridden,
-    renamed_clusters,
 )
 from .start_warnings import no_effect_to_say, say_no_effect, warn_of_zones
 from .state.postgres_password import rotate_password
@@ -48,6 +47,7 @@ if TYPE_CHECKING:
     from .config import DiscoverySettings
     from .connect import ConnectBackend
     from .discovery.fleet import Fleet
+    from .discovery.former_names import FormerNames
     from .engine import Engine
     from .leadership.build import Leadership
     from .metrics import Metrics
@@ -72,6 +72,7 @@ class ReloadHost:
     backends: dict[str, ConnectBackend]
     queue: RestartQueue
     fleet: Fleet
+    _former_names: FormerNames  # Cloud clusters removed, by their ids: one found again carries its state
     _reload_config: Callable[[], Config] | None
     _scheduler: AsyncIOScheduler | None
     _reload_turn: asyncio.Lock  # one reload at a time from reading the file to the swap
@@ -249,7 +250,9 @@ class ReloadHost:
             self.queue.remove_cluster(name)
         for part in built:
             self._install_cluster(part)
-        for old, renamed in renamed_clusters(previous, new, diff):
+        # Renamed in this swap, or removed by an earlier one and back under another name (a listed
+        # entry dropped as discovery is turned on: discovery finds it at its next refresh).
+        for old, renamed in self._former_names.renames(previous, new, diff):
             self.engine.carry_state(old, renamed)
         # Connectors the new config no longer watches lose their series after the swap, in
         # slices (Engine.prune_unwatched: the caller awaits it).

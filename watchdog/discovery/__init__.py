@@ -5,6 +5,8 @@ One job per file:
     found.py      the org/v2 and cmk/v2 list answers, read page by page (pure)
     inventory.py  what is known across refreshes; missing, gone, watched (pure)
     held.py       a removal of every watched cluster at once, held (pure)
+    former_names.py  Cloud clusters a swap removed, by their ids: found again under another
+                  name (discovery's lkc- id), their connectors' state is carried
     client.py     the paged list calls, through the credential's Gateway
     fleet.py      a refresh, and the config with the discovered clusters merged in
     loop.py       when refreshes happen

@@ -27,6 +27,7 @@ from ..report import ClusterPlace, cluster_places
 from ..triggers.streak import FailureStreak
 from .client import DiscoveryClient
 from .fleet import Fleet
+from .former_names import FormerNames
 from .inventory import EnvironmentOutcome, Event
 from .loop import DiscoveryLoop
 from .metrics import DiscoveryMetrics
@@ -57,6 +58,7 @@ class DiscoveryHost:
 
     def _init_discovery(self, loaded: Config, now: WallClock) -> None:
         self.fleet = Fleet(loaded, DiscoveryMetrics(self.metrics.registry), now)
+        self._former_names = FormerNames(now)  # a listed cluster removed, found by discovery later, carries its state
         self._discovery_loop = DiscoveryLoop(self.refresh_discovery, self._discovery_interval, now)
         # Requests held while an environment stays unreadable are held at every 30-second
         # retry: said when the held clusters change, else every few minutes (triggers/streak.py).
