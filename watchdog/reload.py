@@ -23,7 +23,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import ENV_PREFIX, Config, KafkaConnectCluster
+from pydantic import SecretStr
+
+from .config import ENV_PREFIX, CloudCluster, Config, KafkaConnectCluster
 from .config.loading import read_config_head
 from .config.sources import MAX_SECRET_FILE_BYTES, regular_file_hash
 from .config.tls import files_digest
@@ -150,6 +152,32 @@ def credentials_reshaped(old: Config, new: Config) -> str:
         ("now sharing a key differently", sorted(n for n in both if before[n][0] == after[n][0] and before[n][1] != after[n][1])),
     ) if names]
     return "; ".join(parts) + " (a new key and secret of a credential already named is applied at a reload; this is not)"
+
+
+def half_rotated(old: Config, new: Config, rotated: list[str]) -> dict[str, tuple[str, str]]:
+    """Of the credentials a reload rotated, those of Confluent Cloud whose key changed and secret
+    did not, or the other way: name -> (the half changed, the half not). Compared, never shown.
+    A Confluent Cloud key comes with its own secret, so this is a Secret half updated (a new key
+    id pasted beside the old secret): announced as a rotation like any other, every call then
+    answered 401 with no word of why. A credential only self-managed clusters use is left out:
+    its pair is a basic-auth user and password, and a new password for the same user is common."""
+    cloud = {new.credential_for(cluster) for cluster in new.clusters.values() if isinstance(cluster, CloudCluster)}
+    cloud |= {new.credential_for(new.metrics_api)} | ({new.credential_for(new.discovery)} if new.discovery else set())
+    basic = {cluster.credential for cluster in new.clusters.values() if isinstance(cluster, KafkaConnectCluster)}
+    halves = {}
+    for name in rotated:
+        if name in basic and name not in cloud:
+            continue
+        before, after = old.credentials[name], new.credentials[name]
+        key_changed = _value(before.api_key) != _value(after.api_key)
+        secret_changed = _value(before.api_secret) != _value(after.api_secret)
+        if key_changed != secret_changed:
+            halves[name] = ("api_key", "api_secret") if key_changed else ("api_secret", "api_key")
+    return halves
+
+
+def _value(secret: SecretStr | None) -> str | None:
+    return None if secret is None else secret.get_secret_value()
 
 
 def log_overridden(config: Config) -> None:

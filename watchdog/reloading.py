@@ -32,6 +32,7 @@ from .reload import (
     ConfigDiff,
     credentials_reshaped,
     diff_configs,
+    half_rotated,
     log_overridden,
 )
 from .start_warnings import no_effect_to_say, say_no_effect, warn_of_zones
@@ -203,6 +204,11 @@ class ReloadHost:
         self.fleet.settle(loaded, watched)
         self._reload_counted(applied=True)
         log.info("config_reloaded", reason=reason, unchanged=diff.empty, config_digest=self.config.digest(), **diff.summary())
+        for name, (changed, kept) in half_rotated(previous, new, diff.credentials_rotated).items():
+            # Said as a rotation alone, it was followed by a bare 401 at every call (reload.half_rotated).
+            log.warning("credentials_half_rotated", credential=name, changed=changed, unchanged=kept,
+                        note=f"{changed} changed, {kept} did not: a Confluent Cloud key comes with its own secret; "
+                             f"its calls will be refused (401) until the Secret holds the new key's {kept} too")
         log_overridden(loaded)
         warn_of_zones(new, before=previous)
         # In a worker thread, as the file was read: it compares the rules with each other, and on the
