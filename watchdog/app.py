@@ -313,7 +313,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
                                    if (failing := poller.failing()) is not None],
             polls_paused=lambda: [paused for _, poller in sorted(self.pollers.items())
                                   if (paused := poller.paused()) is not None],
-            state_problem=lambda: self.state.problem,
+            state_problem=lambda: self.state.problem, config_reload=self.reload_outcome,
             cluster_places=self.cluster_places,
             history=lambda cluster, connector, limit: history_json(
                 self.state.history(None, limit, cluster=cluster, connector=connector))["restarts"],

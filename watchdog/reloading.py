@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from .connect import ConnectBackend
     from .discovery.fleet import Fleet
     from .discovery.former_names import FormerNames
-    from .engine import Engine
+    from .engine import Engine, WallClock
     from .leadership.build import Leadership
     from .metrics import Metrics
     from .queue import RestartQueue
@@ -81,6 +81,8 @@ class ReloadHost:
     _gone_rule_series_left: bool
     _rotated_out: tuple[set[str], set[str]]  # (secrets, users) of credentials a reload rotated out
     _stopping: bool  # from the first moment of Daemon.stop()
+    _now: WallClock
+    _last_reload: dict[str, str | None] | None = None  # reload_outcome()
 
     if TYPE_CHECKING:
         def _build_cluster(self, config: Config, name: str) -> BuiltCluster: ...
@@ -103,7 +105,7 @@ class ReloadHost:
         try:
             return await self._reload(reason, load)
         except Exception as exc:
-            self._reload_counted(applied=False)
+            self._reload_counted(applied=False, error=f"{type(exc).__name__}: {exc}")
             log.exception("config_reload_failed", reason=reason, error=without_known_secrets(f"{type(exc).__name__}: {exc}")[:500],
                           note="the running config stays in effect")
             return False
@@ -161,9 +163,11 @@ class ReloadHost:
         try:
             loaded = await asyncio.to_thread(load)
         except ConfigError as exc:
-            self._reload_counted(applied=False)
+            errors = [f"{path}: {message}" if path else message for path, message in exc.problems]
+            self._reload_counted(applied=False, error=errors[0] + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
+                                 if errors else str(exc))
             log.error("config_reload_failed", reason=reason, source=exc.source,
-                      errors=[f"{path}: {message}" if path else message for path, message in exc.problems],
+                      errors=errors,
                       note="the running config stays in effect")
             return None
         if self._stopping:
@@ -175,7 +179,7 @@ class ReloadHost:
         new, watched = self.fleet.effective(loaded)  # with the discovered clusters `loaded` selects
         diff = diff_configs(self.config, new)
         if diff.restart_required:
-            self._reload_counted(applied=False)
+            self._reload_counted(applied=False, refused="needs a process restart: " + ", ".join(diff.restart_required))
             why = {"credentials": credentials_reshaped(self.config, new)} if "credentials" in diff.restart_required else {}
             log.error("config_reload_refused", reason=reason, sections=diff.restart_required, **why,
                       not_applied=diff.not_applied(),
@@ -274,9 +278,26 @@ class ReloadHost:
         if self._scheduler is not None:
             self._sync_jobs(previous, changed_clusters=set(diff.clusters_changed))
 
-    def _reload_counted(self, *, applied: bool) -> None:
+    def _reload_counted(self, *, applied: bool, error: str = "", refused: str = "") -> None:
         self.metrics.config_reloads.labels("success" if applied else "error").inc()
         self.metrics.config_last_reload_successful.set(1 if applied else 0)
+        # For `watchdog status --daemon` (config_reload of GET /v1/connectors): a reload refused or
+        # failed was said only in the log and a gauge, and the person who had just edited the
+        # ConfigMap (dry_run: true in an incident) saw the usual table, nothing saying the edit
+        # was not in effect. Its first line only, the secrets the log masks masked here too.
+        at = self._now().isoformat()
+        said = (error or refused).strip().splitlines()
+        self._last_reload = {
+            "result": "ok" if applied else "refused" if refused else "failed",
+            "at": at, "error": without_known_secrets(said[0])[:300] if said else None,
+            "config_applied_at": at if applied else (self._last_reload or {}).get("config_applied_at"),
+        }
+
+    def reload_outcome(self) -> dict[str, str | None] | None:
+        """The last reload's outcome (`result`: ok, failed or refused; `at`; `error`, its first
+        line; `config_applied_at`: when the running config was applied, null for the one the
+        daemon started with); None before any reload."""
+        return self._last_reload
 
     def _swap_blocker(self, blocker: AlertBlocker | None) -> list[AlertBlocker]:
         """Make `blocker` the config's and start its refresh loop, without an await: the blocker

@@ -47,6 +47,9 @@ class ApiContext:
     # daemon records nothing and sends no restart. `state_store` of GET /v1/connectors ("ok"
     # otherwise), said under `watchdog status --daemon`'s table, whose NEXT ALLOWED read "now".
     state_problem: Callable[[], str | None] = lambda: None
+    # The last reload's outcome (ReloadHost.reload_outcome), None before any: `config_reload` of
+    # GET /v1/connectors, so that `watchdog status --daemon` says a failed or refused one.
+    config_reload: Callable[[], dict[str, str | None] | None] = lambda: None
     standby_retry_after: int = RETRY_AFTER_SECONDS
     # Why the leader may not send now though it leads (its lease renewal is late), asked without
     # counting as a refused send; None while it may. A restart or a webhook is refused meanwhile:

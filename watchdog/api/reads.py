@@ -43,7 +43,8 @@ def connectors() -> Callable[[ApiContext, Request], Awaitable[JSONResponse]]:
             del next_reading[query]  # begun: a reader that comes from now on waits for the next one
             rows = await ctx.connectors(query)  # in steps: the loop runs others between them (row_reading.py)
             return bytes(JSONResponse({**rows, "polls_failing": ctx.polls_failing(), "polls_paused": ctx.polls_paused(),
-                                       "state_store": ctx.state_problem() or "ok"}).body), rows["rows_selected"]
+                                       "state_store": ctx.state_problem() or "ok",
+                                       "config_reload": ctx.config_reload()}).body), rows["rows_selected"]
 
     async def connectors(ctx: ApiContext, request: Request) -> JSONResponse:
         # The leader's live view (its polls, its discovery): a standby polls and discovers nothing,

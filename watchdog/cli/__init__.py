@@ -8,6 +8,7 @@
     bounded.py         each call to --daemon bounded as a whole: its time, its answer's size
     daemon_restart.py  `watchdog restart --daemon URL`, followed to its end
     reports.py         `watchdog status` and `watchdog history`
+    reload_note.py     `watchdog status --daemon`'s note on a reload that failed or was refused
     history_names.py   `watchdog history CONNECTOR` of a name nothing knows: said, with the close names
     summary.py         `watchdog check-config`'s summary
 

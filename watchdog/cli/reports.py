@@ -34,6 +34,7 @@ from .daemon import (
     shown_url,
     tls_failure,
 )
+from .reload_note import reload_note
 
 if TYPE_CHECKING:
 
@@ -63,6 +64,7 @@ def status_command(args: argparse.Namespace) -> int:
     store = ["ok"]  # the daemon's state store: "ok", or why it takes no write (and no restart is sent)
     unknown = [""]  # --cluster's, when the state file and the config know no such cluster: as history says it
     left_out: dict[str, Any] = {}  # the daemon's rows past its cap (absent from a daemon before 2026-12-07)
+    reload: dict[str, Any] = {}  # the daemon's last reload (absent from a daemon before 2026-12-08)
 
     def from_daemon(document: dict[str, Any]) -> list[StatusRow]:
         places.update(places_from_json(document))  # a daemon knows its discovered clusters too
@@ -72,6 +74,8 @@ def status_command(args: argparse.Namespace) -> int:
         said = document.get("left_out")
         if isinstance(said, dict) and said.get("note"):
             left_out.update(said)
+        if isinstance(document.get("config_reload"), dict):
+            reload.update(document["config_reload"])
         return status_rows_from_json(document)
 
     def from_store(store: StateStore) -> list[StatusRow]:
@@ -103,6 +107,8 @@ def status_command(args: argparse.Namespace) -> int:
         print(printable(f"note: {left_out.get('gone', 0)} row(s) of deleted connectors and "
                         f"{left_out.get('cluster_unwatched', 0)} of clusters no longer watched not listed by the "
                         f"daemon: {left_out['note']}"), file=sys.stderr)
+    if (note := reload_note(reload, _utc_now())) is not None:
+        print(printable(note), file=sys.stderr)
     if args.cluster is not None and not any(rows_shown(rows, places, cluster=args.cluster)):
         known = sorted({row.key.cluster for row in rows})
         # A cluster nothing knows is said as `history --cluster` says it ("unknown cluster"); one
@@ -120,6 +126,8 @@ def status_command(args: argparse.Namespace) -> int:
         document["polls_failing"] = failing
         document["polls_paused"] = paused
         document["state_store"] = store[0]
+        if reload:
+            document["config_reload"] = reload
     print(json.dumps(document, indent=2) if args.json
           else render_status(rows, now=_utc_now(), places=places, failing=failing, paused=paused, store=store[0],
                              watched=watched if args.problems else None, not_shown=not_shown))
