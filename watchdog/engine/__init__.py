@@ -35,6 +35,8 @@ One job per file (`Engine` is one object made of these parts):
     dry_takeover.py     requests asked for live that a leader in dry run takes over: said once
     recorder.py         `JobRecorder`, the queue's observer
     unmade_attempts.py  an attempt taken back when the answer proves its call ran nothing (a 429)
+    rules_gone.py       why a queued restart's rules no longer ask for it at its turn (a rule or
+                        its cluster removed, renamed or narrowed by a reload), and what comes next
     unrecorded.py       outcomes the state store did not take, written later; what a failover
                         of the state database lost, written again
     unsent_end.py       a poll's restart left `unsent` at a stop: ended there, once, with its tries

@@ -19,12 +19,11 @@ from ..model import (
     HistoryRecord,
     Outcome,
     RestartRequest,
-    Trigger,
     asked_by,
 )
 from ..policy import record_attempt, record_manual_restart, record_resend
 from ..queue import Abandoned, JobNotRecorded, RestartJob
-from ..rules import classify, selects
+from ..rules import classify
 from ..state import Fenced, StateStore, StateStoreError, is_shared
 from .core import (
     FAILURE_TRIGGERS,
@@ -35,6 +34,7 @@ from .core import (
     utc_now,
 )
 from .gates import repointed_since_asked
+from .rules_gone import rules_gone
 from .store_probe import StoreProbe
 from .unmade_attempts import UnmadeAttempts
 from .unrecorded import UNRECORDED_KEPT, Unrecorded, UnrecordedOutcomes
@@ -158,7 +158,7 @@ class JobRecorder(UnrecordedOutcomes, UnmadeAttempts):
                 healths.add(classify(status))
         if status_only and Health.HEALTHY in healths:
             return "connector healthy again before its turn"
-        held = self._rules_gone(job) or self.gate(job, job.dry_run or self.dry_run_now(job))
+        held = rules_gone(job, self._config()) or self.gate(job, job.dry_run or self.dry_run_now(job))
         if held:
             return held
         if status_only and Health.TRANSIENT in healths:
@@ -196,36 +196,6 @@ class JobRecorder(UnrecordedOutcomes, UnmadeAttempts):
 
     def _rules_by_name(self) -> dict[str, Rule]:
         return {rule.name: rule for rule in self._config().rules}
-
-    def _rules_gone(self, job: RestartJob) -> str | None:
-        """Why the job's rules no longer ask for it, when a reload disabled or removed every rule
-        it came from, or narrowed them so that they no longer select its connector (an `exclude`
-        added in an incident to stop its restarts; its cluster no longer selected, or no longer
-        configured: before, such a queued restart still went out). A restart someone asked for
-        by name, or one of a rule that still selects it, keeps the job; None then."""
-        config = self._config()
-        rules = self._rules_by_name()
-        removed, narrowed = set(), set()
-        for request in job.requests:
-            if request.trigger is Trigger.MANUAL:
-                return None
-            rule = rules.get(request.rule)
-            if rule is None or not rule.enabled:
-                removed.add(request.rule)
-            elif job.key.cluster not in config.clusters or not selects(rule.select, job.key.cluster, job.key.connector):
-                narrowed.add(request.rule)
-            else:
-                return None
-        why = []
-        # A restart kept in the state file meets the config the daemon started with, not a reload:
-        # "by a reload" alone sent whoever read it looking for a reload nobody made.
-        if removed:
-            why.append(f"its rule {_names(removed)} was disabled or removed by a reload, or in the config the "
-                       "daemon restarted with, before its turn")
-        if narrowed:
-            why.append(f"its rule {_names(narrowed)} no longer selects {job.key.cluster}/{job.key.connector} "
-                       "after a reload, or in the config the daemon restarted with, before its turn")
-        return "; ".join(why) or None
 
     def depth_changed(self, credential: str, depth: int) -> None:
         self._metrics.queue_depth.labels(credential).set(depth)
@@ -458,7 +428,3 @@ _ENDED_AT_A_TURN = frozenset({Outcome.UNSENT, Outcome.DROPPED, Outcome.CANCELLED
 
 def _rule_named(config: Config, name: str) -> Rule | None:
     return next((rule for rule in config.rules if rule.name == name), None)
-
-
-def _names(rules: set[str]) -> str:
-    return ", ".join(f"'{name}'" for name in sorted(rules))
