@@ -71,11 +71,30 @@ class ConfigDiff:
     def summary(self) -> dict[str, list[str]]:
         return {name: value for name, value in vars(self).items() if value}
 
-    def not_applied(self) -> dict[str, list[str]]:
+    def logged(self) -> dict[str, list[str] | int]:
+        """summary() as a log line carries it: each list of names cut to its first NAMES_LOGGED
+        (sorted), with `<field>_count` saying how many there are when it is cut. A reload to
+        2,000 rules logged a `config_reloaded` line of 25 KB, every rule's name in `rules_added`."""
+        return capped(self.summary())
+
+    def not_applied(self) -> dict[str, list[str] | int]:
         """What a refused reload discards besides the sections that refuse it (for its log line):
         the refusal line named only `credentials`, and the token, the rules and the `dry_run` of
-        the same file, thrown away with it, went unsaid."""
-        return {name: value for name, value in self.summary().items() if name != "restart_required"}
+        the same file, thrown away with it, went unsaid. Cut as logged() cuts."""
+        return capped({name: value for name, value in self.summary().items() if name != "restart_required"})
+
+
+# How many names a reload's log line lists of each change (rules added, clusters removed...).
+NAMES_LOGGED = 20
+
+
+def capped(lists: dict[str, list[str]]) -> dict[str, list[str] | int]:
+    said: dict[str, list[str] | int] = {}
+    for name, values in lists.items():
+        said[name] = values[:NAMES_LOGGED]
+        if len(values) > NAMES_LOGGED:
+            said[f"{name}_count"] = len(values)
+    return said
 
 
 def diff_configs(old: Config, new: Config) -> ConfigDiff:

@@ -207,7 +207,7 @@ class ReloadHost:
         retired = self._swap_blocker(blocker) if swapped else []
         self.fleet.settle(loaded, watched)
         self._reload_counted(applied=True)
-        log.info("config_reloaded", reason=reason, unchanged=diff.empty, config_digest=self.config.digest(), **diff.summary())
+        log.info("config_reloaded", reason=reason, unchanged=diff.empty, config_digest=self.config.digest(), **diff.logged())
         for name, (changed, kept) in half_rotated(previous, new, diff.credentials_rotated).items():
             # Said as a rotation alone, it was followed by a bare 401 at every call (reload.half_rotated).
             log.warning("credentials_half_rotated", credential=name, changed=changed, unchanged=kept,
