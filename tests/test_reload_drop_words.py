@@ -57,3 +57,19 @@ async def test_a_restart_queued_before_its_cluster_is_removed_says_the_cluster_i
     other = {"other": {"environment_id": ENVIRONMENT, "kafka_cluster_id": "lkc-other9"}}
     _, job = await queued_then_reloaded(tmp_path, [HEAL], clusters=other)
     assert job.message.startswith(f"its cluster {CLUSTER} is no longer configured (removed by a reload"), job.message
+
+
+async def test_a_restart_queued_before_discovery_takes_its_cluster_over_does_not_say_nothing_restarts_it(
+    tmp_path: Path, credentials_env: None
+) -> None:
+    # The reload that turns discovery on and drops the listed entry (config.example's migration):
+    # discovery finds the same cluster at its next refresh, under its lkc- id, with the state
+    # carried. The drop said "nothing polls or restarts it now", and 13 of 24 such connectors were
+    # restarted under the lkc- id a moment later (a verification run, 2026-12-07).
+    _, job = await queued_then_reloaded(tmp_path, [HEAL], clusters={}, discovery={})
+    assert "nothing polls or restarts it now" not in job.message, job.message
+    assert job.message.startswith(f"its cluster {CLUSTER} is no longer configured (removed by a reload"), job.message
+    assert job.message.endswith(
+        f"nothing polls or restarts it under that name now; discovery is on: if it finds the same Kafka cluster "
+        f"({ENVIRONMENT}/{CLUSTER_ID}), it watches it under its lkc- id, its connectors' backoff and budget carried, "
+        "and its next poll decides again"), job.message

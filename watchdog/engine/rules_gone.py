@@ -71,8 +71,15 @@ def _cluster_gone(job: RestartJob, config: Config, when: str) -> str:
         return (f"its cluster {cluster} was renamed {renamed[0]} {when} (the same Kafka cluster, "
                 f"{config.cluster_address(renamed[0])}): not sent under the old name; {renamed[0]}'s next poll decides "
                 "again, its connectors' backoff and budget carried")
-    return (f"its cluster {cluster} is no longer configured (removed {when}, or no longer found by discovery): "
-            "nothing polls or restarts it now")
+    gone = (f"its cluster {cluster} is no longer configured (removed {when}, or no longer found by discovery): "
+            "nothing polls or restarts it under that name now")
+    if config.discovery is not None and asked:
+        # The reload that turns discovery on and drops the listed entry: discovery finds the
+        # cluster at its refresh after this turn, under its lkc- id, and carries the state
+        # (discovery/former_names.py). "Nothing polls or restarts it now" was false then.
+        return (f"{gone}; discovery is on: if it finds the same Kafka cluster ({', '.join(sorted(asked))}), it watches "
+                "it under its lkc- id, its connectors' backoff and budget carried, and its next poll decides again")
+    return gone
 
 
 def _names(rules: set[str]) -> str:
