@@ -40,7 +40,8 @@ from ..report.row_select import NEVER_SEEN, left_out_of
 from ..state import StateStore
 from ..state.row_pages import rows_page
 
-PAGE_ROWS = 500  # a page of the store read, made the daemon's rows and judged: some 5 to 30 ms of the loop
+PAGE_ROWS = 500  # a page of the store read, made the daemon's rows and judged: some 5 to 30 ms of the loop on a
+# quiet machine (bench/row_reading.py); 70 to 170 ms at 7,500 rows with a CI run on the same 2 CPUs (a verification run)
 NOTES_AT_ONCE = 25  # history reads (a round trip each to PostgreSQL) between two turns of the loop
 WRITTEN_AT_ONCE = 2000  # rows written out as JSON between two turns of the loop
 
