@@ -13,12 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from bench.postgres import PostgresServer, take_lease
 from watchdog.app import Daemon
-from watchdog.config import Config, Credential
-from watchdog.config.loading import build_config
 from watchdog.model import ConnectorKey, ConnectorState
 from watchdog.server import create_app
 from watchdog.simulator import Scenario, Simulator
@@ -27,24 +24,11 @@ from watchdog.state.postgres import PostgresStateStore
 from watchdog.triggers import poller as poller_module
 from watchdog.triggers.listing_wait import ListingWait
 
-from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, TEST_API_KEY, TEST_API_SECRET, sim_scenario
-from .test_outage_outcomes import HOLDER, Leads
+from .support import CLUSTER, sim_scenario
+from .test_outage_outcomes import HOLDER, Leads, pg_config
 
 TOKEN = "listing-wait-token-8d2e41"
 LOCK_SECONDS = 2.5  # under the statement timeout (5 s): the write waits it out, then succeeds
-
-
-def _config(server: PostgresServer, url: str) -> Config:
-    data = {
-        "api": {"base_url": "http://sim"}, "credentials": {"main": {}},
-        "clusters": {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
-        "server": {"host": "127.0.0.1", "port": 0},
-        "state": {"url": url},
-        "rules": [{"name": "heal", "trigger": {"type": "status", "interval": 30}, "select": {"include": ["*"]}}],
-    }
-    credential = Credential(api_key=SecretStr(TEST_API_KEY), api_secret=SecretStr(TEST_API_SECRET))
-    return build_config(data, "test", secrets={"credentials": {"main": credential}, "server": {
-        "auth_token": SecretStr(TOKEN)}, "state": {"password": server.password}})
 
 
 def _hold_lock(server: PostgresServer, url: str, held: threading.Event) -> None:
@@ -73,7 +57,7 @@ async def test_a_request_held_by_a_locked_state_table_is_told_the_database_was_s
 
     with PostgresStateStore(postgres_url, password=postgres_server.password) as store:
         store.fence(await asyncio.to_thread(take_lease, postgres_server, postgres_url, HOLDER), HOLDER)
-        daemon = Daemon(_config(postgres_server, postgres_url), transport=httpx.ASGITransport(app=listed_slowly),
+        daemon = Daemon(pg_config(postgres_server, postgres_url, token=TOKEN), transport=httpx.ASGITransport(app=listed_slowly),
                         state=store)
         daemon.leadership = Leads()
         daemon.queue.may_send = daemon.leadership.may_send

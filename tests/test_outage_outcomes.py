@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -61,8 +62,9 @@ def read_only(server: PostgresServer, url: str) -> Iterator[None]:
         turn("off")
 
 
-def pg_config(server: PostgresServer, url: str) -> Config:
-    """A daemon's config on the database of `url`: cluster prod, a status rule every 30 s."""
+def pg_config(server: PostgresServer, url: str, *, token: str | None = None) -> Config:
+    """A daemon's config on the database of `url`: cluster prod, a status rule every 30 s; its API
+    guarded by `token` when one is given."""
     data = {
         "api": {"base_url": "http://sim"}, "credentials": {"main": {}},
         "clusters": {CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
@@ -71,8 +73,10 @@ def pg_config(server: PostgresServer, url: str) -> Config:
         "rules": [{"name": "heal", "trigger": {"type": "status", "interval": 30}, "select": {"include": ["*"]}}],
     }
     credential = Credential(api_key=SecretStr(TEST_API_KEY), api_secret=SecretStr(TEST_API_SECRET))
-    return build_config(data, "test", secrets={"credentials": {"main": credential},
-                                               "state": {"password": server.password}})
+    secrets: dict[str, Any] = {"credentials": {"main": credential}, "state": {"password": server.password}}
+    if token is not None:
+        secrets["server"] = {"auth_token": SecretStr(token)}
+    return build_config(data, "test", secrets=secrets)
 
 
 async def leader(server: PostgresServer, url: str, store: PostgresStateStore, names: list[str]) -> Daemon:
