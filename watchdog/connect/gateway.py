@@ -144,7 +144,12 @@ class Gateway:
             self._refusal_ended(cluster, result.endpoint.value)
 
     def refused_note(self) -> str | None:
-        """Why the lane's restarts wait now because its key was refused (None: they do not)."""
+        """Why the lane's restarts wait now because its key was refused (None: they do not).
+
+        Not a pure query: when a reload rotated the key's pair since the 401, the refusal ends
+        here (no call has answered yet to end it), so this says `api_key_accepted_again` and lets
+        the key's held restarts go, once. The queue asks it at each held restart's turn and every
+        RECHECK_SECONDS (queue/dispatch.py), which is what makes a rotation take effect."""
         if self.refusal.holds(self.limiter.now()):
             return self.refusal.note()
         if self.refusal.ended_by == "rotated":
