@@ -21,7 +21,7 @@ from bench.postgres import PostgresServer
 from watchdog.app import Daemon
 from watchdog.config import Config, Credential
 from watchdog.config.loading import build_config
-from watchdog.reload import diff_configs
+from watchdog.reload import STATE_PASSWORD_REMOVED, diff_configs
 from watchdog.simulator import Scenario, Simulator, create_app
 
 from .support import (
@@ -104,3 +104,55 @@ def test_only_the_password_of_state_rotates_the_rest_stays_restart_only() -> Non
     moved = diff_configs(before, _config("postgresql://wd@127.0.0.1:5433/wd", "two"))
     assert moved.restart_required == ["state"]
     assert moved.not_applied() == {"sections_changed": ["state.password"]}
+
+
+async def test_a_reload_that_takes_the_database_password_away_is_refused_and_the_password_kept(
+    postgres_server: PostgresServer, postgres_url: str,
+) -> None:
+    # As a reload that takes the API token away (tests/test_reload.py::
+    # test_a_reload_that_takes_the_api_token_away_is_refused_and_the_token_kept). Before: applied
+    # at info (`sections_changed: ["state.password"]`), and the next session made (a database
+    # restart, a failover, hours later) sent no password: every replica refused, no leader.
+    role, password = f"keep_{secrets.token_hex(4)}", f"pw-{secrets.token_hex(8)}"
+    database = postgres_url.rsplit("/", 1)[1]
+    with postgres_server.connect() as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+        admin.execute(f'ALTER DATABASE "{database}" OWNER TO {role}')
+    url = f"postgresql://{role}@127.0.0.1:{postgres_server.port}/{database}"
+    running = _config(url, password)
+    # The Secret updated without the password's file (an empty file reads as not set too).
+    without = running.model_copy(update={"state": running.state.model_copy(update={"password": None}), "dry_run": True})
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    daemon = Daemon(running, reload_config=lambda: without, transport=httpx.ASGITransport(app=create_app(simulator)))
+    await daemon.start(serve_http=False)
+    try:
+        await until(lambda: daemon.leadership.leading, "the lead")
+        with structlog.testing.capture_logs() as logs:
+            assert await daemon.reload("file changed") is False
+        (line,) = [e for e in logs if e["event"].startswith("config_reload")]
+        assert line["event"] == "config_reload_refused"
+        assert line["sections"] == [STATE_PASSWORD_REMOVED]
+        assert line["not_applied"] == {"sections_changed": ["dry_run", "state.password"]}
+        assert daemon.config is running and daemon.config.dry_run is False
+        assert password not in json.dumps(logs, default=str)
+
+        # The database restarts: both log in again with the running password, and lead.
+        with postgres_server.connect() as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (role,))
+        await until(lambda: _sessions(postgres_server, role) == [], "the sessions cut")
+        await until(lambda: daemon.leadership.leading and daemon.leadership.unreachable is None
+                    and "lease" in _sessions(postgres_server, role), "the elector's new session", timeout=20)
+        assert daemon.state.pending() == []
+        assert daemon.state.problem is None
+    finally:
+        await daemon.stop()
+
+
+def test_a_password_set_at_a_start_taken_away_needs_a_restart_one_set_where_none_was_does_not() -> None:
+    url = "postgresql://wd@127.0.0.1:5432/wd"
+    with_password = _config(url, "one")
+    without = with_password.model_copy(update={"state": with_password.state.model_copy(update={"password": None})})
+    assert diff_configs(with_password, without).restart_required == [STATE_PASSWORD_REMOVED]
+    # One put in the Secret where none was (a role given a password, trust auth left) is applied.
+    added = diff_configs(without, with_password)
+    assert (added.restart_required, added.sections_changed) == ([], ["state.password"])

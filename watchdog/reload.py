@@ -10,7 +10,8 @@ those sections rather than half-applied, its line naming the other changes it di
 (`not_applied`). Two parts of restart-only sections rotate at a reload: the API token, and the
 key and secret of a credential already named (`credentials_rotated`: every client that sends
 that credential's pair sends the new one from its next request; its lane, limiter and queue stay).
-Of `state`, the database password rotates too (`state.password`: the next connection sends it). Every section is in one list or the other (tests/test_reload.py checks it): a
+Of `state`, the database password rotates too (`state.password`: the next connection sends it). Neither
+the token nor the password is taken away by a reload (refused, the running one kept). Every section is in one list or the other (tests/test_reload.py checks it): a
 section in neither was taken, logged as unchanged, and silently not applied.
 """
 
@@ -47,6 +48,15 @@ TOKEN_REMOVED = "server.auth_token (removed: the webhook and the restart API wou
 # store or the elector opens sends the new one. Refused as a change of `state`, it held back every
 # later edit, and the password fixed at the start failed at the next database restart: no leader.
 STATE_PASSWORD = "state.password"
+# Nor is the password taken away by one, as the token is not: the sessions open go on, and the
+# next one made (a database restart, a failover, a pooler cutting a connection: hours or days
+# later) sends none and is refused, on every replica (they read the same Secret): no leader, no
+# poll judged, no restart, nothing pointing at the reload. What takes it away is seldom meant: a
+# key renamed in the Secret, a Secret made again from a partial list of files, a file emptied by
+# a writer that failed half-way (an empty file reads as not set). A switch to certificates changes
+# the URL (sslcert, sslkey), a restart anyway; running without one is a choice made at a start.
+STATE_PASSWORD_REMOVED = ("state.password (removed: the next database session would log in without a password and be "
+                          "refused: no leader, no restart)")
 # Sections a reload applies in place (`rules` and `clusters` are diffed by name).
 LIVE_SECTIONS = ("windows", "breaker", "blocking", "dry_run", "log", "discovery")
 
@@ -117,7 +127,8 @@ def diff_configs(old: Config, new: Config) -> ConfigDiff:
         credentials_rotated=rotated,
         restart_required=[s for s in RESTART_ONLY_SECTIONS if _restart_part(old, s) != _restart_part(new, s)]
         + (["log.format"] if old.log.format != new.log.format else [])
-        + ([TOKEN_REMOVED] if old.server.auth_token is not None and new.server.auth_token is None else []),
+        + ([TOKEN_REMOVED] if old.server.auth_token is not None and new.server.auth_token is None else [])
+        + ([STATE_PASSWORD_REMOVED] if old.state.password is not None and new.state.password is None else []),
     )
 
 
