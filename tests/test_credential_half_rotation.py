@@ -21,19 +21,19 @@ SELF_MANAGED = {"workers": {"backend": "kafka_connect", "urls": ["http://connect
 OLD = {"main": ("KEYOLDMAIN0001", "old-main-secret-7f3a9c2e"), "worker": ("connect-user", "old-worker-password-1b8d")}
 
 
-def config(pairs: dict[str, tuple[str, str]]) -> Config:
+def config(pairs: dict[str, tuple[str, str]], **changed: Any) -> Config:
     data: dict[str, Any] = {"api": {"base_url": "http://sim"}, "credentials": {name: {} for name in pairs},
                             "server": {"host": "127.0.0.1", "port": 0}, "state": {"path": ":memory:"},
-                            "rules": [HEAL], "clusters": {**CLOUD, **SELF_MANAGED}}
+                            "rules": [HEAL], "clusters": {**CLOUD, **SELF_MANAGED}, **changed}
     secrets = {name: Credential(api_key=SecretStr(key), api_secret=SecretStr(secret)) for name, (key, secret) in pairs.items()}
     return build_config(data, "test config", secrets={"credentials": secrets})
 
 
-async def reloaded(pairs: dict[str, tuple[str, str]]) -> list[dict[str, Any]]:
-    loaded = [config(OLD)]
+async def reloaded(pairs: dict[str, tuple[str, str]], old: dict[str, tuple[str, str]] = OLD, **changed: Any) -> list[dict[str, Any]]:
+    loaded = [config(old, **changed)]
     daemon = Daemon(loaded[0], transport=httpx.MockTransport(lambda request: httpx.Response(200, json={})),
                     reload_config=lambda: loaded[0])
-    loaded[0] = config(pairs)
+    loaded[0] = config(pairs, **changed)
     with structlog.testing.capture_logs() as logs:
         assert await daemon.reload("file changed") is True
     await daemon.stop()
@@ -60,6 +60,35 @@ async def test_a_full_rotation_and_a_new_self_managed_password_are_not_half_rota
     (line,) = [e for e in logs if e["event"] == "config_reloaded"]
     assert line["credentials_rotated"] == ["main", "worker"]
     assert not [e for e in logs if e["event"] == "credentials_half_rotated"]
+
+
+ONLY_SELF_MANAGED = {"workers": {"backend": "kafka_connect", "urls": ["http://connect:8083"], "credential": "onprem"}}
+STALLED = {"name": "stuck", "trigger": {"type": "stalled", "interval": 60, "grace": 120, "window": 300, "delay": 300},
+           "select": {"include": ["*"]}}
+
+
+@pytest.mark.parametrize("pair", [("connect-user", "new-worker-password-9a3f"), ("connect-user-2", "old-worker-password-1b8d")])
+async def test_the_only_credential_of_a_self_managed_only_config_is_no_cloud_key(pair: tuple[str, str]) -> None:
+    # Found by a credentials probe: with one credential, the Metrics API's (the only one, by
+    # default) counted as a Cloud use though no `stalled` rule calls the Metrics API, and a
+    # worker's new password (same user) was announced as a half-rotated Confluent Cloud key that
+    # "will be refused (401)": an operator told to roll back a correct rotation.
+    logs = await reloaded({"onprem": pair}, old={"onprem": OLD["worker"]}, clusters=ONLY_SELF_MANAGED)
+    (line,) = [e for e in logs if e["event"] == "config_reloaded"]
+    assert line["credentials_rotated"] == ["onprem"]
+    assert not [e for e in logs if e["event"] == "credentials_half_rotated"]
+
+
+@pytest.mark.parametrize("changed", [{"rules": [HEAL, STALLED]}, {"metrics_api": {"credential": "onprem"}}],
+                         ids=["a stalled rule", "metrics_api.credential"])
+async def test_the_metrics_apis_credential_is_a_cloud_key_when_a_stalled_rule_or_the_file_names_it(changed: dict[str, Any]) -> None:
+    # The same lone credential, used by the Metrics API: by an enabled stalled rule (the only
+    # credential, by default), or named as its credential in the file. A half rotation is said.
+    old = {"onprem": ("KEYOLDMETRICS01", "old-metrics-secret-4e1a")}
+    logs = await reloaded({"onprem": ("KEYOLDMETRICS01", "new-metrics-secret-6b2d")}, old=old,
+                          clusters=ONLY_SELF_MANAGED, **changed)
+    (said,) = [e for e in logs if e["event"] == "credentials_half_rotated"]
+    assert (said["credential"], said["changed"]) == ("onprem", "api_secret")
 
 
 def test_the_runbooks_401_after_a_rotation_bullet_names_the_half_rotation_warning() -> None:

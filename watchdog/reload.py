@@ -190,9 +190,16 @@ def half_rotated(old: Config, new: Config, rotated: list[str]) -> dict[str, tupl
     A Confluent Cloud key comes with its own secret, so this is a Secret half updated (a new key
     id pasted beside the old secret): announced as a rotation like any other, every call then
     answered 401 with no word of why. A credential only self-managed clusters use is left out:
-    its pair is a basic-auth user and password, and a new password for the same user is common."""
+    its pair is a basic-auth user and password, and a new password for the same user is common.
+    The Metrics API's credential counts only when an enabled `stalled` rule calls it or the file
+    names it (`metrics_api.credential`): by default it is the only credential configured, and a
+    self-managed-only config's one credential (its workers' user and password) counted as a Cloud
+    key, its new password announced as a half rotation that "will be refused (401)"."""
     cloud = {new.credential_for(cluster) for cluster in new.clusters.values() if isinstance(cluster, CloudCluster)}
-    cloud |= {new.credential_for(new.metrics_api)} | ({new.credential_for(new.discovery)} if new.discovery else set())
+    if new.has_stalled_rules or new.metrics_api.credential is not None:
+        cloud.add(new.credential_for(new.metrics_api))
+    if new.discovery is not None:
+        cloud.add(new.credential_for(new.discovery))
     basic = {cluster.credential for cluster in new.clusters.values() if isinstance(cluster, KafkaConnectCluster)}
     halves = {}
     for name in rotated:
