@@ -1286,11 +1286,49 @@ async def test_a_token_the_daemon_refuses_is_named_by_where_it_came_from(
             await daemon.stop()
     err = capsys.readouterr().err
     assert codes == [1, 1, 1]
-    assert err.count(f"the token sent came from secret file WATCHDOG_SERVER__AUTH_TOKEN in {tmp_path}; the daemon "
-                     "reads its own at start and at each reload (SIGHUP)") == 2, err
-    assert f"the token sent came from --token-file {tmp_path / 'token'}; the daemon reads its own" in err, err
+    assert err.count(f"the token sent came from secret file WATCHDOG_SERVER__AUTH_TOKEN in {tmp_path}; the daemon's "
+                     "token and this one differ: either the daemon has not reloaded a new one yet (it reads its own "
+                     "at start and at each reload: SIGHUP)") == 2, err
+    assert f"the token sent came from --token-file {tmp_path / 'token'}; the daemon's token and this one differ" in err, err
     assert "token-" not in err.replace("--token-file", ""), err
     assert simulator.restarts() == []
+
+
+async def test_a_token_older_than_the_daemons_is_said_as_possibly_stale_not_only_the_daemon_not_reloaded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by a credentials probe: after the daemon reloaded a rotated token, a command sending
+    # an operator's saved copy of the old one (or, in the pod, the Secret's new file while a
+    # WATCHDOG_SERVER__AUTH_TOKEN variable in the Deployment keeps the daemon on the old one) was
+    # told only that the daemon "is refused until it reloads": SIGHUP, which changes nothing.
+    from watchdog.app import Daemon
+
+    from .support import daemon_config
+
+    monkeypatch.delenv("WATCHDOG_SERVER__AUTH_TOKEN", raising=False)
+    monkeypatch.delenv("WATCHDOG_SECRETS_DIR", raising=False)
+    (tmp_path / "saved").write_text("token-saved-old-4Xw8PqR2\n")
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    heal = {"name": "heal", "trigger": {"type": "status"}, "select": {"include": ["*"]}}
+    async with served(simulator) as url:
+        rotated = daemon_config([heal], base_url=url, token="token-rotated-new-4Xw8PqR2")
+        daemon = Daemon(daemon_config([heal], base_url=url, token="token-saved-old-4Xw8PqR2"), reload_config=lambda: rotated)
+        await daemon.start()
+        try:
+            assert await daemon.reload("file changed") is True  # the daemon holds the new one
+            at = f"http://127.0.0.1:{daemon.bound_port}"
+            code = await asyncio.to_thread(main, ["status", "--daemon", at, "--token-file", str(tmp_path / "saved")])
+        finally:
+            await daemon.stop()
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 1
+    assert f"the token sent came from --token-file {tmp_path / 'saved'}; the daemon's token and this one differ" in err, err
+    assert "either the daemon has not reloaded a new one yet" in err, err
+    assert "or this one is older than the daemon's" in err, err
+    assert "a WATCHDOG_SERVER__AUTH_TOKEN variable in the daemon's environment wins over its secret file" in err, err
+    assert "`secret_files_overridden`" in err, err
+    assert "is refused until it reloads" not in err, err
+    assert "token-" not in err.replace("--token-file", ""), err
 
 
 @pytest.mark.parametrize(

@@ -311,15 +311,22 @@ def token_source(args: argparse.Namespace) -> str:
 
 
 def refusal_text(response: httpx.Response, args: argparse.Namespace) -> str:
-    """error_text, and for a 401 where the token sent came from: in the daemon's pod, after the
-    token was rotated in the Secret and before the daemon was sent SIGHUP, the command read the
-    new one from the mounted file while the daemon held the old one, and "missing or invalid
-    bearer token" was all it said."""
+    """error_text, and for a 401 where the token sent came from and both ways the two tokens can
+    differ. In the daemon's pod, after the token was rotated in the Secret and before the daemon
+    reloaded, the command read the new one from the mounted file while the daemon held the old one,
+    and "missing or invalid bearer token" was all it said. The other way is as common: the daemon
+    reloaded, and the token sent is an older copy (an operator's, a CI job's), or a
+    WATCHDOG_SERVER__AUTH_TOKEN variable in the Deployment keeps the daemon on its own while the
+    command reads the Secret's new file. Said one way only ("refused until it reloads"), it sent the
+    operator to SIGHUP, which changed nothing. The command cannot tell which (it never sees the
+    daemon's token), so it says both."""
     text = error_text(response)
     source = getattr(args, "token_source", "")
     if response.status_code == 401 and source:
-        text += (f" (the token sent came from {source}; the daemon reads its own at start and at each reload "
-                 "(SIGHUP): one put in its Secret since then is refused until it reloads)")
+        text += (f" (the token sent came from {source}; the daemon's token and this one differ: either the daemon has "
+                 "not reloaded a new one yet (it reads its own at start and at each reload: SIGHUP), or this one is "
+                 f"older than the daemon's (rotated since; a {TOKEN_SETTING} variable in the daemon's "
+                 "environment wins over its secret file, said by `secret_files_overridden` in its log))")
     return text
 
 
