@@ -36,7 +36,9 @@ One job per file (`Engine` is one object made of these parts):
     recorder.py         `JobRecorder`, the queue's observer
     unmade_attempts.py  an attempt taken back when the answer proves its call ran nothing (a 429)
     rules_gone.py       why a queued restart's rules no longer ask for it at its turn (a rule or
-                        its cluster removed, renamed or narrowed by a reload), and what comes next
+                        its cluster removed, renamed or narrowed by a reload, a schedule rule
+                        made a rule of another trigger), and what comes next; whether a
+                        schedule run under way still has a schedule rule to go on under
     unrecorded.py       outcomes the state store did not take, written later; what a failover
                         of the state database lost, written again
     unsent_end.py       a poll's restart left `unsent` at a stop: ended there, once, with its tries

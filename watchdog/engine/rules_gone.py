@@ -8,12 +8,19 @@ changed; the cluster had been renamed, and the restart was decided again at once
 name with the backoff carried (cluster_state_carried). A rule renamed said "disabled or removed"
 and nothing of the rule that now selects the connector. The words now name the cluster's new name
 or the rules that select the connector now, and that their next poll decides again.
+
+A schedule rule turned into a status (or alert) rule of the same name kept its run's queued
+restarts, and the run itself went on (triggers/host.py asked only for an enabled rule of that
+name): every healthy connector of the clusters it had not listed yet was restarted while the
+status rule judged each `healthy`. A schedule request whose rule is no longer a schedule rule
+is now gone as a removed rule's is, and `schedule_rule_now` is what a run goes on under.
 """
 
 from __future__ import annotations
 
-from ..config import Config
+from ..config import Config, Rule, ScheduleTrigger
 from ..model import Trigger
+from ..plan import trigger_of
 from ..queue import RestartJob
 from ..rules import selects
 
@@ -29,13 +36,20 @@ def rules_gone(job: RestartJob, config: Config) -> str | None:
     by name, or one of a rule that still selects it, keeps the job; None then."""
     rules = {rule.name: rule for rule in config.rules}
     cluster, connector = job.key.cluster, job.key.connector
-    removed, narrowed = set(), set()
+    removed, narrowed, retyped = set(), set(), set()
     for request in job.requests:
         if request.trigger is Trigger.MANUAL:
             return None
         rule = rules.get(request.rule)
         if rule is None or not rule.enabled:
             removed.add(request.rule)
+        elif request.trigger is Trigger.SCHEDULE and trigger_of(rule) is not Trigger.SCHEDULE:
+            # A scheduled restart is a blanket one, judged on no failure: its rule turned into a
+            # status (or alert, or stalled) rule of the same name no longer asks for it. Kept, the
+            # run's queued restarts of healthy connectors went out under the rule that had just
+            # judged them `healthy`. (A failure restart whose rule was re-typed is kept: its
+            # connector was seen failing, and the gates judge it again at its turn.)
+            retyped.add(request.rule)
         elif cluster not in config.clusters or not selects(rule.select, cluster, connector):
             narrowed.add(request.rule)
         else:
@@ -48,6 +62,9 @@ def rules_gone(job: RestartJob, config: Config) -> str | None:
     why = []
     if removed:
         why.append(f"its rule {_names(removed)} was disabled or removed {when}")
+    for name in sorted(retyped):
+        why.append(f"its rule '{name}' is no longer a schedule rule ({_kind(rules[name])} now) since a reload, or in the "
+                   "config the daemon restarted with, before its turn: not sent")
     if narrowed:
         why.append(f"its rule {_names(narrowed)} no longer selects {cluster}/{connector} after a reload, or in the "
                    "config the daemon restarted with, before its turn")
@@ -80,6 +97,28 @@ def _cluster_gone(job: RestartJob, config: Config, when: str) -> str:
         return (f"{gone}; discovery is on: if it finds the same Kafka cluster ({', '.join(sorted(asked))}), it watches "
                 "it under its lkc- id, its connectors' backoff and budget carried, and its next poll decides again")
     return gone
+
+
+def schedule_rule_now(config: Config, name: str) -> Rule | None:
+    """The rule of that name as the config has it now, if it is enabled and still a schedule
+    rule: what a schedule run under way goes on under (triggers/host.py)."""
+    rule = next((r for r in config.rules if r.name == name), None)
+    return rule if rule is not None and rule.enabled and isinstance(rule.trigger, ScheduleTrigger) else None
+
+
+def why_not_a_schedule_rule(config: Config, name: str) -> str:
+    """Why a schedule run of the rule `name` ends (schedule_rule_now found none)."""
+    rule = next((r for r in config.rules if r.name == name), None)
+    if rule is None:
+        return f"rule '{name}' was removed by a reload"
+    if not rule.enabled:
+        return f"rule '{name}' was disabled by a reload"
+    return f"rule '{name}' is no longer a schedule rule ({_kind(rule)} now) since a reload"
+
+
+def _kind(rule: Rule) -> str:
+    kind = trigger_of(rule).value
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} rule"
 
 
 def _names(rules: set[str]) -> str:

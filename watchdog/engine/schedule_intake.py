@@ -12,6 +12,7 @@ from ..rules import decide_on_request, named_but_missing, refused_because, selec
 from .core import log
 from .decisions import Decisions
 from .restart_gap import schedule_too_soon
+from .rules_gone import schedule_rule_now
 
 # Of a run's connectors the full lane refused, those named in its `scheduled_restarts_refused` line.
 REFUSED_NAMES_SHOWN = 10
@@ -26,8 +27,16 @@ class ScheduleIntake(Decisions):
         cluster's (cluster_generation) when the run began, as for a poll: a reload or discovery
         that removed or redefined the cluster since ends the run there, False. Before, the run
         went on restarting the connectors of a cluster the config no longer named, and made
-        their series again for good."""
-        going_on = self.cluster_unchanged(cluster, generation)
+        their series again for good. It ends there too, False, once a reload has disabled or
+        removed its rule, or made it a rule of another trigger (the host says so)."""
+        unchanged = self.cluster_unchanged(cluster, generation)
+
+        def going_on() -> bool:
+            # And its rule still a schedule rule: a reload between two slices that turned it into a
+            # status rule of the same name (or disabled it) ends the run there, as the host's
+            # check between clusters does (rules_gone.schedule_rule_now). False then too.
+            return unchanged() and schedule_rule_now(self.config, rule.name) is not None
+
         if not going_on():
             return False
         now = self._now()

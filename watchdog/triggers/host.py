@@ -26,6 +26,7 @@ from ..config import CloudCluster, Config, RateLimitSettings, Rule, StalledTrigg
 from ..connect import Gateway
 from ..connect.metrics_api import MetricsApiClient
 from ..connect.transfer import CallLimits
+from ..engine.rules_gone import schedule_rule_now, why_not_a_schedule_rule
 from ..logs import get_logger
 from ..model import ConnectorStatus
 from ..plan import job_id, poll_intervals, rule_clusters, timed_rules
@@ -275,6 +276,9 @@ class SchedulerHost:
             await self.discovered_once()
         rule = self._schedule_rule(rule_name)
         if rule is None:
+            # The rule changed while the run waited for discovery's first refresh (or the job
+            # fired as a reload removed it): nothing listed yet.
+            self._schedule_run_ended(rule_name, None)
             return
         # Listings that fail in a way that may pass are tried again until then (_list_for_schedule):
         # one bound for the whole run, so a run of many clusters against an API that is down
@@ -289,17 +293,21 @@ class SchedulerHost:
         # late. A fleet that answers is still listed one cluster after the other, as before.
         # The decisions stay in this task, one cluster at a time, as before.
         listings: list[asyncio.Task[_Listed]] = []
-        for cluster in rule_clusters(self.config, rule):
+        undecided = rule_clusters(self.config, rule)  # what the run has not decided yet, in order
+        for cluster in undecided:
             before = listings[-1] if listings else None
             listings.append(asyncio.create_task(self._schedule_listing(rule_name, cluster, deadline, before)))
+        undecided = list(undecided)
         try:
             for listed in asyncio.as_completed(listings):
                 cluster, poller, generation, statuses = await listed
-                if poller is None:
-                    continue
                 rule = self._schedule_rule(rule_name)
                 if rule is None:
+                    self._schedule_run_ended(rule_name, undecided)
                     return
+                undecided.remove(cluster)
+                if poller is None:
+                    continue
                 if statuses is None and self.pollers.get(cluster) is not poller:
                     log.debug("schedule_run_dropped", rule=rule.name, cluster=cluster,
                               note="the cluster was removed or redefined while it was listed: nothing is restarted there")
@@ -318,6 +326,9 @@ class SchedulerHost:
                     continue
                 if cluster in self.pollers and rule.select.selects_cluster(cluster):
                     if not await self.engine.on_schedule(rule, cluster, statuses, generation=generation):
+                        if self._schedule_rule(rule_name) is None:  # its rule changed while it decided
+                            self._schedule_run_ended(rule_name, [cluster, *undecided])
+                            return
                         log.debug("schedule_run_dropped", rule=rule.name, cluster=cluster,
                                   note="the cluster was removed or redefined meanwhile: nothing more is restarted there")
         finally:
@@ -365,8 +376,22 @@ class SchedulerHost:
         return await list_retrying(poller, deadline, keep_going, said)
 
     def _schedule_rule(self, rule_name: str) -> Rule | None:
-        """The rule as the config has it now, if it is there and enabled."""
-        return next((r for r in self.config.rules if r.name == rule_name and r.enabled), None)
+        """The rule as the config has it now, if it is there, enabled and still a schedule rule.
+        A reload that turned `nightly` into a status (or alert) rule of the same name left its
+        run under way restarting every connector of the clusters it had not listed yet, healthy
+        ones included, while the status rule of that name judged each of them `healthy`."""
+        return schedule_rule_now(self.config, rule_name)
+
+    def _schedule_run_ended(self, rule_name: str, undecided: list[str] | None) -> None:
+        """A run ended by a reload that disabled, removed or re-typed its rule: said at info,
+        with the clusters it restarted nothing in (`undecided`; None: it had listed none yet).
+        Before, it stopped without a word, or (re-typed) did not stop. The restarts it queued
+        before are dropped at their turn, each saying why (engine/rules_gone.py)."""
+        where: dict[str, object] = {"clusters_not_restarted": undecided} if undecided is not None else {}
+        log.info("schedule_run_ended", rule=rule_name, reason=why_not_a_schedule_rule(self.config, rule_name), **where,
+                 note=("this run restarts nothing in these clusters; " if undecided is not None
+                       else "it ended before it listed any cluster: it restarts nothing; ")
+                 + "the restarts it queued before are dropped at their turn (restart_finished, outcome dropped)")
 
 
 def _remove_job(scheduler: AsyncIOScheduler, job_id: str) -> None:
