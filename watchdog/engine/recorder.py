@@ -34,7 +34,7 @@ from .core import (
     utc_now,
 )
 from .gates import repointed_since_asked
-from .rules_gone import rules_gone
+from .rules_gone import NOTHING_RESTARTS_IT_BEFORE, rules_gone
 from .store_probe import StoreProbe
 from .unmade_attempts import UnmadeAttempts
 from .unrecorded import UNRECORDED_KEPT, Unrecorded, UnrecordedOutcomes
@@ -363,7 +363,12 @@ class JobRecorder(UnrecordedOutcomes, UnmadeAttempts):
         if job.outcome is Outcome.UNSENT:
             fields["note"] = note = self._unsent_note(job)
             job.kept_for = note if self._state.durable and not ends_here else ""
-        if job.outcome in (Outcome.ACCEPTED, Outcome.DRY_RUN, Outcome.DROPPED, Outcome.CANCELLED):
+        if job.outcome is Outcome.DROPPED and NOTHING_RESTARTS_IT_BEFORE in job.message:
+            # Dropped by a reload where only alert rules select the connector now (rules_gone):
+            # nothing decides again before Alertmanager repeats the alert, hours away. At info, a
+            # failed connector left so read as a plan that changed.
+            log.warning("restart_finished", **fields)
+        elif job.outcome in (Outcome.ACCEPTED, Outcome.DRY_RUN, Outcome.DROPPED, Outcome.CANCELLED):
             log.info("restart_finished", **fields)
         elif job.outcome is Outcome.UNSENT and self._state.durable:
             # Kept: the next start (or leader) sends it, or its first poll decides again. Nothing

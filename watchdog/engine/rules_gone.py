@@ -14,18 +14,31 @@ restarts, and the run itself went on (triggers/host.py asked only for an enabled
 name): every healthy connector of the clusters it had not listed yet was restarted while the
 status rule judged each `healthy`. A schedule request whose rule is no longer a schedule rule
 is now gone as a removed rule's is, and `schedule_rule_now` is what a run goes on under.
+
+An alert rule has no poll and no run: a renamed one (or a cluster renamed where only alert rules
+select the connector) decides again only when Alertmanager sends the alert again, hours later for
+one already answered. The words said "decides again at its next poll or run" (or "prod-eu's next
+poll") of it; they now say when it does, that nothing restarts it before, and how to restart it
+now (its restart_finished line at warning, JobRecorder). The restart is not carried to the
+renamed rule: a request keeps no alert labels, so whether the new rule's `match` takes the alert
+is not known, and kept under the old rule's name it would escape the new rule's windows and
+dry-run.
 """
 
 from __future__ import annotations
 
-from ..config import Config, Rule, ScheduleTrigger
+from ..config import CloudCluster, Config, Rule, ScheduleTrigger
 from ..model import Trigger
-from ..plan import trigger_of
+from ..plan import poll_intervals, trigger_of
 from ..queue import RestartJob
 from ..rules import selects
 
 # Rules named when saying which select the connector now: the first few, sorted, and a count.
 NAMED_RULES = 3
+# Said when only alert rules select the connector now: no poll or run of the watchdog's decides
+# again before Alertmanager repeats the alert (hours). The restart_finished line of such a drop
+# is at warning (JobRecorder): a failed connector is left waiting, not a plan changed.
+NOTHING_RESTARTS_IT_BEFORE = "nothing restarts it before then"
 
 
 def rules_gone(job: RestartJob, config: Config) -> str | None:
@@ -68,14 +81,37 @@ def rules_gone(job: RestartJob, config: Config) -> str | None:
     if narrowed:
         why.append(f"its rule {_names(narrowed)} no longer selects {cluster}/{connector} after a reload, or in the "
                    "config the daemon restarted with, before its turn")
-    now = sorted(rule.name for rule in config.rules if rule.enabled and rule.name not in removed | narrowed
-                 and selects(rule.select, cluster, connector))
+    now = [rule for rule in config.rules if rule.enabled and rule.name not in removed | narrowed
+           and selects(rule.select, cluster, connector)]
     if now:
-        more = f" and {len(now) - NAMED_RULES} more" if len(now) > NAMED_RULES else ""
-        said = ("rule {} selects it now and decides again at its next poll or run" if len(now) == 1
-                else "rules {} select it now and decide again at their next poll or run")
-        why.append(said.format(_names(set(now[:NAMED_RULES])) + more))
+        why.append(_who_decides(now, "now", cluster, connector))
     return "; ".join(why) or None
+
+
+def _who_decides(now: list[Rule], where: str, cluster: str, connector: str) -> str:
+    """What the rules that select the connector (`now`: enabled, selecting it `where`) do next.
+    A status or schedule rule decides again at its next poll or run; an alert rule only when
+    Alertmanager sends an alert for it again, which, for one already answered, is its route's
+    repeat_interval (hours). "Decides again at its next poll or run" was said of an alert rule
+    too (a rule renamed while the alert's restart waited out a 429): the failed connector waited
+    hours, told a decision was coming."""
+    polled = sorted(rule.name for rule in now if trigger_of(rule) is not Trigger.ALERT)
+    alerted = sorted(rule.name for rule in now if trigger_of(rule) is Trigger.ALERT)
+    said = []
+    if polled:
+        said.append(("rule {} selects it {} and decides again at its next poll or run" if len(polled) == 1
+                     else "rules {} select it {} and decide again at their next poll or run").format(_some(polled), where))
+    if alerted and polled:
+        said.append(f"alert rule{'s' if len(alerted) > 1 else ''} {_some(alerted)} too, when Alertmanager sends an alert "
+                    "for it again")
+    elif alerted:
+        said.append(
+            (f"alert rule {_some(alerted)} selects it {where}, but decides" if len(alerted) == 1
+             else f"alert rules {_some(alerted)} select it {where}, but decide")
+            + f" again only when Alertmanager sends an alert for it again (for one still firing, at its route's "
+              f"repeat_interval, 4h by default): {NOTHING_RESTARTS_IT_BEFORE}; to restart it now: watchdog restart "
+              f"{cluster} {connector} --daemon URL")
+    return "; ".join(said)
 
 
 def _cluster_gone(job: RestartJob, config: Config, when: str) -> str:
@@ -85,9 +121,23 @@ def _cluster_gone(job: RestartJob, config: Config, when: str) -> str:
     asked = {request.cluster_address for request in job.requests} - {""}
     renamed = sorted(name for name, entry in config.clusters.items() if entry.address and entry.address in asked)
     if renamed:
-        return (f"its cluster {cluster} was renamed {renamed[0]} {when} (the same Kafka cluster, "
-                f"{config.cluster_address(renamed[0])}): not sent under the old name; {renamed[0]}'s next poll decides "
-                "again, its connectors' backoff and budget carried")
+        new = renamed[0]
+        said = (f"its cluster {cluster} was renamed {new} {when} (the same Kafka cluster, "
+                f"{config.cluster_address(new)}): not sent under the old name; ")
+        if new in poll_intervals(config):
+            return said + f"{new}'s next poll decides again, its connectors' backoff and budget carried"
+        # Nothing polls the new name (only alert or schedule rules select it): "its next poll
+        # decides again" promised a decision nothing makes.
+        now = [rule for rule in config.rules if rule.enabled and selects(rule.select, new, job.key.connector)]
+        said += (f"its connectors' backoff and budget carried; no rule polls {new}: "
+                 + (_who_decides(now, "there", new, job.key.connector) if now else "no rule selects it there"))
+        entry = config.clusters[new]
+        if any(trigger_of(rule) is Trigger.ALERT for rule in now) and isinstance(entry, CloudCluster):
+            # An alert's cluster label is matched to a cluster's name or its kafka_cluster_id: one
+            # that says the old name matches nothing after the rename.
+            said += (f" (an alert whose cluster label says {cluster} matches no cluster now: {new} or "
+                     f"{entry.kafka_cluster_id} does)")
+        return said
     gone = (f"its cluster {cluster} is no longer configured (removed {when}, or no longer found by discovery): "
             "nothing polls or restarts it under that name now")
     if config.discovery is not None and asked:
@@ -119,6 +169,12 @@ def why_not_a_schedule_rule(config: Config, name: str) -> str:
 def _kind(rule: Rule) -> str:
     kind = trigger_of(rule).value
     return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} rule"
+
+
+def _some(names: list[str]) -> str:
+    """The first NAMED_RULES of the sorted names, quoted, and how many more."""
+    more = f" and {len(names) - NAMED_RULES} more" if len(names) > NAMED_RULES else ""
+    return _names(set(names[:NAMED_RULES])) + more
 
 
 def _names(rules: set[str]) -> str:
