@@ -58,7 +58,7 @@ from .start_warnings import warn_at_start
 from .state import Fenced, StateStore, StateStoreError, open_store
 from .tasks import cancel_and_wait
 from .triggers.host import SchedulerHost
-from .triggers.poller import ClusterPoller, ensure_listed, list_again, stale_clusters
+from .triggers.poller import ClusterPoller, ensure_listed, key_held_for, list_again, stale_clusters
 from .triggers.scheduler import ClockStepWatch
 from .triggers.stall import StallChecker
 from .triggers.turn_listing import list_after_pause
@@ -306,7 +306,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
             ensure_listed=self.ensure_listed,
             list_again=lambda clusters: list_again(self.pollers, clusters),
             needs_listing=lambda clusters: bool(stale_clusters(self.pollers, poll_intervals(self.config), clusters)),
-            paused_for=lambda cluster: self.pollers[cluster].paused_for() if cluster in self.pollers else 0.0,
+            paused_for=self._paused_for,
             accepting=lambda: not self._stopping,
             connectors=self.connector_reading,
             polls_failing=lambda: [failing for _, poller in sorted(self.pollers.items())
@@ -322,6 +322,18 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
             standby_retry_after=self.leadership.retry_after,
             leader=self._other_leader, leader_note=self.leadership.no_leader_note,
         )
+
+    def _paused_for(self, cluster: str) -> float:
+        """Seconds for which every call of the cluster's API key is paused: read from the lane its
+        restarts go through. Read through its poller, a restart by name kept when a reload removed
+        its cluster (still sent after the pause) lost its `waiting: ... paused for N s` and read a
+        bare `pending` for up to rate_limit.max_pause (probe_races F4)."""
+        poller = self.pollers.get(cluster)
+        if poller is not None:
+            return poller.paused_for()
+        lane = self.queue.lane_of(cluster)
+        gateway = self.gateways.get(lane) if lane is not None else None
+        return gateway.limiter.paused_for() if gateway is not None else 0.0
 
     def _other_leader(self) -> str | None:
         """The leader a standby's 503 names. While this replica believes it leads, the holder it
@@ -367,8 +379,10 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         job = self.queue.pending_job(key)
         if job is None or job.phase is Phase.DONE:
             return None
-        poller = self.pollers.get(key.cluster)
-        paused, budget = poller.held_for() if poller is not None and job.phase is not Phase.SENDING else (0.0, False)
+        # The job's own lane, not its cluster's poller: a reload that removed the cluster took the
+        # poller, and the job, kept and still sent, waits for that lane's pause all the same.
+        gateway = self.gateways.get(job.credential)
+        paused, budget = key_held_for(gateway) if gateway is not None and job.phase is not Phase.SENDING else (0.0, False)
         return "queued", job.waiting(paused, budget=budget), job.primary.requested_at
 
     def _unwatched(self, row: StatusRow) -> bool:

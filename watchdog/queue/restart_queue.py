@@ -218,6 +218,11 @@ class RestartQueue(JobDispatch, QueueStopping, DeferredJobs):
     def pending_job(self, key: ConnectorKey) -> RestartJob | None:
         return self._pending.get(key)
 
+    def lane_of(self, cluster: str) -> str | None:
+        """The rate-limit lane a cluster's restarts go through; kept for a cluster a reload or
+        discovery removed until its last pending restart ends (remove_cluster), None after."""
+        return self._credentials.get(cluster)
+
     def depth(self, credential: str | None = None) -> int:
         return len(self._pending) if credential is None else self._depths[credential]
 

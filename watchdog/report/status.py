@@ -319,7 +319,8 @@ def render_status(
     for environment in sorted(groups):
         blocks.append((environment[1], []))
         for cluster in sorted(groups[environment]):
-            blocks.append((f"{GROUP_INDENT}CLUSTER {_cluster_heading(cluster, places.get(cluster))}",
+            blocks.append((f"{GROUP_INDENT}CLUSTER {_cluster_heading(cluster, places.get(cluster))}"
+                           f"{_still_sent(by_cluster[cluster]) if environment == UNWATCHED_CLUSTERS_HEADING else ''}",
                            [_status_cells(row, now, row.key in gone) for row in by_cluster[cluster]]))
     lines = render_table(STATUS_HEADER, [cells for _, group in blocks for cells in group],
                    right_aligned={STATUS_HEADER.index("ATTEMPTS")}).split("\n")
@@ -395,8 +396,21 @@ def _failing_lines(failing: Sequence[Mapping[str, Any]], now: datetime) -> list[
     return lines
 
 
-UNWATCHED_CLUSTERS_HEADING = (3, "CLUSTERS NO LONGER WATCHED (discovery or a reload removed them: nothing polls or "
-                                 "restarts their connectors; their state goes after state.forget_vanished_after)")
+# "nothing polls or restarts their connectors" was said before, also of a cluster whose restarts
+# asked for by name, kept by the reload that removed it, were about to be sent (probe_races F4):
+# those are now said on their cluster's line (_cluster_line).
+UNWATCHED_CLUSTERS_HEADING = (3, "CLUSTERS NO LONGER WATCHED (discovery or a reload removed them: nothing polls them or "
+                                 "decides a new restart there; a restart queued before is still sent, said on its "
+                                 "cluster's line; their state goes after state.forget_vanished_after)")
+
+
+def _still_sent(rows: Sequence[StatusRow]) -> str:
+    """For a cluster no longer watched: the restarts queued for it that are still sent (restarts
+    by name a reload kept), else nothing."""
+    queued = sum(1 for row in rows if row.held is not None and row.held[0] == "queued")
+    if not queued:
+        return ""
+    return f": {queued} queued restart{'s' if queued > 1 else ''} still sent (see Held below)"
 
 
 def _environment_heading(place: ClusterPlace | None) -> tuple[int, str]:

@@ -287,8 +287,7 @@ class ClusterPoller:
     def held_for(self) -> tuple[float, bool]:
         """Seconds for which every call of this cluster's key waits, and whether for its budget (a
         long wait an answer's `Remaining: 0` set) rather than a pause (a 429's, an outage's)."""
-        paused = self.paused_for()
-        return (paused, False) if paused > 0 else (self._gateway.budget_spent_for(), True)
+        return key_held_for(self._gateway)
 
     def paused_by(self) -> str:
         """What holds every call of the key now (`a 429`, or an outage's 5xx answers)."""
@@ -334,6 +333,15 @@ class ClusterPoller:
     async def close(self) -> None:
         if self._on_demand is not None:
             await cancel_and_wait([self._on_demand])
+
+
+def key_held_for(gateway: Gateway) -> tuple[float, bool]:
+    """Seconds for which every call through `gateway` (one API key's lane) waits, and whether for
+    its budget (a long wait an answer's `Remaining: 0` set) rather than a pause (a 429's, an
+    outage's). Read from the lane, not a poller: a restart queued for a cluster a reload removed
+    has no poller any more and still waits in its lane (app.Daemon._lane_held_for)."""
+    paused = gateway.limiter.paused_for()
+    return (paused, False) if paused > 0 else (gateway.budget_spent_for(), True)
 
 
 async def list_retrying(
