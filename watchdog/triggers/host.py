@@ -207,9 +207,10 @@ class SchedulerHost:
 
     async def _job(self, work: Callable[..., Awaitable[object]], *args: object) -> None:
         """A scheduler job. One that starts while the daemon stops (or stands by) does nothing;
-        one running when it stops or loses the lead is cancelled: a poll or a schedule run cut
-        short only gathered facts (nothing accepted is lost), so that is a normal end, not an
-        error."""
+        one running when it stops or loses the lead is cancelled: a poll cut short only gathered
+        facts (nothing accepted is lost; the next poll decides again), so that is a normal end,
+        not an error. A schedule run cut short by a stop has no next try before its next time:
+        it says itself, at warning, which clusters it did not decide (say_run_cut_by_stop)."""
         if self._stopping or not self.leadership.leading:
             return
         task = asyncio.current_task()
@@ -280,6 +281,7 @@ class SchedulerHost:
             # fired as a reload removed it): nothing listed yet.
             self._schedule_run_ended(rule_name, None)
             return
+        began, cut = self._now(), rule  # the rule as the run began, for scheduled_run_cut_by_stop
         # Listings that fail in a way that may pass are tried again until then (_list_for_schedule):
         # one bound for the whole run, so a run of many clusters against an API that is down
         # ends within it (`run --once` included).
@@ -298,6 +300,7 @@ class SchedulerHost:
             before = listings[-1] if listings else None
             listings.append(asyncio.create_task(self._schedule_listing(rule_name, cluster, deadline, before)))
         undecided = list(undecided)
+        deciding: str | None = None  # the cluster whose restarts are being decided now
         try:
             for listed in asyncio.as_completed(listings):
                 cluster, poller, generation, statuses = await listed
@@ -325,12 +328,18 @@ class SchedulerHost:
                 if statuses is None:
                     continue
                 if cluster in self.pollers and rule.select.selects_cluster(cluster):
+                    deciding = cluster
                     if not await self.engine.on_schedule(rule, cluster, statuses, generation=generation):
                         if self._schedule_rule(rule_name) is None:  # its rule changed while it decided
                             self._schedule_run_ended(rule_name, [cluster, *undecided])
                             return
                         log.debug("schedule_run_dropped", rule=rule.name, cluster=cluster,
                                   note="the cluster was removed or redefined meanwhile: nothing more is restarted there")
+                    deciding = None
+        except asyncio.CancelledError:
+            if self._stopping:
+                say_run_cut_by_stop(self.metrics, cut, began, ([deciding] if deciding is not None else []) + undecided)
+            raise
         finally:
             # The rule removed or disabled meanwhile, the run cancelled (a stop, a loss of the
             # lead) or failed: the listings still under way are not wanted.
@@ -392,6 +401,24 @@ class SchedulerHost:
                  note=("this run restarts nothing in these clusters; " if undecided is not None
                        else "it ended before it listed any cluster: it restarts nothing; ")
                  + "the restarts it queued before are dropped at their turn (restart_finished, outcome dropped)")
+
+
+def say_run_cut_by_stop(metrics: Metrics, rule: Rule, began: datetime, not_decided: list[str]) -> None:
+    """A schedule run the stop cancelled before it had listed and decided every cluster it
+    selects: said at warning and counted `missed` by the daemon that knows it. Said at debug
+    only (`job_cancelled_at_shutdown`), it was reported by the next start alone, and only if that
+    came within 5 minutes (due_before's grace): a rollout whose new pod took longer lost the
+    night's restarts of those clusters without a word (probe_races F2). Nothing is said of a run
+    that had decided every cluster: what it queued is in the `stopped` line's `unsent`."""
+    if not not_decided:
+        return
+    metrics.scheduler_events.labels("missed").inc()
+    log.warning("scheduled_run_cut_by_stop", rule=rule.name, job_id=job_id(rule), run_began_at=began.isoformat(),
+                clusters_not_decided=not_decided,
+                note="the daemon stopped before this run had listed and decided these clusters: their connectors "
+                     "were not restarted by it, and a schedule is not run late (the next start does not make it up); if their "
+                     "restarts are still wanted, ask for them once the daemon is back (watchdog restart --daemon); "
+                     "restarts it queued for the other clusters and left unsent are in the `stopped` line")
 
 
 def _remove_job(scheduler: AsyncIOScheduler, job_id: str) -> None:

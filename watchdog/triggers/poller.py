@@ -349,8 +349,10 @@ async def list_retrying(
 ) -> Mapping[str, ConnectorStatus] | None:
     """The cluster's listing, asked for again after a failure that may pass (LISTING_FAILURES_THAT_PASS)
     while another try can begin before `deadline` (the event loop's time) and `keep_going()`;
-    `on_retry(delay)` is told of each wait. Each try waits out the key's rate-limit pause as
-    every call does. None when no try got it (the poller says why)."""
+    `on_retry(wait)` is told of each wait: the retry's delay, or the key's rate-limit pause
+    when that is longer, as the next try waits out that pause as every call does (told the delay
+    alone, `delay_seconds: 1.0` was said of a listing that then waited 120 s for a 429's
+    Retry-After). None when no try got it (the poller says why)."""
     loop = asyncio.get_running_loop()  # the clock asyncio.sleep waits on
     delay = LISTING_RETRY_FIRST_DELAY
     while True:
@@ -358,7 +360,7 @@ async def list_retrying(
         if (statuses is not None or poller.failed_with not in LISTING_FAILURES_THAT_PASS
                 or loop.time() + delay > deadline or not keep_going()):
             return statuses
-        on_retry(delay)
+        on_retry(round(max(delay, poller.paused_for()), 1))
         await asyncio.sleep(delay)
         delay = min(2 * delay, LISTING_RETRY_MAX_DELAY)
 
