@@ -302,6 +302,10 @@ async def test_sighups_noted_before_the_handler_was_in_place_reload_once_after_t
             events.append(("reload", reason))
             return True
 
+        def reload_soon(self, reason: str) -> asyncio.Task[bool]:  # as Daemon's: the reload in a task it keeps
+            self.task = asyncio.get_running_loop().create_task(self.reload(reason))
+            return self.task
+
     assert await run_until_signalled(Started(), [signal.SIGHUP, signal.SIGHUP]) == 0  # type: ignore[arg-type]
     assert events == ["started", ("reload", "SIGHUP")]
     events.clear()

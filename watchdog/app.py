@@ -104,6 +104,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         self._reload_config = reload_config
         self._reload_turn = asyncio.Lock()
         self._reload_waiting: asyncio.Future[bool] | None = None
+        self._reload_tasks: set[asyncio.Task[bool]] = set()  # SIGHUP's reloads under way (reloading.py)
         self._config_path, self._secrets_dir = config_path, secrets_dir
         self._gone_rule_series_left = False  # restart series of a rule a reload removed, kept while pending
         self._rotated_out: tuple[set[str], set[str]] = (set(), set())  # secrets a reload rotated out: masked for good
@@ -430,6 +431,9 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         for poller in self.pollers.values():
             await poller.close()
         unsent = await self.queue.close(self.config.queue.shutdown_deadline, self.config.queue.in_flight_grace)
+        # A SIGHUP's reload still reading its file (thousands of rules to check) has not applied it
+        # and will not: said now (config_reload_abandoned), before `stopped`, not left to asyncio.run.
+        await self.abandon_reloads()
         # Outcomes the state file refused earlier, once more while this replica still leads: left
         # pending there, the next start would send restarts reported ended.
         self.recorder.record_unrecorded()

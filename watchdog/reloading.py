@@ -37,6 +37,7 @@ from .reload import (
 )
 from .start_warnings import no_effect_to_say, say_no_effect, warn_of_zones
 from .state.postgres_password import rotate_password
+from .tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     import httpx
@@ -83,6 +84,7 @@ class ReloadHost:
     _stopping: bool  # from the first moment of Daemon.stop()
     _now: WallClock
     _last_reload: dict[str, str | None] | None = None  # reload_outcome()
+    _reload_tasks: set[asyncio.Task[bool]]  # reloads run in a task of their own (reload_soon), until they end
 
     if TYPE_CHECKING:
         def _build_cluster(self, config: Config, name: str) -> BuiltCluster: ...
@@ -110,6 +112,27 @@ class ReloadHost:
                           note="the running config stays in effect")
             return False
 
+    def reload_soon(self, reason: str) -> asyncio.Task[bool]:
+        """A reload in a task of its own (SIGHUP's), kept until it ends: the stop ends one still
+        reading its file (abandon_reloads), which then says so. Left to asyncio.run, cancelled
+        after the `stopped` line, it went without a word."""
+        task = asyncio.get_running_loop().create_task(self.reload(reason), name=f"reload-{reason}")
+        self._reload_tasks.add(task)
+        task.add_done_callback(self._reload_tasks.discard)
+        return task
+
+    async def abandon_reloads(self) -> None:
+        """At the end of the stop: the reloads still under way (a file of thousands of rules still
+        being checked in its thread) are cancelled; one that had not applied its file says
+        `config_reload_abandoned`. (The thread itself runs to its end: it cannot be cancelled.)"""
+        await cancel_and_wait(list(self._reload_tasks))
+
+    def _say_abandoned(self, reason: str, where: str) -> None:
+        """A reload cancelled before it applied anything (the daemon stopped first)."""
+        log.warning("config_reload_abandoned", reason=reason,
+                    note=f"the {'daemon stopped' if self._stopping else 'reload was cancelled'} while it {where}: "
+                         "the file was not applied; the config the daemon ran with stayed in effect to the end")
+
     async def _reload(self, reason: str, load: Callable[[], Config]) -> bool:
         waiting = self._reload_waiting
         if waiting is not None:
@@ -126,10 +149,17 @@ class ReloadHost:
         return applied
 
     async def _reload_in_turn(self, reason: str, load: Callable[[], Config], waiting: asyncio.Future[bool]) -> bool:
-        async with self._reload_turn:
+        try:
+            await self._reload_turn.acquire()
+        except asyncio.CancelledError:
+            self._say_abandoned(reason, "waited for another reload to end")
+            raise
+        try:
             if self._reload_waiting is waiting:
                 self._reload_waiting = None  # the file is read from here: a reload asked for now needs a turn of its own
             applied = await self._load_and_apply(reason, load)
+        finally:
+            self._reload_turn.release()
         if applied is None:
             return False
         previous, retired, blocker = applied
@@ -162,6 +192,11 @@ class ReloadHost:
         config it replaced, the blockers it retired and the one it made the config's, if any."""
         try:
             loaded = await asyncio.to_thread(load)
+        except asyncio.CancelledError:
+            # No Exception: reload() said nothing of it, and the log held `stopping`, `stopped`
+            # and no word of the SIGHUP (probe_races F5). Nothing was applied: the swap comes later.
+            self._say_abandoned(reason, "read and checked the file")
+            raise
         except ConfigError as exc:
             errors = [f"{path}: {message}" if path else message for path, message in exc.problems]
             self._reload_counted(applied=False, error=errors[0] + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")

@@ -83,12 +83,10 @@ async def run_until_signalled(daemon: Daemon, early: Sequence[int] = ()) -> int:
     if signal.SIGTERM in early:
         stop.set()
     loop = asyncio.get_running_loop()
-    reloads: set[asyncio.Task[bool]] = set()
 
     def reload() -> None:
-        task = loop.create_task(daemon.reload("SIGHUP"))
-        reloads.add(task)
-        task.add_done_callback(reloads.discard)
+        # Kept by the daemon until it ends: the stop ends one still reading its file, and it says so.
+        daemon.reload_soon("SIGHUP")
 
     def reader_gone() -> None:
         # The log's pipe is broken (`watchdog run | head`, a restarted journald): a daemon that can
