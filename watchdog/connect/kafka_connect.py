@@ -119,6 +119,10 @@ STATUSES_MISSING = ("the list came without the connectors' statuses (a gateway k
 NONE_RAN = ("not run, the cluster is between leaders: each worker refused the connection, could not reach the "
             "leader to pass it on, or was rebalancing")
 
+# A call ended on one of these was not served by the worker that gave it (KafkaConnectBackend._ask):
+# that worker does not become the one asked first.
+_WORKER_FAILED = frozenset({Outcome.SERVER_ERROR, Outcome.UNCONFIRMED, Outcome.NETWORK_ERROR, Outcome.CONFLICT})
+
 
 class KafkaConnectBackend:
     kind = "kafka_connect"
@@ -292,8 +296,9 @@ class KafkaConnectBackend:
         body_optional: bool = False,
         read_timeout: float | None = None,
     ) -> ApiResult[T]:
-        """Ask the workers in turn, from the one that answered last, until one answers; each call
-        made is added to `made` (endpoint, status code or None).
+        """Ask the workers in turn, from the one that answered last (as when this call began),
+        each once at most, until one answers; each call made is added to `made` (endpoint, status
+        code or None).
 
         `repeatable`: the call may be sent again after a network error that may have happened
         after the request left. `body_optional`: a 2xx without a readable body is still
@@ -310,8 +315,12 @@ class KafkaConnectBackend:
         # says the cluster is between leaders (a 500 forward_never_connected, a 409 rebalancing).
         none_ran, between = True, None
         count = len(self._urls)
+        # The worker asked first, read once: other calls of the cluster run meanwhile and move it
+        # (a worker that answered them, or one passed over), and read at each try it made this
+        # call ask a hung worker twice and never the healthy one (F1, real 4.3.1 behind a proxy).
+        start = self._preferred
         for attempt in range(count):
-            index = (self._preferred + attempt) % count
+            index = (start + attempt) % count
             url = self._urls[index]
             try:
                 answer = await fetch(self._http, method, f"{url}{path}", limits, params=list(params), timeout=timeout)
@@ -366,7 +375,10 @@ class KafkaConnectBackend:
                     # "still starting up", was not run, and is retried as any 5xx; so is a forward
                     # that could not connect to the leader: the next worker is asked, which may
                     # know the new one, then the queue tries again).
-                    if proxy_page(answer):  # kept first, every restart until a poll met it first
+                    if proxy_page(answer) and self._preferred == index:
+                        # Kept first, every restart until a poll met it first; moved past it
+                        # only while it is still the one asked first (another call may have
+                        # moved it to a worker that answered since).
                         self._preferred = (index + 1) % count
                     return ApiResult(endpoint, Outcome.UNCONFIRMED, status_code=response.status_code,
                                      elapsed=time.perf_counter() - started, message=not_sent_again(
@@ -398,7 +410,12 @@ class KafkaConnectBackend:
                 failures.append(f"{url}: {result.message}")
                 none_ran = False
                 continue
-            self._preferred = index
+            if result.outcome not in _WORKER_FAILED:
+                # Only a worker that served the call becomes the one asked first. One whose own
+                # failure ended the call (the last worker's 5xx, Connect's 409) stays where it was:
+                # made the first, a hung worker that ended a call every worker failed was asked
+                # first by every later call, though another worker had answered meanwhile.
+                self._preferred = index
             return replace(result, passed_over=tuple(failures)) if failures else result
         if between is not None and none_ran:
             # A follower's forward to the dead leader refused, and that leader, still listed, refusing
