@@ -194,3 +194,59 @@ def test_a_key_nothing_polls_is_tried_again_by_one_restart_every_ten_minutes_not
     accepted = [t for t, status in calls if status == 202]
     assert len(accepted) == 3 and min(accepted) >= 2 * PROBE_SECONDS, calls
     assert sorted(outcomes.values()) == [(Outcome.ACCEPTED, 1)] * 3 + [(Outcome.UNAUTHORIZED, 1)] * 2
+
+
+def test_a_key_refused_for_restarts_only_is_said_once_as_such_not_refused_and_accepted_at_every_restart() -> None:
+    """A worker's proxy that lets the user read but answers 401 to every POST (a read-only user,
+    nginx's `limit_except GET`): the key is not refused, the user may not restart. Before, each
+    restart said at error that the API refused the key and the next poll that it was accepted
+    again, for ever (s74 probe F6: 3 pairs in 50 s). The first 401 cannot tell (it holds, as for a
+    revoked key); once a poll with the key is answered and a restart is refused again, that is
+    said once, and the restarts are no longer held: each ends `unauthorized` saying why."""
+
+    async def run() -> dict[str, Any]:
+        daemon, simulator = _daemon([{"match": {"endpoint": "restart"}, "action": {"status": 401}}])
+        daemon.queue.start()
+        poller = daemon.pollers[CLUSTER]
+        with structlog.testing.capture_logs() as logs:
+            for at in (0, 30, 60, 90, 120):
+                await asyncio.sleep(at - asyncio.get_running_loop().time())
+                await poller.poll()
+            await asyncio.sleep(200 - asyncio.get_running_loop().time())  # the last poll's restarts end
+        finished = list(daemon.recorder.finished_jobs)
+        await daemon.queue.close(0)
+        return {"logs": logs, "finished": finished, "refused": _restarts(simulator, 401)}
+
+    seen = virtualtime.run(run())
+    events = [e["event"] for e in seen["logs"]]
+    assert events.count("api_key_refused") == 1, events.count("api_key_refused")
+    assert events.count("api_key_accepted_again") == 1, events.count("api_key_accepted_again")
+    [said] = [e for e in seen["logs"] if e["event"] == "api_key_refused_for_restarts"]
+    assert said["log_level"] == "error" and "accepted for reads" in said["note"] and "write" in said["note"]
+    # Not held: every connector's restart was made (and refused), none left queued for good.
+    assert {c.connector for c in seen["refused"]} == {f"conn-{i:02d}" for i in range(BACKLOG)}
+    assert {job.outcome for job in seen["finished"]} == {Outcome.UNAUTHORIZED}
+    told = [job.message for job in seen["finished"] if "refused for restarts" in job.message]
+    assert len(told) >= BACKLOG - 1, [job.message for job in seen["finished"]][:3]
+
+
+def test_refused_for_restarts_only_needs_a_read_taken_after_a_restarts_401_and_ends_on_a_read_refused() -> None:
+    from watchdog.connect.refusal import KeyRefusal
+
+    refusal = KeyRefusal()
+    assert refusal.on_answer(200, 0.0) is None
+    # The first restart's 401 cannot tell a revoked key: it holds (s73), a poll's 200 ends it.
+    assert refusal.on_answer(401, 1.0, write=True) == "began" and refusal.holds(1.0)
+    assert refusal.on_answer(200, 2.0) == "ended"
+    # A restart refused again, reads taken since: refused for restarts only, said once, nothing held.
+    assert refusal.on_answer(401, 3.0, write=True) == "write_refused" and not refusal.holds(3.0)
+    assert refusal.on_answer(200, 4.0) is None and refusal.on_answer(401, 5.0, write=True) is None
+    # A read refused too: the key is refused, restarts held, as before.
+    assert refusal.on_answer(401, 6.0) == "began" and refusal.holds(6.0) and refusal.write_refused_since is None
+    assert refusal.on_answer(200, 7.0) == "ended"
+    assert refusal.on_answer(401, 8.0, write=True) == "began", "a refusal a read began says nothing of writes"
+    assert refusal.on_answer(202, 9.0, write=True) == "ended"
+    # Refused for restarts, then a restart answered: that ends it.
+    assert refusal.on_answer(401, 10.0, write=True) == "began" and refusal.on_answer(200, 11.0) == "ended"
+    assert refusal.on_answer(401, 12.0, write=True) == "write_refused"
+    assert refusal.on_answer(202, 13.0, write=True) == "write_accepted" and refusal.write_refused_since is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import TypeVar
 
 from ..logs import get_logger
@@ -12,8 +13,8 @@ from ..metrics import Metrics
 from ..model import Outcome
 from ..ratelimit import Pause, RateLimiter
 from ..ratelimit.state import UNANSWERED_TURN_SECONDS
-from .backend import ApiResult, Endpoint, status_class
-from .refusal import KeyRefusal
+from .backend import MAX_MESSAGE_CHARS, ApiResult, Endpoint, status_class
+from .refusal import WRITE_REFUSED_NOTE, WRITE_REFUSED_SHORT, KeyRefusal
 
 T = TypeVar("T")
 
@@ -124,15 +125,28 @@ class Gateway:
             log.warning("connect_workers_passed_over", credential=self.credential, cluster=cluster,
                         endpoint=result.endpoint.value, passed_over=list(result.passed_over), **context)
         self._track_outage(cluster, result)
-        self._track_refusal(cluster, result)
-        return result, pause
+        return self._track_refusal(cluster, result), pause
 
-    def _track_refusal(self, cluster: str, result: ApiResult[T]) -> None:
+    def _track_refusal(self, cluster: str, result: ApiResult[T]) -> ApiResult[T]:
         """Feed the key's refusal (refusal.py) and say when one begins (once, at error) and ends.
-        The Metrics API's answers are another service's: its lane holds no restarts."""
+        The Metrics API's answers are another service's: its lane holds no restarts. Returns the
+        result, a restart's 401 while the key is refused for restarts only saying so."""
         if result.endpoint is Endpoint.METRICS_QUERY:
-            return
-        change = self.refusal.on_answer(result.status_code, self.limiter.now())
+            return result
+        write = result.endpoint is Endpoint.RESTART
+        change = self.refusal.on_answer(result.status_code, self.limiter.now(), write=write)
+        if change == "write_refused":
+            log.error("api_key_refused_for_restarts", credential=self.credential, cluster=cluster,
+                      endpoint=result.endpoint.value, status_code=result.status_code, message=result.message,
+                      note=WRITE_REFUSED_NOTE)
+        elif change == "write_accepted":
+            log.info("api_key_restarts_accepted", credential=self.credential, cluster=cluster,
+                     status_code=result.status_code, note="a restart with the key was answered other than 401: "
+                     "the key is no longer refused for restarts")
+        if write and result.status_code == 401 and self.refusal.write_refused_since is not None:
+            # The server's words first, cut so that what they mean is said whole after them.
+            said = f"{result.message[:MAX_MESSAGE_CHARS - len(WRITE_REFUSED_SHORT) - 2]}; " if result.message else ""
+            result = replace(result, message=f"{said}{WRITE_REFUSED_SHORT}")
         if change == "began":
             log.error("api_key_refused", credential=self.credential, cluster=cluster, endpoint=result.endpoint.value,
                       status_code=result.status_code, message=result.message,
@@ -142,6 +156,7 @@ class Gateway:
                            "end unauthorized")
         elif change == "ended":
             self._refusal_ended(cluster, result.endpoint.value)
+        return result
 
     def refused_note(self) -> str | None:
         """Why the lane's restarts wait now because its key was refused (None: they do not).

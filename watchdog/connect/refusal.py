@@ -10,6 +10,18 @@ answered other than 401 (the next poll, which goes on at its interval: it is the
 reload gives the lane's client another pair; a key no call has used for PROBE_SECONDS lets them
 go, and the first answer decides. A 403 is a role on one cluster, not the key: it holds nothing
 here.
+
+A key accepted for reads and refused for restarts (a worker's proxy that lets a read-only user
+GET and answers 401 to every POST: nginx's `limit_except GET { auth_basic ...; }`) is no refused
+key either: the user may not restart. Its first restart's 401 cannot tell it from a revoked key
+and holds as above; but once a read ended that refusal (the next poll was answered) and a restart
+is answered 401 again with no read refused between, the lane's restarts are refused for restarts
+only (`write_refused_since`): said once, and nothing is held (a hold would end at every poll: a
+refused/accepted pair of lines per restart, for ever, telling an operator to rotate a password
+that is right); each restart ends `unauthorized` saying why, and counts an attempt, as a 403
+does. A restart answered otherwise ends it; a read answered 401 makes it a refused key again.
+Assumed where the real world may differ: a key revoked between a poll that ended a refusal and
+the next restart is taken for refused for restarts until the next poll's 401, which holds again.
 """
 
 from __future__ import annotations
@@ -20,6 +32,14 @@ from datetime import datetime, timezone
 # What a restart held by a refused key says, before when and what it waits for (queue/dispatch.py
 # clears it once the restart goes again).
 REFUSED_PREFIX = "held: its API key was refused (401)"
+# Said (api_key_refused_for_restarts, and in each restart's message) of a key refused for restarts only.
+WRITE_REFUSED_NOTE = ("the key is accepted for reads (polls are answered) but refused for restarts (401 to the "
+                      "restart's POST): its user lacks the right to write (a role, or a proxy's rule for POST), the "
+                      "key itself is right; give it write access. Restarts are not held for it: each ends "
+                      "unauthorized and counts an attempt, as a 403 does")
+# What such a restart's own message adds (kept short: a job's message is cut at 300 characters).
+WRITE_REFUSED_SHORT = ("the key is accepted for reads but refused for restarts: its user lacks write access "
+                       "(see api_key_refused_for_restarts)")
 # How often held restarts look at the refusal again without any call (a local check): a reload
 # that rotated the pair, or moved the cluster to another key, is taken within this.
 RECHECK_SECONDS = 5.0
@@ -43,21 +63,45 @@ class KeyRefusal:
         self.ended_by = ""  # why the last refusal ended: "answer" or "rotated"
         self._last_call = 0.0  # when a call with the key last ended (the lane's clock)
         self._probing = False  # PROBE_SECONDS without a call: restarts go until the next answer
+        # Restarts alone refused (see the module's docstring): since when, None when not.
+        self.write_refused_since: datetime | None = None
+        self._began_on_write = False  # the refusal under way began with a restart's 401
+        # A read ended a refusal that a restart's 401 began, and no call has said otherwise since:
+        # the next restart answered 401 means the key is refused for restarts only.
+        self._reads_taken = False
 
-    def on_answer(self, status: int | None, now: float) -> str | None:
-        """A call of the lane was answered `status` (None: no answer). Returns "began" when this
-        401 begins a refusal, "ended" when this answer ends one, else None. A 429 or a 5xx says
+    def on_answer(self, status: int | None, now: float, *, write: bool = False) -> str | None:
+        """A call of the lane was answered `status` (None: no answer); `write`: it was a restart.
+        Returns "began" when this 401 begins a refusal, "ended" when this answer ends one,
+        "write_refused" when this restart's 401 shows the key refused for restarts only (once),
+        "write_accepted" when this restart's answer ends that, else None. A 429 or a 5xx says
         nothing of the key (a gateway may answer them before it looks at the key); any other
         answer does: the key was taken."""
         self._last_call, self._probing = now, False
         if status == 401:
+            if write and self.since is None and (self._reads_taken or self.write_refused_since is not None):
+                first = self.write_refused_since is None
+                if first:
+                    self.write_refused_since = datetime.now(timezone.utc)
+                return "write_refused" if first else None
+            # A read refused too (or nothing says reads are taken): the key is refused.
+            self._reads_taken, self.write_refused_since = False, None
             first = self.since is None
             if first:
                 self.since = datetime.now(timezone.utc)
+                self._began_on_write = write
             self._refused_pair = self._pair_now()
             return "began" if first else None
-        if self.since is None or status is None or status == 429 or status >= 500:
+        if status is None or status == 429 or status >= 500:
             return None
+        if write:
+            self._reads_taken = False
+            if self.write_refused_since is not None and self.since is None:
+                self.write_refused_since = None
+                return "write_accepted"
+        if self.since is None:
+            return None
+        self._reads_taken = self._began_on_write and not write
         self._end("answer")
         return "ended"
 
@@ -85,6 +129,7 @@ class KeyRefusal:
 
     def _end(self, why: str) -> None:
         self.since = None
+        self._began_on_write = False
         self._refused_pair = None
         self.ended_by = why
 
