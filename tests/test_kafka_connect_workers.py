@@ -553,3 +553,40 @@ async def test_the_restart_answer_of_a_connector_of_many_tasks_says_which_it_res
     (record,) = d.state.history(ConnectorKey(CLUSTER, "wide-sink"), limit=1)
     assert record.message == "202: connector RUNNING; tasks 49 RESTARTING, and 49 more RUNNING"
     await d.stop()
+
+
+class _RecreatedOnTheWay(httpx.AsyncBaseTransport):
+    """The restart of `name` reaches a connector deleted and created again, healthy, while it was
+    on the wire (the s74 probe held it 8 s in a proxy meanwhile)."""
+
+    def __init__(self, sim: Simulator, name: str) -> None:
+        self._app, self._sim, self._name = httpx.ASGITransport(app=create_app(sim)), sim, name
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith(f"/{self._name}/restart"):
+            self._sim.delete_connector(KAFKA_CONNECT_NAME, self._name)
+            self._sim.add_connector(KAFKA_CONNECT_NAME, {"name": self._name, "type": "sink", "tasks": 2})
+        return await self._app.handle_async_request(request)
+
+
+async def test_a_restart_that_found_nothing_failed_says_it_restarted_nothing() -> None:
+    # billing-sink was FAILED when polled; its restart (onlyFailed=true) reached a connector
+    # created again meanwhile, healthy. The worker's 202 names no instance RESTARTING: nothing was
+    # restarted. It was recorded "202: connector RUNNING; tasks 0 RUNNING, 1 RUNNING", beside the
+    # old connector's failure in the history, which read as a failed connector restarted.
+    sim = simulator()
+    d = Daemon(daemon_config([HEAL], backend=SELF_MANAGED, rate_limit=FAST),
+               transport=_RecreatedOnTheWay(sim, "billing-sink"))
+    d.queue.start()
+    await d.pollers[CLUSTER].poll()
+    await asyncio.wait_for(d.queue.join(), 10)
+    (record,) = d.state.history(ConnectorKey(CLUSTER, "billing-sink"), limit=1)
+    await d.stop()
+
+    jobs = {job.key.connector: job for job in d.recorder.finished_jobs}
+    assert sim.restarts(connector="billing-sink")[0].path.endswith("/restart")
+    assert jobs["billing-sink"].outcome is Outcome.ACCEPTED and jobs["billing-sink"].status_code == 202
+    assert record.message.startswith("restarted nothing: no instance was FAILED when the restart arrived"), record.message
+    assert "202: connector RUNNING; tasks 0 RUNNING, 1 RUNNING" in record.message, record.message
+    # A restart that did restart something is worded as before.
+    assert jobs["search-sink"].message == "202: connector RUNNING; tasks 0 RUNNING, 1 RUNNING, 2 RESTARTING"

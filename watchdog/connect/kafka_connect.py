@@ -89,7 +89,7 @@ from .masking import without_credentials
 from .paths import path_segment
 from .proxy_upstream import proxy_page, upstream_down
 from .status_by_status import parse_names, read_status_by_status
-from .statuses import parse_status, restart_answer
+from .statuses import describe_answer, parse_status, restart_answer
 from .task_restarts import restart_tasks_one_by_one
 from .transfer import DEFAULT_LIMITS, NOT_RUN, CallLimits, fetch
 from .worker_answers import answer_result, forward_never_connected, not_serving, rebalancing
@@ -111,6 +111,9 @@ FORWARD_NOT_MADE = "the worker could not connect to the leader to pass the reque
 IGNORED_FLAGS = "this Kafka Connect ignored includeTasks/onlyFailed (answered {code})"
 LEADER_IGNORED_FLAGS = ("this Kafka Connect answered {code} naming no instance it restarts (a leader before 3.0 "
                         "ignores includeTasks/onlyFailed and restarts the connector instance only)")
+# Begins the message of a restart of the failed instances answered 202 naming none RESTARTING.
+NOTHING_FAILED = ("restarted nothing: no instance was FAILED when the restart arrived (the connector recovered, or "
+                  "was deleted and created again, meanwhile); counted as an attempt all the same")
 # Said (list_read_by_status) of a list whose entries all came without their status.
 STATUSES_MISSING = ("the list came without the connectors' statuses (a gateway keeping one value of the repeated "
                     "?expand parameter?): read status by status")
@@ -243,6 +246,17 @@ class KafkaConnectBackend:
             # answered 204 (seen with 2.8.2 behind 3.4.1 and 4.3.1). Taken as accepted, the FAILED
             # tasks were never restarted and the daemon gave up on them.
             return await self._restart_tasks_one_by_one(connector, only_failed, result, LEADER_IGNORED_FLAGS)
+        if (only_failed and result.ok and result.status_code == 202 and isinstance(result.value, ConnectorStatus)
+                and not _restarting(result.value)):
+            # The leader marks RESTARTING each instance it restarts (KIP-745's restart plan); with
+            # onlyFailed=true, none so marked means none was FAILED when the restart arrived: the
+            # connector recovered, or was deleted and created again under its name, meanwhile
+            # (s74 probe). Recorded as "202: connector RUNNING; tasks 0 RUNNING", beside the old
+            # connector's failure, it read as a failed connector restarted. Still `accepted`, and
+            # still an attempt with its backoff: a worker whose status view lags the leader's
+            # would otherwise have every poll send a restart that restarts nothing, unpaced.
+            said = f"{NOTHING_FAILED}: {describe_answer(result.status_code, result.value)}"
+            return replace(result, message=said[:MAX_MESSAGE_CHARS])
         return result
 
     async def _restart_tasks_one_by_one(
@@ -459,6 +473,11 @@ def _statuses_missing(result: ApiResult[dict[str, ConnectorStatus]]) -> list[str
     if any(entry.unusable is not Unusable.STATUS_MISSING for entry in result.value.values()):
         return None
     return list(result.value)
+
+
+def _restarting(status: ConnectorStatus) -> bool:
+    """Whether a restart's answer names an instance it restarts (RESTARTING)."""
+    return status.state == "RESTARTING" or any(task.state == "RESTARTING" for task in status.tasks)
 
 
 def _connector_path(connector: str) -> str:
