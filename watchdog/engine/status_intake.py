@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from ..config import Rule, StatusTrigger
+from ..config import KafkaConnectCluster, Rule, StatusTrigger
 from ..model import (
     ConnectorKey,
     ConnectorState,
@@ -266,6 +266,12 @@ class StatusIntake(Forgetting):
         elif decision is Decision.TRANSIENT and key in self.unknown_reported:
             # Said once as `unknown_state`; its row shows it for as long as it lasts.
             detail = f"in a state the watchdog does not know ({', '.join(self.unknown_reported[key][:_TASKS_SHOWN])}): {_UNKNOWN_DONE}"
+        elif decision is Decision.TRANSIENT and key in self.unchosen_reported:
+            # Said once as `transient_too_long`; "in passing, the next poll looks again" went on
+            # at every poll, and in status, for a connector RESTARTING for good (probe of real Kafka, F2).
+            assert isinstance(rule.trigger, StatusTrigger)
+            detail = (f"{status.state} for over {rule.trigger.degraded_report_after:g} s (transient_too_long): not "
+                      "restarted; the warning says what to look at")
         # Those above hold it, as status shows (a `transient` among them: EngineCore.held); the
         # words of a skip of its own (a PAUSED connector, its backoff, its spent budget) do not.
         shown_held = bool(detail)
@@ -406,7 +412,8 @@ class StatusIntake(Forgetting):
                 "degraded_too_long" if awaiting else "transient_too_long", cluster=key.cluster,
                 connector=key.connector, rule=rule.name, since=since.isoformat(), report_after_seconds=limit,
                 state=status.state, **_shown_tasks(status),
-                note=_awaiting_note(status) if awaiting else held_unchosen_note(status, limit),
+                note=_awaiting_note(status) if awaiting else held_unchosen_note(
+                    status, limit, self_managed=isinstance(self.config.clusters.get(key.cluster), KafkaConnectCluster)),
             )
 
     def on_poll_failed(self, cluster: str, result: str) -> None:
