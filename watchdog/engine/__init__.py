@@ -16,6 +16,8 @@ One job per file (`Engine` is one object made of these parts):
     flapping.py         connectors that keep failing and coming back, said (`connector_flapping`)
     stuck.py            connectors transient too long for a reason nobody chose (PROVISIONING for
                         good, an unknown state), said (`transient_too_long`)
+    unroutable.py       connector names a Kafka Connect worker cannot forward to its leader (`/`, `;`):
+                        a taskless one said (`connector_name_unroutable`)
     poll_pace.py        how far apart each cluster's polls came: when an unconfirmed failure's
                         confirming poll comes, said without a time the rate limit makes false
     forgetting.py       what is forgotten: unwatched and vanished connectors (their state after

@@ -30,6 +30,7 @@ from .flapping import FlapWatch
 from .poll_pace import PollPace
 from .retired_ids import RetiredIds
 from .trial_owners import RunOwners
+from .unroutable import UnroutableNames
 
 if TYPE_CHECKING:  # only for the annotation: decisions.py builds on this module
     from .decisions import RequestRecord
@@ -165,6 +166,8 @@ class EngineCore:
         self.degraded_reported: set[ConnectorKey] = set()
         # Those of them reported `transient_too_long` (engine/stuck.py), not `degraded_too_long`.
         self.unchosen_reported: set[ConnectorKey] = set()
+        # Self-managed connectors with no task whose name a worker cannot forward (unroutable.py).
+        self.unroutable_names = UnroutableNames()
         # The states no known API reports that each watched connector was last reported in.
         self.unknown_reported: dict[ConnectorKey, tuple[str, ...]] = {}
         # The exact names each status rule selects that its cluster's last poll did not list, as
@@ -262,6 +265,7 @@ class EngineCore:
                 del by_key[key]
         self.degraded_reported.difference_update([key for key in self.degraded_reported if key.cluster == cluster])
         self.unchosen_reported.difference_update([key for key in self.unchosen_reported if key.cluster == cluster])
+        self.unroutable_names.forget_cluster(cluster)
         self._retired_ids.forget_cluster(cluster)
         for where in [where for where in self.named_missing_reported if where[1] == cluster]:
             del self.named_missing_reported[where]

@@ -43,6 +43,7 @@ class Forgetting(Decisions):
         self.degraded_since.pop(key, None)
         self.degraded_reported.discard(key)
         self.unchosen_reported.discard(key)
+        self.unroutable_names.forget(key)
         self.unknown_reported.pop(key, None)
         self.dry_states.pop(key, None)
         self._unjudged.pop(key, None)
@@ -187,6 +188,7 @@ class Forgetting(Decisions):
             known.clear()
         self.degraded_reported.clear()
         self.unchosen_reported.clear()
+        self.unroutable_names.clear()
 
     def _unlist(self, cluster: str, keep: Iterable[str]) -> None:
         """Drop what the last listing of `cluster` showed and this one does not (`keep`)."""

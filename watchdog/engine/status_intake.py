@@ -41,6 +41,7 @@ from .poll_pace import PollPace, next_polls
 from .restart_gap import failure_too_soon
 from .skip_words import skipped_because
 from .stuck import held_unchosen, held_unchosen_note
+from .unroutable import unroutable_note
 
 _FAILING = frozenset({Health.FAILED, Health.USER_ERROR})
 _NAMES_SHOWN = 20  # of a rule's names not listed, in one log line
@@ -227,6 +228,7 @@ class StatusIntake(Forgetting):
         """`stored`: the connector's state, read in this slice (load_many). The status seen and the
         state are written in one statement (observe_status with the state)."""
         self._watch_degraded(rule, key, status, now)
+        self._watch_unroutable(rule, key, status, now)
         self._watch_unknown(rule, key, status, health)
         flapping = self.flaps.observe(key, stored.health in _FAILING, health in _FAILING, now)
         if flapping is not None:
@@ -386,6 +388,17 @@ class StatusIntake(Forgetting):
         else:
             del self.unknown_reported[key]
             log.info("unknown_state_ended", cluster=key.cluster, connector=key.connector, state=status.state)
+
+    def _watch_unroutable(self, rule: Rule, key: ConnectorKey, status: ConnectorStatus, now: datetime) -> None:
+        """A self-managed connector with no task whose name a worker cannot forward to the leader
+        (`/`, `;`): said once, when it has stayed so for `degraded_report_after` (unroutable.py)."""
+        if not isinstance(self.config.clusters.get(key.cluster), KafkaConnectCluster):
+            return
+        assert isinstance(rule.trigger, StatusTrigger)
+        limit = rule.trigger.degraded_report_after
+        if self.unroutable_names.seen(key, status, now, limit):
+            log.warning("connector_name_unroutable", cluster=key.cluster, connector=key.connector, rule=rule.name,
+                        state=status.state, report_after_seconds=limit, note=unroutable_note(key.connector))
 
     def _watch_degraded(self, rule: Rule, key: ConnectorKey, status: ConnectorStatus, now: datetime) -> None:
         """A connector DEGRADED with no task in error is not restarted (its tasks await a worker);

@@ -1,0 +1,69 @@
+"""Connector names a Kafka Connect worker cannot route, said once (`connector_name_unroutable`).
+
+A worker that is not the leader forwards a connector's task configs to the leader with the name
+in the path unencoded (Kafka Connect's own forwarding, whatever our call encoded), so on a
+cluster of more than one worker a name with `/` (a path separator there) or `;` (Jetty cuts the
+path at it: "Connector semi not found" in the worker's log, real 4.3.1) never gets a task: the
+connector reads RUNNING with no task, which is `healthy`, and nothing said so (probe of real
+Kafka, F3). The daemon cannot tell how many workers stand behind one URL (a load balancer), nor
+a connector with no task by design (rare: one whose taskConfigs is empty), so the line says what
+becomes of it on a cluster of more than one worker, and only once such a connector has stayed
+taskless for its rule's `degraded_report_after`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..model import ConnectorKey, ConnectorStatus
+
+# Characters that a worker forwarding to the leader does not encode and the leader's Jetty
+# reads as path syntax.
+UNROUTABLE_CHARS = ("/", ";")
+
+
+def unroutable_chars(name: str) -> list[str]:
+    """The characters of `name` a worker cannot forward to the leader (none: an empty list)."""
+    return [char for char in UNROUTABLE_CHARS if char in name]
+
+
+def unroutable_note(name: str) -> str:
+    chars = " and ".join(f"'{char}'" for char in unroutable_chars(name))
+    return (f"RUNNING with no task, and its name holds {chars}: on a cluster of more than one worker a worker "
+            "forwards its task configs to the leader with the name unencoded, which the leader cannot route, so "
+            "no task is ever created (the workers' log says \"Error forwarding REST request\"); it moves no data "
+            "though its health reads healthy. Create it again under a name without '/' or ';' (rename it), or "
+            "run it on a cluster of one worker")
+
+
+class UnroutableNames:
+    """Since when each watched connector of a self-managed cluster with such a name has been
+    listed with no task, and those said. Memory only, as degraded_since: after a restart of the
+    daemon it is said again once it has stayed so, never early."""
+
+    def __init__(self) -> None:
+        self._since: dict[ConnectorKey, datetime] = {}
+        self._said: set[ConnectorKey] = set()
+
+    def seen(self, key: ConnectorKey, status: ConnectorStatus, now: datetime, report_after: float) -> bool:
+        """A poll's view of a self-managed cluster's connector: True when it is to be said now."""
+        if status.unusable is not None or status.tasks or not unroutable_chars(key.connector):
+            self.forget(key)  # said again should it lose its tasks later
+            return False
+        since = self._since.setdefault(key, now)
+        if key in self._said or (now - since).total_seconds() < report_after:
+            return False
+        self._said.add(key)
+        return True
+
+    def forget(self, key: ConnectorKey) -> None:
+        self._since.pop(key, None)
+        self._said.discard(key)
+
+    def forget_cluster(self, cluster: str) -> None:
+        for key in [key for key in self._since if key.cluster == cluster]:
+            self.forget(key)
+
+    def clear(self) -> None:
+        self._since.clear()
+        self._said.clear()
