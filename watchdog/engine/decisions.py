@@ -7,13 +7,14 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from ..config import CloudCluster, Rule, ScheduleTrigger, StatusTrigger
+from ..config import CloudCluster, KafkaConnectCluster, Rule, ScheduleTrigger, StatusTrigger
 from ..model import (
     ConnectorKey,
     ConnectorState,
     ConnectorStatus,
     Decision,
     Health,
+    Outcome,
     PendingPhase,
     RestartRequest,
     Trigger,
@@ -27,6 +28,7 @@ from ..windows import Windows
 from .core import FAILURE_TRIGGERS, log
 from .gates import Gates
 from .recorder import store_noun
+from .unroutable import may_be_refused_for_its_name, refused_for_its_name, refused_name_detail
 
 # What the gates hold a wanted restart with (Gates.gate): a connector so held shows it in status.
 GATE_HOLDS = frozenset({Decision.WINDOW_CLOSED, Decision.BREAKER_OPEN, Decision.BLOCKED})
@@ -103,6 +105,14 @@ class Decisions(Gates):
             closed = self.window_hold(now, windows)
             if closed is not None:
                 decision, detail = closed
+        if (decision is Decision.RESTART and trigger in FAILURE_TRIGGERS and may_be_refused_for_its_name(key.connector)
+                and isinstance(self.config.clusters.get(key.cluster), KafkaConnectCluster)):
+            # Its last restart was refused for its name alone (Jetty's 400 page): made again, it
+            # was answered alike at each backoff gap, an error line each, for good with
+            # max_restarts null (probe of real Kafka, F4).
+            answered = self._name_refused(key)
+            if answered is not None:
+                decision, detail = Decision.UNADDRESSABLE, refused_name_detail(answered)
         if decision is Decision.RESTART:
             held = self.gate(key, now, windows, failure=trigger in FAILURE_TRIGGERS,
                              dry_run=self.config.dry_run or dry_run, count_queued=trigger is Trigger.STATUS,
@@ -171,6 +181,20 @@ class Decisions(Gates):
                 record.job.alerts.add(origin)
         self._remember(record)
         return record
+
+    def _name_refused(self, key: ConnectorKey) -> str | None:
+        """The message of the connector's last restart when the worker's web server refused it
+        for the name alone (unroutable.refused_for_its_name), else None. Read from the history,
+        so it holds after a restart of the daemon, and lifts once a restart (one by name: only
+        failure restarts are held) is answered otherwise. One read per failure restart decided, of a
+        self-managed cluster's connector whose name Jetty could refuse (may_be_refused_for_its_name)."""
+        try:
+            last = self.state.history(key, limit=1)
+        except StateStoreError:
+            return None  # not known now: the restart goes, and is answered as it is
+        if last and last[0].outcome is Outcome.REJECTED and refused_for_its_name(last[0].status_code, last[0].message):
+            return last[0].message
+        return None
 
     def _asked_alike(self, job: RestartJob | None, trigger: Trigger, rule: str, dry_run: bool) -> bool:
         """Whether a request of this trigger, rule and dry-run-ness (no alert's) is on the job: it

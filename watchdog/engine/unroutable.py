@@ -1,4 +1,6 @@
-"""Connector names a Kafka Connect worker cannot route, said once (`connector_name_unroutable`).
+"""Connector names a Kafka Connect worker cannot route: a taskless one said once
+(`connector_name_unroutable`), and a restart its web server refused for the name alone not made
+again at each backoff gap (`refused_for_its_name`).
 
 A worker that is not the leader forwards a connector's task configs to the leader with the name
 in the path unencoded (Kafka Connect's own forwarding, whatever our call encoded), so on a
@@ -13,6 +15,7 @@ taskless for its rule's `degraded_report_after`.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from ..model import ConnectorKey, ConnectorStatus
@@ -67,3 +70,40 @@ class UnroutableNames:
     def clear(self) -> None:
         self._since.clear()
         self._said.clear()
+
+
+# The titles of the 400 pages Jetty 12 (Kafka Connect 4.x) answers, before Connect sees the
+# request, for a path its URI compliance refuses: a name with `%`, `\`, `/`, or `.`/`..` alone.
+# The page depends on the name alone, so every later call for it is answered alike. Matched on
+# these words only: a 400 of Connect's own, or Confluent's (PROVISIONING, PAUSED), is not one,
+# and a worker whose Jetty is configured otherwise serves the name (the hold then lasts until
+# a restart by name is accepted). Seen on 4.3.1: "Ambiguous URI path
+# encoding", "Ambiguous URI path segment", "Ambiguous URI path separator", "Suspicious Path
+# Character"; Jetty's other violations ("Ambiguous URI empty segment", ...) share the prefix.
+_JETTY_REFUSAL = re.compile(r"\b(Ambiguous URI |Suspicious Path Character)", re.IGNORECASE)
+
+
+# Characters (and names) Jetty 12's URI compliance has a violation for, once percent-encoded as
+# we send them: `%` (%25), `\` (%5C), `/` (%2F), `;` (a path parameter), a name `.` or `..`.
+# Only such names can be refused for the name alone, so only theirs are looked up: the look-up
+# is a read of the state store, made at each failure restart decided. Should a later Jetty refuse
+# another character, the cost of missing it is the old behaviour (a restart per backoff gap).
+_SUSPECT_CHARS = frozenset("%\\/;")
+
+
+def may_be_refused_for_its_name(name: str) -> bool:
+    """Whether a Kafka Connect worker's web server could refuse a call for `name` by its path."""
+    return name in (".", "..") or any(char in _SUSPECT_CHARS for char in name)
+
+
+def refused_for_its_name(status_code: int | None, message: str) -> bool:
+    """Whether a restart's answer is Jetty's 400 for the connector's name itself."""
+    return status_code == 400 and _JETTY_REFUSAL.search(message or "") is not None
+
+
+def refused_name_detail(message: str) -> str:
+    """What a failure restart held by its name's last refusal says (decision `unaddressable`)."""
+    return (f"its last restart was answered \"{message}\" (HTTP 400 from the worker's web server, for the name "
+            "itself): every restart of it would be answered so, so no status, alert or stall rule restarts it; "
+            "restart it by hand (watchdog restart still asks, and an answer other than this lifts the hold), or create it again "
+            "under a name without '%', '\\', '/' or ';'")
