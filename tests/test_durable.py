@@ -257,20 +257,24 @@ async def test_status_and_history_through_a_running_daemon(tmp_path: Path, capsy
     simulator = Simulator(Scenario.model_validate(sim_scenario(BROKEN)))
     from .support import served
 
+    # The daemon runs in this process: its log lines are captured, not printed on the stdout the
+    # commands' answers are read from (run alone, with structlog's defaults, they were: the JSON
+    # did not parse; in the whole suite an earlier test had pointed the log elsewhere).
     async with served(simulator) as url:
-        d = Daemon(daemon_config([HEAL], base_url=url, token="status-token-3c8d1a9f", state={"path": str(tmp_path / "s.db")}))
-        await d.start()
-        try:
-            await wait_until(lambda: bool(d.recorder.finished_jobs), "the first restart finished")
-            monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "status-token-3c8d1a9f")
-            url_daemon = f"http://127.0.0.1:{d.bound_port}"
-            assert await asyncio.to_thread(main, ["status", "--daemon", url_daemon, "--json"]) == 0
-            rows = json.loads(capsys.readouterr().out)["connectors"]
-            assert {r["connector"]: r["attempts"] for r in rows} == {"broken": 1, "fine": 0}
-            assert await asyncio.to_thread(main, ["history", "broken", "--daemon", url_daemon]) == 0
-            assert "broken" in capsys.readouterr().out
-        finally:
-            await d.stop()
+        with structlog.testing.capture_logs():
+            d = Daemon(daemon_config([HEAL], base_url=url, token="status-token-3c8d1a9f", state={"path": str(tmp_path / "s.db")}))
+            await d.start()
+            try:
+                await wait_until(lambda: bool(d.recorder.finished_jobs), "the first restart finished")
+                monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "status-token-3c8d1a9f")
+                url_daemon = f"http://127.0.0.1:{d.bound_port}"
+                assert await asyncio.to_thread(main, ["status", "--daemon", url_daemon, "--json"]) == 0
+                rows = json.loads(capsys.readouterr().out)["connectors"]
+                assert {r["connector"]: r["attempts"] for r in rows} == {"broken": 1, "fine": 0}
+                assert await asyncio.to_thread(main, ["history", "broken", "--daemon", url_daemon]) == 0
+                assert "broken" in capsys.readouterr().out
+            finally:
+                await d.stop()
 
 
 def test_a_second_daemon_on_the_same_state_file_is_refused(tmp_path: Path) -> None:
@@ -542,3 +546,4 @@ async def test_run_once_confirms_a_status_rules_failure_over_passes_kept_in_the_
     clock.advance(600)
     assert await daemon(tmp_path / "state.db", simulator, clock, [rule]).run_once() == 0
     assert [c.connector for c in simulator.restarts()] == ["broken"]
+
