@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,6 +76,25 @@ _NETWORK_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProto
 _REQUEST_NOT_SENT = ("a header or the URL the watchdog built is not valid HTTP: check blocking.alertmanager_url "
                      "and the credentials of blocking.auth for control characters")
 _REASON_CHARS = 200  # of Alertmanager's own reason for a 400: its parser's message quotes the filter
+# The variables (or secret files of those names) the credentials of blocking.auth come from.
+_SECRET_VARIABLES = {"basic": ("password", "WATCHDOG_BLOCKING__PASSWORD"),
+                     "bearer": ("bearer_token", "WATCHDOG_BLOCKING__BEARER_TOKEN")}
+
+
+def credential_named(settings: BlockingSettings) -> str:
+    """Which credential of `blocking.auth` Alertmanager refused, and where it came from (never its
+    value): a variable set in the environment wins over the secret file of the same name
+    (config/sources.py), so the one set is named. `Alertmanager answered 401 Unauthorized` alone
+    left the operator to guess which setting to fix, at 3 a.m."""
+    if settings.auth not in _SECRET_VARIABLES:
+        return ("blocking.auth is none: Alertmanager (or a proxy before it) wants credentials; set blocking.auth "
+                "and its secret")
+    field, variable = _SECRET_VARIABLES[settings.auth]
+    source = (f"the variable {variable}" if os.environ.get(variable) is not None
+              else f"the secret file {variable} of the secrets directory")
+    user = f" for user {settings.username!r} (blocking.username)" if settings.auth == "basic" else ""
+    return (f"check blocking.auth ({settings.auth}): blocking.{field}{user}, from {source}, is not the one "
+            "Alertmanager takes (rotated there first?)")
 
 
 def _transport_problem(exc: httpx.HTTPError, scrub: Callable[[str], str]) -> str:
@@ -158,8 +178,8 @@ class AlertBlocker:
         self._closed = False
         # Set once the refresh loop has asked (whatever the answer), or the blocker is closed.
         self._first_check = asyncio.Event()
-        # The last problem logged at error level, so that one that persists is logged once, not
-        # every `cache_ttl`; cleared by a readable answer.
+        # The last problem logged at error level (its words, or its kind: _failed_logged), so that
+        # one that persists is logged once, not every `cache_ttl`; cleared by a readable answer.
         self._logged_problem: str | None = None
 
     def verdict(self) -> BlockingVerdict:
@@ -173,7 +193,7 @@ class AlertBlocker:
         try:
             answer = await fetch(self._http, "GET", "/api/v2/alerts", self._limits, params=self._params())
         except httpx.HTTPError as exc:
-            return self._failed(_transport_problem(exc, self._scrubbed))
+            return self._failed_logged("blocking_unreachable", _transport_problem(exc, self._scrubbed))
         response = answer.response
         if response.status_code == 400:
             # Alertmanager could not parse the query: a filter (or the receiver pattern) it refuses.
@@ -182,16 +202,27 @@ class AlertBlocker:
                        f"blocking.receiver): {_their_reason(response, self._scrubbed)}")
             self._log_problem("blocking_query_refused", problem)
             return self._failed(problem)
+        if response.status_code in (401, 403):
+            # The credential of blocking.auth refused (rotated in Alertmanager first, revoked):
+            # it stays refused until the Secret holds the new one, so it is said at error with the
+            # setting and where it comes from (credential_named), not only in the reason.
+            answered = f"Alertmanager answered {response.status_code} {response.reason_phrase}".rstrip()
+            return self._failed_logged("blocking_unauthorized", f"{answered}; {credential_named(self.settings)}")
         if response.is_error:
-            return self._failed(f"Alertmanager answered {response.status_code} {response.reason_phrase}".rstrip())
+            return self._failed_logged(
+                "blocking_check_failed", f"Alertmanager answered {response.status_code} {response.reason_phrase}".rstrip())
         if not answer.complete:
-            return self._failed(f"Alertmanager sent an unreadable answer: {answer.incomplete_message(self._limits)}")
+            return self._failed_logged(
+                "blocking_answer_unreadable",
+                f"Alertmanager sent an unreadable answer: {answer.incomplete_message(self._limits)}")
         try:
             body = read_json(response)
         except ValueError as exc:
-            return self._failed(self._scrubbed(f"Alertmanager sent an unreadable answer: {type(exc).__name__}: {exc}")[:300])
+            return self._failed_logged("blocking_answer_unreadable", self._scrubbed(
+                f"Alertmanager sent an unreadable answer: {type(exc).__name__}: {exc}")[:300])
         if not isinstance(body, list):
-            return self._failed("Alertmanager sent an unreadable answer: not a list of alerts")
+            return self._failed_logged("blocking_answer_unreadable",
+                                       "Alertmanager sent an unreadable answer: not a list of alerts")
         try:
             alerts = _ANSWER.validate_python(body)
         except ValidationError as exc:
@@ -270,12 +301,26 @@ class AlertBlocker:
         self._remember(verdict)
         return verdict
 
-    def _log_problem(self, event: str, problem: str) -> None:
+    def _failed_logged(self, event: str, reason: str) -> BlockingVerdict:
+        """A failed check, logged at error (once while its kind persists) and decided by on_error.
+        Only a 400 and an answer of the wrong shape were logged: a 401, a 5xx or Alertmanager out
+        of reach held every restart (`on_error: block`) with one `blocking_changed` warning and
+        nothing at error, for hours (a probe, 2026-12-07)."""
+        # Once per kind, not per wording: a transport failure's words change from check to check
+        # (each timeout, each reset), and would have been logged every `cache_ttl`.
+        self._log_problem(event, reason, key=event)
+        return self._failed(reason)
+
+    def _log_problem(self, event: str, problem: str, *, key: str | None = None) -> None:
+        """Log a problem at error once while it persists: while `key` (the problem's words, by
+        default) stays the last one logged."""
         problem = self._scrubbed(problem)[:300]  # scrubbed first: a cut could leave part of a secret
-        if problem != self._logged_problem:
+        key = key if key is not None else problem
+        if key != self._logged_problem:
             log.error(event, problem=problem, on_error=self.settings.on_error,
-                      note="logged once while it persists; watchdog_blocking_checks_total counts every check")
-            self._logged_problem = problem
+                      note="logged once while it persists; watchdog_blocking_checks_total counts every check "
+                           "(alert WatchdogBlockingCheckFailing)")
+            self._logged_problem = key
 
     def _remember(self, verdict: BlockingVerdict) -> None:
         if self._verdict is None or verdict != self._verdict:
