@@ -26,7 +26,8 @@ One job per file:
                       cannot be read whole
     metrics_api.py    Confluent's Metrics API query, for "RUNNING but not moving data"
     gateway.py        `Gateway`: every call of one rate-limit lane paced, measured, logged
-    refusal.py        a lane's key refused (401): its restarts held, queued, until it works again
+    refusal.py        a lane's key refused (401), or its egress proxy (407): its restarts held,
+                      queued, until it works again
     transfer.py       one upstream call bounded as a whole: its time, its answer's size
     inflate.py        a compressed body decoded a piece at a time, within that size
     paths.py          a name made one URL path segment

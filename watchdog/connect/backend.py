@@ -69,6 +69,10 @@ class ApiResult(Generic[T]):
     # Also true of a self-managed call every worker refused or answered as between leaders
     # (kafka_connect.py: a follower's forward refused, the dead leader's own connection refused).
     not_run: bool = False
+    # A proxy refused the call (407: transfer.ProxyRefused), so nothing was forwarded: the proxy,
+    # as proxy_auth.proxy_named says it ("" where the environment names none); None otherwise.
+    # The lane's restarts wait, queued, until a call through it is answered (refusal.ProxyRefusal).
+    proxy_refused: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -28,7 +28,7 @@ from .lenient_json import read_json
 from .masking import upstream_text
 from .paths import path_segment
 from .statuses import parse_status
-from .transfer import DEFAULT_LIMITS, NOT_RUN, CallLimits, fetch
+from .transfer import DEFAULT_LIMITS, NOT_RUN, CallLimits, ProxyRefused, fetch
 
 T = TypeVar("T")
 
@@ -128,6 +128,7 @@ async def call_api(
             message=transport_failure(exc)[:MAX_MESSAGE_CHARS],
             elapsed=time.perf_counter() - started,
             not_run=not_run,
+            proxy_refused=(exc.proxy or "") if isinstance(exc, ProxyRefused) else None,
         )
     elapsed = time.perf_counter() - started
     response = answer.response

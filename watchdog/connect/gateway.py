@@ -14,7 +14,7 @@ from ..model import Outcome
 from ..ratelimit import Pause, RateLimiter
 from ..ratelimit.state import UNANSWERED_TURN_SECONDS
 from .backend import MAX_MESSAGE_CHARS, ApiResult, Endpoint, status_class
-from .refusal import WRITE_REFUSED_NOTE, WRITE_REFUSED_SHORT, KeyRefusal
+from .refusal import WRITE_REFUSED_NOTE, WRITE_REFUSED_SHORT, KeyRefusal, ProxyRefusal
 
 T = TypeVar("T")
 
@@ -53,6 +53,8 @@ class Gateway:
         # The key refused (401): the lane's restarts wait, queued (refusal.py). Its `pair` is set
         # by the composition root (cluster_host.py): the credentials the lane's client sends.
         self.refusal = KeyRefusal()
+        # The lane's egress proxy refused its calls (407): its restarts wait likewise (refusal.py).
+        self.proxy_refusal = ProxyRefusal()
         # Cluster -> its calls on the wire (a number each -> when it was sent).
         self._on_wire: dict[str, dict[int, float]] = {}
         self._call_numbers = itertools.count()
@@ -125,7 +127,28 @@ class Gateway:
             log.warning("connect_workers_passed_over", credential=self.credential, cluster=cluster,
                         endpoint=result.endpoint.value, passed_over=list(result.passed_over), **context)
         self._track_outage(cluster, result)
-        return self._track_refusal(cluster, result), pause
+        result = self._track_refusal(cluster, result)
+        self._track_proxy_refusal(cluster, result)
+        return result, pause
+
+    def _track_proxy_refusal(self, cluster: str, result: ApiResult[T]) -> None:
+        """Feed the proxy's refusal (refusal.ProxyRefusal) and say when one begins (once, at
+        error, naming the proxy and its variable, never its password) and ends."""
+        change = self.proxy_refusal.on_call(result.proxy_refused, result.status_code is not None, self.limiter.now())
+        if change == "began":
+            proxy = result.proxy_refused or "(not one the environment names: a transparent proxy?)"
+            log.error("proxy_refused", credential=self.credential, cluster=cluster, endpoint=result.endpoint.value,
+                      proxy=proxy, message=result.message,
+                      note="the egress proxy answered 407 Proxy Authentication Required and forwarded nothing: its "
+                           "user and password in that variable are not the ones it takes (its password rotated on the "
+                           "proxy? the daemon reads its environment only at start: a rollout with the new one fixes "
+                           "it). Every restart of the lane stays queued, not sent and no attempt counted, until a call "
+                           "through the proxy is answered (polls go on at their interval)")
+        elif change == "ended":
+            log.info("proxy_accepted_again", credential=self.credential, cluster=cluster,
+                     answered_by=result.endpoint.value, note="the restarts held since the proxy refused them go now")
+            for listener in self._hold_listeners:
+                listener(None)  # the queue: every held restart of the lane goes again
 
     def _track_refusal(self, cluster: str, result: ApiResult[T]) -> ApiResult[T]:
         """Feed the key's refusal (refusal.py) and say when one begins (once, at error) and ends.
@@ -159,7 +182,8 @@ class Gateway:
         return result
 
     def refused_note(self) -> str | None:
-        """Why the lane's restarts wait now because its key was refused (None: they do not).
+        """Why the lane's restarts wait now because its key, or its egress proxy (407), refused
+        them (None: they do not).
 
         Not a pure query: when a reload rotated the key's pair since the 401, the refusal ends
         here (no call has answered yet to end it), so this says `api_key_accepted_again` and lets
@@ -169,6 +193,8 @@ class Gateway:
             return self.refusal.note()
         if self.refusal.ended_by == "rotated":
             self._refusal_ended(None, None)
+        if self.proxy_refusal.holds(self.limiter.now()):
+            return self.proxy_refusal.note()
         return None
 
     def _refusal_ended(self, cluster: str | None, answered_by: str | None) -> None:
@@ -210,7 +236,8 @@ class Gateway:
 
     def _track_outage(self, cluster: str, result: ApiResult[T]) -> None:
         """Feed the restart hold (ratelimit/outage.py) and say when one begins and ends."""
-        if result.endpoint not in _CONNECT:
+        if result.endpoint not in _CONNECT or result.proxy_refused is not None:
+            # A proxy's refusal says nothing of the API: the proxy's own hold has it (ProxyRefusal).
             return
         code = result.status_code
         if code is not None and code >= 500 and result.headers.retry_after is not None:

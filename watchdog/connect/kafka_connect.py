@@ -91,7 +91,7 @@ from .proxy_upstream import proxy_page, upstream_down
 from .status_by_status import parse_names, read_status_by_status
 from .statuses import describe_answer, parse_status, restart_answer
 from .task_restarts import restart_tasks_one_by_one
-from .transfer import DEFAULT_LIMITS, NOT_RUN, CallLimits, fetch
+from .transfer import DEFAULT_LIMITS, NOT_RUN, CallLimits, ProxyRefused, fetch
 from .worker_answers import answer_result, forward_never_connected, not_serving, rebalancing
 
 T = TypeVar("T")
@@ -328,6 +328,9 @@ class KafkaConnectBackend:
         # yet, a 503, a forward that never connected, Connect's 409), and the last such answer that
         # says the cluster is between leaders (a 500 forward_never_connected, a 409 rebalancing).
         none_ran, between = True, None
+        # The proxy that refused a worker asked (407: transfer.ProxyRefused; "" if unnamed), and
+        # how many it refused: when it refused every one, nothing reached any.
+        refused_by, proxy_refusals = "", 0
         count = len(self._urls)
         # The worker asked first, read once: other calls of the cluster run meanwhile and move it
         # (a worker that answered them, or one passed over), and read at each try it made this
@@ -341,6 +344,8 @@ class KafkaConnectBackend:
             except httpx.HTTPError as exc:
                 made.append((endpoint, None))
                 failures.append(f"{url}: {transport_failure(exc)}")
+                if isinstance(exc, ProxyRefused):
+                    refused_by, proxy_refusals = exc.proxy or "", proxy_refusals + 1
                 reached = reached or not isinstance(exc, NOT_RUN)
                 none_ran = none_ran and isinstance(exc, NOT_RUN)
                 if repeatable or isinstance(exc, NOT_RUN):
@@ -441,7 +446,9 @@ class KafkaConnectBackend:
             result = answer_result(endpoint, between, self._limits, parse, body_optional, time.perf_counter() - started)
             return replace(result, between_leaders=True, not_run=True,
                            message=f"{NONE_RAN}: {'; '.join(failures)}"[:MAX_MESSAGE_CHARS])
-        return _none_answered(endpoint, failures, time.perf_counter() - started, not_run=not reached)
+        result = _none_answered(endpoint, failures, time.perf_counter() - started, not_run=not reached)
+        # Every worker asked was refused by the proxy: the lane's restarts wait (refusal.ProxyRefusal).
+        return replace(result, proxy_refused=refused_by) if failures and proxy_refusals == len(failures) else result
 
     def _bounds(self, read_timeout: float | None) -> tuple[httpx.Timeout, CallLimits]:
         """The client's timeouts and the call's limits, widened to wait `read_timeout` at least."""

@@ -26,6 +26,29 @@ def environment_proxies() -> dict[str, str]:
     return {scheme: url for scheme, url in urllib.request.getproxies().items() if scheme in ("http", "https", "all") and url}
 
 
+def proxy_named(url: str) -> str | None:
+    """The proxy the environment names for calls to `url`, without its credentials, and the
+    variable it comes from: `http://proxy:3128 (HTTP_PROXY)`; None when none is named for its
+    scheme or NO_PROXY exempts its host. As urllib.request.getproxies reads them (httpx does the
+    same): the lower-case variable wins over the upper-case one, and ALL_PROXY serves any scheme."""
+    try:
+        target = httpx.URL(url)
+    except httpx.InvalidURL:
+        return None
+    proxies = environment_proxies()
+    scheme = target.scheme if target.scheme in proxies else "all"
+    named = proxies.get(scheme)
+    if named is None or (target.host and urllib.request.proxy_bypass(target.host)):
+        return None
+    variable = next((name for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY") if os.environ.get(name) == named),
+                    f"{scheme.upper()}_PROXY")
+    try:
+        shown = str(httpx.URL(named if "://" in named else f"http://{named}").copy_with(userinfo=b"")).rstrip("/")
+    except httpx.InvalidURL:
+        shown = "(unreadable proxy URL)"  # never the value itself: it may hold a password
+    return f"{shown} ({variable})"
+
+
 def scrub_with_proxies(secrets: Iterable[str], users: Iterable[str] = ()) -> Scrub:
     """What starring out `secrets` and `users` looks for, and the environment's proxy credentials
     too: whatever a request carried, a proxy below it may have been sent its own."""

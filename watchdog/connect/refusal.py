@@ -22,6 +22,11 @@ that is right); each restart ends `unauthorized` saying why, and counts an attem
 does. A restart answered otherwise ends it; a read answered 401 makes it a refused key again.
 Assumed where the real world may differ: a key revoked between a poll that ended a refusal and
 the next restart is taken for refused for restarts until the next poll's 401, which holds again.
+
+An egress proxy that refuses the daemon's credentials (407: transfer.ProxyRefused) is the same
+kind of refusal, of every call through it: `ProxyRefusal` holds the lane's restarts the same way
+until a call through it is answered (or PROBE_SECONDS pass without a call). A reload rotating the
+key's pair does not end it: the proxy's credentials come from the environment, read at start.
 """
 
 from __future__ import annotations
@@ -134,6 +139,53 @@ class KeyRefusal:
         self.ended_by = why
 
 
+# What a restart held by a proxy's refusal says, before the proxy, when and what it waits for.
+PROXY_REFUSED_PREFIX = "held: the egress proxy refused its calls (407)"
+
+
+class ProxyRefusal:
+    """Whether the lane's calls stand refused by its egress proxy (407), since when, by which."""
+
+    def __init__(self) -> None:
+        self.since: datetime | None = None
+        self.proxy = ""  # as proxy_auth.proxy_named says it; "" where the environment names none
+        self._last_call = 0.0
+        self._probing = False
+
+    def on_call(self, refused_by: str | None, answered: bool, now: float) -> str | None:
+        """A call of the lane ended: refused by the proxy `refused_by` (None: not refused), with
+        an answer (`answered`: a status came back, so the proxy forwarded it) or without one.
+        Returns "began" when this refusal begins one, "ended" when this answer ends one, else None.
+        A call with no answer (a timeout, a refused connection) says nothing of the proxy's word."""
+        self._last_call, self._probing = now, False
+        if refused_by is not None:
+            first = self.since is None
+            if first:
+                self.since = datetime.now(timezone.utc)
+            self.proxy = refused_by
+            return "began" if first else None
+        if self.since is None or not answered:
+            return None
+        self.since = None
+        return "ended"
+
+    def holds(self, now: float) -> bool:
+        """Whether restarts of the lane wait now; PROBE_SECONDS with no call lets them go until an answer."""
+        if self.since is None:
+            return False
+        if now - self._last_call >= PROBE_SECONDS:
+            self._probing = True
+        return not self._probing
+
+    def note(self) -> str:
+        """What a restart held by the refusal says (GET /v1/restarts/{id}, `watchdog status --daemon`)."""
+        at = self.since.strftime("%H:%M:%S UTC") if self.since is not None else "?"
+        proxy = f" {self.proxy}" if self.proxy else ""
+        return (f"{PROXY_REFUSED_PREFIX}{proxy} at {at}: nothing was forwarded; it stays queued, not sent and no "
+                "attempt counted, until a call through the proxy is answered (the next poll of its clusters) "
+                "(see the proxy_refused line)")
+
+
 def refused_note(message: str) -> bool:
-    """Whether a job's message is the refusal's (cleared when the job goes again)."""
-    return message.startswith(REFUSED_PREFIX)
+    """Whether a job's message is a refusal's, the key's or the proxy's (cleared when the job goes again)."""
+    return message.startswith((REFUSED_PREFIX, PROXY_REFUSED_PREFIX))

@@ -24,6 +24,7 @@ from ..redirects import MAX_REDIRECTS, READ_ONLY_METHODS, next_hop
 from .answers import error_message, transport_failure
 from .backend import MAX_MESSAGE_CHARS
 from .inflate import ACCEPT_ENCODING, inflater, undecoded
+from .proxy_auth import proxy_named
 
 DEFAULT_TOTAL_SECONDS = 30.0
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
@@ -68,6 +69,36 @@ class UnreadableRedirect(httpx.RemoteProtocolError):
     the call was answered, and not run, but arrives as an error."""
 
 
+PROXY_AUTHENTICATION_REQUIRED = 407
+
+
+class ProxyRefused(httpx.ProxyError):
+    """A proxy refused the call (407 Proxy Authentication Required): it forwarded nothing. An
+    http:// call through a proxy is answered 407 by the proxy itself, which httpx hands over as an
+    answer: classified as any other 4xx it was `rejected`, final, an attempt counted, and read as
+    the API refusing the connector, while an https:// call's CONNECT refused the same way was a
+    ProxyError, not run, tried again (a probe, 2026-12-07: 15 restarts lost to one rotation of the
+    proxy's password). Both are this now. RFC 9110 15.5.8: only a proxy sends 407; an origin
+    server that did would still have refused the request, so "not run" is safe either way.
+    `proxy`: the proxy as proxy_auth.proxy_named says it (None: the environment names none)."""
+
+    def __init__(self, message: str, *, request: httpx.Request, proxy: str | None) -> None:
+        super().__init__(message, request=request)
+        self.proxy = proxy
+
+
+def proxy_refused(url: str, words: str, request: httpx.Request, *, tunnel: bool) -> ProxyRefused:
+    """The ProxyRefused of a call to `url` a proxy answered 407 with `words` (its status line or
+    page, starred of the proxy's credentials by whoever quotes it: answers.transport_failure)."""
+    proxy = proxy_named(url)
+    what = f"the proxy {proxy}" if proxy is not None else "a proxy the environment does not name"
+    where = f"the user and password in {proxy.rpartition('(')[2].rstrip(')')}" if proxy is not None else "its credentials"
+    return ProxyRefused(
+        f"{what} refused the {'tunnel' if tunnel else 'request'}: {words}; nothing was forwarded. The proxy does not "
+        f"take {where} (rotated on the proxy? the daemon reads its environment only at start)",
+        request=request, proxy=proxy)
+
+
 # Errors that prove the API did not run the call: the request never left (the connection, or a
 # pooled one, was not obtained; the proxy refused the tunnel: a CONNECT answered 403, 407, where
 # alone httpcore raises ProxyError, before the request is written), or it was answered with a
@@ -76,6 +107,7 @@ class UnreadableRedirect(httpx.RemoteProtocolError):
 # to send again then ends `unconfirmed`. Taken for a request that may have reached a worker, a
 # restart of every instance behind a proxy refusing the workers' hosts (a NO_PROXY that does not
 # name them) ended `unconfirmed`, not sent to the next worker nor again.
+# ProxyRefused is a ProxyError: a 407, whether to a CONNECT or to a forwarded http:// request.
 NOT_RUN = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError, UnreadableRedirect)
 # How httpx words the error UnreadableRedirect stands for (httpx/_client.py, _redirect_url).
 _INVALID_LOCATION_ERROR = "Invalid URL in location header"
@@ -129,6 +161,21 @@ class Answer:
 
 
 async def fetch(http: httpx.AsyncClient, method: str, url: str, limits: CallLimits, **request: Any) -> Answer:
+    """`_fetch`, where a proxy's refusal (407, to the request or to its tunnel) raises ProxyRefused."""
+    try:
+        answer = await _fetch(http, method, url, limits, **request)
+    except httpx.ProxyError as exc:
+        if str(exc).startswith(str(PROXY_AUTHENTICATION_REQUIRED)) and not isinstance(exc, ProxyRefused):
+            # httpcore's words for a CONNECT answered 407: its status line.
+            raise proxy_refused(str(exc.request.url), str(exc), exc.request, tunnel=True) from exc
+        raise
+    response = answer.response
+    if response.status_code == PROXY_AUTHENTICATION_REQUIRED:
+        raise proxy_refused(str(response.request.url), f"407 {error_message(response)}", response.request, tunnel=False)
+    return answer
+
+
+async def _fetch(http: httpx.AsyncClient, method: str, url: str, limits: CallLimits, **request: Any) -> Answer:
     """Make the call and read its answer within `limits`. Raises httpx.HTTPError (including
     CallDeadlineExceeded) when no answer arrives whole in time, except where a request that
     changes something (not GET or HEAD) was answered with a 2xx status line whose body then
