@@ -250,3 +250,17 @@ def test_refused_for_restarts_only_needs_a_read_taken_after_a_restarts_401_and_e
     assert refusal.on_answer(401, 10.0, write=True) == "began" and refusal.on_answer(200, 11.0) == "ended"
     assert refusal.on_answer(401, 12.0, write=True) == "write_refused"
     assert refusal.on_answer(202, 13.0, write=True) == "write_accepted" and refusal.write_refused_since is None
+
+
+def test_a_refusal_says_since_when_by_the_wall_clock_it_is_given_and_both_kinds_let_restarts_go_after_the_probe_time() -> None:
+    from datetime import datetime, timezone
+
+    from watchdog.connect.refusal import PROBE_SECONDS, KeyRefusal, ProxyRefusal
+
+    wall = lambda: datetime(2026, 12, 7, 3, 4, 5, tzinfo=timezone.utc)  # noqa: E731
+    key, proxy = KeyRefusal(wall=wall), ProxyRefusal(wall=wall)
+    assert key.on_answer(401, now=10.0) == "began"
+    assert proxy.on_call("http://proxy:3128 (HTTP_PROXY)", answered=True, now=10.0) == "began"
+    assert "at 03:04:05 UTC" in key.note() and "http://proxy:3128 (HTTP_PROXY) at 03:04:05 UTC" in proxy.note()
+    assert key.holds(10.0 + PROBE_SECONDS - 1) and proxy.holds(10.0 + PROBE_SECONDS - 1)
+    assert not key.holds(10.0 + PROBE_SECONDS) and not proxy.holds(10.0 + PROBE_SECONDS)

@@ -54,20 +54,53 @@ RECHECK_SECONDS = 5.0
 PROBE_SECONDS = 600.0
 
 
-class KeyRefusal:
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class _Refusal:
+    """What a refused key and a refusing proxy share: since when (wall time, only ever shown:
+    `wall` is injected for tests), when a call of the lane last ended (the lane's clock), and the
+    probe that lets held restarts go after PROBE_SECONDS without a call."""
+
+    def __init__(self, wall: Callable[[], datetime] = _utc_now) -> None:
+        self.since: datetime | None = None
+        self._wall = wall
+        self._last_call = 0.0  # when a call of the lane last ended (the lane's clock)
+        self._probing = False  # PROBE_SECONDS without a call: restarts go until the next answer
+
+    def _called(self, now: float) -> None:
+        self._last_call, self._probing = now, False
+
+    def _begin(self) -> bool:
+        """The refusal begins now, if it had not: whether this call began it."""
+        first = self.since is None
+        if first:
+            self.since = self._wall()
+        return first
+
+    def _waits(self, now: float) -> bool:
+        """A refusal under way holds restarts, unless no call has ended for PROBE_SECONDS."""
+        if now - self._last_call >= PROBE_SECONDS:
+            self._probing = True
+        return not self._probing
+
+    def _since_said(self) -> str:
+        return self.since.strftime("%H:%M:%S UTC") if self.since is not None else "?"
+
+
+class KeyRefusal(_Refusal):
     """Whether the lane's key stands refused, since when, and with which pair.
 
     `pair`: the credentials object the lane's client sends now (set by the composition root);
     a reload that rotates the key gives the client a new one, which ends the refusal: the new
     pair has not been refused."""
 
-    def __init__(self, pair: Callable[[], object] | None = None) -> None:
+    def __init__(self, pair: Callable[[], object] | None = None, wall: Callable[[], datetime] = _utc_now) -> None:
+        super().__init__(wall)
         self.pair = pair
-        self.since: datetime | None = None
         self._refused_pair: object = None
         self.ended_by = ""  # why the last refusal ended: "answer" or "rotated"
-        self._last_call = 0.0  # when a call with the key last ended (the lane's clock)
-        self._probing = False  # PROBE_SECONDS without a call: restarts go until the next answer
         # Restarts alone refused (see the module's docstring): since when, None when not.
         self.write_refused_since: datetime | None = None
         self._began_on_write = False  # the refusal under way began with a restart's 401
@@ -82,18 +115,17 @@ class KeyRefusal:
         "write_accepted" when this restart's answer ends that, else None. A 429 or a 5xx says
         nothing of the key (a gateway may answer them before it looks at the key); any other
         answer does: the key was taken."""
-        self._last_call, self._probing = now, False
+        self._called(now)
         if status == 401:
             if write and self.since is None and (self._reads_taken or self.write_refused_since is not None):
                 first = self.write_refused_since is None
                 if first:
-                    self.write_refused_since = datetime.now(timezone.utc)
+                    self.write_refused_since = self._wall()
                 return "write_refused" if first else None
             # A read refused too (or nothing says reads are taken): the key is refused.
             self._reads_taken, self.write_refused_since = False, None
-            first = self.since is None
+            first = self._begin()
             if first:
-                self.since = datetime.now(timezone.utc)
                 self._began_on_write = write
             self._refused_pair = self._pair_now()
             return "began" if first else None
@@ -118,14 +150,11 @@ class KeyRefusal:
         if self._pair_now() is not self._refused_pair:
             self._end("rotated")
             return False
-        if now - self._last_call >= PROBE_SECONDS:
-            self._probing = True
-        return not self._probing
+        return self._waits(now)
 
     def note(self) -> str:
         """What a restart held by the refusal says (GET /v1/restarts/{id}, `watchdog status --daemon`)."""
-        at = self.since.strftime("%H:%M:%S UTC") if self.since is not None else "?"
-        return (f"{REFUSED_PREFIX} at {at}; it stays queued, not sent and no attempt counted, until a call "
+        return (f"{REFUSED_PREFIX} at {self._since_said()}; it stays queued, not sent and no attempt counted, until a call "
                 "with the key succeeds (the next poll of its clusters) or a reload rotates the key's pair "
                 "(see the api_key_refused line)")
 
@@ -143,25 +172,21 @@ class KeyRefusal:
 PROXY_REFUSED_PREFIX = "held: the egress proxy refused its calls (407)"
 
 
-class ProxyRefusal:
+class ProxyRefusal(_Refusal):
     """Whether the lane's calls stand refused by its egress proxy (407), since when, by which."""
 
-    def __init__(self) -> None:
-        self.since: datetime | None = None
+    def __init__(self, wall: Callable[[], datetime] = _utc_now) -> None:
+        super().__init__(wall)
         self.proxy = ""  # as proxy_auth.proxy_named says it; "" where the environment names none
-        self._last_call = 0.0
-        self._probing = False
 
     def on_call(self, refused_by: str | None, answered: bool, now: float) -> str | None:
         """A call of the lane ended: refused by the proxy `refused_by` (None: not refused), with
         an answer (`answered`: a status came back, so the proxy forwarded it) or without one.
         Returns "began" when this refusal begins one, "ended" when this answer ends one, else None.
         A call with no answer (a timeout, a refused connection) says nothing of the proxy's word."""
-        self._last_call, self._probing = now, False
+        self._called(now)
         if refused_by is not None:
-            first = self.since is None
-            if first:
-                self.since = datetime.now(timezone.utc)
+            first = self._begin()
             self.proxy = refused_by
             return "began" if first else None
         if self.since is None or not answered:
@@ -171,15 +196,11 @@ class ProxyRefusal:
 
     def holds(self, now: float) -> bool:
         """Whether restarts of the lane wait now; PROBE_SECONDS with no call lets them go until an answer."""
-        if self.since is None:
-            return False
-        if now - self._last_call >= PROBE_SECONDS:
-            self._probing = True
-        return not self._probing
+        return self.since is not None and self._waits(now)
 
     def note(self) -> str:
         """What a restart held by the refusal says (GET /v1/restarts/{id}, `watchdog status --daemon`)."""
-        at = self.since.strftime("%H:%M:%S UTC") if self.since is not None else "?"
+        at = self._since_said()
         proxy = f" {self.proxy}" if self.proxy else ""
         return (f"{PROXY_REFUSED_PREFIX}{proxy} at {at}: nothing was forwarded; it stays queued, not sent and no "
                 "attempt counted, until a call through the proxy is answered (the next poll of its clusters) "
