@@ -94,6 +94,12 @@ class Elector:
         # start, stepped down, every renew_interval for ever, while its /readyz said ready.
         self._start_failed: str | None = None
         self._reached = False  # whether a campaign or renewal has reached the database yet
+        # The last statement on the lease got no answer in time (or failed): it may have committed
+        # all the same. Until a read is answered, nothing is written: a link that answers too late
+        # (a slow or lossy path, a pooler whose upstream is slow) otherwise carried each campaign's
+        # ACQUIRE and each renewal to the database, and the lease was taken or lengthened by a
+        # replica that never learnt it (see lease.ACQUIRE).
+        self._unanswered = False
         # The renewal time this replica last wrote on the lease row while it leads (the database's
         # clock): what its next renewal must find there, unless the database lost commits.
         self._written: datetime | None = None
@@ -240,19 +246,33 @@ class Elector:
             await asyncio.sleep(wait)
 
     async def _campaign(self) -> None:
+        """Read the lease, then take it if it is free. Read first: a database that does not answer
+        a read in time gets no write from this replica (a write whose answer is late may commit
+        unseen, lease.ACQUIRE), and a lease found naming this replica, which does not lead, is
+        given back (_give_back) rather than kept or taken again.
+
+        Fencing is untouched: `leading` (and with it may_send) is set only here, once an ACQUIRE's
+        answer came, and every ACQUIRE raises the epoch; the store's writes are fenced by epoch
+        and holder. A lease this replica holds without knowing it is one under which nothing is
+        sent; what this bounds is how long it keeps the others out: an ACQUIRE committed unseen
+        takes only a lease that was free, and is given back at the next try the database answers,
+        or expires within lease_duration."""
         started = self._clock()
         try:
             conn = await self._connection()
-            acquired = await _within(conn, lease.acquire(conn, self.identity, self.timing.lease_duration),
-                                     self.timing.renew_interval)
-            view: lease.LeaseView | None = None
+            view = await _within(conn, lease.read(conn), self.timing.renew_interval)
+            self._unanswered = False
+            if view is not None and view.valid and view.holder == self.identity:
+                await self._give_back(conn, view)
+                return
+            acquired: lease.Acquired | None = None
+            if view is None:
+                await self._restore_lease(conn)
+            if view is None or not view.valid:
+                acquired = await _within(conn, lease.acquire(conn, self.identity, self.timing.lease_duration),
+                                         self.timing.renew_interval)
             if acquired is None:
-                view = await _within(conn, lease.read(conn), self.timing.renew_interval)
-                if view is None:
-                    await self._restore_lease(conn)
-                    acquired = await _within(conn, lease.acquire(conn, self.identity, self.timing.lease_duration),
-                                             self.timing.renew_interval)
-            if acquired is None:
+                # Held by another replica (read as such, or taken between the read and the ACQUIRE).
                 self._metrics.show(leading=False, epoch=None if view is None else view.epoch)
                 self._seen(view.holder if view is not None and view.valid else None)
                 self._recovered()
@@ -282,6 +302,22 @@ class Elector:
             await self._step_down(f"could not start leading: {self._start_failed}", release=True)
             return
         self._start_failed = None
+
+    async def _give_back(self, conn: lease.AnsweringAsyncConnection, view: lease.LeaseView) -> None:
+        """The lease names this replica, which does not lead: an ACQUIRE of its own committed and
+        its answer never came, or it stepped down (it could not renew in time) before the lease
+        expired. Expired now (lease.GIVE_BACK), so that any replica takes it at its next try, this
+        one included; kept, it held the healthy standby out for a whole lease while this replica,
+        which believed itself a standby, sent nothing."""
+        given = await _within(conn, lease.give_back(conn, self.identity, view.epoch), self.timing.renew_interval)
+        self._recovered()
+        self._metrics.show(leading=False, epoch=view.epoch)
+        self._seen(None)
+        if given:
+            log.warning("leader_lease_given_back", replica=self.identity, epoch=view.epoch, database=self._database,
+                        note="the lease named this replica, which does not lead (a try to take it, or a renewal, "
+                             "committed though its answer came too late, or it stepped down before the lease "
+                             "expired); given back so that a replica takes it at its next try, not a lease later")
 
     async def _restore_lease(self, conn: lease.AnsweringAsyncConnection) -> None:
         """The lease row is gone (leader_lease truncated or its row deleted by hand, a partial
@@ -353,6 +389,13 @@ class Elector:
         assert self.epoch is not None
         lease_ends = self._deadline - self.timing.renew_deadline + self.timing.lease_duration - self.timing.margin / 2
         conn = await self._connection(within=max(0.05, lease_ends - self._clock()))
+        if self._unanswered:
+            # The last renewal got no answer (it may have committed): no further one is sent into a
+            # link that does not answer, lengthening the lease past this leader's step-down unseen.
+            started = self._clock()
+            await _within(conn, lease.read(conn), timeout)
+            self._unanswered = False
+            timeout = max(0.05, timeout - (self._clock() - started))
         renewed = await _within(conn, lease.renew(conn, self.identity, self.epoch, self.timing.lease_duration), timeout)
         if renewed is None:
             return await self._reclaim(conn, timeout)
@@ -449,6 +492,7 @@ class Elector:
 
     async def _failed(self, what: str, exc: BaseException) -> None:
         await self._close()  # made again at the next try
+        self._unanswered = True  # whatever it sent may have committed unseen: read before writing again
         error = self._short(exc)
         if error != self._last_error:  # one line per kind of trouble, not one per try
             log.warning("leader_lease_unreachable", replica=self.identity, operation=what, error=error,

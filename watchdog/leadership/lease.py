@@ -50,13 +50,31 @@ WITH previous AS (SELECT renewed_at, holder FROM leader_lease WHERE id = 1)
 UPDATE leader_lease
 SET holder = %(me)s, epoch = epoch + 1, expires_at = clock_timestamp() + make_interval(secs => %(lease)s),
     acquired_at = clock_timestamp(), renewed_at = clock_timestamp()
-WHERE id = 1 AND (expires_at <= clock_timestamp() OR holder = %(me)s)
+WHERE id = 1 AND expires_at <= clock_timestamp()
 RETURNING epoch, extract(epoch FROM clock_timestamp() - (SELECT renewed_at FROM previous)),
           (SELECT holder FROM previous) IS NOT NULL, renewed_at
 """
-# A replica that stepped down (it could not renew in time) and finds its own name still there may
-# take the lease again at once: the epoch rises all the same, so whatever it had decided before is
-# fenced off.
+# Only an expired (or given back) lease is taken, this replica's own name on it or not. Before, a
+# replica that found its own name there took the lease again at once (`OR holder = me`): a replica
+# whose link to the database had turned slow, its statements committed but their answers too late,
+# stepped down, and each of its campaigns then took its own lease again, blind (the UPDATE committed,
+# its answer never came): a whole lease more each time, under a new epoch, while it believed itself
+# a standby, sent nothing, and the healthy standby was kept out (an HA probe: 30 s with nothing
+# restarted, where a takeover within lease_duration + renew_interval is promised). A replica that
+# stepped down with its lease still valid gives it back (GIVE_BACK) at its next try that the
+# database answers, and takes it again only as any replica does, once it is free.
+
+# A lease naming this replica, which does not lead: it took it blind (an ACQUIRE that committed, its
+# answer lost) or stepped down before it expired. Expired now, the holder kept (the next one counts a
+# takeover). Safe for fencing: this replica sends nothing while it does not lead, and leads again only
+# through an ACQUIRE, which raises the epoch; no other replica writes under this epoch (the store's
+# fenced writes check the holder too). Named by the epoch read just before, so a lease another
+# replica took meanwhile is left alone.
+GIVE_BACK = """
+UPDATE leader_lease SET expires_at = clock_timestamp()
+WHERE id = 1 AND holder = %(me)s AND epoch = %(epoch)s AND expires_at > clock_timestamp()
+RETURNING epoch
+"""
 
 # Also returns the renewal time the row held before (the CTE reads the row as it was) and the one
 # written now: the holder compares the former with the last one it wrote (Elector._check_rollback).
@@ -102,9 +120,10 @@ ON CONFLICT (id) DO NOTHING
 RETURNING epoch
 """
 
+# No arithmetic on expires_at: a lease given back at a clean stop expires at '-infinity', and
+# `expires_at - clock_timestamp()` then fails ("cannot subtract infinite timestamps").
 READ = """
-SELECT holder, epoch, expires_at > clock_timestamp() AS valid,
-       extract(epoch FROM expires_at - clock_timestamp()) AS expires_in
+SELECT holder, epoch, expires_at > clock_timestamp() AS valid
 FROM leader_lease WHERE id = 1
 """
 
@@ -165,6 +184,12 @@ async def reclaim(conn: AsyncConnection, me: str, epoch: int, lease_seconds: flo
 async def release(conn: AsyncConnection, me: str, epoch: int) -> None:
     """Give the lease back at a clean stop: a standby takes over at its next try, not a lease later."""
     await conn.execute(RELEASE, {"me": me, "epoch": epoch})
+
+
+async def give_back(conn: AsyncConnection, me: str, epoch: int) -> bool:
+    """Expire a lease that names this replica, a standby, under `epoch` (GIVE_BACK); whether it did."""
+    cursor = await conn.execute(GIVE_BACK, {"me": me, "epoch": epoch})
+    return await cursor.fetchone() is not None
 
 
 async def restore(conn: AsyncConnection) -> int | None:

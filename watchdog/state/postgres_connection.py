@@ -219,8 +219,8 @@ def say_dropped_settings(conn: Any, description: str) -> None:
 
 # Drawn once per process. Host and process id alone are not unique: two containers on one host's
 # network (or hosts named alike) share a HOSTNAME, and each runs the watchdog as PID 1. The lease
-# lets its holder take it again at once (lease.ACQUIRE), so two replicas of one name took it from
-# each other at every try and both led between tries.
+# then let its holder take it again at once, so two replicas of one name took it from each other at
+# every try and both led between tries (and each would give back the other's lease now: GIVE_BACK).
 _PROCESS_TOKEN = secrets.token_hex(4)
 
 
