@@ -82,7 +82,8 @@ class Recovery(EngineCore):
           unless its answer proved the call ran nothing (a 429): that answer took the attempt
           back (unmade_attempts.py), so it is counted once, when it goes out.
         - Perhaps sent (`sending`: the process died with a call on the wire, or after a call
-          that got no answer): ended as
+          that got no answer, or between the `sending` mark and the call, with no lease left to
+          put it back `queued`): ended as
           `interrupted` and reported, not sent again, so one request never restarts a connector
           twice. The attempt was counted before the call, so the backoff holds either way.
         - Schedule-triggered and not sent, when `absence` says no daemon ran for longer than the
@@ -163,7 +164,14 @@ class Recovery(EngineCore):
                     continue
                 elif pending.phase is PendingPhase.SENDING:
                     outcome = Outcome.INTERRUPTED
-                    why = f"{who} while this restart was being sent; it may or may not have reached the API"
+                    # Said as what the store knows: the `sending` mark (and the attempt) is written
+                    # before the call, and the call is refused if the lead was lost meanwhile (then
+                    # the replica puts it back `queued` if its lease still holds, not_sent in
+                    # unmade_attempts.py). "While this restart was being sent" was said of restarts
+                    # whose call never went out (an HA probe, 2026-12-07).
+                    why = (f"{who} after this restart was marked as being sent (its attempt counted) and before "
+                           "its end was recorded; whether its call went out is unknown: it may or may not have "
+                           "reached the API")
                     if unconfigured:
                         why += f"; {not_named}"
                 elif unconfigured:

@@ -83,6 +83,39 @@ class UnmadeAttempts:
         self._charged.pop(job.id, None)
         self._taken_back.discard(job.id)
 
+    def not_sent(self, job: RestartJob) -> bool:
+        """The job's requests were just marked `sending` (its attempt counted), and then this
+        replica was refused the call (it is losing the lead: its renewal late, or the `sending`
+        write answered after its renew deadline): it knows the call never went out. Put back to
+        `queued`, the attempt it was charged taken back, in one write fenced as every write is:
+        kept `sending`, the replica that leads next ended it `interrupted` ("it may or may not have
+        reached the API"), counted, and its connector waited a whole backoff gap with no restart
+        made (an HA probe, 2026-12-07: 19 minutes). Refused (another replica leads already: the
+        write is fenced) or failed, it stays `sending` and ends so there; whether it was written."""
+        charge = self._charged.pop(job.id, None)
+        self._taken_back.discard(job.id)
+        state = None
+        if charge is not None:
+            try:
+                state = undone(self._stored(job), *charge)
+            except StateStoreError:
+                state = None  # unread: put back queued, its attempt left counted (the backoff errs long)
+        try:
+            if state is None:
+                self._state.mark_queued(job.id)
+            else:
+                self._state.mark_queued(job.id, job.key, state)
+                job.stored = (state, self._state.marks.now())
+                self._metrics.show_connector_state(job.key.cluster, job.key.connector, state)
+        except (Fenced, StateStoreError) as exc:
+            log.info("restart_not_sent_not_recorded", cluster=job.key.cluster, connector=job.key.connector,
+                     job=job.id, error=str(exc),
+                     note="the call did not go out, but the state store could not record it: the leader ends "
+                          "it interrupted")
+            return False
+        job.maybe_sent = False
+        return True
+
     def answered(self, job: RestartJob) -> bool:
         """A call was answered and the job will be tried again: its requests are `queued` again, so
         a shutdown or crash before the next try leaves them to be sent at the next start (a 429

@@ -194,8 +194,14 @@ class JobDispatch:
             job.first_sent_at = self._clock()
         # Checked again right before the call, with nothing in between that could wait: a
         # restart decided under an old leadership is never sent (the first check may have been
-        # followed by a slow write).
-        self._check_leading()
+        # followed by a slow write). Refused here, this replica knows the call never went out,
+        # though the store holds it as possibly sent: it says so while its lease still holds
+        # (JobObserver.not_sent), so that the next leader does not end it `interrupted`.
+        try:
+            self._check_leading()
+        except Abandoned:
+            self._observer.not_sent(job)
+            raise
         job.phase = Phase.SENDING
         # Cancelled on the wire (shutdown), the job stays SENDING: it may have reached the API.
         # The cluster's backend as it is at this call, not at the job's first turn: a reload

@@ -192,6 +192,12 @@ class JobObserver(Protocol):
         """A call of the job is about to go out, the first or a retry: the store must hold it as
         possibly sent first (raises JobNotRecorded to stop it, Abandoned when fenced)."""
 
+    def not_sent(self, job: RestartJob) -> bool:
+        """The job was marked as possibly sent (`sending`) and then refused its call (this replica
+        may no longer send): the store holds it `queued` again, its attempt taken back, so that
+        the next leader knows the call never went out. Returns whether that was recorded (never
+        raises: a refusal leaves it as it was)."""
+
     def answered(self, job: RestartJob) -> bool:
         """A call of the job was answered (any HTTP status) and the job is kept for another try:
         the call is no longer on the wire, so the store holds it as `queued` again. Returns
