@@ -40,19 +40,26 @@ def three_clusters(path: Path) -> tuple[Simulator, Daemon, dict[str, Any]]:
     return simulator, daemon, clusters
 
 
-async def retyped_during_the_run(tmp_path: Path, rule: dict[str, Any]) -> tuple[Simulator, Daemon, list[dict[str, Any]]]:
-    """`nightly` (every connector of a, b, c) runs; while b is listed, a reload makes it `rule`."""
-    path = tmp_path / "config.yaml"
-    simulator, daemon, clusters = three_clusters(path)
+def held_listing(daemon: Daemon, cluster: str) -> tuple[asyncio.Event, asyncio.Event]:
+    """`cluster`'s next listing sets the first event, then waits for the second to be set."""
     listing, listed = asyncio.Event(), asyncio.Event()
-    second, list_second = daemon.pollers["b"], daemon.pollers["b"].list
+    poller = daemon.pollers[cluster]
+    list_it = poller.list
 
     async def slow_list() -> Any:
         listing.set()
         await listed.wait()
-        return await list_second()
+        return await list_it()
 
-    second.list = slow_list  # type: ignore[method-assign]
+    poller.list = slow_list  # type: ignore[method-assign]
+    return listing, listed
+
+
+async def retyped_during_the_run(tmp_path: Path, rule: dict[str, Any]) -> tuple[Simulator, Daemon, list[dict[str, Any]]]:
+    """`nightly` (every connector of a, b, c) runs; while b is listed, a reload makes it `rule`."""
+    path = tmp_path / "config.yaml"
+    simulator, daemon, clusters = three_clusters(path)
+    listing, listed = held_listing(daemon, "b")
     with structlog.testing.capture_logs() as logs:
         run = asyncio.create_task(daemon.run_schedule_rule("nightly"))
         await asyncio.wait_for(listing.wait(), 5)  # a is decided, its restarts queued (the queue not started)
@@ -114,15 +121,7 @@ async def test_a_run_whose_rule_a_reload_edits_as_a_schedule_rule_goes_on(tmp_pa
     # Still a schedule rule (its cron changed): the run goes on under the rule as it is then.
     path = tmp_path / "config.yaml"
     simulator, daemon, clusters = three_clusters(path)
-    listing, listed = asyncio.Event(), asyncio.Event()
-    second, list_second = daemon.pollers["b"], daemon.pollers["b"].list
-
-    async def slow_list() -> Any:
-        listing.set()
-        await listed.wait()
-        return await list_second()
-
-    second.list = slow_list  # type: ignore[method-assign]
+    listing, listed = held_listing(daemon, "b")
     daemon.queue.start()
     run = asyncio.create_task(daemon.run_schedule_rule("nightly"))
     await asyncio.wait_for(listing.wait(), 5)

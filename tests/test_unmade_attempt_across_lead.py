@@ -86,6 +86,23 @@ def _restart_calls(simulator: Simulator) -> list[int | None]:
     return [call.status_code for call in simulator.calls if call.endpoint == "restart"]
 
 
+async def taken_over(server: PostgresServer, url: str, store: PostgresStateStore,
+                     simulator: Simulator) -> tuple[Daemon, list[MutableMapping[str, Any]]]:
+    """Another replica takes over: it recovers what the store holds, starts its queue, polls
+    once (its next poll) and sends what it decides. Returns it (the caller stops it) and its log."""
+    successor = await _replica(server, url, store, simulator, "other-replica")
+    try:
+        with structlog.testing.capture_logs() as logs:
+            successor.engine.recover(absence=None)
+            successor.queue.start()
+            await successor.pollers[CLUSTER].poll()
+            await asyncio.wait_for(successor.queue.join(), 30)
+    except BaseException:
+        await successor.stop()
+        raise
+    return successor, logs
+
+
 def _of_it(logs: list[MutableMapping[str, Any]], event: str) -> list[MutableMapping[str, Any]]:
     return [e for e in logs if e["event"] == event and e.get("connector") == NAME]
 
@@ -105,12 +122,7 @@ async def test_the_successor_restarts_at_its_next_poll_a_connector_whose_only_ca
             await until(lambda: _restart_calls(simulator) == [429], "the restart answered 429")
             await until(lambda: [p.phase for p in store.pending()] == [PendingPhase.QUEUED], "queued again")
             # The leader is lost before its retry (SIGKILL, SIGSTOP past its lease): another takes over.
-            successor = await _replica(postgres_server, postgres_url, other_store, simulator, "other-replica")
-            with structlog.testing.capture_logs() as logs:
-                successor.engine.recover(absence=None)
-                successor.queue.start()
-                await successor.pollers[CLUSTER].poll()  # its next poll
-                await asyncio.wait_for(successor.queue.join(), 30)
+            successor, logs = await taken_over(postgres_server, postgres_url, other_store, simulator)
             stored = other_store.load(KEY)
         finally:
             if successor is not None:

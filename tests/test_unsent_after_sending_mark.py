@@ -10,7 +10,6 @@ back, while its lease still holds; the next leader's poll restarts the connector
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import structlog
@@ -22,7 +21,7 @@ from watchdog.state.postgres import PostgresStateStore
 
 from .support import CLUSTER, sim_scenario, until
 from .test_outage_outcomes import HOLDER
-from .test_unmade_attempt_across_lead import KEY, _of_it, _replica, _restart_calls
+from .test_unmade_attempt_across_lead import KEY, _of_it, _replica, _restart_calls, taken_over
 
 LATE = "the lease was not renewed within renew_deadline (10s); stepping down before it can expire"
 
@@ -53,12 +52,7 @@ async def test_a_restart_refused_its_call_after_its_sending_mark_is_restarted_by
                 await until(lambda: _of_it(first_logs, "restart_left_to_leader"), "the restart left to the leader")
             left_phases = [p.phase for p in store.pending()]
             # The leader is lost (its lease expires): another replica takes over.
-            successor = await _replica(postgres_server, postgres_url, other_store, simulator, "other-replica")
-            with structlog.testing.capture_logs() as logs:
-                successor.engine.recover(absence=None)
-                successor.queue.start()
-                await successor.pollers[CLUSTER].poll()  # its next poll
-                await asyncio.wait_for(successor.queue.join(), 30)
+            successor, logs = await taken_over(postgres_server, postgres_url, other_store, simulator)
             stored = other_store.load(KEY)
         finally:
             if successor is not None:
