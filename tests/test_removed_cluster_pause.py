@@ -56,3 +56,34 @@ async def test_a_restart_kept_after_its_cluster_was_removed_still_says_it_waits_
         await http.aclose()
         daemon.hurry()  # the restart waits 30 s: ends unsent now
         await asyncio.wait_for(daemon.stop(), 15)
+
+
+async def test_a_rules_restart_queued_when_a_reload_removes_its_cluster_is_said_to_be_dropped_not_still_sent() -> None:
+    # The rule's restart (not one asked for by name) waits out a 429 when a reload removes its
+    # cluster: at its turn it ends `dropped`, not sent. Status said "1 queued restart still sent"
+    # of it, under a heading saying a restart queued before is still sent (verification of F4).
+    faults = [{"match": {"endpoint": "restart", "connector": "orders"}, "when": {"count": 1},
+               "action": {"status": 429, "headers": {"Retry-After": "30"}}}]
+    sim = sim_scenario([], faults=faults)
+    sim["environments"][0]["clusters"].append(
+        {"id": "lkc-other1", "connectors": [{"name": "orders", "script": {"initial": "FAILED", "recover_after_restarts": 1}}]})
+    w = in_process(sim, with_other(True))
+    daemon = w.daemon
+    daemon._reload_config = lambda: with_other(False)
+    daemon.queue.start()
+    try:
+        await daemon.pollers["other"].poll()
+        await until(lambda: any(call.status_code == 429 for call in w.simulator.calls), "the 429")
+        assert await daemon.reload("test") is True
+        assert daemon.queue.depth() == 1  # still queued: dropped only at its turn
+
+        document = {"connectors": daemon.connector_rows()}
+        row = next(r for r in document["connectors"] if r["connector"] == "orders")
+        assert row["held"]["decision"] == "to be dropped", row  # before: "queued", waiting out the pause
+        assert "its cluster other is no longer configured" in row["held"]["detail"], row
+        table = render_status(status_rows_from_json(document), now=datetime.now(UTC), places=places_from_json(document))
+        assert "still sent" not in next(line for line in table.splitlines() if line.strip().startswith("CLUSTER other")), table
+        assert "other/orders: to be dropped (" in table, table
+    finally:
+        daemon.hurry()
+        await asyncio.wait_for(daemon.stop(), 15)

@@ -38,6 +38,7 @@ from .connect import ConnectBackend, Gateway
 from .connect.transfer import CallLimits
 from .discovery.host import DiscoveryHost
 from .engine import MANUAL_RULE, Engine, JobRecorder, WallClock, utc_now
+from .engine.rules_gone import rules_gone
 from .leadership.build import build_leadership
 from .leadership.elector import Elector
 from .leadership.host import LeadershipHost
@@ -51,7 +52,7 @@ from .ratelimit.shared_budget import SharedBudgets
 from .redirects import redirect_hook
 from .reload import ConfigWatcher, file_fingerprint, tls_digests
 from .reloading import ReloadHost
-from .report import StatusRow, dry_run_rows, history_json
+from .report import TO_BE_DROPPED, StatusRow, dry_run_rows, history_json
 from .report.row_select import EVERY_ROW, RowQuery, in_cluster, rows_answer
 from .server import Probes, create_app
 from .start_warnings import warn_at_start
@@ -380,6 +381,12 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         job = self.queue.pending_job(key)
         if job is None or job.phase is Phase.DONE:
             return None
+        if job.phase is not Phase.SENDING and (gone := rules_gone(job, self.config)) is not None:
+            # A reload took its rule or its cluster away: ended `dropped` at its turn, not sent
+            # (JobRecorder.drop_reason). Said `queued` with what it waited for, a rule's restart of
+            # a removed cluster was counted as "still sent" by `watchdog status` (verification of
+            # probe_races F4): only a restart asked for by name is kept by such a reload.
+            return TO_BE_DROPPED, f"dropped at its turn, not sent: {gone}", job.primary.requested_at
         # The job's own lane, not its cluster's poller: a reload that removed the cluster took the
         # poller, and the job, kept and still sent, waits for that lane's pause all the same.
         gateway = self.gateways.get(job.credential)

@@ -44,6 +44,7 @@ from .status import (
     DRY_RUN_NOTE,
     GROUP_INDENT,
     STATUS_HEADER,
+    TO_BE_DROPPED,
     ClusterPlace,
     StatusRow,
     cluster_places,
@@ -59,7 +60,7 @@ from .status import (
 
 __all__ = [
     "EVERY_ROW", "GONE_ROWS_LISTED", "RowQuery", "in_cluster", "rows_answer", "select_rows",
-    "COLUMN_GAP", "DRY_RUN_MARK", "KEPT_DECISIONS", "DRY_RUN_NOTE", "ERROR_WIDTH", "GROUP_INDENT", "HISTORY_HEADER", "REASON_WIDTH", "STATUS_HEADER",
+    "COLUMN_GAP", "DRY_RUN_MARK", "KEPT_DECISIONS", "DRY_RUN_NOTE", "ERROR_WIDTH", "GROUP_INDENT", "HISTORY_HEADER", "REASON_WIDTH", "STATUS_HEADER", "TO_BE_DROPPED",
     "ClusterPlace", "StatusRow", "captured_error", "cluster_places", "dry_run_rows", "format_span", "format_timestamp",
     "gone_keys", "history_from_json", "history_json", "kept_holds", "parse_timestamp", "parse_timestamp_or_none", "places_from_json",
     "render_history", "render_status", "rows_shown", "status_json", "status_rows_from_json", "timestamp_or_none",

@@ -278,6 +278,9 @@ DRY_RUN_NOTE = ("(dry run): the dry run's would-be attempts, backoff and give-up
 # person's, a schedule's): shown for a given-up connector too, whose NEXT ALLOWED said `when
 # healthy` while a restart of it was about to go.
 QUEUED_DECISIONS = frozenset({"queued", "sending"})
+# A queued restart a reload took the rule or cluster of: it ends `dropped` at its turn, not sent
+# (the daemon's Daemon._queued); only a restart asked for by name outlives such a reload.
+TO_BE_DROPPED = "to be dropped"
 
 
 def _shown_held(row: StatusRow) -> bool:
@@ -400,13 +403,14 @@ def _failing_lines(failing: Sequence[Mapping[str, Any]], now: datetime) -> list[
 # asked for by name, kept by the reload that removed it, were about to be sent (probe_races F4):
 # those are now said on their cluster's line (_cluster_line).
 UNWATCHED_CLUSTERS_HEADING = (3, "CLUSTERS NO LONGER WATCHED (discovery or a reload removed them: nothing polls them or "
-                                 "decides a new restart there; a restart queued before is still sent, said on its "
-                                 "cluster's line; their state goes after state.forget_vanished_after)")
+                                 "decides a new restart there; a restart asked for by name before is still sent, said on its "
+                                 "cluster's line, a rule's ends dropped at its turn; their state goes after "
+                                 "state.forget_vanished_after)")
 
 
 def _still_sent(rows: Sequence[StatusRow]) -> str:
     """For a cluster no longer watched: the restarts queued for it that are still sent (restarts
-    by name a reload kept), else nothing."""
+    by name a reload kept), else nothing. A rule's restart queued there is held TO_BE_DROPPED."""
     queued = sum(1 for row in rows if row.held is not None and row.held[0] == "queued")
     if not queued:
         return ""
