@@ -132,6 +132,10 @@ async def test_a_reload_that_takes_the_database_password_away_is_refused_and_the
         (line,) = [e for e in logs if e["event"].startswith("config_reload")]
         assert line["event"] == "config_reload_refused"
         assert line["sections"] == [STATE_PASSWORD_REMOVED]
+        # Before: "these sections need a process restart", where a restart would start without it.
+        assert line["note"].startswith("state.password: taken away by the file"), line["note"]
+        assert "put it back and reload; a restart would start without it" in line["note"], line["note"]
+        assert "need a process restart" not in line["note"], line["note"]
         assert line["not_applied"] == {"sections_changed": ["dry_run", "state.password"]}
         assert daemon.config is running and daemon.config.dry_run is False
         assert password not in json.dumps(logs, default=str)

@@ -57,6 +57,9 @@ STATE_PASSWORD = "state.password"
 # the URL (sslcert, sslkey), a restart anyway; running without one is a choice made at a start.
 STATE_PASSWORD_REMOVED = ("state.password (removed: the next database session would log in without a password and be "
                           "refused: no leader, no restart)")
+# Secrets a reload would take away: refused, but not because a restart would apply them (a restart
+# would start without them, which is what the refusal spares): the note says to put them back.
+SECRETS_REMOVED = (TOKEN_REMOVED, STATE_PASSWORD_REMOVED)
 # Sections a reload applies in place (`rules` and `clusters` are diffed by name).
 LIVE_SECTIONS = ("windows", "breaker", "blocking", "dry_run", "log", "discovery")
 

@@ -28,6 +28,7 @@ from .config import Config, ConfigError
 from .logs import get_logger, keep_out_of_logs, without_known_secrets
 from .plan import poll_intervals
 from .reload import (
+    SECRETS_REMOVED,
     STATE_PASSWORD,
     ConfigDiff,
     credentials_reshaped,
@@ -217,9 +218,7 @@ class ReloadHost:
             self._reload_counted(applied=False, refused="needs a process restart: " + ", ".join(diff.restart_required))
             why = {"credentials": credentials_reshaped(self.config, new)} if "credentials" in diff.restart_required else {}
             log.error("config_reload_refused", reason=reason, sections=diff.restart_required, **why,
-                      not_applied=diff.not_applied(),
-                      note="these sections need a process restart; the running config stays in effect, and none "
-                           "of the file's other changes (not_applied) is in effect either")
+                      not_applied=diff.not_applied(), note=_refusal_note(diff.restart_required))
             return None
         # Build first, swap last: if any part cannot be made, nothing has changed.
         built: list[BuiltCluster] = []
@@ -349,3 +348,20 @@ class ReloadHost:
             return retired + ([in_service] if in_service is not None else [])
         blocker.start()
         return retired
+
+
+def _refusal_note(sections: list[str]) -> str:
+    """config_reload_refused's note. A secret the file no longer holds (the token, the database
+    password) is refused too, but a process restart is not what applies it: it would start without
+    it. "These sections need a process restart" alone sent an operator to restart into the outage
+    the refusal had spared (verification of probe_creds 1)."""
+    removed = [section.split(" (")[0] for section in sections if section in SECRETS_REMOVED]
+    restart = [section for section in sections if section not in SECRETS_REMOVED]
+    said = []
+    if restart:
+        said.append(f"{', '.join(restart)}: need a process restart")
+    if removed:
+        said.append(f"{', '.join(removed)}: taken away by the file (a key missing from the Secret, an emptied file, a "
+                    "variable renamed): put it back and reload; a restart would start without it")
+    return ("; ".join(said) + "; the running config stays in effect, and none of the file's other changes "
+            "(not_applied) is in effect either")
