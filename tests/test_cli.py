@@ -1325,7 +1325,9 @@ async def test_a_token_older_than_the_daemons_is_said_as_possibly_stale_not_only
     assert f"the token sent came from --token-file {tmp_path / 'saved'}; the daemon's token and this one differ" in err, err
     assert "either the daemon has not reloaded a new one yet" in err, err
     assert "or this one is older than the daemon's" in err, err
-    assert "a WATCHDOG_SERVER__AUTH_TOKEN variable in the daemon's environment wins over its secret file" in err, err
+    # The variable's case is the daemon keeping the older token, not this one being older.
+    assert ("or the daemon keeps an older one: a WATCHDOG_SERVER__AUTH_TOKEN variable in its environment wins over "
+            "its secret file") in err, err
     assert "`secret_files_overridden`" in err, err
     assert "is refused until it reloads" not in err, err
     assert "token-" not in err.replace("--token-file", ""), err

@@ -325,8 +325,8 @@ def refusal_text(response: httpx.Response, args: argparse.Namespace) -> str:
     if response.status_code == 401 and source:
         text += (f" (the token sent came from {source}; the daemon's token and this one differ: either the daemon has "
                  "not reloaded a new one yet (it reads its own at start and at each reload: SIGHUP), or this one is "
-                 f"older than the daemon's (rotated since; a {TOKEN_SETTING} variable in the daemon's "
-                 "environment wins over its secret file, said by `secret_files_overridden` in its log))")
+                 f"older than the daemon's (rotated since), or the daemon keeps an older one: a {TOKEN_SETTING} variable in "
+                 "its environment wins over its secret file (said by `secret_files_overridden` in its log))")
     return text
 
 
