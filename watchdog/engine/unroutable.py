@@ -104,6 +104,7 @@ def refused_for_its_name(status_code: int | None, message: str) -> bool:
 def refused_name_detail(message: str) -> str:
     """What a failure restart held by its name's last refusal says (decision `unaddressable`)."""
     return (f"its last restart was answered \"{message}\" (HTTP 400 from the worker's web server, for the name "
-            "itself): every restart of it would be answered so, so no status, alert or stall rule restarts it; "
-            "restart it by hand (watchdog restart still asks, and an answer other than this lifts the hold), or create it again "
-            "under a name without '%', '\\', '/' or ';'")
+            "itself): every restart of it would be answered so, so no status, alert or stall rule restarts it; the "
+            "workers refuse every REST call of this name (even DELETE), a restart by hand through them too: create it "
+            "again under a name without '%', '\\', '/' or ';', and not '.' or '..' (watchdog restart still asks, and "
+            "an answer other than this lifts the hold)")
