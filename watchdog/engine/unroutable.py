@@ -4,8 +4,10 @@ again at each backoff gap (`refused_for_its_name`).
 
 A worker that is not the leader forwards a connector's task configs to the leader with the name
 in the path unencoded (Kafka Connect's own forwarding, whatever our call encoded), so on a
-cluster of more than one worker a name with `/` (a path separator there) or `;` (Jetty cuts the
-path at it: "Connector semi not found" in the worker's log, real 4.3.1) never gets a task: the
+cluster of more than one worker a name with `/` (a path separator there), `;` (Jetty cuts the
+path at it: "Connector semi not found" in the worker's log, real 4.3.1), `%` (a percent-escape
+the leader decodes or refuses) or a backslash (Jetty 12 refuses it) gets no task unless the
+connector runs on the leader itself (`%` and a backslash seen so in the verification of that fix): the
 connector reads RUNNING with no task, which is `healthy`, and nothing said so (probe of real
 Kafka, F3). The daemon cannot tell how many workers stand behind one URL (a load balancer), nor
 a connector with no task by design (rare: one whose taskConfigs is empty), so the line says what
@@ -21,8 +23,8 @@ from datetime import datetime
 from ..model import ConnectorKey, ConnectorStatus
 
 # Characters that a worker forwarding to the leader does not encode and the leader's Jetty
-# reads as path syntax.
-UNROUTABLE_CHARS = ("/", ";")
+# reads as path syntax, decodes, or refuses.
+UNROUTABLE_CHARS = ("/", ";", "%", "\\")
 
 
 def unroutable_chars(name: str) -> list[str]:
@@ -35,8 +37,8 @@ def unroutable_note(name: str) -> str:
     return (f"RUNNING with no task, and its name holds {chars}: on a cluster of more than one worker a worker "
             "forwards its task configs to the leader with the name unencoded, which the leader cannot route, so "
             "no task is ever created (the workers' log says \"Error forwarding REST request\"); it moves no data "
-            "though its health reads healthy. Create it again under a name without '/' or ';' (rename it), or "
-            "run it on a cluster of one worker")
+            "though its health reads healthy. Create it again under a name without '/', ';', '%' or '\\' (rename "
+            "it), or run it on a cluster of one worker")
 
 
 class UnroutableNames:
