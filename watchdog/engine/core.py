@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from ..blocking import AlertBlocker
 from ..breaker import Breaker
-from ..config import CloudCluster, Config
+from ..config import CloudCluster, Config, KafkaConnectCluster
 from ..logs import get_logger
 from ..metrics import Metrics
 from ..model import ConnectorKey, ConnectorState, ConnectorStatus, Decision, Outcome, Trigger
@@ -244,6 +244,10 @@ class EngineCore:
                            owner_held=self.owner_held(key))
             except StateStoreError:  # counted by the store; the next decision shows it
                 pass
+
+    def self_managed(self, cluster: str) -> bool:
+        """Whether `cluster` is a self-managed Kafka Connect cluster in the config now."""
+        return isinstance(self.config.clusters.get(cluster), KafkaConnectCluster)
 
     def new_incarnation(self, cluster: str) -> None:
         """The cluster was forgotten (after set_config): removed, its number goes; redefined, it

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from ..config import CloudCluster, KafkaConnectCluster, Rule, ScheduleTrigger, StatusTrigger
+from ..config import CloudCluster, Rule, ScheduleTrigger, StatusTrigger
 from ..model import (
     ConnectorKey,
     ConnectorState,
@@ -106,7 +106,7 @@ class Decisions(Gates):
             if closed is not None:
                 decision, detail = closed
         if (decision is Decision.RESTART and trigger in FAILURE_TRIGGERS and may_be_refused_for_its_name(key.connector)
-                and isinstance(self.config.clusters.get(key.cluster), KafkaConnectCluster)):
+                and self.self_managed(key.cluster)):
             # Its last restart was refused for its name alone (Jetty's 400 page): made again, it
             # was answered alike at each backoff gap, an error line each, for good with
             # max_restarts null (probe of real Kafka, F4).

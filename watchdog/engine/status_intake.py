@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from ..config import KafkaConnectCluster, Rule, StatusTrigger
+from ..config import Rule, StatusTrigger
 from ..model import (
     ConnectorKey,
     ConnectorState,
@@ -123,7 +123,7 @@ class StatusIntake(Forgetting):
                 self.running_since.pop(key, None)
         return statuses
 
-    def _unreachable(self, key: ConnectorKey) -> bool:
+    def _held_unaddressable(self, key: ConnectorKey) -> bool:
         """Whether the connector's last decision held it `unaddressable` (EngineCore.held)."""
         held = self.held.get(key)
         return held is not None and held[0] is Decision.UNADDRESSABLE
@@ -200,7 +200,7 @@ class StatusIntake(Forgetting):
         # people as well. Counted, one such connector and one other failure of a cluster of three
         # held every restart there.
         left_alone = sum(1 for rule, key, _, health in failing_now if loaded[key].gave_up or (
-            health is Health.USER_ERROR and not rule.restart_user_errors) or self._unreachable(key))
+            health is Health.USER_ERROR and not rule.restart_user_errors) or self._held_unaddressable(key))
         failing = len(failing_now) - left_alone
         self.breaker.observe_cluster(cluster, failing, len(judged) - left_alone)
         self.update_breaker(now)
@@ -400,8 +400,8 @@ class StatusIntake(Forgetting):
 
     def _watch_unroutable(self, rule: Rule, key: ConnectorKey, status: ConnectorStatus, now: datetime) -> None:
         """A self-managed connector with no task whose name a worker cannot forward to the leader
-        (`/`, `;`): said once, when it has stayed so for `degraded_report_after` (unroutable.py)."""
-        if not isinstance(self.config.clusters.get(key.cluster), KafkaConnectCluster):
+        (unroutable.UNROUTABLE_CHARS): said once, when it has stayed so for `degraded_report_after` (unroutable.py)."""
+        if not self.self_managed(key.cluster):
             return
         assert isinstance(rule.trigger, StatusTrigger)
         limit = rule.trigger.degraded_report_after
@@ -435,7 +435,7 @@ class StatusIntake(Forgetting):
                 connector=key.connector, rule=rule.name, since=since.isoformat(), report_after_seconds=limit,
                 state=status.state, **_shown_tasks(status),
                 note=_awaiting_note(status) if awaiting else held_unchosen_note(
-                    status, limit, self_managed=isinstance(self.config.clusters.get(key.cluster), KafkaConnectCluster)),
+                    status, limit, self_managed=self.self_managed(key.cluster)),
             )
 
     def on_poll_failed(self, cluster: str, result: str) -> None:

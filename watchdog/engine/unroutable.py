@@ -86,11 +86,12 @@ _JETTY_REFUSAL = re.compile(r"\b(Ambiguous URI |Suspicious Path Character)", re.
 
 
 # Characters (and names) Jetty 12's URI compliance has a violation for, once percent-encoded as
-# we send them: `%` (%25), `\` (%5C), `/` (%2F), `;` (a path parameter), a name `.` or `..`.
+# we send them: `%` (%25), `\` (%5C), `/` (%2F), `;` (a path parameter), a name `.` or `..`: the
+# same characters a worker cannot forward to the leader.
 # Only such names can be refused for the name alone, so only theirs are looked up: the look-up
 # is a read of the state store, made at each failure restart decided. Should a later Jetty refuse
 # another character, the cost of missing it is the old behaviour (a restart per backoff gap).
-_SUSPECT_CHARS = frozenset("%\\/;")
+_SUSPECT_CHARS = frozenset(UNROUTABLE_CHARS)
 
 
 def may_be_refused_for_its_name(name: str) -> bool:
