@@ -94,19 +94,8 @@ class UnmadeAttempts:
         write is fenced) or failed, it stays `sending` and ends so there; whether it was written."""
         charge = self._charged.pop(job.id, None)
         self._taken_back.discard(job.id)
-        state = None
-        if charge is not None:
-            try:
-                state = undone(self._stored(job), *charge)
-            except StateStoreError:
-                state = None  # unread: put back queued, its attempt left counted (the backoff errs long)
         try:
-            if state is None:
-                self._state.mark_queued(job.id)
-            else:
-                self._state.mark_queued(job.id, job.key, state)
-                job.stored = (state, self._state.marks.now())
-                self._metrics.show_connector_state(job.key.cluster, job.key.connector, state)
+            self._put_back_queued(job, charge, take_back=True)
         except (Fenced, StateStoreError) as exc:
             log.info("restart_not_sent_not_recorded", cluster=job.key.cluster, connector=job.key.connector,
                      job=job.id, error=str(exc),
@@ -122,20 +111,9 @@ class UnmadeAttempts:
         otherwise would turn a restart nobody received into an `interrupted` one). When the answer
         proves the call ran nothing, the attempt it was charged is taken back in the same write."""
         charge = self._charged.pop(job.id, None)
-        state = None
-        if charge is not None and (job.last_call_not_run or job.status_code in NOTHING_RAN):
-            try:
-                state = undone(self._stored(job), *charge)
-            except StateStoreError:
-                state = None  # unread: left counted, the safe side (the backoff errs long)
         try:
-            if state is None:
-                self._state.mark_queued(job.id)
-            else:
-                self._state.mark_queued(job.id, job.key, state)
+            if self._put_back_queued(job, charge, take_back=job.last_call_not_run or job.status_code in NOTHING_RAN):
                 self._taken_back.add(job.id)
-                job.stored = (state, self._state.marks.now())
-                self._metrics.show_connector_state(job.key.cluster, job.key.connector, state)
         except Fenced as exc:
             raise Abandoned(str(exc)) from exc
         except StateStoreError as exc:
@@ -144,4 +122,23 @@ class UnmadeAttempts:
             log.warning("restart_phase_not_recorded", cluster=job.key.cluster, connector=job.key.connector,
                         job=job.id, error=str(exc), note="still marked as possibly sent in the state file")
             return False
+        return True
+
+    def _put_back_queued(self, job: RestartJob, charge: tuple[ConnectorState, ConnectorState] | None, *,
+                         take_back: bool) -> bool:
+        """Mark the job's requests `queued` again; with `take_back`, the attempt `charge` counted
+        undone in the same write (the state unread: left counted, the safe side, the backoff errs
+        long). Whether the attempt was taken back. Raises Fenced and StateStoreError."""
+        state = None
+        if charge is not None and take_back:
+            try:
+                state = undone(self._stored(job), *charge)
+            except StateStoreError:
+                state = None
+        if state is None:
+            self._state.mark_queued(job.id)
+            return False
+        self._state.mark_queued(job.id, job.key, state)
+        job.stored = (state, self._state.marks.now())
+        self._metrics.show_connector_state(job.key.cluster, job.key.connector, state)
         return True
