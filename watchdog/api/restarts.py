@@ -36,6 +36,9 @@ async def create_restart(ctx: ApiContext, request: Request, raw: bytes, bodies: 
                               "only watched connectors can be restarted")
     may_act(ctx)
     unlisted = await ctx.ensure_listed([cluster])
+    # The listing may have taken seconds, and a stop that began meanwhile cancels it: then
+    # "shutting down" (503, sent again later), not "could not be listed".
+    may_act(ctx)
     if engine.cluster_named(body.cluster) != cluster:
         # Removed by a reload or discovery while it was listed: as unknown as it is from now on.
         raise BadRequest(404, f"cluster {body.cluster!r} was removed (by a reload or discovery) while its connectors "
@@ -44,7 +47,6 @@ async def create_restart(ctx: ApiContext, request: Request, raw: bytes, bodies: 
         raise BadRequest(503, f"cluster {cluster!r} could not be listed ({unlisted[cluster]}), so whether "
                               f"{body.connector!r} exists is not known; nothing was done; try again later",
                          headers={"Retry-After": listing_retry_after(ctx, [cluster])})
-    may_act(ctx)  # the listing may have taken seconds
     status = engine.statuses.get(key)
     if status is None:
         # A name typed wrong in an incident (`orders-snik`) is offered the listed ones it is close to.

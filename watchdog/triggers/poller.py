@@ -55,6 +55,8 @@ FAILED_LISTING_MEMORY_SECONDS = 10.0
 # could not be listed (the listing goes on). Well under a webhook client's timeout (Alertmanager's
 # and most HTTP clients' are 10 s or more); a list call answers in well under a second.
 LISTING_WAIT_SECONDS = 5.0
+# Why a cluster was not listed when its listing was cancelled under a caller (a stop: close()).
+STOPPING = "the daemon is stopping: its listing was cancelled"
 # Listing failures that may pass by themselves (a 429, a 5xx, a network error, a Kafka Connect
 # rebalance): a listing that a schedule run or a person waits for is asked for again after them,
 # 1 s after the first, then twice as long each time up to 30 s (list_retrying).
@@ -319,10 +321,20 @@ class ClusterPoller:
                     "the listing goes out when the pause ends")
         store = self._engine.state
         held, began = store.held.seconds, time.monotonic()  # the clock HeldTime counts by
+        listing = self._on_demand
         try:
             # Shielded: a caller that gives up (or hangs up) does not cancel a listing others
             # may be waiting for.
-            statuses = await asyncio.wait_for(asyncio.shield(self._on_demand), wait)
+            statuses = await asyncio.wait_for(asyncio.shield(listing), wait)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not listing.cancelled() or (current is not None and current.cancelling()):
+                raise  # the caller itself was cancelled: that is its own to end
+            # The listing was cancelled, not its caller: the daemon stops (close()). Let through,
+            # the cancellation reached every waiter as a CancelledError, and the server answered
+            # each webhook and restart request a plain-text 500 with a traceback (probe_callers
+            # F1): said instead, so that the routes answer 503 `shutting down` (refusals.may_act).
+            return STOPPING
         except TimeoutError:
             return ListingWait(wait, time.monotonic() - began, self._gateway.credential,
                                for_budget=self._calls.for_budget > 0,
