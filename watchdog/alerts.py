@@ -16,6 +16,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .logs import without_known_secrets
+
 # The webhook version Alertmanager sends and docs/alerts-and-api.md documents. Another is read all
 # the same where its shape is (api/webhook_version.py says it once): refused, a future Alertmanager
 # that changed only the version would have had every notification dropped (a 4xx is not sent again).
@@ -38,8 +40,12 @@ class Alert(BaseModel):
     @property
     def identity(self) -> str:
         """The fingerprint, or a stable hash of the labels when a sender leaves it out (or sends
-        one far longer than Alertmanager's 16 hex digits: it is kept with every request)."""
-        if self.fingerprint and len(self.fingerprint) <= 64 and self.fingerprint.isprintable():
+        one far longer than Alertmanager's 16 hex digits: it is kept with every request), or one
+        holding a secret of the config (kept as the history's `origin`, shown by GET /v1/history
+        and `watchdog history`; a hash of the labels is as stable, and holds nothing)."""
+        fingerprint = self.fingerprint
+        if (fingerprint and len(fingerprint) <= 64 and fingerprint.isprintable()
+                and without_known_secrets(fingerprint) == fingerprint):
             return self.fingerprint
         digest = hashlib.sha256(json.dumps(self.labels, sort_keys=True).encode()).hexdigest()
         return f"labels:{digest[:16]}"

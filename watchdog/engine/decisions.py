@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ..config import CloudCluster, Rule, ScheduleTrigger, StatusTrigger
+from ..logs import without_known_secrets
 from ..model import (
     ConnectorKey,
     ConnectorState,
@@ -96,6 +97,11 @@ class Decisions(Gates):
         """`transient_held`: a poll's `transient` whose detail says what holds it (shown by
         status); any other detail only says why it was skipped. `defer`: (seconds, why) a new
         restart waits, queued, before its first turn (queue/deferral.py); `why` is its detail."""
+        # Free text from outside (a caller's `reason`, an alert's summary) with the config's
+        # secrets starred before anything keeps or answers it: only the log starred them, and the
+        # API token a pipeline put in `--reason` was kept whole in the history, read by whoever
+        # reads the state file (probe_callers F2).
+        reason = without_known_secrets(reason)
         if key.cluster not in self.config.clusters:
             return self._cluster_gone(rule, trigger, key, now, reason)
         if decision is Decision.DUPLICATE and (trigger in _ASKED_ONCE or origin):
