@@ -16,6 +16,8 @@ from .config import format_location
 from .logs import printable
 from .model import (
     MAX_CONNECTOR_NAME_CHARS,
+    REPLACED_CHAR,
+    REPLACED_PROBLEM,
     UNSTORABLE_ESCAPE,
     connector_name_problem,
     whole_unicode,
@@ -31,13 +33,10 @@ MAX_PROBLEMS = 20
 MAX_FIELD_PART_CHARS = 100
 
 
-# What json_body leaves of a NUL or half a surrogate pair (model.whole_unicode), which no name
-# holds: refused as the control character it was, not looked up as a name the caller never sent
-# (a 404 for 'orders-sink\ufffd', "did you mean 'orders-sink'?"). Also what a character lost on
-# the way (a Latin-1 byte read as UTF-8) becomes: that name cannot be told from a mangled one.
-_REPLACED = "\ufffd"
-_REPLACED_PROBLEM = ("holds U+FFFD, what a NUL, half a surrogate pair or a character lost on the way becomes: "
-                     "send the name as UTF-8 text")
+# A NUL or half a surrogate pair, as json_body leaves it (model.REPLACED_PROBLEM): refused as the
+# control character it was, not looked up as a name the caller never sent.
+_REPLACED = REPLACED_CHAR
+_REPLACED_PROBLEM = REPLACED_PROBLEM
 
 
 def _valid_connector_name(name: str) -> str:

@@ -161,6 +161,15 @@ def whole_unicode(data: Any) -> Any:
     return data
 
 
+# What whole_unicode leaves of a NUL or half a surrogate pair, which no name holds, and what a
+# character lost on the way (a Latin-1 byte read as UTF-8) becomes: a name holding it cannot be
+# told from a mangled one. The restart API refuses such a name (422) and the webhook's label is
+# `unmatched` (AlertIntake._alert_target) with these words, rather than looked up as a name the
+# caller never sent ("did you mean 'orders-sink'?", "not found in its cluster").
+REPLACED_CHAR = "\ufffd"
+REPLACED_PROBLEM = ("holds U+FFFD, what a NUL, half a surrogate pair or a character lost on the way becomes: "
+                    "send the name as UTF-8 text")
+
 # Kafka Connect and Confluent Cloud take names up to this long (the restart API's own limit).
 MAX_CONNECTOR_NAME_CHARS = 255
 

@@ -13,6 +13,8 @@ from typing import Any
 from ..alerts import Alert, WebhookPayload
 from ..config import AlertTrigger, Config, Rule
 from ..model import (
+    REPLACED_CHAR,
+    REPLACED_PROBLEM,
     ConnectorKey,
     ConnectorState,
     Decision,
@@ -443,6 +445,12 @@ class AlertIntake(Decisions):
         problem = connector_name_problem(connector_label)
         if problem is not None:  # the value is not quoted back: it may be huge or hostile
             return f"the connector label {trigger.connector_label!r} {problem}"
+        # A NUL or half a surrogate pair, made U+FFFD as the body was read: said, as the restart
+        # API says it, not looked up (and listed again for) as a name nobody sent.
+        for kind, name, value in (("connector", trigger.connector_label, connector_label),
+                                  ("cluster", trigger.cluster_label, cluster_label)):
+            if value is not None and REPLACED_CHAR in value:
+                return f"the {kind} label {name!r} {REPLACED_PROBLEM}"
         if cluster_label is not None and len(cluster_label) > 255:
             return f"the cluster label {trigger.cluster_label!r} is longer than 255 characters"
         by_id = self._connector_by_id(connector_label, resolved=alert.status == "resolved")
