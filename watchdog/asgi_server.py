@@ -61,12 +61,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import http
 import ipaddress
 import itertools
 import json
 import logging
 import os
+import re
 import socket
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -74,6 +77,7 @@ from typing import Any
 
 import h11
 import uvicorn
+from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .logs import get_logger
@@ -116,9 +120,29 @@ class LogThrottle:
 # not for a daemon that serves none).
 _PER_REQUEST_WARNINGS = ("Invalid HTTP request received.", "Unsupported upgrade request.",
                          "No supported WebSocket library detected.")
-# The answer to what is not an HTTP/1.1 request.
-NOT_HTTP = ("not a valid HTTP/1.1 request: this port speaks plain HTTP (an https:// URL or a TLS handshake "
-            "is not understood here), or the request line or a header is malformed")
+# The answer to a TLS handshake (an https:// URL, a TLS probe) sent to this plain-HTTP port.
+NOT_HTTP = ("not a valid HTTP/1.1 request: what came is a TLS handshake (an https:// URL or a TLS probe), and "
+            "this port speaks plain HTTP; use an http:// URL")
+# After answering a request it could not read, the server reads (and drops) what its client still
+# sends for this long before closing: closing with unread bytes makes the kernel send a reset,
+# and a client still writing a large head got that instead of the answer (the probe's 200 KB
+# header). The write side is shut at once, so a client that has sent everything sees the end.
+LINGER_SECONDS = 2.0
+# h11's words that quote the bytes at fault (`Illegal header value b'...'`, `illegal header line:
+# bytearray(b'...')`): a header may be the bearer token, and an answer or a log line is no place
+# for it. Cut from the quote on.
+_QUOTED = re.compile(r"""[\s:]*(bytearray\()?b?['"].*$""", re.DOTALL)
+
+
+def _tls_handshake(opening: bytes) -> bool:
+    """A TLS record of type handshake (22) of any TLS/SSL 3 version: what an https:// client sends first."""
+    return len(opening) >= 2 and opening[0] == 0x16 and opening[1] == 0x03
+
+
+def _h11_problem(exc: BaseException | None) -> str:
+    """What h11 said it could not read, without the bytes it quotes, at most 200 characters."""
+    words = _QUOTED.sub("", str(exc)) if isinstance(exc, h11.ProtocolError) else ""
+    return words[:200] or "malformed request line or header"
 
 
 class _WithoutPerRequestWarnings:
@@ -168,6 +192,11 @@ def guarded_protocol(
         _answer_timer: asyncio.TimerHandle | None = None
         _client: str | None = None
         _serial = 0
+        # The connection's first bytes (a TLS handshake's start, or a request's).
+        _opening = b""
+        # Answered and closing: reading only to drop what the client still sends (LINGER_SECONDS).
+        _lingering = False
+        _linger_timer: asyncio.TimerHandle | None = None
         # Since when this connection has waited for its next request (opened, or last answered).
         _waiting_since = 0.0
 
@@ -176,22 +205,64 @@ def guarded_protocol(
             self.logger = _WithoutPerRequestWarnings(self.logger)  # type: ignore[assignment]
 
         def send_400_response(self, msg: str) -> None:
-            """What h11 could not read as a request: answered 400 in JSON, like every other
-            answer, counted, and said at most once per interval with the client's address."""
+            """What h11 could not read as a request: answered in JSON, like every other answer,
+            naming h11's cause (431 for a head larger than h11 reads, 400 otherwise), counted,
+            and said at most once per interval with the client's address. uvicorn passes only
+            its own fixed words; it calls this while handling h11's RemoteProtocolError, whose
+            words and `error_status_hint` name the cause. Every malformed head was answered
+            with one text blaming https/TLS, a 200 KB header and a missing Host alike."""
+            exc = sys.exc_info()[1]
+            status = exc.error_status_hint if isinstance(exc, h11.ProtocolError) else 400
+            if _tls_handshake(self._opening):
+                error = NOT_HTTP
+            elif status == 431:
+                limit = self.config.h11_max_incomplete_event_size or DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
+                error = (f"request head too large: its request line and headers are more than {limit} bytes, "
+                         "more than this server reads; nothing was done")
+            else:
+                error = f"not a valid HTTP/1.1 request: {_h11_problem(exc)}; nothing was done"
             not_logged = invalid.admit()
             if not_logged is not None:
                 log.warning("http_request_invalid", client=self._client, invalid_since_last_logged=not_logged,
+                            status=status, error=error,
                             note="a connection sent something that is not an HTTP/1.1 request (an https:// URL or "
-                                 "a TLS probe to this plain-HTTP port, or a malformed request head); answered 400")
+                                 "a TLS probe to this plain-HTTP port, or a malformed or too large request head)")
             if on_invalid_request is not None:
                 on_invalid_request()
-            body = json.dumps({"error": NOT_HTTP}).encode()
-            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                       (b"connection", b"close")]
-            for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"), h11.Data(data=body),
-                          h11.EndOfMessage()):
-                self.transport.write(self.conn.send(event) or b"")
-            self.transport.close()
+            self._answer_and_close(status, error, linger=True)
+
+        def _answer_and_close(self, status: int, error: str, headers: tuple[tuple[bytes, bytes], ...] = (),
+                              linger: bool = False) -> None:
+            """Answer `status` with `{"error": error}` before any route saw a request, then close:
+            at once, or (`linger`) once the client has sent what it was sending (LINGER_SECONDS
+            at most). h11 frames the answer (it allows one before a request head is whole)."""
+            body = json.dumps({"error": error}).encode()
+            head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"), *headers]
+            try:
+                for event in (h11.Response(status_code=status, headers=head, reason=http.HTTPStatus(status).phrase),
+                              h11.Data(data=body), h11.EndOfMessage()):
+                    self.transport.write(self.conn.send(event) or b"")
+            except h11.LocalProtocolError:
+                # An answer was begun on this connection already: it can only be cut.
+                self.transport.close()
+                return
+            if not (linger and self.transport.can_write_eof()):
+                self.transport.close()
+                return
+            self.transport.write_eof()  # the answer, then the end: the client reads it whole
+            self._lingering = True
+            self._disarm_request_timer()
+            if not self.transport.is_reading():
+                self.transport.resume_reading()
+            self._linger_timer = self.loop.call_later(LINGER_SECONDS, self.transport.abort)
+
+        def data_received(self, data: bytes) -> None:
+            if self._lingering:
+                return  # answered already: what still comes is read only to be dropped
+            if len(self._opening) < 2:
+                self._opening += data[:2 - len(self._opening)]
+            super().data_received(data)
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -254,10 +325,12 @@ def guarded_protocol(
         def _idle(self) -> bool:
             # No request being answered (uvicorn's own test for a connection it may close at once
             # on shutdown): silent, sending its request head, or kept alive between requests.
-            return self.cycle is None or self.cycle.response_complete
+            return self._lingering or self.cycle is None or self.cycle.response_complete
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm_request_timer()
+            if self._linger_timer is not None:
+                self._linger_timer.cancel()
             self._disarm_answer_timer()
             super().connection_lost(exc)
 

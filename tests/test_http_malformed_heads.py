@@ -1,0 +1,57 @@
+"""What the server layer answers before any route sees a request (a head h11 cannot read, a
+request that never arrives whole, a connection beyond the cap), over a real socket: each says
+its own cause, in JSON, and the client can read it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+
+from .test_api import AUTH
+from .test_http_connections import daemon_server
+
+TOKEN = AUTH["Authorization"].removeprefix("Bearer ").encode()
+
+
+def _exchange(port: int, data: bytes, timeout: float = 5.0) -> tuple[bytes, dict[str, str] | None]:
+    """Send `data` whole (as curl or a proxy does), then read until the server closes: the
+    answer's head and its JSON body (None when nothing came)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        got = b""
+        while chunk := sock.recv(65536):
+            got += chunk
+    head, _, body = got.partition(b"\r\n\r\n")
+    return head, json.loads(body) if body else None
+
+
+async def _answers(port: int, data: bytes) -> tuple[bytes, dict[str, str] | None]:
+    return await asyncio.wait_for(asyncio.to_thread(_exchange, port, data), 8.0)
+
+
+async def test_malformed_heads_are_answered_with_their_own_cause_not_a_tls_hint() -> None:
+    # The probe's finding 3: each of these got `400 not a valid HTTP/1.1 request: this port speaks
+    # plain HTTP (an https:// URL or a TLS handshake ...)`, and the 200 KB head's client got a reset.
+    async with daemon_server(max_connections=8, request_timeout=5.0) as port:
+        big_head, big = await _answers(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 200_000 + b"\r\n\r\n")
+        no_host_head, no_host = await _answers(port, b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
+        two_cl_head, two_cl = await _answers(port, b"POST /v1/restarts HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                                                   b"Content-Length: 50\r\n\r\n{}")
+        # A header h11 quotes back in its own words: the token in it is not sent back.
+        bad_value_head, bad_value = await _answers(
+            port, b"GET /v1/connectors HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN + b"\x00\r\n\r\n")
+        tls_head, tls = await _answers(port, bytes.fromhex("16030100a5010000a10303") + bytes(32) + b"\r\n\r\n")
+    assert big_head.startswith(b"HTTP/1.1 431 ") and big is not None, big_head
+    assert "request head" in big["error"] and "16384 bytes" in big["error"], big
+    assert no_host_head.startswith(b"HTTP/1.1 400 ") and no_host is not None
+    assert "Host" in no_host["error"], no_host
+    assert two_cl_head.startswith(b"HTTP/1.1 400 ") and two_cl is not None
+    assert "Content-Length" in two_cl["error"], two_cl
+    assert bad_value_head.startswith(b"HTTP/1.1 400 ") and bad_value is not None
+    assert "header line" in bad_value["error"] and TOKEN.decode() not in json.dumps(bad_value), bad_value
+    for answer in (big, no_host, two_cl, bad_value):
+        assert answer is not None and "TLS" not in answer["error"] and "https" not in answer["error"], answer
+    assert tls_head.startswith(b"HTTP/1.1 400 ") and tls is not None and "TLS handshake" in tls["error"], tls
+    for head in (big_head, no_host_head, two_cl_head, bad_value_head, tls_head):
+        assert b"connection: close" in head.lower() and b"application/json" in head, head
