@@ -55,3 +55,37 @@ async def test_malformed_heads_are_answered_with_their_own_cause_not_a_tls_hint(
     assert tls_head.startswith(b"HTTP/1.1 400 ") and tls is not None and "TLS handshake" in tls["error"], tls
     for head in (big_head, no_host_head, two_cl_head, bad_value_head, tls_head):
         assert b"connection: close" in head.lower() and b"application/json" in head, head
+
+
+async def _read_all(port: int, data: bytes) -> tuple[bytes, float]:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        if data:
+            writer.write(data)
+            await writer.drain()
+        got = await asyncio.wait_for(reader.read(), 5.0)
+    finally:
+        writer.close()
+    return got, loop.time() - started
+
+
+async def test_a_request_that_never_arrives_whole_is_answered_408_not_cut_without_a_word() -> None:
+    # The probe's finding 5: a chunked body without its last chunk was closed after
+    # request_timeout with zero bytes, which a proxy or Alertmanager reports as "server
+    # disconnected". A connection that never began a request is still closed without a word: a
+    # client reusing a kept-alive connection would read a 408 there as its request's answer.
+    auth = b"Authorization: " + AUTH["Authorization"].encode() + b"\r\n"
+    async with daemon_server(max_connections=8, request_timeout=0.5) as port:
+        body, body_took = await _read_all(port, b"POST /v1/alertmanager HTTP/1.1\r\nHost: x\r\n" + auth
+                                          + b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n")
+        head, head_took = await _read_all(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        silent, _ = await _read_all(port, b"")
+    for answer, took in ((body, body_took), (head, head_took)):
+        status, _, rest = answer.partition(b"\r\n\r\n")
+        assert status.startswith(b"HTTP/1.1 408 ") and b"connection: close" in status.lower(), answer
+        error = json.loads(rest)["error"]
+        assert "did not arrive whole within 0.5 s" in error and "nothing was done" in error, error
+        assert 0.4 <= took < 3.0, took
+    assert silent == b""

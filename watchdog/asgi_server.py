@@ -369,8 +369,28 @@ def guarded_protocol(
             self._request_timer = None
             # Still waiting for a request line, headers or body: the client is too slow (or never
             # meant to send). A request that arrived whole and is being answered is left alone.
-            if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
+            if self.conn.their_state not in (h11.IDLE, h11.SEND_BODY) or self.transport.is_closing():
+                return
+            begun = self.conn.their_state is h11.SEND_BODY or bool(self.conn.trailing_data[0])
+            if not begun or (self.cycle is not None and self.cycle.response_started):
+                # Nothing of a request came: closed without a word. A client that reuses a
+                # kept-alive connection just as it is closed would read a 408 written there as
+                # its own request's answer (RFC 9112 9.3.1 asks it to retry on a close), and a
+                # socket that never sent a byte is no client to tell. An answer already begun
+                # (a refusal sent before the body was read) is only cut.
                 self.transport.close()
+                return
+            if self.cycle is not None:
+                # The route reading the body hears that its client is gone (uvicorn's own way,
+                # as when the connection is lost): its own 408 is counted and logged, and written
+                # nowhere (the answer is this one).
+                self.cycle.disconnected = True
+                self.cycle.message_event.set()
+            elif on_invalid_request is not None:
+                on_invalid_request()  # no route saw it: counted as the heads h11 cannot read
+            # A 408 says why, where an EOF alone reads as "server disconnected" or a crash.
+            self._answer_and_close(408, f"request timeout: the request did not arrive whole within {request_timeout:g} s "
+                                        "(server.request_timeout); nothing was done; send it again", linger=True)
 
     return GuardedH11
 
