@@ -8,6 +8,10 @@ import asyncio
 import json
 import socket
 
+import pytest
+
+from watchdog.cli import main
+
 from .test_api import AUTH
 from .test_http_connections import daemon_server
 
@@ -89,3 +93,32 @@ async def test_a_request_that_never_arrives_whole_is_answered_408_not_cut_withou
         assert "did not arrive whole within 0.5 s" in error and "nothing was done" in error, error
         assert 0.4 <= took < 3.0, took
     assert silent == b""
+
+
+async def test_a_connection_refused_at_the_cap_is_answered_503_and_the_cli_says_try_later(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The probe's finding 9: a connection refused at server.max_connections was reset without a
+    # word, and `watchdog restart --daemon` said "no answer came ... the restart may have been
+    # queued" and exited 1, for a request that was never read.
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", TOKEN.decode())
+    async with daemon_server(max_connections=2, request_timeout=10.0) as port:
+        held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]  # the cap, idle
+        try:
+            raw, _ = await _read_all(port, b"POST /v1/restarts HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+
+            def cli() -> tuple[int, str]:
+                code = main(["restart", "prod", "orders-sink", "--daemon", f"http://127.0.0.1:{port}"])
+                return code, capsys.readouterr().err
+
+            code, err = await asyncio.wait_for(asyncio.to_thread(cli), 20.0)
+        finally:
+            for _, writer in held:
+                writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503 ") and b"retry-after: 5" in head.lower(), raw
+    assert b"connection: close" in head.lower(), head
+    error = json.loads(body)["error"]
+    assert "server.max_connections (2)" in error and "nothing was done" in error, error
+    assert code == 75, (code, err)
+    assert "may have been queued" not in err and "nothing was done" in err, err

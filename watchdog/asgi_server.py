@@ -18,7 +18,8 @@ being answered on it: silent, still sending its request head, or kept alive betw
    that has waited longest for its next request (since it opened, or since its last answer) of
    any address holding at least as many connections as the new one's own: a socket that has not
    sent a whole request head in that time is worth less than a new one;
-otherwise the new connection is closed as it opens. Without 1, 64 idle sockets from one address
+otherwise the new connection is answered 503 (`Retry-After`, before its request is read: nothing
+was done) and closed as it opens. Without 1, 64 idle sockets from one address
 (no token needed) locked out /healthz and /readyz for as long as they were renewed, and the
 kubelet would restart the pod in a loop; without 2, 64 addresses holding one such socket each
 (a few dozen hosts, or one host with 64 IPv6 addresses) did the same. Why this rather than the
@@ -88,6 +89,9 @@ log = get_logger("watchdog.server")
 KEEP_ALIVE_SECONDS = 5
 # On shutdown, requests in progress get this long to finish before their connections are closed.
 GRACEFUL_SHUTDOWN_SECONDS = 5
+# A connection refused for the cap is answered 503 with this Retry-After (the cap frees as the
+# requests in progress are answered, within seconds; admission.py's busy refusal says the same).
+CAP_RETRY_AFTER_SECONDS = 5
 # A connection refused for the cap is logged at most once per this many seconds (with how many
 # were not logged): a flood of connections must not become a flood of log lines.
 REFUSAL_LOG_INTERVAL = 10.0
@@ -277,7 +281,17 @@ def guarded_protocol(
                     log.warning("http_connection_refused", open_connections=len(open_now) - 1,
                                 max_connections=max_connections, client=self._client,
                                 refused_since_last_logged=not_logged)
-                self._drop(self)
+                # Said before closing, a few bytes on a fresh socket (h11 may answer before a
+                # request): a bare close was read as "no answer came, the restart may have been
+                # queued" (`watchdog restart --daemon`, exit 1) for a request never read. Not
+                # lingered: this slot is what the cap lacks. Whatever the method (a HEAD too
+                # gets the body: it is the connection's last answer), nothing was read.
+                self._answer_and_close(
+                    503, f"busy: the daemon's port has server.max_connections ({max_connections}) connections open, "
+                         "and none could be closed to make room for this one; this connection was closed before its request was read: "
+                         "nothing was done; send again in a few seconds",
+                    headers=((b"retry-after", str(CAP_RETRY_AFTER_SECONDS).encode()),))
+                self.connections.discard(self)
                 return
             self._arm_request_timer()
 
