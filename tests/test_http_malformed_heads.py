@@ -122,3 +122,19 @@ async def test_a_connection_refused_at_the_cap_is_answered_503_and_the_cli_says_
     assert "server.max_connections (2)" in error and "nothing was done" in error, error
     assert code == 75, (code, err)
     assert "may have been queued" not in err and "nothing was done" in err, err
+
+
+async def test_an_absolute_form_request_target_is_routed_by_its_path() -> None:
+    # The probe's finding 7: `GET http://host/healthz` (a client speaking as to a forward proxy)
+    # was answered 404 no such route; RFC 9112 3.2.2: a server MUST accept the absolute-form.
+    async with daemon_server(max_connections=8, request_timeout=5.0) as port:
+        healthz, _ = await _read_all(port, b"GET http://127.0.0.1:%d/healthz HTTP/1.1\r\nHost: elsewhere\r\n"
+                                           b"Connection: close\r\n\r\n" % port)
+        upper, _ = await _read_all(port, b"GET HTTP://daemon/readyz?x=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        restart, _ = await _read_all(port, b"POST https://daemon:9464/v1/restarts HTTP/1.1\r\nHost: x\r\n"
+                                           b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+        no_path, _ = await _read_all(port, b"GET http://daemon HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert healthz.startswith(b"HTTP/1.1 200 "), healthz
+    assert upper.split(b" ")[1] in (b"200", b"503") and b"no such route" not in upper, upper
+    assert restart.startswith(b"HTTP/1.1 401 "), restart  # the restart route, which wants its token
+    assert no_path.startswith(b"HTTP/1.1 404 "), no_path  # the path "/" is no route

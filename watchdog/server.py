@@ -12,7 +12,7 @@ import asyncio
 import gzip
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder, gzip_accepted
@@ -207,6 +207,29 @@ def metrics_endpoint(registry: CollectorRegistry) -> Callable[[Request], Awaitab
     return metrics
 
 
+class AcceptAbsoluteForm:
+    """A request whose target is in absolute-form (`GET http://host:9464/healthz`, what a client
+    configured to use the daemon as a forward proxy sends) is routed by the target's path, as
+    RFC 9112 §3.2.2 says a server must accept it; uvicorn's h11 server takes the whole target for
+    the path, and it was answered 404 no such route. The target's host is not looked at (nor is
+    the Host header: no route answers by host). Outermost, so that the answer is counted under
+    its route."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw = scope.get("raw_path") or b""
+        if scope["type"] == "http" and raw[:8].lower().startswith((b"http://", b"https://")):
+            # uvicorn has cut the query off already: what is left is scheme://authority[/path].
+            authority_and_path = raw.partition(b"://")[2]
+            slash = authority_and_path.find(b"/")
+            path = authority_and_path[slash:] if slash >= 0 else b"/"
+            root = scope.get("root_path", "")
+            scope = {**scope, "raw_path": root.encode("ascii") + path, "path": root + unquote(path.decode("ascii"))}
+        await self._app(scope, receive, send)
+
+
 # RFC 9112 §6.3: a message with both is a request smuggling attempt or a broken client, to be
 # handled as an error and the connection closed; h11 reads the body as chunked and kept the
 # connection, so a proxy in front that framed it by Content-Length read another request.
@@ -306,7 +329,9 @@ def create_app(registry: CollectorRegistry, probes: Probes, api: ApiContext | No
         routes += api_routes(api)
         metrics = metrics or api.metrics
     # Counted first, then refused if its framing is ambiguous: the refusal is counted too.
-    middleware = [Middleware(CountEveryAnswer, metrics=metrics)] if metrics is not None else []
+    middleware = [Middleware(AcceptAbsoluteForm)]
+    if metrics is not None:
+        middleware.append(Middleware(CountEveryAnswer, metrics=metrics))
     middleware.append(Middleware(RefuseAmbiguousLength))
     refusal = _FrameworkRefusal(LogThrottle(UNROUTED_LOG_INTERVAL))
     app = Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: refusal})
