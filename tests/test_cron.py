@@ -110,3 +110,16 @@ def test_a_jitter_longer_than_the_crons_gap_across_a_dst_change_is_refused(cron:
                                                    "of the cron's runs (3600s)")):
         schedule_rule(cron=cron, timezone=zone, jitter="80m")
     schedule_rule(cron=cron, timezone=zone, jitter="59m")
+
+
+@pytest.mark.parametrize(("cron", "zone"), [("0 2,4 * * *", "Europe/Vilnius"), ("0 2,4 * * *", "Europe/Riga"),
+                                            ("0 2,4 * * *", "Europe/Tallinn"), ("0 1,3 * * *", "America/Indiana/Indianapolis"),
+                                            ("0 1,3 * * *", "Africa/Casablanca")])
+def test_the_dst_changes_checked_are_those_of_the_coming_years_not_2000s(cron: str, zone: str) -> None:
+    # The offset changes were those of the year 2000, when these zones had none (or others): a
+    # 90-minute jitter was accepted, and on the spring night of 2027 (02:00 EET and 04:00 EEST in
+    # Vilnius, an hour apart) the first run jittered past the second made the cron skip it.
+    with pytest.raises(ValueError, match=re.escape("jitter (5400s) must be shorter than the shortest time between two "
+                                                   "of the cron's runs (3600s)")):
+        schedule_rule(cron=cron, timezone=zone, jitter="90m")
+    schedule_rule(cron=cron, timezone=zone, jitter="59m")

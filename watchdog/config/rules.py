@@ -135,18 +135,34 @@ def _check_cron(expr: str) -> str:
     return expr
 
 
+# The years whose offset changes the jitter check reads: this one and the next two. The rules of
+# year 2000 were read before, when Europe/Vilnius, Riga, Tallinn, America/Indiana/* or
+# Africa/Casablanca had no DST (or another): `0 2,4 * * *` in Europe/Vilnius with `jitter: 90m` was
+# accepted, and on the spring night (02:00 EET, 04:00 EEST: an hour apart) the first run jittered
+# past the second made the cron skip it, without a word. Assumption: the tzdata in use knows the
+# rules of the coming years (a change decided later needs a tzdata update, and a reload then).
+CHECKED_YEARS = 3
+
+
+def _this_year() -> int:
+    """The clock the jitter check reads (the year whose DST changes, and the next ones', count)."""
+    return datetime.now(timezone.utc).year
+
+
 @lru_cache(maxsize=4096)
-def _shortest_gap(expr: str, zone: str) -> float:
+def _shortest_gap(expr: str, zone: str, year: int) -> float:
     """The shortest time, in seconds, between two consecutive runs among the cron's first 200
-    from 2000-01-01: measured in UTC, where jitter is added. Remembered by cron and zone: at a few
+    from `year`'s start, and those around each offset change of `year` and the next years:
+    measured in UTC, where jitter is added. Remembered by cron, zone and year: at a few
     milliseconds each, 6,000 jittered rules of one cron took 14.7 s to load, at each reload."""
     where = zone_named(zone)
-    runs = [list(islice(CronSim(expr, _EPOCH.astimezone(where)), 200))]
-    # And the runs around each change of the zone's offset that year: 200 runs of a cron of
-    # several a day end before the spring change, where `0 1,3,13,15 * * *` in Europe/Berlin runs
-    # at 01:00 CET and 03:00 CEST, an hour apart, not two: jitter: 80m was accepted, and on that
-    # night the 01:00 run jittered past 03:00 CEST made the cron skip it, without a word.
-    for change in _offset_changes(zone):
+    start = datetime(year, 1, 1, tzinfo=timezone.utc)
+    runs = [list(islice(CronSim(expr, start.astimezone(where)), 200))]
+    # And the runs around each change of the zone's offset: 200 runs of a cron of several a day
+    # end before the spring change, where `0 1,3,13,15 * * *` in Europe/Berlin runs at 01:00 CET
+    # and 03:00 CEST, an hour apart, not two: jitter: 80m was accepted, and on that night the
+    # 01:00 run jittered past 03:00 CEST made the cron skip it, without a word.
+    for change in _offset_changes(zone, year):
         # From a day before (a daily cron's run before it) to a few hours after, or, for a cron of
         # many runs, whose first 200 from there end before it, from two hours before.
         runs.append(_runs_until(expr, change - timedelta(hours=26), change + timedelta(hours=3), where))
@@ -170,10 +186,13 @@ def _runs_until(expr: str, start: datetime, end: datetime, zone: ZoneInfo) -> li
 
 
 @lru_cache(maxsize=1024)
-def _offset_changes(zone_name: str) -> list[datetime]:
-    """The hours (UTC) in the year from 2000-01-01 at which the zone's offset changes (DST)."""
+def _offset_changes(zone_name: str, year: int) -> list[datetime]:
+    """The hours (UTC) from `year`'s start to CHECKED_YEARS later at which the zone's offset
+    changes (DST, or a change of its standard time)."""
     zone = zone_named(zone_name)
-    hours = [_EPOCH + timedelta(hours=hour) for hour in range(0, 366 * 24 + 1, 24)]
+    start = datetime(year, 1, 1, tzinfo=timezone.utc)
+    end = datetime(year + CHECKED_YEARS, 1, 1, tzinfo=timezone.utc)
+    hours = [start + timedelta(hours=hour) for hour in range(0, int((end - start).total_seconds()) // 3600 + 1, 24)]
     changes = []
     for day, next_day in zip(hours, hours[1:]):
         if day.astimezone(zone).utcoffset() != next_day.astimezone(zone).utcoffset():
@@ -247,7 +266,7 @@ class ScheduleTrigger(Strict):
                 "a cron (`0 0 * * *` for each midnight) with that timezone"
             )
         if self.jitter and self.cron is not None:
-            gap = _shortest_gap(self.cron, self.timezone)
+            gap = _shortest_gap(self.cron, self.timezone, _this_year())
             if self.jitter >= gap:
                 # The next run is the cron's first time after the previous (jittered) one: `*/5`
                 # with 30 minutes of jitter ran 17 times in 6 hours, not 72, and nothing said so.
