@@ -123,3 +123,44 @@ def test_the_dst_changes_checked_are_those_of_the_coming_years_not_2000s(cron: s
                                                    "of the cron's runs (3600s)")):
         schedule_rule(cron=cron, timezone=zone, jitter="90m")
     schedule_rule(cron=cron, timezone=zone, jitter="59m")
+
+
+def test_a_jittered_daily_cron_is_checked_from_the_runs_around_the_dst_changes_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each jittered (cron, zone) cost ~14 ms of cronsim runs (its first 200 and a day's around each
+    # change): 1,000 such rules took 8-11 s to check and ~9 s to reload, where the docs say about
+    # half a second. Away from a change the runs are as far apart in real time as on the clock,
+    # which the cron's minute and hour fields tell: only the runs around the changes need cronsim.
+    from cronsim import CronSim
+
+    from watchdog.config import rules
+
+    computed = []
+
+    class Counted(CronSim):
+        def __next__(self) -> datetime:
+            computed.append(1)
+            return super().__next__()
+
+    monkeypatch.setattr(rules, "CronSim", Counted)
+    schedule_rule(cron="17 3 * * *", timezone="Europe/Berlin", jitter="30s")
+    assert len(computed) <= 40  # 6 changes in 3 years, a few runs each
+    computed.clear()
+    with pytest.raises(ValueError, match=re.escape("(3600s)")):  # the spring night still counts
+        schedule_rule(cron="0 1,3 * * *", timezone="Europe/Berlin", jitter="61m")
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "Australia/Lord_Howe", "Antarctica/Troll", "America/Santiago", "UTC"])
+def test_the_quick_jitter_check_decides_as_the_full_count_of_gaps(zone: str) -> None:
+    # The quick check (the clock's gap from the fields, cronsim around the changes) must refuse and
+    # accept what the full count of the gaps (the first 200 runs and those around each change) does.
+    from watchdog.config.rules import _jitter_gap_too_short, _shortest_gap
+
+    crons = ["0 1,3 * * *", "30 1,2 * * *", "0 * * * *", "*/20 * * * *", "0 0,23 * * *", "30 2 * * *",
+             "0 2,3 * * sun", "15 1-4 * * *", "0 3 * * mon", "0 22,2 * * *"]
+    for cron in crons:
+        shortest = _shortest_gap(cron, zone, 2027)
+        for jitter in (60.0, 1799.0, 1800.0, 3599.0, 3600.0, 5400.0, 7199.0, 7200.0, 10800.0):
+            said = _jitter_gap_too_short(cron, zone, jitter, 2027)
+            assert (said is not None) == (jitter >= shortest), (cron, jitter, shortest, said)
+            if said is not None:
+                assert said == shortest
