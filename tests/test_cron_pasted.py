@@ -44,3 +44,39 @@ def test_the_field_table_documents_the_last_weekday() -> None:
 
     doc = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
     assert "`5L` (the month's last Friday, by number only: `friL` is refused)" in doc
+
+
+@pytest.mark.parametrize(("cron", "days"), [
+    ("0 3 * * sat-sun", ["Sat", "Sun"]), ("0 3 * * mon-sun", ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]),
+    ("0 3 * * fri-sun,mon", ["Mon", "Fri", "Sat", "Sun"]), ("0 3 * * SAT-Sun", ["Sat", "Sun"]),
+    ("0 3 * * mon-sun/2", ["Mon", "Wed", "Fri", "Sun"]), ("0 3 * * sun-sun", ["Sun"]),
+])
+def test_sunday_ending_a_weekday_range_is_its_last_day(cron: str, days: list[str]) -> None:
+    # `sun` is 0, so `sat-sun` read as 6-0 ran backwards and was refused with a bare "Bad
+    # day-of-week": the weekend cron, and the docs' own `fri-sun,mon`. Read as cronie reads it, 7.
+    times = fire_times(schedule_rule(cron=cron), datetime(2026, 1, 5, tzinfo=timezone.utc), 14)  # a Monday
+    assert sorted({t.strftime("%a") for t in times}, key=["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"].index) == days
+
+
+@pytest.mark.parametrize(("cron", "says"), [
+    ("0 3 * * fri-mon", "Bad day-of-week: `fri-mon` runs backwards (a range goes up): write `fri-sun,mon`"),
+    ("0 3 * nov-feb *", "Bad month: `nov-feb` runs backwards (a range goes up): write `nov-dec,jan-feb`"),
+    ("0 22-2 * * *", "Bad hour: `22-2` runs backwards (a range goes up): write `22-23,0-2`"),
+    ("0 3 * * 5-1", "Bad day-of-week: `5-1` runs backwards (a range goes up): write `5-7,1`"),
+])
+def test_a_range_running_backwards_is_refused_saying_what_to_write(cron: str, says: str) -> None:
+    # Before: a bare "Bad day-of-week" (or month, hour), with no word of why.
+    with pytest.raises(ValueError, match=re.escape(says)):
+        schedule_rule(cron=cron)
+    fixed = says.rsplit("`", 2)[-2]
+    fields = cron.split()
+    index = {"day-of-week": 4, "month": 3, "hour": 1}[says.split(":")[0].removeprefix("Bad ")]
+    fields[index] = fixed
+    schedule_rule(cron=" ".join(fields))  # what it says to write is accepted
+
+
+def test_a_refusal_quotes_the_cron_as_written_and_names_the_field_cronsim_names() -> None:
+    with pytest.raises(ValueError, match=re.escape("bad cron expression '0 3 * * sat-sun/x': Bad day-of-week;")):
+        schedule_rule(cron="0 3 * * sat-sun/x")
+    with pytest.raises(ValueError, match=re.escape("bad cron expression '0 24 * nov-feb *': Bad hour;")):
+        schedule_rule(cron="0 24 * nov-feb *")

@@ -18,6 +18,7 @@ The schema and its loading, one job per file:
     secret_values.py  how a key, secret, password or token is read, and which are refused
     tls.py        a self-managed cluster's TLS files, proven loadable, their bytes compared at a reload
     rules.py      rules: selectors, backoff, the four triggers
+    cron_ranges.py  a cron's ranges as meant: `sun` ending a weekday range is 7, a backwards range refused saying what to write
     discovery.py  discovery: which environments and clusters are found at run time
     gates.py      the gates' settings: windows, breaker, blocking
     leadership.py the shared store's settings: the PostgreSQL URL, the lease and its renewals

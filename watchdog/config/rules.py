@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 from ..model import connector_name_problem
 from ..stall import GRANULARITIES, WINDOWS_READ, granularity_for
 from ..windows.zones import zone_named
+from .cron_ranges import backwards_range, with_sunday_last
 from .gates import WindowSettings
 from .regexes import label_regex
 from .sections import MAX_COUNT
@@ -115,7 +116,8 @@ def _check_cron(expr: str) -> str:
     """Read by cronsim, as the scheduler's trigger reads it (triggers/cron.py), so that what
     passes check-config runs as checked. Not by APScheduler, whose parse ran what it had read of
     a field and ignored the rest (`jan-dec/3` every month, `lastday` as `last`)."""
-    fields = expr.split()
+    read = with_sunday_last(expr)  # what the trigger is given; the errors quote what was written
+    fields = read.split()
     pasted = _pasted_from_elsewhere(fields)
     if len(fields) != 5:
         macro = _MACROS.get(expr.strip().lower())
@@ -124,15 +126,17 @@ def _check_cron(expr: str) -> str:
     if pasted:
         raise ValueError(f"bad cron expression {expr!r}: {pasted}; {CRON_FIELDS}")
     try:
-        next(CronSim(expr, _EPOCH))
+        next(CronSim(read, _EPOCH))
     except CronSimError as exc:
         # cronsim refuses a day none of the months named has (30 February) as a bad day: such a
         # cron would be accepted and silently never run.
         also = " (not a day cron reads, or one that none of its months has, such as 30 February)" if "day-of-month" in str(exc) else ""
-        raise ValueError(f"bad cron expression {expr!r}: {exc}{also}; {CRON_FIELDS}") from None
+        backwards = backwards_range(fields)  # the why, when it is the field cronsim named
+        said = backwards if backwards and backwards.startswith(f"{exc}:") else f"{exc}{also}"
+        raise ValueError(f"bad cron expression {expr!r}: {said}; {CRON_FIELDS}") from None
     except StopIteration:
         raise ValueError(f"cron {expr!r} never fires (not within 50 years)") from None
-    return expr
+    return read
 
 
 # The years whose offset changes the jitter check reads: this one and the next two. The rules of
