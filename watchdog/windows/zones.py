@@ -18,11 +18,29 @@ _MACHINE_ZONES = {
 }
 
 
+# Folders of copies of the tz database that some machines have (Debian's tzdata; tzdata-legacy in
+# later releases) and Python's tzdata wheel has not, so check-config on one machine and `run` on
+# another disagreed. `right/` holds the leap-second variant, whose time counts leap seconds:
+# Python's zoneinfo reads it wrongly, `right/Europe/Berlin` keeping +02:00 past October's change,
+# so `0 3 * * *` there ran at 02:00 on Berlin's clock all November and December. `posix/` holds
+# the same zones as the top level; refused too, with its name, for one verdict on every machine.
+_COPIES = {
+    "right/": "is the tz database's leap-second variant, which Python reads an hour off for months "
+              "(and which only some machines have)",
+    "posix/": "is a copy of {zone} that only some machines' tz database has (not Python's tzdata)",
+}
+
+
 def zone_named(name: str) -> ZoneInfo:
     """The zone `name` names; ValueError "unknown time zone ..." with a hint otherwise."""
     if name.casefold() in _MACHINE_ZONES:
         raise ValueError(f"time zone {name!r} names {_MACHINE_ZONES[name.casefold()]}: name the zone, "
                          "an IANA name such as Europe/Berlin or UTC")
+    folder = name[:6].casefold()
+    if folder in _COPIES:
+        zone = _zone_names_by_folded_case().get(name[6:].strip().casefold())
+        hint = f"did you mean {zone}?" if zone else "use an IANA name such as Europe/Berlin or UTC"
+        raise ValueError(f"time zone {name!r} {_COPIES[folder].format(zone=zone or 'a zone')}: {hint}")
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
@@ -41,5 +59,6 @@ def zone_named(name: str) -> ZoneInfo:
 
 @cache
 def _zone_names_by_folded_case() -> dict[str, str]:
-    # Read on the error path only: listing every zone walks the tz database.
-    return {name.casefold(): name for name in available_timezones()}
+    # Read on the error path only: listing every zone walks the tz database. Without the copies
+    # (`right/`, `posix/`) a machine's tz database may list, never to be suggested.
+    return {name.casefold(): name for name in available_timezones() if name[:6].casefold() not in _COPIES}
