@@ -109,6 +109,9 @@ class Elector:
         self.on_rolled_back: Callable[[int], None] | None = None
         # The lease's holder as last read (this replica while it leads), None when no valid lease
         # was seen, and when (monotonic): `holder` names it while it is known (known_leader.py).
+        # A valid lease of another replica found with its renewal ahead of the database's clock:
+        # (epoch, renewed_at) as first read, and when (monotonic); see _lease_ahead.
+        self._ahead: tuple[tuple[int, datetime], float] | None = None
         self._holder: str | None = None
         self._holder_read_at: float | None = None
         self._last_holder: str | None = None  # the last one seen, kept when it is no longer known
@@ -269,18 +272,26 @@ class Elector:
             if view is None:
                 await self._restore_lease(conn)
             if view is None or not view.valid:
+                self._ahead = None
                 acquired = await _within(conn, lease.acquire(conn, self.identity, self.timing.lease_duration),
+                                         self.timing.renew_interval)
+            elif self._lease_ahead(view) and view.renewed_at is not None:
+                acquired = await _within(conn, lease.acquire_ahead(conn, self.identity, self.timing.lease_duration,
+                                                                   view.epoch, view.renewed_at),
                                          self.timing.renew_interval)
             if acquired is None:
                 # Held by another replica (read as such, or taken between the read and the ACQUIRE).
                 self._metrics.show(leading=False, epoch=None if view is None else view.epoch)
-                self._seen(view.holder if view is not None and view.valid else None)
+                # A lease ahead of the clock names a holder that is not renewing it: not named as
+                # the leader (/readyz, 503s) while it is watched.
+                self._seen(view.holder if view is not None and view.valid and self._ahead is None else None)
                 self._recovered()
                 return
         except (psycopg.Error, OSError, TimeoutError) as exc:
             await self._failed("campaign", exc)
             return
         self._recovered()
+        self._ahead = None
         epoch, self.absent_for, self._written = acquired.epoch, acquired.absent_for, acquired.renewed_at
         self.leading, self.epoch, self._lapsed = True, epoch, False
         self._seen(self.identity)
@@ -302,6 +313,42 @@ class Elector:
             await self._step_down(f"could not start leading: {self._start_failed}", release=True)
             return
         self._start_failed = None
+
+    def _lease_ahead(self, view: lease.LeaseView) -> bool:
+        """Whether to take a valid lease of another replica whose last renewal lies ahead of the
+        database's clock (lease.ACQUIRE_AHEAD): that clock stepped back (NTP, a snapshot restore,
+        a failover to a server whose clock lags), and by expires_at the lease would keep every
+        replica out for the size of the step (an HA probe: an hour with no leader, nothing said).
+
+        Said once per row seen so (`leader_lease_ahead_of_clock`, with the seconds), and taken once
+        the row is unchanged (same epoch, same renewal time) a whole lease of this replica's own
+        monotonic clock later, measured from the first read that found it. A healthy leader is
+        never robbed: it renews every renew_interval, each renewal writes the database's time now,
+        so its row changes well within a lease and is no longer ahead; a holder that did not renew
+        for a whole lease stopped sending at its renew_deadline (shorter than the lease), just as
+        with a lease that expired on the clock, and the new epoch fences its writes all the same.
+        The lease's length is the holder's own (expires_at - renewed_at as it wrote them), so a
+        replica configured with a shorter lease_duration does not take it sooner. The margin
+        (renew_interval) keeps a step smaller than that out of this: such a lease expires on
+        the clock at most that much later than it would have."""
+        ahead, renewed_at = view.renewed_ahead, view.renewed_at
+        if ahead is None or renewed_at is None or ahead <= self.timing.renew_interval:
+            self._ahead = None
+            return False
+        now, seen = self._clock(), (view.epoch, renewed_at)
+        length = view.length if view.length is not None and view.length > 0 else self.timing.lease_duration
+        if self._ahead is None or self._ahead[0] != seen:
+            self._ahead = (seen, now)
+            log.warning("leader_lease_ahead_of_clock", replica=self.identity, holder=view.holder, epoch=view.epoch,
+                        renewed_ahead_seconds=round(ahead, 1),
+                        expires_in_seconds=None if view.expires_in is None else round(view.expires_in, 1),
+                        database=self._database,
+                        note=f"the lease's last renewal lies {ahead:.0f}s ahead of the database's clock, which "
+                             "stepped back since; by its expiry no replica could lead for that long. Its holder "
+                             f"is not renewing it: it is taken at a new epoch (fencing the holder's writes) if "
+                             f"the row is unchanged {length:g}s from now")
+            return False
+        return now - self._ahead[1] >= length
 
     async def _give_back(self, conn: lease.AnsweringAsyncConnection, view: lease.LeaseView) -> None:
         """The lease names this replica, which does not lead: an ACQUIRE of its own committed and

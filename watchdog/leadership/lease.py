@@ -120,11 +120,34 @@ ON CONFLICT (id) DO NOTHING
 RETURNING epoch
 """
 
-# No arithmetic on expires_at: a lease given back at a clean stop expires at '-infinity', and
-# `expires_at - clock_timestamp()` then fails ("cannot subtract infinite timestamps").
+# No arithmetic on an infinite expires_at: a lease given back at a clean stop expires at
+# '-infinity', and `expires_at - clock_timestamp()` then fails ("cannot subtract infinite
+# timestamps"). renewed_at is always finite (written as clock_timestamp()) or NULL (never held).
 READ = """
-SELECT holder, epoch, expires_at > clock_timestamp() AS valid
+SELECT holder, epoch, expires_at > clock_timestamp() AS valid, renewed_at,
+       extract(epoch FROM renewed_at - clock_timestamp()),
+       CASE WHEN isfinite(expires_at) THEN extract(epoch FROM expires_at - clock_timestamp()) END,
+       CASE WHEN isfinite(expires_at) THEN extract(epoch FROM expires_at - renewed_at) END
 FROM leader_lease WHERE id = 1
+"""
+
+# A lease whose renewal time lies ahead of the database's clock: that clock stepped back since
+# (NTP putting right a clock that ran fast, a VM restored from a snapshot, a failover to a server
+# whose clock lags), and `expires_at` may lie hours ahead, so the lease would keep every replica
+# out for the size of the step though its holder is dead. Taken (under a new epoch) only when the
+# row is still exactly as a standby first read it, a whole lease of that standby's own clock
+# earlier (Elector._lease_ahead): same epoch, same renewal time. A live holder renews every
+# renew_interval, and every renewal writes a new renewed_at, so a healthy leader's row never
+# matches; a holder that has not renewed for a whole lease has stopped sending at its
+# renew_deadline (shorter than the lease), as with a lease that expired on the clock.
+ACQUIRE_AHEAD = """
+WITH previous AS (SELECT renewed_at, holder FROM leader_lease WHERE id = 1)
+UPDATE leader_lease
+SET holder = %(me)s, epoch = epoch + 1, expires_at = clock_timestamp() + make_interval(secs => %(lease)s),
+    acquired_at = clock_timestamp(), renewed_at = clock_timestamp()
+WHERE id = 1 AND epoch = %(epoch)s AND renewed_at = %(renewed_at)s AND renewed_at > clock_timestamp()
+RETURNING epoch, extract(epoch FROM clock_timestamp() - (SELECT renewed_at FROM previous)),
+          (SELECT holder FROM previous) IS NOT NULL, renewed_at
 """
 
 
@@ -133,6 +156,14 @@ class LeaseView:
     holder: str | None
     epoch: int
     valid: bool  # held and not expired, on the database's clock
+    # The holder's last renewal (the database's clock; None: never held), how far it lies ahead
+    # of the database's clock now (positive only when that clock stepped back since), when the
+    # lease expires from now (None: given back or never held), and the lease's length as its
+    # holder wrote it (expires_at - renewed_at).
+    renewed_at: datetime | None = None
+    renewed_ahead: float | None = None
+    expires_in: float | None = None
+    length: float | None = None
 
 
 @dataclass(frozen=True)
@@ -205,7 +236,22 @@ async def read(conn: AsyncConnection) -> LeaseView | None:
     row = await cursor.fetchone()
     if row is None:
         return None
-    return LeaseView(row[0], int(row[1]), bool(row[2]) and row[0] is not None)
+    return LeaseView(row[0], int(row[1]), bool(row[2]) and row[0] is not None, row[3], _seconds(row[4]),
+                     _seconds(row[5]), _seconds(row[6]))
+
+
+def _seconds(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+async def acquire_ahead(conn: AsyncConnection, me: str, lease_seconds: float, epoch: int,
+                        renewed_at: datetime) -> Acquired | None:
+    """Take a lease whose renewal time lies ahead of the database's clock, if the row is still
+    under `epoch` with `renewed_at` (ACQUIRE_AHEAD); None when it changed (its holder renewed)."""
+    cursor = await conn.execute(ACQUIRE_AHEAD, {"me": me, "lease": lease_seconds, "epoch": epoch,
+                                                "renewed_at": renewed_at})
+    row = await cursor.fetchone()
+    return None if row is None else Acquired(int(row[0]), None if row[1] is None else float(row[1]), bool(row[2]), row[3])
 
 
 @dataclass(frozen=True)
