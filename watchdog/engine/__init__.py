@@ -35,6 +35,7 @@ One job per file (`Engine` is one object made of these parts):
     decisions.py        each decision recorded, each restart submitted; `RequestRecord`
     recovery.py         requests kept in the state file, after a restart of the daemon
     dry_takeover.py     requests asked for live that a leader in dry run takes over: said once
+    unknown_rules.py    requests taken over whose rule this config lacks or disables: said once
     recorder.py         `JobRecorder`, the queue's observer
     unmade_attempts.py  an attempt taken back when the answer proves its call ran nothing (a 429)
     rules_gone.py       why a queued restart's rules no longer ask for it at its turn (a rule or

@@ -26,6 +26,7 @@ from ..state import StateStore, StateStoreError, is_shared
 from .core import FAILURE_TRIGGERS, EngineCore, log
 from .decisions import RequestRecord
 from .dry_takeover import say_live_requests_ended_dry
+from .unknown_rules import say_requests_of_rules_not_here
 from .unrecorded import Unrecorded
 
 # History records read at once when looking for the restarts of the breaker's window (more are
@@ -208,6 +209,7 @@ class Recovery(EngineCore):
         if requeued or ended or written:
             log.warning("recovered_requests", requeued=requeued, ended=ended, recorded_late=len(written))
         say_live_requests_ended_dry(self.config, taken)
+        say_requests_of_rules_not_here(self.config, taken)
         if only is None:
             self.forget_dry_run_attempts()
             self.recall_restarts(now)

@@ -32,6 +32,7 @@ from ..model import Trigger
 from ..plan import poll_intervals, trigger_of
 from ..queue import RestartJob
 from ..rules import selects
+from ..state.backends import is_shared
 
 # Rules named when saying which select the connector now: the first few, sorted, and a count.
 NAMED_RULES = 3
@@ -49,13 +50,15 @@ def rules_gone(job: RestartJob, config: Config) -> str | None:
     by name, or one of a rule that still selects it, keeps the job; None then."""
     rules = {rule.name: rule for rule in config.rules}
     cluster, connector = job.key.cluster, job.key.connector
-    removed, narrowed, retyped = set(), set(), set()
+    removed, narrowed, retyped, missing = set(), set(), set(), set()
     for request in job.requests:
         if request.trigger is Trigger.MANUAL:
             return None
         rule = rules.get(request.rule)
         if rule is None or not rule.enabled:
             removed.add(request.rule)
+            if rule is None:
+                missing.add(request.rule)
         elif request.trigger is Trigger.SCHEDULE and trigger_of(rule) is not Trigger.SCHEDULE:
             # A scheduled restart is a blanket one, judged on no failure: its rule turned into a
             # status (or alert, or stalled) rule of the same name no longer asks for it. Kept, the
@@ -73,7 +76,19 @@ def rules_gone(job: RestartJob, config: Config) -> str | None:
     if cluster not in config.clusters:
         return _cluster_gone(job, config, when)
     why = []
-    if removed:
+    if removed and is_shared(config.state):
+        # With replicas the request may have been asked for by another replica, under its config
+        # (a rolling update half way): "removed by a reload" sent the reader looking for a reload
+        # nobody made (an HA probe: 145 kept schedule restarts so ended). What is known is that
+        # this replica's config lacks (or disables) the rule; how it came to differ is not.
+        if missing:
+            why.append(f"its rule {_names(missing)} is not in this replica's config")
+        if removed - missing:
+            why.append(f"its rule {_names(removed - missing)} is disabled in this replica's config")
+        why[-1] += (f" (config_digest {config.digest()}): it was asked for under a config that had it, another "
+                    "replica's (replicas' configs differ: a rolling update half way?) or this one's before a reload "
+                    "or its restart; not sent")
+    elif removed:
         why.append(f"its rule {_names(removed)} was disabled or removed {when}")
     for name in sorted(retyped):
         why.append(f"its rule '{name}' is no longer a schedule rule ({_kind(rules[name])} now) since a reload, or in the "
