@@ -167,12 +167,29 @@ TOO_MANY_CONNECTIONS = (
 )
 
 
+# libpq's and the server's words when the connection never reached the login: nothing refused the
+# user, its rights or its password. The start said to check those too (an HA probe, 2026-12-07: a
+# database pod restarting with the fleet, "Connection refused", and the line named the password).
+NOT_REACHED = ("Connection refused", "timeout expired", "Connection timed out", "No route to host",
+               "Network is unreachable", "could not translate host name", "the database system is starting up",
+               "the database system is in recovery mode", "the database system is shutting down",
+               "the database system is not yet accepting connections", "no answer from the database")
+NOT_REACHED_ADVICE = (
+    "The server did not take the connection (not running, still starting, or not reachable from here: its host "
+    "and port in state.url, a NetworkPolicy or firewall between); nothing about the user, its rights or its "
+    "password was checked yet. A database that is starting takes connections within moments: start the daemon "
+    "again then (Kubernetes restarts it by itself)."
+)
+
+
 def what_to_check(error_line: str) -> str:
     """The advice that goes with a failed connection's first line (error_text)."""
     if "unsupported startup parameter: options" in error_line:
         return POOLER_REFUSES_OPTIONS
     if any(words in error_line for words in CONNECTIONS_USED_UP):
         return TOO_MANY_CONNECTIONS
+    if any(words in error_line for words in NOT_REACHED):
+        return NOT_REACHED_ADVICE
     return ("Check that it is reachable, that the user may connect and create tables, and the password "
             "(WATCHDOG_STATE__PASSWORD or a secret file of that name).")
 
