@@ -66,3 +66,25 @@ async def test_unusable_entries_back_to_none_is_said_at_info_not_as_a_warning() 
 
     said = [(e["log_level"], e["count"]) for e in logs if e["event"] == "unusable_entries"]
     assert said == [("warning", 2), ("info", 0)], said
+
+
+def _list_answered(action: dict[str, Any], backend: str) -> Any:
+    faults = [{"match": {"endpoint": "list"}, "when": {"from": 2, "until": 3}, "action": action}]
+    return world(BROKEN, [status_rule()], backend=backend,
+                 scenario=sim_scenario(BROKEN, backend, restart={"delay_seconds": 2}, faults=faults))
+
+
+async def test_a_list_answered_200_with_an_empty_body_says_so(backend: str) -> None:
+    # A gateway or load balancer answering 200 with no body: the poll failed saying only
+    # "unreadable response: Expecting value: line 1 column 1 (char 0)" (session 75's probe, F-LOW-4).
+    w = _list_answered({"status": 200, "body": "", "headers": {"Content-Type": "application/json"}}, backend)
+
+    with capture_logs() as logs:
+        await run_polls(w, 5)
+
+    [failed] = [e for e in logs if e["event"] == "poll_failed"]
+    assert failed["outcome"] == "server_error", failed
+    assert failed["message"] == ("answered 200 with an empty body (Content-Type: application/json), "
+                                 "not a list of connectors"), failed
+    assert polls(w, "server_error") == 1 and polls(w, "ok") == 4
+    assert len(restart_times(w, "broken")) == 1

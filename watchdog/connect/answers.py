@@ -174,6 +174,20 @@ def error_instead_of_list(response: httpx.Response, data: Any) -> str | None:
     return f"answered {response.status_code} with an error in its body ({said}), not a list of connectors"
 
 
+def empty_body(response: httpx.Response, endpoint: Endpoint) -> str | None:
+    """Why a 2xx that must carry the API's answer (a list, a status, a Metrics API page) is none:
+    its body is empty (or blank); None when it is not. A gateway or load balancer answering 200
+    with no body was said only as `unreadable response: Expecting value: line 1 column 1 (char
+    0)`, which did not say what the server did. Its Content-Type is said, as the server sent it
+    (starred of our credentials, cut): a proxy's `text/plain` points at the proxy."""
+    if response.content.strip():
+        return None
+    kind = response.headers.get("content-type", "").strip()[:100] or "none"
+    expected = "a list of connectors" if endpoint is Endpoint.LIST else "the API's answer"
+    return _masked(response, f"answered {response.status_code} with an empty body (Content-Type: {kind}), "
+                             f"not {expected}")
+
+
 def _connector_entry(value: Any) -> bool:
     return isinstance(value, dict) and any(isinstance(value.get(k), dict) for k in ("status", "info", "id"))
 

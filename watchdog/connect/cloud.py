@@ -14,6 +14,7 @@ from .answers import (
     GATEWAY_TIMEOUT,
     answer_fields,
     classify_status,
+    empty_body,
     error_body_answer,
     error_in_body,
     error_instead_of_list,
@@ -165,6 +166,9 @@ async def call_api(
     if not answer.complete:
         # A list we could not read whole decides nothing: a failed poll, counted as such.
         return ApiResult(endpoint, Outcome.SERVER_ERROR, message=answer.incomplete_message(limits), **common)
+    empty = empty_body(response, endpoint)
+    if empty is not None:  # what the server did, not what the JSON reader met (answers.empty_body)
+        return ApiResult(endpoint, Outcome.SERVER_ERROR, message=empty, **common)
     try:
         data = read_json(response)
         said = error_instead_of_list(response, data) if endpoint is Endpoint.LIST else None

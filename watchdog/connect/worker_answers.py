@@ -16,6 +16,7 @@ from ..model import Outcome
 from .answers import (
     answer_fields,
     classify_status,
+    empty_body,
     error_body_answer,
     error_in_body,
     error_instead_of_list,
@@ -127,6 +128,9 @@ def answer_result(
         return ApiResult(endpoint, Outcome.UNCONFIRMED, message=error_body_answer(response.status_code, said), **common)
     if body_optional and not response.content:
         return ApiResult(endpoint, outcome, **common)
+    empty = empty_body(response, endpoint) if not body_optional else None
+    if empty is not None:  # what the worker (or a proxy) did, not what the JSON reader met
+        return ApiResult(endpoint, Outcome.SERVER_ERROR, message=empty, **common)
     try:
         data = read_json(response)
         said = error_instead_of_list(response, data) if endpoint is Endpoint.LIST else None
