@@ -88,3 +88,37 @@ async def test_a_list_answered_200_with_an_empty_body_says_so(backend: str) -> N
                                  "not a list of connectors"), failed
     assert polls(w, "server_error") == 1 and polls(w, "ok") == 4
     assert len(restart_times(w, "broken")) == 1
+
+
+PROBLEM = {"type": "about:blank", "title": "Service Unavailable", "status": 503,
+           "detail": "Connect API is in maintenance until 14:00 UTC"}
+
+
+@pytest.mark.parametrize("content_type", ["application/problem+json", "application/json"])
+async def test_a_list_answered_200_with_a_problem_object_says_the_servers_words(content_type: str, backend: str) -> None:
+    # RFC 7807's shape: read as a map, it was four connectors named `type`, `title`, `status`
+    # and `detail` (`unusable_entries`), "the answer held 4 entries and none could be read", and
+    # the server's words said nowhere (session 75's probe, F-LOW-1).
+    w = _list_answered({"status": 200, "body": PROBLEM, "headers": {"Content-Type": content_type}}, backend)
+
+    with capture_logs() as logs:
+        await run_polls(w, 5)
+
+    [failed] = [e for e in logs if e["event"] == "poll_failed"]
+    assert failed["outcome"] == "server_error", failed
+    assert failed["message"] == ("answered 200 with an error in its body (Connect API is in maintenance until "
+                                 "14:00 UTC), not a list of connectors"), failed
+    assert [e for e in logs if e["event"] == "unusable_entries"] == []
+    assert polls(w, "server_error") == 1 and polls(w, "ok") == 4
+
+
+async def test_connectors_named_like_a_problems_fields_are_still_connectors(backend: str) -> None:
+    connectors = [{"name": n, "script": {"initial": "FAILED", "recover_after_restarts": 1}} for n in ("title", "detail")]
+    w = world(connectors, [status_rule()], backend=backend)
+
+    with capture_logs() as logs:
+        await run_polls(w, 3)
+
+    assert [e for e in logs if e["event"] == "poll_failed"] == []
+    assert len(restart_times(w, "title")) == 1 and len(restart_times(w, "detail")) == 1
+

@@ -132,8 +132,7 @@ def error_in_body(response: httpx.Response) -> str | None:
     names nothing in words (`{"error": {"code": 500}}`), the body itself is said."""
     if not response.content:
         return None
-    media_type = response.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if media_type != "application/problem+json":
+    if _media_type(response) != "application/problem+json":
         try:
             data = read_json(response)
         except ValueError:
@@ -152,6 +151,11 @@ def error_in_body(response: httpx.Response) -> str | None:
 _ERROR_FIELDS = frozenset({"error", "errors", "error_code", "message", "code", "status", "title", "detail",
                            "type", "instance"})
 _ERROR_MARKS = ("error", "errors", "error_code")
+# RFC 7807's problem details (application/problem+json): a map of only these fields, one of them
+# `title` or `detail` (the words), is a problem, whatever its media type says (a gateway may label
+# it application/json).
+_PROBLEM_FIELDS = frozenset({"type", "title", "status", "detail", "instance"})
+_PROBLEM_WORDS = ("title", "detail")
 
 
 def error_instead_of_list(response: httpx.Response, data: Any) -> str | None:
@@ -161,10 +165,15 @@ def error_instead_of_list(response: httpx.Response, data: Any) -> str | None:
     answer held 1 entries and none could be read", and the server's words were said nowhere. An
     error object: a map whose every key is a field of the error shapes, one of them `error`,
     `errors` or `error_code` (`{"error": null}` too: no listing says so), and none of whose values
-    is a connector's entry (a connector may be named `error`)."""
-    if not isinstance(data, dict) or not data or not data.keys() <= _ERROR_FIELDS:
+    is a connector's entry (a connector may be named `error`). So is an RFC 7807 problem: a body
+    in application/problem+json, or a map of only its fields with a `title` or `detail`; read as a
+    map, it was four connectors named `type`, `title`, `status`, `detail` that could not be read,
+    and the server's words ("in maintenance until 14:00 UTC") were said nowhere."""
+    if not isinstance(data, dict) or not data or any(_connector_entry(v) for v in data.values()):
         return None
-    if not any(mark in data for mark in _ERROR_MARKS) or any(_connector_entry(v) for v in data.values()):
+    problem = _media_type(response) == "application/problem+json" or (
+        data.keys() <= _PROBLEM_FIELDS and any(word in data for word in _PROBLEM_WORDS))
+    if not problem and (not data.keys() <= _ERROR_FIELDS or not any(mark in data for mark in _ERROR_MARKS)):
         return None
     said = error_message(response)
     if said == response.reason_phrase:  # no words of its own: the body says what it is
@@ -186,6 +195,10 @@ def empty_body(response: httpx.Response, endpoint: Endpoint) -> str | None:
     expected = "a list of connectors" if endpoint is Endpoint.LIST else "the API's answer"
     return _masked(response, f"answered {response.status_code} with an empty body (Content-Type: {kind}), "
                              f"not {expected}")
+
+
+def _media_type(response: httpx.Response) -> str:
+    return response.headers.get("content-type", "").partition(";")[0].strip().lower()
 
 
 def _connector_entry(value: Any) -> bool:
