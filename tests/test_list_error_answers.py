@@ -84,10 +84,15 @@ async def test_a_list_answered_200_with_an_empty_body_says_so(backend: str) -> N
 
     [failed] = [e for e in logs if e["event"] == "poll_failed"]
     assert failed["outcome"] == "server_error", failed
+    assert _list_call_statuses(logs) == [200], "the status the server answered is kept"
     assert failed["message"] == ("answered 200 with an empty body (Content-Type: application/json), "
                                  "not a list of connectors"), failed
     assert polls(w, "server_error") == 1 and polls(w, "ok") == 4
     assert len(restart_times(w, "broken")) == 1
+
+
+def _list_call_statuses(logs: list[Any]) -> list[Any]:
+    return [e.get("status_code") for e in logs if e["event"] == "api_call_failed" and e.get("endpoint") == "list"]
 
 
 PROBLEM = {"type": "about:blank", "title": "Service Unavailable", "status": 503,
@@ -122,3 +127,19 @@ async def test_connectors_named_like_a_problems_fields_are_still_connectors(back
     assert [e for e in logs if e["event"] == "poll_failed"] == []
     assert len(restart_times(w, "title")) == 1 and len(restart_times(w, "detail")) == 1
 
+
+async def test_a_list_answered_200_whose_gzip_body_cannot_be_decoded_keeps_its_status(backend: str) -> None:
+    # A proxy labelling plain JSON gzip, or a corrupt stream: the poll was a `network_error` with
+    # no status code, sending the operator to the network (session 75's probe, F-LOW-2).
+    w = _list_answered({"status": 200, "body": "{}", "headers": {"Content-Encoding": "gzip"}}, backend)
+
+    with capture_logs() as logs:
+        await run_polls(w, 5)
+
+    [failed] = [e for e in logs if e["event"] == "poll_failed"]
+    assert failed["outcome"] == "server_error", failed
+    assert _list_call_statuses(logs) == [200], "the status the server answered is kept"
+    assert failed["message"].startswith("unreadable response: its body is labelled gzip but could not be decoded "
+                                        "(DecodingError: "), failed
+    assert polls(w, "server_error") == 1 and polls(w, "network_error") == 0 and polls(w, "ok") == 4
+    assert len(restart_times(w, "broken")) == 1

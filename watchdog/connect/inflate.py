@@ -70,6 +70,13 @@ def inflater(response: httpx.Response) -> Inflater | None:
     return Inflater(decoded[0], response.request) if decoded else None
 
 
+def decoded_codings(response: httpx.Response) -> list[str]:
+    """The codings of the answer's Content-Encoding that are decoded here, lowercased: the only
+    ones a message names (any other value is the server's text, and may hold what we sent it)."""
+    named = [c.strip().lower() for c in response.headers.get_list("content-encoding", split_commas=True)]
+    return [c for c in named if c in _WBITS]
+
+
 # Codings a server may use although not offered: named in a message as they are. Any other value
 # is not quoted (a header is the server's text, and may hold what we sent it).
 _KNOWN_UNDECODED = frozenset({"br", "zstd", "compress", "x-compress", "exi", "pack200-gzip", "aes128gcm"})

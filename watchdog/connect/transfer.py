@@ -23,7 +23,7 @@ import httpx
 from ..redirects import MAX_REDIRECTS, READ_ONLY_METHODS, next_hop
 from .answers import error_message, transport_failure
 from .backend import MAX_MESSAGE_CHARS
-from .inflate import ACCEPT_ENCODING, inflater, undecoded
+from .inflate import ACCEPT_ENCODING, decoded_codings, inflater, undecoded
 from .proxy_auth import proxy_named
 
 DEFAULT_TOTAL_SECONDS = 30.0
@@ -129,9 +129,15 @@ class Answer:
     # The host that answered, where a redirect took the call to one the key does not go to
     # (redirects.next_hop): its error says nothing of the key nor of the resource (`reason`).
     keyless_host: str | None = None
+    # Why a read's 2xx body, in a coding the daemon decodes, could not be decoded (a proxy that
+    # labels plain JSON gzip, a corrupt stream): `complete` is False, and it is said as the
+    # unreadable answer it is (incomplete_message), its status kept.
+    undecodable: str | None = None
 
     def incomplete_message(self, limits: CallLimits) -> str:
-        """Why the body is not whole: cut off (cut_off), or larger than the limit."""
+        """Why the body is not whole: undecodable, cut off (cut_off), or larger than the limit."""
+        if self.undecodable is not None:
+            return f"unreadable response: {self.undecodable}"[:MAX_MESSAGE_CHARS]
         if self.cut_off is not None:
             return f"answer body cut off after its status line ({self.cut_off}); not read further"
         return (f"answer larger than {limits.max_bytes} bytes (api.max_response_bytes); "
@@ -180,7 +186,8 @@ async def _fetch(http: httpx.AsyncClient, method: str, url: str, limits: CallLim
     CallDeadlineExceeded) when no answer arrives whole in time, except where a request that
     changes something (not GET or HEAD) was answered with a 2xx status line whose body then
     failed (cut off, reset, undecodable, past the deadline): the server said it did what was
-    asked, so that is the answer (Answer.cut_off), not a lost one. Taken as lost, a restart
+    asked, so that is the answer (Answer.cut_off), not a lost one. A read's 2xx whose body cannot
+    be decoded is an answer too, an unreadable one (Answer.undecodable). Taken as lost, a restart
     answered 202 with a body that could not be decoded was sent three times more. Likewise any
     answer that is not a read's 2xx (an error, a 429, a redirect not followed): its status and
     headers (Retry-After) are the answer, the body only words. Taken as lost, a 429 whose body
@@ -190,6 +197,7 @@ async def _fetch(http: httpx.AsyncClient, method: str, url: str, limits: CallLim
     Retry-After went unheard."""
     chunks: list[bytes] = []  # what arrived of the body being read
     done: httpx.Response | None = None  # an answer whose status says it all (docstring)
+    read_2xx: httpx.Response | None = None  # a read's 2xx whose body is being read
     credentials = True  # False once a redirect left the origin: for the rest of the chain
     try:
         async with asyncio.timeout(limits.total_seconds):
@@ -209,6 +217,8 @@ async def _fetch(http: httpx.AsyncClient, method: str, url: str, limits: CallLim
                     if hop is None:
                         if method not in READ_ONLY_METHODS or not response.is_success:
                             done = response  # only a read's 2xx needs its body whole (docstring)
+                        else:
+                            read_2xx = response
                         complete = await _read_capped(response, limits.max_bytes, chunks)
                 finally:
                     await response.aclose()
@@ -229,6 +239,14 @@ async def _fetch(http: httpx.AsyncClient, method: str, url: str, limits: CallLim
     except (httpx.HTTPError, ssl.SSLError) as exc:
         if done is not None:
             return _kept(done, chunks, complete=False, cut_off=transport_failure(exc), keyless=not credentials)
+        if read_2xx is not None and isinstance(exc, httpx.DecodingError):
+            # The server answered (a 2xx) and its body cannot be decoded: an unreadable answer,
+            # not a lost one. Raised, it was a `network_error` with no status code, sending the
+            # operator to the network instead of to the server or proxy that sent the body.
+            # Not run again here: a body that failed to decode fails the same next time.
+            coding = ", ".join(decoded_codings(read_2xx)) or "compressed"
+            return _kept(read_2xx, chunks, complete=False, keyless=not credentials,
+                         undecodable=f"its body is labelled {coding} but could not be decoded ({transport_failure(exc)})")
         if isinstance(exc, ssl.SSLError):
             raise TlsAlert(f"TLS: {exc}") from exc
         if isinstance(exc, httpx.RemoteProtocolError) and str(exc).startswith(_INVALID_LOCATION_ERROR):
@@ -238,7 +256,7 @@ async def _fetch(http: httpx.AsyncClient, method: str, url: str, limits: CallLim
 
 
 def _kept(response: httpx.Response, chunks: list[bytes], *, complete: bool, cut_off: str | None = None,
-          keyless: bool = False) -> Answer:
+          keyless: bool = False, undecodable: str | None = None) -> Answer:
     """The answer with the body read so far in place of its stream."""
     # The raw bytes, as they came: a value decoded to text (`multi_items`) is encoded again as
     # ASCII by httpx.Response, so one header with a byte past ASCII (`X-Request-Id: café`, in
@@ -247,7 +265,8 @@ def _kept(response: httpx.Response, chunks: list[bytes], *, complete: bool, cut_
     headers = [(name, value) for name, value in response.headers.raw if name.lower() not in _WIRE_HEADERS]
     kept = httpx.Response(response.status_code, headers=headers, content=b"".join(chunks), request=response.request,
                           extensions={k: v for k, v in response.extensions.items() if k == "reason_phrase"})
-    return Answer(kept, complete, cut_off, undecoded(response), response.request.url.host if keyless else None)
+    return Answer(kept, complete, cut_off, undecoded(response), response.request.url.host if keyless else None,
+                  undecodable)
 
 
 async def _read_capped(response: httpx.Response, max_bytes: int, chunks: list[bytes]) -> bool:

@@ -120,7 +120,8 @@ def answer_result(
         message = answer.incomplete_message(limits)
         if body_optional:  # a restart accepted with a body too large to read (or cut off) is still accepted
             return ApiResult(endpoint, outcome, message=message, **common)
-        return ApiResult(endpoint, Outcome.SERVER_ERROR, message=message, too_large=answer.cut_off is None, **common)
+        return ApiResult(endpoint, Outcome.SERVER_ERROR, message=message, too_large=answer.cut_off is None and answer.undecodable is None,
+                         **common)
     said = error_in_body(response) if body_optional else None
     if said is not None:
         # A restart's 2xx whose body is an error, not a status: taken for a worker before 3.0
