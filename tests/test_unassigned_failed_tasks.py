@@ -12,7 +12,7 @@ from typing import Any
 
 from structlog.testing import capture_logs
 
-from .support import CLUSTER, SELF_MANAGED
+from .support import CLOUD, CLUSTER, SELF_MANAGED
 from .test_daemon import restart_times, status_rule, world
 
 # The simulated connector has task 1 FAILED (RUNNING beside it); the listing shows it as a real
@@ -108,3 +108,29 @@ async def test_a_rebalance_blip_restarts_nothing() -> None:
         assert restart_times(w, "sink-b") == [], tasks
         assert _decisions(logs)[0]["decision"] == ("transient" if "FAILED" not in tasks else "unconfirmed")
 
+
+
+CLOUD_SAID = ("UNASSIGNED with task 1 FAILED: a restart on Confluent Cloud restarts the connector and every task, "
+              "task 0 RUNNING included (its API has no restart of only what failed)")
+
+
+async def test_on_confluent_cloud_the_decision_says_the_restart_restarts_every_task() -> None:
+    # Cloud's restart has no onlyFailed: the line said "a restart of what failed restarts those
+    # tasks (onlyFailed), not the connector instance", and an operator believed task 0, RUNNING,
+    # was left alone (session 75's probe, F-LOW-3).
+    rule = status_rule(trigger={"type": "status", "interval": 5, "confirm_polls": 2, "degraded_report_after": "20s"})
+    w = world(CONNECTORS, [rule], backend=CLOUD)
+    w.simulator.set_faults(_listed("UNASSIGNED", "RUNNING", "FAILED"))
+    assert w.clock is not None
+    with capture_logs() as logs:
+        for _ in range(6):
+            await w.daemon.pollers[CLUSTER].poll()
+            await w.daemon.queue.join()
+            w.clock.advance(5)
+
+    decided = [e for e in _decisions(logs) if e["decision"] == "restart"]
+    assert decided and decided[0]["detail"] == CLOUD_SAID, decided
+    assert all("onlyFailed" not in e["detail"] for e in _decisions(logs)), _decisions(logs)
+    [reported] = [e for e in logs if e["event"] == "degraded_too_long"]
+    assert reported["note"].startswith(CLOUD_SAID), reported["note"]
+    assert "scheduled.rebalance.max.delay.ms" not in reported["note"], "no Kafka Connect worker on Cloud"

@@ -48,10 +48,29 @@ _NAMES_SHOWN = 20  # of a rule's names not listed, in one log line
 # Tasks (and unknown states) named in one `unknown_state` or `degraded_too_long` line; the rest
 # are counted. A connector listed with 50,000 tasks made lines of 1.4 MB.
 _TASKS_SHOWN = 20
-# What a connector UNASSIGNED with tasks FAILED is told (rules.classify: `failed`): the status rule
-# restarts what failed, the tasks, and the instance waits for a worker.
+# What a connector UNASSIGNED with tasks FAILED is told (rules.classify: `failed`): on Kafka Connect
+# the status rule restarts what failed, the tasks, and the instance waits for a worker.
 _UNASSIGNED_FAILED = ("UNASSIGNED with {tasks} FAILED: a restart of what failed restarts those tasks (onlyFailed), "
                       "not the connector instance, which awaits a worker (a rebalance assigns it)")
+# On Confluent Cloud, whose restart has no onlyFailed (connect/cloud.py: it restarts the connector
+# and every task): the words above were false there, and an operator read that the tasks running
+# beside the failed ones were left alone. Cloud's spec lists no UNASSIGNED connector state, so the
+# decision stays the one classify makes; only what the restart does is said as it is.
+_UNASSIGNED_FAILED_CLOUD = ("UNASSIGNED with {tasks} FAILED: a restart on Confluent Cloud restarts the connector and "
+                            "every task{others} (its API has no restart of only what failed)")
+
+
+def _unassigned_failed_words(status: ConnectorStatus, *, self_managed: bool) -> str:
+    """What a restart of a connector UNASSIGNED with tasks FAILED does, on its backend."""
+    failed = failed_tasks(status)
+    if self_managed:
+        return _UNASSIGNED_FAILED.format(tasks=tasks_said(failed))
+    others = [task for task in status.tasks if task.id not in failed]
+    running = [task.id for task in others if task.state.upper() == "RUNNING"]
+    beside = f", {tasks_said(running)} RUNNING included" if running else ""
+    if len(others) > len(running):
+        beside += f"{',' if beside else ''} {len(others) - len(running)} in other states too"
+    return _UNASSIGNED_FAILED_CLOUD.format(tasks=tasks_said(failed), others=beside)
 # What `unknown_state` says will happen (StatusIntake._watch_unknown).
 _UNKNOWN_DONE = ("taken as transient, not restarted; look at the connector, and restart it by hand (watchdog "
                  "restart) if it has failed")
@@ -289,7 +308,8 @@ class StatusIntake(Forgetting):
         detail = detail or too_soon or skipped_because(decision, Trigger.STATUS, rule, status, state, now)
         if health is Health.FAILED and status.state.upper() == "UNASSIGNED":
             # Its reason says the tasks failed; this says what a restart does to the rest.
-            detail = f"{_UNASSIGNED_FAILED.format(tasks=tasks_said(failed_tasks(status)))}{'; ' if detail else ''}{detail}"
+            said = _unassigned_failed_words(status, self_managed=self.self_managed(key.cluster))
+            detail = f"{said}{'; ' if detail else ''}{detail}"
         self._decide_and_submit(
             rule.name, Trigger.STATUS, key, decision, now, windows=self._rule_windows.get(rule.name),
             reason=failure_words(health, status), dry_run=rule.dry_run,
@@ -434,7 +454,7 @@ class StatusIntake(Forgetting):
                 "degraded_too_long" if awaiting else "transient_too_long", cluster=key.cluster,
                 connector=key.connector, rule=rule.name, since=since.isoformat(), report_after_seconds=limit,
                 state=status.state, **_shown_tasks(status),
-                note=_awaiting_note(status) if awaiting else held_unchosen_note(
+                note=_awaiting_note(status, self.self_managed(key.cluster)) if awaiting else held_unchosen_note(
                     status, limit, self_managed=self.self_managed(key.cluster)),
             )
 
@@ -483,10 +503,14 @@ def _shown_tasks(status: ConnectorStatus, *, unknown_first: bool = False) -> dic
     return shown
 
 
-def _awaiting_note(status: ConnectorStatus) -> str:
+def _awaiting_note(status: ConnectorStatus, self_managed: bool) -> str:
     """What a `degraded_too_long` line advises: Confluent allocates a DEGRADED connector's tasks;
     a Kafka Connect instance UNASSIGNED that long is run by no worker."""
     failed = failed_tasks(status)
+    if status.state.upper() == "UNASSIGNED" and failed and not self_managed:
+        # A state Cloud's spec does not list: no worker of ours to check.
+        return (f"{_unassigned_failed_words(status, self_managed=False)}; UNASSIGNED is no state Confluent Cloud "
+                "documents: look at the connector, and ask Confluent support if it stays")
     if status.state.upper() == "UNASSIGNED" and failed:
         return (f"{_UNASSIGNED_FAILED.format(tasks=tasks_said(failed))}; no worker has said it runs the connector "
                 "instance (reassigned after scheduled.rebalance.max.delay.ms, 5 minutes by default; before 3.6 a "
