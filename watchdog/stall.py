@@ -37,6 +37,9 @@ class Unjudged(StrEnum):
     CUSTOM_CONNECTOR = "custom_connector"  # its metrics are not in the `cloud` dataset
     FORBIDDEN = "forbidden"  # the Metrics API answered 403 for its id
     NO_ID = "no_id"  # the connector list gave no lcc- id for it, and the Metrics API knows only ids
+    # The listing gives its lcc- id to another connector too: the id's series is not known to be its
+    # own (engine/repeated_ids.py)
+    ID_NOT_UNIQUE = "id_not_unique"
     DATA_LATE = "data_late"  # its query's answer shows the Metrics API's data late (`data_late`)
     # Some of its points could not be read (a string or null value, NaN, a negative count, a
     # timestamp that is no ISO 8601 string): its sums are not the API's (connect/metrics_api.Readings)

@@ -49,6 +49,8 @@ One job per file (`Engine` is one object made of these parts):
                         `dropped` there, naming that listing
     store_probe.py      `StoreProbe`: a failed state database tried again while restarts wait for it
     retired_ids.py      the lcc- ids of connectors deleted or replaced, for their alerts' resolutions
+    repeated_ids.py     lcc- ids a listing gives more than one connector: judged by none of them,
+                        said once (`connector_ids_repeated`)
     facade.py           `Engine`, the parts put together
 """
 

@@ -453,6 +453,9 @@ class AlertIntake(Decisions):
                 return f"the {kind} label {name!r} {REPLACED_PROBLEM}"
         if cluster_label is not None and len(cluster_label) > 255:
             return f"the cluster label {trigger.cluster_label!r} is longer than 255 characters"
+        repeated = self._repeated_id(connector_label, cluster_label)
+        if repeated is not None:
+            return repeated
         by_id = self._connector_by_id(connector_label, resolved=alert.status == "resolved")
         if not cluster_label:
             # A value that is one connector's lcc- id and another's name (a connector called
@@ -471,6 +474,23 @@ class AlertIntake(Decisions):
         if by_name in self.statuses:
             return by_name  # an exact name in the named cluster wins, as for the API and the CLI
         return by_id if by_id is not None and by_id.cluster == cluster else by_name
+
+    def _repeated_id(self, connector_label: str, cluster_label: str | None) -> str | None:
+        """Why an alert naming an lcc- id the listing gives more than one connector acts on none
+        (repeated_ids.py): taken from the id index, it restarted the last connector listed with
+        it, whichever the alert was about. A connector of that exact name in the labelled cluster
+        is still meant (as for an id that is another's name)."""
+        for cluster in sorted(self.ids_repeated):
+            names = self.ids_repeated[cluster].get(connector_label)
+            if names is None:
+                continue
+            labelled = self.cluster_named(cluster_label) if cluster_label else None
+            if labelled is not None and ConnectorKey(labelled, connector_label) in self.statuses:
+                return None
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            return (f"{connector_label!r} is the lcc- id the listing of {cluster} gives more than one connector "
+                    f"({shown}): it names none of them while it repeats (connector_ids_repeated)")
+        return None
 
     def _connector_by_id(self, resource_id: str, *, resolved: bool = False) -> ConnectorKey | None:
         """The connector the id names. `resolved`: an alert that stopped firing, whose id may name

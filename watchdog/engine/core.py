@@ -124,6 +124,9 @@ class EngineCore:
         # cluster and connector rather than every connector of every cluster.
         self._listed: dict[str, set[str]] = {}  # cluster -> the names its last poll listed
         self._by_resource_id: dict[str, ConnectorKey] = {}
+        # cluster -> id -> names: ids its last listing gave more than one connector, which name
+        # none of them while they repeat (repeated_ids.py); left out of `_by_resource_id`.
+        self.ids_repeated: dict[str, dict[str, tuple[str, ...]]] = {}
         # The ids of connectors deleted or replaced since they were listed: what an alert of one
         # that resolves names (AlertIntake._alert_target). Memory only, bounded.
         self._retired_ids = RetiredIds()

@@ -170,6 +170,7 @@ class Forgetting(Decisions):
             self._drop_series(ConnectorKey(cluster, name))
         self._unlist(cluster, keep=())
         self._listed.pop(cluster, None)
+        self.ids_repeated.pop(cluster, None)
         self.forget_memory_of(cluster)
         # The caller removes every series of the cluster; a restart still pending makes its own
         # again when it ends, and the hourly sweep removes them once the cluster is not listed.
@@ -184,7 +185,8 @@ class Forgetting(Decisions):
         keep what this replica did while it led."""
         for known in (self.statuses, self._listed, self._by_resource_id, self._watched, self.running_since,
                       self.degraded_since, self.unknown_reported, self._unjudged, self._unresolved_said, self._last_decision,
-                      self.dry_states, self.held, self.alert_holds, self.firing_alerts, self._retired_ids, self.unusable_names_said):
+                      self.dry_states, self.held, self.alert_holds, self.firing_alerts, self._retired_ids, self.unusable_names_said,
+                      self.ids_repeated):
             known.clear()
         self.degraded_reported.clear()
         self.unchosen_reported.clear()

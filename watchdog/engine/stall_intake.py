@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from ..config import Rule, StalledTrigger
@@ -16,6 +17,10 @@ _UNJUDGED_NOTES = {
     Unjudged.CUSTOM_CONNECTOR: "a custom connector: its metrics are not in the cloud dataset; no stall check",
     Unjudged.FORBIDDEN: "the Metrics API refused its id (403): the key needs MetricsViewer on it",
     Unjudged.NO_ID: "the connector list gave no lcc- id for it (the Metrics API names connectors by id only): no stall check",
+    Unjudged.ID_NOT_UNIQUE: (
+        "the connector list gives its lcc- id to another connector too (detail; connector_ids_repeated): the id's "
+        "series may be the other's, so it is not judged on it until each is listed with its own"
+    ),
     Unjudged.DATA_LATE: (
         "the Metrics API's answer had no point in the last window for any connector of its query while several "
         "moved before it: its data is late; no verdict until it arrives"
@@ -54,8 +59,13 @@ class StallIntake(Decisions):
         since = min(self._now() - timedelta(seconds=rule.trigger.grace), judged_from)
         keys = [ConnectorKey(cluster, name) for name in sorted(self._listed.get(cluster, ()))]
         dry_run = self.config.dry_run or rule.dry_run
+        # One whose id the listing repeats goes without it: the checker reports it unjudged (no
+        # id to ask about, on_stall_unjudged saying why) rather than judging it on a series that
+        # may be another connector's (repeated_ids.py). The id stays its own everywhere else.
+        repeated = self.ids_repeated.get(cluster, {})
         return [
-            (key, self.statuses[key]) for key in keys
+            (key, replace(self.statuses[key], resource_id=None) if self.statuses[key].resource_id in repeated
+             else self.statuses[key]) for key in keys
             if selects(rule.select, cluster, key.connector)
             and key in self.running_since and self.running_since[key] <= since
             and not self._restarted_since(key, judged_from, dry_run=dry_run)
@@ -74,6 +84,9 @@ class StallIntake(Decisions):
         """Selected by a stall check but not judged: counted every time, logged when it starts
         (or its reason changes), so a connector that can never be judged is seen, not spammed.
         `detail`: what this check met, where the reason alone does not say (points_unreadable)."""
+        shared = self._id_shared(key) if reason is Unjudged.NO_ID else None
+        if shared is not None:
+            reason, detail = Unjudged.ID_NOT_UNIQUE, shared
         self.metrics.stall_unjudged.labels(key.cluster, reason.value).inc()
         fields = {"cluster": key.cluster, "connector": key.connector, "rule": rule.name, "reason": reason.value,
                   **({"detail": detail} if detail else {})}
@@ -83,6 +96,18 @@ class StallIntake(Decisions):
             return
         unjudged[rule.name] = reason
         log.warning("stall_unjudged", **fields, note=_UNJUDGED_NOTES[reason])
+
+    def _id_shared(self, key: ConnectorKey) -> str | None:
+        """What a connector whose listed id the listing repeats shares it with; None otherwise."""
+        status = self.statuses.get(key)
+        if status is None or not status.resource_id:
+            return None
+        names = self.ids_repeated.get(key.cluster, {}).get(status.resource_id, ())
+        others = [name for name in names if name != key.connector]
+        if not others:
+            return None
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        return f"{status.resource_id} is listed for {shown} too"
 
     def on_stall_check(self, rule: Rule, key: ConnectorKey, judgement: Judgement) -> None:
         unjudged = self._unjudged.get(key)

@@ -38,6 +38,7 @@ from .forgetting import Forgetting
 from .gone_jobs import drop_jobs_of_unlisted
 from .name_shown import NAME_CHARS_SHOWN, NAMES_SHOWN, escaped_names
 from .poll_pace import PollPace, next_polls
+from .repeated_ids import repeated_ids, say_changes
 from .restart_gap import failure_too_soon
 from .skip_words import skipped_because
 from .stuck import held_unchosen, held_unchosen_note
@@ -140,7 +141,22 @@ class StatusIntake(Forgetting):
                 self.running_since.setdefault(key, now)
             else:
                 self.running_since.pop(key, None)
+        self._note_repeated_ids(cluster, statuses)
         return statuses
+
+    def _note_repeated_ids(self, cluster: str, statuses: Mapping[str, ConnectorStatus]) -> None:
+        """Ids the listing gives more than one connector name none of them (repeated_ids.py): left
+        out of the id index (an alert of one took the last connector listed with it), kept for
+        the stall check (stall_candidates), said when that changes."""
+        repeated = repeated_ids(statuses)
+        for resource_id in repeated:
+            if (named := self._by_resource_id.get(resource_id)) is not None and named.cluster == cluster:
+                del self._by_resource_id[resource_id]
+        say_changes(cluster, self.ids_repeated.get(cluster, {}), repeated)
+        if repeated:
+            self.ids_repeated[cluster] = repeated
+        else:
+            self.ids_repeated.pop(cluster, None)
 
     def _held_unaddressable(self, key: ConnectorKey) -> bool:
         """Whether the connector's last decision held it `unaddressable` (EngineCore.held)."""
