@@ -114,8 +114,17 @@ def test_no_secret_appears_anywhere_in_a_demo_run(tmp_path: Path) -> None:
         {"server": {"port": "nine"}},  # a validation error
         {"rules": [{"name": "x", "trigger": {"type": "schedule", "cron": "0 3 * * 8"}, "select": {"connectors": ["a"]}}]},
         {"credentials": {"main": {"api_secret": SECRET}}},  # a secret pasted into the file
+        # A secret pasted where a name goes: each was printed as it came by `run` and check-config,
+        # while the same file at a reload was logged starred.
+        {"clusters": {"prod": {"environment_id": "env-1", "kafka_cluster_id": "lkc-1", "credential": SECRET}}},
+        {"rules": [{"name": "x", "trigger": {"type": "schedule", "cron": "0 3 * * *", "timezone": TOKEN},
+                    "select": {"connectors": ["a"]}}]},
+        {"rules": [{"name": SECRET, "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"connectors": ["a"]}}]},
+        {"api": {TOKEN: 1}},  # an unknown key
+        {"clusters": {"prod": {"environment_id": "env-1", "kafka_cluster_id": KEY}}, "rules": "x"},  # the key's id
     ],
-    ids=["bad-type", "bad-cron", "secret-in-yaml"],
+    ids=["bad-type", "bad-cron", "secret-in-yaml", "secret-as-credential", "token-as-zone", "secret-as-rule-name",
+         "token-as-key", "key-id-in-a-bad-config"],
 )
 def test_no_secret_appears_in_a_bad_config_run(tmp_path: Path, bad: dict) -> None:
     config = {"credentials": {"main": {}}, "clusters": {"prod": {"environment_id": "env-1", "kafka_cluster_id": "lkc-1"}},
@@ -140,6 +149,26 @@ def test_check_config_shows_that_secrets_are_set_without_showing_them(tmp_path: 
     result = subprocess.run([sys.executable, "-m", "watchdog", "check-config", "--config", str(tmp_path / "config.yaml")],
                             capture_output=True, env=env, timeout=30)
     assert result.returncode == 0 and b"api_secret: set" in result.stdout and b"auth_token: set" in result.stdout
+    assert_clean("check-config", result.stdout + result.stderr)
+
+
+def test_check_config_stars_a_secret_that_a_valid_value_equals(tmp_path: Path) -> None:
+    # An alert rule's label, a cluster id: values the summary quotes. Equal to a secret (a paste
+    # slip), they were printed in clear, where the daemon's log stars them.
+    label_token = "leak_check_token_Hq5Tz8cR2wLe"  # a token that is a valid label name too
+    config = {"credentials": {"main": {}},
+              "clusters": {"prod": {"environment_id": "env-1", "kafka_cluster_id": "lkc-1"}},
+              "rules": [{"name": "alerts", "trigger": {"type": "alert", "connector_label": label_token,
+                                                          "match": {"alertname": "ConnectorFailed"}},
+                         "select": {"connectors": ["a"]}}]}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "WATCHDOG_CREDENTIALS__MAIN__API_KEY": KEY, "WATCHDOG_CREDENTIALS__MAIN__API_SECRET": SECRET,
+           "WATCHDOG_SERVER__AUTH_TOKEN": label_token}
+    result = subprocess.run([sys.executable, "-m", "watchdog", "check-config", "--config", str(tmp_path / "config.yaml")],
+                            capture_output=True, env=env, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert b"***" in result.stdout
+    assert label_token.encode() not in result.stdout + result.stderr
     assert_clean("check-config", result.stdout + result.stderr)
 
 

@@ -43,6 +43,7 @@ from .common import (
     configure,
     load,
     sigterm_as_ctrl_c,
+    starred,
     unusable_environment,
 )
 from .daemon_restart import restart_via_daemon
@@ -182,11 +183,12 @@ def _check_config(args: argparse.Namespace) -> int:
     if config is None or unusable_environment():
         return EXIT_CONFIG
     now = datetime.now(timezone.utc)
-    print(summarize(config, args.config, now))
+    # A value equal to a secret (an alert rule's label, a paste slip) starred as the log has it.
+    print(starred(summarize(config, args.config, now), args, config))
     # Valid, so warnings (the exit code stays 0): each accepted without a word before, and the
     # rule or window then did nothing (config/no_effect.py).
     for setting in no_effect_warnings(config, now):
-        print(printable(f"warning: {setting}"), file=sys.stderr)
+        print(starred(printable(f"warning: {setting}"), args, config), file=sys.stderr)
     if config.state.url is None:
         from ..state.opening import unusable_here
 

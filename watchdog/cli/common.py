@@ -63,8 +63,23 @@ def config_or_exit(args: argparse.Namespace, *, calls: bool = True) -> Config | 
     try:
         return load(args, calls=calls)
     except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
+        # Starred as a reload's refusal is logged: a secret pasted where a name goes (a
+        # credential's, a zone's, a rule's) was printed here in clear, to the container's log.
+        print(starred(str(exc), args), file=sys.stderr)
         return None
+
+
+def starred(text: str, args: argparse.Namespace, config: Config | None = None) -> str:
+    """`text` with the secrets the environment and the secrets directory hold (and those of
+    `config`, when there is one, and of the environment's proxy URLs) starred out, as every log
+    line has them: for what a command prints of a config, refused or not."""
+    from ..clients import proxy_credentials, sent_secrets
+    from ..config.loading import configured_secrets
+    from ..logs import scrub_of, scrubbed
+
+    secrets, users = configured_secrets(getattr(args, "secrets_dir", None))
+    more, more_users = sent_secrets(config) if config is not None else proxy_credentials()
+    return scrubbed(text, scrub_of(secrets | more, users | more_users))
 
 
 def unusable_environment() -> bool:
