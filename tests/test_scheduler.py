@@ -502,6 +502,41 @@ async def test_a_reload_that_changes_a_jittered_rule_in_its_window_keeps_the_run
     assert [e for e in logs if e["event"] == "scheduler_job_event"] == []
 
 
+async def test_a_reload_that_renames_a_jittered_rule_in_its_window_keeps_the_run_still_to_come(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `0 3 * * *` with `jitter: 20m`, its run drawn for 03:15; at 03:05 a reload renamed the rule
+    # (`nightly` to `nightly-v2`, the trigger as it was): the job of the removed name was dropped,
+    # the added one planned from now, tomorrow, and the night's run was lost without a word.
+    monkeypatch.setattr("apscheduler.triggers.base.random.uniform", lambda low, high: min(900.0, high))
+
+    def config(*names: str, cron: str = "0 3 * * *") -> Config:
+        return daemon_config([{"name": name, "trigger": {"type": "schedule", "cron": cron, "jitter": "20m"},
+                               "select": {"connectors": ["a"]}} for name in names])
+
+    with freeze_time("2026-06-01 02:59:00", tick=True, real_asyncio=True, tz_offset=0) as frozen, capture_logs() as logs:
+        w = in_process(sim_scenario([{"name": "a"}]), config("nightly"))
+        await w.daemon.start(serve_http=False)
+        try:
+            assert w.daemon._scheduler.get_job("rule:nightly").next_run_time == datetime(2026, 6, 1, 3, 15, tzinfo=timezone.utc)
+            frozen.move_to("2026-06-01 03:05:00")
+            w.daemon._reload_config = lambda: config("nightly-v2")
+            assert await w.daemon.reload("test") is True
+            assert w.daemon._scheduler.get_job("rule:nightly") is None
+            assert w.daemon._scheduler.get_job("rule:nightly-v2").next_run_time == datetime(
+                2026, 6, 1, 3, 15, tzinfo=timezone.utc), "the drawn run is carried to the renamed rule"
+            # Renamed again with another trigger: no run of the new trigger is due, nothing carried.
+            w.daemon._reload_config = lambda: config("nightly-v3", cron="0 4 * * *")
+            assert await w.daemon.reload("test") is True
+            assert w.daemon._scheduler.get_job("rule:nightly-v3").next_run_time == datetime(
+                2026, 6, 1, 4, 15, tzinfo=timezone.utc)
+        finally:
+            await w.daemon.stop()
+    carried = [e for e in logs if e["event"] == "schedule_run_carried"]
+    assert [(e["rule"], e["renamed_from"], e["next_run"]) for e in carried] == [
+        ("nightly-v2", "nightly", "2026-06-01T03:15:00+00:00")]
+
+
 def test_a_rule_that_runs_more_often_than_the_grace_is_not_reported_missed_at_every_start() -> None:
     from watchdog.triggers.scheduler import due_before
 

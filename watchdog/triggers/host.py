@@ -115,11 +115,22 @@ class SchedulerHost:
                 add_poll_job(scheduler, cluster, interval, functools.partial(self._job, self._poll, cluster))
         old_rules = timed_rules(previous) if previous is not None else {}
         new_rules = timed_rules(self.config)
+        # A rule renamed by the reload (removed under one name, added under another with the same
+        # trigger): its pending run, drawn within the jitter, goes to the new name's job. Jobs are
+        # keyed by name, and a rename dropped the night's run drawn for 03:15 without a word.
+        renamed = self._renames(old_rules, new_rules)
         for name, rule in old_rules.items():
             if name not in new_rules:
                 _remove_job(scheduler, job_id(rule))
         for name, rule in new_rules.items():
             old = old_rules.get(name)
+            if old is None and name in renamed:
+                former, pending_time = renamed[name]
+                kept = run_still_to_come(former, rule, pending_time, self._now())
+                if kept is not None:
+                    add_rule_job(scheduler, rule, functools.partial(self._job, self.run_schedule_rule, name), kept)
+                    log.info("schedule_run_carried", rule=name, renamed_from=former.name, next_run=kept.isoformat())
+                    continue
             # Only a new trigger makes a new job: each run reads its rule from the config by name.
             # Replaced for any change (a connector added to `select`), an interval rule started its
             # interval over: `interval: 24h` edited each day never ran.
@@ -136,6 +147,23 @@ class SchedulerHost:
                     self._report_run_missed_before_leading(rule)
         if previous is None:
             clock_steps_of(scheduler).pending = self._step_not_yet_said
+
+    def _renames(self, old_rules: dict[str, Rule], new_rules: dict[str, Rule]) -> dict[str, tuple[Rule, datetime]]:
+        """{added name: (removed rule, its job's next run)} for each rule the reload removed whose
+        trigger an added rule has too, paired in name order (two renamed alike get one each). Only
+        a pending run is carried, and only one still to come within the jitter (run_still_to_come)."""
+        assert self._scheduler is not None
+        removed = [rule for name, rule in sorted(old_rules.items()) if name not in new_rules]
+        added = [rule for name, rule in sorted(new_rules.items()) if name not in old_rules]
+        pairs: dict[str, tuple[Rule, datetime]] = {}
+        for former in removed:
+            job = self._scheduler.get_job(job_id(former))
+            if job is None or job.next_run_time is None:
+                continue
+            match = next((rule for rule in added if rule.trigger == former.trigger and rule.name not in pairs), None)
+            if match is not None:
+                pairs[match.name] = (former, job.next_run_time)
+        return pairs
 
     def _report_run_missed_before_leading(self, rule: Rule) -> None:
         """A schedule rule's run due in the grace before this replica began to lead: reported
