@@ -21,13 +21,18 @@ SPACE = ("holds a space inside it, which no Confluent Cloud key id or secret hol
          "two?): every call would be answered 401; set the value alone")
 
 
+# Each value came from its variable, and says so (as a value validation refuses does).
+FROM_KEY, FROM_SECRET = f" (from {KEY})", f" (from {SECRET})"
+
+
 @pytest.mark.parametrize(("key", "secret", "expected"), [
     (f'"{TEST_API_KEY}"', f"'{TEST_API_SECRET}'",
-     [("credentials.main.api_key", QUOTED.format(q='"')), ("credentials.main.api_secret", QUOTED.format(q="'"))]),
-    (TEST_API_KEY, f"{TEST_API_SECRET[:4]} {TEST_API_SECRET[4:]}", [("credentials.main.api_secret", SPACE)]),
+     [("credentials.main.api_key", QUOTED.format(q='"') + FROM_KEY),
+      ("credentials.main.api_secret", QUOTED.format(q="'") + FROM_SECRET)]),
+    (TEST_API_KEY, f"{TEST_API_SECRET[:4]} {TEST_API_SECRET[4:]}", [("credentials.main.api_secret", SPACE + FROM_SECRET)]),
     (f'{TEST_API_KEY}"', TEST_API_SECRET,
      [("credentials.main.api_key", "holds a quote (\"), which no Confluent Cloud key id or secret holds: was it "
-                                   "copied with them? Set the value alone")]),
+                                   "copied with them? Set the value alone" + FROM_KEY)]),
 ], ids=["quoted from the environment", "a space inside the secret", "a stray quote"])
 def test_a_cloud_key_or_secret_holding_quotes_or_a_space_is_refused_by_field(
     key: str, secret: str, expected: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch,

@@ -241,3 +241,23 @@ def test_no_variable_and_no_secret_file_say_nothing_is_overridden(
     (tmp_path / "secrets").mkdir()
     assert main(["check-config", "--config", str(path), "--secrets-dir", str(tmp_path / "secrets")]) == 0
     assert "overridden" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("variable", "value", "where", "named"), [
+    ("WATCHDOG_RULES__0__TRIGGER", '{"type": "schedule", "cron": "0 3 30 2 *"}', "rules[0].trigger.cron",
+     "WATCHDOG_RULES__0__TRIGGER"),
+    ("WATCHDOG_RULES", '[{"name": "x", "trigger": {"type": "schedule", "interval": "5s"}, "select": {"include": ["*"]}}]',
+     "rules[0].trigger.interval", "WATCHDOG_RULES"),
+    # Cross-checked after validation: a cluster's credential no credential has.
+    ("WATCHDOG_CLUSTERS", '{"prod": {"environment_id": "env-abc123", "kafka_cluster_id": "lkc-xyz789", '
+                          '"credential": "nope"}}', "clusters.prod.credential", "WATCHDOG_CLUSTERS"),
+], ids=["entry-json", "section-json", "cross-checked"])
+def test_a_bad_value_a_whole_section_variable_set_names_the_variable(
+    two_rules: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, where: str,
+    named: str,
+) -> None:
+    # A value set by a variable holding JSON for a whole section or entry was refused by its path
+    # alone: the operator searched the file for a value (a cron, a credential) that was not there.
+    monkeypatch.setenv(variable, value)
+    (problem,) = [p for p in _problems(two_rules) if p.startswith(f"{where}:")]
+    assert problem.endswith(f"(from {named})"), problem

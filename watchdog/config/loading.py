@@ -77,7 +77,7 @@ def build_config(
         given_by = VALUE_ORIGINS.get()
         in_file = _file_paths(data)
         raise ConfigError(source, [
-            (where, f"{what} (from {given_by[where]})" if where in given_by else what + _made_by(where, given_by, in_file))
+            (where, f"{what} (from {origin})" if (origin := _given_by(where, given_by)) else what + _made_by(where, given_by, in_file))
             for where, what in validation_problems(exc, Config)
         ]) from None
     except RecursionError:
@@ -106,8 +106,28 @@ def build_config(
         SECRET_FILES_OVERRIDDEN.reset(files_overridden)
     problems = cross_check(config, calls=calls)
     if problems:
-        raise ConfigError(source, problems)
+        raise ConfigError(source, [
+            (where, f"{what} (from {origin})" if (origin := _given_by(where, given_by)) else what)
+            for where, what in problems
+        ])
     return config
+
+
+def _given_by(where: str, given_by: dict[str, str]) -> str | None:
+    """The variable or secret file that gave the value at `where`: recorded at that path, or at
+    the longest recorded path that holds it. A variable holding JSON is recorded at the section or
+    entry it sets (`rules[1].trigger` for WATCHDOG_RULES__1__TRIGGER='{...}'), and a bad value
+    inside it was refused by its path alone: the operator searched the file for a cron or a
+    credential that was not there."""
+    path = where
+    while path:
+        if path in given_by:
+            return given_by[path]
+        cut = max(path.rfind("."), path.rfind("["))
+        if cut <= 0:
+            return None
+        path = path[:cut]
+    return None
 
 
 def _made_by(where: str, given_by: dict[str, str], in_file: list[str]) -> str:
