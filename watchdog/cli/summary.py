@@ -18,6 +18,7 @@ from ..config import (
 )
 from ..logs import printable, redact_url_credentials
 from ..policy import backoff_gap
+from ..triggers.cron import CronScheduleTrigger
 from ..triggers.scheduler import HELD_RUNS_LOOKED_AT, HeldRuns, held_runs, rule_trigger
 
 
@@ -95,6 +96,7 @@ def summarize(config: Config, source: str, now: datetime | None = None) -> str:
         if rule.windows is not None and rule.windows.configured:
             lines.append(f"  {'':<16} windows: {windows_text(rule.windows)}")
         if isinstance(trigger, ScheduleTrigger) and rule.enabled:
+            lines.append(f"  {'':<16} {next_runs_text(rule, now)}")
             held, warning = held_runs_text(config, rule, now, seen)
             lines += [f"  {'':<16} {line}" for line in held]
             warnings += warning
@@ -131,6 +133,37 @@ def summarize(config: Config, source: str, now: datetime | None = None) -> str:
     # printed as written, and an escape in one set the terminal's title or cleared it, a line
     # break printed a line the config does not have.
     return "\n".join(printable(line) for line in lines)
+
+
+NEXT_RUNS_SHOWN = 2
+
+
+def next_runs_text(rule: Rule, now: datetime) -> str:
+    """A schedule rule's next runs after `now`, on its zone's clock with the weekday: an interval
+    runs on a grid from 1970-01-01 UTC (`7d`: Thursdays; `366d` written in December first ran in
+    February) and a cron in its zone, which nothing showed. Drawn without the jitter (a run is
+    drawn when it is planned), which is said after."""
+    trigger = rule.trigger
+    assert isinstance(trigger, ScheduleTrigger)
+    plain = CronScheduleTrigger(trigger.cron, trigger.timezone) if trigger.cron is not None else rule_trigger(rule)
+    runs: list[datetime] = []
+    for _ in range(NEXT_RUNS_SHOWN):
+        # As the scheduler asks: the first from now on, then each after the one before.
+        run = plain.get_next_fire_time(runs[-1] if runs else None, now)
+        if run is None:
+            break
+        runs.append(run)
+    if not runs:
+        return "next runs: none (the cron names no time that comes)"
+    zone = trigger.timezone if trigger.cron is not None else "UTC"
+
+    def shown(run: datetime) -> str:
+        # Each with its offset outside UTC: two runs either side of a DST change differ in it.
+        offset = "" if zone == "UTC" else f" {run:%z}"[:-2] + ":" + f"{run:%z}"[-2:]
+        return f"{run:%a %Y-%m-%d %H:%M}{offset}"
+
+    text = f"next runs: {', '.join(shown(run) for run in runs)} ({zone})"
+    return text + (f", each up to {duration(trigger.jitter)} later (jitter)" if trigger.jitter else "")
 
 
 def held_runs_text(config: Config, rule: Rule, now: datetime,
@@ -176,7 +209,8 @@ def state_summary(config: Config) -> str:
 
 
 def duration(seconds: float) -> str:
-    for unit, size in (("h", 3600), ("m", 60)):
+    """In the largest whole unit: `366d` written was shown `8784h`, `7d` `168h`."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{seconds:g}s"
