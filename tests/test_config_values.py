@@ -4,8 +4,10 @@ read (exit 2, its path named), and the values users write still pass."""
 from pathlib import Path
 
 import pytest
+import yaml
 
 from watchdog.config import ConfigError, load_config
+from watchdog.config.strict_yaml import StrictLoader
 
 HEAD = """\
 credentials: {main: {}}
@@ -112,3 +114,28 @@ def test_a_base_url_with_a_query_or_a_fragment_is_refused(tmp_path: Path, creden
             assert said_where == where and "takes no query string or fragment" in message, (url, caught.value.problems)
         path.write_text(template % "https://gw.example/confluent/")
         load_config(path)  # a path prefix is fine
+
+
+@pytest.mark.parametrize(("written", "read"), [
+    # YAML 1.2 core schema: decimal (leading zeros and a sign allowed), 0o octal, 0x hex.
+    ("017", 17), ("+12", 12), ("-0", 0), ("0o17", 15), ("0x1F", 31), ("0", 0),
+    ("1.5", 1.5), ("1.", 1.0), (".5", 0.5), ("-1.5e+3", -1500.0), ("1e3", 1000.0),
+    # YAML 1.1's forms that YAML 1.2 reads as text: binary, `_` separators, a signed octal or hex.
+    ("0b1010", "0b1010"), ("1_000", "1_000"), ("1_000.5", "1_000.5"), ("-0x10", "-0x10"), ("+0o7", "+0o7"),
+    ("1:30", "1:30"), ("0o8", "0o8"), ("0x", "0x"),
+])
+def test_numbers_are_read_as_the_yaml_1_2_core_schema_reads_them(written: str, read: object) -> None:
+    # Documented so ("Numbers are read as YAML 1.2 reads them"), it held in part: `0b1010` and
+    # `1_000` were numbers (`interval: 0b1010` ran every 10 s) and `0o17`, YAML 1.2's octal, text.
+    value = yaml.load(f"v: {written}\n", StrictLoader)["v"]  # noqa: S506 (the config's own safe loader)
+    assert (type(value), value) == (type(read), read)
+
+
+def test_yaml_1_1_number_forms_are_text_in_a_config(tmp_path: Path, credentials_env: None) -> None:
+    rule = "rules: [{name: r, trigger: {type: status, interval: %s}, select: {connectors: [%s]}, max_restarts: 3}]\n"
+    config = _load(tmp_path, rule % ("0o17", "0b1010"))
+    # 15 s, and a connector named as written (refused before as "read as a number").
+    assert config.rules[0].trigger.interval == 15 and config.rules[0].select.connectors == ["0b1010"]  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError) as caught:
+        _load(tmp_path, rule % ("0b1010", "a"))
+    assert [path for path, _ in caught.value.problems] == ["rules[0].trigger.interval"]

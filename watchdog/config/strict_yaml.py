@@ -70,15 +70,19 @@ class StrictLoader(_SAFE_LOADER):  # type: ignore[valid-type,misc]
 
 # YAML 1.1, which PyYAML reads, takes `1:30` for a number in base 60 (90) and `017` for an octal
 # one (15): `interval: 1:30`, meant as an hour and a half, restarted every 90 seconds, and
-# check-config called it valid. Read as YAML 1.2 reads them instead: `1:30` is text (refused as a
-# duration or a count, by its path) and `017` is 17. PyYAML's own patterns, less those two forms.
+# check-config called it valid. Read as YAML 1.2's core schema reads them instead, exactly (its
+# spec, 10.3.2): decimal (`017` is 17), `0o` octal, `0x` hex; no `0b`, no `_` separators, no sign
+# on `0o`/`0x` (PyYAML's `0b1010` and `1_000` were numbers, so `interval: 0b1010` ran every 10 s,
+# and `0o17` was text): those are text, refused as a duration, read by a count as pydantic reads
+# text. `1:30` is text (refused as a duration or a count, by its path).
+_INT_PATTERN = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
 _NUMBER_PATTERNS = {
-    "tag:yaml.org,2002:int": re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+    "tag:yaml.org,2002:int": _INT_PATTERN,
     # YAML 1.2's floats: an exponent needs no dot and no sign (`1e3`, read as the text "1e3" by
-    # YAML 1.1, so that `max_restarts: 1e3` was refused as "unable to parse string").
+    # YAML 1.1, so that `max_restarts: 1e3` was refused as "unable to parse string"). Less the
+    # plain integers, which YAML 1.2 resolves as int first: PyYAML asks the float pattern first.
     "tag:yaml.org,2002:float": re.compile(
-        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?"
-        r"|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+"
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+"
         r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
     ),
 }
@@ -86,6 +90,20 @@ StrictLoader.yaml_implicit_resolvers = {
     first: [(tag, _NUMBER_PATTERNS.get(tag, pattern)) for tag, pattern in resolvers]
     for first, resolvers in _SAFE_LOADER.yaml_implicit_resolvers.items()
 }
+
+
+def _yaml_1_2_int(loader: StrictLoader, node: yaml.ScalarNode) -> int:
+    """An int as YAML 1.2 reads it: PyYAML's constructor reads a leading `0` as octal (`017`
+    15) and fails on `0o17`. Also for `!!int`: a value of another form is refused (construct_object)."""
+    value = loader.construct_scalar(node)
+    if not _INT_PATTERN.match(value):
+        raise ValueError(value)
+    if value.startswith(("0o", "0x")):
+        return int(value[2:], 8 if value[1] == "o" else 16)
+    return int(value, 10)
+
+
+StrictLoader.add_constructor("tag:yaml.org,2002:int", _yaml_1_2_int)
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
