@@ -123,7 +123,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         self.breaker = Breaker(config.breaker)
         self.blocker = self._build_blocker(config)
         self.recorder = JobRecorder(lambda: self.config, self.state, self.metrics, self.breaker, now=now, rng=rng)
-        self.queue = RestartQueue({}, {}, {}, config.rate_limit, self.recorder, clock=clock, rng=rng,
+        self.queue = RestartQueue({}, {}, {}, config.rate_limit, self.recorder, clock=clock, wall=now, rng=rng,
                                   max_jobs_per_lane=config.queue.max_jobs_per_lane)
         self.queue.may_send = self.leadership.may_send
         # A state file that stops taking writes (a full disk) is counted, shown by
@@ -377,11 +377,15 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
     def _queued(self, key: ConnectorKey) -> tuple[str, str, datetime] | None:
         """A restart of the connector queued and not sent yet, as its row's `held`: decided, its
         attempt perhaps counted, waiting for its turn, the key's budget, a 429's pause or a retry.
-        Not said, its row showed that attempt as LAST RESTART and NEXT ALLOWED "now"."""
+        Not said, its row showed that attempt as LAST RESTART and NEXT ALLOWED "now". One whose call
+        is on the wire is `sending`, since when and which try (RestartJob.on_the_wire)."""
         job = self.queue.pending_job(key)
         if job is None or job.phase is Phase.DONE:
             return None
-        if job.phase is not Phase.SENDING and (gone := rules_gone(job, self.config)) is not None:
+        if job.phase is Phase.SENDING:
+            # Its call is out, unanswered: "queued, not sent yet" read as nothing sent (probe_restart F4).
+            return "sending", job.on_the_wire(), job.primary.requested_at
+        if (gone := rules_gone(job, self.config)) is not None:
             # A reload took its rule or its cluster away: ended `dropped` at its turn, not sent
             # (JobRecorder.drop_reason). Said `queued` with what it waited for, a rule's restart of
             # a removed cluster was counted as "still sent" by `watchdog status` (verification of
@@ -390,7 +394,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         # The job's own lane, not its cluster's poller: a reload that removed the cluster took the
         # poller, and the job, kept and still sent, waits for that lane's pause all the same.
         gateway = self.gateways.get(job.credential)
-        paused, budget = key_held_for(gateway) if gateway is not None and job.phase is not Phase.SENDING else (0.0, False)
+        paused, budget = key_held_for(gateway) if gateway is not None else (0.0, False)
         return "queued", job.waiting(paused, budget=budget), job.primary.requested_at
 
     def _unwatched(self, row: StatusRow) -> bool:

@@ -108,8 +108,11 @@ def _describe(record: RequestRecord, paused: float = 0.0) -> dict[str, Any]:
             "id": job.id,
             "outcome": job.outcome.value if job.outcome else None,
             "status_code": job.status_code,
-            "message": "; ".join(part for part in (job.message, job.kept_for, waiting) if part),
-            "tries": job.tries,
+            # A call on the wire is said so, and counted among the tries (probe_restart F4: `tries: 0`
+            # and no word of it while the call hung, read as nothing sent).
+            "message": "; ".join(part for part in (job.message, job.kept_for, waiting,
+                                                   job.on_the_wire() if job.phase is Phase.SENDING else "") if part),
+            "tries": job.tries_so_far,
             "requests": [r.id for r in job.requests],
         }
     return described

@@ -11,6 +11,7 @@ import asyncio
 import functools
 import math
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..config import RateLimitSettings
@@ -65,6 +66,7 @@ class JobDispatch:
     _settings: RateLimitSettings
     _observer: JobObserver
     _clock: Callable[[], float]
+    _wall: Callable[[], datetime]
     _rng: Callable[[], float]
     _stopping: bool
     _lanes: dict[str, FairLane]
@@ -202,7 +204,7 @@ class JobDispatch:
         except Abandoned:
             self._observer.not_sent(job)
             raise
-        job.phase = Phase.SENDING
+        job.phase, job.sending_since = Phase.SENDING, self._wall()
         # Cancelled on the wire (shutdown), the job stays SENDING: it may have reached the API.
         # The cluster's backend as it is at this call, not at the job's first turn: a reload
         # that redefined the cluster (its workers, TLS or auth) meanwhile closes the old one's
@@ -214,7 +216,7 @@ class JobDispatch:
         job.status_code = None
         result = await backend.restart(job.key.connector, only_failed=job.only_failed)
         job.status_code, job.last_call_not_run = result.status_code, result.not_run
-        job.phase = Phase.WAITING
+        job.phase, job.sending_since = Phase.WAITING, None
         return result
 
     def _paused_while_waiting(self, job: RestartJob, gateway: Gateway) -> float | None:

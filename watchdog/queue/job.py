@@ -8,6 +8,7 @@ import asyncio
 import math
 import secrets
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Protocol
 
@@ -127,6 +128,9 @@ class RestartJob:
     retry_due: float | None = None
     # What it waits for while deferred before its first turn (deferral.py); "" when not deferred.
     deferred_note: str = ""
+    # When (wall clock) its current call went out, while phase is SENDING: the row and the
+    # request say since when it is on the wire (on_the_wire).
+    sending_since: datetime | None = None
 
     def waiting(self, paused: float, *, budget: bool = False) -> str:
         """What `watchdog status --daemon` says of a restart queued and not sent yet (`paused`:
@@ -140,6 +144,22 @@ class RestartJob:
             said += f" ({', '.join(answered)})" if answered else ""
         parts = [said, self.message, pause_note(paused, budget=budget) if paused > 0 else ""]
         return "; ".join(part for part in parts if part)
+
+    @property
+    def tries_so_far(self) -> int:
+        """Its tries, the one on the wire counted (`tries` grows at each answer): `tries: 0` beside
+        a call already sent read as nothing sent."""
+        return self.tries + (1 if self.phase is Phase.SENDING else 0)
+
+    def on_the_wire(self) -> str:
+        """What `watchdog status --daemon` and GET /v1/restarts/{id} say of a restart whose call is
+        out and unanswered (phase SENDING). Said "queued, not sent yet", an operator restarted it
+        by hand or killed the daemon thinking nothing went out (the next start then reports it
+        `interrupted`). Withdrawing it (a resolved alert, a reload) cannot stop a call sent."""
+        since = "" if self.sending_since is None else (
+            f" since {self.sending_since.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}")
+        return (f"its restart call is on the wire{since} (try {self.tries_so_far}), not answered yet; it cannot be "
+                "withdrawn now: the API may have received it")
 
     @property
     def primary(self) -> RestartRequest:

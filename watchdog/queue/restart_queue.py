@@ -23,6 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from ..config import RateLimitSettings
@@ -59,6 +60,7 @@ class RestartQueue(JobDispatch, QueueStopping, DeferredJobs):
         observer: JobObserver,
         *,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         rng: Callable[[], float] = random.random,
         max_jobs_per_lane: int = 1000,
     ) -> None:
@@ -71,6 +73,8 @@ class RestartQueue(JobDispatch, QueueStopping, DeferredJobs):
         self._settings = settings
         self._observer = observer
         self._clock = clock
+        # The wall clock, for what people read (since when a call is on the wire: RestartJob.on_the_wire).
+        self._wall = wall
         self._rng = rng
         self._pending: dict[ConnectorKey, RestartJob] = {}
         self._depths: Counter[str] = Counter()  # pending jobs per lane, kept as jobs come and go

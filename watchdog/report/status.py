@@ -411,7 +411,7 @@ UNWATCHED_CLUSTERS_HEADING = (3, "CLUSTERS NO LONGER WATCHED (discovery or a rel
 def _still_sent(rows: Sequence[StatusRow]) -> str:
     """For a cluster no longer watched: the restarts queued for it that are still sent (restarts
     by name a reload kept), else nothing. A rule's restart queued there is held TO_BE_DROPPED."""
-    queued = sum(1 for row in rows if row.held is not None and row.held[0] == "queued")
+    queued = sum(1 for row in rows if row.held is not None and row.held[0] in QUEUED_DECISIONS)
     if not queued:
         return ""
     return f": {queued} queued restart{'s' if queued > 1 else ''} still sent (see Held below)"
