@@ -467,7 +467,9 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
             self.mark_alive()  # a clean stop: the next start measures its gap from here
         self.state.close()
         log.info("stopped", unsent=len(unsent), outcomes={o.value: n for o, n in self.recorder.outcomes.items() if n},
-                 **({"queue_full": self.engine.queue_full} if self.engine.queue_full else {}))
+                 **({"queue_full": self.engine.queue_full} if self.engine.queue_full else {}),
+                 # The drain ended before its deadline: every restart left waited for a pause past it.
+                 **({"drain_ended_early": self.queue.drain_ended_early} if self.queue.drain_ended_early else {}))
         return unsent
 
     async def run(self, stop: asyncio.Event, *, on_started: Callable[[], object] | None = None) -> int:

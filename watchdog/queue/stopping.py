@@ -9,11 +9,12 @@ from the shared state).
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import Counter
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..connect import ApiResult
+from ..connect import ApiResult, Gateway
 from ..connect.refusal import refused_note
 from ..logs import get_logger
 from ..model import ConnectorKey, Outcome
@@ -26,6 +27,33 @@ if TYPE_CHECKING:
     from .restart_queue import _Worker
 
 log = get_logger("watchdog.queue")
+
+# How often the drain at a stop looks whether every job left waits for a pause past its deadline
+# (besides each time a job leaves): a 429 answered meanwhile pauses the key without a job leaving.
+DRAIN_LOOK = 0.25
+
+
+def paused_past(jobs: list[RestartJob], paused_for: Callable[[str], float], left: float) -> dict[str, float]:
+    """The lanes (API keys) whose pause outlasts the `left` seconds of the shutdown deadline, with
+    the seconds each is paused for, when every job in `jobs` waits in such a lane: no call of
+    theirs can go out before the deadline. Empty when any job may still be sent, or is on the
+    wire (its answer may come within the deadline and must be recorded)."""
+    paused: dict[str, float] = {}
+    for job in jobs:
+        if job.phase is Phase.SENDING:
+            return {}
+        if job.credential not in paused:
+            seconds = paused_for(job.credential)
+            if seconds <= left:
+                return {}
+            paused[job.credential] = seconds
+    return paused
+
+
+def _said_paused(paused: dict[str, float], deadline: float) -> str:
+    keys = ", ".join(f"API key {lane!r} is paused for {math.ceil(seconds)} s more" for lane, seconds in sorted(paused.items()))
+    return (f"every call of {keys}, past the shutdown deadline ({deadline:g} s): no queued restart could be sent "
+            "before it, so the stop did not wait; they ended unsent, kept")
 
 
 class QueueStopping:
@@ -46,6 +74,14 @@ class QueueStopping:
     _retries: dict[RestartJob, asyncio.TimerHandle]
     _held_jobs: dict[str, dict[RestartJob, None]]
     _release_timers: dict[str, asyncio.TimerHandle]
+    _gateways: dict[str, Gateway]
+    _job_left: asyncio.Event
+    # Set by close() when it ended the drain before its deadline because every job left waits for
+    # its key's pause past it (_drain): seconds left of each such lane's pause, and the words the
+    # `stopped` line says it with. Empty while it has not.
+    paused_past_deadline: dict[str, float]
+    drain_ended_early: str
+    _stop_deadline: float
     # Jobs left to the leader one by one (`_leave`) since the queue last started: `abandon` counts
     # them with those it leaves, for `standing_by`'s restarts_left_to_leader.
     _left_one_by_one: int
@@ -75,7 +111,8 @@ class QueueStopping:
             # for its whole deadline and end unsent all the same: kept for the next start now.
             self._finish(job, Outcome.UNSENT, message=f"still deferred when the daemon stopped ({job.deferred_note}); "
                          "kept for the next start")
-        await self._unless_hurried(self._idle.wait(), deadline)
+        self._stop_deadline = deadline
+        await self._unless_hurried(self._drain(deadline), deadline)
         self._stopping = True
         self._cancel_retries()
         at_deadline = deferred + list(self._pending.values())
@@ -95,6 +132,35 @@ class QueueStopping:
             if job.outcome is None:
                 self._finish_at_shutdown(job)
         return [job for job in at_deadline if job.outcome is Outcome.UNSENT]
+
+    async def _drain(self, deadline: float) -> None:
+        """Until the queue is idle, or no call can go out before the deadline: every job left waits
+        for its key's pause (a 429's Retry-After, an outage's) that ends after it. Such a stop
+        waited out its whole deadline (20 s by default; with replicas, the lease held meanwhile)
+        to end the same jobs `unsent` (probe_restart F6). Looked at again each time a job leaves
+        and at least every DRAIN_LOOK seconds: a 429 answered during the drain pauses the key too.
+        A pause is the limiter's word of when the key may call again; should the server accept
+        calls sooner, nothing is lost either way: the jobs end unsent, kept for the next start."""
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + deadline
+        while not self._idle.is_set():
+            left = ends - loop.time()
+            if left <= 0:
+                return
+            paused = paused_past(list(self._pending.values()), self._lane_paused_for, left)
+            if paused:
+                self.paused_past_deadline = paused
+                self.drain_ended_early = _said_paused(paused, deadline)
+                return
+            idle, left_one = asyncio.ensure_future(self._idle.wait()), asyncio.ensure_future(self._job_left.wait())
+            try:
+                await asyncio.wait([idle, left_one], timeout=min(left, DRAIN_LOOK), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                await cancel_and_wait([idle, left_one])
+
+    def _lane_paused_for(self, lane: str) -> float:
+        gateway = self._gateways.get(lane)
+        return gateway.limiter.paused_for() if gateway is not None else 0.0
 
     def hurry(self) -> None:
         """Cut close() short (a second SIGTERM or Ctrl-C): what is queued ends `unsent` now, a call
@@ -173,6 +239,11 @@ class QueueStopping:
         elif job in self._held_jobs.get(job.key.cluster, {}):
             self._finish(job, Outcome.UNSENT, message="still held when the shutdown deadline passed: its cluster's "
                          "API had answered only server errors (restarts_held)")
+        elif job.credential in self.paused_past_deadline:
+            self._finish(job, Outcome.UNSENT, message=(
+                f"not sent: every call of its API key was paused for {math.ceil(self.paused_past_deadline[job.credential])} s "
+                f"more (a 429's Retry-After, or an outage's), past the shutdown deadline ({self._stop_deadline:g} s), so "
+                "the stop did not wait for it"))
         else:
             self._finish(job, Outcome.UNSENT, message="still queued or waiting when the shutdown deadline passed")
 
