@@ -299,10 +299,13 @@ def test_a_second_daemon_on_the_same_state_file_through_a_symlink_is_refused(tmp
             SqliteStateStore(tmp_path / "other" / "state.db")
 
 
-async def test_an_outcome_the_state_file_refused_is_written_later_and_never_sent_at_the_next_start(tmp_path: Path) -> None:
+async def test_a_restart_the_state_file_could_not_mark_sending_is_kept_and_sent_once_at_the_next_start(tmp_path: Path) -> None:
     # Another process holds the file's write lock (a sqlite3 shell, a backup) when the restart's
-    # turn comes: it cannot be marked sending, so it ends `dropped`, not sent; the record of that
-    # failed too, and the pending row was left for the next start to send, hours later.
+    # turn comes: it cannot be marked sending, so it is not sent. It ended `dropped` (its record
+    # written later), but when no write worked before the stop (a full disk) the next start sent
+    # the restart reported dropped: two final outcomes (probe_restart F1). It now ends `unsent`,
+    # kept, as at a SIGTERM: its request stays queued in the file (nothing is written for it, so
+    # a lock that frees, or a disk, changes nothing) and the next start sends it, once.
     import sqlite3
 
     clock = Clock()
@@ -315,18 +318,21 @@ async def test_an_outcome_the_state_file_refused_is_written_later_and_never_sent
     first.queue.start()
     await first.queue.join()
     (job,) = first.recorder.finished_jobs
-    assert job.outcome is Outcome.DROPPED
+    assert job.outcome is Outcome.UNSENT and job.kept_for.endswith("sent at the next start"), (job.outcome, job.kept_for)
     other.execute("ROLLBACK")
     other.close()
     await first.stop()
+    assert [c for c in simulator.calls if c.endpoint == "restart"] == []
 
     second = daemon(tmp_path / "state.db", simulator, clock, [schedule])
-    assert second.engine.recover() == (0, 0), "a restart reported dropped was queued again"
+    assert second.engine.recover() == (1, 0), "the kept restart is queued again"
+    second.queue.start()
+    await second.queue.join()
     await second.stop()
-    assert [c for c in simulator.calls if c.endpoint == "restart"] == []
+    assert len([c for c in simulator.calls if c.endpoint == "restart"]) == 1
     with SqliteStateStore(tmp_path / "state.db") as store:
         assert store.pending() == []
-        assert [r.outcome for r in store.history()] == [Outcome.DROPPED]
+        assert [r.outcome for r in store.history()] == [Outcome.ACCEPTED]
 
 
 async def _crash_with_a_joined_request_on_the_wire(tmp_path: Path) -> tuple[Simulator, Clock]:

@@ -93,9 +93,11 @@ async def test_a_state_file_locked_by_another_process_costs_one_wait_not_one_per
     config = daemon_config([RULE], state={"path": str(path)}, queue={"shutdown_deadline": 1, "manual_restart_gap": 0})
     w = in_process(sim_scenario(connectors), config)
     w.daemon.state._db.execute("PRAGMA busy_timeout = 300")  # 5 s in production: the same waits, shorter
+    # Polls' restarts: ended `dropped` at a full disk, their outcomes wait to be written. (Restarts
+    # by name no longer do: they end `unsent`, kept, which writes nothing: probe_restart F1.)
     for i in range(10):
-        record = w.daemon.engine.on_request(ConnectorKey(CLUSTER, f"c{i}"), None, trigger=Trigger.MANUAL,
-                                            rule=MANUAL_RULE, reason="test", known_missing=False)
+        record = w.daemon.engine.on_request(ConnectorKey(CLUSTER, f"c{i}"), None, trigger=Trigger.STATUS,
+                                            rule=RULE["name"], reason="test", known_missing=False)
         assert record.job is not None
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
@@ -258,9 +260,11 @@ async def test_outcomes_past_what_is_kept_to_write_later_are_each_said_given_up(
     path = tmp_path / "state.db"
     config = daemon_config([RULE], state={"path": str(path)}, queue={"shutdown_deadline": 1, "manual_restart_gap": 0})
     w = in_process(sim_scenario(connectors), config)
+    # Polls' restarts: ended `dropped` at a full disk, their outcomes wait to be written. (Restarts
+    # by name no longer do: they end `unsent`, kept, which writes nothing: probe_restart F1.)
     for i in range(10):
-        record = w.daemon.engine.on_request(ConnectorKey(CLUSTER, f"c{i}"), None, trigger=Trigger.MANUAL,
-                                            rule=MANUAL_RULE, reason="test", known_missing=False)
+        record = w.daemon.engine.on_request(ConnectorKey(CLUSTER, f"c{i}"), None, trigger=Trigger.STATUS,
+                                            rule=RULE["name"], reason="test", known_missing=False)
         assert record.job is not None
     stop_writes(w.daemon.state._db)
 
@@ -273,9 +277,74 @@ async def test_outcomes_past_what_is_kept_to_write_later_are_each_said_given_up(
     assert not w.simulator.restarts()
     given_up = [e["connector"] for e in logs if e["event"] == "restart_outcome_given_up"]
     assert given_up == [f"c{i}" for i in range(6)]
+    stopped = next(e for e in logs if e["event"] == "stopped")
+    assert "outcomes_not_recorded" not in stopped, stopped  # the 4 kept were written at the stop
     with SqliteStateStore(path) as store:
         still_pending = sorted(p.request.key.connector for p in store.pending())
         recorded = sorted(r.key.connector for r in store.history(limit=100))
     # What the next start sends is exactly what was said given up; the 4 kept were written.
     assert still_pending == given_up
     assert recorded == [f"c{i}" for i in range(6, 10)]
+
+
+async def test_restarts_a_full_disk_keeps_end_unsent_kept_not_dropped(tmp_path: Path) -> None:
+    # probe_restart F1: queued restarts by name whose turn found the state file unwritable ended
+    # `dropped` (counted, logged, answered "finished: dropped") while their rows stayed queued in
+    # the file, and the next start sent them: two final outcomes each, re-asked by hand.
+    w = world(tmp_path)
+    await w.daemon.pollers[CLUSTER].poll()
+    await w.daemon.queue.join()
+    asked = [w.daemon.engine.on_request(ConnectorKey(CLUSTER, "fine"), w.daemon.engine.statuses[ConnectorKey(CLUSTER, "fine")],
+                                        trigger=Trigger.MANUAL, rule=MANUAL_RULE, reason="deploy 42")]
+    stop_writes(w.daemon.state._db)
+    restarts_before = len(w.simulator.restarts())
+    with structlog.testing.capture_logs() as logs:
+        await w.daemon.queue.join()
+    job = asked[0].job
+    assert job is not None and job.outcome is not None
+    assert job.outcome.value == "unsent", (job.outcome, job.message)  # before: dropped
+    assert job.kept_for.endswith("sent at the next start"), job.kept_for
+    assert len(w.simulator.restarts()) == restarts_before, "sent though its attempt could not be recorded"
+    assert w.total("watchdog_restarts_total", outcome="dropped") == 0
+    finished = [e for e in logs if e["event"] == "restart_finished"]
+    assert [e["outcome"] for e in finished] == ["unsent"] and finished[0]["log_level"] == "warning", finished
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(
+        w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())), base_url="http://daemon")
+    followed = (await http.get(f"/v1/restarts/{asked[0].request_id}", headers=AUTH)).json()
+    assert followed["state"] == "pending" and "sent at the next start" in followed["job"]["message"], followed
+    with structlog.testing.capture_logs() as logs:
+        await w.daemon.stop()
+    stopped = next(e for e in logs if e["event"] == "stopped")
+    assert stopped["unsent"] == 1, stopped  # before: 0, though one is kept
+
+    # The next start sends it, once: its one final outcome.
+    w2 = world(tmp_path)
+    await w2.daemon.start(serve_http=False)
+    try:
+        await until(lambda: any(c.connector == "fine" for c in w2.simulator.restarts()), "the kept restart sent")
+    finally:
+        await w2.daemon.stop()
+    assert [c.connector for c in w2.simulator.restarts()].count("fine") == 1
+
+
+async def test_the_stop_says_which_answered_restarts_the_next_start_reports_interrupted(tmp_path: Path) -> None:
+    # probe_restart F1: a restart answered 202 whose outcome the full disk did not take comes back
+    # `interrupted` at the next start (its row still says `sending`); nothing said so at the stop.
+    from .support import HeldCalls
+
+    w = world(tmp_path)
+    await w.daemon.pollers[CLUSTER].poll()
+    await w.daemon.queue.join()
+    held = HeldCalls(w, "/restart")
+    key = ConnectorKey(CLUSTER, "fine")
+    record = w.daemon.engine.on_request(key, w.daemon.engine.statuses[key], trigger=Trigger.MANUAL, rule=MANUAL_RULE,
+                                        reason="deploy 42")
+    await held.reached.wait()  # marked `sending`, its call on the wire
+    stop_writes(w.daemon.state._db)
+    held.release()
+    await w.daemon.queue.join()
+    assert record.job is not None and record.job.outcome is not None and record.job.outcome.value == "accepted"
+    with structlog.testing.capture_logs() as logs:
+        await w.daemon.stop()
+    stopped = next(e for e in logs if e["event"] == "stopped")
+    assert stopped["outcomes_not_recorded"] == 1 and stopped["reported_interrupted_at_next_start"] == 1, stopped

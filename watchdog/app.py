@@ -466,8 +466,11 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         if self.leadership.leading:
             self.mark_alive()  # a clean stop: the next start measures its gap from here
         self.state.close()
-        log.info("stopped", unsent=len(unsent), outcomes={o.value: n for o, n in self.recorder.outcomes.items() if n},
+        # `unsent`: every restart kept for the next start, those a full disk kept while running too.
+        log.info("stopped", unsent=len(unsent) + self.recorder.kept_unwritten_count, outcomes={o.value: n for o, n in self.recorder.outcomes.items() if n},
                  **({"queue_full": self.engine.queue_full} if self.engine.queue_full else {}),
+                 # Outcomes a full disk kept from the state file: what the next start does with them.
+                 **self.recorder.not_recorded(),
                  # The drain ended before its deadline: every restart left waited for a pause past it.
                  **({"drain_ended_early": self.queue.drain_ended_early} if self.queue.drain_ended_early else {}))
         return unsent

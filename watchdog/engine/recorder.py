@@ -19,6 +19,7 @@ from ..model import (
     HistoryRecord,
     Outcome,
     RestartRequest,
+    Trigger,
     asked_by,
 )
 from ..policy import record_attempt, record_manual_restart, record_resend
@@ -107,6 +108,9 @@ class JobRecorder(UnrecordedOutcomes, UnmadeAttempts):
         self._unrecorded: deque[Unrecorded] = deque(maxlen=UNRECORDED_KEPT)
         self._left_behind: dict[str, Unrecorded] = {}  # those set aside at a stand-by (stand_by)
         self.outcomes: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
+        # Restarts ended `unsent`, kept, while the state file could not be written (kept_unwritten):
+        # the `stopped` line counts them with those its drain left.
+        self.kept_unwritten_count = 0
         self._charged, self._taken_back = {}, set()  # attempts an answer may take back (unmade_attempts.py)
         # The store's failure probed while restarts wait for it (store_unavailable).
         self._probe_store = StoreProbe(state, now)
@@ -114,10 +118,38 @@ class JobRecorder(UnrecordedOutcomes, UnmadeAttempts):
     def store_unavailable(self, job: RestartJob) -> str | None:
         if not is_shared(self._config().state):
             # A state file's failure (a full disk, a lock another process holds) does not pass by
-            # itself within seconds as a database failover does: its restarts end `dropped` at once.
+            # itself within seconds as a database failover does: its restarts end at once, `unsent`
+            # and kept for the next start (kept_unwritten), or a poll's `dropped`.
             return None
         self._probe_store()
         return self._unavailable(job)
+
+    def not_recorded(self) -> dict[str, int]:
+        """Outcomes still waiting to be written (none did before the stop), for the `stopped` line:
+        their requests stay pending in the state file, so the next start reports those that may
+        have been made (`interrupted`: it cannot tell a 202 this run saw) and sends the others
+        again. Said nowhere before, 4 restarts answered 202 came back `interrupted` at the next
+        start, and 99 `dropped` ones were sent (probe_restart F1)."""
+        if not self._unrecorded:
+            return {}
+        made = sum(1 for *_, record in self._unrecorded if record.outcome in MAY_HAVE_RESTARTED)
+        return {"outcomes_not_recorded": len(self._unrecorded), "reported_interrupted_at_next_start": made}
+
+    def kept_unwritten(self, job: RestartJob) -> bool:
+        """A state file that cannot be written (a full disk, a filesystem remounted read-only):
+        a restart the next start sends (by name, an alert's, a schedule's) is not sent, and ends
+        `unsent`, kept, not `dropped`. Its requests stay queued in the file whatever is said here
+        (the write that would end them fails too), and the next start sent the 99 such restarts
+        a probe saw ended `dropped`, counted and logged twice, re-asked by hand (probe_restart F1).
+        If the disk frees while this daemon runs, it still does not send them: the file keeps
+        them queued for the next start, as the note says, so none goes twice; a new request for
+        the connector meanwhile is decided as usual. A poll's restart keeps ending `dropped` (the
+        next poll decides again; no start sends it). Only with a state file: a database the queue
+        waits for (store_unavailable), and its next leader recovers what is left."""
+        kept = (self._state.problem is not None and self._state.durable and not is_shared(self._config().state)
+                and not job.maybe_sent and not all(r.trigger is Trigger.STATUS for r in job.requests))
+        self.kept_unwritten_count += kept  # asked once per job, as it ends (dispatch.py)
+        return kept
 
     def _unavailable(self, job: RestartJob) -> str | None:
         if self._state.problem is not None:
@@ -363,6 +395,7 @@ class JobRecorder(UnrecordedOutcomes, UnmadeAttempts):
         if job.outcome is Outcome.UNSENT:
             fields["note"] = note = self._unsent_note(job)
             job.kept_for = note if self._state.durable and not ends_here else ""
+
         if job.outcome is Outcome.DROPPED and NOTHING_RESTARTS_IT_BEFORE in job.message:
             # Dropped by a reload where only alert rules select the connector now (rules_gone):
             # nothing decides again before Alertmanager repeats the alert, hours away. At info, a

@@ -107,7 +107,8 @@ class JobDispatch:
                 )
             except JobNotRecorded as exc:
                 if not self._store_wait(job):  # the store refused its `sending` just now
-                    self._finish(job, Outcome.DROPPED, message=f"not sent: {exc}")
+                    self._finish(job, Outcome.UNSENT if self._observer.kept_unwritten(job) else Outcome.DROPPED,
+                                 message=f"not sent: {exc}")
                 return
             except _Held as held:
                 self._finish(job, held.outcome, message=held.message)
@@ -390,6 +391,8 @@ class JobDispatch:
         """How the job ends if it must not be sent now (the config and the gates as they are at
         this moment), or None to send it. Asked at its turn and again right before each call."""
         reason = self._observer.drop_reason(job)
+        if reason is not None and self._observer.kept_unwritten(job):
+            return Outcome.UNSENT, after_tries(job, f"not sent: {reason}")
         if reason is not None:
             return Outcome.DROPPED, after_tries(job, reason)
         if job.dry_run or self._observer.dry_run_now(job):

@@ -204,6 +204,11 @@ class JobObserver(Protocol):
         """Why the job is no longer wanted at its turn (the connector recovered, the breaker
         opened...), or None to send it."""
 
+    def kept_unwritten(self, job: RestartJob) -> bool:
+        """Whether the job, not sent because the state file cannot be written (a full disk), ends
+        `unsent`, kept: its requests stay queued in the file and the next start sends them, so
+        ended `dropped` here they had two final outcomes (probe_restart F1)."""
+
     def dry_run_now(self, job: RestartJob) -> bool:
         """Whether the config at the job's turn says dry run for it (whatever it said when the
         job was queued): then it ends dry_run, unsent."""
