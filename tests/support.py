@@ -112,6 +112,19 @@ class World:
         return total
 
 
+async def take_over_kept(before: World, successor: World) -> list[dict[str, Any]]:
+    """`successor` takes over the restarts `before` kept (its shared state, as a new leader reads
+    it), sends them, and stops: the log lines of the takeover and the sending."""
+    for pending in before.daemon.state.pending():
+        successor.daemon.state.add_pending(pending.request, pending.job_id)
+    with capture_logs() as logs:
+        successor.daemon.engine.recover(absence=None)
+        successor.daemon.queue.start()
+        await asyncio.wait_for(successor.daemon.queue.join(), 30)
+    await successor.daemon.queue.close(1.0)
+    return logs
+
+
 def in_process(scenario: dict[str, Any], config: Config, *, fake_time: bool = False, rng: float | None = None) -> World:
     """A Daemon whose HTTP client talks to the simulator through httpx.ASGITransport."""
     clock = Clock() if fake_time else None

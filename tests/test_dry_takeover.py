@@ -7,15 +7,20 @@ restarts had been asked for live (2026-12-07)."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
-
-import structlog
 
 from watchdog.engine import MANUAL_RULE
 from watchdog.model import ConnectorKey, Trigger
 
-from .support import CLUSTER, CLUSTER_ID, World, daemon_config, in_process, sim_scenario
+from .support import (
+    CLUSTER,
+    CLUSTER_ID,
+    World,
+    daemon_config,
+    in_process,
+    sim_scenario,
+    take_over_kept,
+)
 
 NAMES = ["orders-sink", "billing-sink", "audit-sink"]
 NIGHTLY = {"name": "nightly", "trigger": {"type": "schedule", "cron": "0 3 * * *"}, "select": {"include": ["*"]}}
@@ -40,21 +45,10 @@ async def _asked_live(nightly: dict[str, Any]) -> World:
     return live
 
 
-async def _take_over(live: World, successor: World) -> list[dict[str, Any]]:
-    for pending in live.daemon.state.pending():  # the shared state, as the successor reads it
-        successor.daemon.state.add_pending(pending.request, pending.job_id)
-    with structlog.testing.capture_logs() as logs:
-        successor.daemon.engine.recover(absence=None)
-        successor.daemon.queue.start()
-        await asyncio.wait_for(successor.daemon.queue.join(), 30)
-    await successor.daemon.queue.close(1.0)
-    return logs
-
-
 async def test_a_leader_in_dry_run_says_once_which_live_requests_it_took_over_end_dry_run() -> None:
     live = await _asked_live(NIGHTLY)
     successor = in_process(_scenario(), daemon_config([NIGHTLY], dry_run=True))
-    logs = await _take_over(live, successor)
+    logs = await take_over_kept(live, successor)
     (said,) = [e for e in logs if e["event"] == "taken_over_live_requests_in_dry_run"]
     assert said["log_level"] == "warning"
     assert (said["requests"], said["rules"]) == (4, {"manual": 1, "nightly": 3}), said
@@ -68,7 +62,7 @@ async def test_a_leader_in_dry_run_says_once_which_live_requests_it_took_over_en
 async def test_a_rule_in_dry_run_on_the_new_leader_is_named_and_a_request_by_name_still_goes() -> None:
     live = await _asked_live(NIGHTLY)
     successor = in_process(_scenario(), daemon_config([{**NIGHTLY, "dry_run": True}]))
-    logs = await _take_over(live, successor)
+    logs = await take_over_kept(live, successor)
     (said,) = [e for e in logs if e["event"] == "taken_over_live_requests_in_dry_run"]
     assert (said["requests"], said["rules"]) == (3, {"nightly": 3}), said
     assert said["dry_run_by"] == "this replica's config sets dry_run: true on rule 'nightly'"
@@ -77,5 +71,5 @@ async def test_a_rule_in_dry_run_on_the_new_leader_is_named_and_a_request_by_nam
 async def test_live_requests_taken_over_by_a_live_leader_are_not_said() -> None:
     live = await _asked_live(NIGHTLY)
     successor = in_process(_scenario(), daemon_config([NIGHTLY]))
-    logs = await _take_over(live, successor)
+    logs = await take_over_kept(live, successor)
     assert not [e for e in logs if e["event"] == "taken_over_live_requests_in_dry_run"]

@@ -9,18 +9,23 @@ reload, or in the config the daemon restarted with", by a replica where no reloa
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timezone
 from typing import Any
-
-import structlog
 
 from watchdog.engine import MANUAL_RULE
 from watchdog.engine.rules_gone import rules_gone
 from watchdog.model import ConnectorKey, RestartRequest, Trigger
 from watchdog.queue import RestartJob
 
-from .support import CLUSTER, CLUSTER_ID, World, daemon_config, in_process, sim_scenario
+from .support import (
+    CLUSTER,
+    CLUSTER_ID,
+    World,
+    daemon_config,
+    in_process,
+    sim_scenario,
+    take_over_kept,
+)
 
 NAMES = ["orders-sink", "billing-sink", "audit-sink"]
 EVERY_MINUTE = {"name": "every-minute", "trigger": {"type": "schedule", "cron": "* * * * *"},
@@ -46,21 +51,10 @@ async def _asked(rules: list[dict[str, Any]]) -> World:
     return before
 
 
-async def _take_over(before: World, successor: World) -> list[dict[str, Any]]:
-    for pending in before.daemon.state.pending():  # the kept requests, as the successor reads them
-        successor.daemon.state.add_pending(pending.request, pending.job_id)
-    with structlog.testing.capture_logs() as logs:
-        successor.daemon.engine.recover(absence=None)
-        successor.daemon.queue.start()
-        await asyncio.wait_for(successor.daemon.queue.join(), 30)
-    await successor.daemon.queue.close(1.0)
-    return logs
-
-
 async def test_a_leader_without_the_rule_says_once_how_many_kept_requests_of_it_end_dropped() -> None:
     before = await _asked([HEAL, EVERY_MINUTE])
     successor = in_process(_scenario(), daemon_config([HEAL]))
-    logs = await _take_over(before, successor)
+    logs = await take_over_kept(before, successor)
     (said,) = [e for e in logs if e["event"] == "taken_over_requests_of_unknown_rules"]
     assert said["log_level"] == "warning"
     assert (said["requests"], said["rules"]) == (3, {"every-minute": 3}), said
@@ -75,12 +69,12 @@ async def test_a_leader_without_the_rule_says_once_how_many_kept_requests_of_it_
 async def test_a_disabled_rule_is_named_so_and_a_leader_with_the_rule_says_nothing() -> None:
     before = await _asked([HEAL, EVERY_MINUTE])
     successor = in_process(_scenario(), daemon_config([HEAL, {**EVERY_MINUTE, "enabled": False}]))
-    logs = await _take_over(before, successor)
+    logs = await take_over_kept(before, successor)
     (said,) = [e for e in logs if e["event"] == "taken_over_requests_of_unknown_rules"]
     assert said["rules"] == {"every-minute": 3} and "disables rule 'every-minute'" in said["note"], said
     before = await _asked([HEAL, EVERY_MINUTE])
     same = in_process(_scenario(), daemon_config([HEAL, EVERY_MINUTE]))
-    logs = await _take_over(before, same)
+    logs = await take_over_kept(before, same)
     assert not [e for e in logs if e["event"] == "taken_over_requests_of_unknown_rules"]
 
 
