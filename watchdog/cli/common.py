@@ -74,7 +74,7 @@ def starred(text: str, args: argparse.Namespace, config: Config | None = None) -
     `config`, when there is one, and of the environment's proxy URLs) starred out, as every log
     line has them: for what a command prints of a config, refused or not."""
     from ..clients import proxy_credentials, sent_secrets
-    from ..config.loading import configured_secrets
+    from ..config.given_secrets import configured_secrets
     from ..logs import scrub_of, scrubbed
 
     secrets, users = configured_secrets(getattr(args, "secrets_dir", None))

@@ -28,6 +28,7 @@ The schema and its loading, one job per file:
     sources.py    the sources layered: a variable naming a list's entry merged into that entry
     stray_variables.py  WATCHDOG_* variables that name no setting: refused where misspelt
     loading.py    `load_config`/`build_config`: strict YAML, secrets refused in YAML, merging
+    given_secrets.py  the secrets the environment and secrets directory hold, for what `run` prints of a refused config
     strict_yaml.py  the YAML reader: duplicate keys refused, YAML 1.2 numbers, merge keys
     errors.py     `ConfigError` and pydantic's errors as paths the user wrote
     key_hints.py  where an unknown key belongs (a key one level off, misspelt, of another trigger)
