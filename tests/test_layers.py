@@ -25,7 +25,7 @@ PACKAGE = ROOT / "watchdog"
 # import-linter's `lint-imports` command, run by this interpreter wherever its script was installed.
 LINT_IMPORTS = [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())"]
 # What the simulator may use besides itself: the plumbing that runs an ASGI app and sets up logs.
-SIMULATOR_MAY_USE = {"watchdog.asgi_server", "watchdog.logs"}
+SIMULATOR_MAY_USE = {"watchdog.asgi_server", "watchdog.listening", "watchdog.logs"}
 
 
 def contracts() -> dict[str, dict]:

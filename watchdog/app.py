@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry
 from . import release
 from .api import ApiContext
 from .api.row_reading import answer_in_steps
-from .asgi_server import CannotListen, EmbeddedServer, start_server, stop_server
+from .asgi_server import EmbeddedServer, start_server, stop_server
 from .assembly import Retired
 from .blocking import AlertBlocker
 from .breaker import Breaker
@@ -42,6 +42,7 @@ from .engine.rules_gone import rules_gone
 from .leadership.build import build_leadership
 from .leadership.elector import Elector
 from .leadership.host import LeadershipHost
+from .listening import CannotListen
 from .logs import get_logger, keep_out_of_logs
 from .metrics import Metrics
 from .model import ConnectorKey, Trigger

@@ -130,8 +130,8 @@ def _run(args: argparse.Namespace) -> int:
     # state store) went into a list nobody read: a SIGTERM was lost until the SIGKILL.
     held = args.early_signals if args.early_signals is not None else []
     from ..app import Daemon
-    from ..asgi_server import CannotListen
     from ..config.loading import secrets_dir
+    from ..listening import CannotListen
     from ..reload import file_fingerprint
     from ..signals import run_once_until_signalled, run_until_signalled
     from ..state import StateStoreError
@@ -347,8 +347,8 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from ..asgi_server import CannotListen
     from ..demo import run_demo
+    from ..listening import CannotListen
 
     if unusable_environment():
         return EXIT_CONFIG
