@@ -395,7 +395,6 @@ class JobRecorder(UnrecordedOutcomes, UnmadeAttempts):
         if job.outcome is Outcome.UNSENT:
             fields["note"] = note = self._unsent_note(job)
             job.kept_for = note if self._state.durable and not ends_here else ""
-
         if job.outcome is Outcome.DROPPED and NOTHING_RESTARTS_IT_BEFORE in job.message:
             # Dropped by a reload where only alert rules select the connector now (rules_gone):
             # nothing decides again before Alertmanager repeats the alert, hours away. At info, a

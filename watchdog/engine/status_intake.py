@@ -72,6 +72,8 @@ def _unassigned_failed_words(status: ConnectorStatus, *, self_managed: bool) -> 
     if len(others) > len(running):
         beside += f"{',' if beside else ''} {len(others) - len(running)} in other states too"
     return _UNASSIGNED_FAILED_CLOUD.format(tasks=tasks_said(failed), others=beside)
+
+
 # What `unknown_state` says will happen (StatusIntake._watch_unknown).
 _UNKNOWN_DONE = ("taken as transient, not restarted; look at the connector, and restart it by hand (watchdog "
                  "restart) if it has failed")
