@@ -498,3 +498,19 @@ async def test_bad_arguments_raise(
 def test_the_batch_size_respects_the_apis_limit() -> None:
     with pytest.raises(ValueError):
         MetricsApiClient(httpx.AsyncClient(), max_ids_per_query=1001)
+
+
+@pytest.mark.parametrize("body", [b"", b"  \r\n"])
+async def test_a_page_answered_200_with_an_empty_body_says_so(body: bytes) -> None:
+    # A gateway answering 200 with no body was said only as "unreadable response: Expecting
+    # value: line 1 column 1 (char 0)" on the Metrics lane (the Connect lane's list says it since
+    # eaca7d8): the stall check's `points_unreadable` line did not say what the server did.
+    http = httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda r: httpx.Response(200, content=body, headers={"Content-Type": "text/plain"})),
+        base_url="http://t",
+    )
+
+    result = await MetricsApiClient(http).query(SENT, ["lcc-a"], START, START + timedelta(minutes=1))
+
+    assert result.outcome is Outcome.SERVER_ERROR and result.status_code == 200
+    assert result.message == "answered 200 with an empty body (Content-Type: text/plain), not the API's answer", result.message

@@ -32,7 +32,14 @@ import httpx
 
 from ..model import Outcome
 from ..ratelimit import RateLimitHeaders, parse_headers
-from .answers import classify_status, foreign_answer, html_page, request_id, transport_failure
+from .answers import (
+    classify_status,
+    empty_body,
+    foreign_answer,
+    html_page,
+    request_id,
+    transport_failure,
+)
 from .backend import MAX_MESSAGE_CHARS, ApiResult, Endpoint
 from .lenient_json import read_json
 from .transfer import DEFAULT_LIMITS, CallLimits, fetch
@@ -191,6 +198,9 @@ class MetricsApiClient:
         if not answer.complete:
             message = answer.incomplete_message(self._limits)
             return ApiResult(Endpoint.METRICS_QUERY, Outcome.SERVER_ERROR, message=message, **common), None
+        if (empty := empty_body(response, Endpoint.METRICS_QUERY)) is not None:
+            # Said as what the server did, not as JSON's "Expecting value" (as the Connect lane's).
+            return ApiResult(Endpoint.METRICS_QUERY, Outcome.SERVER_ERROR, message=empty, **common), None
         try:
             value, token = _parse_page(read_json(response))
         except ValueError as exc:
