@@ -100,3 +100,23 @@ async def test_requests_waiting_for_a_listing_of_a_running_daemon_at_a_stop_are_
     HeldCalls(w, LISTING)
     restart, webhook, logs = await _stop_while_they_wait(w, waiting)
     _assert_shutting_down(w, restart, webhook, logs)
+
+
+async def test_a_closed_pollers_cluster_is_not_listed_again_during_the_stops_drain() -> None:
+    # The queue's final drain asks for a listing after a pause (turn_listing) once the pollers are
+    # closed: a new listing then went out, competed with the drain's restarts for the key's budget,
+    # and nothing cancelled it (the verification of d50d18a). It is refused as a stop's instead.
+    w = in_process(sim_scenario(CONNECTORS), daemon_config([RULES[1]], token=TOKEN))  # listed on demand only
+    await w.daemon.start()
+    poller = w.daemon.pollers[CLUSTER]
+    try:
+        await poller.close()
+        before = len(w.simulator.calls)
+        why = await poller.ensure_listed(0.0, wait=1.0)
+        await asyncio.sleep(0.2)  # a listing started would have been sent by now
+        after = len(w.simulator.calls)
+    finally:
+        await w.daemon.stop()
+    assert why is not None and "stopping" in why, why
+    assert poller.listed_at is None, "no listing went out after the poller was closed"
+    assert before == after, "a call went out after the poller was closed"

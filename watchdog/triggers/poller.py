@@ -102,6 +102,7 @@ class ClusterPoller:
         self.failed_listings = 0  # listings that failed since the start (run --once: once.py)
         self.last_listing_failed = False  # the last listing failed (none worked after it)
         self._on_demand: asyncio.Task[Mapping[str, ConnectorStatus] | None] | None = None
+        self._closed = False  # by close(): no listing starts after it (ensure_listed)
         self._last_unusable: frozenset[tuple[str, str]] = frozenset()
         self._calls = ListingCalls()  # its list calls waiting for budget, and out (a late listing's why)
         self._emptied = EmptiedListing()  # a listing of none, after some: believed once the next confirms it
@@ -303,6 +304,10 @@ class ClusterPoller:
         `after_failure`: list even when a listing failed moments ago (FAILED_LISTING_MEMORY_SECONDS)."""
         if not self.stale(max_age):
             return None
+        if self._closed:
+            # The stop's drain (turn_listing) asks after the pollers closed: a listing started
+            # now went out beside the drain's restarts, and nothing cancelled it.
+            return STOPPING
         now = self._now()
         if self._on_demand is None or self._on_demand.done():
             recent_failure = (not after_failure and self._failed_at is not None
@@ -343,6 +348,7 @@ class ClusterPoller:
         return None if statuses is not None else self._failure
 
     async def close(self) -> None:
+        self._closed = True
         if self._on_demand is not None:
             await cancel_and_wait([self._on_demand])
 
