@@ -13,8 +13,7 @@ import contextlib
 import random
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ from prometheus_client import CollectorRegistry
 
 from . import release
 from .api import ApiContext
-from .api.row_reading import answer_in_steps
 from .asgi_server import EmbeddedServer, start_server, stop_server
 from .assembly import Retired
 from .blocking import AlertBlocker
@@ -36,31 +34,30 @@ from .config import (
 )
 from .connect import ConnectBackend, Gateway
 from .connect.transfer import CallLimits
+from .connector_rows import ConnectorRowsHost
 from .discovery.host import DiscoveryHost
 from .engine import MANUAL_RULE, Engine, JobRecorder, WallClock, utc_now
-from .engine.rules_gone import rules_gone
 from .leadership.build import build_leadership
 from .leadership.elector import Elector
 from .leadership.host import LeadershipHost
 from .listening import CannotListen
 from .logs import get_logger, keep_out_of_logs
 from .metrics import Metrics
-from .model import ConnectorKey, Trigger
+from .model import Trigger
 from .once import OneShotHost
 from .plan import poll_intervals, trigger_of
-from .queue import Phase, RestartJob, RestartQueue
+from .queue import RestartJob, RestartQueue
 from .ratelimit.shared_budget import SharedBudgets
 from .redirects import redirect_hook
 from .reload import ConfigWatcher, file_fingerprint, tls_digests
 from .reloading import ReloadHost
-from .report import TO_BE_DROPPED, StatusRow, dry_run_rows, history_json
-from .report.row_select import EVERY_ROW, RowQuery, in_cluster, rows_answer
+from .report import history_json
 from .server import Probes, create_app
 from .start_warnings import warn_at_start
 from .state import Fenced, StateStore, StateStoreError, open_store
 from .tasks import cancel_and_wait
 from .triggers.host import SchedulerHost
-from .triggers.poller import ClusterPoller, ensure_listed, key_held_for, list_again, stale_clusters
+from .triggers.poller import ClusterPoller, ensure_listed, list_again, stale_clusters
 from .triggers.scheduler import ClockStepWatch
 from .triggers.stall import StallChecker
 from .triggers.turn_listing import list_after_pause
@@ -73,7 +70,7 @@ HISTORY_PRUNE_BEATS = 3600  # the heartbeat ticks every second: prune once an ho
 ALIVE_BEATS = 30
 
 
-class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHost, OneShotHost):
+class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHost, OneShotHost, ConnectorRowsHost):
     def __init__(
         self,
         config: Config,
@@ -349,67 +346,6 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         """List the named clusters whose last listing is stale; returns those that could not be
         (waiting a few seconds at most: triggers/poller.py)."""
         return await ensure_listed(self.pollers, poll_intervals(self.config), clusters)
-
-    def connector_rows(self) -> list[dict[str, Any]]:
-        return list(self.connector_answer(EVERY_ROW)["connectors"])  # every row, none left out
-
-    def connector_answer(self, query: RowQuery) -> dict[str, Any]:
-        """GET /v1/connectors' rows (report/row_select.py); dry run's cadence where it has one (Engine.trial_views)."""
-        rows = dry_run_rows(in_cluster(self.state.rows(), places := self.cluster_places(), query.cluster),
-                            self.engine.trial_views())
-        return rows_answer([self._shown_row(r) for r in rows], places, query, lambda k, n: self.state.history(k, n))
-
-    async def connector_reading(self, query: RowQuery) -> dict[str, Any]:
-        """connector_answer's answer, read and built a page at a time (api/row_reading.py)."""
-        places, views = self.cluster_places(), self.engine.trial_views()
-        return await answer_in_steps(self.state, places, query, lambda rows: [
-            self._shown_row(r) for r in dry_run_rows(in_cluster(rows, places, query.cluster), views)])
-
-    def _shown_row(self, row: StatusRow) -> StatusRow:
-        held = self._queued(row.key) or self.engine.held.get(row.key)
-        if (self.leadership.leading and not self.discovery_pending() and row.key.cluster not in self.config.clusters):
-            # Discovery or a reload removed its cluster: nothing polls or restarts it now. Shown as
-            # last seen, a deleted cluster's connectors read `gone: false`, FAILED, NEXT ALLOWED
-            # soon for state.forget_vanished_after. A standby, or a start before discovery's first
-            # refresh, does not know the discovered clusters: the cluster may well be watched.
-            return replace(row, gone=False, unwatched=True, cluster_unwatched=True, held=held)
-        return replace(row, gone=self._gone(row.key), unwatched=self._unwatched(row), held=held)
-
-    def _queued(self, key: ConnectorKey) -> tuple[str, str, datetime] | None:
-        """A restart of the connector queued and not sent yet, as its row's `held`: decided, its
-        attempt perhaps counted, waiting for its turn, the key's budget, a 429's pause or a retry.
-        Not said, its row showed that attempt as LAST RESTART and NEXT ALLOWED "now". One whose call
-        is on the wire is `sending`, since when and which try (RestartJob.on_the_wire)."""
-        job = self.queue.pending_job(key)
-        if job is None or job.phase is Phase.DONE:
-            return None
-        if job.phase is Phase.SENDING:
-            # Its call is out, unanswered: "queued, not sent yet" read as nothing sent (probe_restart F4).
-            return "sending", job.on_the_wire(), job.primary.requested_at
-        if (gone := rules_gone(job, self.config)) is not None:
-            # A reload took its rule or its cluster away: ended `dropped` at its turn, not sent
-            # (JobRecorder.drop_reason). Said `queued` with what it waited for, a rule's restart of
-            # a removed cluster was counted as "still sent" by `watchdog status` (verification of
-            # probe_races F4): only a restart asked for by name is kept by such a reload.
-            return TO_BE_DROPPED, f"dropped at its turn, not sent: {gone}", job.primary.requested_at
-        # The job's own lane, not its cluster's poller: a reload that removed the cluster took the
-        # poller, and the job, kept and still sent, waits for that lane's pause all the same.
-        gateway = self.gateways.get(job.credential)
-        paused, budget = key_held_for(gateway) if gateway is not None else (0.0, False)
-        return "queued", job.waiting(paused, budget=budget), job.primary.requested_at
-
-    def _unwatched(self, row: StatusRow) -> bool:
-        """Listed by its cluster's last poll, once judged by one, and selected by no status rule
-        now (a reload excluded it): shown as last seen, `healthy ... now`, it read as watched."""
-        listed = self.engine.listed(row.key.cluster)
-        return (row.seen_state is not None and listed is not None and row.key.connector in listed
-                and row.key.connector not in self.engine.watched(row.key.cluster))
-
-    def _gone(self, key: ConnectorKey) -> bool | None:
-        """Left out of its cluster's last listing; None before that cluster's first poll here (a
-        start, a standby that took the lead): then the report works it out from `seen_at`."""
-        listed = self.engine.listed(key.cluster)
-        return None if listed is None else key.connector not in listed
 
     @property
     def bound_port(self) -> int | None:
