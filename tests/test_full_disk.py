@@ -342,9 +342,25 @@ async def test_the_stop_says_which_answered_restarts_the_next_start_reports_inte
     await held.reached.wait()  # marked `sending`, its call on the wire
     stop_writes(w.daemon.state._db)
     held.release()
-    await w.daemon.queue.join()
+    with structlog.testing.capture_logs() as logs:
+        await w.daemon.queue.join()
     assert record.job is not None and record.job.outcome is not None and record.job.outcome.value == "accepted"
+    # What the error line says becomes of it is what the next start does (below). Before: "the
+    # next start sends it", of a restart the next start reported `interrupted` and did not send.
+    [unrecorded] = [e for e in logs if e["event"] == "restart_outcome_not_recorded"]
+    assert "the next start reports it `interrupted`" in unrecorded["note"], unrecorded["note"]
+    assert "sends it" not in unrecorded["note"], unrecorded["note"]
     with structlog.testing.capture_logs() as logs:
         await w.daemon.stop()
     stopped = next(e for e in logs if e["event"] == "stopped")
     assert stopped["outcomes_not_recorded"] == 1 and stopped["reported_interrupted_at_next_start"] == 1, stopped
+
+    w2 = world(tmp_path)
+    sent_before = len(w2.simulator.restarts())
+    with structlog.testing.capture_logs() as logs:
+        await w2.daemon.start(serve_http=False)
+        await w2.daemon.stop()
+    ended = [e for e in logs if e["event"] == "restart_finished" and e.get("connector") == "fine"]
+    assert [e["outcome"] for e in ended] == ["interrupted"], ended
+    assert "restart_outcome_not_recorded" in ended[0]["message"], ended[0]["message"]
+    assert len(w2.simulator.restarts()) == sent_before, "sent again"

@@ -41,13 +41,26 @@ from .unmade_attempts import UnmadeAttempts
 from .unrecorded import UNRECORDED_KEPT, Unrecorded, UnrecordedOutcomes
 from .unsent_end import ended_message, ended_note, ends_at_stop
 
-# What becomes of an outcome the state store refused (restart_outcome_not_recorded): with replicas,
-# a leader that stands by first leaves it to the next leadership's recovery (stand_by).
-_NOT_RECORDED_NOTE = ("the state store still holds this restart as pending; its outcome is written with the next "
-                      "write that succeeds; if none does before the daemon stops, the next start sends it "
-                      "(with replicas, the next leader's recovery decides)")
 # Outcomes of a restart that was, or may have been, made (not sent again: the next poll judges).
 MAY_HAVE_RESTARTED = frozenset({Outcome.ACCEPTED, Outcome.UNCONFIRMED, Outcome.INTERRUPTED})
+
+
+def _not_recorded_note(job: RestartJob) -> str:
+    """What becomes of an outcome the state store refused (restart_outcome_not_recorded), as the
+    next start's recovery does it (recovery.py): "the next start sends it" was said of restarts
+    answered 202, which the next start reported `interrupted` and did not send (a full-disk probe).
+    With replicas, a leader that stands by first leaves it to the next leadership's recovery."""
+    if job.outcome in MAY_HAVE_RESTARTED:
+        # Its `sending` mark was written before its call: the record the next start reads.
+        then = ("the next start reports it `interrupted` (it cannot read this answer) and does not send it "
+                "again")
+    elif all(request.trigger is Trigger.STATUS for request in job.requests):
+        then = "the next start ends it `dropped`, not sent (the next poll decides again)"
+    else:
+        then = "the next start sends it"
+    return ("the state store still holds this restart as pending; its outcome is written with the next write "
+            f"that succeeds; if none does before the daemon stops, {then} (with replicas, the next leader's "
+            "recovery decides)")
 
 
 def store_noun(state: StateSettings) -> str:
@@ -340,7 +353,7 @@ class JobRecorder(UnrecordedOutcomes, UnmadeAttempts):
             self._keep_unrecorded((job.id, job.key, changed, self._history(job, state, now)))
             log.error("restart_outcome_not_recorded", cluster=job.key.cluster, connector=job.key.connector,
                       job=job.id, outcome=job.outcome.value, error=self._state.problem,
-                      note=_NOT_RECORDED_NOTE)
+                      note=_not_recorded_note(job))
         else:
             self.record_unrecorded()
             finish = (job.id, job.key, changed, self._history(job, state, now))
@@ -358,7 +371,7 @@ class JobRecorder(UnrecordedOutcomes, UnmadeAttempts):
                 self._keep_unrecorded(finish)
                 log.error("restart_outcome_not_recorded", cluster=job.key.cluster, connector=job.key.connector,
                           job=job.id, outcome=job.outcome.value, error=str(exc),
-                          note=_NOT_RECORDED_NOTE)
+                          note=_not_recorded_note(job))
         if changed is not None:
             self._metrics.show_connector_state(job.key.cluster, job.key.connector, changed)
         # The history now holds them (or `_unrecorded` does, until it does): kept with the job, they

@@ -170,9 +170,13 @@ class Recovery(EngineCore):
                     # the replica puts it back `queued` if its lease still holds, not_sent in
                     # unmade_attempts.py). "While this restart was being sent" was said of restarts
                     # whose call never went out (an HA probe, 2026-12-07).
+                    # "Unknown" here: a process before that saw its answer and could not write it
+                    # (a full disk) logged it (restart_outcome_not_recorded), and said how many
+                    # the next start reports so (`stopped`'s reported_interrupted_at_next_start).
                     why = (f"{who} after this restart was marked as being sent (its attempt counted) and before "
-                           "its end was recorded; whether its call went out is unknown: it may or may not have "
-                           "reached the API")
+                           "its end was recorded; whether its call went out is unknown here: it may or may not "
+                           "have reached the API (if the daemon before logged restart_outcome_not_recorded for it, "
+                           "its log has the answer)")
                     if unconfigured:
                         why += f"; {not_named}"
                 elif unconfigured:
