@@ -63,6 +63,8 @@ def test_sunday_ending_a_weekday_range_is_its_last_day(cron: str, days: list[str
     ("0 3 * nov-feb *", "Bad month: `nov-feb` runs backwards (a range goes up): write `nov-dec,jan-feb`"),
     ("0 22-2 * * *", "Bad hour: `22-2` runs backwards (a range goes up): write `22-23,0-2`"),
     ("0 3 * * 5-1", "Bad day-of-week: `5-1` runs backwards (a range goes up): write `5-7,1`"),
+    # Sunday as 7 starting it: Sunday as 0 does (the verification of 5f003aa saw `7-7,1` offered).
+    ("0 3 * * 7-1", "Bad day-of-week: `7-1` runs backwards (a range goes up): write `0-1`"),
 ])
 def test_a_range_running_backwards_is_refused_saying_what_to_write(cron: str, says: str) -> None:
     # Before: a bare "Bad day-of-week" (or month, hour), with no word of why.

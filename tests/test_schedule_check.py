@@ -60,6 +60,7 @@ rules:
   - {name: weekly, trigger: {type: schedule, interval: 7d}, select: {connectors: [a]}}
   - {name: yearly, trigger: {type: schedule, interval: 366d}, select: {connectors: [a]}}
   - {name: tokyo, trigger: {type: schedule, cron: "0 3 * * *", timezone: Asia/Tokyo, jitter: 10m}, select: {connectors: [a]}}
+  - {name: brisk, trigger: {type: schedule, interval: 20.5}, select: {connectors: [a]}}
   - {name: paused, enabled: false, trigger: {type: schedule, interval: 1h}, select: {connectors: [a]}}
 """)
     out = summarize(load_config(path), "config.yaml", now=datetime(2026, 12, 7, 13, 24, tzinfo=timezone.utc))
@@ -76,3 +77,6 @@ rules:
     assert ("next runs: Tue 2026-12-08 03:00 +09:00, Wed 2026-12-09 03:00 +09:00 (Asia/Tokyo), each up to 10m later "
             "(jitter)") in after("tokyo")
     assert "next runs" not in after("paused")  # a disabled rule does not run
+    # Off the minute, to the second (the verification of b7c4e73 read "14:06, 14:06").
+    # On the grid of 20.5 s from 1970-01-01 UTC: 13:24:08.0, then 13:24:28.5 (shown to the second).
+    assert "next runs: Mon 2026-12-07 13:24:08, Mon 2026-12-07 13:24:28 (UTC)" in after("brisk"), after("brisk")

@@ -157,10 +157,13 @@ def next_runs_text(rule: Rule, now: datetime) -> str:
         return "next runs: none (the cron names no time that comes)"
     zone = trigger.timezone if trigger.cron is not None else "UTC"
 
+    # To the second when a run falls off the minute (an interval of 20.5 s read "14:06, 14:06").
+    clock = "%H:%M:%S" if any(run.second or run.microsecond for run in runs) else "%H:%M"
+
     def shown(run: datetime) -> str:
         # Each with its offset outside UTC: two runs either side of a DST change differ in it.
         offset = "" if zone == "UTC" else f" {run:%z}"[:-2] + ":" + f"{run:%z}"[-2:]
-        return f"{run:%a %Y-%m-%d %H:%M}{offset}"
+        return f"{run:%a %Y-%m-%d} {run.strftime(clock)}{offset}"
 
     text = f"next runs: {', '.join(shown(run) for run in runs)} ({zone})"
     return text + (f", each up to {duration(trigger.jitter)} later (jitter)" if trigger.jitter else "")

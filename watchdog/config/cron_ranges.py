@@ -48,6 +48,8 @@ def backwards_range(fields: list[str]) -> str | None:
             top, bottom = (_name(last, words), _name(first, words)) if named else (str(last), str(first))
             if words is _DAYS and high == 0:  # `sat-0`: Sunday as 7 ends it
                 instead = f"{start}-{top}"
+            elif words is _DAYS and low == 7:  # `7-1`: Sunday as 0 starts it (not `7-7,1`)
+                instead = f"0-{end}"
             else:
                 instead = f"{start}-{top},{end if high == first else f'{bottom}-{end}'}"
             return f"Bad {name}: `{term}` runs backwards (a range goes up): write `{instead}`"
