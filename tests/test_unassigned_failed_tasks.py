@@ -32,6 +32,17 @@ def _listed(connector: str, *tasks: str) -> list[dict[str, Any]]:
 def _decisions(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in logs if e["event"] == "decision" and e["connector"] == "sink-b"]
 
+async def _polled_while_unassigned_with_a_failed_task(w: Any) -> list[dict[str, Any]]:
+    """Six polls 5 s apart of the connector listed UNASSIGNED, task 0 RUNNING, task 1 FAILED: their logs."""
+    w.simulator.set_faults(_listed("UNASSIGNED", "RUNNING", "FAILED"))
+    assert w.clock is not None
+    with capture_logs() as logs:
+        for _ in range(6):
+            await w.daemon.pollers[CLUSTER].poll()
+            await w.daemon.queue.join()
+            w.clock.advance(5)
+    return logs
+
 
 async def test_its_failed_tasks_are_restarted_after_confirm_polls_and_the_instance_reported_after_degraded_report_after() -> None:
     rule = status_rule(trigger={"type": "status", "interval": 5, "confirm_polls": 2, "degraded_report_after": "20s"})
@@ -78,13 +89,7 @@ async def test_the_clock_runs_while_its_tasks_are_failed_and_restarts_do_not_hea
     rule = status_rule(trigger={"type": "status", "interval": 5, "confirm_polls": 2, "degraded_report_after": "20s"},
                        max_restarts=1)
     w = world(CONNECTORS, [rule], backend=SELF_MANAGED)
-    w.simulator.set_faults(_listed("UNASSIGNED", "RUNNING", "FAILED"))
-    assert w.clock is not None
-    with capture_logs() as logs:
-        for _ in range(6):
-            await w.daemon.pollers[CLUSTER].poll()
-            await w.daemon.queue.join()
-            w.clock.advance(5)
+    logs = await _polled_while_unassigned_with_a_failed_task(w)
 
     [reported] = [e for e in logs if e["event"] == "degraded_too_long"]
     assert reported["note"].startswith(SAID), reported["note"]
@@ -120,13 +125,7 @@ async def test_on_confluent_cloud_the_decision_says_the_restart_restarts_every_t
     # was left alone (session 75's probe, F-LOW-3).
     rule = status_rule(trigger={"type": "status", "interval": 5, "confirm_polls": 2, "degraded_report_after": "20s"})
     w = world(CONNECTORS, [rule], backend=CLOUD)
-    w.simulator.set_faults(_listed("UNASSIGNED", "RUNNING", "FAILED"))
-    assert w.clock is not None
-    with capture_logs() as logs:
-        for _ in range(6):
-            await w.daemon.pollers[CLUSTER].poll()
-            await w.daemon.queue.join()
-            w.clock.advance(5)
+    logs = await _polled_while_unassigned_with_a_failed_task(w)
 
     decided = [e for e in _decisions(logs) if e["decision"] == "restart"]
     assert decided and decided[0]["detail"] == CLOUD_SAID, decided
