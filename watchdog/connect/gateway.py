@@ -293,9 +293,15 @@ class Gateway:
         """Seconds for which every call of the key waits for the server's budget, when that wait
         is a long one (LONG_BUDGET_WAIT_SECONDS or more: an answer's `Remaining: 0` with a long
         `Reset`); 0 otherwise (none, or the limiter's everyday pacing)."""
+        waits = self.budget_waits_for()
+        return waits if waits >= LONG_BUDGET_WAIT_SECONDS else 0.0
+
+    def budget_waits_for(self) -> float:
+        """Seconds until the server's budget comes back where its last word says it is spent
+        (the limiter sends no call of the key before then); 0 where it is not spent."""
         now = self.limiter.now()
         until = self.limiter.state.spent_until(now)
-        return until - now if until is not None and until - now >= LONG_BUDGET_WAIT_SECONDS else 0.0
+        return max(0.0, until - now) if until is not None else 0.0
 
     def _tell_if_budget_spent_for_long(self) -> None:
         """Log a wait of every call of the key of a minute or more that the server's word sets

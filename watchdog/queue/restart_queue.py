@@ -94,7 +94,7 @@ class RestartQueue(JobDispatch, QueueStopping, DeferredJobs):
         self._started = False
         self._abandoning = False
         self._left_one_by_one = 0
-        self.paused_past_deadline: dict[str, float] = {}  # stopping.py's _drain
+        self.paused_past_deadline: dict[str, tuple[float, str]] = {}  # stopping.py's _drain
         self.drain_ended_early = ""
         self._stop_deadline = 0.0
         # Jobs waiting out a retry's backoff, off every worker (_retry_later): the timer that puts

@@ -33,25 +33,34 @@ log = get_logger("watchdog.queue")
 DRAIN_LOOK = 0.25
 
 
-def paused_past(jobs: list[RestartJob], paused_for: Callable[[str], float], left: float) -> dict[str, float]:
-    """The lanes (API keys) whose pause outlasts the `left` seconds of the shutdown deadline, with
-    the seconds each is paused for, when every job in `jobs` waits in such a lane: no call of
+# Why every call of a key waits, as the stop's words say it: the limiter's pause, or the
+# server's budget spent until its Reset (Gateway.budget_waits_for).
+PAUSED = "a 429's Retry-After, or an outage's pause"
+BUDGET_SPENT = "the server's X-RateLimit-Remaining: 0 until its X-RateLimit-Reset"
+
+
+def paused_past(
+    jobs: list[RestartJob], waits_for: Callable[[str], tuple[float, str]], left: float
+) -> dict[str, tuple[float, str]]:
+    """The lanes (API keys) whose wait outlasts the `left` seconds of the shutdown deadline, with
+    the seconds each waits and why, when every job in `jobs` waits in such a lane: no call of
     theirs can go out before the deadline. Empty when any job may still be sent, or is on the
     wire (its answer may come within the deadline and must be recorded)."""
-    paused: dict[str, float] = {}
+    paused: dict[str, tuple[float, str]] = {}
     for job in jobs:
         if job.phase is Phase.SENDING:
             return {}
         if job.credential not in paused:
-            seconds = paused_for(job.credential)
+            seconds, why = waits_for(job.credential)
             if seconds <= left:
                 return {}
-            paused[job.credential] = seconds
+            paused[job.credential] = (seconds, why)
     return paused
 
 
-def _said_paused(paused: dict[str, float], deadline: float) -> str:
-    keys = ", ".join(f"API key {lane!r} is paused for {math.ceil(seconds)} s more" for lane, seconds in sorted(paused.items()))
+def _said_paused(paused: dict[str, tuple[float, str]], deadline: float) -> str:
+    keys = ", ".join(f"API key {lane!r} waits {math.ceil(seconds)} s more ({why})"
+                     for lane, (seconds, why) in sorted(paused.items()))
     return (f"every call of {keys}, past the shutdown deadline ({deadline:g} s): no queued restart could be sent "
             "before it, so the stop did not wait; they ended unsent, kept")
 
@@ -79,7 +88,7 @@ class QueueStopping:
     # Set by close() when it ended the drain before its deadline because every job left waits for
     # its key's pause past it (_drain): seconds left of each such lane's pause, and the words the
     # `stopped` line says it with. Empty while it has not.
-    paused_past_deadline: dict[str, float]
+    paused_past_deadline: dict[str, tuple[float, str]]
     drain_ended_early: str
     _stop_deadline: float
     # Jobs left to the leader one by one (`_leave`) since the queue last started: `abandon` counts
@@ -147,7 +156,7 @@ class QueueStopping:
             left = ends - loop.time()
             if left <= 0:
                 return
-            paused = paused_past(list(self._pending.values()), self._lane_paused_for, left)
+            paused = paused_past(list(self._pending.values()), self._lane_waits_for, left)
             if paused:
                 self.paused_past_deadline = paused
                 self.drain_ended_early = _said_paused(paused, deadline)
@@ -158,9 +167,16 @@ class QueueStopping:
             finally:
                 await cancel_and_wait([idle, left_one])
 
-    def _lane_paused_for(self, lane: str) -> float:
+    def _lane_waits_for(self, lane: str) -> tuple[float, str]:
+        """Seconds for which no call of the lane's key goes out, and why: the limiter's pause, or
+        the server's budget spent until its Reset (a successful answer's `Remaining: 0`), which
+        the limiter honours as surely. Asked of the pause alone, a stop with the budget spent
+        for 300 s waited out its whole deadline all the same."""
         gateway = self._gateways.get(lane)
-        return gateway.limiter.paused_for() if gateway is not None else 0.0
+        if gateway is None:
+            return 0.0, PAUSED
+        paused, spent = gateway.limiter.paused_for(), gateway.budget_waits_for()
+        return (spent, BUDGET_SPENT) if spent > paused else (paused, PAUSED)
 
     def hurry(self) -> None:
         """Cut close() short (a second SIGTERM or Ctrl-C): what is queued ends `unsent` now, a call
@@ -240,10 +256,10 @@ class QueueStopping:
             self._finish(job, Outcome.UNSENT, message="still held when the shutdown deadline passed: its cluster's "
                          "API had answered only server errors (restarts_held)")
         elif job.credential in self.paused_past_deadline:
+            seconds, why = self.paused_past_deadline[job.credential]
             self._finish(job, Outcome.UNSENT, message=(
-                f"not sent: every call of its API key was paused for {math.ceil(self.paused_past_deadline[job.credential])} s "
-                f"more (a 429's Retry-After, or an outage's), past the shutdown deadline ({self._stop_deadline:g} s), so "
-                "the stop did not wait for it"))
+                f"not sent: every call of its API key waited {math.ceil(seconds)} s more ({why}), past the "
+                f"shutdown deadline ({self._stop_deadline:g} s), so the stop did not wait for it"))
         else:
             self._finish(job, Outcome.UNSENT, message="still queued or waiting when the shutdown deadline passed")
 
