@@ -57,3 +57,36 @@ async def test_a_schedule_run_cut_by_the_stop_says_which_clusters_it_did_not_dec
     assert cut[0]["log_level"] == "warning" and cut[0]["rule"] == "nightly", cut
     assert cut[0]["clusters_not_decided"] == ["other"], cut  # prod was listed and decided
     assert w.sample("watchdog_scheduler_job_events_total", event="missed") == 1
+
+
+async def test_a_schedule_run_cut_by_the_loss_of_the_lead_says_which_clusters_it_did_not_decide() -> None:
+    # The same run, cut because this replica stopped leading (its lease could not be renewed). The
+    # next leader does not run it again, and where this replica had queued some of the run's
+    # restarts, its takeover finds the run made: before, nothing above debug said the clusters
+    # left (`job_cancelled_standing_by`, s74's verification).
+    paused = {"match": {"endpoint": "list", "cluster": "lkc-other1"},
+              "action": {"status": 429, "headers": {"Retry-After": "120"}}}
+    sim = sim_scenario([{"name": "orders"}], faults=[paused])
+    sim["environments"][0]["clusters"].append({"id": "lkc-other1", "connectors": [{"name": "billing"}]})
+    w = in_process(sim, two_clusters())
+    daemon = w.daemon
+    await daemon.start(serve_http=False)
+    try:
+        with structlog.testing.capture_logs() as logs:
+            run = asyncio.create_task(daemon._job(daemon.run_schedule_rule, "nightly"))
+            await until(lambda: any(line["event"] == "scheduled_listing_retried" for line in logs) or run.done(),
+                        "the run waiting out the pause to list `other` again", timeout=10)
+            assert not run.done()
+            daemon.leadership.leading = False  # as the elector marks a lease it could not renew
+            await asyncio.wait_for(daemon._follow("could not renew the lease within renew_deadline"), 15)
+        assert run.done() and not run.cancelled() and run.exception() is None, "a normal end, not a failed job"
+        cut = [line for line in logs if line["event"] == "scheduled_run_cut_by_lead_loss"]
+        assert len(cut) == 1, [line["event"] for line in logs]
+        assert cut[0]["log_level"] == "warning" and cut[0]["rule"] == "nightly", cut
+        assert cut[0]["clusters_not_decided"] == ["other"], cut
+        assert "stopped leading" in cut[0]["note"] and "does not run it again" in cut[0]["note"], cut
+        assert not [line for line in logs if line["event"] == "scheduled_run_cut_by_stop"]
+        assert w.sample("watchdog_scheduler_job_events_total", event="missed") == 1
+    finally:
+        daemon.hurry()
+        await asyncio.wait_for(daemon.stop(), 15)

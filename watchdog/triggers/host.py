@@ -238,7 +238,8 @@ class SchedulerHost:
         one running when it stops or loses the lead is cancelled: a poll cut short only gathered
         facts (nothing accepted is lost; the next poll decides again), so that is a normal end,
         not an error. A schedule run cut short by a stop has no next try before its next time:
-        it says itself, at warning, which clusters it did not decide (say_run_cut_by_stop)."""
+        it says itself, at warning, which clusters it did not decide (say_run_cut), and so does one cut
+        by the loss of the lead."""
         if self._stopping or not self.leadership.leading:
             return
         task = asyncio.current_task()
@@ -309,7 +310,7 @@ class SchedulerHost:
             # fired as a reload removed it): nothing listed yet.
             self._schedule_run_ended(rule_name, None)
             return
-        began, cut = self._now(), rule  # the rule as the run began, for scheduled_run_cut_by_stop
+        began, cut = self._now(), rule  # the rule as the run began, for say_run_cut
         # Listings that fail in a way that may pass are tried again until then (_list_for_schedule):
         # one bound for the whole run, so a run of many clusters against an API that is down
         # ends within it (`run --once` included).
@@ -365,8 +366,11 @@ class SchedulerHost:
                                   note="the cluster was removed or redefined meanwhile: nothing more is restarted there")
                     deciding = None
         except asyncio.CancelledError:
+            not_decided = ([deciding] if deciding is not None else []) + undecided
             if self._stopping:
-                say_run_cut_by_stop(self.metrics, cut, began, ([deciding] if deciding is not None else []) + undecided)
+                say_run_cut(self.metrics, cut, began, not_decided, by_stop=True)
+            elif not self.leadership.leading:
+                say_run_cut(self.metrics, cut, began, not_decided, by_stop=False)
             raise
         finally:
             # The rule removed or disabled meanwhile, the run cancelled (a stop, a loss of the
@@ -431,22 +435,35 @@ class SchedulerHost:
                  + "the restarts it queued before are dropped at their turn (restart_finished, outcome dropped)")
 
 
-def say_run_cut_by_stop(metrics: Metrics, rule: Rule, began: datetime, not_decided: list[str]) -> None:
-    """A schedule run the stop cancelled before it had listed and decided every cluster it
-    selects: said at warning and counted `missed` by the daemon that knows it. Said at debug
-    only (`job_cancelled_at_shutdown`), it was reported by the next start alone, and only if that
-    came within 5 minutes (due_before's grace): a rollout whose new pod took longer lost the
-    night's restarts of those clusters without a word (probe_races F2). Nothing is said of a run
-    that had decided every cluster: what it queued is in the `stopped` line's `unsent`."""
+# What comes after a schedule run cut short, as its warning says it.
+AFTER_A_STOP = ("the next start does not make it up; restarts it queued for the other clusters and left unsent are in "
+                "the `stopped` line")
+AFTER_A_LEAD_LOSS = ("the replica that leads next does not run it again (its restarts already queued are in the shared "
+                     "state and it sends them)")
+
+
+def say_run_cut(metrics: Metrics, rule: Rule, began: datetime, not_decided: list[str], *, by_stop: bool) -> None:
+    """A schedule run cancelled, by the stop or by this replica's loss of the lead, before it had
+    listed and decided every cluster it selects: said at warning and counted `missed` by the
+    daemon that knows it. Said at debug only (`job_cancelled_at_shutdown`,
+    `job_cancelled_standing_by`), it was reported by the next start alone, and only if that came
+    within 5 minutes (due_before's grace): a rollout whose new pod took longer lost the night's
+    restarts of those clusters without a word (probe_races F2); and a takeover found the run
+    "made" when the replica before had queued some of its restarts, so nothing at all said the
+    clusters left. Nothing is said of a run that had decided every cluster."""
     if not not_decided:
         return
     metrics.scheduler_events.labels("missed").inc()
-    log.warning("scheduled_run_cut_by_stop", rule=rule.name, job_id=job_id(rule), run_began_at=began.isoformat(),
-                clusters_not_decided=not_decided,
-                note="the daemon stopped before this run had listed and decided these clusters: their connectors "
-                     "were not restarted by it, and a schedule is not run late (the next start does not make it up); if their "
-                     "restarts are still wanted, ask for them once the daemon is back (watchdog restart --daemon); "
-                     "restarts it queued for the other clusters and left unsent are in the `stopped` line")
+    fields: dict[str, object] = {"rule": rule.name, "job_id": job_id(rule), "run_began_at": began.isoformat(),
+                                 "clusters_not_decided": not_decided}
+    what, after = ("the daemon stopped", AFTER_A_STOP) if by_stop else ("this replica stopped leading", AFTER_A_LEAD_LOSS)
+    note = (f"{what} before this run had listed and decided these clusters: their connectors were not restarted by "
+            f"it, and a schedule is not run late ({after}); if their restarts are still wanted, ask for them "
+            "(watchdog restart --daemon)")
+    if by_stop:
+        log.warning("scheduled_run_cut_by_stop", **fields, note=note)
+    else:
+        log.warning("scheduled_run_cut_by_lead_loss", **fields, note=note)
 
 
 def _remove_job(scheduler: AsyncIOScheduler, job_id: str) -> None:
