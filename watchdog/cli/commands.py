@@ -23,6 +23,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import (
     KAFKA_CLUSTER_ID_PREFIX,
@@ -50,6 +51,9 @@ from .daemon_restart import restart_via_daemon
 from .parser import DEFAULT_REASON, build_parser
 from .reports import history_command, status_command
 from .summary import summarize
+
+if TYPE_CHECKING:
+    from ..state import StateStore, StateStoreError
 
 EXIT_READER_GONE = 141  # 128 + SIGPIPE, as `yes | head` reports it
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
@@ -154,8 +158,19 @@ def _run(args: argparse.Namespace) -> int:
         daemon = Daemon(config, reload_config=lambda: load(args), config_path=Path(args.config), config_seen=seen,
                         secrets_dir=secrets)
     except StateStoreError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_FAILED
+        from ..state_wait import waits_for
+
+        # A PostgreSQL database not reachable yet (a fleet restarted with its database) is waited
+        # for, serving /healthz, as a running replica rides out the same outage; not by --once,
+        # a job whose scheduler (cron, a Kubernetes Job) tries again, and whose exit 1 says so.
+        if args.once or not waits_for(config, exc):
+            print(str(exc), file=sys.stderr)
+            return EXIT_FAILED
+        opened = _wait_for_the_store(config, exc, held)
+        if isinstance(opened, int):
+            return opened
+        daemon = Daemon(config, reload_config=lambda: load(args), config_path=Path(args.config), config_seen=seen,
+                        secrets_dir=secrets, state=opened)
     if signal.SIGTERM in held:
         daemon.state.close()
         return _stopped_before_start(args)
@@ -176,6 +191,33 @@ def _run(args: argparse.Namespace) -> int:
         kept = "" if RECOVERY_LEAD in str(exc) else " The restarts it kept stay in it, unsent, for the next start."
         print(f"{exc}{kept}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _wait_for_the_store(config: Config, refused: StateStoreError, held: list[int]) -> StateStore | int:
+    """`run` whose PostgreSQL state store could not be reached yet: wait for it (state_wait.py),
+    serving /healthz. The store once it opens; else the exit code: 0 at a SIGTERM or Ctrl-C during
+    the wait, 1 when a later try is refused for good or the port is taken."""
+    from ..listening import CannotListen
+    from ..state import StateStoreError
+    from ..state_wait import wait_for_store
+
+    stopped = "while it waited for the state database: nothing was polled or sent"
+    try:
+        store = asyncio.run(wait_for_store(config, refused, held))
+    except KeyboardInterrupt:
+        print(f"stopped by Ctrl-C (SIGINT) {stopped}", file=sys.stderr)
+        return EXIT_OK
+    except StateStoreError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_FAILED
+    except CannotListen as exc:
+        asked = "server.host, server.port: is another watchdog or a demo using it?" if exc.in_use else "server.host, server.port"
+        print(f"{exc} ({asked}); no restart was sent", file=sys.stderr)
+        return EXIT_FAILED
+    if store is None:
+        print(f"stopped by SIGTERM {stopped}", file=sys.stderr)
+        return EXIT_OK
+    return store
 
 
 def _check_config(args: argparse.Namespace) -> int:

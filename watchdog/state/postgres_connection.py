@@ -171,15 +171,68 @@ TOO_MANY_CONNECTIONS = (
 # user, its rights or its password. The start said to check those too (an HA probe, 2026-12-07: a
 # database pod restarting with the fleet, "Connection refused", and the line named the password).
 NOT_REACHED = ("Connection refused", "timeout expired", "Connection timed out", "No route to host",
-               "Network is unreachable", "could not translate host name", "the database system is starting up",
+               "Network is unreachable", "could not translate host name", "failed to resolve host",
+               "the database system is starting up",
                "the database system is in recovery mode", "the database system is shutting down",
                "the database system is not yet accepting connections", "no answer from the database")
 NOT_REACHED_ADVICE = (
     "The server did not take the connection (not running, still starting, or not reachable from here: its host "
     "and port in state.url, a NetworkPolicy or firewall between); nothing about the user, its rights or its "
-    "password was checked yet. A database that is starting takes connections within moments: start the daemon "
-    "again then (Kubernetes restarts it by itself)."
+    "password was checked yet. A database that is starting takes connections within moments: try again then "
+    "(`watchdog run` waits for it by itself)."
 )
+
+
+# Whether a refusal at the start is one to wait out (`watchdog run` serves /healthz and retries,
+# state_wait.py) or to stop on (exit 1). Transient: the server could not be reached or said it is not
+# taking connections yet (starting, shutting down, in crash recovery: SQLSTATE 57P01-57P03), or its
+# host name does not resolve yet (a Service or DNS record made with the fleet). A name with a typo
+# reads the same and is waited on too: the wait says the error's text once at warning and in
+# /readyz, so it stays visible. Everything else is permanent, and so is whatever this list does not
+# know: a refused start is seen at once, a silent wait is not. Permanent refusals include the
+# password (28P01), the rights (42501), connections used up (53300), a database that does not
+# exist (3D000), pg_hba.conf, TLS, a read-only database, a newer schema and the migration lock's
+# timeout (these last three are raised by the store itself, with no psycopg error under them).
+# Assumption: psycopg 3 gives a failed connection no SQLSTATE (libpq's text alone, as checked with
+# 3.3: "connection failed: connection to server at ... failed: Connection refused"), while an error
+# during the store's statements carries the server's SQLSTATE.
+TRANSIENT_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})  # admin_shutdown, crash_shutdown, cannot_connect_now
+TRANSIENT_AT_START = (
+    "Connection refused", "timeout expired", "Connection timed out", "No route to host", "Network is unreachable",
+    "could not translate host name", "failed to resolve host", "the database system is starting up",
+    "the database system is in recovery mode", "the database system is shutting down",
+    "the database system is not yet accepting connections", "terminating connection due to administrator command",
+)
+# Words that make a refusal permanent wherever they appear (a URL naming several hosts: one
+# refused the connection, another the password).
+PERMANENT_AT_START = (
+    "password authentication failed", "authentication failed", "no password supplied", "pg_hba.conf",
+    "does not exist", "permission denied", "too many connections for", "too many clients already",
+    "remaining connection slots are reserved", "SSL", "certificate", "unsupported startup parameter",
+)
+
+
+def transient_refusal(sqlstate: str | None, text: str) -> bool:
+    """Whether a database error met while opening the store at the start is one to wait out: see
+    TRANSIENT_AT_START. Pure: `sqlstate` is the server's code (None for libpq's own failures),
+    `text` the error's whole text (every host's line)."""
+    if any(words in text for words in PERMANENT_AT_START):
+        return False
+    if sqlstate is not None:
+        return sqlstate in TRANSIENT_SQLSTATES
+    return any(words in text for words in TRANSIENT_AT_START)
+
+
+def transient_at_start(error: BaseException) -> bool:
+    """Whether a StateStoreError raised while opening a PostgreSQL store comes from a transient
+    database error (transient_refusal); False for every refusal of the store's own (read-only,
+    newer schema, migration lock) and for any other kind of error."""
+    import psycopg
+
+    cause = error.__cause__
+    if not isinstance(cause, psycopg.OperationalError):
+        return False
+    return transient_refusal(cause.sqlstate, str(cause))
 
 
 def what_to_check(error_line: str) -> str:
