@@ -19,6 +19,7 @@ from watchdog.connect import kafka_connect, task_restarts
 from watchdog.connect.kafka_connect import RESTART_READ_TIMEOUT, KafkaConnectBackend
 from watchdog.engine import MANUAL_RULE
 from watchdog.model import ERROR_OUTCOMES, ConnectorKey, Outcome, Trigger
+from watchdog.report import render_history
 from watchdog.simulator import Scenario, Simulator, create_app
 
 from .support import CLUSTER, KAFKA_CONNECT_NAME, SELF_MANAGED, daemon_config, served, sim_scenario
@@ -588,5 +589,16 @@ async def test_a_restart_that_found_nothing_failed_says_it_restarted_nothing() -
     assert jobs["billing-sink"].outcome is Outcome.ACCEPTED and jobs["billing-sink"].status_code == 202
     assert record.message.startswith("restarted nothing: no instance was FAILED when the restart arrived"), record.message
     assert "202: connector RUNNING; tasks 0 RUNNING, 1 RUNNING" in record.message, record.message
+    # And so does `watchdog history`'s table, the view a person reads: before, its ERROR column
+    # showed the old connector's failure beside `accepted 202` (s74's verification).
+    (row,) = render_history([record], now=record.at).splitlines()[1:]
+    assert "accepted" in row and "restarted nothing" in row, row
     # A restart that did restart something is worded as before.
     assert jobs["search-sink"].message == "202: connector RUNNING; tasks 0 RUNNING, 1 RUNNING, 2 RESTARTING"
+
+
+def test_the_history_tables_prefix_for_a_restart_that_restarted_nothing_is_the_backends_words() -> None:
+    # report/history.py matches the message's beginning; the two must not drift apart.
+    from watchdog.report import history
+
+    assert kafka_connect.NOTHING_FAILED.startswith(history._RESTARTED_NOTHING)

@@ -90,6 +90,9 @@ _HELD_BACK = frozenset({Outcome.DROPPED, Outcome.CANCELLED})
 # error whose last call got no answer, which its message says (queue/dispatch.py's NO_ANSWER_NOTE).
 _MADE_OR_NOT = frozenset({Outcome.UNCONFIRMED, Outcome.INTERRUPTED})
 _NO_ANSWER_SAID = "may have reached the API"
+# Begins the message of a restart answered 202 that restarted nothing (connect/kafka_connect.py's
+# NOTHING_FAILED): the failure the history captured before it is not what that restart acted on.
+_RESTARTED_NOTHING = "restarted nothing:"
 _MAY_HAVE_BEEN_MADE = "may have been made: "
 
 
@@ -103,9 +106,14 @@ def captured_error(record: HistoryRecord) -> str:
     may not have been made (unconfirmed, interrupted, a network error whose last call got no
     answer), that first, then its message: the trace hid it (`network_error  ConnectException:
     boom` for a restart whose call timed out after it went), and the message, cut at the column's
-    width, may end before it says so."""
+    width, may end before it says so. For a restart that restarted nothing (a 202 naming no
+    instance), that, not the old failure."""
     said = _first_line(record.message)
     if record.outcome in _HELD_BACK and said:
+        return said
+    if said.startswith(_RESTARTED_NOTHING):
+        # Accepted, yet no instance was FAILED when it arrived (the connector recovered, or was
+        # created again): the old trace beside `accepted 202` read as a failure restarted.
         return said
     if said and (record.outcome in _MADE_OR_NOT or (record.outcome is Outcome.NETWORK_ERROR and _NO_ANSWER_SAID in said)):
         return f"{_MAY_HAVE_BEEN_MADE}{said}"
