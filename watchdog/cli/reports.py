@@ -56,6 +56,7 @@ def status_command(args: argparse.Namespace) -> int:
         status_rows_from_json,
         unwatched_rows,
         with_attempts_notes,
+        with_gone,
     )
 
     places: dict[str, ClusterPlace] = {}
@@ -117,7 +118,9 @@ def status_command(args: argparse.Namespace) -> int:
             f"no watched connector of cluster {args.cluster!r}"
         print(printable(f"{said}; clusters shown: {', '.join(known) or 'none'}"), file=sys.stderr)
         return EXIT_FAILED
-    rows = rows_shown(rows, places, cluster=args.cluster)
+    # `gone` said by each row before --problems chooses: worked out on the rows it kept, a
+    # deleted connector's row (the newest of its cluster there) read as live (probe soak F1).
+    rows = with_gone(rows_shown(rows, places, cluster=args.cluster))
     watched = len(rows)
     not_shown = sorted({row.key.cluster for row in rows if row.cluster_unwatched}) if args.problems else []
     rows = rows_shown(rows, places, problems=args.problems)

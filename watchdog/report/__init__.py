@@ -56,6 +56,7 @@ from .status import (
     status_json,
     status_rows_from_json,
     unwatched_rows,
+    with_gone,
 )
 
 __all__ = [
@@ -64,5 +65,5 @@ __all__ = [
     "ClusterPlace", "StatusRow", "captured_error", "cluster_places", "dry_run_rows", "format_span", "format_timestamp",
     "gone_keys", "history_from_json", "history_json", "kept_holds", "parse_timestamp", "parse_timestamp_or_none", "places_from_json",
     "render_history", "render_status", "rows_shown", "status_json", "status_rows_from_json", "timestamp_or_none",
-    "attempts_note", "unwatched_rows", "with_attempts_notes", "with_kept",
+    "attempts_note", "unwatched_rows", "with_attempts_notes", "with_gone", "with_kept",
 ]

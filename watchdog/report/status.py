@@ -163,6 +163,20 @@ def gone_keys(rows: Iterable[StatusRow]) -> set[ConnectorKey]:
                             and row.seen_at < last_poll[row.key.cluster]))}
 
 
+def with_gone(rows: Iterable[StatusRow]) -> list[StatusRow]:
+    """The rows, each saying whether it is `gone` (gone_keys), worked out over all of them: a
+    filter (`--problems`) before that left gone_keys a part of a cluster's rows, where a deleted
+    connector's row could be the newest. Read from the state file, `--problems` then left a
+    connector deleted while RUNNING out and showed one deleted while FAILED as a live failing one,
+    NEXT ALLOWED `now`, for `state.forget_vanished_after`, while the full table said both gone
+    (probe soak F1). A row that says itself (the daemon's) is kept as it is, as in gone_keys;
+    select_rows does the same for the daemon's answer."""
+    rows = list(rows)
+    gone = gone_keys(rows)
+    return [row if row.gone is not None or row.cluster_unwatched else replace(row, gone=row.key in gone)
+            for row in rows]
+
+
 def unwatched_rows(rows: Iterable[StatusRow], config: Config) -> list[StatusRow]:
     """Rows read from the state file, with those `gone_keys` takes for deleted that no status
     rule of `config` selects marked unwatched instead: the file keeps no listing, and a connector
