@@ -8,11 +8,12 @@ import asyncio
 from typing import Any
 
 import pytest
+import structlog
 
 from bench.postgres import PostgresServer
 from watchdog.model import Health
 
-from .support import CLUSTER, World, daemon_config, in_process, sim_scenario, until
+from .support import CLUSTER, World, daemon_config, in_process, sim_cluster, sim_scenario, until
 from .test_discovery import config_data, environment, lkc, scenario
 from .test_discovery import world as discovery_world
 
@@ -131,3 +132,62 @@ async def test_a_replica_that_stands_by_no_longer_reports_what_its_discovery_fou
     assert await w.daemon.refresh_discovery()
     assert w.sample("watchdog_discovered_cluster_info", **info) == 1
     assert w.sample("watchdog_discovery_clusters", state="watched") == 1
+
+
+NAMED = {"name": "nightly-named", "trigger": {"type": "schedule", "cron": "0 3 * * *"},
+         "select": {"connectors": ["orders-sink"]}}
+
+
+def _gauge_series(w: World) -> set[tuple[str, str, str]]:
+    """(metric, cluster, connector) of every per-connector gauge series in /metrics."""
+    return {(metric.name, sample.labels["cluster"], sample.labels["connector"])
+            for metric in w.daemon.metrics.registry.collect() if metric.name in PER_CONNECTOR_GAUGES
+            for sample in metric.samples}
+
+
+PER_CONNECTOR_GAUGES = {"watchdog_connector_gave_up", "watchdog_connector_backoff_step",
+                        "watchdog_connector_next_restart_timestamp_seconds"}
+
+
+async def test_a_replica_that_stands_by_keeps_no_gauge_of_the_connectors_it_saw_and_leading_again_says_nothing_of_those_deleted_meanwhile() -> None:
+    # Probe soak F2: a replica that stopped leading kept the three gauges (at 0) of every connector
+    # it had seen, deleted ones included, for as long as it stood by (109 series where a replica
+    # that never led had none); leading again, its first prune said `connector_unwatched`, "no
+    # rule names it now and its cluster does not list it", of those deleted meanwhile, though
+    # the `include: ["*"]` rule selects them and nothing had changed in the config.
+    audit = {"name": "audit-sink", "script": {"initial": "FAILED", "recover_after_restarts": 1}}
+    scenario = sim_scenario([{"name": "billing-sink"}, audit, {"name": "orders-sink"}])
+    config = daemon_config([RULE, NAMED], rate_limit={"max_requests_per_second": 10000})
+    fresh = in_process(scenario, config)
+    w = in_process(scenario, config)
+    w.daemon.queue.start()
+    await w.daemon.pollers[CLUSTER].poll()
+    await w.daemon.queue.join()
+    assert {c for _, _, c in _gauge_series(w)} == {"billing-sink", "audit-sink", "orders-sink"}
+    restarted = {"cluster": CLUSTER, "connector": "audit-sink", "rule": "heal", "trigger": "status", "outcome": "accepted"}
+    assert w.daemon.metrics.registry.get_sample_value("watchdog_restarts_total", restarted) == 1
+
+    w.daemon.leadership.leading = False  # as the elector does when it loses the lease
+    await w.daemon._follow("another replica took the lease over")
+    # As a replica that never led: the connector a rule names is pre-initialised at 0, no other.
+    assert _gauge_series(w) == _gauge_series(fresh) == {
+        (name, CLUSTER, "orders-sink") for name in PER_CONNECTOR_GAUGES}
+    assert w.daemon.metrics.registry.get_sample_value(
+        "watchdog_connector_gave_up", {"cluster": CLUSTER, "connector": "orders-sink"}) == 0
+
+    # Its counters keep what it did while it led.
+    assert w.daemon.metrics.registry.get_sample_value("watchdog_restarts_total", restarted) == 1
+    w.simulator.delete_connector(sim_cluster(), "audit-sink")  # while it stands by
+    w.daemon.leadership.leading = True
+    with structlog.testing.capture_logs() as logs:
+        await w.daemon.pollers[CLUSTER].poll()
+        await w.daemon.engine.prune_unwatched()  # as a discovery change or a reload at its first lead runs it
+        await w.daemon.queue.join()
+    assert [e for e in logs if e["event"] == "connector_unwatched"] == []
+    assert {c for _, _, c in _gauge_series(w)} == {"billing-sink", "orders-sink"}
+    # Its restart counters, which nothing else removes once it leads again (no listing from before
+    # says it went), go at the hourly sweep, as a connector's that vanished while it led do.
+    await w.daemon.engine.forget_vanished()
+    assert w.daemon.metrics.registry.get_sample_value("watchdog_restarts_total", restarted) is None
+    assert [e for e in logs if e["event"] == "connector_unwatched"] == []
+    await w.daemon.queue.close(0)

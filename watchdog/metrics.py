@@ -345,6 +345,11 @@ class Metrics(LaneMetrics):
         """The (cluster, connector) pairs that have per-connector gauges now."""
         return {(labels["cluster"], labels["connector"]) for labels in _series_labels(self.gave_up)}
 
+    def connectors_counted(self) -> set[tuple[str, str]]:
+        """The (cluster, connector) pairs that have `watchdog_restarts_total` series now (known,
+        not read back: connectors_shown's gauges may be gone, Metrics.stand_by)."""
+        return set(self._restart_rules)
+
     def forget_connector(self, cluster: str, connector: str) -> None:
         """Its series, each removed by its labels (in a few steps, whatever the number of series)."""
         for rule, trigger in self._restart_rules.pop((cluster, connector), ()):
@@ -358,9 +363,23 @@ class Metrics(LaneMetrics):
         the leader's view, which it no longer has: kept, they stayed for ever as at the moment it
         stood by (a gave-up connector the new leader saw recover, a breaker it saw close). Now
         they show what a daemon that has not polled shows: nothing failing, given up or held,
-        and no poll (the new leader's own series are the present)."""
-        for gauge in (self.backoff_step, self.gave_up, self.next_restart, self.connectors,
-                      self.degraded_too_long, self.breaker_open):
+        and no poll (the new leader's own series are the present).
+
+        The per-connector gauges go, but for the connectors a rule names (pre-initialised at 0
+        at the start, as a replica that never led has them): kept at 0, one set stayed for every
+        connector it had seen, deleted ones included, for as long as it stood by (nothing polls
+        there to remove them; a soak probe's standby had 109 series where a replica that never
+        led had none), and leading again its first prune took those of connectors deleted
+        meanwhile for names a reload dropped (`connector_unwatched`). Its counters stay, its
+        per-connector `watchdog_restarts_total` too: what it did while it led."""
+        named = {where for where, made in self._restart_rules.items() if any(made.values())}
+        for gauge in (self.backoff_step, self.gave_up, self.next_restart):
+            for labels in _series_labels(gauge):
+                if (labels["cluster"], labels["connector"]) in named:
+                    gauge.labels(**labels).set(0)
+                else:
+                    gauge.remove(labels["cluster"], labels["connector"])
+        for gauge in (self.connectors, self.degraded_too_long, self.breaker_open):
             for labels in _series_labels(gauge):
                 gauge.labels(**labels).set(0)
         self.last_poll.clear()

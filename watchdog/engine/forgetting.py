@@ -1,7 +1,8 @@
 """What the engine forgets, and when: the series of a connector no status rule watches any more
 (its backoff, budget and gave-up flag kept), connectors vanished from their cluster's listing
 (their state too, once away for `state.forget_vanished_after`), what was known of a cluster a
-reload removed or redefined, and all a replica saw once it stopped leading. Split from
+reload removed or redefined, all a replica saw once it stopped leading, and, leading again,
+the restart series of connectors deleted while it stood by. Split from
 status_intake.py (540 lines), whose polls decide when a connector vanished or is unwatched."""
 
 from __future__ import annotations
@@ -81,6 +82,20 @@ class Forgetting(Decisions):
                     # Its cluster went before this restart ended, which counted it there again.
                     self.metrics.forget_cluster_restarts(key.cluster)
 
+    def forget_stood_by_series(self) -> None:
+        """Remove the restart series of connectors deleted while this replica stood by: it keeps
+        its counters when it stands by, not the gauges (Metrics.stand_by), and leading again it
+        has no listing from before to see them go (stand_by), so nothing else removes them. Each
+        goes once its cluster's listing is known and leaves it out, nothing pending for it;
+        silently, as a vanished connector's series do (the leader of the time said
+        `connector_vanished`). A connector with gauges is left to the polls and the prune."""
+        for cluster, name in self.metrics.connectors_counted() - self.metrics.connectors_shown():
+            listed = self._listed.get(cluster)
+            key = ConnectorKey(cluster, name)
+            if listed is None or name in listed or key in self.late_series or self.queue.is_pending(key):
+                continue
+            self.metrics.forget_connector(cluster, name)
+
     async def forget_vanished(self, not_known_yet: Callable[[str], bool] | None = None) -> int:
         """Forget connectors that the latest successful poll of their cluster did not list, or
         that no status rule watches any more, and that no poll has judged for
@@ -98,6 +113,7 @@ class Forgetting(Decisions):
         for one no longer watched, the sweep at a start after a long outage erased the backoff,
         budget and gave-up flag of every live discovered cluster's connectors."""
         self.forget_late_series()
+        self.forget_stood_by_series()
         grace = timedelta(seconds=self.config.state.forget_vanished_after)
         gone = []
         for row in self.state.rows_seen_before(self._now() - grace):
@@ -181,8 +197,9 @@ class Forgetting(Decisions):
         it decided the restarts recovered when this replica led again (a lease flap): one the
         other leader accepted for a connector seen PAUSED here hours before was dropped at its
         turn as paused, never sent. Leading again, the first polls show what is there then.
-        The metrics are not touched here: Metrics.stand_by zeroes the gauges, and the counters
-        keep what this replica did while it led."""
+        The metrics are not touched here: Metrics.stand_by clears the gauges, and the counters
+        keep what this replica did while it led (those of connectors deleted meanwhile go once it
+        leads again: forget_stood_by_series)."""
         for known in (self.statuses, self._listed, self._by_resource_id, self._watched, self.running_since,
                       self.degraded_since, self.unknown_reported, self._unjudged, self._unresolved_said, self._last_decision,
                       self.dry_states, self.held, self.alert_holds, self.firing_alerts, self._retired_ids, self.unusable_names_said,
