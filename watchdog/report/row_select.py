@@ -19,13 +19,13 @@ the pages are checked against."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from ..model import ConnectorKey, HistoryRecord
 from .attempts import with_attempts_notes
-from .status import ClusterPlace, StatusRow, gone_keys, rows_shown, status_json
+from .status import ClusterPlace, StatusRow, rows_shown, status_json, with_gone
 
 # Rows of deleted connectors and of clusters no longer watched listed in one answer, the most
 # recently seen first (about 550 bytes each: some 0.5 MB).
@@ -59,11 +59,9 @@ def select_rows(rows: Sequence[StatusRow], places: Mapping[str, ClusterPlace],
     order, and what the answer says beside them: `rows_selected` (the cluster's rows before
     `problems` and `gone`), `clusters_unwatched` (the clusters no longer watched among them, for
     `--problems`' "Not shown" line) and `left_out` (rows past the cap, by kind)."""
-    gone = gone_keys(rows)
     # Said by each row from here: worked out again on a part of the rows (gone_keys compares a
     # row with its cluster's newest), a row of a cluster not polled yet read differently.
-    rows = [row if row.gone is not None or row.cluster_unwatched else replace(row, gone=row.key in gone)
-            for row in rows]
+    rows = with_gone(rows)
     extra: dict[str, Any] = {
         "rows_selected": len(rows),
         "clusters_unwatched": sorted({row.key.cluster for row in rows if row.cluster_unwatched}),
