@@ -81,3 +81,55 @@ async def test_the_gave_up_line_names_the_schedule_rules_that_still_restart_it()
     [gave_up] = [e for e in logs if e["event"] == "gave_up"]
     assert "schedule rule(s) every-hour still restart it at each of their runs" in gave_up["note"], gave_up["note"]
     assert "other-nightly" not in gave_up["note"]
+
+
+async def test_a_poll_that_resets_the_count_says_so_once_with_the_gave_up_flag_cleared() -> None:
+    # The poll path reset a given-up connector's count and flag in silence: the last line said
+    # "left alone", the next a restart with attempts 0 (probe of a soak, F3). The alert path says
+    # `restart_count_reset`; a poll now says it too, once.
+    w = in_process(sim_scenario([{"name": "flap-1", "id": "lcc-flap1", "script": FAILED}]), daemon_config([RULE]),
+                   fake_time=True)
+    assert w.clock is not None
+    daemon = w.daemon
+    daemon.queue.start()
+    try:
+        for _ in range(8):  # restarted twice (gaps 2 s, 6 s), then given up on
+            await daemon.pollers[CLUSTER].poll()
+            await daemon.queue.join()
+            w.clock.advance(5)
+        assert daemon.state.load(ConnectorKey(CLUSTER, "flap-1")).gave_up
+        w.simulator.set_script(CLUSTER_ID, "flap-1", {"initial": "RUNNING"})
+        with capture_logs() as logs:
+            for _ in range(6):  # healthy 25 s: past its gap (4 s, the cap, after 2 restarts), then more polls
+                await daemon.pollers[CLUSTER].poll()
+                w.clock.advance(5)
+    finally:
+        await daemon.queue.close(0)
+    resets = [e for e in logs if e["event"] == "restart_count_reset"]
+    assert len(resets) == 1, resets
+    [reset] = resets
+    assert reset["log_level"] == "info"
+    assert (reset["connector"], reset["rule"], reset["attempts"], reset["gave_up_cleared"]) == ("flap-1", "heal", 2,
+                                                                                                True)
+    assert reset["healthy_for_seconds"] >= 4 and reset["healthy_since"]
+    assert "gave-up flag" in reset["note"]
+
+
+async def test_a_poll_that_resets_a_count_with_no_give_up_says_so_too() -> None:
+    once = {"initial": "FAILED", "recover_after_restarts": 1}
+    w = in_process(sim_scenario([{"name": "flap-1", "id": "lcc-flap1", "script": once}]), daemon_config([RULE]),
+                   fake_time=True)
+    assert w.clock is not None
+    daemon = w.daemon
+    daemon.queue.start()
+    try:
+        with capture_logs() as logs:
+            for _ in range(8):
+                await daemon.pollers[CLUSTER].poll()
+                await daemon.queue.join()
+                w.clock.advance(5)
+    finally:
+        await daemon.queue.close(0)
+    assert len(w.simulator.restarts()) == 1
+    resets = [e for e in logs if e["event"] == "restart_count_reset"]
+    assert [(e["attempts"], e["gave_up_cleared"]) for e in resets] == [(1, False)], resets

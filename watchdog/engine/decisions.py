@@ -257,7 +257,8 @@ class Decisions(Gates):
         quiet = quiet_since_signal(state, now, rule.backoff)
         if quiet is not state:
             log.info("restart_count_reset", cluster=key.cluster, connector=key.connector, rule=rule.name,
-                     attempts=state.attempts, healthy_since=state.healthy_since.isoformat() if state.healthy_since else None)
+                     attempts=state.attempts, healthy_since=state.healthy_since.isoformat() if state.healthy_since else None,
+                     gave_up_cleared=state.gave_up)
         quiet = self._budget_back(rule, key, quiet)
         if quiet is not state:
             self.save_state(key, quiet, dry_run=dry_run)

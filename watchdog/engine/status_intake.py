@@ -82,6 +82,25 @@ _UNKNOWN_KNOWN_BESIDE_NOTE = ("a task state the watchdog does not know, beside t
                               "judged {health} for those, and decided as the rule says; look at the connector")
 
 
+def _say_count_reset(rule: Rule, key: ConnectorKey, before: ConnectorState, after: ConnectorState, now: datetime,
+                     *, dry_run: bool) -> None:
+    """A poll that reset a connector's restart count (healthy for its gap, policy.observe): said
+    once, as the alert path says it (EngineCore.quiet_since_signal). Silent, a connector the
+    `gave_up` line had left to a person was next seen restarted with attempts 0, and nothing said
+    when or why it was taken back (probe of a soak, F3). After the reset the count is 0 and the
+    flag down, so the next healthy poll does not say it again."""
+    if not (before.attempts or before.gave_up) or after.attempts or after.gave_up:
+        return
+    since = after.healthy_since
+    healthy_for = round((now - since).total_seconds(), 3) if since is not None else None
+    log.info("restart_count_reset", cluster=key.cluster, connector=key.connector, rule=rule.name,
+             attempts=before.attempts, healthy_since=since.isoformat() if since is not None else None,
+             healthy_for_seconds=healthy_for, gave_up_cleared=before.gave_up, dry_run=dry_run,
+             note=("stayed healthy for its backoff gap: its restart count starts again"
+                   + (" and the gave-up flag is cleared (the watchdog restarts its failures again, up to "
+                      "max_restarts)" if before.gave_up else "")))
+
+
 class StatusIntake(Forgetting):
     def on_listing(self, cluster: str, statuses: Mapping[str, ConnectorStatus], *, began: datetime | None = None,
                    by: str = "listing") -> Mapping[str, ConnectorStatus]:
@@ -281,8 +300,10 @@ class StatusIntake(Forgetting):
             log.warning("connector_flapping", cluster=key.cluster, connector=key.connector, rule=rule.name, **flapping,
                         gave_up=stored.gave_up, note=flapping_note(stored.gave_up))
         dry_run = self.config.dry_run or rule.dry_run
-        state = self._budget_back(rule, key, observe(self.load_state(key, dry_run=dry_run, stored=stored), health, now,
-                                                     rule.backoff))
+        known = self.load_state(key, dry_run=dry_run, stored=stored)
+        observed = observe(known, health, now, rule.backoff)
+        _say_count_reset(rule, key, known, observed, now, dry_run=dry_run)
+        state = self._budget_back(rule, key, observed)
         polled_every = self.poll_every.get(key.cluster)
         decision = decide_on_status(rule, state, health, now, pending=self._pending_for(key, dry_run=rule.dry_run),
                                     polled_every=polled_every)
