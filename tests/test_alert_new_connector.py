@@ -56,11 +56,11 @@ async def test_alerts_for_a_connector_that_does_not_exist_list_again_at_most_eve
 
     # A flood, side by side: one listing for all of them.
     flood = await asyncio.gather(*(ghost(n) for n in range(20)))
-    assert set(flood) == {(200, "unmatched", "prod/ghost-sink was not found in its cluster, listed again just now to look for it")}
+    assert set(flood) == {(200, "unmatched", "connector 'ghost-sink' was not found in cluster 'prod', listed again just now to look for it")}
     assert lists(w.simulator) == 2
     # Within the few seconds: the listing just made stands, and the answer says "the last listing".
     w.clock.advance(2)
-    assert await ghost(21) == (200, "unmatched", "prod/ghost-sink was not found in its cluster at the last listing")
+    assert await ghost(21) == (200, "unmatched", "connector 'ghost-sink' was not found in cluster 'prod' at the last listing")
     assert lists(w.simulator) == 2
     w.clock.advance(4)
     assert (await ghost(22))[2].endswith("listed again just now to look for it")
@@ -84,7 +84,7 @@ async def test_a_failed_listing_again_refuses_only_the_alert_it_was_for_with_a_5
     known, new = answer.json()["alerts"]
     assert known["result"] == "restart_requested", "the listing it had was fresh enough for the connector it showed"
     assert (new["result"], new["connector"]) == ("refused", "new-sink")
-    assert new["detail"].startswith("prod/new-sink was not found in its cluster at the last listing, and listing it "
+    assert new["detail"].startswith("connector 'new-sink' was not found in cluster 'prod' at the last listing, and listing it "
                                     "again failed (forbidden")
     assert new["detail"].endswith("; send again later")
     assert answer.headers["Retry-After"] == "30"

@@ -585,7 +585,7 @@ async def test_alerts_no_rule_matches_or_for_unknown_targets_are_ignored() -> No
     results = (await http.post("/v1/alertmanager", json=payload(other, unknown_cluster, excluded, ghost), headers=AUTH)).json()["alerts"]
     assert [r["result"] for r in results] == ["unmatched"] * 4
     assert "not configured" in results[1]["detail"] and "not selected" in results[2]["detail"]
-    assert "not found in its cluster" in results[3]["detail"]
+    assert results[3]["detail"].startswith("connector 'ghost-sink' was not found in cluster")
     await w.daemon.queue.join()
     assert restart_calls(w) == 0
 
@@ -697,7 +697,7 @@ async def test_an_alert_of_a_deleted_connectors_lcc_id_restarts_not_the_one_crea
                for one in (alert(connector="lcc-orders1"), bare)]
     await w.daemon.queue.join()
     assert [(r["result"], r["detail"]) for r in results] == [
-        ("unmatched", "prod/lcc-orders1 was not found in its cluster at the last listing"),
+        ("unmatched", "connector 'lcc-orders1' was not found in cluster 'prod' at the last listing"),
         ("unmatched", "alert lacks the cluster label 'kafka_cluster_id' and 'lcc-orders1' is not a known lcc- id"),
     ]
     assert [c.connector for c in w.simulator.restarts()] == [], "the new connector was restarted for the old one's alert"

@@ -27,7 +27,7 @@ async def test_the_resolution_of_an_alert_for_a_connector_never_known_is_unmatch
     assert response.json()["alerts"] == [{
         "fingerprint": "fp1", "status": "resolved", "result": "unmatched", "rule": None, "cluster": None,
         "connector": None, "decision": None, "request_id": None,
-        "detail": f"{CLUSTER}/never-fired was not found in its cluster at the last listing, and nothing is recorded "
+        "detail": f"connector 'never-fired' was not found in cluster '{CLUSTER}' at the last listing, and nothing is recorded "
                   "of it: this resolution cleared nothing"}]
     assert _count(w, "resolved") == 0 and _count(w, "unmatched") == 2
     # The firing side was warned about; its resolution is not warned about again.

@@ -5,7 +5,7 @@ renders what exists)."""
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Collection, Container, Iterable, Mapping
 
 from .config.stray_variables import CLOSE_MATCH
 from .report import ClusterPlace
@@ -29,21 +29,62 @@ def cluster_name_hint(label: str, places: Mapping[str, ClusterPlace], *, discove
     return ""
 
 
-def connector_name_hint(name: str, listed: Iterable[str]) -> str:
-    """What to add to "connector NAME is not in the listing" of a restart asked for by name: the
-    listed names closest to it (`orders-snik`: `did you mean 'orders-sink'?`), or "". Over a
-    cluster's whole listing (up to api.max_listed_connectors, 20,000 names: 70 ms), so the API
-    asks it off the event loop."""
+def connector_name_hint(name: str, listed: Iterable[str], *, folded: FoldedListing | None = None,
+                        close: bool = True) -> str:
+    """What to add to "connector NAME is not in the listing" of a restart asked for by name, or
+    of an alert whose label names no listed connector: the listed names it differs from only in
+    Unicode normalisation, then those it differs from only in letter case, surrounding spaces
+    or invisible characters (`SINK-024`, `sink-022 `, `sink-016` and a zero-width space), then
+    the closest (`orders-snik`: `did you mean 'orders-sink'?`), or "". Over a cluster's whole
+    listing (up to api.max_listed_connectors, 20,000 names: 70 ms for the closest), so the API
+    asks it off the event loop; the alert path passes its listing's `folded` index (built once
+    per listing) and asks for the closest (`close`) only where that is cheap."""
     import difflib
 
-    listed = list(listed)
-    if not name.isascii():
-        same = [c for c in listed if c != name and unicodedata.normalize("NFC", c) == unicodedata.normalize("NFC", name)]
-        if same:
-            return "; " + "; ".join(normalisation_note(name, c) for c in same[:3])
+    names = list(listed) if folded is None or close else []
+    if folded is None:
+        nfc = unicodedata.normalize("NFC", name)
+        same = [] if name.isascii() else [c for c in names if c != name and unicodedata.normalize("NFC", c) == nfc]
+    else:  # two look-ups, not a scan
+        same = [other] if (other := other_form_listed(name, folded.listed)) is not None else []
+    if same:
+        return "; " + "; ".join(normalisation_note(name, c) for c in same[:3])
+    alike = (folded or FoldedListing(names)).alike(name)
+    if alike:
+        return (f"; did you mean {' or '.join(repr(c) for c in alike[:3])}? (it differs from the name asked only in "
+                "letter case, spaces around it or invisible characters: connector names are matched exactly, as the "
+                "Connect API matches them)")
+    if not close:
+        return ""
     # As close as the config's misspelt keys and WATCHDOG_* variables are held to theirs.
-    close = difflib.get_close_matches(name, listed, n=3, cutoff=CLOSE_MATCH)
-    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    nearest = difflib.get_close_matches(name, names, n=3, cutoff=CLOSE_MATCH)
+    return f"; did you mean {' or '.join(repr(c) for c in nearest)}?" if nearest else ""
+
+
+def folded_name(name: str) -> str:
+    """`name` as a person reading it sees it: without surrounding whitespace or invisible
+    (format) characters such as the zero-width space, in one letter case. Two names equal so
+    are not the same connector (Connect compares exact strings), but one was meant for the
+    other: a Prometheus template that added a space, a label a recording rule upper-cased, a
+    copy-pasted zero-width character. difflib's ratio put a case change below its cutoff."""
+    visible = "".join(c for c in unicodedata.normalize("NFC", name) if unicodedata.category(c) != "Cf")
+    return visible.strip().casefold()
+
+
+class FoldedListing:
+    """A cluster listing's names by folded_name: built once per listing (the alert path keeps
+    one per cluster, engine/alert_intake.py), so each unmatched alert's look-up is one dict
+    access, not a pass over 20,000 names."""
+
+    def __init__(self, listed: Collection[str]) -> None:
+        self.listed = listed
+        self._by_folded: dict[str, list[str]] = {}
+        for listed_name in listed:
+            self._by_folded.setdefault(folded_name(listed_name), []).append(listed_name)
+
+    def alike(self, name: str) -> list[str]:
+        """The listed names other than `name` that fold to what it folds to, sorted."""
+        return sorted(c for c in self._by_folded.get(folded_name(name), ()) if c != name)
 
 
 # Names that differ only in Unicode normalisation (`zürich-sink` typed or templated as NFD, u and

@@ -21,7 +21,7 @@ from ..model import (
     Trigger,
     connector_name_problem,
 )
-from ..name_hints import normalisation_note, other_form_listed
+from ..name_hints import FoldedListing, connector_name_hint
 from ..policy import NEVER_RESTARTED, backoff_gap, last_restart_turn, settling_left, signal_seen
 from ..rules import decide_on_signal, selects
 from ..state import StateStoreError
@@ -69,8 +69,24 @@ UNMATCHED_REMEMBERED = 10_000
 # A name the last listing lacked, as the answer says it: listed again for the alert, or not (a
 # listing moments old stands). One reason either way for the warning's memory: told apart, an
 # alert of a name that does not exist was said anew at every other re-send.
-NOT_LISTED = "was not found in its cluster at the last listing"
-LISTED_AGAIN = "was not found in its cluster, listed again just now to look for it"
+NOT_LISTED = " at the last listing"
+LISTED_AGAIN = ", listed again just now to look for it"
+# What follows a name not found: the closest listed names (name_hints), looked for over a
+# listing of at most this many names, for at most this many alerts of one chunk of a webhook
+# (difflib over 2,000 names: about 7 ms, on the event loop). A name that differs only in letter
+# case, spaces or invisible characters is hinted whatever the listing's size (one look-up).
+CLOSE_HINT_LISTED_MAX = 2000
+CLOSE_HINTS_PER_CHUNK = 10
+# Where a hint begins in a detail: the memory of what was said leaves it out, so an alert said
+# with the closest names, and at its re-send without them (the chunk's room spent), is one reason.
+HINT_MARK = "; did you mean"
+
+
+def not_found(key: ConnectorKey, words: str = NOT_LISTED) -> str:
+    """An alert's connector no listing showed, named as the restart API names it: quoted,
+    escaped (a trailing space, a zero-width space, a control character show), the cluster apart.
+    Unquoted, `prod/sink-016` and a zero-width space read as sink-016, which status shows."""
+    return f"connector {key.connector!r} was not found in cluster {key.cluster!r}{words}"
 
 
 @dataclass
@@ -117,6 +133,7 @@ class AlertIntake(Decisions):
         with why that listing failed (None: it worked)."""
         now = self._now()
         result = WebhookResult()
+        self._close_hints_left = CLOSE_HINTS_PER_CHUNK
         if isinstance(alerts, WebhookPayload):
             self.note_truncation(alerts)
         for alert in alerts.alerts if isinstance(alerts, WebhookPayload) else alerts:
@@ -198,7 +215,7 @@ class AlertIntake(Decisions):
         told = self._unmatched_said
 
         def reason(r: AlertResult) -> tuple[str, str]:
-            return r.fingerprint, r.detail.replace(LISTED_AGAIN, NOT_LISTED)
+            return r.fingerprint, r.detail.replace(LISTED_AGAIN, NOT_LISTED).split(HINT_MARK)[0]
 
         news = [r for r in unmatched
                 if not timedelta(0) <= now - told.get(reason(r), now - UNMATCHED_SAID_AGAIN_AFTER)
@@ -288,16 +305,15 @@ class AlertIntake(Decisions):
             if key not in self.statuses:
                 # Only what a listing showed is acted on: names nobody listed would otherwise grow
                 # metric series, state rows and the queue, and be sent to the real API.
-                base.detail = f"{key} {NOT_LISTED}"
+                base.detail = not_found(key)
                 if key.cluster in relisted and relisted[key.cluster] is not None:
                     # Whether it was created since is not known: sent again, it is looked for again.
                     base.result, base.retry = "refused", True
                     base.rule, base.cluster, base.connector = rule.name, key.cluster, key.connector
                     base.detail += f", and listing it again failed ({relisted[key.cluster]}); send again later"
                 elif key.cluster in relisted:
-                    base.detail = f"{key} {LISTED_AGAIN}"
-                if (other := other_form_listed(key.connector, self._listed.get(key.cluster, ()))) is not None:
-                    base.detail += f"; {normalisation_note(key.connector, other)}"  # not matched: name_hints says why
+                    base.detail = not_found(key, LISTED_AGAIN)
+                base.detail += self._name_hint(key)  # not matched, whatever it resembles: name_hints says why
                 continue
             # A re-send of the same firing episode is decided like any other: it finds its
             # restart queued (duplicate) or the connector inside its backoff, and restarts again
@@ -342,6 +358,29 @@ class AlertIntake(Decisions):
             )
         return base
 
+    def _name_hint(self, key: ConnectorKey) -> str:
+        """The restart API's hint for a name no listing showed (name_hints.connector_name_hint),
+        bounded for the event loop: the listing's folded index is built once per listing, the
+        closest names looked for only over a small listing, a few alerts a chunk."""
+        listed = self._listed.get(key.cluster)
+        if not listed:
+            return ""
+        folded = self._folded_listings.get(key.cluster)
+        if folded is None or folded.listed is not listed:  # a listing replaces its set, never changes it
+            folded = self._folded_listings[key.cluster] = FoldedListing(listed)
+        close = len(listed) <= CLOSE_HINT_LISTED_MAX and self._close_hints_left > 0
+        hint = connector_name_hint(key.connector, listed, folded=folded, close=close)
+        if close:
+            self._close_hints_left -= 1
+        return hint
+
+    @cached_property
+    def _folded_listings(self) -> dict[str, FoldedListing]:
+        """Each cluster's last listing by folded name (one per cluster, replaced with the listing)."""
+        return {}
+
+    _close_hints_left = CLOSE_HINTS_PER_CHUNK
+
     def _on_resolved(self, alert: Alert, rule: Rule, key: ConnectorKey, now: datetime) -> AlertResult:
         """The alert stopped firing: withdraw its restart if still queued, unless another firing
         alert still waits on it, and let the backoff count health from now (polling could not see
@@ -351,7 +390,7 @@ class AlertIntake(Decisions):
             # answered and counted `resolved`, it said something was cleared of a connector the
             # daemon never knew. Still a 200: Alertmanager has nothing to send again.
             return AlertResult(fingerprint=alert.identity, status=alert.status, result="unmatched",
-                               detail=f"{key} {NOT_LISTED}, and nothing is recorded of it: this resolution cleared nothing")
+                               detail=f"{not_found(key)}, and nothing is recorded of it: this resolution cleared nothing")
         result = AlertResult(
             fingerprint=alert.identity, status=alert.status, result="resolved",
             rule=rule.name, cluster=key.cluster, connector=key.connector,
