@@ -75,20 +75,27 @@ async def _read_all(port: int, data: bytes) -> tuple[bytes, float]:
     return got, loop.time() - started
 
 
-async def test_a_request_that_never_arrives_whole_is_answered_408_not_cut_without_a_word() -> None:
+async def test_a_request_that_never_arrives_whole_is_answered_not_cut_without_a_word() -> None:
     # The probe's finding 5: a chunked body without its last chunk was closed after
     # request_timeout with zero bytes, which a proxy or Alertmanager reports as "server
     # disconnected". A connection that never began a request is still closed without a word: a
     # client reusing a kept-alive connection would read a 408 there as its request's answer.
+    # A POST whose body did not arrive (a webhook, a restart) is answered 503 with Retry-After, not
+    # 408: Alertmanager retries 5xx only, and took the 408 as final, the group waiting a whole
+    # group_interval (probe of a real Alertmanager, F4); `watchdog restart --daemon` exits 75,
+    # try later, on a 503. A head cut short (its route unknown) keeps the 408.
     auth = b"Authorization: " + AUTH["Authorization"].encode() + b"\r\n"
     async with daemon_server(max_connections=8, request_timeout=0.5) as port:
-        body, body_took = await _read_all(port, b"POST /v1/alertmanager HTTP/1.1\r\nHost: x\r\n" + auth
+        hook, hook_took = await _read_all(port, b"POST /v1/alertmanager HTTP/1.1\r\nHost: x\r\n" + auth
                                           + b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n")
+        restart, restart_took = await _read_all(port, b"POST /v1/restarts HTTP/1.1\r\nHost: x\r\n" + auth
+                                                + b"Content-Length: 40\r\n\r\n{\"cluster\":")
         head, head_took = await _read_all(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         silent, _ = await _read_all(port, b"")
-    for answer, took in ((body, body_took), (head, head_took)):
+    for answer, took, code in ((hook, hook_took, 503), (restart, restart_took, 503), (head, head_took, 408)):
         status, _, rest = answer.partition(b"\r\n\r\n")
-        assert status.startswith(b"HTTP/1.1 408 ") and b"connection: close" in status.lower(), answer
+        assert status.startswith(b"HTTP/1.1 %d " % code) and b"connection: close" in status.lower(), answer
+        assert (b"retry-after: 1\r\n" in status.lower() + b"\r\n") is (code == 503), status
         error = json.loads(rest)["error"]
         assert "did not arrive whole within 0.5 s" in error and "nothing was done" in error, error
         assert 0.4 <= took < 3.0, took

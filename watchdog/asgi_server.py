@@ -8,7 +8,8 @@ its headers a byte at a time, is held for ever (its keep-alive timer only runs b
 and every byte received cancels it), and it caps nothing but concurrent requests. `GuardedH11`
 adds both bounds: at most `max_connections` connections are open, and a request that has not
 arrived whole within `request_timeout` of its connection (or of the previous answer on it) has
-its connection closed.
+its connection closed, with an answer where a request was begun: 408, or 503 with `Retry-After`
+for a POST whose body did not come (its senders, Alertmanager first, retry 5xx only).
 
 At the cap, a new connection makes room by closing an idle connection (one with no request
 being answered on it: silent, still sending its request head, or kept alive between requests):
@@ -90,6 +91,9 @@ GRACEFUL_SHUTDOWN_SECONDS = 5
 # A connection refused for the cap is answered 503 with this Retry-After (the cap frees as the
 # requests in progress are answered, within seconds; admission.py's busy refusal says the same).
 CAP_RETRY_AFTER_SECONDS = 5
+# A POST whose body did not arrive within request_timeout is answered 503 with this Retry-After:
+# nothing holds the daemon back, the sender need only send it again (Alertmanager ignores it).
+SLOW_BODY_RETRY_AFTER_SECONDS = 1
 # A connection refused for the cap is logged at most once per this many seconds (with how many
 # were not logged): a flood of connections must not become a flood of log lines.
 REFUSAL_LOG_INTERVAL = 10.0
@@ -400,9 +404,21 @@ def guarded_protocol(
                 self.cycle.message_event.set()
             elif on_invalid_request is not None:
                 on_invalid_request()  # no route saw it: counted as the heads h11 cannot read
-            # A 408 says why, where an EOF alone reads as "server disconnected" or a crash.
-            self._answer_and_close(408, f"request timeout: the request did not arrive whole within {request_timeout:g} s "
-                                        "(server.request_timeout); nothing was done; send it again", linger=True)
+            # An answer says why, where an EOF alone reads as "server disconnected" or a crash.
+            why = (f"request timeout: the request did not arrive whole within {request_timeout:g} s "
+                   "(server.request_timeout); nothing was done; send it again")
+            if self.cycle is not None and self.cycle.scope["method"] == "POST":
+                # A POST whose head came and whose body did not (a webhook, a restart request):
+                # 503, which its senders retry. Alertmanager's notifier retries 5xx only (its
+                # Retrier: "only 5xx status codes should be retried"): a 408 was final there, and
+                # the group's alerts waited a whole group_interval (5 m by default) though the
+                # answer said "send it again"; `watchdog restart --daemon` exits 75, try later, on
+                # a 503 and 1 on a 408. Nothing was done, so sending it again is safe. A head cut
+                # short (its route unknown) or another method keeps the 408: the client was slow.
+                self._answer_and_close(503, why, headers=((b"retry-after", str(SLOW_BODY_RETRY_AFTER_SECONDS).encode()),),
+                                       linger=True)
+                return
+            self._answer_and_close(408, why, linger=True)
 
     return GuardedH11
 
