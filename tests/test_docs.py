@@ -654,3 +654,16 @@ def test_config_example_names_every_route_the_token_guards() -> None:
               for method in sorted(route.methods or ()) if method != "HEAD"]
     assert len(routes) == 5
     assert not [f"{m} {p}" for m, p in routes if f"{m} {p}" not in said], said
+
+
+def test_the_docs_say_to_point_alertmanager_at_the_service_not_at_each_replica() -> None:
+    # Pointed at each replica's URL (one webhook_configs entry per pod, a headless Service's pod
+    # names), Alertmanager's every notification to the standby was answered 503, retried and
+    # given up on, at every group_interval, its failed counter rising for good, and neither page
+    # said not to (probe of a real Alertmanager, F3).
+    ha = (ROOT / "docs" / "high-availability.md").read_text(encoding="utf-8")
+    wiring = (ROOT / "docs" / "alerts-and-api.md").read_text(encoding="utf-8").split("## Wiring Alertmanager")[1]
+    wiring = wiring.split("\n## ")[0]
+    for text in (ha, wiring):
+        assert "each replica's" in text and "alertmanager_notifications_failed_total" in text
+        assert "one Service address" in text, text[:200]
