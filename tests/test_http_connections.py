@@ -27,11 +27,18 @@ from .test_api_bounds import world
 @asynccontextmanager
 async def daemon_server(max_connections: int, request_timeout: float) -> AsyncIterator[int]:
     """The daemon's HTTP server on 127.0.0.1 with these limits; yields its port."""
+    async with counted_daemon_server(max_connections, request_timeout) as (port, _):
+        yield port
+
+
+@asynccontextmanager
+async def counted_daemon_server(max_connections: int, request_timeout: float) -> AsyncIterator[tuple[int, CollectorRegistry]]:
+    """daemon_server, yielding its port and the registry its requests are counted in."""
     w, _ = world()
     app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
     server, task = await start_server(app, "127.0.0.1", 0, max_connections=max_connections, request_timeout=request_timeout)
     try:
-        yield server.bound_port
+        yield server.bound_port, w.daemon.metrics.registry
     finally:
         await stop_server(server, task)
 

@@ -9,11 +9,13 @@ import json
 import socket
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from watchdog.cli import main
 
+from .support import until
 from .test_api import AUTH
-from .test_http_connections import daemon_server
+from .test_http_connections import counted_daemon_server, daemon_server
 
 TOKEN = AUTH["Authorization"].removeprefix("Bearer ").encode()
 
@@ -75,6 +77,12 @@ async def _read_all(port: int, data: bytes) -> tuple[bytes, float]:
     return got, loop.time() - started
 
 
+def _counted(registry: CollectorRegistry, route: str, status_class: str | None = None) -> float:
+    classes = [status_class] if status_class else ["2xx", "4xx", "5xx"]
+    return sum(registry.get_sample_value("watchdog_http_requests_total", {"route": route, "status_class": c}) or 0.0
+               for c in classes)
+
+
 async def test_a_request_that_never_arrives_whole_is_answered_not_cut_without_a_word() -> None:
     # The probe's finding 5: a chunked body without its last chunk was closed after
     # request_timeout with zero bytes, which a proxy or Alertmanager reports as "server
@@ -85,13 +93,19 @@ async def test_a_request_that_never_arrives_whole_is_answered_not_cut_without_a_
     # group_interval (probe of a real Alertmanager, F4); `watchdog restart --daemon` exits 75,
     # try later, on a 503. A head cut short (its route unknown) keeps the 408.
     auth = b"Authorization: " + AUTH["Authorization"].encode() + b"\r\n"
-    async with daemon_server(max_connections=8, request_timeout=0.5) as port:
+    async with counted_daemon_server(max_connections=8, request_timeout=0.5) as (port, registry):
         hook, hook_took = await _read_all(port, b"POST /v1/alertmanager HTTP/1.1\r\nHost: x\r\n" + auth
                                           + b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n")
         restart, restart_took = await _read_all(port, b"POST /v1/restarts HTTP/1.1\r\nHost: x\r\n" + auth
                                                 + b"Content-Length: 40\r\n\r\n{\"cluster\":")
         head, head_took = await _read_all(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         silent, _ = await _read_all(port, b"")
+        # What the daemon counts of them (watchdog_http_requests_total, by route and class) is
+        # what the client was answered: the routes had counted their own 408 while the client got
+        # the 503 (s76's fix of F4).
+        await until(lambda: _counted(registry, "restarts") > 0, "the restart's route counted")
+        assert _counted(registry, "alertmanager", "4xx") == 0 and _counted(registry, "restarts", "4xx") == 0
+        assert _counted(registry, "alertmanager", "5xx") == 1 and _counted(registry, "restarts", "5xx") == 1
     for answer, took, code in ((hook, hook_took, 503), (restart, restart_took, 503), (head, head_took, 408)):
         status, _, rest = answer.partition(b"\r\n\r\n")
         assert status.startswith(b"HTTP/1.1 %d " % code) and b"connection: close" in status.lower(), answer

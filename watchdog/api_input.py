@@ -97,7 +97,10 @@ async def read_body(request: Request, limit: int) -> bytes:
                 raise BadRequest(413, f"request body larger than {limit} bytes")
     except ClientDisconnect:
         # The client went away, or was cut off for sending too slowly (server.request_timeout).
-        raise BadRequest(408, "the request body did not arrive whole") from None
+        # 503, as the server answered it (asgi_server's body timeout): counted and logged 408
+        # here, the client got a 503, which Alertmanager retries (it takes any 4xx as final).
+        raise BadRequest(503, "the request body did not arrive whole; nothing was done; send it again",
+                         headers={"Retry-After": "1"}) from None
     return bytes(body)
 
 
