@@ -29,7 +29,10 @@ from .redirects import MAX_REDIRECTS, ResponseHook
 
 USER_AGENT = f"connect-watchdog/{__version__} (+https://github.com/connect-watchdog/connect-watchdog)"
 # The Metrics API's lane (and its client's key in the daemon's clients). Never a credential's
-# name: those hold no '-'.
+# name: those hold no '-'. It is also the `credential` label of the Metrics API's calls in every
+# metric and log line, whichever key metrics_api.credential names (that API limits per IP address,
+# not per key): documented in docs/metrics.md and the runbook's WatchdogRateLimited, and the alert
+# says "the Metrics API" for it. Dashboards read the value: do not rename it.
 METRICS_API_LANE = "metrics-api"
 
 
