@@ -264,3 +264,126 @@ def test_a_refusal_says_since_when_by_the_wall_clock_it_is_given_and_both_kinds_
     assert "at 03:04:05 UTC" in key.note() and "http://proxy:3128 (HTTP_PROXY) at 03:04:05 UTC" in proxy.note()
     assert key.holds(10.0 + PROBE_SECONDS - 1) and proxy.holds(10.0 + PROBE_SECONDS - 1)
     assert not key.holds(10.0 + PROBE_SECONDS) and not proxy.holds(10.0 + PROBE_SECONDS)
+
+
+def _three_clusters(faults: list[dict[str, Any]]) -> tuple[Daemon, Simulator]:
+    """One key, three clusters (c000, c001, c002) of two RUNNING connectors each."""
+    connectors = [[{"name": f"conn-{c}{i}"} for i in range(2)] for c in range(3)]
+    simulator = Simulator(fixtures.scenario(connectors, faults=faults), clock=asyncio.get_running_loop().time)
+    config = fixtures.config(3, [HEAL], breaker=fixtures.NO_BREAKER)
+    return fixtures.virtual_daemon(config, simulator), simulator
+
+
+async def _poll_rounds(daemon: Daemon, rounds: int, *, manual_at_round: int | None = None) -> RestartJob | None:
+    """Every 5 s: c000 polled, 3 s later c001 and c002 (between them a restart by name of c002,
+    at `manual_at_round`: asked while c000's 401 is the key's last word)."""
+    loop = asyncio.get_running_loop()
+    asked = None
+    for n in range(rounds):
+        await asyncio.sleep(5 * n - loop.time())
+        await daemon.pollers[fixtures.cluster_name(0)].poll()
+        if n == manual_at_round:
+            await asyncio.sleep(1)
+            asked = daemon.queue.submit(request(fixtures.cluster_name(2), "conn-20", Trigger.MANUAL))[0]
+        await asyncio.sleep(5 * n + 3 - loop.time())
+        for c in (1, 2):
+            await daemon.pollers[fixtures.cluster_name(c)].poll()
+    return asked
+
+
+def test_a_key_refused_on_one_cluster_of_three_is_said_once_for_that_cluster_and_holds_nothing_of_the_others() -> None:
+    """A key whose access to one cluster was withdrawn (401 there, its other clusters answer):
+    before, each poll of that cluster began a refusal of the whole key (api_key_refused at error,
+    every restart of the key held) and the next poll of another cluster ended it (80 of each in
+    400 s at 5 s, s76 probe F1). Now the first pair narrows it to that cluster: said once at
+    error, again every 5 minutes with `repeated`, and a restart by name of another cluster asked
+    right after one of its 401s goes at once."""
+    from watchdog.connect.refusal import REPEAT_SECONDS
+
+    async def run() -> dict[str, Any]:
+        refused = fixtures.cluster_name(0)
+        daemon, simulator = _three_clusters([{"match": {"cluster": fixtures.cluster_id(0)}, "when": {"until": 400.0},
+                                              "action": {"status": 401}}])
+        daemon.queue.start()
+        with structlog.testing.capture_logs() as logs:
+            asked = await _poll_rounds(daemon, 80, manual_at_round=40)
+            await asyncio.sleep(410 - asyncio.get_running_loop().time())
+            await daemon.pollers[refused].poll()  # its access is back
+            await asyncio.wait_for(daemon.queue.join(), 30)
+        sent = [c.t for c in _restarts(simulator) if c.connector == "conn-20"]
+        await daemon.queue.close(0)
+        return {"logs": logs, "asked": asked, "sent": sent}
+
+    seen = virtualtime.run(run())
+    logs = seen["logs"]
+    events = [e["event"] for e in logs]
+    errors = [e for e in logs if e["log_level"] == "error"]
+    assert len(errors) <= 4, f"{len(errors)} error lines in 400 s (before: 80 api_key_refused)"
+    assert events.count("api_key_refused") == 1 and events.count("api_key_accepted_again") == 1, (
+        events.count("api_key_refused"), events.count("api_key_accepted_again"))
+    on_cluster = [e for e in logs if e["event"] == "api_key_refused_on_cluster"]
+    assert {e["cluster"] for e in on_cluster} == {"c000"} and on_cluster[0]["log_level"] == "error"
+    assert "repeated" not in on_cluster[0] and "withdrawn" in on_cluster[0]["note"]
+    # Then every REPEAT_SECONDS (300 s) at most, with how many 401s since: one in 400 s.
+    repeated = [e.get("repeated") for e in on_cluster[1:]]
+    assert len(repeated) == 1 and abs(repeated[0] - REPEAT_SECONDS / 5) <= 1, repeated
+    [back] = [e for e in logs if e["event"] == "api_key_accepted_on_cluster"]
+    assert back["cluster"] == "c000"
+    # The restart by name of c002, asked 1 s after a 401 of c000 and 2 s before the next poll of
+    # c002: not held (before: it waited for that poll).
+    asked = seen["asked"]
+    assert asked is not None and asked.outcome is Outcome.ACCEPTED, (asked.outcome, asked.message)
+    assert len(seen["sent"]) == 1 and seen["sent"][0] - 201.0 < 0.5, seen["sent"]
+
+
+def test_a_key_refused_on_all_its_clusters_holds_every_restart_as_before() -> None:
+    """Every cluster of the key answers 401 (a revoked key): one api_key_refused line, no cluster
+    refused alone, a restart by name held until a poll with the key is answered."""
+
+    async def run() -> dict[str, Any]:
+        daemon, simulator = _three_clusters([{"when": {"until": 100.0}, "action": {"status": 401}}])
+        daemon.queue.start()
+        with structlog.testing.capture_logs() as logs:
+            asked = await _poll_rounds(daemon, 24, manual_at_round=4)
+            await asyncio.wait_for(daemon.queue.join(), 30)
+        sent = [(c.t, c.status_code) for c in _restarts(simulator) if c.connector == "conn-20"]
+        await daemon.queue.close(0)
+        return {"logs": logs, "asked": asked, "sent": sent}
+
+    seen = virtualtime.run(run())
+    events = [e["event"] for e in seen["logs"]]
+    assert events.count("api_key_refused") == 1 and events.count("api_key_accepted_again") == 1
+    assert "api_key_refused_on_cluster" not in events
+    # Asked at 21 s, held (not sent) until the first poll answered after 100 s.
+    assert seen["sent"] and all(t >= 100.0 for t, _ in seen["sent"]), seen["sent"]
+    assert seen["asked"].outcome is Outcome.ACCEPTED
+
+
+def test_a_401_another_cluster_contradicts_is_that_clusters_alone_until_it_answers() -> None:
+    from watchdog.connect.refusal import REPEAT_SECONDS, KeyRefusal
+
+    refusal = KeyRefusal()
+    # Refused on two clusters, then answered on one of them: the key works again, as before.
+    assert refusal.on_answer(401, 0.0, cluster="a") == "began"
+    assert refusal.on_answer(401, 1.0, cluster="b") is None and refusal.holds(1.0)
+    assert refusal.on_answer(200, 2.0, cluster="a") == "ended" and not refusal.alone
+    # Refused on a, answered on c: a is refused alone, nothing held, said again after REPEAT_SECONDS.
+    assert refusal.on_answer(401, 3.0, cluster="a") == "began"
+    assert refusal.on_answer(200, 4.0, cluster="c") == "narrowed" and refusal.narrowed_to == ["a"]
+    assert not refusal.holds(4.0) and set(refusal.alone) == {"a"}
+    assert refusal.on_answer(401, 5.0, cluster="a") is None and refusal.cluster_change is None and not refusal.holds(5.0)
+    assert refusal.on_answer(401, 4.0 + REPEAT_SECONDS, cluster="a") is None and refusal.cluster_change == "refused_again"
+    assert refusal.said_alone("a", 4.0 + REPEAT_SECONDS) == 2
+    # A 401 of another cluster is the key's again: held, and ended by that cluster's answer.
+    assert refusal.on_answer(401, 400.0, cluster="b") == "began" and refusal.holds(400.0)
+    assert refusal.on_answer(200, 401.0, cluster="b") == "ended"
+    # a answers: its refusal ends.
+    assert refusal.on_answer(200, 402.0, cluster="a") is None and refusal.cluster_change == "accepted"
+    assert not refusal.alone
+    # A rotated pair has not been refused on a: its 401 there is the key's again.
+    pairs = iter([object(), object()])
+    pair = [next(pairs)]
+    rotated = KeyRefusal(pair=lambda: pair[0])
+    assert rotated.on_answer(401, 0.0, cluster="a") == "began" and rotated.on_answer(200, 1.0, cluster="c") == "narrowed"
+    pair[0] = next(pairs)
+    assert rotated.on_answer(401, 2.0, cluster="a") == "began" and rotated.holds(2.0)

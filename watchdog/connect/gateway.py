@@ -14,7 +14,13 @@ from ..model import Outcome
 from ..ratelimit import Pause, RateLimiter
 from ..ratelimit.state import UNANSWERED_TURN_SECONDS
 from .backend import MAX_MESSAGE_CHARS, ApiResult, Endpoint, status_class
-from .refusal import WRITE_REFUSED_NOTE, WRITE_REFUSED_SHORT, KeyRefusal, ProxyRefusal
+from .refusal import (
+    CLUSTER_REFUSED_SHORT,
+    WRITE_REFUSED_NOTE,
+    WRITE_REFUSED_SHORT,
+    KeyRefusal,
+    ProxyRefusal,
+)
 
 T = TypeVar("T")
 
@@ -30,6 +36,13 @@ log = get_logger("watchdog.api")
 # lane serves other clusters too, the queue sends none of its other restarts until that call ends
 # (queue/dispatch.py, JobDispatch._slow). The limiter passes the key's turn on after as long.
 SLOW_CALL_SECONDS = UNANSWERED_TURN_SECONDS
+# Said of a cluster on which the key is refused while its other clusters take it (refusal.py).
+_REFUSED_ON_CLUSTER_NOTE = (
+    "the key is refused (401) on this cluster while its other clusters answer it: the key works, its access to "
+    "this cluster was withdrawn (a role binding removed?); grant it again, or move the cluster to a key that has "
+    "it. Nothing is held for it: the key's other clusters poll and restart as usual; this cluster's polls fail and "
+    "each of its restarts is sent, ends unauthorized and counts an attempt, as a 403's. Said again every 5 minutes "
+    "while it lasts (repeated: the 401s since), and api_key_accepted_on_cluster when it answers")
 # A wait for the server's budget this long is said (rate_limit_budget_spent): a window's Reset of
 # a few seconds is the limiter's everyday pacing, a minute or more is the key out of reach.
 LONG_BUDGET_WAIT_SECONDS = 60.0
@@ -151,13 +164,27 @@ class Gateway:
                 listener(None)  # the queue: every held restart of the lane goes again
 
     def _track_refusal(self, cluster: str, result: ApiResult[T]) -> ApiResult[T]:
-        """Feed the key's refusal (refusal.py) and say when one begins (once, at error) and ends.
+        """Feed the key's refusal (refusal.py) and say when one begins (once, at error) and ends,
+        and when a cluster is refused alone (another cluster answered the key after its 401).
         The Metrics API's answers are another service's: its lane holds no restarts. Returns the
         result, a restart's 401 while the key is refused for restarts only saying so."""
         if result.endpoint is Endpoint.METRICS_QUERY:
             return result
         write = result.endpoint is Endpoint.RESTART
-        change = self.refusal.on_answer(result.status_code, self.limiter.now(), write=write)
+        now = self.limiter.now()
+        alone = self.refusal.alone.get(cluster)
+        change = self.refusal.on_answer(result.status_code, now, write=write, cluster=cluster)
+        if self.refusal.cluster_change == "refused_again":
+            refused = self.refusal.alone[cluster]
+            log.error("api_key_refused_on_cluster", credential=self.credential, cluster=cluster,
+                      endpoint=result.endpoint.value, status_code=result.status_code, message=result.message,
+                      refused_since=refused.since_said(), repeated=self.refusal.said_alone(cluster, now),
+                      note=_REFUSED_ON_CLUSTER_NOTE)
+        elif self.refusal.cluster_change == "accepted" and alone is not None:
+            log.info("api_key_accepted_on_cluster", credential=self.credential, cluster=cluster,
+                     answered_by=result.endpoint.value, status_code=result.status_code,
+                     refused_since=alone.since_said(), note="a call with the key on this cluster was answered "
+                     "other than 401: its access to the cluster is back")
         if change == "write_refused":
             log.error("api_key_refused_for_restarts", credential=self.credential, cluster=cluster,
                       endpoint=result.endpoint.value, status_code=result.status_code, message=result.message,
@@ -170,15 +197,26 @@ class Gateway:
             # The server's words first, cut so that what they mean is said whole after them.
             said = f"{result.message[:MAX_MESSAGE_CHARS - len(WRITE_REFUSED_SHORT) - 2]}; " if result.message else ""
             result = replace(result, message=f"{said}{WRITE_REFUSED_SHORT}")
+        elif write and result.status_code == 401 and cluster in self.refusal.alone:
+            said = f"{result.message[:MAX_MESSAGE_CHARS - len(CLUSTER_REFUSED_SHORT) - 2]}; " if result.message else ""
+            result = replace(result, message=f"{said}{CLUSTER_REFUSED_SHORT}")
         if change == "began":
             log.error("api_key_refused", credential=self.credential, cluster=cluster, endpoint=result.endpoint.value,
                       status_code=result.status_code, message=result.message,
                       note="the API refused the key (401), not a connector: every restart of the key's clusters "
                            "stays queued, not sent and no attempt counted, until a call with the key succeeds (polls "
                            "go on at their interval) or a reload rotates the key's pair; restarts already on the wire "
-                           "end unauthorized")
+                           "end unauthorized. Where another of its clusters answers, the key works: the refusal is "
+                           "this cluster's alone (api_key_refused_on_cluster) and the held restarts go")
         elif change == "ended":
             self._refusal_ended(cluster, result.endpoint.value)
+        elif change == "narrowed":
+            self._refusal_ended(cluster, result.endpoint.value, on_another=True)
+            for each in self.refusal.narrowed_to:
+                refused = self.refusal.alone[each]
+                self.refusal.said_alone(each, now)
+                log.error("api_key_refused_on_cluster", credential=self.credential, cluster=each,
+                          answered_on=cluster, refused_since=refused.since_said(), note=_REFUSED_ON_CLUSTER_NOTE)
         return result
 
     def refused_note(self) -> str | None:
@@ -197,11 +235,15 @@ class Gateway:
             return self.proxy_refusal.note()
         return None
 
-    def _refusal_ended(self, cluster: str | None, answered_by: str | None) -> None:
+    def _refusal_ended(self, cluster: str | None, answered_by: str | None, *, on_another: bool = False) -> None:
         how = self.refusal.ended_by
         self.refusal.ended_by = ""
+        ended_by = "a call with the key answered" if how == "answer" else "a reload rotated the key's pair"
+        if on_another:
+            ended_by = ("a call with the key answered on another cluster than those that refused it: they are "
+                        "refused alone (api_key_refused_on_cluster)")
         log.info("api_key_accepted_again", credential=self.credential, cluster=cluster, answered_by=answered_by,
-                 ended_by="a call with the key answered" if how == "answer" else "a reload rotated the key's pair",
+                 ended_by=ended_by,
                  note="the restarts held since the key was refused go now")
         for listener in self._hold_listeners:
             listener(None)  # the queue: every held restart of the key goes again

@@ -23,6 +23,25 @@ does. A restart answered otherwise ends it; a read answered 401 makes it a refus
 Assumed where the real world may differ: a key revoked between a poll that ended a refusal and
 the next restart is taken for refused for restarts until the next poll's 401, which holds again.
 
+A key refused on ONE of its clusters while its other clusters take it (access to that cluster
+withdrawn: a role binding removed, which the real Cloud may answer 401 or 403 there alone) is no
+refused key either. Before, each poll of that cluster began a refusal (`api_key_refused` at
+error, every restart of the key held) and the next poll of another cluster ended it
+(`api_key_accepted_again`): a pair of lines at every poll, 720 error lines an hour at 5 s, saying
+that every restart of the key waited (a probe, 2026-12-07). Now the clusters whose reads (polls)
+were answered 401 in a refusal are remembered (a restart's 401 may be a key refused for restarts
+only, above: no cluster's); an answer with the key from a cluster that did not answer 401 in it
+contradicts it: the key works, so the refusal ends (its held restarts go) and those clusters are
+refused alone (`alone`): said once each, then at most every REPEAT_SECONDS with how many 401s
+since, and once when the cluster answers again. Nothing is held for them (the queue asks the
+lane, not the cluster: queue/dispatch.py), as for a 403: each of their restarts is sent, ends
+`unauthorized` saying why and counts an attempt. A 401 of another cluster begins a refusal of
+the key again, as before. Assumed where the real world may differ: a revoked key is answered 401
+on every cluster (Confluent checks the key before the cluster), so a 401 contradicted by another
+cluster's answer is that cluster's; an answer to a call sent before the key was revoked and
+answered after another cluster's 401 may contradict it wrongly, until the next 401 of another
+cluster begins the key's refusal again (a poll interval, a restart or so spent).
+
 An egress proxy that refuses the daemon's credentials (407: transfer.ProxyRefused) is the same
 kind of refusal, of every call through it: `ProxyRefusal` holds the lane's restarts the same way
 until a call through it is answered (or PROBE_SECONDS pass without a call). A reload rotating the
@@ -52,6 +71,12 @@ RECHECK_SECONDS = 5.0
 # lets its held restarts go: the first answer says whether it works again (a 401 holds the rest
 # again). Without it, such a key's restarts were held until a reload or a restart of the daemon.
 PROBE_SECONDS = 600.0
+# A cluster refused alone is said again at most this often, with how many 401s since
+# (triggers/streak.py says a repeating failure every 5 minutes likewise).
+REPEAT_SECONDS = 300.0
+# What a restart of a cluster refused alone adds to its message (see api_key_refused_on_cluster).
+CLUSTER_REFUSED_SHORT = ("the key is refused (401) on this cluster alone, its other clusters take it: its access "
+                         "to this cluster was withdrawn (see api_key_refused_on_cluster)")
 
 
 def _utc_now() -> datetime:
@@ -89,6 +114,19 @@ class _Refusal:
         return self.since.strftime("%H:%M:%S UTC") if self.since is not None else "?"
 
 
+class ClusterAlone:
+    """A cluster on which the key is refused (401) while its other clusters take it."""
+
+    def __init__(self, since: datetime, pair: object, now: float) -> None:
+        self.since = since  # its first 401 (wall time, only ever shown)
+        self.pair = pair  # the pair refused: a rotated one has not been
+        self.said_at = now  # when it was last said (the lane's clock)
+        self.unsaid = 0  # 401s since it was last said
+
+    def since_said(self) -> str:
+        return self.since.strftime("%H:%M:%S UTC")
+
+
 class KeyRefusal(_Refusal):
     """Whether the lane's key stands refused, since when, and with which pair.
 
@@ -107,15 +145,38 @@ class KeyRefusal(_Refusal):
         # A read ended a refusal that a restart's 401 began, and no call has said otherwise since:
         # the next restart answered 401 means the key is refused for restarts only.
         self._reads_taken = False
+        # The clusters whose 401s the refusal under way holds (each with its first 401's time).
+        self._refused_on: dict[str, datetime] = {}
+        # Clusters refused alone (see the module's docstring).
+        self.alone: dict[str, ClusterAlone] = {}
+        # What the last answer changed for its cluster alone: "refused_again" (a 401, REPEAT_SECONDS
+        # since it was said: say it again), "accepted" (answered other than 401), else None.
+        self.cluster_change: str | None = None
+        # The clusters the last "narrowed" made refused alone.
+        self.narrowed_to: list[str] = []
 
-    def on_answer(self, status: int | None, now: float, *, write: bool = False) -> str | None:
+    def on_answer(self, status: int | None, now: float, *, write: bool = False, cluster: str = "") -> str | None:
         """A call of the lane was answered `status` (None: no answer); `write`: it was a restart.
         Returns "began" when this 401 begins a refusal, "ended" when this answer ends one,
         "write_refused" when this restart's 401 shows the key refused for restarts only (once),
         "write_accepted" when this restart's answer ends that, else None. A 429 or a 5xx says
         nothing of the key (a gateway may answer them before it looks at the key); any other
-        answer does: the key was taken."""
+        answer does: the key was taken. `cluster`: the call's; "narrowed" when this answer, from a
+        cluster that did not answer 401 in the refusal under way, ends it and makes the clusters
+        that did refused alone (`narrowed_to`); what it changed for its cluster alone is in
+        `cluster_change`."""
         self._called(now)
+        self.cluster_change = None
+        alone = self.alone.get(cluster)
+        if alone is not None and alone.pair is not self._pair_now():
+            del self.alone[cluster]  # a rotated pair has not been refused there: a 401 says so afresh
+            alone = None
+        if status == 401 and alone is not None:
+            # The cluster refused alone again: nothing new of the key, said every REPEAT_SECONDS.
+            alone.unsaid += 1
+            if now - alone.said_at >= REPEAT_SECONDS:
+                self.cluster_change = "refused_again"
+            return None
         if status == 401:
             if write and self.since is None and (self._reads_taken or self.write_refused_since is not None):
                 first = self.write_refused_since is None
@@ -127,10 +188,23 @@ class KeyRefusal(_Refusal):
             first = self._begin()
             if first:
                 self._began_on_write = write
+            if not write:  # a restart's 401 may be a key refused for restarts only: no cluster's
+                self._refused_on.setdefault(cluster, self._wall())
             self._refused_pair = self._pair_now()
             return "began" if first else None
         if status is None or status == 429 or status >= 500:
             return None
+        if alone is not None:
+            del self.alone[cluster]
+            self.cluster_change = "accepted"
+        if self.since is not None and self._refused_on and cluster not in self._refused_on:
+            # The key works on this cluster, after reads of others were refused: they are refused alone.
+            self.narrowed_to = sorted(self._refused_on)
+            for each, since in self._refused_on.items():
+                self.alone[each] = ClusterAlone(since, self._refused_pair, now)
+            self._reads_taken = self._began_on_write and not write
+            self._end("answer")
+            return "narrowed"
         if write:
             self._reads_taken = False
             if self.write_refused_since is not None and self.since is None:
@@ -161,7 +235,14 @@ class KeyRefusal(_Refusal):
     def _pair_now(self) -> object:
         return self.pair() if self.pair is not None else None
 
+    def said_alone(self, cluster: str, now: float) -> int:
+        """The cluster refused alone is said now: how many 401s it had since it was last said."""
+        alone = self.alone[cluster]
+        unsaid, alone.unsaid, alone.said_at = alone.unsaid, 0, now
+        return unsaid
+
     def _end(self, why: str) -> None:
+        self._refused_on = {}
         self.since = None
         self._began_on_write = False
         self._refused_pair = None
