@@ -25,7 +25,7 @@ from ..model import (
 )
 from .held import HeldTime
 from .postgres_connection import ANSWER_TIMEOUT
-from .rows import connector_upserts, masked
+from .rows import connector_upserts, masked, whole
 
 Row = dict[str, Any]
 Connection = psycopg.Connection[Row]
@@ -155,8 +155,8 @@ def key(row: Row) -> ConnectorKey:
 
 def state(row: Row) -> ConnectorState:
     return ConnectorState(
-        consecutive_failures=row["consecutive_failures"],
-        attempts=row["attempts"],
+        consecutive_failures=whole(row, "connector_state", "consecutive_failures"),
+        attempts=whole(row, "connector_state", "attempts"),
         last_restart_at=row["last_restart_at"],
         next_allowed_at=row["next_allowed_at"],
         gave_up=row["gave_up"],
@@ -175,11 +175,11 @@ def record(row: Row) -> HistoryRecord:
         trigger=Trigger(row["primary_trigger"]),
         triggers=tuple(Trigger(value) for value in row["triggers"]),
         outcome=Outcome(row["outcome"]),
-        status_code=row["status_code"],
+        status_code=whole(row, "restart_history", "status_code"),
         request_id=row["request_id"],
         message=masked(row["message"]),
-        tries=row["tries"],
-        attempt=row["attempt"],
+        tries=whole(row, "restart_history", "tries"),
+        attempt=whole(row, "restart_history", "attempt"),
         evidence=masked(row["evidence"]),
         recommendations=tuple(masked(row["recommendations"])),
         # None in a database whose table lacks them (postgres_schema.ensure_history_asked).

@@ -16,7 +16,14 @@ from ..logs import get_logger
 from .errors import StateStoreError
 from .postgres_connection import error_text
 from .postgres_migration_lock import take_migration_lock
-from .schema import HISTORY_ASKED_COLUMNS, Migration, unknown_values, unknown_values_refusal
+from .schema import (
+    HISTORY_ASKED_COLUMNS,
+    Migration,
+    unknown_values,
+    unknown_values_refusal,
+    unreadable_numbers,
+    unreadable_numbers_refusal,
+)
 
 log = get_logger("watchdog.state")
 
@@ -161,6 +168,9 @@ def read_version(conn: psycopg.Connection[Any], where: str) -> int:
         unknown = unknown_values(lambda query: cursor.execute(query).fetchall(), postgres=True)
         if unknown:
             raise unknown_values_refusal(where, unknown, "give this one an empty database (or schema) to start fresh")
+        if found := unreadable_numbers(lambda query: cursor.execute(query).fetchall(), postgres=True):
+            raise unreadable_numbers_refusal(where, found, "Correct or delete that row (the watchdog never writes such a "
+                                             "value), or restore the database from a backup.")
     return version
 
 

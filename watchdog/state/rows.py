@@ -22,7 +22,7 @@ from ..model import (
     Trigger,
 )
 from ..report import format_timestamp, parse_timestamp, parse_timestamp_or_none, timestamp_or_none
-from .schema import HISTORY_ASKED_COLUMNS
+from .schema import HISTORY_ASKED_COLUMNS, whole
 
 _STATE_COLUMNS = ("consecutive_failures", "attempts", "last_restart_at", "next_allowed_at", "gave_up", "health",
                   "healthy_since", "awaiting_resolution")
@@ -143,8 +143,8 @@ def key_from_row(row: sqlite3.Row) -> ConnectorKey:
 
 def state_from_row(row: sqlite3.Row) -> ConnectorState:
     return ConnectorState(
-        consecutive_failures=row["consecutive_failures"],
-        attempts=row["attempts"],
+        consecutive_failures=whole(row, "connector_state", "consecutive_failures"),
+        attempts=whole(row, "connector_state", "attempts"),
         last_restart_at=parse_timestamp_or_none(row["last_restart_at"]),
         next_allowed_at=parse_timestamp_or_none(row["next_allowed_at"]),
         gave_up=bool(row["gave_up"]),
@@ -163,11 +163,11 @@ def history_from_row(row: sqlite3.Row) -> HistoryRecord:
         trigger=Trigger(row["primary_trigger"]),
         triggers=tuple(Trigger(value) for value in json.loads(row["triggers"])),
         outcome=Outcome(row["outcome"]),
-        status_code=row["status_code"],
+        status_code=whole(row, "restart_history", "status_code"),
         request_id=row["request_id"],
         message=masked(row["message"]),
-        tries=row["tries"],
-        attempt=row["attempt"],
+        tries=whole(row, "restart_history", "tries"),
+        attempt=whole(row, "restart_history", "attempt"),
         evidence=None if row["evidence"] is None else masked(json.loads(row["evidence"])),
         recommendations=tuple(masked(json.loads(row["recommendations"]))),
         # A file no daemon of this release has opened to write lacks them (read by `watchdog

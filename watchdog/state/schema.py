@@ -190,6 +190,8 @@ def check_version(db: sqlite3.Connection, path: str | Path) -> int:
         unknown = unknown_values(lambda query: db.execute(query).fetchall())
         if unknown:
             raise unknown_values_refusal(f"State file {path}", unknown, "move the file aside to start fresh with a new one")
+        if found := unreadable_numbers(lambda query: db.execute(query).fetchall()):
+            raise unreadable_numbers_refusal(f"State file {path}", found, recovery_advice(Path(path)))
     if missing:
         raise StateStoreError(
             f"State file {path} has schema version {version} but not the watchdog's tables and columns of that "
@@ -228,6 +230,64 @@ def unknown_values(rows_of: Callable[[str], Iterable[Sequence[Any]]], *, postgre
         found += [f"{where}: {row[0]!r}" for row in rows_of(in_postgres if postgres else in_sqlite)
                   if row[0] not in known]
     return found
+
+
+# The whole-number columns of each table, and the least value a watchdog writes there (None: any).
+# SQLite keeps whatever a column is given ('x' in an INTEGER column: a hand edit, a byte changed on
+# disk, and integrity_check passes): read as is, a connector's `attempts` of 'x' passed the
+# start, and every poll of its cluster then died on a TypeError ("'<=' not supported between
+# instances of 'str' and 'int'") while /readyz said ready; a history record's `tries` of 'one'
+# killed the start on a traceback. PostgreSQL's integer columns hold numbers only, but a negative
+# count by hand ("-5 restart attempt(s) so far"). Checked at the start (unreadable_numbers)
+# and by every read (whole).
+WHOLE_COLUMNS: dict[str, tuple[tuple[str, bool, int | None], ...]] = {  # table: (column, nullable, minimum)
+    "connector_state": (("consecutive_failures", False, 0), ("attempts", False, 0)),
+    "restart_history": (("tries", False, 0), ("attempt", True, 0), ("status_code", True, None)),
+}
+
+
+def whole(row: Any, table: str, column: str) -> Any:
+    """`row[column]` as the whole number it must be (None where the column may be empty), or
+    ValueError naming the column and the value: a record this watchdog cannot read."""
+    nullable, minimum = next((n, m) for c, n, m in WHOLE_COLUMNS[table] if c == column)
+    value = row[column]
+    if value is None and nullable:
+        return None
+    # bool is an int, but no driver hands one back for these columns: a sign of another column's value.
+    if not isinstance(value, int) or isinstance(value, bool) or (minimum is not None and value < minimum):
+        least = "" if minimum is None else f" of at least {minimum}"
+        raise ValueError(f"{table}.{column} is {value!r}, not a whole number{least}")
+    return value
+
+
+def unreadable_numbers(rows_of: Callable[[str], Iterable[Sequence[Any]]], *, postgres: bool = False) -> str | None:
+    """Why the first record found whose whole-number column holds something else (WHOLE_COLUMNS)
+    cannot be read, or None. `rows_of`: runs a query, returns its rows. One scan per table, at
+    the start (beside unknown_values); in PostgreSQL, whose columns hold integers only, the range."""
+    for table, columns in WHOLE_COLUMNS.items():
+        conditions = []
+        for column, nullable, minimum in columns:
+            if not postgres:
+                kinds = "'integer', 'null'" if nullable else "'integer'"
+                conditions.append(f"typeof({column}) NOT IN ({kinds})")
+            if minimum is not None:
+                conditions.append(f"{column} < {minimum}")
+        names = ("cluster", "connector", *(column for column, _, _ in columns))
+        query = f"SELECT {', '.join(names)} FROM {table} WHERE {' OR '.join(conditions)} LIMIT 1"
+        for found in rows_of(query):
+            row = dict(zip(names, found))
+            try:
+                for column, _, _ in columns:
+                    whole(row, table, column)
+            except ValueError as error:
+                return f"{error}, in a record of {row['cluster']}/{row['connector']}"
+    return None
+
+
+def unreadable_numbers_refusal(where: str, found: str, recovery: str) -> StateStoreError:
+    return StateStoreError(f"{where} holds a record this watchdog cannot read ({found}): it was changed by hand, or "
+                           f"damaged (a disk error inside a record, which the database's own checks do not see). "
+                           f"{recovery} Nothing was changed.")
 
 
 def unknown_values_refusal(where: str, unknown: list[str], fresh: str) -> StateStoreError:
