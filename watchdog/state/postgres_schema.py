@@ -19,6 +19,8 @@ from .postgres_migration_lock import take_migration_lock
 from .schema import (
     HISTORY_ASKED_COLUMNS,
     Migration,
+    expected_tables,
+    missing_columns,
     unknown_values,
     unknown_values_refusal,
     unreadable_numbers,
@@ -106,6 +108,8 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 OUR_TABLES = ("connector_state", "restart_history", "pending_request", "leader_lease")
+# The lease's columns (version 1), checked at the start with the records' (_missing_columns).
+LEASE_COLUMNS = ("id", "holder", "epoch", "expires_at", "acquired_at", "renewed_at")
 # Serialises the migration of replicas that start together (any constant; "cwd1" in ASCII).
 MIGRATION_LOCK = 0x63776431
 # How long adding the history's columns waits for the table (ensure_history_asked).
@@ -164,6 +168,16 @@ def read_version(conn: psycopg.Connection[Any], where: str) -> int:
             f"{where} has schema version {version}, newer than the {latest} this watchdog knows: a "
             "newer release wrote it. Run that release (or a later one). Nothing was changed."
         )
+    # A column dropped by hand, or a partial restore: refused as SQLite refuses it (schema.py,
+    # check_version). Before, the store opened, and every start of leading failed on a KeyError
+    # ('seen_at') about once a second for ever, and `watchdog status` on a traceback.
+    if 1 <= version <= latest and (lacking := _missing_columns(cursor, version)):
+        raise StateStoreError(
+            f"{where} has schema version {version} but not the watchdog's tables and columns of that version "
+            f"(missing: {', '.join(lacking[:5])}{', ...' if len(lacking) > 5 else ''}): it was changed by hand, or "
+            "restored in part. Restore it from a backup, or give the watchdog a database (or a schema, with "
+            "options=-csearch_path=NAME in the URL) of its own. Nothing was changed."
+        )
     if version >= 1:
         unknown = unknown_values(lambda query: cursor.execute(query).fetchall(), postgres=True)
         if unknown:
@@ -172,6 +186,17 @@ def read_version(conn: psycopg.Connection[Any], where: str) -> int:
             raise unreadable_numbers_refusal(where, found, "Correct or delete that row (the watchdog never writes such a "
                                              "value), or restore the database from a backup.")
     return version
+
+
+def _missing_columns(cursor: psycopg.Cursor[Any], version: int) -> list[str]:
+    """What the database lacks of the tables and columns `version` makes: those the SQLite file
+    has at that version (the same records, schema.expected_tables) and the lease's."""
+    found: dict[str, list[str]] = {}
+    for table, column in cursor.execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()"
+    ).fetchall():
+        found.setdefault(table, []).append(column)
+    return missing_columns(found, {**expected_tables(version), "leader_lease": list(LEASE_COLUMNS)})
 
 
 def require_current(version: int, where: str) -> None:
