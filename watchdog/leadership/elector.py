@@ -47,6 +47,14 @@ ROLLED_BACK_NOTE = (
     "of (state_database_rewritten). Compare `watchdog history` with this replica's restart_finished lines since "
     "found_renewed_at (docs/runbook.md); prefer synchronous replication for the state database"
 )
+# How long a replica whose start of leading failed leaves a free lease alone before it tries again:
+# renew_interval after the first failure, doubled after each next one, at most this. A start that
+# fails for a cause that does not heal (a database a DBA changed, records it cannot read) took the
+# lease, failed on a traceback and gave it back once a renew_interval for ever; one that fails for
+# a passing cause (the database restarting) is tried again within this. Not a stop of the daemon:
+# StateStoreError covers both kinds, and a replica stopped for a passing one is one fewer to lead.
+# Meanwhile a free lease is left to the other replicas, which may start where this one cannot.
+START_RETRY_MAX = 60.0
 Elected = Callable[[int], Awaitable[None]]
 Lost = Callable[[str], Awaitable[None]]
 
@@ -93,6 +101,8 @@ class Elector:
         # replica whose store session refused every write (read-only) won the lease, failed to
         # start, stepped down, every renew_interval for ever, while its /readyz said ready.
         self._start_failed: str | None = None
+        self._start_failures = 0  # failed starts of leading in a row (START_RETRY_MAX)
+        self._start_retry_at = 0.0  # monotonic: a free lease is not taken before this after one
         self._reached = False  # whether a campaign or renewal has reached the database yet
         # The last statement on the lease got no answer in time (or failed): it may have committed
         # all the same. Until a read is answered, nothing is written: a link that answers too late
@@ -161,8 +171,10 @@ class Elector:
         if not self._reached:
             return "the database has not been reached yet"
         if self._start_failed is not None and not self.leading:
-            return (f"this replica won the lease but could not start leading ({self._start_failed}); it tries again "
-                    "whenever the lease is free, and is ready once a start succeeds")
+            wait = max(0.0, self._start_retry_at - self._clock())
+            return (f"this replica won the lease but could not start leading ({self._start_failed}, "
+                    f"{self._start_failures} time(s) in a row); it tries again once the lease is free "
+                    f"{f'in {wait:.0f}s or later' if wait >= 1 else 'from now on'}, and is ready once a start succeeds")
         return None
 
     @property
@@ -268,6 +280,13 @@ class Elector:
             if view is not None and view.valid and view.holder == self.identity:
                 await self._give_back(conn, view)
                 return
+            if (view is None or not view.valid) and self._clock() < self._start_retry_at:
+                # Free, but this replica's last start of leading failed: left to another replica
+                # until the retry time (START_RETRY_MAX), as if held.
+                self._metrics.show(leading=False, epoch=None if view is None else view.epoch)
+                self._seen(None)
+                self._recovered()
+                return
             acquired: lease.Acquired | None = None
             if view is None:
                 await self._restore_lease(conn)
@@ -307,12 +326,23 @@ class Elector:
         try:
             await self._on_elected(epoch)
         except Exception as exc:
-            self._start_failed = self._short(exc)
-            log.exception("leader_start_failed", replica=self.identity, epoch=epoch, error=self._start_failed,
-                          note="this replica is not ready until a start of leading succeeds")
-            await self._step_down(f"could not start leading: {self._start_failed}", release=True)
+            error, before = self._short(exc), self._start_failed
+            self._start_failed = error
+            self._start_failures += 1
+            wait = min(START_RETRY_MAX, self.timing.renew_interval * 2 ** (self._start_failures - 1))
+            self._start_retry_at = self._clock() + wait
+            said = dict(replica=self.identity, epoch=epoch, error=error, repeated=self._start_failures,
+                        next_try_in=round(wait, 1),
+                        note="this replica is not ready until a start of leading succeeds; it leaves a free lease to "
+                             "the other replicas until its next try, each wait twice the last, at most "
+                             f"{START_RETRY_MAX:g}s")
+            if error == before:  # the traceback once per kind of failure, not once a try
+                log.error("leader_start_failed", **said)
+            else:
+                log.exception("leader_start_failed", **said)
+            await self._step_down(f"could not start leading: {error}", release=True)
             return
-        self._start_failed = None
+        self._start_failed, self._start_failures, self._start_retry_at = None, 0, 0.0
 
     def _lease_ahead(self, view: lease.LeaseView) -> bool:
         """Whether to take a valid lease of another replica whose last renewal lies ahead of the
