@@ -1,7 +1,9 @@
 """Leadership among replicas sharing a PostgreSQL state store: a lease row with a fencing epoch.
 
     lease.py     the lease row's SQL: acquire, renew, release, read
-    elector.py   `Elector`: campaign, renew, step down; `may_send` before every call
+    elector.py   `Elector`: campaign, step down; `may_send` before every call
+    renewal.py   `LeaseRenewal` (a mixin of `Elector`): renewing the lease while leading, taking it
+                 back from a database that lost its acquisition, saying a rollback
     sole.py      `SoleLeader`: a daemon with a SQLite file leads alone
     known_leader.py  what a replica can say of who leads (a standby's /readyz and 503)
     build.py     which of the two a config asks for

@@ -15,7 +15,6 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TypeVar
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -34,19 +33,10 @@ from ..tasks import cancel_and_wait
 from . import lease
 from .known_leader import leader_now, no_leader_note
 from .metrics import LeadershipMetrics
+from .renewal import LeaseRenewal
 
 log = get_logger("watchdog.leadership")
 
-T = TypeVar("T")
-
-ROLLED_BACK_NOTE = (
-    "the lease row holds an older renewal than the last this leader wrote: the database lost its last commits (an "
-    "asynchronous standby promoted by a failover, or a restore), and with them what the daemon recorded in those "
-    "lost_seconds: restarts in the history, attempt counts and backoff, gave-up flags, requests asked for, and the "
-    "end of restarts sent. This leader leads on with what it holds in memory, and writes again the requests it knows "
-    "of (state_database_rewritten). Compare `watchdog history` with this replica's restart_finished lines since "
-    "found_renewed_at (docs/runbook.md); prefer synchronous replication for the state database"
-)
 # How long a replica whose start of leading failed leaves a free lease alone before it tries again:
 # renew_interval after the first failure, doubled after each next one, at most this. A start that
 # fails for a cause that does not heal (a database a DBA changed, records it cannot read) took the
@@ -59,7 +49,7 @@ Elected = Callable[[int], Awaitable[None]]
 Lost = Callable[[str], Awaitable[None]]
 
 
-class Elector:
+class Elector(LeaseRenewal):
     def __init__(
         self,
         url: str,
@@ -236,7 +226,7 @@ class Elector:
         if release and self.leading and self.epoch is not None:
             try:
                 conn = await self._connection()
-                await _within(conn, lease.release(conn, self.identity, self.epoch), self.timing.renew_interval)
+                await lease.within(conn, lease.release(conn, self.identity, self.epoch), self.timing.renew_interval)
                 log.info("leader_lease_released", replica=self.identity, epoch=self.epoch)
             except (psycopg.Error, OSError, TimeoutError) as exc:
                 log.warning("leader_lease_not_released", replica=self.identity, error=self._short(exc),
@@ -275,7 +265,7 @@ class Elector:
         started = self._clock()
         try:
             conn = await self._connection()
-            view = await _within(conn, lease.read(conn), self.timing.renew_interval)
+            view = await lease.within(conn, lease.read(conn), self.timing.renew_interval)
             self._unanswered = False
             if view is not None and view.valid and view.holder == self.identity:
                 await self._give_back(conn, view)
@@ -292,10 +282,10 @@ class Elector:
                 await self._restore_lease(conn)
             if view is None or not view.valid:
                 self._ahead = None
-                acquired = await _within(conn, lease.acquire(conn, self.identity, self.timing.lease_duration),
+                acquired = await lease.within(conn, lease.acquire(conn, self.identity, self.timing.lease_duration),
                                          self.timing.renew_interval)
             elif self._lease_ahead(view) and view.renewed_at is not None:
-                acquired = await _within(conn, lease.acquire_ahead(conn, self.identity, self.timing.lease_duration,
+                acquired = await lease.within(conn, lease.acquire_ahead(conn, self.identity, self.timing.lease_duration,
                                                                    view.epoch, view.renewed_at),
                                          self.timing.renew_interval)
             if acquired is None:
@@ -386,7 +376,7 @@ class Elector:
         expired. Expired now (lease.GIVE_BACK), so that any replica takes it at its next try, this
         one included; kept, it held the healthy standby out for a whole lease while this replica,
         which believed itself a standby, sent nothing."""
-        given = await _within(conn, lease.give_back(conn, self.identity, view.epoch), self.timing.renew_interval)
+        given = await lease.within(conn, lease.give_back(conn, self.identity, view.epoch), self.timing.renew_interval)
         self._recovered()
         self._metrics.show(leading=False, epoch=view.epoch)
         self._seen(None)
@@ -400,131 +390,11 @@ class Elector:
         """The lease row is gone (leader_lease truncated or its row deleted by hand, a partial
         restore): no replica could take the lease, ever, and none said why. Made again (by one
         replica: the others find it made)."""
-        restored = await _within(conn, lease.restore(conn), self.timing.renew_interval)
+        restored = await lease.within(conn, lease.restore(conn), self.timing.renew_interval)
         if restored is not None:
             log.warning("leader_lease_restored", replica=self.identity, epoch=restored, database=self._database,
                         note="the leader_lease row was missing (the table truncated or the row deleted by hand?); "
                              "made again so that a replica can lead; a leader that held the old one is fenced")
-
-    async def _renew(self) -> None:
-        started = self._clock()
-        # Past the deadline with nothing refused meanwhile (the loop held by this replica's own
-        # work, taking the lead's recovery of a large backlog above all, or the process starved):
-        # nothing was sent since, so one more try is safe. The renewal names this epoch: it holds
-        # only if no replica took the lease in between. Stepping down at once instead, a replica
-        # whose recovery outlasted renew_deadline took the lead again and recovered again, for ever.
-        late = started >= self._deadline
-        if late and self._lapsed:
-            await self._step_down(self.may_send() or "renew deadline passed")
-            return
-        try:
-            held = await self._renew_once(self.timing.renew_interval if late
-                                          else max(0.05, min(self.timing.renew_interval, self._deadline - started)))
-        except (psycopg.Error, OSError, TimeoutError) as exc:
-            await self._failed("renewal", exc)
-            if self._clock() >= self._deadline:
-                await self._step_down(f"could not renew the lease within renew_deadline "
-                                      f"({self.timing.renew_deadline:g}s): {self._short(exc)}")
-            return
-        self._recovered()
-        if held and self._lapsed:
-            # Answered after the deadline (the process starved or its loop held meanwhile), with a
-            # restart refused in between: led on, that restart stayed in the shared state for good.
-            await self._step_down(f"the lease was renewed only after renew_deadline ({self.timing.renew_deadline:g}s) "
-                                  "had passed and restarts were refused meanwhile; leading again under a new epoch "
-                                  "recovers them")
-        elif held:
-            self._renewed(started, late)
-        else:
-            await self._step_down("another replica took the lease over (its epoch is newer)")
-
-    async def renew_if_late(self) -> None:
-        """Taking the lead (the recovery of what the last leader left) held the event loop past
-        renew_deadline: renew now, before the queue starts, so that its first send is not refused
-        and left "to the leader" (which would make this replica step down and recover again). A
-        failure or a lease taken over is left to the election loop, which steps down."""
-        if not self.leading or self._lapsed or self._clock() < self._deadline:
-            return
-        started = self._clock()
-        try:
-            held = await self._renew_once(self.timing.renew_interval)
-        except (psycopg.Error, OSError, TimeoutError) as exc:
-            await self._failed("renewal", exc)
-            return
-        self._recovered()
-        if held and not self._lapsed:
-            self._renewed(started, late=True)
-
-    async def _renew_once(self, timeout: float) -> bool:
-        """One renewal, its statement answered within `timeout`. A new connection it needs is made
-        before the lease could expire (half the margin before: the lease's expiry is at least
-        lease_duration after the last renewal's start): made within the connect timeout alone
-        (3 s), it took a leader whose database stopped answering past its lease's expiry before it
-        stood by. Not shorter: a renewal that has to connect anew (the last one failed) also needs
-        the time to connect to a database some way off, or to pass a first host of several that
-        does not answer."""
-        assert self.epoch is not None
-        lease_ends = self._deadline - self.timing.renew_deadline + self.timing.lease_duration - self.timing.margin / 2
-        conn = await self._connection(within=max(0.05, lease_ends - self._clock()))
-        if self._unanswered:
-            # The last renewal got no answer (it may have committed): no further one is sent into a
-            # link that does not answer, lengthening the lease past this leader's step-down unseen.
-            started = self._clock()
-            await _within(conn, lease.read(conn), timeout)
-            self._unanswered = False
-            timeout = max(0.05, timeout - (self._clock() - started))
-        renewed = await _within(conn, lease.renew(conn, self.identity, self.epoch, self.timing.lease_duration), timeout)
-        if renewed is None:
-            return await self._reclaim(conn, timeout)
-        self._check_rollback(renewed)
-        return True
-
-    async def _reclaim(self, conn: lease.AnsweringAsyncConnection, timeout: float) -> bool:
-        """The renewal found the row no longer ours: take it back if it holds an older epoch than
-        ours (lease.RECLAIM: the database lost our acquisition), and say the database rolled back;
-        False when another replica holds it under an epoch at least ours (a takeover)."""
-        assert self.epoch is not None
-        taken = await _within(conn, lease.reclaim(conn, self.identity, self.epoch, self.timing.lease_duration), timeout)
-        if taken is None:
-            return False
-        held, self.epoch, self._written = self.epoch, taken.epoch, taken.written
-        self._metrics.show(leading=True, epoch=taken.epoch)
-        log.error("state_database_rolled_back", replica=self.identity, epoch=taken.epoch, held_epoch=held,
-                  found_holder=taken.found_holder, found_epoch=taken.found_epoch, database=self._database,
-                  note="the lease row names an older epoch than this leader's: the database lost the commits that "
-                       "made this replica the holder (a failover to an asynchronous standby that missed a handover), "
-                       "and what the daemon recorded since. This replica, the last holder, took the lease back under a "
-                       "new epoch (the one the row names was superseded before the loss) and writes again the "
-                       "requests it knows of (state_database_rewritten); prefer synchronous replication")
-        if self.on_rolled_back is not None:
-            self.on_rolled_back(taken.epoch)
-        return True
-
-    def _check_rollback(self, renewed: lease.Renewed) -> None:
-        """Say so when the lease row holds an older renewal than the last this leader wrote: its
-        database lost its last commits (an asynchronous standby promoted by a failover, a restore
-        from a backup), and what the store wrote meanwhile with them. The lease survived under the
-        same holder and epoch, so the leader leads on, and nothing else said a word: a drill with
-        the standby 8 s behind lost 31 of 46 history records, and left the requests of 8 restarts
-        sent and finished pending, which the next leader (a rollout) sends again."""
-        written, self._written = self._written, renewed.written
-        if written is None or renewed.previous is None or renewed.previous >= written:
-            return
-        log.error("state_database_rolled_back", replica=self.identity, epoch=self.epoch,
-                  lost_seconds=round((written - renewed.previous).total_seconds(), 3),
-                  found_renewed_at=renewed.previous.isoformat(), last_renewed_at=written.isoformat(),
-                  database=self._database, note=ROLLED_BACK_NOTE)
-        if self.on_rolled_back is not None and self.epoch is not None:
-            self.on_rolled_back(self.epoch)
-
-    def _renewed(self, started: float, late: bool) -> None:
-        if late:
-            log.warning("leader_lease_renewed_late", replica=self.identity, epoch=self.epoch,
-                        renew_deadline=self.timing.renew_deadline,
-                        note="renewed after renew_deadline (this replica's event loop was held); nothing was "
-                             "sent meanwhile and no other replica took the lease: leading on")
-        self._deadline = self.timing.send_deadline(started)
-        self._seen(self.identity)  # the last time this replica knew it held the lease
 
     async def _step_down(self, reason: str, *, release: bool = False) -> None:
         epoch = self.epoch
@@ -542,7 +412,7 @@ class Elector:
         if release and epoch is not None:
             with contextlib.suppress(psycopg.Error, OSError, TimeoutError):
                 conn = await self._connection()
-                await _within(conn, lease.release(conn, self.identity, epoch), self.timing.renew_interval)
+                await lease.within(conn, lease.release(conn, self.identity, epoch), self.timing.renew_interval)
 
     async def _connection(self, within: float | None = None) -> lease.AnsweringAsyncConnection:
         if self._conn is not None and not self._conn.closed and not self._conn.broken:
@@ -582,11 +452,3 @@ class Elector:
             log.info("leader_lease_reachable", replica=self.identity, database=self._database)
             self._last_error = None
 
-
-async def _within(conn: lease.AnsweringAsyncConnection, call: Awaitable[T], seconds: float) -> T:
-    """`call`, a statement on `conn`, its answer awaited `seconds` at most: by the connection's own
-    bound (lease.AnsweringAsyncConnection), which ends it at once, asyncio.wait_for a second later
-    only in case. Cancelled by wait_for, psycopg first asks the server to cancel the statement and
-    waits for it, up to 10 s more."""
-    conn.answer_timeout = seconds
-    return await asyncio.wait_for(call, seconds + 1)

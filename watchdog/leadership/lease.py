@@ -8,15 +8,19 @@ what the store's writes are fenced with (state/postgres.py).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.abc import PQGen
 from psycopg.errors import _WaitTimeout  # psycopg >= 3.3 (pyproject): the wait's timeout
 
 from ..state.postgres_connection import ANSWER_TIMEOUT
+
+T = TypeVar("T")
 
 
 class AnsweringAsyncConnection(psycopg.AsyncConnection[Any]):
@@ -260,3 +264,12 @@ class Reclaimed:
     written: datetime  # the renewal time written (the database's clock)
     found_holder: str | None  # whom the row named, under...
     found_epoch: int  # ...this older epoch
+
+
+async def within(conn: AnsweringAsyncConnection, call: Awaitable[T], seconds: float) -> T:
+    """`call`, a statement on `conn`, its answer awaited `seconds` at most: by the connection's own
+    bound (AnsweringAsyncConnection), which ends it at once, asyncio.wait_for a second later
+    only in case. Cancelled by wait_for, psycopg first asks the server to cancel the statement and
+    waits for it, up to 10 s more."""
+    conn.answer_timeout = seconds
+    return await asyncio.wait_for(call, seconds + 1)
