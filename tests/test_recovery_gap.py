@@ -141,9 +141,12 @@ async def test_with_postgresql_the_gap_is_measured_from_the_previous_leaders_las
     assert gap is not None and 6 * 3600 <= gap < 6 * 3600 + 60
 
 
-def test_a_file_an_older_release_wrote_takes_its_last_record_as_the_last_sign_of_life(tmp_path: Path) -> None:
-    """Such a release kept no record of being alive: the newest time it wrote stands in for one.
-    The record is one more table, not a schema version: a rollback to that release still opens the file."""
+def test_a_file_an_older_release_wrote_has_no_known_last_sign_of_life(tmp_path: Path) -> None:
+    """Such a release kept no record of being alive, and its newest record says when it last wrote,
+    not when it stopped (it writes nothing during a 429 pause): not known. (Before, that record stood
+    in for one, and a rollout at the end of a long pause dropped the schedule's kept restarts as
+    missed.) The record is one more table, not a schema version: a rollback to that release still
+    opens the file."""
     path = tmp_path / "state.db"
     seen = Clock().wall()
     with SqliteStateStore(path) as store:
@@ -152,7 +155,7 @@ def test_a_file_an_older_release_wrote_takes_its_last_record_as_the_last_sign_of
         db.execute("DROP TABLE daemon_alive")  # as the older release left it
         db.commit()
     with SqliteStateStore(path) as store:
-        assert store.last_alive() == seen
+        assert store.last_alive() is None
         assert store.schema_version == 1
 
 
@@ -245,15 +248,82 @@ async def test_a_restart_kept_by_an_older_release_after_a_rollback_is_sent_at_th
     assert restarts_sent(simulator) == [202]
 
 
-def test_the_last_sign_of_life_is_the_newest_record_not_ahead_of_now(tmp_path: Path) -> None:
-    """A record newer than the file's record of being alive (an older release ran after this one)
-    counts; one ahead of now (written before the wall clock stepped back) does not."""
+async def test_a_kept_schedule_restart_of_a_file_whose_last_writer_recorded_no_sign_of_life_is_sent_and_said_so(
+    tmp_path: Path,
+) -> None:
+    """A release from before `daemon_alive` (e46d901 .. 48967ab, a supported rollback target) kept the
+    03:00 run's restart through a 429 pause of 5.5 minutes, writing nothing meanwhile, and was stopped
+    for the upgrade 3 s before this release started. Before, the gap was measured from its newest
+    record (the request itself) and the restart ended `dropped`, "missed while no daemon ran: 5m",
+    though that daemon had run until 3 s before: the gap is not known, and the start says so."""
+    clock = Clock()
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])), clock=clock.monotonic)
+    path = tmp_path / "state.db"
+    await crashed_with_a_scheduled_restart_kept(path, simulator, clock)
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("DROP TABLE daemon_alive")  # as such a release leaves the file
+        db.commit()
+    clock.advance(330)
+
+    again = daemon(path, simulator, clock)
+    with structlog.testing.capture_logs() as logs:
+        await again.start(serve_http=False)
+        await again.queue.join()
+    await again.stop()
+    with SqliteStateStore(path) as store:
+        (record,) = store.history()
+    assert record.outcome is Outcome.ACCEPTED, record.message
+    assert restarts_sent(simulator) == [202]
+    assert not [e for e in logs if "no daemon ran" in str(e.get("message", ""))]
+    (said,) = [e for e in logs if e["event"] == "kept_schedule_restarts_gap_unknown"]
+    assert said["connectors"] == [f"{CLUSTER}/orders"] and said["rules"] == ["nightly"]
+    assert "not known" in said["note"]
+
+
+async def test_a_kept_schedule_restart_written_long_after_the_files_last_beat_is_sent_not_missed(
+    tmp_path: Path,
+) -> None:
+    """This release beat, was rolled back to an older release that ran for an hour (its records, no
+    beat), whose 03:00 run's restart then waited out a 429 pause of 5.5 minutes: its newest record is
+    no sign of when it stopped. Before: dropped, "missed while no daemon ran: 5m30s"."""
+    clock = Clock()
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])), clock=clock.monotonic)
+    path = tmp_path / "state.db"
+    with SqliteStateStore(path) as store:
+        store.mark_alive(clock.wall())  # this release, before the rollback
+    clock.advance(3600)
+    older = daemon(path, simulator, clock)  # writes as an older release does: no daemon_alive
+    statuses = await older.pollers[CLUSTER].list()
+    assert statuses is not None
+    (rule,) = older.config.rules
+    await older.engine.on_schedule(rule, CLUSTER, statuses)
+    older.state.close()
+    clock.advance(330)
+
+    again = daemon(path, simulator, clock)
+    await again.start(serve_http=False)
+    await again.queue.join()
+    await again.stop()
+    with SqliteStateStore(path) as store:
+        (record,) = store.history()
+    assert record.outcome is Outcome.ACCEPTED, record.message
+    assert restarts_sent(simulator) == [202]
+
+
+def test_the_last_sign_of_life_is_unknown_when_the_last_writer_recorded_none(tmp_path: Path) -> None:
+    """A record within a few beats of the file's record of being alive is this release's (it beats
+    every 30 s; one killed between beats left a record or two later): the newer counts. One later
+    than that, or a file with no record of being alive, was written by a release that records
+    none: when it stopped is not known (None)."""
     path = tmp_path / "state.db"
     alive = Clock().wall()
-    seen = alive + timedelta(hours=6)
+    key = ConnectorKey(CLUSTER, "orders")
     with SqliteStateStore(path) as store:
+        store.observe_status(key, "RUNNING", alive)
+        assert store.last_alive() is None, "no record of being alive: not known"
         store.mark_alive(alive)
-        store.observe_status(ConnectorKey(CLUSTER, "orders"), "RUNNING", seen)
-        assert store.last_alive() == seen
-        assert store.last_alive(now=seen + timedelta(seconds=20)) == seen
-        assert store.last_alive(now=seen - timedelta(hours=1)) == alive
+        store.observe_status(key, "RUNNING", alive + timedelta(seconds=20))
+        assert store.last_alive() == alive + timedelta(seconds=20), "killed between two beats"
+        store.observe_status(key, "RUNNING", alive + timedelta(minutes=10))
+        assert store.last_alive() is None, "a writer that beat no more"
+        assert store.last_alive(now=alive + timedelta(minutes=5)) == alive, "a record ahead of now does not count"

@@ -136,6 +136,7 @@ class Recovery(EngineCore):
                      "rolled out half way, or a cluster renamed?)" if shared else "its cluster is no longer configured")
         written: dict[str, Unrecorded] = {}
         taken: list[RestartRequest] = []  # queued again: in dry run, this config ends those asked live so
+        unmeasured: list[RestartRequest] = []  # a schedule's, queued again with no gap known (below)
         # One transaction where the store groups writes (contract.py, batch(whole=True)): the
         # requests are kept already, and a commit each held a leader's start 7 s per 1,000 of
         # them with its database 1 ms away. Nothing is sent before it commits: no other task runs meanwhile.
@@ -199,6 +200,8 @@ class Recovery(EngineCore):
                 self.state.add_pending(request, job.id)
                 self._remembered_as(request, job)
                 taken.append(request)
+                if request.trigger is Trigger.SCHEDULE and absence is None:
+                    unmeasured.append(request)
                 requeued += 1
             for job_id, requests in ending.items():
                 self._end(job_id, requests, now)
@@ -212,6 +215,7 @@ class Recovery(EngineCore):
                                  "`interrupted`")
         if requeued or ended or written:
             log.warning("recovered_requests", requeued=requeued, ended=ended, recorded_late=len(written))
+        _say_sent_with_no_gap_known(unmeasured)
         say_live_requests_ended_dry(self.config, taken)
         say_requests_of_rules_not_here(self.config, taken)
         if only is None:
@@ -371,6 +375,28 @@ class Recovery(EngineCore):
             log.info("breaker_recalled", restarts=len(times), window_seconds=self.config.breaker.window,
                      note="failure restarts sent before this start count towards breaker.max_restarts")
         return len(times)
+
+
+def _say_sent_with_no_gap_known(requests: list[RestartRequest]) -> None:
+    """A schedule's kept restarts sent though how long no daemon ran is not known: the store holds
+    no sign of life of the daemon before (a state file last written by a release that records
+    none, rolled back to; a PostgreSQL lease never renewed). Sent, not dropped: a start right after
+    a stop (a rollout, the daemon's own lock or lease held until then) is the common case, where a
+    drop loses the run; the other world, a daemon gone for hours, gets a late restart of what the
+    operator scheduled, said here so it can be told apart. Dropped, they were said "missed while no
+    daemon ran: 5m" after a rollout 3 s after a 5.5-minute 429 pause, which that release spent
+    writing nothing."""
+    if not requests:
+        return
+    asked = min(request.requested_at for request in requests)
+    log.warning("kept_schedule_restarts_gap_unknown", requests=len(requests),
+                rules=sorted({request.rule for request in requests}),
+                connectors=sorted({f"{request.key.cluster}/{request.key.connector}" for request in requests})[:20],
+                requested_at=asked.isoformat(),
+                note="how long no daemon ran before this start is not known: the store holds no sign of life of "
+                     "the daemon before (a release from before daemon_alive records none, and its records stop "
+                     "during a 429 pause); sent as after a rollout, the common case. If no daemon ran for long "
+                     "since they were asked, they went out that much later than their schedule")
 
 
 def _ended_job(job_id: str, requests: list[RestartRequest], outcome: Outcome, why: str) -> RestartJob:

@@ -93,17 +93,10 @@ MIGRATIONS: tuple[Migration, ...] = (
 # heartbeat and at a clean stop. Recovery compares it with now to tell a rollout (down for
 # seconds) from a night with no daemon (a schedule's restart kept since 03:00 is not sent at 09:00).
 # Not a migration: a release without it opens a file with one more table (its business), so
-# rolling back after an upgrade still works. A file an older release wrote gets the newest time it
-# recorded (a poll seen, a restart, a request): the last sign of life that release left.
+# rolling back after an upgrade still works. A file an older release wrote gets the table empty:
+# that release recorded no sign of life, and its newest record (once copied here) says when it last
+# wrote, not when it stopped (SqliteStateStore.last_alive: not known).
 ALIVE_TABLE = "CREATE TABLE daemon_alive (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL)"
-ALIVE_FROM_RECORDS = """
-INSERT INTO daemon_alive (id, at)
-SELECT 1, latest FROM (SELECT max(at) AS latest FROM (
-    SELECT max(seen_at) AS at FROM connector_state
-    UNION ALL SELECT max(at) FROM restart_history
-    UNION ALL SELECT max(requested_at) FROM pending_request
-)) WHERE latest IS NOT NULL
-"""
 
 
 def ensure_alive_table(db: sqlite3.Connection) -> None:
@@ -114,7 +107,6 @@ def ensure_alive_table(db: sqlite3.Connection) -> None:
     try:
         if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'daemon_alive'").fetchone():
             db.execute(ALIVE_TABLE)
-            db.execute(ALIVE_FROM_RECORDS)
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")

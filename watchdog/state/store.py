@@ -56,17 +56,20 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-# The newest of the daemon's record of being alive and the newest time any record was written,
-# those ahead of a given time left out (see SqliteStateStore.last_alive). Timestamps are fixed-width
-# ISO 8601 UTC text, so max() is the newest.
+# The daemon's record of being alive, and the newest time any record was written, those ahead of a
+# given time left out (see SqliteStateStore.last_alive). Timestamps are fixed-width ISO 8601 UTC
+# text, so max() is the newest.
 ALIVE_SQL = """
-SELECT max(at) AS at FROM (
-    SELECT at FROM daemon_alive WHERE id = 1
-    UNION ALL SELECT max(seen_at) FROM connector_state WHERE seen_at <= ?
+SELECT (SELECT at FROM daemon_alive WHERE id = 1) AS beat, max(at) AS record FROM (
+    SELECT max(seen_at) AS at FROM connector_state WHERE seen_at <= ?
     UNION ALL SELECT max(at) FROM restart_history WHERE at <= ?
     UNION ALL SELECT max(requested_at) FROM pending_request WHERE requested_at <= ?
 )
 """
+# This release records being alive every 30 s (app.py's ALIVE_BEATS) while it leads: a record later
+# than its last beat by more than three beats was written by a release that records none (one from
+# before 2026-12-02, rolled back to), and says only when that one last wrote, not when it stopped.
+BEAT_SILENCE = timedelta(seconds=90)
 
 
 # When a connector's row was last touched: its last poll's stamp, or (never polled) the newest of
@@ -361,19 +364,27 @@ class SqliteStateStore:
     # -- the daemon's last sign of life -------------------------------------------------------------
 
     def last_alive(self, now: datetime | None = None) -> datetime | None:
-        """When a daemon was last known alive on this file (None: never recorded): the newer of
-        its record of being alive and the newest record any daemon wrote (a poll seen, a restart,
-        a request), leaving out those ahead of `now` (written before the wall clock stepped back).
-        The records count too because a release older than `daemon_alive` never writes it: rolled
-        back to, it ran for hours after this release's last record, and the upgrade that followed
-        took that for hours with no daemon and dropped the schedule's restarts it had kept."""
+        """When a daemon was last known alive on this file, by its record of being alive, or the
+        newest record written after it within a few beats (killed between two beats: a poll seen,
+        a restart, a request), leaving out records ahead of `now` (written before the wall clock
+        stepped back). None when it is not known: no daemon ever recorded being alive on it, or
+        its last writer records none (a release from before 2026-12-02, rolled back to: its
+        records stop during a 429 pause or while polls fail, and say nothing of when it stopped).
+        Taken for its last sign of life, its newest record made a rollout 3 s after it stopped,
+        at the end of a 5.5-minute 429 pause, drop the schedule's kept restarts as "missed while
+        no daemon ran: 5m" (engine/recovery.py says what a start does without a gap)."""
         newest = format_timestamp(now) if now is not None else "9999"
         try:
             rows = self._db.execute(ALIVE_SQL, (newest, newest, newest)).fetchall()
         except sqlite3.OperationalError:  # a reader on a file no daemon of this release opened yet
             return None
-        return self._decoded("find when a daemon was last alive", lambda row: parse_timestamp_or_none(row["at"]),
-                             rows)[0] if rows else None
+        if not rows:
+            return None
+        beat, record = self._decoded("find when a daemon was last alive", lambda row: (
+            parse_timestamp_or_none(row["beat"]), parse_timestamp_or_none(row["record"])), rows)[0]
+        if beat is None or (record is not None and record > beat + BEAT_SILENCE):
+            return None
+        return max(beat, record) if record is not None else beat
 
     def mark_alive(self, at: datetime) -> None:
         """Record that the daemon is alive at `at` (one row, rewritten). Tried every 30 s whatever
