@@ -181,3 +181,65 @@ async def test_a_request_by_name_within_the_manual_gap_does_not_hurry_a_deferred
         assert s.restarts() == 2, "and goes once the gap after the restart by name has passed"
     finally:
         await s.close()
+
+
+async def _kept_deferred_then_started_again(tmp_path: Path, *, after: float = 0.0) -> tuple[_Setup, Daemon, httpx.AsyncClient]:
+    """The alert's restart deferred, the daemon stopped (a rollout) with it kept, and started again
+    `after` seconds later on the same state file: the second daemon, started, and its API."""
+    s = _Setup(_config(state=str(tmp_path / "state.db")))
+    await s.restarted_by_name()
+    assert (await s.alert())["detail"].startswith("deferred")
+    await s.w.daemon.queue.close(5.0)
+    await s.http.aclose()
+    s.w.daemon.state.close()
+    assert s.w.clock is not None
+    s.w.clock.t += after
+    again = Daemon(_config(state=str(tmp_path / "state.db")),
+                   transport=httpx.ASGITransport(app=simulator_app(s.w.simulator)), now=s.w.clock.wall,
+                   rng=lambda: 0.0)
+    await again.start(serve_http=False)
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(
+        again.metrics.registry, again.probes, again.api_context())), base_url="http://daemon")
+    return s, again, http
+
+
+async def test_a_deferred_restart_kept_at_a_stop_waits_out_what_is_left_of_its_gap_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    """Before, the next start sent it at once (a rollout 2 s after the alert: the connector restarted
+    twice in 6 s), though the webhook's answer and the stop said "sent at ... unless the alert resolves
+    first". It waits out what is left of the gap after the connector's last restart, and says so."""
+    with structlog.testing.capture_logs() as logs:
+        s, again, http = await _kept_deferred_then_started_again(tmp_path, after=GAP / 4)
+        try:
+            job = again.queue.pending_job(ConnectorKey(CLUSTER, "orders-sink"))
+            assert job is not None and job.message.startswith("deferred"), "status says what it waits for"
+            await asyncio.sleep(GAP / 4)
+            assert s.restarts() == 1, "sent at once at the start, within the gap after the restart by name"
+            await asyncio.wait_for(again.queue.join(), 10)
+            assert s.restarts() == 2, "the alert still firing once the gap passed: its restart goes"
+        finally:
+            await http.aclose()
+            await again.stop()
+    (said,) = [e for e in logs if e["event"] == "recovered_request_deferred"]
+    assert said["connector"] == "orders-sink" and said["deferred_seconds"] == round(GAP * 3 / 4, 1), said
+    assert "unless the alert resolves first" in said["note"]
+
+
+async def test_an_alert_that_resolves_after_a_restart_of_the_daemon_withdraws_its_kept_deferred_restart(
+    tmp_path: Path,
+) -> None:
+    s, again, http = await _kept_deferred_then_started_again(tmp_path)
+    try:
+        await asyncio.sleep(GAP / 4)  # Alertmanager's resolution comes some time after the start
+        body = {"version": "4", "status": "resolved", "alerts": [{
+            "status": "resolved", "startsAt": "2026-03-01T12:00:00Z",
+            "labels": {"alertname": "ConnectorFailed", "kafka_cluster_id": CLUSTER, "connector": "orders-sink"}}]}
+        answer = await http.post("/v1/alertmanager", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+        resolved = answer.json()["alerts"][0]
+        assert (resolved["result"], resolved["detail"]) == ("cancelled", "withdrew 1 queued restart(s)"), resolved
+        await asyncio.sleep(GAP * 1.5)
+        assert s.restarts() == 1, "the alert was the restart's own flip: no second restart"
+    finally:
+        await http.aclose()
+        await again.stop()

@@ -23,6 +23,7 @@ from ..policy import settle_clock
 from ..queue import Phase, RestartJob
 from ..report import format_span
 from ..state import StateStore, StateStoreError, is_shared
+from .alert_intake import settling
 from .core import FAILURE_TRIGGERS, EngineCore, log
 from .decisions import RequestRecord
 from .dry_takeover import say_live_requests_ended_dry
@@ -196,7 +197,13 @@ class Recovery(EngineCore):
                     continue
                 # Queued again under a new job id (the store moves the request to it), so ending the
                 # rest of its old job below leaves it pending.
-                job, _ = self.queue.submit(request, recovered=True)
+                defer = self._settling_again(request, now)
+                job, _ = self.queue.submit(request, recovered=True, defer=defer[0] if defer else 0.0,
+                                           defer_note=defer[1] if defer else "")
+                if defer is not None and job.deferred_note == defer[1]:
+                    log.info("recovered_request_deferred", cluster=request.key.cluster,
+                             connector=request.key.connector, job=job.id, rule=request.rule,
+                             deferred_seconds=round(defer[0], 1), note=defer[1])
                 self.state.add_pending(request, job.id)
                 self._remembered_as(request, job)
                 taken.append(request)
@@ -223,6 +230,25 @@ class Recovery(EngineCore):
             self.recall_restarts(now)
             self.settle_clock()
         return requeued, ended
+
+    def _settling_again(self, request: RestartRequest, now: datetime) -> tuple[float, str] | None:
+        """An alert's kept restart deferred again for what is left of the gap after the connector's
+        last restart (alert_intake.settling: the rule's first backoff gap after it, both as the
+        store keeps them, so no schema holds the wait itself). Sent at once, a restart deferred
+        "sent at 16:15:30 unless the alert resolves first" went at 16:14:56 after a rollout or a
+        failover, seconds after the restart the alert may be an effect of, and its resolution
+        could no longer withdraw it. None: not an alert's, its rule gone, or the gap over."""
+        if request.trigger is not Trigger.ALERT:
+            return None
+        rule = next((rule for rule in self.config.rules if rule.name == request.rule), None)
+        if rule is None:
+            return None
+        # A restart remembered ahead of now (the clock stepped back) waits one gap, not the step too.
+        settling_now = settling(rule, settle_clock(self.state.load(request.key), now), now)
+        if settling_now is None:
+            return None
+        left, note = settling_now
+        return left, f"{note}; deferred again at this start: the daemon before kept it, unsent, when it stopped"
 
     def _remembered_as(self, request: RestartRequest, job: RestartJob) -> None:
         """A request kept in the state store follows its job of now in GET /v1/restarts/{id}.

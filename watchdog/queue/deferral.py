@@ -12,8 +12,10 @@ and otherwise it takes its turn then, through the gates as every restart does.
 
 A request by name or by a schedule joining a deferred restart ends the wait: someone asked for
 it now. At a shutdown a deferred restart ends `unsent` at once, not after the shutdown deadline,
-and the state store keeps it for the next start (which sends it at once: the wait is not kept);
-when this replica stops leading it is left to the leader as every job is.
+and the state store keeps it for the next start; when this replica stops leading it is left to
+the leader as every job is. The wait itself is not stored: the next start (or leader) defers it
+again for what is left of it, from the connector's last restart the store keeps
+(engine/recovery.py, Recovery._settling_again).
 
 `DeferredJobs` is mixed into `RestartQueue` (restart_queue.py), as `JobDispatch` is.
 """
