@@ -23,6 +23,7 @@ from watchdog.engine import MANUAL_RULE
 from watchdog.leadership.elector import Elector
 from watchdog.leadership.metrics import LeadershipMetrics
 from watchdog.model import ConnectorKey, Outcome, Trigger
+from watchdog.report import kept_holds
 from watchdog.simulator import Scenario, Simulator, create_app
 from watchdog.state import SqliteStateStore
 from watchdog.state.postgres import PostgresStateStore
@@ -264,6 +265,12 @@ async def test_a_kept_schedule_restart_of_a_file_whose_last_writer_recorded_no_s
         db.execute("DROP TABLE daemon_alive")  # as such a release leaves the file
         db.commit()
     clock.advance(330)
+    # What `watchdog status` says of it meanwhile is what the start then does: before, "sends it
+    # if it comes soon after the stop", of a start that sends it whatever the gap.
+    with SqliteStateStore(path, read_only=True) as store:
+        holds = kept_holds(store.pending(), now=clock.wall(), last_alive=store.last_alive(clock.wall()), grace=300)
+    (held,) = holds.values()
+    assert "the next start sends it, unless it finds the daemon before gone for more than 5m" in held[1], held
 
     again = daemon(path, simulator, clock)
     with structlog.testing.capture_logs() as logs:

@@ -82,7 +82,10 @@ def _at_next_start(kept: PendingRequest, now: datetime, last_alive: datetime | N
     if request.trigger is Trigger.SCHEDULE:
         window = f"a schedule's run more than {format_span(grace)} late is not made"
         if last_alive is None:
-            return f"not sent: the next start sends it if it comes soon after the stop ({window})"
+            # No sign of life here (PostgreSQL: the start measures the lease's last renewal; a
+            # file an older release wrote last: the start cannot tell the gap, and sends it).
+            return (f"not sent: the next start sends it, unless it finds the daemon before gone for more than "
+                    f"{format_span(grace)} ({window})")
         late = (now - last_alive).total_seconds()
         if late > grace:
             return (f"not sent: the next start drops it as a missed run (the daemon's last sign of life was "
