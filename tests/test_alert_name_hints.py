@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from structlog.testing import capture_logs
 
-from watchdog.engine.alert_intake import CLOSE_HINTS_PER_CHUNK
+from watchdog.engine.alert_answers import CLOSE_HINTS_PER_CHUNK
 
 from .test_api import AUTH, CLUSTER, alert, payload, polled, world
 

@@ -73,7 +73,7 @@ def folded_name(name: str) -> str:
 
 class FoldedListing:
     """A cluster listing's names by folded_name: built once per listing (the alert path keeps
-    one per cluster, engine/alert_intake.py), so each unmatched alert's look-up is one dict
+    one per cluster, engine/alert_answers.py), so each unmatched alert's look-up is one dict
     access, not a pass over 20,000 names."""
 
     def __init__(self, listed: Collection[str]) -> None:

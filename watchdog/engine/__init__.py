@@ -25,6 +25,7 @@ One job per file (`Engine` is one object made of these parts):
     schedule_intake.py  the schedule trigger
     manual_intake.py    restarts asked for by name (API, CLI); `MANUAL_RULE`
     alert_intake.py     the alert trigger (Alertmanager's webhook)
+    alert_answers.py    what the webhook answers of each alert; alerts that matched nothing, said
     truncation.py       webhooks Alertmanager cut to `max_alerts`: counted, said once per group an hour
     alert_holds.py      `AlertHolds`: the holds alerts made, which no poll decides again: kept across
                         a reload while wanted, dropped when the alert resolves
@@ -55,7 +56,7 @@ One job per file (`Engine` is one object made of these parts):
 """
 
 from ..model import MANUAL_RULE
-from .alert_intake import AlertResult, WebhookResult
+from .alert_answers import AlertResult, WebhookResult
 from .core import FAILURE_TRIGGERS, REQUEST_MEMORY, SIGNAL_TRIGGERS, WallClock, utc_now
 from .decisions import RequestRecord, new_request_id
 from .facade import Engine

@@ -11,7 +11,7 @@ from ..alerts import WebhookPayload
 from .core import log
 
 # A truncated group is said again, with the same count, only after this long (as an unmatched
-# alert is: alert_intake.UNMATCHED_SAID_AGAIN_AFTER); how many groups are remembered.
+# alert is: alert_answers.UNMATCHED_SAID_AGAIN_AFTER); how many groups are remembered.
 TRUNCATION_SAID_AGAIN_AFTER = timedelta(hours=1)
 TRUNCATIONS_REMEMBERED = 10_000
 
