@@ -9,7 +9,9 @@ global breaker, blocking alerts) may still hold a restart; the engine records ea
 One job per file (`Engine` is one object made of these parts):
 
     core.py             what the parts share: collaborators, config, what the polls listed
-    status_intake.py    the status trigger: polls judged, and what a poll says once
+    status_intake.py    the status trigger: polls judged
+    poll_watch.py       what a poll says once for a person to look at: an unknown state, a connector
+                        awaiting a worker too long, an unroutable name, a rule's names not listed
     name_shown.py       names no connector can have, shown escaped and cut short in a log line
     trial_owners.py     `RunOwners`: a poll's live owner of each connector, and the rule on trial
                         judged beside it

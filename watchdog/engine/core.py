@@ -135,7 +135,7 @@ class EngineCore:
         self._remembered: dict[Trigger, deque[str]] = {}  # the ids in `requests`, per trigger, oldest first
         # Per connector (by rule): forgotten with the connector in one step, where a scan of every
         # connector's (cluster, rule) pairs for each one forgotten cost a reload that unwatched
-        # 3,000 connectors 2 s (engine/status_intake.py _drop_series).
+        # 3,000 connectors 2 s (engine/forgetting.py _drop_series).
         self._last_decision: dict[ConnectorKey, dict[str, tuple[Decision, str]]] = {}  # per rule: decisions._said_as
         # Each connector a restart of which a gate holds now (a window, a breaker, blocking
         # alerts), or whose failure its rule has not confirmed yet (decisions.HELD_SHOWN), with

@@ -1,11 +1,11 @@
 """The status trigger: what a poll of a cluster listed, judged connector by connector (and by the
-breaker as a whole), and what it says once (a state it does not know, a connector awaiting a
-worker too long, a rule's names not listed). What is forgotten of connectors and clusters is
-forgetting.py's."""
+breaker as a whole). What it says once (a state it does not know, a connector awaiting a worker
+too long, a rule's names not listed) is poll_watch.py's; what is forgotten of connectors and
+clusters is forgetting.py's."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from ..config import Rule, StatusTrigger
@@ -25,12 +25,8 @@ from ..rules import (
     awaiting_a_worker,
     classify,
     decide_on_status,
-    failed_tasks,
     failure_words,
-    named_but_missing,
     polls_to_confirm,
-    tasks_said,
-    unknown_states,
 )
 from .core import log
 from .flapping import flapping_note
@@ -38,49 +34,12 @@ from .forgetting import Forgetting
 from .gone_jobs import drop_jobs_of_unlisted
 from .name_shown import NAME_CHARS_SHOWN, NAMES_SHOWN, escaped_names
 from .poll_pace import PollPace, next_polls
+from .poll_watch import TASKS_SHOWN, UNKNOWN_DONE, PollWatch, unassigned_failed_words
 from .repeated_ids import repeated_ids, say_changes
 from .restart_gap import failure_too_soon
 from .skip_words import skipped_because
-from .stuck import held_unchosen, held_unchosen_note
-from .unroutable import unroutable_note
 
 _FAILING = frozenset({Health.FAILED, Health.USER_ERROR})
-_NAMES_SHOWN = 20  # of a rule's names not listed, in one log line
-# Tasks (and unknown states) named in one `unknown_state` or `degraded_too_long` line; the rest
-# are counted. A connector listed with 50,000 tasks made lines of 1.4 MB.
-_TASKS_SHOWN = 20
-# What a connector UNASSIGNED with tasks FAILED is told (rules.classify: `failed`): on Kafka Connect
-# the status rule restarts what failed, the tasks, and the instance waits for a worker.
-_UNASSIGNED_FAILED = ("UNASSIGNED with {tasks} FAILED: a restart of what failed restarts those tasks (onlyFailed), "
-                      "not the connector instance, which awaits a worker (a rebalance assigns it)")
-# On Confluent Cloud, whose restart has no onlyFailed (connect/cloud.py: it restarts the connector
-# and every task): the words above were false there, and an operator read that the tasks running
-# beside the failed ones were left alone. Cloud's spec lists no UNASSIGNED connector state, so the
-# decision stays the one classify makes; only what the restart does is said as it is.
-_UNASSIGNED_FAILED_CLOUD = ("UNASSIGNED with {tasks} FAILED: a restart on Confluent Cloud restarts the connector and "
-                            "every task{others} (its API has no restart of only what failed)")
-
-
-def _unassigned_failed_words(status: ConnectorStatus, *, self_managed: bool) -> str:
-    """What a restart of a connector UNASSIGNED with tasks FAILED does, on its backend."""
-    failed = failed_tasks(status)
-    if self_managed:
-        return _UNASSIGNED_FAILED.format(tasks=tasks_said(failed))
-    others = [task for task in status.tasks if task.id not in failed]
-    running = [task.id for task in others if task.state.upper() == "RUNNING"]
-    beside = f", {tasks_said(running)} RUNNING included" if running else ""
-    if len(others) > len(running):
-        beside += f"{',' if beside else ''} {len(others) - len(running)} in other states too"
-    return _UNASSIGNED_FAILED_CLOUD.format(tasks=tasks_said(failed), others=beside)
-
-
-# What `unknown_state` says will happen (StatusIntake._watch_unknown).
-_UNKNOWN_DONE = ("taken as transient, not restarted; look at the connector, and restart it by hand (watchdog "
-                 "restart) if it has failed")
-_UNKNOWN_NOTE = f"a state the watchdog does not know: {_UNKNOWN_DONE}"
-_UNKNOWN_KNOWN_BESIDE_NOTE = ("a task state the watchdog does not know, beside tasks in states it does: the connector is "
-                              "judged {health} for those, and decided as the rule says; look at the connector")
-
 
 def _say_count_reset(rule: Rule, key: ConnectorKey, before: ConnectorState, after: ConnectorState, now: datetime,
                      *, dry_run: bool) -> None:
@@ -101,7 +60,7 @@ def _say_count_reset(rule: Rule, key: ConnectorKey, before: ConnectorState, afte
                       "max_restarts)" if before.gave_up else "")))
 
 
-class StatusIntake(Forgetting):
+class StatusIntake(PollWatch, Forgetting):
     def on_listing(self, cluster: str, statuses: Mapping[str, ConnectorStatus], *, began: datetime | None = None,
                    by: str = "listing") -> Mapping[str, ConnectorStatus]:
         """What a listing of the cluster showed (a poll, a schedule's turn, or one made on demand
@@ -334,7 +293,7 @@ class StatusIntake(Forgetting):
             detail = USER_ERROR_DETAIL
         elif decision is Decision.TRANSIENT and key in self.unknown_reported:
             # Said once as `unknown_state`; its row shows it for as long as it lasts.
-            detail = f"in a state the watchdog does not know ({', '.join(self.unknown_reported[key][:_TASKS_SHOWN])}): {_UNKNOWN_DONE}"
+            detail = f"in a state the watchdog does not know ({', '.join(self.unknown_reported[key][:TASKS_SHOWN])}): {UNKNOWN_DONE}"
         elif decision is Decision.TRANSIENT and key in self.unchosen_reported:
             # Said once as `transient_too_long`; "in passing, the next poll looks again" went on
             # at every poll, and in status, for a connector RESTARTING for good (probe of real Kafka, F2).
@@ -347,7 +306,7 @@ class StatusIntake(Forgetting):
         detail = detail or too_soon or skipped_because(decision, Trigger.STATUS, rule, status, state, now)
         if health is Health.FAILED and status.state.upper() == "UNASSIGNED":
             # Its reason says the tasks failed; this says what a restart does to the rest.
-            said = _unassigned_failed_words(status, self_managed=self.self_managed(key.cluster))
+            said = unassigned_failed_words(status, self_managed=self.self_managed(key.cluster))
             detail = f"{said}{'; ' if detail else ''}{detail}"
         self._decide_and_submit(
             rule.name, Trigger.STATUS, key, decision, now, windows=self._rule_windows.get(rule.name),
@@ -409,94 +368,6 @@ class StatusIntake(Forgetting):
                          "backoff, paced by the fleet breaker")
         self.update_breaker(now)
 
-    def _watch_named(self, cluster: str, listed: Iterable[str]) -> None:
-        """A status rule's exact `connectors:` names that its cluster does not list (a typo, a
-        name written with a space, a connector renamed or deleted) watch nothing: a failure of
-        the connector meant was never restarted, and nothing said so. Said once per rule and
-        cluster when such names appear or change, and when they are all listed again."""
-        present = set(listed)
-        watching = {rule.name for rule in self.config.rules if rule.enabled and isinstance(rule.trigger, StatusTrigger)}
-        for where in [where for where in self.named_missing_reported if where[1] == cluster and where[0] not in watching]:
-            del self.named_missing_reported[where]  # a rule removed or turned off: said afresh if it returns
-        for rule in self.config.rules:
-            if rule.name not in watching:
-                continue
-            missing = tuple(named_but_missing(rule, cluster, present))
-            where = (rule.name, cluster)
-            if missing == self.named_missing_reported.get(where, ()):
-                continue
-            if missing:
-                self.named_missing_reported[where] = missing
-                log.warning("selected_connectors_not_listed", cluster=cluster, rule=rule.name,
-                            connectors=list(missing[:_NAMES_SHOWN]), count=len(missing),
-                            note="the rule names these connectors exactly and the cluster has none of that name "
-                                 "(a typo? renamed? deleted?): nothing watches them")
-            else:
-                del self.named_missing_reported[where]
-                log.info("selected_connectors_listed", cluster=cluster, rule=rule.name)
-
-    def _watch_unknown(self, rule: Rule, key: ConnectorKey, status: ConnectorStatus, health: Health) -> None:
-        """A state no known API reports (one Confluent adds tomorrow) is classified `transient`,
-        so it is never restarted on; it is said once, with the state, when it appears or changes.
-        Left unsaid, a failure reported under a new name was never restarted, and nothing told.
-        A task in one beside a FAILED (or USER_ACTIONABLE_ERROR) task of a connector in a known
-        state is judged by that task (rules.classify), and the line says so: it said "not
-        restarted" as the restart went."""
-        unknown = unknown_states(status)
-        if unknown == self.unknown_reported.get(key, ()):
-            return
-        if unknown:
-            self.unknown_reported[key] = unknown
-            log.warning("unknown_state", cluster=key.cluster, connector=key.connector, rule=rule.name,
-                        states=list(unknown[:_TASKS_SHOWN]), connector_state=status.state,
-                        **_shown_tasks(status, unknown_first=True),
-                        **({"states_not_shown": len(unknown) - _TASKS_SHOWN} if len(unknown) > _TASKS_SHOWN else {}),
-                        note=_UNKNOWN_NOTE if health is Health.TRANSIENT else _UNKNOWN_KNOWN_BESIDE_NOTE.format(
-                            health=health.value))
-        else:
-            del self.unknown_reported[key]
-            log.info("unknown_state_ended", cluster=key.cluster, connector=key.connector, state=status.state)
-
-    def _watch_unroutable(self, rule: Rule, key: ConnectorKey, status: ConnectorStatus, now: datetime) -> None:
-        """A self-managed connector with no task whose name a worker cannot forward to the leader
-        (unroutable.UNROUTABLE_CHARS): said once, when it has stayed so for `degraded_report_after` (unroutable.py)."""
-        if not self.self_managed(key.cluster):
-            return
-        assert isinstance(rule.trigger, StatusTrigger)
-        limit = rule.trigger.degraded_report_after
-        if self.unroutable_names.seen(key, status, now, limit):
-            log.warning("connector_name_unroutable", cluster=key.cluster, connector=key.connector, rule=rule.name,
-                        state=status.state, report_after_seconds=limit, note=unroutable_note(key.connector))
-
-    def _watch_degraded(self, rule: Rule, key: ConnectorKey, status: ConnectorStatus, now: datetime) -> None:
-        """A connector DEGRADED with no task in error is not restarted (its tasks await a worker);
-        one that stays so longer than the rule's `degraded_report_after` is reported once. So is
-        one UNASSIGNED or RUNNING with a task UNASSIGNED (awaiting_a_worker): Kafka Connect has no
-        DEGRADED, and such a connector of a self-managed cluster stayed unreported for good.
-        And one transient for another reason nobody chose (stuck.py): `transient_too_long`."""
-        awaiting = awaiting_a_worker(status)
-        if not awaiting and not held_unchosen(status):
-            self.degraded_since.pop(key, None)
-            if key in self.degraded_reported:
-                self.degraded_reported.discard(key)
-                ended = "degraded_ended" if key not in self.unchosen_reported else "transient_too_long_ended"
-                self.unchosen_reported.discard(key)
-                log.info(ended, cluster=key.cluster, connector=key.connector, state=status.state)
-            return
-        since = self.degraded_since.setdefault(key, now)
-        assert isinstance(rule.trigger, StatusTrigger)
-        limit = rule.trigger.degraded_report_after
-        if key not in self.degraded_reported and (now - since).total_seconds() >= limit:
-            self.degraded_reported.add(key)
-            (self.unchosen_reported.discard if awaiting else self.unchosen_reported.add)(key)
-            log.warning(
-                "degraded_too_long" if awaiting else "transient_too_long", cluster=key.cluster,
-                connector=key.connector, rule=rule.name, since=since.isoformat(), report_after_seconds=limit,
-                state=status.state, **_shown_tasks(status),
-                note=_awaiting_note(status, self.self_managed(key.cluster)) if awaiting else held_unchosen_note(
-                    status, limit, self_managed=self.self_managed(key.cluster)),
-            )
-
     def on_poll_failed(self, cluster: str, result: str) -> None:
         """A poll that decided nothing: `result` is its outcome (server_error...) or `unusable`.
         Counted every time; the poller says it (`poll_failed`), at most every few minutes while
@@ -527,39 +398,3 @@ def _confirming(rule: Rule, state: ConnectorState, polled_every: float | None, p
     return (f"seen failed on {seen} of the {needed} polls in a row that confirm it: confirm_polls "
             f"{trigger.confirm_polls} of the rule's {trigger.interval:g}s interval, the cluster being "
             f"polled every {polled_every:g}s for another rule; {left}")
-
-
-def _shown_tasks(status: ConnectorStatus, *, unknown_first: bool = False) -> dict[str, object]:
-    """The `tasks` of a log line (id: state), at most _TASKS_SHOWN of them (those in a state no API
-    reports first, with `unknown_first`), and how many were left out."""
-    tasks = list(status.tasks)
-    if unknown_first:
-        unknown = set(unknown_states(status))
-        tasks.sort(key=lambda task: task.state not in unknown)
-    shown: dict[str, object] = {"tasks": {t.id: t.state for t in tasks[:_TASKS_SHOWN]}}
-    if len(tasks) > _TASKS_SHOWN:
-        shown["tasks_not_shown"] = len(tasks) - _TASKS_SHOWN
-    return shown
-
-
-def _awaiting_note(status: ConnectorStatus, self_managed: bool) -> str:
-    """What a `degraded_too_long` line advises: Confluent allocates a DEGRADED connector's tasks;
-    a Kafka Connect instance UNASSIGNED that long is run by no worker."""
-    failed = failed_tasks(status)
-    if status.state.upper() == "UNASSIGNED" and failed and not self_managed:
-        # A state Cloud's spec does not list: no worker of ours to check.
-        return (f"{_unassigned_failed_words(status, self_managed=False)}; UNASSIGNED is no state Confluent Cloud "
-                "documents: look at the connector, and ask Confluent support if it stays")
-    if status.state.upper() == "UNASSIGNED" and failed:
-        return (f"{_UNASSIGNED_FAILED.format(tasks=tasks_said(failed))}; no worker has said it runs the connector "
-                "instance (reassigned after scheduled.rebalance.max.delay.ms, 5 minutes by default; before 3.6 a "
-                "stale UNASSIGNED can last): check the workers, or restart every instance by hand (watchdog restart)")
-    if status.state.upper() == "DEGRADED":
-        return "DEGRADED with no task in error (tasks await a worker): not restarted; ask Confluent support if it stays"
-    # Not "no worker runs it": before Kafka 2.6 (KAFKA-9472) a task removed by lowering tasks.max
-    # stays listed UNASSIGNED for good, and before 3.6 (KAFKA-12525) a stale UNASSIGNED can hide a
-    # task that runs.
-    return ("UNASSIGNED: no worker has said it runs it (a worker that left has its instances reassigned after "
-            "scheduled.rebalance.max.delay.ms, 5 minutes by default; before Kafka 2.6 a task removed by lowering "
-            "tasks.max stays listed so, and before 3.6 a stale UNASSIGNED can hide one that runs): not restarted, "
-            "a restart of what failed leaves it; check the workers, or restart it by hand (watchdog restart)")
