@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+from collections.abc import MutableMapping
 from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -87,6 +89,20 @@ async def test_a_kept_schedule_restart_is_sent_after_a_rollout_and_missed_after_
     assert main(["history", "--state", str(path), "--json"]) == 0
     (shown,) = json.loads(capsys.readouterr().out)["restarts"]
     assert shown["outcome"] == "dropped" and "missed while no daemon ran" in shown["message"]
+
+
+async def sent_once_by_the_next_start(path: Path, simulator: Simulator, clock: Clock) -> list[MutableMapping[str, Any]]:
+    """The next start sends the kept restart, once, and records it accepted; what it logged."""
+    again = daemon(path, simulator, clock)
+    with structlog.testing.capture_logs() as logs:
+        await again.start(serve_http=False)
+        await again.queue.join()
+    await again.stop()
+    with SqliteStateStore(path) as store:
+        (record,) = store.history()
+    assert record.outcome is Outcome.ACCEPTED, record.message
+    assert restarts_sent(simulator) == [202]
+    return logs
 
 
 async def test_a_kept_restart_of_another_trigger_is_sent_whatever_the_gap(tmp_path: Path) -> None:
@@ -239,14 +255,7 @@ async def test_a_restart_kept_by_an_older_release_after_a_rollback_is_sent_at_th
     older.state.close()  # stopped for the upgrade with its restart unsent
     clock.advance(20)
 
-    again = daemon(path, simulator, clock)
-    await again.start(serve_http=False)
-    await again.queue.join()
-    await again.stop()
-    with SqliteStateStore(path) as store:
-        (record,) = store.history()
-    assert record.outcome is Outcome.ACCEPTED, record.message
-    assert restarts_sent(simulator) == [202]
+    await sent_once_by_the_next_start(path, simulator, clock)
 
 
 async def test_a_kept_schedule_restart_of_a_file_whose_last_writer_recorded_no_sign_of_life_is_sent_and_said_so(
@@ -272,15 +281,7 @@ async def test_a_kept_schedule_restart_of_a_file_whose_last_writer_recorded_no_s
     (held,) = holds.values()
     assert "the next start sends it, unless it finds the daemon before gone for more than 5m" in held[1], held
 
-    again = daemon(path, simulator, clock)
-    with structlog.testing.capture_logs() as logs:
-        await again.start(serve_http=False)
-        await again.queue.join()
-    await again.stop()
-    with SqliteStateStore(path) as store:
-        (record,) = store.history()
-    assert record.outcome is Outcome.ACCEPTED, record.message
-    assert restarts_sent(simulator) == [202]
+    logs = await sent_once_by_the_next_start(path, simulator, clock)
     assert not [e for e in logs if "no daemon ran" in str(e.get("message", ""))]
     (said,) = [e for e in logs if e["event"] == "kept_schedule_restarts_gap_unknown"]
     assert said["connectors"] == [f"{CLUSTER}/orders"] and said["rules"] == ["nightly"]
@@ -307,14 +308,7 @@ async def test_a_kept_schedule_restart_written_long_after_the_files_last_beat_is
     older.state.close()
     clock.advance(330)
 
-    again = daemon(path, simulator, clock)
-    await again.start(serve_http=False)
-    await again.queue.join()
-    await again.stop()
-    with SqliteStateStore(path) as store:
-        (record,) = store.history()
-    assert record.outcome is Outcome.ACCEPTED, record.message
-    assert restarts_sent(simulator) == [202]
+    await sent_once_by_the_next_start(path, simulator, clock)
 
 
 def test_the_last_sign_of_life_is_unknown_when_the_last_writer_recorded_none(tmp_path: Path) -> None:

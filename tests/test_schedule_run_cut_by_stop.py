@@ -7,15 +7,19 @@ A retried listing says the wait it really has, the key's pause, not the retry's 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
+from watchdog.app import Daemon
 from watchdog.config import Config
 
 from .support import (
     CLUSTER,
     CLUSTER_ID,
     ENVIRONMENT,
+    World,
     daemon_config,
     in_process,
     sim_scenario,
@@ -32,19 +36,30 @@ def two_clusters() -> Config:
     })
 
 
-async def test_a_schedule_run_cut_by_the_stop_says_which_clusters_it_did_not_decide_and_is_counted_missed() -> None:
+def other_cluster_paused() -> World:
+    """Two clusters, the listing of `other` answered 429 with a 120 s Retry-After."""
     paused = {"match": {"endpoint": "list", "cluster": "lkc-other1"},
               "action": {"status": 429, "headers": {"Retry-After": "120"}}}
     sim = sim_scenario([{"name": "orders"}], faults=[paused])
     sim["environments"][0]["clusters"].append({"id": "lkc-other1", "connectors": [{"name": "billing"}]})
-    w = in_process(sim, two_clusters())
+    return in_process(sim, two_clusters())
+
+
+async def run_waiting_on_the_pause(daemon: Daemon, logs: list[MutableMapping[str, Any]]) -> asyncio.Task[None]:
+    """The nightly run as its job runs it, once it waits out the pause to list `other` again."""
+    run = asyncio.create_task(daemon._job(daemon.run_schedule_rule, "nightly"))
+    await until(lambda: any(line["event"] == "scheduled_listing_retried" for line in logs) or run.done(),
+                "the run waiting out the pause to list `other` again", timeout=10)
+    assert not run.done()
+    return run
+
+
+async def test_a_schedule_run_cut_by_the_stop_says_which_clusters_it_did_not_decide_and_is_counted_missed() -> None:
+    w = other_cluster_paused()
     daemon = w.daemon
     await daemon.start(serve_http=False)  # its scheduler, whose running jobs the stop cancels
     with structlog.testing.capture_logs() as logs:
-        run = asyncio.create_task(daemon._job(daemon.run_schedule_rule, "nightly"))
-        await until(lambda: any(line["event"] == "scheduled_listing_retried" for line in logs) or run.done(),
-                    "the run waiting out the pause to list `other` again", timeout=10)
-        assert not run.done()
+        run = await run_waiting_on_the_pause(daemon, logs)
         daemon.hurry()  # the restart of `orders` waits for the same key's pause: unsent now
         await asyncio.wait_for(daemon.stop(), 15)
     assert run.done()
@@ -64,19 +79,12 @@ async def test_a_schedule_run_cut_by_the_loss_of_the_lead_says_which_clusters_it
     # next leader does not run it again, and where this replica had queued some of the run's
     # restarts, its takeover finds the run made: before, nothing above debug said the clusters
     # left (`job_cancelled_standing_by`, s74's verification).
-    paused = {"match": {"endpoint": "list", "cluster": "lkc-other1"},
-              "action": {"status": 429, "headers": {"Retry-After": "120"}}}
-    sim = sim_scenario([{"name": "orders"}], faults=[paused])
-    sim["environments"][0]["clusters"].append({"id": "lkc-other1", "connectors": [{"name": "billing"}]})
-    w = in_process(sim, two_clusters())
+    w = other_cluster_paused()
     daemon = w.daemon
     await daemon.start(serve_http=False)
     try:
         with structlog.testing.capture_logs() as logs:
-            run = asyncio.create_task(daemon._job(daemon.run_schedule_rule, "nightly"))
-            await until(lambda: any(line["event"] == "scheduled_listing_retried" for line in logs) or run.done(),
-                        "the run waiting out the pause to list `other` again", timeout=10)
-            assert not run.done()
+            run = await run_waiting_on_the_pause(daemon, logs)
             daemon.leadership.leading = False  # as the elector marks a lease it could not renew
             await asyncio.wait_for(daemon._follow("could not renew the lease within renew_deadline"), 15)
         assert run.done() and not run.cancelled() and run.exception() is None, "a normal end, not a failed job"
