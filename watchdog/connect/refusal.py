@@ -34,8 +34,9 @@ only, above: no cluster's); an answer with the key from a cluster that did not a
 contradicts it: the key works, so the refusal ends (its held restarts go) and those clusters are
 refused alone (`alone`): said once each, then at most every REPEAT_SECONDS with how many 401s
 since, and once when the cluster answers again. Nothing is held for them (the queue asks the
-lane, not the cluster: queue/dispatch.py), as for a 403: each of their restarts is sent, ends
-`unauthorized` saying why and counts an attempt. A 401 of another cluster begins a refusal of
+lane, not the cluster: queue/dispatch.py), as for a 403; while such a cluster's listing fails
+nothing of it is decided (a restart by name or an alert needs its listing: answered 503), and a
+restart already queued is sent and ends `unauthorized` saying why. A 401 of another cluster begins a refusal of
 the key again, as before. Assumed where the real world may differ: a revoked key is answered 401
 on every cluster (Confluent checks the key before the cluster), so a 401 contradicted by another
 cluster's answer is that cluster's; an answer to a call sent before the key was revoked and
