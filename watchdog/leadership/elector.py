@@ -150,8 +150,19 @@ class Elector(LeaseRenewal):
 
     @property
     def unreachable(self) -> str | None:
-        """None while the last campaign or renewal reached the database; else why not. A standby
+        """None while the last campaign or renewal reached the database and this replica is not
+        backing off a failed start of leading; else why not (/readyz's lease problem). A standby
         writes nothing, so this (not the store's last write) says whether it could lead."""
+        problem = self._lease_unread()
+        if problem is not None:
+            return problem
+        if self._start_failed is not None and not self.leading:
+            return self._start_failed_note()
+        return None
+
+    def _lease_unread(self) -> str | None:
+        """Why the lease cannot be read now (the database not reached, or refusing its writes);
+        None while it is read: what whom-leads-now is judged on (known_leader.py)."""
         if self._last_error is not None and self._last_error.startswith("ReadOnlySqlTransaction"):
             # Reached, and it answers: it refuses the lease's writes (a hot standby, a read-only
             # role or database). "Cannot be reached" sent the reader after the network.
@@ -160,26 +171,33 @@ class Elector(LeaseRenewal):
             return f"the database cannot be reached ({self._last_error})"
         if not self._reached:
             return "the database has not been reached yet"
-        if self._start_failed is not None and not self.leading:
-            wait = max(0.0, self._start_retry_at - self._clock())
-            return (f"this replica won the lease but could not start leading ({self._start_failed}, "
-                    f"{self._start_failures} time(s) in a row); it tries again once the lease is free "
-                    f"{f'in {wait:.0f}s or later' if wait >= 1 else 'from now on'}, and is ready once a start succeeds")
         return None
+
+    def _start_failed_note(self) -> str:
+        wait = max(0.0, self._start_retry_at - self._clock())
+        return (f"this replica won the lease but could not start leading ({self._start_failed}, "
+                f"{self._start_failures} time(s) in a row); it tries again once the lease is free "
+                f"{f'in {wait:.0f}s or later' if wait >= 1 else 'from now on'}, and is ready once a start succeeds")
 
     @property
     def holder(self) -> str | None:
         """Who leads, as far as this replica knows (itself while it leads), None when it does not
         know: what a standby's /readyz and its 503 name, so that a human knows whom to ask."""
         return self.identity if self.leading else leader_now(self._holder, self._read_ago(), self.timing.lease_duration,
-                                                              self.unreachable)
+                                                              self._lease_unread())
 
     def no_leader_note(self) -> str:
         """Why `holder` is None, in words (known_leader.no_leader_note)."""
         # Its age is since that holder was last seen, not since the last read: a read that found the
         # lease free (or expired) since must not make an old holder sound fresh.
-        return no_leader_note(self._last_holder, self._ago(self._last_holder_at), self.timing.lease_duration,
-                              self.unreachable, self.identity)
+        # A failed start of leading is no unread lease: the lease is read, and free for the other
+        # replicas while this one backs off (said "the lease cannot be read ... no replica can take
+        # it", false on all three counts, for up to a minute of backoff).
+        note = no_leader_note(self._last_holder, self._ago(self._last_holder_at), self.timing.lease_duration,
+                              self._lease_unread(), self.identity)
+        if self._start_failed is not None and not self.leading and self._lease_unread() is None:
+            return f"{self._start_failed_note()}; {note}"
+        return note
 
     def _read_ago(self) -> float | None:
         return self._ago(self._holder_read_at)

@@ -36,7 +36,7 @@ DRAIN_LOOK = 0.25
 # Why every call of a key waits, as the stop's words say it: the limiter's pause, or the
 # server's budget spent until its Reset (Gateway.budget_waits_for).
 PAUSED = "a 429's Retry-After, or an outage's pause"
-BUDGET_SPENT = "the server's X-RateLimit-Remaining: 0 until its X-RateLimit-Reset"
+BUDGET_SPENT = "the server's X-RateLimit-Remaining: 0 until its X-RateLimit-Reset, at most rate_limit.max_pause"
 
 
 def paused_past(
