@@ -1,7 +1,9 @@
 """Stalled connectors: RUNNING by their status, moving no data by Confluent's Metrics API. Pure.
 
-A connector is judged on consecutive windows read in one query, so that the judgement needs no
-memory between checks: `before`, `earlier` and `later`, oldest first.
+A connector is judged on consecutive windows read in one query: `before`, `earlier` and `later`,
+oldest first. The only memory between checks is where a cluster's last judged windows lay
+(`catch_up`): after checks that failed or were skipped, `before` stretches back over the span
+they missed, so a stall that showed only while the Metrics API could not be read is still seen.
 
 - a source stalled if it sent records in `before` and none in `earlier` and `later`: it was
   moving, then stopped (the issue's "over the window and again over the next window");
@@ -19,7 +21,7 @@ Stalled: restart (through the same guards as every failure).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -147,13 +149,55 @@ class Judgement:
 LATE_MOVERS = 2
 
 
+# How far back a check reads the span its cluster's failed or skipped checks missed (catch_up).
+# Assumption: the Metrics API keeps its points for days (its retention is 7 days by the
+# docs), so a span missed during a 429 storm or an outage can be read once it answers again. A
+# gap longer than this is caught up for its last CATCH_UP_LIMIT only (and never past what one
+# query's granularity allows): a stall that began and showed earlier than that is not found,
+# which the `stall_check_caught_up` line says (`partial`).
+CATCH_UP_LIMIT = timedelta(hours=3)
+
+
+def catch_up(windows: Windows, last: Windows | None, interval: float) -> Windows:
+    """The windows a check reads for a cluster whose last judged windows were `last`: `windows`
+    when no check was missed (this one's `before` starts at most one interval, rounded up to a
+    point, after the last one's), else `windows` with `before` stretched back to `last.earlier`
+    (bounded by CATCH_UP_LIMIT): the span from the last judged window (`earlier` and `later` of
+    `last`) to now. A source that moved in it and sent nothing in `earlier` and `later` stalled:
+    a check run in the gap would have seen it moving, then nothing for two windows. One that sent
+    nothing in the whole span stays idle; the rule never restarts on missing data."""
+    if last is None or last.step != windows.step or last.end - last.earlier != windows.end - windows.earlier:
+        return windows  # the first check, or the rule's window changed: nothing to compare
+    steps = -(-interval // windows.step)  # the interval rounded up to whole points
+    if (windows.start - last.start).total_seconds() <= steps * windows.step:
+        return windows
+    longest = next(seconds for name, _, seconds in GRANULARITIES if name == windows.granularity)
+    earliest = max(windows.end - timedelta(seconds=longest), windows.earlier - CATCH_UP_LIMIT)
+    start = max(last.earlier, earliest)
+    aligned = start.timestamp() + (-start.timestamp()) % windows.step  # on a point's boundary
+    start = datetime.fromtimestamp(aligned, UTC)
+    return replace(windows, start=start) if start < windows.start else windows
+
+
+def caught_up_partly(windows: Windows, last: Windows) -> bool:
+    """Whether `windows` (from catch_up) begin after the last judged ones' `earlier`: the gap was
+    longer than CATCH_UP_LIMIT, its oldest part is not read."""
+    return windows.start > last.earlier
+
+
 def data_late(windows: Windows, batch: Sequence[Points]) -> bool:
     """Whether one query's answer for a batch of sources shows the Metrics API's data late: at
     least LATE_MOVERS of them sent records in `before`, and none has any point (not even a 0) in
     `later`. Its data is "typically available within 5 minutes" (spec) and this can vary: an
     ingestion backlog longer than `delay` would show every busy source as having stopped at once,
     and restarting them all is the worst thing the daemon could do. No verdict for the batch then."""
-    splits = [windows.split(sent) for sent in batch]
+    return data_late_across([(windows, sent) for sent in batch])
+
+
+def data_late_across(batch: Sequence[tuple[Windows, Points]]) -> bool:
+    """data_late for sources read on different windows (each cluster's own, catch_up); their
+    `later` windows are the same."""
+    splits = [windows.split(sent) for windows, sent in batch]
     moved = sum(1 for before, _, _ in splits if sum(before) > 0)
     return moved >= LATE_MOVERS and not any(later for _, _, later in splits)
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..config import Rule, StalledTrigger
@@ -48,8 +48,11 @@ from ..stall import (
     StallVerdict,
     Unjudged,
     Windows,
+    catch_up,
+    caught_up_partly,
     connector_kind,
     data_late,
+    data_late_across,
     judge_sink,
     judge_source,
     stopped_together,
@@ -94,6 +97,22 @@ class _Read:
     sent: Answer | None
     received: Answer | None
     lag: Answer | None
+    # The windows its queries read: the check's, or with `before` stretched back over the span
+    # its failed or skipped checks missed (stall.catch_up).
+    windows: Windows
+
+
+@dataclass(slots=True)
+class _Stop:
+    """A check's queries stop at a 429 (`rate_limited`): the Metrics API lane is paused, and every
+    further query would wait the pause out and most likely meet another 429; one check read three
+    metrics of one cluster one pause at a time for minutes, the scheduler skipped the checks due
+    meanwhile, and the clusters after it were not asked and counted nothing (a storm probe,
+    2026-12-07). The clusters not reached are counted as failed reads; the next check catches up
+    the span missed (stall.catch_up)."""
+
+    outcome: str | None = None
+    unreached: list[str] = field(default_factory=list)
 
 
 class StallChecker:
@@ -116,12 +135,22 @@ class StallChecker:
         self.failed_queries: Counter[str] = Counter()
         self.last_query_failure: dict[str, str] = {}
         self._seen = SeenPoints()
+        # Each (rule, cluster)'s last windows read and judged: a check after failed or skipped
+        # ones reads the span they missed (stall.catch_up).
+        self._judged: dict[tuple[str, str], Windows] = {}
+        # Whether the clusters a stopped check did not reach were said (once a spell of stopped
+        # checks; a check that reaches every cluster ends it).
+        self._unreached_said = False
 
     def stand_by(self) -> None:
         """Forget the failures met: a streak kept through hours of standby was reported, once
         leading again, as hours of failing."""
         self._streaks = Streaks(self._now)
         self._refusals = Streaks(self._now)
+        # And the windows judged: leading again after hours, the gap is not its to catch up (the
+        # replica that led judged it, and this one saw no connector RUNNING meanwhile).
+        self._judged = {}
+        self._unreached_said = False
 
     async def check(self, rule: Rule, clusters: list[str]) -> None:
         trigger = rule.trigger
@@ -131,30 +160,54 @@ class StallChecker:
         said: set[tuple[str, str]] = set()  # the failure lines this check has said (_once)
         self._streaks.keep(set(self._engine.config.clusters))
         self._refusals.keep(set(self._engine.config.clusters))
+        self._judged = {k: v for k, v in self._judged.items() if k[1] in self._engine.config.clusters}
+        stop = _Stop()
+        caught: dict[str, Windows] = {}  # the clusters read over a missed span, and the windows last judged
         for cluster in clusters:
             # RUNNING through all three windows: a source's movement in `before` must be movement
             # of the run that then stopped, not of one before a pause or a restart.
             sources, sinks = self._sorted(rule, self._engine.stall_candidates(rule, cluster, windows.start))
+            if stop.outcome is not None:
+                if sources or sinks:  # not asked: counted as failed for WatchdogStallChecksFailing
+                    stop.unreached.append(cluster)
+                    self._engine.metrics.stall_reads.labels(cluster, "failed").inc()
+                    self.failed_queries[cluster] += 1  # `run --once` says it read nothing there too
+                    self.last_query_failure[cluster] = f"{stop.outcome}: not asked, the check stopped at a 429 of the Metrics API"
+                continue
+            last = self._judged.get((rule.name, cluster))
+            span = catch_up(windows, last, trigger.interval)
             attempts = (self._streaks.attempt(cluster), self._refusals.attempt(cluster))
-            sent = await self._points(cluster, SENT, sources, windows, attempts, said)
-            received = await self._points(cluster, RECEIVED, sinks, windows, attempts, said)
-            lag = await self._points(cluster, LAG, sinks, windows, attempts, said)
+            sent = await self._points(cluster, SENT, sources, span, attempts, said, stop)
+            received = await self._points(cluster, RECEIVED, sinks, span, attempts, said, stop)
+            lag = await self._points(cluster, LAG, sinks, span, attempts, said, stop)
             answers = [answer for answer in (sent, received, lag) if answer is not None]
             if sources or sinks:  # queries were made: WatchdogStallChecksFailing counts what they met
                 self._engine.metrics.stall_reads.labels(cluster, "read" if len(answers) == 3 else "failed").inc()
+            if len(answers) == 3:
+                self._judged[(rule.name, cluster)] = windows
+                if last is not None and span != windows:
+                    caught[cluster] = last
             if len(answers) == 3 and any(answer.batches for answer in answers):
                 recovered = attempts[0].succeeded()
                 if recovered is not None:
                     log.info("stall_check_recovered", cluster=cluster, **recovered)
                 if not any(answer.denied for answer in answers):
                     attempts[1].succeeded()  # the refusals ended: a later one is said at once
-            read.append(_Read(cluster, sources, sinks, sent, received, lag))
+            read.append(_Read(cluster, sources, sinks, sent, received, lag, span))
+        self._say_stop(rule, stop)
+        if caught:
+            first = min(caught.values(), key=lambda last: last.earlier)
+            partial = any(caught_up_partly(one.windows, caught[one.cluster]) for one in read if one.cluster in caught)
+            log.info("stall_check_caught_up", rule=rule.name, clusters=sorted(caught)[:10], count=len(caught),
+                     since=f"{first.earlier:%H:%M} UTC", partial=partial,
+                     note="checks of these clusters failed or were skipped: this one reads the minutes they missed, "
+                          "so a source that moved then and sent nothing since is found stalled")
         # The Metrics API's data is late for every connector at once, not per query: a fleet of
         # clusters with one source each (one source per query) showed a backlog as each of them
         # stopping at the same minute, and every one was restarted. Late across the check, or
         # within one query's answer: no verdict for those sources.
-        everywhere = data_late(windows, [
-            one.sent.points.get(_id(s), []) for one in read if one.sent is not None for _, s in one.sources
+        everywhere = data_late_across([
+            (one.windows, one.sent.points.get(_id(s), [])) for one in read if one.sent is not None for _, s in one.sources
         ])
         # The queries are awaits (minutes behind the Metrics API's rate limit): the verdicts are
         # decided under the rule as the config has it now, as a schedule run's are. Decided under
@@ -170,6 +223,23 @@ class StallChecker:
             if one.cluster in self._engine.config.clusters:
                 self._judge(current, windows, one, late_everywhere=everywhere)
 
+    def _say_stop(self, rule: Rule, stop: _Stop) -> None:
+        """The clusters a check stopped at a 429 did not reach: said once a spell (a warning), the
+        rest at debug; a check that reaches every cluster ends the spell."""
+        if stop.outcome is None:
+            self._unreached_said = False
+            return
+        if not stop.unreached:
+            return
+        report = log.debug if self._unreached_said else log.warning
+        self._unreached_said = True
+        report("stall_clusters_not_checked", rule=rule.name, outcome=stop.outcome, count=len(stop.unreached),
+               clusters=stop.unreached[:10],
+               note="the Metrics API answered 429: the check stopped rather than wait out each pause, and these "
+                    "clusters' connectors were not judged (counted as failed reads in watchdog_stall_check_reads_total); "
+                    "none is restarted as stalled on no evidence, and the first check that reads them again reads "
+                    "the minutes missed")
+
     def _judge(self, rule: Rule, windows: Windows, read: _Read, *, late_everywhere: bool) -> None:
         # Only what is still a candidate now: selected by the rule (an `exclude` may have been
         # added meanwhile), RUNNING, and not restarted since the windows began. The queries are
@@ -177,6 +247,11 @@ class StallChecker:
         # a connector restarted meanwhile (for a failure, an alert, by name) was judged on windows
         # showing the run that restart ended, and restarted again at once.
         still = {key for key, _ in self._engine.stall_candidates(rule, read.cluster, windows.start)}
+        # Caught up (read.windows begin earlier): a source judged on the stretched `before` must
+        # have run, unrestarted, through all of it; one restarted in the gap is judged on the
+        # check's own windows.
+        through = still if read.windows == windows else {
+            key for key, _ in self._engine.stall_candidates(rule, read.cluster, read.windows.start)}
         sources = [(k, s) for k, s in read.sources if k in still]
         sinks = [(k, s) for k, s in read.sinks if k in still]
         sent, received, lag = read.sent, read.received, read.lag
@@ -191,14 +266,14 @@ class StallChecker:
             points, denied = sent.points, sent.denied
             # Per answered query (its batch of sources): an answer with late data gives no verdict.
             late_ids = {i for batch in sent.batches
-                        if late_everywhere or data_late(windows, [points.get(i, []) for i in batch]) for i in batch}
+                        if late_everywhere or data_late(read.windows, [points.get(i, []) for i in batch]) for i in batch}
             refused |= {k for k, s in sources if _id(s) in denied}
             late |= {k for k, s in sources if _id(s) in late_ids}
             gone |= {k for k, s in sources if _id(s) in sent.vanished and _id(s) not in denied | late_ids}
             unread |= {k: f"{SENT}: {sent.unreadable[_id(s)]}" for k, s in sources
                        if _id(s) in sent.unreadable and _id(s) not in denied and _id(s) not in late_ids}
             judgements += [
-                (k, judge_source(windows, points.get(_id(s), [])))
+                (k, judge_source(read.windows if k in through else windows, points.get(_id(s), [])))
                 for k, s in sources if _id(s) not in denied and _id(s) not in late_ids and k not in unread and k not in gone
             ]
         if received is not None and lag is not None:
@@ -262,7 +337,7 @@ class StallChecker:
 
     async def _points(
         self, cluster: str, metric: str, connectors: Candidates, windows: Windows, attempts: tuple[Attempt, Attempt],
-        said: set[tuple[str, str]],
+        said: set[tuple[str, str]], stop: _Stop,
     ) -> Answer | None:
         """Every connector's points of one metric, the ids the API refused (403) and the batches
         of ids each answered query asked about; or None when a query failed otherwise (no
@@ -282,6 +357,8 @@ class StallChecker:
         answered: list[list[str]] = []
         unreadable: dict[str, str] = {}
         while pending:
+            if stop.outcome is not None:
+                return None  # the check stopped at a 429 (_Stop)
             batch, refused_before = pending.pop()
             query = functools.partial(
                 self._client.query, metric, batch, windows.start, windows.end, windows.granularity
@@ -310,6 +387,8 @@ class StallChecker:
                        message=result.message, connectors=len(batch), **(fields or {}))
                 self.failed_queries[cluster] += 1
                 self.last_query_failure[cluster] = f"{result.outcome.value}: {result.message}"[:300]
+                if result.outcome is Outcome.RATE_LIMITED:
+                    stop.outcome = result.outcome.value
                 return None
         asked = [i for batch in answered for i in batch if i not in unreadable]
         vanished = self._seen.vanished(metric, asked, points, windows)
