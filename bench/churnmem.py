@@ -47,7 +47,7 @@ import httpx
 from watchdog.app import Daemon
 from watchdog.config import Config, build_config
 from watchdog.engine import REQUEST_MEMORY
-from watchdog.engine.alert_intake import UNMATCHED_REMEMBERED
+from watchdog.engine.alert_answers import UNMATCHED_REMEMBERED
 from watchdog.engine.recorder import FINISHED_KEPT
 from watchdog.engine.retired_ids import RETIRED_IDS_KEPT
 from watchdog.logs import configure_logging
