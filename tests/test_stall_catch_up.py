@@ -42,7 +42,10 @@ def test_a_stall_inside_a_gap_is_caught_by_the_first_check_after_it() -> None:
     assert span.start == last.earlier and (span.earlier, span.later, span.end) == (now.earlier, now.later, now.end)
     judged = judge_source(span, points)
     assert judged.verdict is StallVerdict.STALLED
-    assert judged.detail.startswith("source sent 400 records in 16:03-16:11, then 0 in 16:11-16:12 and 16:12-16:13")
+    # Where in the stretched span the records last were: read as one span, "sent 400 records in
+    # 16:03-16:11" was taken for a source moving until 16:11 (verification of a90e2b3).
+    assert judged.detail.startswith("source sent 400 records in 16:03-16:11 (the last of them in 16:06-16:07), "
+                                    "then 0 in 16:11-16:12 and 16:12-16:13"), judged.detail
 
 
 def test_a_source_idle_before_the_gap_stays_idle() -> None:

@@ -150,8 +150,10 @@ LATE_MOVERS = 2
 
 
 # How far back a check reads the span its cluster's failed or skipped checks missed (catch_up).
-# Assumption: the Metrics API keeps its points for days (its retention is 7 days by the
-# docs), so a span missed during a 429 storm or an outage can be read once it answers again. A
+# Assumption: the Metrics API still serves the points of the last few hours once it answers
+# again (its spec lets one query at 1-minute points span 6 hours, and documents no shorter
+# retention), so a span missed during a 429 storm or an outage can be read afterwards. Should a
+# server serve less, the span reads as no data: never a restart on missing data. A
 # gap longer than this is caught up for its last CATCH_UP_LIMIT only (and never past what one
 # query's granularity allows): a stall that began and showed earlier than that is not found,
 # which the `stall_check_caught_up` line says (`partial`).
@@ -218,6 +220,19 @@ def stopped_together(judgements: Sequence[Judgement], max_share: float | None, m
     return stalled >= min_stalled and stalled > max_share * active
 
 
+def _last_sent(windows: Windows, sent: Points) -> str:
+    """Where a `before` stretched over a missed span (catch_up) last had records: read as one
+    span, "sent 200 records in 17:10-17:14" was read as moving until 17:14 of a source silent
+    from 17:12. Nothing for a `before` of one window, as a check with no gap reads it."""
+    if windows.earlier - windows.start <= windows.later - windows.earlier:
+        return ""
+    moving = [t for t, v in sent if windows.start <= t < windows.earlier and v > 0]
+    if not moving:
+        return ""
+    last = max(moving)
+    return f" (the last of them in {last:%H:%M}-{last + timedelta(seconds=windows.step):%H:%M})"
+
+
 def judge_source(windows: Windows, sent: Points) -> Judgement:
     before, earlier, later = (sum(values) for values in windows.split(sent))
     if later > 0:
@@ -227,7 +242,7 @@ def judge_source(windows: Windows, sent: Points) -> Judgement:
     if before > 0:
         return Judgement(
             StallVerdict.STALLED,
-            f"source sent {before:g} records in {windows.start:%H:%M}-{windows.earlier:%H:%M}, "
+            f"source sent {before:g} records in {windows.start:%H:%M}-{windows.earlier:%H:%M}{_last_sent(windows, sent)}, "
             f"then 0 in {windows.describe()}",
         )
     # No points reads as nothing sent; but the API gives no points for a connector with no
