@@ -21,7 +21,6 @@ the daemon binds it. SIGTERM (noted by cli's early handler) and SIGINT stop the 
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import signal
 import threading
@@ -29,6 +28,8 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
+
+from starlette.responses import JSONResponse
 
 from .asgi_server import start_server, stop_server
 from .config import Config
@@ -80,24 +81,17 @@ class Waiting:
             return
         path = scope.get("path", "")
         if path == "/healthz":
-            await _answer(send, 200, {"status": "ok", "waiting_for": "state database", "detail": self.reason()})
+            answer = JSONResponse({"status": "ok", "waiting_for": "state database", "detail": self.reason()})
         elif path == "/readyz":
-            await _answer(send, 503, {"status": "not_ready", "reason": "state_database_unreachable_at_start",
-                                      "detail": self.reason(), "since": self.since.isoformat(timespec="seconds")})
+            answer = JSONResponse({"status": "not_ready", "reason": "state_database_unreachable_at_start",
+                                   "detail": self.reason(), "since": self.since.isoformat(timespec="seconds")},
+                                  status_code=503)
         else:
             # Nothing was done: a restart asked now is not taken (there is no state store to keep
             # it in); the daemon API's 503, which the CLI reads as "send it again later".
-            await _answer(send, 503, {"error": f"not started: {self.reason()}; nothing was done; send it again later"},
-                          retry_after=RETRY_AFTER_SECONDS)
-
-
-async def _answer(send: Callable[..., Any], status: int, body: dict[str, Any], *, retry_after: int | None = None) -> None:
-    data = json.dumps(body).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
-    if retry_after is not None:
-        headers.append((b"retry-after", str(retry_after).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": data})
+            answer = JSONResponse({"error": f"not started: {self.reason()}; nothing was done; send it again later"},
+                                  status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        await answer(scope, receive, send)
 
 
 class _Try:
