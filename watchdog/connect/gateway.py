@@ -34,7 +34,7 @@ log = get_logger("watchdog.api")
 
 # A call of a cluster on the wire this long without an answer makes the cluster slow: where its
 # lane serves other clusters too, the queue sends none of its other restarts until that call ends
-# (queue/dispatch.py, JobDispatch._slow). The limiter passes the key's turn on after as long.
+# (queue/holding.py, JobHolding._slow). The limiter passes the key's turn on after as long.
 SLOW_CALL_SECONDS = UNANSWERED_TURN_SECONDS
 # Said of a cluster on which the key is refused while its other clusters take it (refusal.py).
 _REFUSED_ON_CLUSTER_NOTE = (
@@ -227,7 +227,7 @@ class Gateway:
         Not a pure query: when a reload rotated the key's pair since the 401, the refusal ends
         here (no call has answered yet to end it), so this says `api_key_accepted_again` and lets
         the key's held restarts go, once. The queue asks it at each held restart's turn and every
-        RECHECK_SECONDS (queue/dispatch.py), which is what makes a rotation take effect."""
+        RECHECK_SECONDS (queue/holding.py), which is what makes a rotation take effect."""
         if self.refusal.holds(self.limiter.now()):
             return self.refusal.note()
         if self.refusal.ended_by == "rotated":
@@ -266,7 +266,7 @@ class Gateway:
         if not calls:
             self._on_wire.pop(cluster, None)
         if slow is not None and self.limiter.now() - slow >= SLOW_CALL_SECONDS:
-            # The restarts of the cluster that waited for this call (JobDispatch._slow) may go.
+            # The restarts of the cluster that waited for this call (JobHolding._slow) may go.
             for listener in self._hold_listeners:
                 listener(cluster)
 

@@ -5,7 +5,7 @@ answered 401 too. Before, they all went (17 calls in 0.7 s, a probe, 2026-12-07)
 `unauthorized` and each counted an attempt with its backoff, so after the key was fixed the
 connectors waited out their backoff, and a longer outage spent their `max_restarts` without one
 restart made. Now the call answered 401 ends `unauthorized` as before, and the lane's other
-restarts wait (queue/dispatch.py parks them, no call, no attempt) until a call with the key is
+restarts wait (queue/holding.py parks them, no call, no attempt) until a call with the key is
 answered other than 401 (the next poll, which goes on at its interval: it is the probe), or a
 reload gives the lane's client another pair; a key no call has used for PROBE_SECONDS lets them
 go, and the first answer decides. A 403 is a role on one cluster, not the key: it holds nothing
@@ -34,7 +34,7 @@ only, above: no cluster's); an answer with the key from a cluster that did not a
 contradicts it: the key works, so the refusal ends (its held restarts go) and those clusters are
 refused alone (`alone`): said once each, then at most every REPEAT_SECONDS with how many 401s
 since, and once when the cluster answers again. Nothing is held for them (the queue asks the
-lane, not the cluster: queue/dispatch.py), as for a 403; while such a cluster's listing fails
+lane, not the cluster: queue/holding.py), as for a 403; while such a cluster's listing fails
 nothing of it is decided (a restart by name or an alert needs its listing: answered 503), and a
 restart already queued is sent and ends `unauthorized` saying why. A 401 of another cluster begins a refusal of
 the key again, as before. Assumed where the real world may differ: a revoked key is answered 401
@@ -54,7 +54,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-# What a restart held by a refused key says, before when and what it waits for (queue/dispatch.py
+# What a restart held by a refused key says, before when and what it waits for (queue/holding.py
 # clears it once the restart goes again).
 REFUSED_PREFIX = "held: its API key was refused (401)"
 # Said (api_key_refused_for_restarts, and in each restart's message) of a key refused for restarts only.

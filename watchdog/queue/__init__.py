@@ -8,6 +8,8 @@
                       exactly once
     dispatch.py       sending one job: the gates before each call, the calls through the lane's
                       rate limiter, the retry it is due (its delay) or the outcome it ends with
+    holding.py        restarts parked, off every worker, while their cluster is held (server
+                      errors only, a call unanswered, its key refused), and let back in turn
     deferral.py       restarts that wait, queued, before their first turn (an alert's restart
                       of a connector restarted moments before)
     stopping.py       stopping the queue: at a shutdown (what is queued is tried until a

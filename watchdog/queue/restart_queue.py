@@ -12,7 +12,7 @@ observer that counts and logs it. Retries live here, not in the HTTP client:
   `max_retries` times;
 - 400, 401, 403, 404: final at once (asking again cannot help, and a revoked key must not loop);
 - a cluster whose API answers only server errors without a hint: its restarts wait, queued, one
-  tried after each pause (ratelimit/outage.py RestartHold; dispatch.py parks them).
+  tried after each pause (ratelimit/outage.py RestartHold; holding.py parks them).
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from ..logs import get_logger, without_known_secrets
 from ..model import ConnectorKey, ConnectorStatus, Outcome, RestartRequest
 from ..tasks import cancel_and_wait
 from .deferral import DeferredJobs
-from .dispatch import RETRY_WAIT_PREFIX, WAITING_MESSAGES, JobDispatch, after_tries
+from .dispatch import RETRY_WAIT_PREFIX, JobDispatch, after_tries
+from .holding import WAITING_MESSAGES
 from .job import (
     Abandoned,
     JobObserver,

@@ -19,7 +19,7 @@ from ..connect.refusal import refused_note
 from ..logs import get_logger
 from ..model import ConnectorKey, Outcome
 from ..tasks import cancel_and_wait
-from .dispatch import SLOW_MESSAGE
+from .holding import SLOW_MESSAGE
 from .job import JobObserver, Phase, RestartJob
 from .lane import FairLane
 
