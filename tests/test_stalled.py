@@ -173,8 +173,10 @@ async def test_late_metrics_data_does_not_restart_every_busy_source() -> None:
     assert last["verdict"] == "moving"
 
 
-def fleet(clusters: dict[str, list[dict[str, Any]]], backlog: tuple[float, float] | None = None) -> World:
-    """Several clusters (name -> connectors), each named after its lkc- id, one stalled rule over all."""
+def fleet(clusters: dict[str, list[dict[str, Any]]], backlog: tuple[float, float] | None = None,
+          **metrics_api: Any) -> World:
+    """Several clusters (name -> connectors), each named after its lkc- id, one stalled rule over all;
+    `metrics_api`: settings of the daemon's metrics_api section besides the defaults here."""
     clock = Clock()
     scenario = {"api_keys": [{"id": TEST_API_KEY, "secret": TEST_API_SECRET}],
                 "environments": [{"id": ENVIRONMENT, "clusters": [{"id": f"lkc-{name}", "connectors": connectors}
@@ -186,7 +188,7 @@ def fleet(clusters: dict[str, list[dict[str, Any]]], backlog: tuple[float, float
         "api": {"base_url": "http://sim"}, "credentials": {"main": {}}, "state": {"path": ":memory:"},
         "server": {"host": "127.0.0.1", "port": 0}, "rules": [STALLED_RULE],
         "clusters": {name: {"environment_id": ENVIRONMENT, "kafka_cluster_id": f"lkc-{name}"} for name in clusters},
-        "metrics_api": {"base_url": "http://sim", "max_requests_per_second": 10000},
+        "metrics_api": {"base_url": "http://sim", "max_requests_per_second": 10000, **metrics_api},
         "rate_limit": {"max_requests_per_second": 10000},
     }, "test config", secrets={"credentials": {"main": credential}})
     return _started(simulator, config, clock, backlog)

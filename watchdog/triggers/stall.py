@@ -68,8 +68,22 @@ BATCH = 100
 # How long an id the API refused is asked about apart from the others (with the other refused
 # ids) rather than in a batch.
 REFUSED_MEMORY = timedelta(hours=1)
+# Clusters in a row whose query got no answer that stop a check (_Stop). Not the first: one
+# cluster's query may time out alone (its answer too big or too slow); the Metrics API is one
+# endpoint for every cluster, so two in a row say it does not answer, and the rest would wait too.
+UNANSWERED_CLUSTERS = 2
 
 Candidates = list[tuple[ConnectorKey, ConnectorStatus]]
+
+# What a stopped check says of why it stopped, and what it did not do instead (_Stop).
+_STOPPED_AT = {
+    Outcome.RATE_LIMITED.value: "at a 429 of the Metrics API",
+    Outcome.NETWORK_ERROR.value: f"as the Metrics API's queries of {UNANSWERED_CLUSTERS} clusters in a row got no answer",
+}
+_STOPPED_RATHER = {
+    Outcome.RATE_LIMITED.value: "wait out each pause",
+    Outcome.NETWORK_ERROR.value: "wait metrics_api.timeouts.total for each query",
+}
 
 _VANISHED_NOTE = ("the Metrics API answered no point for these connectors over {window}, though it had answered points "
                   "of theirs within those minutes before: its answer left them out (an empty or cut answer, a pipeline "
@@ -108,11 +122,19 @@ class _Stop:
     further query would wait the pause out and most likely meet another 429; one check read three
     metrics of one cluster one pause at a time for minutes, the scheduler skipped the checks due
     meanwhile, and the clusters after it were not asked and counted nothing (a storm probe,
-    2026-12-07). The clusters not reached are counted as failed reads; the next check catches up
+    2026-12-07). They stop too once UNANSWERED_CLUSTERS clusters in a row got no answer
+    (`network_error`: a timeout, a refused or reset connection), and a cluster whose query got no
+    answer is not asked its other metrics: each such query waits metrics_api.timeouts.total
+    (30 s), and a check that asked every metric of 10 clusters of an API that did not answer took
+    ~15 minutes. The clusters not reached are counted as failed reads; the next check catches up
     the span missed (stall.catch_up)."""
 
     outcome: str | None = None
     unreached: list[str] = field(default_factory=list)
+    # The cluster being read got no answer to a query: its other metrics are not asked.
+    unanswered: bool = False
+    # Clusters in a row whose query got no answer; at UNANSWERED_CLUSTERS the check stops.
+    unanswered_in_row: int = 0
 
 
 class StallChecker:
@@ -172,15 +194,22 @@ class StallChecker:
                     stop.unreached.append(cluster)
                     self._engine.metrics.stall_reads.labels(cluster, "failed").inc()
                     self.failed_queries[cluster] += 1  # `run --once` says it read nothing there too
-                    self.last_query_failure[cluster] = f"{stop.outcome}: not asked, the check stopped at a 429 of the Metrics API"
+                    self.last_query_failure[cluster] = f"{stop.outcome}: not asked, the check stopped {_STOPPED_AT[stop.outcome]}"
                 continue
             last = self._judged.get((rule.name, cluster))
             span = catch_up(windows, last, trigger.interval)
             attempts = (self._streaks.attempt(cluster), self._refusals.attempt(cluster))
+            stop.unanswered = False
             sent = await self._points(cluster, SENT, sources, span, attempts, said, stop)
             received = await self._points(cluster, RECEIVED, sinks, span, attempts, said, stop)
             lag = await self._points(cluster, LAG, sinks, span, attempts, said, stop)
             answers = [answer for answer in (sent, received, lag) if answer is not None]
+            if stop.unanswered:
+                stop.unanswered_in_row += 1
+                if stop.unanswered_in_row >= UNANSWERED_CLUSTERS and stop.outcome is None:
+                    stop.outcome = Outcome.NETWORK_ERROR.value
+            elif answers and (sources or sinks):
+                stop.unanswered_in_row = 0
             if sources or sinks:  # queries were made: WatchdogStallChecksFailing counts what they met
                 self._engine.metrics.stall_reads.labels(cluster, "read" if len(answers) == 3 else "failed").inc()
             if len(answers) == 3:
@@ -235,7 +264,7 @@ class StallChecker:
         self._unreached_said = True
         report("stall_clusters_not_checked", rule=rule.name, outcome=stop.outcome, count=len(stop.unreached),
                clusters=stop.unreached[:10],
-               note="the Metrics API answered 429: the check stopped rather than wait out each pause, and these "
+               note=f"the check stopped {_STOPPED_AT[stop.outcome]}, rather than {_STOPPED_RATHER[stop.outcome]}, and these "
                     "clusters' connectors were not judged (counted as failed reads in watchdog_stall_check_reads_total); "
                     "none is restarted as stalled on no evidence, and the first check that reads them again reads "
                     "the minutes missed")
@@ -357,8 +386,8 @@ class StallChecker:
         answered: list[list[str]] = []
         unreadable: dict[str, str] = {}
         while pending:
-            if stop.outcome is not None:
-                return None  # the check stopped at a 429 (_Stop)
+            if stop.outcome is not None or stop.unanswered:
+                return None  # the check stopped, or this cluster's query got no answer (_Stop)
             batch, refused_before = pending.pop()
             query = functools.partial(
                 self._client.query, metric, batch, windows.start, windows.end, windows.granularity
@@ -389,6 +418,8 @@ class StallChecker:
                 self.last_query_failure[cluster] = f"{result.outcome.value}: {result.message}"[:300]
                 if result.outcome is Outcome.RATE_LIMITED:
                     stop.outcome = result.outcome.value
+                elif result.outcome is Outcome.NETWORK_ERROR:
+                    stop.unanswered = True
                 return None
         asked = [i for batch in answered for i in batch if i not in unreadable]
         vanished = self._seen.vanished(metric, asked, points, windows)
