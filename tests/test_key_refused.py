@@ -274,9 +274,11 @@ def _three_clusters(faults: list[dict[str, Any]]) -> tuple[Daemon, Simulator]:
     return fixtures.virtual_daemon(config, simulator), simulator
 
 
-async def _poll_rounds(daemon: Daemon, rounds: int, *, manual_at_round: int | None = None) -> RestartJob | None:
-    """Every 5 s: c000 polled, 3 s later c001 and c002 (between them a restart by name of c002,
-    at `manual_at_round`: asked while c000's 401 is the key's last word)."""
+async def _poll_rounds(
+    daemon: Daemon, rounds: int, *, manual_at_round: int | None = None, manual_of: int = 2,
+) -> RestartJob | None:
+    """Every 5 s: c000 polled, 3 s later c001 and c002 (between them a restart queued of
+    `conn-{manual_of}0`, at `manual_at_round`: asked while c000's 401 is the key's last word)."""
     loop = asyncio.get_running_loop()
     asked = None
     for n in range(rounds):
@@ -284,7 +286,7 @@ async def _poll_rounds(daemon: Daemon, rounds: int, *, manual_at_round: int | No
         await daemon.pollers[fixtures.cluster_name(0)].poll()
         if n == manual_at_round:
             await asyncio.sleep(1)
-            asked = daemon.queue.submit(request(fixtures.cluster_name(2), "conn-20", Trigger.MANUAL))[0]
+            asked = daemon.queue.submit(request(fixtures.cluster_name(manual_of), f"conn-{manual_of}0", Trigger.MANUAL))[0]
         await asyncio.sleep(5 * n + 3 - loop.time())
         for c in (1, 2):
             await daemon.pollers[fixtures.cluster_name(c)].poll()
@@ -336,6 +338,38 @@ def test_a_key_refused_on_one_cluster_of_three_is_said_once_for_that_cluster_and
     assert len(seen["sent"]) == 1 and seen["sent"][0] - 201.0 < 0.5, seen["sent"]
 
 
+def test_a_restart_queued_of_a_cluster_refused_alone_waits_for_its_access_not_sent_into_the_401() -> None:
+    """A restart queued of the cluster the key is refused on alone (one queued before its 401, a
+    retry, a schedule's): before, it was sent into the 401, ended `unauthorized` and counted an
+    attempt with its backoff; now it waits, queued, saying why, until a call with the key on that
+    cluster is answered (its next poll), and then goes. The key's other clusters hold nothing."""
+
+    async def run() -> dict[str, Any]:
+        daemon, simulator = _three_clusters([{"match": {"cluster": fixtures.cluster_id(0)}, "when": {"until": 100.0},
+                                              "action": {"status": 401}}])
+        daemon.queue.start()
+        asked = await _poll_rounds(daemon, 12, manual_at_round=10, manual_of=0)
+        assert asked is not None
+        await asyncio.sleep(1)
+        waiting = asked.outcome, asked.message
+        other = daemon.queue.submit(request(fixtures.cluster_name(1), "conn-10", Trigger.MANUAL))[0]
+        await asyncio.sleep(105 - asyncio.get_running_loop().time())
+        await daemon.pollers[fixtures.cluster_name(0)].poll()  # its access is back
+        await asyncio.wait_for(daemon.queue.join(), 30)
+        sent = [(c.t, c.status_code) for c in _restarts(simulator) if c.connector == "conn-00"]
+        await daemon.queue.close(0)
+        return {"asked": asked, "waiting": waiting, "sent": sent, "other": other}
+
+    seen = virtualtime.run(run())
+    outcome, message = seen["waiting"]
+    assert outcome is None, (outcome, message)
+    assert message.startswith("held: its API key was refused (401) on this cluster alone at "), message
+    assert "api_key_refused_on_cluster" in message
+    assert seen["sent"] and all(t >= 100.0 and code == 202 for t, code in seen["sent"]), seen["sent"]
+    assert seen["asked"].outcome is Outcome.ACCEPTED and seen["asked"].tries == 1
+    assert seen["other"].outcome is Outcome.ACCEPTED, "another cluster of the key is not held"
+
+
 def test_a_key_refused_on_all_its_clusters_holds_every_restart_as_before() -> None:
     """Every cluster of the key answers 401 (a revoked key): one api_key_refused line, no cluster
     refused alone, a restart by name held until a poll with the key is answered."""
@@ -360,7 +394,7 @@ def test_a_key_refused_on_all_its_clusters_holds_every_restart_as_before() -> No
 
 
 def test_a_401_another_cluster_contradicts_is_that_clusters_alone_until_it_answers() -> None:
-    from watchdog.connect.refusal import REPEAT_SECONDS, KeyRefusal
+    from watchdog.connect.refusal import PROBE_SECONDS, REPEAT_SECONDS, KeyRefusal
 
     refusal = KeyRefusal()
     # Refused on two clusters, then answered on one of them: the key works again, as before.
@@ -371,7 +405,11 @@ def test_a_401_another_cluster_contradicts_is_that_clusters_alone_until_it_answe
     assert refusal.on_answer(401, 3.0, cluster="a") == "began"
     assert refusal.on_answer(200, 4.0, cluster="c") == "narrowed" and refusal.narrowed_to == ["a"]
     assert not refusal.holds(4.0) and set(refusal.alone) == {"a"}
+    # Its own restarts wait (not the key's others'), until PROBE_SECONDS pass without a call of it.
+    assert refusal.holds_cluster("a", 4.0) and not refusal.holds_cluster("c", 4.0)
+    assert not refusal.holds_cluster("a", 4.0 + PROBE_SECONDS), "no call of it since it was found refused alone at 4 s"
     assert refusal.on_answer(401, 5.0, cluster="a") is None and refusal.cluster_change is None and not refusal.holds(5.0)
+    assert refusal.holds_cluster("a", 4.0 + PROBE_SECONDS), "its 401 at 5 s renewed it"
     assert refusal.on_answer(401, 4.0 + REPEAT_SECONDS, cluster="a") is None and refusal.cluster_change == "refused_again"
     assert refusal.said_alone("a", 4.0 + REPEAT_SECONDS) == 2
     # A 401 of another cluster is the key's again: held, and ended by that cluster's answer.
@@ -385,5 +423,7 @@ def test_a_401_another_cluster_contradicts_is_that_clusters_alone_until_it_answe
     pair = [next(pairs)]
     rotated = KeyRefusal(pair=lambda: pair[0])
     assert rotated.on_answer(401, 0.0, cluster="a") == "began" and rotated.on_answer(200, 1.0, cluster="c") == "narrowed"
+    assert rotated.holds_cluster("a", 1.0)
     pair[0] = next(pairs)
+    assert not rotated.holds_cluster("a", 1.5), "the new pair was not refused on a"
     assert rotated.on_answer(401, 2.0, cluster="a") == "began" and rotated.holds(2.0)

@@ -185,7 +185,9 @@ class Gateway:
             log.info("api_key_accepted_on_cluster", credential=self.credential, cluster=cluster,
                      answered_by=result.endpoint.value, status_code=result.status_code,
                      refused_since=alone.since_said(), note="a call with the key on this cluster was answered "
-                     "other than 401: its access to the cluster is back")
+                     "other than 401: its access to the cluster is back, and its held restarts go")
+            for listener in self._hold_listeners:
+                listener(cluster)  # the queue: the cluster's held restarts go again
         if change == "write_refused":
             log.error("api_key_refused_for_restarts", credential=self.credential, cluster=cluster,
                       endpoint=result.endpoint.value, status_code=result.status_code, message=result.message,
@@ -220,9 +222,10 @@ class Gateway:
                           answered_on=cluster, refused_since=refused.since_said(), note=_REFUSED_ON_CLUSTER_NOTE)
         return result
 
-    def refused_note(self) -> str | None:
+    def refused_note(self, cluster: str | None = None) -> str | None:
         """Why the lane's restarts wait now because its key, or its egress proxy (407), refused
-        them (None: they do not).
+        them, or (`cluster` given) because the key is refused on that cluster alone (None: they
+        do not).
 
         Not a pure query: when a reload rotated the key's pair since the 401, the refusal ends
         here (no call has answered yet to end it), so this says `api_key_accepted_again` and lets
@@ -234,6 +237,8 @@ class Gateway:
             self._refusal_ended(None, None)
         if self.proxy_refusal.holds(self.limiter.now()):
             return self.proxy_refusal.note()
+        if cluster is not None and self.refusal.holds_cluster(cluster, self.limiter.now()):
+            return self.refusal.cluster_note(cluster)
         return None
 
     def _refusal_ended(self, cluster: str | None, answered_by: str | None, *, on_another: bool = False) -> None:

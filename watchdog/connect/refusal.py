@@ -33,10 +33,13 @@ were answered 401 in a refusal are remembered (a restart's 401 may be a key refu
 only, above: no cluster's); an answer with the key from a cluster that did not answer 401 in it
 contradicts it: the key works, so the refusal ends (its held restarts go) and those clusters are
 refused alone (`alone`): said once each, then at most every REPEAT_SECONDS with how many 401s
-since, and once when the cluster answers again. Nothing is held for them (the queue asks the
-lane, not the cluster: queue/holding.py), as for a 403; while such a cluster's listing fails
-nothing of it is decided (a restart by name or an alert needs its listing: answered 503), and a
-restart already queued is sent and ends `unauthorized` saying why. A 401 of another cluster begins a refusal of
+since, and once when the cluster answers again. The restarts of such a cluster are held, queued
+(queue/holding.py asks `holds_cluster`), as a refused key's are, until a call with the key on it
+is answered (its next poll), a reload rotates the pair, or no call of it for PROBE_SECONDS lets
+them go; nothing of the key's other clusters is held. While its listing fails nothing of it is
+decided (a restart by name or an alert needs its listing: answered 503); what can be queued is a
+restart asked before its 401, a retry, a schedule's: before, each was sent into the 401, ended
+`unauthorized` and counted an attempt with its backoff. A 401 of another cluster begins a refusal of
 the key again, as before. Assumed where the real world may differ: a revoked key is answered 401
 on every cluster (Confluent checks the key before the cluster), so a 401 contradicted by another
 cluster's answer is that cluster's; an answer to a call sent before the key was revoked and
@@ -123,6 +126,7 @@ class ClusterAlone:
         self.pair = pair  # the pair refused: a rotated one has not been
         self.said_at = now  # when it was last said (the lane's clock)
         self.unsaid = 0  # 401s since it was last said
+        self.last_call = now  # when a call of it last ended: PROBE_SECONDS without one lets its restarts go
 
     def since_said(self) -> str:
         return self.since.strftime("%H:%M:%S UTC")
@@ -175,6 +179,7 @@ class KeyRefusal(_Refusal):
         if status == 401 and alone is not None:
             # The cluster refused alone again: nothing new of the key, said every REPEAT_SECONDS.
             alone.unsaid += 1
+            alone.last_call = now
             if now - alone.said_at >= REPEAT_SECONDS:
                 self.cluster_change = "refused_again"
             return None
@@ -232,6 +237,20 @@ class KeyRefusal(_Refusal):
         return (f"{REFUSED_PREFIX} at {self._since_said()}; it stays queued, not sent and no attempt counted, until a call "
                 "with the key succeeds (the next poll of its clusters) or a reload rotates the key's pair "
                 "(see the api_key_refused line)")
+
+    def holds_cluster(self, cluster: str, now: float) -> bool:
+        """Whether the restarts of `cluster`, refused alone, wait now: not once the pair was
+        rotated (it has not been refused there), nor once no call of it ended for PROBE_SECONDS
+        (nothing polls it: the first restart's answer decides)."""
+        alone = self.alone.get(cluster)
+        return alone is not None and alone.pair is self._pair_now() and now - alone.last_call < PROBE_SECONDS
+
+    def cluster_note(self, cluster: str) -> str:
+        """What a restart held because its cluster is refused alone says."""
+        return (f"{REFUSED_PREFIX} on this cluster alone at {self.alone[cluster].since_said()} (its other clusters "
+                "take it: its access to this cluster was withdrawn); it stays queued, not sent and no attempt counted, "
+                "until a call with the key on this cluster succeeds (its next poll) or a reload rotates the key's pair "
+                "(see the api_key_refused_on_cluster line)")
 
     def _pair_now(self) -> object:
         return self.pair() if self.pair is not None else None

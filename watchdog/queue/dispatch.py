@@ -159,8 +159,8 @@ class JobDispatch(JobHolding):
             raise _PausedSince(ended_ago)
         if self._slow(job.key.cluster):
             raise _Parked(SLOW_MESSAGE)
-        if (refused := gateway.refused_note()) is not None:
-            raise _Parked(refused)  # its key was refused (401) while it waited: a sure 401 (connect/refusal.py)
+        if (refused := gateway.refused_note(job.key.cluster)) is not None:
+            raise _Parked(refused)  # its key was refused (401) while it waited, here or on its cluster: a sure 401
         # Its cluster's restarts may have been held (outage.py) while this waited for budget:
         # every worker of the key took one then, and each went into the outage.
         wait = gateway.limiter.restart_hold.wait(job.key.cluster, caller=job.id)

@@ -46,8 +46,9 @@ class JobHolding:
         if self._slow(job.key.cluster):
             self._park(job, SLOW_MESSAGE)
             return True
-        if (refused := self._gateways[self._credentials[job.key.cluster]].refused_note()) is not None:
-            self._park(job, refused)  # its key refused (401): waits, unsent, until it works (connect/refusal.py)
+        if (refused := self._gateways[self._credentials[job.key.cluster]].refused_note(job.key.cluster)) is not None:
+            # Its key refused (401), or refused on its cluster alone: waits, unsent, until it works (connect/refusal.py).
+            self._park(job, refused)
             return True
         hold = self._gateways[self._credentials[job.key.cluster]].limiter.restart_hold
         if hold.wait(job.key.cluster, caller=job.id) <= 0:
@@ -94,7 +95,7 @@ class JobHolding:
         if timer is not None:
             timer.cancel()
         lane = self._credentials.get(cluster)
-        if lane and cluster in self._held_jobs and not self._stopping and self._gateways[lane].refused_note():
+        if lane and cluster in self._held_jobs and not self._stopping and self._gateways[lane].refused_note(cluster):
             # Its key refused: looked at again in a while, no call (a reload may rotate it or move the cluster).
             self._release_timers[cluster] = asyncio.get_running_loop().call_later(RECHECK_SECONDS, self._release_held, cluster)
             return
