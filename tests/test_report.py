@@ -144,6 +144,9 @@ def test_a_connector_the_last_poll_did_not_list_is_shown_gone_with_what_it_was()
     lines = render_status([ROWS[0], gone], now=NOW).splitlines()
     assert lines[3].split()[:3] == ["billing-sink", "failed", "FAILED"]
     assert lines[4].startswith("    deleted-sink  failed  gone (last seen FAILED 50m ago)  "), lines
+    # NEXT ALLOWED: nothing is due of a connector that is gone (it said `now`, read as a restart
+    # about to go to a connector the watchdog will never restart).
+    assert lines[4].split()[-2:] == ["-", "no"], lines[4]
     # Alone in its cluster (or the cluster's poll failing), nothing says the others were listed.
     assert render_status([gone], now=NOW).splitlines()[3].split()[:3] == ["deleted-sink", "failed", "FAILED"]
 

@@ -457,8 +457,9 @@ def _status_cells(row: StatusRow, now: datetime, gone: bool) -> tuple[str, ...]:
         f"{state.attempts}{mark}",
         "-" if state.last_restart_at is None else format_moment(state.last_restart_at, now) + (
             "" if row.last_restart_live else mark),
+        # Nothing is due of a connector no longer watched, or gone (the last poll did not list it).
         (f"held: {row.held[0]}" if row.held and _shown_held(row)
-         else "-" if row.unwatched or row.cluster_unwatched else _next_allowed(state, now) + mark),
+         else "-" if row.unwatched or row.cluster_unwatched or gone else _next_allowed(state, now) + mark),
         ("yes" + mark) if state.gave_up else "no",
     )
 
