@@ -36,7 +36,8 @@ async def counted_daemon_server(max_connections: int, request_timeout: float) ->
     """daemon_server, yielding its port and the registry its requests are counted in."""
     w, _ = world()
     app = create_app(w.daemon.metrics.registry, w.daemon.probes, w.daemon.api_context())
-    server, task = await start_server(app, "127.0.0.1", 0, max_connections=max_connections, request_timeout=request_timeout)
+    server, task = await start_server(app, "127.0.0.1", 0, max_connections=max_connections, request_timeout=request_timeout,
+                                      count_answer=w.daemon.metrics.count_unrouted_answer)
     try:
         yield server.bound_port, w.daemon.metrics.registry
     finally:
@@ -75,6 +76,28 @@ async def test_refused_connections_are_logged_at_most_once_per_interval(monkeypa
     lines = [e for e in logs if e["event"] == "http_connection_refused"]
     assert len(first) == 1, f"{len(first)} log lines for 30 refused connections"
     assert len(lines) == 2 and lines[1]["refused_since_last_logged"] == 29
+
+
+async def test_connections_refused_at_the_cap_are_counted_as_the_503s_they_got() -> None:
+    """The 503 a connection gets at server.max_connections is an answer of the daemon's port:
+    before, watchdog_http_requests_total left it out, so a port refusing clients showed none."""
+    opened: list[asyncio.StreamWriter] = []
+    async with counted_daemon_server(max_connections=2, request_timeout=10.0) as (port, registry):
+        try:
+            for _ in range(2):  # hold the two allowed connections, each with a request begun
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(b"GET /healthz HTTP/1.1\r\nHost: daemon\r\n")
+                opened.append(writer)
+            for _ in range(3):
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                opened.append(writer)
+                answer = await asyncio.wait_for(reader.read(), 2.0)
+                assert answer.startswith(b"HTTP/1.1 503 "), answer[:40]
+            refused = registry.get_sample_value("watchdog_http_requests_total", {"route": "other", "status_class": "5xx"})
+        finally:
+            for writer in opened:
+                writer.close()
+    assert refused == 3
 
 
 async def test_clients_sending_their_bodies_slowly_do_not_hold_up_anyone_else() -> None:

@@ -241,7 +241,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
                 self._server = await start_server(
                     app, server.host, server.port, max_connections=server.max_connections,
                     request_timeout=server.request_timeout,
-                    on_invalid_request=self.metrics.http_requests.labels("other", "4xx").inc)
+                    count_answer=self.metrics.count_unrouted_answer)
             except CannotListen:
                 # A taken port: nothing has acted yet (the server binds before recovery and
                 # leading), so stop as at SIGTERM, closing the state file, and say why.

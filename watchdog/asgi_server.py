@@ -182,11 +182,12 @@ class EmbeddedServer(uvicorn.Server):
 
 
 def guarded_protocol(
-    max_connections: int, request_timeout: float, on_invalid_request: Callable[[], None] | None = None
+    max_connections: int, request_timeout: float, count_answer: Callable[[int], None] | None = None
 ) -> type[H11Protocol]:
     """An h11 protocol class bound to these limits (uvicorn makes one instance per connection).
-    `on_invalid_request` is called for each request answered 400 because it is not HTTP/1.1
-    (the app never sees those: the daemon counts them with it)."""
+    `count_answer` is called with the status of each answer no route gave (a request that is not
+    HTTP/1.1, one that did not arrive in time, a connection refused at the cap: the app never
+    sees those, the daemon counts them with it)."""
     # Shared by every connection of this server.
     refusals = LogThrottle(REFUSAL_LOG_INTERVAL)
     evictions = LogThrottle(REFUSAL_LOG_INTERVAL)
@@ -233,8 +234,8 @@ def guarded_protocol(
                             status=status, error=error,
                             note="a connection sent something that is not an HTTP/1.1 request (an https:// URL or "
                                  "a TLS probe to this plain-HTTP port, or a malformed or too large request head)")
-            if on_invalid_request is not None:
-                on_invalid_request()
+            if count_answer is not None:
+                count_answer(status)
             self._answer_and_close(status, error, linger=True)
 
         def _answer_and_close(self, status: int, error: str, headers: tuple[tuple[bytes, bytes], ...] = (),
@@ -293,6 +294,9 @@ def guarded_protocol(
                          "and none could be closed to make room for this one; this connection was closed before its request was read: "
                          "nothing was done; send again in a few seconds",
                     headers=((b"retry-after", str(CAP_RETRY_AFTER_SECONDS).encode()),))
+                if count_answer is not None:
+                    # An answer of the port like any other: before, a port refusing clients at its cap counted none.
+                    count_answer(503)
                 self.connections.discard(self)
                 return
             self._arm_request_timer()
@@ -402,8 +406,8 @@ def guarded_protocol(
                 # nowhere (the answer is this one).
                 self.cycle.disconnected = True
                 self.cycle.message_event.set()
-            elif on_invalid_request is not None:
-                on_invalid_request()  # no route saw it: counted as the heads h11 cannot read
+            elif count_answer is not None:
+                count_answer(408)  # no route saw it: its answer below is the 408
             # An answer says why, where an EOF alone reads as "server disconnected" or a crash.
             why = (f"request timeout: the request did not arrive whole within {request_timeout:g} s "
                    "(server.request_timeout); nothing was done; send it again")
@@ -437,12 +441,12 @@ async def _serve(server: EmbeddedServer, host: str, port: int, sock: socket.sock
 
 async def start_server(
     app: Any, host: str, port: int, *, max_connections: int = 64, request_timeout: float = 10.0,
-    on_invalid_request: Callable[[], None] | None = None,
+    count_answer: Callable[[int], None] | None = None,
 ) -> tuple[EmbeddedServer, asyncio.Task[None]]:
     """Start serving in the background and return once the socket is bound."""
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan="off",
-        http=guarded_protocol(max_connections, request_timeout, on_invalid_request),
+        http=guarded_protocol(max_connections, request_timeout, count_answer),
         # Requests in progress beyond this are answered 503 by uvicorn itself.
         limit_concurrency=max_connections + 1,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,

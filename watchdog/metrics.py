@@ -265,6 +265,12 @@ class Metrics(LaneMetrics):
 
     # -- pre-initialisation ----------------------------------------------------------------------
 
+    def count_unrouted_answer(self, status: int) -> None:
+        """An answer of the daemon's port that no route gave (the server's own: a head h11 cannot
+        read, a request that did not arrive in time, a connection refused at the cap), under
+        route `other`."""
+        self.http_requests.labels("other", f"{min(status // 100, 5)}xx").inc()
+
     def init_cluster(self, cluster: str, rules: Iterable[tuple[str, Trigger]]) -> None:
         # Series are created at 0, never set to 0: this runs again for every cluster on each
         # reload and discovery change, and must not blank what a cluster's last poll showed.
