@@ -602,3 +602,23 @@ def test_the_history_tables_prefix_for_a_restart_that_restarted_nothing_is_the_b
     from watchdog.report import history
 
     assert kafka_connect.NOTHING_FAILED.startswith(history._RESTARTED_NOTHING)
+
+
+async def test_workers_that_all_fail_are_said_by_the_failed_poll_not_as_passed_over_at_every_poll() -> None:
+    # Every worker answering 503: nothing was passed over for another that served the call, the
+    # call failed. Before, each poll also said connect_workers_passed_over at warning (a line a
+    # poll for as long as the cluster was down), beside the failure's own throttled lines.
+    sim = simulator()
+    transport = _Answering(sim, UNAVAILABLE[1], host="down")
+    workers = {"backend": SELF_MANAGED, "urls": [f"http://down-a{PREFIX}", f"http://down-b{PREFIX}"]}
+    d = Daemon(daemon_config([HEAL], backend=SELF_MANAGED, rate_limit=FAST, clusters={CLUSTER: workers}), transport=transport)
+    with capture_logs() as logs:
+        for _ in range(5):
+            await d.pollers[CLUSTER].poll()
+    await d.stop()
+
+    assert not [e for e in logs if e["event"] == "connect_workers_passed_over"]
+    assert d.metrics.registry.get_sample_value("watchdog_polls_total", {"cluster": CLUSTER, "result": "server_error"}) == 5
+    [failed] = [e for e in logs if e["event"] == "poll_failed" and e["log_level"] == "warning"]
+    # Every worker's failure is in what the failed poll says, the first one's too.
+    assert f"http://down-a{PREFIX}" in failed["message"] and "still starting up" in failed["message"], failed

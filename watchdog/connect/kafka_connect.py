@@ -435,7 +435,15 @@ class KafkaConnectBackend:
                 # made the first, a hung worker that ended a call every worker failed was asked
                 # first by every later call, though another worker had answered meanwhile.
                 self._preferred = index
-            return replace(result, passed_over=tuple(failures)) if failures else result
+                return replace(result, passed_over=tuple(failures)) if failures else result
+            if failures:
+                # Every worker failed: the call's failure, said (throttled) as one, with each
+                # worker's. Not "passed over" (none served it): that warning came at every poll
+                # for as long as the cluster was down.
+                # The last worker's words first: cut to MAX_MESSAGE_CHARS, they are what is kept.
+                result = replace(result, message=f"{result.message} ({url}); other workers: {'; '.join(failures)}"[
+                    :MAX_MESSAGE_CHARS])
+            return result
         if between is not None and none_ran:
             # A follower's forward to the dead leader refused, and that leader, still listed, refusing
             # the connection itself: nothing was run anywhere. Ended on the refused connection (the
