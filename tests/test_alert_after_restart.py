@@ -224,6 +224,8 @@ async def test_a_deferred_restart_kept_at_a_stop_waits_out_what_is_left_of_its_g
     (said,) = [e for e in logs if e["event"] == "recovered_request_deferred"]
     assert said["connector"] == "orders-sink" and said["deferred_seconds"] == round(GAP * 3 / 4, 1), said
     assert "unless the alert resolves first" in said["note"]
+    # Whatever ended the daemon before (a kill -9 too): not "kept it ... when it stopped", read as a clean stop.
+    assert said["note"].endswith("; deferred again at this start: the daemon before left it queued, unsent"), said["note"]
 
 
 async def test_an_alert_that_resolves_after_a_restart_of_the_daemon_withdraws_its_kept_deferred_restart(

@@ -248,7 +248,11 @@ class Recovery(EngineCore):
         if settling_now is None:
             return None
         left, note = settling_now
-        return left, f"{note}; deferred again at this start: the daemon before kept it, unsent, when it stopped"
+        # Said as what this replica knows: the request was left queued, unsent. Not "kept when it
+        # stopped": read after a kill -9, a frozen leader or a lost lease as a clean stop (an HA probe).
+        if is_shared(self.config.state):
+            return left, f"{note}; deferred again by this replica, which took the lead: the replica that led left it queued, unsent"
+        return left, f"{note}; deferred again at this start: the daemon before left it queued, unsent"
 
     def _remembered_as(self, request: RestartRequest, job: RestartJob) -> None:
         """A request kept in the state store follows its job of now in GET /v1/restarts/{id}.
