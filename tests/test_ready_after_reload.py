@@ -59,3 +59,30 @@ async def test_a_fresh_start_still_waits_for_every_clusters_first_poll() -> None
     assert ready is False and detail["clusters_not_yet_polled"] == ["c"], detail
     await daemon.pollers["c"].poll()
     assert daemon.probes.readiness()[0] is True
+
+
+async def test_a_first_poll_waiting_out_a_429_pause_does_not_keep_the_daemon_unready_for_the_pause() -> None:
+    """Started while the key is under a 429 pause (a probe of a Kubernetes rollout): the first
+    cluster's poll met the 429 (a poll, "listed once, successfully or not"), the second's waited
+    for the pause before its call, and /readyz said 503 `clusters_not_yet_polled` for the whole
+    pause (121 s at `Retry-After: 120`): the only leader out of its Service, a rolling update
+    stalled. A cluster whose first poll waits on its key's pause counts as tried, and is named."""
+    scenario: dict[str, Any] = sim_scenario([])
+    scenario["environments"][0]["clusters"] = [{"id": f"lkc-{name}", "connectors": [{"name": f"{name}-sink"}]}
+                                               for name in ("c", "d")]
+    w = in_process(scenario, config("c", "d"))
+    daemon = w.daemon
+    daemon.probes.config_loaded = True
+    w.simulator.set_faults([{"match": {"endpoint": "list"}, "when": {"count": 1},
+                             "action": {"status": 429, "headers": {"Retry-After": "120"}}}])
+    await daemon.pollers["c"].poll()  # answered 429: its key pauses 120 s
+    waiting = asyncio.create_task(daemon.pollers["d"].poll())
+    try:
+        await asyncio.sleep(0.2)
+        assert not waiting.done(), "d's first poll waits out the key's pause"
+        ready, detail = daemon.probes.readiness()
+        assert ready is True, detail
+        assert [(p["cluster"], p["paused_by"].startswith("a 429")) for p in detail["clusters_waiting_on_a_pause"]] == [
+            ("d", True)], detail
+    finally:
+        waiting.cancel()

@@ -166,7 +166,15 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         self.probes.config_digest = lambda: self.config.digest()
         self.probes.pending_clusters = lambda: [
             c for c in poll_intervals(self.config)
-            if c not in self.pollers or (self.pollers[c].holds_readiness and not self.pollers[c].first_poll_done)
+            if c not in self.pollers or (self.pollers[c].first_poll_awaited and self.pollers[c].paused() is None)
+        ]
+        # A first poll that waits out its key's pause (a 429's Retry-After) is tried, as one
+        # answered 429 is: waited for, a start (or a takeover) during a pause kept the only
+        # leader out of its Service for the whole pause, up to rate_limit.max_pause, and stalled
+        # a rolling update (a Kubernetes probe, 2026-12-07). Named in /readyz instead.
+        self.probes.paused_clusters = lambda: [
+            paused for _, poller in sorted(self.pollers.items())
+            if poller.first_poll_awaited and (paused := poller.paused()) is not None
         ]
         self.probes.discovery_pending = self.discovery_pending
         self.probes.state_problem = lambda: self.state.problem

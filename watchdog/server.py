@@ -82,6 +82,8 @@ class Probes:
         # reload, a discovery refresh) does not hold readiness (cluster_host._install_cluster).
         self.ready_once = False
         self.pending_clusters: Callable[[], Iterable[str]] = lambda: ()
+        # The clusters whose first poll waits out a pause of their API key: not pending (tried).
+        self.paused_clusters: Callable[[], list[dict[str, object]]] = lambda: []
         self.discovery_pending: Callable[[], bool] = lambda: False
         self.state_problem: Callable[[], str | None] = lambda: None
         # Why this replica does not lead (None: it does).
@@ -138,6 +140,8 @@ class Probes:
                                      **running}
         if discovering:
             detail["discovery"] = "the first refresh has not finished"
+        if paused := self.paused_clusters():
+            detail["clusters_waiting_on_a_pause"] = paused
         return ready, detail
 
 

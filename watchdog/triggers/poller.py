@@ -292,6 +292,12 @@ class ClusterPoller:
         long wait an answer's `Remaining: 0` set) rather than a pause (a 429's, an outage's)."""
         return key_held_for(self._gateway)
 
+    @property
+    def first_poll_awaited(self) -> bool:
+        """Whether readiness waits for this cluster's first poll (not made yet, and the cluster
+        was in service before the daemon was first ready)."""
+        return self.holds_readiness and not self.first_poll_done
+
     def paused_by(self) -> str:
         """What holds every call of the key now (`a 429`, or an outage's 5xx answers)."""
         return self._gateway.limiter.paused_by()
