@@ -37,6 +37,9 @@ async def test_a_stopping_daemon_says_not_ready_while_it_drains_and_stays_alive(
     finally:
         await (stopping if stopping is not None else w.daemon.stop())
     assert webhook.status_code == 503 and "shutting down" in webhook.json()["error"], webhook.text
+    # Its retry opens a new connection, which the Service sends to another pod: kept alive, the
+    # retries came back here for the whole drain (59 in 29 s, a Kubernetes rollout probe).
+    assert webhook.headers.get("connection") == "close", webhook.headers
     assert readyz.status_code == 503, readyz.text
     body = readyz.json()
     assert body["status"] == "not_ready"

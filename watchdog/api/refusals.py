@@ -61,8 +61,11 @@ def may_act(ctx: ApiContext) -> None:
         raise BadRequest(503, f"the leader may not send now ({late}); nothing was done; send again in a moment",
                          headers={"Retry-After": str(ctx.standby_retry_after)})
     if not ctx.accepting():
-        # 5xx: Alertmanager will send it again, to this daemon's successor.
-        raise retry_later(503, "shutting down; send again later")
+        # 5xx: Alertmanager will send it again, to this daemon's successor. `Connection: close`,
+        # as a standby's: a retry on the kept-alive connection came back here for the whole drain
+        # (59 answers in 29 s, a Kubernetes rollout probe), though the Service had removed the pod.
+        raise BadRequest(503, "shutting down; send again later",
+                         headers={"Retry-After": str(RETRY_AFTER_SECONDS), "Connection": "close"})
 
 
 def listing_retry_after(ctx: ApiContext, clusters: Iterable[str]) -> str:
