@@ -1,7 +1,7 @@
 """What a start says once, before anything acts: settings the config allows but its author may
 not have meant (credentials over http://, WATCHDOG_* variables that name no setting, secret files
 a variable overrides, zones such as `EST`, settings that do nothing: a regex-looking glob, a status
-rule behind one that selects all it selects, windows that never open) and that the daemon, or some of its rules, only pretend (dry-run).
+rule behind one that selects all it selects, windows that never open, a credential nothing uses) and that the daemon, or some of its rules, only pretend (dry-run).
 
 Its own module so that `run`, `run --once` and a new leader say the same, and app.py (the
 composition root) keeps to building and ordering the parts."""

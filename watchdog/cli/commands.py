@@ -32,6 +32,7 @@ from ..config import (
     ConfigError,
     ignored_variables,
     no_effect_warnings,
+    shared_keys,
 )
 from ..logs import configure_logging, keep_out_of_logs, log_reader_gone, printable
 from .common import (
@@ -228,8 +229,9 @@ def _check_config(args: argparse.Namespace) -> int:
     # A value equal to a secret (an alert rule's label, a paste slip) starred as the log has it.
     print(starred(summarize(config, args.config, now), args, config))
     # Valid, so warnings (the exit code stays 0): each accepted without a word before, and the
-    # rule or window then did nothing (config/no_effect.py).
-    for setting in no_effect_warnings(config, now):
+    # rule or window then did nothing (config/no_effect.py). Names holding one key come first
+    # (the start says them as credentials_share_a_key): only names, never the key.
+    for setting in shared_keys(config) + no_effect_warnings(config, now):
         print(starred(printable(f"warning: {setting}"), args, config), file=sys.stderr)
     if config.state.url is None:
         from ..state.opening import unusable_here

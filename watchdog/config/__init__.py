@@ -33,6 +33,7 @@ The schema and its loading, one job per file:
     errors.py     `ConfigError` and pydantic's errors as paths the user wrote
     key_hints.py  where an unknown key belongs (a key one level off, misspelt, of another trigger)
     checks.py     `cross_check`: names that must exist, be unique, or be complete
+    credential_use.py  credentials no cluster, discovery or metrics_api uses, and names holding one key
     zone_warnings.py  rule and window zones that rarely mean what their writer thinks (`EST`, `Etc/GMT-2`)
     no_effect.py  settings that do nothing: regex-looking globs, a rule excluding all it includes, a
                   status rule behind one that selects all it selects, windows that never open or have ended
@@ -44,6 +45,7 @@ from .checks import (
     KAFKA_CLUSTER_ID_PREFIX,
     cross_check,
 )
+from .credential_use import shared_keys, unused_credentials
 from .discovery import (
     ClusterSelection,
     DiscoverySettings,
@@ -178,5 +180,7 @@ __all__ = [
     "load_config",
     "no_effect_warnings",
     "parse_duration",
+    "shared_keys",
+    "unused_credentials",
     "zone_warnings",
 ]

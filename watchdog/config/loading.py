@@ -100,6 +100,11 @@ def build_config(
             if any(path == where or path.startswith((f"{where}.", f"{where}[")) for path in in_file)
         }
         config._secret_files_overridden = SECRET_FILES_OVERRIDDEN.get()
+        config._credentials_made_by = {
+            name: sorted({origin for where, origin in given_by.items() if where.startswith(f"credentials.{name}.")})
+            for name in config.credentials
+            if not any(path == f"credentials.{name}" or path.startswith(f"credentials.{name}.") for path in in_file)
+        }
     finally:
         VALUE_ORIGINS.reset(origins)
         SECRET_FILES_OVERRIDDEN.reset(files_overridden)

@@ -15,6 +15,8 @@ refused: the config is valid, only careless. A probe found each accepted without
 - no rule at all (`rules: []`, or no `rules:`): nothing is watched;
 - rules, each of them `enabled: false` (every rule switched off during an incident and the file
   left so): nothing is watched either.
+- a credential no cluster, discovery or metrics_api uses (credential_use.py): the clusters of
+  its organisation are watched by nobody.
 
 The checks are conservative: a warning is said only when the config alone shows the setting does
 nothing, whatever connectors the clusters have."""
@@ -26,6 +28,7 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 
 from ..windows import AbsoluteWindow, Windows, parse_window
+from .credential_use import unused_credentials
 from .gates import WindowSettings
 from .root import Config
 from .rules import Rule, ScheduleTrigger, Selector
@@ -44,7 +47,8 @@ ALL_DISABLED = ("rules: every rule is `enabled: false`: nothing is watched or re
 
 def no_effect_warnings(config: Config, now: datetime) -> list[str]:
     """`<path>: <why it does nothing>` for each such setting, in the order of the file."""
-    found = _past_windows("windows", config.windows, now)
+    found = unused_credentials(config)  # `credentials` comes first in a file
+    found += _past_windows("windows", config.windows, now)
     if not config.rules:
         # `rules: []` from a generated ConfigMap, or a file cut before `rules:`: valid, and the
         # daemon then polled nothing and restarted nothing, with not a word at start or reload.

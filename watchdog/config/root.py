@@ -69,6 +69,10 @@ class Config(BaseSettings):
     # Secret files whose setting a variable also sets, and wins: {"WATCHDOG_SERVER__AUTH_TOKEN":
     # "WATCHDOG_SERVER__AUTH_TOKEN"} (the file's name, the variable's). Said likewise.
     _secret_files_overridden: dict[str, str] = PrivateAttr(default_factory=dict)
+    # Credentials the file does not have, by the variables (or secret files) that made them:
+    # {"orgc": ["WATCHDOG_CREDENTIALS__ORGC__API_KEY", ...]}. Set by the loader; an unused one is
+    # said naming them (credential_use.py): variables left in a Deployment make a credential.
+    _credentials_made_by: dict[str, list[str]] = PrivateAttr(default_factory=dict)
     # Config.digest, worked out once: /readyz asks for it at every probe, and a config in force is
     # never changed in place (a reload builds a new one).
     _digest: str | None = PrivateAttr(default=None)
@@ -80,6 +84,10 @@ class Config(BaseSettings):
     @property
     def secret_files_overridden(self) -> dict[str, str]:
         return dict(self._secret_files_overridden)
+
+    @property
+    def credentials_made_by(self) -> dict[str, list[str]]:
+        return {name: list(made) for name, made in self._credentials_made_by.items()}
 
     @classmethod
     def settings_customise_sources(

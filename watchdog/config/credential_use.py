@@ -1,0 +1,60 @@
+"""Credentials a config holds that it may not have meant, said by name (never a key id or
+secret): at check-config (on stderr) and, for an unused one, once at start among the settings that
+do nothing (no_effect.py). Legal, so warned of, not refused: a key kept for a cluster about to be
+added is legitimate. A probe with four organisations' keys found each passed without a word:
+
+- a credential no cluster, discovery or metrics_api uses (in the file, or made only by
+  `WATCHDOG_CREDENTIALS__<NAME>__*` variables left in the environment): the organisation whose
+  clusters were forgotten was watched by nobody;
+- two names holding the same key and secret (one pasted into the other's variables): said by the
+  running daemon only (`credentials_share_a_key`, app.py), not by check-config run in CI."""
+
+from __future__ import annotations
+
+from .discovery import DiscoverySettings
+from .root import ENV_PREFIX, Config
+from .sections import CloudCluster, KafkaConnectCluster, MetricsApiSettings
+
+
+def used_credentials(config: Config) -> set[str]:
+    """The credentials a call may be made with: each cluster's, discovery's, and the Metrics
+    API's (also one `metrics_api.credential` names with no stalled rule yet: written, it is meant)."""
+    users: list[CloudCluster | KafkaConnectCluster | MetricsApiSettings | DiscoverySettings] = list(config.clusters.values())
+    if config.discovery is not None:
+        users.append(config.discovery)
+    if config.has_stalled_rules or config.metrics_api.credential is not None:
+        users.append(config.metrics_api)
+    used = set()
+    for user in users:
+        if isinstance(user, KafkaConnectCluster) and user.credential is None:
+            continue  # a self-managed cluster without basic auth uses none
+        name = config.credential_for(user)
+        if name is not None:
+            used.add(name)
+    return used
+
+
+def unused_credentials(config: Config) -> list[str]:
+    """`credentials.<name>: no cluster, discovery or metrics_api uses it ...` for each unused one,
+    by name; one made only by variables (or secret files) names them: it is not in the file."""
+    used = used_credentials(config)
+    found = []
+    for name in sorted(set(config.credentials) - used):
+        made_by = config.credentials_made_by.get(name)
+        where = f"credentials.{name}" + (f" (not in the file: made by {', '.join(made_by)})" if made_by else "")
+        drop = ("remove it" if not made_by else "unset those variables"
+                if all(m.startswith(ENV_PREFIX) for m in made_by) else "remove those")
+        found.append(f"{where}: no cluster, discovery or metrics_api uses it: no call is made with its key, so if "
+                     f"clusters of its organisation were meant to be watched, none is; name it in those clusters' "
+                     f"`credential` (or in discovery's), or {drop} if it is kept for a cluster not added yet")
+    return found
+
+
+def shared_keys(config: Config) -> list[str]:
+    """`credentials.a, credentials.b: hold the same API key and secret ...` for each group of
+    names holding one key (Config.same_key compares the values; only the names are said)."""
+    groups = {tuple(config.same_key(name)) for name in config.credentials}
+    return [f"{', '.join(f'credentials.{n}' for n in group)}: hold the same API key and secret: Confluent limits per "
+            f"key, so their clusters share one rate-limit lane ({group[0]}'s; the daemon says credentials_share_a_key "
+            "at start); if each was meant to be its own organisation's key, one of them holds another's"
+            for group in sorted(groups) if len(group) > 1]
