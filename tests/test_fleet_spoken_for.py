@@ -51,6 +51,7 @@ async def test_restarts_held_for_the_fleets_room_taken_by_those_queued_show_the_
     # before the first restart it holds.
     assert w.sample("watchdog_breaker_open", scope="fleet") == 1
     assert fleet_lines(logs) == [("breaker_opened", "0 restarts in the last 600s, 4 queued to go (limit 4); "
+                                                    "those queued: 4 on API key 'main'; "
                                                     "the room of this window is spoken for")]
     opened = next(e for e in logs if e["event"] == "breaker_opened")
     assert logs.index(opened) < logs.index(held[0])

@@ -18,6 +18,7 @@ from watchdog.model import ConnectorKey, ConnectorStatus, Decision, TaskStatus, 
 from watchdog.simulator import Scenario, Simulator, create_app
 
 from .support import (
+    CLOUD,
     CLUSTER,
     ENVIRONMENT,
     Clock,
@@ -72,6 +73,11 @@ def cluster_outage(backend: str, rules: list[dict[str, Any]] | None = None, aler
     return World(simulator, daemon, clock), simulator, clock
 
 
+def lane_named(backend: str) -> str:
+    """How a `breaker_open` detail names the lane of the restarts queued to go."""
+    return "API key 'main'" if backend == CLOUD else f"cluster '{CLUSTER}'"
+
+
 async def poll(w: World) -> None:
     await w.daemon.pollers[CLUSTER].poll()
     await w.daemon.queue.join()
@@ -111,8 +117,10 @@ async def test_the_fleet_breaker_caps_restarts_per_window(backend: str) -> None:
     assert w.total("watchdog_restarts_total", outcome="dropped") == 0
     held = [e for e in logs if e["event"] == "decision" and e["decision"] == "breaker_open"]
     # With when the room frees (an outside audit, 2026-12-06: the count alone said not when).
-    assert [e["detail"] for e in held] == ["0 restarts in the last 600s and 2 queued to go (limit 2); room for the "
-                                           "next frees a window (600s) after those queued are sent"] * 3
+    # With whose they are (a scale probe, 2026-12-07: another organisation's, stuck, read as one's own).
+    assert [e["detail"] for e in held] == [f"0 restarts in the last 600s and 2 queued to go (limit 2); those queued: 2 on "
+                                           f"{lane_named(backend)}; room for the next frees a window (600s) after those "
+                                           "queued are sent"] * 3
     assert not [e for e in logs if e["event"] == "restart_queued" and e["connector"] in ("f2", "f3", "f4")]
     # The next poll meets the open breaker when it decides.
     await poll(w)
@@ -179,8 +187,8 @@ async def test_a_dry_run_meets_the_fleet_breaker_where_the_live_run_would(backen
     assert w.total("watchdog_restarts_total", outcome="dry_run") == 2
     held = [e for e in logs if e["event"] == "decision" and e["decision"] == "breaker_open"]
     assert [e["detail"] for e in held] == [
-        "0 restarts in the last 600s and 2 queued to go (limit 2; dry-run restarts counted as if sent); room for the "
-        "next frees a window (600s) after those queued are sent"] * 3
+        f"0 restarts in the last 600s and 2 queued to go (limit 2; dry-run restarts counted as if sent); those queued: "
+        f"2 on {lane_named(backend)}; room for the next frees a window (600s) after those queued are sent"] * 3
     w.daemon.engine.refresh_breaker()
     assert w.sample("watchdog_breaker_open", scope="fleet") == 0, "a dry run's restarts page nobody"
     # The next poll is told `breaker_open` when it decides, as the live run is.

@@ -11,7 +11,9 @@ Two conditions open it:
   holds them too. Dry-run restarts count only towards what a dry-run restart is told: a dry run
   meets the breaker where the live run would, while a rule on trial never holds live restarts.
   It is shown open (gauge, log lines) while its room is spoken for by those sent, those queued
-  to go and the failing connectors waiting for room: what holds a poll's restarts (`evaluate`).
+  to go (free to go now: not behind a 429's pause, nor parked while their key is refused or
+  their cluster held) and the failing connectors waiting for room: what holds a poll's restarts
+  (`evaluate`).
 
 While the fleet condition rations restarts, every failing connector gets one before any gets
 another, whichever cluster's poll comes first when room frees: a poll's failure restart the fleet
@@ -251,9 +253,11 @@ class Breaker:
             fleet = self._dry_fleet_reason()
         return fleet or self._open.get(cluster)
 
-    def evaluate(self, now: datetime, *, queued: Callable[[int], int] | None = None) -> list[BreakerChange]:
+    def evaluate(self, now: datetime, *, queued: Callable[[int], tuple[int, str]] | None = None) -> list[BreakerChange]:
         """The scopes opened and closed since the last call. `queued(up_to)`: the live failure
-        restarts queued and not sent yet, counted up to `up_to` (the caller's queue).
+        restarts queued, not sent yet and free to go now (not parked, not on a paused lane:
+        Gates._failures_queued), counted up to `up_to` (the caller's queue), and the words naming
+        whose they are ("; those queued: 22 on API key 'orgc'", said after the limit).
 
         The fleet scope is shown open (the changes, hence watchdog_breaker_open{scope="fleet"} and
         breaker_opened/breaker_closed) while its room for the window is spoken for: restarts sent
@@ -320,7 +324,7 @@ class Breaker:
             return f"{len(self._sent)} restarts in the last {self.settings.window:g}s (limit {limit})"
         return None
 
-    def _fleet_spoken_for(self, now: datetime, queued: Callable[[int], int] | None) -> str | None:
+    def _fleet_spoken_for(self, now: datetime, queued: Callable[[int], tuple[int, str]] | None) -> str | None:
         """Why the fleet's room for this window is taken though the restarts sent leave some:
         by failure restarts queued to go and failing connectors waiting for it; None while not."""
         limit = self.settings.max_restarts
@@ -329,12 +333,12 @@ class Breaker:
         self._prune_waiting(now)
         sent, waiting = len(self._sent), len(self._waiting)
         left = limit - sent - waiting
-        to_go = queued(left) if left > 0 else 0
+        to_go, where = queued(left) if left > 0 else (0, "")
         if to_go < left:
             return None
         held = f" and {waiting} failing connector{'s' if waiting != 1 else ''} waiting for room" if waiting else ""
-        return (f"{sent} restarts in the last {self.settings.window:g}s, {to_go} queued to go{held} (limit {limit}); "
-                "the room of this window is spoken for")
+        return (f"{sent} restarts in the last {self.settings.window:g}s, {to_go} queued to go{held} (limit {limit})"
+                f"{where}; the room of this window is spoken for")
 
     def fleet_room(self, *, dry_run: bool = False) -> int | None:
         """How many more failure restarts the fleet condition lets go in this window (None: no

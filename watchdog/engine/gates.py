@@ -3,6 +3,7 @@ rules decided, when it is decided and again when its turn in the queue comes."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
 
 from ..model import FLEET, ConnectorKey, Decision, Health, Trigger
@@ -12,6 +13,8 @@ from ..windows import Windows
 from .core import FAILURE_TRIGGERS, EngineCore, log
 from .skip_words import breaker_lets
 
+# How config.Config.lane_for names a self-managed cluster's lane (its cluster's name after it).
+SELF_MANAGED_LANE = "kafka-connect/"
 # A breaker scope that opens again within this of an opening said at error is said at warning.
 BREAKER_SAID_AGAIN_AFTER = timedelta(hours=1)
 # What a `breaker_opened` line says its breaker holds (keyed by: is it the fleet's). One note for
@@ -103,8 +106,10 @@ class Gates(EngineCore):
         window: some 2,400 lines for 30 restarts, 570 of them restarts that were never made. Not
         asked for alerts: Alertmanager sends an alert again only after its repeat_interval
         (hours), and its queued restart may still go once the window moves on.
-        Cost: a look at each job queued until `room` failure restarts are found, at each of a
-        poll's restart decisions (0.2 ms per 1,000 jobs queued; judging goes in slices).
+        Cost: a look at each job queued until `room` failure restarts free to go are found, at
+        each of a poll's restart decisions (0.2 ms per 1,000 jobs queued; judging goes in
+        slices); those that cannot go now (a stuck lane's, _failures_queued) are looked at and
+        passed over, at most queue.max_jobs_per_lane per stuck lane.
 
         The room is also kept for the failing connectors other polls held for it (of any
         cluster) that were restarted less recently (Breaker.waiting_ahead): ordered within one
@@ -114,8 +119,9 @@ class Gates(EngineCore):
         if room is None:
             return None
         queued = ahead = 0
+        lanes: Counter[str] = Counter()
         if room > 0:
-            queued = self._failures_queued(dry_run, up_to=room)
+            queued, lanes = self._failures_queued(dry_run, up_to=room)
             if queued < room and not dry_run:
                 ahead = self.breaker.waiting_ahead(key.cluster, key.connector, last_restart, now)
             if queued + ahead < room:
@@ -126,23 +132,41 @@ class Gates(EngineCore):
             f"; {ahead} failing connector{'s' if ahead != 1 else ''} restarted less recently (or never) "
             f"wait{'s' if ahead == 1 else ''} for the room left first")
         reason = (f"{(limit or 0) - room} restarts in the last {self.breaker.settings.window:g}s and {queued} "
-                  f"queued to go (limit {limit}{counted_dry}){waiting}")
+                  f"queued to go (limit {limit}{counted_dry}){queued_where(lanes)}{waiting}")
         # The room frees as many counted restarts leave the window as those queued and waiting
         # ahead take beyond it, and one more for this one.
         return reason + breaker_lets(self.breaker, key.cluster, reason, now, failure=True, dry_run=dry_run,
                                      nth=queued + ahead - room + 1)
 
-    def _failures_queued(self, dry_run: bool, *, up_to: int) -> int:
-        """The failure restarts queued and not sent yet (a dry run's too, for a dry run), counted
-        up to `up_to`."""
+    def _failures_queued(self, dry_run: bool, *, up_to: int) -> tuple[int, Counter[str]]:
+        """The failure restarts queued, not sent yet and free to go now (a dry run's too, for a
+        dry run), counted up to `up_to`; and how many of them each rate-limit lane holds.
+
+        Not those that cannot go now (RestartQueue.may_go_now: parked while their cluster is held
+        or their key refused, or on a lane a 429 paused): they take no room from the restarts of
+        other keys and clusters. Counted, one organisation's backlog stuck behind its own key's
+        Retry-After (or a revoked key, until rotated) took the whole fleet's room, and the other
+        organisations' failing connectors were held `breaker_open` for as long as it stayed stuck
+        (a scale probe, 2026-12-07: 25 held, 5 restarted in 200 s), though nothing of it could be
+        sent: a stuck backlog is no storm. The limit still holds what goes: each job meets the
+        gates again at its turn (dispatch_gate), and the window's restarts sent (open_reason)
+        hold any beyond max_restarts, a stuck backlog let go later included. Nor does a stuck
+        lane's own poll queue more meanwhile: a lane paused or refused lists nothing either, and
+        a cluster held answers its polls with the same errors.
+        A fleet-wide room, not one per credential: a storm (a shared sink down in every
+        organisation) is one however many keys it spans, and a room per key let each key's
+        connectors take max_restarts of their own."""
         queued = 0
+        lanes: Counter[str] = Counter()
+        may_go = self.queue.may_go_now()
         for job in self.queue.pending_jobs():
             if not job.attempt_counted and any(
-                    r.trigger in FAILURE_TRIGGERS and (dry_run or not r.dry_run) for r in job.requests):
+                    r.trigger in FAILURE_TRIGGERS and (dry_run or not r.dry_run) for r in job.requests) and may_go(job):
                 queued += 1
+                lanes[self.queue.lane_of(job.key.cluster) or job.credential] += 1
                 if queued >= up_to:
                     break
-        return queued
+        return queued, lanes
 
     def _blocked(self) -> tuple[Decision, str] | None:
         if self.blocker is not None:
@@ -215,7 +239,11 @@ class Gates(EngineCore):
     def update_breaker(self, now: datetime) -> None:
         # With the failure restarts queued: while they and those sent take the fleet's room, a
         # poll's restart is held `breaker_open` (_fleet_spoken_for), so the fleet shows open.
-        for change in self.breaker.evaluate(now, queued=lambda up_to: self._failures_queued(False, up_to=up_to)):
+        def queued(up_to: int) -> tuple[int, str]:
+            count, lanes = self._failures_queued(False, up_to=up_to)
+            return count, queued_where(lanes)
+
+        for change in self.breaker.evaluate(now, queued=queued):
             self.metrics.show_breaker(change.scope, change.opened)
             if change.opened:
                 # The fleet limit rationing a storm opens and closes its breaker at every window:
@@ -270,6 +298,20 @@ def _none_asked_for(asked: set[str], now: str | None) -> bool:
     known and none of the job's requests asked for it, each having asked for something else
     ("": a request that names nothing, which keeps the job)."""
     return bool(now) and "" not in asked and now not in asked
+
+
+def queued_where(lanes: Counter[str]) -> str:
+    """Whose failure restarts queued to go take the fleet's room (a lane per API key, or per
+    self-managed cluster: config.Config.lane_for), the largest share named: "; those queued: 22
+    on API key 'orgc'". Without it an organisation's on-call read "22 queued to go" and could not
+    tell that they were another organisation's (a scale probe, 2026-12-07). "" when none is."""
+    if not lanes:
+        return ""
+    (lane, most), *others = lanes.most_common()
+    where = (f"cluster '{lane.removeprefix(SELF_MANAGED_LANE)}'" if lane.startswith(SELF_MANAGED_LANE)
+             else f"API key '{lane}'")
+    rest = sum(count for _, count in others)
+    return f"; those queued: {most} on {where}" + (f", {rest} elsewhere" if rest else "")
 
 
 def _when(moment: datetime | None) -> str:

@@ -226,6 +226,48 @@ class RestartQueue(JobDispatch, QueueStopping, DeferredJobs):
     def pending_job(self, key: ConnectorKey) -> RestartJob | None:
         return self._pending.get(key)
 
+    def may_go_now(self) -> Callable[[RestartJob], bool]:
+        """A read-only test of pending jobs as things stand now: whether one may be sent as soon as
+        its turn comes, not held where it is (the fleet breaker counts in its room only those that
+        may: Gates._failures_queued). A job may not go now while it is parked (its cluster's API
+        answers only server errors, a call of it hangs, its key or its cluster is refused:
+        holding.py), while its cluster's restarts are held (ratelimit/outage.py; it is parked at
+        its turn), while its lane's limiter is paused (a 429's Retry-After, an outage's pause:
+        no call of the key goes before it ends), or while a restart of its lane, last answered
+        429, waits on a worker to be tried again: the rate limit refuses the lane's restarts, and
+        those behind cannot go before they are admitted again. That last one as well as the
+        pause: a probe's key answered every restart 429 with Retry-After 1 while its listings
+        passed, so its lane was paused a second at a time and free in between, and its backlog
+        still held every other key's restarts. Any pause, however short, and any 429: a
+        threshold would guess at Retry-After values Confluent does not publish, and where it
+        guessed long, held other keys' restarts as before. The cost of leaving out a lane that
+        goes again a moment later: decisions made meanwhile (other keys', and the lane's own
+        where its listings still pass) may queue a few restarts more than the window has room
+        for; those are held at their turn (`dropped`, breaker_open) and decided again by a
+        later poll. Nothing more is sent. Counted, one key's stuck
+        backlog took the whole fleet's room for as long as it stayed stuck, and held every other
+        key's failure restarts `breaker_open` (a scale probe, 2026-12-07). Left out, nothing is
+        lost: the gates at each job's turn still hold what the window has no room for.
+        Not a refusal found only by a call still to come: the key's jobs are parked at their turn
+        (a worker takes them at once, nothing pauses the lane for a 401), and left out from then."""
+        stuck = {lane for lane, gateway in self._gateways.items() if gateway.limiter.paused_for() > 0}
+        # A job answered 429 stays on its worker until admitted (dispatch.py, _count_try): at most
+        # max_concurrent_requests a lane to look at. Its status_code is None while on the wire.
+        stuck.update(worker.lane for worker in self._workers if worker.job is not None
+                     and worker.job.outcome is None and worker.job.status_code == 429)
+
+        def may_go(job: RestartJob) -> bool:
+            cluster = job.key.cluster
+            if job in self._held_jobs.get(cluster, ()):
+                return False
+            lane = self._credentials.get(cluster, job.credential)
+            if lane in stuck:
+                return False
+            gateway = self._gateways.get(lane)
+            return gateway is None or not gateway.limiter.restart_hold.held(cluster)
+
+        return may_go
+
     def lane_of(self, cluster: str) -> str | None:
         """The rate-limit lane a cluster's restarts go through; kept for a cluster a reload or
         discovery removed until its last pending restart ends (remove_cluster), None after."""
