@@ -48,6 +48,18 @@ def test_two_replicas_on_two_nodes_without_a_volume() -> None:
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
 
 
+def test_each_replica_mounts_everything_the_single_replica_does_but_the_state_volume() -> None:
+    # The patch deleted the state mount by `name`, but a container's volumeMounts merge on
+    # `mountPath`: kustomize dropped every mount (config, Secret, /tmp), and a replica found no
+    # config file (exit 2), its secret files and writable /tmp gone too.
+    live = run([kubectl(), "kustomize", str(DEPLOY / "kubernetes" / "overlays" / "live")]).stdout
+    (single,) = [doc for doc in yaml.safe_load_all(live) if doc and doc["kind"] == "Deployment"]
+    (single_container,) = single["spec"]["template"]["spec"]["containers"]
+    (container,) = the("Deployment")["spec"]["template"]["spec"]["containers"]
+    assert container["volumeMounts"] == [mount for mount in single_container["volumeMounts"] if mount["name"] != "state"]
+    assert {mount["name"] for mount in container["volumeMounts"]} == {"config", "secrets", "tmp"}
+
+
 def test_at_most_one_replica_is_evicted_at_a_time() -> None:
     budget = the("PodDisruptionBudget")["spec"]
     assert budget["maxUnavailable"] == 1 and budget["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
