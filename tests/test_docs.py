@@ -229,7 +229,8 @@ def test_the_runbooks_local_config_check_passes_on_the_shipped_config_and_quotes
     bad.write_text("dry_run: maybe\n")
     capsys.readouterr()
     assert main(["check-config", "--config", str(bad)]) == 2
-    assert quoted and quoted.group(1).replace("/etc/watchdog/config.yaml", str(bad)) in capsys.readouterr().err
+    # The path the shipped Deployment gives (WATCHDOG_CONFIG, in the ConfigMap's directory mount).
+    assert quoted and quoted.group(1).replace("/etc/watchdog/config/config.yaml", str(bad)) in capsys.readouterr().err
 
 
 def test_every_file_the_docs_send_a_reader_to_exists() -> None:

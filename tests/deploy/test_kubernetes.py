@@ -49,6 +49,11 @@ def container(name: str) -> dict[str, Any]:
     return only
 
 
+def deployment_env(name: str) -> dict[str, str]:
+    """The container's variables the Deployment sets to a value (not those the cluster fills in)."""
+    return {item["name"]: item["value"] for item in container(name).get("env", []) if "value" in item}
+
+
 def kubernetes_versions() -> list[str]:
     python_module("kubernetes_validate", package="the kubernetes-validate wheel")
     from kubernetes_validate.utils import latest_version
@@ -193,9 +198,15 @@ def test_probes_volumes_and_ports_match_the_image() -> None:
     assert main["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     mounts = {mount["mountPath"]: mount for mount in main["volumeMounts"]}
     volumes = {volume["name"]: volume for volume in pod["volumes"]}
-    config = mounts[env["WATCHDOG_CONFIG"]]
-    assert config["readOnly"] and config["subPath"] == "config.yaml"
+    # The ConfigMap as a directory (never subPath, which sees no update), the daemon told where
+    # its file is in it: the Deployment's WATCHDOG_CONFIG over the image's, so that
+    # `kubectl exec ... -- watchdog status` reads the same file.
+    config_file = Path(deployment_env("base")["WATCHDOG_CONFIG"])
+    assert config_file != Path(env["WATCHDOG_CONFIG"])
+    config = mounts[str(config_file.parent)]
+    assert config["readOnly"] and "subPath" not in config
     assert volumes[config["name"]]["configMap"]["name"] == the("base", "ConfigMap")["metadata"]["name"]
+    assert config_file.name in the("base", "ConfigMap")["data"]
     secrets = mounts[str(DEFAULT_SECRETS_DIR)]
     assert secrets["readOnly"] and volumes[secrets["name"]]["secret"]["defaultMode"] == 0o440
     assert volumes[secrets["name"]]["secret"]["secretName"] == yaml.safe_load(
@@ -206,7 +217,7 @@ def test_probes_volumes_and_ports_match_the_image() -> None:
     assert the("base", "PersistentVolumeClaim")["spec"]["accessModes"] == ["ReadWriteOnce"]
     assert "emptyDir" in volumes[mounts[env["TMPDIR"]]["name"]]
     # Nothing else is writable, and nothing else is mounted.
-    assert set(mounts) == {env["WATCHDOG_CONFIG"], str(DEFAULT_SECRETS_DIR),
+    assert set(mounts) == {str(config_file.parent), str(DEFAULT_SECRETS_DIR),
                            str(Path(env["WATCHDOG_STATE__PATH"]).parent), env["TMPDIR"]}
 
 
