@@ -113,7 +113,8 @@ class MetricsApiClient:
         """Points of `metric` for each connector in [start, end), one per `granularity` bucket.
 
         Stops at the first answer that is not a success and returns it (no partial data); pages
-        that cannot all be read (a repeated token, or more than `_MAX_PAGES`) are a SERVER_ERROR.
+        that cannot all be read (a repeated token, more than `_MAX_PAGES`, or a token that is no
+        string: _next_page_token) are a SERVER_ERROR.
         """
         if granularity not in GRANULARITIES:
             raise ValueError(f"granularity must be one of {sorted(GRANULARITIES)}")
@@ -294,10 +295,31 @@ def _parse_page(data: Any) -> tuple[Readings, str | None]:
         why = [f"{count} {what}" for count, what in counted if count]
         raise ValueError(f"none of its {len(data['data'])} data entries could be read as points of a connector "
                          f"({', '.join(why)})")
-    meta = data.get("meta")
+    page = Readings(points, unread, unlabelled=len(data["data"]) - objects + unlabelled)
+    return page, _next_page_token(data.get("meta"))
+
+
+def _next_page_token(meta: Any) -> str | None:
+    """The next page's token, None when this page is the last.
+
+    The spec types `next_page_token` a string (an opaque token). A token of another JSON type (a
+    gateway or JSON re-encoder turning "2" into 2) is refused (ValueError: the query fails, no
+    verdicts), not taken as "no more pages": before, paging ended there and the connectors on the
+    unread pages read as "sent nothing", a busy source as stalled (found 2026-12-07 against an
+    independent fake). Nor is it sent back as its str(): a re-encoder that made a number of "0042"
+    or of a token past 2**53 has lost the token, and a page asked for with the wrong one could hold
+    other connectors' points than the one skipped, unnoticed. Null and an empty string end the
+    paging (JSON encoders of protobuf answers write an unset token so; a `page_token=` sent back
+    could ask for no particular page either)."""
     pagination = meta.get("pagination") if isinstance(meta, dict) else None
     token = pagination.get("next_page_token") if isinstance(pagination, dict) else None
-    return Readings(points, unread, unlabelled=len(data["data"]) - objects + unlabelled), token if isinstance(token, str) and token else None
+    if token is None or token == "":
+        return None
+    if not isinstance(token, str):
+        raise ValueError(f"its meta.pagination.next_page_token {_shown(token)} is not a string (the spec's "
+                         "opaque token), so the pages after this one cannot be asked for, and the connectors on them "
+                         "would read as having sent nothing")
+    return token
 
 
 def _point(point: Any) -> tuple[datetime, float] | str:
