@@ -432,9 +432,11 @@ async def test_pages_beyond_the_page_cap_fail_the_query_rather_than_read_as_no_d
         SENT, ["lcc-a", "lcc-b"], START, START + timedelta(minutes=1)
     )
 
-    assert calls == 100, "the page cap still bounds the requests"
+    # Two ids: one page per connector and a last one (before 2026-12-07: 100 pages, whatever the query).
+    assert calls == 3, "the page cap still bounds the requests"
     assert not result.ok and result.outcome is Outcome.SERVER_ERROR and result.value is None
-    assert result.message == "pagination incomplete: still more after 100 pages"
+    assert result.message == ("pagination incomplete: still more after 3 pages, the most an answer about 2 "
+                              "connectors needs (one a page, and a last one)")
 
 
 @pytest.mark.parametrize("body", [b"{broken", b'{"data": 7}', b"[]"])
