@@ -12,6 +12,7 @@ from watchdog.stall import (
     data_late,
     judge_sink,
     judge_source,
+    received_missing,
 )
 
 NOW = datetime(2026, 3, 1, 12, 30, 42, tzinfo=timezone.utc)
@@ -126,3 +127,29 @@ def test_the_granularity_is_the_finest_whose_interval_holds_all_three_windows(wi
     assert windows.end - windows.start == timedelta(seconds=3 * window)
     assert windows.end - windows.start <= timedelta(hours=6 if step == 60 else 24)
     assert windows.end.timestamp() % step == 0 and windows.end <= NOW - timedelta(seconds=300)
+
+
+# -- missing points are no evidence (a probe, 2026-12-07) ------------------------------------------
+
+LAGGING = minutes(WINDOWS.earlier, [5.0] * 20)
+
+
+@pytest.mark.parametrize(
+    ("received", "others_later", "missing"),
+    [
+        pytest.param([], False, True, id="no-received-point-and-none-for-the-cluster-in-later"),
+        pytest.param(minutes(WINDOWS.start, [50.0] * 10), False, True, id="received-points-only-before"),
+        pytest.param(minutes(WINDOWS.earlier, [0.0] * 20), False, False, id="explicit-zeros-are-evidence"),
+        pytest.param([], True, False, id="another-sinks-received-point-in-later-is-evidence"),
+    ],
+)
+def test_a_sink_without_received_points_is_not_known_to_receive_nothing(
+    received: list[tuple[datetime, float]], others_later: bool, missing: bool
+) -> None:
+    assert received_missing(WINDOWS, received, LAGGING, others_later) is missing
+
+
+def test_a_sink_judged_on_other_sinks_evidence_says_no_data_point_not_0_records() -> None:
+    stalled = judge_sink(WINDOWS, [], LAGGING)
+    assert stalled.verdict is StallVerdict.STALLED
+    assert stalled.detail.startswith("sink received no data point (other sinks of its cluster had points then) in 12:05-12:15")

@@ -13,14 +13,17 @@ they missed, so a stall that showed only while the Metrics API could not be read
   source seen moving before can be said to have stopped;
 - a sink that received no record while its lag stayed above zero, in `earlier` and in `later`,
   stalled; a sink with no records and no lag is idle; a sink without lag data cannot be told
-  apart from an idle one, so it is not called stalled.
+  apart from an idle one, so it is not called stalled. "Received no record" needs
+  evidence: its own `received_records` points (0s) there, or a point of that metric in `later`
+  for another sink of its cluster (`received_missing`: else unjudged `data_late`); lag points are none, the two metrics
+  are not known to be ingested together.
 
 Stalled: restart (through the same guards as every failure).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -42,7 +45,9 @@ class Unjudged(StrEnum):
     # The listing gives its lcc- id to another connector too: the id's series is not known to be its
     # own (engine/repeated_ids.py)
     ID_NOT_UNIQUE = "id_not_unique"
-    DATA_LATE = "data_late"  # its query's answer shows the Metrics API's data late (`data_late`)
+    # Its query's answer shows the Metrics API's data late (`data_late`), or nothing in its
+    # cluster's answers shows a sink's received_records minutes in (`received_missing`, the detail)
+    DATA_LATE = "data_late"
     # Some of its points could not be read (a string or null value, NaN, a negative count, a
     # timestamp that is no ISO 8601 string): its sums are not the API's (connect/metrics_api.Readings)
     POINTS_UNREADABLE = "points_unreadable"
@@ -204,6 +209,27 @@ def data_late_across(batch: Sequence[tuple[Windows, Points]]) -> bool:
     return moved >= LATE_MOVERS and not any(later for _, _, later in splits)
 
 
+def answered_later(windows: Windows, series: Iterable[Points]) -> bool:
+    """Whether any of `series` (one metric's answers for a cluster's connectors) has a point, even
+    a 0, in `later`: the Metrics API has those minutes of that metric in. Assumption: it ingests
+    one metric's minutes of a cluster together, so one sink's point in `later` shows them in for
+    the others; should a real pipeline lag per connector, a sink's missing minutes would read as
+    "received nothing" there (as they did for every sink before this guard)."""
+    return any(windows.later <= t < windows.end for points in series for t, _ in points)
+
+
+def received_missing(windows: Windows, received: Points, lag: Points, received_later: bool) -> bool:
+    """Whether a sink whose lag stayed up in `earlier` and `later` lacks the `received_records`
+    points that would show it received nothing: none of its own in one of those windows, and no
+    point of that metric in `later` for any sink of its cluster (`received_later` False). A late
+    or empty `received_records` answer beside a current `records_lag_max` read as "received 0
+    records" and busy sinks were restarted (a probe, 2026-12-07)."""
+    _, *received_windows = windows.split(received)
+    _, *lag_windows = windows.split(lag)
+    lagged = all(max(values, default=0) > 0 for values in lag_windows)
+    return lagged and not received_later and any(not values for values in received_windows)
+
+
 def stopped_together(judgements: Sequence[Judgement], max_share: float | None, min_stalled: int) -> bool:
     """Whether one cluster's verdicts of one check show a systemic stop rather than stalls: at
     least `min_stalled` connectors stalled, and more than `max_share` of those that moved in any
@@ -262,12 +288,14 @@ def judge_sink(windows: Windows, received: Points, lag: Points) -> Judgement:
     stalled = [sum(r) == 0 and max(lagged, default=0) > 0 for r, lagged in zip(received_windows, lag_windows, strict=True)]
     last_received, last_lag = received_windows[1], lag_windows[1]
     if all(stalled):
+        said = "0 records" if all(received_windows) else "no data point (other sinks of its cluster had points then)"
         return Judgement(
             StallVerdict.STALLED,
-            f"sink received 0 records in {windows.describe()} while its lag stayed up to {max(last_lag):g} records",
+            f"sink received {said} in {windows.describe()} while its lag stayed up to {max(last_lag):g} records",
         )
     if stalled[1]:
-        return Judgement(StallVerdict.STALLING, f"sink received 0 records with lag {max(last_lag):g} in the last window; confirming")
+        said = "0 records" if last_received else "no data point"
+        return Judgement(StallVerdict.STALLING, f"sink received {said} with lag {max(last_lag):g} in the last window; confirming")
     if sum(last_received) == 0:
         return Judgement(StallVerdict.IDLE, "sink received nothing and has no lag: idle, not stalled", healthy=True)
     return Judgement(StallVerdict.MOVING, f"sink received {sum(last_received):g} records in the last window", healthy=True)

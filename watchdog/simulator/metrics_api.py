@@ -199,8 +199,10 @@ class MetricsApi:
             and query.metric.applies_to(c)
             and query.filter.matches({CONNECTOR_ID_LABEL: c.id})
         ]
-        # Minutes are answered once they ended query_delay_seconds ago (research note §5).
-        available_until = floor_to(self._epoch + t - self._settings.query_delay_seconds, 60)
+        # Minutes are answered once they ended query_delay_seconds ago (research note §5), or
+        # the metric's own delay (query_delay_by_metric: one metric's pipeline behind).
+        delay = self._settings.query_delay_by_metric.get(query.metric.name, self._settings.query_delay_seconds)
+        available_until = floor_to(self._epoch + t - delay, 60)
         emit_zeros = self._settings.zero_points == "emit"
         if self._settings.answer_format == "grouped" and query.group_by_connector:
             query = replace(query, format="GROUPED")

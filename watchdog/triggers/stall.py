@@ -48,6 +48,7 @@ from ..stall import (
     StallVerdict,
     Unjudged,
     Windows,
+    answered_later,
     catch_up,
     caught_up_partly,
     connector_kind,
@@ -55,6 +56,7 @@ from ..stall import (
     data_late_across,
     judge_sink,
     judge_source,
+    received_missing,
     stopped_together,
 )
 from .seen_points import SeenPoints
@@ -88,6 +90,11 @@ _STOPPED_RATHER = {
 _VANISHED_NOTE = ("the Metrics API answered no point for these connectors over {window}, though it had answered points "
                   "of theirs within those minutes before: its answer left them out (an empty or cut answer, a pipeline "
                   "or gateway fault), and no point would read as nothing moved; no verdict for them while it answers so")
+
+
+_RECEIVED_MISSING_NOTE = ("its lag stayed up, but the Metrics API answered no received_records point for it in {window} "
+                          "(one or both), nor any for a sink of its cluster in the last one: late or left-out data, not known "
+                          "as 'received nothing'; not restarted")
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +294,7 @@ class StallChecker:
         judgements: list[tuple[ConnectorKey, Judgement]] = []
         refused: set[ConnectorKey] = set()
         late: set[ConnectorKey] = set()
+        missing: set[ConnectorKey] = set()  # sinks without the received points a stall needs
         gone: set[ConnectorKey] = set()  # no point now, though points of theirs here were answered before
         # A connector some of whose points could not be read has sums that are not the API's: a
         # point dropped unread read as nothing sent (metrics_api.Readings). No verdict, said why.
@@ -306,8 +314,12 @@ class StallChecker:
                 for k, s in sources if _id(s) not in denied and _id(s) not in late_ids and k not in unread and k not in gone
             ]
         if received is not None and lag is not None:
-            # Sinks need no lateness guard: missing lag points never make a sink stalled.
+            # Missing lag points never make a sink stalled; missing received points did: a late or
+            # empty `received_records` beside a current lag read as "received 0 records".
             denied = received.denied | lag.denied
+            received_later = answered_later(windows, received.points.values())
+            missing = {k for k, s in sinks if _id(s) not in denied and received_missing(
+                windows, received.points.get(_id(s), []), lag.points.get(_id(s), []), received_later)}
             refused |= {k for k, s in sinks if _id(s) in denied}
             gone |= {k for k, s in sinks if _id(s) in received.vanished | lag.vanished and _id(s) not in denied}
             for k, s in sinks:
@@ -317,13 +329,16 @@ class StallChecker:
                     unread[k] = "; ".join(lacking)
             judgements += [
                 (k, judge_sink(windows, received.points.get(_id(s), []), lag.points.get(_id(s), [])))
-                for k, s in sinks if _id(s) not in denied and k not in unread and k not in gone
+                for k, s in sinks if _id(s) not in denied and k not in unread and k not in gone and k not in missing
             ]
         for key in sorted(refused, key=str):
             self._engine.on_stall_unjudged(rule, key, Unjudged.FORBIDDEN)
         for key in sorted(late, key=str):
             self._engine.on_stall_unjudged(rule, key, Unjudged.DATA_LATE)
         gone -= unread.keys()
+        missing -= gone | unread.keys()
+        for key in sorted(missing, key=str):
+            self._engine.on_stall_unjudged(rule, key, Unjudged.DATA_LATE, detail=_RECEIVED_MISSING_NOTE.format(window=windows.describe()))
         if gone:
             log.warning("stall_points_vanished", cluster=read.cluster, rule=rule.name, connectors=len(gone),
                         first=sorted(key.connector for key in gone)[:5], note=_VANISHED_NOTE.format(window=windows.describe_all()))
