@@ -10,8 +10,10 @@ from watchdog.stall import (
     Windows,
     connector_kind,
     data_late,
+    data_late_alone,
     judge_sink,
     judge_source,
+    minutes_in,
     received_missing,
 )
 
@@ -55,7 +57,8 @@ def test_a_source_that_sent_nothing_at_all_is_not_called_stalled_and_the_verdict
         "source sent nothing in the last 3 windows (11:55-12:25 UTC): idle, or its data is not in the Metrics API; not restarted"
     )
     stalled = judge_source(WINDOWS, minutes(WINDOWS.start, [5.0] * 10))
-    assert stalled.detail == "source sent 50 records in 11:55-12:05, then 0 in 12:05-12:15 and 12:15-12:25 UTC"
+    # The API answered no point for those minutes: "then 0" said what it never said.
+    assert stalled.detail == "source sent 50 records in 11:55-12:05, then no data point in 12:05-12:15 and 12:15-12:25 UTC"
 
 
 MOVED_THEN_NOTHING = minutes(WINDOWS.start, [5.0] * 10)
@@ -153,3 +156,30 @@ def test_a_sink_judged_on_other_sinks_evidence_says_no_data_point_not_0_records(
     stalled = judge_sink(WINDOWS, [], LAGGING)
     assert stalled.verdict is StallVerdict.STALLED
     assert stalled.detail.startswith("sink received no data point (other sinks of its cluster had points then) in 12:05-12:15")
+
+
+OTHERS_BEHIND = [minutes(WINDOWS.start, [5.0] * 15)]  # a sink's lag ending in `earlier`
+OTHERS_CURRENT = [minutes(WINDOWS.start, [5.0] * 30)]
+
+
+@pytest.mark.parametrize(
+    ("others", "elsewhere", "late"),
+    [
+        pytest.param(OTHERS_BEHIND, OTHERS_CURRENT, True, id="the-clusters-other-series-end-before-later"),
+        pytest.param(OTHERS_CURRENT, [], False, id="the-clusters-other-series-are-current"),
+        pytest.param([], OTHERS_BEHIND, True, id="alone-in-its-cluster-and-the-others-late"),
+        pytest.param([], OTHERS_CURRENT, False, id="alone-in-its-cluster-and-the-others-current"),
+        pytest.param([], [], False, id="alone-in-the-check-nothing-to-tell-by"),
+    ],
+)
+def test_a_lone_source_is_late_when_its_clusters_other_series_end_before_the_later_window(
+    others: list[list[tuple[datetime, float]]], elsewhere: list[list[tuple[datetime, float]]], late: bool
+) -> None:
+    assert data_late_alone(WINDOWS, MOVED_THEN_NOTHING, minutes_in(WINDOWS, others, elsewhere)) is late
+    assert data_late_alone(WINDOWS, BUSY, minutes_in(WINDOWS, others, elsewhere)) is False
+
+
+def test_a_source_stall_says_no_data_point_where_the_api_gave_none() -> None:
+    zeros = MOVED_THEN_NOTHING + minutes(WINDOWS.earlier, [0.0] * 20)
+    assert ", then 0 in " in judge_source(WINDOWS, zeros).detail
+    assert ", then no data point in " in judge_source(WINDOWS, MOVED_THEN_NOTHING).detail

@@ -64,3 +64,28 @@ async def test_a_busy_sink_whose_received_records_come_late_is_not_restarted() -
     assert unjudged and {e["reason"] for e in unjudged} == {"data_late"}
     assert "no received_records point" in unjudged[0]["detail"]
     assert w.sample("watchdog_stall_unjudged_total", cluster=CLUSTER, reason="data_late") > 10
+
+
+async def test_the_only_busy_source_of_a_cluster_whose_data_is_late_is_not_restarted() -> None:
+    # The whole cluster's minutes 16 minutes behind: the one busy source moved in `before`, then no
+    # point for it nor for the sink's lag. One mover was not enough for `data_late`: restarted.
+    w = lagging_world([{"name": "busy-source", "records_per_second": 10},
+                       {"name": "busy-sink", "type": "sink", "records_per_second": 5}], query_delay_seconds=960)
+    with structlog.testing.capture_logs() as logs:
+        await run(w, 2400)
+    assert w.simulator.restarts() == [], "the cluster's only busy source was restarted on late data"
+    decided = [e for e in logs if e["event"] == "decision" and e.get("trigger") == "stalled"]
+    assert decided == []
+    late = [e for e in logs if e["event"] == "stall_unjudged" and e["connector"] == "busy-source"]
+    assert late and late[0]["reason"] == "data_late" and "no data point" in late[0]["detail"]
+
+
+async def test_the_only_source_of_a_cluster_that_stalls_while_the_clusters_data_is_current_is_restarted() -> None:
+    w = lagging_world([{"name": "busy-source", "records_per_second": 10, "script": {"stall_at": 600}},
+                       {"name": "busy-sink", "type": "sink", "records_per_second": 5}], zero_points="omit")
+    with structlog.testing.capture_logs() as logs:
+        await run(w, 2400)
+    assert [c.connector for c in w.simulator.restarts()] == ["busy-source"]
+    decided = [e for e in logs if e["event"] == "decision" and e.get("trigger") == "stalled"]
+    assert [e["decision"] for e in decided] == ["restart"]
+    assert ", then no data point in " in decided[0]["detail"], "the API answered no point: not '0'"

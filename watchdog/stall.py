@@ -16,7 +16,9 @@ they missed, so a stall that showed only while the Metrics API could not be read
   apart from an idle one, so it is not called stalled. "Received no record" needs
   evidence: its own `received_records` points (0s) there, or a point of that metric in `later`
   for another sink of its cluster (`received_missing`: else unjudged `data_late`); lag points are none, the two metrics
-  are not known to be ingested together.
+  are not known to be ingested together;
+- "sent nothing" of a source that moved needs evidence too: a point of its own in `later` (a 0),
+  or one of any series of its cluster's check (`answered_later`); else its data is late.
 
 Stalled: restart (through the same guards as every failure).
 """
@@ -46,7 +48,8 @@ class Unjudged(StrEnum):
     # own (engine/repeated_ids.py)
     ID_NOT_UNIQUE = "id_not_unique"
     # Its query's answer shows the Metrics API's data late (`data_late`), or nothing in its
-    # cluster's answers shows a sink's received_records minutes in (`received_missing`, the detail)
+    # cluster's answers shows the minutes in: a source alone (`data_late_alone`), a sink's
+    # received_records (`received_missing`); the detail says which
     DATA_LATE = "data_late"
     # Some of its points could not be read (a string or null value, NaN, a negative count, a
     # timestamp that is no ISO 8601 string): its sums are not the API's (connect/metrics_api.Readings)
@@ -210,12 +213,38 @@ def data_late_across(batch: Sequence[tuple[Windows, Points]]) -> bool:
 
 
 def answered_later(windows: Windows, series: Iterable[Points]) -> bool:
-    """Whether any of `series` (one metric's answers for a cluster's connectors) has a point, even
-    a 0, in `later`: the Metrics API has those minutes of that metric in. Assumption: it ingests
-    one metric's minutes of a cluster together, so one sink's point in `later` shows them in for
-    the others; should a real pipeline lag per connector, a sink's missing minutes would read as
-    "received nothing" there (as they did for every sink before this guard)."""
+    """Whether any of `series` (one cluster's answers of a check: every source's sent, every
+    sink's received and lag) has a point, even a 0, in `later`: the Metrics API has those minutes
+    of the cluster in. Assumption: it ingests a cluster's minutes together, so a point of one
+    connector in `later` shows the minutes in for the others; should a real pipeline lag per
+    connector, a lone source's missing minutes would read as "sent nothing" (as they did for every
+    source before this guard)."""
     return any(windows.later <= t < windows.end for points in series for t, _ in points)
+
+
+def minutes_in(windows: Windows, others: Sequence[Points], elsewhere: Sequence[Points]) -> bool:
+    """Whether nothing shows `later`'s minutes missing, for a source whose own series has no point
+    there. Evidence is looked for in its cluster's other series (`others`: the other sources'
+    sent, the sinks' received and lag), then, when they have no point at all in the windows read,
+    in the other clusters' (`elsewhere`): a point in `later` shows the minutes in; points that
+    all end before it show the data late. With no other series at all there is nothing to tell
+    by, and one source stopping is a stall, as before."""
+    for series in (others, elsewhere):
+        if answered_later(windows, series):
+            return True
+        if any(windows.split(points) != ([], [], []) for points in series):
+            return False
+    return True
+
+
+def data_late_alone(windows: Windows, sent: Points, cluster_later: bool) -> bool:
+    """Whether a source that moved in `before` has no point in `later` while no series of its
+    cluster's check has one either (`cluster_later` False, answered_later): its cluster's data is
+    late, not known stopped. LATE_MOVERS sources were needed before: a cluster's only busy source
+    was restarted on a backlog, "then 0" read from minutes the API did not have (a probe,
+    2026-12-07)."""
+    before, _, later = windows.split(sent)
+    return sum(before) > 0 and not later and not cluster_later
 
 
 def received_missing(windows: Windows, received: Points, lag: Points, received_later: bool) -> bool:
@@ -269,7 +298,7 @@ def judge_source(windows: Windows, sent: Points) -> Judgement:
         return Judgement(
             StallVerdict.STALLED,
             f"source sent {before:g} records in {windows.start:%H:%M}-{windows.earlier:%H:%M}{_last_sent(windows, sent)}, "
-            f"then 0 in {windows.describe()}",
+            f"then {_none_or_zero(windows, sent)} in {windows.describe()}",
         )
     # No points reads as nothing sent; but the API gives no points for a connector with no
     # activity, nor for minutes it has not ingested: an idle source looks like this too.
@@ -278,6 +307,14 @@ def judge_source(windows: Windows, sent: Points) -> Judgement:
         f"source sent nothing in the last {WINDOWS_READ} windows ({windows.start:%H:%M}-{windows.end:%H:%M} UTC): "
         "idle, or its data is not in the Metrics API; not restarted",
     )
+
+
+def _none_or_zero(windows: Windows, points: Points) -> str:
+    """"0" where the API answered 0s for both windows of a stall, else what it answered: the
+    Metrics API leaves minutes without data out, so "0 records" was said of minutes it gave no
+    point for."""
+    _, earlier, later = windows.split(points)
+    return "0" if earlier and later else "no data point"
 
 
 def judge_sink(windows: Windows, received: Points, lag: Points) -> Judgement:

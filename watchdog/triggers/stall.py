@@ -54,8 +54,10 @@ from ..stall import (
     connector_kind,
     data_late,
     data_late_across,
+    data_late_alone,
     judge_sink,
     judge_source,
+    minutes_in,
     received_missing,
     stopped_together,
 )
@@ -95,6 +97,9 @@ _VANISHED_NOTE = ("the Metrics API answered no point for these connectors over {
 _RECEIVED_MISSING_NOTE = ("its lag stayed up, but the Metrics API answered no received_records point for it in {window} "
                           "(one or both), nor any for a sink of its cluster in the last one: late or left-out data, not known "
                           "as 'received nothing'; not restarted")
+_ALONE_NOTE = ("it moved before, and the Metrics API answered no data point in {window} for it, and the other series of "
+               "its cluster (sent, received, lag; with none, the other clusters') end before the last one: its data is late, "
+               "not known stopped; not restarted")
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +262,7 @@ class StallChecker:
             return
         for one in read:
             if one.cluster in self._engine.config.clusters:
-                self._judge(current, windows, one, late_everywhere=everywhere)
+                self._judge(current, windows, one, late_everywhere=everywhere, fleet=read)
 
     def _say_stop(self, rule: Rule, stop: _Stop) -> None:
         """The clusters a check stopped at a 429 did not reach: said once a spell (a warning), the
@@ -276,7 +281,7 @@ class StallChecker:
                     "none is restarted as stalled on no evidence, and the first check that reads them again reads "
                     "the minutes missed")
 
-    def _judge(self, rule: Rule, windows: Windows, read: _Read, *, late_everywhere: bool) -> None:
+    def _judge(self, rule: Rule, windows: Windows, read: _Read, *, late_everywhere: bool, fleet: list[_Read] | None = None) -> None:
         # Only what is still a candidate now: selected by the rule (an `exclude` may have been
         # added meanwhile), RUNNING, and not restarted since the windows began. The queries are
         # awaits (minutes behind the Metrics API's limiter, every cluster's before any verdict):
@@ -294,16 +299,22 @@ class StallChecker:
         judgements: list[tuple[ConnectorKey, Judgement]] = []
         refused: set[ConnectorKey] = set()
         late: set[ConnectorKey] = set()
+        alone: set[str] = set()  # ids of sources late by their cluster's answers (data_late_alone)
         missing: set[ConnectorKey] = set()  # sinks without the received points a stall needs
         gone: set[ConnectorKey] = set()  # no point now, though points of theirs here were answered before
         # A connector some of whose points could not be read has sums that are not the API's: a
         # point dropped unread read as nothing sent (metrics_api.Readings). No verdict, said why.
         unread: dict[ConnectorKey, str] = {}
+        elsewhere = [points for each in fleet or [] if each is not read for points in _series(each)]
         if sent is not None:
             points, denied = sent.points, sent.denied
             # Per answered query (its batch of sources): an answer with late data gives no verdict.
             late_ids = {i for batch in sent.batches
                         if late_everywhere or data_late(read.windows, [points.get(i, []) for i in batch]) for i in batch}
+            # One source alone: late when its cluster's other series end before `later` too.
+            alone = {_id(s) for _, s in sources if _id(s) not in late_ids and data_late_alone(
+                read.windows, points.get(_id(s), []), minutes_in(windows, _series(read, but=_id(s)), elsewhere))}
+            late_ids |= alone
             refused |= {k for k, s in sources if _id(s) in denied}
             late |= {k for k, s in sources if _id(s) in late_ids}
             gone |= {k for k, s in sources if _id(s) in sent.vanished and _id(s) not in denied | late_ids}
@@ -333,8 +344,10 @@ class StallChecker:
             ]
         for key in sorted(refused, key=str):
             self._engine.on_stall_unjudged(rule, key, Unjudged.FORBIDDEN)
+        by_key = {k: _id(s) for k, s in sources}
         for key in sorted(late, key=str):
-            self._engine.on_stall_unjudged(rule, key, Unjudged.DATA_LATE)
+            self._engine.on_stall_unjudged(rule, key, Unjudged.DATA_LATE,
+                                           detail=_ALONE_NOTE.format(window=windows.describe()) if by_key[key] in alone else "")
         gone -= unread.keys()
         missing -= gone | unread.keys()
         for key in sorted(missing, key=str):
@@ -466,6 +479,13 @@ def _once(said: set[tuple[str, str]], event: str, outcome: str, fields: Mapping[
         return None
     said.add((event, outcome))
     return fields
+
+
+def _series(read: _Read, but: str = "") -> list[Points]:
+    """Every series one cluster's check answered (the sources' sent, the sinks' received and
+    lag), but the sent of source `but`."""
+    return [points for answer in (read.sent, read.received, read.lag) if answer is not None
+            for resource_id, points in answer.points.items() if answer is not read.sent or resource_id != but]
 
 
 def _chunks(ids: list[str]) -> list[list[str]]:
