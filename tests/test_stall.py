@@ -158,6 +158,12 @@ def test_a_sink_judged_on_other_sinks_evidence_says_no_data_point_not_0_records(
     assert stalled.detail.startswith("sink received no data point (other sinks of its cluster had points then) in 12:05-12:15")
 
 
+def test_a_sink_with_no_lag_point_is_idle_but_not_healthy() -> None:
+    # No lag data is no evidence: an idle sink judged healthy ends a stalled one's backoff.
+    assert judge_sink(WINDOWS, [], []).healthy is False
+    assert judge_sink(WINDOWS, [], minutes(WINDOWS.earlier, [0.0] * 20)).healthy is True
+
+
 OTHERS_BEHIND = [minutes(WINDOWS.start, [5.0] * 15)]  # a sink's lag ending in `earlier`
 OTHERS_CURRENT = [minutes(WINDOWS.start, [5.0] * 30)]
 

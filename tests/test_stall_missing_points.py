@@ -1,6 +1,8 @@
 """Stall verdicts on points the Metrics API did not answer (a probe, 2026-12-07): a busy sink
-whose received_records came late beside a current lag, and a cluster's only busy source while the
-cluster's data came late. Neither may be restarted: missing data is no evidence."""
+whose received_records came late beside a current lag, a cluster's only busy source while the
+cluster's data came late, and a cluster whose answers stayed empty past the `points_vanished`
+memory. None of them may be restarted, judged idle or counted as read: missing data is no
+evidence."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from watchdog.app import Daemon
 from watchdog.simulator import Scenario, Simulator, create_app
 
 from .support import CLUSTER, Clock, World, daemon_config, sim_scenario
+from .test_stall_points_vanished import leaving_world
 from .test_stalled import STALLED_RULE, run
 
 RECEIVED = "io.confluent.kafka.connect/received_records"
@@ -89,3 +92,24 @@ async def test_the_only_source_of_a_cluster_that_stalls_while_the_clusters_data_
     decided = [e for e in logs if e["event"] == "decision" and e.get("trigger") == "stalled"]
     assert [e["decision"] for e in decided] == ["restart"]
     assert ", then no data point in " in decided[0]["detail"], "the API answered no point: not '0'"
+
+
+async def test_answers_that_stay_empty_keep_connectors_unjudged_say_so_once_and_count_no_read() -> None:
+    # `{"data": []}` from 1800 s for 40 minutes: past the three 5-minute windows the guard lasted.
+    w = leaving_world(since=1800, until=1800 + 2400)
+    with structlog.testing.capture_logs() as logs:
+        await run(w, 1800)
+        idle_before = w.sample("watchdog_stall_checks_total", cluster=CLUSTER, verdict="idle")
+        read_before = w.sample("watchdog_stall_check_reads_total", cluster=CLUSTER, result="read")
+        await run(w, 2400)
+    assert w.sample("watchdog_stall_checks_total", cluster=CLUSTER, verdict="idle") == idle_before, \
+        "busy connectors judged idle on answers that stayed empty"
+    assert w.sample("watchdog_stall_check_reads_total", cluster=CLUSTER, result="read") == read_before
+    assert w.sample("watchdog_stall_check_reads_total", cluster=CLUSTER, result="failed") == 40
+    assert w.sample("watchdog_stall_unjudged_total", cluster=CLUSTER, reason="points_vanished") == 40 * 5
+    warned = [e for e in logs if e["event"] == "stall_points_vanished" and e["log_level"] == "warning"]
+    assert len(warned) == 1 and warned[0]["since"].endswith(" UTC") and "said once" in warned[0]["note"], warned
+    # Points return: the cluster is read (and judged) again.
+    await run(w, 600)
+    assert w.sample("watchdog_stall_check_reads_total", cluster=CLUSTER, result="read") > read_before
+    assert w.simulator.restarts() == []

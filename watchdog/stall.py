@@ -13,7 +13,7 @@ they missed, so a stall that showed only while the Metrics API could not be read
   source seen moving before can be said to have stopped;
 - a sink that received no record while its lag stayed above zero, in `earlier` and in `later`,
   stalled; a sink with no records and no lag is idle; a sink without lag data cannot be told
-  apart from an idle one, so it is not called stalled. "Received no record" needs
+  apart from an idle one, so it is not called stalled (nor healthy). "Received no record" needs
   evidence: its own `received_records` points (0s) there, or a point of that metric in `later`
   for another sink of its cluster (`received_missing`: else unjudged `data_late`); lag points are none, the two metrics
   are not known to be ingested together;
@@ -334,5 +334,10 @@ def judge_sink(windows: Windows, received: Points, lag: Points) -> Judgement:
         said = "0 records" if last_received else "no data point"
         return Judgement(StallVerdict.STALLING, f"sink received {said} with lag {max(last_lag):g} in the last window; confirming")
     if sum(last_received) == 0:
+        # Healthy only on lag data (0s): no lag point at all is no evidence, and an idle sink
+        # judged healthy ends a stalled one's backoff (an empty answer read so, a probe 2026-12-07).
+        if not last_lag:
+            return Judgement(StallVerdict.IDLE, "sink received nothing and the Metrics API answered no lag point: "
+                             "idle, or its data is not in the Metrics API; not restarted")
         return Judgement(StallVerdict.IDLE, "sink received nothing and has no lag: idle, not stalled", healthy=True)
     return Judgement(StallVerdict.MOVING, f"sink received {sum(last_received):g} records in the last window", healthy=True)

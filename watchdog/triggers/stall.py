@@ -94,6 +94,8 @@ _VANISHED_NOTE = ("the Metrics API answered no point for these connectors over {
                   "or gateway fault), and no point would read as nothing moved; no verdict for them while it answers so")
 
 
+_SPELL_NOTE = ("; its answers for this cluster have held no point at all since then: said once, and these connectors stay "
+               "unjudged (counted as failed reads in watchdog_stall_check_reads_total) until a point of the cluster returns")
 _RECEIVED_MISSING_NOTE = ("its lag stayed up, but the Metrics API answered no received_records point for it in {window} "
                           "(one or both), nor any for a sink of its cluster in the last one: late or left-out data, not known "
                           "as 'received nothing'; not restarted")
@@ -111,6 +113,9 @@ class Answer:
     batches: list[list[str]]  # the ids each answered query asked about
     unreadable: dict[str, str]  # the ids some of whose points could not be read, and what they lacked
     vanished: set[str]  # the ids with no point, though points of theirs in these windows were answered before
+    # When the cluster's spell of answers with no point at all for ids that had points began
+    # (seen_points.Spell); None: no such spell
+    empty_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +228,7 @@ class StallChecker:
             elif answers and (sources or sinks):
                 stop.unanswered_in_row = 0
             if sources or sinks:  # queries were made: WatchdogStallChecksFailing counts what they met
-                self._engine.metrics.stall_reads.labels(cluster, "read" if len(answers) == 3 else "failed").inc()
+                self._engine.metrics.stall_reads.labels(cluster, _read_result(answers)).inc()
             if len(answers) == 3:
                 self._judged[(rule.name, cluster)] = windows
                 if last is not None and span != windows:
@@ -353,8 +358,14 @@ class StallChecker:
         for key in sorted(missing, key=str):
             self._engine.on_stall_unjudged(rule, key, Unjudged.DATA_LATE, detail=_RECEIVED_MISSING_NOTE.format(window=windows.describe()))
         if gone:
-            log.warning("stall_points_vanished", cluster=read.cluster, rule=rule.name, connectors=len(gone),
-                        first=sorted(key.connector for key in gone)[:5], note=_VANISHED_NOTE.format(window=windows.describe_all()))
+            since = min((answer.empty_since for answer in (sent, received, lag) if answer is not None and answer.empty_since),
+                        default=None)
+            # A spell of empty answers is said once (with when it began), the other checks at debug.
+            report = log.warning if self._seen.first_said(read.cluster) else log.debug
+            spell = {} if since is None else {"since": f"{since:%Y-%m-%d %H:%M} UTC"}
+            report("stall_points_vanished", cluster=read.cluster, rule=rule.name, connectors=len(gone),
+                   first=sorted(key.connector for key in gone)[:5], **spell,
+                   note=_VANISHED_NOTE.format(window=windows.describe_all()) + (_SPELL_NOTE if spell else ""))
         for key in sorted(gone, key=str):
             self._engine.on_stall_unjudged(rule, key, Unjudged.POINTS_VANISHED)
         for key in sorted(unread, key=str):
@@ -450,9 +461,9 @@ class StallChecker:
                     stop.unanswered = True
                 return None
         asked = [i for batch in answered for i in batch if i not in unreadable]
-        vanished = self._seen.vanished(metric, asked, points, windows)
+        vanished = self._seen.vanished(metric, asked, points, windows, cluster, now)
         self._seen.remember(metric, points, now)
-        return Answer(points, denied, answered, unreadable, vanished)
+        return Answer(points, denied, answered, unreadable, vanished, self._seen.spell_since(cluster) if vanished else None)
 
 
 def _said(
@@ -486,6 +497,18 @@ def _series(read: _Read, but: str = "") -> list[Points]:
     lag), but the sent of source `but`."""
     return [points for answer in (read.sent, read.received, read.lag) if answer is not None
             for resource_id, points in answer.points.items() if answer is not read.sent or resource_id != but]
+
+
+def _read_result(answers: list[Answer]) -> str:
+    """A cluster's read for WatchdogStallChecksFailing: `read` when its three queries were
+    answered, `failed` when one failed, or when an answer is in a spell of no point at all for
+    connectors it had answered points of (seen_points.Spell). Such a check judges nothing of
+    theirs; counted `read`, a cluster whose answers stayed `{"data": []}` never paged. `failed`
+    rather than a new label: the alert and dashboards already count it, and the read was no
+    more use than a failed one."""
+    if len(answers) < 3 or any(answer.empty_since is not None for answer in answers):
+        return "failed"
+    return "read"
 
 
 def _chunks(ids: list[str]) -> list[list[str]]:
