@@ -844,3 +844,19 @@ def test_a_password_an_older_release_kept_in_the_history_is_read_masked(store: S
     assert "password=***" in kept.message and "jdbc:postgresql://***@db2/x" in kept.message
     assert kept.evidence is not None and kept.evidence["tasks"][0]["trace"] == kept.evidence["trace"]
     assert "password=***" in kept.evidence["trace"] and "password=***" in kept.recommendations[0]
+
+
+def test_since_when_connectors_run_is_kept_per_cluster_and_changes_only_what_a_listing_changed(store: StateStore) -> None:
+    # state/running.py: what a new leader's stall checks take back (engine/running_seed.py).
+    assert store.running_seen("prod") == (None, {})
+    store.record_running("prod", T0, {"orders": T0 - timedelta(hours=2), "billing": T0}, set())
+    store.record_running("other", T0, {"orders": T0}, set())
+    later = T0 + timedelta(minutes=1)
+    store.record_running("prod", later, {"audit": later}, {"billing"})  # audit started, billing stopped
+    store.record_running("prod", later + timedelta(minutes=1), {}, set())  # nothing changed: the stamp alone
+    assert store.running_seen("prod") == (later + timedelta(minutes=1), {"orders": T0 - timedelta(hours=2), "audit": later})
+    assert store.running_seen("other") == (T0, {"orders": T0})
+    many = {f"c{i:04d}": T0 for i in range(1500)}  # a first listing of a large cluster: one write
+    store.record_running("big", T0, many, set())
+    store.record_running("big", later, {}, set(many) - {"c0000"})
+    assert store.running_seen("big") == (later, {"c0000": T0})

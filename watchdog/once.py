@@ -149,6 +149,7 @@ class OneShotHost:
         discovered = await self.refresh_discovery()  # the clusters to pass over (a no-op without discovery)
         if not await self._lead_once():
             return False
+        self.engine.running_seeded = False  # it judges no stall, whatever the store kept (once_stall_unjudged)
         self.probes.config_loaded = True
         start = PassStart.of(self.pollers, self._stall_checker)
         for cluster in poll_intervals(self.config):
@@ -160,8 +161,9 @@ class OneShotHost:
                 self._ensure_metrics_lane()
                 await self.run_stall_check(rule.name)
                 # A stall check judges only connectors this process has seen RUNNING through
-                # `grace` and the three windows (engine.running_since, kept in memory: a restart
-                # or a pause in between would otherwise read as a stall). A one-shot pass has seen
+                # `grace` and the three windows (engine.running_since, which a pass does not take
+                # back from the store: a restart or a pause in between would otherwise read as a
+                # stall, and a CronJob's runs are minutes apart). A one-shot pass has seen
                 # each connector once, at its own poll: the check judged none, queried nothing,
                 # and said nothing, so a CronJob's stalled rule never restarted a stalled source
                 # while every run exited 0. Said, at warning, so the rule is not trusted in vain.

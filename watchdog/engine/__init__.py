@@ -32,6 +32,8 @@ One job per file (`Engine` is one object made of these parts):
     alert_holds.py      `AlertHolds`: the holds alerts made, which no poll decides again: kept across
                         a reload while wanted, dropped when the alert resolves
     stall_intake.py     the stalled trigger: candidates and verdicts
+    running_seed.py     since when a new leader takes a connector as running: the store's time when
+                        its last listing is recent enough, else now (state/running.py)
     gates.py            windows, breaker, blocking: at decision time and at dispatch time
     restart_gap.py      the gap between two rules' restarts of one connector (queue.manual_restart_gap)
     skip_words.py       why a rule's restart is skipped, and what comes next, in a decision's words

@@ -162,6 +162,14 @@ class EngineCore:
         # Since when each listed connector has been seen RUNNING (stall checks wait for a grace
         # period first). Learned by polling; after a restart of the daemon the grace starts over.
         self.running_since: dict[ConnectorKey, datetime] = {}
+        # What the listings changed of it since the store last took it, per cluster: (the latest
+        # listing's time, connectors that became healthy and since when, those that stopped being
+        # so or left). Written at the end of a poll, after its other writes (StatusIntake), for the
+        # next leader (state/running.py); kept while a write fails.
+        self.running_unsaved: dict[str, tuple[datetime, dict[str, datetime], set[str]]] = {}
+        # Whether a first listing takes those times back from the store (a daemon's, a new
+        # leader's); a `run --once` pass judges no stall (once_stall_unjudged says so), and does not.
+        self.running_seeded = True
         # Since when each watched connector has been DEGRADED with no task in error, and those
         # already reported for staying so too long. Memory only: after a restart of the daemon
         # the clock starts over (a report comes late, never early).

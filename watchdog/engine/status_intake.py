@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from ..config import Rule, StatusTrigger
+from ..config import Rule, StalledTrigger, StatusTrigger
 from ..model import (
     ConnectorKey,
     ConnectorState,
@@ -27,7 +27,9 @@ from ..rules import (
     decide_on_status,
     failure_words,
     polls_to_confirm,
+    selects,
 )
+from ..state import Fenced, StateStoreError
 from .core import log
 from .flapping import flapping_note
 from .forgetting import Forgetting
@@ -37,6 +39,7 @@ from .poll_pace import PollPace, next_polls
 from .poll_watch import TASKS_SHOWN, UNKNOWN_DONE, PollWatch, unassigned_failed_words
 from .repeated_ids import repeated_ids, say_changes
 from .restart_gap import failure_too_soon
+from .running_seed import Seeds, judged_from, seed_bound, seeds
 from .skip_words import skipped_because
 
 _FAILING = frozenset({Health.FAILED, Health.USER_ERROR})
@@ -88,12 +91,20 @@ class StatusIntake(PollWatch, Forgetting):
         if unusable:
             self.metrics.unusable_entries.labels(cluster, Unusable.CONNECTOR_NAME_UNUSABLE.value).inc(len(unusable))
             statuses = {name: status for name, status in statuses.items() if connector_name_problem(name) is None}
+        # What this listing changes of since when connectors run, kept in the store for the next
+        # leader (state/running.py); the first listing since leading takes what the last one kept.
+        first = cluster not in self._listed
+        running_before = {name for name in self._listed.get(cluster, ()) if ConnectorKey(cluster, name) in self.running_since}
+        kept = self._kept_running(cluster, now) if first else None
+        if kept is not None and not self.running_seeded:
+            kept = Seeds({}, kept.stored)  # its rows still compared with this listing: those not running now go
         self._unlist(cluster, keep=statuses.keys())
         self._listed[cluster] = set(statuses)
         if began is not None:
             # Their `dropped` series stay until the hourly sweep, as a late end's (_forget_series):
             # removed with the connector in this very poll, no scrape saw the count.
             self.late_series.update(drop_jobs_of_unlisted(self.queue, cluster, self._listed[cluster], began, by))
+        started: dict[str, datetime] = {}  # those this listing sees become healthy, not seeded from the store
         for name, status in statuses.items():
             key = ConnectorKey(cluster, name)
             before = self.statuses.get(key)
@@ -118,11 +129,78 @@ class StatusIntake(PollWatch, Forgetting):
                 self._by_resource_id[status.resource_id] = key
                 self._retired_ids.revive(status.resource_id)
             if classify(status) is Health.HEALTHY:
-                self.running_since.setdefault(key, now)
+                if key not in self.running_since:
+                    seeded = kept.since.get(name) if kept is not None else None
+                    self.running_since[key] = seeded or now
+                    if seeded is None:
+                        started[name] = now
             else:
                 self.running_since.pop(key, None)
+        running_now = {name for name in statuses if ConnectorKey(cluster, name) in self.running_since}
+        stopped = (running_before | (set(kept.stored) if kept is not None else set())) - running_now
+        self._note_running(cluster, now, started, stopped, first=first)
+        if by != "poll":
+            self.keep_running(cluster)  # a poll's go after its own writes (on_poll)
+        if kept is not None and kept.unusable:
+            self._say_judged_from(cluster, [name for name in started if name in running_now], kept.unusable, now)
         self._note_repeated_ids(cluster, statuses)
         return statuses
+
+    def _kept_running(self, cluster: str, now: datetime) -> Seeds:
+        """What the store keeps of since when the cluster's connectors run, usable now or why not
+        (running_seed.py). A store that cannot be read is "not known": counted from now."""
+        try:
+            listed_at, stored = self.state.running_seen(cluster)
+        except StateStoreError as exc:
+            return Seeds({}, frozenset(), f"the state store could not be read ({exc})")
+        windows = [rule.trigger.window for rule in self.config.rules
+                   if rule.enabled and isinstance(rule.trigger, StalledTrigger)]
+        bound = seed_bound(self.poll_every.get(cluster), self.config.state.leader_election.lease_duration, windows)
+        return seeds(listed_at, stored, now, bound)
+
+    def _note_running(self, cluster: str, now: datetime, started: Mapping[str, datetime], stopped: set[str], *,
+                      first: bool) -> None:
+        """A listing's changes, added to those not written yet (a first listing since leading
+        starts over: it compares the store's rows with what it sees)."""
+        _, unsaved_started, unsaved_stopped = ((now, {}, set()) if first else self.running_unsaved.get(cluster, (now, {}, set())))
+        for name in stopped:
+            unsaved_started.pop(name, None)
+        unsaved_stopped |= stopped
+        unsaved_stopped -= started.keys()
+        unsaved_started.update(started)
+        self.running_unsaved[cluster] = (now, unsaved_started, unsaved_stopped)
+
+    def keep_running(self, cluster: str) -> None:
+        """Write what the listings changed of since when connectors run, for the next leader.
+        Last in a poll: on a full disk the poll's own writes report the failure, this one adds
+        none (quiet while the store reports one). A failure keeps them for the next poll; the
+        listing goes on (the next leader counts from its own first poll)."""
+        unsaved = self.running_unsaved.get(cluster)
+        if unsaved is None:
+            return
+        try:
+            self.state.record_running(cluster, *unsaved)
+        except Fenced:
+            raise
+        except StateStoreError as exc:
+            log.debug("running_since_not_recorded", cluster=cluster, error=str(exc))
+            return
+        self.running_unsaved.pop(cluster, None)
+
+    def _say_judged_from(self, cluster: str, names: list[str], why: str, now: datetime) -> None:
+        """Said once per stalled rule at a first listing that could not take the stored times: its
+        checks judge these connectors only from the time given (silent before: the new leader's
+        stalled rules judged nothing for 35 minutes, and nothing said so)."""
+        for rule in self.config.rules:
+            trigger = rule.trigger
+            if not rule.enabled or not isinstance(trigger, StalledTrigger):
+                continue
+            chosen = [name for name in names if selects(rule.select, cluster, name)]
+            if chosen:
+                log.info("stall_checks_judge_from", cluster=cluster, rule=rule.name, connectors=len(chosen),
+                         judge_from=judged_from(trigger, now).isoformat(),
+                         note=f"{why}: a stall check judges a connector seen RUNNING through grace and its three "
+                              "windows, so these are judged from then on; a stall before then is not restarted")
 
     def _note_repeated_ids(self, cluster: str, statuses: Mapping[str, ConnectorStatus]) -> None:
         """Ids the listing gives more than one connector name none of them (repeated_ids.py): left
@@ -243,6 +321,7 @@ class StatusIntake(PollWatch, Forgetting):
         self.metrics.degraded_too_long.labels(cluster).set(
             sum(1 for key in self.degraded_reported if key.cluster == cluster)
         )
+        self.keep_running(cluster)
         return True
 
     def _judge(

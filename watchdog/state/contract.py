@@ -24,7 +24,7 @@ The guarantees, for both:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -40,6 +40,7 @@ from ..model import (
 from ..report import StatusRow
 from .held import HeldTime
 from .marks import WriteMarks
+from .running import RunningSeen
 
 
 class StateStore(Protocol):
@@ -129,6 +130,19 @@ class StateStore(Protocol):
     def finish(self, job_id: str, key: ConnectorKey, state: ConnectorState | None, record: HistoryRecord) -> None: ...
     def withdraw_pending(self, request_ids: Sequence[str]) -> None: ...
     def pending(self) -> list[PendingRequest]: ...
+
+    # -- since when the polls saw each connector running (running.py): what a new leader's stall checks need
+    def record_running(self, cluster: str, listed_at: datetime, started: Mapping[str, datetime],
+                       stopped: Collection[str]) -> None:
+        """A listing of `cluster` at `listed_at`: the connectors it saw become healthy (`started`,
+        since when) and those it saw stop being so or leave (`stopped`), in one write with the
+        cluster's stamp. A store that cannot keep them (a PostgreSQL role that may not create the
+        tables) writes nothing."""
+        ...
+    def running_seen(self, cluster: str) -> RunningSeen:
+        """When `cluster` was last listed (None: not known) and since when each connector was seen
+        healthy by the listings up to then."""
+        ...
 
     # -- the daemon's last sign of life, for recovery: a schedule's restart kept while no daemon
     # ran for longer than the scheduler's grace is not sent late (engine/recovery.py)

@@ -18,6 +18,7 @@ from .schema import (
     check_version,
     ensure_alive_table,
     ensure_history_asked,
+    ensure_running_tables,
     migrate,
     require_current,
 )
@@ -410,6 +411,7 @@ def _prepare(db: sqlite3.Connection, path: str | Path, *, read_only: bool) -> No
         migrate(db, path, version)
         ensure_alive_table(db)
         ensure_history_asked(db)
+        ensure_running_tables(db)
     except sqlite3.Error as error:
         raise _unusable(path, error) from error
 

@@ -20,7 +20,7 @@ a database restart needs no action from anyone.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -52,9 +52,16 @@ from .postgres_connection import (
     what_to_check,
 )
 from .postgres_rows import AnsweringConnection, Connection, Row, rollback
-from .postgres_schema import ensure_history_asked, migrate, read_version, require_current
+from .postgres_schema import (
+    ensure_history_asked,
+    ensure_running_tables,
+    migrate,
+    read_version,
+    require_current,
+)
 from .pruning import excess_step, older_step, prune_all
 from .rows import DRY_RUN_LAST_RESTARTS, history_filter, history_insert
+from .running import RunningSeen, listed_sql, read_running, running_sql, running_writes
 
 # After a failed attempt to connect, calls fail at once for this long rather than each waiting
 # for the connect timeout on the event loop.
@@ -63,6 +70,13 @@ RECONNECT_PAUSE = 1.0
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _aware(value: object) -> datetime:
+    """A timestamptz as psycopg reads it (an aware datetime); anything else is not one."""
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise ValueError(f"{value!r} is not a time with its zone")
+    return value.astimezone(timezone.utc)
 
 
 class PostgresStateStore:
@@ -96,6 +110,7 @@ class PostgresStateStore:
         # begins anew at each new epoch (fence), when another replica may have written.
         self.marks = WriteMarks()
         self._asked = False  # whether restart_history has the reason and origin columns (writers only)
+        self._running = False  # whether it has the tables of what the polls saw running (running.py; writers only)
         self.held = HeldTime()  # how long its calls held the event loop: each wait for the database
         try:
             conn = self._connection()
@@ -106,6 +121,7 @@ class PostgresStateStore:
                 refuse_read_only(conn, self.description)  # else it ran and never led
                 migrate(conn, self.description, self.parameters)
                 self._asked = ensure_history_asked(conn, self.description, self.parameters)
+                self._running = ensure_running_tables(conn, self.description, self.parameters)
         except psycopg.Error as error:
             self.close()
             text = error_text(error, self.parameters)
@@ -279,6 +295,26 @@ class PostgresStateStore:
         rows = self._read("read the restart history",
                           f"SELECT * FROM restart_history{where} ORDER BY at DESC, id DESC LIMIT %s", (*values, limit))
         return [postgres_rows.record(row) for row in rows]
+
+    def record_running(self, cluster: str, listed_at: datetime, started: Mapping[str, datetime],
+                       stopped: Collection[str]) -> None:
+        if not self._running:
+            return
+        delete, upsert, stamp = running_writes("%s")
+        with self._write("record which connectors run", quiet_while_failing=True) as db, db.cursor() as cursor:
+            if stopped:
+                cursor.executemany(delete, [(cluster, name) for name in stopped])
+            if started:
+                cursor.executemany(upsert, [(cluster, name, postgres_rows.utc(since)) for name, since in started.items()])
+            cursor.execute(stamp, (cluster, postgres_rows.utc(listed_at)))
+
+    def running_seen(self, cluster: str) -> RunningSeen:
+        if not self._running:
+            return None, {}
+        listed = self._read("read when a cluster was last listed", listed_sql("%s"), (cluster,))
+        rows = self._read("read since when connectors run", running_sql("%s"), (cluster,))
+        return read_running([row["at"] for row in listed], [(row["connector"], row["since"]) for row in rows],
+                            _aware)
 
     def last_alive(self, now: datetime | None = None) -> datetime | None:
         """None: with PostgreSQL the leader's last sign of life is its lease renewal, which the

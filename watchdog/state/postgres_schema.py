@@ -16,6 +16,7 @@ from ..logs import get_logger
 from .errors import StateStoreError
 from .postgres_connection import error_text
 from .postgres_migration_lock import take_migration_lock
+from .running import POSTGRES_TABLES, TABLE_NAMES
 from .schema import (
     HISTORY_ASKED_COLUMNS,
     Migration,
@@ -276,5 +277,33 @@ def ensure_history_asked(conn: psycopg.Connection[Any], where: str, parameters: 
                       "ADD COLUMN origin text (or starts the daemon once as that role)")
         log.warning("history_reason_not_kept", database=where, error=error_text(error, parameters or {}),
                     note=f"the history keeps its records without who asked and why (reason, origin) until {until}")
+        return False
+    return True
+
+
+def ensure_running_tables(conn: psycopg.Connection[Any], where: str, parameters: dict[str, Any] | None = None) -> bool:
+    """Make the tables of what the polls saw running (running.py: side tables, not a migration, so
+    that an older release rolled back to still uses the database) if the database has none;
+    whether it has them now. A role that may not create tables keeps nothing of it, and says so
+    once: a new leader's stalled rules then judge a connector only after seeing it run themselves
+    (`stall_checks_judge_from` says when); refused, the daemon would not start where the release
+    before it did."""
+    def missing() -> bool:
+        present = {row[0] for row in conn.cursor(row_factory=tuple_row).execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()").fetchall()}
+        return not set(TABLE_NAMES) <= present
+
+    if not missing():
+        return True
+    try:
+        with conn.transaction():
+            take_migration_lock(conn, where, MIGRATION_LOCK)
+            for statement in POSTGRES_TABLES:  # IF NOT EXISTS: another replica may have made them meanwhile
+                conn.execute(statement)
+    except psycopg.errors.InsufficientPrivilege as error:
+        log.warning("running_since_not_kept", database=where, error=error_text(error, parameters or {}),
+                    note="the role may not create tables: a new leader's stalled rules judge a connector only once "
+                         "they have seen it RUNNING themselves, until the tables connector_running and cluster_listed "
+                         "are made (start the daemon once as a role that may, then grant this one reads and writes)")
         return False
     return True

@@ -14,6 +14,7 @@ from typing import Any
 from ..logs import get_logger
 from ..model import Health, Outcome, PendingPhase, Trigger
 from .errors import StateStoreError, recovery_advice
+from .running import SQLITE_TABLES, TABLE_NAMES
 
 log = get_logger("watchdog.state")
 
@@ -135,6 +136,25 @@ def ensure_history_asked(db: sqlite3.Connection) -> None:
     try:
         for column in missing():  # another process may have added them meanwhile
             db.execute(f"ALTER TABLE restart_history ADD COLUMN {column} TEXT")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def ensure_running_tables(db: sqlite3.Connection) -> None:
+    """Make the tables of what the polls saw running (running.py: side tables, not a migration, as
+    `daemon_alive`) if the file has none (one the daemon opens to write)."""
+    def missing() -> bool:
+        found = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return not set(TABLE_NAMES) <= found
+
+    if not missing():
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in SQLITE_TABLES:  # IF NOT EXISTS: another process may have made them meanwhile
+            db.execute(statement)
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")

@@ -4,7 +4,7 @@ restart requests accepted but not yet finished, each write one short transaction
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -18,7 +18,7 @@ from ..model import (
     PendingRequest,
     RestartRequest,
 )
-from ..report import StatusRow, format_timestamp, parse_timestamp_or_none
+from ..report import StatusRow, format_timestamp, parse_timestamp, parse_timestamp_or_none
 from .errors import (
     StateStoreError,
     damaged_while_running,
@@ -43,8 +43,11 @@ from .rows import (
     save_state,
     state_from_row,
 )
+from .running import RunningSeen, listed_sql, read_running, running_sql, running_writes
 
 T = TypeVar("T")
+
+_RUNNING_WRITES = running_writes("?")
 
 
 # SQLite's primary result codes for a damaged file (an extended code, SQLITE_CORRUPT_INDEX, keeps
@@ -360,6 +363,22 @@ class SqliteStateStore:
     def prune_excess(self, max_entries: int, after: ConnectorKey | None, connectors: int) -> tuple[int, ConnectorKey | None]:
         with self._write("prune the restart history") as db:
             return excess_step(db, "?", max_entries, after, connectors)
+
+    # -- since when the polls saw each connector running (running.py) --------------------------------
+
+    def record_running(self, cluster: str, listed_at: datetime, started: Mapping[str, datetime],
+                       stopped: Collection[str]) -> None:
+        delete, upsert, stamp = _RUNNING_WRITES
+        with self._write("record which connectors run", quiet_while_failing=True) as db:
+            db.executemany(delete, [(cluster, name) for name in stopped])
+            db.executemany(upsert, [(cluster, name, format_timestamp(since)) for name, since in started.items()])
+            db.execute(stamp, (cluster, format_timestamp(listed_at)))
+
+    def running_seen(self, cluster: str) -> RunningSeen:
+        listed = self._read("read when a cluster was last listed", listed_sql("?"), (cluster,))
+        rows = self._read("read since when connectors run", running_sql("?"), (cluster,))
+        return read_running([row["at"] for row in listed], [(row["connector"], row["since"]) for row in rows],
+                            parse_timestamp)
 
     # -- the daemon's last sign of life -------------------------------------------------------------
 

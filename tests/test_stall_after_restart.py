@@ -1,0 +1,196 @@
+"""A daemon started again on its state file (a rolling update, a crash) judges stalls at once: since
+when each connector has been seen RUNNING is kept in the store (state/running.py) and taken back
+when the last listing is recent (engine/running_seed.py). Before, it was memory only: the new
+process judged nothing for `grace` + `delay` + three windows, a stall in that span was never
+restarted, and nothing said so. A connector paused while no daemon ran must not read as a stall:
+after a long downtime the count starts from now, and the daemon says when its rules judge again.
+On the simulator and a fake clock, through the real engine and stall checker."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import structlog
+from pydantic import SecretStr
+
+from bench.postgres import take_lease
+from watchdog.app import Daemon
+from watchdog.simulator import Scenario, Simulator, create_app
+from watchdog.state.postgres import PostgresStateStore
+
+from .support import CLUSTER, CLUSTER_ID, Clock, World, daemon_config, sim_scenario
+from .test_database_privileges import PASSWORD, app_role
+from .test_stalled import DELAY, STALLED_RULE, restarts, run
+
+STALL_AT = 1200  # as the first daemon stops: its stall shows to checks from 2100 s on
+WINDOW = STALLED_RULE["trigger"]["window"]
+SOURCES = [
+    {"name": "orders-source", "records_per_second": 10, "script": {"stall_at": STALL_AT}},
+    {"name": "steady-source", "records_per_second": 10},
+]
+
+
+def _world(path: Path) -> World:
+    clock = Clock()
+    scenario = sim_scenario(SOURCES, restart={"delay_seconds": 5}, metrics_api={"rate_limit": None})
+    simulator = Simulator(Scenario.model_validate(scenario), clock=clock.monotonic, epoch=clock.epoch.timestamp())
+    w = World(simulator, _daemon(simulator, clock, path), clock)
+    return w
+
+
+def _daemon(simulator: Simulator, clock: Clock, path: Path, **settings: Any) -> Daemon:
+    config = daemon_config([STALLED_RULE], metrics_api={"base_url": "http://sim", "max_requests_per_second": 10000},
+                           rate_limit={"max_requests_per_second": 10000}, state={"path": str(path)}, **settings)
+    daemon = Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall, rng=lambda: 0.5)
+    daemon.queue.start()
+    daemon._ensure_metrics_lane()
+    return daemon
+
+
+async def _restart_daemon(w: World, path: Path, down_for: float) -> None:
+    """Stop the daemon, no daemon for `down_for` seconds, then a new one on the same file."""
+    await w.daemon.stop()
+    assert w.clock is not None
+    w.clock.advance(down_for)
+    w.daemon = _daemon(w.simulator, w.clock, path)
+
+
+async def test_a_daemon_started_again_judges_a_stall_at_its_first_check_that_reads_it(tmp_path: Path) -> None:
+    path = tmp_path / "watchdog.db"
+    w = _world(path)
+    await run(w, 1200)  # 20 polls and checks: both sources seen RUNNING for 20 minutes
+    await _restart_daemon(w, path, down_for=60)  # a rolling update
+    with structlog.testing.capture_logs() as logs:
+        await run(w, 1260)
+    # The stall shows in two quiet windows ending `delay` ago from STALL_AT + 2 x window + delay
+    # on: the new process's first check that reads it restarts it. Before: the new process took
+    # both sources as running since its first poll (1260 s), judged neither before 1260 + delay +
+    # 3 x window = 2460 s, and by then the three windows read 0 (idle): never restarted.
+    times = restarts(w, "orders-source")
+    assert len(times) == 1, times
+    assert STALL_AT + 2 * WINDOW + DELAY <= times[0] <= STALL_AT + 2 * WINDOW + DELAY + 120, times
+    assert restarts(w, "steady-source") == []
+    assert not [e for e in logs if e["event"] == "stall_checks_judge_from"], "the kept times were taken: nothing to say"
+    await w.daemon.stop()
+
+
+async def test_a_source_paused_while_no_daemon_ran_is_not_judged_stalled_and_the_wait_is_said(tmp_path: Path) -> None:
+    path = tmp_path / "watchdog.db"
+    w = _world(path)
+    await run(w, 1200)
+    await w.daemon.stop()
+    assert w.clock is not None
+    # Paused 100 s after the last daemon stopped, resumed 1000 s later; the new daemon starts 1200 s
+    # after the stop. Its first checks' windows show it moving, then nothing for two windows: a stall,
+    # if it were taken as running through them.
+    sim_now = w.simulator.now()
+    world = w.simulator._world
+    world.connector(CLUSTER_ID, "steady-source").pause(sim_now + 100, 0)
+    world.connector(CLUSTER_ID, "steady-source").resume(sim_now + 1100, 0)
+    w.clock.advance(1200)
+    w.daemon = _daemon(w.simulator, w.clock, path)
+    with structlog.testing.capture_logs() as logs:
+        await run(w, 600)
+    assert restarts(w, "steady-source") == [], "judged on windows spanning a pause no daemon saw"
+    said = [e for e in logs if e["event"] == "stall_checks_judge_from"]
+    assert [(e["rule"], e["cluster"], e["connectors"]) for e in said] == [("stalled", CLUSTER, 2)], said
+    started = w.clock.wall()
+    assert said[0]["judge_from"] > (started.replace(microsecond=0)).isoformat()
+    assert "more than the" in said[0]["note"], said[0]["note"]
+    await w.daemon.stop()
+
+
+async def test_a_first_start_says_when_its_stalled_rules_judge(tmp_path: Path) -> None:
+    path = tmp_path / "watchdog.db"
+    with structlog.testing.capture_logs() as logs:
+        w = _world(path)
+        await run(w, 60)
+    [said] = [e for e in logs if e["event"] == "stall_checks_judge_from"]
+    assert said["connectors"] == 2 and "no listing of this cluster is recorded" in said["note"], said
+    await w.daemon.stop()
+
+
+async def test_an_older_release_opens_the_state_file_this_one_wrote(tmp_path: Path) -> None:
+    path = tmp_path / "watchdog.db"
+    w = _world(path)
+    await run(w, 180)
+    await w.daemon.stop()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM connector_running").fetchone()[0] == 2
+        assert db.execute("SELECT user_version FROM pragma_user_version").fetchone()[0] == 1, "no new schema version"
+    base = Path("/tmp/s77/base")
+    if not (base / "watchdog").is_dir():  # the release before this change, where this worktree has it
+        return
+    answer = subprocess.run([sys.executable, "-m", "watchdog", "status", "--state", str(path)], cwd=tmp_path,
+                            env={"PYTHONPATH": str(base), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                            timeout=60)
+    assert answer.returncode == 0, answer.stderr
+
+
+def _lease(server: Any, url: str, holder: str) -> int:
+    """The lease taken by `holder`, the one before it (if any) left to expire as a killed leader's does."""
+    with psycopg.connect(url, password=server.password.get_secret_value(), autocommit=True) as conn:
+        conn.execute("UPDATE leader_lease SET expires_at = '-infinity' WHERE id = 1")
+    return take_lease(server, url, holder)
+
+
+async def test_a_replica_that_takes_over_judges_the_stall_the_dead_leader_saw_coming(postgres_server: Any,
+                                                                                    postgres_url: str) -> None:
+    """The takeover on a shared PostgreSQL store: the leader dies (nothing stopped cleanly) and the
+    other replica, taking the lease a minute later, judges at once what the dead one saw run."""
+    clock = Clock()
+    scenario = sim_scenario(SOURCES, restart={"delay_seconds": 5}, metrics_api={"rate_limit": None})
+    simulator = Simulator(Scenario.model_validate(scenario), clock=clock.monotonic, epoch=clock.epoch.timestamp())
+
+    async def replica(holder: str) -> Daemon:
+        store = PostgresStateStore(postgres_url, password=postgres_server.password, now=clock.wall)
+        store.fence(await asyncio.to_thread(_lease, postgres_server, postgres_url, holder), holder)
+        config = daemon_config([STALLED_RULE], metrics_api={"base_url": "http://sim", "max_requests_per_second": 10000},
+                               rate_limit={"max_requests_per_second": 10000})
+        daemon = Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall,
+                        rng=lambda: 0.5, state=store)
+        daemon.queue.start()
+        daemon._ensure_metrics_lane()
+        return daemon
+
+    w = World(simulator, await replica("a"), clock)
+    await run(w, 1200)
+    dead = w.daemon
+    w.daemon = await replica("b")
+    clock.advance(60)  # the lease runs out, the standby takes it
+    with structlog.testing.capture_logs() as logs:
+        await run(w, 1260)
+    times = restarts(w, "orders-source")
+    assert len(times) == 1, times
+    assert STALL_AT + 2 * WINDOW + DELAY <= times[0] <= STALL_AT + 2 * WINDOW + DELAY + 120, times
+    assert not [e for e in logs if e["event"] == "stall_checks_judge_from"]
+    await w.daemon.stop()
+    await dead.queue.close(0.1)
+    dead.state.close()
+
+
+def test_a_postgresql_role_that_may_not_create_the_tables_starts_and_says_so(postgres_server: Any,
+                                                                             postgres_url: str) -> None:
+    """Tables a DBA made with the release before, the role granted reads and writes only: the
+    store opens (refused, the upgrade stopped a daemon the release before ran), keeps nothing of
+    since when connectors run, and says so once."""
+    database = postgres_url.rsplit("/", 1)[1]
+    with app_role(postgres_server, postgres_url, "app") as (role, url):
+        PostgresStateStore(postgres_url, password=postgres_server.password).close()
+        with postgres_server.connect(database) as admin:
+            admin.execute("DROP TABLE connector_running, cluster_listed")
+            admin.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+        with structlog.testing.capture_logs() as logs:
+            with PostgresStateStore(url, password=SecretStr(PASSWORD)) as store:
+                store.fence(take_lease(postgres_server, postgres_url), "test-replica")
+                store.record_running(CLUSTER, Clock().wall(), {"orders-source": Clock().wall()}, set())
+                assert store.running_seen(CLUSTER) == (None, {})
+        said = [line for line in logs if line["event"] == "running_since_not_kept"]
+        assert len(said) == 1 and "connector_running" in said[0]["note"], logs

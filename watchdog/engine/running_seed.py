@@ -1,0 +1,74 @@
+"""Since when a connector a new leader's first listing sees healthy has been RUNNING: from the
+store (state/running.py), when nothing unseen can hide between the last listing that wrote it and
+this one; else from now, as before. Pure: values and the time given.
+
+A stall check judges only connectors seen RUNNING through `grace` and its three windows
+(stall_intake.stall_candidates): a pause or a restart inside them would read as a stall. Kept in
+memory only, a takeover (and every start of a single daemon, a rolling update) left the new
+leader's stalled rules judging nothing for `delay` + three windows (35 minutes with the defaults),
+and a stall in that span, or one the old leader could not read, was never restarted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ..config import StalledTrigger
+from ..stall import granularity_for
+
+# Added to the bound below: a listing takes time (a slow API, a 429's pause), and the new leader's
+# first poll comes moments after it took the lead.
+SEED_MARGIN = timedelta(seconds=30)
+
+
+def seed_bound(poll_every: float | None, lease_duration: float, windows: Iterable[float]) -> timedelta:
+    """How old the cluster's last stored listing may be for the connectors it saw healthy to be
+    taken as running since their stored time, the longer of two spans in which nothing unseen can
+    make a stall of a running connector:
+    - the time between two polls, plus the time a takeover takes (the lease's duration: the old
+      leader's lease must run out), plus SEED_MARGIN: about one poll more than a running daemon
+      misses whenever one of its polls fails (a pause and resume between two polls is not seen
+      by one process either);
+    - twice the shortest window of the stalled rules, less a point: a stall is judged on nothing
+      sent in two whole windows, and a pause shorter than them leaves a point that moved.
+    Beyond it (a daemon stopped for long, a replica that stood by for hours) a pause, or a restart
+    by someone else, may have covered the windows, and the count starts from now. The assumption,
+    which the simulator cannot check: a connector paused or stopped sends nothing meanwhile and is
+    listed in another state than RUNNING by a poll that comes while it is (as Confluent's API and
+    Kafka Connect's list it)."""
+    spans = [(poll_every or 0.0) + lease_duration + SEED_MARGIN.total_seconds()]
+    spans += [2 * window - granularity_for(window)[1] for window in windows]
+    return timedelta(seconds=max(spans))
+
+
+@dataclass(frozen=True, slots=True)
+class Seeds:
+    """What a cluster's first listing since leading may take from the store."""
+
+    since: Mapping[str, datetime]  # by connector name: usable times (none when `unusable`)
+    stored: frozenset[str] = frozenset()  # every name the store keeps a time for (what this listing may remove)
+    unusable: str = ""  # why the stored times are not used ("" when they are, or none were kept)
+
+
+def seeds(listed_at: datetime | None, stored: Mapping[str, datetime], now: datetime, bound: timedelta) -> Seeds:
+    """The stored times usable now (none ahead of now: a clock stepped back). `listed_at`: the
+    cluster's last stored listing."""
+    names = frozenset(stored)
+    if listed_at is None:
+        return Seeds({}, names, "no listing of this cluster is recorded in the state store" if not stored else
+                     "the state store does not say when this cluster was last listed")
+    ago = now - listed_at
+    if ago > bound:
+        return Seeds({}, names, f"the last listing recorded in the state store is {int(ago.total_seconds())} s old, more than "
+                         f"the {int(bound.total_seconds())} s in which nothing unseen can hide (a poll interval, the "
+                         "lease and a margin, or two windows of the stalled rules)")
+    return Seeds({name: min(at, now) for name, at in stored.items()}, names)
+
+
+def judged_from(trigger: StalledTrigger, since: datetime) -> datetime:
+    """When a connector seen running from `since` is first a candidate of the rule's checks:
+    `grace` after, and once the three windows (which end `delay` ago, on a point's boundary) begin
+    after it."""
+    wait = max(trigger.grace, trigger.delay + 3 * trigger.window + granularity_for(trigger.window)[1])
+    return since + timedelta(seconds=wait)

@@ -1,0 +1,89 @@
+"""Since when the leader's polls have seen each connector RUNNING (healthy), and when each cluster
+was last listed, kept in the store so that a new leader (a takeover, or a single daemon started
+again on its file) can judge stalls at once rather than after `grace` + `delay` + three windows
+(engine.running_since, engine/status_intake.py seeds from these).
+
+Two side tables, not a migration (as `daemon_alive`, schema.py): a new schema version makes every
+older release refuse the store, so no rollback. An older release opens a store with them (extra
+tables are its business: its checks look for the tables it needs) and never writes them; rolled
+forward again, the cluster's stamp is as old as that release's run, so nothing is seeded from
+them (a connector paused and resumed meanwhile must not read as running through it).
+
+Written only when something changes: a connector becoming healthy (a row) or leaving it, or
+leaving the listing (its row removed), and one row per cluster per listing (its stamp), in one
+transaction, under the leader's fence as every write. A connector's row alone says "healthy at
+every listing since `since`" only together with a recent stamp of its cluster: each listing that
+stamps the cluster has written its changes first, in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+SQLITE_TABLES = (
+    """CREATE TABLE IF NOT EXISTS connector_running (
+        cluster   TEXT NOT NULL,
+        connector TEXT NOT NULL,
+        since     TEXT NOT NULL,
+        PRIMARY KEY (cluster, connector)
+    ) WITHOUT ROWID""",
+    "CREATE TABLE IF NOT EXISTS cluster_listed (cluster TEXT PRIMARY KEY, at TEXT NOT NULL)",
+)
+
+POSTGRES_TABLES = (
+    """CREATE TABLE IF NOT EXISTS connector_running (
+        cluster   text NOT NULL,
+        connector text NOT NULL,
+        since     timestamptz NOT NULL,
+        PRIMARY KEY (cluster, connector)
+    )""",
+    "CREATE TABLE IF NOT EXISTS cluster_listed (cluster text PRIMARY KEY, at timestamptz NOT NULL)",
+)
+
+TABLE_NAMES = ("connector_running", "cluster_listed")
+
+
+def running_writes(mark: str) -> tuple[str, str, str]:
+    """The statements of one listing's changes, run in one transaction in this order, each for its
+    rows at once (executemany: one round trip with PostgreSQL, whatever the count; a statement
+    each, a first listing of 1,500 connectors 5 ms away held the event loop 7.5 s, past the lease):
+    the connectors that stopped being healthy or left (cluster, connector), those that became
+    healthy (cluster, connector, since), then the cluster's stamp (cluster, at). `mark`: the
+    driver's parameter mark."""
+    return (f"DELETE FROM connector_running WHERE cluster = {mark} AND connector = {mark}",
+            f"INSERT INTO connector_running (cluster, connector, since) VALUES ({mark}, {mark}, {mark}) "
+            "ON CONFLICT (cluster, connector) DO UPDATE SET since = excluded.since",
+            f"INSERT INTO cluster_listed (cluster, at) VALUES ({mark}, {mark}) "
+            "ON CONFLICT (cluster) DO UPDATE SET at = excluded.at")
+
+
+def listed_sql(mark: str) -> str:
+    return f"SELECT at FROM cluster_listed WHERE cluster = {mark}"
+
+
+def running_sql(mark: str) -> str:
+    return f"SELECT connector, since FROM connector_running WHERE cluster = {mark}"
+
+
+RunningSeen = tuple[datetime | None, dict[str, datetime]]  # the cluster's last listing, and each since
+
+
+def read_running(listed: Sequence[Any], running: Sequence[tuple[str, Any]],
+                 parse: Callable[[Any], datetime]) -> RunningSeen:
+    """What running_seen answers from the rows read (`parse`: the driver's value to a UTC time).
+    A value that cannot be read (changed by hand, a disk error) is "not known": the cluster's, and
+    nothing is seeded; a connector's, and it counts from its next listing. A hint, not a record:
+    refusing the store for it would stop the daemon where the release before it ran."""
+    try:
+        at = parse(listed[0]) if listed else None
+    except (ValueError, TypeError):
+        return None, {}
+    since: dict[str, datetime] = {}
+    for name, value in running:
+        try:
+            since[name] = parse(value)
+        except (ValueError, TypeError):
+            continue
+    return at, since
