@@ -141,30 +141,48 @@ def _lease(server: Any, url: str, holder: str) -> int:
     return take_lease(server, url, holder)
 
 
-async def test_a_replica_that_takes_over_judges_the_stall_the_dead_leader_saw_coming(postgres_server: Any,
-                                                                                    postgres_url: str) -> None:
-    """The takeover on a shared PostgreSQL store: the leader dies (nothing stopped cleanly) and the
-    other replica, taking the lease a minute later, judges at once what the dead one saw run."""
+async def _replica(server: Any, url: str, simulator: Simulator, clock: Clock, holder: str) -> Daemon:
+    """A replica on the shared database that has just taken the lease as `holder`."""
+    store = PostgresStateStore(url, password=server.password, now=clock.wall)
+    store.fence(await asyncio.to_thread(_lease, server, url, holder), holder)
+    config = daemon_config([STALLED_RULE], metrics_api={"base_url": "http://sim", "max_requests_per_second": 10000},
+                           rate_limit={"max_requests_per_second": 10000})
+    daemon = Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall,
+                    rng=lambda: 0.5, state=store)
+    daemon.queue.start()
+    daemon._ensure_metrics_lane()
+    return daemon
+
+
+async def _take_over(w: World, server: Any, url: str) -> Daemon:
+    """The leader dies (nothing stopped cleanly) and the other replica takes the lease a minute
+    later; the dead one's daemon, to close once the test is done."""
+    assert w.clock is not None
+    dead = w.daemon
+    w.daemon = await _replica(server, url, w.simulator, w.clock, "b")
+    w.clock.advance(60)  # the lease runs out, the standby takes it
+    return dead
+
+
+async def _bury(dead: Daemon) -> None:
+    await dead.queue.close(0.1)
+    dead.state.close()
+
+
+def _simulated() -> tuple[Simulator, Clock]:
     clock = Clock()
     scenario = sim_scenario(SOURCES, restart={"delay_seconds": 5}, metrics_api={"rate_limit": None})
-    simulator = Simulator(Scenario.model_validate(scenario), clock=clock.monotonic, epoch=clock.epoch.timestamp())
+    return Simulator(Scenario.model_validate(scenario), clock=clock.monotonic, epoch=clock.epoch.timestamp()), clock
 
-    async def replica(holder: str) -> Daemon:
-        store = PostgresStateStore(postgres_url, password=postgres_server.password, now=clock.wall)
-        store.fence(await asyncio.to_thread(_lease, postgres_server, postgres_url, holder), holder)
-        config = daemon_config([STALLED_RULE], metrics_api={"base_url": "http://sim", "max_requests_per_second": 10000},
-                               rate_limit={"max_requests_per_second": 10000})
-        daemon = Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall,
-                        rng=lambda: 0.5, state=store)
-        daemon.queue.start()
-        daemon._ensure_metrics_lane()
-        return daemon
 
-    w = World(simulator, await replica("a"), clock)
+async def test_a_replica_that_takes_over_judges_the_stall_the_dead_leader_saw_coming(postgres_server: Any,
+                                                                                    postgres_url: str) -> None:
+    """The takeover on a shared PostgreSQL store: the other replica judges at once what the dead
+    leader saw run."""
+    simulator, clock = _simulated()
+    w = World(simulator, await _replica(postgres_server, postgres_url, simulator, clock, "a"), clock)
     await run(w, 1200)
-    dead = w.daemon
-    w.daemon = await replica("b")
-    clock.advance(60)  # the lease runs out, the standby takes it
+    dead = await _take_over(w, postgres_server, postgres_url)
     with structlog.testing.capture_logs() as logs:
         await run(w, 1260)
     times = restarts(w, "orders-source")
@@ -172,8 +190,7 @@ async def test_a_replica_that_takes_over_judges_the_stall_the_dead_leader_saw_co
     assert STALL_AT + 2 * WINDOW + DELAY <= times[0] <= STALL_AT + 2 * WINDOW + DELAY + 120, times
     assert not [e for e in logs if e["event"] == "stall_checks_judge_from"]
     await w.daemon.stop()
-    await dead.queue.close(0.1)
-    dead.state.close()
+    await _bury(dead)
 
 
 def test_a_postgresql_role_that_may_not_create_the_tables_starts_and_says_so(postgres_server: Any,
@@ -194,3 +211,60 @@ def test_a_postgresql_role_that_may_not_create_the_tables_starts_and_says_so(pos
                 assert store.running_seen(CLUSTER) == (None, {})
         said = [line for line in logs if line["event"] == "running_since_not_kept"]
         assert len(said) == 1 and "connector_running" in said[0]["note"], logs
+
+
+# The only checks whose windows show the stall ([moved, 0, 0]: those of STALL_AT + 900 to + 1200 s)
+# fall in a 429 spell of the Metrics API, and the daemon stops (or the leader dies) inside it. The
+# first check that reads again (2460 s) sees nothing in its own three windows (idle): only the
+# span since the last judged windows shows the stall (stall.catch_up).
+SPELL = (STALL_AT + 840, STALL_AT + 1260)
+
+
+def _spell(w: World) -> None:
+    w.simulator.set_faults([{"match": {"endpoint": "metrics_query"}, "when": {"from": SPELL[0], "until": SPELL[1]},
+                             "action": {"status": 429, "headers": {"Retry-After": "0"}}}])
+
+
+def _lane_on_test_clock(w: World) -> None:
+    # The lane's pauses run on the test's clock: the check after a 429 waits out its pause in no real time.
+    assert w.clock is not None
+    w.daemon.gateways[w.daemon.METRICS_LANE].limiter._clock = w.clock.monotonic
+
+
+async def test_a_stall_the_last_daemon_could_not_read_before_it_stopped_is_restarted_by_the_next(tmp_path: Path) -> None:
+    path = tmp_path / "watchdog.db"
+    w = _world(path)
+    _spell(w)
+    _lane_on_test_clock(w)
+    await run(w, STALL_AT + 1020)  # stopped in the spell, its last judged windows those of 1980 s
+    await _restart_daemon(w, path, down_for=60)
+    _lane_on_test_clock(w)
+    with structlog.testing.capture_logs() as logs:
+        await run(w, 600)
+    # Before: the new process knew no windows judged, its first reading check read its own three
+    # (idle), and the stall was never restarted (0 restarts).
+    times = restarts(w, "orders-source")
+    assert len(times) == 1 and SPELL[1] <= times[0] <= SPELL[1] + 120, times
+    assert restarts(w, "steady-source") == []
+    [caught] = [e for e in logs if e["event"] == "stall_check_caught_up"]
+    assert caught["clusters"] == [CLUSTER], caught
+    await w.daemon.stop()
+
+
+async def test_a_stall_the_dead_leader_could_not_read_is_restarted_by_the_replica_that_took_over(
+        postgres_server: Any, postgres_url: str) -> None:
+    """The probe's F1: the leader dies during a 429 spell that covers the only checks that could
+    see the stall; the replica that takes over reads the span the dead one missed."""
+    simulator, clock = _simulated()
+    w = World(simulator, await _replica(postgres_server, postgres_url, simulator, clock, "a"), clock)
+    _spell(w)
+    _lane_on_test_clock(w)
+    await run(w, STALL_AT + 1020)
+    dead = await _take_over(w, postgres_server, postgres_url)
+    _lane_on_test_clock(w)
+    await run(w, 600)
+    times = restarts(w, "orders-source")
+    assert len(times) == 1 and SPELL[1] <= times[0] <= SPELL[1] + 120, times  # before: 0 restarts
+    assert restarts(w, "steady-source") == []
+    await w.daemon.stop()
+    await _bury(dead)

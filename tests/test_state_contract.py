@@ -860,3 +860,15 @@ def test_since_when_connectors_run_is_kept_per_cluster_and_changes_only_what_a_l
     store.record_running("big", T0, many, set())
     store.record_running("big", later, {}, set(many) - {"c0000"})
     assert store.running_seen("big") == (later, {"c0000": T0})
+
+
+def test_the_windows_a_stall_check_judged_are_kept_per_rule_and_cluster(store: StateStore) -> None:
+    # state/running.py: what a new leader's first stall check reads the missed span from (stall.catch_up).
+    assert store.judged("stalled") == {}
+    first = (T0, T0 + timedelta(minutes=5), T0 + timedelta(minutes=10), T0 + timedelta(minutes=15), "PT1M", 60)
+    store.record_judged("stalled", {"prod": first, "other": first})
+    later = tuple(at + timedelta(minutes=1) for at in first[:4]) + ("PT1M", 60)
+    store.record_judged("stalled", {"prod": later})  # type: ignore[dict-item]
+    store.record_judged("quiet", {"prod": first})
+    assert store.judged("stalled") == {"prod": later, "other": first}
+    assert store.judged("quiet") == {"prod": first}

@@ -35,8 +35,9 @@ One job per file:
     backends.py  `open_store`: the backend a config asks for
     pruning.py   the restart history's pruning in steps of bounded size, for both stores
     row_pages.py the connectors' rows a page at a time, by primary key (GET /v1/connectors)
-    running.py   since when the leader's polls saw each connector running, and when each cluster was
-                 last listed: side tables (not a migration), for the next leader's stall checks
+    running.py   since when the leader's polls saw each connector running, when each cluster was
+                 last listed, the windows each stalled rule last judged: side tables (not a
+                 migration), for the next leader's stall checks
     marks.py     `WriteMarks`: which connectors' states a store wrote since a moment (a state read
                  once is used again while nothing wrote it: the recorder, per restart sent)
 """

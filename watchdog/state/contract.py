@@ -40,7 +40,7 @@ from ..model import (
 from ..report import StatusRow
 from .held import HeldTime
 from .marks import WriteMarks
-from .running import RunningSeen
+from .running import JudgedWindows, RunningSeen
 
 
 class StateStore(Protocol):
@@ -142,6 +142,14 @@ class StateStore(Protocol):
     def running_seen(self, cluster: str) -> RunningSeen:
         """When `cluster` was last listed (None: not known) and since when each connector was seen
         healthy by the listings up to then."""
+        ...
+
+    def record_judged(self, rule: str, judged: Mapping[str, JudgedWindows]) -> None:
+        """The windows a stalled rule's check read and judged, per cluster (each replaces the one
+        kept): a new leader's first check reads the span since (stall.catch_up)."""
+        ...
+    def judged(self, rule: str) -> dict[str, JudgedWindows]:
+        """The windows the rule's checks last judged, per cluster (none a store cannot keep)."""
         ...
 
     # -- the daemon's last sign of life, for recovery: a schedule's restart kept while no daemon

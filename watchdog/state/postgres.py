@@ -61,7 +61,17 @@ from .postgres_schema import (
 )
 from .pruning import excess_step, older_step, prune_all
 from .rows import DRY_RUN_LAST_RESTARTS, history_filter, history_insert
-from .running import RunningSeen, listed_sql, read_running, running_sql, running_writes
+from .running import (
+    JudgedWindows,
+    RunningSeen,
+    judged_sql,
+    judged_write,
+    listed_sql,
+    read_judged,
+    read_running,
+    running_sql,
+    running_writes,
+)
 
 # After a failed attempt to connect, calls fail at once for this long rather than each waiting
 # for the connect timeout on the event loop.
@@ -315,6 +325,21 @@ class PostgresStateStore:
         rows = self._read("read since when connectors run", running_sql("%s"), (cluster,))
         return read_running([row["at"] for row in listed], [(row["connector"], row["since"]) for row in rows],
                             _aware)
+
+    def record_judged(self, rule: str, judged: Mapping[str, JudgedWindows]) -> None:
+        if not self._running or not judged:
+            return
+        with self._write("record the windows a stall check judged", quiet_while_failing=True) as db, db.cursor() as cursor:
+            cursor.executemany(judged_write("%s"), [
+                (rule, cluster, *(postgres_rows.utc(at) for at in windows[:4]), *windows[4:])
+                for cluster, windows in judged.items()])
+
+    def judged(self, rule: str) -> dict[str, JudgedWindows]:
+        if not self._running:
+            return {}
+        rows = self._read("read the windows stall checks judged", judged_sql("%s"), (rule,))
+        return read_judged([(row["cluster"], row["start"], row["earlier"], row["later"], row["end_at"],
+                             row["granularity"], row["step"]) for row in rows], _aware)
 
     def last_alive(self, now: datetime | None = None) -> datetime | None:
         """None: with PostgreSQL the leader's last sign of life is its lease renewal, which the

@@ -303,7 +303,7 @@ def ensure_running_tables(conn: psycopg.Connection[Any], where: str, parameters:
     except psycopg.errors.InsufficientPrivilege as error:
         log.warning("running_since_not_kept", database=where, error=error_text(error, parameters or {}),
                     note="the role may not create tables: a new leader's stalled rules judge a connector only once "
-                         "they have seen it RUNNING themselves, until the tables connector_running and cluster_listed "
-                         "are made (start the daemon once as a role that may, then grant this one reads and writes)")
+                         "they have seen it RUNNING themselves, until the tables connector_running, cluster_listed and "
+                         "stall_judged are made (start the daemon once as a role that may, then grant this one reads and writes)")
         return False
     return True

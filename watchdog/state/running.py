@@ -1,13 +1,17 @@
-"""Since when the leader's polls have seen each connector RUNNING (healthy), and when each cluster
-was last listed, kept in the store so that a new leader (a takeover, or a single daemon started
-again on its file) can judge stalls at once rather than after `grace` + `delay` + three windows
-(engine.running_since, engine/status_intake.py seeds from these).
+"""What a new leader's stall checks need from the one before: since when the leader's polls have
+seen each connector RUNNING (healthy), and when each cluster was last listed, kept in the store so
+that a new leader (a takeover, or a single daemon started again on its file) can judge stalls at
+once rather than after `grace` + `delay` + three windows (engine.running_since,
+engine/status_intake.py seeds from these); and the windows each stalled rule last judged per
+cluster (`stall_judged`, below).
 
-Two side tables, not a migration (as `daemon_alive`, schema.py): a new schema version makes every
+Side tables, not a migration (as `daemon_alive`, schema.py): a new schema version makes every
 older release refuse the store, so no rollback. An older release opens a store with them (extra
 tables are its business: its checks look for the tables it needs) and never writes them; rolled
 forward again, the cluster's stamp is as old as that release's run, so nothing is seeded from
-them (a connector paused and resumed meanwhile must not read as running through it).
+them (a connector paused and resumed meanwhile must not read as running through it), and the
+windows judged before the rollback stretch no connector's `before` (a catch-up judges over the
+span only connectors seen running through it: triggers/stall.py `_judge`).
 
 Written only when something changes: a connector becoming healthy (a row) or leaving it, or
 leaving the listing (its row removed), and one row per cluster per listing (its stamp), in one
@@ -30,6 +34,17 @@ SQLITE_TABLES = (
         PRIMARY KEY (cluster, connector)
     ) WITHOUT ROWID""",
     "CREATE TABLE IF NOT EXISTS cluster_listed (cluster TEXT PRIMARY KEY, at TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS stall_judged (
+        rule        TEXT NOT NULL,
+        cluster     TEXT NOT NULL,
+        start       TEXT NOT NULL,
+        earlier     TEXT NOT NULL,
+        later       TEXT NOT NULL,
+        end_at      TEXT NOT NULL,
+        granularity TEXT NOT NULL,
+        step        INTEGER NOT NULL,
+        PRIMARY KEY (rule, cluster)
+    ) WITHOUT ROWID""",
 )
 
 POSTGRES_TABLES = (
@@ -40,9 +55,20 @@ POSTGRES_TABLES = (
         PRIMARY KEY (cluster, connector)
     )""",
     "CREATE TABLE IF NOT EXISTS cluster_listed (cluster text PRIMARY KEY, at timestamptz NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS stall_judged (
+        rule        text NOT NULL,
+        cluster     text NOT NULL,
+        start       timestamptz NOT NULL,
+        earlier     timestamptz NOT NULL,
+        later       timestamptz NOT NULL,
+        end_at      timestamptz NOT NULL,
+        granularity text NOT NULL,
+        step        integer NOT NULL,
+        PRIMARY KEY (rule, cluster)
+    )""",
 )
 
-TABLE_NAMES = ("connector_running", "cluster_listed")
+TABLE_NAMES = ("connector_running", "cluster_listed", "stall_judged")
 
 
 def running_writes(mark: str) -> tuple[str, str, str]:
@@ -87,3 +113,37 @@ def read_running(listed: Sequence[Any], running: Sequence[tuple[str, Any]],
         except (ValueError, TypeError):
             continue
     return at, since
+
+
+# The windows a stalled rule's check last read and judged for a cluster (triggers/stall.py's
+# `Windows`: start, earlier, later, end, granularity, step), kept so that a new leader's first check
+# reads the span the old one missed (stall.catch_up): a 429 spell, a Metrics API outage, then its
+# death. Kept in memory only, a stall that showed only while the old leader could not read was
+# never restarted by anyone. One row per rule and cluster, rewritten by each check that read it.
+JudgedWindows = tuple[datetime, datetime, datetime, datetime, str, int]
+
+
+def judged_write(mark: str) -> str:
+    """The upsert of one (rule, cluster)'s windows: (rule, cluster, start, earlier, later, end, granularity, step)."""
+    return (f"INSERT INTO stall_judged (rule, cluster, start, earlier, later, end_at, granularity, step) "
+            f"VALUES ({', '.join([mark] * 8)}) ON CONFLICT (rule, cluster) DO UPDATE SET start = excluded.start, "
+            "earlier = excluded.earlier, later = excluded.later, end_at = excluded.end_at, "
+            "granularity = excluded.granularity, step = excluded.step")
+
+
+def judged_sql(mark: str) -> str:
+    return f"SELECT cluster, start, earlier, later, end_at, granularity, step FROM stall_judged WHERE rule = {mark}"
+
+
+def read_judged(rows: Sequence[Sequence[Any]], parse: Callable[[Any], datetime]) -> dict[str, JudgedWindows]:
+    """Each cluster's windows from the rows read; a row that cannot be read is left out (that
+    cluster's first check reads its own windows, as before)."""
+    found: dict[str, JudgedWindows] = {}
+    for cluster, start, earlier, later, end, granularity, step in rows:
+        try:
+            if not isinstance(granularity, str) or not isinstance(step, int) or isinstance(step, bool):
+                continue
+            found[cluster] = (parse(start), parse(earlier), parse(later), parse(end), granularity, step)
+        except (ValueError, TypeError):
+            continue
+    return found

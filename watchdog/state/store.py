@@ -43,11 +43,22 @@ from .rows import (
     save_state,
     state_from_row,
 )
-from .running import RunningSeen, listed_sql, read_running, running_sql, running_writes
+from .running import (
+    JudgedWindows,
+    RunningSeen,
+    judged_sql,
+    judged_write,
+    listed_sql,
+    read_judged,
+    read_running,
+    running_sql,
+    running_writes,
+)
 
 T = TypeVar("T")
 
 _RUNNING_WRITES = running_writes("?")
+_JUDGED_WRITE = judged_write("?")
 
 
 # SQLite's primary result codes for a damaged file (an extended code, SQLITE_CORRUPT_INDEX, keeps
@@ -379,6 +390,16 @@ class SqliteStateStore:
         rows = self._read("read since when connectors run", running_sql("?"), (cluster,))
         return read_running([row["at"] for row in listed], [(row["connector"], row["since"]) for row in rows],
                             parse_timestamp)
+
+    def record_judged(self, rule: str, judged: Mapping[str, JudgedWindows]) -> None:
+        with self._write("record the windows a stall check judged", quiet_while_failing=True) as db:
+            db.executemany(_JUDGED_WRITE, [
+                (rule, cluster, *(format_timestamp(at) for at in windows[:4]), *windows[4:])
+                for cluster, windows in judged.items()])
+
+    def judged(self, rule: str) -> dict[str, JudgedWindows]:
+        rows = self._read("read the windows stall checks judged", judged_sql("?"), (rule,))
+        return read_judged([tuple(row) for row in rows], parse_timestamp)
 
     # -- the daemon's last sign of life -------------------------------------------------------------
 

@@ -61,6 +61,7 @@ from ..stall import (
     received_missing,
     stopped_together,
 )
+from ..state import StateStoreError
 from .seen_points import SeenPoints
 from .streak import Attempt, Streaks
 
@@ -175,8 +176,11 @@ class StallChecker:
         self.last_query_failure: dict[str, str] = {}
         self._seen = SeenPoints()
         # Each (rule, cluster)'s last windows read and judged: a check after failed or skipped
-        # ones reads the span they missed (stall.catch_up).
+        # ones reads the span they missed (stall.catch_up). Kept in the store too (state/running.py)
+        # and read back at a rule's first check since this replica leads: the replica that led
+        # before may have failed to read the span (a 429 spell, an outage) and then died.
         self._judged: dict[tuple[str, str], Windows] = {}
+        self._judged_read: set[str] = set()  # the rules whose kept windows were read since leading
         # Whether the clusters a stopped check did not reach were said (once a spell of stopped
         # checks; a check that reaches every cluster ends it).
         self._unreached_said = False
@@ -186,9 +190,10 @@ class StallChecker:
         leading again, as hours of failing."""
         self._streaks = Streaks(self._now)
         self._refusals = Streaks(self._now)
-        # And the windows judged: leading again after hours, the gap is not its to catch up (the
-        # replica that led judged it, and this one saw no connector RUNNING meanwhile).
+        # And the windows judged: leading again, the first check reads those the store keeps,
+        # the last leader's (which judged the gap, or failed to and left it to the next leader).
         self._judged = {}
+        self._judged_read = set()
         self._unreached_said = False
 
     async def check(self, rule: Rule, clusters: list[str]) -> None:
@@ -200,6 +205,8 @@ class StallChecker:
         self._streaks.keep(set(self._engine.config.clusters))
         self._refusals.keep(set(self._engine.config.clusters))
         self._judged = {k: v for k, v in self._judged.items() if k[1] in self._engine.config.clusters}
+        self._read_judged(rule.name)
+        judged_now: dict[str, Windows] = {}
         stop = _Stop()
         caught: dict[str, Windows] = {}  # the clusters read over a missed span, and the windows last judged
         for cluster in clusters:
@@ -231,6 +238,7 @@ class StallChecker:
                 self._engine.metrics.stall_reads.labels(cluster, _read_result(answers)).inc()
             if len(answers) == 3:
                 self._judged[(rule.name, cluster)] = windows
+                judged_now[cluster] = windows
                 if last is not None and span != windows:
                     caught[cluster] = last
             if len(answers) == 3 and any(answer.batches for answer in answers):
@@ -241,6 +249,7 @@ class StallChecker:
                     attempts[1].succeeded()  # the refusals ended: a later one is said at once
             read.append(_Read(cluster, sources, sinks, sent, received, lag, span))
         self._say_stop(rule, stop)
+        self._keep_judged(rule.name, judged_now)
         if caught:
             first = min(caught.values(), key=lambda last: last.earlier)
             partial = any(caught_up_partly(one.windows, caught[one.cluster]) for one in read if one.cluster in caught)
@@ -268,6 +277,34 @@ class StallChecker:
         for one in read:
             if one.cluster in self._engine.config.clusters:
                 self._judge(current, windows, one, late_everywhere=everywhere, fleet=read)
+
+    def _read_judged(self, rule: str) -> None:
+        """The windows the store keeps of the rule's checks (the last leader's, or this process's
+        before a restart), at its first check since leading: what this replica judged itself
+        since is newer, and kept. A store that cannot be read gives none: each cluster's first
+        check reads its own windows, as before (never a verdict on data not read)."""
+        if rule in self._judged_read:
+            return
+        self._judged_read.add(rule)
+        try:
+            kept = self._engine.state.judged(rule)
+        except StateStoreError as exc:
+            log.debug("stall_judged_not_read", rule=rule, error=str(exc))
+            return
+        for cluster, windows in kept.items():
+            if cluster in self._engine.config.clusters:
+                self._judged.setdefault((rule, cluster), Windows(*windows))
+
+    def _keep_judged(self, rule: str, judged: dict[str, Windows]) -> None:
+        """This check's windows, per cluster it read, for the next leader; a failure is the store's
+        (reported by it, quiet while it reports another), and the next check writes them again."""
+        if not judged:
+            return
+        try:
+            self._engine.state.record_judged(rule, {
+                cluster: (w.start, w.earlier, w.later, w.end, w.granularity, w.step) for cluster, w in judged.items()})
+        except StateStoreError as exc:
+            log.debug("stall_judged_not_recorded", rule=rule, error=str(exc))
 
     def _say_stop(self, rule: Rule, stop: _Stop) -> None:
         """The clusters a check stopped at a 429 did not reach: said once a spell (a warning), the
