@@ -12,6 +12,7 @@ import asyncio
 import sqlite3
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,11 @@ from pydantic import SecretStr
 
 from bench.postgres import take_lease
 from watchdog.app import Daemon
+from watchdog.model import ConnectorKey
 from watchdog.simulator import Scenario, Simulator, create_app
 from watchdog.state.postgres import PostgresStateStore
 
-from .support import CLUSTER, CLUSTER_ID, Clock, World, daemon_config, sim_scenario
+from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, Clock, World, daemon_config, sim_scenario
 from .test_database_privileges import PASSWORD, app_role
 from .test_stalled import DELAY, STALLED_RULE, restarts, run
 
@@ -268,3 +270,23 @@ async def test_a_stall_the_dead_leader_could_not_read_is_restarted_by_the_replic
     assert restarts(w, "steady-source") == []
     await w.daemon.stop()
     await _bury(dead)
+
+
+async def test_a_cluster_a_reload_redefines_is_not_taken_as_running_from_what_was_kept_before(tmp_path: Path) -> None:
+    """Redefined (another Kafka cluster under the name, perhaps), the store's times are of the
+    connectors as defined before: the next listing counts from itself, and says so."""
+    path = tmp_path / "watchdog.db"
+    w = _world(path)
+    await run(w, 600)
+    redefined = daemon_config([STALLED_RULE], metrics_api={"base_url": "http://sim", "max_requests_per_second": 10000},
+                              rate_limit={"max_requests_per_second": 10000}, state={"path": str(path)},
+                              clusters={CLUSTER: {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID,
+                                                  "credential": "main"}})
+    w.daemon._reload_config = lambda: redefined  # type: ignore[method-assign]
+    assert await w.daemon.reload("test") is True
+    with structlog.testing.capture_logs() as logs:
+        await run(w, 60)
+    said = [e for e in logs if e["event"] == "stall_checks_judge_from"]
+    assert [(e["connectors"], "redefined" in e["note"]) for e in said] == [(2, True)], said
+    assert w.daemon.engine.running_since[ConnectorKey(CLUSTER, "steady-source")] == w.clock.wall() - timedelta(seconds=60)
+    await w.daemon.stop()

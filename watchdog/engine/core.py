@@ -170,6 +170,10 @@ class EngineCore:
         # Whether a first listing takes those times back from the store (a daemon's, a new
         # leader's); a `run --once` pass judges no stall (once_stall_unjudged says so), and does not.
         self.running_seeded = True
+        # Clusters a reload or discovery removed or redefined since their last listing here: the
+        # store's times are of the connectors as defined before (another Kafka cluster, perhaps),
+        # so their next first listing counts from then.
+        self.running_forgotten: set[str] = set()
         # Since when each watched connector has been DEGRADED with no task in error, and those
         # already reported for staying so too long. Memory only: after a restart of the daemon
         # the clock starts over (a report comes late, never early).
@@ -285,6 +289,10 @@ class EngineCore:
         for where in [where for where in self.named_missing_reported if where[1] == cluster]:
             del self.named_missing_reported[where]
         self.unusable_names_said.pop(cluster, None)
+        # Bounded by the configured clusters (and this one): one kept for every cluster discovery
+        # ever dropped would grow for good.
+        self.running_forgotten = {name for name in self.running_forgotten if name in self.config.clusters} | {cluster}
+        self.running_unsaved.pop(cluster, None)
 
     def cluster_unchanged(self, cluster: str, generation: int | None = None) -> Callable[[], bool]:
         """A check, True while the cluster has not been forgotten (removed, or redefined by a

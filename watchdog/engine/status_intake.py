@@ -98,6 +98,10 @@ class StatusIntake(PollWatch, Forgetting):
         kept = self._kept_running(cluster, now) if first else None
         if kept is not None and not self.running_seeded:
             kept = Seeds({}, kept.stored)  # its rows still compared with this listing: those not running now go
+        elif kept is not None and cluster in self.running_forgotten:
+            kept = Seeds({}, kept.stored, "the cluster was removed or redefined (a reload, discovery) since its last "
+                                          "listing here, and what the store keeps of it may be of the cluster before")
+        self.running_forgotten.discard(cluster)
         self._unlist(cluster, keep=statuses.keys())
         self._listed[cluster] = set(statuses)
         if began is not None:
