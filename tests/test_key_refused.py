@@ -326,6 +326,8 @@ def test_a_key_refused_on_one_cluster_of_three_is_said_once_for_that_cluster_and
     on_cluster = [e for e in logs if e["event"] == "api_key_refused_on_cluster"]
     assert {e["cluster"] for e in on_cluster} == {"c000"} and on_cluster[0]["log_level"] == "error"
     assert "repeated" not in on_cluster[0] and "withdrawn" in on_cluster[0]["note"]
+    # What it says of a restart of that cluster already queued is what happens to it (f685b5b).
+    assert "a restart of it already queued waits, not sent" in on_cluster[0]["note"], on_cluster[0]["note"]
     # Then every REPEAT_SECONDS (300 s) at most, with how many 401s since: one in 400 s.
     repeated = [e.get("repeated") for e in on_cluster[1:]]
     assert len(repeated) == 1 and abs(repeated[0] - REPEAT_SECONDS / 5) <= 1, repeated

@@ -40,9 +40,11 @@ SLOW_CALL_SECONDS = UNANSWERED_TURN_SECONDS
 _REFUSED_ON_CLUSTER_NOTE = (
     "the key is refused (401) on this cluster while its other clusters answer it: the key works, its access to "
     "this cluster was withdrawn (a role binding removed?); grant it again, or move the cluster to a key that has "
-    "it. Nothing is held for it: the key's other clusters poll and restart as usual; while this cluster's listing "
-    "fails nothing of it is decided or sent (a restart by name or an alert for it is answered 503: its cluster "
-    "could not be listed), and a restart queued before the 401 ends unauthorized. Said again every 5 minutes "
+    "it. Only its own restarts are held: the key's other clusters poll and restart as usual; while this cluster's "
+    "listing fails nothing of it is decided (a restart by name or an alert for it is answered 503: its cluster "
+    "could not be listed), and a restart of it already queued waits, not sent and no attempt counted, until the "
+    "cluster answers again (its next poll), a reload rotates the pair, or 10 minutes pass without a call of it. "
+    "Said again every 5 minutes "
     "while it lasts (repeated: the 401s since), and api_key_accepted_on_cluster when it answers")
 # A wait for the server's budget this long is said (rate_limit_budget_spent): a window's Reset of
 # a few seconds is the limiter's everyday pacing, a minute or more is the key out of reach.
