@@ -11,7 +11,7 @@ tables are its business: its checks look for the tables it needs) and never writ
 forward again, the cluster's stamp is as old as that release's run, so nothing is seeded from
 them (a connector paused and resumed meanwhile must not read as running through it), and the
 windows judged before the rollback stretch no connector's `before` (a catch-up judges over the
-span only connectors seen running through it: triggers/stall.py `_judge`).
+span only connectors seen running through it: triggers/stall_verdicts.py `_judge`).
 
 Written only when something changes: a connector becoming healthy (a row) or leaving it, or
 leaving the listing (its row removed), and one row per cluster per listing (its stamp), in one

@@ -7,6 +7,7 @@ They never call the restart endpoint themselves. One job per file:
     emptied.py    a listing that drops every connector of a cluster that had some, believed once confirmed
     turn_listing.py  the cluster listed again for a restart that a pause of its key held
     stall.py      the stalled trigger: the Metrics API read for RUNNING connectors
+    stall_verdicts.py  what a stall check makes of one cluster's answers: verdicts, or why none
     seen_points.py  the Metrics API's points seen before: an answer that leaves them out
     scheduler.py  APScheduler's jobs: status polls per cluster and schedule rules
     executor.py   APScheduler's executor: running jobs left to their owner at shutdown, and the
