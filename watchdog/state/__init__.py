@@ -21,6 +21,8 @@ Crash safety rests on three choices:
 One job per file:
 
     store.py     `SqliteStateStore`: the reads and the (transactional) writes
+    sqlite_memory.py  its side tables' reads and writes: since when connectors run, the windows
+                 judged (running.py), and the daemon's last sign of life (`daemon_alive`)
     opening.py   the lock, the checks that refuse an untrustworthy file, WAL, the upgrade
     schema.py    the tables, `MIGRATIONS` and the version checks
     rows.py      rows <-> values (timestamps as sortable ISO 8601 UTC text, JSON for lists)
@@ -28,6 +30,7 @@ One job per file:
     contract.py  `StateStore`: the protocol both backends implement (and their shared guarantees)
     held.py      `HeldTime`: how long a store's calls held the event loop, in all
     postgres.py  `PostgresStateStore`: the shared store of replicas, every write fenced by epoch
+    postgres_memory.py  its side tables' reads and writes (running.py), and its last sign of life (the lease)
     postgres_schema.py, postgres_connection.py   its migrations; how it connects (bounded waits)
     postgres_rows.py  its rows <-> values (what each write sends, what each read gives back)
     postgres_password.py  a password rotated at a reload: the next connection sends it

@@ -20,7 +20,7 @@ a database restart needs no action from anyone.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -51,6 +51,7 @@ from .postgres_connection import (
     say_dropped_settings,
     what_to_check,
 )
+from .postgres_memory import PostgresMemory
 from .postgres_rows import AnsweringConnection, Connection, Row, rollback
 from .postgres_schema import (
     ensure_history_asked,
@@ -61,17 +62,6 @@ from .postgres_schema import (
 )
 from .pruning import excess_step, older_step, prune_all
 from .rows import DRY_RUN_LAST_RESTARTS, history_filter, history_insert
-from .running import (
-    JudgedWindows,
-    RunningSeen,
-    judged_sql,
-    judged_write,
-    listed_sql,
-    read_judged,
-    read_running,
-    running_sql,
-    running_writes,
-)
 
 # After a failed attempt to connect, calls fail at once for this long rather than each waiting
 # for the connect timeout on the event loop.
@@ -82,14 +72,7 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _aware(value: object) -> datetime:
-    """A timestamptz as psycopg reads it (an aware datetime); anything else is not one."""
-    if not isinstance(value, datetime) or value.utcoffset() is None:
-        raise ValueError(f"{value!r} is not a time with its zone")
-    return value.astimezone(timezone.utc)
-
-
-class PostgresStateStore:
+class PostgresStateStore(PostgresMemory):
     def __init__(
         self,
         url: str,
@@ -305,54 +288,6 @@ class PostgresStateStore:
         rows = self._read("read the restart history",
                           f"SELECT * FROM restart_history{where} ORDER BY at DESC, id DESC LIMIT %s", (*values, limit))
         return [postgres_rows.record(row) for row in rows]
-
-    def record_running(self, cluster: str, listed_at: datetime, started: Mapping[str, datetime],
-                       stopped: Collection[str]) -> None:
-        if not self._running:
-            return
-        delete, upsert, stamp = running_writes("%s")
-        with self._write("record which connectors run", quiet_while_failing=True) as db, db.cursor() as cursor:
-            if stopped:
-                cursor.executemany(delete, [(cluster, name) for name in stopped])
-            if started:
-                cursor.executemany(upsert, [(cluster, name, postgres_rows.utc(since)) for name, since in started.items()])
-            cursor.execute(stamp, (cluster, postgres_rows.utc(listed_at)))
-
-    def running_seen(self, cluster: str) -> RunningSeen:
-        if not self._running:
-            return None, {}
-        listed = self._read("read when a cluster was last listed", listed_sql("%s"), (cluster,))
-        rows = self._read("read since when connectors run", running_sql("%s"), (cluster,))
-        return read_running([row["at"] for row in listed], [(row["connector"], row["since"]) for row in rows],
-                            _aware)
-
-    def record_judged(self, rule: str, judged: Mapping[str, JudgedWindows]) -> None:
-        if not self._running or not judged:
-            return
-        with self._write("record the windows a stall check judged", quiet_while_failing=True) as db, db.cursor() as cursor:
-            cursor.executemany(judged_write("%s"), [
-                (rule, cluster, *(postgres_rows.utc(at) for at in windows[:4]), *windows[4:])
-                for cluster, windows in judged.items()])
-
-    def judged(self, rule: str) -> dict[str, JudgedWindows]:
-        if not self._running:
-            return {}
-        rows = self._read("read the windows stall checks judged", judged_sql("%s"), (rule,))
-        return read_judged([(row["cluster"], row["start"], row["earlier"], row["later"], row["end_at"],
-                             row["granularity"], row["step"]) for row in rows], _aware)
-
-    def last_alive(self, now: datetime | None = None) -> datetime | None:
-        """None: with PostgreSQL the leader's last sign of life is its lease renewal, which the
-        elector reads as it takes the lease (Elector.absent_for), on the database's clock."""
-        return None
-
-    def mark_alive(self, at: datetime) -> None:
-        """Nothing to record (the lease's renewal does); while a failed write stands, one of nothing:
-        with alert rules only, till the hourly pruning, /readyz said 503 with the database back."""
-        if self.problem is None:
-            return
-        with self._write("check that the database takes writes again", quiet_while_failing=True):
-            pass
 
     def prune(self, max_age: timedelta, max_entries: int) -> int:
         return prune_all(self, max_age, max_entries)

@@ -65,6 +65,13 @@ class AnsweringConnection(psycopg.Connection[Row]):
                 "the connection is dropped") from None
 
 
+def aware(value: object) -> datetime:
+    """A timestamptz as psycopg reads it (an aware datetime); anything else is not one."""
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise ValueError(f"{value!r} is not a time with its zone")
+    return value.astimezone(timezone.utc)
+
+
 def utc(moment: datetime | None) -> datetime | None:
     """Times are kept in UTC; a naive one is refused (as the SQLite store does), never guessed."""
     if moment is None:

@@ -4,7 +4,7 @@ restart requests accepted but not yet finished, each write one short transaction
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -18,7 +18,7 @@ from ..model import (
     PendingRequest,
     RestartRequest,
 )
-from ..report import StatusRow, format_timestamp, parse_timestamp, parse_timestamp_or_none
+from ..report import StatusRow, format_timestamp, parse_timestamp_or_none
 from .errors import (
     StateStoreError,
     damaged_while_running,
@@ -44,16 +44,10 @@ from .rows import (
     state_from_row,
 )
 from .running import (
-    JudgedWindows,
-    RunningSeen,
-    judged_sql,
     judged_write,
-    listed_sql,
-    read_judged,
-    read_running,
-    running_sql,
     running_writes,
 )
+from .sqlite_memory import SqliteMemory
 
 T = TypeVar("T")
 
@@ -70,29 +64,13 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-# The daemon's record of being alive, and the newest time any record was written, those ahead of a
-# given time left out (see SqliteStateStore.last_alive). Timestamps are fixed-width ISO 8601 UTC
-# text, so max() is the newest.
-ALIVE_SQL = """
-SELECT (SELECT at FROM daemon_alive WHERE id = 1) AS beat, max(at) AS record FROM (
-    SELECT max(seen_at) AS at FROM connector_state WHERE seen_at <= ?
-    UNION ALL SELECT max(at) FROM restart_history WHERE at <= ?
-    UNION ALL SELECT max(requested_at) FROM pending_request WHERE requested_at <= ?
-)
-"""
-# This release records being alive every 30 s (app.py's ALIVE_BEATS) while it leads: a record later
-# than its last beat by more than three beats was written by a release that records none (one from
-# before 2026-12-02, rolled back to), and says only when that one last wrote, not when it stopped.
-BEAT_SILENCE = timedelta(seconds=90)
-
-
 # When a connector's row was last touched: its last poll's stamp, or (never polled) the newest of
 # its restart times; NULL with none (undated: never read for forgetting).
 LAST_ACTIVE = ("COALESCE(seen_at, NULLIF(max(COALESCE(last_restart_at, ''), COALESCE(next_allowed_at, ''), "
                "COALESCE(healthy_since, '')), ''))")
 
 
-class SqliteStateStore:
+class SqliteStateStore(SqliteMemory):
     """The durable state store. Synchronous on purpose: every call is a short local transaction,
     and the daemon is one asyncio thread, so there is no lock to share and nothing to await.
 
@@ -374,68 +352,6 @@ class SqliteStateStore:
     def prune_excess(self, max_entries: int, after: ConnectorKey | None, connectors: int) -> tuple[int, ConnectorKey | None]:
         with self._write("prune the restart history") as db:
             return excess_step(db, "?", max_entries, after, connectors)
-
-    # -- since when the polls saw each connector running (running.py) --------------------------------
-
-    def record_running(self, cluster: str, listed_at: datetime, started: Mapping[str, datetime],
-                       stopped: Collection[str]) -> None:
-        delete, upsert, stamp = _RUNNING_WRITES
-        with self._write("record which connectors run", quiet_while_failing=True) as db:
-            db.executemany(delete, [(cluster, name) for name in stopped])
-            db.executemany(upsert, [(cluster, name, format_timestamp(since)) for name, since in started.items()])
-            db.execute(stamp, (cluster, format_timestamp(listed_at)))
-
-    def running_seen(self, cluster: str) -> RunningSeen:
-        listed = self._read("read when a cluster was last listed", listed_sql("?"), (cluster,))
-        rows = self._read("read since when connectors run", running_sql("?"), (cluster,))
-        return read_running([row["at"] for row in listed], [(row["connector"], row["since"]) for row in rows],
-                            parse_timestamp)
-
-    def record_judged(self, rule: str, judged: Mapping[str, JudgedWindows]) -> None:
-        with self._write("record the windows a stall check judged", quiet_while_failing=True) as db:
-            db.executemany(_JUDGED_WRITE, [
-                (rule, cluster, *(format_timestamp(at) for at in windows[:4]), *windows[4:])
-                for cluster, windows in judged.items()])
-
-    def judged(self, rule: str) -> dict[str, JudgedWindows]:
-        rows = self._read("read the windows stall checks judged", judged_sql("?"), (rule,))
-        return read_judged([tuple(row) for row in rows], parse_timestamp)
-
-    # -- the daemon's last sign of life -------------------------------------------------------------
-
-    def last_alive(self, now: datetime | None = None) -> datetime | None:
-        """When a daemon was last known alive on this file, by its record of being alive, or the
-        newest record written after it within a few beats (killed between two beats: a poll seen,
-        a restart, a request), leaving out records ahead of `now` (written before the wall clock
-        stepped back). None when it is not known: no daemon ever recorded being alive on it, or
-        its last writer records none (a release from before 2026-12-02, rolled back to: its
-        records stop during a 429 pause or while polls fail, and say nothing of when it stopped).
-        Taken for its last sign of life, its newest record made a rollout 3 s after it stopped,
-        at the end of a 5.5-minute 429 pause, drop the schedule's kept restarts as "missed while
-        no daemon ran: 5m" (engine/recovery.py says what a start does without a gap)."""
-        newest = format_timestamp(now) if now is not None else "9999"
-        try:
-            rows = self._db.execute(ALIVE_SQL, (newest, newest, newest)).fetchall()
-        except sqlite3.OperationalError:  # a reader on a file no daemon of this release opened yet
-            return None
-        if not rows:
-            return None
-        beat, record = self._decoded("find when a daemon was last alive", lambda row: (
-            parse_timestamp_or_none(row["beat"]), parse_timestamp_or_none(row["record"])), rows)[0]
-        if beat is None or (record is not None and record > beat + BEAT_SILENCE):
-            return None
-        return max(beat, record) if record is not None else beat
-
-    def mark_alive(self, at: datetime) -> None:
-        """Record that the daemon is alive at `at` (one row, rewritten). Tried every 30 s whatever
-        happens: on a full disk it fails each time, and reported each time it added a store
-        error every 30 s to the one already reported and put its own reason in /readyz in place
-        of what could not be recorded. Its failure is reported only when it is the first
-        (`problem` unset); the next beat after the disk has room records it again, and clears
-        `problem` (a daemon with nothing else to write would say the disk is full for ever)."""
-        with self._write("record that the daemon is alive", quiet_while_failing=True) as db:
-            db.execute("INSERT INTO daemon_alive (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
-                       (format_timestamp(at),))
 
     # -- plumbing ----------------------------------------------------------------------------------
 

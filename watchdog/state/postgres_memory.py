@@ -1,0 +1,88 @@
+"""What a PostgreSQL store keeps besides the connectors' state, the history and the requests:
+since when the leader's polls saw each connector running and the windows each stalled rule last
+judged (running.py: side tables, for the next leader's stall checks; none where the role could
+not make them, `_running` False), and the leader's last sign of life, which the lease holds.
+
+`PostgresMemory` is mixed into `PostgresStateStore` (postgres.py), which connects and does the
+fenced reads and writes these use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from . import postgres_rows
+from .postgres_rows import Connection, Row, aware
+from .running import (
+    JudgedWindows,
+    RunningSeen,
+    judged_sql,
+    judged_write,
+    listed_sql,
+    read_judged,
+    read_running,
+    running_sql,
+    running_writes,
+)
+
+
+class PostgresMemory:
+    # The store's parts this uses (PostgresStateStore sets them).
+    _running: bool
+    problem: str | None
+
+    if TYPE_CHECKING:
+        def _read(self, what: str, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+        def _write(self, what: str, *, commit: bool = False,
+                   quiet_while_failing: bool = False) -> AbstractContextManager[Connection]: ...
+
+    def record_running(self, cluster: str, listed_at: datetime, started: Mapping[str, datetime],
+                       stopped: Collection[str]) -> None:
+        if not self._running:
+            return
+        delete, upsert, stamp = running_writes("%s")
+        with self._write("record which connectors run", quiet_while_failing=True) as db, db.cursor() as cursor:
+            if stopped:
+                cursor.executemany(delete, [(cluster, name) for name in stopped])
+            if started:
+                cursor.executemany(upsert, [(cluster, name, postgres_rows.utc(since)) for name, since in started.items()])
+            cursor.execute(stamp, (cluster, postgres_rows.utc(listed_at)))
+
+    def running_seen(self, cluster: str) -> RunningSeen:
+        if not self._running:
+            return None, {}
+        listed = self._read("read when a cluster was last listed", listed_sql("%s"), (cluster,))
+        rows = self._read("read since when connectors run", running_sql("%s"), (cluster,))
+        return read_running([row["at"] for row in listed], [(row["connector"], row["since"]) for row in rows],
+                            aware)
+
+    def record_judged(self, rule: str, judged: Mapping[str, JudgedWindows]) -> None:
+        if not self._running or not judged:
+            return
+        with self._write("record the windows a stall check judged", quiet_while_failing=True) as db, db.cursor() as cursor:
+            cursor.executemany(judged_write("%s"), [
+                (rule, cluster, *(postgres_rows.utc(at) for at in windows[:4]), *windows[4:])
+                for cluster, windows in judged.items()])
+
+    def judged(self, rule: str) -> dict[str, JudgedWindows]:
+        if not self._running:
+            return {}
+        rows = self._read("read the windows stall checks judged", judged_sql("%s"), (rule,))
+        return read_judged([(row["cluster"], row["start"], row["earlier"], row["later"], row["end_at"],
+                             row["granularity"], row["step"]) for row in rows], aware)
+
+    def last_alive(self, now: datetime | None = None) -> datetime | None:
+        """None: with PostgreSQL the leader's last sign of life is its lease renewal, which the
+        elector reads as it takes the lease (Elector.absent_for), on the database's clock."""
+        return None
+
+    def mark_alive(self, at: datetime) -> None:
+        """Nothing to record (the lease's renewal does); while a failed write stands, one of nothing:
+        with alert rules only, till the hourly pruning, /readyz said 503 with the database back."""
+        if self.problem is None:
+            return
+        with self._write("check that the database takes writes again", quiet_while_failing=True):
+            pass
