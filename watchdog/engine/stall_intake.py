@@ -22,8 +22,9 @@ _UNJUDGED_NOTES = {
         "series may be the other's, so it is not judged on it until each is listed with its own"
     ),
     Unjudged.DATA_LATE: (
-        "the Metrics API's answer had no point in the last window for any connector of its query while several "
-        "moved before it: its data is late; no verdict until it arrives"
+        "the Metrics API's answers show its data late, not its connector stopped (detail: several sources of a "
+        "query with no point in the last window, or its cluster's other series ending before it, or a sink's "
+        "received_records points missing beside its lag); no verdict until the data arrives"
     ),
     Unjudged.POINTS_VANISHED: (
         "the Metrics API's answer held no point for it, though it had answered points of its within the same minutes "
