@@ -10,9 +10,11 @@ import asyncio
 import contextlib
 import copy
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -239,3 +241,24 @@ async def logs_of_reloads(first: Config, *then: Config) -> list[dict[str, Any]]:
             configs.append(config)
             assert await w.daemon.reload("test") is True
     return logs
+
+
+def kubelet_swap(mount: Path, files: dict[str, str]) -> None:
+    """Write a Secret's (or ConfigMap's) files as the kubelet does: a new timestamped directory,
+    a `..data_tmp` link to it renamed over `..data`, the keys linked through `..data`, the old
+    directory removed."""
+    mount.mkdir(parents=True, exist_ok=True)
+    new = mount / f"..{time.time_ns()}"
+    new.mkdir()
+    for name, text in files.items():
+        (new / name).write_text(text)
+    old = os.readlink(mount / "..data") if (mount / "..data").is_symlink() else None
+    os.symlink(new.name, mount / "..data_tmp")
+    os.rename(mount / "..data_tmp", mount / "..data")
+    for name in files:
+        if not (mount / name).is_symlink():
+            os.symlink(f"..data/{name}", mount / name)
+    if old is not None:
+        for leftover in (mount / old).iterdir():
+            leftover.unlink()
+        (mount / old).rmdir()

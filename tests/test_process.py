@@ -25,7 +25,7 @@ from bench.processes import free_port
 from watchdog.signals import on_signals, run_until_signalled
 
 from .conftest import TEST_API_KEY, TEST_API_SECRET
-from .support import process_config, sim_scenario
+from .support import kubelet_swap, process_config, sim_scenario
 
 pytestmark = pytest.mark.process
 
@@ -341,27 +341,6 @@ def test_ctrl_c_twice_in_the_demo_still_prints_its_summary(tmp_path: Path, proce
     assert "restart outcomes:" in log.read_text(), log.read_text()[-2000:]
 
 
-def _kubelet_swap(mount: Path, files: dict[str, str]) -> None:
-    """Write a Secret's (or ConfigMap's) files as the kubelet does: a new timestamped directory,
-    a `..data_tmp` link to it renamed over `..data`, the keys linked through `..data`, the old
-    directory removed."""
-    mount.mkdir(exist_ok=True)
-    new = mount / f"..{time.time_ns()}"
-    new.mkdir()
-    for name, text in files.items():
-        (new / name).write_text(text)
-    old = os.readlink(mount / "..data") if (mount / "..data").is_symlink() else None
-    os.symlink(new.name, mount / "..data_tmp")
-    os.rename(mount / "..data_tmp", mount / "..data")
-    for name in files:
-        if not (mount / name).is_symlink():
-            os.symlink(f"..data/{name}", mount / name)
-    if old is not None:
-        for leftover in (mount / old).iterdir():
-            leftover.unlink()
-        (mount / old).rmdir()
-
-
 def test_a_token_rotated_in_the_mounted_secret_is_applied_by_the_file_watcher(tmp_path: Path, processes) -> None:
     # The Secret's token file swapped by the kubelet: Alertmanager reads its credentials_file anew
     # for each webhook, so it sent the new token at once, and the daemon, whose watcher read the
@@ -380,7 +359,7 @@ def test_a_token_rotated_in_the_mounted_secret_is_applied_by_the_file_watcher(tm
     secrets = tmp_path / "secrets"
     keys = {"WATCHDOG_CREDENTIALS__MAIN__API_KEY": TEST_API_KEY, "WATCHDOG_CREDENTIALS__MAIN__API_SECRET": TEST_API_SECRET}
     old_token, new_token = "old-token-0123456789abcdef", "new-token-0123456789abcdef"
-    _kubelet_swap(secrets, {**keys, "WATCHDOG_SERVER__AUTH_TOKEN": old_token + "\n"})
+    kubelet_swap(secrets, {**keys, "WATCHDOG_SERVER__AUTH_TOKEN": old_token + "\n"})
     processes("simulate", "--scenario", str(tmp_path / "scenario.yaml"), "--port", str(sim_port), log="simulator.log")
     wait_for(f"http://127.0.0.1:{sim_port}/_sim/state")
     daemon = processes("run", "--config", str(tmp_path / "config.yaml"), "--secrets-dir", str(secrets),
@@ -392,7 +371,7 @@ def test_a_token_rotated_in_the_mounted_secret_is_applied_by_the_file_watcher(tm
         return httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=5).status_code
 
     assert (answer(old_token), answer(new_token)) == (200, 401)
-    _kubelet_swap(secrets, {**keys, "WATCHDOG_SERVER__AUTH_TOKEN": new_token + "\n"})
+    kubelet_swap(secrets, {**keys, "WATCHDOG_SERVER__AUTH_TOKEN": new_token + "\n"})
     deadline = time.monotonic() + 20
     while answer(new_token) != 200 and time.monotonic() < deadline:
         time.sleep(0.1)

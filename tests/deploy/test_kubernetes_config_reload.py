@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import yaml
 
 from bench.processes import free_port
 
+from ..support import kubelet_swap
 from .live import Budget, start, stop_process
 from .tools import DEPLOY, kubectl, run
 
@@ -51,24 +51,6 @@ def one_good_value(config: dict[str, Any]) -> None:
     config["rules"][0]["max_restarts"] = 12
 
 
-def kubelet_update(mount: Path, files: dict[str, str]) -> None:
-    """Write a ConfigMap volume as the kubelet does: a new timestamped directory, a `..data_tmp`
-    link to it renamed over `..data`, each key a link through `..data`, the old directory removed."""
-    mount.mkdir(parents=True, exist_ok=True)
-    new = mount / f"..{time.time_ns()}"
-    new.mkdir()
-    for name, text in files.items():
-        (new / name).write_text(text, encoding="utf-8")
-    old = os.readlink(mount / "..data") if (mount / "..data").is_symlink() else None
-    os.symlink(new.name, mount / "..data_tmp")
-    os.rename(mount / "..data_tmp", mount / "..data")
-    for name in files:
-        if not (mount / name).is_symlink():
-            os.symlink(f"..data/{name}", mount / name)
-    if old is not None:
-        shutil.rmtree(mount / old)
-
-
 def test_a_config_edit_applied_with_kustomize_changes_the_configmap_in_place_and_rolls_no_pod(tmp_path: Path) -> None:
     before = render(DEPLOY / "kubernetes")
     after = render(edited_copy(tmp_path, "edited", one_bad_value))
@@ -89,7 +71,7 @@ def test_a_bad_config_applied_is_refused_by_the_running_daemon_which_keeps_servi
     (mount,) = [m for m in main["volumeMounts"] if m["name"] == "config"]
     root = tmp_path / "pod"
     mount_dir = root / mount["mountPath"].lstrip("/")
-    kubelet_update(mount_dir, rendered["ConfigMap"]["data"])
+    kubelet_swap(mount_dir, rendered["ConfigMap"]["data"])
     config_file = root / env_of_pod["WATCHDOG_CONFIG"].lstrip("/")
     secrets = tmp_path / "secrets"
     secrets.mkdir()
@@ -119,7 +101,7 @@ def test_a_bad_config_applied_is_refused_by_the_running_daemon_which_keeps_servi
             return log.read_text(encoding="utf-8").count(f'"event": "{event}"') >= count or None
 
         budget.wait_until(ready, 30, "the daemon Ready", log=log, alive=daemon)
-        kubelet_update(mount_dir, render(edited_copy(tmp_path, "bad", one_bad_value))["ConfigMap"]["data"])
+        kubelet_swap(mount_dir, render(edited_copy(tmp_path, "bad", one_bad_value))["ConfigMap"]["data"])
         budget.wait_until(lambda: logged("config_reload_failed"), 20, "config_reload_failed", log=log, alive=daemon)
         failed = next(line for line in log.read_text(encoding="utf-8").splitlines()
                       if '"event": "config_reload_failed"' in line)
@@ -129,7 +111,7 @@ def test_a_bad_config_applied_is_refused_by_the_running_daemon_which_keeps_servi
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert "watchdog_config_last_reload_successful 0.0" in metrics
         # Fixed and applied again: the same daemon takes it.
-        kubelet_update(mount_dir, render(edited_copy(tmp_path, "good", one_good_value))["ConfigMap"]["data"])
+        kubelet_swap(mount_dir, render(edited_copy(tmp_path, "good", one_good_value))["ConfigMap"]["data"])
         budget.wait_until(lambda: logged("config_reloaded"), 20, "config_reloaded", log=log, alive=daemon)
         assert "watchdog_config_last_reload_successful 1.0" in httpx.get(
             f"http://127.0.0.1:{port}/metrics", timeout=5).text
