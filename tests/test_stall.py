@@ -181,8 +181,8 @@ OTHERS_CURRENT = [minutes(WINDOWS.start, [5.0] * 30)]
 def test_a_lone_source_is_late_when_its_clusters_other_series_end_before_the_later_window(
     others: list[list[tuple[datetime, float]]], elsewhere: list[list[tuple[datetime, float]]], late: bool
 ) -> None:
-    assert data_late_alone(WINDOWS, MOVED_THEN_NOTHING, minutes_in(WINDOWS, others, elsewhere)) is late
-    assert data_late_alone(WINDOWS, BUSY, minutes_in(WINDOWS, others, elsewhere)) is False
+    assert data_late_alone(WINDOWS, MOVED_THEN_NOTHING, lambda: minutes_in(WINDOWS, others, elsewhere)) is late
+    assert data_late_alone(WINDOWS, BUSY, lambda: minutes_in(WINDOWS, others, elsewhere)) is False
 
 
 def test_a_source_stall_says_no_data_point_where_the_api_gave_none() -> None:

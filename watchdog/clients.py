@@ -22,7 +22,7 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 import httpx
 
 from . import __version__
-from .config import Config, Credential, KafkaConnectCluster, Timeouts
+from .config import SELF_MANAGED_LANE, Config, Credential, KafkaConnectCluster, Timeouts
 from .connect.inflate import ACCEPT_ENCODING
 from .connect.proxy_auth import environment_proxies, proxy_credentials
 from .redirects import MAX_REDIRECTS, ResponseHook
@@ -85,8 +85,8 @@ def lane_credential(config: Config, lane: str) -> str | None:
     self-managed cluster's lane (`kafka-connect/NAME`) sends its cluster's, if it names one."""
     if lane == METRICS_API_LANE:
         return config.credential_for(config.metrics_api)
-    if lane.startswith("kafka-connect/"):
-        cluster = config.clusters.get(lane.removeprefix("kafka-connect/"))
+    if lane.startswith(SELF_MANAGED_LANE):
+        cluster = config.clusters.get(lane.removeprefix(SELF_MANAGED_LANE))
         return cluster.credential if isinstance(cluster, KafkaConnectCluster) else None
     return lane if lane in config.credentials else None
 

@@ -25,7 +25,7 @@ Stalled: restart (through the same guards as every failure).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -237,14 +237,17 @@ def minutes_in(windows: Windows, others: Sequence[Points], elsewhere: Sequence[P
     return True
 
 
-def data_late_alone(windows: Windows, sent: Points, cluster_later: bool) -> bool:
+def data_late_alone(windows: Windows, sent: Points, cluster_later: Callable[[], bool]) -> bool:
     """Whether a source that moved in `before` has no point in `later` while no series of its
-    cluster's check has one either (`cluster_later` False, answered_later): its cluster's data is
+    cluster's check has one either (`cluster_later()` False, minutes_in): its cluster's data is
     late, not known stopped. LATE_MOVERS sources were needed before: a cluster's only busy source
     was restarted on a backlog, "then 0" read from minutes the API did not have (a probe,
     2026-12-07)."""
     before, _, later = windows.split(sent)
-    return sum(before) > 0 and not later and not cluster_later
+    # The cluster's evidence is asked last, for a source that moved and then went silent only:
+    # it scans every series of the check, and asked of each source it cost a check of a cluster
+    # of N sources N times all its points.
+    return sum(before) > 0 and not later and not cluster_later()
 
 
 def received_missing(windows: Windows, received: Points, lag: Points, received_later: bool) -> bool:

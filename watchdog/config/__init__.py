@@ -70,6 +70,7 @@ from .loading import (
 from .no_effect import no_effect_warnings
 from .root import (
     ENV_PREFIX,
+    SELF_MANAGED_LANE,
     Config,
 )
 from .rules import (
@@ -139,6 +140,7 @@ __all__ = [
     "DiscoverySettings",
     "Duration",
     "ENV_PREFIX",
+    "SELF_MANAGED_LANE",
     "EnvironmentSelection",
     "HistorySettings",
     "HttpUrl",

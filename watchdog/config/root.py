@@ -35,6 +35,8 @@ from .sources import Layer, LayeredSources, SecretFiles
 from .types import Name, is_loopback_url
 
 ENV_PREFIX = "WATCHDOG_"
+# A self-managed cluster's rate-limit lane is this, then its name (Config.lane_for).
+SELF_MANAGED_LANE = "kafka-connect/"
 
 
 class Config(BaseSettings):
@@ -132,7 +134,7 @@ class Config(BaseSettings):
         sharing a key share a lane; a self-managed cluster has its own (its workers, its limits)."""
         settings = self.clusters[cluster]
         if isinstance(settings, KafkaConnectCluster):
-            return f"kafka-connect/{cluster}"
+            return f"{SELF_MANAGED_LANE}{cluster}"
         credential = self.credential_for(settings)
         assert credential is not None  # cross_check requires one for every Cloud cluster
         return self.lane_of(credential)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 
+from ..config import SELF_MANAGED_LANE
 from ..model import FLEET, ConnectorKey, Decision, Health, Trigger
 from ..queue import RestartJob
 from ..rules import RESTART_REFUSED_STATES, refused_because, refuses_restart, unaddressable
@@ -13,8 +14,6 @@ from ..windows import Windows
 from .core import FAILURE_TRIGGERS, EngineCore, log
 from .skip_words import breaker_lets
 
-# How config.Config.lane_for names a self-managed cluster's lane (its cluster's name after it).
-SELF_MANAGED_LANE = "kafka-connect/"
 # A breaker scope that opens again within this of an opening said at error is said at warning.
 BREAKER_SAID_AGAIN_AFTER = timedelta(hours=1)
 # What a `breaker_opened` line says its breaker holds (keyed by: is it the fleet's). One note for

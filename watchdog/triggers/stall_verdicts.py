@@ -8,6 +8,8 @@ keeps what it learns between checks; `Answer` and `ClusterRead` are what its que
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -122,7 +124,8 @@ class StallVerdicts:
                         if late_everywhere or data_late(read.windows, [points.get(i, []) for i in batch]) for i in batch}
             # One source alone: late when its cluster's other series end before `later` too.
             alone = {connector_id(s) for _, s in sources if connector_id(s) not in late_ids and data_late_alone(
-                read.windows, points.get(connector_id(s), []), minutes_in(windows, cluster_series(read, but=connector_id(s)), elsewhere))}
+                read.windows, points.get(connector_id(s), []),
+                functools.partial(_minutes_in_but, windows, read, connector_id(s), elsewhere))}
             late_ids |= alone
             refused |= {k for k, s in sources if connector_id(s) in denied}
             late |= {k for k, s in sources if connector_id(s) in late_ids}
@@ -206,6 +209,11 @@ class StallVerdicts:
             else:
                 (sources if kind == "source" else sinks).append((key, status))
         return sources, sinks
+
+
+def _minutes_in_but(windows: Windows, read: ClusterRead, source: str, elsewhere: Sequence[Points]) -> bool:
+    """stall.minutes_in for `source`, from its cluster's other series, then the other clusters'."""
+    return minutes_in(windows, cluster_series(read, but=source), elsewhere)
 
 
 def cluster_series(read: ClusterRead, but: str = "") -> list[Points]:
