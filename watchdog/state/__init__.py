@@ -31,6 +31,7 @@ One job per file:
     held.py      `HeldTime`: how long a store's calls held the event loop, in all
     postgres.py  `PostgresStateStore`: the shared store of replicas, every write fenced by epoch
     postgres_memory.py  its side tables' reads and writes (running.py), and its last sign of life (the lease)
+    postgres_transactions.py  its connection, fencing and transactions: each write fenced by the lease row, a poll's writes in one batch
     postgres_schema.py, postgres_connection.py   its migrations; how it connects (bounded waits)
     postgres_rows.py  its rows <-> values (what each write sends, what each read gives back)
     postgres_password.py  a password rotated at a reload: the next connection sends it

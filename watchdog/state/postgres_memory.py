@@ -3,19 +3,18 @@ since when the leader's polls saw each connector running and the windows each st
 judged (running.py: side tables, for the next leader's stall checks; none where the role could
 not make them, `_running` False), and the leader's last sign of life, which the lease holds.
 
-`PostgresMemory` is mixed into `PostgresStateStore` (postgres.py), which connects and does the
-fenced reads and writes these use.
+`PostgresMemory` is a base of `PostgresStateStore` (postgres.py); its own base,
+`PostgresTransactions` (postgres_transactions.py), does the fenced reads and writes these use.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Collection, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
 from . import postgres_rows
-from .postgres_rows import Connection, Row, aware
+from .postgres_rows import aware
+from .postgres_transactions import PostgresTransactions
 from .running import (
     JudgedWindows,
     RunningSeen,
@@ -29,15 +28,8 @@ from .running import (
 )
 
 
-class PostgresMemory:
-    # The store's parts this uses (PostgresStateStore sets them).
-    _running: bool
-    problem: str | None
-
-    if TYPE_CHECKING:
-        def _read(self, what: str, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
-        def _write(self, what: str, *, commit: bool = False,
-                   quiet_while_failing: bool = False) -> AbstractContextManager[Connection]: ...
+class PostgresMemory(PostgresTransactions):
+    _running: bool  # PostgresStateStore sets it, once it made or found the side tables
 
     def record_running(self, cluster: str, listed_at: datetime, started: Mapping[str, datetime],
                        stopped: Collection[str]) -> None:
