@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .tools import DEPLOY, kubectl, run
+from .tools import DEPLOY, RUNBOOK, kubectl, run
 
 OVERLAY = DEPLOY / "kubernetes" / "overlays" / "ha"
 
@@ -42,7 +42,8 @@ def test_two_replicas_on_two_nodes_without_a_volume() -> None:
     (required,) = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     assert required["topologyKey"] == "kubernetes.io/hostname"
     assert required["labelSelector"]["matchLabels"].items() <= deployment["template"]["metadata"]["labels"].items()
-    assert [v["name"] for v in pod["volumes"]] == ["config", "secrets", "tmp"], "no state volume"
+    # (As a set: the overlay's patch of the secrets volume puts it first; the order means nothing.)
+    assert sorted(v["name"] for v in pod["volumes"]) == ["config", "secrets", "tmp"], "no state volume"
     (container,) = pod["containers"]
     assert "state" not in [m["name"] for m in container["volumeMounts"]]
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
@@ -69,11 +70,44 @@ def test_at_most_one_replica_is_evicted_at_a_time() -> None:
 def test_the_database_comes_from_a_secret_and_the_policy_lets_it_through() -> None:
     (container,) = the("Deployment")["spec"]["template"]["spec"]["containers"]
     env = {item["name"]: item for item in container["env"]}
-    for name in ("WATCHDOG_STATE__URL", "WATCHDOG_STATE__PASSWORD"):
-        assert env[name]["valueFrom"]["secretKeyRef"] == {"name": "connect-watchdog-database", "key": name}
+    assert env["WATCHDOG_STATE__URL"]["valueFrom"]["secretKeyRef"] == {"name": "connect-watchdog-database",
+                                                                       "key": "WATCHDOG_STATE__URL"}
     assert env["WATCHDOG_DRY_RUN"]["value"] == "false"
     egress = the("NetworkPolicy")["spec"]["egress"]
     assert {"ports": [{"port": 5432, "protocol": "TCP"}]} in egress
+
+
+# What the runbook rotates live by patching a Secret (docs/runbook.md, "Rotating the database
+# password", "Rotating the API key"): each must reach the daemon as a file of the mounted secrets
+# directory, which the kubelet updates in place and the file watcher reloads. Given as a variable
+# (fixed when the container starts, and winning over the file), the rotated password never
+# reached the replicas: after the next database session reset, no leader.
+ROTATED_LIVE = ("WATCHDOG_STATE__PASSWORD", "WATCHDOG_CREDENTIALS__", "WATCHDOG_SERVER__AUTH_TOKEN")
+
+
+def test_what_the_runbook_rotates_live_is_a_mounted_file_no_variable_overrides() -> None:
+    pod = the("Deployment")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert not [item["name"] for item in container.get("env", []) + container.get("envFrom", [])
+                if item.get("name", "").startswith(ROTATED_LIVE) or "secretRef" in item]
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == "/etc/watchdog/secrets"]
+    assert "subPath" not in mount, "a subPath mount never sees an update"
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert "secret" not in volume, volume
+    sources = volume["projected"]["sources"]
+    # The API key, secret and token as in the single replica; the password from the HA Secret, as
+    # a file beside them (the runbook patches connect-watchdog-database for it).
+    assert {"secret": {"name": "connect-watchdog-credentials"}} in sources
+    assert {"secret": {"name": "connect-watchdog-database",
+                       "items": [{"key": "WATCHDOG_STATE__PASSWORD", "path": "WATCHDOG_STATE__PASSWORD"}]}} in sources
+    assert volume["projected"]["defaultMode"] == 0o440
+
+
+def test_the_runbook_rotates_the_password_in_the_secret_each_deployment_reads() -> None:
+    runbook = RUNBOOK.read_text()
+    section = runbook[runbook.index("### Rotating the database password"):]
+    section = section[:section.index("\n### ", 1)]
+    assert "connect-watchdog-database" in section and "overlays/ha" in section
 
 
 def test_the_config_with_a_database_url_is_valid(tmp_path: Path) -> None:
