@@ -99,3 +99,51 @@ def test_the_runbooks_401_after_a_rotation_bullet_names_the_half_rotation_warnin
     (bullet,) = [b for b in section.split("\n- ") if b.startswith("401 right after a rotation")]
     assert "`credentials_half_rotated`" in bullet
     assert "a Confluent Cloud key comes with its own secret" in " ".join(bullet.split())
+
+
+async def reloaded_in_steps(*steps: dict[str, tuple[str, str]]) -> list[list[dict[str, Any]]]:
+    """The daemon started with OLD, then reloaded to each step in turn: each reload's log lines."""
+    loaded = [config(OLD)]
+    daemon = Daemon(loaded[0], transport=httpx.MockTransport(lambda request: httpx.Response(200, json={})),
+                    reload_config=lambda: loaded[0])
+    said = []
+    for pairs in steps:
+        loaded[0] = config(pairs)
+        with structlog.testing.capture_logs() as logs:
+            assert await daemon.reload("file changed") is True
+        said.append(logs)
+    await daemon.stop()
+    return said
+
+
+NEW_KEY, NEW_SECRET = "KEYNEWMAIN0002", "new-main-secret-2c9e7b1f"
+
+
+@pytest.mark.parametrize(("first", "second"), [
+    ((NEW_KEY, OLD["main"][1]), (NEW_KEY, NEW_SECRET)),
+    ((OLD["main"][0], NEW_SECRET), (NEW_KEY, NEW_SECRET)),
+    (("KEYWRONGMAIN03", OLD["main"][1]), OLD["main"]),
+], ids=["key then secret", "secret then key", "key id put back"])
+async def test_a_half_rotation_completed_or_undone_by_the_next_reload_is_said_so_not_as_a_new_half(
+    first: tuple[str, str], second: tuple[str, str]
+) -> None:
+    # Found by a reload probe: the Secret's key file edited, then its secret file (Compose's
+    # bind mount, two `kubectl patch`): the second reload, which made the pair whole, was said as a
+    # new half rotation ("api_secret changed, api_key did not: ... will be refused (401)") while
+    # every call was accepted; a key id put back likewise. The halves were judged against the
+    # previous config, itself half rotated.
+    halfway, completed = await reloaded_in_steps({**OLD, "main": first}, {**OLD, "main": second})
+    assert [e["credential"] for e in halfway if e["event"] == "credentials_half_rotated"] == ["main"]
+    assert not [e for e in completed if e["event"] == "credentials_half_rotated"], completed
+    (done,) = [e for e in completed if e["event"] == "credentials_rotation_completed"]
+    assert done["log_level"] == "info" and done["credential"] == "main"
+    assert not any(value in str(halfway + completed) for value in (*first, *second, *OLD["main"])), "a value was logged"
+
+
+async def test_a_second_half_still_beside_the_old_pair_is_still_a_half_rotation() -> None:
+    # A new key id, then another new key id, the secret untouched: still half of a pair.
+    halfway, again = await reloaded_in_steps({**OLD, "main": (NEW_KEY, OLD["main"][1])},
+                                             {**OLD, "main": ("KEYOTHERMAIN04", OLD["main"][1])})
+    (said,) = [e for e in again if e["event"] == "credentials_half_rotated"]
+    assert (said["changed"], said["unchanged"]) == ("api_key", "api_secret")
+    assert not [e for e in again if e["event"] == "credentials_rotation_completed"]

@@ -187,37 +187,68 @@ def credentials_reshaped(old: Config, new: Config) -> str:
     return "; ".join(parts) + " (a new key and secret of a credential already named is applied at a reload; this is not)"
 
 
-def half_rotated(old: Config, new: Config, rotated: list[str]) -> dict[str, tuple[str, str]]:
+# A credential's key and secret, hashed: compared across reloads, never shown or kept as text.
+Pair = tuple[str | None, str | None]
+
+
+def pairs_of(config: Config) -> dict[str, Pair]:
+    return {name: (_hashed(c.api_key), _hashed(c.api_secret)) for name, c in config.credentials.items()}
+
+
+@dataclass(frozen=True)
+class Rotations:
+    """How a reload's rotated credentials stand. `halves`: name -> (the half changed, the half
+    not); `completed`: those a half rotation said before is over for (the pair whole again);
+    `whole`: each credential's last pair that was not half rotated, to judge the next reload by."""
+    halves: dict[str, tuple[str, str]]
+    completed: list[str]
+    whole: dict[str, Pair]
+
+
+def judge_rotations(whole: dict[str, Pair] | None, old: Config, new: Config, rotated: list[str]) -> Rotations:
     """Of the credentials a reload rotated, those of Confluent Cloud whose key changed and secret
-    did not, or the other way: name -> (the half changed, the half not). Compared, never shown.
-    A Confluent Cloud key comes with its own secret, so this is a Secret half updated (a new key
-    id pasted beside the old secret): announced as a rotation like any other, every call then
-    answered 401 with no word of why. A credential only self-managed clusters use is left out:
-    its pair is a basic-auth user and password, and a new password for the same user is common.
-    The Metrics API's credential counts only when an enabled `stalled` rule calls it or the file
-    names it (`metrics_api.credential`): by default it is the only credential configured, and a
-    self-managed-only config's one credential (its workers' user and password) counted as a Cloud
-    key, its new password announced as a half rotation that "will be refused (401)"."""
+    did not, or the other way, judged against `whole` (the last pair of each that was not half
+    rotated: the pair at start, or after a whole rotation; None: the old config's). Compared,
+    never shown. A Confluent Cloud key comes with its own secret, so this is a Secret half updated
+    (a new key id pasted beside the old secret): announced as a rotation like any other, every
+    call then answered 401 with no word of why. Judged against the previous config alone, the
+    reload that finished a rotation in two steps (the key file, then the secret file: Compose's
+    bind mount, one `kubectl patch` per key) or put the key id back was said as a new half
+    rotation, "will be refused (401)", while every call was accepted; it is `completed` now.
+    A credential only self-managed clusters use is left out: its pair is a basic-auth user and
+    password, and a new password for the same user is common. The Metrics API's credential counts
+    only when an enabled `stalled` rule calls it or the file names it (`metrics_api.credential`):
+    by default it is the only credential configured, and a self-managed-only config's one
+    credential (its workers' user and password) counted as a Cloud key, its new password
+    announced as a half rotation that "will be refused (401)"."""
     cloud = {new.credential_for(cluster) for cluster in new.clusters.values() if isinstance(cluster, CloudCluster)}
     if new.has_stalled_rules or new.metrics_api.credential is not None:
         cloud.add(new.credential_for(new.metrics_api))
     if new.discovery is not None:
         cloud.add(new.credential_for(new.discovery))
     basic = {cluster.credential for cluster in new.clusters.values() if isinstance(cluster, KafkaConnectCluster)}
-    halves = {}
+    before, after = pairs_of(old), pairs_of(new)
+    known = {**before, **(whole or {})}
+    judged = {name: known[name] for name in after if name in known}
+    halves, completed = {}, []
     for name in rotated:
         if name in basic and name not in cloud:
+            judged[name] = after[name]
             continue
-        before, after = old.credentials[name], new.credentials[name]
-        key_changed = _value(before.api_key) != _value(after.api_key)
-        secret_changed = _value(before.api_secret) != _value(after.api_secret)
+        reference = known.get(name, before[name])
+        key_changed = reference[0] != after[name][0]
+        secret_changed = reference[1] != after[name][1]
         if key_changed != secret_changed:
             halves[name] = ("api_key", "api_secret") if key_changed else ("api_secret", "api_key")
-    return halves
+            continue  # judged by the pair before it until the Secret is whole again
+        if before[name] != reference:
+            completed.append(name)
+        judged[name] = after[name]
+    return Rotations(halves, completed, judged)
 
 
-def _value(secret: SecretStr | None) -> str | None:
-    return None if secret is None else secret.get_secret_value()
+def _hashed(secret: SecretStr | None) -> str | None:
+    return None if secret is None else hashlib.sha256(secret.get_secret_value().encode()).hexdigest()
 
 
 def log_overridden(config: Config) -> None:

@@ -31,9 +31,10 @@ from .reload import (
     SECRETS_REMOVED,
     STATE_PASSWORD,
     ConfigDiff,
+    Pair,
     credentials_reshaped,
     diff_configs,
-    half_rotated,
+    judge_rotations,
     log_overridden,
 )
 from .start_warnings import no_effect_to_say, say_no_effect, warn_of_zones
@@ -85,6 +86,9 @@ class ReloadHost:
     _stopping: bool  # from the first moment of Daemon.stop()
     _now: WallClock
     _last_reload: dict[str, str | None] | None = None  # reload_outcome()
+    # Each credential's last pair (hashed) that was not half rotated, to judge the next reload's
+    # by (reload.judge_rotations); None until a reload rotated one: the running config's pairs.
+    _whole_pairs: dict[str, Pair] | None = None
     _reload_tasks: set[asyncio.Task[bool]]  # reloads run in a task of their own (reload_soon), until they end
 
     if TYPE_CHECKING:
@@ -242,11 +246,17 @@ class ReloadHost:
         self.fleet.settle(loaded, watched)
         self._reload_counted(applied=True)
         log.info("config_reloaded", reason=reason, unchanged=diff.empty, config_digest=self.config.digest(), **diff.logged())
-        for name, (changed, kept) in half_rotated(previous, new, diff.credentials_rotated).items():
-            # Said as a rotation alone, it was followed by a bare 401 at every call (reload.half_rotated).
+        rotations = judge_rotations(self._whole_pairs, previous, new, diff.credentials_rotated)
+        self._whole_pairs = rotations.whole
+        for name, (changed, kept) in rotations.halves.items():
+            # Said as a rotation alone, it was followed by a bare 401 at every call (reload.judge_rotations).
             log.warning("credentials_half_rotated", credential=name, changed=changed, unchanged=kept,
                         note=f"{changed} changed, {kept} did not: a Confluent Cloud key comes with its own secret; "
                              f"its calls will be refused (401) until the Secret holds the new key's {kept} too")
+        for name in rotations.completed:
+            log.info("credentials_rotation_completed", credential=name,
+                     note="the Secret holds a whole pair again (the new key with its own secret, or the pair from "
+                          "before): the half rotation said before is over; a 401 from now on is the pair itself refused")
         log_overridden(loaded)
         warn_of_zones(new, before=previous)
         # In a worker thread, as the file was read: it compares the rules with each other, and on the
