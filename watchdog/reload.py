@@ -7,7 +7,8 @@ tasks (API endpoint and timeouts, credentials added or removed, the Metrics API 
 limits, the HTTP server but its token, the queue, the state file, the reload watcher itself, the
 log format) need a process restart, and a reload that changes them is refused with the names of
 those sections rather than half-applied, its line naming the other changes it discards
-(`not_applied`). Two parts of restart-only sections rotate at a reload: the API token, and the
+(`not_applied`). They are compared by effect where that is certain (`auto` as resolved at start,
+`./state.db` as `state.db`, a base URL's trailing slash), not as written. Two parts of restart-only sections rotate at a reload: the API token, and the
 key and secret of a credential already named (`credentials_rotated`: every client that sends
 that credential's pair sends the new one from its next request; its lane, limiter and queue stay).
 Of `state`, the database password rotates too (`state.password`: the next connection sends it). Neither
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,7 +131,7 @@ def diff_configs(old: Config, new: Config) -> ConfigDiff:
         + ([STATE_PASSWORD] if old.state.password != new.state.password else []),
         credentials_rotated=rotated,
         restart_required=[s for s in RESTART_ONLY_SECTIONS if _restart_part(old, s) != _restart_part(new, s)]
-        + (["log.format"] if old.log.format != new.log.format else [])
+        + (["log.format"] if log_format_in_effect(old) != log_format_in_effect(new) else [])
         + ([TOKEN_REMOVED] if old.server.auth_token is not None and new.server.auth_token is None else [])
         + ([STATE_PASSWORD_REMOVED] if old.state.password is not None and new.state.password is None else []),
     )
@@ -160,8 +162,51 @@ def _restart_part(config: Config, section: str) -> object:
     if section == "credentials":
         return credentials_shape(config)
     if section == "state":
-        return config.state.model_copy(update={"password": None})
+        return config.state.model_copy(update={"password": None, "path": state_path_in_effect(config.state.path)})
+    if section in ("api", "metrics_api"):
+        settings = getattr(config, section)
+        return settings.model_copy(update={"base_url": base_url_in_effect(str(settings.base_url))})
     return getattr(config, section)
+
+
+# A restart-only value is compared by its effect where that is certain, not as written: an
+# incident edit saved with `./state.db` for `state.db` was refused whole, the edit not in effect.
+# `state.path` is joined to the working directory (the daemon never changes it; SQLite opens a
+# relative path from there); `..` is kept as written, since through a symlink it may name another
+# file. An httpx client's base_url ends in `/` whatever is written (it adds one), so
+# `https://host/` and `https://host` send the same requests; one with a query is left as written.
+def state_path_in_effect(path: str) -> str:
+    if path == ":memory:":  # no file: `./:memory:` would be one
+        return path
+    try:
+        return str(Path.cwd() / path)
+    except OSError:  # the working directory removed: as written
+        return path
+
+
+def base_url_in_effect(url: str) -> str:
+    return url if url.endswith("/") or "?" in url or "#" in url else url + "/"
+
+
+def log_is_a_terminal() -> bool:
+    """Whether the daemon's log (stdout; stderr when stdout is closed, as logs.configure_logging
+    picks) is a terminal: what `log.format: auto` was resolved by at start. The process keeps its
+    file descriptors, so the answer now is the one it had then."""
+    out = sys.stdout or sys.stderr
+    try:
+        return out is not None and out.isatty()
+    except (OSError, ValueError):
+        return False
+
+
+def log_format_in_effect(config: Config) -> str:
+    """`auto` as the start resolved it: console on a terminal, else json. `json` -> `auto` in a
+    pod (a line tidied after config.example.yaml) changes nothing the log does; refused, it threw
+    away the edit it came with. (A `--log-format` given on the command line wins over both, and a
+    change here is still refused then: the reload does not know the flag; refusing is the old,
+    safe side.)"""
+    fmt = config.log.format
+    return ("console" if log_is_a_terminal() else "json") if fmt == "auto" else fmt
 
 
 def credentials_shape(config: Config) -> dict[str, tuple[bool, str]]:
