@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .clients import rotate_credentials, sent_secrets
@@ -29,11 +30,13 @@ from .logs import get_logger, keep_out_of_logs, without_known_secrets
 from .plan import poll_intervals
 from .reload import (
     SECRETS_REMOVED,
+    SETTLE_SECONDS,
     STATE_PASSWORD,
     ConfigDiff,
     Pair,
     credentials_reshaped,
     diff_configs,
+    file_fingerprint,
     judge_rotations,
     log_overridden,
 )
@@ -60,6 +63,9 @@ if TYPE_CHECKING:
     from .triggers.poller import ClusterPoller
 
 log = get_logger("watchdog.app")
+
+# How long SIGHUP's reload waits at most for a file that keeps changing before it reads it anyway.
+SIGHUP_SETTLE_LIMIT = 10.0
 
 
 class ReloadHost:
@@ -89,6 +95,9 @@ class ReloadHost:
     # Each credential's last pair (hashed) that was not half rotated, to judge the next reload's
     # by (reload.judge_rotations); None until a reload rotated one: the running config's pairs.
     _whole_pairs: dict[str, Pair] | None = None
+    _settling: asyncio.Task[bool] | None = None  # SIGHUP's reload while it waits for the file to settle
+    _config_path: Path | None  # the file a reload reads, and the secrets directory watched with it
+    _secrets_dir: Path | None
     _reload_tasks: set[asyncio.Task[bool]]  # reloads run in a task of their own (reload_soon), until they end
 
     if TYPE_CHECKING:
@@ -120,11 +129,50 @@ class ReloadHost:
     def reload_soon(self, reason: str) -> asyncio.Task[bool]:
         """A reload in a task of its own (SIGHUP's), kept until it ends: the stop ends one still
         reading its file (abandon_reloads), which then says so. Left to asyncio.run, cancelled
-        after the `stopped` line, it went without a word."""
-        task = asyncio.get_running_loop().create_task(self.reload(reason), name=f"reload-{reason}")
+        after the `stopped` line, it went without a word. It first waits for the file to settle
+        (_settle_then_reload); one asked for while another still waits joins it (its read comes
+        after both were asked for)."""
+        if self._settling is not None and not self._settling.done():
+            return self._settling
+        task = asyncio.get_running_loop().create_task(self._settle_then_reload(reason), name=f"reload-{reason}")
+        self._settling = task
         self._reload_tasks.add(task)
         task.add_done_callback(self._reload_tasks.discard)
         return task
+
+    async def _settle_then_reload(self, reason: str) -> bool:
+        """The reload, once the config file (and the secret files watched with it) has stayed the
+        same for the file watcher's settle wait: min(reload.interval, SETTLE_SECONDS). Read at
+        once, a file a person was still writing in place (a bind mount edited on the host, then
+        `docker compose kill -s HUP`) was applied cut: a valid YAML cut dropped the rules after
+        it, and their queued restarts ended `dropped`. Bounded by SIGHUP_SETTLE_LIMIT: a file that
+        never stops changing (a log given as config) is read then, the reason saying so, rather
+        than the SIGHUP lost."""
+        try:
+            settled = await self._settled_file()
+        except asyncio.CancelledError:
+            self._say_abandoned(reason, "waited for the file to stop changing")
+            raise
+        finally:
+            self._settling = None
+        return await self.reload(reason if settled else f"{reason} (file still changing after {SIGHUP_SETTLE_LIMIT:.0f}s)")
+
+    async def _settled_file(self) -> bool:
+        if self._config_path is None:
+            return True
+        wait = min(self.config.reload.interval, SETTLE_SECONDS)
+        seen = file_fingerprint(self._config_path, self._secrets_dir)
+        deadline = asyncio.get_running_loop().time() + SIGHUP_SETTLE_LIMIT
+        while True:
+            # Gone for a moment too (an editor that deletes the file before writing it anew):
+            # two looks alike, a wait apart, whatever they saw; the reload then says what it found.
+            await asyncio.sleep(wait)
+            again = file_fingerprint(self._config_path, self._secrets_dir)
+            if again == seen:
+                return True
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            seen = again
 
     async def abandon_reloads(self) -> None:
         """At the end of the stop: the reloads still under way (a file of thousands of rules still
