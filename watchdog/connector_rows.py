@@ -18,11 +18,12 @@ from .connect import Gateway
 from .engine import Engine
 from .engine.rules_gone import rules_gone
 from .leadership.build import Leadership
-from .model import ConnectorKey
+from .model import ConnectorKey, ConnectorState
 from .queue import Phase, RestartQueue
 from .report import TO_BE_DROPPED, StatusRow, dry_run_rows
 from .report.row_select import EVERY_ROW, RowQuery, in_cluster, rows_answer
 from .report.status import ClusterPlace
+from .rules import classify
 from .state import StateStore
 from .triggers.poller import key_held_for
 
@@ -63,7 +64,18 @@ class ConnectorRowsHost:
             # soon for state.forget_vanished_after. A standby, or a start before discovery's first
             # refresh, does not know the discovered clusters: the cluster may well be watched.
             return replace(row, gone=False, unwatched=True, cluster_unwatched=True, held=held)
-        return replace(row, gone=self._gone(row.key), unwatched=self._unwatched(row), held=held)
+        return replace(row, state=self._stall_health(row), gone=self._gone(row.key), unwatched=self._unwatched(row),
+                       held=held, stall=self.engine.stall_rows.word(row.key, self.engine.stall_owners))
+
+    def _stall_health(self, row: StatusRow) -> ConnectorState:
+        """A connector only stalled rules watch: its health as its cluster's last listing shows it.
+        No status rule judges it, so the state keeps none (HEALTH read "-" though every poll
+        listed it RUNNING); shown, not stored: nothing decides on it (engine/stall_rows.py)."""
+        listed = self.engine.listed_status(row.key)
+        if (listed is None or row.key.connector in self.engine.watched(row.key.cluster)
+                or not self.engine.stall_rows.watches(row.key.cluster, row.key.connector)):
+            return row.state
+        return replace(row.state, health=classify(listed))
 
     def _queued(self, key: ConnectorKey) -> tuple[str, str, datetime] | None:
         """A restart of the connector queued and not sent yet, as its row's `held`: decided, its
@@ -90,10 +102,11 @@ class ConnectorRowsHost:
 
     def _unwatched(self, row: StatusRow) -> bool:
         """Listed by its cluster's last poll, once judged by one, and selected by no status rule
-        now (a reload excluded it): shown as last seen, `healthy ... now`, it read as watched."""
+        now (a reload excluded it): shown as last seen, `healthy ... now`, it read as watched. One a
+        stalled rule selects is watched by its stall checks (engine/stall_rows.py)."""
         listed = self.engine.listed(row.key.cluster)
         return (row.seen_state is not None and listed is not None and row.key.connector in listed
-                and row.key.connector not in self.engine.watched(row.key.cluster))
+                and not self.engine.watches(row.key))
 
     def _gone(self, key: ConnectorKey) -> bool | None:
         """Left out of its cluster's last listing; None before that cluster's first poll here (a

@@ -32,6 +32,8 @@ One job per file (`Engine` is one object made of these parts):
     alert_holds.py      `AlertHolds`: the holds alerts made, which no poll decides again: kept across
                         a reload while wanted, dropped when the alert resolves
     stall_intake.py     the stalled trigger: candidates and verdicts
+    stall_rows.py       the connectors stalled rules watch, shown as watched (their listed state), and
+                        the stall check's last word on each, for status and GET /v1/connectors
     running_seed.py     since when a new leader takes a connector as running: the store's time when
                         its last listing is recent enough, else now (state/running.py)
     gates.py            windows, breaker, blocking: at decision time and at dispatch time

@@ -29,6 +29,7 @@ from .alert_holds import AlertHolds
 from .flapping import FlapWatch
 from .poll_pace import PollPace
 from .retired_ids import RetiredIds
+from .stall_rows import StallOwners, StallRows
 from .trial_owners import RunOwners
 from .unroutable import UnroutableNames
 
@@ -193,6 +194,8 @@ class EngineCore:
         self.unusable_names_said: dict[str, int] = {}
         # Connectors a stall rule could not judge, and why (logged when it starts or changes).
         self._unjudged: dict[ConnectorKey, dict[str, Unjudged]] = {}  # by rule
+        # Those a stalled rule selects, and the stall check's last word on each, for status (stall_rows.py).
+        self.stall_rows = StallRows()
         # Sources a stall restart did not get moving, said for that restart (its time): once.
         self._unresolved_said: dict[ConnectorKey, datetime] = {}
         self._prunes = 0  # prune_unwatched runs begun: each stops once a newer one has begun
@@ -230,6 +233,7 @@ class EngineCore:
         self._global_windows = config.windows.compile() if config.windows.configured else None
         self._rule_windows: dict[str, Windows] = {r.name: r.windows.compile() for r in config.rules if r.windows}
         self.status_owners = StatusOwners(config.rules)
+        self.stall_owners = StallOwners(config.rules)
         # A poll's judges: the live owner, and a rule on trial beside it (trial_owners.py).
         self.run_owners = RunOwners(config)
         self.alert_rules = AlertRules(config.rules)
@@ -289,6 +293,7 @@ class EngineCore:
         for where in [where for where in self.named_missing_reported if where[1] == cluster]:
             del self.named_missing_reported[where]
         self.unusable_names_said.pop(cluster, None)
+        self.stall_rows.forget(cluster)
         # Bounded by the configured clusters (and this one): one kept for every cluster discovery
         # ever dropped would grow for good.
         self.running_forgotten = {name for name in self.running_forgotten if name in self.config.clusters} | {cluster}
@@ -420,6 +425,11 @@ class EngineCore:
         """The connector names a status rule selected at the cluster's last poll (or since, as a
         reload's prune_unwatched left them)."""
         return self._watched.get(cluster, set())
+
+    def watches(self, key: ConnectorKey) -> bool:
+        """Whether a status rule or a stalled rule selected the connector at its cluster's last
+        poll: what status shows as watched (a stall-only connector is watched by its checks)."""
+        return key.connector in self._watched.get(key.cluster, ()) or self.stall_rows.watches(key.cluster, key.connector)
 
     def cluster_named(self, label: str) -> str | None:
         """A configured cluster from its name or its kafka_cluster_id."""

@@ -123,8 +123,10 @@ class Forgetting(Decisions):
                 # A cluster no longer watched (discovery dropped it, or the config no longer
                 # names it): its connectors are gone with it, and go after the same grace.
                 listed = set()
-            # Judged by the latest poll (so listed by it): a status rule watches it.
-            watched = row.key.connector in self._watched.get(row.key.cluster, set())
+            # Judged by the latest poll (so listed by it): a status rule watches it. Or a stalled
+            # rule does: the polls stamp its row too (stall_rows.py), and kept while listed unstamped
+            # before, it went after the grace once its cluster's polls failed that long.
+            watched = self.watches(row.key)
             # One no poll ever stamped (a schedule's, an alert's: dated by its restarts) goes
             # only once its cluster's listing leaves it out: no status rule watches it anyway.
             listed_now = row.seen_at is None and listed is not None and row.key.connector in listed
@@ -135,7 +137,7 @@ class Forgetting(Decisions):
 
         def forget(row: StatusRow) -> None:
             nonlocal forgotten
-            if row.key.connector in self._watched.get(row.key.cluster, set()):
+            if self.watches(row.key):
                 return  # back, and judged by a poll that ran between two slices: its state is live
             log.info("connector_forgotten", cluster=row.key.cluster, connector=row.key.connector,
                      last_seen=row.seen_at.isoformat() if row.seen_at else None)
@@ -203,7 +205,7 @@ class Forgetting(Decisions):
         for known in (self.statuses, self._listed, self._by_resource_id, self._watched, self.running_since,
                       self.degraded_since, self.unknown_reported, self._unjudged, self._unresolved_said, self._last_decision,
                       self.dry_states, self.held, self.alert_holds, self.firing_alerts, self._retired_ids, self.unusable_names_said,
-                      self.ids_repeated):
+                      self.ids_repeated, self.stall_rows):
             known.clear()
         self.degraded_reported.clear()
         self.unchosen_reported.clear()

@@ -89,6 +89,9 @@ class StallIntake(Decisions):
         if shared is not None:
             reason, detail = Unjudged.ID_NOT_UNIQUE, shared
         self.metrics.stall_unjudged.labels(key.cluster, reason.value).inc()
+        # Its row says it too (stall_rows.py): in log lines and counters only, nothing per connector said it was not judged.
+        self.stall_rows.said(key, rule.name, self._now(), unjudged=reason.value,
+                             detail=f"{detail}: {_UNJUDGED_NOTES[reason]}" if detail else _UNJUDGED_NOTES[reason])
         fields = {"cluster": key.cluster, "connector": key.connector, "rule": rule.name, "reason": reason.value,
                   **({"detail": detail} if detail else {})}
         unjudged = self._unjudged.setdefault(key, {})
@@ -118,6 +121,7 @@ class StallIntake(Decisions):
                 del self._unjudged[key]
         now = self._now()
         self.metrics.stall_checks.labels(key.cluster, judgement.verdict.value).inc()
+        self.stall_rows.said(key, rule.name, now, verdict=judgement.verdict.value, detail=judgement.detail)
         if judgement.verdict is not StallVerdict.STALLED:
             if judgement.healthy:
                 self._signal_cleared(key, now)

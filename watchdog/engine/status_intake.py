@@ -41,6 +41,7 @@ from .repeated_ids import repeated_ids, say_changes
 from .restart_gap import failure_too_soon
 from .running_seed import Seeds, judged_from, seed_bound, seeds
 from .skip_words import skipped_because
+from .stall_rows import stamp_stall_only
 
 _FAILING = frozenset({Health.FAILED, Health.USER_ERROR})
 
@@ -252,10 +253,15 @@ class StatusIntake(PollWatch, Forgetting):
         owners = self.run_owners  # the config's as the poll began, should a reload come meanwhile
         # Rules on trial judged beside the live rule that owns the connector (trial_owners.py).
         trials: dict[ConnectorKey, Rule] = {}
+        stall_owners, stalled, stall_only = self.stall_owners, set[str](), list[tuple[str, ConnectorStatus]]()
 
         def sort(item: tuple[str, ConnectorStatus]) -> None:
             name, status = item
             rule, trial = owners.owners(cluster, name)
+            if stall_owners.rule_for(cluster, name) is not None:  # shown watched by its stall checks (stall_rows.py)
+                stalled.add(name)
+                if rule is None:
+                    stall_only.append(item)
             if rule is not None:
                 health = classify(status)
                 counts[health] += 1
@@ -319,6 +325,9 @@ class StatusIntake(PollWatch, Forgetting):
                 self._judge_trial(trial, *item[1:], now, before)
 
         if not await self._in_slices(judged, judge, going_on=going_on, read=read):
+            return False
+        self.stall_rows.polled(cluster, stalled)
+        if not await stamp_stall_only(self._in_slices, self.state, cluster, stall_only, now, going_on):
             return False
         self._watch_probe(cluster, failing, now)
         self._watch_named(cluster, statuses.keys())

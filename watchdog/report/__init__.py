@@ -11,6 +11,7 @@ One job per file:
     status.py      the watched connectors' rows: `StatusRow`, their JSON, the status table
     history.py     finished restarts: their JSON, the captured error, the history table
     attempts.py    a connector whose attempts the API accepted none of, said beside its row
+    stall_word.py  the stall check's last word on a connector a stalled rule selects, beside its row
     kept.py        the restart requests a state store keeps, as their rows' `held` (status from the store)
     row_select.py  which rows GET /v1/connectors answers with: its query's, the rows of deleted
                    connectors and of clusters no longer watched capped, the rest counted
@@ -39,6 +40,7 @@ from .history import (
 )
 from .kept import KEPT_DECISIONS, kept_holds, with_kept
 from .row_select import EVERY_ROW, GONE_ROWS_LISTED, RowQuery, in_cluster, rows_answer, select_rows
+from .stall_word import NOT_CHECKED, StallWord
 from .status import (
     DRY_RUN_MARK,
     DRY_RUN_NOTE,
@@ -65,5 +67,5 @@ __all__ = [
     "ClusterPlace", "StatusRow", "captured_error", "cluster_places", "dry_run_rows", "format_span", "format_timestamp",
     "gone_keys", "history_from_json", "history_json", "kept_holds", "parse_timestamp", "parse_timestamp_or_none", "places_from_json",
     "render_history", "render_status", "rows_shown", "status_json", "status_rows_from_json", "timestamp_or_none",
-    "attempts_note", "unwatched_rows", "with_attempts_notes", "with_gone", "with_kept",
+    "NOT_CHECKED", "StallWord", "attempts_note", "unwatched_rows", "with_attempts_notes", "with_gone", "with_kept",
 ]

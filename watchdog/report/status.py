@@ -22,6 +22,7 @@ from .formatting import (
     render_table,
     timestamp_or_none,
 )
+from .stall_word import StallWord, stall_cell, stall_from_json, stall_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,8 @@ class StatusRow:
     # tell a discovered cluster removed from one not discovered yet). Shown as last seen, a
     # deleted cluster's FAILED connectors read `failed ... in 1m`, `gone: false` for days.
     cluster_unwatched: bool = False
+    # A stalled rule selects it: the stall check's last word on it (report/stall_word.py; the daemon's memory).
+    stall: StallWord | None = None
 
 
 def rows_shown(rows: Iterable[StatusRow], places: Mapping[str, ClusterPlace], *, cluster: str | None = None,
@@ -245,6 +248,7 @@ def _row_json(row: StatusRow, gone: bool) -> dict[str, Any]:
                                                 "at": format_timestamp(row.held[2])},
         # Its attempts got no restart from the API (attempts and last_restart_at count calls): what they got.
         "attempts_not_accepted": row.not_accepted,
+        "stall": stall_json(row.stall),  # null: no stalled rule selects it, or read from the state file
     }
 
 
@@ -276,6 +280,7 @@ def _row_from_json(item: Mapping[str, Any]) -> StatusRow:
         held=(item["held"]["decision"], item["held"]["detail"], parse_timestamp(item["held"]["at"]))
         if item.get("held") else None,
         not_accepted=item.get("attempts_not_accepted"),  # a daemon before 2026-12-06 does not say
+        stall=stall_from_json(item.get("stall")),
     )
 
 
@@ -332,15 +337,17 @@ def render_status(
                    else _environment_heading(places.get(cluster)))
         groups.setdefault(placed, []).append(cluster)
     gone = gone_keys(rows)
-    blocks: list[tuple[str, list[tuple[str, ...]]]] = []  # (heading, rows of cells)
+    blocks: list[tuple[str, list[tuple[tuple[str, ...], StatusRow]]]] = []  # (heading, rows of cells)
     for environment in sorted(groups):
         blocks.append((environment[1], []))
         for cluster in sorted(groups[environment]):
             blocks.append((f"{GROUP_INDENT}CLUSTER {_cluster_heading(cluster, places.get(cluster))}"
                            f"{_still_sent(by_cluster[cluster]) if environment == UNWATCHED_CLUSTERS_HEADING else ''}",
-                           [_status_cells(row, now, row.key in gone) for row in by_cluster[cluster]]))
-    lines = render_table(STATUS_HEADER, [cells for _, group in blocks for cells in group],
-                   right_aligned={STATUS_HEADER.index("ATTEMPTS")}).split("\n")
+                           [(_status_cells(row, now, row.key in gone), row) for row in by_cluster[cluster]]))
+    stalls = any(row.stall for row in rows)  # a STALL CHECK column only where a stalled rule checks a row
+    cells = [(*c, stall_cell(r.stall, now)) if stalls else c for _, g in blocks for c, r in g]
+    lines = render_table((*STATUS_HEADER, "STALL CHECK") if stalls else STATUS_HEADER, cells,
+                         right_aligned={STATUS_HEADER.index("ATTEMPTS")}).split("\n")
     header, body = lines[0], iter(lines[1:])
     out: list[str] = []
     for heading, group in blocks:

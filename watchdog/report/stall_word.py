@@ -1,0 +1,56 @@
+"""The stall check's last word on a connector a `stalled` rule selects, as its row says it: the
+verdict of the last check that judged it, or why that check could not, when, and by which rule.
+The daemon keeps it in memory only (EngineCore.stall_rows): after a restart of the daemon, and
+on a standby, it reads "not checked yet" until the first check. Read from the state file, a row
+has none (null)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .formatting import format_ago, parse_timestamp_or_none, timestamp_or_none
+
+NOT_CHECKED = "not checked yet"
+DETAIL_SHOWN = 500  # characters of a detail kept: what a check met can name many windows or points
+
+
+@dataclass(frozen=True, slots=True)
+class StallWord:
+    """`verdict` (moving, idle, stalling, stalled) or `unjudged` (a stall.Unjudged value), or
+    neither: selected by `rule` and not checked since the daemon started (a check judges only
+    connectors seen RUNNING through the rule's grace and windows)."""
+
+    rule: str
+    verdict: str | None = None
+    unjudged: str | None = None
+    detail: str | None = None
+    at: datetime | None = None
+
+
+def stall_json(word: StallWord | None) -> dict[str, Any] | None:
+    if word is None:
+        return None
+    return {"rule": word.rule, "verdict": word.verdict, "unjudged": word.unjudged, "detail": word.detail,
+            "at": timestamp_or_none(word.at)}
+
+
+def stall_from_json(item: Mapping[str, Any] | None) -> StallWord | None:
+    """The inverse of stall_json; None from a daemon before 2026-12-07 (it did not say)."""
+    if not item:
+        return None
+    return StallWord(rule=item["rule"], verdict=item.get("verdict"), unjudged=item.get("unjudged"),
+                     detail=item.get("detail"), at=parse_timestamp_or_none(item.get("at")))
+
+
+def stall_cell(word: StallWord | None, now: datetime) -> str:
+    """The STALL CHECK column: `idle 2m ago`, `unjudged: data_late 1m ago`, `not checked yet`;
+    `-` for a connector no stall rule checks (or whose daemon did not say)."""
+    if word is None:
+        return "-"
+    said = word.verdict or (f"unjudged: {word.unjudged}" if word.unjudged else None)
+    if said is None or word.at is None:
+        return NOT_CHECKED
+    return f"{said} {format_ago(word.at, now)}"
