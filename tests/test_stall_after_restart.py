@@ -9,6 +9,7 @@ On the simulator and a fake clock, through the real engine and stall checker."""
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from pydantic import SecretStr
 
 from bench.postgres import take_lease
 from watchdog.app import Daemon
+from watchdog.engine.running_seed import seeds
 from watchdog.model import ConnectorKey
 from watchdog.simulator import Scenario, Simulator, create_app
 from watchdog.state.postgres import PostgresStateStore
@@ -290,3 +292,49 @@ async def test_a_cluster_a_reload_redefines_is_not_taken_as_running_from_what_wa
     assert [(e["connectors"], "redefined" in e["note"]) for e in said] == [(2, True)], said
     assert w.daemon.engine.running_since[ConnectorKey(CLUSTER, "steady-source")] == w.clock.wall() - timedelta(seconds=60)
     await w.daemon.stop()
+
+
+async def test_a_stamp_ahead_of_the_clock_is_not_taken_as_a_recent_listing(tmp_path: Path) -> None:
+    """The probe's F1 on SQLite: the last listing's stamp a day ahead (a clock that ran ahead and
+    was put right) says nothing of how long no daemon listed: the new process counts from its own
+    first poll and says why. Before: taken as recent, the stored times were used and the stall was
+    restarted at the first check that read it (1 restart, nothing said)."""
+    path = tmp_path / "watchdog.db"
+    w = _world(path)
+    await run(w, 1200)
+    await _restart_daemon(w, path, down_for=60)
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE cluster_listed SET at = ?", ((w.clock.wall() + timedelta(days=1)).isoformat(),))  # type: ignore[union-attr]
+    db.close()
+    with structlog.testing.capture_logs() as logs:
+        await run(w, 1260)
+    assert restarts(w, "orders-source") == [], "judged on stored times a stamp from the future vouched for"
+    said = [e for e in logs if e["event"] == "stall_checks_judge_from"]
+    assert [(e["cluster"], e["connectors"]) for e in said] == [(CLUSTER, 2)], said
+    assert re.search(r"is 864\d\d s ahead of this clock", said[0]["note"]), said[0]["note"]
+    await w.daemon.stop()
+
+
+def test_the_stamp_is_judged_on_the_database_clock_whatever_the_replicas_clocks(postgres_server: Any,
+                                                                             postgres_url: str) -> None:
+    """The probe's F1 on PostgreSQL: the last listing's age is told by the database's clock (as the
+    lease's expiry is), so replicas' clocks need not agree. A leader 20 minutes fast whose last
+    listing was 15 minutes ago: before, its stamp read 5 minutes ahead of the successor's clock and
+    was taken as recent. A leader 20 minutes slow that listed just now: before, read 1200 s old."""
+    real = Clock().wall  # the successor's clock (fixed: only the difference matters)
+    bound = timedelta(seconds=60)
+    for skew, listed_ago, usable in ((timedelta(minutes=20), timedelta(minutes=15), False),
+                                     (-timedelta(minutes=20), timedelta(0), True)):
+        def leader_now(skew: timedelta = skew) -> Any:
+            return real() + skew
+        with PostgresStateStore(postgres_url, password=postgres_server.password, now=leader_now) as leader:
+            leader.fence(take_lease(postgres_server, postgres_url), "test-replica")
+            leader.record_running(CLUSTER, leader_now() - listed_ago, {"orders-source": leader_now() - timedelta(hours=2)},
+                                  set())
+        with PostgresStateStore(postgres_url, password=postgres_server.password, now=real) as successor:
+            listed_at, stored = successor.running_seen(CLUSTER)
+            kept = seeds(listed_at, stored, real(), bound)
+        assert listed_at is not None and abs(real() - listed_ago - listed_at) < timedelta(seconds=5), (skew, listed_at)
+        assert (kept.unusable == "") is usable, (skew, kept.unusable)
+        if not usable:
+            assert "900 s old" in kept.unusable, kept.unusable

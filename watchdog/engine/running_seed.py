@@ -20,6 +20,16 @@ from ..stall import granularity_for
 # Added to the bound below: a listing takes time (a slow API, a 429's pause), and the new leader's
 # first poll comes moments after it took the lead.
 SEED_MARGIN = timedelta(seconds=30)
+# How far the last listing's stamp may be ahead of `now` and still be taken as recent. A stamp
+# written and read on one clock is never ahead of it unless the clock stepped back, and then how
+# long no daemon listed is unknown (the probe's F1: a stamp a day ahead vouched for times kept
+# through a downtime of any length, and a stall was restarted at the first check). Allowed: the
+# read's own lag (`now` is the listing's, taken before the store is read; PostgreSQL's stamp is
+# brought onto this clock at the read, state/postgres_memory.py) and the small corrections NTP
+# makes between two processes on one host (slews of milliseconds, a step of under a second at
+# boot). The assumption, which the simulator cannot check: no real clock steps back by this
+# little at the very moment that would hide a longer downtime.
+AHEAD_TOLERANCE = timedelta(seconds=5)
 
 
 def seed_bound(poll_every: float | None, lease_duration: float, windows: Iterable[float]) -> timedelta:
@@ -53,12 +63,17 @@ class Seeds:
 
 def seeds(listed_at: datetime | None, stored: Mapping[str, datetime], now: datetime, bound: timedelta) -> Seeds:
     """The stored times usable now (none ahead of now: a clock stepped back). `listed_at`: the
-    cluster's last stored listing."""
+    cluster's last stored listing; one ahead of `now` (beyond AHEAD_TOLERANCE) is not taken as
+    recent: the clock stepped back since, by more than the gap."""
     names = frozenset(stored)
     if listed_at is None:
         return Seeds({}, names, "no listing of this cluster is recorded in the state store" if not stored else
                      "the state store does not say when this cluster was last listed")
     ago = now - listed_at
+    if -ago > AHEAD_TOLERANCE:
+        return Seeds({}, names, f"the last listing recorded in the state store is {int(-ago.total_seconds())} s ahead of "
+                         "this clock, so it does not say how long no listing was made (a clock stepped back since it "
+                         "was written, or the replica that wrote it ran ahead)")
     if ago > bound:
         return Seeds({}, names, f"the last listing recorded in the state store is {int(ago.total_seconds())} s old, more than "
                          f"the {int(bound.total_seconds())} s in which nothing unseen can hide (a poll interval, the "

@@ -9,18 +9,19 @@ not make them, `_running` False), and the leader's last sign of life, which the 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 
 from . import postgres_rows
 from .postgres_rows import aware
 from .postgres_transactions import PostgresTransactions
 from .running import (
+    POSTGRES_STAMP_AT,
     JudgedWindows,
     RunningSeen,
     judged_sql,
     judged_write,
-    listed_sql,
+    listed_age_sql,
     read_judged,
     read_running,
     running_sql,
@@ -30,26 +31,29 @@ from .running import (
 
 class PostgresMemory(PostgresTransactions):
     _running: bool  # PostgresStateStore sets it, once it made or found the side tables
+    _now: Callable[[], datetime]  # PostgresStateStore's wall clock
 
     def record_running(self, cluster: str, listed_at: datetime, started: Mapping[str, datetime],
                        stopped: Collection[str]) -> None:
         if not self._running:
             return
-        delete, upsert, stamp = running_writes("%s")
+        delete, upsert, stamp = running_writes("%s", POSTGRES_STAMP_AT)
         with self._write("record which connectors run", quiet_while_failing=True) as db, db.cursor() as cursor:
             if stopped:
                 cursor.executemany(delete, [(cluster, name) for name in stopped])
             if started:
                 cursor.executemany(upsert, [(cluster, name, postgres_rows.utc(since)) for name, since in started.items()])
-            cursor.execute(stamp, (cluster, postgres_rows.utc(listed_at)))
+            # On the database's clock (running.py, POSTGRES_STAMP_AT): the listing's age now, never below 0.
+            cursor.execute(stamp, (cluster, max(0.0, (self._now() - listed_at).total_seconds())))
 
     def running_seen(self, cluster: str) -> RunningSeen:
         if not self._running:
             return None, {}
-        listed = self._read("read when a cluster was last listed", listed_sql("%s"), (cluster,))
+        # The stamp's age on the database's clock, put on this process's clock (running.py, POSTGRES_STAMP_AT).
+        listed = self._read("read when a cluster was last listed", listed_age_sql("%s"), (cluster,))
         rows = self._read("read since when connectors run", running_sql("%s"), (cluster,))
-        return read_running([row["at"] for row in listed], [(row["connector"], row["since"]) for row in rows],
-                            aware)
+        return read_running([self._now() - row["ago"] for row in listed],
+                            [(row["connector"], row["since"]) for row in rows], aware)
 
     def record_judged(self, rule: str, judged: Mapping[str, JudgedWindows]) -> None:
         if not self._running or not judged:

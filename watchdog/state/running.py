@@ -71,22 +71,37 @@ POSTGRES_TABLES = (
 TABLE_NAMES = ("connector_running", "cluster_listed", "stall_judged")
 
 
-def running_writes(mark: str) -> tuple[str, str, str]:
+def running_writes(mark: str, stamp_at: str | None = None) -> tuple[str, str, str]:
     """The statements of one listing's changes, run in one transaction in this order, each for its
     rows at once (executemany: one round trip with PostgreSQL, whatever the count; a statement
     each, a first listing of 1,500 connectors 5 ms away held the event loop 7.5 s, past the lease):
     the connectors that stopped being healthy or left (cluster, connector), those that became
     healthy (cluster, connector, since), then the cluster's stamp (cluster, at). `mark`: the
-    driver's parameter mark."""
+    driver's parameter mark; `stamp_at`: the stamp's expression (default: the time given), for
+    PostgreSQL POSTGRES_STAMP_AT."""
     return (f"DELETE FROM connector_running WHERE cluster = {mark} AND connector = {mark}",
             f"INSERT INTO connector_running (cluster, connector, since) VALUES ({mark}, {mark}, {mark}) "
             "ON CONFLICT (cluster, connector) DO UPDATE SET since = excluded.since",
-            f"INSERT INTO cluster_listed (cluster, at) VALUES ({mark}, {mark}) "
+            f"INSERT INTO cluster_listed (cluster, at) VALUES ({mark}, {stamp_at or mark}) "
             "ON CONFLICT (cluster) DO UPDATE SET at = excluded.at")
+
+
+# With PostgreSQL the stamp is on the database's clock, as the lease's expiry is: written as the
+# database's now() less the listing's age (in seconds, by the writer's clock: a span of moments,
+# whatever that clock's offset), and read as its age by that same clock (POSTGRES_LISTED_AGE).
+# On the writer's wall clock, it was read against the next leader's: a successor whose clock lagged
+# the old leader's by more than the gap took every stored time back however long no replica led
+# (the probe's F1), while replicas' clocks need not agree (config.example.yaml, leader_election).
+POSTGRES_STAMP_AT = "now() - make_interval(secs => %s)"
 
 
 def listed_sql(mark: str) -> str:
     return f"SELECT at FROM cluster_listed WHERE cluster = {mark}"
+
+
+def listed_age_sql(mark: str) -> str:
+    """PostgreSQL: the cluster's stamp as its age on the database's clock (`ago`, an interval)."""
+    return f"SELECT now() - at AS ago FROM cluster_listed WHERE cluster = {mark}"
 
 
 def running_sql(mark: str) -> str:
