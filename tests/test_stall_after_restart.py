@@ -212,9 +212,13 @@ def test_a_postgresql_role_that_may_not_create_the_tables_starts_and_says_so(pos
             with PostgresStateStore(url, password=SecretStr(PASSWORD)) as store:
                 store.fence(take_lease(postgres_server, postgres_url), "test-replica")
                 store.record_running(CLUSTER, Clock().wall(), {"orders-source": Clock().wall()}, set())
-                assert store.running_seen(CLUSTER) == (None, {})
+                listed_at, stored = store.running_seen(CLUSTER)
         said = [line for line in logs if line["event"] == "running_since_not_kept"]
         assert len(said) == 1 and "connector_running" in said[0]["note"], logs
+        # The first listing says why, not "no listing of this cluster is recorded" (the probe's F3).
+        assert stored == {}
+        why = seeds(listed_at, stored, Clock().wall(), timedelta(seconds=60)).unusable
+        assert "may not create them" in why and "no listing" not in why, why
 
 
 # The only checks whose windows show the stall ([moved, 0, 0]: those of STALL_AT + 900 to + 1200 s)
@@ -338,3 +342,54 @@ def test_the_stamp_is_judged_on_the_database_clock_whatever_the_replicas_clocks(
         assert (kept.unusable == "") is usable, (skew, kept.unusable)
         if not usable:
             assert "900 s old" in kept.unusable, kept.unusable
+
+
+def test_side_tables_the_role_may_not_use_are_said_so_with_what_to_grant(postgres_server: Any, postgres_url: str) -> None:
+    """The probe's F3: the side tables made by their owner (a listing of the cluster recorded), the
+    daemon's role granted the core tables only. It starts, and says the role may not read and
+    write them, with the GRANT; the first listing says the same, not "no listing is recorded".
+    Before: "the role may not create tables ... until the tables ... are made" (they were there,
+    information_schema hid them), then "no listing of this cluster is recorded"."""
+    database = postgres_url.rsplit("/", 1)[1]
+    with app_role(postgres_server, postgres_url, "app") as (role, url):
+        with PostgresStateStore(postgres_url, password=postgres_server.password) as owner:
+            owner.fence(take_lease(postgres_server, postgres_url), "test-replica")
+            owner.record_running(CLUSTER, Clock().wall(), {"orders-source": Clock().wall()}, set())
+        with postgres_server.connect(database) as admin:
+            admin.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON connector_state, restart_history, pending_request, "
+                          f"leader_lease, schema_version TO {role}")
+            admin.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
+            admin.execute(f"GRANT SELECT ON cluster_listed TO {role}")  # reads only: not enough either
+        with structlog.testing.capture_logs() as logs:
+            with PostgresStateStore(url, password=SecretStr(PASSWORD), now=Clock().wall) as store:
+                store.fence(take_lease(postgres_server, postgres_url), "test-replica")
+                store.record_running(CLUSTER, Clock().wall(), {"orders-source": Clock().wall()}, set())  # nothing, no error
+                listed_at, stored = store.running_seen(CLUSTER)
+                assert store.problem is None
+        [said] = [line for line in logs if line["event"] == "running_since_not_kept"]
+        assert "may not read and write" in said["note"] and "may not create" not in said["note"], said
+        assert (f"GRANT SELECT, INSERT, UPDATE, DELETE ON public.connector_running, public.cluster_listed, "
+                f"public.stall_judged TO {role}") in said["note"], said
+        why = seeds(listed_at, stored, Clock().wall(), timedelta(seconds=60)).unusable
+        assert "may not read and write" in why and "no listing" not in why, why
+
+
+async def test_an_unreadable_stamp_is_said_so_not_taken_for_no_listing(tmp_path: Path) -> None:
+    """The probe's F3 on SQLite: a stamp that is not a time (a hand edit, a disk error) is "not
+    known", and the start says it cannot be read. Before: "no listing of this cluster is recorded"."""
+    path = tmp_path / "watchdog.db"
+    w = _world(path)
+    await run(w, 600)
+    await _restart_daemon(w, path, down_for=60)
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE cluster_listed SET at = 'x'")
+    db.close()
+    with structlog.testing.capture_logs() as logs:
+        await run(w, 60)
+    said = [e for e in logs if e["event"] == "stall_checks_judge_from"]
+    assert [(e["cluster"], e["connectors"]) for e in said] == [(CLUSTER, 2)], said
+    assert "cannot be read" in said[0]["note"] and "no listing" not in said[0]["note"], said[0]["note"]
+    await w.daemon.stop()
+    with sqlite3.connect(path) as db:  # rewritten by the first listing: the next start takes it back
+        assert [row[0][:4] for row in db.execute("SELECT at FROM cluster_listed")] == ["2026"]
+    db.close()

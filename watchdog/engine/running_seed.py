@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from ..config import StalledTrigger
 from ..stall import granularity_for
+from ..state.running import NotKnown
 
 # Added to the bound below: a listing takes time (a slow API, a 429's pause), and the new leader's
 # first poll comes moments after it took the lead.
@@ -61,11 +62,15 @@ class Seeds:
     unusable: str = ""  # why the stored times are not used ("" when they are, or none were kept)
 
 
-def seeds(listed_at: datetime | None, stored: Mapping[str, datetime], now: datetime, bound: timedelta) -> Seeds:
+def seeds(listed_at: datetime | NotKnown | None, stored: Mapping[str, datetime], now: datetime,
+          bound: timedelta) -> Seeds:
     """The stored times usable now (none ahead of now: a clock stepped back). `listed_at`: the
     cluster's last stored listing; one ahead of `now` (beyond AHEAD_TOLERANCE) is not taken as
-    recent: the clock stepped back since, by more than the gap."""
+    recent: the clock stepped back since, by more than the gap; NotKnown: the store could not
+    tell (an unreadable stamp, tables the role may not use), said so."""
     names = frozenset(stored)
+    if isinstance(listed_at, NotKnown):
+        return Seeds({}, names, listed_at.why)
     if listed_at is None:
         return Seeds({}, names, "no listing of this cluster is recorded in the state store" if not stored else
                      "the state store does not say when this cluster was last listed")

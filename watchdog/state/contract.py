@@ -140,8 +140,8 @@ class StateStore(Protocol):
         tables) writes nothing."""
         ...
     def running_seen(self, cluster: str) -> RunningSeen:
-        """When `cluster` was last listed (None: not known) and since when each connector was seen
-        healthy by the listings up to then."""
+        """When `cluster` was last listed (None: none recorded; running.NotKnown: the store cannot
+        tell, and why) and since when each connector was seen healthy by the listings up to then."""
         ...
 
     def record_judged(self, rule: str, judged: Mapping[str, JudgedWindows]) -> None:

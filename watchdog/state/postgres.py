@@ -85,6 +85,7 @@ class PostgresStateStore(PostgresMemory):
         self._now = now
         self._asked = False  # whether restart_history has the reason and origin columns (writers only)
         self._running = False  # whether it has the tables of what the polls saw running (running.py; writers only)
+        self._running_not_kept = ""  # if not, why (said by a new leader's first listing of each cluster)
         try:
             conn = self._connection()
             say_dropped_settings(conn, self.description)  # a pooler that ignores `options`
@@ -94,7 +95,8 @@ class PostgresStateStore(PostgresMemory):
                 refuse_read_only(conn, self.description)  # else it ran and never led
                 migrate(conn, self.description, self.parameters)
                 self._asked = ensure_history_asked(conn, self.description, self.parameters)
-                self._running = ensure_running_tables(conn, self.description, self.parameters)
+                self._running_not_kept = ensure_running_tables(conn, self.description, self.parameters)
+                self._running = not self._running_not_kept
         except psycopg.Error as error:
             self.close()
             text = error_text(error, self.parameters)

@@ -18,6 +18,7 @@ from .postgres_transactions import PostgresTransactions
 from .running import (
     POSTGRES_STAMP_AT,
     JudgedWindows,
+    NotKnown,
     RunningSeen,
     judged_sql,
     judged_write,
@@ -31,6 +32,7 @@ from .running import (
 
 class PostgresMemory(PostgresTransactions):
     _running: bool  # PostgresStateStore sets it, once it made or found the side tables
+    _running_not_kept: str  # and if not, why (postgres_schema.ensure_running_tables)
     _now: Callable[[], datetime]  # PostgresStateStore's wall clock
 
     def record_running(self, cluster: str, listed_at: datetime, started: Mapping[str, datetime],
@@ -48,7 +50,7 @@ class PostgresMemory(PostgresTransactions):
 
     def running_seen(self, cluster: str) -> RunningSeen:
         if not self._running:
-            return None, {}
+            return (NotKnown(self._running_not_kept) if self._running_not_kept else None), {}
         # The stamp's age on the database's clock, put on this process's clock (running.py, POSTGRES_STAMP_AT).
         listed = self._read("read when a cluster was last listed", listed_age_sql("%s"), (cluster,))
         rows = self._read("read since when connectors run", running_sql("%s"), (cluster,))

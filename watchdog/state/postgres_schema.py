@@ -281,29 +281,57 @@ def ensure_history_asked(conn: psycopg.Connection[Any], where: str, parameters: 
     return True
 
 
-def ensure_running_tables(conn: psycopg.Connection[Any], where: str, parameters: dict[str, Any] | None = None) -> bool:
+def ensure_running_tables(conn: psycopg.Connection[Any], where: str, parameters: dict[str, Any] | None = None) -> str:
     """Make the tables of what the polls saw running (running.py: side tables, not a migration, so
-    that an older release rolled back to still uses the database) if the database has none;
-    whether it has them now. A role that may not create tables keeps nothing of it, and says so
-    once: a new leader's stalled rules then judge a connector only after seeing it run themselves
-    (`stall_checks_judge_from` says when); refused, the daemon would not start where the release
-    before it did."""
-    def missing() -> bool:
-        present = {row[0] for row in conn.cursor(row_factory=tuple_row).execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()").fetchall()}
-        return not set(TABLE_NAMES) <= present
+    that an older release rolled back to still uses the database) if the database has none; ""
+    when the role may use them now, else why not (what a new leader's first listing says,
+    `stall_checks_judge_from`). A role that may not create them, or may not read and write those
+    there, keeps nothing of it, and says so once with what to do: a new leader's stalled rules
+    then judge a connector only after seeing it RUNNING themselves; refused, the daemon would not
+    start where the release before it did."""
+    present = _running_tables(conn)
+    if set(TABLE_NAMES) - present.keys():
+        try:
+            with conn.transaction():
+                take_migration_lock(conn, where, MIGRATION_LOCK)
+                for statement in POSTGRES_TABLES:  # IF NOT EXISTS: another replica may have made them meanwhile
+                    conn.execute(statement)
+        except psycopg.errors.InsufficientPrivilege as error:
+            log.warning("running_since_not_kept", database=where, error=error_text(error, parameters or {}),
+                        note="the role may not create tables: a new leader's stalled rules judge a connector only once "
+                             "they have seen it RUNNING themselves, until the tables connector_running, cluster_listed and "
+                             "stall_judged are made (start the daemon once as a role that may, then grant this one reads and "
+                             "writes)")
+            return ("the state store keeps no times of connectors: the tables connector_running, cluster_listed and "
+                    "stall_judged are not made and the role may not create them (running_since_not_kept at the start)")
+        present = _running_tables(conn)
+    unusable = sorted(name for name, usable in present.items() if not usable)
+    if not unusable:
+        return ""
+    refused = " and ".join(filter(None, (", ".join(unusable[:-1]), unusable[-1])))
+    # Made by another role (the DBA's, the owner's), the privileges granted on the core tables
+    # only (the release before needed no more): before, information_schema, which lists only the
+    # tables a role has some privilege on, hid them, and the warning asked to make tables that were there.
+    role, schema = conn.cursor(row_factory=tuple_row).execute(
+        "SELECT quote_ident(current_user), quote_ident(current_schema())").fetchone() or ("<role>", "<schema>")
+    grant = (f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(f'{schema}.{name}' for name in TABLE_NAMES)} "
+             f"TO {role}")
+    log.warning("running_since_not_kept", database=where, tables=unusable,
+                note=f"the role may not read and write the tables {refused} (they are there, made by another "
+                     "role): a new leader's stalled rules judge a connector only once they have seen it RUNNING "
+                     f"themselves, until their owner grants it and the daemon is started again: {grant}")
+    return (f"the state store keeps no times of connectors: the role may not read and write the tables "
+            f"{refused} (running_since_not_kept at the start says what to grant)")
 
-    if not missing():
-        return True
-    try:
-        with conn.transaction():
-            take_migration_lock(conn, where, MIGRATION_LOCK)
-            for statement in POSTGRES_TABLES:  # IF NOT EXISTS: another replica may have made them meanwhile
-                conn.execute(statement)
-    except psycopg.errors.InsufficientPrivilege as error:
-        log.warning("running_since_not_kept", database=where, error=error_text(error, parameters or {}),
-                    note="the role may not create tables: a new leader's stalled rules judge a connector only once "
-                         "they have seen it RUNNING themselves, until the tables connector_running, cluster_listed and "
-                         "stall_judged are made (start the daemon once as a role that may, then grant this one reads and writes)")
-        return False
-    return True
+
+def _running_tables(conn: psycopg.Connection[Any]) -> dict[str, bool]:
+    """The side tables in the current schema, whether or not the role may use them (pg_class, not
+    information_schema, which leaves out tables the role has no privilege on), each with whether it
+    may read and write it (has_table_privilege with several privileges is true if any is held:
+    each asked on its own)."""
+    rows = conn.cursor(row_factory=tuple_row).execute(
+        "SELECT c.relname, has_table_privilege(c.oid, 'SELECT') AND has_table_privilege(c.oid, 'INSERT') "
+        "AND has_table_privilege(c.oid, 'UPDATE') AND has_table_privilege(c.oid, 'DELETE') "
+        "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = current_schema() AND c.relname = ANY(%s)", (list(TABLE_NAMES),)).fetchall()
+    return {name: bool(usable) for name, usable in rows}

@@ -23,6 +23,7 @@ stamps the cluster has written its changes first, in the same transaction.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -108,19 +109,33 @@ def running_sql(mark: str) -> str:
     return f"SELECT connector, since FROM connector_running WHERE cluster = {mark}"
 
 
-RunningSeen = tuple[datetime | None, dict[str, datetime]]  # the cluster's last listing, and each since
+@dataclass(frozen=True, slots=True)
+class NotKnown:
+    """When a cluster was last listed cannot be told though the store may record it, and why (a
+    stamp that cannot be read, tables the role may not use): what a new leader's first listing
+    says (`stall_checks_judge_from`). Told apart from None (none recorded): saying "no listing is
+    recorded" of one that is, the operator looked for a first start that never happened."""
+
+    why: str
+
+
+# The cluster's last listing (None: none recorded), and each since
+RunningSeen = tuple[datetime | NotKnown | None, dict[str, datetime]]
 
 
 def read_running(listed: Sequence[Any], running: Sequence[tuple[str, Any]],
                  parse: Callable[[Any], datetime]) -> RunningSeen:
     """What running_seen answers from the rows read (`parse`: the driver's value to a UTC time).
     A value that cannot be read (changed by hand, a disk error) is "not known": the cluster's, and
-    nothing is seeded; a connector's, and it counts from its next listing. A hint, not a record:
-    refusing the store for it would stop the daemon where the release before it ran."""
+    nothing is seeded (the connectors' times are still given, for the first listing to rewrite
+    or remove their rows); a connector's, and it counts from its next listing. A hint, not a
+    record: refusing the store for it would stop the daemon where the release before it ran."""
+    at: datetime | NotKnown | None
     try:
         at = parse(listed[0]) if listed else None
-    except (ValueError, TypeError):
-        return None, {}
+    except (ValueError, TypeError) as error:
+        at = NotKnown(f"the state store's record of when this cluster was last listed cannot be read "
+                      f"({str(error)[:120]})")
     since: dict[str, datetime] = {}
     for name, value in running:
         try:
