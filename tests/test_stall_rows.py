@@ -102,3 +102,19 @@ async def test_a_stall_only_connectors_state_outlives_polls_that_fail_as_a_statu
     await w.daemon.engine.forget_vanished()
     assert w.daemon.state.load(key).attempts == 1, "its stall restart's count and backoff were forgotten"
     assert key in {row.key for row in w.daemon.state.rows()}
+
+
+async def test_a_check_that_could_not_read_its_cluster_says_so_on_each_row() -> None:
+    # Before: a check whose Metrics API queries failed left every row "not checked yet", as if no
+    # check had been tried (verification of F5: c9's sinks after stall_check_failed "Invalid metric").
+    w = world()
+    w.simulator.set_faults([{"match": {"endpoint": "metrics_query"}, "when": {"from": 1500},
+                             "action": {"status": 503}}])
+    await run(w, 1800)
+    rows, table = await _answers(w)
+    said = rows["orders-source"]["stall"]
+    assert said["unjudged"] == "check_failed" and said["verdict"] is None and said["at"] is not None, said
+    assert "503" in said["detail"] or "server_error" in said["detail"], said
+    assert "unjudged: check_failed" in _line(table, "orders-source"), table
+    assert w.simulator.restarts() == [], "no verdict on points never read"
+    await w.daemon.stop()

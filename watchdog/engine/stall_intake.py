@@ -12,6 +12,9 @@ from ..stall import Judgement, StallVerdict, Unjudged
 from .core import log
 from .decisions import Decisions
 
+# A row's `unjudged` when its cluster's points could not be read (on_stall_not_read).
+CHECK_FAILED = "check_failed"
+
 _UNJUDGED_NOTES = {
     Unjudged.TYPE_UNKNOWN: "neither its type nor its connector.class says source or sink: no stall check",
     Unjudged.CUSTOM_CONNECTOR: "a custom connector: its metrics are not in the cloud dataset; no stall check",
@@ -100,6 +103,16 @@ class StallIntake(Decisions):
             return
         unjudged[rule.name] = reason
         log.warning("stall_unjudged", **fields, note=_UNJUDGED_NOTES[reason])
+
+    def on_stall_not_read(self, rule: Rule, keys: list[ConnectorKey], why: str) -> None:
+        """A check that could not read its cluster's points (a query failed, or the check stopped
+        before it: stall_check_failed says so once for the cluster): no verdict, and each row says
+        `unjudged: check_failed` with the failure, which before read "not checked yet" as if no
+        check had been tried. Not a stall.Unjudged reason: nothing of the connector's own is in
+        question, and watchdog_stall_reads_total{result="failed"} already counts it per cluster."""
+        now = self._now()
+        for key in keys:
+            self.stall_rows.said(key, rule.name, now, unjudged=CHECK_FAILED, detail=why)
 
     def _id_shared(self, key: ConnectorKey) -> str | None:
         """What a connector whose listed id the listing repeats shares it with; None otherwise."""

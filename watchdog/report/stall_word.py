@@ -19,7 +19,8 @@ DETAIL_SHOWN = 500  # characters of a detail kept: what a check met can name man
 
 @dataclass(frozen=True, slots=True)
 class StallWord:
-    """`verdict` (moving, idle, stalling, stalled) or `unjudged` (a stall.Unjudged value), or
+    """`verdict` (moving, idle, stalling, stalled) or `unjudged` (a stall.Unjudged value, or
+    `check_failed`: its cluster's points could not be read, `detail` saying how), or
     neither: selected by `rule` and not checked since the daemon started (a check judges only
     connectors seen RUNNING through the rule's grace and windows)."""
 

@@ -170,6 +170,8 @@ class StallChecker(StallVerdicts):
                     self._engine.metrics.stall_reads.labels(cluster, "failed").inc()
                     self.failed_queries[cluster] += 1  # `run --once` says it read nothing there too
                     self.last_query_failure[cluster] = f"{stop.outcome}: not asked, the check stopped {_STOPPED_AT[stop.outcome]}"
+                    self._engine.on_stall_not_read(rule, [key for key, _ in (*sources, *sinks)],
+                                                   self.last_query_failure[cluster])
                 continue
             last = self._judged.get((rule.name, cluster))
             span = catch_up(windows, last, trigger.interval)
@@ -187,6 +189,11 @@ class StallChecker(StallVerdicts):
                 stop.unanswered_in_row = 0
             if sources or sinks:  # queries were made: WatchdogStallChecksFailing counts what they met
                 self._engine.metrics.stall_reads.labels(cluster, _read_result(answers)).inc()
+            if len(answers) < 3 and (sources or sinks):
+                # A query of the cluster failed: no verdict this check, and its rows say why
+                # (else they read "not checked yet", as if nothing had been tried).
+                self._engine.on_stall_not_read(rule, [key for key, _ in (*sources, *sinks)],
+                                               self.last_query_failure.get(cluster, "a query failed"))
             if len(answers) == 3:
                 self._judged[(rule.name, cluster)] = windows
                 judged_now[cluster] = windows
