@@ -18,13 +18,16 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 import structlog
 from pydantic import SecretStr
 
 from bench.postgres import take_lease
 from watchdog.app import Daemon
 from watchdog.model import ConnectorKey
+from watchdog.report import format_timestamp
 from watchdog.simulator import Scenario, Simulator, create_app
+from watchdog.state import SqliteStateStore
 from watchdog.state.postgres import PostgresStateStore
 
 from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, Clock, World, daemon_config, sim_scenario
@@ -290,3 +293,117 @@ async def test_a_cluster_a_reload_redefines_is_not_taken_as_running_from_what_wa
     assert [(e["connectors"], "redefined" in e["note"]) for e in said] == [(2, True)], said
     assert w.daemon.engine.running_since[ConnectorKey(CLUSTER, "steady-source")] == w.clock.wall() - timedelta(seconds=60)
     await w.daemon.stop()
+
+
+async def test_a_connector_created_again_under_its_name_counts_as_running_from_the_listing_that_shows_it(
+        tmp_path: Path) -> None:
+    """Deleted and created again under its name (another lcc- id: Terraform replacing it), it is
+    another connector: its namesake's time is not its own, live or through the store. Before,
+    the poll said `connector_replaced` and kept the old connector's running-since (0 s), and the
+    store kept it too (no id): a new one was judged on windows from before it existed."""
+    path = tmp_path / "watchdog.db"
+    w = _world(path)
+    await run(w, 600)
+    assert w.clock is not None
+    w.simulator.delete_connector(CLUSTER_ID, "steady-source")
+    w.simulator.add_connector(CLUSTER_ID, {"name": "steady-source", "id": "lcc-new2", "records_per_second": 10})
+    replaced_at = w.clock.wall()
+    await run(w, 60)
+    since = w.daemon.engine.running_since
+    assert since[ConnectorKey(CLUSTER, "steady-source")] == replaced_at, "its namesake's time was kept"
+    assert since[ConnectorKey(CLUSTER, "orders-source")] < replaced_at
+    with sqlite3.connect(path) as db:
+        kept = dict(db.execute("SELECT connector, since FROM connector_running").fetchall())
+    assert kept["steady-source"] == format_timestamp(replaced_at), kept
+    await w.daemon.stop()
+
+
+async def test_a_connector_created_again_while_no_daemon_ran_is_not_taken_for_its_namesake(tmp_path: Path) -> None:
+    """The same while the daemon was down for a minute (a rolling update): the store keeps the
+    lcc- id with the time, and a listed connector of another id counts from the new start."""
+    path = tmp_path / "watchdog.db"
+    w = _world(path)
+    await run(w, 600)
+    await w.daemon.stop()
+    assert w.clock is not None
+    w.simulator.delete_connector(CLUSTER_ID, "steady-source")
+    w.simulator.add_connector(CLUSTER_ID, {"name": "steady-source", "id": "lcc-new2", "records_per_second": 10})
+    w.clock.advance(60)
+    w.daemon = _daemon(w.simulator, w.clock, path)
+    started = w.clock.wall()
+    with structlog.testing.capture_logs() as logs:
+        await run(w, 60)
+    since = w.daemon.engine.running_since
+    assert since[ConnectorKey(CLUSTER, "steady-source")] == started, "taken as running since its namesake's time"
+    assert since[ConnectorKey(CLUSTER, "orders-source")] < started - timedelta(seconds=500), "the other one is seeded"
+    said = [e for e in logs if e["event"] == "stall_checks_judge_from"]
+    assert [(e["connectors"], "another lcc- id" in e["note"]) for e in said] == [(1, True)], said
+    await w.daemon.stop()
+
+
+PREVIOUS_RELEASE = "e40a6aa"  # the release before the side tables' added columns (running.ADDED_COLUMNS)
+
+
+def _previous_release(tmp_path: Path) -> Path:
+    """The previous release's tree, from this repository's history."""
+    tree = tmp_path / "previous"
+    tree.mkdir()
+    archive = subprocess.run(["git", "-C", str(Path(__file__).parent), "archive", PREVIOUS_RELEASE],
+                             capture_output=True, timeout=60)
+    if archive.returncode != 0:
+        pytest.skip(f"the previous release is not in this repository's history: {archive.stderr[:200]!r}")
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True, timeout=60)
+    return tree
+
+
+def _as_previous_release(tree: Path, path: Path, script: str, *args: str) -> str:
+    answer = subprocess.run([sys.executable, *(args or ("-c", script, str(path)))], cwd=tree.parent,
+                            env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                            timeout=60)
+    assert answer.returncode == 0, answer.stderr
+    return answer.stdout
+
+
+_PREVIOUS_WRITES = """
+import sys
+from datetime import datetime, timezone
+from watchdog.state import SqliteStateStore
+at = datetime(2026, 3, 1, 13, 0, tzinfo=timezone.utc)
+with SqliteStateStore(sys.argv[1]) as store:
+    store.record_running("prod", at, {"added-by-previous": at, "steady-source": at}, {"orders-source"})
+    store.record_judged("stalled", {"prod": (at, at, at, at, "PT1M", 60)})
+    print(sorted(store.running_seen("prod")[1]))
+"""
+
+
+async def test_the_previous_release_opens_and_writes_the_side_tables_this_one_made(tmp_path: Path) -> None:
+    """The side tables' new columns are nullable and the previous release's statements name their
+    columns: it opens a store this release made, reads and writes the tables, and `status` reads
+    it; its rows have no id, and this release takes their times for no connector."""
+    tree = _previous_release(tmp_path)
+    path = tmp_path / "watchdog.db"
+    w = _world(path)
+    await run(w, 180)
+    await w.daemon.stop()
+    with SqliteStateStore(path) as store:
+        steady = store.running_ids("prod")["steady-source"]
+    assert steady is not None and steady.startswith("lcc-")
+    assert _as_previous_release(tree, path, _PREVIOUS_WRITES).split() == ["['added-by-previous',", "'steady-source']"]
+    _as_previous_release(tree, path, "", "-m", "watchdog", "status", "--state", str(path))
+    with SqliteStateStore(path) as store:
+        # A row it inserts has no id (its time is seeded to no connector listed with one); one it
+        # rewrites keeps the id it had, which names the connector it was written for or one gone
+        # (lcc- ids are not used again): at worst a time not taken, never another connector's.
+        assert store.running_ids("prod") == {"added-by-previous": None, "steady-source": steady}
+
+
+async def test_this_release_adds_its_columns_to_the_side_tables_the_previous_one_made(tmp_path: Path) -> None:
+    tree = _previous_release(tmp_path)
+    path = tmp_path / "watchdog.db"
+    _as_previous_release(tree, path, _PREVIOUS_WRITES)
+    with SqliteStateStore(path) as store:
+        assert store.running_ids("prod") == {"added-by-previous": None, "steady-source": None}
+        at = Clock().wall()
+        store.record_running("prod", at, {"orders-source": at}, set(), ids={"orders-source": "lcc-1"})
+        assert store.running_ids("prod")["orders-source"] == "lcc-1"
+    _as_previous_release(tree, path, _PREVIOUS_WRITES)  # and the previous release still writes it

@@ -862,6 +862,37 @@ def test_since_when_connectors_run_is_kept_per_cluster_and_changes_only_what_a_l
     assert store.running_seen("big") == (later, {"c0000": T0})
 
 
+def test_the_lcc_id_each_running_time_is_of_is_kept_with_it(store: StateStore) -> None:
+    # A time is seeded only to a connector listed with the same id (engine/status_intake.py).
+    store.record_running("prod", T0, {"orders": T0, "billing": T0}, set(), ids={"orders": "lcc-1"})
+    assert store.running_ids("prod") == {"orders": "lcc-1", "billing": None}
+    later = T0 + timedelta(minutes=1)
+    store.record_running("prod", later, {"orders": later}, {"billing"}, ids={"orders": "lcc-2"})  # created again
+    assert store.running_ids("prod") == {"orders": "lcc-2"}
+    assert store.running_seen("prod") == (later, {"orders": later})
+    assert store.running_ids("other") == {}
+
+
+def test_side_tables_an_older_release_made_are_given_their_new_columns(backend_of_store: Backend) -> None:
+    store = backend_of_store.open()
+    store.close()
+    drop = "ALTER TABLE connector_running DROP COLUMN connector_id"  # the table as the release before made it
+    if backend_of_store.name == "sqlite":
+        with sqlite3.connect(backend_of_store.path) as db:
+            db.execute(drop)
+        db.close()
+    else:
+        with psycopg.connect(backend_of_store.url, password=backend_of_store.server.password.get_secret_value(),
+                             autocommit=True) as conn:
+            conn.execute(drop)  # type: ignore[arg-type]
+    store = backend_of_store.open()
+    try:
+        store.record_running("prod", T0, {"orders": T0}, set(), ids={"orders": "lcc-1"})
+        assert store.running_ids("prod") == {"orders": "lcc-1"}
+    finally:
+        store.close()
+
+
 def test_the_windows_a_stall_check_judged_are_kept_per_rule_and_cluster(store: StateStore) -> None:
     # state/running.py: what a new leader's first stall check reads the missed span from (stall.catch_up).
     assert store.judged("stalled") == {}

@@ -17,12 +17,15 @@ from .postgres_rows import aware
 from .postgres_transactions import PostgresTransactions
 from .running import (
     JudgedWindows,
+    RunningIds,
     RunningSeen,
     judged_sql,
     judged_write,
     listed_sql,
     read_judged,
     read_running,
+    read_running_ids,
+    running_ids_sql,
     running_sql,
     running_writes,
 )
@@ -32,7 +35,7 @@ class PostgresMemory(PostgresTransactions):
     _running: bool  # PostgresStateStore sets it, once it made or found the side tables
 
     def record_running(self, cluster: str, listed_at: datetime, started: Mapping[str, datetime],
-                       stopped: Collection[str]) -> None:
+                       stopped: Collection[str], *, ids: Mapping[str, str | None] | None = None) -> None:
         if not self._running:
             return
         delete, upsert, stamp = running_writes("%s")
@@ -40,7 +43,8 @@ class PostgresMemory(PostgresTransactions):
             if stopped:
                 cursor.executemany(delete, [(cluster, name) for name in stopped])
             if started:
-                cursor.executemany(upsert, [(cluster, name, postgres_rows.utc(since)) for name, since in started.items()])
+                cursor.executemany(upsert, [(cluster, name, postgres_rows.utc(since), (ids or {}).get(name))
+                                            for name, since in started.items()])
             cursor.execute(stamp, (cluster, postgres_rows.utc(listed_at)))
 
     def running_seen(self, cluster: str) -> RunningSeen:
@@ -50,6 +54,12 @@ class PostgresMemory(PostgresTransactions):
         rows = self._read("read since when connectors run", running_sql("%s"), (cluster,))
         return read_running([row["at"] for row in listed], [(row["connector"], row["since"]) for row in rows],
                             aware)
+
+    def running_ids(self, cluster: str) -> RunningIds:
+        if not self._running:
+            return {}
+        rows = self._read("read the ids of connectors that run", running_ids_sql("%s"), (cluster,))
+        return read_running_ids([(row["connector"], row["connector_id"]) for row in rows])
 
     def record_judged(self, rule: str, judged: Mapping[str, JudgedWindows]) -> None:
         if not self._running or not judged:

@@ -16,7 +16,7 @@ from ..logs import get_logger
 from .errors import StateStoreError
 from .postgres_connection import error_text
 from .postgres_migration_lock import take_migration_lock
-from .running import POSTGRES_TABLES, TABLE_NAMES
+from .running import ADDED_COLUMNS, POSTGRES_TABLES, TABLE_NAMES
 from .schema import (
     HISTORY_ASKED_COLUMNS,
     Migration,
@@ -293,17 +293,28 @@ def ensure_running_tables(conn: psycopg.Connection[Any], where: str, parameters:
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()").fetchall()}
         return not set(TABLE_NAMES) <= present
 
-    if not missing():
+    def columns_missing() -> bool:
+        # Tables an older release made (running.ADDED_COLUMNS): their new columns added, nullable.
+        present = {(row[0], row[1]) for row in conn.cursor(row_factory=tuple_row).execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()").fetchall()}
+        return not {(table, column) for table, column, _, _ in ADDED_COLUMNS} <= present
+
+    if not missing() and not columns_missing():
         return True
     try:
         with conn.transaction():
             take_migration_lock(conn, where, MIGRATION_LOCK)
             for statement in POSTGRES_TABLES:  # IF NOT EXISTS: another replica may have made them meanwhile
                 conn.execute(statement)
+            for table, column, _, kind in ADDED_COLUMNS:  # IF NOT EXISTS: another replica may have added them
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
     except psycopg.errors.InsufficientPrivilege as error:
         log.warning("running_since_not_kept", database=where, error=error_text(error, parameters or {}),
-                    note="the role may not create tables: a new leader's stalled rules judge a connector only once "
-                         "they have seen it RUNNING themselves, until the tables connector_running, cluster_listed and "
-                         "stall_judged are made (start the daemon once as a role that may, then grant this one reads and writes)")
+                    note="the role may not create tables (or add the columns a newer release keeps in them): a new "
+                         "leader's stalled rules judge a connector only once they have seen it RUNNING themselves, until "
+                         "the tables connector_running, cluster_listed and stall_judged are made (start the daemon once as "
+                         "a role that may, then grant this one reads and writes; or, as the tables' owner: "
+                         + "; ".join(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}"
+                                     for table, column, _, kind in ADDED_COLUMNS) + ")")
         return False
     return True

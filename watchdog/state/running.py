@@ -17,7 +17,9 @@ Written only when something changes: a connector becoming healthy (a row) or lea
 leaving the listing (its row removed), and one row per cluster per listing (its stamp), in one
 transaction, under the leader's fence as every write. A connector's row alone says "healthy at
 every listing since `since`" only together with a recent stamp of its cluster: each listing that
-stamps the cluster has written its changes first, in the same transaction.
+stamps the cluster has written its changes first, in the same transaction. Each row keeps the
+lcc- id of the connector it was written for: a connector created again under the name (another id)
+is not its namesake, and takes no time from it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ SQLITE_TABLES = (
         cluster   TEXT NOT NULL,
         connector TEXT NOT NULL,
         since     TEXT NOT NULL,
+        connector_id TEXT,
         PRIMARY KEY (cluster, connector)
     ) WITHOUT ROWID""",
     "CREATE TABLE IF NOT EXISTS cluster_listed (cluster TEXT PRIMARY KEY, at TEXT NOT NULL)",
@@ -52,6 +55,7 @@ POSTGRES_TABLES = (
         cluster   text NOT NULL,
         connector text NOT NULL,
         since     timestamptz NOT NULL,
+        connector_id text,
         PRIMARY KEY (cluster, connector)
     )""",
     "CREATE TABLE IF NOT EXISTS cluster_listed (cluster text PRIMARY KEY, at timestamptz NOT NULL)",
@@ -70,17 +74,27 @@ POSTGRES_TABLES = (
 
 TABLE_NAMES = ("connector_running", "cluster_listed", "stall_judged")
 
+# Columns added after the tables were first made (by the release of e40a6aa): nullable, added where
+# missing (ALTER TABLE ... ADD COLUMN, no schema version: an older release still opens the store).
+# Its statements name their columns, so its writes go on; a row it inserts has them NULL, read
+# as "not known" (the safe side: not seeded). (table, column, SQLite type, PostgreSQL type)
+ADDED_COLUMNS = (
+    # The connector's lcc- id (None: a listing gave none, as Kafka Connect's): a time is seeded only
+    # to a connector listed with the same id; another one created under the name is not its namesake.
+    ("connector_running", "connector_id", "TEXT", "text"),
+)
+
 
 def running_writes(mark: str) -> tuple[str, str, str]:
     """The statements of one listing's changes, run in one transaction in this order, each for its
     rows at once (executemany: one round trip with PostgreSQL, whatever the count; a statement
     each, a first listing of 1,500 connectors 5 ms away held the event loop 7.5 s, past the lease):
     the connectors that stopped being healthy or left (cluster, connector), those that became
-    healthy (cluster, connector, since), then the cluster's stamp (cluster, at). `mark`: the
-    driver's parameter mark."""
+    healthy (cluster, connector, since, connector_id), then the cluster's stamp (cluster, at).
+    `mark`: the driver's parameter mark."""
     return (f"DELETE FROM connector_running WHERE cluster = {mark} AND connector = {mark}",
-            f"INSERT INTO connector_running (cluster, connector, since) VALUES ({mark}, {mark}, {mark}) "
-            "ON CONFLICT (cluster, connector) DO UPDATE SET since = excluded.since",
+            f"INSERT INTO connector_running (cluster, connector, since, connector_id) VALUES ({mark}, {mark}, {mark}, {mark}) "
+            "ON CONFLICT (cluster, connector) DO UPDATE SET since = excluded.since, connector_id = excluded.connector_id",
             f"INSERT INTO cluster_listed (cluster, at) VALUES ({mark}, {mark}) "
             "ON CONFLICT (cluster) DO UPDATE SET at = excluded.at")
 
@@ -91,6 +105,18 @@ def listed_sql(mark: str) -> str:
 
 def running_sql(mark: str) -> str:
     return f"SELECT connector, since FROM connector_running WHERE cluster = {mark}"
+
+
+def running_ids_sql(mark: str) -> str:
+    return f"SELECT connector, connector_id FROM connector_running WHERE cluster = {mark}"
+
+
+RunningIds = dict[str, str | None]  # the lcc- id each kept time is of, by connector name (None: not known)
+
+
+def read_running_ids(rows: Sequence[tuple[str, Any]]) -> RunningIds:
+    """The ids kept with the times; a value that is not text (a hand edit) is "not known"."""
+    return {name: value if isinstance(value, str) and value else None for name, value in rows}
 
 
 RunningSeen = tuple[datetime | None, dict[str, datetime]]  # the cluster's last listing, and each since
