@@ -30,7 +30,16 @@ from watchdog.simulator import Scenario, Simulator, create_app
 from watchdog.state import SqliteStateStore
 from watchdog.state.postgres import PostgresStateStore
 
-from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, Clock, World, daemon_config, sim_scenario
+from .support import (
+    CLUSTER,
+    CLUSTER_ID,
+    ENVIRONMENT,
+    SELF_MANAGED,
+    Clock,
+    World,
+    daemon_config,
+    sim_scenario,
+)
 from .test_database_privileges import PASSWORD, app_role
 from .test_stalled import DELAY, STALLED_RULE, restarts, run
 
@@ -386,15 +395,19 @@ async def test_the_previous_release_opens_and_writes_the_side_tables_this_one_ma
     await run(w, 180)
     await w.daemon.stop()
     with SqliteStateStore(path) as store:
-        steady = store.running_ids("prod")["steady-source"]
+        identity, ids = store.running_identity("prod")
+        steady = ids["steady-source"]
     assert steady is not None and steady.startswith("lcc-")
+    assert identity == f"confluent_cloud {ENVIRONMENT}/{CLUSTER_ID}"
     assert _as_previous_release(tree, path, _PREVIOUS_WRITES).split() == ["['added-by-previous',", "'steady-source']"]
     _as_previous_release(tree, path, "", "-m", "watchdog", "status", "--state", str(path))
     with SqliteStateStore(path) as store:
         # A row it inserts has no id (its time is seeded to no connector listed with one); one it
         # rewrites keeps the id it had, which names the connector it was written for or one gone
         # (lcc- ids are not used again): at worst a time not taken, never another connector's.
-        assert store.running_ids("prod") == {"added-by-previous": None, "steady-source": steady}
+        # Its stamp's rewrite leaves the identity as it was: the name's definition when this
+        # release last listed it (another since then reads as redefined: the safe side).
+        assert store.running_identity("prod") == (identity, {"added-by-previous": None, "steady-source": steady})
 
 
 async def test_this_release_adds_its_columns_to_the_side_tables_the_previous_one_made(tmp_path: Path) -> None:
@@ -402,8 +415,78 @@ async def test_this_release_adds_its_columns_to_the_side_tables_the_previous_one
     path = tmp_path / "watchdog.db"
     _as_previous_release(tree, path, _PREVIOUS_WRITES)
     with SqliteStateStore(path) as store:
-        assert store.running_ids("prod") == {"added-by-previous": None, "steady-source": None}
+        assert store.running_identity("prod") == (None, {"added-by-previous": None, "steady-source": None})
         at = Clock().wall()
         store.record_running("prod", at, {"orders-source": at}, set(), ids={"orders-source": "lcc-1"})
-        assert store.running_ids("prod")["orders-source"] == "lcc-1"
+        assert store.running_identity("prod")[1]["orders-source"] == "lcc-1"
     _as_previous_release(tree, path, _PREVIOUS_WRITES)  # and the previous release still writes it
+
+
+def _connect_daemon(simulator: Simulator, clock: Clock, path: Path, connect: str) -> Daemon:
+    """A daemon whose cluster `prod` is the simulator's Kafka Connect cluster `connect`."""
+    rule = {"name": "heal", "trigger": {"type": "status", "interval": 60}, "select": {"include": ["*"]}}
+    config = daemon_config([rule], backend=SELF_MANAGED, state={"path": str(path)},
+                           clusters={CLUSTER: {"backend": SELF_MANAGED, "urls": [f"http://sim/kafka-connect/{connect}"]}})
+    daemon = Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall, rng=lambda: 0.5)
+    daemon.queue.start()
+    return daemon
+
+
+async def test_a_cluster_redefined_while_no_daemon_ran_is_not_taken_as_running_from_the_cluster_before(
+        tmp_path: Path) -> None:
+    """`prod` pointed at other Connect workers (another Kafka Connect cluster, whose connectors
+    have the same names and no lcc- ids) and the daemon started again at once: the store's times
+    are of the cluster before. Before, the rows were keyed by the cluster's name only and the
+    new process took them (12:00); the same change by a reload said "redefined" and counted
+    from its first poll, and so does a start now."""
+    clock = Clock()
+    connectors = [{"name": "sink-1", "records_per_second": 10}]
+    scenario = {**sim_scenario([], backend=SELF_MANAGED),
+                "kafka_connect_clusters": [{"name": "connect-a", "connectors": connectors},
+                                           {"name": "connect-b", "connectors": connectors}]}
+    simulator = Simulator(Scenario.model_validate(scenario), clock=clock.monotonic, epoch=clock.epoch.timestamp())
+    path = tmp_path / "watchdog.db"
+    daemon = _connect_daemon(simulator, clock, path, "connect-a")
+    for _ in range(10):
+        await daemon.pollers[CLUSTER].poll()
+        clock.advance(60)
+    await daemon.stop()
+    clock.advance(30)  # a rollout of the config change
+    key = ConnectorKey(CLUSTER, "sink-1")
+    daemon = _connect_daemon(simulator, clock, path, "connect-a")  # control: the same cluster takes its time
+    await daemon.pollers[CLUSTER].poll()
+    assert daemon.engine.running_since[key] == clock.epoch
+    await daemon.stop()
+    daemon = _connect_daemon(simulator, clock, path, "connect-b")
+    started = clock.wall()
+    with structlog.testing.capture_logs() as logs:
+        await daemon.pollers[CLUSTER].poll()
+    await daemon.stop()
+    assert daemon.engine.running_since[key] == started, "taken as running since the other cluster's time"
+    said = [e for e in logs if e["event"] == "stall_checks_judge_from"]
+    assert not said, "no stalled rule: nothing to say"
+
+
+async def test_a_confluent_cluster_redefined_while_no_daemon_ran_says_so_when_its_stalled_rules_judge(
+        tmp_path: Path) -> None:
+    """`prod` given another kafka_cluster_id (a migration: the connectors created again there
+    under the same names) and the daemon started again at once: said as a reload says it."""
+    clock = Clock()
+    scenario = sim_scenario(SOURCES, restart={"delay_seconds": 5}, metrics_api={"rate_limit": None})
+    scenario["environments"][0]["clusters"].append({"id": "lkc-new001", "connectors": SOURCES})
+    simulator = Simulator(Scenario.model_validate(scenario), clock=clock.monotonic, epoch=clock.epoch.timestamp())
+    path = tmp_path / "watchdog.db"
+    w = World(simulator, _daemon(simulator, clock, path), clock)
+    await run(w, 600)
+    await w.daemon.stop()
+    clock.advance(30)
+    w.daemon = _daemon(simulator, clock, path, clusters={CLUSTER: {"environment_id": ENVIRONMENT,
+                                                                   "kafka_cluster_id": "lkc-new001"}})
+    started = clock.wall()
+    with structlog.testing.capture_logs() as logs:
+        await run(w, 60)
+    await w.daemon.stop()
+    assert w.daemon.engine.running_since[ConnectorKey(CLUSTER, "orders-source")] == started
+    said = [e for e in logs if e["event"] == "stall_checks_judge_from"]
+    assert [(e["connectors"], "redefined" in e["note"]) for e in said] == [(2, True)], said
+    assert "lkc-prod01" in said[0]["note"] and "lkc-new001" in said[0]["note"], said[0]["note"]

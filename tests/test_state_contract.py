@@ -865,30 +865,43 @@ def test_since_when_connectors_run_is_kept_per_cluster_and_changes_only_what_a_l
 def test_the_lcc_id_each_running_time_is_of_is_kept_with_it(store: StateStore) -> None:
     # A time is seeded only to a connector listed with the same id (engine/status_intake.py).
     store.record_running("prod", T0, {"orders": T0, "billing": T0}, set(), ids={"orders": "lcc-1"})
-    assert store.running_ids("prod") == {"orders": "lcc-1", "billing": None}
+    assert store.running_identity("prod")[1] == {"orders": "lcc-1", "billing": None}
     later = T0 + timedelta(minutes=1)
     store.record_running("prod", later, {"orders": later}, {"billing"}, ids={"orders": "lcc-2"})  # created again
-    assert store.running_ids("prod") == {"orders": "lcc-2"}
+    assert store.running_identity("prod")[1] == {"orders": "lcc-2"}
     assert store.running_seen("prod") == (later, {"orders": later})
-    assert store.running_ids("other") == {}
+    assert store.running_identity("other") == (None, {})
+
+
+def test_which_kafka_cluster_a_listing_was_of_is_kept_with_its_stamp(store: StateStore) -> None:
+    # A start under another definition of the name takes none of the times (engine/cluster_identity.py).
+    store.record_running("prod", T0, {"orders": T0}, set(), identity="confluent_cloud env-1/lkc-a")
+    store.record_running("dev", T0, {}, set())
+    assert store.running_identity("prod")[0] == "confluent_cloud env-1/lkc-a"
+    assert store.running_identity("dev")[0] is None
+    store.record_running("prod", T0 + timedelta(minutes=1), {}, set(), identity="confluent_cloud env-1/lkc-b")
+    assert store.running_identity("prod") == ("confluent_cloud env-1/lkc-b", {"orders": None})
 
 
 def test_side_tables_an_older_release_made_are_given_their_new_columns(backend_of_store: Backend) -> None:
     store = backend_of_store.open()
     store.close()
-    drop = "ALTER TABLE connector_running DROP COLUMN connector_id"  # the table as the release before made it
+    # The tables as the release before made them.
+    drops = ("ALTER TABLE connector_running DROP COLUMN connector_id", "ALTER TABLE cluster_listed DROP COLUMN identity")
     if backend_of_store.name == "sqlite":
         with sqlite3.connect(backend_of_store.path) as db:
-            db.execute(drop)
+            for drop in drops:
+                db.execute(drop)
         db.close()
     else:
         with psycopg.connect(backend_of_store.url, password=backend_of_store.server.password.get_secret_value(),
                              autocommit=True) as conn:
-            conn.execute(drop)  # type: ignore[arg-type]
+            for drop in drops:
+                conn.execute(drop)  # type: ignore[arg-type]
     store = backend_of_store.open()
     try:
-        store.record_running("prod", T0, {"orders": T0}, set(), ids={"orders": "lcc-1"})
-        assert store.running_ids("prod") == {"orders": "lcc-1"}
+        store.record_running("prod", T0, {"orders": T0}, set(), ids={"orders": "lcc-1"}, identity="kafka_connect x")
+        assert store.running_identity("prod") == ("kafka_connect x", {"orders": "lcc-1"})
     finally:
         store.close()
 

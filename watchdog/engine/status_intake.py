@@ -31,6 +31,7 @@ from ..rules import (
 )
 from ..state import Fenced, StateStoreError
 from ..state.running import RunningIds
+from .cluster_identity import cluster_identity
 from .core import log
 from .flapping import flapping_note
 from .forgetting import Forgetting
@@ -45,6 +46,7 @@ from .skip_words import skipped_because
 
 _FAILING = frozenset({Health.FAILED, Health.USER_ERROR})
 
+OF_THE_CLUSTER_BEFORE = "what the store keeps of it may be of the cluster before"
 # Why a connector's kept time is not taken: the store kept it with another lcc- id than the
 # listing shows, or with none (a row an older release wrote; the safe side: counted from now).
 REPLACED_WHILE_AWAY = ("the state store kept their times for connectors of the same names with another lcc- id (deleted "
@@ -106,7 +108,7 @@ class StatusIntake(PollWatch, Forgetting):
             kept = Seeds({}, kept.stored)  # its rows still compared with this listing: those not running now go
         elif kept is not None and cluster in self.running_forgotten:
             kept = Seeds({}, kept.stored, "the cluster was removed or redefined (a reload, discovery) since its last "
-                                          "listing here, and what the store keeps of it may be of the cluster before")
+                                          f"listing here, and {OF_THE_CLUSTER_BEFORE}")
         self.running_forgotten.discard(cluster)
         self._unlist(cluster, keep=statuses.keys())
         self._listed[cluster] = set(statuses)
@@ -174,13 +176,22 @@ class StatusIntake(PollWatch, Forgetting):
         known": counted from now."""
         try:
             listed_at, stored = self.state.running_seen(cluster)
-            ids = self.state.running_ids(cluster)
+            kept_as, ids = self.state.running_identity(cluster)
         except StateStoreError as exc:
             return Seeds({}, frozenset(), f"the state store could not be read ({exc})"), {}
         windows = [rule.trigger.window for rule in self.config.rules
                    if rule.enabled and isinstance(rule.trigger, StalledTrigger)]
         bound = seed_bound(self.poll_every.get(cluster), self.config.state.leader_election.lease_duration, windows)
-        return seeds(listed_at, stored, now, bound), ids
+        kept = seeds(listed_at, stored, now, bound)
+        here = cluster_identity(self.config.clusters.get(cluster))
+        if kept.since and kept_as != here:
+            # Rows keyed by the cluster's name: redefined while no daemon ran (a rollout of the
+            # config change), they may be another Kafka cluster's, as after a reload.
+            return Seeds({}, kept.stored, f"the cluster was redefined since its last listing recorded in the state "
+                                          f"store ({kept_as} then, {here} now), and {OF_THE_CLUSTER_BEFORE}" if kept_as
+                         else "the state store does not say which Kafka cluster its last listing of this cluster was "
+                              "of (an older release recorded it)"), ids
+        return kept, ids
 
     def _note_running(self, cluster: str, now: datetime, started: Mapping[str, datetime], stopped: set[str], *,
                       first: bool) -> None:
@@ -204,7 +215,8 @@ class StatusIntake(PollWatch, Forgetting):
             return
         listed_at, started, stopped = unsaved
         try:
-            self.state.record_running(cluster, listed_at, started, stopped, ids=self._listed_ids(cluster, started))
+            self.state.record_running(cluster, listed_at, started, stopped, ids=self._listed_ids(cluster, started),
+                                      identity=cluster_identity(self.config.clusters.get(cluster)))
         except Fenced:
             raise
         except StateStoreError as exc:

@@ -40,7 +40,7 @@ from ..model import (
 from ..report import StatusRow
 from .held import HeldTime
 from .marks import WriteMarks
-from .running import JudgedWindows, RunningIds, RunningSeen
+from .running import JudgedWindows, RunningIdentity, RunningSeen
 
 
 class StateStore(Protocol):
@@ -133,20 +133,23 @@ class StateStore(Protocol):
 
     # -- since when the polls saw each connector running (running.py): what a new leader's stall checks need
     def record_running(self, cluster: str, listed_at: datetime, started: Mapping[str, datetime],
-                       stopped: Collection[str], *, ids: Mapping[str, str | None] | None = None) -> None:
+                       stopped: Collection[str], *, ids: Mapping[str, str | None] | None = None,
+                       identity: str | None = None) -> None:
         """A listing of `cluster` at `listed_at`: the connectors it saw become healthy (`started`,
         since when; `ids`: the lcc- id each was listed with) and those it saw stop being so or
-        leave (`stopped`), in one write with the cluster's stamp. A store that cannot keep them (a
-        PostgreSQL role that may not create the tables) writes nothing."""
+        leave (`stopped`), in one write with the cluster's stamp and `identity` (which Kafka
+        cluster the name stood for). A store that cannot keep them (a PostgreSQL role that may
+        not create the tables) writes nothing."""
         ...
     def running_seen(self, cluster: str) -> RunningSeen:
         """When `cluster` was last listed (None: not known) and since when each connector was seen
         healthy by the listings up to then."""
         ...
 
-    def running_ids(self, cluster: str) -> RunningIds:
-        """The lcc- id each time running_seen gives is of (None: not known: a listing gave none,
-        or an older release wrote the row): seeded only to a connector listed with that id."""
+    def running_identity(self, cluster: str) -> RunningIdentity:
+        """Which Kafka cluster `cluster`'s last listing was of, and the lcc- id each time
+        running_seen gives is of (None: not known: a listing gave none, or an older release wrote
+        the row): seeded only under the same definition, to a connector listed with that id."""
         ...
 
     def record_judged(self, rule: str, judged: Mapping[str, JudgedWindows]) -> None:

@@ -17,14 +17,15 @@ from .postgres_rows import aware
 from .postgres_transactions import PostgresTransactions
 from .running import (
     JudgedWindows,
-    RunningIds,
+    RunningIdentity,
     RunningSeen,
+    identity_sql,
     judged_sql,
     judged_write,
     listed_sql,
     read_judged,
     read_running,
-    read_running_ids,
+    read_running_identity,
     running_ids_sql,
     running_sql,
     running_writes,
@@ -35,7 +36,8 @@ class PostgresMemory(PostgresTransactions):
     _running: bool  # PostgresStateStore sets it, once it made or found the side tables
 
     def record_running(self, cluster: str, listed_at: datetime, started: Mapping[str, datetime],
-                       stopped: Collection[str], *, ids: Mapping[str, str | None] | None = None) -> None:
+                       stopped: Collection[str], *, ids: Mapping[str, str | None] | None = None,
+                       identity: str | None = None) -> None:
         if not self._running:
             return
         delete, upsert, stamp = running_writes("%s")
@@ -45,7 +47,7 @@ class PostgresMemory(PostgresTransactions):
             if started:
                 cursor.executemany(upsert, [(cluster, name, postgres_rows.utc(since), (ids or {}).get(name))
                                             for name, since in started.items()])
-            cursor.execute(stamp, (cluster, postgres_rows.utc(listed_at)))
+            cursor.execute(stamp, (cluster, postgres_rows.utc(listed_at), identity))
 
     def running_seen(self, cluster: str) -> RunningSeen:
         if not self._running:
@@ -55,11 +57,13 @@ class PostgresMemory(PostgresTransactions):
         return read_running([row["at"] for row in listed], [(row["connector"], row["since"]) for row in rows],
                             aware)
 
-    def running_ids(self, cluster: str) -> RunningIds:
+    def running_identity(self, cluster: str) -> RunningIdentity:
         if not self._running:
-            return {}
+            return None, {}
+        identity = self._read("read which cluster was last listed", identity_sql("%s"), (cluster,))
         rows = self._read("read the ids of connectors that run", running_ids_sql("%s"), (cluster,))
-        return read_running_ids([(row["connector"], row["connector_id"]) for row in rows])
+        return read_running_identity([row["identity"] for row in identity],
+                                     [(row["connector"], row["connector_id"]) for row in rows])
 
     def record_judged(self, rule: str, judged: Mapping[str, JudgedWindows]) -> None:
         if not self._running or not judged:

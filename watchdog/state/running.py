@@ -36,7 +36,7 @@ SQLITE_TABLES = (
         connector_id TEXT,
         PRIMARY KEY (cluster, connector)
     ) WITHOUT ROWID""",
-    "CREATE TABLE IF NOT EXISTS cluster_listed (cluster TEXT PRIMARY KEY, at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS cluster_listed (cluster TEXT PRIMARY KEY, at TEXT NOT NULL, identity TEXT)",
     """CREATE TABLE IF NOT EXISTS stall_judged (
         rule        TEXT NOT NULL,
         cluster     TEXT NOT NULL,
@@ -58,7 +58,7 @@ POSTGRES_TABLES = (
         connector_id text,
         PRIMARY KEY (cluster, connector)
     )""",
-    "CREATE TABLE IF NOT EXISTS cluster_listed (cluster text PRIMARY KEY, at timestamptz NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS cluster_listed (cluster text PRIMARY KEY, at timestamptz NOT NULL, identity text)",
     """CREATE TABLE IF NOT EXISTS stall_judged (
         rule        text NOT NULL,
         cluster     text NOT NULL,
@@ -82,6 +82,9 @@ ADDED_COLUMNS = (
     # The connector's lcc- id (None: a listing gave none, as Kafka Connect's): a time is seeded only
     # to a connector listed with the same id; another one created under the name is not its namesake.
     ("connector_running", "connector_id", "TEXT", "text"),
+    # Which Kafka cluster the name stood for at that listing (engine/cluster_identity.py; None: not
+    # known, an older release made the row): a start under another definition takes none of the times.
+    ("cluster_listed", "identity", "TEXT", "text"),
 )
 
 
@@ -90,13 +93,14 @@ def running_writes(mark: str) -> tuple[str, str, str]:
     rows at once (executemany: one round trip with PostgreSQL, whatever the count; a statement
     each, a first listing of 1,500 connectors 5 ms away held the event loop 7.5 s, past the lease):
     the connectors that stopped being healthy or left (cluster, connector), those that became
-    healthy (cluster, connector, since, connector_id), then the cluster's stamp (cluster, at).
+    healthy (cluster, connector, since, connector_id), then the cluster's stamp (cluster, at,
+    identity).
     `mark`: the driver's parameter mark."""
     return (f"DELETE FROM connector_running WHERE cluster = {mark} AND connector = {mark}",
             f"INSERT INTO connector_running (cluster, connector, since, connector_id) VALUES ({mark}, {mark}, {mark}, {mark}) "
             "ON CONFLICT (cluster, connector) DO UPDATE SET since = excluded.since, connector_id = excluded.connector_id",
-            f"INSERT INTO cluster_listed (cluster, at) VALUES ({mark}, {mark}) "
-            "ON CONFLICT (cluster) DO UPDATE SET at = excluded.at")
+            f"INSERT INTO cluster_listed (cluster, at, identity) VALUES ({mark}, {mark}, {mark}) "
+            "ON CONFLICT (cluster) DO UPDATE SET at = excluded.at, identity = excluded.identity")
 
 
 def listed_sql(mark: str) -> str:
@@ -111,12 +115,21 @@ def running_ids_sql(mark: str) -> str:
     return f"SELECT connector, connector_id FROM connector_running WHERE cluster = {mark}"
 
 
+def identity_sql(mark: str) -> str:
+    return f"SELECT identity FROM cluster_listed WHERE cluster = {mark}"
+
+
 RunningIds = dict[str, str | None]  # the lcc- id each kept time is of, by connector name (None: not known)
+# Which Kafka cluster the last listing was of (None: not known), and the id each kept time is of.
+RunningIdentity = tuple[str | None, RunningIds]
 
 
-def read_running_ids(rows: Sequence[tuple[str, Any]]) -> RunningIds:
-    """The ids kept with the times; a value that is not text (a hand edit) is "not known"."""
-    return {name: value if isinstance(value, str) and value else None for name, value in rows}
+def read_running_identity(identity: Sequence[Any], rows: Sequence[tuple[str, Any]]) -> RunningIdentity:
+    """The identities kept with the times; a value that is not text (a hand edit) is "not known"."""
+    def text(value: Any) -> str | None:
+        return value if isinstance(value, str) and value else None
+
+    return (text(identity[0]) if identity else None), {name: text(value) for name, value in rows}
 
 
 RunningSeen = tuple[datetime | None, dict[str, datetime]]  # the cluster's last listing, and each since

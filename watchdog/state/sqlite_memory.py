@@ -18,14 +18,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..report import format_timestamp, parse_timestamp, parse_timestamp_or_none
 from .running import (
     JudgedWindows,
-    RunningIds,
+    RunningIdentity,
     RunningSeen,
+    identity_sql,
     judged_sql,
     judged_write,
     listed_sql,
     read_judged,
     read_running,
-    read_running_ids,
+    read_running_identity,
     running_ids_sql,
     running_sql,
     running_writes,
@@ -66,13 +67,14 @@ class SqliteMemory:
     # -- since when the polls saw each connector running (running.py) --------------------------------
 
     def record_running(self, cluster: str, listed_at: datetime, started: Mapping[str, datetime],
-                       stopped: Collection[str], *, ids: Mapping[str, str | None] | None = None) -> None:
+                       stopped: Collection[str], *, ids: Mapping[str, str | None] | None = None,
+                       identity: str | None = None) -> None:
         delete, upsert, stamp = _RUNNING_WRITES
         with self._write("record which connectors run", quiet_while_failing=True) as db:
             db.executemany(delete, [(cluster, name) for name in stopped])
             db.executemany(upsert, [(cluster, name, format_timestamp(since), (ids or {}).get(name))
                                     for name, since in started.items()])
-            db.execute(stamp, (cluster, format_timestamp(listed_at)))
+            db.execute(stamp, (cluster, format_timestamp(listed_at), identity))
 
     def running_seen(self, cluster: str) -> RunningSeen:
         listed = self._read("read when a cluster was last listed", listed_sql("?"), (cluster,))
@@ -80,9 +82,11 @@ class SqliteMemory:
         return read_running([row["at"] for row in listed], [(row["connector"], row["since"]) for row in rows],
                             parse_timestamp)
 
-    def running_ids(self, cluster: str) -> RunningIds:
+    def running_identity(self, cluster: str) -> RunningIdentity:
+        identity = self._read("read which cluster was last listed", identity_sql("?"), (cluster,))
         rows = self._read("read the ids of connectors that run", running_ids_sql("?"), (cluster,))
-        return read_running_ids([(row["connector"], row["connector_id"]) for row in rows])
+        return read_running_identity([row["identity"] for row in identity],
+                                     [(row["connector"], row["connector_id"]) for row in rows])
 
     def record_judged(self, rule: str, judged: Mapping[str, JudgedWindows]) -> None:
         with self._write("record the windows a stall check judged", quiet_while_failing=True) as db:
