@@ -490,3 +490,31 @@ async def test_a_confluent_cluster_redefined_while_no_daemon_ran_says_so_when_it
     said = [e for e in logs if e["event"] == "stall_checks_judge_from"]
     assert [(e["connectors"], "redefined" in e["note"]) for e in said] == [(2, True)], said
     assert "lkc-prod01" in said[0]["note"] and "lkc-new001" in said[0]["note"], said[0]["note"]
+
+
+async def test_the_hourly_sweep_deletes_what_the_store_kept_of_clusters_and_rules_no_longer_watched(
+        tmp_path: Path) -> None:
+    """Rows of a cluster discovery no longer finds (or the config no longer names), last listed
+    longer than state.forget_vanished_after ago, and the windows of a stalled rule renamed: gone at
+    the hourly sweep, said once. Before, nothing deleted them (a fleet of short-lived clusters
+    grew them for good); a configured cluster's rows stay."""
+    path = tmp_path / "watchdog.db"
+    w = _world(path)
+    await run(w, 120)
+    assert w.clock is not None
+    long_ago = w.clock.wall() - timedelta(seconds=w.daemon.config.state.forget_vanished_after + 60)
+    windows = (long_ago, long_ago, long_ago, long_ago, "PT1M", 60)
+    w.daemon.state.record_running("ephemeral-0", long_ago, {"orders-source": long_ago}, set())
+    w.daemon.state.record_running("ephemeral-1", w.clock.wall(), {"orders-source": long_ago}, set())  # too recent
+    w.daemon.state.record_judged("stalled-v0", {CLUSTER: windows})
+    w.daemon.state.record_judged("stalled", {"ephemeral-0": windows})
+    with structlog.testing.capture_logs() as logs:
+        await w.daemon.engine.forget_vanished()
+    assert w.daemon.state.running_seen("ephemeral-0") == (None, {})
+    assert w.daemon.state.running_seen("ephemeral-1")[0] == w.clock.wall()
+    assert w.daemon.state.running_seen(CLUSTER)[1].keys() == {"orders-source", "steady-source"}
+    assert w.daemon.state.judged("stalled-v0") == {}
+    assert list(w.daemon.state.judged("stalled")) == [CLUSTER]
+    [said] = [e for e in logs if e["event"] == "stall_memory_pruned"]
+    assert said["removed"] == 4 and said["rules_kept"] == ["stalled"], said
+    await w.daemon.stop()

@@ -906,6 +906,29 @@ def test_side_tables_an_older_release_made_are_given_their_new_columns(backend_o
         store.close()
 
 
+def test_the_side_rows_of_clusters_and_rules_no_longer_configured_are_pruned_in_bounded_steps(store: StateStore) -> None:
+    # Before, nothing deleted them: rows = connectors x every cluster ever watched (probe_upgrade F4).
+    old, recent = T0, T0 + timedelta(days=3)
+    windows = (T0, T0, T0, T0, "PT1M", 60)
+    for cluster in ("kept", "gone-0", "gone-1", "gone-2", "gone-3", "gone-4"):
+        store.record_running(cluster, old, {"orders": old, "billing": old}, set())
+    store.record_running("gone-recently", recent, {"orders": recent}, set())
+    clusters = ["kept", "gone-0", "gone-1", "gone-2", "gone-3", "gone-4", "gone-recently"]
+    store.record_judged("stalled", dict.fromkeys(clusters, windows))
+    store.record_judged("stalled-v0", {"kept": windows, "gone-recently": windows})
+    steps = list(pruning.side_steps(store, lambda cluster: cluster == "kept", {"stalled"}, old + timedelta(days=1),
+                                    per_step=2))
+    # At most two clusters per step (each: its 2 connectors' rows, its stamp, its windows), then
+    # the windows of the rule gone (2 rows).
+    assert steps[0] == 8 and max(steps) == 8 and sum(steps) == 5 * 4 + 2, steps
+    for cluster in ("gone-0", "gone-4"):
+        assert store.running_seen(cluster) == (None, {})
+    assert store.running_seen("kept") == (old, {"orders": old, "billing": old}), "configured: kept, however old"
+    assert store.running_seen("gone-recently") == (recent, {"orders": recent}), "younger than the cutoff: kept"
+    assert sorted(store.judged("stalled")) == ["gone-recently", "kept"]
+    assert store.judged("stalled-v0") == {}, "a rule no longer configured"
+
+
 def test_the_windows_a_stall_check_judged_are_kept_per_rule_and_cluster(store: StateStore) -> None:
     # state/running.py: what a new leader's first stall check reads the missed span from (stall.catch_up).
     assert store.judged("stalled") == {}

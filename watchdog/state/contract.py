@@ -160,6 +160,16 @@ class StateStore(Protocol):
         """The windows the rule's checks last judged, per cluster (none a store cannot keep)."""
         ...
 
+    def prune_unlisted(self, keep: Callable[[str], bool], cutoff: datetime, after: str | None,
+                       clusters: int) -> tuple[int, str | None]:
+        """One step of the side tables' prune (pruning.side_steps): the rows of the next
+        `clusters` clusters after `after` last listed before `cutoff` that `keep` does not keep."""
+        ...
+    def prune_unjudged(self, rules: Collection[str], after: str | None, count: int) -> tuple[int, str | None]:
+        """One step of the side tables' prune: the windows of the next `count` rules after
+        `after` whose names are not in `rules`."""
+        ...
+
     # -- the daemon's last sign of life, for recovery: a schedule's restart kept while no daemon
     # ran for longer than the scheduler's grace is not sent late (engine/recovery.py)
     def last_alive(self, now: datetime | None = None) -> datetime | None:

@@ -9,12 +9,13 @@ not make them, `_running` False), and the leader's last sign of life, which the 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 
 from . import postgres_rows
 from .postgres_rows import aware
 from .postgres_transactions import PostgresTransactions
+from .pruning import unjudged_step, unlisted_step
 from .running import (
     JudgedWindows,
     RunningIdentity,
@@ -79,6 +80,19 @@ class PostgresMemory(PostgresTransactions):
         rows = self._read("read the windows stall checks judged", judged_sql("%s"), (rule,))
         return read_judged([(row["cluster"], row["start"], row["earlier"], row["later"], row["end_at"],
                              row["granularity"], row["step"]) for row in rows], aware)
+
+    def prune_unlisted(self, keep: Callable[[str], bool], cutoff: datetime, after: str | None,
+                       clusters: int) -> tuple[int, str | None]:
+        if not self._running:
+            return 0, None
+        with self._write("prune what the polls saw running") as db:
+            return unlisted_step(db, "%s", keep, postgres_rows.utc(cutoff), after, clusters)
+
+    def prune_unjudged(self, rules: Collection[str], after: str | None, count: int) -> tuple[int, str | None]:
+        if not self._running:
+            return 0, None
+        with self._write("prune the windows stall checks judged") as db:
+            return unjudged_step(db, "%s", rules, after, count)
 
     def last_alive(self, now: datetime | None = None) -> datetime | None:
         """None: with PostgreSQL the leader's last sign of life is its lease renewal, which the

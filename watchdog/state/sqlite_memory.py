@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..report import format_timestamp, parse_timestamp, parse_timestamp_or_none
+from .pruning import unjudged_step, unlisted_step
 from .running import (
     JudgedWindows,
     RunningIdentity,
@@ -97,6 +98,15 @@ class SqliteMemory:
     def judged(self, rule: str) -> dict[str, JudgedWindows]:
         rows = self._read("read the windows stall checks judged", judged_sql("?"), (rule,))
         return read_judged([tuple(row) for row in rows], parse_timestamp)
+
+    def prune_unlisted(self, keep: Callable[[str], bool], cutoff: datetime, after: str | None,
+                       clusters: int) -> tuple[int, str | None]:
+        with self._write("prune what the polls saw running") as db:
+            return unlisted_step(db, "?", keep, format_timestamp(cutoff), after, clusters)
+
+    def prune_unjudged(self, rules: Collection[str], after: str | None, count: int) -> tuple[int, str | None]:
+        with self._write("prune the windows stall checks judged") as db:
+            return unjudged_step(db, "?", rules, after, count)
 
     # -- the daemon's last sign of life -------------------------------------------------------------
 
