@@ -518,3 +518,33 @@ async def test_the_hourly_sweep_deletes_what_the_store_kept_of_clusters_and_rule
     [said] = [e for e in logs if e["event"] == "stall_memory_pruned"]
     assert said["removed"] == 4 and said["rules_kept"] == ["stalled"], said
     await w.daemon.stop()
+
+
+def test_with_postgresql_a_side_table_held_by_a_long_reader_delays_the_start_a_second_at_most(
+        postgres_server: Any, postgres_url: str) -> None:
+    """Adding the side tables' new columns to tables the previous release made (ALTER TABLE) waits
+    for every transaction that read them (a pg_dump), and every read and write of them queues
+    behind it meanwhile, an older replica leading beside this one included. It waits 1 s, starts
+    without the tables (said, as a role that may not alter them), and the next start adds them."""
+    import time
+
+    database = postgres_url.rsplit("/", 1)[1]
+    PostgresStateStore(postgres_url, password=postgres_server.password).close()
+    with postgres_server.connect(database) as admin:
+        admin.execute("ALTER TABLE connector_running DROP COLUMN connector_id")  # as the previous release made it
+    with postgres_server.connect(database) as dump:
+        dump.autocommit = False
+        dump.execute("SELECT count(*) FROM connector_running")  # its lock held until the transaction ends
+        began = time.monotonic()
+        with structlog.testing.capture_logs() as logs:
+            with PostgresStateStore(postgres_url, password=postgres_server.password) as store:
+                assert store.running_identity(CLUSTER) == (None, {})
+        assert time.monotonic() - began < 4
+        said = [line for line in logs if line["event"] == "running_since_not_kept"]
+        assert len(said) == 1 and "the next start adds them" in said[0]["note"], logs
+        dump.rollback()
+    with PostgresStateStore(postgres_url, password=postgres_server.password) as store:  # the next start
+        store.fence(take_lease(postgres_server, postgres_url), "test-replica")
+        at = Clock().wall()
+        store.record_running(CLUSTER, at, {"orders-source": at}, set(), ids={"orders-source": "lcc-1"})
+        assert store.running_identity(CLUSTER)[1] == {"orders-source": "lcc-1"}

@@ -306,8 +306,18 @@ def ensure_running_tables(conn: psycopg.Connection[Any], where: str, parameters:
             take_migration_lock(conn, where, MIGRATION_LOCK)
             for statement in POSTGRES_TABLES:  # IF NOT EXISTS: another replica may have made them meanwhile
                 conn.execute(statement)
+            # As for restart_history's columns: ALTER TABLE waits for every transaction that read
+            # the table (a pg_dump), and every read and write of it (an older leader's) queues
+            # behind it; 1 s at most, then this start goes without the tables.
+            conn.execute(f"SET LOCAL lock_timeout = '{ALTER_LOCK_TIMEOUT_MS}ms'")
             for table, column, _, kind in ADDED_COLUMNS:  # IF NOT EXISTS: another replica may have added them
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
+    except psycopg.errors.LockNotAvailable as error:
+        log.warning("running_since_not_kept", database=where, error=error_text(error, parameters or {}),
+                    note="another session held the tables (a pg_dump, a long transaction) while this start added "
+                         "their new columns: a new leader's stalled rules judge a connector only once they have seen "
+                         "it RUNNING themselves, until the next start adds them")
+        return False
     except psycopg.errors.InsufficientPrivilege as error:
         log.warning("running_since_not_kept", database=where, error=error_text(error, parameters or {}),
                     note="the role may not create tables (or add the columns a newer release keeps in them): a new "
