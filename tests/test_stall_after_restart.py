@@ -26,10 +26,22 @@ from bench.postgres import take_lease
 from watchdog.app import Daemon
 from watchdog.engine.running_seed import seeds
 from watchdog.model import ConnectorKey
+from watchdog.report import format_timestamp
 from watchdog.simulator import Scenario, Simulator, create_app
+from watchdog.state import SqliteStateStore
 from watchdog.state.postgres import PostgresStateStore
 
-from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, Clock, World, daemon_config, sim_scenario
+from .support import (
+    CLUSTER,
+    CLUSTER_ID,
+    ENVIRONMENT,
+    SELF_MANAGED,
+    Clock,
+    World,
+    cannot_run_here,
+    daemon_config,
+    sim_scenario,
+)
 from .test_database_privileges import PASSWORD, app_role
 from .test_stalled import DELAY, STALLED_RULE, restarts, run
 
@@ -393,3 +405,254 @@ async def test_an_unreadable_stamp_is_said_so_not_taken_for_no_listing(tmp_path:
     with sqlite3.connect(path) as db:  # rewritten by the first listing: the next start takes it back
         assert [row[0][:4] for row in db.execute("SELECT at FROM cluster_listed")] == ["2026"]
     db.close()
+
+
+async def test_a_connector_created_again_under_its_name_counts_as_running_from_the_listing_that_shows_it(
+        tmp_path: Path) -> None:
+    """Deleted and created again under its name (another lcc- id: Terraform replacing it), it is
+    another connector: its namesake's time is not its own, live or through the store. Before,
+    the poll said `connector_replaced` and kept the old connector's running-since (0 s), and the
+    store kept it too (no id): a new one was judged on windows from before it existed."""
+    path = tmp_path / "watchdog.db"
+    w = _world(path)
+    await run(w, 600)
+    assert w.clock is not None
+    w.simulator.delete_connector(CLUSTER_ID, "steady-source")
+    w.simulator.add_connector(CLUSTER_ID, {"name": "steady-source", "id": "lcc-new2", "records_per_second": 10})
+    replaced_at = w.clock.wall()
+    await run(w, 60)
+    since = w.daemon.engine.running_since
+    assert since[ConnectorKey(CLUSTER, "steady-source")] == replaced_at, "its namesake's time was kept"
+    assert since[ConnectorKey(CLUSTER, "orders-source")] < replaced_at
+    with sqlite3.connect(path) as db:
+        kept = dict(db.execute("SELECT connector, since FROM connector_running").fetchall())
+    assert kept["steady-source"] == format_timestamp(replaced_at), kept
+    await w.daemon.stop()
+
+
+async def test_a_connector_created_again_while_no_daemon_ran_is_not_taken_for_its_namesake(tmp_path: Path) -> None:
+    """The same while the daemon was down for a minute (a rolling update): the store keeps the
+    lcc- id with the time, and a listed connector of another id counts from the new start."""
+    path = tmp_path / "watchdog.db"
+    w = _world(path)
+    await run(w, 600)
+    await w.daemon.stop()
+    assert w.clock is not None
+    w.simulator.delete_connector(CLUSTER_ID, "steady-source")
+    w.simulator.add_connector(CLUSTER_ID, {"name": "steady-source", "id": "lcc-new2", "records_per_second": 10})
+    w.clock.advance(60)
+    w.daemon = _daemon(w.simulator, w.clock, path)
+    started = w.clock.wall()
+    with structlog.testing.capture_logs() as logs:
+        await run(w, 60)
+    since = w.daemon.engine.running_since
+    assert since[ConnectorKey(CLUSTER, "steady-source")] == started, "taken as running since its namesake's time"
+    assert since[ConnectorKey(CLUSTER, "orders-source")] < started - timedelta(seconds=500), "the other one is seeded"
+    said = [e for e in logs if e["event"] == "stall_checks_judge_from"]
+    assert [(e["connectors"], "another lcc- id" in e["note"]) for e in said] == [(1, True)], said
+    await w.daemon.stop()
+
+
+PREVIOUS_RELEASE = "e40a6aa"  # the release before the side tables' added columns (running.ADDED_COLUMNS)
+
+
+def _previous_release(tmp_path: Path) -> Path:
+    """The previous release's tree, from this repository's history."""
+    tree = tmp_path / "previous"
+    tree.mkdir()
+    # From the repository's root: `git archive` run in a subdirectory archives that subdirectory
+    # only, and the previous "release" was then this one, imported from the installed package.
+    archive = subprocess.run(["git", "-C", str(Path(__file__).parent.parent), "archive", PREVIOUS_RELEASE],
+                             capture_output=True, timeout=60)
+    if archive.returncode != 0:
+        cannot_run_here(f"the previous release is not in this repository's history: {archive.stderr[:200]!r}")
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True, timeout=60)
+    assert (tree / "watchdog" / "state" / "running.py").is_file(), "the previous release's code"
+    return tree
+
+
+def _as_previous_release(tree: Path, path: Path, script: str, *args: str) -> str:
+    # -I would drop PYTHONPATH too: the package is found first on PYTHONPATH, checked by the script.
+    check = f"import watchdog, sys; assert watchdog.__file__.startswith({str(tree)!r}), watchdog.__file__\n"
+    answer = subprocess.run([sys.executable, *(args or ("-c", check + script, str(path)))], cwd=tree.parent,
+                            env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                            timeout=60)
+    assert answer.returncode == 0, answer.stderr
+    return answer.stdout
+
+
+_PREVIOUS_WRITES = """
+import sys
+from datetime import datetime, timezone
+from watchdog.state import SqliteStateStore
+at = datetime(2026, 3, 1, 13, 0, tzinfo=timezone.utc)
+with SqliteStateStore(sys.argv[1]) as store:
+    store.record_running("prod", at, {"added-by-previous": at, "steady-source": at}, {"orders-source"})
+    store.record_judged("stalled", {"prod": (at, at, at, at, "PT1M", 60)})
+    print(sorted(store.running_seen("prod")[1]))
+"""
+
+
+async def test_the_previous_release_opens_and_writes_the_side_tables_this_one_made(tmp_path: Path) -> None:
+    """The side tables' new columns are nullable and the previous release's statements name their
+    columns: it opens a store this release made, reads and writes the tables, and `status` reads
+    it; its rows have no id, and this release takes their times for no connector."""
+    tree = _previous_release(tmp_path)
+    path = tmp_path / "watchdog.db"
+    w = _world(path)
+    await run(w, 180)
+    await w.daemon.stop()
+    with SqliteStateStore(path) as store:
+        identity, ids = store.running_identity("prod")
+        steady = ids["steady-source"]
+    assert steady is not None and steady.startswith("lcc-")
+    assert identity == f"confluent_cloud {ENVIRONMENT}/{CLUSTER_ID}"
+    assert _as_previous_release(tree, path, _PREVIOUS_WRITES).split() == ["['added-by-previous',", "'steady-source']"]
+    _as_previous_release(tree, path, "", "-m", "watchdog", "status", "--state", str(path))
+    with SqliteStateStore(path) as store:
+        # A row it inserts has no id (its time is seeded to no connector listed with one); one it
+        # rewrites keeps the id it had, which names the connector it was written for or one gone
+        # (lcc- ids are not used again): at worst a time not taken, never another connector's.
+        # Its stamp's rewrite leaves the identity as it was: the name's definition when this
+        # release last listed it (another since then reads as redefined: the safe side).
+        assert store.running_identity("prod") == (identity, {"added-by-previous": None, "steady-source": steady})
+
+
+async def test_this_release_adds_its_columns_to_the_side_tables_the_previous_one_made(tmp_path: Path) -> None:
+    tree = _previous_release(tmp_path)
+    path = tmp_path / "watchdog.db"
+    _as_previous_release(tree, path, _PREVIOUS_WRITES)
+    with SqliteStateStore(path) as store:
+        assert store.running_identity("prod") == (None, {"added-by-previous": None, "steady-source": None})
+        at = Clock().wall()
+        store.record_running("prod", at, {"orders-source": at}, set(), ids={"orders-source": "lcc-1"})
+        assert store.running_identity("prod")[1]["orders-source"] == "lcc-1"
+    _as_previous_release(tree, path, _PREVIOUS_WRITES)  # and the previous release still writes it
+
+
+def _connect_daemon(simulator: Simulator, clock: Clock, path: Path, connect: str) -> Daemon:
+    """A daemon whose cluster `prod` is the simulator's Kafka Connect cluster `connect`."""
+    rule = {"name": "heal", "trigger": {"type": "status", "interval": 60}, "select": {"include": ["*"]}}
+    config = daemon_config([rule], backend=SELF_MANAGED, state={"path": str(path)},
+                           clusters={CLUSTER: {"backend": SELF_MANAGED, "urls": [f"http://sim/kafka-connect/{connect}"]}})
+    daemon = Daemon(config, transport=httpx.ASGITransport(app=create_app(simulator)), now=clock.wall, rng=lambda: 0.5)
+    daemon.queue.start()
+    return daemon
+
+
+async def test_a_cluster_redefined_while_no_daemon_ran_is_not_taken_as_running_from_the_cluster_before(
+        tmp_path: Path) -> None:
+    """`prod` pointed at other Connect workers (another Kafka Connect cluster, whose connectors
+    have the same names and no lcc- ids) and the daemon started again at once: the store's times
+    are of the cluster before. Before, the rows were keyed by the cluster's name only and the
+    new process took them (12:00); the same change by a reload said "redefined" and counted
+    from its first poll, and so does a start now."""
+    clock = Clock()
+    connectors = [{"name": "sink-1", "records_per_second": 10}]
+    scenario = {**sim_scenario([], backend=SELF_MANAGED),
+                "kafka_connect_clusters": [{"name": "connect-a", "connectors": connectors},
+                                           {"name": "connect-b", "connectors": connectors}]}
+    simulator = Simulator(Scenario.model_validate(scenario), clock=clock.monotonic, epoch=clock.epoch.timestamp())
+    path = tmp_path / "watchdog.db"
+    daemon = _connect_daemon(simulator, clock, path, "connect-a")
+    for _ in range(10):
+        await daemon.pollers[CLUSTER].poll()
+        clock.advance(60)
+    await daemon.stop()
+    clock.advance(30)  # a rollout of the config change
+    key = ConnectorKey(CLUSTER, "sink-1")
+    daemon = _connect_daemon(simulator, clock, path, "connect-a")  # control: the same cluster takes its time
+    await daemon.pollers[CLUSTER].poll()
+    assert daemon.engine.running_since[key] == clock.epoch
+    await daemon.stop()
+    daemon = _connect_daemon(simulator, clock, path, "connect-b")
+    started = clock.wall()
+    with structlog.testing.capture_logs() as logs:
+        await daemon.pollers[CLUSTER].poll()
+    await daemon.stop()
+    assert daemon.engine.running_since[key] == started, "taken as running since the other cluster's time"
+    said = [e for e in logs if e["event"] == "stall_checks_judge_from"]
+    assert not said, "no stalled rule: nothing to say"
+
+
+async def test_a_confluent_cluster_redefined_while_no_daemon_ran_says_so_when_its_stalled_rules_judge(
+        tmp_path: Path) -> None:
+    """`prod` given another kafka_cluster_id (a migration: the connectors created again there
+    under the same names) and the daemon started again at once: said as a reload says it."""
+    clock = Clock()
+    scenario = sim_scenario(SOURCES, restart={"delay_seconds": 5}, metrics_api={"rate_limit": None})
+    scenario["environments"][0]["clusters"].append({"id": "lkc-new001", "connectors": SOURCES})
+    simulator = Simulator(Scenario.model_validate(scenario), clock=clock.monotonic, epoch=clock.epoch.timestamp())
+    path = tmp_path / "watchdog.db"
+    w = World(simulator, _daemon(simulator, clock, path), clock)
+    await run(w, 600)
+    await w.daemon.stop()
+    clock.advance(30)
+    w.daemon = _daemon(simulator, clock, path, clusters={CLUSTER: {"environment_id": ENVIRONMENT,
+                                                                   "kafka_cluster_id": "lkc-new001"}})
+    started = clock.wall()
+    with structlog.testing.capture_logs() as logs:
+        await run(w, 60)
+    await w.daemon.stop()
+    assert w.daemon.engine.running_since[ConnectorKey(CLUSTER, "orders-source")] == started
+    said = [e for e in logs if e["event"] == "stall_checks_judge_from"]
+    assert [(e["connectors"], "redefined" in e["note"]) for e in said] == [(2, True)], said
+    assert "lkc-prod01" in said[0]["note"] and "lkc-new001" in said[0]["note"], said[0]["note"]
+
+
+async def test_the_hourly_sweep_deletes_what_the_store_kept_of_clusters_and_rules_no_longer_watched(
+        tmp_path: Path) -> None:
+    """Rows of a cluster discovery no longer finds (or the config no longer names), last listed
+    longer than state.forget_vanished_after ago, and the windows of a stalled rule renamed: gone at
+    the hourly sweep, said once. Before, nothing deleted them (a fleet of short-lived clusters
+    grew them for good); a configured cluster's rows stay."""
+    path = tmp_path / "watchdog.db"
+    w = _world(path)
+    await run(w, 120)
+    assert w.clock is not None
+    long_ago = w.clock.wall() - timedelta(seconds=w.daemon.config.state.forget_vanished_after + 60)
+    windows = (long_ago, long_ago, long_ago, long_ago, "PT1M", 60)
+    w.daemon.state.record_running("ephemeral-0", long_ago, {"orders-source": long_ago}, set())
+    w.daemon.state.record_running("ephemeral-1", w.clock.wall(), {"orders-source": long_ago}, set())  # too recent
+    w.daemon.state.record_judged("stalled-v0", {CLUSTER: windows})
+    w.daemon.state.record_judged("stalled", {"ephemeral-0": windows})
+    with structlog.testing.capture_logs() as logs:
+        await w.daemon.engine.forget_vanished()
+    assert w.daemon.state.running_seen("ephemeral-0") == (None, {})
+    assert w.daemon.state.running_seen("ephemeral-1")[0] == w.clock.wall()
+    assert w.daemon.state.running_seen(CLUSTER)[1].keys() == {"orders-source", "steady-source"}
+    assert w.daemon.state.judged("stalled-v0") == {}
+    assert list(w.daemon.state.judged("stalled")) == [CLUSTER]
+    [said] = [e for e in logs if e["event"] == "stall_memory_pruned"]
+    assert said["removed"] == 4 and said["rules_kept"] == ["stalled"], said
+    await w.daemon.stop()
+
+
+def test_with_postgresql_a_side_table_held_by_a_long_reader_delays_the_start_a_second_at_most(
+        postgres_server: Any, postgres_url: str) -> None:
+    """Adding the side tables' new columns to tables the previous release made (ALTER TABLE) waits
+    for every transaction that read them (a pg_dump), and every read and write of them queues
+    behind it meanwhile, an older replica leading beside this one included. It waits 1 s, starts
+    without the tables (said, as a role that may not alter them), and the next start adds them."""
+    import time
+
+    database = postgres_url.rsplit("/", 1)[1]
+    PostgresStateStore(postgres_url, password=postgres_server.password).close()
+    with postgres_server.connect(database) as admin:
+        admin.execute("ALTER TABLE connector_running DROP COLUMN connector_id")  # as the previous release made it
+    with postgres_server.connect(database) as dump:
+        dump.autocommit = False
+        dump.execute("SELECT count(*) FROM connector_running")  # its lock held until the transaction ends
+        began = time.monotonic()
+        with structlog.testing.capture_logs() as logs:
+            with PostgresStateStore(postgres_url, password=postgres_server.password) as store:
+                assert store.running_identity(CLUSTER) == (None, {})
+        assert time.monotonic() - began < 4
+        said = [line for line in logs if line["event"] == "running_since_not_kept"]
+        assert len(said) == 1 and "the next start adds them" in said[0]["note"], logs
+        dump.rollback()
+    with PostgresStateStore(postgres_url, password=postgres_server.password) as store:  # the next start
+        store.fence(take_lease(postgres_server, postgres_url), "test-replica")
+        at = Clock().wall()
+        store.record_running(CLUSTER, at, {"orders-source": at}, set(), ids={"orders-source": "lcc-1"})
+        assert store.running_identity(CLUSTER)[1] == {"orders-source": "lcc-1"}

@@ -872,6 +872,75 @@ def _listed(store: StateStore, cluster: str) -> tuple[datetime | None, dict[str,
     return listed_at, since
 
 
+def test_the_lcc_id_each_running_time_is_of_is_kept_with_it(store: StateStore) -> None:
+    # A time is seeded only to a connector listed with the same id (engine/status_intake.py).
+    store.record_running("prod", T0, {"orders": T0, "billing": T0}, set(), ids={"orders": "lcc-1"})
+    assert store.running_identity("prod")[1] == {"orders": "lcc-1", "billing": None}
+    later = T0 + timedelta(minutes=1)
+    store.record_running("prod", later, {"orders": later}, {"billing"}, ids={"orders": "lcc-2"})  # created again
+    assert store.running_identity("prod")[1] == {"orders": "lcc-2"}
+    assert _listed(store, "prod") == (later, {"orders": later})
+    assert store.running_identity("other") == (None, {})
+
+
+def test_which_kafka_cluster_a_listing_was_of_is_kept_with_its_stamp(store: StateStore) -> None:
+    # A start under another definition of the name takes none of the times (engine/cluster_identity.py).
+    store.record_running("prod", T0, {"orders": T0}, set(), identity="confluent_cloud env-1/lkc-a")
+    store.record_running("dev", T0, {}, set())
+    assert store.running_identity("prod")[0] == "confluent_cloud env-1/lkc-a"
+    assert store.running_identity("dev")[0] is None
+    store.record_running("prod", T0 + timedelta(minutes=1), {}, set(), identity="confluent_cloud env-1/lkc-b")
+    assert store.running_identity("prod") == ("confluent_cloud env-1/lkc-b", {"orders": None})
+
+
+def test_side_tables_an_older_release_made_are_given_their_new_columns(backend_of_store: Backend) -> None:
+    store = backend_of_store.open()
+    store.close()
+    # The tables as the release before made them.
+    drops = ("ALTER TABLE connector_running DROP COLUMN connector_id", "ALTER TABLE cluster_listed DROP COLUMN identity")
+    if backend_of_store.name == "sqlite":
+        with sqlite3.connect(backend_of_store.path) as db:
+            for drop in drops:
+                db.execute(drop)
+        db.close()
+    else:
+        with psycopg.connect(backend_of_store.url, password=backend_of_store.server.password.get_secret_value(),
+                             autocommit=True) as conn:
+            for drop in drops:
+                conn.execute(drop)  # type: ignore[arg-type]
+    store = backend_of_store.open()
+    try:
+        store.record_running("prod", T0, {"orders": T0}, set(), ids={"orders": "lcc-1"}, identity="kafka_connect x")
+        assert store.running_identity("prod") == ("kafka_connect x", {"orders": "lcc-1"})
+    finally:
+        store.close()
+
+
+def test_the_side_rows_of_clusters_and_rules_no_longer_configured_are_pruned_in_bounded_steps(store: StateStore) -> None:
+    # Before, nothing deleted them: rows = connectors x every cluster ever watched (probe_upgrade F4).
+    # `recent` no later than the store's clock (T0 + 1 day): with PostgreSQL a stamp is its age on
+    # the database's clock (running.POSTGRES_STAMP_AT), and a time ahead of the store's is now.
+    old, recent = T0, T0 + timedelta(days=1) - timedelta(minutes=1)
+    windows = (T0, T0, T0, T0, "PT1M", 60)
+    for cluster in ("kept", "gone-0", "gone-1", "gone-2", "gone-3", "gone-4"):
+        store.record_running(cluster, old, {"orders": old, "billing": old}, set())
+    store.record_running("gone-recently", recent, {"orders": recent}, set())
+    clusters = ["kept", "gone-0", "gone-1", "gone-2", "gone-3", "gone-4", "gone-recently"]
+    store.record_judged("stalled", dict.fromkeys(clusters, windows))
+    store.record_judged("stalled-v0", {"kept": windows, "gone-recently": windows})
+    steps = list(pruning.side_steps(store, lambda cluster: cluster == "kept", {"stalled"}, old + timedelta(hours=12),
+                                    per_step=2))
+    # At most two clusters per step (each: its 2 connectors' rows, its stamp, its windows), then
+    # the windows of the rule gone (2 rows).
+    assert steps[0] == 8 and max(steps) == 8 and sum(steps) == 5 * 4 + 2, steps
+    for cluster in ("gone-0", "gone-4"):
+        assert store.running_seen(cluster) == (None, {})
+    assert _listed(store, "kept") == (old, {"orders": old, "billing": old}), "configured: kept, however old"
+    assert _listed(store, "gone-recently") == (recent, {"orders": recent}), "younger than the cutoff: kept"
+    assert sorted(store.judged("stalled")) == ["gone-recently", "kept"]
+    assert store.judged("stalled-v0") == {}, "a rule no longer configured"
+
+
 def test_the_windows_a_stall_check_judged_are_kept_per_rule_and_cluster(store: StateStore) -> None:
     # state/running.py: what a new leader's first stall check reads the missed span from (stall.catch_up).
     assert store.judged("stalled") == {}

@@ -36,6 +36,8 @@ One job per file (`Engine` is one object made of these parts):
                         the stall check's last word on each, for status and GET /v1/connectors
     running_seed.py     since when a new leader takes a connector as running: the store's time when
                         its last listing is recent enough, else now (state/running.py)
+    cluster_identity.py which Kafka cluster a cluster's name stands for, kept with its last listing:
+                        one redefined while no daemon ran takes none of the kept times
     gates.py            windows, breaker, blocking: at decision time and at dispatch time
     restart_gap.py      the gap between two rules' restarts of one connector (queue.manual_restart_gap)
     skip_words.py       why a rule's restart is skipped, and what comes next, in a decision's words

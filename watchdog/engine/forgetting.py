@@ -8,13 +8,15 @@ status_intake.py (540 lines), whose polls decide when a connector vanished or is
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from ..model import ConnectorKey, ConnectorState
 from ..report import StatusRow
-from ..state import StateStoreError
-from .core import log
+from ..state import Fenced, StateStoreError
+from ..state.pruning import side_steps
+from .core import POLL_SLICE_SECONDS, log
 from .decisions import Decisions
 
 
@@ -145,7 +147,37 @@ class Forgetting(Decisions):
             forgotten += 1
 
         await self._in_slices(gone, forget)
+        await self._forget_stall_memory(grace, not_known_yet)
         return forgotten
+
+    async def _forget_stall_memory(self, grace: timedelta, not_known_yet: Callable[[str], bool] | None) -> None:
+        """What the store keeps for the stall checks of clusters no longer watched (last listed
+        longer than `grace` ago: one back sooner finds its rows, too old to be taken anyway) and of
+        stalled rules no longer configured (state/pruning.side_steps), in bounded steps that let
+        the event loop go as a poll does. Kept, they grew with every cluster discovery ever
+        watched and every rule renamed. A failure waits for the next hour (the store says it)."""
+        def keep(cluster: str) -> bool:
+            return (cluster in self.config.clusters or cluster in self._listed
+                    or (not_known_yet is not None and not_known_yet(cluster)))
+
+        rules = sorted({rule.name for rule in self.config.rules})
+        removed, began = 0, time.monotonic()
+        try:
+            for count in side_steps(self.state, keep, rules, self._now() - grace):
+                removed += count
+                if time.monotonic() - began >= POLL_SLICE_SECONDS:
+                    await asyncio.sleep(0)
+                    began = time.monotonic()
+        except Fenced:
+            raise
+        except StateStoreError as exc:
+            log.debug("stall_memory_not_pruned", error=str(exc))
+            return
+        if removed:
+            log.info("stall_memory_pruned", removed=removed, forget_vanished_after=self.config.state.forget_vanished_after,
+                     rules_kept=rules, note="rows of since when connectors ran and of the windows stall checks judged, "
+                     "of clusters not watched and last listed longer ago than state.forget_vanished_after, and of "
+                     "rules no longer configured")
 
     def carry_state(self, old: str, new: str) -> None:
         """A reload renamed a cluster (`old` removed, `new` added, both naming the same Kafka

@@ -5,7 +5,7 @@ clusters is forgetting.py's."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from ..config import Rule, StalledTrigger, StatusTrigger
@@ -30,6 +30,8 @@ from ..rules import (
     selects,
 )
 from ..state import Fenced, StateStoreError
+from ..state.running import RunningIds
+from .cluster_identity import cluster_identity
 from .core import log
 from .flapping import flapping_note
 from .forgetting import Forgetting
@@ -44,6 +46,12 @@ from .skip_words import skipped_because
 from .stall_rows import stamp_stall_only
 
 _FAILING = frozenset({Health.FAILED, Health.USER_ERROR})
+
+OF_THE_CLUSTER_BEFORE = "what the store keeps of it may be of the cluster before"
+# Why a connector's kept time is not taken: the store kept it with another lcc- id than the
+# listing shows, or with none (a row an older release wrote; the safe side: counted from now).
+REPLACED_WHILE_AWAY = ("the state store kept their times for connectors of the same names with another lcc- id (deleted "
+                       "and created again while no listing here saw it) or with none known (written by an older release)")
 
 def _say_count_reset(rule: Rule, key: ConnectorKey, before: ConnectorState, after: ConnectorState, now: datetime,
                      *, dry_run: bool) -> None:
@@ -96,12 +104,12 @@ class StatusIntake(PollWatch, Forgetting):
         # leader (state/running.py); the first listing since leading takes what the last one kept.
         first = cluster not in self._listed
         running_before = {name for name in self._listed.get(cluster, ()) if ConnectorKey(cluster, name) in self.running_since}
-        kept = self._kept_running(cluster, now) if first else None
+        kept, kept_ids = self._kept_running(cluster, now) if first else (None, {})
         if kept is not None and not self.running_seeded:
             kept = Seeds({}, kept.stored)  # its rows still compared with this listing: those not running now go
         elif kept is not None and cluster in self.running_forgotten:
             kept = Seeds({}, kept.stored, "the cluster was removed or redefined (a reload, discovery) since its last "
-                                          "listing here, and what the store keeps of it may be of the cluster before")
+                                          f"listing here, and {OF_THE_CLUSTER_BEFORE}")
         self.running_forgotten.discard(cluster)
         self._unlist(cluster, keep=statuses.keys())
         self._listed[cluster] = set(statuses)
@@ -110,6 +118,7 @@ class StatusIntake(PollWatch, Forgetting):
             # removed with the connector in this very poll, no scrape saw the count.
             self.late_series.update(drop_jobs_of_unlisted(self.queue, cluster, self._listed[cluster], began, by))
         started: dict[str, datetime] = {}  # those this listing sees become healthy, not seeded from the store
+        replaced: list[str] = []  # those whose kept time is of another id
         for name, status in statuses.items():
             key = ConnectorKey(cluster, name)
             before = self.statuses.get(key)
@@ -118,6 +127,7 @@ class StatusIntake(PollWatch, Forgetting):
             gone_id = self._retired_ids.last_of(key) if before is None else None
             if gone_id is not None and status.resource_id and gone_id != status.resource_id:
                 self._said_replaced(key, gone_id, status.resource_id, absent=True)
+                self.running_since.pop(key, None)  # another connector: counted from this listing
             if before is not None and before.resource_id and before.resource_id != status.resource_id:
                 # Deleted and created again under its name since the last listing (Terraform
                 # replacing it): the old lcc- id names no connector now. Kept, an alert of the old
@@ -129,6 +139,9 @@ class StatusIntake(PollWatch, Forgetting):
                     del self._by_resource_id[before.resource_id]
                 self._retired_ids.retire(before.resource_id, key)
                 self._said_replaced(key, before.resource_id, status.resource_id or None, absent=False)
+                # Another connector: running since this listing, not since its namesake's time
+                # (kept, a new one was judged on windows from before it existed).
+                self.running_since.pop(key, None)
             self.statuses[key] = status
             if status.resource_id:
                 self._by_resource_id[status.resource_id] = key
@@ -136,6 +149,11 @@ class StatusIntake(PollWatch, Forgetting):
             if classify(status) is Health.HEALTHY:
                 if key not in self.running_since:
                     seeded = kept.since.get(name) if kept is not None else None
+                    if seeded is not None and kept_ids.get(name) != (status.resource_id or None):
+                        # Kept for another lcc- id (created again under the name while no daemon
+                        # listed it), or for one not known (an older release's row): not its time.
+                        seeded = None
+                        replaced.append(name)
                     self.running_since[key] = seeded or now
                     if seeded is None:
                         started[name] = now
@@ -148,20 +166,33 @@ class StatusIntake(PollWatch, Forgetting):
             self.keep_running(cluster)  # a poll's go after its own writes (on_poll)
         if kept is not None and kept.unusable:
             self._say_judged_from(cluster, [name for name in started if name in running_now], kept.unusable, now)
+        elif replaced:
+            self._say_judged_from(cluster, [name for name in replaced if name in running_now], REPLACED_WHILE_AWAY, now)
         self._note_repeated_ids(cluster, statuses)
         return statuses
 
-    def _kept_running(self, cluster: str, now: datetime) -> Seeds:
+    def _kept_running(self, cluster: str, now: datetime) -> tuple[Seeds, RunningIds]:
         """What the store keeps of since when the cluster's connectors run, usable now or why not
-        (running_seed.py). A store that cannot be read is "not known": counted from now."""
+        (running_seed.py), and the lcc- id each time is of. A store that cannot be read is "not
+        known": counted from now."""
         try:
             listed_at, stored = self.state.running_seen(cluster)
+            kept_as, ids = self.state.running_identity(cluster)
         except StateStoreError as exc:
-            return Seeds({}, frozenset(), f"the state store could not be read ({exc})")
+            return Seeds({}, frozenset(), f"the state store could not be read ({exc})"), {}
         windows = [rule.trigger.window for rule in self.config.rules
                    if rule.enabled and isinstance(rule.trigger, StalledTrigger)]
         bound = seed_bound(self.poll_every.get(cluster), self.config.state.leader_election.lease_duration, windows)
-        return seeds(listed_at, stored, now, bound)
+        kept = seeds(listed_at, stored, now, bound)
+        here = cluster_identity(self.config.clusters.get(cluster))
+        if kept.since and kept_as != here:
+            # Rows keyed by the cluster's name: redefined while no daemon ran (a rollout of the
+            # config change), they may be another Kafka cluster's, as after a reload.
+            return Seeds({}, kept.stored, f"the cluster was redefined since its last listing recorded in the state "
+                                          f"store ({kept_as} then, {here} now), and {OF_THE_CLUSTER_BEFORE}" if kept_as
+                         else "the state store does not say which Kafka cluster its last listing of this cluster was "
+                              "of (an older release recorded it)"), ids
+        return kept, ids
 
     def _note_running(self, cluster: str, now: datetime, started: Mapping[str, datetime], stopped: set[str], *,
                       first: bool) -> None:
@@ -183,14 +214,24 @@ class StatusIntake(PollWatch, Forgetting):
         unsaved = self.running_unsaved.get(cluster)
         if unsaved is None:
             return
+        listed_at, started, stopped = unsaved
         try:
-            self.state.record_running(cluster, *unsaved)
+            self.state.record_running(cluster, listed_at, started, stopped, ids=self._listed_ids(cluster, started),
+                                      identity=cluster_identity(self.config.clusters.get(cluster)))
         except Fenced:
             raise
         except StateStoreError as exc:
             log.debug("running_since_not_recorded", cluster=cluster, error=str(exc))
             return
         self.running_unsaved.pop(cluster, None)
+
+    def _listed_ids(self, cluster: str, names: Iterable[str]) -> dict[str, str | None]:
+        """The lcc- id each connector was last listed with, kept with its time (None: none given)."""
+        ids: dict[str, str | None] = {}
+        for name in names:
+            status = self.statuses.get(ConnectorKey(cluster, name))
+            ids[name] = (status.resource_id or None) if status is not None else None
+        return ids
 
     def _say_judged_from(self, cluster: str, names: list[str], why: str, now: datetime) -> None:
         """Said once per stalled rule at a first listing that could not take the stored times: its

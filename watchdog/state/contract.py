@@ -40,7 +40,7 @@ from ..model import (
 from ..report import StatusRow
 from .held import HeldTime
 from .marks import WriteMarks
-from .running import JudgedWindows, RunningSeen
+from .running import JudgedWindows, RunningIdentity, RunningSeen
 
 
 class StateStore(Protocol):
@@ -133,15 +133,23 @@ class StateStore(Protocol):
 
     # -- since when the polls saw each connector running (running.py): what a new leader's stall checks need
     def record_running(self, cluster: str, listed_at: datetime, started: Mapping[str, datetime],
-                       stopped: Collection[str]) -> None:
+                       stopped: Collection[str], *, ids: Mapping[str, str | None] | None = None,
+                       identity: str | None = None) -> None:
         """A listing of `cluster` at `listed_at`: the connectors it saw become healthy (`started`,
-        since when) and those it saw stop being so or leave (`stopped`), in one write with the
-        cluster's stamp. A store that cannot keep them (a PostgreSQL role that may not create the
-        tables) writes nothing."""
+        since when; `ids`: the lcc- id each was listed with) and those it saw stop being so or
+        leave (`stopped`), in one write with the cluster's stamp and `identity` (which Kafka
+        cluster the name stood for). A store that cannot keep them (a PostgreSQL role that may
+        not create the tables) writes nothing."""
         ...
     def running_seen(self, cluster: str) -> RunningSeen:
         """When `cluster` was last listed (None: none recorded; running.NotKnown: the store cannot
         tell, and why) and since when each connector was seen healthy by the listings up to then."""
+        ...
+
+    def running_identity(self, cluster: str) -> RunningIdentity:
+        """Which Kafka cluster `cluster`'s last listing was of, and the lcc- id each time
+        running_seen gives is of (None: not known: a listing gave none, or an older release wrote
+        the row): seeded only under the same definition, to a connector listed with that id."""
         ...
 
     def record_judged(self, rule: str, judged: Mapping[str, JudgedWindows]) -> None:
@@ -150,6 +158,16 @@ class StateStore(Protocol):
         ...
     def judged(self, rule: str) -> dict[str, JudgedWindows]:
         """The windows the rule's checks last judged, per cluster (none a store cannot keep)."""
+        ...
+
+    def prune_unlisted(self, keep: Callable[[str], bool], cutoff: datetime, after: str | None,
+                       clusters: int) -> tuple[int, str | None]:
+        """One step of the side tables' prune (pruning.side_steps): the rows of the next
+        `clusters` clusters after `after` last listed before `cutoff` that `keep` does not keep."""
+        ...
+    def prune_unjudged(self, rules: Collection[str], after: str | None, count: int) -> tuple[int, str | None]:
+        """One step of the side tables' prune: the windows of the next `count` rules after
+        `after` whose names are not in `rules`."""
         ...
 
     # -- the daemon's last sign of life, for recovery: a schedule's restart kept while no daemon

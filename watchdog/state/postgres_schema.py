@@ -16,7 +16,7 @@ from ..logs import get_logger
 from .errors import StateStoreError
 from .postgres_connection import error_text
 from .postgres_migration_lock import take_migration_lock
-from .running import POSTGRES_TABLES, TABLE_NAMES
+from .running import ADDED_COLUMNS, POSTGRES_TABLES, TABLE_NAMES
 from .schema import (
     HISTORY_ASKED_COLUMNS,
     Migration,
@@ -283,12 +283,14 @@ def ensure_history_asked(conn: psycopg.Connection[Any], where: str, parameters: 
 
 def ensure_running_tables(conn: psycopg.Connection[Any], where: str, parameters: dict[str, Any] | None = None) -> str:
     """Make the tables of what the polls saw running (running.py: side tables, not a migration, so
-    that an older release rolled back to still uses the database) if the database has none; ""
-    when the role may use them now, else why not (what a new leader's first listing says,
-    `stall_checks_judge_from`). A role that may not create them, or may not read and write those
-    there, keeps nothing of it, and says so once with what to do: a new leader's stalled rules
-    then judge a connector only after seeing it RUNNING themselves; refused, the daemon would not
-    start where the release before it did."""
+    that an older release rolled back to still uses the database) if the database has none, and
+    add the columns a later release keeps there (running.ADDED_COLUMNS) to those an older one
+    made; "" when the role may use them now, else why not (what a new leader's first listing
+    says, `stall_checks_judge_from`). A role that may not create them, read and write them, or
+    add their columns, or a start that found them held by a long reader, keeps nothing of it, and
+    says so once with what to do: a new leader's stalled rules then judge a connector only after
+    seeing it RUNNING themselves; refused, the daemon would not start where the release before
+    it did."""
     present = _running_tables(conn)
     if set(TABLE_NAMES) - present.keys():
         try:
@@ -306,8 +308,12 @@ def ensure_running_tables(conn: psycopg.Connection[Any], where: str, parameters:
                     "stall_judged are not made and the role may not create them (running_since_not_kept at the start)")
         present = _running_tables(conn)
     unusable = sorted(name for name, usable in present.items() if not usable)
-    if not unusable:
-        return ""
+    if unusable:
+        return _not_usable(conn, where, unusable)
+    return _add_columns(conn, where, parameters)
+
+
+def _not_usable(conn: psycopg.Connection[Any], where: str, unusable: list[str]) -> str:
     refused = " and ".join(filter(None, (", ".join(unusable[:-1]), unusable[-1])))
     # Made by another role (the DBA's, the owner's), the privileges granted on the core tables
     # only (the release before needed no more): before, information_schema, which lists only the
@@ -323,6 +329,40 @@ def ensure_running_tables(conn: psycopg.Connection[Any], where: str, parameters:
     return (f"the state store keeps no times of connectors: the role may not read and write the tables "
             f"{refused} (running_since_not_kept at the start says what to grant)")
 
+
+def _add_columns(conn: psycopg.Connection[Any], where: str, parameters: dict[str, Any] | None) -> str:
+    """The columns running.ADDED_COLUMNS to tables an older release made (nullable); "" once
+    they are there. Looked up first (the role may read the tables by now): ALTER TABLE waits."""
+    present = {(row[0], row[1]) for row in conn.cursor(row_factory=tuple_row).execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()").fetchall()}
+    if {(table, column) for table, column, _, _ in ADDED_COLUMNS} <= present:
+        return ""
+    try:
+        with conn.transaction():
+            take_migration_lock(conn, where, MIGRATION_LOCK)
+            # As for restart_history's columns: ALTER TABLE waits for every transaction that read
+            # the table (a pg_dump), and every read and write of it (an older leader's) queues
+            # behind it; 1 s at most, then this start goes without the tables.
+            conn.execute(f"SET LOCAL lock_timeout = '{ALTER_LOCK_TIMEOUT_MS}ms'")
+            for table, column, _, kind in ADDED_COLUMNS:  # IF NOT EXISTS: another replica may have added them
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
+    except psycopg.errors.LockNotAvailable as error:
+        log.warning("running_since_not_kept", database=where, error=error_text(error, parameters or {}),
+                    note="another session held the tables (a pg_dump, a long transaction) while this start added "
+                         "their new columns: a new leader's stalled rules judge a connector only once they have seen "
+                         "it RUNNING themselves, until the next start adds them")
+        return ("the state store keeps no times of connectors this start: another session held the side tables while "
+                "it added their new columns (running_since_not_kept at the start); the next start adds them")
+    except psycopg.errors.InsufficientPrivilege as error:
+        statements = "; ".join(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}"
+                               for table, column, _, kind in ADDED_COLUMNS)
+        log.warning("running_since_not_kept", database=where, error=error_text(error, parameters or {}),
+                    note="the role may not add the columns this release keeps in the tables an older release made: a "
+                         "new leader's stalled rules judge a connector only once they have seen it RUNNING themselves, "
+                         f"until the tables' owner adds them: {statements}")
+        return ("the state store keeps no times of connectors: the role may not add the columns this release keeps in "
+                "the side tables (running_since_not_kept at the start gives the ALTER TABLE statements)")
+    return ""
 
 def _running_tables(conn: psycopg.Connection[Any]) -> dict[str, bool]:
     """The side tables in the current schema, whether or not the role may use them (pg_class, not

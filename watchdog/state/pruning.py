@@ -1,4 +1,5 @@
-"""The restart history's pruning, in steps of bounded size, for both stores.
+"""The restart history's pruning, in steps of bounded size, for both stores; and the side tables'
+(running.py) rows of clusters and stalled rules no longer configured (`side_steps`).
 
 A step is one short transaction that looks at a bounded number of records: the oldest
 OLD_PER_STEP records past `max_age`, or the records of CONNECTORS_PER_STEP connectors (in
@@ -17,8 +18,8 @@ renewal waited on it. In steps, each takes 1 to 50 ms, and a prune with nothing 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from collections.abc import Callable, Collection, Iterator, Sequence
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from ..model import ConnectorKey
@@ -109,3 +110,78 @@ def prune_steps(store: Prunable, max_age: timedelta, max_entries: int) -> Iterat
 def prune_all(store: Prunable, max_age: timedelta, max_entries: int) -> int:
     """Every step at once; the number of records deleted."""
     return sum(prune_steps(store, max_age, max_entries))
+
+
+# -- the side tables (running.py): rows of clusters and stalled rules no longer configured ----------
+# Nothing else deletes them: a listing rewrites only its own cluster's rows, so a fleet whose
+# discovery watches short-lived clusters (named by their lkc- id), or whose rules are renamed, grew
+# them by every cluster and rule ever watched, in backups too (probe_upgrade F4).
+
+CLUSTERS_PER_STEP = 20  # clusters past the cutoff one step looks at (each with all its rows)
+RULES_PER_STEP = 20  # rule names with kept windows one step looks at
+
+
+class SidePrunable(Protocol):
+    def prune_unlisted(self, keep: Callable[[str], bool], cutoff: datetime, after: str | None,
+                       clusters: int) -> tuple[int, str | None]:
+        """Of the next `clusters` clusters after `after` whose last listing is older than `cutoff`,
+        delete every side-table row of those `keep` does not keep; how many went, and the last
+        cluster looked at (None: none left)."""
+        ...
+
+    def prune_unjudged(self, rules: Collection[str], after: str | None, count: int) -> tuple[int, str | None]:
+        """Of the next `count` rule names after `after` with kept windows, delete those not in `rules`."""
+        ...
+
+
+def unlisted_step(db: Database, mark: str, keep: Callable[[str], bool], cutoff: object, after: str | None,
+                  clusters: int) -> tuple[int, str | None]:
+    """SidePrunable.prune_unlisted, in the store's transaction; `cutoff` as the store writes `at`."""
+    lower = f" AND cluster > {mark}" if after is not None else ""
+    page = [row["cluster"] for row in db.execute(
+        f"SELECT cluster FROM cluster_listed WHERE at < {mark}{lower} ORDER BY cluster LIMIT {mark}",
+        (cutoff, *(() if after is None else (after,)), clusters)).fetchall()]
+    removed = 0
+    for cluster in page:
+        if keep(cluster):
+            continue
+        # Its rows first, the stamp last: a stamp left alone says nothing of rows.
+        removed += int(db.execute(f"DELETE FROM connector_running WHERE cluster = {mark}", (cluster,)).rowcount)
+        removed += int(db.execute(f"DELETE FROM stall_judged WHERE cluster = {mark}", (cluster,)).rowcount)
+        removed += int(db.execute(f"DELETE FROM cluster_listed WHERE cluster = {mark} AND at < {mark}",
+                                  (cluster, cutoff)).rowcount)
+    return removed, page[-1] if len(page) == clusters else None
+
+
+def unjudged_step(db: Database, mark: str, rules: Collection[str], after: str | None,
+                  count: int) -> tuple[int, str | None]:
+    """SidePrunable.prune_unjudged, in the store's transaction."""
+    lower = f"WHERE rule > {mark} " if after is not None else ""
+    page = [row["rule"] for row in db.execute(
+        f"SELECT DISTINCT rule FROM stall_judged {lower}ORDER BY rule LIMIT {mark}",
+        (*(() if after is None else (after,)), count)).fetchall()]
+    removed = 0
+    for rule in page:
+        if rule not in rules:
+            removed += int(db.execute(f"DELETE FROM stall_judged WHERE rule = {mark}", (rule,)).rowcount)
+    return removed, page[-1] if len(page) == count else None
+
+
+def side_steps(store: SidePrunable, keep: Callable[[str], bool], rules: Collection[str], cutoff: datetime, *,
+               per_step: int = CLUSTERS_PER_STEP) -> Iterator[int]:
+    """The side tables' prune, one step at a time (rows deleted by each): the rows of clusters
+    whose last listing is older than `cutoff` (now - state.forget_vanished_after) that `keep`
+    does not keep (configured or discovered, or that discovery may still find), then the windows
+    kept for stalled rules whose names are not in `rules` (renamed or removed: a rule's first
+    check reads its own windows)."""
+    after: str | None = None
+    while True:
+        removed, after = store.prune_unlisted(keep, cutoff, after, per_step)
+        yield removed
+        if after is None:
+            break
+    while True:
+        removed, after = store.prune_unjudged(rules, after, per_step)
+        yield removed
+        if after is None:
+            return

@@ -17,7 +17,9 @@ Written only when something changes: a connector becoming healthy (a row) or lea
 leaving the listing (its row removed), and one row per cluster per listing (its stamp), in one
 transaction, under the leader's fence as every write. A connector's row alone says "healthy at
 every listing since `since`" only together with a recent stamp of its cluster: each listing that
-stamps the cluster has written its changes first, in the same transaction.
+stamps the cluster has written its changes first, in the same transaction. Each row keeps the
+lcc- id of the connector it was written for: a connector created again under the name (another id)
+is not its namesake, and takes no time from it.
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ SQLITE_TABLES = (
         cluster   TEXT NOT NULL,
         connector TEXT NOT NULL,
         since     TEXT NOT NULL,
+        connector_id TEXT,
         PRIMARY KEY (cluster, connector)
     ) WITHOUT ROWID""",
-    "CREATE TABLE IF NOT EXISTS cluster_listed (cluster TEXT PRIMARY KEY, at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS cluster_listed (cluster TEXT PRIMARY KEY, at TEXT NOT NULL, identity TEXT)",
     """CREATE TABLE IF NOT EXISTS stall_judged (
         rule        TEXT NOT NULL,
         cluster     TEXT NOT NULL,
@@ -53,9 +56,10 @@ POSTGRES_TABLES = (
         cluster   text NOT NULL,
         connector text NOT NULL,
         since     timestamptz NOT NULL,
+        connector_id text,
         PRIMARY KEY (cluster, connector)
     )""",
-    "CREATE TABLE IF NOT EXISTS cluster_listed (cluster text PRIMARY KEY, at timestamptz NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS cluster_listed (cluster text PRIMARY KEY, at timestamptz NOT NULL, identity text)",
     """CREATE TABLE IF NOT EXISTS stall_judged (
         rule        text NOT NULL,
         cluster     text NOT NULL,
@@ -71,20 +75,33 @@ POSTGRES_TABLES = (
 
 TABLE_NAMES = ("connector_running", "cluster_listed", "stall_judged")
 
+# Columns added after the tables were first made (by the release of e40a6aa): nullable, added where
+# missing (ALTER TABLE ... ADD COLUMN, no schema version: an older release still opens the store).
+# Its statements name their columns, so its writes go on; a row it inserts has them NULL, read
+# as "not known" (the safe side: not seeded). (table, column, SQLite type, PostgreSQL type)
+ADDED_COLUMNS = (
+    # The connector's lcc- id (None: a listing gave none, as Kafka Connect's): a time is seeded only
+    # to a connector listed with the same id; another one created under the name is not its namesake.
+    ("connector_running", "connector_id", "TEXT", "text"),
+    # Which Kafka cluster the name stood for at that listing (engine/cluster_identity.py; None: not
+    # known, an older release made the row): a start under another definition takes none of the times.
+    ("cluster_listed", "identity", "TEXT", "text"),
+)
+
 
 def running_writes(mark: str, stamp_at: str | None = None) -> tuple[str, str, str]:
     """The statements of one listing's changes, run in one transaction in this order, each for its
     rows at once (executemany: one round trip with PostgreSQL, whatever the count; a statement
     each, a first listing of 1,500 connectors 5 ms away held the event loop 7.5 s, past the lease):
     the connectors that stopped being healthy or left (cluster, connector), those that became
-    healthy (cluster, connector, since), then the cluster's stamp (cluster, at). `mark`: the
-    driver's parameter mark; `stamp_at`: the stamp's expression (default: the time given), for
-    PostgreSQL POSTGRES_STAMP_AT."""
+    healthy (cluster, connector, since, connector_id), then the cluster's stamp (cluster, at,
+    identity). `mark`: the driver's parameter mark; `stamp_at`: the stamp's expression (default:
+    the time given), for PostgreSQL POSTGRES_STAMP_AT."""
     return (f"DELETE FROM connector_running WHERE cluster = {mark} AND connector = {mark}",
-            f"INSERT INTO connector_running (cluster, connector, since) VALUES ({mark}, {mark}, {mark}) "
-            "ON CONFLICT (cluster, connector) DO UPDATE SET since = excluded.since",
-            f"INSERT INTO cluster_listed (cluster, at) VALUES ({mark}, {stamp_at or mark}) "
-            "ON CONFLICT (cluster) DO UPDATE SET at = excluded.at")
+            f"INSERT INTO connector_running (cluster, connector, since, connector_id) VALUES ({mark}, {mark}, {mark}, {mark}) "
+            "ON CONFLICT (cluster, connector) DO UPDATE SET since = excluded.since, connector_id = excluded.connector_id",
+            f"INSERT INTO cluster_listed (cluster, at, identity) VALUES ({mark}, {stamp_at or mark}, {mark}) "
+            "ON CONFLICT (cluster) DO UPDATE SET at = excluded.at, identity = excluded.identity")
 
 
 # With PostgreSQL the stamp is on the database's clock, as the lease's expiry is: written as the
@@ -107,6 +124,29 @@ def listed_age_sql(mark: str) -> str:
 
 def running_sql(mark: str) -> str:
     return f"SELECT connector, since FROM connector_running WHERE cluster = {mark}"
+
+
+def running_ids_sql(mark: str) -> str:
+    return f"SELECT connector, connector_id FROM connector_running WHERE cluster = {mark}"
+
+
+def identity_sql(mark: str) -> str:
+    return f"SELECT identity FROM cluster_listed WHERE cluster = {mark}"
+
+
+RunningIds = dict[str, str | None]  # the lcc- id each kept time is of, by connector name (None: not known)
+# Which Kafka cluster the last listing was of (None: not known), and the id each kept time is of.
+RunningIdentity = tuple[str | None, RunningIds]
+
+
+def read_running_identity(identity: Sequence[Any], rows: Sequence[tuple[str, Any]]) -> RunningIdentity:
+    """The identities kept with the times; a value that is not text (a hand edit) is "not known"."""
+    def text(value: Any) -> str | None:
+        return value if isinstance(value, str) and value else None
+
+    return (text(identity[0]) if identity else None), {name: text(value) for name, value in rows}
+
+
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from typing import Any
 from ..logs import get_logger
 from ..model import Health, Outcome, PendingPhase, Trigger
 from .errors import StateStoreError, recovery_advice
-from .running import SQLITE_TABLES, TABLE_NAMES
+from .running import ADDED_COLUMNS, SQLITE_TABLES, TABLE_NAMES
 
 log = get_logger("watchdog.state")
 
@@ -149,12 +149,19 @@ def ensure_running_tables(db: sqlite3.Connection) -> None:
         found = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         return not set(TABLE_NAMES) <= found
 
-    if not missing():
+    def columns_missing() -> list[tuple[str, str, str]]:
+        # Tables an older release made (running.ADDED_COLUMNS): their new columns added, nullable.
+        return [(table, column, kind) for table, column, kind, _ in ADDED_COLUMNS
+                if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}]
+
+    if not missing() and not columns_missing():
         return
     db.execute("BEGIN IMMEDIATE")
     try:
         for statement in SQLITE_TABLES:  # IF NOT EXISTS: another process may have made them meanwhile
             db.execute(statement)
+        for table, column, kind in columns_missing():  # another process may have added them meanwhile
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")

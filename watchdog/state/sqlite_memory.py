@@ -16,14 +16,19 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..report import format_timestamp, parse_timestamp, parse_timestamp_or_none
+from .pruning import unjudged_step, unlisted_step
 from .running import (
     JudgedWindows,
+    RunningIdentity,
     RunningSeen,
+    identity_sql,
     judged_sql,
     judged_write,
     listed_sql,
     read_judged,
     read_running,
+    read_running_identity,
+    running_ids_sql,
     running_sql,
     running_writes,
 )
@@ -63,18 +68,26 @@ class SqliteMemory:
     # -- since when the polls saw each connector running (running.py) --------------------------------
 
     def record_running(self, cluster: str, listed_at: datetime, started: Mapping[str, datetime],
-                       stopped: Collection[str]) -> None:
+                       stopped: Collection[str], *, ids: Mapping[str, str | None] | None = None,
+                       identity: str | None = None) -> None:
         delete, upsert, stamp = _RUNNING_WRITES
         with self._write("record which connectors run", quiet_while_failing=True) as db:
             db.executemany(delete, [(cluster, name) for name in stopped])
-            db.executemany(upsert, [(cluster, name, format_timestamp(since)) for name, since in started.items()])
-            db.execute(stamp, (cluster, format_timestamp(listed_at)))
+            db.executemany(upsert, [(cluster, name, format_timestamp(since), (ids or {}).get(name))
+                                    for name, since in started.items()])
+            db.execute(stamp, (cluster, format_timestamp(listed_at), identity))
 
     def running_seen(self, cluster: str) -> RunningSeen:
         listed = self._read("read when a cluster was last listed", listed_sql("?"), (cluster,))
         rows = self._read("read since when connectors run", running_sql("?"), (cluster,))
         return read_running([row["at"] for row in listed], [(row["connector"], row["since"]) for row in rows],
                             parse_timestamp)
+
+    def running_identity(self, cluster: str) -> RunningIdentity:
+        identity = self._read("read which cluster was last listed", identity_sql("?"), (cluster,))
+        rows = self._read("read the ids of connectors that run", running_ids_sql("?"), (cluster,))
+        return read_running_identity([row["identity"] for row in identity],
+                                     [(row["connector"], row["connector_id"]) for row in rows])
 
     def record_judged(self, rule: str, judged: Mapping[str, JudgedWindows]) -> None:
         with self._write("record the windows a stall check judged", quiet_while_failing=True) as db:
@@ -85,6 +98,15 @@ class SqliteMemory:
     def judged(self, rule: str) -> dict[str, JudgedWindows]:
         rows = self._read("read the windows stall checks judged", judged_sql("?"), (rule,))
         return read_judged([tuple(row) for row in rows], parse_timestamp)
+
+    def prune_unlisted(self, keep: Callable[[str], bool], cutoff: datetime, after: str | None,
+                       clusters: int) -> tuple[int, str | None]:
+        with self._write("prune what the polls saw running") as db:
+            return unlisted_step(db, "?", keep, format_timestamp(cutoff), after, clusters)
+
+    def prune_unjudged(self, rules: Collection[str], after: str | None, count: int) -> tuple[int, str | None]:
+        with self._write("prune the windows stall checks judged") as db:
+            return unjudged_step(db, "?", rules, after, count)
 
     # -- the daemon's last sign of life -------------------------------------------------------------
 
