@@ -41,10 +41,10 @@ async def test_a_metrics_api_failing_is_said_once_a_check_however_many_clusters_
     # cluster, and each cluster's streak said every one: with 20 clusters, 120 warnings at its start
     # and again every 5 minutes (1,440 for this hour); one cluster's check said 6.
     w = fleet({f"c{i:02d}": [{"name": f"src-{i}"}, {"name": f"sink-{i}", "type": "sink"}] for i in range(20)})
-    w.simulator.set_faults([{"match": {"endpoint": "metrics_query"}, "when": {"until": HOUR + 1200},
+    w.simulator.set_faults([{"match": {"endpoint": "metrics_query"}, "when": {"until": HOUR + 1320},
                              "action": {"status": 503}}])
     with structlog.testing.capture_logs() as logs:
-        await run_fleet(w, HOUR + 1200 + 120)  # judged from the 21st minute: an hour of failed checks
+        await run_fleet(w, HOUR + 1320 + 120)  # judged from the 23rd minute (grace, windows, delay): an hour of failed checks
 
     failed = [c for c in w.simulator.calls if c.endpoint == "metrics_query" and c.status_code == 503]
     assert len(failed) >= 20 * 3 * 60, "every check still asks"
@@ -93,14 +93,14 @@ async def test_a_replica_leading_again_does_not_report_the_metrics_api_failure_i
     w = world()
     assert w.clock is not None
     w.simulator.set_faults([{"match": {"endpoint": "metrics_query"}, "action": {"status": 503}}])
-    await run(w, 1500)  # the connectors are judged from the 21st minute on: a few failed checks
+    await run(w, 1500)  # the connectors are judged from the 23rd minute on: a few failed checks
     w.daemon.leadership.leading = False
     await w.daemon._follow("another replica took the lease over")
     w.clock.advance(2 * HOUR)
     w.simulator.set_faults([])
     w.daemon.leadership.leading = True
     with structlog.testing.capture_logs() as logs:
-        for _ in range(22):  # polls again; judged again once its connectors ran three windows
+        for _ in range(24):  # polls again; judged again once its connectors ran the grace and three windows
             await w.daemon.pollers[CLUSTER].poll()
             await w.daemon.run_stall_check("stalled")
             w.clock.advance(60)
@@ -124,7 +124,7 @@ async def test_a_proxys_html_page_answering_the_metrics_api_fails_the_check_and_
     w.simulator.set_faults([{"match": {"endpoint": "metrics_query"},
                              "action": {"status": status, "body": PROXY_PAGE, "headers": {"Content-Type": "text/html"}}}])
     with structlog.testing.capture_logs() as logs:
-        await run(w, 1500)  # the connectors are judged from the 21st minute on
+        await run(w, 1620)  # the connectors are judged from the 23rd minute on (grace, windows, delay)
 
     queries = [c for c in w.simulator.calls if c.endpoint == "metrics_query"]
     checks = len({c.t for c in queries})

@@ -239,7 +239,7 @@ async def test_a_metrics_key_refused_every_connector_costs_one_query_a_check_not
     def queries() -> list[Any]:
         return [c for c in simulator.calls if c.endpoint == "metrics_query"]
 
-    await run(w, 3 * 300 + DELAY + 60)  # up to the first check that judges them
+    await run(w, 120 + 3 * 300 + DELAY + 60)  # up to the first check that judges them (the grace before the windows)
     assert queries() and all(c.status_code == 403 for c in queries())
     first = len(queries())
     await run(w, 10 * 60)

@@ -5,6 +5,7 @@ stall shows in two windows; an idle sink, an idle source and a busy source are l
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ import structlog
 from pydantic import SecretStr
 
 from watchdog.app import Daemon
+from watchdog.cli import main
 from watchdog.config import Config, Credential, build_config
 from watchdog.model import ConnectorKey, Trigger
 from watchdog.simulator import Scenario, Simulator, create_app
@@ -23,9 +25,10 @@ from .support import CLUSTER, CLUSTER_ID, ENVIRONMENT, Clock, World, daemon_conf
 
 STALL_AT = 600  # after the first check (three windows and the delay in): it sees the stall coming
 DELAY = 300  # the shortest `delay`: the Metrics API's data is typically available within 5 minutes
+GRACE = 120
 STALLED_RULE = {
     "name": "stalled", "select": {"include": ["*"]}, "backoff": {"base": 600, "cap": 3600, "jitter": 0},
-    "trigger": {"type": "stalled", "interval": 60, "grace": 120, "window": 300, "delay": DELAY},
+    "trigger": {"type": "stalled", "interval": 60, "grace": GRACE, "window": 300, "delay": DELAY},
 }
 
 
@@ -226,17 +229,20 @@ async def test_the_one_source_of_a_cluster_that_stops_while_other_clusters_move_
 
 async def test_one_query_per_metric_batch_not_per_connector() -> None:
     w = world()
-    # Connectors qualify once they have run for the three windows and the delay: 20 minutes here.
-    await run(w, 1320)
+    # Connectors qualify once they have run for the grace, the three windows and the delay: 22
+    # minutes here (20 before grace counted before the windows: it then excluded nothing).
+    await run(w, 1440)
     queries = [c for c in w.simulator.calls if c.endpoint == "metrics_query"]
     # Each check: sent_records for the sources, received_records and records_lag_max for the sinks.
-    checks = len([t for t in range(0, 1320, 60) if t >= 3 * 300 + DELAY])
+    checks = len([t for t in range(0, 1440, 60) if t >= GRACE + 3 * 300 + DELAY])
     assert checks > 0 and len(queries) == 3 * checks
 
 
-async def test_no_verdict_before_the_connector_has_run_for_all_three_windows() -> None:
+async def test_no_verdict_before_the_connector_has_run_for_the_grace_and_all_three_windows() -> None:
     w = world()
-    await run(w, 3 * 300 + DELAY)  # checks up to a minute before the connectors qualify
+    # Checks up to a minute before the connectors qualify: the grace is not part of the windows
+    # judged (before, they were queried and judged at 3 * 300 + DELAY, grace or not).
+    await run(w, GRACE + 3 * 300 + DELAY)
     assert [c for c in w.simulator.calls if c.endpoint == "metrics_query"] == []
     assert w.simulator.restarts() == []
 
@@ -354,3 +360,35 @@ async def test_a_source_its_stall_restart_did_not_get_moving_is_said_once_not_re
     assert [(e["connector"], e["log_level"], e["restart_outcome"]) for e in said] == [("quiet-source", "warning", "accepted")], said
     assert "it has sent nothing since" in said[0]["note"] and "idle" in said[0]["detail"]
     await w.daemon.stop()
+
+
+@pytest.mark.parametrize("grace", [600, 120])
+async def test_a_start_up_burst_inside_grace_then_quiet_is_not_restarted_as_stalled(grace: int) -> None:
+    # A connector just created (or resumed, or back from FAILED) sends a burst in its first two
+    # minutes (a snapshot, a backlog flushed), then its upstream is quiet. `grace` is "only
+    # connectors seen RUNNING at least this long": its first minutes must never be the `before`
+    # window judged. Before, grace was counted back from now and the burst was judged as `before`:
+    # restarted as stalled at 1200 s (and with the default 10m grace too, which excluded nothing).
+    # A source stalling once past its grace is still restarted.
+    burst = {"name": "new-source", "records_per_second": 50, "script": {"idle_at": 120}}
+    stalls = {"name": "orders-source", "records_per_second": 10, "script": {"stall_at": 1000}}
+    w = world([burst, stalls], rule={**STALLED_RULE, "trigger": {**STALLED_RULE["trigger"], "grace": grace}})
+    with structlog.testing.capture_logs() as logs:
+        await run(w, 3600)
+    assert restarts(w, "new-source") == [], [e["detail"] for e in logs if e["event"] == "decision"]
+    assert len(restarts(w, "orders-source")) == 1
+    checked = [e for e in logs if e["event"] == "stall_check" and e["connector"] == "new-source"]
+    assert checked and all(e["verdict"] == "idle" for e in checked)
+
+
+def test_check_config_says_when_a_connector_is_first_judged_with_the_grace_before_the_windows(
+    credentials_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # config.example.yaml: grace 10m, three 10m windows ending 5m ago. "after 10m RUNNING" read as
+    # "its first 10 minutes are not judged", which the check did not keep (grace counted back from
+    # now excluded nothing); it now keeps it, and says when a new connector is first judged.
+    monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "example-token-0123456789")
+    assert main(["check-config", "--config", str(Path(__file__).parent.parent / "config.example.yaml")]) == 0
+    [line] = [line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("restart-stalled-connectors")]
+    assert ("three 10m windows ending 5m ago, of connectors RUNNING 10m before them (judged from 45m after they start)"
+            in line), line

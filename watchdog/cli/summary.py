@@ -72,8 +72,11 @@ def summarize(config: Config, source: str, now: datetime | None = None) -> str:
         if isinstance(trigger, StatusTrigger):
             what = f"status every {duration(trigger.interval)}, confirm {trigger.confirm_polls} polls" + _budget(rule)
         elif isinstance(trigger, StalledTrigger):
+            # Grace comes before the windows (stall_candidates): a connector's first minutes are never judged.
+            first = trigger.grace + trigger.delay + 3 * trigger.window
             what = (f"stalled every {duration(trigger.interval)}: three {duration(trigger.window)} windows ending "
-                    f"{duration(trigger.delay)} ago, after {duration(trigger.grace)} RUNNING") + _budget(rule)
+                    f"{duration(trigger.delay)} ago, of connectors RUNNING {duration(trigger.grace)} before them "
+                    f"(judged from {duration(first)} after they start)") + _budget(rule)
         elif isinstance(trigger, AlertTrigger):
             matchers = [f"{k}={v}" for k, v in trigger.match.items()] + [f"{k}=~{v}" for k, v in trigger.match_re.items()]
             what = f"alert {' '.join(matchers)} -> {trigger.cluster_label}/{trigger.connector_label}" + _budget(rule)

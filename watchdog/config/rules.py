@@ -418,11 +418,12 @@ class StalledTrigger(Strict):
 
     Every `interval` the last three windows of `window` each (`before`, `earlier`, `later`),
     ending `delay` ago (at least 5 minutes: the Metrics API's data points are typically available
-    within 5 minutes), are read for the connectors that have been RUNNING for at least `grace`
-    and through all three: a source that sent records in `before` and none in `earlier` and
-    `later`, or a sink that received nothing while its lag is above zero in `earlier` and
-    `later`, is stalled. A source that sent nothing in all three is idle (or its data is not in
-    the API), and so is a sink with no lag and no records: neither is restarted."""
+    within 5 minutes), are read for the connectors seen RUNNING for `grace` before the three and
+    through them (a connector's first `grace`, a start-up burst, is never judged): a source that
+    sent records in `before` and none in `earlier` and `later`, or a sink that received nothing
+    while its lag is above zero in `earlier` and `later`, is stalled. A source that sent nothing
+    in all three is idle (or its data is not in the API), and so is a sink with no lag and no
+    records: neither is restarted."""
 
     type: Literal["stalled"]
     interval: Annotated[float, BeforeValidator(parse_duration), Field(ge=60), AfterValidator(_schedulable)] = 300.0

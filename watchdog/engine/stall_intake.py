@@ -51,16 +51,20 @@ class StallIntake(Decisions):
                      if r.name == name and r.enabled and isinstance(r.trigger, StalledTrigger)), None)
 
     def stall_candidates(self, rule: Rule, cluster: str, judged_from: datetime) -> list[tuple[ConnectorKey, ConnectorStatus]]:
-        """Connectors a stalled rule checks: selected and seen RUNNING for at least the grace
-        period and for the whole time being judged (from `judged_from`): a window from before it
-        ran proves nothing. Those without an lcc- id are kept too: the checker reports them as
+        """Connectors a stalled rule checks: selected and seen RUNNING for the grace period
+        before the time being judged (from `judged_from`) and through it: a window from before it
+        ran proves nothing, and its first `grace` (a start-up burst: a snapshot, a backlog
+        flushed, then a quiet upstream) is never the `before` that reads as "moving, then
+        stopped". Grace counted back from now (before 2026-12-07) excluded nothing unless it was
+        longer than `delay` + three windows: with the defaults a connector created, resumed or
+        back from FAILED was judged on its first minutes, and restarted as stalled. Those without an lcc- id are kept too: the checker reports them as
         unjudged (`no_id`), since a connector dropped here silently would never be checked and
         nothing would say so. Nor is one restarted since `judged_from`: the windows then show the
         run before that restart (the Metrics API's data comes minutes late, and a restart often
         shows no other state between two polls), and once its backoff had run out it was restarted
         again on the evidence the first restart answered."""
         assert isinstance(rule.trigger, StalledTrigger)
-        since = min(self._now() - timedelta(seconds=rule.trigger.grace), judged_from)
+        since = judged_from - timedelta(seconds=rule.trigger.grace)
         keys = [ConnectorKey(cluster, name) for name in sorted(self._listed.get(cluster, ()))]
         dry_run = self.config.dry_run or rule.dry_run
         # One whose id the listing repeats goes without it: the checker reports it unjudged (no
