@@ -97,6 +97,20 @@ def test_sinks(received: list[float], lag: list[float], verdict: StallVerdict) -
     assert judgement.verdict is verdict
 
 
+@pytest.mark.parametrize(("later", "said"), [([0.0] * 10, "0"), ([], "no data point")])
+def test_a_stalling_verdict_names_only_the_window_where_nothing_moved(later: list[float], said: str) -> None:
+    # A probe (2026-12-07) read "source sent 0 records in the last window (22:32-22:33 and
+    # 22:33-22:34 UTC)" of a source that sent 500 records in 22:32-22:33.
+    source = judge_source(WINDOWS, minutes(WINDOWS.start, [5.0] * 10) + minutes(WINDOWS.earlier, [4.0] + [0.0] * 9)
+                          + minutes(WINDOWS.later, later))
+    assert source.verdict is StallVerdict.STALLING
+    assert source.detail == f"source sent 4 records in 12:05-12:15, then {said} in the last window (12:15-12:25 UTC); confirming"
+    sink = judge_sink(WINDOWS, minutes(WINDOWS.earlier, [3.0] * 10 + later), minutes(WINDOWS.earlier, [0.0] * 10 + [50.0] * 10))
+    assert sink.verdict is StallVerdict.STALLING
+    records = "0 records" if later else "no data point"
+    assert sink.detail == f"sink received {records} with lag 50 in the last window (12:15-12:25 UTC); confirming"
+
+
 def test_the_verdict_says_why() -> None:
     stalled = judge_sink(WINDOWS, minutes(WINDOWS.earlier, [0.0] * 20), minutes(WINDOWS.earlier, [70.0] * 20))
     assert stalled.detail == "sink received 0 records in 12:05-12:15 and 12:15-12:25 UTC while its lag stayed up to 70 records"

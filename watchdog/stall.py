@@ -140,6 +140,10 @@ class Windows:
         """The two windows a stall must show in."""
         return f"{self.earlier:%H:%M}-{self.later:%H:%M} and {self.later:%H:%M}-{self.end:%H:%M} UTC"
 
+    def describe_last(self) -> str:
+        """The last window alone, where a stall starts to show (`stalling`)."""
+        return f"{self.later:%H:%M}-{self.end:%H:%M} UTC"
+
 
 @dataclass(frozen=True, slots=True)
 class Judgement:
@@ -296,7 +300,10 @@ def judge_source(windows: Windows, sent: Points) -> Judgement:
     if later > 0:
         return Judgement(StallVerdict.MOVING, f"source sent {later:g} records in the last window", healthy=True)
     if earlier > 0:
-        return Judgement(StallVerdict.STALLING, f"source sent 0 records in the last window ({windows.describe()}); confirming")
+        # The last window alone: both named, "sent 0 records" was said of one it sent records in.
+        later_said = "0" if windows.split(sent)[2] else "no data point"
+        return Judgement(StallVerdict.STALLING, f"source sent {earlier:g} records in {windows.earlier:%H:%M}-{windows.later:%H:%M}, "
+                         f"then {later_said} in the last window ({windows.describe_last()}); confirming")
     if before > 0:
         return Judgement(
             StallVerdict.STALLED,
@@ -335,7 +342,8 @@ def judge_sink(windows: Windows, received: Points, lag: Points) -> Judgement:
         )
     if stalled[1]:
         said = "0 records" if last_received else "no data point"
-        return Judgement(StallVerdict.STALLING, f"sink received {said} with lag {max(last_lag):g} in the last window; confirming")
+        return Judgement(StallVerdict.STALLING, f"sink received {said} with lag {max(last_lag):g} in the last window "
+                         f"({windows.describe_last()}); confirming")
     if sum(last_received) == 0:
         # Healthy only on lag data (0s): no lag point at all is no evidence, and an idle sink
         # judged healthy ends a stalled one's backoff (an empty answer read so, a probe 2026-12-07).
