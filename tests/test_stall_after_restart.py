@@ -13,7 +13,7 @@ import re
 import sqlite3
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from watchdog.engine.running_seed import seeds
 from watchdog.model import ConnectorKey
 from watchdog.report import format_timestamp
 from watchdog.simulator import Scenario, Simulator, create_app
+from watchdog.stall import granularity_for
 from watchdog.state import SqliteStateStore
 from watchdog.state.postgres import PostgresStateStore
 
@@ -43,7 +44,7 @@ from .support import (
     sim_scenario,
 )
 from .test_database_privileges import PASSWORD, app_role
-from .test_stalled import DELAY, STALLED_RULE, restarts, run
+from .test_stalled import DELAY, GRACE, STALLED_RULE, restarts, run
 
 STALL_AT = 1200  # as the first daemon stops: its stall shows to checks from 2100 s on
 WINDOW = STALLED_RULE["trigger"]["window"]
@@ -130,6 +131,19 @@ async def test_a_first_start_says_when_its_stalled_rules_judge(tmp_path: Path) -
         await run(w, 60)
     [said] = [e for e in logs if e["event"] == "stall_checks_judge_from"]
     assert said["connectors"] == 2 and "no listing of this cluster is recorded" in said["note"], said
+    # The time said is the first the checks judge: grace, then delay + three windows (and a
+    # point's step) after the first listing. Before 4602304 made grace come before the windows,
+    # the line said the longer of the two; after it, it said a time `grace` too early.
+    step = granularity_for(timedelta(seconds=300).total_seconds())[1]
+    assert w.clock is not None
+    listed = w.clock.wall() - timedelta(seconds=60)
+    judge_from = datetime.fromisoformat(said["judge_from"])
+    assert abs(judge_from - (listed + timedelta(seconds=GRACE + DELAY + 3 * 300 + step))) <= timedelta(seconds=60), said
+    queried = [c.t for c in w.simulator.calls if c.endpoint == "metrics_query"]
+    await run(w, int((judge_from - w.clock.wall()).total_seconds()) - 60)
+    assert [c for c in w.simulator.calls if c.endpoint == "metrics_query"] == queried == [], "nothing judged before"
+    await run(w, 180)
+    assert [c for c in w.simulator.calls if c.endpoint == "metrics_query"], "judged from then on"
     await w.daemon.stop()
 
 

@@ -87,8 +87,8 @@ def seeds(listed_at: datetime | NotKnown | None, stored: Mapping[str, datetime],
 
 
 def judged_from(trigger: StalledTrigger, since: datetime) -> datetime:
-    """When a connector seen running from `since` is first a candidate of the rule's checks:
-    `grace` after, and once the three windows (which end `delay` ago, on a point's boundary) begin
-    after it."""
-    wait = max(trigger.grace, trigger.delay + 3 * trigger.window + granularity_for(trigger.window)[1])
+    """When a connector seen running from `since` is first a candidate of the rule's checks: once
+    the three windows (which end `delay` ago, on a point's boundary) begin `grace` after it
+    (stall_intake.stall_candidates: its first `grace` RUNNING is never in the windows judged)."""
+    wait = trigger.grace + trigger.delay + 3 * trigger.window + granularity_for(trigger.window)[1]
     return since + timedelta(seconds=wait)
