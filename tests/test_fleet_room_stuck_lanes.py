@@ -63,11 +63,13 @@ def daemon(simulator: Simulator) -> Daemon:
 
 
 def most_sent_in_a_window(simulator: Simulator) -> int:
-    """The most failure restarts sent (each connector's first call: a 429'd call was sent, and the
-    breaker counts it) within any `WINDOW` seconds, from the simulator's own call record."""
+    """The most failure restarts made within any `WINDOW` seconds, from the simulator's own call
+    record: each connector's first call not answered 429 or 409 (which ran nothing; what the
+    breaker counts: engine/fleet_count.py). Counted at a 429'd call, as it once was, the retry that
+    really made the restart went uncounted wherever it landed (probe_breaker F1)."""
     first: dict[str, float] = {}
     for call in simulator.calls:
-        if call.endpoint == "restart" and call.connector is not None:
+        if call.endpoint == "restart" and call.connector is not None and call.status_code not in (429, 409):
             first.setdefault(call.connector, call.t)
     times = sorted(first.values())
     return max((sum(1 for t in times if start <= t < start + WINDOW) for start in times), default=0)

@@ -224,6 +224,12 @@ class Breaker:
     def record_restart(self, at: datetime, *, dry_run: bool = False) -> None:
         (self._dry_sent if dry_run else self._sent).append(at)
 
+    def take_back(self, at: datetime) -> None:
+        """A failure restart counted at `at` was not made (its call answered 429, or it never went
+        out): it leaves the window. One already gone from it (or moved by settle_clock) is left."""
+        if at in self._sent:
+            self._sent.remove(at)
+
     def remember_restarts(self, times: Iterable[datetime]) -> None:
         """Failure restarts sent before this process (or this leader) began, from the state file's
         history: a daemon restarted in a loop (a crash loop, a rollout, a takeover) must not start

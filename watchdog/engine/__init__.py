@@ -47,6 +47,8 @@ One job per file (`Engine` is one object made of these parts):
     unknown_rules.py    requests taken over whose rule this config lacks or disables: said once
     recorder.py         `JobRecorder`, the queue's observer
     unmade_attempts.py  an attempt taken back when the answer proves its call ran nothing (a 429)
+    fleet_count.py      what the fleet breaker's window counts of a failure restart: its call
+                        made (or maybe made), taken back when the answer proves it ran nothing
     rules_gone.py       why a queued restart's rules no longer ask for it at its turn (a rule or
                         its cluster removed, renamed or narrowed by a reload, a schedule rule
                         made a rule of another trigger), and what comes next; whether a

@@ -36,8 +36,9 @@ class Gates(EngineCore):
         """Why a restart must not go now, whatever the rule decided; None when it may.
         `failure`: a status- or alert-triggered restart (the fleet breaker holds only those).
         `dry_run`: it would not be sent; the fleet breaker counts the dry run's restarts for it.
-        `counted`: a retry of a failure restart the fleet breaker counted at its first call; its
-        own count does not hold it, and as a cluster breaker's probe it is still the probe.
+        `counted`: a retry of a failure restart the fleet breaker counts (an earlier call of it
+        made the restart or may have: fleet_count.py); its own count does not hold it, and as a
+        cluster breaker's probe it is still the probe.
         `count_queued`: a poll deciding: the failure restarts queued and not sent yet take up the
         fleet's room too (_fleet_spoken_for), and so do the failing connectors held for that room
         that were restarted less recently than this one (`last_restart`; Breaker.waiting_ahead).
@@ -159,7 +160,7 @@ class Gates(EngineCore):
         lanes: Counter[str] = Counter()
         may_go = self.queue.may_go_now()
         for job in self.queue.pending_jobs():
-            if not job.attempt_counted and any(
+            if job.fleet_counted is None and any(
                     r.trigger in FAILURE_TRIGGERS and (dry_run or not r.dry_run) for r in job.requests) and may_go(job):
                 queued += 1
                 lanes[self.queue.lane_of(job.key.cluster) or job.credential] += 1
@@ -207,11 +208,14 @@ class Gates(EngineCore):
         for request in job.requests:
             # A retry of a restart the fleet breaker already counted (its first call, answered
             # 503) adds nothing to its window: held by it, the retry was held by its own count.
-            # It is still a failure restart for the cluster breaker's probe: taken as a planned
-            # one, the probe's retry was held by the very breaker it probes.
+            # One whose call was answered 429 is counted no more (it ran nothing: fleet_count.py)
+            # and meets the fleet limit as a first turn does: let through, the retries after a
+            # pause went beyond max_restarts. It is still a failure restart for the cluster
+            # breaker's probe: taken as a planned one, the probe's retry was held by the very
+            # breaker it probes.
             held = self.gate(job.key, now, self._rule_windows.get(request.rule),
                              failure=request.trigger in FAILURE_TRIGGERS, dry_run=dry_run,
-                             counted=job.attempt_counted, trigger=request.trigger)
+                             counted=job.fleet_counted is not None, trigger=request.trigger)
             if held is None:
                 return None
             first = first or held

@@ -34,6 +34,7 @@ from .core import (
     show_state,
     utc_now,
 )
+from .fleet_count import count_sent, take_back_unmade
 from .gates import repointed_since_asked
 from .rules_gone import NOTHING_RESTARTS_IT_BEFORE, rules_gone
 from .store_probe import StoreProbe
@@ -264,8 +265,6 @@ class JobRecorder(UnrecordedOutcomes, UnmadeAttempts):
                 now = self._now()
                 before, state = state, self._attempt(job, state, now)
                 self._state.mark_sending(job.id, job.key, state)
-                if not job.attempt_counted:  # the breaker's once a job: its retries add nothing (gates.py)
-                    self._breaker.record_restart(now)
                 job.attempt_counted = True
                 self.charged(job, before, state)
                 # A rule on trial beside the live one (EngineCore.load_state): its view rebases
@@ -277,6 +276,8 @@ class JobRecorder(UnrecordedOutcomes, UnmadeAttempts):
                 self._state.mark_sending(job.id, job.key, state)
                 self.settled(job)  # a call that went unanswered may have run: its attempt stays
             job.stored = (state, self._state.marks.now())  # what the store holds now: its end needs no read
+            if self._failure_requests(job):  # once a job, unless its call ran nothing (fleet_count.py)
+                count_sent(self._breaker, job, self._now())
         except Fenced as exc:
             # Another replica leads now: it recovers this job's requests from the shared state.
             raise Abandoned(str(exc)) from exc
@@ -293,6 +294,7 @@ class JobRecorder(UnrecordedOutcomes, UnmadeAttempts):
             del self.finished_jobs[:-FINISHED_KEPT]
         fenced = False
         now = self._now()
+        take_back_unmade(self._breaker, job)  # its last call answered 429 (retries spent): nothing made
         self.settled(job)
         if may_have_restarted(job):
             self.restarted(job.key)

@@ -19,16 +19,14 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
+from ..breaker import Breaker
 from ..config import Config
 from ..metrics import Metrics
 from ..model import ConnectorState, Health
 from ..queue import Abandoned, RestartJob
 from ..state import Fenced, StateStore, StateStoreError
 from .core import log
-
-# Answers that prove the restart ran nothing: the rate limit refused it, or a self-managed
-# cluster's worker answered that a rebalance is under way (no leader to run it).
-NOTHING_RAN = frozenset({429, 409})
+from .fleet_count import NOTHING_RAN, take_back_unmade
 
 T = TypeVar("T")
 
@@ -61,6 +59,7 @@ class UnmadeAttempts:
     _config: Callable[[], Config]
     _state: StateStore
     _metrics: Metrics
+    _breaker: Breaker
     # Jobs whose attempt the call on the wire was charged: their state before it, and with it.
     _charged: dict[str, tuple[ConnectorState, ConnectorState]]
     # Jobs whose attempt an answer took back: their next call counts it again.
@@ -94,6 +93,7 @@ class UnmadeAttempts:
         write is fenced) or failed, it stays `sending` and ends so there; whether it was written."""
         charge = self._charged.pop(job.id, None)
         self._taken_back.discard(job.id)
+        take_back_unmade(self._breaker, job, went_out=False)  # counts no restart made (fleet_count.py)
         try:
             self._put_back_queued(job, charge, take_back=True)
         except (Fenced, StateStoreError) as exc:
@@ -109,7 +109,9 @@ class UnmadeAttempts:
         """A call was answered and the job will be tried again: its requests are `queued` again, so
         a shutdown or crash before the next try leaves them to be sent at the next start (a 429
         otherwise would turn a restart nobody received into an `interrupted` one). When the answer
-        proves the call ran nothing, the attempt it was charged is taken back in the same write."""
+        proves the call ran nothing, the attempt it was charged is taken back in the same write,
+        and the fleet breaker's entry for it (fleet_count.py) whatever the store does."""
+        take_back_unmade(self._breaker, job)
         charge = self._charged.pop(job.id, None)
         try:
             if self._put_back_queued(job, charge, take_back=job.last_call_not_run or job.status_code in NOTHING_RAN):

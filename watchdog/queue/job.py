@@ -94,6 +94,10 @@ class RestartJob:
     wants_recommendations: bool = False
     recommendations: tuple[str, ...] = ()
     attempt_counted: bool = False  # set once the attempt is in the state store
+    # The fleet breaker's entry for it (when, and which call: the tries answered before it), while
+    # its window counts one: a call that made the restart or may have; None before its first call
+    # and once an answer proved the counted call ran nothing (a 429: engine/fleet_count.py).
+    fleet_counted: tuple[datetime, int] | None = None
     # The connector's state as the store held it, and the store's write mark then (state/marks.py):
     # the observer's reads at the job's turn, before its call and at its end use it again while
     # nothing has written that state since, instead of a round trip each (JobRecorder._stored).
