@@ -248,9 +248,14 @@ class RestartQueue(JobDispatch, QueueStopping, DeferredJobs):
         backlog took the whole fleet's room for as long as it stayed stuck, and held every other
         key's failure restarts `breaker_open` (a scale probe, 2026-12-07). Left out, nothing is
         lost: the gates at each job's turn still hold what the window has no room for.
-        Not a refusal found only by a call still to come: the key's jobs are parked at their turn
-        (a worker takes them at once, nothing pauses the lane for a 401), and left out from then."""
-        stuck = {lane for lane, gateway in self._gateways.items() if gateway.limiter.paused_for() > 0}
+        Nor a job on a key (or proxy) known refused, on its lane or its cluster alone: parked at
+        its turn anyway, it is left out from its queueing, not only once its turn came. Counted
+        until then, an alert group queued onto a key refused seconds before opened the fleet
+        breaker at error naming that key, closed it within a second as the jobs were parked, and
+        the real opening after was said at warning, "said at error then" (probe_breaker F2). A
+        refusal found only by a call still to come is not known: such a lane counts until then."""
+        stuck = {lane for lane, gateway in self._gateways.items()
+                 if gateway.limiter.paused_for() > 0 or _refused(gateway)}
         # A job answered 429 stays on its worker until admitted (dispatch.py, _count_try): at most
         # max_concurrent_requests a lane to look at. Its status_code is None while on the wire.
         stuck.update(worker.lane for worker in self._workers if worker.job is not None
@@ -264,7 +269,8 @@ class RestartQueue(JobDispatch, QueueStopping, DeferredJobs):
             if lane in stuck:
                 return False
             gateway = self._gateways.get(lane)
-            return gateway is None or not gateway.limiter.restart_hold.held(cluster)
+            return gateway is None or not (gateway.limiter.restart_hold.held(cluster)
+                                           or gateway.refusal.holds_cluster(cluster, gateway.limiter.now()))
 
         return may_go
 
@@ -477,3 +483,11 @@ class _Worker:
     lane: str
     task: asyncio.Task[None] = field(init=False)
     job: RestartJob | None = None
+
+
+def _refused(gateway: Gateway) -> bool:
+    """Whether the lane's key, or its egress proxy, is known refused now: its restarts are parked
+    at their turn (dispatch.py asks Gateway.refused_note). Read as the refusal's own `holds`,
+    which ends one a rotated pair made stale (said by the next refused_note, as before)."""
+    now = gateway.limiter.now()
+    return gateway.refusal.holds(now) or gateway.proxy_refusal.holds(now)
