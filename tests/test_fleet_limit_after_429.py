@@ -14,6 +14,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import structlog
 from pydantic import SecretStr
 
@@ -24,8 +25,10 @@ from watchdog.config import BreakerSettings, Credential, build_config
 from watchdog.engine.fleet_count import count_sent, take_back_unmade
 from watchdog.model import ConnectorKey
 from watchdog.queue import RestartJob
-from watchdog.simulator import Simulator
+from watchdog.server import create_app
+from watchdog.simulator import Scenario, Simulator
 
+from . import test_fleet_room_refused_key as refused_key
 from .test_fleet_room_stuck_lanes import (
     CLUSTERS,
     ENVIRONMENT,
@@ -138,3 +141,66 @@ def test_the_fleet_window_counts_calls_that_made_a_restart_or_may_have() -> None
     count_sent(breaker, never, t0)
     take_back_unmade(breaker, never, went_out=False)
     assert breaker.fleet_room() == 7
+
+
+def withdrawn_scenario() -> Scenario:
+    """Org C's four connectors running, every restart of its key answered 429 (Retry-After 60);
+    org A's four fail at t=10, each healed by one restart."""
+    return Scenario.model_validate({
+        "seed": 1,
+        "api_keys": [{"id": key, "secret": secret, "clusters": [lkc for lkc, owner in CLUSTERS.values() if owner == name]}
+                     for name, (key, secret) in KEYS.items()],
+        "environments": [{"id": ENVIRONMENT, "clusters": [
+            {"id": CLUSTERS["a-prod"][0], "connectors": [
+                {"name": f"a-prod-{i}", "script": {"fail_at": 10, "recover_after_restarts": 1}} for i in range(LIMIT)]},
+            {"id": CLUSTERS["c-prod"][0], "connectors": [{"name": f"c-prod-{i}"} for i in range(LIMIT)]}]}],
+        "faults": [rate_limited(60, 3600)],
+    })
+
+
+async def alerts_429d_then_withdrawn() -> tuple[Simulator, list[dict[str, Any]]]:
+    """Both clusters listed at t=0; at t=1 four firing alerts for org C's connectors (their
+    restarts answered 429); at t=4 the alerts resolve and the restarts are withdrawn; org A's
+    poll at t=15 sees its four connectors failed."""
+    simulator = Simulator(withdrawn_scenario(), clock=asyncio.get_running_loop().time)
+    d = refused_key.daemon(simulator)
+    d.queue.start()
+    app = create_app(d.metrics.registry, d.probes, d.api_context())
+
+    def group(status: str) -> dict[str, Any]:
+        return {"version": "4", "status": status, "alerts": [{
+            "status": status, "startsAt": "2026-03-01T12:00:00Z",
+            "labels": {"alertname": "ConnectorFailed", "kafka_cluster_id": CLUSTERS["c-prod"][0],
+                       "connector": f"c-prod-{i}"}} for i in range(LIMIT)]}
+
+    try:
+        with structlog.testing.capture_logs() as logs:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon") as http:
+                await d.pollers["c-prod"].poll()
+                await d.pollers["a-prod"].poll()
+                await asyncio.sleep(1)
+                auth = {"Authorization": f"Bearer {refused_key.TOKEN}"}
+                assert (await http.post("/v1/alertmanager", json=group("firing"), headers=auth)).status_code == 200
+                await asyncio.sleep(3)
+                assert (await http.post("/v1/alertmanager", json=group("resolved"), headers=auth)).status_code == 200
+                await asyncio.sleep(11)
+                await d.pollers["a-prod"].poll()
+                await asyncio.sleep(5)
+    finally:
+        await d.stop()
+    return simulator, logs
+
+
+def test_a_restart_answered_429_then_withdrawn_keeps_no_place_in_the_fleet_window() -> None:
+    """Before (probe_breaker's second F2): the 429'd try kept its place for a whole window after
+    its alert resolved and it was withdrawn, and org A's failing connectors were held
+    `breaker_open` by "1 restarts in the last 600s" when none had been made."""
+    simulator, logs = virtualtime.run(alerts_429d_then_withdrawn())
+    assert simulator.restarts(cluster="lkc-c001", accepted_only=False), "org C's restarts were tried"
+    assert not simulator.restarts(cluster="lkc-c001"), "and none made"
+    assert [e["outcome"] for e in logs if e["event"] == "restart_finished" and e["cluster"] == "c-prod"] == \
+        ["cancelled"] * LIMIT
+    held = [e["detail"] for e in logs if e["event"] == "decision" and e["cluster"] == "a-prod"
+            and e["decision"] == "breaker_open"]
+    assert held == [], held[:1]
+    assert len({call.connector for call in simulator.restarts(cluster="lkc-a001")}) == LIMIT
