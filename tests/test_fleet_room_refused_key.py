@@ -95,3 +95,58 @@ def test_alerts_onto_a_key_known_refused_do_not_flash_the_fleet_breaker_open() -
     assert [a["decision"] for a in answered] == ["restart"] * 6, answered
     opened = [(e["log_level"], e["reason"]) for e in logs if e["event"] == "breaker_opened" and e["scope"] == "fleet"]
     assert opened == [], opened
+
+
+def flash_scenario() -> Scenario:
+    """Org C's four connectors running, every restart of its key answered 429 (Retry-After 60),
+    which nothing has shown yet; org A's six fail at t=10, each healed by one restart."""
+    return Scenario.model_validate({
+        "seed": 1,
+        "api_keys": [{"id": key, "secret": secret, "clusters": [lkc for lkc, owner in CLUSTERS.values() if owner == name]}
+                     for name, (key, secret) in KEYS.items()],
+        "environments": [{"id": ENVIRONMENT, "clusters": [
+            {"id": CLUSTERS["a-prod"][0], "connectors": [
+                {"name": f"a-prod-{i}", "script": {"fail_at": 10, "recover_after_restarts": 1}} for i in range(6)]},
+            {"id": CLUSTERS["c-prod"][0], "connectors": [{"name": f"c-prod-{i}"} for i in range(LIMIT)]}]}],
+        "faults": [{"match": {"endpoint": "restart", "api_key": KEYS["orgc"][0]},
+                    "action": {"status": 429, "headers": {"Retry-After": "60"}}}],
+    })
+
+
+async def a_flash_then_a_storm() -> list[dict[str, Any]]:
+    """At t=1 four alerts onto org C (the window's room): the fleet breaker shows open until the
+    first restart's 429 shows the lane stuck; org A's poll at t=15 then rations its six failures."""
+    simulator = Simulator(flash_scenario(), clock=asyncio.get_running_loop().time)
+    d = daemon(simulator)
+    d.queue.start()
+    app = create_app(d.metrics.registry, d.probes, d.api_context())
+    try:
+        with structlog.testing.capture_logs() as logs:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon") as http:
+                await d.pollers["c-prod"].poll()
+                await d.pollers["a-prod"].poll()
+                await asyncio.sleep(1)
+                body = {"version": "4", "status": "firing", "alerts": [{
+                    "status": "firing", "startsAt": "2026-03-01T12:00:00Z",
+                    "labels": {"alertname": "ConnectorFailed", "kafka_cluster_id": CLUSTERS["c-prod"][0],
+                               "connector": f"c-prod-{i}"}} for i in range(LIMIT)]}
+                answer = await http.post("/v1/alertmanager", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+                assert answer.status_code == 200, answer.text
+                await asyncio.sleep(14)
+                await d.pollers["a-prod"].poll()
+                await asyncio.sleep(5)
+    finally:
+        await d.stop()
+    return logs
+
+
+def test_an_opening_closed_within_seconds_does_not_demote_the_next_to_warning() -> None:
+    """The opening at the webhook is what was known then (no 429 yet), and is said at error; it
+    closes a moment later. Before, org A's storm opening 14 s later was said at warning, "said
+    at error then": the one line that should page said the least."""
+    logs = virtualtime.run(a_flash_then_a_storm())
+    changes = [(e["event"], e.get("log_level")) for e in logs if e["event"] in ("breaker_opened", "breaker_closed")
+               and e["scope"] == "fleet"]
+    assert changes[:2] == [("breaker_opened", "error"), ("breaker_closed", "warning")], changes
+    storm = [e for e in logs if e["event"] == "breaker_opened" and "API key 'orga'" in e["reason"]]
+    assert storm and storm[0]["log_level"] == "error", storm[:1]

@@ -209,6 +209,8 @@ class EngineCore:
         # When each breaker scope's opening was last said at error (Gates.update_breaker): the
         # openings within the hour after are said at warning.
         self.breaker_error_said_at: dict[str, datetime] = {}
+        # When an error opening that closed within BREAKER_FLASH was last forgotten (Gates.update_breaker).
+        self.breaker_flash_forgotten_at: dict[str, datetime] = {}
         # Dry-run's own view of the connectors it would have restarted: their attempts, backoff
         # and gave-up flag as the live run would have them, in memory only. Written to the state
         # file, they spent the live budget: going live after a dry run through an incident found

@@ -16,6 +16,12 @@ from .skip_words import breaker_lets
 
 # A breaker scope that opens again within this of an opening said at error is said at warning.
 BREAKER_SAID_AGAIN_AFTER = timedelta(hours=1)
+# An opening said at error that closes within this is a flash: the next opening is said at error
+# again (once an hour at most). A webhook's restarts queued onto a key whose first answer then
+# was 429 opened the fleet breaker for a second (what was known then), and the storm that opened
+# it seconds later was said at warning, "said at error then" (probe_breaker, 2026-12-07). Once an
+# hour, so that a breaker flickering open and shut cannot page at each flicker.
+BREAKER_FLASH = timedelta(seconds=10)
 # What a `breaker_opened` line says its breaker holds (keyed by: is it the fleet's). One note for
 # both told the on-call of a fleet limit pacing a backlog that nothing was restarted until the
 # condition cleared, while failure restarts went at the limit's pace and planned ones all went.
@@ -263,7 +269,19 @@ class Gates(EngineCore):
                     note=_BREAKER_HOLDS[change.scope == FLEET] + (
                         "; it opened within the hour before too, said at error then" if again else ""))
             else:
-                log.warning("breaker_closed", scope=change.scope)
+                log.warning("breaker_closed", scope=change.scope, **self._flash_forgotten(change.scope, now))
+
+    def _flash_forgotten(self, scope: str, now: datetime) -> dict[str, str]:
+        """A `note` for the closing of an opening said at error within BREAKER_FLASH, which is
+        forgotten (once an hour): the next opening is said at error again. Empty otherwise."""
+        said, forgotten = self.breaker_error_said_at.get(scope), self.breaker_flash_forgotten_at.get(scope)
+        if said is None or now - said >= BREAKER_FLASH or (
+                forgotten is not None and now - forgotten < BREAKER_SAID_AGAIN_AFTER):
+            return {}
+        del self.breaker_error_said_at[scope]
+        self.breaker_flash_forgotten_at[scope] = now
+        return {"note": f"open for {(now - said).total_seconds():.1f} s, said at error: the next opening is said at "
+                        "error again, not at warning (once an hour)"}
 
 
 def repointed_since_asked(job: RestartJob, cluster: str, address_now: str) -> str | None:
