@@ -11,6 +11,7 @@ Two API keys, each with its own cluster, in the in-process simulator on virtual 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -150,3 +151,32 @@ def test_an_opening_closed_within_seconds_does_not_demote_the_next_to_warning() 
     assert changes[:2] == [("breaker_opened", "error"), ("breaker_closed", "warning")], changes
     storm = [e for e in logs if e["event"] == "breaker_opened" and "API key 'orga'" in e["reason"]]
     assert storm and storm[0]["log_level"] == "error", storm[:1]
+
+
+def test_flashes_forget_the_hours_error_once_an_hour_at_most() -> None:
+    """A breaker flickering open and shut within seconds, again and again, pages at most twice an
+    hour: the first flash's error is forgotten, the next flash's is not (through the engine's
+    update_breaker, the fleet opened by restarts counted as sent: limit 4)."""
+    logs = virtualtime.run(flicker())
+    lines = [(e["event"], e["log_level"], "note" in e) for e in logs if e["event"] in ("breaker_opened", "breaker_closed")]
+    assert lines == [("breaker_opened", "error", True), ("breaker_closed", "warning", True),
+                     ("breaker_opened", "error", True), ("breaker_closed", "warning", False),
+                     ("breaker_opened", "warning", True), ("breaker_closed", "warning", False)], lines
+
+
+async def flicker() -> list[dict[str, Any]]:
+    """The fleet breaker opened by LIMIT restarts counted as sent, closed a second later, three
+    times 30 s apart."""
+    d = daemon(Simulator(scenario(), clock=asyncio.get_running_loop().time))
+    t0 = datetime(2026, 12, 7, 23, 0, tzinfo=UTC)
+    with structlog.testing.capture_logs() as logs:
+        for flicker in range(3):
+            at = t0 + timedelta(seconds=30 * flicker)
+            for i in range(LIMIT):
+                d.engine.breaker.record_restart(at - timedelta(milliseconds=i))
+            d.engine.update_breaker(at)  # open: LIMIT sent
+            for i in range(LIMIT):
+                d.engine.breaker.take_back(at - timedelta(milliseconds=i))
+            d.engine.update_breaker(at + timedelta(seconds=1))  # closed a second later
+    await d.stop()
+    return logs
