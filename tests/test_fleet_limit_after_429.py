@@ -192,7 +192,7 @@ async def alerts_429d_then_withdrawn() -> tuple[Simulator, list[dict[str, Any]]]
 
 
 def test_a_restart_answered_429_then_withdrawn_keeps_no_place_in_the_fleet_window() -> None:
-    """Before (probe_breaker's second F2): the 429'd try kept its place for a whole window after
+    """Before (probe_breaker F2): the 429'd try kept its place for a whole window after
     its alert resolved and it was withdrawn, and org A's failing connectors were held
     `breaker_open` by "1 restarts in the last 600s" when none had been made."""
     simulator, logs = virtualtime.run(alerts_429d_then_withdrawn())

@@ -2,7 +2,7 @@
 restarts land on a key that answered 401 seconds before opened the fleet breaker at error, naming
 that key ("0 restarts in the last 60s, 20 queued to go (limit 20); those queued: 20 on API key
 'orga'"), closed it 12 ms later as the jobs reached their turn and were parked, and the real
-opening seconds later was said at warning, "said at error then" (probe_breaker F2, 2026-12-07).
+opening seconds later was said at warning, "said at error then" (probe_breaker F3, 2026-12-07).
 Restarts that cannot go take no room: a key known refused is judged by its lane's state now, not
 only once each job was parked at its turn (RestartQueue.may_go_now).
 

@@ -252,7 +252,7 @@ class RestartQueue(JobDispatch, QueueStopping, DeferredJobs):
         its turn anyway, it is left out from its queueing, not only once its turn came. Counted
         until then, an alert group queued onto a key refused seconds before opened the fleet
         breaker at error naming that key, closed it within a second as the jobs were parked, and
-        the real opening after was said at warning, "said at error then" (probe_breaker F2). A
+        the real opening after was said at warning, "said at error then" (probe_breaker F3). A
         refusal found only by a call still to come is not known: such a lane counts until then."""
         stuck = {lane for lane, gateway in self._gateways.items()
                  if gateway.limiter.paused_for() > 0 or _refused(gateway)}
