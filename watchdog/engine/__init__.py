@@ -34,6 +34,8 @@ One job per file (`Engine` is one object made of these parts):
     stall_intake.py     the stalled trigger: candidates and verdicts
     stall_rows.py       the connectors stalled rules watch, shown as watched (their listed state), and
                         the stall check's last word on each, for status and GET /v1/connectors
+    running_memory.py   since when each connector runs: taken back at a first listing, noted at each, kept in
+                        the store for the next leader, and when stalled rules judge where none was taken
     running_seed.py     since when a new leader takes a connector as running: the store's time when
                         its last listing is recent enough, else now (state/running.py)
     cluster_identity.py which Kafka cluster a cluster's name stands for, kept with its last listing:
