@@ -170,8 +170,11 @@ async def test_late_metrics_data_does_not_restart_every_busy_source() -> None:
     with structlog.testing.capture_logs() as logs:
         await run(w, 4200)
     assert w.simulator.restarts() == [], "busy sources were restarted because the Metrics API was late"
-    # No point in `later` for any of them while they moved in `before`: t = 2400 to 2940 s.
-    assert w.sample("watchdog_stall_unjudged_total", cluster=CLUSTER, reason="data_late") == 3 * 10
+    # No point in `later` for any of them while they moved in `before`: t = 2400 to 3240 s, to the
+    # backlog's end. From 3000 s a check's own three windows hold no point at all; as the late
+    # checks did not count as judged, it reads back to the last windows judged with data (catch_up)
+    # and sees the sources moving there: still late (3 x 15), not 5 checks of "idle" (3 x 10 before).
+    assert w.sample("watchdog_stall_unjudged_total", cluster=CLUSTER, reason="data_late") == 3 * 15
     assert w.sample("watchdog_stall_checks_total", cluster=CLUSTER, verdict="stalled") == 0
     warned = [e for e in logs if e["event"] == "stall_unjudged" and e["log_level"] == "warning"]
     assert sorted((e["connector"], e["reason"]) for e in warned) == [(s["name"], "data_late") for s in sources], "logged once"
@@ -216,7 +219,7 @@ async def test_late_metrics_data_does_not_restart_the_one_source_of_each_cluster
     w = fleet({f"cdc{n}": [{"name": "cdc-source", "records_per_second": 10}] for n in range(3)}, backlog=(1800, 1800 + 1500))
     await run_fleet(w, 4200)
     assert w.simulator.restarts() == [], "every cluster's source was restarted because the Metrics API was late"
-    assert w.total("watchdog_stall_unjudged_total", reason="data_late") == 3 * 10
+    assert w.total("watchdog_stall_unjudged_total", reason="data_late") == 3 * 15, "to the backlog's end, as above"
     assert w.total("watchdog_stall_checks_total", verdict="stalled") == 0
 
 

@@ -195,7 +195,7 @@ class StallChecker(StallVerdicts):
                 self._engine.on_stall_not_read(rule, [key for key, _ in (*sources, *sinks)],
                                                self.last_query_failure.get(cluster, "a query failed"))
             if len(answers) == 3:
-                self._judged[(rule.name, cluster)] = windows
+                # Judged, unless its verdicts find the data late or left out (_judge, below).
                 judged_now[cluster] = windows
                 if last is not None and span != windows:
                     caught[cluster] = last
@@ -207,14 +207,6 @@ class StallChecker(StallVerdicts):
                     attempts[1].succeeded()  # the refusals ended: a later one is said at once
             read.append(ClusterRead(cluster, sources, sinks, sent, received, lag, span))
         self._say_stop(rule, stop)
-        self._keep_judged(rule.name, judged_now)
-        if caught:
-            first = min(caught.values(), key=lambda last: last.earlier)
-            partial = any(caught_up_partly(one.windows, caught[one.cluster]) for one in read if one.cluster in caught)
-            log.info("stall_check_caught_up", rule=rule.name, clusters=sorted(caught)[:10], count=len(caught),
-                     since=f"{first.earlier:%H:%M} UTC", partial=partial,
-                     note="checks of these clusters failed or were skipped: this one reads the minutes they missed, "
-                          "so a source that moved then and sent nothing since is found stalled")
         # The Metrics API's data is late for every connector at once, not per query: a fleet of
         # clusters with one source each (one source per query) showed a backlog as each of them
         # stopping at the same minute, and every one was restarted. Late across the check, or
@@ -231,10 +223,30 @@ class StallChecker(StallVerdicts):
         if current is None:
             log.info("stall_check_dropped", rule=rule.name,
                      note="the rule was disabled or removed by a reload while the check read the Metrics API")
+            self._keep_judged(rule.name, judged_now)
             return
-        for one in read:
-            if one.cluster in self._engine.config.clusters:
-                self._judge(current, windows, one, late_everywhere=everywhere, fleet=read)
+        # A cluster some of whose connectors were unjudged because the data was late or left out
+        # (data_late, points_vanished) keeps its last windows judged with data: the next check
+        # whose data is in reads back over this one's (stall.catch_up, up to CATCH_UP_LIMIT), as
+        # after a failed check. Recorded as judged, the span was never read again, and a source
+        # whose stall showed only then read `idle` for good (a soak probe, session 78). Per
+        # cluster, as the memory and the store's `stall_judged` are: the cluster's other
+        # connectors are then judged on a longer `before` too, which finds only the stalls a check
+        # in the span would have found (one restarted meanwhile is judged on the check's own
+        # windows, StallVerdicts._judge; sinks always are) and costs longer queries, no more.
+        # Assumption: minutes once answered stay in the API's data (seen_points.py), so the span
+        # re-read holds the points the last judged check saw, and a backlog still reads as late.
+        held = {one.cluster for one in read if one.cluster in self._engine.config.clusters
+                and self._judge(current, windows, one, late_everywhere=everywhere, fleet=read)}
+        self._keep_judged(rule.name, {cluster: w for cluster, w in judged_now.items() if cluster not in held})
+        caught = {cluster: last for cluster, last in caught.items() if cluster not in held}
+        if caught:
+            first = min(caught.values(), key=lambda last: last.earlier)
+            partial = any(caught_up_partly(one.windows, caught[one.cluster]) for one in read if one.cluster in caught)
+            log.info("stall_check_caught_up", rule=rule.name, clusters=sorted(caught)[:10], count=len(caught),
+                     since=f"{first.earlier:%H:%M} UTC", partial=partial,
+                     note="checks of these clusters failed, were skipped or found the Metrics API's data late: this one "
+                          "reads the minutes they missed, so a source that moved then and sent nothing since is found stalled")
 
     def _read_judged(self, rule: str) -> None:
         """The windows the store keeps of the rule's checks (the last leader's, or this process's
@@ -254,8 +266,11 @@ class StallChecker(StallVerdicts):
                 self._judged.setdefault((rule, cluster), Windows(*windows))
 
     def _keep_judged(self, rule: str, judged: dict[str, Windows]) -> None:
-        """This check's windows, per cluster it read, for the next leader; a failure is the store's
-        (reported by it, quiet while it reports another), and the next check writes them again."""
+        """This check's windows, per cluster it judged, for its next check and the next leader; a
+        failure is the store's (reported by it, quiet while it reports another), and the next
+        check writes them again."""
+        for cluster, windows in judged.items():
+            self._judged[(rule, cluster)] = windows
         if not judged:
             return
         try:

@@ -92,7 +92,11 @@ class StallVerdicts:
     _engine: Engine
     _seen: SeenPoints
 
-    def _judge(self, rule: Rule, windows: Windows, read: ClusterRead, *, late_everywhere: bool, fleet: list[ClusterRead] | None = None) -> None:
+    def _judge(self, rule: Rule, windows: Windows, read: ClusterRead, *, late_everywhere: bool, fleet: list[ClusterRead] | None = None) -> bool:
+        """Hands each connector's verdict, or why it has none, to the engine. True when some of
+        them went unjudged because the Metrics API's data was late or left out (`data_late`,
+        `points_vanished`): the check did not judge the span for them, and the checker does not
+        count the cluster's windows as judged (a later check reads them again, stall.catch_up)."""
         # Only what is still a candidate now: selected by the rule (an `exclude` may have been
         # added meanwhile), RUNNING, and not restarted since the windows began. The queries are
         # awaits (minutes behind the Metrics API's limiter, every cluster's before any verdict):
@@ -191,6 +195,7 @@ class StallVerdicts:
             judgements = [(key, j) for key, j in judgements if j.verdict is not StallVerdict.STALLED]
         for key, judgement in judgements:
             self._engine.on_stall_check(rule, key, judgement)
+        return bool(late or missing or gone)
 
     def _sorted(self, rule: Rule, candidates: Candidates) -> tuple[Candidates, Candidates]:
         """(sources, sinks); the others are reported as unjudged."""
