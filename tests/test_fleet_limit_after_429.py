@@ -14,71 +14,23 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
-import structlog
-from pydantic import SecretStr
-
-from bench import fixtures, virtualtime
-from watchdog.app import Daemon
+from bench import virtualtime
 from watchdog.breaker import Breaker
-from watchdog.config import BreakerSettings, Credential, build_config
+from watchdog.config import BreakerSettings
 from watchdog.engine.fleet_count import count_sent, take_back_unmade
 from watchdog.model import ConnectorKey
 from watchdog.queue import RestartJob
-from watchdog.server import create_app
 from watchdog.simulator import Scenario, Simulator
 
 from . import test_fleet_room_refused_key as refused_key
 from .test_fleet_room_stuck_lanes import (
-    CLUSTERS,
-    ENVIRONMENT,
-    HEAL,
-    KEYS,
     LIMIT,
     WINDOW,
+    firing,
+    orgs_scenario,
     rate_limited,
-    scenario,
+    run_orgs,
 )
-
-
-def daemon(simulator: Simulator) -> Daemon:
-    """As the stuck-lanes tests' daemon, with the default four restarts of a key on the wire at once."""
-    data: dict[str, Any] = {
-        "api": {"base_url": "http://sim"},
-        "credentials": {name: {} for name in KEYS},
-        "clusters": {name: {"environment_id": ENVIRONMENT, "kafka_cluster_id": lkc, "credential": owner}
-                     for name, (lkc, owner) in CLUSTERS.items()},
-        "server": {"host": "127.0.0.1", "port": 0},
-        "state": {"path": ":memory:"},
-        "rules": [HEAL],
-        "rate_limit": {"max_requests_per_second": 1000, "max_concurrent_requests": 4},
-        "breaker": {"max_failing_share": None, "max_restarts": LIMIT, "window": WINDOW},
-    }
-    secrets = {"credentials": {name: Credential(api_key=SecretStr(key), api_secret=SecretStr(secret))
-                               for name, (key, secret) in KEYS.items()}}
-    return fixtures.virtual_daemon(build_config(data, "test config", secrets=secrets), simulator)
-
-
-async def run(faults: list[dict[str, Any]], minutes: int) -> tuple[Simulator, list[dict[str, Any]]]:
-    """Org C's cluster polled first, then org A's, both every 30 s."""
-    simulator = Simulator(scenario(faults), clock=asyncio.get_running_loop().time)
-    d = daemon(simulator)
-    d.queue.start()
-    running: dict[str, asyncio.Task[None]] = {}
-    try:
-        with structlog.testing.capture_logs() as logs:
-            for _ in range(minutes * 2):
-                for cluster in ("c-prod", "a-prod"):
-                    if cluster not in running or running[cluster].done():
-                        running[cluster] = asyncio.create_task(d.pollers[cluster].poll())
-                    await asyncio.sleep(1)
-                await asyncio.sleep(28)
-    finally:
-        for task in running.values():
-            task.cancel()
-        await asyncio.gather(*running.values(), return_exceptions=True)
-        await d.stop()
-    return simulator, logs
 
 
 def most_made_in_a_window(simulator: Simulator) -> int:
@@ -95,7 +47,7 @@ def test_restarts_retried_after_a_429_meet_the_fleet_limit_again() -> None:
     held with. Before: the 429'd try was counted (org A's polls had room for three) and its retry
     went uncounted at t=200 with the others, so that once the phantom entry left the window at
     t=600, one more went: 5 made within 600 s, limit 4."""
-    simulator, logs = virtualtime.run(run([rate_limited(200, 50)], minutes=25))
+    simulator, logs = virtualtime.run(run_orgs([rate_limited(200, 50)], minutes=25, concurrent=4))
     assert simulator.restarts(cluster="lkc-c001", accepted_only=False), "org C's restarts were tried"
     first_a = min((call.t for call in simulator.restarts(cluster="lkc-a001")), default=None)
     assert first_a is not None and first_a < 60, f"org A's first restart at {first_a}: held by 429'd tries"
@@ -146,48 +98,27 @@ def test_the_fleet_window_counts_calls_that_made_a_restart_or_may_have() -> None
 def withdrawn_scenario() -> Scenario:
     """Org C's four connectors running, every restart of its key answered 429 (Retry-After 60);
     org A's four fail at t=10, each healed by one restart."""
-    return Scenario.model_validate({
-        "seed": 1,
-        "api_keys": [{"id": key, "secret": secret, "clusters": [lkc for lkc, owner in CLUSTERS.values() if owner == name]}
-                     for name, (key, secret) in KEYS.items()],
-        "environments": [{"id": ENVIRONMENT, "clusters": [
-            {"id": CLUSTERS["a-prod"][0], "connectors": [
-                {"name": f"a-prod-{i}", "script": {"fail_at": 10, "recover_after_restarts": 1}} for i in range(LIMIT)]},
-            {"id": CLUSTERS["c-prod"][0], "connectors": [{"name": f"c-prod-{i}"} for i in range(LIMIT)]}]}],
-        "faults": [rate_limited(60, 3600)],
-    })
+    return orgs_scenario({
+        "a-prod": [{"name": f"a-prod-{i}", "script": {"fail_at": 10, "recover_after_restarts": 1}} for i in range(LIMIT)],
+        "c-prod": [{"name": f"c-prod-{i}"} for i in range(LIMIT)]}, [rate_limited(60, 3600)])
 
 
 async def alerts_429d_then_withdrawn() -> tuple[Simulator, list[dict[str, Any]]]:
     """Both clusters listed at t=0; at t=1 four firing alerts for org C's connectors (their
     restarts answered 429); at t=4 the alerts resolve and the restarts are withdrawn; org A's
     poll at t=15 sees its four connectors failed."""
-    simulator = Simulator(withdrawn_scenario(), clock=asyncio.get_running_loop().time)
-    d = refused_key.daemon(simulator)
-    d.queue.start()
-    app = create_app(d.metrics.registry, d.probes, d.api_context())
-
     def group(status: str) -> dict[str, Any]:
-        return {"version": "4", "status": status, "alerts": [{
-            "status": status, "startsAt": "2026-03-01T12:00:00Z",
-            "labels": {"alertname": "ConnectorFailed", "kafka_cluster_id": CLUSTERS["c-prod"][0],
-                       "connector": f"c-prod-{i}"}} for i in range(LIMIT)]}
+        return firing("c-prod", [f"c-prod-{i}" for i in range(LIMIT)], status)
 
-    try:
-        with structlog.testing.capture_logs() as logs:
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon") as http:
-                await d.pollers["c-prod"].poll()
-                await d.pollers["a-prod"].poll()
-                await asyncio.sleep(1)
-                auth = {"Authorization": f"Bearer {refused_key.TOKEN}"}
-                assert (await http.post("/v1/alertmanager", json=group("firing"), headers=auth)).status_code == 200
-                await asyncio.sleep(3)
-                assert (await http.post("/v1/alertmanager", json=group("resolved"), headers=auth)).status_code == 200
-                await asyncio.sleep(11)
-                await d.pollers["a-prod"].poll()
-                await asyncio.sleep(5)
-    finally:
-        await d.stop()
+    async with refused_key.listed_and_served(withdrawn_scenario()) as (simulator, d, http, logs):
+        await asyncio.sleep(1)
+        auth = {"Authorization": f"Bearer {refused_key.TOKEN}"}
+        assert (await http.post("/v1/alertmanager", json=group("firing"), headers=auth)).status_code == 200
+        await asyncio.sleep(3)
+        assert (await http.post("/v1/alertmanager", json=group("resolved"), headers=auth)).status_code == 200
+        await asyncio.sleep(11)
+        await d.pollers["a-prod"].poll()
+        await asyncio.sleep(5)
     return simulator, logs
 
 

@@ -11,20 +11,21 @@ Two API keys, each with its own cluster, in the in-process simulator on virtual 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import structlog
-from pydantic import SecretStr
 
-from bench import fixtures, virtualtime
+from bench import virtualtime
 from watchdog.app import Daemon
-from watchdog.config import Credential, build_config
 from watchdog.server import create_app
 from watchdog.simulator import Scenario, Simulator
 
-from .test_fleet_room_stuck_lanes import CLUSTERS, ENVIRONMENT, HEAL, KEYS, LIMIT, WINDOW
+from . import test_fleet_room_stuck_lanes as stuck_lanes
+from .test_fleet_room_stuck_lanes import CLUSTERS, HEAL, KEYS, LIMIT, firing, orgs_scenario
 
 TOKEN = "fleet-room-refused-key-7a1c"
 ALERT = {"name": "on-alert", "trigger": {"type": "alert", "match": {"alertname": "ConnectorFailed"},
@@ -34,38 +35,20 @@ ALERT = {"name": "on-alert", "trigger": {"type": "alert", "match": {"alertname":
 
 def scenario() -> Scenario:
     """Six connectors running in each organisation's cluster; org C's key refused from t=5 s."""
-    return Scenario.model_validate({
-        "seed": 1,
-        "api_keys": [{"id": key, "secret": secret, "clusters": [lkc for lkc, owner in CLUSTERS.values() if owner == name]}
-                     for name, (key, secret) in KEYS.items()],
-        "environments": [{"id": ENVIRONMENT, "clusters": [
-            {"id": lkc, "connectors": [{"name": f"{name}-{i}"} for i in range(6)]}
-            for name, (lkc, _) in CLUSTERS.items()]}],
-        "faults": [{"match": {"api_key": KEYS["orgc"][0]}, "action": {"status": 401}, "when": {"from": 5}}],
-    })
+    return orgs_scenario({name: [{"name": f"{name}-{i}"} for i in range(6)] for name in CLUSTERS},
+                         [{"match": {"api_key": KEYS["orgc"][0]}, "action": {"status": 401}, "when": {"from": 5}}])
 
 
 def daemon(simulator: Simulator) -> Daemon:
-    data: dict[str, Any] = {
-        "api": {"base_url": "http://sim"},
-        "credentials": {name: {} for name in KEYS},
-        "clusters": {name: {"environment_id": ENVIRONMENT, "kafka_cluster_id": lkc, "credential": owner}
-                     for name, (lkc, owner) in CLUSTERS.items()},
-        "server": {"host": "127.0.0.1", "port": 0},
-        "state": {"path": ":memory:"},
-        "rules": [HEAL, ALERT],
-        "breaker": {"max_failing_share": None, "max_restarts": LIMIT, "window": WINDOW},
-    }
-    secrets = {"credentials": {name: Credential(api_key=SecretStr(key), api_secret=SecretStr(secret))
-                               for name, (key, secret) in KEYS.items()},
-               "server": {"auth_token": SecretStr(TOKEN)}}
-    return fixtures.virtual_daemon(build_config(data, "test config", secrets=secrets), simulator)
+    return stuck_lanes.daemon(simulator, concurrent=None, rules=[HEAL, ALERT], token=TOKEN)
 
 
-async def alerts_onto_the_refused_key() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Both clusters listed at t=0; org C's poll at t=10 meets the 401; at t=15 a group of six
-    firing alerts for org C's connectors (more than the window's room of four)."""
-    simulator = Simulator(scenario(), clock=asyncio.get_running_loop().time)
+@asynccontextmanager
+async def listed_and_served(
+        scenario: Scenario) -> AsyncIterator[tuple[Simulator, Daemon, httpx.AsyncClient, list[dict[str, Any]]]]:
+    """The simulator of `scenario`, the daemon on it with both clusters listed at t=0, a client of
+    its API and its log lines; stopped at the end."""
+    simulator = Simulator(scenario, clock=asyncio.get_running_loop().time)
     d = daemon(simulator)
     d.queue.start()
     app = create_app(d.metrics.registry, d.probes, d.api_context())
@@ -74,19 +57,23 @@ async def alerts_onto_the_refused_key() -> tuple[list[dict[str, Any]], list[dict
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon") as http:
                 await d.pollers["c-prod"].poll()
                 await d.pollers["a-prod"].poll()
-                await asyncio.sleep(10)
-                await d.pollers["c-prod"].poll()
-                await asyncio.sleep(5)
-                body = {"version": "4", "status": "firing", "alerts": [{
-                    "status": "firing", "startsAt": "2026-03-01T12:00:00Z",
-                    "labels": {"alertname": "ConnectorFailed", "kafka_cluster_id": CLUSTERS["c-prod"][0],
-                               "connector": f"c-prod-{i}"}} for i in range(6)]}
-                answer = await http.post("/v1/alertmanager", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
-                assert answer.status_code == 200, answer.text
-                answered = list(answer.json()["alerts"])
-                await asyncio.sleep(5)
+                yield simulator, d, http, logs
     finally:
         await d.stop()
+
+
+async def alerts_onto_the_refused_key() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Both clusters listed at t=0; org C's poll at t=10 meets the 401; at t=15 a group of six
+    firing alerts for org C's connectors (more than the window's room of four)."""
+    async with listed_and_served(scenario()) as (_, d, http, logs):
+        await asyncio.sleep(10)
+        await d.pollers["c-prod"].poll()
+        await asyncio.sleep(5)
+        body = firing("c-prod", [f"c-prod-{i}" for i in range(6)])
+        answer = await http.post("/v1/alertmanager", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+        assert answer.status_code == 200, answer.text
+        answered = list(answer.json()["alerts"])
+        await asyncio.sleep(5)
     return logs, answered
 
 
@@ -101,43 +88,24 @@ def test_alerts_onto_a_key_known_refused_do_not_flash_the_fleet_breaker_open() -
 def flash_scenario() -> Scenario:
     """Org C's four connectors running, every restart of its key answered 429 (Retry-After 60),
     which nothing has shown yet; org A's six fail at t=10, each healed by one restart."""
-    return Scenario.model_validate({
-        "seed": 1,
-        "api_keys": [{"id": key, "secret": secret, "clusters": [lkc for lkc, owner in CLUSTERS.values() if owner == name]}
-                     for name, (key, secret) in KEYS.items()],
-        "environments": [{"id": ENVIRONMENT, "clusters": [
-            {"id": CLUSTERS["a-prod"][0], "connectors": [
-                {"name": f"a-prod-{i}", "script": {"fail_at": 10, "recover_after_restarts": 1}} for i in range(6)]},
-            {"id": CLUSTERS["c-prod"][0], "connectors": [{"name": f"c-prod-{i}"} for i in range(LIMIT)]}]}],
-        "faults": [{"match": {"endpoint": "restart", "api_key": KEYS["orgc"][0]},
-                    "action": {"status": 429, "headers": {"Retry-After": "60"}}}],
-    })
+    return orgs_scenario({
+        "a-prod": [{"name": f"a-prod-{i}", "script": {"fail_at": 10, "recover_after_restarts": 1}} for i in range(6)],
+        "c-prod": [{"name": f"c-prod-{i}"} for i in range(LIMIT)]},
+        [{"match": {"endpoint": "restart", "api_key": KEYS["orgc"][0]},
+          "action": {"status": 429, "headers": {"Retry-After": "60"}}}])
 
 
 async def a_flash_then_a_storm() -> list[dict[str, Any]]:
     """At t=1 four alerts onto org C (the window's room): the fleet breaker shows open until the
     first restart's 429 shows the lane stuck; org A's poll at t=15 then rations its six failures."""
-    simulator = Simulator(flash_scenario(), clock=asyncio.get_running_loop().time)
-    d = daemon(simulator)
-    d.queue.start()
-    app = create_app(d.metrics.registry, d.probes, d.api_context())
-    try:
-        with structlog.testing.capture_logs() as logs:
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://daemon") as http:
-                await d.pollers["c-prod"].poll()
-                await d.pollers["a-prod"].poll()
-                await asyncio.sleep(1)
-                body = {"version": "4", "status": "firing", "alerts": [{
-                    "status": "firing", "startsAt": "2026-03-01T12:00:00Z",
-                    "labels": {"alertname": "ConnectorFailed", "kafka_cluster_id": CLUSTERS["c-prod"][0],
-                               "connector": f"c-prod-{i}"}} for i in range(LIMIT)]}
-                answer = await http.post("/v1/alertmanager", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
-                assert answer.status_code == 200, answer.text
-                await asyncio.sleep(14)
-                await d.pollers["a-prod"].poll()
-                await asyncio.sleep(5)
-    finally:
-        await d.stop()
+    async with listed_and_served(flash_scenario()) as (_, d, http, logs):
+        await asyncio.sleep(1)
+        body = firing("c-prod", [f"c-prod-{i}" for i in range(LIMIT)])
+        answer = await http.post("/v1/alertmanager", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+        assert answer.status_code == 200, answer.text
+        await asyncio.sleep(14)
+        await d.pollers["a-prod"].poll()
+        await asyncio.sleep(5)
     return logs
 
 

@@ -30,21 +30,30 @@ HEAL = {"name": "heal", "trigger": {"type": "status", "confirm_polls": 1}, "sele
         "backoff": {"base": 60, "cap": 600, "jitter": 0}}
 
 
-def scenario(faults: list[dict[str, Any]]) -> Scenario:
-    """Six FAILED connectors in each organisation's cluster, each healed by one restart."""
-    failing = {"initial": "FAILED", "recover_after_restarts": 1}
+def orgs_scenario(connectors: dict[str, list[dict[str, Any]]], faults: list[dict[str, Any]]) -> Scenario:
+    """Each organisation's key seeing its own cluster; `connectors`: each cluster's, by its name."""
     return Scenario.model_validate({
         "seed": 1,
         "api_keys": [{"id": key, "secret": secret, "clusters": [lkc for lkc, owner in CLUSTERS.values() if owner == name]}
                      for name, (key, secret) in KEYS.items()],
         "environments": [{"id": ENVIRONMENT, "clusters": [
-            {"id": lkc, "connectors": [{"name": f"{name}-{i}", "script": failing} for i in range(6)]}
-            for name, (lkc, _) in CLUSTERS.items()]}],
+            {"id": CLUSTERS[name][0], "connectors": listed} for name, listed in connectors.items()]}],
         "faults": faults,
     })
 
 
-def daemon(simulator: Simulator) -> Daemon:
+def scenario(faults: list[dict[str, Any]]) -> Scenario:
+    """Six FAILED connectors in each organisation's cluster, each healed by one restart."""
+    failing = {"initial": "FAILED", "recover_after_restarts": 1}
+    return orgs_scenario({name: [{"name": f"{name}-{i}", "script": failing} for i in range(6)] for name in CLUSTERS},
+                         faults)
+
+
+def daemon(simulator: Simulator, *, concurrent: int | None = 1, rules: list[dict[str, Any]] | None = None,
+           token: str | None = None) -> Daemon:
+    """The two organisations' daemon, a fleet limit of LIMIT per WINDOW. `concurrent`: restarts of a
+    key on the wire at once (1: org C's first restart meets the 429, the rest wait; None: the
+    defaults, rate limit included); `rules`: HEAL by default; `token`: the API's, for webhooks."""
     data: dict[str, Any] = {
         "api": {"base_url": "http://sim"},
         "credentials": {name: {} for name in KEYS},
@@ -52,13 +61,15 @@ def daemon(simulator: Simulator) -> Daemon:
                      for name, (lkc, owner) in CLUSTERS.items()},
         "server": {"host": "127.0.0.1", "port": 0},
         "state": {"path": ":memory:"},
-        "rules": [HEAL],
-        # One restart at a time per key: org C's first restart meets the 429, the rest wait.
-        "rate_limit": {"max_requests_per_second": 1000, "max_concurrent_requests": 1},
+        "rules": rules or [HEAL],
         "breaker": {"max_failing_share": None, "max_restarts": LIMIT, "window": WINDOW},
     }
-    secrets = {"credentials": {name: Credential(api_key=SecretStr(key), api_secret=SecretStr(secret))
-                               for name, (key, secret) in KEYS.items()}}
+    if concurrent is not None:
+        data["rate_limit"] = {"max_requests_per_second": 1000, "max_concurrent_requests": concurrent}
+    secrets: dict[str, Any] = {"credentials": {name: Credential(api_key=SecretStr(key), api_secret=SecretStr(secret))
+                                               for name, (key, secret) in KEYS.items()}}
+    if token is not None:
+        secrets["server"] = {"auth_token": SecretStr(token)}
     return fixtures.virtual_daemon(build_config(data, "test config", secrets=secrets), simulator)
 
 
@@ -75,10 +86,11 @@ def most_sent_in_a_window(simulator: Simulator) -> int:
     return max((sum(1 for t in times if start <= t < start + WINDOW) for start in times), default=0)
 
 
-async def run_orgs(faults: list[dict[str, Any]], minutes: int) -> tuple[Simulator, list[dict[str, Any]]]:
+async def run_orgs(faults: list[dict[str, Any]], minutes: int, *,
+                   concurrent: int = 1) -> tuple[Simulator, list[dict[str, Any]]]:
     """Org C's cluster polled first (its backlog queued and stuck), then both every 30 s."""
     simulator = Simulator(scenario(faults), clock=asyncio.get_running_loop().time)
-    d = daemon(simulator)
+    d = daemon(simulator, concurrent=concurrent)
     d.queue.start()
     running: dict[str, asyncio.Task[None]] = {}
     try:
@@ -95,6 +107,14 @@ async def run_orgs(faults: list[dict[str, Any]], minutes: int) -> tuple[Simulato
         await asyncio.gather(*running.values(), return_exceptions=True)
         await d.stop()
     return simulator, logs
+
+
+def firing(cluster: str, connectors: list[str], status: str = "firing") -> dict[str, Any]:
+    """An Alertmanager webhook's body: one ConnectorFailed alert per connector, firing (or resolved)."""
+    return {"version": "4", "status": status, "alerts": [{
+        "status": status, "startsAt": "2026-03-01T12:00:00Z",
+        "labels": {"alertname": "ConnectorFailed", "kafka_cluster_id": CLUSTERS[cluster][0], "connector": name}}
+        for name in connectors]}
 
 
 def held_for_room(logs: list[dict[str, Any]], org: str) -> list[dict[str, Any]]:
