@@ -393,5 +393,5 @@ def test_check_config_says_when_a_connector_is_first_judged_with_the_grace_befor
     monkeypatch.setenv("WATCHDOG_SERVER__AUTH_TOKEN", "example-token-0123456789")
     assert main(["check-config", "--config", str(Path(__file__).parent.parent / "config.example.yaml")]) == 0
     [line] = [line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("restart-stalled-connectors")]
-    assert ("three 10m windows ending 5m ago, of connectors RUNNING 10m before them (judged from 45m after they start)"
+    assert ("three 10m windows ending 5m ago, of connectors RUNNING 10m before them (judged from at most 46m after they start)"
             in line), line

@@ -18,6 +18,7 @@ from ..config import (
 )
 from ..logs import printable, redact_url_credentials
 from ..policy import backoff_gap
+from ..stall import granularity_for
 from ..triggers.cron import CronScheduleTrigger
 from ..triggers.scheduler import HELD_RUNS_LOOKED_AT, HeldRuns, held_runs, rule_trigger
 
@@ -72,11 +73,12 @@ def summarize(config: Config, source: str, now: datetime | None = None) -> str:
         if isinstance(trigger, StatusTrigger):
             what = f"status every {duration(trigger.interval)}, confirm {trigger.confirm_polls} polls" + _budget(rule)
         elif isinstance(trigger, StalledTrigger):
-            # Grace comes before the windows (stall_candidates): a connector's first minutes are never judged.
-            first = trigger.grace + trigger.delay + 3 * trigger.window
+            # Grace comes before the windows (stall_candidates): a connector's first minutes are never
+            # judged; the windows end on a point's boundary, up to a step later (running_seed.judged_from).
+            first = trigger.grace + trigger.delay + 3 * trigger.window + granularity_for(trigger.window)[1]
             what = (f"stalled every {duration(trigger.interval)}: three {duration(trigger.window)} windows ending "
                     f"{duration(trigger.delay)} ago, of connectors RUNNING {duration(trigger.grace)} before them "
-                    f"(judged from {duration(first)} after they start)") + _budget(rule)
+                    f"(judged from at most {duration(first)} after they start)") + _budget(rule)
         elif isinstance(trigger, AlertTrigger):
             matchers = [f"{k}={v}" for k, v in trigger.match.items()] + [f"{k}=~{v}" for k, v in trigger.match_re.items()]
             what = f"alert {' '.join(matchers)} -> {trigger.cluster_label}/{trigger.connector_label}" + _budget(rule)
