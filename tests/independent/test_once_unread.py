@@ -117,8 +117,10 @@ async def test_a_pass_whose_stall_check_could_not_query_the_metrics_api_exits_1(
     clock = Clock()
     async with serving(fake) as url:
         daemon = Daemon(daemon_config([STATUS_RULE, stalled], base_url=url, metrics_api={"base_url": url}), now=clock.wall)
-        await daemon.pollers[CLUSTER].poll()  # seen RUNNING now, and through the three windows by then
-        clock.advance(1300)
+        # Seen RUNNING now, and through grace before the three windows and through them by then
+        # (grace + delay + 3 windows + a point's step: 1380 s; 1300 s before grace came first, 4602304).
+        await daemon.pollers[CLUSTER].poll()
+        clock.advance(1400)
         with capture_logs() as logs:
             code = await daemon.run_once()
     assert [e["event"] for e in logs if e["event"] == "stall_check_failed"]
