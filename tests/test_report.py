@@ -256,6 +256,7 @@ def test_status_json_shape_and_round_trip() -> None:
         "last_restart_live": False,
         "held": None,
         "attempts_not_accepted": None,
+        "stall": None,  # no stalled rule selects it (56a9351: the stall check's last word where one does)
     }
     assert document["connectors"][3]["health"] is None and document["connectors"][3]["seen_at"] is None
     read = status_rows_from_json(json.loads(json.dumps(document)))
