@@ -13,7 +13,7 @@ import asyncio
 import json
 import sqlite3
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -286,6 +286,21 @@ def test_with_postgresql_a_role_that_may_not_alter_the_table_keeps_the_history_w
         assert len(said) == 1 and "ALTER TABLE restart_history ADD COLUMN reason text" in str(said[0]), logs
 
 
+@contextmanager
+def held_by_a_reader(postgres_server: PostgresServer, postgres_url: str, table: str, drop: str) -> Iterator[None]:
+    """The database with `table` as an older release made it (`drop`: what ALTER TABLE takes away of
+    it), and a transaction that read it (a pg_dump) open meanwhile, its lock held until the end."""
+    database = postgres_url.rsplit("/", 1)[1]
+    PostgresStateStore(postgres_url, password=postgres_server.password).close()
+    with postgres_server.connect(database) as admin:
+        admin.execute(f"ALTER TABLE {table} {drop}")
+    with postgres_server.connect(database) as dump:
+        dump.autocommit = False
+        dump.execute(f"SELECT count(*) FROM {table}")  # its lock held until the transaction ends
+        yield
+        dump.rollback()
+
+
 def test_with_postgresql_a_table_held_by_a_long_reader_delays_the_start_a_second_at_most(
     postgres_server: PostgresServer, postgres_url: str
 ) -> None:
@@ -295,13 +310,7 @@ def test_with_postgresql_a_table_held_by_a_long_reader_delays_the_start_a_second
     the next start adds them."""
     import time
 
-    database = postgres_url.rsplit("/", 1)[1]
-    PostgresStateStore(postgres_url, password=postgres_server.password).close()
-    with postgres_server.connect(database) as admin:
-        admin.execute("ALTER TABLE restart_history DROP COLUMN reason, DROP COLUMN origin")
-    with postgres_server.connect(database) as dump:
-        dump.autocommit = False
-        dump.execute("SELECT count(*) FROM restart_history")  # its lock held until the transaction ends
+    with held_by_a_reader(postgres_server, postgres_url, "restart_history", "DROP COLUMN reason, DROP COLUMN origin"):
         began = time.monotonic()
         with structlog.testing.capture_logs() as logs:
             with PostgresStateStore(postgres_url, password=postgres_server.password) as store:
@@ -312,7 +321,6 @@ def test_with_postgresql_a_table_held_by_a_long_reader_delays_the_start_a_second
         assert time.monotonic() - began < 4
         assert kept.reason is None
         assert [line["event"] for line in logs].count("history_reason_not_kept") == 1, logs
-        dump.rollback()
     with PostgresStateStore(postgres_url, password=postgres_server.password) as store:  # the next start
         store.fence(epoch, "test-replica")
         store.finish("job-next", KEY, None, record("job-next", at=NOW + timedelta(minutes=1)))

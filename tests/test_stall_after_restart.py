@@ -44,6 +44,7 @@ from .support import (
     sim_scenario,
 )
 from .test_database_privileges import PASSWORD, app_role
+from .test_history_reason import held_by_a_reader
 from .test_stalled import DELAY, GRACE, STALLED_RULE, restarts, run
 
 STALL_AT = 1200  # as the first daemon stops: its stall shows to checks from 2100 s on
@@ -650,13 +651,7 @@ def test_with_postgresql_a_side_table_held_by_a_long_reader_delays_the_start_a_s
     without the tables (said, as a role that may not alter them), and the next start adds them."""
     import time
 
-    database = postgres_url.rsplit("/", 1)[1]
-    PostgresStateStore(postgres_url, password=postgres_server.password).close()
-    with postgres_server.connect(database) as admin:
-        admin.execute("ALTER TABLE connector_running DROP COLUMN connector_id")  # as the previous release made it
-    with postgres_server.connect(database) as dump:
-        dump.autocommit = False
-        dump.execute("SELECT count(*) FROM connector_running")  # its lock held until the transaction ends
+    with held_by_a_reader(postgres_server, postgres_url, "connector_running", "DROP COLUMN connector_id"):
         began = time.monotonic()
         with structlog.testing.capture_logs() as logs:
             with PostgresStateStore(postgres_url, password=postgres_server.password) as store:
@@ -664,7 +659,6 @@ def test_with_postgresql_a_side_table_held_by_a_long_reader_delays_the_start_a_s
         assert time.monotonic() - began < 4
         said = [line for line in logs if line["event"] == "running_since_not_kept"]
         assert len(said) == 1 and "the next start adds them" in said[0]["note"], logs
-        dump.rollback()
     with PostgresStateStore(postgres_url, password=postgres_server.password) as store:  # the next start
         store.fence(take_lease(postgres_server, postgres_url), "test-replica")
         at = Clock().wall()

@@ -106,10 +106,6 @@ class PostgresStateStore(PostgresMemory):
             raise
 
     @property
-    def description(self) -> str:
-        return f"PostgreSQL database {self.path}"
-
-    @property
     def durable(self) -> bool:
         return True
 

@@ -53,9 +53,11 @@ class PostgresTransactions:
         self.marks = WriteMarks()
         self.held = HeldTime()  # how long its calls held the event loop: each wait for the database
 
+    path: str  # the database as messages name it (PostgresStateStore sets it first: postgres_connection.describe)
+
     @property
     def description(self) -> str:
-        raise NotImplementedError
+        return f"PostgreSQL database {self.path}"
 
     def close(self) -> None:
         if self._conn is not None:
