@@ -85,6 +85,11 @@ _STOPPED_RATHER = {
     Outcome.NETWORK_ERROR.value: "wait metrics_api.timeouts.total for each query",
 }
 
+# What a failed query's `stall_check_failed` says of what follows (_Stop.failed).
+_FAILED_NOTE = ("no verdict for the cluster's connectors this check (unjudged: check_failed); its queries not made yet "
+                "this check are not asked, and the next check that reads it reads the minutes missed")
+
+
 @dataclass(slots=True)
 class _Stop:
     """A check's queries stop at a 429 (`rate_limited`): the Metrics API lane is paused, and every
@@ -102,6 +107,13 @@ class _Stop:
     unreached: list[str] = field(default_factory=list)
     # The cluster being read got no answer to a query: its other metrics are not asked.
     unanswered: bool = False
+    # A query of the cluster being read failed otherwise (a 5xx, an answer that could not be read,
+    # a 401): the cluster is unjudged this check (`check_failed`) whatever its other metrics
+    # answer, so they are not asked. Asked, each cost up to its ids + 1 requests of the API's
+    # per-IP limit (a query's pages) for nothing: a check met a 503 on a cluster's sent_records
+    # and still asked its received_records and records_lag_max. Only the cluster's: one query's
+    # failure (an answer too big, a bad gateway once) says little of the next cluster's.
+    failed: bool = False
     # Clusters in a row whose query got no answer; at UNANSWERED_CLUSTERS the check stops.
     unanswered_in_row: int = 0
 
@@ -176,7 +188,7 @@ class StallChecker(StallVerdicts):
             last = self._judged.get((rule.name, cluster))
             span = catch_up(windows, last, trigger.interval)
             attempts = (self._streaks.attempt(cluster), self._refusals.attempt(cluster))
-            stop.unanswered = False
+            stop.unanswered = stop.failed = False
             sent = await self._points(cluster, SENT, sources, span, attempts, said, stop)
             received = await self._points(cluster, RECEIVED, sinks, span, attempts, said, stop)
             lag = await self._points(cluster, LAG, sinks, span, attempts, said, stop)
@@ -185,7 +197,7 @@ class StallChecker(StallVerdicts):
                 stop.unanswered_in_row += 1
                 if stop.unanswered_in_row >= UNANSWERED_CLUSTERS and stop.outcome is None:
                     stop.outcome = Outcome.NETWORK_ERROR.value
-            elif answers and (sources or sinks):
+            elif sources or sinks:  # answered, if only with a 5xx (_Stop.failed): the API answers
                 stop.unanswered_in_row = 0
             if sources or sinks:  # queries were made: WatchdogStallChecksFailing counts what they met
                 self._engine.metrics.stall_reads.labels(cluster, _read_result(answers)).inc()
@@ -318,8 +330,8 @@ class StallChecker(StallVerdicts):
         answered: list[list[str]] = []
         unreadable: dict[str, str] = {}
         while pending:
-            if stop.outcome is not None or stop.unanswered:
-                return None  # the check stopped, or this cluster's query got no answer (_Stop)
+            if stop.outcome is not None or stop.unanswered or stop.failed:
+                return None  # the check stopped, or a query of this cluster failed (_Stop)
             batch, refused_before = pending.pop()
             query = functools.partial(
                 self._client.query, metric, batch, windows.start, windows.end, windows.granularity
@@ -345,13 +357,14 @@ class StallChecker(StallVerdicts):
                 fields = _once(said, "stall_check_failed", result.outcome.value, attempts[0].failed(result.outcome.value))
                 report = log.debug if fields is None else log.warning
                 report("stall_check_failed", cluster=cluster, metric=metric, outcome=result.outcome.value,
-                       message=result.message, connectors=len(batch), **(fields or {}))
+                       message=result.message, connectors=len(batch), **(fields or {}), note=_FAILED_NOTE)
                 self.failed_queries[cluster] += 1
                 self.last_query_failure[cluster] = f"{result.outcome.value}: {result.message}"[:300]
                 if result.outcome is Outcome.RATE_LIMITED:
                     stop.outcome = result.outcome.value
                 elif result.outcome is Outcome.NETWORK_ERROR:
                     stop.unanswered = True
+                stop.failed = True
                 return None
         asked = [i for batch in answered for i in batch if i not in unreadable]
         vanished = self._seen.vanished(metric, asked, points, windows, cluster, now)
