@@ -53,6 +53,19 @@ async def test_ready_only_after_config_and_first_polls() -> None:
         assert (await http.get("/readyz")).status_code == 200
 
 
+async def test_a_stalled_rule_that_cannot_judge_yet_is_said_and_keeps_the_daemon_ready() -> None:
+    probes = Probes()
+    probes.config_loaded = True
+    waiting: list[dict[str, object]] = [{"rule": "stalled", "cluster": "prod", "connectors": 3,
+                                         "judged_from": "2026-12-08T03:46:00+00:00"}]
+    probes.stall_waiting = lambda: waiting
+    async with client(probes) as http:
+        response = await http.get("/readyz")
+        assert response.status_code == 200 and response.json()["stall_checks_waiting"] == waiting
+        waiting.clear()
+        assert "stall_checks_waiting" not in (await http.get("/readyz")).json()
+
+
 async def test_unknown_paths_are_404() -> None:
     async with client(Probes()) as http:
         assert (await http.get("/nope")).status_code == 404

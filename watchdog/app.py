@@ -182,6 +182,7 @@ class Daemon(LeadershipHost, ReloadHost, DiscoveryHost, SchedulerHost, ClusterHo
         self.probes.leader, self.probes.leader_note = (lambda: self.leadership.holder), self.leadership.no_leader_note
         self.probes.lease_problem = lambda: self.leadership.unreachable
         self.probes.stopping = lambda: self.config.queue.shutdown_deadline if self._stopping else None
+        self.probes.stall_waiting = lambda: self._stall_checker.waiting() if self._stall_checker is not None else []
         self._server: tuple[EmbeddedServer, asyncio.Task[None]] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._scheduler: AsyncIOScheduler | None = None

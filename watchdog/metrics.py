@@ -243,6 +243,16 @@ class Metrics(LaneMetrics):
             ["cluster", "reason"],
             registry=r,
         )
+        # Set by each check of a stalled rule (triggers/stall.py); without it, a rule that could
+        # not judge yet (a new daemon, connectors new or restarted: grace, delay and three
+        # windows, 46 minutes with the defaults) looked silent to whatever watched its metrics.
+        self.stall_waiting = Gauge(
+            "watchdog_stall_connectors_waiting",
+            "Connectors a stalled rule selects, RUNNING, that its last check could not judge yet: not run, "
+            "unrestarted, through its grace and three windows.",
+            ["cluster", "rule"],
+            registry=r,
+        )
         self.blocking_checks = Counter(
             "watchdog_blocking_checks",
             "Checks of Alertmanager for blocking alerts, by result (error_*: no usable answer: unreachable, refused or unreadable).",
@@ -290,6 +300,8 @@ class Metrics(LaneMetrics):
         for unusable in Unusable:
             self.unusable_entries.labels(cluster, unusable.value)
         for rule, trigger in rules:
+            if trigger is Trigger.STALLED:
+                self.stall_waiting.labels(cluster, rule)
             if self._rule_series.get((cluster, rule, trigger.value)):
                 continue
             self._rule_series[cluster, rule, trigger.value] = True
@@ -385,7 +397,7 @@ class Metrics(LaneMetrics):
                     gauge.labels(**labels).set(0)
                 else:
                     gauge.remove(labels["cluster"], labels["connector"])
-        for gauge in (self.connectors, self.degraded_too_long, self.breaker_open):
+        for gauge in (self.connectors, self.degraded_too_long, self.breaker_open, self.stall_waiting):
             for labels in _series_labels(gauge):
                 gauge.labels(**labels).set(0)
         self.last_poll.clear()
@@ -399,7 +411,7 @@ class Metrics(LaneMetrics):
     def forget_cluster(self, cluster: str) -> None:
         for metric in (self.connectors, self.degraded_too_long, self.polls, self.unusable_entries, self.decisions, self.last_poll, self.restarts,
                        self.cluster_restarts, self.backoff_step, self.gave_up, self.next_restart, self.stall_checks, self.stall_unjudged,
-                       self.stall_reads):
+                       self.stall_reads, self.stall_waiting):
             metric.remove_by_labels({"cluster": cluster})
         for gone in [key for key in self._restart_rules if key[0] == cluster]:
             del self._restart_rules[gone]
@@ -427,6 +439,8 @@ class Metrics(LaneMetrics):
         for cluster, rule, trigger in gone:
             for decision in Decision:
                 self.decisions.remove(cluster, rule, trigger, decision.value)
+            if trigger == Trigger.STALLED.value:
+                self.stall_waiting.remove_by_labels({"cluster": cluster, "rule": rule})
         for where, rules in list(self._restart_rules.items()) if gone else ():
             for rule, trigger in [(r, t) for r, t in rules if (where[0], r, t) in gone]:
                 if where in busy:

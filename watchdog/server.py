@@ -100,6 +100,9 @@ class Probes:
         # The digest of the config in force (Config.digest), so that each replica can be asked
         # which config it runs, as which release (watchdog_config_info says the same).
         self.config_digest: Callable[[], str | None] = lambda: None
+        # The stalled rules and clusters whose last check could not judge some connectors yet
+        # (triggers/stall.py StallChecker.waiting): said, never a reason to be unready.
+        self.stall_waiting: Callable[[], list[dict[str, object]]] = lambda: []
 
     def tick(self) -> None:
         self._last_tick = self._clock()
@@ -142,6 +145,8 @@ class Probes:
             detail["discovery"] = "the first refresh has not finished"
         if paused := self.paused_clusters():
             detail["clusters_waiting_on_a_pause"] = paused
+        if waiting := self.stall_waiting():
+            detail["stall_checks_waiting"] = waiting
         return ready, detail
 
 

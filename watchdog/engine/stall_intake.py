@@ -9,8 +9,10 @@ from ..config import Rule, StalledTrigger
 from ..model import ConnectorKey, ConnectorStatus, Decision, Trigger
 from ..rules import decide_on_signal, selects
 from ..stall import Judgement, StallVerdict, Unjudged
+from ..state import StateStoreError
 from .core import log
 from .decisions import Decisions
+from .running_seed import judged_from as judged_from_time
 
 # A row's `unjudged` when its cluster's points could not be read (on_stall_not_read).
 CHECK_FAILED = "check_failed"
@@ -78,6 +80,37 @@ class StallIntake(Decisions):
             and key in self.running_since and self.running_since[key] <= since
             and not self._restarted_since(key, judged_from, dry_run=dry_run)
         ]
+
+    def stall_waiting(self, rule: Rule, cluster: str, judged_from: datetime, candidates: set[ConnectorKey]) -> list[datetime]:
+        """The connectors the rule selects and sees RUNNING that its check judging from
+        `judged_from` leaves out (not `candidates`: not run through grace before it, or restarted
+        since), as when each is first a candidate (running_seed.judged_from; after a restart, once
+        the windows begin after it): what `watchdog_stall_connectors_waiting` counts and /readyz
+        says, so that a rule that cannot judge yet is not read as a silent one. A store that
+        cannot be read gives the times from since when each runs alone (the earliest it may be)."""
+        trigger = rule.trigger
+        assert isinstance(trigger, StalledTrigger)
+        waiting = [ConnectorKey(cluster, name) for name in sorted(self._listed.get(cluster, ()))
+                   if selects(rule.select, cluster, name) and ConnectorKey(cluster, name) in self.running_since
+                   and ConnectorKey(cluster, name) not in candidates]
+        if not waiting:
+            return []
+        dry_run = self.config.dry_run or rule.dry_run
+        try:
+            states = self.state.load_many(waiting)
+        except StateStoreError:
+            states = {}
+        grace = timedelta(seconds=trigger.grace)
+        times = []
+        for key in waiting:
+            at = judged_from_time(trigger, self.running_since[key])
+            state = (self.dry_states.get(key) if dry_run else None) or states.get(key)
+            restarted = state.last_restart_at if state is not None else None
+            if restarted is not None and restarted >= judged_from:
+                # The windows must begin after the restart; no grace after it (stall_candidates).
+                at = max(at, judged_from_time(trigger, restarted) - grace)
+            times.append(at)
+        return times
 
     def _restarted_since(self, key: ConnectorKey, moment: datetime, *, dry_run: bool) -> bool:
         # A rule in dry-run sees its dry-run restarts too (the view its decisions read: the state

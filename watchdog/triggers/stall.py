@@ -39,7 +39,7 @@ from ..connect import Gateway
 from ..connect.metrics_api import MetricsApiClient
 from ..engine import Engine
 from ..logs import get_logger
-from ..model import Outcome
+from ..model import ConnectorKey, Outcome
 from ..stall import (
     LAG,
     RECEIVED,
@@ -147,6 +147,29 @@ class StallChecker(StallVerdicts):
         # Whether the clusters a stopped check did not reach were said (once a spell of stopped
         # checks; a check that reaches every cluster ends it).
         self._unreached_said = False
+        # (rule, cluster) -> how many connectors its last check could not judge yet, and when the
+        # first of them is judged (_show_waiting; /readyz: waiting()).
+        self._waiting: dict[tuple[str, str], tuple[int, datetime]] = {}
+
+    def waiting(self) -> list[dict[str, object]]:
+        """Each stalled rule and cluster whose last check had connectors it could not judge yet
+        (not run, unrestarted, through grace and three windows): how many, and when the first of
+        them is judged. For /readyz: a new daemon's rules judge nothing for 46 minutes with the
+        defaults, which nothing but a log line said. Rules and clusters the config no longer has
+        are left out."""
+        return [{"rule": rule, "cluster": cluster, "connectors": count, "judged_from": first.isoformat()}
+                for (rule, cluster), (count, first) in sorted(self._waiting.items())
+                if cluster in self._engine.config.clusters and self._engine.stall_rule(rule) is not None]
+
+    def _show_waiting(self, rule: Rule, cluster: str, judged_from: datetime, candidates: set[ConnectorKey]) -> None:
+        """The connectors of the cluster the check cannot judge yet, counted (a gauge) and kept
+        for /readyz. Whatever the Metrics API answers: waiting is the daemon's own state."""
+        times = self._engine.stall_waiting(rule, cluster, judged_from, candidates)
+        self._engine.metrics.stall_waiting.labels(cluster, rule.name).set(len(times))
+        if times:
+            self._waiting[rule.name, cluster] = (len(times), min(times))
+        else:
+            self._waiting.pop((rule.name, cluster), None)
 
     def stand_by(self) -> None:
         """Forget the failures met: a streak kept through hours of standby was reported, once
@@ -158,6 +181,7 @@ class StallChecker(StallVerdicts):
         self._judged = {}
         self._judged_read = set()
         self._unreached_said = False
+        self._waiting = {}  # the next leader's checks say what waits (its gauge is set at 0: Metrics.stand_by)
 
     async def check(self, rule: Rule, clusters: list[str]) -> None:
         trigger = rule.trigger
@@ -168,6 +192,7 @@ class StallChecker(StallVerdicts):
         self._streaks.keep(set(self._engine.config.clusters))
         self._refusals.keep(set(self._engine.config.clusters))
         self._judged = {k: v for k, v in self._judged.items() if k[1] in self._engine.config.clusters}
+        self._waiting = {k: v for k, v in self._waiting.items() if k[0] != rule.name or k[1] in clusters}
         self._read_judged(rule.name)
         judged_now: dict[str, Windows] = {}
         stop = _Stop()
@@ -175,7 +200,9 @@ class StallChecker(StallVerdicts):
         for cluster in clusters:
             # RUNNING through all three windows: a source's movement in `before` must be movement
             # of the run that then stopped, not of one before a pause or a restart.
-            sources, sinks = self._sorted(rule, self._engine.stall_candidates(rule, cluster, windows.start))
+            candidates = self._engine.stall_candidates(rule, cluster, windows.start)
+            self._show_waiting(rule, cluster, windows.start, {key for key, _ in candidates})
+            sources, sinks = self._sorted(rule, candidates)
             if stop.outcome is not None:
                 if sources or sinks:  # not asked: counted as failed for WatchdogStallChecksFailing
                     stop.unreached.append(cluster)
