@@ -43,7 +43,7 @@ from .answers import (
 )
 from .backend import MAX_MESSAGE_CHARS, ApiResult, Endpoint
 from .lenient_json import read_json
-from .transfer import DEFAULT_LIMITS, CallLimits, fetch
+from .transfer import DEFAULT_LIMITS, NOT_RUN, CallLimits, ProxyRefused, fetch
 
 CONNECTOR_ID = "resource.connector.id"
 QUERY_PATH = "/v2/metrics/cloud/query"
@@ -182,7 +182,12 @@ class MetricsApiClient:
         except httpx.HTTPError as exc:
             message = transport_failure(exc)[:MAX_MESSAGE_CHARS]
             elapsed = time.perf_counter() - started
-            return ApiResult(Endpoint.METRICS_QUERY, Outcome.NETWORK_ERROR, message=message, elapsed=elapsed), None
+            # As the Connect API's calls (cloud.call_api): a proxy's 407 names the proxy, and the
+            # gateway says `proxy_refused` and holds the lane. Dropped here, the Metrics API lane's
+            # 407 read as a bare network error, the proxy and its variable never named.
+            return ApiResult(Endpoint.METRICS_QUERY, Outcome.NETWORK_ERROR, message=message, elapsed=elapsed,
+                             not_run=isinstance(exc, NOT_RUN),
+                             proxy_refused=(exc.proxy or "") if isinstance(exc, ProxyRefused) else None), None
         response = answer.response
         common: dict[str, Any] = {
             "status_code": response.status_code,
