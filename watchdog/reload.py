@@ -28,7 +28,8 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from .config import ENV_PREFIX, CloudCluster, Config, KafkaConnectCluster
+from .config import ENV_PREFIX, Config, KafkaConnectCluster
+from .config.credential_use import cloud_credentials
 from .config.loading import read_config_head
 from .config.sources import MAX_SECRET_FILE_BYTES, regular_file_hash
 from .config.tls import files_digest
@@ -266,11 +267,7 @@ def judge_rotations(whole: dict[str, Pair] | None, old: Config, new: Config, rot
     by default it is the only credential configured, and a self-managed-only config's one
     credential (its workers' user and password) counted as a Cloud key, its new password
     announced as a half rotation that "will be refused (401)"."""
-    cloud = {new.credential_for(cluster) for cluster in new.clusters.values() if isinstance(cluster, CloudCluster)}
-    if new.has_stalled_rules or new.metrics_api.credential is not None:
-        cloud.add(new.credential_for(new.metrics_api))
-    if new.discovery is not None:
-        cloud.add(new.credential_for(new.discovery))
+    cloud = cloud_credentials(new)
     basic = {cluster.credential for cluster in new.clusters.values() if isinstance(cluster, KafkaConnectCluster)}
     before, after = pairs_of(old), pairs_of(new)
     known = {**before, **(whole or {})}

@@ -40,7 +40,7 @@ from .reload import (
     judge_rotations,
     log_overridden,
 )
-from .start_warnings import no_effect_to_say, say_no_effect, warn_of_zones
+from .start_warnings import no_effect_to_say, say_no_effect, warn_of_key_id_clashes, warn_of_zones
 from .state.postgres_password import rotate_password
 from .tasks import cancel_and_wait
 
@@ -306,6 +306,9 @@ class ReloadHost:
                      note="the Secret holds a whole pair again (the new key with its own secret, or the pair from "
                           "before): the half rotation said before is over; a 401 from now on is the pair itself refused")
         log_overridden(loaded)
+        # Said at every reload that leaves one: a reload rotating a credential is where a key id
+        # pasted beside another key's secret comes in, and config_reloaded said only the rotation.
+        warn_of_key_id_clashes(new)
         warn_of_zones(new, before=previous)
         # In a worker thread, as the file was read: it compares the rules with each other, and on the
         # event loop (every rule with every earlier one, then) 2,000 rules held /healthz 9 s.

@@ -1,5 +1,6 @@
 """What a start says once, before anything acts: settings the config allows but its author may
-not have meant (credentials over http://, WATCHDOG_* variables that name no setting, secret files
+not have meant (credentials over http://, Cloud credentials holding one key id with different
+secrets, WATCHDOG_* variables that name no setting, secret files
 a variable overrides, zones such as `EST`, settings that do nothing: a regex-looking glob, a status
 rule behind one that selects all it selects, windows that never open, a credential nothing uses) and that the daemon, or some of its rules, only pretend (dry-run).
 
@@ -10,7 +11,14 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from .config import Config, ignored_variables, no_effect_warnings, zone_warnings
+from .config import (
+    KEY_ID_CLASH,
+    Config,
+    ignored_variables,
+    key_id_clashes,
+    no_effect_warnings,
+    zone_warnings,
+)
 from .logs import get_logger
 from .reload import log_overridden
 
@@ -35,6 +43,7 @@ def warn_at_start(config: Config) -> None:
         log.warning("environment_variables_ignored", variables=ignored,
                     note="these WATCHDOG_* variables name no setting; they change nothing")
     log_overridden(config)
+    warn_of_key_id_clashes(config)
     warn_of_zones(config)
     warn_of_no_effect(config)
     # Before anything acts: `run --once --dry-run` never said it, a start only once its kept
@@ -42,6 +51,14 @@ def warn_at_start(config: Config) -> None:
     trial = [] if config.dry_run else config.rules_on_trial()
     if config.dry_run or trial:
         log.warning("dry_run", **({"rules": trial} if trial else {}), note=DRY_RUN_RULES_NOTE if trial else DRY_RUN_NOTE)
+
+
+def warn_of_key_id_clashes(config: Config) -> None:
+    """Say each group of Cloud credentials holding one key id with different secrets (at a start,
+    and at every reload that leaves one: unlike a zone, it is no choice but a 401 at every call of
+    one of them, the refusal's line not saying why). By names only."""
+    for names in key_id_clashes(config):
+        log.warning("credentials_share_a_key_id", credentials=names, note=KEY_ID_CLASH)
 
 
 def warn_of_zones(config: Config, *, before: Config | None = None) -> None:

@@ -31,6 +31,7 @@ from ..config import (
     Config,
     ConfigError,
     ignored_variables,
+    key_id_clash_warnings,
     no_effect_warnings,
     shared_keys,
 )
@@ -230,8 +231,9 @@ def _check_config(args: argparse.Namespace) -> int:
     print(starred(summarize(config, args.config, now), args, config))
     # Valid, so warnings (the exit code stays 0): each accepted without a word before, and the
     # rule or window then did nothing (config/no_effect.py). Names holding one key come first
-    # (the start says them as credentials_share_a_key): only names, never the key.
-    for setting in shared_keys(config) + no_effect_warnings(config, now):
+    # (the start says them as credentials_share_a_key): only names, never the key. Then names
+    # holding one key id with different secrets, one of which will be refused (401).
+    for setting in shared_keys(config) + key_id_clash_warnings(config) + no_effect_warnings(config, now):
         print(starred(printable(f"warning: {setting}"), args, config), file=sys.stderr)
     if config.state.url is None:
         from ..state.opening import unusable_here

@@ -33,7 +33,8 @@ The schema and its loading, one job per file:
     errors.py     `ConfigError` and pydantic's errors as paths the user wrote
     key_hints.py  where an unknown key belongs (a key one level off, misspelt, of another trigger)
     checks.py     `cross_check`: names that must exist, be unique, or be complete
-    credential_use.py  credentials no cluster, discovery or metrics_api uses, and names holding one key
+    credential_use.py  credentials no cluster, discovery or metrics_api uses, names holding one key, and
+                  Cloud credentials holding one key id with different secrets
     zone_warnings.py  rule and window zones that rarely mean what their writer thinks (`EST`, `Etc/GMT-2`)
     no_effect.py  settings that do nothing: regex-looking globs, a rule excluding all it includes, a
                   status rule behind one that selects all it selects, windows that never open or have ended
@@ -45,7 +46,13 @@ from .checks import (
     KAFKA_CLUSTER_ID_PREFIX,
     cross_check,
 )
-from .credential_use import shared_keys, unused_credentials
+from .credential_use import (
+    KEY_ID_CLASH,
+    key_id_clash_warnings,
+    key_id_clashes,
+    shared_keys,
+    unused_credentials,
+)
 from .discovery import (
     ClusterSelection,
     DiscoverySettings,
@@ -143,6 +150,7 @@ __all__ = [
     "SELF_MANAGED_LANE",
     "EnvironmentSelection",
     "HistorySettings",
+    "KEY_ID_CLASH",
     "HttpUrl",
     "KAFKA_CLUSTER_ID_PREFIX",
     "KafkaConnectCluster",
@@ -179,6 +187,8 @@ __all__ = [
     "format_location",
     "ignored_variables",
     "is_loopback_url",
+    "key_id_clash_warnings",
+    "key_id_clashes",
     "load_config",
     "no_effect_warnings",
     "parse_duration",
