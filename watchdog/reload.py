@@ -203,9 +203,11 @@ def log_is_a_terminal() -> bool:
 def log_format_in_effect(config: Config) -> str:
     """`auto` as the start resolved it: console on a terminal, else json. `json` -> `auto` in a
     pod (a line tidied after config.example.yaml) changes nothing the log does; refused, it threw
-    away the edit it came with. (A `--log-format` given on the command line wins over both, and a
-    change here is still refused then: the reload does not know the flag; refusing is the old,
-    safe side.)"""
+    away the edit it came with. A `--log-format` given to `run` wins over both (Config.log_format_given):
+    the file's line, edited, changes nothing, and is said overridden (file_values_overridden) as a
+    variable's is; refused, the edit's other changes were thrown away for a change that did nothing."""
+    if config.log_format_given is not None:
+        return config.log_format_given
     fmt = config.log.format
     return ("console" if log_is_a_terminal() else "json") if fmt == "auto" else fmt
 
@@ -300,7 +302,8 @@ def log_overridden(config: Config) -> None:
     secret files a variable overrides: a rotated token put in the file changed nothing likewise."""
     if config.overridden:
         log.warning("file_values_overridden", values=config.overridden,
-                    note="the environment and secret files win over the config file: editing these there changes nothing")
+                    note="the command line, the environment and secret files win over the config file: editing these "
+                         "there changes nothing")
     if config.secret_files_overridden:
         log.warning("secret_files_overridden", files=config.secret_files_overridden,
                     note="a variable of the same setting is set and wins over the secret file: a new value put in the "

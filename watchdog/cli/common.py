@@ -32,7 +32,10 @@ DEFAULT_CONFIG = "config.yaml"
 def load(args: argparse.Namespace, *, calls: bool = True) -> Config:
     """The config of --config. `calls=False` for status and history, which read the state file
     only: a shell without the daemon's Cloud keys (they are the daemon's) reads it all the same."""
-    config = load_config(args.config, secrets_dir=args.secrets_dir, calls=calls)
+    # `run --log-format` wins over the file's log.format (a reload's edit of that line then changes
+    # nothing, and is said so rather than refused); other commands' flag sets only their own log.
+    flag = args.log_format if getattr(args, "command", None) == "run" else None
+    config = load_config(args.config, secrets_dir=args.secrets_dir, calls=calls, log_format_flag=flag)
     if config.state.url is not None:
         # libpq's own reading of the URL, which the pure config check cannot ask (it imports no
         # driver): `?sslmod=require` passed check-config, then stopped `run` at once, exit 1.

@@ -19,7 +19,7 @@ from pydantic_settings import SettingsError
 from .checks import cross_check
 from .errors import UNKNOWN_KEY, ConfigError, validation_problems
 from .key_hints import unknown_key_message
-from .root import ENV_PREFIX, Config
+from .root import ENV_PREFIX, LOG_FORMAT_FLAG, Config
 from .sections import SECRET_FIELDS
 from .sources import SECRET_FILES_OVERRIDDEN, VALUE_ORIGINS, SourceProblems
 from .stray_variables import StrayVariable, named_twice, stray_variables
@@ -41,14 +41,16 @@ MAX_CONFIG_VALUES = 250_000
 _BLOCKING_SECRETS = ("password", "bearer_token")
 
 
-def load_config(path: str | Path, *, secrets_dir: str | Path | None = None, calls: bool = True) -> Config:
+def load_config(path: str | Path, *, secrets_dir: str | Path | None = None, calls: bool = True,
+                log_format_flag: str | None = None) -> Config:
     """Read, merge and validate the config, or raise ConfigError naming every bad value.
-    `calls=False`: the Cloud keys and the API token may be missing (cross_check)."""
+    `calls=False`: the Cloud keys and the API token may be missing (cross_check).
+    `log_format_flag`: `run --log-format`'s value, which wins over `log.format` (build_config)."""
     if not str(path).strip():
         # Path("") is the working directory: `--config ""` was "config path . is not a file".
         raise ConfigError(repr(str(path)), [("", "no config file named: the path given is empty")])
     path = Path(path)
-    return build_config(_read_yaml(path), str(path), secrets_dir=secrets_dir, calls=calls)
+    return build_config(_read_yaml(path), str(path), secrets_dir=secrets_dir, calls=calls, log_format_flag=log_format_flag)
 
 
 def build_config(
@@ -58,10 +60,13 @@ def build_config(
     secrets_dir: str | Path | None = None,
     secrets: dict[str, Any] | None = None,
     calls: bool = True,
+    log_format_flag: str | None = None,
 ) -> Config:
     """Validate a parsed YAML document. `secrets` (same shape as the config, e.g.
     {"credentials": {"demo": {...}}}) are for callers that hold them in memory, like the demo's
-    fake key; everyone else gets them from the environment or secret files."""
+    fake key; everyone else gets them from the environment or secret files. `log_format_flag`:
+    `run --log-format`'s value (Config.log_format_given), said as overriding the file's
+    `log.format` where the file has one."""
     problems = _top_level_problems(data) + _secrets_in_yaml(data) + _depth_problems(data) + _misspelt_variables()
     problems += _undecodable_variables()
     if problems:
@@ -99,6 +104,12 @@ def build_config(
             where: variable for where, variable in sorted(given_by.items())
             if any(path == where or path.startswith((f"{where}.", f"{where}[")) for path in in_file)
         }
+        if log_format_flag is not None:
+            # The command line wins over the file and the variables alike: the file's line (or a
+            # variable's) then does nothing, and a reload editing it changes nothing either.
+            config._log_format_given = log_format_flag
+            if "log.format" in in_file:
+                config._overridden = dict(sorted({**config._overridden, "log.format": LOG_FORMAT_FLAG}.items()))
         config._secret_files_overridden = SECRET_FILES_OVERRIDDEN.get()
         config._credentials_made_by = {
             name: sorted({origin for where, origin in given_by.items() if where.startswith(f"credentials.{name}.")})

@@ -37,6 +37,8 @@ from .types import Name, is_loopback_url
 ENV_PREFIX = "WATCHDOG_"
 # A self-managed cluster's rate-limit lane is this, then its name (Config.lane_for).
 SELF_MANAGED_LANE = "kafka-connect/"
+# What overrides the file's `log.format` when `watchdog run --log-format` is given (Config.overridden).
+LOG_FORMAT_FLAG = "--log-format"
 
 
 class Config(BaseSettings):
@@ -75,6 +77,10 @@ class Config(BaseSettings):
     # {"orgc": ["WATCHDOG_CREDENTIALS__ORGC__API_KEY", ...]}. Set by the loader; an unused one is
     # said naming them (credential_use.py): variables left in a Deployment make a credential.
     _credentials_made_by: dict[str, list[str]] = PrivateAttr(default_factory=dict)
+    # `watchdog run --log-format`'s value, which wins over `log.format` (logs are set up with it,
+    # and reload.log_format_in_effect compares it). Not a setting: left out of the digest, which
+    # check-config (whose --log-format is only its own log's) shows as the daemon does.
+    _log_format_given: str | None = PrivateAttr(default=None)
     # Config.digest, worked out once: /readyz asks for it at every probe, and a config in force is
     # never changed in place (a reload builds a new one).
     _digest: str | None = PrivateAttr(default=None)
@@ -82,6 +88,10 @@ class Config(BaseSettings):
     @property
     def overridden(self) -> dict[str, str]:
         return dict(self._overridden)
+
+    @property
+    def log_format_given(self) -> str | None:
+        return self._log_format_given
 
     @property
     def secret_files_overridden(self) -> dict[str, str]:
