@@ -12,7 +12,13 @@ from collections.abc import Callable
 import httpx
 
 from .assembly import BuiltCluster, Retired, build_cluster
-from .config import Config, KafkaConnectCluster, RateLimitSettings
+from .config import (
+    CloudCluster,
+    Config,
+    KafkaConnectCluster,
+    RateLimitSettings,
+    another_keys_question,
+)
 from .connect import ConnectBackend, Gateway
 from .engine import Engine, WallClock
 from .logs import get_logger
@@ -100,6 +106,7 @@ class ClusterHost:
         self.backends[built.name] = built.backend
         self.queue.add_cluster(built.name, built.backend, lane)
         poller = ClusterPoller(built.name, built.backend, self.gateways[lane], self.engine, self.metrics, self._now)
+        poller.refused_hint = lambda: self._another_key(built.name)
         # A cluster put in service once the daemon has been ready (a reload, a discovery refresh)
         # does not make it unready until its first poll: one whose API hangs kept /readyz at 503
         # for api.timeouts.total (30 s), and the shipped probe (3 failures, 5 s apart) took the
@@ -108,6 +115,17 @@ class ClusterHost:
         probes = getattr(self, "probes", None)
         poller.holds_readiness = probes is None or not probes.ready_once
         self.pollers[built.name] = poller
+
+    def _another_key(self, name: str) -> str:
+        """check-config --discover's question of a cluster listed by hand under another key than
+        discovery's, when discovery's key lists it (its id in the inventory): asked by the first
+        poll_failed line of a 401 or 403. "" when there is nothing to ask (no discovery, not
+        listed by it yet, the same key)."""
+        fleet = getattr(self, "fleet", None)  # DiscoveryHost's; none before it is set up
+        entry = self.config.clusters.get(name)
+        if fleet is None or not isinstance(entry, CloudCluster) or entry.kafka_cluster_id not in fleet.inventory.clusters:
+            return ""
+        return another_keys_question(self.config, name)
 
     def _retire_removed_cluster(self, previous: Config, name: str) -> None:
         """A self-managed cluster a reload removed, or made a Confluent Cloud one: its own client

@@ -34,7 +34,8 @@ The schema and its loading, one job per file:
     key_hints.py  where an unknown key belongs (a key one level off, misspelt, of another trigger)
     checks.py     `cross_check`: names that must exist, be unique, or be complete
     credential_use.py  credentials no cluster, discovery or metrics_api uses, names holding one key, and
-                  Cloud credentials holding one key id with different secrets
+                  Cloud credentials holding one key id with different secrets, a listed cluster under another
+                  key than discovery's
     zone_warnings.py  rule and window zones that rarely mean what their writer thinks (`EST`, `Etc/GMT-2`)
     no_effect.py  settings that do nothing: regex-looking globs, a rule excluding all it includes, a
                   status rule behind one that selects all it selects, windows that never open or have ended
@@ -48,6 +49,7 @@ from .checks import (
 )
 from .credential_use import (
     KEY_ID_CLASH,
+    another_keys_question,
     key_id_clash_warnings,
     key_id_clashes,
     shared_keys,
@@ -182,6 +184,7 @@ __all__ = [
     "TriggerSettings",
     "WindowSettings",
     "WindowText",
+    "another_keys_question",
     "build_config",
     "cross_check",
     "format_location",

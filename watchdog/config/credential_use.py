@@ -103,3 +103,21 @@ def key_id_clashes(config: Config) -> list[list[str]]:
 def key_id_clash_warnings(config: Config) -> list[str]:
     """`credentials.a, credentials.b: hold the same API key id ...` for each key_id_clashes group."""
     return [f"{', '.join(f'credentials.{n}' for n in group)}: {KEY_ID_CLASH}" for group in key_id_clashes(config)]
+
+
+def another_keys_question(config: Config, name: str) -> str:
+    """For the Confluent Cloud cluster `name` listed by hand, where discovery's key lists it too:
+    the question whether its `credential` is right when it is not discovery's key (often another
+    organisation's key written by mistake, refused 401 or 403 at every poll while the cluster's
+    FAILED connectors wait). Only a question: a second key of the same organisation (its own
+    rate-limit lane) is legitimate, and the two cannot be told apart. Names holding the same key
+    (Config.lane_of) are one key: "". Said by `check-config --discover` and by the running
+    daemon's first poll_failed line of a 401 or 403 (triggers/poller.py). Names only."""
+    entry = config.clusters.get(name)
+    if config.discovery is None or not isinstance(entry, CloudCluster):
+        return ""
+    found_by, used = config.credential_for(config.discovery), config.credential_for(entry)
+    if found_by is None or used is None or config.lane_of(found_by) == config.lane_of(used):
+        return ""
+    return (f"discovery's key {found_by!r} lists this cluster and clusters.{name} uses {used!r}: is `credential: "
+            f"{used}` right? (a key of another organisation is refused, 401 or 403, at every poll)")

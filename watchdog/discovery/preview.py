@@ -19,7 +19,7 @@ import httpx
 from prometheus_client import CollectorRegistry
 
 from ..clients import cloud_client
-from ..config import CloudCluster, Config
+from ..config import CloudCluster, Config, another_keys_question
 from ..connect import ApiResult, Gateway
 from ..connect.transfer import CallLimits
 from ..engine import utc_now
@@ -141,18 +141,10 @@ async def discover_once(config: Config, transport: httpx.AsyncBaseTransport | No
     return refresh.result == "ok", render(config, fleet, refresh.calls + client.calls_again)
 
 
-def _another_key(config: Config, name: str, entry: CloudCluster) -> str:
-    """A note when the entry's key is not discovery's, which lists the cluster: often another
-    organisation's key written by mistake, refused (401 or 403) at every poll while the cluster's
-    FAILED connectors wait. Only a question: a second key of the same organisation (its own
-    rate-limit lane) is legitimate, and from here the two cannot be told apart. Names holding the
-    same key (Config.lane_of) are one key: nothing to say."""
-    assert config.discovery is not None
-    found_by, used = config.credential_for(config.discovery), config.credential_for(entry)
-    if found_by is None or used is None or config.lane_of(found_by) == config.lane_of(used):
-        return ""
-    return (f"; discovery's key {found_by!r} lists this cluster and clusters.{name} uses {used!r}: is `credential: "
-            f"{used}` right? (a key of another organisation is refused, 401 or 403, at every poll)")
+def _another_key(config: Config, name: str) -> str:
+    """config.another_keys_question, after the verdict's "; " (where it asks anything)."""
+    question = another_keys_question(config, name)
+    return f"; {question}" if question else ""
 
 
 def render(config: Config, fleet: Fleet, calls: int) -> str:
@@ -195,7 +187,7 @@ def render(config: Config, fleet: Fleet, calls: int) -> str:
             if state is ClusterState.STATIC and isinstance(entry, CloudCluster) and static_names[cluster.id] in elsewhere:
                 verdict += f"; {elsewhere[static_names[cluster.id]]}: its polls go to {entry.environment_id}"
             if state is ClusterState.STATIC and isinstance(entry, CloudCluster):
-                verdict += _another_key(config, static_names[cluster.id], entry)
+                verdict += _another_key(config, static_names[cluster.id])
             if state is ClusterState.WATCHED and not cluster.phase_known:
                 verdict += (f" (phase {printable(cluster.phase)!r}" if cluster.phase else " (no phase") + \
                     ": not one the cmk/v2 spec lists, taken as serving)"

@@ -64,6 +64,8 @@ LISTING_FAILURES_THAT_PASS = frozenset(
     {Outcome.RATE_LIMITED.value, Outcome.SERVER_ERROR.value, Outcome.NETWORK_ERROR.value, Outcome.CONFLICT.value,
      EMPTIED}
 )
+# A listing's outcomes that refuse the key (401, 403): what refused_hint asks about.
+_REFUSED = frozenset({Outcome.UNAUTHORIZED.value, Outcome.FORBIDDEN.value})
 LISTING_RETRY_FIRST_DELAY = 1.0
 LISTING_RETRY_MAX_DELAY = 30.0
 # How long `watchdog restart` (Daemon.restart_now) tries to list the cluster its restart needs:
@@ -107,6 +109,11 @@ class ClusterPoller:
         self._calls = ListingCalls()  # its list calls waiting for budget, and out (a late listing's why)
         self._emptied = EmptiedListing()  # a listing of none, after some: believed once the next confirms it
         self._streak = FailureStreak(now)
+        # What to ask of a poll refused 401 or 403 (cluster_host.py: a cluster listed by hand under
+        # another key than discovery's, which lists it: config.another_keys_question), said on the
+        # first poll_failed line that has one, not at every line saying the streak again.
+        self.refused_hint: Callable[[], str] = lambda: ""
+        self._hinted = False
         self._not_judged = FailureStreak(now)  # polls whose decisions the state store refused
         # The incarnation of the cluster this poller lists (EngineCore.cluster_generation): once a
         # reload or discovery removes or redefines the cluster, this poller is out of service, and
@@ -176,7 +183,19 @@ class ClusterPoller:
         if said is None:
             log.debug("poll_failed", cluster=self.cluster, outcome=result, message=message)
         else:
-            log.warning("poll_failed", cluster=self.cluster, outcome=result, message=message, **said)
+            log.warning("poll_failed", cluster=self.cluster, outcome=result, message=message, **said,
+                        **self._hint(result))
+
+    def _hint(self, result: str) -> dict[str, str]:
+        """The `hint` of a poll refused 401 or 403, once (refused_hint): check-config --discover's
+        question was the only place it was asked, and the daemon's line said a bare 403."""
+        if self._hinted or result not in _REFUSED:
+            return {}
+        hint = self.refused_hint()
+        if not hint:
+            return {}  # discovery may not have listed the cluster yet: asked again at the next line
+        self._hinted = True
+        return {"hint": hint}
 
     def _report_unusable(self, unusable: Mapping[str, object]) -> None:
         """Count every unusable entry; log them when the set changes (at debug while it stays)."""
