@@ -54,6 +54,8 @@ async def test_a_407_on_the_metrics_api_lane_is_said_as_proxy_refused_and_holds_
     assert len(said) == 1 and said[0]["log_level"] == "error", [e["event"] for e in logs]
     assert said[0]["proxy"] == proxy and said[0]["credential"] == METRICS_API_LANE, said[0]
     assert said[0]["note"].startswith("the egress proxy answered 407 Proxy Authentication Required"), said[0]
+    # The Metrics API lane carries no restart: its line must not say restarts stay queued.
+    assert "no restart waits on this lane" in said[0]["note"] and "stays queued" not in said[0]["note"], said[0]
     assert gateway.proxy_refusal.holds(gateway.limiter.now())
     assert gateway.refused_note() is not None and gateway.refused_note().startswith(  # type: ignore[union-attr]
         f"held: the egress proxy refused its calls (407) {proxy}")

@@ -27,6 +27,19 @@ T = TypeVar("T")
 # The Connect API's own calls: what they meet says whether its restarts can be answered. The
 # Metrics API and discovery (org/v2, cmk/v2) are other services.
 _CONNECT = frozenset({Endpoint.LIST, Endpoint.STATUS, Endpoint.RESTART, Endpoint.ERROR_RECOMMENDATIONS})
+
+# What a proxy's refusal holds, by lane: a Connect API lane's restarts; the Metrics API lane holds
+# no restart (it carries the stall checks' queries only), so its line must not say one waits.
+_PROXY_REFUSED_HOLDS = {
+    False: "Every restart of the lane stays queued, not sent and no attempt counted, until a call through the proxy "
+           "is answered (polls go on at their interval)",
+    True: "The stall checks' Metrics API queries through it fail (their clusters unjudged: check_failed) until a "
+          "call through the proxy is answered; no restart waits on this lane",
+}
+_PROXY_ACCEPTED_AGAIN = {
+    False: "the restarts held since the proxy refused them go now",
+    True: "the stall checks' queries are answered again",
+}
 # Outcomes of a call that got no answer: a network error, or a restart that may have been made.
 _UNANSWERED = frozenset({Outcome.NETWORK_ERROR, Outcome.UNCONFIRMED})
 
@@ -158,11 +171,11 @@ class Gateway:
                       note="the egress proxy answered 407 Proxy Authentication Required and forwarded nothing: its "
                            "user and password in that variable are not the ones it takes (its password rotated on the "
                            "proxy? the daemon reads its environment only at start: a rollout with the new one fixes "
-                           "it). Every restart of the lane stays queued, not sent and no attempt counted, until a call "
-                           "through the proxy is answered (polls go on at their interval)")
+                           "it). " + _PROXY_REFUSED_HOLDS[result.endpoint is Endpoint.METRICS_QUERY])
         elif change == "ended":
             log.info("proxy_accepted_again", credential=self.credential, cluster=cluster,
-                     answered_by=result.endpoint.value, note="the restarts held since the proxy refused them go now")
+                     answered_by=result.endpoint.value,
+                     note=_PROXY_ACCEPTED_AGAIN[result.endpoint is Endpoint.METRICS_QUERY])
             for listener in self._hold_listeners:
                 listener(None)  # the queue: every held restart of the lane goes again
 
