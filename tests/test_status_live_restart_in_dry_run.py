@@ -9,8 +9,7 @@ from typing import Any
 
 from watchdog.engine import MANUAL_RULE
 from watchdog.model import ConnectorKey, Outcome, Trigger
-from watchdog.report import status_rows_from_json
-from watchdog.report.status import render_status
+from watchdog.report import render_status, status_rows_from_json
 
 from .support import CLUSTER, daemon_config, in_process, sim_scenario
 

@@ -21,8 +21,8 @@ from .leadership.build import Leadership
 from .model import ConnectorKey, ConnectorState
 from .queue import Phase, RestartQueue
 from .report import TO_BE_DROPPED, StatusRow, dry_run_rows
+from .report.places import ClusterPlace
 from .report.row_select import EVERY_ROW, RowQuery, in_cluster, rows_answer
-from .report.status import ClusterPlace
 from .rules import classify
 from .state import StateStore
 from .triggers.poller import key_held_for

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from ..logs import printable
 
 COLUMN_GAP = "  "
+GROUP_INDENT = "  "  # a cluster's heading under its environment's, its table under it
 
 
 # -- timestamps ----------------------------------------------------------------------------------

@@ -25,7 +25,10 @@ from typing import Any
 
 from ..model import ConnectorKey, HistoryRecord
 from .attempts import with_attempts_notes
-from .status import ClusterPlace, StatusRow, rows_shown, status_json, with_gone
+from .gone import with_gone
+from .places import ClusterPlace
+from .status import StatusRow, rows_shown
+from .status_json import status_json
 
 # Rows of deleted connectors and of clusters no longer watched listed in one answer, the most
 # recently seen first (about 550 bytes each: some 0.5 MB).
