@@ -256,6 +256,7 @@ def test_status_json_shape_and_round_trip() -> None:
         "last_restart_live": False,
         "held": None,
         "attempts_not_accepted": None,
+        "stall_only": False,  # a status rule selects it (a stalled rule alone: only a stall check restarts it)
         "stall": None,  # no stalled rule selects it (56a9351: the stall check's last word where one does)
     }
     assert document["connectors"][3]["health"] is None and document["connectors"][3]["seen_at"] is None

@@ -17,12 +17,14 @@ from .config import Config
 from .connect import Gateway
 from .engine import Engine
 from .engine.rules_gone import rules_gone
+from .engine.stall_waits import stall_waits
 from .leadership.build import Leadership
 from .model import ConnectorKey, ConnectorState
 from .queue import Phase, RestartQueue
 from .report import TO_BE_DROPPED, StatusRow, dry_run_rows
 from .report.places import ClusterPlace
 from .report.row_select import EVERY_ROW, RowQuery, in_cluster, rows_answer
+from .report.stall_word import StallWord
 from .rules import classify
 from .state import StateStore
 from .triggers.poller import key_held_for
@@ -64,8 +66,19 @@ class ConnectorRowsHost:
             # soon for state.forget_vanished_after. A standby, or a start before discovery's first
             # refresh, does not know the discovered clusters: the cluster may well be watched.
             return replace(row, gone=False, unwatched=True, cluster_unwatched=True, held=held)
+        stall = self._stall_word(row.key)
         return replace(row, state=self._stall_health(row), gone=self._gone(row.key), unwatched=self._unwatched(row),
-                       held=held, stall=self.engine.stall_rows.word(row.key, self.engine.stall_owners))
+                       held=held, stall=stall,
+                       stall_only=stall is not None and row.key.connector not in self.engine.watched(row.key.cluster))
+
+    def _stall_word(self, key: ConnectorKey) -> StallWord | None:
+        """The stall check's last word on it, with why the checks skip it now (engine/stall_waits.py):
+        read from memory (the listing, since when it runs), nothing written."""
+        word = self.engine.stall_rows.word(key, self.engine.stall_owners)
+        if word is None:
+            return None
+        return stall_waits(word, listed=self.engine.listed_status(key) is not None,
+                           running_since=self.engine.running_since.get(key))
 
     def _stall_health(self, row: StatusRow) -> ConnectorState:
         """A connector only stalled rules watch: its health as its cluster's last listing shows it.

@@ -34,6 +34,7 @@ One job per file (`Engine` is one object made of these parts):
     stall_intake.py     the stalled trigger: candidates and verdicts
     stall_rows.py       the connectors stalled rules watch, shown as watched (their listed state), and
                         the stall check's last word on each, for status and GET /v1/connectors
+    stall_waits.py      why a stall check skips a connector now (not RUNNING), as its row says it
     running_memory.py   since when each connector runs: taken back at a first listing, noted at each, kept in
                         the store for the next leader, and when stalled rules judge where none was taken
     running_seed.py     since when a new leader takes a connector as running: the store's time when

@@ -52,12 +52,21 @@ def unwatched_rows(rows: Iterable[StatusRow], config: Config) -> list[StatusRow]
     """Rows read from the state file, with those `gone_keys` takes for deleted that no status
     rule of `config` selects marked unwatched instead: the file keeps no listing, and a connector
     a reload stopped watching is no longer stamped by the polls, so it showed as `gone` (deleted)
-    while it ran on. Deleted too, or not: the file cannot tell; unwatched is true either way."""
+    while it ran on. Deleted too, or not: the file cannot tell; unwatched is true either way.
+    Those only a stalled rule of `config` selects are marked `stall_only` (as the daemon marks
+    them), so their rows say no restart is due of one not RUNNING (no_restart_due)."""
+    from ..engine.stall_rows import StallOwners
     from ..rules import StatusOwners
 
     rows = list(rows)
-    gone, owners = gone_keys(rows), StatusOwners(config.rules)
-    return [replace(row, gone=False, unwatched=True)
-            if row.key in gone and row.key.cluster in config.clusters
-            and owners.rule_for(row.key.cluster, row.key.connector) is None else row
-            for row in rows]
+    gone, owners, stall_owners = gone_keys(rows), StatusOwners(config.rules), StallOwners(config.rules)
+    shown = []
+    for row in rows:
+        known = row.key.cluster in config.clusters
+        status_rule = known and owners.rule_for(row.key.cluster, row.key.connector) is not None
+        if known and not status_rule and stall_owners.rule_for(row.key.cluster, row.key.connector) is not None:
+            row = replace(row, stall_only=True)
+        if row.key in gone and known and not status_rule:
+            row = replace(row, gone=False, unwatched=True)
+        shown.append(row)
+    return shown

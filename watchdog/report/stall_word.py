@@ -14,6 +14,9 @@ from typing import Any
 from .formatting import format_ago, parse_timestamp_or_none, timestamp_or_none
 
 NOT_CHECKED = "not checked yet"
+# A StallWord's `waits`: why the checks skip the connector now, whatever their last word was.
+NOT_RUNNING = "not_running"  # not listed RUNNING (its tasks too): a check judges RUNNING connectors only
+NOT_RUNNING_SAID = "not judged: a check judges RUNNING connectors only"
 DETAIL_SHOWN = 500  # characters of a detail kept: what a check met can name many windows or points
 
 
@@ -22,20 +25,22 @@ class StallWord:
     """`verdict` (moving, idle, stalling, stalled) or `unjudged` (a stall.Unjudged value, or
     `check_failed`: its cluster's points could not be read, `detail` saying how), or
     neither: selected by `rule` and not checked since the daemon started (a check judges only
-    connectors seen RUNNING through the rule's grace and windows)."""
+    connectors seen RUNNING through the rule's grace and windows). `waits`: why the checks skip it
+    now (NOT_RUNNING), said by the daemon from its listing; None when they judge it, or may."""
 
     rule: str
     verdict: str | None = None
     unjudged: str | None = None
     detail: str | None = None
     at: datetime | None = None
+    waits: str | None = None
 
 
 def stall_json(word: StallWord | None) -> dict[str, Any] | None:
     if word is None:
         return None
     return {"rule": word.rule, "verdict": word.verdict, "unjudged": word.unjudged, "detail": word.detail,
-            "at": timestamp_or_none(word.at)}
+            "at": timestamp_or_none(word.at), "waits": word.waits}
 
 
 def stall_from_json(item: Mapping[str, Any] | None) -> StallWord | None:
@@ -43,7 +48,8 @@ def stall_from_json(item: Mapping[str, Any] | None) -> StallWord | None:
     if not item:
         return None
     return StallWord(rule=item["rule"], verdict=item.get("verdict"), unjudged=item.get("unjudged"),
-                     detail=item.get("detail"), at=parse_timestamp_or_none(item.get("at")))
+                     detail=item.get("detail"), at=parse_timestamp_or_none(item.get("at")),
+                     waits=item.get("waits"))  # a daemon before 2026-12-08 does not say
 
 
 def stall_cell(word: StallWord | None, now: datetime) -> str:
@@ -51,6 +57,9 @@ def stall_cell(word: StallWord | None, now: datetime) -> str:
     `-` for a connector no stall rule checks (or whose daemon did not say)."""
     if word is None:
         return "-"
+    if word.waits == NOT_RUNNING:
+        # Its last verdict (if any) is of a run before; "not checked yet" read as a check to come.
+        return NOT_RUNNING_SAID
     said = word.verdict or (f"unjudged: {word.unjudged}" if word.unjudged else None)
     if said is None or word.at is None:
         return NOT_CHECKED

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from ..model import ConnectorKey, ConnectorState, Health
 from .places import ClusterPlace
-from .stall_word import StallWord
+from .stall_word import NOT_RUNNING, StallWord
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,9 @@ class StatusRow:
     cluster_unwatched: bool = False
     # A stalled rule selects it: the stall check's last word on it (report/stall_word.py; the daemon's memory).
     stall: StallWord | None = None
+    # No status rule selects it, a stalled rule does: only a stall check may restart it (said by
+    # the daemon, or read from the state file with the config: report.unwatched_rows).
+    stall_only: bool = False
 
 
 def rows_shown(rows: Iterable[StatusRow], places: Mapping[str, ClusterPlace], *, cluster: str | None = None,
@@ -68,6 +71,19 @@ def rows_shown(rows: Iterable[StatusRow], places: Mapping[str, ClusterPlace], *,
                 or row.state.gave_up or row.not_accepted is not None)
 
     return [row for row in rows if (cluster is None or in_cluster(row)) and (not problems or a_problem(row))]
+
+
+def no_restart_due(row: StatusRow) -> bool:
+    """A connector only stalled rules select that a stall check does not judge now (not RUNNING):
+    nothing restarts it at any time (no status rule judges its status), so no restart is due,
+    whatever its backoff says. Shown `now`, a stall-only FAILED connector read as a restart about
+    to go. The daemon says it (`waits`, from its listing: RUNNING with its tasks); read from the
+    state file, which keeps no health for it, its last listed state says it."""
+    if not row.stall_only:
+        return False
+    if row.stall is not None:
+        return row.stall.waits == NOT_RUNNING
+    return row.seen_state != "RUNNING"
 
 
 def dry_run_rows(rows: Iterable[StatusRow], dry_states: Mapping[ConnectorKey, ConnectorState]) -> list[StatusRow]:

@@ -59,6 +59,9 @@ def _row_json(row: StatusRow, gone: bool) -> dict[str, Any]:
                                                 "at": format_timestamp(row.held[2])},
         # Its attempts got no restart from the API (attempts and last_restart_at count calls): what they got.
         "attempts_not_accepted": row.not_accepted,
+        # No status rule selects it, a stalled rule does: only a stall check restarts it, and a check judges
+        # RUNNING connectors only (stall.waits says when it does not now): no restart is due of one not RUNNING.
+        "stall_only": row.stall_only,
         "stall": stall_json(row.stall),  # null: no stalled rule selects it, or read from the state file
     }
 
@@ -92,4 +95,5 @@ def _row_from_json(item: Mapping[str, Any]) -> StatusRow:
         if item.get("held") else None,
         not_accepted=item.get("attempts_not_accepted"),  # a daemon before 2026-12-06 does not say
         stall=stall_from_json(item.get("stall")),
+        stall_only=bool(item.get("stall_only", False)),  # a daemon before 2026-12-08 does not say
     )

@@ -10,11 +10,13 @@ from typing import Any
 from ..logs import printable
 from .formatting import (
     GROUP_INDENT,
+    distinct_name,
     format_ago,
     format_span,
     parse_timestamp,
     parse_timestamp_or_none,
 )
+from .status import StatusRow
 
 
 def not_shown_lines(clusters: Sequence[str]) -> list[str]:
@@ -24,6 +26,22 @@ def not_shown_lines(clusters: Sequence[str]) -> list[str]:
                           "reload removed them: nothing polls, schedules or restarts them, and their state goes after "
                           f"state.forget_vanished_after): {', '.join(clusters)}; `watchdog status` without "
                           "--problems lists them")]
+
+
+STALL_ONLY_NAMED = 5  # connectors named in stall_only_lines' line; the others counted
+
+
+def stall_only_lines(rows: Sequence[StatusRow]) -> list[str]:
+    """Why NEXT ALLOWED reads `-` for a connector only a stalled rule selects, listed not RUNNING,
+    where no STALL CHECK column says it (read from the state file: the daemon's memory of the
+    checks is not there)."""
+    if not rows:
+        return []
+    named = ", ".join(f"{row.key.cluster}/{distinct_name(row.key.connector)}" for row in rows[:STALL_ONLY_NAMED])
+    more = f" and {len(rows) - STALL_ONLY_NAMED} more" if len(rows) > STALL_ONLY_NAMED else ""
+    return ["", printable(f"NEXT ALLOWED `-`: only a stalled rule selects these, and its last listing was not RUNNING: "
+                          f"no status rule restarts them on their status, and a stall check judges RUNNING connectors "
+                          f"only: {named}{more}")]
 
 
 def store_lines(store: str) -> list[str]:

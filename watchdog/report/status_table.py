@@ -12,9 +12,15 @@ from .formatting import GROUP_INDENT, distinct_name, format_ago, render_table
 from .gone import gone_keys
 from .places import ClusterPlace
 from .stall_word import stall_cell
-from .status import QUEUED_DECISIONS, StatusRow
+from .status import QUEUED_DECISIONS, StatusRow, no_restart_due
 from .status_cells import shown_held, status_cells
-from .status_notes import failing_lines, not_shown_lines, paused_lines, store_lines
+from .status_notes import (
+    failing_lines,
+    not_shown_lines,
+    paused_lines,
+    stall_only_lines,
+    store_lines,
+)
 
 STATUS_HEADER = ("CONNECTOR", "HEALTH", "STATE", "ATTEMPTS", "LAST RESTART", "NEXT ALLOWED", "GAVE UP")
 
@@ -81,6 +87,7 @@ def render_status(
     if refused:
         out += ["", "No restart made (ATTEMPTS and LAST RESTART count calls, and these the API did not accept):",
                 *(printable(GROUP_INDENT + line) for line in refused)]
+    out += stall_only_lines([row for row in rows if row.stall is None and no_restart_due(row) and row.key not in gone])
     if any(row.dry_run for row in rows):
         out += ["", DRY_RUN_NOTE]
     return "\n".join([*out, *after])
