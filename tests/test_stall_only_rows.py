@@ -8,10 +8,12 @@ so nothing was going to restart it."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from watchdog.report import (
     EVERY_ROW,
+    parse_timestamp,
     render_status,
     status_rows_from_json,
     unwatched_rows,
@@ -20,7 +22,7 @@ from watchdog.report import (
 
 from .support import World
 from .test_stall_points_vanished import BUSY, leaving_world
-from .test_stalled import run
+from .test_stalled import DELAY, GRACE, run
 
 BROKEN = {"name": "broken-source", "records_per_second": 10, "script": {"fail_at": 0}}
 NEXT_ALLOWED = 5  # the NEXT ALLOWED cell's place among a row's words (no LAST RESTART: `-`)
@@ -69,4 +71,28 @@ async def test_a_stall_only_connector_not_running_shows_no_restart_due_and_says_
     assert _line(table, "broken-source").split()[NEXT_ALLOWED] == "-", table
     assert _line(table, "src-0").split()[NEXT_ALLOWED] == "now", table
     assert "judges RUNNING connectors only" in table and "broken-source" in table.split("\n\n")[-1], table
+    await w.daemon.stop()
+
+
+async def test_a_connector_running_too_short_to_be_judged_says_since_when_and_from_when() -> None:
+    # Before: "not checked yet" for the whole grace + delay + three windows (23 minutes here, 45 with
+    # the defaults), read as a check that never came; nothing said when it would be judged.
+    w = leaving_world(since=10**6, until=10**6)
+    assert w.clock is not None
+    start = w.clock.wall()
+    judged = start + timedelta(seconds=GRACE + DELAY + 3 * 300 + 60)  # the windows end on a whole minute
+    await run(w, 120)
+    rows, table = await _daemon_view(w)
+    said = rows["src-0"]["stall"]
+    assert said["waits"] == "running_too_short" and said["verdict"] is None, said
+    assert parse_timestamp(said["running_since"]) == start and parse_timestamp(said["judged_from"]) == judged, said
+    assert (f"waits: running since {start:%H:%M}Z, judged from {judged:%H:%M}Z (in 21m)"
+            in _line(table, "src-0")), table
+    assert _line(table, "src-0").split()[NEXT_ALLOWED] == "now", table  # RUNNING: a stall restart may come
+
+    await run(w, int((judged - w.clock.wall()).total_seconds()) + 60)  # its first check: a verdict, no wait
+    rows, table = await _daemon_view(w)
+    said = rows["src-0"]["stall"]
+    assert said["verdict"] == "moving" and said["waits"] is None, said
+    assert "waits" not in _line(table, "src-0") and "moving" in _line(table, "src-0"), table
     await w.daemon.stop()

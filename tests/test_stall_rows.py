@@ -47,10 +47,14 @@ async def test_stall_checked_connectors_are_listed_with_their_state_and_the_chec
     assert rows["src-0"]["seen_state"] == "RUNNING" and rows["src-0"]["health"] == "healthy", rows["src-0"]
     assert rows["broken-source"]["seen_state"] == "FAILED" and rows["broken-source"]["health"] == "failed"
     assert not any(row["unwatched"] or row["gone"] for row in rows.values()), rows
+    # Running since this first poll: no check judges it for grace + delay + three windows, which its
+    # row says (it read "not checked yet" all that time: tests/test_stall_only_rows.py).
     assert rows["src-0"]["stall"] == {"rule": "stalled", "verdict": None, "unjudged": None, "detail": None,
-                                      "at": None, "waits": None}, rows["src-0"]
+                                      "at": None, "waits": "running_too_short",
+                                      "running_since": "2026-03-01T12:00:00.000000+00:00",
+                                      "judged_from": "2026-03-01T12:23:00.000000+00:00"}, rows["src-0"]
     assert _line(table, "src-0").split()[1:3] == ["healthy", "RUNNING"], table
-    assert "not checked yet" in _line(table, "src-0"), table
+    assert "waits: running since 12:00Z, judged from 12:23Z" in _line(table, "src-0"), table
 
     await run(w, 1860)  # the Metrics API leaves every point out from 1800 s: points_vanished
     rows, table = await _answers(w)

@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .api.row_reading import answer_in_steps
-from .config import Config
+from .config import Config, StalledTrigger
 from .connect import Gateway
-from .engine import Engine
+from .engine import Engine, WallClock
 from .engine.rules_gone import rules_gone
 from .engine.stall_waits import stall_waits
 from .leadership.build import Leadership
@@ -38,6 +38,7 @@ class ConnectorRowsHost:
     gateways: dict[str, Gateway]
     state: StateStore
     leadership: Leadership
+    _now: WallClock
 
     if TYPE_CHECKING:  # discovery/host.py's steps, declared for the type checker
         def cluster_places(self) -> dict[str, ClusterPlace]: ...
@@ -66,19 +67,24 @@ class ConnectorRowsHost:
             # soon for state.forget_vanished_after. A standby, or a start before discovery's first
             # refresh, does not know the discovered clusters: the cluster may well be watched.
             return replace(row, gone=False, unwatched=True, cluster_unwatched=True, held=held)
-        stall = self._stall_word(row.key)
+        stall = self._stall_word(row)
         return replace(row, state=self._stall_health(row), gone=self._gone(row.key), unwatched=self._unwatched(row),
                        held=held, stall=stall,
                        stall_only=stall is not None and row.key.connector not in self.engine.watched(row.key.cluster))
 
-    def _stall_word(self, key: ConnectorKey) -> StallWord | None:
+    def _stall_word(self, row: StatusRow) -> StallWord | None:
         """The stall check's last word on it, with why the checks skip it now (engine/stall_waits.py):
-        read from memory (the listing, since when it runs), nothing written."""
+        read from memory (the listing, since when it runs, the row's last restart: the dry run's
+        in its view, as its rule's checks read it), nothing written."""
+        key = row.key
         word = self.engine.stall_rows.word(key, self.engine.stall_owners)
         if word is None:
             return None
+        rule = self.engine.stall_rule(word.rule)
+        trigger = rule.trigger if rule is not None and isinstance(rule.trigger, StalledTrigger) else None
         return stall_waits(word, listed=self.engine.listed_status(key) is not None,
-                           running_since=self.engine.running_since.get(key))
+                           running_since=self.engine.running_since.get(key), trigger=trigger,
+                           restarted_at=row.state.last_restart_at, now=self._now())
 
     def _stall_health(self, row: StatusRow) -> ConnectorState:
         """A connector only stalled rules watch: its health as its cluster's last listing shows it.
