@@ -20,7 +20,7 @@ from watchdog.report import (
     with_gone,
 )
 
-from .support import World
+from .support import World, sim_cluster
 from .test_stall_points_vanished import BUSY, leaving_world
 from .test_stalled import DELAY, GRACE, run
 
@@ -95,4 +95,22 @@ async def test_a_connector_running_too_short_to_be_judged_says_since_when_and_fr
     said = rows["src-0"]["stall"]
     assert said["verdict"] == "moving" and said["waits"] is None, said
     assert "waits" not in _line(table, "src-0") and "moving" in _line(table, "src-0"), table
+    await w.daemon.stop()
+
+
+async def test_a_deleted_stall_only_connector_reads_gone_from_the_state_file_as_from_the_daemon() -> None:
+    # Each poll stamps the connectors only a stalled rule selects (engine/stall_rows.py), so one
+    # left out of the last poll's listing was deleted, as a status rule's is. Before: the state-file
+    # view took every row no status rule selects for unwatched, `unwatched (last seen RUNNING 1m
+    # ago)`, where the daemon said `gone (last seen RUNNING 1m ago)`.
+    w = leaving_world(since=10**6, until=10**6)
+    await run(w, 120)
+    w.simulator.delete_connector(sim_cluster(), "src-1")
+    await run(w, 60)
+    rows, table = await _daemon_view(w)
+    assert rows["src-1"]["gone"] is True and rows["src-1"]["unwatched"] is False, rows["src-1"]
+    assert _line(table, "src-1").split()[2] == "gone", table
+    file_table = _file_view(w)
+    assert _line(file_table, "src-1").split()[2] == "gone", file_table
+    assert _line(file_table, "src-0").split()[2] == "RUNNING", file_table  # the others stay as listed
     await w.daemon.stop()

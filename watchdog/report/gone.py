@@ -54,7 +54,11 @@ def unwatched_rows(rows: Iterable[StatusRow], config: Config) -> list[StatusRow]
     a reload stopped watching is no longer stamped by the polls, so it showed as `gone` (deleted)
     while it ran on. Deleted too, or not: the file cannot tell; unwatched is true either way.
     Those only a stalled rule of `config` selects are marked `stall_only` (as the daemon marks
-    them), so their rows say no restart is due of one not RUNNING (no_restart_due)."""
+    them), so their rows say no restart is due of one not RUNNING (no_restart_due). They are
+    watched (by their stall checks), and every poll stamps them as a status rule's
+    (engine/stall_rows.stamp_stall_only): one the last poll did not stamp was left out of its
+    listing, and stays `gone`, as the daemon says from that listing (taken for unwatched, a deleted
+    stall-only connector read `unwatched (last seen RUNNING 2m ago)` here and `gone` there)."""
     from ..engine.stall_rows import StallOwners
     from ..rules import StatusOwners
 
@@ -64,9 +68,10 @@ def unwatched_rows(rows: Iterable[StatusRow], config: Config) -> list[StatusRow]
     for row in rows:
         known = row.key.cluster in config.clusters
         status_rule = known and owners.rule_for(row.key.cluster, row.key.connector) is not None
-        if known and not status_rule and stall_owners.rule_for(row.key.cluster, row.key.connector) is not None:
+        stall_only = known and not status_rule and stall_owners.rule_for(row.key.cluster, row.key.connector) is not None
+        if stall_only:
             row = replace(row, stall_only=True)
-        if row.key in gone and known and not status_rule:
+        if row.key in gone and known and not status_rule and not stall_only:
             row = replace(row, gone=False, unwatched=True)
         shown.append(row)
     return shown
