@@ -273,3 +273,24 @@ async def test_an_alert_refused_for_its_connectors_state_or_backoff_says_why_in_
     assert (again["result"], again["decision"]) == ("refused", "backoff"), again
     assert again["detail"] == ("1 restart attempt(s) so far; its backoff lets the next go at 2026-03-01T12:02:00+00:00 (in 2m): "
                                "this alert restarts it if sent again then"), again
+
+
+async def test_a_user_error_its_rule_does_not_restart_reads_held_from_the_state_file_as_from_the_daemon() -> None:
+    """probe_cli F7: read from the state file, a connector in a user error its status rule does not
+    restart (restart_user_errors off) showed NEXT ALLOWED `now`, the daemon `held: user_error`."""
+    from .test_daemon import run_polls, status_rule, world
+    from .test_stall_only_rows import _daemon_view, _file_view, _line
+
+    connectors = [
+        {"name": "bad-config", "script": {"initial": "USER_ACTIONABLE_ERROR", "recover_after_restarts": "never"}},
+        {"name": "healthy"},
+    ]
+    w = world(connectors, [status_rule()])
+    await run_polls(w, 5)
+    _, daemon_table = await _daemon_view(w)
+    file_table = _file_view(w)
+    for table in (daemon_table, file_table):
+        assert "held: user_error" in _line(table, "bad-config"), table
+        assert "now" in _line(table, "healthy").split(), table
+    assert w.simulator.restarts() == []
+    await w.daemon.stop()

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from ..config import Config
-from ..model import ConnectorKey
+from ..model import ConnectorKey, Decision, Health
 from .status import StatusRow
 
 
@@ -58,16 +58,23 @@ def unwatched_rows(rows: Iterable[StatusRow], config: Config) -> list[StatusRow]
     watched (by their stall checks), and every poll stamps them as a status rule's
     (engine/stall_rows.stamp_stall_only): one the last poll did not stamp was left out of its
     listing, and stays `gone`, as the daemon says from that listing (taken for unwatched, a deleted
-    stall-only connector read `unwatched (last seen RUNNING 2m ago)` here and `gone` there)."""
+    stall-only connector read `unwatched (last seen RUNNING 2m ago)` here and `gone` there).
+    One in a user error its status rule does not restart (`restart_user_errors` off) is held
+    `user_error`, as the daemon's poll holds it: read from here it showed NEXT ALLOWED `now`, a
+    restart about to go that no poll would make (probe_cli F7)."""
     from ..engine.stall_rows import StallOwners
-    from ..rules import StatusOwners
+    from ..rules import USER_ERROR_DETAIL, StatusOwners
 
     rows = list(rows)
     gone, owners, stall_owners = gone_keys(rows), StatusOwners(config.rules), StallOwners(config.rules)
     shown = []
     for row in rows:
         known = row.key.cluster in config.clusters
-        status_rule = known and owners.rule_for(row.key.cluster, row.key.connector) is not None
+        rule = owners.rule_for(row.key.cluster, row.key.connector) if known else None
+        status_rule = rule is not None
+        if (rule is not None and not rule.restart_user_errors and row.state.health is Health.USER_ERROR
+                and row.held is None and row.seen_at is not None and row.key not in gone):
+            row = replace(row, held=(Decision.USER_ERROR.value, USER_ERROR_DETAIL, row.seen_at))
         stall_only = known and not status_rule and stall_owners.rule_for(row.key.cluster, row.key.connector) is not None
         if stall_only:
             row = replace(row, stall_only=True)
