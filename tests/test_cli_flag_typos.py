@@ -43,3 +43,31 @@ def test_log_format_is_taken_in_any_letter_case_as_log_level_is(
     config = Path(__file__).parent / "fixtures" / "configs" / "good" / "minimal.yaml"
     assert main(["check-config", "--config", str(config), "--log-format", "JSON", "--log-level", "debug"]) == 0, \
         capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["history", "prod", "clickstream-sink"],
+    ["history", "prod", "--limit", "5", "clickstream-sink"],
+])
+def test_history_given_cluster_and_connector_as_restart_takes_them_says_the_command_meant(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The runbook's step after a crashed restart job said `watchdog history CLUSTER CONNECTOR`
+    # (restart's order); history takes one connector and --cluster, and answered only
+    # `unrecognized arguments: clickstream-sink`, no word of --cluster. Still refused (two words
+    # may as well be two connectors), now with the command to type.
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err.startswith("usage: watchdog history "), err
+    assert ("watchdog history: error: unrecognized arguments: clickstream-sink (history takes one connector "
+            "and its cluster as --cluster: did you mean `watchdog history clickstream-sink --cluster prod`?)") in err, err
+
+
+def test_history_given_two_words_besides_cluster_says_no_command(capsys: pytest.CaptureFixture[str]) -> None:
+    # With --cluster given, a second word is no cluster: no guess is offered.
+    with pytest.raises(SystemExit) as exited:
+        main(["history", "orders-sink", "payments-sink", "--cluster", "prod"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2, err
+    assert err.rstrip().endswith("watchdog history: error: unrecognized arguments: payments-sink"), err

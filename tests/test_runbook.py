@@ -407,8 +407,11 @@ def test_every_watchdog_command_line_of_the_runbook_parses_with_the_real_argpars
     from watchdog.cli.commands import build_parser
 
     text = RUNBOOK.read_text(encoding="utf-8").replace("\\\n", " ")
-    spans = re.findall(r"`([^`\n]+)`", text)  # in prose; `watchdog restart` alone names the command
     lines = [line for block in re.findall(r"```sh\n(.*?)```", text, re.S) for line in block.splitlines()]
+    # In prose; `watchdog restart` alone names the command. A span may wrap onto the paragraph's
+    # next line (Markdown joins it with a space): read it joined, as the on-call types it.
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
+    spans = [" ".join(span.split()) for span in re.findall(r"`([^`]+)`", prose) if "\n\n" not in span]
     commands = set()
     for place in spans + lines:
         for found in re.finditer(r"(?:^|[\s(])watchdog ([a-z][a-z-]+\b[^|;)&#`]*)", place):

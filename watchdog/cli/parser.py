@@ -75,8 +75,25 @@ class _Parser(argparse.ArgumentParser):
         parsed, extras = self.parse_known_args(args, namespace)
         if extras:
             command = getattr(self, "commands", {}).get(getattr(parsed, "command", None) or "")
-            (command or self).error(unrecognized(command or self, extras))
+            said = unrecognized(command or self, extras)
+            if getattr(parsed, "command", None) == "history":
+                said += _history_hint(parsed, extras)
+            (command or self).error(said)
         return parsed
+
+
+def _history_hint(parsed: argparse.Namespace, extras: list[str]) -> str:
+    """The command meant by `watchdog history CLUSTER CONNECTOR`, restart's order, which the
+    runbook once printed: history takes one connector and --cluster, and said only `unrecognized
+    arguments: CONNECTOR`. Refused still, not taken as cluster and connector: two words may as
+    well be two connectors, and a guess answered "No restarts recorded." of the wrong thing."""
+    import shlex
+
+    words = [extra for extra in extras if not extra.startswith("-")]
+    if len(words) != 1 or parsed.connector is None or parsed.cluster is not None:
+        return ""
+    meant = shlex.join(["watchdog", "history", words[0], "--cluster", parsed.connector])
+    return f" (history takes one connector and its cluster as --cluster: did you mean `{meant}`?)"
 
 
 def unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> str:
