@@ -134,6 +134,68 @@ def test_a_reload_that_rotates_the_key_sends_the_held_restarts_without_waiting_f
     assert [e["ended_by"] for e in again] == ["a reload rotated the key's pair"]
 
 
+
+def _refusal_lines_of_polls_around_a_rotation(rotated_to: str) -> list[tuple[float, str, Any, Any, Any]]:
+    """The runbook's rotation on a cluster whose connectors all run (one restarted before: no
+    restart queued, none held): a reload (the daemon's own, SIGHUP's) at 10 s rotates the secret
+    to one the API refuses (401); at 30 s one rotates it to `rotated_to`, and to the right one at
+    50 s if that is not.
+    Polled "every 10 s" from 10 s to 70 s (on the real clock, one poll after the other: the
+    reload reads its config in a thread, which virtual time cannot wait for). The refusal's
+    lines, each with the poll it came at, cluster, endpoint, ended_by."""
+    from pydantic import SecretStr
+
+    from watchdog.config import Credential, build_config
+
+    def config(secret: str) -> Any:
+        values = {"credentials": {"main": Credential(api_key=SecretStr(fixtures.API_KEY), api_secret=SecretStr(secret))}}
+        return build_config(fixtures.config_data(1, [HEAL], "http://sim"), "test config", secrets=values)
+
+    async def run() -> list[tuple[float, str, Any, Any, Any]]:
+        connectors = [{"name": "conn-00", "script": {"initial": "FAILED"}}, {"name": "conn-01"}]
+        simulator = Simulator(fixtures.scenario([connectors]), clock=asyncio.get_running_loop().time)
+        daemon = fixtures.virtual_daemon(config(fixtures.API_SECRET), simulator)  # its breaker as deployed
+        daemon.queue.start()
+        await daemon.pollers[CLUSTER].poll()  # conn-00 restarted: the breaker's window holds a restart
+        await asyncio.wait_for(daemon.queue.join(), 10)
+        said: list[tuple[float, str, Any, Any, Any]] = []
+        with structlog.testing.capture_logs() as logs:
+            for at in range(10, 80, 10):
+                if at in (10, 30) or (at == 50 and rotated_to != fixtures.API_SECRET):
+                    secret = {10: "wrong-secret", 30: rotated_to, 50: fixtures.API_SECRET}[at]
+                    daemon._reload_config = lambda secret=secret: config(secret)  # type: ignore[misc]
+                    assert await daemon.reload("SIGHUP") is True
+                daemon.engine.refresh_breaker()  # the daemon's heartbeat, every second between polls
+                seen = len(logs)
+                await daemon.pollers[CLUSTER].poll()
+                said += [(at, e["event"], e.get("cluster"), e.get("answered_by") or e.get("endpoint"), e.get("ended_by"))
+                         for e in logs[seen:] if e["event"].startswith("api_key_")]
+        assert len(_restarts(simulator)) == 1, "none restarted after the first: no restart was ever held"
+        await daemon.queue.close(0)
+        return said
+
+    return asyncio.run(asyncio.wait_for(run(), 20))
+
+
+def test_a_rotation_that_fixes_the_key_is_said_ended_at_the_first_answered_call_with_no_restart_held() -> None:
+    # Found following the runbook's rotation: the secret made wrong, then put back. The polls
+    # recovered, but api_key_accepted_again came only when a restart was next queued (it was said
+    # when a held restart asked for the refusal): with none, the log kept an open api_key_refused
+    # error, for hours, while the key worked.
+    said = _refusal_lines_of_polls_around_a_rotation(rotated_to=fixtures.API_SECRET)
+    assert said == [(10, "api_key_refused", CLUSTER, "list", None),
+                    (30, "api_key_accepted_again", CLUSTER, "list", "a reload rotated the key's pair")], said
+
+
+def test_a_rotation_to_a_pair_refused_too_is_said_ended_only_once_a_call_is_answered() -> None:
+    # The rotated pair refused as well (the new Secret wrong too): no end line for the rotation;
+    # the refusal is said again, and its end once a poll is answered, once.
+    said = _refusal_lines_of_polls_around_a_rotation(rotated_to="wrong-too")
+    assert said == [(10, "api_key_refused", CLUSTER, "list", None),
+                    (30, "api_key_refused", CLUSTER, "list", None),
+                    (50, "api_key_accepted_again", CLUSTER, "list", "a reload rotated the key's pair")], said
+
+
 def test_a_403_holds_nothing_it_is_a_role_on_one_cluster_not_the_key() -> None:
     async def run() -> tuple[list[Any], dict[Outcome | None, int]]:
         faults = [{"match": {"endpoint": "restart", "connector": "conn-01"}, "action": {"status": 403}}]

@@ -130,3 +130,30 @@ def test_a_proxy_refusing_the_backlog_holds_its_restarts_uncharged_until_a_call_
     assert "refused the request: 407 Proxy Authentication Required" in said[0]["message"], said[0]
     again = [e for e in seen["logs"] if e["event"] == "proxy_accepted_again"]
     assert len(again) == 1
+
+
+def test_the_proxys_refusal_is_said_ended_at_the_first_answered_poll_with_no_restart_held() -> None:
+    # As the key's refusal (test_key_refused.py): its end line comes with the first call through
+    # the proxy that is answered, a poll's, not at a held restart's turn; once. (Checked when the
+    # key's was found said only at a held restart's turn: the proxy's already behaved.)
+
+    async def run() -> list[tuple[int, str, Any]]:
+        connectors = [{"name": "conn-00"}, {"name": "conn-01"}]
+        faults = [{"when": {"from": 5, "until": 25}, "action": {"status": 407}}]
+        simulator = Simulator(fixtures.scenario([connectors], faults=faults), clock=asyncio.get_running_loop().time)
+        daemon = fixtures.virtual_daemon(fixtures.config(1, [HEAL]), simulator)  # its breaker as deployed
+        daemon.queue.start()
+        said: list[tuple[int, str, Any]] = []
+        with structlog.testing.capture_logs() as logs:
+            for at in range(10, 60, 10):
+                await asyncio.sleep(at - asyncio.get_running_loop().time())
+                daemon.engine.refresh_breaker()  # the daemon's heartbeat, every second between polls
+                seen = len(logs)
+                await daemon.pollers[CLUSTER].poll()
+                said += [(at, e["event"], e.get("answered_by") or e.get("endpoint"))
+                         for e in logs[seen:] if e["event"].startswith("proxy_")]
+        assert not _restarts(simulator)
+        await daemon.queue.close(0)
+        return said
+
+    assert virtualtime.run(run()) == [(10, "proxy_refused", "list"), (30, "proxy_accepted_again", "list")]

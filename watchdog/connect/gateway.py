@@ -189,6 +189,10 @@ class Gateway:
         write = result.endpoint is Endpoint.RESTART
         now = self.limiter.now()
         alone = self.refusal.alone.get(cluster)
+        # A reload rotated the pair since the 401: its end is said at the first call answered with
+        # the new pair (below), a poll's too. Said only at a held restart's turn (refused_note)
+        # before, the log kept an open api_key_refused, for hours, where no restart was queued.
+        rotated = self.refusal.rotation_unsaid()
         change = self.refusal.on_answer(result.status_code, now, write=write, cluster=cluster)
         if self.refusal.cluster_change == "refused_again":
             refused = self.refusal.alone[cluster]
@@ -226,7 +230,7 @@ class Gateway:
                            "go on at their interval) or a reload rotates the key's pair; restarts already on the wire "
                            "end unauthorized. Where another of its clusters answers, the key works: the refusal is "
                            "this cluster's alone (api_key_refused_on_cluster) and the held restarts go")
-        elif change == "ended":
+        elif change == "ended" or (rotated and self.refusal.ended_by == "rotated" and _answered(result.status_code)):
             self._refusal_ended(cluster, result.endpoint.value)
         elif change == "narrowed":
             self._refusal_ended(cluster, result.endpoint.value, on_another=True)
@@ -244,7 +248,8 @@ class Gateway:
 
         Not a pure query: when a reload rotated the key's pair since the 401, the refusal ends
         here (no call has answered yet to end it), so this says `api_key_accepted_again` and lets
-        the key's held restarts go, once. The queue asks it at each held restart's turn and every
+        the key's held restarts go, once (with none held, the first call answered with the new
+        pair says it: _track_refusal). The queue asks it at each held restart's turn and every
         RECHECK_SECONDS (queue/holding.py), which is what makes a rotation take effect."""
         if self.refusal.holds(self.limiter.now()):
             return self.refusal.note()
@@ -402,3 +407,9 @@ class Gateway:
             shared=shared,
             others_per_second=round(state.others_per_second, 3),
         )
+
+
+def _answered(status: int | None) -> bool:
+    """An answer that says the key was taken (refusal.KeyRefusal.on_answer's reading): not a 401,
+    and not a 429 or a 5xx, which a gateway may give before it looks at the key."""
+    return status is not None and status != 401 and status != 429 and status < 500

@@ -184,6 +184,8 @@ class KeyRefusal(_Refusal):
                 self.cluster_change = "refused_again"
             return None
         if status == 401:
+            # A rotation's end not said yet (rotation_unsaid) is not said at all: this pair is refused too.
+            self.ended_by = "" if self.ended_by == "rotated" else self.ended_by
             if write and self.since is None and (self._reads_taken or self.write_refused_since is not None):
                 first = self.write_refused_since is None
                 if first:
@@ -231,6 +233,14 @@ class KeyRefusal(_Refusal):
             self._end("rotated")
             return False
         return self._waits(now)
+
+    def rotation_unsaid(self) -> bool:
+        """Whether a reload rotated the pair since the 401 and no line said the refusal's end yet
+        (ended here if `holds` had not: the heartbeat's breaker asks it every second and ends it
+        without a word). The caller says it at the first call the new pair gets answered."""
+        if self.since is not None and self._pair_now() is not self._refused_pair:
+            self._end("rotated")
+        return self.ended_by == "rotated"
 
     def note(self) -> str:
         """What a restart held by the refusal says (GET /v1/restarts/{id}, `watchdog status --daemon`)."""
