@@ -139,3 +139,37 @@ def test_yaml_1_1_number_forms_are_text_in_a_config(tmp_path: Path, credentials_
     with pytest.raises(ConfigError) as caught:
         _load(tmp_path, rule % ("0b1010", "a"))
     assert [path for path, _ in caught.value.problems] == ["rules[0].trigger.interval"]
+
+
+@pytest.mark.parametrize(("setting", "written"), [
+    ("rules[0].max_restarts", "1_000"),  # a count: pydantic read the text "1_000" as 1000
+    ("rules[0].trigger.interval", "1_000"),  # a duration: refused already
+    ("rules[0].max_restarts", "0b1010"),  # refused already, as text
+    ("rate_limit.max_requests_per_second", "1_000.5"),  # a float: read as 1000.5
+])
+def test_a_yaml_1_1_number_form_is_refused_naming_the_setting_wherever_a_number_goes(
+    tmp_path: Path, credentials_env: None, setting: str, written: str
+) -> None:
+    # config.example.yaml says `0b1010 and 1_000 are text`; a count took `1_000` as 1000 while a
+    # duration refused it: the same token valid in one setting and refused in the next.
+    rule = "rules: [{name: r, trigger: {type: status, interval: %s}, select: {connectors: [a]}, max_restarts: %s}]\n"
+    extra = {
+        "rules[0].max_restarts": rule % ("30s", written),
+        "rules[0].trigger.interval": rule % (written, "3"),
+        "rate_limit.max_requests_per_second": rule % ("30s", "3") + f"rate_limit: {{max_requests_per_second: {written}}}\n",
+    }[setting]
+    with pytest.raises(ConfigError) as caught:
+        _load(tmp_path, extra)
+    assert [path for path, _ in caught.value.problems] == [setting], caught.value.problems
+    said = dict(caught.value.problems)[setting]
+    assert repr(written) in said or written in said, said
+
+
+def test_an_underscore_number_from_the_environment_is_refused_as_from_the_file(
+    tmp_path: Path, credentials_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WATCHDOG_SERVER__PORT", "9_464")
+    with pytest.raises(ConfigError) as caught:
+        _load(tmp_path, "rules: [{name: r, trigger: {type: status}, select: {connectors: [a]}}]\n")
+    assert [path for path, _ in caught.value.problems] == ["server.port"], caught.value.problems
+    assert "'9_464'" in dict(caught.value.problems)["server.port"]

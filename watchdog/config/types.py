@@ -236,12 +236,29 @@ def _readable_file(path: Path) -> Path:
 ReadableFile = Annotated[Path, AfterValidator(_readable_file)]
 
 
+# A number written as text (an environment variable's, or a YAML scalar quoted): decimal only.
+_DECIMAL_TEXT = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
+# Text that looks like a number in another form (1_000, 0b1010, 0x1F as text, 1:30); a word
+# (`many`) is left to pydantic's own refusal.
+_NUMBER_LIKE = re.compile(r"[-+]?\.?\d.*", re.S)
+
+
 def _not_a_boolean(value: Any) -> Any:
     """Pydantic takes a boolean for a number (True is 1), and YAML reads `yes`, `no`, `on` and
     `off` as booleans: `max_retries: no` was 0 retries, `max_restarts: yes` a budget of one, and
-    check-config called both valid."""
+    check-config called both valid.
+
+    Nor text other than a decimal number: YAML 1.2 reads `1_000` and `0b1010` as text (the
+    example config says so), and pydantic's lax parsing took `max_restarts: 1_000` as 1000
+    (Python's int() allows `_`) while `interval: 1_000`, a duration, and `0b1010` anywhere were
+    refused: the same token valid in one setting and refused in the next. Now refused wherever a
+    number goes, the value named (`0b1010` was refused without it)."""
     if isinstance(value, bool):
         raise ValueError("expected a number, not a boolean (YAML reads yes, no, on and off as booleans)")
+    if isinstance(value, str) and _NUMBER_LIKE.fullmatch(value.strip()) and not _DECIMAL_TEXT.fullmatch(value.strip()):
+        yaml_1_1 = "_" in value or re.match(r"\s*[-+]?0[bBoOxX]", value)
+        raise ValueError(f"expected a number, got the text {value!r}" + (
+            " (YAML 1.2 reads 1_000 and 0b1010 as text: write the number in decimal, e.g. 1000 or 10)" if yaml_1_1 else ""))
     return value
 
 
