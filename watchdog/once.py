@@ -13,7 +13,7 @@ did one whose stall check could not query the Metrics API (stall_check_failed: n
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -111,7 +111,7 @@ class OneShotHost:
 
     if TYPE_CHECKING:  # the daemon's own steps (app.py and its other mixins), declared for the type checker
         async def stop(self) -> list[RestartJob]: ...
-        async def _lead_once(self) -> bool: ...
+        async def _lead_once(self, keys: Collection[ConnectorKey] | None = None) -> bool: ...
         async def refresh_discovery(self, patience: Callable[[RateLimiter], Patience] | None = None) -> bool: ...
         def may_be_discovered(self, cluster: str) -> bool: ...
         def why_not_discovered(self, cluster: str) -> str: ...
@@ -147,7 +147,11 @@ class OneShotHost:
         and the queue is empty."""
         warn_at_start(self.config)
         discovered = await self.refresh_discovery()  # the clusters to pass over (a no-op without discovery)
-        if not await self._lead_once():
+        # A live pass is a start: the restarts a stopped daemon kept are recovered (sent, or ended
+        # as a start ends them). A dry-run one (`--once --dry-run`, the preview README suggests)
+        # leaves them kept, untouched, for the next live start: recovered, each asked for live
+        # ended `dry_run`, unsent, with nothing left to send it (probe_cli F1).
+        if not await self._lead_once(keys=() if self.config.dry_run else None):
             return False
         self.engine.running_seeded = False  # it judges no stall, whatever the store kept (once_stall_unjudged)
         self.probes.config_loaded = True
@@ -181,8 +185,16 @@ class OneShotHost:
     async def restart_now(self, cluster: str, connector: str, *, reason: str) -> tuple[Decision, RestartJob | None, str]:
         """One manual restart without the scheduler or HTTP server (the `restart` command): the
         decision, the job when one was queued, and why none was (as the API's `detail` says it).
-        `missing` alone hid a listing refused 401 behind "no such connector"."""
-        if not await self._lead_once():
+        `missing` alone hid a listing refused 401 behind "no such connector".
+
+        It recovers the connector's own kept request alone (one restart for both, none left
+        for the next start to send again), and none in dry run, where a request asked for live
+        would end `dry_run`, unsent, lost. Every other restart a stopped daemon kept stays in the
+        state file, untouched, as `watchdog status` says the next start will send it. Before, this ran a start's whole recovery: with
+        --dry-run it ended another connector's kept restart `dry_run`, and without it, it sent
+        them all and printed only this one's outcome (probe_cli F1)."""
+        own = () if self.config.dry_run else (ConnectorKey(cluster, connector),)
+        if not await self._lead_once(keys=own):
             await self.stop()
             return Decision.MISSING, None, "another replica leads (or the database cannot be reached): ask it with --daemon URL"
         try:

@@ -11,6 +11,7 @@ from types import MappingProxyType
 
 from ..model import (
     ERROR_OUTCOMES,
+    ConnectorKey,
     Decision,
     HistoryRecord,
     Outcome,
@@ -73,6 +74,7 @@ class Recovery(EngineCore):
     def recover(
         self, *, only: Collection[str] | None = None, hold: Callable[[str], bool] | None = None,
         absence: Absence | None = None, known: Mapping[str, Unrecorded] | None = None,
+        keys: Collection[ConnectorKey] | None = None,
     ) -> tuple[int, int]:
         """Requests accepted but not finished before the daemon stopped (or was killed).
 
@@ -99,6 +101,9 @@ class Recovery(EngineCore):
           `only` is given (a later call for held clusters).
         `only`: recover the requests of these clusters alone (those held before), with the
         `absence` of the start that held them.
+        `keys`: recover the requests of these connectors alone and leave every other one in the
+        state file, untouched, for the next start of the daemon (`watchdog restart` without a
+        daemon: once.py). The rest of a start's recovery (the breaker's window, the clock) is made.
         `known`: outcomes this replica knew and could not write before it stood by (a database
         outage past renew_deadline while a call was on the wire), by job id
         (JobRecorder.take_left_behind). A `sending` job among them, still under that job id (no
@@ -151,6 +156,8 @@ class Recovery(EngineCore):
             for pending in kept:
                 request = pending.request
                 if only is not None and request.key.cluster not in only:
+                    continue
+                if keys is not None and request.key not in keys:
                     continue
                 why = ""
                 outcome = Outcome.DROPPED

@@ -8,7 +8,7 @@ sole.py's (a SQLite file: this daemon leads from the start).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ..engine import Engine
     from ..engine.recorder import JobRecorder
     from ..metrics import Metrics
+    from ..model import ConnectorKey
     from ..queue import RestartQueue
     from ..state import StateStore
     from ..triggers.poller import ClusterPoller
@@ -158,18 +159,19 @@ class LeadershipHost:
         self._stand_by_stall_checks()
         log.warning("standing_by", reason=reason, restarts_left_to_leader=left, outcomes_left_to_leader=outcomes_left)
 
-    async def _lead_once(self) -> bool:
+    async def _lead_once(self, keys: Collection[ConnectorKey] | None = None) -> bool:
         """For one-shot commands: lead (recover, start the queue) without triggers, after winning
-        the lease when replicas share the store. False when another replica leads."""
+        the lease when replicas share the store. False when another replica leads. `keys`: recover
+        the kept requests of these connectors alone (Recovery.recover), the others left kept."""
         if not isinstance(self.leadership, Elector):
-            self.engine.recover(absence=self._absence())
+            self.engine.recover(absence=self._absence(), keys=keys)
             self.queue.start()
             return True
         elected, elector = asyncio.Event(), self.leadership
 
         async def lead(epoch: int) -> None:
             self.state.fence(epoch, self._holder())
-            self.engine.recover(absence=self._absence())
+            self.engine.recover(absence=self._absence(), keys=keys)
             await elector.renew_if_late()
             self.queue.start()
             elected.set()

@@ -1,0 +1,165 @@
+"""A direct `watchdog restart A` (no daemon, the state file only) beside restarts a stopped daemon
+kept in the state file: it touches A's request alone and leaves every other one to the next start
+of the daemon, as `watchdog status` says it will go (probe_cli F1). Before, the command ran a
+start's recovery of every kept restart: with --dry-run it ended another connector's kept real
+restart `dry_run` (lost: never sent, the history calling it a dry run); without, it sent them all
+and printed only A's outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from watchdog.cli import main
+from watchdog.model import ConnectorKey, PendingPhase, RestartRequest, Trigger
+from watchdog.simulator import Scenario, Simulator
+from watchdog.state import SqliteStateStore
+
+from .support import CLUSTER_ID, ENVIRONMENT, served, sim_scenario
+
+ALIVE_AGO = timedelta(hours=2)
+
+
+def _keep(path: Path, *kept: tuple[str, Trigger, str]) -> None:
+    """A state file a daemon stopped ALIVE_AGO with these restarts kept (connector, trigger, rule)."""
+    alive = datetime.now(UTC) - ALIVE_AGO
+    with SqliteStateStore(path) as store:
+        for number, (connector, trigger, rule) in enumerate(kept):
+            store.add_pending(RestartRequest(
+                id=f"req-{number}", key=ConnectorKey("prod", connector), rule=rule, trigger=trigger,
+                reason="kept-by-429", requested_at=alive - timedelta(seconds=5)), f"job-{number}", phase=PendingPhase.QUEUED)
+        store.mark_alive(alive)
+
+
+async def _restart(tmp_path: Path, simulator: Simulator, *argv: str) -> int:
+    async with served(simulator) as url:
+        config = tmp_path / "config.yaml"
+        config.write_text(yaml.safe_dump({
+            "api": {"base_url": url},
+            "credentials": {"main": {}},
+            "clusters": {"prod": {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
+            "state": {"path": str(tmp_path / "state.db")},
+        }))
+        return await asyncio.to_thread(main, ["restart", *argv, "--config", str(config), "--log-level", "ERROR"])
+
+
+def _kept_and_finished(path: Path) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    with SqliteStateStore(path) as store:
+        kept = {pending.request.key.connector: pending.request.rule for pending in store.pending()}
+        finished = [(record.key.connector, record.outcome.value) for record in store.history(limit=50)]
+    return kept, finished
+
+
+@pytest.mark.parametrize("dry", [True, False], ids=["dry-run", "live"])
+async def test_a_direct_restart_leaves_the_other_kept_restarts_to_the_daemon(
+    dry: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None
+) -> None:
+    # Before: --dry-run ended orders' kept restart `dry_run` (history: orders dry_run, nothing kept);
+    # live, the simulator saw orders restarted too, and stdout named billing alone.
+    path = tmp_path / "state.db"
+    _keep(path, ("orders", Trigger.MANUAL, "manual"), ("nightly-sink", Trigger.SCHEDULE, "nightly"))
+    capsys.readouterr()  # the store's own lines as it was made
+    simulator = Simulator(Scenario.model_validate(sim_scenario(
+        [{"name": "orders"}, {"name": "billing"}, {"name": "nightly-sink"}])))
+
+    code = await _restart(tmp_path, simulator, "prod", "billing", *(["--dry-run"] if dry else []))
+
+    out = capsys.readouterr().out
+    sent = [restart.connector for restart in simulator.restarts(accepted_only=False)]
+    kept, finished = _kept_and_finished(path)
+    assert code == 0, out
+    assert sent == ([] if dry else ["billing"]), sent
+    assert kept == {"orders": "manual", "nightly-sink": "nightly"}, (kept, finished)
+    assert finished == [("billing", "dry_run" if dry else "accepted")], finished
+    assert out.strip().splitlines() == [f"prod/billing: {'dry_run (--dry-run: nothing was sent)' if dry else 'accepted (HTTP 202)'}"]
+
+
+async def test_a_direct_restart_of_a_connector_with_a_kept_restart_makes_that_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None
+) -> None:
+    # Its own kept request is the command's to end: one restart sent, for both, none left for
+    # the next start to send again.
+    path = tmp_path / "state.db"
+    _keep(path, ("orders", Trigger.MANUAL, "manual"), ("billing", Trigger.MANUAL, "manual"))
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}, {"name": "billing"}])))
+
+    code = await _restart(tmp_path, simulator, "prod", "billing")
+
+    out = capsys.readouterr().out
+    kept, finished = _kept_and_finished(path)
+    assert code == 0 and "prod/billing: accepted (HTTP 202)" in out, out
+    assert [restart.connector for restart in simulator.restarts(accepted_only=False)] == ["billing"]
+    assert kept == {"orders": "manual"}, (kept, finished)
+
+
+async def test_a_dry_run_restart_leaves_the_connector_s_own_kept_restart_unsent_and_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None
+) -> None:
+    # A real request is never ended `dry_run` by a command that was asked to send nothing.
+    path = tmp_path / "state.db"
+    _keep(path, ("billing", Trigger.MANUAL, "manual"))
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "billing"}])))
+
+    code = await _restart(tmp_path, simulator, "prod", "billing", "--dry-run")
+
+    kept, finished = _kept_and_finished(path)
+    assert code == 0, capsys.readouterr()
+    assert simulator.restarts(accepted_only=False) == []
+    assert kept == {"billing": "manual"} and finished == [("billing", "dry_run")], (kept, finished)
+
+
+@contextmanager
+def _served_in_a_thread(simulator: Simulator) -> Iterator[str]:
+    """The simulator served from a thread of its own: `run` takes its signals in the main thread."""
+    ready: queue.Queue[str] = queue.Queue()
+    done = threading.Event()
+
+    async def serve() -> None:
+        async with served(simulator) as url:
+            ready.put(url)
+            while not done.is_set():
+                await asyncio.sleep(0.02)
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
+    thread.start()
+    try:
+        yield ready.get(timeout=10)
+    finally:
+        done.set()
+        thread.join(10)
+
+
+@pytest.mark.parametrize("dry", [True, False], ids=["dry-run", "live"])
+def test_run_once_sends_the_kept_restarts_live_and_leaves_them_kept_in_dry_run(
+    dry: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None
+) -> None:
+    # A live pass is a start (README: its start recovers the kept restarts); `--once --dry-run`,
+    # a preview, ended the person's kept restart `dry_run` before: lost, never sent.
+    path = tmp_path / "state.db"
+    _keep(path, ("orders", Trigger.MANUAL, "manual"))
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    with _served_in_a_thread(simulator) as url:
+        config = tmp_path / "config.yaml"
+        config.write_text(yaml.safe_dump({
+            "api": {"base_url": url},
+            "credentials": {"main": {}},
+            "clusters": {"prod": {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
+            "state": {"path": str(path)},
+        }))
+        code = main(["run", "--once", *(["--dry-run"] if dry else []), "--config", str(config), "--log-level", "ERROR"])
+
+    kept, finished = _kept_and_finished(path)
+    sent = [restart.connector for restart in simulator.restarts(accepted_only=False)]
+    assert code == 0, capsys.readouterr()
+    if dry:
+        assert (sent, kept, finished) == ([], {"orders": "manual"}, []), (sent, kept, finished)
+    else:
+        assert (sent, kept, finished) == (["orders"], {}, [("orders", "accepted")]), (sent, kept, finished)
