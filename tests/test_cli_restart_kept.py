@@ -3,7 +3,8 @@ kept in the state file: it touches A's request alone and leaves every other one 
 of the daemon, as `watchdog status` says it will go (probe_cli F1). Before, the command ran a
 start's recovery of every kept restart: with --dry-run it ended another connector's kept real
 restart `dry_run` (lost: never sent, the history calling it a dry run); without, it sent them all
-and printed only A's outcome."""
+and printed only A's outcome. And one interrupted (Ctrl-C, SIGTERM) once its restart's outcome is
+known says that outcome (probe_cli F3)."""
 
 from __future__ import annotations
 
@@ -163,3 +164,43 @@ def test_run_once_sends_the_kept_restarts_live_and_leaves_them_kept_in_dry_run(
         assert (sent, kept, finished) == ([], {"orders": "manual"}, []), (sent, kept, finished)
     else:
         assert (sent, kept, finished) == (["orders"], {}, [("orders", "accepted")]), (sent, kept, finished)
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_restart_interrupted_while_its_call_is_on_the_wire_says_the_outcome_the_stop_waited_for(
+    signum: str, tmp_path: Path, credentials_env: None
+) -> None:
+    # probe_cli F3. Before: the stop waited for the call, the log said `accepted`, and the command
+    # said "interrupted before the restart's outcome was known; it may or may not have been sent",
+    # exit 1: a wrapper script asked again and restarted the connector a second time.
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}], latency_seconds=2)))
+    with _served_in_a_thread(simulator) as url:
+        config = tmp_path / "config.yaml"
+        config.write_text(yaml.safe_dump({
+            "api": {"base_url": url},
+            "credentials": {"main": {}},
+            "clusters": {"prod": {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
+            "state": {"path": str(tmp_path / "state.db")},
+        }))
+        # Ctrl-C's own handling in the child (a background job's SIGINT is ignored: see test_cli.py).
+        process = subprocess.Popen([sys.executable, "-m", "watchdog", "restart", "prod", "orders", "--config", str(config),
+                                    "--log-level", "ERROR"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        try:
+            deadline = time.monotonic() + 30
+            while not simulator.restarts(accepted_only=False) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert simulator.restarts(accepted_only=False), "the restart call never reached the API"
+            process.send_signal(getattr(signal, signum))  # the answer is 2 s away
+            out, err = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert (process.returncode, out.strip()) == (0, "prod/orders: accepted (HTTP 202)"), (out, err)
+    assert "may or may not have been sent" not in err and "Traceback" not in err, err
+    assert "prod/orders: interrupted after the restart was queued; the stop waited for its outcome, said on stdout" in err, err

@@ -108,6 +108,9 @@ class OneShotHost:
     _stall_checker: StallChecker | None
     _stopping: bool
     _once_whole: bool  # run_once's pass read every cluster and environment (unread_* above)
+    # restart_now's job once queued: read by the `restart` command when Ctrl-C or SIGTERM ended
+    # asyncio.run after the stop had drained it, so that an outcome known is said (cli/commands.py).
+    restart_job: RestartJob | None = None
 
     if TYPE_CHECKING:  # the daemon's own steps (app.py and its other mixins), declared for the type checker
         async def stop(self) -> list[RestartJob]: ...
@@ -215,6 +218,7 @@ class OneShotHost:
                 ConnectorKey(cluster, connector), statuses.get(connector),
                 trigger=Trigger.MANUAL, rule=MANUAL_RULE, reason=reason,
             )
+            self.restart_job = record.job
             if record.job is not None:
                 await wait_or_withdraw(record.job, self.queue, self.engine.state, self.pollers[cluster].paused_for)
             detail = record.detail

@@ -55,6 +55,7 @@ from .reports import history_command, status_command
 from .summary import summarize
 
 if TYPE_CHECKING:
+    from ..queue import RestartJob
     from ..state import StateStore, StateStoreError
 
 EXIT_READER_GONE = 141  # 128 + SIGPIPE, as `yes | head` reports it
@@ -288,7 +289,6 @@ def _restart_connector(args: argparse.Namespace) -> int:
     if not _a_request_the_daemon_takes(args):
         return EXIT_FAILED
     from ..app import Daemon
-    from ..model import Outcome
 
     config = config_or_exit(args)
     if config is None or unusable_environment():
@@ -338,11 +338,31 @@ def _restart_connector(args: argparse.Namespace) -> int:
     except StateStoreError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_FAILED
-    decision, job, why = asyncio.run(daemon.restart_now(args.cluster, args.connector, reason=args.reason))
     target = printable(f"{args.cluster}/{args.connector}")
+    try:
+        decision, job, why = asyncio.run(daemon.restart_now(args.cluster, args.connector, reason=args.reason))
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM: the stop drains the job (a call on the wire is waited for, one not
+        # sent ends `unsent`, kept for the next start). Its outcome known, it is said as without
+        # the signal, and exits by it: "may or may not have been sent", exit 1, followed a 202
+        # the log had just said, and a script asked again (probe_cli F3). Unknown (no job yet,
+        # or a second signal cut the drain short): _restart says so.
+        done = daemon.restart_job
+        if done is None or done.outcome is None:
+            raise
+        print(f"{target}: interrupted after the restart was queued; the stop waited for its outcome, said on stdout",
+              file=sys.stderr)
+        return _said(args, target, done)
     if job is None:
         print(f"{target}: not restarted ({decision.value}){f': {printable(why)}' if why else ''}")
         return EXIT_FAILED
+    return _said(args, target, job)
+
+
+def _said(args: argparse.Namespace, target: str, job: RestartJob) -> int:
+    """The outcome of the restart's job on stdout, and the exit code it means."""
+    from ..model import Outcome
+
     detail = f" (HTTP {job.status_code})" if job.status_code else ""
     asked_dry = job.outcome is Outcome.DRY_RUN and args.dry_run
     if job.outcome is Outcome.DRY_RUN:  # a dry run the config made is no restart done (exit 1)
