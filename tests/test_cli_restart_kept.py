@@ -19,10 +19,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bench.postgres import PostgresServer, take_lease
 from watchdog.cli import main
 from watchdog.model import ConnectorKey, PendingPhase, RestartRequest, Trigger
 from watchdog.simulator import Scenario, Simulator
 from watchdog.state import SqliteStateStore
+from watchdog.state.postgres import PostgresStateStore
 
 from .support import CLUSTER_ID, ENVIRONMENT, served, sim_scenario
 
@@ -204,3 +206,44 @@ def test_a_restart_interrupted_while_its_call_is_on_the_wire_says_the_outcome_th
     assert (process.returncode, out.strip()) == (0, "prod/orders: accepted (HTTP 202)"), (out, err)
     assert "may or may not have been sent" not in err and "Traceback" not in err, err
     assert "prod/orders: interrupted after the restart was queued; the stop waited for its outcome, said on stdout" in err, err
+
+
+@pytest.mark.parametrize("dry", [False, True], ids=["live", "dry-run"])
+def test_a_direct_restart_while_another_replica_leads_names_the_leader_and_the_command_to_run_there(
+    dry: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None,
+    postgres_server: PostgresServer, postgres_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # probe_cli F6. Before: `prod/orders: not restarted (missing): another replica leads (or the
+    # database cannot be reached): ask it with --daemon URL`: "missing" read as "no such
+    # connector", and no leader named, where the lease names it.
+    with PostgresStateStore(postgres_url, password=postgres_server.password):
+        pass  # the schema, and the lease's row
+    take_lease(postgres_server, postgres_url, "leader-pod-7/4242/0a1b2c3d")
+    monkeypatch.setenv("WATCHDOG_STATE__PASSWORD", postgres_server.password.get_secret_value())
+    monkeypatch.setenv("POD_NAMESPACE", "watchdog-ns")
+    simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
+    with _served_in_a_thread(simulator) as url:
+        config = tmp_path / "config.yaml"
+        config.write_text(yaml.safe_dump({
+            "api": {"base_url": url},
+            "credentials": {"main": {}},
+            "clusters": {"prod": {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
+            "server": {"port": 19464},
+            "state": {"url": postgres_url,
+                      "leader_election": {"lease_duration": 3, "renew_deadline": 2, "renew_interval": 0.5}},
+        }))
+        capsys.readouterr()
+        code = main(["restart", "prod", "orders", "--reason", "deploy 42", *(["--dry-run"] if dry else []),
+                     "--config", str(config), "--log-level", "ERROR"])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert simulator.restarts(accepted_only=False) == []
+    assert "missing" not in out, out
+    said = "prod/orders: not restarted (not_leader): another replica leads (leader-pod-7/4242/0a1b2c3d, pod leader-pod-7)"
+    assert out.startswith(said), out
+    if dry:
+        assert "no dry run was made" in out and "kubectl -n watchdog-ns exec leader-pod-7 -- watchdog status --daemon " \
+            "http://127.0.0.1:19464 --cluster prod" in out, out
+    else:
+        assert "kubectl -n watchdog-ns exec leader-pod-7 -- watchdog restart --daemon http://127.0.0.1:19464 prod orders " \
+            "--reason 'deploy 42'" in out, out

@@ -22,6 +22,7 @@ from .discovery.fleet import Fleet, Refresh
 from .discovery.inventory import EnvironmentOutcome
 from .discovery.preview import Patience
 from .engine import MANUAL_RULE, Engine, JobRecorder
+from .leadership.elector import Elector
 from .logs import get_logger
 from .model import ERROR_OUTCOMES, ConnectorKey, Decision, Trigger
 from .name_hints import connector_name_hint
@@ -35,6 +36,7 @@ from .triggers.stall import StallChecker
 
 if TYPE_CHECKING:
     from .blocking import AlertBlocker
+    from .leadership.build import Leadership
     from .ratelimit import RateLimiter
     from .server import Probes
 
@@ -93,6 +95,17 @@ def report_unread(clusters: Mapping[str, str], discovery: Mapping[str, str], met
     return False
 
 
+class NotLeader(Exception):
+    """`watchdog restart` without a daemon could not take the lead: another replica holds the
+    lease (PostgreSQL), or the database did not answer. `holder`: the lease's holder as read,
+    None when not known, then `note` says why (Elector.no_leader_note). Said as `missing` before,
+    read as "no such connector", and naming no leader (probe_cli F6)."""
+
+    def __init__(self, holder: str | None, note: str) -> None:
+        super().__init__(holder or note)
+        self.holder, self.note = holder, note
+
+
 class OneShotHost:
     """`run --once` and `watchdog restart` without a daemon: each leads once, does its one thing
     through the daemon's own parts, then stops the daemon (app.Daemon sets the parts)."""
@@ -102,6 +115,7 @@ class OneShotHost:
     recorder: JobRecorder
     queue: RestartQueue
     pollers: dict[str, ClusterPoller]
+    leadership: Leadership
     probes: Probes
     fleet: Fleet
     blocker: AlertBlocker | None
@@ -188,7 +202,8 @@ class OneShotHost:
     async def restart_now(self, cluster: str, connector: str, *, reason: str) -> tuple[Decision, RestartJob | None, str]:
         """One manual restart without the scheduler or HTTP server (the `restart` command): the
         decision, the job when one was queued, and why none was (as the API's `detail` says it).
-        `missing` alone hid a listing refused 401 behind "no such connector".
+        `missing` alone hid a listing refused 401 behind "no such connector". NotLeader when
+        another replica leads (or the database cannot be reached).
 
         It recovers the connector's own kept request alone (one restart for both, none left
         for the next start to send again), and none in dry run, where a request asked for live
@@ -198,8 +213,12 @@ class OneShotHost:
         them all and printed only this one's outcome (probe_cli F1)."""
         own = () if self.config.dry_run else (ConnectorKey(cluster, connector),)
         if not await self._lead_once(keys=own):
+            # Only an elector can lose it (a SQLite file's lock is taken before, by Daemon()).
+            elector = self.leadership
+            holder = elector.holder if isinstance(elector, Elector) else None
+            note = elector.no_leader_note() if isinstance(elector, Elector) and holder is None else ""
             await self.stop()
-            return Decision.MISSING, None, "another replica leads (or the database cannot be reached): ask it with --daemon URL"
+            raise NotLeader(holder, note)
         try:
             if self.blocker is not None:
                 await self.blocker.refresh()

@@ -55,6 +55,7 @@ from .reports import history_command, status_command
 from .summary import summarize
 
 if TYPE_CHECKING:
+    from ..once import NotLeader
     from ..queue import RestartJob
     from ..state import StateStore, StateStoreError
 
@@ -338,9 +339,14 @@ def _restart_connector(args: argparse.Namespace) -> int:
     except StateStoreError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_FAILED
+    from ..once import NotLeader
+
     target = printable(f"{args.cluster}/{args.connector}")
     try:
         decision, job, why = asyncio.run(daemon.restart_now(args.cluster, args.connector, reason=args.reason))
+    except NotLeader as exc:
+        print(f"{target}: not restarted (not_leader): {_ask_the_leader(args, config, exc)}")
+        return EXIT_FAILED
     except KeyboardInterrupt:
         # Ctrl-C or SIGTERM: the stop drains the job (a call on the wire is waited for, one not
         # sent ends `unsent`, kept for the next start). Its outcome known, it is said as without
@@ -357,6 +363,31 @@ def _restart_connector(args: argparse.Namespace) -> int:
         print(f"{target}: not restarted ({decision.value}){f': {printable(why)}' if why else ''}")
         return EXIT_FAILED
     return _said(args, target, job)
+
+
+def _ask_the_leader(args: argparse.Namespace, config: Config, exc: NotLeader) -> str:
+    """What to do when another replica leads (PostgreSQL): the restart is the leader's to make,
+    through its API, in its pod (the replicas run one config, so it listens where this config
+    says), the command whole as a standby's answer gives it (standby_hint.py). With --dry-run,
+    which the daemon does not take, what shows the connector there instead."""
+    from .standby_hint import in_pod
+
+    if exc.holder is not None:
+        pod = printable(exc.holder.split("/")[0])[:253]
+        text = f"another replica leads ({printable(exc.holder)[:300]}, pod {pod})"
+    else:
+        pod = "POD"
+        text = f"this command could not take the lead, and knows of no leader now ({printable(exc.note)[:800]})"
+    where = ("in the leader's pod" if exc.holder is not None else
+             'once a replica leads (its /readyz says "role": "leader"), in its pod')
+    address = _local_address(config)
+    if args.dry_run:
+        # The daemon makes no dry run of one restart: a `restart --daemon` pasted would restart it for real.
+        return (f"{text}; no dry run was made (the restart is the leader's to make, and the daemon makes no dry run of "
+                f"one); its backoff and last restart, {where}: "
+                f"{in_pod(pod, ['status', '--daemon', address, '--cluster', args.cluster])}")
+    reason = [] if args.reason == DEFAULT_REASON else ["--reason", args.reason]
+    return f"{text}; ask it {where}: {in_pod(pod, ['restart', '--daemon', address, args.cluster, args.connector, *reason])}"
 
 
 def _said(args: argparse.Namespace, target: str, job: RestartJob) -> int:
