@@ -88,7 +88,7 @@ async def test_an_alert_moments_after_a_restart_by_name_waits_for_the_gap_then_r
         with structlog.testing.capture_logs() as logs:
             answer = await s.alert()
             assert (answer["result"], answer["decision"]) == ("restart_requested", "restart"), answer
-            assert answer["detail"].startswith("deferred 1 s: the connector was restarted 0 s ago"), answer
+            assert answer["detail"].startswith("deferred 1 s, held until "), answer
             await asyncio.sleep(GAP / 2)
             assert s.restarts() == 1, "not sent within the gap after the restart by name"
             job = s.w.daemon.queue.pending_job(ConnectorKey(CLUSTER, "orders-sink"))
@@ -96,9 +96,29 @@ async def test_an_alert_moments_after_a_restart_by_name_waits_for_the_gap_then_r
             await s.settled()
         assert s.restarts() == 2, "the alert still firing once the gap passed: its restart goes"
         queued = next(e for e in logs if e["event"] == "restart_queued")
-        assert queued["deferred_seconds"] == 1 and "unless the alert resolves first" in queued["note"]
+        assert queued["deferred_seconds"] == 1 and "withdrawn if the alert resolves before then" in queued["note"]
         finished = next(e for e in logs if e["event"] == "restart_finished")
         assert finished["outcome"] == "accepted" and not finished.get("message", "").startswith("deferred")
+    finally:
+        await s.close()
+
+
+async def test_a_deferred_restarts_detail_promises_no_time_already_past() -> None:
+    """GET /v1/restarts/{id} after the gap: the detail said "sent at <time> unless the alert
+    resolves first" for a time gone by, read at 3 a.m. as a promise not kept. It says what the
+    wait was, in the past, and the job's message what it waits for now (nothing)."""
+    s = _Setup(_config())
+    try:
+        await s.restarted_by_name()
+        answer = await s.alert()
+        await s.settled()
+        assert s.restarts() == 2
+        followed = (await s.http.get(f"/v1/restarts/{answer['request_id']}",
+                                     headers={"Authorization": f"Bearer {TOKEN}"})).json()
+        assert followed["state"] == "finished", followed
+        assert "sent at" not in followed["detail"] and "unless the alert resolves" not in followed["detail"], followed
+        assert "held until" in followed["detail"] and "withdrawn if the alert resolves before then" in followed["detail"]
+        assert not followed["job"]["message"].startswith("deferred"), "the wait is over: not said of the job"
     finally:
         await s.close()
 
@@ -223,7 +243,7 @@ async def test_a_deferred_restart_kept_at_a_stop_waits_out_what_is_left_of_its_g
             await again.stop()
     (said,) = [e for e in logs if e["event"] == "recovered_request_deferred"]
     assert said["connector"] == "orders-sink" and said["deferred_seconds"] == round(GAP * 3 / 4, 1), said
-    assert "unless the alert resolves first" in said["note"]
+    assert "withdrawn if the alert resolves before then" in said["note"]
     # Whatever ended the daemon before (a kill -9 too): not "kept it ... when it stopped", read as a clean stop.
     assert said["note"].endswith("; deferred again at this start: the daemon before left it queued, unsent"), said["note"]
 

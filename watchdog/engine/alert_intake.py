@@ -410,6 +410,11 @@ def settling(rule: Rule, state: ConnectorState, now: datetime) -> tuple[float, s
         return None
     ago = (now - state.last_restart_at).total_seconds()
     at = (now + timedelta(seconds=left)).isoformat(timespec="seconds")
-    return left, (f"deferred {left:.0f} s: the connector was restarted {ago:.0f} s ago, and this alert may be that "
-                  f"restart's own effect or not caught up with it; sent at {at} unless the alert resolves first "
-                  f"(the rule's first backoff gap, {backoff_gap(1, rule.backoff):g} s, after any restart)")
+    # Worded to stay true at every read: the request's `detail` keeps this text after the wait is
+    # over (GET /v1/restarts/{id}, status), where "sent at <time> unless the alert resolves first"
+    # read, once that time had passed, as a promise still ahead or one not kept. What the job
+    # waits for now is its message (cleared when the wait ends, queue/deferral.py).
+    return left, (f"deferred {left:.0f} s, held until {at}: the connector was restarted {ago:.0f} s before this "
+                  f"alert, which may be that restart's own effect or not caught up with it; withdrawn if the "
+                  f"alert resolves before then, its turn then otherwise (the rule's first backoff gap, "
+                  f"{backoff_gap(1, rule.backoff):g} s, after any restart)")

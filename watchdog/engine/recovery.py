@@ -242,7 +242,7 @@ class Recovery(EngineCore):
         """An alert's kept restart deferred again for what is left of the gap after the connector's
         last restart (alert_intake.settling: the rule's first backoff gap after it, both as the
         store keeps them, so no schema holds the wait itself). Sent at once, a restart deferred
-        "sent at 16:15:30 unless the alert resolves first" went at 16:14:56 after a rollout or a
+        "held until 16:15:30" went at 16:14:56 after a rollout or a
         failover, seconds after the restart the alert may be an effect of, and its resolution
         could no longer withdraw it. None: not an alert's, its rule gone, or the gap over."""
         if request.trigger is not Trigger.ALERT:
