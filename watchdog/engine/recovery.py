@@ -28,6 +28,7 @@ from .alert_intake import settling
 from .core import FAILURE_TRIGGERS, EngineCore, log
 from .decisions import RequestRecord
 from .dry_takeover import say_live_requests_ended_dry
+from .fleet_count import NOTHING_RAN
 from .unknown_rules import say_requests_of_rules_not_here
 from .unrecorded import Unrecorded
 
@@ -402,10 +403,13 @@ class Recovery(EngineCore):
         """Give the fleet breaker the failure restarts the history shows within its window: those
         whose call went out (`tries`), and those `interrupted` with a call perhaps on the wire.
         Kept only in memory, the count started from zero at every start, and a daemon restarted
-        every minute sent `max_restarts` failure restarts a minute, however short the window."""
+        every minute sent `max_restarts` failure restarts a minute, however short the window.
+        Not those whose one call was answered with proof that nothing ran (_ran_nothing), as the
+        live count takes them back (fleet_count.py): counted, a daemon restarted after a 429 storm
+        held its failure restarts `breaker_open` for a window though none had been made."""
         since = now - timedelta(seconds=self.config.breaker.window)
         times = [record.at for record in _history_since(self.state, since)
-                 if (record.tries > 0 or record.outcome is Outcome.INTERRUPTED)
+                 if (record.tries > 0 or record.outcome is Outcome.INTERRUPTED) and not _ran_nothing(record)
                  and any(trigger in FAILURE_TRIGGERS for trigger in record.triggers)]
         self.breaker.remember_restarts(times)
         if times:
@@ -442,6 +446,16 @@ def _ended_job(job_id: str, requests: list[RestartRequest], outcome: Outcome, wh
                      phase=Phase.DONE, outcome=outcome, message=why)
     job.done.set()
     return job
+
+
+def _ran_nothing(record: HistoryRecord) -> bool:
+    """Whether the record proves its job's restart ran nothing: its one call was answered 429 (or a
+    self-managed 409), as fleet_count.NOTHING_RAN. The history keeps the last call's answer alone:
+    a job of more tries whose last was a 429 may have had an earlier call time out (which may have
+    run), so it stays counted, the safe side; the live count, which saw each answer, may have
+    taken it back. A call that made no connection is not told apart in the record (its outcome
+    `network_error` is also a timeout's): counted too."""
+    return record.tries == 1 and record.status_code in NOTHING_RAN and record.outcome is not Outcome.INTERRUPTED
 
 
 def _history_since(store: StateStore, since: datetime) -> list[HistoryRecord]:
