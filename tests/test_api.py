@@ -425,6 +425,10 @@ async def test_a_resolved_alert_withdraws_its_restart_while_a_429_pause_holds_it
     assert job.outcome is Outcome.CANCELLED
     status = (await http.get(f"/v1/restarts/{fired['request_id']}", headers=AUTH)).json()
     assert (status["state"], status["job"]["outcome"]) == ("finished", "cancelled")
+    # Why, kept with the record (it was empty: probe_ledger F3).
+    assert status["job"]["message"].startswith("withdrawn before it was sent: the alert that asked for it resolved"), status
+    [record] = [r for r in w.daemon.state.history(ConnectorKey(CLUSTER, "orders-sink"), 5)]
+    assert record.outcome is Outcome.CANCELLED and "the alert that asked for it resolved" in record.message, record
 
 
 async def test_a_resolved_alert_does_not_withdraw_a_restart_an_api_request_was_told_is_its_own() -> None:

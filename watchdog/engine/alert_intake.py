@@ -278,7 +278,11 @@ class AlertIntake(AlertAnswers, Decisions):
                 return result
         # No firing alert waits on it: every request an alert made goes (this one's, and those of
         # alerts resolved while another still waited); requests of other triggers stay.
-        cancelled = self.queue.withdraw(key, lambda r: bool(r.origin))
+        # Why it ended, kept with its record: the history, GET /v1/restarts/{id} and
+        # restart_finished said `cancelled` with an empty message (probe_ledger F3).
+        cancelled = self.queue.withdraw(key, lambda r: bool(r.origin), message=(
+            f"withdrawn before it was sent: the alert that asked for it resolved (fingerprint {alert.identity}) "
+            "and no other firing alert or trigger waited on it"))
         self.state.withdraw_pending([r.id for r in cancelled])
         if cancelled:
             result.result = "cancelled"
