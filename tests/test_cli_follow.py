@@ -110,5 +110,8 @@ def test_restart_answered_duplicate_follows_the_restart_it_joined_across_a_rollo
         server.server_close()
     said = capsys.readouterr()
     assert code == 0, said
-    assert f"prod/orders: accepted (HTTP 202); request {mine}" in said.out, said
+    # Said as joined, not as a restart of its own (two operators at once were each told `accepted`
+    # with their own id, nothing saying their reasons went nowhere: probe_cli, 2026-12-08).
+    assert (f"prod/orders: accepted (HTTP 202); request {mine}, which joined request {queued} already queued "
+            "for it: one restart for both, the first request's reason the one recorded") in said.out, said
     assert asked == [f"/v1/restarts/{mine}", f"/v1/restarts/{queued}"]

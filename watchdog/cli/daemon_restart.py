@@ -89,8 +89,14 @@ def restart_via_daemon(args: argparse.Namespace) -> int:
             print(f"{target}: the daemon answered 202 (accepted) but not with a request of its API: a restart may be "
                   f"queued; check with `watchdog history` (is --daemon the daemon's API address?)", file=sys.stderr)
             return EXIT_FAILED
+        joined = _first_other(record) if record.get("decision") == "duplicate" else None
         record, lost = _follow(http, args.daemon, record, args.wait, follow_standby=tries > 1)
     request_id = printable(str(record["id"]))
+    if joined is not None:
+        # Two operators at once: the second was told `accepted` with its own request id as if the
+        # restart were its, and nothing said its reason went nowhere (probe_cli, 2026-12-08).
+        request_id += (f", which joined request {printable(joined)} already queued for it: one restart for both, "
+                       "the first request's reason the one recorded")
     if lost is not None:
         # The restart was accepted: a daemon restarted or replaced meanwhile (a rollout, another
         # replica taking the lead) no longer knows the request, but may well have sent it.
@@ -199,6 +205,15 @@ def _joined(record: dict[str, Any], asked: str) -> str | None:
         return None
     other = next((r for r in requests if isinstance(r, str) and r != asked), None)
     return other if other is not None and _REQUEST_ID.fullmatch(other) else None
+
+
+def _first_other(record: dict[str, Any]) -> str | None:
+    """The first request of the restart this one shares (answered `duplicate`: it joined a restart
+    already queued), or None."""
+    requests = (record.get("job") or {}).get("requests")
+    if not isinstance(requests, list):
+        return None
+    return next((r for r in requests if isinstance(r, str) and r != record["id"] and _REQUEST_ID.fullmatch(r)), None)
 
 
 _REQUEST_ID = re.compile(r"[0-9a-f]{16}")  # as the daemon hands them out: anything else is not asked about
