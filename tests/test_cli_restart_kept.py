@@ -42,15 +42,22 @@ def _keep(path: Path, *kept: tuple[str, Trigger, str]) -> None:
         store.mark_alive(alive)
 
 
+def _config(tmp_path: Path, url: str, state: dict[str, object] | None = None, **more: object) -> Path:
+    """One cluster 'prod' against the API at `url`, its state in tmp_path's state.db unless `state`."""
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "api": {"base_url": url},
+        "credentials": {"main": {}},
+        "clusters": {"prod": {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
+        "state": state or {"path": str(tmp_path / "state.db")},
+        **more,
+    }))
+    return config
+
+
 async def _restart(tmp_path: Path, simulator: Simulator, *argv: str) -> int:
     async with served(simulator) as url:
-        config = tmp_path / "config.yaml"
-        config.write_text(yaml.safe_dump({
-            "api": {"base_url": url},
-            "credentials": {"main": {}},
-            "clusters": {"prod": {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
-            "state": {"path": str(tmp_path / "state.db")},
-        }))
+        config = _config(tmp_path, url)
         return await asyncio.to_thread(main, ["restart", *argv, "--config", str(config), "--log-level", "ERROR"])
 
 
@@ -150,13 +157,7 @@ def test_run_once_sends_the_kept_restarts_live_and_leaves_them_kept_in_dry_run(
     _keep(path, ("orders", Trigger.MANUAL, "manual"))
     simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
     with _served_in_a_thread(simulator) as url:
-        config = tmp_path / "config.yaml"
-        config.write_text(yaml.safe_dump({
-            "api": {"base_url": url},
-            "credentials": {"main": {}},
-            "clusters": {"prod": {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
-            "state": {"path": str(path)},
-        }))
+        config = _config(tmp_path, url, {"path": str(path)})
         code = main(["run", "--once", *(["--dry-run"] if dry else []), "--config", str(config), "--log-level", "ERROR"])
 
     kept, finished = _kept_and_finished(path)
@@ -182,13 +183,7 @@ def test_a_restart_interrupted_while_its_call_is_on_the_wire_says_the_outcome_th
 
     simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}], latency_seconds=2)))
     with _served_in_a_thread(simulator) as url:
-        config = tmp_path / "config.yaml"
-        config.write_text(yaml.safe_dump({
-            "api": {"base_url": url},
-            "credentials": {"main": {}},
-            "clusters": {"prod": {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
-            "state": {"path": str(tmp_path / "state.db")},
-        }))
+        config = _config(tmp_path, url)
         # Ctrl-C's own handling in the child (a background job's SIGINT is ignored: see test_cli.py).
         process = subprocess.Popen([sys.executable, "-m", "watchdog", "restart", "prod", "orders", "--config", str(config),
                                     "--log-level", "ERROR"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -223,15 +218,9 @@ def test_a_direct_restart_while_another_replica_leads_names_the_leader_and_the_c
     monkeypatch.setenv("POD_NAMESPACE", "watchdog-ns")
     simulator = Simulator(Scenario.model_validate(sim_scenario([{"name": "orders"}])))
     with _served_in_a_thread(simulator) as url:
-        config = tmp_path / "config.yaml"
-        config.write_text(yaml.safe_dump({
-            "api": {"base_url": url},
-            "credentials": {"main": {}},
-            "clusters": {"prod": {"environment_id": ENVIRONMENT, "kafka_cluster_id": CLUSTER_ID}},
-            "server": {"port": 19464},
-            "state": {"url": postgres_url,
-                      "leader_election": {"lease_duration": 3, "renew_deadline": 2, "renew_interval": 0.5}},
-        }))
+        config = _config(tmp_path, url, {
+            "url": postgres_url, "leader_election": {"lease_duration": 3, "renew_deadline": 2, "renew_interval": 0.5}},
+            server={"port": 19464})
         capsys.readouterr()
         code = main(["restart", "prod", "orders", "--reason", "deploy 42", *(["--dry-run"] if dry else []),
                      "--config", str(config), "--log-level", "ERROR"])
