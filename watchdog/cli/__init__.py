@@ -30,6 +30,34 @@ __all__ = ["build_parser", "hold_early_signals", "main", "summarize"]
 
 def main(argv: Sequence[str] | None = None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(argv, given)
+    except KeyboardInterrupt:
+        # Ctrl-C while the commands' modules are still imported (a second or two on a busy
+        # machine: wrong command, wrong cluster) ended in a Python traceback. Once a command
+        # runs, commands.py says what was cut short; here nothing has begun.
+        return _interrupted_before_start(given[0] if given[:1] and given[0] in _COMMANDS else "")
+
+
+# Exit codes as in commands.py (not imported from there: that import is what was cut short).
+_EXIT_OK = 0
+_EXIT_INTERRUPTED = 130  # 128 + SIGINT
+_STOPPED_BY_CTRL_C = frozenset({"run", "simulate", "demo"})
+_COMMANDS = frozenset({"run", "check-config", "restart", "status", "history", "simulate", "demo"})
+
+
+def _interrupted_before_start(command: str) -> int:
+    if command in _STOPPED_BY_CTRL_C:
+        print(f"watchdog {command}: stopped by Ctrl-C (SIGINT) before it started: nothing was polled or sent",
+              file=sys.stderr)
+        return _EXIT_OK
+    done = "nothing was sent" if command == "restart" else "nothing was done"
+    print(f"watchdog{' ' + command if command else ''}: interrupted (Ctrl-C) before it started: {done}",
+          file=sys.stderr)
+    return _EXIT_INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None, given: list[str]) -> int:
     if given[:1] != ["run"] or threading.current_thread() is not threading.main_thread():
         from .commands import main as command
 
