@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 import threading
 from pathlib import Path
 
@@ -1388,3 +1390,43 @@ async def test_a_restart_of_a_connector_named_wrong_is_offered_the_listed_names_
     assert await _run_against(simulator, tmp_path, "restart", "prod", "billing", "--log-level", "ERROR") == 1
     assert capsys.readouterr().out.rstrip().endswith("the listing of cluster prod does not show it")
     assert not simulator.restarts()
+
+
+@pytest.mark.parametrize(("holder_argv", "named"), [
+    (["watchdog", "restart", "prod", "orders", "--reason", "opA"], "`watchdog restart`"),
+    (["watchdog", "run", "--once", "-c", "x.yaml"], "`watchdog run --once`"),
+])
+def test_restart_beside_another_one_shot_command_says_so_and_to_try_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None, monkeypatch: pytest.MonkeyPatch,
+    holder_argv: list[str], named: str,
+) -> None:
+    # Before (F4, session 79): "in use by a running watchdog: ask it to restart the connector:
+    # watchdog restart --daemon http://127.0.0.1:9464 ...", exit 1, where the holder was another
+    # person's one-shot `watchdog restart` and no daemon listened ("cannot reach the daemon").
+    from watchdog.state import SqliteStateStore
+
+    path = _config(tmp_path, "http://127.0.0.1:9")
+    monkeypatch.setattr(sys, "argv", holder_argv)  # the holder's command line
+    with SqliteStateStore(tmp_path / "state.db"):
+        monkeypatch.setattr(sys, "argv", ["watchdog", "restart", "prod", "orders"])
+        code = main(["restart", "prod", "orders", "--config", str(path), "--log-level", "ERROR"])
+    err = capsys.readouterr().err
+    assert code == 75, err
+    assert f"State file {tmp_path / 'state.db'} is in use by another {named}, pid {os.getpid()}, since " in err, err
+    assert "not a daemon: nothing was sent" in err and "run this command again once it has" in err, err
+    assert "--daemon" not in err and "opA" not in err, err
+
+
+def test_restart_beside_a_daemon_that_recorded_itself_still_says_to_ask_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], credentials_env: None, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from watchdog.state import SqliteStateStore
+
+    path = _config(tmp_path, "http://127.0.0.1:9")
+    monkeypatch.setattr(sys, "argv", ["watchdog", "run", "-c", "x.yaml"])
+    with SqliteStateStore(tmp_path / "state.db"):
+        code = main(["restart", "prod", "orders", "--config", str(path), "--log-level", "ERROR"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "is in use by a running watchdog: ask it to restart the connector: " \
+           "watchdog restart --daemon http://127.0.0.1:9464 prod orders" in err, err

@@ -318,6 +318,15 @@ def _restart_connector(args: argparse.Namespace) -> int:
     try:
         daemon = Daemon(config)
     except StateFileInUse as exc:
+        holder = exc.holder
+        if holder is not None and holder.command and not holder.is_daemon:
+            # Another one-shot command (a second person's `watchdog restart`, a CronJob's `run
+            # --once`) holds it, and ends on its own: no daemon listens to be asked. Before, this
+            # was said to be "a running watchdog" with a `--daemon` command that could not connect.
+            print(f"State file {exc.path} is in use by another {holder.said()}, not a daemon: nothing was sent; "
+                  "it ends on its own: run this command again once it has (in a few seconds; "
+                  "`watchdog history` then shows what it did)", file=sys.stderr)
+            return EXIT_TRY_LATER
         # A daemon runs on this state file: the restart is its to make. (The lock's own advice,
         # another state.path, would restart beside it without its backoff and budget.)
         # The command to paste, whole: "http://HOST:PORT" was refused as no usable URL, and the

@@ -23,10 +23,10 @@ One job per file:
     store.py     `SqliteStateStore`: the reads and the (transactional) writes
     sqlite_memory.py  its side tables' reads and writes: since when connectors run, the windows
                  judged (running.py), and the daemon's last sign of life (`daemon_alive`)
-    opening.py   the lock, the checks that refuse an untrustworthy file, WAL, the upgrade
+    opening.py   the lock (and who holds it), the checks that refuse an untrustworthy file, WAL, the upgrade
     schema.py    the tables, `MIGRATIONS` and the version checks
     rows.py      rows <-> values (timestamps as sortable ISO 8601 UTC text, JSON for lists)
-    errors.py    `StateStoreError`, `StateFileInUse`, `StateFileMissing`, `Fenced` and the recovery advice every refusal carries
+    errors.py    `StateStoreError`, `StateFileInUse` (and its `LockHolder`), `StateFileMissing`, `Fenced` and the recovery advice every refusal carries
     contract.py  `StateStore`: the protocol both backends implement (and their shared guarantees)
     held.py      `HeldTime`: how long a store's calls held the event loop, in all
     postgres.py  `PostgresStateStore`: the shared store of replicas, every write fenced by epoch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -49,12 +50,33 @@ def damaged_while_running(path: Path, found: str) -> str:
 class StateFileInUse(StateStoreError):
     """Another watchdog process holds the state file's lock (a running daemon, most often)."""
 
-    def __init__(self, path: Path, lock_path: Path) -> None:
+    def __init__(self, path: Path, lock_path: Path, holder: LockHolder | None = None) -> None:
+        held = f" (it holds {lock_path})" if holder is None else f" ({holder.said()}, holds {lock_path})"
         super().__init__(
-            f"State file {path} is in use by another watchdog process (it holds {lock_path}). "
+            f"State file {path} is in use by another watchdog process{held}. "
             "Run one daemon per state file; stop the other one or give this one its own state.path."
         )
         self.path = path
+        # Who holds the lock, as it wrote in the lock file; None when unknown (an older release,
+        # a holder gone whose record stayed, another host's).
+        self.holder = holder
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """What a process that took a state file's lock wrote in it: its pid, the command it runs
+    (`run`, `run --once`, `restart`: the command's name alone, never its arguments), since when."""
+
+    pid: int
+    command: str
+    since: str
+
+    @property
+    def is_daemon(self) -> bool:
+        return self.command == "run"
+
+    def said(self) -> str:
+        return f"`watchdog {self.command}`, pid {self.pid}, since {self.since}"
 
 
 class StateFileMissing(StateStoreError):

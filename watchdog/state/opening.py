@@ -9,11 +9,13 @@ import fcntl
 import os
 import sqlite3
 import struct
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
 from ..logs import get_logger
-from .errors import StateFileInUse, StateFileMissing, StateStoreError, recovery_advice
+from .errors import LockHolder, StateFileInUse, StateFileMissing, StateStoreError, recovery_advice
 from .schema import (
     check_version,
     ensure_alive_table,
@@ -58,8 +60,59 @@ def exclusive_lock(path: Path) -> IO[bytes]:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         handle.close()
-        raise StateFileInUse(path, lock_path) from None
+        raise StateFileInUse(path, lock_path, lock_holder(lock_path)) from None
+    _record_holder(handle)
     return handle
+
+
+# The commands a lock's holder is named by: the command's name alone (its arguments may hold a
+# reason typed, a URL), so that a second command beside a one-shot one is not told that a daemon
+# runs, and given a `--daemon` command where none listens.
+_COMMANDS = ("run", "restart", "status", "history", "check-config", "simulate", "demo")
+
+
+def _holder_command(argv: list[str]) -> str:
+    command = next((word for word in argv[1:] if word in _COMMANDS), "")
+    return "run --once" if command == "run" and "--once" in argv else command
+
+
+def _record_holder(handle: IO[bytes]) -> None:
+    """Write who holds the lock into the lock file (the lock is on the file, not its content, so
+    releases that write nothing there still lock it as before). Best effort: a record that
+    cannot be written leaves the holder unknown, as before."""
+    since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    line = f"pid={os.getpid()}\tcommand={_holder_command(sys.argv)}\tsince={since}\n"  # tabs: `run --once`
+    try:
+        os.ftruncate(handle.fileno(), 0)
+        os.write(handle.fileno(), line.encode("ascii", "replace"))
+    except OSError:
+        pass
+
+
+def lock_holder(lock_path: Path) -> LockHolder | None:
+    """Who holds the lock, as it wrote; None when unknown: nothing written (an older release),
+    unreadable, or its pid not running here (a record left by a holder that has gone, read
+    while an older release holds the lock; or a holder in another container, whose pid means
+    nothing here: then said as unknown rather than guessed)."""
+    try:
+        with open(lock_path, "rb") as file:
+            text = file.read(512).decode("ascii", "replace")
+    except OSError:
+        return None
+    fields = dict(part.split("=", 1) for part in text.strip().split("\t") if "=" in part)
+    try:
+        pid = int(fields.get("pid", ""))
+    except ValueError:
+        return None
+    if pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except OSError:
+        pass  # running, another user's
+    return LockHolder(pid=pid, command=fields.get("command", ""), since=fields.get("since", ""))
 
 
 class Ownership:
