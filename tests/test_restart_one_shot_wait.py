@@ -64,7 +64,7 @@ async def test_a_restart_the_api_asks_to_wait_minutes_for_is_withdrawn_said_and_
     # A wait that cannot end within the 30 s is not begun: withdrawn at the answer.
     assert took < 15, f"waited {took:.0f} s; the API asked for {answer['headers']}"
     assert "prod/orders: cancelled" in out and "not sent:" in out, out
-    assert "this command waits at most 30 s and keeps nothing" in out, out
+    assert "this command waits at most 30 s and keeps nothing, the pause included: run it again once that wait has passed" in out, out
     if answer["status"] == 429:
         assert "it would wait 6" in out and "paused by a 429" in out, out  # and for how long
     else:

@@ -59,8 +59,12 @@ def _withdraw(job: RestartJob, queue: RestartQueue, state: StateStore, seconds: 
     asked = (f"it would wait {math.ceil(paused)} s more ({job.message or 'its API key is paused by a 429'})"
              if paused > 0 else f"still waiting after {seconds:g} s ({job.message or 'for the API'})")
     withdrawn = queue.withdraw(job.key, lambda _: True, message=(
-        f"not sent: {asked}; this command waits at most {seconds:g} s and keeps nothing: run it again then, "
-        "or ask a running daemon (--daemon), which waits"))
+        # It keeps nothing, the pause included (what the limiter learnt lives in the process:
+        # docs/rate-limits.md): "run it again then" was read by a script as "at once", and five
+        # runs in 10 s sent five restarts into a 120 s pause (probe_cli F2, left as documented).
+        f"not sent: {asked}; this command waits at most {seconds:g} s and keeps nothing, the pause included: run it "
+        "again once that wait has passed (one run sooner is sent into the pause and answered 429 again), or ask a "
+        "running daemon (--daemon), which waits"))
     if withdrawn:
         state.withdraw_pending([request.id for request in withdrawn])
     return job.outcome is Outcome.CANCELLED
